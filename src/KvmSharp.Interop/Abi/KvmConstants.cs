@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Abi;
+
+/// <summary>Flag bits and enumerations of the KVM uAPI, spelled as in include/uapi/linux/kvm.h.</summary>
+public static class KvmConstants
+{
+    public const int KVM_API_VERSION = 12;
+
+    // guest_memfd creation flags (kvm_create_guest_memfd.flags)
+    public const ulong GUEST_MEMFD_FLAG_MMAP = 1UL << 0;
+    public const ulong GUEST_MEMFD_FLAG_INIT_SHARED = 1UL << 1;
+    /// <summary>PROPOSAL: "[PATCH v9 07/13] KVM: guest_memfd: Add flag to remove from direct map" (unmerged).</summary>
+    public static ulong GUEST_MEMFD_FLAG_NO_DIRECT_MAP { get; set; } = 1UL << 2;
+
+    // memory slot flags (kvm_userspace_memory_region*.flags)
+    public const uint KVM_MEM_LOG_DIRTY_PAGES = 1u << 0;
+    public const uint KVM_MEM_READONLY = 1u << 1;
+    public const uint KVM_MEM_GUEST_MEMFD = 1u << 2;
+
+    // memory attributes
+    public const ulong KVM_MEMORY_ATTRIBUTE_PRIVATE = 1UL << 3;
+    public const ulong KVM_MEMORY_EXIT_FLAG_PRIVATE = 1UL << 3;
+
+    // x86 VM types (arch/x86/include/uapi/asm/kvm.h)
+    public const uint KVM_X86_DEFAULT_VM = 0;
+    public const uint KVM_X86_SW_PROTECTED_VM = 1;
+    public const uint KVM_X86_SEV_VM = 2;
+    public const uint KVM_X86_SEV_ES_VM = 3;
+    public const uint KVM_X86_SNP_VM = 4;
+    public const uint KVM_X86_TDX_VM = 5;
+
+    // KVM_EXIT_IO directions
+    public const byte KVM_EXIT_IO_IN = 0;
+    public const byte KVM_EXIT_IO_OUT = 1;
+}
+
+/// <summary><c>kvm_run.exit_reason</c> values.</summary>
+public enum KvmExitReason : uint
+{
+    KVM_EXIT_UNKNOWN = 0,
+    KVM_EXIT_EXCEPTION = 1,
+    KVM_EXIT_IO = 2,
+    KVM_EXIT_HYPERCALL = 3,
+    KVM_EXIT_DEBUG = 4,
+    KVM_EXIT_HLT = 5,
+    KVM_EXIT_MMIO = 6,
+    KVM_EXIT_IRQ_WINDOW_OPEN = 7,
+    KVM_EXIT_SHUTDOWN = 8,
+    KVM_EXIT_FAIL_ENTRY = 9,
+    KVM_EXIT_INTR = 10,
+    KVM_EXIT_SET_TPR = 11,
+    KVM_EXIT_TPR_ACCESS = 12,
+    KVM_EXIT_NMI = 16,
+    KVM_EXIT_INTERNAL_ERROR = 17,
+    KVM_EXIT_SYSTEM_EVENT = 24,
+    KVM_EXIT_MEMORY_FAULT = 39,
+}

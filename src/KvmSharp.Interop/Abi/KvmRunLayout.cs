@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Abi;
+
+/// <summary>
+/// Byte offsets inside the mmap'ed <c>struct kvm_run</c> (x86_64). The exit union starts at 32 on every
+/// architecture but s390. The page is decoded in place, never copied.
+/// </summary>
+public static class KvmRunLayout
+{
+    public const int request_interrupt_window = 0;
+    public const int immediate_exit = 1;
+    public const int exit_reason = 8;
+    public const int ready_for_interrupt_injection = 12;
+    public const int if_flag = 13;
+    public const int flags = 14;
+    public const int cr8 = 16;
+    public const int apic_base = 24;
+    public const int exit_union = 32;
+    /// <summary>sizeof(struct kvm_run) on x86_64: union (256) + kvm_valid_regs + kvm_dirty_regs + s (2048).</summary>
+    public const int size = 2352;
+
+    /// <summary>KVM_EXIT_UNKNOWN / hw: <c>__u64 hardware_exit_reason</c>.</summary>
+    public const int hw_hardware_exit_reason = 32;
+
+    /// <summary>KVM_EXIT_FAIL_ENTRY: <c>__u64 hardware_entry_failure_reason; __u32 cpu</c>.</summary>
+    public const int fail_entry_hardware_entry_failure_reason = 32;
+    public const int fail_entry_cpu = 40;
+
+    /// <summary>KVM_EXIT_IO: <c>__u8 direction; __u8 size; __u16 port; __u32 count; __u64 data_offset</c>.</summary>
+    public const int io_direction = 32;
+    public const int io_size = 33;
+    public const int io_port = 34;
+    public const int io_count = 36;
+    public const int io_data_offset = 40;
+
+    /// <summary>KVM_EXIT_MMIO: <c>__u64 phys_addr; __u8 data[8]; __u32 len; __u8 is_write</c>.</summary>
+    public const int mmio_phys_addr = 32;
+    public const int mmio_data = 40;
+    public const int mmio_len = 48;
+    public const int mmio_is_write = 52;
+
+    /// <summary>KVM_EXIT_INTERNAL_ERROR: <c>__u32 suberror; __u32 ndata; __u64 data[16]</c>.</summary>
+    public const int internal_suberror = 32;
+    public const int internal_ndata = 36;
+    public const int internal_data = 40;
+
+    /// <summary>KVM_EXIT_SYSTEM_EVENT: <c>__u32 type; __u32 ndata; __u64 data[16]</c>.</summary>
+    public const int system_event_type = 32;
+    public const int system_event_ndata = 36;
+
+    /// <summary>KVM_EXIT_MEMORY_FAULT: <c>__u64 flags; __u64 gpa; __u64 size</c>.</summary>
+    public const int memory_fault_flags = 32;
+    public const int memory_fault_gpa = 40;
+    public const int memory_fault_size = 48;
+}

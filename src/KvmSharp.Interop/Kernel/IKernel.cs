@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Kernel;
+
+/// <summary>
+/// The syscall boundary. Two kernels stand behind it: <see cref="LinuxKernel"/> (real syscalls on /dev/kvm) and the
+/// emulated kernel. Every call returns the raw syscall result: a value &gt;= 0 on success, or <c>-errno</c>
+/// (in [-4095, -1]) on failure; it never throws for an error the kernel would report. Ioctl arguments are the
+/// kernel's binary structs as bytes, so a layout mistake fails on both kernels alike.
+/// </summary>
+public interface IKernel
+{
+    /// <summary>A short name for messages ("linux", "emulated").</summary>
+    string Name { get; }
+
+    /// <summary>open(2). On success <paramref name="fd"/> owns the new descriptor.</summary>
+    long Open(string path, int flags, out KernelFd? fd);
+
+    /// <summary>Wraps a descriptor a call returned (KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_CREATE_GUEST_MEMFD).</summary>
+    KernelFd Adopt(int fd);
+
+    /// <summary>close(2). Called by <see cref="KernelFd"/> when it is released; not for direct use.</summary>
+    long Close(int fd);
+
+    /// <summary>ioctl(2) whose argument is a pointer to <paramref name="arg"/>; in/out structs are updated in place.</summary>
+    long Ioctl(KernelFd fd, uint request, Span<byte> arg);
+
+    /// <summary>ioctl(2) whose argument is an integer (KVM_CHECK_EXTENSION, KVM_CREATE_VM …).</summary>
+    long Ioctl(KernelFd fd, uint request, ulong arg);
+
+    /// <summary>mmap(2) of <paramref name="fd"/> (or anonymous memory when null).</summary>
+    long Mmap(nint address, ulong length, int prot, int flags, KernelFd? fd, long offset, out nint mapped);
+
+    long Munmap(nint address, ulong length);
+
+    long Fallocate(KernelFd fd, int mode, long offset, long length);
+
+    long Read(KernelFd fd, Span<byte> buffer);
+
+    long Write(KernelFd fd, ReadOnlySpan<byte> buffer);
+
+    long Pread(KernelFd fd, Span<byte> buffer, long offset);
+
+    long Pwrite(KernelFd fd, ReadOnlySpan<byte> buffer, long offset);
+
+    long Lseek(KernelFd fd, long offset, int whence);
+
+    long Fstat(KernelFd fd, out KernelStat stat);
+
+    long Ftruncate(KernelFd fd, long length);
+}

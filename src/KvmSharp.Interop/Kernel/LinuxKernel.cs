@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using static KvmSharp.Kernel.Libc.Libc;
+
+namespace KvmSharp.Kernel;
+
+/// <summary>The real kernel: each call is one syscall through glibc; failures come back as <c>-errno</c>.</summary>
+public sealed unsafe class LinuxKernel : IKernel
+{
+    /// <summary>The process-wide instance (the real kernel has no state of its own here).</summary>
+    public static LinuxKernel Instance { get; } = new();
+
+    private LinuxKernel() { }
+
+    public string Name => "linux";
+
+    public long Open(string path, int flags, out KernelFd? fd)
+    {
+        int rc = open(path, flags | LinuxConstants.O_CLOEXEC);
+        if (rc < 0)
+        {
+            fd = null;
+            return Fail();
+        }
+        fd = new KernelFd(this, rc);
+        return rc;
+    }
+
+    public KernelFd Adopt(int fd) => new(this, fd);
+
+    public long Close(int fd) => close(fd) == 0 ? 0 : Fail();
+
+    public long Ioctl(KernelFd fd, uint request, Span<byte> arg)
+    {
+        if (fd.IsClosed) return -(long)Errno.EBADF;
+        using var lease = fd.Borrow();
+        // SAFETY: arg is pinned for the call; the request's _IOC_SIZE is the caller's contract with the kernel,
+        // and the kernel reads/writes at most that many bytes. An empty span passes null, which the kernel
+        // answers with EFAULT rather than touching memory.
+        fixed (byte* p = arg)
+        {
+            int rc = ioctl(lease.Number, request, p);
+            return rc == -1 ? Fail() : rc;
+        }
+    }
+
+    public long Ioctl(KernelFd fd, uint request, ulong arg)
+    {
+        if (fd.IsClosed) return -(long)Errno.EBADF;
+        using var lease = fd.Borrow();
+        int rc = ioctl(lease.Number, request, (nuint)arg);
+        return rc == -1 ? Fail() : rc;
+    }
+
+    public long Mmap(nint address, ulong length, int prot, int flags, KernelFd? fd, long offset, out nint mapped)
+    {
+        mapped = 0;
+        if (fd is { IsClosed: true }) return -(long)Errno.EBADF;
+        bool added = false;
+        try
+        {
+            fd?.DangerousAddRef(ref added);
+            nint p = mmap(address, (nuint)length, prot, flags, fd?.Number ?? -1, offset);
+            if (p == -1) return Fail();
+            mapped = p;
+            return 0;
+        }
+        finally
+        {
+            if (added) fd!.DangerousRelease();
+        }
+    }
+
+    public long Munmap(nint address, ulong length) => munmap(address, (nuint)length) == 0 ? 0 : Fail();
+
+    public long Fallocate(KernelFd fd, int mode, long offset, long length)
+    {
+        if (fd.IsClosed) return -(long)Errno.EBADF;
+        using var lease = fd.Borrow();
+        return fallocate(lease.Number, mode, offset, length) == 0 ? 0 : Fail();
+    }
+
+    public long Read(KernelFd fd, Span<byte> buffer)
+    {
+        if (fd.IsClosed) return -(long)Errno.EBADF;
+        using var lease = fd.Borrow();
+        // SAFETY: buffer is pinned and the kernel writes at most buffer.Length bytes.
+        fixed (byte* p = buffer)
+            return Result(read(lease.Number, p, (nuint)buffer.Length));
+    }
+
+    public long Write(KernelFd fd, ReadOnlySpan<byte> buffer)
+    {
+        if (fd.IsClosed) return -(long)Errno.EBADF;
+        using var lease = fd.Borrow();
+        // SAFETY: buffer is pinned and the kernel only reads buffer.Length bytes.
+        fixed (byte* p = buffer)
+            return Result(write(lease.Number, p, (nuint)buffer.Length));
+    }
+
+    public long Pread(KernelFd fd, Span<byte> buffer, long offset)
+    {
+        if (fd.IsClosed) return -(long)Errno.EBADF;
+        using var lease = fd.Borrow();
+        // SAFETY: as Read.
+        fixed (byte* p = buffer)
+            return Result(pread(lease.Number, p, (nuint)buffer.Length, offset));
+    }
+
+    public long Pwrite(KernelFd fd, ReadOnlySpan<byte> buffer, long offset)
+    {
+        if (fd.IsClosed) return -(long)Errno.EBADF;
+        using var lease = fd.Borrow();
+        // SAFETY: as Write.
+        fixed (byte* p = buffer)
+            return Result(pwrite(lease.Number, p, (nuint)buffer.Length, offset));
+    }
+
+    public long Lseek(KernelFd fd, long offset, int whence)
+    {
+        if (fd.IsClosed) return -(long)Errno.EBADF;
+        using var lease = fd.Borrow();
+        long rc = lseek(lease.Number, offset, whence);
+        return rc == -1 ? Fail() : rc;
+    }
+
+    public long Fstat(KernelFd fd, out KernelStat stat)
+    {
+        stat = default;
+        if (fd.IsClosed) return -(long)Errno.EBADF;
+        using var lease = fd.Borrow();
+        Span<byte> buf = stackalloc byte[StatSize];
+        // SAFETY: buf is StatSize (144) bytes, sizeof(struct stat) on x86_64; the kernel fills exactly that.
+        fixed (byte* p = buf)
+        {
+            if (fstat(lease.Number, p) != 0) return Fail();
+        }
+        stat = DecodeStat(buf);
+        return 0;
+    }
+
+    public long Ftruncate(KernelFd fd, long length)
+    {
+        if (fd.IsClosed) return -(long)Errno.EBADF;
+        using var lease = fd.Borrow();
+        return ftruncate(lease.Number, length) == 0 ? 0 : Fail();
+    }
+
+    // x86_64 struct stat (arch/x86/include/uapi/asm/stat.h): st_dev@0 st_ino@8 st_nlink@16 st_mode@24 st_size@48
+    // st_blksize@56 st_blocks@64; 144 bytes.
+    private const int StatSize = 144;
+
+    private static KernelStat DecodeStat(ReadOnlySpan<byte> b) => new(
+        Device: BinaryPrimitives.ReadUInt64LittleEndian(b[0..]),
+        Inode: BinaryPrimitives.ReadUInt64LittleEndian(b[8..]),
+        Mode: BinaryPrimitives.ReadUInt32LittleEndian(b[24..]),
+        Links: BinaryPrimitives.ReadUInt64LittleEndian(b[16..]),
+        Size: BinaryPrimitives.ReadInt64LittleEndian(b[48..]),
+        BlockSize: BinaryPrimitives.ReadInt64LittleEndian(b[56..]),
+        Blocks: BinaryPrimitives.ReadInt64LittleEndian(b[64..]));
+
+    private static long Result(nint rc) => rc == -1 ? Fail() : rc;
+
+    private static long Fail() => -(long)Marshal.GetLastPInvokeError();
+}

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using KvmSharp.Memory;
+
+namespace KvmSharp;
+
+/// <summary>
+/// A host mapping of a guest_memfd file. Every access is checked before memory is touched: out of the mapping →
+/// <see cref="ArgumentOutOfRangeException"/>; beyond the file size or on a private page →
+/// <see cref="GuestMemoryFaultException"/> (where the kernel would raise SIGBUS). Unmapped on Dispose.
+/// </summary>
+public sealed class GuestMapping : IDisposable
+{
+    private readonly MappedRegion _region;
+
+    internal GuestMapping(GuestMemfd memfd, MappedRegion region, ulong fileOffset)
+    {
+        Memfd = memfd;
+        _region = region;
+        FileOffset = fileOffset;
+    }
+
+    public GuestMemfd Memfd { get; }
+
+    /// <summary>The file offset that mapping offset 0 shows.</summary>
+    public ulong FileOffset { get; }
+
+    public ulong Length => _region.Length;
+
+    /// <summary>The mapping's address in this process (a memory slot's userspace_addr).</summary>
+    public nint Address => _region.Address;
+
+    /// <summary>Copies [offset, offset+destination.Length) of the mapping into <paramref name="destination"/>.</summary>
+    public void Read(ulong offset, Span<byte> destination) => Access(offset, destination.Length).CopyTo(destination);
+
+    /// <summary>Copies <paramref name="source"/> into the mapping at <paramref name="offset"/>.</summary>
+    public void Write(ulong offset, ReadOnlySpan<byte> source) => source.CopyTo(Access(offset, source.Length));
+
+    /// <summary>Sets [offset, offset+length) to <paramref name="value"/>.</summary>
+    public void Fill(ulong offset, ulong length, byte value)
+    {
+        while (length > 0)
+        {
+            int chunk = (int)Math.Min(length, 1UL << 30);
+            Access(offset, chunk).Fill(value);
+            offset += (ulong)chunk;
+            length -= (ulong)chunk;
+        }
+    }
+
+    public T Read<T>(ulong offset) where T : unmanaged => MemoryMarshal.Read<T>(Access(offset, Unsafe.SizeOf<T>()));
+
+    public void Write<T>(ulong offset, T value) where T : unmanaged => MemoryMarshal.Write(Access(offset, Unsafe.SizeOf<T>()), in value);
+
+    /// <summary>
+    /// A span over [offset, offset+length) after the fault checks. It is valid until this mapping is disposed or
+    /// the pages are converted to private; do not keep it beyond the current operation.
+    /// </summary>
+    public Span<byte> GetSpan(ulong offset, int length) => Access(offset, length);
+
+    /// <summary>True when an access to [offset, offset+length) would be allowed now.</summary>
+    public bool CanAccess(ulong offset, ulong length) =>
+        offset <= Length && length <= Length - offset && Fault(offset, length) is null;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Span<byte> Access(ulong offset, int length)
+    {
+        if (length < 0 || offset > Length || (ulong)length > Length - offset) ThrowOutOfRange(offset, length);
+        if (length > 0 && Fault((ulong)offset, (ulong)length) is GuestMemoryFault fault) ThrowFault(fault, offset, (ulong)length);
+        return _region.GetSpan(offset, length);
+    }
+
+    private GuestMemoryFault? Fault(ulong offset, ulong length)
+    {
+        if (length == 0) return null;
+        ulong fileStart = FileOffset + offset;
+        ulong page = (ulong)GuestMemfd.PageSize;
+        // kvm_gmem_fault_user_mapping (virt/kvm/guest_memfd.c): a page at or beyond i_size → SIGBUS. Page
+        // granularity: the last byte's page must start below the file size.
+        ulong lastPageStart = (fileStart + length - 1) / page * page;
+        if (lastPageStart >= Memfd.Size) return GuestMemoryFault.BeyondEndOfFile;
+        // Same function: a private page (no INIT_SHARED, or converted by KVM_SET_MEMORY_ATTRIBUTES2) → SIGBUS.
+        if (!Memfd.IsShared(fileStart, length)) return GuestMemoryFault.PrivatePage;
+        return null;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowFault(GuestMemoryFault fault, ulong offset, ulong length)
+    {
+        ulong fileStart = FileOffset + offset;
+        ulong first = fault == GuestMemoryFault.BeyondEndOfFile ? Math.Max(fileStart, Memfd.Size) : fileStart;
+        throw new GuestMemoryFaultException(fault, first, length, Memfd.Size);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowOutOfRange(ulong offset, int length) =>
+        throw new ArgumentOutOfRangeException(nameof(offset), $"[0x{offset:X}, +{length}) is outside the 0x{Length:X}-byte mapping");
+
+    public void Dispose() => _region.Dispose();
+}

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+
+namespace KvmSharp;
+
+/// <summary>
+/// guest_memfd creation flags (<c>kvm_create_guest_memfd.flags</c>), 64 bits wide. Bits this enum does not name
+/// stay visible in the value (e.g. <c>(GuestMemfdFlags)0x10</c>) so a newer kernel's flags are never dropped.
+/// </summary>
+[Flags]
+#pragma warning disable CA1711 // "Flags" is the kernel's own name for this set
+public enum GuestMemfdFlags : ulong
+#pragma warning restore CA1711
+{
+    None = 0,
+    /// <summary>GUEST_MEMFD_FLAG_MMAP: the host may mmap the file (MAP_SHARED only).</summary>
+    Mmap = KvmConstants.GUEST_MEMFD_FLAG_MMAP,
+    /// <summary>GUEST_MEMFD_FLAG_INIT_SHARED: pages start shared, so the host may fault them in.</summary>
+    InitShared = KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED,
+    /// <summary>GUEST_MEMFD_FLAG_NO_DIRECT_MAP — PROPOSAL (direct-map removal series v9, unmerged).</summary>
+    NoDirectMap = 1UL << 2,
+}
+
+/// <summary>Formatting of flag sets the way the kernel spells them (MMAP|INIT_SHARED|0x10).</summary>
+public static class GuestMemfdFlagsExtensions
+{
+    public static string ToKernelString(this GuestMemfdFlags flags)
+    {
+        if (flags == GuestMemfdFlags.None) return "0";
+        var parts = new List<string>();
+        ulong rest = (ulong)flags;
+        void Take(GuestMemfdFlags f, string name)
+        {
+            if ((rest & (ulong)f) != 0) { parts.Add(name); rest &= ~(ulong)f; }
+        }
+        Take(GuestMemfdFlags.Mmap, "MMAP");
+        Take(GuestMemfdFlags.InitShared, "INIT_SHARED");
+        Take(GuestMemfdFlags.NoDirectMap, "NO_DIRECT_MAP");
+        if (rest != 0) parts.Add($"0x{rest:X}");
+        return string.Join('|', parts);
+    }
+}

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Kernel;
+
+namespace KvmSharp;
+
+/// <summary>
+/// The KVM system device (/dev/kvm) of one kernel. Entry point of the SDK:
+/// <c>using var kvm = Kvm.Open(); using var vm = kvm.CreateVm();</c>
+/// </summary>
+public sealed class Kvm : IDisposable
+{
+    public const string DefaultPath = "/dev/kvm";
+
+    private Kvm(IKernel kernel, KernelFd fd)
+    {
+        Kernel = kernel;
+        Handle = fd;
+    }
+
+    /// <summary>The kernel behind this device (real or emulated).</summary>
+    public IKernel Kernel { get; }
+
+    /// <summary>The /dev/kvm descriptor.</summary>
+    public KernelFd Handle { get; }
+
+    /// <summary>Opens /dev/kvm of <paramref name="kernel"/> (the real kernel when null) and checks the API version.</summary>
+    public static Kvm Open(IKernel? kernel = null, string path = DefaultPath)
+    {
+        kernel ??= LinuxKernel.Instance;
+        long rc = kernel.Open(path, LinuxConstants.O_RDWR, out KernelFd? fd);
+        KvmCall.Check(rc, "open", $"path={path} flags=O_RDWR|O_CLOEXEC");
+        var kvm = new Kvm(kernel, fd!);
+        int version = kvm.ApiVersion;
+        if (version != KvmConstants.KVM_API_VERSION)
+        {
+            kvm.Dispose();
+            throw new KvmException("KVM_GET_API_VERSION", (int)Errno.EINVAL, $"path={path}",
+                $"{path} reports KVM API version {version}; this SDK speaks version {KvmConstants.KVM_API_VERSION}");
+        }
+        return kvm;
+    }
+
+    /// <summary>KVM_GET_API_VERSION (12 on every kernel since 2.6.22).</summary>
+    public int ApiVersion => (int)KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_API_VERSION, 0UL), "KVM_GET_API_VERSION", "");
+
+    /// <summary>KVM_GET_VCPU_MMAP_SIZE: the size of the mmap'ed kvm_run area of a vCPU.</summary>
+    public int VcpuMmapSize => (int)KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE, 0UL), "KVM_GET_VCPU_MMAP_SIZE", "");
+
+    /// <summary>KVM_CHECK_EXTENSION on /dev/kvm: the capability's raw value (0 when absent).</summary>
+    public long CheckExtension(int capability) => Capabilities.Check(Kernel, Handle, capability);
+
+    /// <summary>The VM types KVM_CREATE_VM accepts (KVM_CAP_VM_TYPES; {Default} when the cap is absent, as on arm64).</summary>
+    public IReadOnlyList<VmType> SupportedVmTypes => Capabilities.VmTypes(CheckExtension(KvmCaps.KVM_CAP_VM_TYPES));
+
+    /// <summary>
+    /// The guest_memfd flags this kernel accepts for some VM (KVM_CAP_GUEST_MEMFD_FLAGS, plus bits 63:32 from
+    /// KVM_CAP_GUEST_MEMFD_FLAGS_HI when that capability number is configured). A VM may accept fewer: ask
+    /// <see cref="Vm.SupportedGuestMemfdFlags"/>.
+    /// </summary>
+    public GuestMemfdFlags SupportedGuestMemfdFlags => Capabilities.GuestMemfdFlags(CheckExtension);
+
+    /// <summary>KVM_CREATE_VM with the given type.</summary>
+    public Vm CreateVm(VmType type = VmType.Default)
+    {
+        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_CREATE_VM, (ulong)type);
+        KvmCall.Check(rc, "KVM_CREATE_VM", $"type={type} ({(uint)type})");
+        return new Vm(this, Kernel.Adopt((int)rc), type);
+    }
+
+    public void Dispose() => Handle.Dispose();
+}

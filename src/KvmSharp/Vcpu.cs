@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Kernel;
+using KvmSharp.Memory;
+
+namespace KvmSharp;
+
+/// <summary>A vCPU (KVM_CREATE_VCPU) with its mmap'ed kvm_run area.</summary>
+public sealed class Vcpu : IDisposable
+{
+    private readonly MappedRegion _run;
+
+    private Vcpu(Vm vm, KernelFd fd, int id, MappedRegion run)
+    {
+        Vm = vm;
+        Handle = fd;
+        Id = id;
+        _run = run;
+    }
+
+    public Vm Vm { get; }
+
+    public KernelFd Handle { get; }
+
+    public int Id { get; }
+
+    private IKernel Kernel => Vm.Kernel;
+
+    internal static Vcpu Create(Vm vm, KernelFd fd, int id)
+    {
+        try
+        {
+            ulong size = (ulong)vm.Kvm.VcpuMmapSize;
+            long rc = MappedRegion.Map(vm.Kernel, fd, size, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_SHARED, 0, out MappedRegion? run);
+            KvmCall.Check(rc, "mmap", $"kvm_run of vCPU {id}, length=0x{size:X}");
+            return new Vcpu(vm, fd, id, run!);
+        }
+        catch
+        {
+            fd.Dispose();
+            throw;
+        }
+    }
+
+    public kvm_regs GetRegs()
+    {
+        var regs = default(kvm_regs);
+        KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_REGS, KvmCall.Bytes(ref regs)), "KVM_GET_REGS", $"vcpu={Id}");
+        return regs;
+    }
+
+    public void SetRegs(kvm_regs regs) =>
+        KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_REGS, KvmCall.Bytes(ref regs)), "KVM_SET_REGS", $"vcpu={Id} rip=0x{regs.rip:X}");
+
+    public kvm_sregs GetSregs()
+    {
+        var sregs = default(kvm_sregs);
+        KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_SREGS, KvmCall.Bytes(ref sregs)), "KVM_GET_SREGS", $"vcpu={Id}");
+        return sregs;
+    }
+
+    public void SetSregs(kvm_sregs sregs) =>
+        KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_SREGS, KvmCall.Bytes(ref sregs)), "KVM_SET_SREGS",
+            $"vcpu={Id} cr0=0x{sregs.cr0:X} cr4=0x{sregs.cr4:X} efer=0x{sregs.efer:X}");
+
+    /// <summary>kvm_run.immediate_exit: when set, the next KVM_RUN returns EINTR at once (to stop a runaway guest).</summary>
+    public bool ImmediateExit
+    {
+        get => _run.GetSpan(KvmRunLayout.immediate_exit, 1)[0] != 0;
+        set => _run.GetSpan(KvmRunLayout.immediate_exit, 1)[0] = value ? (byte)1 : (byte)0;
+    }
+
+    /// <summary>
+    /// KVM_RUN once. Returns the exit decoded in place over the kvm_run page (valid until the next Run). A run
+    /// interrupted by a signal or immediate_exit (EINTR) returns <see cref="VcpuExit.Interrupted"/> = true; other
+    /// failures throw.
+    /// </summary>
+    public VcpuExit Run()
+    {
+        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_RUN, 0UL);
+        // The whole mapping, not just struct kvm_run: port I/O data lives at data_offset, usually the next page.
+        Span<byte> page = _run.GetSpan(0, (int)_run.Length);
+        if (rc == -(long)Errno.EINTR) return new VcpuExit(page, interrupted: true);
+        KvmCall.Check(rc, "KVM_RUN", $"vcpu={Id}");
+        return new VcpuExit(page, interrupted: false);
+    }
+
+    /// <summary>
+    /// KVM_PRE_FAULT_MEMORY over [gpa, gpa+size). Returns the bytes that were not mapped (0 when all were);
+    /// the kernel stops early on a signal.
+    /// </summary>
+    public ulong PreFaultMemory(ulong guestPhysicalAddress, ulong size)
+    {
+        var args = new kvm_pre_fault_memory { gpa = guestPhysicalAddress, size = size };
+        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_PRE_FAULT_MEMORY, KvmCall.Bytes(ref args));
+        if (KvmCall.IsError(rc))
+        {
+            string request = $"vcpu={Id} gpa=0x{guestPhysicalAddress:X} size=0x{size:X}";
+            long cap = Vm.CheckExtension(KvmCaps.KVM_CAP_PRE_FAULT_MEMORY);
+            if (cap == 0)
+                throw new KvmCapabilityException("KVM_PRE_FAULT_MEMORY", (int)-rc, request, nameof(KvmCaps.KVM_CAP_PRE_FAULT_MEMORY), cap);
+            KvmCall.ThrowKvm(rc, "KVM_PRE_FAULT_MEMORY", request);
+        }
+        return args.size;
+    }
+
+    public void Dispose()
+    {
+        _run.Dispose();
+        Handle.Dispose();
+    }
+}

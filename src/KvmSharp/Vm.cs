@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Kernel;
+
+namespace KvmSharp;
+
+/// <summary>A VM descriptor (KVM_CREATE_VM). Creates guest_memfd files, memory slots and vCPUs.</summary>
+public sealed class Vm : IDisposable
+{
+    internal Vm(Kvm kvm, KernelFd fd, VmType type)
+    {
+        Kvm = kvm;
+        Handle = fd;
+        Type = type;
+    }
+
+    public Kvm Kvm { get; }
+
+    public IKernel Kernel => Kvm.Kernel;
+
+    public KernelFd Handle { get; }
+
+    public VmType Type { get; }
+
+    /// <summary>KVM_CHECK_EXTENSION on this VM: answers can differ from /dev/kvm's (e.g. per VM type).</summary>
+    public long CheckExtension(int capability) => Capabilities.Check(Kernel, Handle, capability);
+
+    /// <summary>The guest_memfd flags this VM accepts (KVM_CAP_GUEST_MEMFD_FLAGS [+ _HI] on the VM fd).</summary>
+    public GuestMemfdFlags SupportedGuestMemfdFlags => Capabilities.GuestMemfdFlags(CheckExtension);
+
+    /// <summary>KVM_CAP_MEMORY_ATTRIBUTES on this VM: the attributes KVM_SET_MEMORY_ATTRIBUTES accepts.</summary>
+    public ulong SupportedMemoryAttributes => (ulong)CheckExtension(KvmCaps.KVM_CAP_MEMORY_ATTRIBUTES);
+
+    /// <summary>KVM_CREATE_GUEST_MEMFD: a new guest_memfd file of <paramref name="size"/> bytes.</summary>
+    public GuestMemfd CreateGuestMemfd(ulong size, GuestMemfdFlags flags = GuestMemfdFlags.None)
+    {
+        var args = new kvm_create_guest_memfd { size = size, flags = (ulong)flags };
+        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_CREATE_GUEST_MEMFD, KvmCall.Bytes(ref args));
+        if (KvmCall.IsError(rc))
+        {
+            string request = $"size={size} (0x{size:X}) flags=0x{(ulong)flags:X} ({flags.ToKernelString()})";
+            if (rc == -(long)Errno.EINVAL)
+                request += $"; this VM supports flags {SupportedGuestMemfdFlags.ToKernelString()} and sizes that are non-zero page multiples below 2^63";
+            KvmCall.ThrowKvm(rc, "KVM_CREATE_GUEST_MEMFD", request);
+        }
+        return new GuestMemfd(this, Kernel.Adopt((int)rc), size, flags);
+    }
+
+    /// <summary>
+    /// Binds [<paramref name="offset"/>, +<paramref name="size"/>) of <paramref name="memfd"/> at
+    /// <paramref name="guestPhysicalAddress"/> with KVM_SET_USER_MEMORY_REGION2 and KVM_MEM_GUEST_MEMFD.
+    /// When the file is mappable and <paramref name="userspace"/> is null, the SDK maps that range of the file and
+    /// uses the mapping as userspace_addr (some hosts, like kvm_pvm, only let the vCPU see gmem that way); the slot
+    /// owns that mapping and unmaps it when deleted.
+    /// </summary>
+    public MemorySlot AddGuestMemfdSlot(uint slot, ulong guestPhysicalAddress, ulong size, GuestMemfd memfd,
+        ulong offset = 0, GuestMapping? userspace = null, uint extraFlags = 0)
+    {
+        ArgumentNullException.ThrowIfNull(memfd);
+        GuestMapping? owned = null;
+        if (userspace is null && memfd.Flags.HasFlag(GuestMemfdFlags.Mmap) && size != 0 && offset < memfd.Size && size <= memfd.Size - offset)
+            userspace = owned = memfd.Map(size, offset);
+        try
+        {
+            var region = new kvm_userspace_memory_region2
+            {
+                slot = slot,
+                flags = KvmConstants.KVM_MEM_GUEST_MEMFD | extraFlags,
+                guest_phys_addr = guestPhysicalAddress,
+                memory_size = size,
+                userspace_addr = userspace is null ? 0 : (ulong)userspace.Address,
+                guest_memfd_offset = offset,
+                guest_memfd = (uint)memfd.Handle.Number,
+            };
+            SetUserMemoryRegion2(region);
+            return new MemorySlot(this, region, memfd, owned);
+        }
+        catch
+        {
+            owned?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Raw KVM_SET_USER_MEMORY_REGION2 with any field values (also for deletion: memory_size = 0). Throws a
+    /// <see cref="KvmException"/> naming the region on failure.
+    /// </summary>
+    public void SetUserMemoryRegion2(kvm_userspace_memory_region2 region)
+    {
+        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, KvmCall.Bytes(ref region));
+        KvmCall.Check(rc, "KVM_SET_USER_MEMORY_REGION2", Describe(region));
+    }
+
+    /// <summary>Raw legacy KVM_SET_USER_MEMORY_REGION (no guest_memfd fields).</summary>
+    public void SetUserMemoryRegion(kvm_userspace_memory_region region)
+    {
+        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_USER_MEMORY_REGION, KvmCall.Bytes(ref region));
+        KvmCall.Check(rc, "KVM_SET_USER_MEMORY_REGION",
+            $"slot={region.slot} flags=0x{region.flags:X} gpa=0x{region.guest_phys_addr:X} size=0x{region.memory_size:X} uaddr=0x{region.userspace_addr:X}");
+    }
+
+    /// <summary>
+    /// KVM_SET_MEMORY_ATTRIBUTES (v1, per-GFN on the VM). On a kernel or VM without memory attributes the error
+    /// says which capability is missing instead of a bare errno.
+    /// </summary>
+    public void SetMemoryAttributes(ulong guestPhysicalAddress, ulong size, ulong attributes, ulong flags = 0)
+    {
+        var args = new kvm_memory_attributes { address = guestPhysicalAddress, size = size, attributes = attributes, flags = flags };
+        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES, KvmCall.Bytes(ref args));
+        if (!KvmCall.IsError(rc)) return;
+        string request = $"gpa=0x{guestPhysicalAddress:X} size=0x{size:X} attributes=0x{attributes:X} flags=0x{flags:X}";
+        long supported = CheckExtension(KvmCaps.KVM_CAP_MEMORY_ATTRIBUTES);
+        if ((rc == -(long)Errno.ENOTTY || rc == -(long)Errno.EINVAL) && (supported == 0 || (attributes & ~(ulong)supported) != 0))
+            throw new KvmCapabilityException("KVM_SET_MEMORY_ATTRIBUTES", (int)-rc, request, nameof(KvmCaps.KVM_CAP_MEMORY_ATTRIBUTES), supported);
+        KvmCall.ThrowKvm(rc, "KVM_SET_MEMORY_ATTRIBUTES", request);
+    }
+
+    /// <summary>KVM_CREATE_VCPU with the given id; maps its kvm_run area.</summary>
+    public Vcpu CreateVcpu(int id = 0)
+    {
+        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_CREATE_VCPU, (ulong)id);
+        KvmCall.Check(rc, "KVM_CREATE_VCPU", $"id={id}");
+        return Vcpu.Create(this, Kernel.Adopt((int)rc), id);
+    }
+
+    /// <summary>KVM_SET_TSS_ADDR (x86): three pages of guest-physical space KVM may use for real-mode emulation.</summary>
+    public void SetTssAddress(ulong address) =>
+        KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_TSS_ADDR, address), "KVM_SET_TSS_ADDR", $"addr=0x{address:X}");
+
+    public void Dispose() => Handle.Dispose();
+
+    internal static string Describe(in kvm_userspace_memory_region2 r) =>
+        $"slot={r.slot} flags=0x{r.flags:X} gpa=0x{r.guest_phys_addr:X} size=0x{r.memory_size:X} " +
+        $"uaddr=0x{r.userspace_addr:X} guest_memfd={(int)r.guest_memfd} offset=0x{r.guest_memfd_offset:X}";
+}
