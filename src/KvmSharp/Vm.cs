@@ -51,14 +51,15 @@ public sealed class Vm : IDisposable
     /// <paramref name="guestPhysicalAddress"/> with KVM_SET_USER_MEMORY_REGION2 and KVM_MEM_GUEST_MEMFD.
     /// When the file is mappable and <paramref name="userspace"/> is null, the SDK maps that range of the file and
     /// uses the mapping as userspace_addr (some hosts, like kvm_pvm, only let the vCPU see gmem that way); the slot
-    /// owns that mapping and unmaps it when deleted.
+    /// owns that mapping and unmaps it when deleted. <paramref name="mapForUserspace"/> = false binds with
+    /// userspace_addr = 0 (upstream's gmem-only slot).
     /// </summary>
     public MemorySlot AddGuestMemfdSlot(uint slot, ulong guestPhysicalAddress, ulong size, GuestMemfd memfd,
-        ulong offset = 0, GuestMapping? userspace = null, uint extraFlags = 0)
+        ulong offset = 0, GuestMapping? userspace = null, uint extraFlags = 0, bool mapForUserspace = true)
     {
         ArgumentNullException.ThrowIfNull(memfd);
         GuestMapping? owned = null;
-        if (userspace is null && memfd.Flags.HasFlag(GuestMemfdFlags.Mmap) && size != 0 && offset < memfd.Size && size <= memfd.Size - offset)
+        if (userspace is null && mapForUserspace && memfd.Flags.HasFlag(GuestMemfdFlags.Mmap) && size != 0 && offset < memfd.Size && size <= memfd.Size - offset)
             userspace = owned = memfd.Map(size, offset);
         try
         {

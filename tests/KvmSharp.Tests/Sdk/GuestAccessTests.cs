@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Tests.Infrastructure;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace KvmSharp.Tests.Sdk;
+
+/// <summary>A vCPU and the host share guest_memfd memory (selftest test_guest_memfd_guest).</summary>
+public class GuestAccessTests : KernelTest
+{
+    private const byte ReportPort = 0x10;
+    private const ushort DataOffset = 0x1000;
+
+    [KvmTheory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void Guest_reads_what_the_host_wrote_and_the_host_sees_what_the_guest_wrote(string kernel)
+    {
+        using var kvm = Open(kernel);
+        using var guest = RealModeGuest.Create(kvm, a =>
+        {
+            a.mov(al, __byte_ptr[DataOffset]);
+            a.@out(ReportPort, al);
+            a.mov(__byte_ptr[DataOffset + 1], 0xff);
+            a.hlt();
+        });
+        using var host = guest.Memfd.Map();
+        host.Write<byte>(DataOffset, 0xaa);
+
+        var exit = guest.Vcpu.Run();
+        Assert.Equal(KvmExitReason.KVM_EXIT_IO, exit.Reason);
+        Assert.True(exit.IoIsOut);
+        Assert.Equal(ReportPort, exit.IoPort);
+        Assert.Equal(1, exit.IoSize);
+        Assert.Equal(0xaa, exit.IoData[0]);
+
+        exit = guest.Vcpu.Run();
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, exit.Reason);
+        Assert.Equal(0xff, host.Read<byte>(DataOffset + 1));
+        Assert.Equal(0xff, guest.Slot.Mapping!.Read<byte>(DataOffset + 1));
+    }
+
+    [KvmTheory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void Port_in_is_answered_through_the_exit_data(string kernel)
+    {
+        using var kvm = Open(kernel);
+        using var guest = RealModeGuest.Create(kvm, a =>
+        {
+            a.@in(al, ReportPort);
+            a.mov(__byte_ptr[DataOffset], al);
+            a.hlt();
+        });
+        var exit = guest.Vcpu.Run();
+        Assert.Equal(KvmExitReason.KVM_EXIT_IO, exit.Reason);
+        Assert.False(exit.IoIsOut);
+        exit.IoData[0] = 0x5a;
+        exit = guest.Vcpu.Run();
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, exit.Reason);
+        Assert.Equal(0x5a, guest.Slot.Mapping!.Read<byte>(DataOffset));
+    }
+
+    [KvmTheory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void Immediate_exit_returns_interrupted_without_running_the_guest(string kernel)
+    {
+        using var kvm = Open(kernel);
+        using var guest = RealModeGuest.Create(kvm, a => a.hlt());
+        guest.Vcpu.ImmediateExit = true;
+        var exit = guest.Vcpu.Run();
+        Assert.True(exit.Interrupted);
+        guest.Vcpu.ImmediateExit = false;
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, guest.Vcpu.Run().Reason);
+    }
+
+    [KvmTheory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void A_slot_without_a_userspace_mapping_serves_the_guest_from_the_file(string kernel)
+    {
+        // Upstream test_guest_memfd_guest binds with userspace_addr = NULL: a mappable gmem makes the slot
+        // gmem-only (KVM_MEMSLOT_GMEM_ONLY), so guest reads and writes go to the file.
+        using var kvm = Open(kernel);
+        using var guest = RealModeGuest.Create(kvm, a =>
+        {
+            a.mov(al, __byte_ptr[DataOffset]);
+            a.@out(ReportPort, al);
+            a.mov(__byte_ptr[DataOffset + 1], 0xff);
+            a.hlt();
+        }, mapForUserspace: false);
+        Assert.Null(guest.Slot.Mapping);
+        using var host = guest.Memfd.Map();
+        host.Write<byte>(DataOffset, 0xaa);
+
+        var exit = guest.Vcpu.Run();
+        if (HostDeviations.KvmPvmGmemNeedsUserspaceMapping(kernel))
+        {
+            // The code itself lives in the gmem slot: the fetch cannot be served.
+            Assert.Equal(KvmExitReason.KVM_EXIT_INTERNAL_ERROR, exit.Reason);
+            return;
+        }
+        Assert.Equal(KvmExitReason.KVM_EXIT_IO, exit.Reason);
+        Assert.Equal(0xaa, exit.IoData[0]);
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, guest.Vcpu.Run().Reason);
+        Assert.Equal(0xff, host.Read<byte>(DataOffset + 1));
+    }
+}
