@@ -9,6 +9,7 @@ namespace KvmSharp;
 public sealed class Vcpu : IDisposable
 {
     private readonly MappedRegion _run;
+    private volatile int _runningThread;
 
     private Vcpu(Vm vm, KernelFd fd, int id, MappedRegion run)
     {
@@ -77,12 +78,33 @@ public sealed class Vcpu : IDisposable
     /// </summary>
     public VcpuExit Run()
     {
-        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_RUN, 0UL);
+        _runningThread = Kernel.GetTid();
+        long rc;
+        try
+        {
+            rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_RUN, 0UL);
+        }
+        finally
+        {
+            _runningThread = 0;
+        }
         // The whole mapping, not just struct kvm_run: port I/O data lives at data_offset, usually the next page.
         Span<byte> page = _run.GetSpan(0, (int)_run.Length);
         if (rc == -(long)Errno.EINTR) return new VcpuExit(page, interrupted: true);
         KvmCall.Check(rc, "KVM_RUN", $"vcpu={Id}");
         return new VcpuExit(page, interrupted: false);
+    }
+
+    /// <summary>
+    /// Stops this vCPU from any thread: sets immediate_exit, then interrupts the thread inside <see cref="Run"/>
+    /// (if any), so that Run returns <see cref="VcpuExit.Interrupted"/> now or at its next call. The caller clears
+    /// <see cref="ImmediateExit"/> before running the vCPU again.
+    /// </summary>
+    public void Kick()
+    {
+        ImmediateExit = true;
+        int thread = _runningThread;
+        if (thread != 0) Kernel.KickThread(thread);
     }
 
     /// <summary>

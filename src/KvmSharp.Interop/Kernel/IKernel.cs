@@ -47,4 +47,14 @@ public interface IKernel
     long Fstat(KernelFd fd, out KernelStat stat);
 
     long Ftruncate(KernelFd fd, long length);
+
+    /// <summary>gettid(2): the calling thread's id, as the kernel knows it.</summary>
+    int GetTid() => Environment.CurrentManagedThreadId;
+
+    /// <summary>
+    /// Interrupts the thread <paramref name="tid"/> (tgkill(2) with the SDK's vCPU kick signal, whose handler does
+    /// nothing): a KVM_RUN in progress on that thread returns EINTR. Used with kvm_run.immediate_exit to stop a
+    /// running vCPU from another thread.
+    /// </summary>
+    long KickThread(int tid) => -(long)Errno.ENOSYS;
 }

@@ -11,6 +11,15 @@ public sealed unsafe class LinuxKernel : IKernel
     /// <summary>The process-wide instance (the real kernel has no state of its own here).</summary>
     public static LinuxKernel Instance { get; } = new();
 
+    /// <summary>
+    /// The signal that kicks a vCPU thread out of KVM_RUN: SIGRTMIN+5 in glibc numbering (the runtime uses
+    /// SIGRTMIN itself). Its handler, registered once, cancels the default (terminating) action.
+    /// </summary>
+    public const int KickSignal = 39;
+
+    private static readonly Lazy<PosixSignalRegistration> s_kickHandler =
+        new(() => PosixSignalRegistration.Create((PosixSignal)KickSignal, ctx => ctx.Cancel = true));
+
     private LinuxKernel() { }
 
     public string Name => "linux";
@@ -145,6 +154,14 @@ public sealed unsafe class LinuxKernel : IKernel
         if (fd.IsClosed) return -(long)Errno.EBADF;
         using var lease = fd.Borrow();
         return ftruncate(lease.Number, length) == 0 ? 0 : Fail();
+    }
+
+    public int GetTid() => gettid();
+
+    public long KickThread(int tid)
+    {
+        _ = s_kickHandler.Value;
+        return tgkill(getpid(), tid, KickSignal) == 0 ? 0 : Fail();
     }
 
     // x86_64 struct stat (arch/x86/include/uapi/asm/stat.h): st_dev@0 st_ino@8 st_nlink@16 st_mode@24 st_size@48

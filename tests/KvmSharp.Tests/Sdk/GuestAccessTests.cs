@@ -74,6 +74,24 @@ public class GuestAccessTests : KernelTest
 
     [KvmTheory]
     [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void Kick_from_another_thread_stops_an_endless_guest(string kernel)
+    {
+        using var kvm = Open(kernel);
+        using var guest = RealModeGuest.Create(kvm, a =>
+        {
+            var loop = a.CreateLabel();
+            a.Label(ref loop);
+            a.jmp(loop);
+        });
+        var vcpu = guest.Vcpu;
+        using var kicker = new Timer(_ => vcpu.Kick(), null, 100, Timeout.Infinite);
+        bool interrupted = vcpu.Run().Interrupted;
+        Assert.True(interrupted);
+        Assert.True(vcpu.ImmediateExit);
+    }
+
+    [KvmTheory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
     public void A_slot_without_a_userspace_mapping_serves_the_guest_from_the_file(string kernel)
     {
         // Upstream test_guest_memfd_guest binds with userspace_addr = NULL: a mappable gmem makes the slot
