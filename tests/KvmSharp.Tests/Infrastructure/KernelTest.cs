@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Conformance;
 using KvmSharp.Kernel;
 
 namespace KvmSharp.Tests.Infrastructure;
@@ -13,7 +14,18 @@ public abstract class KernelTest : IDisposable
 
     protected static int PageSize => Environment.SystemPageSize;
 
-    protected static Kvm Open(string kernel) => Kvm.Open(Kernels.Create(kernel));
+    /// <summary>Opens /dev/kvm of <paramref name="kernel"/>; a kernel that cannot run here skips the test with its reason.</summary>
+    protected static Kvm Open(string kernel)
+    {
+        try
+        {
+            return Kvm.Open(Kernels.Create(kernel));
+        }
+        catch (SkipCaseException skip)
+        {
+            throw new SkipException(skip.Message);
+        }
+    }
 
     /// <summary>Asserts that <paramref name="action"/> throws a KvmException with <paramref name="errno"/>.</summary>
     protected static KvmException AssertErrno(Errno errno, Action action)

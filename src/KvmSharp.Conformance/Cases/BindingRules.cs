@@ -1,21 +1,21 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
 using KvmSharp.Kernel;
-using KvmSharp.Tests.Infrastructure;
+using Xunit;
+using static KvmSharp.Conformance.CaseContext;
 
-namespace KvmSharp.Tests.Sdk;
+namespace KvmSharp.Conformance.Cases;
 
-/// <summary>Binding guest_memfd to memory slots (kvm_main.c kvm_set_memory_region, guest_memfd.c kvm_gmem_bind).</summary>
-public class MemorySlotTests : KernelTest
+/// <summary>Binding guest_memfd to memory slots (kernel-spec.md §2.6; kvm_main.c kvm_set_memory_region, guest_memfd.c kvm_gmem_bind).</summary>
+public static class BindingRules
 {
     private const GuestMemfdFlags Shared = GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared;
     private const ulong Gpa = 0x100000;
 
-    [KvmTheory]
-    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
-    public void Overlapping_file_ranges_are_EINVAL_and_disjoint_ones_bind(string kernel)
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_bind: a file range bound to another slot -> EINVAL")]
+    public static void overlapping_file_ranges_are_einval_and_disjoint_ones_bind(CaseContext ctx)
     {
-        using var kvm = Open(kernel);
+        using var kvm = ctx.OpenKvm();
         using var vm = kvm.CreateVm();
         ulong ps = (ulong)PageSize;
         using var gmem = vm.CreateGuestMemfd(4 * ps, Shared);
@@ -26,11 +26,10 @@ public class MemorySlotTests : KernelTest
         Assert.Equal(2 * ps, second.MemfdOffset);
     }
 
-    [KvmTheory]
-    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
-    public void Overlapping_guest_physical_ranges_are_EEXIST(string kernel)
+    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region: GPA overlap with another slot -> EEXIST")]
+    public static void overlapping_guest_physical_ranges_are_eexist(CaseContext ctx)
     {
-        using var kvm = Open(kernel);
+        using var kvm = ctx.OpenKvm();
         using var vm = kvm.CreateVm();
         ulong ps = (ulong)PageSize;
         using var gmem = vm.CreateGuestMemfd(4 * ps, Shared);
@@ -40,22 +39,20 @@ public class MemorySlotTests : KernelTest
         Assert.Contains("slot=2", ex.Message, StringComparison.Ordinal);
     }
 
-    [KvmTheory]
-    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
-    public void Another_vms_guest_memfd_is_EINVAL(string kernel)
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_bind: gmem of another VM -> EINVAL")]
+    public static void another_vms_guest_memfd_is_einval(CaseContext ctx)
     {
-        using var kvm = Open(kernel);
+        using var kvm = ctx.OpenKvm();
         using var vm = kvm.CreateVm();
         using var other = kvm.CreateVm();
         using var foreign = other.CreateGuestMemfd(2 * (ulong)PageSize, Shared);
         AssertErrno(Errno.EINVAL, () => vm.AddGuestMemfdSlot(1, Gpa, 2 * (ulong)PageSize, foreign).Dispose());
     }
 
-    [KvmTheory]
-    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
-    public void A_closed_or_unknown_descriptor_is_EBADF_and_a_non_guest_memfd_is_EINVAL(string kernel)
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_bind: fget fails -> EBADF; not a gmem file -> EINVAL")]
+    public static void a_closed_or_unknown_descriptor_is_ebadf_and_a_non_guest_memfd_is_einval(CaseContext ctx)
     {
-        using var kvm = Open(kernel);
+        using var kvm = ctx.OpenKvm();
         using var vm = kvm.CreateVm();
         var region = new kvm_userspace_memory_region2
         {
@@ -71,11 +68,10 @@ public class MemorySlotTests : KernelTest
         AssertErrno(Errno.EINVAL, () => vm.SetUserMemoryRegion2(region));
     }
 
-    [KvmTheory]
-    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
-    public void Ranges_beyond_the_file_or_misaligned_are_EINVAL(string kernel)
+    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region + guest_memfd.c kvm_gmem_bind: alignment and offset+size > i_size -> EINVAL")]
+    public static void ranges_beyond_the_file_or_misaligned_are_einval(CaseContext ctx)
     {
-        using var kvm = Open(kernel);
+        using var kvm = ctx.OpenKvm();
         using var vm = kvm.CreateVm();
         ulong ps = (ulong)PageSize;
         using var gmem = vm.CreateGuestMemfd(4 * ps, Shared);
@@ -86,22 +82,20 @@ public class MemorySlotTests : KernelTest
         AssertErrno(Errno.EINVAL, () => vm.AddGuestMemfdSlot(1, Gpa, ps, gmem, offset: 1).Dispose());      // offset unaligned
     }
 
-    [KvmTheory]
-    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
-    public void Dirty_logging_and_read_only_are_not_valid_with_guest_memfd(string kernel)
+    [ConformanceCase("virt/kvm/kvm_main.c check_memory_region_flags: LOG_DIRTY_PAGES/READONLY with GUEST_MEMFD -> EINVAL")]
+    public static void dirty_logging_and_read_only_are_not_valid_with_guest_memfd(CaseContext ctx)
     {
-        using var kvm = Open(kernel);
+        using var kvm = ctx.OpenKvm();
         using var vm = kvm.CreateVm();
         using var gmem = vm.CreateGuestMemfd(2 * (ulong)PageSize, Shared);
         AssertErrno(Errno.EINVAL, () => vm.AddGuestMemfdSlot(1, Gpa, (ulong)PageSize, gmem, extraFlags: KvmConstants.KVM_MEM_LOG_DIRTY_PAGES).Dispose());
         AssertErrno(Errno.EINVAL, () => vm.AddGuestMemfdSlot(1, Gpa, (ulong)PageSize, gmem, extraFlags: KvmConstants.KVM_MEM_READONLY).Dispose());
     }
 
-    [KvmTheory]
-    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
-    public void Guest_memfd_slots_are_immutable_and_can_only_be_deleted(string kernel)
+    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region: private memslots are immutable; delete of no slot -> EINVAL")]
+    public static void guest_memfd_slots_are_immutable_and_can_only_be_deleted(CaseContext ctx)
     {
-        using var kvm = Open(kernel);
+        using var kvm = ctx.OpenKvm();
         using var vm = kvm.CreateVm();
         ulong ps = (ulong)PageSize;
         using var gmem = vm.CreateGuestMemfd(4 * ps, Shared);
@@ -116,11 +110,10 @@ public class MemorySlotTests : KernelTest
         using var again = vm.AddGuestMemfdSlot(1, Gpa, ps, gmem, offset: 0);
     }
 
-    [KvmTheory]
-    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
-    public void Legacy_region_ioctl_rejects_the_guest_memfd_flag(string kernel)
+    [ConformanceCase("virt/kvm/kvm_main.c KVM_SET_USER_MEMORY_REGION: only LOG_DIRTY_PAGES|READONLY valid")]
+    public static void legacy_region_ioctl_rejects_the_guest_memfd_flag(CaseContext ctx)
     {
-        using var kvm = Open(kernel);
+        using var kvm = ctx.OpenKvm();
         using var vm = kvm.CreateVm();
         var legacy = new kvm_userspace_memory_region
         {
@@ -129,11 +122,10 @@ public class MemorySlotTests : KernelTest
         AssertErrno(Errno.EINVAL, () => vm.SetUserMemoryRegion(legacy));
     }
 
-    [KvmTheory]
-    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
-    public void The_file_may_be_closed_while_bound(string kernel)
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_bind: binding takes no file reference")]
+    public static void the_file_may_be_closed_while_bound(CaseContext ctx)
     {
-        using var kvm = Open(kernel);
+        using var kvm = ctx.OpenKvm();
         using var vm = kvm.CreateVm();
         var gmem = vm.CreateGuestMemfd(2 * (ulong)PageSize, Shared);
         using var slot = vm.AddGuestMemfdSlot(1, Gpa, 2 * (ulong)PageSize, gmem);

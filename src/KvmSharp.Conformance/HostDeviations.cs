@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-namespace KvmSharp.Tests.Infrastructure;
+namespace KvmSharp.Conformance;
 
 /// <summary>
 /// Known, named differences between this machine's kernel and upstream. A test that meets one asserts the host's
@@ -13,6 +13,6 @@ public static class HostDeviations
     /// an instruction fetch from the slot ends in KVM_EXIT_INTERNAL_ERROR (emulation failure) and a data access
     /// exits as KVM_EXIT_MMIO. Observed on Linux 6.18 kvm_pvm.
     /// </summary>
-    public static bool KvmPvmGmemNeedsUserspaceMapping(string kernel) =>
-        kernel == Kernels.Linux && Directory.Exists("/sys/module/kvm_pvm");
+    public static bool KvmPvmGmemNeedsUserspaceMapping(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

@@ -2,7 +2,7 @@
 using Iced.Intel;
 using KvmSharp.Abi;
 
-namespace KvmSharp.Tests.Infrastructure;
+namespace KvmSharp.Conformance.Guests;
 
 /// <summary>
 /// A tiny real-mode guest: one guest_memfd slot at <see cref="Gpa"/>, code at file offset 0, CS = DS = the slot's

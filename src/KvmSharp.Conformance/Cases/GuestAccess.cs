@@ -1,21 +1,21 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
-using KvmSharp.Tests.Infrastructure;
+using KvmSharp.Conformance.Guests;
+using Xunit;
 using static Iced.Intel.AssemblerRegisters;
 
-namespace KvmSharp.Tests.Sdk;
+namespace KvmSharp.Conformance.Cases;
 
-/// <summary>A vCPU and the host share guest_memfd memory (selftest test_guest_memfd_guest).</summary>
-public class GuestAccessTests : KernelTest
+/// <summary>A vCPU and the host share guest_memfd memory; exits are decoded in place (KVM_RUN, kvm_run).</summary>
+public static class GuestAccess
 {
     private const byte ReportPort = 0x10;
     private const ushort DataOffset = 0x1000;
 
-    [KvmTheory]
-    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
-    public void Guest_reads_what_the_host_wrote_and_the_host_sees_what_the_guest_wrote(string kernel)
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_get_pfn: guest and host mapping share the folio")]
+    public static void guest_reads_what_the_host_wrote_and_the_host_sees_what_the_guest_wrote(CaseContext ctx)
     {
-        using var kvm = Open(kernel);
+        using var kvm = ctx.OpenKvm();
         using var guest = RealModeGuest.Create(kvm, a =>
         {
             a.mov(al, __byte_ptr[DataOffset]);
@@ -39,11 +39,10 @@ public class GuestAccessTests : KernelTest
         Assert.Equal(0xff, guest.Slot.Mapping!.Read<byte>(DataOffset + 1));
     }
 
-    [KvmTheory]
-    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
-    public void Port_in_is_answered_through_the_exit_data(string kernel)
+    [ConformanceCase("Documentation/virt/kvm/api.rst KVM_EXIT_IO: data at data_offset, IN answered before the next KVM_RUN")]
+    public static void port_in_is_answered_through_the_exit_data(CaseContext ctx)
     {
-        using var kvm = Open(kernel);
+        using var kvm = ctx.OpenKvm();
         using var guest = RealModeGuest.Create(kvm, a =>
         {
             a.@in(al, ReportPort);
@@ -59,11 +58,10 @@ public class GuestAccessTests : KernelTest
         Assert.Equal(0x5a, guest.Slot.Mapping!.Read<byte>(DataOffset));
     }
 
-    [KvmTheory]
-    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
-    public void Immediate_exit_returns_interrupted_without_running_the_guest(string kernel)
+    [ConformanceCase("Documentation/virt/kvm/api.rst kvm_run.immediate_exit: KVM_RUN returns EINTR")]
+    public static void immediate_exit_returns_interrupted_without_running_the_guest(CaseContext ctx)
     {
-        using var kvm = Open(kernel);
+        using var kvm = ctx.OpenKvm();
         using var guest = RealModeGuest.Create(kvm, a => a.hlt());
         guest.Vcpu.ImmediateExit = true;
         var exit = guest.Vcpu.Run();
@@ -72,11 +70,10 @@ public class GuestAccessTests : KernelTest
         Assert.Equal(KvmExitReason.KVM_EXIT_HLT, guest.Vcpu.Run().Reason);
     }
 
-    [KvmTheory]
-    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
-    public void Kick_from_another_thread_stops_an_endless_guest(string kernel)
+    [ConformanceCase("Documentation/virt/kvm/api.rst KVM_RUN: a pending signal -> EINTR")]
+    public static void kick_from_another_thread_stops_an_endless_guest(CaseContext ctx)
     {
-        using var kvm = Open(kernel);
+        using var kvm = ctx.OpenKvm();
         using var guest = RealModeGuest.Create(kvm, a =>
         {
             var loop = a.CreateLabel();
@@ -90,13 +87,12 @@ public class GuestAccessTests : KernelTest
         Assert.True(vcpu.ImmediateExit);
     }
 
-    [KvmTheory]
-    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
-    public void A_slot_without_a_userspace_mapping_serves_the_guest_from_the_file(string kernel)
+    [ConformanceCase("virt/kvm/kvm_main.c KVM_MEMSLOT_GMEM_ONLY: a mappable gmem slot serves guest faults from the file")]
+    public static void a_slot_without_a_userspace_mapping_serves_the_guest_from_the_file(CaseContext ctx)
     {
         // Upstream test_guest_memfd_guest binds with userspace_addr = NULL: a mappable gmem makes the slot
         // gmem-only (KVM_MEMSLOT_GMEM_ONLY), so guest reads and writes go to the file.
-        using var kvm = Open(kernel);
+        using var kvm = ctx.OpenKvm();
         using var guest = RealModeGuest.Create(kvm, a =>
         {
             a.mov(al, __byte_ptr[DataOffset]);
@@ -109,7 +105,7 @@ public class GuestAccessTests : KernelTest
         host.Write<byte>(DataOffset, 0xaa);
 
         var exit = guest.Vcpu.Run();
-        if (HostDeviations.KvmPvmGmemNeedsUserspaceMapping(kernel))
+        if (HostDeviations.KvmPvmGmemNeedsUserspaceMapping(ctx.Target.IsReal))
         {
             // The code itself lives in the gmem slot: the fetch cannot be served.
             Assert.Equal(KvmExitReason.KVM_EXIT_INTERNAL_ERROR, exit.Reason);
