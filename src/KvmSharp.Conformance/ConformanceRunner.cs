@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Emulation;
+using KvmSharp.Kernel;
+
 namespace KvmSharp.Conformance;
 
 public enum CaseOutcome
@@ -18,10 +21,14 @@ public static class ConformanceRunner
         if (target.UnavailableReason is string unavailable)
             return new(@case.Name, target.Name, CaseOutcome.Skipped, unavailable);
         var before = FdSnapshot.Take();
+        IKernel? kernel = null;
         try
         {
-            var kernel = target.CreateKernel(@case.Profile);
+            kernel = target.CreateKernel(@case.Profile);
             @case.Body(new CaseContext(target, kernel));
+            // The emulator's descriptors are its own: they never show in /proc/self/fd.
+            if (kernel is EmulatedKernel { OpenFdCount: > 0 } emu)
+                return new(@case.Name, target.Name, CaseOutcome.Failed, $"{emu.OpenFdCount} emulated file descriptors leaked");
         }
         catch (SkipCaseException skip)
         {
@@ -32,6 +39,10 @@ public static class ConformanceRunner
 #pragma warning restore CA1031
         {
             return new(@case.Name, target.Name, CaseOutcome.Failed, $"{ex.GetType().Name}: {ex.Message}");
+        }
+        finally
+        {
+            (kernel as IDisposable)?.Dispose();
         }
         var leaked = FdSnapshot.Take().LeakedSince(before);
         return leaked.Count == 0

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Emulation;
 using KvmSharp.Kernel;
 
 namespace KvmSharp.Conformance;
@@ -6,6 +7,10 @@ namespace KvmSharp.Conformance;
 /// <summary>The emulator configurations behind <see cref="EmulatedProfile"/>.</summary>
 internal static class EmulatedKernels
 {
-    public static IKernel Create(EmulatedProfile profile) =>
-        throw new SkipCaseException($"the emulated kernel is not wired into the suite yet (profile {profile})");
+    public static IKernel Create(EmulatedProfile profile) => new EmulatedKernel(profile switch
+    {
+        EmulatedProfile.LikeThisHost => EmulatorConfig.LikeThisHost(),
+        EmulatedProfile.X86InPlaceConversion => EmulatorConfig.X86_64(inPlaceConversion: true),
+        _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, "unknown emulator profile"),
+    });
 }

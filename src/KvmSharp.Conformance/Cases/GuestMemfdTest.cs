@@ -66,8 +66,29 @@ public static class GuestMemfdTest
         Skip("needs a multi-NUMA-node host and mbind/move_pages, which are not on the IKernel boundary; the selftest itself returns early on a single node");
 
     [ConformanceCase(Selftest + " test_collapse")]
-    public static void test_collapse(CaseContext ctx) =>
-        Skip("needs madvise(MADV_HUGEPAGE/MADV_COLLAPSE/MADV_DONTNEED) on the mapping, not yet on the IKernel boundary");
+    public static void test_collapse(CaseContext ctx) => ctx.GmemTest(MmapShared, (vm, gmem) =>
+    {
+        const ulong PmdSize = 2UL << 20; // get_trans_hugepagesz() on x86_64
+        // Both the userspace address and the file offset must be PMD aligned to reach collapse: reserve twice
+        // the size, then map the file MAP_FIXED at an aligned address inside the reservation.
+        Assert.Equal(0, MappedRegion.Map(ctx.Kernel, null, PmdSize * 2, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, 0, out var reserved));
+        using (reserved)
+        {
+            nint aligned = (nint)(((ulong)reserved!.Address + PmdSize - 1) & ~(PmdSize - 1));
+            Assert.Equal(0, MappedRegion.Map(ctx.Kernel, gmem.Handle, PmdSize, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_SHARED, 0, out var mem, aligned));
+            using (mem)
+            {
+                Assert.Equal(aligned, mem!.Address);
+                // Reads populate the page tables without dirtying pages.
+                for (ulong i = 0; i < PmdSize; i += (ulong)PageSize) _ = mem.GetSpan(i, 1)[0];
+                Assert.Equal(0, mem.Advise(0, PmdSize, MADV_HUGEPAGE));
+                // Collapsing must not be supported: it could map beyond shared ranges into host page tables.
+                AssertErrno(Errno.EINVAL, mem.Advise(0, PmdSize, MADV_COLLAPSE), "madvise(MADV_COLLAPSE)");
+                Assert.Equal(0, mem.Advise(0, PmdSize, MADV_DONTNEED));
+                _ = mem.GetSpan(0, 1)[0];
+            }
+        }
+    }, size: 2UL << 20);
 
     [ConformanceCase(Selftest + " test_fault_overflow")]
     public static void test_fault_overflow(CaseContext ctx) => ctx.GmemTest(MmapShared, (vm, gmem) =>

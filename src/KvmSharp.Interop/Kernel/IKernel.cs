@@ -48,6 +48,9 @@ public interface IKernel
 
     long Ftruncate(KernelFd fd, long length);
 
+    /// <summary>madvise(2) on a range this kernel mapped (MADV_HUGEPAGE, MADV_COLLAPSE, MADV_DONTNEED …).</summary>
+    long Madvise(nint address, ulong length, int advice) => -(long)Errno.ENOSYS;
+
     /// <summary>gettid(2): the calling thread's id, as the kernel knows it.</summary>
     int GetTid() => Environment.CurrentManagedThreadId;
 

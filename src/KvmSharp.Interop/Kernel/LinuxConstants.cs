@@ -22,6 +22,11 @@ public static class LinuxConstants
     public const int MAP_NORESERVE = 0x4000;
     public const int MAP_POPULATE = 0x8000;
 
+    // madvise(2)
+    public const int MADV_DONTNEED = 4;
+    public const int MADV_HUGEPAGE = 14;
+    public const int MADV_COLLAPSE = 25;
+
     // fallocate(2)
     public const int FALLOC_FL_KEEP_SIZE = 0x01;
     public const int FALLOC_FL_PUNCH_HOLE = 0x02;

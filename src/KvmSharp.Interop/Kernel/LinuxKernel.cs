@@ -83,6 +83,8 @@ public sealed unsafe class LinuxKernel : IKernel
 
     public long Munmap(nint address, ulong length) => munmap(address, (nuint)length) == 0 ? 0 : Fail();
 
+    public long Madvise(nint address, ulong length, int advice) => madvise(address, (nuint)length, advice) == 0 ? 0 : Fail();
+
     public long Fallocate(KernelFd fd, int mode, long offset, long length)
     {
         if (fd.IsClosed) return -(long)Errno.EBADF;

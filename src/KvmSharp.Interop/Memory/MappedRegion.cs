@@ -21,13 +21,16 @@ public sealed unsafe class MappedRegion : SafeBuffer
         Initialize(length);
     }
 
-    /// <summary>Maps <paramref name="length"/> bytes; returns the raw result (0 or -errno) like the kernel.</summary>
-    public static long Map(IKernel kernel, KernelFd? fd, ulong length, int prot, int flags, long offset, out MappedRegion? region)
+    /// <summary>
+    /// Maps <paramref name="length"/> bytes (at <paramref name="address"/> with MAP_FIXED); returns the raw
+    /// result (0 or -errno) like the kernel.
+    /// </summary>
+    public static long Map(IKernel kernel, KernelFd? fd, ulong length, int prot, int flags, long offset, out MappedRegion? region, nint address = 0)
     {
         region = null;
-        long rc = kernel.Mmap(0, length, prot, flags, fd, offset, out nint address);
+        long rc = kernel.Mmap(address, length, prot, flags, fd, offset, out nint mapped);
         if (rc < 0) return rc;
-        region = new MappedRegion(kernel, address, length);
+        region = new MappedRegion(kernel, mapped, length);
         return 0;
     }
 
@@ -35,6 +38,15 @@ public sealed unsafe class MappedRegion : SafeBuffer
     public nint Address => handle;
 
     public ulong Length => ByteLength;
+
+    /// <summary>madvise(2) over [offset, offset+length) of this mapping; the raw result.</summary>
+    public long Advise(ulong offset, ulong length, int advice)
+    {
+        ObjectDisposedException.ThrowIf(IsClosed, this);
+        if (offset > ByteLength || length > ByteLength - offset)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"[{offset}, +{length}) is outside the {ByteLength}-byte mapping");
+        return _kernel.Madvise(handle + (nint)offset, length, advice);
+    }
 
     /// <summary>
     /// A span over [offset, offset+length). Valid until the region is disposed; callers must not keep it longer.

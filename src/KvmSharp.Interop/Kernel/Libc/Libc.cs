@@ -36,6 +36,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, EntryPoint = "munmap", SetLastError = true)]
     internal static partial int munmap(nint addr, nuint length);
 
+    [LibraryImport(Name, EntryPoint = "madvise", SetLastError = true)]
+    internal static partial int madvise(nint addr, nuint length, int advice);
+
     [LibraryImport(Name, EntryPoint = "fallocate64", SetLastError = true)]
     internal static partial int fallocate(int fd, int mode, long offset, long len);
 

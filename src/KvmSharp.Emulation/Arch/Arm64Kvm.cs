@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Vfs;
+
+namespace KvmSharp.Emulation.Arch;
+
+/// <summary>arch/arm64/kvm/arm.c and mmu.c [D: not observable on this x86 host].</summary>
+internal sealed class Arm64Kvm : KvmArch
+{
+    // arch/arm64/kvm/mmu.c: the largest IPA size a VM may ask for (kvm_ipa_limit); 48 on common hosts [D].
+    private const int IpaLimit = 48;
+
+    public Arm64Kvm(EmulatorConfig config) : base(config) { }
+
+    // No internal memslots on arm64: KVM_USER_MEM_SLOTS = KVM_MEM_SLOTS_NUM = SHRT_MAX.
+    public override int UserMemSlots => short.MaxValue;
+
+    // kvm_dev_ioctl KVM_GET_VCPU_MMAP_SIZE: kvm_run page + coalesced MMIO page (no PIO page on arm64).
+    public override long VcpuMmapSize => 2L * EmulatorConfig.PageSize;
+
+    public override int MaxNrAddressSpaces => 1;
+
+    public override long InitVm(ulong type, out VmArchState state)
+    {
+        state = default;
+        // kvm_init_ipa_range: bits other than KVM_VM_TYPE_ARM_IPA_SIZE_MASK (0xff) → EINVAL; an explicit IPA size
+        // must lie in [ARM64_MIN_PARANGE_BITS (32), kvm_ipa_limit]; 0 means the default KVM_PHYS_SHIFT (40).
+        if ((type & ~0xffUL) != 0) return Err.EINVAL;
+        int ipa = (int)(type & 0xff);
+        if (ipa == 0) ipa = Config.MaxGpaBits;
+        else if (ipa < 32 || ipa > IpaLimit) return Err.EINVAL;
+        state = new VmArchState(HasPrivateMem: false, HasProtectedState: false, PhysBits: ipa);
+        return 0;
+    }
+
+    public override int NrMemslotAsIds(Kvm kvm) => 1;
+
+    public override bool HasPrivateMem(Kvm kvm) => false;
+
+    public override bool HasReadonlyMem(Kvm kvm) => true;
+
+    public override long? CheckExtension(Kvm? kvm, long cap) => cap switch
+    {
+        // arm64 does not implement KVM_CAP_VM_TYPES (selftest falls back to BIT(VM_TYPE_DEFAULT)).
+        KvmCaps.KVM_CAP_VM_TYPES => 0,
+        KvmCaps.KVM_CAP_READONLY_MEM => 1,
+        KvmCaps.KVM_CAP_NR_VCPUS => Math.Min(Config.OnlineCpus, Config.MaxVcpus),
+        KvmCaps.KVM_CAP_MAX_VCPUS => Config.MaxVcpus,
+        _ => null,
+    };
+
+    // kvm_arch_vm_ioctl: default → EINVAL.
+    public override long VmIoctl(Kvm kvm, uint request, IoctlArg arg) => Err.EINVAL;
+
+    public override long PrepareMemoryRegion(Kvm kvm, KvmMemorySlot newSlot, MemslotChange change)
+    {
+        // kvm_arch_prepare_memory_region: a slot beyond the VM's IPA space → EFAULT.
+        if (change is MemslotChange.Create or MemslotChange.Move &&
+            newSlot.BaseGfn + newSlot.NPages > (1UL << (kvm.ArchState.PhysBits - EmulatorConfig.PageShift)))
+            return Err.EFAULT;
+        return 0;
+    }
+}

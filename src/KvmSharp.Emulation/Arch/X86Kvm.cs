@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Vfs;
+
+namespace KvmSharp.Emulation.Arch;
+
+/// <summary>arch/x86/kvm/x86.c and friends.</summary>
+internal sealed class X86Kvm : KvmArch
+{
+    public X86Kvm(EmulatorConfig config) : base(config) { }
+
+    // arch/x86/include/asm/kvm_host.h: KVM_INTERNAL_MEM_SLOTS = 3 (TSS, identity map, APIC access page).
+    public override int UserMemSlots => short.MaxValue - 3;
+
+    // kvm_dev_ioctl KVM_GET_VCPU_MMAP_SIZE: PAGE_SIZE (kvm_run) + KVM_PIO_PAGE_OFFSET page + coalesced MMIO page.
+    public override long VcpuMmapSize => 3L * EmulatorConfig.PageSize;
+
+    public override int MaxNrAddressSpaces => Config.Kconfig.KVM_SMM ? 2 : 1;
+
+    public override long InitVm(ulong type, out VmArchState state)
+    {
+        state = default;
+        // kvm_arch_init_vm: !kvm_is_vm_type_supported(type) → EINVAL (type < 32 && BIT(type) in supported_vm_types).
+        if (type >= 32 || !Config.VmTypes.Contains((uint)type)) return Err.EINVAL;
+        uint t = (uint)type;
+        state = new VmArchState(
+            // kvm->arch.has_private_mem: SW_PROTECTED (kvm_arch_init_vm), SNP (sev.c), TDX (tdx.c).
+            HasPrivateMem: t is KvmConstants.KVM_X86_SW_PROTECTED_VM or KvmConstants.KVM_X86_SNP_VM or KvmConstants.KVM_X86_TDX_VM,
+            // kvm->arch.has_protected_state: SEV-ES, SNP, TDX (encrypted register state).
+            HasProtectedState: t is KvmConstants.KVM_X86_SEV_ES_VM or KvmConstants.KVM_X86_SNP_VM or KvmConstants.KVM_X86_TDX_VM,
+            PhysBits: Config.MaxGpaBits);
+        return 0;
+    }
+
+    // kvm_arch_nr_memslot_as_ids: KVM_MAX_NR_ADDRESS_SPACES unless the VM has protected state (no SMM).
+    public override int NrMemslotAsIds(Kvm kvm) => kvm.ArchState.HasProtectedState ? 1 : MaxNrAddressSpaces;
+
+    public override bool HasPrivateMem(Kvm kvm) => kvm.ArchState.HasPrivateMem;
+
+    // [PATCH v8 25/46]: x86 kvm_arch_supports_gmem_init_shared() was !kvm_arch_has_private_mem(kvm); with
+    // gmem_in_place_conversion every VM type may create INIT_SHARED (shared) guest_memfd.
+    public override bool SupportsGmemInitShared(Kvm kvm) =>
+        !kvm.ArchState.HasPrivateMem || kvm.Kernel.InPlaceConversion;
+
+    // arch/x86/include/asm/kvm_host.h kvm_arch_has_readonly_mem: !kvm->arch.has_protected_state.
+    public override bool HasReadonlyMem(Kvm kvm) => !kvm.ArchState.HasProtectedState;
+
+    public override long? CheckExtension(Kvm? kvm, long cap) => cap switch
+    {
+        // kvm_vm_ioctl_check_extension: BIT() mask of kvm_caps.supported_vm_types.
+        KvmCaps.KVM_CAP_VM_TYPES => Config.VmTypes.Aggregate(0L, (m, t) => m | (1L << (int)t)),
+        // KVM_CAP_PRE_FAULT_MEMORY: r = tdp_enabled.
+        KvmCaps.KVM_CAP_PRE_FAULT_MEMORY => Config.TdpEnabled ? 1 : 0,
+        // KVM_CAP_READONLY_MEM: r = kvm ? kvm_arch_has_readonly_mem(kvm) : 1.
+        KvmCaps.KVM_CAP_READONLY_MEM => kvm is null || HasReadonlyMem(kvm) ? 1 : 0,
+        KvmCaps.KVM_CAP_MEMORY_FAULT_INFO => 1,
+        // KVM_CAP_NR_VCPUS: min(num_online_cpus(), KVM_MAX_VCPUS); KVM_CAP_MAX_VCPUS: KVM_MAX_VCPUS.
+        KvmCaps.KVM_CAP_NR_VCPUS => Math.Min(Config.OnlineCpus, Config.MaxVcpus),
+        KvmCaps.KVM_CAP_MAX_VCPUS => Config.MaxVcpus,
+        _ => null,
+    };
+
+    public override long VmIoctl(Kvm kvm, uint request, IoctlArg arg)
+    {
+        if (request == KvmIoctls.KVM_SET_TSS_ADDR)
+        {
+            // kvm_vm_ioctl_set_tss_addr: addr > (unsigned int)(-3 * PAGE_SIZE) → EINVAL (three pages below 4 GiB).
+            return arg.Value > unchecked((uint)(-3 * EmulatorConfig.PageSize)) ? Err.EINVAL : 0;
+        }
+        // kvm_arch_vm_ioctl: default r = -ENOTTY.
+        return Err.ENOTTY;
+    }
+
+    public override long PrepareMemoryRegion(Kvm kvm, KvmMemorySlot newSlot, MemslotChange change)
+    {
+        // kvm_arch_prepare_memory_region: CREATE/MOVE beyond kvm_mmu_max_gfn() → EINVAL.
+        if (change is MemslotChange.Create or MemslotChange.Move)
+        {
+            ulong maxGfn = (1UL << (kvm.ArchState.PhysBits - EmulatorConfig.PageShift)) - 1;
+            if (newSlot.BaseGfn + newSlot.NPages > maxGfn) return Err.EINVAL;
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+
+namespace KvmSharp.Emulation;
+
+/// <summary>
+/// What kernel the <see cref="EmulatedKernel"/> pretends to be: architecture, Kconfig, tree generation, creatable VM
+/// types and a few host facts. Immutable; use the presets and <c>with</c> to vary one switch.
+/// </summary>
+public sealed record EmulatorConfig
+{
+    public Architecture Architecture { get; init; } = Architecture.X86_64;
+
+    public KernelGeneration Generation { get; init; } = KernelGeneration.Mainline618;
+
+    /// <summary>
+    /// Module parameter <c>kvm.gmem_in_place_conversion</c> of [PATCH v8 09/46] (read-only, default
+    /// !KVM_VM_MEMORY_ATTRIBUTES). Only meaningful with <see cref="KernelGeneration.InPlaceConversionV8"/>.
+    /// </summary>
+    public bool GmemInPlaceConversion { get; init; }
+
+    public Kconfig Kconfig { get; init; } = new();
+
+    /// <summary>VM types KVM_CREATE_VM accepts (x86: KVM_X86_*_VM; arm64 knows only 0).</summary>
+    public IReadOnlySet<uint> VmTypes { get; init; } = new HashSet<uint> { KvmConstants.KVM_X86_DEFAULT_VM };
+
+    /// <summary>
+    /// Number of the proposed KVM_CAP_GUEST_MEMFD_FLAGS_HI (bits 63:32 of the supported flags, seed 000 thread);
+    /// null = not allocated, the cap answers 0 like any unknown cap.
+    /// </summary>
+    public int? GuestMemfdFlagsHiCap { get; init; }
+
+    /// <summary>
+    /// guest_memfd flags accepted beyond MMAP|INIT_SHARED, with no behaviour of their own (e.g. a future bit above 31
+    /// to exercise KVM_CAP_GUEST_MEMFD_FLAGS_HI, or NO_DIRECT_MAP of the direct-map-removal series).
+    /// </summary>
+    public ulong ExtraGuestMemfdFlags { get; init; }
+
+    /// <summary>KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES: 250 in [PATCH v8 17/46]; unmerged, may change.</summary>
+    public int GuestMemfdMemoryAttributesCap { get; init; } = 250;
+
+    /// <summary>
+    /// Seed 002 variant ("Introduce KVM_SET_MEMORY_ATTRIBUTES2", Mar 2026): KVM_SET_MEMORY_ATTRIBUTES2 on the VM fd,
+    /// sharing the handler of KVM_SET_MEMORY_ATTRIBUTES and rejecting non-zero reserved words.
+    /// </summary>
+    public bool VmMemoryAttributes2 { get; init; }
+
+    /// <summary>KVM_CAP_MEMORY_ATTRIBUTES2 of seed 002 (248 there; 245/247 in other RFCs).</summary>
+    public int MemoryAttributes2Cap { get; init; } = 248;
+
+    /// <summary>x86 <c>tdp_enabled</c>: KVM_CAP_PRE_FAULT_MEMORY and the largest GPA (arch/x86/kvm/mmu).</summary>
+    public bool TdpEnabled { get; init; } = true;
+
+    /// <summary>
+    /// Guest physical address bits KVM maps (x86 kvm_mmu_max_gfn(): 52 with shadow paging / host MAXPHYADDR with TDP;
+    /// arm64: the VM's IPA size, 40 by default).
+    /// </summary>
+    public int MaxGpaBits { get; init; } = 52;
+
+    /// <summary>KVM_MAX_VCPUS of the arch (KVM_CAP_MAX_VCPUS).</summary>
+    public int MaxVcpus { get; init; } = 1024;
+
+    /// <summary>Online CPUs (KVM_CAP_NR_VCPUS = min(num_online_cpus(), KVM_MAX_VCPUS)).</summary>
+    public int OnlineCpus { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// Highest user address + 1 for access_ok() (x86_64 4-level paging: TASK_SIZE_MAX = 2^47 - 4096; arm64 48-bit
+    /// VA: 2^48).
+    /// </summary>
+    public ulong TaskSizeMax { get; init; } = (1UL << 47) - 4096;
+
+    /// <summary>Arch capabilities the emulator does not model, answered as given (on /dev/kvm).</summary>
+    public IReadOnlyDictionary<int, long> OtherSystemCapabilities { get; init; } = new Dictionary<int, long>();
+
+    /// <summary>Arch capabilities the emulator does not model, answered as given (on a VM fd).</summary>
+    public IReadOnlyDictionary<int, long> OtherVmCapabilities { get; init; } = new Dictionary<int, long>();
+
+    /// <summary>The host page size: guest_memfd pages are backed 1:1 by host pages.</summary>
+    public static int PageSize => Environment.SystemPageSize;
+
+    /// <summary>log2 of <see cref="PageSize"/> (PAGE_SHIFT).</summary>
+    public static int PageShift => System.Numerics.BitOperations.Log2((uint)PageSize);
+
+    /// <summary>
+    /// This machine's kernel (Linux 6.18 mainline, kvm_pvm): x86_64, VM types {DEFAULT} only, no TDP (no
+    /// KVM_CAP_PRE_FAULT_MEMORY), no SMM (one address space), no generic memory attributes
+    /// (KVM_CAP_MEMORY_ATTRIBUTES = 0), KVM_CAP_GUEST_MEMFD_FLAGS = 0x3, other caps as read from /dev/kvm.
+    /// </summary>
+    public static EmulatorConfig LikeThisHost() => new()
+    {
+        Architecture = Architecture.X86_64,
+        Generation = KernelGeneration.Mainline618,
+        Kconfig = new Kconfig { KVM_GUEST_MEMFD = true },
+        VmTypes = new HashSet<uint> { KvmConstants.KVM_X86_DEFAULT_VM },
+        TdpEnabled = false,
+        MaxGpaBits = 52,
+        MaxVcpus = 1024,
+        OtherSystemCapabilities = HostCapabilitySnapshot.System,
+        OtherVmCapabilities = HostCapabilitySnapshot.Vm,
+    };
+
+    /// <summary>
+    /// A full-featured x86_64 host: all six VM types (SW_PROTECTED, SEV, SEV-ES, SNP, TDX configured), TDP, SMM,
+    /// generic memory attributes; with <paramref name="inPlaceConversion"/> the v8 in-place conversion tree with
+    /// <c>gmem_in_place_conversion=1</c>.
+    /// </summary>
+    public static EmulatorConfig X86_64(bool inPlaceConversion = false) => new()
+    {
+        Architecture = Architecture.X86_64,
+        Generation = inPlaceConversion ? KernelGeneration.InPlaceConversionV8 : KernelGeneration.Mainline618,
+        GmemInPlaceConversion = inPlaceConversion,
+        Kconfig = new Kconfig
+        {
+            KVM_GUEST_MEMFD = true,
+            KVM_GENERIC_MEMORY_ATTRIBUTES = true,
+            KVM_SW_PROTECTED_VM = true,
+            HAVE_KVM_ARCH_GMEM_PREPARE = true,
+            HAVE_KVM_ARCH_GMEM_INVALIDATE = true,
+            HAVE_KVM_ARCH_GMEM_POPULATE = true,
+            KVM_SMM = true,
+        },
+        VmTypes = new HashSet<uint>
+        {
+            KvmConstants.KVM_X86_DEFAULT_VM, KvmConstants.KVM_X86_SW_PROTECTED_VM, KvmConstants.KVM_X86_SEV_VM,
+            KvmConstants.KVM_X86_SEV_ES_VM, KvmConstants.KVM_X86_SNP_VM, KvmConstants.KVM_X86_TDX_VM,
+        },
+        TdpEnabled = true,
+        MaxGpaBits = 52,
+        MaxVcpus = 4096,
+        OtherSystemCapabilities = CommonX86Capabilities,
+        OtherVmCapabilities = CommonX86Capabilities,
+    };
+
+    /// <summary>An arm64 host (mainline 6.18): default VM type only, no memory attributes, 40-bit IPA.</summary>
+    public static EmulatorConfig Arm64() => new()
+    {
+        Architecture = Architecture.Arm64,
+        Generation = KernelGeneration.Mainline618,
+        Kconfig = new Kconfig { KVM_GUEST_MEMFD = true },
+        VmTypes = new HashSet<uint> { 0 },
+        TdpEnabled = true,
+        MaxGpaBits = 40,
+        MaxVcpus = 512,
+        TaskSizeMax = 1UL << 48,
+        OtherSystemCapabilities = CommonArm64Capabilities,
+        OtherVmCapabilities = CommonArm64Capabilities,
+    };
+
+    // A few generic answers every x86 KVM gives (arch/x86/kvm/x86.c kvm_vm_ioctl_check_extension).
+    private static readonly Dictionary<int, long> CommonX86Capabilities = new()
+    {
+        [KvmCaps.KVM_CAP_IRQCHIP] = 1,
+        [KvmCaps.KVM_CAP_HLT] = 1,
+        [KvmCaps.KVM_CAP_SET_TSS_ADDR] = 1,
+        [KvmCaps.KVM_CAP_SYNC_MMU] = 1,
+        [KvmCaps.KVM_CAP_IMMEDIATE_EXIT] = 1,
+    };
+
+    // arch/arm64/kvm/arm.c kvm_vm_ioctl_check_extension [D].
+    private static readonly Dictionary<int, long> CommonArm64Capabilities = new()
+    {
+        [KvmCaps.KVM_CAP_SYNC_MMU] = 1,
+        [KvmCaps.KVM_CAP_IMMEDIATE_EXIT] = 1,
+    };
+}

@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.Arch;
+using KvmSharp.Emulation.GuestMemfd;
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Mm;
+using KvmSharp.Emulation.Vfs;
+using KvmSharp.Kernel;
+using KvmSharp.Memory;
+
+namespace KvmSharp.Emulation;
+
+/// <summary>
+/// The KVM guest_memfd subsystem written in C#, behind the same syscall boundary as the real kernel: it decodes the
+/// same binary structs and request numbers and answers with the kernel's errno. One lock serializes every call (the
+/// kernel's slots_lock / invalidate_lock / mmap_lock rolled into one). Guest memory is real host memory (memfds).
+/// </summary>
+public sealed class EmulatedKernel : IKernel, IDisposable
+{
+    private const string DevKvm = "/dev/kvm";
+
+    private readonly FdTable _fds = new();
+    private readonly AddressSpace _mm = new();
+    private readonly List<Kvm> _vms = [];
+    private ulong _nextIno = 0x10000;
+    private bool _disposed;
+
+    public EmulatedKernel(EmulatorConfig? config = null)
+    {
+        Config = config ?? EmulatorConfig.LikeThisHost();
+        Validate(Config);
+        Arch = KvmArch.For(Config);
+    }
+
+    public EmulatorConfig Config { get; }
+
+    public string Name => "emulated";
+
+    /// <summary>Serializes every call into the emulated kernel.</summary>
+    internal Lock SyncRoot { get; } = new();
+
+    internal KvmArch Arch { get; }
+
+    /// <summary>kvm.gmem_in_place_conversion ([PATCH v8 09/46]): guest_memfd tracks private/shared per page.</summary>
+    internal bool InPlaceConversion => Config.Generation == KernelGeneration.InPlaceConversionV8 && Config.GmemInPlaceConversion;
+
+    /// <summary>Open emulated descriptors (for leak checks).</summary>
+    public int OpenFdCount
+    {
+        get { lock (SyncRoot) return _fds.Count; }
+    }
+
+    /// <summary>VMs not yet destroyed (a VM lives while its fd, a gmem file or a mapping of one is open).</summary>
+    public int LiveVmCount
+    {
+        get { lock (SyncRoot) return _vms.Count; }
+    }
+
+    /// <summary>Emulated file mappings still mapped.</summary>
+    public int MappingCount
+    {
+        get { lock (SyncRoot) return _mm.Vmas.Count; }
+    }
+
+    // ---------------------------------------------------------------- syscalls
+
+    public long Open(string path, int flags, out KernelFd? fd)
+    {
+        fd = null;
+        lock (SyncRoot)
+        {
+            // Only the KVM device exists in this file system.
+            if (_disposed || path != DevKvm) return Err.ENOENT;
+            long rc = _fds.Install(new KvmDeviceFile(this));
+            if (Err.IsError(rc)) return rc;
+            fd = new KernelFd(this, (int)rc);
+            return rc;
+        }
+    }
+
+    public KernelFd Adopt(int fd) => new(this, fd);
+
+    public long Close(int fd)
+    {
+        lock (SyncRoot) return _disposed ? Err.EBADF : _fds.Close(fd);
+    }
+
+    public long Ioctl(KernelFd fd, uint request, Span<byte> arg) => DoIoctl(fd, request, IoctlArg.FromBuffer(arg));
+
+    public long Ioctl(KernelFd fd, uint request, ulong arg) => DoIoctl(fd, request, IoctlArg.FromValue(arg));
+
+    private long DoIoctl(KernelFd fd, uint request, IoctlArg arg)
+    {
+        lock (SyncRoot)
+        {
+            var file = Lookup(fd);
+            if (file is null) return Err.EBADF;
+            // fs/ioctl.c: do_vfs_ioctl answers the generic requests, then vfs_ioctl calls f_op->unlocked_ioctl.
+            if (DoVfsIoctl.TryHandle(file, request, arg, out long handled)) return handled;
+            return file.Ioctl(request, arg);
+        }
+    }
+
+    public long Mmap(nint address, ulong length, int prot, int flags, KernelFd? fd, long offset, out nint mapped)
+    {
+        mapped = 0;
+        lock (SyncRoot)
+        {
+            // MAP_ANONYMOUS ignores the fd: plain host memory.
+            if ((flags & LinuxConstants.MAP_ANONYMOUS) != 0)
+                return HostMemory.Mmap(address, length, prot, flags, -1, offset, out mapped);
+            // arch/x86/kernel/sys_x86_64.c: off & ~PAGE_MASK → EINVAL, before the fd lookup.
+            if ((offset & (EmulatorConfig.PageSize - 1)) != 0) return Err.EINVAL;
+            var file = fd is null ? null : Lookup(fd);
+            if (file is null) return Err.EBADF;
+            long r = DoMmap.Check(file, length, prot, flags, offset, out ulong aligned);
+            if (r != 0) return r;
+            r = file.Mmap(prot, flags);
+            if (r != 0) return r;
+            r = HostMemory.Mmap(address, aligned, prot, flags, file.HostBackingFd, offset, out mapped);
+            if (Err.IsError(r)) return r;
+            file.Get();
+            _mm.Insert(new Vma(file, mapped, aligned, (ulong)offset >> EmulatorConfig.PageShift, prot, flags));
+            return 0;
+        }
+    }
+
+    public long Munmap(nint address, ulong length)
+    {
+        lock (SyncRoot) return _mm.Munmap(address, length);
+    }
+
+    public long Fallocate(KernelFd fd, int mode, long offset, long length)
+    {
+        lock (SyncRoot)
+        {
+            var file = Lookup(fd);
+            return file is null ? Err.EBADF : VfsCalls.Fallocate(file, mode, offset, length);
+        }
+    }
+
+    public long Read(KernelFd fd, Span<byte> buffer)
+    {
+        lock (SyncRoot)
+        {
+            var file = Lookup(fd);
+            return file is null ? Err.EBADF : VfsCalls.Read(file);
+        }
+    }
+
+    public long Write(KernelFd fd, ReadOnlySpan<byte> buffer)
+    {
+        lock (SyncRoot)
+        {
+            var file = Lookup(fd);
+            return file is null ? Err.EBADF : VfsCalls.Write(file);
+        }
+    }
+
+    public long Pread(KernelFd fd, Span<byte> buffer, long offset) => Positional(fd, offset);
+
+    public long Pwrite(KernelFd fd, ReadOnlySpan<byte> buffer, long offset) => Positional(fd, offset);
+
+    private long Positional(KernelFd fd, long offset)
+    {
+        // ksys_pread64/ksys_pwrite64: pos < 0 → EINVAL before the fd is looked up.
+        if (offset < 0) return Err.EINVAL;
+        lock (SyncRoot)
+        {
+            var file = Lookup(fd);
+            return file is null ? Err.EBADF : VfsCalls.Positional(file);
+        }
+    }
+
+    public long Lseek(KernelFd fd, long offset, int whence)
+    {
+        lock (SyncRoot)
+        {
+            var file = Lookup(fd);
+            return file is null ? Err.EBADF : VfsCalls.Lseek(file, whence);
+        }
+    }
+
+    public long Fstat(KernelFd fd, out KernelStat stat)
+    {
+        stat = default;
+        lock (SyncRoot)
+        {
+            var file = Lookup(fd);
+            if (file is null) return Err.EBADF;
+            // st_blocks stays 0 for guest_memfd: its folios are not accounted in i_blocks (observed).
+            stat = new KernelStat(file.Device, file.Inode, file.Mode, Links: 1, file.Size, EmulatorConfig.PageSize, Blocks: 0);
+            return 0;
+        }
+    }
+
+    public long Ftruncate(KernelFd fd, long length)
+    {
+        lock (SyncRoot)
+        {
+            var file = Lookup(fd);
+            return file is null ? Err.EBADF : VfsCalls.Ftruncate(file, length);
+        }
+    }
+
+    // ---------------------------------------------------------------- test and VMM hooks
+
+    /// <summary>
+    /// Pins page <paramref name="offset"/>/PAGE_SIZE of a guest_memfd like pin_user_pages(FOLL_LONGTERM) through a
+    /// host mapping would: EBADF for a bad fd, EINVAL for a non-gmem fd, EFAULT when the host could not fault the
+    /// page in (beyond i_size, or private). Returns 0 and the pin.
+    /// </summary>
+    public long PinGuestMemfdPage(KernelFd fd, ulong offset, out GuestMemfdPin? pin)
+    {
+        pin = null;
+        lock (SyncRoot)
+        {
+            var file = Lookup(fd);
+            if (file is null) return Err.EBADF;
+            if (file is not GmemFile f) return Err.EINVAL;
+            var inode = f.GmemInode;
+            ulong index = offset >> EmulatorConfig.PageShift;
+            if (FaultUserMapping(inode, index) is not null) return Err.EFAULT;
+            inode.Pin(index);
+            pin = new GuestMemfdPin(this, inode, index);
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// What the kernel would do on a host access to [address, address+length) of an emulated mapping right now:
+    /// null when it would succeed, else the SIGBUS (or SIGSEGV) reason. This is the kernel-side record of
+    /// revocation: after a conversion to private the VMAs were zapped and every re-fault of the page answers
+    /// <see cref="HostAccessFault.PrivatePage"/>, even though the host memory stays mapped in this process.
+    /// </summary>
+    public HostAccessFault? CheckHostAccess(nint address, ulong length)
+    {
+        lock (SyncRoot)
+        {
+            if (length == 0) return null;
+            ulong page = (ulong)EmulatorConfig.PageSize;
+            ulong first = (ulong)address & ~(page - 1);
+            ulong last = ((ulong)address + length - 1) & ~(page - 1);
+            for (ulong p = first; p <= last; p += page)
+            {
+                var vma = _mm.Find((nint)p);
+                if (vma is null) return HostAccessFault.NotMapped;
+                if (vma.File is not GmemFile f) continue;
+                ulong pgoff = vma.PgOff + (p - (ulong)vma.Start) / page;
+                if (FaultUserMapping(f.GmemInode, pgoff) is HostAccessFault fault) return fault;
+                if (p == last) break;
+            }
+            return null;
+        }
+    }
+
+    /// <summary>How many times the emulated VMA at <paramref name="address"/> was zapped by a conversion to private.</summary>
+    public int HostMappingZapCount(nint address)
+    {
+        lock (SyncRoot) return _mm.Find(address)?.ZapCount ?? 0;
+    }
+
+    /// <summary>
+    /// Tears the emulated process down like exit(2): every emulated mapping is unmapped and every descriptor
+    /// closed, which releases the files and VMs. Later calls on this kernel fail with EBADF.
+    /// </summary>
+    public void Dispose()
+    {
+        lock (SyncRoot)
+        {
+            if (_disposed) return;
+            _mm.Clear();
+            foreach (int fd in _fds.Numbers.ToArray()) _ = _fds.Close(fd);
+            _disposed = true;
+        }
+    }
+
+    // ---------------------------------------------------------------- kernel internals
+
+    /// <summary>fget(fd) for an emulated descriptor number; null when not open.</summary>
+    internal KernelFile? Fget(uint fd) => _disposed ? null : _fds.Get(fd);
+
+    private KernelFile? Lookup(KernelFd fd)
+    {
+        if (_disposed || fd.IsClosed || fd.IsInvalid || !ReferenceEquals(fd.Kernel, this)) return null;
+        return _fds.Get(fd.Number);
+    }
+
+    /// <summary>kvm_dev_ioctl_create_vm: kvm_arch_init_vm validates the type, then the VM fd is installed.</summary>
+    internal long CreateVm(ulong type)
+    {
+        if (!_fds.HasRoom) return Err.EMFILE;
+        long r = Arch.InitVm(type, out var archState);
+        if (r != 0) return r;
+        var kvm = new Kvm(this, type, archState);
+        _vms.Add(kvm);
+        return _fds.Install(new KvmVmFile(kvm));
+    }
+
+    /// <summary>__kvm_gmem_create: a new inode and file, holding a VM reference, installed without O_CLOEXEC.</summary>
+    internal long CreateGmemFile(Kvm kvm, long size, ulong flags)
+    {
+        if (!_fds.HasRoom) return Err.EMFILE;
+        long r = GmemInode.Create(_nextIno, size, flags, out var inode);
+        if (r != 0) return r;
+        _nextIno++;
+        kvm.Get();
+        return _fds.Install(new GmemFile(kvm, inode!));
+    }
+
+    internal void OnVmDestroyed(Kvm kvm) => _vms.Remove(kvm);
+
+    /// <summary>unmap_mapping_pages(): zap the host PTEs of [start, end) of the file in every VMA.</summary>
+    internal void UnmapMappingPages(GmemFile file, ulong start, ulong end)
+    {
+        ulong page = (ulong)EmulatorConfig.PageSize;
+        foreach (var vma in _mm.Vmas)
+        {
+            if (vma.File != file) continue;
+            ulong vmaEnd = vma.PgOff + vma.Length / page;
+            if (vma.PgOff < end && start < vmaEnd) vma.ZapCount++;
+        }
+    }
+
+    /// <summary>kvm_gmem_fault_user_mapping's verdict for file page <paramref name="pgoff"/>.</summary>
+    internal static HostAccessFault? FaultUserMapping(GmemInode inode, ulong pgoff)
+    {
+        if (inode.MemfdFd < 0) return HostAccessFault.Released;
+        if (pgoff >= inode.NrPages) return HostAccessFault.BeyondEndOfFile;
+        // 6.18: !INIT_SHARED → SIGBUS; v8: PRIVATE attribute → SIGBUS. Both read the attribute map (see GmemInode).
+        if (!inode.IsShared(pgoff)) return HostAccessFault.PrivatePage;
+        return null;
+    }
+
+    private static void Validate(EmulatorConfig config)
+    {
+        if (config.Architecture == Architecture.Arm64 && config.VmTypes.Any(t => t != 0))
+            throw new ArgumentException("arm64 has only the default VM type", nameof(config));
+        if (config.VmTypes.Any(t => t >= 32))
+            throw new ArgumentException("VM types are bits of KVM_CAP_VM_TYPES (< 32)", nameof(config));
+        if (config.Architecture == Architecture.X86_64 && config.VmTypes.Contains(KvmConstants.KVM_X86_SW_PROTECTED_VM) &&
+            !(config.Kconfig.KVM_SW_PROTECTED_VM && config.TdpEnabled))
+            throw new ArgumentException("KVM_X86_SW_PROTECTED_VM needs CONFIG_KVM_SW_PROTECTED_VM and TDP (arch/x86/kvm/x86.c)", nameof(config));
+        if (config.GmemInPlaceConversion && config.Generation != KernelGeneration.InPlaceConversionV8)
+            throw new ArgumentException("gmem_in_place_conversion exists only in the v8 in-place conversion tree", nameof(config));
+    }
+}

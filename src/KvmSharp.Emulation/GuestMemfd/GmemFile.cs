@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Mm;
+using KvmSharp.Emulation.Vfs;
+using KvmSharp.Kernel;
+
+namespace KvmSharp.Emulation.GuestMemfd;
+
+/// <summary>
+/// A guest_memfd file: <c>struct gmem_file</c> (its VM and memslot bindings) with <c>kvm_gmem_fops</c>
+/// = { mmap, open, release, fallocate } (+ unlocked_ioctl in the v8 series). virt/kvm/guest_memfd.c.
+/// </summary>
+internal sealed class GmemFile : KernelFile
+{
+    /// <summary>st_dev observed for guest_memfd files on this host (the guest_memfd pseudo fs).</summary>
+    private const ulong PseudoFsDevice = 16;
+
+    private readonly List<KvmMemorySlot> _bindings = [];
+
+    public GmemFile(Kvm kvm, GmemInode inode)
+    {
+        Kvm = kvm;
+        GmemInode = inode;
+    }
+
+    /// <summary>f->kvm: the VM this file was created on (one reference held until release).</summary>
+    public Kvm Kvm { get; }
+
+    public GmemInode GmemInode { get; }
+
+    /// <summary>f->bindings: the memslots bound to ranges of this file.</summary>
+    public IReadOnlyList<KvmMemorySlot> Bindings => _bindings;
+
+    // alloc_file_pseudo(..., O_RDWR): S_IFREG (inode->i_mode |= S_IFREG) with the anon inode's 0600.
+    public override uint Mode => LinuxConstants.S_IFREG | 0x180;
+
+    public override ulong Device => PseudoFsDevice;
+
+    public override ulong Inode => GmemInode.Ino;
+
+    public override long Size => GmemInode.Size;
+
+    // kvm_gmem_init_fs_context / kvm_gmem_init_mount: SB_I_NOEXEC and MNT_NOEXEC.
+    public override bool NoExec => true;
+
+    public override int HostBackingFd => GmemInode.MemfdFd;
+
+    /// <summary>The memslot bound at file page <paramref name="index"/> (xa_load(&amp;f->bindings, index)).</summary>
+    public KvmMemorySlot? BindingAt(ulong index)
+    {
+        foreach (var slot in _bindings)
+        {
+            if (index >= slot.GmemPgoff && index < slot.GmemPgoff + slot.NPages) return slot;
+        }
+        return null;
+    }
+
+    public void AddBinding(KvmMemorySlot slot) => _bindings.Add(slot);
+
+    public void RemoveBinding(KvmMemorySlot slot) => _bindings.Remove(slot);
+
+    /// <summary>kvm_gmem_invalidate_begin/end: zap the guest mappings of every memslot bound in [start, end).</summary>
+    public void InvalidateGuestRange(ulong start, ulong end)
+    {
+        foreach (var slot in _bindings)
+        {
+            if (slot.GmemPgoff < end && start < slot.GmemPgoff + slot.NPages)
+            {
+                Kvm.InvalidateGuestMappings();
+                return;
+            }
+        }
+    }
+
+    public override long Ioctl(uint request, IoctlArg arg)
+    {
+        // Mainline has no unlocked_ioctl → ENOTTY for everything. [PATCH v8 13/46] kvm_gmem_ioctl: only
+        // KVM_SET_MEMORY_ATTRIBUTES2, and ENOTTY while the VM-level attributes are in charge
+        // (vm_memory_attributes, i.e. gmem_in_place_conversion off).
+        if (request == KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2 && Kvm.Kernel.InPlaceConversion)
+            return GmemSetAttributes.Ioctl(this, arg);
+        return Err.ENOTTY;
+    }
+
+    /// <summary>kvm_gmem_fallocate (after vfs_fallocate's generic checks).</summary>
+    public override long Fallocate(int mode, long offset, long length)
+    {
+        const int KEEP_SIZE = LinuxConstants.FALLOC_FL_KEEP_SIZE;
+        const int PUNCH_HOLE = LinuxConstants.FALLOC_FL_PUNCH_HOLE;
+        if ((mode & KEEP_SIZE) == 0) return Err.EOPNOTSUPP;
+        if ((mode & ~(KEEP_SIZE | PUNCH_HOLE)) != 0) return Err.EOPNOTSUPP;
+        long pageMask = EmulatorConfig.PageSize - 1;
+        if ((offset & pageMask) != 0 || (length & pageMask) != 0) return Err.EINVAL;
+        int shift = EmulatorConfig.PageShift;
+        ulong start = (ulong)offset >> shift;
+        ulong end = (ulong)(offset + length) >> shift;
+        if ((mode & PUNCH_HOLE) != 0)
+        {
+            // kvm_gmem_punch_hole: invalidate KVM mappings, truncate the page cache; never fails, and a range
+            // beyond i_size is simply empty. v8: attributes are untouched (the truncate selftest).
+            InvalidateGuestRange(start, end);
+            GmemInode.Truncate(start, end);
+            return 0;
+        }
+        // kvm_gmem_allocate: "Dedicated guest is immutable by default." offset + len > i_size → EINVAL.
+        if (offset + length > GmemInode.Size) return Err.EINVAL;
+        return GmemInode.Allocate(start, end);
+    }
+
+    /// <summary>kvm_gmem_mmap.</summary>
+    public override long Mmap(int prot, int flags)
+    {
+        if (!GmemInode.SupportsMmap) return Err.ENODEV;
+        // (vm_flags & (VM_SHARED | VM_MAYSHARE)) != both → EINVAL: MAP_PRIVATE (CoW) is refused.
+        if (!DoMmap.IsShared(flags)) return Err.EINVAL;
+        return 0;
+    }
+
+    /// <summary>
+    /// kvm_gmem_release: runs when the last reference (fd and every mapping) goes. Clears slot->gmem.file of every
+    /// binding (later guest access gets EFAULT), zaps the guest mappings, drops the VM reference. The inode's
+    /// memory goes with it (one file per inode here).
+    /// </summary>
+    protected override void OnRelease()
+    {
+        foreach (var slot in _bindings) slot.GmemFile = null;
+        if (_bindings.Count > 0) Kvm.InvalidateGuestMappings();
+        _bindings.Clear();
+        GmemInode.Evict();
+        Kvm.Put();
+    }
+}

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Vfs;
+
+namespace KvmSharp.Emulation.GuestMemfd;
+
+/// <summary>virt/kvm/guest_memfd.c kvm_gmem_create and kvm_gmem_get_supported_flags.</summary>
+internal static class KvmGmemCreate
+{
+    /// <summary>
+    /// kvm_gmem_get_supported_flags(kvm): MMAP always; INIT_SHARED when kvm is NULL (/dev/kvm) or the arch allows
+    /// shared gmem for this VM; plus the configured extra flags.
+    /// </summary>
+    public static ulong SupportedFlags(EmulatedKernel kernel, Kvm? kvm)
+    {
+        ulong flags = KvmConstants.GUEST_MEMFD_FLAG_MMAP;
+        if (kvm is null || kernel.Arch.SupportsGmemInitShared(kvm)) flags |= KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED;
+        return flags | kernel.Config.ExtraGuestMemfdFlags;
+    }
+
+    /// <summary>kvm_vm_ioctl KVM_CREATE_GUEST_MEMFD: copy_from_user, then kvm_gmem_create.</summary>
+    public static long Ioctl(Kvm kvm, IoctlArg arg)
+    {
+        if (!arg.CopyFromUser(out kvm_create_guest_memfd args)) return Err.EFAULT;
+        return Create(kvm, args);
+    }
+
+    private static long Create(Kvm kvm, in kvm_create_guest_memfd args)
+    {
+        // flags & ~kvm_gmem_get_supported_flags(kvm) → EINVAL (checked before the size).
+        if ((args.flags & ~SupportedFlags(kvm.Kernel, kvm)) != 0) return Err.EINVAL;
+        // size is a signed loff_t: <= 0 (0 or >= 2^63) or not page aligned → EINVAL. reserved[] is not checked.
+        long size = (long)args.size;
+        if (size <= 0 || (size & (EmulatorConfig.PageSize - 1)) != 0) return Err.EINVAL;
+        return kvm.Kernel.CreateGmemFile(kvm, size, args.flags);
+    }
+}

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Emulation.Arch;
+using KvmSharp.Emulation.MemoryAttributes;
+
+namespace KvmSharp.Emulation.KvmMain;
+
+/// <summary>
+/// <c>struct kvm</c>: one VM. Reference counted (kvm_get_kvm/kvm_put_kvm): the VM fd and every guest_memfd file
+/// created on it hold a reference ("The file pins KVM, not the other way 'round", virt/kvm/guest_memfd.c), so the
+/// VM outlives its fd while a gmem file or mapping is open.
+/// </summary>
+internal sealed class Kvm
+{
+    private readonly Dictionary<int, KvmMemorySlot>[] _memslots;
+    private int _users = 1;
+
+    public Kvm(EmulatedKernel kernel, ulong type, VmArchState archState)
+    {
+        Kernel = kernel;
+        Type = type;
+        ArchState = archState;
+        _memslots = new Dictionary<int, KvmMemorySlot>[kernel.Arch.MaxNrAddressSpaces];
+        for (int i = 0; i < _memslots.Length; i++) _memslots[i] = [];
+    }
+
+    public EmulatedKernel Kernel { get; }
+
+    public KvmArch Arch => Kernel.Arch;
+
+    /// <summary>The KVM_CREATE_VM type argument.</summary>
+    public ulong Type { get; }
+
+    public VmArchState ArchState { get; }
+
+    /// <summary>kvm->mem_attr_array: per-GFN attributes of KVM_SET_MEMORY_ATTRIBUTES (v1, per VM).</summary>
+    public RangeMap<ulong> MemAttrArray { get; } = new(0);
+
+    /// <summary>kvm->nr_memslot_pages.</summary>
+    public ulong NrMemslotPages { get; set; }
+
+    /// <summary>
+    /// kvm->mmu_invalidate_seq: bumped by every invalidation of guest mappings (punch hole, conversion, memslot
+    /// deletion, gmem release). A guest MMU caching translations must drop them when it changes.
+    /// </summary>
+    public long MmuInvalidateSeq { get; private set; }
+
+    public bool Destroyed { get; private set; }
+
+    public IReadOnlyDictionary<int, KvmMemorySlot> Memslots(int asId) => _memslots[asId];
+
+    public KvmMemorySlot? IdToMemslot(int asId, int id) => _memslots[asId].GetValueOrDefault(id);
+
+    public void InstallMemslot(KvmMemorySlot slot) => _memslots[slot.AsId][slot.Id] = slot;
+
+    public void RemoveMemslot(KvmMemorySlot slot) => _memslots[slot.AsId].Remove(slot.Id);
+
+    /// <summary>kvm_mmu_invalidate_begin/end around a zap of guest mappings.</summary>
+    public void InvalidateGuestMappings() => MmuInvalidateSeq++;
+
+    public void Get() => _users++;
+
+    /// <summary>kvm_put_kvm: the last reference destroys the VM (kvm_destroy_vm frees every memslot).</summary>
+    public void Put()
+    {
+        if (--_users > 0) return;
+        foreach (var slots in _memslots)
+        {
+            foreach (var slot in slots.Values.ToArray()) SetMemoryRegion.DeleteMemslot(this, slot);
+        }
+        Destroyed = true;
+        Kernel.OnVmDestroyed(this);
+    }
+}

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.GuestMemfd;
+using KvmSharp.Emulation.Vfs;
+
+namespace KvmSharp.Emulation.KvmMain;
+
+/// <summary>virt/kvm/kvm_main.c: KVM_SET_USER_MEMORY_REGION[2] down to kvm_set_memslot().</summary>
+internal static class SetMemoryRegion
+{
+    /// <summary>KVM_SET_USER_MEMORY_REGION_V1_FLAGS (kvm_main.c).</summary>
+    private const uint V1Flags = KvmConstants.KVM_MEM_LOG_DIRTY_PAGES | KvmConstants.KVM_MEM_READONLY;
+
+    /// <summary>KVM_MEM_MAX_NR_PAGES ((1UL &lt;&lt; 31) - 1): dirty bitmaps are indexed by unsigned int.</summary>
+    private const ulong KVM_MEM_MAX_NR_PAGES = (1UL << 31) - 1;
+
+    /// <summary>
+    /// kvm_vm_ioctl KVM_SET_USER_MEMORY_REGION / KVM_SET_USER_MEMORY_REGION2: copy the struct (v1 into a zeroed v2),
+    /// reject v2-only flags on v1, then kvm_vm_ioctl_set_memory_region.
+    /// </summary>
+    public static long Ioctl(Kvm kvm, IoctlArg arg, bool v2)
+    {
+        kvm_userspace_memory_region2 mem;
+        if (v2)
+        {
+            if (!arg.CopyFromUser(out mem)) return Err.EFAULT;
+        }
+        else
+        {
+            if (!arg.CopyFromUserPrefix(System.Runtime.CompilerServices.Unsafe.SizeOf<kvm_userspace_memory_region>(), out mem)) return Err.EFAULT;
+            // KVM_SET_USER_MEMORY_REGION accepts only LOG_DIRTY_PAGES|READONLY (so no GUEST_MEMFD) → EINVAL.
+            if ((mem.flags & ~V1Flags) != 0) return Err.EINVAL;
+        }
+        // kvm_vm_ioctl_set_memory_region: (u16)slot >= KVM_USER_MEM_SLOTS → EINVAL.
+        if ((ushort)mem.slot >= kvm.Arch.UserMemSlots) return Err.EINVAL;
+        return Set(kvm, mem);
+    }
+
+    /// <summary>check_memory_region_flags() (6.18).</summary>
+    private static long CheckMemoryRegionFlags(Kvm kvm, in kvm_userspace_memory_region2 mem)
+    {
+        uint valid = KvmConstants.KVM_MEM_LOG_DIRTY_PAGES;
+        bool gmem = (mem.flags & KvmConstants.KVM_MEM_GUEST_MEMFD) != 0;
+        if (kvm.Kernel.Config.Kconfig.KVM_GUEST_MEMFD) valid |= KvmConstants.KVM_MEM_GUEST_MEMFD;
+        // Dirty logging private memory is not currently supported.
+        if (gmem) valid &= ~KvmConstants.KVM_MEM_LOG_DIRTY_PAGES;
+        // GUEST_MEMFD is incompatible with read-only memslots (writes to RO slots are emulated MMIO).
+        if (kvm.Arch.HasReadonlyMem(kvm) && !gmem) valid |= KvmConstants.KVM_MEM_READONLY;
+        return (mem.flags & ~valid) != 0 ? Err.EINVAL : 0;
+    }
+
+    /// <summary>kvm_set_memory_region(), checks in the kernel's order.</summary>
+    public static long Set(Kvm kvm, in kvm_userspace_memory_region2 mem)
+    {
+        long r = CheckMemoryRegionFlags(kvm, mem);
+        if (r != 0) return r;
+
+        ulong page = (ulong)EmulatorConfig.PageSize;
+        int shift = EmulatorConfig.PageShift;
+        int asId = (int)(mem.slot >> 16);
+        int id = (ushort)mem.slot;
+        bool gmem = (mem.flags & KvmConstants.KVM_MEM_GUEST_MEMFD) != 0;
+
+        // General sanity checks.
+        if ((mem.memory_size & (page - 1)) != 0) return Err.EINVAL;
+        if ((mem.guest_phys_addr & (page - 1)) != 0) return Err.EINVAL;
+        // userspace_addr unaligned, or !access_ok(userspace_addr, memory_size) (also for guest_memfd slots).
+        if ((mem.userspace_addr & (page - 1)) != 0 || !AccessOk(kvm, mem.userspace_addr, mem.memory_size)) return Err.EINVAL;
+        if (gmem && ((mem.guest_memfd_offset & (page - 1)) != 0 ||
+                     mem.guest_memfd_offset + mem.memory_size < mem.guest_memfd_offset))
+            return Err.EINVAL;
+        if (asId >= kvm.Arch.NrMemslotAsIds(kvm) || id >= short.MaxValue) return Err.EINVAL;
+        if (mem.guest_phys_addr + mem.memory_size < mem.guest_phys_addr) return Err.EINVAL;
+        if (id < kvm.Arch.UserMemSlots && (mem.memory_size >> shift) > KVM_MEM_MAX_NR_PAGES) return Err.EINVAL;
+
+        KvmMemorySlot? old = kvm.IdToMemslot(asId, id);
+        if (mem.memory_size == 0)
+        {
+            if (old is null) return Err.EINVAL;
+            DeleteMemslot(kvm, old);
+            return 0;
+        }
+
+        ulong baseGfn = mem.guest_phys_addr >> shift;
+        ulong npages = mem.memory_size >> shift;
+        MemslotChange change;
+        if (old is null)
+        {
+            change = MemslotChange.Create;
+            // The total number of pages across all memslots must fit in an unsigned long.
+            if (kvm.NrMemslotPages + npages < kvm.NrMemslotPages) return Err.EINVAL;
+        }
+        else
+        {
+            // Private memslots are immutable, they can only be deleted.
+            if (gmem) return Err.EINVAL;
+            // "KVM: Disallow toggling KVM_MEM_GUEST_MEMFD on an existing memslot" (in 6.18, observed on this
+            // host): userspace_addr, size, READONLY and GUEST_MEMFD cannot change.
+            if (mem.userspace_addr != old.UserspaceAddr || npages != old.NPages ||
+                ((mem.flags ^ old.Flags) & (KvmConstants.KVM_MEM_READONLY | KvmConstants.KVM_MEM_GUEST_MEMFD)) != 0)
+                return Err.EINVAL;
+            if (baseGfn != old.BaseGfn) change = MemslotChange.Move;
+            else if (mem.flags != old.Flags) change = MemslotChange.FlagsOnly;
+            else return 0; // Nothing to change.
+        }
+
+        if (change is MemslotChange.Create or MemslotChange.Move && Overlaps(kvm, asId, id, baseGfn, baseGfn + npages))
+            return Err.EEXIST;
+
+        var newSlot = new KvmMemorySlot(asId, id, baseGfn, npages, mem.flags, mem.userspace_addr);
+        if (gmem)
+        {
+            r = GmemBind.Bind(kvm, newSlot, mem.guest_memfd, (long)mem.guest_memfd_offset);
+            if (r != 0) return r;
+        }
+
+        // kvm_set_memslot → kvm_prepare_memory_region → kvm_arch_prepare_memory_region; failure → out_unbind.
+        r = kvm.Arch.PrepareMemoryRegion(kvm, newSlot, change);
+        if (r != 0)
+        {
+            if (gmem) GmemBind.Unbind(newSlot);
+            return r;
+        }
+
+        switch (change)
+        {
+            case MemslotChange.Create:
+                kvm.InstallMemslot(newSlot);
+                kvm.NrMemslotPages += npages;
+                break;
+            case MemslotChange.Move:
+                // kvm_move_memslot: the old GFN range is zapped.
+                old!.BaseGfn = baseGfn;
+                old.Flags = mem.flags;
+                kvm.InvalidateGuestMappings();
+                break;
+            case MemslotChange.FlagsOnly:
+                old!.Flags = mem.flags;
+                break;
+        }
+        return 0;
+    }
+
+    /// <summary>kvm_set_memslot(KVM_MR_DELETE): zap, unbind guest_memfd (its pages stay: lifetime = inode), free.</summary>
+    public static void DeleteMemslot(Kvm kvm, KvmMemorySlot slot)
+    {
+        kvm.InvalidateGuestMappings();
+        if (slot.HasGmem) GmemBind.Unbind(slot);
+        kvm.RemoveMemslot(slot);
+        kvm.NrMemslotPages -= slot.NPages;
+    }
+
+    /// <summary>kvm_check_memslot_overlap(): another slot of the address space intersects [start, end).</summary>
+    private static bool Overlaps(Kvm kvm, int asId, int id, ulong start, ulong end)
+    {
+        foreach (var slot in kvm.Memslots(asId).Values)
+        {
+            if (slot.Id != id && slot.BaseGfn < end && start < slot.EndGfn) return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// access_ok(addr, size): the range ends at or below TASK_SIZE_MAX without wrapping (x86_64 valid_user_address
+    /// on addr + size; observed: 0x7fff_ffff_e000 + 4 KiB passes, 0x7fff_ffff_f000 + 4 KiB fails).
+    /// </summary>
+    private static bool AccessOk(Kvm kvm, ulong address, ulong size)
+    {
+        ulong sum = address + size;
+        return sum >= address && sum <= kvm.Kernel.Config.TaskSizeMax;
+    }
+}

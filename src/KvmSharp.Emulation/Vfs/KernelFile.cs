@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Kernel;
+
+namespace KvmSharp.Emulation.Vfs;
+
+/// <summary>
+/// An open file (<c>struct file</c>) with its <c>file_operations</c>. Absent operations answer as the VFS does when
+/// the f_op pointer is NULL. Reference counted like fget/fput: the fd table and every VMA hold a reference, and
+/// <see cref="OnRelease"/> (f_op->release) runs when the last one goes.
+/// </summary>
+internal abstract class KernelFile
+{
+    private int _refs = 1;
+
+    /// <summary>st_mode: file type and permission bits.</summary>
+    public abstract uint Mode { get; }
+
+    /// <summary>st_dev of the (pseudo) file system.</summary>
+    public abstract ulong Device { get; }
+
+    public abstract ulong Inode { get; }
+
+    /// <summary>i_size.</summary>
+    public virtual long Size => 0;
+
+    /// <summary>FMODE_PREAD/FMODE_PWRITE: set by do_dentry_open for real opens, not for alloc_file_pseudo files.</summary>
+    public virtual bool CanPositionalIo => false;
+
+    /// <summary>f_op->llseek present (FMODE_LSEEK); all KVM files that have one use noop_llseek.</summary>
+    public virtual bool HasNoopLlseek => false;
+
+    /// <summary>The file lives on a noexec mount (SB_I_NOEXEC / MNT_NOEXEC): PROT_EXEC mappings fail with EPERM.</summary>
+    public virtual bool NoExec => false;
+
+    /// <summary>True once f_op->release ran.</summary>
+    public bool Released { get; private set; }
+
+    public bool IsRegular => (Mode & LinuxConstants.S_IFMT) == LinuxConstants.S_IFREG;
+
+    /// <summary>f_op->unlocked_ioctl; NULL → ENOTTY (fs/ioctl.c vfs_ioctl).</summary>
+    public virtual long Ioctl(uint request, IoctlArg arg) => Err.ENOTTY;
+
+    /// <summary>f_op->fallocate, after vfs_fallocate's generic checks; NULL → EOPNOTSUPP.</summary>
+    public virtual long Fallocate(int mode, long offset, long length) => Err.EOPNOTSUPP;
+
+    /// <summary>
+    /// f_op->mmap, after do_mmap's generic checks, with the VMA's prot and MAP_ flags; NULL → ENODEV
+    /// (mm/mmap.c do_mmap: !can_mmap_file).
+    /// </summary>
+    public virtual long Mmap(int prot, int flags) => Err.ENODEV;
+
+    /// <summary>The host descriptor whose pages back this file's mappings (-1 when it has none).</summary>
+    public virtual int HostBackingFd => -1;
+
+    /// <summary>f_op->release.</summary>
+    protected virtual void OnRelease() { }
+
+    public void Get() => _refs++;
+
+    /// <summary>fput: drops a reference; the last one releases the file.</summary>
+    public void Put()
+    {
+        if (--_refs > 0) return;
+        Released = true;
+        OnRelease();
+    }
+}

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Emulation.Vfs;
+
+/// <summary>
+/// The generic halves of the file syscalls (fs/read_write.c, fs/open.c), in the kernel's order, before a file's own
+/// operations run. All gmem and KVM files are O_RDWR, so the FMODE_READ/FMODE_WRITE (EBADF) checks always pass.
+/// </summary>
+internal static class VfsCalls
+{
+    /// <summary>include/uapi/linux/fs.h: SEEK_MAX = SEEK_HOLE.</summary>
+    private const int SEEK_MAX = 4;
+
+    // include/uapi/linux/falloc.h
+    private const int FALLOC_FL_KEEP_SIZE = 0x01;
+    private const int FALLOC_FL_PUNCH_HOLE = 0x02;
+    private const int FALLOC_FL_COLLAPSE_RANGE = 0x08;
+    private const int FALLOC_FL_ZERO_RANGE = 0x10;
+    private const int FALLOC_FL_INSERT_RANGE = 0x20;
+    private const int FALLOC_FL_UNSHARE_RANGE = 0x40;
+    private const int FALLOC_FL_WRITE_ZEROES = 0x80;
+    private const int FALLOC_FL_MODE_MASK = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE |
+        FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_WRITE_ZEROES;
+
+    // fs/read_write.c vfs_read/vfs_write: no f_op->read/write (FMODE_CAN_READ/WRITE unset) → EINVAL, checked before
+    // the count, so even a zero-length read fails. None of the KVM files has read or write.
+    public static long Read(KernelFile file) => Err.EINVAL;
+
+    public static long Write(KernelFile file) => Err.EINVAL;
+
+    // fs/read_write.c ksys_pread64/ksys_pwrite64: pos < 0 → EINVAL before the fd lookup; no FMODE_PREAD → ESPIPE;
+    // else vfs_read/vfs_write → EINVAL (no read/write op).
+    public static long Positional(KernelFile file) => file.CanPositionalIo ? Err.EINVAL : Err.ESPIPE;
+
+    // fs/read_write.c ksys_lseek: whence > SEEK_MAX → EINVAL; vfs_llseek: no FMODE_LSEEK → ESPIPE;
+    // noop_llseek returns f_pos, which never moves (0).
+    public static long Lseek(KernelFile file, int whence)
+    {
+        if ((uint)whence > SEEK_MAX) return Err.EINVAL;
+        return file.HasNoopLlseek ? 0 : Err.ESPIPE;
+    }
+
+    // fs/open.c do_ftruncate: length < 0 → EINVAL; !S_ISREG → EINVAL; else notify_change → i_op->setattr.
+    // kvm_gmem_setattr returns EINVAL (virt/kvm/guest_memfd.c), so every case is EINVAL on these files.
+    public static long Ftruncate(KernelFile file, long length) => Err.EINVAL;
+
+    /// <summary>fs/open.c vfs_fallocate (6.18), generic checks in order, then f_op->fallocate.</summary>
+    public static long Fallocate(KernelFile file, int mode, long offset, long length)
+    {
+        if (offset < 0 || length <= 0) return Err.EINVAL;
+        if ((mode & ~(FALLOC_FL_MODE_MASK | FALLOC_FL_KEEP_SIZE)) != 0) return Err.EOPNOTSUPP;
+        switch (mode & FALLOC_FL_MODE_MASK)
+        {
+            case 0: // FALLOC_FL_ALLOCATE_RANGE
+            case FALLOC_FL_UNSHARE_RANGE:
+            case FALLOC_FL_ZERO_RANGE:
+                break;
+            case FALLOC_FL_PUNCH_HOLE:
+                if ((mode & FALLOC_FL_KEEP_SIZE) == 0) return Err.EOPNOTSUPP;
+                break;
+            case FALLOC_FL_COLLAPSE_RANGE:
+            case FALLOC_FL_INSERT_RANGE:
+            case FALLOC_FL_WRITE_ZEROES:
+                if ((mode & FALLOC_FL_KEEP_SIZE) != 0) return Err.EOPNOTSUPP;
+                break;
+            default:
+                return Err.EOPNOTSUPP;
+        }
+        // Not S_ISREG (and not a block device): /dev/kvm is S_IFCHR, VM files are typeless anon inodes → ENODEV.
+        if (!file.IsRegular) return Err.ENODEV;
+        // Wraparound / s_maxbytes (MAX_LFS_FILESIZE on the guest_memfd pseudo fs) → EFBIG.
+        if (offset + length < 0) return Err.EFBIG;
+        return file.Fallocate(mode, offset, length);
+    }
+}
