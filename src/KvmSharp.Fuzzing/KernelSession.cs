@@ -90,7 +90,7 @@ public sealed class KernelSession : IDisposable
             case OpKind.Fstat:
             {
                 long rc = _kernel.Fstat(Fd(op.Target), out var st);
-                return rc < 0 ? Describe(rc) : string.Create(CultureInfo.InvariantCulture, $"size={st.Size} blksize={st.BlockSize} mode=0x{st.Mode & LinuxConstants.S_IFMT:X}");
+                return rc < 0 ? Describe(rc) : string.Create(CultureInfo.InvariantCulture, $"size={st.Size} blksize={st.BlockSize} blocks={st.Blocks} mode=0x{st.Mode & LinuxConstants.S_IFMT:X}");
             }
             case OpKind.FileIo:
                 return FileIo(op);

@@ -23,6 +23,7 @@ public sealed class OpGenerator
     private readonly Random _rng;
     private readonly List<int> _systems = [], _vms = [], _gmems = [], _mappings = [], _closed = [];
     private readonly Dictionary<int, ulong> _gmemSize = [];
+    private readonly Dictionary<int, ulong> _mappingLength = [];
     private int _nextId;
 
     public OpGenerator(int seed) => _rng = new Random(seed);
@@ -33,19 +34,22 @@ public sealed class OpGenerator
     public FuzzOp Next()
     {
         if (_systems.Count == 0) return new FuzzOp(OpKind.OpenKvm, Result: _nextId++);
+        // Build up objects first: a VM and a few guest_memfds make the later calls meaningful.
+        if (_vms.Count == 0 && _rng.Next(3) != 0) return new FuzzOp(OpKind.CreateVm, Target: Pick(_systems), A: VmType(), Result: _nextId++);
+        if (_vms.Count > 0 && _gmems.Count < 2 && _rng.Next(2) == 0) return CreateGmem();
         int roll = _rng.Next(100);
         return roll switch
         {
-            < 3 when _systems.Count < MaxSystems => new FuzzOp(OpKind.OpenKvm, Result: _nextId++),
-            < 8 when _vms.Count < MaxVms => new FuzzOp(OpKind.CreateVm, Target: Pick(_systems), A: VmType(), Result: _nextId++),
-            < 14 => new FuzzOp(OpKind.CheckExtension, Target: PickAnyFd(), A: (ulong)s_caps[_rng.Next(s_caps.Length)]),
-            < 26 when _vms.Count > 0 && _gmems.Count < MaxGmems => CreateGmem(),
-            < 38 when _gmems.Count > 0 => Fallocate(),
-            < 50 when _vms.Count > 0 => SetRegion2(),
-            < 58 when _gmems.Count > 0 && _mappings.Count < MaxMappings => Mmap(),
-            < 76 when _mappings.Count > 0 => Touch(),
-            < 79 when _mappings.Count > 0 => new FuzzOp(OpKind.Munmap, Target: Pick(_mappings)),
-            < 83 => new FuzzOp(OpKind.Close, Target: PickClosable()),
+            < 2 when _systems.Count < MaxSystems => new FuzzOp(OpKind.OpenKvm, Result: _nextId++),
+            < 6 when _vms.Count < MaxVms => new FuzzOp(OpKind.CreateVm, Target: Pick(_systems), A: VmType(), Result: _nextId++),
+            < 11 => new FuzzOp(OpKind.CheckExtension, Target: PickAnyFd(), A: (ulong)s_caps[_rng.Next(s_caps.Length)]),
+            < 21 when _vms.Count > 0 && _gmems.Count < MaxGmems => CreateGmem(),
+            < 33 when _gmems.Count > 0 => Fallocate(),
+            < 46 when _vms.Count > 0 => SetRegion2(),
+            < 55 when _gmems.Count > 0 && _mappings.Count < MaxMappings => Mmap(),
+            < 78 when _mappings.Count > 0 => Touch(),
+            < 80 when _mappings.Count > 0 => new FuzzOp(OpKind.Munmap, Target: Pick(_mappings)),
+            < 83 when _vms.Count + _gmems.Count > 0 => new FuzzOp(OpKind.Close, Target: PickClosable()),
             < 88 => new FuzzOp(OpKind.Fstat, Target: PickAnyFd()),
             < 92 when _gmems.Count > 0 => new FuzzOp(OpKind.FileIo, Target: Pick(_gmems), A: Size(16), E: _rng.Next(6)),
             < 96 when _vms.Count > 0 => new FuzzOp(OpKind.SetAttributes, Target: Pick(_vms), A: Gpa(), B: Size(4), C: Attr(), D: Flags()),
@@ -63,7 +67,7 @@ public sealed class OpGenerator
             case OpKind.OpenKvm when created: _systems.Add(op.Result); break;
             case OpKind.CreateVm when created: _vms.Add(op.Result); break;
             case OpKind.CreateGmem when created: _gmems.Add(op.Result); _gmemSize[op.Result] = op.A; break;
-            case OpKind.Mmap when created: _mappings.Add(op.Result); break;
+            case OpKind.Mmap when created: _mappings.Add(op.Result); _mappingLength[op.Result] = op.A; break;
             case OpKind.Munmap: _mappings.Remove(op.Target); break;
             case OpKind.Close:
                 if (_systems.Remove(op.Target) | _vms.Remove(op.Target) | _gmems.Remove(op.Target)) _closed.Add(op.Target);
@@ -84,7 +88,8 @@ public sealed class OpGenerator
         ulong flags = _rng.Next(8) switch
         {
             0 => 1UL << _rng.Next(64),
-            _ => (ulong)_rng.Next(4),
+            < 4 => (ulong)_rng.Next(4),
+            _ => KvmConstants.GUEST_MEMFD_FLAG_MMAP | KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED,
         };
         return new FuzzOp(OpKind.CreateGmem, Target: PickMaybeClosed(_vms), A: size, B: flags, Result: _nextId++);
     }
@@ -132,8 +137,13 @@ public sealed class OpGenerator
         return new FuzzOp(OpKind.Mmap, Target: gmem, A: length, B: offset, E: _rng.Next(8) == 0 ? 1 : 0, Result: _nextId++);
     }
 
-    private FuzzOp Touch() =>
-        new(OpKind.Touch, Target: Pick(_mappings), A: (ulong)_rng.NextInt64(0, 40 * (long)Ps), B: (ulong)_rng.Next(256), C: (ulong)_rng.Next(2));
+    private FuzzOp Touch()
+    {
+        int mapping = Pick(_mappings);
+        ulong length = _mappingLength.GetValueOrDefault(mapping, Ps);
+        ulong at = _rng.Next(16) == 0 ? length + (ulong)_rng.Next((int)Ps) : (ulong)_rng.NextInt64(0, (long)length);
+        return new(OpKind.Touch, Target: mapping, A: at, B: (ulong)_rng.Next(256), C: (ulong)_rng.Next(2));
+    }
 
     private ulong VmType() => _rng.Next(6) == 0 ? (ulong)_rng.Next(1, 8) : 0;
 
@@ -161,7 +171,7 @@ public sealed class OpGenerator
     private int PickClosable()
     {
         // Systems are closed rarely so the run keeps going.
-        var pool = _rng.Next(6) == 0 ? _systems.Concat(_vms).Concat(_gmems).ToList() : _vms.Concat(_gmems).ToList();
-        return pool.Count == 0 ? -1 : pool[_rng.Next(pool.Count)];
+        var pool = _rng.Next(10) == 0 ? _systems.Concat(_vms).Concat(_gmems).ToList() : _vms.Concat(_gmems).ToList();
+        return pool[_rng.Next(pool.Count)];
     }
 }

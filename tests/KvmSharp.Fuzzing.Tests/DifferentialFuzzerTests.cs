@@ -31,6 +31,16 @@ public class DifferentialFuzzerTests
         Assert.Equal(divergence.Op, divergence.Reproducer[^1]);
     }
 
+    [SkippableFact]
+    public void The_emulator_preset_for_this_host_agrees_with_the_real_kernel()
+    {
+        Skip.If(KernelTarget.Linux.UnavailableReason is not null, KernelTarget.Linux.UnavailableReason);
+        var fuzzer = new DifferentialFuzzer(() => LinuxKernel.Instance, () => KernelTarget.Emulated.CreateKernel(EmulatedProfile.LikeThisHost));
+        var report = fuzzer.Run(ops: 5000, seed: Environment.TickCount);
+        Assert.True(report.Divergences.Count == 0,
+            $"seed {report.Seed}: " + string.Join("\n", report.Divergences.Select(d => $"op {d.OpIndex} {d.Op}: linux {d.Reference}, emulated {d.Candidate}; reproducer:\n  " + string.Join("\n  ", d.Reproducer))));
+    }
+
     [Fact]
     public void The_same_seed_generates_the_same_sequence()
     {
