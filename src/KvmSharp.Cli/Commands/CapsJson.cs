@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace KvmSharp.Cli.Commands;
+
+/// <summary>The machine-readable form of a <see cref="CapsReport"/> (caps --json).</summary>
+public static class CapsJson
+{
+    public static void Write(TextWriter output, CapsReport report)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(report);
+        output.WriteLine(JsonSerializer.Serialize(ToDocument(report), CapsJsonContext.Default.CapsDocument));
+    }
+
+    internal static CapsDocument ToDocument(CapsReport report) => new(
+        report.Kernel,
+        report.Release,
+        report.Module,
+        VmTypeNames.NameOf(report.VmType),
+        [.. report.Capabilities.Select(c => new CapabilityEntry(c.Info.Name, c.Info.Number, c.System, c.Vm, c.Decoded, c.Info.Proposal))],
+        [.. report.VmTypes.Select(VmTypeNames.NameOf)],
+        new GuestMemfdFlagsEntry(
+            (ulong)report.SystemGuestMemfdFlags,
+            (ulong)report.VmGuestMemfdFlags,
+            CapabilityDecoder.Flags(report.SystemGuestMemfdFlags),
+            CapabilityDecoder.Flags(report.VmGuestMemfdFlags)));
+}
+
+/// <summary>The JSON document; <c>vmType</c> is the type of the VM that answered the "vm" values.</summary>
+internal sealed record CapsDocument(
+    string Kernel,
+    string? Release,
+    string Module,
+    string VmType,
+    IReadOnlyList<CapabilityEntry> Capabilities,
+    IReadOnlyList<string> VmTypes,
+    GuestMemfdFlagsEntry GuestMemfdFlags);
+
+internal sealed record CapabilityEntry(string Name, int Number, long System, long Vm, string Decoded, bool Proposal);
+
+/// <summary>The combined 64-bit flag sets; <c>decoded</c> is the system set in the kernel's spelling (MMAP|INIT_SHARED).</summary>
+internal sealed record GuestMemfdFlagsEntry(ulong System, ulong Vm, string Decoded, string VmDecoded);
+
+/// <summary>Source-generated serialization: no reflection, so the tool works trimmed and AOT-compiled.</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    WriteIndented = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(CapsDocument))]
+internal sealed partial class CapsJsonContext : JsonSerializerContext;

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Cli.Commands;
+
+/// <summary>One capability as /dev/kvm and the probe VM answer it.</summary>
+public sealed record CapabilityValue(CapabilityInfo Info, long System, long Vm)
+{
+    public string DecodedSystem => CapabilityDecoder.Decode(Info.Meaning, System);
+
+    public string DecodedVm => CapabilityDecoder.Decode(Info.Meaning, Vm);
+
+    /// <summary>One meaning when both agree; otherwise both, since the VM's answer is what a VMM gets.</summary>
+    public string Decoded => System == Vm ? DecodedSystem : $"{DecodedSystem} (VM: {DecodedVm})";
+}
+
+/// <summary>
+/// Everything the caps verb found out, independent of how it is printed. <c>Kernel</c> is the boundary's name
+/// ("linux", "emulated"), <c>Release</c> the running kernel's release when it is real, <c>Module</c> the KVM module
+/// in use (or "emulated (config)"), <c>VmType</c> the type of the VM whose answers fill the VM column.
+/// </summary>
+public sealed record CapsReport(
+    string Kernel,
+    string? Release,
+    string Module,
+    VmType VmType,
+    IReadOnlyList<CapabilityValue> Capabilities,
+    IReadOnlyList<VmType> VmTypes,
+    GuestMemfdFlags SystemGuestMemfdFlags,
+    GuestMemfdFlags VmGuestMemfdFlags);
+
+/// <summary>Asks the kernel: KVM_CHECK_EXTENSION on /dev/kvm and on a freshly created VM.</summary>
+public static class CapsProbe
+{
+    public static CapsReport Run(KernelSelection selection, string device, VmType vmType)
+    {
+        ArgumentNullException.ThrowIfNull(selection);
+        using var kvm = Kvm.Open(selection.Kernel, device);
+
+        // Creating a VM of a type the kernel does not list would fail with a bare EINVAL; say why instead.
+        var vmTypes = kvm.SupportedVmTypes;
+        if (!vmTypes.Contains(vmType))
+        {
+            throw new UnavailableException(
+                $"VM type '{VmTypeNames.NameOf(vmType)}' is not supported by this kernel " +
+                $"(KVM_CAP_VM_TYPES lists: {string.Join(", ", vmTypes.Select(VmTypeNames.NameOf))})");
+        }
+
+        // Answers differ per VM (e.g. INIT_SHARED is refused for VMs with private memory), so a VM is needed.
+        using var vm = kvm.CreateVm(vmType);
+        var values = CapabilityCatalog.GuestMemfdRelevant()
+            .Select(cap => new CapabilityValue(cap, kvm.CheckExtension(cap.Number), vm.CheckExtension(cap.Number)))
+            .ToList();
+
+        return new CapsReport(
+            selection.Kernel.Name,
+            selection.Release,
+            selection.Module,
+            vmType,
+            values,
+            vmTypes,
+            kvm.SupportedGuestMemfdFlags,
+            vm.SupportedGuestMemfdFlags);
+    }
+}

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+using System.Globalization;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace KvmSharp.Cli.Commands;
+
+/// <summary>The human-readable form of a <see cref="CapsReport"/>.</summary>
+public static class CapsTable
+{
+    public static void Write(IAnsiConsole console, CapsReport report)
+    {
+        ArgumentNullException.ThrowIfNull(console);
+        ArgumentNullException.ThrowIfNull(report);
+
+        console.WriteLine($"Kernel:     {report.Kernel}{(report.Release is null ? "" : " " + report.Release)}");
+        console.WriteLine($"KVM module: {report.Module}");
+        console.WriteLine($"Probe VM:   {VmTypeNames.NameOf(report.VmType)}");
+        console.WriteLine();
+
+        var table = new Table().Border(TableBorder.Rounded);
+        table.AddColumn("Capability");
+        table.AddColumn(new TableColumn("#").RightAligned());
+        table.AddColumn(new TableColumn("System").RightAligned());
+        table.AddColumn(new TableColumn("VM").RightAligned());
+        table.AddColumn("Meaning");
+        foreach (var cap in report.Capabilities)
+        {
+            // Text, not markup: decoded values such as "[...]" must never be parsed as Spectre markup.
+            table.AddRow(new IRenderable[]
+            {
+                new Text(cap.Info.Proposal ? cap.Info.Name + " *" : cap.Info.Name),
+                new Text(cap.Info.Number.ToString(CultureInfo.InvariantCulture)),
+                new Text(CapabilityDecoder.Hex(cap.System)),
+                new Text(CapabilityDecoder.Hex(cap.Vm)),
+                new Text(cap.Decoded),
+            });
+        }
+        console.Write(table);
+        if (report.Capabilities.Any(c => c.Info.Proposal))
+            console.WriteLine("* proposal: number from an unmerged patch series, may change (configurable in KvmCaps)");
+        console.WriteLine();
+
+        console.WriteLine($"VM types:          {string.Join(", ", report.VmTypes.Select(VmTypeNames.NameOf))}");
+        console.WriteLine($"guest_memfd flags: system {Flags(report.SystemGuestMemfdFlags)}, " +
+                          $"VM ({VmTypeNames.NameOf(report.VmType)}) {Flags(report.VmGuestMemfdFlags)}");
+    }
+
+    private static string Flags(GuestMemfdFlags flags) =>
+        $"0x{(ulong)flags:X} {CapabilityDecoder.Flags(flags)}";
+}

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Emulation;
+using KvmSharp.Kernel;
+
+namespace KvmSharp.Cli;
+
+/// <summary>The --kernel option: the real kernel, or the emulated guest_memfd subsystem.</summary>
+public enum KernelKind
+{
+    Linux,
+    Emulated,
+}
+
+/// <summary>
+/// What the user asked for on the command line. <c>Arch</c> (--arch) and <c>InPlaceConversion</c>
+/// (--in-place-conversion) describe an emulated kernel; the real one is whatever this machine runs.
+/// </summary>
+public sealed record KernelRequest(KernelKind Kind, Architecture? Arch = null, bool InPlaceConversion = false);
+
+/// <summary>
+/// A kernel to talk to, and how to describe it: <c>Module</c> is the KVM module in use (or "emulated (config)"),
+/// <c>Release</c> the running kernel's release when the kernel is real.
+/// </summary>
+public sealed record KernelSelection(IKernel Kernel, string Module, string? Release) : IDisposable
+{
+    // The emulated kernel owns state (its fd table, guest memory); the real one is a process-wide singleton.
+    public void Dispose() => (Kernel as IDisposable)?.Dispose();
+}
+
+/// <summary>
+/// The one place that turns --kernel/--arch/--in-place-conversion into an <see cref="IKernel"/>, so every verb
+/// selects kernels the same way.
+/// </summary>
+public static class KernelChoice
+{
+    public static KernelSelection Create(KernelRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return request.Kind switch
+        {
+            KernelKind.Linux => Linux(request),
+            KernelKind.Emulated => Emulated(request),
+            _ => throw new UsageException($"unknown kernel '{request.Kind}'"),
+        };
+    }
+
+    private static KernelSelection Linux(KernelRequest request)
+    {
+        // The real kernel's architecture and configuration are the machine's: asking for another is a mistake,
+        // not something to silently ignore.
+        if (request.Arch is not null)
+            throw new UsageException("--arch applies only to --kernel emulated");
+        if (request.InPlaceConversion)
+            throw new UsageException("--in-place-conversion applies only to --kernel emulated");
+        return new KernelSelection(LinuxKernel.Instance, KvmModule.Detect(), KvmModule.KernelRelease());
+    }
+
+    private static KernelSelection Emulated(KernelRequest request)
+    {
+        var (config, description) = EmulatedConfig(request);
+        return new KernelSelection(new EmulatedKernel(config), $"emulated ({description})", Release: null);
+    }
+
+    /// <summary>The emulator preset for the request, and a short description of it for humans.</summary>
+    internal static (EmulatorConfig Config, string Description) EmulatedConfig(KernelRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        const string V8 = "in-place conversion v8";
+        return (request.Arch, request.InPlaceConversion) switch
+        {
+            // No --arch: this machine's kernel, optionally as if the v8 series were applied to it.
+            (null, false) => (EmulatorConfig.LikeThisHost(), "like this host: x86_64, 6.18"),
+            (null, true) => (EmulatorConfig.LikeThisHost() with
+            {
+                Generation = KernelGeneration.InPlaceConversionV8,
+                GmemInPlaceConversion = true,
+            }, $"like this host: x86_64, 6.18 + {V8}"),
+            (Architecture.X86_64, bool inPlace) =>
+                (EmulatorConfig.X86_64(inPlace), inPlace ? $"x86_64, all VM types, {V8}" : "x86_64, all VM types, 6.18"),
+            // The v8 series changes x86's private-memory rules; there is no arm64 flavour of it to emulate.
+            (Architecture.Arm64, true) => throw new UsageException("--in-place-conversion is emulated for x86_64 only"),
+            (Architecture.Arm64, false) => (EmulatorConfig.Arm64(), "arm64, 6.18"),
+            _ => throw new UsageException($"unknown architecture '{request.Arch}'"),
+        };
+    }
+}

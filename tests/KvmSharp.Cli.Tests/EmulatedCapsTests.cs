@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Cli.Tests;
+
+/// <summary>
+/// <c>kvmsharp caps --kernel emulated</c>: the presets answer as kernel-spec §2.1 says those kernels do, and the
+/// "like this host" preset answers exactly as this host's real /dev/kvm.
+/// </summary>
+public sealed class EmulatedCapsTests
+{
+    [Fact]
+    public void Like_this_host_answers_every_capability_as_the_real_kernel()
+    {
+        using var real = new CapsJsonReader(CliRun.Of("caps", "--json"));
+        using var emulated = new CapsJsonReader(CliRun.Of("caps", "--json", "--kernel", "emulated"));
+
+        Assert.Equal("emulated", emulated.Root.GetProperty("kernel").GetString());
+        Assert.StartsWith("emulated (like this host", emulated.Module, StringComparison.Ordinal);
+        Assert.Equal(real.Answers(), emulated.Answers());
+        Assert.Equal(real.VmTypes, emulated.VmTypes);
+    }
+
+    [Fact]
+    public void An_snp_vm_without_in_place_conversion_refuses_init_shared()
+    {
+        using var caps = new CapsJsonReader(CliRun.Of("caps", "--json", "--kernel", "emulated", "--arch", "x86_64", "--vm-type", "snp"));
+
+        Assert.Equal("snp", caps.Root.GetProperty("vmType").GetString());
+        Assert.Equal(["default", "sw-protected", "sev", "sev-es", "snp", "tdx"], caps.VmTypes);
+        Assert.Equal(0x3, caps.System("KVM_CAP_GUEST_MEMFD_FLAGS"));
+        Assert.Equal(0x1, caps.Vm("KVM_CAP_GUEST_MEMFD_FLAGS"));
+        Assert.Equal(0x8, caps.Vm("KVM_CAP_MEMORY_ATTRIBUTES"));
+        Assert.Equal(0, caps.Vm("KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES"));
+        Assert.Equal("MMAP", caps.Root.GetProperty("guestMemfdFlags").GetProperty("vmDecoded").GetString());
+    }
+
+    [Fact]
+    public void In_place_conversion_moves_private_tracking_into_guest_memfd()
+    {
+        using var caps = new CapsJsonReader(CliRun.Of(
+            "caps", "--json", "--kernel", "emulated", "--arch", "x86_64", "--in-place-conversion", "--vm-type", "snp"));
+
+        Assert.Equal(0x3, caps.Vm("KVM_CAP_GUEST_MEMFD_FLAGS"));
+        Assert.Equal(0, caps.Vm("KVM_CAP_MEMORY_ATTRIBUTES"));
+        Assert.Equal(0x8, caps.Vm("KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES"));
+    }
+
+    [Fact]
+    public void Arm64_has_no_vm_types_capability_and_only_the_default_type()
+    {
+        using var caps = new CapsJsonReader(CliRun.Of("caps", "--json", "--kernel", "emulated", "--arch", "arm64"));
+
+        Assert.Equal(0, caps.System("KVM_CAP_VM_TYPES"));
+        Assert.Equal(["default"], caps.VmTypes);
+        Assert.Equal(0x3, caps.Vm("KVM_CAP_GUEST_MEMFD_FLAGS"));
+    }
+
+    [Fact]
+    public void In_place_conversion_on_arm64_is_a_usage_error()
+    {
+        var run = CliRun.Of("caps", "--kernel", "emulated", "--arch", "arm64", "--in-place-conversion");
+
+        Assert.Equal(ExitCodes.Usage, run.ExitCode);
+        Assert.Equal("", run.Stdout);
+        Assert.Equal("kvmsharp: --in-place-conversion is emulated for x86_64 only", Assert.Single(run.StderrLines));
+    }
+
+    [Fact]
+    public void The_emulated_kernel_has_only_dev_kvm()
+    {
+        var run = CliRun.Of("caps", "--kernel", "emulated", "--device", "/nonexistent");
+
+        Assert.Equal(ExitCodes.KernelError, run.ExitCode);
+        Assert.StartsWith("kvmsharp: cannot open /nonexistent: ENOENT", Assert.Single(run.StderrLines), StringComparison.Ordinal);
+    }
+}
