@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
 using KvmSharp.Emulation;
 using KvmSharp.Kernel;
 
@@ -21,7 +22,7 @@ public sealed record KernelRequest(KernelKind Kind, Architecture? Arch = null, b
 /// A kernel to talk to, and how to describe it: <c>Module</c> is the KVM module in use (or "emulated (config)"),
 /// <c>Release</c> the running kernel's release when the kernel is real.
 /// </summary>
-public sealed record KernelSelection(IKernel Kernel, string Module, string? Release) : IDisposable
+public sealed record KernelSelection(IKernel Kernel, string Module, string? Release, UapiProposals Proposals) : IDisposable
 {
     // The emulated kernel owns state (its fd table, guest memory); the real one is a process-wide singleton.
     public void Dispose() => (Kernel as IDisposable)?.Dispose();
@@ -52,13 +53,13 @@ public static class KernelChoice
             throw new UsageException("--arch applies only to --kernel emulated");
         if (request.InPlaceConversion)
             throw new UsageException("--in-place-conversion applies only to --kernel emulated");
-        return new KernelSelection(LinuxKernel.Instance, KvmModule.Detect(), KvmModule.KernelRelease());
+        return new KernelSelection(LinuxKernel.Instance, KvmModule.Detect(), KvmModule.KernelRelease(), UapiProposals.Default);
     }
 
     private static KernelSelection Emulated(KernelRequest request)
     {
         var (config, description) = EmulatedConfig(request);
-        return new KernelSelection(new EmulatedKernel(config), $"emulated ({description})", Release: null);
+        return new KernelSelection(new EmulatedKernel(config), $"emulated ({description})", Release: null, config.Proposals);
     }
 
     /// <summary>The emulator preset for the request, and a short description of it for humans.</summary>

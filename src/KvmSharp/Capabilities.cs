@@ -16,14 +16,14 @@ public static class Capabilities
 
     /// <summary>
     /// Combines KVM_CAP_GUEST_MEMFD_FLAGS (bits 31:0, returned through an int) with KVM_CAP_GUEST_MEMFD_FLAGS_HI
-    /// (bits 63:32) as Sean Christopherson proposes in the seed 000 thread:
+    /// (bits 63:32, when <paramref name="flagsHiCap"/> names it) as Sean Christopherson proposes in the seed 000 thread:
     /// <c>check(FLAGS) | check(FLAGS_HI) &lt;&lt; 32</c>. Both halves are read as unsigned 32-bit values so bit 31
     /// cannot sign-extend into the high half.
     /// </summary>
-    public static GuestMemfdFlags GuestMemfdFlags(Func<int, long> check)
+    public static GuestMemfdFlags GuestMemfdFlags(Func<int, long> check, int? flagsHiCap)
     {
         ulong lo = (uint)check(KvmCaps.KVM_CAP_GUEST_MEMFD_FLAGS);
-        ulong hi = KvmCaps.KVM_CAP_GUEST_MEMFD_FLAGS_HI is int capHi ? (uint)check(capHi) : 0;
+        ulong hi = flagsHiCap is int capHi ? (uint)check(capHi) : 0;
         return (GuestMemfdFlags)(lo | (hi << 32));
     }
 

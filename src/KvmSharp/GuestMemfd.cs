@@ -84,13 +84,14 @@ public sealed class GuestMemfd : IDisposable
     public void SetAttributes(ulong offset, ulong size, ulong attributes)
     {
         var args = new kvm_memory_attributes2 { offset = offset, size = size, attributes = attributes };
-        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2, KvmCall.Bytes(ref args));
+        var proposals = Vm.Kvm.Proposals;
+        long rc = Kernel.Ioctl(Handle, proposals.SetMemoryAttributes2Request, KvmCall.Bytes(ref args));
         string request = $"offset=0x{offset:X} size=0x{size:X} attributes=0x{attributes:X}";
         if (KvmCall.IsError(rc))
         {
             if (rc == -(long)Errno.ENOTTY)
             {
-                long cap = Vm.CheckExtension(KvmCaps.KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES);
+                long cap = Vm.CheckExtension(proposals.GuestMemfdMemoryAttributesCap);
                 throw new KvmCapabilityException("KVM_SET_MEMORY_ATTRIBUTES2", (int)-rc, request, nameof(KvmCaps.KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES), cap);
             }
             throw new MemoryAttributesException((int)-rc, request, args.error_offset);

@@ -12,10 +12,11 @@ public sealed class Kvm : IDisposable
 {
     public const string DefaultPath = "/dev/kvm";
 
-    private Kvm(IKernel kernel, KernelFd fd)
+    private Kvm(IKernel kernel, KernelFd fd, UapiProposals proposals)
     {
         Kernel = kernel;
         Handle = fd;
+        Proposals = proposals;
     }
 
     /// <summary>The kernel behind this device (real or emulated).</summary>
@@ -24,13 +25,19 @@ public sealed class Kvm : IDisposable
     /// <summary>The /dev/kvm descriptor.</summary>
     public KernelFd Handle { get; }
 
-    /// <summary>Opens /dev/kvm of <paramref name="kernel"/> (the real kernel when null) and checks the API version.</summary>
-    public static Kvm Open(IKernel? kernel = null, string path = DefaultPath)
+    /// <summary>The numbers this kernel uses for unmerged uAPI (capabilities, requests).</summary>
+    public UapiProposals Proposals { get; }
+
+    /// <summary>
+    /// Opens /dev/kvm of <paramref name="kernel"/> (the real kernel when null) and checks the API version.
+    /// <paramref name="proposals"/> gives the numbers of unmerged uAPI this kernel uses (default: the v8 series).
+    /// </summary>
+    public static Kvm Open(IKernel? kernel = null, string path = DefaultPath, UapiProposals? proposals = null)
     {
         kernel ??= LinuxKernel.Instance;
         long rc = kernel.Open(path, LinuxConstants.O_RDWR, out KernelFd? fd);
         KvmCall.Check(rc, "open", $"path={path} flags=O_RDWR|O_CLOEXEC");
-        var kvm = new Kvm(kernel, fd!);
+        var kvm = new Kvm(kernel, fd!, proposals ?? UapiProposals.Default);
         int version = kvm.ApiVersion;
         if (version != KvmConstants.KVM_API_VERSION)
         {
@@ -55,10 +62,10 @@ public sealed class Kvm : IDisposable
 
     /// <summary>
     /// The guest_memfd flags this kernel accepts for some VM (KVM_CAP_GUEST_MEMFD_FLAGS, plus bits 63:32 from
-    /// KVM_CAP_GUEST_MEMFD_FLAGS_HI when that capability number is configured). A VM may accept fewer: ask
+    /// KVM_CAP_GUEST_MEMFD_FLAGS_HI when <see cref="Proposals"/> names its number). A VM may accept fewer: ask
     /// <see cref="Vm.SupportedGuestMemfdFlags"/>.
     /// </summary>
-    public GuestMemfdFlags SupportedGuestMemfdFlags => Capabilities.GuestMemfdFlags(CheckExtension);
+    public GuestMemfdFlags SupportedGuestMemfdFlags => Capabilities.GuestMemfdFlags(CheckExtension, Proposals.GuestMemfdFlagsHiCap);
 
     /// <summary>KVM_CREATE_VM with the given type.</summary>
     public Vm CreateVm(VmType type = VmType.Default)

@@ -9,8 +9,9 @@ namespace KvmSharp;
 internal sealed class SharedPageMap
 {
     private readonly bool _defaultShared;
-    // Sorted by start; each entry [start, end) holds pages whose state is !_defaultShared.
-    private readonly List<(ulong Start, ulong End)> _flipped = [];
+    // Sorted by start; each entry [start, end) holds pages whose state is !_defaultShared. Copy-on-write: readers
+    // (every GuestMapping access) take the current array without a lock; writers build a new one under _lock.
+    private volatile (ulong Start, ulong End)[] _flipped = [];
     private readonly Lock _lock = new();
 
     public SharedPageMap(bool defaultShared) => _defaultShared = defaultShared;
@@ -18,25 +19,23 @@ internal sealed class SharedPageMap
     /// <summary>True when every page in [firstPage, endPage) is shared.</summary>
     public bool AllShared(ulong firstPage, ulong endPage)
     {
-        lock (_lock)
+        var flipped = _flipped;
+        if (flipped.Length == 0) return _defaultShared;
+        if (_defaultShared)
         {
-            if (_flipped.Count == 0) return _defaultShared;
-            if (_defaultShared)
+            // Shared unless some flipped (private) range intersects.
+            foreach (var (s, e) in flipped)
             {
-                // Shared unless some flipped (private) range intersects.
-                foreach (var (s, e) in _flipped)
-                {
-                    if (s < endPage && firstPage < e) return false;
-                }
-                return true;
+                if (s < endPage && firstPage < e) return false;
             }
-            // Private by default: one flipped (shared) range must cover the whole request.
-            foreach (var (s, e) in _flipped)
-            {
-                if (s <= firstPage && endPage <= e) return true;
-            }
-            return false;
+            return true;
         }
+        // Private by default: one flipped (shared) range must cover the whole request.
+        foreach (var (s, e) in flipped)
+        {
+            if (s <= firstPage && endPage <= e) return true;
+        }
+        return false;
     }
 
     /// <summary>Records [firstPage, endPage) as shared or private.</summary>
@@ -44,7 +43,7 @@ internal sealed class SharedPageMap
     {
         lock (_lock)
         {
-            var next = new List<(ulong, ulong)>(_flipped.Count + 1);
+            var next = new List<(ulong, ulong)>(_flipped.Length + 1);
             foreach (var (s, e) in _flipped)
             {
                 if (e <= firstPage || s >= endPage) { next.Add((s, e)); continue; }
@@ -53,14 +52,15 @@ internal sealed class SharedPageMap
             }
             if (shared != _defaultShared) next.Add((firstPage, endPage));
             next.Sort((a, b) => a.Item1.CompareTo(b.Item1));
-            _flipped.Clear();
+            var merged = new List<(ulong Start, ulong End)>(next.Count);
             foreach (var r in next)
             {
-                if (_flipped.Count > 0 && _flipped[^1].End == r.Item1)
-                    _flipped[^1] = (_flipped[^1].Start, r.Item2);
+                if (merged.Count > 0 && merged[^1].End == r.Item1)
+                    merged[^1] = (merged[^1].Start, r.Item2);
                 else
-                    _flipped.Add(r);
+                    merged.Add(r);
             }
+            _flipped = [.. merged];
         }
     }
 }

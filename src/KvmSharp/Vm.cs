@@ -26,7 +26,7 @@ public sealed class Vm : IDisposable
     public long CheckExtension(int capability) => Capabilities.Check(Kernel, Handle, capability);
 
     /// <summary>The guest_memfd flags this VM accepts (KVM_CAP_GUEST_MEMFD_FLAGS [+ _HI] on the VM fd).</summary>
-    public GuestMemfdFlags SupportedGuestMemfdFlags => Capabilities.GuestMemfdFlags(CheckExtension);
+    public GuestMemfdFlags SupportedGuestMemfdFlags => Capabilities.GuestMemfdFlags(CheckExtension, Kvm.Proposals.GuestMemfdFlagsHiCap);
 
     /// <summary>KVM_CAP_MEMORY_ATTRIBUTES on this VM: the attributes KVM_SET_MEMORY_ATTRIBUTES accepts.</summary>
     public ulong SupportedMemoryAttributes => (ulong)CheckExtension(KvmCaps.KVM_CAP_MEMORY_ATTRIBUTES);

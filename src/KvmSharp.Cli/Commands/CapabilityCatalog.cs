@@ -33,7 +33,7 @@ public static class CapabilityCatalog
     /// Read on every call: the proposal numbers (GUEST_MEMFD_MEMORY_ATTRIBUTES, GUEST_MEMFD_FLAGS_HI) are settable in
     /// <see cref="KvmCaps"/>, and FLAGS_HI is listed only once someone has given it a number.
     /// </summary>
-    public static IReadOnlyList<CapabilityInfo> GuestMemfdRelevant()
+    public static IReadOnlyList<CapabilityInfo> GuestMemfdRelevant(UapiProposals proposals)
     {
         var caps = new List<CapabilityInfo>
         {
@@ -48,11 +48,11 @@ public static class CapabilityCatalog
             new(nameof(KvmCaps.KVM_CAP_VM_TYPES), KvmCaps.KVM_CAP_VM_TYPES, CapabilityMeaning.VmTypes),
             new(nameof(KvmCaps.KVM_CAP_PRE_FAULT_MEMORY), KvmCaps.KVM_CAP_PRE_FAULT_MEMORY, CapabilityMeaning.Boolean),
             new(nameof(KvmCaps.KVM_CAP_GUEST_MEMFD_FLAGS), KvmCaps.KVM_CAP_GUEST_MEMFD_FLAGS, CapabilityMeaning.GuestMemfdFlags),
-            new(nameof(KvmCaps.KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES), KvmCaps.KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES,
+            new(nameof(KvmCaps.KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES), proposals.GuestMemfdMemoryAttributesCap,
                 CapabilityMeaning.MemoryAttributes, Proposal: true),
         };
-        if (KvmCaps.KVM_CAP_GUEST_MEMFD_FLAGS_HI is int flagsHi)
-            caps.Add(new(nameof(KvmCaps.KVM_CAP_GUEST_MEMFD_FLAGS_HI), flagsHi, CapabilityMeaning.GuestMemfdFlagsHigh, Proposal: true));
+        if (proposals.GuestMemfdFlagsHiCap is int flagsHi)
+            caps.Add(new("KVM_CAP_GUEST_MEMFD_FLAGS_HI", flagsHi, CapabilityMeaning.GuestMemfdFlagsHigh, Proposal: true));
         return caps;
     }
 }

@@ -33,7 +33,7 @@ public static class CapsProbe
     public static CapsReport Run(KernelSelection selection, string device, VmType vmType)
     {
         ArgumentNullException.ThrowIfNull(selection);
-        using var kvm = Kvm.Open(selection.Kernel, device);
+        using var kvm = Kvm.Open(selection.Kernel, device, selection.Proposals);
 
         // Creating a VM of a type the kernel does not list would fail with a bare EINVAL; say why instead.
         var vmTypes = kvm.SupportedVmTypes;
@@ -46,7 +46,7 @@ public static class CapsProbe
 
         // Answers differ per VM (e.g. INIT_SHARED is refused for VMs with private memory), so a VM is needed.
         using var vm = kvm.CreateVm(vmType);
-        var values = CapabilityCatalog.GuestMemfdRelevant()
+        var values = CapabilityCatalog.GuestMemfdRelevant(selection.Proposals)
             .Select(cap => new CapabilityValue(cap, kvm.CheckExtension(cap.Number), vm.CheckExtension(cap.Number)))
             .ToList();
 

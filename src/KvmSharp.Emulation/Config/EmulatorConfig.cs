@@ -39,6 +39,13 @@ public sealed record EmulatorConfig
     /// <summary>KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES: 250 in [PATCH v8 17/46]; unmerged, may change.</summary>
     public int GuestMemfdMemoryAttributesCap { get; init; } = 250;
 
+    /// <summary>The unmerged uAPI numbers this configuration answers to, for <c>Kvm.Open(kernel, proposals: …)</c>.</summary>
+    public UapiProposals Proposals => UapiProposals.Default with
+    {
+        GuestMemfdFlagsHiCap = GuestMemfdFlagsHiCap,
+        GuestMemfdMemoryAttributesCap = GuestMemfdMemoryAttributesCap,
+    };
+
     /// <summary>
     /// Seed 002 variant ("Introduce KVM_SET_MEMORY_ATTRIBUTES2", Mar 2026): KVM_SET_MEMORY_ATTRIBUTES2 on the VM fd,
     /// sharing the handler of KVM_SET_MEMORY_ATTRIBUTES and rejecting non-zero reserved words.

@@ -25,17 +25,11 @@ public static class KvmCaps
     public const int KVM_CAP_GUEST_MEMFD_FLAGS = 244;
 
     /// <summary>
-    /// PROPOSAL, not allocated: bits 63:32 of the supported guest_memfd flags. Named in the follow-up discussion of
-    /// "[PATCH v2 01/13] KVM: Rework KVM_CAP_GUEST_MEMFD_MMAP into KVM_CAP_GUEST_MEMFD_FLAGS" (Sean Christopherson,
-    /// 2025-10, seed 000). Null until a number exists; set it to probe a patched kernel.
-    /// </summary>
-    public static int? KVM_CAP_GUEST_MEMFD_FLAGS_HI { get; set; }
-
-    /// <summary>
     /// PROPOSAL: "guest_memfd: In-place conversion support" v8 uses 250; earlier RFCs used 246/248/249 and another
-    /// series also claims 250. Configurable.
+    /// series also claims 250. A kernel that uses another number is described by <see cref="UapiProposals"/>.
+    /// (KVM_CAP_GUEST_MEMFD_FLAGS_HI has no number at all: see <see cref="UapiProposals.GuestMemfdFlagsHiCap"/>.)
     /// </summary>
-    public static int KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES { get; set; } = 250;
+    public const int KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES = 250;
 
     /// <summary>The kernel name of a capability number (null when unknown to this layer).</summary>
     public static string? NameOf(int cap) => cap switch
@@ -58,8 +52,7 @@ public static class KvmCaps
         KVM_CAP_VM_TYPES => nameof(KVM_CAP_VM_TYPES),
         KVM_CAP_PRE_FAULT_MEMORY => nameof(KVM_CAP_PRE_FAULT_MEMORY),
         KVM_CAP_GUEST_MEMFD_FLAGS => nameof(KVM_CAP_GUEST_MEMFD_FLAGS),
-        _ when cap == KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES => nameof(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES),
-        _ when cap == KVM_CAP_GUEST_MEMFD_FLAGS_HI => nameof(KVM_CAP_GUEST_MEMFD_FLAGS_HI),
+        KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES => nameof(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES),
         _ => null,
     };
 }

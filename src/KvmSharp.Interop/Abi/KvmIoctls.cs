@@ -45,9 +45,10 @@ public static class KvmIoctls
     /// <summary>
     /// PROPOSAL, unmerged: "guest_memfd: In-place conversion support" v8 (2026-06-18) makes this a guest_memfd
     /// ioctl. Same nr as KVM_SET_MEMORY_ATTRIBUTES but _IOWR with the 128-byte struct, so the value differs.
-    /// The seed 002 variant (March 2026) issues the same request on a VM fd.
+    /// The seed 002 variant (March 2026) issues the same request on a VM fd. Another number for another series:
+    /// <see cref="UapiProposals.SetMemoryAttributes2Request"/>.
     /// </summary>
-    public static uint KVM_SET_MEMORY_ATTRIBUTES2 { get; set; } = _IOWR(KVMIO, 0xd2, Size<kvm_memory_attributes2>());
+    public static readonly uint KVM_SET_MEMORY_ATTRIBUTES2 = _IOWR(KVMIO, 0xd2, Size<kvm_memory_attributes2>());
 
     /// <summary>The kernel name of a request number, for error messages; hex when unknown.</summary>
     public static string NameOf(uint request)
