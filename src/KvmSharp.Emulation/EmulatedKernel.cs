@@ -4,6 +4,7 @@ using KvmSharp.Emulation.Arch;
 using KvmSharp.Emulation.GuestMemfd;
 using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Mm;
+using KvmSharp.Emulation.Vcpu;
 using KvmSharp.Emulation.Vfs;
 using KvmSharp.Kernel;
 using KvmSharp.Memory;
@@ -22,6 +23,7 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     private readonly FdTable _fds = new();
     private readonly AddressSpace _mm = new();
     private readonly List<Kvm> _vms = [];
+    private readonly RunningVcpus _running = new();
     private ulong _nextIno = 0x10000;
     private bool _disposed;
 
@@ -91,13 +93,25 @@ public sealed class EmulatedKernel : IKernel, IDisposable
 
     private long DoIoctl(KernelFd fd, uint request, IoctlArg arg)
     {
+        KvmVcpuFile vcpu;
         lock (SyncRoot)
         {
             var file = Lookup(fd);
             if (file is null) return Err.EBADF;
             // fs/ioctl.c: do_vfs_ioctl answers the generic requests, then vfs_ioctl calls f_op->unlocked_ioctl.
             if (DoVfsIoctl.TryHandle(file, request, arg, out long handled)) return handled;
-            return file.Ioctl(request, arg);
+            if (file is not KvmVcpuFile v) return file.Ioctl(request, arg);
+            // fdget: the reference keeps the vCPU file alive while its ioctl runs without the kernel lock.
+            vcpu = v;
+            vcpu.Get();
+        }
+        try
+        {
+            return vcpu.VcpuIoctl(request, arg);
+        }
+        finally
+        {
+            lock (SyncRoot) vcpu.Put();
         }
     }
 
@@ -123,6 +137,44 @@ public sealed class EmulatedKernel : IKernel, IDisposable
             _mm.Insert(new Vma(file, mapped, aligned, (ulong)offset >> EmulatorConfig.PageShift, prot, flags));
             return 0;
         }
+    }
+
+    /// <summary>
+    /// mm/madvise.c on an emulated guest_memfd mapping: MADV_HUGEPAGE is accepted, MADV_COLLAPSE fails with EINVAL
+    /// (guest_memfd folios must not be collapsed: test_collapse), MADV_DONTNEED drops nothing observable (the page
+    /// cache keeps the data). Other ranges (anonymous memory) go to the host.
+    /// </summary>
+    public long Madvise(nint address, ulong length, int advice)
+    {
+        // madvise_validate / start alignment checks come first.
+        if ((address & (EmulatorConfig.PageSize - 1)) != 0) return Err.EINVAL;
+        lock (SyncRoot)
+        {
+            if (!_disposed && _mm.Find(address) is { File: GmemFile })
+            {
+                return advice switch
+                {
+                    LinuxConstants.MADV_HUGEPAGE => 0,
+                    LinuxConstants.MADV_COLLAPSE => Err.EINVAL,
+                    LinuxConstants.MADV_DONTNEED => 0,
+                    _ => HostMemory.Madvise(address, length, advice),
+                };
+            }
+        }
+        return HostMemory.Madvise(address, length, advice);
+    }
+
+    /// <summary>gettid(2) as this kernel knows threads: the managed thread id (stable per thread).</summary>
+    public int GetTid() => Environment.CurrentManagedThreadId;
+
+    /// <summary>
+    /// tgkill(2) with the vCPU kick signal: a KVM_RUN in progress on thread <paramref name="tid"/> returns EINTR
+    /// (checked between instructions). A thread outside KVM_RUN runs the no-op handler: nothing happens.
+    /// </summary>
+    public long KickThread(int tid)
+    {
+        _running.Signal(tid);
+        return 0;
     }
 
     public long Munmap(nint address, ulong length)
@@ -309,6 +361,18 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     }
 
     internal void OnVmDestroyed(Kvm kvm) => _vms.Remove(kvm);
+
+    /// <summary>True when another fd could be installed now (get_unused_fd_flags would succeed).</summary>
+    internal bool HasFdRoom => _fds.HasRoom;
+
+    /// <summary>fd_install of a new file; the fd or EMFILE.</summary>
+    internal long InstallFile(KernelFile file) => _fds.Install(file);
+
+    /// <summary>The calling thread enters KVM_RUN on <paramref name="vcpu"/> (a kick may now reach it).</summary>
+    internal void EnterRun(KvmVcpu vcpu) => _running.Enter(GetTid(), vcpu);
+
+    /// <summary>KVM_RUN returns: a signal that did not stop it is delivered to the no-op handler and forgotten.</summary>
+    internal void LeaveRun(KvmVcpu vcpu) => _running.Leave(GetTid(), vcpu);
 
     /// <summary>unmap_mapping_pages(): zap the host PTEs of [start, end) of the file in every VMA.</summary>
     internal void UnmapMappingPages(GmemFile file, ulong start, ulong end)

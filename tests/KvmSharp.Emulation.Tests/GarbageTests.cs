@@ -47,7 +47,7 @@ public sealed class GarbageTests
                     rng.NextBytes(bytes);
                     long rc = rng.Next(3) == 0 ? k.Ioctl(fd, request, (ulong)rng.NextInt64()) : k.Ioctl(fd, request, bytes);
                     Assert.True(rc >= -4095, $"{KvmIoctls.NameOf(request)} → {rc}");
-                    if (rc > 2 && (request == KvmIoctls.KVM_CREATE_VM || request == KvmIoctls.KVM_CREATE_GUEST_MEMFD))
+                    if (rc > 2 && (request == KvmIoctls.KVM_CREATE_VM || request == KvmIoctls.KVM_CREATE_GUEST_MEMFD || request == KvmIoctls.KVM_CREATE_VCPU))
                         created.Add(k.Adopt((int)rc));
                 }
                 Assert.True(k.Fallocate(fd, rng.Next(-2, 300), rng.NextInt64(long.MinValue, long.MaxValue), rng.NextInt64(long.MinValue, long.MaxValue)) >= -4095);

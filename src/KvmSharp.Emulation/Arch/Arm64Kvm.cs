@@ -19,6 +19,8 @@ internal sealed class Arm64Kvm : KvmArch
     // kvm_dev_ioctl KVM_GET_VCPU_MMAP_SIZE: kvm_run page + coalesced MMIO page (no PIO page on arm64).
     public override long VcpuMmapSize => 2L * EmulatorConfig.PageSize;
 
+    public override int MaxVcpuIds => Config.MaxVcpus;
+
     public override int MaxNrAddressSpaces => 1;
 
     public override long InitVm(ulong type, out VmArchState state)

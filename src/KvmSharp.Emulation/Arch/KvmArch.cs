@@ -24,6 +24,9 @@ internal abstract class KvmArch
     /// <summary>KVM_USER_MEM_SLOTS = KVM_MEM_SLOTS_NUM (SHRT_MAX) - KVM_INTERNAL_MEM_SLOTS.</summary>
     public abstract int UserMemSlots { get; }
 
+    /// <summary>KVM_MAX_VCPU_IDS: x86 KVM_MAX_VCPUS * KVM_VCPU_ID_RATIO (4); arm64 KVM_MAX_VCPUS.</summary>
+    public abstract int MaxVcpuIds { get; }
+
     /// <summary>KVM_GET_VCPU_MMAP_SIZE: the kvm_run page plus the arch's extra pages.</summary>
     public abstract long VcpuMmapSize { get; }
 

@@ -16,6 +16,8 @@ internal sealed class X86Kvm : KvmArch
     // kvm_dev_ioctl KVM_GET_VCPU_MMAP_SIZE: PAGE_SIZE (kvm_run) + KVM_PIO_PAGE_OFFSET page + coalesced MMIO page.
     public override long VcpuMmapSize => 3L * EmulatorConfig.PageSize;
 
+    public override int MaxVcpuIds => Config.MaxVcpus * 4;
+
     public override int MaxNrAddressSpaces => Config.Kconfig.KVM_SMM ? 2 : 1;
 
     public override long InitVm(ulong type, out VmArchState state)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Emulation.Arch;
 using KvmSharp.Emulation.MemoryAttributes;
+using KvmSharp.Emulation.Vcpu;
 
 namespace KvmSharp.Emulation.KvmMain;
 
@@ -46,6 +47,15 @@ internal sealed class Kvm
 
     public bool Destroyed { get; private set; }
 
+    /// <summary>kvm->vcpus: every vCPU created (kept until the VM is destroyed, so an id is never reused).</summary>
+    public List<KvmVcpu> Vcpus { get; } = [];
+
+    /// <summary>
+    /// x86 kvm->arch.n_max_mmu_pages &gt; 0: set by kvm_arch_commit_memory_region on the first memslot creation
+    /// (kvm_mmu_calculate_default_mmu_pages, at least KVM_MIN_ALLOC_MMU_PAGES); the shadow MMU needs it to load.
+    /// </summary>
+    public bool MmuPagesAvailable { get; set; }
+
     public IReadOnlyDictionary<int, KvmMemorySlot> Memslots(int asId) => _memslots[asId];
 
     public KvmMemorySlot? IdToMemslot(int asId, int id) => _memslots[asId].GetValueOrDefault(id);
@@ -67,6 +77,9 @@ internal sealed class Kvm
         {
             foreach (var slot in slots.Values.ToArray()) SetMemoryRegion.DeleteMemslot(this, slot);
         }
+        // kvm_destroy_vcpus.
+        foreach (var vcpu in Vcpus) vcpu.Dispose();
+        Vcpus.Clear();
         Destroyed = true;
         Kernel.OnVmDestroyed(this);
     }

@@ -2,6 +2,7 @@
 using KvmSharp.Abi;
 using KvmSharp.Emulation.GuestMemfd;
 using KvmSharp.Emulation.MemoryAttributes;
+using KvmSharp.Emulation.Vcpu;
 using KvmSharp.Emulation.Vfs;
 
 namespace KvmSharp.Emulation.KvmMain;
@@ -42,8 +43,8 @@ internal sealed class KvmVmFile : KernelFile
             return VmMemoryAttributes.Ioctl(Kvm, arg, v2: true);
         if (request == KvmIoctls.KVM_CREATE_GUEST_MEMFD && config.Kconfig.KVM_GUEST_MEMFD)
             return KvmGmemCreate.Ioctl(Kvm, arg);
-        // KVM_CREATE_VCPU and the vCPU layer are not emulated yet: the request falls to the arch default
-        // (x86 ENOTTY) like any unknown VM ioctl.
+        if (request == KvmIoctls.KVM_CREATE_VCPU)
+            return CreateVcpu.Ioctl(Kvm, arg.Value);
         return Kvm.Arch.VmIoctl(Kvm, request, arg);
     }
 

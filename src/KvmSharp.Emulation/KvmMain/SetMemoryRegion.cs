@@ -127,6 +127,7 @@ internal static class SetMemoryRegion
             case MemslotChange.Create:
                 kvm.InstallMemslot(newSlot);
                 kvm.NrMemslotPages += npages;
+                kvm.MmuPagesAvailable = true;
                 break;
             case MemslotChange.Move:
                 // kvm_move_memslot: the old GFN range is zapped.

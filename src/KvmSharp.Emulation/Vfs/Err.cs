@@ -13,9 +13,11 @@ internal static class Err
     public const long ENOENT = -(long)Errno.ENOENT;
     public const long EINTR = -(long)Errno.EINTR;
     public const long EIO = -(long)Errno.EIO;
+    public const long ENOEXEC = -(long)Errno.ENOEXEC;
     public const long EBADF = -(long)Errno.EBADF;
     public const long EAGAIN = -(long)Errno.EAGAIN;
     public const long ENOMEM = -(long)Errno.ENOMEM;
+    public const long ENOSPC = -(long)Errno.ENOSPC;
     public const long EACCES = -(long)Errno.EACCES;
     public const long EFAULT = -(long)Errno.EFAULT;
     public const long EEXIST = -(long)Errno.EEXIST;

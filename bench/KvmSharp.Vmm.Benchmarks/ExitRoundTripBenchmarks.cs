@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+using BenchmarkDotNet.Attributes;
+
+namespace KvmSharp.Vmm.Benchmarks;
+
+/// <summary>
+/// (b) One port-I/O exit round trip through the run loop: KVM_RUN → KVM_EXIT_IO → decode → bus → COM1 → KVM_RUN.
+/// One call of spin_io(1000) is 1000 exits (+ one return), so each reported time is per exit (goal: ≤ 1.05× C).
+/// </summary>
+[Config(typeof(BenchConfig))]
+[MemoryDiagnoser]
+public class ExitRoundTripBenchmarks
+{
+    private const int Exits = 1000;
+    private Kvm _kvm = null!;
+    private MicroVm _vm = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _kvm = Kvm.Open();
+        _vm = MicroVm.Create(BenchGuest.Image(), BenchGuest.Options(_kvm));
+        CReferenceVmm.Check(CReferenceVmm.Open(), "open");
+        CReferenceVmm.Check(CReferenceVmm.VmCreate(BenchGuest.Code, Arch.X86_64.Trampoline.Bytes, BenchGuest.MemorySize), "vm create");
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        CReferenceVmm.VmDestroy();
+        CReferenceVmm.Close();
+        _vm.Dispose();
+        _kvm.Dispose();
+    }
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = Exits, Description = "C: port-I/O exit")]
+    public long C() => CReferenceVmm.Check(CReferenceVmm.VmCall(BenchGuest.Entry, Exits, 0), "call");
+
+    [Benchmark(OperationsPerInvoke = Exits, Description = "C#: port-I/O exit")]
+    public ulong CSharp() => _vm.Call("spin_io", Exits).Value ?? throw new InvalidOperationException("spin_io did not return");
+}

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+using BenchmarkDotNet.Attributes;
+
+namespace KvmSharp.Vmm.Benchmarks;
+
+/// <summary>
+/// (c) Create a micro-VM, make one guest call, tear it down (goal: median &lt; 1 ms and ≤ 1.5× C), and
+/// (d) the same call from a pool of pre-created micro-VMs reset by punching their guest_memfd.
+/// </summary>
+[Config(typeof(BenchConfig))]
+[MemoryDiagnoser]
+public class LifecycleBenchmarks
+{
+    private Kvm _kvm = null!;
+    private MicroVmPool _pool = null!;
+    private Loader.GuestImage _image = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _kvm = Kvm.Open();
+        _image = BenchGuest.Image();
+        _pool = new MicroVmPool(_image, BenchGuest.Options(_kvm), size: 2);
+        CReferenceVmm.Check(CReferenceVmm.Open(), "open");
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        CReferenceVmm.Close();
+        _pool.Dispose();
+        _kvm.Dispose();
+    }
+
+    [Benchmark(Baseline = true, Description = "C: create+call+teardown")]
+    public long C() => CReferenceVmm.Check(
+        CReferenceVmm.CreateCallDestroy(BenchGuest.Code, Arch.X86_64.Trampoline.Bytes, BenchGuest.MemorySize, BenchGuest.Entry, 1, 0), "create+call");
+
+    [Benchmark(Description = "C#: create+call+teardown")]
+    public ulong CSharp()
+    {
+        using var vm = MicroVm.Create(_image, BenchGuest.Options(_kvm));
+        return vm.Call("spin_io", 1).Value ?? 0;
+    }
+
+    [Benchmark(Description = "C#: pool rent+call+reset")]
+    public ulong Pooled()
+    {
+        var vm = _pool.Rent();
+        ulong value = vm.Call("spin_io", 1).Value ?? 0;
+        _pool.Return(vm);
+        return value;
+    }
+}

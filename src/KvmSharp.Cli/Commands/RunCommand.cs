@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+// Compiled only once the CLI references KvmSharp.Vmm and defines KVMSHARP_VMM (two lines in KvmSharp.Cli.csproj), so
+// adding this file cannot break the CLI build before then. tests/KvmSharp.Vmm.Tests compiles and tests it meanwhile.
+#if KVMSHARP_VMM
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using KvmSharp.Vmm;
+using KvmSharp.Vmm.Guests;
+using KvmSharp.Vmm.Loader;
+
+namespace KvmSharp.Cli.Commands;
+
+/// <summary>
+/// <c>kvmsharp run &lt;image|demo&gt; [--mem 2M] [--timeout 1s] [--json]</c>: runs a guest in a guest_memfd micro-VM.
+/// The guest's console goes to stdout as it is produced, then one outcome line; the process exits with the guest's
+/// status. <c>--json</c> prints one object instead:
+/// <c>{"outcome":"exit","status":0,"result":5050,"console":"…","rip":…}</c>.
+/// </summary>
+public static class RunCommand
+{
+    /// <summary>Exit code when the guest did not exit by itself (shutdown, timeout, unknown port …).</summary>
+    public const int GuestDidNotExit = 125;
+
+    public static Command Create()
+    {
+        var target = new Argument<string>("image")
+        {
+            Description = $"An ELF64 ET_EXEC or flat binary file, or a built-in demo: {string.Join(", ", DemoGuests.All.Select(d => d.Name))}",
+        };
+        var mem = new Option<string>("--mem") { Description = "Guest memory (a multiple of 2M, up to 1G)", DefaultValueFactory = _ => "2M" };
+        var timeout = new Option<string>("--timeout") { Description = "Wall-clock limit: 500ms, 1s, 2m, or none", DefaultValueFactory = _ => "1s" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object with the outcome and the console" };
+        var command = new Command("run", "Run a guest program in a guest_memfd-only micro-VM");
+        command.Arguments.Add(target);
+        command.Options.Add(mem);
+        command.Options.Add(timeout);
+        command.Options.Add(json);
+        command.SetAction(result => Run(
+            result.GetValue(target)!,
+            result.GetValue(mem)!,
+            result.GetValue(timeout)!,
+            result.GetValue(json),
+            result.InvocationConfiguration.Output));
+        return command;
+    }
+
+    public static int Run(string target, string memory, string timeout, bool json, TextWriter output)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(output);
+        ulong memorySize = ParseSize(memory);
+        TimeSpan limit = ParseDuration(timeout);
+        DemoGuest? demo = DemoGuests.Find(target);
+        GuestImage image = demo is not null ? demo.Image() : LoadFile(target);
+
+        using var sink = json ? null : new TextWriterStream(output);
+        var options = new MicroVmOptions { MemorySize = memorySize, Timeout = limit, ConsoleSink = sink };
+        CallResult result;
+        try
+        {
+            using var vm = MicroVm.Create(image, options);
+            result = demo is not null ? demo.Invoke(vm) : vm.Run();
+        }
+        catch (MicroVmException e)
+        {
+            throw new UsageException(e.Message);
+        }
+        sink?.Flush();
+
+        if (json)
+        {
+            WriteJson(output, result);
+        }
+        else
+        {
+            if (result.Console.Length > 0 && !result.Console.EndsWith('\n')) output.WriteLine();
+            output.WriteLine(Describe(result));
+        }
+        return result.Outcome == GuestOutcome.Exit ? result.Status : GuestDidNotExit;
+    }
+
+    /// <summary>"exit status 0, result 5050 (rip 0x6012, 3 exits, 0.21 ms)".</summary>
+    public static string Describe(CallResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var text = new StringBuilder(OutcomeName(result.Outcome));
+        if (result.Outcome == GuestOutcome.Exit) text.Append(CultureInfo.InvariantCulture, $" status {result.Status}");
+        if (result.Value is ulong value) text.Append(CultureInfo.InvariantCulture, $", result {value}");
+        if (result.Outcome != GuestOutcome.Exit) text.Append(": ").Append(result.Detail);
+        text.Append(CultureInfo.InvariantCulture, $" (rip 0x{result.Rip:X}, {result.Exits} exits, {result.Elapsed.TotalMilliseconds:F2} ms)");
+        return text.ToString();
+    }
+
+    /// <summary>snake_case outcome names for people and JSON (UnknownPort → unknown_port).</summary>
+    public static string OutcomeName(GuestOutcome outcome)
+    {
+        string name = outcome.ToString();
+        var snake = new StringBuilder(name.Length + 4);
+        for (int i = 0; i < name.Length; i++)
+        {
+            if (char.IsUpper(name[i]) && i > 0) snake.Append('_');
+            snake.Append(char.ToLowerInvariant(name[i]));
+        }
+        return snake.ToString();
+    }
+
+    public static void WriteJson(TextWriter output, CallResult result)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(result);
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("outcome", OutcomeName(result.Outcome));
+            w.WriteNumber("status", result.Status);
+            if (result.Value is ulong value) w.WriteNumber("result", value);
+            else w.WriteNull("result");
+            w.WriteString("console", result.Console);
+            w.WriteNumber("rip", result.Rip);
+            w.WriteNumber("exits", result.Exits);
+            w.WriteNumber("elapsed_us", Math.Round(result.Elapsed.TotalMicroseconds, 1));
+            w.WriteString("detail", result.Detail);
+            if (result.Port is ushort port) w.WriteNumber("port", port);
+            w.WriteEndObject();
+        }
+        output.WriteLine(Encoding.UTF8.GetString(buffer.ToArray()));
+    }
+
+    /// <summary>Bytes with an optional K/M/G suffix (binary units; "2M", "2MiB", "4096K", "2097152").</summary>
+    public static ulong ParseSize(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string t = text.Trim().ToUpperInvariant();
+        if (t.EndsWith("IB", StringComparison.Ordinal)) t = t[..^2];
+        else if (t.EndsWith('B')) t = t[..^1];
+        ulong unit = t.Length > 0 ? t[^1] switch { 'K' => 1UL << 10, 'M' => 1UL << 20, 'G' => 1UL << 30, _ => 1 } : 1;
+        if (unit != 1) t = t[..^1];
+        if (!ulong.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out ulong n) || n > ulong.MaxValue / unit)
+            throw new UsageException($"--mem: '{text}' is not a size (e.g. 2M, 64M, 1G)");
+        return n * unit;
+    }
+
+    /// <summary>"500ms", "1s", "2m", "1.5s", or "none" for no limit.</summary>
+    public static TimeSpan ParseDuration(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string t = text.Trim().ToLowerInvariant();
+        if (t is "none" or "infinite") return Timeout.InfiniteTimeSpan;
+        (string number, double scale) = t.EndsWith("ms", StringComparison.Ordinal) ? (t[..^2], 1e-3)
+            : t.EndsWith('s') ? (t[..^1], 1) : t.EndsWith('m') ? (t[..^1], 60) : (t, 1);
+        if (!double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value) || value <= 0 || value * scale > 86_400)
+            throw new UsageException($"--timeout: '{text}' is not a positive duration (e.g. 500ms, 1s, 2m, none)");
+        return TimeSpan.FromSeconds(value * scale);
+    }
+
+    private static GuestImage LoadFile(string path)
+    {
+        if (!File.Exists(path))
+            throw new UsageException($"'{path}' is neither a file nor a demo ({string.Join(", ", DemoGuests.All.Select(d => d.Name))})");
+        try
+        {
+            return GuestImage.FromFile(path);
+        }
+        catch (GuestImageException e)
+        {
+            throw new UsageException($"{path}: {e.Message}");
+        }
+    }
+
+    /// <summary>Console bytes from the guest, decoded as UTF-8 and written to a TextWriter as they arrive.</summary>
+    private sealed class TextWriterStream(TextWriter writer) : Stream
+    {
+        private readonly Decoder _decoder = Encoding.UTF8.GetDecoder();
+        private readonly char[] _chars = new char[8];
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            foreach (byte b in buffer)
+            {
+                int n = _decoder.GetChars([b], _chars, flush: false);
+                if (n > 0) writer.Write(_chars, 0, n);
+                if (b == (byte)'\n') writer.Flush();
+            }
+        }
+
+        public override void WriteByte(byte value) => Write([value]);
+
+        public override void Flush() => writer.Flush();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}
+#endif

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Vfs;
+using KvmSharp.Memory;
+
+namespace KvmSharp.Emulation.Mmu;
+
+/// <summary>
+/// One vCPU's view of guest-physical memory: the x86 TDP fault path (arch/x86/kvm/mmu/mmu.c kvm_mmu_do_page_fault →
+/// kvm_mmu_faultin_pfn → kvm_mmu_faultin_pfn_gmem / __kvm_faultin_pfn) resolved per access. Guest_memfd pages are
+/// reached through a kernel mapping of the bound range, cached per GFN only while kvm->mmu_invalidate_seq is
+/// unchanged (every zap — punch hole, conversion, memslot deletion, gmem release — bumps it, as the kernel's
+/// mmu_notifier retry does). Userspace-backed pages are read and written through the host's checked
+/// process_vm_readv/writev, never cached: nothing tells the emulator when userspace unmaps them.
+/// </summary>
+internal sealed class GuestPhysicalMemory : IDisposable
+{
+    /// <summary>
+    /// TDX/SNP guests choose shared vs private per access; modeled as GPA bit 51 = shared, like TDX with a 52-bit GPAW
+    /// (kvm_gfn_direct_bits: gfn_to_gpa(kvm_gfn_direct_bits()) is the shared bit, stripped before the memslot lookup).
+    /// </summary>
+    public const int SharedBit = 51;
+
+    private readonly Kvm _kvm;
+    private readonly Dictionary<ulong, CachedPage> _pages = [];
+    private readonly Dictionary<KvmMemorySlot, HostMapping> _slotMappings = [];
+    private long _seq = -1;
+
+    public GuestPhysicalMemory(Kvm kvm) => _kvm = kvm;
+
+    private static int PageShift => EmulatorConfig.PageShift;
+
+    private static ulong PageMask => (ulong)EmulatorConfig.PageSize - 1;
+
+    /// <summary>Reads <paramref name="data"/>.Length bytes at <paramref name="gpa"/> (the range stays in one page).</summary>
+    public GpaResult Read(ulong gpa, Span<byte> data) => Access(gpa, data, write: false);
+
+    /// <summary>Writes <paramref name="data"/> at <paramref name="gpa"/> (the range stays in one page).</summary>
+    public GpaResult Write(ulong gpa, Span<byte> data) => Access(gpa, data, write: true);
+
+    /// <summary>KVM_PRE_FAULT_MEMORY's kvm_tdp_map_page for one page: resolve without touching the bytes.</summary>
+    public GpaResult Prefault(ulong gpa) => Access(gpa, Span<byte>.Empty, write: false);
+
+    private GpaResult Access(ulong gpa, Span<byte> data, bool write)
+    {
+        DropStale();
+        ulong gfn = gpa >> PageShift;
+        if (_pages.TryGetValue(gfn, out var cached) && (!write || !cached.ReadOnly))
+        {
+            Copy(cached.Mapping.GetSpan(cached.Offset + (gpa & PageMask), data.Length), data, write);
+            return GpaResult.Done;
+        }
+        lock (_kvm.Kernel.SyncRoot)
+        {
+            long seq = _kvm.MmuInvalidateSeq;
+            var r = Fault(gpa, write, out var page, out ulong hva);
+            if (r.Status != GpaStatus.Done) return r;
+            if (page is CachedPage p)
+            {
+                if (seq == _kvm.MmuInvalidateSeq) _pages[gfn] = p;
+                Copy(p.Mapping.GetSpan(p.Offset + (gpa & PageMask), data.Length), data, write);
+                return GpaResult.Done;
+            }
+            if (data.IsEmpty) return GpaResult.Done;
+            long rc = write ? HostMemory.WriteProcessMemory(hva, data) : HostMemory.ReadProcessMemory(hva, data);
+            // __kvm_faultin_pfn could not get the page: kvm_handle_error_pfn → memory fault exit, -EFAULT.
+            return rc < 0 ? GpaResult.Fault(Err.EFAULT, gpa, false) : GpaResult.Done;
+        }
+    }
+
+    /// <summary>kvm_mmu_do_page_fault … kvm_mmu_faultin_pfn for a TDP (direct) MMU. Caller holds the kernel lock.</summary>
+    private GpaResult Fault(ulong gpa, bool write, out CachedPage? page, out ulong hva)
+    {
+        page = null;
+        hva = 0;
+        bool isPrivate;
+        ulong type = _kvm.Type;
+        if (type is KvmConstants.KVM_X86_TDX_VM or KvmConstants.KVM_X86_SNP_VM)
+        {
+            // The guest's choice: shared bit set → shared, clear → private (see SharedBit).
+            isPrivate = (gpa & (1UL << SharedBit)) == 0;
+            gpa &= ~(1UL << SharedBit);
+        }
+        else
+        {
+            // kvm_mmu_page_fault: SW_PROTECTED sets PFERR_PRIVATE_ACCESS from the gfn's current attributes.
+            isPrivate = type == KvmConstants.KVM_X86_SW_PROTECTED_VM && GuestMemoryPath.MemIsPrivate(_kvm, gpa >> PageShift);
+        }
+        ulong gfn = gpa >> PageShift;
+        // "Now that we have a snapshot of mmu_invalidate_seq we can check for a private vs. shared mismatch."
+        if (isPrivate != GuestMemoryPath.MemIsPrivate(_kvm, gfn)) return GpaResult.Fault(Err.EFAULT, gpa, isPrivate);
+        var slot = GuestMemoryPath.GfnToMemslot(_kvm, 0, gfn);
+        if (slot is null)
+        {
+            // kvm_handle_noslot_fault: a private access cannot be MMIO.
+            return isPrivate ? GpaResult.Fault(Err.EFAULT, gpa, true) : GpaResult.Mmio(gpa);
+        }
+        if (isPrivate || slot.GmemOnly)
+        {
+            // kvm_mmu_faultin_pfn_gmem.
+            if (!slot.HasGmem) return GpaResult.Fault(Err.EFAULT, gpa, isPrivate);
+            long r = GuestMemoryPath.GmemGetPfn(slot, gfn, out _);
+            if (r != 0) return GpaResult.Fault(r, gpa, isPrivate);
+            r = SlotMapping(slot, out var mapping);
+            if (r != 0) return GpaResult.Fault(Err.EFAULT, gpa, isPrivate);
+            page = new CachedPage(mapping!, (gfn - slot.BaseGfn) << PageShift, ReadOnly: false);
+            return GpaResult.Done;
+        }
+        // __kvm_faultin_pfn through userspace_addr; a write to a KVM_MEM_READONLY slot is emulated MMIO
+        // (KVM_PFN_ERR_RO_FAULT → RET_PF_EMULATE).
+        if (write && (slot.Flags & KvmConstants.KVM_MEM_READONLY) != 0) return GpaResult.Mmio(gpa);
+        hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << PageShift) + (gpa & PageMask);
+        return GpaResult.Done;
+    }
+
+    /// <summary>A kernel mapping of the slot's whole guest_memfd range, made once per invalidation epoch.</summary>
+    private long SlotMapping(KvmMemorySlot slot, out HostMapping? mapping)
+    {
+        if (_slotMappings.TryGetValue(slot, out mapping)) return 0;
+        long r = slot.GmemFile!.GmemInode.MapForKernel(slot.GmemPgoff, slot.NPages, out mapping);
+        if (r != 0) return r;
+        _slotMappings[slot] = mapping!;
+        return 0;
+    }
+
+    /// <summary>Drops every cached translation when mmu_invalidate_seq moved (is_page_fault_stale).</summary>
+    private void DropStale()
+    {
+        long seq = _kvm.MmuInvalidateSeq;
+        if (seq == _seq) return;
+        Clear();
+        _seq = seq;
+    }
+
+    private void Clear()
+    {
+        _pages.Clear();
+        foreach (var m in _slotMappings.Values) m.Dispose();
+        _slotMappings.Clear();
+    }
+
+    private static void Copy(Span<byte> page, Span<byte> data, bool write)
+    {
+        if (write) data.CopyTo(page);
+        else page.CopyTo(data);
+    }
+
+    public void Dispose() => Clear();
+
+    private readonly record struct CachedPage(HostMapping Mapping, ulong Offset, bool ReadOnly);
+}

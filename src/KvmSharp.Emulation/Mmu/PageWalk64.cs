@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+
+namespace KvmSharp.Emulation.Mmu;
+
+/// <summary>What a linear access wants from the page tables (the PFERR_* bits of the error code it would raise).</summary>
+[Flags]
+internal enum PageAccess
+{
+    Read = 0,
+    /// <summary>PFERR_WRITE_MASK.</summary>
+    Write = 1 << 1,
+    /// <summary>PFERR_USER_MASK (CPL 3).</summary>
+    User = 1 << 2,
+    /// <summary>PFERR_FETCH_MASK.</summary>
+    Fetch = 1 << 4,
+}
+
+/// <summary>The result of a walk: a GPA, a #PF (error code), or a failed guest-physical read of a table.</summary>
+internal readonly record struct WalkResult(ulong Gpa, int PageFaultErrorCode = -1, GpaResult TableAccess = default)
+{
+    public bool IsPageFault => PageFaultErrorCode >= 0;
+
+    public bool TableReadFailed => TableAccess.Status == GpaStatus.MemoryFault;
+}
+
+/// <summary>
+/// 4-level long-mode paging (arch/x86/kvm/mmu/paging_tmpl.h FNAME(walk_addr_generic), PTTYPE 64): PML4E → PDPTE
+/// (PS: 1 GiB) → PDE (PS: 2 MiB) → PTE. Each table entry is read through the same guest-physical path as any other
+/// guest access. Present, writable (with CR0.WP, or always at CPL 3), user and NX checks; accessed/dirty bits are
+/// not written back (documented divergence: KVM sets them).
+/// </summary>
+internal static class PageWalk64
+{
+    private const ulong Present = 1UL << 0;
+    private const ulong Writable = 1UL << 1;
+    private const ulong UserBit = 1UL << 2;
+    private const ulong PageSizeBit = 1UL << 7;
+    private const ulong NoExecute = 1UL << 63;
+    /// <summary>Bits 51:12 of an entry: the next table or the page frame.</summary>
+    private const ulong AddressMask = 0x000f_ffff_ffff_f000UL;
+
+    // PFERR_PRESENT_MASK.
+    private const int PfPresent = 1 << 0;
+
+    public static WalkResult Walk(GuestPhysicalMemory mem, ulong cr3, ulong linear, PageAccess access, bool wp, bool nxe)
+    {
+        ulong table = cr3 & AddressMask;
+        bool writable = true, user = true, noExec = false;
+        Span<byte> raw = stackalloc byte[8];
+        for (int level = 4; level >= 1; level--)
+        {
+            int shift = 12 + 9 * (level - 1);
+            ulong index = (linear >> shift) & 0x1ff;
+            var r = mem.Read(table + index * 8, raw);
+            if (r.Status == GpaStatus.MemoryFault) return new WalkResult(0, TableAccess: r);
+            // A table with no memory behind it: the walk cannot read it (gfn_to_hva error) → #PF.
+            if (r.Status != GpaStatus.Done) return Fault(access, present: false);
+            ulong pte = BinaryPrimitives.ReadUInt64LittleEndian(raw);
+            if ((pte & Present) == 0) return Fault(access, present: false);
+            writable &= (pte & Writable) != 0;
+            user &= (pte & UserBit) != 0;
+            noExec |= nxe && (pte & NoExecute) != 0;
+            bool leaf = level == 1 || (level <= 3 && (pte & PageSizeBit) != 0);
+            if (!leaf)
+            {
+                table = pte & AddressMask;
+                continue;
+            }
+            // permission_fault(): user access to a supervisor page; write to a read-only page (supervisor writes
+            // only with CR0.WP); fetch from an NX page.
+            bool isUser = (access & PageAccess.User) != 0;
+            if (isUser && !user) return Fault(access, present: true);
+            if ((access & PageAccess.Write) != 0 && !writable && (isUser || wp)) return Fault(access, present: true);
+            if ((access & PageAccess.Fetch) != 0 && noExec) return Fault(access, present: true);
+            ulong pageMask = (1UL << shift) - 1;
+            ulong frame = pte & AddressMask & ~pageMask;
+            return new WalkResult(frame | (linear & pageMask));
+        }
+        return Fault(access, present: false);
+    }
+
+    private static WalkResult Fault(PageAccess access, bool present) =>
+        new(0, PageFaultErrorCode: (int)access | (present ? PfPresent : 0));
+}

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Vfs;
+
+namespace KvmSharp.Emulation.Vcpu;
+
+/// <summary>virt/kvm/kvm_main.c kvm_vm_ioctl_create_vcpu, checks in the kernel's order.</summary>
+internal static class CreateVcpu
+{
+    public static long Ioctl(Kvm kvm, ulong id)
+    {
+        // if (id >= KVM_MAX_VCPU_IDS) return -EINVAL; (id is the unsigned long argument).
+        if (id >= (ulong)kvm.Arch.MaxVcpuIds) return Err.EINVAL;
+        // if (kvm->created_vcpus >= kvm->max_vcpus) return -EINVAL;
+        if (kvm.Vcpus.Count >= kvm.Kernel.Config.MaxVcpus) return Err.EINVAL;
+        // kvm_get_vcpu_by_id(kvm, id) → -EEXIST (observed: a second vCPU 0).
+        if (kvm.Vcpus.Any(v => v.Id == (int)id)) return Err.EEXIST;
+        if (!kvm.Kernel.HasFdRoom) return Err.EMFILE;
+        long r = KvmVcpu.Create(kvm, (int)id, out var vcpu);
+        if (r != 0) return r;
+        kvm.Vcpus.Add(vcpu!);
+        // create_vcpu_fd: the file holds a VM reference (kvm_get_kvm).
+        kvm.Get();
+        return kvm.Kernel.InstallFile(new KvmVcpuFile(vcpu!));
+    }
+}

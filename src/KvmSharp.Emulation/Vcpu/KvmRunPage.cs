@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using KvmSharp.Abi;
+using KvmSharp.Emulation.Vfs;
+using KvmSharp.Memory;
+
+namespace KvmSharp.Emulation.Vcpu;
+
+/// <summary>
+/// The vCPU's mmap area (kvm_vcpu_fault): page 0 is struct kvm_run, page KVM_PIO_PAGE_OFFSET (1) holds port I/O
+/// data, page KVM_COALESCED_MMIO_PAGE_OFFSET (2) the coalesced MMIO ring. It is a memfd, so userspace mmaps of the
+/// vCPU fd and the kernel's own mapping here see the same bytes, read in place by the SDK.
+/// </summary>
+internal sealed class KvmRunPage : IDisposable
+{
+    /// <summary>KVM_PIO_PAGE_OFFSET * PAGE_SIZE: kvm_run.io.data_offset for every port I/O exit.</summary>
+    public static int PioDataOffset => EmulatorConfig.PageSize;
+
+    private readonly HostMapping _map;
+
+    private KvmRunPage(int memfd, HostMapping map)
+    {
+        MemfdFd = memfd;
+        _map = map;
+    }
+
+    /// <summary>The host memfd behind the area (what an mmap of the vCPU fd maps).</summary>
+    public int MemfdFd { get; private set; }
+
+    public static long Create(long size, out KvmRunPage? page)
+    {
+        page = null;
+        long fd = HostMemory.MemfdCreate("kvm-vcpu", HostMemory.MFD_CLOEXEC);
+        if (Err.IsError(fd)) return fd;
+        HostMapping? map = null;
+        long rc = HostMemory.Ftruncate((int)fd, size);
+        if (!Err.IsError(rc)) rc = HostMapping.MapShared((int)fd, 0, (ulong)size, out map);
+        if (Err.IsError(rc))
+        {
+            _ = HostMemory.Close((int)fd);
+            return Err.ENOMEM;
+        }
+        page = new KvmRunPage((int)fd, map!);
+        return 0;
+    }
+
+    private Span<byte> Bytes(int offset, int length) => _map.GetSpan((ulong)offset, length);
+
+    /// <summary>kvm_run.immediate_exit (READ_ONCE: userspace may set it from another thread).</summary>
+    public bool ImmediateExit => Volatile.Read(ref Bytes(KvmRunLayout.immediate_exit, 1)[0]) != 0;
+
+    public uint ExitReason
+    {
+        get => BinaryPrimitives.ReadUInt32LittleEndian(Bytes(KvmRunLayout.exit_reason, 4));
+        set => BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.exit_reason, 4), value);
+    }
+
+    /// <summary>post_kvm_run_save: if_flag, cr8 and apic_base mirror the vCPU after every KVM_RUN.</summary>
+    public void SaveState(bool interruptsEnabled, ulong apicBase)
+    {
+        Bytes(KvmRunLayout.if_flag, 1)[0] = interruptsEnabled ? (byte)1 : (byte)0;
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.cr8, 8), 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.apic_base, 8), apicBase);
+    }
+
+    /// <summary>KVM_EXIT_IO with one element; the data lives at <see cref="PioDataOffset"/>.</summary>
+    public Span<byte> SetIoExit(bool output, int size, ushort port)
+    {
+        ExitReason = (uint)KvmExitReason.KVM_EXIT_IO;
+        Bytes(KvmRunLayout.io_direction, 1)[0] = output ? KvmConstants.KVM_EXIT_IO_OUT : KvmConstants.KVM_EXIT_IO_IN;
+        Bytes(KvmRunLayout.io_size, 1)[0] = (byte)size;
+        BinaryPrimitives.WriteUInt16LittleEndian(Bytes(KvmRunLayout.io_port, 2), port);
+        BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.io_count, 4), 1);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.io_data_offset, 8), (ulong)PioDataOffset);
+        return IoData(size);
+    }
+
+    public Span<byte> IoData(int size) => Bytes(PioDataOffset, size);
+
+    /// <summary>KVM_EXIT_MMIO; for a write, <paramref name="data"/> is copied into kvm_run.mmio.data.</summary>
+    public void SetMmioExit(ulong gpa, ReadOnlySpan<byte> data, int length, bool write)
+    {
+        ExitReason = (uint)KvmExitReason.KVM_EXIT_MMIO;
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.mmio_phys_addr, 8), gpa);
+        var d = Bytes(KvmRunLayout.mmio_data, 8);
+        if (write) data.CopyTo(d);
+        BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.mmio_len, 4), (uint)length);
+        Bytes(KvmRunLayout.mmio_is_write, 1)[0] = write ? (byte)1 : (byte)0;
+    }
+
+    public Span<byte> MmioData(int length) => Bytes(KvmRunLayout.mmio_data, length);
+
+    /// <summary>
+    /// x86.c prepare_emulation_failure_exit: suberror KVM_INTERNAL_ERROR_EMULATION; data[0] = flags
+    /// (KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES when the bytes are known), then insn_size + 15 bytes
+    /// (padded with 0x90), then the five exit-info words (zero: there is no hardware exit here).
+    /// </summary>
+    public void SetEmulationFailure(ReadOnlySpan<byte> instruction)
+    {
+        ExitReason = (uint)KvmExitReason.KVM_EXIT_INTERNAL_ERROR;
+        BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.internal_suberror, 4), KvmInternalErrorEmulation);
+        var data = Bytes(KvmRunLayout.internal_data, 16 * 8);
+        data.Clear();
+        int ndata = 1 + 5;
+        if (!instruction.IsEmpty)
+        {
+            data[0] = 1;
+            data[8] = (byte)instruction.Length;
+            data.Slice(9, 15).Fill(0x90);
+            instruction.CopyTo(data.Slice(9, 15));
+            ndata += 2;
+        }
+        BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.internal_ndata, 4), (uint)ndata);
+    }
+
+    /// <summary>kvm_prepare_memory_fault_exit.</summary>
+    public void SetMemoryFault(ulong gpa, ulong size, bool isPrivate)
+    {
+        ExitReason = (uint)KvmExitReason.KVM_EXIT_MEMORY_FAULT;
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.memory_fault_flags, 8), isPrivate ? KvmConstants.KVM_MEMORY_EXIT_FLAG_PRIVATE : 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.memory_fault_gpa, 8), gpa);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.memory_fault_size, 8), size);
+    }
+
+    /// <summary>KVM_INTERNAL_ERROR_EMULATION (include/uapi/linux/kvm.h).</summary>
+    public const uint KvmInternalErrorEmulation = 1;
+
+    public void Dispose()
+    {
+        _map.Dispose();
+        if (MemfdFd >= 0) _ = HostMemory.Close(MemfdFd);
+        MemfdFd = -1;
+    }
+}

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Mmu;
+using KvmSharp.Emulation.X86;
+using KvmSharp.Emulation.X86.Emulate;
+
+namespace KvmSharp.Emulation.Vcpu;
+
+/// <summary>
+/// <c>struct kvm_vcpu</c>: id, the kvm_run area, the x86 register state and the emulated "hardware" that runs it.
+/// Lives until the VM is destroyed (kvm_destroy_vcpus), not just while its fd is open, so its id stays taken.
+/// </summary>
+internal sealed class KvmVcpu : IDisposable
+{
+    private KvmVcpu(Kvm kvm, int id, KvmRunPage run)
+    {
+        Kvm = kvm;
+        Id = id;
+        Run = run;
+        VcpuReset.Apply(Cpu);
+        Memory = new GuestPhysicalMemory(kvm);
+        Emulator = new X86Emulator(Cpu, Memory, run);
+    }
+
+    public Kvm Kvm { get; }
+
+    public int Id { get; }
+
+    public KvmRunPage Run { get; }
+
+    public X86Cpu Cpu { get; } = new();
+
+    public GuestPhysicalMemory Memory { get; }
+
+    public X86Emulator Emulator { get; }
+
+    /// <summary>vcpu->mutex: every vCPU ioctl runs under it; KVM_RUN holds it for the whole run.</summary>
+    public Lock Mutex { get; } = new();
+
+    /// <summary>A signal arrived for the thread inside KVM_RUN (IKernel.KickThread).</summary>
+    public volatile bool SignalPending;
+
+    public static long Create(Kvm kvm, int id, out KvmVcpu? vcpu)
+    {
+        vcpu = null;
+        long r = KvmRunPage.Create(kvm.Arch.VcpuMmapSize, out var run);
+        if (r != 0) return r;
+        vcpu = new KvmVcpu(kvm, id, run!);
+        return 0;
+    }
+
+    public void Dispose()
+    {
+        lock (Mutex)
+        {
+            Memory.Dispose();
+            Run.Dispose();
+        }
+    }
+}

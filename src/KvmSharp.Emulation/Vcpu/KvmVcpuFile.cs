@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Vfs;
+using KvmSharp.Emulation.X86;
+
+namespace KvmSharp.Emulation.Vcpu;
+
+/// <summary>
+/// A vCPU fd ("kvm-vcpu:N" anon inode, kvm_vcpu_fops: unlocked_ioctl = kvm_vcpu_ioctl, mmap = kvm_vcpu_mmap,
+/// llseek = noop_llseek). Its ioctls run outside the kernel-wide lock, under the vCPU's own mutex, so a KVM_RUN can
+/// last until it is kicked while other threads keep using the VM.
+/// </summary>
+internal sealed class KvmVcpuFile : KernelFile
+{
+    public KvmVcpuFile(KvmVcpu vcpu) => Vcpu = vcpu;
+
+    public KvmVcpu Vcpu { get; }
+
+    private Kvm Kvm => Vcpu.Kvm;
+
+    // The same anon inode as the VM fd (observed: st_dev 16, st_ino 1038, mode 0600).
+    public override uint Mode => 0x180;
+
+    public override ulong Device => KvmVmFile.AnonInodeFsDevice;
+
+    public override ulong Inode => KvmVmFile.AnonInodeIno;
+
+    public override bool HasNoopLlseek => true;
+
+    public override int HostBackingFd => Vcpu.Run.MemfdFd;
+
+    /// <summary>kvm_vcpu_mmap: no size or offset check (a fault beyond the area is SIGBUS); MAP_PRIVATE is accepted.</summary>
+    public override long Mmap(int prot, int flags) => 0;
+
+    /// <summary>kvm_vcpu_ioctl; the caller holds a file reference but not the kernel lock.</summary>
+    public long VcpuIoctl(uint request, IoctlArg arg)
+    {
+        // if (unlikely(_IOC_TYPE(ioctl) != KVMIO)) return -EINVAL;
+        if (((request >> 8) & 0xff) != KvmIoctls.KVMIO) return Err.EINVAL;
+        lock (Vcpu.Mutex)
+        {
+            if (Kvm.Kernel.Config.Architecture != Architecture.X86_64) return Arm64VcpuIoctl(request, arg);
+            if (request == KvmIoctls.KVM_RUN)
+                return arg.Value != 0 ? Err.EINVAL : VcpuRun.Run(Vcpu);
+            if (request == KvmIoctls.KVM_GET_REGS)
+                return arg.CopyToUser(Vcpu.Cpu.GetRegs()) ? 0 : Err.EFAULT;
+            if (request == KvmIoctls.KVM_SET_REGS)
+            {
+                if (!arg.CopyFromUser(out kvm_regs regs)) return Err.EFAULT;
+                Vcpu.Cpu.SetRegs(regs);
+                return 0;
+            }
+            if (request == KvmIoctls.KVM_GET_SREGS)
+                return arg.CopyToUser(Vcpu.Cpu.Sregs) ? 0 : Err.EFAULT;
+            if (request == KvmIoctls.KVM_SET_SREGS)
+                return arg.CopyFromUser(out kvm_sregs sregs) ? SregsRules.Set(Vcpu.Cpu, sregs) : Err.EFAULT;
+            if (request == KvmIoctls.KVM_PRE_FAULT_MEMORY)
+                return PreFaultMemory.Ioctl(Vcpu, arg);
+            // kvm_arch_vcpu_ioctl: default r = -EINVAL.
+            return Err.EINVAL;
+        }
+    }
+
+    /// <summary>
+    /// arm64 (not observable here): KVM_RUN before KVM_ARM_VCPU_INIT is -ENOEXEC (kvm_arch_vcpu_ioctl_run), the x86
+    /// register ioctls are -EINVAL (arm64 kvm_arch_vcpu_ioctl_get_regs), there is no KVM_PRE_FAULT_MEMORY. The guest
+    /// side of arm64 is not emulated.
+    /// </summary>
+    private static long Arm64VcpuIoctl(uint request, IoctlArg arg)
+    {
+        if (request == KvmIoctls.KVM_RUN) return arg.Value != 0 ? Err.EINVAL : Err.ENOEXEC;
+        return Err.EINVAL;
+    }
+
+    /// <summary>kvm_vcpu_release: kvm_put_kvm (the vCPU itself is freed with the VM).</summary>
+    protected override void OnRelease() => Kvm.Put();
+}

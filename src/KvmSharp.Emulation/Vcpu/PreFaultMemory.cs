@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.Mmu;
+using KvmSharp.Emulation.Vfs;
+
+namespace KvmSharp.Emulation.Vcpu;
+
+/// <summary>
+/// KVM_PRE_FAULT_MEMORY: virt/kvm/kvm_main.c kvm_vcpu_pre_fault_memory (generic checks, loop, in-place update) and
+/// arch/x86/kvm/mmu/mmu.c kvm_arch_vcpu_pre_fault_memory / kvm_tdp_map_page (one page per iteration).
+/// </summary>
+internal static class PreFaultMemory
+{
+
+    /// <summary>kvm_vcpu_ioctl KVM_PRE_FAULT_MEMORY: copy in, run, always copy the (updated) range back.</summary>
+    public static long Ioctl(KvmVcpu vcpu, IoctlArg arg)
+    {
+        if (!arg.CopyFromUser(out kvm_pre_fault_memory range)) return Err.EFAULT;
+        long r = Run(vcpu, ref range);
+        // "Pass back leftover range."
+        return arg.CopyToUser(range) ? r : Err.EFAULT;
+    }
+
+    private static long Run(KvmVcpu vcpu, ref kvm_pre_fault_memory range)
+    {
+        ulong page = (ulong)EmulatorConfig.PageSize;
+        if (range.flags != 0) return Err.EINVAL;
+        // Padding is not validated.
+        if ((range.gpa & (page - 1)) != 0 || (range.size & (page - 1)) != 0 || range.gpa + range.size <= range.gpa)
+            return Err.EINVAL;
+        ulong fullSize = range.size;
+        long r;
+        do
+        {
+            if (vcpu.SignalPending)
+            {
+                r = Err.EINTR;
+                break;
+            }
+            r = MapPage(vcpu, range.gpa);
+            if (r < 0) break;
+            range.size -= (ulong)r;
+            range.gpa += (ulong)r;
+        }
+        while (range.size != 0);
+        // "Return success if at least one page was mapped successfully."
+        return fullSize == range.size ? r : 0;
+    }
+
+    /// <summary>kvm_arch_vcpu_pre_fault_memory for one 4 KiB mapping: bytes mapped, or -errno.</summary>
+    private static long MapPage(KvmVcpu vcpu, ulong gpa)
+    {
+        var kvm = vcpu.Kvm;
+        var config = kvm.Kernel.Config;
+        // kvm->arch.pre_fault_allowed: DEFAULT and SW_PROTECTED at creation, SEV/SEV-ES (no private memory);
+        // SNP and TDX only after launch finalization, which is not emulated.
+        if (kvm.Type is KvmConstants.KVM_X86_SNP_VM or KvmConstants.KVM_X86_TDX_VM) return Err.EOPNOTSUPP;
+        // kvm_mmu_reload: with shadow paging and no memslot ever created there are no MMU pages (observed ENOSPC).
+        if (!config.TdpEnabled && !kvm.MmuPagesAvailable) return Err.ENOSPC;
+        // kvm_tdp_map_page: "Restrict to TDP page fault" → -EOPNOTSUPP with shadow paging (observed).
+        if (!config.TdpEnabled) return Err.EOPNOTSUPP;
+        var result = vcpu.Memory.Prefault(gpa);
+        switch (result.Status)
+        {
+            case GpaStatus.Done:
+                return EmulatorConfig.PageSize;
+            case GpaStatus.Mmio:
+                // RET_PF_EMULATE → -ENOENT.
+                return Err.ENOENT;
+            default:
+                vcpu.Run.SetMemoryFault(result.Gpa, (ulong)EmulatorConfig.PageSize, result.Private);
+                return result.Errno;
+        }
+    }
+}

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Emulation.Vcpu;
+
+/// <summary>
+/// Which thread is inside KVM_RUN on which vCPU, so IKernel.KickThread(tid) can play the signal: the real kernel
+/// notices signal_pending(current) before each guest entry and returns -EINTR with KVM_EXIT_INTR. Its own small lock:
+/// a kick must never wait for the kernel-wide lock or a vCPU mutex.
+/// </summary>
+internal sealed class RunningVcpus
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<int, KvmVcpu> _byThread = [];
+
+    public void Enter(int tid, KvmVcpu vcpu)
+    {
+        lock (_gate)
+        {
+            vcpu.SignalPending = false;
+            _byThread[tid] = vcpu;
+        }
+    }
+
+    public void Leave(int tid, KvmVcpu vcpu)
+    {
+        lock (_gate)
+        {
+            if (_byThread.TryGetValue(tid, out var current) && current == vcpu) _byThread.Remove(tid);
+            vcpu.SignalPending = false;
+        }
+    }
+
+    public void Signal(int tid)
+    {
+        lock (_gate)
+        {
+            if (_byThread.TryGetValue(tid, out var vcpu)) vcpu.SignalPending = true;
+        }
+    }
+}

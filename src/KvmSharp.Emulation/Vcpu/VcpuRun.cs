@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.Vfs;
+using KvmSharp.Emulation.X86;
+
+namespace KvmSharp.Emulation.Vcpu;
+
+/// <summary>arch/x86/kvm/x86.c kvm_arch_vcpu_ioctl_run → vcpu_run, with the emulator in the role of VM entry.</summary>
+internal static class VcpuRun
+{
+
+    public static long Run(KvmVcpu vcpu)
+    {
+        var kernel = vcpu.Kvm.Kernel;
+        kernel.EnterRun(vcpu);
+        try
+        {
+            return RunLocked(vcpu);
+        }
+        finally
+        {
+            kernel.LeaveRun(vcpu);
+            // post_kvm_run_save.
+            vcpu.Run.SaveState((vcpu.Cpu.Rflags & X86Consts.RFLAGS_IF) != 0, vcpu.Cpu.Sregs.apic_base);
+        }
+    }
+
+    private static long RunLocked(KvmVcpu vcpu)
+    {
+        var emulator = vcpu.Emulator;
+        // "if (vcpu->arch.complete_userspace_io) { r = cui(vcpu); if (r <= 0) goto out; }": the IN or MMIO read
+        // that exited is finished with userspace's data before anything else, even with immediate_exit set.
+        if (emulator.HasPendingCompletion)
+        {
+            emulator.CaptureCompletion();
+            var done = emulator.Step();
+            if (done.Exit) return done.Rc;
+        }
+        // "if (!vcpu->wants_to_run) { r = -EINTR; goto out; }" — exit_reason is left as it was.
+        if (vcpu.Run.ImmediateExit) return Err.EINTR;
+        // Shadow paging (no TDP, like this host): kvm_mmu_load → make_mmu_pages_available fails while
+        // n_max_mmu_pages is still 0, i.e. before the VM's first memslot was created (observed: ENOSPC).
+        if (!vcpu.Kvm.Kernel.Config.TdpEnabled && !vcpu.Kvm.MmuPagesAvailable) return Err.ENOSPC;
+        while (true)
+        {
+            // xfer_to_guest_mode_handle_work → kvm_handle_signal_exit: KVM_EXIT_INTR, -EINTR.
+            if (vcpu.SignalPending)
+            {
+                vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_INTR;
+                return Err.EINTR;
+            }
+            var outcome = emulator.Step();
+            if (outcome.Exit) return outcome.Rc;
+        }
+    }
+}

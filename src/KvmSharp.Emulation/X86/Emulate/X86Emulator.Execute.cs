@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: MIT
+using System.Diagnostics;
+using Iced.Intel;
+using static KvmSharp.Emulation.X86.X86Consts;
+
+namespace KvmSharp.Emulation.X86.Emulate;
+
+/// <summary>
+/// The instruction subset (arch/x86/kvm/emulate.c opcode_table covers far more; this is what tiny guests use).
+/// Anything else ends KVM_RUN with KVM_EXIT_INTERNAL_ERROR / KVM_INTERNAL_ERROR_EMULATION, as KVM does when its
+/// emulator fails.
+/// </summary>
+internal sealed partial class X86Emulator
+{
+    /// <summary>REP string iterations per step, so a kick is noticed inside a long REP (KVM restarts them too).</summary>
+    private const int RepChunk = 4096;
+
+    private void ExecuteOne()
+    {
+        var i = Fetch();
+        ulong next = i.NextIP;
+        ulong f = _cpu.Rflags;
+        switch (i.Mnemonic)
+        {
+            case Mnemonic.Nop:
+            case Mnemonic.Pause:
+            case Mnemonic.Endbr64:
+            case Mnemonic.Lfence:
+            case Mnemonic.Mfence:
+            case Mnemonic.Sfence:
+            case Mnemonic.Invlpg: // No TLB: every access walks the tables again.
+                break;
+
+            case Mnemonic.Mov:
+                if (IsSegmentMove(i)) { MoveSegment(i); break; }
+                {
+                    int size = OpSize(i, 0);
+                    WriteOp(i, 0, size, ReadOp(i, 1, size));
+                }
+                break;
+            case Mnemonic.Movzx:
+                WriteOp(i, 0, OpSize(i, 0), ReadOp(i, 1, OpSize(i, 1)));
+                break;
+            case Mnemonic.Movsx:
+            case Mnemonic.Movsxd:
+            {
+                int src = OpSize(i, 1);
+                WriteOp(i, 0, OpSize(i, 0), Alu.SignExtend(ReadOp(i, 1, src), src) & Alu.Mask(OpSize(i, 0)));
+                break;
+            }
+            case Mnemonic.Lea:
+                WriteOp(i, 0, OpSize(i, 0), EffectiveAddress(i) & Alu.Mask(OpSize(i, 0)));
+                break;
+            case Mnemonic.Xchg:
+            {
+                int size = OpSize(i, 0);
+                ulong a = ReadOp(i, 0, size), b = ReadOp(i, 1, size);
+                WriteOp(i, 0, size, b);
+                WriteOp(i, 1, size, a);
+                break;
+            }
+            case Mnemonic.Cmove or Mnemonic.Cmovne or Mnemonic.Cmovb or Mnemonic.Cmovae or Mnemonic.Cmovbe or Mnemonic.Cmova
+                or Mnemonic.Cmovs or Mnemonic.Cmovns or Mnemonic.Cmovl or Mnemonic.Cmovge or Mnemonic.Cmovle or Mnemonic.Cmovg
+                or Mnemonic.Cmovo or Mnemonic.Cmovno or Mnemonic.Cmovp or Mnemonic.Cmovnp:
+            {
+                int size = OpSize(i, 0);
+                ulong v = ReadOp(i, 1, size);
+                // A 32-bit CMOV zero-extends its destination even when the condition is false.
+                WriteOp(i, 0, size, Alu.Condition(i.ConditionCode, f) ? v : ReadOp(i, 0, size));
+                break;
+            }
+            case Mnemonic.Sete or Mnemonic.Setne or Mnemonic.Setb or Mnemonic.Setae or Mnemonic.Setbe or Mnemonic.Seta
+                or Mnemonic.Sets or Mnemonic.Setns or Mnemonic.Setl or Mnemonic.Setge or Mnemonic.Setle or Mnemonic.Setg
+                or Mnemonic.Seto or Mnemonic.Setno or Mnemonic.Setp or Mnemonic.Setnp:
+                WriteOp(i, 0, 1, Alu.Condition(i.ConditionCode, f) ? 1UL : 0UL);
+                break;
+
+            case Mnemonic.Add:
+            case Mnemonic.Adc:
+            case Mnemonic.Sub:
+            case Mnemonic.Sbb:
+            case Mnemonic.Cmp:
+            case Mnemonic.And:
+            case Mnemonic.Or:
+            case Mnemonic.Xor:
+            case Mnemonic.Test:
+                Arithmetic(i, ref f);
+                break;
+            case Mnemonic.Inc:
+            case Mnemonic.Dec:
+            {
+                int size = OpSize(i, 0);
+                WriteOp(i, 0, size, Alu.IncDec(ReadOp(i, 0, size), i.Mnemonic == Mnemonic.Inc, size, ref f));
+                break;
+            }
+            case Mnemonic.Neg:
+            {
+                int size = OpSize(i, 0);
+                WriteOp(i, 0, size, Alu.Neg(ReadOp(i, 0, size), size, ref f));
+                break;
+            }
+            case Mnemonic.Not:
+            {
+                int size = OpSize(i, 0);
+                WriteOp(i, 0, size, ~ReadOp(i, 0, size) & Alu.Mask(size));
+                break;
+            }
+            case Mnemonic.Shl:
+            case Mnemonic.Sal:
+            case Mnemonic.Shr:
+            case Mnemonic.Sar:
+            case Mnemonic.Rol:
+            case Mnemonic.Ror:
+            {
+                int size = OpSize(i, 0);
+                ulong count = i.OpCount > 1 ? ReadOp(i, 1, 1) : 1;
+                WriteOp(i, 0, size, Alu.Shift(i.Mnemonic, ReadOp(i, 0, size), count, size, ref f));
+                break;
+            }
+            case Mnemonic.Mul:
+            case Mnemonic.Imul:
+                Multiply(i, ref f);
+                break;
+            case Mnemonic.Div:
+            case Mnemonic.Idiv:
+                Divide(i);
+                break;
+            case Mnemonic.Cbw:
+                WriteReg(Register.AX, Alu.SignExtend(ReadReg(Register.AL), 1));
+                break;
+            case Mnemonic.Cwde:
+                WriteReg(Register.EAX, Alu.SignExtend(ReadReg(Register.AX), 2));
+                break;
+            case Mnemonic.Cdqe:
+                WriteReg(Register.RAX, Alu.SignExtend(ReadReg(Register.EAX), 4));
+                break;
+            case Mnemonic.Cwd:
+                WriteReg(Register.DX, (ReadReg(Register.AX) & 0x8000) != 0 ? 0xffffUL : 0UL);
+                break;
+            case Mnemonic.Cdq:
+                WriteReg(Register.EDX, (ReadReg(Register.EAX) & 0x8000_0000) != 0 ? 0xffff_ffffUL : 0UL);
+                break;
+            case Mnemonic.Cqo:
+                WriteReg(Register.RDX, (ReadReg(Register.RAX) >> 63) != 0 ? ulong.MaxValue : 0);
+                break;
+
+            case Mnemonic.Push:
+            {
+                int size = -i.StackPointerIncrement;
+                ulong v = i.GetOpKind(0) == OpKind.Register && i.Op0Register.IsSegmentRegister()
+                    ? ReadReg(i.Op0Register) : Alu.SignExtend(ReadOp(i, 0, OpSize(i, 0)), OpSize(i, 0)) & Alu.Mask(size);
+                Push(v, size);
+                break;
+            }
+            case Mnemonic.Pop:
+            {
+                if (i.GetOpKind(0) == OpKind.Register && i.Op0Register.IsSegmentRegister())
+                    throw new EmulationFailure("POP to a segment register", haveInstructionBytes: true);
+                int size = i.StackPointerIncrement;
+                ulong v = Pop(size);
+                WriteOp(i, 0, size, v);
+                break;
+            }
+            case Mnemonic.Pushf:
+            case Mnemonic.Pushfd:
+            case Mnemonic.Pushfq:
+                // The pushed image has RF and VM clear.
+                Push(f & ~(RFLAGS_RF | (1UL << 17)), -i.StackPointerIncrement);
+                break;
+            case Mnemonic.Popf:
+            case Mnemonic.Popfd:
+            case Mnemonic.Popfq:
+            {
+                // CF PF AF ZF SF TF IF DF OF NT AC ID may change at CPL 0.
+                const ulong Writable = 0x254dd5;
+                ulong v = Pop(i.StackPointerIncrement);
+                f = (f & ~Writable) | (v & Writable) | RFLAGS_FIXED;
+                break;
+            }
+            case Mnemonic.Leave:
+            {
+                int size = i.StackPointerIncrement;
+                WriteStackPointer(ReadReg(FramePointer(size)));
+                WriteReg(FramePointer(size), Pop(size));
+                break;
+            }
+            case Mnemonic.Call:
+                if (i.GetOpKind(0) is not (OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64) && i.GetOpKind(0) is not (OpKind.Register or OpKind.Memory))
+                    throw new EmulationFailure("far CALL", haveInstructionBytes: true);
+                {
+                    int size = -i.StackPointerIncrement;
+                    ulong target = BranchTarget(i, size);
+                    Push(next, size);
+                    next = target;
+                }
+                break;
+            case Mnemonic.Ret:
+            {
+                ulong imm = i.OpCount > 0 ? i.GetImmediate(0) : 0;
+                int size = i.StackPointerIncrement - (int)imm;
+                next = Pop(size);
+                if (imm != 0) WriteStackPointer(ReadStackPointer() + imm);
+                break;
+            }
+            case Mnemonic.Jmp:
+                if (i.GetOpKind(0) is OpKind.FarBranch16 or OpKind.FarBranch32 || i.MemorySize is MemorySize.SegPtr16 or MemorySize.SegPtr32 or MemorySize.SegPtr64)
+                    throw new EmulationFailure("far JMP", haveInstructionBytes: true);
+                next = BranchTarget(i, _cpu.Bitness == 64 ? 8 : OpSize(i, 0));
+                break;
+            case Mnemonic.Jo or Mnemonic.Jno or Mnemonic.Jb or Mnemonic.Jae or Mnemonic.Je or Mnemonic.Jne or Mnemonic.Jbe
+                or Mnemonic.Ja or Mnemonic.Js or Mnemonic.Jns or Mnemonic.Jp or Mnemonic.Jnp or Mnemonic.Jl or Mnemonic.Jge
+                or Mnemonic.Jle or Mnemonic.Jg:
+                if (Alu.Condition(i.ConditionCode, f)) next = i.NearBranchTarget;
+                break;
+            case Mnemonic.Jcxz:
+            case Mnemonic.Jecxz:
+            case Mnemonic.Jrcxz:
+            {
+                Register counter = i.Mnemonic == Mnemonic.Jcxz ? Register.CX : i.Mnemonic == Mnemonic.Jecxz ? Register.ECX : Register.RCX;
+                if (ReadReg(counter) == 0) next = i.NearBranchTarget;
+                break;
+            }
+            case Mnemonic.Loop:
+            case Mnemonic.Loope:
+            case Mnemonic.Loopne:
+            {
+                Register counter = LoopCounter(i.Code);
+                ulong c = (ReadReg(counter) - 1) & Alu.Mask(counter.GetSize());
+                WriteReg(counter, c);
+                bool zf = (f & RFLAGS_ZF) != 0;
+                bool taken = c != 0 && (i.Mnemonic == Mnemonic.Loop || (i.Mnemonic == Mnemonic.Loope ? zf : !zf));
+                if (taken) next = i.NearBranchTarget;
+                break;
+            }
+
+            case Mnemonic.Movsb or Mnemonic.Movsw or Mnemonic.Movsd or Mnemonic.Movsq
+                or Mnemonic.Stosb or Mnemonic.Stosw or Mnemonic.Stosd or Mnemonic.Stosq
+                or Mnemonic.Lodsb or Mnemonic.Lodsw or Mnemonic.Lodsd or Mnemonic.Lodsq:
+                if (i.Mnemonic == Mnemonic.Movsd && i.OpCount == 2 && i.GetOpKind(0) == OpKind.Register)
+                    throw new EmulationFailure("SSE MOVSD", haveInstructionBytes: true);
+                if (!StringOp(i)) next = _cpu.Rip; // REP not finished: run the instruction again.
+                break;
+
+            case Mnemonic.In:
+            case Mnemonic.Out:
+                PortIo(i);
+                break;
+            case Mnemonic.Hlt:
+                _run.ExitReason = (uint)Abi.KvmExitReason.KVM_EXIT_HLT;
+                _exit = StepOutcome.ExitToUser;
+                break;
+            case Mnemonic.Cli:
+                f &= ~RFLAGS_IF;
+                break;
+            case Mnemonic.Sti:
+                f |= RFLAGS_IF;
+                break;
+            case Mnemonic.Cld:
+                f &= ~RFLAGS_DF;
+                break;
+            case Mnemonic.Std:
+                f |= RFLAGS_DF;
+                break;
+            case Mnemonic.Clc:
+                f &= ~RFLAGS_CF;
+                break;
+            case Mnemonic.Stc:
+                f |= RFLAGS_CF;
+                break;
+            case Mnemonic.Cmc:
+                f ^= RFLAGS_CF;
+                break;
+            case Mnemonic.Cpuid:
+                // No KVM_SET_CPUID2 was done: every leaf reads as zero (observed on this host).
+                WriteReg(Register.EAX, 0);
+                WriteReg(Register.EBX, 0);
+                WriteReg(Register.ECX, 0);
+                WriteReg(Register.EDX, 0);
+                break;
+            case Mnemonic.Rdtsc:
+            {
+                ulong tsc = (ulong)Stopwatch.GetTimestamp();
+                WriteReg(Register.EAX, tsc & 0xffff_ffff);
+                WriteReg(Register.EDX, tsc >> 32);
+                break;
+            }
+            case Mnemonic.Ud2:
+                throw new GuestFault(UD_VECTOR);
+            case Mnemonic.Int3:
+                throw new GuestFault(BP_VECTOR);
+            default:
+                throw new EmulationFailure($"{i.Mnemonic} is outside the emulated subset", haveInstructionBytes: true);
+        }
+        _cpu.Rflags = f;
+        _cpu.Rip = next;
+    }
+
+    private void Arithmetic(in Instruction i, ref ulong f)
+    {
+        int size = OpSize(i, 0);
+        ulong a = ReadOp(i, 0, size);
+        ulong b = ReadOp(i, 1, size);
+        ulong cf = f & RFLAGS_CF;
+        ulong r = i.Mnemonic switch
+        {
+            Mnemonic.Add => Alu.Add(a, b, 0, size, ref f),
+            Mnemonic.Adc => Alu.Add(a, b, cf, size, ref f),
+            Mnemonic.Sub or Mnemonic.Cmp => Alu.Sub(a, b, 0, size, ref f),
+            Mnemonic.Sbb => Alu.Sub(a, b, cf, size, ref f),
+            Mnemonic.And or Mnemonic.Test => Alu.Logic(a & b, size, ref f),
+            Mnemonic.Or => Alu.Logic(a | b, size, ref f),
+            _ => Alu.Logic(a ^ b, size, ref f),
+        };
+        if (i.Mnemonic is not (Mnemonic.Cmp or Mnemonic.Test)) WriteOp(i, 0, size, r);
+    }
+
+    private void Multiply(in Instruction i, ref ulong f)
+    {
+        bool signed = i.Mnemonic == Mnemonic.Imul;
+        if (signed && i.OpCount >= 2)
+        {
+            // IMUL r, r/m [, imm]: truncated product; CF = OF = the product did not fit.
+            int size = OpSize(i, 0);
+            ulong x = ReadOp(i, i.OpCount == 3 ? 1 : 0, size);
+            ulong y = i.OpCount == 3 ? Alu.SignExtend(ReadOp(i, 2, OpSize(i, 2)), OpSize(i, 2)) : ReadOp(i, 1, size);
+            Int128 p = (Int128)(long)Alu.SignExtend(x, size) * (long)Alu.SignExtend(y & Alu.Mask(size), size);
+            ulong r = (ulong)p & Alu.Mask(size);
+            bool overflow = (Int128)(long)Alu.SignExtend(r, size) != p;
+            WriteOp(i, 0, size, r);
+            f = (f & ~RFLAGS_ARITH) | Alu.Szp(r, size) | (overflow ? RFLAGS_CF | RFLAGS_OF : 0);
+            return;
+        }
+        int n = OpSize(i, 0);
+        ulong src = ReadOp(i, 0, n);
+        Register acc = Accumulator(n);
+        ulong a = ReadReg(acc);
+        UInt128 product;
+        bool fits;
+        if (signed)
+        {
+            Int128 sp = (Int128)(long)Alu.SignExtend(a, n) * (long)Alu.SignExtend(src, n);
+            product = (UInt128)sp;
+            fits = (Int128)(long)Alu.SignExtend((ulong)sp & Alu.Mask(n), n) == sp;
+        }
+        else
+        {
+            product = (UInt128)a * src;
+            fits = product >> (n * 8) == 0;
+        }
+        ulong lo = (ulong)product & Alu.Mask(n);
+        ulong hi = (ulong)(product >> (n * 8)) & Alu.Mask(n);
+        if (n == 1) WriteReg(Register.AX, (hi << 8) | lo);
+        else
+        {
+            WriteReg(acc, lo);
+            WriteReg(HighHalf(n), hi);
+        }
+        f = (f & ~RFLAGS_ARITH) | Alu.Szp(lo, n) | (fits ? 0 : RFLAGS_CF | RFLAGS_OF);
+    }
+
+    private void Divide(in Instruction i)
+    {
+        bool signed = i.Mnemonic == Mnemonic.Idiv;
+        int n = OpSize(i, 0);
+        ulong divisor = ReadOp(i, 0, n);
+        if (divisor == 0) throw new GuestFault(DE_VECTOR);
+        UInt128 dividend = n == 1
+            ? ReadReg(Register.AX)
+            : ((UInt128)ReadReg(HighHalf(n)) << (n * 8)) | ReadReg(Accumulator(n));
+        ulong q, r;
+        if (signed)
+        {
+            int bits = n * 16;
+            Int128 sd = bits == 128 ? (Int128)dividend : ((Int128)(dividend << (128 - bits))) >> (128 - bits);
+            Int128 sq = sd / (long)Alu.SignExtend(divisor, n);
+            Int128 sr = sd % (long)Alu.SignExtend(divisor, n);
+            if ((Int128)(long)Alu.SignExtend((ulong)sq & Alu.Mask(n), n) != sq) throw new GuestFault(DE_VECTOR);
+            q = (ulong)sq & Alu.Mask(n);
+            r = (ulong)sr & Alu.Mask(n);
+        }
+        else
+        {
+            UInt128 uq = dividend / divisor;
+            if (uq > Alu.Mask(n)) throw new GuestFault(DE_VECTOR);
+            q = (ulong)uq;
+            r = (ulong)(dividend % divisor);
+        }
+        if (n == 1) WriteReg(Register.AX, (r << 8) | q);
+        else
+        {
+            WriteReg(Accumulator(n), q);
+            WriteReg(HighHalf(n), r);
+        }
+    }
+
+    private static Register Accumulator(int size) => size switch { 1 => Register.AL, 2 => Register.AX, 4 => Register.EAX, _ => Register.RAX };
+
+    private static Register HighHalf(int size) => size switch { 2 => Register.DX, 4 => Register.EDX, _ => Register.RDX };
+
+    private static Register FramePointer(int size) => size switch { 2 => Register.BP, 4 => Register.EBP, _ => Register.RBP };
+
+    private ulong BranchTarget(in Instruction i, int size) => i.GetOpKind(0) switch
+    {
+        OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64 => i.NearBranchTarget,
+        _ => ReadOp(i, 0, size),
+    };
+
+    private static Register LoopCounter(Code code)
+    {
+        string name = code.ToString();
+        return name.EndsWith("RCX", StringComparison.Ordinal) ? Register.RCX
+            : name.EndsWith("ECX", StringComparison.Ordinal) ? Register.ECX : Register.CX;
+    }
+
+    // ------------------------------------------------------------ stack
+
+    /// <summary>The stack address size: 64-bit mode uses RSP, else SS.B selects ESP or SP.</summary>
+    private int StackAddressSize => _cpu.Bitness == 64 ? 8 : _cpu.Sregs.ss.db != 0 ? 4 : 2;
+
+    private ulong ReadStackPointer() => _cpu.Gpr[X86Cpu.RSP] & Alu.Mask(StackAddressSize);
+
+    private void WriteStackPointer(ulong value)
+    {
+        int size = StackAddressSize;
+        ulong mask = Alu.Mask(size);
+        _cpu.Gpr[X86Cpu.RSP] = size == 8 ? value : (_cpu.Gpr[X86Cpu.RSP] & ~mask) | (value & mask);
+    }
+
+    private void Push(ulong value, int size)
+    {
+        ulong sp = (ReadStackPointer() - (ulong)size) & Alu.Mask(StackAddressSize);
+        WriteMemory(Register.SS, sp, size, value);
+        WriteStackPointer(sp);
+    }
+
+    private ulong Pop(int size)
+    {
+        ulong sp = ReadStackPointer();
+        ulong v = ReadMemory(Register.SS, sp, size);
+        WriteStackPointer(sp + (ulong)size);
+        return v;
+    }
+
+    // ------------------------------------------------------------ segments
+
+    private static bool IsSegmentMove(in Instruction i) =>
+        (i.GetOpKind(0) == OpKind.Register && i.Op0Register.IsSegmentRegister()) ||
+        (i.OpCount > 1 && i.GetOpKind(1) == OpKind.Register && i.GetOpRegister(1).IsSegmentRegister());
+
+    /// <summary>MOV to/from a segment register. Loading one is emulated in real mode only (base = selector * 16).</summary>
+    private void MoveSegment(in Instruction i)
+    {
+        if (i.GetOpKind(0) == OpKind.Register && i.Op0Register.IsSegmentRegister())
+        {
+            if (_cpu.ProtectedMode) throw new EmulationFailure("segment load in protected mode", haveInstructionBytes: true);
+            if (i.Op0Register == Register.CS) throw new GuestFault(UD_VECTOR);
+            ushort selector = (ushort)ReadOp(i, 1, 2);
+            ref var seg = ref Segment(i.Op0Register);
+            seg.selector = selector;
+            seg.@base = (ulong)selector << 4;
+            return;
+        }
+        int size = OpSize(i, 0);
+        WriteOp(i, 0, size, ReadReg(i.GetOpRegister(1)));
+    }
+
+    // ------------------------------------------------------------ strings
+
+    /// <summary>
+    /// MOVS/STOS/LODS with an optional REP. Returns false when a REP stopped early (RCX still non-zero): the caller
+    /// leaves RIP on the instruction, as KVM's emulator restarts string instructions.
+    /// </summary>
+    private bool StringOp(in Instruction i)
+    {
+        int size = i.MemorySize.GetSize();
+        if (size == 0) size = OpSize(i, 0);
+        bool rep = i.HasRepPrefix || i.HasRepePrefix;
+        OpKind destKind = i.GetOpKind(0);
+        OpKind srcKind = i.OpCount > 1 ? i.GetOpKind(1) : OpKind.Register;
+        int addressSize = AddressSizeOf(destKind == OpKind.Register ? srcKind : destKind);
+        Register counter = addressSize switch { 2 => Register.CX, 4 => Register.ECX, _ => Register.RCX };
+        Register si = addressSize switch { 2 => Register.SI, 4 => Register.ESI, _ => Register.RSI };
+        Register di = addressSize switch { 2 => Register.DI, 4 => Register.EDI, _ => Register.RDI };
+        ulong step = (_cpu.Rflags & RFLAGS_DF) != 0 ? unchecked((ulong)-size) : (ulong)size;
+        ulong mask = Alu.Mask(addressSize);
+        int iterations = 0;
+        while (true)
+        {
+            if (rep && ReadReg(counter) == 0) return true;
+            if (rep && iterations == RepChunk) return false;
+            try
+            {
+                switch (i.Mnemonic)
+                {
+                    case Mnemonic.Stosb or Mnemonic.Stosw or Mnemonic.Stosd or Mnemonic.Stosq:
+                        WriteMemory(Register.ES, ReadReg(di), size, ReadReg(Accumulator(size)));
+                        WriteReg(di, (ReadReg(di) + step) & mask);
+                        break;
+                    case Mnemonic.Lodsb or Mnemonic.Lodsw or Mnemonic.Lodsd or Mnemonic.Lodsq:
+                        WriteReg(Accumulator(size), ReadMemory(i.MemorySegment, ReadReg(si), size));
+                        WriteReg(si, (ReadReg(si) + step) & mask);
+                        break;
+                    default:
+                        ulong v = ReadMemory(i.MemorySegment, ReadReg(si), size);
+                        WriteMemory(Register.ES, ReadReg(di), size, v);
+                        WriteReg(si, (ReadReg(si) + step) & mask);
+                        WriteReg(di, (ReadReg(di) + step) & mask);
+                        break;
+                }
+            }
+            catch (MmioReadStop) when (iterations > 0)
+            {
+                // Commit the iterations done; the next step starts with the MMIO access.
+                return false;
+            }
+            iterations++;
+            if (!rep) return true;
+            WriteReg(counter, (ReadReg(counter) - 1) & Alu.Mask(counter.GetSize()));
+            // One MMIO exit per step: stop after the iteration that wrote to MMIO.
+            if (_mmioWriteLength > 0) return ReadReg(counter) == 0;
+        }
+    }
+
+    private static int AddressSizeOf(OpKind kind) => kind switch
+    {
+        OpKind.MemorySegSI or OpKind.MemoryESDI => 2,
+        OpKind.MemorySegESI or OpKind.MemoryESEDI => 4,
+        _ => 8,
+    };
+
+    // ------------------------------------------------------------ port I/O
+
+    /// <summary>
+    /// IN/OUT (imm8 or DX port; 1, 2 or 4 bytes). OUT commits and exits with the data at kvm_run.io.data_offset. IN
+    /// exits first and completes when KVM_RUN is called again with the data userspace wrote there.
+    /// </summary>
+    private void PortIo(in Instruction i)
+    {
+        bool output = i.Mnemonic == Mnemonic.Out;
+        int portOp = output ? 0 : 1;
+        Register value = output ? i.GetOpRegister(1) : i.Op0Register;
+        ushort port = (ushort)(i.GetOpKind(portOp) == OpKind.Register ? ReadReg(Register.DX) : i.GetImmediate(portOp));
+        int size = value.GetSize();
+        if (output)
+        {
+            var data = _run.SetIoExit(output: true, size, port);
+            ulong v = ReadReg(value);
+            for (int b = 0; b < size; b++) data[b] = (byte)(v >> (8 * b));
+            _exit = StepOutcome.ExitToUser;
+            return;
+        }
+        if (_pending is { IsMmio: false } p && p.Length == size && _completionData is byte[] d)
+        {
+            ulong v = 0;
+            for (int b = 0; b < size; b++) v |= (ulong)d[b] << (8 * b);
+            WriteReg(value, v);
+            _completionData = null;
+            return;
+        }
+        throw new PioInStop(port, size);
+    }
+}

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using Iced.Intel;
+using KvmSharp.Emulation.Mmu;
+
+namespace KvmSharp.Emulation.X86.Emulate;
+
+/// <summary>Operand access: registers by Iced name, effective addresses, segmented linear memory through the MMU.</summary>
+internal sealed partial class X86Emulator
+{
+    // ------------------------------------------------------------ registers
+
+    private static bool IsHighByte(Register r) => r is Register.AH or Register.CH or Register.DH or Register.BH;
+
+    private static int GprIndex(Register r) => IsHighByte(r) ? r - Register.AH : r.GetFullRegister() - Register.RAX;
+
+    public ulong ReadReg(Register r)
+    {
+        if (r == Register.None) return 0;
+        if (r.IsSegmentRegister()) return Segment(r).selector;
+        if (!r.IsGPR()) throw new EmulationFailure($"register {r} is not emulated", haveInstructionBytes: true);
+        ulong v = _cpu.Gpr[GprIndex(r)];
+        if (IsHighByte(r)) return (v >> 8) & 0xff;
+        return v & Alu.Mask(r.GetSize());
+    }
+
+    /// <summary>Register write: 8/16-bit writes keep the other bits, 32-bit writes zero-extend (SDM 3.4.1.1).</summary>
+    public void WriteReg(Register r, ulong value)
+    {
+        if (!r.IsGPR()) throw new EmulationFailure($"register {r} is not emulated", haveInstructionBytes: true);
+        int i = GprIndex(r);
+        ulong old = _cpu.Gpr[i];
+        _cpu.Gpr[i] = r.GetSize() switch
+        {
+            1 when IsHighByte(r) => (old & ~0xff00UL) | ((value & 0xff) << 8),
+            1 => (old & ~0xffUL) | (value & 0xff),
+            2 => (old & ~0xffffUL) | (value & 0xffff),
+            4 => value & 0xffff_ffff,
+            _ => value,
+        };
+    }
+
+    private ref Abi.kvm_segment Segment(Register r)
+    {
+        switch (r)
+        {
+            case Register.ES: return ref _cpu.Sregs.es;
+            case Register.CS: return ref _cpu.Sregs.cs;
+            case Register.SS: return ref _cpu.Sregs.ss;
+            case Register.DS: return ref _cpu.Sregs.ds;
+            case Register.FS: return ref _cpu.Sregs.fs;
+            case Register.GS: return ref _cpu.Sregs.gs;
+            default: throw new EmulationFailure($"segment {r}", haveInstructionBytes: true);
+        }
+    }
+
+    /// <summary>The base of a segment for address computation: only FS and GS have one in 64-bit mode.</summary>
+    private ulong SegmentBase(Register seg)
+    {
+        if (seg == Register.None) return 0;
+        if (_cpu.Bitness == 64 && seg is not (Register.FS or Register.GS)) return 0;
+        return Segment(seg).@base;
+    }
+
+    // ------------------------------------------------------------ operands
+
+    /// <summary>Operand size in bytes of operand <paramref name="op"/>.</summary>
+    private static int OpSize(in Instruction i, int op) => i.GetOpKind(op) switch
+    {
+        OpKind.Register => i.GetOpRegister(op).GetSize(),
+        OpKind.Immediate8 or OpKind.Immediate8_2nd => 1,
+        OpKind.Immediate16 or OpKind.Immediate8to16 => 2,
+        OpKind.Immediate32 or OpKind.Immediate8to32 => 4,
+        OpKind.Immediate64 or OpKind.Immediate8to64 or OpKind.Immediate32to64 => 8,
+        _ => i.MemorySize.GetSize(),
+    };
+
+    private ulong ReadOp(in Instruction i, int op, int size)
+    {
+        switch (i.GetOpKind(op))
+        {
+            case OpKind.Register:
+                return ReadReg(i.GetOpRegister(op));
+            case OpKind.Memory:
+                return ReadMemory(i.MemorySegment, EffectiveAddress(i), size);
+            case OpKind.Immediate8:
+            case OpKind.Immediate8_2nd:
+            case OpKind.Immediate16:
+            case OpKind.Immediate32:
+            case OpKind.Immediate64:
+            case OpKind.Immediate8to16:
+            case OpKind.Immediate8to32:
+            case OpKind.Immediate8to64:
+            case OpKind.Immediate32to64:
+                return i.GetImmediate(op) & Alu.Mask(size);
+            default:
+                throw new EmulationFailure($"operand kind {i.GetOpKind(op)}", haveInstructionBytes: true);
+        }
+    }
+
+    private void WriteOp(in Instruction i, int op, int size, ulong value)
+    {
+        switch (i.GetOpKind(op))
+        {
+            case OpKind.Register:
+                WriteReg(i.GetOpRegister(op), value);
+                return;
+            case OpKind.Memory:
+                WriteMemory(i.MemorySegment, EffectiveAddress(i), size, value);
+                return;
+            default:
+                throw new EmulationFailure($"destination kind {i.GetOpKind(op)}", haveInstructionBytes: true);
+        }
+    }
+
+    /// <summary>The effective address (offset in the segment) of the memory operand, wrapped to the address size.</summary>
+    private ulong EffectiveAddress(in Instruction i)
+    {
+        if (i.IsIPRelativeMemoryOperand) return i.IPRelativeMemoryAddress;
+        ulong ea = i.MemoryDisplacement64;
+        if (i.MemoryBase != Register.None) ea += ReadReg(i.MemoryBase);
+        if (i.MemoryIndex != Register.None) ea += ReadReg(i.MemoryIndex) * (ulong)i.MemoryIndexScale;
+        int addressSize = i.MemoryBase != Register.None ? i.MemoryBase.GetSize()
+            : i.MemoryIndex != Register.None ? i.MemoryIndex.GetSize()
+            : i.MemoryDisplSize;
+        return addressSize switch
+        {
+            2 => ea & 0xffff,
+            4 => ea & 0xffff_ffff,
+            _ => ea,
+        };
+    }
+
+    // ------------------------------------------------------------ memory
+
+    private ulong Linear(Register seg, ulong offset)
+    {
+        ulong linear = SegmentBase(seg) + offset;
+        if (_cpu.Bitness != 64) return linear & 0xffff_ffff;
+        // A non-canonical address in 64-bit mode is #GP (#SS for the stack).
+        if ((ulong)((long)(linear << 16) >> 16) != linear) throw new GuestFault(X86Consts.GP_VECTOR);
+        return linear;
+    }
+
+    public ulong ReadMemory(Register seg, ulong offset, int size)
+    {
+        Span<byte> buffer = stackalloc byte[8];
+        AccessMemory(Linear(seg, offset), buffer[..size], write: false);
+        return BinaryPrimitives.ReadUInt64LittleEndian(buffer);
+    }
+
+    public void WriteMemory(Register seg, ulong offset, int size, ulong value)
+    {
+        Span<byte> buffer = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(buffer, value);
+        AccessMemory(Linear(seg, offset), buffer[..size], write: true);
+    }
+
+    /// <summary>A data access, split at page boundaries; each piece is translated and resolved on its own.</summary>
+    private void AccessMemory(ulong linear, Span<byte> data, bool write)
+    {
+        ulong page = (ulong)EmulatorConfig.PageSize;
+        int done = 0;
+        while (done < data.Length)
+        {
+            ulong at = linear + (ulong)done;
+            int chunk = (int)Math.Min((ulong)(data.Length - done), page - (at & (page - 1)));
+            ulong gpa = Translate(at, write ? PageAccess.Write : PageAccess.Read);
+            var piece = data.Slice(done, chunk);
+            var r = write ? _mem.Write(gpa, piece) : _mem.Read(gpa, piece);
+            if (r.Status == GpaStatus.MemoryFault) throw new MemoryFaultStop(r);
+            if (r.Status == GpaStatus.Mmio)
+            {
+                if (write) RecordMmioWrite(r.Gpa, piece);
+                else ReadMmio(r.Gpa, piece);
+            }
+            done += chunk;
+        }
+    }
+
+    /// <summary>An MMIO read is answered by the data userspace supplied on re-entry, else it exits.</summary>
+    private void ReadMmio(ulong gpa, Span<byte> piece)
+    {
+        if (_pending is { IsMmio: true } p && _completionData is byte[] data && p.Length == piece.Length)
+        {
+            data.AsSpan(0, piece.Length).CopyTo(piece);
+            _completionData = null;
+            return;
+        }
+        if (piece.Length > 8) throw new EmulationFailure("MMIO access wider than 8 bytes", haveInstructionBytes: true);
+        throw new MmioReadStop(gpa, piece.Length);
+    }
+
+    private void RecordMmioWrite(ulong gpa, Span<byte> piece)
+    {
+        // One MMIO exit per instruction; a second MMIO write (or one wider than kvm_run.mmio.data) is not emulated.
+        if (_mmioWriteLength > 0 || piece.Length > 8)
+            throw new EmulationFailure("more than one MMIO write in one instruction", haveInstructionBytes: true);
+        _mmioWriteGpa = gpa;
+        piece.CopyTo(_mmioWriteData);
+        _mmioWriteLength = piece.Length;
+    }
+}

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MIT
+using Iced.Intel;
+using KvmSharp.Emulation.Mmu;
+using KvmSharp.Emulation.Vcpu;
+
+namespace KvmSharp.Emulation.X86.Emulate;
+
+/// <summary>What one emulated instruction asks of KVM_RUN: go on, or return <see cref="Rc"/> (0 or -errno).</summary>
+internal readonly record struct StepOutcome(bool Exit, long Rc = 0)
+{
+    public static StepOutcome Continue => default;
+
+    public static StepOutcome ExitToUser => new(true, 0);
+}
+
+/// <summary>
+/// Runs guest code one instruction at a time: the emulated vCPU's "hardware", in the role of
+/// arch/x86/kvm/emulate.c x86_emulate_insn. Instructions are decoded with Iced from bytes fetched through the guest
+/// MMU (real mode: CS base + IP; long mode: a 4-level page walk), executed on <see cref="X86Cpu"/>, and every
+/// memory operand goes through the same guest-physical path. Port I/O, MMIO, HLT, faults and emulation failures
+/// become kvm_run exits. An instruction that stops early (MMIO read, IN) is undone and re-executed on the next
+/// KVM_RUN with userspace's data, the way KVM completes emulated I/O (complete_emulated_pio/mmio).
+/// </summary>
+internal sealed partial class X86Emulator
+{
+    private const int MaxInstructionLength = 15;
+
+    private readonly X86Cpu _cpu;
+    private readonly GuestPhysicalMemory _mem;
+    private readonly KvmRunPage _run;
+    private readonly InstructionBytes _reader = new();
+    private readonly Decoder _decoder16, _decoder32, _decoder64;
+    private readonly byte[] _fetched = new byte[MaxInstructionLength];
+    private int _fetchedLength;
+
+    // Undo log for one instruction (registers only; memory is written in program order).
+    private readonly ulong[] _savedGpr = new ulong[16];
+    private ulong _savedRip, _savedRflags;
+    private Abi.kvm_sregs _savedSregs;
+
+    // Completion data userspace supplied for a restarted instruction.
+    private PendingIo? _pending;
+    private byte[]? _completionData;
+
+    // An MMIO write the current instruction made; reported once the instruction committed.
+    private ulong _mmioWriteGpa;
+    private readonly byte[] _mmioWriteData = new byte[8];
+    private int _mmioWriteLength;
+
+    public X86Emulator(X86Cpu cpu, GuestPhysicalMemory mem, KvmRunPage run)
+    {
+        _cpu = cpu;
+        _mem = mem;
+        _run = run;
+        _decoder16 = Decoder.Create(16, _reader);
+        _decoder32 = Decoder.Create(32, _reader);
+        _decoder64 = Decoder.Create(64, _reader);
+    }
+
+    /// <summary>True when the last exit waits for userspace's data (IN, MMIO read) before the instruction can finish.</summary>
+    public bool HasPendingCompletion => _pending is not null;
+
+    /// <summary>
+    /// complete_userspace_io: take the data userspace left in kvm_run for the interrupted instruction. The caller then
+    /// re-executes that instruction, which consumes it.
+    /// </summary>
+    public void CaptureCompletion()
+    {
+        if (_pending is not PendingIo p) return;
+        var source = p.IsMmio ? _run.MmioData(p.Length) : _run.IoData(p.Length);
+        _completionData = source.ToArray();
+    }
+
+    /// <summary>Executes one instruction.</summary>
+    public StepOutcome Step()
+    {
+        Save();
+        _mmioWriteLength = 0;
+        try
+        {
+            ExecuteOne();
+            _pending = null;
+            _completionData = null;
+            if (_mmioWriteLength > 0)
+            {
+                _run.SetMmioExit(_mmioWriteGpa, _mmioWriteData.AsSpan(0, _mmioWriteLength), _mmioWriteLength, write: true);
+                return StepOutcome.ExitToUser;
+            }
+            return _exit;
+        }
+        catch (GuestStop stop)
+        {
+            Restore();
+            return Stopped(stop);
+        }
+        finally
+        {
+            _exit = StepOutcome.Continue;
+        }
+    }
+
+    // Set by instructions that end the run after committing (OUT, HLT).
+    private StepOutcome _exit;
+
+    private StepOutcome Stopped(GuestStop stop)
+    {
+        switch (stop)
+        {
+            case MmioReadStop m:
+                _pending = new PendingIo(true, m.Length);
+                _completionData = null;
+                _run.SetMmioExit(m.Gpa, default, m.Length, write: false);
+                return StepOutcome.ExitToUser;
+            case PioInStop p:
+                _pending = new PendingIo(false, p.Size);
+                _completionData = null;
+                _run.SetIoExit(output: false, p.Size, p.Port).Clear();
+                return StepOutcome.ExitToUser;
+            case MemoryFaultStop f:
+                _run.SetMemoryFault(f.Result.Gpa, (ulong)EmulatorConfig.PageSize, f.Result.Private);
+                return new StepOutcome(true, f.Result.Errno);
+            case EmulationFailure e:
+                _run.SetEmulationFailure(e.HaveInstructionBytes ? _fetched.AsSpan(0, _fetchedLength) : default);
+                return StepOutcome.ExitToUser;
+            case GuestFault g:
+                return DeliverException(g);
+            default:
+                _run.SetEmulationFailure(default);
+                return StepOutcome.ExitToUser;
+        }
+    }
+
+    /// <summary>
+    /// Exception delivery. Real mode: the host's real-mode emulation reports an emulation failure (observed on this
+    /// host for UD2). Protected/long mode: a vector beyond the IDT limit turns into #GP, then #DF, then a triple fault
+    /// (KVM_REQ_TRIPLE_FAULT → KVM_EXIT_SHUTDOWN, RIP at the faulting instruction, RFLAGS.RF set as observed).
+    /// Delivery through a present IDT is not emulated: an emulation failure.
+    /// </summary>
+    private StepOutcome DeliverException(GuestFault fault)
+    {
+        if (!_cpu.ProtectedMode)
+        {
+            _run.SetEmulationFailure(_fetched.AsSpan(0, _fetchedLength));
+            return StepOutcome.ExitToUser;
+        }
+        int entrySize = _cpu.LongModeActive ? 16 : 8;
+        if ((ulong)(fault.Vector * entrySize + entrySize - 1) > _cpu.Sregs.idt.limit)
+        {
+            if (fault.Vector == X86Consts.PF_VECTOR) _cpu.Sregs.cr2 = fault.Address;
+            _cpu.Rflags |= X86Consts.RFLAGS_RF;
+            _run.ExitReason = (uint)Abi.KvmExitReason.KVM_EXIT_SHUTDOWN;
+            return StepOutcome.ExitToUser;
+        }
+        _run.SetEmulationFailure(_fetched.AsSpan(0, _fetchedLength));
+        return StepOutcome.ExitToUser;
+    }
+
+    private void Save()
+    {
+        _cpu.Gpr.CopyTo(_savedGpr, 0);
+        _savedRip = _cpu.Rip;
+        _savedRflags = _cpu.Rflags;
+        _savedSregs = _cpu.Sregs;
+    }
+
+    private void Restore()
+    {
+        _savedGpr.CopyTo(_cpu.Gpr, 0);
+        _cpu.Rip = _savedRip;
+        _cpu.Rflags = _savedRflags;
+        _cpu.Sregs = _savedSregs;
+    }
+
+    /// <summary>Fetches and decodes the instruction at CS:RIP.</summary>
+    private Instruction Fetch()
+    {
+        int bitness = _cpu.Bitness;
+        ulong ip = bitness == 64 ? _cpu.Rip : bitness == 32 ? (uint)_cpu.Rip : (ushort)_cpu.Rip;
+        ulong linear = bitness == 64 ? ip : (uint)(_cpu.Sregs.cs.@base + ip);
+        _fetchedLength = 0;
+        GuestStop? secondPageFailure = null;
+        int page = EmulatorConfig.PageSize;
+        int first = (int)Math.Min((ulong)MaxInstructionLength, (ulong)page - (linear & (ulong)(page - 1)));
+        FetchChunk(linear, first);
+        if (first < MaxInstructionLength)
+        {
+            try
+            {
+                FetchChunk(linear + (ulong)first, MaxInstructionLength - first);
+            }
+            catch (GuestStop stop)
+            {
+                secondPageFailure = stop;
+            }
+        }
+        _reader.Reset(_fetched, _fetchedLength);
+        var decoder = bitness == 64 ? _decoder64 : bitness == 32 ? _decoder32 : _decoder16;
+        decoder.IP = ip;
+        decoder.Decode(out var instr);
+        if (decoder.LastError == DecoderError.NoMoreBytes && secondPageFailure is not null) throw secondPageFailure;
+        if (instr.Code == Code.INVALID) throw new GuestFault(X86Consts.UD_VECTOR);
+        _fetchedLength = instr.Length;
+        return instr;
+    }
+
+    private void FetchChunk(ulong linear, int length)
+    {
+        ulong gpa = Translate(linear, PageAccess.Fetch);
+        var r = _mem.Read(gpa, _fetched.AsSpan(_fetchedLength, length));
+        switch (r.Status)
+        {
+            case GpaStatus.Done:
+                _fetchedLength += length;
+                return;
+            case GpaStatus.Mmio:
+                // Instruction fetch from emulated MMIO: KVM cannot emulate it (x86_decode_insn fails).
+                throw new EmulationFailure("instruction fetch from a GPA without a memslot", haveInstructionBytes: false);
+            default:
+                throw new MemoryFaultStop(r);
+        }
+    }
+
+    /// <summary>Guest linear → guest physical for the current paging mode.</summary>
+    private ulong Translate(ulong linear, PageAccess access)
+    {
+        if (!_cpu.Paging) return linear;
+        if (!_cpu.LongModeActive)
+            throw new EmulationFailure("32-bit paging is not emulated", haveInstructionBytes: _fetchedLength > 0);
+        if (_cpu.Cpl == 3) access |= PageAccess.User;
+        var w = PageWalk64.Walk(_mem, _cpu.Sregs.cr3, linear, access,
+            wp: (_cpu.Sregs.cr0 & X86Consts.CR0_WP) != 0, nxe: (_cpu.Sregs.efer & X86Consts.EFER_NX) != 0);
+        if (w.TableReadFailed) throw new MemoryFaultStop(w.TableAccess);
+        if (w.IsPageFault) throw new GuestFault(X86Consts.PF_VECTOR, w.PageFaultErrorCode, linear);
+        return w.Gpa;
+    }
+
+    private readonly record struct PendingIo(bool IsMmio, int Length);
+
+    /// <summary>An IN without data yet: exit KVM_EXIT_IO (direction IN) and re-execute with userspace's data.</summary>
+    private sealed class PioInStop(ushort port, int size) : GuestStop($"IN from port 0x{port:X}")
+    {
+        public ushort Port { get; } = port;
+
+        public int Size { get; } = size;
+    }
+
+    /// <summary>Iced's byte source: the bytes fetched for the current instruction.</summary>
+    private sealed class InstructionBytes : CodeReader
+    {
+        private byte[] _bytes = [];
+        private int _length;
+        private int _position;
+
+        public void Reset(byte[] bytes, int length)
+        {
+            _bytes = bytes;
+            _length = length;
+            _position = 0;
+        }
+
+        public override int ReadByte() => _position < _length ? _bytes[_position++] : -1;
+    }
+}

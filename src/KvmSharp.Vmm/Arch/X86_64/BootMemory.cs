@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Vmm.GuestAbi;
+
+namespace KvmSharp.Vmm.Arch.X86_64;
+
+/// <summary>Writes everything the host puts in guest memory before the image: GDT, page tables, trampoline, call header.</summary>
+public static class BootMemory
+{
+    public static void Write(GuestMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        Gdt.Write(memory);
+        PageTables.Write(memory);
+        Trampoline.Write(memory);
+        memory.Write(CallRegion.Address(CallRegion.Magic), CallRegion.MagicValue);
+        memory.Write(CallRegion.Address(CallRegion.Version), CallRegion.VersionValue);
+    }
+}

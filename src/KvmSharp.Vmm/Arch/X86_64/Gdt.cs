@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+
+namespace KvmSharp.Vmm.Arch.X86_64;
+
+/// <summary>
+/// The flat 64-bit GDT (Firecracker arch/x86_64/gdt.rs): null, code, data. The descriptors in memory and the
+/// kvm_segment values given to KVM_SET_SREGS are built from the same fields so they cannot disagree (VMX checks the
+/// cached segment state; the in-memory copy matters once the guest reloads a selector).
+/// </summary>
+public static class Gdt
+{
+    public const ushort CodeSelector = 0x08;
+    public const ushort DataSelector = 0x10;
+
+    /// <summary>Execute/read, accessed (type 0xB); L=1 (64-bit), D=0.</summary>
+    public static kvm_segment Code => new()
+    {
+        @base = 0, limit = 0xFFFF_FFFF, selector = CodeSelector, type = 0xB,
+        present = 1, dpl = 0, db = 0, s = 1, l = 1, g = 1,
+    };
+
+    /// <summary>Read/write, accessed (type 0x3); D/B=1.</summary>
+    public static kvm_segment Data => new()
+    {
+        @base = 0, limit = 0xFFFF_FFFF, selector = DataSelector, type = 0x3,
+        present = 1, dpl = 0, db = 1, s = 1, l = 0, g = 1,
+    };
+
+    /// <summary>The three descriptors as the CPU reads them from memory.</summary>
+    public static ulong[] Entries => [0, Encode(Code), Encode(Data)];
+
+    public static ushort Limit => (ushort)(Entries.Length * sizeof(ulong) - 1);
+
+    public static void Write(GuestMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        ulong[] entries = Entries;
+        for (int i = 0; i < entries.Length; i++) memory.Write(Layout.Gdt + (ulong)(i * sizeof(ulong)), entries[i]);
+    }
+
+    /// <summary>Packs a kvm_segment into an 8-byte descriptor (Intel SDM Vol. 3A 3.4.5, "Segment Descriptors").</summary>
+    public static ulong Encode(kvm_segment s)
+    {
+        // With G=1 the descriptor holds the limit in 4 KiB units.
+        ulong limit = s.g != 0 ? s.limit >> 12 : s.limit;
+        ulong flags = ((ulong)s.type & 0xF) | (((ulong)s.s & 1) << 4) | (((ulong)s.dpl & 3) << 5) | (((ulong)s.present & 1) << 7)
+            | (((ulong)s.avl & 1) << 12) | (((ulong)s.l & 1) << 13) | (((ulong)s.db & 1) << 14) | (((ulong)s.g & 1) << 15);
+        return (limit & 0xFFFF) | ((s.@base & 0xFF_FFFF) << 16) | (flags << 40) | (((limit >> 16) & 0xF) << 48)
+            | (((s.@base >> 24) & 0xFF) << 56);
+    }
+}

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Vmm.Arch.X86_64;
+
+/// <summary>
+/// The guest-physical memory map of a micro-VM (Firecracker's arch/x86_64/layout.rs in spirit). All guest memory is
+/// one guest_memfd bound at GPA 0; the guest runs with identity-mapped page tables, so a guest-virtual address equals
+/// its guest-physical address and its offset in the guest_memfd file. GUEST-ABI.md repeats this map for guest authors.
+/// <code>
+/// 0x000000 +-----------------------------+ not mapped: a null dereference faults (ends as Shutdown)
+/// 0x001000 | GDT                         |
+/// 0x002000 | PML4, PDPT, PD, PT (4 pages)|
+/// 0x006000 | return trampoline           | a call's return address: stores RAX as the result, OUT to the return port
+/// 0x007000 | stack guard (not mapped)    | a stack overflow faults instead of running into the page tables
+/// 0x008000 | stack (128 KiB), grows down |
+/// 0x028000 | call region header (4 KiB)  | arguments, result, input/output descriptors of the current call
+/// 0x029000 | call data (~860 KiB)        | input bytes of a call; output bytes a guest hands back
+/// 0x100000 | image (ELF PT_LOAD / flat)  | up to the end of guest memory
+///   ...    +-----------------------------+ MemorySize
+/// </code>
+/// </summary>
+public static class Layout
+{
+    public const ulong PageSize = 0x1000;
+
+    /// <summary>Page tables map the first 2 MiB with 4 KiB pages (so guard pages can be left out), the rest with 2 MiB pages.</summary>
+    public const ulong LargePageSize = 0x20_0000;
+
+    /// <summary>Page 0 is left out of the page tables: a null pointer dereference is a page fault.</summary>
+    public const ulong NullGuard = 0x0;
+
+    /// <summary>The GDT: null, 64-bit code (selector 0x08), data (selector 0x10).</summary>
+    public const ulong Gdt = 0x1000;
+
+    /// <summary>Identity page tables: PML4 → PDPT → PD → one PT for the first 2 MiB.</summary>
+    public const ulong Pml4 = 0x2000;
+    public const ulong Pdpt = 0x3000;
+    public const ulong Pd = 0x4000;
+    public const ulong Pt = 0x5000;
+
+    /// <summary>The return trampoline: the return address the host pushes before it enters a guest function.</summary>
+    public const ulong Trampoline = 0x6000;
+
+    /// <summary>Not mapped, just below the stack: overflowing the stack faults.</summary>
+    public const ulong StackGuard = 0x7000;
+
+    public const ulong StackBottom = 0x8000;
+
+    /// <summary>Initial RSP is StackTop - 8 (the return address slot), so RSP+8 is 16-byte aligned as the SysV ABI wants.</summary>
+    public const ulong StackTop = 0x28000;
+
+    /// <summary>The call region header (see <see cref="GuestAbi.CallRegion"/> for its fields).</summary>
+    public const ulong CallRegion = 0x28000;
+
+    /// <summary>Input and output bytes of a call live in [CallData, CallDataEnd).</summary>
+    public const ulong CallData = 0x29000;
+    public const ulong CallDataEnd = 0x10_0000;
+
+    /// <summary>Where images go: ELF PT_LOAD segments must lie in [ImageBase, MemorySize); a flat image is loaded here.</summary>
+    public const ulong ImageBase = 0x10_0000;
+
+    public const ulong MinMemorySize = 0x20_0000;
+
+    /// <summary>One PD of 2 MiB pages maps 1 GiB, which is all the page tables above cover.</summary>
+    public const ulong MaxMemorySize = 0x4000_0000;
+
+    /// <summary>The guest-physical address of the only memory slot (slot 0).</summary>
+    public const ulong MemoryBase = 0x0;
+
+    /// <summary>True when <paramref name="gpa"/>'s page is deliberately left out of the page tables.</summary>
+    public static bool IsGuardPage(ulong gpa) => gpa / PageSize == NullGuard / PageSize || gpa / PageSize == StackGuard / PageSize;
+
+    /// <summary>Null when <paramref name="memorySize"/> is usable, else why not.</summary>
+    public static string? CheckMemorySize(ulong memorySize)
+    {
+        if (memorySize < MinMemorySize || memorySize > MaxMemorySize)
+            return $"memory size 0x{memorySize:X} is outside [0x{MinMemorySize:X} (2 MiB), 0x{MaxMemorySize:X} (1 GiB)]";
+        if (memorySize % LargePageSize != 0)
+            return $"memory size 0x{memorySize:X} is not a multiple of 2 MiB (memory above 2 MiB is mapped with 2 MiB pages)";
+        return null;
+    }
+}

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+
+namespace KvmSharp.Vmm.Arch.X86_64;
+
+/// <summary>
+/// Puts a vCPU straight into 64-bit long mode (no real-mode start-up code): paging on with <see cref="Layout.Pml4"/>,
+/// PAE, LME|LMA, flat segments from <see cref="Gdt"/>. There is no IDT (limit 0): any exception escalates to a triple
+/// fault, which KVM reports as KVM_EXIT_SHUTDOWN.
+/// </summary>
+public static class LongMode
+{
+    public const ulong CR0_PE = 1UL << 0;
+    public const ulong CR0_MP = 1UL << 1;
+    public const ulong CR0_ET = 1UL << 4;
+    public const ulong CR0_NE = 1UL << 5;
+    public const ulong CR0_WP = 1UL << 16;
+    public const ulong CR0_PG = 1UL << 31;
+
+    public const ulong CR4_PAE = 1UL << 5;
+    /// <summary>OSFXSR and OSXMMEXCPT: compiled C may use SSE (memset, vectorised loops); without them that is #UD.</summary>
+    public const ulong CR4_OSFXSR = 1UL << 9;
+    public const ulong CR4_OSXMMEXCPT = 1UL << 10;
+
+    public const ulong EFER_LME = 1UL << 8;
+    public const ulong EFER_LMA = 1UL << 10;
+
+    /// <summary>RFLAGS with only the always-one bit 1: interrupts off.</summary>
+    public const ulong InitialRflags = 0x2;
+
+    /// <summary>Applies long mode to <paramref name="sregs"/> (read from the vCPU first, to keep its APIC base and TR).</summary>
+    public static void Apply(ref kvm_sregs sregs)
+    {
+        sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+        sregs.cr3 = Layout.Pml4;
+        sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+        sregs.efer = EFER_LME | EFER_LMA;
+        sregs.gdt.@base = Layout.Gdt;
+        sregs.gdt.limit = Gdt.Limit;
+        sregs.idt.@base = 0;
+        sregs.idt.limit = 0;
+        sregs.cs = Gdt.Code;
+        kvm_segment data = Gdt.Data;
+        sregs.ds = data;
+        sregs.es = data;
+        sregs.fs = data;
+        sregs.gs = data;
+        sregs.ss = data;
+    }
+
+    /// <summary>Registers for entering a function at <paramref name="rip"/> with SysV arguments and a stack.</summary>
+    public static kvm_regs EntryRegs(ulong rip, ulong rsp, ReadOnlySpan<ulong> args)
+    {
+        var regs = new kvm_regs { rip = rip, rsp = rsp, rflags = InitialRflags };
+        // SysV AMD64 integer argument registers, in order.
+        if (args.Length > 0) regs.rdi = args[0];
+        if (args.Length > 1) regs.rsi = args[1];
+        if (args.Length > 2) regs.rdx = args[2];
+        if (args.Length > 3) regs.rcx = args[3];
+        if (args.Length > 4) regs.r8 = args[4];
+        if (args.Length > 5) regs.r9 = args[5];
+        return regs;
+    }
+}

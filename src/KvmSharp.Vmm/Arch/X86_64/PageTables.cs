@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+using System.Runtime.InteropServices;
+
+namespace KvmSharp.Vmm.Arch.X86_64;
+
+/// <summary>
+/// Identity page tables in guest memory: virtual = physical for all of guest memory, nothing beyond it. The first
+/// 2 MiB use 4 KiB pages so the null page and the stack guard can be left out; the rest uses 2 MiB pages.
+/// </summary>
+public static class PageTables
+{
+    public const ulong Present = 1UL << 0;
+    public const ulong Writable = 1UL << 1;
+    public const ulong LargePage = 1UL << 7;
+
+    private const int Entries = 512;
+
+    public static void Write(GuestMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        ulong size = memory.Size;
+        memory.Write(Layout.Pml4, Layout.Pdpt | Present | Writable);
+        memory.Write(Layout.Pdpt, Layout.Pd | Present | Writable);
+        memory.Write(Layout.Pd, Layout.Pt | Present | Writable);
+
+        // Written in place through spans over the mapping: no managed copy of the tables.
+        Span<ulong> pt = MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Layout.Pt, (int)Layout.PageSize));
+        ulong firstTwoMiB = Math.Min(size, Layout.LargePageSize);
+        for (int page = 0; page < Entries; page++)
+        {
+            ulong gpa = (ulong)page * Layout.PageSize;
+            pt[page] = gpa >= firstTwoMiB || Layout.IsGuardPage(gpa) ? 0 : gpa | Present | Writable;
+        }
+        Span<ulong> pd = MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Layout.Pd, (int)Layout.PageSize));
+        for (int i = 1; i < Entries; i++)
+        {
+            ulong gpa = (ulong)i * Layout.LargePageSize;
+            pd[i] = gpa < size ? gpa | Present | Writable | LargePage : 0;
+        }
+    }
+}

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Vmm;
+
+/// <summary>How one guest call (or run of the entry point) ended. Never thrown: every guest ending is a value.</summary>
+public sealed record CallResult
+{
+    public required GuestOutcome Outcome { get; init; }
+
+    /// <summary>The exit status: the value written to the exit port, 0 when the function returned; -1 otherwise.</summary>
+    public int Status { get; init; } = -1;
+
+    /// <summary>The function's result (RAX at return, via CallRegion.result); null unless the function returned.</summary>
+    public ulong? Value { get; init; }
+
+    /// <summary>
+    /// The guest's instruction pointer when it stopped: the faulting instruction for a fault; for a port exit the I/O
+    /// instruction (upstream KVM) or the one after it (kvm_pvm advances RIP before exiting).
+    /// </summary>
+    public ulong Rip { get; init; }
+
+    /// <summary>Console (COM1) output of this call, UTF-8.</summary>
+    public string Console { get; init; } = "";
+
+    /// <summary>True when the guest wrote more console bytes than <see cref="MicroVmOptions.ConsoleCapacity"/>.</summary>
+    public bool ConsoleTruncated { get; init; }
+
+    /// <summary>The bytes the guest described by CallRegion.output_ptr/len, when it set them.</summary>
+    public ReadOnlyMemory<byte> Output { get; init; }
+
+    /// <summary>KVM_RUN returns during the call.</summary>
+    public long Exits { get; init; }
+
+    public TimeSpan Elapsed { get; init; }
+
+    /// <summary>What happened, with the values (port, exit reason, suberror …), for people and logs.</summary>
+    public string Detail { get; init; } = "";
+
+    /// <summary>The port of an <see cref="GuestOutcome.UnknownPort"/> outcome.</summary>
+    public ushort? Port { get; init; }
+
+    public bool IsSuccess => Outcome == GuestOutcome.Exit && Status == 0;
+}

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Vmm.GuestAbi;
+
+namespace KvmSharp.Vmm.Devices;
+
+/// <summary>
+/// The guest console: just enough of a 16550 UART (Firecracker devices/legacy/serial.rs, kvmtool hw/serial.c) for a
+/// guest's putchar. A write to THR (offset 0) is a byte of output; LSR (offset 5) always reads "transmitter empty",
+/// so a guest that polls it before writing never waits. Other registers read 0 and ignore writes. Output is kept
+/// (up to <see cref="Capacity"/> bytes per call; more is counted but dropped) and, when a sink is given, streamed to it.
+/// </summary>
+public sealed class Serial16550 : IBusDevice
+{
+    public const ulong Thr = 0;
+    public const ulong Lsr = 5;
+
+    /// <summary>LSR: THR empty (bit 5) and transmitter empty (bit 6).</summary>
+    public const byte LsrIdle = 0x60;
+
+    private readonly Stream? _sink;
+    private readonly MemoryStream _captured = new();
+
+    public Serial16550(int capacity, Stream? sink = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(capacity);
+        Capacity = capacity;
+        _sink = sink;
+    }
+
+    public static ulong Base => Ports.Com1;
+
+    public int Capacity { get; }
+
+    /// <summary>Bytes written since the last <see cref="Clear"/> (including dropped ones).</summary>
+    public long Written { get; private set; }
+
+    public bool Truncated => Written > _captured.Length;
+
+    public void Read(ulong offset, Span<byte> data)
+    {
+        data.Clear();
+        if (offset == Lsr && data.Length > 0) data[0] = LsrIdle;
+    }
+
+    public void Write(ulong offset, ReadOnlySpan<byte> data)
+    {
+        // Only THR carries output, and only its low byte (a wider OUT to 0x3F8 still writes one character).
+        if (offset != Thr || data.IsEmpty) return;
+        Written++;
+        if (_captured.Length < Capacity) _captured.WriteByte(data[0]);
+        _sink?.WriteByte(data[0]);
+    }
+
+    /// <summary>The captured output, decoded as UTF-8.</summary>
+    public string Text => System.Text.Encoding.UTF8.GetString(_captured.GetBuffer(), 0, (int)_captured.Length);
+
+    public void Clear()
+    {
+        _captured.SetLength(0);
+        Written = 0;
+    }
+}

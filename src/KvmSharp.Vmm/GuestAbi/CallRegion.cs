@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Vmm.Arch.X86_64;
+
+namespace KvmSharp.Vmm.GuestAbi;
+
+/// <summary>
+/// The call region header at <see cref="Layout.CallRegion"/>: little-endian fields the host writes before it enters a
+/// guest function and reads after the function returns (GUEST-ABI.md, "Call region").
+/// </summary>
+public static class CallRegion
+{
+    /// <summary>"KVMS" little-endian: lets a guest check it runs under this ABI.</summary>
+    public const uint MagicValue = 0x534D_564B;
+    public const uint VersionValue = 1;
+    public const int MaxArgs = 6;
+
+    // Field offsets from Layout.CallRegion.
+    public const ulong Magic = 0x00;         // u32
+    public const ulong Version = 0x04;       // u32
+    public const ulong Entry = 0x08;         // u64: the function's address
+    public const ulong ArgCount = 0x10;      // u64
+    public const ulong Args = 0x18;          // u64[6], also in RDI, RSI, RDX, RCX, R8, R9
+    public const ulong InputPtr = 0x48;      // u64: start of the input bytes (in the call data area), 0 when none
+    public const ulong InputLen = 0x50;      // u64
+    public const ulong Result = 0x58;        // u64: written by the return trampoline from RAX
+    public const ulong OutputPtr = 0x60;     // u64: set by the guest: output bytes to hand back (in the call data area)
+    public const ulong OutputLen = 0x68;     // u64
+    public const int HeaderSize = 0x70;
+
+    public static ulong Address(ulong field) => Layout.CallRegion + field;
+}

@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Vmm.GuestAbi;
+
+/// <summary>The I/O ports of the host–guest ABI (GUEST-ABI.md). Any other port ends the guest as UnknownPort.</summary>
+public static class Ports
+{
+    /// <summary>COM1, 16550-style: OUT to THR (base + 0) prints a byte; IN from LSR (base + 5) says "ready".</summary>
+    public const ushort Com1 = 0x3F8;
+
+    /// <summary>The 16550 register block is eight ports wide.</summary>
+    public const ushort Com1Length = 8;
+
+    /// <summary>OUT of a 32-bit value: the guest ends with that exit status.</summary>
+    public const ushort Exit = 0x500;
+
+    /// <summary>OUT (any size, value ignored): the current call returns; its result is CallRegion.result.</summary>
+    public const ushort Return = 0x501;
+
+    public const ushort HypercallBase = Exit;
+    public const ushort HypercallLength = 2;
+}

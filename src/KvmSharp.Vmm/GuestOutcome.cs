@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Vmm;
+
+/// <summary>Every way a guest run can end. Each one comes with the guest's RIP in <see cref="CallResult.Rip"/>.</summary>
+public enum GuestOutcome
+{
+    /// <summary>The guest ended normally: it returned from the called function (status 0, <see cref="CallResult.Value"/>
+    /// holds the result) or wrote a status to the exit port.</summary>
+    Exit,
+    /// <summary>KVM_EXIT_SHUTDOWN: a triple fault (with no IDT, any exception ends here: #UD, #PF, #GP …).</summary>
+    Shutdown,
+    /// <summary>KVM_EXIT_HLT: HLT with interrupts off; nothing can wake the vCPU.</summary>
+    Halt,
+    /// <summary>KVM_EXIT_INTERNAL_ERROR: KVM could not emulate something (e.g. executing outside guest memory).</summary>
+    InternalError,
+    /// <summary>KVM_EXIT_FAIL_ENTRY: the hardware refused to enter the guest.</summary>
+    FailEntry,
+    /// <summary>Port I/O to a port no device claims.</summary>
+    UnknownPort,
+    /// <summary>An MMIO access (a guest mapping memory that does not exist); micro-VMs have no MMIO devices.</summary>
+    UnhandledMmio,
+    /// <summary>KVM_EXIT_MEMORY_FAULT: KVM could not resolve a guest_memfd access.</summary>
+    MemoryFault,
+    /// <summary>The wall-clock limit (<see cref="MicroVmOptions.Timeout"/>) elapsed; the watchdog stopped the vCPU.</summary>
+    Timeout,
+    /// <summary>The guest caused more than <see cref="MicroVmOptions.MaxExits"/> exits in one call.</summary>
+    MaxExits,
+    /// <summary>KVM_RUN itself failed with an errno other than EINTR.</summary>
+    RunFailed,
+    /// <summary>Any other exit reason (the run loop handles the ones this ABI can produce; see Detail).</summary>
+    UnexpectedExit,
+}

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Vmm.Loader;
+
+namespace KvmSharp.Vmm.Guests;
+
+/// <summary>A built-in guest the CLI can run by name: its image and what to call in it.</summary>
+public sealed record DemoGuest(string Name, string Description, Func<GuestImage> Image, Func<MicroVm, CallResult> Invoke);
+
+/// <summary>The built-in guests, by name (<c>kvmsharp run hello</c>).</summary>
+public static class DemoGuests
+{
+    /// <summary>The input <c>sum</c> is called with: the bytes 1..100 (sum 5050).</summary>
+    public static byte[] SumInput { get; } = [.. Enumerable.Range(1, 100).Select(i => (byte)i)];
+
+    public static IReadOnlyList<DemoGuest> All { get; } =
+    [
+        new("hello", "prints a greeting on COM1 and exits with status 0", Hello.Image, vm => vm.Run()),
+        new("sum", "sum(bytes 1..100) through the call ABI; returns 5050", Sum.Image, vm => vm.Call("sum", SumInput)),
+        new("exit42", "exits with status 42", Misbehaving.Exit42Image, vm => vm.Run()),
+        new("badport", "writes to port 0x1234, which no device claims", Misbehaving.BadPortImage, vm => vm.Run()),
+        new("loop", "spins forever; stopped by the timeout", Misbehaving.EndlessLoopImage, vm => vm.Run()),
+        new("triplefault", "UD2 with no IDT: triple fault", Misbehaving.TripleFaultImage, vm => vm.Run()),
+        new("halt", "HLT with interrupts off", Misbehaving.HaltImage, vm => vm.Run()),
+        new("wild", "maps memory that does not exist and jumps there: internal error", Misbehaving.WildJumpImage, vm => vm.Run()),
+    ];
+
+    public static DemoGuest? Find(string name) => All.FirstOrDefault(d => d.Name == name);
+}

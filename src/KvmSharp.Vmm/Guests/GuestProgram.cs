@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+using Iced.Intel;
+using KvmSharp.Vmm.Arch.X86_64;
+using KvmSharp.Vmm.GuestAbi;
+using KvmSharp.Vmm.Loader;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace KvmSharp.Vmm.Guests;
+
+/// <summary>
+/// Builds a guest from C# with the Iced assembler: code is assembled at <see cref="Layout.ImageBase"/>, exported labels
+/// become global STT_FUNC symbols, and the result is packaged as an ELF ET_EXEC (<see cref="ElfWriter"/>) so it goes
+/// through the same loader as a compiler's output. No machine code is typed by hand.
+/// </summary>
+public sealed class GuestProgram
+{
+    private readonly Dictionary<string, Label> _exports = new(StringComparer.Ordinal);
+
+    public Assembler Asm { get; } = new(64);
+
+    /// <summary>
+    /// Creates a label exported under <paramref name="name"/>. Place it with <see cref="Place"/> (Iced's Label is a
+    /// struct: the placed copy is the one that knows its address).
+    /// </summary>
+    public Label Export(string name)
+    {
+        Label label = Asm.CreateLabel(name);
+        _exports[name] = label;
+        return label;
+    }
+
+    /// <summary>Places <paramref name="label"/> at the current position (and records it when it is an export).</summary>
+    public void Place(ref Label label)
+    {
+        Asm.Label(ref label);
+        if (_exports.ContainsKey(label.Name)) _exports[label.Name] = label;
+    }
+
+    /// <summary>OUT of <paramref name="status"/>'s register (EAX) to the exit port.</summary>
+    public void ExitWith(AssemblerRegister32 status)
+    {
+        if (status != eax) Asm.mov(eax, status);
+        Asm.mov(dx, Ports.Exit);
+        Asm.@out(dx, eax);
+        Asm.hlt();
+    }
+
+    /// <summary>exit(<paramref name="status"/>).</summary>
+    public void ExitWith(int status)
+    {
+        Asm.mov(eax, status);
+        ExitWith(eax);
+    }
+
+    /// <summary>Assembles, packages as ELF and parses it back into an image.</summary>
+    public GuestImage Build(Label entry) => GuestImage.FromElf(BuildElf(entry));
+
+    public byte[] BuildElf(Label entry)
+    {
+        using var stream = new MemoryStream();
+        var result = Asm.Assemble(new StreamCodeWriter(stream), Layout.ImageBase, BlockEncoderOptions.ReturnNewInstructionOffsets);
+        var functions = _exports.ToDictionary(e => e.Key, e => result.GetLabelRIP(e.Value), StringComparer.Ordinal);
+        return ElfWriter.Write(stream.ToArray(), Layout.ImageBase, result.GetLabelRIP(entry), functions);
+    }
+}

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+using Iced.Intel;
+using KvmSharp.Vmm.GuestAbi;
+using KvmSharp.Vmm.Loader;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace KvmSharp.Vmm.Guests;
+
+/// <summary>
+/// <c>hello</c>: prints a greeting on COM1 the way a 16550 driver does (wait for LSR "THR empty", write THR) and exits
+/// with status 0. Exports <c>_start</c> and <c>greet</c> (prints the greeting, returns its length).
+/// </summary>
+public static class Hello
+{
+    public const string Greeting = "Hello from a guest_memfd micro-VM!\n";
+
+    public static GuestImage Image()
+    {
+        var p = new GuestProgram();
+        var a = p.Asm;
+        Label start = p.Export("_start");
+        Label greet = p.Export("greet");
+        Label puts = a.CreateLabel("puts");
+        Label message = a.CreateLabel("message");
+
+        p.Place(ref start);
+        a.call(greet);
+        p.ExitWith(0);
+
+        // greet(): RAX = number of bytes printed.
+        p.Place(ref greet);
+        a.lea(rsi, __[message]);
+        a.call(puts);
+        a.ret();
+
+        // puts(RSI = NUL-terminated string) → RAX = length. Clobbers RCX, RDX.
+        a.Label(ref puts);
+        Label loop = a.CreateLabel(), wait = a.CreateLabel(), done = a.CreateLabel();
+        a.xor(ecx, ecx);
+        a.Label(ref loop);
+        a.mov(al, __byte_ptr[rsi + rcx]);
+        a.test(al, al);
+        a.jz(done);
+        a.mov(r8b, al);
+        a.mov(dx, (ushort)(Ports.Com1 + 5));
+        a.Label(ref wait);
+        a.@in(al, dx);
+        a.test(al, 0x20);
+        a.jz(wait);
+        a.mov(dx, Ports.Com1);
+        a.mov(al, r8b);
+        a.@out(dx, al);
+        a.inc(rcx);
+        a.jmp(loop);
+        a.Label(ref done);
+        a.mov(rax, rcx);
+        a.ret();
+
+        a.Label(ref message);
+        a.db([.. System.Text.Encoding.ASCII.GetBytes(Greeting), 0]);
+        return p.Build(start);
+    }
+}

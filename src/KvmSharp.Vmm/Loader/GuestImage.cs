@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+using System.Collections.Frozen;
+using KvmSharp.Vmm.Arch.X86_64;
+
+namespace KvmSharp.Vmm.Loader;
+
+public enum GuestImageKind
+{
+    /// <summary>A static ELF64 x86-64 ET_EXEC: PT_LOAD segments at their addresses, exports from .symtab.</summary>
+    Elf,
+    /// <summary>Raw bytes loaded at <see cref="Layout.ImageBase"/>; entry and exports are offsets the caller names.</summary>
+    Flat,
+}
+
+/// <summary>
+/// A parsed, validated guest program: what to copy where, where to start, and the functions a host may call by name
+/// (<see cref="Exports"/>). Parsing checks the image against the fixed layout; <see cref="CheckFits"/> checks it
+/// against a memory size. Loading writes into guest memory only through checked spans.
+/// </summary>
+public sealed class GuestImage
+{
+    internal GuestImage(GuestImageKind kind, IReadOnlyList<ImageSegment> segments, ulong entry, IReadOnlyDictionary<string, ulong> exports)
+    {
+        Kind = kind;
+        Segments = segments;
+        Entry = entry;
+        Exports = exports.ToFrozenDictionary(StringComparer.Ordinal);
+    }
+
+    public GuestImageKind Kind { get; }
+
+    public IReadOnlyList<ImageSegment> Segments { get; }
+
+    /// <summary>Guest address of the entry point (ELF e_entry, or the flat image's entry offset + ImageBase).</summary>
+    public ulong Entry { get; }
+
+    /// <summary>Callable functions by name (ELF: global/weak STT_FUNC symbols).</summary>
+    public FrozenDictionary<string, ulong> Exports { get; }
+
+    /// <summary>One past the highest byte any segment occupies.</summary>
+    public ulong End => Segments.Max(s => s.End);
+
+    /// <summary>ELF when the bytes start with the ELF magic, else a flat image entered at its first byte.</summary>
+    public static GuestImage Load(ReadOnlyMemory<byte> bytes) =>
+        ElfParser.HasMagic(bytes.Span) ? FromElf(bytes) : FromFlat(bytes);
+
+    public static GuestImage FromFile(string path) => Load(File.ReadAllBytes(path));
+
+    public static GuestImage FromElf(ReadOnlyMemory<byte> bytes) => ElfParser.Parse(bytes);
+
+    /// <summary>
+    /// A flat binary loaded at <see cref="Layout.ImageBase"/>, entered at <paramref name="entryOffset"/>, with
+    /// <paramref name="exports"/> as name → offset from the start of the image.
+    /// </summary>
+    public static GuestImage FromFlat(ReadOnlyMemory<byte> bytes, ulong entryOffset = 0, IReadOnlyDictionary<string, ulong>? exports = null)
+    {
+        if (bytes.IsEmpty) throw new GuestImageException(GuestImageError.BadMagic, "the flat image is empty");
+        ulong length = (ulong)bytes.Length;
+        if (length > Layout.MaxMemorySize - Layout.ImageBase)
+            throw new GuestImageException(GuestImageError.OutsideMemory, $"the flat image is 0x{length:X} bytes; at most 0x{Layout.MaxMemorySize - Layout.ImageBase:X} fit above 0x{Layout.ImageBase:X}");
+        if (entryOffset >= length)
+            throw new GuestImageException(GuestImageError.BadEntry, $"entry offset 0x{entryOffset:X} is outside the 0x{length:X}-byte flat image");
+        var named = new Dictionary<string, ulong>(StringComparer.Ordinal);
+        foreach (var (name, offset) in exports ?? new Dictionary<string, ulong>())
+        {
+            if (offset >= length)
+                throw new GuestImageException(GuestImageError.BadEntry, $"export '{name}' at offset 0x{offset:X} is outside the 0x{length:X}-byte flat image");
+            named[name] = Layout.ImageBase + offset;
+        }
+        return new GuestImage(GuestImageKind.Flat, [new ImageSegment(Layout.ImageBase, bytes, length)], Layout.ImageBase + entryOffset, named);
+    }
+
+    /// <summary>Throws when a segment does not fit in guest memory of <paramref name="memorySize"/> bytes.</summary>
+    public void CheckFits(ulong memorySize)
+    {
+        foreach (var segment in Segments)
+        {
+            if (segment.Address < Layout.ImageBase || segment.End > memorySize)
+                throw new GuestImageException(GuestImageError.OutsideMemory,
+                    $"segment [0x{segment.Address:X}, 0x{segment.End:X}) is outside the image area [0x{Layout.ImageBase:X}, 0x{memorySize:X}) of this micro-VM");
+        }
+    }
+
+    /// <summary>Copies the segments into guest memory and zeroes their BSS parts.</summary>
+    public void WriteTo(GuestMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        CheckFits(memory.Size);
+        foreach (var segment in Segments)
+        {
+            memory.Write(segment.Address, segment.Data.Span);
+            ulong bss = segment.MemorySize - (ulong)segment.Data.Length;
+            // Fresh or punched gmem pages are already zero; a reused VM may hold old data there.
+            if (bss > 0) memory.Fill(segment.Address + (ulong)segment.Data.Length, bss, 0);
+        }
+    }
+
+    /// <summary>The address of export <paramref name="name"/>.</summary>
+    public ulong Resolve(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (Exports.TryGetValue(name, out ulong address)) return address;
+        string known = Exports.Count == 0 ? "none" : string.Join(", ", Exports.Keys.Order(StringComparer.Ordinal));
+        throw new MicroVmException($"the image exports no function '{name}' (exports: {known})");
+    }
+}

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: MIT
+using System.Diagnostics;
+using KvmSharp.Abi;
+using KvmSharp.Vmm.Arch.X86_64;
+using KvmSharp.Vmm.Devices;
+using KvmSharp.Vmm.GuestAbi;
+using KvmSharp.Vmm.Loader;
+
+namespace KvmSharp.Vmm;
+
+/// <summary>
+/// A sandbox that runs a freestanding 64-bit guest program: one VM, one vCPU, guest_memfd-only memory, the
+/// port-I/O ABI of GUEST-ABI.md. <c>using var vm = MicroVm.Create(image, options); var r = vm.Call("sum", input);</c>
+/// Every guest ending is a <see cref="CallResult"/>; after anything but <see cref="GuestOutcome.Exit"/> the micro-VM is
+/// faulted until <see cref="Reset"/>. Not thread-safe: one call at a time.
+/// </summary>
+public sealed class MicroVm : IDisposable
+{
+    private readonly Kvm? _ownedKvm;
+    private readonly Vm _vm;
+    private readonly GuestMemory _memory;
+    private readonly Vcpu _vcpu;
+    private readonly kvm_sregs _sregs;
+    private readonly Serial16550 _console;
+    private readonly HypercallDevice _hypercalls = new();
+    private readonly Watchdog _watchdog;
+    private readonly RunLoop _loop;
+    private bool _disposed;
+
+    private MicroVm(GuestImage image, MicroVmOptions options, Kvm? ownedKvm, Vm vm, GuestMemory memory, Vcpu vcpu, kvm_sregs sregs)
+    {
+        Image = image;
+        Options = options;
+        _ownedKvm = ownedKvm;
+        _vm = vm;
+        _memory = memory;
+        _vcpu = vcpu;
+        _sregs = sregs;
+        _console = new Serial16550(options.ConsoleCapacity, options.ConsoleSink);
+        var bus = new Bus();
+        bus.Insert(_console, Serial16550.Base, Ports.Com1Length);
+        bus.Insert(_hypercalls, Ports.HypercallBase, Ports.HypercallLength);
+        Bus = bus;
+        _watchdog = new Watchdog(vcpu, memory);
+        _loop = new RunLoop(vcpu, bus, _hypercalls, () => _watchdog.Fired);
+    }
+
+    public GuestImage Image { get; }
+
+    public MicroVmOptions Options { get; }
+
+    /// <summary>The port-I/O bus (COM1 and the hypercall ports).</summary>
+    public Bus Bus { get; }
+
+    /// <summary>Guest memory, for a host that wants to read or place data itself (checked accessors only).</summary>
+    public GuestMemory Memory => _memory;
+
+    /// <summary>True after a call ended in anything but <see cref="GuestOutcome.Exit"/>; <see cref="Reset"/> clears it.</summary>
+    public bool IsFaulted { get; private set; }
+
+    /// <summary>Creates the VM, its memory and vCPU, writes the boot state and loads <paramref name="image"/>.</summary>
+    public static MicroVm Create(GuestImage image, MicroVmOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        options ??= new MicroVmOptions();
+        options.Validate();
+        image.CheckFits(options.MemorySize);
+
+        Kvm? owned = options.Kvm is null ? Kvm.Open() : null;
+        Kvm kvm = options.Kvm ?? owned!;
+        Vm? vm = null;
+        GuestMemory? memory = null;
+        Vcpu? vcpu = null;
+        try
+        {
+            vm = kvm.CreateVm();
+            memory = GuestMemory.Create(vm, options.MemorySize);
+            BootMemory.Write(memory);
+            image.WriteTo(memory);
+            vcpu = vm.CreateVcpu(0);
+            kvm_sregs sregs = vcpu.GetSregs();
+            LongMode.Apply(ref sregs);
+            vcpu.SetSregs(sregs);
+            return new MicroVm(image, options, owned, vm, memory, vcpu, sregs);
+        }
+        catch
+        {
+            vcpu?.Dispose();
+            memory?.Dispose();
+            vm?.Dispose();
+            owned?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs the image's entry point with no arguments.</summary>
+    public CallResult Run() => Enter(Image.Entry, [], ReadOnlySpan<byte>.Empty, withInput: false);
+
+    /// <summary>Calls export <paramref name="name"/> with up to six integer arguments (SysV registers and CallRegion.args).</summary>
+    public CallResult Call(string name, params ReadOnlySpan<ulong> args) => Enter(Image.Resolve(name), args, ReadOnlySpan<byte>.Empty, withInput: false);
+
+    /// <summary>
+    /// Copies <paramref name="input"/> into the call data area and calls <paramref name="name"/>(input_ptr, input_len).
+    /// </summary>
+    public CallResult Call(string name, ReadOnlySpan<byte> input) => Enter(Image.Resolve(name), [], input, withInput: true);
+
+    /// <summary>Calls the function at guest address <paramref name="entry"/> (for images without a symbol table).</summary>
+    public CallResult CallAddress(ulong entry, params ReadOnlySpan<ulong> args) => Enter(entry, args, ReadOnlySpan<byte>.Empty, withInput: false);
+
+    /// <summary>
+    /// Returns the micro-VM to its freshly created state without creating anything: punches every page of the
+    /// guest_memfd (fallocate PUNCH_HOLE), rewrites the boot state and
+    /// the image, and reloads the long-mode registers. This is what a pool does between uses.
+    /// </summary>
+    public void Reset()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _memory.Discard();
+        BootMemory.Write(_memory);
+        Image.WriteTo(_memory);
+        _vcpu.SetSregs(_sregs);
+        _vcpu.ImmediateExit = false;
+        IsFaulted = false;
+    }
+
+    private CallResult Enter(ulong entry, ReadOnlySpan<ulong> args, ReadOnlySpan<byte> input, bool withInput)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (IsFaulted) throw new MicroVmException("the micro-VM's last call did not end normally; call Reset() before calling it again");
+        if (args.Length > CallRegion.MaxArgs) throw new MicroVmException($"at most {CallRegion.MaxArgs} arguments, not {args.Length}");
+        ulong capacity = Layout.CallDataEnd - Layout.CallData;
+        if ((ulong)input.Length > capacity) throw new MicroVmException($"the input of {input.Length} bytes exceeds the {capacity}-byte call data area");
+
+        Span<ulong> registers = stackalloc ulong[CallRegion.MaxArgs];
+        int count = args.Length;
+        args.CopyTo(registers);
+        if (withInput)
+        {
+            _memory.Write(Layout.CallData, input);
+            registers[0] = Layout.CallData;
+            registers[1] = (ulong)input.Length;
+            count = 2;
+        }
+        WriteCallHeader(entry, registers[..count], withInput ? (ulong)input.Length : 0, withInput);
+        // The return address: a plain RET from the function lands on the trampoline.
+        ulong rsp = Layout.StackTop - sizeof(ulong);
+        _memory.Write(rsp, Layout.Trampoline);
+        _vcpu.SetRegs(LongMode.EntryRegs(entry, rsp, registers[..count]));
+
+        _console.Clear();
+        _hypercalls.Clear();
+        _vcpu.ImmediateExit = false;
+        long start = Stopwatch.GetTimestamp();
+        _watchdog.Arm(Options.Timeout);
+        RunStop stop;
+        long exits;
+        try
+        {
+            stop = _loop.Run(Options.MaxExits, out exits);
+        }
+        finally
+        {
+            _watchdog.Disarm();
+        }
+        TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
+        return Finish(stop, exits, elapsed);
+    }
+
+    private void WriteCallHeader(ulong entry, ReadOnlySpan<ulong> args, ulong inputLength, bool withInput)
+    {
+        Span<byte> header = _memory.GetSpan(Layout.CallRegion, CallRegion.HeaderSize);
+        header[(int)CallRegion.Entry..].Clear();
+        Write(header, CallRegion.Entry, entry);
+        Write(header, CallRegion.ArgCount, (ulong)args.Length);
+        for (int i = 0; i < args.Length; i++) Write(header, CallRegion.Args + (ulong)(i * sizeof(ulong)), args[i]);
+        Write(header, CallRegion.InputPtr, withInput ? Layout.CallData : 0);
+        Write(header, CallRegion.InputLen, inputLength);
+
+        static void Write(Span<byte> header, ulong field, ulong value) =>
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(header[(int)field..], value);
+    }
+
+    private CallResult Finish(RunStop stop, long exits, TimeSpan elapsed)
+    {
+        ulong rip = _vcpu.GetRegs().rip;
+        bool exited = stop.Outcome == GuestOutcome.Exit;
+        IsFaulted = !exited;
+        bool returned = exited && _hypercalls.Request == GuestRequest.Return;
+        string detail = stop.Detail;
+        ReadOnlyMemory<byte> output = default;
+        if (exited && _memory.IsAttached)
+        {
+            ulong outPtr = _memory.Read<ulong>(CallRegion.Address(CallRegion.OutputPtr));
+            ulong outLen = _memory.Read<ulong>(CallRegion.Address(CallRegion.OutputLen));
+            if (outLen > 0)
+            {
+                if (outPtr >= Layout.CallData && outPtr <= Layout.CallDataEnd && outLen <= Layout.CallDataEnd - outPtr)
+                {
+                    var bytes = new byte[outLen];
+                    _memory.Read(outPtr, bytes);
+                    output = bytes;
+                }
+                else
+                {
+                    detail += $"; output [0x{outPtr:X}, +0x{outLen:X}) ignored: outside the call data area";
+                }
+            }
+        }
+        return new CallResult
+        {
+            Outcome = stop.Outcome,
+            Status = exited ? (returned ? 0 : (int)_hypercalls.Status) : -1,
+            Value = returned ? _memory.Read<ulong>(CallRegion.Address(CallRegion.Result)) : null,
+            Rip = rip,
+            Console = _console.Text,
+            ConsoleTruncated = _console.Truncated,
+            Output = output,
+            Exits = exits,
+            Elapsed = elapsed,
+            Detail = detail,
+            Port = stop.Port,
+        };
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _watchdog.Dispose();
+        _vcpu.Dispose();
+        _memory.Dispose();
+        _vm.Dispose();
+        _ownedKvm?.Dispose();
+    }
+}

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Vmm.Arch.X86_64;
+
+namespace KvmSharp.Vmm;
+
+/// <summary>The limits and plumbing of one micro-VM.</summary>
+public sealed record MicroVmOptions
+{
+    public const ulong DefaultMemorySize = 2 * 1024 * 1024;
+
+    /// <summary>Guest memory (one guest_memfd): a multiple of 2 MiB in [2 MiB, 1 GiB].</summary>
+    public ulong MemorySize { get; init; } = DefaultMemorySize;
+
+    /// <summary>Wall-clock limit of one call; <see cref="Timeout.InfiniteTimeSpan"/> for none.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>KVM_RUN returns allowed in one call (each console byte is one exit).</summary>
+    public long MaxExits { get; init; } = 1_000_000;
+
+    /// <summary>Console bytes kept per call in <see cref="CallResult.Console"/>; more are streamed but not kept.</summary>
+    public int ConsoleCapacity { get; init; } = 64 * 1024;
+
+    /// <summary>When set, console output is also written here as the guest produces it (e.g. stdout).</summary>
+    public Stream? ConsoleSink { get; init; }
+
+    /// <summary>An open /dev/kvm to create the VM on (not disposed by the micro-VM); null opens one per micro-VM.</summary>
+    public Kvm? Kvm { get; init; }
+
+    internal void Validate()
+    {
+        if (Layout.CheckMemorySize(MemorySize) is string problem) throw new MicroVmException($"MicroVmOptions.MemorySize: {problem}");
+        if (Timeout <= TimeSpan.Zero && Timeout != System.Threading.Timeout.InfiniteTimeSpan)
+            throw new MicroVmException($"MicroVmOptions.Timeout must be positive or infinite, not {Timeout}");
+        if (MaxExits <= 0) throw new MicroVmException($"MicroVmOptions.MaxExits must be positive, not {MaxExits}");
+        if (ConsoleCapacity < 0) throw new MicroVmException($"MicroVmOptions.ConsoleCapacity must not be negative, not {ConsoleCapacity}");
+    }
+}

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Kernel;
+using KvmSharp.Vmm.Devices;
+
+namespace KvmSharp.Vmm;
+
+/// <summary>What one KVM_RUN came back with (Firecracker vstate/vcpu.rs VcpuEmulation).</summary>
+public enum VcpuEmulation
+{
+    /// <summary>The exit was served by a device; run again.</summary>
+    Handled,
+    /// <summary>KVM_RUN returned EINTR (a signal or immediate_exit) without the watchdog firing; run again.</summary>
+    Interrupted,
+    /// <summary>The guest is done; <see cref="RunLoop.Stop"/> says how.</summary>
+    Stopped,
+}
+
+/// <summary>Why the run loop stopped, with the values of the exit that stopped it.</summary>
+public readonly record struct RunStop(GuestOutcome Outcome, string Detail, ushort? Port = null);
+
+/// <summary>
+/// The vCPU run loop (kvmtool kvm-cpu.c's switch on exit_reason): KVM_RUN, decode the exit in place, send port I/O to
+/// the bus, stop on a guest request, an error exit, the watchdog or the exit budget. Every exit reason the kernel
+/// can return ends in a <see cref="RunStop"/>; none is ignored and none throws.
+/// </summary>
+public sealed class RunLoop
+{
+    private readonly Vcpu _vcpu;
+    private readonly Bus _bus;
+    private readonly HypercallDevice _hypercalls;
+    private readonly Func<bool> _timedOut;
+
+    public RunLoop(Vcpu vcpu, Bus bus, HypercallDevice hypercalls, Func<bool> timedOut)
+    {
+        _vcpu = vcpu;
+        _bus = bus;
+        _hypercalls = hypercalls;
+        _timedOut = timedOut;
+    }
+
+    /// <summary>Set when <see cref="Step"/> returned <see cref="VcpuEmulation.Stopped"/>.</summary>
+    public RunStop Stop { get; private set; }
+
+    /// <summary>Runs until the guest stops or <paramref name="maxExits"/> KVM_RUN returns have happened.</summary>
+    public RunStop Run(long maxExits, out long exits)
+    {
+        exits = 0;
+        while (true)
+        {
+            if (exits >= maxExits)
+                return new RunStop(GuestOutcome.MaxExits, $"more than {maxExits} exits in one call");
+            exits++;
+            if (Step() == VcpuEmulation.Stopped) return Stop;
+        }
+    }
+
+    /// <summary>One KVM_RUN and the handling of its exit.</summary>
+    public VcpuEmulation Step()
+    {
+        VcpuExit exit;
+        try
+        {
+            exit = _vcpu.Run();
+        }
+        catch (KvmException e)
+        {
+            return Stopped(_timedOut() ? Timeout() : new RunStop(GuestOutcome.RunFailed, $"KVM_RUN failed with {e.ErrnoName}"));
+        }
+        // Whatever the kick produced (EINTR, INTERNAL_ERROR, SHUTDOWN), a fired watchdog means "timeout".
+        if (_timedOut()) return Stopped(Timeout());
+        if (exit.Interrupted) return VcpuEmulation.Interrupted;
+
+        switch (exit.Reason)
+        {
+            case KvmExitReason.KVM_EXIT_IO:
+                return HandleIo(exit);
+            case KvmExitReason.KVM_EXIT_HLT:
+                return Stopped(new RunStop(GuestOutcome.Halt, "HLT with interrupts disabled"));
+            case KvmExitReason.KVM_EXIT_SHUTDOWN:
+                return Stopped(new RunStop(GuestOutcome.Shutdown, "triple fault (KVM_EXIT_SHUTDOWN)"));
+            case KvmExitReason.KVM_EXIT_INTERNAL_ERROR:
+                return Stopped(new RunStop(GuestOutcome.InternalError, $"KVM_EXIT_INTERNAL_ERROR suberror={exit.InternalSuberror}"));
+            case KvmExitReason.KVM_EXIT_FAIL_ENTRY:
+                return Stopped(new RunStop(GuestOutcome.FailEntry, $"KVM_EXIT_FAIL_ENTRY hardware_entry_failure_reason=0x{exit.FailEntryReason:X}"));
+            case KvmExitReason.KVM_EXIT_MMIO:
+                return Stopped(new RunStop(GuestOutcome.UnhandledMmio,
+                    $"MMIO {(exit.MmioIsWrite ? "write" : "read")} at 0x{exit.MmioAddress:X}: no device and no memory there"));
+            case KvmExitReason.KVM_EXIT_MEMORY_FAULT:
+                return Stopped(new RunStop(GuestOutcome.MemoryFault,
+                    $"KVM_EXIT_MEMORY_FAULT gpa=0x{exit.MemoryFaultGpa:X} size=0x{exit.MemoryFaultSize:X} flags=0x{exit.MemoryFaultFlags:X}"));
+            default:
+                return Stopped(new RunStop(GuestOutcome.UnexpectedExit, $"exit reason {exit.Reason} ({(uint)exit.Reason})"));
+        }
+    }
+
+    private VcpuEmulation HandleIo(VcpuExit exit)
+    {
+        ushort port = exit.IoPort;
+        int size = exit.IoSize;
+        bool isOut = exit.IoIsOut;
+        if (!_bus.TryResolve(port, out IBusDevice? device, out ulong offset))
+        {
+            return Stopped(new RunStop(GuestOutcome.UnknownPort,
+                $"{(isOut ? "OUT to" : "IN from")} unknown port 0x{port:X} ({size} byte{(size == 1 ? "" : "s")})", port));
+        }
+        // String I/O (REP OUTSB/INSB) arrives as one exit with count elements of size bytes each.
+        Span<byte> data = exit.IoData;
+        for (int i = 0; i + size <= data.Length; i += size)
+        {
+            if (isOut) device!.Write(offset, data.Slice(i, size));
+            else device!.Read(offset, data.Slice(i, size));
+        }
+        return _hypercalls.Request switch
+        {
+            GuestRequest.Exit => Stopped(new RunStop(GuestOutcome.Exit, $"exit status {(int)_hypercalls.Status}")),
+            GuestRequest.Return => Stopped(new RunStop(GuestOutcome.Exit, "returned")),
+            _ => VcpuEmulation.Handled,
+        };
+    }
+
+    private static RunStop Timeout() => new(GuestOutcome.Timeout, "wall-clock limit reached; the watchdog stopped the vCPU");
+
+    private VcpuEmulation Stopped(RunStop stop)
+    {
+        Stop = stop;
+        return VcpuEmulation.Stopped;
+    }
+}

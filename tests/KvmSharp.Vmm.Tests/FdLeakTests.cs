@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Vmm.Guests;
+using KvmSharp.Vmm.Loader;
+using KvmSharp.Vmm.Tests.Infrastructure;
+
+namespace KvmSharp.Vmm.Tests;
+
+/// <summary>Runs alone (no other test opens KVM objects meanwhile), so /proc/self/fd before/after is exact.</summary>
+[CollectionDefinition(nameof(FdLeakTests), DisableParallelization = true)]
+public sealed class FdLeakCollection;
+
+/// <summary>Every way a micro-VM can end leaves no descriptor or mapping behind, and the host can still run guests.</summary>
+[Collection(nameof(FdLeakTests))]
+public sealed class FdLeakTests
+{
+    public static TheoryData<string> Endings => new() { "hello", "exit42", "badport", "loop", "triplefault", "halt", "wild", "sum" };
+
+    [KvmTheory]
+    [MemberData(nameof(Endings))]
+    public void Each_ending_leaves_no_kvm_descriptor_or_mapping_behind(string demo)
+    {
+        var guest = DemoGuests.Find(demo)!;
+        var image = guest.Image();
+        var fdsBefore = Host.KvmFds();
+        int mapsBefore = Host.KvmMappings();
+
+        using (var vm = MicroVm.Create(image, new MicroVmOptions { Timeout = TimeSpan.FromMilliseconds(100) }))
+        {
+            var r = guest.Invoke(vm);
+            Assert.NotEqual(GuestOutcome.RunFailed, r.Outcome);
+            // While it lives, the micro-VM holds /dev/kvm, the VM, the guest_memfd and the vCPU.
+            Assert.True(Host.KvmFds().Except(fdsBefore).Count() >= 4);
+        }
+
+        var leaked = Host.KvmFds().Except(fdsBefore).ToList();
+        Assert.True(leaked.Count == 0, "leaked: " + string.Join(", ", leaked));
+        Assert.Equal(mapsBefore, Host.KvmMappings());
+        // The host is healthy: a fresh guest still runs to a clean exit.
+        Assert.True(GuestRun.Run(Hello.Image()).IsSuccess);
+    }
+
+    [KvmFact]
+    public void A_failed_create_leaves_nothing_behind()
+    {
+        var fdsBefore = Host.KvmFds();
+        // A valid image that does not fit: refused before anything is created.
+        var tooBig = GuestImage.FromFlat(new byte[3 * 1024 * 1024]);
+        Assert.Throws<GuestImageException>(() => MicroVm.Create(tooBig));
+        Assert.Empty(Host.KvmFds().Except(fdsBefore));
+    }
+
+    [KvmFact]
+    public void A_pool_releases_everything_on_dispose()
+    {
+        var fdsBefore = Host.KvmFds();
+        using (var pool = new MicroVmPool(Sum.Image(), GuestRun.Quick, size: 3))
+        {
+            var vm = pool.Rent();
+            Assert.Equal(3UL, vm.Call("add", 1, 2).Value);
+            pool.Return(vm);
+        }
+        Assert.Empty(Host.KvmFds().Except(fdsBefore));
+    }
+}
