@@ -1,7 +1,4 @@
 // SPDX-License-Identifier: MIT
-// Compiled only once the CLI references KvmSharp.Vmm and defines KVMSHARP_VMM (two lines in KvmSharp.Cli.csproj), so
-// adding this file cannot break the CLI build before then. tests/KvmSharp.Vmm.Tests compiles and tests it meanwhile.
-#if KVMSHARP_VMM
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
@@ -209,4 +206,3 @@ public static class RunCommand
         public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
-#endif

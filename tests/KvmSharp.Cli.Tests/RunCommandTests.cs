@@ -1,25 +1,20 @@
 // SPDX-License-Identifier: MIT
 using System.Text.Json;
-using KvmSharp.Cli;
 using KvmSharp.Cli.Commands;
 using KvmSharp.Vmm.Guests;
-using KvmSharp.Vmm.Tests.Infrastructure;
 
-namespace KvmSharp.Vmm.Tests;
+namespace KvmSharp.Cli.Tests;
 
-/// <summary>The <c>run</c> verb, through its System.CommandLine command as the CLI will invoke it.</summary>
+/// <summary>The <c>run</c> verb, through the whole command line in process.</summary>
 public sealed class RunCommandTests
 {
     private static (int Code, string Output) Invoke(params string[] args)
     {
-        var stdout = new StringWriter();
-        var parse = new System.CommandLine.RootCommand { Subcommands = { RunCommand.Create() } }.Parse(["run", .. args]);
-        Assert.Empty(parse.Errors);
-        int code = parse.Invoke(new System.CommandLine.InvocationConfiguration { Output = stdout, Error = new StringWriter(), EnableDefaultExceptionHandler = false });
-        return (code, stdout.ToString());
+        var run = CliRun.Of(["run", .. args]);
+        return (run.ExitCode, run.Stdout);
     }
 
-    [KvmFact]
+    [Fact]
     public void Run_hello_streams_the_console_then_the_outcome()
     {
         var (code, output) = Invoke("hello");
@@ -28,7 +23,7 @@ public sealed class RunCommandTests
         Assert.Contains("exit status 0", output, StringComparison.Ordinal);
     }
 
-    [KvmFact]
+    [Fact]
     public void Run_sum_json_has_outcome_status_result_console_and_rip()
     {
         var (code, output) = Invoke("sum", "--json");
@@ -42,7 +37,7 @@ public sealed class RunCommandTests
         Assert.True(root.GetProperty("rip").GetUInt64() > 0);
     }
 
-    [KvmFact]
+    [Fact]
     public void Exit_code_is_the_guest_status_or_125_when_it_did_not_exit()
     {
         Assert.Equal(42, Invoke("exit42").Code);
@@ -56,7 +51,7 @@ public sealed class RunCommandTests
         Assert.Equal(0x1234, port.RootElement.GetProperty("port").GetInt32());
     }
 
-    [KvmFact]
+    [Fact]
     public void An_elf_file_runs_from_disk()
     {
         string path = Path.GetTempFileName();
@@ -96,9 +91,19 @@ public sealed class RunCommandTests
     [InlineData("--mem", "3M")]
     [InlineData("--timeout", "-1s")]
     [InlineData("--timeout", "soon")]
-    public void Bad_values_are_usage_errors(string option, string value) =>
-        Assert.Throws<UsageException>(() => Invoke("hello", option, value));
+    public void Bad_values_are_usage_errors(string option, string value)
+    {
+        var run = CliRun.Of("run", "hello", option, value);
+        Assert.Equal(ExitCodes.Usage, run.ExitCode);
+        Assert.Single(run.StderrLines);
+        Assert.StartsWith("kvmsharp: ", run.Stderr, StringComparison.Ordinal);
+    }
 
     [Fact]
-    public void A_missing_file_is_a_usage_error() => Assert.Throws<UsageException>(() => Invoke("/nonexistent/guest.elf"));
+    public void A_missing_file_is_a_usage_error()
+    {
+        var run = CliRun.Of("run", "/nonexistent/guest.elf");
+        Assert.Equal(ExitCodes.Usage, run.ExitCode);
+        Assert.Contains("/nonexistent/guest.elf", run.Stderr, StringComparison.Ordinal);
+    }
 }
