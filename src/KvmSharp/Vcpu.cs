@@ -46,12 +46,16 @@ public sealed class Vcpu : IDisposable
     public kvm_regs GetRegs()
     {
         var regs = default(kvm_regs);
-        KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_REGS, KvmCall.Bytes(ref regs)), "KVM_GET_REGS", $"vcpu={Id}");
+        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_REGS, KvmCall.Bytes(ref regs));
+        if (KvmCall.IsError(rc)) KvmCall.ThrowKvm(rc, "KVM_GET_REGS", $"vcpu={Id}");
         return regs;
     }
 
-    public void SetRegs(kvm_regs regs) =>
-        KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_REGS, KvmCall.Bytes(ref regs)), "KVM_SET_REGS", $"vcpu={Id} rip=0x{regs.rip:X}");
+    public void SetRegs(kvm_regs regs)
+    {
+        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_REGS, KvmCall.Bytes(ref regs));
+        if (KvmCall.IsError(rc)) KvmCall.ThrowKvm(rc, "KVM_SET_REGS", $"vcpu={Id} rip=0x{regs.rip:X}");
+    }
 
     public kvm_sregs GetSregs()
     {
@@ -73,7 +77,9 @@ public sealed class Vcpu : IDisposable
 
     /// <summary>
     /// KVM_RUN once. Returns the exit decoded in place over the kvm_run page (valid until the next Run). A run
-    /// interrupted by a signal or immediate_exit (EINTR) returns <see cref="VcpuExit.Interrupted"/> = true; other
+    /// interrupted by a signal or immediate_exit (EINTR) returns <see cref="VcpuExit.Interrupted"/> = true. A
+    /// KVM_EXIT_MEMORY_FAULT comes back from the kernel as -EFAULT (or -EHWPOISON) with the exit filled in
+    /// (Documentation/virt/kvm/api.rst, KVM_CAP_MEMORY_FAULT_INFO): it is returned as an exit, not thrown. Other
     /// failures throw.
     /// </summary>
     public VcpuExit Run()
@@ -90,9 +96,13 @@ public sealed class Vcpu : IDisposable
         }
         // The whole mapping, not just struct kvm_run: port I/O data lives at data_offset, usually the next page.
         Span<byte> page = _run.GetSpan(0, (int)_run.Length);
+        if (!KvmCall.IsError(rc)) return new VcpuExit(page, interrupted: false);
         if (rc == -(long)Errno.EINTR) return new VcpuExit(page, interrupted: true);
-        KvmCall.Check(rc, "KVM_RUN", $"vcpu={Id}");
-        return new VcpuExit(page, interrupted: false);
+        var exit = new VcpuExit(page, interrupted: false);
+        if ((rc == -(long)Errno.EFAULT || rc == -(long)Errno.EHWPOISON) && exit.Reason == KvmExitReason.KVM_EXIT_MEMORY_FAULT)
+            return exit;
+        KvmCall.ThrowKvm(rc, "KVM_RUN", $"vcpu={Id}");
+        return default;
     }
 
     /// <summary>

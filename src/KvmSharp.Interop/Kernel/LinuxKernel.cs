@@ -158,7 +158,11 @@ public sealed unsafe class LinuxKernel : IKernel
         return ftruncate(lease.Number, length) == 0 ? 0 : Fail();
     }
 
-    public int GetTid() => gettid();
+    // A thread's id never changes: ask the kernel once per thread, not once per KVM_RUN.
+    [ThreadStatic]
+    private static int t_tid;
+
+    public int GetTid() => t_tid != 0 ? t_tid : t_tid = gettid();
 
     public long KickThread(int tid)
     {
