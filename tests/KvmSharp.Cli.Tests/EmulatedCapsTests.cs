@@ -19,6 +19,20 @@ public sealed class EmulatedCapsTests
         Assert.Equal(real.VmTypes, emulated.VmTypes);
     }
 
+    [Theory]
+    // kernel-spec §2.1: a SW_PROTECTED VM has private memory, so no INIT_SHARED and PRIVATE attributes on the VM;
+    // with the v8 series INIT_SHARED comes back and PRIVATE moves from the VM to guest_memfd.
+    [InlineData(false, 0x1, 0x8, 0x0)]
+    [InlineData(true, 0x3, 0x0, 0x8)]
+    public void A_sw_protected_vm_reports_flags_and_attributes_per_generation(bool inPlace, long flags, long vmAttributes, long gmemAttributes)
+    {
+        string[] args = ["caps", "--json", "--kernel", "emulated", "--arch", "x86_64", "--vm-type", "sw-protected"];
+        using var caps = new CapsJsonReader(CliRun.Of(inPlace ? [.. args, "--in-place-conversion"] : args));
+        Assert.Equal(flags, caps.Vm("KVM_CAP_GUEST_MEMFD_FLAGS"));
+        Assert.Equal(vmAttributes, caps.Vm("KVM_CAP_MEMORY_ATTRIBUTES"));
+        Assert.Equal(gmemAttributes, caps.Vm("KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES"));
+    }
+
     [Fact]
     public void An_snp_vm_without_in_place_conversion_refuses_init_shared()
     {
