@@ -27,6 +27,8 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     private ulong _nextIno = 0x10000;
     private bool _disposed;
 
+    internal (IReadOnlyList<Kvm> Vms, FdTable Fds, AddressSpace Mm) InvariantView => (_vms, _fds, _mm);
+
     public EmulatedKernel(EmulatorConfig? config = null)
     {
         Config = config ?? EmulatorConfig.LikeThisHost();

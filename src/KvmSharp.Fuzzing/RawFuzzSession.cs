@@ -1,0 +1,793 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using KvmSharp.Abi;
+using KvmSharp.Emulation;
+using KvmSharp.Kernel;
+using static KvmSharp.Abi.IoctlEncoding;
+
+namespace KvmSharp.Fuzzing;
+
+/// <summary>What the fuzzer believes a descriptor number is (from the call that created it).</summary>
+internal enum FdKind
+{
+    System,
+    Vm,
+    Vcpu,
+    Gmem,
+    Other,
+}
+
+/// <summary>
+/// One fuzzing session on one <see cref="EmulatedKernel"/>: tracks the descriptors and mappings the calls created,
+/// generates the next call from them, and keeps a log for reproducers. See <see cref="RawIoctlFuzzer"/>.
+/// </summary>
+internal sealed class RawFuzzSession
+{
+    private const int LogLength = 400;
+    private const ulong MaxAllocation = 4UL << 20;
+
+    // include/uapi/asm-generic/ioctls.h, include/uapi/linux/fs.h: what do_vfs_ioctl answers for every file.
+    private static readonly uint[] VfsRequests = [0x5450, 0x5451, 0x5452, 0x5421, 0x0002, 0xC020660B, 0xC0045877, 0xC0045878, 0x541B /* FIONREAD */];
+
+    /// <summary>KVM requests the emulator does not implement (the kernel knows them): must be ENOTTY/EINVAL, never a throw.</summary>
+    private static readonly uint[] OtherKvmRequests =
+    [
+        _IO(KvmIoctls.KVMIO, 0x60) /* KVM_CREATE_IRQCHIP */, _IOW(KvmIoctls.KVMIO, 0x42, 16) /* KVM_GET_DIRTY_LOG */,
+        _IOW(KvmIoctls.KVMIO, 0x76, 32) /* KVM_IRQFD */, _IOR(KvmIoctls.KVMIO, 0x8c, 416) /* KVM_GET_FPU */,
+        _IOW(KvmIoctls.KVMIO, 0xa3, 16) /* KVM_ENABLE_CAP */, _IO(KvmIoctls.KVMIO, 0xd6) /* RFC ATTRIBUTES2 nr */,
+        _IOWR(KvmIoctls.KVMIO, 0xd6, 64) /* RFC v4 KVM_SET_MEMORY_ATTRIBUTES2 */, KvmIoctls.KVM_SET_IDENTITY_MAP_ADDR,
+    ];
+
+    private static readonly int PageSize = Environment.SystemPageSize;
+    private static readonly ulong Ps = (ulong)PageSize;
+
+    private readonly EmulatedKernel _kernel;
+    private readonly Random _rng;
+    private readonly UserSandbox _sandbox;
+    private readonly RunWatchdog _watchdog;
+    private readonly Dictionary<int, FdKind> _open = [];
+    private readonly Dictionary<int, KernelFd> _handles = [];
+    private readonly List<int> _closed = [];
+    private readonly List<Mapping> _mappings = [];
+    private readonly List<GuestMemfdPin> _pins = [];
+    private readonly Queue<string> _log = new();
+    private int _expectedFds;
+
+    public RawFuzzSession(EmulatedKernel kernel, Random rng, UserSandbox sandbox, RunWatchdog watchdog)
+    {
+        _kernel = kernel;
+        _rng = rng;
+        _sandbox = sandbox;
+        _watchdog = watchdog;
+    }
+
+    /// <summary>The most recent calls of this session, oldest first.</summary>
+    public IEnumerable<string> Log => _log;
+
+    public string LastOp { get; private set; } = "";
+
+    /// <summary>A host mapping this session made and still owns: [Start, Start+Length), from file <see cref="Kind"/>.</summary>
+    private sealed record Mapping(nint Start, ulong Length, FdKind Kind, long Offset, bool Anonymous, int Prot);
+
+    // ------------------------------------------------------------------ driver
+
+    /// <summary>Makes one call; returns its description with the result.</summary>
+    public string Step()
+    {
+        int pick = _rng.Next(100);
+        string op;
+        if (_open.Count == 0 || pick < 3) op = Open();
+        else if (pick < 68) op = Ioctl();
+        else if (pick < 72) op = Close();
+        else if (pick < 80) op = Fallocate();
+        else if (pick < 85) op = FileIo();
+        else if (pick < 90) op = Mmap();
+        else if (pick < 93) op = Munmap();
+        else if (pick < 95) op = Madvise();
+        else if (pick < 98) op = Touch();
+        else op = Hooks();
+        return op;
+    }
+
+    /// <summary>Checks the session's own model against the kernel: the open descriptor count.</summary>
+    public string? CheckModel()
+    {
+        int count = _kernel.OpenFdCount;
+        return count == _expectedFds ? null : $"fd table holds {count} descriptors, the calls opened {_expectedFds} and left them open";
+    }
+
+    /// <summary>
+    /// Ends the session like exit(2): own mappings unmapped, pins dropped, kernel disposed. Then nothing may be left:
+    /// no emulated descriptor, mapping or VM. Returns what leaked, or null.
+    /// </summary>
+    public string? Teardown()
+    {
+        foreach (var pin in _pins) pin.Dispose();
+        var problems = new List<string>();
+        foreach (var m in _mappings)
+        {
+            long rc = _kernel.Munmap(m.Start, m.Length);
+            if (rc < 0) problems.Add($"munmap of the session's own mapping at 0x{m.Start:X} failed: {rc}");
+        }
+        _mappings.Clear();
+        if (_kernel.MappingCount != 0) problems.Add($"{_kernel.MappingCount} emulated mappings left after every mapping was unmapped");
+        foreach (var fd in _handles.Values) fd.SetHandleAsInvalid();
+        _kernel.Dispose();
+        if (_kernel.OpenFdCount != 0) problems.Add($"{_kernel.OpenFdCount} descriptors left after exit");
+        if (_kernel.LiveVmCount != 0) problems.Add($"{_kernel.LiveVmCount} VMs alive after every descriptor was closed");
+        return problems.Count == 0 ? null : string.Join("; ", problems);
+    }
+
+    /// <summary>Per call name (ioctl request name or file operation): how often it succeeded and failed, over all sessions.</summary>
+    public Dictionary<string, (long Ok, long Failed)>? Outcomes { get; init; }
+
+    private string Record(string what, long rc)
+    {
+        if (Outcomes is not null)
+        {
+            string key = OutcomeKey(what);
+            var (ok, failed) = Outcomes.GetValueOrDefault(key);
+            Outcomes[key] = rc >= 0 ? (ok + 1, failed) : (ok, failed + 1);
+        }
+        string line = string.Create(CultureInfo.InvariantCulture, $"{what} = {Describe(rc)}");
+        _log.Enqueue(line);
+        if (_log.Count > LogLength) _log.Dequeue();
+        return line;
+    }
+
+    private void Begin(string what) => LastOp = what;
+
+    private static string OutcomeKey(string what)
+    {
+        if (what.StartsWith("ioctl(", StringComparison.Ordinal))
+        {
+            int a = what.IndexOf(", ", StringComparison.Ordinal) + 2;
+            int b = what.IndexOf(", ", a, StringComparison.Ordinal);
+            string name = b > a ? what[a..b] : "ioctl";
+            return "ioctl " + (name.StartsWith("ioctl 0x", StringComparison.Ordinal) ? "(other request)" : name);
+        }
+        int paren = what.IndexOfAny(['(', ' ']);
+        return paren > 0 ? what[..paren] : what;
+    }
+
+    private static string Describe(long rc) =>
+        rc < 0 && rc >= -4095 ? ErrnoInfo.NameOf((int)-rc) : rc.ToString(CultureInfo.InvariantCulture);
+
+    // ------------------------------------------------------------------ descriptors
+
+    private KernelFd Handle(int number)
+    {
+        if (!_handles.TryGetValue(number, out var fd))
+        {
+            fd = new KernelFd(_kernel, number);
+            _handles[number] = fd;
+        }
+        return fd;
+    }
+
+    private int PickFd(FdKind? want = null)
+    {
+        int r = _rng.Next(100);
+        if (want is FdKind k && r < 80)
+        {
+            var of = _open.Where(p => p.Value == k).Select(p => p.Key).ToList();
+            if (of.Count > 0) return of[_rng.Next(of.Count)];
+        }
+        if (r < 85 && _open.Count > 0) return _open.Keys.ElementAt(_rng.Next(_open.Count));
+        if (r < 90 && _closed.Count > 0) return _closed[_rng.Next(_closed.Count)];
+        if (r < 96) return _rng.Next(-2, 48);
+        return _rng.Next(2) == 0 ? int.MaxValue - _rng.Next(4) : _rng.Next(int.MinValue, 0);
+    }
+
+    private FdKind KindOf(int fd) => _open.TryGetValue(fd, out var k) ? k : FdKind.Other;
+
+    private void Opened(int fd, FdKind kind)
+    {
+        _open[fd] = kind;
+        _closed.Remove(fd);
+        _expectedFds++;
+    }
+
+    private string Open()
+    {
+        string path = _rng.Next(10) == 0 ? (_rng.Next(2) == 0 ? "/dev/null" : "/dev/kvm2") : "/dev/kvm";
+        Begin($"open({path})");
+        long rc = _kernel.Open(path, LinuxConstants.O_RDWR, out var fd);
+        if (rc >= 0)
+        {
+            fd!.SetHandleAsInvalid(); // the session owns the number; Teardown closes everything
+            Opened((int)rc, FdKind.System);
+        }
+        return Record($"open({path})", rc);
+    }
+
+    private string Close()
+    {
+        int fd = PickFd();
+        Begin($"close({fd})");
+        long rc = _kernel.Close(fd);
+        if (rc == 0 && _open.Remove(fd))
+        {
+            _closed.Add(fd);
+            _expectedFds--;
+        }
+        return Record($"close({fd})", rc);
+    }
+
+    // ------------------------------------------------------------------ ioctl
+
+    private string Ioctl()
+    {
+        var (fd, kind) = PickIoctlTarget();
+        uint request = PickRequest(kind);
+        bool intForm = _IOC_SIZE(request) == 0 && _IOC_DIR(request) == _IOC_NONE ? _rng.Next(4) != 0 : _rng.Next(6) == 0;
+        long rc;
+        string what;
+        if (intForm)
+        {
+            ulong value = IntArg(request);
+            what = string.Create(CultureInfo.InvariantCulture, $"ioctl({fd} {kind}, {KvmIoctls.NameOf(request)}, 0x{value:X})");
+            Begin(what);
+            rc = Call(fd, request, value);
+        }
+        else
+        {
+            byte[] buffer = Buffer(request, fd);
+            what = string.Create(CultureInfo.InvariantCulture, $"ioctl({fd} {kind}, {KvmIoctls.NameOf(request)}, [{buffer.Length}] {Convert.ToHexString(buffer.AsSpan(0, Math.Min(buffer.Length, 48)))})");
+            Begin(what);
+            rc = Call(fd, request, buffer);
+        }
+        AfterIoctl(fd, kind, request, rc);
+        return Record(what, rc);
+    }
+
+    private long Call(int fd, uint request, ulong value)
+    {
+        bool run = request == KvmIoctls.KVM_RUN;
+        if (run) _watchdog.Arm(_kernel);
+        try
+        {
+            return _kernel.Ioctl(Handle(fd), request, value);
+        }
+        finally
+        {
+            if (run) _watchdog.Disarm();
+        }
+    }
+
+    private long Call(int fd, uint request, byte[] buffer)
+    {
+        bool run = request == KvmIoctls.KVM_RUN;
+        if (run) _watchdog.Arm(_kernel);
+        try
+        {
+            return _kernel.Ioctl(Handle(fd), request, buffer);
+        }
+        finally
+        {
+            if (run) _watchdog.Disarm();
+        }
+    }
+
+    /// <summary>The descriptor-creating requests: a success installs exactly one new fd of a known kind.</summary>
+    private void AfterIoctl(int fd, FdKind kind, uint request, long rc)
+    {
+        if (rc < 0) return;
+        FdKind? created = kind switch
+        {
+            FdKind.System when request == KvmIoctls.KVM_CREATE_VM => FdKind.Vm,
+            FdKind.Vm when request == KvmIoctls.KVM_CREATE_GUEST_MEMFD => FdKind.Gmem,
+            FdKind.Vm when request == KvmIoctls.KVM_CREATE_VCPU => FdKind.Vcpu,
+            _ => null,
+        };
+        if (created is FdKind c) Opened((int)rc, c);
+    }
+
+    private (int Fd, FdKind Kind) PickIoctlTarget()
+    {
+        FdKind want = _rng.Next(10) switch
+        {
+            0 => FdKind.System,
+            < 4 => FdKind.Vm,
+            < 6 => FdKind.Vcpu,
+            _ => FdKind.Gmem,
+        };
+        int fd = PickFd(want);
+        return (fd, KindOf(fd));
+    }
+
+    private static uint[] KnownFor(FdKind kind) => kind switch
+    {
+        FdKind.System => [KvmIoctls.KVM_GET_API_VERSION, KvmIoctls.KVM_CREATE_VM, KvmIoctls.KVM_CHECK_EXTENSION, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE],
+        FdKind.Vm =>
+        [
+            KvmIoctls.KVM_CREATE_VCPU, KvmIoctls.KVM_SET_USER_MEMORY_REGION, KvmIoctls.KVM_SET_USER_MEMORY_REGION2,
+            KvmIoctls.KVM_SET_USER_MEMORY_REGION2, KvmIoctls.KVM_SET_TSS_ADDR, KvmIoctls.KVM_CHECK_EXTENSION,
+            KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES, KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2, KvmIoctls.KVM_CREATE_GUEST_MEMFD,
+            KvmIoctls.KVM_CREATE_GUEST_MEMFD,
+        ],
+        FdKind.Vcpu =>
+        [
+            KvmIoctls.KVM_RUN, KvmIoctls.KVM_GET_REGS, KvmIoctls.KVM_SET_REGS, KvmIoctls.KVM_GET_SREGS, KvmIoctls.KVM_SET_SREGS,
+            KvmIoctls.KVM_SET_SREGS, KvmIoctls.KVM_PRE_FAULT_MEMORY,
+        ],
+        FdKind.Gmem => [KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2],
+        _ => [KvmIoctls.KVM_CHECK_EXTENSION],
+    };
+
+    private static readonly uint[] AllKnown =
+        [.. KnownFor(FdKind.System), .. KnownFor(FdKind.Vm), .. KnownFor(FdKind.Vcpu), .. KnownFor(FdKind.Gmem)];
+
+    private uint PickRequest(FdKind kind)
+    {
+        int r = _rng.Next(100);
+        if (r < 62)
+        {
+            var known = KnownFor(kind);
+            return known[_rng.Next(known.Length)];
+        }
+        if (r < 77) return AllKnown[_rng.Next(AllKnown.Length)];
+        if (r < 82) return VfsRequests[_rng.Next(VfsRequests.Length)];
+        if (r < 86) return OtherKvmRequests[_rng.Next(OtherKvmRequests.Length)];
+        uint baseRequest = AllKnown[_rng.Next(AllKnown.Length)];
+        return _rng.Next(5) switch
+        {
+            // Wrong direction bits.
+            0 => (baseRequest & 0x3fffffff) | ((uint)_rng.Next(4) << 30),
+            // Wrong size field.
+            1 => (baseRequest & ~(0x3fffu << 16)) | ((uint)_rng.Next(0x4000) << 16),
+            // KVMIO with any nr.
+            2 => _IOC((uint)_rng.Next(4), KvmIoctls.KVMIO, (uint)_rng.Next(256), (uint)_rng.Next(0x200)),
+            // Another type with a known nr.
+            3 => (baseRequest & ~0xff00u) | ((uint)_rng.Next(256) << 8),
+            _ => (uint)_rng.NextInt64(0, 1L << 32),
+        };
+    }
+
+    private ulong IntArg(uint request)
+    {
+        if (request == KvmIoctls.KVM_CHECK_EXTENSION && _rng.Next(3) != 0)
+            return (ulong)_rng.Next(_rng.Next(4) == 0 ? 300 : 260);
+        if (request == KvmIoctls.KVM_CREATE_VM && _rng.Next(3) != 0) return (ulong)_rng.Next(8);
+        if (request == KvmIoctls.KVM_CREATE_VCPU && _rng.Next(3) != 0) return (ulong)_rng.Next(6);
+        if (request == KvmIoctls.KVM_RUN && _rng.Next(4) != 0) return 0;
+        return Interesting();
+    }
+
+    private ulong Interesting() => _rng.Next(14) switch
+    {
+        0 => 0,
+        1 => 1,
+        2 => (ulong)_rng.Next(64),
+        3 => ulong.MaxValue,
+        4 => 1UL << 63,
+        5 => int.MaxValue,
+        6 => uint.MaxValue,
+        7 => (ulong)_rng.Next(1, 64) << _rng.Next(12, 63),
+        8 => (ulong)_rng.NextInt64(),
+        9 => ulong.MaxValue - (ulong)_rng.Next(PageSize),
+        10 => Ps * (ulong)_rng.Next(0, 64),
+        11 => Ps * (ulong)_rng.Next(0, 64) + (ulong)_rng.Next(1, PageSize),
+        12 => (ulong)_rng.Next(1, 64) << 32,
+        _ => (ulong)_rng.NextInt64() | ((ulong)_rng.Next(2) << 63),
+    };
+
+    // ------------------------------------------------------------------ buffers
+
+    private byte[] Buffer(uint request, int fd)
+    {
+        int natural = NaturalSize(request);
+        byte[] full = new byte[Math.Max(natural, 8) + 64];
+        bool structured = _rng.Next(5) != 0;
+        if (structured) Fill(request, full, fd);
+        else _rng.NextBytes(full);
+        if (structured && _rng.Next(3) == 0) Mutate(full, natural);
+        int length = _rng.Next(10) switch
+        {
+            0 => 0,
+            1 => natural == 0 ? _rng.Next(0, 8) : _rng.Next(0, natural),
+            2 => natural + _rng.Next(1, 64),
+            _ => natural,
+        };
+        var buffer = full.AsSpan(0, Math.Min(length, full.Length)).ToArray();
+        Shape(request, buffer);
+        return buffer;
+    }
+
+    private static int NaturalSize(uint request)
+    {
+        if (request == KvmIoctls.KVM_CREATE_GUEST_MEMFD) return SizeOf<kvm_create_guest_memfd>();
+        if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION) return SizeOf<kvm_userspace_memory_region>();
+        if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION2) return SizeOf<kvm_userspace_memory_region2>();
+        if (request == KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES) return SizeOf<kvm_memory_attributes>();
+        if (request == KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2) return SizeOf<kvm_memory_attributes2>();
+        if (request == KvmIoctls.KVM_PRE_FAULT_MEMORY) return SizeOf<kvm_pre_fault_memory>();
+        if (request == KvmIoctls.KVM_GET_REGS || request == KvmIoctls.KVM_SET_REGS) return SizeOf<kvm_regs>();
+        if (request == KvmIoctls.KVM_GET_SREGS || request == KvmIoctls.KVM_SET_SREGS) return SizeOf<kvm_sregs>();
+        int encoded = (int)_IOC_SIZE(request);
+        return encoded == 0 ? 8 : Math.Min(encoded, 512);
+    }
+
+    private static int SizeOf<T>() where T : unmanaged => Unsafe.SizeOf<T>();
+
+    private static void U64(byte[] b, int at, ulong v)
+    {
+        if (at + 8 <= b.Length) BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), v);
+    }
+
+    private static void U32(byte[] b, int at, uint v)
+    {
+        if (at + 4 <= b.Length) BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), v);
+    }
+
+    private static ulong GetU64(byte[] b, int at) => at + 8 <= b.Length ? BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(at)) : 0;
+
+    /// <summary>A likely-valid struct for the request, so calls get past the first checks.</summary>
+    private void Fill(uint request, byte[] b, int fd)
+    {
+        if (request == KvmIoctls.KVM_CREATE_GUEST_MEMFD)
+        {
+            U64(b, 0, _rng.Next(8) switch
+            {
+                0 => Interesting(),
+                1 => 1UL << _rng.Next(30, 63),
+                _ => Ps * (ulong)_rng.Next(1, 17),
+            });
+            U64(b, 8, _rng.Next(6) switch { 0 => Interesting(), 1 => 1UL << _rng.Next(64), _ => (ulong)_rng.Next(4) });
+            if (_rng.Next(8) == 0) U64(b, 16 + 8 * _rng.Next(6), Interesting());
+        }
+        else if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION || request == KvmIoctls.KVM_SET_USER_MEMORY_REGION2)
+        {
+            uint slot = (uint)_rng.Next(8);
+            if (_rng.Next(8) == 0) slot |= (uint)_rng.Next(3) << 16;
+            if (_rng.Next(16) == 0) slot = (uint)_rng.NextInt64(0, 1L << 32);
+            U32(b, 0, slot);
+            uint flags = _rng.Next(8) switch
+            {
+                0 => 0,
+                1 => (uint)_rng.Next(16),
+                2 => 1u << _rng.Next(32),
+                3 => KvmConstants.KVM_MEM_READONLY,
+                _ => KvmConstants.KVM_MEM_GUEST_MEMFD,
+            };
+            U32(b, 4, flags);
+            // 0xffff0000: the x86 reset vector (CS base 0xffff0000, RIP 0xfff0) so KVM_RUN executes what the slot holds.
+            ulong gpaBase = _rng.Next(5) switch { 0 => 0, 1 => 1UL << 32, 2 => Interesting() & ~(Ps - 1), 3 => 0xffff0000 - 8 * Ps, _ => 0x100000 };
+            U64(b, 8, gpaBase + Ps * (ulong)_rng.Next(0, 32));
+            U64(b, 16, _rng.Next(8) switch { 0 => 0, 1 => Interesting(), _ => Ps * (ulong)_rng.Next(1, 9) });
+            U64(b, 24, _rng.Next(3) == 0 ? 0 : (ulong)_sandbox.Start + Ps * (ulong)_rng.Next(0, 64));
+            if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION2)
+            {
+                U64(b, 32, _rng.Next(6) == 0 ? Interesting() : Ps * (ulong)_rng.Next(0, 9));
+                var gmems = _open.Where(p => p.Value == FdKind.Gmem).Select(p => p.Key).ToList();
+                uint gfd = gmems.Count > 0 && _rng.Next(6) != 0 ? (uint)gmems[_rng.Next(gmems.Count)] : (uint)PickFd();
+                U32(b, 40, gfd);
+                if (_rng.Next(10) == 0) U32(b, 44, (uint)Interesting());
+                if (_rng.Next(10) == 0) U64(b, 48 + 8 * _rng.Next(14), Interesting());
+            }
+        }
+        else if (request == KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES || request == KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2)
+        {
+            bool onGmem = KindOf(fd) == FdKind.Gmem;
+            U64(b, 0, _rng.Next(6) == 0 ? Interesting() : (onGmem ? 0UL : 0x100000UL) + Ps * (ulong)_rng.Next(0, 16));
+            U64(b, 8, _rng.Next(6) == 0 ? Interesting() : Ps * (ulong)_rng.Next(1, 9));
+            U64(b, 16, _rng.Next(4) switch { 0 => 0, 1 => Interesting(), _ => KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE });
+            U64(b, 24, _rng.Next(8) == 0 ? Interesting() : 0);
+            if (request == KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2)
+            {
+                if (_rng.Next(6) == 0) U64(b, 32, Interesting()); // error_offset (an output)
+                if (_rng.Next(8) == 0) U64(b, 40 + 8 * _rng.Next(11), Interesting());
+            }
+        }
+        else if (request == KvmIoctls.KVM_PRE_FAULT_MEMORY)
+        {
+            U64(b, 0, _rng.Next(6) == 0 ? Interesting() : 0x100000 + Ps * (ulong)_rng.Next(0, 40));
+            U64(b, 8, _rng.Next(6) == 0 ? Interesting() : Ps * (ulong)_rng.Next(0, 9));
+            U64(b, 16, _rng.Next(8) == 0 ? Interesting() : 0);
+            if (_rng.Next(8) == 0) U64(b, 24 + 8 * _rng.Next(5), Interesting());
+        }
+        else if (request == KvmIoctls.KVM_SET_REGS || request == KvmIoctls.KVM_SET_SREGS)
+        {
+            // Start from the vCPU's current state (when the fd is a vCPU) and change a few fields.
+            uint get = request == KvmIoctls.KVM_SET_REGS ? KvmIoctls.KVM_GET_REGS : KvmIoctls.KVM_GET_SREGS;
+            int size = NaturalSize(request);
+            byte[] current = new byte[size];
+            if (_kernel.Ioctl(Handle(fd), get, current) == 0) current.CopyTo(b, 0);
+            int fields = _rng.Next(1, 4);
+            for (int i = 0; i < fields; i++)
+            {
+                int at = _rng.Next(size / 8) * 8;
+                U64(b, at, _rng.Next(3) == 0 ? Interesting() : GetU64(b, at) ^ (1UL << _rng.Next(64)));
+            }
+        }
+        else
+        {
+            _rng.NextBytes(b);
+        }
+    }
+
+    /// <summary>Random damage: flipped bits, a random word, a run of random bytes.</summary>
+    private void Mutate(byte[] b, int natural)
+    {
+        int span = Math.Max(1, Math.Min(natural, b.Length));
+        int n = _rng.Next(1, 4);
+        for (int i = 0; i < n; i++)
+        {
+            switch (_rng.Next(3))
+            {
+                case 0:
+                    b[_rng.Next(span)] ^= (byte)(1 << _rng.Next(8));
+                    break;
+                case 1:
+                    U64(b, _rng.Next(Math.Max(1, span / 8)) * 8, Interesting());
+                    break;
+                default:
+                    int at = _rng.Next(span);
+                    _rng.NextBytes(b.AsSpan(at, Math.Min(b.Length - at, _rng.Next(1, 16))));
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Safety shaping after mutation (see <see cref="RawIoctlFuzzer"/> remarks): memory slots point into the
+    /// sandbox; pre-fault ranges stay small.
+    /// </summary>
+    private void Shape(uint request, byte[] b)
+    {
+        if ((request == KvmIoctls.KVM_SET_USER_MEMORY_REGION || request == KvmIoctls.KVM_SET_USER_MEMORY_REGION2) && b.Length >= 32)
+        {
+            ulong size = GetU64(b, 16);
+            ulong uaddr = GetU64(b, 24);
+            bool aligned = (uaddr & (Ps - 1)) == 0 && (size & (Ps - 1)) == 0;
+            if (aligned && size <= UserSandbox.Size && uaddr + size <= 1UL << 48)
+            {
+                // Would pass access_ok: place it inside the sandbox.
+                ulong room = UserSandbox.Size - size;
+                ulong within = room == 0 ? 0 : (uaddr % room) & ~(Ps - 1);
+                U64(b, 24, (ulong)_sandbox.Start + within);
+            }
+            else if (aligned && size > UserSandbox.Size && uaddr + size >= uaddr && uaddr + size <= 1UL << 48)
+            {
+                // Too large for the sandbox but acceptable to access_ok: keep the size, make the address fail access_ok.
+                U64(b, 24, (1UL << 48) - Ps);
+            }
+        }
+        else if (request == KvmIoctls.KVM_PRE_FAULT_MEMORY && b.Length >= 16)
+        {
+            ulong size = GetU64(b, 8);
+            ulong cap = 64 * Ps;
+            if (size > cap) U64(b, 8, (size % cap) | (size & (Ps - 1)));
+        }
+    }
+
+    // ------------------------------------------------------------------ file operations
+
+    private string Fallocate()
+    {
+        int fd = PickFd(FdKind.Gmem);
+        int mode = _rng.Next(8) switch
+        {
+            0 => _rng.Next(0x100),
+            1 => 0,
+            2 => LinuxConstants.FALLOC_FL_PUNCH_HOLE,
+            < 5 => LinuxConstants.FALLOC_FL_KEEP_SIZE,
+            _ => LinuxConstants.FALLOC_FL_KEEP_SIZE | LinuxConstants.FALLOC_FL_PUNCH_HOLE,
+        };
+        long offset = _rng.Next(5) == 0 ? (long)Interesting() : (long)(Ps * (ulong)_rng.Next(0, 20)) + (_rng.Next(10) == 0 ? 1 : 0);
+        long length = _rng.Next(5) == 0 ? (long)Interesting() : (long)(Ps * (ulong)_rng.Next(0, 12)) + (_rng.Next(10) == 0 ? 7 : 0);
+        // Bound real allocations: an allocating fallocate on a huge file could take gigabytes of this machine.
+        if ((mode & LinuxConstants.FALLOC_FL_PUNCH_HOLE) == 0 && length > (long)MaxAllocation)
+            length = (long)((ulong)length % MaxAllocation) | (length & (PageSize - 1));
+        string what = string.Create(CultureInfo.InvariantCulture, $"fallocate({fd}, 0x{mode:X}, 0x{offset:X}, 0x{length:X})");
+        Begin(what);
+        return Record(what, _kernel.Fallocate(Handle(fd), mode, offset, length));
+    }
+
+    private string FileIo()
+    {
+        int fd = PickFd();
+        byte[] buf = new byte[_rng.Next(4) == 0 ? 0 : _rng.Next(1, 128)];
+        long offset = (long)Interesting();
+        int which = _rng.Next(7);
+        string[] names = ["read", "write", "pread", "pwrite", "lseek", "fstat", "ftruncate"];
+        string what = string.Create(CultureInfo.InvariantCulture, $"{names[which]}({fd}, len={buf.Length}, off=0x{offset:X})");
+        Begin(what);
+        long rc = which switch
+        {
+            0 => _kernel.Read(Handle(fd), buf),
+            1 => _kernel.Write(Handle(fd), buf),
+            2 => _kernel.Pread(Handle(fd), buf, offset),
+            3 => _kernel.Pwrite(Handle(fd), buf, offset),
+            4 => _kernel.Lseek(Handle(fd), offset, _rng.Next(-1, 6)),
+            5 => _kernel.Fstat(Handle(fd), out _),
+            _ => _kernel.Ftruncate(Handle(fd), offset),
+        };
+        return Record(what, rc);
+    }
+
+    private string Mmap()
+    {
+        int fd = PickFd(_rng.Next(4) == 0 ? FdKind.Vcpu : FdKind.Gmem);
+        bool anonymous = _rng.Next(20) == 0;
+        ulong length = _rng.Next(8) switch
+        {
+            0 => Interesting(),
+            1 => Ps * (ulong)_rng.Next(1, 8) + (ulong)_rng.Next(1, PageSize),
+            _ => Ps * (ulong)_rng.Next(1, 33),
+        };
+        long offset = _rng.Next(6) switch
+        {
+            0 => (long)Interesting(),
+            1 => _rng.Next(1, PageSize),
+            < 4 => (long)(Ps * (ulong)_rng.Next(0, 8)),
+            _ => 0,
+        };
+        int prot = _rng.Next(6) == 0 ? _rng.Next(16) : LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE;
+        int flags = _rng.Next(6) switch
+        {
+            0 => _rng.Next(0x200000),
+            1 => LinuxConstants.MAP_PRIVATE,
+            2 => 0x03, // MAP_SHARED_VALIDATE
+            _ => LinuxConstants.MAP_SHARED,
+        };
+        if (anonymous) flags |= LinuxConstants.MAP_ANONYMOUS;
+        // Anonymous memory is the host's, not the emulator's: keep it plain (MAP_HUGETLB would need huge-page munmaps).
+        if ((flags & LinuxConstants.MAP_ANONYMOUS) != 0) flags &= ~(0x40000 | (0x3f << 26));
+        // Never MAP_FIXED (it would replace memory of this process), MAP_POPULATE or MAP_LOCKED (real allocations).
+        flags &= ~(LinuxConstants.MAP_FIXED | LinuxConstants.MAP_POPULATE | 0x2000 | 0x100000 /* MAP_FIXED_NOREPLACE */);
+        if ((flags & LinuxConstants.MAP_ANONYMOUS) != 0 && length > (64UL << 20)) length = Ps;
+        string what = string.Create(CultureInfo.InvariantCulture, $"mmap(len=0x{length:X}, prot=0x{prot:X}, flags=0x{flags:X}, {fd}, 0x{offset:X})");
+        Begin(what);
+        long rc = _kernel.Mmap(0, length, prot, flags, fd < 0 && _rng.Next(2) == 0 ? null : Handle(fd), offset, out nint mapped);
+        if (rc == 0)
+        {
+            ulong aligned = (length + Ps - 1) & ~(Ps - 1);
+            _mappings.Add(new Mapping(mapped, aligned, KindOf(fd), offset, (flags & LinuxConstants.MAP_ANONYMOUS) != 0, prot));
+        }
+        return Record(what, rc);
+    }
+
+    private string Munmap()
+    {
+        if (_mappings.Count == 0 || _rng.Next(10) == 0)
+        {
+            // Rejected before the host sees it: unaligned address or zero length.
+            nint bad = _rng.Next(2) == 0 ? (nint)(0x1000_0000 + _rng.Next(1, PageSize)) : 0;
+            ulong len = bad == 0 ? 0 : (ulong)_rng.Next(0, 3) * Ps;
+            Begin($"munmap(0x{bad:X}, 0x{len:X})");
+            if (bad == 0)
+            {
+                // munmap(NULL, 0): length 0 → EINVAL.
+                return Record("munmap(0, 0)", _kernel.Munmap(0, 0));
+            }
+            return Record($"munmap(0x{bad:X}, 0x{len:X})", _kernel.Munmap(bad, len));
+        }
+        int index = _rng.Next(_mappings.Count);
+        var m = _mappings[index];
+        ulong pages = m.Length / Ps;
+        ulong first = _rng.Next(2) == 0 ? 0 : (ulong)_rng.NextInt64(0, (long)pages);
+        ulong count = _rng.Next(2) == 0 ? pages - first : (ulong)_rng.NextInt64(1, (long)(pages - first) + 1);
+        nint start = m.Start + (nint)(first * Ps);
+        ulong length = count * Ps - (_rng.Next(4) == 0 ? (ulong)_rng.Next(0, PageSize) : 0);
+        string what = string.Create(CultureInfo.InvariantCulture, $"munmap(map{index}+0x{first * Ps:X}, 0x{length:X})");
+        Begin(what);
+        long rc = _kernel.Munmap(start, length);
+        if (rc == 0)
+        {
+            // Keep only what is still ours (never unmap a range twice: the runtime may reuse it).
+            _mappings.RemoveAt(index);
+            if (first > 0) _mappings.Add(m with { Length = first * Ps });
+            ulong endPage = first + count;
+            if (endPage < pages) _mappings.Add(m with { Start = m.Start + (nint)(endPage * Ps), Length = (pages - endPage) * Ps, Offset = m.Offset + (long)(endPage * Ps) });
+        }
+        return Record(what, rc);
+    }
+
+    private string Madvise()
+    {
+        // Never MADV_HWPOISON/SOFT_OFFLINE (100/101: poisoned pages kill the process), MADV_GUARD_INSTALL (102),
+        // MADV_REMOVE or MADV_POPULATE_* (real allocations behind the emulator).
+        int[] advice = [0, 1, 2, 4, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 24, 25, 26, 60, 99, 150, 200, -1];
+        int a = advice[_rng.Next(advice.Length)];
+        if (_mappings.Count == 0 || _rng.Next(10) == 0)
+        {
+            nint unaligned = (nint)(0x1000_0000 + _rng.Next(1, PageSize));
+            string bad = $"madvise(0x{unaligned:X}, 0x1000, {a})";
+            Begin(bad);
+            return Record(bad, _kernel.Madvise(unaligned, Ps, a));
+        }
+        int index = _rng.Next(_mappings.Count);
+        var m = _mappings[index];
+        ulong pages = m.Length / Ps;
+        ulong first = (ulong)_rng.NextInt64(0, (long)pages);
+        ulong length = (ulong)_rng.NextInt64(1, (long)(pages - first) + 1) * Ps;
+        string what = string.Create(CultureInfo.InvariantCulture, $"madvise(map{index}+0x{first * Ps:X}, 0x{length:X}, {a})");
+        Begin(what);
+        return Record(what, _kernel.Madvise(m.Start + (nint)(first * Ps), length, a));
+    }
+
+    /// <summary>A host access through one of this session's mappings, only where the emulator's verdict allows it.</summary>
+    private string Touch()
+    {
+        var candidates = _mappings.Where(m => !m.Anonymous && (m.Kind == FdKind.Gmem || (m.Kind == FdKind.Vcpu && m.Offset == 0))).ToList();
+        if (candidates.Count == 0) return Record("touch (no mapping)", 0);
+        var m = candidates[_rng.Next(candidates.Count)];
+        if (m.Kind == FdKind.Vcpu)
+        {
+            // kvm_run.immediate_exit of a vCPU's run page (inside its first page, always backed).
+            nint at = m.Start + KvmRunLayout.immediate_exit;
+            byte v = (byte)_rng.Next(2);
+            Begin($"run page immediate_exit = {v}");
+            if ((m.Prot & LinuxConstants.PROT_WRITE) != 0 && _kernel.CheckHostAccess(at, 1) is null) Marshal.WriteByte(at, v);
+            return Record($"run page immediate_exit = {v}", 0);
+        }
+        ulong offset = (ulong)_rng.NextInt64(0, (long)m.Length);
+        // A run of bytes inside one page (random guest code or data when written).
+        int length = (int)Math.Min((ulong)_rng.Next(1, 65), Ps - offset % Ps);
+        nint address = m.Start + (nint)offset;
+        Begin($"touch 0x{address:X}");
+        var verdict = _kernel.CheckHostAccess(address, (ulong)length);
+        string what = $"touch map+0x{offset:X} len {length} ({verdict?.ToString() ?? "allowed"})";
+        if (verdict is null)
+        {
+            if (_rng.Next(2) == 0 && (m.Prot & LinuxConstants.PROT_WRITE) != 0)
+            {
+                byte[] bytes = new byte[length];
+                _rng.NextBytes(bytes);
+                Marshal.Copy(bytes, 0, address, length);
+            }
+            else if ((m.Prot & LinuxConstants.PROT_READ) != 0)
+            {
+                _ = Marshal.ReadByte(address + length - 1);
+            }
+        }
+        return Record(what, 0);
+    }
+
+    /// <summary>The emulator's public test hooks with random arguments.</summary>
+    private string Hooks()
+    {
+        switch (_rng.Next(4))
+        {
+            case 0:
+            {
+                int fd = PickFd(FdKind.Gmem);
+                ulong offset = _rng.Next(4) == 0 ? Interesting() : Ps * (ulong)_rng.Next(0, 16);
+                string what = string.Create(CultureInfo.InvariantCulture, $"PinGuestMemfdPage({fd}, 0x{offset:X})");
+                Begin(what);
+                long rc = _kernel.PinGuestMemfdPage(Handle(fd), offset, out var pin);
+                if (pin is not null) _pins.Add(pin);
+                return Record(what, rc);
+            }
+            case 1:
+            {
+                if (_pins.Count == 0) return Record("unpin (none)", 0);
+                int i = _rng.Next(_pins.Count);
+                Begin("unpin");
+                _pins[i].Dispose();
+                if (_rng.Next(4) != 0) _pins.RemoveAt(i); // else: a second Dispose later must be harmless
+                return Record("unpin", 0);
+            }
+            case 2:
+            {
+                nint address = _mappings.Count > 0 && _rng.Next(4) != 0 ? _mappings[_rng.Next(_mappings.Count)].Start : (nint)(long)Interesting();
+                ulong length = _rng.Next(4) == 0 ? Interesting() : Ps * (ulong)_rng.Next(0, 4);
+                Begin($"CheckHostAccess(0x{address:X}, 0x{length:X})");
+                // Bound the walk: the verdict is computed page by page.
+                if (length > 1UL << 30) length = (ulong)_rng.Next(0, 1 << 20);
+                var v = _kernel.CheckHostAccess(address, length);
+                return Record($"CheckHostAccess(0x{address:X}, 0x{length:X}) -> {v?.ToString() ?? "ok"}", 0);
+            }
+            default:
+            {
+                nint address = _mappings.Count > 0 && _rng.Next(4) != 0 ? _mappings[_rng.Next(_mappings.Count)].Start : (nint)(long)Interesting();
+                Begin($"HostMappingZapCount(0x{address:X})");
+                return Record($"HostMappingZapCount(0x{address:X})", _kernel.HostMappingZapCount(address));
+            }
+        }
+    }
+}
