@@ -51,4 +51,16 @@ public sealed class ConformanceAndFuzzCommandTests
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("--ops must be positive", run.Stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Rawfuzz_json_reports_no_exceptions_and_no_invariant_violations()
+    {
+        var run = CliRun.Of("rawfuzz", "--inputs", "3000", "--seed", "5", "--json");
+        Assert.Equal(0, run.ExitCode);
+        using var doc = JsonDocument.Parse(run.Stdout);
+        var root = doc.RootElement;
+        Assert.Equal(3000, root.GetProperty("inputs").GetInt32());
+        Assert.Equal(0, root.GetProperty("exceptions").GetInt32());
+        Assert.Equal(0, root.GetProperty("invariantViolations").GetInt32());
+    }
 }

@@ -42,4 +42,17 @@ public class ConformanceTests
         var names = ConformanceSuite.Cases.Select(c => c.Name).ToHashSet();
         foreach (string name in upstream) Assert.Contains(name, names);
     }
+
+    [Fact]
+    public void Every_v8_conversions_test_case_is_present()
+    {
+        // x86/guest_memfd_conversions_test.c, "[PATCH v8] guest_memfd: In-place conversion support".
+        string[] v8 =
+        [
+            "init_private", "init_shared", "indexing", "before_allocation_shared", "before_allocation_private",
+            "unallocated_folios", "truncate", "forked_accesses", "elevated_refcount",
+        ];
+        var names = ConformanceSuite.Cases.Select(c => c.Name).ToHashSet();
+        foreach (string name in v8) Assert.Contains(name, names);
+    }
 }
