@@ -36,7 +36,8 @@ public class DifferentialFuzzerTests
     {
         Skip.If(KernelTarget.Linux.UnavailableReason is not null, KernelTarget.Linux.UnavailableReason);
         var fuzzer = new DifferentialFuzzer(() => LinuxKernel.Instance, () => KernelTarget.Emulated.CreateKernel(EmulatedProfile.LikeThisHost));
-        var report = fuzzer.Run(ops: 5000, seed: Environment.TickCount);
+        // A fixed seed keeps CI reproducible; `kvmsharp fuzz --seed S` explores others.
+        var report = fuzzer.Run(ops: 5000, seed: 1);
         Assert.True(report.Divergences.Count == 0,
             $"seed {report.Seed}: " + string.Join("\n", report.Divergences.Select(d => $"op {d.OpIndex} {d.Op}: linux {d.Reference}, emulated {d.Candidate}; reproducer:\n  " + string.Join("\n  ", d.Reproducer))));
     }

@@ -8,9 +8,13 @@ namespace KvmSharp.Emulation.GuestMemfd;
 
 /// <summary>
 /// <c>struct gmem_inode</c>: the guest memory itself — size, creation flags, page cache, per-page attributes (v8) and
-/// long-term pins. The page cache is a host memfd of the same size: its pages are the folios (sparse until used,
-/// zero-filled when created, freed by punch-hole), and every host mapping of the gmem file maps that memfd, so all
-/// mappings and the guest path share the bytes.
+/// long-term pins. The page cache is a host shmem file of the same size (<see cref="HostMemory.CreateBackingFile"/>:
+/// a file on a private huge-page tmpfs when the process may mount one, else a memfd): its pages are the folios
+/// (sparse until used, zero-filled when created, freed by punch-hole), and every host mapping of the gmem file maps
+/// that file, so all mappings and the guest path share the bytes. The host may back it with 2 MiB folios where the
+/// real guest_memfd uses 4 KiB ones; nothing observable depends on that: contents (zero on first use, zero after a
+/// 4 KiB punch-hole), SIGBUS rules and errnos are decided per 4 KiB page here, and fstat reports st_blocks = 0
+/// whatever the host allocated (EmulatedKernel.Fstat).
 /// </summary>
 internal sealed class GmemInode
 {
@@ -34,7 +38,7 @@ internal sealed class GmemInode
     /// <summary>GMEM_I(inode)->flags: the KVM_CREATE_GUEST_MEMFD flags.</summary>
     public ulong Flags { get; }
 
-    /// <summary>The host memfd holding the page cache.</summary>
+    /// <summary>The host shmem file (memfd or private tmpfs file) holding the page cache.</summary>
     public int MemfdFd { get; private set; }
 
     public ulong NrPages => (ulong)Size >> EmulatorConfig.PageShift;
@@ -53,7 +57,7 @@ internal sealed class GmemInode
     public static long Create(ulong ino, long size, ulong flags, out GmemInode? inode)
     {
         inode = null;
-        long fd = HostMemory.MemfdCreate("[kvm-gmem]", HostMemory.MFD_CLOEXEC);
+        long fd = HostMemory.CreateBackingFile("[kvm-gmem]");
         if (Err.IsError(fd)) return fd;
         long rc = HostMemory.Ftruncate((int)fd, size);
         if (Err.IsError(rc))
@@ -73,7 +77,9 @@ internal sealed class GmemInode
     /// <summary>
     /// The page-cache state of page <paramref name="index"/>. "Up to date" is the memfd's own notion: shmem marks a
     /// folio uptodate when it zeroes it on first touch (host fault, or our guest-path zeroing), and SEEK_DATA skips
-    /// folios that are not, so the memfd answers it exactly; Allocated is what fallocate() recorded here.
+    /// folios that are not, so the backing file answers it; Allocated is what fallocate() recorded here. With a huge
+    /// host folio, its neighbours read as up to date too: they were zeroed with it, so the guest path rightly skips
+    /// zeroing them (what it would have written is what they hold).
     /// </summary>
     public PageState GetPageState(ulong index)
     {
