@@ -30,6 +30,10 @@ internal static unsafe partial class CReferenceVmm
     [LibraryImport(Library, EntryPoint = "vmm_ref_vm_call")]
     internal static partial long VmCall(ulong entry, ulong arg0, ulong arg1);
 
+    /// <summary>Probe: n KVM_RUNs with immediate_exit set (each returns EINTR without entering the guest).</summary>
+    [LibraryImport(Library, EntryPoint = "vmm_ref_vm_eintr")]
+    internal static partial long VmEintr(ulong n);
+
     [LibraryImport(Library, EntryPoint = "vmm_ref_vm_destroy")]
     internal static partial void VmDestroy();
 

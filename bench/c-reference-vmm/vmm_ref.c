@@ -247,6 +247,18 @@ EXPORT long vmm_ref_vm_call(uint64_t entry, uint64_t arg0, uint64_t arg1) { retu
 
 EXPORT void vmm_ref_vm_destroy(void) { destroy(&the_vm); }
 
+/* Probe: n KVM_RUNs with immediate_exit set, each returning EINTR at once: the syscall floor with no guest entry. */
+EXPORT long vmm_ref_vm_eintr(uint64_t n)
+{
+    the_vm.run->immediate_exit = 1;
+    long rc = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (ioctl(the_vm.vcpu, KVM_RUN, 0UL) == 0 || errno != EINTR) { rc = -errno; break; }
+    }
+    the_vm.run->immediate_exit = 0;
+    return rc;
+}
+
 /* Benchmark (c): create micro-VM + boot + one call + teardown. */
 EXPORT long vmm_ref_create_call_destroy(const uint8_t *code, uint64_t len, const uint8_t *tramp, uint64_t tlen,
                                         uint64_t mem_size, uint64_t entry, uint64_t arg0, uint64_t arg1)

@@ -21,7 +21,8 @@ public enum GuestOutcome
     UnhandledMmio,
     /// <summary>KVM_EXIT_MEMORY_FAULT: KVM could not resolve a guest_memfd access.</summary>
     MemoryFault,
-    /// <summary>The wall-clock limit (<see cref="MicroVmOptions.Timeout"/>) elapsed; the watchdog stopped the vCPU.</summary>
+    /// <summary>The wall-clock limit (<see cref="MicroVmOptions.Timeout"/>) elapsed; the watchdog kicked the vCPU out of
+    /// KVM_RUN (<see cref="Vcpu.Kick"/>). Guest memory is untouched and the micro-VM takes the next call as it is.</summary>
     Timeout,
     /// <summary>The guest caused more than <see cref="MicroVmOptions.MaxExits"/> exits in one call.</summary>
     MaxExits,

@@ -11,8 +11,10 @@ namespace KvmSharp.Vmm;
 /// <summary>
 /// A sandbox that runs a freestanding 64-bit guest program: one VM, one vCPU, guest_memfd-only memory, the
 /// port-I/O ABI of GUEST-ABI.md. <c>using var vm = MicroVm.Create(image, options); var r = vm.Call("sum", input);</c>
-/// Every guest ending is a <see cref="CallResult"/>; after anything but <see cref="GuestOutcome.Exit"/> the micro-VM is
-/// faulted until <see cref="Reset"/>. Not thread-safe: one call at a time.
+/// Every guest ending is a <see cref="CallResult"/>. After <see cref="GuestOutcome.Exit"/>, and after the host's own
+/// limits (<see cref="GuestOutcome.Timeout"/>: the watchdog kicked the vCPU out of KVM_RUN; <see cref="GuestOutcome.MaxExits"/>)
+/// the micro-VM takes the next call as it is; after any other ending it is faulted until <see cref="Reset"/>.
+/// Not thread-safe: one call at a time.
 /// </summary>
 public sealed class MicroVm : IDisposable
 {
@@ -41,7 +43,7 @@ public sealed class MicroVm : IDisposable
         bus.Insert(_console, Serial16550.Base, Ports.Com1Length);
         bus.Insert(_hypercalls, Ports.HypercallBase, Ports.HypercallLength);
         Bus = bus;
-        _watchdog = new Watchdog(vcpu, memory);
+        _watchdog = new Watchdog(vcpu);
         _loop = new RunLoop(vcpu, bus, _hypercalls, () => _watchdog.Fired);
     }
 
@@ -55,7 +57,14 @@ public sealed class MicroVm : IDisposable
     /// <summary>Guest memory, for a host that wants to read or place data itself (checked accessors only).</summary>
     public GuestMemory Memory => _memory;
 
-    /// <summary>True after a call ended in anything but <see cref="GuestOutcome.Exit"/>; <see cref="Reset"/> clears it.</summary>
+    /// <summary>The vCPU, for tests and the benchmarks' probe (e.g. to load a deliberately invalid state).</summary>
+    internal Vcpu Vcpu => _vcpu;
+
+    /// <summary>
+    /// True after a call ended in anything but <see cref="GuestOutcome.Exit"/>, <see cref="GuestOutcome.Timeout"/> or
+    /// <see cref="GuestOutcome.MaxExits"/> (a vCPU stopped by the host between two instructions, with its memory intact);
+    /// <see cref="Reset"/> clears it.
+    /// </summary>
     public bool IsFaulted { get; private set; }
 
     /// <summary>Creates the VM, its memory and vCPU, writes the boot state and loads <paramref name="image"/>.</summary>
@@ -149,6 +158,8 @@ public sealed class MicroVm : IDisposable
 
         _console.Clear();
         _hypercalls.Clear();
+        // Before Arm, never after: a kick of this call can only come after Arm, so this clear cannot lose it, and a
+        // late kick of the previous call (its deadline passed as its run loop was stopping) is wiped here (Watchdog).
         _vcpu.ImmediateExit = false;
         long start = Stopwatch.GetTimestamp();
         _watchdog.Arm(Options.Timeout);
@@ -184,7 +195,7 @@ public sealed class MicroVm : IDisposable
     {
         ulong rip = _vcpu.GetRegs().rip;
         bool exited = stop.Outcome == GuestOutcome.Exit;
-        IsFaulted = !exited;
+        IsFaulted = stop.Outcome is not (GuestOutcome.Exit or GuestOutcome.Timeout or GuestOutcome.MaxExits);
         bool returned = exited && _hypercalls.Request == GuestRequest.Return;
         string detail = stop.Detail;
         ReadOnlyMemory<byte> output = default;

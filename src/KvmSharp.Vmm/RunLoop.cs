@@ -10,7 +10,7 @@ public enum VcpuEmulation
 {
     /// <summary>The exit was served by a device; run again.</summary>
     Handled,
-    /// <summary>KVM_RUN returned EINTR (a signal or immediate_exit) without the watchdog firing; run again.</summary>
+    /// <summary>KVM_RUN returned EINTR (a stray signal) without the watchdog firing; run again.</summary>
     Interrupted,
     /// <summary>The guest is done; <see cref="RunLoop.Stop"/> says how.</summary>
     Stopped,
@@ -65,11 +65,18 @@ public sealed class RunLoop
         }
         catch (KvmException e)
         {
-            return Stopped(_timedOut() ? Timeout() : new RunStop(GuestOutcome.RunFailed, $"KVM_RUN failed with {e.ErrnoName}"));
+            if (!_timedOut()) return Stopped(new RunStop(GuestOutcome.RunFailed, $"KVM_RUN failed with {e.ErrnoName}"));
+            _vcpu.ImmediateExit = false;
+            return Stopped(Timeout());
         }
-        // Whatever the kick produced (EINTR, INTERNAL_ERROR, SHUTDOWN), a fired watchdog means "timeout".
-        if (_timedOut()) return Stopped(Timeout());
-        if (exit.Interrupted) return VcpuEmulation.Interrupted;
+        if (exit.Interrupted)
+        {
+            // The watchdog's Vcpu.Kick (immediate_exit + signal) ends here. A real exit that raced with the kick is
+            // handled below as usual; the next KVM_RUN then returns EINTR at once (immediate_exit is still set).
+            if (!_timedOut()) return VcpuEmulation.Interrupted; // a stray signal: run again
+            _vcpu.ImmediateExit = false;
+            return Stopped(Timeout());
+        }
 
         switch (exit.Reason)
         {
@@ -119,7 +126,7 @@ public sealed class RunLoop
         };
     }
 
-    private static RunStop Timeout() => new(GuestOutcome.Timeout, "wall-clock limit reached; the watchdog stopped the vCPU");
+    private static RunStop Timeout() => new(GuestOutcome.Timeout, "wall-clock limit reached; the watchdog kicked the vCPU out of KVM_RUN");
 
     private VcpuEmulation Stopped(RunStop stop)
     {

@@ -1,69 +1,192 @@
 // SPDX-License-Identifier: MIT
+using System.Diagnostics;
+
 namespace KvmSharp.Vmm;
 
 /// <summary>
-/// Stops a runaway guest after a wall-clock limit. QEMU and Firecracker set kvm_run.immediate_exit and send the vCPU
-/// thread a signal; the SDK has no way to signal a thread yet (a Vcpu.Kick is requested of the SDK), so the watchdog
-/// does the two things safe code can do: it sets immediate_exit (so a vCPU between two KVM_RUNs does not re-enter)
-/// and it punches every page of the guest_memfd. The punch invalidates KVM's mappings of those pages, which flushes
-/// the TLBs of running vCPUs with an IPI that kicks them out of guest mode; back in the guest, the page tables are
-/// zeros, so the next fetch faults and, with no IDT, ends in a triple fault: KVM_RUN returns. The run loop sees
-/// <see cref="Fired"/> and reports <see cref="GuestOutcome.Timeout"/>. The guest's memory is gone, so the micro-VM is
-/// faulted until <see cref="MicroVm.Reset"/> (which punches anyway).
-/// Deleting the memory slot also kicks the vCPU, but on kvm_pvm the first entry after re-adding a deleted slot
-/// triple-faults, so a timed-out VM could not be reused reliably; the punch leaves the slot alone.
+/// Stops a runaway guest after a wall-clock limit, the way QEMU and Firecracker do: <see cref="Vcpu.Kick"/> sets
+/// kvm_run.immediate_exit (so a vCPU between two KVM_RUNs does not re-enter) and signals the thread inside KVM_RUN
+/// (so a vCPU in guest mode leaves it); KVM_RUN returns EINTR, the run loop sees <see cref="VcpuExit.Interrupted"/>
+/// with <see cref="Fired"/> set and reports <see cref="GuestOutcome.Timeout"/>. Guest memory and vCPU state are left
+/// alone, so the micro-VM can take its next call without a reset.
+/// <para>
+/// Ordering (per call, on the calling thread): clear immediate_exit → <see cref="Arm"/> → run loop →
+/// <see cref="Disarm"/>. A kick can only happen between Arm and Disarm (Fire checks the arming's generation under
+/// the lock, and Disarm takes the same lock), so the clear at the start of a call can never erase a kick meant for
+/// that call, and a kick of an earlier call cannot reach a later one: a late deadline of an earlier arming carries an
+/// old generation and is ignored, and immediate_exit left set by a kick that raced with the end of its call is wiped
+/// by the next call's clear. A kick signal that is still in flight when the next call enters KVM_RUN only makes that
+/// KVM_RUN return EINTR with <see cref="Fired"/> false: the run loop runs again.
+/// </para>
+/// <para>
+/// Deadlines are kept by one background thread for all micro-VMs (<see cref="WatchdogClock"/>), not by thread-pool
+/// timers: a vCPU thread blocked in KVM_RUN is often a pool thread, and a starved pool would delay the very callback
+/// that is meant to unblock it.
+/// </para>
 /// </summary>
 internal sealed class Watchdog : IDisposable
 {
     private readonly Lock _gate = new();
     private readonly Vcpu _vcpu;
-    private readonly GuestMemory _memory;
-    private ITimer? _timer;
+    private long _generation;
     private bool _armed;
     private volatile bool _fired;
 
-    public Watchdog(Vcpu vcpu, GuestMemory memory)
-    {
-        _vcpu = vcpu;
-        _memory = memory;
-    }
+    public Watchdog(Vcpu vcpu) => _vcpu = vcpu;
 
     /// <summary>True once the limit elapsed during the current arming.</summary>
     public bool Fired => _fired;
 
     public void Arm(TimeSpan timeout)
     {
+        long generation;
         lock (_gate)
         {
             _fired = false;
             _armed = true;
+            generation = ++_generation;
         }
-        if (timeout != Timeout.InfiniteTimeSpan)
-            _timer = TimeProvider.System.CreateTimer(static state => ((Watchdog)state!).Fire(), this, timeout, Timeout.InfiniteTimeSpan);
+        if (timeout == Timeout.InfiniteTimeSpan) return;
+        double ticks = Math.Ceiling(timeout.TotalSeconds * Stopwatch.Frequency);
+        long now = Stopwatch.GetTimestamp();
+        if (ticks >= long.MaxValue - now) return; // centuries away: as good as infinite
+        WatchdogClock.Add(this, now + (long)ticks, generation);
     }
 
-    /// <summary>After this returns the watchdog will not touch the vCPU or the memory (a late timer callback sees it disarmed).</summary>
+    /// <summary>After this returns the watchdog will not kick the vCPU (a late deadline sees it disarmed).</summary>
     public void Disarm()
     {
         lock (_gate)
         {
             _armed = false;
         }
-        _timer?.Dispose();
-        _timer = null;
+        WatchdogClock.Remove(this);
     }
 
-    /// <summary>Stops the guest now, as if the limit had elapsed.</summary>
+    /// <summary>Stops the guest now, as if the limit of the current arming had elapsed.</summary>
     public void Fire()
     {
         lock (_gate)
         {
-            if (!_armed || _fired) return;
-            _fired = true;
-            _vcpu.ImmediateExit = true;
-            _memory.Discard();
+            Kick();
         }
     }
 
+    /// <summary>The deadline of arming <paramref name="generation"/> passed (called by <see cref="WatchdogClock"/>).</summary>
+    internal void Expire(long generation)
+    {
+        lock (_gate)
+        {
+            if (generation == _generation) Kick();
+        }
+    }
+
+    private void Kick()
+    {
+        if (!_armed || _fired) return;
+        // _fired before the kick: the run loop reads it after KVM_RUN returned EINTR, i.e. after the kernel saw
+        // immediate_exit or the signal, both of which come after this store.
+        _fired = true;
+        _vcpu.Kick();
+    }
+
     public void Dispose() => Disarm();
+}
+
+/// <summary>
+/// The deadlines of all armed watchdogs, kept by one background thread that sleeps until the earliest one. Arming
+/// wakes the thread only when the new deadline is earlier than the one it sleeps until, so back-to-back calls with
+/// the same limit cost a lock and a list entry, not a thread switch.
+/// </summary>
+internal static class WatchdogClock
+{
+    private static readonly object s_gate = new();
+    private static readonly List<(Watchdog Dog, long Deadline, long Generation)> s_armed = [];
+    private static long s_wakeAt = long.MaxValue;
+    private static Thread? s_thread;
+
+    public static void Add(Watchdog dog, long deadline, long generation)
+    {
+        lock (s_gate)
+        {
+            s_armed.Add((dog, deadline, generation));
+            if (s_thread is null)
+            {
+                s_thread = new Thread(Loop) { IsBackground = true, Name = "KvmSharp.Vmm watchdog" };
+                s_thread.Start();
+            }
+            else if (deadline < s_wakeAt)
+            {
+                Monitor.Pulse(s_gate);
+            }
+        }
+    }
+
+    public static void Remove(Watchdog dog)
+    {
+        lock (s_gate)
+        {
+            // No wake-up: the thread finds nothing due at its old deadline and sleeps again.
+            for (int i = s_armed.Count - 1; i >= 0; i--)
+            {
+                if (ReferenceEquals(s_armed[i].Dog, dog)) s_armed.RemoveAt(i);
+            }
+        }
+    }
+
+    private static void Loop()
+    {
+        var due = new List<(Watchdog Dog, long Generation)>();
+        while (true)
+        {
+            lock (s_gate)
+            {
+                while (true)
+                {
+                    long now = Stopwatch.GetTimestamp();
+                    long next = long.MaxValue;
+                    for (int i = s_armed.Count - 1; i >= 0; i--)
+                    {
+                        var e = s_armed[i];
+                        if (e.Deadline <= now)
+                        {
+                            due.Add((e.Dog, e.Generation));
+                            s_armed.RemoveAt(i);
+                        }
+                        else
+                        {
+                            next = Math.Min(next, e.Deadline);
+                        }
+                    }
+                    if (due.Count > 0) break;
+                    s_wakeAt = next;
+                    if (next == long.MaxValue)
+                    {
+                        Monitor.Wait(s_gate);
+                    }
+                    else
+                    {
+                        // Rounded up to whole milliseconds: never early.
+                        double ms = Math.Ceiling((next - now) * 1000.0 / Stopwatch.Frequency);
+                        Monitor.Wait(s_gate, (int)Math.Min(ms, int.MaxValue));
+                    }
+                }
+                s_wakeAt = long.MaxValue;
+            }
+            // Outside s_gate: Expire takes the watchdog's own lock, which Disarm holds before it takes s_gate.
+            foreach (var (dog, generation) in due)
+            {
+                try
+                {
+                    dog.Expire(generation);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // A micro-VM disposed by another thread in the middle of a call (MicroVm is not thread-safe):
+                    // nothing is left to stop, and this thread serves every other micro-VM.
+                }
+            }
+            due.Clear();
+        }
+    }
 }

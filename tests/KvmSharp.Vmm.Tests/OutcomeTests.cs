@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Kernel;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.GuestAbi;
 using KvmSharp.Vmm.Guests;
@@ -121,20 +122,74 @@ public sealed class OutcomeTests
     [KvmFact]
     public void A_faulted_vm_refuses_calls_until_reset_and_then_runs_again()
     {
-        using var vm = MicroVm.Create(Misbehaving.EndlessLoopImage(), new MicroVmOptions { Timeout = TimeSpan.FromMilliseconds(100) });
-        Assert.Equal(GuestOutcome.Timeout, vm.Run().Outcome);
+        using var vm = MicroVm.Create(Misbehaving.TripleFaultImage(), GuestRun.Quick);
+        Assert.Equal(GuestOutcome.Shutdown, vm.Run().Outcome);
         Assert.True(vm.IsFaulted);
         Assert.Throws<MicroVmException>(() => vm.Run());
-        // The watchdog punched guest memory to stop the vCPU: the image is gone until Reset.
-        Assert.Equal(0UL, vm.Memory.Read<ulong>(vm.Image.Entry));
         for (int i = 0; i < 3; i++)
         {
             vm.Reset();
-            Assert.NotEqual(0UL, vm.Memory.Read<ulong>(vm.Image.Entry));
-            var again = vm.Run(); // the same loop, stopped again: the kick works every time
-            Assert.Equal(GuestOutcome.Timeout, again.Outcome);
-            // The timer may fire a fraction of a millisecond early by the Stopwatch's clock.
-            Assert.True(again.Elapsed >= TimeSpan.FromMilliseconds(90), $"run {i} ended after {again.Elapsed}: the guest did not run");
+            Assert.False(vm.IsFaulted);
+            Assert.Equal(GuestOutcome.Shutdown, vm.Run().Outcome);
+        }
+    }
+
+    [KvmFact]
+    public void Mmio_write_to_a_guest_physical_address_without_memory_is_unhandled_mmio()
+    {
+        var image = Misbehaving.MmioWriteImage();
+        var r = GuestRun.Run(image);
+        Assert.Equal(GuestOutcome.UnhandledMmio, r.Outcome);
+        Assert.Contains($"MMIO write at 0x{Misbehaving.UnbackedAddress + 0x10:X}", r.Detail, StringComparison.Ordinal);
+        Assert.InRange(r.Rip, image.Entry, image.Entry + 0x40);
+    }
+
+    [KvmFact]
+    public void Mmio_read_from_a_guest_physical_address_without_memory_is_unhandled_mmio()
+    {
+        var r = GuestRun.Run(Misbehaving.MmioReadImage());
+        Assert.Equal(GuestOutcome.UnhandledMmio, r.Outcome);
+        Assert.Contains($"MMIO read at 0x{Misbehaving.UnbackedAddress + 0x10:X}", r.Detail, StringComparison.Ordinal);
+    }
+
+    [KvmFact]
+    public void Inconsistent_control_registers_are_refused_by_KVM_SET_SREGS_not_at_entry()
+    {
+        // KVM's own kvm_is_valid_sregs (any vendor, kvm_pvm included): paging without protection is EINVAL.
+        using var vm = MicroVm.Create(Sum.Image(), GuestRun.Quick);
+        var sregs = vm.Vcpu.GetSregs();
+        sregs.cr0 &= ~LongMode.CR0_PE;
+        var e = Assert.Throws<KvmException>(() => vm.Vcpu.SetSregs(sregs));
+        Assert.Equal("EINVAL", e.ErrnoName);
+        Assert.Equal(5UL, vm.Call("add", 2, 3).Value); // the refused state never reached the vCPU
+    }
+
+    [KvmFact]
+    public void A_code_segment_the_cpu_would_refuse_ends_in_a_typed_outcome()
+    {
+        // A data segment in CS. VMX (unrestricted guest) refuses the VM entry: KVM_EXIT_FAIL_ENTRY with
+        // hardware_entry_failure_reason 0x80000021 → FailEntry. kvm_pvm never reports FAIL_ENTRY: it runs guest
+        // ring 0 in host ring 3 with segments of its own and ignores the descriptor attributes (type, S, P, DPL of
+        // CS, L+D, an unusable TR all run normally); control-register inconsistencies are EINVAL at SET_SREGS (test
+        // above) and SS.DPL = 3 is simply CPL 3 (a #PF on supervisor pages → Shutdown). See the benchmarks README.
+        using var vm = MicroVm.Create(Sum.Image(), GuestRun.Quick);
+        var sregs = vm.Vcpu.GetSregs();
+        sregs.cs.type = 0x3; // read/write data, accessed
+        vm.Vcpu.SetSregs(sregs);
+        var r = vm.Call("add", 1, 2);
+        if (Host.IsKvmPvm)
+        {
+            Assert.Equal(GuestOutcome.Exit, r.Outcome);
+            Assert.Equal(3UL, r.Value);
+        }
+        else
+        {
+            Assert.Contains(r.Outcome, new[] { GuestOutcome.FailEntry, GuestOutcome.InternalError, GuestOutcome.Shutdown, GuestOutcome.Exit });
+            if (r.Outcome == GuestOutcome.FailEntry)
+            {
+                Assert.Contains("hardware_entry_failure_reason=0x", r.Detail, StringComparison.Ordinal);
+                Assert.True(vm.IsFaulted);
+            }
         }
     }
 

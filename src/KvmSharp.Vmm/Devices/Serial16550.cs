@@ -46,8 +46,8 @@ public sealed class Serial16550 : IBusDevice
     {
         // Only THR carries output, and only its low byte (a wider OUT to 0x3F8 still writes one character).
         if (offset != Thr || data.IsEmpty) return;
-        Written++;
-        if (_captured.Length < Capacity) _captured.WriteByte(data[0]);
+        // Written, not _captured.Length: a field of this object, no call into the stream once the capture is full.
+        if (Written++ < Capacity) _captured.WriteByte(data[0]);
         _sink?.WriteByte(data[0]);
     }
 

@@ -97,6 +97,72 @@ public static class Misbehaving
         a.jmp(rax);
     });
 
+    /// <summary>
+    /// One image, several calls, for the tests that a micro-VM outlives a timeout: <c>spin()</c> loops forever (no
+    /// exits), <c>count(n)</c> loops n times in registers and returns n, <c>add(a, b)</c> returns a + b.
+    /// </summary>
+    public static GuestImage LoopsImage()
+    {
+        var p = new GuestProgram();
+        var a = p.Asm;
+        Label start = p.Export("_start"), spin = p.Export("spin"), count = p.Export("count"), add = p.Export("add");
+        p.Place(ref start);
+        p.ExitWith(0);
+
+        p.Place(ref spin);
+        a.inc(rcx);
+        a.jmp(spin);
+
+        p.Place(ref count);
+        Label loop = a.CreateLabel(), done = a.CreateLabel();
+        a.mov(rcx, rdi);
+        a.test(rcx, rcx);
+        a.jz(done);
+        a.Label(ref loop);
+        a.dec(rcx);
+        a.jnz(loop);
+        a.Label(ref done);
+        a.mov(rax, rdi);
+        a.ret();
+
+        p.Place(ref add);
+        a.lea(rax, __[rdi + rsi]);
+        a.ret();
+        return p.Build(start);
+    }
+
+    /// <summary>The guest-physical address <see cref="MmioWriteImage"/> and <see cref="MmioReadImage"/> touch: 1 GiB,
+    /// past any guest memory a micro-VM can have.</summary>
+    public const ulong UnbackedAddress = Layout.MaxMemorySize;
+
+    /// <summary>
+    /// Maps guest-virtual 2 MiB onto <see cref="UnbackedAddress"/> (no memory slot there) and writes 0x11223344 to it:
+    /// a data access to no memory is MMIO → <see cref="GuestOutcome.UnhandledMmio"/> (a write).
+    /// </summary>
+    public static GuestImage MmioWriteImage() => MapUnbacked(a =>
+    {
+        a.mov(ecx, 0x11223344);
+        a.mov(__dword_ptr[rax + 0x10], ecx);
+        a.hlt();
+    });
+
+    /// <summary>As <see cref="MmioWriteImage"/>, but a 4-byte read.</summary>
+    public static GuestImage MmioReadImage() => MapUnbacked(a =>
+    {
+        a.mov(ecx, __dword_ptr[rax + 0x10]);
+        a.hlt();
+    });
+
+    private static GuestImage MapUnbacked(Action<Assembler> access) => Single(a =>
+    {
+        a.mov(rax, UnbackedAddress | PageTables.Present | PageTables.Writable | PageTables.LargePage);
+        a.mov(rdi, Layout.Pd + sizeof(ulong));
+        a.mov(__qword_ptr[rdi], rax);
+        a.mov(rax, Layout.LargePageSize);
+        a.invlpg(__[rax]);
+        access(a);
+    });
+
     private static GuestImage Single(Action<Assembler> body)
     {
         var p = new GuestProgram();

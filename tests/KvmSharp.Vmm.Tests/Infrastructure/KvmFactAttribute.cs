@@ -27,6 +27,9 @@ public static class Host
 {
     public static string? KvmUnavailableReason { get; } = Probe();
 
+    /// <summary>/dev/kvm is kvm_pvm (software nested KVM, "PVM"), whose answers to invalid vCPU state differ from VMX/SVM.</summary>
+    public static bool IsKvmPvm { get; } = Directory.Exists("/sys/module/kvm_pvm");
+
     private static string? Probe()
     {
         try
