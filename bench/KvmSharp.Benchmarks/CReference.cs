@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Reflection;
 using System.Runtime.InteropServices;
 
 namespace KvmSharp.Benchmarks;
@@ -13,7 +12,7 @@ internal static partial class CReference
 {
     private const string Library = "gmemref";
 
-    static CReference() => NativeLibrary.SetDllImportResolver(typeof(CReference).Assembly, Resolve);
+    static CReference() => NativeReference.ResolveNextToAssembly(typeof(CReference).Assembly, Library);
 
     /// <summary>Opens /dev/kvm and creates the VM the C side reuses until <see cref="Close"/>.</summary>
     [LibraryImport(Library, EntryPoint = "gmem_ref_open")]
@@ -42,13 +41,4 @@ internal static partial class CReference
 
     internal static long Check(long rc, string what) =>
         rc >= 0 ? rc : throw new InvalidOperationException($"C reference {what} failed: errno {-rc} ({Marshal.GetPInvokeErrorMessage((int)-rc)})");
-
-    // The library sits next to this assembly (copied there by the build), which is not on the loader's default
-    // search path when the benchmark runs from another working directory.
-    private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
-    {
-        if (name != Library) return 0;
-        string path = Path.Combine(Path.GetDirectoryName(assembly.Location) ?? AppContext.BaseDirectory, "libgmemref.so");
-        return NativeLibrary.Load(path);
-    }
 }

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 using BenchmarkDotNet.Running;
-using KvmSharp.EmulationBenchmarks;
 
 // dotnet run -c Release --project bench/KvmSharp.Emulation.Benchmarks --artifacts-path /tmp/kvmsharp-bench -- --filter '*'
 BenchmarkSwitcher.FromAssembly(typeof(BenchConfig).Assembly).Run(args, BenchConfig.Global);

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Reflection;
 using System.Runtime.InteropServices;
 
 namespace KvmSharp.Vmm.Benchmarks;
@@ -12,7 +11,7 @@ internal static unsafe partial class CReferenceVmm
 {
     private const string Library = "vmmref";
 
-    static CReferenceVmm() => NativeLibrary.SetDllImportResolver(typeof(CReferenceVmm).Assembly, Resolve);
+    static CReferenceVmm() => NativeReference.ResolveNextToAssembly(typeof(CReferenceVmm).Assembly, Library);
 
     [LibraryImport(Library, EntryPoint = "vmm_ref_open")]
     internal static partial int Open();
@@ -60,11 +59,4 @@ internal static unsafe partial class CReferenceVmm
 
     internal static long Check(long rc, string what) =>
         rc >= 0 ? rc : throw new InvalidOperationException($"C reference {what} failed: {rc}");
-
-    private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
-    {
-        if (name != Library) return 0;
-        string path = Path.Combine(Path.GetDirectoryName(assembly.Location) ?? AppContext.BaseDirectory, "libvmmref.so");
-        return NativeLibrary.Load(path);
-    }
 }

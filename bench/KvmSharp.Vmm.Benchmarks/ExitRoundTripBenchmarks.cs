@@ -9,7 +9,7 @@ namespace KvmSharp.Vmm.Benchmarks;
 /// BenchmarkDotNet times C, then C#; on a host whose exit cost drifts, use <c>-- probe</c> (<see cref="ExitProbe"/>),
 /// which interleaves them.
 /// </summary>
-[Config(typeof(BenchConfig))]
+[Config(typeof(VmmBenchConfig))]
 [MemoryDiagnoser]
 public class ExitRoundTripBenchmarks
 {

@@ -7,7 +7,7 @@ namespace KvmSharp.Vmm.Benchmarks;
 /// (c) Create a micro-VM, make one guest call, tear it down (goal: median &lt; 1 ms and ≤ 1.5× C), and
 /// (d) the same call from a pool of pre-created micro-VMs reset by punching their guest_memfd.
 /// </summary>
-[Config(typeof(BenchConfig))]
+[Config(typeof(VmmBenchConfig))]
 [MemoryDiagnoser]
 public class LifecycleBenchmarks
 {

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 using BenchmarkDotNet.Running;
-using KvmSharp.Vmm.Benchmarks;
 
 //   dotnet run -c Release --project bench/KvmSharp.Vmm.Benchmarks --artifacts-path /tmp/kvmsharp-vmm-bench -- --filter '*'
 //   dotnet run -c Release --project bench/KvmSharp.Vmm.Benchmarks --artifacts-path /tmp/kvmsharp-vmm-bench -- probe [rounds]

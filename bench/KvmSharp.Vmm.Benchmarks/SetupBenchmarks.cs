@@ -4,7 +4,7 @@ using BenchmarkDotNet.Attributes;
 namespace KvmSharp.Vmm.Benchmarks;
 
 /// <summary>(a) VM + guest_memfd + mapping + slot + vCPU, created and torn down (goal: ≤ 1.15× C).</summary>
-[Config(typeof(BenchConfig))]
+[Config(typeof(VmmBenchConfig))]
 [MemoryDiagnoser]
 public class SetupBenchmarks
 {

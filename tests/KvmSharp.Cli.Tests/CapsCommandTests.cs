@@ -10,7 +10,7 @@ namespace KvmSharp.Cli.Tests;
 /// </summary>
 public sealed class CapsCommandTests
 {
-    [Fact]
+    [KvmFact]
     public void Json_reports_the_hosts_guest_memfd_capabilities()
     {
         using var caps = new CapsJsonReader(CliRun.Of("caps", "--json"));
@@ -33,7 +33,7 @@ public sealed class CapsCommandTests
         Assert.Equal("MMAP|INIT_SHARED", flags.GetProperty("decoded").GetString());
     }
 
-    [Fact]
+    [KvmFact]
     public void Json_lists_every_guest_memfd_capability_once_with_its_number()
     {
         using var caps = new CapsJsonReader(CliRun.Of("caps", "--json"));
@@ -56,7 +56,7 @@ public sealed class CapsCommandTests
         Assert.DoesNotContain("KVM_CAP_GUEST_MEMFD_FLAGS_HI", numbers.Keys);
     }
 
-    [Fact]
+    [KvmFact]
     public void Table_decodes_the_guest_memfd_flags_row()
     {
         var run = CliRun.Of("caps");
@@ -91,7 +91,7 @@ public sealed class CapsCommandTests
         Assert.Equal("kvmsharp: KVM_GET_API_VERSION failed with ENOTTY (Inappropriate ioctl for device)", Assert.Single(run.StderrLines));
     }
 
-    [Fact]
+    [KvmFact]
     public void A_vm_type_the_host_does_not_list_is_unavailable()
     {
         var run = CliRun.Of("caps", "--vm-type", "snp");

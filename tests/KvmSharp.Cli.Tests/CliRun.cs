@@ -10,30 +10,12 @@ public sealed record CliRun(int ExitCode, string Stdout, string Stderr)
     /// <summary>Runs <c>kvmsharp args…</c> and fails the test if the run left a KVM descriptor open.</summary>
     public static CliRun Of(params string[] args)
     {
-        int before = KvmDescriptors();
+        int before = KvmFds.Kvm().Count;
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
         int code = CliApp.Run(args, stdout, stderr);
-        int after = KvmDescriptors();
+        int after = KvmFds.Kvm().Count;
         Assert.True(after == before, $"kvmsharp {string.Join(' ', args)} leaked {after - before} KVM descriptor(s)");
         return new CliRun(code, stdout.ToString(), stderr.ToString());
-    }
-
-    // /dev/kvm itself and the anon inodes KVM hands out (kvm-vm, kvm-vcpu, kvm-gmem).
-    private static int KvmDescriptors() =>
-        Directory.EnumerateFileSystemEntries("/proc/self/fd")
-            .Select(LinkTarget)
-            .Count(t => t is not null && (t == "/dev/kvm" || t.StartsWith("anon_inode:kvm", StringComparison.Ordinal)));
-
-    private static string? LinkTarget(string path)
-    {
-        try
-        {
-            return new FileInfo(path).LinkTarget;
-        }
-        catch (IOException)
-        {
-            return null; // the descriptor that enumerated the directory is already closed
-        }
     }
 }

@@ -22,7 +22,7 @@ public sealed class ConformanceAndFuzzCommandTests
         Assert.Equal(0, root.GetProperty("failed").GetInt32());
     }
 
-    [Fact]
+    [KvmFact]
     public void Conformance_text_ends_with_the_totals_line_per_kernel()
     {
         var run = CliRun.Of("conformance", "--kernel", "both", "--filter", "test_invalid_punch_hole");
@@ -32,7 +32,7 @@ public sealed class ConformanceAndFuzzCommandTests
                       "== emulated ==", "PASS test_invalid_punch_hole", "1 passed, 0 failed, 0 skipped"], lines);
     }
 
-    [Fact]
+    [KvmFact]
     public void Fuzz_json_reports_ops_divergences_and_seed()
     {
         var run = CliRun.Of("fuzz", "--ops", "800", "--seed", "3", "--json");

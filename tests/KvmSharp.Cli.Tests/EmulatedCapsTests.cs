@@ -7,7 +7,7 @@ namespace KvmSharp.Cli.Tests;
 /// </summary>
 public sealed class EmulatedCapsTests
 {
-    [Fact]
+    [KvmFact]
     public void Like_this_host_answers_every_capability_as_the_real_kernel()
     {
         using var real = new CapsJsonReader(CliRun.Of("caps", "--json"));

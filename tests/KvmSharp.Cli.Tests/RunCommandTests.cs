@@ -14,7 +14,7 @@ public sealed class RunCommandTests
         return (run.ExitCode, run.Stdout);
     }
 
-    [Fact]
+    [KvmFact]
     public void Run_hello_streams_the_console_then_the_outcome()
     {
         var (code, output) = Invoke("hello");
@@ -23,7 +23,7 @@ public sealed class RunCommandTests
         Assert.Contains("exit status 0", output, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [KvmFact]
     public void Run_sum_json_has_outcome_status_result_console_and_rip()
     {
         var (code, output) = Invoke("sum", "--json");
@@ -37,7 +37,7 @@ public sealed class RunCommandTests
         Assert.True(root.GetProperty("rip").GetUInt64() > 0);
     }
 
-    [Fact]
+    [KvmFact]
     public void Exit_code_is_the_guest_status_or_125_when_it_did_not_exit()
     {
         Assert.Equal(42, Invoke("exit42").Code);
@@ -51,7 +51,7 @@ public sealed class RunCommandTests
         Assert.Equal(0x1234, port.RootElement.GetProperty("port").GetInt32());
     }
 
-    [Fact]
+    [KvmFact]
     public void An_elf_file_runs_from_disk()
     {
         string path = Path.GetTempFileName();

@@ -6,20 +6,18 @@ namespace KvmSharp.Fuzzing.Tests;
 
 public class DifferentialFuzzerTests
 {
-    [SkippableFact]
+    [KvmFact]
     public void The_real_kernel_agrees_with_itself()
     {
-        Skip.If(KernelTarget.Linux.UnavailableReason is not null, KernelTarget.Linux.UnavailableReason);
         // A fuzzer that reported divergences between two identical kernels would be measuring its own noise.
         var report = new DifferentialFuzzer(() => LinuxKernel.Instance, () => LinuxKernel.Instance).Run(ops: 2000, seed: 7);
         Assert.Equal(2000, report.Ops);
         Assert.Empty(report.Divergences);
     }
 
-    [SkippableFact]
+    [KvmFact]
     public void A_planted_errno_bug_is_found_and_reduced()
     {
-        Skip.If(KernelTarget.Linux.UnavailableReason is not null, KernelTarget.Linux.UnavailableReason);
         var fuzzer = new DifferentialFuzzer(() => LinuxKernel.Instance, () => new LyingKernel(LinuxKernel.Instance)) { MaxDivergences = 1 };
         var report = fuzzer.Run(ops: 20000, seed: 1);
         var divergence = Assert.Single(report.Divergences);
@@ -31,10 +29,9 @@ public class DifferentialFuzzerTests
         Assert.Equal(divergence.Op, divergence.Reproducer[^1]);
     }
 
-    [SkippableFact]
+    [KvmFact]
     public void The_emulator_preset_for_this_host_agrees_with_the_real_kernel()
     {
-        Skip.If(KernelTarget.Linux.UnavailableReason is not null, KernelTarget.Linux.UnavailableReason);
         var fuzzer = new DifferentialFuzzer(() => LinuxKernel.Instance, () => KernelTarget.Emulated.CreateKernel(EmulatedProfile.LikeThisHost));
         // A fixed seed keeps CI reproducible; `kvmsharp fuzz --seed S` explores others.
         var report = fuzzer.Run(ops: 5000, seed: 1);

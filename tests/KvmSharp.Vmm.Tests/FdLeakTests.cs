@@ -21,20 +21,20 @@ public sealed class FdLeakTests
     {
         var guest = DemoGuests.Find(demo)!;
         var image = guest.Image();
-        var fdsBefore = Host.KvmFds();
-        int mapsBefore = Host.KvmMappings();
+        var fdsBefore = KvmFds.Kvm();
+        int mapsBefore = KvmFds.KvmMappings();
 
         using (var vm = MicroVm.Create(image, new MicroVmOptions { Timeout = TimeSpan.FromMilliseconds(100) }))
         {
             var r = guest.Invoke(vm);
             Assert.NotEqual(GuestOutcome.RunFailed, r.Outcome);
             // While it lives, the micro-VM holds /dev/kvm, the VM, the guest_memfd and the vCPU.
-            Assert.True(Host.KvmFds().Except(fdsBefore).Count() >= 4);
+            Assert.True(KvmFds.Kvm().Except(fdsBefore).Count() >= 4);
         }
 
-        var leaked = Host.KvmFds().Except(fdsBefore).ToList();
+        var leaked = KvmFds.Kvm().Except(fdsBefore).ToList();
         Assert.True(leaked.Count == 0, "leaked: " + string.Join(", ", leaked));
-        Assert.Equal(mapsBefore, Host.KvmMappings());
+        Assert.Equal(mapsBefore, KvmFds.KvmMappings());
         // The host is healthy: a fresh guest still runs to a clean exit.
         Assert.True(GuestRun.Run(Hello.Image()).IsSuccess);
     }
@@ -42,23 +42,23 @@ public sealed class FdLeakTests
     [KvmFact]
     public void A_failed_create_leaves_nothing_behind()
     {
-        var fdsBefore = Host.KvmFds();
+        var fdsBefore = KvmFds.Kvm();
         // A valid image that does not fit: refused before anything is created.
         var tooBig = GuestImage.FromFlat(new byte[3 * 1024 * 1024]);
         Assert.Throws<GuestImageException>(() => MicroVm.Create(tooBig));
-        Assert.Empty(Host.KvmFds().Except(fdsBefore));
+        Assert.Empty(KvmFds.Kvm().Except(fdsBefore));
     }
 
     [KvmFact]
     public void A_pool_releases_everything_on_dispose()
     {
-        var fdsBefore = Host.KvmFds();
+        var fdsBefore = KvmFds.Kvm();
         using (var pool = new MicroVmPool(Sum.Image(), GuestRun.Quick, size: 3))
         {
             var vm = pool.Rent();
             Assert.Equal(3UL, vm.Call("add", 1, 2).Value);
             pool.Return(vm);
         }
-        Assert.Empty(Host.KvmFds().Except(fdsBefore));
+        Assert.Empty(KvmFds.Kvm().Except(fdsBefore));
     }
 }

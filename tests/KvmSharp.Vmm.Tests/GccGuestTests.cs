@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Diagnostics;
 using KvmSharp.Vmm.Loader;
-using KvmSharp.Vmm.Tests.Infrastructure;
 using Xunit.Abstractions;
 
 namespace KvmSharp.Vmm.Tests;

@@ -177,7 +177,7 @@ public sealed class OutcomeTests
         sregs.cs.type = 0x3; // read/write data, accessed
         vm.Vcpu.SetSregs(sregs);
         var r = vm.Call("add", 1, 2);
-        if (Host.IsKvmPvm)
+        if (KvmHost.IsKvmPvm)
         {
             Assert.Equal(GuestOutcome.Exit, r.Outcome);
             Assert.Equal(3UL, r.Value);

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Kernel;
 using KvmSharp.Vmm.Guests;
-using KvmSharp.Vmm.Tests.Infrastructure;
 
 namespace KvmSharp.Vmm.Tests;
 

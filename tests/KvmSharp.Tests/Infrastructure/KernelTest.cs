@@ -10,7 +10,7 @@ namespace KvmSharp.Tests.Infrastructure;
 /// </summary>
 public abstract class KernelTest : IDisposable
 {
-    private readonly HashSet<string> _fdsBefore = OpenFds();
+    private readonly HashSet<string> _fdsBefore = KvmFds.KernelObjects();
 
     protected static int PageSize => Environment.SystemPageSize;
 
@@ -38,29 +38,9 @@ public abstract class KernelTest : IDisposable
     public void Dispose()
     {
         GC.SuppressFinalize(this);
-        var leaked = OpenFds();
-        leaked.ExceptWith(_fdsBefore);
-        // Descriptors opened by the runtime itself (e.g. lazily loaded assemblies) are not ours: only count
-        // anon inodes and /dev/kvm, which is what KVM objects are.
-        var ours = leaked.Where(l => l.Contains("-> anon_inode:", StringComparison.Ordinal) || l.EndsWith("-> /dev/kvm", StringComparison.Ordinal) || l.Contains("-> /memfd:", StringComparison.Ordinal)).ToList();
+        // Only anon inodes, memfds and /dev/kvm, which is what kernel objects are: descriptors opened by the runtime
+        // itself (e.g. lazily loaded assemblies) are not ours.
+        var ours = KvmFds.LeakedSince(_fdsBefore, KvmFds.KernelObjects());
         Assert.True(ours.Count == 0, "file descriptors leaked: " + string.Join(", ", ours));
-    }
-
-    private static HashSet<string> OpenFds()
-    {
-        var set = new HashSet<string>();
-        foreach (string path in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
-        {
-            try
-            {
-                string? target = new FileInfo(path).LinkTarget;
-                set.Add($"{Path.GetFileName(path)} -> {target}");
-            }
-            catch (IOException)
-            {
-                // The descriptor used to enumerate the directory is gone by now.
-            }
-        }
-        return set;
     }
 }

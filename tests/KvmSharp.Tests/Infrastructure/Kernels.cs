@@ -22,7 +22,4 @@ public static class Kernels
     }
 
     public static IKernel Create(string name) => KernelTarget.Parse(name).CreateKernel(EmulatedProfile.LikeThisHost);
-
-    /// <summary>Why the real kernel cannot be tested here, or null when /dev/kvm opens.</summary>
-    public static string? LinuxUnavailableReason => KernelTarget.Linux.UnavailableReason;
 }

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Testing;
+
+/// <summary>
+/// Snapshots of this process's descriptors (<c>/proc/self/fd</c> entries as "fd -> target") and mappings, to find
+/// what a test left open. Exact only while no other test opens kernel objects at the same time.
+/// </summary>
+public static class KvmFds
+{
+    /// <summary>The KVM descriptors: /dev/kvm, anon_inode:kvm-vm / kvm-vcpu / [kvm-gmem]…, guest_memfd.</summary>
+    public static HashSet<string> Kvm() => Snapshot(IsKvm);
+
+    /// <summary>
+    /// Every descriptor a kernel object could be, real or emulated: /dev/kvm, any anon inode, any memfd.
+    /// Descriptors the runtime opens (lazily loaded assemblies and the like) are regular files and not listed.
+    /// </summary>
+    public static HashSet<string> KernelObjects() => Snapshot(IsKernelObject);
+
+    /// <summary>The number of mappings of this process that belong to KVM objects (kvm_run pages, guest_memfd).</summary>
+    public static int KvmMappings() =>
+        File.ReadLines("/proc/self/maps").Count(l => l.Contains("kvm", StringComparison.Ordinal) || l.Contains("gmem", StringComparison.Ordinal));
+
+    /// <summary>The entries of <paramref name="after"/> that <paramref name="before"/> did not have.</summary>
+    public static List<string> LeakedSince(HashSet<string> before, HashSet<string> after) => after.Except(before).ToList();
+
+    private static bool IsKvm(string target) =>
+        target == KvmHost.DevicePath || target.StartsWith("anon_inode:kvm", StringComparison.Ordinal)
+        || target.StartsWith("anon_inode:[kvm", StringComparison.Ordinal) || target.Contains("gmem", StringComparison.Ordinal);
+
+    private static bool IsKernelObject(string target) =>
+        target == KvmHost.DevicePath || target.StartsWith("anon_inode:", StringComparison.Ordinal) || target.StartsWith("/memfd:", StringComparison.Ordinal);
+
+    private static HashSet<string> Snapshot(Func<string, bool> include)
+    {
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string path in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            string? target;
+            try
+            {
+                target = new FileInfo(path).LinkTarget;
+            }
+            catch (IOException)
+            {
+                continue; // the descriptor that listed the directory is gone by now
+            }
+            if (target is not null && include(target)) set.Add($"{Path.GetFileName(path)} -> {target}");
+        }
+        return set;
+    }
+}
