@@ -70,6 +70,8 @@ internal sealed class X86Kvm : KvmArch
             // kvm_vm_ioctl_set_tss_addr: addr > (unsigned int)(-3 * PAGE_SIZE) → EINVAL (three pages below 4 GiB).
             return arg.Value > unchecked((uint)(-3 * EmulatorConfig.PageSize)) ? Err.EINVAL : 0;
         }
+        if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP)
+            return MemoryEncryptOp.VmIoctl(kvm, arg);
         // kvm_arch_vm_ioctl: default r = -ENOTTY.
         return Err.ENOTTY;
     }

@@ -57,6 +57,8 @@ internal sealed class KvmVcpuFile : KernelFile
                 return arg.CopyFromUser(out kvm_sregs sregs) ? SregsRules.Set(Vcpu.Cpu, sregs) : Err.EFAULT;
             if (request == KvmIoctls.KVM_PRE_FAULT_MEMORY)
                 return PreFaultMemory.Ioctl(Vcpu, arg);
+            if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP)
+                return Arch.MemoryEncryptOp.VcpuIoctl(Vcpu, arg);
             // kvm_arch_vcpu_ioctl: default r = -EINVAL.
             return Err.EINVAL;
         }

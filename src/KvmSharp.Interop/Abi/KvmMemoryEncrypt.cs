@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MIT
+using static KvmSharp.Abi.IoctlEncoding;
+
+namespace KvmSharp.Abi;
+
+/// <summary>
+/// KVM_MEMORY_ENCRYPT_OP and the vendor sub-commands that reach kvm_gmem_populate(): TDX KVM_TDX_INIT_MEM_REGION
+/// (vCPU fd) and SEV-SNP KVM_SEV_SNP_LAUNCH_UPDATE (VM fd). Numbers from include/uapi/linux/kvm.h and
+/// arch/x86/include/uapi/asm/kvm.h.
+/// </summary>
+public static class KvmMemoryEncrypt
+{
+    /// <summary>
+    /// <c>_IOWR(KVMIO, 0xba, unsigned long)</c> = 0xC008AEBA (include/uapi/linux/kvm.h). The encoded size is that of
+    /// <c>unsigned long</c>; the argument really points at a <see cref="kvm_tdx_cmd"/> or <see cref="kvm_sev_cmd"/>.
+    /// </summary>
+    public static readonly uint KVM_MEMORY_ENCRYPT_OP = _IOWR(KvmIoctls.KVMIO, 0xba, sizeof(ulong));
+
+    // ---- TDX: enum kvm_tdx_cmd_id ----
+    public const uint KVM_TDX_CAPABILITIES = 0;
+    public const uint KVM_TDX_INIT_VM = 1;
+    public const uint KVM_TDX_INIT_VCPU = 2;
+    public const uint KVM_TDX_INIT_MEM_REGION = 3;
+    public const uint KVM_TDX_FINALIZE_VM = 4;
+    public const uint KVM_TDX_GET_CPUID = 5;
+
+    /// <summary>kvm_tdx_cmd.flags of KVM_TDX_INIT_MEM_REGION: extend the TD measurement with the added pages.</summary>
+    public const uint KVM_TDX_MEASURE_MEMORY_REGION = 1u << 0;
+
+    // ---- SEV: enum sev_cmd_id (SNP commands start at 100) ----
+    public const uint KVM_SEV_INIT2 = 22;
+    public const uint KVM_SEV_SNP_LAUNCH_START = 100;
+    public const uint KVM_SEV_SNP_LAUNCH_UPDATE = 101;
+    public const uint KVM_SEV_SNP_LAUNCH_FINISH = 102;
+
+    // ---- kvm_sev_snp_launch_update.type ("kept in sync with firmware values") ----
+    public const byte KVM_SEV_SNP_PAGE_TYPE_NORMAL = 0x1;
+    public const byte KVM_SEV_SNP_PAGE_TYPE_ZERO = 0x3;
+    public const byte KVM_SEV_SNP_PAGE_TYPE_UNMEASURED = 0x4;
+    public const byte KVM_SEV_SNP_PAGE_TYPE_SECRETS = 0x5;
+    public const byte KVM_SEV_SNP_PAGE_TYPE_CPUID = 0x6;
+}
