@@ -9,42 +9,12 @@ namespace KvmSharp.Benchmarks;
 /// hides the SDK's own per-access cost; here nothing else is left, so Sdk/C is the price of the checked accessor.
 /// </summary>
 [Config(typeof(BenchConfig))]
-public class GuestMemfdWarmTouch
+public class GuestMemfdWarmTouch : WarmMappingBenchmark
 {
     private const ulong Page = 4096;
 
-    private Kvm? _kvm;
-    private Vm? _vm;
-    private GuestMemfd? _memfd;
-    private GuestMapping? _map;
-
     [Params(16)]
-    public int SizeMiB { get; set; }
-
-    private ulong Bytes => (ulong)SizeMiB << 20;
-
-    [GlobalSetup]
-    public void Setup()
-    {
-        CReference.Check(CReference.Open(), "open /dev/kvm + KVM_CREATE_VM");
-        CReference.Check(CReference.WarmSetup((nuint)Bytes), "warm setup");
-        _kvm = Kvm.Open();
-        _vm = _kvm.CreateVm();
-        _memfd = _vm.CreateGuestMemfd(Bytes, GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared);
-        _map = _memfd.Map();
-        _map.Fill(0, Bytes, 0);
-    }
-
-    [GlobalCleanup]
-    public void Cleanup()
-    {
-        _map?.Dispose();
-        _memfd?.Dispose();
-        _vm?.Dispose();
-        _kvm?.Dispose();
-        CReference.WarmTeardown();
-        CReference.Close();
-    }
+    public override int SizeMiB { get; set; }
 
     [Benchmark(Baseline = true)]
     public long C() => CReference.WarmTouch();
@@ -53,7 +23,7 @@ public class GuestMemfdWarmTouch
     [Benchmark]
     public long Sdk()
     {
-        GuestMapping map = _map!;
+        GuestMapping map = Map;
         ulong bytes = Bytes;
         long sum = 0;
         for (ulong off = 0; off < bytes; off += Page)
@@ -70,7 +40,7 @@ public class GuestMemfdWarmTouch
     public long SdkSpan()
     {
         const int Chunk = 1 << 20;
-        GuestMapping map = _map!;
+        GuestMapping map = Map;
         ulong bytes = Bytes;
         long sum = 0;
         for (ulong chunk = 0; chunk < bytes; chunk += Chunk)
