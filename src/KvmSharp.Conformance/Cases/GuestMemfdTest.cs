@@ -219,6 +219,10 @@ public static class GuestMemfdTest
     [ConformanceCase(Selftest + " test_guest_memfd_guest")]
     public static void test_guest_memfd_guest(CaseContext ctx) => Guests.GuestMemfdGuest.Run(ctx);
 
+    /// <summary>Not upstream: test_guest_memfd_guest through a real-mode data segment (no paging, GPA below 4 GiB).</summary>
+    [ConformanceCase(Selftest + " test_guest_memfd_guest, real-mode variant")]
+    public static void test_guest_memfd_guest_real_mode(CaseContext ctx) => Guests.GuestMemfdGuest.RunRealMode(ctx);
+
     private static void AssertAll(GuestMapping mem, ulong offset, ulong length, byte value)
     {
         var span = mem.GetSpan(offset, checked((int)length));
