@@ -19,4 +19,6 @@ public enum EmulatedProfile
     LikeThisHost,
     /// <summary>x86_64 with every VM type and the v8 in-place conversion series enabled.</summary>
     X86InPlaceConversion,
+    /// <summary>x86_64 with every VM type, 6.18 rules (per-VM memory attributes).</summary>
+    X86,
 }

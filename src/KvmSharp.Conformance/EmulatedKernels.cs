@@ -11,6 +11,7 @@ internal static class EmulatedKernels
     {
         EmulatedProfile.LikeThisHost => EmulatorConfig.LikeThisHost(),
         EmulatedProfile.X86InPlaceConversion => EmulatorConfig.X86_64(inPlaceConversion: true),
+        EmulatedProfile.X86 => EmulatorConfig.X86_64(inPlaceConversion: false),
         _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, "unknown emulator profile"),
     });
 }
