@@ -128,7 +128,7 @@ internal static unsafe partial class ExitProbe
         }
     }
 
-    private static void Report(string title, string[] names, List<double>[] samples)
+    internal static void Report(string title, string[] names, List<double>[] samples)
     {
         {
             {

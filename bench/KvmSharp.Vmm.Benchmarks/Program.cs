@@ -4,6 +4,8 @@ using BenchmarkDotNet.Running;
 //   dotnet run -c Release --project bench/KvmSharp.Vmm.Benchmarks --artifacts-path /tmp/kvmsharp-vmm-bench -- --filter '*'
 //   dotnet run -c Release --project bench/KvmSharp.Vmm.Benchmarks --artifacts-path /tmp/kvmsharp-vmm-bench -- probe [rounds]
 //     (the exit round trip timed interleaved, C and C# call by call, with its layers: see ExitProbe)
+//   ... -- hostcall-probe [rounds]  (a guest→host call beside the plain exit, interleaved: see HostCallRoundTripProbe)
+if (args.Length > 0 && args[0] == "hostcall-probe") return KvmSharp.Vmm.Benchmarks.HostCallRoundTripProbe.Run(args);
 if (args.Length > 0 && args[0] == "probe") return KvmSharp.Vmm.Benchmarks.ExitProbe.Run(args);
 BenchmarkSwitcher.FromAssembly(typeof(BenchConfig).Assembly).Run(args, BenchConfig.Global);
 return 0;

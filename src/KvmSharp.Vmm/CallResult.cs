@@ -38,5 +38,11 @@ public sealed record CallResult
     /// <summary>The port of an <see cref="GuestOutcome.UnknownPort"/> outcome.</summary>
     public ushort? Port { get; init; }
 
+    /// <summary>Host calls (OUTs to the host-call port) the guest made during the call, each one VM exit.</summary>
+    public long HostCalls { get; init; }
+
+    /// <summary>The host function that threw, for <see cref="GuestOutcome.HostFunctionFailed"/>; null otherwise.</summary>
+    public HostCalls.HostFunctionFault? HostFault { get; init; }
+
     public bool IsSuccess => Outcome == GuestOutcome.Exit && Status == 0;
 }

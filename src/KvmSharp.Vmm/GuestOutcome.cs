@@ -30,4 +30,8 @@ public enum GuestOutcome
     RunFailed,
     /// <summary>Any other exit reason (the run loop handles the ones this ABI can produce; see Detail).</summary>
     UnexpectedExit,
+    /// <summary>A host function the guest called threw (<see cref="CallResult.HostFault"/> has the exception, the
+    /// function and the RIP). The guest was stopped at its host call with memory intact, so, like
+    /// <see cref="Timeout"/>, the micro-VM takes the next call without a reset.</summary>
+    HostFunctionFailed,
 }

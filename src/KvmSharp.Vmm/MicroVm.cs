@@ -4,6 +4,7 @@ using KvmSharp.Abi;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Devices;
 using KvmSharp.Vmm.GuestAbi;
+using KvmSharp.Vmm.HostCalls;
 using KvmSharp.Vmm.Loader;
 
 namespace KvmSharp.Vmm;
@@ -13,7 +14,10 @@ namespace KvmSharp.Vmm;
 /// port-I/O ABI of GUEST-ABI.md. <c>using var vm = MicroVm.Create(image, options); var r = vm.Call("sum", input);</c>
 /// Every guest ending is a <see cref="CallResult"/>. After <see cref="GuestOutcome.Exit"/>, and after the host's own
 /// limits (<see cref="GuestOutcome.Timeout"/>: the watchdog kicked the vCPU out of KVM_RUN; <see cref="GuestOutcome.MaxExits"/>)
-/// the micro-VM takes the next call as it is; after any other ending it is faulted until <see cref="Reset"/>.
+/// the micro-VM takes the next call as it is; so it does after <see cref="GuestOutcome.HostFunctionFailed"/> (the host
+/// stopped the guest at its host call). After any other ending it is faulted until <see cref="Reset"/>.
+/// The guest calls the host through <see cref="HostFunctions"/>; those run on the calling thread, in the middle of the
+/// call, and may not call, reset or dispose their own micro-VM (refused, or for Dispose deferred to the call's end).
 /// Not thread-safe: one call at a time.
 /// </summary>
 public sealed class MicroVm : IDisposable
@@ -25,9 +29,12 @@ public sealed class MicroVm : IDisposable
     private readonly kvm_sregs _sregs;
     private readonly Serial16550 _console;
     private readonly HypercallDevice _hypercalls = new();
+    private readonly HostCallDevice _hostCalls;
     private readonly Watchdog _watchdog;
     private readonly RunLoop _loop;
     private bool _disposed;
+    private bool _inCall;
+    private bool _disposeAfterCall;
 
     private MicroVm(GuestImage image, MicroVmOptions options, Kvm? ownedKvm, Vm vm, GuestMemory memory, Vcpu vcpu, kvm_sregs sregs)
     {
@@ -42,16 +49,22 @@ public sealed class MicroVm : IDisposable
         var bus = new Bus();
         bus.Insert(_console, Serial16550.Base, Ports.Com1Length);
         bus.Insert(_hypercalls, Ports.HypercallBase, Ports.HypercallLength);
-        Bus = bus;
+        HostFunctions = options.HostFunctions is null ? new HostFunctions() : new HostFunctions(options.HostFunctions);
         _watchdog = new Watchdog(vcpu);
-        _loop = new RunLoop(vcpu, bus, _hypercalls, () => _watchdog.Fired);
+        _hostCalls = new HostCallDevice(memory, () => HostFunctions, () => _watchdog.Fired);
+        bus.Insert(_hostCalls, Ports.HostCall, 1);
+        Bus = bus;
+        _loop = new RunLoop(vcpu, bus, _hypercalls, _hostCalls, () => _watchdog.Fired);
     }
+
+    /// <summary>The functions this micro-VM's guest may call (a copy of <see cref="MicroVmOptions.HostFunctions"/>).</summary>
+    public HostFunctions HostFunctions { get; }
 
     public GuestImage Image { get; }
 
     public MicroVmOptions Options { get; }
 
-    /// <summary>The port-I/O bus (COM1 and the hypercall ports).</summary>
+    /// <summary>The port-I/O bus (COM1, the hypercall ports and the host-call port).</summary>
     public Bus Bus { get; }
 
     /// <summary>Guest memory, for a host that wants to read or place data itself (checked accessors only).</summary>
@@ -61,9 +74,9 @@ public sealed class MicroVm : IDisposable
     internal Vcpu Vcpu => _vcpu;
 
     /// <summary>
-    /// True after a call ended in anything but <see cref="GuestOutcome.Exit"/>, <see cref="GuestOutcome.Timeout"/> or
-    /// <see cref="GuestOutcome.MaxExits"/> (a vCPU stopped by the host between two instructions, with its memory intact);
-    /// <see cref="Reset"/> clears it.
+    /// True after a call ended in anything but <see cref="GuestOutcome.Exit"/>, <see cref="GuestOutcome.Timeout"/>,
+    /// <see cref="GuestOutcome.MaxExits"/> or <see cref="GuestOutcome.HostFunctionFailed"/> (a vCPU stopped by the host
+    /// between two instructions, with its memory intact); <see cref="Reset"/> clears it.
     /// </summary>
     public bool IsFaulted { get; private set; }
 
@@ -124,6 +137,7 @@ public sealed class MicroVm : IDisposable
     public void Reset()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfInCall(nameof(Reset));
         _memory.Discard();
         BootMemory.Write(_memory);
         Image.WriteTo(_memory);
@@ -135,6 +149,7 @@ public sealed class MicroVm : IDisposable
     private CallResult Enter(ulong entry, ReadOnlySpan<ulong> args, ReadOnlySpan<byte> input, bool withInput)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfInCall(nameof(Call));
         if (IsFaulted) throw new MicroVmException("the micro-VM's last call did not end normally; call Reset() before calling it again");
         if (args.Length > CallRegion.MaxArgs) throw new MicroVmException($"at most {CallRegion.MaxArgs} arguments, not {args.Length}");
         ulong capacity = Layout.CallDataEnd - Layout.CallData;
@@ -158,6 +173,7 @@ public sealed class MicroVm : IDisposable
 
         _console.Clear();
         _hypercalls.Clear();
+        _hostCalls.Clear();
         // Before Arm, never after: a kick of this call can only come after Arm, so this clear cannot lose it, and a
         // late kick of the previous call (its deadline passed as its run loop was stopping) is wiped here (Watchdog).
         _vcpu.ImmediateExit = false;
@@ -165,6 +181,7 @@ public sealed class MicroVm : IDisposable
         _watchdog.Arm(Options.Timeout);
         RunStop stop;
         long exits;
+        _inCall = true;
         try
         {
             stop = _loop.Run(Options.MaxExits, out exits);
@@ -172,9 +189,20 @@ public sealed class MicroVm : IDisposable
         finally
         {
             _watchdog.Disarm();
+            _inCall = false;
         }
         TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
-        return Finish(stop, exits, elapsed);
+        CallResult result = Finish(stop, exits, elapsed);
+        if (_disposeAfterCall) Dispose();
+        return result;
+    }
+
+    private void ThrowIfInCall(string what)
+    {
+        if (!_inCall) return;
+        string from = _hostCalls.Running is string name ? $" (from host function '{name}')" : "";
+        throw new MicroVmException(
+            $"MicroVm.{what} while a call of this micro-VM is running{from}: a host function cannot re-enter its own micro-VM");
     }
 
     private void WriteCallHeader(ulong entry, ReadOnlySpan<ulong> args, ulong inputLength, bool withInput)
@@ -186,6 +214,7 @@ public sealed class MicroVm : IDisposable
         for (int i = 0; i < args.Length; i++) Write(header, CallRegion.Args + (ulong)(i * sizeof(ulong)), args[i]);
         Write(header, CallRegion.InputPtr, withInput ? Layout.CallData : 0);
         Write(header, CallRegion.InputLen, inputLength);
+        _memory.GetSpan(HostCallBlock.Base, HostCallBlock.Size).Clear();
 
         static void Write(Span<byte> header, ulong field, ulong value) =>
             System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(header[(int)field..], value);
@@ -195,7 +224,7 @@ public sealed class MicroVm : IDisposable
     {
         ulong rip = _vcpu.GetRegs().rip;
         bool exited = stop.Outcome == GuestOutcome.Exit;
-        IsFaulted = stop.Outcome is not (GuestOutcome.Exit or GuestOutcome.Timeout or GuestOutcome.MaxExits);
+        IsFaulted = stop.Outcome is not (GuestOutcome.Exit or GuestOutcome.Timeout or GuestOutcome.MaxExits or GuestOutcome.HostFunctionFailed);
         bool returned = exited && _hypercalls.Request == GuestRequest.Return;
         string detail = stop.Detail;
         ReadOnlyMemory<byte> output = default;
@@ -230,12 +259,22 @@ public sealed class MicroVm : IDisposable
             Elapsed = elapsed,
             Detail = detail,
             Port = stop.Port,
+            HostCalls = _hostCalls.Calls,
+            HostFault = _hostCalls.Fault is { } fault ? fault with { Rip = rip } : null,
         };
     }
 
     public void Dispose()
     {
         if (_disposed) return;
+        if (_inCall)
+        {
+            // From a host function of this micro-VM: the run loop and the device still use the vCPU and memory, so
+            // the call ends after the function returns and the micro-VM is disposed on its way out.
+            _disposeAfterCall = true;
+            _hostCalls.Abort(new ObjectDisposedException(nameof(MicroVm), "the micro-VM was disposed by a host function during its call"));
+            return;
+        }
         _disposed = true;
         _watchdog.Dispose();
         _vcpu.Dispose();

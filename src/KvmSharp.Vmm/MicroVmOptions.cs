@@ -23,6 +23,12 @@ public sealed record MicroVmOptions
     /// <summary>When set, console output is also written here as the guest produces it (e.g. stdout).</summary>
     public Stream? ConsoleSink { get; init; }
 
+    /// <summary>
+    /// Functions the guest may call (GUEST-ABI.md, "Host calls"). Each micro-VM copies the registry when it is
+    /// created, so one registry can serve a pool; add per-VM functions to <see cref="MicroVm.HostFunctions"/>.
+    /// </summary>
+    public HostCalls.HostFunctions? HostFunctions { get; init; }
+
     /// <summary>An open /dev/kvm to create the VM on (not disposed by the micro-VM); null opens one per micro-VM.</summary>
     public Kvm? Kvm { get; init; }
 

@@ -29,13 +29,21 @@ public sealed class RunLoop
     private readonly Vcpu _vcpu;
     private readonly Bus _bus;
     private readonly HypercallDevice _hypercalls;
+    private readonly HostCallDevice? _hostCalls;
     private readonly Func<bool> _timedOut;
 
     public RunLoop(Vcpu vcpu, Bus bus, HypercallDevice hypercalls, Func<bool> timedOut)
+        : this(vcpu, bus, hypercalls, null, timedOut)
+    {
+    }
+
+    /// <summary>As above, with the host-call device on <paramref name="bus"/> (its failures end the call); null for none.</summary>
+    public RunLoop(Vcpu vcpu, Bus bus, HypercallDevice hypercalls, HostCallDevice? hostCalls, Func<bool> timedOut)
     {
         _vcpu = vcpu;
         _bus = bus;
         _hypercalls = hypercalls;
+        _hostCalls = hostCalls;
         _timedOut = timedOut;
     }
 
@@ -118,6 +126,8 @@ public sealed class RunLoop
             if (isOut) device!.Write(offset, data.Slice(i, size));
             else device!.Read(offset, data.Slice(i, size));
         }
+        if (_hostCalls?.Fault is { } fault)
+            return Stopped(new RunStop(GuestOutcome.HostFunctionFailed, fault.ToString()));
         return _hypercalls.Request switch
         {
             GuestRequest.Exit => Stopped(new RunStop(GuestOutcome.Exit, $"exit status {(int)_hypercalls.Status}")),

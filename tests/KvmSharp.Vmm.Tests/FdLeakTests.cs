@@ -13,7 +13,7 @@ public sealed class FdLeakCollection;
 [Collection(nameof(FdLeakTests))]
 public sealed class FdLeakTests
 {
-    public static TheoryData<string> Endings => new() { "hello", "exit42", "badport", "loop", "triplefault", "halt", "wild", "sum" };
+    public static TheoryData<string> Endings => new() { "hello", "exit42", "badport", "loop", "triplefault", "halt", "wild", "sum", "hostcall" };
 
     [KvmTheory]
     [MemberData(nameof(Endings))]
@@ -24,7 +24,8 @@ public sealed class FdLeakTests
         var fdsBefore = KvmFds.Kvm();
         int mapsBefore = KvmFds.KvmMappings();
 
-        using (var vm = MicroVm.Create(image, new MicroVmOptions { Timeout = TimeSpan.FromMilliseconds(100) }))
+        var options = new MicroVmOptions { Timeout = TimeSpan.FromMilliseconds(100), HostFunctions = guest.HostFunctions?.Invoke(TextWriter.Null) };
+        using (var vm = MicroVm.Create(image, options))
         {
             var r = guest.Invoke(vm);
             Assert.NotEqual(GuestOutcome.RunFailed, r.Outcome);
@@ -37,6 +38,33 @@ public sealed class FdLeakTests
         Assert.Equal(mapsBefore, KvmFds.KvmMappings());
         // The host is healthy: a fresh guest still runs to a clean exit.
         Assert.True(GuestRun.Run(Hello.Image()).IsSuccess);
+    }
+
+    [KvmFact]
+    public void Host_function_failures_and_a_dispose_from_a_host_function_leave_nothing_behind()
+    {
+        var fdsBefore = KvmFds.Kvm();
+        int mapsBefore = KvmFds.KvmMappings();
+        MicroVm? self = null;
+        var functions = new HostCalls.HostFunctions();
+        uint boom = functions.Add("boom", _ => throw new InvalidOperationException("boom"));
+        uint quit = functions.Add("quit", _ =>
+        {
+            self!.Dispose();
+            return 0;
+        });
+        using (var vm = HostCallGuest.Create(functions))
+        {
+            Assert.Equal(GuestOutcome.HostFunctionFailed, vm.Call("call", boom).Outcome);
+            Assert.Equal(GuestOutcome.Exit, vm.Call("call", 0, 0, 0).Outcome); // resolve with a bad pointer: a status
+        }
+        var disposed = HostCallGuest.Create(functions);
+        self = disposed;
+        Assert.Equal(GuestOutcome.HostFunctionFailed, disposed.Call("call", quit).Outcome);
+
+        var leaked = KvmFds.Kvm().Except(fdsBefore).ToList();
+        Assert.True(leaked.Count == 0, "leaked: " + string.Join(", ", leaked));
+        Assert.Equal(mapsBefore, KvmFds.KvmMappings());
     }
 
     [KvmFact]

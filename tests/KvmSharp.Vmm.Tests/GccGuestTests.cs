@@ -34,6 +34,11 @@ public sealed class GccGuestTests
 
         vm.Reset();
         Assert.Equal(1UL, vm.Call("bump").Value);   // a reset VM starts from the image again
+
+        // Host calls from C: resolve "mul" by name, then call it; without it, ~unknown_function.
+        Assert.Equal(~(ulong)HostCalls.HostCallStatus.UnknownFunction, vm.Call("ask_host", 6, 7).Value);
+        vm.HostFunctions.Add("mul", (a, b) => a * b);
+        Assert.Equal(42UL, vm.Call("ask_host", 6, 7).Value);
     }
 
     private static (byte[]?, string?) Build()

@@ -53,7 +53,15 @@ public static class RunCommand
         GuestImage image = demo is not null ? demo.Image() : LoadFile(target);
 
         using var sink = json ? null : new TextWriterStream(output);
-        var options = new MicroVmOptions { MemorySize = memorySize, Timeout = limit, ConsoleSink = sink };
+        // A demo that calls host functions gets them here; their log lines share stdout with the console (not with
+        // --json, whose stdout is one JSON object).
+        var options = new MicroVmOptions
+        {
+            MemorySize = memorySize,
+            Timeout = limit,
+            ConsoleSink = sink,
+            HostFunctions = demo?.HostFunctions?.Invoke(json ? TextWriter.Null : output),
+        };
         CallResult result;
         try
         {

@@ -11,7 +11,8 @@ public static class CallRegion
 {
     /// <summary>"KVMS" little-endian: lets a guest check it runs under this ABI.</summary>
     public const uint MagicValue = 0x534D_564B;
-    public const uint VersionValue = 1;
+    /// <summary>2 adds the host-call block and port (<see cref="HostCallBlock"/>); every version-1 field is unchanged.</summary>
+    public const uint VersionValue = 2;
     public const int MaxArgs = 6;
 
     // Field offsets from Layout.CallRegion.

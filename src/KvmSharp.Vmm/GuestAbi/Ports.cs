@@ -16,6 +16,9 @@ public static class Ports
     /// <summary>OUT (any size, value ignored): the current call returns; its result is CallRegion.result.</summary>
     public const ushort Return = 0x501;
 
+    /// <summary>OUT (any size, value ignored): call the host function named in the host-call block (GUEST-ABI v2).</summary>
+    public const ushort HostCall = 0x502;
+
     public const ushort HypercallBase = Exit;
     public const ushort HypercallLength = 2;
 }

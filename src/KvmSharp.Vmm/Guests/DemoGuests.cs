@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Vmm.HostCalls;
 using KvmSharp.Vmm.Loader;
 
 namespace KvmSharp.Vmm.Guests;
 
-/// <summary>A built-in guest the CLI can run by name: its image and what to call in it.</summary>
-public sealed record DemoGuest(string Name, string Description, Func<GuestImage> Image, Func<MicroVm, CallResult> Invoke);
+/// <summary>
+/// A built-in guest the CLI can run by name: its image, what to call in it, and the host functions it calls (made
+/// for a log writer; null when it calls none) — give them to <see cref="MicroVmOptions.HostFunctions"/>.
+/// </summary>
+public sealed record DemoGuest(string Name, string Description, Func<GuestImage> Image, Func<MicroVm, CallResult> Invoke,
+    Func<TextWriter, HostFunctions>? HostFunctions = null);
 
 /// <summary>The built-in guests, by name (<c>kvmsharp run hello</c>).</summary>
 public static class DemoGuests
@@ -16,6 +21,8 @@ public static class DemoGuests
     [
         new("hello", "prints a greeting on COM1 and exits with status 0", Hello.Image, vm => vm.Run()),
         new("sum", "sum(bytes 1..100) through the call ABI; returns 5050", Sum.Image, vm => vm.Call("sum", SumInput)),
+        new("hostcall", "calls host functions: resolves them by name, logs through the host, prints a value the host looked up",
+            HostCalling.Image, vm => vm.Run(), log => HostCalling.Functions(log)),
         new("exit42", "exits with status 42", Misbehaving.Exit42Image, vm => vm.Run()),
         new("badport", "writes to port 0x1234, which no device claims", Misbehaving.BadPortImage, vm => vm.Run()),
         new("loop", "spins forever; stopped by the timeout", Misbehaving.EndlessLoopImage, vm => vm.Run()),

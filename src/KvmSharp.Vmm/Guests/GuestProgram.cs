@@ -45,6 +45,31 @@ public sealed class GuestProgram
         Asm.hlt();
     }
 
+    /// <summary>
+    /// A host call (GUEST-ABI.md, "Host calls") to the function whose id is in <paramref name="id"/>, with the SysV
+    /// argument registers RDI, RSI, RDX, RCX, R8, R9 as its six arguments. After it RAX = result, RDX = status;
+    /// R11 is clobbered, the argument registers (but RDX) are kept.
+    /// </summary>
+    public void HostCall(AssemblerRegister64 id)
+    {
+        if (id == rdx || id == r11) throw new ArgumentException("the id may not be in RDX or R11", nameof(id));
+        Asm.mov(r11, HostCallBlock.Base);
+        Asm.mov(__qword_ptr[r11 + (int)HostCallBlock.Function], id);
+        AssemblerRegister64[] args = [rdi, rsi, rdx, rcx, r8, r9];
+        for (int i = 0; i < args.Length; i++) Asm.mov(__qword_ptr[r11 + (int)HostCallBlock.Args + (i * sizeof(ulong))], args[i]);
+        Asm.mov(dx, Ports.HostCall);
+        Asm.@out(dx, al);
+        Asm.mov(rax, __qword_ptr[r11 + (int)HostCallBlock.Result]);
+        Asm.mov(rdx, __qword_ptr[r11 + (int)HostCallBlock.Status]);
+    }
+
+    /// <summary>A host call to the fixed id <paramref name="id"/> (clobbers RAX before the call to hold it).</summary>
+    public void HostCall(uint id)
+    {
+        Asm.mov(eax, id);
+        HostCall(rax);
+    }
+
     /// <summary>exit(<paramref name="status"/>).</summary>
     public void ExitWith(int status)
     {

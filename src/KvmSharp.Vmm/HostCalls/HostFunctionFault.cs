@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Vmm.HostCalls;
+
+/// <summary>A host function threw: which one, what, and where the guest stood (the OUT to the host-call port).</summary>
+public sealed record HostFunctionFault(string FunctionName, uint FunctionId, Exception Exception, ulong Rip)
+{
+    public override string ToString() =>
+        $"host function '{FunctionName}' (id {FunctionId}) threw {Exception.GetType().Name}: {Exception.Message} (guest rip 0x{Rip:X})";
+}
