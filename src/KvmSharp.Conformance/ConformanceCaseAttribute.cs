@@ -21,4 +21,6 @@ public enum EmulatedProfile
     X86InPlaceConversion,
     /// <summary>x86_64 with every VM type, 6.18 rules (per-VM memory attributes).</summary>
     X86,
+    /// <summary>arm64 (mainline 6.18, EmulatorConfig.Arm64()): the arm64 guest cases.</summary>
+    Arm64,
 }

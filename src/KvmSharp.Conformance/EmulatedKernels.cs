@@ -12,6 +12,7 @@ internal static class EmulatedKernels
         EmulatedProfile.LikeThisHost => EmulatorConfig.LikeThisHost(),
         EmulatedProfile.X86InPlaceConversion => EmulatorConfig.X86_64(inPlaceConversion: true),
         EmulatedProfile.X86 => EmulatorConfig.X86_64(inPlaceConversion: false),
+        EmulatedProfile.Arm64 => EmulatorConfig.Arm64(),
         _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, "unknown emulator profile"),
     });
 }

@@ -24,4 +24,23 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmGmemNeedsUserspaceMapping(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): a KVM hypercall never reaches __kvm_emulate_hypercall. VMCALL (and VMMCALL) trap
+    /// as #UD into KVM's instruction emulator, whose em_hypercall → emulator_fix_hypercall rewrites the instruction to
+    /// this host's "native" one — VMCALL, 0f 01 c1, the same bytes — at linear address RIP and restarts it, forever.
+    /// KVM_CAP_EXIT_HYPERCALL (0x1000) and KVM_ENABLE_CAP's checks do match upstream. Observed on Linux 6.18
+    /// kvm_pvm with KVM_CAP_EXIT_HYPERCALL enabled or not, nr 1, 12 or 0x1234, valid or invalid MAP_GPA_RANGE
+    /// arguments alike:
+    /// <list type="bullet">
+    /// <item>64-bit guest: KVM_RUN returns only when a signal arrives (-EINTR, KVM_EXIT_INTR) with RIP still on the
+    /// VMCALL and RAX unchanged; kvm_run.hypercall.ret is never written. A VMMCALL is rewritten in guest memory to
+    /// 0f 01 c1 and then loops the same way. (Upstream: no exit and RAX = -KVM_ENOSYS, or KVM_EXIT_HYPERCALL.)</item>
+    /// <item>Real mode with CS.base = 0x10000, IP = 0: the rewrite goes to linear address IP (no CS base), i.e. GPA 0,
+    /// where there is no memslot: every KVM_RUN ends in KVM_EXIT_MMIO, a 3-byte write of 0f 01 c1 at phys_addr 0,
+    /// and RIP stays 0.</item>
+    /// </list>
+    /// </summary>
+    public static bool KvmPvmHypercallLoops(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

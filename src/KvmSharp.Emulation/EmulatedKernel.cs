@@ -355,7 +355,7 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     internal long CreateGmemFile(Kvm kvm, long size, ulong flags)
     {
         if (!_fds.HasRoom) return Err.EMFILE;
-        long r = GmemInode.Create(_nextIno, size, flags, out var inode);
+        long r = GmemInode.Create(_nextIno, size, flags, GmemBacking.NeedsExactResidency(kvm), out var inode);
         if (r != 0) return r;
         _nextIno++;
         kvm.Get();

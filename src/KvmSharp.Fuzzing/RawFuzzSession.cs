@@ -307,7 +307,7 @@ internal sealed class RawFuzzSession
             KvmIoctls.KVM_CREATE_VCPU, KvmIoctls.KVM_SET_USER_MEMORY_REGION, KvmIoctls.KVM_SET_USER_MEMORY_REGION2,
             KvmIoctls.KVM_SET_USER_MEMORY_REGION2, KvmIoctls.KVM_SET_TSS_ADDR, KvmIoctls.KVM_CHECK_EXTENSION,
             KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES, KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2, KvmIoctls.KVM_CREATE_GUEST_MEMFD,
-            KvmIoctls.KVM_CREATE_GUEST_MEMFD,
+            KvmIoctls.KVM_CREATE_GUEST_MEMFD, KvmIoctls.KVM_ENABLE_CAP,
         ],
         FdKind.Vcpu =>
         [
@@ -405,6 +405,7 @@ internal sealed class RawFuzzSession
         if (request == KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES) return SizeOf<kvm_memory_attributes>();
         if (request == KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2) return SizeOf<kvm_memory_attributes2>();
         if (request == KvmIoctls.KVM_PRE_FAULT_MEMORY) return SizeOf<kvm_pre_fault_memory>();
+        if (request == KvmIoctls.KVM_ENABLE_CAP) return SizeOf<kvm_enable_cap>();
         if (request == KvmIoctls.KVM_GET_REGS || request == KvmIoctls.KVM_SET_REGS) return SizeOf<kvm_regs>();
         if (request == KvmIoctls.KVM_GET_SREGS || request == KvmIoctls.KVM_SET_SREGS) return SizeOf<kvm_sregs>();
         int encoded = (int)_IOC_SIZE(request);
@@ -488,6 +489,13 @@ internal sealed class RawFuzzSession
             U64(b, 8, _rng.Next(6) == 0 ? Interesting() : Ps * (ulong)_rng.Next(0, 9));
             U64(b, 16, _rng.Next(8) == 0 ? Interesting() : 0);
             if (_rng.Next(8) == 0) U64(b, 24 + 8 * _rng.Next(5), Interesting());
+        }
+        else if (request == KvmIoctls.KVM_ENABLE_CAP && b.Length >= 16)
+        {
+            // Mostly KVM_CAP_EXIT_HYPERCALL with a valid, empty or garbage mask; sometimes flags or another cap.
+            BinaryPrimitives.WriteUInt32LittleEndian(b, _rng.Next(4) == 0 ? (uint)Interesting() : KvmCaps.KVM_CAP_EXIT_HYPERCALL);
+            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(4), _rng.Next(8) == 0 ? (uint)Interesting() : 0);
+            U64(b, 8, _rng.Next(3) switch { 0 => 0, 1 => Interesting(), _ => KvmPara.KVM_EXIT_HYPERCALL_VALID_MASK });
         }
         else if (request == KvmIoctls.KVM_SET_REGS || request == KvmIoctls.KVM_SET_SREGS)
         {

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
 using KvmSharp.Vmm.Arch.X86_64;
 
 namespace KvmSharp.Vmm;
@@ -8,7 +9,9 @@ namespace KvmSharp.Vmm;
 /// <see cref="Layout.MemoryBase"/> by KVM_SET_USER_MEMORY_REGION2 with userspace_addr = that same mapping (kvm_pvm
 /// only lets a vCPU use gmem that way, and it is also the host's only view). No anonymous memory backs the guest.
 /// Every host access goes through <see cref="GuestMapping"/>'s checked accessors, so a bad address is an exception,
-/// never a SIGBUS.
+/// never a SIGBUS. On a VM type with private memory and in-place conversion (e.g. SW_PROTECTED on a kernel with the
+/// v8 series), the guest may convert pages of its image area to private (KVM_HC_MAP_GPA_RANGE);
+/// the host then cannot read them, and <see cref="Discard"/> makes everything shared again.
 /// </summary>
 public sealed class GuestMemory : IDisposable
 {
@@ -16,12 +19,16 @@ public sealed class GuestMemory : IDisposable
     private readonly Vm _vm;
     private MemorySlot? _slot;
 
-    private GuestMemory(Vm vm, GuestMemfd memfd, GuestMapping mapping)
+    private GuestMemory(Vm vm, GuestMemfd memfd, GuestMapping mapping, bool supportsPrivate)
     {
         _vm = vm;
         Memfd = memfd;
         Mapping = mapping;
+        SupportsPrivateMemory = supportsPrivate;
     }
+
+    /// <summary>The guest_memfd flags every micro-VM needs: the host maps the file, and every page starts shared.</summary>
+    public const GuestMemfdFlags RequiredFlags = GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared;
 
     public GuestMemfd Memfd { get; }
 
@@ -30,18 +37,35 @@ public sealed class GuestMemory : IDisposable
 
     public ulong Size => Memfd.Size;
 
+    /// <summary>
+    /// True when the VM can make pages of this guest_memfd private (KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES has
+    /// KVM_MEMORY_ATTRIBUTE_PRIVATE): a VM type with private memory on a kernel with in-place conversion.
+    /// </summary>
+    public bool SupportsPrivateMemory { get; }
+
     /// <summary>False after <see cref="Detach"/> (the slot is deleted; the guest cannot run until <see cref="Attach"/>).</summary>
     public bool IsAttached => _slot is not null;
 
     public static GuestMemory Create(Vm vm, ulong size)
     {
         ArgumentNullException.ThrowIfNull(vm);
-        GuestMemfd memfd = vm.CreateGuestMemfd(size, GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared);
+        // Without MMAP and INIT_SHARED there is no guest_memfd-only VM: say which capability is missing, rather
+        // than let KVM_CREATE_GUEST_MEMFD answer a bare EINVAL (kvm_gmem_create checks flags against this same value).
+        GuestMemfdFlags supported = vm.SupportedGuestMemfdFlags;
+        if ((supported & RequiredFlags) != RequiredFlags)
+        {
+            throw new MicroVmException(
+                $"VM type {vm.Type}: KVM_CAP_GUEST_MEMFD_FLAGS = 0x{(ulong)supported:X} lacks MMAP|INIT_SHARED (0x{(ulong)RequiredFlags:X}), " +
+                "which a guest_memfd-only micro-VM needs (for a VM type with private memory that takes a kernel with in-place conversion)");
+        }
+        ulong gmemAttributes = (ulong)vm.CheckExtension(vm.Kvm.Proposals.GuestMemfdMemoryAttributesCap);
+        bool supportsPrivate = (gmemAttributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) != 0;
+        GuestMemfd memfd = vm.CreateGuestMemfd(size, RequiredFlags);
         GuestMapping? mapping = null;
         try
         {
             mapping = memfd.Map();
-            var memory = new GuestMemory(vm, memfd, mapping);
+            var memory = new GuestMemory(vm, memfd, mapping, supportsPrivate);
             memory.Attach();
             return memory;
         }
@@ -72,7 +96,16 @@ public sealed class GuestMemory : IDisposable
     /// Frees every page (fallocate PUNCH_HOLE): the guest and the host see zeros again. KVM drops its mappings of the
     /// punched pages first and flushes running vCPUs' TLBs, which is what lets the watchdog stop a running guest.
     /// </summary>
-    public void Discard() => Memfd.PunchHole(0, (long)Size);
+    public void Discard()
+    {
+        // Punching keeps shared/private state (v8 series, S5 truncate test), so private pages are converted back
+        // first: the host must be able to write the boot state and the image again.
+        if (SupportsPrivateMemory) Memfd.SetAttributes(0, Size, 0);
+        Memfd.PunchHole(0, (long)Size);
+    }
+
+    /// <summary>True when the host may touch every page of [gpa, gpa+length) (none of them was made private).</summary>
+    public bool IsShared(ulong gpa, ulong length) => Memfd.IsShared(gpa, length);
 
     public void Write(ulong gpa, ReadOnlySpan<byte> bytes) => Mapping.Write(gpa, bytes);
 

@@ -95,7 +95,7 @@ public sealed class MicroVm : IDisposable
         Vcpu? vcpu = null;
         try
         {
-            vm = kvm.CreateVm();
+            vm = kvm.CreateVm(options.VmType);
             memory = GuestMemory.Create(vm, options.MemorySize);
             BootMemory.Write(memory);
             image.WriteTo(memory);

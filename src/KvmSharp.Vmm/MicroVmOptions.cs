@@ -32,6 +32,13 @@ public sealed record MicroVmOptions
     /// <summary>An open /dev/kvm to create the VM on (not disposed by the micro-VM); null opens one per micro-VM.</summary>
     public Kvm? Kvm { get; init; }
 
+    /// <summary>
+    /// The VM type (KVM_CREATE_VM's argument). A type with private memory (e.g. <see cref="KvmSharp.VmType.SwProtected"/>)
+    /// needs a kernel whose guest_memfd offers MMAP|INIT_SHARED for it (in-place conversion); its guest may then make
+    /// pages private with KVM_HC_MAP_GPA_RANGE (GUEST-ABI.md, "Private memory").
+    /// </summary>
+    public VmType VmType { get; init; } = VmType.Default;
+
     internal void Validate()
     {
         if (Layout.CheckMemorySize(MemorySize) is string problem) throw new MicroVmException($"MicroVmOptions.MemorySize: {problem}");

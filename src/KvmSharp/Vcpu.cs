@@ -79,6 +79,17 @@ public sealed class Vcpu : IDisposable
     }
 
     /// <summary>
+    /// kvm_run.hypercall.ret: after a KVM_EXIT_HYPERCALL, the value the guest finds in RAX once the next
+    /// <see cref="Run"/> completes the hypercall (0 = success, <c>-KvmPara.KVM_E*</c> = failure; only the low 32 bits
+    /// outside 64-bit mode). Same field as <see cref="VcpuExit.HypercallReturn"/>, usable after the exit went out of scope.
+    /// </summary>
+    public long HypercallReturn
+    {
+        get => System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(_run.GetSpan(KvmRunLayout.hypercall_ret, sizeof(long)));
+        set => System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(_run.GetSpan(KvmRunLayout.hypercall_ret, sizeof(long)), value);
+    }
+
+    /// <summary>
     /// KVM_RUN once. Returns the exit decoded in place over the kvm_run page (valid until the next Run). A run
     /// interrupted by a signal or immediate_exit (EINTR) returns <see cref="VcpuExit.Interrupted"/> = true. A
     /// KVM_EXIT_MEMORY_FAULT comes back from the kernel as -EFAULT (or -EHWPOISON) with the exit filled in

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using KvmSharp.Abi;
 
 namespace KvmSharp;
@@ -52,6 +53,47 @@ public readonly ref struct VcpuExit
     public ulong MemoryFaultGpa => U64(KvmRunLayout.memory_fault_gpa);
     public ulong MemoryFaultSize => U64(KvmRunLayout.memory_fault_size);
 
+    // ---- KVM_EXIT_HYPERCALL ----
+    /// <summary>The hypercall number (RAX at the VMCALL, truncated to 32 bits outside 64-bit mode).</summary>
+    public ulong HypercallNr => U64(KvmRunLayout.hypercall_nr);
+
+    /// <summary>kvm_run.hypercall.args[6], in place (x86 fills args[0..2] for KVM_HC_MAP_GPA_RANGE from RBX, RCX, RDX).</summary>
+    public ReadOnlySpan<ulong> HypercallArgs => MemoryMarshal.Cast<byte, ulong>(_run.Slice(KvmRunLayout.hypercall_args, 6 * sizeof(ulong)));
+
+    /// <summary>kvm_run.hypercall.flags: <see cref="KvmPara.KVM_EXIT_HYPERCALL_LONG_MODE"/> on x86.</summary>
+    public ulong HypercallFlags => U64(KvmRunLayout.hypercall_flags);
+
+    /// <summary>The guest was in 64-bit mode: its arguments were not truncated, and the return value is not either.</summary>
+    public bool HypercallLongMode => (HypercallFlags & KvmPara.KVM_EXIT_HYPERCALL_LONG_MODE) != 0;
+
+    /// <summary>
+    /// kvm_run.hypercall.ret: what the guest gets in RAX when the next <see cref="Vcpu.Run"/> completes the
+    /// hypercall (x86.c complete_hypercall_exit; only the low 32 bits outside 64-bit mode). KVM sets it to 0 when it
+    /// exits; write 0 for success or <c>-KvmPara.KVM_E*</c> for failure before running the vCPU again.
+    /// </summary>
+    public long HypercallReturn
+    {
+        get => (long)U64(KvmRunLayout.hypercall_ret);
+        set => BinaryPrimitives.WriteInt64LittleEndian(_run[KvmRunLayout.hypercall_ret..], value);
+    }
+
+    /// <summary>True when this is a KVM_EXIT_HYPERCALL for KVM_HC_MAP_GPA_RANGE; <paramref name="request"/> decodes it.</summary>
+    public bool TryGetMapGpaRange(out MapGpaRangeRequest request)
+    {
+        if (Interrupted || Reason != KvmExitReason.KVM_EXIT_HYPERCALL || HypercallNr != KvmPara.KVM_HC_MAP_GPA_RANGE)
+        {
+            request = default;
+            return false;
+        }
+        var args = HypercallArgs;
+        request = new MapGpaRangeRequest(args[0], args[1], args[2]);
+        return true;
+    }
+
+    /// <summary>The decoded KVM_HC_MAP_GPA_RANGE request; throws when this exit is not one.</summary>
+    public MapGpaRangeRequest MapGpaRange => TryGetMapGpaRange(out var request) ? request
+        : throw new InvalidOperationException($"not a KVM_HC_MAP_GPA_RANGE hypercall exit: {ToString()}");
+
     // ---- KVM_EXIT_INTERNAL_ERROR ----
     public uint InternalSuberror => U32(KvmRunLayout.internal_suberror);
 
@@ -65,6 +107,8 @@ public readonly ref struct VcpuExit
     {
         KvmExitReason.KVM_EXIT_IO => $"KVM_EXIT_IO {(IoIsOut ? "out" : "in")} port=0x{IoPort:X} size={IoSize} count={IoCount}",
         KvmExitReason.KVM_EXIT_MMIO => $"KVM_EXIT_MMIO {(MmioIsWrite ? "write" : "read")} addr=0x{MmioAddress:X}",
+        KvmExitReason.KVM_EXIT_HYPERCALL => $"KVM_EXIT_HYPERCALL nr={HypercallNr} ({KvmPara.NameOf(HypercallNr) ?? "unknown"}) " +
+            $"args=0x{HypercallArgs[0]:X},0x{HypercallArgs[1]:X},0x{HypercallArgs[2]:X} flags=0x{HypercallFlags:X}",
         KvmExitReason.KVM_EXIT_MEMORY_FAULT => $"KVM_EXIT_MEMORY_FAULT flags=0x{MemoryFaultFlags:X} gpa=0x{MemoryFaultGpa:X} size=0x{MemoryFaultSize:X}",
         KvmExitReason.KVM_EXIT_INTERNAL_ERROR => $"KVM_EXIT_INTERNAL_ERROR suberror={InternalSuberror}",
         KvmExitReason.KVM_EXIT_FAIL_ENTRY => $"KVM_EXIT_FAIL_ENTRY reason=0x{FailEntryReason:X}",

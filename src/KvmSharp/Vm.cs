@@ -31,6 +31,61 @@ public sealed class Vm : IDisposable
     /// <summary>KVM_CAP_MEMORY_ATTRIBUTES on this VM: the attributes KVM_SET_MEMORY_ATTRIBUTES accepts.</summary>
     public ulong SupportedMemoryAttributes => (ulong)CheckExtension(KvmCaps.KVM_CAP_MEMORY_ATTRIBUTES);
 
+    /// <summary>
+    /// KVM_CAP_EXIT_HYPERCALL on this VM: the hypercalls <see cref="EnableHypercallExits"/> accepts (x86:
+    /// <see cref="HypercallExits.MapGpaRange"/>; arm64: none).
+    /// </summary>
+    public HypercallExits SupportedHypercallExits => (HypercallExits)(ulong)CheckExtension(KvmCaps.KVM_CAP_EXIT_HYPERCALL);
+
+    /// <summary>
+    /// KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL, <paramref name="exits"/>): these hypercalls exit to userspace as
+    /// KVM_EXIT_HYPERCALL instead of failing in the guest with -KVM_ENOSYS. Replaces the previous mask (None turns
+    /// them all off); allowed before and after vCPUs exist. A bit the kernel does not support throws a
+    /// <see cref="KvmCapabilityException"/> naming the supported set.
+    /// </summary>
+    public void EnableHypercallExits(HypercallExits exits)
+    {
+        var cap = new kvm_enable_cap { cap = KvmCaps.KVM_CAP_EXIT_HYPERCALL };
+        cap.args[0] = (ulong)exits;
+        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_ENABLE_CAP, KvmCall.Bytes(ref cap));
+        if (!KvmCall.IsError(rc)) return;
+        string request = $"KVM_CAP_EXIT_HYPERCALL args[0]=0x{(ulong)exits:X} ({exits})";
+        if (rc == -(long)Errno.EINVAL)
+        {
+            long supported = CheckExtension(KvmCaps.KVM_CAP_EXIT_HYPERCALL);
+            throw new KvmCapabilityException("KVM_ENABLE_CAP", (int)-rc, request, nameof(KvmCaps.KVM_CAP_EXIT_HYPERCALL), supported);
+        }
+        KvmCall.ThrowKvm(rc, "KVM_ENABLE_CAP", request);
+    }
+
+    /// <summary>
+    /// KVM_ENABLE_CAP on this VM with up to four arguments (kvm_enable_cap.args) and flags 0. Throws a
+    /// <see cref="KvmException"/> naming the capability and arguments; EINVAL for a capability this VM reports as 0
+    /// becomes a <see cref="KvmCapabilityException"/>.
+    /// </summary>
+    public void EnableCapability(int capability, params ReadOnlySpan<ulong> args)
+    {
+        if (args.Length > 4) throw new ArgumentException($"kvm_enable_cap has 4 arguments, {args.Length} given", nameof(args));
+        var cap = new kvm_enable_cap { cap = (uint)capability };
+        for (int i = 0; i < args.Length; i++) cap.args[i] = args[i];
+        EnableCapability(cap);
+    }
+
+    /// <summary>Raw KVM_ENABLE_CAP with any field values (flags included), errors as in <see cref="EnableCapability(int, ReadOnlySpan{ulong})"/>.</summary>
+    public void EnableCapability(kvm_enable_cap cap)
+    {
+        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_ENABLE_CAP, KvmCall.Bytes(ref cap));
+        if (!KvmCall.IsError(rc)) return;
+        string name = KvmCaps.NameOf((int)cap.cap) ?? cap.cap.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string request = $"cap={name} flags=0x{cap.flags:X} args=[0x{cap.args[0]:X}, 0x{cap.args[1]:X}, 0x{cap.args[2]:X}, 0x{cap.args[3]:X}]";
+        if (rc == -(long)Errno.EINVAL && cap.cap <= int.MaxValue)
+        {
+            long reported = CheckExtension((int)cap.cap);
+            if (reported == 0) throw new KvmCapabilityException("KVM_ENABLE_CAP", (int)-rc, request, name, reported);
+        }
+        KvmCall.ThrowKvm(rc, "KVM_ENABLE_CAP", request);
+    }
+
     /// <summary>KVM_CREATE_GUEST_MEMFD: a new guest_memfd file of <paramref name="size"/> bytes.</summary>
     public GuestMemfd CreateGuestMemfd(ulong size, GuestMemfdFlags flags = GuestMemfdFlags.None)
     {

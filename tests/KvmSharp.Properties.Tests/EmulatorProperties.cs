@@ -17,8 +17,8 @@ public class EmulatorProperties
     private const int Runs = 150;
     private static readonly ulong Ps = (ulong)Environment.SystemPageSize;
 
-    private static void CheckAll<T>(Gen<T> gen, Func<T, bool> property) =>
-        Check.One(Config.QuickThrowOnFailure.WithMaxTest(Runs), Prop.ForAll(Arb.From(gen), property));
+    private static void CheckAll<T>(Arbitrary<T> arb, Func<T, bool> property) =>
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(Runs), Prop.ForAll(arb, property));
 
     private static void AssertConsistent(EmulatedKernel kernel)
     {
@@ -54,6 +54,9 @@ public class EmulatorProperties
          from pages in Gen.Choose(1, 8)
          select new SlotOp(delete, id, (ulong)page, (ulong)pages)).ListOf().Select(l => l.ToList());
 
+    /// <summary>Slot call sequences with their shrinker (also used by ShrinkingTests).</summary>
+    internal static readonly Arbitrary<List<SlotOp>> SlotOpsArb = Arb.From(SlotOps, OpShrinkers.Slots);
+
     /// <summary>
     /// virt/kvm/kvm_main.c kvm_set_memory_region (kernel-spec.md §2.6 steps 4-6): creating a slot whose GPA range
     /// intersects another slot of the address space fails with EEXIST and changes nothing; a non-overlapping one is
@@ -61,7 +64,7 @@ public class EmulatorProperties
     /// subject to the same overlap rule; with another size it is EINVAL. Model: a map id → [page, page+pages).
     /// </summary>
     [Fact]
-    public void The_emulator_accepts_exactly_the_slots_that_overlap_no_other() => CheckAll(SlotOps, ops =>
+    public void The_emulator_accepts_exactly_the_slots_that_overlap_no_other() => CheckAll(SlotOpsArb, ops =>
     {
         using var kernel = new EmulatedKernel(EmulatorConfig.LikeThisHost());
         using var kvm = Kvm.Open(kernel);
@@ -131,6 +134,9 @@ public class EmulatorProperties
                 select new FallocOp(false, mode, offset, length, 0)))
         .ListOf().Select(l => l.ToList());
 
+    private static readonly Arbitrary<List<FallocOp>> FallocOpsArb =
+        Arb.From(FallocOps, ops => Shrinking.Sequence(ops, OpShrinkers.Falloc));
+
     /// <summary>
     /// The fallocate rules of kernel-spec.md §2.4: fs/open.c vfs_fallocate first (offset &lt; 0 or len &lt;= 0 → EINVAL;
     /// unknown mode bits or an invalid mode combination → EOPNOTSUPP; PUNCH_HOLE without KEEP_SIZE → EOPNOTSUPP;
@@ -139,7 +145,7 @@ public class EmulatorProperties
     /// i_size; allocate past i_size → EINVAL). Contents: a punched page reads zero afterwards, allocation keeps data.
     /// </summary>
     [Fact]
-    public void Fallocate_follows_the_vfs_and_guest_memfd_rules() => CheckAll(FallocOps, ops =>
+    public void Fallocate_follows_the_vfs_and_guest_memfd_rules() => CheckAll(FallocOpsArb, ops =>
     {
         using var kernel = new EmulatedKernel(EmulatorConfig.LikeThisHost());
         using var kvm = Kvm.Open(kernel);
@@ -239,9 +245,11 @@ public class EmulatorProperties
     /// </summary>
     [Fact]
     public void Conversions_match_a_per_page_model() => CheckAll(
-        from initShared in Gen.Elements(true, false)
-        from ops in ConvertOps
-        select (initShared, ops),
+        Arb.From(
+            from initShared in Gen.Elements(true, false)
+            from ops in ConvertOps
+            select (initShared, ops),
+            OpShrinkers.Conversions),
         input =>
     {
         var (initShared, ops) = input;

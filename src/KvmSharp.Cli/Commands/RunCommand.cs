@@ -10,7 +10,8 @@ using KvmSharp.Vmm.Loader;
 namespace KvmSharp.Cli.Commands;
 
 /// <summary>
-/// <c>kvmsharp run &lt;image|demo&gt; [--mem 2M] [--timeout 1s] [--json]</c>: runs a guest in a guest_memfd micro-VM.
+/// <c>kvmsharp run &lt;image|demo&gt; [--mem 2M] [--timeout 1s] [--json] [--kernel linux|emulated] [--vm-type …]
+/// [--in-place-conversion]</c>: runs a guest in a guest_memfd micro-VM, on the real kernel or the emulated one.
 /// The guest's console goes to stdout as it is produced, then one outcome line; the process exits with the guest's
 /// status. <c>--json</c> prints one object instead:
 /// <c>{"outcome":"exit","status":0,"result":5050,"console":"…","rip":…}</c>.
@@ -29,21 +30,27 @@ public static class RunCommand
         var mem = new Option<string>("--mem") { Description = "Guest memory (a multiple of 2M, up to 1G)", DefaultValueFactory = _ => "2M" };
         var timeout = new Option<string>("--timeout") { Description = "Wall-clock limit: 500ms, 1s, 2m, or none", DefaultValueFactory = _ => "1s" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the outcome and the console" };
+        var kernelOptions = new KernelOptions();
         var command = new Command("run", "Run a guest program in a guest_memfd-only micro-VM");
         command.Arguments.Add(target);
         command.Options.Add(mem);
         command.Options.Add(timeout);
         command.Options.Add(json);
+        kernelOptions.AddTo(command);
         command.SetAction(result => Run(
             result.GetValue(target)!,
             result.GetValue(mem)!,
             result.GetValue(timeout)!,
             result.GetValue(json),
-            result.InvocationConfiguration.Output));
+            result.InvocationConfiguration.Output,
+            kernelOptions.ReadKernel(result),
+            kernelOptions.ReadVmType(result),
+            kernelOptions.ReadDevice(result)));
         return command;
     }
 
-    public static int Run(string target, string memory, string timeout, bool json, TextWriter output)
+    public static int Run(string target, string memory, string timeout, bool json, TextWriter output,
+        KernelRequest? kernel = null, VmType vmType = VmType.Default, string device = Kvm.DefaultPath)
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(output);
@@ -51,6 +58,12 @@ public static class RunCommand
         TimeSpan limit = ParseDuration(timeout);
         DemoGuest? demo = DemoGuests.Find(target);
         GuestImage image = demo is not null ? demo.Image() : LoadFile(target);
+        kernel ??= new KernelRequest(KernelKind.Linux);
+        // The sandbox builds x86-64 long-mode guests; an arm64 kernel has nothing to run them.
+        if (kernel.Arch == Emulation.Architecture.Arm64)
+            throw new UsageException("run: micro-VM guests are x86_64 programs; --arch arm64 has no sandbox");
+        using var selection = KernelChoice.Create(kernel);
+        using var kvm = Kvm.Open(selection.Kernel, device, selection.Proposals);
 
         using var sink = json ? null : new TextWriterStream(output);
         // A demo that calls host functions gets them here; their log lines share stdout with the console (not with
@@ -61,6 +74,8 @@ public static class RunCommand
             Timeout = limit,
             ConsoleSink = sink,
             HostFunctions = demo?.HostFunctions?.Invoke(json ? TextWriter.Null : output),
+            Kvm = kvm,
+            VmType = vmType,
         };
         CallResult result;
         try

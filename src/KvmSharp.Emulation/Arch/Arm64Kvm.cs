@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
+using KvmSharp.Abi.Arm64;
 using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Vfs;
 
@@ -52,8 +53,17 @@ internal sealed class Arm64Kvm : KvmArch
         _ => null,
     };
 
-    // kvm_arch_vm_ioctl: default → EINVAL.
-    public override long VmIoctl(Kvm kvm, uint request, IoctlArg arg) => Err.EINVAL;
+    public override long VmIoctl(Kvm kvm, uint request, IoctlArg arg)
+    {
+        if (request == KvmArm64Ioctls.KVM_ARM_PREFERRED_TARGET)
+        {
+            // kvm_arch_vm_ioctl: { .target = KVM_ARM_TARGET_GENERIC_V8 }, features zeroed; copy_to_user → -EFAULT.
+            var init = new kvm_vcpu_init { target = KvmArm64Constants.KVM_ARM_TARGET_GENERIC_V8 };
+            return arg.CopyToUser(init) ? 0 : Err.EFAULT;
+        }
+        // kvm_arch_vm_ioctl: default → EINVAL.
+        return Err.EINVAL;
+    }
 
     public override long PrepareMemoryRegion(Kvm kvm, KvmMemorySlot newSlot, MemslotChange change)
     {

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
 using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Vfs;
 
@@ -50,6 +51,13 @@ internal abstract class KvmArch
 
     /// <summary>The arch part of KVM_CHECK_EXTENSION (kvm_vm_ioctl_check_extension); null when not modeled.</summary>
     public abstract long? CheckExtension(Kvm? kvm, long cap);
+
+    /// <summary>
+    /// kvm_vm_ioctl_enable_cap (the arch part of KVM_ENABLE_CAP). The default is arm64's as far as it is modeled:
+    /// flags → -EINVAL, and none of its caps (KVM_CAP_ARM_NISV_TO_USER …) exist here, so every cap is -EINVAL
+    /// (arch/arm64/kvm/arm.c; KVM_CAP_EXIT_HYPERCALL is unknown there).
+    /// </summary>
+    public virtual long EnableCap(Kvm kvm, in kvm_enable_cap cap) => Err.EINVAL;
 
     /// <summary>kvm_arch_dev_ioctl for requests generic code does not know.</summary>
     public virtual long DevIoctl(uint request, IoctlArg arg) => Err.EINVAL;

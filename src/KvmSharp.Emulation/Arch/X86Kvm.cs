@@ -57,11 +57,15 @@ internal sealed class X86Kvm : KvmArch
         // KVM_CAP_READONLY_MEM: r = kvm ? kvm_arch_has_readonly_mem(kvm) : 1.
         KvmCaps.KVM_CAP_READONLY_MEM => kvm is null || HasReadonlyMem(kvm) ? 1 : 0,
         KvmCaps.KVM_CAP_MEMORY_FAULT_INFO => 1,
+        // KVM_CAP_EXIT_HYPERCALL: r = KVM_EXIT_HYPERCALL_VALID_MASK (on /dev/kvm and every VM).
+        KvmCaps.KVM_CAP_EXIT_HYPERCALL => (long)KvmPara.KVM_EXIT_HYPERCALL_VALID_MASK,
         // KVM_CAP_NR_VCPUS: min(num_online_cpus(), KVM_MAX_VCPUS); KVM_CAP_MAX_VCPUS: KVM_MAX_VCPUS.
         KvmCaps.KVM_CAP_NR_VCPUS => Math.Min(Config.OnlineCpus, Config.MaxVcpus),
         KvmCaps.KVM_CAP_MAX_VCPUS => Config.MaxVcpus,
         _ => null,
     };
+
+    public override long EnableCap(Kvm kvm, in kvm_enable_cap cap) => Emulation.X86.VmEnableCap.Apply(kvm, cap);
 
     public override long VmIoctl(Kvm kvm, uint request, IoctlArg arg)
     {

@@ -8,17 +8,27 @@ namespace KvmSharp.Emulation.GuestMemfd;
 
 /// <summary>
 /// <c>struct gmem_inode</c>: the guest memory itself — size, creation flags, page cache, per-page attributes (v8) and
-/// long-term pins. The page cache is a host shmem file of the same size (<see cref="HostMemory.CreateBackingFile"/>:
-/// a file on a private huge-page tmpfs when the process may mount one, else a memfd): its pages are the folios
-/// (sparse until used, zero-filled when created, freed by punch-hole), and every host mapping of the gmem file maps
-/// that file, so all mappings and the guest path share the bytes. The host may back it with 2 MiB folios where the
-/// real guest_memfd uses 4 KiB ones; nothing observable depends on that: contents (zero on first use, zero after a
-/// 4 KiB punch-hole), SIGBUS rules and errnos are decided per 4 KiB page here, and fstat reports st_blocks = 0
-/// whatever the host allocated (EmulatedKernel.Fstat).
+/// long-term pins. The page cache is a host shmem file of the same size (<see cref="GmemBacking"/>): its pages are the
+/// bytes (sparse until used, zero-filled when created, freed by punch-hole), and every host mapping of the gmem file
+/// maps that file, so all mappings and the guest path share the bytes. The real guest_memfd (6.18) uses order-0
+/// folios; the host backing may use 2 MiB ones, so the page-cache <em>state</em> of each 4 KiB page (absent,
+/// allocated, up to date) is recorded here for every path the emulator runs, never inferred from the backing's
+/// residency — except for host faults through a real mapping, which the emulator cannot see (see
+/// <see cref="GetPageState"/>).
 /// </summary>
 internal sealed class GmemInode
 {
-    private readonly RangeMap<PageState> _allocated = new(PageState.Absent);
+    // Per 4 KiB page, what the emulator's own paths did: fallocate (Allocated), the guest path and populate (Uptodate),
+    // punch-hole (Absent).
+    private readonly RangeMap<PageState> _state = new(PageState.Absent);
+
+    // Pages a host fault may have made up to date since their last truncation: mmap-able and shared at some point
+    // (INIT_SHARED at creation, or converted to shared). Only these consult the backing's residency.
+    private readonly RangeMap<bool> _hostReachable = new(false);
+
+    // Pages a populate filled (added to the TDX S-EPT / assigned in the SNP RMP), until punched out.
+    private readonly RangeMap<bool> _populated = new(false);
+
     private readonly Dictionary<ulong, int> _pins = [];
 
     private GmemInode(ulong ino, long size, ulong flags, int memfd, ulong initialAttributes)
@@ -28,6 +38,8 @@ internal sealed class GmemInode
         Flags = flags;
         MemfdFd = memfd;
         Attributes = new RangeMap<ulong>(initialAttributes);
+        // kvm_gmem_fault_user_mapping (6.18) serves host faults only with GUEST_MEMFD_FLAG_INIT_SHARED.
+        if (SupportsMmap && InitShared) _hostReachable.Set(0, NrPages, true);
     }
 
     public ulong Ino { get; }
@@ -49,15 +61,18 @@ internal sealed class GmemInode
 
     /// <summary>
     /// [PATCH v8 01/46] the per-inode maple tree of attributes over [0, i_size/PAGE_SIZE): PRIVATE unless
-    /// INIT_SHARED. In the 6.18 generation nothing changes it, so it simply encodes the INIT_SHARED rule.
+    /// INIT_SHARED. Read here; changed only through <see cref="SetAttributes"/>.
     /// </summary>
     public RangeMap<ulong> Attributes { get; }
 
-    /// <summary>Creates the inode and its backing memfd; -errno (EMFILE, ENOMEM …) when the host refuses.</summary>
-    public static long Create(ulong ino, long size, ulong flags, out GmemInode? inode)
+    /// <summary>
+    /// Creates the inode and its backing file; -errno (EMFILE, ENOMEM …) when the host refuses.
+    /// <paramref name="exactResidency"/> asks for an order-0 backing (see <see cref="GmemBacking"/>).
+    /// </summary>
+    public static long Create(ulong ino, long size, ulong flags, bool exactResidency, out GmemInode? inode)
     {
         inode = null;
-        long fd = HostMemory.CreateBackingFile("[kvm-gmem]");
+        long fd = GmemBacking.Create(exactResidency);
         if (Err.IsError(fd)) return fd;
         long rc = HostMemory.Ftruncate((int)fd, size);
         if (Err.IsError(rc))
@@ -74,19 +89,29 @@ internal sealed class GmemInode
     /// <summary>True when the page's current attributes make it shared (host-accessible).</summary>
     public bool IsShared(ulong index) => (Attributes.Get(index) & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0;
 
+    /// <summary>Stores new attributes for [start, end) (the caller did the kernel's checks and invalidations).</summary>
+    public void SetAttributes(ulong start, ulong end, ulong attributes)
+    {
+        Attributes.Set(start, end, attributes);
+        // [PATCH v8] kvm_gmem_fault_user_mapping serves shared pages: from now on the host may fault them in.
+        if (SupportsMmap && (attributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0) _hostReachable.Set(start, end, true);
+    }
+
     /// <summary>
-    /// The page-cache state of page <paramref name="index"/>. "Up to date" is the memfd's own notion: shmem marks a
-    /// folio uptodate when it zeroes it on first touch (host fault, or our guest-path zeroing), and SEEK_DATA skips
-    /// folios that are not, so the backing file answers it; Allocated is what fallocate() recorded here. With a huge
-    /// host folio, its neighbours read as up to date too: they were zeroed with it, so the guest path rightly skips
-    /// zeroing them (what it would have written is what they hold).
+    /// The page-cache state of page <paramref name="index"/> as the kernel's order-0 folio would have it. Every path
+    /// the emulator runs records its effect here. A host fault through a real mapping (kvm_gmem_fault_user_mapping:
+    /// "if (!folio_test_uptodate) { clear_highpage; folio_mark_uptodate }") is not seen, so for pages the host could
+    /// have faulted the backing's own uptodate notion answers too (SEEK_DATA skips holes and shmem folios that were
+    /// fallocated but never zeroed). That is exact on an order-0 backing; on a huge one a shared neighbour of a
+    /// host-touched page also reads up to date, which only VMs without an arch populate get (nothing there observes
+    /// it, and the guest path skipping its zeroing writes nothing different: the page holds zeroes).
     /// </summary>
     public PageState GetPageState(ulong index)
     {
+        var state = _state.Get(index);
+        if (state == PageState.Uptodate || MemfdFd < 0 || !_hostReachable.Get(index)) return state;
         long offset = (long)(index << EmulatorConfig.PageShift);
-        long data = HostMemory.Lseek(MemfdFd, offset, HostMemory.SEEK_DATA);
-        if (data == offset) return PageState.Uptodate;
-        return _allocated.Get(index);
+        return HostMemory.Lseek(MemfdFd, offset, HostMemory.SEEK_DATA) == offset ? PageState.Uptodate : state;
     }
 
     /// <summary>kvm_gmem_allocate: a folio for each page of [start, end), not zeroed yet.</summary>
@@ -96,14 +121,18 @@ internal sealed class GmemInode
         long rc = HostMemory.Fallocate(MemfdFd, 0x01 /* FALLOC_FL_KEEP_SIZE */, (long)(start << shift), (long)((end - start) << shift));
         // Folio allocation failure → ENOMEM (shmem may say ENOSPC); shmem undoes a partial fallocate.
         if (Err.IsError(rc)) return Err.ENOMEM;
-        foreach (var (s, e, state) in _allocated.Segments(start, end).ToArray())
+        foreach (var (s, e, state) in _state.Segments(start, end).ToArray())
         {
-            if (state == PageState.Absent) _allocated.Set(s, e, PageState.Allocated);
+            if (state == PageState.Absent) _state.Set(s, e, PageState.Allocated);
         }
         return 0;
     }
 
-    /// <summary>truncate_inode_pages_range: the folios of [start, end) are freed; their contents read as zero after.</summary>
+    /// <summary>
+    /// truncate_inode_pages_range: the folios of [start, end) are freed; their contents read as zero after. The arch
+    /// invalidation (kvm_gmem_punch_hole → kvm_gmem_invalidate_begin; TDX removes the S-EPT page, SNP's
+    /// sev_gmem_invalidate makes the RMP entry shared again) forgets every populate of the range.
+    /// </summary>
     public void Truncate(ulong start, ulong end)
     {
         end = Math.Min(end, NrPages);
@@ -111,21 +140,44 @@ internal sealed class GmemInode
         int shift = EmulatorConfig.PageShift;
         long rc = HostMemory.Fallocate(MemfdFd, 0x01 | 0x02 /* KEEP_SIZE|PUNCH_HOLE */, (long)(start << shift), (long)((end - start) << shift));
         if (Err.IsError(rc)) throw new InvalidOperationException($"host punch-hole on the gmem memfd failed: {rc}");
-        _allocated.Set(start, end, PageState.Absent);
+        _state.Set(start, end, PageState.Absent);
+        _populated.Set(start, end, false);
+        // A private page cannot be host-faulted again until it is converted back to shared.
+        foreach (var (s, e, attrs) in Attributes.Segments(start, end).ToArray())
+        {
+            if ((attrs & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) != 0) _hostReachable.Set(s, e, false);
+        }
     }
 
     /// <summary>
     /// kvm_gmem_get_folio + "if (!folio_test_uptodate) { clear_highpage; folio_mark_uptodate }" for the guest path:
-    /// writing the zero page makes the memfd page present and up to date, exactly once per lifetime of the folio.
+    /// writing the zero page makes the page present and up to date, exactly once per lifetime of the folio.
     /// </summary>
     public long PrepareForGuest(ulong index)
     {
         if (GetPageState(index) == PageState.Uptodate) return 0;
         Span<byte> zero = stackalloc byte[EmulatorConfig.PageSize];
         zero.Clear();
-        long rc = HostMemory.Pwrite(MemfdFd, zero, (long)(index << EmulatorConfig.PageShift));
-        return Err.IsError(rc) ? Err.ENOMEM : 0;
+        return WritePage(index, zero);
     }
+
+    /// <summary>
+    /// Writes a whole page into the page cache and marks it up to date (kvm_gmem_populate's post_populate +
+    /// kvm_gmem_mark_prepared, or the guest path's zeroing). 0, or -ENOMEM with nothing recorded.
+    /// </summary>
+    public long WritePage(ulong index, ReadOnlySpan<byte> contents)
+    {
+        long rc = HostMemory.Pwrite(MemfdFd, contents, (long)(index << EmulatorConfig.PageShift));
+        if (Err.IsError(rc) || rc != contents.Length) return Err.ENOMEM;
+        _state.Set(index, index + 1, PageState.Uptodate);
+        return 0;
+    }
+
+    /// <summary>Page <paramref name="index"/> was added by a populate (arch state: S-EPT entry / RMP assigned).</summary>
+    public void MarkPopulated(ulong index) => _populated.Set(index, index + 1, true);
+
+    /// <summary>Whether a populate added page <paramref name="index"/> and it was not punched out since.</summary>
+    public bool IsPopulated(ulong index) => _populated.Get(index);
 
     /// <summary>A pin (GUP FOLL_LONGTERM stand-in) on page <paramref name="index"/>.</summary>
     public void Pin(ulong index) => _pins[index] = _pins.GetValueOrDefault(index) + 1;

@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: MIT
-using System.Runtime.CompilerServices;
 using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Mmu;
 using KvmSharp.Emulation.Vfs;
-using KvmSharp.Memory;
 
 namespace KvmSharp.Emulation.GuestMemfd;
 
@@ -43,15 +41,6 @@ internal delegate long PostPopulate(GmemInode inode, ulong index, ulong src, out
 /// </summary>
 internal static class GmemPopulate
 {
-    // Pages that read "up to date" only because the host backing put them in the same huge folio as a page this code
-    // wrote (see Prepared). Keyed by inode, dropped with it.
-    private static readonly ConditionalWeakTable<GmemInode, HashSet<ulong>> s_hugeFolioNeighbours = new();
-
-    // Pages a populate call filled (added to the S-EPT / made private in the RMP), until punched out.
-    private static readonly ConditionalWeakTable<GmemInode, HashSet<ulong>> s_populated = new();
-
-    private const int SEEK_HOLE = 4;
-
     public static long Populate(Kvm kvm, ulong startGfn, ulong src, long npages, PostPopulate postPopulate)
     {
         // "if (WARN_ON_ONCE(npages <= 0)) return -EINVAL;" (callers never pass 0: SNP rejects len 0 first).
@@ -105,13 +94,12 @@ internal static class GmemPopulate
         long r = postPopulate(inode, index, src, out var fill);
         if (r != 0) return r;
         r = Fill(inode, index, src, source, fill, config);
-        if (r == 0) s_populated.GetOrCreateValue(inode).Add(index);
+        if (r == 0) inode.MarkPopulated(index);
         return r;
     }
 
     private static long Fill(GmemInode inode, ulong index, ulong src, byte[]? source, PopulateFill fill, EmulatorConfig config)
     {
-        long r;
         switch (fill)
         {
             case PopulateFill.CopySource:
@@ -121,87 +109,25 @@ internal static class GmemPopulate
                     source = new byte[EmulatorConfig.PageSize];
                     if (!UserMemory.CopyFromUser(config, src, source)) return Err.EFAULT;
                 }
-                return WritePage(inode, index, source);
+                return inode.WritePage(index, source);
             case PopulateFill.Zero:
-                return WritePage(inode, index, new byte[EmulatorConfig.PageSize]);
+                return inode.WritePage(index, new byte[EmulatorConfig.PageSize]);
             default:
                 // In place: the contents stay; a page never allocated reads as zero (shmem), and is now up to date.
-                r = inode.PrepareForGuest(index);
-                if (r == 0) Neighbours(inode).Remove(index);
-                return r;
+                return inode.PrepareForGuest(index);
         }
     }
 
     /// <summary>
-    /// The folio of page <paramref name="index"/> is up to date ("prepared"): it was zeroed by a guest or host
-    /// fault, or populated. With a large-folio host backing (the private huge tmpfs, or shmem mTHP), writing one page
-    /// can make up to 2 MiB of neighbours present as well, where the real guest_memfd uses order-0 folios: neighbours
-    /// made present by a populate are recorded and do not count as prepared until populated themselves. Known
-    /// imprecision: neighbours made present by a guest or host fault (GmemInode.PrepareForGuest, not hookable from
-    /// here) do read as prepared, and a guest fault on a page that a populate made present as a neighbour is not seen.
-    /// Neither happens in the launch flow (TDX/SNP guests cannot run or pre-fault before finalization).
+    /// The folio of page <paramref name="index"/> is up to date ("prepared", 6.18 __kvm_gmem_get_pfn's is_prepared =
+    /// folio_test_uptodate): zeroed by a guest or host fault, or populated, and not punched out since. Per 4 KiB
+    /// page, as the kernel's order-0 folios (GmemInode.GetPageState).
     /// </summary>
-    public static bool Prepared(GmemInode inode, ulong index)
-    {
-        if (inode.GetPageState(index) != PageState.Uptodate)
-        {
-            if (s_hugeFolioNeighbours.TryGetValue(inode, out var stale)) stale.Remove(index);
-            return false;
-        }
-        return !(s_hugeFolioNeighbours.TryGetValue(inode, out var set) && set.Contains(index));
-    }
+    public static bool Prepared(GmemInode inode, ulong index) => inode.GetPageState(index) == PageState.Uptodate;
 
     /// <summary>
     /// Page <paramref name="index"/> was filled by an earlier populate and not punched out since: the arch state of
     /// an added page (TDX S-EPT entry, SNP RMP entry assigned), which the v8-era post_populate callbacks refuse.
     /// </summary>
-    public static bool Populated(GmemInode inode, ulong index)
-    {
-        if (!s_populated.TryGetValue(inode, out var set) || !set.Contains(index)) return false;
-        if (inode.GetPageState(index) == PageState.Uptodate) return true;
-        set.Remove(index);
-        return false;
-    }
-
-    private static HashSet<ulong> Neighbours(GmemInode inode) => s_hugeFolioNeighbours.GetOrCreateValue(inode);
-
-    /// <summary>Writes the page's contents into the page cache (making it up to date) and marks it prepared.</summary>
-    private static long WritePage(GmemInode inode, ulong index, ReadOnlySpan<byte> contents)
-    {
-        ulong blockPages = Math.Max(1UL, (2UL << 20) >> EmulatorConfig.PageShift);
-        ulong first = index & ~(blockPages - 1);
-        ulong count = Math.Min(blockPages, inode.NrPages - first);
-        bool[] before = Present(inode, first, count);
-        long rc = HostMemory.Pwrite(inode.MemfdFd, contents, (long)(index << EmulatorConfig.PageShift));
-        if (Err.IsError(rc) || rc != contents.Length) return Err.ENOMEM;
-        bool[] after = Present(inode, first, count);
-        var neighbours = Neighbours(inode);
-        for (ulong k = 0; k < count; k++)
-        {
-            if (after[k] && !before[k] && first + k != index) neighbours.Add(first + k);
-        }
-        neighbours.Remove(index);
-        return 0;
-    }
-
-    /// <summary>Which pages of [first, first+count) hold data in the backing file (SEEK_DATA/SEEK_HOLE walk).</summary>
-    private static bool[] Present(GmemInode inode, ulong first, ulong count)
-    {
-        var present = new bool[count];
-        int shift = EmulatorConfig.PageShift;
-        long end = (long)((first + count) << shift);
-        long pos = (long)(first << shift);
-        while (pos < end)
-        {
-            long data = HostMemory.Lseek(inode.MemfdFd, pos, HostMemory.SEEK_DATA);
-            if (data < 0 || data >= end) break;
-            long hole = HostMemory.Lseek(inode.MemfdFd, data, SEEK_HOLE);
-            if (hole < 0 || hole > end) hole = end;
-            for (long p = data >> shift; p < (hole + EmulatorConfig.PageSize - 1) >> shift; p++)
-                present[(ulong)p - first] = true;
-            if (hole <= data) break;
-            pos = hole;
-        }
-        return present;
-    }
+    public static bool Populated(GmemInode inode, ulong index) => inode.IsPopulated(index);
 }

@@ -66,7 +66,7 @@ internal static class GmemSetAttributes
         }
         // Point of no return: invalidate KVM mappings, (to shared) the arch invalidate hook, store, end.
         f.InvalidateGuestRange(start, end);
-        inode.Attributes.Set(start, end, attributes);
+        inode.SetAttributes(start, end, attributes);
         return 0;
     }
 }

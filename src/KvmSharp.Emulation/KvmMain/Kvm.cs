@@ -56,6 +56,18 @@ internal sealed class Kvm
     /// </summary>
     public bool MmuPagesAvailable { get; set; }
 
+    private ulong _hypercallExitEnabled;
+
+    /// <summary>
+    /// x86 kvm->arch.hypercall_exit_enabled: bit n set = hypercall n exits to userspace (KVM_CAP_EXIT_HYPERCALL).
+    /// Written under the kernel lock by KVM_ENABLE_CAP, read by running vCPUs without it (READ_ONCE).
+    /// </summary>
+    public ulong HypercallExitEnabled
+    {
+        get => Volatile.Read(ref _hypercallExitEnabled);
+        set => Volatile.Write(ref _hypercallExitEnabled, value);
+    }
+
     public IReadOnlyDictionary<int, KvmMemorySlot> Memslots(int asId) => _memslots[asId];
 
     public KvmMemorySlot? IdToMemslot(int asId, int id) => _memslots[asId].GetValueOrDefault(id);

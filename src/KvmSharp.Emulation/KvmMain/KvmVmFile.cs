@@ -45,6 +45,8 @@ internal sealed class KvmVmFile : KernelFile
             return KvmGmemCreate.Ioctl(Kvm, arg);
         if (request == KvmIoctls.KVM_CREATE_VCPU)
             return CreateVcpu.Ioctl(Kvm, arg.Value);
+        if (request == KvmIoctls.KVM_ENABLE_CAP)
+            return EnableCap.Ioctl(Kvm, arg);
         return Kvm.Arch.VmIoctl(Kvm, request, arg);
     }
 

@@ -113,6 +113,28 @@ internal sealed class KvmRunPage : IDisposable
         BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.internal_ndata, 4), (uint)ndata);
     }
 
+    /// <summary>
+    /// kvm_run.hypercall.ret: written by KVM for every hypercall it answers itself, set to 0 on KVM_EXIT_HYPERCALL,
+    /// and read back by complete_hypercall_exit with what userspace left there.
+    /// </summary>
+    public ulong HypercallRet
+    {
+        get => BinaryPrimitives.ReadUInt64LittleEndian(Bytes(KvmRunLayout.hypercall_ret, 8));
+        set => BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.hypercall_ret, 8), value);
+    }
+
+    /// <summary>x86.c ____kvm_emulate_hypercall's KVM_EXIT_HYPERCALL: nr, ret = 0, args[0..2], flags (args[3..5] untouched).</summary>
+    public void SetHypercallExit(ulong nr, ulong a0, ulong a1, ulong a2, ulong flags)
+    {
+        ExitReason = (uint)KvmExitReason.KVM_EXIT_HYPERCALL;
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.hypercall_nr, 8), nr);
+        HypercallRet = 0;
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.hypercall_args, 8), a0);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.hypercall_args + 8, 8), a1);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.hypercall_args + 16, 8), a2);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.hypercall_flags, 8), flags);
+    }
+
     /// <summary>kvm_prepare_memory_fault_exit.</summary>
     public void SetMemoryFault(ulong gpa, ulong size, bool isPrivate)
     {

@@ -19,7 +19,7 @@ internal sealed class KvmVcpu : IDisposable
         Run = run;
         VcpuReset.Apply(Cpu);
         Memory = new GuestPhysicalMemory(kvm);
-        Emulator = new X86Emulator(Cpu, Memory, run);
+        Emulator = new X86Emulator(kvm, Cpu, Memory, run);
     }
 
     public Kvm Kvm { get; }

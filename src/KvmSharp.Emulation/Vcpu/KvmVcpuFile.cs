@@ -40,7 +40,7 @@ internal sealed class KvmVcpuFile : KernelFile
         if (((request >> 8) & 0xff) != KvmIoctls.KVMIO) return Err.EINVAL;
         lock (Vcpu.Mutex)
         {
-            if (Kvm.Kernel.Config.Architecture != Architecture.X86_64) return Arm64VcpuIoctl(request, arg);
+            if (Kvm.Kernel.Config.Architecture != Architecture.X86_64) return Arm64.Arm64VcpuIoctls.Ioctl(Vcpu, request, arg);
             if (request == KvmIoctls.KVM_RUN)
                 return arg.Value != 0 ? Err.EINVAL : VcpuRun.Run(Vcpu);
             if (request == KvmIoctls.KVM_GET_REGS)
@@ -62,17 +62,6 @@ internal sealed class KvmVcpuFile : KernelFile
             // kvm_arch_vcpu_ioctl: default r = -EINVAL.
             return Err.EINVAL;
         }
-    }
-
-    /// <summary>
-    /// arm64 (not observable here): KVM_RUN before KVM_ARM_VCPU_INIT is -ENOEXEC (kvm_arch_vcpu_ioctl_run), the x86
-    /// register ioctls are -EINVAL (arm64 kvm_arch_vcpu_ioctl_get_regs), there is no KVM_PRE_FAULT_MEMORY. The guest
-    /// side of arm64 is not emulated.
-    /// </summary>
-    private static long Arm64VcpuIoctl(uint request, IoctlArg arg)
-    {
-        if (request == KvmIoctls.KVM_RUN) return arg.Value != 0 ? Err.EINVAL : Err.ENOEXEC;
-        return Err.EINVAL;
     }
 
     /// <summary>kvm_vcpu_release: kvm_put_kvm (the vCPU itself is freed with the VM).</summary>

@@ -11,12 +11,24 @@ namespace KvmSharp.Emulation.Vcpu;
 /// </summary>
 internal static class PreFaultMemory
 {
-
     /// <summary>kvm_vcpu_ioctl KVM_PRE_FAULT_MEMORY: copy in, run, always copy the (updated) range back.</summary>
     public static long Ioctl(KvmVcpu vcpu, IoctlArg arg)
     {
         if (!arg.CopyFromUser(out kvm_pre_fault_memory range)) return Err.EFAULT;
-        long r = Run(vcpu, ref range);
+        // While the loop runs, a kick (IKernel.KickThread, tgkill in the real kernel) to this thread stays pending
+        // and is seen by the signal_pending(current) check before the next page, instead of going straight to the
+        // no-op handler as it does for a thread outside the kernel.
+        var kernel = vcpu.Kvm.Kernel;
+        kernel.EnterRun(vcpu);
+        long r;
+        try
+        {
+            r = Run(vcpu, ref range);
+        }
+        finally
+        {
+            kernel.LeaveRun(vcpu);
+        }
         // "Pass back leftover range."
         return arg.CopyToUser(range) ? r : Err.EFAULT;
     }
@@ -32,6 +44,9 @@ internal static class PreFaultMemory
         long r;
         do
         {
+            // kvm_vcpu_pre_fault_memory: "if (signal_pending(current)) { r = -EINTR; break; }" before every page (x86
+            // kvm_tdp_map_page repeats the check in its RET_PF_RETRY loop, same outcome). cond_resched() after each
+            // page only yields; it never ends the loop.
             if (vcpu.SignalPending)
             {
                 r = Err.EINTR;

@@ -2,9 +2,12 @@
 namespace KvmSharp.Emulation.Vcpu;
 
 /// <summary>
-/// Which thread is inside KVM_RUN on which vCPU, so IKernel.KickThread(tid) can play the signal: the real kernel
-/// notices signal_pending(current) before each guest entry and returns -EINTR with KVM_EXIT_INTR. Its own small lock:
-/// a kick must never wait for the kernel-wide lock or a vCPU mutex.
+/// Which thread is inside a signal-checking vCPU ioctl (KVM_RUN, KVM_PRE_FAULT_MEMORY) on which vCPU, so
+/// IKernel.KickThread(tid) can play the signal: the real kernel notices signal_pending(current) before each guest
+/// entry (-EINTR with KVM_EXIT_INTR) and before each page of a pre-fault (virt/kvm/kvm_main.c
+/// kvm_vcpu_pre_fault_memory: -EINTR, or the partial progress). A kick to a thread outside such an ioctl is consumed
+/// by the no-op handler and forgotten. Its own small lock: a kick must never wait for the kernel-wide lock or a vCPU
+/// mutex.
 /// </summary>
 internal sealed class RunningVcpus
 {

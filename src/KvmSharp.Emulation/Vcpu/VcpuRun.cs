@@ -28,6 +28,8 @@ internal static class VcpuRun
     private static long RunLocked(KvmVcpu vcpu)
     {
         var emulator = vcpu.Emulator;
+        // complete_hypercall_exit is a complete_userspace_io callback too: RAX = run->hypercall.ret, skip the VMCALL.
+        if (emulator.HasPendingHypercall) emulator.CompleteHypercall();
         // "if (vcpu->arch.complete_userspace_io) { r = cui(vcpu); if (r <= 0) goto out; }": the IN or MMIO read
         // that exited is finished with userspace's data before anything else, even with immediate_exit set.
         if (emulator.HasPendingCompletion)

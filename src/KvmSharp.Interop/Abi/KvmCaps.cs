@@ -15,6 +15,11 @@ public static class KvmCaps
     public const int KVM_CAP_READONLY_MEM = 81;
     public const int KVM_CAP_MULTI_ADDRESS_SPACE = 118;
     public const int KVM_CAP_IMMEDIATE_EXIT = 136;
+    /// <summary>
+    /// x86: the mask of hypercalls KVM can forward to userspace as KVM_EXIT_HYPERCALL (KVM_EXIT_HYPERCALL_VALID_MASK,
+    /// <c>1 &lt;&lt; KVM_HC_MAP_GPA_RANGE</c>); KVM_ENABLE_CAP on the VM selects which ones do. 0 on arm64.
+    /// </summary>
+    public const int KVM_CAP_EXIT_HYPERCALL = 201;
     public const int KVM_CAP_USER_MEMORY2 = 231;
     public const int KVM_CAP_MEMORY_FAULT_INFO = 232;
     public const int KVM_CAP_MEMORY_ATTRIBUTES = 233;
@@ -45,6 +50,7 @@ public static class KvmCaps
         KVM_CAP_READONLY_MEM => nameof(KVM_CAP_READONLY_MEM),
         KVM_CAP_MULTI_ADDRESS_SPACE => nameof(KVM_CAP_MULTI_ADDRESS_SPACE),
         KVM_CAP_IMMEDIATE_EXIT => nameof(KVM_CAP_IMMEDIATE_EXIT),
+        KVM_CAP_EXIT_HYPERCALL => nameof(KVM_CAP_EXIT_HYPERCALL),
         KVM_CAP_USER_MEMORY2 => nameof(KVM_CAP_USER_MEMORY2),
         KVM_CAP_MEMORY_FAULT_INFO => nameof(KVM_CAP_MEMORY_FAULT_INFO),
         KVM_CAP_MEMORY_ATTRIBUTES => nameof(KVM_CAP_MEMORY_ATTRIBUTES),

@@ -39,6 +39,17 @@ public static class KvmRunLayout
     public const int mmio_len = 48;
     public const int mmio_is_write = 52;
 
+    /// <summary>
+    /// KVM_EXIT_HYPERCALL: <c>__u64 nr; __u64 args[6]; __u64 ret; union { __u32 longmode; __u64 flags; }</c>.
+    /// <c>ret</c> is read back on the next KVM_RUN (x86.c complete_hypercall_exit) and lands in RAX.
+    /// </summary>
+    public const int hypercall_nr = 32;
+    public const int hypercall_args = 40;
+    public const int hypercall_ret = 88;
+    /// <summary>The pre-5.17 name of the low 32 bits of <see cref="hypercall_flags"/> (same offset).</summary>
+    public const int hypercall_longmode = 96;
+    public const int hypercall_flags = 96;
+
     /// <summary>KVM_EXIT_INTERNAL_ERROR: <c>__u32 suberror; __u32 ndata; __u64 data[16]</c>.</summary>
     public const int internal_suberror = 32;
     public const int internal_ndata = 36;

@@ -121,6 +121,9 @@ public sealed class HostCallContext
         ulong end = address + length;
         if (Touches(Layout.NullGuard)) return $"touches the null guard page at 0x{Layout.NullGuard:X}, which the guest cannot map";
         if (Touches(Layout.StackGuard)) return $"touches the stack guard page at 0x{Layout.StackGuard:X}, which the guest cannot map";
+        // A page the guest made private would be a SIGBUS for the host; GuestMapping refuses it too, but as the
+        // guest's mistake it is a bad pointer, not a host failure.
+        if (!_memory.IsShared(address, length)) return "touches a page the guest made private";
         return null;
 
         bool Touches(ulong page) => address < page + Layout.PageSize && page < end;

@@ -245,6 +245,10 @@ internal sealed partial class X86Emulator
             case Mnemonic.Out:
                 PortIo(i);
                 break;
+            case Mnemonic.Vmcall:
+            case Mnemonic.Vmmcall:
+                next = Hypercall(i);
+                break;
             case Mnemonic.Hlt:
                 _run.ExitReason = (uint)Abi.KvmExitReason.KVM_EXIT_HLT;
                 _exit = StepOutcome.ExitToUser;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using Iced.Intel;
+using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Mmu;
 using KvmSharp.Emulation.Vcpu;
 
@@ -26,6 +27,7 @@ internal sealed partial class X86Emulator
     private const int MaxInstructionLength = 15;
 
     private readonly X86Cpu _cpu;
+    private readonly Kvm _kvm;
     private readonly GuestPhysicalMemory _mem;
     private readonly KvmRunPage _run;
     private readonly InstructionBytes _reader = new();
@@ -47,8 +49,9 @@ internal sealed partial class X86Emulator
     private readonly byte[] _mmioWriteData = new byte[8];
     private int _mmioWriteLength;
 
-    public X86Emulator(X86Cpu cpu, GuestPhysicalMemory mem, KvmRunPage run)
+    public X86Emulator(Kvm kvm, X86Cpu cpu, GuestPhysicalMemory mem, KvmRunPage run)
     {
+        _kvm = kvm;
         _cpu = cpu;
         _mem = mem;
         _run = run;

@@ -14,3 +14,4 @@ namespace KvmSharp.Abi;
 [InlineArray(16)] public struct U64x16 { private ulong _e0; }
 [InlineArray(4)] public struct U64x4 { private ulong _e0; }
 [InlineArray(8)] public struct U8x8 { private byte _e0; }
+[InlineArray(64)] public struct U8x64 { private byte _e0; }

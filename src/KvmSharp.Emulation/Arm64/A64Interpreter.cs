@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+
+namespace KvmSharp.Emulation.Arm64;
+
+/// <summary>What one A64 instruction asks of KVM_RUN.</summary>
+internal enum A64Outcome
+{
+    /// <summary>Keep running the guest.</summary>
+    Continue,
+
+    /// <summary>HVC trapped to KVM (handle_hvc); PC already points after it.</summary>
+    Hvc,
+
+    /// <summary>WFI trapped to KVM (kvm_handle_wfx): the vCPU blocks until an interrupt or a signal.</summary>
+    Wfi,
+}
+
+/// <summary>
+/// Runs A64 guest code one instruction at a time with the guest's stage-1 MMU off (SCTLR_EL1.M = 0, KVM's reset
+/// value): every virtual address is the IPA, as in a selftest guest before it enables paging. Fetches, loads and
+/// stores go through <see cref="Stage2Access"/>. The subset: MOVZ/MOVN/MOVK; ADD/ADDS/SUB/SUBS (immediate and
+/// shifted register, so CMP/CMN/MOV to and from SP); AND/BIC/ORR/ORN/EOR/EON/ANDS/BICS (shifted register, so MOV);
+/// LDR/STR/LDRB/STRB/LDRH/STRH/LDRSB/LDRSH/LDRSW (unsigned immediate offset, and pre/post-index, whose writeback
+/// leaves no valid syndrome); B, BL, B.cond, CBZ, CBNZ, BR, BLR, RET; NOP and the other hints; WFI; HVC; UDF.
+/// Architectural exceptions the hardware would take to EL1 without KVM (UDF, a misaligned PC or SP) and the aborts
+/// KVM injects are delivered through VBAR_EL1, as an EL1 guest would see them. Any other encoding ends the run
+/// with an emulation failure (documented gap: real hardware would execute it).
+/// </summary>
+internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
+{
+    // ESR_ELx.EC values (asm/esr.h).
+    private const uint EcUnknown = 0x00;
+    private const uint EcIabtLow = 0x20, EcIabtCur = 0x21, EcPcAlign = 0x22, EcDabtLow = 0x24, EcDabtCur = 0x25, EcSpAlign = 0x26;
+    private const ulong EsrIl = 1UL << 25;
+
+    private readonly byte[] _word = new byte[4];
+
+    /// <summary>The last fetched instruction (for an emulation-failure report).</summary>
+    public uint LastInstruction { get; private set; }
+
+    /// <summary>Fetches and executes one instruction.</summary>
+    public A64Outcome Step()
+    {
+        ulong pc = cpu.Pc;
+        if ((pc & 3) != 0)
+        {
+            // PC alignment fault: taken to EL1 by the hardware (not trapped to KVM).
+            TakeException(EcPcAlign, pc, far: pc);
+            return A64Outcome.Continue;
+        }
+        var r = memory.Access(pc, _word, write: false, fetch: true);
+        switch (r.Status)
+        {
+            case Stage2Status.Done:
+                break;
+            case Stage2Status.InjectAbort:
+                // kvm_handle_guest_abort: "Prefetch Abort on I/O address" → kvm_inject_pabt(vcpu, far).
+                TakeException(cpu.AtEl0 ? EcIabtLow : EcIabtCur, pc, far: pc);
+                return A64Outcome.Continue;
+            default:
+                throw new RunErrorStop(r.Errno, pc, r.MemoryFaultExit);
+        }
+        uint insn = BinaryPrimitives.ReadUInt32LittleEndian(_word);
+        LastInstruction = insn;
+        return Execute(insn);
+    }
+
+    private A64Outcome Execute(uint insn)
+    {
+        if (TryDataProcessing(insn)) return A64Outcome.Continue;
+        if (TryLoadStore(insn)) return A64Outcome.Continue;
+        return BranchOrSystem(insn);
+    }
+
+    private void Next() => cpu.Pc += 4;
+
+    /// <summary>An encoding the Arm ARM leaves unallocated, or UDF: UNDEFINED, taken to EL1 with EC 0 (no KVM trap).</summary>
+    private void Undefined() => TakeException(EcUnknown, cpu.Pc, far: null);
+
+    /// <summary>
+    /// AArch64.TakeException to EL1 (synchronous): SPSR_EL1 = PSTATE, ELR_EL1 = the faulting instruction, ESR_EL1 and
+    /// (for aborts) FAR_EL1 set, PSTATE = EL1h with D, A, I, F masked (NZCV kept), PC = VBAR_EL1 + 0x000 (from EL1t),
+    /// 0x200 (from EL1h) or 0x400 (from EL0). arch/arm64/kvm/inject_fault.c builds the same frame for injected aborts.
+    /// </summary>
+    private void TakeException(uint ec, ulong preferredReturn, ulong? far)
+    {
+        ulong offset = cpu.AtEl0 ? 0x400UL : (cpu.Mode & 1) != 0 ? 0x200UL : 0UL;
+        cpu.Spsr[0] = cpu.Pstate;
+        cpu.ElrEl1 = preferredReturn;
+        cpu.EsrEl1 = ((ulong)ec << 26) | EsrIl;
+        if (far is ulong f) cpu.FarEl1 = f;
+        cpu.Pstate = (cpu.Pstate & 0xf000_0000UL) | Arm64Cpu.ResetPstateEl1;
+        cpu.Pc = cpu.VbarEl1 + offset;
+    }
+
+    /// <summary>A data abort KVM reflects into the guest (kvm_inject_dabt / kvm_inject_size_fault).</summary>
+    private void InjectDataAbort(ulong address) => TakeException(cpu.AtEl0 ? EcDabtLow : EcDabtCur, cpu.Pc, far: address);
+
+    private void SpAlignmentFault() => TakeException(EcSpAlign, cpu.Pc, far: null);
+}

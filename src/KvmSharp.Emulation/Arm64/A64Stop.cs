@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Emulation.Arm64;
+
+/// <summary>
+/// Ends the current A64 instruction before it commits (the guest exits to KVM and KVM returns to userspace). Thrown
+/// only on the way out of KVM_RUN, never per instruction on the hot path. Instructions write registers only after
+/// their memory access, so a stop leaves the vCPU exactly at the instruction, as a hardware abort does.
+/// </summary>
+internal abstract class A64Stop(string message) : Exception(message);
+
+/// <summary>
+/// A data abort on an IPA without memory that carries a valid syndrome (ESR_EL2.ISV): io_mem_abort prepares
+/// KVM_EXIT_MMIO; the instruction completes on the next KVM_RUN (kvm_handle_mmio_return).
+/// </summary>
+internal sealed class MmioStop(MmioSyndrome syndrome) : A64Stop($"MMIO {(syndrome.IsWrite ? "write" : "read")} at 0x{syndrome.Ipa:X}")
+{
+    public MmioSyndrome Syndrome { get; } = syndrome;
+}
+
+/// <summary>The decoded syndrome of an MMIO data abort (ESR_EL2 ISS: WnR, SAS, SSE, SRT, SF) and the fault IPA.</summary>
+internal readonly record struct MmioSyndrome(ulong Ipa, bool IsWrite, int Length, int Rt, bool SignExtend, bool Sf, ulong WriteData);
+
+/// <summary>KVM_RUN returns <see cref="Errno"/> (io_mem_abort without ISV: -ENOSYS; a failed fault-in: -EFAULT …).</summary>
+internal sealed class RunErrorStop(long errno, ulong ipa, bool memoryFaultExit) : A64Stop($"KVM_RUN error {errno} at 0x{ipa:X}")
+{
+    public long Errno { get; } = errno;
+
+    public ulong Ipa { get; } = ipa;
+
+    /// <summary>gmem_abort fills KVM_EXIT_MEMORY_FAULT before returning the error.</summary>
+    public bool MemoryFaultExit { get; } = memoryFaultExit;
+}
+
+/// <summary>An A64 encoding outside the emulated subset (see <see cref="A64Interpreter"/>): an emulation failure.</summary>
+internal sealed class UnsupportedInstructionStop(uint instruction) : A64Stop($"A64 instruction 0x{instruction:X8} is not emulated")
+{
+    public uint Instruction { get; } = instruction;
+}

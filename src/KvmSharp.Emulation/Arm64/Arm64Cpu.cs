@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi.Arm64;
+
+namespace KvmSharp.Emulation.Arm64;
+
+/// <summary>
+/// The architectural state of one emulated arm64 vCPU: the <c>struct kvm_regs</c> part KVM_GET/SET_ONE_REG
+/// exposes (x0..x30, SP_EL0, PC, PSTATE, SP_EL1, ELR_EL1, the SPSRs, the FP/SIMD file) plus the few EL1 system
+/// registers exception entry uses (VBAR_EL1, ESR_EL1, FAR_EL1), which are not exposed.
+/// </summary>
+internal sealed class Arm64Cpu
+{
+    /// <summary>arch/arm64/kvm/sys_regs.c reset_unknown: the value KVM writes into UNKNOWN-at-reset registers.</summary>
+    public const ulong ResetUnknown = 0x1de7ec7edbadc0de;
+
+    /// <summary>arch/arm64/kvm/reset.c VCPU_RESET_PSTATE_EL1: EL1h with D, A, I, F masked.</summary>
+    public const ulong ResetPstateEl1 = KvmArm64Constants.PSR_MODE_EL1h | KvmArm64Constants.PSR_A_BIT |
+        KvmArm64Constants.PSR_I_BIT | KvmArm64Constants.PSR_F_BIT | KvmArm64Constants.PSR_D_BIT;
+
+    public ulong[] X { get; } = new ulong[31];
+
+    public ulong SpEl0 { get; set; }
+
+    public ulong SpEl1 { get; set; }
+
+    public ulong Pc { get; set; }
+
+    public ulong Pstate { get; set; }
+
+    public ulong ElrEl1 { get; set; }
+
+    /// <summary>spsr[KVM_NR_SPSR]: EL1, then the AArch32 abt, und, irq, fiq banks.</summary>
+    public ulong[] Spsr { get; } = new ulong[5];
+
+    public UInt128[] Vregs { get; } = new UInt128[32];
+
+    public uint Fpsr { get; set; }
+
+    public uint Fpcr { get; set; }
+
+    public ulong VbarEl1 { get; set; }
+
+    public ulong EsrEl1 { get; set; }
+
+    public ulong FarEl1 { get; set; }
+
+    /// <summary>PSTATE.M[3:0]: 0 EL0t, 4 EL1t, 5 EL1h.</summary>
+    public ulong Mode => Pstate & 0xf;
+
+    public bool AtEl0 => (Mode >> 2) == 0;
+
+    /// <summary>The stack pointer the current mode selects: SP_EL0 in EL0t/EL1t, SP_EL1 in EL1h.</summary>
+    public ulong Sp
+    {
+        get => (Mode & 1) != 0 ? SpEl1 : SpEl0;
+        set
+        {
+            if ((Mode & 1) != 0) SpEl1 = value;
+            else SpEl0 = value;
+        }
+    }
+
+    /// <summary>
+    /// arch/arm64/kvm/reset.c kvm_reset_vcpu: core and FP registers zeroed, PSTATE = VCPU_RESET_PSTATE_EL1, the
+    /// AArch32 SPSRs zeroed; kvm_reset_sys_regs: SP_EL1, ELR_EL1, SPSR_EL1, ESR_EL1, FAR_EL1 are reset_unknown and
+    /// VBAR_EL1 resets to 0 (sys_regs.c).
+    /// </summary>
+    public void Reset()
+    {
+        Array.Clear(X);
+        SpEl0 = 0;
+        Pc = 0;
+        Pstate = ResetPstateEl1;
+        Array.Clear(Vregs);
+        Fpsr = 0;
+        Fpcr = 0;
+        Array.Clear(Spsr);
+        SpEl1 = ResetUnknown;
+        ElrEl1 = ResetUnknown;
+        Spsr[0] = ResetUnknown;
+        EsrEl1 = ResetUnknown;
+        FarEl1 = ResetUnknown;
+        VbarEl1 = 0;
+    }
+
+    /// <summary>Register n as a source operand where 31 encodes XZR.</summary>
+    public ulong Reg(int n) => n == 31 ? 0 : X[n];
+
+    /// <summary>Register n as a source operand where 31 encodes SP.</summary>
+    public ulong RegOrSp(int n) => n == 31 ? Sp : X[n];
+
+    /// <summary>Writes register n where 31 encodes XZR (the write is discarded).</summary>
+    public void SetReg(int n, ulong value)
+    {
+        if (n != 31) X[n] = value;
+    }
+
+    public void SetRegOrSp(int n, ulong value)
+    {
+        if (n == 31) Sp = value;
+        else X[n] = value;
+    }
+}

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Abi.Arm64;
+using KvmSharp.Emulation.Vcpu;
+using KvmSharp.Emulation.Vfs;
+using KvmSharp.Memory;
+
+namespace KvmSharp.Emulation.Arm64;
+
+/// <summary>
+/// The arm64 vCPU ioctls (virt/kvm/kvm_main.c kvm_vcpu_ioctl → arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl), called
+/// with vcpu->mutex held. KVM_GET_REG_LIST, device attributes, vCPU events and KVM_ARM_VCPU_FINALIZE are not
+/// modelled (they answer EINVAL like an unknown ioctl).
+/// </summary>
+internal static class Arm64VcpuIoctls
+{
+    /// <summary>KVM_VCPU_VALID_FEATURES = BIT(KVM_VCPU_MAX_FEATURES) - 1, KVM_VCPU_MAX_FEATURES = 9 (6.18).</summary>
+    private const uint ValidFeatures = (1u << 9) - 1;
+
+    /// <summary>
+    /// system_supported_vcpu_features() of the emulated host [D]: POWER_OFF and PSCI_0_2 only — no AArch32 EL1, no
+    /// PMUv3 (a PMU vCPU could not run without KVM_ARM_VCPU_PMU_V3_INIT, which is not modelled), no SVE, no
+    /// pointer authentication, no nested virtualization.
+    /// </summary>
+    private const uint SupportedFeatures = (1u << KvmArm64Constants.KVM_ARM_VCPU_POWER_OFF) | (1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2);
+
+    public static long Ioctl(KvmVcpu vcpu, uint request, IoctlArg arg)
+    {
+        var state = Arm64VcpuState.Of(vcpu);
+        if (request == KvmIoctls.KVM_RUN)
+        {
+            // kvm_vcpu_ioctl: "if (arg) goto out" (-EINVAL); kvm_arch_vcpu_run_pid_change: !kvm_vcpu_initialized → -ENOEXEC.
+            if (arg.Value != 0) return Err.EINVAL;
+            if (!state.Initialized) return Err.ENOEXEC;
+            return Arm64Run.Run(vcpu, state);
+        }
+        if (request == KvmArm64Ioctls.KVM_ARM_VCPU_INIT)
+            return arg.CopyFromUser(out kvm_vcpu_init init) ? VcpuInit(vcpu, state, init) : Err.EFAULT;
+        if (request == KvmArm64Ioctls.KVM_GET_ONE_REG || request == KvmArm64Ioctls.KVM_SET_ONE_REG)
+        {
+            if (!state.Initialized) return Err.ENOEXEC;
+            if (!arg.CopyFromUser(out kvm_one_reg reg)) return Err.EFAULT;
+            return request == KvmArm64Ioctls.KVM_GET_ONE_REG ? GetOneReg(vcpu, state, reg) : SetOneReg(vcpu, state, reg);
+        }
+        // KVM_GET/SET_REGS, KVM_GET/SET_SREGS: -EINVAL on arm64 (guest.c); every other request: "default: r = -EINVAL".
+        return Err.EINVAL;
+    }
+
+    /// <summary>kvm_arch_vcpu_ioctl_vcpu_init → kvm_vcpu_set_target → kvm_vcpu_init_check_features / __kvm_vcpu_set_target.</summary>
+    private static long VcpuInit(KvmVcpu vcpu, Arm64VcpuState state, kvm_vcpu_init init)
+    {
+        // "Treat the power-off vCPU feature as ephemeral."
+        bool powerOff = (init.features[0] & (1u << KvmArm64Constants.KVM_ARM_VCPU_POWER_OFF)) != 0;
+        uint features = init.features[0] & ~(1u << KvmArm64Constants.KVM_ARM_VCPU_POWER_OFF);
+        // kvm_vcpu_set_target: target != KVM_ARM_TARGET_GENERIC_V8 && target != kvm_target_cpu() → -EINVAL (the
+        // emulated host's kvm_target_cpu() is the generic target too).
+        if (init.target != KvmArm64Constants.KVM_ARM_TARGET_GENERIC_V8) return Err.EINVAL;
+        // kvm_vcpu_init_check_features: unknown bits or any features[1..6] → -ENOENT; unsupported → -EINVAL.
+        if ((features & ~ValidFeatures) != 0) return Err.ENOENT;
+        for (int i = 1; i < 7; i++)
+        {
+            if (init.features[i] != 0) return Err.ENOENT;
+        }
+        if ((features & ~SupportedFeatures) != 0) return Err.EINVAL;
+        var vm = Arm64VmState.Of(vcpu.Kvm);
+        lock (vcpu.Kvm.Kernel.SyncRoot)
+        {
+            // kvm_vcpu_init_changed: every vCPU of a VM must be initialized with the same features.
+            if (vm.ConfiguredFeatures is uint configured && configured != features) return Err.EINVAL;
+            vm.ConfiguredFeatures = features;
+        }
+        state.Features = features;
+        state.Initialized = true;
+        // kvm_reset_vcpu; a re-init resets the vCPU as well.
+        state.Cpu.Reset();
+        state.PendingMmio = null;
+        // "Handle the start in power-off case": KVM_MP_STATE_STOPPED, else RUNNABLE.
+        state.Stopped = powerOff;
+        return 0;
+    }
+
+    private static long GetOneReg(KvmVcpu vcpu, Arm64VcpuState state, kvm_one_reg reg)
+    {
+        Span<byte> value = stackalloc byte[16];
+        long r = Arm64CoreRegs.Get(state.Cpu, reg.id, value, out int size);
+        if (r != 0) return r;
+        // copy_to_user(uaddr, addr, KVM_REG_SIZE(reg->id)).
+        var config = vcpu.Kvm.Kernel.Config;
+        if (!UserMemory.AccessOk(config, reg.addr, (ulong)size)) return Err.EFAULT;
+        return HostMemory.WriteProcessMemory(reg.addr, value[..size]) == size ? 0 : Err.EFAULT;
+    }
+
+    private static long SetOneReg(KvmVcpu vcpu, Arm64VcpuState state, kvm_one_reg reg)
+    {
+        var config = vcpu.Kvm.Kernel.Config;
+        return Arm64CoreRegs.Set(state.Cpu, reg.id, size =>
+        {
+            byte[] bytes = new byte[size];
+            return UserMemory.CopyFromUser(config, reg.addr, bytes) ? bytes : null;
+        });
+    }
+}

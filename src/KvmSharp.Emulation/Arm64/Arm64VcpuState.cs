@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Vcpu;
+
+namespace KvmSharp.Emulation.Arm64;
+
+/// <summary>
+/// <c>struct kvm_vcpu_arch</c> of an arm64 vCPU: registers, the VCPU_INITIALIZED flag, mp_state and the pending MMIO
+/// (vcpu->mmio_needed plus the syndrome KVM keeps in the vCPU's fault info). Attached to the generic
+/// <see cref="KvmVcpu"/> without changing it, and collected with it.
+/// </summary>
+internal sealed class Arm64VcpuState
+{
+    private static readonly ConditionalWeakTable<KvmVcpu, Arm64VcpuState> States = [];
+
+    private Arm64VcpuState(KvmVcpu vcpu)
+    {
+        Interpreter = new A64Interpreter(Cpu, new Stage2Access(vcpu.Kvm));
+    }
+
+    public Arm64Cpu Cpu { get; } = new();
+
+    public A64Interpreter Interpreter { get; }
+
+    /// <summary>vcpu_get_flag(vcpu, VCPU_INITIALIZED): set by the first successful KVM_ARM_VCPU_INIT.</summary>
+    public bool Initialized { get; set; }
+
+    /// <summary>features[0] the vCPU was initialized with (POWER_OFF excluded).</summary>
+    public uint Features { get; set; }
+
+    /// <summary>mp_state == KVM_MP_STATE_STOPPED (POWER_OFF at init, PSCI SYSTEM_OFF/RESET).</summary>
+    public bool Stopped { get; set; }
+
+    /// <summary>vcpu->mmio_needed with the syndrome of the abort that exited.</summary>
+    public MmioSyndrome? PendingMmio { get; set; }
+
+    public static Arm64VcpuState Of(KvmVcpu vcpu) => States.GetValue(vcpu, v => new Arm64VcpuState(v));
+}
+
+/// <summary>The arm64 part of <c>struct kvm_arch</c> this model needs: the VM-wide vCPU feature set.</summary>
+internal sealed class Arm64VmState
+{
+    private static readonly ConditionalWeakTable<Kvm, Arm64VmState> States = [];
+
+    /// <summary>kvm->arch.vcpu_features once KVM_ARCH_FLAG_VCPU_FEATURES_CONFIGURED is set (null before).</summary>
+    public uint? ConfiguredFeatures { get; set; }
+
+    public static Arm64VmState Of(Kvm kvm) => States.GetValue(kvm, _ => new Arm64VmState());
+}

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Mmu;
+using KvmSharp.Memory;
+
+namespace KvmSharp.Emulation.Arm64;
+
+/// <summary>How one guest access through stage 2 ended (the outcomes of kvm_handle_guest_abort).</summary>
+internal enum Stage2Status
+{
+    /// <summary>The bytes were read or written (user_mem_abort / gmem_abort mapped the page).</summary>
+    Done,
+
+    /// <summary>No memslot, or a write to a read-only slot, by a data access: io_mem_abort.</summary>
+    Mmio,
+
+    /// <summary>
+    /// An instruction fetch outside every memslot, or an IPA beyond the VM's IPA space: KVM injects an abort into
+    /// the guest (kvm_inject_pabt / kvm_inject_size_fault).
+    /// </summary>
+    InjectAbort,
+
+    /// <summary>KVM_RUN fails with <see cref="Stage2Result.Errno"/>; for gmem_abort with a KVM_EXIT_MEMORY_FAULT.</summary>
+    Error,
+}
+
+internal readonly record struct Stage2Result(Stage2Status Status, long Errno = 0, bool MemoryFaultExit = false)
+{
+    public static Stage2Result Done => new(Stage2Status.Done);
+}
+
+/// <summary>
+/// The arm64 stage-2 fault path for one vCPU, resolved per access: arch/arm64/kvm/mmu.c kvm_handle_guest_abort →
+/// gmem_abort (any slot with guest_memfd: kvm_slot_has_gmem) or user_mem_abort (userspace_addr). guest_memfd pages
+/// are read and written through the file (kvm_gmem_get_pfn, then the folio), userspace pages through the host's
+/// checked process_vm_readv/writev. Nothing is cached, so no translation can go stale.
+/// </summary>
+internal sealed class Stage2Access(Kvm kvm)
+{
+    private static ulong PageMask => (ulong)EmulatorConfig.PageSize - 1;
+
+    /// <summary>Reads or writes <paramref name="data"/> at <paramref name="ipa"/>; the range stays in one page.</summary>
+    public Stage2Result Access(ulong ipa, Span<byte> data, bool write, bool fetch)
+    {
+        // kvm_handle_guest_abort: a fault IPA at or above BIT(VTCR_EL2.IPA) is reflected into the guest.
+        if (kvm.ArchState.PhysBits < 64 && ipa >> kvm.ArchState.PhysBits != 0) return new(Stage2Status.InjectAbort);
+        ulong gfn = ipa >> EmulatorConfig.PageShift;
+        var slot = GuestMemoryPath.GfnToMemslot(kvm, 0, gfn);
+        // gfn_to_hva_memslot_prot: no slot → error hva; writable = !(flags & KVM_MEM_READONLY).
+        bool writable = slot is not null && (slot.Flags & KvmConstants.KVM_MEM_READONLY) == 0;
+        if (slot is null || (write && !writable))
+        {
+            // "The guest has put either its instructions or its page-tables somewhere it shouldn't have": an
+            // instruction abort is re-injected; a data abort goes to io_mem_abort.
+            return fetch ? new(Stage2Status.InjectAbort) : new(Stage2Status.Mmio);
+        }
+        int offset = (int)(ipa & PageMask);
+        if (slot.HasGmem)
+        {
+            // gmem_abort: kvm_gmem_get_pfn failure → kvm_prepare_memory_fault_exit(fault_ipa, PAGE_SIZE, …, false).
+            long r = GuestMemoryPath.GmemGetPfn(slot, gfn, out var page);
+            if (r != 0) return new(Stage2Status.Error, r, MemoryFaultExit: true);
+            long n = write ? page.Write(offset, data) : page.Read(offset, data);
+            return n == data.Length ? Stage2Result.Done : new(Stage2Status.Error, Vfs.Err.EFAULT, MemoryFaultExit: true);
+        }
+        // user_mem_abort: __kvm_faultin_pfn → is_error_noslot_pfn → -EFAULT (no memory-fault exit on arm64).
+        ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << EmulatorConfig.PageShift) + (ulong)offset;
+        long rc = write ? HostMemory.WriteProcessMemory(hva, data) : HostMemory.ReadProcessMemory(hva, data);
+        return rc == data.Length ? Stage2Result.Done : new(Stage2Status.Error, Vfs.Err.EFAULT);
+    }
+}

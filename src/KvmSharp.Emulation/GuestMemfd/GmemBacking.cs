@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Memory;
+
+namespace KvmSharp.Emulation.GuestMemfd;
+
+/// <summary>
+/// Which host shmem file backs a guest_memfd's page cache. The fast one is the private huge-page tmpfs
+/// (<see cref="HostMemory.CreateBackingFile"/>: one host fault per 2 MiB on first touch). Its residency is coarser
+/// than the real guest_memfd's order-0 folios, which only matters where host faults (unseen by the emulator) decide
+/// a page state some uAPI reports: the "prepared" (up to date) flag that kvm_gmem_populate reads. Those VMs get a
+/// plain memfd instead, 4 KiB shmem pages (exact as long as the host's shmem_enabled leaves memfds at order 0, the
+/// kernel default and this host's setting).
+/// </summary>
+internal static class GmemBacking
+{
+    private const string Name = "[kvm-gmem]";
+
+    /// <summary>
+    /// The VM types whose uAPI can observe preparation: the only kvm_gmem_populate callers, KVM_TDX_INIT_MEM_REGION
+    /// (arch/x86/kvm/vmx/tdx.c tdx_vcpu_init_mem_region) and KVM_SEV_SNP_LAUNCH_UPDATE (arch/x86/kvm/svm/sev.c
+    /// snp_launch_update).
+    /// </summary>
+    public static bool NeedsExactResidency(Kvm kvm) =>
+        kvm.Type is KvmConstants.KVM_X86_TDX_VM or KvmConstants.KVM_X86_SNP_VM;
+
+    /// <summary>A new sparse backing file: its host descriptor, or -errno.</summary>
+    public static long Create(bool exactResidency) =>
+        exactResidency ? HostMemory.MemfdCreate(Name, HostMemory.MFD_CLOEXEC) : HostMemory.CreateBackingFile(Name);
+}

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+using Iced.Intel;
+
+namespace KvmSharp.Emulation.X86.Emulate;
+
+/// <summary>
+/// VMCALL and VMMCALL. Hardware (VMX handle_vmcall, SVM vmmcall_interception) exits on the vendor's own instruction and
+/// calls kvm_emulate_hypercall; the other vendor's instruction goes through #UD → emulate.c em_hypercall, which
+/// rewrites it in guest memory (emulator_fix_hypercall, KVM_X86_QUIRK_FIX_HYPERCALL_INSN) and runs it again. The
+/// emulated CPU has no vendor, so both run the hypercall directly: the registers end the same, only that patch of
+/// the instruction bytes is not reproduced.
+/// </summary>
+internal sealed partial class X86Emulator
+{
+    /// <summary>
+    /// vcpu->arch.complete_userspace_io == complete_hypercall_exit: the length of the hypercall instruction to skip
+    /// on the next KVM_RUN (0 = nothing pending).
+    /// </summary>
+    private int _hypercallLength;
+
+    /// <summary>The last exit was KVM_EXIT_HYPERCALL: the next KVM_RUN first completes it.</summary>
+    public bool HasPendingHypercall => _hypercallLength != 0;
+
+    /// <summary>
+    /// Executes the hypercall; returns the RIP to continue at. An exit to userspace leaves RIP on the instruction and
+    /// RAX untouched (x86.c: the skip happens in complete_hypercall_exit).
+    /// </summary>
+    private ulong Hypercall(in Instruction i)
+    {
+        if (KvmHypercall.Emulate(_cpu, _kvm.HypercallExitEnabled, _run, out ulong ret))
+        {
+            _hypercallLength = i.Length;
+            _exit = StepOutcome.ExitToUser;
+            return _cpu.Rip;
+        }
+        // __kvm_emulate_hypercall: "if (__ret > 0) __ret = complete_hypercall(_vcpu);" — at once.
+        _cpu.Gpr[X86Cpu.RAX] = KvmHypercall.ReturnValue(_cpu, ret);
+        return i.NextIP;
+    }
+
+    /// <summary>
+    /// complete_hypercall_exit on the next KVM_RUN (before immediate_exit is looked at): RAX = run->hypercall.ret as
+    /// userspace left it (low 32 bits outside 64-bit mode), then kvm_skip_emulated_instruction from the current RIP
+    /// (vmx skip_emulated_instruction truncates it to 32 bits outside 64-bit mode).
+    /// </summary>
+    public void CompleteHypercall()
+    {
+        int length = _hypercallLength;
+        if (length == 0) return;
+        _hypercallLength = 0;
+        _cpu.Gpr[X86Cpu.RAX] = KvmHypercall.ReturnValue(_cpu, _run.HypercallRet);
+        ulong rip = _cpu.Rip + (ulong)length;
+        _cpu.Rip = KvmHypercall.Is64BitMode(_cpu) ? rip : (uint)rip;
+    }
+}

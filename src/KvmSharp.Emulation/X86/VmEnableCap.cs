@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Vfs;
+
+namespace KvmSharp.Emulation.X86;
+
+/// <summary>
+/// arch/x86/kvm/x86.c kvm_vm_ioctl_enable_cap, for the caps the emulator models. A failed call changes nothing.
+/// Observed on this host (kvm_pvm, 6.18) exactly as below: flags 1 → EINVAL, mask bits outside 0x1000 → EINVAL,
+/// unknown cap → EINVAL, args[1..3] ignored, enabling after KVM_CREATE_VCPU allowed.
+/// </summary>
+internal static class VmEnableCap
+{
+    public static long Apply(Kvm kvm, in kvm_enable_cap cap)
+    {
+        // "if (cap->flags) return -EINVAL;" before the switch, for every cap.
+        if (cap.flags != 0) return Err.EINVAL;
+        switch (cap.cap)
+        {
+            case KvmCaps.KVM_CAP_EXIT_HYPERCALL:
+                // "if (cap->args[0] & ~KVM_EXIT_HYPERCALL_VALID_MASK) r = -EINVAL": no kvm->created_vcpus check, so
+                // it may change while vCPUs run; the new mask replaces the old one.
+                if ((cap.args[0] & ~KvmPara.KVM_EXIT_HYPERCALL_VALID_MASK) != 0) return Err.EINVAL;
+                kvm.HypercallExitEnabled = cap.args[0];
+                return 0;
+            default:
+                // "default: r = -EINVAL" (the other x86 caps are not modeled).
+                return Err.EINVAL;
+        }
+    }
+}

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+using System.Runtime.InteropServices;
+using KvmSharp.Abi.Arm64;
+
+namespace KvmSharp.Arm64;
+
+/// <summary>
+/// arm64 vCPU ioctls (arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl): KVM_ARM_VCPU_INIT and KVM_GET/SET_ONE_REG. A vCPU
+/// must be initialized before it can run or expose registers (ENOEXEC otherwise).
+/// </summary>
+public static class Arm64Vcpu
+{
+    /// <summary>KVM_ARM_VCPU_INIT with <paramref name="target"/> and features[0] = <paramref name="features"/>.</summary>
+    public static void Init(this Vcpu vcpu, uint target, uint features = 0)
+    {
+        var init = new kvm_vcpu_init { target = target };
+        init.features[0] = features;
+        vcpu.Init(init);
+    }
+
+    /// <summary>KVM_ARM_VCPU_INIT with a whole <see cref="kvm_vcpu_init"/>.</summary>
+    public static void Init(this Vcpu vcpu, kvm_vcpu_init init)
+    {
+        ArgumentNullException.ThrowIfNull(vcpu);
+        long rc = vcpu.Vm.Kernel.Ioctl(vcpu.Handle, KvmArm64Ioctls.KVM_ARM_VCPU_INIT, KvmCall.Bytes(ref init));
+        if (KvmCall.IsError(rc))
+            KvmCall.ThrowKvm(rc, "KVM_ARM_VCPU_INIT", $"vcpu={vcpu.Id} target={init.target} features[0]=0x{init.features[0]:X}");
+    }
+
+    /// <summary>
+    /// The vCPU set-up of tools/testing/selftests/kvm/lib/arm64/processor.c: KVM_ARM_PREFERRED_TARGET, then
+    /// KVM_ARM_VCPU_INIT with PSCI 0.2 (so the guest can power the VM off through PSCI SYSTEM_OFF).
+    /// </summary>
+    public static void InitPreferred(this Vcpu vcpu)
+    {
+        ArgumentNullException.ThrowIfNull(vcpu);
+        var init = vcpu.Vm.PreferredTarget();
+        init.features[0] |= 1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2;
+        vcpu.Init(init);
+    }
+
+    /// <summary>KVM_GET_ONE_REG of a 64-bit register (KVM_REG_SIZE(id) must be 8).</summary>
+    public static ulong GetOneReg(this Vcpu vcpu, ulong id)
+    {
+        ArgumentNullException.ThrowIfNull(vcpu);
+        ulong[] value = GC.AllocateArray<ulong>(1, pinned: true);
+        var reg = new kvm_one_reg { id = id, addr = (ulong)Marshal.UnsafeAddrOfPinnedArrayElement(value, 0) };
+        long rc = vcpu.Vm.Kernel.Ioctl(vcpu.Handle, KvmArm64Ioctls.KVM_GET_ONE_REG, KvmCall.Bytes(ref reg));
+        if (KvmCall.IsError(rc)) KvmCall.ThrowKvm(rc, "KVM_GET_ONE_REG", $"vcpu={vcpu.Id} id=0x{id:X}");
+        GC.KeepAlive(value);
+        return value[0];
+    }
+
+    /// <summary>KVM_SET_ONE_REG of a 64-bit register.</summary>
+    public static void SetOneReg(this Vcpu vcpu, ulong id, ulong value)
+    {
+        ArgumentNullException.ThrowIfNull(vcpu);
+        ulong[] buffer = GC.AllocateArray<ulong>(1, pinned: true);
+        buffer[0] = value;
+        var reg = new kvm_one_reg { id = id, addr = (ulong)Marshal.UnsafeAddrOfPinnedArrayElement(buffer, 0) };
+        long rc = vcpu.Vm.Kernel.Ioctl(vcpu.Handle, KvmArm64Ioctls.KVM_SET_ONE_REG, KvmCall.Bytes(ref reg));
+        GC.KeepAlive(buffer);
+        if (KvmCall.IsError(rc)) KvmCall.ThrowKvm(rc, "KVM_SET_ONE_REG", $"vcpu={vcpu.Id} id=0x{id:X} value=0x{value:X}");
+    }
+
+    /// <summary>x0..x30 (<paramref name="n"/> = 0..30).</summary>
+    public static ulong GetX(this Vcpu vcpu, int n) => vcpu.GetOneReg(KvmArm64Regs.X(n));
+
+    public static void SetX(this Vcpu vcpu, int n, ulong value) => vcpu.SetOneReg(KvmArm64Regs.X(n), value);
+
+    public static ulong GetPc(this Vcpu vcpu) => vcpu.GetOneReg(KvmArm64Regs.Pc);
+
+    public static void SetPc(this Vcpu vcpu, ulong value) => vcpu.SetOneReg(KvmArm64Regs.Pc, value);
+
+    public static ulong GetPstate(this Vcpu vcpu) => vcpu.GetOneReg(KvmArm64Regs.Pstate);
+}

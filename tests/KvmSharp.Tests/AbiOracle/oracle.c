@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The ABI oracle: prints, one "name value" line each (value in decimal), the numbers and layouts that
+ * src/KvmSharp.Interop/Abi mirrors, as the C compiler computes them from the vendored upstream uAPI headers
+ * (include/README.md says which commit). AbiOracleTests builds it with gcc (x86_64) and compares every line with
+ * the C# side, so nothing here is typed by hand: each value comes from a macro, an enum, sizeof or offsetof.
+ *
+ * Names: a macro or enum constant prints under its own name; "sizeof(S)" and "offsetof(S.f)" for structs;
+ * "kvm_run.<exit>_<field>" for the kvm_run offsets, named as the C# KvmRunLayout constants are.
+ * Printing something the C# side lacks is fine (it is reported, not failed): that is how numbers another change
+ * is about to add (KVM_ENABLE_CAP, the hypercall exit) are ready before their C# side lands.
+ *
+ * Proposals (UapiProposals, KVM_SET_MEMORY_ATTRIBUTES2, kvm_memory_attributes2, KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES,
+ * GUEST_MEMFD_FLAG_NO_DIRECT_MAP) are not upstream, so they are skipped here; OracleExclusions.cs lists them.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/kvm.h>
+/* Guards against -I order mistakes: the host's 6.1 linux/kvm.h has no guest_memfd and must not be the one read. */
+#ifndef KVM_CAP_GUEST_MEMFD_FLAGS
+#error "linux/kvm.h is not the vendored upstream header (no KVM_CAP_GUEST_MEMFD_FLAGS)"
+#endif
+/* linux/kvm_para.h + asm/kvm_para.h are not vendored yet (include/README.md says why): printed once they are. */
+#if __has_include("include/linux/kvm_para.h")
+#include <errno.h> /* KVM_EFAULT and friends are spelled as errno names */
+#include "include/linux/kvm_para.h"
+#define ORACLE_HAVE_KVM_PARA 1
+#endif
+
+#define P(name, expr) printf("%s %llu\n", (name), (unsigned long long)(expr))
+#define CONST(x) P(#x, (x))
+#define SIZE(s) P("sizeof(" #s ")", sizeof(struct s))
+#define OFF(s, f) P("offsetof(" #s "." #f ")", offsetof(struct s, f))
+#define RUN(name, member) P("kvm_run." #name, offsetof(struct kvm_run, member))
+
+static void ioctl_encoding(void)
+{
+	CONST(_IOC_NONE);
+	CONST(_IOC_WRITE);
+	CONST(_IOC_READ);
+	CONST(KVMIO);
+	CONST(KVM_API_VERSION);
+}
+
+static void ioctls(void)
+{
+	/* /dev/kvm */
+	CONST(KVM_GET_API_VERSION);
+	CONST(KVM_CREATE_VM);
+	CONST(KVM_CHECK_EXTENSION);
+	CONST(KVM_GET_VCPU_MMAP_SIZE);
+	/* VM fd */
+	CONST(KVM_CREATE_VCPU);
+	CONST(KVM_SET_USER_MEMORY_REGION);
+	CONST(KVM_SET_TSS_ADDR);
+	CONST(KVM_SET_IDENTITY_MAP_ADDR);
+	CONST(KVM_SET_USER_MEMORY_REGION2);
+	CONST(KVM_SET_MEMORY_ATTRIBUTES);
+	CONST(KVM_CREATE_GUEST_MEMFD);
+	CONST(KVM_MEMORY_ENCRYPT_OP);
+	/* vCPU fd (KVM_ENABLE_CAP also on a VM fd) */
+	CONST(KVM_RUN);
+	CONST(KVM_GET_REGS);
+	CONST(KVM_SET_REGS);
+	CONST(KVM_GET_SREGS);
+	CONST(KVM_SET_SREGS);
+	CONST(KVM_PRE_FAULT_MEMORY);
+	CONST(KVM_ENABLE_CAP);
+	CONST(KVM_GET_ONE_REG);
+	CONST(KVM_SET_ONE_REG);
+	/* Proposal, skipped: KVM_SET_MEMORY_ATTRIBUTES2 (guest_memfd in-place conversion, unmerged). */
+}
+
+static void caps(void)
+{
+	CONST(KVM_CAP_IRQCHIP);
+	CONST(KVM_CAP_HLT);
+	CONST(KVM_CAP_USER_MEMORY);
+	CONST(KVM_CAP_SET_TSS_ADDR);
+	CONST(KVM_CAP_NR_VCPUS);
+	CONST(KVM_CAP_NR_MEMSLOTS);
+	CONST(KVM_CAP_SYNC_MMU);
+	CONST(KVM_CAP_ENABLE_CAP);
+	CONST(KVM_CAP_MAX_VCPUS);
+	CONST(KVM_CAP_READONLY_MEM);
+	CONST(KVM_CAP_ENABLE_CAP_VM);
+	CONST(KVM_CAP_CHECK_EXTENSION_VM);
+	CONST(KVM_CAP_MULTI_ADDRESS_SPACE);
+	CONST(KVM_CAP_IMMEDIATE_EXIT);
+	CONST(KVM_CAP_EXIT_HYPERCALL);
+	CONST(KVM_CAP_USER_MEMORY2);
+	CONST(KVM_CAP_MEMORY_FAULT_INFO);
+	CONST(KVM_CAP_MEMORY_ATTRIBUTES);
+	CONST(KVM_CAP_GUEST_MEMFD);
+	CONST(KVM_CAP_VM_TYPES);
+	CONST(KVM_CAP_PRE_FAULT_MEMORY);
+	CONST(KVM_CAP_GUEST_MEMFD_FLAGS);
+	/* Proposal, skipped: KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES (no upstream number yet). */
+}
+
+static void flags_and_enums(void)
+{
+	/* guest_memfd creation flags; GUEST_MEMFD_FLAG_NO_DIRECT_MAP is a proposal, skipped */
+	CONST(GUEST_MEMFD_FLAG_MMAP);
+	CONST(GUEST_MEMFD_FLAG_INIT_SHARED);
+	/* memory slot flags */
+	CONST(KVM_MEM_LOG_DIRTY_PAGES);
+	CONST(KVM_MEM_READONLY);
+	CONST(KVM_MEM_GUEST_MEMFD);
+	/* memory attributes and KVM_EXIT_MEMORY_FAULT */
+	CONST(KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	CONST(KVM_MEMORY_EXIT_FLAG_PRIVATE);
+	/* x86 VM types */
+	CONST(KVM_X86_DEFAULT_VM);
+	CONST(KVM_X86_SW_PROTECTED_VM);
+	CONST(KVM_X86_SEV_VM);
+	CONST(KVM_X86_SEV_ES_VM);
+	CONST(KVM_X86_SNP_VM);
+	CONST(KVM_X86_TDX_VM);
+	/* KVM_EXIT_IO directions, hypercall exit flags */
+	CONST(KVM_EXIT_IO_IN);
+	CONST(KVM_EXIT_IO_OUT);
+	CONST(KVM_EXIT_HYPERCALL_LONG_MODE);
+	/* KVM_EXIT_SYSTEM_EVENT types */
+	CONST(KVM_SYSTEM_EVENT_SHUTDOWN);
+	CONST(KVM_SYSTEM_EVENT_RESET);
+	CONST(KVM_SYSTEM_EVENT_CRASH);
+	/* KVM_GET/SET_ONE_REG id encoding (linux/kvm.h, shared by every architecture) */
+	CONST(KVM_REG_ARCH_MASK);
+	CONST(KVM_REG_ARM64);
+	CONST(KVM_REG_SIZE_SHIFT);
+	CONST(KVM_REG_SIZE_MASK);
+	CONST(KVM_REG_SIZE_U32);
+	CONST(KVM_REG_SIZE_U64);
+	CONST(KVM_REG_SIZE_U128);
+}
+
+static void exit_reasons(void)
+{
+	CONST(KVM_EXIT_UNKNOWN);
+	CONST(KVM_EXIT_EXCEPTION);
+	CONST(KVM_EXIT_IO);
+	CONST(KVM_EXIT_HYPERCALL);
+	CONST(KVM_EXIT_DEBUG);
+	CONST(KVM_EXIT_HLT);
+	CONST(KVM_EXIT_MMIO);
+	CONST(KVM_EXIT_IRQ_WINDOW_OPEN);
+	CONST(KVM_EXIT_SHUTDOWN);
+	CONST(KVM_EXIT_FAIL_ENTRY);
+	CONST(KVM_EXIT_INTR);
+	CONST(KVM_EXIT_SET_TPR);
+	CONST(KVM_EXIT_TPR_ACCESS);
+	CONST(KVM_EXIT_NMI);
+	CONST(KVM_EXIT_INTERNAL_ERROR);
+	CONST(KVM_EXIT_SYSTEM_EVENT);
+	CONST(KVM_EXIT_ARM_NISV);
+	CONST(KVM_EXIT_MEMORY_FAULT);
+	CONST(KVM_EXIT_TDX);
+}
+
+static void memory_encrypt(void)
+{
+	/* enum kvm_tdx_cmd_id, kvm_tdx_cmd.flags */
+	CONST(KVM_TDX_CAPABILITIES);
+	CONST(KVM_TDX_INIT_VM);
+	CONST(KVM_TDX_INIT_VCPU);
+	CONST(KVM_TDX_INIT_MEM_REGION);
+	CONST(KVM_TDX_FINALIZE_VM);
+	CONST(KVM_TDX_GET_CPUID);
+	CONST(KVM_TDX_MEASURE_MEMORY_REGION);
+	/* enum sev_cmd_id */
+	CONST(KVM_SEV_INIT2);
+	CONST(KVM_SEV_SNP_LAUNCH_START);
+	CONST(KVM_SEV_SNP_LAUNCH_UPDATE);
+	CONST(KVM_SEV_SNP_LAUNCH_FINISH);
+	/* kvm_sev_snp_launch_update.type */
+	CONST(KVM_SEV_SNP_PAGE_TYPE_NORMAL);
+	CONST(KVM_SEV_SNP_PAGE_TYPE_ZERO);
+	CONST(KVM_SEV_SNP_PAGE_TYPE_UNMEASURED);
+	CONST(KVM_SEV_SNP_PAGE_TYPE_SECRETS);
+	CONST(KVM_SEV_SNP_PAGE_TYPE_CPUID);
+}
+
+static void hypercalls(void)
+{
+#ifdef ORACLE_HAVE_KVM_PARA
+	CONST(KVM_ENOSYS);
+	CONST(KVM_EFAULT);
+	CONST(KVM_EINVAL);
+	CONST(KVM_E2BIG);
+	CONST(KVM_EPERM);
+	CONST(KVM_EOPNOTSUPP);
+	CONST(KVM_HC_VAPIC_POLL_IRQ);
+	CONST(KVM_HC_MMU_OP);
+	CONST(KVM_HC_FEATURES);
+	CONST(KVM_HC_PPC_MAP_MAGIC_PAGE);
+	CONST(KVM_HC_KICK_CPU);
+	CONST(KVM_HC_MIPS_GET_CLOCK_FREQ);
+	CONST(KVM_HC_MIPS_EXIT_VM);
+	CONST(KVM_HC_MIPS_CONSOLE_OUTPUT);
+	CONST(KVM_HC_CLOCK_PAIRING);
+	CONST(KVM_HC_SEND_IPI);
+	CONST(KVM_HC_SCHED_YIELD);
+	CONST(KVM_HC_MAP_GPA_RANGE);
+	CONST(KVM_MAP_GPA_RANGE_PAGE_SZ_4K);
+	CONST(KVM_MAP_GPA_RANGE_PAGE_SZ_2M);
+	CONST(KVM_MAP_GPA_RANGE_PAGE_SZ_1G);
+	CONST(KVM_MAP_GPA_RANGE_ENCRYPTED);
+	CONST(KVM_MAP_GPA_RANGE_DECRYPTED);
+#endif
+}
+
+static void memslot_structs(void)
+{
+	SIZE(kvm_userspace_memory_region);
+	OFF(kvm_userspace_memory_region, slot);
+	OFF(kvm_userspace_memory_region, flags);
+	OFF(kvm_userspace_memory_region, guest_phys_addr);
+	OFF(kvm_userspace_memory_region, memory_size);
+	OFF(kvm_userspace_memory_region, userspace_addr);
+
+	SIZE(kvm_userspace_memory_region2);
+	OFF(kvm_userspace_memory_region2, slot);
+	OFF(kvm_userspace_memory_region2, flags);
+	OFF(kvm_userspace_memory_region2, guest_phys_addr);
+	OFF(kvm_userspace_memory_region2, memory_size);
+	OFF(kvm_userspace_memory_region2, userspace_addr);
+	OFF(kvm_userspace_memory_region2, guest_memfd_offset);
+	OFF(kvm_userspace_memory_region2, guest_memfd);
+	OFF(kvm_userspace_memory_region2, pad1);
+	OFF(kvm_userspace_memory_region2, pad2);
+
+	SIZE(kvm_create_guest_memfd);
+	OFF(kvm_create_guest_memfd, size);
+	OFF(kvm_create_guest_memfd, flags);
+	OFF(kvm_create_guest_memfd, reserved);
+
+	/* kvm_memory_attributes2 is a proposal, skipped */
+	SIZE(kvm_memory_attributes);
+	OFF(kvm_memory_attributes, address);
+	OFF(kvm_memory_attributes, size);
+	OFF(kvm_memory_attributes, attributes);
+	OFF(kvm_memory_attributes, flags);
+
+	SIZE(kvm_pre_fault_memory);
+	OFF(kvm_pre_fault_memory, gpa);
+	OFF(kvm_pre_fault_memory, size);
+	OFF(kvm_pre_fault_memory, flags);
+	OFF(kvm_pre_fault_memory, padding);
+
+	SIZE(kvm_enable_cap);
+	OFF(kvm_enable_cap, cap);
+	OFF(kvm_enable_cap, flags);
+	OFF(kvm_enable_cap, args);
+	OFF(kvm_enable_cap, pad);
+
+	SIZE(kvm_one_reg);
+	OFF(kvm_one_reg, id);
+	OFF(kvm_one_reg, addr);
+}
+
+static void x86_register_structs(void)
+{
+	SIZE(kvm_regs);
+	OFF(kvm_regs, rax); OFF(kvm_regs, rbx); OFF(kvm_regs, rcx); OFF(kvm_regs, rdx);
+	OFF(kvm_regs, rsi); OFF(kvm_regs, rdi); OFF(kvm_regs, rsp); OFF(kvm_regs, rbp);
+	OFF(kvm_regs, r8);  OFF(kvm_regs, r9);  OFF(kvm_regs, r10); OFF(kvm_regs, r11);
+	OFF(kvm_regs, r12); OFF(kvm_regs, r13); OFF(kvm_regs, r14); OFF(kvm_regs, r15);
+	OFF(kvm_regs, rip); OFF(kvm_regs, rflags);
+
+	SIZE(kvm_segment);
+	OFF(kvm_segment, base); OFF(kvm_segment, limit); OFF(kvm_segment, selector); OFF(kvm_segment, type);
+	OFF(kvm_segment, present); OFF(kvm_segment, dpl); OFF(kvm_segment, db); OFF(kvm_segment, s);
+	OFF(kvm_segment, l); OFF(kvm_segment, g); OFF(kvm_segment, avl); OFF(kvm_segment, unusable);
+	OFF(kvm_segment, padding);
+
+	SIZE(kvm_dtable);
+	OFF(kvm_dtable, base); OFF(kvm_dtable, limit); OFF(kvm_dtable, padding);
+
+	SIZE(kvm_sregs);
+	OFF(kvm_sregs, cs); OFF(kvm_sregs, ds); OFF(kvm_sregs, es); OFF(kvm_sregs, fs);
+	OFF(kvm_sregs, gs); OFF(kvm_sregs, ss); OFF(kvm_sregs, tr); OFF(kvm_sregs, ldt);
+	OFF(kvm_sregs, gdt); OFF(kvm_sregs, idt);
+	OFF(kvm_sregs, cr0); OFF(kvm_sregs, cr2); OFF(kvm_sregs, cr3); OFF(kvm_sregs, cr4); OFF(kvm_sregs, cr8);
+	OFF(kvm_sregs, efer); OFF(kvm_sregs, apic_base); OFF(kvm_sregs, interrupt_bitmap);
+}
+
+static void memory_encrypt_structs(void)
+{
+	SIZE(kvm_sev_cmd);
+	OFF(kvm_sev_cmd, id); OFF(kvm_sev_cmd, pad0); OFF(kvm_sev_cmd, data);
+	OFF(kvm_sev_cmd, error); OFF(kvm_sev_cmd, sev_fd);
+
+	SIZE(kvm_sev_snp_launch_update);
+	OFF(kvm_sev_snp_launch_update, gfn_start); OFF(kvm_sev_snp_launch_update, uaddr);
+	OFF(kvm_sev_snp_launch_update, len); OFF(kvm_sev_snp_launch_update, type);
+	OFF(kvm_sev_snp_launch_update, pad0); OFF(kvm_sev_snp_launch_update, flags);
+	OFF(kvm_sev_snp_launch_update, pad1); OFF(kvm_sev_snp_launch_update, pad2);
+
+	SIZE(kvm_tdx_cmd);
+	OFF(kvm_tdx_cmd, id); OFF(kvm_tdx_cmd, flags); OFF(kvm_tdx_cmd, data); OFF(kvm_tdx_cmd, hw_error);
+
+	SIZE(kvm_tdx_init_mem_region);
+	OFF(kvm_tdx_init_mem_region, source_addr); OFF(kvm_tdx_init_mem_region, gpa);
+	OFF(kvm_tdx_init_mem_region, nr_pages);
+}
+
+static void kvm_run(void)
+{
+	RUN(request_interrupt_window, request_interrupt_window);
+	RUN(immediate_exit, immediate_exit);
+	RUN(exit_reason, exit_reason);
+	RUN(ready_for_interrupt_injection, ready_for_interrupt_injection);
+	RUN(if_flag, if_flag);
+	RUN(flags, flags);
+	RUN(cr8, cr8);
+	RUN(apic_base, apic_base);
+	/* The anonymous exit union: its "char padding[256]" member starts where every exit struct starts. */
+	RUN(exit_union, padding);
+	RUN(kvm_valid_regs, kvm_valid_regs);
+	RUN(kvm_dirty_regs, kvm_dirty_regs);
+	RUN(s, s);
+	P("kvm_run.size", sizeof(struct kvm_run));
+
+	RUN(hw_hardware_exit_reason, hw.hardware_exit_reason);
+	RUN(fail_entry_hardware_entry_failure_reason, fail_entry.hardware_entry_failure_reason);
+	RUN(fail_entry_cpu, fail_entry.cpu);
+	RUN(io_direction, io.direction);
+	RUN(io_size, io.size);
+	RUN(io_port, io.port);
+	RUN(io_count, io.count);
+	RUN(io_data_offset, io.data_offset);
+	RUN(mmio_phys_addr, mmio.phys_addr);
+	RUN(mmio_data, mmio.data);
+	RUN(mmio_len, mmio.len);
+	RUN(mmio_is_write, mmio.is_write);
+	RUN(hypercall_nr, hypercall.nr);
+	RUN(hypercall_args, hypercall.args);
+	RUN(hypercall_ret, hypercall.ret);
+	RUN(hypercall_longmode, hypercall.longmode);
+	RUN(hypercall_flags, hypercall.flags);
+	RUN(internal_suberror, internal.suberror);
+	RUN(internal_ndata, internal.ndata);
+	RUN(internal_data, internal.data);
+	RUN(system_event_type, system_event.type);
+	RUN(system_event_ndata, system_event.ndata);
+	RUN(system_event_flags, system_event.flags);
+	RUN(system_event_data, system_event.data);
+	RUN(memory_fault_flags, memory_fault.flags);
+	RUN(memory_fault_gpa, memory_fault.gpa);
+	RUN(memory_fault_size, memory_fault.size);
+}
+
+int main(void)
+{
+	ioctl_encoding();
+	ioctls();
+	caps();
+	flags_and_enums();
+	exit_reasons();
+	memory_encrypt();
+	hypercalls();
+	memslot_structs();
+	x86_register_structs();
+	memory_encrypt_structs();
+	kvm_run();
+	return 0;
+}
