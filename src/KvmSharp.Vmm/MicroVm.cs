@@ -2,6 +2,7 @@
 using System.Diagnostics;
 using KvmSharp.Abi;
 using KvmSharp.Vmm.Arch.X86_64;
+using KvmSharp.Vmm.Confidential;
 using KvmSharp.Vmm.Devices;
 using KvmSharp.Vmm.GuestAbi;
 using KvmSharp.Vmm.HostCalls;
@@ -32,11 +33,13 @@ public sealed class MicroVm : IDisposable
     private readonly HostCallDevice _hostCalls;
     private readonly Watchdog _watchdog;
     private readonly RunLoop _loop;
+    private readonly MemoryConversion? _conversion;
     private bool _disposed;
     private bool _inCall;
     private bool _disposeAfterCall;
 
-    private MicroVm(GuestImage image, MicroVmOptions options, Kvm? ownedKvm, Vm vm, GuestMemory memory, Vcpu vcpu, kvm_sregs sregs)
+    private MicroVm(GuestImage image, MicroVmOptions options, Kvm? ownedKvm, Vm vm, GuestMemory memory, MemoryConversion? conversion,
+        Vcpu vcpu, kvm_sregs sregs)
     {
         Image = image;
         Options = options;
@@ -54,8 +57,15 @@ public sealed class MicroVm : IDisposable
         _hostCalls = new HostCallDevice(memory, () => HostFunctions, () => _watchdog.Fired);
         bus.Insert(_hostCalls, Ports.HostCall, 1);
         Bus = bus;
-        _loop = new RunLoop(vcpu, bus, _hypercalls, _hostCalls, () => _watchdog.Fired);
+        _conversion = conversion;
+        _loop = new RunLoop(vcpu, bus, _hypercalls, _hostCalls, () => _watchdog.Fired) { Conversion = _conversion };
     }
+
+    /// <summary>
+    /// The guest's private/shared conversions (KVM_HC_MAP_GPA_RANGE); null when the VM type has no private memory
+    /// on this kernel (<see cref="MicroVmOptions.VmType"/>).
+    /// </summary>
+    public MemoryConversion? Conversion => _conversion;
 
     /// <summary>The functions this micro-VM's guest may call (a copy of <see cref="MicroVmOptions.HostFunctions"/>).</summary>
     public HostFunctions HostFunctions { get; }
@@ -95,15 +105,25 @@ public sealed class MicroVm : IDisposable
         Vcpu? vcpu = null;
         try
         {
+            // KVM_CREATE_VM answers a bare EINVAL for a type the kernel lacks (kvm_arch_init_vm); name the set instead.
+            // Kernels before KVM_CAP_VM_TYPES (6.10) answer 0 and know only the default type.
+            IReadOnlyList<VmType> types = kvm.SupportedVmTypes;
+            bool offered = types.Contains(options.VmType) || (types.Count == 0 && options.VmType == VmType.Default);
+            if (!offered)
+            {
+                throw new MicroVmException(
+                    $"VM type {options.VmType} is not offered by this kernel (KVM_CAP_VM_TYPES: {(types.Count == 0 ? "none" : string.Join(", ", types))})");
+            }
             vm = kvm.CreateVm(options.VmType);
             memory = GuestMemory.Create(vm, options.MemorySize);
+            MemoryConversion? conversion = PrivateMemory.Enable(vm, memory);
             BootMemory.Write(memory);
             image.WriteTo(memory);
             vcpu = vm.CreateVcpu(0);
             kvm_sregs sregs = vcpu.GetSregs();
             LongMode.Apply(ref sregs);
             vcpu.SetSregs(sregs);
-            return new MicroVm(image, options, owned, vm, memory, vcpu, sregs);
+            return new MicroVm(image, options, owned, vm, memory, conversion, vcpu, sregs);
         }
         catch
         {
@@ -214,6 +234,7 @@ public sealed class MicroVm : IDisposable
         for (int i = 0; i < args.Length; i++) Write(header, CallRegion.Args + (ulong)(i * sizeof(ulong)), args[i]);
         Write(header, CallRegion.InputPtr, withInput ? Layout.CallData : 0);
         Write(header, CallRegion.InputLen, inputLength);
+        Write(header, CallRegion.Features, _conversion is null ? 0 : CallRegion.FeaturePrivateMemory);
         _memory.GetSpan(HostCallBlock.Base, HostCallBlock.Size).Clear();
 
         static void Write(Span<byte> header, ulong field, ulong value) =>

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
 using KvmSharp.Kernel;
+using KvmSharp.Vmm.Confidential;
 using KvmSharp.Vmm.Devices;
 
 namespace KvmSharp.Vmm;
@@ -46,6 +47,12 @@ public sealed class RunLoop
         _hostCalls = hostCalls;
         _timedOut = timedOut;
     }
+
+    /// <summary>
+    /// Serves KVM_HC_MAP_GPA_RANGE hypercall exits (a micro-VM with private memory); null when the VM has none, and
+    /// then such an exit is unexpected.
+    /// </summary>
+    public MemoryConversion? Conversion { get; init; }
 
     /// <summary>Set when <see cref="Step"/> returned <see cref="VcpuEmulation.Stopped"/>.</summary>
     public RunStop Stop { get; private set; }
@@ -104,6 +111,10 @@ public sealed class RunLoop
             case KvmExitReason.KVM_EXIT_MEMORY_FAULT:
                 return Stopped(new RunStop(GuestOutcome.MemoryFault,
                     $"KVM_EXIT_MEMORY_FAULT gpa=0x{exit.MemoryFaultGpa:X} size=0x{exit.MemoryFaultSize:X} flags=0x{exit.MemoryFaultFlags:X}"));
+            case KvmExitReason.KVM_EXIT_HYPERCALL when Conversion is not null && exit.TryGetMapGpaRange(out MapGpaRangeRequest request):
+                // The answer lands in the guest's RAX when the next KVM_RUN completes the VMCALL (complete_hypercall_exit).
+                exit.HypercallReturn = Conversion.Serve(request);
+                return VcpuEmulation.Handled;
             default:
                 return Stopped(new RunStop(GuestOutcome.UnexpectedExit, $"exit reason {exit.Reason} ({(uint)exit.Reason})"));
         }

@@ -154,7 +154,7 @@ public sealed class HostCallTests
     }
 
     [KvmFact]
-    public void The_block_is_cleared_at_each_call_and_the_abi_says_version_2()
+    public void The_block_is_cleared_at_each_call_and_the_region_carries_the_abi_version()
     {
         var functions = new HostFunctions();
         uint id = functions.Add("one", _ => 1);
@@ -166,7 +166,7 @@ public sealed class HostCallTests
         Assert.True(vm.Run().IsSuccess);
         Assert.All(new[] { HostCallBlock.Function, HostCallBlock.Args, HostCallBlock.Result, HostCallBlock.Status },
             field => Assert.Equal(0UL, vm.Memory.Read<ulong>(HostCallBlock.Address(field))));
-        Assert.Equal(2u, vm.Memory.Read<uint>(CallRegion.Address(CallRegion.Version)));
+        Assert.Equal(CallRegion.VersionValue, vm.Memory.Read<uint>(CallRegion.Address(CallRegion.Version)));
     }
 
     [KvmFact]

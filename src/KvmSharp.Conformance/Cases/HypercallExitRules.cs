@@ -158,7 +158,8 @@ public static class HypercallExitRules
         [
             (SomeGpa + 1, 1, "unaligned gpa"),
             (SomeGpa, 0, "zero pages"),
-            (0xffff_ffff_ffff_f000, 1, "gfn + npages wraps to 0"),
+            // gpa_to_gfn(gpa) + npages is computed in 64 bits: only a page count of 2^64 - gfn or more wraps.
+            (SomeGpa, unchecked(0UL - SomeGpa / 4096), "gfn + npages wraps to exactly 0"),
             (SomeGpa, ulong.MaxValue, "npages = 2^64 - 1"),
         ];
         foreach (var (gpa, pages, what) in bad)

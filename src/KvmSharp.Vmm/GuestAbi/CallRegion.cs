@@ -11,8 +11,11 @@ public static class CallRegion
 {
     /// <summary>"KVMS" little-endian: lets a guest check it runs under this ABI.</summary>
     public const uint MagicValue = 0x534D_564B;
-    /// <summary>2 adds the host-call block and port (<see cref="HostCallBlock"/>); every version-1 field is unchanged.</summary>
-    public const uint VersionValue = 2;
+    /// <summary>
+    /// 2 adds the host-call block and port (<see cref="HostCallBlock"/>); 3 adds <see cref="Features"/>. Every field of
+    /// an earlier version is unchanged.
+    /// </summary>
+    public const uint VersionValue = 3;
     public const int MaxArgs = 6;
 
     // Field offsets from Layout.CallRegion.
@@ -26,7 +29,14 @@ public static class CallRegion
     public const ulong Result = 0x58;        // u64: written by the return trampoline from RAX
     public const ulong OutputPtr = 0x60;     // u64: set by the guest: output bytes to hand back (in the call data area)
     public const ulong OutputLen = 0x68;     // u64
-    public const int HeaderSize = 0x70;
+    public const ulong Features = 0x70;      // u64: FeaturePrivateMemory … (version 3), written by the host every call
+    public const int HeaderSize = 0x78;
+
+    /// <summary>
+    /// Features bit 0: the VM has private memory and the host serves KVM_HC_MAP_GPA_RANGE. Without it a VMCALL may
+    /// never return (this host's kvm_pvm loops on it), so a guest checks the bit first.
+    /// </summary>
+    public const ulong FeaturePrivateMemory = 1UL << 0;
 
     public static ulong Address(ulong field) => Layout.CallRegion + field;
 }

@@ -23,6 +23,8 @@ public static class DemoGuests
         new("sum", "sum(bytes 1..100) through the call ABI; returns 5050", Sum.Image, vm => vm.Call("sum", SumInput)),
         new("hostcall", "calls host functions: resolves them by name, logs through the host, prints a value the host looked up",
             HostCalling.Image, vm => vm.Run(), log => HostCalling.Functions(log)),
+        new("vault", "keeps a secret in a page it makes private (KVM_HC_MAP_GPA_RANGE); needs a VM with private memory",
+            Vault.Image, vm => vm.Run(), Vault.Functions),
         new("exit42", "exits with status 42", Misbehaving.Exit42Image, vm => vm.Run()),
         new("badport", "writes to port 0x1234, which no device claims", Misbehaving.BadPortImage, vm => vm.Run()),
         new("loop", "spins forever; stopped by the timeout", Misbehaving.EndlessLoopImage, vm => vm.Run()),

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+using System.Text.Json;
+using KvmSharp.Cli.Commands;
+using KvmSharp.Vmm.Guests;
+
+namespace KvmSharp.Cli.Tests;
+
+/// <summary><c>run --kernel emulated …</c>: the same sandbox on the emulated kernel, including what this host lacks.</summary>
+public sealed class RunOnEmulatedKernelTests
+{
+    [Fact]
+    public void Run_sum_on_the_emulated_kernel_gives_the_same_json_as_on_the_real_one()
+    {
+        var run = CliRun.Of("run", "sum", "--json", "--kernel", "emulated");
+        Assert.Equal(0, run.ExitCode);
+        using var doc = JsonDocument.Parse(run.Stdout);
+        Assert.Equal("exit", doc.RootElement.GetProperty("outcome").GetString());
+        Assert.Equal(5050UL, doc.RootElement.GetProperty("result").GetUInt64());
+    }
+
+    [Fact]
+    public void Run_vault_on_sw_protected_with_in_place_conversion_keeps_the_secret_from_the_host()
+    {
+        var run = CliRun.Of("run", "vault", "--kernel", "emulated", "--arch", "x86_64", "--vm-type", "sw-protected", "--in-place-conversion");
+        Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+        Assert.Contains("refused, the page is private", run.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"read \"{Vault.Secret}\"", run.Stdout, StringComparison.Ordinal);
+        Assert.Contains("exit status 0", run.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Run_vault_without_private_memory_exits_with_its_status_and_says_why()
+    {
+        var run = CliRun.Of("run", "vault", "--kernel", "emulated");
+        Assert.Equal(Vault.NoPrivateMemory, run.ExitCode);
+        Assert.Contains("no private memory", run.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_vm_type_the_emulated_host_lacks_is_one_clear_line()
+    {
+        var run = CliRun.Of("run", "vault", "--kernel", "emulated", "--vm-type", "tdx");
+        Assert.NotEqual(0, run.ExitCode);
+        Assert.NotEqual(RunCommand.GuestDidNotExit, run.ExitCode);
+        Assert.Single(run.StderrLines);
+        Assert.Contains("KVM_CAP_VM_TYPES", run.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Arm64_has_no_sandbox_and_says_so()
+    {
+        var run = CliRun.Of("run", "hello", "--kernel", "emulated", "--arch", "arm64");
+        Assert.NotEqual(0, run.ExitCode);
+        Assert.Contains("x86_64", run.Stderr, StringComparison.Ordinal);
+    }
+}
