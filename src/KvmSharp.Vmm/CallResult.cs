@@ -41,6 +41,12 @@ public sealed record CallResult
     /// <summary>Host calls (OUTs to the host-call port) the guest made during the call, each one VM exit.</summary>
     public long HostCalls { get; init; }
 
+    /// <summary>
+    /// KVM_HC_MAP_GPA_RANGE requests the guest made during the call (served or refused; <see cref="MicroVm.Conversion"/>
+    /// has the totals and the last refusal), each one VM exit.
+    /// </summary>
+    public long Conversions { get; init; }
+
     /// <summary>The host function that threw, for <see cref="GuestOutcome.HostFunctionFailed"/>; null otherwise.</summary>
     public HostCalls.HostFunctionFault? HostFault { get; init; }
 

@@ -67,6 +67,8 @@ public sealed class MicroVm : IDisposable
     /// </summary>
     public MemoryConversion? Conversion => _conversion;
 
+    private long Conversions => _conversion is null ? 0 : _conversion.Converted + _conversion.Refused;
+
     /// <summary>The functions this micro-VM's guest may call (a copy of <see cref="MicroVmOptions.HostFunctions"/>).</summary>
     public HostFunctions HostFunctions { get; }
 
@@ -197,6 +199,7 @@ public sealed class MicroVm : IDisposable
         // Before Arm, never after: a kick of this call can only come after Arm, so this clear cannot lose it, and a
         // late kick of the previous call (its deadline passed as its run loop was stopping) is wiped here (Watchdog).
         _vcpu.ImmediateExit = false;
+        long conversionsBefore = Conversions;
         long start = Stopwatch.GetTimestamp();
         _watchdog.Arm(Options.Timeout);
         RunStop stop;
@@ -212,7 +215,7 @@ public sealed class MicroVm : IDisposable
             _inCall = false;
         }
         TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
-        CallResult result = Finish(stop, exits, elapsed);
+        CallResult result = Finish(stop, exits, elapsed) with { Conversions = Conversions - conversionsBefore };
         if (_disposeAfterCall) Dispose();
         return result;
     }

@@ -26,6 +26,11 @@ public sealed class RunOnEmulatedKernelTests
         Assert.Contains("refused, the page is private", run.Stdout, StringComparison.Ordinal);
         Assert.Contains($"read \"{Vault.Secret}\"", run.Stdout, StringComparison.Ordinal);
         Assert.Contains("exit status 0", run.Stdout, StringComparison.Ordinal);
+
+        var json = CliRun.Of("run", "vault", "--json", "--kernel", "emulated", "--arch", "x86_64", "--vm-type", "sw-protected", "--in-place-conversion");
+        using var doc = JsonDocument.Parse(json.Stdout);
+        Assert.Equal(2, doc.RootElement.GetProperty("conversions").GetInt32());
+        Assert.Equal(2, doc.RootElement.GetProperty("host_calls").GetInt32());
     }
 
     [Fact]

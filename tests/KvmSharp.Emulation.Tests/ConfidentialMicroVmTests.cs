@@ -41,6 +41,8 @@ public sealed class ConfidentialMicroVmTests
             Assert.Contains($"read \"{Vault.Secret}\"", log.ToString(), StringComparison.Ordinal);
             Assert.Equal(2, vm.Conversion!.Converted);
             Assert.Equal(0, vm.Conversion.Refused);
+            Assert.Equal(2, r.Conversions);
+            Assert.Equal(0, vm.Call("checksum").Conversions);
         }
         Assert.Equal(0, k.OpenFdCount);
     }

@@ -144,6 +144,8 @@ public static class RunCommand
             w.WriteNumber("elapsed_us", Math.Round(result.Elapsed.TotalMicroseconds, 1));
             w.WriteString("detail", result.Detail);
             if (result.Port is ushort port) w.WriteNumber("port", port);
+            w.WriteNumber("host_calls", result.HostCalls);
+            w.WriteNumber("conversions", result.Conversions);
             w.WriteEndObject();
         }
         output.WriteLine(Encoding.UTF8.GetString(buffer.ToArray()));
