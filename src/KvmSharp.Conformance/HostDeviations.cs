@@ -43,4 +43,23 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmHypercallLoops(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): a guest access to a plain memslot whose userspace_addr the kernel cannot fault
+    /// in (a valid, PROT_NONE or unmapped address: access_ok passes, get_user_pages fails) is emulated as MMIO instead
+    /// of failing. Upstream x86: __kvm_faultin_pfn → KVM_PFN_ERR_FAULT → kvm_handle_error_pfn →
+    /// kvm_mmu_prepare_memory_fault_exit, KVM_RUN returns -EFAULT with KVM_EXIT_MEMORY_FAULT (flags 0, the page's
+    /// gpa and size). Observed on Linux 6.18 kvm_pvm, real-mode guest (CS = DS base 0x10000, code in slot 0 of
+    /// anonymous memory), slot 1 at GPA 0x12000 of one page:
+    /// <list type="bullet">
+    /// <item>userspace_addr = a PROT_NONE anonymous mapping: <c>mov al, [0x2000]</c> → KVM_EXIT_MMIO read,
+    /// phys_addr 0x12000, len 1; answered with 0, the guest continues; <c>mov byte [0x2001], 0xff</c> →
+    /// KVM_EXIT_MMIO write at 0x12001; then HLT.</item>
+    /// <item>userspace_addr = anonymous memory that was munmap'ed after the slot was added (and had been used by the
+    /// guest before): the same, KVM_EXIT_MMIO read at the slot's GPA, then MMIO write.</item>
+    /// </list>
+    /// The typed API cannot reach this state (a memory slot keeps its host memory mapped until it is deleted).
+    /// </summary>
+    public static bool KvmPvmUnbackedUserMemoryIsMmio(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

@@ -5,7 +5,7 @@ using KvmSharp.Kernel;
 namespace KvmSharp;
 
 /// <summary>A VM descriptor (KVM_CREATE_VM). Creates guest_memfd files, memory slots and vCPUs.</summary>
-public sealed class Vm : IDisposable
+public sealed partial class Vm : IDisposable
 {
     internal Vm(Kvm kvm, KernelFd fd, VmType type)
     {
