@@ -68,7 +68,6 @@ internal static class MoreGuests
     {
         ["null-write"] = Misbehaving.NullWriteImage,
         ["loop-cli"] = Misbehaving.EndlessLoopNoInterruptsImage,
-        ["chatty"] = Misbehaving.ChattyImage,
         ["mmio-write"] = Misbehaving.MmioWriteImage,
         ["mmio-read"] = Misbehaving.MmioReadImage,
     };

@@ -69,6 +69,12 @@ internal sealed class GuestPhysicalMemory : IDisposable
         }
     }
 
+    /// <summary>
+    /// The guest's MAXPHYADDR for reserved-bit checks: 36 without KVM_SET_CPUID2 (cpuid_query_maxphyaddr), 52 for TDX
+    /// and SNP VMs, whose shared bit (<see cref="SharedBit"/>) is a GPA bit and not reserved.
+    /// </summary>
+    public int MaxPhyAddr => _kvm.Type is KvmConstants.KVM_X86_TDX_VM or KvmConstants.KVM_X86_SNP_VM ? 52 : X86.X86Consts.DefaultMaxPhyAddr;
+
     /// <summary>kvm_mmu_do_page_fault … kvm_mmu_faultin_pfn for a TDP (direct) MMU. Caller holds the kernel lock.</summary>
     private GpaResult Fault(ulong gpa, bool write, out CachedPage? page, out ulong hva)
     {

@@ -26,7 +26,7 @@ internal readonly record struct WalkResult(ulong Gpa, int PageFaultErrorCode = -
 
 /// <summary>
 /// 4-level long-mode paging (arch/x86/kvm/mmu/paging_tmpl.h FNAME(walk_addr_generic), PTTYPE 64): PML4E → PDPTE
-/// (PS: 1 GiB) → PDE (PS: 2 MiB) → PTE. Each table entry is read through the same guest-physical path as any other
+/// → PDE (PS: 2 MiB) → PTE (1 GiB pages need CPUID GBPAGES: reserved here). Each table entry is read through the same guest-physical path as any other
 /// guest access. Present, writable (with CR0.WP, or always at CPL 3), user and NX checks; accessed/dirty bits are
 /// not written back (documented divergence: KVM sets them).
 /// </summary>
@@ -40,12 +40,29 @@ internal static class PageWalk64
     /// <summary>Bits 51:12 of an entry: the next table or the page frame.</summary>
     private const ulong AddressMask = 0x000f_ffff_ffff_f000UL;
 
-    // PFERR_PRESENT_MASK.
+    // PFERR_PRESENT_MASK, PFERR_RSVD_MASK.
     private const int PfPresent = 1 << 0;
+    private const int PfReserved = 1 << 3;
+
+
+    /// <summary>
+    /// mmu.c __reset_rsvds_bits_mask for a vCPU without CPUID (no GBPAGES): the reserved bits of an entry at
+    /// <paramref name="level"/>. PML4E.PS and PDPTE.PS (no 1 GiB pages) are reserved; a 2 MiB PDE reserves bits
+    /// 20:13; XD is reserved without EFER.NXE. Observed on this host: each gives #PF with P|RSVD (0x9 on a read).
+    /// </summary>
+    private static ulong ReservedBits(int level, ulong pte, bool nxe, ulong aboveMaxPhyAddr)
+    {
+        ulong rsvd = aboveMaxPhyAddr | (nxe ? 0 : NoExecute);
+        if (level >= 3) rsvd |= PageSizeBit;
+        else if (level == 2 && (pte & PageSizeBit) != 0) rsvd |= 0x1f_e000UL;
+        return rsvd;
+    }
 
     public static WalkResult Walk(GuestPhysicalMemory mem, ulong cr3, ulong linear, PageAccess access, bool wp, bool nxe)
     {
         ulong table = cr3 & AddressMask;
+        // Address bits from MAXPHYADDR to 51 are reserved at every level.
+        ulong aboveMaxPhyAddr = AddressMask & ~((1UL << mem.MaxPhyAddr) - 1);
         bool writable = true, user = true, noExec = false;
         Span<byte> raw = stackalloc byte[8];
         for (int level = 4; level >= 1; level--)
@@ -55,9 +72,10 @@ internal static class PageWalk64
             var r = mem.Read(table + index * 8, raw);
             if (r.Status == GpaStatus.MemoryFault) return new WalkResult(0, TableAccess: r);
             // A table with no memory behind it: the walk cannot read it (gfn_to_hva error) → #PF.
-            if (r.Status != GpaStatus.Done) return Fault(access, present: false);
+            if (r.Status != GpaStatus.Done) return Fault(access, nxe, present: false);
             ulong pte = BinaryPrimitives.ReadUInt64LittleEndian(raw);
-            if ((pte & Present) == 0) return Fault(access, present: false);
+            if ((pte & Present) == 0) return Fault(access, nxe, present: false);
+            if ((pte & ReservedBits(level, pte, nxe, aboveMaxPhyAddr)) != 0) return new WalkResult(0, PageFaultErrorCode: ErrorBits(access, nxe) | PfPresent | PfReserved);
             writable &= (pte & Writable) != 0;
             user &= (pte & UserBit) != 0;
             noExec |= nxe && (pte & NoExecute) != 0;
@@ -70,16 +88,22 @@ internal static class PageWalk64
             // permission_fault(): user access to a supervisor page; write to a read-only page (supervisor writes
             // only with CR0.WP); fetch from an NX page.
             bool isUser = (access & PageAccess.User) != 0;
-            if (isUser && !user) return Fault(access, present: true);
-            if ((access & PageAccess.Write) != 0 && !writable && (isUser || wp)) return Fault(access, present: true);
-            if ((access & PageAccess.Fetch) != 0 && noExec) return Fault(access, present: true);
+            if (isUser && !user) return Fault(access, nxe, present: true);
+            if ((access & PageAccess.Write) != 0 && !writable && (isUser || wp)) return Fault(access, nxe, present: true);
+            if ((access & PageAccess.Fetch) != 0 && noExec) return Fault(access, nxe, present: true);
             ulong pageMask = (1UL << shift) - 1;
             ulong frame = pte & AddressMask & ~pageMask;
             return new WalkResult(frame | (linear & pageMask));
         }
-        return Fault(access, present: false);
+        return Fault(access, nxe, present: false);
     }
 
-    private static WalkResult Fault(PageAccess access, bool present) =>
-        new(0, PageFaultErrorCode: (int)access | (present ? PfPresent : 0));
+    private static WalkResult Fault(PageAccess access, bool nxe, bool present) =>
+        new(0, PageFaultErrorCode: ErrorBits(access, nxe) | (present ? PfPresent : 0));
+
+    /// <summary>
+    /// paging_tmpl.h walk_addr_generic: I/D is reported only with EFER.NXE (or CR4.SMEP, not modelled). Observed on
+    /// this host: a fetch from a not-present page gives 0x0 without NXE and 0x10 with it.
+    /// </summary>
+    private static int ErrorBits(PageAccess access, bool nxe) => (int)(nxe ? access : access & ~PageAccess.Fetch);
 }

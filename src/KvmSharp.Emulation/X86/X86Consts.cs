@@ -14,7 +14,9 @@ internal static class X86Consts
     public const ulong RFLAGS_IF = 1UL << 9;
     public const ulong RFLAGS_DF = 1UL << 10;
     public const ulong RFLAGS_OF = 1UL << 11;
+    public const ulong RFLAGS_NT = 1UL << 14;
     public const ulong RFLAGS_RF = 1UL << 16;
+    public const ulong RFLAGS_VM = 1UL << 17;
     public const ulong RFLAGS_ARITH = RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF;
 
     public const ulong CR0_PE = 1UL << 0;
@@ -26,6 +28,7 @@ internal static class X86Consts
 
     public const ulong CR4_PAE = 1UL << 5;
 
+    public const ulong EFER_SCE = 1UL << 0;
     public const ulong EFER_LME = 1UL << 8;
     public const ulong EFER_LMA = 1UL << 10;
     public const ulong EFER_NX = 1UL << 11;
@@ -33,7 +36,12 @@ internal static class X86Consts
     // Exception vectors (arch/x86/include/asm/trapnr.h).
     public const int DE_VECTOR = 0;
     public const int BP_VECTOR = 3;
+    public const int OF_VECTOR = 4;
     public const int UD_VECTOR = 6;
+    public const int DF_VECTOR = 8;
+    public const int TS_VECTOR = 10;
+    public const int NP_VECTOR = 11;
+    public const int SS_VECTOR = 12;
     public const int GP_VECTOR = 13;
     public const int PF_VECTOR = 14;
 

@@ -21,10 +21,15 @@ internal sealed class MmioReadStop(ulong gpa, int length) : GuestStop($"MMIO rea
     public int Length { get; } = length;
 }
 
-/// <summary>An architectural exception the guest raised (#UD, #GP, #PF, #DE, #BP).</summary>
-internal sealed class GuestFault(int vector, int errorCode = 0, ulong address = 0) : GuestStop($"exception vector {vector}")
+/// <summary>
+/// An architectural exception the guest raised (#UD, #GP, #PF, #DE, #NP, #SS, #DF), or a software interrupt (INT n,
+/// INT3: <see cref="Software"/>, delivered with RIP past the instruction and without the EXT bit).
+/// </summary>
+internal sealed class GuestFault(int vector, int errorCode = 0, ulong address = 0, bool software = false) : GuestStop($"exception vector {vector}")
 {
     public int Vector { get; } = vector;
+
+    public bool Software { get; } = software;
 
     public int ErrorCode { get; } = errorCode;
 

@@ -19,7 +19,8 @@ internal sealed partial class X86Emulator
     {
         var i = Fetch();
         ulong next = i.NextIP;
-        ulong f = _cpu.Rflags;
+        // RF is cleared once an instruction completes (SDM Vol. 3A 18.3.1.1); IRET may set it again.
+        ulong f = _cpu.Rflags & ~RFLAGS_RF;
         switch (i.Mnemonic)
         {
             case Mnemonic.Nop:
@@ -33,6 +34,7 @@ internal sealed partial class X86Emulator
 
             case Mnemonic.Mov:
                 if (IsSegmentMove(i)) { MoveSegment(i); break; }
+                if (IsControlRegisterMove(i)) { MoveControlRegister(i); break; }
                 {
                     int size = OpSize(i, 0);
                     WriteOp(i, 0, size, ReadOp(i, 1, size));
@@ -290,8 +292,26 @@ internal sealed partial class X86Emulator
             }
             case Mnemonic.Ud2:
                 throw new GuestFault(UD_VECTOR);
+            // Software interrupts: delivered with RIP past the instruction, no EXT bit (SDM Vol. 2A INT n/INT3).
             case Mnemonic.Int3:
-                throw new GuestFault(BP_VECTOR);
+                throw new GuestFault(BP_VECTOR, software: true);
+            case Mnemonic.Int:
+                throw new GuestFault(i.Immediate8, software: true);
+            case Mnemonic.Iret:
+            case Mnemonic.Iretd:
+            case Mnemonic.Iretq:
+                next = InterruptReturn(i, ref f);
+                break;
+            case Mnemonic.Lgdt:
+            case Mnemonic.Lidt:
+            case Mnemonic.Sgdt:
+            case Mnemonic.Sidt:
+                DescriptorTableRegister(i);
+                break;
+            case Mnemonic.Rdmsr:
+            case Mnemonic.Wrmsr:
+                ModelSpecificRegister(i);
+                break;
             default:
                 throw new EmulationFailure($"{i.Mnemonic} is outside the emulated subset", haveInstructionBytes: true);
         }
@@ -451,14 +471,18 @@ internal sealed partial class X86Emulator
         (i.GetOpKind(0) == OpKind.Register && i.Op0Register.IsSegmentRegister()) ||
         (i.OpCount > 1 && i.GetOpKind(1) == OpKind.Register && i.GetOpRegister(1).IsSegmentRegister());
 
-    /// <summary>MOV to/from a segment register. Loading one is emulated in real mode only (base = selector * 16).</summary>
+    /// <summary>MOV to/from a segment register: real mode base = selector * 16; protected mode loads the descriptor.</summary>
     private void MoveSegment(in Instruction i)
     {
         if (i.GetOpKind(0) == OpKind.Register && i.Op0Register.IsSegmentRegister())
         {
-            if (_cpu.ProtectedMode) throw new EmulationFailure("segment load in protected mode", haveInstructionBytes: true);
             if (i.Op0Register == Register.CS) throw new GuestFault(UD_VECTOR);
             ushort selector = (ushort)ReadOp(i, 1, 2);
+            if (_cpu.ProtectedMode)
+            {
+                LoadSegmentProtected(i.Op0Register, selector);
+                return;
+            }
             ref var seg = ref Segment(i.Op0Register);
             seg.selector = selector;
             seg.@base = (ulong)selector << 4;

@@ -133,31 +133,6 @@ internal sealed partial class X86Emulator
         }
     }
 
-    /// <summary>
-    /// Exception delivery. Real mode: the host's real-mode emulation reports an emulation failure (observed on this
-    /// host for UD2). Protected/long mode: a vector beyond the IDT limit turns into #GP, then #DF, then a triple fault
-    /// (KVM_REQ_TRIPLE_FAULT → KVM_EXIT_SHUTDOWN, RIP at the faulting instruction, RFLAGS.RF set as observed).
-    /// Delivery through a present IDT is not emulated: an emulation failure.
-    /// </summary>
-    private StepOutcome DeliverException(GuestFault fault)
-    {
-        if (!_cpu.ProtectedMode)
-        {
-            _run.SetEmulationFailure(_fetched.AsSpan(0, _fetchedLength));
-            return StepOutcome.ExitToUser;
-        }
-        int entrySize = _cpu.LongModeActive ? 16 : 8;
-        if ((ulong)(fault.Vector * entrySize + entrySize - 1) > _cpu.Sregs.idt.limit)
-        {
-            if (fault.Vector == X86Consts.PF_VECTOR) _cpu.Sregs.cr2 = fault.Address;
-            _cpu.Rflags |= X86Consts.RFLAGS_RF;
-            _run.ExitReason = (uint)Abi.KvmExitReason.KVM_EXIT_SHUTDOWN;
-            return StepOutcome.ExitToUser;
-        }
-        _run.SetEmulationFailure(_fetched.AsSpan(0, _fetchedLength));
-        return StepOutcome.ExitToUser;
-    }
-
     private void Save()
     {
         _cpu.Gpr.CopyTo(_savedGpr, 0);
@@ -223,13 +198,19 @@ internal sealed partial class X86Emulator
         }
     }
 
-    /// <summary>Guest linear → guest physical for the current paging mode.</summary>
-    private ulong Translate(ulong linear, PageAccess access)
+    /// <summary>Guest linear → guest physical for the current paging mode; a CPL 3 access is a user access.</summary>
+    private ulong Translate(ulong linear, PageAccess access) =>
+        TranslateAs(linear, _cpu.Cpl == 3 ? access | PageAccess.User : access);
+
+    /// <summary>
+    /// The walk itself, with the user bit as given: implicit supervisor accesses (IDT, GDT, TSS, the stack of an
+    /// exception frame) pass it clear whatever the CPL (Intel SDM Vol. 3A 4.6, "implicit supervisor-mode access").
+    /// </summary>
+    private ulong TranslateAs(ulong linear, PageAccess access)
     {
         if (!_cpu.Paging) return linear;
         if (!_cpu.LongModeActive)
             throw new EmulationFailure("32-bit paging is not emulated", haveInstructionBytes: _fetchedLength > 0);
-        if (_cpu.Cpl == 3) access |= PageAccess.User;
         var w = PageWalk64.Walk(_mem, _cpu.Sregs.cr3, linear, access,
             wp: (_cpu.Sregs.cr0 & X86Consts.CR0_WP) != 0, nxe: (_cpu.Sregs.efer & X86Consts.EFER_NX) != 0);
         if (w.TableReadFailed) throw new MemoryFaultStop(w.TableAccess);

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using KvmSharp.Emulation.Mmu;
+using static KvmSharp.Emulation.X86.X86Consts;
+
+namespace KvmSharp.Emulation.X86.Emulate;
+
+/// <summary>
+/// Exception and interrupt delivery. Long mode goes through the 64-bit IDT (Intel SDM Vol. 3A 6.14); a fault while
+/// delivering escalates by the double-fault rules (SDM Vol. 3A 6.15 "Interrupt 8", Table 6-5; KVM's
+/// kvm_multiple_exception), and a fault while delivering #DF is a triple fault: KVM_REQ_TRIPLE_FAULT →
+/// KVM_EXIT_SHUTDOWN with RIP on the faulting instruction. Only same-privilege delivery (CPL 0 guests, or a gate
+/// whose code segment has the current CPL) is emulated; a change to an inner ring ends in an emulation failure.
+/// IST stacks are modelled (64-bit TSS at TR.base). Real mode and 32-bit protected mode keep the old behaviour.
+/// </summary>
+internal sealed partial class X86Emulator
+{
+    private enum ExceptionClass { Benign, Contributory, PageFault, DoubleFault }
+
+    /// <summary>SDM Vol. 3A Table 6-4 (kvm exception_class()): #DE #TS #NP #SS #GP contributory, #PF its own class.</summary>
+    private static ExceptionClass ClassOf(GuestFault f) => f.Software ? ExceptionClass.Benign : f.Vector switch
+    {
+        DE_VECTOR or TS_VECTOR or NP_VECTOR or SS_VECTOR or GP_VECTOR => ExceptionClass.Contributory,
+        PF_VECTOR => ExceptionClass.PageFault,
+        DF_VECTOR => ExceptionClass.DoubleFault,
+        _ => ExceptionClass.Benign,
+    };
+
+    /// <summary>Exceptions that push an error code (SDM Vol. 3A 6.15): #DF #TS #NP #SS #GP #PF #AC.</summary>
+    private static bool PushesErrorCode(GuestFault f) =>
+        !f.Software && f.Vector is DF_VECTOR or TS_VECTOR or NP_VECTOR or SS_VECTOR or GP_VECTOR or PF_VECTOR or 17;
+
+    /// <summary>
+    /// arch/x86/kvm/x86.h exception_type(): #BP/#OF (and software INT n) are traps; #DF is an abort; the rest are
+    /// faults. Injecting a fault sets RFLAGS.RF first (x86.c kvm_inject_exception → __kvm_set_rflags(… | RF)), so the
+    /// pushed image — and the state after a triple fault — carries RF.
+    /// </summary>
+    private static bool IsFaultClass(GuestFault f) => !f.Software && f.Vector is not (BP_VECTOR or OF_VECTOR or DF_VECTOR);
+
+    private StepOutcome DeliverException(GuestFault fault)
+    {
+        if (!_cpu.ProtectedMode)
+        {
+            // Real mode: this host reports an emulation failure for UD2 (KVM's real-mode emulation); INT n is
+            // delivered through the IVT (emulate.c emulate_int_real).
+            if (fault.Software) return DeliverRealMode(fault);
+            _run.SetEmulationFailure(_fetched.AsSpan(0, _fetchedLength));
+            return StepOutcome.ExitToUser;
+        }
+        if (!_cpu.LongModeActive) return DeliverLegacyProtectedMode(fault);
+        var current = fault;
+        while (true)
+        {
+            // CR2 is loaded before delivery starts and stays loaded if delivery fails (kvm_deliver_exception_payload).
+            if (current.Vector == PF_VECTOR && !current.Software) _cpu.Sregs.cr2 = current.Address;
+            if (IsFaultClass(current)) _cpu.Rflags |= RFLAGS_RF;
+            Save();
+            try
+            {
+                Deliver64(current);
+                return StepOutcome.Continue;
+            }
+            catch (GuestFault next)
+            {
+                Restore();
+                // SDM Table 6-5: a fault while delivering #DF → shutdown; contributory after contributory, or
+                // anything but benign after #PF → #DF(0); otherwise the second exception is delivered serially.
+                var first = ClassOf(current);
+                if (first == ExceptionClass.DoubleFault) return TripleFault();
+                var second = ClassOf(next);
+                current = (first == ExceptionClass.Contributory && second == ExceptionClass.Contributory) ||
+                          (first == ExceptionClass.PageFault && second != ExceptionClass.Benign)
+                    ? new GuestFault(DF_VECTOR)
+                    : next;
+            }
+            catch (GuestStop stop)
+            {
+                Restore();
+                return Stopped(stop);
+            }
+        }
+    }
+
+    /// <summary>KVM_REQ_TRIPLE_FAULT: KVM_EXIT_SHUTDOWN, the vCPU state as it was before the failed delivery.</summary>
+    private StepOutcome TripleFault()
+    {
+        _run.ExitReason = (uint)Abi.KvmExitReason.KVM_EXIT_SHUTDOWN;
+        return StepOutcome.ExitToUser;
+    }
+
+    /// <summary>32-bit protected mode: a vector beyond the IDT limit still ends in a triple fault; a present IDT is not emulated.</summary>
+    private StepOutcome DeliverLegacyProtectedMode(GuestFault fault)
+    {
+        if ((ulong)(fault.Vector * 8 + 7) > _cpu.Sregs.idt.limit)
+        {
+            if (fault.Vector == PF_VECTOR) _cpu.Sregs.cr2 = fault.Address;
+            _cpu.Rflags |= RFLAGS_RF;
+            return TripleFault();
+        }
+        _run.SetEmulationFailure(_fetched.AsSpan(0, _fetchedLength));
+        return StepOutcome.ExitToUser;
+    }
+
+    /// <summary>
+    /// One delivery attempt through the 64-bit IDT (SDM Vol. 3A 6.14.1 gates, 6.14.2 frame, 6.12.1 checks). Throws the
+    /// fault the attempt itself raises; the caller applies the double-fault rules.
+    /// </summary>
+    private void Deliver64(GuestFault f)
+    {
+        int ext = f.Software ? 0 : 1;
+        // Error code of a fault on the gate: IDT bit (1) set, index = vector (SDM Vol. 3A 6.13, Figure 6-6).
+        int idtError = (f.Vector << 3) | 2 | ext;
+        if ((ulong)f.Vector * 16 + 15 > _cpu.Sregs.idt.limit) throw new GuestFault(GP_VECTOR, idtError);
+        Span<byte> gate = stackalloc byte[16];
+        SystemRead(_cpu.Sregs.idt.@base + (ulong)f.Vector * 16, gate);
+        ulong low = BinaryPrimitives.ReadUInt64LittleEndian(gate);
+        ulong high = BinaryPrimitives.ReadUInt64LittleEndian(gate[8..]);
+        int type = (int)(low >> 40) & 0xf;
+        int gateDpl = (int)(low >> 45) & 3;
+        // Only 64-bit interrupt (0xE) and trap (0xF) gates are valid in the IDT in IA-32e mode (SDM 6.14.1).
+        if (type is not (0xE or 0xF)) throw new GuestFault(GP_VECTOR, idtError);
+        // INT n / INT3 check the gate's DPL against the CPL; exceptions do not (SDM 6.12.1.1).
+        if (f.Software && gateDpl < _cpu.Cpl) throw new GuestFault(GP_VECTOR, idtError);
+        if ((low & (1UL << 47)) == 0) throw new GuestFault(NP_VECTOR, idtError);
+        ushort selector = (ushort)(low >> 16);
+        int ist = (int)(low >> 32) & 7;
+        ulong target = (low & 0xffff) | ((low >> 32) & 0xffff_0000) | (high << 32);
+
+        var cs = LoadGateCodeSegment(selector, ext);
+        if (cs.dpl < _cpu.Cpl)
+            throw new EmulationFailure("exception delivery to an inner privilege level", haveInstructionBytes: _fetchedLength > 0);
+        if (!IsCanonical(target)) throw new GuestFault(GP_VECTOR, ext);
+
+        ulong oldRsp = _cpu.Gpr[X86Cpu.RSP];
+        // IST: the stack pointer comes from the 64-bit TSS (IST1 at offset 0x24), else the current RSP; either way it
+        // is aligned down to 16 bytes before the frame is pushed (SDM 6.14.2, 6.14.5).
+        ulong rsp = ist != 0 ? ReadTssQword(0x24 + (ulong)(ist - 1) * 8) : oldRsp;
+        rsp &= ~0xfUL;
+        ulong returnRip = f.Software ? _cpu.Rip + (ulong)_fetchedLength : _cpu.Rip;
+        bool error = PushesErrorCode(f);
+        int count = error ? 6 : 5;
+        ulong frame = rsp - (ulong)count * 8;
+        if (!IsCanonical(frame) || !IsCanonical(rsp - 1)) throw new GuestFault(SS_VECTOR, ext);
+        Span<byte> bytes = stackalloc byte[6 * 8];
+        var q = bytes[..(count * 8)];
+        int at = 0;
+        if (error) { BinaryPrimitives.WriteUInt64LittleEndian(q[at..], (ulong)(uint)f.ErrorCode); at += 8; }
+        BinaryPrimitives.WriteUInt64LittleEndian(q[at..], returnRip);
+        BinaryPrimitives.WriteUInt64LittleEndian(q[(at + 8)..], _cpu.Sregs.cs.selector);
+        BinaryPrimitives.WriteUInt64LittleEndian(q[(at + 16)..], _cpu.Rflags);
+        BinaryPrimitives.WriteUInt64LittleEndian(q[(at + 24)..], oldRsp);
+        BinaryPrimitives.WriteUInt64LittleEndian(q[(at + 32)..], _cpu.Sregs.ss.selector);
+        // Pushed from the top down (SS first), so a fault reports the highest qword that could not be written in CR2.
+        for (int k = count - 1; k >= 0; k--) SystemWrite(frame + (ulong)k * 8, q.Slice(k * 8, 8));
+
+        _cpu.Gpr[X86Cpu.RSP] = frame;
+        cs.selector = (ushort)((selector & ~3) | _cpu.Cpl);
+        _cpu.Sregs.cs = cs;
+        _cpu.Rip = target;
+        // After saving RFLAGS: TF, VM, RF, NT cleared; an interrupt gate also clears IF (SDM 6.12.1.3).
+        ulong flags = _cpu.Rflags & ~(RFLAGS_TF | RFLAGS_VM | RFLAGS_RF | RFLAGS_NT);
+        if (type == 0xE) flags &= ~RFLAGS_IF;
+        _cpu.Rflags = flags;
+    }
+
+    /// <summary>The gate's code segment (SDM 6.12.1.1): null → #GP(EXT), bad → #GP(selector|EXT), absent → #NP.</summary>
+    private Abi.kvm_segment LoadGateCodeSegment(ushort selector, int ext)
+    {
+        int error = (selector & 0xfffc) | ext;
+        if ((selector & 0xfffc) == 0) throw new GuestFault(GP_VECTOR, ext);
+        ulong raw = ReadDescriptor(selector, error);
+        var seg = SegmentDescriptor.Decode(raw, selector);
+        // A 64-bit code segment: S=1, type code (bit 3), L=1 and D=0.
+        if (seg.s == 0 || (seg.type & 8) == 0 || seg.l == 0 || seg.db != 0) throw new GuestFault(GP_VECTOR, error);
+        if (seg.present == 0) throw new GuestFault(NP_VECTOR, error);
+        return seg;
+    }
+
+    /// <summary>A qword of the 64-bit TSS at TR.base (SDM Vol. 3A 8.7, Figure 8-11).</summary>
+    private ulong ReadTssQword(ulong offset)
+    {
+        if (offset + 7 > _cpu.Sregs.tr.limit) throw new GuestFault(TS_VECTOR, (_cpu.Sregs.tr.selector & 0xfffc) | 1);
+        Span<byte> b = stackalloc byte[8];
+        SystemRead(_cpu.Sregs.tr.@base + offset, b);
+        return BinaryPrimitives.ReadUInt64LittleEndian(b);
+    }
+
+    /// <summary>
+    /// Real mode INT n (SDM Vol. 3A 20.1.4; emulate.c emulate_int_real): push FLAGS, CS, IP; clear IF, TF, AC; load
+    /// CS:IP from the IVT entry at IDTR.base + 4n. A vector beyond the IDT limit is a shutdown here.
+    /// </summary>
+    private StepOutcome DeliverRealMode(GuestFault f)
+    {
+        if ((ulong)f.Vector * 4 + 3 > _cpu.Sregs.idt.limit) return TripleFault();
+        Save();
+        try
+        {
+            ulong entry = ReadMemoryLinear(_cpu.Sregs.idt.@base + (ulong)f.Vector * 4, 4);
+            ulong ip = (_cpu.Rip + (ulong)_fetchedLength) & 0xffff;
+            Push(_cpu.Rflags & 0xffff, 2);
+            Push(_cpu.Sregs.cs.selector, 2);
+            Push(ip, 2);
+            _cpu.Rflags &= ~(RFLAGS_IF | RFLAGS_TF | (1UL << 18));
+            ushort seg = (ushort)(entry >> 16);
+            _cpu.Sregs.cs.selector = seg;
+            _cpu.Sregs.cs.@base = (ulong)seg << 4;
+            _cpu.Rip = entry & 0xffff;
+            return StepOutcome.Continue;
+        }
+        catch (GuestStop stop)
+        {
+            Restore();
+            return stop is GuestFault ? TripleFault() : Stopped(stop);
+        }
+    }
+
+    private ulong ReadMemoryLinear(ulong linear, int size)
+    {
+        Span<byte> b = stackalloc byte[8];
+        b.Clear();
+        SystemRead(linear, b[..size]);
+        return BinaryPrimitives.ReadUInt64LittleEndian(b);
+    }
+
+    private static bool IsCanonical(ulong linear) => (ulong)((long)(linear << 16) >> 16) == linear;
+
+    private void SystemRead(ulong linear, Span<byte> data) => SystemAccess(linear, data, write: false);
+
+    private void SystemWrite(ulong linear, Span<byte> data) => SystemAccess(linear, data, write: true);
+
+    /// <summary>
+    /// An implicit supervisor access (descriptor tables, TSS, exception frames), split at pages. Such structures in
+    /// emulated MMIO are not emulated: an emulation failure rather than a half-delivered exception.
+    /// </summary>
+    private void SystemAccess(ulong linear, Span<byte> data, bool write)
+    {
+        ulong page = (ulong)EmulatorConfig.PageSize;
+        int done = 0;
+        while (done < data.Length)
+        {
+            ulong at = linear + (ulong)done;
+            if (_cpu.Bitness != 64 && !_cpu.LongModeActive) at &= 0xffff_ffff;
+            int chunk = (int)Math.Min((ulong)(data.Length - done), page - (at & (page - 1)));
+            ulong gpa = TranslateAs(at, write ? PageAccess.Write : PageAccess.Read);
+            var piece = data.Slice(done, chunk);
+            var r = write ? _mem.Write(gpa, piece) : _mem.Read(gpa, piece);
+            if (r.Status == GpaStatus.MemoryFault) throw new MemoryFaultStop(r);
+            if (r.Status == GpaStatus.Mmio)
+                throw new EmulationFailure("descriptor table, TSS or exception frame in emulated MMIO", haveInstructionBytes: true);
+            done += chunk;
+        }
+    }
+}

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: MIT
+using Iced.Intel;
+using static KvmSharp.Emulation.X86.X86Consts;
+
+namespace KvmSharp.Emulation.X86.Emulate;
+
+/// <summary>
+/// System instructions: MOV to/from CRn, LGDT/LIDT/SGDT/SIDT, RDMSR/WRMSR of EFER, IRET. Checks follow KVM's
+/// emulator and setters (arch/x86/kvm/emulate.c em_cr_write, em_lgdt_lidt, emulate_store_desc_ptr, em_iret;
+/// arch/x86/kvm/x86.c kvm_set_cr0/cr3/cr4/cr8, set_efer) for a vCPU without KVM_SET_CPUID2. The emulator keeps no
+/// translation cache (every access walks the tables), so a CR3 write or a paging-mode change has nothing to flush.
+/// </summary>
+internal sealed partial class X86Emulator
+{
+    private const uint MsrEfer = 0xC000_0080;
+
+    /// <summary>CR0 bits KVM keeps; writes to the others are dropped (x86.c kvm_set_cr0: CR0_RESERVED_BITS).</summary>
+    private const ulong Cr0Defined = 0xE005_003F;
+
+    /// <summary>RFLAGS bits IRET restores at CPL 0 (SDM Vol. 2A IRET: CF PF AF ZF SF TF IF DF OF IOPL NT RF AC VIF VIP ID).</summary>
+    private const ulong IretWritable = 0x3D_7FD5;
+
+    private static bool IsControlRegisterMove(in Instruction i) =>
+        i.Code is Code.Mov_r64_cr or Code.Mov_cr_r64 or Code.Mov_r32_cr or Code.Mov_cr_r32;
+
+    private void RequireCpl0()
+    {
+        if (_cpu.Cpl != 0) throw new GuestFault(GP_VECTOR);
+    }
+
+    /// <summary>MOV to/from CR0, CR2, CR3, CR4, CR8 (emulate.c em_cr_write / check_cr_access; other CRs are #UD).</summary>
+    private void MoveControlRegister(in Instruction i)
+    {
+        RequireCpl0();
+        bool toCr = i.Code is Code.Mov_cr_r64 or Code.Mov_cr_r32;
+        Register cr = toCr ? i.Op0Register : i.GetOpRegister(1);
+        if (!toCr)
+        {
+            ulong value = cr switch
+            {
+                Register.CR0 => _cpu.Sregs.cr0,
+                Register.CR2 => _cpu.Sregs.cr2,
+                Register.CR3 => _cpu.Sregs.cr3,
+                Register.CR4 => _cpu.Sregs.cr4,
+                Register.CR8 => _cpu.Sregs.cr8,
+                _ => throw new GuestFault(UD_VECTOR),
+            };
+            WriteReg(i.Op0Register, value);
+            return;
+        }
+        ulong v = ReadReg(i.GetOpRegister(1));
+        switch (cr)
+        {
+            case Register.CR0: SetCr0(v); break;
+            case Register.CR2: _cpu.Sregs.cr2 = v; break;
+            case Register.CR3: SetCr3(v); break;
+            case Register.CR4: SetCr4(v); break;
+            // kvm_set_cr8: bits above the 4-bit TPR are reserved.
+            case Register.CR8:
+                if ((v & ~0xfUL) != 0) throw new GuestFault(GP_VECTOR);
+                _cpu.Sregs.cr8 = v;
+                break;
+            default: throw new GuestFault(UD_VECTOR);
+        }
+    }
+
+    /// <summary>x86.c kvm_set_cr0 + vmx_set_cr0 (enter_lmode / exit_lmode flip EFER.LMA with CR0.PG under EFER.LME).</summary>
+    private void SetCr0(ulong cr0)
+    {
+        ulong old = _cpu.Sregs.cr0;
+        // kvm_is_valid_cr0: no bits above 31, NW needs CD, PG needs PE.
+        if ((cr0 >> 32) != 0) throw new GuestFault(GP_VECTOR);
+        if ((cr0 & CR0_NW) != 0 && (cr0 & CR0_CD) == 0) throw new GuestFault(GP_VECTOR);
+        if ((cr0 & CR0_PG) != 0 && (cr0 & CR0_PE) == 0) throw new GuestFault(GP_VECTOR);
+        cr0 = (cr0 | CR0_ET) & Cr0Defined;
+        bool lme = (_cpu.Sregs.efer & EFER_LME) != 0;
+        bool pagingOn = (old & CR0_PG) == 0 && (cr0 & CR0_PG) != 0;
+        bool pagingOff = (old & CR0_PG) != 0 && (cr0 & CR0_PG) == 0;
+        // Enabling paging with LME needs CR4.PAE and a CS without L.
+        if (lme && pagingOn && ((_cpu.Sregs.cr4 & CR4_PAE) == 0 || _cpu.Sregs.cs.l != 0)) throw new GuestFault(GP_VECTOR);
+        // PAE paging outside long mode would load PDPTRs: not emulated.
+        if (!lme && pagingOn && (_cpu.Sregs.cr4 & CR4_PAE) != 0)
+            throw new EmulationFailure("PAE paging outside long mode is not emulated", haveInstructionBytes: true);
+        // Paging cannot be turned off in 64-bit mode.
+        if ((cr0 & CR0_PG) == 0 && _cpu.Bitness == 64) throw new GuestFault(GP_VECTOR);
+        _cpu.Sregs.cr0 = cr0;
+        if (lme && pagingOn) _cpu.Sregs.efer |= EFER_LMA;
+        if (lme && pagingOff) _cpu.Sregs.efer &= ~EFER_LMA;
+    }
+
+    /// <summary>x86.c kvm_set_cr3: a GPA beyond MAXPHYADDR (36 without CPUID) is #GP; nothing cached to flush.</summary>
+    private void SetCr3(ulong cr3)
+    {
+        if (_cpu.Bitness != 64) cr3 &= 0xffff_ffff;
+        if ((cr3 >> DefaultMaxPhyAddr) != 0) throw new GuestFault(GP_VECTOR);
+        _cpu.Sregs.cr3 = cr3;
+    }
+
+    /// <summary>x86.c kvm_set_cr4 / kvm_is_valid_cr4: reserved bits, and PAE cannot be cleared in long mode.</summary>
+    private void SetCr4(ulong cr4)
+    {
+        if ((cr4 & ~Cr4ValidWithoutCpuid) != 0) throw new GuestFault(GP_VECTOR);
+        if (_cpu.LongModeActive && (cr4 & CR4_PAE) == 0) throw new GuestFault(GP_VECTOR);
+        if (_cpu.Paging && !_cpu.LongModeActive && ((cr4 ^ _cpu.Sregs.cr4) & CR4_PAE) != 0)
+            throw new EmulationFailure("PAE paging outside long mode is not emulated", haveInstructionBytes: true);
+        _cpu.Sregs.cr4 = cr4;
+    }
+
+    /// <summary>
+    /// LGDT/LIDT (em_lgdt_lidt): CPL 0; a 16-bit operand loads a 24-bit base; in 64-bit mode a non-canonical base is
+    /// #GP(0). SGDT/SIDT (emulate_store_desc_ptr): a 16-bit operand stores the base with its top byte clear.
+    /// </summary>
+    private void DescriptorTableRegister(in Instruction i)
+    {
+        bool load = i.Mnemonic is Mnemonic.Lgdt or Mnemonic.Lidt;
+        bool gdt = i.Mnemonic is Mnemonic.Lgdt or Mnemonic.Sgdt;
+        int baseBytes = _cpu.Bitness == 64 ? 8 : i.Code is Code.Lgdt_m1632_16 or Code.Lidt_m1632_16 or Code.Sgdt_m1632_16 or Code.Sidt_m1632_16 ? 3 : 4;
+        ulong ea = EffectiveAddress(i);
+        var seg = i.MemorySegment;
+        ref var table = ref gdt ? ref _cpu.Sregs.gdt : ref _cpu.Sregs.idt;
+        if (load)
+        {
+            RequireCpl0();
+            ushort limit = (ushort)ReadMemory(seg, ea, 2);
+            ulong @base = ReadMemory(seg, ea + 2, baseBytes == 3 ? 4 : baseBytes);
+            if (baseBytes == 3) @base &= 0xff_ffff;
+            if (baseBytes == 8 && !IsCanonical(@base)) throw new GuestFault(GP_VECTOR);
+            table.limit = limit;
+            table.@base = @base;
+            return;
+        }
+        // CR4.UMIP (bit 11) makes SGDT/SIDT privileged.
+        if ((_cpu.Sregs.cr4 & (1UL << 11)) != 0) RequireCpl0();
+        WriteMemory(seg, ea, 2, table.limit);
+        ulong stored = baseBytes == 3 ? table.@base & 0xff_ffff : table.@base;
+        WriteMemory(seg, ea + 2, baseBytes == 8 ? 8 : 4, stored);
+    }
+
+    /// <summary>
+    /// RDMSR/WRMSR of IA32_EFER only (x86.c set_efer / __kvm_valid_efer without CPUID: LME, LMA and NX need CPUID bits,
+    /// so only SCE may be written; LME cannot change while paging; LMA is kept). Other MSRs are outside the subset.
+    /// </summary>
+    private void ModelSpecificRegister(in Instruction i)
+    {
+        RequireCpl0();
+        uint msr = (uint)_cpu.Gpr[X86Cpu.RCX];
+        if (msr != MsrEfer) throw new EmulationFailure($"MSR 0x{msr:X} is not emulated", haveInstructionBytes: true);
+        if (i.Mnemonic == Mnemonic.Rdmsr)
+        {
+            WriteReg(Register.EAX, _cpu.Sregs.efer & 0xffff_ffff);
+            WriteReg(Register.EDX, _cpu.Sregs.efer >> 32);
+            return;
+        }
+        ulong value = (_cpu.Gpr[X86Cpu.RDX] << 32) | (uint)_cpu.Gpr[X86Cpu.RAX];
+        if ((value & ~EFER_SCE) != 0) throw new GuestFault(GP_VECTOR);
+        if (_cpu.Paging && ((value ^ _cpu.Sregs.efer) & EFER_LME) != 0) throw new GuestFault(GP_VECTOR);
+        _cpu.Sregs.efer = value | (_cpu.Sregs.efer & EFER_LMA);
+    }
+
+    /// <summary>
+    /// IRET. Real mode: pop IP, CS, FLAGS. IA-32e mode, same privilege (SDM Vol. 2A IRET, "IA-32e-MODE" path): NT set →
+    /// #GP(0); pop RIP, CS, RFLAGS, RSP, SS; the CS and SS descriptors are checked like a far return's. A return to an
+    /// outer ring and IRET in 32-bit protected mode are outside the subset.
+    /// </summary>
+    private ulong InterruptReturn(in Instruction i, ref ulong f)
+    {
+        int size = i.Mnemonic switch { Mnemonic.Iretq => 8, Mnemonic.Iretd => 4, _ => 2 };
+        if (!_cpu.ProtectedMode)
+        {
+            if (size != 2) throw new EmulationFailure("32-bit IRET in real mode", haveInstructionBytes: true);
+            ulong ip = Pop(2), segment = Pop(2), flags = Pop(2);
+            _cpu.Sregs.cs.selector = (ushort)segment;
+            _cpu.Sregs.cs.@base = segment << 4;
+            f = (f & ~0xffffUL) | flags | RFLAGS_FIXED;
+            return ip;
+        }
+        if (!_cpu.LongModeActive || size != 8)
+            throw new EmulationFailure("IRET outside 64-bit IRETQ in long mode", haveInstructionBytes: true);
+        if ((f & RFLAGS_NT) != 0) throw new GuestFault(GP_VECTOR);
+        ulong rip = Pop(8);
+        ushort csSel = (ushort)Pop(8);
+        ulong rflags = Pop(8);
+        ulong rsp = Pop(8);
+        ushort ssSel = (ushort)Pop(8);
+        int cpl = _cpu.Cpl;
+        int rpl = csSel & 3;
+        if ((csSel & 0xfffc) == 0) throw new GuestFault(GP_VECTOR);
+        if (rpl < cpl) throw new GuestFault(GP_VECTOR, csSel & 0xfffc);
+        if (rpl > cpl) throw new EmulationFailure("IRET to an outer privilege level", haveInstructionBytes: true);
+        var cs = LoadCodeSegment(csSel, cpl);
+        if (cs.l != 0 && !IsCanonical(rip)) throw new GuestFault(GP_VECTOR);
+        if (cs.l == 0) rip &= 0xffff_ffff;
+        var ss = LoadStackSegmentFor64(ssSel, cpl);
+        // At CPL 0 every restorable bit comes back (IOPL and IF included).
+        ulong writable = cpl == 0 ? IretWritable : IretWritable & ~(0x3000UL | RFLAGS_IF);
+        f = (f & ~writable) | (rflags & writable) | RFLAGS_FIXED;
+        _cpu.Sregs.cs = cs;
+        _cpu.Sregs.ss = ss;
+        _cpu.Gpr[X86Cpu.RSP] = rsp;
+        return rip;
+    }
+}
