@@ -34,6 +34,30 @@ public enum OpKind
     SetAttributes,
     /// <summary>KVM_SET_MEMORY_ATTRIBUTES2 on gmem <c>Target</c>: offset A, size B, attributes C, flags D.</summary>
     SetAttributes2,
+    /// <summary>KVM_ENABLE_CAP on VM <c>Target</c>: cap = A, flags = B, args[0] = C.</summary>
+    EnableCap,
+    /// <summary>KVM_SET_TSS_ADDR(A) on VM <c>Target</c>.</summary>
+    SetTssAddr,
+    /// <summary>KVM_CREATE_VCPU(id = A) on VM <c>Target</c> → vCPU handle (its kvm_run page is mapped too).</summary>
+    CreateVcpu,
+    /// <summary>
+    /// KVM_SET_REGS with registers drawn from seed A, then KVM_GET_REGS, on vCPU <c>Target</c>; E = 1 allows values on
+    /// which a divergence is already reported (<see cref="ReportedDivergences"/>).
+    /// </summary>
+    RegsRoundTrip,
+    /// <summary>KVM_GET_SREGS, mutation E with seed A, KVM_SET_SREGS, KVM_GET_SREGS on vCPU <c>Target</c>.</summary>
+    SregsRoundTrip,
+    /// <summary>KVM_RUN on vCPU <c>Target</c> with kvm_run.immediate_exit = E.</summary>
+    RunVcpu,
+    /// <summary>KVM_PRE_FAULT_MEMORY on vCPU <c>Target</c>: gpa A, size B, flags C.</summary>
+    PreFault,
+    /// <summary>madvise(mapping <c>Target</c> + A, length B, advice E).</summary>
+    Madvise,
+    /// <summary>
+    /// A tiny guest on system handle <c>Target</c>: a fresh VM, gmem-backed memory and one vCPU running a program
+    /// generated from seed A (E = 0: 64-bit, 1: real mode); exits, final registers and memory are compared.
+    /// </summary>
+    GuestRun,
 }
 
 /// <summary>One call of a sequence. <see cref="Result"/> is the logical handle a creating call defines.</summary>
@@ -59,6 +83,15 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             OpKind.FileIo => $"{FileIoNames[E]}({h(Target)}, 0x{A:X})",
             OpKind.SetAttributes => $"KVM_SET_MEMORY_ATTRIBUTES({h(Target)}, addr=0x{A:X}, size=0x{B:X}, attrs=0x{C:X}, flags=0x{D:X})",
             OpKind.SetAttributes2 => $"KVM_SET_MEMORY_ATTRIBUTES2({h(Target)}, offset=0x{A:X}, size=0x{B:X}, attrs=0x{C:X}, flags=0x{D:X})",
+            OpKind.EnableCap => $"KVM_ENABLE_CAP({h(Target)}, cap={A}, flags=0x{B:X}, args[0]=0x{C:X})",
+            OpKind.SetTssAddr => $"KVM_SET_TSS_ADDR({h(Target)}, 0x{A:X})",
+            OpKind.CreateVcpu => $"{h(Result)} = KVM_CREATE_VCPU({h(Target)}, id={A})",
+            OpKind.RegsRoundTrip => $"KVM_SET_REGS+KVM_GET_REGS({h(Target)}, seed={A}{(E != 0 ? ", with reported" : "")})",
+            OpKind.SregsRoundTrip => $"KVM_GET_SREGS+SET_SREGS+GET_SREGS({h(Target)}, mutation={E}, seed={A})",
+            OpKind.RunVcpu => $"KVM_RUN({h(Target)}, immediate_exit={E})",
+            OpKind.PreFault => $"KVM_PRE_FAULT_MEMORY({h(Target)}, gpa=0x{A:X}, size=0x{B:X}, flags=0x{C:X})",
+            OpKind.Madvise => $"madvise({h(Target)}+0x{A:X}, len=0x{B:X}, advice={E})",
+            OpKind.GuestRun => $"guest run({h(Target)}, {(E == 0 ? "64-bit" : "real mode")}, program seed={A})",
             _ => Kind.ToString(),
         };
     }

@@ -12,7 +12,7 @@ namespace KvmSharp.Fuzzing;
 /// Dispose) and describes each result as text that is compared across kernels. Descriptor numbers differ between
 /// kernels, so results never contain them.
 /// </summary>
-public sealed class KernelSession : IDisposable
+public sealed partial class KernelSession : IDisposable
 {
     /// <summary>A descriptor number no process has open: stands in for a closed or missing handle.</summary>
     private const int NoSuchFd = 0x7fff0000;
@@ -106,7 +106,7 @@ public sealed class KernelSession : IDisposable
                 return rc < 0 ? $"{Describe(rc)} error_offset=0x{args.error_offset:X}" : Describe(rc);
             }
             default:
-                return "unknown op";
+                return ApplyNewerOp(op);
         }
     }
 
@@ -180,6 +180,8 @@ public sealed class KernelSession : IDisposable
     {
         foreach (var m in _mappings.Values) m.Region.Dispose();
         _mappings.Clear();
+        foreach (var run in _runPages.Values) run.Dispose();
+        _runPages.Clear();
         // Children before parents: mappings, then guest_memfds and VMs in reverse creation order.
         foreach (var id in _fds.Keys.OrderDescending().ToList()) _fds[id].Dispose();
         _fds.Clear();

@@ -10,23 +10,32 @@ namespace KvmSharp.Fuzzing;
 /// reference kernel's answers so later calls aim at live objects. Object counts are capped to keep the real
 /// kernel's resource use small.
 /// </summary>
-public sealed class OpGenerator
+public sealed partial class OpGenerator
 {
     private const int MaxSystems = 2, MaxVms = 3, MaxGmems = 8, MaxMappings = 8;
+    /// <summary>Every capability the Abi names, plus numbers around the proposals' and one far beyond.</summary>
     private static readonly int[] s_caps =
     [
-        KvmCaps.KVM_CAP_USER_MEMORY, KvmCaps.KVM_CAP_NR_MEMSLOTS, KvmCaps.KVM_CAP_READONLY_MEM, KvmCaps.KVM_CAP_IMMEDIATE_EXIT,
-        KvmCaps.KVM_CAP_USER_MEMORY2, KvmCaps.KVM_CAP_MEMORY_FAULT_INFO, KvmCaps.KVM_CAP_MEMORY_ATTRIBUTES, KvmCaps.KVM_CAP_GUEST_MEMFD,
-        KvmCaps.KVM_CAP_VM_TYPES, KvmCaps.KVM_CAP_PRE_FAULT_MEMORY, KvmCaps.KVM_CAP_GUEST_MEMFD_FLAGS, 245, 250, 1000,
+        .. typeof(KvmCaps).GetFields().Where(f => f.IsLiteral && f.FieldType == typeof(int)).Select(f => (int)f.GetRawConstantValue()!).Order(),
+        245, 246, 248, 249, 1000,
     ];
 
     private readonly Random _rng;
     private readonly List<int> _systems = [], _vms = [], _gmems = [], _mappings = [], _closed = [];
     private readonly Dictionary<int, ulong> _gmemSize = [];
     private readonly Dictionary<int, ulong> _mappingLength = [];
+    private readonly Dictionary<int, ulong> _gmemFlags = [];
+    private readonly Dictionary<int, int> _mappingGmem = [];
+    private readonly bool _includeReported;
     private int _nextId;
 
-    public OpGenerator(int seed) => _rng = new Random(seed);
+    /// <param name="seed">Same seed, same calls.</param>
+    /// <param name="includeReported">Also draw values on which a divergence is already reported (<see cref="ReportedDivergences"/>).</param>
+    public OpGenerator(int seed, bool includeReported = false)
+    {
+        _rng = new Random(seed);
+        _includeReported = includeReported;
+    }
 
     private static ulong Ps => (ulong)Environment.SystemPageSize;
 
@@ -37,6 +46,8 @@ public sealed class OpGenerator
         // Build up objects first: a VM and a few guest_memfds make the later calls meaningful.
         if (_vms.Count == 0 && _rng.Next(3) != 0) return new FuzzOp(OpKind.CreateVm, Target: Pick(_systems), A: VmType(), Result: _nextId++);
         if (_vms.Count > 0 && _gmems.Count < 2 && _rng.Next(2) == 0) return CreateGmem();
+        // A quarter of the calls exercise what was added after the first fuzzer (OpGenerator.Vcpus.cs).
+        if (_rng.Next(4) == 0 && NextNewer() is FuzzOp newer) return newer;
         int roll = _rng.Next(100);
         return roll switch
         {
@@ -66,11 +77,14 @@ public sealed class OpGenerator
         {
             case OpKind.OpenKvm when created: _systems.Add(op.Result); break;
             case OpKind.CreateVm when created: _vms.Add(op.Result); break;
-            case OpKind.CreateGmem when created: _gmems.Add(op.Result); _gmemSize[op.Result] = op.A; break;
-            case OpKind.Mmap when created: _mappings.Add(op.Result); _mappingLength[op.Result] = op.A; break;
+            case OpKind.CreateGmem when created: _gmems.Add(op.Result); _gmemSize[op.Result] = op.A; _gmemFlags[op.Result] = op.B; break;
+            case OpKind.Mmap when created: _mappings.Add(op.Result); _mappingLength[op.Result] = op.A; _mappingGmem[op.Result] = op.Target; break;
             case OpKind.Munmap: _mappings.Remove(op.Target); break;
             case OpKind.Close:
-                if (_systems.Remove(op.Target) | _vms.Remove(op.Target) | _gmems.Remove(op.Target)) _closed.Add(op.Target);
+                if (_systems.Remove(op.Target) | _vms.Remove(op.Target) | _gmems.Remove(op.Target) | _vcpus.Remove(op.Target)) _closed.Add(op.Target);
+                break;
+            default:
+                ObserveNewer(op, created);
                 break;
         }
     }
@@ -134,6 +148,15 @@ public sealed class OpGenerator
         ulong size = Math.Min(_gmemSize.GetValueOrDefault(gmem, Ps), 16 * Ps);
         ulong length = Ps * (ulong)_rng.Next(1, (int)(2 * size / Ps) + 1);
         ulong offset = _rng.Next(4) == 0 ? Ps * (ulong)_rng.Next(0, 4) : 0;
+        // Odd shapes: a length that is not a page multiple (rounded up by mmap), 0, an unaligned or huge offset.
+        switch (_rng.Next(12))
+        {
+            case 0: length = length - Ps + (ulong)_rng.Next(1, (int)Ps); break;
+            case 1: length = 0; break;
+            case 2: offset = (ulong)_rng.Next(1, (int)Ps); break;
+            case 3: offset = size + Ps * (ulong)_rng.Next(0, 3); break;
+            case 4: offset = 1UL << 62; break;
+        }
         return new FuzzOp(OpKind.Mmap, Target: gmem, A: length, B: offset, E: _rng.Next(8) == 0 ? 1 : 0, Result: _nextId++);
     }
 
@@ -164,14 +187,14 @@ public sealed class OpGenerator
 
     private int PickAnyFd()
     {
-        var all = _systems.Concat(_vms).Concat(_gmems).ToList();
+        var all = _systems.Concat(_vms).Concat(_gmems).Concat(_vcpus).ToList();
         return all.Count == 0 || _rng.Next(20) == 0 ? (_closed.Count > 0 ? Pick(_closed) : -1) : all[_rng.Next(all.Count)];
     }
 
     private int PickClosable()
     {
         // Systems are closed rarely so the run keeps going.
-        var pool = _rng.Next(10) == 0 ? _systems.Concat(_vms).Concat(_gmems).ToList() : _vms.Concat(_gmems).ToList();
+        var pool = _rng.Next(10) == 0 ? _systems.Concat(_vms).Concat(_gmems).Concat(_vcpus).ToList() : _vms.Concat(_gmems).Concat(_vcpus).ToList();
         return pool[_rng.Next(pool.Count)];
     }
 }

@@ -19,17 +19,24 @@ public static class FuzzCommand
         var ops = new Option<int>("--ops") { Description = "Number of calls", DefaultValueFactory = _ => 10_000 };
         var seed = new Option<int>("--seed") { Description = "Seed of the sequence (same seed, same calls)", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "Print {ops, divergences, seed, details} as JSON" };
-        var command = new Command("fuzz", "Compare the emulator with the real kernel on random call sequences") { ops, seed, json };
-        command.SetAction(result => Run(result.GetValue(ops), result.GetValue(seed), result.GetValue(json), result.InvocationConfiguration.Output));
+        var reported = new Option<bool>("--include-reported")
+        {
+            Description = "Also generate the values of divergences already reported in the emulator's x86 model (ReportedDivergences)",
+        };
+        var command = new Command("fuzz", "Compare the emulator with the real kernel on random call sequences") { ops, seed, json, reported };
+        command.SetAction(result => Run(result.GetValue(ops), result.GetValue(seed), result.GetValue(json), result.InvocationConfiguration.Output, result.GetValue(reported)));
         return command;
     }
 
-    public static int Run(int ops, int seed, bool json, TextWriter output)
+    public static int Run(int ops, int seed, bool json, TextWriter output, bool includeReported = false)
     {
         if (ops <= 0) throw new UsageException($"--ops must be positive, got {ops}");
         if (KernelTarget.Linux.UnavailableReason is string reason)
             throw new UnavailableException($"the differential fuzzer needs the real kernel as its reference: {reason}");
-        var fuzzer = new DifferentialFuzzer(() => LinuxKernel.Instance, () => KernelTarget.Emulated.CreateKernel(EmulatedProfile.LikeThisHost));
+        var fuzzer = new DifferentialFuzzer(() => LinuxKernel.Instance, () => KernelTarget.Emulated.CreateKernel(EmulatedProfile.LikeThisHost))
+        {
+            IncludeReported = includeReported,
+        };
         var report = fuzzer.Run(ops, seed);
         var details = report.Divergences.Select(d => new DivergenceEntry(d.OpIndex, d.Op, d.Reference, d.Candidate, d.Reproducer)).ToList();
         if (json)

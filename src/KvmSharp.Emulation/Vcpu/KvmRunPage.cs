@@ -49,6 +49,9 @@ internal sealed class KvmRunPage : IDisposable
     /// <summary>kvm_run.immediate_exit (READ_ONCE: userspace may set it from another thread).</summary>
     public bool ImmediateExit => Volatile.Read(ref Bytes(KvmRunLayout.immediate_exit, 1)[0]) != 0;
 
+    /// <summary>kvm_run->cr8: userspace's TPR, loaded into the vCPU at the start of every KVM_RUN without an in-kernel APIC.</summary>
+    public ulong Cr8 => BinaryPrimitives.ReadUInt64LittleEndian(Bytes(KvmRunLayout.cr8, 8));
+
     public uint ExitReason
     {
         get => BinaryPrimitives.ReadUInt32LittleEndian(Bytes(KvmRunLayout.exit_reason, 4));
@@ -56,10 +59,12 @@ internal sealed class KvmRunPage : IDisposable
     }
 
     /// <summary>post_kvm_run_save: if_flag, cr8 and apic_base mirror the vCPU after every KVM_RUN.</summary>
-    public void SaveState(bool interruptsEnabled, ulong apicBase)
+    public void SaveState(bool interruptsEnabled, ulong cr8, ulong apicBase)
     {
         Bytes(KvmRunLayout.if_flag, 1)[0] = interruptsEnabled ? (byte)1 : (byte)0;
-        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.cr8, 8), 0);
+        // "kvm_run->cr8 = kvm_get_cr8(vcpu)" (was always 0: a CR8 set through KVM_SET_SREGS or kvm_run->cr8 was lost;
+        // found by the differential fuzzer, tests/KvmSharp.Fuzzing.Tests/FoundDivergenceTests.cs).
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.cr8, 8), cr8);
         BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.apic_base, 8), apicBase);
     }
 

@@ -2,6 +2,7 @@
 using KvmSharp.Abi;
 using KvmSharp.Emulation.Mmu;
 using KvmSharp.Emulation.Vfs;
+using KvmSharp.Emulation.X86;
 
 namespace KvmSharp.Emulation.Vcpu;
 
@@ -70,8 +71,12 @@ internal static class PreFaultMemory
         // kvm->arch.pre_fault_allowed: DEFAULT and SW_PROTECTED at creation, SEV/SEV-ES (no private memory);
         // SNP and TDX only after launch finalization, which is not emulated.
         if (kvm.Type is KvmConstants.KVM_X86_SNP_VM or KvmConstants.KVM_X86_TDX_VM) return Err.EOPNOTSUPP;
-        // kvm_mmu_reload: with shadow paging and no memslot ever created there are no MMU pages (observed ENOSPC).
-        if (!config.TdpEnabled && !kvm.MmuPagesAvailable) return Err.ENOSPC;
+        // kvm_mmu_reload: with shadow paging and no memslot ever created there are no MMU pages (observed ENOSPC) —
+        // unless the guest has paging on: mmu_alloc_shadow_roots then finds CR3's gfn outside every memslot and installs
+        // the dummy root before make_mmu_pages_available, so the load succeeds and kvm_tdp_map_page answers EOPNOTSUPP
+        // below (observed; found by the differential fuzzer: KVM_SET_SREGS to long mode, then KVM_PRE_FAULT_MEMORY on a
+        // VM without memslots, tests/KvmSharp.Fuzzing.Tests/FoundDivergenceTests.cs).
+        if (!config.TdpEnabled && !kvm.MmuPagesAvailable && (vcpu.Cpu.Sregs.cr0 & X86Consts.CR0_PG) == 0) return Err.ENOSPC;
         // kvm_tdp_map_page: "Restrict to TDP page fault" → -EOPNOTSUPP with shadow paging (observed).
         if (!config.TdpEnabled) return Err.EOPNOTSUPP;
         var result = vcpu.Memory.Prefault(gpa);

@@ -21,13 +21,20 @@ internal static class VcpuRun
         {
             kernel.LeaveRun(vcpu);
             // post_kvm_run_save.
-            vcpu.Run.SaveState((vcpu.Cpu.Rflags & X86Consts.RFLAGS_IF) != 0, vcpu.Cpu.Sregs.apic_base);
+            vcpu.Run.SaveState((vcpu.Cpu.Rflags & X86Consts.RFLAGS_IF) != 0, vcpu.Cpu.Sregs.cr8, vcpu.Cpu.Sregs.apic_base);
         }
     }
 
     private static long RunLocked(KvmVcpu vcpu)
     {
         var emulator = vcpu.Emulator;
+        // "re-sync apic's tpr: if (!lapic_in_kernel(vcpu)) { if (kvm_set_cr8(vcpu, kvm_run->cr8) != 0) r = -EINVAL; }"
+        // before anything else, even with immediate_exit set (the emulator has no in-kernel APIC); CR8_RESERVED_BITS
+        // is ~0xf. Found by the differential fuzzer: a CR8 set with KVM_SET_SREGS survived KVM_RUN, while the kernel
+        // replaces it with kvm_run->cr8 (tests/KvmSharp.Fuzzing.Tests/FoundDivergenceTests.cs).
+        ulong cr8 = vcpu.Run.Cr8;
+        if ((cr8 & ~0xfUL) != 0) return Err.EINVAL;
+        vcpu.Cpu.Sregs.cr8 = cr8;
         // complete_hypercall_exit is a complete_userspace_io callback too: RAX = run->hypercall.ret, skip the VMCALL.
         if (emulator.HasPendingHypercall) emulator.CompleteHypercall();
         // "if (vcpu->arch.complete_userspace_io) { r = cui(vcpu); if (r <= 0) goto out; }": the IN or MMIO read

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: MIT
+using Iced.Intel;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace KvmSharp.Fuzzing;
+
+/// <summary>
+/// A short straight-line guest program drawn from a seed: loads and stores to gmem-backed memory and to unbacked GPAs
+/// (MMIO), read-modify-write on MMIO, port I/O, arithmetic, push/pop, HLT. Assembled with Iced, never hand-typed.
+/// What it never contains, and why (src/KvmSharp.Conformance/HostDeviations.cs, docs/STATUS.md):
+/// <list type="bullet">
+/// <item>VMCALL/VMMCALL: HostDeviations.KvmPvmHypercallLoops — kvm_pvm restarts it forever (64-bit: KVM_RUN never
+/// returns).</item>
+/// <item>String instructions (rep movs/ins/outs): docs/STATUS.md "rep movsb from MMIO ends in SHUTDOWN after the second
+/// element" on kvm_pvm.</item>
+/// <item>UD2 or any invalid opcode: docs/STATUS.md "UD2 in real mode ends in KVM_EXIT_INTERNAL_ERROR" on kvm_pvm, and
+/// there is no IDT to deliver a fault in 64-bit mode either.</item>
+/// <item>Branches: the program is straight-line, so it ends in at most one exit per instruction.</item>
+/// </list>
+/// Instructions that leave arithmetic flags undefined (imul, shifts, logic ops' AF) are followed by an <c>add</c> of two
+/// registers the program never writes otherwise, so the final RFLAGS is defined on any CPU and in the emulator.
+/// </summary>
+internal static class TinyGuestProgram
+{
+    /// <summary>Longest program, in generated instructions (each makes at most one exit).</summary>
+    public const int MaxInstructions = 24;
+
+    /// <summary>First I/O port the programs use: nothing in KVM claims 0x510-0x51f without an in-kernel irqchip.</summary>
+    public const int PortBase = 0x510;
+
+    private static readonly AssemblerRegister64[] s_r64 = [rax, rcx, rdx, rbx, rsi, rdi, r8, r9, r10, r11];
+    private static readonly AssemblerRegister32[] s_r32 = [eax, ecx, edx, ebx, esi, edi, r8d, r9d, r10d, r11d];
+    private static readonly AssemblerRegister16[] s_r16 = [ax, cx, dx, bx, si, di, r8w, r9w, r10w, r11w];
+    private static readonly AssemblerRegister8[] s_r8 = [al, cl, dl, bl, sil, dil, r8b, r9b, r10b, r11b];
+
+    // Real mode: bp and di are the flag fixup pair; sp is the stack.
+    private static readonly AssemblerRegister32[] s_rm32 = [eax, ecx, edx, ebx, esi];
+    private static readonly AssemblerRegister16[] s_rm16 = [ax, cx, dx, bx, si];
+    private static readonly AssemblerRegister8[] s_rm8 = [al, cl, dl, bl, ah, ch, dh, bh];
+
+    /// <summary>64-bit: r15 holds the data page's GPA and r14 the MMIO page's; the program never writes either.</summary>
+    public static byte[] LongMode(ulong seed, ulong codeGpa)
+    {
+        var rng = new Random((int)seed ^ (int)(seed >> 32));
+        var a = new Assembler(64);
+        int count = rng.Next(1, MaxInstructions + 1);
+        for (int i = 0; i < count; i++)
+        {
+            int r = rng.Next(s_r64.Length);
+            int s = rng.Next(s_r64.Length);
+            int roll = rng.Next(100);
+            int size = 1 << rng.Next(4);
+            int off = rng.Next(0, 0x1000 - size + 1);
+            switch (roll)
+            {
+                case < 10:
+                    if (rng.Next(2) == 0) a.mov(s_r64[r], (ulong)rng.NextInt64());
+                    else a.mov(s_r32[r], rng.Next());
+                    break;
+                case < 22:
+                    switch (rng.Next(6))
+                    {
+                        case 0: a.add(s_r64[r], s_r64[s]); break;
+                        case 1: a.sub(s_r64[r], rng.Next(int.MinValue, int.MaxValue)); break;
+                        case 2: a.adc(s_r32[r], s_r32[s]); break;
+                        case 3: a.cmp(s_r64[r], s_r64[s]); break;
+                        case 4: a.xor(s_r64[r], s_r64[s]); FixFlags64(a); break;
+                        default: a.and(s_r32[r], rng.Next()); FixFlags64(a); break;
+                    }
+                    break;
+                case < 27:
+                    a.imul(s_r64[r], s_r64[s]);
+                    FixFlags64(a);
+                    break;
+                case < 32:
+                    switch (rng.Next(3))
+                    {
+                        case 0: a.shl(s_r64[r], (byte)rng.Next(1, 64)); break;
+                        case 1: a.shr(s_r32[r], (byte)rng.Next(1, 32)); break;
+                        default: a.sar(s_r64[r], (byte)rng.Next(1, 64)); break;
+                    }
+                    FixFlags64(a);
+                    break;
+                case < 36:
+                    switch (rng.Next(4))
+                    {
+                        case 0: a.inc(s_r64[r]); break;
+                        case 1: a.dec(s_r32[r]); break;
+                        case 2: a.neg(s_r64[r]); break;
+                        default: a.not(s_r64[r]); break;
+                    }
+                    break;
+                case < 48:
+                    Load64(a, rng, r, size, r15 + off);
+                    break;
+                case < 58:
+                    Store64(a, rng, r, size, r15 + off);
+                    break;
+                case < 68:
+                    Load64(a, rng, r, size, r14 + off);
+                    break;
+                case < 78:
+                    Store64(a, rng, r, size, r14 + off);
+                    break;
+                case < 81:
+                    // Read-modify-write on MMIO: a read exit, then a write exit of the sum.
+                    a.add(__dword_ptr[r14 + (off & ~3)], s_r32[r]);
+                    break;
+                case < 91:
+                    a.mov(edx, PortBase + rng.Next(16));
+                    bool @in = rng.Next(2) == 0;
+                    switch (rng.Next(3))
+                    {
+                        case 0: if (@in) a.@in(al, dx); else a.@out(dx, al); break;
+                        case 1: if (@in) a.@in(ax, dx); else a.@out(dx, ax); break;
+                        default: if (@in) a.@in(eax, dx); else a.@out(dx, eax); break;
+                    }
+                    break;
+                case < 97:
+                    if (rng.Next(2) == 0) a.push(s_r64[r]);
+                    else a.pop(s_r64[r]);
+                    break;
+                default:
+                    a.hlt();
+                    break;
+            }
+        }
+        a.hlt();
+        return Encode(a, codeGpa);
+    }
+
+    /// <summary>Real mode: addresses are DS offsets; [0x4000, 0x5000) is backed, [0x8000, 0x9000) is past the slot.</summary>
+    public static byte[] RealMode(ulong seed, int dataOffset, int mmioOffset)
+    {
+        var rng = new Random((int)seed ^ (int)(seed >> 32));
+        var a = new Assembler(16);
+        int count = rng.Next(1, MaxInstructions + 1);
+        for (int i = 0; i < count; i++)
+        {
+            int r = rng.Next(s_rm16.Length);
+            int s = rng.Next(s_rm16.Length);
+            int size = 1 << rng.Next(3);
+            int off = rng.Next(0, 0x1000 - size + 1);
+            switch (rng.Next(100))
+            {
+                case < 10:
+                    if (rng.Next(2) == 0) a.mov(s_rm16[r], (short)rng.Next(0x10000));
+                    else a.mov(s_rm32[r], rng.Next());
+                    break;
+                case < 24:
+                    switch (rng.Next(5))
+                    {
+                        case 0: a.add(s_rm16[r], s_rm16[s]); break;
+                        case 1: a.sub(s_rm32[r], s_rm32[s]); break;
+                        case 2: a.cmp(s_rm8[rng.Next(s_rm8.Length)], s_rm8[rng.Next(s_rm8.Length)]); break;
+                        case 3: a.xor(s_rm16[r], s_rm16[s]); FixFlags16(a); break;
+                        default: a.imul(s_rm32[r], s_rm32[s]); FixFlags16(a); break;
+                    }
+                    break;
+                case < 30:
+                    switch (rng.Next(3))
+                    {
+                        case 0: a.inc(s_rm16[r]); break;
+                        case 1: a.neg(s_rm32[r]); break;
+                        default: a.shl(s_rm16[r], (byte)rng.Next(1, 16)); FixFlags16(a); break;
+                    }
+                    break;
+                case < 44:
+                    Load16(a, rng, r, size, dataOffset + off);
+                    break;
+                case < 56:
+                    Store16(a, rng, r, size, dataOffset + off);
+                    break;
+                case < 68:
+                    Load16(a, rng, r, size, mmioOffset + off);
+                    break;
+                case < 80:
+                    Store16(a, rng, r, size, mmioOffset + off);
+                    break;
+                case < 83:
+                    a.add(__word_ptr[mmioOffset + (off & ~1)], s_rm16[r]);
+                    break;
+                case < 93:
+                    a.mov(dx, (short)(PortBase + rng.Next(16)));
+                    bool @in = rng.Next(2) == 0;
+                    switch (rng.Next(3))
+                    {
+                        case 0: if (@in) a.@in(al, dx); else a.@out(dx, al); break;
+                        case 1: if (@in) a.@in(ax, dx); else a.@out(dx, ax); break;
+                        default: if (@in) a.@in(eax, dx); else a.@out(dx, eax); break;
+                    }
+                    break;
+                case < 97:
+                    if (rng.Next(2) == 0) a.push(s_rm16[r]);
+                    else a.pop(s_rm16[r]);
+                    break;
+                default:
+                    a.hlt();
+                    break;
+            }
+        }
+        a.hlt();
+        return Encode(a, 0);
+    }
+
+    private static void Load64(Assembler a, Random rng, int r, int size, AssemblerMemoryOperand at)
+    {
+        switch (size)
+        {
+            case 1: if (rng.Next(2) == 0) a.mov(s_r8[r], __byte_ptr[at]); else a.movzx(s_r32[r], __byte_ptr[at]); break;
+            case 2: if (rng.Next(2) == 0) a.mov(s_r16[r], __word_ptr[at]); else a.movsx(s_r64[r], __word_ptr[at]); break;
+            case 4: a.mov(s_r32[r], __dword_ptr[at]); break;
+            default: a.mov(s_r64[r], __qword_ptr[at]); break;
+        }
+    }
+
+    private static void Store64(Assembler a, Random rng, int r, int size, AssemblerMemoryOperand at)
+    {
+        bool imm = rng.Next(4) == 0;
+        switch (size)
+        {
+            case 1: if (imm) a.mov(__byte_ptr[at], (byte)rng.Next(256)); else a.mov(__byte_ptr[at], s_r8[r]); break;
+            case 2: if (imm) a.mov(__word_ptr[at], (short)rng.Next(0x10000)); else a.mov(__word_ptr[at], s_r16[r]); break;
+            case 4: if (imm) a.mov(__dword_ptr[at], rng.Next()); else a.mov(__dword_ptr[at], s_r32[r]); break;
+            default: if (imm) a.mov(__qword_ptr[at], rng.Next(int.MinValue, int.MaxValue)); else a.mov(__qword_ptr[at], s_r64[r]); break;
+        }
+    }
+
+    private static void Load16(Assembler a, Random rng, int r, int size, int at)
+    {
+        switch (size)
+        {
+            case 1: if (rng.Next(2) == 0) a.mov(s_rm8[rng.Next(s_rm8.Length)], __byte_ptr[at]); else a.movzx(s_rm16[r], __byte_ptr[at]); break;
+            case 2: a.mov(s_rm16[r], __word_ptr[at]); break;
+            default: a.mov(s_rm32[r], __dword_ptr[at]); break;
+        }
+    }
+
+    private static void Store16(Assembler a, Random rng, int r, int size, int at)
+    {
+        bool imm = rng.Next(4) == 0;
+        switch (size)
+        {
+            case 1: if (imm) a.mov(__byte_ptr[at], (byte)rng.Next(256)); else a.mov(__byte_ptr[at], s_rm8[rng.Next(s_rm8.Length)]); break;
+            case 2: if (imm) a.mov(__word_ptr[at], (short)rng.Next(0x10000)); else a.mov(__word_ptr[at], s_rm16[r]); break;
+            default: if (imm) a.mov(__dword_ptr[at], rng.Next()); else a.mov(__dword_ptr[at], s_rm32[r]); break;
+        }
+    }
+
+    private static void FixFlags64(Assembler a) => a.add(r12, r13);
+
+    private static void FixFlags16(Assembler a) => a.add(bp, di);
+
+    private static byte[] Encode(Assembler a, ulong ip)
+    {
+        using var stream = new MemoryStream();
+        a.Assemble(new StreamCodeWriter(stream), ip);
+        return stream.ToArray();
+    }
+}

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using KvmSharp.Abi;
+using KvmSharp.Kernel;
+using KvmSharp.Memory;
+
+namespace KvmSharp.Fuzzing;
+
+/// <summary>
+/// One tiny guest from start to end on one kernel, through raw ioctls only (both kernels see the same bytes): a fresh
+/// VM, one MMAP|INIT_SHARED guest_memfd slot, one vCPU running <see cref="TinyGuestProgram"/>; every exit is answered
+/// with data derived from the exit itself, and the text returned lists the exits, the final registers and a hash of
+/// the memory the program can write. The VM is torn down before returning, so a run never shares state with the
+/// session's other objects (no slot is ever deleted and re-added: docs/STATUS.md "Re-adding a deleted memslot makes the
+/// next guest entry triple-fault" on kvm_pvm).
+/// </summary>
+internal static class TinyGuestRun
+{
+    /// <summary>More exits than any program can make (at most two per instruction): a guest that exceeds it loops.</summary>
+    private const int MaxExits = 2 * TinyGuestProgram.MaxInstructions + 4;
+
+    // 64-bit layout (GPA = file offset): GDT, PML4 → PDPT → PD of 2 MiB pages identity-mapping [0, 8 MiB), code, data,
+    // stack; the gmem covers [0, 2 MiB), so [2 MiB, 8 MiB) is mapped by the guest's page tables but has no memslot.
+    private const ulong LongGmemSize = 0x20_0000, GdtGpa = 0x1000, Pml4 = 0x2000, Pdpt = 0x3000, Pd = 0x4000;
+    private const ulong CodeGpa = 0x10_0000, DataGpa = 0x18_0000, StackTop = 0x1F_0000, MmioGpa = 0x40_0000;
+
+    // Real mode: CS = DS = SS base 0x10000; the slot covers offsets [0, 0x8000), so DS:0x8000 is past it (MMIO).
+    private const ulong RealSlotGpa = 0x1_0000, RealGmemSize = 0x8000;
+    private const int RealData = 0x4000, RealMmio = 0x8000, RealStackTop = 0x7FF0;
+
+    private const ulong CodeSegment = 0x00AF_9B00_0000_FFFF, DataSegment = 0x00CF_9300_0000_FFFF;
+
+    public static string Run(IKernel kernel, KernelFd system, ulong seed, bool realMode)
+    {
+        long vmRc = kernel.Ioctl(system, KvmIoctls.KVM_CREATE_VM, 0UL);
+        if (vmRc < 0) return "create vm " + Errno(vmRc);
+        using var vm = kernel.Adopt((int)vmRc);
+        ulong size = realMode ? RealGmemSize : LongGmemSize;
+        var create = new kvm_create_guest_memfd { size = size, flags = KvmConstants.GUEST_MEMFD_FLAG_MMAP | KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED };
+        long gmemRc = kernel.Ioctl(vm, KvmIoctls.KVM_CREATE_GUEST_MEMFD, Bytes(ref create));
+        if (gmemRc < 0) return "create gmem " + Errno(gmemRc);
+        using var gmem = kernel.Adopt((int)gmemRc);
+        long mapRc = MappedRegion.Map(kernel, gmem, size, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_SHARED, 0, out var mapped);
+        if (mapRc < 0) return "mmap gmem " + Errno(mapRc);
+        using var memory = mapped!;
+        byte[] code = realMode ? TinyGuestProgram.RealMode(seed, RealData, RealMmio) : TinyGuestProgram.LongMode(seed, CodeGpa);
+        if (!realMode) WriteLongModeTables(memory);
+        code.CopyTo(memory.GetSpan(realMode ? 0 : CodeGpa, code.Length));
+
+        // HostDeviations.KvmPvmGmemNeedsUserspaceMapping: on kvm_pvm a vCPU reaches gmem only through a userspace
+        // mapping of it, so userspace_addr is always the gmem's own shared mapping (never 0).
+        var slot = new kvm_userspace_memory_region2
+        {
+            slot = 0, flags = KvmConstants.KVM_MEM_GUEST_MEMFD, guest_phys_addr = realMode ? RealSlotGpa : 0, memory_size = size,
+            userspace_addr = (ulong)memory.Address, guest_memfd = (uint)gmem.Number, guest_memfd_offset = 0,
+        };
+        long slotRc = kernel.Ioctl(vm, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref slot));
+        if (slotRc < 0) return "memslot " + Errno(slotRc);
+
+        long vcpuRc = kernel.Ioctl(vm, KvmIoctls.KVM_CREATE_VCPU, 0UL);
+        if (vcpuRc < 0) return "create vcpu " + Errno(vcpuRc);
+        using var vcpu = kernel.Adopt((int)vcpuRc);
+        long mmapSize = kernel.Ioctl(system, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE, 0UL);
+        if (mmapSize <= 0) return "vcpu mmap size " + Errno(mmapSize);
+        long runRc = MappedRegion.Map(kernel, vcpu, (ulong)mmapSize, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_SHARED, 0, out var runMapped);
+        if (runRc < 0) return "mmap vcpu " + Errno(runRc);
+        using var run = runMapped!;
+
+        string? setup = realMode ? EnterRealMode(kernel, vcpu, seed) : EnterLongMode(kernel, vcpu, seed);
+        if (setup is not null) return setup;
+
+        var text = new StringBuilder();
+        RunExits(kernel, vcpu, run, text);
+        var regs = new kvm_regs();
+        long get = kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_REGS, Bytes(ref regs));
+        text.Append(" | ").Append(get == 0 ? FuzzText.Regs(regs) : "get regs " + Errno(get));
+        ulong data = realMode ? RealData : DataGpa, stack = realMode ? RealStackTop : StackTop;
+        text.Append(CultureInfo.InvariantCulture, $" | data=0x{Fnv(memory.GetSpan(data, 0x1000)):X16} stack=0x{Fnv(memory.GetSpan(stack - 0x100, 0x110)):X16}");
+        return text.ToString();
+    }
+
+    private static void RunExits(IKernel kernel, KernelFd vcpu, MappedRegion run, StringBuilder text)
+    {
+        for (int n = 0; n < MaxExits; n++)
+        {
+            long rc = kernel.Ioctl(vcpu, KvmIoctls.KVM_RUN, 0UL);
+            uint reason = BinaryPrimitives.ReadUInt32LittleEndian(run.GetSpan(KvmRunLayout.exit_reason, 4));
+            if (n > 0) text.Append("; ");
+            if (rc < 0)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"KVM_RUN {Errno(rc)} exit {reason}");
+                if (reason == (uint)KvmExitReason.KVM_EXIT_MEMORY_FAULT)
+                    text.Append(CultureInfo.InvariantCulture, $" gpa=0x{U64(run, KvmRunLayout.memory_fault_gpa):X} flags=0x{U64(run, KvmRunLayout.memory_fault_flags):X}");
+                return;
+            }
+            switch ((KvmExitReason)reason)
+            {
+                case KvmExitReason.KVM_EXIT_IO:
+                {
+                    byte dir = run.GetSpan(KvmRunLayout.io_direction, 1)[0];
+                    byte size = run.GetSpan(KvmRunLayout.io_size, 1)[0];
+                    ushort port = BinaryPrimitives.ReadUInt16LittleEndian(run.GetSpan(KvmRunLayout.io_port, 2));
+                    uint count = BinaryPrimitives.ReadUInt32LittleEndian(run.GetSpan(KvmRunLayout.io_count, 4));
+                    ulong offset = U64(run, KvmRunLayout.io_data_offset);
+                    int bytes = (int)Math.Min((ulong)size * count, 64);
+                    if (offset > run.Length || (ulong)bytes > run.Length - offset)
+                    {
+                        text.Append(CultureInfo.InvariantCulture, $"io port=0x{port:X} data_offset 0x{offset:X} outside the vcpu mapping");
+                        return;
+                    }
+                    var data = run.GetSpan(offset, bytes);
+                    if (dir == KvmConstants.KVM_EXIT_IO_OUT)
+                    {
+                        text.Append(CultureInfo.InvariantCulture, $"out port=0x{port:X} size={size} count={count} data={Convert.ToHexString(data)}");
+                    }
+                    else
+                    {
+                        Answer(data, port, n);
+                        text.Append(CultureInfo.InvariantCulture, $"in port=0x{port:X} size={size} count={count}");
+                    }
+                    break;
+                }
+                case KvmExitReason.KVM_EXIT_MMIO:
+                {
+                    ulong gpa = U64(run, KvmRunLayout.mmio_phys_addr);
+                    uint len = BinaryPrimitives.ReadUInt32LittleEndian(run.GetSpan(KvmRunLayout.mmio_len, 4));
+                    bool write = run.GetSpan(KvmRunLayout.mmio_is_write, 1)[0] != 0;
+                    var data = run.GetSpan(KvmRunLayout.mmio_data, (int)Math.Min(len, 8));
+                    if (write)
+                    {
+                        text.Append(CultureInfo.InvariantCulture, $"mmio write 0x{gpa:X} len={len} data={Convert.ToHexString(data)}");
+                    }
+                    else
+                    {
+                        Answer(data, gpa, n);
+                        text.Append(CultureInfo.InvariantCulture, $"mmio read 0x{gpa:X} len={len}");
+                    }
+                    break;
+                }
+                case KvmExitReason.KVM_EXIT_HLT:
+                    text.Append("hlt");
+                    return;
+                case KvmExitReason.KVM_EXIT_INTERNAL_ERROR:
+                    text.Append(CultureInfo.InvariantCulture, $"internal error {BinaryPrimitives.ReadUInt32LittleEndian(run.GetSpan(KvmRunLayout.internal_suberror, 4))}");
+                    return;
+                default:
+                    text.Append(CultureInfo.InvariantCulture, $"exit {reason}");
+                    return;
+            }
+        }
+        text.Append("; exit limit");
+    }
+
+    /// <summary>What the "device" answers: the same bytes on both kernels, different per address and per exit.</summary>
+    private static void Answer(Span<byte> data, ulong where, int exit)
+    {
+        for (int i = 0; i < data.Length; i++) data[i] = (byte)(0x5A ^ (where >> (i % 4 * 8)) ^ (ulong)(i * 0x11) ^ (ulong)exit);
+    }
+
+    private static void WriteLongModeTables(MappedRegion memory)
+    {
+        var gdt = MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(GdtGpa, 24));
+        gdt[0] = 0;
+        gdt[1] = CodeSegment;
+        gdt[2] = DataSegment;
+        MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Pml4, 8))[0] = Pdpt | 3;
+        MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Pdpt, 8))[0] = Pd | 3;
+        var pd = MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Pd, 32));
+        // Present | writable | 2 MiB page.
+        for (int i = 0; i < pd.Length; i++) pd[i] = ((ulong)i << 21) | 0x83;
+    }
+
+    private static string? EnterLongMode(IKernel kernel, KernelFd vcpu, ulong seed)
+    {
+        var s = new kvm_sregs();
+        long rc = kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_SREGS, Bytes(ref s));
+        if (rc < 0) return "get sregs " + Errno(rc);
+        s.cr0 = 0x8001_0033; // PE MP ET NE WP PG
+        s.cr3 = Pml4;
+        s.cr4 = 0x620; // PAE OSFXSR OSXMMEXCPT
+        s.efer = 0x500; // LME LMA
+        s.gdt.@base = GdtGpa;
+        s.gdt.limit = 23;
+        s.idt.@base = 0;
+        s.idt.limit = 0;
+        s.cs = new kvm_segment { @base = 0, limit = 0xFFFF_FFFF, selector = 8, type = 0xB, present = 1, s = 1, l = 1, g = 1 };
+        var data = new kvm_segment { @base = 0, limit = 0xFFFF_FFFF, selector = 0x10, type = 3, present = 1, db = 1, s = 1, g = 1 };
+        s.ds = s.es = s.fs = s.gs = s.ss = data;
+        rc = kernel.Ioctl(vcpu, KvmIoctls.KVM_SET_SREGS, Bytes(ref s));
+        if (rc < 0) return "set sregs " + Errno(rc);
+        var regs = SeededRegs(seed);
+        regs.rip = CodeGpa;
+        regs.rsp = StackTop;
+        regs.r14 = MmioGpa;
+        regs.r15 = DataGpa;
+        rc = kernel.Ioctl(vcpu, KvmIoctls.KVM_SET_REGS, Bytes(ref regs));
+        return rc < 0 ? "set regs " + Errno(rc) : null;
+    }
+
+    private static string? EnterRealMode(IKernel kernel, KernelFd vcpu, ulong seed)
+    {
+        var s = new kvm_sregs();
+        long rc = kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_SREGS, Bytes(ref s));
+        if (rc < 0) return "get sregs " + Errno(rc);
+        (s.cs.@base, s.cs.selector) = (RealSlotGpa, (ushort)(RealSlotGpa >> 4));
+        (s.ds.@base, s.ds.selector) = (RealSlotGpa, (ushort)(RealSlotGpa >> 4));
+        (s.es.@base, s.es.selector) = (RealSlotGpa, (ushort)(RealSlotGpa >> 4));
+        (s.ss.@base, s.ss.selector) = (RealSlotGpa, (ushort)(RealSlotGpa >> 4));
+        rc = kernel.Ioctl(vcpu, KvmIoctls.KVM_SET_SREGS, Bytes(ref s));
+        if (rc < 0) return "set sregs " + Errno(rc);
+        var regs = SeededRegs(seed);
+        regs.rip = 0;
+        regs.rsp = RealStackTop;
+        rc = kernel.Ioctl(vcpu, KvmIoctls.KVM_SET_REGS, Bytes(ref regs));
+        return rc < 0 ? "set regs " + Errno(rc) : null;
+    }
+
+    /// <summary>General registers the program starts with, so loads and arithmetic do not all begin at 0.</summary>
+    private static kvm_regs SeededRegs(ulong seed)
+    {
+        var rng = new Random((int)(seed * 31 + 7));
+        var regs = new kvm_regs();
+        Span<ulong> all = MemoryMarshal.Cast<byte, ulong>(Bytes(ref regs));
+        for (int i = 0; i < 16; i++) all[i] = (ulong)rng.NextInt64();
+        regs.rflags = 2;
+        return regs;
+    }
+
+    private static ulong U64(MappedRegion run, int offset) => BinaryPrimitives.ReadUInt64LittleEndian(run.GetSpan((ulong)offset, 8));
+
+    private static ulong Fnv(ReadOnlySpan<byte> bytes)
+    {
+        ulong h = 0xcbf29ce484222325;
+        foreach (byte b in bytes) h = (h ^ b) * 0x100000001b3;
+        return h;
+    }
+
+    private static string Errno(long rc) =>
+        rc < 0 && rc >= -LinuxConstants.MAX_ERRNO ? ErrnoInfo.NameOf((int)-rc) : "value " + rc.ToString(CultureInfo.InvariantCulture);
+
+    private static Span<byte> Bytes<T>(ref T value) where T : unmanaged => MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref value, 1));
+}
