@@ -67,10 +67,14 @@ public static class KernelChoice
     {
         ArgumentNullException.ThrowIfNull(request);
         const string V8 = "in-place conversion v8";
+        // The machine's own build (with or without CONFIG_KVM_GUEST_MEMFD); the v8 flavour needs guest_memfd.
+        string likeThisHost = HostMatching.HostHasGuestMemfd == false
+            ? "like this host: x86_64, 6.18 without CONFIG_KVM_GUEST_MEMFD"
+            : "like this host: x86_64, 6.18";
         return (request.Arch, request.InPlaceConversion) switch
         {
             // No --arch: this machine's kernel, optionally as if the v8 series were applied to it.
-            (null, false) => (EmulatorConfig.LikeThisHost(), "like this host: x86_64, 6.18"),
+            (null, false) => (HostMatching.LikeThisHostAsItIs(), likeThisHost),
             (null, true) => (EmulatorConfig.LikeThisHost() with
             {
                 Generation = KernelGeneration.InPlaceConversionV8,

@@ -150,6 +150,9 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     {
         // madvise_validate / start alignment checks come first.
         if ((address & (EmulatorConfig.PageSize - 1)) != 0) return Err.EINVAL;
+        // do_madvise: "if (end == start) return 0" once the advice and the start are valid — the host's own
+        // madvise gives that answer (found by the differential fuzzer: MADV_COLLAPSE of length 0 on gmem is 0).
+        if (length == 0) return HostMemory.Madvise(address, 0, advice);
         lock (SyncRoot)
         {
             if (!_disposed && _mm.Find(address) is { File: GmemFile })
@@ -159,9 +162,31 @@ public sealed class EmulatedKernel : IKernel, IDisposable
                     LinuxConstants.MADV_HUGEPAGE => 0,
                     LinuxConstants.MADV_COLLAPSE => Err.EINVAL,
                     LinuxConstants.MADV_DONTNEED => 0,
+                    LinuxConstants.MADV_POPULATE_READ or LinuxConstants.MADV_POPULATE_WRITE => PopulateGmem(address, length, advice),
                     _ => HostMemory.Madvise(address, length, advice),
                 };
             }
+        }
+        return HostMemory.Madvise(address, length, advice);
+    }
+
+    /// <summary>
+    /// madvise_populate on a gmem mapping faults every page in: a page kvm_gmem_fault_user_mapping answers with
+    /// VM_FAULT_SIGBUS (private, or beyond EOF) makes it -EFAULT, a hole in the mappings -ENOMEM (mm/madvise.c).
+    /// Found by the differential fuzzer: populating a gmem without INIT_SHARED is EFAULT, not 0. Caller holds SyncRoot.
+    /// </summary>
+    private long PopulateGmem(nint address, ulong length, int advice)
+    {
+        ulong page = (ulong)EmulatorConfig.PageSize;
+        ulong end = (ulong)address + ((length + page - 1) & ~(page - 1));
+        if (end < (ulong)address) return Err.EINVAL;
+        for (ulong p = (ulong)address; p < end; p += page)
+        {
+            var vma = _mm.Find((nint)p);
+            if (vma is null) return Err.ENOMEM;
+            if (vma.File is not GmemFile f) continue;
+            ulong pgoff = vma.PgOff + (p - (ulong)vma.Start) / page;
+            if (FaultUserMapping(f.GmemInode, pgoff) is not null) return Err.EFAULT;
         }
         return HostMemory.Madvise(address, length, advice);
     }

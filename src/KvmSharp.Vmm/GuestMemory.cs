@@ -5,37 +5,48 @@ using KvmSharp.Vmm.Arch.X86_64;
 namespace KvmSharp.Vmm;
 
 /// <summary>
-/// All memory of one micro-VM: one guest_memfd (MMAP|INIT_SHARED), mapped once into this process, bound at
-/// <see cref="Layout.MemoryBase"/> by KVM_SET_USER_MEMORY_REGION2 with userspace_addr = that same mapping (kvm_pvm
-/// only lets a vCPU use gmem that way, and it is also the host's only view). No anonymous memory backs the guest.
-/// Every host access goes through <see cref="GuestMapping"/>'s checked accessors, so a bad address is an exception,
-/// never a SIGBUS. On a VM type with private memory and in-place conversion (e.g. SW_PROTECTED on a kernel with the
-/// v8 series), the guest may convert pages of its image area to private (KVM_HC_MAP_GPA_RANGE);
-/// the host then cannot read them, and <see cref="Discard"/> makes everything shared again.
+/// All memory of one micro-VM, bound at <see cref="Layout.MemoryBase"/> as slot 0. With
+/// <see cref="GuestMemoryBacking.GuestMemfd"/> (the default) it is one guest_memfd (MMAP|INIT_SHARED), mapped once
+/// into this process and bound by KVM_SET_USER_MEMORY_REGION2 with userspace_addr = that same mapping (kvm_pvm only
+/// lets a vCPU use gmem that way, and it is also the host's only view); no anonymous memory backs the guest. With
+/// <see cref="GuestMemoryBacking.HostMemory"/> it is anonymous host memory in a plain slot, for kernels without
+/// guest_memfd. Every host access goes through checked accessors, so a bad address is an exception, never a SIGBUS.
+/// On a VM type with private memory and in-place conversion (e.g. SW_PROTECTED on a kernel with the v8 series), the
+/// guest may convert pages of its image area to private (KVM_HC_MAP_GPA_RANGE); the host then cannot read them, and
+/// <see cref="Discard"/> makes everything shared again.
 /// </summary>
 public sealed class GuestMemory : IDisposable
 {
     private const uint Slot = 0;
     private readonly Vm _vm;
+    private readonly AnonymousMemory? _host;
     private MemorySlot? _slot;
 
-    private GuestMemory(Vm vm, GuestMemfd memfd, GuestMapping mapping, bool supportsPrivate)
+    private GuestMemory(Vm vm, ulong size, GuestMemfd? memfd, GuestMapping? mapping, AnonymousMemory? host, bool supportsPrivate)
     {
         _vm = vm;
+        Size = size;
         Memfd = memfd;
         Mapping = mapping;
+        _host = host;
         SupportsPrivateMemory = supportsPrivate;
     }
 
-    /// <summary>The guest_memfd flags every micro-VM needs: the host maps the file, and every page starts shared.</summary>
+    /// <summary>The guest_memfd flags every guest_memfd-backed micro-VM needs: the host maps the file, and every page starts shared.</summary>
     public const GuestMemfdFlags RequiredFlags = GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared;
 
-    public GuestMemfd Memfd { get; }
+    public GuestMemoryBacking Backing => Memfd is null ? GuestMemoryBacking.HostMemory : GuestMemoryBacking.GuestMemfd;
 
-    /// <summary>The one host mapping of the file; also the slot's userspace_addr.</summary>
-    public GuestMapping Mapping { get; }
+    /// <summary>The guest_memfd; null with <see cref="GuestMemoryBacking.HostMemory"/>.</summary>
+    public GuestMemfd? Memfd { get; }
 
-    public ulong Size => Memfd.Size;
+    /// <summary>The one host mapping of the guest_memfd (also the slot's userspace_addr); null with host memory.</summary>
+    public GuestMapping? Mapping { get; }
+
+    /// <summary>The host address of guest physical address <see cref="Layout.MemoryBase"/> (the slot's userspace_addr).</summary>
+    public nint HostAddress => Mapping?.Address ?? _host!.Address;
+
+    public ulong Size { get; }
 
     /// <summary>
     /// True when the VM can make pages of this guest_memfd private (KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES has
@@ -46,18 +57,43 @@ public sealed class GuestMemory : IDisposable
     /// <summary>False after <see cref="Detach"/> (the slot is deleted; the guest cannot run until <see cref="Attach"/>).</summary>
     public bool IsAttached => _slot is not null;
 
-    public static GuestMemory Create(Vm vm, ulong size)
+    /// <summary>
+    /// Why <paramref name="vm"/> cannot have guest_memfd-backed micro-VM memory (null when it can): the guest_memfd
+    /// flags a micro-VM needs, as KVM_CAP_GUEST_MEMFD(_FLAGS) reports them.
+    /// </summary>
+    public static string? GuestMemfdUnavailableReason(Vm vm)
     {
         ArgumentNullException.ThrowIfNull(vm);
-        // Without MMAP and INIT_SHARED there is no guest_memfd-only VM: say which capability is missing, rather
-        // than let KVM_CREATE_GUEST_MEMFD answer a bare EINVAL (kvm_gmem_create checks flags against this same value).
+        // kvm_vm_ioctl_check_extension_generic: both caps are compiled out without CONFIG_KVM_GUEST_MEMFD.
+        if (vm.CheckExtension(KvmCaps.KVM_CAP_GUEST_MEMFD) == 0)
+            return "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0: built without CONFIG_KVM_GUEST_MEMFD, or older than 6.8)";
         GuestMemfdFlags supported = vm.SupportedGuestMemfdFlags;
-        if ((supported & RequiredFlags) != RequiredFlags)
+        if ((supported & RequiredFlags) == RequiredFlags) return null;
+        return $"VM type {vm.Type}: KVM_CAP_GUEST_MEMFD_FLAGS = 0x{(ulong)supported:X} lacks MMAP|INIT_SHARED (0x{(ulong)RequiredFlags:X}), " +
+            "which a guest_memfd-only micro-VM needs (for a VM type with private memory that takes a kernel with in-place conversion)";
+    }
+
+    /// <summary>The best backing <paramref name="vm"/> offers: guest_memfd when it can, else host memory.</summary>
+    public static GuestMemoryBacking BestBacking(Vm vm) =>
+        GuestMemfdUnavailableReason(vm) is null ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory;
+
+    public static GuestMemory Create(Vm vm, ulong size, GuestMemoryBacking backing = GuestMemoryBacking.GuestMemfd)
+    {
+        ArgumentNullException.ThrowIfNull(vm);
+        return backing switch
         {
-            throw new MicroVmException(
-                $"VM type {vm.Type}: KVM_CAP_GUEST_MEMFD_FLAGS = 0x{(ulong)supported:X} lacks MMAP|INIT_SHARED (0x{(ulong)RequiredFlags:X}), " +
-                "which a guest_memfd-only micro-VM needs (for a VM type with private memory that takes a kernel with in-place conversion)");
-        }
+            GuestMemoryBacking.GuestMemfd => CreateGuestMemfd(vm, size),
+            GuestMemoryBacking.HostMemory => CreateHostMemory(vm, size),
+            _ => throw new ArgumentOutOfRangeException(nameof(backing), backing, "unknown guest memory backing"),
+        };
+    }
+
+    private static GuestMemory CreateGuestMemfd(Vm vm, ulong size)
+    {
+        // Say which capability is missing, rather than let KVM_CREATE_GUEST_MEMFD answer a bare ENOTTY (no
+        // guest_memfd at all) or EINVAL (kvm_gmem_create checks flags against KVM_CAP_GUEST_MEMFD_FLAGS).
+        if (GuestMemfdUnavailableReason(vm) is string why)
+            throw new MicroVmException(why + "; GuestMemoryBacking.HostMemory runs the guest in ordinary host memory instead");
         ulong gmemAttributes = (ulong)vm.CheckExtension(vm.Kvm.Proposals.GuestMemfdMemoryAttributesCap);
         bool supportsPrivate = (gmemAttributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) != 0;
         GuestMemfd memfd = vm.CreateGuestMemfd(size, RequiredFlags);
@@ -65,7 +101,7 @@ public sealed class GuestMemory : IDisposable
         try
         {
             mapping = memfd.Map();
-            var memory = new GuestMemory(vm, memfd, mapping, supportsPrivate);
+            var memory = new GuestMemory(vm, size, memfd, mapping, host: null, supportsPrivate);
             memory.Attach();
             return memory;
         }
@@ -77,11 +113,30 @@ public sealed class GuestMemory : IDisposable
         }
     }
 
-    /// <summary>Binds the file at GPA 0 (slot 0) with the host mapping as userspace_addr.</summary>
+    private static GuestMemory CreateHostMemory(Vm vm, ulong size)
+    {
+        // MAP_PRIVATE anonymous memory: MADV_DONTNEED in Discard gives zero pages back, as a punch does for gmem.
+        AnonymousMemory host = vm.AllocateMemory(size);
+        try
+        {
+            var memory = new GuestMemory(vm, size, memfd: null, mapping: null, host, supportsPrivate: false);
+            memory.Attach();
+            return memory;
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Binds the memory at GPA 0 (slot 0): the guest_memfd with its mapping as userspace_addr, or the host memory.</summary>
     public void Attach()
     {
         if (_slot is not null) return;
-        _slot = _vm.AddGuestMemfdSlot(Slot, Layout.MemoryBase, Size, Memfd, userspace: Mapping);
+        _slot = Memfd is not null
+            ? _vm.AddGuestMemfdSlot(Slot, Layout.MemoryBase, Size, Memfd, userspace: Mapping)
+            : _vm.AddMemorySlot(Slot, Layout.MemoryBase, _host!);
     }
 
     /// <summary>Deletes the slot (the guest then has no memory); <see cref="Attach"/> binds it again.</summary>
@@ -93,11 +148,16 @@ public sealed class GuestMemory : IDisposable
     }
 
     /// <summary>
-    /// Frees every page (fallocate PUNCH_HOLE): the guest and the host see zeros again. KVM drops its mappings of the
-    /// punched pages first and flushes running vCPUs' TLBs, which is what lets the watchdog stop a running guest.
+    /// Frees every page (guest_memfd: fallocate PUNCH_HOLE; host memory: madvise MADV_DONTNEED): the guest and the
+    /// host see zeros again. KVM drops its mappings of the freed pages first (MMU notifier / gmem invalidation).
     /// </summary>
     public void Discard()
     {
+        if (Memfd is null)
+        {
+            _host!.Discard(0, Size);
+            return;
+        }
         // Punching keeps shared/private state (v8 series, S5 truncate test), so private pages are converted back
         // first: the host must be able to write the boot state and the image again.
         if (SupportsPrivateMemory) Memfd.SetAttributes(0, Size, 0);
@@ -105,20 +165,36 @@ public sealed class GuestMemory : IDisposable
     }
 
     /// <summary>True when the host may touch every page of [gpa, gpa+length) (none of them was made private).</summary>
-    public bool IsShared(ulong gpa, ulong length) => Memfd.IsShared(gpa, length);
+    public bool IsShared(ulong gpa, ulong length) => Memfd is null ? Contains(gpa, length) : Memfd.IsShared(gpa, length);
 
-    public void Write(ulong gpa, ReadOnlySpan<byte> bytes) => Mapping.Write(gpa, bytes);
+    public void Write(ulong gpa, ReadOnlySpan<byte> bytes)
+    {
+        if (Mapping is not null) Mapping.Write(gpa, bytes);
+        else _host!.Write(gpa, bytes);
+    }
 
-    public void Read(ulong gpa, Span<byte> destination) => Mapping.Read(gpa, destination);
+    public void Read(ulong gpa, Span<byte> destination)
+    {
+        if (Mapping is not null) Mapping.Read(gpa, destination);
+        else _host!.Read(gpa, destination);
+    }
 
-    public T Read<T>(ulong gpa) where T : unmanaged => Mapping.Read<T>(gpa);
+    public T Read<T>(ulong gpa) where T : unmanaged => Mapping is not null ? Mapping.Read<T>(gpa) : _host!.Read<T>(gpa);
 
-    public void Write<T>(ulong gpa, T value) where T : unmanaged => Mapping.Write(gpa, value);
+    public void Write<T>(ulong gpa, T value) where T : unmanaged
+    {
+        if (Mapping is not null) Mapping.Write(gpa, value);
+        else _host!.Write(gpa, value);
+    }
 
     /// <summary>A checked span over [gpa, gpa+length); valid only for the current operation.</summary>
-    public Span<byte> GetSpan(ulong gpa, int length) => Mapping.GetSpan(gpa, length);
+    public Span<byte> GetSpan(ulong gpa, int length) => Mapping is not null ? Mapping.GetSpan(gpa, length) : _host!.GetSpan(gpa, length);
 
-    public void Fill(ulong gpa, ulong length, byte value) => Mapping.Fill(gpa, length, value);
+    public void Fill(ulong gpa, ulong length, byte value)
+    {
+        if (Mapping is not null) Mapping.Fill(gpa, length, value);
+        else _host!.Fill(gpa, length, value);
+    }
 
     /// <summary>True when [gpa, gpa+length) lies inside guest memory.</summary>
     public bool Contains(ulong gpa, ulong length) => gpa <= Size && length <= Size - gpa;
@@ -126,7 +202,8 @@ public sealed class GuestMemory : IDisposable
     public void Dispose()
     {
         Detach();
-        Mapping.Dispose();
-        Memfd.Dispose();
+        Mapping?.Dispose();
+        Memfd?.Dispose();
+        _host?.Dispose();
     }
 }

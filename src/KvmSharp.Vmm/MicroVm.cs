@@ -117,7 +117,7 @@ public sealed class MicroVm : IDisposable
                     $"VM type {options.VmType} is not offered by this kernel (KVM_CAP_VM_TYPES: {(types.Count == 0 ? "none" : string.Join(", ", types))})");
             }
             vm = kvm.CreateVm(options.VmType);
-            memory = GuestMemory.Create(vm, options.MemorySize);
+            memory = GuestMemory.Create(vm, options.MemorySize, options.Memory ?? GuestMemory.BestBacking(vm));
             MemoryConversion? conversion = PrivateMemory.Enable(vm, memory);
             BootMemory.Write(memory);
             image.WriteTo(memory);

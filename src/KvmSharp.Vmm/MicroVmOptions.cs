@@ -8,7 +8,7 @@ public sealed record MicroVmOptions
 {
     public const ulong DefaultMemorySize = 2 * 1024 * 1024;
 
-    /// <summary>Guest memory (one guest_memfd): a multiple of 2 MiB in [2 MiB, 1 GiB].</summary>
+    /// <summary>Guest memory size: a multiple of 2 MiB in [2 MiB, 1 GiB].</summary>
     public ulong MemorySize { get; init; } = DefaultMemorySize;
 
     /// <summary>Wall-clock limit of one call; <see cref="Timeout.InfiniteTimeSpan"/> for none.</summary>
@@ -38,6 +38,13 @@ public sealed record MicroVmOptions
     /// pages private with KVM_HC_MAP_GPA_RANGE (GUEST-ABI.md, "Private memory").
     /// </summary>
     public VmType VmType { get; init; } = VmType.Default;
+
+    /// <summary>
+    /// What holds guest memory: guest_memfd (the default; creation fails with a <see cref="MicroVmException"/> that
+    /// names the missing capability on a kernel without it), ordinary host memory, or null for the best the kernel
+    /// offers for <see cref="VmType"/> (guest_memfd when it can, else host memory; see <see cref="GuestMemory.Backing"/>).
+    /// </summary>
+    public GuestMemoryBacking? Memory { get; init; } = GuestMemoryBacking.GuestMemfd;
 
     internal void Validate()
     {

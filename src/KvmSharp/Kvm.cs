@@ -61,6 +61,13 @@ public sealed class Kvm : IDisposable
     public IReadOnlyList<VmType> SupportedVmTypes => Capabilities.VmTypes(CheckExtension(KvmCaps.KVM_CAP_VM_TYPES));
 
     /// <summary>
+    /// KVM_CAP_GUEST_MEMFD: the kernel has KVM_CREATE_GUEST_MEMFD (6.8+ built with CONFIG_KVM_GUEST_MEMFD). Without
+    /// it <see cref="Vm.CreateGuestMemfd"/> fails with ENOTTY and only <see cref="Vm.AddMemorySlot(uint, ulong, AnonymousMemory, MemorySlotFlags)"/>
+    /// slots exist.
+    /// </summary>
+    public bool SupportsGuestMemfd => CheckExtension(KvmCaps.KVM_CAP_GUEST_MEMFD) != 0;
+
+    /// <summary>
     /// The guest_memfd flags this kernel accepts for some VM (KVM_CAP_GUEST_MEMFD_FLAGS, plus bits 63:32 from
     /// KVM_CAP_GUEST_MEMFD_FLAGS_HI when <see cref="Proposals"/> names its number). A VM may accept fewer: ask
     /// <see cref="Vm.SupportedGuestMemfdFlags"/>.

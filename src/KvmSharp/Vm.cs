@@ -96,6 +96,10 @@ public sealed partial class Vm : IDisposable
             string request = $"size={size} (0x{size:X}) flags=0x{(ulong)flags:X} ({flags.ToKernelString()})";
             if (rc == -(long)Errno.EINVAL)
                 request += $"; this VM supports flags {SupportedGuestMemfdFlags.ToKernelString()} and sizes that are non-zero page multiples below 2^63";
+            // kvm_vm_ioctl: KVM_CREATE_GUEST_MEMFD is compiled out without CONFIG_KVM_GUEST_MEMFD and falls through
+            // to kvm_arch_vm_ioctl's -ENOTTY; KVM_CAP_GUEST_MEMFD then answers 0.
+            else if (rc == -(long)Errno.ENOTTY && !Kvm.SupportsGuestMemfd)
+                request += "; this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0: built without CONFIG_KVM_GUEST_MEMFD, or older than 6.8)";
             KvmCall.ThrowKvm(rc, "KVM_CREATE_GUEST_MEMFD", request);
         }
         return new GuestMemfd(this, Kernel.Adopt((int)rc), size, flags);

@@ -123,7 +123,7 @@ public sealed class ExceptionDeliveryTests
     {
         var rng = new Random(7);
         byte[] junk = new byte[0x1000];
-        for (int round = 0; round < 200; round++)
+        for (int round = 0; round < 50; round++)
         {
             using var k = new EmulatedKernel();
             using var g = Guest(k, a => { a.ud2(); a.iretq(); a.hlt(); }, h => h.iretq());
@@ -133,7 +133,7 @@ public sealed class ExceptionDeliveryTests
             s.tr.@base = (ulong)rng.NextInt64();
             g.Sregs = s;
             long rc = g.RunOnce();
-            Assert.True(rc == 0 || rc < 0, "KVM_RUN returned");
+            Assert.True(rc <= 0, $"KVM_RUN returned {rc}: a positive value is neither success nor -errno");
         }
     }
 }

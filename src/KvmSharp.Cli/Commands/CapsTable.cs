@@ -44,6 +44,12 @@ public static class CapsTable
         console.WriteLine($"VM types:          {string.Join(", ", report.VmTypes.Select(VmTypeNames.NameOf))}");
         console.WriteLine($"guest_memfd flags: system {Flags(report.SystemGuestMemfdFlags)}, " +
                           $"VM ({VmTypeNames.NameOf(report.VmType)}) {Flags(report.VmGuestMemfdFlags)}");
+        // kvm_main.c compiles KVM_CAP_GUEST_MEMFD and KVM_CREATE_GUEST_MEMFD out without CONFIG_KVM_GUEST_MEMFD.
+        if (report.Capabilities.FirstOrDefault(c => c.Info.Number == KvmSharp.Abi.KvmCaps.KVM_CAP_GUEST_MEMFD) is { System: 0 })
+        {
+            console.WriteLine("guest_memfd:       absent (KVM_CAP_GUEST_MEMFD = 0: built without CONFIG_KVM_GUEST_MEMFD, " +
+                              "or older than 6.8); `--kernel emulated` shows what a kernel with it answers");
+        }
     }
 
     private static string Flags(GuestMemfdFlags flags) =>

@@ -89,15 +89,18 @@ public sealed record EmulatorConfig
     public static int PageShift => System.Numerics.BitOperations.Log2((uint)PageSize);
 
     /// <summary>
-    /// This machine's kernel (Linux 6.18 mainline, kvm_pvm): x86_64, VM types {DEFAULT} only, no TDP (no
+    /// This project's machines (Linux 6.18.44 mainline, kvm_pvm): x86_64, VM types {DEFAULT} only, no TDP (no
     /// KVM_CAP_PRE_FAULT_MEMORY), no SMM (one address space), no generic memory attributes
-    /// (KVM_CAP_MEMORY_ATTRIBUTES = 0), KVM_CAP_GUEST_MEMFD_FLAGS = 0x3, other caps as read from /dev/kvm.
+    /// (KVM_CAP_MEMORY_ATTRIBUTES = 0), other caps as read from /dev/kvm. Two builds have been seen: with
+    /// CONFIG_KVM_GUEST_MEMFD (KVM_CAP_GUEST_MEMFD_FLAGS = 0x3; Nov 2026) and without it (KVM_CAP_GUEST_MEMFD = 0,
+    /// KVM_CREATE_GUEST_MEMFD ENOTTY; Dec 2026), identical in every other capability.
+    /// <see cref="HostMatching.LikeThisHostAsItIs"/> picks the one the machine running now is.
     /// </summary>
-    public static EmulatorConfig LikeThisHost() => new()
+    public static EmulatorConfig LikeThisHost(bool guestMemfd = true) => new()
     {
         Architecture = Architecture.X86_64,
         Generation = KernelGeneration.Mainline618,
-        Kconfig = new Kconfig { KVM_GUEST_MEMFD = true },
+        Kconfig = new Kconfig { KVM_GUEST_MEMFD = guestMemfd },
         VmTypes = new HashSet<uint> { KvmConstants.KVM_X86_DEFAULT_VM },
         TdpEnabled = false,
         MaxGpaBits = 52,

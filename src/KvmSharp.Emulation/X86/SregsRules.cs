@@ -16,6 +16,9 @@ internal static class SregsRules
         // A pending interrupt in interrupt_bitmap would be queued (kvm_queue_interrupt); there is no interrupt
         // controller here, so the bitmap reads back empty.
         stored.interrupt_bitmap = default;
+        // __set_sregs_common: "kvm_set_cr8(vcpu, sregs->cr8)" with its result ignored; kvm_set_cr8 refuses a value
+        // with bits above the 4-bit TPR (CR8_RESERVED_BITS), so the old CR8 stays. Found by the differential fuzzer.
+        if ((sregs.cr8 & ~0xFUL) != 0) stored.cr8 = cpu.Sregs.cr8;
         cpu.Sregs = stored;
         return 0;
     }

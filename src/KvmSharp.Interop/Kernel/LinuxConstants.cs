@@ -25,6 +25,8 @@ public static class LinuxConstants
     // madvise(2)
     public const int MADV_DONTNEED = 4;
     public const int MADV_HUGEPAGE = 14;
+    public const int MADV_POPULATE_READ = 22;
+    public const int MADV_POPULATE_WRITE = 23;
     public const int MADV_COLLAPSE = 25;
 
     // fallocate(2)

@@ -70,7 +70,7 @@ public sealed class MemoryConversion
         }
         try
         {
-            _memory.Memfd.SetAttributes(request.Gpa, request.Size, request.MemoryAttributes);
+            _memory.Memfd!.SetAttributes(request.Gpa, request.Size, request.MemoryAttributes);
         }
         catch (KvmException e)
         {

@@ -27,6 +27,10 @@ public abstract class KernelTest : IDisposable
         }
     }
 
+    /// <summary>Skips the test, saying why, when <paramref name="kvm"/>'s kernel has no guest_memfd.</summary>
+    protected static void RequireGuestMemfd(Kvm kvm) =>
+        Skip.IfNot(kvm.SupportsGuestMemfd, "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0: built without CONFIG_KVM_GUEST_MEMFD)");
+
     /// <summary>Asserts that <paramref name="action"/> throws a KvmException with <paramref name="errno"/>.</summary>
     protected static KvmException AssertErrno(Errno errno, Action action)
     {

@@ -17,6 +17,7 @@ public class GuestMappingTests : KernelTest
     public void Beyond_eof_fault_names_the_first_faulting_offset_and_touches_nothing(string kernel)
     {
         using var kvm = Open(kernel);
+        RequireGuestMemfd(kvm);
         using var vm = kvm.CreateVm();
         ulong size = 4 * (ulong)PageSize;
         using var gmem = vm.CreateGuestMemfd(size, Shared);
@@ -39,6 +40,7 @@ public class GuestMappingTests : KernelTest
     public void Private_fault_and_out_of_mapping_access_are_different_errors(string kernel)
     {
         using var kvm = Open(kernel);
+        RequireGuestMemfd(kvm);
         using var vm = kvm.CreateVm();
         using var gmem = vm.CreateGuestMemfd(4 * (ulong)PageSize, GuestMemfdFlags.Mmap);
         using var map = gmem.Map();
@@ -54,6 +56,7 @@ public class GuestMappingTests : KernelTest
     public void Mmap_errors_say_which_flag_or_mode_is_missing(string kernel)
     {
         using var kvm = Open(kernel);
+        RequireGuestMemfd(kvm);
         using var vm = kvm.CreateVm();
         using var plain = vm.CreateGuestMemfd(4 * (ulong)PageSize);
         var ex = AssertErrno(Errno.ENODEV, () => plain.Map().Dispose());
@@ -69,6 +72,7 @@ public class GuestMappingTests : KernelTest
     public void Create_errors_carry_the_request_and_what_the_vm_supports(string kernel)
     {
         using var kvm = Open(kernel);
+        RequireGuestMemfd(kvm);
         using var vm = kvm.CreateVm();
         var ex = AssertErrno(Errno.EINVAL, () => vm.CreateGuestMemfd((ulong)PageSize, (GuestMemfdFlags)(1UL << 40)).Dispose());
         Assert.Equal("KVM_CREATE_GUEST_MEMFD", ex.Operation);

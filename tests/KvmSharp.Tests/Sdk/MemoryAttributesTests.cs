@@ -32,6 +32,7 @@ public class MemoryAttributesTests : KernelTest
     public void Attributes2_on_a_guest_memfd_without_in_place_conversion_names_the_missing_capability(string kernel)
     {
         using var kvm = Open(kernel);
+        RequireGuestMemfd(kvm);
         using var vm = kvm.CreateVm();
         using var gmem = vm.CreateGuestMemfd(4 * (ulong)PageSize, GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared);
         if (vm.CheckExtension(KvmCaps.KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES) != 0)

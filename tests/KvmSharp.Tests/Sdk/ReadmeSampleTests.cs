@@ -12,6 +12,7 @@ public class ReadmeSampleTests : KernelTest
     public void The_readme_sample_runs(string kernel)
     {
         using var kvm = Open(kernel);
+        RequireGuestMemfd(kvm);
         using var vm = kvm.CreateVm();
         using var gmem = vm.CreateGuestMemfd(2 << 20, GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared);
         using var mem = gmem.Map();
