@@ -10,7 +10,7 @@ namespace KvmSharp;
 /// (memory_size = 0), unmaps the mapping the SDK made for it and lets go of the host memory it kept mapped. The
 /// guest_memfd's pages are not freed by deletion (their lifetime is the file's).
 /// </summary>
-public sealed class MemorySlot : IDisposable
+public sealed partial class MemorySlot : IDisposable
 {
     private kvm_userspace_memory_region2 _region;
     private readonly bool _legacy;

@@ -64,7 +64,9 @@ internal sealed class Stage2Access(Kvm kvm)
             long n = write ? page.Write(offset, data) : page.Read(offset, data);
             return n == data.Length ? Stage2Result.Done : new(Stage2Status.Error, Vfs.Err.EFAULT, MemoryFaultExit: true);
         }
-        // user_mem_abort: __kvm_faultin_pfn → is_error_noslot_pfn → -EFAULT (no memory-fault exit on arm64).
+        // user_mem_abort: __kvm_faultin_pfn → is_error_noslot_pfn → -EFAULT (no memory-fault exit on arm64);
+        // a write to a dirty-logged slot marks the page (mark_page_dirty_in_slot).
+        if (write) slot.MarkDirty(gfn);
         ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << EmulatorConfig.PageShift) + (ulong)offset;
         long rc = write ? HostMemory.WriteProcessMemory(hva, data) : HostMemory.ReadProcessMemory(hva, data);
         return rc == data.Length ? Stage2Result.Done : new(Stage2Status.Error, Vfs.Err.EFAULT);

@@ -40,6 +40,9 @@ internal static class CheckExtension
                 return 1;
             case KvmCaps.KVM_CAP_NR_MEMSLOTS:
                 return kernel.Arch.UserMemSlots;
+            case KvmCaps.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2:
+                // CONFIG_KVM_GENERIC_DIRTYLOG_READ_PROTECT (x86, arm64): KVM_DIRTY_LOG_MANUAL_CAPS.
+                return (long)DirtyLog.ManualCaps;
             case KvmCaps.KVM_CAP_MULTI_ADDRESS_SPACE when kernel.Arch.MaxNrAddressSpaces > 1:
                 // Only compiled in when KVM_MAX_NR_ADDRESS_SPACES > 1.
                 return kvm is null ? kernel.Arch.MaxNrAddressSpaces : kernel.Arch.NrMemslotAsIds(kvm);

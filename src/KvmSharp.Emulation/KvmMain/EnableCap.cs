@@ -6,8 +6,9 @@ namespace KvmSharp.Emulation.KvmMain;
 
 /// <summary>
 /// virt/kvm/kvm_main.c kvm_vm_ioctl KVM_ENABLE_CAP: copy the struct in, then kvm_vm_ioctl_enable_cap_generic, which
-/// hands every cap it does not own to the arch (kvm_vm_ioctl_enable_cap). The generic caps (KVM_CAP_HALT_POLL,
-/// the dirty-log ones) are not modeled here, so they reach the arch too and end in its -EINVAL.
+/// hands every cap it does not own to the arch (kvm_vm_ioctl_enable_cap). Of the generic caps only
+/// KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is modeled; the others (KVM_CAP_HALT_POLL, the dirty ring) reach the arch and
+/// end in its -EINVAL.
 /// </summary>
 internal static class EnableCap
 {
@@ -15,6 +16,7 @@ internal static class EnableCap
     {
         // copy_from_user(&cap, argp, sizeof(cap)) → -EFAULT; pad[] is never looked at.
         if (!arg.CopyFromUser(out kvm_enable_cap cap)) return Err.EFAULT;
+        if (cap.cap == KvmCaps.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) return DirtyLog.EnableManualProtect(kvm, cap);
         return kvm.Arch.EnableCap(kvm, cap);
     }
 }

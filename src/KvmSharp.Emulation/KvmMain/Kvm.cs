@@ -56,6 +56,9 @@ internal sealed class Kvm
     /// </summary>
     public bool MmuPagesAvailable { get; set; }
 
+    /// <summary>kvm->manual_dirty_log_protect: the KVM_DIRTY_LOG_* options enabled by KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2.</summary>
+    public ulong ManualDirtyLogProtect { get; set; }
+
     private ulong _hypercallExitEnabled;
 
     /// <summary>

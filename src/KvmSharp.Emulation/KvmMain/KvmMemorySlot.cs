@@ -54,6 +54,24 @@ internal sealed class KvmMemorySlot
     /// <summary>slot->gmem.pgoff: the file page that backs <see cref="BaseGfn"/>.</summary>
     public ulong GmemPgoff { get; set; }
 
+    /// <summary>
+    /// memslot->dirty_bitmap: one bit per page, set by guest writes (mark_page_dirty_in_slot); null unless the slot
+    /// has KVM_MEM_LOG_DIRTY_PAGES (kvm_prepare_memory_region).
+    /// </summary>
+    public ulong[]? DirtyBitmap { get; set; }
+
+    /// <summary>kvm_dirty_bitmap_bytes(): the bitmap rounded up to whole longs.</summary>
+    public ulong DirtyBitmapBytes => (NPages + 63) / 64 * 8;
+
+    /// <summary>mark_page_dirty_in_slot for a write to <paramref name="gfn"/> (vCPUs race: atomic set_bit_le).</summary>
+    public void MarkDirty(ulong gfn)
+    {
+        ulong[]? bitmap = DirtyBitmap;
+        if (bitmap is null) return;
+        ulong rel = gfn - BaseGfn;
+        Interlocked.Or(ref bitmap[rel / 64], 1UL << (int)(rel % 64));
+    }
+
     public ulong EndGfn => BaseGfn + NPages;
 
     public bool ContainsGfn(ulong gfn) => gfn >= BaseGfn && gfn < EndGfn;

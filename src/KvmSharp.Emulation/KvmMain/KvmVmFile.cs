@@ -47,6 +47,10 @@ internal sealed class KvmVmFile : KernelFile
             return CreateVcpu.Ioctl(Kvm, arg.Value);
         if (request == KvmIoctls.KVM_ENABLE_CAP)
             return EnableCap.Ioctl(Kvm, arg);
+        if (request == KvmIoctls.KVM_GET_DIRTY_LOG)
+            return DirtyLog.GetIoctl(Kvm, arg);
+        if (request == KvmIoctls.KVM_CLEAR_DIRTY_LOG)
+            return DirtyLog.ClearIoctl(Kvm, arg);
         return Kvm.Arch.VmIoctl(Kvm, request, arg);
     }
 

@@ -122,9 +122,15 @@ internal static class SetMemoryRegion
             return r;
         }
 
+        // kvm_prepare_memory_region: no LOG_DIRTY_PAGES → no bitmap; an existing bitmap is kept (move, flags-only
+        // with logging on before and after); otherwise a new one, all set with KVM_DIRTY_LOG_INITIALLY_SET.
+        ulong[]? bitmap = (mem.flags & KvmConstants.KVM_MEM_LOG_DIRTY_PAGES) == 0 ? null
+            : old?.DirtyBitmap ?? DirtyLog.AllocBitmap(kvm, npages);
+
         switch (change)
         {
             case MemslotChange.Create:
+                newSlot.DirtyBitmap = bitmap;
                 kvm.InstallMemslot(newSlot);
                 kvm.NrMemslotPages += npages;
                 kvm.MmuPagesAvailable = true;
@@ -133,10 +139,12 @@ internal static class SetMemoryRegion
                 // kvm_move_memslot: the old GFN range is zapped.
                 old!.BaseGfn = baseGfn;
                 old.Flags = mem.flags;
+                old.DirtyBitmap = bitmap;
                 kvm.InvalidateGuestMappings();
                 break;
             case MemslotChange.FlagsOnly:
                 old!.Flags = mem.flags;
+                old.DirtyBitmap = bitmap;
                 break;
         }
         return 0;

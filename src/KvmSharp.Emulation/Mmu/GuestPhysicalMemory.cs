@@ -116,6 +116,8 @@ internal sealed class GuestPhysicalMemory : IDisposable
         // __kvm_faultin_pfn through userspace_addr; a write to a KVM_MEM_READONLY slot is emulated MMIO
         // (KVM_PFN_ERR_RO_FAULT → RET_PF_EMULATE).
         if (write && (slot.Flags & KvmConstants.KVM_MEM_READONLY) != 0) return GpaResult.Mmio(gpa);
+        // A write fault on a dirty-logged slot (write-protected by KVM) marks the page: mark_page_dirty_in_slot.
+        if (write) slot.MarkDirty(gfn);
         hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << PageShift) + (gpa & PageMask);
         return GpaResult.Done;
     }

@@ -30,6 +30,14 @@ internal static class UserMemory
         return CopyFromUser(config, address, MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref value, 1)));
     }
 
+    /// <summary>copy_to_user of a byte buffer: false (→ EFAULT) when any byte is not writable.</summary>
+    public static bool CopyToUser(EmulatorConfig config, ulong address, ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.IsEmpty) return true;
+        if (!AccessOk(config, address, (ulong)bytes.Length)) return false;
+        return HostMemory.WriteProcessMemory(address, bytes) == bytes.Length;
+    }
+
     /// <summary>copy_to_user of a whole struct: false (→ EFAULT) when the range is not writable.</summary>
     public static bool CopyToUser<T>(EmulatorConfig config, ulong address, in T value) where T : unmanaged
     {

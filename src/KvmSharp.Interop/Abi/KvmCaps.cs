@@ -16,6 +16,11 @@ public static class KvmCaps
     public const int KVM_CAP_MULTI_ADDRESS_SPACE = 118;
     public const int KVM_CAP_IMMEDIATE_EXIT = 136;
     /// <summary>
+    /// The KVM_DIRTY_LOG_* options KVM_ENABLE_CAP accepts (KVM_DIRTY_LOG_MANUAL_CAPS); enabling MANUAL_PROTECT_ENABLE
+    /// makes KVM_GET_DIRTY_LOG leave the bitmap set until KVM_CLEAR_DIRTY_LOG.
+    /// </summary>
+    public const int KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
+    /// <summary>
     /// x86: the mask of hypercalls KVM can forward to userspace as KVM_EXIT_HYPERCALL (KVM_EXIT_HYPERCALL_VALID_MASK,
     /// <c>1 &lt;&lt; KVM_HC_MAP_GPA_RANGE</c>); KVM_ENABLE_CAP on the VM selects which ones do. 0 on arm64.
     /// </summary>
@@ -50,6 +55,7 @@ public static class KvmCaps
         KVM_CAP_READONLY_MEM => nameof(KVM_CAP_READONLY_MEM),
         KVM_CAP_MULTI_ADDRESS_SPACE => nameof(KVM_CAP_MULTI_ADDRESS_SPACE),
         KVM_CAP_IMMEDIATE_EXIT => nameof(KVM_CAP_IMMEDIATE_EXIT),
+        KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 => nameof(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),
         KVM_CAP_EXIT_HYPERCALL => nameof(KVM_CAP_EXIT_HYPERCALL),
         KVM_CAP_USER_MEMORY2 => nameof(KVM_CAP_USER_MEMORY2),
         KVM_CAP_MEMORY_FAULT_INFO => nameof(KVM_CAP_MEMORY_FAULT_INFO),

@@ -17,6 +17,10 @@ public static class KvmConstants
     public const uint KVM_MEM_READONLY = 1u << 1;
     public const uint KVM_MEM_GUEST_MEMFD = 1u << 2;
 
+    // KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 options (kvm_enable_cap.args[0])
+    public const ulong KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1UL << 0;
+    public const ulong KVM_DIRTY_LOG_INITIALLY_SET = 1UL << 1;
+
     // memory attributes
     public const ulong KVM_MEMORY_ATTRIBUTE_PRIVATE = 1UL << 3;
     public const ulong KVM_MEMORY_EXIT_FLAG_PRIVATE = 1UL << 3;

@@ -25,6 +25,10 @@ public static class KvmIoctls
     public static readonly uint KVM_SET_USER_MEMORY_REGION = _IOW(KVMIO, 0x46, Size<kvm_userspace_memory_region>());
     public static readonly uint KVM_SET_TSS_ADDR = _IO(KVMIO, 0x47);
     public static readonly uint KVM_SET_IDENTITY_MAP_ADDR = _IOW(KVMIO, 0x48, sizeof(ulong));
+    /// <summary>Copies (and, without manual protect, clears) a KVM_MEM_LOG_DIRTY_PAGES slot's dirty bitmap.</summary>
+    public static readonly uint KVM_GET_DIRTY_LOG = _IOW(KVMIO, 0x42, Size<kvm_dirty_log>());
+    /// <summary>Available with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: clears the given bits of a slot's dirty bitmap.</summary>
+    public static readonly uint KVM_CLEAR_DIRTY_LOG = _IOWR(KVMIO, 0xc0, Size<kvm_clear_dirty_log>());
     /// <summary>On a VM fd (and, for vCPU caps, a vCPU fd): enables a capability with <see cref="kvm_enable_cap"/>.</summary>
     public static readonly uint KVM_ENABLE_CAP = _IOW(KVMIO, 0xa3, Size<kvm_enable_cap>());
     /// <summary>Available with KVM_CAP_USER_MEMORY2.</summary>
@@ -64,6 +68,8 @@ public static class KvmIoctls
         if (request == KVM_SET_TSS_ADDR) return nameof(KVM_SET_TSS_ADDR);
         if (request == KVM_SET_IDENTITY_MAP_ADDR) return nameof(KVM_SET_IDENTITY_MAP_ADDR);
         if (request == KVM_ENABLE_CAP) return nameof(KVM_ENABLE_CAP);
+        if (request == KVM_GET_DIRTY_LOG) return nameof(KVM_GET_DIRTY_LOG);
+        if (request == KVM_CLEAR_DIRTY_LOG) return nameof(KVM_CLEAR_DIRTY_LOG);
         if (request == KVM_SET_USER_MEMORY_REGION2) return nameof(KVM_SET_USER_MEMORY_REGION2);
         if (request == KVM_SET_MEMORY_ATTRIBUTES) return nameof(KVM_SET_MEMORY_ATTRIBUTES);
         if (request == KVM_SET_MEMORY_ATTRIBUTES2) return nameof(KVM_SET_MEMORY_ATTRIBUTES2);

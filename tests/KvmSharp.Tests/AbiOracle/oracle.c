@@ -54,6 +54,8 @@ static void ioctls(void)
 	CONST(KVM_SET_USER_MEMORY_REGION);
 	CONST(KVM_SET_TSS_ADDR);
 	CONST(KVM_SET_IDENTITY_MAP_ADDR);
+	CONST(KVM_GET_DIRTY_LOG);
+	CONST(KVM_CLEAR_DIRTY_LOG);
 	CONST(KVM_SET_USER_MEMORY_REGION2);
 	CONST(KVM_SET_MEMORY_ATTRIBUTES);
 	CONST(KVM_CREATE_GUEST_MEMFD);
@@ -87,6 +89,7 @@ static void caps(void)
 	CONST(KVM_CAP_CHECK_EXTENSION_VM);
 	CONST(KVM_CAP_MULTI_ADDRESS_SPACE);
 	CONST(KVM_CAP_IMMEDIATE_EXIT);
+	CONST(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
 	CONST(KVM_CAP_EXIT_HYPERCALL);
 	CONST(KVM_CAP_USER_MEMORY2);
 	CONST(KVM_CAP_MEMORY_FAULT_INFO);
@@ -107,6 +110,8 @@ static void flags_and_enums(void)
 	CONST(KVM_MEM_LOG_DIRTY_PAGES);
 	CONST(KVM_MEM_READONLY);
 	CONST(KVM_MEM_GUEST_MEMFD);
+	CONST(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
+	CONST(KVM_DIRTY_LOG_INITIALLY_SET);
 	/* memory attributes and KVM_EXIT_MEMORY_FAULT */
 	CONST(KVM_MEMORY_ATTRIBUTE_PRIVATE);
 	CONST(KVM_MEMORY_EXIT_FLAG_PRIVATE);
@@ -248,6 +253,15 @@ static void memslot_structs(void)
 	OFF(kvm_pre_fault_memory, flags);
 	OFF(kvm_pre_fault_memory, padding);
 
+	SIZE(kvm_dirty_log);
+	OFF(kvm_dirty_log, slot);
+	OFF(kvm_dirty_log, padding1);
+	OFF(kvm_dirty_log, dirty_bitmap);
+	SIZE(kvm_clear_dirty_log);
+	OFF(kvm_clear_dirty_log, slot);
+	OFF(kvm_clear_dirty_log, num_pages);
+	OFF(kvm_clear_dirty_log, first_page);
+	OFF(kvm_clear_dirty_log, dirty_bitmap);
 	SIZE(kvm_enable_cap);
 	OFF(kvm_enable_cap, cap);
 	OFF(kvm_enable_cap, flags);

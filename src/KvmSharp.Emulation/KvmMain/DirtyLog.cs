@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+using System.Runtime.InteropServices;
+using KvmSharp.Abi;
+using KvmSharp.Emulation.Vfs;
+
+namespace KvmSharp.Emulation.KvmMain;
+
+/// <summary>
+/// virt/kvm/kvm_main.c dirty page logging with bitmaps (CONFIG_KVM_GENERIC_DIRTYLOG_READ_PROTECT, x86 and arm64):
+/// KVM_GET_DIRTY_LOG (kvm_get_dirty_log_protect), KVM_CLEAR_DIRTY_LOG (kvm_clear_dirty_log_protect) and
+/// KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2. The dirty ring is not modeled, so kvm_use_dirty_bitmap() is always true.
+/// Write protection is implicit: every guest write to a logging slot goes through the fault path, which marks it.
+/// VM ioctls run under the kernel lock; running vCPUs mark bits without it (atomic or).
+/// </summary>
+internal static class DirtyLog
+{
+    /// <summary>KVM_DIRTY_LOG_MANUAL_CAPS (include/linux/kvm_host.h): PROTECT_ENABLE | INITIALLY_SET.</summary>
+    public const ulong ManualCaps = KvmConstants.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KvmConstants.KVM_DIRTY_LOG_INITIALLY_SET;
+
+    /// <summary>kvm_alloc_dirty_bitmap, then bitmap_set when manual protect with INITIALLY_SET is on.</summary>
+    public static ulong[] AllocBitmap(Kvm kvm, ulong npages)
+    {
+        var bitmap = new ulong[(npages + 63) / 64];
+        // kvm_dirty_log_manual_protect_and_init_set().
+        if ((kvm.ManualDirtyLogProtect & KvmConstants.KVM_DIRTY_LOG_INITIALLY_SET) != 0)
+        {
+            for (ulong i = 0; i < npages; i++) bitmap[i / 64] |= 1UL << (int)(i % 64);
+        }
+        return bitmap;
+    }
+
+    /// <summary>kvm_vm_ioctl_enable_cap_generic KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2.</summary>
+    public static long EnableManualProtect(Kvm kvm, in kvm_enable_cap cap)
+    {
+        // INITIALLY_SET is only allowed together with MANUAL_PROTECT_ENABLE.
+        ulong allowed = KvmConstants.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
+        ulong args0 = cap.args[0];
+        if ((args0 & KvmConstants.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) != 0) allowed = ManualCaps;
+        if (cap.flags != 0 || (args0 & ~allowed) != 0) return Err.EINVAL;
+        kvm.ManualDirtyLogProtect = args0;
+        return 0;
+    }
+
+    /// <summary>kvm_vm_ioctl KVM_GET_DIRTY_LOG → kvm_vm_ioctl_get_dirty_log → kvm_get_dirty_log_protect.</summary>
+    public static long GetIoctl(Kvm kvm, IoctlArg arg)
+    {
+        if (!arg.CopyFromUser(out kvm_dirty_log log)) return Err.EFAULT;
+        long r = FindSlot(kvm, log.slot, out KvmMemorySlot? slot);
+        if (r != 0) return r;
+        ulong[] bitmap = slot!.DirtyBitmap!;
+        ulong[] buffer;
+        if (kvm.ManualDirtyLogProtect != 0)
+        {
+            // The bitmap itself goes out; nothing is cleared until KVM_CLEAR_DIRTY_LOG.
+            buffer = bitmap;
+        }
+        else
+        {
+            // Get-and-clear, word by word (xchg), then write-protect again: cleared even if the copy below fails.
+            buffer = new ulong[bitmap.Length];
+            for (int i = 0; i < bitmap.Length; i++) buffer[i] = Interlocked.Exchange(ref bitmap[i], 0);
+        }
+        ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(buffer.AsSpan())[..(int)slot.DirtyBitmapBytes];
+        return UserMemory.CopyToUser(kvm.Kernel.Config, log.dirty_bitmap, bytes) ? 0 : Err.EFAULT;
+    }
+
+    /// <summary>kvm_vm_ioctl KVM_CLEAR_DIRTY_LOG → kvm_clear_dirty_log_protect.</summary>
+    public static long ClearIoctl(Kvm kvm, IoctlArg arg)
+    {
+        if (!arg.CopyFromUser(out kvm_clear_dirty_log log)) return Err.EFAULT;
+        int asId = (int)(log.slot >> 16);
+        int id = (ushort)log.slot;
+        if (asId >= kvm.Arch.NrMemslotAsIds(kvm) || id >= kvm.Arch.UserMemSlots) return Err.EINVAL;
+        if ((log.first_page & 63) != 0) return Err.EINVAL;
+        KvmMemorySlot? slot = kvm.IdToMemslot(asId, id);
+        if (slot?.DirtyBitmap is not ulong[] bitmap) return Err.ENOENT;
+        ulong npages = slot.NPages;
+        ulong num = log.num_pages;
+        // A partial range must be whole longs, unless it runs to the end of the slot.
+        if (log.first_page > npages || num > npages - log.first_page ||
+            (num < npages - log.first_page && (num & 63) != 0))
+            return Err.EINVAL;
+        var mask = new ulong[(num + 63) / 64];
+        if (!UserMemory.CopyFromUser(kvm.Kernel.Config, log.dirty_bitmap, MemoryMarshal.AsBytes(mask.AsSpan()))) return Err.EFAULT;
+        ulong first = log.first_page / 64;
+        for (int i = 0; i < mask.Length; i++)
+        {
+            // Bits past the slot's last page do not exist in the bitmap's meaning; clearing them is harmless.
+            if (mask[i] != 0) Interlocked.And(ref bitmap[first + (ulong)i], ~mask[i]);
+        }
+        return 0;
+    }
+
+    /// <summary>The slot checks both ioctls share: id range → EINVAL, no slot or no bitmap → ENOENT.</summary>
+    private static long FindSlot(Kvm kvm, uint slotArg, out KvmMemorySlot? slot)
+    {
+        slot = null;
+        int asId = (int)(slotArg >> 16);
+        int id = (ushort)slotArg;
+        if (asId >= kvm.Arch.NrMemslotAsIds(kvm) || id >= kvm.Arch.UserMemSlots) return Err.EINVAL;
+        slot = kvm.IdToMemslot(asId, id);
+        return slot?.DirtyBitmap is null ? Err.ENOENT : 0;
+    }
+}
