@@ -187,8 +187,11 @@ internal sealed partial class X86Emulator
                 break;
             }
             case Mnemonic.Call:
-                if (i.GetOpKind(0) is not (OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64) && i.GetOpKind(0) is not (OpKind.Register or OpKind.Memory))
-                    throw new EmulationFailure("far CALL", haveInstructionBytes: true);
+                if (IsFarBranch(i))
+                {
+                    next = FarCall(i, next);
+                    break;
+                }
                 {
                     int size = -i.StackPointerIncrement;
                     ulong target = BranchTarget(i, size);
@@ -205,9 +208,10 @@ internal sealed partial class X86Emulator
                 break;
             }
             case Mnemonic.Jmp:
-                if (i.GetOpKind(0) is OpKind.FarBranch16 or OpKind.FarBranch32 || i.MemorySize is MemorySize.SegPtr16 or MemorySize.SegPtr32 or MemorySize.SegPtr64)
-                    throw new EmulationFailure("far JMP", haveInstructionBytes: true);
-                next = BranchTarget(i, _cpu.Bitness == 64 ? 8 : OpSize(i, 0));
+                next = IsFarBranch(i) ? FarJump(i) : BranchTarget(i, _cpu.Bitness == 64 ? 8 : OpSize(i, 0));
+                break;
+            case Mnemonic.Retf:
+                next = FarReturn(i);
                 break;
             case Mnemonic.Jo or Mnemonic.Jno or Mnemonic.Jb or Mnemonic.Jae or Mnemonic.Je or Mnemonic.Jne or Mnemonic.Jbe
                 or Mnemonic.Ja or Mnemonic.Js or Mnemonic.Jns or Mnemonic.Jp or Mnemonic.Jnp or Mnemonic.Jl or Mnemonic.Jge
