@@ -33,12 +33,42 @@ internal static class BenchGuest
         ["spin_store_io"] = Assembled.StoreIoOffset,
     });
 
+    /// <summary>Set to <c>host</c> or <c>guest_memfd</c>, forces that memory on both sides (vmm_ref.c reads it too).</summary>
+    public const string ForceVariable = "VMM_REF_MEMORY";
+
+    private static readonly Lazy<(GuestMemoryBacking Backing, string Why)> s_memory = new(() =>
+    {
+        switch (Environment.GetEnvironmentVariable(ForceVariable))
+        {
+            case "host": return (GuestMemoryBacking.HostMemory, $"{ForceVariable}=host");
+            case "guest_memfd": return (GuestMemoryBacking.GuestMemfd, $"{ForceVariable}=guest_memfd");
+        }
+        using var kvm = Kvm.Open();
+        using var vm = kvm.CreateVm();
+        string? why = GuestMemory.GuestMemfdUnavailableReason(vm);
+        return why is null
+            ? (GuestMemoryBacking.GuestMemfd, "the best /dev/kvm offers")
+            : (GuestMemoryBacking.HostMemory, why);
+    });
+
+    /// <summary>
+    /// The guest memory both sides use: the best this host's /dev/kvm offers (a guest_memfd, else host memory on a
+    /// kernel without guest_memfd), decided once, or what <see cref="ForceVariable"/> says. The C side decides the same
+    /// way (vmm_ref_open) and <see cref="CReferenceVmm.Open"/> checks that it did.
+    /// </summary>
+    public static GuestMemoryBacking Memory => s_memory.Value.Backing;
+
+    /// <summary>One line for the benchmark output: which memory, and why.</summary>
+    public static string DescribeMemory() => s_memory.Value.Backing == GuestMemoryBacking.HostMemory
+        ? $"guest memory: host memory (MAP_PRIVATE anonymous, plain slot) on both sides: {s_memory.Value.Why}"
+        : $"guest memory: guest_memfd (MMAP|INIT_SHARED) on both sides: {s_memory.Value.Why}";
+
     /// <summary>Options for the C# side: one shared /dev/kvm like the C side, no console capture (C only counts).</summary>
     public static MicroVmOptions Options(Kvm kvm)
     {
         var functions = new HostFunctions();
         functions.Add(EchoId, "echo", c => c.Args[0]);
-        return new() { Kvm = kvm, ConsoleCapacity = 0, Timeout = TimeSpan.FromSeconds(10), HostFunctions = functions };
+        return new() { Kvm = kvm, ConsoleCapacity = 0, Timeout = TimeSpan.FromSeconds(10), HostFunctions = functions, Memory = Memory };
     }
 
     private static (byte[], ulong, ulong) Assemble()

@@ -14,12 +14,33 @@ internal static unsafe partial class CReferenceVmm
     static CReferenceVmm() => NativeReference.ResolveNextToAssembly(typeof(CReferenceVmm).Assembly, Library);
 
     [LibraryImport(Library, EntryPoint = "vmm_ref_open")]
-    internal static partial int Open();
+    private static partial int OpenDevice();
+
+    /// <summary>0: the C side uses a guest_memfd, 1: host memory (chosen by vmm_ref_open).</summary>
+    [LibraryImport(Library, EntryPoint = "vmm_ref_memory")]
+    private static partial int MemoryMode();
+
+    /// <summary>
+    /// Opens /dev/kvm for the C side, which picks its guest memory the way <see cref="BenchGuest.Memory"/> is picked;
+    /// a different pick would compare different work, so it is an error.
+    /// </summary>
+    internal static int Open()
+    {
+        int rc = OpenDevice();
+        if (rc < 0) return rc;
+        var c = MemoryMode() == 0 ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory;
+        if (c != BenchGuest.Memory)
+            throw new InvalidOperationException($"the C reference picked {c} guest memory, the C# side {BenchGuest.Memory}: not the same work");
+        return rc;
+    }
 
     [LibraryImport(Library, EntryPoint = "vmm_ref_close")]
     internal static partial void Close();
 
-    /// <summary>KVM_CREATE_VM, guest_memfd, mmap, SET_USER_MEMORY_REGION2, CREATE_VCPU + kvm_run mmap, then all closed.</summary>
+    /// <summary>
+    /// KVM_CREATE_VM, guest memory (guest_memfd + mmap, or anonymous mmap), SET_USER_MEMORY_REGION2, CREATE_VCPU +
+    /// kvm_run mmap, then all closed.
+    /// </summary>
     [LibraryImport(Library, EntryPoint = "vmm_ref_setup_teardown")]
     internal static partial long SetupTeardown(ulong memorySize);
 

@@ -7,7 +7,11 @@
 //   vmm_ref      - a standalone program (-DVMM_REF_MAIN) with the same guest written out as bytes below.
 //
 // Memory layout, long-mode state and call ABI mirror src/KvmSharp.Vmm (Arch/X86_64/Layout.cs, GUEST-ABI.md):
-// one guest_memfd (MMAP|INIT_SHARED) mapped once and bound at GPA 0 with userspace_addr = that mapping.
+// one guest_memfd (MMAP|INIT_SHARED) mapped once and bound at GPA 0 with userspace_addr = that mapping; or, on a
+// kernel without guest_memfd (KVM_CAP_GUEST_MEMFD = 0, e.g. built without CONFIG_KVM_GUEST_MEMFD), MAP_PRIVATE
+// anonymous memory in a plain slot, as GuestMemoryBacking.HostMemory does. vmm_ref_open picks the mode the way the
+// C# side's best backing is picked (KVM_CAP_GUEST_MEMFD, then MMAP|INIT_SHARED in KVM_CAP_GUEST_MEMFD_FLAGS);
+// vmm_ref_memory() says which, and VMM_REF_MEMORY=host|guest_memfd in the environment forces one.
 // System headers are Linux 6.1, older than guest_memfd: the newer uAPI is defined here (kvm.h of Linux >= 6.18).
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +31,9 @@
 #define GUEST_MEMFD_FLAG_MMAP (1ULL << 0)
 #define GUEST_MEMFD_FLAG_INIT_SHARED (1ULL << 1)
 #define KVM_MEM_GUEST_MEMFD_ (1U << 2)
+#define KVM_CAP_USER_MEMORY2_ 231
+#define KVM_CAP_GUEST_MEMFD_ 234
+#define KVM_CAP_GUEST_MEMFD_FLAGS_ 244
 
 struct kvm_create_guest_memfd_ {
     uint64_t size;
@@ -69,22 +76,46 @@ _Static_assert(sizeof(struct kvm_userspace_memory_region2_) == 160, "kvm_userspa
 static int kvm_fd = -1;
 static int run_size;
 
+/* What holds guest memory: the values of vmm_ref_memory(). */
+enum { MEMORY_GUEST_MEMFD = 0, MEMORY_HOST = 1 };
+static int memory_mode = MEMORY_GUEST_MEMFD;
+
 struct microvm {
     int vm, gmem, vcpu;
     uint8_t *mem;
     uint64_t mem_size;
     struct kvm_run *run;
     uint64_t console; /* bytes seen on COM1 (the C side keeps a count, not the text) */
+    int legacy_slot;  /* host memory on a kernel without KVM_CAP_USER_MEMORY2: KVM_SET_USER_MEMORY_REGION */
 };
 
-static struct microvm the_vm = { -1, -1, -1, NULL, 0, NULL, 0 };
+#define MICROVM_NONE { -1, -1, -1, NULL, 0, NULL, 0, 0 }
+static struct microvm the_vm = MICROVM_NONE;
+
+/* The best backing of a default VM, as GuestMemory.BestBacking decides it (there on the VM, here on /dev/kvm, which
+ * answers the same for the default type): a guest_memfd needs KVM_CAP_GUEST_MEMFD and MMAP|INIT_SHARED. */
+static int best_memory(void)
+{
+    const char *forced = getenv("VMM_REF_MEMORY");
+    if (forced && strcmp(forced, "host") == 0) return MEMORY_HOST;
+    if (forced && strcmp(forced, "guest_memfd") == 0) return MEMORY_GUEST_MEMFD;
+    if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_) <= 0) return MEMORY_HOST;
+    long flags = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_FLAGS_);
+    uint64_t needed = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+    return flags > 0 && ((uint64_t)flags & needed) == needed ? MEMORY_GUEST_MEMFD : MEMORY_HOST;
+}
 
 EXPORT int vmm_ref_open(void)
 {
     if (kvm_fd >= 0) return 0;
     kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    return kvm_fd < 0 ? -errno : 0;
+    if (kvm_fd < 0) return -errno;
+    memory_mode = best_memory();
+    return 0;
 }
+
+/* 0: guest_memfd, 1: host memory (valid after vmm_ref_open). */
+EXPORT int vmm_ref_memory(void) { return memory_mode; }
 
 EXPORT void vmm_ref_close(void)
 {
@@ -98,32 +129,61 @@ static void destroy(struct microvm *m)
     if (m->vcpu >= 0) close(m->vcpu);
     if (m->vm >= 0 && m->mem) {
         /* The SDK deletes the slot explicitly (MemorySlot.Dispose); do the same ioctl. */
-        struct kvm_userspace_memory_region2_ r = { .slot = 0, .flags = KVM_MEM_GUEST_MEMFD_, .guest_memfd = (uint32_t)m->gmem };
-        ioctl(m->vm, KVM_SET_USER_MEMORY_REGION2_, &r);
+        if (m->legacy_slot) {
+            struct kvm_userspace_memory_region r = { .slot = 0 };
+            ioctl(m->vm, KVM_SET_USER_MEMORY_REGION, &r);
+        } else {
+            struct kvm_userspace_memory_region2_ r = { .slot = 0, .flags = m->gmem >= 0 ? KVM_MEM_GUEST_MEMFD_ : 0,
+                                                       .guest_memfd = m->gmem >= 0 ? (uint32_t)m->gmem : 0 };
+            ioctl(m->vm, KVM_SET_USER_MEMORY_REGION2_, &r);
+        }
     }
     if (m->mem) munmap(m->mem, m->mem_size);
     if (m->gmem >= 0) close(m->gmem);
     if (m->vm >= 0) close(m->vm);
-    *m = (struct microvm){ -1, -1, -1, NULL, 0, NULL, 0 };
+    *m = (struct microvm)MICROVM_NONE;
 }
 
-/* KVM_CREATE_VM, gmem, mmap, KVM_SET_USER_MEMORY_REGION2, KVM_CREATE_VCPU + kvm_run mmap: the VM skeleton. */
-static int create_skeleton(struct microvm *m, uint64_t mem_size)
+/* Guest memory and slot 0, as GuestMemory.Create does it for each backing. */
+static int add_memory(struct microvm *m, uint64_t mem_size)
 {
-    *m = (struct microvm){ -1, -1, -1, NULL, mem_size, NULL, 0 };
-    m->vm = ioctl(kvm_fd, KVM_CREATE_VM, 0UL);
-    if (m->vm < 0) goto fail;
+    if (memory_mode == MEMORY_HOST) {
+        /* AnonymousMemory.Allocate + Vm.AddMemorySlot (which asks KVM_CAP_USER_MEMORY2 once per VM). */
+        void *mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) return -1;
+        m->mem = mem;
+        m->legacy_slot = ioctl(m->vm, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY2_) <= 0;
+        if (m->legacy_slot) {
+            struct kvm_userspace_memory_region r = { .slot = 0, .guest_phys_addr = 0, .memory_size = mem_size,
+                                                     .userspace_addr = (uint64_t)(uintptr_t)mem };
+            return ioctl(m->vm, KVM_SET_USER_MEMORY_REGION, &r);
+        }
+        struct kvm_userspace_memory_region2_ r = { .slot = 0, .guest_phys_addr = 0, .memory_size = mem_size,
+                                                   .userspace_addr = (uint64_t)(uintptr_t)mem };
+        return ioctl(m->vm, KVM_SET_USER_MEMORY_REGION2_, &r);
+    }
     struct kvm_create_guest_memfd_ g = { .size = mem_size, .flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED };
     m->gmem = ioctl(m->vm, KVM_CREATE_GUEST_MEMFD_, &g);
-    if (m->gmem < 0) goto fail;
+    if (m->gmem < 0) return -1;
     void *mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->gmem, 0);
-    if (mem == MAP_FAILED) goto fail;
+    if (mem == MAP_FAILED) return -1;
     m->mem = mem;
     struct kvm_userspace_memory_region2_ r = {
         .slot = 0, .flags = KVM_MEM_GUEST_MEMFD_, .guest_phys_addr = 0, .memory_size = mem_size,
         .userspace_addr = (uint64_t)(uintptr_t)mem, .guest_memfd_offset = 0, .guest_memfd = (uint32_t)m->gmem,
     };
-    if (ioctl(m->vm, KVM_SET_USER_MEMORY_REGION2_, &r) < 0) goto fail;
+    return ioctl(m->vm, KVM_SET_USER_MEMORY_REGION2_, &r);
+}
+
+/* KVM_CREATE_VM, guest memory (gmem + mmap, or anonymous memory) + slot, KVM_CREATE_VCPU + kvm_run mmap: the VM
+ * skeleton. */
+static int create_skeleton(struct microvm *m, uint64_t mem_size)
+{
+    *m = (struct microvm)MICROVM_NONE;
+    m->mem_size = mem_size;
+    m->vm = ioctl(kvm_fd, KVM_CREATE_VM, 0UL);
+    if (m->vm < 0) goto fail;
+    if (add_memory(m, mem_size) < 0) goto fail;
     m->vcpu = ioctl(m->vm, KVM_CREATE_VCPU, 0UL);
     if (m->vcpu < 0) goto fail;
     run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0UL); /* the SDK asks per vCPU too */
@@ -292,6 +352,8 @@ int main(void)
 {
     const uint64_t mem = 2 << 20;
     if (vmm_ref_open() < 0) { perror("/dev/kvm"); return 1; }
+    printf("guest memory:            %s\n", memory_mode == MEMORY_HOST ? "host memory (MAP_PRIVATE anonymous, plain slot)"
+                                                                        : "guest_memfd (MMAP|INIT_SHARED)");
     int n = 200;
     double t0 = now();
     for (int i = 0; i < n; i++)

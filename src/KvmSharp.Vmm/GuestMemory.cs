@@ -35,6 +35,7 @@ public sealed class GuestMemory : IDisposable
     /// <summary>The guest_memfd flags every guest_memfd-backed micro-VM needs: the host maps the file, and every page starts shared.</summary>
     public const GuestMemfdFlags RequiredFlags = GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared;
 
+    /// <summary>What holds this memory: a guest_memfd, or anonymous host memory.</summary>
     public GuestMemoryBacking Backing => Memfd is null ? GuestMemoryBacking.HostMemory : GuestMemoryBacking.GuestMemfd;
 
     /// <summary>The guest_memfd; null with <see cref="GuestMemoryBacking.HostMemory"/>.</summary>
@@ -50,7 +51,8 @@ public sealed class GuestMemory : IDisposable
 
     /// <summary>
     /// True when the VM can make pages of this guest_memfd private (KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES has
-    /// KVM_MEMORY_ATTRIBUTE_PRIVATE): a VM type with private memory on a kernel with in-place conversion.
+    /// KVM_MEMORY_ATTRIBUTE_PRIVATE): a VM type with private memory on a kernel with in-place conversion. Always false
+    /// with <see cref="GuestMemoryBacking.HostMemory"/>.
     /// </summary>
     public bool SupportsPrivateMemory { get; }
 

@@ -11,8 +11,14 @@ using KvmSharp.Vmm.Loader;
 namespace KvmSharp.Vmm;
 
 /// <summary>
-/// A sandbox that runs a freestanding 64-bit guest program: one VM, one vCPU, guest_memfd-only memory, the
+/// A sandbox that runs a freestanding 64-bit guest program: one VM, one vCPU, one block of guest memory, the
 /// port-I/O ABI of GUEST-ABI.md. <c>using var vm = MicroVm.Create(image, options); var r = vm.Call("sum", input);</c>
+/// Guest memory is one guest_memfd by default (<see cref="GuestMemoryBacking.GuestMemfd"/>; creation fails with a
+/// <see cref="MicroVmException"/> naming the missing capability on a kernel without it), or ordinary anonymous host
+/// memory (<see cref="GuestMemoryBacking.HostMemory"/>), or the best of the two the kernel offers
+/// (<see cref="MicroVmOptions.Memory"/> = null; <see cref="Memory"/>.<see cref="GuestMemory.Backing"/> says which, and
+/// <see cref="GuestMemfdUnavailableReason"/> why not guest_memfd). Layout, ABI and outcomes are the same with both;
+/// only a guest_memfd can hold private pages.
 /// Every guest ending is a <see cref="CallResult"/>. After <see cref="GuestOutcome.Exit"/>, and after the host's own
 /// limits (<see cref="GuestOutcome.Timeout"/>: the watchdog kicked the vCPU out of KVM_RUN; <see cref="GuestOutcome.MaxExits"/>)
 /// the micro-VM takes the next call as it is; so it does after <see cref="GuestOutcome.HostFunctionFailed"/> (the host
@@ -34,15 +40,19 @@ public sealed class MicroVm : IDisposable
     private readonly Watchdog _watchdog;
     private readonly RunLoop _loop;
     private readonly MemoryConversion? _conversion;
+    private string? _noGuestMemfd;
+    private bool _noGuestMemfdKnown;
     private bool _disposed;
     private bool _inCall;
     private bool _disposeAfterCall;
 
-    private MicroVm(GuestImage image, MicroVmOptions options, Kvm? ownedKvm, Vm vm, GuestMemory memory, MemoryConversion? conversion,
-        Vcpu vcpu, kvm_sregs sregs)
+    private MicroVm(GuestImage image, MicroVmOptions options, Kvm? ownedKvm, Vm vm, GuestMemory memory, string? noGuestMemfd,
+        MemoryConversion? conversion, Vcpu vcpu, kvm_sregs sregs)
     {
         Image = image;
         Options = options;
+        _noGuestMemfd = noGuestMemfd;
+        _noGuestMemfdKnown = options.Memory is null;
         _ownedKvm = ownedKvm;
         _vm = vm;
         _memory = memory;
@@ -79,8 +89,31 @@ public sealed class MicroVm : IDisposable
     /// <summary>The port-I/O bus (COM1, the hypercall ports and the host-call port).</summary>
     public Bus Bus { get; }
 
-    /// <summary>Guest memory, for a host that wants to read or place data itself (checked accessors only).</summary>
+    /// <summary>
+    /// Guest memory, for a host that wants to read or place data itself (checked accessors only); its
+    /// <see cref="GuestMemory.Backing"/> says whether it is a guest_memfd or host memory.
+    /// </summary>
     public GuestMemory Memory => _memory;
+
+    /// <summary>
+    /// Why this micro-VM's kernel cannot give guest_memfd memory to its VM type (KVM_CAP_GUEST_MEMFD and
+    /// KVM_CAP_GUEST_MEMFD_FLAGS, as <see cref="GuestMemory.GuestMemfdUnavailableReason"/> reads them), or null when it
+    /// can. With <see cref="MicroVmOptions.Memory"/> = null this is why <see cref="Memory"/> is host memory. (Asked
+    /// when the micro-VM chose its memory, else on first use: a micro-VM created with an explicit backing pays nothing.)
+    /// </summary>
+    public string? GuestMemfdUnavailableReason
+    {
+        get
+        {
+            if (!_noGuestMemfdKnown)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                _noGuestMemfd = GuestMemory.GuestMemfdUnavailableReason(_vm);
+                _noGuestMemfdKnown = true;
+            }
+            return _noGuestMemfd;
+        }
+    }
 
     /// <summary>The vCPU, for tests and the benchmarks' probe (e.g. to load a deliberately invalid state).</summary>
     internal Vcpu Vcpu => _vcpu;
@@ -117,7 +150,11 @@ public sealed class MicroVm : IDisposable
                     $"VM type {options.VmType} is not offered by this kernel (KVM_CAP_VM_TYPES: {(types.Count == 0 ? "none" : string.Join(", ", types))})");
             }
             vm = kvm.CreateVm(options.VmType);
-            memory = GuestMemory.Create(vm, options.MemorySize, options.Memory ?? GuestMemory.BestBacking(vm));
+            // Left open, the memory is the best the kernel offers; the reason is kept (else asked on first use).
+            string? noGuestMemfd = options.Memory is null ? GuestMemory.GuestMemfdUnavailableReason(vm) : null;
+            GuestMemoryBacking backing = options.Memory
+                ?? (noGuestMemfd is null ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory);
+            memory = GuestMemory.Create(vm, options.MemorySize, backing);
             MemoryConversion? conversion = PrivateMemory.Enable(vm, memory);
             BootMemory.Write(memory);
             image.WriteTo(memory);
@@ -125,7 +162,7 @@ public sealed class MicroVm : IDisposable
             kvm_sregs sregs = vcpu.GetSregs();
             LongMode.Apply(ref sregs);
             vcpu.SetSregs(sregs);
-            return new MicroVm(image, options, owned, vm, memory, conversion, vcpu, sregs);
+            return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion, vcpu, sregs);
         }
         catch
         {
@@ -152,8 +189,9 @@ public sealed class MicroVm : IDisposable
     public CallResult CallAddress(ulong entry, params ReadOnlySpan<ulong> args) => Enter(entry, args, ReadOnlySpan<byte>.Empty, withInput: false);
 
     /// <summary>
-    /// Returns the micro-VM to its freshly created state without creating anything: punches every page of the
-    /// guest_memfd (fallocate PUNCH_HOLE), rewrites the boot state and
+    /// Returns the micro-VM to its freshly created state without creating anything: frees every page of guest memory
+    /// (<see cref="GuestMemory.Discard"/>: fallocate PUNCH_HOLE on the guest_memfd, after making private pages shared
+    /// again; madvise MADV_DONTNEED on host memory), so nothing of the last user survives; rewrites the boot state and
     /// the image, and reloads the long-mode registers. This is what a pool does between uses.
     /// </summary>
     public void Reset()
@@ -215,7 +253,8 @@ public sealed class MicroVm : IDisposable
             _inCall = false;
         }
         TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
-        CallResult result = Finish(stop, exits, elapsed) with { Conversions = Conversions - conversionsBefore };
+        // One CallResult per call: the conversion count goes in with the rest (a `with` copy would allocate a second).
+        CallResult result = Finish(stop, exits, elapsed, Conversions - conversionsBefore);
         if (_disposeAfterCall) Dispose();
         return result;
     }
@@ -244,7 +283,7 @@ public sealed class MicroVm : IDisposable
             System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(header[(int)field..], value);
     }
 
-    private CallResult Finish(RunStop stop, long exits, TimeSpan elapsed)
+    private CallResult Finish(RunStop stop, long exits, TimeSpan elapsed, long conversions)
     {
         ulong rip = _vcpu.GetRegs().rip;
         bool exited = stop.Outcome == GuestOutcome.Exit;
@@ -285,6 +324,7 @@ public sealed class MicroVm : IDisposable
             Port = stop.Port,
             HostCalls = _hostCalls.Calls,
             HostFault = _hostCalls.Fault is { } fault ? fault with { Rip = rip } : null,
+            Conversions = conversions,
         };
     }
 

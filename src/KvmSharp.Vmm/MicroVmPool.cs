@@ -4,9 +4,11 @@ using KvmSharp.Vmm.Loader;
 namespace KvmSharp.Vmm;
 
 /// <summary>
-/// Pre-created micro-VMs of one image. <see cref="Rent"/> hands out a ready VM; <see cref="Return"/> resets it by
-/// punching its guest_memfd (<see cref="MicroVm.Reset"/>) instead of destroying it, so the next user pays for a
-/// punch and a reload rather than for KVM_CREATE_VM, a new guest_memfd, a slot and a vCPU. Not thread-safe.
+/// Pre-created micro-VMs of one image. <see cref="Rent"/> hands out a ready VM; <see cref="Return"/> resets it
+/// (<see cref="MicroVm.Reset"/>: every page of guest memory freed, by a punch of its guest_memfd or MADV_DONTNEED of
+/// its host memory, then the image reloaded) instead of destroying it, so the next user pays for a discard and a
+/// reload rather than for KVM_CREATE_VM, new guest memory, a slot and a vCPU. Every micro-VM of a pool has the
+/// backing <see cref="MicroVmOptions.Memory"/> asks for. Not thread-safe.
 /// </summary>
 public sealed class MicroVmPool : IDisposable
 {
@@ -42,7 +44,7 @@ public sealed class MicroVmPool : IDisposable
         return _idle.TryPop(out MicroVm? vm) ? vm : MicroVm.Create(_image, _options);
     }
 
-    /// <summary>Resets <paramref name="vm"/> (punch + reload) and keeps it for the next <see cref="Rent"/>.</summary>
+    /// <summary>Resets <paramref name="vm"/> (discard + reload) and keeps it for the next <see cref="Rent"/>.</summary>
     public void Return(MicroVm vm)
     {
         ArgumentNullException.ThrowIfNull(vm);

@@ -1,40 +1,166 @@
 // SPDX-License-Identifier: MIT
 using System.Text.Json;
 using KvmSharp.Cli.Commands;
+using KvmSharp.Emulation;
+using KvmSharp.Vmm;
 using KvmSharp.Vmm.Guests;
 
 namespace KvmSharp.Cli.Tests;
 
-/// <summary>The <c>run</c> verb, through the whole command line in process.</summary>
+/// <summary>
+/// The <c>run</c> verb, through the whole command line in process. On the real kernel, guest memory is what /dev/kvm
+/// offers (<c>--memory auto</c>): a guest_memfd, or host memory with one line on stderr saying why; the tests expect
+/// whichever this machine has, and the emulated kernels (the full x86_64 preset with guest_memfd, and a VM type
+/// without it) cover the other on every host.
+/// </summary>
 public sealed class RunCommandTests
 {
+    /// <summary>Why /dev/kvm has no guest_memfd for a default micro-VM (null when it has), asked once like the CLI does.</summary>
+    private static readonly Lazy<string?> NoGuestMemfd = new(() =>
+    {
+        using var kvm = Kvm.Open();
+        using var vm = kvm.CreateVm();
+        return GuestMemory.GuestMemfdUnavailableReason(vm);
+    });
+
+    private static string ExpectedMemory => NoGuestMemfd.Value is null ? "guest_memfd" : "host";
+
     private static (int Code, string Output) Invoke(params string[] args)
     {
         var run = CliRun.Of(["run", .. args]);
         return (run.ExitCode, run.Stdout);
     }
 
-    [KvmFact]
-    public void Run_hello_streams_the_console_then_the_outcome()
+    /// <summary>Auto on the real kernel: silent with a guest_memfd, else exactly one line that says why and what else to ask for.</summary>
+    private static void AssertAutoNote(CliRun run)
     {
-        var (code, output) = Invoke("hello");
-        Assert.Equal(0, code);
-        Assert.StartsWith(Hello.Greeting, output, StringComparison.Ordinal);
-        Assert.Contains("exit status 0", output, StringComparison.Ordinal);
+        if (NoGuestMemfd.Value is string why)
+        {
+            string line = Assert.Single(run.StderrLines);
+            Assert.Equal($"kvmsharp: {Kvm.DefaultPath}: {why}; the guest runs in ordinary host memory " +
+                "(--memory guest-memfd refuses; --kernel emulated --arch x86_64 gives guest_memfd)", line);
+        }
+        else
+        {
+            Assert.Empty(run.Stderr);
+        }
     }
 
     [KvmFact]
-    public void Run_sum_json_has_outcome_status_result_console_and_rip()
+    public void Run_hello_streams_the_console_then_the_outcome()
     {
-        var (code, output) = Invoke("sum", "--json");
-        Assert.Equal(0, code);
-        using var doc = JsonDocument.Parse(output);
+        var run = CliRun.Of("run", "hello");
+        Assert.Equal(0, run.ExitCode);
+        Assert.StartsWith(Hello.Greeting, run.Stdout, StringComparison.Ordinal);
+        Assert.Contains("exit status 0", run.Stdout, StringComparison.Ordinal);
+        AssertAutoNote(run);
+    }
+
+    [KvmFact]
+    public void Run_sum_json_has_outcome_status_result_console_rip_and_memory()
+    {
+        var run = CliRun.Of("run", "sum", "--json");
+        Assert.Equal(0, run.ExitCode);
+        using var doc = JsonDocument.Parse(run.Stdout); // stdout is the JSON object alone: the note goes to stderr
         var root = doc.RootElement;
         Assert.Equal("exit", root.GetProperty("outcome").GetString());
         Assert.Equal(0, root.GetProperty("status").GetInt32());
         Assert.Equal(5050UL, root.GetProperty("result").GetUInt64());
         Assert.Equal("", root.GetProperty("console").GetString());
         Assert.True(root.GetProperty("rip").GetUInt64() > 0);
+        Assert.Equal(ExpectedMemory, root.GetProperty("memory").GetString());
+        AssertAutoNote(run);
+    }
+
+    [KvmFact]
+    public void Memory_guest_memfd_runs_in_a_guest_memfd_or_refuses_with_the_kernels_reason()
+    {
+        var run = CliRun.Of("run", "sum", "--json", "--memory", "guest-memfd");
+        if (NoGuestMemfd.Value is string why)
+        {
+            Assert.Equal(ExitCodes.KernelError, run.ExitCode);
+            Assert.Empty(run.Stdout);
+            string line = Assert.Single(run.StderrLines); // one line, no stack trace
+            Assert.Equal($"kvmsharp: --memory guest-memfd: {Kvm.DefaultPath}: {why} " +
+                "(--memory auto or --memory host runs the guest in ordinary host memory; --kernel emulated --arch x86_64 gives guest_memfd)", line);
+        }
+        else
+        {
+            Assert.Equal(0, run.ExitCode);
+            using var doc = JsonDocument.Parse(run.Stdout);
+            Assert.Equal("guest_memfd", doc.RootElement.GetProperty("memory").GetString());
+            Assert.Empty(run.Stderr);
+        }
+    }
+
+    [KvmFact]
+    public void Memory_host_runs_in_host_memory_without_a_note()
+    {
+        var run = CliRun.Of("run", "sum", "--json", "--memory", "host");
+        Assert.Equal(0, run.ExitCode);
+        using var doc = JsonDocument.Parse(run.Stdout);
+        Assert.Equal(5050UL, doc.RootElement.GetProperty("result").GetUInt64());
+        Assert.Equal("host", doc.RootElement.GetProperty("memory").GetString());
+        Assert.Empty(run.Stderr); // asked for, not a fallback
+    }
+
+    [Theory]
+    [InlineData("auto", "guest_memfd")]
+    [InlineData("guest-memfd", "guest_memfd")]
+    [InlineData("host", "host")]
+    public void On_an_emulated_kernel_with_guest_memfd_every_memory_choice_is_what_was_asked(string choice, string memory)
+    {
+        // The full x86_64 preset has guest_memfd whatever this machine has: auto takes it, silently.
+        var run = CliRun.Of("run", "sum", "--json", "--kernel", "emulated", "--arch", "x86_64", "--memory", choice);
+        Assert.Equal(0, run.ExitCode);
+        using var doc = JsonDocument.Parse(run.Stdout);
+        Assert.Equal(5050UL, doc.RootElement.GetProperty("result").GetUInt64());
+        Assert.Equal(memory, doc.RootElement.GetProperty("memory").GetString());
+        Assert.Empty(run.Stderr);
+    }
+
+    [Fact]
+    public void The_emulated_kernel_like_this_host_has_guest_memfd_as_this_host_does()
+    {
+        // --kernel emulated is built like this machine's kernel (HostMatching): without guest_memfd here when
+        // /dev/kvm has none, so auto falls back the same way and names the preset that has it.
+        bool hostHasGuestMemfd = HostMatching.HostHasGuestMemfd ?? true;
+        var run = CliRun.Of("run", "sum", "--json", "--kernel", "emulated");
+        Assert.Equal(0, run.ExitCode);
+        using var doc = JsonDocument.Parse(run.Stdout);
+        Assert.Equal(5050UL, doc.RootElement.GetProperty("result").GetUInt64());
+        Assert.Equal(hostHasGuestMemfd ? "guest_memfd" : "host", doc.RootElement.GetProperty("memory").GetString());
+        if (hostHasGuestMemfd)
+        {
+            Assert.Empty(run.Stderr);
+        }
+        else
+        {
+            string note = Assert.Single(run.StderrLines);
+            Assert.StartsWith("kvmsharp: emulated (like this host: x86_64, 6.18 without CONFIG_KVM_GUEST_MEMFD): this kernel has no guest_memfd", note, StringComparison.Ordinal);
+            Assert.EndsWith("(--memory guest-memfd refuses; --arch x86_64 gives guest_memfd)", note, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void A_vm_type_whose_guest_memfd_cannot_be_mapped_falls_back_to_host_memory_or_is_refused()
+    {
+        // Emulated mainline x86: guest_memfd exists, but SW_PROTECTED VMs get no MMAP|INIT_SHARED (no in-place
+        // conversion), so a micro-VM of that type cannot live in one. Runs on every host.
+        string[] args = ["run", "hello", "--kernel", "emulated", "--arch", "x86_64", "--vm-type", "sw-protected"];
+        var auto = CliRun.Of(args);
+        Assert.Equal(0, auto.ExitCode);
+        Assert.StartsWith(Hello.Greeting, auto.Stdout, StringComparison.Ordinal);
+        string note = Assert.Single(auto.StderrLines);
+        Assert.StartsWith("kvmsharp: emulated (x86_64, all VM types, 6.18): VM type SwProtected: KVM_CAP_GUEST_MEMFD_FLAGS = 0x", note, StringComparison.Ordinal);
+        Assert.EndsWith("; the guest runs in ordinary host memory (--memory guest-memfd refuses)", note, StringComparison.Ordinal);
+
+        var refused = CliRun.Of([.. args, "--memory", "guest-memfd"]);
+        Assert.Equal(ExitCodes.KernelError, refused.ExitCode);
+        Assert.Empty(refused.Stdout);
+        string line = Assert.Single(refused.StderrLines);
+        Assert.Contains("lacks MMAP|INIT_SHARED", line, StringComparison.Ordinal);
+        Assert.EndsWith("(--memory auto or --memory host runs the guest in ordinary host memory)", line, StringComparison.Ordinal);
     }
 
     [KvmFact]
@@ -97,6 +223,18 @@ public sealed class RunCommandTests
         Assert.Equal(ExitCodes.Usage, run.ExitCode);
         Assert.Single(run.StderrLines);
         Assert.StartsWith("kvmsharp: ", run.Stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("lots")]
+    [InlineData("gmem")]
+    public void Memory_takes_only_auto_guest_memfd_or_host(string value)
+    {
+        var run = CliRun.Of("run", "hello", "--memory", value);
+        Assert.Equal(ExitCodes.Usage, run.ExitCode);
+        Assert.StartsWith($"kvmsharp: Argument '{value}' not recognized", run.StderrLines[0], StringComparison.Ordinal);
+        Assert.Contains("guest-memfd", run.StderrLines[0], StringComparison.Ordinal);
+        Assert.Empty(run.Stdout);
     }
 
     [Fact]

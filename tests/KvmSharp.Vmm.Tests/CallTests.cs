@@ -82,16 +82,25 @@ public sealed class CallTests
     public void Bad_options_are_rejected_before_anything_is_created()
     {
         var image = Hello.Image();
-        Assert.Throws<MicroVmException>(() => MicroVm.Create(image, new MicroVmOptions { MemorySize = 3 * 1024 * 1024 }));
-        Assert.Throws<MicroVmException>(() => MicroVm.Create(image, new MicroVmOptions { MemorySize = 1024 * 1024 }));
-        Assert.Throws<MicroVmException>(() => MicroVm.Create(image, new MicroVmOptions { Timeout = TimeSpan.Zero }));
-        Assert.Throws<MicroVmException>(() => MicroVm.Create(image, new MicroVmOptions { MaxExits = 0 }));
+        // Each refusal names the option (not, say, a guest memory the kernel cannot give).
+        Refused(new() { MemorySize = 3 * 1024 * 1024 }, "MicroVmOptions.MemorySize");
+        Refused(new() { MemorySize = 1024 * 1024 }, "MicroVmOptions.MemorySize");
+        Refused(new() { Timeout = TimeSpan.Zero }, "MicroVmOptions.Timeout");
+        Refused(new() { MaxExits = 0 }, "MicroVmOptions.MaxExits");
+        // Validation comes first even when the backing asked for does not exist here.
+        Refused(new() { MaxExits = 0, Memory = GuestMemoryBacking.GuestMemfd }, "MicroVmOptions.MaxExits");
+
+        void Refused(MicroVmOptions bad, string option)
+        {
+            var e = Assert.Throws<MicroVmException>(() => MicroVm.Create(image, bad));
+            Assert.StartsWith(option, e.Message, StringComparison.Ordinal);
+        }
     }
 
     [KvmFact]
     public void Larger_memory_is_mapped_with_2_MiB_pages_up_to_its_end()
     {
-        using var vm = MicroVm.Create(Sum.Image(), new MicroVmOptions { MemorySize = 8 * 1024 * 1024 });
+        using var vm = MicroVm.Create(Sum.Image(), GuestRun.Default with { MemorySize = 8 * 1024 * 1024 });
         // Input placed by the host near the top of memory, summed by the guest through the 2 MiB mappings.
         ulong top = vm.Memory.Size - 4096;
         vm.Memory.Fill(top, 4096, 3);
@@ -104,9 +113,9 @@ public sealed class CallTests
     public void A_shared_kvm_is_not_disposed_with_the_micro_vm()
     {
         using var kvm = Kvm.Open();
-        using (var vm = MicroVm.Create(Hello.Image(), new MicroVmOptions { Kvm = kvm })) Assert.True(vm.Run().IsSuccess);
+        using (var vm = MicroVm.Create(Hello.Image(), GuestRun.Default with { Kvm = kvm })) Assert.True(vm.Run().IsSuccess);
         Assert.False(kvm.Handle.IsClosed);
-        using var again = MicroVm.Create(Hello.Image(), new MicroVmOptions { Kvm = kvm });
+        using var again = MicroVm.Create(Hello.Image(), GuestRun.Default with { Kvm = kvm });
         Assert.True(again.Run().IsSuccess);
     }
 }

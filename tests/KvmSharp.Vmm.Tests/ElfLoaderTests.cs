@@ -100,9 +100,9 @@ public sealed class ElfLoaderTests
         // 4 MiB of BSS: fits the layout (below 1 GiB) but not a 2 MiB micro-VM.
         BinaryPrimitives.WriteUInt64LittleEndian(elf.AsSpan(Ph + 40), 4 * 1024 * 1024);
         var image = GuestImage.FromElf(elf);
-        var e = Assert.Throws<GuestImageException>(() => MicroVm.Create(image));
+        var e = Assert.Throws<GuestImageException>(() => MicroVm.Create(image, GuestRun.Default));
         Assert.Equal(GuestImageError.OutsideMemory, e.Error);
-        using var big = MicroVm.Create(image, new MicroVmOptions { MemorySize = 8 * 1024 * 1024 });
+        using var big = MicroVm.Create(image, GuestRun.Default with { MemorySize = 8 * 1024 * 1024 });
         // nop; ret: the entry returns through the trampoline.
         Assert.Equal(GuestOutcome.Exit, big.Run().Outcome);
     }

@@ -13,31 +13,83 @@ public sealed class FdLeakCollection;
 [Collection(nameof(FdLeakTests))]
 public sealed class FdLeakTests
 {
-    public static TheoryData<string> Endings => new() { "hello", "exit42", "badport", "loop", "triplefault", "halt", "wild", "sum", "hostcall" };
+    public static readonly string[] EndingNames = ["hello", "exit42", "badport", "loop", "triplefault", "halt", "wild", "sum", "hostcall"];
 
+    /// <summary>Every ending with each backing.</summary>
+    public static TheoryData<string, GuestMemoryBacking> Endings()
+    {
+        var data = new TheoryData<string, GuestMemoryBacking>();
+        foreach (string ending in EndingNames)
+        {
+            data.Add(ending, GuestMemoryBacking.GuestMemfd);
+            data.Add(ending, GuestMemoryBacking.HostMemory);
+        }
+        return data;
+    }
+
+    private static MicroVmOptions EndingOptions(DemoGuest guest, GuestMemoryBacking backing) =>
+        GuestRun.Default with { Timeout = TimeSpan.FromMilliseconds(100), HostFunctions = guest.HostFunctions?.Invoke(TextWriter.Null), Memory = backing };
+
+    /// <summary>On the real kernel; the guest_memfd cases are skipped, with the reason, where it has no guest_memfd.</summary>
     [KvmTheory]
     [MemberData(nameof(Endings))]
-    public void Each_ending_leaves_no_kvm_descriptor_or_mapping_behind(string demo)
+    public void Each_ending_leaves_no_kvm_descriptor_or_mapping_behind(string demo, GuestMemoryBacking backing)
     {
+        if (backing == GuestMemoryBacking.GuestMemfd) RealKernel.SkipUnlessGuestMemfd();
         var guest = DemoGuests.Find(demo)!;
         var image = guest.Image();
         var fdsBefore = KvmFds.Kvm();
         int mapsBefore = KvmFds.KvmMappings();
 
-        var options = new MicroVmOptions { Timeout = TimeSpan.FromMilliseconds(100), HostFunctions = guest.HostFunctions?.Invoke(TextWriter.Null) };
-        using (var vm = MicroVm.Create(image, options))
+        nint memory;
+        ulong size;
+        using (var vm = MicroVm.Create(image, EndingOptions(guest, backing)))
         {
+            Assert.Equal(backing, vm.Memory.Backing);
+            memory = vm.Memory.HostAddress;
+            size = vm.Memory.Size;
             var r = guest.Invoke(vm);
             Assert.NotEqual(GuestOutcome.RunFailed, r.Outcome);
-            // While it lives, the micro-VM holds /dev/kvm, the VM, the guest_memfd and the vCPU.
-            Assert.True(KvmFds.Kvm().Except(fdsBefore).Count() >= 4);
+            // While it lives, the micro-VM holds /dev/kvm, the VM and the vCPU, and the guest_memfd when it has one.
+            var held = KvmFds.Kvm().Except(fdsBefore).ToList();
+            Assert.True(held.Count >= 3, "held: " + string.Join(", ", held));
+            Assert.Equal(backing == GuestMemoryBacking.GuestMemfd ? 1 : 0, held.Count(fd => fd.Contains("gmem", StringComparison.Ordinal)));
+            Assert.True(HostMappings.AnyIn(memory, size));
         }
 
+        Assert.False(HostMappings.AnyIn(memory, size), $"guest memory at 0x{memory:X} is still mapped");
         var leaked = KvmFds.Kvm().Except(fdsBefore).ToList();
         Assert.True(leaked.Count == 0, "leaked: " + string.Join(", ", leaked));
         Assert.Equal(mapsBefore, KvmFds.KvmMappings());
         // The host is healthy: a fresh guest still runs to a clean exit.
         Assert.True(GuestRun.Run(Hello.Image()).IsSuccess);
+    }
+
+    /// <summary>The same on the emulated kernel (it has guest_memfd), on every host: its own descriptor and mapping counts.</summary>
+    [Theory]
+    [MemberData(nameof(Endings))]
+    public void Each_ending_on_the_emulated_kernel_leaves_nothing_behind(string demo, GuestMemoryBacking backing)
+    {
+        var guest = DemoGuests.Find(demo)!;
+        using var k = TestKernel.Emulated();
+        int fdsBefore = k.Emulator!.OpenFdCount; // /dev/kvm
+        nint memory;
+        ulong size;
+        using (var vm = MicroVm.Create(guest.Image(), k.Options(backing, EndingOptions(guest, backing))))
+        {
+            Assert.Equal(backing, vm.Memory.Backing);
+            memory = vm.Memory.HostAddress;
+            size = vm.Memory.Size;
+            Assert.NotEqual(GuestOutcome.RunFailed, guest.Invoke(vm).Outcome);
+            // The VM and the vCPU, and the guest_memfd with its mapping when it has one.
+            Assert.Equal(fdsBefore + (backing == GuestMemoryBacking.GuestMemfd ? 3 : 2), k.Emulator.OpenFdCount);
+            // The vCPU's kvm_run, and the guest_memfd's one mapping (host memory is no emulated file).
+            Assert.Equal(backing == GuestMemoryBacking.GuestMemfd ? 2 : 1, k.Emulator.MappingCount);
+        }
+        Assert.False(HostMappings.AnyIn(memory, size), $"guest memory at 0x{memory:X} is still mapped");
+        Assert.Equal(fdsBefore, k.Emulator.OpenFdCount);
+        Assert.Equal(0, k.Emulator.MappingCount);
+        Assert.Equal(0, k.Emulator.LiveVmCount);
     }
 
     [KvmFact]
@@ -73,8 +125,22 @@ public sealed class FdLeakTests
         var fdsBefore = KvmFds.Kvm();
         // A valid image that does not fit: refused before anything is created.
         var tooBig = GuestImage.FromFlat(new byte[3 * 1024 * 1024]);
-        Assert.Throws<GuestImageException>(() => MicroVm.Create(tooBig));
+        Assert.Throws<GuestImageException>(() => MicroVm.Create(tooBig, GuestRun.Default));
         Assert.Empty(KvmFds.Kvm().Except(fdsBefore));
+    }
+
+    [KvmFact]
+    public void Asking_for_guest_memfd_on_a_kernel_without_it_is_refused_and_leaves_nothing_behind()
+    {
+        Skip.If(RealKernel.NoGuestMemfdReason is null,
+            $"{KvmHost.DevicePath} has guest_memfd: nothing to refuse (BackingTests refuses it on an emulated kernel without guest_memfd)");
+        var fdsBefore = KvmFds.Kvm();
+        int mapsBefore = KvmFds.KvmMappings();
+        // Refused after the VM was created (the capability is per VM): the VM and /dev/kvm are closed again.
+        var e = Assert.Throws<MicroVmException>(() => MicroVm.Create(Hello.Image(), GuestRun.Default with { Memory = GuestMemoryBacking.GuestMemfd }));
+        Assert.Contains(RealKernel.NoGuestMemfdReason!, e.Message, StringComparison.Ordinal);
+        Assert.Empty(KvmFds.Kvm().Except(fdsBefore));
+        Assert.Equal(mapsBefore, KvmFds.KvmMappings());
     }
 
     [KvmFact]

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Diagnostics;
 using KvmSharp.Vmm.Loader;
+using KvmSharp.Vmm.Tests.Infrastructure;
 
 namespace KvmSharp.Vmm.Tests;
 
@@ -19,7 +20,7 @@ public sealed class GccGuestTests
         Assert.Equal(GuestImageKind.Elf, image.Kind);
         Assert.Contains("weighted", image.Exports.Keys);
 
-        using var vm = MicroVm.Create(image, new MicroVmOptions { Timeout = TimeSpan.FromSeconds(5) });
+        using var vm = MicroVm.Create(image, GuestRun.Default with { Timeout = TimeSpan.FromSeconds(5) });
         var start = vm.Run();
         Assert.Equal(GuestOutcome.Exit, start.Outcome);
         Assert.Equal(7, start.Status);

@@ -232,7 +232,7 @@ public sealed class HostCallFailureTests
             return 0;
         });
         var limit = TimeSpan.FromMilliseconds(150);
-        using var vm = HostCallGuest.Create(functions, new MicroVmOptions { Timeout = limit, MaxExits = 1_000_000 });
+        using var vm = HostCallGuest.Create(functions, GuestRun.Default with { Timeout = limit, MaxExits = 1_000_000 });
         var r = vm.Call("forever", id);
         Assert.Equal(GuestOutcome.Timeout, r.Outcome);
         Assert.True(r.Elapsed >= limit - TimeSpan.FromMilliseconds(10), $"ended after {r.Elapsed}");
@@ -257,7 +257,7 @@ public sealed class HostCallFailureTests
             return 1;
         });
         uint ok = functions.Add("ok", _ => 2);
-        using var vm = HostCallGuest.Create(functions, new MicroVmOptions { Timeout = TimeSpan.FromMilliseconds(100) });
+        using var vm = HostCallGuest.Create(functions, GuestRun.Default with { Timeout = TimeSpan.FromMilliseconds(100) });
         var r = vm.Call("call", id);
         Assert.Equal(GuestOutcome.Timeout, r.Outcome);
         Assert.True(polls > 0);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Guests;
+using KvmSharp.Vmm.Tests.Infrastructure;
 
 namespace KvmSharp.Vmm.Tests;
 
@@ -38,7 +39,7 @@ public sealed class LayoutTests
     [KvmFact]
     public void Page_tables_leave_out_the_guard_pages_and_map_everything_else_identically()
     {
-        using var vm = MicroVm.Create(Hello.Image(), new MicroVmOptions { MemorySize = 4 * 1024 * 1024 });
+        using var vm = MicroVm.Create(Hello.Image(), GuestRun.Default with { MemorySize = 4 * 1024 * 1024 });
         var m = vm.Memory;
         Assert.Equal(Layout.Pdpt | 3, m.Read<ulong>(Layout.Pml4));
         Assert.Equal(0UL, m.Read<ulong>(Layout.Pt + 8 * (Layout.NullGuard / Layout.PageSize)));

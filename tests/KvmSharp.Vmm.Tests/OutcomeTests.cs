@@ -82,7 +82,7 @@ public sealed class OutcomeTests
     {
         var timeout = TimeSpan.FromMilliseconds(250);
         var image = interruptsOff ? Misbehaving.EndlessLoopNoInterruptsImage() : Misbehaving.EndlessLoopImage();
-        var r = GuestRun.Run(image, new MicroVmOptions { Timeout = timeout });
+        var r = GuestRun.Run(image, GuestRun.Default with { Timeout = timeout });
         Assert.Equal(GuestOutcome.Timeout, r.Outcome);
         // The timer may fire a fraction of a millisecond early by the Stopwatch's clock.
         Assert.True(r.Elapsed >= timeout - TimeSpan.FromMilliseconds(10), $"stopped after {r.Elapsed}, before the {timeout} limit");
@@ -95,7 +95,7 @@ public sealed class OutcomeTests
     [KvmFact]
     public void Max_exits_stops_a_guest_that_never_stops_printing()
     {
-        var r = GuestRun.Run(Misbehaving.ChattyImage(), new MicroVmOptions { Timeout = Timeout.InfiniteTimeSpan, MaxExits = 500 });
+        var r = GuestRun.Run(Misbehaving.ChattyImage(), GuestRun.Default with { Timeout = Timeout.InfiniteTimeSpan, MaxExits = 500 });
         Assert.Equal(GuestOutcome.MaxExits, r.Outcome);
         Assert.Equal(500, r.Exits);
         // Each exit was one console byte (the last exit's byte is written before the budget check of the next).
@@ -105,7 +105,7 @@ public sealed class OutcomeTests
     [KvmFact]
     public void Console_capture_is_bounded_and_says_so()
     {
-        var r = GuestRun.Run(Misbehaving.ChattyImage(), new MicroVmOptions { Timeout = Timeout.InfiniteTimeSpan, MaxExits = 300, ConsoleCapacity = 100 });
+        var r = GuestRun.Run(Misbehaving.ChattyImage(), GuestRun.Default with { Timeout = Timeout.InfiniteTimeSpan, MaxExits = 300, ConsoleCapacity = 100 });
         Assert.Equal(100, r.Console.Length);
         Assert.True(r.ConsoleTruncated);
     }
@@ -114,7 +114,7 @@ public sealed class OutcomeTests
     public void Console_is_streamed_to_the_sink_as_well()
     {
         using var sink = new MemoryStream();
-        var r = GuestRun.Run(Hello.Image(), new MicroVmOptions { ConsoleSink = sink });
+        var r = GuestRun.Run(Hello.Image(), GuestRun.Default with { ConsoleSink = sink });
         Assert.Equal(Hello.Greeting, System.Text.Encoding.UTF8.GetString(sink.ToArray()));
         Assert.Equal(Hello.Greeting, r.Console);
     }

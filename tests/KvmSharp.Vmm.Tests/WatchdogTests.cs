@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Kernel;
 using KvmSharp.Vmm.Guests;
+using KvmSharp.Vmm.Tests.Infrastructure;
 
 namespace KvmSharp.Vmm.Tests;
 
@@ -19,7 +20,7 @@ public sealed class WatchdogTests
         return bytes;
     }
 
-    private static MicroVm Create() => MicroVm.Create(Misbehaving.LoopsImage(), new MicroVmOptions { Timeout = Limit, MaxExits = 100_000 });
+    private static MicroVm Create() => MicroVm.Create(Misbehaving.LoopsImage(), GuestRun.Default with { Timeout = Limit, MaxExits = 100_000 });
 
     [KvmFact]
     public void A_timed_out_vm_takes_the_next_call_without_a_reset()
@@ -64,19 +65,27 @@ public sealed class WatchdogTests
     {
         // The kick signal without the watchdog having fired (e.g. a late signal of an earlier call): KVM_RUN returns
         // EINTR, the run loop runs again, and the call still completes with its value.
-        using var vm = MicroVm.Create(Misbehaving.LoopsImage(), new MicroVmOptions { Timeout = TimeSpan.FromSeconds(30), MaxExits = 1_000_000 });
+        using var vm = MicroVm.Create(Misbehaving.LoopsImage(), GuestRun.Default with { Timeout = TimeSpan.FromSeconds(30), MaxExits = 1_000_000 });
         IKernel kernel = vm.Vcpu.Vm.Kernel;
         int tid = kernel.GetTid();
         using var started = new ManualResetEventSlim();
         using var stop = new CancellationTokenSource();
         long signals = 0;
+        Exception? senderFailure = null;
         var sender = new Thread(() =>
         {
             started.Set();
-            while (!stop.IsCancellationRequested)
+            try
             {
-                if (kernel.KickThread(tid) == 0) Interlocked.Increment(ref signals);
-                Thread.Sleep(1);
+                while (!stop.IsCancellationRequested)
+                {
+                    if (kernel.KickThread(tid) == 0) Interlocked.Increment(ref signals);
+                    Thread.Sleep(1);
+                }
+            }
+            catch (Exception e)
+            {
+                senderFailure = e; // never out of the thread: that would kill the test host
             }
         });
         sender.Start();
@@ -100,6 +109,7 @@ public sealed class WatchdogTests
             stop.Cancel();
             sender.Join();
         }
+        Assert.Null(senderFailure);
         Assert.True(Interlocked.Read(ref signals) > 0);
         Assert.True(interruptedRuns > 0, "no KVM_RUN was interrupted by a signal");
     }
@@ -110,13 +120,26 @@ public sealed class WatchdogTests
         // One clock thread keeps every deadline; a later, longer limit must not delay an earlier one, nor the reverse.
         var limits = new[] { TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(100) };
         var results = new CallResult[limits.Length];
+        var failures = new Exception?[limits.Length];
         var threads = limits.Select((limit, i) => new Thread(() =>
         {
-            using var vm = MicroVm.Create(Misbehaving.LoopsImage(), new MicroVmOptions { Timeout = limit });
-            results[i] = vm.Call("spin");
+            // An exception escaping a thread would kill the test host: keep it and fail the test with it below.
+            try
+            {
+                using var vm = MicroVm.Create(Misbehaving.LoopsImage(), GuestRun.Default with { Timeout = limit });
+                results[i] = vm.Call("spin");
+            }
+            catch (Exception e)
+            {
+                failures[i] = e;
+            }
         })).ToArray();
         foreach (var t in threads) t.Start();
         foreach (var t in threads) t.Join();
+        foreach (var failure in failures)
+        {
+            if (failure is not null) throw new InvalidOperationException("a micro-VM thread failed", failure);
+        }
         for (int i = 0; i < limits.Length; i++)
         {
             Assert.Equal(GuestOutcome.Timeout, results[i].Outcome);
@@ -128,7 +151,7 @@ public sealed class WatchdogTests
     [KvmFact]
     public void Max_exits_also_leaves_the_vm_usable()
     {
-        using var vm = MicroVm.Create(Misbehaving.ChattyImage(), new MicroVmOptions { Timeout = Timeout.InfiniteTimeSpan, MaxExits = 50 });
+        using var vm = MicroVm.Create(Misbehaving.ChattyImage(), GuestRun.Default with { Timeout = Timeout.InfiniteTimeSpan, MaxExits = 50 });
         Assert.Equal(GuestOutcome.MaxExits, vm.Run().Outcome);
         Assert.False(vm.IsFaulted);
         Assert.Equal(GuestOutcome.MaxExits, vm.Run().Outcome);

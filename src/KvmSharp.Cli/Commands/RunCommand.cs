@@ -10,16 +10,22 @@ using KvmSharp.Vmm.Loader;
 namespace KvmSharp.Cli.Commands;
 
 /// <summary>
-/// <c>kvmsharp run &lt;image|demo&gt; [--mem 2M] [--timeout 1s] [--json] [--kernel linux|emulated] [--vm-type …]
-/// [--in-place-conversion]</c>: runs a guest in a guest_memfd micro-VM, on the real kernel or the emulated one.
+/// <c>kvmsharp run &lt;image|demo&gt; [--mem 2M] [--timeout 1s] [--json] [--memory auto|guest-memfd|host]
+/// [--kernel linux|emulated] [--vm-type …] [--in-place-conversion]</c>: runs a guest in a micro-VM, on the real kernel
+/// or the emulated one. Guest memory is a guest_memfd when the kernel offers one for the VM type, otherwise ordinary
+/// host memory with one line on stderr saying why (<c>--memory auto</c>); <c>--memory guest-memfd</c> refuses such a
+/// kernel (exit code 1), <c>--memory host</c> always takes host memory.
 /// The guest's console goes to stdout as it is produced, then one outcome line; the process exits with the guest's
 /// status. <c>--json</c> prints one object instead:
-/// <c>{"outcome":"exit","status":0,"result":5050,"console":"…","rip":…}</c>.
+/// <c>{"outcome":"exit","status":0,"result":5050,"console":"…","rip":…,"memory":"guest_memfd"}</c>.
 /// </summary>
 public static class RunCommand
 {
     /// <summary>Exit code when the guest did not exit by itself (shutdown, timeout, unknown port …).</summary>
     public const int GuestDidNotExit = 125;
+
+    /// <summary>The values of --memory.</summary>
+    public const string MemoryAuto = "auto", MemoryGuestMemfd = "guest-memfd", MemoryHost = "host";
 
     public static Command Create()
     {
@@ -27,15 +33,22 @@ public static class RunCommand
         {
             Description = $"An ELF64 ET_EXEC or flat binary file, or a built-in demo: {string.Join(", ", DemoGuests.All.Select(d => d.Name))}",
         };
-        var mem = new Option<string>("--mem") { Description = "Guest memory (a multiple of 2M, up to 1G)", DefaultValueFactory = _ => "2M" };
+        var mem = new Option<string>("--mem") { Description = "Guest memory size (a multiple of 2M, up to 1G)", DefaultValueFactory = _ => "2M" };
         var timeout = new Option<string>("--timeout") { Description = "Wall-clock limit: 500ms, 1s, 2m, or none", DefaultValueFactory = _ => "1s" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object with the outcome and the console" };
+        var backing = new Option<string>("--memory")
+        {
+            Description = "What holds guest memory: auto (a guest_memfd when the kernel offers one for the VM type, else host memory), guest-memfd, or host",
+            DefaultValueFactory = _ => MemoryAuto,
+        };
+        backing.AcceptOnlyFromAmong(MemoryAuto, MemoryGuestMemfd, MemoryHost);
         var kernelOptions = new KernelOptions();
-        var command = new Command("run", "Run a guest program in a guest_memfd-only micro-VM");
+        var command = new Command("run", "Run a guest program in a micro-VM (guest_memfd memory when the kernel offers it)");
         command.Arguments.Add(target);
         command.Options.Add(mem);
         command.Options.Add(timeout);
         command.Options.Add(json);
+        command.Options.Add(backing);
         kernelOptions.AddTo(command);
         command.SetAction(result => Run(
             result.GetValue(target)!,
@@ -45,15 +58,29 @@ public static class RunCommand
             result.InvocationConfiguration.Output,
             kernelOptions.ReadKernel(result),
             kernelOptions.ReadVmType(result),
-            kernelOptions.ReadDevice(result)));
+            kernelOptions.ReadDevice(result),
+            result.GetValue(backing)!,
+            result.InvocationConfiguration.Error));
         return command;
     }
 
+    /// <summary>
+    /// Runs <paramref name="target"/>; <paramref name="backing"/> is a --memory value. Notes (the fallback to host
+    /// memory) go to <paramref name="error"/>.
+    /// </summary>
     public static int Run(string target, string memory, string timeout, bool json, TextWriter output,
-        KernelRequest? kernel = null, VmType vmType = VmType.Default, string device = Kvm.DefaultPath)
+        KernelRequest? kernel = null, VmType vmType = VmType.Default, string device = Kvm.DefaultPath,
+        string backing = MemoryAuto, TextWriter? error = null)
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(output);
+        error ??= TextWriter.Null;
+        GuestMemoryBacking? asked = backing switch
+        {
+            MemoryAuto or MemoryGuestMemfd => null, // guest-memfd: decided below, with the kernel's reason if it cannot
+            MemoryHost => GuestMemoryBacking.HostMemory,
+            _ => throw new UsageException($"--memory: '{backing}' is not one of {MemoryAuto}, {MemoryGuestMemfd}, {MemoryHost}"),
+        };
         ulong memorySize = ParseSize(memory);
         TimeSpan limit = ParseDuration(timeout);
         DemoGuest? demo = DemoGuests.Find(target);
@@ -76,11 +103,24 @@ public static class RunCommand
             HostFunctions = demo?.HostFunctions?.Invoke(json ? TextWriter.Null : output),
             Kvm = kvm,
             VmType = vmType,
+            Memory = asked,
         };
         CallResult result;
+        GuestMemoryBacking used;
         try
         {
             using var vm = MicroVm.Create(image, options);
+            used = vm.Memory.Backing;
+            if (used == GuestMemoryBacking.HostMemory && asked is null)
+            {
+                // The micro-VM picked host memory because the kernel has no guest_memfd for this VM type.
+                string where = kernel.Kind == KernelKind.Linux ? device : selection.Module;
+                string why = vm.GuestMemfdUnavailableReason ?? "no guest_memfd";
+                if (backing == MemoryGuestMemfd)
+                    throw new UnavailableException($"--memory {MemoryGuestMemfd}: {where}: {why} ({Alternatives(kernel, refusing: true)})");
+                error.WriteLine($"{CliApp.CommandName}: {where}: {why}; the guest runs in ordinary host memory ({Alternatives(kernel, refusing: false)})");
+                error.Flush();
+            }
             result = demo is not null ? demo.Invoke(vm) : vm.Run();
         }
         catch (MicroVmException e)
@@ -91,7 +131,7 @@ public static class RunCommand
 
         if (json)
         {
-            WriteJson(output, result);
+            WriteJson(output, result, used);
         }
         else
         {
@@ -100,6 +140,30 @@ public static class RunCommand
         }
         return result.Outcome == GuestOutcome.Exit ? result.Status : GuestDidNotExit;
     }
+
+    /// <summary>What else the user can ask for when the kernel has no guest_memfd for the VM.</summary>
+    private static string Alternatives(KernelRequest kernel, bool refusing)
+    {
+        string other = refusing
+            ? $"--memory {MemoryAuto} or --memory {MemoryHost} runs the guest in ordinary host memory"
+            : $"--memory {MemoryGuestMemfd} refuses";
+        // The emulated kernel like this host is built like it (without guest_memfd here); the full x86_64 preset has it.
+        string? elsewhere = kernel switch
+        {
+            { Kind: KernelKind.Linux } => "--kernel emulated --arch x86_64 gives guest_memfd",
+            { Kind: KernelKind.Emulated, Arch: null, InPlaceConversion: false } => "--arch x86_64 gives guest_memfd",
+            _ => null,
+        };
+        return elsewhere is null ? other : $"{other}; {elsewhere}";
+    }
+
+    /// <summary>The --json name of a backing: "guest_memfd" or "host".</summary>
+    public static string MemoryName(GuestMemoryBacking backing) => backing switch
+    {
+        GuestMemoryBacking.GuestMemfd => "guest_memfd",
+        GuestMemoryBacking.HostMemory => "host",
+        _ => backing.ToString(),
+    };
 
     /// <summary>"exit status 0, result 5050 (rip 0x6012, 3 exits, 0.21 ms)".</summary>
     public static string Describe(CallResult result)
@@ -126,7 +190,7 @@ public static class RunCommand
         return snake.ToString();
     }
 
-    public static void WriteJson(TextWriter output, CallResult result)
+    public static void WriteJson(TextWriter output, CallResult result, GuestMemoryBacking memory)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(result);
@@ -146,6 +210,7 @@ public static class RunCommand
             if (result.Port is ushort port) w.WriteNumber("port", port);
             w.WriteNumber("host_calls", result.HostCalls);
             w.WriteNumber("conversions", result.Conversions);
+            w.WriteString("memory", MemoryName(memory));
             w.WriteEndObject();
         }
         output.WriteLine(Encoding.UTF8.GetString(buffer.ToArray()));

@@ -12,7 +12,7 @@ namespace KvmSharp.Vmm.Guests;
 /// </summary>
 public static class Hello
 {
-    public const string Greeting = "Hello from a guest_memfd micro-VM!\n";
+    public const string Greeting = "Hello from a KvmSharp micro-VM!\n";
 
     public static GuestImage Image()
     {

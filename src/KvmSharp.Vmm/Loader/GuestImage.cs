@@ -90,7 +90,7 @@ public sealed class GuestImage
         {
             memory.Write(segment.Address, segment.Data.Span);
             ulong bss = segment.MemorySize - (ulong)segment.Data.Length;
-            // Fresh or punched gmem pages are already zero; a reused VM may hold old data there.
+            // Fresh or discarded pages are already zero; a reused VM may hold old data there.
             if (bss > 0) memory.Fill(segment.Address + (ulong)segment.Data.Length, bss, 0);
         }
     }

@@ -3,10 +3,18 @@ using KvmSharp.Vmm.Loader;
 
 namespace KvmSharp.Vmm.Tests.Infrastructure;
 
-/// <summary>Runs one image in a fresh micro-VM.</summary>
+/// <summary>
+/// The options of every test about the sandbox's general behaviour (outcomes, calls, watchdog, host calls, loader,
+/// pool, leaks): this machine's /dev/kvm, with the best guest memory it offers (<see cref="RealKernel.Backing"/>), so
+/// they test real KVM on a host with guest_memfd and on one without. Tests of one backing say so themselves
+/// (<see cref="TestKernel"/>).
+/// </summary>
 public static class GuestRun
 {
-    public static MicroVmOptions Quick { get; } = new() { Timeout = TimeSpan.FromMilliseconds(300), MaxExits = 100_000 };
+    /// <summary>The library's defaults, except guest memory: the real kernel's best (never a silent fallback).</summary>
+    public static MicroVmOptions Default { get; } = new() { Memory = RealKernel.Backing };
+
+    public static MicroVmOptions Quick { get; } = Default with { Timeout = TimeSpan.FromMilliseconds(300), MaxExits = 100_000 };
 
     public static CallResult Run(GuestImage image, MicroVmOptions? options = null)
     {

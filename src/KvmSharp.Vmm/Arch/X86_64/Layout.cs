@@ -3,8 +3,9 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 
 /// <summary>
 /// The guest-physical memory map of a micro-VM (Firecracker's arch/x86_64/layout.rs in spirit). All guest memory is
-/// one guest_memfd bound at GPA 0; the guest runs with identity-mapped page tables, so a guest-virtual address equals
-/// its guest-physical address and its offset in the guest_memfd file. GUEST-ABI.md repeats this map for guest authors.
+/// one block bound at GPA 0 (a guest_memfd, or host memory: <see cref="GuestMemoryBacking"/>); the guest runs with
+/// identity-mapped page tables, so a guest-virtual address equals its guest-physical address and its offset in that
+/// block. GUEST-ABI.md repeats this map for guest authors.
 /// <code>
 /// 0x000000 +-----------------------------+ not mapped: a null dereference faults (ends as Shutdown)
 /// 0x001000 | GDT                         |
