@@ -10,12 +10,29 @@ public sealed class ConformanceCaseAttribute(string source) : Attribute
 
     /// <summary>What the emulated target must be configured with for this case (the real kernel is what it is).</summary>
     public EmulatedProfile Profile { get; init; } = EmulatedProfile.LikeThisHost;
+
+    /// <summary>
+    /// What the kernel must be for this case to apply, checked before it runs (<see cref="KernelRequirement"/>);
+    /// <see cref="KernelRequirement.None"/> takes the class's <see cref="ConformanceGroupAttribute.Requires"/>.
+    /// </summary>
+    public KernelRequirement Requires { get; init; }
+}
+
+/// <summary>What every case of a class under Cases/ has in common (an upstream test file ported whole, say).</summary>
+[AttributeUsage(AttributeTargets.Class)]
+public sealed class ConformanceGroupAttribute : Attribute
+{
+    /// <summary>The requirement of every case in the class (a case may not state a different one).</summary>
+    public KernelRequirement Requires { get; init; }
 }
 
 /// <summary>Emulator configurations a case can ask for.</summary>
 public enum EmulatedProfile
 {
-    /// <summary>The preset that reproduces this host's kernel: the cases that both kernels can run.</summary>
+    /// <summary>
+    /// The preset that reproduces this project's host kernel as the upstream selftests expect it, with guest_memfd
+    /// (EmulatorConfig.LikeThisHost()): the cases that both kernels can run.
+    /// </summary>
     LikeThisHost,
     /// <summary>x86_64 with every VM type and the v8 in-place conversion series enabled.</summary>
     X86InPlaceConversion,
@@ -23,4 +40,9 @@ public enum EmulatedProfile
     X86,
     /// <summary>arm64 (mainline 6.18, EmulatorConfig.Arm64()): the arm64 guest cases.</summary>
     Arm64,
+    /// <summary>
+    /// The same host kernel built without CONFIG_KVM_GUEST_MEMFD (EmulatorConfig.LikeThisHost(guestMemfd: false)):
+    /// the cases that require <see cref="KernelRequirement.NoGuestMemfd"/>.
+    /// </summary>
+    LikeThisHostWithoutGuestMemfd,
 }

@@ -16,8 +16,17 @@ public sealed record CaseResult(string Name, string Kernel, CaseOutcome Outcome,
 /// <summary>Runs cases on a target: skip reasons, failures with their message, and a descriptor-leak check.</summary>
 public static class ConformanceRunner
 {
-    public static CaseResult Run(ConformanceCase @case, KernelTarget target)
+    /// <summary>Runs <paramref name="case"/> on <paramref name="target"/>.</summary>
+    /// <param name="case">The case.</param>
+    /// <param name="target">The kernel.</param>
+    /// <param name="enforceRequirement">
+    /// False runs the body even when the kernel does not meet the case's <see cref="ConformanceCase.Requires"/>: to show
+    /// that the requirement is needed (the case then fails or skips itself).
+    /// </param>
+    public static CaseResult Run(ConformanceCase @case, KernelTarget target, bool enforceRequirement = true)
     {
+        ArgumentNullException.ThrowIfNull(@case);
+        ArgumentNullException.ThrowIfNull(target);
         if (target.UnavailableReason is string unavailable)
             return new(@case.Name, target.Name, CaseOutcome.Skipped, unavailable);
         var before = FdSnapshot.Take();
@@ -25,6 +34,13 @@ public static class ConformanceRunner
         try
         {
             kernel = target.CreateKernel(@case.Profile);
+            // Decided before the case runs, from what the kernel reports, not from how the case fails.
+            if (enforceRequirement && KernelRequirements.Unmet(@case.Requires, kernel) is string unmet)
+            {
+                return target.SkipsUnmetRequirements
+                    ? new(@case.Name, target.Name, CaseOutcome.Skipped, unmet)
+                    : new(@case.Name, target.Name, CaseOutcome.Failed, $"the emulator profile {@case.Profile} does not meet the case's requirement ({@case.Requires}): {unmet}");
+            }
             @case.Body(new CaseContext(target, kernel));
             // The emulator's descriptors are its own: they never show in /proc/self/fd.
             if (kernel is EmulatedKernel { OpenFdCount: > 0 } emu)

@@ -81,4 +81,35 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmSoftwareInterruptsFail(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): KVM_SET_REGS drops RFLAGS.VM (bit 17); every other bit, reserved ones included,
+    /// reads back as written. Upstream keeps it (__set_regs → kvm_set_rflags → vmx_set_rflags / svm_set_rflags store
+    /// the value outside vm86 emulation). Observed on Linux 6.18 kvm_pvm by the differential fuzzer (open,
+    /// KVM_CREATE_VM, KVM_CREATE_VCPU 1, KVM_SET_REGS rflags 0x43813626751E329E → KVM_GET_REGS 0x43813626751C329E).
+    /// The emulator keeps the upstream answer; the fuzzer steers around it (Fuzzing/ReportedDivergences.cs).
+    /// </summary>
+    public static bool KvmPvmDropsRflagsVm(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): KVM_SET_SREGS with CR0.PG|PE outside long mode (EFER.LME clear, i.e. 32-bit
+    /// paging) is accepted but CR0 then reads back without PG (0x80000031 → 0x31): this host runs no 32-bit paged
+    /// guests. Upstream __set_sregs_common stores CR0 through kvm_x86_ops.set_cr0 as given (kvm_is_valid_cr0 allows
+    /// PG with PE). Observed on Linux 6.18 kvm_pvm by the differential fuzzer (vCPU 1, GET/SET/GET_SREGS). The emulator
+    /// keeps the upstream answer; the fuzzer steers around it.
+    /// </summary>
+    public static bool KvmPvmDropsCr0PgWithoutLongMode(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): IRET/IRETD in 32-bit protected-mode code ends KVM_RUN with
+    /// KVM_EXIT_INTERNAL_ERROR (suberror 1, emulation failure), RIP on the IRET and the frame still on the stack.
+    /// Upstream (VMX/SVM) runs it natively: EIP, CS and EFLAGS are popped. Observed on Linux 6.18 kvm_pvm: a flat
+    /// 32-bit guest (CS 0x08, entered from real mode by a far jump) executing <c>pushfd; push 8; push eax; iretd</c>,
+    /// and an exception handler's <c>iretd</c> after a #UD delivered through a 32-bit trap gate. Delivery through
+    /// 32-bit gates itself works there (ProtectedModeExceptions).
+    /// </summary>
+    public static bool KvmPvmIretIn32BitCodeFails(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

@@ -7,12 +7,15 @@ namespace KvmSharp.Conformance;
 public sealed class KernelTarget
 {
     private readonly Func<EmulatedProfile, IKernel> _create;
+    private readonly Func<string?> _unavailable;
 
-    private KernelTarget(string name, bool isReal, Func<EmulatedProfile, IKernel> create)
+    private KernelTarget(string name, bool isReal, bool skipsUnmetRequirements, Func<EmulatedProfile, IKernel> create, Func<string?> unavailable)
     {
         Name = name;
         IsReal = isReal;
+        SkipsUnmetRequirements = skipsUnmetRequirements;
         _create = create;
+        _unavailable = unavailable;
     }
 
     public string Name { get; }
@@ -20,11 +23,25 @@ public sealed class KernelTarget
     /// <summary>True for the host kernel (the truth), false for the emulator.</summary>
     public bool IsReal { get; }
 
-    public static KernelTarget Linux { get; } = new("linux", isReal: true, _ => LinuxKernel.Instance);
+    /// <summary>
+    /// True when a case whose <see cref="KernelRequirement"/> this kernel does not meet is skipped (the real kernel is
+    /// what it is); false when that is a failure (the emulator's profile was chosen for the case).
+    /// </summary>
+    public bool SkipsUnmetRequirements { get; }
 
-    public static KernelTarget Emulated { get; } = new("emulated", isReal: false, EmulatedKernels.Create);
+    public static KernelTarget Linux { get; } = new("linux", isReal: true, skipsUnmetRequirements: true, _ => LinuxKernel.Instance, () => LinuxAvailability.Reason);
+
+    public static KernelTarget Emulated { get; } = new("emulated", isReal: false, skipsUnmetRequirements: false, EmulatedKernels.Create, () => null);
 
     public static IReadOnlyList<KernelTarget> All { get; } = [Linux, Emulated];
+
+    /// <summary>
+    /// The emulator standing in for a host kernel, e.g. this host built without CONFIG_KVM_GUEST_MEMFD on a machine
+    /// that has it: like the real kernel it skips cases whose requirement it does not meet, but it is not the truth
+    /// (<see cref="IsReal"/> is false, so no host deviation applies). For tests of the suite itself.
+    /// </summary>
+    public static KernelTarget EmulatedHost(string name, Func<EmulatedProfile, IKernel> create) =>
+        new(name, isReal: false, skipsUnmetRequirements: true, create, () => null);
 
     public static KernelTarget Parse(string name) =>
         All.FirstOrDefault(t => t.Name == name) ?? throw new ArgumentException($"unknown kernel '{name}' (linux, emulated)", nameof(name));
@@ -33,7 +50,7 @@ public sealed class KernelTarget
     public IKernel CreateKernel(EmulatedProfile profile) => _create(profile);
 
     /// <summary>Why this target cannot run at all here (null when it can).</summary>
-    public string? UnavailableReason => IsReal ? LinuxAvailability.Reason : null;
+    public string? UnavailableReason => _unavailable();
 
     public override string ToString() => Name;
 }

@@ -16,7 +16,10 @@ public enum OpKind
     CreateGmem,
     /// <summary>fallocate(gmem <c>Target</c>, mode = E, offset = A, len = B).</summary>
     Fallocate,
-    /// <summary>KVM_SET_USER_MEMORY_REGION2 on VM <c>Target</c>: slot = E, flags = (uint)D, gpa = A, size = B, gmem = <c>Other</c>, offset = C.</summary>
+    /// <summary>
+    /// KVM_SET_USER_MEMORY_REGION2 on VM <c>Target</c>: slot = E, flags = (uint)D, gpa = A, size = B, gmem = <c>Other</c>,
+    /// offset = C, userspace_addr = U (an address the fuzzer never maps: no guest runs in a session's VMs).
+    /// </summary>
     SetRegion2,
     /// <summary>mmap(gmem <c>Target</c>, length = A, offset = B, MAP_SHARED if E == 0 else MAP_PRIVATE) → mapping handle.</summary>
     Mmap,
@@ -54,15 +57,19 @@ public enum OpKind
     /// <summary>madvise(mapping <c>Target</c> + A, length B, advice E).</summary>
     Madvise,
     /// <summary>
-    /// A tiny guest on system handle <c>Target</c>: a fresh VM, gmem-backed memory and one vCPU running a program
-    /// generated from seed A (E = 0: 64-bit, 1: real mode); exits, final registers and memory are compared.
+    /// A tiny guest on system handle <c>Target</c>: a fresh VM, one memory slot and one vCPU running a program generated
+    /// from seed A (E bit 0: 0 = 64-bit, 1 = real mode; E bit 1 (<see cref="FuzzOp.GuestRunInHostMemory"/>): the slot
+    /// is anonymous host memory instead of a guest_memfd); exits, final registers and memory are compared.
     /// </summary>
     GuestRun,
 }
 
 /// <summary>One call of a sequence. <see cref="Result"/> is the logical handle a creating call defines.</summary>
-public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong A = 0, ulong B = 0, ulong C = 0, ulong D = 0, int E = 0, int Result = -1)
+public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong A = 0, ulong B = 0, ulong C = 0, ulong D = 0, int E = 0, int Result = -1, ulong U = 0)
 {
+    /// <summary><see cref="OpKind.GuestRun"/>'s E bit for a guest in host memory (a kernel without guest_memfd).</summary>
+    public const int GuestRunInHostMemory = 2;
+
     public override string ToString()
     {
         var ci = CultureInfo.InvariantCulture;
@@ -74,7 +81,7 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             OpKind.CheckExtension => $"KVM_CHECK_EXTENSION({h(Target)}, cap={A})",
             OpKind.CreateGmem => $"{h(Result)} = KVM_CREATE_GUEST_MEMFD({h(Target)}, size=0x{A:X}, flags=0x{B:X})",
             OpKind.Fallocate => $"fallocate({h(Target)}, mode=0x{E:X}, offset=0x{A:X}, len=0x{B:X})",
-            OpKind.SetRegion2 => $"KVM_SET_USER_MEMORY_REGION2({h(Target)}, slot={E}, flags=0x{D:X}, gpa=0x{A:X}, size=0x{B:X}, gmem={h(Other)}, offset=0x{C:X})",
+            OpKind.SetRegion2 => $"KVM_SET_USER_MEMORY_REGION2({h(Target)}, slot={E}, flags=0x{D:X}, gpa=0x{A:X}, size=0x{B:X}, gmem={h(Other)}, offset=0x{C:X}{(U != 0 ? $", uaddr=0x{U:X}" : "")})",
             OpKind.Mmap => $"{h(Result)} = mmap({h(Target)}, len=0x{A:X}, offset=0x{B:X}, {(E == 0 ? "MAP_SHARED" : "MAP_PRIVATE")})",
             OpKind.Touch => C != 0 ? $"{h(Target)}[0x{A:X}] = 0x{B & 0xff:X2}" : $"read {h(Target)}[0x{A:X}]",
             OpKind.Munmap => $"munmap({h(Target)})",
@@ -91,7 +98,7 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             OpKind.RunVcpu => $"KVM_RUN({h(Target)}, immediate_exit={E})",
             OpKind.PreFault => $"KVM_PRE_FAULT_MEMORY({h(Target)}, gpa=0x{A:X}, size=0x{B:X}, flags=0x{C:X})",
             OpKind.Madvise => $"madvise({h(Target)}+0x{A:X}, len=0x{B:X}, advice={E})",
-            OpKind.GuestRun => $"guest run({h(Target)}, {(E == 0 ? "64-bit" : "real mode")}, program seed={A})",
+            OpKind.GuestRun => $"guest run({h(Target)}, {((E & 1) == 0 ? "64-bit" : "real mode")}{((E & GuestRunInHostMemory) != 0 ? ", host memory" : "")}, program seed={A})",
             _ => Kind.ToString(),
         };
     }

@@ -58,7 +58,7 @@ public sealed partial class KernelSession
                 return Describe(m.Region.Advise(op.A, op.B, op.E));
             }
             case OpKind.GuestRun:
-                return TinyGuestRun.Run(_kernel, Fd(op.Target), op.A, realMode: op.E != 0);
+                return TinyGuestRun.Run(_kernel, Fd(op.Target), op.A, realMode: (op.E & 1) != 0, hostMemory: (op.E & FuzzOp.GuestRunInHostMemory) != 0);
             default:
                 return "unknown op";
         }

@@ -66,7 +66,7 @@ public sealed partial class KernelSession : IDisposable
                 var region = new kvm_userspace_memory_region2
                 {
                     slot = (uint)op.E, flags = (uint)op.D, guest_phys_addr = op.A, memory_size = op.B,
-                    guest_memfd_offset = op.C, guest_memfd = (uint)RawFd(op.Other),
+                    guest_memfd_offset = op.C, guest_memfd = (uint)RawFd(op.Other), userspace_addr = op.U,
                 };
                 return Describe(_kernel.Ioctl(Fd(op.Target), KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref region)));
             }

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
-using KvmSharp.Kernel;
 
 namespace KvmSharp.Fuzzing;
 
@@ -34,7 +33,7 @@ public sealed partial class OpGenerator
             < 65 when _vms.Count > 0 => new FuzzOp(OpKind.SetTssAddr, Target: PickMaybeClosed(_vms), A: TssAddr()),
             < 75 when _mappings.Count > 0 => Madvise(),
             < 85 => new FuzzOp(OpKind.CheckExtension, Target: PickAnyFd(), A: (ulong)s_caps[_rng.Next(s_caps.Length)]),
-            < 100 when _systems.Count > 0 => new FuzzOp(OpKind.GuestRun, Target: Pick(_systems), A: (ulong)_rng.Next(), E: _rng.Next(2)),
+            < 100 when _systems.Count > 0 => new FuzzOp(OpKind.GuestRun, Target: Pick(_systems), A: (ulong)_rng.Next(), E: _rng.Next(2) | (_noGuestMemfd ? FuzzOp.GuestRunInHostMemory : 0)),
             _ => null,
         };
     }
@@ -125,9 +124,6 @@ public sealed partial class OpGenerator
         ulong offset = Ps * (ulong)_rng.NextInt64(0, (long)pages) + Misalign();
         ulong len = _rng.Next(6) == 0 ? 0 : Ps * (ulong)_rng.NextInt64(1, (long)pages + 1);
         int advice = s_advice[_rng.Next(s_advice.Length)];
-        if (!_includeReported && ReportedDivergences.IsEmptyCollapse(len, advice)) len = Ps;
-        if (!_includeReported && ReportedDivergences.IsPopulateOfPrivate(advice, _gmemFlags.GetValueOrDefault(_mappingGmem.GetValueOrDefault(mapping, -1))))
-            advice = LinuxConstants.MADV_DONTNEED;
         return new FuzzOp(OpKind.Madvise, Target: mapping, A: offset, B: len, E: advice);
     }
 }

@@ -45,6 +45,8 @@ public sealed partial class OpGenerator
         if (_systems.Count == 0) return new FuzzOp(OpKind.OpenKvm, Result: _nextId++);
         // Build up objects first: a VM and a few guest_memfds make the later calls meaningful.
         if (_vms.Count == 0 && _rng.Next(3) != 0) return new FuzzOp(OpKind.CreateVm, Target: Pick(_systems), A: VmType(), Result: _nextId++);
+        // A kernel without guest_memfd (learnt from its answers) gets calls it can get past (OpGenerator.WithoutGuestMemfd.cs).
+        if (_noGuestMemfd) return NextWithoutGuestMemfd();
         if (_vms.Count > 0 && _gmems.Count < 2 && _rng.Next(2) == 0) return CreateGmem();
         // A quarter of the calls exercise what was added after the first fuzzer (OpGenerator.Vcpus.cs).
         if (_rng.Next(4) == 0 && NextNewer() is FuzzOp newer) return newer;
@@ -78,6 +80,11 @@ public sealed partial class OpGenerator
             case OpKind.OpenKvm when created: _systems.Add(op.Result); break;
             case OpKind.CreateVm when created: _vms.Add(op.Result); break;
             case OpKind.CreateGmem when created: _gmems.Add(op.Result); _gmemSize[op.Result] = op.A; _gmemFlags[op.Result] = op.B; break;
+            case OpKind.CreateGmem when outcome == "ENOTTY": _noGuestMemfd = true; break;
+            case OpKind.SetRegion2 when _noGuestMemfd:
+                ObservePlainRegion(op, outcome);
+                ObserveNewer(op, created);
+                break;
             case OpKind.Mmap when created: _mappings.Add(op.Result); _mappingLength[op.Result] = op.A; _mappingGmem[op.Result] = op.Target; break;
             case OpKind.Munmap: _mappings.Remove(op.Target); break;
             case OpKind.Close:

@@ -53,11 +53,12 @@ public sealed class RawIoctlFuzzer
     /// <summary>The emulator configurations sessions rotate through.</summary>
     public static IReadOnlyList<(string Name, Func<EmulatorConfig> Create)> Configs { get; } =
     [
-        ("like-this-host", EmulatorConfig.LikeThisHost),
+        ("like-this-host", () => EmulatorConfig.LikeThisHost()),
         ("x86_64", () => EmulatorConfig.X86_64()),
         ("x86_64-in-place-v8", () => EmulatorConfig.X86_64(inPlaceConversion: true)),
         ("x86_64-vm-attributes2", () => EmulatorConfig.X86_64() with { VmMemoryAttributes2 = true, GuestMemfdFlagsHiCap = 251, ExtraGuestMemfdFlags = 1UL << 40 }),
         ("arm64", EmulatorConfig.Arm64),
+        ("like-this-host-without-guest-memfd", () => EmulatorConfig.LikeThisHost(guestMemfd: false)),
     ];
 
     /// <summary>Calls per session before the kernel is torn down and a fresh one starts.</summary>

@@ -48,7 +48,7 @@ public static class SregsMutation
                 s.cr4 = s_cr4[rng.Next(s_cr4.Length)];
                 break;
             case 5:
-                s.cr8 = rng.Next(3) == 0 && reported ? (ulong)rng.NextInt64() : (ulong)rng.Next(16);
+                s.cr8 = rng.Next(3) == 0 ? (ulong)rng.NextInt64() : (ulong)rng.Next(16);
                 s.cr2 = (ulong)rng.NextInt64();
                 s.cr3 = (ulong)rng.Next(0x1000) << 12;
                 break;

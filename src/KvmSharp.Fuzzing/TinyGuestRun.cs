@@ -11,7 +11,8 @@ namespace KvmSharp.Fuzzing;
 
 /// <summary>
 /// One tiny guest from start to end on one kernel, through raw ioctls only (both kernels see the same bytes): a fresh
-/// VM, one MMAP|INIT_SHARED guest_memfd slot, one vCPU running <see cref="TinyGuestProgram"/>; every exit is answered
+/// VM, one slot — a MMAP|INIT_SHARED guest_memfd, or anonymous host memory (for a kernel without guest_memfd; same
+/// layout, same program) — one vCPU running <see cref="TinyGuestProgram"/>; every exit is answered
 /// with data derived from the exit itself, and the text returned lists the exits, the final registers and a hash of
 /// the memory the program can write. The VM is torn down before returning, so a run never shares state with the
 /// session's other objects (no slot is ever deleted and re-added: docs/STATUS.md "Re-adding a deleted memslot makes the
@@ -22,40 +23,56 @@ internal static class TinyGuestRun
     /// <summary>More exits than any program can make (at most two per instruction): a guest that exceeds it loops.</summary>
     private const int MaxExits = 2 * TinyGuestProgram.MaxInstructions + 4;
 
-    // 64-bit layout (GPA = file offset): GDT, PML4 → PDPT → PD of 2 MiB pages identity-mapping [0, 8 MiB), code, data,
-    // stack; the gmem covers [0, 2 MiB), so [2 MiB, 8 MiB) is mapped by the guest's page tables but has no memslot.
-    private const ulong LongGmemSize = 0x20_0000, GdtGpa = 0x1000, Pml4 = 0x2000, Pdpt = 0x3000, Pd = 0x4000;
+    // 64-bit layout (GPA = offset in the slot's memory): GDT, PML4 → PDPT → PD of 2 MiB pages identity-mapping
+    // [0, 8 MiB), code, data, stack; the slot covers [0, 2 MiB), so [2 MiB, 8 MiB) is mapped by the guest's page tables
+    // but has no memslot.
+    private const ulong LongSlotSize = 0x20_0000, GdtGpa = 0x1000, Pml4 = 0x2000, Pdpt = 0x3000, Pd = 0x4000;
     private const ulong CodeGpa = 0x10_0000, DataGpa = 0x18_0000, StackTop = 0x1F_0000, MmioGpa = 0x40_0000;
 
     // Real mode: CS = DS = SS base 0x10000; the slot covers offsets [0, 0x8000), so DS:0x8000 is past it (MMIO).
-    private const ulong RealSlotGpa = 0x1_0000, RealGmemSize = 0x8000;
+    private const ulong RealSlotGpa = 0x1_0000, RealSlotSize = 0x8000;
     private const int RealData = 0x4000, RealMmio = 0x8000, RealStackTop = 0x7FF0;
 
     private const ulong CodeSegment = 0x00AF_9B00_0000_FFFF, DataSegment = 0x00CF_9300_0000_FFFF;
 
-    public static string Run(IKernel kernel, KernelFd system, ulong seed, bool realMode)
+    public static string Run(IKernel kernel, KernelFd system, ulong seed, bool realMode, bool hostMemory = false)
     {
         long vmRc = kernel.Ioctl(system, KvmIoctls.KVM_CREATE_VM, 0UL);
         if (vmRc < 0) return "create vm " + Errno(vmRc);
         using var vm = kernel.Adopt((int)vmRc);
-        ulong size = realMode ? RealGmemSize : LongGmemSize;
-        var create = new kvm_create_guest_memfd { size = size, flags = KvmConstants.GUEST_MEMFD_FLAG_MMAP | KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED };
-        long gmemRc = kernel.Ioctl(vm, KvmIoctls.KVM_CREATE_GUEST_MEMFD, Bytes(ref create));
-        if (gmemRc < 0) return "create gmem " + Errno(gmemRc);
-        using var gmem = kernel.Adopt((int)gmemRc);
-        long mapRc = MappedRegion.Map(kernel, gmem, size, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_SHARED, 0, out var mapped);
-        if (mapRc < 0) return "mmap gmem " + Errno(mapRc);
+        ulong size = realMode ? RealSlotSize : LongSlotSize;
+        KernelFd? gmem = null;
+        MappedRegion? mapped;
+        if (hostMemory)
+        {
+            long anonRc = MappedRegion.Map(kernel, null, size, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_PRIVATE | LinuxConstants.MAP_ANONYMOUS, 0, out mapped);
+            if (anonRc < 0) return "mmap anonymous " + Errno(anonRc);
+        }
+        else
+        {
+            var create = new kvm_create_guest_memfd { size = size, flags = KvmConstants.GUEST_MEMFD_FLAG_MMAP | KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED };
+            long gmemRc = kernel.Ioctl(vm, KvmIoctls.KVM_CREATE_GUEST_MEMFD, Bytes(ref create));
+            if (gmemRc < 0) return "create gmem " + Errno(gmemRc);
+            gmem = kernel.Adopt((int)gmemRc);
+            long mapRc = MappedRegion.Map(kernel, gmem, size, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_SHARED, 0, out mapped);
+            if (mapRc < 0)
+            {
+                gmem.Dispose();
+                return "mmap gmem " + Errno(mapRc);
+            }
+        }
+        using var file = gmem;
         using var memory = mapped!;
         byte[] code = realMode ? TinyGuestProgram.RealMode(seed, RealData, RealMmio) : TinyGuestProgram.LongMode(seed, CodeGpa);
         if (!realMode) WriteLongModeTables(memory);
         code.CopyTo(memory.GetSpan(realMode ? 0 : CodeGpa, code.Length));
 
         // HostDeviations.KvmPvmGmemNeedsUserspaceMapping: on kvm_pvm a vCPU reaches gmem only through a userspace
-        // mapping of it, so userspace_addr is always the gmem's own shared mapping (never 0).
+        // mapping of it, so userspace_addr is always the gmem's own shared mapping (never 0). Host memory is a plain slot.
         var slot = new kvm_userspace_memory_region2
         {
-            slot = 0, flags = KvmConstants.KVM_MEM_GUEST_MEMFD, guest_phys_addr = realMode ? RealSlotGpa : 0, memory_size = size,
-            userspace_addr = (ulong)memory.Address, guest_memfd = (uint)gmem.Number, guest_memfd_offset = 0,
+            slot = 0, flags = gmem is null ? 0 : KvmConstants.KVM_MEM_GUEST_MEMFD, guest_phys_addr = realMode ? RealSlotGpa : 0, memory_size = size,
+            userspace_addr = (ulong)memory.Address, guest_memfd = gmem is null ? 0 : (uint)gmem.Number, guest_memfd_offset = 0,
         };
         long slotRc = kernel.Ioctl(vm, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref slot));
         if (slotRc < 0) return "memslot " + Errno(slotRc);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Text.Json;
+using KvmSharp.Emulation;
 
 namespace KvmSharp.Cli.Tests;
 
@@ -25,11 +26,36 @@ public sealed class ConformanceAndFuzzCommandTests
     [KvmFact]
     public void Conformance_text_ends_with_the_totals_line_per_kernel()
     {
+        // A guest_memfd case: it runs on the real kernel where guest_memfd exists, and is skipped with the reason,
+        // before it runs, where the kernel was built without it. The emulator always runs it.
         var run = CliRun.Of("conformance", "--kernel", "both", "--filter", "test_invalid_punch_hole");
         Assert.Equal(0, run.ExitCode);
         var lines = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(["== linux ==", "PASS test_invalid_punch_hole", "1 passed, 0 failed, 0 skipped",
-                      "== emulated ==", "PASS test_invalid_punch_hole", "1 passed, 0 failed, 0 skipped"], lines);
+        string[] linux = HostMatching.HostHasGuestMemfd == true
+            ? ["== linux ==", "PASS test_invalid_punch_hole", "1 passed, 0 failed, 0 skipped"]
+            : ["== linux ==", "SKIP test_invalid_punch_hole: this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0)", "0 passed, 0 failed, 1 skipped"];
+        Assert.Equal([.. linux, "== emulated ==", "PASS test_invalid_punch_hole", "1 passed, 0 failed, 0 skipped"], lines);
+    }
+
+    [KvmFact]
+    public void Conformance_runs_the_cases_for_a_kernel_without_guest_memfd_where_it_lacks_it()
+    {
+        var run = CliRun.Of("conformance", "--kernel", "both", "--filter", "create_guest_memfd_is_enotty", "--json");
+        Assert.Equal(0, run.ExitCode);
+        using var doc = JsonDocument.Parse(run.Stdout);
+        var reports = doc.RootElement.EnumerateArray().ToDictionary(r => r.GetProperty("kernel").GetString()!);
+        var linux = Assert.Single(reports["linux"].GetProperty("cases").EnumerateArray());
+        var emulated = Assert.Single(reports["emulated"].GetProperty("cases").EnumerateArray());
+        Assert.Equal("passed", emulated.GetProperty("result").GetString());
+        if (HostMatching.HostHasGuestMemfd == false)
+        {
+            Assert.Equal("passed", linux.GetProperty("result").GetString());
+        }
+        else
+        {
+            Assert.Equal("skipped", linux.GetProperty("result").GetString());
+            Assert.StartsWith("this kernel has guest_memfd (KVM_CAP_GUEST_MEMFD = 1)", linux.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        }
     }
 
     [KvmFact]
@@ -41,6 +67,9 @@ public sealed class ConformanceAndFuzzCommandTests
         Assert.Equal(800, root.GetProperty("ops").GetInt32());
         Assert.Equal(3, root.GetProperty("seed").GetInt32());
         Assert.Equal(0, root.GetProperty("divergences").GetInt32());
+        // The emulator preset that matches this machine, with or without guest_memfd.
+        Assert.Equal(HostMatching.HostHasGuestMemfd == false ? "EmulatorConfig.LikeThisHost(guestMemfd: false)" : "EmulatorConfig.LikeThisHost()",
+            root.GetProperty("candidate").GetString());
         Assert.Equal(0, run.ExitCode);
     }
 

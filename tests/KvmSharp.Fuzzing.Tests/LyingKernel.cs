@@ -1,14 +1,28 @@
 // SPDX-License-Identifier: MIT
+using System.Runtime.InteropServices;
 using KvmSharp.Abi;
 using KvmSharp.Kernel;
 
 namespace KvmSharp.Fuzzing.Tests;
 
+/// <summary>A wrong answer planted in the real kernel's, for the fuzzer to find.</summary>
+public enum PlantedBug
+{
+    /// <summary>fallocate(KEEP_SIZE|PUNCH_HOLE) beyond a guest_memfd's end answers EINVAL instead of succeeding.</summary>
+    PunchBeyondEnd,
+
+    /// <summary>
+    /// KVM_SET_USER_MEMORY_REGION2 of a plain slot (no KVM_MEM_GUEST_MEMFD) with KVM_MEM_LOG_DIRTY_PAGES answers EINVAL
+    /// where the kernel succeeded: a bug in a call every kernel has, with or without guest_memfd.
+    /// </summary>
+    PlainSlotDirtyLogging,
+}
+
 /// <summary>
-/// The real kernel with one planted bug: fallocate with PUNCH_HOLE beyond the file end answers EINVAL instead of
-/// succeeding. The fuzzer must find it and reduce it to a short reproducer.
+/// The real kernel with one planted bug (<see cref="PlantedBug"/>). The fuzzer must find it and reduce it to a short
+/// reproducer.
 /// </summary>
-internal sealed class LyingKernel(IKernel inner) : IKernel
+internal sealed class LyingKernel(IKernel inner, PlantedBug bug = PlantedBug.PunchBeyondEnd) : IKernel
 {
     private readonly Dictionary<int, long> _gmemSizes = [];
 
@@ -25,6 +39,12 @@ internal sealed class LyingKernel(IKernel inner) : IKernel
         long rc = inner.Ioctl(fd, request, arg);
         if (request == KvmIoctls.KVM_CREATE_GUEST_MEMFD && rc >= 0)
             _gmemSizes[(int)rc] = (long)BitConverter.ToUInt64(arg);
+        if (bug == PlantedBug.PlainSlotDirtyLogging && request == KvmIoctls.KVM_SET_USER_MEMORY_REGION2 && rc == 0)
+        {
+            var region = MemoryMarshal.Read<kvm_userspace_memory_region2>(arg);
+            if (region.memory_size != 0 && (region.flags & KvmConstants.KVM_MEM_GUEST_MEMFD) == 0 && (region.flags & KvmConstants.KVM_MEM_LOG_DIRTY_PAGES) != 0)
+                return -(long)Errno.EINVAL;
+        }
         return rc;
     }
 
@@ -39,7 +59,7 @@ internal sealed class LyingKernel(IKernel inner) : IKernel
     {
         long rc = inner.Fallocate(fd, mode, offset, length);
         bool punch = mode == (LinuxConstants.FALLOC_FL_KEEP_SIZE | LinuxConstants.FALLOC_FL_PUNCH_HOLE);
-        if (rc == 0 && punch && !fd.IsClosed && _gmemSizes.TryGetValue(fd.Number, out long size) && offset >= size && length > 0)
+        if (bug == PlantedBug.PunchBeyondEnd && rc == 0 && punch && !fd.IsClosed && _gmemSizes.TryGetValue(fd.Number, out long size) && offset >= size && length > 0)
             return -(long)Errno.EINVAL;
         return rc;
     }
@@ -57,4 +77,11 @@ internal sealed class LyingKernel(IKernel inner) : IKernel
     public long Fstat(KernelFd fd, out KernelStat stat) => inner.Fstat(fd, out stat);
 
     public long Ftruncate(KernelFd fd, long length) => inner.Ftruncate(fd, length);
+
+    // The members IKernel has defaults for must be forwarded too: the default madvise is ENOSYS, a divergence of its own.
+    public long Madvise(nint address, ulong length, int advice) => inner.Madvise(address, length, advice);
+
+    public int GetTid() => inner.GetTid();
+
+    public long KickThread(int tid) => inner.KickThread(tid);
 }

@@ -5,6 +5,14 @@ using KvmSharp.Emulation;
 
 namespace KvmSharp.Fuzzing.Tests;
 
+/// <summary>
+/// The raw fuzzer counts this process's host memfds at the end of a run: no other test may create emulator objects
+/// meanwhile (it did, and a run "leaked" another test's guest_memfd).
+/// </summary>
+[CollectionDefinition(nameof(RawIoctlFuzzerTests), DisableParallelization = true)]
+public sealed class RawIoctlFuzzerCollection;
+
+[Collection(nameof(RawIoctlFuzzerTests))]
 public class RawIoctlFuzzerTests
 {
     private static readonly ulong Ps = (ulong)Environment.SystemPageSize;

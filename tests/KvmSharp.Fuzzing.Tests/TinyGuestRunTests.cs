@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-using KvmSharp.Conformance;
+using KvmSharp.Emulation;
 using KvmSharp.Kernel;
 using Xunit.Abstractions;
 
@@ -17,11 +17,16 @@ public class TinyGuestRunTests(ITestOutputHelper output)
     [KvmTheory]
     [InlineData(0)]
     [InlineData(1)]
+    [InlineData(0 | FuzzOp.GuestRunInHostMemory)]
+    [InlineData(1 | FuzzOp.GuestRunInHostMemory)]
     public void Tiny_guests_reach_hlt_through_mmio_and_port_io_and_agree_on_both_kernels(int mode)
     {
+        bool hostMemory = (mode & FuzzOp.GuestRunInHostMemory) != 0;
+        Skip.If(!hostMemory && HostMatching.HostHasGuestMemfd == false,
+            "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0): the same guests run in host memory instead");
         const int Count = 40;
-        string[] linux = RunAll(LinuxKernel.Instance, mode, Count);
-        string[] emulated = RunAll(KernelTarget.Emulated.CreateKernel(EmulatedProfile.LikeThisHost), mode, Count);
+        string[] linux = RunAll(FuzzKernels.Real(), mode, Count);
+        string[] emulated = RunAll(FuzzKernels.EmulatorLikeThisMachine(), mode, Count);
         for (int i = 0; i < Count; i++)
         {
             output.WriteLine($"seed {i + 1}: {linux[i]}");
@@ -34,5 +39,19 @@ public class TinyGuestRunTests(ITestOutputHelper output)
         Assert.Contains(linux, r => r.Contains("mmio write", StringComparison.Ordinal));
         Assert.Contains(linux, r => r.Contains("out port=", StringComparison.Ordinal));
         Assert.Contains(linux, r => r.Contains("in port=", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    public void A_guest_gives_the_same_result_in_host_memory_as_in_a_guest_memfd(int mode)
+    {
+        // The emulator with guest_memfd runs both: the backing must not change what the program does (so a host
+        // without guest_memfd fuzzes the same CPU model).
+        const int Count = 20;
+        string[] gmem = RunAll(new EmulatedKernel(EmulatorConfig.LikeThisHost()), mode, Count);
+        string[] host = RunAll(new EmulatedKernel(EmulatorConfig.LikeThisHost()), mode | FuzzOp.GuestRunInHostMemory, Count);
+        for (int i = 0; i < Count; i++) Assert.True(gmem[i] == host[i], $"seed {i + 1}\nguest_memfd: {gmem[i]}\nhost memory: {host[i]}");
+        Assert.All(host, r => Assert.Contains("hlt |", r, StringComparison.Ordinal));
     }
 }

@@ -3,14 +3,15 @@ using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using KvmSharp.Conformance;
+using KvmSharp.Emulation;
 using KvmSharp.Fuzzing;
-using KvmSharp.Kernel;
 
 namespace KvmSharp.Cli.Commands;
 
 /// <summary>
 /// <c>kvmsharp fuzz</c>: the differential fuzzer — one random, reproducible call sequence on the real kernel and on
-/// the emulator preset for this host, compared call by call; a divergence is reduced to a short reproducer.
+/// the emulator preset that matches this machine (<see cref="FuzzKernels.EmulatorLikeThisMachine"/>: with or without
+/// guest_memfd, as /dev/kvm reports it), compared call by call; a divergence is reduced to a short reproducer.
 /// </summary>
 public static class FuzzCommand
 {
@@ -33,7 +34,7 @@ public static class FuzzCommand
         if (ops <= 0) throw new UsageException($"--ops must be positive, got {ops}");
         if (KernelTarget.Linux.UnavailableReason is string reason)
             throw new UnavailableException($"the differential fuzzer needs the real kernel as its reference: {reason}");
-        var fuzzer = new DifferentialFuzzer(() => LinuxKernel.Instance, () => KernelTarget.Emulated.CreateKernel(EmulatedProfile.LikeThisHost))
+        var fuzzer = new DifferentialFuzzer(FuzzKernels.Real, FuzzKernels.EmulatorLikeThisMachine)
         {
             IncludeReported = includeReported,
         };
@@ -41,7 +42,7 @@ public static class FuzzCommand
         var details = report.Divergences.Select(d => new DivergenceEntry(d.OpIndex, d.Op, d.Reference, d.Candidate, d.Reproducer)).ToList();
         if (json)
         {
-            output.WriteLine(JsonSerializer.Serialize(new FuzzDocument(report.Ops, report.Divergences.Count, report.Seed, Math.Round(report.Elapsed.TotalSeconds, 2), details), FuzzJsonContext.Default.FuzzDocument));
+            output.WriteLine(JsonSerializer.Serialize(new FuzzDocument(report.Ops, report.Divergences.Count, report.Seed, Math.Round(report.Elapsed.TotalSeconds, 2), Candidate, details), FuzzJsonContext.Default.FuzzDocument));
         }
         else
         {
@@ -53,13 +54,17 @@ public static class FuzzCommand
                 output.WriteLine($"  reproducer ({d.Reproducer.Count} calls, seed {seed}):");
                 foreach (var line in d.Reproducer) output.WriteLine("    " + line);
             }
-            output.WriteLine($"{report.Ops} calls, {report.Divergences.Count} divergences, seed {report.Seed}, {report.Elapsed.TotalSeconds:F1} s");
+            output.WriteLine($"{report.Ops} calls, {report.Divergences.Count} divergences, seed {report.Seed}, {report.Elapsed.TotalSeconds:F1} s (linux vs {Candidate})");
         }
         return report.Divergences.Count == 0 ? ExitCodes.Ok : ExitCodes.KernelError;
     }
+
+    /// <summary>The emulator preset the run compares with, as code would name it.</summary>
+    private static string Candidate =>
+        HostMatching.HostHasGuestMemfd == false ? "EmulatorConfig.LikeThisHost(guestMemfd: false)" : "EmulatorConfig.LikeThisHost()";
 }
 
-internal sealed record FuzzDocument(int Ops, int Divergences, int Seed, double Seconds, IReadOnlyList<DivergenceEntry> Details);
+internal sealed record FuzzDocument(int Ops, int Divergences, int Seed, double Seconds, string Candidate, IReadOnlyList<DivergenceEntry> Details);
 
 internal sealed record DivergenceEntry(int Index, string Op, string Linux, string Emulated, IReadOnlyList<string> Reproducer);
 

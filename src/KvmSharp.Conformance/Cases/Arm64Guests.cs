@@ -32,7 +32,7 @@ public static class Arm64Guests
     /// userspace_addr = NULL; the host fills it with 0xaa and unmaps; guest_code(mem, size) checks every byte and
     /// writes 0xff, then GUEST_DONE (ucall: an MMIO write); the host maps again and sees 0xff.
     /// </summary>
-    [ConformanceCase(Selftest + " test_guest_memfd_guest (arm64)", Profile = EmulatedProfile.Arm64)]
+    [ConformanceCase(Selftest + " test_guest_memfd_guest (arm64)", Profile = EmulatedProfile.Arm64, Requires = KernelRequirement.GuestMemfd)]
     public static void test_guest_memfd_guest_arm64(CaseContext ctx)
     {
         RequireArm64(ctx);
@@ -171,7 +171,7 @@ public static class Arm64Guests
     /// VM), so KVM_CAP_GUEST_MEMFD_FLAGS offers MMAP and INIT_SHARED, and a host mapping of guest_memfd stays
     /// coherent with what the guest reads and writes through a gmem-only slot (gmem_abort), without remapping.
     /// </summary>
-    [ConformanceCase("seed 003/004: arm64 selects KVM_GMEM_SUPPORTS_MMAP; arch/arm64/kvm/mmu.c gmem_abort", Profile = EmulatedProfile.Arm64)]
+    [ConformanceCase("seed 003/004: arm64 selects KVM_GMEM_SUPPORTS_MMAP; arch/arm64/kvm/mmu.c gmem_abort", Profile = EmulatedProfile.Arm64, Requires = KernelRequirement.GuestMemfd)]
     public static void arm64_gmem_mmap_always_supported(CaseContext ctx)
     {
         RequireArm64(ctx);

@@ -36,7 +36,7 @@ public static class AttributesOnDefaultVm
         Assert.Equal(nameof(KvmCaps.KVM_CAP_MEMORY_ATTRIBUTES), ex.Capability);
     }
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_fops (mainline: no unlocked_ioctl); [PATCH v8 13/46]: ENOTTY without in-place conversion")]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_fops (mainline: no unlocked_ioctl); [PATCH v8 13/46]: ENOTTY without in-place conversion", Requires = KernelRequirement.GuestMemfd)]
     public static void attributes2_on_a_gmem_without_in_place_conversion_is_enotty(CaseContext ctx) => ctx.GmemTest(_ => true, (vm, gmem) =>
     {
         if (vm.CheckExtension(KvmCaps.KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES) != 0)

@@ -10,7 +10,7 @@ namespace KvmSharp.Conformance.Cases;
 /// <summary>KVM_CREATE_GUEST_MEMFD rules beyond the selftest (kernel-spec.md §2.2; guest_memfd.c kvm_gmem_create).</summary>
 public static class CreationRules
 {
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_create: size is a signed loff_t; <= 0 -> EINVAL")]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_create: size is a signed loff_t; <= 0 -> EINVAL", Requires = KernelRequirement.GuestMemfd)]
     public static void zero_and_negative_sizes_are_einval(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -24,7 +24,7 @@ public static class CreationRules
         }
     }
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_create: reserved[] is never read")]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_create: reserved[] is never read", Requires = KernelRequirement.GuestMemfd)]
     public static void reserved_fields_are_not_validated(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -37,7 +37,7 @@ public static class CreationRules
         ctx.Kernel.Adopt((int)fd).Dispose();
     }
 
-    [ConformanceCase("virt/kvm/kvm_main.c kvm_vm_ioctl: copy_from_user of a NULL argument -> EFAULT")]
+    [ConformanceCase("virt/kvm/kvm_main.c kvm_vm_ioctl: copy_from_user of a NULL argument -> EFAULT", Requires = KernelRequirement.GuestMemfd)]
     public static void null_argument_is_efault(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -46,7 +46,7 @@ public static class CreationRules
         AssertErrno(Errno.EFAULT, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Span<byte>.Empty), "KVM_SET_USER_MEMORY_REGION2(NULL)");
     }
 
-    [ConformanceCase("virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic: GUEST_MEMFD, GUEST_MEMFD_FLAGS")]
+    [ConformanceCase("virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic: GUEST_MEMFD, GUEST_MEMFD_FLAGS", Requires = KernelRequirement.GuestMemfd)]
     public static void default_vm_reports_guest_memfd_and_its_flags(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();

@@ -8,6 +8,7 @@ using static KvmSharp.Kernel.LinuxConstants;
 namespace KvmSharp.Conformance.Cases;
 
 /// <summary>What kvm_gmem_fops does not implement, and the VFS checks in front of fallocate (kernel-spec.md §2.3, §2.4).</summary>
+[ConformanceGroup(Requires = KernelRequirement.GuestMemfd)]
 public static class FileOperationRules
 {
     [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_fops: no llseek; kvm_gmem_setattr -> EINVAL")]

@@ -1,18 +1,22 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
 using KvmSharp.Conformance.Guests;
+using KvmSharp.Vmm;
 using Xunit;
 using static Iced.Intel.AssemblerRegisters;
 
 namespace KvmSharp.Conformance.Cases;
 
-/// <summary>A vCPU and the host share guest_memfd memory; exits are decoded in place (KVM_RUN, kvm_run).</summary>
+/// <summary>
+/// A vCPU and the host share guest memory; exits are decoded in place (KVM_RUN, kvm_run). The guest_memfd cases need
+/// guest_memfd; the KVM_RUN cases run in whatever memory the kernel offers (<see cref="RealModeGuest"/>).
+/// </summary>
 public static class GuestAccess
 {
     private const byte ReportPort = 0x10;
     private const ushort DataOffset = 0x1000;
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_get_pfn: guest and host mapping share the folio")]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_get_pfn: guest and host mapping share the folio", Requires = KernelRequirement.GuestMemfd)]
     public static void guest_reads_what_the_host_wrote_and_the_host_sees_what_the_guest_wrote(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -22,8 +26,8 @@ public static class GuestAccess
             a.@out(ReportPort, al);
             a.mov(__byte_ptr[DataOffset + 1], 0xff);
             a.hlt();
-        });
-        using var host = guest.Memfd.Map();
+        }, backing: GuestMemoryBacking.GuestMemfd);
+        using var host = guest.Memfd!.Map();
         host.Write<byte>(DataOffset, 0xaa);
 
         var exit = guest.Vcpu.Run();
@@ -55,7 +59,7 @@ public static class GuestAccess
         exit.IoData[0] = 0x5a;
         exit = guest.Vcpu.Run();
         Assert.Equal(KvmExitReason.KVM_EXIT_HLT, exit.Reason);
-        Assert.Equal(0x5a, guest.Slot.Mapping!.Read<byte>(DataOffset));
+        Assert.Equal(0x5a, guest.Read<byte>(DataOffset));
     }
 
     [ConformanceCase("Documentation/virt/kvm/api.rst kvm_run.immediate_exit: KVM_RUN returns EINTR")]
@@ -87,7 +91,7 @@ public static class GuestAccess
         Assert.True(vcpu.ImmediateExit);
     }
 
-    [ConformanceCase("virt/kvm/kvm_main.c KVM_MEMSLOT_GMEM_ONLY: a mappable gmem slot serves guest faults from the file")]
+    [ConformanceCase("virt/kvm/kvm_main.c KVM_MEMSLOT_GMEM_ONLY: a mappable gmem slot serves guest faults from the file", Requires = KernelRequirement.GuestMemfd)]
     public static void a_slot_without_a_userspace_mapping_serves_the_guest_from_the_file(CaseContext ctx)
     {
         // Upstream test_guest_memfd_guest binds with userspace_addr = NULL: a mappable gmem makes the slot
@@ -99,9 +103,9 @@ public static class GuestAccess
             a.@out(ReportPort, al);
             a.mov(__byte_ptr[DataOffset + 1], 0xff);
             a.hlt();
-        }, mapForUserspace: false);
+        }, mapForUserspace: false, backing: GuestMemoryBacking.GuestMemfd);
         Assert.Null(guest.Slot.Mapping);
-        using var host = guest.Memfd.Map();
+        using var host = guest.Memfd!.Map();
         host.Write<byte>(DataOffset, 0xaa);
 
         var exit = guest.Vcpu.Run();

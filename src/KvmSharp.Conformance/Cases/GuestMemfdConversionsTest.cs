@@ -18,6 +18,7 @@ namespace KvmSharp.Conformance.Cases;
 /// kernel and not only the SDK's bookkeeping. Needs KVM_X86_SW_PROTECTED_VM and KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES
 /// &amp; PRIVATE (the selftest's main()); a kernel without them skips every case with the reason.
 /// </summary>
+[ConformanceGroup(Requires = KernelRequirement.GuestMemfd)]
 public static class GuestMemfdConversionsTest
 {
     private const string Selftest = "[PATCH v8] guest_memfd: In-place conversion support, tools/testing/selftests/kvm/x86/guest_memfd_conversions_test.c";

@@ -13,6 +13,7 @@ namespace KvmSharp.Conformance.Cases;
 /// dispatch over VM types (KVM_CAP_VM_TYPES) and flag sets (__test_guest_memfd). Host accesses the selftest
 /// expects to SIGBUS are checked as the SDK's typed fault, since a .NET process cannot survive SIGBUS.
 /// </summary>
+[ConformanceGroup(Requires = KernelRequirement.GuestMemfd)]
 public static class GuestMemfdTest
 {
     private const string Selftest = "tools/testing/selftests/kvm/guest_memfd_test.c";

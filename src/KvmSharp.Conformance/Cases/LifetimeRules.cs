@@ -10,7 +10,7 @@ public static class LifetimeRules
 {
     private const GuestMemfdFlags Shared = GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared;
 
-    [ConformanceCase("virt/kvm/guest_memfd.c __kvm_gmem_create: kvm_get_kvm — the file pins the VM")]
+    [ConformanceCase("virt/kvm/guest_memfd.c __kvm_gmem_create: kvm_get_kvm — the file pins the VM", Requires = KernelRequirement.GuestMemfd)]
     public static void the_file_keeps_its_vm_alive(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -27,7 +27,7 @@ public static class LifetimeRules
         Assert.Equal(4L * PageSize, gmem.Stat().Size);
     }
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_unbind: deleting a slot does not free the file's pages")]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_unbind: deleting a slot does not free the file's pages", Requires = KernelRequirement.GuestMemfd)]
     public static void deleting_a_slot_keeps_the_contents(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -42,7 +42,7 @@ public static class LifetimeRules
         using var again = vm.AddGuestMemfdSlot(3, 0x200000, 2 * (ulong)PageSize, gmem);
     }
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_fallocate: allocated pages read as zero")]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_fallocate: allocated pages read as zero", Requires = KernelRequirement.GuestMemfd)]
     public static void allocated_pages_read_as_zero(CaseContext ctx) => ctx.GmemTest(f => Has(f, Shared), (vm, gmem) =>
     {
         gmem.Allocate(0, (long)gmem.Size);
@@ -50,7 +50,7 @@ public static class LifetimeRules
         Assert.Equal(-1, mem.GetSpan(0, (int)gmem.Size).IndexOfAnyExcept((byte)0));
     });
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_create: no upper bound but the sign; nothing is allocated up front")]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_create: no upper bound but the sign; nothing is allocated up front", Requires = KernelRequirement.GuestMemfd)]
     public static void a_huge_file_is_created_lazily(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();

@@ -19,7 +19,7 @@ public static class PrivateMemorySlots
     private const byte ReportPort = 0x11;
     private const ulong SlotGpa = 0x12000;
 
-    [ConformanceCase("arch/x86/kvm/mmu/mmu.c kvm_mmu_faultin_pfn: PRIVATE gfns -> kvm_mmu_faultin_pfn_gmem, shared -> __kvm_faultin_pfn (userspace_addr)", Profile = EmulatedProfile.X86)]
+    [ConformanceCase("arch/x86/kvm/mmu/mmu.c kvm_mmu_faultin_pfn: PRIVATE gfns -> kvm_mmu_faultin_pfn_gmem, shared -> __kvm_faultin_pfn (userspace_addr)", Profile = EmulatedProfile.X86, Requires = KernelRequirement.GuestMemfd)]
     public static void memory_attributes_switch_guest_accesses_between_host_memory_and_guest_memfd(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -66,7 +66,7 @@ public static class PrivateMemorySlots
         Assert.Equal(0x11, shared.Read<byte>(ps));
     }
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_get_pfn: file closed -> EFAULT -> kvm_mmu_prepare_memory_fault_exit", Profile = EmulatedProfile.X86)]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_get_pfn: file closed -> EFAULT -> kvm_mmu_prepare_memory_fault_exit", Profile = EmulatedProfile.X86, Requires = KernelRequirement.GuestMemfd)]
     public static void a_private_access_after_the_guest_memfd_was_closed_exits_memory_fault(CaseContext ctx)
     {
         // The slot-without-guest_memfd variant of a privacy the slot cannot serve is MemoryFaultExit's case; here the

@@ -6,9 +6,10 @@ using KvmSharp.Vmm.Arch.X86_64;
 namespace KvmSharp.Conformance.Guests;
 
 /// <summary>
-/// A 64-bit guest as the selftests' vm_create_with_one_vcpu() builds one, from the micro-VM's pieces: slot 0 is a
-/// 2 MiB MMAP|INIT_SHARED guest_memfd at GPA 0 mapped for userspace (<see cref="GuestMemory"/>, the SDK default), with
-/// the Vmm's GDT and identity page tables (<see cref="Gdt"/>, <see cref="PageTables"/>); the vCPU starts straight in
+/// A 64-bit guest as the selftests' vm_create_with_one_vcpu() builds one, from the micro-VM's pieces: slot 0 is 2 MiB
+/// at GPA 0 (<see cref="GuestMemory"/>): a MMAP|INIT_SHARED guest_memfd mapped for userspace when the kernel offers
+/// one, else ordinary host memory (<see cref="GuestMemory.BestBacking"/>: these guests test the CPU and KVM_RUN, not
+/// guest_memfd, so they run on a kernel built without it too), with the Vmm's GDT and identity page tables (<see cref="Gdt"/>, <see cref="PageTables"/>); the vCPU starts straight in
 /// long mode (<see cref="LongMode"/>) at <see cref="CodeGpa"/>. <see cref="IdentityMap"/> adds 4 KiB page-table
 /// entries for pages outside slot 0 (upstream's virt_map(vm, gpa, gpa, n)). Code is assembled with Iced.
 /// </summary>
@@ -33,7 +34,7 @@ public sealed class LongModeGuest : IDisposable
 
     public Vm Vm { get; }
 
-    /// <summary>Slot 0: code, stack, GDT and page tables; <see cref="GuestMemory.Mapping"/> is its userspace_addr.</summary>
+    /// <summary>Slot 0: code, stack, GDT and page tables; <see cref="GuestMemory.HostAddress"/> is its userspace_addr.</summary>
     public GuestMemory Memory { get; }
 
     public Vcpu Vcpu { get; }
@@ -42,7 +43,13 @@ public sealed class LongModeGuest : IDisposable
     /// Creates the VM and vCPU; the vCPU enters <paramref name="program"/> with the SysV argument registers set from
     /// <paramref name="args"/> (upstream's vcpu_args_set).
     /// </summary>
-    public static LongModeGuest Create(Kvm kvm, Action<Assembler> program, params ulong[] args)
+    public static LongModeGuest Create(Kvm kvm, Action<Assembler> program, params ulong[] args) => Create(kvm, backing: null, program, args);
+
+    /// <summary>
+    /// <see cref="Create(Kvm, Action{Assembler}, ulong[])"/> with slot 0 held by <paramref name="backing"/> (null: the
+    /// best the kernel offers).
+    /// </summary>
+    public static LongModeGuest Create(Kvm kvm, GuestMemoryBacking? backing, Action<Assembler> program, params ulong[] args)
     {
         ArgumentNullException.ThrowIfNull(kvm);
         ArgumentNullException.ThrowIfNull(program);
@@ -50,7 +57,7 @@ public sealed class LongModeGuest : IDisposable
         GuestMemory? memory = null;
         try
         {
-            memory = GuestMemory.Create(vm, MemorySize);
+            memory = GuestMemory.Create(vm, MemorySize, backing ?? GuestMemory.BestBacking(vm));
             Gdt.Write(memory);
             PageTables.Write(memory);
             memory.Write(CodeGpa, Assemble(program));

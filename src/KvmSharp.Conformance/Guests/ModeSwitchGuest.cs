@@ -96,12 +96,26 @@ public sealed class ModeSwitchGuest : IDisposable
     private static void Place(AnonymousMemory memory, int bitness, ulong address, Action<Assembler>? block)
     {
         if (block is null) return;
+        // 16-bit code runs with CS.base = Base: its addresses are offsets in that segment.
+        memory.Write(address - Base, Assemble(bitness, bitness == 16 ? address - Base : address, block));
+    }
+
+    /// <summary>Assembles <paramref name="block"/> for <paramref name="bitness"/>-bit code that runs at <paramref name="ip"/>.</summary>
+    public static byte[] Assemble(int bitness, ulong ip, Action<Assembler> block)
+    {
+        ArgumentNullException.ThrowIfNull(block);
         var a = new Assembler(bitness);
         block(a);
         using var stream = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(stream), address);
-        memory.Write(address - Base, stream.ToArray());
+        a.Assemble(new StreamCodeWriter(stream), ip);
+        return stream.ToArray();
     }
+
+    /// <summary>Writes <paramref name="bytes"/> at guest-physical <paramref name="gpa"/> (inside the 64 KiB).</summary>
+    public void Write(ulong gpa, ReadOnlySpan<byte> bytes) => Memory.Write(gpa - Base, bytes);
+
+    /// <summary>Writes <paramref name="value"/> at guest-physical <paramref name="gpa"/> (inside the 64 KiB).</summary>
+    public void Write<T>(ulong gpa, T value) where T : unmanaged => Memory.Write(gpa - Base, value);
 
     private static void WriteTables(AnonymousMemory memory)
     {

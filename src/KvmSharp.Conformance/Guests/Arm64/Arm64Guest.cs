@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi.Arm64;
 using KvmSharp.Arm64;
+using KvmSharp.Vmm;
 
 namespace KvmSharp.Conformance.Guests.Arm64;
 
 /// <summary>
 /// A small arm64 guest the way tools/testing/selftests/kvm/lib/arm64/processor.c sets one up before paging:
-/// KVM_ARM_PREFERRED_TARGET + KVM_ARM_VCPU_INIT with PSCI 0.2, code in a guest_memfd slot at GPA 0, PC and SP_EL1
-/// set through KVM_SET_ONE_REG. The MMU stays off (addresses are guest-physical). Layout of slot 0: the exception
+/// KVM_ARM_PREFERRED_TARGET + KVM_ARM_VCPU_INIT with PSCI 0.2, code in slot 0 at GPA 0 — a MMAP|INIT_SHARED
+/// guest_memfd when the kernel offers one, else ordinary host memory (these guests test the CPU and KVM_RUN) — PC and
+/// SP_EL1 set through KVM_SET_ONE_REG. The MMU stays off (addresses are guest-physical). Layout of slot 0: the exception
 /// vectors at 0 (VBAR_EL1 resets to 0; an optional handler at 0x200, "current EL with SP_ELx, synchronous"),
 /// code at <see cref="CodeGpa"/>, the stack below <see cref="Size"/>.
 /// </summary>
@@ -26,17 +28,22 @@ public sealed class Arm64Guest : IDisposable
     public const ulong UcallDone = 1;
     public const ulong UcallFail = 2;
 
-    private Arm64Guest(Vm vm, GuestMemfd memfd, MemorySlot slot, Vcpu vcpu)
+    private Arm64Guest(Vm vm, GuestMemfd? memfd, AnonymousMemory? host, MemorySlot slot, Vcpu vcpu)
     {
         Vm = vm;
         Memfd = memfd;
+        Host = host;
         Slot = slot;
         Vcpu = vcpu;
     }
 
     public Vm Vm { get; }
 
-    public GuestMemfd Memfd { get; }
+    /// <summary>Slot 0's guest_memfd; null when the kernel has none and slot 0 is host memory.</summary>
+    public GuestMemfd? Memfd { get; }
+
+    /// <summary>Slot 0's host memory; null when it is a guest_memfd.</summary>
+    public AnonymousMemory? Host { get; }
 
     public MemorySlot Slot { get; }
 
@@ -48,26 +55,40 @@ public sealed class Arm64Guest : IDisposable
         ArgumentNullException.ThrowIfNull(program);
         var vm = kvm.CreateVm();
         GuestMemfd? memfd = null;
+        AnonymousMemory? host = null;
         MemorySlot? slot = null;
         try
         {
-            memfd = vm.CreateGuestMemfd(Size, GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared);
-            using (var loader = memfd.Map())
+            byte[]? vector = syncVector is null ? null : Assemble(syncVector);
+            byte[] code = Assemble(program);
+            if (GuestMemory.BestBacking(vm) == GuestMemoryBacking.GuestMemfd)
             {
-                if (syncVector is not null) loader.Write(SyncVectorGpa, Assemble(syncVector));
-                loader.Write(CodeGpa, Assemble(program));
+                memfd = vm.CreateGuestMemfd(Size, GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared);
+                using (var loader = memfd.Map())
+                {
+                    if (vector is not null) loader.Write(SyncVectorGpa, vector);
+                    loader.Write(CodeGpa, code);
+                }
+                slot = vm.AddGuestMemfdSlot(0, 0, Size, memfd);
             }
-            slot = vm.AddGuestMemfdSlot(0, 0, Size, memfd);
+            else
+            {
+                host = vm.AllocateMemory(Size);
+                if (vector is not null) host.Write(SyncVectorGpa, vector);
+                host.Write(CodeGpa, code);
+                slot = vm.AddMemorySlot(0, 0, host);
+            }
             var vcpu = vm.CreateVcpu(0);
             vcpu.InitPreferred();
             vcpu.SetPc(CodeGpa);
             vcpu.SetOneReg(KvmArm64Regs.SpEl1, Size);
-            return new Arm64Guest(vm, memfd, slot, vcpu);
+            return new Arm64Guest(vm, memfd, host, slot, vcpu);
         }
         catch
         {
             slot?.Dispose();
             memfd?.Dispose();
+            host?.Dispose();
             vm.Dispose();
             throw;
         }
@@ -102,7 +123,8 @@ public sealed class Arm64Guest : IDisposable
     {
         Vcpu.Dispose();
         Slot.Dispose();
-        Memfd.Dispose();
+        Memfd?.Dispose();
+        Host?.Dispose();
         Vm.Dispose();
     }
 }

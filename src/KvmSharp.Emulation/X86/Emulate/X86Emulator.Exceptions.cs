@@ -11,7 +11,8 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// kvm_multiple_exception), and a fault while delivering #DF is a triple fault: KVM_REQ_TRIPLE_FAULT →
 /// KVM_EXIT_SHUTDOWN with RIP on the faulting instruction. Only same-privilege delivery (CPL 0 guests, or a gate
 /// whose code segment has the current CPL) is emulated; a change to an inner ring ends in an emulation failure.
-/// IST stacks are modelled (64-bit TSS at TR.base). Real mode and 32-bit protected mode keep the old behaviour.
+/// IST stacks are modelled (64-bit TSS at TR.base). 32-bit protected mode goes through 16- and 32-bit interrupt and
+/// trap gates the same way (SDM 6.12; task gates are not emulated); real mode through the IVT for INT n.
 /// </summary>
 internal sealed partial class X86Emulator
 {
@@ -47,7 +48,7 @@ internal sealed partial class X86Emulator
             _run.SetEmulationFailure(_fetched.AsSpan(0, _fetchedLength));
             return StepOutcome.ExitToUser;
         }
-        if (!_cpu.LongModeActive) return DeliverLegacyProtectedMode(fault);
+        bool longMode = _cpu.LongModeActive;
         var current = fault;
         while (true)
         {
@@ -57,7 +58,8 @@ internal sealed partial class X86Emulator
             Save();
             try
             {
-                Deliver64(current);
+                if (longMode) Deliver64(current);
+                else Deliver32(current);
                 return StepOutcome.Continue;
             }
             catch (GuestFault next)
@@ -85,19 +87,6 @@ internal sealed partial class X86Emulator
     private StepOutcome TripleFault()
     {
         _run.ExitReason = (uint)Abi.KvmExitReason.KVM_EXIT_SHUTDOWN;
-        return StepOutcome.ExitToUser;
-    }
-
-    /// <summary>32-bit protected mode: a vector beyond the IDT limit still ends in a triple fault; a present IDT is not emulated.</summary>
-    private StepOutcome DeliverLegacyProtectedMode(GuestFault fault)
-    {
-        if ((ulong)(fault.Vector * 8 + 7) > _cpu.Sregs.idt.limit)
-        {
-            if (fault.Vector == PF_VECTOR) _cpu.Sregs.cr2 = fault.Address;
-            _cpu.Rflags |= RFLAGS_RF;
-            return TripleFault();
-        }
-        _run.SetEmulationFailure(_fetched.AsSpan(0, _fetchedLength));
         return StepOutcome.ExitToUser;
     }
 
@@ -161,6 +150,58 @@ internal sealed partial class X86Emulator
         ulong flags = _cpu.Rflags & ~(RFLAGS_TF | RFLAGS_VM | RFLAGS_RF | RFLAGS_NT);
         if (type == 0xE) flags &= ~RFLAGS_IF;
         _cpu.Rflags = flags;
+    }
+
+    /// <summary>
+    /// One delivery attempt through the legacy IDT of 32-bit protected mode (SDM Vol. 3A 6.10–6.12, Figures 6-2 and
+    /// 6-4): 8-byte task (not emulated), 16-bit and 32-bit interrupt/trap gates; same privilege only, so the frame is
+    /// [error code,] EIP, CS, EFLAGS on the current stack, each as wide as the gate.
+    /// </summary>
+    private void Deliver32(GuestFault f)
+    {
+        int ext = f.Software ? 0 : 1;
+        int idtError = (f.Vector << 3) | 2 | ext;
+        if ((ulong)f.Vector * 8 + 7 > _cpu.Sregs.idt.limit) throw new GuestFault(GP_VECTOR, idtError);
+        Span<byte> gate = stackalloc byte[8];
+        SystemRead((_cpu.Sregs.idt.@base + (ulong)f.Vector * 8) & 0xffff_ffff, gate);
+        ulong low = BinaryPrimitives.ReadUInt64LittleEndian(gate);
+        int type = (int)(low >> 40) & 0xf;
+        int gateDpl = (int)(low >> 45) & 3;
+        if (type == 0x5) throw new EmulationFailure("exception delivery through a task gate", haveInstructionBytes: _fetchedLength > 0);
+        if (type is not (0x6 or 0x7 or 0xE or 0xF)) throw new GuestFault(GP_VECTOR, idtError);
+        if (f.Software && gateDpl < _cpu.Cpl) throw new GuestFault(GP_VECTOR, idtError);
+        if ((low & (1UL << 47)) == 0) throw new GuestFault(NP_VECTOR, idtError);
+        int size = (type & 8) != 0 ? 4 : 2;
+        ushort selector = (ushort)(low >> 16);
+        ulong target = (low & 0xffff) | (size == 4 ? (low >> 32) & 0xffff_0000 : 0);
+
+        var cs = LoadLegacyGateCodeSegment(selector, ext);
+        if (cs.dpl < _cpu.Cpl)
+            throw new EmulationFailure("exception delivery to an inner privilege level", haveInstructionBytes: _fetchedLength > 0);
+        if (target > cs.limit) throw new GuestFault(GP_VECTOR, ext);
+        ulong returnIp = f.Software ? _cpu.Rip + (ulong)_fetchedLength : _cpu.Rip;
+        Push(_cpu.Rflags & Alu.Mask(size), size);
+        Push(_cpu.Sregs.cs.selector, size);
+        Push(returnIp & Alu.Mask(size), size);
+        if (PushesErrorCode(f)) Push((uint)f.ErrorCode & Alu.Mask(size), size);
+
+        cs.selector = (ushort)((selector & ~3) | _cpu.Cpl);
+        _cpu.Sregs.cs = cs;
+        _cpu.Rip = target;
+        ulong flags = _cpu.Rflags & ~(RFLAGS_TF | RFLAGS_VM | RFLAGS_RF | RFLAGS_NT);
+        if ((type & 1) == 0) flags &= ~RFLAGS_IF;
+        _cpu.Rflags = flags;
+    }
+
+    /// <summary>A legacy gate's code segment: null → #GP(EXT), not code → #GP(selector|EXT), absent → #NP.</summary>
+    private Abi.kvm_segment LoadLegacyGateCodeSegment(ushort selector, int ext)
+    {
+        int error = (selector & 0xfffc) | ext;
+        if ((selector & 0xfffc) == 0) throw new GuestFault(GP_VECTOR, ext);
+        var seg = SegmentDescriptor.Decode(ReadDescriptor(selector, error), selector);
+        if (seg.s == 0 || (seg.type & 8) == 0) throw new GuestFault(GP_VECTOR, error);
+        if (seg.present == 0) throw new GuestFault(NP_VECTOR, error);
+        return seg;
     }
 
     /// <summary>The gate's code segment (SDM 6.12.1.1): null → #GP(EXT), bad → #GP(selector|EXT), absent → #NP.</summary>

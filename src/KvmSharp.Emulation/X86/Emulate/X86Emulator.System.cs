@@ -174,8 +174,8 @@ internal sealed partial class X86Emulator
             f = (f & ~0xffffUL) | flags | RFLAGS_FIXED;
             return ip;
         }
-        if (!_cpu.LongModeActive || size != 8)
-            throw new EmulationFailure("IRET outside 64-bit IRETQ in long mode", haveInstructionBytes: true);
+        if (!_cpu.LongModeActive) return LegacyInterruptReturn(size, ref f);
+        if (size != 8) throw new EmulationFailure("16/32-bit IRET in long mode", haveInstructionBytes: true);
         if ((f & RFLAGS_NT) != 0) throw new GuestFault(GP_VECTOR);
         ulong rip = Pop(8);
         ushort csSel = (ushort)Pop(8);
@@ -198,5 +198,29 @@ internal sealed partial class X86Emulator
         _cpu.Sregs.ss = ss;
         _cpu.Gpr[X86Cpu.RSP] = rsp;
         return rip;
+    }
+
+    /// <summary>
+    /// IRET/IRETD in 32-bit protected mode to the same privilege level (SDM Vol. 2A IRET "PROTECTED-MODE-RETURN"):
+    /// pop EIP, CS, EFLAGS. A task return (NT), a return to virtual-8086 mode or to an outer ring is not emulated.
+    /// </summary>
+    private ulong LegacyInterruptReturn(int size, ref ulong f)
+    {
+        if ((f & RFLAGS_NT) != 0) throw new EmulationFailure("IRET task return", haveInstructionBytes: true);
+        ulong ip = Pop(size);
+        ushort csSel = (ushort)Pop(size);
+        ulong flags = Pop(size);
+        int cpl = _cpu.Cpl;
+        if (size == 4 && (flags & RFLAGS_VM) != 0 && cpl == 0) throw new EmulationFailure("IRET to virtual-8086 mode", haveInstructionBytes: true);
+        int rpl = csSel & 3;
+        if ((csSel & 0xfffc) == 0) throw new GuestFault(GP_VECTOR);
+        if (rpl < cpl) throw new GuestFault(GP_VECTOR, csSel & 0xfffc);
+        if (rpl > cpl) throw new EmulationFailure("IRET to an outer privilege level", haveInstructionBytes: true);
+        var cs = LoadCodeSegment(csSel, cpl);
+        if (ip > cs.limit) throw new GuestFault(GP_VECTOR);
+        ulong writable = (cpl == 0 ? IretWritable : IretWritable & ~(0x3000UL | RFLAGS_IF)) & Alu.Mask(size) & ~RFLAGS_VM;
+        f = (f & ~writable) | (flags & writable) | RFLAGS_FIXED;
+        _cpu.Sregs.cs = cs;
+        return ip;
     }
 }
