@@ -23,6 +23,7 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     private readonly FdTable _fds = new();
     private readonly AddressSpace _mm = new();
     private readonly List<Kvm> _vms = [];
+    private readonly Mm.AnonymousMappings _anonymous = new();
     private readonly RunningVcpus _running = new();
     private ulong _nextIno = 0x10000;
     private bool _disposed;
@@ -120,11 +121,17 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     public long Mmap(nint address, ulong length, int prot, int flags, KernelFd? fd, long offset, out nint mapped)
     {
         mapped = 0;
+        // MAP_FIXED replaces what was there: anonymous memory a vCPU may use directly is invalidated first.
+        if ((flags & LinuxConstants.MAP_FIXED) != 0 && length != 0) ForgetAnonymous(address, PageAlign(length));
         lock (SyncRoot)
         {
-            // MAP_ANONYMOUS ignores the fd: plain host memory.
+            // MAP_ANONYMOUS ignores the fd: plain host memory, recorded so guests may use it directly.
             if ((flags & LinuxConstants.MAP_ANONYMOUS) != 0)
-                return HostMemory.Mmap(address, length, prot, flags, -1, offset, out mapped);
+            {
+                long rc = HostMemory.Mmap(address, length, prot, flags, -1, offset, out mapped);
+                if (!Err.IsError(rc)) _anonymous.Add(mapped, PageAlign(length), prot);
+                return rc;
+            }
             // arch/x86/kernel/sys_x86_64.c: off & ~PAGE_MASK → EINVAL, before the fd lookup.
             if ((offset & (EmulatorConfig.PageSize - 1)) != 0) return Err.EINVAL;
             var file = fd is null ? null : Lookup(fd);
@@ -206,8 +213,40 @@ public sealed class EmulatedKernel : IKernel, IDisposable
 
     public long Munmap(nint address, ulong length)
     {
+        if (length != 0 && (address & (EmulatorConfig.PageSize - 1)) == 0) ForgetAnonymous(address, PageAlign(length));
         lock (SyncRoot) return _mm.Munmap(address, length);
     }
+
+    /// <summary>
+    /// kvm_mmu_notifier_invalidate_range_start for anonymous memory: drop the range from the directly usable table,
+    /// zap every VM's cached translations, and wait until no vCPU can still be inside an instruction that used them.
+    /// Runs without the kernel lock (a vCPU may be waiting for it in its slow path).
+    /// </summary>
+    private void ForgetAnonymous(nint address, ulong length)
+    {
+        if (length == 0 || (ulong)address + length < (ulong)address) return;
+        List<Vcpu.KvmVcpu> vcpus = [];
+        lock (SyncRoot)
+        {
+            if (!_anonymous.Remove(address, length)) return;
+            foreach (var vm in _vms)
+            {
+                vm.InvalidateGuestMappings();
+                vcpus.AddRange(vm.Vcpus);
+            }
+        }
+        Interlocked.MemoryBarrier();
+        foreach (var vcpu in vcpus) vcpu.Quiesce();
+    }
+
+    /// <summary>Whether guests may read (and write) [address, +length) of this process's memory directly.</summary>
+    internal bool IsDirectlyUsable(nint address, ulong length, bool write)
+    {
+        lock (SyncRoot) return _anonymous.Covers(address, length, write);
+    }
+
+    private static ulong PageAlign(ulong length) =>
+        (length + (ulong)EmulatorConfig.PageSize - 1) & ~(ulong)(EmulatorConfig.PageSize - 1);
 
     public long Fallocate(KernelFd fd, int mode, long offset, long length)
     {
@@ -349,6 +388,7 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         {
             if (_disposed) return;
             _mm.Clear();
+            _anonymous.Clear();
             foreach (int fd in _fds.Numbers.ToArray()) _ = _fds.Close(fd);
             _disposed = true;
         }

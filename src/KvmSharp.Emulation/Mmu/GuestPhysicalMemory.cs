@@ -11,8 +11,9 @@ namespace KvmSharp.Emulation.Mmu;
 /// kvm_mmu_faultin_pfn → kvm_mmu_faultin_pfn_gmem / __kvm_faultin_pfn) resolved per access. Guest_memfd pages are
 /// reached through a kernel mapping of the bound range, cached per GFN only while kvm->mmu_invalidate_seq is
 /// unchanged (every zap — punch hole, conversion, memslot deletion, gmem release — bumps it, as the kernel's
-/// mmu_notifier retry does). Userspace-backed pages are read and written through the host's checked
-/// process_vm_readv/writev, never cached: nothing tells the emulator when userspace unmaps them.
+/// mmu_notifier retry does). Userspace-backed pages in anonymous memory mapped through this emulated kernel are used
+/// directly and cached the same way (its munmap is the MMU notifier); any other userspace address is read and written
+/// through the host's checked process_vm_readv/writev, never cached: nothing tells the emulator when it is unmapped.
 /// </summary>
 internal sealed class GuestPhysicalMemory : IDisposable
 {
@@ -48,7 +49,7 @@ internal sealed class GuestPhysicalMemory : IDisposable
         ulong gfn = gpa >> PageShift;
         if (_pages.TryGetValue(gfn, out var cached) && (!write || !cached.ReadOnly))
         {
-            Copy(cached.Mapping.GetSpan(cached.Offset + (gpa & PageMask), data.Length), data, write);
+            Copy(cached.Span(gpa & PageMask, data.Length), data, write);
             return GpaResult.Done;
         }
         lock (_kvm.Kernel.SyncRoot)
@@ -59,7 +60,7 @@ internal sealed class GuestPhysicalMemory : IDisposable
             if (page is CachedPage p)
             {
                 if (seq == _kvm.MmuInvalidateSeq) _pages[gfn] = p;
-                Copy(p.Mapping.GetSpan(p.Offset + (gpa & PageMask), data.Length), data, write);
+                Copy(p.Span(gpa & PageMask, data.Length), data, write);
                 return GpaResult.Done;
             }
             if (data.IsEmpty) return GpaResult.Done;
@@ -110,7 +111,7 @@ internal sealed class GuestPhysicalMemory : IDisposable
             if (r != 0) return GpaResult.Fault(r, gpa, isPrivate);
             r = SlotMapping(slot, out var mapping);
             if (r != 0) return GpaResult.Fault(Err.EFAULT, gpa, isPrivate);
-            page = new CachedPage(mapping!, (gfn - slot.BaseGfn) << PageShift, ReadOnly: false);
+            page = new CachedPage(mapping!, (gfn - slot.BaseGfn) << PageShift, ReadOnly: false, Address: 0);
             return GpaResult.Done;
         }
         // __kvm_faultin_pfn through userspace_addr; a write to a KVM_MEM_READONLY slot is emulated MMIO
@@ -119,6 +120,15 @@ internal sealed class GuestPhysicalMemory : IDisposable
         // A write fault on a dirty-logged slot (write-protected by KVM) marks the page: mark_page_dirty_in_slot.
         if (write) slot.MarkDirty(gfn);
         hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << PageShift) + (gpa & PageMask);
+        // Anonymous memory mapped through this kernel is used directly and cached like a mapped pfn: its munmap
+        // invalidates and waits for vCPUs first (EmulatedKernel.ForgetAnonymous). A dirty-logged slot is cached
+        // read-only, so every write still faults here and is marked (KVM write-protects logged pages the same way).
+        ulong pageHva = hva & ~PageMask;
+        bool writable = (slot.Flags & KvmConstants.KVM_MEM_READONLY) == 0;
+        if (_kvm.Kernel.IsDirectlyUsable((nint)pageHva, PageMask + 1, write: writable))
+        {
+            page = new CachedPage(null, 0, ReadOnly: !writable || slot.DirtyBitmap is not null, Address: (nint)pageHva);
+        }
         return GpaResult.Done;
     }
 
@@ -156,5 +166,11 @@ internal sealed class GuestPhysicalMemory : IDisposable
 
     public void Dispose() => Clear();
 
-    private readonly record struct CachedPage(HostMapping Mapping, ulong Offset, bool ReadOnly);
+    /// <summary>A page the vCPU may use directly: a kernel mapping of guest_memfd, or this process's anonymous memory.</summary>
+    private readonly record struct CachedPage(HostMapping? Mapping, ulong Offset, bool ReadOnly, nint Address)
+    {
+        public Span<byte> Span(ulong offsetInPage, int length) => Mapping is not null
+            ? Mapping.GetSpan(Offset + offsetInPage, length)
+            : HostMemory.UnownedSpan(Address + (nint)offsetInPage, length);
+    }
 }

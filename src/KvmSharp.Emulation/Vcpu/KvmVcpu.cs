@@ -47,6 +47,38 @@ internal sealed class KvmVcpu : IDisposable
     /// <summary>A signal arrived for the thread inside KVM_RUN (IKernel.KickThread).</summary>
     public volatile bool SignalPending;
 
+    // The MMU-notifier handshake for host memory the vCPU may use directly (EmulatedKernel.QuiesceVcpus): inside
+    // KVM_RUN, the vCPU acknowledges a request between two instructions, after which it re-validates every cached page.
+    private int _inRun;
+    private int _quiesceRequested;
+    private long _quiesceAcks;
+
+    public void EnterRun() => Interlocked.Exchange(ref _inRun, 1);
+
+    public void LeaveRun() => Volatile.Write(ref _inRun, 0);
+
+    public bool InRun => Volatile.Read(ref _inRun) != 0;
+
+    /// <summary>Called by the run loop between instructions: answers a pending quiesce request.</summary>
+    public void PollQuiesce()
+    {
+        if (Volatile.Read(ref _quiesceRequested) == 0) return;
+        Volatile.Write(ref _quiesceRequested, 0);
+        Interlocked.Increment(ref _quiesceAcks);
+    }
+
+    /// <summary>
+    /// Waits until this vCPU cannot be using a page translation cached before the caller's invalidation: it is outside
+    /// KVM_RUN, or it has finished the instruction it was in. The caller must not hold the kernel lock.
+    /// </summary>
+    public void Quiesce()
+    {
+        long acks = Volatile.Read(ref _quiesceAcks);
+        Volatile.Write(ref _quiesceRequested, 1);
+        var spin = new SpinWait();
+        while (InRun && Volatile.Read(ref _quiesceAcks) == acks) spin.SpinOnce();
+    }
+
     public static long Create(Kvm kvm, int id, out KvmVcpu? vcpu)
     {
         vcpu = null;

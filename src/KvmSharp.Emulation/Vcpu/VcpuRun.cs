@@ -13,12 +13,14 @@ internal static class VcpuRun
     {
         var kernel = vcpu.Kvm.Kernel;
         kernel.EnterRun(vcpu);
+        vcpu.EnterRun();
         try
         {
             return RunLocked(vcpu);
         }
         finally
         {
+            vcpu.LeaveRun();
             kernel.LeaveRun(vcpu);
             // post_kvm_run_save.
             vcpu.Run.SaveState((vcpu.Cpu.Rflags & X86Consts.RFLAGS_IF) != 0, vcpu.Cpu.Sregs.cr8, vcpu.Cpu.Sregs.apic_base);
@@ -58,6 +60,7 @@ internal static class VcpuRun
                 vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_INTR;
                 return Err.EINTR;
             }
+            vcpu.PollQuiesce();
             var outcome = emulator.Step();
             if (outcome.Exit) return outcome.Rc;
         }

@@ -52,6 +52,18 @@ public static unsafe partial class HostMemory
 
     public static long Munmap(nint address, ulong length) => munmap(address, (nuint)length) == 0 ? 0 : Fail();
 
+    /// <summary>
+    /// A span over memory this process mapped and that stays mapped while the span is used. Only for the emulated
+    /// kernel's guest-physical cache of its own anonymous mappings, whose munmap waits until no vCPU can still use a
+    /// span it handed out (EmulatedKernel.Munmap).
+    /// </summary>
+    public static Span<byte> UnownedSpan(nint address, int length)
+    {
+        // SAFETY: the caller guarantees [address, address + length) is a live read/write mapping of this process for
+        // as long as the span is used (the emulated kernel synchronises every munmap of such a range with its vCPUs).
+        return new Span<byte>((void*)address, length);
+    }
+
     /// <summary>pread(2) from a host descriptor (holes read as zero).</summary>
     public static long Pread(int fd, Span<byte> buffer, long offset)
     {
