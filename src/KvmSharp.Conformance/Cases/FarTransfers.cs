@@ -5,6 +5,7 @@ using KvmSharp.Conformance.Guests;
 using Xunit;
 using static Iced.Intel.AssemblerRegisters;
 using static KvmSharp.Conformance.Guests.ModeSwitchGuest;
+using static KvmSharp.Conformance.Guests.ReportPort;
 
 namespace KvmSharp.Conformance.Cases;
 
@@ -16,7 +17,6 @@ namespace KvmSharp.Conformance.Cases;
 /// </summary>
 public static class FarTransfers
 {
-    private const byte Report = 0x10;
 
     /// <summary>The trampoline: real mode (far call + retf), 32-bit (far call + retf), then long mode with <paramref name="tail64"/>.</summary>
     private static ModeSwitchGuest Trampoline(Kvm kvm, Action<Assembler> tail64, Action<Assembler>? far64 = null) => ModeSwitchGuest.Create(kvm,
@@ -67,29 +67,6 @@ public static class FarTransfers
             tail64(a);
         },
         code64Far: far64);
-
-    private static void Out(Assembler a, byte value)
-    {
-        a.mov(al, value);
-        a.@out(Report, al);
-    }
-
-    /// <summary>Runs to the first exit that is not an OUT to the report port; returns the reported bytes and that exit.</summary>
-    private static (List<byte> Reports, KvmExitReason Last) RunToEnd(Vcpu vcpu)
-    {
-        var reports = new List<byte>();
-        for (int n = 0; n < 64; n++)
-        {
-            var exit = vcpu.Run();
-            if (exit.Reason == KvmExitReason.KVM_EXIT_IO && exit.IoIsOut && exit.IoPort == Report)
-            {
-                reports.Add(exit.IoData[0]);
-                continue;
-            }
-            return (reports, exit.Reason);
-        }
-        throw new Xunit.Sdk.XunitException("the guest did not stop within 64 exits");
-    }
 
     [ConformanceCase("Intel SDM Vol. 3A 9.9.1 / 9.8.5 + emulate.c em_jmp_far, em_call_far, em_ret_far: real mode → protected mode → long mode by far jumps")]
     public static void boot_code_reaches_long_mode_through_far_jumps_calls_and_returns(CaseContext ctx)
@@ -147,7 +124,7 @@ public static class FarTransfers
                 far64: a =>
                 {
                     a.pop(rax);
-                    a.@out(Report, al);
+                    a.@out(Port, al);
                     a.hlt();
                 });
             ulong gateLow = (Code64Far & 0xFFFF) | ((ulong)Code64Selector << 16) | (0x8EUL << 40) | ((Code64Far >> 16 & 0xFFFF) << 48);

@@ -5,6 +5,7 @@ using KvmSharp.Conformance.Guests;
 using Xunit;
 using static Iced.Intel.AssemblerRegisters;
 using static KvmSharp.Conformance.Guests.ModeSwitchGuest;
+using static KvmSharp.Conformance.Guests.ReportPort;
 
 namespace KvmSharp.Conformance.Cases;
 
@@ -15,15 +16,8 @@ namespace KvmSharp.Conformance.Cases;
 /// </summary>
 public static class ProtectedModeExceptions
 {
-    private const byte Report = 0x10;
     private const ulong Idt = Base + 0xB00, IdtPointer = Base + 0xAF0;
     private const ulong UdHandler = Base + 0xC00, DeHandler = Base + 0xC40, GpHandler = Base + 0xC80;
-
-    private static void Out(Assembler a, byte value)
-    {
-        a.mov(al, value);
-        a.@out(Report, al);
-    }
 
     /// <summary>A handler's report of RFLAGS.IF: an interrupt gate clears it, a trap gate keeps it.</summary>
     private static void OutInterruptFlag(Assembler a)
@@ -32,7 +26,7 @@ public static class ProtectedModeExceptions
         a.pop(eax);
         a.shr(eax, 9);
         a.and(al, 1);
-        a.@out(Report, al);
+        a.@out(Port, al);
     }
 
     /// <summary>An 8-byte 32-bit gate: offset, selector and the type/attribute byte (0x8E interrupt, 0x8F trap).</summary>
@@ -60,23 +54,6 @@ public static class ProtectedModeExceptions
         },
         code32Far: code32Far);
 
-    /// <summary>Runs to the first exit that is not an OUT to the report port.</summary>
-    private static (List<byte> Reports, KvmExitReason Last) RunToEnd(Vcpu vcpu)
-    {
-        var reports = new List<byte>();
-        for (int n = 0; n < 64; n++)
-        {
-            var exit = vcpu.Run();
-            if (exit.Reason == KvmExitReason.KVM_EXIT_IO && exit.IoIsOut && exit.IoPort == Report)
-            {
-                reports.Add(exit.IoData[0]);
-                continue;
-            }
-            return (reports, exit.Reason);
-        }
-        throw new Xunit.Sdk.XunitException("the guest did not stop within 64 exits");
-    }
-
     /// <summary>
     /// A handler that reports its vector, the error code's low byte (when there is one), RFLAGS.IF as the gate left it,
     /// and the pushed CS and EFLAGS.IF, then drops the frame and resumes <paramref name="skip"/> bytes past the faulting
@@ -88,15 +65,15 @@ public static class ProtectedModeExceptions
         if (errorCode)
         {
             a.pop(eax);
-            a.@out(Report, al);
+            a.@out(Port, al);
         }
         OutInterruptFlag(a);
         a.mov(eax, __dword_ptr[esp + 4]);   // pushed CS
-        a.@out(Report, al);
+        a.@out(Port, al);
         a.mov(eax, __dword_ptr[esp + 8]);   // pushed EFLAGS: IF
         a.shr(eax, 9);
         a.and(al, 1);
-        a.@out(Report, al);
+        a.@out(Port, al);
         a.mov(eax, __dword_ptr[esp]);       // pushed EIP: the faulting instruction
         a.add(eax, skip);
         a.add(esp, 12);
