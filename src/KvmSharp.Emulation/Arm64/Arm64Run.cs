@@ -17,12 +17,14 @@ internal static class Arm64Run
     {
         var kernel = vcpu.Kvm.Kernel;
         kernel.EnterRun(vcpu);
+        vcpu.EnterRun();
         try
         {
             return RunLocked(vcpu, state);
         }
         finally
         {
+            vcpu.LeaveRun();
             kernel.LeaveRun(vcpu);
         }
     }
@@ -49,6 +51,7 @@ internal static class Arm64Run
                 WaitForSignal(vcpu);
                 continue;
             }
+            vcpu.PollQuiesce();
             long? rc = Enter(vcpu, state);
             if (rc is long r) return r;
         }
@@ -145,6 +148,11 @@ internal static class Arm64Run
     /// <summary>A blocked vCPU (WFI, stopped): only a signal ends the wait, like a task sleeping interruptibly.</summary>
     private static void WaitForSignal(KvmVcpu vcpu)
     {
-        while (!vcpu.SignalPending) Thread.Sleep(1);
+        while (!vcpu.SignalPending)
+        {
+            // Asleep, the vCPU touches no memory: answer invalidations so a munmap does not wait for a signal.
+            vcpu.PollQuiesce();
+            Thread.Sleep(1);
+        }
     }
 }

@@ -68,6 +68,15 @@ internal sealed class Stage2Access(Kvm kvm)
         // a write to a dirty-logged slot marks the page (mark_page_dirty_in_slot).
         if (write) slot.MarkDirty(gfn);
         ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << EmulatorConfig.PageShift) + (ulong)offset;
+        // Anonymous memory mapped through this kernel is used directly (its munmap waits for this instruction to end:
+        // EmulatedKernel.ForgetAnonymous); other addresses through the checked process_vm_readv/writev.
+        if (kvm.Kernel.IsDirectlyUsable((nint)hva, (ulong)data.Length, write))
+        {
+            var memory = HostMemory.UnownedSpan((nint)hva, data.Length);
+            if (write) data.CopyTo(memory);
+            else memory.CopyTo(data);
+            return Stage2Result.Done;
+        }
         long rc = write ? HostMemory.WriteProcessMemory(hva, data) : HostMemory.ReadProcessMemory(hva, data);
         return rc == data.Length ? Stage2Result.Done : new(Stage2Status.Error, Vfs.Err.EFAULT);
     }
