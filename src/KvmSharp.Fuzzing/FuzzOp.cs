@@ -59,9 +59,46 @@ public enum OpKind
     /// <summary>
     /// A tiny guest on system handle <c>Target</c>: a fresh VM, one memory slot and one vCPU running a program generated
     /// from seed A (E bit 0: 0 = 64-bit, 1 = real mode; E bit 1 (<see cref="FuzzOp.GuestRunInHostMemory"/>): the slot
-    /// is anonymous host memory instead of a guest_memfd); exits, final registers and memory are compared.
+    /// is anonymous host memory instead of a guest_memfd; E bit 2 (<see cref="FuzzOp.GuestRunDirtyLog"/>): the slot
+    /// logs dirty pages, the guest runs twice and the logs are compared; E bit 3
+    /// (<see cref="FuzzOp.GuestRunFarTransfers"/>): a 64-bit program also makes far JMP/CALL/RET through the GDT's
+    /// code selector); exits, final registers and memory are compared.
     /// </summary>
     GuestRun,
+    /// <summary>
+    /// KVM_GET_DIRTY_LOG on VM <c>Target</c>: slot = (uint)A (as_id &lt;&lt; 16 | id), dirty_bitmap at
+    /// <see cref="DirtyBitmapAt"/> D (+ C bytes into the session's scratch page). The bitmap bytes written are compared.
+    /// </summary>
+    GetDirtyLog,
+    /// <summary>
+    /// KVM_CLEAR_DIRTY_LOG on VM <c>Target</c>: slot = (uint)A, first_page = B, num_pages = (uint)E, dirty_bitmap at
+    /// <see cref="DirtyBitmapAt"/> D (+ U bytes into the scratch page, which holds the mask: every word C).
+    /// </summary>
+    ClearDirtyLog,
+}
+
+/// <summary>
+/// Where a dirty-log call's dirty_bitmap points (<see cref="OpKind.GetDirtyLog"/>, <see cref="OpKind.ClearDirtyLog"/>):
+/// into a scratch mapping each session owns (a read/write page, a read-only page holding a fixed pattern, a PROT_NONE
+/// page), at NULL or into the kernel half. Never at memory of this process other than the scratch: the kernels write
+/// the bitmap there.
+/// </summary>
+public enum DirtyBitmapAt
+{
+    /// <summary>The read/write scratch page, at the op's byte offset.</summary>
+    Scratch,
+    /// <summary>NULL.</summary>
+    Null,
+    /// <summary>0xFFFF800000000000: access_ok fails.</summary>
+    KernelHalf,
+    /// <summary>The read-only page: copy_from_user reads the pattern, copy_to_user faults.</summary>
+    ReadOnly,
+    /// <summary>The PROT_NONE page: every copy faults.</summary>
+    Guard,
+    /// <summary>4 bytes before the read-only page: a write faults after its first 4 bytes, a read succeeds.</summary>
+    StraddleReadOnly,
+    /// <summary>4 bytes before the PROT_NONE page: a read faults after its first 4 bytes.</summary>
+    StraddleGuard,
 }
 
 /// <summary>One call of a sequence. <see cref="Result"/> is the logical handle a creating call defines.</summary>
@@ -69,6 +106,12 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
 {
     /// <summary><see cref="OpKind.GuestRun"/>'s E bit for a guest in host memory (a kernel without guest_memfd).</summary>
     public const int GuestRunInHostMemory = 2;
+
+    /// <summary><see cref="OpKind.GuestRun"/>'s E bit for a host-memory slot with KVM_MEM_LOG_DIRTY_PAGES (see <see cref="TinyGuestRun"/>).</summary>
+    public const int GuestRunDirtyLog = 4;
+
+    /// <summary><see cref="OpKind.GuestRun"/>'s E bit for far JMP/CALL/RET in a 64-bit program (<see cref="TinyGuestProgram"/>).</summary>
+    public const int GuestRunFarTransfers = 8;
 
     public override string ToString()
     {
@@ -98,10 +141,16 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             OpKind.RunVcpu => $"KVM_RUN({h(Target)}, immediate_exit={E})",
             OpKind.PreFault => $"KVM_PRE_FAULT_MEMORY({h(Target)}, gpa=0x{A:X}, size=0x{B:X}, flags=0x{C:X})",
             OpKind.Madvise => $"madvise({h(Target)}+0x{A:X}, len=0x{B:X}, advice={E})",
-            OpKind.GuestRun => $"guest run({h(Target)}, {((E & 1) == 0 ? "64-bit" : "real mode")}{((E & GuestRunInHostMemory) != 0 ? ", host memory" : "")}, program seed={A})",
+            OpKind.GuestRun => $"guest run({h(Target)}, {((E & 1) == 0 ? "64-bit" : "real mode")}{((E & GuestRunInHostMemory) != 0 ? ", host memory" : "")}" +
+                $"{((E & GuestRunDirtyLog) != 0 ? ", dirty log" : "")}{((E & GuestRunFarTransfers) != 0 ? ", far transfers" : "")}, program seed={A})",
+            OpKind.GetDirtyLog => $"KVM_GET_DIRTY_LOG({h(Target)}, slot=0x{A:X}, bitmap={At(D, C)})",
+            OpKind.ClearDirtyLog => $"KVM_CLEAR_DIRTY_LOG({h(Target)}, slot=0x{A:X}, first_page=0x{B:X}, num_pages=0x{(uint)E:X}, bitmap={At(D, U)} mask=0x{C:X})",
             _ => Kind.ToString(),
         };
     }
+
+    private static string At(ulong at, ulong offset) =>
+        (DirtyBitmapAt)at == DirtyBitmapAt.Scratch ? $"scratch+0x{offset:X}" : ((DirtyBitmapAt)at).ToString();
 
     internal static readonly string[] FileIoNames = ["read", "write", "pread", "pwrite", "lseek", "ftruncate"];
 }

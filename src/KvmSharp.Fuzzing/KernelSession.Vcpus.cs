@@ -58,7 +58,12 @@ public sealed partial class KernelSession
                 return Describe(m.Region.Advise(op.A, op.B, op.E));
             }
             case OpKind.GuestRun:
-                return TinyGuestRun.Run(_kernel, Fd(op.Target), op.A, realMode: (op.E & 1) != 0, hostMemory: (op.E & FuzzOp.GuestRunInHostMemory) != 0);
+                return TinyGuestRun.Run(_kernel, Fd(op.Target), op.A, realMode: (op.E & 1) != 0, hostMemory: (op.E & FuzzOp.GuestRunInHostMemory) != 0,
+                    dirtyLog: (op.E & FuzzOp.GuestRunDirtyLog) != 0, farTransfers: (op.E & FuzzOp.GuestRunFarTransfers) != 0);
+            case OpKind.GetDirtyLog:
+                return GetDirtyLog(op);
+            case OpKind.ClearDirtyLog:
+                return ClearDirtyLog(op);
             default:
                 return "unknown op";
         }

@@ -185,5 +185,7 @@ public sealed partial class KernelSession : IDisposable
         // Children before parents: mappings, then guest_memfds and VMs in reverse creation order.
         foreach (var id in _fds.Keys.OrderDescending().ToList()) _fds[id].Dispose();
         _fds.Clear();
+        _scratch?.Dispose();
+        _scratch = null;
     }
 }

@@ -7,9 +7,9 @@ namespace KvmSharp.Fuzzing;
 /// The calls for a kernel without guest_memfd (built without CONFIG_KVM_GUEST_MEMFD). The generator learns it from the
 /// reference kernel's answers, as it learns which handles exist: the first KVM_CREATE_GUEST_MEMFD on a live VM that
 /// answers ENOTTY. From then on no guest_memfd, mapping or file call can get past its handle, so the calls go where
-/// such a kernel has something to test — plain memory slots (flags, slot ids, addresses, moves, deletes), vCPUs, tiny
-/// guests in host memory — while a few KVM_CREATE_GUEST_MEMFD calls keep the compiled-out request covered (ENOTTY on
-/// both kernels). A seed still repeats its calls on the same kind of kernel; on a kernel with guest_memfd nothing here
+/// such a kernel has something to test — plain memory slots (flags, slot ids, addresses, moves, deletes), their dirty
+/// logs, vCPUs, tiny guests in host memory (some with far transfers, some logging dirty pages) — while a few
+/// KVM_CREATE_GUEST_MEMFD calls keep the compiled-out request covered (ENOTTY on both kernels). A seed still repeats its calls on the same kind of kernel; on a kernel with guest_memfd nothing here
 /// is drawn, so the sequence is the one it always was.
 /// </summary>
 public sealed partial class OpGenerator
@@ -30,6 +30,8 @@ public sealed partial class OpGenerator
 
     private FuzzOp NextWithoutGuestMemfd()
     {
+        // One call in eight: dirty page logging (OpGenerator.DirtyLog.cs).
+        if (_rng.Next(8) == 0 && NextDirtyLog() is FuzzOp dirty) return dirty;
         int roll = _rng.Next(100);
         // vCPUs, KVM_ENABLE_CAP, KVM_SET_TSS_ADDR, capabilities and tiny guests in host memory.
         if (roll < 40 && NextNewer() is FuzzOp newer) return newer;

@@ -35,7 +35,7 @@ internal sealed class RawFuzzSession
     /// <summary>KVM requests the emulator does not implement (the kernel knows them): must be ENOTTY/EINVAL, never a throw.</summary>
     private static readonly uint[] OtherKvmRequests =
     [
-        _IO(KvmIoctls.KVMIO, 0x60) /* KVM_CREATE_IRQCHIP */, _IOW(KvmIoctls.KVMIO, 0x42, 16) /* KVM_GET_DIRTY_LOG */,
+        _IO(KvmIoctls.KVMIO, 0x60) /* KVM_CREATE_IRQCHIP */, _IO(KvmIoctls.KVMIO, 0xc7) /* KVM_RESET_DIRTY_RINGS */,
         _IOW(KvmIoctls.KVMIO, 0x76, 32) /* KVM_IRQFD */, _IOR(KvmIoctls.KVMIO, 0x8c, 416) /* KVM_GET_FPU */,
         _IOW(KvmIoctls.KVMIO, 0xa3, 16) /* KVM_ENABLE_CAP */, _IO(KvmIoctls.KVMIO, 0xd6) /* RFC ATTRIBUTES2 nr */,
         _IOWR(KvmIoctls.KVMIO, 0xd6, 64) /* RFC v4 KVM_SET_MEMORY_ATTRIBUTES2 */, KvmIoctls.KVM_SET_IDENTITY_MAP_ADDR,
@@ -53,6 +53,8 @@ internal sealed class RawFuzzSession
     private readonly List<int> _closed = [];
     private readonly List<Mapping> _mappings = [];
     private readonly List<GuestMemfdPin> _pins = [];
+    /// <summary>(VM fd, slot) of slots created with KVM_MEM_LOG_DIRTY_PAGES: what KVM_GET/CLEAR_DIRTY_LOG aim at.</summary>
+    private readonly List<(int Vm, uint Slot)> _loggingSlots = [];
     private readonly Queue<string> _log = new();
     private int _expectedFds;
 
@@ -223,6 +225,9 @@ internal sealed class RawFuzzSession
     {
         var (fd, kind) = PickIoctlTarget();
         uint request = PickRequest(kind);
+        // A dirty log exists only on a VM with a logging slot: aim there often enough to get past the slot lookup.
+        if ((request == KvmIoctls.KVM_GET_DIRTY_LOG || request == KvmIoctls.KVM_CLEAR_DIRTY_LOG) && _loggingSlots.Count > 0 && _rng.Next(3) != 0)
+            (fd, kind) = (_loggingSlots[_rng.Next(_loggingSlots.Count)].Vm, FdKind.Vm);
         bool intForm = _IOC_SIZE(request) == 0 && _IOC_DIR(request) == _IOC_NONE ? _rng.Next(4) != 0 : _rng.Next(6) == 0;
         long rc;
         string what;
@@ -239,6 +244,7 @@ internal sealed class RawFuzzSession
             what = string.Create(CultureInfo.InvariantCulture, $"ioctl({fd} {kind}, {KvmIoctls.NameOf(request)}, [{buffer.Length}] {Convert.ToHexString(buffer.AsSpan(0, Math.Min(buffer.Length, 48)))})");
             Begin(what);
             rc = Call(fd, request, buffer);
+            if (rc == 0) RememberLoggingSlot(fd, request, buffer);
         }
         AfterIoctl(fd, kind, request, rc);
         return Record(what, rc);
@@ -307,7 +313,7 @@ internal sealed class RawFuzzSession
             KvmIoctls.KVM_CREATE_VCPU, KvmIoctls.KVM_SET_USER_MEMORY_REGION, KvmIoctls.KVM_SET_USER_MEMORY_REGION2,
             KvmIoctls.KVM_SET_USER_MEMORY_REGION2, KvmIoctls.KVM_SET_TSS_ADDR, KvmIoctls.KVM_CHECK_EXTENSION,
             KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES, KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2, KvmIoctls.KVM_CREATE_GUEST_MEMFD,
-            KvmIoctls.KVM_CREATE_GUEST_MEMFD, KvmIoctls.KVM_ENABLE_CAP,
+            KvmIoctls.KVM_CREATE_GUEST_MEMFD, KvmIoctls.KVM_ENABLE_CAP, KvmIoctls.KVM_GET_DIRTY_LOG, KvmIoctls.KVM_CLEAR_DIRTY_LOG,
         ],
         FdKind.Vcpu =>
         [
@@ -452,6 +458,7 @@ internal sealed class RawFuzzSession
                 1 => (uint)_rng.Next(16),
                 2 => 1u << _rng.Next(32),
                 3 => KvmConstants.KVM_MEM_READONLY,
+                4 or 5 => KvmConstants.KVM_MEM_LOG_DIRTY_PAGES,
                 _ => KvmConstants.KVM_MEM_GUEST_MEMFD,
             };
             U32(b, 4, flags);
@@ -492,10 +499,42 @@ internal sealed class RawFuzzSession
         }
         else if (request == KvmIoctls.KVM_ENABLE_CAP && b.Length >= 16)
         {
-            // Mostly KVM_CAP_EXIT_HYPERCALL with a valid, empty or garbage mask; sometimes flags or another cap.
-            BinaryPrimitives.WriteUInt32LittleEndian(b, _rng.Next(4) == 0 ? (uint)Interesting() : KvmCaps.KVM_CAP_EXIT_HYPERCALL);
+            // Mostly KVM_CAP_EXIT_HYPERCALL with a valid, empty or garbage mask, or KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2
+            // with its options; sometimes flags or another cap.
+            bool manual = _rng.Next(3) == 0;
+            uint cap = (uint)(manual ? KvmCaps.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 : KvmCaps.KVM_CAP_EXIT_HYPERCALL);
+            BinaryPrimitives.WriteUInt32LittleEndian(b, _rng.Next(4) == 0 ? (uint)Interesting() : cap);
             BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(4), _rng.Next(8) == 0 ? (uint)Interesting() : 0);
-            U64(b, 8, _rng.Next(3) switch { 0 => 0, 1 => Interesting(), _ => KvmPara.KVM_EXIT_HYPERCALL_VALID_MASK });
+            U64(b, 8, manual
+                ? _rng.Next(4) switch { 0 => (ulong)_rng.Next(4), 1 => Interesting(), _ => KvmConstants.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | (ulong)_rng.Next(2) << 1 }
+                : _rng.Next(3) switch { 0 => 0, 1 => Interesting(), _ => KvmPara.KVM_EXIT_HYPERCALL_VALID_MASK });
+        }
+        else if (request == KvmIoctls.KVM_GET_DIRTY_LOG || request == KvmIoctls.KVM_CLEAR_DIRTY_LOG)
+        {
+            // kvm_dirty_log { slot, padding1, dirty_bitmap } / kvm_clear_dirty_log { slot, num_pages, first_page, dirty_bitmap }.
+            bool clear = request == KvmIoctls.KVM_CLEAR_DIRTY_LOG;
+            var logging = _loggingSlots.Where(l => l.Vm == fd).ToList();
+            uint slot = logging.Count > 0 && _rng.Next(3) != 0 ? logging[_rng.Next(logging.Count)].Slot : (uint)_rng.Next(8);
+            if (_rng.Next(8) == 0) slot |= (uint)_rng.Next(4) << 16;
+            if (_rng.Next(16) == 0) slot = (uint)Interesting();
+            U32(b, 0, slot);
+            if (clear)
+            {
+                U32(b, 4, _rng.Next(6) switch { 0 => (uint)Interesting(), 1 => 0, 2 => 64, _ => (uint)_rng.Next(1, 9) });
+                U64(b, 8, _rng.Next(6) switch { 0 => Interesting(), 1 => 64 * (ulong)_rng.Next(1, 4), 2 => (ulong)_rng.Next(1, 64), _ => 0 });
+                // The mask a successful clear reads: the sandbox's first page, set to random bits.
+                if (_rng.Next(4) == 0)
+                {
+                    byte[] mask = new byte[64];
+                    _rng.NextBytes(mask);
+                    _sandbox.Write(0, mask);
+                }
+            }
+            else if (_rng.Next(8) == 0)
+            {
+                U32(b, 4, (uint)Interesting()); // padding1: not checked
+            }
+            U64(b, clear ? 16 : 8, BitmapPointer());
         }
         else if (request == KvmIoctls.KVM_SET_REGS || request == KvmIoctls.KVM_SET_SREGS)
         {
@@ -564,12 +603,60 @@ internal sealed class RawFuzzSession
                 U64(b, 24, (1UL << 48) - Ps);
             }
         }
+        else if (request == KvmIoctls.KVM_GET_DIRTY_LOG || request == KvmIoctls.KVM_CLEAR_DIRTY_LOG)
+        {
+            // The kernel copies the bitmap to (GET) or from (CLEAR) this pointer with process_vm_writev/readv, i.e. into
+            // this process: whatever the mutation made of it, it must not reach live memory.
+            int at = request == KvmIoctls.KVM_CLEAR_DIRTY_LOG ? 16 : 8;
+            if (at + 8 <= b.Length) U64(b, at, SafeUserPointer(GetU64(b, at)));
+        }
         else if (request == KvmIoctls.KVM_PRE_FAULT_MEMORY && b.Length >= 16)
         {
             ulong size = GetU64(b, 8);
             ulong cap = 64 * Ps;
             if (size > cap) U64(b, 8, (size % cap) | (size & (Ps - 1)));
         }
+    }
+
+    /// <summary>Notes a memory slot that now logs dirty pages (or forgets one deleted or no longer logging).</summary>
+    private void RememberLoggingSlot(int fd, uint request, byte[] buffer)
+    {
+        if ((request != KvmIoctls.KVM_SET_USER_MEMORY_REGION && request != KvmIoctls.KVM_SET_USER_MEMORY_REGION2) || buffer.Length < 32) return;
+        uint slot = BinaryPrimitives.ReadUInt32LittleEndian(buffer);
+        bool logs = (BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(4)) & KvmConstants.KVM_MEM_LOG_DIRTY_PAGES) != 0 && GetU64(buffer, 16) != 0;
+        _loggingSlots.Remove((fd, slot));
+        if (logs) _loggingSlots.Add((fd, slot));
+    }
+
+    /// <summary>
+    /// A bitmap pointer: mostly into the sandbox's writable pages, sometimes NULL, the kernel half, the sandbox's
+    /// PROT_NONE part or just before the end of its writable pages (a copy that faults part way).
+    /// </summary>
+    private ulong BitmapPointer()
+    {
+        ulong start = (ulong)_sandbox.Start, writable = UserSandbox.WritablePages * Ps;
+        return _rng.Next(10) switch
+        {
+            0 => 0,
+            1 => 0xFFFF_8000_0000_0000 + Ps * (ulong)_rng.Next(0, 16),
+            2 => start + writable + Ps * (ulong)_rng.Next(0, 64),
+            3 => start + writable - (ulong)_rng.Next(1, 16),
+            4 => Interesting(),
+            _ => start + (ulong)_rng.NextInt64(0, (long)(writable - 1024)) / 8 * 8 + (_rng.Next(8) == 0 ? (ulong)_rng.Next(1, 8) : 0),
+        };
+    }
+
+    /// <summary>
+    /// Keeps a user pointer the emulator will write through (or read from) away from this process's live memory:
+    /// inside the sandbox, NULL or with bit 63 set (access_ok fails) it stays; anything else is moved into the sandbox
+    /// (nearly always its PROT_NONE part: EFAULT). A copy runs forward from the pointer and stops at the first page it
+    /// cannot write, so even a large bitmap never gets past the sandbox's PROT_NONE pages.
+    /// </summary>
+    private ulong SafeUserPointer(ulong pointer)
+    {
+        ulong start = (ulong)_sandbox.Start;
+        if (pointer - start < UserSandbox.Size || pointer == 0 || pointer >= 1UL << 63) return pointer;
+        return start + pointer % UserSandbox.Size;
     }
 
     // ------------------------------------------------------------------ file operations

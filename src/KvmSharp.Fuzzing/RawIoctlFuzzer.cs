@@ -42,7 +42,8 @@ public sealed record RawFuzzReport(long Inputs, int Seed, long Exceptions, long 
 /// <remarks>
 /// Safety: the emulator's memory is real host memory of this process, so a few inputs are shaped before the call
 /// and the shaping is part of the generator, not of the emulator: userspace_addr of memory slots always lies in a
-/// private PROT_NONE reservation (a guest access through it faults instead of writing into this process); mmap never
+/// private PROT_NONE reservation (a guest access through it faults instead of writing into this process), and so do the
+/// dirty_bitmap pointers of KVM_GET_DIRTY_LOG / KVM_CLEAR_DIRTY_LOG (or they are NULL or in the kernel half); mmap never
 /// gets MAP_FIXED, MAP_POPULATE or MAP_LOCKED; munmap and madvise only target this fuzzer's own mappings (and never
 /// MADV_HWPOISON / MADV_SOFT_OFFLINE); host bytes are touched only where the emulator's own fault verdict allows;
 /// allocations (fallocate, KVM_PRE_FAULT_MEMORY) are bounded to a few MiB per call; every KVM_RUN is kicked after
@@ -181,6 +182,13 @@ internal sealed class UserSandbox : IDisposable
     private UserSandbox(nint start) => Start = start;
 
     public nint Start { get; }
+
+    /// <summary>Copies <paramref name="bytes"/> into the writable pages at <paramref name="offset"/>.</summary>
+    public void Write(ulong offset, byte[] bytes)
+    {
+        if (offset + (ulong)bytes.Length > WritablePages * (ulong)Environment.SystemPageSize) throw new ArgumentOutOfRangeException(nameof(offset));
+        System.Runtime.InteropServices.Marshal.Copy(bytes, 0, Start + (nint)offset, bytes.Length);
+    }
 
     public static UserSandbox Reserve()
     {

@@ -15,7 +15,8 @@ namespace KvmSharp.Fuzzing;
 /// element" on kvm_pvm.</item>
 /// <item>UD2 or any invalid opcode: docs/STATUS.md "UD2 in real mode ends in KVM_EXIT_INTERNAL_ERROR" on kvm_pvm, and
 /// there is no IDT to deliver a fault in 64-bit mode either.</item>
-/// <item>Branches: the program is straight-line, so it ends in at most one exit per instruction.</item>
+/// <item>Branches: the program is straight-line, so it ends in at most one exit per instruction. The far transfers
+/// (64-bit, <c>farTransfers</c>) go to the next instruction or to a subroutine that returns right after the call.</item>
 /// </list>
 /// Instructions that leave arithmetic flags undefined (imul, shifts, logic ops' AF) are followed by an <c>add</c> of two
 /// registers the program never writes otherwise, so the final RFLAGS is defined on any CPU and in the emulator.
@@ -39,13 +40,22 @@ internal static class TinyGuestProgram
     private static readonly AssemblerRegister8[] s_rm8 = [al, cl, dl, bl, ah, ch, dh, bh];
 
     /// <summary>64-bit: r15 holds the data page's GPA and r14 the MMIO page's; the program never writes either.</summary>
-    public static byte[] LongMode(ulong seed, ulong codeGpa)
+    /// <param name="seed">The program's seed.</param>
+    /// <param name="codeGpa">Where the code runs (RIP-relative addresses are resolved for it).</param>
+    /// <param name="farTransfers">
+    /// Also far JMP/CALL/RET through the GDT's 64-bit code selector (<see cref="FarTransfer"/>), drawn from a stream of
+    /// their own: the other instructions are the seed's, with or without them.
+    /// </param>
+    public static byte[] LongMode(ulong seed, ulong codeGpa, bool farTransfers = false)
     {
         var rng = new Random((int)seed ^ (int)(seed >> 32));
+        var far = farTransfers ? new Random(unchecked((int)seed * 7 + 0xFA5)) : null;
+        var subroutines = new List<(Label Entry, Action Body)>();
         var a = new Assembler(64);
         int count = rng.Next(1, MaxInstructions + 1);
         for (int i = 0; i < count; i++)
         {
+            if (far is not null && far.Next(3) == 0) FarTransfer(a, far, subroutines);
             int r = rng.Next(s_r64.Length);
             int s = rng.Next(s_r64.Length);
             int roll = rng.Next(100);
@@ -126,8 +136,87 @@ internal static class TinyGuestProgram
             }
         }
         a.hlt();
+        // The far calls' targets, after the program's last HLT.
+        foreach (var (entry, body) in subroutines)
+        {
+            var label = entry;
+            a.Label(ref label);
+            body();
+        }
         return Encode(a, codeGpa);
     }
+
+    /// <summary>The 64-bit code selector of the tiny guest's GDT (TinyGuestRun: entry 1, L = 1, DPL 0, accessed).</summary>
+    public const ushort CodeSelector = 8;
+
+    /// <summary>
+    /// One far transfer to the same 64-bit code segment (Intel SDM Vol. 2A JMP/CALL/RET far; emulate.c em_jmp_far,
+    /// em_call_far, em_ret_far): a far JMP through an m16:64 or m16:32 pointer the program stores in its data page, a
+    /// far CALL through one to a subroutine after the program's end that returns with a far RET of the same operand
+    /// size, or a far RET used as a jump (selector and offset pushed). A register of the program holds the target
+    /// (LEA, RIP-relative), so the register, the pointer and the stack slots the transfer writes are all compared.
+    /// </summary>
+    private static void FarTransfer(Assembler a, Random far, List<(Label Entry, Action Body)> subroutines)
+    {
+        int r = far.Next(s_r64.Length);
+        int off = far.Next(0, 0x1000 / 16) * 16;
+        bool wide = far.Next(2) == 0;
+        switch (far.Next(3))
+        {
+            case 0:
+            {
+                var next = a.CreateLabel();
+                StorePointer(a, r, off, wide, next);
+                a.AddInstruction(Instruction.Create(wide ? Code.Jmp_m1664 : Code.Jmp_m1632, new MemoryOperand(Register.R15, off)));
+                a.Label(ref next);
+                a.nop();
+                break;
+            }
+            case 1:
+            {
+                var entry = a.CreateLabel();
+                StorePointer(a, r, off, wide, entry);
+                a.AddInstruction(Instruction.Create(wide ? Code.Call_m1664 : Code.Call_m1632, new MemoryOperand(Register.R15, off)));
+                int s = far.Next(s_r64.Length);
+                ulong value = (ulong)far.NextInt64();
+                subroutines.Add((entry, () =>
+                {
+                    a.mov(s_r64[s], value);
+                    a.AddInstruction(Instruction.Create(wide ? Code.Retfq : Code.Retfd));
+                }));
+                break;
+            }
+            default:
+            {
+                // RETFQ as a jump: push the selector, then the offset.
+                var next = a.CreateLabel();
+                a.lea(s_r64[r], __[next]);
+                a.push(CodeSelector);
+                a.push(s_r64[r]);
+                a.AddInstruction(Instruction.Create(Code.Retfq));
+                a.Label(ref next);
+                a.nop();
+                break;
+            }
+        }
+    }
+
+    /// <summary>The far pointer to <paramref name="target"/> at [r15 + off]: m16:64 (offset, then selector) or m16:32.</summary>
+    private static void StorePointer(Assembler a, int r, int off, bool wide, Label target)
+    {
+        a.lea(s_r64[r], __[target]);
+        if (wide)
+        {
+            a.mov(__qword_ptr[r15 + off], s_r64[r]);
+            a.mov(__word_ptr[r15 + off + 8], CodeSelector);
+        }
+        else
+        {
+            a.mov(__dword_ptr[r15 + off], s_r32[r]);
+            a.mov(__word_ptr[r15 + off + 4], CodeSelector);
+        }
+    }
+
 
     /// <summary>Real mode: addresses are DS offsets; [0x4000, 0x5000) is backed, [0x8000, 0x9000) is past the slot.</summary>
     public static byte[] RealMode(ulong seed, int dataOffset, int mmioOffset)

@@ -16,7 +16,9 @@ namespace KvmSharp.Fuzzing;
 /// with data derived from the exit itself, and the text returned lists the exits, the final registers and a hash of
 /// the memory the program can write. The VM is torn down before returning, so a run never shares state with the
 /// session's other objects (no slot is ever deleted and re-added: docs/STATUS.md "Re-adding a deleted memslot makes the
-/// next guest entry triple-fault" on kvm_pvm).
+/// next guest entry triple-fault" on kvm_pvm). With dirty logging (host memory only: guest_memfd slots cannot log) the
+/// slot has KVM_MEM_LOG_DIRTY_PAGES, sometimes manual protect and KVM_MEM_READONLY too; the text adds the dirty pages
+/// after the run, one step with the log, a second run of the program and the pages it dirtied.
 /// </summary>
 internal static class TinyGuestRun
 {
@@ -35,11 +37,35 @@ internal static class TinyGuestRun
 
     private const ulong CodeSegment = 0x00AF_9B00_0000_FFFF, DataSegment = 0x00CF_9300_0000_FFFF;
 
-    public static string Run(IKernel kernel, KernelFd system, ulong seed, bool realMode, bool hostMemory = false)
+    public static string Run(IKernel kernel, KernelFd system, ulong seed, bool realMode, bool hostMemory = false, bool dirtyLog = false, bool farTransfers = false)
     {
         long vmRc = kernel.Ioctl(system, KvmIoctls.KVM_CREATE_VM, 0UL);
         if (vmRc < 0) return "create vm " + Errno(vmRc);
         using var vm = kernel.Adopt((int)vmRc);
+        var text = new StringBuilder();
+        // Dirty logging draws from its own stream: the program and the registers are the seed's, logging or not.
+        var dirty = dirtyLog ? new Random(unchecked((int)seed * 31 + 0x5D17)) : null;
+        if (dirty is not null)
+        {
+            ulong manual = dirty.Next(3) switch
+            {
+                0 => 0,
+                1 => KvmConstants.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
+                _ => KvmConstants.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KvmConstants.KVM_DIRTY_LOG_INITIALLY_SET,
+            };
+            if (manual != 0)
+            {
+                var cap = new kvm_enable_cap { cap = KvmCaps.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 };
+                cap.args[0] = manual;
+                long capRc = kernel.Ioctl(vm, KvmIoctls.KVM_ENABLE_CAP, Bytes(ref cap));
+                if (capRc < 0) return "enable manual dirty log protect " + Errno(capRc);
+            }
+            text.Append(CultureInfo.InvariantCulture, $"manual protect {manual}: ");
+        }
+        // Now and then a read-only logging slot: every guest write to it is emulated MMIO, and none is logged. (A far
+        // transfer there reads its pointer back as zeros: a null selector, #GP without an IDT, KVM_EXIT_SHUTDOWN.)
+        bool readOnly = dirty?.Next(6) == 0;
+        if (readOnly) text.Append("read-only slot: ");
         ulong size = realMode ? RealSlotSize : LongSlotSize;
         KernelFd? gmem = null;
         MappedRegion? mapped;
@@ -63,15 +89,15 @@ internal static class TinyGuestRun
         }
         using var file = gmem;
         using var memory = mapped!;
-        byte[] code = realMode ? TinyGuestProgram.RealMode(seed, RealData, RealMmio) : TinyGuestProgram.LongMode(seed, CodeGpa);
-        if (!realMode) WriteLongModeTables(memory);
+        byte[] code = realMode ? TinyGuestProgram.RealMode(seed, RealData, RealMmio) : TinyGuestProgram.LongMode(seed, CodeGpa, farTransfers);
+        if (!realMode) WriteLongModeTables(memory, accessedDirty: dirtyLog);
         code.CopyTo(memory.GetSpan(realMode ? 0 : CodeGpa, code.Length));
 
         // HostDeviations.KvmPvmGmemNeedsUserspaceMapping: on kvm_pvm a vCPU reaches gmem only through a userspace
         // mapping of it, so userspace_addr is always the gmem's own shared mapping (never 0). Host memory is a plain slot.
         var slot = new kvm_userspace_memory_region2
         {
-            slot = 0, flags = gmem is null ? 0 : KvmConstants.KVM_MEM_GUEST_MEMFD, guest_phys_addr = realMode ? RealSlotGpa : 0, memory_size = size,
+            slot = 0, flags = (gmem is null ? 0 : KvmConstants.KVM_MEM_GUEST_MEMFD) | (dirtyLog ? KvmConstants.KVM_MEM_LOG_DIRTY_PAGES : 0) | (readOnly ? KvmConstants.KVM_MEM_READONLY : 0), guest_phys_addr = realMode ? RealSlotGpa : 0, memory_size = size,
             userspace_addr = (ulong)memory.Address, guest_memfd = gmem is null ? 0 : (uint)gmem.Number, guest_memfd_offset = 0,
         };
         long slotRc = kernel.Ioctl(vm, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref slot));
@@ -89,14 +115,93 @@ internal static class TinyGuestRun
         string? setup = realMode ? EnterRealMode(kernel, vcpu, seed) : EnterLongMode(kernel, vcpu, seed);
         if (setup is not null) return setup;
 
-        var text = new StringBuilder();
         RunExits(kernel, vcpu, run, text);
+        if (dirty is not null)
+        {
+            string? again = DirtyLogAndRunAgain(kernel, vm, vcpu, run, slot, dirty, seed, realMode, text);
+            if (again is not null) return again;
+        }
         var regs = new kvm_regs();
         long get = kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_REGS, Bytes(ref regs));
         text.Append(" | ").Append(get == 0 ? FuzzText.Regs(regs) : "get regs " + Errno(get));
         ulong data = realMode ? RealData : DataGpa, stack = realMode ? RealStackTop : StackTop;
         text.Append(CultureInfo.InvariantCulture, $" | data=0x{Fnv(memory.GetSpan(data, 0x1000)):X16} stack=0x{Fnv(memory.GetSpan(stack - 0x100, 0x110)):X16}");
         return text.ToString();
+    }
+
+    /// <summary>
+    /// The dirty log after the first run, one step with it (KVM_CLEAR_DIRTY_LOG of all or part of the slot, logging
+    /// toggled off and on, another KVM_GET_DIRTY_LOG, or nothing), the program again from its first instruction, and
+    /// the log once more: what was written, what stays logged, and that pages are write-protected again.
+    /// </summary>
+    private static string? DirtyLogAndRunAgain(IKernel kernel, KernelFd vm, KernelFd vcpu, MappedRegion run, kvm_userspace_memory_region2 slot,
+        Random dirty, ulong seed, bool realMode, StringBuilder text)
+    {
+        ulong pages = slot.memory_size / (ulong)Environment.SystemPageSize;
+        text.Append(" | dirty ").Append(DirtyPages(kernel, vm, pages));
+        switch (dirty.Next(4))
+        {
+            case 0:
+            {
+                // The whole slot, or whole longs of it (a partial range must be a multiple of 64 pages).
+                ulong first = 0, num = pages;
+                if (pages > 64 && dirty.Next(2) == 0)
+                {
+                    first = 64 * (ulong)dirty.Next(0, (int)(pages / 64));
+                    num = 64 * (ulong)dirty.Next(1, (int)((pages - first) / 64) + 1);
+                }
+                var mask = GC.AllocateArray<ulong>((int)((num + 63) / 64), pinned: true);
+                for (int i = 0; i < mask.Length; i++) mask[i] = dirty.Next(3) == 0 ? (ulong)dirty.NextInt64() : ulong.MaxValue;
+                var clear = new kvm_clear_dirty_log { slot = 0, first_page = first, num_pages = (uint)num, dirty_bitmap = (ulong)Marshal.UnsafeAddrOfPinnedArrayElement(mask, 0) };
+                long rc = kernel.Ioctl(vm, KvmIoctls.KVM_CLEAR_DIRTY_LOG, Bytes(ref clear));
+                GC.KeepAlive(mask);
+                text.Append(CultureInfo.InvariantCulture, $" | clear 0x{first:X}+0x{num:X} {Result(rc)}");
+                break;
+            }
+            case 1:
+            {
+                // KVM_MR_FLAGS_ONLY twice: the bitmap is freed, then a new one starts (all set with INITIALLY_SET).
+                var off = slot with { flags = slot.flags & ~KvmConstants.KVM_MEM_LOG_DIRTY_PAGES };
+                long offRc = kernel.Ioctl(vm, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref off));
+                long onRc = kernel.Ioctl(vm, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref slot));
+                text.Append(CultureInfo.InvariantCulture, $" | logging off {Result(offRc)}, on {Result(onRc)}");
+                break;
+            }
+            case 2:
+                text.Append(" | again ").Append(DirtyPages(kernel, vm, pages));
+                break;
+        }
+        string? setup = realMode ? EnterRealMode(kernel, vcpu, seed) : EnterLongMode(kernel, vcpu, seed);
+        if (setup is not null) return text + " | rerun " + setup;
+        text.Append(" | rerun: ");
+        RunExits(kernel, vcpu, run, text);
+        text.Append(" | dirty ").Append(DirtyPages(kernel, vm, pages));
+        return null;
+    }
+
+    /// <summary>KVM_GET_DIRTY_LOG of slot 0 as the dirty page numbers; a word past the bitmap must stay untouched.</summary>
+    private static string DirtyPages(IKernel kernel, KernelFd vm, ulong pages)
+    {
+        const ulong Fill = 0xA5A5_A5A5_A5A5_A5A5;
+        int words = (int)((pages + 63) / 64);
+        var bitmap = GC.AllocateArray<ulong>(words + 1, pinned: true);
+        Array.Fill(bitmap, Fill);
+        var log = new kvm_dirty_log { slot = 0, dirty_bitmap = (ulong)Marshal.UnsafeAddrOfPinnedArrayElement(bitmap, 0) };
+        long rc = kernel.Ioctl(vm, KvmIoctls.KVM_GET_DIRTY_LOG, Bytes(ref log));
+        GC.KeepAlive(bitmap);
+        if (rc != 0) return Result(rc);
+        // Runs of dirty pages: "180,1EF-1F0", or "0-1FF" for a log that starts all set (KVM_DIRTY_LOG_INITIALLY_SET).
+        var dirty = new List<string>();
+        ulong all = (ulong)words * 64;
+        for (ulong page = 0; page < all; page++)
+        {
+            if ((bitmap[page / 64] >> (int)(page % 64) & 1) == 0) continue;
+            ulong last = page;
+            while (last + 1 < all && (bitmap[(last + 1) / 64] >> (int)((last + 1) % 64) & 1) != 0) last++;
+            dirty.Add(last == page ? page.ToString("X", CultureInfo.InvariantCulture) : string.Create(CultureInfo.InvariantCulture, $"{page:X}-{last:X}"));
+            page = last;
+        }
+        return "[" + string.Join(",", dirty) + "]" + (bitmap[words] == Fill ? "" : " past the bitmap: 0x" + bitmap[words].ToString("X", CultureInfo.InvariantCulture));
     }
 
     private static void RunExits(IKernel kernel, KernelFd vcpu, MappedRegion run, StringBuilder text)
@@ -177,17 +282,25 @@ internal static class TinyGuestRun
         for (int i = 0; i < data.Length; i++) data[i] = (byte)(0x5A ^ (where >> (i % 4 * 8)) ^ (ulong)(i * 0x11) ^ (ulong)exit);
     }
 
-    private static void WriteLongModeTables(MappedRegion memory)
+    /// <param name="memory">The slot's memory.</param>
+    /// <param name="accessedDirty">
+    /// Entries with Accessed (and the 2 MiB pages with Dirty) already set. KVM's page walker sets them when they are
+    /// clear (paging_tmpl.h FNAME(update_accessed_dirty_bits)), which is a guest write to the table: the page would show
+    /// in the dirty log. The emulator does not write them back (documented in Mmu/PageWalk64.cs), so guests whose dirty
+    /// log is compared start with them set.
+    /// </param>
+    private static void WriteLongModeTables(MappedRegion memory, bool accessedDirty = false)
     {
+        ulong accessed = accessedDirty ? 0x20UL : 0, dirty = accessedDirty ? 0x40UL : 0;
         var gdt = MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(GdtGpa, 24));
         gdt[0] = 0;
         gdt[1] = CodeSegment;
         gdt[2] = DataSegment;
-        MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Pml4, 8))[0] = Pdpt | 3;
-        MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Pdpt, 8))[0] = Pd | 3;
+        MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Pml4, 8))[0] = Pdpt | 3 | accessed;
+        MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Pdpt, 8))[0] = Pd | 3 | accessed;
         var pd = MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Pd, 32));
         // Present | writable | 2 MiB page.
-        for (int i = 0; i < pd.Length; i++) pd[i] = ((ulong)i << 21) | 0x83;
+        for (int i = 0; i < pd.Length; i++) pd[i] = ((ulong)i << 21) | 0x83 | accessed | dirty;
     }
 
     private static string? EnterLongMode(IKernel kernel, KernelFd vcpu, ulong seed)
@@ -254,6 +367,8 @@ internal static class TinyGuestRun
         foreach (byte b in bytes) h = (h ^ b) * 0x100000001b3;
         return h;
     }
+
+    private static string Result(long rc) => rc == 0 ? "ok" : Errno(rc);
 
     private static string Errno(long rc) =>
         rc < 0 && rc >= -LinuxConstants.MAX_ERRNO ? ErrnoInfo.NameOf((int)-rc) : "value " + rc.ToString(CultureInfo.InvariantCulture);

@@ -16,6 +16,9 @@ public enum PlantedBug
     /// where the kernel succeeded: a bug in a call every kernel has, with or without guest_memfd.
     /// </summary>
     PlainSlotDirtyLogging,
+
+    /// <summary>KVM_GET_DIRTY_LOG that succeeded reports page 0 flipped (dirty when clean, clean when dirty).</summary>
+    DirtyBitmapBit,
 }
 
 /// <summary>
@@ -44,6 +47,12 @@ internal sealed class LyingKernel(IKernel inner, PlantedBug bug = PlantedBug.Pun
             var region = MemoryMarshal.Read<kvm_userspace_memory_region2>(arg);
             if (region.memory_size != 0 && (region.flags & KvmConstants.KVM_MEM_GUEST_MEMFD) == 0 && (region.flags & KvmConstants.KVM_MEM_LOG_DIRTY_PAGES) != 0)
                 return -(long)Errno.EINVAL;
+        }
+        if (bug == PlantedBug.DirtyBitmapBit && request == KvmIoctls.KVM_GET_DIRTY_LOG && rc == 0)
+        {
+            // The bitmap is in this process (the fuzzer's scratch page or a guest run's buffer): flip page 0's bit.
+            nint bitmap = (nint)MemoryMarshal.Read<kvm_dirty_log>(arg).dirty_bitmap;
+            Marshal.WriteByte(bitmap, (byte)(Marshal.ReadByte(bitmap) ^ 1));
         }
         return rc;
     }

@@ -49,6 +49,20 @@ public class RawIoctlFuzzerTests
     }
 
     [Fact]
+    public void The_dirty_log_requests_reach_the_bitmap_copy()
+    {
+        // KVM_GET_DIRTY_LOG / KVM_CLEAR_DIRTY_LOG copy a bitmap to or from the user pointer inside their struct (into
+        // the fuzzer's sandbox, whatever the mutation did): they must get past the slot lookup, and nothing may break.
+        var report = new RawIoctlFuzzer().Run(200_000, 5);
+        Assert.True(report.Clean, $"{report.Exceptions} exceptions, {report.InvariantViolations} invariant violations, {report.Leaks} leaks\n{Describe(report)}");
+        foreach (string name in new[] { "ioctl KVM_GET_DIRTY_LOG", "ioctl KVM_CLEAR_DIRTY_LOG" })
+        {
+            Assert.True(report.Outcomes.TryGetValue(name, out var outcome), $"{name} was never called");
+            Assert.True(outcome.Ok > 0, $"{name} never succeeded ({outcome.Failed} failures)");
+        }
+    }
+
+    [Fact]
     public void The_invariants_hold_through_an_ordinary_sdk_workload()
     {
         using var kernel = new EmulatedKernel(EmulatorConfig.X86_64(inPlaceConversion: true));
