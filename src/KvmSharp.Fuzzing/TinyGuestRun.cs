@@ -90,7 +90,7 @@ internal static class TinyGuestRun
         using var file = gmem;
         using var memory = mapped!;
         byte[] code = realMode ? TinyGuestProgram.RealMode(seed, RealData, RealMmio) : TinyGuestProgram.LongMode(seed, CodeGpa, farTransfers);
-        if (!realMode) WriteLongModeTables(memory, accessedDirty: dirtyLog);
+        if (!realMode) WriteLongModeTables(memory);
         code.CopyTo(memory.GetSpan(realMode ? 0 : CodeGpa, code.Length));
 
         // HostDeviations.KvmPvmGmemNeedsUserspaceMapping: on kvm_pvm a vCPU reaches gmem only through a userspace
@@ -282,25 +282,21 @@ internal static class TinyGuestRun
         for (int i = 0; i < data.Length; i++) data[i] = (byte)(0x5A ^ (where >> (i % 4 * 8)) ^ (ulong)(i * 0x11) ^ (ulong)exit);
     }
 
-    /// <param name="memory">The slot's memory.</param>
-    /// <param name="accessedDirty">
-    /// Entries with Accessed (and the 2 MiB pages with Dirty) already set. KVM's page walker sets them when they are
-    /// clear (paging_tmpl.h FNAME(update_accessed_dirty_bits)), which is a guest write to the table: the page would show
-    /// in the dirty log. The emulator does not write them back (documented in Mmu/PageWalk64.cs), so guests whose dirty
-    /// log is compared start with them set.
-    /// </param>
-    private static void WriteLongModeTables(MappedRegion memory, bool accessedDirty = false)
+    /// <summary>
+    /// GDT and identity page tables with Accessed/Dirty clear: the walker sets them (paging_tmpl.h
+    /// FNAME(update_accessed_dirty_bits)) on both kernels, so the table pages show in a dirty log on both.
+    /// </summary>
+    private static void WriteLongModeTables(MappedRegion memory)
     {
-        ulong accessed = accessedDirty ? 0x20UL : 0, dirty = accessedDirty ? 0x40UL : 0;
         var gdt = MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(GdtGpa, 24));
         gdt[0] = 0;
         gdt[1] = CodeSegment;
         gdt[2] = DataSegment;
-        MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Pml4, 8))[0] = Pdpt | 3 | accessed;
-        MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Pdpt, 8))[0] = Pd | 3 | accessed;
+        MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Pml4, 8))[0] = Pdpt | 3;
+        MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Pdpt, 8))[0] = Pd | 3;
         var pd = MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Pd, 32));
         // Present | writable | 2 MiB page.
-        for (int i = 0; i < pd.Length; i++) pd[i] = ((ulong)i << 21) | 0x83 | accessed | dirty;
+        for (int i = 0; i < pd.Length; i++) pd[i] = ((ulong)i << 21) | 0x83;
     }
 
     private static string? EnterLongMode(IKernel kernel, KernelFd vcpu, ulong seed)

@@ -55,7 +55,7 @@ internal sealed class GuestPhysicalMemory : IDisposable
         lock (_kvm.Kernel.SyncRoot)
         {
             long seq = _kvm.MmuInvalidateSeq;
-            var r = Fault(gpa, write, out var page, out ulong hva);
+            var r = Fault(gpa, write, out var page, out ulong hva, out KvmMemorySlot? logTo);
             if (r.Status != GpaStatus.Done) return r;
             if (page is CachedPage p)
             {
@@ -65,8 +65,11 @@ internal sealed class GuestPhysicalMemory : IDisposable
             }
             if (data.IsEmpty) return GpaResult.Done;
             long rc = write ? HostMemory.WriteProcessMemory(hva, data) : HostMemory.ReadProcessMemory(hva, data);
-            // __kvm_faultin_pfn could not get the page: kvm_handle_error_pfn → memory fault exit, -EFAULT.
-            return rc < 0 ? GpaResult.Fault(Err.EFAULT, gpa, false) : GpaResult.Done;
+            // __kvm_faultin_pfn could not get the page: kvm_handle_error_pfn → memory fault exit, -EFAULT (nothing
+            // is logged: the page is marked dirty only once it is mapped writable).
+            if (rc < 0) return GpaResult.Fault(Err.EFAULT, gpa, false);
+            logTo?.MarkDirty(gpa >> PageShift);
+            return GpaResult.Done;
         }
     }
 
@@ -77,10 +80,11 @@ internal sealed class GuestPhysicalMemory : IDisposable
     public int MaxPhyAddr => _kvm.Type is KvmConstants.KVM_X86_TDX_VM or KvmConstants.KVM_X86_SNP_VM ? 52 : X86.X86Consts.DefaultMaxPhyAddr;
 
     /// <summary>kvm_mmu_do_page_fault … kvm_mmu_faultin_pfn for a TDP (direct) MMU. Caller holds the kernel lock.</summary>
-    private GpaResult Fault(ulong gpa, bool write, out CachedPage? page, out ulong hva)
+    private GpaResult Fault(ulong gpa, bool write, out CachedPage? page, out ulong hva, out KvmMemorySlot? logTo)
     {
         page = null;
         hva = 0;
+        logTo = null;
         bool isPrivate;
         ulong type = _kvm.Type;
         if (type is KvmConstants.KVM_X86_TDX_VM or KvmConstants.KVM_X86_SNP_VM)
@@ -117,8 +121,6 @@ internal sealed class GuestPhysicalMemory : IDisposable
         // __kvm_faultin_pfn through userspace_addr; a write to a KVM_MEM_READONLY slot is emulated MMIO
         // (KVM_PFN_ERR_RO_FAULT → RET_PF_EMULATE).
         if (write && (slot.Flags & KvmConstants.KVM_MEM_READONLY) != 0) return GpaResult.Mmio(gpa);
-        // A write fault on a dirty-logged slot (write-protected by KVM) marks the page: mark_page_dirty_in_slot.
-        if (write) slot.MarkDirty(gfn);
         hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << PageShift) + (gpa & PageMask);
         // Anonymous memory mapped through this kernel is used directly and cached like a mapped pfn: its munmap
         // invalidates and waits for vCPUs first (EmulatedKernel.ForgetAnonymous). A dirty-logged slot is cached
@@ -128,6 +130,12 @@ internal sealed class GuestPhysicalMemory : IDisposable
         if (_kvm.Kernel.IsDirectlyUsable((nint)pageHva, PageMask + 1, write: writable))
         {
             page = new CachedPage(null, 0, ReadOnly: !writable || slot.DirtyBitmap is not null, Address: (nint)pageHva);
+            // A write fault on a dirty-logged slot (write-protected by KVM) marks the page: mark_page_dirty_in_slot.
+            if (write) slot.MarkDirty(gfn);
+        }
+        else if (write)
+        {
+            logTo = slot; // marked once the write through process_vm_writev succeeded
         }
         return GpaResult.Done;
     }

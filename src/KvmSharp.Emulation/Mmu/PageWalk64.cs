@@ -27,14 +27,17 @@ internal readonly record struct WalkResult(ulong Gpa, int PageFaultErrorCode = -
 /// <summary>
 /// 4-level long-mode paging (arch/x86/kvm/mmu/paging_tmpl.h FNAME(walk_addr_generic), PTTYPE 64): PML4E → PDPTE
 /// → PDE (PS: 2 MiB) → PTE (1 GiB pages need CPUID GBPAGES: reserved here). Each table entry is read through the same guest-physical path as any other
-/// guest access. Present, writable (with CR0.WP, or always at CPL 3), user and NX checks; accessed/dirty bits are
-/// not written back (documented divergence: KVM sets them).
+/// guest access. Present, writable (with CR0.WP, or always at CPL 3), user and NX checks. A walk that succeeds sets
+/// the accessed bit of every entry it used and, for a write, the dirty bit of the leaf (FNAME(update_accessed_dirty_bits),
+/// written through the guest-physical path, so a dirty-logged table page is logged as on the real kernel).
 /// </summary>
 internal static class PageWalk64
 {
     private const ulong Present = 1UL << 0;
     private const ulong Writable = 1UL << 1;
     private const ulong UserBit = 1UL << 2;
+    private const ulong AccessedBit = 1UL << 5;
+    private const ulong DirtyBit = 1UL << 6;
     private const ulong PageSizeBit = 1UL << 7;
     private const ulong NoExecute = 1UL << 63;
     /// <summary>Bits 51:12 of an entry: the next table or the page frame.</summary>
@@ -65,6 +68,8 @@ internal static class PageWalk64
         ulong aboveMaxPhyAddr = AddressMask & ~((1UL << mem.MaxPhyAddr) - 1);
         bool writable = true, user = true, noExec = false;
         Span<byte> raw = stackalloc byte[8];
+        Span<ulong> entryGpa = stackalloc ulong[5];
+        Span<ulong> entries = stackalloc ulong[5];
         for (int level = 4; level >= 1; level--)
         {
             int shift = 12 + 9 * (level - 1);
@@ -74,6 +79,8 @@ internal static class PageWalk64
             // A table with no memory behind it: the walk cannot read it (gfn_to_hva error) → #PF.
             if (r.Status != GpaStatus.Done) return Fault(access, nxe, present: false);
             ulong pte = BinaryPrimitives.ReadUInt64LittleEndian(raw);
+            entryGpa[level] = table + index * 8;
+            entries[level] = pte;
             if ((pte & Present) == 0) return Fault(access, nxe, present: false);
             if ((pte & ReservedBits(level, pte, nxe, aboveMaxPhyAddr)) != 0) return new WalkResult(0, PageFaultErrorCode: ErrorBits(access, nxe) | PfPresent | PfReserved);
             writable &= (pte & Writable) != 0;
@@ -91,11 +98,30 @@ internal static class PageWalk64
             if (isUser && !user) return Fault(access, nxe, present: true);
             if ((access & PageAccess.Write) != 0 && !writable && (isUser || wp)) return Fault(access, nxe, present: true);
             if ((access & PageAccess.Fetch) != 0 && noExec) return Fault(access, nxe, present: true);
+            UpdateAccessedDirty(mem, entryGpa, entries, level, (access & PageAccess.Write) != 0);
             ulong pageMask = (1UL << shift) - 1;
             ulong frame = pte & AddressMask & ~pageMask;
             return new WalkResult(frame | (linear & pageMask));
         }
         return Fault(access, nxe, present: false);
+    }
+
+    /// <summary>
+    /// paging_tmpl.h FNAME(update_accessed_dirty_bits): from the top level down to the leaf, set A where it is clear,
+    /// and D on the leaf of a write. A table the write cannot reach (MMIO, a read-only slot) is left as it is.
+    /// </summary>
+    private static void UpdateAccessedDirty(GuestPhysicalMemory mem, Span<ulong> entryGpa, Span<ulong> entries, int leafLevel, bool write)
+    {
+        Span<byte> raw = stackalloc byte[8];
+        for (int level = 4; level >= leafLevel; level--)
+        {
+            ulong pte = entries[level];
+            ulong updated = pte | AccessedBit;
+            if (level == leafLevel && write) updated |= DirtyBit;
+            if (updated == pte) continue;
+            BinaryPrimitives.WriteUInt64LittleEndian(raw, updated);
+            _ = mem.Write(entryGpa[level], raw);
+        }
     }
 
     private static WalkResult Fault(PageAccess access, bool nxe, bool present) =>
