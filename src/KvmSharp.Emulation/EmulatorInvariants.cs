@@ -13,7 +13,8 @@ namespace KvmSharp.Emulation;
 /// fuzzer). Each rule names what the kernel guarantees and where:
 /// <list type="bullet">
 /// <item>memslots: no two slots of one VM address space overlap in GFN (kvm_check_memslot_overlap, virt/kvm/kvm_main.c);
-/// every slot is non-empty, keyed by its own id, and kvm->nr_memslot_pages is their sum;</item>
+/// every slot is non-empty, keyed by its own id, and kvm->nr_memslot_pages is their sum; a slot has a dirty bitmap
+/// exactly when it logs, of whole longs, with no bit past its last page (kvm_prepare_memory_region);</item>
 /// <item>guest_memfd bindings: no two memslots bound to one file overlap in file offset, every binding lies inside
 /// i_size and points back at an installed slot (kvm_gmem_bind, virt/kvm/guest_memfd.c);</item>
 /// <item>the attribute map of every guest_memfd inode covers exactly [0, i_size/PAGE_SIZE) with sorted, non-empty,
@@ -86,6 +87,24 @@ public static class EmulatorInvariants
         if (entries != fds.Count) errors.Add($"fd table count {fds.Count} != {entries} entries");
     }
 
+    /// <summary>
+    /// kvm_prepare_memory_region: a slot has a dirty bitmap exactly when it logs (KVM_MEM_LOG_DIRTY_PAGES), of
+    /// kvm_dirty_bitmap_bytes() (whole longs), with no bit set past its last page.
+    /// </summary>
+    private static void CheckDirtyBitmap(KvmMemorySlot slot, string name, List<string> errors)
+    {
+        bool logs = (slot.Flags & Abi.KvmConstants.KVM_MEM_LOG_DIRTY_PAGES) != 0;
+        ulong[]? bitmap = slot.DirtyBitmap;
+        if (logs != bitmap is not null)
+        {
+            errors.Add($"{name} {(logs ? "logs dirty pages without" : "has")} a dirty bitmap{(logs ? "" : " without KVM_MEM_LOG_DIRTY_PAGES")}");
+            return;
+        }
+        if (bitmap is null) return;
+        if ((ulong)bitmap.Length * 8 != slot.DirtyBitmapBytes) errors.Add($"{name} has a {bitmap.Length * 8}-byte dirty bitmap, not {slot.DirtyBitmapBytes}");
+        else if (slot.NPages % 64 != 0 && (bitmap[^1] >> (int)(slot.NPages % 64)) != 0) errors.Add($"{name} has dirty bits past its last page");
+    }
+
     private static void CheckMemslots(Kvm vm, HashSet<GmemFile> gmemFiles, List<string> errors)
     {
         ulong pages = 0;
@@ -99,6 +118,7 @@ public static class EmulatorInvariants
                 if (slot.Id != id || slot.AsId != asId) errors.Add($"{name} is stored under as {asId} id {id}");
                 if (slot.NPages == 0) errors.Add($"{name} is empty");
                 if (slot.BaseGfn + slot.NPages < slot.BaseGfn) errors.Add($"{name} wraps the GFN space");
+                CheckDirtyBitmap(slot, name, errors);
                 pages += slot.NPages;
                 sorted.Add(slot);
                 if (slot.GmemFile is GmemFile f)
