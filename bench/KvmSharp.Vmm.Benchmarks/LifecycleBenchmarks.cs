@@ -5,8 +5,9 @@ namespace KvmSharp.Vmm.Benchmarks;
 
 /// <summary>
 /// (c) Create a micro-VM, make one guest call, tear it down (goal: median &lt; 1 ms and ≤ 1.5× C), and
-/// (d) the same call from a pool of pre-created micro-VMs reset by discarding their memory (a punch of the
-/// guest_memfd, or MADV_DONTNEED of host memory: <see cref="BenchGuest.Memory"/>).
+/// (d) the same call from a pool of pre-created micro-VMs reset between uses (a punch of the guest_memfd; in host
+/// memory a restore of the pages changed since the first reset, from the dirty log and the host's writes:
+/// <see cref="BenchGuest.Memory"/>).
 /// </summary>
 [Config(typeof(VmmBenchConfig))]
 [MemoryDiagnoser]

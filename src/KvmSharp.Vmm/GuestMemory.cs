@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Numerics;
 using KvmSharp.Abi;
 using KvmSharp.Vmm.Arch.X86_64;
 
@@ -14,6 +15,9 @@ namespace KvmSharp.Vmm;
 /// On a VM type with private memory and in-place conversion (e.g. SW_PROTECTED on a kernel with the v8 series), the
 /// guest may convert pages of its image area to private (KVM_HC_MAP_GPA_RANGE); the host then cannot read them, and
 /// <see cref="Discard"/> makes everything shared again.
+/// With host memory the host's own writes through the accessors here are tracked, and once <see cref="MicroVm.Reset"/>
+/// has saved a pristine state (SavePristine) the slot logs the guest's writes too, so each later reset puts back
+/// exactly the pages changed since instead of freeing everything (<see cref="Discard"/>) and faulting it in again.
 /// </summary>
 public sealed class GuestMemory : IDisposable
 {
@@ -21,6 +25,20 @@ public sealed class GuestMemory : IDisposable
     private readonly Vm _vm;
     private readonly AnonymousMemory? _host;
     private MemorySlot? _slot;
+
+    // Host memory only: the pages changed since creation, the last Discard or SavePristine (bit i of word i/64 is page
+    // i, as in a dirty log): the host's writes through the accessors below, and once SavePristine turned logging on,
+    // the guest's from the slot's dirty log, merged in when read.
+    private readonly ulong[]? _changed;
+    private bool _logging;
+    private DirtyPageLog? _log;
+    // SavePristine's copy: the pages changed before it (ascending) and their bytes, page after page.
+    private ulong[]? _pristinePages;
+    private byte[]? _pristine;
+    // Something may have changed memory the tracking above cannot see: HostAddress was handed out.
+    private bool _untracked;
+    // Discard zeroed everything, pristine pages included, since SavePristine.
+    private bool _discarded;
 
     private GuestMemory(Vm vm, ulong size, GuestMemfd? memfd, GuestMapping? mapping, AnonymousMemory? host, bool supportsPrivate)
     {
@@ -30,7 +48,10 @@ public sealed class GuestMemory : IDisposable
         Mapping = mapping;
         _host = host;
         SupportsPrivateMemory = supportsPrivate;
+        if (host is not null) _changed = new ulong[checked((int)((size / PageSize + 63) / 64))];
     }
+
+    private static ulong PageSize => (ulong)Environment.SystemPageSize;
 
     /// <summary>The guest_memfd flags every guest_memfd-backed micro-VM needs: the host maps the file, and every page starts shared.</summary>
     public const GuestMemfdFlags RequiredFlags = GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared;
@@ -44,8 +65,20 @@ public sealed class GuestMemory : IDisposable
     /// <summary>The one host mapping of the guest_memfd (also the slot's userspace_addr); null with host memory.</summary>
     public GuestMapping? Mapping { get; }
 
-    /// <summary>The host address of guest physical address <see cref="Layout.MemoryBase"/> (the slot's userspace_addr).</summary>
-    public nint HostAddress => Mapping?.Address ?? _host!.Address;
+    /// <summary>
+    /// The host address of guest physical address <see cref="Layout.MemoryBase"/> (the slot's userspace_addr). Writes
+    /// through it are not tracked: with host memory, asking for it makes the next <see cref="RestorePristine"/> start
+    /// over from zero (and a Discard forgets it).
+    /// </summary>
+    public nint HostAddress
+    {
+        get
+        {
+            if (Mapping is not null) return Mapping.Address;
+            _untracked = true;
+            return _host!.Address;
+        }
+    }
 
     public ulong Size { get; }
 
@@ -138,15 +171,20 @@ public sealed class GuestMemory : IDisposable
         if (_slot is not null) return;
         _slot = Memfd is not null
             ? _vm.AddGuestMemfdSlot(Slot, Layout.MemoryBase, Size, Memfd, userspace: Mapping)
-            : _vm.AddMemorySlot(Slot, Layout.MemoryBase, _host!);
+            : _vm.AddMemorySlot(Slot, Layout.MemoryBase, _host!, _logging ? MemorySlotFlags.LogDirtyPages : MemorySlotFlags.None);
+        if (_logging) _log = _slot.AllocateDirtyLog();
     }
 
     /// <summary>Deletes the slot (the guest then has no memory); <see cref="Attach"/> binds it again.</summary>
     public void Detach()
     {
         MemorySlot? slot = _slot;
+        if (slot is null) return;
+        // The slot's dirty log goes with it: keep what the guest wrote.
+        if (_log is not null) MergeGuestWrites();
         _slot = null;
-        slot?.Dispose();
+        _log = null;
+        slot.Dispose();
     }
 
     /// <summary>
@@ -158,6 +196,11 @@ public sealed class GuestMemory : IDisposable
         if (Memfd is null)
         {
             _host!.Discard(0, Size);
+            // Everything is zero: nothing is changed since, nothing untracked survives, but the pristine pages are gone.
+            if (_log is not null && _slot is not null) _slot.GetDirtyLog(_log);
+            Array.Clear(_changed!);
+            _untracked = false;
+            _discarded = true;
             return;
         }
         // Punching keeps shared/private state (v8 series, S5 truncate test), so private pages are converted back
@@ -172,7 +215,11 @@ public sealed class GuestMemory : IDisposable
     public void Write(ulong gpa, ReadOnlySpan<byte> bytes)
     {
         if (Mapping is not null) Mapping.Write(gpa, bytes);
-        else _host!.Write(gpa, bytes);
+        else
+        {
+            _host!.Write(gpa, bytes);
+            MarkChanged(gpa, (ulong)bytes.Length);
+        }
     }
 
     public void Read(ulong gpa, Span<byte> destination)
@@ -186,16 +233,147 @@ public sealed class GuestMemory : IDisposable
     public void Write<T>(ulong gpa, T value) where T : unmanaged
     {
         if (Mapping is not null) Mapping.Write(gpa, value);
-        else _host!.Write(gpa, value);
+        else
+        {
+            _host!.Write(gpa, value);
+            MarkChanged(gpa, (ulong)System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
+        }
     }
 
-    /// <summary>A checked span over [gpa, gpa+length); valid only for the current operation.</summary>
-    public Span<byte> GetSpan(ulong gpa, int length) => Mapping is not null ? Mapping.GetSpan(gpa, length) : _host!.GetSpan(gpa, length);
+    /// <summary>
+    /// A checked span over [gpa, gpa+length); valid only for the current operation. It is writable, so its pages count
+    /// as written by the host (<see cref="RestorePristine"/>).
+    /// </summary>
+    public Span<byte> GetSpan(ulong gpa, int length)
+    {
+        if (Mapping is not null) return Mapping.GetSpan(gpa, length);
+        Span<byte> span = _host!.GetSpan(gpa, length);
+        MarkChanged(gpa, (ulong)length);
+        return span;
+    }
 
     public void Fill(ulong gpa, ulong length, byte value)
     {
         if (Mapping is not null) Mapping.Fill(gpa, length, value);
-        else _host!.Fill(gpa, length, value);
+        else
+        {
+            _host!.Fill(gpa, length, value);
+            MarkChanged(gpa, length);
+        }
+    }
+
+    /// <summary>True with host memory: SavePristine and RestorePristine work (a guest_memfd slot cannot log dirty pages).</summary>
+    internal bool CanRestorePristine => Memfd is null;
+
+    /// <summary>True after SavePristine: RestorePristine has a state to return to.</summary>
+    internal bool HasPristine => _pristinePages is not null;
+
+    /// <summary>
+    /// Host memory only: keeps a copy of every page the host changed since creation or the last <see cref="Discard"/>
+    /// (or the last save) through the accessors here, and from now on logs the guest's writes (the slot gets
+    /// LOG_DIRTY_PAGES the first time). <see cref="RestorePristine"/> returns to it. Until logging is on the
+    /// guest's writes are not seen: call it only when the guest has not run since creation or the last Discard.
+    /// </summary>
+    internal void SavePristine()
+    {
+        RequireHostMemory();
+        if (_untracked) MarkChanged(0, Size);
+        if (!_logging)
+        {
+            _logging = true;
+            if (_slot is not null)
+            {
+                // A flags-only change (KVM_MR_FLAGS_ONLY): deleting and re-adding the slot would do, but kvm_pvm
+                // triple-faults the next guest entry after a slot is re-added (docs/STATUS.md).
+                _slot.SetDirtyLogging(true);
+                _log = _slot.AllocateDirtyLog();
+            }
+        }
+        MergeGuestWrites();
+        ulong[] changed = _changed!;
+        int count = 0;
+        foreach (ulong word in changed) count += BitOperations.PopCount(word);
+        var pages = new ulong[count];
+        var bytes = new byte[checked(count * (int)PageSize)];
+        int i = 0;
+        for (int w = 0; w < changed.Length; w++)
+        {
+            for (ulong word = changed[w]; word != 0; word &= word - 1)
+            {
+                ulong page = (ulong)w * 64 + (ulong)BitOperations.TrailingZeroCount(word);
+                pages[i] = page;
+                _host!.Read(page * PageSize, bytes.AsSpan(i * (int)PageSize, (int)PageSize));
+                i++;
+            }
+        }
+        Array.Clear(changed);
+        _pristinePages = pages;
+        _pristine = bytes;
+        _untracked = false;
+        _discarded = false;
+    }
+
+    /// <summary>
+    /// Host memory only: puts back the state of the last <see cref="SavePristine"/> by rewriting exactly the pages
+    /// changed since (the guest's writes from the slot's dirty log, the host's through the accessors here): a saved
+    /// page gets its saved bytes, any other page zeros. The pages stay populated, so the guest does not fault them in
+    /// again as it would after <see cref="Discard"/>. If the host address was handed out (<see cref="HostAddress"/>)
+    /// or everything was discarded, it frees everything and writes the saved pages back instead.
+    /// </summary>
+    internal void RestorePristine()
+    {
+        RequireHostMemory();
+        if (_pristinePages is null) throw new InvalidOperationException("RestorePristine before SavePristine");
+        MergeGuestWrites();
+        ulong[] changed = _changed!;
+        if (_untracked || _discarded)
+        {
+            _host!.Discard(0, Size);
+            for (int i = 0; i < _pristinePages.Length; i++) RestorePage(_pristinePages[i], i);
+            _untracked = false;
+            _discarded = false;
+        }
+        else
+        {
+            for (int w = 0; w < changed.Length; w++)
+            {
+                for (ulong word = changed[w]; word != 0; word &= word - 1)
+                {
+                    ulong page = (ulong)w * 64 + (ulong)BitOperations.TrailingZeroCount(word);
+                    int index = Array.BinarySearch(_pristinePages, page);
+                    if (index >= 0) RestorePage(page, index);
+                    else _host!.GetSpan(page * PageSize, (int)PageSize).Clear();
+                }
+            }
+        }
+        Array.Clear(changed);
+    }
+
+    private void RestorePage(ulong page, int index) =>
+        _pristine.AsSpan(index * (int)PageSize, (int)PageSize).CopyTo(_host!.GetSpan(page * PageSize, (int)PageSize));
+
+    private void RequireHostMemory()
+    {
+        if (Memfd is not null)
+            throw new InvalidOperationException("only host memory can restore its pristine pages (a guest_memfd slot cannot log dirty pages): use Discard");
+    }
+
+    /// <summary>KVM_GET_DIRTY_LOG (which also clears it), ORed into the changed pages.</summary>
+    private void MergeGuestWrites()
+    {
+        if (_slot is null || _log is null) return;
+        _slot.GetDirtyLog(_log);
+        ReadOnlySpan<ulong> words = _log.Words;
+        ulong[] changed = _changed!;
+        for (int i = 0; i < words.Length; i++) changed[i] |= words[i];
+    }
+
+    private void MarkChanged(ulong gpa, ulong length)
+    {
+        if (length == 0) return;
+        ulong[] changed = _changed!;
+        ulong last = (gpa + length - 1) / PageSize;
+        for (ulong page = gpa / PageSize; page <= last; page++) changed[page / 64] |= 1UL << (int)(page % 64);
     }
 
     /// <summary>True when [gpa, gpa+length) lies inside guest memory.</summary>

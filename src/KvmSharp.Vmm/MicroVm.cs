@@ -189,18 +189,33 @@ public sealed class MicroVm : IDisposable
     public CallResult CallAddress(ulong entry, params ReadOnlySpan<ulong> args) => Enter(entry, args, ReadOnlySpan<byte>.Empty, withInput: false);
 
     /// <summary>
-    /// Returns the micro-VM to its freshly created state without creating anything: frees every page of guest memory
-    /// (<see cref="GuestMemory.Discard"/>: fallocate PUNCH_HOLE on the guest_memfd, after making private pages shared
-    /// again; madvise MADV_DONTNEED on host memory), so nothing of the last user survives; rewrites the boot state and
-    /// the image, and reloads the long-mode registers. This is what a pool does between uses.
+    /// Returns the micro-VM to its freshly created state without creating anything, so nothing of the last user
+    /// survives in guest memory, and reloads the long-mode registers. This is what a pool does between uses. A
+    /// guest_memfd frees every page (<see cref="GuestMemory.Discard"/>: fallocate PUNCH_HOLE, after making private pages
+    /// shared again) and the boot state and the image are written again. Host memory does the same (MADV_DONTNEED) the
+    /// first time, then keeps a copy of the boot state and image pages and has its slot log the guest's writes; each
+    /// later reset rewrites exactly the pages changed since (the guest's from the dirty log, the host's through the
+    /// <see cref="GuestMemory"/> accessors): boot state and image pages get their saved bytes back, every other changed
+    /// page is zeroed, and all stay populated, so the next call does not fault them in again. A micro-VM that is never
+    /// reset pays nothing for this (no dirty logging, no copy).
     /// </summary>
     public void Reset()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ThrowIfInCall(nameof(Reset));
-        _memory.Discard();
-        BootMemory.Write(_memory);
-        Image.WriteTo(_memory);
+        if (_memory.HasPristine)
+        {
+            _memory.RestorePristine();
+        }
+        else
+        {
+            _memory.Discard();
+            BootMemory.Write(_memory);
+            Image.WriteTo(_memory);
+            // Host memory keeps what the host just wrote (the guest has not run since the discard) and logs the
+            // guest's writes from now on: the next resets restore only the pages changed.
+            if (_memory.CanRestorePristine) _memory.SavePristine();
+        }
         _vcpu.SetSregs(_sregs);
         _vcpu.ImmediateExit = false;
         IsFaulted = false;

@@ -5,9 +5,9 @@ namespace KvmSharp.Vmm;
 
 /// <summary>
 /// Pre-created micro-VMs of one image. <see cref="Rent"/> hands out a ready VM; <see cref="Return"/> resets it
-/// (<see cref="MicroVm.Reset"/>: every page of guest memory freed, by a punch of its guest_memfd or MADV_DONTNEED of
-/// its host memory, then the image reloaded) instead of destroying it, so the next user pays for a discard and a
-/// reload rather than for KVM_CREATE_VM, new guest memory, a slot and a vCPU. Every micro-VM of a pool has the
+/// (<see cref="MicroVm.Reset"/>: every page of its guest_memfd freed by a punch and the image reloaded, or every page of
+/// its host memory changed since its first reset rewritten with its bytes from then or zeros) instead of destroying it, so the
+/// next user pays for a discard and a reload, or a restore of the pages the last user changed, rather than for KVM_CREATE_VM, new guest memory, a slot and a vCPU. Every micro-VM of a pool has the
 /// backing <see cref="MicroVmOptions.Memory"/> asks for. Not thread-safe.
 /// </summary>
 public sealed class MicroVmPool : IDisposable
@@ -44,7 +44,7 @@ public sealed class MicroVmPool : IDisposable
         return _idle.TryPop(out MicroVm? vm) ? vm : MicroVm.Create(_image, _options);
     }
 
-    /// <summary>Resets <paramref name="vm"/> (discard + reload) and keeps it for the next <see cref="Rent"/>.</summary>
+    /// <summary>Resets <paramref name="vm"/> (discard + reload, or restore of the changed pages) and keeps it for the next <see cref="Rent"/>.</summary>
     public void Return(MicroVm vm)
     {
         ArgumentNullException.ThrowIfNull(vm);

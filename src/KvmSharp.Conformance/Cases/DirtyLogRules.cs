@@ -147,6 +147,17 @@ public static class DirtyLogRules
         AssertDirty(s.Slot.GetDirtyLog(), Written);
     }
 
+    [ConformanceCase("arch/x86/kvm/x86.c kvm_mmu_slot_apply_flags: turning logging on write-protects pages the guest already wrote")]
+    public static void turning_logging_on_logs_the_next_writes_to_pages_already_written(CaseContext ctx)
+    {
+        using var s = new Setup(ctx, flags: MemorySlotFlags.None);
+        s.RunGuest();
+        s.Slot.SetDirtyLogging(true);
+        AssertDirty(s.Slot.GetDirtyLog());
+        s.RunGuest();
+        AssertDirty(s.Slot.GetDirtyLog(), Written);
+    }
+
     [ConformanceCase("virt/kvm/kvm_main.c KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: GET leaves the bits, KVM_CLEAR_DIRTY_LOG clears them")]
     public static void manual_protect_keeps_bits_until_cleared(CaseContext ctx)
     {

@@ -143,8 +143,12 @@ internal static class SetMemoryRegion
                 kvm.InvalidateGuestMappings();
                 break;
             case MemslotChange.FlagsOnly:
-                old!.Flags = mem.flags;
+                // x86.c kvm_mmu_slot_apply_flags: turning dirty logging on write-protects the slot, so the next write
+                // to every page faults and is logged; the vCPUs' cached writable pages go the same way.
+                bool startsLogging = (mem.flags & ~old!.Flags & KvmConstants.KVM_MEM_LOG_DIRTY_PAGES) != 0;
+                old.Flags = mem.flags;
                 old.DirtyBitmap = bitmap;
+                if (startsLogging) kvm.InvalidateGuestMappings();
                 break;
         }
         return 0;
