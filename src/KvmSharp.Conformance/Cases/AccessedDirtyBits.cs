@@ -19,26 +19,8 @@ public static class AccessedDirtyBits
     private const ulong A = 1UL << 5, D = 1UL << 6;
 
     private static ModeSwitchGuest Guest(Kvm kvm, Action<Assembler> tail64) => ModeSwitchGuest.Create(kvm,
-        code16: a =>
-        {
-            a.lgdt(__[(uint)(GdtPointer - Base)]);
-            a.mov(eax, cr0);
-            a.or(eax, 1);
-            a.mov(cr0, eax);
-            a.AddInstruction(Instruction.CreateBranch(Code.Jmp_ptr1632, Code32Selector, (uint)Code32));
-        },
-        code32: a =>
-        {
-            a.mov(eax, cr4);
-            a.or(eax, 0x20);
-            a.mov(cr4, eax);
-            a.mov(eax, (uint)Pml4);
-            a.mov(cr3, eax);
-            a.mov(eax, cr0);
-            a.or(eax, unchecked((int)0x8000_0000));
-            a.mov(cr0, eax);
-            a.AddInstruction(Instruction.CreateBranch(Code.Jmp_ptr1632, Code64Selector, (uint)Code64));
-        },
+        code16: EnterProtectedMode,
+        code32: EnterLongMode,
         code64: tail64);
 
     private static ulong Bits(ModeSwitchGuest g, ulong entryGpa) => g.Memory.Read<ulong>(entryGpa - Base) & (A | D);

@@ -24,12 +24,7 @@ public static class FarTransfers
         {
             a.AddInstruction(Instruction.CreateBranch(Code.Call_ptr1616, (ushort)(Base >> 4), (uint)(Code16Far - Base)));
             Out(a, 0x11);
-            a.lgdt(__[(uint)(GdtPointer - Base)]);
-            a.mov(eax, cr0);
-            a.or(eax, 1);
-            a.mov(cr0, eax);
-            // Still 16-bit code until CS is reloaded: the far jump with a 32-bit offset enters the flat code segment.
-            a.AddInstruction(Instruction.CreateBranch(Code.Jmp_ptr1632, Code32Selector, (uint)Code32));
+            EnterProtectedMode(a);
         },
         code16Far: a =>
         {
@@ -46,15 +41,7 @@ public static class FarTransfers
             Out(a, 0x20);
             a.AddInstruction(Instruction.CreateBranch(Code.Call_ptr1632, Code32Selector, (uint)Code32Far));
             Out(a, 0x22);
-            a.mov(eax, cr4);
-            a.or(eax, 0x20); // PAE
-            a.mov(cr4, eax);
-            a.mov(eax, (uint)Pml4);
-            a.mov(cr3, eax);
-            a.mov(eax, cr0);
-            a.or(eax, unchecked((int)0x8000_0000)); // PG: EFER.LME is set, so this activates long mode (compatibility mode)
-            a.mov(cr0, eax);
-            a.AddInstruction(Instruction.CreateBranch(Code.Jmp_ptr1632, Code64Selector, (uint)Code64));
+            EnterLongMode(a);
         },
         code32Far: a =>
         {

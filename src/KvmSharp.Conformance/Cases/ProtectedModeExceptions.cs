@@ -35,14 +35,7 @@ public static class ProtectedModeExceptions
 
     /// <summary>Real mode → 32-bit protected mode (flat segments, ESP = StackTop), then <paramref name="code32"/>.</summary>
     private static ModeSwitchGuest Enter32(Kvm kvm, Action<Assembler> code32, Action<Assembler>? code32Far = null) => ModeSwitchGuest.Create(kvm,
-        code16: a =>
-        {
-            a.lgdt(__[(uint)(GdtPointer - Base)]);
-            a.mov(eax, cr0);
-            a.or(eax, 1);
-            a.mov(cr0, eax);
-            a.AddInstruction(Instruction.CreateBranch(Code.Jmp_ptr1632, Code32Selector, (uint)Code32));
-        },
+        code16: EnterProtectedMode,
         code32: a =>
         {
             a.mov(ax, DataSelector);

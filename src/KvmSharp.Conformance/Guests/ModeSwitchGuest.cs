@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using Iced.Intel;
+using static Iced.Intel.AssemblerRegisters;
 using KvmSharp.Abi;
 
 namespace KvmSharp.Conformance.Guests;
@@ -98,6 +99,36 @@ public sealed class ModeSwitchGuest : IDisposable
         if (block is null) return;
         // 16-bit code runs with CS.base = Base: its addresses are offsets in that segment.
         memory.Write(address - Base, Assemble(bitness, bitness == 16 ? address - Base : address, block));
+    }
+
+    /// <summary>16-bit code: LGDT, CR0.PE, then a far jump with a 32-bit offset into the flat code segment at <see cref="Code32"/>.</summary>
+    public static void EnterProtectedMode(Assembler a)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        a.lgdt(__[(uint)(GdtPointer - Base)]);
+        a.mov(eax, cr0);
+        a.or(eax, 1);
+        a.mov(cr0, eax);
+        // Still 16-bit code until CS is reloaded: the far jump with a 32-bit offset enters the flat code segment.
+        a.AddInstruction(Instruction.CreateBranch(Code.Jmp_ptr1632, Code32Selector, (uint)Code32));
+    }
+
+    /// <summary>
+    /// 32-bit code: CR4.PAE, CR3 = <see cref="Pml4"/>, CR0.PG (EFER.LME is set, so this activates long mode in
+    /// compatibility mode), then a far jump into the 64-bit code segment at <see cref="Code64"/>.
+    /// </summary>
+    public static void EnterLongMode(Assembler a)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        a.mov(eax, cr4);
+        a.or(eax, 0x20); // PAE
+        a.mov(cr4, eax);
+        a.mov(eax, (uint)Pml4);
+        a.mov(cr3, eax);
+        a.mov(eax, cr0);
+        a.or(eax, unchecked((int)0x8000_0000)); // PG
+        a.mov(cr0, eax);
+        a.AddInstruction(Instruction.CreateBranch(Code.Jmp_ptr1632, Code64Selector, (uint)Code64));
     }
 
     /// <summary>Assembles <paramref name="block"/> for <paramref name="bitness"/>-bit code that runs at <paramref name="ip"/>.</summary>
