@@ -100,8 +100,7 @@ public sealed class GuestMemory : IDisposable
     {
         ArgumentNullException.ThrowIfNull(vm);
         // kvm_vm_ioctl_check_extension_generic: both caps are compiled out without CONFIG_KVM_GUEST_MEMFD.
-        if (vm.CheckExtension(KvmCaps.KVM_CAP_GUEST_MEMFD) == 0)
-            return "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0: built without CONFIG_KVM_GUEST_MEMFD, or older than 6.8)";
+        if (vm.CheckExtension(KvmCaps.KVM_CAP_GUEST_MEMFD) == 0) return Kvm.NoGuestMemfdReason;
         GuestMemfdFlags supported = vm.SupportedGuestMemfdFlags;
         if ((supported & RequiredFlags) == RequiredFlags) return null;
         return $"VM type {vm.Type}: KVM_CAP_GUEST_MEMFD_FLAGS = 0x{(ulong)supported:X} lacks MMAP|INIT_SHARED (0x{(ulong)RequiredFlags:X}), " +
@@ -112,22 +111,29 @@ public sealed class GuestMemory : IDisposable
     public static GuestMemoryBacking BestBacking(Vm vm) =>
         GuestMemfdUnavailableReason(vm) is null ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory;
 
-    public static GuestMemory Create(Vm vm, ulong size, GuestMemoryBacking backing = GuestMemoryBacking.GuestMemfd)
+    public static GuestMemory Create(Vm vm, ulong size, GuestMemoryBacking backing = GuestMemoryBacking.GuestMemfd) =>
+        Create(vm, size, backing, guestMemfdChecked: false);
+
+    /// <summary>
+    /// <paramref name="guestMemfdChecked"/>: the caller has just seen <see cref="GuestMemfdUnavailableReason"/> answer
+    /// null for this VM (MicroVm.Create choosing the best backing), so the capabilities are not asked again.
+    /// </summary>
+    internal static GuestMemory Create(Vm vm, ulong size, GuestMemoryBacking backing, bool guestMemfdChecked)
     {
         ArgumentNullException.ThrowIfNull(vm);
         return backing switch
         {
-            GuestMemoryBacking.GuestMemfd => CreateGuestMemfd(vm, size),
+            GuestMemoryBacking.GuestMemfd => CreateGuestMemfd(vm, size, guestMemfdChecked),
             GuestMemoryBacking.HostMemory => CreateHostMemory(vm, size),
             _ => throw new ArgumentOutOfRangeException(nameof(backing), backing, "unknown guest memory backing"),
         };
     }
 
-    private static GuestMemory CreateGuestMemfd(Vm vm, ulong size)
+    private static GuestMemory CreateGuestMemfd(Vm vm, ulong size, bool capabilitiesChecked)
     {
         // Say which capability is missing, rather than let KVM_CREATE_GUEST_MEMFD answer a bare ENOTTY (no
         // guest_memfd at all) or EINVAL (kvm_gmem_create checks flags against KVM_CAP_GUEST_MEMFD_FLAGS).
-        if (GuestMemfdUnavailableReason(vm) is string why)
+        if (!capabilitiesChecked && GuestMemfdUnavailableReason(vm) is string why)
             throw new MicroVmException(why + "; GuestMemoryBacking.HostMemory runs the guest in ordinary host memory instead");
         ulong gmemAttributes = (ulong)vm.CheckExtension(vm.Kvm.Proposals.GuestMemfdMemoryAttributesCap);
         bool supportsPrivate = (gmemAttributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) != 0;

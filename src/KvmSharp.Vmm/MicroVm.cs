@@ -154,7 +154,7 @@ public sealed class MicroVm : IDisposable
             string? noGuestMemfd = options.Memory is null ? GuestMemory.GuestMemfdUnavailableReason(vm) : null;
             GuestMemoryBacking backing = options.Memory
                 ?? (noGuestMemfd is null ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory);
-            memory = GuestMemory.Create(vm, options.MemorySize, backing);
+            memory = GuestMemory.Create(vm, options.MemorySize, backing, guestMemfdChecked: options.Memory is null);
             MemoryConversion? conversion = PrivateMemory.Enable(vm, memory);
             BootMemory.Write(memory);
             image.WriteTo(memory);

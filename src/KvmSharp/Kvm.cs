@@ -67,6 +67,10 @@ public sealed class Kvm : IDisposable
     /// </summary>
     public bool SupportsGuestMemfd => CheckExtension(KvmCaps.KVM_CAP_GUEST_MEMFD) != 0;
 
+    /// <summary>What the SDK says when <see cref="SupportsGuestMemfd"/> is false.</summary>
+    public const string NoGuestMemfdReason =
+        "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0: built without CONFIG_KVM_GUEST_MEMFD, or older than 6.8)";
+
     /// <summary>
     /// The guest_memfd flags this kernel accepts for some VM (KVM_CAP_GUEST_MEMFD_FLAGS, plus bits 63:32 from
     /// KVM_CAP_GUEST_MEMFD_FLAGS_HI when <see cref="Proposals"/> names its number). A VM may accept fewer: ask

@@ -99,7 +99,7 @@ public sealed partial class Vm : IDisposable
             // kvm_vm_ioctl: KVM_CREATE_GUEST_MEMFD is compiled out without CONFIG_KVM_GUEST_MEMFD and falls through
             // to kvm_arch_vm_ioctl's -ENOTTY; KVM_CAP_GUEST_MEMFD then answers 0.
             else if (rc == -(long)Errno.ENOTTY && !Kvm.SupportsGuestMemfd)
-                request += "; this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0: built without CONFIG_KVM_GUEST_MEMFD, or older than 6.8)";
+                request += "; " + Kvm.NoGuestMemfdReason;
             KvmCall.ThrowKvm(rc, "KVM_CREATE_GUEST_MEMFD", request);
         }
         return new GuestMemfd(this, Kernel.Adopt((int)rc), size, flags);

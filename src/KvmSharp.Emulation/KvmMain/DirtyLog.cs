@@ -45,9 +45,8 @@ internal static class DirtyLog
     public static long GetIoctl(Kvm kvm, IoctlArg arg)
     {
         if (!arg.CopyFromUser(out kvm_dirty_log log)) return Err.EFAULT;
-        long r = FindSlot(kvm, log.slot, out KvmMemorySlot? slot);
-        if (r != 0) return r;
-        ulong[] bitmap = slot!.DirtyBitmap!;
+        if (!ValidSlotId(kvm, log.slot)) return Err.EINVAL;
+        if (LoggingSlot(kvm, log.slot) is not { DirtyBitmap: ulong[] bitmap } slot) return Err.ENOENT;
         ulong[] buffer;
         if (kvm.ManualDirtyLogProtect != 0)
         {
@@ -68,12 +67,9 @@ internal static class DirtyLog
     public static long ClearIoctl(Kvm kvm, IoctlArg arg)
     {
         if (!arg.CopyFromUser(out kvm_clear_dirty_log log)) return Err.EFAULT;
-        int asId = (int)(log.slot >> 16);
-        int id = (ushort)log.slot;
-        if (asId >= kvm.Arch.NrMemslotAsIds(kvm) || id >= kvm.Arch.UserMemSlots) return Err.EINVAL;
+        if (!ValidSlotId(kvm, log.slot)) return Err.EINVAL;
         if ((log.first_page & 63) != 0) return Err.EINVAL;
-        KvmMemorySlot? slot = kvm.IdToMemslot(asId, id);
-        if (slot?.DirtyBitmap is not ulong[] bitmap) return Err.ENOENT;
+        if (LoggingSlot(kvm, log.slot) is not { DirtyBitmap: ulong[] bitmap } slot) return Err.ENOENT;
         ulong npages = slot.NPages;
         ulong num = log.num_pages;
         // A partial range must be whole longs, unless it runs to the end of the slot.
@@ -91,14 +87,11 @@ internal static class DirtyLog
         return 0;
     }
 
-    /// <summary>The slot checks both ioctls share: id range → EINVAL, no slot or no bitmap → ENOENT.</summary>
-    private static long FindSlot(Kvm kvm, uint slotArg, out KvmMemorySlot? slot)
-    {
-        slot = null;
-        int asId = (int)(slotArg >> 16);
-        int id = (ushort)slotArg;
-        if (asId >= kvm.Arch.NrMemslotAsIds(kvm) || id >= kvm.Arch.UserMemSlots) return Err.EINVAL;
-        slot = kvm.IdToMemslot(asId, id);
-        return slot?.DirtyBitmap is null ? Err.ENOENT : 0;
-    }
+    /// <summary>as_id &lt; kvm_arch_nr_memslot_as_ids and id &lt; KVM_USER_MEM_SLOTS (else EINVAL, before the lookup).</summary>
+    private static bool ValidSlotId(Kvm kvm, uint slot) =>
+        (int)(slot >> 16) < kvm.Arch.NrMemslotAsIds(kvm) && (ushort)slot < kvm.Arch.UserMemSlots;
+
+    /// <summary>id_to_memslot, when the slot exists and has a dirty bitmap (else ENOENT).</summary>
+    private static KvmMemorySlot? LoggingSlot(Kvm kvm, uint slot) =>
+        kvm.IdToMemslot((int)(slot >> 16), (ushort)slot) is { DirtyBitmap: not null } s ? s : null;
 }
