@@ -13,10 +13,11 @@ public enum KernelKind
 }
 
 /// <summary>
-/// What the user asked for on the command line. <c>Arch</c> (--arch) and <c>InPlaceConversion</c>
-/// (--in-place-conversion) describe an emulated kernel; the real one is whatever this machine runs.
+/// What the user asked for on the command line. <c>Arch</c> (--arch), <c>InPlaceConversion</c>
+/// (--in-place-conversion) and <c>Generation</c> (--kernel-version) describe an emulated kernel; the real one is
+/// whatever this machine runs.
 /// </summary>
-public sealed record KernelRequest(KernelKind Kind, Architecture? Arch = null, bool InPlaceConversion = false);
+public sealed record KernelRequest(KernelKind Kind, Architecture? Arch = null, bool InPlaceConversion = false, KernelGeneration? Generation = null);
 
 /// <summary>
 /// A kernel to talk to, and how to describe it: <c>Module</c> is the KVM module in use (or "emulated (config)"),
@@ -53,6 +54,8 @@ public static class KernelChoice
             throw new UsageException("--arch applies only to --kernel emulated");
         if (request.InPlaceConversion)
             throw new UsageException("--in-place-conversion applies only to --kernel emulated");
+        if (request.Generation is not null)
+            throw new UsageException("--kernel-version applies only to --kernel emulated");
         return new KernelSelection(LinuxKernel.Instance, KvmModule.Detect(), KvmModule.KernelRelease(), UapiProposals.Default);
     }
 
@@ -67,24 +70,30 @@ public static class KernelChoice
     {
         ArgumentNullException.ThrowIfNull(request);
         const string V8 = "in-place conversion v8";
-        // The machine's own build (with or without CONFIG_KVM_GUEST_MEMFD); the v8 flavour needs guest_memfd.
-        string likeThisHost = HostMatching.HostHasGuestMemfd == false
-            ? "like this host: x86_64, 6.18 without CONFIG_KVM_GUEST_MEMFD"
-            : "like this host: x86_64, 6.18";
+        KernelGeneration? asked = request.Generation;
+        // The v8 series is written on top of 6.18+: it has no older flavour.
+        if (request.InPlaceConversion && asked is KernelGeneration g && !g.HasGmemMmap())
+            throw new UsageException($"--in-place-conversion needs --kernel-version 6.18 or later (the v8 series is based on 6.18+), not {g.Release()}");
+        KernelGeneration generation = asked ?? KernelGeneration.Linux618;
+        string release = generation.Release();
         return (request.Arch, request.InPlaceConversion) switch
         {
-            // No --arch: this machine's kernel, optionally as if the v8 series were applied to it.
-            (null, false) => (HostMatching.LikeThisHostAsItIs(), likeThisHost),
+            // No --arch: this machine's kernel, optionally as if the v8 series were applied to it, or at an older
+            // release (where it has no guest_memfd: without TDP there is no KVM_X86_SW_PROTECTED_VM to select it).
+            (null, false) when generation.HasGmemMmap() => HostMatching.HostHasGuestMemfd == false
+                ? (HostMatching.LikeThisHostAsItIs(), "like this host: x86_64, 6.18 without CONFIG_KVM_GUEST_MEMFD")
+                : (HostMatching.LikeThisHostAsItIs(), "like this host: x86_64, 6.18"),
+            (null, false) => (EmulatorConfig.LikeThisHost(guestMemfd: false, generation), $"like this host: x86_64, {release}"),
             (null, true) => (EmulatorConfig.LikeThisHost() with
             {
                 Generation = KernelGeneration.InPlaceConversionV8,
                 GmemInPlaceConversion = true,
             }, $"like this host: x86_64, 6.18 + {V8}"),
-            (Architecture.X86_64, bool inPlace) =>
-                (EmulatorConfig.X86_64(inPlace), inPlace ? $"x86_64, all VM types, {V8}" : "x86_64, all VM types, 6.18"),
+            (Architecture.X86_64, true) => (EmulatorConfig.X86_64(inPlaceConversion: true), $"x86_64, all VM types, {V8}"),
+            (Architecture.X86_64, false) => (EmulatorConfig.X86_64(generation), $"x86_64, all VM types, {release}"),
             // The v8 series changes x86's private-memory rules; there is no arm64 flavour of it to emulate.
             (Architecture.Arm64, true) => throw new UsageException("--in-place-conversion is emulated for x86_64 only"),
-            (Architecture.Arm64, false) => (EmulatorConfig.Arm64(), "arm64, 6.18"),
+            (Architecture.Arm64, false) => (EmulatorConfig.Arm64(generation), $"arm64, {release}"),
             _ => throw new UsageException($"unknown architecture '{request.Arch}'"),
         };
     }

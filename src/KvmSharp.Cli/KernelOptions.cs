@@ -5,7 +5,8 @@ using KvmSharp.Emulation;
 namespace KvmSharp.Cli;
 
 /// <summary>
-/// The options every verb that talks to KVM shares: --kernel, --arch, --vm-type, --in-place-conversion, --device.
+/// The options every verb that talks to KVM shares: --kernel, --arch, --vm-type, --in-place-conversion,
+/// --kernel-version, --device.
 /// One instance per command (System.CommandLine options belong to one parent).
 /// </summary>
 public sealed class KernelOptions
@@ -31,6 +32,12 @@ public sealed class KernelOptions
         Description = "Emulate the in-place conversion series (guest_memfd memory attributes)",
     };
 
+    private readonly Option<string?> _kernelVersion = new("--kernel-version")
+    {
+        Description = "Release the emulated kernel follows: 6.1 (before guest_memfd), 6.8, 6.10, 6.11, 6.16, 6.18 " +
+                      "(default), or any release, mapped to the generation it belongs to (e.g. 6.12 answers like 6.11)",
+    };
+
     private readonly Option<string> _device = new("--device")
     {
         Description = "Path of the KVM device",
@@ -51,6 +58,7 @@ public sealed class KernelOptions
         command.Options.Add(_arch);
         command.Options.Add(_vmType);
         command.Options.Add(_inPlaceConversion);
+        command.Options.Add(_kernelVersion);
         command.Options.Add(_device);
     }
 
@@ -64,7 +72,14 @@ public sealed class KernelOptions
             "arm64" => Architecture.Arm64,
             _ => Architecture.X86_64,
         };
-        return new KernelRequest(kind, arch, result.GetValue(_inPlaceConversion));
+        KernelGeneration? generation = null;
+        if (result.GetValue(_kernelVersion) is string release)
+        {
+            if (!KernelGenerations.TryParseRelease(release, out var parsed))
+                throw new UsageException($"--kernel-version '{release}' is not a Linux release from 6.1 on (e.g. 6.8, 6.12.58, 6.18)");
+            generation = parsed;
+        }
+        return new KernelRequest(kind, arch, result.GetValue(_inPlaceConversion), generation);
     }
 
     public VmType ReadVmType(ParseResult result) =>

@@ -23,10 +23,16 @@ public enum KernelRequirement
     GuestMemfd,
 
     /// <summary>
-    /// A kernel built without CONFIG_KVM_GUEST_MEMFD (KVM_CAP_GUEST_MEMFD = 0): the case checks how such a kernel
-    /// answers the guest_memfd uAPI.
+    /// A kernel of 6.8 or later built without CONFIG_KVM_GUEST_MEMFD (KVM_CAP_GUEST_MEMFD = 0,
+    /// KVM_CAP_USER_MEMORY2 = 1): the case checks how such a kernel answers the guest_memfd uAPI.
     /// </summary>
     NoGuestMemfd,
+
+    /// <summary>
+    /// A kernel with KVM_SET_USER_MEMORY_REGION2 and KVM_EXIT_MEMORY_FAULT (KVM_CAP_USER_MEMORY2, Linux 6.8+): the
+    /// case uses the v2 ioctl itself. (Every kernel with guest_memfd has it.)
+    /// </summary>
+    UserMemory2,
 }
 
 /// <summary>Checks a <see cref="KernelRequirement"/> against a kernel by asking its /dev/kvm.</summary>
@@ -37,27 +43,27 @@ public static class KernelRequirements
     {
         ArgumentNullException.ThrowIfNull(kernel);
         if (requirement == KernelRequirement.None) return null;
-        long gmem = GuestMemfdCapability(kernel);
+        long gmem = Capability(kernel, KvmCaps.KVM_CAP_GUEST_MEMFD);
+        long userMemory2 = Capability(kernel, KvmCaps.KVM_CAP_USER_MEMORY2);
+        if (gmem < 0 || userMemory2 < 0)
+            return $"KVM_CHECK_EXTENSION on /dev/kvm failed with {ErrnoInfo.NameOf((int)-Math.Min(gmem, userMemory2))}";
         return requirement switch
         {
-            KernelRequirement.GuestMemfd when gmem <= 0 =>
-                gmem < 0
-                    ? $"KVM_CHECK_EXTENSION(KVM_CAP_GUEST_MEMFD) failed with {ErrnoInfo.NameOf((int)-gmem)}"
-                    : "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0)",
+            KernelRequirement.GuestMemfd when gmem == 0 => "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0)",
             KernelRequirement.NoGuestMemfd when gmem != 0 =>
-                gmem < 0
-                    ? $"KVM_CHECK_EXTENSION(KVM_CAP_GUEST_MEMFD) failed with {ErrnoInfo.NameOf((int)-gmem)}"
-                    : $"this kernel has guest_memfd (KVM_CAP_GUEST_MEMFD = {gmem}); the case is for a kernel built without CONFIG_KVM_GUEST_MEMFD",
+                $"this kernel has guest_memfd (KVM_CAP_GUEST_MEMFD = {gmem}); the case is for a kernel built without CONFIG_KVM_GUEST_MEMFD",
+            KernelRequirement.NoGuestMemfd or KernelRequirement.UserMemory2 when userMemory2 == 0 =>
+                "this kernel predates KVM_SET_USER_MEMORY_REGION2 (KVM_CAP_USER_MEMORY2 = 0: before 6.8)",
             _ => null,
         };
     }
 
-    /// <summary>KVM_CHECK_EXTENSION(KVM_CAP_GUEST_MEMFD) on /dev/kvm of <paramref name="kernel"/>, or -errno.</summary>
-    private static long GuestMemfdCapability(IKernel kernel)
+    /// <summary>KVM_CHECK_EXTENSION(<paramref name="capability"/>) on /dev/kvm of <paramref name="kernel"/>, or -errno.</summary>
+    private static long Capability(IKernel kernel, int capability)
     {
         long rc = kernel.Open(Kvm.DefaultPath, LinuxConstants.O_RDWR, out KernelFd? fd);
         if (rc < 0) return rc;
         using KernelFd system = fd!;
-        return kernel.Ioctl(system, KvmIoctls.KVM_CHECK_EXTENSION, (ulong)KvmCaps.KVM_CAP_GUEST_MEMFD);
+        return kernel.Ioctl(system, KvmIoctls.KVM_CHECK_EXTENSION, (ulong)capability);
     }
 }

@@ -474,5 +474,26 @@ public sealed class EmulatedKernel : IKernel, IDisposable
             throw new ArgumentException("KVM_X86_SW_PROTECTED_VM needs CONFIG_KVM_SW_PROTECTED_VM and TDP (arch/x86/kvm/x86.c)", nameof(config));
         if (config.GmemInPlaceConversion && config.Generation != KernelGeneration.InPlaceConversionV8)
             throw new ArgumentException("gmem_in_place_conversion exists only in the v8 in-place conversion tree", nameof(config));
+        ValidateGeneration(config);
+    }
+
+    // What a kernel of config.Generation cannot have been built with (KernelGenerations names the release of each).
+    private static void ValidateGeneration(EmulatorConfig config)
+    {
+        var g = config.Generation;
+        string release = $"Linux {g.Release()}";
+        var k = config.Kconfig;
+        if (!g.HasGuestMemfd() && (k.KVM_GUEST_MEMFD || k.KVM_GENERIC_MEMORY_ATTRIBUTES || k.KVM_SW_PROTECTED_VM))
+            throw new ArgumentException($"{release} has no guest_memfd, memory attributes or KVM_SW_PROTECTED_VM (6.8+)", nameof(config));
+        if (!g.HasGmemPopulate() && (k.HAVE_KVM_ARCH_GMEM_PREPARE || k.HAVE_KVM_ARCH_GMEM_INVALIDATE || k.HAVE_KVM_ARCH_GMEM_POPULATE))
+            throw new ArgumentException($"{release} has no HAVE_KVM_ARCH_GMEM_PREPARE/INVALIDATE/POPULATE (6.11+, with SEV-SNP)", nameof(config));
+        if (config.Architecture == Architecture.X86_64 && config.VmTypes.DefaultIfEmpty().Max() is var top && top > g.MaxX86VmType())
+            throw new ArgumentException($"{release} knows x86 VM types up to {g.MaxX86VmType()}, not {top}", nameof(config));
+        // arm64 selects KVM_GUEST_MEMFD from the mmap series on ("KVM: arm64: Enable support for guest_memfd backed memory").
+        if (config.Architecture == Architecture.Arm64 && k.KVM_GUEST_MEMFD && !g.HasGmemMmap())
+            throw new ArgumentException($"{release} has no guest_memfd on arm64 (6.18+)", nameof(config));
+        // The proposals (FLAGS_HI, extra flags, seed 002) are written against 6.18+ trees.
+        if (!g.HasGmemMmap() && (config.GuestMemfdFlagsHiCap is not null || config.ExtraGuestMemfdFlags != 0 || config.VmMemoryAttributes2))
+            throw new ArgumentException($"{release} predates KVM_CAP_GUEST_MEMFD_FLAGS; the flag and attribute proposals need 6.18+", nameof(config));
     }
 }

@@ -123,6 +123,7 @@ public sealed partial class Vm
     private void ThrowSlotError(long rc, string operation, in kvm_userspace_memory_region2 region)
     {
         string request = Describe(region);
+        if (operation == "KVM_SET_USER_MEMORY_REGION2") ThrowIfRegion2CapabilityMissing(rc, region);
         if (rc == -(long)Errno.EINVAL && (region.flags & KvmConstants.KVM_MEM_READONLY) != 0)
         {
             long readOnly = CheckExtension(KvmCaps.KVM_CAP_READONLY_MEM);

@@ -149,7 +149,36 @@ public sealed partial class Vm : IDisposable
     public void SetUserMemoryRegion2(kvm_userspace_memory_region2 region)
     {
         long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, KvmCall.Bytes(ref region));
-        KvmCall.Check(rc, "KVM_SET_USER_MEMORY_REGION2", Describe(region));
+        if (!KvmCall.IsError(rc)) return;
+        ThrowIfRegion2CapabilityMissing(rc, region);
+        KvmCall.ThrowKvm(rc, "KVM_SET_USER_MEMORY_REGION2", Describe(region));
+    }
+
+    /// <summary>
+    /// Turns a KVM_SET_USER_MEMORY_REGION2 failure that a missing capability explains into a
+    /// <see cref="KvmCapabilityException"/> naming it; returns for every other failure.
+    /// </summary>
+    private void ThrowIfRegion2CapabilityMissing(long rc, in kvm_userspace_memory_region2 region)
+    {
+        const string Operation = "KVM_SET_USER_MEMORY_REGION2";
+        // Before 6.8 the request is unknown (kvm_arch_vm_ioctl: ENOTTY on x86, EINVAL on arm64).
+        if (rc == -(long)Errno.ENOTTY || rc == -(long)Errno.EINVAL)
+        {
+            long userMemory2 = CheckExtension(KvmCaps.KVM_CAP_USER_MEMORY2);
+            if (userMemory2 == 0)
+                throw new KvmCapabilityException(Operation, (int)-rc, Describe(region), nameof(KvmCaps.KVM_CAP_USER_MEMORY2), userMemory2);
+        }
+        // check_memory_region_flags: before 6.18 only a VM with private memory may bind guest_memfd, and
+        // KVM_CAP_GUEST_MEMFD on the VM says so (0 for the others); a kernel without guest_memfd answers 0 too.
+        if (rc == -(long)Errno.EINVAL && (region.flags & KvmConstants.KVM_MEM_GUEST_MEMFD) != 0)
+        {
+            long gmem = CheckExtension(KvmCaps.KVM_CAP_GUEST_MEMFD);
+            if (gmem == 0)
+            {
+                throw new KvmCapabilityException(Operation, (int)-rc, Describe(region) + $"; VM type {Type} cannot bind guest_memfd on this kernel",
+                    nameof(KvmCaps.KVM_CAP_GUEST_MEMFD), gmem);
+            }
+        }
     }
 
     /// <summary>Raw legacy KVM_SET_USER_MEMORY_REGION (no guest_memfd fields).</summary>

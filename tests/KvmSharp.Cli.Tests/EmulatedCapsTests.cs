@@ -86,4 +86,56 @@ public sealed class EmulatedCapsTests
         Assert.Equal(ExitCodes.KernelError, run.ExitCode);
         Assert.StartsWith("kvmsharp: cannot open /nonexistent: ENOENT", Assert.Single(run.StderrLines), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Linux_6_8_offers_guest_memfd_only_to_a_sw_protected_vm_and_no_flags()
+    {
+        using var caps = new CapsJsonReader(CliRun.Of(
+            "caps", "--json", "--kernel", "emulated", "--arch", "x86_64", "--kernel-version", "6.8", "--vm-type", "sw-protected"));
+
+        Assert.Equal("emulated (x86_64, all VM types, 6.8)", caps.Module);
+        Assert.Equal(["default", "sw-protected"], caps.VmTypes);
+        Assert.Equal(1, caps.System("KVM_CAP_GUEST_MEMFD"));
+        Assert.Equal(1, caps.Vm("KVM_CAP_GUEST_MEMFD"));
+        // KVM_CAP_GUEST_MEMFD_FLAGS and KVM_CAP_PRE_FAULT_MEMORY are newer than 6.8.
+        Assert.Equal(0, caps.System("KVM_CAP_GUEST_MEMFD_FLAGS"));
+        Assert.Equal(0, caps.System("KVM_CAP_PRE_FAULT_MEMORY"));
+        Assert.Equal(0x8, caps.Vm("KVM_CAP_MEMORY_ATTRIBUTES"));
+    }
+
+    [Fact]
+    public void Linux_6_12_answers_as_its_generation_and_a_default_vm_gets_no_guest_memfd()
+    {
+        using var caps = new CapsJsonReader(CliRun.Of("caps", "--json", "--kernel", "emulated", "--arch", "x86_64", "--kernel-version", "6.12.58"));
+
+        Assert.Equal("emulated (x86_64, all VM types, 6.11)", caps.Module);
+        Assert.Equal(["default", "sw-protected", "sev", "sev-es", "snp"], caps.VmTypes);
+        Assert.Equal(1, caps.System("KVM_CAP_GUEST_MEMFD"));
+        Assert.Equal(0, caps.Vm("KVM_CAP_GUEST_MEMFD"));
+        Assert.Equal(1, caps.System("KVM_CAP_PRE_FAULT_MEMORY"));
+    }
+
+    [Fact]
+    public void This_machine_at_6_1_has_none_of_the_6_8_capabilities()
+    {
+        using var caps = new CapsJsonReader(CliRun.Of("caps", "--json", "--kernel", "emulated", "--kernel-version", "6.1"));
+
+        Assert.Equal("emulated (like this host: x86_64, 6.1)", caps.Module);
+        foreach (string cap in new[] { "KVM_CAP_USER_MEMORY2", "KVM_CAP_MEMORY_FAULT_INFO", "KVM_CAP_GUEST_MEMFD", "KVM_CAP_VM_TYPES" })
+            Assert.Equal(0, caps.System(cap));
+        Assert.Equal(1, caps.System("KVM_CAP_USER_MEMORY"));
+    }
+
+    [Theory]
+    [InlineData("kvmsharp: --kernel-version '5.15' is not a Linux release from 6.1 on (e.g. 6.8, 6.12.58, 6.18)", "--kernel-version", "5.15")]
+    [InlineData("kvmsharp: --kernel-version 'latest' is not a Linux release from 6.1 on (e.g. 6.8, 6.12.58, 6.18)", "--kernel-version", "latest")]
+    [InlineData("kvmsharp: --in-place-conversion needs --kernel-version 6.18 or later (the v8 series is based on 6.18+), not 6.11", "--kernel-version", "6.12", "--in-place-conversion")]
+    public void A_kernel_version_the_emulator_cannot_be_is_a_usage_error(string message, params string[] options)
+    {
+        var run = CliRun.Of(["caps", "--kernel", "emulated", "--arch", "x86_64", .. options]);
+
+        Assert.Equal(ExitCodes.Usage, run.ExitCode);
+        Assert.Equal("", run.Stdout);
+        Assert.Equal(message, Assert.Single(run.StderrLines));
+    }
 }

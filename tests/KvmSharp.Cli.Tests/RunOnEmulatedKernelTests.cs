@@ -58,4 +58,25 @@ public sealed class RunOnEmulatedKernelTests
         Assert.NotEqual(0, run.ExitCode);
         Assert.Contains("x86_64", run.Stderr, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("6.1")]
+    [InlineData("6.8")]
+    [InlineData("6.12")]
+    public void On_a_release_before_6_18_the_sandbox_runs_in_host_memory_and_says_why(string release)
+    {
+        // Before 6.18 guest_memfd cannot be mapped (and before 6.8 there is none, nor KVM_SET_USER_MEMORY_REGION2:
+        // the SDK binds host memory with the legacy ioctl), so auto falls back and names what is missing.
+        var run = CliRun.Of("run", "sum", "--json", "--kernel", "emulated", "--arch", "x86_64", "--kernel-version", release);
+        Assert.True(run.ExitCode == 0, run.Stdout + run.Stderr);
+        using var doc = JsonDocument.Parse(run.Stdout);
+        Assert.Equal(5050UL, doc.RootElement.GetProperty("result").GetUInt64());
+        Assert.Equal("host", doc.RootElement.GetProperty("memory").GetString());
+        string note = Assert.Single(run.StderrLines);
+        Assert.EndsWith("(--memory guest-memfd refuses; a guest_memfd-only micro-VM needs Linux 6.18 or later (GUEST_MEMFD_FLAG_MMAP))", note, StringComparison.Ordinal);
+
+        var refused = CliRun.Of("run", "sum", "--kernel", "emulated", "--arch", "x86_64", "--kernel-version", release, "--memory", "guest-memfd");
+        Assert.Equal(ExitCodes.KernelError, refused.ExitCode);
+        Assert.Empty(refused.Stdout);
+    }
 }

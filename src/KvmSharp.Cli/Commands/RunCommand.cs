@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using KvmSharp.Emulation;
 using KvmSharp.Vmm;
 using KvmSharp.Vmm.Guests;
 using KvmSharp.Vmm.Loader;
@@ -151,6 +152,9 @@ public static class RunCommand
         string? elsewhere = kernel switch
         {
             { Kind: KernelKind.Linux } => "--kernel emulated --arch x86_64 gives guest_memfd",
+            // Before 6.18 guest_memfd cannot be mapped: no kernel of that release backs a micro-VM with it alone.
+            { Kind: KernelKind.Emulated, Generation: KernelGeneration g } when !g.HasGmemMmap() =>
+                "a guest_memfd-only micro-VM needs Linux 6.18 or later (GUEST_MEMFD_FLAG_MMAP)",
             { Kind: KernelKind.Emulated, Arch: null, InPlaceConversion: false } => "--arch x86_64 gives guest_memfd",
             _ => null,
         };

@@ -85,7 +85,7 @@ public static class HostMemorySlots
         Assert.Equal(0x55, memory.Read<byte>(0));
     }
 
-    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region: gpa, size, userspace_addr alignment; access_ok; slot id -> EINVAL")]
+    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region: gpa, size, userspace_addr alignment; access_ok; slot id -> EINVAL", Requires = KernelRequirement.UserMemory2)]
     public static void misaligned_or_out_of_range_plain_slots_are_einval(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -109,7 +109,7 @@ public static class HostMemorySlots
         Assert.Equal(slots - 1, last.Slot);
     }
 
-    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region: overlap -> EEXIST; delete; delete of no slot -> EINVAL")]
+    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region: overlap -> EEXIST; delete; delete of no slot -> EINVAL", Requires = KernelRequirement.UserMemory2)]
     public static void overlapping_plain_slots_are_eexist_and_a_deleted_range_is_free_again(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -164,7 +164,7 @@ public static class HostMemorySlots
         // (A guest_memfd slot cannot move: BindingRules.guest_memfd_slots_are_immutable_and_can_only_be_deleted.)
     }
 
-    [ConformanceCase("virt/kvm/kvm_main.c check_memory_region_flags + kvm_set_memory_region: flag rules for plain slots")]
+    [ConformanceCase("virt/kvm/kvm_main.c check_memory_region_flags + kvm_set_memory_region: flag rules for plain slots", Requires = KernelRequirement.UserMemory2)]
     public static void memory_region_flags_are_validated(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -228,7 +228,7 @@ public static class HostMemorySlots
         AssertErrno(Errno.EINVAL, () => slot.Move(0x20000));
     }
 
-    [ConformanceCase("arch/x86/kvm/mmu/mmu.c kvm_handle_error_pfn: KVM_PFN_ERR_FAULT -> kvm_mmu_prepare_memory_fault_exit, -EFAULT")]
+    [ConformanceCase("arch/x86/kvm/mmu/mmu.c kvm_handle_error_pfn: KVM_PFN_ERR_FAULT -> kvm_mmu_prepare_memory_fault_exit, -EFAULT", Requires = KernelRequirement.UserMemory2)]
     public static void a_guest_access_to_host_memory_that_cannot_be_faulted_in_exits_memory_fault(CaseContext ctx)
     {
         // The typed API keeps a slot's memory mapped, so this needs a raw PROT_NONE mapping: a valid userspace_addr

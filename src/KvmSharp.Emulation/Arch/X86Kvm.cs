@@ -50,13 +50,14 @@ internal sealed class X86Kvm : KvmArch
 
     public override long? CheckExtension(Kvm? kvm, long cap) => cap switch
     {
-        // kvm_vm_ioctl_check_extension: BIT() mask of kvm_caps.supported_vm_types.
-        KvmCaps.KVM_CAP_VM_TYPES => Config.VmTypes.Aggregate(0L, (m, t) => m | (1L << (int)t)),
-        // KVM_CAP_PRE_FAULT_MEMORY: r = tdp_enabled.
-        KvmCaps.KVM_CAP_PRE_FAULT_MEMORY => Config.TdpEnabled ? 1 : 0,
+        // kvm_vm_ioctl_check_extension: BIT() mask of kvm_caps.supported_vm_types (6.8+; unknown before).
+        KvmCaps.KVM_CAP_VM_TYPES => Config.Generation.HasVmTypes() ? Config.VmTypes.Aggregate(0L, (m, t) => m | (1L << (int)t)) : 0,
+        // KVM_CAP_PRE_FAULT_MEMORY: r = tdp_enabled (6.11+; unknown before).
+        KvmCaps.KVM_CAP_PRE_FAULT_MEMORY => Config.Generation.HasPreFaultMemory() && Config.TdpEnabled ? 1 : 0,
         // KVM_CAP_READONLY_MEM: r = kvm ? kvm_arch_has_readonly_mem(kvm) : 1.
         KvmCaps.KVM_CAP_READONLY_MEM => kvm is null || HasReadonlyMem(kvm) ? 1 : 0,
-        KvmCaps.KVM_CAP_MEMORY_FAULT_INFO => 1,
+        // "KVM: Add KVM_EXIT_MEMORY_FAULT exit to report faults to userspace" (6.8): r = 1 on x86.
+        KvmCaps.KVM_CAP_MEMORY_FAULT_INFO => Config.Generation.HasUserMemory2() ? 1 : 0,
         // KVM_CAP_EXIT_HYPERCALL: r = KVM_EXIT_HYPERCALL_VALID_MASK (on /dev/kvm and every VM).
         KvmCaps.KVM_CAP_EXIT_HYPERCALL => (long)KvmPara.KVM_EXIT_HYPERCALL_VALID_MASK,
         // KVM_CAP_NR_VCPUS: min(num_online_cpus(), KVM_MAX_VCPUS); KVM_CAP_MAX_VCPUS: KVM_MAX_VCPUS.

@@ -11,7 +11,7 @@ public sealed record EmulatorConfig
 {
     public Architecture Architecture { get; init; } = Architecture.X86_64;
 
-    public KernelGeneration Generation { get; init; } = KernelGeneration.Mainline618;
+    public KernelGeneration Generation { get; init; } = KernelGeneration.Linux618;
 
     /// <summary>
     /// Module parameter <c>kvm.gmem_in_place_conversion</c> of [PATCH v8 09/46] (read-only, default
@@ -94,12 +94,14 @@ public sealed record EmulatorConfig
     /// (KVM_CAP_MEMORY_ATTRIBUTES = 0), other caps as read from /dev/kvm. Two builds have been seen: with
     /// CONFIG_KVM_GUEST_MEMFD (KVM_CAP_GUEST_MEMFD_FLAGS = 0x3; Nov 2026) and without it (KVM_CAP_GUEST_MEMFD = 0,
     /// KVM_CREATE_GUEST_MEMFD ENOTTY; Dec 2026), identical in every other capability.
-    /// <see cref="HostMatching.LikeThisHostAsItIs"/> picks the one the machine running now is.
+    /// <see cref="HostMatching.LikeThisHostAsItIs"/> picks the one the machine running now is. An earlier
+    /// <paramref name="generation"/> gives the same machine on an older kernel (what a VMM meets on a host that was
+    /// not upgraded): without TDP there is no KVM_X86_SW_PROTECTED_VM, so before 6.18 it can have no guest_memfd.
     /// </summary>
-    public static EmulatorConfig LikeThisHost(bool guestMemfd = true) => new()
+    public static EmulatorConfig LikeThisHost(bool guestMemfd = true, KernelGeneration generation = KernelGeneration.Linux618) => new()
     {
         Architecture = Architecture.X86_64,
-        Generation = KernelGeneration.Mainline618,
+        Generation = generation,
         Kconfig = new Kconfig { KVM_GUEST_MEMFD = guestMemfd },
         VmTypes = new HashSet<uint> { KvmConstants.KVM_X86_DEFAULT_VM },
         TdpEnabled = false,
@@ -114,39 +116,56 @@ public sealed record EmulatorConfig
     /// generic memory attributes; with <paramref name="inPlaceConversion"/> the v8 in-place conversion tree with
     /// <c>gmem_in_place_conversion=1</c>.
     /// </summary>
-    public static EmulatorConfig X86_64(bool inPlaceConversion = false) => new()
+    public static EmulatorConfig X86_64(bool inPlaceConversion = false) => inPlaceConversion
+        ? X86_64(KernelGeneration.InPlaceConversionV8) with { GmemInPlaceConversion = true }
+        : X86_64(KernelGeneration.Linux618);
+
+    /// <summary>
+    /// A full-featured x86_64 host of <paramref name="generation"/>: every VM type that release knows, configured
+    /// (KVM_SW_PROTECTED_VM, KVM_AMD_SEV from 6.10, KVM_INTEL_TDX from 6.16), with what they select in that release
+    /// (guest_memfd and generic memory attributes from 6.8, the arch gmem hooks from 6.11), TDP and SMM.
+    /// <c>gmem_in_place_conversion</c> stays off (set it with <c>with</c> on <see cref="KernelGeneration.InPlaceConversionV8"/>).
+    /// </summary>
+    public static EmulatorConfig X86_64(KernelGeneration generation)
     {
-        Architecture = Architecture.X86_64,
-        Generation = inPlaceConversion ? KernelGeneration.InPlaceConversionV8 : KernelGeneration.Mainline618,
-        GmemInPlaceConversion = inPlaceConversion,
-        Kconfig = new Kconfig
+        bool gmem = generation.HasGuestMemfd();
+        bool hooks = generation.HasGmemPopulate();
+        uint top = generation.MaxX86VmType();
+        return new EmulatorConfig
         {
-            KVM_GUEST_MEMFD = true,
-            KVM_GENERIC_MEMORY_ATTRIBUTES = true,
-            KVM_SW_PROTECTED_VM = true,
-            HAVE_KVM_ARCH_GMEM_PREPARE = true,
-            HAVE_KVM_ARCH_GMEM_INVALIDATE = true,
-            HAVE_KVM_ARCH_GMEM_POPULATE = true,
-            KVM_SMM = true,
-        },
-        VmTypes = new HashSet<uint>
-        {
-            KvmConstants.KVM_X86_DEFAULT_VM, KvmConstants.KVM_X86_SW_PROTECTED_VM, KvmConstants.KVM_X86_SEV_VM,
-            KvmConstants.KVM_X86_SEV_ES_VM, KvmConstants.KVM_X86_SNP_VM, KvmConstants.KVM_X86_TDX_VM,
-        },
-        TdpEnabled = true,
-        MaxGpaBits = 52,
-        MaxVcpus = 4096,
-        OtherSystemCapabilities = CommonX86Capabilities,
-        OtherVmCapabilities = CommonX86Capabilities,
-    };
+            Architecture = Architecture.X86_64,
+            Generation = generation,
+            Kconfig = new Kconfig
+            {
+                KVM_GUEST_MEMFD = gmem,
+                KVM_GENERIC_MEMORY_ATTRIBUTES = gmem,
+                KVM_SW_PROTECTED_VM = gmem,
+                HAVE_KVM_ARCH_GMEM_PREPARE = hooks,
+                HAVE_KVM_ARCH_GMEM_INVALIDATE = hooks,
+                HAVE_KVM_ARCH_GMEM_POPULATE = hooks,
+                KVM_SMM = true,
+            },
+            VmTypes = AllX86VmTypes.Where(t => t <= top).ToHashSet(),
+            TdpEnabled = true,
+            MaxGpaBits = 52,
+            MaxVcpus = 4096,
+            OtherSystemCapabilities = CommonX86Capabilities,
+            OtherVmCapabilities = CommonX86Capabilities,
+        };
+    }
 
     /// <summary>An arm64 host (mainline 6.18): default VM type only, no memory attributes, 40-bit IPA.</summary>
-    public static EmulatorConfig Arm64() => new()
+    public static EmulatorConfig Arm64() => Arm64(KernelGeneration.Linux618);
+
+    /// <summary>
+    /// An arm64 host of <paramref name="generation"/>: default VM type only, no memory attributes, 40-bit IPA;
+    /// guest_memfd from 6.18 on.
+    /// </summary>
+    public static EmulatorConfig Arm64(KernelGeneration generation) => new()
     {
         Architecture = Architecture.Arm64,
-        Generation = KernelGeneration.Mainline618,
-        Kconfig = new Kconfig { KVM_GUEST_MEMFD = true },
+        Generation = generation,
+        Kconfig = new Kconfig { KVM_GUEST_MEMFD = generation.HasGmemMmap() },
         VmTypes = new HashSet<uint> { 0 },
         TdpEnabled = true,
         MaxGpaBits = 40,
@@ -155,6 +174,12 @@ public sealed record EmulatorConfig
         OtherSystemCapabilities = CommonArm64Capabilities,
         OtherVmCapabilities = CommonArm64Capabilities,
     };
+
+    private static readonly uint[] AllX86VmTypes =
+    [
+        KvmConstants.KVM_X86_DEFAULT_VM, KvmConstants.KVM_X86_SW_PROTECTED_VM, KvmConstants.KVM_X86_SEV_VM,
+        KvmConstants.KVM_X86_SEV_ES_VM, KvmConstants.KVM_X86_SNP_VM, KvmConstants.KVM_X86_TDX_VM,
+    ];
 
     // A few generic answers every x86 KVM gives (arch/x86/kvm/x86.c kvm_vm_ioctl_check_extension).
     private static readonly Dictionary<int, long> CommonX86Capabilities = new()

@@ -7,7 +7,10 @@ namespace KvmSharp.Emulation;
 /// </summary>
 public sealed record Kconfig
 {
-    /// <summary>KVM_GUEST_MEMFD: KVM_CREATE_GUEST_MEMFD, KVM_MEM_GUEST_MEMFD slots, KVM_CAP_GUEST_MEMFD[_FLAGS].</summary>
+    /// <summary>
+    /// KVM_GUEST_MEMFD (6.18; KVM_PRIVATE_MEM in 6.8–6.17): KVM_CREATE_GUEST_MEMFD, KVM_MEM_GUEST_MEMFD slots,
+    /// KVM_CAP_GUEST_MEMFD[_FLAGS].
+    /// </summary>
     public bool KVM_GUEST_MEMFD { get; init; } = true;
 
     /// <summary>

@@ -10,10 +10,11 @@ internal static class KvmGmemCreate
 {
     /// <summary>
     /// kvm_gmem_get_supported_flags(kvm): MMAP always; INIT_SHARED when kvm is NULL (/dev/kvm) or the arch allows
-    /// shared gmem for this VM; plus the configured extra flags.
+    /// shared gmem for this VM; plus the configured extra flags. Before 6.18 kvm_gmem_create's valid_flags was 0.
     /// </summary>
     public static ulong SupportedFlags(EmulatedKernel kernel, Kvm? kvm)
     {
+        if (!kernel.Config.Generation.HasGmemMmap()) return 0;
         ulong flags = KvmConstants.GUEST_MEMFD_FLAG_MMAP;
         if (kvm is null || kernel.Arch.SupportsGmemInitShared(kvm)) flags |= KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED;
         return flags | kernel.Config.ExtraGuestMemfdFlags;

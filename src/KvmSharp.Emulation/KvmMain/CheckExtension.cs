@@ -14,6 +14,7 @@ internal static class CheckExtension
     public static long Check(EmulatedKernel kernel, Kvm? kvm, ulong arg)
     {
         var config = kernel.Config;
+        var generation = config.Generation;
         // The cap is a long; numbers beyond int range are unknown.
         if (arg > int.MaxValue) return 0;
         int cap = (int)arg;
@@ -36,7 +37,8 @@ internal static class CheckExtension
         switch (cap)
         {
             case KvmCaps.KVM_CAP_USER_MEMORY:
-            case KvmCaps.KVM_CAP_USER_MEMORY2:
+                return 1;
+            case KvmCaps.KVM_CAP_USER_MEMORY2 when generation.HasUserMemory2():
                 return 1;
             case KvmCaps.KVM_CAP_NR_MEMSLOTS:
                 return kernel.Arch.UserMemSlots;
@@ -50,9 +52,10 @@ internal static class CheckExtension
                 // [PATCH v8 10/46]: 0 while guest_memfd tracks private/shared (vm_memory_attributes off).
                 return VmMemoryAttributes.Enabled(kernel) ? (long)VmMemoryAttributes.Supported(kernel, kvm) : 0;
             case KvmCaps.KVM_CAP_GUEST_MEMFD when config.Kconfig.KVM_GUEST_MEMFD:
-                // "KVM_CAP_GUEST_MEMFD: return 1" (2025): on /dev/kvm and every VM.
-                return 1;
-            case KvmCaps.KVM_CAP_GUEST_MEMFD_FLAGS when config.Kconfig.KVM_GUEST_MEMFD:
+                // 6.18 (mmap series): "return 1" on /dev/kvm and every VM. 6.8–6.17 (#ifdef CONFIG_KVM_PRIVATE_MEM):
+                // "return !kvm || kvm_arch_has_private_mem(kvm)".
+                return generation.HasGmemMmap() || kvm is null || kernel.Arch.HasPrivateMem(kvm) ? 1 : 0;
+            case KvmCaps.KVM_CAP_GUEST_MEMFD_FLAGS when config.Kconfig.KVM_GUEST_MEMFD && generation.HasGmemMmap():
                 // Returned through an int: only bits 31:0 (seed 000, "[PATCH v2 01/13]").
                 return (int)(uint)KvmGmemCreate.SupportedFlags(kernel, kvm);
         }

@@ -33,7 +33,8 @@ internal sealed class KvmVmFile : KernelFile
         var config = Kvm.Kernel.Config;
         if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION)
             return SetMemoryRegion.Ioctl(Kvm, arg, v2: false);
-        if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION2)
+        // Requests a generation does not know fall through to kvm_arch_vm_ioctl, as in that kernel.
+        if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION2 && config.Generation.HasUserMemory2())
             return SetMemoryRegion.Ioctl(Kvm, arg, v2: true);
         if (request == KvmIoctls.KVM_CHECK_EXTENSION)
             return CheckExtension.Check(Kvm.Kernel, Kvm, arg.Value);

@@ -36,12 +36,15 @@ internal static class SetMemoryRegion
         return Set(kvm, mem);
     }
 
-    /// <summary>check_memory_region_flags() (6.18).</summary>
+    /// <summary>check_memory_region_flags().</summary>
     private static long CheckMemoryRegionFlags(Kvm kvm, in kvm_userspace_memory_region2 mem)
     {
         uint valid = KvmConstants.KVM_MEM_LOG_DIRTY_PAGES;
         bool gmem = (mem.flags & KvmConstants.KVM_MEM_GUEST_MEMFD) != 0;
-        if (kvm.Kernel.Config.Kconfig.KVM_GUEST_MEMFD) valid |= KvmConstants.KVM_MEM_GUEST_MEMFD;
+        // 6.18: IS_ENABLED(CONFIG_KVM_GUEST_MEMFD); 6.8–6.17: kvm_arch_has_private_mem(kvm).
+        var config = kvm.Kernel.Config;
+        if (config.Kconfig.KVM_GUEST_MEMFD && (config.Generation.HasGmemMmap() || kvm.Arch.HasPrivateMem(kvm)))
+            valid |= KvmConstants.KVM_MEM_GUEST_MEMFD;
         // Dirty logging private memory is not currently supported.
         if (gmem) valid &= ~KvmConstants.KVM_MEM_LOG_DIRTY_PAGES;
         // GUEST_MEMFD is incompatible with read-only memslots (writes to RO slots are emulated MMIO).

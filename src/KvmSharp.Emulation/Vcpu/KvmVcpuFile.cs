@@ -55,7 +55,7 @@ internal sealed class KvmVcpuFile : KernelFile
                 return arg.CopyToUser(Vcpu.Cpu.Sregs) ? 0 : Err.EFAULT;
             if (request == KvmIoctls.KVM_SET_SREGS)
                 return arg.CopyFromUser(out kvm_sregs sregs) ? SregsRules.Set(Vcpu.Cpu, sregs) : Err.EFAULT;
-            if (request == KvmIoctls.KVM_PRE_FAULT_MEMORY)
+            if (request == KvmIoctls.KVM_PRE_FAULT_MEMORY && Kvm.Kernel.Config.Generation.HasPreFaultMemory())
                 return PreFaultMemory.Ioctl(Vcpu, arg);
             if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP)
                 return Arch.MemoryEncryptOp.VcpuIoctl(Vcpu, arg);

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Emulation;
+using Xunit.Abstractions;
+
+namespace KvmSharp.Conformance.Tests;
+
+/// <summary>
+/// This machine on an older kernel, played by the emulator (EmulatorConfig.LikeThisHost at an earlier
+/// <see cref="KernelGeneration"/>, as the runner's stand-in for a host): every case of the suite that applies there
+/// passes, and every case that does not is skipped by its requirement, with the reason, before it runs. So the
+/// generation rules change only the uAPI they are about, and the SDK's fallbacks for older kernels
+/// (KVM_SET_USER_MEMORY_REGION before 6.8) carry every case that does not ask for something newer.
+/// </summary>
+public sealed class GenerationSweepTests(ITestOutputHelper output)
+{
+    public static TheoryData<KernelGeneration> OlderGenerations() =>
+    [
+        KernelGeneration.Linux61, KernelGeneration.Linux68, KernelGeneration.Linux610, KernelGeneration.Linux611, KernelGeneration.Linux616,
+    ];
+
+    private static KernelTarget ThisMachineAt(KernelGeneration generation)
+    {
+        var config = EmulatorConfig.LikeThisHost(guestMemfd: false, generation);
+        return KernelTarget.EmulatedHost($"emulated (like this host, Linux {generation.Release()})",
+            profile => profile is EmulatedProfile.LikeThisHost or EmulatedProfile.LikeThisHostWithoutGuestMemfd
+                ? new EmulatedKernel(config)
+                : EmulatedKernels.Create(profile));
+    }
+
+    [Theory]
+    [MemberData(nameof(OlderGenerations))]
+    public void This_machine_at_an_older_generation_passes_every_case_that_applies_and_skips_the_rest_by_requirement(KernelGeneration generation)
+    {
+        var results = ConformanceRunner.RunAll(ThisMachineAt(generation),
+            c => c.Profile is EmulatedProfile.LikeThisHost or EmulatedProfile.LikeThisHostWithoutGuestMemfd).ToList();
+        foreach (var r in results.Where(r => r.Outcome != CaseOutcome.Passed)) output.WriteLine($"{r.Name}: {r.Outcome} {r.Reason}");
+        Assert.Empty(results.Where(r => r.Outcome == CaseOutcome.Failed).Select(r => $"{r.Name}: {r.Reason}"));
+        int passed = results.Count(r => r.Outcome == CaseOutcome.Passed);
+        output.WriteLine($"{passed} passed, {results.Count - passed} skipped");
+        Assert.True(passed >= 40, $"only {passed} cases passed");
+        // Before 6.8 the cases for a 6.8+ kernel built without guest_memfd, and those that use REGION2 themselves,
+        // are skipped for it; from 6.8 on they run.
+        var predates = results.Where(r => r.Reason?.StartsWith("this kernel predates KVM_SET_USER_MEMORY_REGION2", StringComparison.Ordinal) == true).ToList();
+        if (generation == KernelGeneration.Linux61) Assert.True(predates.Count >= 8, $"{predates.Count} cases skipped for REGION2");
+        else Assert.Empty(predates);
+    }
+
+    public static TheoryData<string> CasesThatNeedUserMemory2 =>
+        [.. ConformanceSuite.Cases.Where(c => c.Requires == KernelRequirement.UserMemory2).Select(c => c.Name)];
+
+    [Theory]
+    [MemberData(nameof(CasesThatNeedUserMemory2))]
+    public void Every_user_memory2_requirement_is_needed(string name)
+    {
+        // Run anyway on a 6.1 kernel: a case that passed there would be skipped on such a host for nothing.
+        var result = ConformanceRunner.Run(ConformanceSuite.Find(name), ThisMachineAt(KernelGeneration.Linux61), enforceRequirement: false);
+        Assert.True(result.Outcome != CaseOutcome.Passed, $"{name} passes before 6.8: its requirement skips it for nothing");
+    }
+}
