@@ -60,6 +60,11 @@ public sealed class RawIoctlFuzzer
         ("x86_64-vm-attributes2", () => EmulatorConfig.X86_64() with { VmMemoryAttributes2 = true, GuestMemfdFlagsHiCap = 251, ExtraGuestMemfdFlags = 1UL << 40 }),
         ("arm64", EmulatorConfig.Arm64),
         ("like-this-host-without-guest-memfd", () => EmulatorConfig.LikeThisHost(guestMemfd: false)),
+        // Older releases: the same requests reach code paths that are compiled out or answer differently there.
+        ("x86_64-6.1", () => EmulatorConfig.X86_64(KernelGeneration.Linux61)),
+        ("x86_64-6.8", () => EmulatorConfig.X86_64(KernelGeneration.Linux68)),
+        ("x86_64-6.11", () => EmulatorConfig.X86_64(KernelGeneration.Linux611)),
+        ("arm64-6.16", () => EmulatorConfig.Arm64(KernelGeneration.Linux616)),
     ];
 
     /// <summary>Calls per session before the kernel is torn down and a fresh one starts.</summary>

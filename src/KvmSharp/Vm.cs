@@ -28,6 +28,21 @@ public sealed partial class Vm : IDisposable
     /// <summary>The guest_memfd flags this VM accepts (KVM_CAP_GUEST_MEMFD_FLAGS [+ _HI] on the VM fd).</summary>
     public GuestMemfdFlags SupportedGuestMemfdFlags => Capabilities.GuestMemfdFlags(CheckExtension, Kvm.Proposals.GuestMemfdFlagsHiCap);
 
+    /// <summary>
+    /// What a guest_memfd can be for this VM (KVM_CAP_GUEST_MEMFD and KVM_CAP_GUEST_MEMFD_FLAGS on the VM fd): none,
+    /// the private half of a private-capable slot, a mappable file born private, or the guest's sole memory.
+    /// </summary>
+    public GuestMemfdUse GuestMemfdUse
+    {
+        get
+        {
+            if (CheckExtension(KvmCaps.KVM_CAP_GUEST_MEMFD) == 0) return GuestMemfdUse.None;
+            GuestMemfdFlags flags = SupportedGuestMemfdFlags;
+            if (!flags.HasFlag(GuestMemfdFlags.Mmap)) return GuestMemfdUse.PrivateBacking;
+            return flags.HasFlag(GuestMemfdFlags.InitShared) ? GuestMemfdUse.SoleMemory : GuestMemfdUse.MappablePrivate;
+        }
+    }
+
     /// <summary>KVM_CAP_MEMORY_ATTRIBUTES on this VM: the attributes KVM_SET_MEMORY_ATTRIBUTES accepts.</summary>
     public ulong SupportedMemoryAttributes => (ulong)CheckExtension(KvmCaps.KVM_CAP_MEMORY_ATTRIBUTES);
 

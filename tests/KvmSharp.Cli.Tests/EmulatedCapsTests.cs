@@ -101,6 +101,7 @@ public sealed class EmulatedCapsTests
         Assert.Equal(0, caps.System("KVM_CAP_GUEST_MEMFD_FLAGS"));
         Assert.Equal(0, caps.System("KVM_CAP_PRE_FAULT_MEMORY"));
         Assert.Equal(0x8, caps.Vm("KVM_CAP_MEMORY_ATTRIBUTES"));
+        Assert.Equal("private-backing", caps.Root.GetProperty("guestMemfdUse").GetString());
     }
 
     [Fact]
@@ -113,6 +114,19 @@ public sealed class EmulatedCapsTests
         Assert.Equal(1, caps.System("KVM_CAP_GUEST_MEMFD"));
         Assert.Equal(0, caps.Vm("KVM_CAP_GUEST_MEMFD"));
         Assert.Equal(1, caps.System("KVM_CAP_PRE_FAULT_MEMORY"));
+        Assert.Equal("none", caps.Root.GetProperty("guestMemfdUse").GetString());
+    }
+
+    [Theory]
+    [InlineData("default", "sole-memory")]
+    [InlineData("snp", "mappable-private")]
+    public void Linux_6_18_tells_what_guest_memfd_can_be_for_each_vm_type(string vmType, string use)
+    {
+        using var caps = new CapsJsonReader(CliRun.Of("caps", "--json", "--kernel", "emulated", "--arch", "x86_64", "--vm-type", vmType));
+        Assert.Equal(use, caps.Root.GetProperty("guestMemfdUse").GetString());
+
+        var table = CliRun.Of("caps", "--kernel", "emulated", "--arch", "x86_64", "--vm-type", vmType);
+        Assert.Contains($"guest_memfd use:   VM ({vmType}) {use}: ", table.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -56,4 +56,21 @@ public sealed class GenerationSweepTests(ITestOutputHelper output)
         var result = ConformanceRunner.Run(ConformanceSuite.Find(name), ThisMachineAt(KernelGeneration.Linux61), enforceRequirement: false);
         Assert.True(result.Outcome != CaseOutcome.Passed, $"{name} passes before 6.8: its requirement skips it for nothing");
     }
+
+    public static TheoryData<KernelGeneration> GuestMemfdGenerationsBefore618() =>
+        [KernelGeneration.Linux68, KernelGeneration.Linux610, KernelGeneration.Linux611, KernelGeneration.Linux616];
+
+    [Theory]
+    [MemberData(nameof(GuestMemfdGenerationsBefore618))]
+    public void The_private_memory_cases_of_a_full_x86_host_pass_at_every_release_with_guest_memfd(KernelGeneration generation)
+    {
+        // Private-capable slots (shared pages from userspace_addr, private from a guest_memfd without flags),
+        // KVM_SET_MEMORY_ATTRIBUTES and KVM_EXIT_MEMORY_FAULT are the 6.8 design: they must hold unchanged since.
+        var target = KernelTarget.EmulatedHost($"emulated (x86_64, Linux {generation.Release()})",
+            profile => profile == EmulatedProfile.X86 ? new EmulatedKernel(EmulatorConfig.X86_64(generation)) : EmulatedKernels.Create(profile));
+        var results = ConformanceRunner.RunAll(target, c => c.Profile == EmulatedProfile.X86).ToList();
+        foreach (var r in results) output.WriteLine($"{r.Name}: {r.Outcome} {r.Reason}");
+        Assert.NotEmpty(results);
+        Assert.All(results, r => Assert.True(r.Outcome == CaseOutcome.Passed, $"{r.Name}: {r.Outcome} {r.Reason}"));
+    }
 }

@@ -25,10 +25,14 @@ public static class CapsJson
             (ulong)report.SystemGuestMemfdFlags,
             (ulong)report.VmGuestMemfdFlags,
             CapabilityDecoder.Flags(report.SystemGuestMemfdFlags),
-            CapabilityDecoder.Flags(report.VmGuestMemfdFlags)));
+            CapabilityDecoder.Flags(report.VmGuestMemfdFlags)),
+        GuestMemfdUseNames.NameOf(report.VmGuestMemfdUse));
 }
 
-/// <summary>The JSON document; <c>vmType</c> is the type of the VM that answered the "vm" values.</summary>
+/// <summary>
+/// The JSON document; <c>vmType</c> is the type of the VM that answered the "vm" values, <c>guestMemfdUse</c> what a
+/// guest_memfd can be for it (<see cref="GuestMemfdUseNames"/>).
+/// </summary>
 internal sealed record CapsDocument(
     string Kernel,
     string? Release,
@@ -36,7 +40,8 @@ internal sealed record CapsDocument(
     string VmType,
     IReadOnlyList<CapabilityEntry> Capabilities,
     IReadOnlyList<string> VmTypes,
-    GuestMemfdFlagsEntry GuestMemfdFlags);
+    GuestMemfdFlagsEntry GuestMemfdFlags,
+    string GuestMemfdUse);
 
 internal sealed record CapabilityEntry(string Name, int Number, long System, long Vm, string Decoded, bool Proposal);
 

@@ -25,7 +25,8 @@ public sealed record CapsReport(
     IReadOnlyList<CapabilityValue> Capabilities,
     IReadOnlyList<VmType> VmTypes,
     GuestMemfdFlags SystemGuestMemfdFlags,
-    GuestMemfdFlags VmGuestMemfdFlags);
+    GuestMemfdFlags VmGuestMemfdFlags,
+    GuestMemfdUse VmGuestMemfdUse);
 
 /// <summary>Asks the kernel: KVM_CHECK_EXTENSION on /dev/kvm and on a freshly created VM.</summary>
 public static class CapsProbe
@@ -58,6 +59,7 @@ public static class CapsProbe
             values,
             vmTypes,
             kvm.SupportedGuestMemfdFlags,
-            vm.SupportedGuestMemfdFlags);
+            vm.SupportedGuestMemfdFlags,
+            vm.GuestMemfdUse);
     }
 }

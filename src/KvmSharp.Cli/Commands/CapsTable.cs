@@ -50,6 +50,11 @@ public static class CapsTable
             console.WriteLine("guest_memfd:       absent (KVM_CAP_GUEST_MEMFD = 0: built without CONFIG_KVM_GUEST_MEMFD, " +
                               "or older than 6.8); `--kernel emulated` shows what a kernel with it answers");
         }
+        else
+        {
+            console.WriteLine($"guest_memfd use:   VM ({VmTypeNames.NameOf(report.VmType)}) {GuestMemfdUseNames.NameOf(report.VmGuestMemfdUse)}: " +
+                              GuestMemfdUseNames.Explain(report.VmGuestMemfdUse));
+        }
     }
 
     private static string Flags(GuestMemfdFlags flags) =>
