@@ -22,7 +22,7 @@ public sealed class ConformanceCaseAttribute(string source) : Attribute
 [AttributeUsage(AttributeTargets.Class)]
 public sealed class ConformanceGroupAttribute : Attribute
 {
-    /// <summary>The requirement of every case in the class (a case may not state a different one).</summary>
+    /// <summary>The requirement of every case in the class (a case may only refine it: KernelRequirements.Implies).</summary>
     public KernelRequirement Requires { get; init; }
 }
 

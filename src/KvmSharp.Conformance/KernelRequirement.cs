@@ -23,6 +23,13 @@ public enum KernelRequirement
     GuestMemfd,
 
     /// <summary>
+    /// The guest_memfd of the mmap series (6.18+): the file can be mapped (KVM_CAP_GUEST_MEMFD_FLAGS on /dev/kvm has
+    /// MMAP) and every VM type may bind it. A 6.8–6.17 kernel has guest_memfd without either (flags must be 0, only
+    /// VMs with private memory bind it): the case needs more than <see cref="GuestMemfd"/>.
+    /// </summary>
+    MappableGuestMemfd,
+
+    /// <summary>
     /// A kernel of 6.8 or later built without CONFIG_KVM_GUEST_MEMFD (KVM_CAP_GUEST_MEMFD = 0,
     /// KVM_CAP_USER_MEMORY2 = 1): the case checks how such a kernel answers the guest_memfd uAPI.
     /// </summary>
@@ -38,18 +45,34 @@ public enum KernelRequirement
 /// <summary>Checks a <see cref="KernelRequirement"/> against a kernel by asking its /dev/kvm.</summary>
 public static class KernelRequirements
 {
+    /// <summary>
+    /// Whether every kernel that meets <paramref name="stronger"/> meets <paramref name="weaker"/>: a case may refine its
+    /// class's requirement this way (mmap-series guest_memfd is guest_memfd; guest_memfd came with REGION2).
+    /// </summary>
+    public static bool Implies(KernelRequirement stronger, KernelRequirement weaker) =>
+        stronger == weaker || weaker == KernelRequirement.None || (stronger, weaker) switch
+        {
+            (KernelRequirement.MappableGuestMemfd, KernelRequirement.GuestMemfd) => true,
+            (KernelRequirement.MappableGuestMemfd or KernelRequirement.GuestMemfd or KernelRequirement.NoGuestMemfd, KernelRequirement.UserMemory2) => true,
+            _ => false,
+        };
+
     /// <summary>Why <paramref name="kernel"/> does not meet <paramref name="requirement"/>; null when it does.</summary>
     public static string? Unmet(KernelRequirement requirement, IKernel kernel)
     {
         ArgumentNullException.ThrowIfNull(kernel);
         if (requirement == KernelRequirement.None) return null;
         long gmem = Capability(kernel, KvmCaps.KVM_CAP_GUEST_MEMFD);
+        long flags = Capability(kernel, KvmCaps.KVM_CAP_GUEST_MEMFD_FLAGS);
         long userMemory2 = Capability(kernel, KvmCaps.KVM_CAP_USER_MEMORY2);
-        if (gmem < 0 || userMemory2 < 0)
-            return $"KVM_CHECK_EXTENSION on /dev/kvm failed with {ErrnoInfo.NameOf((int)-Math.Min(gmem, userMemory2))}";
+        if (gmem < 0 || userMemory2 < 0 || flags < 0)
+            return $"KVM_CHECK_EXTENSION on /dev/kvm failed with {ErrnoInfo.NameOf((int)-Math.Min(Math.Min(gmem, userMemory2), flags))}";
         return requirement switch
         {
-            KernelRequirement.GuestMemfd when gmem == 0 => "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0)",
+            KernelRequirement.GuestMemfd or KernelRequirement.MappableGuestMemfd when gmem == 0 => "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0)",
+            KernelRequirement.MappableGuestMemfd when (flags & (long)KvmConstants.GUEST_MEMFD_FLAG_MMAP) == 0 =>
+                $"this kernel's guest_memfd predates the mmap series (KVM_CAP_GUEST_MEMFD_FLAGS = 0x{flags:X}: 6.8–6.17 rules, " +
+                "no MMAP and only VMs with private memory bind it)",
             KernelRequirement.NoGuestMemfd when gmem != 0 =>
                 $"this kernel has guest_memfd (KVM_CAP_GUEST_MEMFD = {gmem}); the case is for a kernel built without CONFIG_KVM_GUEST_MEMFD",
             KernelRequirement.NoGuestMemfd or KernelRequirement.UserMemory2 when userMemory2 == 0 =>

@@ -485,6 +485,10 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         var k = config.Kconfig;
         if (!g.HasGuestMemfd() && (k.KVM_GUEST_MEMFD || k.KVM_GENERIC_MEMORY_ATTRIBUTES || k.KVM_SW_PROTECTED_VM))
             throw new ArgumentException($"{release} has no guest_memfd, memory attributes or KVM_SW_PROTECTED_VM (6.8+)", nameof(config));
+        // 6.8–6.10: only KVM_SW_PROTECTED_VM selects KVM_GENERIC_PRIVATE_MEM (arch/x86/kvm/Kconfig); KVM_AMD_SEV
+        // selects it from 6.11 ("KVM: SEV: Select KVM_GENERIC_PRIVATE_MEM when CONFIG_KVM_AMD_SEV=y").
+        if (config.Architecture == Architecture.X86_64 && !g.HasGmemPopulate() && k.KVM_GUEST_MEMFD && !k.KVM_SW_PROTECTED_VM)
+            throw new ArgumentException($"{release} x86 has guest_memfd only with KVM_SW_PROTECTED_VM (KVM_AMD_SEV selects it from 6.11)", nameof(config));
         if (!g.HasGmemPopulate() && (k.HAVE_KVM_ARCH_GMEM_PREPARE || k.HAVE_KVM_ARCH_GMEM_INVALIDATE || k.HAVE_KVM_ARCH_GMEM_POPULATE))
             throw new ArgumentException($"{release} has no HAVE_KVM_ARCH_GMEM_PREPARE/INVALIDATE/POPULATE (6.11+, with SEV-SNP)", nameof(config));
         if (config.Architecture == Architecture.X86_64 && config.VmTypes.DefaultIfEmpty().Max() is var top && top > g.MaxX86VmType())

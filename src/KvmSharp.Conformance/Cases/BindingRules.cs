@@ -12,7 +12,7 @@ public static class BindingRules
     private const GuestMemfdFlags Shared = GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared;
     private const ulong Gpa = 0x100000;
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_bind: a file range bound to another slot -> EINVAL", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_bind: a file range bound to another slot -> EINVAL", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void overlapping_file_ranges_are_einval_and_disjoint_ones_bind(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -26,7 +26,7 @@ public static class BindingRules
         Assert.Equal(2 * ps, second.MemfdOffset);
     }
 
-    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region: GPA overlap with another slot -> EEXIST", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region: GPA overlap with another slot -> EEXIST", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void overlapping_guest_physical_ranges_are_eexist(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -39,7 +39,7 @@ public static class BindingRules
         Assert.Contains("slot=2", ex.Message, StringComparison.Ordinal);
     }
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_bind: gmem of another VM -> EINVAL", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_bind: gmem of another VM -> EINVAL", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void another_vms_guest_memfd_is_einval(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -49,7 +49,7 @@ public static class BindingRules
         AssertErrno(Errno.EINVAL, () => vm.AddGuestMemfdSlot(1, Gpa, 2 * (ulong)PageSize, foreign).Dispose());
     }
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_bind: fget fails -> EBADF; not a gmem file -> EINVAL", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_bind: fget fails -> EBADF; not a gmem file -> EINVAL", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void a_closed_or_unknown_descriptor_is_ebadf_and_a_non_guest_memfd_is_einval(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -68,7 +68,7 @@ public static class BindingRules
         AssertErrno(Errno.EINVAL, () => vm.SetUserMemoryRegion2(region));
     }
 
-    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region + guest_memfd.c kvm_gmem_bind: alignment and offset+size > i_size -> EINVAL", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region + guest_memfd.c kvm_gmem_bind: alignment and offset+size > i_size -> EINVAL", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void ranges_beyond_the_file_or_misaligned_are_einval(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -82,7 +82,7 @@ public static class BindingRules
         AssertErrno(Errno.EINVAL, () => vm.AddGuestMemfdSlot(1, Gpa, ps, gmem, offset: 1).Dispose());      // offset unaligned
     }
 
-    [ConformanceCase("virt/kvm/kvm_main.c check_memory_region_flags: LOG_DIRTY_PAGES/READONLY with GUEST_MEMFD -> EINVAL", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/kvm_main.c check_memory_region_flags: LOG_DIRTY_PAGES/READONLY with GUEST_MEMFD -> EINVAL", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void dirty_logging_and_read_only_are_not_valid_with_guest_memfd(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -92,7 +92,7 @@ public static class BindingRules
         AssertErrno(Errno.EINVAL, () => vm.AddGuestMemfdSlot(1, Gpa, (ulong)PageSize, gmem, extraFlags: KvmConstants.KVM_MEM_READONLY).Dispose());
     }
 
-    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region: private memslots are immutable (no re-add, no KVM_MR_MOVE); delete of no slot -> EINVAL", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region: private memslots are immutable (no re-add, no KVM_MR_MOVE); delete of no slot -> EINVAL", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void guest_memfd_slots_are_immutable_and_can_only_be_deleted(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -125,7 +125,7 @@ public static class BindingRules
         AssertErrno(Errno.EINVAL, () => vm.SetUserMemoryRegion(legacy));
     }
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_bind: binding takes no file reference", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_bind: binding takes no file reference", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void the_file_may_be_closed_while_bound(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();

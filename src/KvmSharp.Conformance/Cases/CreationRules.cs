@@ -46,7 +46,7 @@ public static class CreationRules
         AssertErrno(Errno.EFAULT, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Span<byte>.Empty), "KVM_SET_USER_MEMORY_REGION2(NULL)");
     }
 
-    [ConformanceCase("virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic: GUEST_MEMFD, GUEST_MEMFD_FLAGS", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic: GUEST_MEMFD, GUEST_MEMFD_FLAGS", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void default_vm_reports_guest_memfd_and_its_flags(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();

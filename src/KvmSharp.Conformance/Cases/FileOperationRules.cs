@@ -36,7 +36,7 @@ public static class FileOperationRules
         AssertErrno(Errno.EFBIG, k.Fallocate(gmem.Handle, FALLOC_FL_KEEP_SIZE, long.MaxValue - ps + 1, 2 * ps), "offset + len overflows");
     });
 
-    [ConformanceCase("fs: a closed descriptor is EBADF for every call")]
+    [ConformanceCase("fs: a closed descriptor is EBADF for every call", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void closed_descriptor_is_ebadf(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -52,7 +52,7 @@ public static class FileOperationRules
         AssertErrno(Errno.EBADF, rc, "mmap of a closed gmem fd");
     }
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_mmap: a mapping holds its own file reference")]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_mmap: a mapping holds its own file reference", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void mapping_outlives_the_descriptor(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();

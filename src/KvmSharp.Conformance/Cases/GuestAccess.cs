@@ -16,7 +16,7 @@ public static class GuestAccess
     private const byte ReportPort = 0x10;
     private const ushort DataOffset = 0x1000;
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_get_pfn: guest and host mapping share the folio", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_get_pfn: guest and host mapping share the folio", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void guest_reads_what_the_host_wrote_and_the_host_sees_what_the_guest_wrote(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -91,7 +91,7 @@ public static class GuestAccess
         Assert.True(vcpu.ImmediateExit);
     }
 
-    [ConformanceCase("virt/kvm/kvm_main.c KVM_MEMSLOT_GMEM_ONLY: a mappable gmem slot serves guest faults from the file", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/kvm_main.c KVM_MEMSLOT_GMEM_ONLY: a mappable gmem slot serves guest faults from the file", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void a_slot_without_a_userspace_mapping_serves_the_guest_from_the_file(CaseContext ctx)
     {
         // Upstream test_guest_memfd_guest binds with userspace_addr = NULL: a mappable gmem makes the slot

@@ -196,7 +196,7 @@ public static class HostMemorySlots
         AssertErrno(Errno.EINVAL, () => vm.SetUserMemoryRegion2(region with { memory_size = 2 * ps }));
     }
 
-    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region + guest_memfd.c kvm_gmem_bind: a gmem slot with userspace_addr on a VM without private memory", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/kvm_main.c kvm_set_memory_region + guest_memfd.c kvm_gmem_bind: a gmem slot with userspace_addr on a VM without private memory", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void a_private_capable_slot_on_a_default_vm_serves_the_guest_from_host_memory(CaseContext ctx)
     {
         // A default VM has no private memory (KVM_CAP_MEMORY_ATTRIBUTES = 0): every access is shared and goes

@@ -10,7 +10,7 @@ public static class LifetimeRules
 {
     private const GuestMemfdFlags Shared = GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared;
 
-    [ConformanceCase("virt/kvm/guest_memfd.c __kvm_gmem_create: kvm_get_kvm — the file pins the VM", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/guest_memfd.c __kvm_gmem_create: kvm_get_kvm — the file pins the VM", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void the_file_keeps_its_vm_alive(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -27,7 +27,7 @@ public static class LifetimeRules
         Assert.Equal(4L * PageSize, gmem.Stat().Size);
     }
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_unbind: deleting a slot does not free the file's pages", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_unbind: deleting a slot does not free the file's pages", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void deleting_a_slot_keeps_the_contents(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -50,7 +50,7 @@ public static class LifetimeRules
         Assert.Equal(-1, mem.GetSpan(0, (int)gmem.Size).IndexOfAnyExcept((byte)0));
     });
 
-    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_create: no upper bound but the sign; nothing is allocated up front", Requires = KernelRequirement.GuestMemfd)]
+    [ConformanceCase("virt/kvm/guest_memfd.c kvm_gmem_create: no upper bound but the sign; nothing is allocated up front", Requires = KernelRequirement.MappableGuestMemfd)]
     public static void a_huge_file_is_created_lazily(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
