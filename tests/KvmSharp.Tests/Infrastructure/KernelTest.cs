@@ -27,9 +27,16 @@ public abstract class KernelTest : IDisposable
         }
     }
 
-    /// <summary>Skips the test, saying why, when <paramref name="kvm"/>'s kernel has no guest_memfd.</summary>
-    protected static void RequireGuestMemfd(Kvm kvm) =>
-        Skip.IfNot(kvm.SupportsGuestMemfd, "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0: built without CONFIG_KVM_GUEST_MEMFD)");
+    /// <summary>
+    /// Skips the test, saying why, when <paramref name="kvm"/>'s kernel has no guest_memfd, or only the 6.8–6.17 kind
+    /// (no GUEST_MEMFD_FLAG_MMAP): the SDK's guest_memfd tests map the file.
+    /// </summary>
+    protected static void RequireGuestMemfd(Kvm kvm)
+    {
+        Skip.IfNot(kvm.SupportsGuestMemfd, Kvm.NoGuestMemfdReason);
+        Skip.IfNot(kvm.SupportedGuestMemfdFlags.HasFlag(GuestMemfdFlags.Mmap),
+            "this kernel's guest_memfd predates the mmap series (KVM_CAP_GUEST_MEMFD_FLAGS has no MMAP: 6.8–6.17 rules)");
+    }
 
     /// <summary>Asserts that <paramref name="action"/> throws a KvmException with <paramref name="errno"/>.</summary>
     protected static KvmException AssertErrno(Errno errno, Action action)

@@ -4,11 +4,8 @@ using KvmSharp.Kernel;
 
 namespace KvmSharp.Tests.Sdk;
 
-/// <summary>
-/// A kernel from before Linux 6.8 as far as memory slots go: KVM_CAP_USER_MEMORY2 = 0 and no
-/// KVM_SET_USER_MEMORY_REGION2 (ENOTTY). Everything else is forwarded; the region calls are counted.
-/// </summary>
-internal sealed class NoUserMemory2Kernel(IKernel inner) : IKernel
+/// <summary>Forwards every call to <see cref="Inner"/> and counts the memory-region ioctls the SDK makes.</summary>
+internal sealed class RegionCallCounter(IKernel inner) : IKernel
 {
     public IKernel Inner { get; } = inner;
 
@@ -16,21 +13,16 @@ internal sealed class NoUserMemory2Kernel(IKernel inner) : IKernel
 
     public int Region2Calls { get; private set; }
 
-    public string Name => "pre-6.8 " + Inner.Name;
+    public string Name => Inner.Name;
 
     public long Ioctl(KernelFd fd, uint request, Span<byte> arg)
     {
-        if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION2)
-        {
-            Region2Calls++;
-            return -(long)Errno.ENOTTY;
-        }
+        if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION2) Region2Calls++;
         if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION) Region1Calls++;
         return Inner.Ioctl(fd, request, arg);
     }
 
-    public long Ioctl(KernelFd fd, uint request, ulong arg) =>
-        request == KvmIoctls.KVM_CHECK_EXTENSION && arg == KvmCaps.KVM_CAP_USER_MEMORY2 ? 0 : Inner.Ioctl(fd, request, arg);
+    public long Ioctl(KernelFd fd, uint request, ulong arg) => Inner.Ioctl(fd, request, arg);
 
     public long Open(string path, int flags, out KernelFd? fd) => Inner.Open(path, flags, out fd);
 
