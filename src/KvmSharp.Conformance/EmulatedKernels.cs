@@ -18,4 +18,25 @@ public static class EmulatedKernels
         EmulatedProfile.LikeThisHostWithoutGuestMemfd => EmulatorConfig.LikeThisHost(guestMemfd: false),
         _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, "unknown emulator profile"),
     };
+
+    /// <summary>
+    /// The profile's configuration on a kernel of <paramref name="generation"/>, as a host of that release would be
+    /// built: this machine (x86_64, no TDP, default VM only) with guest_memfd from 6.11 on (KVM_AMD_SEV selects it on
+    /// distro kernels; before, only KVM_SW_PROTECTED_VM, which needs TDP), the full x86_64 and arm64 presets of
+    /// that release. The v8 in-place conversion series exists only on 6.18+: its cases are skipped before.
+    /// </summary>
+    public static IKernel Create(EmulatedProfile profile, KernelGeneration generation)
+    {
+        if (generation.HasGmemMmap() && generation != KernelGeneration.InPlaceConversionV8) return Create(profile);
+        return profile switch
+        {
+            EmulatedProfile.LikeThisHost or EmulatedProfile.LikeThisHostWithoutGuestMemfd =>
+                new EmulatedKernel(EmulatorConfig.LikeThisHost(guestMemfd: generation.HasGmemPopulate(), generation)),
+            EmulatedProfile.X86 => new EmulatedKernel(EmulatorConfig.X86_64(generation)),
+            EmulatedProfile.Arm64 => new EmulatedKernel(EmulatorConfig.Arm64(generation)),
+            EmulatedProfile.X86InPlaceConversion =>
+                throw new SkipCaseException($"the in-place conversion series (v8) is based on 6.18+, not {generation.Release()}"),
+            _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, "unknown emulator profile"),
+        };
+    }
 }

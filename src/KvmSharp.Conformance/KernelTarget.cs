@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Emulation;
 using KvmSharp.Kernel;
 
 namespace KvmSharp.Conformance;
@@ -42,6 +43,13 @@ public sealed class KernelTarget
     /// </summary>
     public static KernelTarget EmulatedHost(string name, Func<EmulatedProfile, IKernel> create) =>
         new(name, isReal: false, skipsUnmetRequirements: true, create, () => null);
+
+    /// <summary>
+    /// The emulator standing in for a host of an older release (<see cref="EmulatedKernels.Create(EmulatedProfile, KernelGeneration)"/>):
+    /// what the suite says on such a host, cases that do not apply there skipped with the reason.
+    /// </summary>
+    public static KernelTarget EmulatedRelease(KernelGeneration generation) =>
+        EmulatedHost($"emulated (Linux {generation.Release()})", profile => EmulatedKernels.Create(profile, generation));
 
     public static KernelTarget Parse(string name) =>
         All.FirstOrDefault(t => t.Name == name) ?? throw new ArgumentException($"unknown kernel '{name}' (linux, emulated)", nameof(name));

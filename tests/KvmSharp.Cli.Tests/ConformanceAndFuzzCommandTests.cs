@@ -23,6 +23,34 @@ public sealed class ConformanceAndFuzzCommandTests
         Assert.Equal(0, root.GetProperty("failed").GetInt32());
     }
 
+    [Theory]
+    [InlineData("6.1", "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0)")]
+    [InlineData("6.12", "this kernel's guest_memfd predates the mmap series")]
+    public void Conformance_on_an_older_release_skips_what_does_not_apply_there_and_fails_nothing(string release, string skipReason)
+    {
+        var run = CliRun.Of("conformance", "--kernel", "emulated", "--kernel-version", release, "--json");
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        using var doc = JsonDocument.Parse(run.Stdout);
+        var root = doc.RootElement;
+        Assert.StartsWith("emulated (Linux ", root.GetProperty("kernel").GetString(), StringComparison.Ordinal);
+        Assert.Equal(0, root.GetProperty("failed").GetInt32());
+        Assert.True(root.GetProperty("passed").GetInt32() >= 50);
+        var cases = root.GetProperty("cases").EnumerateArray().ToList();
+        Assert.Contains(cases, c => c.GetProperty("reason").GetString()?.StartsWith(skipReason, StringComparison.Ordinal) == true);
+        // The v8 series is based on 6.18+: its cases do not apply to an older release.
+        Assert.Contains(cases, c => c.GetProperty("name").GetString() == "init_private"
+            && c.GetProperty("result").GetString() == "skipped"
+            && c.GetProperty("reason").GetString()!.Contains("based on 6.18+", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Conformance_kernel_version_needs_the_emulated_kernel()
+    {
+        var run = CliRun.Of("conformance", "--kernel", "both", "--kernel-version", "6.8");
+        Assert.Equal(ExitCodes.Usage, run.ExitCode);
+        Assert.Equal("kvmsharp: --kernel-version applies only to --kernel emulated", Assert.Single(run.StderrLines));
+    }
+
     [KvmFact]
     public void Conformance_text_ends_with_the_totals_line_per_kernel()
     {

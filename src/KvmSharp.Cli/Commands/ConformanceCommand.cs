@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using KvmSharp.Conformance;
+using KvmSharp.Emulation;
 
 namespace KvmSharp.Cli.Commands;
 
@@ -22,14 +23,26 @@ public static class ConformanceCommand
         kernel.AcceptOnlyFromAmong("linux", "emulated", "both");
         var json = new Option<bool>("--json") { Description = "One JSON object per kernel (an array for both)" };
         var filter = new Option<string?>("--filter") { Description = "Only cases whose name contains this text" };
-        var command = new Command("conformance", "Run the guest_memfd conformance suite") { kernel, json, filter };
-        command.SetAction(result => Run(result.GetValue(kernel)!, result.GetValue(json), result.GetValue(filter), result.InvocationConfiguration.Output));
+        var release = new Option<string?>("--kernel-version")
+        {
+            Description = "With --kernel emulated: the suite on a host of this release (6.1 … 6.18), as the emulator models it",
+        };
+        var command = new Command("conformance", "Run the guest_memfd conformance suite") { kernel, json, filter, release };
+        command.SetAction(result => Run(result.GetValue(kernel)!, result.GetValue(json), result.GetValue(filter), result.InvocationConfiguration.Output,
+            result.GetValue(release)));
         return command;
     }
 
-    public static int Run(string kernel, bool json, string? filter, TextWriter output)
+    public static int Run(string kernel, bool json, string? filter, TextWriter output, string? release = null)
     {
         var targets = kernel == "both" ? KernelTarget.All : [KernelTarget.Parse(kernel)];
+        if (release is not null)
+        {
+            if (kernel != "emulated") throw new UsageException("--kernel-version applies only to --kernel emulated");
+            if (!KernelGenerations.TryParseRelease(release, out var generation))
+                throw new UsageException($"--kernel-version '{release}' is not a Linux release from 6.1 on (e.g. 6.8, 6.12.58, 6.18)");
+            targets = [KernelTarget.EmulatedRelease(generation)];
+        }
         var reports = new List<ConformanceReport>();
         foreach (var target in targets)
         {
