@@ -2,6 +2,7 @@
 using System.Numerics;
 using KvmSharp.Abi;
 using KvmSharp.Vmm.Arch.X86_64;
+using KvmSharp.Vmm.Snapshots;
 
 namespace KvmSharp.Vmm;
 
@@ -32,9 +33,10 @@ public sealed class GuestMemory : IDisposable
     private readonly ulong[]? _changed;
     private bool _logging;
     private DirtyPageLog? _log;
-    // SavePristine's copy: the pages changed before it (ascending) and their bytes, page after page.
-    private ulong[]? _pristinePages;
-    private byte[]? _pristine;
+    // The state RestorePristine returns to: SavePristine's copy of the pages changed before it, or a snapshot's pages
+    // adopted by RestoreTo (shared with the snapshot, never written).
+    private PageSet? _pristine;
+    private bool _pristineIsSnapshot;
     // Something may have changed memory the tracking above cannot see: HostAddress was handed out.
     private bool _untracked;
     // Discard zeroed everything, pristine pages included, since SavePristine.
@@ -99,10 +101,20 @@ public sealed class GuestMemory : IDisposable
     public static string? GuestMemfdUnavailableReason(Vm vm)
     {
         ArgumentNullException.ThrowIfNull(vm);
-        // kvm_vm_ioctl_check_extension_generic: both caps are compiled out without CONFIG_KVM_GUEST_MEMFD.
-        if (vm.CheckExtension(KvmCaps.KVM_CAP_GUEST_MEMFD) == 0) return Kvm.NoGuestMemfdReason;
+        GuestMemfdUse use = vm.GuestMemfdUse;
+        if (use == GuestMemfdUse.SoleMemory) return null;
+        if (use == GuestMemfdUse.None)
+        {
+            // kvm_vm_ioctl_check_extension_generic: compiled out without CONFIG_KVM_GUEST_MEMFD; on 6.8–6.17 it is
+            // "!kvm || kvm_arch_has_private_mem(kvm)", so /dev/kvm may say 1 where this VM says 0.
+            return vm.Kvm.SupportsGuestMemfd
+                ? $"VM type {vm.Type}: KVM_CAP_GUEST_MEMFD = 0 on the VM (before 6.18 only VM types with private memory may use guest_memfd)"
+                : Kvm.NoGuestMemfdReason;
+        }
         GuestMemfdFlags supported = vm.SupportedGuestMemfdFlags;
-        if ((supported & RequiredFlags) == RequiredFlags) return null;
+        // KVM_CAP_GUEST_MEMFD_FLAGS arrived with the mmap series (6.18): before it every flag is invalid.
+        if (vm.Kvm.SupportedGuestMemfdFlags == GuestMemfdFlags.None)
+            return $"VM type {vm.Type}: this kernel's guest_memfd predates the mmap series (KVM_CAP_GUEST_MEMFD_FLAGS = 0, before 6.18): it can back private memory only, not be a micro-VM's whole memory";
         return $"VM type {vm.Type}: KVM_CAP_GUEST_MEMFD_FLAGS = 0x{(ulong)supported:X} lacks MMAP|INIT_SHARED (0x{(ulong)RequiredFlags:X}), " +
             "which a guest_memfd-only micro-VM needs (for a VM type with private memory that takes a kernel with in-place conversion)";
     }
@@ -271,8 +283,11 @@ public sealed class GuestMemory : IDisposable
     /// <summary>True with host memory: SavePristine and RestorePristine work (a guest_memfd slot cannot log dirty pages).</summary>
     internal bool CanRestorePristine => Memfd is null;
 
-    /// <summary>True after SavePristine: RestorePristine has a state to return to.</summary>
-    internal bool HasPristine => _pristinePages is not null;
+    /// <summary>
+    /// True after SavePristine: RestorePristine has Reset's state to return to (false again once a snapshot's state was
+    /// adopted in its place by <see cref="RestoreTo"/>).
+    /// </summary>
+    internal bool HasPristine => _pristine is not null && !_pristineIsSnapshot;
 
     /// <summary>
     /// Host memory only: keeps a copy of every page the host changed since creation or the last <see cref="Discard"/>
@@ -284,17 +299,7 @@ public sealed class GuestMemory : IDisposable
     {
         RequireHostMemory();
         if (_untracked) MarkChanged(0, Size);
-        if (!_logging)
-        {
-            _logging = true;
-            if (_slot is not null)
-            {
-                // A flags-only change (KVM_MR_FLAGS_ONLY): deleting and re-adding the slot would do, but kvm_pvm
-                // triple-faults the next guest entry after a slot is re-added (docs/STATUS.md).
-                _slot.SetDirtyLogging(true);
-                _log = _slot.AllocateDirtyLog();
-            }
-        }
+        EnableLogging();
         MergeGuestWrites();
         ulong[] changed = _changed!;
         int count = 0;
@@ -313,10 +318,23 @@ public sealed class GuestMemory : IDisposable
             }
         }
         Array.Clear(changed);
-        _pristinePages = pages;
-        _pristine = bytes;
+        _pristine = new PageSet((int)PageSize, pages, bytes);
+        _pristineIsSnapshot = false;
         _untracked = false;
         _discarded = false;
+    }
+
+    private void EnableLogging()
+    {
+        if (_logging) return;
+        _logging = true;
+        if (_slot is not null)
+        {
+            // A flags-only change (KVM_MR_FLAGS_ONLY): deleting and re-adding the slot would do, but kvm_pvm
+            // triple-faults the next guest entry after a slot is re-added (docs/STATUS.md).
+            _slot.SetDirtyLogging(true);
+            _log = _slot.AllocateDirtyLog();
+        }
     }
 
     /// <summary>
@@ -329,13 +347,13 @@ public sealed class GuestMemory : IDisposable
     internal void RestorePristine()
     {
         RequireHostMemory();
-        if (_pristinePages is null) throw new InvalidOperationException("RestorePristine before SavePristine");
+        PageSet pristine = _pristine ?? throw new InvalidOperationException("RestorePristine before SavePristine");
         MergeGuestWrites();
         ulong[] changed = _changed!;
         if (_untracked || _discarded)
         {
             _host!.Discard(0, Size);
-            for (int i = 0; i < _pristinePages.Length; i++) RestorePage(_pristinePages[i], i);
+            for (int i = 0; i < pristine.Count; i++) RestorePage(pristine, i);
             _untracked = false;
             _discarded = false;
         }
@@ -346,17 +364,109 @@ public sealed class GuestMemory : IDisposable
                 for (ulong word = changed[w]; word != 0; word &= word - 1)
                 {
                     ulong page = (ulong)w * 64 + (ulong)BitOperations.TrailingZeroCount(word);
-                    int index = Array.BinarySearch(_pristinePages, page);
-                    if (index >= 0) RestorePage(page, index);
-                    else _host!.GetSpan(page * PageSize, (int)PageSize).Clear();
+                    int index = pristine.IndexOf(page);
+                    if (index >= 0) RestorePage(pristine, index);
+                    else ClearPage(page);
                 }
             }
         }
         Array.Clear(changed);
     }
 
-    private void RestorePage(ulong page, int index) =>
-        _pristine.AsSpan(index * (int)PageSize, (int)PageSize).CopyTo(_host!.GetSpan(page * PageSize, (int)PageSize));
+    private void RestorePage(PageSet pages, int index)
+    {
+        pages.Page(index).CopyTo(_host!.GetSpan(pages.Pages[index] * PageSize, pages.PageSize));
+        PagesRewritten++;
+    }
+
+    private void ClearPage(ulong page)
+    {
+        _host!.GetSpan(page * PageSize, (int)PageSize).Clear();
+        PagesRewritten++;
+    }
+
+    /// <summary>
+    /// Pages written or zeroed by RestorePristine, RestoreTo and WritePages since creation: what a restore cost (not
+    /// counting a free of everything, which is one madvise or punch), for tests and benchmarks.
+    /// </summary>
+    internal long PagesRewritten { get; private set; }
+
+    /// <summary>
+    /// Makes memory equal <paramref name="target"/>: its pages with their bytes, zeros everywhere else. A guest_memfd
+    /// is punched (private pages made shared first, as in <see cref="Discard"/>) and the target's pages written: it
+    /// has no dirty log to say what changed. Host memory adopts the target as its pristine state, so that restoring it
+    /// again rewrites only the pages changed since (<see cref="RestorePristine"/>): when another pristine state is kept
+    /// and tracking is exact, the pages to rewrite are the changed ones, the old state's and the target's (everything
+    /// else is zero in both); otherwise (never saved, raw host address, discarded) everything is freed first and
+    /// logging turned on. Reset's own pristine state is then gone (<see cref="HasPristine"/> is false).
+    /// </summary>
+    internal void RestoreTo(PageSet target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        if (Memfd is not null)
+        {
+            Discard();
+            WritePages(target);
+            return;
+        }
+        if (target.PageSize != (int)PageSize)
+        {
+            // The dirty log and the tracking count host pages of another size: write it, adopt nothing.
+            Discard();
+            WritePages(target);
+            return;
+        }
+        if (ReferenceEquals(_pristine, target))
+        {
+            RestorePristine();
+            return;
+        }
+        if (_pristine is PageSet old && !_untracked && !_discarded)
+        {
+            MergeGuestWrites();
+            ulong[] changed = _changed!;
+            foreach (ulong page in old.Pages) changed[page / 64] |= 1UL << (int)(page % 64);
+            foreach (ulong page in target.Pages) changed[page / 64] |= 1UL << (int)(page % 64);
+            for (int w = 0; w < changed.Length; w++)
+            {
+                for (ulong word = changed[w]; word != 0; word &= word - 1)
+                {
+                    ulong page = (ulong)w * 64 + (ulong)BitOperations.TrailingZeroCount(word);
+                    int index = target.IndexOf(page);
+                    if (index >= 0) RestorePage(target, index);
+                    else ClearPage(page);
+                }
+            }
+            Array.Clear(changed);
+        }
+        else
+        {
+            // Discard reads (and so clears) the dirty log when logging is on; the writes below are the host's, which
+            // KVM does not log, and are the target itself, so nothing counts as changed after them.
+            Discard();
+            for (int i = 0; i < target.Count; i++) RestorePage(target, i);
+            EnableLogging();
+            _untracked = false;
+            _discarded = false;
+        }
+        _pristine = target;
+        _pristineIsSnapshot = true;
+    }
+
+    /// <summary>Writes the pages of <paramref name="pages"/> (the rest of memory is left as it is).</summary>
+    internal void WritePages(PageSet pages)
+    {
+        ArgumentNullException.ThrowIfNull(pages);
+        for (int i = 0; i < pages.Count; i++) Write(pages.Pages[i] * (ulong)pages.PageSize, pages.Page(i));
+        PagesRewritten += pages.Count;
+    }
+
+    /// <summary>
+    /// A checked read-only span over [gpa, gpa+length) for the current operation; unlike <see cref="GetSpan"/> it does not
+    /// count its pages as written. A private guest_memfd page throws (<see cref="GuestMemoryFaultException"/>), never SIGBUS.
+    /// </summary>
+    internal ReadOnlySpan<byte> GetReadOnlySpan(ulong gpa, int length) =>
+        Mapping is not null ? Mapping.GetSpan(gpa, length) : _host!.GetSpan(gpa, length);
 
     private void RequireHostMemory()
     {

@@ -7,6 +7,7 @@ using KvmSharp.Vmm.Devices;
 using KvmSharp.Vmm.GuestAbi;
 using KvmSharp.Vmm.HostCalls;
 using KvmSharp.Vmm.Loader;
+using KvmSharp.Vmm.Snapshots;
 
 namespace KvmSharp.Vmm;
 
@@ -22,12 +23,12 @@ namespace KvmSharp.Vmm;
 /// Every guest ending is a <see cref="CallResult"/>. After <see cref="GuestOutcome.Exit"/>, and after the host's own
 /// limits (<see cref="GuestOutcome.Timeout"/>: the watchdog kicked the vCPU out of KVM_RUN; <see cref="GuestOutcome.MaxExits"/>)
 /// the micro-VM takes the next call as it is; so it does after <see cref="GuestOutcome.HostFunctionFailed"/> (the host
-/// stopped the guest at its host call). After any other ending it is faulted until <see cref="Reset"/>.
+/// stopped the guest at its host call). After any other ending it is faulted until <see cref="Reset"/> or <see cref="Restore"/>.
 /// The guest calls the host through <see cref="HostFunctions"/>; those run on the calling thread, in the middle of the
 /// call, and may not call, reset or dispose their own micro-VM (refused, or for Dispose deferred to the call's end).
 /// Not thread-safe: one call at a time.
 /// </summary>
-public sealed class MicroVm : IDisposable
+public sealed partial class MicroVm : IDisposable
 {
     private readonly Kvm? _ownedKvm;
     private readonly Vm _vm;
@@ -121,7 +122,7 @@ public sealed class MicroVm : IDisposable
     /// <summary>
     /// True after a call ended in anything but <see cref="GuestOutcome.Exit"/>, <see cref="GuestOutcome.Timeout"/>,
     /// <see cref="GuestOutcome.MaxExits"/> or <see cref="GuestOutcome.HostFunctionFailed"/> (a vCPU stopped by the host
-    /// between two instructions, with its memory intact); <see cref="Reset"/> clears it.
+    /// between two instructions, with its memory intact); <see cref="Reset"/> and <see cref="Restore"/> clear it.
     /// </summary>
     public bool IsFaulted { get; private set; }
 
@@ -129,7 +130,12 @@ public sealed class MicroVm : IDisposable
     public static MicroVm Create(GuestImage image, MicroVmOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(image);
-        options ??= new MicroVmOptions();
+        return CreateCore(image, options ?? new MicroVmOptions(), snapshot: null);
+    }
+
+    /// <summary>Creates the VM; its memory gets the boot state and the image, or the pages of <paramref name="snapshot"/>.</summary>
+    private static MicroVm CreateCore(GuestImage image, MicroVmOptions options, MicroVmSnapshot? snapshot)
+    {
         options.Validate();
         image.CheckFits(options.MemorySize);
 
@@ -141,7 +147,7 @@ public sealed class MicroVm : IDisposable
         try
         {
             // KVM_CREATE_VM answers a bare EINVAL for a type the kernel lacks (kvm_arch_init_vm); name the set instead.
-            // Kernels before KVM_CAP_VM_TYPES (6.10) answer 0 and know only the default type.
+            // Kernels before KVM_CAP_VM_TYPES (6.8) answer 0 and know only the default type.
             IReadOnlyList<VmType> types = kvm.SupportedVmTypes;
             bool offered = types.Contains(options.VmType) || (types.Count == 0 && options.VmType == VmType.Default);
             if (!offered)
@@ -156,8 +162,17 @@ public sealed class MicroVm : IDisposable
                 ?? (noGuestMemfd is null ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory);
             memory = GuestMemory.Create(vm, options.MemorySize, backing, guestMemfdChecked: options.Memory is null);
             MemoryConversion? conversion = PrivateMemory.Enable(vm, memory);
-            BootMemory.Write(memory);
-            image.WriteTo(memory);
+            if (snapshot is null)
+            {
+                BootMemory.Write(memory);
+                image.WriteTo(memory);
+            }
+            else
+            {
+                // The boot state and the image are among the snapshot's pages; fresh memory is zero elsewhere.
+                snapshot.CheckFits(image, memory.Size, FeaturesOf(conversion));
+                memory.WritePages(snapshot.Pages);
+            }
             vcpu = vm.CreateVcpu(0);
             kvm_sregs sregs = vcpu.GetSregs();
             LongMode.Apply(ref sregs);
@@ -197,7 +212,9 @@ public sealed class MicroVm : IDisposable
     /// later reset rewrites exactly the pages changed since (the guest's from the dirty log, the host's through the
     /// <see cref="GuestMemory"/> accessors): boot state and image pages get their saved bytes back, every other changed
     /// page is zeroed, and all stay populated, so the next call does not fault them in again. A micro-VM that is never
-    /// reset pays nothing for this (no dirty logging, no copy).
+    /// reset pays nothing for this (no dirty logging, no copy). After a <see cref="Restore"/> (whose snapshot then holds
+    /// that place) the next reset is a full one again. A micro-VM created from a snapshot resets to its image's fresh
+    /// state, not to the snapshot: <see cref="Restore"/> does that.
     /// </summary>
     public void Reset()
     {
@@ -225,7 +242,7 @@ public sealed class MicroVm : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ThrowIfInCall(nameof(Call));
-        if (IsFaulted) throw new MicroVmException("the micro-VM's last call did not end normally; call Reset() before calling it again");
+        if (IsFaulted) throw new MicroVmException("the micro-VM's last call did not end normally; call Reset() or Restore() before calling it again");
         if (args.Length > CallRegion.MaxArgs) throw new MicroVmException($"at most {CallRegion.MaxArgs} arguments, not {args.Length}");
         ulong capacity = Layout.CallDataEnd - Layout.CallData;
         if ((ulong)input.Length > capacity) throw new MicroVmException($"the input of {input.Length} bytes exceeds the {capacity}-byte call data area");
@@ -276,10 +293,13 @@ public sealed class MicroVm : IDisposable
 
     private void ThrowIfInCall(string what)
     {
-        if (!_inCall) return;
+        if (_inCall) throw new MicroVmException(InCallMessage(what));
+    }
+
+    private string InCallMessage(string what)
+    {
         string from = _hostCalls.Running is string name ? $" (from host function '{name}')" : "";
-        throw new MicroVmException(
-            $"MicroVm.{what} while a call of this micro-VM is running{from}: a host function cannot re-enter its own micro-VM");
+        return $"MicroVm.{what} while a call of this micro-VM is running{from}: a host function cannot re-enter its own micro-VM";
     }
 
     private void WriteCallHeader(ulong entry, ReadOnlySpan<ulong> args, ulong inputLength, bool withInput)
@@ -291,7 +311,7 @@ public sealed class MicroVm : IDisposable
         for (int i = 0; i < args.Length; i++) Write(header, CallRegion.Args + (ulong)(i * sizeof(ulong)), args[i]);
         Write(header, CallRegion.InputPtr, withInput ? Layout.CallData : 0);
         Write(header, CallRegion.InputLen, inputLength);
-        Write(header, CallRegion.Features, _conversion is null ? 0 : CallRegion.FeaturePrivateMemory);
+        Write(header, CallRegion.Features, Features);
         _memory.GetSpan(HostCallBlock.Base, HostCallBlock.Size).Clear();
 
         static void Write(Span<byte> header, ulong field, ulong value) =>

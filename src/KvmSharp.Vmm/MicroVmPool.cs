@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Vmm.Loader;
+using KvmSharp.Vmm.Snapshots;
 
 namespace KvmSharp.Vmm;
 
@@ -15,18 +16,35 @@ public sealed class MicroVmPool : IDisposable
     private readonly Stack<MicroVm> _idle = new();
     private readonly GuestImage _image;
     private readonly MicroVmOptions _options;
+    private readonly MicroVmSnapshot? _snapshot;
     private bool _disposed;
 
     public MicroVmPool(GuestImage image, MicroVmOptions options, int size)
+        : this(image, null, options, size)
+    {
+    }
+
+    /// <summary>
+    /// Micro-VMs that start from <paramref name="snapshot"/> (<see cref="MicroVm.Create(MicroVmSnapshot, MicroVmOptions?)"/>)
+    /// and go back to it on <see cref="Return"/> (<see cref="MicroVm.Restore"/>): the guest's initialisation ran once,
+    /// before the snapshot, and never again. In host memory a return rewrites only the pages the last user changed.
+    /// </summary>
+    public MicroVmPool(MicroVmSnapshot snapshot, MicroVmOptions options, int size)
+        : this(snapshot?.Image!, snapshot ?? throw new ArgumentNullException(nameof(snapshot)), options, size)
+    {
+    }
+
+    private MicroVmPool(GuestImage image, MicroVmSnapshot? snapshot, MicroVmOptions options, int size)
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfNegative(size);
         _image = image;
+        _snapshot = snapshot;
         _options = options;
         try
         {
-            for (int i = 0; i < size; i++) _idle.Push(MicroVm.Create(image, options));
+            for (int i = 0; i < size; i++) _idle.Push(New());
         }
         catch
         {
@@ -41,10 +59,15 @@ public sealed class MicroVmPool : IDisposable
     public MicroVm Rent()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return _idle.TryPop(out MicroVm? vm) ? vm : MicroVm.Create(_image, _options);
+        return _idle.TryPop(out MicroVm? vm) ? vm : New();
     }
 
-    /// <summary>Resets <paramref name="vm"/> (discard + reload, or restore of the changed pages) and keeps it for the next <see cref="Rent"/>.</summary>
+    private MicroVm New() => _snapshot is null ? MicroVm.Create(_image, _options) : MicroVm.Create(_snapshot, _options);
+
+    /// <summary>
+    /// Resets <paramref name="vm"/> (discard + reload, or restore of the changed pages), or restores it to the pool's
+    /// snapshot, and keeps it for the next <see cref="Rent"/>. A micro-VM of another image is disposed instead.
+    /// </summary>
     public void Return(MicroVm vm)
     {
         ArgumentNullException.ThrowIfNull(vm);
@@ -55,7 +78,8 @@ public sealed class MicroVmPool : IDisposable
         }
         try
         {
-            vm.Reset();
+            if (_snapshot is null) vm.Reset();
+            else vm.Restore(_snapshot);
         }
         catch
         {

@@ -25,6 +25,8 @@ public static class DemoGuests
             HostCalling.Image, vm => vm.Run(), log => HostCalling.Functions(log)),
         new("vault", "keeps a secret in a page it makes private (KVM_HC_MAP_GPA_RANGE); needs a VM with private memory",
             Vault.Image, vm => vm.Run(), Vault.Functions),
+        new("counter", "keeps a counter and a table built by init() in its globals across calls (snapshots); init(1), three increments → 3",
+            Counter.Image, Counter.Demo),
         new("exit42", "exits with status 42", Misbehaving.Exit42Image, vm => vm.Run()),
         new("badport", "writes to port 0x1234, which no device claims", Misbehaving.BadPortImage, vm => vm.Run()),
         new("loop", "spins forever; stopped by the timeout", Misbehaving.EndlessLoopImage, vm => vm.Run()),

@@ -37,6 +37,14 @@ public sealed class GuestImage
     /// <summary>Callable functions by name (ELF: global/weak STT_FUNC symbols).</summary>
     public FrozenDictionary<string, ulong> Exports { get; }
 
+    private byte[]? _digest;
+
+    /// <summary>
+    /// SHA-256 of the image's canonical encoding (Snapshots/ImageEncoding): equal for equal images however they were
+    /// built or read, so a snapshot read from a file fits a micro-VM created from the original image object.
+    /// </summary>
+    internal ReadOnlySpan<byte> Digest => _digest ??= Snapshots.ImageEncoding.Digest(this);
+
     /// <summary>One past the highest byte any segment occupies.</summary>
     public ulong End => Segments.Max(s => s.End);
 

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Vmm.Loader;
+
+namespace KvmSharp.Vmm.Snapshots;
+
+/// <summary>
+/// An immutable capture of a micro-VM between calls (<see cref="MicroVm.Snapshot"/>): its guest memory, its image,
+/// memory size, VM type and the features its guest was offered. Between calls guest memory is the micro-VM's only
+/// state (each call loads the registers; the control registers are the fixed boot state), so
+/// <see cref="MicroVm.Create(MicroVmSnapshot, MicroVmOptions?)"/> and <see cref="MicroVm.Restore"/> continue exactly
+/// where the snapshot was taken, without running the image's initialisation again. Only pages that are not all zero
+/// are kept: a 2 MiB micro-VM with a few touched pages costs a few pages. <see cref="WriteTo"/> and
+/// <see cref="ReadFrom"/> carry it to another process (format: SnapshotFormat).
+/// </summary>
+public sealed class MicroVmSnapshot
+{
+    internal MicroVmSnapshot(GuestImage image, ulong memorySize, VmType vmType, ulong features, PageSet pages)
+    {
+        Image = image;
+        MemorySize = memorySize;
+        VmType = vmType;
+        Features = features;
+        Pages = pages;
+    }
+
+    /// <summary>The image the micro-VM runs (its exports and entry); its pages are already in the memory.</summary>
+    public GuestImage Image { get; }
+
+    public ulong MemorySize { get; }
+
+    /// <summary>The VM type a micro-VM created from this snapshot gets.</summary>
+    public VmType VmType { get; }
+
+    /// <summary>
+    /// The CallRegion features the guest was offered (bit 0: private memory). A guest may have set itself up for them,
+    /// so a snapshot goes only into a micro-VM that offers the same.
+    /// </summary>
+    public ulong Features { get; }
+
+    /// <summary>Bytes per stored page (the guest's 4 KiB page).</summary>
+    public int PageSize => Pages.PageSize;
+
+    /// <summary>Pages stored: the ones that were not all zero.</summary>
+    public int PageCount => Pages.Count;
+
+    /// <summary>Guest memory the snapshot holds (<see cref="PageCount"/> × <see cref="PageSize"/>).</summary>
+    public long StoredBytes => (long)PageCount * PageSize;
+
+    internal PageSet Pages { get; }
+
+    /// <summary>The guest-physical address of stored page <paramref name="index"/> (ascending).</summary>
+    public ulong PageAddress(int index) => Pages.Pages[index] * (ulong)PageSize;
+
+    /// <summary>The bytes of stored page <paramref name="index"/>.</summary>
+    public ReadOnlySpan<byte> GetPage(int index) => Pages.Page(index);
+
+    /// <summary>Writes the snapshot to <paramref name="stream"/> (the versioned format of SnapshotFormat).</summary>
+    public void WriteTo(Stream stream) => SnapshotWriter.Write(this, stream);
+
+    /// <summary>
+    /// Reads a snapshot written by <see cref="WriteTo"/>, up to and including its checksum (the stream may go on).
+    /// Corrupt, truncated or foreign bytes are a <see cref="MicroVmSnapshotFormatException"/> saying what and where;
+    /// the stream's own failures stay <see cref="IOException"/>s.
+    /// </summary>
+    public static MicroVmSnapshot ReadFrom(Stream stream) => SnapshotReader.Read(stream);
+
+    /// <summary>Throws unless this snapshot fits a micro-VM of <paramref name="image"/>, memory size and features.</summary>
+    internal void CheckFits(GuestImage image, ulong memorySize, ulong features)
+    {
+        if (!ReferenceEquals(image, Image) && !image.Digest.SequenceEqual(Image.Digest))
+        {
+            throw new MicroVmSnapshotException(SnapshotRefusal.ImageMismatch,
+                $"the snapshot is of image {Describe(Image)}, this micro-VM runs image {Describe(image)}");
+        }
+        if (memorySize != MemorySize)
+        {
+            throw new MicroVmSnapshotException(SnapshotRefusal.MemorySizeMismatch,
+                $"the snapshot has 0x{MemorySize:X} bytes of guest memory, this micro-VM 0x{memorySize:X}");
+        }
+        if (features != Features)
+        {
+            throw new MicroVmSnapshotException(SnapshotRefusal.FeatureMismatch,
+                $"the snapshot's guest was offered features 0x{Features:X} (VM type {VmType}), this micro-VM offers 0x{features:X}");
+        }
+    }
+
+    private static string Describe(GuestImage image) =>
+        $"sha256:{Convert.ToHexStringLower(image.Digest[..8])}… ({image.Kind}, entry 0x{image.Entry:X}, {image.Exports.Count} exports)";
+}

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Vmm.Snapshots;
+
+/// <summary>Why a micro-VM refused to take or go back to a snapshot.</summary>
+public enum SnapshotRefusal
+{
+    /// <summary>The micro-VM is disposed.</summary>
+    Disposed,
+
+    /// <summary>A host function of the micro-VM's own call asked (re-entry): its memory is mid-call.</summary>
+    InCall,
+
+    /// <summary>The last call did not end normally: memory may hold a half-done update; Reset or Restore first.</summary>
+    Faulted,
+
+    /// <summary>Some guest pages are private (guest_memfd with private memory): the host cannot read them.</summary>
+    PrivatePages,
+
+    /// <summary>The snapshot was taken of another image than this micro-VM runs.</summary>
+    ImageMismatch,
+
+    /// <summary>The snapshot's memory size differs from this micro-VM's.</summary>
+    MemorySizeMismatch,
+
+    /// <summary>The snapshot's guest was offered other features (CallRegion.features) than this micro-VM offers.</summary>
+    FeatureMismatch,
+}
+
+/// <summary>
+/// <see cref="MicroVm.Snapshot"/>, <see cref="MicroVm.Restore"/> or <c>MicroVm.Create(snapshot)</c> refused; the
+/// message names the values that disagree. Nothing changed.
+/// </summary>
+public sealed class MicroVmSnapshotException : MicroVmException
+{
+    public MicroVmSnapshotException()
+    {
+    }
+
+    public MicroVmSnapshotException(string message)
+        : base(message)
+    {
+    }
+
+    public MicroVmSnapshotException(string message, Exception inner)
+        : base(message, inner)
+    {
+    }
+
+    public MicroVmSnapshotException(SnapshotRefusal reason, string message)
+        : base(message)
+    {
+        Reason = reason;
+    }
+
+    public SnapshotRefusal Reason { get; }
+}

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Vmm.Snapshots;
+
+/// <summary>
+/// The snapshot file, version 1 (all integers little-endian):
+/// <code>
+///  0  8  magic "KVMSNAP\0"
+///  8  4  u32 version = 1
+/// 12  4  u32 page size = 4096
+/// 16  8  u64 memory size (a valid MicroVmOptions.MemorySize)
+/// 24  4  u32 VM type (KVM_CREATE_VM's argument)
+/// 28  4  u32 reserved = 0
+/// 32  8  u64 features (CallRegion.features the guest was offered)
+/// 40  4  u32 image section length
+/// 44  4  u32 page count
+/// 48     image section (<see cref="ImageEncoding"/>)
+///        page count × { u64 page number (strictly ascending, below memory size / page size); page size bytes }
+///        32 bytes: SHA-256 of every byte before it
+/// </code>
+/// The image travels inside the snapshot, not as a hash of it: a snapshot must create a micro-VM in another process
+/// that may never have seen the image, and calling by name needs the exports and entry, which guest memory does not
+/// hold. Images are a few KiB, next to the pages they were loaded into. (Restore still compares images by digest, so
+/// a snapshot read back fits the micro-VM created from the original image object.)
+/// SHA-256 rather than a CRC: it is in the BCL (no package), fast enough for what is usually tens of pages, and the
+/// same hash names images. One writer produces one byte sequence for one snapshot (segments by address, exports by
+/// name), and the reader accepts only that order, so bytes that parse are rewritten identically.
+/// </summary>
+internal static class SnapshotFormat
+{
+    public static ReadOnlySpan<byte> Magic => "KVMSNAP\0"u8;
+
+    public const uint Version = 1;
+
+    public const int HeaderSize = 48;
+
+    public const int ChecksumSize = 32;
+
+    // Header field offsets.
+    public const int VersionOffset = 8;
+    public const int PageSizeOffset = 12;
+    public const int MemorySizeOffset = 16;
+    public const int VmTypeOffset = 24;
+    public const int ReservedOffset = 28;
+    public const int FeaturesOffset = 32;
+    public const int ImageLengthOffset = 40;
+    public const int PageCountOffset = 44;
+
+    /// <summary>Feature bits a snapshot may carry: the ones this library offers guests.</summary>
+    public const ulong KnownFeatures = GuestAbi.CallRegion.FeaturePrivateMemory;
+}

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using KvmSharp.Vmm.Arch.X86_64;
+using KvmSharp.Vmm.Loader;
+
+namespace KvmSharp.Vmm.Snapshots;
+
+/// <summary>
+/// Reads the format of <see cref="SnapshotFormat"/> from a stream that need not be seekable. Every count and length
+/// is checked against what contains it before it is used, and no buffer is sized by a length the input has not yet
+/// backed with bytes (a flipped bit in a count must not allocate a gigabyte): a corrupt input is a
+/// <see cref="MicroVmSnapshotFormatException"/> with the offset of the field, never an exception of the parser.
+/// </summary>
+internal sealed class SnapshotReader
+{
+    // Buffers grow by doubling from here as bytes actually arrive.
+    private const int InitialChunk = 64 * 1024;
+
+    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private readonly Stream _stream;
+    private readonly IncrementalHash _hash;
+    private long _offset;
+
+    private SnapshotReader(Stream stream, IncrementalHash hash)
+    {
+        _stream = stream;
+        _hash = hash;
+    }
+
+    public static MicroVmSnapshot Read(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        return new SnapshotReader(stream, hash).ReadSnapshot();
+    }
+
+    private MicroVmSnapshot ReadSnapshot()
+    {
+        Span<byte> header = stackalloc byte[SnapshotFormat.HeaderSize];
+        Fill(header[..SnapshotFormat.Magic.Length], "the magic");
+        if (!header[..SnapshotFormat.Magic.Length].SequenceEqual(SnapshotFormat.Magic))
+        {
+            throw Fail(SnapshotFormatError.BadMagic, 0,
+                $"the input starts with {Convert.ToHexString(header[..SnapshotFormat.Magic.Length])}, not \"KVMSNAP\\0\": not a micro-VM snapshot");
+        }
+        Fill(header[SnapshotFormat.VersionOffset..SnapshotFormat.PageSizeOffset], "the version");
+        uint version = U32(header, SnapshotFormat.VersionOffset);
+        if (version != SnapshotFormat.Version)
+            throw Fail(SnapshotFormatError.UnsupportedVersion, SnapshotFormat.VersionOffset, $"format version {version}; this library reads version {SnapshotFormat.Version}");
+        Fill(header[SnapshotFormat.PageSizeOffset..], "the header");
+
+        uint pageSize = U32(header, SnapshotFormat.PageSizeOffset);
+        if (pageSize != Layout.PageSize)
+            throw Invalid(SnapshotFormat.PageSizeOffset, $"page size {pageSize}; snapshots store the guest's {Layout.PageSize}-byte pages");
+        ulong memorySize = U64(header, SnapshotFormat.MemorySizeOffset);
+        if (Layout.CheckMemorySize(memorySize) is string problem)
+            throw Invalid(SnapshotFormat.MemorySizeOffset, $"memory size 0x{memorySize:X}: {problem}");
+        uint vmType = U32(header, SnapshotFormat.VmTypeOffset);
+        if (!Enum.IsDefined((VmType)vmType))
+            throw Invalid(SnapshotFormat.VmTypeOffset, $"VM type {vmType} is not one of {string.Join(", ", Enum.GetValues<VmType>())}");
+        uint reserved = U32(header, SnapshotFormat.ReservedOffset);
+        if (reserved != 0) throw Invalid(SnapshotFormat.ReservedOffset, $"reserved field is 0x{reserved:X}, not 0");
+        ulong features = U64(header, SnapshotFormat.FeaturesOffset);
+        if ((features & ~SnapshotFormat.KnownFeatures) != 0)
+            throw Invalid(SnapshotFormat.FeaturesOffset, $"features 0x{features:X} has bits this library never offers (known: 0x{SnapshotFormat.KnownFeatures:X})");
+        uint imageLength = U32(header, SnapshotFormat.ImageLengthOffset);
+        uint pageCount = U32(header, SnapshotFormat.PageCountOffset);
+        ulong memoryPages = memorySize / pageSize;
+        if (pageCount > memoryPages)
+            throw Invalid(SnapshotFormat.PageCountOffset, $"{pageCount} pages, but 0x{memorySize:X} bytes of memory have only {memoryPages}");
+
+        GuestImage image = ReadImage(memorySize, _offset + imageLength);
+        PageSet pages = ReadPages(pageCount, (int)pageSize, memoryPages);
+
+        Span<byte> expected = stackalloc byte[SnapshotFormat.ChecksumSize];
+        _hash.GetHashAndReset(expected);
+        long checksumOffset = _offset;
+        Span<byte> actual = stackalloc byte[SnapshotFormat.ChecksumSize];
+        Fill(actual, "the SHA-256 checksum");
+        if (!actual.SequenceEqual(expected))
+        {
+            throw Fail(SnapshotFormatError.ChecksumMismatch, checksumOffset,
+                $"the file says {Convert.ToHexStringLower(actual)}, its bytes hash to {Convert.ToHexStringLower(expected)}");
+        }
+        return new MicroVmSnapshot(image, memorySize, (VmType)vmType, features, pages);
+    }
+
+    private GuestImage ReadImage(ulong memorySize, long end)
+    {
+        Span<byte> field = stackalloc byte[24];
+        Need(end, 1 + 8 + 4, "the image's kind, entry and segment count");
+        Fill(field[..13], "the image's kind, entry and segment count");
+        long at = _offset - 13;
+        GuestImageKind kind = field[0] switch
+        {
+            0 => GuestImageKind.Elf,
+            1 => GuestImageKind.Flat,
+            _ => throw Invalid(at, $"image kind {field[0]}; 0 (ELF) or 1 (flat)"),
+        };
+        ulong entry = U64(field, 1);
+        long entryAt = at + 1;
+        uint segmentCount = U32(field, 9);
+        if (segmentCount == 0) throw Invalid(at + 9, "the image has no segments");
+
+        var segments = new List<ImageSegment>();
+        ulong previousEnd = 0;
+        for (uint i = 0; i < segmentCount; i++)
+        {
+            Need(end, 24, $"segment {i}");
+            Fill(field, $"segment {i}");
+            at = _offset - 24;
+            ulong address = U64(field, 0), size = U64(field, 8), length = U64(field, 16);
+            if (address < Layout.ImageBase || address >= memorySize || size == 0 || size > memorySize - address)
+            {
+                throw Invalid(at, $"segment {i} [0x{address:X}, +0x{size:X}) is empty or outside the image area [0x{Layout.ImageBase:X}, 0x{memorySize:X})");
+            }
+            if (address < previousEnd)
+                throw Invalid(at, $"segment {i} at 0x{address:X} overlaps or precedes the one before it (which ends at 0x{previousEnd:X})");
+            if (length > size) throw Invalid(at + 16, $"segment {i} has 0x{length:X} data bytes but occupies only 0x{size:X}");
+            Need(end, length, $"segment {i}'s data");
+            byte[] data = ReadBytes(checked((int)length), $"segment {i}'s data");
+            segments.Add(new ImageSegment(address, data, size));
+            previousEnd = address + size;
+        }
+
+        Need(end, 4, "the export count");
+        Fill(field[..4], "the export count");
+        uint exportCount = U32(field, 0);
+        var exports = new Dictionary<string, ulong>(StringComparer.Ordinal);
+        string? previous = null;
+        for (uint i = 0; i < exportCount; i++)
+        {
+            Need(end, 2, $"export {i}'s name length");
+            Fill(field[..2], $"export {i}'s name length");
+            at = _offset;
+            ushort nameLength = BinaryPrimitives.ReadUInt16LittleEndian(field);
+            Need(end, nameLength + 8UL, $"export {i}");
+            byte[] utf8 = ReadBytes(nameLength, $"export {i}'s name");
+            string name;
+            try
+            {
+                name = s_strictUtf8.GetString(utf8);
+            }
+            catch (DecoderFallbackException e)
+            {
+                throw Invalid(at + e.Index, $"export {i}'s name is not UTF-8");
+            }
+            if (previous is not null && string.CompareOrdinal(previous, name) >= 0)
+                throw Invalid(at, $"export '{name}' is not after '{previous}' (exports are unique, in ordinal order)");
+            Fill(field[..8], $"export {i}'s address");
+            ulong address = U64(field, 0);
+            if (!segments.Any(s => address >= s.Address && address < s.End))
+                throw Invalid(_offset - 8, $"export '{name}' at 0x{address:X} is not inside a segment");
+            exports.Add(name, address);
+            previous = name;
+        }
+        if (!segments.Any(s => entry >= s.Address && entry < s.End)) throw Invalid(entryAt, $"entry 0x{entry:X} is not inside a segment");
+        if (_offset != end) throw Invalid(_offset, $"the image section has {end - _offset} bytes after its last export");
+        return new GuestImage(kind, segments, entry, exports);
+    }
+
+    private PageSet ReadPages(uint count, int pageSize, ulong memoryPages)
+    {
+        var pages = new ulong[count];
+        long total = (long)count * pageSize;
+        byte[] contents = new byte[Math.Min(total, InitialChunk)];
+        Span<byte> number = stackalloc byte[sizeof(ulong)];
+        for (int i = 0; i < count; i++)
+        {
+            Fill(number, $"page {i}'s number");
+            ulong page = BinaryPrimitives.ReadUInt64LittleEndian(number);
+            if (page >= memoryPages) throw Invalid(_offset - 8, $"page {i} is page number {page}; memory has {memoryPages} pages");
+            if (i > 0 && page <= pages[i - 1])
+                throw Invalid(_offset - 8, $"page {i} is page number {page}, not above the one before it ({pages[i - 1]})");
+            pages[i] = page;
+            int start = i * pageSize;
+            if (start + pageSize > contents.Length) Array.Resize(ref contents, (int)Math.Min(total, (long)contents.Length * 2));
+            Fill(contents.AsSpan(start, pageSize), $"page {i}'s bytes");
+        }
+        return new PageSet(pageSize, pages, contents);
+    }
+
+    /// <summary>Reads <paramref name="length"/> bytes into a buffer that grows only as they arrive.</summary>
+    private byte[] ReadBytes(int length, string what)
+    {
+        byte[] buffer = new byte[Math.Min(length, InitialChunk)];
+        int done = 0;
+        while (done < length)
+        {
+            if (done == buffer.Length) Array.Resize(ref buffer, (int)Math.Min(length, (long)buffer.Length * 2));
+            int chunk = buffer.Length - done;
+            Fill(buffer.AsSpan(done, chunk), what);
+            done += chunk;
+        }
+        return buffer;
+    }
+
+    /// <summary>Throws when <paramref name="count"/> more bytes would run past <paramref name="end"/> (the image section's end).</summary>
+    private void Need(long end, ulong count, string what)
+    {
+        if (count > (ulong)Math.Max(0, end - _offset))
+            throw Invalid(_offset, $"{what} ({count} bytes) runs past the end of the image section at offset {end}");
+    }
+
+    private void Fill(Span<byte> destination, string what)
+    {
+        int done = 0;
+        while (done < destination.Length)
+        {
+            int read = _stream.Read(destination[done..]);
+            if (read == 0)
+            {
+                throw Fail(SnapshotFormatError.Truncated, _offset + done,
+                    $"the input ends {done} of {destination.Length} bytes into {what}");
+            }
+            done += read;
+        }
+        _hash.AppendData(destination);
+        _offset += destination.Length;
+    }
+
+    private static uint U32(ReadOnlySpan<byte> bytes, int at) => BinaryPrimitives.ReadUInt32LittleEndian(bytes[at..]);
+
+    private static ulong U64(ReadOnlySpan<byte> bytes, int at) => BinaryPrimitives.ReadUInt64LittleEndian(bytes[at..]);
+
+    private static MicroVmSnapshotFormatException Invalid(long offset, string message) => Fail(SnapshotFormatError.InvalidField, offset, message);
+
+    private static MicroVmSnapshotFormatException Fail(SnapshotFormatError error, long offset, string message) => new(error, offset, message);
+}

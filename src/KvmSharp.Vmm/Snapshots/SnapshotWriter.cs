@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+
+namespace KvmSharp.Vmm.Snapshots;
+
+/// <summary>Writes a snapshot in the format of <see cref="SnapshotFormat"/>, hashing as it goes.</summary>
+internal static class SnapshotWriter
+{
+    public static void Write(MicroVmSnapshot snapshot, Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        ArgumentNullException.ThrowIfNull(stream);
+        byte[] image = ImageEncoding.Encode(snapshot.Image);
+        PageSet pages = snapshot.Pages;
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+
+        Span<byte> header = stackalloc byte[SnapshotFormat.HeaderSize];
+        header.Clear();
+        SnapshotFormat.Magic.CopyTo(header);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[SnapshotFormat.VersionOffset..], SnapshotFormat.Version);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[SnapshotFormat.PageSizeOffset..], (uint)pages.PageSize);
+        BinaryPrimitives.WriteUInt64LittleEndian(header[SnapshotFormat.MemorySizeOffset..], snapshot.MemorySize);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[SnapshotFormat.VmTypeOffset..], (uint)snapshot.VmType);
+        BinaryPrimitives.WriteUInt64LittleEndian(header[SnapshotFormat.FeaturesOffset..], snapshot.Features);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[SnapshotFormat.ImageLengthOffset..], checked((uint)image.Length));
+        BinaryPrimitives.WriteUInt32LittleEndian(header[SnapshotFormat.PageCountOffset..], (uint)pages.Count);
+        Emit(header);
+        Emit(image);
+
+        Span<byte> number = stackalloc byte[sizeof(ulong)];
+        for (int i = 0; i < pages.Count; i++)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(number, pages.Pages[i]);
+            Emit(number);
+            Emit(pages.Page(i));
+        }
+        Span<byte> checksum = stackalloc byte[SnapshotFormat.ChecksumSize];
+        hash.GetHashAndReset(checksum);
+        stream.Write(checksum);
+
+        void Emit(ReadOnlySpan<byte> bytes)
+        {
+            hash.AppendData(bytes);
+            stream.Write(bytes);
+        }
+    }
+}

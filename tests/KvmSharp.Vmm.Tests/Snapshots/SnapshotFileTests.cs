@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using KvmSharp.Vmm.Snapshots;
+using KvmSharp.Vmm.Tests.Infrastructure;
+
+namespace KvmSharp.Vmm.Tests.Snapshots;
+
+/// <summary>WriteTo / ReadFrom: a round trip keeps everything, and each kind of bad input gets its error and offset.</summary>
+public sealed class SnapshotFileTests
+{
+    /// <summary>What another process would do: only the bytes cross, the image comes from them.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(TestKernel.KernelsAndBackings), MemberType = typeof(TestKernel))]
+    public void A_snapshot_read_back_from_bytes_creates_and_restores_micro_vms(string kernel, GuestMemoryBacking backing)
+    {
+        using var k = TestKernel.Open(kernel);
+        using var vm = CounterGuest.CreateCountedToThree(CounterGuest.Options(k, backing));
+        MicroVmSnapshot original = vm.Snapshot();
+        byte[] bytes = SnapshotSamples.Bytes(original);
+        MicroVmSnapshot read = SnapshotSamples.Read(bytes);
+
+        Assert.NotSame(original.Image, read.Image);
+        Assert.Equal((original.MemorySize, original.VmType, original.Features, original.PageCount), (read.MemorySize, read.VmType, read.Features, read.PageCount));
+        Assert.Equal(original.Image.Exports, read.Image.Exports);
+        Assert.Equal(bytes, SnapshotSamples.Bytes(read));
+
+        using var copy = MicroVm.Create(read, CounterGuest.Options(k, backing));
+        Assert.Equal(4UL, CounterGuest.Increment(copy, 1));
+        CounterGuest.AssertTableBuilt(copy);
+        Assert.Equal(8UL, CounterGuest.Increment(vm, 5));
+        vm.Restore(read); // the image is the same by content
+        Assert.Equal(4UL, CounterGuest.Increment(vm, 1));
+    }
+
+    [Fact]
+    public void Snapshots_follow_each_other_in_one_stream()
+    {
+        byte[] one = SnapshotSamples.Counter;
+        using var stream = new MemoryStream();
+        stream.Write(one);
+        stream.Write(one);
+        stream.Position = 0;
+        Assert.Equal(one, SnapshotSamples.Bytes(MicroVmSnapshot.ReadFrom(stream)));
+        Assert.Equal(one, SnapshotSamples.Bytes(MicroVmSnapshot.ReadFrom(stream)));
+        Assert.Equal(SnapshotFormatError.Truncated, Assert.Throws<MicroVmSnapshotFormatException>(() => MicroVmSnapshot.ReadFrom(stream)).Error);
+    }
+
+    [Fact]
+    public void Foreign_input_is_not_a_snapshot()
+    {
+        var e = Read("\u007FELF and so on"u8.ToArray());
+        Assert.Equal((SnapshotFormatError.BadMagic, 0L), (e.Error, e.Offset));
+        e = Read([]);
+        Assert.Equal((SnapshotFormatError.Truncated, 0L), (e.Error, e.Offset));
+    }
+
+    [Fact]
+    public void Another_version_is_refused_by_number()
+    {
+        byte[] bytes = SnapshotSamples.Counter;
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), 2);
+        var e = Read(bytes);
+        Assert.Equal((SnapshotFormatError.UnsupportedVersion, 8L), (e.Error, e.Offset));
+        Assert.Contains("version 2", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Every cut inside the header and image section, and a spread of cuts through the pages and checksum.</summary>
+    [Fact]
+    public void A_truncated_snapshot_says_where_the_input_ended()
+    {
+        byte[] bytes = SnapshotSamples.Counter;
+        int structure = 48 + SnapshotSamples.ImageLength(bytes) + 8;
+        IEnumerable<int> cuts = Enumerable.Range(0, structure).Concat(Enumerable.Range(0, 200).Select(i => structure + (int)((long)i * (bytes.Length - structure) / 200)));
+        foreach (int length in cuts)
+        {
+            var e = Read(bytes[..length]);
+            Assert.True(e.Error == SnapshotFormatError.Truncated && e.Offset == length, $"cut at {length}: {e.Message}");
+        }
+    }
+
+    [Fact]
+    public void A_changed_page_byte_is_caught_by_the_checksum()
+    {
+        byte[] bytes = SnapshotSamples.Counter;
+        bytes[^100] ^= 0x01;
+        var e = Read(bytes);
+        Assert.Equal((SnapshotFormatError.ChecksumMismatch, (long)bytes.Length - 32), (e.Error, e.Offset));
+    }
+
+    /// <summary>Fields a writer never produces, with a valid checksum: the parser itself names the field.</summary>
+    [Theory]
+    [InlineData(12, 8192UL, 4, "page size")]                 // page size
+    [InlineData(16, 3UL << 20, 8, "memory size")]            // not a multiple of 2 MiB
+    [InlineData(24, 99UL, 4, "VM type")]
+    [InlineData(28, 1UL, 4, "reserved")]
+    [InlineData(32, 4UL, 8, "features")]
+    [InlineData(44, 513UL, 4, "pages")]                      // more than 2 MiB has
+    public void An_invalid_header_field_is_named_with_its_offset(int offset, ulong value, int size, string what)
+    {
+        byte[] bytes = SnapshotSamples.Counter;
+        if (size == 4) BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(offset), (uint)value);
+        else BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(offset), value);
+        SnapshotSamples.FixChecksum(bytes);
+        var e = Read(bytes);
+        Assert.Equal((SnapshotFormatError.InvalidField, (long)offset), (e.Error, e.Offset));
+        Assert.Contains(what, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Pages_out_of_order_are_refused_at_the_page_number()
+    {
+        byte[] bytes = SnapshotSamples.Counter;
+        int first = 48 + SnapshotSamples.ImageLength(bytes);
+        int second = first + 8 + 4096;
+        ulong page = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(first));
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(second), page); // the same page twice
+        SnapshotSamples.FixChecksum(bytes);
+        var e = Read(bytes);
+        Assert.Equal((SnapshotFormatError.InvalidField, (long)second), (e.Error, e.Offset));
+    }
+
+    private static MicroVmSnapshotFormatException Read(byte[] bytes) =>
+        Assert.Throws<MicroVmSnapshotFormatException>(() => SnapshotSamples.Read(bytes));
+}
