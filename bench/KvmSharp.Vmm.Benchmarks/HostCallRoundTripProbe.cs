@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Diagnostics;
 using KvmSharp.Vmm.Arch.X86_64;
 
 namespace KvmSharp.Vmm.Benchmarks;
@@ -29,18 +28,7 @@ internal static class HostCallRoundTripProbe
                 ("C# guest→host call", () => Checked(vm.Call("spin_hostcall", Calls), Calls)),
                 ("C# store + port-I/O exit", () => Checked(vm.Call("spin_store_io", Calls), 0)),
             };
-            foreach (var v in variants) for (int i = 0; i < 20; i++) v.Body();
-            var samples = variants.Select(_ => new List<double>(rounds)).ToArray();
-            for (int r = 0; r < rounds; r++)
-            {
-                for (int k = 0; k < variants.Length; k++)
-                {
-                    int i = (r & 1) == 0 ? k : variants.Length - 1 - k;
-                    long start = Stopwatch.GetTimestamp();
-                    variants[i].Body();
-                    samples[i].Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds / Calls);
-                }
-            }
+            var samples = Interleaved.Sample([.. variants.Select(v => v.Body)], rounds, warmups: 20, perSample: Calls);
             ExitProbe.Report($"guest→host call vs port-I/O exit, {rounds} interleaved rounds of {Calls}", variants.Select(v => v.Name).ToArray(), samples);
             var perRound = samples[2].Zip(samples[1], (h, e) => h / e).Order().ToList();
             Console.WriteLine($"host call / C# exit, median of per-round ratios: {perRound[perRound.Count / 2]:F3}");

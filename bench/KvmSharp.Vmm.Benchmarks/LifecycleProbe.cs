@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Diagnostics;
 using KvmSharp.Vmm.Arch.X86_64;
 
 namespace KvmSharp.Vmm.Benchmarks;
@@ -47,18 +46,7 @@ internal static class LifecycleProbe
                     return value;
                 }),
             };
-            foreach (var v in variants) for (int i = 0; i < 20; i++) v.Body();
-            var samples = variants.Select(_ => new List<double>(rounds)).ToArray();
-            for (int r = 0; r < rounds; r++)
-            {
-                for (int k = 0; k < variants.Length; k++)
-                {
-                    int i = (r & 1) == 0 ? k : variants.Length - 1 - k;
-                    long start = Stopwatch.GetTimestamp();
-                    variants[i].Body();
-                    samples[i].Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
-                }
-            }
+            var samples = Interleaved.Sample([.. variants.Select(v => v.Body)], rounds, warmups: 20);
             // Report prints "per exit" and ns: here each sample is one whole operation (in µs, shown ×1000 as ns).
             ExitProbe.Report($"lifecycle, {rounds} interleaved rounds, per operation", variants.Select(v => v.Name).ToArray(), samples);
             Console.WriteLine($"(a) setup+teardown C#/C, median of per-round ratios: {MedianRatio(samples[3], samples[2]):F3}");

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Diagnostics;
 using System.Globalization;
 using KvmSharp.Vmm.Guests;
 
@@ -63,18 +62,7 @@ internal static class SnapshotProbe
                 return value;
             }),
         };
-        foreach (var v in variants) for (int i = 0; i < 5; i++) v.Body();
-        var samples = variants.Select(_ => new List<double>(rounds)).ToArray();
-        for (int r = 0; r < rounds; r++)
-        {
-            for (int k = 0; k < variants.Length; k++)
-            {
-                int i = (r & 1) == 0 ? k : variants.Length - 1 - k;
-                long start = Stopwatch.GetTimestamp();
-                variants[i].Body();
-                samples[i].Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
-            }
-        }
+        var samples = Interleaved.Sample([.. variants.Select(v => v.Body)], rounds, warmups: 5);
         Console.WriteLine($"snapshot: {snapshot.PageCount} pages ({snapshot.StoredBytes} B) of {snapshot.MemorySize} B; init({initRounds}); {rounds} interleaved rounds");
         for (int i = 0; i < variants.Length; i++)
         {

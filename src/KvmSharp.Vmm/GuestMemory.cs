@@ -359,18 +359,25 @@ public sealed class GuestMemory : IDisposable
         }
         else
         {
-            for (int w = 0; w < changed.Length; w++)
-            {
-                for (ulong word = changed[w]; word != 0; word &= word - 1)
-                {
-                    ulong page = (ulong)w * 64 + (ulong)BitOperations.TrailingZeroCount(word);
-                    int index = pristine.IndexOf(page);
-                    if (index >= 0) RestorePage(pristine, index);
-                    else ClearPage(page);
-                }
-            }
+            RewriteChanged(pristine);
         }
         Array.Clear(changed);
+    }
+
+    /// <summary>Every page marked in the change bitmap gets its bytes in <paramref name="state"/>, or zeros.</summary>
+    private void RewriteChanged(PageSet state)
+    {
+        ulong[] changed = _changed!;
+        for (int w = 0; w < changed.Length; w++)
+        {
+            for (ulong word = changed[w]; word != 0; word &= word - 1)
+            {
+                ulong page = (ulong)w * 64 + (ulong)BitOperations.TrailingZeroCount(word);
+                int index = state.IndexOf(page);
+                if (index >= 0) RestorePage(state, index);
+                else ClearPage(page);
+            }
+        }
     }
 
     private void RestorePage(PageSet pages, int index)
@@ -427,16 +434,7 @@ public sealed class GuestMemory : IDisposable
             ulong[] changed = _changed!;
             foreach (ulong page in old.Pages) changed[page / 64] |= 1UL << (int)(page % 64);
             foreach (ulong page in target.Pages) changed[page / 64] |= 1UL << (int)(page % 64);
-            for (int w = 0; w < changed.Length; w++)
-            {
-                for (ulong word = changed[w]; word != 0; word &= word - 1)
-                {
-                    ulong page = (ulong)w * 64 + (ulong)BitOperations.TrailingZeroCount(word);
-                    int index = target.IndexOf(page);
-                    if (index >= 0) RestorePage(target, index);
-                    else ClearPage(page);
-                }
-            }
+            RewriteChanged(target);
             Array.Clear(changed);
         }
         else
