@@ -7,13 +7,15 @@ using KvmSharp.Emulation;
 using KvmSharp.Vmm;
 using KvmSharp.Vmm.Guests;
 using KvmSharp.Vmm.Loader;
+using KvmSharp.Vmm.Snapshots;
 
 namespace KvmSharp.Cli.Commands;
 
 /// <summary>
-/// <c>kvmsharp run &lt;image|demo&gt; [--mem 2M] [--timeout 1s] [--json] [--memory auto|guest-memfd|host]
-/// [--kernel linux|emulated] [--vm-type …] [--in-place-conversion]</c>: runs a guest in a micro-VM, on the real kernel
-/// or the emulated one. Guest memory is a guest_memfd when the kernel offers one for the VM type, otherwise ordinary
+/// <c>kvmsharp run &lt;image|snapshot|demo&gt; [--call name:args]… [--save-snapshot FILE] [--mem 2M] [--timeout 1s]
+/// [--json] [--memory auto|guest-memfd|host] [--kernel linux|emulated] [--vm-type …] [--in-place-conversion]</c>: runs a
+/// guest in a micro-VM, on the real kernel or the emulated one; with --call, exported functions in order instead of
+/// the entry; --save-snapshot keeps the micro-VM's memory after a run that exited, and a snapshot file runs from it. Guest memory is a guest_memfd when the kernel offers one for the VM type, otherwise ordinary
 /// host memory with one line on stderr saying why (<c>--memory auto</c>); <c>--memory guest-memfd</c> refuses such a
 /// kernel (exit code 1), <c>--memory host</c> always takes host memory.
 /// The guest's console goes to stdout as it is produced, then one outcome line; the process exits with the guest's
@@ -32,7 +34,17 @@ public static class RunCommand
     {
         var target = new Argument<string>("image")
         {
-            Description = $"An ELF64 ET_EXEC or flat binary file, or a built-in demo: {string.Join(", ", DemoGuests.All.Select(d => d.Name))}",
+            Description = "An ELF64 ET_EXEC or flat binary file, a snapshot file (--save-snapshot), or a built-in demo: " +
+                          string.Join(", ", DemoGuests.All.Select(d => d.Name)),
+        };
+        var calls = new Option<string[]>("--call")
+        {
+            Description = "Call an exported function instead of the demo's or image's entry: name or name:arg,arg (repeatable, in order)",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var saveSnapshot = new Option<string?>("--save-snapshot")
+        {
+            Description = "After the run, write a snapshot of the micro-VM to this file; `kvmsharp run FILE` starts from it",
         };
         var mem = new Option<string>("--mem") { Description = "Guest memory size (a multiple of 2M, up to 1G)", DefaultValueFactory = _ => "2M" };
         var timeout = new Option<string>("--timeout") { Description = "Wall-clock limit: 500ms, 1s, 2m, or none", DefaultValueFactory = _ => "1s" };
@@ -50,6 +62,8 @@ public static class RunCommand
         command.Options.Add(timeout);
         command.Options.Add(json);
         command.Options.Add(backing);
+        command.Options.Add(calls);
+        command.Options.Add(saveSnapshot);
         kernelOptions.AddTo(command);
         command.SetAction(result => Run(
             result.GetValue(target)!,
@@ -61,7 +75,9 @@ public static class RunCommand
             kernelOptions.ReadVmType(result),
             kernelOptions.ReadDevice(result),
             result.GetValue(backing)!,
-            result.InvocationConfiguration.Error));
+            result.InvocationConfiguration.Error,
+            [.. (result.GetValue(calls) ?? []).Select(GuestCallSpec.Parse)],
+            result.GetValue(saveSnapshot)));
         return command;
     }
 
@@ -71,8 +87,9 @@ public static class RunCommand
     /// </summary>
     public static int Run(string target, string memory, string timeout, bool json, TextWriter output,
         KernelRequest? kernel = null, VmType vmType = VmType.Default, string device = Kvm.DefaultPath,
-        string backing = MemoryAuto, TextWriter? error = null)
+        string backing = MemoryAuto, TextWriter? error = null, IReadOnlyList<GuestCallSpec>? calls = null, string? saveSnapshot = null)
     {
+        calls ??= [];
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(output);
         error ??= TextWriter.Null;
@@ -85,7 +102,8 @@ public static class RunCommand
         ulong memorySize = ParseSize(memory);
         TimeSpan limit = ParseDuration(timeout);
         DemoGuest? demo = DemoGuests.Find(target);
-        GuestImage image = demo is not null ? demo.Image() : LoadFile(target);
+        MicroVmSnapshot? snapshot = demo is null ? LoadSnapshot(target) : null;
+        GuestImage image = demo is not null ? demo.Image() : snapshot?.Image ?? LoadFile(target);
         kernel ??= new KernelRequest(KernelKind.Linux);
         // The sandbox builds x86-64 long-mode guests; an arm64 kernel has nothing to run them.
         if (kernel.Arch == Emulation.Architecture.Arm64)
@@ -110,7 +128,8 @@ public static class RunCommand
         GuestMemoryBacking used;
         try
         {
-            using var vm = MicroVm.Create(image, options);
+            // A snapshot keeps its memory size and VM type (MicroVm.Create(snapshot) takes them from it).
+            using var vm = snapshot is null ? MicroVm.Create(image, options) : MicroVm.Create(snapshot, options);
             used = vm.Memory.Backing;
             if (used == GuestMemoryBacking.HostMemory && asked is null)
             {
@@ -122,7 +141,34 @@ public static class RunCommand
                 error.WriteLine($"{CliApp.CommandName}: {where}: {why}; the guest runs in ordinary host memory ({Alternatives(kernel, refusing: false)})");
                 error.Flush();
             }
-            result = demo is not null ? demo.Invoke(vm) : vm.Run();
+            if (calls.Count == 0)
+            {
+                result = demo is not null ? demo.Invoke(vm) : vm.Run();
+            }
+            else
+            {
+                // Each call in order; one that does not exit ends the run (its outcome is the run's).
+                result = calls[0].Invoke(vm);
+                for (int i = 1; i < calls.Count && result.Outcome == GuestOutcome.Exit; i++)
+                {
+                    if (!json) output.WriteLine($"{calls[i - 1]}: {Describe(result)}");
+                    result = calls[i].Invoke(vm);
+                }
+                if (!json && calls.Count > 1) output.Write($"{calls[^1]}: ");
+            }
+            if (saveSnapshot is not null && result.Outcome == GuestOutcome.Exit)
+            {
+                SaveSnapshot(vm, saveSnapshot);
+            }
+            else if (saveSnapshot is not null)
+            {
+                // A guest stopped from outside may be half-way through an update: nothing worth starting from.
+                error.WriteLine($"{CliApp.CommandName}: --save-snapshot: the run ended in {OutcomeName(result.Outcome)}, not exit: no snapshot written");
+            }
+        }
+        catch (MicroVmSnapshotException e)
+        {
+            throw new UnavailableException($"--save-snapshot: {e.Message}");
         }
         catch (MicroVmException e)
         {
@@ -245,6 +291,45 @@ public static class RunCommand
         if (!double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value) || value <= 0 || value * scale > 86_400)
             throw new UsageException($"--timeout: '{text}' is not a positive duration (e.g. 500ms, 1s, 2m, none)");
         return TimeSpan.FromSeconds(value * scale);
+    }
+
+    /// <summary>The snapshot in file <paramref name="path"/>, or null when the file is not one (by its magic).</summary>
+    private static MicroVmSnapshot? LoadSnapshot(string path)
+    {
+        if (!File.Exists(path)) return null;
+        using var file = File.OpenRead(path);
+        Span<byte> header = stackalloc byte[8];
+        if (file.ReadAtLeast(header, header.Length, throwOnEndOfStream: false) < header.Length || !MicroVmSnapshot.HasSnapshotMagic(header))
+            return null;
+        file.Position = 0;
+        try
+        {
+            return MicroVmSnapshot.ReadFrom(file);
+        }
+        catch (MicroVmSnapshotFormatException e)
+        {
+            throw new UsageException($"{path}: {e.Message}");
+        }
+    }
+
+    private static void SaveSnapshot(MicroVm vm, string path)
+    {
+        MicroVmSnapshot snapshot = vm.Snapshot();
+        try
+        {
+            // Written beside, then renamed: a failed write never leaves half a snapshot under the name.
+            string temporary = path + ".tmp";
+            using (var file = File.Create(temporary)) snapshot.WriteTo(file);
+            File.Move(temporary, path, overwrite: true);
+        }
+        catch (IOException e)
+        {
+            throw new UnavailableException($"--save-snapshot {path}: {e.Message}");
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new UnavailableException($"--save-snapshot {path}: {e.Message}");
+        }
     }
 
     private static GuestImage LoadFile(string path)

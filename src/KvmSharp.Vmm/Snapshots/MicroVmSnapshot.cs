@@ -64,6 +64,9 @@ public sealed class MicroVmSnapshot
     /// </summary>
     public static MicroVmSnapshot ReadFrom(Stream stream) => SnapshotReader.Read(stream);
 
+    /// <summary>Whether <paramref name="header"/> (the first bytes of a file) starts like a snapshot (its magic).</summary>
+    public static bool HasSnapshotMagic(ReadOnlySpan<byte> header) => header.StartsWith(SnapshotFormat.Magic);
+
     /// <summary>Throws unless this snapshot fits a micro-VM of <paramref name="image"/>, memory size and features.</summary>
     internal void CheckFits(GuestImage image, ulong memorySize, ulong features)
     {
