@@ -152,4 +152,19 @@ public sealed class EmulatedCapsTests
         Assert.Equal("", run.Stdout);
         Assert.Equal(message, Assert.Single(run.StderrLines));
     }
+
+    [Theory]
+    [InlineData("6.12", "default=none sw-protected=private-backing sev=none sev-es=none snp=private-backing")]
+    [InlineData("6.18", "default=sole-memory sw-protected=mappable-private sev=sole-memory sev-es=sole-memory snp=mappable-private tdx=mappable-private")]
+    public void Every_vm_type_gets_its_row(string release, string expected)
+    {
+        using var caps = new CapsJsonReader(CliRun.Of("caps", "--json", "--kernel", "emulated", "--arch", "x86_64", "--kernel-version", release));
+        var rows = caps.Root.GetProperty("perVmType").EnumerateArray()
+            .Select(r => $"{r.GetProperty("vmType").GetString()}={r.GetProperty("guestMemfdUse").GetString()}");
+        Assert.Equal(expected, string.Join(' ', rows));
+        // The row of the probe VM agrees with the top-level answer.
+        var probe = caps.Root.GetProperty("perVmType").EnumerateArray().First(r => r.GetProperty("vmType").GetString() == "default");
+        Assert.Equal(caps.Root.GetProperty("guestMemfdUse").GetString(), probe.GetProperty("guestMemfdUse").GetString());
+        Assert.Equal(caps.Vm("KVM_CAP_GUEST_MEMFD_FLAGS"), probe.GetProperty("guestMemfdFlags").GetInt64());
+    }
 }

@@ -26,12 +26,16 @@ public static class CapsJson
             (ulong)report.VmGuestMemfdFlags,
             CapabilityDecoder.Flags(report.SystemGuestMemfdFlags),
             CapabilityDecoder.Flags(report.VmGuestMemfdFlags)),
-        GuestMemfdUseNames.NameOf(report.VmGuestMemfdUse));
+        GuestMemfdUseNames.NameOf(report.VmGuestMemfdUse),
+        [.. report.PerVmType.Select(t => new VmTypeEntry(
+            VmTypeNames.NameOf(t.VmType), GuestMemfdUseNames.NameOf(t.GuestMemfdUse), (ulong)t.GuestMemfdFlags,
+            t.MemoryAttributes, t.GuestMemfdMemoryAttributes, t.ReadonlyMemory))]);
 }
 
 /// <summary>
 /// The JSON document; <c>vmType</c> is the type of the VM that answered the "vm" values, <c>guestMemfdUse</c> what a
-/// guest_memfd can be for it (<see cref="GuestMemfdUseNames"/>).
+/// guest_memfd can be for it (<see cref="GuestMemfdUseNames"/>), <c>perVmType</c> the same for every type the kernel
+/// offers.
 /// </summary>
 internal sealed record CapsDocument(
     string Kernel,
@@ -41,7 +45,12 @@ internal sealed record CapsDocument(
     IReadOnlyList<CapabilityEntry> Capabilities,
     IReadOnlyList<string> VmTypes,
     GuestMemfdFlagsEntry GuestMemfdFlags,
-    string GuestMemfdUse);
+    string GuestMemfdUse,
+    IReadOnlyList<VmTypeEntry> PerVmType);
+
+/// <summary>One VM type's row: what guest_memfd can be for it and the caps behind that.</summary>
+internal sealed record VmTypeEntry(string VmType, string GuestMemfdUse, ulong GuestMemfdFlags, ulong MemoryAttributes,
+    ulong GuestMemfdMemoryAttributes, bool ReadonlyMemory);
 
 internal sealed record CapabilityEntry(string Name, int Number, long System, long Vm, string Decoded, bool Proposal);
 

@@ -26,7 +26,15 @@ public sealed record CapsReport(
     IReadOnlyList<VmType> VmTypes,
     GuestMemfdFlags SystemGuestMemfdFlags,
     GuestMemfdFlags VmGuestMemfdFlags,
-    GuestMemfdUse VmGuestMemfdUse);
+    GuestMemfdUse VmGuestMemfdUse,
+    IReadOnlyList<VmTypeSummary> PerVmType);
+
+/// <summary>
+/// What one VM type of the kernel offers for guest_memfd (a VM of that type was created and asked): the row a VMM
+/// reads to choose a type.
+/// </summary>
+public sealed record VmTypeSummary(VmType VmType, GuestMemfdUse GuestMemfdUse, GuestMemfdFlags GuestMemfdFlags, ulong MemoryAttributes,
+    ulong GuestMemfdMemoryAttributes, bool ReadonlyMemory);
 
 /// <summary>Asks the kernel: KVM_CHECK_EXTENSION on /dev/kvm and on a freshly created VM.</summary>
 public static class CapsProbe
@@ -60,6 +68,14 @@ public static class CapsProbe
             vmTypes,
             kvm.SupportedGuestMemfdFlags,
             vm.SupportedGuestMemfdFlags,
-            vm.GuestMemfdUse);
+            vm.GuestMemfdUse,
+            [.. vmTypes.Select(type => Summarize(kvm, type, selection.Proposals))]);
+    }
+
+    private static VmTypeSummary Summarize(Kvm kvm, VmType type, KvmSharp.Abi.UapiProposals proposals)
+    {
+        using var vm = kvm.CreateVm(type);
+        return new VmTypeSummary(type, vm.GuestMemfdUse, vm.SupportedGuestMemfdFlags, vm.SupportedMemoryAttributes,
+            (ulong)vm.CheckExtension(proposals.GuestMemfdMemoryAttributesCap), vm.CheckExtension(KvmSharp.Abi.KvmCaps.KVM_CAP_READONLY_MEM) != 0);
     }
 }

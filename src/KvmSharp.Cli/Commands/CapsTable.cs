@@ -42,6 +42,7 @@ public static class CapsTable
         console.WriteLine();
 
         console.WriteLine($"VM types:          {string.Join(", ", report.VmTypes.Select(VmTypeNames.NameOf))}");
+        if (report.PerVmType.Count > 1) console.Write(PerVmTypeTable(report));
         console.WriteLine($"guest_memfd flags: system {Flags(report.SystemGuestMemfdFlags)}, " +
                           $"VM ({VmTypeNames.NameOf(report.VmType)}) {Flags(report.VmGuestMemfdFlags)}");
         // kvm_main.c compiles KVM_CAP_GUEST_MEMFD and KVM_CREATE_GUEST_MEMFD out without CONFIG_KVM_GUEST_MEMFD.
@@ -55,6 +56,29 @@ public static class CapsTable
             console.WriteLine($"guest_memfd use:   VM ({VmTypeNames.NameOf(report.VmType)}) {GuestMemfdUseNames.NameOf(report.VmGuestMemfdUse)}: " +
                               GuestMemfdUseNames.Explain(report.VmGuestMemfdUse));
         }
+    }
+
+    /// <summary>One row per VM type: what a VMM choosing a type needs to know about guest_memfd there.</summary>
+    private static Table PerVmTypeTable(CapsReport report)
+    {
+        var table = new Table().Border(TableBorder.Rounded);
+        table.AddColumn("VM type");
+        table.AddColumn("guest_memfd use");
+        table.AddColumn("guest_memfd flags");
+        table.AddColumn("attributes (VM / gmem)");
+        table.AddColumn("read-only slots");
+        foreach (var t in report.PerVmType)
+        {
+            table.AddRow(new IRenderable[]
+            {
+                new Text(VmTypeNames.NameOf(t.VmType)),
+                new Text(GuestMemfdUseNames.NameOf(t.GuestMemfdUse)),
+                new Text(Flags(t.GuestMemfdFlags)),
+                new Text($"0x{t.MemoryAttributes:X} / 0x{t.GuestMemfdMemoryAttributes:X}"),
+                new Text(t.ReadonlyMemory ? "yes" : "no"),
+            });
+        }
+        return table;
     }
 
     private static string Flags(GuestMemfdFlags flags) =>
