@@ -22,7 +22,8 @@ public static class PrivateMemKvmExitsTest
     private const uint ExitsTestSlot = 10;
 
     /// <summary>
-    /// guest_repeatedly_read(): <c>while (true) value = *(u64 *)EXITS_TEST_GVA;</c> (DS based at the page).
+    /// guest_repeatedly_read(): <c>while (true) value = *(u64 *)EXITS_TEST_GVA;</c> (DS based at the page; one
+    /// 4-byte load per iteration, so every exit names the page's first byte as the selftest's one 8-byte load does).
     /// </summary>
     private static HostMemoryGuest GuestRepeatedlyRead(Vm vm)
     {
@@ -31,7 +32,6 @@ public static class PrivateMemKvmExitsTest
             var loop = a.CreateLabel();
             a.Label(ref loop);
             a.mov(eax, __dword_ptr[0]);
-            a.mov(edx, __dword_ptr[4]);
             a.jmp(loop);
         });
         var sregs = guest.Vcpu.GetSregs();
@@ -106,5 +106,37 @@ public static class PrivateMemKvmExitsTest
         // Request to access the page privately.
         vm.SetMemoryAttributes(ExitsTestGpa, (ulong)PageSize, KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE);
         AssertPrivateMemoryFault(RunVcpuGetExit(guest.Vcpu));
+    }
+
+    [ConformanceCase("guest_memfd: In-place conversion support [PATCH v8], its private_mem_kvm_exits_test update: with attributes in guest_memfd a deleted memslot leaves nothing that says PRIVATE, so the access is shared and exits KVM_EXIT_MMIO (and test_private_access_memslot_not_private is skipped there)",
+        Profile = EmulatedProfile.X86InPlaceConversion, Requires = KernelRequirement.GuestMemfd)]
+    public static void test_private_access_memslot_deleted_with_in_place_conversion(CaseContext ctx)
+    {
+        using var kvm = ctx.OpenKvm();
+        using var vm = CreateProtectedVm(kvm);
+        if ((vm.CheckExtension(kvm.Proposals.GuestMemfdMemoryAttributesCap) & (long)KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0)
+            Skip("no in-place conversion: KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES lacks PRIVATE");
+        using var guest = GuestRepeatedlyRead(vm);
+        ulong ps = (ulong)PageSize;
+        // Without INIT_SHARED the file's pages start PRIVATE in the guest_memfd's own attributes.
+        using var gmem = vm.CreateGuestMemfd(ps, GuestMemfdFlags.Mmap);
+        var slot = vm.AddGuestMemfdSlot(ExitsTestSlot, ExitsTestGpa, ps, gmem);
+
+        var vmThread = Task.Run(() =>
+        {
+            var exit = guest.Vcpu.Run();
+            return (exit.Reason, exit.MmioAddress, exit.MmioIsWrite);
+        });
+        Thread.Sleep(20);
+        slot.Dispose();
+        if (!vmThread.Wait(TimeSpan.FromSeconds(10)))
+        {
+            guest.Vcpu.Kick();
+            Assert.Fail("the vCPU kept running after its page's memslot was deleted");
+        }
+        var (reason, address, isWrite) = vmThread.GetAwaiter().GetResult();
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, reason);
+        Assert.Equal(ExitsTestGpa, address);
+        Assert.False(isWrite);
     }
 }
