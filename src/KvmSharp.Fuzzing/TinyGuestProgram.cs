@@ -118,13 +118,7 @@ internal static class TinyGuestProgram
                     break;
                 case < 91:
                     a.mov(edx, PortBase + rng.Next(16));
-                    bool @in = rng.Next(2) == 0;
-                    switch (rng.Next(3))
-                    {
-                        case 0: if (@in) a.@in(al, dx); else a.@out(dx, al); break;
-                        case 1: if (@in) a.@in(ax, dx); else a.@out(dx, ax); break;
-                        default: if (@in) a.@in(eax, dx); else a.@out(dx, eax); break;
-                    }
+                    RandomPortIo(a, rng);
                     break;
                 case < 97:
                     if (rng.Next(2) == 0) a.push(s_r64[r]);
@@ -271,13 +265,7 @@ internal static class TinyGuestProgram
                     break;
                 case < 93:
                     a.mov(dx, (short)(PortBase + rng.Next(16)));
-                    bool @in = rng.Next(2) == 0;
-                    switch (rng.Next(3))
-                    {
-                        case 0: if (@in) a.@in(al, dx); else a.@out(dx, al); break;
-                        case 1: if (@in) a.@in(ax, dx); else a.@out(dx, ax); break;
-                        default: if (@in) a.@in(eax, dx); else a.@out(dx, eax); break;
-                    }
+                    RandomPortIo(a, rng);
                     break;
                 case < 97:
                     if (rng.Next(2) == 0) a.push(s_rm16[r]);
@@ -290,6 +278,18 @@ internal static class TinyGuestProgram
         }
         a.hlt();
         return Encode(a, 0);
+    }
+
+    /// <summary>IN or OUT of 1, 2 or 4 bytes on the port in DX (the same random draws in every mode).</summary>
+    private static void RandomPortIo(Assembler a, Random rng)
+    {
+        bool @in = rng.Next(2) == 0;
+        switch (rng.Next(3))
+        {
+            case 0: if (@in) a.@in(al, dx); else a.@out(dx, al); break;
+            case 1: if (@in) a.@in(ax, dx); else a.@out(dx, ax); break;
+            default: if (@in) a.@in(eax, dx); else a.@out(dx, eax); break;
+        }
     }
 
     private static void Load64(Assembler a, Random rng, int r, int size, AssemblerMemoryOperand at)
