@@ -178,6 +178,46 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     }
 
     /// <summary>
+    /// mm/mincore.c sys_mincore on memory mapped through this kernel. A guest_memfd mapping answers from the file's
+    /// page cache (mincore_page → filemap_get_incore_folio: a folio exists, mapped here or not, zeroed or not), so a
+    /// hole reads 0 and a page allocated by fallocate reads 1; other ranges go to the host's mincore.
+    /// </summary>
+    public long Mincore(nint address, ulong length, Span<byte> vector)
+    {
+        ulong page = (ulong)EmulatorConfig.PageSize;
+        // sys_mincore: an unaligned start is EINVAL; the vector must hold a byte per page (EFAULT).
+        if (((ulong)address & (page - 1)) != 0) return Err.EINVAL;
+        if (length > ulong.MaxValue - page + 1) return Err.ENOMEM;
+        ulong pages = (length + page - 1) / page;
+        if (pages > (ulong)vector.Length) return Err.EFAULT;
+        lock (SyncRoot)
+        {
+            ulong i = 0;
+            while (i < pages)
+            {
+                nint at = address + (nint)(i * page);
+                if (!_disposed && _mm.Find(at) is { File: GmemFile gmem } vma)
+                {
+                    // do_mincore: one VMA at a time.
+                    for (; i < pages && vma.Contains(address + (nint)(i * page)); i++)
+                    {
+                        ulong pgoff = vma.PgOff + (ulong)(address + (nint)(i * page) - vma.Start) / page;
+                        vector[(int)i] = (byte)(pgoff < gmem.GmemInode.NrPages && gmem.GmemInode.GetPageState(pgoff) != PageState.Absent ? 1 : 0);
+                    }
+                    continue;
+                }
+                // A run of pages outside this kernel's guest_memfd mappings: the host's own answer (ENOMEM for a hole).
+                ulong run = 1;
+                while (i + run < pages && (_disposed || _mm.Find(address + (nint)((i + run) * page)) is not { File: GmemFile })) run++;
+                long rc = HostMemory.Mincore(at, run * page, vector.Slice((int)i, (int)run));
+                if (rc < 0) return rc;
+                i += run;
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>
     /// madvise_populate on a gmem mapping faults every page in: a page kvm_gmem_fault_user_mapping answers with
     /// VM_FAULT_SIGBUS (private, or beyond EOF) makes it -EFAULT, a hole in the mappings -ENOMEM (mm/madvise.c).
     /// Found by the differential fuzzer: populating a gmem without INIT_SHARED is EFAULT, not 0. Caller holds SyncRoot.

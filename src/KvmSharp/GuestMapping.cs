@@ -59,6 +59,33 @@ public sealed class GuestMapping : IDisposable
     /// </summary>
     public Span<byte> GetSpan(ulong offset, int length) => Access(offset, length);
 
+    /// <summary>
+    /// Which pages of [<paramref name="offset"/>, +<paramref name="length"/>) have memory in the guest_memfd (mincore(2):
+    /// a folio in the file's page cache, whether or not this mapping touched it): <paramref name="resident"/>[i] is
+    /// true for page i. A page that is not resident reads as zero and costs nothing until touched, so a copier can
+    /// skip it instead of allocating it by reading. Nothing is faulted in; private pages are answered too.
+    /// </summary>
+    public void GetResidentPages(ulong offset, ulong length, Span<bool> resident)
+    {
+        ulong page = (ulong)GuestMemfd.PageSize;
+        if (offset % page != 0 || offset > Length || length > Length - offset)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"[0x{offset:X}, +0x{length:X}) is not a page-aligned range of the 0x{Length:X}-byte mapping");
+        ulong pages = (length + page - 1) / page;
+        if ((ulong)resident.Length < pages)
+            throw new ArgumentException($"{resident.Length} entries for {pages} pages", nameof(resident));
+        byte[] vector = System.Buffers.ArrayPool<byte>.Shared.Rent((int)pages);
+        try
+        {
+            long rc = _region.Mincore(offset, length, vector.AsSpan(0, (int)pages));
+            KvmCall.Check(rc, "mincore", $"[0x{offset:X}, +0x{length:X}) of the guest_memfd mapping at file offset 0x{FileOffset:X}");
+            for (int i = 0; i < (int)pages; i++) resident[i] = (vector[i] & 1) != 0;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(vector);
+        }
+    }
+
     /// <summary>True when an access to [offset, offset+length) would be allowed now.</summary>
     public bool CanAccess(ulong offset, ulong length) =>
         offset <= Length && length <= Length - offset && Fault(offset, length) is null;

@@ -51,6 +51,13 @@ public interface IKernel
     /// <summary>madvise(2) on a range this kernel mapped (MADV_HUGEPAGE, MADV_COLLAPSE, MADV_DONTNEED …).</summary>
     long Madvise(nint address, ulong length, int advice) => -(long)Errno.ENOSYS;
 
+    /// <summary>
+    /// mincore(2): one byte per page of [<paramref name="address"/>, +<paramref name="length"/>) into
+    /// <paramref name="vector"/>, bit 0 set when the page is resident (for a file mapping such as guest_memfd: in the
+    /// file's page cache, mapped here or not). A vector shorter than the range's page count is -EFAULT.
+    /// </summary>
+    long Mincore(nint address, ulong length, Span<byte> vector) => -(long)Errno.ENOSYS;
+
     /// <summary>gettid(2): the calling thread's id, as the kernel knows it.</summary>
     int GetTid() => Environment.CurrentManagedThreadId;
 

@@ -85,6 +85,8 @@ public sealed unsafe class LinuxKernel : IKernel
 
     public long Madvise(nint address, ulong length, int advice) => madvise(address, (nuint)length, advice) == 0 ? 0 : Fail();
 
+    public long Mincore(nint address, ulong length, Span<byte> vector) => Memory.HostMemory.Mincore(address, length, vector);
+
     public long Fallocate(KernelFd fd, int mode, long offset, long length)
     {
         if (fd.IsClosed) return -(long)Errno.EBADF;

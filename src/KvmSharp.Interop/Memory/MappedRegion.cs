@@ -48,6 +48,15 @@ public sealed unsafe class MappedRegion : SafeBuffer
         return _kernel.Madvise(handle + (nint)offset, length, advice);
     }
 
+    /// <summary>mincore(2) of [offset, offset+length) of this region: a byte per page, bit 0 = resident.</summary>
+    public long Mincore(ulong offset, ulong length, Span<byte> vector)
+    {
+        ObjectDisposedException.ThrowIf(IsClosed, this);
+        if (offset > ByteLength || length > ByteLength - offset)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"[{offset}, +{length}) is outside the {ByteLength}-byte mapping");
+        return _kernel.Mincore(handle + (nint)offset, length, vector);
+    }
+
     /// <summary>
     /// A span over [offset, offset+length). Valid until the region is disposed; callers must not keep it longer.
     /// </summary>
