@@ -13,8 +13,10 @@ public sealed record CallResult
     public ulong? Value { get; init; }
 
     /// <summary>
-    /// The guest's instruction pointer when it stopped: the faulting instruction for a fault; for a port exit the I/O
-    /// instruction (upstream KVM) or the one after it (kvm_pvm advances RIP before exiting).
+    /// The guest's instruction pointer when it stopped: for <see cref="GuestOutcome.Exception"/> the faulting
+    /// instruction (the RIP of the interrupt frame, not the handler's); for a triple fault the instruction whose
+    /// exception could not be delivered; for a port exit the I/O instruction (upstream KVM) or the one after it
+    /// (kvm_pvm advances RIP before exiting).
     /// </summary>
     public ulong Rip { get; init; }
 
@@ -49,6 +51,9 @@ public sealed record CallResult
 
     /// <summary>The host function that threw, for <see cref="GuestOutcome.HostFunctionFailed"/>; null otherwise.</summary>
     public HostCalls.HostFunctionFault? HostFault { get; init; }
+
+    /// <summary>The CPU exception of a <see cref="GuestOutcome.Exception"/> (vector, error code, CR2 …); null otherwise.</summary>
+    public GuestException? Exception { get; init; }
 
     public bool IsSuccess => Outcome == GuestOutcome.Exit && Status == 0;
 }

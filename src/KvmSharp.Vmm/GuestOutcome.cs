@@ -7,7 +7,10 @@ public enum GuestOutcome
     /// <summary>The guest ended normally: it returned from the called function (status 0, <see cref="CallResult.Value"/>
     /// holds the result) or wrote a status to the exit port.</summary>
     Exit,
-    /// <summary>KVM_EXIT_SHUTDOWN: a triple fault (with no IDT, any exception ends here: #UD, #PF, #GP …).</summary>
+    /// <summary>
+    /// KVM_EXIT_SHUTDOWN: a triple fault. The VMM's handlers report exceptions (<see cref="Exception"/>), so this takes a
+    /// guest that broke exception delivery itself (e.g. loaded an empty IDT, or unmapped the IDT or the exception stack).
+    /// </summary>
     Shutdown,
     /// <summary>KVM_EXIT_HLT: HLT with interrupts off; nothing can wake the vCPU.</summary>
     Halt,
@@ -34,4 +37,8 @@ public enum GuestOutcome
     /// function and the RIP). The guest was stopped at its host call with memory intact, so, like
     /// <see cref="Timeout"/>, the micro-VM takes the next call without a reset.</summary>
     HostFunctionFailed,
+    /// <summary>The guest raised a CPU exception (#DE, #UD, #PF, #GP …): the VMM's IDT delivered it to its handler,
+    /// which reported it. <see cref="CallResult.Exception"/> has the vector, error code and CR2;
+    /// <see cref="CallResult.Rip"/> is the faulting instruction.</summary>
+    Exception,
 }

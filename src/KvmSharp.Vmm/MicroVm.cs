@@ -23,7 +23,9 @@ namespace KvmSharp.Vmm;
 /// Every guest ending is a <see cref="CallResult"/>. After <see cref="GuestOutcome.Exit"/>, and after the host's own
 /// limits (<see cref="GuestOutcome.Timeout"/>: the watchdog kicked the vCPU out of KVM_RUN; <see cref="GuestOutcome.MaxExits"/>)
 /// the micro-VM takes the next call as it is; so it does after <see cref="GuestOutcome.HostFunctionFailed"/> (the host
-/// stopped the guest at its host call). After any other ending it is faulted until <see cref="Reset"/> or <see cref="Restore"/>.
+/// stopped the guest at its host call). After any other ending — a CPU exception the VMM's handlers reported
+/// (<see cref="GuestOutcome.Exception"/>, with <see cref="CallResult.Exception"/>) included — it is faulted until
+/// <see cref="Reset"/> or <see cref="Restore"/>.
 /// The guest calls the host through <see cref="HostFunctions"/>; those run on the calling thread, in the middle of the
 /// call, and may not call, reset or dispose their own micro-VM (refused, or for Dispose deferred to the call's end).
 /// Not thread-safe: one call at a time.
@@ -38,6 +40,7 @@ public sealed partial class MicroVm : IDisposable
     private readonly Serial16550 _console;
     private readonly HypercallDevice _hypercalls = new();
     private readonly HostCallDevice _hostCalls;
+    private readonly ExceptionDevice _exceptions;
     private readonly Watchdog _watchdog;
     private readonly RunLoop _loop;
     private readonly MemoryConversion? _conversion;
@@ -67,9 +70,11 @@ public sealed partial class MicroVm : IDisposable
         _watchdog = new Watchdog(vcpu);
         _hostCalls = new HostCallDevice(memory, () => HostFunctions, () => _watchdog.Fired);
         bus.Insert(_hostCalls, Ports.HostCall, 1);
+        _exceptions = new ExceptionDevice(memory);
+        bus.Insert(_exceptions, Ports.Exception, 1);
         Bus = bus;
         _conversion = conversion;
-        _loop = new RunLoop(vcpu, bus, _hypercalls, _hostCalls, () => _watchdog.Fired) { Conversion = _conversion };
+        _loop = new RunLoop(vcpu, bus, _hypercalls, _hostCalls, () => _watchdog.Fired) { Conversion = _conversion, Exceptions = _exceptions };
     }
 
     /// <summary>
@@ -87,7 +92,7 @@ public sealed partial class MicroVm : IDisposable
 
     public MicroVmOptions Options { get; }
 
-    /// <summary>The port-I/O bus (COM1, the hypercall ports and the host-call port).</summary>
+    /// <summary>The port-I/O bus (COM1, the hypercall ports, the host-call port and the exception port).</summary>
     public Bus Bus { get; }
 
     /// <summary>
@@ -176,6 +181,7 @@ public sealed partial class MicroVm : IDisposable
             vcpu = vm.CreateVcpu(0);
             kvm_sregs sregs = vcpu.GetSregs();
             LongMode.Apply(ref sregs);
+            LongMode.ApplyExceptionTables(ref sregs);
             vcpu.SetSregs(sregs);
             return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion, vcpu, sregs);
         }
@@ -266,6 +272,7 @@ public sealed partial class MicroVm : IDisposable
         _console.Clear();
         _hypercalls.Clear();
         _hostCalls.Clear();
+        _exceptions.Clear();
         // Before Arm, never after: a kick of this call can only come after Arm, so this clear cannot lose it, and a
         // late kick of the previous call (its deadline passed as its run loop was stopping) is wiped here (Watchdog).
         _vcpu.ImmediateExit = false;
@@ -320,7 +327,9 @@ public sealed partial class MicroVm : IDisposable
 
     private CallResult Finish(RunStop stop, long exits, TimeSpan elapsed, long conversions)
     {
-        ulong rip = _vcpu.GetRegs().rip;
+        GuestException? exception = stop.Outcome == GuestOutcome.Exception ? _exceptions.Raised : null;
+        // After an exception the vCPU stands in the VMM's handler; the frame has where the guest was.
+        ulong rip = exception?.Rip ?? _vcpu.GetRegs().rip;
         bool exited = stop.Outcome == GuestOutcome.Exit;
         IsFaulted = stop.Outcome is not (GuestOutcome.Exit or GuestOutcome.Timeout or GuestOutcome.MaxExits or GuestOutcome.HostFunctionFailed);
         bool returned = exited && _hypercalls.Request == GuestRequest.Return;
@@ -360,6 +369,7 @@ public sealed partial class MicroVm : IDisposable
             HostCalls = _hostCalls.Calls,
             HostFault = _hostCalls.Fault is { } fault ? fault with { Rip = rip } : null,
             Conversions = conversions,
+            Exception = exception,
         };
     }
 

@@ -54,6 +54,12 @@ public sealed class RunLoop
     /// </summary>
     public MemoryConversion? Conversion { get; init; }
 
+    /// <summary>
+    /// The exception port's device, on the bus; when it has a report after a port exit the loop stops with
+    /// <see cref="GuestOutcome.Exception"/>. Null for a loop without one.
+    /// </summary>
+    public ExceptionDevice? Exceptions { get; init; }
+
     /// <summary>Set when <see cref="Step"/> returned <see cref="VcpuEmulation.Stopped"/>.</summary>
     public RunStop Stop { get; private set; }
 
@@ -139,6 +145,8 @@ public sealed class RunLoop
         }
         if (_hostCalls?.Fault is { } fault)
             return Stopped(new RunStop(GuestOutcome.HostFunctionFailed, fault.ToString()));
+        if (Exceptions?.Raised is { } exception)
+            return Stopped(new RunStop(GuestOutcome.Exception, exception.ToString()));
         return _hypercalls.Request switch
         {
             GuestRequest.Exit => Stopped(new RunStop(GuestOutcome.Exit, $"exit status {(int)_hypercalls.Status}")),

@@ -178,6 +178,39 @@ public sealed class RunCommandTests
     }
 
     [KvmFact]
+    public void A_cpu_exception_is_outcome_exception_with_vector_error_code_and_cr2_in_the_json()
+    {
+        var (code, output) = Invoke("pagefault", "--json");
+        Assert.Equal(RunCommand.GuestDidNotExit, code);
+        using var doc = JsonDocument.Parse(output);
+        JsonElement root = doc.RootElement;
+        ulong fault = Misbehaving.PageFaultImage().Resolve(Misbehaving.FaultSymbol);
+        Assert.Equal("exception", root.GetProperty("outcome").GetString());
+        Assert.Equal((14, 0x2UL, Misbehaving.UnmappedAddress, fault),
+            (root.GetProperty("vector").GetInt32(), root.GetProperty("error_code").GetUInt64(), root.GetProperty("cr2").GetUInt64(), root.GetProperty("rip").GetUInt64()));
+        Assert.Equal($"page fault (#PF) at rip 0x{fault:X}: cr2 0xDEAD0000, error code 0x2 (write, not present)", root.GetProperty("detail").GetString());
+
+        // #DE pushes no error code and has no CR2: neither field is there.
+        using var divide = JsonDocument.Parse(Invoke("divide", "--json").Output);
+        Assert.Equal(("exception", 0), (divide.RootElement.GetProperty("outcome").GetString(), divide.RootElement.GetProperty("vector").GetInt32()));
+        Assert.False(divide.RootElement.TryGetProperty("error_code", out _));
+        Assert.False(divide.RootElement.TryGetProperty("cr2", out _));
+        // Nor does an ending that is not an exception have a vector.
+        using var triple = JsonDocument.Parse(Invoke("triplefault", "--json").Output);
+        Assert.Equal("shutdown", triple.RootElement.GetProperty("outcome").GetString());
+        Assert.False(triple.RootElement.TryGetProperty("vector", out _));
+    }
+
+    [KvmFact]
+    public void A_cpu_exception_is_one_line_naming_it()
+    {
+        var (code, output) = Invoke("ud");
+        Assert.Equal(RunCommand.GuestDidNotExit, code);
+        ulong fault = Misbehaving.InvalidOpcodeImage().Resolve(Misbehaving.FaultSymbol);
+        Assert.StartsWith($"exception: invalid opcode (#UD) at rip 0x{fault:X} (rip 0x{fault:X}, 1 exits, ", output, StringComparison.Ordinal);
+    }
+
+    [KvmFact]
     public void An_elf_file_runs_from_disk()
     {
         string path = Path.GetTempFileName();

@@ -19,6 +19,18 @@ public sealed class RunOnEmulatedKernelTests
     }
 
     [Fact]
+    public void A_cpu_exception_on_the_emulated_kernel_has_the_same_json_fields()
+    {
+        var run = CliRun.Of("run", "pagefault", "--json", "--kernel", "emulated");
+        Assert.Equal(RunCommand.GuestDidNotExit, run.ExitCode);
+        using var doc = JsonDocument.Parse(run.Stdout);
+        JsonElement root = doc.RootElement;
+        Assert.Equal("exception", root.GetProperty("outcome").GetString());
+        Assert.Equal((14, 0x2UL, Misbehaving.UnmappedAddress, Misbehaving.PageFaultImage().Resolve(Misbehaving.FaultSymbol)),
+            (root.GetProperty("vector").GetInt32(), root.GetProperty("error_code").GetUInt64(), root.GetProperty("cr2").GetUInt64(), root.GetProperty("rip").GetUInt64()));
+    }
+
+    [Fact]
     public void Run_vault_on_sw_protected_with_in_place_conversion_keeps_the_secret_from_the_host()
     {
         var run = CliRun.Of("run", "vault", "--kernel", "emulated", "--arch", "x86_64", "--vm-type", "sw-protected", "--in-place-conversion");

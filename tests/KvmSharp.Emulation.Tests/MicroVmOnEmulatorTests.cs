@@ -42,14 +42,14 @@ public sealed class MicroVmOnEmulatorTests
     }
 
     [Fact]
-    public void Misbehaving_guests_end_in_shutdown_and_timeout()
+    public void Misbehaving_guests_end_in_shutdown_exception_and_timeout()
     {
         using var k = new EmulatedKernel();
         using var kvm = Kvm.Open(k);
         using (var vm = Create(kvm, Misbehaving.TripleFaultImage()))
             Assert.Equal(GuestOutcome.Shutdown, vm.Run().Outcome);
         using (var vm = Create(kvm, Misbehaving.NullWriteImage()))
-            Assert.Equal(GuestOutcome.Shutdown, vm.Run().Outcome);
+            Assert.Equal(GuestOutcome.Exception, vm.Run().Outcome);
         using (var vm = Create(kvm, Misbehaving.EndlessLoopImage(), timeoutMs: 200))
             Assert.Equal(GuestOutcome.Timeout, vm.Run().Outcome);
     }

@@ -17,8 +17,30 @@ public static class KvmFds
     public static HashSet<string> KernelObjects() => Snapshot(IsKernelObject);
 
     /// <summary>The number of mappings of this process that belong to KVM objects (kvm_run pages, guest_memfd).</summary>
-    public static int KvmMappings() =>
-        File.ReadLines("/proc/self/maps").Count(l => l.Contains("kvm", StringComparison.Ordinal) || l.Contains("gmem", StringComparison.Ordinal));
+    public static int KvmMappings() => File.ReadLines("/proc/self/maps").Count(l => IsKvmMapping(MappedPath(l)));
+
+    // kvm_run pages (anon_inode:kvm-vcpu:N, or the emulator's /memfd:kvm-vcpu), guest_memfd ([kvm-gmem], the emulator's
+    // gmem backing), /dev/kvm; never a file on disk that merely has "kvm" in its folder's name.
+    private static bool IsKvmMapping(string path) =>
+        path == KvmHost.DevicePath || path.Contains("gmem", StringComparison.Ordinal)
+        || ((path.StartsWith("anon_inode:", StringComparison.Ordinal) || path.StartsWith("/memfd:", StringComparison.Ordinal))
+            && path.Contains("kvm", StringComparison.Ordinal));
+
+    /// <summary>
+    /// The pathname column of a /proc/self/maps line (after address, perms, offset, dev and inode), so a library
+    /// loaded from a folder named like "kvmsharp-…" is not taken for a KVM object.
+    /// </summary>
+    private static string MappedPath(string line)
+    {
+        int field = 0, i = 0;
+        while (i < line.Length && field < 5)
+        {
+            while (i < line.Length && line[i] != ' ') i++;
+            while (i < line.Length && line[i] == ' ') i++;
+            field++;
+        }
+        return line[i..];
+    }
 
     /// <summary>The entries of <paramref name="after"/> that <paramref name="before"/> did not have.</summary>
     public static List<string> LeakedSince(HashSet<string> before, HashSet<string> after) => after.Except(before).ToList();

@@ -13,7 +13,7 @@ public sealed class FdLeakCollection;
 [Collection(nameof(FdLeakTests))]
 public sealed class FdLeakTests
 {
-    public static readonly string[] EndingNames = ["hello", "exit42", "badport", "loop", "triplefault", "halt", "wild", "sum", "hostcall"];
+    public static readonly string[] EndingNames = ["hello", "exit42", "badport", "loop", "triplefault", "divide", "ud", "pagefault", "halt", "wild", "sum", "hostcall"];
 
     /// <summary>Every ending with each backing.</summary>
     public static TheoryData<string, GuestMemoryBacking> Endings()

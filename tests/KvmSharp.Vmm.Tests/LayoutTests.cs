@@ -12,19 +12,32 @@ public sealed class LayoutTests
     {
         Assert.Equal(0x00AF_9B00_0000_FFFFUL, Gdt.Encode(Gdt.Code));
         Assert.Equal(0x00CF_9300_0000_FFFFUL, Gdt.Encode(Gdt.Data));
-        Assert.Equal(23, Gdt.Limit);
+        Assert.Equal(39, Gdt.Limit);
+    }
+
+    [Fact]
+    public void The_tss_descriptor_is_a_busy_64_bit_tss_at_the_tss_with_its_104_byte_limit()
+    {
+        // SDM Vol. 3A 8.2.3 Figure 8-4: limit 0x67, base 0xFD200 (bits 23:0 at 16, 31:24 at 56), type 0xB, P, S=0.
+        Assert.Equal(0x0000_8B0F_D200_0067UL, Gdt.Encode(Gdt.TaskState));
+        Assert.Equal([0UL, Gdt.Encode(Gdt.Code), Gdt.Encode(Gdt.Data), Gdt.Encode(Gdt.TaskState), 0UL], Gdt.Entries);
+        Assert.Equal(Gdt.TssSelector, (ushort)(3 * sizeof(ulong)));
     }
 
     [Fact]
     public void Regions_are_page_aligned_ordered_and_disjoint()
     {
         ulong[] starts = [Layout.Gdt, Layout.Pml4, Layout.Pdpt, Layout.Pd, Layout.Pt, Layout.Trampoline, Layout.StackGuard,
-            Layout.StackBottom, Layout.CallRegion, Layout.CallData, Layout.ImageBase];
+            Layout.StackBottom, Layout.CallRegion, Layout.CallData, Layout.ExceptionHandlers, Layout.Idt, Layout.ExceptionBlock,
+            Layout.ExceptionStack, Layout.ImageBase];
         Assert.All(starts, s => Assert.Equal(0UL, s % Layout.PageSize));
         Assert.Equal(starts.Order(), starts);
         Assert.Equal(starts.Length, starts.Distinct().Count());
         Assert.True(Layout.StackTop <= Layout.CallRegion);
-        Assert.True(Layout.CallDataEnd <= Layout.ImageBase);
+        Assert.Equal(Layout.ExceptionHandlers, Layout.CallDataEnd);
+        Assert.Equal(Layout.ImageBase, Layout.ExceptionStackTop);
+        // The IDT and the TSS share a page without overlapping.
+        Assert.True(Layout.Idt + Idt.Limit < Layout.Tss && Layout.Tss + Tss.Limit < Layout.Idt + Layout.PageSize);
     }
 
     [Theory]

@@ -80,7 +80,7 @@ public sealed class PoolTests
         Assert.Equal(RealKernel.Backing, a.Memory.Backing);
         Assert.Equal(0, pool.Idle);
         using (var c = pool.Rent()) Assert.Equal(9UL, c.Call("add", 4, 5).Value); // beyond the pool: created on demand
-        Assert.Equal(GuestOutcome.Shutdown, a.CallAddress(0).Outcome);
+        Assert.Equal(GuestOutcome.Exception, a.CallAddress(0).Outcome);
         pool.Return(a);
         pool.Return(b);
         Assert.Equal(2, pool.Idle);

@@ -20,7 +20,8 @@ namespace KvmSharp.Cli.Commands;
 /// kernel (exit code 1), <c>--memory host</c> always takes host memory.
 /// The guest's console goes to stdout as it is produced, then one outcome line; the process exits with the guest's
 /// status. <c>--json</c> prints one object instead:
-/// <c>{"outcome":"exit","status":0,"result":5050,"console":"…","rip":…,"memory":"guest_memfd"}</c>.
+/// <c>{"outcome":"exit","status":0,"result":5050,"console":"…","rip":…,"memory":"guest_memfd"}</c>; a CPU exception
+/// adds <c>"vector"</c> and, where the exception has them, <c>"error_code"</c> and <c>"cr2"</c>.
 /// </summary>
 public static class RunCommand
 {
@@ -258,6 +259,13 @@ public static class RunCommand
             w.WriteNumber("elapsed_us", Math.Round(result.Elapsed.TotalMicroseconds, 1));
             w.WriteString("detail", result.Detail);
             if (result.Port is ushort port) w.WriteNumber("port", port);
+            if (result.Exception is { } exception)
+            {
+                // Only what the exception has: no error code for #DE or #UD, CR2 for #PF alone.
+                w.WriteNumber("vector", exception.Vector);
+                if (exception.ErrorCode is ulong errorCode) w.WriteNumber("error_code", errorCode);
+                if (exception.Cr2 is ulong cr2) w.WriteNumber("cr2", cr2);
+            }
             w.WriteNumber("host_calls", result.HostCalls);
             w.WriteNumber("conversions", result.Conversions);
             w.WriteString("memory", MemoryName(memory));

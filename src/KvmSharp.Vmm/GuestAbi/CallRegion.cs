@@ -12,10 +12,11 @@ public static class CallRegion
     /// <summary>"KVMS" little-endian: lets a guest check it runs under this ABI.</summary>
     public const uint MagicValue = 0x534D_564B;
     /// <summary>
-    /// 2 adds the host-call block and port (<see cref="HostCallBlock"/>); 3 adds <see cref="Features"/>. Every field of
-    /// an earlier version is unchanged.
+    /// 2 adds the host-call block and port (<see cref="HostCallBlock"/>); 3 adds <see cref="Features"/>; 4 adds the
+    /// VMM's exception handlers, the exception block and port (<see cref="ExceptionBlock"/>) and ends the call data
+    /// area at 0xFC000. Every field of an earlier version is unchanged.
     /// </summary>
-    public const uint VersionValue = 3;
+    public const uint VersionValue = 4;
     public const int MaxArgs = 6;
 
     // Field offsets from Layout.CallRegion.

@@ -19,6 +19,12 @@ public static class Ports
     /// <summary>OUT (any size, value ignored): call the host function named in the host-call block (GUEST-ABI v2).</summary>
     public const ushort HostCall = 0x502;
 
+    /// <summary>
+    /// OUT (any size, value ignored): the VMM's exception handler reports the CPU exception described in the exception
+    /// block (GUEST-ABI v4); the call ends with outcome Exception.
+    /// </summary>
+    public const ushort Exception = 0x503;
+
     public const ushort HypercallBase = Exit;
     public const ushort HypercallLength = 2;
 }

@@ -30,7 +30,11 @@ public static class DemoGuests
         new("exit42", "exits with status 42", Misbehaving.Exit42Image, vm => vm.Run()),
         new("badport", "writes to port 0x1234, which no device claims", Misbehaving.BadPortImage, vm => vm.Run()),
         new("loop", "spins forever; stopped by the timeout", Misbehaving.EndlessLoopImage, vm => vm.Run()),
-        new("triplefault", "UD2 with no IDT: triple fault", Misbehaving.TripleFaultImage, vm => vm.Run()),
+        new("triplefault", "loads an empty IDT over the VMM's, then UD2: triple fault", Misbehaving.TripleFaultImage, vm => vm.Run()),
+        new("divide", "divides by zero: a divide error (#DE) the VMM reports", Misbehaving.DivideErrorImage, vm => vm.Run()),
+        new("ud", "executes UD2: an invalid opcode (#UD) the VMM reports", Misbehaving.InvalidOpcodeImage, vm => vm.Run()),
+        new("pagefault", $"writes to unmapped address 0x{Misbehaving.UnmappedAddress:X}: a page fault (#PF) with CR2 and error code",
+            Misbehaving.PageFaultImage, vm => vm.Run()),
         new("halt", "HLT with interrupts off", Misbehaving.HaltImage, vm => vm.Run()),
         new("wild", "maps memory that does not exist and jumps there: internal error", Misbehaving.WildJumpImage, vm => vm.Run()),
     ];

@@ -36,6 +36,12 @@ public sealed class GuestProgram
         if (_exports.ContainsKey(label.Name)) _exports[label.Name] = label;
     }
 
+    /// <summary>
+    /// Exports <paramref name="placed"/>, a label already exported and placed, under a second name too (Iced allows one
+    /// label per instruction, so two names for one address share it).
+    /// </summary>
+    public void Alias(string name, Label placed) => _exports[name] = placed;
+
     /// <summary>OUT of <paramref name="status"/>'s register (EAX) to the exit port.</summary>
     public void ExitWith(AssemblerRegister32 status)
     {

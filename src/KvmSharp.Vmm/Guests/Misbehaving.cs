@@ -9,11 +9,18 @@ namespace KvmSharp.Vmm.Guests;
 
 /// <summary>
 /// Guests that end badly on purpose, one per outcome, so every way a guest can end is exercised. Each is entered at
-/// <c>_start</c>.
+/// <c>_start</c>. A guest that raises a CPU exception exports the faulting instruction as <see cref="FaultSymbol"/>
+/// (<c>image.Resolve("fault")</c>), so a test knows the RIP to expect.
 /// </summary>
 public static class Misbehaving
 {
     public const ushort BadPort = 0x1234;
+
+    /// <summary>The export at the instruction that raises the exception.</summary>
+    public const string FaultSymbol = "fault";
+
+    /// <summary>What <see cref="PageFaultImage"/> writes to: canonical, never mapped (the page tables map guest memory only, at most 1 GiB).</summary>
+    public const ulong UnmappedAddress = 0xDEAD_0000;
 
     /// <summary>OUT to a port nobody claims → <see cref="GuestOutcome.UnknownPort"/>.</summary>
     public static GuestImage BadPortImage() => Single(a =>
@@ -44,15 +51,73 @@ public static class Misbehaving
         a.jmp(self);
     });
 
-    /// <summary>UD2 with no IDT: #UD → #DF → triple fault → <see cref="GuestOutcome.Shutdown"/>.</summary>
-    public static GuestImage TripleFaultImage() => Single(a => a.ud2());
-
-    /// <summary>Writes through a null pointer (page 0 is not mapped): #PF → triple fault.</summary>
-    public static GuestImage NullWriteImage() => Single(a =>
+    /// <summary>
+    /// Loads an empty IDT (limit 0) over the VMM's, then UD2: #UD → #GP → #DF, each beyond the limit → triple fault →
+    /// <see cref="GuestOutcome.Shutdown"/>, at the UD2.
+    /// </summary>
+    public static GuestImage TripleFaultImage() => Faulting((p, markFault) =>
     {
-        a.xor(eax, eax);
-        a.mov(__qword_ptr[rax], rax);
-        a.hlt();
+        // A 10-byte pseudo-descriptor of zeros on the stack: limit 0, base 0.
+        p.Asm.push(0);
+        p.Asm.push(0);
+        p.Asm.lidt(__[rsp]);
+        markFault();
+        p.Asm.ud2();
+    });
+
+    /// <summary>UD2 → <see cref="GuestOutcome.Exception"/>, #UD (vector 6, no error code) at the UD2.</summary>
+    public static GuestImage InvalidOpcodeImage() => Faulting((p, markFault) =>
+    {
+        markFault();
+        p.Asm.ud2();
+    });
+
+    /// <summary>1 / 0 → <see cref="GuestOutcome.Exception"/>, #DE (vector 0) at the DIV.</summary>
+    public static GuestImage DivideErrorImage() => Faulting((p, markFault) =>
+    {
+        p.Asm.mov(eax, 1);
+        p.Asm.xor(edx, edx);
+        p.Asm.xor(ecx, ecx);
+        markFault();
+        p.Asm.div(ecx);
+    });
+
+    /// <summary>
+    /// Writes to <see cref="UnmappedAddress"/> → <see cref="GuestOutcome.Exception"/>, #PF (vector 14) with CR2 = that
+    /// address and error code 0x2 (write, not present).
+    /// </summary>
+    public static GuestImage PageFaultImage() => Faulting((p, markFault) =>
+    {
+        p.Asm.mov(rax, UnmappedAddress);
+        markFault();
+        p.Asm.mov(__qword_ptr[rax], rax);
+    });
+
+    /// <summary>Reads through a non-canonical address → <see cref="GuestOutcome.Exception"/>, #GP (vector 13), error code 0.</summary>
+    public static GuestImage GeneralProtectionImage() => Faulting((p, markFault) =>
+    {
+        p.Asm.mov(rax, 0x8000_0000_0000_0000UL);
+        markFault();
+        p.Asm.mov(rcx, __qword_ptr[rax]);
+    });
+
+    /// <summary>Writes through a null pointer (page 0 is not mapped): #PF, CR2 0, error code 0x2.</summary>
+    public static GuestImage NullWriteImage() => Faulting((p, markFault) =>
+    {
+        p.Asm.xor(eax, eax);
+        markFault();
+        p.Asm.mov(__qword_ptr[rax], rax);
+    });
+
+    /// <summary>
+    /// Calls itself until the stack runs into its guard page: #PF at the CALL, CR2 = <see cref="Layout.StackGuard"/> +
+    /// 0xFF8, error code 0x2. Reported because the handlers run on their own stack (IST1); with the guest's stack they
+    /// would fault again pushing the frame (#DF, then a triple fault).
+    /// </summary>
+    public static GuestImage StackOverflowImage() => Faulting((p, markFault) =>
+    {
+        Label fault = markFault();
+        p.Asm.call(fault);
     });
 
     /// <summary>HLT with interrupts off → <see cref="GuestOutcome.Halt"/>.</summary>
@@ -162,6 +227,32 @@ public static class Misbehaving
         a.invlpg(__[rax]);
         access(a);
     });
+
+    /// <summary>
+    /// A guest whose body calls <c>markFault()</c> just before the instruction that raises the exception, which exports
+    /// <see cref="FaultSymbol"/> there (and returns its label); HLT after the body.
+    /// </summary>
+    private static GuestImage Faulting(Action<GuestProgram, Func<Label>> body)
+    {
+        var p = new GuestProgram();
+        Label start = p.Export("_start");
+        p.Place(ref start);
+        int entry = p.Asm.Instructions.Count;
+        body(p, () =>
+        {
+            // Iced allows one label per instruction: a fault at the entry point shares _start's.
+            if (p.Asm.Instructions.Count == entry)
+            {
+                p.Alias(FaultSymbol, start);
+                return start;
+            }
+            Label fault = p.Export(FaultSymbol);
+            p.Place(ref fault);
+            return fault;
+        });
+        p.Asm.hlt();
+        return p.Build(start);
+    }
 
     private static GuestImage Single(Action<Assembler> body)
     {

@@ -17,7 +17,7 @@ public sealed class SnapshotRefusalTests
         using var k = TestKernel.Open(kernel);
         using var vm = CounterGuest.CreateCountedToThree(CounterGuest.Options(k, backing));
         MicroVmSnapshot snapshot = vm.Snapshot();
-        Assert.Equal(GuestOutcome.Shutdown, vm.CallAddress(0).Outcome); // a jump to the unmapped page 0
+        Assert.Equal(GuestOutcome.Exception, vm.CallAddress(0).Outcome); // a jump to the unmapped page 0: #PF
         Assert.True(vm.IsFaulted);
         var e = Assert.Throws<MicroVmSnapshotException>(vm.Snapshot);
         Assert.Equal(SnapshotRefusal.Faulted, e.Reason);

@@ -4,7 +4,8 @@ using KvmSharp.Abi;
 namespace KvmSharp.Vmm.Arch.X86_64;
 
 /// <summary>
-/// The flat 64-bit GDT (Firecracker arch/x86_64/gdt.rs): null, code, data. The descriptors in memory and the
+/// The flat 64-bit GDT (Firecracker arch/x86_64/gdt.rs): null, code, data, and the 64-bit TSS the exception
+/// handlers' IST stack comes from (a 16-byte system descriptor, SDM Vol. 3A 8.2.3). The descriptors in memory and the
 /// kvm_segment values given to KVM_SET_SREGS are built from the same fields so they cannot disagree (VMX checks the
 /// cached segment state; the in-memory copy matters once the guest reloads a selector).
 /// </summary>
@@ -12,6 +13,7 @@ public static class Gdt
 {
     public const ushort CodeSelector = 0x08;
     public const ushort DataSelector = 0x10;
+    public const ushort TssSelector = 0x18;
 
     /// <summary>Execute/read, accessed (type 0xB); L=1 (64-bit), D=0.</summary>
     public static kvm_segment Code => new()
@@ -27,8 +29,18 @@ public static class Gdt
         present = 1, dpl = 0, db = 1, s = 1, l = 0, g = 1,
     };
 
-    /// <summary>The three descriptors as the CPU reads them from memory.</summary>
-    public static ulong[] Entries => [0, Encode(Code), Encode(Data)];
+    /// <summary>
+    /// TR: the busy 64-bit TSS (type 0xB; S=0, a system descriptor). Busy, because TR is loaded through KVM_SET_SREGS,
+    /// which is what LTR would have left (VMX requires a busy TSS in TR).
+    /// </summary>
+    public static kvm_segment TaskState => new()
+    {
+        @base = Layout.Tss, limit = Tss.Limit, selector = TssSelector, type = 0xB,
+        present = 1, dpl = 0, db = 0, s = 0, l = 0, g = 0,
+    };
+
+    /// <summary>The descriptors as the CPU reads them from memory; the TSS descriptor takes two slots (base bits 63:32 in the second).</summary>
+    public static ulong[] Entries => [0, Encode(Code), Encode(Data), Encode(TaskState), TaskState.@base >> 32];
 
     public static ushort Limit => (ushort)(Entries.Length * sizeof(ulong) - 1);
 

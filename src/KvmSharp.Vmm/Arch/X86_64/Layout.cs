@@ -7,14 +7,18 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// identity-mapped page tables, so a guest-virtual address equals its guest-physical address and its offset in that
 /// block. GUEST-ABI.md repeats this map for guest authors.
 /// <code>
-/// 0x000000 +-----------------------------+ not mapped: a null dereference faults (ends as Shutdown)
-/// 0x001000 | GDT                         |
+/// 0x000000 +-----------------------------+ not mapped: a null dereference faults (#PF, ends as Exception)
+/// 0x001000 | GDT (+ TSS descriptor)      |
 /// 0x002000 | PML4, PDPT, PD, PT (4 pages)|
 /// 0x006000 | return trampoline           | a call's return address: stores RAX as the result, OUT to the return port
 /// 0x007000 | stack guard (not mapped)    | a stack overflow faults instead of running into the page tables
 /// 0x008000 | stack (128 KiB), grows down |
 /// 0x028000 | call region header (4 KiB)  | arguments, result, input/output descriptors of the current call
-/// 0x029000 | call data (~860 KiB)        | input bytes of a call; output bytes a guest hands back
+/// 0x029000 | call data (844 KiB)         | input bytes of a call; output bytes a guest hands back
+/// 0x0FC000 | exception handlers          | host code: one stub per vector 0-31, the common handler
+/// 0x0FD000 | IDT (32 gates), TSS         | the TSS (at 0x0FD200) holds IST1 = ExceptionStackTop
+/// 0x0FE000 | exception block             | what the common handler reports (GuestAbi.ExceptionBlock)
+/// 0x0FF000 | exception stack (4 KiB)     | handlers run here (IST1), whatever the guest did to its RSP
 /// 0x100000 | image (ELF PT_LOAD / flat)  | up to the end of guest memory
 ///   ...    +-----------------------------+ MemorySize
 /// </code>
@@ -29,7 +33,7 @@ public static class Layout
     /// <summary>Page 0 is left out of the page tables: a null pointer dereference is a page fault.</summary>
     public const ulong NullGuard = 0x0;
 
-    /// <summary>The GDT: null, 64-bit code (selector 0x08), data (selector 0x10).</summary>
+    /// <summary>The GDT: null, 64-bit code (selector 0x08), data (selector 0x10), the 64-bit TSS (selector 0x18, 16 bytes).</summary>
     public const ulong Gdt = 0x1000;
 
     /// <summary>Identity page tables: PML4 → PDPT → PD → one PT for the first 2 MiB.</summary>
@@ -54,7 +58,25 @@ public static class Layout
 
     /// <summary>Input and output bytes of a call live in [CallData, CallDataEnd).</summary>
     public const ulong CallData = 0x29000;
-    public const ulong CallDataEnd = 0x10_0000;
+    public const ulong CallDataEnd = 0xF_C000;
+
+    /// <summary>The exception handlers (host code, like the trampoline): 32 stubs and the common handler.</summary>
+    public const ulong ExceptionHandlers = 0xF_C000;
+
+    /// <summary>The IDT: 32 64-bit interrupt gates (vectors 0-31), 512 bytes.</summary>
+    public const ulong Idt = 0xF_D000;
+
+    /// <summary>The 64-bit TSS, in the IDT's page: only IST1 is used (the I/O bitmap offset points past its limit).</summary>
+    public const ulong Tss = 0xF_D200;
+
+    /// <summary>Where the common handler stores what it saw (see <see cref="GuestAbi.ExceptionBlock"/>).</summary>
+    public const ulong ExceptionBlock = 0xF_E000;
+
+    /// <summary>The dedicated exception stack [ExceptionStack, ExceptionStackTop): IST1, so a guest that overflowed its
+    /// own stack onto the guard page still gets its #PF reported.</summary>
+    public const ulong ExceptionStack = 0xF_F000;
+
+    public const ulong ExceptionStackTop = 0x10_0000;
 
     /// <summary>Where images go: ELF PT_LOAD segments must lie in [ImageBase, MemorySize); a flat image is loaded here.</summary>
     public const ulong ImageBase = 0x10_0000;

@@ -5,8 +5,9 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 
 /// <summary>
 /// Puts a vCPU straight into 64-bit long mode (no real-mode start-up code): paging on with <see cref="Layout.Pml4"/>,
-/// PAE, LME|LMA, flat segments from <see cref="Gdt"/>. There is no IDT (limit 0): any exception escalates to a triple
-/// fault, which KVM reports as KVM_EXIT_SHUTDOWN.
+/// PAE, LME|LMA, flat segments from <see cref="Gdt"/>. <see cref="Apply"/> leaves the IDT empty (limit 0: any exception
+/// escalates to a triple fault, KVM_EXIT_SHUTDOWN), as the conformance guests want it; a micro-VM also calls
+/// <see cref="ApplyExceptionTables"/>, so exceptions reach the VMM's handlers and are reported.
 /// </summary>
 public static class LongMode
 {
@@ -46,6 +47,17 @@ public static class LongMode
         sregs.fs = data;
         sregs.gs = data;
         sregs.ss = data;
+    }
+
+    /// <summary>
+    /// Loads the VMM's IDT (<see cref="Idt"/>) and TR (the TSS of <see cref="Gdt.TaskState"/>, whose IST1 the gates use)
+    /// into <paramref name="sregs"/>, after <see cref="Apply"/>. Their memory is written by <see cref="BootMemory"/>.
+    /// </summary>
+    public static void ApplyExceptionTables(ref kvm_sregs sregs)
+    {
+        sregs.idt.@base = Layout.Idt;
+        sregs.idt.limit = Idt.Limit;
+        sregs.tr = Gdt.TaskState;
     }
 
     /// <summary>Registers for entering a function at <paramref name="rip"/> with SysV arguments and a stack.</summary>

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Vmm.GuestAbi;
+
+namespace KvmSharp.Vmm.Devices;
+
+/// <summary>
+/// The exception port (<see cref="Ports.Exception"/>): the VMM's guest-side exception handler OUTs here after it filled
+/// the <see cref="ExceptionBlock"/>. The device reads the block into <see cref="Raised"/>, which the run loop turns into
+/// <see cref="GuestOutcome.Exception"/>. Reads return 0.
+/// </summary>
+public sealed class ExceptionDevice : IBusDevice
+{
+    private readonly GuestMemory _memory;
+
+    public ExceptionDevice(GuestMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        _memory = memory;
+    }
+
+    /// <summary>The exception reported since the last <see cref="Clear"/>, or null.</summary>
+    public GuestException? Raised { get; private set; }
+
+    public void Read(ulong offset, Span<byte> data) => data.Clear();
+
+    public void Write(ulong offset, ReadOnlySpan<byte> data)
+    {
+        // The first report of a call is the one that stopped it (a string OUT repeats the same block).
+        Raised ??= GuestException.FromBlock(_memory.GetSpan(ExceptionBlock.Base, ExceptionBlock.Size));
+    }
+
+    public void Clear() => Raised = null;
+}
