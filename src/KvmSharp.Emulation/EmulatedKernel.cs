@@ -180,7 +180,10 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     /// <summary>
     /// mm/mincore.c sys_mincore on memory mapped through this kernel. A guest_memfd mapping answers from the file's
     /// page cache (mincore_page → filemap_get_incore_folio: a folio exists, mapped here or not, zeroed or not), so a
-    /// hole reads 0 and a page allocated by fallocate reads 1; other ranges go to the host's mincore.
+    /// hole reads 0 and a page allocated by fallocate reads 1; other ranges go to the host's mincore. Exact for what the
+    /// emulator's own paths did; a page the host faulted through a mapping is seen through the backing file, whose
+    /// folios on the fast 2 MiB backing (GmemBacking) cover the page's neighbours too, so those may read 1 where the
+    /// real kernel's order-0 folios would read 0 (never the other way round).
     /// </summary>
     public long Mincore(nint address, ulong length, Span<byte> vector)
     {

@@ -12,8 +12,10 @@ internal static class SnapshotCapture
 
     /// <summary>
     /// Every page of <paramref name="memory"/> that holds a non-zero byte, read through GuestMemory's checked spans (a
-    /// private page would throw there, never SIGBUS; the caller refuses private memory before). Reading a guest_memfd
-    /// hole allocates its page, as any read through the mapping does.
+    /// private page would throw there, never SIGBUS; the caller refuses private memory before). A guest_memfd page
+    /// without a folio (mincore, <see cref="GuestMapping.GetResidentPages"/>) reads as zero and is skipped unread:
+    /// reading it would allocate it. Host memory is read whole: an anonymous page that was swapped out is not resident
+    /// yet holds data.
     /// </summary>
     public static PageSet Capture(GuestMemory memory)
     {
@@ -21,12 +23,18 @@ internal static class SnapshotCapture
         var pages = new List<ulong>();
         var contents = new ArrayBufferWriter<byte>();
         ulong chunkBytes = (ulong)(ChunkPages * pageSize);
+        Span<bool> resident = stackalloc bool[ChunkPages];
         for (ulong gpa = 0; gpa < memory.Size; gpa += chunkBytes)
         {
             int length = (int)Math.Min(chunkBytes, memory.Size - gpa);
+            int chunkPages = length / pageSize;
+            if (memory.Mapping is GuestMapping mapping) mapping.GetResidentPages(gpa, (ulong)length, resident);
+            else resident.Fill(true);
+            if (!resident[..chunkPages].Contains(true)) continue;
             ReadOnlySpan<byte> chunk = memory.GetReadOnlySpan(gpa, length);
             for (int offset = 0; offset < length; offset += pageSize)
             {
+                if (!resident[offset / pageSize]) continue;
                 ReadOnlySpan<byte> page = chunk.Slice(offset, pageSize);
                 if (!page.ContainsAnyExcept((byte)0)) continue;
                 pages.Add((gpa + (ulong)offset) / (ulong)pageSize);
