@@ -25,6 +25,17 @@ public sealed class CaseContext
     public static void Skip(string reason) => throw new SkipCaseException(reason);
 
     /// <summary>
+    /// Skips the case unless KVM_CAP_VM_TYPES lists KVM_X86_SW_PROTECTED_VM (the x86 selftests' TEST_REQUIRE for
+    /// private memory without CoCo hardware).
+    /// </summary>
+    public static void RequireSwProtectedVm(Kvm kvm)
+    {
+        ArgumentNullException.ThrowIfNull(kvm);
+        if (!kvm.SupportedVmTypes.Contains(VmType.SwProtected))
+            Skip($"KVM_CAP_VM_TYPES (0x{kvm.CheckExtension(KvmSharp.Abi.KvmCaps.KVM_CAP_VM_TYPES):X}) lacks KVM_X86_SW_PROTECTED_VM");
+    }
+
+    /// <summary>
     /// The VM types to test, as the selftest's main() does: KVM_CAP_VM_TYPES, or only the default type when the
     /// capability is absent (arm64).
     /// </summary>

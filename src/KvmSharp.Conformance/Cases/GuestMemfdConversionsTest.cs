@@ -30,8 +30,7 @@ public static class GuestMemfdConversionsTest
     /// <summary>main(): TEST_REQUIRE(KVM_CAP_VM_TYPES has SW_PROTECTED) and TEST_REQUIRE(GUEST_MEMFD_MEMORY_ATTRIBUTES &amp; PRIVATE).</summary>
     private static void Require(Kvm kvm)
     {
-        if (!kvm.SupportedVmTypes.Contains(VmType.SwProtected))
-            Skip($"KVM_CAP_VM_TYPES (0x{kvm.CheckExtension(KvmCaps.KVM_CAP_VM_TYPES):X}) lacks KVM_X86_SW_PROTECTED_VM");
+        RequireSwProtectedVm(kvm);
         int cap = kvm.Proposals.GuestMemfdMemoryAttributesCap;
         if (((ulong)kvm.CheckExtension(cap) & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0)
             Skip($"KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES ({cap}) on /dev/kvm lacks KVM_MEMORY_ATTRIBUTE_PRIVATE: no in-place conversion");

@@ -24,8 +24,7 @@ public static class MemoryFaultExit
     public static void private_access_to_a_slot_without_guest_memfd_exits_memory_fault(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
-        if (!kvm.SupportedVmTypes.Contains(VmType.SwProtected))
-            Skip($"KVM_CAP_VM_TYPES (0x{kvm.CheckExtension(KvmCaps.KVM_CAP_VM_TYPES):X}) lacks KVM_X86_SW_PROTECTED_VM");
+        RequireSwProtectedVm(kvm);
         using var vm = kvm.CreateVm(VmType.SwProtected);
         if ((vm.SupportedMemoryAttributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0)
             Skip("the SW_PROTECTED VM reports no PRIVATE memory attribute (KVM_CAP_MEMORY_ATTRIBUTES)");

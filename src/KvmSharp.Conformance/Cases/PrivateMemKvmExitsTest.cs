@@ -44,8 +44,7 @@ public static class PrivateMemKvmExitsTest
     /// <summary>The selftest's protected_vm_shape, and its main()'s TEST_REQUIRE.</summary>
     private static Vm CreateProtectedVm(Kvm kvm)
     {
-        if (!kvm.SupportedVmTypes.Contains(VmType.SwProtected))
-            Skip($"KVM_CAP_VM_TYPES (0x{kvm.CheckExtension(KvmCaps.KVM_CAP_VM_TYPES):X}) lacks KVM_X86_SW_PROTECTED_VM");
+        RequireSwProtectedVm(kvm);
         return kvm.CreateVm(VmType.SwProtected);
     }
 

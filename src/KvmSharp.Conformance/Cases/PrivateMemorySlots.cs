@@ -101,8 +101,7 @@ public static class PrivateMemorySlots
 
     private static Vm CreateSwProtectedVm(Kvm kvm)
     {
-        if (!kvm.SupportedVmTypes.Contains(VmType.SwProtected))
-            Skip($"no SW_PROTECTED VM type here: KVM_CAP_VM_TYPES (0x{kvm.CheckExtension(KvmCaps.KVM_CAP_VM_TYPES):X}) lacks KVM_X86_SW_PROTECTED_VM");
+        RequireSwProtectedVm(kvm);
         var vm = kvm.CreateVm(VmType.SwProtected);
         if ((vm.SupportedMemoryAttributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0)
         {
