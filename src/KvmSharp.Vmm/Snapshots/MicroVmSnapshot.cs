@@ -14,8 +14,10 @@ namespace KvmSharp.Vmm.Snapshots;
 /// </summary>
 public sealed class MicroVmSnapshot
 {
-    internal MicroVmSnapshot(GuestImage image, ulong memorySize, VmType vmType, ulong features, PageSet pages)
+    internal MicroVmSnapshot(GuestImage image, ulong memorySize, VmType vmType, ulong features, PageSet pages,
+        uint abiVersion = GuestAbi.CallRegion.VersionValue)
     {
+        AbiVersion = abiVersion;
         Image = image;
         MemorySize = memorySize;
         VmType = vmType;
@@ -36,6 +38,12 @@ public sealed class MicroVmSnapshot
     /// so a snapshot goes only into a micro-VM that offers the same.
     /// </summary>
     public ulong Features { get; }
+
+    /// <summary>
+    /// The GUEST-ABI version whose memory layout the pages hold (the VMM's own pages — GDT, page tables, IDT and
+    /// exception handlers — are among them). A snapshot goes only into a micro-VM of the same version.
+    /// </summary>
+    public uint AbiVersion { get; }
 
     /// <summary>Bytes per stored page (the guest's 4 KiB page).</summary>
     public int PageSize => Pages.PageSize;
@@ -70,6 +78,11 @@ public sealed class MicroVmSnapshot
     /// <summary>Throws unless this snapshot fits a micro-VM of <paramref name="image"/>, memory size and features.</summary>
     internal void CheckFits(GuestImage image, ulong memorySize, ulong features)
     {
+        if (AbiVersion != GuestAbi.CallRegion.VersionValue)
+        {
+            throw new MicroVmSnapshotException(SnapshotRefusal.AbiMismatch,
+                $"the snapshot holds memory laid out by GUEST-ABI v{AbiVersion}, this VMM speaks v{GuestAbi.CallRegion.VersionValue}: take it again from a fresh micro-VM");
+        }
         if (!ReferenceEquals(image, Image) && !image.Digest.SequenceEqual(Image.Digest))
         {
             throw new MicroVmSnapshotException(SnapshotRefusal.ImageMismatch,

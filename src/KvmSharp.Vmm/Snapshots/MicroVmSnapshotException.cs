@@ -24,6 +24,9 @@ public enum SnapshotRefusal
 
     /// <summary>The snapshot's guest was offered other features (CallRegion.features) than this micro-VM offers.</summary>
     FeatureMismatch,
+
+    /// <summary>The snapshot was taken under another GUEST-ABI version: its VMM pages are another layout.</summary>
+    AbiMismatch,
 }
 
 /// <summary>

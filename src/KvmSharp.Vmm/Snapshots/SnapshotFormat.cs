@@ -2,14 +2,14 @@
 namespace KvmSharp.Vmm.Snapshots;
 
 /// <summary>
-/// The snapshot file, version 1 (all integers little-endian):
+/// The snapshot file, version 2 (all integers little-endian):
 /// <code>
 ///  0  8  magic "KVMSNAP\0"
-///  8  4  u32 version = 1
+///  8  4  u32 version = 2
 /// 12  4  u32 page size = 4096
 /// 16  8  u64 memory size (a valid MicroVmOptions.MemorySize)
 /// 24  4  u32 VM type (KVM_CREATE_VM's argument)
-/// 28  4  u32 reserved = 0
+/// 28  4  u32 GUEST-ABI version the memory was laid out by (CallRegion.VersionValue)
 /// 32  8  u64 features (CallRegion.features the guest was offered)
 /// 40  4  u32 image section length
 /// 44  4  u32 page count
@@ -24,12 +24,14 @@ namespace KvmSharp.Vmm.Snapshots;
 /// SHA-256 rather than a CRC: it is in the BCL (no package), fast enough for what is usually tens of pages, and the
 /// same hash names images. One writer produces one byte sequence for one snapshot (segments by address, exports by
 /// name), and the reader accepts only that order, so bytes that parse are rewritten identically.
+/// Version 1 (the first days of snapshots) had 0 where version 2 records the GUEST-ABI version; GUEST-ABI v4 added
+/// VMM pages (IDT, exception handlers) that a v3 snapshot lacks, so a snapshot must say which layout it holds.
 /// </summary>
 internal static class SnapshotFormat
 {
     public static ReadOnlySpan<byte> Magic => "KVMSNAP\0"u8;
 
-    public const uint Version = 1;
+    public const uint Version = 2;
 
     public const int HeaderSize = 48;
 
@@ -40,7 +42,7 @@ internal static class SnapshotFormat
     public const int PageSizeOffset = 12;
     public const int MemorySizeOffset = 16;
     public const int VmTypeOffset = 24;
-    public const int ReservedOffset = 28;
+    public const int AbiVersionOffset = 28;
     public const int FeaturesOffset = 32;
     public const int ImageLengthOffset = 40;
     public const int PageCountOffset = 44;

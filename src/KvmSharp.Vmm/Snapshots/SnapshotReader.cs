@@ -61,8 +61,8 @@ internal sealed class SnapshotReader
         uint vmType = U32(header, SnapshotFormat.VmTypeOffset);
         if (!Enum.IsDefined((VmType)vmType))
             throw Invalid(SnapshotFormat.VmTypeOffset, $"VM type {vmType} is not one of {string.Join(", ", Enum.GetValues<VmType>())}");
-        uint reserved = U32(header, SnapshotFormat.ReservedOffset);
-        if (reserved != 0) throw Invalid(SnapshotFormat.ReservedOffset, $"reserved field is 0x{reserved:X}, not 0");
+        uint abiVersion = U32(header, SnapshotFormat.AbiVersionOffset);
+        if (abiVersion == 0) throw Invalid(SnapshotFormat.AbiVersionOffset, "GUEST-ABI version 0 (no such version)");
         ulong features = U64(header, SnapshotFormat.FeaturesOffset);
         if ((features & ~SnapshotFormat.KnownFeatures) != 0)
             throw Invalid(SnapshotFormat.FeaturesOffset, $"features 0x{features:X} has bits this library never offers (known: 0x{SnapshotFormat.KnownFeatures:X})");
@@ -85,7 +85,7 @@ internal sealed class SnapshotReader
             throw Fail(SnapshotFormatError.ChecksumMismatch, checksumOffset,
                 $"the file says {Convert.ToHexStringLower(actual)}, its bytes hash to {Convert.ToHexStringLower(expected)}");
         }
-        return new MicroVmSnapshot(image, memorySize, (VmType)vmType, features, pages);
+        return new MicroVmSnapshot(image, memorySize, (VmType)vmType, features, pages, abiVersion);
     }
 
     private GuestImage ReadImage(ulong memorySize, long end)

@@ -19,6 +19,7 @@ internal static class SnapshotWriter
         header.Clear();
         SnapshotFormat.Magic.CopyTo(header);
         BinaryPrimitives.WriteUInt32LittleEndian(header[SnapshotFormat.VersionOffset..], SnapshotFormat.Version);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[SnapshotFormat.AbiVersionOffset..], snapshot.AbiVersion);
         BinaryPrimitives.WriteUInt32LittleEndian(header[SnapshotFormat.PageSizeOffset..], (uint)pages.PageSize);
         BinaryPrimitives.WriteUInt64LittleEndian(header[SnapshotFormat.MemorySizeOffset..], snapshot.MemorySize);
         BinaryPrimitives.WriteUInt32LittleEndian(header[SnapshotFormat.VmTypeOffset..], (uint)snapshot.VmType);

@@ -58,10 +58,37 @@ public sealed class SnapshotFileTests
     public void Another_version_is_refused_by_number()
     {
         byte[] bytes = SnapshotSamples.Counter;
-        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), 2);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), 3);
         var e = Read(bytes);
         Assert.Equal((SnapshotFormatError.UnsupportedVersion, 8L), (e.Error, e.Offset));
-        Assert.Contains("version 2", e.Message, StringComparison.Ordinal);
+        Assert.Contains("version 3", e.Message, StringComparison.Ordinal);
+        // Version 1 did not record the GUEST-ABI version: it is refused the same way.
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), 1);
+        Assert.Equal(SnapshotFormatError.UnsupportedVersion, Read(bytes).Error);
+    }
+
+    [Fact]
+    public void A_snapshot_records_its_guest_abi_version_and_another_version_is_refused_by_create_and_restore()
+    {
+        byte[] bytes = SnapshotSamples.Counter;
+        Assert.Equal(GuestAbi.CallRegion.VersionValue, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(28)));
+        Assert.Equal(GuestAbi.CallRegion.VersionValue, SnapshotSamples.Read(bytes).AbiVersion);
+
+        // The same memory claimed by GUEST-ABI v3 (before the exception handlers' pages): readable, but no VMM of v4
+        // may run it, since the pages it lacks are the VMM's own.
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(28), 3);
+        SnapshotSamples.FixChecksum(bytes);
+        MicroVmSnapshot old = SnapshotSamples.Read(bytes);
+        Assert.Equal(3u, old.AbiVersion);
+        Assert.Equal(bytes, SnapshotSamples.Bytes(old));
+        using var k = TestKernel.Emulated();
+        var options = CounterGuest.Options(k, GuestMemoryBacking.HostMemory);
+        var create = Assert.Throws<MicroVmSnapshotException>(() => MicroVm.Create(old, options));
+        Assert.Equal(SnapshotRefusal.AbiMismatch, create.Reason);
+        Assert.Contains("GUEST-ABI v3, this VMM speaks v4", create.Message, StringComparison.Ordinal);
+        using var vm = CounterGuest.CreateCountedToThree(options);
+        Assert.Equal(SnapshotRefusal.AbiMismatch, Assert.Throws<MicroVmSnapshotException>(() => vm.Restore(old)).Reason);
+        Assert.Equal(4UL, CounterGuest.Increment(vm, 1)); // nothing changed
     }
 
     /// <summary>Every cut inside the header and image section, and a spread of cuts through the pages and checksum.</summary>
@@ -92,7 +119,7 @@ public sealed class SnapshotFileTests
     [InlineData(12, 8192UL, 4, "page size")]                 // page size
     [InlineData(16, 3UL << 20, 8, "memory size")]            // not a multiple of 2 MiB
     [InlineData(24, 99UL, 4, "VM type")]
-    [InlineData(28, 1UL, 4, "reserved")]
+    [InlineData(28, 0UL, 4, "GUEST-ABI version 0")]
     [InlineData(32, 4UL, 8, "features")]
     [InlineData(44, 513UL, 4, "pages")]                      // more than 2 MiB has
     public void An_invalid_header_field_is_named_with_its_offset(int offset, ulong value, int size, string what)
