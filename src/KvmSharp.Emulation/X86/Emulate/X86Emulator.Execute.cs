@@ -247,6 +247,13 @@ internal sealed partial class X86Emulator
                 if (!StringOp(i)) next = _cpu.Rip; // REP not finished: run the instruction again.
                 break;
 
+            case Mnemonic.Cmpsb or Mnemonic.Cmpsw or Mnemonic.Cmpsd or Mnemonic.Cmpsq
+                or Mnemonic.Scasb or Mnemonic.Scasw or Mnemonic.Scasd or Mnemonic.Scasq:
+                if (i.Mnemonic == Mnemonic.Cmpsd && i.OpCount >= 2 && i.GetOpKind(0) == OpKind.Register)
+                    throw new EmulationFailure("SSE CMPSD", haveInstructionBytes: true);
+                if (!StringCompare(i, ref f)) next = _cpu.Rip; // REPE/REPNE not finished: run it again.
+                break;
+
             case Mnemonic.In:
             case Mnemonic.Out:
                 PortIo(i);
@@ -550,6 +557,49 @@ internal sealed partial class X86Emulator
             WriteReg(counter, (ReadReg(counter) - 1) & Alu.Mask(counter.GetSize()));
             // One MMIO exit per step: stop after the iteration that wrote to MMIO.
             if (_mmioWriteLength > 0) return ReadReg(counter) == 0;
+        }
+    }
+
+    /// <summary>
+    /// CMPS (DS:rSI − ES:rDI) and SCAS (rAX − ES:rDI) with an optional REPE/REPNE (SDM Vol. 2A CMPS, SCAS, REP;
+    /// arch/x86/kvm/emulate.c em_cmp under the string-instruction loop): flags as CMP; a REP stops when rCX reaches
+    /// zero, or after the compare that clears ZF (REPE) or sets it (REPNE). Returns false when a REP stopped early
+    /// (a chunk of iterations, or an MMIO read after the first): the caller leaves RIP on the instruction.
+    /// </summary>
+    private bool StringCompare(in Instruction i, ref ulong f)
+    {
+        int size = i.MemorySize.GetSize();
+        bool scas = i.Mnemonic is Mnemonic.Scasb or Mnemonic.Scasw or Mnemonic.Scasd or Mnemonic.Scasq;
+        bool repe = i.HasRepePrefix, repne = i.HasRepnePrefix, rep = repe || repne;
+        // The ES:rDI operand (the second of both forms) carries the address size.
+        int addressSize = AddressSizeOf(i.GetOpKind(1));
+        Register counter = addressSize switch { 2 => Register.CX, 4 => Register.ECX, _ => Register.RCX };
+        Register si = addressSize switch { 2 => Register.SI, 4 => Register.ESI, _ => Register.RSI };
+        Register di = addressSize switch { 2 => Register.DI, 4 => Register.EDI, _ => Register.RDI };
+        ulong step = (f & RFLAGS_DF) != 0 ? unchecked((ulong)-size) : (ulong)size;
+        ulong mask = Alu.Mask(addressSize);
+        int iterations = 0;
+        while (true)
+        {
+            if (rep && ReadReg(counter) == 0) return true;
+            if (rep && iterations == RepChunk) return false;
+            try
+            {
+                ulong a = scas ? ReadReg(Accumulator(size)) & Alu.Mask(size) : ReadMemory(i.MemorySegment, ReadReg(si), size);
+                ulong b = ReadMemory(Register.ES, ReadReg(di), size);
+                Alu.Sub(a, b, 0, size, ref f);
+            }
+            catch (MmioReadStop) when (iterations > 0)
+            {
+                return false;
+            }
+            if (!scas) WriteReg(si, (ReadReg(si) + step) & mask);
+            WriteReg(di, (ReadReg(di) + step) & mask);
+            iterations++;
+            if (!rep) return true;
+            WriteReg(counter, (ReadReg(counter) - 1) & Alu.Mask(counter.GetSize()));
+            bool zf = (f & RFLAGS_ZF) != 0;
+            if ((repe && !zf) || (repne && zf)) return true;
         }
     }
 
