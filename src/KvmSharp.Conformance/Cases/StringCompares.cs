@@ -96,4 +96,45 @@ public static class StringCompares
         Assert.Equal((0UL, 0UL, A, Zf), Result(g, 5) with { Rsi = 0 });
         Assert.Equal((5UL, A + 1, B + 2, Cf | Sf), Result(g, 6));
     }
+
+    [ConformanceCase("Intel SDM Vol. 2A REP STOS, REPE/REPNE SCAS over several pages: unaligned starts, an element across a page boundary, a stop on a later page")]
+    public static void long_string_operations_cross_pages_like_the_cpu(CaseContext ctx)
+    {
+        const ulong Fill = 0x18_1000 - 4;            // the first qword straddles a page boundary
+        const ulong Pattern = 0x5A5A_5A5A_5A5A_5A5AL;
+        const ulong Odd = 0x18_2345;                 // one byte that differs, on the second page after Fill's
+        const ulong Dword = 0x18_3004;               // a dword to find, on the third
+        const int Qwords = 3 * 512 + 1;
+        using var kvm = ctx.OpenKvm();
+        using var g = LongModeGuest.Create(kvm, a =>
+        {
+            a.cld();
+            // 0: REP STOSQ of 3 pages + 8 bytes from 4 bytes before a page boundary.
+            a.mov(rax, unchecked((long)Pattern)); a.mov(rdi, (long)Fill); a.mov(ecx, Qwords);
+            a.rep.stosq();
+            Save(a, 0);
+            a.mov(__byte_ptr[Odd], 0x11);
+            a.mov(__dword_ptr[Dword], 0x1234_5678);
+            // 1: REPE SCASB over everything stops just past the odd byte ('Z' - 0x11: NZ, NC, positive).
+            a.mov(al, 0x5A); a.mov(rdi, (long)Fill); a.mov(rcx, (long)(Qwords * 8));
+            a.repe.scasb();
+            Save(a, 1);
+            // 2: REPNE SCASD from the odd byte's dword-aligned neighbourhood finds the dword on the next page.
+            a.mov(eax, 0x1234_5678); a.mov(rdi, (long)(Odd - 1)); a.mov(ecx, 4096);
+            a.repne.scasd();
+            Save(a, 2);
+            a.hlt();
+        });
+        for (ulong page = 0x18_0000; page <= 0x18_4000; page += 0x1000) g.IdentityMap(page);
+        var exit = g.Vcpu.Run();
+        Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_HLT, $"expected HLT, got {exit.ToString()}");
+
+        Assert.Equal((0UL, Fill + Qwords * 8), (Result(g, 0).Rcx, Result(g, 0).Rdi));
+        Assert.Equal(Pattern, g.Memory.Read<ulong>(Fill));
+        Assert.Equal(Pattern, g.Memory.Read<ulong>(Fill + (Qwords - 1) * 8));
+        ulong scanned = Odd - Fill + 1;
+        Assert.Equal(((ulong)Qwords * 8 - scanned, Odd + 1, 0UL), (Result(g, 1).Rcx, Result(g, 1).Rdi, Result(g, 1).Flags));
+        ulong dwords = (Dword - (Odd - 1)) / 4 + 1;
+        Assert.Equal((4096 - dwords, Dword + 4, Zf), (Result(g, 2).Rcx, Result(g, 2).Rdi, Result(g, 2).Flags));
+    }
 }

@@ -49,11 +49,15 @@ public sealed class LongModeGuest : IDisposable
     /// <see cref="Create(Kvm, Action{Assembler}, ulong[])"/> with slot 0 held by <paramref name="backing"/> (null: the
     /// best the kernel offers).
     /// </summary>
-    public static LongModeGuest Create(Kvm kvm, GuestMemoryBacking? backing, Action<Assembler> program, params ulong[] args)
+    public static LongModeGuest Create(Kvm kvm, GuestMemoryBacking? backing, Action<Assembler> program, params ulong[] args) =>
+        Create(kvm, VmType.Default, backing, program, args);
+
+    /// <summary>The same, on a VM of <paramref name="vmType"/> (e.g. KVM_X86_SW_PROTECTED_VM, upstream's vm_shape).</summary>
+    public static LongModeGuest Create(Kvm kvm, VmType vmType, GuestMemoryBacking? backing, Action<Assembler> program, params ulong[] args)
     {
         ArgumentNullException.ThrowIfNull(kvm);
         ArgumentNullException.ThrowIfNull(program);
-        var vm = kvm.CreateVm();
+        var vm = kvm.CreateVm(vmType);
         GuestMemory? memory = null;
         try
         {

@@ -523,6 +523,9 @@ internal sealed partial class X86Emulator
         ulong step = (_cpu.Rflags & RFLAGS_DF) != 0 ? unchecked((ulong)-size) : (ulong)size;
         ulong mask = Alu.Mask(addressSize);
         int iterations = 0;
+        bool stos = i.Mnemonic is Mnemonic.Stosb or Mnemonic.Stosw or Mnemonic.Stosd or Mnemonic.Stosq;
+        if (rep && stos && addressSize == 8 && CanGoFast(_cpu.Rflags) && FastStos(size) > 0)
+            return ReadReg(counter) == 0; // whole pages done; the rest (if any) in the next step
         while (true)
         {
             if (rep && ReadReg(counter) == 0) return true;
@@ -579,6 +582,12 @@ internal sealed partial class X86Emulator
         ulong step = (f & RFLAGS_DF) != 0 ? unchecked((ulong)-size) : (ulong)size;
         ulong mask = Alu.Mask(addressSize);
         int iterations = 0;
+        if (rep && scas && addressSize == 8 && CanGoFast(f))
+        {
+            bool complete = FastScas(size, repe, ref f, out bool progressed);
+            if (complete) return true;
+            if (progressed) return false; // restart: the element path takes a page the fast one could not
+        }
         while (true)
         {
             if (rep && ReadReg(counter) == 0) return true;

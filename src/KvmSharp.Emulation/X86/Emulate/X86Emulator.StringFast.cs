@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+using System.Runtime.InteropServices;
+using Iced.Intel;
+using KvmSharp.Emulation.Mmu;
+using static KvmSharp.Emulation.X86.X86Consts;
+
+namespace KvmSharp.Emulation.X86.Emulate;
+
+/// <summary>
+/// REP STOS and REPE/REPNE SCAS a page at a time: the state they leave (rCX, rDI, flags, the bytes) is the one the
+/// element-by-element loop leaves, only reached in one guest-physical access per page instead of one per element
+/// (a guest's memset or memchr of megabytes). Taken only where that is plainly the same: 64-bit mode (no segment
+/// limits, ES base 0), DF clear, elements that do not straddle a page, and ordinary memory (an MMIO or faulting page
+/// goes back to the element loop, which exits or faults exactly there).
+/// </summary>
+internal sealed partial class X86Emulator
+{
+    /// <summary>Pages one step may cover before the instruction restarts (so a kick is noticed, as with RepChunk).</summary>
+    private const int FastPagesPerStep = 64;
+
+    private bool CanGoFast(ulong flags) => _cpu.Bitness == 64 && (flags & RFLAGS_DF) == 0;
+
+    /// <summary>
+    /// Stores the accumulator over whole pages while rCX lasts. Returns the elements stored (0: take the element
+    /// path for the next one).
+    /// </summary>
+    private ulong FastStos(int size)
+    {
+        ulong pageSize = (ulong)EmulatorConfig.PageSize;
+        Span<byte> pattern = stackalloc byte[EmulatorConfig.PageSize];
+        ulong value = ReadReg(Accumulator(size));
+        ulong stored = 0;
+        for (int pages = 0; pages < FastPagesPerStep; pages++)
+        {
+            ulong count = ReadReg(Register.RCX);
+            if (count == 0) break;
+            ulong rdi = ReadReg(Register.RDI);
+            ulong linear = Linear(Register.ES, rdi);
+            ulong room = (pageSize - (linear & (pageSize - 1))) / (ulong)size;
+            ulong elements = Math.Min(count, room);
+            if (elements == 0) break;
+            int bytes = (int)(elements * (ulong)size);
+            ulong gpa = Translate(linear, PageAccess.Write);
+            var span = pattern[..bytes];
+            FillPattern(span, value, size);
+            if (_mem.Write(gpa, span).Status != GpaStatus.Done) break;
+            WriteReg(Register.RDI, rdi + (ulong)bytes);
+            WriteReg(Register.RCX, count - elements);
+            stored += elements;
+        }
+        return stored;
+    }
+
+    /// <summary>
+    /// REPE/REPNE SCAS over whole pages. Returns true when the instruction is complete (the ZF condition ended it, or
+    /// rCX ran out), false when it should continue (element path or a restart); <paramref name="progressed"/> says
+    /// whether anything was compared.
+    /// </summary>
+    private bool FastScas(int size, bool repe, ref ulong f, out bool progressed)
+    {
+        progressed = false;
+        ulong pageSize = (ulong)EmulatorConfig.PageSize;
+        Span<byte> buffer = stackalloc byte[EmulatorConfig.PageSize];
+        ulong acc = ReadReg(Accumulator(size)) & Alu.Mask(size);
+        for (int pages = 0; pages < FastPagesPerStep; pages++)
+        {
+            ulong count = ReadReg(Register.RCX);
+            if (count == 0) return true;
+            ulong rdi = ReadReg(Register.RDI);
+            ulong linear = Linear(Register.ES, rdi);
+            ulong room = (pageSize - (linear & (pageSize - 1))) / (ulong)size;
+            ulong elements = Math.Min(count, room);
+            if (elements == 0) return false;
+            int bytes = (int)(elements * (ulong)size);
+            ulong gpa = Translate(linear, PageAccess.Read);
+            var span = buffer[..bytes];
+            if (_mem.Read(gpa, span).Status != GpaStatus.Done) return false;
+            // The first element that ends the REP: unequal for REPE, equal for REPNE.
+            long stop = -1;
+            for (int k = 0; k < (int)elements; k++)
+            {
+                bool equal = Element(span, k, size) == acc;
+                if (equal != repe) { stop = k; break; }
+            }
+            ulong done = stop >= 0 ? (ulong)stop + 1 : elements;
+            Alu.Sub(acc, Element(span, (int)done - 1, size), 0, size, ref f);
+            WriteReg(Register.RDI, rdi + done * (ulong)size);
+            WriteReg(Register.RCX, count - done);
+            progressed = true;
+            if (stop >= 0) return true;
+        }
+        return ReadReg(Register.RCX) == 0;
+    }
+
+    private static ulong Element(ReadOnlySpan<byte> span, int index, int size) => size switch
+    {
+        1 => span[index],
+        2 => MemoryMarshal.Read<ushort>(span[(index * 2)..]),
+        4 => MemoryMarshal.Read<uint>(span[(index * 4)..]),
+        _ => MemoryMarshal.Read<ulong>(span[(index * 8)..]),
+    };
+
+    private static void FillPattern(Span<byte> span, ulong value, int size)
+    {
+        switch (size)
+        {
+            case 1: span.Fill((byte)value); break;
+            case 2: MemoryMarshal.Cast<byte, ushort>(span).Fill((ushort)value); break;
+            case 4: MemoryMarshal.Cast<byte, uint>(span).Fill((uint)value); break;
+            default: MemoryMarshal.Cast<byte, ulong>(span).Fill(value); break;
+        }
+    }
+}
