@@ -84,9 +84,13 @@ internal sealed class Watchdog : IDisposable
     private void Kick()
     {
         if (!_armed || _fired) return;
-        // _fired before the kick: the run loop reads it after KVM_RUN returned EINTR, i.e. after the kernel saw
-        // immediate_exit or the signal, both of which come after this store.
-        _fired = true;
+        // immediate_exit before _fired: a host function that sees TimedOut (= _fired) returns to a run loop whose next
+        // KVM_RUN must stop at once; were _fired published first, that KVM_RUN could enter the guest before the kick
+        // stored immediate_exit and the call end as an exit instead of a timeout (seen under load in CI). A KVM_RUN
+        // that returns EINTR before _fired is visible is taken for a stray signal and run again, and stops again.
+        _vcpu.ImmediateExit = true;
+        _fired = true; // volatile: a release, so the store above is visible first
+        // _fired before the signal: the run loop reads it after KVM_RUN returned EINTR for it.
         _vcpu.Kick();
     }
 
