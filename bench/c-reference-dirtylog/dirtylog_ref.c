@@ -12,7 +12,7 @@
 // optionally KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 (PROTECT_ENABLE, not INITIALLY_SET) enabled before the slot; one vCPU
 // in real mode with CS = DS = SS = ES = 0x1000 (base 0x10000), where the guest code lives inside the logging slot.
 // One bitmap of (pages + 63) / 64 words, 64-byte aligned, allocated once; every GET writes it and every CLEAR reads it.
-// System headers are Linux 6.1: kvm_userspace_memory_region2 is defined here (kvm.h of Linux >= 6.8).
+// System headers are Linux 6.1: kvm_userspace_memory_region2 comes from bench/Shared/kvm_uapi_618.h.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -26,21 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KVM_SET_USER_MEMORY_REGION2_ 0x40A0AE49UL   /* _IOW(KVMIO, 0x49, struct kvm_userspace_memory_region2) */
-#define KVM_CAP_USER_MEMORY2_ 231
-
-struct kvm_userspace_memory_region2_ {
-    uint32_t slot;
-    uint32_t flags;
-    uint64_t guest_phys_addr;
-    uint64_t memory_size;
-    uint64_t userspace_addr;
-    uint64_t guest_memfd_offset;
-    uint32_t guest_memfd;
-    uint32_t pad1;
-    uint64_t pad2[14];
-};
-_Static_assert(sizeof(struct kvm_userspace_memory_region2_) == 160, "kvm_userspace_memory_region2 is 160 bytes");
+#include "../Shared/kvm_uapi_618.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define SLOT 0

@@ -12,7 +12,7 @@
 // anonymous memory in a plain slot, as GuestMemoryBacking.HostMemory does. vmm_ref_open picks the mode the way the
 // C# side's best backing is picked (KVM_CAP_GUEST_MEMFD, then MMAP|INIT_SHARED in KVM_CAP_GUEST_MEMFD_FLAGS);
 // vmm_ref_memory() says which, and VMM_REF_MEMORY=host|guest_memfd in the environment forces one.
-// System headers are Linux 6.1, older than guest_memfd: the newer uAPI is defined here (kvm.h of Linux >= 6.18).
+// System headers are Linux 6.1, older than guest_memfd: the newer uAPI comes from bench/Shared/kvm_uapi_618.h.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -26,34 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KVM_CREATE_GUEST_MEMFD_ 0xC040AED4UL        /* _IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd) */
-#define KVM_SET_USER_MEMORY_REGION2_ 0x40A0AE49UL   /* _IOW(KVMIO, 0x49, struct kvm_userspace_memory_region2) */
-#define GUEST_MEMFD_FLAG_MMAP (1ULL << 0)
-#define GUEST_MEMFD_FLAG_INIT_SHARED (1ULL << 1)
-#define KVM_MEM_GUEST_MEMFD_ (1U << 2)
-#define KVM_CAP_USER_MEMORY2_ 231
-#define KVM_CAP_GUEST_MEMFD_ 234
-#define KVM_CAP_GUEST_MEMFD_FLAGS_ 244
-
-struct kvm_create_guest_memfd_ {
-    uint64_t size;
-    uint64_t flags;
-    uint64_t reserved[6];
-};
-_Static_assert(sizeof(struct kvm_create_guest_memfd_) == 64, "kvm_create_guest_memfd is 64 bytes");
-
-struct kvm_userspace_memory_region2_ {
-    uint32_t slot;
-    uint32_t flags;
-    uint64_t guest_phys_addr;
-    uint64_t memory_size;
-    uint64_t userspace_addr;
-    uint64_t guest_memfd_offset;
-    uint32_t guest_memfd;
-    uint32_t pad1;
-    uint64_t pad2[14];
-};
-_Static_assert(sizeof(struct kvm_userspace_memory_region2_) == 160, "kvm_userspace_memory_region2 is 160 bytes");
+#include "../Shared/kvm_uapi_618.h"
 
 /* Layout.cs */
 #define GDT 0x1000UL

@@ -20,17 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../Shared/kvm_uapi_618.h"
 #define KVM_CREATE_VM 0xAE01UL
-#define KVM_CREATE_GUEST_MEMFD 0xC040AED4UL /* _IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd) */
-#define GUEST_MEMFD_FLAG_MMAP (1ULL << 0)
-#define GUEST_MEMFD_FLAG_INIT_SHARED (1ULL << 1)
-
-struct kvm_create_guest_memfd {
-    uint64_t size;
-    uint64_t flags;
-    uint64_t reserved[6];
-};
-_Static_assert(sizeof(struct kvm_create_guest_memfd) == 64, "kvm_create_guest_memfd is 64 bytes");
 
 #define PAGE 4096UL
 #define EXPORT __attribute__((visibility("default")))
@@ -42,11 +33,11 @@ static int vm_fd = -1;
 
 static int create_gmem(size_t bytes)
 {
-    struct kvm_create_guest_memfd args = {
+    struct kvm_create_guest_memfd_ args = {
         .size = bytes,
         .flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
     };
-    int fd = ioctl(vm_fd, KVM_CREATE_GUEST_MEMFD, &args);
+    int fd = ioctl(vm_fd, KVM_CREATE_GUEST_MEMFD_, &args);
     return fd < 0 ? -errno : fd;
 }
 

@@ -80,9 +80,8 @@ public static class KernelChoice
         {
             // No --arch: this machine's kernel, optionally as if the v8 series were applied to it, or at an older
             // release (where it has no guest_memfd: without TDP there is no KVM_X86_SW_PROTECTED_VM to select it).
-            (null, false) when generation.HasGmemMmap() => HostMatching.HostHasGuestMemfd == false
-                ? (HostMatching.LikeThisHostAsItIs(), "like this host: x86_64, 6.18 without CONFIG_KVM_GUEST_MEMFD")
-                : (HostMatching.LikeThisHostAsItIs(), "like this host: x86_64, 6.18"),
+            (null, false) when generation.HasGmemMmap() => (HostMatching.LikeThisHostAsItIs(),
+                HostMatching.HostHasGuestMemfd == false ? "like this host: x86_64, 6.18 without CONFIG_KVM_GUEST_MEMFD" : "like this host: x86_64, 6.18"),
             (null, false) => (EmulatorConfig.LikeThisHost(guestMemfd: false, generation), $"like this host: x86_64, {release}"),
             (null, true) => (EmulatorConfig.LikeThisHost() with
             {

@@ -69,13 +69,17 @@ public static class CapsProbe
             kvm.SupportedGuestMemfdFlags,
             vm.SupportedGuestMemfdFlags,
             vm.GuestMemfdUse,
-            [.. vmTypes.Select(type => Summarize(kvm, type, selection.Proposals))]);
+            [.. vmTypes.Select(type => type == vmType ? Summarize(vm, selection.Proposals) : SummarizeNew(kvm, type, selection.Proposals))]);
     }
 
-    private static VmTypeSummary Summarize(Kvm kvm, VmType type, KvmSharp.Abi.UapiProposals proposals)
+    // The probe VM answers for its own type; every other type gets a VM of its own.
+    private static VmTypeSummary SummarizeNew(Kvm kvm, VmType type, KvmSharp.Abi.UapiProposals proposals)
     {
         using var vm = kvm.CreateVm(type);
-        return new VmTypeSummary(type, vm.GuestMemfdUse, vm.SupportedGuestMemfdFlags, vm.SupportedMemoryAttributes,
-            (ulong)vm.CheckExtension(proposals.GuestMemfdMemoryAttributesCap), vm.CheckExtension(KvmSharp.Abi.KvmCaps.KVM_CAP_READONLY_MEM) != 0);
+        return Summarize(vm, proposals);
     }
+
+    private static VmTypeSummary Summarize(Vm vm, KvmSharp.Abi.UapiProposals proposals) =>
+        new(vm.Type, vm.GuestMemfdUse, vm.SupportedGuestMemfdFlags, vm.SupportedMemoryAttributes,
+            (ulong)vm.CheckExtension(proposals.GuestMemfdMemoryAttributesCap), vm.CheckExtension(KvmSharp.Abi.KvmCaps.KVM_CAP_READONLY_MEM) != 0);
 }

@@ -517,9 +517,7 @@ internal sealed partial class X86Emulator
         OpKind destKind = i.GetOpKind(0);
         OpKind srcKind = i.OpCount > 1 ? i.GetOpKind(1) : OpKind.Register;
         int addressSize = AddressSizeOf(destKind == OpKind.Register ? srcKind : destKind);
-        Register counter = addressSize switch { 2 => Register.CX, 4 => Register.ECX, _ => Register.RCX };
-        Register si = addressSize switch { 2 => Register.SI, 4 => Register.ESI, _ => Register.RSI };
-        Register di = addressSize switch { 2 => Register.DI, 4 => Register.EDI, _ => Register.RDI };
+        var (counter, si, di) = StringRegisters(addressSize);
         ulong step = (_cpu.Rflags & RFLAGS_DF) != 0 ? unchecked((ulong)-size) : (ulong)size;
         ulong mask = Alu.Mask(addressSize);
         int iterations = 0;
@@ -576,9 +574,7 @@ internal sealed partial class X86Emulator
         bool repe = i.HasRepePrefix, repne = i.HasRepnePrefix, rep = repe || repne;
         // The ES:rDI operand (the second of both forms) carries the address size.
         int addressSize = AddressSizeOf(i.GetOpKind(1));
-        Register counter = addressSize switch { 2 => Register.CX, 4 => Register.ECX, _ => Register.RCX };
-        Register si = addressSize switch { 2 => Register.SI, 4 => Register.ESI, _ => Register.RSI };
-        Register di = addressSize switch { 2 => Register.DI, 4 => Register.EDI, _ => Register.RDI };
+        var (counter, si, di) = StringRegisters(addressSize);
         ulong step = (f & RFLAGS_DF) != 0 ? unchecked((ulong)-size) : (ulong)size;
         ulong mask = Alu.Mask(addressSize);
         int iterations = 0;
@@ -611,6 +607,14 @@ internal sealed partial class X86Emulator
             if ((repe && !zf) || (repne && zf)) return true;
         }
     }
+
+    /// <summary>rCX, rSI and rDI at a string instruction's address size (SDM Vol. 2A: CX/SI/DI, ECX/…, RCX/…).</summary>
+    private static (Register Counter, Register Si, Register Di) StringRegisters(int addressSize) => addressSize switch
+    {
+        2 => (Register.CX, Register.SI, Register.DI),
+        4 => (Register.ECX, Register.ESI, Register.EDI),
+        _ => (Register.RCX, Register.RSI, Register.RDI),
+    };
 
     private static int AddressSizeOf(OpKind kind) => kind switch
     {

@@ -26,7 +26,6 @@ internal sealed partial class X86Emulator
     /// </summary>
     private ulong FastStos(int size)
     {
-        ulong pageSize = (ulong)EmulatorConfig.PageSize;
         Span<byte> pattern = stackalloc byte[EmulatorConfig.PageSize];
         ulong value = ReadReg(Accumulator(size));
         ulong stored = 0;
@@ -34,13 +33,8 @@ internal sealed partial class X86Emulator
         {
             ulong count = ReadReg(Register.RCX);
             if (count == 0) break;
-            ulong rdi = ReadReg(Register.RDI);
-            ulong linear = Linear(Register.ES, rdi);
-            ulong room = (pageSize - (linear & (pageSize - 1))) / (ulong)size;
-            ulong elements = Math.Min(count, room);
-            if (elements == 0) break;
+            if (!NextPageRun(size, count, PageAccess.Write, out ulong rdi, out ulong elements, out ulong gpa)) break;
             int bytes = (int)(elements * (ulong)size);
-            ulong gpa = Translate(linear, PageAccess.Write);
             var span = pattern[..bytes];
             FillPattern(span, value, size);
             if (_mem.Write(gpa, span).Status != GpaStatus.Done) break;
@@ -59,20 +53,14 @@ internal sealed partial class X86Emulator
     private bool FastScas(int size, bool repe, ref ulong f, out bool progressed)
     {
         progressed = false;
-        ulong pageSize = (ulong)EmulatorConfig.PageSize;
         Span<byte> buffer = stackalloc byte[EmulatorConfig.PageSize];
         ulong acc = ReadReg(Accumulator(size)) & Alu.Mask(size);
         for (int pages = 0; pages < FastPagesPerStep; pages++)
         {
             ulong count = ReadReg(Register.RCX);
             if (count == 0) return true;
-            ulong rdi = ReadReg(Register.RDI);
-            ulong linear = Linear(Register.ES, rdi);
-            ulong room = (pageSize - (linear & (pageSize - 1))) / (ulong)size;
-            ulong elements = Math.Min(count, room);
-            if (elements == 0) return false;
+            if (!NextPageRun(size, count, PageAccess.Read, out ulong rdi, out ulong elements, out ulong gpa)) return false;
             int bytes = (int)(elements * (ulong)size);
-            ulong gpa = Translate(linear, PageAccess.Read);
             var span = buffer[..bytes];
             if (_mem.Read(gpa, span).Status != GpaStatus.Done) return false;
             // The first element that ends the REP: unequal for REPE, equal for REPNE.
@@ -90,6 +78,20 @@ internal sealed partial class X86Emulator
             if (stop >= 0) return true;
         }
         return ReadReg(Register.RCX) == 0;
+    }
+
+    /// <summary>
+    /// The elements at ES:rDI that lie in one page (at most <paramref name="count"/>) and that page's GPA; false when
+    /// the next element straddles a page boundary (the element path takes it).
+    /// </summary>
+    private bool NextPageRun(int size, ulong count, PageAccess access, out ulong rdi, out ulong elements, out ulong gpa)
+    {
+        ulong pageSize = (ulong)EmulatorConfig.PageSize;
+        rdi = ReadReg(Register.RDI);
+        ulong linear = Linear(Register.ES, rdi);
+        elements = Math.Min(count, (pageSize - (linear & (pageSize - 1))) / (ulong)size);
+        gpa = elements == 0 ? 0 : Translate(linear, access);
+        return elements != 0;
     }
 
     private static ulong Element(ReadOnlySpan<byte> span, int index, int size) => size switch
