@@ -30,6 +30,12 @@ public sealed class EmulatedKernel : IKernel, IDisposable
 
     internal (IReadOnlyList<Kvm> Vms, FdTable Fds, AddressSpace Mm) InvariantView => (_vms, _fds, _mm);
 
+    /// <summary>
+    /// Creates an emulated kernel configured by <paramref name="config"/> (default:
+    /// <see cref="EmulatorConfig.LikeThisHost"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The configuration is not a kernel that could exist (e.g. VM types or Kconfig
+    /// switches its generation or architecture lacks).</exception>
     public EmulatedKernel(EmulatorConfig? config = null)
     {
         Config = config ?? EmulatorConfig.LikeThisHost();
@@ -37,8 +43,10 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         Arch = KvmArch.For(Config);
     }
 
+    /// <summary>The configuration this kernel was created with.</summary>
     public EmulatorConfig Config { get; }
 
+    /// <summary>Always "emulated".</summary>
     public string Name => "emulated";
 
     /// <summary>Serializes every call into the emulated kernel.</summary>
@@ -69,6 +77,10 @@ public sealed class EmulatedKernel : IKernel, IDisposable
 
     // ---------------------------------------------------------------- syscalls
 
+    /// <summary>
+    /// open(2): only "/dev/kvm" exists (<paramref name="flags"/> are not checked); any other path, or a disposed
+    /// kernel, gives -ENOENT.
+    /// </summary>
     public long Open(string path, int flags, out KernelFd? fd)
     {
         fd = null;
@@ -83,15 +95,25 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         }
     }
 
+    /// <inheritdoc/>
     public KernelFd Adopt(int fd) => new(this, fd);
 
+    /// <summary>close(2) of an emulated descriptor; -EBADF when it is not open or the kernel is disposed.</summary>
     public long Close(int fd)
     {
         lock (SyncRoot) return _disposed ? Err.EBADF : _fds.Close(fd);
     }
 
+    /// <summary>
+    /// ioctl(2) with a struct argument, decoded and answered like the kernel (generic VFS requests first, then the
+    /// file's own); -EBADF for a descriptor of another kernel.
+    /// </summary>
     public long Ioctl(KernelFd fd, uint request, Span<byte> arg) => DoIoctl(fd, request, IoctlArg.FromBuffer(arg));
 
+    /// <summary>
+    /// ioctl(2) with an integer argument (KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_RUN …); -EBADF for a descriptor of
+    /// another kernel.
+    /// </summary>
     public long Ioctl(KernelFd fd, uint request, ulong arg) => DoIoctl(fd, request, IoctlArg.FromValue(arg));
 
     private long DoIoctl(KernelFd fd, uint request, IoctlArg arg)
@@ -118,6 +140,11 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         }
     }
 
+    /// <summary>
+    /// mmap(2). MAP_ANONYMOUS maps real host memory that guests may use directly. A file (a guest_memfd, a vCPU's
+    /// kvm_run) is mapped after the kernel's checks (page-aligned offset, do_mmap, then the file's own: a guest_memfd
+    /// needs GUEST_MEMFD_FLAG_MMAP, else ENODEV, and MAP_SHARED, else EINVAL) over the host memory backing the file.
+    /// </summary>
     public long Mmap(nint address, ulong length, int prot, int flags, KernelFd? fd, long offset, out nint mapped)
     {
         mapped = 0;
@@ -254,6 +281,9 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         return 0;
     }
 
+    /// <summary>
+    /// munmap(2); anonymous memory a vCPU may be using is invalidated (every VM's cached translations dropped) first.
+    /// </summary>
     public long Munmap(nint address, ulong length)
     {
         if (length != 0 && (address & (EmulatorConfig.PageSize - 1)) == 0) ForgetAnonymous(address, PageAlign(length));
@@ -291,6 +321,9 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     private static ulong PageAlign(ulong length) =>
         (length + (ulong)EmulatorConfig.PageSize - 1) & ~(ulong)(EmulatorConfig.PageSize - 1);
 
+    /// <summary>
+    /// fallocate(2) with the generic checks of vfs_fallocate, then the file's own (kvm_gmem_fallocate for guest_memfd).
+    /// </summary>
     public long Fallocate(KernelFd fd, int mode, long offset, long length)
     {
         lock (SyncRoot)
@@ -300,6 +333,9 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         }
     }
 
+    /// <summary>
+    /// read(2): no KVM file can be read, so -EINVAL (or -EBADF); <paramref name="buffer"/> is untouched.
+    /// </summary>
     public long Read(KernelFd fd, Span<byte> buffer)
     {
         lock (SyncRoot)
@@ -309,6 +345,7 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         }
     }
 
+    /// <summary>write(2): no KVM file can be written, so -EINVAL (or -EBADF).</summary>
     public long Write(KernelFd fd, ReadOnlySpan<byte> buffer)
     {
         lock (SyncRoot)
@@ -318,8 +355,14 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         }
     }
 
+    /// <summary>
+    /// pread64(2): -EINVAL for a negative offset, else -ESPIPE or -EINVAL as the file's mode says; never reads.
+    /// </summary>
     public long Pread(KernelFd fd, Span<byte> buffer, long offset) => Positional(fd, offset);
 
+    /// <summary>
+    /// pwrite64(2): -EINVAL for a negative offset, else -ESPIPE or -EINVAL as the file's mode says; never writes.
+    /// </summary>
     public long Pwrite(KernelFd fd, ReadOnlySpan<byte> buffer, long offset) => Positional(fd, offset);
 
     private long Positional(KernelFd fd, long offset)
@@ -333,6 +376,10 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         }
     }
 
+    /// <summary>
+    /// lseek(2): 0 for files with noop_llseek (the position never moves), -ESPIPE for the others, -EINVAL for a bad
+    /// whence.
+    /// </summary>
     public long Lseek(KernelFd fd, long offset, int whence)
     {
         lock (SyncRoot)
@@ -342,6 +389,10 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         }
     }
 
+    /// <summary>
+    /// fstat(2): device, inode, mode and size of the file, block size = the page size, st_blocks = 0 (as guest_memfd
+    /// reports).
+    /// </summary>
     public long Fstat(KernelFd fd, out KernelStat stat)
     {
         stat = default;
@@ -355,6 +406,9 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         }
     }
 
+    /// <summary>
+    /// ftruncate(2): always -EINVAL (or -EBADF): a guest_memfd's size is fixed at creation (kvm_gmem_setattr).
+    /// </summary>
     public long Ftruncate(KernelFd fd, long length)
     {
         lock (SyncRoot)

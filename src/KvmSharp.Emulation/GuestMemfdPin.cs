@@ -24,6 +24,7 @@ public sealed class GuestMemfdPin : IDisposable
     /// <summary>The pinned page's index in the file.</summary>
     public ulong PageIndex { get; }
 
+    /// <summary>Unpins the page; conversions to private may succeed again. Idempotent.</summary>
     public void Dispose()
     {
         lock (_kernel.SyncRoot)

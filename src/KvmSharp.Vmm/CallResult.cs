@@ -4,6 +4,7 @@ namespace KvmSharp.Vmm;
 /// <summary>How one guest call (or run of the entry point) ended. Never thrown: every guest ending is a value.</summary>
 public sealed record CallResult
 {
+    /// <summary>How the call ended; the other members say which values go with it.</summary>
     public required GuestOutcome Outcome { get; init; }
 
     /// <summary>The exit status: the value written to the exit port, 0 when the function returned; -1 otherwise.</summary>
@@ -32,6 +33,9 @@ public sealed record CallResult
     /// <summary>KVM_RUN returns during the call.</summary>
     public long Exits { get; init; }
 
+    /// <summary>
+    /// Wall-clock time the guest ran: the run loop, from arming the watchdog until it stopped (not the call's set-up).
+    /// </summary>
     public TimeSpan Elapsed { get; init; }
 
     /// <summary>What happened, with the values (port, exit reason, suberror …), for people and logs.</summary>
@@ -55,5 +59,8 @@ public sealed record CallResult
     /// <summary>The CPU exception of a <see cref="GuestOutcome.Exception"/> (vector, error code, CR2 …); null otherwise.</summary>
     public GuestException? Exception { get; init; }
 
+    /// <summary>
+    /// True when the outcome is <see cref="GuestOutcome.Exit"/> with status 0 (including a function that returned).
+    /// </summary>
     public bool IsSuccess => Outcome == GuestOutcome.Exit && Status == 0;
 }

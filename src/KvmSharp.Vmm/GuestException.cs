@@ -25,13 +25,16 @@ public sealed record GuestException
     /// </summary>
     public required ulong Rip { get; init; }
 
+    /// <summary>The CS selector of the interrupted code (from the interrupt frame).</summary>
     public ushort Cs { get; init; }
 
+    /// <summary>RFLAGS of the interrupted code (from the interrupt frame).</summary>
     public ulong Rflags { get; init; }
 
     /// <summary>The guest's RSP when the exception happened (handlers run on their own stack).</summary>
     public ulong Rsp { get; init; }
 
+    /// <summary>The SS selector of the interrupted code (from the interrupt frame).</summary>
     public ushort Ss { get; init; }
 
     /// <summary>The linear address a #PF was raised for (CR2); null for every other vector.</summary>

@@ -82,6 +82,7 @@ public sealed class GuestMemory : IDisposable
         }
     }
 
+    /// <summary>The memory's size in bytes: valid guest-physical addresses are [0, Size).</summary>
     public ulong Size { get; }
 
     /// <summary>
@@ -123,6 +124,16 @@ public sealed class GuestMemory : IDisposable
     public static GuestMemoryBacking BestBacking(Vm vm) =>
         GuestMemfdUnavailableReason(vm) is null ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory;
 
+    /// <summary>
+    /// Creates <paramref name="size"/> bytes of guest memory with <paramref name="backing"/> and binds it at GPA 0 as
+    /// slot 0: a guest_memfd (MMAP|INIT_SHARED) mapped once and bound with KVM_SET_USER_MEMORY_REGION2, or anonymous
+    /// host memory in a plain slot.
+    /// </summary>
+    /// <exception cref="MicroVmException">guest_memfd was asked for, but <paramref name="vm"/> cannot have it
+    /// (<see cref="GuestMemfdUnavailableReason"/>).</exception>
+    /// <exception cref="KvmSharp.Kernel.KvmException">A kernel call failed (creating, mapping or binding the
+    /// memory).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="backing"/> is not a known value.</exception>
     public static GuestMemory Create(Vm vm, ulong size, GuestMemoryBacking backing = GuestMemoryBacking.GuestMemfd) =>
         Create(vm, size, backing, guestMemfdChecked: false);
 
@@ -230,6 +241,9 @@ public sealed class GuestMemory : IDisposable
     /// <summary>True when the host may touch every page of [gpa, gpa+length) (none of them was made private).</summary>
     public bool IsShared(ulong gpa, ulong length) => Memfd is null ? Contains(gpa, length) : Memfd.IsShared(gpa, length);
 
+    /// <summary>Copies <paramref name="bytes"/> to guest-physical address <paramref name="gpa"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is outside guest memory.</exception>
+    /// <exception cref="GuestMemoryFaultException">The range touches a private page.</exception>
     public void Write(ulong gpa, ReadOnlySpan<byte> bytes)
     {
         if (Mapping is not null) Mapping.Write(gpa, bytes);
@@ -240,14 +254,25 @@ public sealed class GuestMemory : IDisposable
         }
     }
 
+    /// <summary>
+    /// Copies [<paramref name="gpa"/>, +destination.Length) of guest memory into <paramref name="destination"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is outside guest memory.</exception>
+    /// <exception cref="GuestMemoryFaultException">The range touches a private page.</exception>
     public void Read(ulong gpa, Span<byte> destination)
     {
         if (Mapping is not null) Mapping.Read(gpa, destination);
         else _host!.Read(gpa, destination);
     }
 
+    /// <summary>Reads an unmanaged value at guest-physical address <paramref name="gpa"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is outside guest memory.</exception>
+    /// <exception cref="GuestMemoryFaultException">The range touches a private page.</exception>
     public T Read<T>(ulong gpa) where T : unmanaged => Mapping is not null ? Mapping.Read<T>(gpa) : _host!.Read<T>(gpa);
 
+    /// <summary>Writes an unmanaged value at guest-physical address <paramref name="gpa"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is outside guest memory.</exception>
+    /// <exception cref="GuestMemoryFaultException">The range touches a private page.</exception>
     public void Write<T>(ulong gpa, T value) where T : unmanaged
     {
         if (Mapping is not null) Mapping.Write(gpa, value);
@@ -270,6 +295,9 @@ public sealed class GuestMemory : IDisposable
         return span;
     }
 
+    /// <summary>Sets [<paramref name="gpa"/>, +<paramref name="length"/>) to <paramref name="value"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is outside guest memory.</exception>
+    /// <exception cref="GuestMemoryFaultException">The range touches a private page.</exception>
     public void Fill(ulong gpa, ulong length, byte value)
     {
         if (Mapping is not null) Mapping.Fill(gpa, length, value);
@@ -493,6 +521,10 @@ public sealed class GuestMemory : IDisposable
     /// <summary>True when [gpa, gpa+length) lies inside guest memory.</summary>
     public bool Contains(ulong gpa, ulong length) => gpa <= Size && length <= Size - gpa;
 
+    /// <summary>
+    /// Deletes the slot, unmaps the memory and closes the guest_memfd (or frees the host memory). The VM is not
+    /// disposed.
+    /// </summary>
     public void Dispose()
     {
         Detach();

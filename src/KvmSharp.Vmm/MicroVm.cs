@@ -88,8 +88,10 @@ public sealed partial class MicroVm : IDisposable
     /// <summary>The functions this micro-VM's guest may call (a copy of <see cref="MicroVmOptions.HostFunctions"/>).</summary>
     public HostFunctions HostFunctions { get; }
 
+    /// <summary>The image this micro-VM runs: <c>Call</c> resolves function names in its exports.</summary>
     public GuestImage Image { get; }
 
+    /// <summary>The options this micro-VM was created with; their limits apply to every call.</summary>
     public MicroVmOptions Options { get; }
 
     /// <summary>The port-I/O bus (COM1, the hypercall ports, the host-call port and the exception port).</summary>
@@ -373,6 +375,11 @@ public sealed partial class MicroVm : IDisposable
         };
     }
 
+    /// <summary>
+    /// Releases the watchdog, vCPU, guest memory, VM and the /dev/kvm it opened itself (not
+    /// <see cref="MicroVmOptions.Kvm"/>). Called from a host function during this micro-VM's call, it ends the call as
+    /// <see cref="GuestOutcome.HostFunctionFailed"/> and disposes once the call is over.
+    /// </summary>
     public void Dispose()
     {
         if (_disposed) return;

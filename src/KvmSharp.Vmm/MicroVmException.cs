@@ -8,15 +8,18 @@ namespace KvmSharp.Vmm;
 /// </summary>
 public class MicroVmException : Exception
 {
+    /// <summary>Creates the exception with the default message.</summary>
     public MicroVmException()
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>.</summary>
     public MicroVmException(string message)
         : base(message)
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/> and its cause <paramref name="inner"/>.</summary>
     public MicroVmException(string message, Exception inner)
         : base(message, inner)
     {

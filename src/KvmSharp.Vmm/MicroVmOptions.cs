@@ -6,6 +6,7 @@ namespace KvmSharp.Vmm;
 /// <summary>The limits and plumbing of one micro-VM.</summary>
 public sealed record MicroVmOptions
 {
+    /// <summary>The default <see cref="MemorySize"/>: 2 MiB, the smallest allowed.</summary>
     public const ulong DefaultMemorySize = 2 * 1024 * 1024;
 
     /// <summary>Guest memory size: a multiple of 2 MiB in [2 MiB, 1 GiB].</summary>

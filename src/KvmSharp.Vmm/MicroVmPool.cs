@@ -19,6 +19,16 @@ public sealed class MicroVmPool : IDisposable
     private readonly MicroVmSnapshot? _snapshot;
     private bool _disposed;
 
+    /// <summary>
+    /// Creates <paramref name="size"/> idle micro-VMs of <paramref name="image"/> up front; <see cref="Return"/> resets
+    /// them with <see cref="MicroVm.Reset"/>.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="image"/> or <paramref name="options"/> is
+    /// null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is negative.</exception>
+    /// <exception cref="MicroVmException">A micro-VM could not be created (the ones already made are
+    /// disposed).</exception>
+    /// <exception cref="KvmSharp.Kernel.KvmException">A kernel call failed while creating a micro-VM.</exception>
     public MicroVmPool(GuestImage image, MicroVmOptions options, int size)
         : this(image, null, options, size)
     {
@@ -53,6 +63,7 @@ public sealed class MicroVmPool : IDisposable
         }
     }
 
+    /// <summary>Micro-VMs ready to rent without creating one.</summary>
     public int Idle => _idle.Count;
 
     /// <summary>A ready micro-VM: an idle one, or a new one when none is idle.</summary>
@@ -89,6 +100,9 @@ public sealed class MicroVmPool : IDisposable
         _idle.Push(vm);
     }
 
+    /// <summary>
+    /// Disposes the idle micro-VMs. Rented ones stay the renter's; returning them later disposes them.
+    /// </summary>
     public void Dispose()
     {
         _disposed = true;

@@ -33,6 +33,11 @@ public sealed class RunLoop
     private readonly HostCallDevice? _hostCalls;
     private readonly Func<bool> _timedOut;
 
+    /// <summary>
+    /// A loop over <paramref name="vcpu"/> that sends port I/O to <paramref name="bus"/> and stops on a request of
+    /// <paramref name="hypercalls"/>; <paramref name="timedOut"/> tells an interruption by the watchdog from a stray
+    /// signal. No host-call device.
+    /// </summary>
     public RunLoop(Vcpu vcpu, Bus bus, HypercallDevice hypercalls, Func<bool> timedOut)
         : this(vcpu, bus, hypercalls, null, timedOut)
     {

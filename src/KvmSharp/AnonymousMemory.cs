@@ -51,6 +51,9 @@ public sealed class AnonymousMemory : IDisposable
     /// <summary>True for MAP_SHARED anonymous memory.</summary>
     public bool IsShared { get; }
 
+    /// <summary>
+    /// The mapping's length in bytes, as requested from <see cref="Allocate"/>; valid offsets are [0, Length).
+    /// </summary>
     public ulong Length => _region.Length;
 
     /// <summary>The mapping's address in this process (a memory slot's userspace_addr).</summary>
@@ -68,8 +71,14 @@ public sealed class AnonymousMemory : IDisposable
     /// <summary>Copies <paramref name="source"/> into the memory at <paramref name="offset"/>.</summary>
     public void Write(ulong offset, ReadOnlySpan<byte> source) => source.CopyTo(Access(offset, source.Length));
 
+    /// <summary>Reads an unmanaged value (host byte order) at byte <paramref name="offset"/> of the mapping.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">[offset, offset+sizeof(T)) is outside the mapping.</exception>
+    /// <exception cref="ObjectDisposedException">This memory was disposed.</exception>
     public T Read<T>(ulong offset) where T : unmanaged => MemoryMarshal.Read<T>(Access(offset, Unsafe.SizeOf<T>()));
 
+    /// <summary>Writes an unmanaged value (host byte order) at byte <paramref name="offset"/> of the mapping.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">[offset, offset+sizeof(T)) is outside the mapping.</exception>
+    /// <exception cref="ObjectDisposedException">This memory was disposed.</exception>
     public void Write<T>(ulong offset, T value) where T : unmanaged => MemoryMarshal.Write(Access(offset, Unsafe.SizeOf<T>()), in value);
 
     /// <summary>Sets [offset, offset+length) to <paramref name="value"/>.</summary>
@@ -122,6 +131,10 @@ public sealed class AnonymousMemory : IDisposable
     private void ThrowOutOfRange(ulong offset, ulong length) =>
         throw new ArgumentOutOfRangeException(nameof(offset), $"[0x{offset:X}, +{(long)length}) is outside the 0x{Length:X}-byte anonymous memory");
 
+    /// <summary>
+    /// Marks this memory disposed (later accesses throw <see cref="ObjectDisposedException"/>) and drops its reference;
+    /// the munmap happens once no memory slot uses the mapping any more.
+    /// </summary>
     public void Dispose()
     {
         _disposed = true;

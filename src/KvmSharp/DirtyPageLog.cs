@@ -149,6 +149,7 @@ public readonly struct DirtyPageIndices : IEnumerable<ulong>
 
         readonly object IEnumerator.Current => Current;
 
+        /// <summary>Advances to the next set bit; false once the bitmap is exhausted.</summary>
         public bool MoveNext()
         {
             while (_word == 0)
@@ -165,6 +166,7 @@ public readonly struct DirtyPageIndices : IEnumerable<ulong>
             return true;
         }
 
+        /// <summary>Restarts the walk from the first word of the bitmap.</summary>
         public void Reset()
         {
             _index = -1;
@@ -172,6 +174,7 @@ public readonly struct DirtyPageIndices : IEnumerable<ulong>
             Current = 0;
         }
 
+        /// <summary>Does nothing: the enumerator holds no resources.</summary>
         public readonly void Dispose()
         {
         }

@@ -21,11 +21,18 @@ public sealed class GuestMapping : IDisposable
         FileOffset = fileOffset;
     }
 
+    /// <summary>
+    /// The guest_memfd file this mapping shows; its size and shared/private state decide which accesses are allowed.
+    /// </summary>
     public GuestMemfd Memfd { get; }
 
     /// <summary>The file offset that mapping offset 0 shows.</summary>
     public ulong FileOffset { get; }
 
+    /// <summary>
+    /// The mapping's length in bytes; mapping offset o shows file offset <see cref="FileOffset"/> + o. It may exceed
+    /// the file size (accesses there are refused).
+    /// </summary>
     public ulong Length => _region.Length;
 
     /// <summary>The mapping's address in this process (a memory slot's userspace_addr).</summary>
@@ -49,8 +56,16 @@ public sealed class GuestMapping : IDisposable
         }
     }
 
+    /// <summary>Reads an unmanaged value (host byte order) at byte <paramref name="offset"/> of the mapping.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">[offset, offset+sizeof(T)) is outside the mapping.</exception>
+    /// <exception cref="GuestMemoryFaultException">The range reaches beyond the file size or touches a private
+    /// page.</exception>
     public T Read<T>(ulong offset) where T : unmanaged => MemoryMarshal.Read<T>(Access(offset, Unsafe.SizeOf<T>()));
 
+    /// <summary>Writes an unmanaged value (host byte order) at byte <paramref name="offset"/> of the mapping.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">[offset, offset+sizeof(T)) is outside the mapping.</exception>
+    /// <exception cref="GuestMemoryFaultException">The range reaches beyond the file size or touches a private
+    /// page.</exception>
     public void Write<T>(ulong offset, T value) where T : unmanaged => MemoryMarshal.Write(Access(offset, Unsafe.SizeOf<T>()), in value);
 
     /// <summary>
@@ -124,5 +139,8 @@ public sealed class GuestMapping : IDisposable
     private void ThrowOutOfRange(ulong offset, int length) =>
         throw new ArgumentOutOfRangeException(nameof(offset), $"[0x{offset:X}, +{length}) is outside the 0x{Length:X}-byte mapping");
 
+    /// <summary>
+    /// Unmaps the mapping (munmap); spans obtained from <see cref="GetSpan"/> must no longer be used.
+    /// </summary>
     public void Dispose() => _region.Dispose();
 }

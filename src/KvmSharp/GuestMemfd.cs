@@ -26,11 +26,17 @@ public sealed class GuestMemfd : IDisposable
     /// <summary>The VM this file belongs to (the kernel keeps that VM alive while the file is open).</summary>
     public Vm Vm { get; }
 
+    /// <summary>
+    /// The guest_memfd file descriptor returned by KVM_CREATE_GUEST_MEMFD; pass it to raw kernel calls.
+    /// </summary>
     public KernelFd Handle { get; }
 
     /// <summary>The file size, fixed at creation.</summary>
     public ulong Size { get; }
 
+    /// <summary>
+    /// The flags the file was created with (kvm_create_guest_memfd.flags), e.g. whether it can be mapped.
+    /// </summary>
     public GuestMemfdFlags Flags { get; }
 
     /// <summary>The host page size used for alignment rules.</summary>
@@ -109,5 +115,9 @@ public sealed class GuestMemfd : IDisposable
         return SharedPages.AllShared(first, end);
     }
 
+    /// <summary>
+    /// Closes the guest_memfd descriptor. A memory slot bound to the file does not keep it open (delete such slots
+    /// first); a host mapping (<see cref="GuestMapping"/>) does, until it is disposed.
+    /// </summary>
     public void Dispose() => Handle.Dispose();
 }

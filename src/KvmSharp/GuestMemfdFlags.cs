@@ -12,6 +12,7 @@ namespace KvmSharp;
 public enum GuestMemfdFlags : ulong
 #pragma warning restore CA1711
 {
+    /// <summary>No flags: a private-only file the host cannot mmap.</summary>
     None = 0,
     /// <summary>GUEST_MEMFD_FLAG_MMAP: the host may mmap the file (MAP_SHARED only).</summary>
     Mmap = KvmConstants.GUEST_MEMFD_FLAG_MMAP,
@@ -24,6 +25,10 @@ public enum GuestMemfdFlags : ulong
 /// <summary>Formatting of flag sets the way the kernel spells them (MMAP|INIT_SHARED|0x10).</summary>
 public static class GuestMemfdFlagsExtensions
 {
+    /// <summary>
+    /// The flags as the kernel's names without the GUEST_MEMFD_FLAG_ prefix, joined by '|' (e.g. "MMAP|INIT_SHARED");
+    /// unnamed bits are appended as hex, and no flags give "0".
+    /// </summary>
     public static string ToKernelString(this GuestMemfdFlags flags)
     {
         if (flags == GuestMemfdFlags.None) return "0";

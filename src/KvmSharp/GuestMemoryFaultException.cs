@@ -18,6 +18,10 @@ public enum GuestMemoryFault
 /// </summary>
 public sealed class GuestMemoryFaultException : KvmException
 {
+    /// <summary>
+    /// Creates the exception for an access of <paramref name="length"/> bytes at <paramref name="fileOffset"/> of a
+    /// <paramref name="fileSize"/>-byte guest_memfd; its errno is EFAULT.
+    /// </summary>
     public GuestMemoryFaultException(GuestMemoryFault fault, ulong fileOffset, ulong length, ulong fileSize)
         : base("host access", (int)Errno.EFAULT, $"file offset=0x{fileOffset:X} length={length}",
             fault == GuestMemoryFault.BeyondEndOfFile
@@ -29,17 +33,22 @@ public sealed class GuestMemoryFaultException : KvmException
         Length = length;
     }
 
+    /// <summary>Why the kernel would raise SIGBUS: the page is beyond the file size or private.</summary>
     public GuestMemoryFault Fault { get; }
 
     /// <summary>The first faulting byte's offset in the guest_memfd file.</summary>
     public ulong FileOffset { get; }
 
+    /// <summary>The length in bytes of the refused access.</summary>
     public ulong Length { get; }
 }
 
 /// <summary>KVM_SET_MEMORY_ATTRIBUTES2 failed; <see cref="ErrorOffset"/> is the kernel's error_offset.</summary>
 public sealed class MemoryAttributesException : KvmException
 {
+    /// <summary>
+    /// Creates the exception from the kernel's errno, the request text and the error_offset it wrote back.
+    /// </summary>
     public MemoryAttributesException(int errno, string request, ulong errorOffset)
         : base("KVM_SET_MEMORY_ATTRIBUTES2", errno, request,
             $"KVM_SET_MEMORY_ATTRIBUTES2 failed with {ErrnoInfo.NameOf(errno)} ({ErrnoInfo.Describe(errno)}) at offset 0x{errorOffset:X}: {request}")

@@ -10,6 +10,7 @@ namespace KvmSharp;
 [Flags]
 public enum HypercallExits : ulong
 {
+    /// <summary>No hypercall exits to userspace.</summary>
     None = 0,
 
     /// <summary>KVM_HC_MAP_GPA_RANGE: a confidential guest asks to convert a range between private and shared.</summary>

@@ -10,6 +10,7 @@ namespace KvmSharp;
 /// </summary>
 public sealed class Kvm : IDisposable
 {
+    /// <summary>The path <see cref="Open"/> uses when none is given.</summary>
     public const string DefaultPath = "/dev/kvm";
 
     private Kvm(IKernel kernel, KernelFd fd, UapiProposals proposals)
@@ -86,5 +87,9 @@ public sealed class Kvm : IDisposable
         return new Vm(this, Kernel.Adopt((int)rc), type);
     }
 
+    /// <summary>
+    /// Closes the /dev/kvm descriptor. Dispose it after its VMs: creating a vCPU still asks it for
+    /// KVM_GET_VCPU_MMAP_SIZE.
+    /// </summary>
     public void Dispose() => Handle.Dispose();
 }

@@ -37,12 +37,18 @@ public sealed partial class MemorySlot : IDisposable
         _memoryReleased = memory is null;
     }
 
+    /// <summary>The VM the slot belongs to.</summary>
     public Vm Vm { get; }
 
+    /// <summary>The slot id passed to the kernel (kvm_userspace_memory_region2.slot).</summary>
     public uint Slot => _region.slot;
 
+    /// <summary>The guest-physical address (GPA) where the slot starts; changes with <see cref="Move"/>.</summary>
     public ulong GuestPhysicalAddress => _region.guest_phys_addr;
 
+    /// <summary>
+    /// The slot's length in bytes (memory_size): it covers GPAs [<see cref="GuestPhysicalAddress"/>, +Size).
+    /// </summary>
     public ulong Size => _region.memory_size;
 
     /// <summary>The slot's userspace_addr (0 for a guest_memfd-only slot).</summary>
@@ -54,6 +60,10 @@ public sealed partial class MemorySlot : IDisposable
     /// <summary>True when the slot was bound to a guest_memfd (KVM_MEM_GUEST_MEMFD).</summary>
     public bool HasGuestMemfd => (_region.flags & KvmConstants.KVM_MEM_GUEST_MEMFD) != 0;
 
+    /// <summary>
+    /// The guest_memfd file offset (bytes) that <see cref="GuestPhysicalAddress"/> maps to (guest_memfd_offset; 0
+    /// without a guest_memfd).
+    /// </summary>
     public ulong MemfdOffset => _region.guest_memfd_offset;
 
     /// <summary>The guest_memfd behind the slot's private (or, if mappable, all) pages; null for a plain slot.</summary>
@@ -115,6 +125,12 @@ public sealed partial class MemorySlot : IDisposable
         Memory!.Region.DangerousRelease();
     }
 
+    /// <summary>
+    /// Deletes the slot unless it is already deleted or the VM descriptor is closed, disposes the mapping the SDK made
+    /// and lets go of the host memory it kept mapped.
+    /// </summary>
+    /// <exception cref="KvmSharp.Kernel.KvmException">The delete (KVM_SET_USER_MEMORY_REGION[2] with memory_size = 0)
+    /// failed.</exception>
     public void Dispose()
     {
         if (!_deleted && !Vm.Handle.IsClosed) Delete();

@@ -10,6 +10,7 @@ namespace KvmSharp;
 [Flags]
 public enum MemorySlotFlags : uint
 {
+    /// <summary>A writable slot without dirty logging.</summary>
     None = 0,
 
     /// <summary>KVM_MEM_LOG_DIRTY_PAGES: KVM tracks the pages the guest writes (not allowed with guest_memfd).</summary>

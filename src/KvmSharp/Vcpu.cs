@@ -22,10 +22,13 @@ public sealed class Vcpu : IDisposable
         _kernel = vm.Kernel;
     }
 
+    /// <summary>The VM this vCPU belongs to.</summary>
     public Vm Vm { get; }
 
+    /// <summary>The vCPU file descriptor returned by KVM_CREATE_VCPU; pass it to raw kernel calls.</summary>
     public KernelFd Handle { get; }
 
+    /// <summary>The vCPU id given to KVM_CREATE_VCPU.</summary>
     public int Id { get; }
 
     private IKernel Kernel => _kernel;
@@ -46,6 +49,8 @@ public sealed class Vcpu : IDisposable
         }
     }
 
+    /// <summary>KVM_GET_REGS: the general-purpose registers, RIP and RFLAGS (x86).</summary>
+    /// <exception cref="KvmException">The ioctl failed.</exception>
     public kvm_regs GetRegs()
     {
         var regs = default(kvm_regs);
@@ -54,12 +59,16 @@ public sealed class Vcpu : IDisposable
         return regs;
     }
 
+    /// <summary>KVM_SET_REGS: replaces the general-purpose registers, RIP and RFLAGS (x86).</summary>
+    /// <exception cref="KvmException">The ioctl failed.</exception>
     public void SetRegs(kvm_regs regs)
     {
         long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_REGS, KvmCall.Bytes(ref regs));
         if (KvmCall.IsError(rc)) KvmCall.ThrowKvm(rc, "KVM_SET_REGS", $"vcpu={Id} rip=0x{regs.rip:X}");
     }
 
+    /// <summary>KVM_GET_SREGS: the segment, descriptor-table and control registers, EFER and APIC base (x86).</summary>
+    /// <exception cref="KvmException">The ioctl failed.</exception>
     public kvm_sregs GetSregs()
     {
         var sregs = default(kvm_sregs);
@@ -67,6 +76,11 @@ public sealed class Vcpu : IDisposable
         return sregs;
     }
 
+    /// <summary>
+    /// KVM_SET_SREGS: replaces the segment, descriptor-table and control registers, EFER and APIC base (x86).
+    /// </summary>
+    /// <exception cref="KvmException">The kernel refused the state (e.g. EINVAL for an inconsistent
+    /// CR0/CR4/EFER).</exception>
     public void SetSregs(kvm_sregs sregs) =>
         KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_SREGS, KvmCall.Bytes(ref sregs)), "KVM_SET_SREGS",
             $"vcpu={Id} cr0=0x{sregs.cr0:X} cr4=0x{sregs.cr4:X} efer=0x{sregs.efer:X}");
@@ -155,6 +169,9 @@ public sealed class Vcpu : IDisposable
         return args.size;
     }
 
+    /// <summary>
+    /// Unmaps the kvm_run area and closes the vCPU descriptor; any <see cref="VcpuExit"/> from it is then invalid.
+    /// </summary>
     public void Dispose()
     {
         _run.Dispose();

@@ -22,12 +22,24 @@ public readonly ref struct VcpuExit
     /// <summary>KVM_RUN returned EINTR (a signal or immediate_exit); <see cref="Reason"/> is stale.</summary>
     public bool Interrupted { get; }
 
+    /// <summary>
+    /// kvm_run.exit_reason: why KVM_RUN returned; it decides which exit-specific members (Io*, Mmio*, MemoryFault*,
+    /// Hypercall* …) are meaningful.
+    /// </summary>
     public KvmExitReason Reason => (KvmExitReason)U32(KvmRunLayout.exit_reason);
 
     // ---- KVM_EXIT_IO ----
+    /// <summary>
+    /// KVM_EXIT_IO: true for OUT/OUTS (guest to host), false for IN/INS (answer by writing <see cref="IoData"/>).
+    /// </summary>
     public bool IoIsOut => _run[KvmRunLayout.io_direction] == KvmConstants.KVM_EXIT_IO_OUT;
+    /// <summary>KVM_EXIT_IO: the access width in bytes (1, 2 or 4).</summary>
     public int IoSize => _run[KvmRunLayout.io_size];
+    /// <summary>KVM_EXIT_IO: the port number.</summary>
     public ushort IoPort => BinaryPrimitives.ReadUInt16LittleEndian(_run[KvmRunLayout.io_port..]);
+    /// <summary>
+    /// KVM_EXIT_IO: how many accesses of <see cref="IoSize"/> bytes (greater than 1 for REP INS/OUTS).
+    /// </summary>
     public uint IoCount => U32(KvmRunLayout.io_count);
 
     /// <summary>The bytes of a port I/O exit (size × count), inside the kvm_run mapping.</summary>
@@ -44,13 +56,24 @@ public readonly ref struct VcpuExit
     }
 
     // ---- KVM_EXIT_MMIO ----
+    /// <summary>KVM_EXIT_MMIO: the guest-physical address accessed.</summary>
     public ulong MmioAddress => U64(KvmRunLayout.mmio_phys_addr);
+    /// <summary>
+    /// KVM_EXIT_MMIO: true for a guest write, false for a read (answer by writing <see cref="MmioData"/>).
+    /// </summary>
     public bool MmioIsWrite => _run[KvmRunLayout.mmio_is_write] != 0;
+    /// <summary>KVM_EXIT_MMIO: the data bytes in place (kvm_run.mmio.len of them, at most 8).</summary>
     public Span<byte> MmioData => _run.Slice(KvmRunLayout.mmio_data, (int)Math.Min(8u, U32(KvmRunLayout.mmio_len)));
 
     // ---- KVM_EXIT_MEMORY_FAULT ----
+    /// <summary>
+    /// KVM_EXIT_MEMORY_FAULT: kvm_run.memory_fault.flags; KVM_MEMORY_EXIT_FLAG_PRIVATE (bit 3) means the guest accessed
+    /// the range as private.
+    /// </summary>
     public ulong MemoryFaultFlags => U64(KvmRunLayout.memory_fault_flags);
+    /// <summary>KVM_EXIT_MEMORY_FAULT: the guest-physical address of the faulting range.</summary>
     public ulong MemoryFaultGpa => U64(KvmRunLayout.memory_fault_gpa);
+    /// <summary>KVM_EXIT_MEMORY_FAULT: the faulting range's length in bytes.</summary>
     public ulong MemoryFaultSize => U64(KvmRunLayout.memory_fault_size);
 
     // ---- KVM_EXIT_HYPERCALL ----
@@ -95,14 +118,27 @@ public readonly ref struct VcpuExit
         : throw new InvalidOperationException($"not a KVM_HC_MAP_GPA_RANGE hypercall exit: {ToString()}");
 
     // ---- KVM_EXIT_INTERNAL_ERROR ----
+    /// <summary>
+    /// KVM_EXIT_INTERNAL_ERROR: kvm_run.internal.suberror (KVM_INTERNAL_ERROR_*, e.g. 1 = emulation failure).
+    /// </summary>
     public uint InternalSuberror => U32(KvmRunLayout.internal_suberror);
 
     // ---- KVM_EXIT_FAIL_ENTRY ----
+    /// <summary>
+    /// KVM_EXIT_FAIL_ENTRY: the hardware's VM-entry failure reason (fail_entry.hardware_entry_failure_reason).
+    /// </summary>
     public ulong FailEntryReason => U64(KvmRunLayout.fail_entry_hardware_entry_failure_reason);
 
     // ---- KVM_EXIT_UNKNOWN ----
+    /// <summary>
+    /// KVM_EXIT_UNKNOWN: the hardware exit reason KVM did not handle (kvm_run.hw.hardware_exit_reason).
+    /// </summary>
     public ulong HardwareExitReason => U64(KvmRunLayout.hw_hardware_exit_reason);
 
+    /// <summary>
+    /// The exit in the kernel's terms with its decoded fields, e.g. "KVM_EXIT_IO out port=0x3F8 size=1 count=1";
+    /// "interrupted" for EINTR.
+    /// </summary>
     public override string ToString() => Interrupted ? "interrupted" : Reason switch
     {
         KvmExitReason.KVM_EXIT_IO => $"KVM_EXIT_IO {(IoIsOut ? "out" : "in")} port=0x{IoPort:X} size={IoSize} count={IoCount}",

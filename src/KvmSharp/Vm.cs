@@ -14,12 +14,18 @@ public sealed partial class Vm : IDisposable
         Type = type;
     }
 
+    /// <summary>The /dev/kvm this VM was created from (its capabilities and uAPI proposal numbers).</summary>
     public Kvm Kvm { get; }
 
+    /// <summary>The kernel (real or emulated) every call of this VM goes to.</summary>
     public IKernel Kernel => Kvm.Kernel;
 
+    /// <summary>The VM file descriptor returned by KVM_CREATE_VM; pass it to raw kernel calls.</summary>
     public KernelFd Handle { get; }
 
+    /// <summary>
+    /// The type passed to KVM_CREATE_VM (e.g. <see cref="VmType.SwProtected"/> for private memory without hardware).
+    /// </summary>
     public VmType Type { get; }
 
     /// <summary>KVM_CHECK_EXTENSION on this VM: answers can differ from /dev/kvm's (e.g. per VM type).</summary>
@@ -232,6 +238,10 @@ public sealed partial class Vm : IDisposable
     public void SetTssAddress(ulong address) =>
         KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_TSS_ADDR, address), "KVM_SET_TSS_ADDR", $"addr=0x{address:X}");
 
+    /// <summary>
+    /// Closes the VM descriptor. The kernel frees the VM once its vCPU and guest_memfd descriptors are closed too;
+    /// dispose those as well.
+    /// </summary>
     public void Dispose() => Handle.Dispose();
 
     internal static string Describe(in kvm_userspace_memory_region2 r) =>

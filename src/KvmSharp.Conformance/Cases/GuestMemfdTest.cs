@@ -11,7 +11,9 @@ namespace KvmSharp.Conformance.Cases;
 /// <summary>
 /// tools/testing/selftests/kvm/guest_memfd_test.c, one function per case with the same name and the same
 /// dispatch over VM types (KVM_CAP_VM_TYPES) and flag sets (__test_guest_memfd). Host accesses the selftest
-/// expects to SIGBUS are checked as the SDK's typed fault, since a .NET process cannot survive SIGBUS.
+/// expects to SIGBUS are checked as the SDK's typed fault, since a .NET process cannot survive SIGBUS. Ported from
+/// torvalds 01f492e1 (with test_mbind, test_numa_allocation, test_collapse); test_invalid_binding is from the newer
+/// copy that adds it (see the case).
 /// </summary>
 [ConformanceGroup(Requires = KernelRequirement.GuestMemfd)]
 public static class GuestMemfdTest
@@ -162,6 +164,46 @@ public static class GuestMemfdTest
         ];
         foreach (var (offset, len) in cases)
             AssertErrno(Errno.EINVAL, ctx.Kernel.Fallocate(gmem.Handle, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, offset, len), $"PUNCH_HOLE({offset}, {len})");
+    });
+
+    /// <summary>
+    /// Newer than the selftest the other cases were ported from (torvalds 01f492e1): added by commit b408b52e7111
+    /// "KVM: selftests: Add guest_memfd regression test signed offset+size bug" (run through gmem_test_vm from
+    /// b7a23fb0ed7e "KVM: selftests: Expand the guest_memfd test macros to allow passing the VM"; KVM queue for 7.2,
+    /// read in openSUSE/kernel's copy at b408b52e), for "KVM: guest_memfd: Treat memslot binding offset+size as
+    /// unsigned values". A gmem slot at offset ALIGN_DOWN(INT64_MAX, page_size) passes kvm_set_memory_region's u64
+    /// wrap check; kvm_gmem_bind must still refuse it. A kernel without that fix computes offset + size as a signed
+    /// loff_t, which wraps negative, and accepts the binding (this case then fails and names the fix).
+    /// </summary>
+    [ConformanceCase(Selftest + " test_invalid_binding")]
+    public static void test_invalid_binding(CaseContext ctx) => ctx.GmemTest(Any, (vm, gmem) =>
+    {
+        long ps = PageSize;
+        var region = new kvm_userspace_memory_region2
+        {
+            slot = 0,
+            flags = KvmConstants.KVM_MEM_GUEST_MEMFD,
+            guest_phys_addr = 0,
+            memory_size = gmem.Size,
+            userspace_addr = 0,
+            guest_memfd = (uint)gmem.Handle.Number,
+            guest_memfd_offset = (ulong)(long.MaxValue & ~(ps - 1)),
+        };
+        KvmException? refused = null;
+        try
+        {
+            vm.SetUserMemoryRegion2(region);
+        }
+        catch (KvmException ex)
+        {
+            refused = ex;
+        }
+        if (refused is null)
+            throw new Xunit.Sdk.XunitException(
+                "a memslot with guest_memfd_offset 0x" + region.guest_memfd_offset.ToString("X", System.Globalization.CultureInfo.InvariantCulture) +
+                " was bound: this kernel lacks \"KVM: guest_memfd: Treat memslot binding offset+size as unsigned values\"");
+        if (refused.Errno != Errno.EINVAL)
+            throw new Xunit.Sdk.XunitException($"expected EINVAL, got {refused.ErrnoName}: {refused.Message}");
     });
 
     [ConformanceCase(Selftest + " test_create_guest_memfd_invalid_sizes")]

@@ -9,8 +9,12 @@ namespace KvmSharp.Emulation;
 /// </summary>
 public sealed record EmulatorConfig
 {
+    /// <summary>The architecture the emulated kernel answers for; x86_64 by default.</summary>
     public Architecture Architecture { get; init; } = Architecture.X86_64;
 
+    /// <summary>
+    /// The kernel tree whose uAPI the emulator follows (which ioctls, caps and flags exist); Linux 6.18 by default.
+    /// </summary>
     public KernelGeneration Generation { get; init; } = KernelGeneration.Linux618;
 
     /// <summary>
@@ -19,6 +23,10 @@ public sealed record EmulatorConfig
     /// </summary>
     public bool GmemInPlaceConversion { get; init; }
 
+    /// <summary>
+    /// The build switches of the emulated kernel (e.g. CONFIG_KVM_GUEST_MEMFD); must be possible for
+    /// <see cref="Generation"/>.
+    /// </summary>
     public Kconfig Kconfig { get; init; } = new();
 
     /// <summary>VM types KVM_CREATE_VM accepts (x86: KVM_X86_*_VM; arm64 knows only 0).</summary>

@@ -16,6 +16,11 @@ public sealed class MemoryConversion
 {
     private readonly GuestMemory _memory;
 
+    /// <summary>
+    /// Serves conversions of <paramref name="memory"/>, which must be guest_memfd-backed with
+    /// <see cref="GuestMemory.SupportsPrivateMemory"/>.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
     public MemoryConversion(GuestMemory memory)
     {
         ArgumentNullException.ThrowIfNull(memory);
@@ -28,6 +33,10 @@ public sealed class MemoryConversion
     /// <summary>Requests refused (a non-zero return value), and the reason of the last one.</summary>
     public long Refused { get; private set; }
 
+    /// <summary>
+    /// The last refused request and why it was refused (e.g. reserved bits, a range below the image area); null until
+    /// one is.
+    /// </summary>
     public string? LastRefusal { get; private set; }
 
     /// <summary>Converts the range, or says why not; returns the value the guest finds in RAX.</summary>

@@ -9,6 +9,7 @@ public sealed class Bus
 {
     private (BusRange Range, IBusDevice Device)[] _entries = [];
 
+    /// <summary>The number of devices on the bus.</summary>
     public int Count => _entries.Length;
 
     /// <summary>Adds <paramref name="device"/> at [<paramref name="base"/>, +<paramref name="length"/>).</summary>

@@ -12,6 +12,10 @@ public sealed class ExceptionDevice : IBusDevice
 {
     private readonly GuestMemory _memory;
 
+    /// <summary>
+    /// A device that reads the <see cref="ExceptionBlock"/> from <paramref name="memory"/> when the port is written.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
     public ExceptionDevice(GuestMemory memory)
     {
         ArgumentNullException.ThrowIfNull(memory);
@@ -21,13 +25,18 @@ public sealed class ExceptionDevice : IBusDevice
     /// <summary>The exception reported since the last <see cref="Clear"/>, or null.</summary>
     public GuestException? Raised { get; private set; }
 
+    /// <summary>An IN from the port: reads 0.</summary>
     public void Read(ulong offset, Span<byte> data) => data.Clear();
 
+    /// <summary>
+    /// The handler's report: reads the exception block into <see cref="Raised"/>, unless a report is already pending.
+    /// </summary>
     public void Write(ulong offset, ReadOnlySpan<byte> data)
     {
         // The first report of a call is the one that stopped it (a string OUT repeats the same block).
         Raised ??= GuestException.FromBlock(_memory.GetSpan(ExceptionBlock.Base, ExceptionBlock.Size));
     }
 
+    /// <summary>Forgets the pending report (done before every call).</summary>
     public void Clear() => Raised = null;
 }

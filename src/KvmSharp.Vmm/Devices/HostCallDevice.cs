@@ -38,8 +38,13 @@ public sealed class HostCallDevice : IBusDevice
     /// <summary>The function running now, or null: a host function is on the stack.</summary>
     public string? Running { get; private set; }
 
+    /// <summary>An IN from the port: reads 0.</summary>
     public void Read(ulong offset, Span<byte> data) => data.Clear();
 
+    /// <summary>
+    /// One host call: reads id and arguments from the host-call block, runs the function (or resolve) on this thread
+    /// and writes result and status back. Does nothing once <see cref="Fault"/> is set.
+    /// </summary>
     public void Write(ulong offset, ReadOnlySpan<byte> data)
     {
         // A string OUT (REP OUTSB) is one call per element; after a failure the rest are not made.
@@ -102,6 +107,7 @@ public sealed class HostCallDevice : IBusDevice
     /// </summary>
     public void Abort(Exception reason) => _abort ??= reason;
 
+    /// <summary>Resets <see cref="Calls"/>, <see cref="Fault"/> and a pending abort (done before every call).</summary>
     public void Clear()
     {
         Calls = 0;

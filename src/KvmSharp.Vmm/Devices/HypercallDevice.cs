@@ -7,6 +7,7 @@ namespace KvmSharp.Vmm.Devices;
 /// <summary>What a guest asked for through the hypercall ports.</summary>
 public enum GuestRequest
 {
+    /// <summary>No request since the last <see cref="HypercallDevice.Clear"/>.</summary>
     None,
     /// <summary>OUT to <see cref="Ports.Exit"/>: end with a status.</summary>
     Exit,
@@ -20,13 +21,19 @@ public enum GuestRequest
 /// </summary>
 public sealed class HypercallDevice : IBusDevice
 {
+    /// <summary>The request the guest made since the last <see cref="Clear"/> (the last one wins).</summary>
     public GuestRequest Request { get; private set; }
 
     /// <summary>The status of an <see cref="GuestRequest.Exit"/> (the OUT value, zero-extended to 32 bits).</summary>
     public uint Status { get; private set; }
 
+    /// <summary>An IN from the ports: reads 0.</summary>
     public void Read(ulong offset, Span<byte> data) => data.Clear();
 
+    /// <summary>
+    /// An OUT: to <see cref="Ports.Exit"/> records <see cref="GuestRequest.Exit"/> and the status, to
+    /// <see cref="Ports.Return"/> records <see cref="GuestRequest.Return"/>.
+    /// </summary>
     public void Write(ulong offset, ReadOnlySpan<byte> data)
     {
         switch (offset + Ports.HypercallBase)
@@ -44,6 +51,7 @@ public sealed class HypercallDevice : IBusDevice
         }
     }
 
+    /// <summary>Forgets the request and status (done before every call).</summary>
     public void Clear()
     {
         Request = GuestRequest.None;

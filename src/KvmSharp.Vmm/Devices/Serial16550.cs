@@ -11,7 +11,9 @@ namespace KvmSharp.Vmm.Devices;
 /// </summary>
 public sealed class Serial16550 : IBusDevice
 {
+    /// <summary>Offset of the transmitter holding register: a byte written here is console output.</summary>
     public const ulong Thr = 0;
+    /// <summary>Offset of the line status register: always reads <see cref="LsrIdle"/>.</summary>
     public const ulong Lsr = 5;
 
     /// <summary>LSR: THR empty (bit 5) and transmitter empty (bit 6).</summary>
@@ -20,6 +22,11 @@ public sealed class Serial16550 : IBusDevice
     private readonly Stream? _sink;
     private readonly MemoryStream _captured = new();
 
+    /// <summary>
+    /// A console that keeps up to <paramref name="capacity"/> bytes per call and streams every byte to
+    /// <paramref name="sink"/> when given.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="capacity"/> is negative.</exception>
     public Serial16550(int capacity, Stream? sink = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(capacity);
@@ -27,21 +34,28 @@ public sealed class Serial16550 : IBusDevice
         _sink = sink;
     }
 
+    /// <summary>The first port of the UART, <see cref="Ports.Com1"/> (0x3F8).</summary>
     public static ulong Base => Ports.Com1;
 
+    /// <summary>
+    /// How many output bytes are kept until <see cref="Clear"/>; later ones are counted and streamed but dropped.
+    /// </summary>
     public int Capacity { get; }
 
     /// <summary>Bytes written since the last <see cref="Clear"/> (including dropped ones).</summary>
     public long Written { get; private set; }
 
+    /// <summary>True when more bytes were written than <see cref="Capacity"/> kept.</summary>
     public bool Truncated => Written > _captured.Length;
 
+    /// <summary>An IN: LSR reads <see cref="LsrIdle"/>, every other register 0.</summary>
     public void Read(ulong offset, Span<byte> data)
     {
         data.Clear();
         if (offset == Lsr && data.Length > 0) data[0] = LsrIdle;
     }
 
+    /// <summary>An OUT: to THR, its low byte is output; writes to other registers are ignored.</summary>
     public void Write(ulong offset, ReadOnlySpan<byte> data)
     {
         // Only THR carries output, and only its low byte (a wider OUT to 0x3F8 still writes one character).
@@ -54,6 +68,7 @@ public sealed class Serial16550 : IBusDevice
     /// <summary>The captured output, decoded as UTF-8.</summary>
     public string Text => System.Text.Encoding.UTF8.GetString(_captured.GetBuffer(), 0, (int)_captured.Length);
 
+    /// <summary>Drops the kept output and resets <see cref="Written"/> (done before every call).</summary>
     public void Clear()
     {
         _captured.SetLength(0);

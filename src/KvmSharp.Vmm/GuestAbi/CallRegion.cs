@@ -17,20 +17,41 @@ public static class CallRegion
     /// area at 0xFC000. Every field of an earlier version is unchanged.
     /// </summary>
     public const uint VersionValue = 4;
+    /// <summary>The most arguments a call takes: the six SysV integer argument registers.</summary>
     public const int MaxArgs = 6;
 
     // Field offsets from Layout.CallRegion.
+    /// <summary>Offset of magic (u32, <see cref="MagicValue"/>).</summary>
     public const ulong Magic = 0x00;         // u32
+    /// <summary>Offset of version (u32, <see cref="VersionValue"/>).</summary>
     public const ulong Version = 0x04;       // u32
+    /// <summary>Offset of entry (u64): the guest address of the called function.</summary>
     public const ulong Entry = 0x08;         // u64: the function's address
+    /// <summary>Offset of arg_count (u64): how many of <see cref="Args"/> the call passes.</summary>
     public const ulong ArgCount = 0x10;      // u64
+    /// <summary>Offset of args (u64[6]); the same values are in RDI, RSI, RDX, RCX, R8, R9.</summary>
     public const ulong Args = 0x18;          // u64[6], also in RDI, RSI, RDX, RCX, R8, R9
+    /// <summary>
+    /// Offset of input_ptr (u64): guest address of the input bytes in the call data area; 0 when there are none.
+    /// </summary>
     public const ulong InputPtr = 0x48;      // u64: start of the input bytes (in the call data area), 0 when none
+    /// <summary>Offset of input_len (u64): the input's length in bytes.</summary>
     public const ulong InputLen = 0x50;      // u64
+    /// <summary>Offset of result (u64): RAX at the function's return, stored by the return trampoline.</summary>
     public const ulong Result = 0x58;        // u64: written by the return trampoline from RAX
+    /// <summary>
+    /// Offset of output_ptr (u64), set by the guest: guest address of output bytes to hand back
+    /// (<see cref="CallResult.Output"/>).
+    /// </summary>
     public const ulong OutputPtr = 0x60;     // u64: set by the guest: output bytes to hand back (in the call data area)
+    /// <summary>Offset of output_len (u64), set by the guest: the output's length in bytes.</summary>
     public const ulong OutputLen = 0x68;     // u64
+    /// <summary>
+    /// Offset of features (u64, version 3): <see cref="FeaturePrivateMemory"/> …, written by the host before every
+    /// call.
+    /// </summary>
     public const ulong Features = 0x70;      // u64: FeaturePrivateMemory … (version 3), written by the host every call
+    /// <summary>The header's size in bytes (0x78).</summary>
     public const int HeaderSize = 0x78;
 
     /// <summary>
@@ -39,5 +60,8 @@ public static class CallRegion
     /// </summary>
     public const ulong FeaturePrivateMemory = 1UL << 0;
 
+    /// <summary>
+    /// The guest-physical address of header field <paramref name="field"/> (one of this class's offset constants).
+    /// </summary>
     public static ulong Address(ulong field) => Layout.CallRegion + field;
 }

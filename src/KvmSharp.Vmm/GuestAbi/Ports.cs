@@ -25,6 +25,8 @@ public static class Ports
     /// </summary>
     public const ushort Exception = 0x503;
 
+    /// <summary>The first port of the hypercall device's range (<see cref="Exit"/>).</summary>
     public const ushort HypercallBase = Exit;
+    /// <summary>The hypercall device's range: two ports, <see cref="Exit"/> and <see cref="Return"/>.</summary>
     public const ushort HypercallLength = 2;
 }

@@ -22,15 +22,19 @@ namespace KvmSharp.Vmm.Guests;
 /// </summary>
 public static class Counter
 {
+    /// <summary>GPA of the guest's globals: the counter, then the "initialised" flag.</summary>
     public const ulong Globals = 0x14_0000;
 
     /// <summary>The counter's address (u64); the "initialised" flag is the u64 after it.</summary>
     public const ulong CounterAddress = Globals;
 
+    /// <summary>GPA of the "initialised" flag (u64): 1 once init ran.</summary>
     public const ulong InitialisedAddress = Globals + 8;
 
+    /// <summary>GPA of the table init fills (<see cref="TableEntries"/> u64).</summary>
     public const ulong Table = 0x15_0000;
 
+    /// <summary>The table's length in entries (8 KiB of u64).</summary>
     public const int TableEntries = 1024;
 
     /// <summary>What lookup returns before init.</summary>
@@ -60,6 +64,7 @@ public static class Counter
         return x;
     }
 
+    /// <summary>Assembles the <c>counter</c> guest into an ELF image.</summary>
     public static GuestImage Image()
     {
         var p = new GuestProgram();

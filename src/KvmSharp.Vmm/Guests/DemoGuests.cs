@@ -17,6 +17,7 @@ public static class DemoGuests
     /// <summary>The input <c>sum</c> is called with: the bytes 1..100 (sum 5050).</summary>
     public static byte[] SumInput { get; } = [.. Enumerable.Range(1, 100).Select(i => (byte)i)];
 
+    /// <summary>Every built-in guest, in the order the CLI lists them.</summary>
     public static IReadOnlyList<DemoGuest> All { get; } =
     [
         new("hello", "prints a greeting on COM1 and exits with status 0", Hello.Image, vm => vm.Run()),
@@ -39,5 +40,6 @@ public static class DemoGuests
         new("wild", "maps memory that does not exist and jumps there: internal error", Misbehaving.WildJumpImage, vm => vm.Run()),
     ];
 
+    /// <summary>The built-in guest called <paramref name="name"/> (exact, case-sensitive), or null.</summary>
     public static DemoGuest? Find(string name) => All.FirstOrDefault(d => d.Name == name);
 }

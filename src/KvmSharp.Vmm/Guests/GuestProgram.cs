@@ -16,6 +16,7 @@ public sealed class GuestProgram
 {
     private readonly Dictionary<string, Label> _exports = new(StringComparer.Ordinal);
 
+    /// <summary>The 64-bit Iced assembler the program's code is emitted with.</summary>
     public Assembler Asm { get; } = new(64);
 
     /// <summary>
@@ -86,6 +87,10 @@ public sealed class GuestProgram
     /// <summary>Assembles, packages as ELF and parses it back into an image.</summary>
     public GuestImage Build(Label entry) => GuestImage.FromElf(BuildElf(entry));
 
+    /// <summary>
+    /// Assembles at <see cref="Layout.ImageBase"/> and returns the ELF file's bytes, entered at
+    /// <paramref name="entry"/>, with every export as a symbol.
+    /// </summary>
     public byte[] BuildElf(Label entry)
     {
         using var stream = new MemoryStream();

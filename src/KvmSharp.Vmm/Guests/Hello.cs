@@ -12,8 +12,10 @@ namespace KvmSharp.Vmm.Guests;
 /// </summary>
 public static class Hello
 {
+    /// <summary>The text the guest prints on COM1 (ASCII, ending in a newline).</summary>
     public const string Greeting = "Hello from a KvmSharp micro-VM!\n";
 
+    /// <summary>Assembles the <c>hello</c> guest into an ELF image.</summary>
     public static GuestImage Image()
     {
         var p = new GuestProgram();

@@ -18,6 +18,7 @@ namespace KvmSharp.Vmm.Guests;
 /// </summary>
 public static class HostCallProbe
 {
+    /// <summary>Assembles the probe guest into an ELF image.</summary>
     public static GuestImage Image()
     {
         var p = new GuestProgram();

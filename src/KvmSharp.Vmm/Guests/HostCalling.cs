@@ -17,13 +17,19 @@ namespace KvmSharp.Vmm.Guests;
 /// </summary>
 public static class HostCalling
 {
+    /// <summary>The fixed id of <c>log</c> in <see cref="Functions"/>.</summary>
     public const uint LogId = 1;
+    /// <summary>The fixed id of <c>lookup</c> in <see cref="Functions"/>.</summary>
     public const uint LookupId = 2;
+    /// <summary>
+    /// The fixed id of <c>random</c> in <see cref="Functions"/>; the guest calls it without resolving.
+    /// </summary>
     public const uint RandomId = 3;
 
     /// <summary>lookup's status for a key it does not know.</summary>
     public const HostCallStatus NotFound = HostCallStatus.FirstApplicationStatus;
 
+    /// <summary>The line <c>_start</c> logs through <c>log</c>.</summary>
     public const string LogLine = "guest: asking the host for 'greeting'";
 
     /// <summary>What lookup knows.</summary>
@@ -69,6 +75,7 @@ public static class HostCalling
         return functions;
     }
 
+    /// <summary>Assembles the <c>hostcall</c> guest into an ELF image.</summary>
     public static GuestImage Image()
     {
         var p = new GuestProgram();

@@ -14,6 +14,7 @@ namespace KvmSharp.Vmm.Guests;
 /// </summary>
 public static class Misbehaving
 {
+    /// <summary>The port <see cref="BadPortImage"/> writes to; no device claims it.</summary>
     public const ushort BadPort = 0x1234;
 
     /// <summary>The export at the instruction that raises the exception.</summary>

@@ -18,6 +18,7 @@ namespace KvmSharp.Vmm.Guests;
 /// </summary>
 public static class Sum
 {
+    /// <summary>Assembles the <c>sum</c> guest into an ELF image.</summary>
     public static GuestImage Image()
     {
         var p = new GuestProgram();

@@ -28,13 +28,19 @@ public static class Vault
     /// <summary>seal stores the length at the start of the page and the bytes after it.</summary>
     public const int Capacity = 4096 - sizeof(ulong);
 
+    /// <summary>The fixed id of the host's <c>peek</c> in <see cref="Functions"/>.</summary>
     public const uint PeekId = 1;
 
+    /// <summary>
+    /// The exit status when the VM offers no private memory (<see cref="GuestAbi.CallRegion.FeaturePrivateMemory"/>
+    /// clear).
+    /// </summary>
     public const int NoPrivateMemory = 3;
 
     /// <summary>seal's answer when the input is longer than <see cref="Capacity"/>.</summary>
     public const ulong TooLong = 2;
 
+    /// <summary>The text <c>_start</c> seals in the vault.</summary>
     public const string Secret = "the launch codes are 0000";
 
     /// <summary>
@@ -55,6 +61,7 @@ public static class Vault
         return functions;
     }
 
+    /// <summary>Assembles the <c>vault</c> guest into an ELF image.</summary>
     public static GuestImage Image()
     {
         var p = new GuestProgram();

@@ -24,8 +24,10 @@ public sealed class HostCallContext
         _timedOut = timedOut;
     }
 
+    /// <summary>The id the running function is registered under.</summary>
     public uint FunctionId { get; private set; }
 
+    /// <summary>The name the running function is registered under.</summary>
     public string FunctionName { get; private set; } = "";
 
     /// <summary>The six argument slots of the host-call block (slots the guest did not set are 0).</summary>
@@ -40,6 +42,7 @@ public sealed class HostCallContext
     /// </summary>
     public bool TimedOut => _timedOut();
 
+    /// <summary>Guest memory's size in bytes: guest pointers must lie below it.</summary>
     public ulong MemorySize => _memory.Size;
 
     /// <summary>The exception this context threw last (the dispatcher turns only its own into BadPointer).</summary>
@@ -58,12 +61,18 @@ public sealed class HostCallContext
     /// <summary>True when the guest may pass [address, address+length): inside guest memory and on no guard page.</summary>
     public bool IsValid(ulong address, ulong length) => Problem(address, length) is null;
 
+    /// <summary>
+    /// Copies [<paramref name="address"/>, +destination.Length) of guest memory into <paramref name="destination"/>.
+    /// </summary>
+    /// <exception cref="GuestPointerException">Outside guest memory, or on a guard or private page.</exception>
     public void Read(ulong address, Span<byte> destination)
     {
         Check(address, (ulong)destination.Length);
         _memory.Read(address, destination);
     }
 
+    /// <summary>A copy of [<paramref name="address"/>, +<paramref name="length"/>) of guest memory.</summary>
+    /// <exception cref="GuestPointerException">Outside guest memory, or on a guard or private page.</exception>
     public byte[] ReadBytes(ulong address, ulong length)
     {
         Check(address, length);
@@ -79,18 +88,24 @@ public sealed class HostCallContext
         return length == 0 ? "" : Encoding.UTF8.GetString(_memory.GetSpan(address, checked((int)length)));
     }
 
+    /// <summary>Reads an unmanaged value (little-endian) at guest address <paramref name="address"/>.</summary>
+    /// <exception cref="GuestPointerException">Outside guest memory, or on a guard or private page.</exception>
     public T Read<T>(ulong address) where T : unmanaged
     {
         Check(address, (ulong)Unsafe.SizeOf<T>());
         return _memory.Read<T>(address);
     }
 
+    /// <summary>Copies <paramref name="bytes"/> to guest address <paramref name="address"/>.</summary>
+    /// <exception cref="GuestPointerException">Outside guest memory, or on a guard or private page.</exception>
     public void Write(ulong address, ReadOnlySpan<byte> bytes)
     {
         Check(address, (ulong)bytes.Length);
         _memory.Write(address, bytes);
     }
 
+    /// <summary>Writes an unmanaged value (little-endian) at guest address <paramref name="address"/>.</summary>
+    /// <exception cref="GuestPointerException">Outside guest memory, or on a guard or private page.</exception>
     public void Write<T>(ulong address, T value) where T : unmanaged
     {
         Check(address, (ulong)Unsafe.SizeOf<T>());

@@ -29,6 +29,7 @@ public sealed class HostFunctions : IEnumerable<RegisteredHostFunction>
     private readonly Dictionary<uint, RegisteredHostFunction> _byId = [];
     private readonly Dictionary<string, uint> _idByName = new(StringComparer.Ordinal);
 
+    /// <summary>An empty registry; the built-in resolve (id 0) needs no entry.</summary>
     public HostFunctions()
     {
     }
@@ -40,6 +41,7 @@ public sealed class HostFunctions : IEnumerable<RegisteredHostFunction>
         foreach (var f in other) Add(f.Id, f.Name, f.Function);
     }
 
+    /// <summary>The number of registered functions (resolve not counted).</summary>
     public int Count => _byId.Count;
 
     /// <summary>Registers <paramref name="function"/> under the next free id (one above the highest so far) and returns it.</summary>
@@ -87,10 +89,13 @@ public sealed class HostFunctions : IEnumerable<RegisteredHostFunction>
     public uint IdOf(string name) =>
         TryGetId(name, out uint id) ? id : throw new MicroVmException($"no host function named '{name}'; registered: {string.Join(", ", _idByName.Keys)}");
 
+    /// <summary>Looks up the id of <paramref name="name"/> (exact, case-sensitive).</summary>
     public bool TryGetId(string name, out uint id) => _idByName.TryGetValue(name, out id);
 
+    /// <summary>Looks up the function registered under <paramref name="id"/>.</summary>
     public bool TryGet(uint id, out RegisteredHostFunction function) => _byId.TryGetValue(id, out function);
 
+    /// <summary>The registered functions in ascending id order.</summary>
     public IEnumerator<RegisteredHostFunction> GetEnumerator() => _byId.Values.OrderBy(f => f.Id).GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();

@@ -4,6 +4,7 @@ using KvmSharp.Vmm.Arch.X86_64;
 
 namespace KvmSharp.Vmm.Loader;
 
+/// <summary>The format a <see cref="GuestImage"/> was made from.</summary>
 public enum GuestImageKind
 {
     /// <summary>A static ELF64 x86-64 ET_EXEC: PT_LOAD segments at their addresses, exports from .symtab.</summary>
@@ -27,8 +28,12 @@ public sealed class GuestImage
         Exports = exports.ToFrozenDictionary(StringComparer.Ordinal);
     }
 
+    /// <summary>Whether the image came from an ELF file or flat bytes.</summary>
     public GuestImageKind Kind { get; }
 
+    /// <summary>
+    /// What loading copies into guest memory: the PT_LOAD segments in file order, or the one flat segment.
+    /// </summary>
     public IReadOnlyList<ImageSegment> Segments { get; }
 
     /// <summary>Guest address of the entry point (ELF e_entry, or the flat image's entry offset + ImageBase).</summary>
@@ -52,8 +57,19 @@ public sealed class GuestImage
     public static GuestImage Load(ReadOnlyMemory<byte> bytes) =>
         ElfParser.HasMagic(bytes.Span) ? FromElf(bytes) : FromFlat(bytes);
 
+    /// <summary>
+    /// Reads <paramref name="path"/> and loads it as <see cref="Load"/> does: ELF when it has the magic, else flat.
+    /// </summary>
+    /// <exception cref="IOException">The file cannot be read.</exception>
+    /// <exception cref="GuestImageException">The image is invalid or does not fit the layout.</exception>
     public static GuestImage FromFile(string path) => Load(File.ReadAllBytes(path));
 
+    /// <summary>
+    /// Parses a static ELF64 little-endian x86-64 ET_EXEC: PT_LOAD segments, e_entry, and global/weak STT_FUNC symbols
+    /// as exports.
+    /// </summary>
+    /// <exception cref="GuestImageException">Not such a file, or it does not fit the layout;
+    /// <see cref="GuestImageException.Error"/> says why.</exception>
     public static GuestImage FromElf(ReadOnlyMemory<byte> bytes) => ElfParser.Parse(bytes);
 
     /// <summary>

@@ -4,31 +4,46 @@ namespace KvmSharp.Vmm.Loader;
 /// <summary>Why an image cannot be loaded. <see cref="Error"/> is the machine-readable reason; the message has the values.</summary>
 public sealed class GuestImageException : MicroVmException
 {
+    /// <summary>
+    /// Creates the exception with its reason <paramref name="error"/> and a <paramref name="message"/> with the values.
+    /// </summary>
     public GuestImageException(GuestImageError error, string message)
         : base(message)
     {
         Error = error;
     }
 
+    /// <summary>
+    /// Creates the exception without a reason (<see cref="Error"/> is <see cref="GuestImageError.None"/>).
+    /// </summary>
     public GuestImageException()
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/> and no reason.</summary>
     public GuestImageException(string message)
         : base(message)
     {
     }
 
+    /// <summary>
+    /// Creates the exception with <paramref name="message"/>, its cause <paramref name="inner"/> and no reason.
+    /// </summary>
     public GuestImageException(string message, Exception inner)
         : base(message, inner)
     {
     }
 
+    /// <summary>
+    /// Why the image was refused; <see cref="GuestImageError.None"/> when the exception was made without a reason.
+    /// </summary>
     public GuestImageError Error { get; }
 }
 
+/// <summary>Why an image cannot be loaded (<see cref="GuestImageException.Error"/>).</summary>
 public enum GuestImageError
 {
+    /// <summary>No reason given.</summary>
     None,
     /// <summary>Not an ELF file where one was required, or an empty image.</summary>
     BadMagic,

@@ -28,6 +28,7 @@ public sealed class MicroVmSnapshot
     /// <summary>The image the micro-VM runs (its exports and entry); its pages are already in the memory.</summary>
     public GuestImage Image { get; }
 
+    /// <summary>The guest memory size in bytes; a micro-VM takes the snapshot only with the same size.</summary>
     public ulong MemorySize { get; }
 
     /// <summary>The VM type a micro-VM created from this snapshot gets.</summary>

@@ -35,25 +35,38 @@ public enum SnapshotRefusal
 /// </summary>
 public sealed class MicroVmSnapshotException : MicroVmException
 {
+    /// <summary>
+    /// Creates the exception without a specific reason (<see cref="Reason"/> keeps its default value).
+    /// </summary>
     public MicroVmSnapshotException()
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/> and no specific reason.</summary>
     public MicroVmSnapshotException(string message)
         : base(message)
     {
     }
 
+    /// <summary>
+    /// Creates the exception with <paramref name="message"/>, its cause <paramref name="inner"/> and no specific
+    /// reason.
+    /// </summary>
     public MicroVmSnapshotException(string message, Exception inner)
         : base(message, inner)
     {
     }
 
+    /// <summary>
+    /// Creates the exception for <paramref name="reason"/>, with a <paramref name="message"/> naming the values that
+    /// disagree.
+    /// </summary>
     public MicroVmSnapshotException(SnapshotRefusal reason, string message)
         : base(message)
     {
         Reason = reason;
     }
 
+    /// <summary>Why the snapshot operation was refused.</summary>
     public SnapshotRefusal Reason { get; }
 }

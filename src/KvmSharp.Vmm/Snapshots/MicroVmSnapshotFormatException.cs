@@ -26,20 +26,30 @@ public enum SnapshotFormatError
 /// </summary>
 public sealed class MicroVmSnapshotFormatException : MicroVmException
 {
+    /// <summary>Creates the exception without a specific error or offset.</summary>
     public MicroVmSnapshotFormatException()
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/> and no specific error or offset.</summary>
     public MicroVmSnapshotFormatException(string message)
         : base(message)
     {
     }
 
+    /// <summary>
+    /// Creates the exception with <paramref name="message"/>, its cause <paramref name="inner"/> and no specific error
+    /// or offset.
+    /// </summary>
     public MicroVmSnapshotFormatException(string message, Exception inner)
         : base(message, inner)
     {
     }
 
+    /// <summary>
+    /// Creates the exception for <paramref name="error"/> at byte <paramref name="offset"/>; the message is prefixed
+    /// with both.
+    /// </summary>
     public MicroVmSnapshotFormatException(SnapshotFormatError error, long offset, string message)
         : base($"snapshot {error} at offset {offset} (0x{offset:X}): {message}")
     {
@@ -47,7 +57,12 @@ public sealed class MicroVmSnapshotFormatException : MicroVmException
         Offset = offset;
     }
 
+    /// <summary>What was wrong with the bytes.</summary>
     public SnapshotFormatError Error { get; }
 
+    /// <summary>
+    /// Where: the byte offset, from the start of the snapshot, of the bad field (or of the end of input when
+    /// truncated).
+    /// </summary>
     public long Offset { get; }
 }

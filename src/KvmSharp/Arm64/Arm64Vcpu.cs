@@ -66,11 +66,28 @@ public static class Arm64Vcpu
     /// <summary>x0..x30 (<paramref name="n"/> = 0..30).</summary>
     public static ulong GetX(this Vcpu vcpu, int n) => vcpu.GetOneReg(KvmArm64Regs.X(n));
 
+    /// <summary>Sets x0..x30 (<paramref name="n"/> = 0..30) with KVM_SET_ONE_REG.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="n"/> is outside 0..30.</exception>
+    /// <exception cref="KvmSharp.Kernel.KvmException">KVM_SET_ONE_REG failed (ENOEXEC before
+    /// KVM_ARM_VCPU_INIT).</exception>
     public static void SetX(this Vcpu vcpu, int n, ulong value) => vcpu.SetOneReg(KvmArm64Regs.X(n), value);
 
+    /// <summary>The program counter (kvm_regs.regs.pc), read with KVM_GET_ONE_REG.</summary>
+    /// <exception cref="KvmSharp.Kernel.KvmException">KVM_GET_ONE_REG failed (ENOEXEC before
+    /// KVM_ARM_VCPU_INIT).</exception>
     public static ulong GetPc(this Vcpu vcpu) => vcpu.GetOneReg(KvmArm64Regs.Pc);
 
+    /// <summary>
+    /// Sets the program counter (kvm_regs.regs.pc) with KVM_SET_ONE_REG: where the guest resumes on the next run.
+    /// </summary>
+    /// <exception cref="KvmSharp.Kernel.KvmException">KVM_SET_ONE_REG failed (ENOEXEC before
+    /// KVM_ARM_VCPU_INIT).</exception>
     public static void SetPc(this Vcpu vcpu, ulong value) => vcpu.SetOneReg(KvmArm64Regs.Pc, value);
 
+    /// <summary>
+    /// PSTATE (kvm_regs.regs.pstate: NZCV, DAIF, exception level, SP select), read with KVM_GET_ONE_REG.
+    /// </summary>
+    /// <exception cref="KvmSharp.Kernel.KvmException">KVM_GET_ONE_REG failed (ENOEXEC before
+    /// KVM_ARM_VCPU_INIT).</exception>
     public static ulong GetPstate(this Vcpu vcpu) => vcpu.GetOneReg(KvmArm64Regs.Pstate);
 }

@@ -9,6 +9,13 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// </summary>
 public static class BootMemory
 {
+    /// <summary>
+    /// Writes the host's part of guest memory at the fixed <see cref="Layout"/> addresses: GDT, page tables, return
+    /// trampoline, exception handlers, IDT, TSS, and the call region's magic and ABI version. The image is loaded
+    /// separately.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
+    /// <exception cref="GuestMemoryFaultException">A page below <see cref="Layout.ImageBase"/> is private.</exception>
     public static void Write(GuestMemory memory)
     {
         ArgumentNullException.ThrowIfNull(memory);

@@ -16,11 +16,18 @@ public static class ExceptionHandlers
 {
     private static readonly (byte[] Code, ulong[] Stubs) Assembled = Assemble();
 
+    /// <summary>
+    /// The assembled stubs and common handler, as placed at <see cref="Layout.ExceptionHandlers"/> (at most one page).
+    /// </summary>
     public static ReadOnlySpan<byte> Bytes => Assembled.Code;
 
     /// <summary>The guest address of vector <paramref name="vector"/>'s stub (what its gate points at).</summary>
     public static ulong Stub(int vector) => Assembled.Stubs[vector];
 
+    /// <summary>
+    /// Copies <see cref="Bytes"/> to <see cref="Layout.ExceptionHandlers"/> in <paramref name="memory"/>.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
     public static void Write(GuestMemory memory)
     {
         ArgumentNullException.ThrowIfNull(memory);

@@ -11,8 +11,11 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// </summary>
 public static class Gdt
 {
+    /// <summary>Selector of the 64-bit code segment (GDT entry 1, RPL 0).</summary>
     public const ushort CodeSelector = 0x08;
+    /// <summary>Selector of the data segment, used for DS, ES, FS, GS and SS (GDT entry 2, RPL 0).</summary>
     public const ushort DataSelector = 0x10;
+    /// <summary>Selector of the 64-bit TSS descriptor (GDT entries 3 and 4), loaded into TR.</summary>
     public const ushort TssSelector = 0x18;
 
     /// <summary>Execute/read, accessed (type 0xB); L=1 (64-bit), D=0.</summary>
@@ -42,8 +45,11 @@ public static class Gdt
     /// <summary>The descriptors as the CPU reads them from memory; the TSS descriptor takes two slots (base bits 63:32 in the second).</summary>
     public static ulong[] Entries => [0, Encode(Code), Encode(Data), Encode(TaskState), TaskState.@base >> 32];
 
+    /// <summary>The GDTR limit: the size of <see cref="Entries"/> in bytes, minus 1.</summary>
     public static ushort Limit => (ushort)(Entries.Length * sizeof(ulong) - 1);
 
+    /// <summary>Writes <see cref="Entries"/> to <see cref="Layout.Gdt"/> in <paramref name="memory"/>.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
     public static void Write(GuestMemory memory)
     {
         ArgumentNullException.ThrowIfNull(memory);

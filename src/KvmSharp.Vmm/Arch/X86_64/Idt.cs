@@ -11,8 +11,10 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// </summary>
 public static class Idt
 {
+    /// <summary>The number of gates: the exception vectors 0-31.</summary>
     public const int Vectors = 32;
 
+    /// <summary>The IDTR limit: <see cref="Vectors"/> 16-byte gates, minus 1 (511).</summary>
     public const ushort Limit = Vectors * 16 - 1;
 
     /// <summary>The IST index every gate uses: 1, the exception stack of <see cref="Tss"/>.</summary>
@@ -26,6 +28,10 @@ public static class Idt
     /// <summary>The 32 gates as they are in guest memory.</summary>
     public static ReadOnlySpan<byte> Bytes => Table;
 
+    /// <summary>
+    /// Writes the 512-byte table (<see cref="Bytes"/>) to <see cref="Layout.Idt"/> in <paramref name="memory"/>.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
     public static void Write(GuestMemory memory)
     {
         ArgumentNullException.ThrowIfNull(memory);

@@ -25,6 +25,7 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// </summary>
 public static class Layout
 {
+    /// <summary>The 4 KiB page of the layout and of the page tables' smallest mappings.</summary>
     public const ulong PageSize = 0x1000;
 
     /// <summary>Page tables map the first 2 MiB with 4 KiB pages (so guard pages can be left out), the rest with 2 MiB pages.</summary>
@@ -38,8 +39,11 @@ public static class Layout
 
     /// <summary>Identity page tables: PML4 → PDPT → PD → one PT for the first 2 MiB.</summary>
     public const ulong Pml4 = 0x2000;
+    /// <summary>GPA of the page-directory-pointer table (entry 0 points to <see cref="Pd"/>).</summary>
     public const ulong Pdpt = 0x3000;
+    /// <summary>GPA of the page directory: entry 0 points to <see cref="Pt"/>, the others map 2 MiB pages.</summary>
     public const ulong Pd = 0x4000;
+    /// <summary>GPA of the page table that maps the first 2 MiB with 4 KiB pages (guard pages left out).</summary>
     public const ulong Pt = 0x5000;
 
     /// <summary>The return trampoline: the return address the host pushes before it enters a guest function.</summary>
@@ -48,6 +52,10 @@ public static class Layout
     /// <summary>Not mapped, just below the stack: overflowing the stack faults.</summary>
     public const ulong StackGuard = 0x7000;
 
+    /// <summary>
+    /// Lowest GPA of the guest stack [StackBottom, <see cref="StackTop"/>), 128 KiB, right above
+    /// <see cref="StackGuard"/>.
+    /// </summary>
     public const ulong StackBottom = 0x8000;
 
     /// <summary>Initial RSP is StackTop - 8 (the return address slot), so RSP+8 is 16-byte aligned as the SysV ABI wants.</summary>
@@ -58,6 +66,10 @@ public static class Layout
 
     /// <summary>Input and output bytes of a call live in [CallData, CallDataEnd).</summary>
     public const ulong CallData = 0x29000;
+    /// <summary>
+    /// One past the last byte of the call data area (844 KiB from <see cref="CallData"/>): the largest input a call
+    /// takes.
+    /// </summary>
     public const ulong CallDataEnd = 0xF_C000;
 
     /// <summary>The exception handlers (host code, like the trampoline): 32 stubs and the common handler.</summary>
@@ -76,11 +88,15 @@ public static class Layout
     /// own stack onto the guard page still gets its #PF reported.</summary>
     public const ulong ExceptionStack = 0xF_F000;
 
+    /// <summary>One past the exception stack's last byte: the IST1 stack pointer of <see cref="Tss"/>.</summary>
     public const ulong ExceptionStackTop = 0x10_0000;
 
     /// <summary>Where images go: ELF PT_LOAD segments must lie in [ImageBase, MemorySize); a flat image is loaded here.</summary>
     public const ulong ImageBase = 0x10_0000;
 
+    /// <summary>
+    /// The smallest guest memory, 2 MiB: the fixed layout plus room for an image above <see cref="ImageBase"/>.
+    /// </summary>
     public const ulong MinMemorySize = 0x20_0000;
 
     /// <summary>One PD of 2 MiB pages maps 1 GiB, which is all the page tables above cover.</summary>

@@ -11,19 +11,31 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// </summary>
 public static class LongMode
 {
+    /// <summary>CR0.PE (bit 0): protected mode.</summary>
     public const ulong CR0_PE = 1UL << 0;
+    /// <summary>CR0.MP (bit 1): monitor coprocessor (WAIT/FWAIT honour TS).</summary>
     public const ulong CR0_MP = 1UL << 1;
+    /// <summary>CR0.ET (bit 4): extension type, always 1 on modern CPUs.</summary>
     public const ulong CR0_ET = 1UL << 4;
+    /// <summary>CR0.NE (bit 5): x87 errors are reported as #MF, not through the legacy IRQ 13.</summary>
     public const ulong CR0_NE = 1UL << 5;
+    /// <summary>CR0.WP (bit 16): read-only pages are read-only in ring 0 too.</summary>
     public const ulong CR0_WP = 1UL << 16;
+    /// <summary>CR0.PG (bit 31): paging, through the tables at CR3.</summary>
     public const ulong CR0_PG = 1UL << 31;
 
+    /// <summary>CR4.PAE (bit 5): 64-bit page-table entries, required for long mode.</summary>
     public const ulong CR4_PAE = 1UL << 5;
     /// <summary>OSFXSR and OSXMMEXCPT: compiled C may use SSE (memset, vectorised loops); without them that is #UD.</summary>
     public const ulong CR4_OSFXSR = 1UL << 9;
+    /// <summary>CR4.OSXMMEXCPT (bit 10): unmasked SIMD floating-point exceptions raise #XM.</summary>
     public const ulong CR4_OSXMMEXCPT = 1UL << 10;
 
+    /// <summary>EFER.LME (bit 8): long mode enabled.</summary>
     public const ulong EFER_LME = 1UL << 8;
+    /// <summary>
+    /// EFER.LMA (bit 10): long mode active; set directly because KVM_SET_SREGS loads the state as it is.
+    /// </summary>
     public const ulong EFER_LMA = 1UL << 10;
 
     /// <summary>RFLAGS with only the always-one bit 1: interrupts off.</summary>

@@ -9,12 +9,23 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// </summary>
 public static class PageTables
 {
+    /// <summary>Page-table entry bit 0 (P): the entry maps something.</summary>
     public const ulong Present = 1UL << 0;
+    /// <summary>Page-table entry bit 1 (R/W): writes are allowed.</summary>
     public const ulong Writable = 1UL << 1;
+    /// <summary>
+    /// Page-directory entry bit 7 (PS): the entry maps a 2 MiB page instead of pointing to a page table.
+    /// </summary>
     public const ulong LargePage = 1UL << 7;
 
     private const int Entries = 512;
 
+    /// <summary>
+    /// Writes the identity tables at <see cref="Layout.Pml4"/>..<see cref="Layout.Pt"/> for <paramref name="memory"/>'s
+    /// size: 4 KiB pages below 2 MiB without the guard pages, 2 MiB pages above, nothing past the end of memory.
+    /// Entries not written are assumed zero (fresh or discarded memory).
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
     public static void Write(GuestMemory memory)
     {
         ArgumentNullException.ThrowIfNull(memory);

@@ -14,8 +14,11 @@ public static class Trampoline
 {
     private static readonly byte[] Code = Assemble();
 
+    /// <summary>The assembled trampoline, as placed at <see cref="Layout.Trampoline"/>.</summary>
     public static ReadOnlySpan<byte> Bytes => Code;
 
+    /// <summary>Copies <see cref="Bytes"/> to <see cref="Layout.Trampoline"/> in <paramref name="memory"/>.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
     public static void Write(GuestMemory memory)
     {
         ArgumentNullException.ThrowIfNull(memory);

@@ -17,6 +17,11 @@ public static class Tss
     /// <summary>The I/O map base: at the limit or beyond it, there is no I/O permission bitmap (ring 0 needs none).</summary>
     public const ulong IoMapBase = 0x66;
 
+    /// <summary>
+    /// Writes IST1 (= <see cref="Layout.ExceptionStackTop"/>) and the I/O map base into the TSS at
+    /// <see cref="Layout.Tss"/>; the other fields are left as they are (zero in fresh memory).
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
     public static void Write(GuestMemory memory)
     {
         ArgumentNullException.ThrowIfNull(memory);

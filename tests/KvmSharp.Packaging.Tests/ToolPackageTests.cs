@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+using System.Text.Json;
+
+namespace KvmSharp.Packaging.Tests;
+
+/// <summary>The kvmsharp .NET tool installed from the packed feed into a tool folder, then run as a user runs it.</summary>
+[Collection(PackedFeedCollection.Name)]
+public sealed class ToolPackageTests(PackedFeed feed)
+{
+    private static readonly TimeSpan InstallTimeout = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(2);
+
+    private readonly Lazy<string> _kvmsharp = new(() => Install(feed));
+
+    private static string Install(PackedFeed feed)
+    {
+        Assert.True(feed.Pack.ExitCode == 0, feed.Pack.ToString());
+        string tools = Path.Combine(feed.Root, $"tools-{Guid.NewGuid():N}");
+        var install = DotnetCli.Dotnet(feed.Root, feed.Environment, InstallTimeout,
+            "tool", "install", "KvmSharp.Cli", "--tool-path", tools, "--version", feed.Version, "--configfile", feed.NuGetConfig);
+        Assert.True(install.ExitCode == 0, install.ToString());
+        return Path.Combine(tools, "kvmsharp");
+    }
+
+    private ProcessRun Kvmsharp(params string[] args) => DotnetCli.Run(_kvmsharp.Value, feed.Root, feed.Environment, RunTimeout, args);
+
+    [Fact]
+    public void The_installed_command_reports_the_packed_version()
+    {
+        var run = Kvmsharp("--version");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.StartsWith(feed.Version, run.Stdout.Trim(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_installed_command_reads_the_emulated_kernels_capabilities_as_json()
+    {
+        var run = Kvmsharp("caps", "--kernel", "emulated", "--arch", "x86_64", "--vm-type", "sw-protected", "--in-place-conversion", "--json");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        using var json = JsonDocument.Parse(run.Stdout);
+        var flags = json.RootElement.GetProperty("capabilities").EnumerateArray()
+            .Single(c => c.GetProperty("name").GetString() == "KVM_CAP_GUEST_MEMFD_FLAGS");
+        Assert.Equal(3, flags.GetProperty("vm").GetInt64());
+    }
+
+    [KvmFact]
+    public void The_installed_command_runs_the_hello_guest_on_this_machines_kvm()
+    {
+        var run = Kvmsharp("run", "hello");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("Hello from a KvmSharp micro-VM!", run.Stdout, StringComparison.Ordinal);
+    }
+}
