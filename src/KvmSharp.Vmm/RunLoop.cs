@@ -43,7 +43,12 @@ public sealed class RunLoop
     {
     }
 
-    /// <summary>As above, with the host-call device on <paramref name="bus"/> (its failures end the call); null for none.</summary>
+    /// <summary>
+    /// A loop over <paramref name="vcpu"/> that sends port I/O to <paramref name="bus"/>, stops on a request of
+    /// <paramref name="hypercalls"/> and serves guest → host calls through <paramref name="hostCalls"/> (on the same
+    /// bus; a failed host function ends the call; null for none); <paramref name="timedOut"/> tells an interruption by
+    /// the watchdog from a stray signal.
+    /// </summary>
     public RunLoop(Vcpu vcpu, Bus bus, HypercallDevice hypercalls, HostCallDevice? hostCalls, Func<bool> timedOut)
     {
         _vcpu = vcpu;

@@ -44,9 +44,15 @@ public sealed class GuestMapping : IDisposable
     /// <summary>Copies <paramref name="source"/> into the mapping at <paramref name="offset"/>.</summary>
     public void Write(ulong offset, ReadOnlySpan<byte> source) => source.CopyTo(Access(offset, source.Length));
 
-    /// <summary>Sets [offset, offset+length) to <paramref name="value"/>.</summary>
+    /// <summary>Sets [offset, offset+length) to <paramref name="value"/>; nothing is written when any of it fails.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is outside the mapping.</exception>
+    /// <exception cref="GuestMemoryFaultException">The range reaches beyond the file size or touches a private
+    /// page.</exception>
     public void Fill(ulong offset, ulong length, byte value)
     {
+        // The whole range is checked first: a fault in a later span must not leave the earlier ones written.
+        if (offset > Length || length > Length - offset) ThrowOutOfRange(offset, length);
+        if (Fault(offset, length) is GuestMemoryFault fault) ThrowFault(fault, offset, length);
         while (length > 0)
         {
             int chunk = (int)Math.Min(length, 1UL << 30);
@@ -137,6 +143,10 @@ public sealed class GuestMapping : IDisposable
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void ThrowOutOfRange(ulong offset, int length) =>
+        throw new ArgumentOutOfRangeException(nameof(offset), $"[0x{offset:X}, +{length}) is outside the 0x{Length:X}-byte mapping");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowOutOfRange(ulong offset, ulong length) =>
         throw new ArgumentOutOfRangeException(nameof(offset), $"[0x{offset:X}, +{length}) is outside the 0x{Length:X}-byte mapping");
 
     /// <summary>

@@ -13,6 +13,8 @@ public sealed class Kvm : IDisposable
     /// <summary>The path <see cref="Open"/> uses when none is given.</summary>
     public const string DefaultPath = "/dev/kvm";
 
+    private int _vcpuMmapSize;
+
     private Kvm(IKernel kernel, KernelFd fd, UapiProposals proposals)
     {
         Kernel = kernel;
@@ -52,8 +54,13 @@ public sealed class Kvm : IDisposable
     /// <summary>KVM_GET_API_VERSION (12 on every kernel since 2.6.22).</summary>
     public int ApiVersion => (int)KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_API_VERSION, 0UL), "KVM_GET_API_VERSION", "");
 
-    /// <summary>KVM_GET_VCPU_MMAP_SIZE: the size of the mmap'ed kvm_run area of a vCPU.</summary>
-    public int VcpuMmapSize => (int)KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE, 0UL), "KVM_GET_VCPU_MMAP_SIZE", "");
+    /// <summary>
+    /// KVM_GET_VCPU_MMAP_SIZE: the size of the mmap'ed kvm_run area of a vCPU. A constant of the kernel, asked once and
+    /// remembered (at the first <see cref="CreateVm"/>), so a VM keeps creating vCPUs after this descriptor is closed,
+    /// as the kernel allows.
+    /// </summary>
+    public int VcpuMmapSize => _vcpuMmapSize != 0 ? _vcpuMmapSize
+        : _vcpuMmapSize = (int)KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE, 0UL), "KVM_GET_VCPU_MMAP_SIZE", "");
 
     /// <summary>KVM_CHECK_EXTENSION on /dev/kvm: the capability's raw value (0 when absent).</summary>
     public long CheckExtension(int capability) => Capabilities.Check(Kernel, Handle, capability);
@@ -84,12 +91,19 @@ public sealed class Kvm : IDisposable
     {
         long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_CREATE_VM, (ulong)type);
         KvmCall.Check(rc, "KVM_CREATE_VM", $"type={type} ({(uint)type})");
-        return new Vm(this, Kernel.Adopt((int)rc), type);
+        var vm = new Vm(this, Kernel.Adopt((int)rc), type);
+        if (_vcpuMmapSize == 0)
+        {
+            // Remembered now, while /dev/kvm is surely open; a failure is reported by the first CreateVcpu instead.
+            long size = Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE, 0UL);
+            if (size > 0) _vcpuMmapSize = (int)size;
+        }
+        return vm;
     }
 
     /// <summary>
-    /// Closes the /dev/kvm descriptor. Dispose it after its VMs: creating a vCPU still asks it for
-    /// KVM_GET_VCPU_MMAP_SIZE.
+    /// Closes the /dev/kvm descriptor. VMs created from it stay usable (each holds its own descriptor), as in the
+    /// kernel.
     /// </summary>
     public void Dispose() => Handle.Dispose();
 }

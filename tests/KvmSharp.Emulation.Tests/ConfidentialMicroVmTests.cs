@@ -27,6 +27,23 @@ public sealed class ConfidentialMicroVmTests
     private static ulong SecretSum => (ulong)Encoding.ASCII.GetBytes(Vault.Secret).Sum(b => (long)b);
 
     [Fact]
+    public void Memory_without_private_pages_cannot_serve_conversions()
+    {
+        using var k = InPlaceConversionKernel();
+        using (var kvm = Kvm.Open(k, proposals: k.Config.Proposals))
+        {
+            using var hostBacked = MicroVm.Create(Vault.Image(), new MicroVmOptions { Kvm = kvm, Memory = GuestMemoryBacking.HostMemory });
+            using var defaultVm = MicroVm.Create(Vault.Image(), new MicroVmOptions { Kvm = kvm });
+            foreach (var memory in new[] { hostBacked.Memory, defaultVm.Memory })
+            {
+                var ex = Assert.Throws<ArgumentException>(() => new KvmSharp.Vmm.Confidential.MemoryConversion(memory));
+                Assert.Contains("without private pages", ex.Message, StringComparison.Ordinal);
+            }
+        }
+        Assert.Equal(0, k.OpenFdCount);
+    }
+
+    [Fact]
     public void Vault_demo_hides_the_secret_from_the_host_while_private_and_shows_it_after_conversion_back()
     {
         using var k = InPlaceConversionKernel();

@@ -21,9 +21,13 @@ public sealed class MemoryConversion
     /// <see cref="GuestMemory.SupportsPrivateMemory"/>.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="memory"/> has no private pages to convert (host memory, or
+    /// a guest_memfd of a VM type without private memory).</exception>
     public MemoryConversion(GuestMemory memory)
     {
         ArgumentNullException.ThrowIfNull(memory);
+        if (!memory.SupportsPrivateMemory || memory.Memfd is null)
+            throw new ArgumentException($"{memory.Backing} guest memory without private pages cannot serve conversions", nameof(memory));
         _memory = memory;
     }
 

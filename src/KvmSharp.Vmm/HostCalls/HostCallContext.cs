@@ -85,7 +85,8 @@ public sealed class HostCallContext
     public string ReadUtf8(ulong address, ulong length)
     {
         Check(address, length);
-        return length == 0 ? "" : Encoding.UTF8.GetString(_memory.GetSpan(address, checked((int)length)));
+        // Read-only: GetSpan would count the pages as host-written and make the next pristine restore rewrite them.
+        return length == 0 ? "" : Encoding.UTF8.GetString(_memory.GetReadOnlySpan(address, checked((int)length)));
     }
 
     /// <summary>Reads an unmanaged value (little-endian) at guest address <paramref name="address"/>.</summary>

@@ -37,6 +37,26 @@ public class GuestMappingTests : KernelTest
 
     [KvmTheory]
     [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void A_fill_longer_than_one_chunk_that_ends_beyond_eof_writes_nothing(string kernel)
+    {
+        // Fill works in 1 GiB spans; the whole range is checked before the first one is written.
+        using var kvm = Open(kernel);
+        RequireGuestMemfd(kvm);
+        using var vm = kvm.CreateVm();
+        const ulong GiB = 1UL << 30;
+        using var gmem = vm.CreateGuestMemfd(GiB, Shared);
+        using var map = gmem.Map(GiB + (ulong)PageSize);
+
+        var ex = Assert.Throws<GuestMemoryFaultException>(() => map.Fill(0, GiB + (ulong)PageSize, 0x55));
+        Assert.Equal(GuestMemoryFault.BeyondEndOfFile, ex.Fault);
+        Assert.Equal(GiB, ex.FileOffset);
+        Assert.Equal(0, map.Read<byte>(0));
+        Assert.Equal(0, map.Read<byte>(GiB - 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => map.Fill(GiB, 2 * (ulong)PageSize, 0x55));
+    }
+
+    [KvmTheory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
     public void Private_fault_and_out_of_mapping_access_are_different_errors(string kernel)
     {
         using var kvm = Open(kernel);
