@@ -23,6 +23,25 @@ public sealed class ConformanceAndFuzzCommandTests
         Assert.Equal(0, root.GetProperty("failed").GetInt32());
     }
 
+    [Fact]
+    public void Conformance_filter_also_matches_a_cases_group_and_its_selftest_file()
+    {
+        var byFile = CliRun.Of("conformance", "--kernel", "emulated", "--filter", "private_mem_conversions_test.c", "--json");
+        var byGroup = CliRun.Of("conformance", "--kernel", "emulated", "--filter", "PrivateMemConversionsTest", "--json");
+        Assert.Equal(0, byFile.ExitCode);
+        Assert.Equal(0, byGroup.ExitCode);
+        string[] Names(CliRun run)
+        {
+            using var doc = JsonDocument.Parse(run.Stdout);
+            return [.. doc.RootElement.GetProperty("cases").EnumerateArray().Select(c => c.GetProperty("name").GetString()!)];
+        }
+        string[] names = Names(byFile);
+        Assert.Contains("test_mem_conversions", names);
+        Assert.Contains("test_mem_conversions_4_vcpus_2_memslots", names);
+        Assert.All(names, n => Assert.StartsWith("test_mem_conversions", n, StringComparison.Ordinal));
+        Assert.Equal(names, Names(byGroup));
+    }
+
     [Theory]
     [InlineData("6.1", "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0)")]
     [InlineData("6.12", "this kernel's guest_memfd predates the mmap series")]

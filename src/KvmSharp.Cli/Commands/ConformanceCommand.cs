@@ -22,7 +22,10 @@ public static class ConformanceCommand
         };
         kernel.AcceptOnlyFromAmong("linux", "emulated", "both");
         var json = new Option<bool>("--json") { Description = "One JSON object per kernel (an array for both)" };
-        var filter = new Option<string?>("--filter") { Description = "Only cases whose name contains this text" };
+        var filter = new Option<string?>("--filter")
+        {
+            Description = "Only cases whose name, group or source contains this text (e.g. test_fallocate, PrivateMemConversionsTest, private_mem_conversions_test.c)",
+        };
         var release = new Option<string?>("--kernel-version")
         {
             Description = "With --kernel emulated: the suite on a host of this release (6.1 … 6.18), as the emulator models it",
@@ -32,6 +35,11 @@ public static class ConformanceCommand
             result.GetValue(release)));
         return command;
     }
+
+    /// <summary>The case's name (the upstream function), its group (the class) or its source (the selftest file).</summary>
+    private static bool Matches(ConformanceCase c, string filter) =>
+        c.Name.Contains(filter, StringComparison.Ordinal) || c.Group.Contains(filter, StringComparison.Ordinal)
+        || c.Source.Contains(filter, StringComparison.Ordinal);
 
     public static int Run(string kernel, bool json, string? filter, TextWriter output, string? release = null)
     {
@@ -46,7 +54,7 @@ public static class ConformanceCommand
         var reports = new List<ConformanceReport>();
         foreach (var target in targets)
         {
-            var results = ConformanceRunner.RunAll(target, c => filter is null || c.Name.Contains(filter, StringComparison.Ordinal)).ToList();
+            var results = ConformanceRunner.RunAll(target, c => filter is null || Matches(c, filter)).ToList();
             var report = new ConformanceReport(
                 target.Name,
                 results.Count(r => r.Outcome == CaseOutcome.Passed),
