@@ -19,12 +19,15 @@ public sealed class PackageContentsTests(PackedFeed feed)
     };
 
     [Fact]
-    public void Pack_produces_exactly_the_five_libraries_and_the_tool()
+    public void Pack_produces_exactly_the_five_libraries_and_the_tool_with_its_three_runtime_packages()
     {
         Assert.True(feed.Pack.ExitCode == 0, feed.Pack.ToString());
         string[] packed = [.. Directory.GetFiles(feed.Feed, "*.nupkg").Select(Path.GetFileName).Order()!];
-        string[] expected = [.. new[] { "KvmSharp", "KvmSharp.Cli", "KvmSharp.Conformance", "KvmSharp.Emulation", "KvmSharp.Interop", "KvmSharp.Vmm" }
-            .Select(id => $"{id}.{feed.Version}.nupkg").Order()];
+        string[] expected = [.. new[]
+            {
+                "KvmSharp", "KvmSharp.Interop", "KvmSharp.Emulation", "KvmSharp.Vmm", "KvmSharp.Conformance",
+                "KvmSharp.Cli", "KvmSharp.Cli.linux-x64", "KvmSharp.Cli.linux-arm64", "KvmSharp.Cli.any",
+            }.Select(id => $"{id}.{feed.Version}.nupkg").Order()];
         Assert.Equal(expected, packed);   // no test, benchmark or fuzzer package
     }
 
@@ -66,20 +69,42 @@ public sealed class PackageContentsTests(PackedFeed feed)
     }
 
     [Fact]
-    public void The_tool_package_is_a_dotnet_tool_named_kvmsharp_with_everything_it_runs()
+    public void The_tool_package_names_kvmsharp_and_a_runtime_package_per_platform()
     {
         Assert.True(feed.Pack.ExitCode == 0, feed.Pack.ToString());
         using var package = ZipFile.OpenRead(feed.PackagePath("KvmSharp.Cli"));
-        string[] entries = [.. package.Entries.Select(e => e.FullName)];
-        var settings = XDocument.Load(package.GetEntry("tools/net10.0/any/DotnetToolSettings.xml")!.Open());
-        var command = settings.Descendants("Command").Single();
-        Assert.Equal("kvmsharp", command.Attribute("Name")!.Value);
-        Assert.Equal("KvmSharp.Cli.dll", command.Attribute("EntryPoint")!.Value);
-        foreach (string assembly in new[] { "KvmSharp", "KvmSharp.Interop", "KvmSharp.Emulation", "KvmSharp.Vmm", "KvmSharp.Conformance",
-                     "KvmSharp.Fuzzing", "Iced", "System.CommandLine", "Spectre.Console" })
-            Assert.Contains($"tools/net10.0/any/{assembly}.dll", entries);
+        var settings = XDocument.Load(package.GetEntry("tools/any/any/DotnetToolSettings.xml")!.Open());
+        Assert.Equal("kvmsharp", settings.Descendants("Command").Single().Attribute("Name")!.Value);
+        var runtimes = settings.Descendants("RuntimeIdentifierPackage")
+            .ToDictionary(p => p.Attribute("RuntimeIdentifier")!.Value, p => p.Attribute("Id")!.Value);
+        Assert.Equal(new Dictionary<string, string>
+        {
+            ["linux-x64"] = "KvmSharp.Cli.linux-x64",
+            ["linux-arm64"] = "KvmSharp.Cli.linux-arm64",
+            ["any"] = "KvmSharp.Cli.any",
+        }, runtimes);
         // A tool carries its dependencies inside; a nuspec dependency would make `dotnet tool install` refuse it.
         Assert.DoesNotContain(Nuspec(package, "KvmSharp.Cli").Descendants(), e => e.Name.LocalName == "dependency");
+    }
+
+    [Theory]
+    [InlineData("linux-x64", true)]
+    [InlineData("linux-arm64", true)]
+    [InlineData("any", false)]
+    public void Each_runtime_package_holds_everything_the_command_runs_precompiled_where_kvm_is(string rid, bool readyToRun)
+    {
+        Assert.True(feed.Pack.ExitCode == 0, feed.Pack.ToString());
+        string id = $"KvmSharp.Cli.{rid}";
+        using var package = ZipFile.OpenRead(feed.PackagePath(id));
+        string folder = $"tools/net10.0/{rid}/";
+        string[] entries = [.. package.Entries.Select(e => e.FullName)];
+        foreach (string assembly in new[] { "KvmSharp.Cli", "KvmSharp", "KvmSharp.Interop", "KvmSharp.Emulation", "KvmSharp.Vmm",
+                     "KvmSharp.Conformance", "KvmSharp.Fuzzing", "Iced", "System.CommandLine", "Spectre.Console" })
+            Assert.Contains($"{folder}{assembly}.dll", entries);
+        var settings = XDocument.Load(package.GetEntry($"{folder}DotnetToolSettings.xml")!.Open());
+        Assert.Equal("kvmsharp", settings.Descendants("Command").Single().Attribute("Name")!.Value);
+        Assert.Equal(readyToRun, PackagedAssembly.IsReadyToRun(package.GetEntry($"{folder}KvmSharp.Cli.dll")!));
+        Assert.Equal(readyToRun, PackagedAssembly.IsReadyToRun(package.GetEntry($"{folder}KvmSharp.Emulation.dll")!));
     }
 
     private static XDocument Nuspec(ZipArchive package, string id)

@@ -10,8 +10,9 @@ public sealed class ToolPackageTests(PackedFeed feed)
     private static readonly TimeSpan InstallTimeout = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(2);
 
-    private readonly Lazy<string> _kvmsharp = new(() => Install(feed));
+    private readonly Lazy<string> _toolPath = new(() => Install(feed));
 
+    /// <summary>Installs the tool into a folder of its own; returns the folder.</summary>
     private static string Install(PackedFeed feed)
     {
         Assert.True(feed.Pack.ExitCode == 0, feed.Pack.ToString());
@@ -19,10 +20,21 @@ public sealed class ToolPackageTests(PackedFeed feed)
         var install = DotnetCli.Dotnet(feed.Root, feed.Environment, InstallTimeout,
             "tool", "install", "KvmSharp.Cli", "--tool-path", tools, "--version", feed.Version, "--configfile", feed.NuGetConfig);
         Assert.True(install.ExitCode == 0, install.ToString());
-        return Path.Combine(tools, "kvmsharp");
+        return tools;
     }
 
-    private ProcessRun Kvmsharp(params string[] args) => DotnetCli.Run(_kvmsharp.Value, feed.Root, feed.Environment, RunTimeout, args);
+    private ProcessRun Kvmsharp(params string[] args) =>
+        DotnetCli.Run(Path.Combine(_toolPath.Value, "kvmsharp"), feed.Root, feed.Environment, RunTimeout, args);
+
+    [Fact]
+    public void Installing_on_this_machine_picks_its_precompiled_runtime_package()
+    {
+        string rid = System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier;
+        Assert.True(rid is "linux-x64" or "linux-arm64", $"this test expects a Linux x64/arm64 machine, not {rid}");
+        string installed = Assert.Single(Directory.GetFiles(_toolPath.Value, "KvmSharp.Cli.dll", SearchOption.AllDirectories));
+        Assert.Contains($"{Path.DirectorySeparatorChar}{rid}{Path.DirectorySeparatorChar}", installed, StringComparison.Ordinal);
+        Assert.True(PackagedAssembly.IsReadyToRun(installed), $"{installed} is not ReadyToRun");
+    }
 
     [Fact]
     public void The_installed_command_reports_the_packed_version()
