@@ -8,7 +8,7 @@ namespace KvmSharp;
 /// The KVM system device (/dev/kvm) of one kernel. Entry point of the SDK:
 /// <c>using var kvm = Kvm.Open(); using var vm = kvm.CreateVm();</c>
 /// </summary>
-public sealed class Kvm : IDisposable
+public sealed partial class Kvm : IDisposable
 {
     /// <summary>The path <see cref="Open"/> uses when none is given.</summary>
     public const string DefaultPath = "/dev/kvm";

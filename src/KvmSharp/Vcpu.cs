@@ -6,7 +6,7 @@ using KvmSharp.Memory;
 namespace KvmSharp;
 
 /// <summary>A vCPU (KVM_CREATE_VCPU) with its mmap'ed kvm_run area.</summary>
-public sealed class Vcpu : IDisposable
+public sealed partial class Vcpu : IDisposable
 {
     private readonly MappedRegion _run;
     // Vm.Kernel is Vm.Kvm.Kernel: two dependent loads (two more objects' cache lines) per ioctl; it never changes.
