@@ -2,6 +2,7 @@
 using KvmSharp.Abi;
 using KvmSharp.Emulation;
 using KvmSharp.Kernel;
+using KvmSharp.Kernel.Tracing;
 
 namespace KvmSharp.Cli;
 
@@ -15,9 +16,10 @@ public enum KernelKind
 /// <summary>
 /// What the user asked for on the command line. <c>Arch</c> (--arch), <c>InPlaceConversion</c>
 /// (--in-place-conversion) and <c>Generation</c> (--kernel-version) describe an emulated kernel; the real one is
-/// whatever this machine runs.
+/// whatever this machine runs. <c>Trace</c> (--trace) receives every kernel call, one line each.
 /// </summary>
-public sealed record KernelRequest(KernelKind Kind, Architecture? Arch = null, bool InPlaceConversion = false, KernelGeneration? Generation = null);
+public sealed record KernelRequest(KernelKind Kind, Architecture? Arch = null, bool InPlaceConversion = false, KernelGeneration? Generation = null,
+    TextWriter? Trace = null);
 
 /// <summary>
 /// A kernel to talk to, and how to describe it: <c>Module</c> is the KVM module in use (or "emulated (config)"),
@@ -38,12 +40,16 @@ public static class KernelChoice
     public static KernelSelection Create(KernelRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return request.Kind switch
+        var selection = request.Kind switch
         {
             KernelKind.Linux => Linux(request),
             KernelKind.Emulated => Emulated(request),
             _ => throw new UsageException($"unknown kernel '{request.Kind}'"),
         };
+        if (request.Trace is not TextWriter trace) return selection;
+        // vCPU threads and the watchdog may call the kernel concurrently: one line at a time.
+        var lines = TextWriter.Synchronized(trace);
+        return selection with { Kernel = new TracingKernel(selection.Kernel, call => lines.WriteLine(call), ownsInner: true) };
     }
 
     private static KernelSelection Linux(KernelRequest request)

@@ -6,7 +6,7 @@ namespace KvmSharp.Cli;
 
 /// <summary>
 /// The options every verb that talks to KVM shares: --kernel, --arch, --vm-type, --in-place-conversion,
-/// --kernel-version, --device.
+/// --kernel-version, --device, --trace.
 /// One instance per command (System.CommandLine options belong to one parent).
 /// </summary>
 public sealed class KernelOptions
@@ -44,6 +44,12 @@ public sealed class KernelOptions
         DefaultValueFactory = _ => Kvm.DefaultPath,
     };
 
+    private readonly Option<bool> _trace = new("--trace")
+    {
+        Description = "Print every kernel call to stderr, strace-style: descriptors named by what created them, " +
+                      "guest_memfd structs decoded, KVM_RUN's exit reason",
+    };
+
     public KernelOptions()
     {
         _kernel.AcceptOnlyFromAmong("linux", "emulated");
@@ -60,6 +66,7 @@ public sealed class KernelOptions
         command.Options.Add(_inPlaceConversion);
         command.Options.Add(_kernelVersion);
         command.Options.Add(_device);
+        command.Options.Add(_trace);
     }
 
     public KernelRequest ReadKernel(ParseResult result)
@@ -79,7 +86,8 @@ public sealed class KernelOptions
                 throw new UsageException($"--kernel-version '{release}' is not a Linux release from 6.1 on (e.g. 6.8, 6.12.58, 6.18)");
             generation = parsed;
         }
-        return new KernelRequest(kind, arch, result.GetValue(_inPlaceConversion), generation);
+        return new KernelRequest(kind, arch, result.GetValue(_inPlaceConversion), generation,
+            Trace: result.GetValue(_trace) ? result.InvocationConfiguration.Error : null);
     }
 
     public VmType ReadVmType(ParseResult result) =>

@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: MIT
-using KvmSharp.Kernel;
-
-namespace KvmSharp.Testing;
+namespace KvmSharp.Kernel;
 
 /// <summary>
-/// A kernel that forwards every call to <see cref="Inner"/>, for test kernels that change or count a few calls. All
-/// members are forwarded, the ones IKernel has defaults for included: a default (ENOSYS) where the inner kernel
-/// answers would be a divergence of its own.
+/// A kernel that forwards every call to <see cref="Inner"/>: the base for decorators that observe or change a few
+/// calls (<c>TracingKernel</c>, test kernels that count or lie). All members are forwarded, the ones IKernel has
+/// defaults for included: a default (ENOSYS) where the inner kernel answers would be a divergence of its own.
 /// </summary>
 public abstract class DelegatingKernel(IKernel inner) : IKernel
 {
+    /// <summary>The kernel every call goes to.</summary>
     public IKernel Inner { get; } = inner;
 
     public virtual string Name => Inner.Name;
