@@ -22,17 +22,10 @@ public class DisposeOrderTests : KernelTest
         using (vm)
         {
             using var memory = vm.AllocateMemory(0x1000);
-            memory.Write<ushort>(0, 0xF4);                       // hlt in real mode, at CS:IP = 0:0
+            memory.Write(0, RealMode.Assemble(0, asm => asm.hlt()));
             using var slot = vm.AddMemorySlot(slot: 0, guestPhysicalAddress: 0, memory);
             using var vcpu = vm.CreateVcpu();
-            var sregs = vcpu.GetSregs();
-            sregs.cs.@base = 0;
-            sregs.cs.selector = 0;
-            vcpu.SetSregs(sregs);
-            var regs = vcpu.GetRegs();
-            regs.rip = 0;
-            regs.rflags = 2;
-            vcpu.SetRegs(regs);
+            RealMode.StartAt(vcpu, 0);
             Assert.Equal(KvmSharp.Abi.KvmExitReason.KVM_EXIT_HLT, vcpu.Run().Reason);
         }
     }

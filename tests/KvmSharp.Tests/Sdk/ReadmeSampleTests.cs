@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using Iced.Intel;
 using KvmSharp.Abi;
 using KvmSharp.Tests.Infrastructure;
 using static Iced.Intel.AssemblerRegisters;
@@ -61,20 +60,13 @@ public class ReadmeSampleTests : KernelTest
     // Real mode: "mov byte [0x2000], 0x5a; hlt" at 0x1000 (CS:IP pointed there; the reset vector has no memory).
     private static void RunStoreGuest(Vm vm, Action<ulong, ReadOnlySpan<byte>> write, Func<ulong, byte> read)
     {
-        var asm = new Assembler(16);
-        asm.mov(__byte_ptr[0x2000], 0x5a);
-        asm.hlt();
-        var code = new MemoryStream();
-        asm.Assemble(new StreamCodeWriter(code), 0x1000);
-        write(0x1000, code.ToArray());
+        write(0x1000, RealMode.Assemble(0x1000, asm =>
+        {
+            asm.mov(__byte_ptr[0x2000], 0x5a);
+            asm.hlt();
+        }));
         using var vcpu = vm.CreateVcpu();
-        var sregs = vcpu.GetSregs();
-        sregs.cs.@base = 0;
-        sregs.cs.selector = 0;
-        vcpu.SetSregs(sregs);
-        var regs = vcpu.GetRegs();
-        regs.rip = 0x1000;
-        vcpu.SetRegs(regs);
+        RealMode.StartAt(vcpu, 0x1000);
         Assert.Equal(KvmExitReason.KVM_EXIT_HLT, vcpu.Run().Reason);
         Assert.Equal(0x5a, read(0x2000));
     }

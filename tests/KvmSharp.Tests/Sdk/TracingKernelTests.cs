@@ -22,17 +22,10 @@ public class TracingKernelTests : KernelTest
         {
             _ = vm.CheckExtension(KvmSharp.Abi.KvmCaps.KVM_CAP_USER_MEMORY2);
             using var memory = vm.AllocateMemory(0x1000);
-            memory.Write<byte>(0, 0xF4);
+            memory.Write(0, RealMode.Assemble(0, asm => asm.hlt()));
             using var slot = vm.AddMemorySlot(slot: 0, guestPhysicalAddress: 0, memory);
             using var vcpu = vm.CreateVcpu();
-            var sregs = vcpu.GetSregs();
-            sregs.cs.@base = 0;
-            sregs.cs.selector = 0;
-            vcpu.SetSregs(sregs);
-            var regs = vcpu.GetRegs();
-            regs.rip = 0;
-            regs.rflags = 2;
-            vcpu.SetRegs(regs);
+            RealMode.StartAt(vcpu, 0);
             Assert.Equal(KvmSharp.Abi.KvmExitReason.KVM_EXIT_HLT, vcpu.Run().Reason);
         }
         return lines;
