@@ -112,4 +112,49 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmIretIn32BitCodeFails(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): KVM_SET_MSRS of MSR_IA32_CR_PAT accepts values kvm_pat_valid refuses (upstream:
+    /// x86.c kvm_set_msr_common MSR_IA32_CR_PAT "if (!kvm_pat_valid(data)) return 1", for host writes too). Observed
+    /// on Linux 6.18 kvm_pvm: 0x0202020202020202 (type 2), 0x8 (bit 3) and 0x3 (type 3) are each written (1 MSR
+    /// processed) and read back as written.
+    /// </summary>
+    public static bool KvmPvmPatNotValidated(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): MSR_IA32_MISC_ENABLE does not follow x86.c. A new vCPU reads 0x1 (FAST_STRING),
+    /// not upstream's PEBS_UNAVAIL | BTS_UNAVAIL = 0x1800 (kvm_vcpu_reset, init_event = false); and a guest WRMSR that
+    /// flips BTS_UNAVAIL (bit 11, in MSR_IA32_MISC_ENABLE_PMU_RO_MASK) is not #GP (upstream kvm_set_msr_common: a
+    /// guest change of the PMU read-only bits returns 1 → #GP). Observed on Linux 6.18 kvm_pvm: KVM_GET_MSRS right
+    /// after KVM_CREATE_VCPU; RDMSR, XOR EAX 0x800, WRMSR in a 64-bit guest delivers nothing.
+    /// </summary>
+    public static bool KvmPvmMiscEnableDiffers(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): KVM_SET_MSRS of MSR_IA32_TSC is accepted (1 processed) but the next read is the
+    /// host's TSC again (written 0x1000, read back about 0x29a0_92da_0747); upstream kvm_synchronize_tsc makes reads
+    /// continue from the written value. Observed on Linux 6.18 kvm_pvm.
+    /// </summary>
+    public static bool KvmPvmTscWriteIgnored(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): KVM_SET_CPUID2 rewrites some leaves of the table it stores (upstream keeps the
+    /// given entries and changes only the runtime bits of kvm_update_cpuid_runtime: CPUID.1 EDX.APIC and ECX.OSXSAVE,
+    /// CPUID.0xD EBX). Observed on Linux 6.18 kvm_pvm (AMD host), read back with KVM_GET_CPUID2 and with the CPUID
+    /// instruction:
+    /// <list type="bullet">
+    /// <item>CPUID.1: ECX and EDX read back with the host's own bits added (ECX 0x76d81203, EDX 0x178bfbff for
+    /// ECX = EDX = 0 given; ECX 0x11 given reads 0x76d81213), and four CPUID.0xD subleaves (0, 1, 2, 9, SIGNIFCANT_INDEX) are
+    /// appended to the table: 2 entries given, 6 read back.</item>
+    /// <item>CPUID.7.0: EBX/ECX/EDX are replaced (0x11/0x22/0x33 given → 0x219c038b/0x4/0x88000010); CPUID.7.1 reads
+    /// back all zero.</item>
+    /// </list>
+    /// Every other rule probed matches upstream: a table without leaves 1, 7 and 0xD is stored and answered verbatim
+    /// (padding included), and after KVM_RUN the table as read back is accepted again while the table as given is not.
+    /// </summary>
+    public static bool KvmPvmSetCpuidRewritesLeaves(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

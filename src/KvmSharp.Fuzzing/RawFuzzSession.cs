@@ -307,7 +307,9 @@ internal sealed class RawFuzzSession
 
     private static uint[] KnownFor(FdKind kind) => kind switch
     {
-        FdKind.System => [KvmIoctls.KVM_GET_API_VERSION, KvmIoctls.KVM_CREATE_VM, KvmIoctls.KVM_CHECK_EXTENSION, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE],
+        FdKind.System => [KvmIoctls.KVM_GET_API_VERSION, KvmIoctls.KVM_CREATE_VM, KvmIoctls.KVM_CHECK_EXTENSION, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE,
+            KvmIoctls.KVM_GET_SUPPORTED_CPUID, KvmIoctls.KVM_GET_EMULATED_CPUID,
+            KvmIoctls.KVM_GET_MSR_INDEX_LIST, KvmIoctls.KVM_GET_MSR_FEATURE_INDEX_LIST, KvmIoctls.KVM_GET_MSRS],
         FdKind.Vm =>
         [
             KvmIoctls.KVM_CREATE_VCPU, KvmIoctls.KVM_SET_USER_MEMORY_REGION, KvmIoctls.KVM_SET_USER_MEMORY_REGION2,
@@ -319,6 +321,8 @@ internal sealed class RawFuzzSession
         [
             KvmIoctls.KVM_RUN, KvmIoctls.KVM_GET_REGS, KvmIoctls.KVM_SET_REGS, KvmIoctls.KVM_GET_SREGS, KvmIoctls.KVM_SET_SREGS,
             KvmIoctls.KVM_SET_SREGS, KvmIoctls.KVM_PRE_FAULT_MEMORY,
+            KvmIoctls.KVM_SET_CPUID2, KvmIoctls.KVM_GET_CPUID2,
+            KvmIoctls.KVM_GET_MSRS, KvmIoctls.KVM_SET_MSRS,
         ],
         FdKind.Gmem => [KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2],
         _ => [KvmIoctls.KVM_CHECK_EXTENSION],
@@ -414,6 +418,10 @@ internal sealed class RawFuzzSession
         if (request == KvmIoctls.KVM_ENABLE_CAP) return SizeOf<kvm_enable_cap>();
         if (request == KvmIoctls.KVM_GET_REGS || request == KvmIoctls.KVM_SET_REGS) return SizeOf<kvm_regs>();
         if (request == KvmIoctls.KVM_GET_SREGS || request == KvmIoctls.KVM_SET_SREGS) return SizeOf<kvm_sregs>();
+        // kvm_msrs header + 4 entries; kvm_msr_list header + 64 indices (this host lists 41).
+        if (request == KvmIoctls.KVM_GET_MSRS || request == KvmIoctls.KVM_SET_MSRS) return SizeOf<kvm_msrs>() + (4 * SizeOf<kvm_msr_entry>());
+        if (request == KvmIoctls.KVM_GET_MSR_INDEX_LIST || request == KvmIoctls.KVM_GET_MSR_FEATURE_INDEX_LIST) return SizeOf<kvm_msr_list>() + (64 * sizeof(uint));
+        if (IsCpuidRequest(request)) return SizeOf<kvm_cpuid2>() + (8 * SizeOf<kvm_cpuid_entry2>()); // header + 8 entries
         int encoded = (int)_IOC_SIZE(request);
         return encoded == 0 ? 8 : Math.Min(encoded, 512);
     }
@@ -550,11 +558,21 @@ internal sealed class RawFuzzSession
                 U64(b, at, _rng.Next(3) == 0 ? Interesting() : GetU64(b, at) ^ (1UL << _rng.Next(64)));
             }
         }
+        else if (IsCpuidRequest(request))
+        {
+            // kvm_cpuid2: random entries, nent mostly around what the buffer holds (0 … 9, or anything).
+            _rng.NextBytes(b);
+            U32(b, 0, _rng.Next(4) == 0 ? (uint)Interesting() : (uint)_rng.Next(10));
+        }
         else
         {
             _rng.NextBytes(b);
         }
     }
+
+    private static bool IsCpuidRequest(uint request) =>
+        request == KvmIoctls.KVM_GET_SUPPORTED_CPUID || request == KvmIoctls.KVM_GET_EMULATED_CPUID ||
+        request == KvmIoctls.KVM_SET_CPUID2 || request == KvmIoctls.KVM_GET_CPUID2;
 
     /// <summary>Random damage: flipped bits, a random word, a run of random bytes.</summary>
     private void Mutate(byte[] b, int natural)

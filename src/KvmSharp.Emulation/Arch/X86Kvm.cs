@@ -68,6 +68,20 @@ internal sealed class X86Kvm : KvmArch
 
     public override long EnableCap(Kvm kvm, in kvm_enable_cap cap) => Emulation.X86.VmEnableCap.Apply(kvm, cap);
 
+    /// <summary>kvm_arch_dev_ioctl (x86.c): the /dev/kvm requests generic code does not know; default -EINVAL.</summary>
+    public override long DevIoctl(uint request, IoctlArg arg)
+    {
+        if (request == KvmIoctls.KVM_GET_MSR_INDEX_LIST)
+            return Emulation.X86.MsrIo.IndexList(arg, Emulation.X86.MsrIndex.ToSaveAndEmulated);
+        if (request == KvmIoctls.KVM_GET_MSR_FEATURE_INDEX_LIST)
+            return Emulation.X86.MsrIo.IndexList(arg, Emulation.X86.MsrIndex.FeatureMsrs);
+        if (request == KvmIoctls.KVM_GET_MSRS)
+            return Emulation.X86.MsrIo.GetFeatureMsrs(arg);
+        if (Emulation.X86.CpuidIoctls.IsDevRequest(request))
+            return Emulation.X86.CpuidIoctls.GetDevCpuid(request, arg);
+        return Err.EINVAL;
+    }
+
     public override long VmIoctl(Kvm kvm, uint request, IoctlArg arg)
     {
         if (request == KvmIoctls.KVM_SET_TSS_ADDR)

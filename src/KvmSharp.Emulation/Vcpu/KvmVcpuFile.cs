@@ -55,6 +55,14 @@ internal sealed class KvmVcpuFile : KernelFile
                 return arg.CopyToUser(Vcpu.Cpu.Sregs) ? 0 : Err.EFAULT;
             if (request == KvmIoctls.KVM_SET_SREGS)
                 return arg.CopyFromUser(out kvm_sregs sregs) ? SregsRules.Set(Vcpu.Cpu, sregs) : Err.EFAULT;
+            if (request == KvmIoctls.KVM_GET_MSRS)
+                return MsrIo.GetMsrs(Vcpu.Cpu, arg);
+            if (request == KvmIoctls.KVM_SET_MSRS)
+                return MsrIo.SetMsrs(Vcpu.Cpu, arg);
+            if (request == KvmIoctls.KVM_SET_CPUID2)
+                return CpuidIoctls.SetCpuid2(Vcpu, arg);
+            if (request == KvmIoctls.KVM_GET_CPUID2)
+                return CpuidIoctls.GetCpuid2(Vcpu, arg);
             if (request == KvmIoctls.KVM_PRE_FAULT_MEMORY && Kvm.Kernel.Config.Generation.HasPreFaultMemory())
                 return PreFaultMemory.Ioctl(Vcpu, arg);
             if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP)

@@ -60,6 +60,8 @@ internal static class VcpuRun
                 vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_INTR;
                 return Err.EINTR;
             }
+            // The first VM entry makes kvm_vcpu_has_run() true (last_vmentry_cpu), which freezes the CPUID table.
+            vcpu.Cpu.Cpuid.HasRun = true;
             vcpu.PollQuiesce();
             var outcome = emulator.Step();
             if (outcome.Exit) return outcome.Rc;

@@ -57,7 +57,7 @@ internal static class SregsRules
     /// kvm_apic_set_base: reserved bits are the GPA bits above MAXPHYADDR, 0x2ff, and X2APIC_ENABLE (no x2APIC in an
     /// empty CPUID); x2APIC without xAPIC enable is LAPIC_MODE_INVALID.
     /// </summary>
-    private static bool IsValidApicBase(ulong value)
+    internal static bool IsValidApicBase(ulong value)
     {
         ulong reserved = (ulong.MaxValue << X86Consts.DefaultMaxPhyAddr) | 0x2ff | (1UL << 10);
         return (value & reserved) == 0;

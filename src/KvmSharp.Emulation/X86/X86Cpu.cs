@@ -20,6 +20,12 @@ internal sealed class X86Cpu
     /// <summary>Segments, descriptor tables, control registers, EFER and APIC base, as KVM_SET_SREGS stored them.</summary>
     public kvm_sregs Sregs;
 
+    /// <summary>The guest CPUID table (KVM_SET_CPUID2) and whether the vCPU has run, which freezes it.</summary>
+    public CpuidTable Cpuid { get; } = new();
+
+    /// <summary>The MSRs that live outside <see cref="Sregs"/> (KVM_GET/SET_MSRS, RDMSR/WRMSR).</summary>
+    public MsrState Msrs { get; } = new();
+
     public bool LongModeActive => (Sregs.efer & X86Consts.EFER_LMA) != 0;
 
     public bool Paging => (Sregs.cr0 & X86Consts.CR0_PG) != 0;

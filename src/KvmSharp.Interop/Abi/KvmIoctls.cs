@@ -19,6 +19,14 @@ public static class KvmIoctls
     /// <summary>On /dev/kvm and on a VM fd. Argument: the capability number.</summary>
     public static readonly uint KVM_CHECK_EXTENSION = _IO(KVMIO, 0x03);
     public static readonly uint KVM_GET_VCPU_MMAP_SIZE = _IO(KVMIO, 0x04);
+    /// <summary>x86: the CPUID leaves KVM and the host support, as a <see cref="kvm_cpuid2"/> header + entries (E2BIG: too few).</summary>
+    public static readonly uint KVM_GET_SUPPORTED_CPUID = _IOWR(KVMIO, 0x05, Size<kvm_cpuid2>());
+    /// <summary>x86: the CPUID features KVM emulates in software (same layout as KVM_GET_SUPPORTED_CPUID).</summary>
+    public static readonly uint KVM_GET_EMULATED_CPUID = _IOWR(KVMIO, 0x09, Size<kvm_cpuid2>());
+    /// <summary>x86: the MSRs KVM_GET_MSRS/KVM_SET_MSRS save and restore (<see cref="kvm_msr_list"/>, E2BIG when short).</summary>
+    public static readonly uint KVM_GET_MSR_INDEX_LIST = _IOWR(KVMIO, 0x02, Size<kvm_msr_list>());
+    /// <summary>x86: the feature MSRs KVM_GET_MSRS on /dev/kvm reads (<see cref="kvm_msr_list"/>).</summary>
+    public static readonly uint KVM_GET_MSR_FEATURE_INDEX_LIST = _IOWR(KVMIO, 0x0a, Size<kvm_msr_list>());
 
     // ---- VM fd ----
     public static readonly uint KVM_CREATE_VCPU = _IO(KVMIO, 0x41);
@@ -44,6 +52,14 @@ public static class KvmIoctls
     public static readonly uint KVM_SET_REGS = _IOW(KVMIO, 0x82, Size<kvm_regs>());
     public static readonly uint KVM_GET_SREGS = _IOR(KVMIO, 0x83, Size<kvm_sregs>());
     public static readonly uint KVM_SET_SREGS = _IOW(KVMIO, 0x84, Size<kvm_sregs>());
+    /// <summary>x86: replaces the vCPU's CPUID table (<see cref="kvm_cpuid2"/> header + entries).</summary>
+    public static readonly uint KVM_SET_CPUID2 = _IOW(KVMIO, 0x90, Size<kvm_cpuid2>());
+    /// <summary>x86: reads the vCPU's CPUID table (E2BIG when nent is below the table's size).</summary>
+    public static readonly uint KVM_GET_CPUID2 = _IOWR(KVMIO, 0x91, Size<kvm_cpuid2>());
+    /// <summary>x86 (also /dev/kvm for feature MSRs): <see cref="kvm_msrs"/> + entries; returns how many were read.</summary>
+    public static readonly uint KVM_GET_MSRS = _IOWR(KVMIO, 0x88, Size<kvm_msrs>());
+    /// <summary>x86: <see cref="kvm_msrs"/> + entries; returns how many were written (stops at the first refused).</summary>
+    public static readonly uint KVM_SET_MSRS = _IOW(KVMIO, 0x89, Size<kvm_msrs>());
     /// <summary>Available with KVM_CAP_PRE_FAULT_MEMORY.</summary>
     public static readonly uint KVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xd5, Size<kvm_pre_fault_memory>());
 
@@ -63,6 +79,10 @@ public static class KvmIoctls
         if (request == KVM_CREATE_VM) return nameof(KVM_CREATE_VM);
         if (request == KVM_CHECK_EXTENSION) return nameof(KVM_CHECK_EXTENSION);
         if (request == KVM_GET_VCPU_MMAP_SIZE) return nameof(KVM_GET_VCPU_MMAP_SIZE);
+        if (request == KVM_GET_MSR_INDEX_LIST) return nameof(KVM_GET_MSR_INDEX_LIST);
+        if (request == KVM_GET_MSR_FEATURE_INDEX_LIST) return nameof(KVM_GET_MSR_FEATURE_INDEX_LIST);
+        if (request == KVM_GET_MSRS) return nameof(KVM_GET_MSRS);
+        if (request == KVM_SET_MSRS) return nameof(KVM_SET_MSRS);
         if (request == KVM_CREATE_VCPU) return nameof(KVM_CREATE_VCPU);
         if (request == KVM_SET_USER_MEMORY_REGION) return nameof(KVM_SET_USER_MEMORY_REGION);
         if (request == KVM_SET_TSS_ADDR) return nameof(KVM_SET_TSS_ADDR);
@@ -80,6 +100,10 @@ public static class KvmIoctls
         if (request == KVM_GET_SREGS) return nameof(KVM_GET_SREGS);
         if (request == KVM_SET_SREGS) return nameof(KVM_SET_SREGS);
         if (request == KVM_PRE_FAULT_MEMORY) return nameof(KVM_PRE_FAULT_MEMORY);
+        if (request == KVM_GET_SUPPORTED_CPUID) return nameof(KVM_GET_SUPPORTED_CPUID);
+        if (request == KVM_GET_EMULATED_CPUID) return nameof(KVM_GET_EMULATED_CPUID);
+        if (request == KVM_SET_CPUID2) return nameof(KVM_SET_CPUID2);
+        if (request == KVM_GET_CPUID2) return nameof(KVM_GET_CPUID2);
         return $"ioctl 0x{request:X8}";
     }
 

@@ -49,6 +49,8 @@ static void ioctls(void)
 	CONST(KVM_CREATE_VM);
 	CONST(KVM_CHECK_EXTENSION);
 	CONST(KVM_GET_VCPU_MMAP_SIZE);
+	CONST(KVM_GET_MSR_INDEX_LIST);
+	CONST(KVM_GET_MSR_FEATURE_INDEX_LIST);
 	/* VM fd */
 	CONST(KVM_CREATE_VCPU);
 	CONST(KVM_SET_USER_MEMORY_REGION);
@@ -66,7 +68,14 @@ static void ioctls(void)
 	CONST(KVM_SET_REGS);
 	CONST(KVM_GET_SREGS);
 	CONST(KVM_SET_SREGS);
+	CONST(KVM_GET_MSRS);
+	CONST(KVM_SET_MSRS);
 	CONST(KVM_PRE_FAULT_MEMORY);
+	/* x86 CPUID (KVM_GET_SUPPORTED_CPUID / KVM_GET_EMULATED_CPUID on /dev/kvm) */
+	CONST(KVM_GET_SUPPORTED_CPUID);
+	CONST(KVM_GET_EMULATED_CPUID);
+	CONST(KVM_SET_CPUID2);
+	CONST(KVM_GET_CPUID2);
 	CONST(KVM_ENABLE_CAP);
 	CONST(KVM_GET_ONE_REG);
 	CONST(KVM_SET_ONE_REG);
@@ -297,6 +306,27 @@ static void x86_register_structs(void)
 	OFF(kvm_sregs, gdt); OFF(kvm_sregs, idt);
 	OFF(kvm_sregs, cr0); OFF(kvm_sregs, cr2); OFF(kvm_sregs, cr3); OFF(kvm_sregs, cr4); OFF(kvm_sregs, cr8);
 	OFF(kvm_sregs, efer); OFF(kvm_sregs, apic_base); OFF(kvm_sregs, interrupt_bitmap);
+
+	SIZE(kvm_cpuid_entry2);
+	OFF(kvm_cpuid_entry2, function); OFF(kvm_cpuid_entry2, index); OFF(kvm_cpuid_entry2, flags);
+	OFF(kvm_cpuid_entry2, eax); OFF(kvm_cpuid_entry2, ebx); OFF(kvm_cpuid_entry2, ecx); OFF(kvm_cpuid_entry2, edx);
+	OFF(kvm_cpuid_entry2, padding);
+	SIZE(kvm_cpuid2);
+	OFF(kvm_cpuid2, nent); OFF(kvm_cpuid2, padding); OFF(kvm_cpuid2, entries);
+	CONST(KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
+	CONST(KVM_CPUID_FLAG_STATEFUL_FUNC);
+	CONST(KVM_CPUID_FLAG_STATE_READ_NEXT);
+}
+
+static void x86_msr_structs(void)
+{
+	SIZE(kvm_msr_entry);
+	OFF(kvm_msr_entry, index); OFF(kvm_msr_entry, reserved); OFF(kvm_msr_entry, data);
+	/* kvm_msrs / kvm_msr_list end in flexible arrays: the C# structs are their headers (entries/indices follow). */
+	SIZE(kvm_msrs);
+	OFF(kvm_msrs, nmsrs); OFF(kvm_msrs, pad);
+	SIZE(kvm_msr_list);
+	OFF(kvm_msr_list, nmsrs);
 }
 
 static void memory_encrypt_structs(void)
@@ -376,6 +406,7 @@ int main(void)
 	hypercalls();
 	memslot_structs();
 	x86_register_structs();
+	x86_msr_structs();
 	memory_encrypt_structs();
 	kvm_run();
 	return 0;

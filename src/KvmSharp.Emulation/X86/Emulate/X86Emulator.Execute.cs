@@ -288,12 +288,17 @@ internal sealed partial class X86Emulator
                 f ^= RFLAGS_CF;
                 break;
             case Mnemonic.Cpuid:
-                // No KVM_SET_CPUID2 was done: every leaf reads as zero (observed on this host).
-                WriteReg(Register.EAX, 0);
-                WriteReg(Register.EBX, 0);
-                WriteReg(Register.ECX, 0);
-                WriteReg(Register.EDX, 0);
+            {
+                // arch/x86/kvm/cpuid.c kvm_emulate_cpuid → kvm_cpuid(EAX, ECX) over the KVM_SET_CPUID2 table; without
+                // one every leaf reads as zero (observed on this host). kvm_emulate_cpuid writes the whole registers
+                // (kvm_rax_write …): the upper halves clear in every mode (CpuidTests compares with the host).
+                var (eax, ebx, ecx, edx) = _cpu.Cpuid.Emulate((uint)_cpu.Gpr[X86Cpu.RAX], (uint)_cpu.Gpr[X86Cpu.RCX], _cpu);
+                WriteReg(Register.EAX, eax);
+                WriteReg(Register.EBX, ebx);
+                WriteReg(Register.ECX, ecx);
+                WriteReg(Register.EDX, edx);
                 break;
+            }
             case Mnemonic.Rdtsc:
             {
                 ulong tsc = (ulong)Stopwatch.GetTimestamp();

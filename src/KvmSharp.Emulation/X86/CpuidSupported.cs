@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+
+namespace KvmSharp.Emulation.X86;
+
+/// <summary>
+/// The emulator's answers to KVM_GET_SUPPORTED_CPUID and KVM_GET_EMULATED_CPUID. The values are machine-specific on a
+/// real kernel (arch/x86/kvm/cpuid.c kvm_dev_ioctl_get_cpuid asks the host CPU and masks it with kvm_cpu_caps), so
+/// this is a fixed, plausible table: a trimmed copy of what this host (AMD, Linux 6.18 kvm_pvm) reported, limited to
+/// the leaves a VMM needs. The order is the kernel's: basic leaves, extended leaves, then the KVM leaves
+/// (kvm_dev_ioctl_get_cpuid's funcs[] = { 0, 0x80000000, CENTAUR_CPUID_SIGNATURE, KVM_CPUID_SIGNATURE }).
+/// Unlike the kernel, leaf 0's maximum (0xd) does not promise every basic leaf below it.
+/// </summary>
+internal static class CpuidSupported
+{
+    private const uint Sig = KvmCpuid.KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+
+    // "AuthenticAMD" as EBX, EDX, ECX.
+    private const uint AmdEbx = 0x6874_7541, AmdEdx = 0x6974_6e65, AmdEcx = 0x444d_4163;
+
+    /// <summary>KVM_CPUID_SIGNATURE (arch/x86/include/uapi/asm/kvm_para.h).</summary>
+    public const uint KvmCpuidSignature = 0x4000_0000;
+
+    /// <summary>KVM_CPUID_FEATURES (arch/x86/include/uapi/asm/kvm_para.h).</summary>
+    public const uint KvmCpuidFeatures = 0x4000_0001;
+
+    /// <summary>KVM_GET_SUPPORTED_CPUID.</summary>
+    public static readonly kvm_cpuid_entry2[] Supported =
+    [
+        E(0x0, 0, 0, 0x0000_000d, AmdEbx, AmdEcx, AmdEdx),
+        E(0x1, 0, 0, 0x00a0_0f11, 0x0102_0800, 0x8120_2000, 0x078b_fbff),
+        E(0x7, 0, Sig, 0, 0x0180_0002, 0x0000_0004, 0xa800_0000),
+        // XCR0 x87|SSE|AVX|PKRU (0x207); EBX/ECX: the XSAVE area size for that set.
+        E(0xd, 0, Sig, 0x0000_0207, 0x0000_0988, 0x0000_0988, 0),
+        E(0xd, 1, Sig, 0, 0, 0, 0),
+        E(0x8000_0000, 0, 0, 0x8000_0008, AmdEbx, AmdEcx, AmdEdx),
+        E(0x8000_0001, 0, 0, 0x00a0_0f11, 0x4000_0000, 0x0040_0393, 0x23d3_fbff),
+        // 48 physical / 48 virtual address bits.
+        E(0x8000_0008, 0, 0, 0x0000_3030, 0x110a_d205, 0x0000_7001, 0),
+        // __do_cpuid_func KVM_CPUID_SIGNATURE: EAX = KVM_CPUID_FEATURES, "KVMKVMKVM\0\0\0".
+        E(KvmCpuidSignature, 0, 0, KvmCpuidFeatures, 0x4b4d_564b, 0x564b_4d56, 0x0000_004d),
+        // KVM_FEATURE_* bits as this host offers them (CLOCKSOURCE … PV_SCHED_YIELD, ASYNC_PF_INT, MSI_EXT_DEST_ID).
+        E(KvmCpuidFeatures, 0, 0, 0x0100_7efb, 0, 0, 0),
+    ];
+
+    /// <summary>
+    /// KVM_GET_EMULATED_CPUID, as this host answers it: __do_cpuid_func_emulated gives leaf 0 (EAX = 7), leaf 1 ECX =
+    /// MOVBE and an empty leaf 7.0 (RDPID only when the host lacks it).
+    /// </summary>
+    public static readonly kvm_cpuid_entry2[] Emulated =
+    [
+        E(0x0, 0, 0, 0x7, 0, 0, 0),
+        E(0x1, 0, 0, 0, 0, 1u << 22, 0),
+        E(0x7, 0, Sig, 0, 0, 0, 0),
+    ];
+
+    private static kvm_cpuid_entry2 E(uint function, uint index, uint flags, uint eax, uint ebx, uint ecx, uint edx) =>
+        new() { function = function, index = index, flags = flags, eax = eax, ebx = ebx, ecx = ecx, edx = edx };
+}

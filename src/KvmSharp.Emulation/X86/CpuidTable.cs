@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+
+namespace KvmSharp.Emulation.X86;
+
+/// <summary>
+/// A vCPU's guest CPUID (vcpu->arch.cpuid_entries / cpuid_nent, arch/x86/kvm/cpuid.c) and whether the vCPU has entered
+/// the guest (kvm_vcpu_has_run: last_vmentry_cpu != -1), which freezes the table. The CPUID instruction reads it through
+/// <see cref="Emulate"/>. Guarded by the vCPU mutex (ioctls) or run by the vCPU's own KVM_RUN.
+/// </summary>
+internal sealed class CpuidTable
+{
+    private const uint Sig = KvmCpuid.KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+
+    // CPUID.1 bits kvm_update_cpuid_runtime keeps in step with the vCPU's state.
+    private const uint EcxOsxsave = 1u << 27;
+    private const uint EdxApic = 1u << 9;
+    private const ulong Cr4Osxsave = 1UL << 18;
+    private const ulong ApicBaseEnable = 1UL << 11;
+    private const uint XsavecOrXsaves = (1u << 1) | (1u << 3);
+
+    /// <summary>
+    /// xstate_required_size(vcpu->arch.xcr0) for the XCR0 the emulator's vCPUs always have (x87 only, the reset value;
+    /// XSETBV is not emulated): the legacy area plus the XSAVE header, 512 + 64. The host reports the same (0x240).
+    /// </summary>
+    private const uint XstateSizeX87 = 0x240;
+
+    private kvm_cpuid_entry2[] _entries = [];
+
+    /// <summary>The table, in the order KVM_SET_CPUID2 gave it.</summary>
+    public ReadOnlySpan<kvm_cpuid_entry2> Entries => _entries;
+
+    /// <summary>kvm_vcpu_has_run(): the vCPU entered the guest at least once.</summary>
+    public bool HasRun { get; set; }
+
+    /// <summary>
+    /// kvm_set_cpuid: before the first entry, the new table replaces the old after kvm_check_cpuid; afterwards only an
+    /// identical table is accepted (kvm_cpuid_check_equal). 0 or -errno.
+    /// </summary>
+    public long Set(kvm_cpuid_entry2[] incoming, X86Cpu cpu)
+    {
+        // kvm_set_cpuid: "if (kvm_vcpu_has_run(vcpu)) { r = kvm_cpuid_check_equal(vcpu, e2, nent); ... }" —
+        // check_equal first applies kvm_update_cpuid_runtime to the incoming entries, then compares nent and every
+        // field but the padding.
+        if (HasRun)
+        {
+            UpdateRuntime(incoming, cpu);
+            if (incoming.Length != _entries.Length) return Vfs.Err.EINVAL;
+            for (int i = 0; i < incoming.Length; i++)
+            {
+                ref readonly var a = ref incoming[i];
+                ref readonly var b = ref _entries[i];
+                if (a.function != b.function || a.index != b.index || a.flags != b.flags ||
+                    a.eax != b.eax || a.ebx != b.ebx || a.ecx != b.ecx || a.edx != b.edx)
+                    return Vfs.Err.EINVAL;
+            }
+            _entries = incoming; // the incoming copy is kept ("goto success" frees the old one)
+            return 0;
+        }
+        long r = Check(incoming);
+        if (r != 0) return r;
+        UpdateRuntime(incoming, cpu); // kvm_vcpu_after_set_cpuid → kvm_update_cpuid_runtime
+        _entries = incoming;
+        return 0;
+    }
+
+    /// <summary>The table for KVM_GET_CPUID2, with the runtime bits brought up to date first.</summary>
+    public ReadOnlySpan<kvm_cpuid_entry2> Current(X86Cpu cpu)
+    {
+        UpdateRuntime(_entries, cpu);
+        return _entries;
+    }
+
+    /// <summary>
+    /// kvm_check_cpuid: CPUID.0x80000008 EAX[15:8] (virtual-address width) must be 0, 48 or 57, else -EINVAL; dynamic
+    /// XSAVE features (XFEATURE_MASK_USER_DYNAMIC = XTILE_DATA, bit 18) in CPUID.0xD.0 need a prior
+    /// ARCH_REQ_XCOMP_GUEST_PERM, which the emulator does not model: fpu_enable_guest_xfd_features → -EPERM.
+    /// </summary>
+    private static long Check(kvm_cpuid_entry2[] entries)
+    {
+        int i = Find(entries, 0x8000_0008, index: null);
+        if (i >= 0)
+        {
+            uint vaddrBits = (entries[i].eax >> 8) & 0xff;
+            if (vaddrBits is not (48 or 57 or 0)) return Vfs.Err.EINVAL;
+        }
+        i = Find(entries, 0xd, index: 0);
+        if (i >= 0 && (entries[i].eax & (1u << 18)) != 0) return Vfs.Err.EPERM;
+        return 0;
+    }
+
+    /// <summary>
+    /// kvm_update_cpuid_runtime: CPUID.1 ECX.OSXSAVE follows CR4.OSXSAVE and EDX.APIC follows IA32_APIC_BASE.EN;
+    /// CPUID.0xD.0 EBX (and 0xD.1 EBX with XSAVEC/XSAVES) is the XSAVE size for the current XCR0.
+    /// </summary>
+    private static void UpdateRuntime(kvm_cpuid_entry2[] entries, X86Cpu cpu)
+    {
+        int i = Find(entries, 1, index: null);
+        if (i >= 0)
+        {
+            ref var e = ref entries[i];
+            e.ecx = (cpu.Sregs.cr4 & Cr4Osxsave) != 0 ? e.ecx | EcxOsxsave : e.ecx & ~EcxOsxsave;
+            e.edx = (cpu.Sregs.apic_base & ApicBaseEnable) != 0 ? e.edx | EdxApic : e.edx & ~EdxApic;
+        }
+        i = Find(entries, 0xd, index: 0);
+        if (i >= 0) entries[i].ebx = XstateSizeX87;
+        i = Find(entries, 0xd, index: 1);
+        if (i >= 0 && (entries[i].eax & XsavecOrXsaves) != 0) entries[i].ebx = XstateSizeX87;
+    }
+
+    /// <summary>
+    /// cpuid_entry2_find: the first entry with the function whose index is not significant or equals
+    /// <paramref name="index"/>; a null index (KVM_CPUID_INDEX_NOT_SIGNIFICANT, KVM's own lookups) takes the first
+    /// entry with the function. -1 when there is none.
+    /// </summary>
+    private static int Find(ReadOnlySpan<kvm_cpuid_entry2> entries, uint function, uint? index)
+    {
+        for (int i = 0; i < entries.Length; i++)
+        {
+            ref readonly var e = ref entries[i];
+            if (e.function != function) continue;
+            if ((e.flags & Sig) == 0 || index is null || e.index == index) return i;
+        }
+        return -1;
+    }
+
+    /// <summary>
+    /// kvm_cpuid (exact_only = false), what the CPUID instruction returns for EAX = <paramref name="function"/>, ECX =
+    /// <paramref name="index"/>. With no table every leaf reads 0 (observed on this host: a vCPU without
+    /// KVM_SET_CPUID2 answers 0 to leaves 0, 1 and 0x40000000).
+    /// </summary>
+    public (uint Eax, uint Ebx, uint Ecx, uint Edx) Emulate(uint function, uint index, X86Cpu cpu)
+    {
+        // "if (vcpu->arch.cpuid_dynamic_bits_dirty) kvm_update_cpuid_runtime(vcpu)".
+        UpdateRuntime(_entries, cpu);
+        int i = Find(_entries, function, index);
+        if (i < 0) i = OutOfRange(ref function, index);
+        if (i >= 0)
+        {
+            ref readonly var e = ref _entries[i];
+            return (e.eax, e.ebx, e.ecx, e.edx);
+        }
+        // "When leaf 0BH or 1FH is defined, CL is pass-through and EDX is always the x2APIC ID, even for undefined
+        // subleaves. Index 1 will exist iff the leaf is implemented" — after the max-basic redirection, so a leaf
+        // above the maximum that lands on 0xb behaves so too (observed on this host: CPUID(0xc, 3) with max basic 0xb).
+        if (function is 0xb or 0x1f)
+        {
+            int one = Find(_entries, function, 1);
+            if (one >= 0) return (0, 0, index & 0xff, _entries[one].edx);
+        }
+        return (0, 0, 0, 0);
+    }
+
+    /// <summary>
+    /// get_out_of_range_cpuid_entry: on a non-AMD/Hygon guest vendor, a function above its class's maximum (basic,
+    /// 0x4000xx00 hypervisor ranges, 0x80000000 extended, 0xc0000000 Centaur) reads the max basic leaf, with the
+    /// original index. Returns the entry, -1 when none; updates <paramref name="function"/> to the max basic leaf.
+    /// </summary>
+    private int OutOfRange(ref uint function, uint index)
+    {
+        int basic = Find(_entries, 0, index: null);
+        if (basic < 0) return -1;
+        ref readonly var b = ref _entries[basic];
+        if (IsAmdOrHygon(b.ebx, b.ecx, b.edx)) return -1;
+        uint classFn = function is >= 0x4000_0000 and <= 0x4fff_ffff ? function & 0xffff_ff00
+            : function >= 0xc000_0000 ? 0xc000_0000
+            : function & 0x8000_0000;
+        int cls = Find(_entries, classFn, index: null);
+        if (cls >= 0 && function <= _entries[cls].eax) return -1;
+        function = b.eax;
+        return Find(_entries, b.eax, index);
+    }
+
+    /// <summary>is_guest_vendor_amd ("AuthenticAMD", "AMDisbetter!") and is_guest_vendor_hygon ("HygonGenuine").</summary>
+    private static bool IsAmdOrHygon(uint ebx, uint ecx, uint edx) =>
+        (ebx == 0x6874_7541 && ecx == 0x444d_4163 && edx == 0x6974_6e65) ||
+        (ebx == 0x6944_4d41 && ecx == 0x2172_6574 && edx == 0x7465_6273) ||
+        (ebx == 0x6f67_7948 && ecx == 0x656e_6975 && edx == 0x6e65_476e);
+}

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Emulation.X86;
+
+/// <summary>
+/// arch/x86/kvm/x86.c MSR access for KVM_GET_MSRS/KVM_SET_MSRS (host-initiated) and RDMSR/WRMSR (guest-initiated):
+/// kvm_get_msr_common / kvm_set_msr_common with the vendor parts (svm_get_msr/svm_set_msr, this host is AMD) for
+/// the MSRs in <see cref="MsrIndex"/>, and kvm_do_msr_access around them. ignore_msrs is N (the module default,
+/// and this host's /sys/module/kvm/parameters/ignore_msrs). No KVM_SET_CPUID2 is modeled: guest CPUID is empty.
+/// </summary>
+internal static class MsrRules
+{
+    /// <summary>KVM_MSR_RET_UNSUPPORTED: the MSR is not handled at all (as opposed to 1, a refused value).</summary>
+    private const int Unsupported = 2;
+
+    /// <summary>EFER bits the host allows (efer_reserved_bits after kvm_enable_efer_bits): SCE, LME, LMA, NX.</summary>
+    private const ulong EferValid = X86Consts.EFER_SCE | X86Consts.EFER_LME | X86Consts.EFER_LMA | X86Consts.EFER_NX;
+
+    /// <summary>
+    /// x86.c kvm_get_msr_ignored_check → kvm_do_msr_access(MSR_TYPE_R): 0 on success; non-zero when refused. A failed
+    /// read leaves <paramref name="data"/> 0 ("Zero the data on read failures"); host-initiated reads of an
+    /// advertised but unhandled MSR succeed with 0.
+    /// </summary>
+    public static int Get(X86Cpu cpu, uint index, bool hostInitiated, out ulong data)
+    {
+        int ret = GetCommon(cpu, index, hostInitiated, out data);
+        if (ret != 0) data = 0;
+        return Fallback(ret, index, data, hostInitiated);
+    }
+
+    /// <summary>
+    /// x86.c kvm_set_msr_ignored_check → kvm_do_msr_access(MSR_TYPE_W) → __kvm_set_msr: 0 on success; non-zero when
+    /// refused. Host-initiated writes of 0 to an advertised but unhandled MSR succeed.
+    /// </summary>
+    public static int Set(X86Cpu cpu, uint index, ulong data, bool hostInitiated) =>
+        Fallback(SetCommon(cpu, index, data, hostInitiated), index, data, hostInitiated);
+
+    /// <summary>kvm_do_msr_access: "Userspace is allowed to read MSRs, and write '0' to MSRs, that KVM advertises".</summary>
+    private static int Fallback(int ret, uint index, ulong data, bool hostInitiated)
+    {
+        if (ret != Unsupported) return ret;
+        if (hostInitiated && data == 0 && MsrIndex.IsAdvertised(index)) return 0;
+        return 1; // !ignore_msrs
+    }
+
+    /// <summary>kvm_get_msr_common and svm_get_msr for the modeled MSRs.</summary>
+    private static int GetCommon(X86Cpu cpu, uint index, bool hostInitiated, out ulong data)
+    {
+        var m = cpu.Msrs;
+        data = 0;
+        switch (index)
+        {
+            case MsrIndex.EFER: data = cpu.Sregs.efer; return 0;
+            case MsrIndex.FS_BASE: data = cpu.Sregs.fs.@base; return 0;
+            case MsrIndex.GS_BASE: data = cpu.Sregs.gs.@base; return 0;
+            case MsrIndex.IA32_APICBASE: data = cpu.Sregs.apic_base; return 0;
+            case MsrIndex.STAR: data = m.Star; return 0;
+            case MsrIndex.LSTAR: data = m.Lstar; return 0;
+            case MsrIndex.CSTAR: data = m.Cstar; return 0;
+            case MsrIndex.SYSCALL_MASK: data = m.SyscallMask; return 0;
+            case MsrIndex.KERNEL_GS_BASE: data = m.KernelGsBase; return 0;
+            case MsrIndex.IA32_SYSENTER_CS: data = m.SysenterCs; return 0;
+            case MsrIndex.IA32_SYSENTER_ESP: data = m.SysenterEsp; return 0;
+            case MsrIndex.IA32_SYSENTER_EIP: data = m.SysenterEip; return 0;
+            case MsrIndex.IA32_CR_PAT: data = m.Pat; return 0;
+            case MsrIndex.IA32_MISC_ENABLE: data = m.MiscEnable; return 0;
+            case MsrIndex.IA32_TSC: data = m.ReadTsc(); return 0;
+            case MsrIndex.IA32_UCODE_REV: data = m.MicrocodeVersion; return 0;
+            // get_msr_mce: "case MSR_IA32_P5_MC_ADDR: case MSR_IA32_P5_MC_TYPE: data = 0" (set_msr_mce has no case).
+            case MsrIndex.IA32_P5_MC_ADDR or MsrIndex.IA32_P5_MC_TYPE: return 0;
+            case MsrIndex.TSC_AUX:
+                // svm_get_msr MSR_TSC_AUX: guests need CPUID RDTSCP or RDPID (an empty CPUID has neither); the host
+                // may read it when the host CPU has RDTSCP (kvm_cpu_cap_has, true here).
+                if (!hostInitiated) return 1;
+                data = m.TscAux;
+                return 0;
+            default:
+                return Unsupported;
+        }
+    }
+
+    /// <summary>kvm_set_msr_common, __kvm_set_msr's canonical checks and svm_set_msr for the modeled MSRs.</summary>
+    private static int SetCommon(X86Cpu cpu, uint index, ulong data, bool hostInitiated)
+    {
+        var m = cpu.Msrs;
+        switch (index)
+        {
+            case MsrIndex.EFER:
+                return SetEfer(cpu, data, hostInitiated);
+            // __kvm_set_msr: FS/GS/KERNEL_GS_BASE, LSTAR, CSTAR "if (is_noncanonical_msr_address(data, vcpu)) return 1"
+            // for host and guest writes alike (48-bit: no LA57 here).
+            case MsrIndex.FS_BASE:
+                if (!IsCanonical(data)) return 1;
+                cpu.Sregs.fs.@base = data;
+                return 0;
+            case MsrIndex.GS_BASE:
+                if (!IsCanonical(data)) return 1;
+                cpu.Sregs.gs.@base = data;
+                return 0;
+            case MsrIndex.KERNEL_GS_BASE:
+                if (!IsCanonical(data)) return 1;
+                m.KernelGsBase = data;
+                return 0;
+            case MsrIndex.LSTAR:
+                if (!IsCanonical(data)) return 1;
+                m.Lstar = data;
+                return 0;
+            case MsrIndex.CSTAR:
+                if (!IsCanonical(data)) return 1;
+                m.Cstar = data;
+                return 0;
+            case MsrIndex.STAR: m.Star = data; return 0;
+            case MsrIndex.SYSCALL_MASK: m.SyscallMask = data; return 0;
+            // svm_set_msr MSR_IA32_SYSENTER_CS: the VMCB save area holds 64 bits (observed: all-ones reads back).
+            case MsrIndex.IA32_SYSENTER_CS: m.SysenterCs = data; return 0;
+            // __kvm_set_msr: "data = __canonical_address(data, max_host_virt_addr_bits())" — made canonical, never refused.
+            case MsrIndex.IA32_SYSENTER_ESP: m.SysenterEsp = Canonicalize(data); return 0;
+            case MsrIndex.IA32_SYSENTER_EIP: m.SysenterEip = Canonicalize(data); return 0;
+            case MsrIndex.TSC_AUX:
+                // __kvm_set_msr MSR_TSC_AUX: guests need CPUID RDTSCP/RDPID; "(u32)data != data" → 1 for everyone.
+                if (!hostInitiated) return 1;
+                if ((data >> 32) != 0) return 1;
+                m.TscAux = data;
+                return 0;
+            case MsrIndex.IA32_CR_PAT:
+                // kvm_set_msr_common MSR_IA32_CR_PAT: "if (!kvm_pat_valid(data)) return 1" (host and guest).
+                if (!IsValidPat(data)) return 1;
+                m.Pat = data;
+                return 0;
+            case MsrIndex.IA32_MISC_ENABLE:
+                // kvm_set_msr_common MSR_IA32_MISC_ENABLE: a guest cannot change the PMU read-only bits and its EMON
+                // writes are ignored; KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT is on by default, so MWAIT is not checked.
+                if (!hostInitiated)
+                {
+                    if (((m.MiscEnable ^ data) & MsrIndex.MiscEnablePmuRo) != 0) return 1;
+                    data = (data & ~MsrIndex.MiscEnableEmon) | (m.MiscEnable & MsrIndex.MiscEnableEmon);
+                }
+                m.MiscEnable = data;
+                return 0;
+            case MsrIndex.IA32_TSC:
+                // kvm_set_msr_common MSR_IA32_TSC: host writes kvm_synchronize_tsc, guest writes adjust the offset;
+                // either way the next read continues from data.
+                m.WriteTsc(data);
+                return 0;
+            case MsrIndex.IA32_P5_MC_ADDR or MsrIndex.IA32_P5_MC_TYPE:
+                return 1; // set_msr_mce: default → return 1
+            case MsrIndex.IA32_UCODE_REV:
+                // kvm_set_msr_common MSR_IA32_UCODE_REV: only the host changes it; a guest write is dropped, not refused.
+                if (hostInitiated) m.MicrocodeVersion = data;
+                return 0;
+            case MsrIndex.IA32_APICBASE:
+                // kvm_apic_set_base (the same reserved-bit check KVM_SET_SREGS makes; no irqchip needed).
+                if (!SregsRules.IsValidApicBase(data)) return 1;
+                cpu.Sregs.apic_base = data;
+                return 0;
+            default:
+                return Unsupported;
+        }
+    }
+
+    /// <summary>
+    /// x86.c set_efer: reserved bits → 1; a guest write must also pass __kvm_valid_efer (LME/LMA need CPUID LM, NX
+    /// needs CPUID NX: an empty CPUID allows SCE only) and cannot toggle LME while paging; LMA is never written.
+    /// </summary>
+    private static int SetEfer(X86Cpu cpu, ulong efer, bool hostInitiated)
+    {
+        if ((efer & ~EferValid) != 0) return 1;
+        if (!hostInitiated)
+        {
+            if ((efer & ~X86Consts.EFER_SCE) != 0) return 1;
+            if (cpu.Paging && ((cpu.Sregs.efer ^ efer) & X86Consts.EFER_LME) != 0) return 1;
+        }
+        efer &= ~X86Consts.EFER_LMA;
+        efer |= cpu.Sregs.efer & X86Consts.EFER_LMA;
+        cpu.Sregs.efer = efer;
+        return 0;
+    }
+
+    /// <summary>x86.h kvm_pat_valid: no bits outside 0-2 of each byte; memory types 2 and 3 are reserved.</summary>
+    public static bool IsValidPat(ulong data)
+    {
+        if ((data & 0xF8F8_F8F8_F8F8_F8F8) != 0) return false;
+        return (data | ((data & 0x0202_0202_0202_0202) << 1)) == data;
+    }
+
+    private static bool IsCanonical(ulong v) => Canonicalize(v) == v;
+
+    private static ulong Canonicalize(ulong v) => (ulong)((long)(v << 16) >> 16);
+}

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+using System.Diagnostics;
+
+namespace KvmSharp.Emulation.X86;
+
+/// <summary>
+/// The MSRs of one vCPU that no other register file holds (struct kvm_vcpu_arch and the VMCB/VMCS save area). EFER,
+/// FS_BASE, GS_BASE and APIC_BASE are not here: they live in <see cref="X86Cpu.Sregs"/> (efer, fs.base, gs.base,
+/// apic_base), so KVM_GET_SREGS, KVM_GET_MSRS and the interpreter read the same value.
+/// </summary>
+internal sealed class MsrState
+{
+    public ulong Star;
+    public ulong Lstar;
+    public ulong Cstar;
+    public ulong SyscallMask;
+    public ulong KernelGsBase;
+    public ulong SysenterCs;
+    public ulong SysenterEsp;
+    public ulong SysenterEip;
+    public ulong TscAux;
+
+    /// <summary>
+    /// vcpu->arch.microcode_version. Upstream's reset value is vendor code (vmx 0x100000000, svm 0x01000065 under
+    /// KVM_X86_QUIRK_STUFF_FEATURE_MSRS); this host's kvm_pvm reads 0, and so does the emulator.
+    /// </summary>
+    public ulong MicrocodeVersion;
+
+    /// <summary>kvm_vcpu_reset(init_event=false): vcpu->arch.pat = MSR_IA32_CR_PAT_DEFAULT.</summary>
+    public ulong Pat = MsrIndex.PatDefault;
+
+    /// <summary>kvm_vcpu_reset(init_event=false): PEBS_UNAVAIL | BTS_UNAVAIL.</summary>
+    public ulong MiscEnable = MsrIndex.MiscEnablePmuRo;
+
+    /// <summary>The guest TSC is the host's (Stopwatch ticks) plus this offset (kvm_vcpu_arch.l1_tsc_offset).</summary>
+    public long TscOffset;
+
+    public ulong ReadTsc() => unchecked((ulong)(Stopwatch.GetTimestamp() + TscOffset));
+
+    public void WriteTsc(ulong value) => TscOffset = unchecked((long)value - Stopwatch.GetTimestamp());
+}
