@@ -78,13 +78,70 @@ static int best_memory(void)
     return flags > 0 && ((uint64_t)flags & needed) == needed ? MEMORY_GUEST_MEMFD : MEMORY_HOST;
 }
 
+/* The vCPU's CPUID table: KVM_GET_SUPPORTED_CPUID once per /dev/kvm (as GuestCpuid.For asks once per Kvm object),
+ * normalised as GuestCpuid.Normalize does it (CpuidPolicy.Sandbox, the micro-VM's default); KVM_SET_CPUID2 per vCPU
+ * in boot(), where MicroVm.Create sets it. */
+static struct kvm_cpuid2 *cpuid_table;
+
+static int load_cpuid(void)
+{
+    for (int n = 64; n <= 256; n *= 2) {
+        struct kvm_cpuid2 *t = calloc(1, sizeof *t + (size_t)n * sizeof t->entries[0]);
+        if (!t) return -ENOMEM;
+        t->nent = (uint32_t)n;
+        if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, t) < 0) {
+            int e = errno;
+            free(t);
+            if (e == E2BIG) continue;
+            return -e;
+        }
+        uint32_t out = 0;
+        for (uint32_t i = 0; i < t->nent; i++) {
+            struct kvm_cpuid_entry2 e = t->entries[i];
+            switch (e.function) {
+            case 0x1:
+                e.ebx = (e.ebx & 0xFFFFu) | (1u << 16);                  /* APIC id 0, one logical processor */
+                e.ecx = (e.ecx | (1u << 31)) & ~((1u << 21) | (1u << 24)); /* +HYPERVISOR -X2APIC -TSC_DEADLINE */
+                e.edx &= ~(1u << 28);                                      /* -HTT */
+                break;
+            case 0x7:
+                if (e.index == 0) e.edx &= ~((1u << 22) | (1u << 24) | (1u << 25)); /* -AMX */
+                break;
+            case 0xB:
+            case 0x1F:
+                e.edx = 0; /* x2APIC id 0 */
+                break;
+            case 0xD:
+                if (e.index == 17 || e.index == 18) continue; /* AMX tile state */
+                if (e.index == 0) e.eax &= ~((1u << 17) | (1u << 18));
+                break;
+            case 0x40000001:
+                e.eax = e.ebx = e.ecx = e.edx = 0; /* no paravirtual features */
+                break;
+            default:
+                break;
+            }
+            t->entries[out++] = e;
+        }
+        t->nent = out;
+        cpuid_table = t;
+        return 0;
+    }
+    return -E2BIG;
+}
+
 EXPORT int vmm_ref_open(void)
 {
     if (kvm_fd >= 0) return 0;
     kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (kvm_fd < 0) return -errno;
     memory_mode = best_memory();
-    return 0;
+    int rc = load_cpuid();
+    if (rc < 0) {
+        close(kvm_fd);
+        kvm_fd = -1;
+    }
+    return rc;
 }
 
 /* 0: guest_memfd, 1: host memory (valid after vmm_ref_open). */
@@ -94,6 +151,8 @@ EXPORT void vmm_ref_close(void)
 {
     if (kvm_fd >= 0) close(kvm_fd);
     kvm_fd = -1;
+    free(cpuid_table);
+    cpuid_table = NULL;
 }
 
 static void destroy(struct microvm *m)
@@ -189,7 +248,7 @@ static void segment(struct kvm_segment *s, uint16_t sel, uint8_t type, uint8_t l
                                .dpl = 0, .db = db, .s = 1, .l = l, .g = 1 };
 }
 
-/* Boot state + image + long mode, exactly as MicroVm.Create does it. */
+/* Boot state + image + CPUID + long mode, exactly as MicroVm.Create does it. */
 static int boot(struct microvm *m, const uint8_t *code, uint64_t len, const uint8_t *tramp, uint64_t tlen)
 {
     if (IMAGE_BASE + len > m->mem_size || tlen > 0x1000) return -EINVAL;
@@ -210,6 +269,7 @@ static int boot(struct microvm *m, const uint8_t *code, uint64_t len, const uint
     memcpy(m->mem + CALL_REGION + 4, &version, 4);
     memcpy(m->mem + IMAGE_BASE, code, len);
 
+    if (ioctl(m->vcpu, KVM_SET_CPUID2, cpuid_table) < 0) return -errno;
     struct kvm_sregs s;
     if (ioctl(m->vcpu, KVM_GET_SREGS, &s) < 0) return -errno;
     s.cr0 = 0x80050033; /* PE MP ET NE WP PG */

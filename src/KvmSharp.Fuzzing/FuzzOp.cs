@@ -75,6 +75,29 @@ public enum OpKind
     /// <see cref="DirtyBitmapAt"/> D (+ U bytes into the scratch page, which holds the mask: every word C).
     /// </summary>
     ClearDirtyLog,
+    /// <summary>
+    /// KVM_GET_MSRS (E bit 0 clear) or KVM_SET_MSRS then KVM_GET_MSRS of the same indices (E bit 0 set) on vCPU
+    /// <c>Target</c>: C entries drawn from seed A (<see cref="X86StateOps"/>), header nmsrs = (uint)B; E bit 1 also draws
+    /// values on which a divergence is already reported.
+    /// </summary>
+    MsrsIo,
+    /// <summary>
+    /// KVM_SET_CPUID2 (unless E bit 0) of C entries drawn from seed A with header nent = (uint)B, then KVM_GET_CPUID2 with
+    /// nent = (uint)D, on vCPU <c>Target</c> (<see cref="X86StateOps"/>).
+    /// </summary>
+    CpuidRoundTrip,
+    /// <summary>
+    /// A system list on handle <c>Target</c> with count (uint)B: E = 0 KVM_GET_SUPPORTED_CPUID, 1 KVM_GET_EMULATED_CPUID,
+    /// 2 KVM_GET_MSR_INDEX_LIST, 3 KVM_GET_MSR_FEATURE_INDEX_LIST, 4 KVM_GET_MSRS (feature MSRs, C entries from seed A).
+    /// Only the rule-level outcome is compared: errno, whether the count was written back, entries processed.
+    /// </summary>
+    SystemX86List,
+    /// <summary>
+    /// A tiny 64-bit guest in host memory on system handle <c>Target</c> that executes CPUID, RDMSR and WRMSR drawn from
+    /// seed A after a KVM_SET_CPUID2 of a table drawn from the same seed, then KVM_SET_CPUID2 again after KVM_RUN
+    /// (<see cref="TinyGuestRun.RunX86State"/>); E bit 1 also draws values on which a divergence is already reported.
+    /// </summary>
+    X86GuestRun,
 }
 
 /// <summary>
@@ -145,6 +168,10 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
                 $"{((E & GuestRunDirtyLog) != 0 ? ", dirty log" : "")}{((E & GuestRunFarTransfers) != 0 ? ", far transfers" : "")}, program seed={A})",
             OpKind.GetDirtyLog => $"KVM_GET_DIRTY_LOG({h(Target)}, slot=0x{A:X}, bitmap={At(D, C)})",
             OpKind.ClearDirtyLog => $"KVM_CLEAR_DIRTY_LOG({h(Target)}, slot=0x{A:X}, first_page=0x{B:X}, num_pages=0x{(uint)E:X}, bitmap={At(D, U)} mask=0x{C:X})",
+            OpKind.MsrsIo => $"{((E & 1) != 0 ? "KVM_SET_MSRS+KVM_GET_MSRS" : "KVM_GET_MSRS")}({h(Target)}, nmsrs={(uint)B}, {C} entries from seed={A}{((E & 2) != 0 ? ", with reported" : "")})",
+            OpKind.CpuidRoundTrip => $"{((E & 1) != 0 ? "" : $"KVM_SET_CPUID2(nent={(uint)B}, {C} entries from seed={A})+")}KVM_GET_CPUID2({h(Target)}, nent={(uint)D})",
+            OpKind.SystemX86List => $"{X86StateOps.SystemListNames[E]}({h(Target)}, n={(uint)B}{(E == 4 ? $", {C} entries from seed={A}" : "")})",
+            OpKind.X86GuestRun => $"guest run({h(Target)}, CPUID/RDMSR/WRMSR, program seed={A}{((E & 2) != 0 ? ", with reported" : "")})",
             _ => Kind.ToString(),
         };
     }

@@ -31,6 +31,10 @@ internal static class FuzzText
         return b.ToString();
     }
 
+    /// <summary>One CPUID entry, padding included (KVM_GET_CPUID2 returns it as stored).</summary>
+    public static string CpuidEntry(in kvm_cpuid_entry2 e) => string.Create(CultureInfo.InvariantCulture,
+        $"{e.function:X}.{e.index:X}/{e.flags:X}:{e.eax:X},{e.ebx:X},{e.ecx:X},{e.edx:X}/{e.padding[0]:X},{e.padding[1]:X},{e.padding[2]:X}");
+
     private static void Segment(StringBuilder b, string name, in kvm_segment g) =>
         b.Append(CultureInfo.InvariantCulture,
             $"{name}={g.@base:X}/{g.limit:X}/{g.selector:X}/t{g.type}p{g.present}d{g.dpl}db{g.db}s{g.s}l{g.l}g{g.g}a{g.avl}u{g.unusable} ");

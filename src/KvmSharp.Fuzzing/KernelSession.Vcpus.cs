@@ -65,7 +65,7 @@ public sealed partial class KernelSession
             case OpKind.ClearDirtyLog:
                 return ClearDirtyLog(op);
             default:
-                return "unknown op";
+                return ApplyX86StateOp(op);
         }
     }
 

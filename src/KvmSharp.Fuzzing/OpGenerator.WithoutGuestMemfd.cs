@@ -30,6 +30,8 @@ public sealed partial class OpGenerator
 
     private FuzzOp NextWithoutGuestMemfd()
     {
+        // One call in eight: x86 CPUID and MSRs (OpGenerator.X86State.cs), from a stream of their own.
+        if (NextX86State() is FuzzOp x86) return x86;
         // One call in eight: dirty page logging (OpGenerator.DirtyLog.cs).
         if (_rng.Next(8) == 0 && NextDirtyLog() is FuzzOp dirty) return dirty;
         int roll = _rng.Next(100);

@@ -34,6 +34,7 @@ public sealed partial class OpGenerator
     public OpGenerator(int seed, bool includeReported = false)
     {
         _rng = new Random(seed);
+        _x86 = new Random(unchecked(seed * 31 + 0x86));
         _includeReported = includeReported;
     }
 

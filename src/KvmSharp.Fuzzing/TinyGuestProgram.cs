@@ -340,7 +340,7 @@ internal static class TinyGuestProgram
 
     private static void FixFlags16(Assembler a) => a.add(bp, di);
 
-    private static byte[] Encode(Assembler a, ulong ip)
+    internal static byte[] Encode(Assembler a, ulong ip)
     {
         using var stream = new MemoryStream();
         a.Assemble(new StreamCodeWriter(stream), ip);

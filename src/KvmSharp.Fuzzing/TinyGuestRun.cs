@@ -20,7 +20,7 @@ namespace KvmSharp.Fuzzing;
 /// slot has KVM_MEM_LOG_DIRTY_PAGES, sometimes manual protect and KVM_MEM_READONLY too; the text adds the dirty pages
 /// after the run, one step with the log, a second run of the program and the pages it dirtied.
 /// </summary>
-internal static class TinyGuestRun
+internal static partial class TinyGuestRun
 {
     /// <summary>More exits than any program can make (at most two per instruction): a guest that exceeds it loops.</summary>
     private const int MaxExits = 2 * TinyGuestProgram.MaxInstructions + 4;

@@ -181,6 +181,8 @@ public sealed partial class MicroVm : IDisposable
                 memory.WritePages(snapshot.Pages);
             }
             vcpu = vm.CreateVcpu(0);
+            // Before the first KVM_RUN, the only time KVM takes a new table; asked once per Kvm (GuestCpuid).
+            if (GuestCpuid.For(kvm, options.Cpuid) is { } cpuid) vcpu.SetCpuid(cpuid);
             kvm_sregs sregs = vcpu.GetSregs();
             LongMode.Apply(ref sregs);
             LongMode.ApplyExceptionTables(ref sregs);

@@ -19,6 +19,12 @@ public enum PlantedBug
 
     /// <summary>KVM_GET_DIRTY_LOG that succeeded reports page 0 flipped (dirty when clean, clean when dirty).</summary>
     DirtyBitmapBit,
+
+    /// <summary>KVM_SET_MSRS that processed entries reports one fewer (msr_io's partial count off by one).</summary>
+    SetMsrsCountShort,
+
+    /// <summary>KVM_GET_CPUID2 that succeeded reports the first entry's EAX with bit 0 flipped.</summary>
+    CpuidEaxBit,
 }
 
 /// <summary>
@@ -47,6 +53,13 @@ internal sealed class LyingKernel(IKernel inner, PlantedBug bug = PlantedBug.Pun
             // The bitmap is in this process (the fuzzer's scratch page or a guest run's buffer): flip page 0's bit.
             nint bitmap = (nint)MemoryMarshal.Read<kvm_dirty_log>(arg).dirty_bitmap;
             Marshal.WriteByte(bitmap, (byte)(Marshal.ReadByte(bitmap) ^ 1));
+        }
+        if (bug == PlantedBug.SetMsrsCountShort && request == KvmIoctls.KVM_SET_MSRS && rc > 0)
+            return rc - 1;
+        if (bug == PlantedBug.CpuidEaxBit && request == KvmIoctls.KVM_GET_CPUID2 && rc == 0 && MemoryMarshal.Read<kvm_cpuid2>(arg).nent > 0)
+        {
+            int at = Marshal.SizeOf<kvm_cpuid2>() + (int)Marshal.OffsetOf<kvm_cpuid_entry2>(nameof(kvm_cpuid_entry2.eax));
+            arg[at] ^= 1;
         }
         return rc;
     }

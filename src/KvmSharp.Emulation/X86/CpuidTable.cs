@@ -171,6 +171,19 @@ internal sealed class CpuidTable
         return Find(_entries, b.eax, index);
     }
 
+    /// <summary>
+    /// vcpu->arch.is_amd_compatible (guest_cpuid_is_amd_or_hygon, set by kvm_vcpu_after_set_cpuid): CPUID.0's vendor is
+    /// AMD or Hygon. guest_cpuid_is_intel_compatible is its negation, so a vCPU without a table is Intel-compatible.
+    /// </summary>
+    public bool IsAmdCompatible
+    {
+        get
+        {
+            int i = Find(_entries, 0, index: null);
+            return i >= 0 && IsAmdOrHygon(_entries[i].ebx, _entries[i].ecx, _entries[i].edx);
+        }
+    }
+
     /// <summary>is_guest_vendor_amd ("AuthenticAMD", "AMDisbetter!") and is_guest_vendor_hygon ("HygonGenuine").</summary>
     private static bool IsAmdOrHygon(uint ebx, uint ecx, uint edx) =>
         (ebx == 0x6874_7541 && ecx == 0x444d_4163 && edx == 0x6974_6e65) ||

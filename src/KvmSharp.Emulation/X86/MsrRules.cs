@@ -5,7 +5,8 @@ namespace KvmSharp.Emulation.X86;
 /// arch/x86/kvm/x86.c MSR access for KVM_GET_MSRS/KVM_SET_MSRS (host-initiated) and RDMSR/WRMSR (guest-initiated):
 /// kvm_get_msr_common / kvm_set_msr_common with the vendor parts (svm_get_msr/svm_set_msr, this host is AMD) for
 /// the MSRs in <see cref="MsrIndex"/>, and kvm_do_msr_access around them. ignore_msrs is N (the module default,
-/// and this host's /sys/module/kvm/parameters/ignore_msrs). No KVM_SET_CPUID2 is modeled: guest CPUID is empty.
+/// and this host's /sys/module/kvm/parameters/ignore_msrs). Of the rules that follow the guest's CPUID only the vendor
+/// (TSC_AUX) is modeled; the feature-dependent ones (EFER.LME/NX, guest TSC_AUX) are those of an empty CPUID.
 /// </summary>
 internal static class MsrRules
 {
@@ -116,10 +117,14 @@ internal static class MsrRules
             case MsrIndex.IA32_SYSENTER_ESP: m.SysenterEsp = Canonicalize(data); return 0;
             case MsrIndex.IA32_SYSENTER_EIP: m.SysenterEip = Canonicalize(data); return 0;
             case MsrIndex.TSC_AUX:
-                // __kvm_set_msr MSR_TSC_AUX: guests need CPUID RDTSCP/RDPID; "(u32)data != data" → 1 for everyone.
+                // __kvm_set_msr MSR_TSC_AUX: guests need CPUID RDTSCP/RDPID. Bits 63:32 are refused only for an
+                // Intel-compatible guest ("if (guest_cpuid_is_intel_compatible(vcpu) && (data >> 32) != 0) return 1"),
+                // which a vCPU without a CPUID table is; with an AMD or Hygon vendor in CPUID.0 they are dropped
+                // ("data = (u32)data"). Found by the differential fuzzer (X86StateOps): 0x100000005 after a table with
+                // "AuthenticAMD" was refused here, and written as 5 on the kernel.
                 if (!hostInitiated) return 1;
-                if ((data >> 32) != 0) return 1;
-                m.TscAux = data;
+                if ((data >> 32) != 0 && !cpu.Cpuid.IsAmdCompatible) return 1;
+                m.TscAux = (uint)data;
                 return 0;
             case MsrIndex.IA32_CR_PAT:
                 // kvm_set_msr_common MSR_IA32_CR_PAT: "if (!kvm_pat_valid(data)) return 1" (host and guest).

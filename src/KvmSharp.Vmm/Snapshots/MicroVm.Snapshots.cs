@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Kernel;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Snapshots;
 
@@ -7,8 +9,10 @@ namespace KvmSharp.Vmm;
 public sealed partial class MicroVm
 {
     /// <summary>
-    /// Captures this micro-VM between calls: its guest memory (the pages that are not all zero), image, memory size,
-    /// VM type and offered features. Hyperlight's pattern: run the guest's initialisation once, snapshot, then start
+    /// Captures this micro-VM between calls: its guest memory (the pages that are not all zero), its vCPU's special
+    /// registers and the MSRs a guest may set (<see cref="MicroVmSnapshot.Sregs"/>, <see cref="MicroVmSnapshot.Msrs"/>:
+    /// one KVM_GET_SREGS and one KVM_GET_MSRS, plus KVM_GET_MSR_INDEX_LIST on a micro-VM's first snapshot), image,
+    /// memory size, VM type and offered features. Hyperlight's pattern: run the guest's initialisation once, snapshot, then start
     /// every later use from the snapshot (<see cref="Create(MicroVmSnapshot, MicroVmOptions?)"/>, <see cref="Restore"/>,
     /// a <see cref="MicroVmPool"/> of it). Refused (<see cref="MicroVmSnapshotException"/>, nothing changes) when the
     /// micro-VM is disposed, in its own call (from a host function), faulted (its memory may be half-way through
@@ -29,29 +33,44 @@ public sealed partial class MicroVm
             throw new MicroVmSnapshotException(SnapshotRefusal.PrivatePages,
                 $"cannot snapshot a micro-VM whose guest holds private pages (the first at 0x{first:X}): the host cannot read them; the guest must make them shared first");
         }
-        return new MicroVmSnapshot(Image, _memory.Size, _vm.Type, Features, SnapshotCapture.Capture(_memory));
+        VcpuState vcpu = CaptureVcpuState();
+        return new MicroVmSnapshot(Image, _memory.Size, _vm.Type, Features, SnapshotCapture.Capture(_memory), vcpu);
     }
 
     /// <summary>
-    /// A new micro-VM whose guest memory equals <paramref name="snapshot"/>'s; the image is not run or loaded again. Its
+    /// A new micro-VM whose guest memory and vCPU state (special registers, MSRs) equal <paramref name="snapshot"/>'s;
+    /// the image is not run or loaded again. Its
     /// image, memory size and VM type are the snapshot's (those of <paramref name="options"/> are not used); everything
     /// else comes from <paramref name="options"/>, so the kernel and the backing may differ from the snapshot's (a
     /// snapshot of a guest_memfd micro-VM on one kernel runs in host memory on another). Refused with a
     /// <see cref="MicroVmSnapshotException"/> when the new VM would offer its guest other features than the
-    /// snapshot's guest was offered.
+    /// snapshot's guest was offered, or when its kernel does not take one of the snapshot's MSRs
+    /// (<see cref="SnapshotRefusal.VcpuStateRefused"/>, naming it).
     /// </summary>
     public static MicroVm Create(MicroVmSnapshot snapshot, MicroVmOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         options = (options ?? new MicroVmOptions()) with { MemorySize = snapshot.MemorySize, VmType = snapshot.VmType };
-        return CreateCore(snapshot.Image, options, snapshot);
+        MicroVm vm = CreateCore(snapshot.Image, options, snapshot);
+        try
+        {
+            vm.CheckMsrsListed(snapshot);
+            vm.LoadVcpuState(snapshot.Vcpu);
+            return vm;
+        }
+        catch
+        {
+            vm.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
     /// Puts this micro-VM back to <paramref name="snapshot"/>: guest memory as captured (nothing of what happened since
-    /// survives), the boot registers reloaded, a fault cleared. The snapshot must be of the same image (by content) and
-    /// memory size, and of a guest offered the same features; otherwise a <see cref="MicroVmSnapshotException"/> names
-    /// both values and nothing changes. A guest_memfd is punched and the snapshot's pages written; host memory adopts
+    /// survives), the snapshot's special registers and MSRs reloaded (KVM_SET_SREGS, KVM_SET_MSRS), a fault cleared.
+    /// The snapshot must be of the same image (by content) and memory size, and of a guest offered the same features,
+    /// and this kernel must list every MSR it holds; otherwise a <see cref="MicroVmSnapshotException"/> names both
+    /// values (or the MSR) and nothing changes. A guest_memfd is punched and the snapshot's pages written; host memory adopts
     /// the snapshot as its pristine state, so from the second restore of the same snapshot on only the pages changed
     /// since (dirty log and the host's tracked writes) are rewritten. If the kernel fails half-way, the micro-VM is
     /// faulted until the next successful Reset or Restore.
@@ -61,10 +80,11 @@ public sealed partial class MicroVm
         ArgumentNullException.ThrowIfNull(snapshot);
         ThrowIfCannotUseSnapshots("Restore");
         snapshot.CheckFits(Image, _memory.Size, Features);
+        CheckMsrsListed(snapshot);
         try
         {
             _memory.RestoreTo(snapshot.Pages);
-            _vcpu.SetSregs(_sregs);
+            LoadVcpuState(snapshot.Vcpu);
         }
         catch
         {
@@ -74,6 +94,68 @@ public sealed partial class MicroVm
         _vcpu.ImmediateExit = false;
         IsFaulted = false;
     }
+
+    /// <summary>This kernel's KVM_GET_MSR_INDEX_LIST, asked on the first snapshot operation of this micro-VM.</summary>
+    private IReadOnlyList<uint>? _msrIndexList;
+
+    /// <summary>The MSRs of <see cref="VcpuState.Candidates"/> this micro-VM's snapshots capture.</summary>
+    private uint[]? _capturedMsrs;
+
+    private IReadOnlyList<uint> MsrIndexList => _msrIndexList ??= _vm.Kvm.GetMsrIndexList();
+
+    private VcpuState CaptureVcpuState()
+    {
+        _capturedMsrs ??= VcpuState.Captured(MsrIndexList);
+        kvm_sregs sregs = _vcpu.GetSregs();
+        var msrs = new MsrEntry[_capturedMsrs.Length];
+        for (int i = 0; i < msrs.Length; i++) msrs[i] = new MsrEntry(_capturedMsrs[i], 0);
+        int read = msrs.Length == 0 ? 0 : _vcpu.GetMsrs(msrs);
+        if (read != msrs.Length)
+        {
+            throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
+                $"cannot snapshot: the kernel lists MSR {Describe(msrs[read].Index)} but KVM_GET_MSRS does not read it");
+        }
+        return new VcpuState(sregs, msrs);
+    }
+
+    /// <summary>Refuses, before anything changes, a snapshot holding an MSR this kernel does not list.</summary>
+    private void CheckMsrsListed(MicroVmSnapshot snapshot)
+    {
+        foreach (MsrEntry msr in snapshot.Vcpu.Msrs)
+        {
+            if (!MsrIndexList.Contains(msr.Index))
+            {
+                throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
+                    $"the snapshot holds MSR {Describe(msr.Index)} = 0x{msr.Value:X}, which this kernel does not list in KVM_GET_MSR_INDEX_LIST, so it cannot be restored");
+            }
+        }
+    }
+
+    /// <summary>KVM_SET_SREGS and KVM_SET_MSRS of <paramref name="state"/>.</summary>
+    private void LoadVcpuState(VcpuState state)
+    {
+        try
+        {
+            _vcpu.SetSregs(state.Sregs);
+        }
+        catch (KvmException e)
+        {
+            // E.g. a CR4 bit the guest set that this vCPU's CPUID does not offer (the snapshot came from another host).
+            kvm_sregs r = state.Sregs;
+            throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
+                $"this kernel refused the snapshot's special registers (CR0 0x{r.cr0:X}, CR4 0x{r.cr4:X}, EFER 0x{r.efer:X}): {e.Message}", e);
+        }
+        if (state.Msrs.Length == 0) return;
+        int written = _vcpu.SetMsrs(state.Msrs);
+        if (written != state.Msrs.Length)
+        {
+            MsrEntry refused = state.Msrs[written];
+            throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
+                $"this kernel refused the snapshot's MSR {Describe(refused.Index)} = 0x{refused.Value:X} (KVM_SET_MSRS wrote {written} of {state.Msrs.Length})");
+        }
+    }
+
+    private static string Describe(uint msr) => $"{X86Msr.NameOf(msr)} (0x{msr:X})";
 
     private void ThrowIfCannotUseSnapshots(string what)
     {

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
 using KvmSharp.Vmm.Loader;
 
 namespace KvmSharp.Vmm.Snapshots;
 
 /// <summary>
-/// An immutable capture of a micro-VM between calls (<see cref="MicroVm.Snapshot"/>): its guest memory, its image,
-/// memory size, VM type and the features its guest was offered. Between calls guest memory is the micro-VM's only
-/// state (each call loads the registers; the control registers are the fixed boot state), so
+/// An immutable capture of a micro-VM between calls (<see cref="MicroVm.Snapshot"/>): its guest memory, the vCPU state
+/// a guest can change that survives between calls (<see cref="Sregs"/>: segments with FS/GS base, control registers,
+/// EFER …; <see cref="Msrs"/>: KERNEL_GS_BASE, STAR, LSTAR, SYSENTER, PAT …), its image, memory size, VM type and the
+/// features its guest was offered. Each call loads the general registers itself, so
 /// <see cref="MicroVm.Create(MicroVmSnapshot, MicroVmOptions?)"/> and <see cref="MicroVm.Restore"/> continue exactly
 /// where the snapshot was taken, without running the image's initialisation again. Only pages that are not all zero
 /// are kept: a 2 MiB micro-VM with a few touched pages costs a few pages. <see cref="WriteTo"/> and
@@ -15,8 +17,9 @@ namespace KvmSharp.Vmm.Snapshots;
 public sealed class MicroVmSnapshot
 {
     internal MicroVmSnapshot(GuestImage image, ulong memorySize, VmType vmType, ulong features, PageSet pages,
-        uint abiVersion = GuestAbi.CallRegion.VersionValue)
+        VcpuState vcpu, uint abiVersion = GuestAbi.CallRegion.VersionValue)
     {
+        Vcpu = vcpu;
         AbiVersion = abiVersion;
         Image = image;
         MemorySize = memorySize;
@@ -56,6 +59,21 @@ public sealed class MicroVmSnapshot
     public long StoredBytes => (long)PageCount * PageSize;
 
     internal PageSet Pages { get; }
+
+    internal VcpuState Vcpu { get; }
+
+    /// <summary>
+    /// The vCPU's special registers when the snapshot was taken (KVM_GET_SREGS: segments with their bases — FS and GS
+    /// base included —, GDT/IDT, CR0/2/3/4/8, EFER, APIC base); a micro-VM created from or restored to the snapshot
+    /// gets them back (KVM_SET_SREGS).
+    /// </summary>
+    public kvm_sregs Sregs => Vcpu.Sregs;
+
+    /// <summary>
+    /// The MSRs a guest may set, as they were (KERNEL_GS_BASE, STAR, LSTAR, CSTAR, SFMASK, SYSENTER_CS/ESP/EIP, PAT —
+    /// those the snapshotting kernel lists in KVM_GET_MSR_INDEX_LIST), ascending by index; restored with KVM_SET_MSRS.
+    /// </summary>
+    public IReadOnlyList<MsrEntry> Msrs => Vcpu.Msrs;
 
     /// <summary>The guest-physical address of stored page <paramref name="index"/> (ascending).</summary>
     public ulong PageAddress(int index) => Pages.Pages[index] * (ulong)PageSize;

@@ -27,6 +27,13 @@ public enum SnapshotRefusal
 
     /// <summary>The snapshot was taken under another GUEST-ABI version: its VMM pages are another layout.</summary>
     AbiMismatch,
+
+    /// <summary>
+    /// The kernel does not take the snapshot's vCPU state: an MSR it does not list in KVM_GET_MSR_INDEX_LIST or whose
+    /// value KVM_SET_MSRS refuses (the message names it), special registers KVM_SET_SREGS refuses (e.g. a CR4 bit this
+    /// vCPU's CPUID does not offer), or an MSR it would not read for the snapshot.
+    /// </summary>
+    VcpuStateRefused,
 }
 
 /// <summary>
@@ -63,6 +70,16 @@ public sealed class MicroVmSnapshotException : MicroVmException
     /// </summary>
     public MicroVmSnapshotException(SnapshotRefusal reason, string message)
         : base(message)
+    {
+        Reason = reason;
+    }
+
+    /// <summary>
+    /// Creates the exception for <paramref name="reason"/>, with a <paramref name="message"/> naming the values the
+    /// kernel refused and its failure <paramref name="inner"/>.
+    /// </summary>
+    public MicroVmSnapshotException(SnapshotRefusal reason, string message, Exception inner)
+        : base(message, inner)
     {
         Reason = reason;
     }

@@ -2,10 +2,10 @@
 namespace KvmSharp.Vmm.Snapshots;
 
 /// <summary>
-/// The snapshot file, version 2 (all integers little-endian):
+/// The snapshot file, version 3 (all integers little-endian):
 /// <code>
 ///  0  8  magic "KVMSNAP\0"
-///  8  4  u32 version = 2
+///  8  4  u32 version = 3
 /// 12  4  u32 page size = 4096
 /// 16  8  u64 memory size (a valid MicroVmOptions.MemorySize)
 /// 24  4  u32 VM type (KVM_CREATE_VM's argument)
@@ -15,6 +15,11 @@ namespace KvmSharp.Vmm.Snapshots;
 /// 44  4  u32 page count
 /// 48     image section (<see cref="ImageEncoding"/>)
 ///        page count × { u64 page number (strictly ascending, below memory size / page size); page size bytes }
+///        vCPU section:
+///          312 bytes: struct kvm_sregs as KVM_GET_SREGS gave it (uAPI layout)
+///          u32 MSR count (at most the 9 of VcpuState.Candidates)
+///          MSR count × struct kvm_msr_entry { u32 index; u32 reserved = 0; u64 value }, indices strictly ascending,
+///            each one of VcpuState.Candidates (KERNEL_GS_BASE, STAR, LSTAR, CSTAR, SFMASK, SYSENTER_CS/ESP/EIP, PAT)
 ///        32 bytes: SHA-256 of every byte before it
 /// </code>
 /// The image travels inside the snapshot, not as a hash of it: a snapshot must create a micro-VM in another process
@@ -26,12 +31,16 @@ namespace KvmSharp.Vmm.Snapshots;
 /// name), and the reader accepts only that order, so bytes that parse are rewritten identically.
 /// Version 1 (the first days of snapshots) had 0 where version 2 records the GUEST-ABI version; GUEST-ABI v4 added
 /// VMM pages (IDT, exception handlers) that a v3 snapshot lacks, so a snapshot must say which layout it holds.
+/// Version 3 added the vCPU section (after the pages, so the header and the offsets of version 2 are unchanged).
+/// Versions 1 and 2 are refused (<see cref="SnapshotFormatError.UnsupportedVersion"/>), not loaded with the boot
+/// registers: a guest whose initialisation set FS base, KERNEL_GS_BASE, STAR … would silently run differently from
+/// the micro-VM that was snapshotted. Take such a snapshot again.
 /// </summary>
 internal static class SnapshotFormat
 {
     public static ReadOnlySpan<byte> Magic => "KVMSNAP\0"u8;
 
-    public const uint Version = 2;
+    public const uint Version = 3;
 
     public const int HeaderSize = 48;
 

@@ -48,6 +48,11 @@ internal sealed class SnapshotReader
         }
         Fill(header[SnapshotFormat.VersionOffset..SnapshotFormat.PageSizeOffset], "the version");
         uint version = U32(header, SnapshotFormat.VersionOffset);
+        if (version is 1 or 2)
+        {
+            throw Fail(SnapshotFormatError.UnsupportedVersion, SnapshotFormat.VersionOffset,
+                $"format version {version} holds guest memory but not the vCPU state (special registers, MSRs such as FS base, KERNEL_GS_BASE, STAR) that version {SnapshotFormat.Version} restores; loading it with the boot registers could run the guest differently from the micro-VM that was snapshotted, so it is refused: take the snapshot again");
+        }
         if (version != SnapshotFormat.Version)
             throw Fail(SnapshotFormatError.UnsupportedVersion, SnapshotFormat.VersionOffset, $"format version {version}; this library reads version {SnapshotFormat.Version}");
         Fill(header[SnapshotFormat.PageSizeOffset..], "the header");
@@ -74,6 +79,7 @@ internal sealed class SnapshotReader
 
         GuestImage image = ReadImage(memorySize, _offset + imageLength);
         PageSet pages = ReadPages(pageCount, (int)pageSize, memoryPages);
+        VcpuState vcpu = ReadVcpu();
 
         Span<byte> expected = stackalloc byte[SnapshotFormat.ChecksumSize];
         _hash.GetHashAndReset(expected);
@@ -85,7 +91,7 @@ internal sealed class SnapshotReader
             throw Fail(SnapshotFormatError.ChecksumMismatch, checksumOffset,
                 $"the file says {Convert.ToHexStringLower(actual)}, its bytes hash to {Convert.ToHexStringLower(expected)}");
         }
-        return new MicroVmSnapshot(image, memorySize, (VmType)vmType, features, pages, abiVersion);
+        return new MicroVmSnapshot(image, memorySize, (VmType)vmType, features, pages, vcpu, abiVersion);
     }
 
     private GuestImage ReadImage(ulong memorySize, long end)
@@ -181,6 +187,34 @@ internal sealed class SnapshotReader
             Fill(contents.AsSpan(start, pageSize), $"page {i}'s bytes");
         }
         return new PageSet(pageSize, pages, contents);
+    }
+
+    private VcpuState ReadVcpu()
+    {
+        Span<byte> sregs = stackalloc byte[VcpuState.SregsSize];
+        Fill(sregs, "the vCPU's special registers");
+        Span<byte> field = stackalloc byte[16];
+        Fill(field[..4], "the MSR count");
+        uint count = U32(field, 0);
+        uint[] candidates = VcpuState.Candidates;
+        if (count > candidates.Length)
+            throw Invalid(_offset - 4, $"{count} MSRs; a snapshot carries at most the {candidates.Length} a guest may set");
+        var msrs = new MsrEntry[count];
+        for (int i = 0; i < count; i++)
+        {
+            Fill(field, $"MSR {i}");
+            long at = _offset - 16;
+            uint index = U32(field, 0);
+            if (Array.IndexOf(candidates, index) < 0)
+            {
+                throw Invalid(at, $"MSR {i} is {X86Msr.NameOf(index)}, not one a snapshot carries ({string.Join(", ", candidates.Select(X86Msr.NameOf))})");
+            }
+            if (i > 0 && index <= msrs[i - 1].Index)
+                throw Invalid(at, $"MSR {i} ({X86Msr.NameOf(index)}) is not after {X86Msr.NameOf(msrs[i - 1].Index)} (indices strictly ascending)");
+            if (U32(field, 4) != 0) throw Invalid(at + 4, $"MSR {i}'s reserved field is 0x{U32(field, 4):X}, not 0");
+            msrs[i] = new MsrEntry(index, U64(field, 8));
+        }
+        return new VcpuState(VcpuState.ReadSregs(sregs), msrs);
     }
 
     /// <summary>Reads <paramref name="length"/> bytes into a buffer that grows only as they arrive.</summary>

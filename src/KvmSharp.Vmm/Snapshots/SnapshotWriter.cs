@@ -36,6 +36,7 @@ internal static class SnapshotWriter
             Emit(number);
             Emit(pages.Page(i));
         }
+        WriteVcpu(snapshot.Vcpu, Emit);
         Span<byte> checksum = stackalloc byte[SnapshotFormat.ChecksumSize];
         hash.GetHashAndReset(checksum);
         stream.Write(checksum);
@@ -44,6 +45,25 @@ internal static class SnapshotWriter
         {
             hash.AppendData(bytes);
             stream.Write(bytes);
+        }
+    }
+
+    private delegate void Emitter(ReadOnlySpan<byte> bytes);
+
+    private static void WriteVcpu(VcpuState vcpu, Emitter emit)
+    {
+        Span<byte> sregs = stackalloc byte[VcpuState.SregsSize];
+        VcpuState.WriteSregs(vcpu.Sregs, sregs);
+        emit(sregs);
+        Span<byte> field = stackalloc byte[16];
+        BinaryPrimitives.WriteUInt32LittleEndian(field, (uint)vcpu.Msrs.Length);
+        emit(field[..4]);
+        foreach (MsrEntry msr in vcpu.Msrs)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(field, msr.Index);
+            BinaryPrimitives.WriteUInt32LittleEndian(field[4..], 0);
+            BinaryPrimitives.WriteUInt64LittleEndian(field[8..], msr.Value);
+            emit(field);
         }
     }
 }

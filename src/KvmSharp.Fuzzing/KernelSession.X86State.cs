@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using KvmSharp.Abi;
+
+namespace KvmSharp.Fuzzing;
+
+/// <summary>
+/// The x86 CPUID and MSR calls (<see cref="X86StateOps"/>). Every buffer is as long as the largest count a kernel may
+/// copy (256 entries: MAX_IO_MSRS and KVM_MAX_CPUID_ENTRIES), so both kernels see the same readable bytes. Values that
+/// are the machine's (the supported-CPUID table, the MSR lists, feature MSRs, the TSC) are never shown.
+/// </summary>
+public sealed partial class KernelSession
+{
+    private const int MaxEntries = 256;
+
+    private string ApplyX86StateOp(FuzzOp op) => op.Kind switch
+    {
+        OpKind.MsrsIo => MsrsIo(op),
+        OpKind.CpuidRoundTrip => CpuidRoundTrip(op),
+        OpKind.SystemX86List => SystemX86List(op),
+        OpKind.X86GuestRun => TinyGuestRun.RunX86State(_kernel, Fd(op.Target), op.A, withReported: (op.E & 2) != 0),
+        _ => "unknown op",
+    };
+
+    private string MsrsIo(FuzzOp op)
+    {
+        var fd = Fd(op.Target);
+        var entries = X86StateOps.MsrEntries(op.A, (int)op.C, withReported: (op.E & 2) != 0);
+        var text = new StringBuilder();
+        if ((op.E & 1) != 0)
+        {
+            var buffer = MsrBuffer((uint)op.B, entries);
+            long set = _kernel.Ioctl(fd, KvmIoctls.KVM_SET_MSRS, buffer);
+            text.Append("set ").Append(Describe(set)).Append(", ");
+            // The round trip reads what was just written: the same indices, data 0, as many as the kernel processed.
+            foreach (ref var e in entries.AsSpan()) e.data = 0;
+        }
+        var get = MsrBuffer((uint)op.B, entries);
+        long rc = _kernel.Ioctl(fd, KvmIoctls.KVM_GET_MSRS, get);
+        text.Append("get ").Append(Describe(rc));
+        if (rc >= 0) AppendMsrs(text, get, Math.Min((int)Math.Min(op.B, MaxEntries), entries.Length + 1));
+        return text.ToString();
+    }
+
+    private static byte[] MsrBuffer(uint nmsrs, ReadOnlySpan<kvm_msr_entry> entries)
+    {
+        var buffer = new byte[Marshal.SizeOf<kvm_msrs>() + MaxEntries * Marshal.SizeOf<kvm_msr_entry>()];
+        var header = new kvm_msrs { nmsrs = nmsrs };
+        MemoryMarshal.Write(buffer, in header);
+        MemoryMarshal.AsBytes(entries).CopyTo(buffer.AsSpan(Marshal.SizeOf<kvm_msrs>()));
+        return buffer;
+    }
+
+    /// <summary>The entries written back (the TSC's data hidden: the host's clock).</summary>
+    private static void AppendMsrs(StringBuilder text, byte[] buffer, int count)
+    {
+        var entries = MemoryMarshal.Cast<byte, kvm_msr_entry>(buffer.AsSpan(Marshal.SizeOf<kvm_msrs>()));
+        for (int i = 0; i < count; i++)
+        {
+            var e = entries[i];
+            text.Append(CultureInfo.InvariantCulture, $" {e.index:X}=");
+            text.Append(e.index == X86StateOps.Tsc ? "tsc" : e.data.ToString("X", CultureInfo.InvariantCulture));
+        }
+    }
+
+    private string CpuidRoundTrip(FuzzOp op)
+    {
+        var fd = Fd(op.Target);
+        var text = new StringBuilder();
+        if ((op.E & 1) == 0)
+        {
+            var table = X86StateOps.CpuidTable(op.A, (int)op.C);
+            var set = CpuidBuffer((uint)op.B, table);
+            text.Append("set ").Append(Describe(_kernel.Ioctl(fd, KvmIoctls.KVM_SET_CPUID2, set))).Append(", ");
+        }
+        var get = CpuidBuffer((uint)op.D, []);
+        long rc = _kernel.Ioctl(fd, KvmIoctls.KVM_GET_CPUID2, get);
+        uint nent = MemoryMarshal.Read<kvm_cpuid2>(get).nent;
+        text.Append("get ").Append(Describe(rc)).Append(CultureInfo.InvariantCulture, $" nent={nent}");
+        if (rc == 0)
+        {
+            var entries = MemoryMarshal.Cast<byte, kvm_cpuid_entry2>(get.AsSpan(Marshal.SizeOf<kvm_cpuid2>()));
+            for (int i = 0; i < Math.Min(nent, MaxEntries); i++) text.Append(' ').Append(FuzzText.CpuidEntry(entries[i]));
+        }
+        return text.ToString();
+    }
+
+    private static byte[] CpuidBuffer(uint nent, ReadOnlySpan<kvm_cpuid_entry2> entries)
+    {
+        var buffer = new byte[Marshal.SizeOf<kvm_cpuid2>() + MaxEntries * Marshal.SizeOf<kvm_cpuid_entry2>()];
+        var header = new kvm_cpuid2 { nent = nent };
+        MemoryMarshal.Write(buffer, in header);
+        MemoryMarshal.AsBytes(entries).CopyTo(buffer.AsSpan(Marshal.SizeOf<kvm_cpuid2>()));
+        return buffer;
+    }
+
+    /// <summary>
+    /// The system lists: the tables differ by machine (and the emulator's are trimmed), so only the errno, whether the
+    /// count was written back and, for feature MSR reads, how many entries were processed are compared.
+    /// </summary>
+    private string SystemX86List(FuzzOp op)
+    {
+        var fd = Fd(op.Target);
+        uint n = (uint)op.B;
+        switch (op.E)
+        {
+            case 0 or 1:
+            {
+                var buffer = CpuidBuffer(n, []);
+                long rc = _kernel.Ioctl(fd, op.E == 0 ? KvmIoctls.KVM_GET_SUPPORTED_CPUID : KvmIoctls.KVM_GET_EMULATED_CPUID, buffer);
+                return Describe(rc) + (MemoryMarshal.Read<kvm_cpuid2>(buffer).nent == n ? " nent kept" : " nent written");
+            }
+            case 2 or 3:
+            {
+                // Room for more indices than any list has; n beyond it is only what the caller claims.
+                var buffer = new byte[4 + 4 * 4096];
+                MemoryMarshal.Write(buffer, n);
+                long rc = _kernel.Ioctl(fd, op.E == 2 ? KvmIoctls.KVM_GET_MSR_INDEX_LIST : KvmIoctls.KVM_GET_MSR_FEATURE_INDEX_LIST, buffer);
+                return Describe(rc) + (MemoryMarshal.Read<uint>(buffer) == n ? " nmsrs kept" : " nmsrs written");
+            }
+            default:
+            {
+                var buffer = MsrBuffer(n, X86StateOps.MsrEntries(op.A, (int)op.C, withReported: false));
+                return Describe(_kernel.Ioctl(fd, KvmIoctls.KVM_GET_MSRS, buffer));
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+
+namespace KvmSharp.Fuzzing;
+
+/// <summary>
+/// What the x86 CPUID and MSR ops draw from a seed (<see cref="OpKind.MsrsIo"/>, <see cref="OpKind.CpuidRoundTrip"/>,
+/// <see cref="OpKind.SystemX86List"/>, <see cref="OpKind.X86GuestRun"/>): MSR entries from a pool of indices both
+/// kernels handle and some neither does, with values around each MSR's rules (reserved bits, non-canonical
+/// addresses), and small CPUID tables. Steered around, with the evidence in src/KvmSharp.Conformance/HostDeviations.cs:
+/// <list type="bullet">
+/// <item>CPUID leaves 1, 7 and 0xD (KvmPvmSetCpuidRewritesLeaves): this host rewrites them.</item>
+/// <item>CPUID leaf 0x80000001 and 0x80000000.EAX &gt;= 0x80000008: they change other rules (EFER's LM/NX, TSC_AUX's
+/// RDTSCP, MAXPHYADDR for APIC_BASE) that the emulator models for an empty CPUID only.</item>
+/// <item>MSR_IA32_MISC_ENABLE (KvmPvmMiscEnableDiffers) and invalid PAT values (KvmPvmPatNotValidated) unless the op
+/// includes reported divergences; the TSC's value is never shown (KvmPvmTscWriteIgnored, and machine-specific).</item>
+/// </list>
+/// </summary>
+internal static class X86StateOps
+{
+    public const uint Efer = 0xC000_0080, Star = 0xC000_0081, Lstar = 0xC000_0082, Cstar = 0xC000_0083, SyscallMask = 0xC000_0084;
+    public const uint FsBase = 0xC000_0100, GsBase = 0xC000_0101, KernelGsBase = 0xC000_0102, TscAux = 0xC000_0103;
+    public const uint Tsc = 0x10, ApicBase = 0x1B, UcodeRev = 0x8B, SysenterCs = 0x174, SysenterEsp = 0x175, SysenterEip = 0x176;
+    public const uint MiscEnable = 0x1A0, Pat = 0x277, P5McAddr = 0x0, P5McType = 0x1;
+
+    /// <summary>System-scope names of <see cref="OpKind.SystemX86List"/>'s E.</summary>
+    internal static readonly string[] SystemListNames =
+        ["KVM_GET_SUPPORTED_CPUID", "KVM_GET_EMULATED_CPUID", "KVM_GET_MSR_INDEX_LIST", "KVM_GET_MSR_FEATURE_INDEX_LIST", "KVM_GET_MSRS(system)"];
+
+    /// <summary>MSRs both kernels handle (and the host lets a vCPU ioctl reach).</summary>
+    private static readonly uint[] s_known =
+    [
+        Efer, Star, Lstar, Cstar, SyscallMask, FsBase, GsBase, KernelGsBase, TscAux, Tsc, ApicBase, UcodeRev,
+        SysenterCs, SysenterEsp, SysenterEip, Pat, P5McAddr, P5McType,
+    ];
+
+    /// <summary>MSRs neither kernel handles: refused (no ignore_msrs), host writes of 0 too (not advertised).</summary>
+    private static readonly uint[] s_unknown = [0x5, 0x2F, 0x1234_5678, 0xDEAD_BEEF, 0xFFFF_FFFF, 0xC000_0FFF, 0x8000_0000];
+
+    /// <summary>The guest programs leave out the TSC (its value is the host's).</summary>
+    private static readonly uint[] s_guest =
+    [
+        Efer, Star, Lstar, Cstar, SyscallMask, FsBase, GsBase, KernelGsBase, TscAux, ApicBase, UcodeRev,
+        SysenterCs, SysenterEsp, SysenterEip, Pat, P5McAddr, P5McType, 0x5, 0x1234_5678, 0xC000_0FFF,
+    ];
+
+    /// <summary>An MSR index: mostly known ones, sometimes unknown, MISC_ENABLE only with reported divergences.</summary>
+    public static uint Index(Random rng, bool withReported, bool guest = false)
+    {
+        if (withReported && rng.Next(12) == 0) return MiscEnable;
+        if (guest) return s_guest[rng.Next(s_guest.Length)];
+        return rng.Next(6) == 0 ? s_unknown[rng.Next(s_unknown.Length)] : s_known[rng.Next(s_known.Length)];
+    }
+
+    /// <summary>A value to write to <paramref name="index"/>: around its rules.</summary>
+    public static ulong Value(Random rng, uint index, bool withReported)
+    {
+        if (rng.Next(10) == 0) return 0;
+        switch (index)
+        {
+            case Efer:
+                return rng.Next(6) switch
+                {
+                    0 => 0x1,                                              // SCE
+                    1 => 0x500,                                            // LME | LMA
+                    2 => 0xD01,                                            // SCE | LME | LMA | NX
+                    3 => 0x100 | (ulong)(rng.Next(2) << 11),               // LME (| NX)
+                    4 => 1UL << rng.Next(1, 8),                            // reserved bits below LME
+                    _ => 1UL << rng.Next(22, 64),                          // reserved high bits
+                };
+            case Lstar or Cstar or FsBase or GsBase or KernelGsBase or SysenterEsp or SysenterEip:
+                return Address(rng);
+            case TscAux:
+                return rng.Next(3) == 0 ? (ulong)rng.NextInt64() : (ulong)rng.NextInt64(0, 1L << 32);
+            case Pat:
+                if (withReported && rng.Next(3) == 0) return (ulong)rng.NextInt64();
+                return rng.Next(3) switch
+                {
+                    0 => 0x0007_0406_0007_0406,                            // the reset value
+                    1 => 0x0606_0606_0606_0606,
+                    _ => ValidPat(rng),
+                };
+            case ApicBase:
+                return rng.Next(5) switch
+                {
+                    0 => 0xFEE0_0900,                                      // BSP | EN, the reset value
+                    1 => 0xFEE0_0800,
+                    2 => 0xFEE0_0000 | (1UL << rng.Next(0, 12)),           // reserved low bits, EXTD, BSP, EN
+                    3 => 0xFEE0_0900 | (1UL << rng.Next(32, 64)),          // beyond MAXPHYADDR (36 without CPUID)
+                    _ => (ulong)rng.NextInt64(0, 1L << 36) & ~0xFFFUL | 0x900,
+                };
+            case MiscEnable:
+                return rng.Next(2) == 0 ? 0x1800 | (ulong)rng.Next(2) : (ulong)rng.NextInt64();
+            default:
+                return rng.Next(3) switch { 0 => (ulong)rng.Next(0x10000), 1 => (ulong)rng.NextInt64(0, 1L << 32), _ => (ulong)rng.NextInt64() };
+        }
+    }
+
+    /// <summary>Canonical (low or high half) or not, for the 48-bit address MSRs.</summary>
+    private static ulong Address(Random rng) => rng.Next(5) switch
+    {
+        0 => 0x0000_7FFF_FFFF_F000 + (ulong)rng.Next(0x1000),
+        1 => 0xFFFF_8000_0000_0000 + (ulong)rng.Next(0x1000),
+        2 => 0x0000_8000_0000_0000 + (ulong)rng.Next(0x1000),      // non-canonical
+        3 => (ulong)rng.NextInt64(),                               // nearly always non-canonical
+        _ => (ulong)rng.NextInt64(0, 1L << 47),
+    };
+
+    /// <summary>Eight memory types of 0 (UC), 1 (WC), 4 (WT), 5 (WP), 6 (WB) or 7 (UC-).</summary>
+    private static ulong ValidPat(Random rng)
+    {
+        ReadOnlySpan<int> types = [0, 1, 4, 5, 6, 7];
+        ulong v = 0;
+        for (int i = 0; i < 8; i++) v |= (ulong)types[rng.Next(types.Length)] << (8 * i);
+        return v;
+    }
+
+    /// <summary>The entries of an MSR op: C of them, drawn from seed A.</summary>
+    public static kvm_msr_entry[] MsrEntries(ulong seed, int count, bool withReported)
+    {
+        var rng = new Random(unchecked((int)seed));
+        var entries = new kvm_msr_entry[count];
+        for (int i = 0; i < count; i++)
+        {
+            uint index = Index(rng, withReported);
+            entries[i] = new kvm_msr_entry { index = index, reserved = rng.Next(16) == 0 ? (uint)rng.Next() : 0, data = Value(rng, index, withReported) };
+        }
+        return entries;
+    }
+
+    /// <summary>
+    /// CPUID leaves a table may hold: not 1, 7, 0xD (rewritten by this host), 0x80000001 or 0x80000008-with-a-maximum
+    /// (they change MSR and address-width rules), nor 0x80000007 / 0x80000021 (kvm_cpuid adjusts them).
+    /// </summary>
+    private static readonly uint[] s_leaves =
+    [
+        0x0, 0x2, 0x3, 0x4, 0x5, 0x6, 0xA, 0xB, 0x10, 0x14, 0x1F, 0x4000_0000, 0x4000_0001, 0x4000_0100,
+        0x8000_0000, 0x8000_0002, 0x8000_0003, 0x8000_0004, 0x8000_0005, 0x8000_0006, 0x8000_0008, 0xC000_0000, 0xC000_0001,
+    ];
+
+    /// <summary>A CPUID table of <paramref name="count"/> entries from <paramref name="seed"/>.</summary>
+    public static kvm_cpuid_entry2[] CpuidTable(ulong seed, int count)
+    {
+        var rng = new Random(unchecked((int)seed * 13 + 0xC1D));
+        var entries = new kvm_cpuid_entry2[count];
+        for (int i = 0; i < count; i++)
+        {
+            // Often leaf 0 first: its vendor decides rules elsewhere (TSC_AUX's high bits, out-of-range leaves).
+            uint function = i == 0 && rng.Next(3) == 0 ? 0 : s_leaves[rng.Next(s_leaves.Length)];
+            var e = new kvm_cpuid_entry2
+            {
+                function = function,
+                index = rng.Next(3) == 0 ? (uint)rng.Next() : (uint)rng.Next(4),
+                flags = rng.Next(8) switch { < 4 => 0, < 7 => KvmCpuid.KVM_CPUID_FLAG_SIGNIFCANT_INDEX, _ => (uint)rng.Next(8) },
+                eax = Register(rng), ebx = Register(rng), ecx = Register(rng), edx = Register(rng),
+            };
+            switch (function)
+            {
+                case 0x0:
+                    // Max basic leaf, then a vendor: AMD (no out-of-range redirection), Intel, or anything.
+                    e.eax = (uint)rng.Next(0, 0x20);
+                    (e.ebx, e.ecx, e.edx) = rng.Next(3) switch
+                    {
+                        0 => (0x6874_7541u, 0x444d_4163u, 0x6974_6e65u),
+                        1 => (0x756e_6547u, 0x6c65_746eu, 0x4965_6e69u),
+                        _ => (e.ebx, e.ecx, e.edx),
+                    };
+                    break;
+                case 0x8000_0000 or 0xC000_0000:
+                    e.eax = function + (uint)rng.Next(0, 8);           // below 0x80000008: MAXPHYADDR stays 36
+                    break;
+                case 0x8000_0008:
+                    // EAX[15:8], the virtual-address width: 0, 48 and 57 are accepted, anything else is EINVAL.
+                    uint va = rng.Next(4) switch { 0 => 0, 1 => 48, 2 => 57, _ => (uint)rng.Next(256) };
+                    e.eax = (e.eax & ~0xFF00u) | (va << 8);
+                    break;
+                case 0x4000_0000:
+                    // Never KVM's or Hyper-V's signature by chance: a max leaf, then a vendor of nobody's.
+                    (e.eax, e.ebx, e.ecx, e.edx) = (0x4000_0000 + (uint)rng.Next(0, 0x110), 0x7a7a_7a7a, 0x7a7a_7a7a, 0x7a7a_7a7a);
+                    break;
+            }
+            if (rng.Next(10) == 0) e.padding[rng.Next(3)] = (uint)rng.Next();
+            entries[i] = e;
+        }
+        return entries;
+    }
+
+    private static uint Register(Random rng) => rng.Next(4) == 0 ? 0 : (uint)rng.Next() ^ ((uint)rng.Next(2) << 31);
+}

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
+
+namespace KvmSharp.Vmm.Arch.X86_64;
+
+/// <summary>What CPUID table a micro-VM's vCPU gets at creation (<see cref="MicroVmOptions.Cpuid"/>).</summary>
+public enum CpuidPolicy
+{
+    /// <summary>
+    /// The default: KVM_GET_SUPPORTED_CPUID, normalised for a one-vCPU sandbox as <see cref="GuestCpuid.Normalize"/>
+    /// documents (GUEST-ABI.md, "CPUID").
+    /// </summary>
+    Sandbox,
+
+    /// <summary>KVM_GET_SUPPORTED_CPUID exactly as the kernel reports it (host topology and APIC bits included).</summary>
+    Supported,
+
+    /// <summary>
+    /// No KVM_SET_CPUID2: every CPUID leaf reads as zero (vendor, maximum leaf, features), as in micro-VMs before
+    /// they set a table. Saves one ioctl per micro-VM for guests that never execute CPUID.
+    /// </summary>
+    None,
+}
+
+/// <summary>
+/// The CPUID table of a micro-VM's vCPU, derived from the kernel's KVM_GET_SUPPORTED_CPUID the way a minimal VMM
+/// (Firecracker, cloud-hypervisor) derives it, and the one place that says what a guest sees (GUEST-ABI.md, "CPUID",
+/// repeats it for guest authors). The supported table is asked once per <see cref="Kvm"/> object and kept with it
+/// (with its normalised copy), so creating a micro-VM costs one KVM_SET_CPUID2, not a KVM_GET_SUPPORTED_CPUID too.
+/// </summary>
+public static class GuestCpuid
+{
+    /// <summary>CPUID.1 ECX.X2APIC (bit 21).</summary>
+    public const uint Leaf1EcxX2Apic = 1u << 21;
+
+    /// <summary>CPUID.1 ECX.TSC_DEADLINE (bit 24).</summary>
+    public const uint Leaf1EcxTscDeadline = 1u << 24;
+
+    /// <summary>CPUID.1 ECX.HYPERVISOR (bit 31).</summary>
+    public const uint Leaf1EcxHypervisor = 1u << 31;
+
+    /// <summary>CPUID.1 EDX.HTT (bit 28).</summary>
+    public const uint Leaf1EdxHtt = 1u << 28;
+
+    /// <summary>CPUID.7.0 EDX: AMX-BF16 (22), AMX-TILE (24), AMX-INT8 (25).</summary>
+    public const uint Leaf7EdxAmx = (1u << 22) | (1u << 24) | (1u << 25);
+
+    /// <summary>XCR0 bits of the AMX tile state: XTILECFG (17) and XTILEDATA (18, a dynamic XSAVE feature).</summary>
+    public const uint XcrAmx = (1u << 17) | (1u << 18);
+
+    /// <summary>KVM_CPUID_SIGNATURE: EAX = the highest KVM leaf, EBX ECX EDX = "KVMKVMKVM\0\0\0".</summary>
+    public const uint KvmSignatureLeaf = 0x4000_0000;
+
+    /// <summary>KVM_CPUID_FEATURES: the paravirtual features (EAX) and hints (EDX).</summary>
+    public const uint KvmFeaturesLeaf = 0x4000_0001;
+
+    private sealed class Tables(CpuidEntry[] supported)
+    {
+        public readonly IReadOnlyList<CpuidEntry> Supported = Array.AsReadOnly(supported);
+        public readonly IReadOnlyList<CpuidEntry> Sandbox = Array.AsReadOnly(Normalize(supported));
+    }
+
+    private static readonly ConditionalWeakTable<Kvm, Tables> Cache = new();
+
+    /// <summary>
+    /// The table <paramref name="policy"/> gives a vCPU of <paramref name="kvm"/>, or null for
+    /// <see cref="CpuidPolicy.None"/>. The first call per <see cref="Kvm"/> object asks KVM_GET_SUPPORTED_CPUID; later
+    /// ones return the kept (read-only) tables.
+    /// </summary>
+    public static IReadOnlyList<CpuidEntry>? For(Kvm kvm, CpuidPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(kvm);
+        if (policy == CpuidPolicy.None) return null;
+        Tables tables = Cache.GetValue(kvm, static k => new Tables([.. k.GetSupportedCpuid()]));
+        return policy == CpuidPolicy.Supported ? tables.Supported : tables.Sandbox;
+    }
+
+    /// <summary>
+    /// The sandbox's normalisation of a supported table, for vCPU 0 of a one-vCPU VM without an in-kernel interrupt
+    /// controller. Leaves are kept in the kernel's order; everything not named here is as supported:
+    /// <list type="bullet">
+    /// <item>Leaves 0 and 0x80000000: kept (vendor string, highest basic / extended leaf: the host's).</item>
+    /// <item>Leaf 1 EBX: initial APIC id 0, one logical processor (bits 31:16); the CLFLUSH line size and brand index
+    /// as supported. EDX: HTT cleared (one logical processor). ECX: HYPERVISOR set (the guest runs under a
+    /// hypervisor); X2APIC and TSC_DEADLINE cleared: the micro-VM creates no in-kernel interrupt controller, so there
+    /// is no local APIC behind the x2APIC MSRs or its timer. EDX.APIC and ECX.OSXSAVE are left alone: KVM owns them
+    /// (kvm_update_cpuid_runtime sets APIC from the APIC base MSR, enabled at reset even without an in-kernel APIC,
+    /// and OSXSAVE from CR4), so APIC reads set although no APIC answers at 0xFEE00000.</item>
+    /// <item>Leaves 0xB and 0x1F (x2APIC topology): EDX, the x2APIC id, is 0.</item>
+    /// <item>AMX cleared: CPUID.7.0 EDX AMX-BF16/TILE/INT8, XCR0 bits 17-18 in CPUID.0xD.0 EAX, and the 0xD subleaves
+    /// 17 and 18. XTILEDATA is a dynamic XSAVE feature: KVM_SET_CPUID2 refuses it (EPERM) unless the process asked
+    /// arch_prctl(ARCH_REQ_XCOMP_GUEST_PERM), and the sandbox's call ABI saves no tile state.</item>
+    /// <item>Leaf 0x40000000 (KVM_CPUID_SIGNATURE): kept, "KVMKVMKVM\0\0\0" with EAX = 0x40000001.</item>
+    /// <item>Leaf 0x40000001 (KVM_CPUID_FEATURES): all zero: no paravirtual feature is announced. kvmclock, steal
+    /// time, async page faults and PV EOI have KVM write guest memory at an address the guest sets in an MSR, which
+    /// neither <see cref="MicroVm.Reset"/> nor a snapshot restore clears (they reset memory and registers, not MSRs),
+    /// and the interrupt-based ones need a local APIC.</item>
+    /// </list>
+    /// </summary>
+    public static CpuidEntry[] Normalize(IReadOnlyList<CpuidEntry> supported)
+    {
+        ArgumentNullException.ThrowIfNull(supported);
+        var result = new List<CpuidEntry>(supported.Count);
+        foreach (CpuidEntry e in supported)
+        {
+            switch (e.Function)
+            {
+                case 0x1:
+                    result.Add(e with
+                    {
+                        Ebx = (e.Ebx & 0x0000_FFFF) | (1u << 16),
+                        Ecx = (e.Ecx | Leaf1EcxHypervisor) & ~(Leaf1EcxX2Apic | Leaf1EcxTscDeadline),
+                        Edx = e.Edx & ~Leaf1EdxHtt,
+                    });
+                    break;
+                case 0x7 when e.Index == 0:
+                    result.Add(e with { Edx = e.Edx & ~Leaf7EdxAmx });
+                    break;
+                case 0xB or 0x1F:
+                    result.Add(e with { Edx = 0 });
+                    break;
+                case 0xD when e.Index == 0:
+                    result.Add(e with { Eax = e.Eax & ~XcrAmx });
+                    break;
+                case 0xD when e.Index is 17 or 18:
+                    break;
+                case KvmFeaturesLeaf:
+                    result.Add(e with { Eax = 0, Ebx = 0, Ecx = 0, Edx = 0 });
+                    break;
+                default:
+                    result.Add(e);
+                    break;
+            }
+        }
+        return [.. result];
+    }
+}
