@@ -215,7 +215,9 @@ public sealed partial class MicroVm : IDisposable
 
     /// <summary>
     /// Returns the micro-VM to its freshly created state without creating anything, so nothing of the last user
-    /// survives in guest memory, and reloads the long-mode registers. This is what a pool does between uses. A
+    /// survives in guest memory or in the vCPU, and reloads the long-mode registers and the MSRs a guest may set
+    /// (SYSENTER_*, PAT, STAR/LSTAR/CSTAR/SFMASK, KERNEL_GS_BASE) with their values at creation. This is what a pool does
+    /// between uses. A
     /// guest_memfd frees every page (<see cref="GuestMemory.Discard"/>: fallocate PUNCH_HOLE, after making private pages
     /// shared again) and the boot state and the image are written again. Host memory does the same (MADV_DONTNEED) the
     /// first time, then keeps a copy of the boot state and image pages and has its slot log the guest's writes; each
@@ -244,6 +246,7 @@ public sealed partial class MicroVm : IDisposable
             if (_memory.CanRestorePristine) _memory.SavePristine();
         }
         _vcpu.SetSregs(_sregs);
+        ResetMsrs();
         _vcpu.ImmediateExit = false;
         IsFaulted = false;
     }

@@ -155,6 +155,21 @@ public sealed partial class MicroVm
         }
     }
 
+    /// <summary>
+    /// Writes the captured MSRs' creation values back (<see cref="VcpuState.ResetValue"/>): <see cref="Reset"/> must
+    /// not let a guest's SYSCALL/SYSENTER targets, PAT or KERNEL_GS_BASE reach the next user of a pooled micro-VM.
+    /// </summary>
+    private void ResetMsrs()
+    {
+        _capturedMsrs ??= VcpuState.Captured(MsrIndexList);
+        if (_capturedMsrs.Length == 0) return;
+        var msrs = new MsrEntry[_capturedMsrs.Length];
+        for (int i = 0; i < msrs.Length; i++) msrs[i] = new MsrEntry(_capturedMsrs[i], VcpuState.ResetValue(_capturedMsrs[i]));
+        int written = _vcpu.SetMsrs(msrs);
+        if (written != msrs.Length)
+            throw new MicroVmException($"Reset: the kernel refused MSR {Describe(msrs[written].Index)} = 0x{msrs[written].Value:X}, its value at vCPU creation");
+    }
+
     private static string Describe(uint msr) => $"{X86Msr.NameOf(msr)} (0x{msr:X})";
 
     private void ThrowIfCannotUseSnapshots(string what)

@@ -37,6 +37,13 @@ internal sealed class VcpuState
     /// <summary>Captured MSRs, indices ascending and among <see cref="Candidates"/>.</summary>
     public MsrEntry[] Msrs { get; }
 
+    /// <summary>
+    /// Each candidate's value on a vCPU just created (x86.c kvm_vcpu_reset; SDM Vol. 3A table 10-1): 0, except PAT
+    /// (MSR_IA32_CR_PAT_DEFAULT). <see cref="MicroVm.Reset"/> writes these back so nothing a guest set survives into
+    /// the next use; a test reads them from a new vCPU on each kernel.
+    /// </summary>
+    public static ulong ResetValue(uint msr) => msr == X86Msr.Pat ? 0x0007_0406_0007_0406UL : 0;
+
     /// <summary>The candidates <paramref name="indexList"/> (a kernel's KVM_GET_MSR_INDEX_LIST) contains.</summary>
     public static uint[] Captured(IReadOnlyList<uint> indexList) => [.. Candidates.Where(indexList.Contains)];
 

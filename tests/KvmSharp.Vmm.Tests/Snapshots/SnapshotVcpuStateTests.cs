@@ -175,6 +175,32 @@ public sealed class SnapshotVcpuStateTests
         pool.Return(rented);
     }
 
+    [SkippableTheory]
+    [MemberData(nameof(TestKernel.KernelsAndBackings), MemberType = typeof(TestKernel))]
+    public void Reset_puts_the_msrs_a_guest_set_back_to_their_values_at_creation(string kernel, GuestMemoryBacking backing)
+    {
+        using var k = TestKernel.Open(kernel);
+        MicroVmOptions options = CounterGuest.Options(k, backing);
+        // What a new vCPU has: the values Reset must restore (read from the kernel, not assumed).
+        MicroVmSnapshot fresh;
+        using (var blank = MicroVm.Create(s_image.Value, options)) fresh = blank.Snapshot();
+        foreach (MsrEntry msr in fresh.Msrs) Assert.Equal(VcpuState.ResetValue(msr.Index), msr.Value);
+
+        using var vm = CreateInitialised(options);
+        using var pool = new MicroVmPool(s_image.Value, options, 1);
+        vm.Reset();
+        Assert.Equal((0UL, 0UL, 0UL), (Read(vm, 0), Read(vm, 1), Read(vm, 2)));
+        Assert.Equal(fresh.Msrs, vm.Snapshot().Msrs);
+
+        // A pooled micro-VM: the next user does not see the last one's KERNEL_GS_BASE or STAR.
+        MicroVm rented = pool.Rent();
+        Assert.True(rented.Call("init").IsSuccess);
+        pool.Return(rented);
+        rented = pool.Rent();
+        Assert.Equal((0UL, 0UL), (Read(rented, 1), Read(rented, 2)));
+        pool.Return(rented);
+    }
+
     /// <summary>A snapshot taken on one kernel runs on the other with the same vCPU state (both take its MSRs).</summary>
     [SkippableFact]
     public void A_snapshot_of_one_kernel_restores_its_vcpu_state_on_the_other()
