@@ -36,13 +36,8 @@ internal static partial class TinyGuestRun
         var slot = new kvm_userspace_memory_region2 { slot = 0, guest_phys_addr = 0, memory_size = LongSlotSize, userspace_addr = (ulong)memory.Address };
         long slotRc = kernel.Ioctl(vm, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref slot));
         if (slotRc < 0) return "memslot " + Errno(slotRc);
-        long vcpuRc = kernel.Ioctl(vm, KvmIoctls.KVM_CREATE_VCPU, 0UL);
-        if (vcpuRc < 0) return "create vcpu " + Errno(vcpuRc);
-        using var vcpu = kernel.Adopt((int)vcpuRc);
-        long mmapSize = kernel.Ioctl(system, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE, 0UL);
-        if (mmapSize <= 0) return "vcpu mmap size " + Errno(mmapSize);
-        long runRc = MappedRegion.Map(kernel, vcpu, (ulong)mmapSize, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_SHARED, 0, out var runMapped);
-        if (runRc < 0) return "mmap vcpu " + Errno(runRc);
+        if (CreateMappedVcpu(kernel, system, vm, out var createdVcpu, out var runMapped) is string vcpuError) return vcpuError;
+        using var vcpu = createdVcpu!;
         using var run = runMapped!;
 
         var text = new StringBuilder();

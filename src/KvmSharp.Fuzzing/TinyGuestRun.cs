@@ -103,13 +103,8 @@ internal static partial class TinyGuestRun
         long slotRc = kernel.Ioctl(vm, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref slot));
         if (slotRc < 0) return "memslot " + Errno(slotRc);
 
-        long vcpuRc = kernel.Ioctl(vm, KvmIoctls.KVM_CREATE_VCPU, 0UL);
-        if (vcpuRc < 0) return "create vcpu " + Errno(vcpuRc);
-        using var vcpu = kernel.Adopt((int)vcpuRc);
-        long mmapSize = kernel.Ioctl(system, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE, 0UL);
-        if (mmapSize <= 0) return "vcpu mmap size " + Errno(mmapSize);
-        long runRc = MappedRegion.Map(kernel, vcpu, (ulong)mmapSize, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_SHARED, 0, out var runMapped);
-        if (runRc < 0) return "mmap vcpu " + Errno(runRc);
+        if (CreateMappedVcpu(kernel, system, vm, out var createdVcpu, out var runMapped) is string vcpuError) return vcpuError;
+        using var vcpu = createdVcpu!;
         using var run = runMapped!;
 
         string? setup = realMode ? EnterRealMode(kernel, vcpu, seed) : EnterLongMode(kernel, vcpu, seed);
@@ -370,4 +365,27 @@ internal static partial class TinyGuestRun
         rc < 0 && rc >= -LinuxConstants.MAX_ERRNO ? ErrnoInfo.NameOf((int)-rc) : "value " + rc.ToString(CultureInfo.InvariantCulture);
 
     private static Span<byte> Bytes<T>(ref T value) where T : unmanaged => MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref value, 1));
+
+    /// <summary>
+    /// KVM_CREATE_VCPU 0 and its kvm_run mapping (the size from /dev/kvm); the failing step's text, or null when both
+    /// are there (the caller owns them).
+    /// </summary>
+    private static string? CreateMappedVcpu(IKernel kernel, KernelFd system, KernelFd vm, out KernelFd? vcpu, out MappedRegion? run)
+    {
+        run = null;
+        vcpu = null;
+        long vcpuRc = kernel.Ioctl(vm, KvmIoctls.KVM_CREATE_VCPU, 0UL);
+        if (vcpuRc < 0) return "create vcpu " + Errno(vcpuRc);
+        var created = kernel.Adopt((int)vcpuRc);
+        long mmapSize = kernel.Ioctl(system, KvmIoctls.KVM_GET_VCPU_MMAP_SIZE, 0UL);
+        long runRc = mmapSize <= 0 ? mmapSize
+            : MappedRegion.Map(kernel, created, (ulong)mmapSize, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_SHARED, 0, out run);
+        if (mmapSize <= 0 || runRc < 0)
+        {
+            created.Dispose();
+            return mmapSize <= 0 ? "vcpu mmap size " + Errno(mmapSize) : "mmap vcpu " + Errno(runRc);
+        }
+        vcpu = created;
+        return null;
+    }
 }

@@ -15,24 +15,8 @@ namespace KvmSharp.Fuzzing.Tests;
 public class DirtyLogFuzzingTests(ITestOutputHelper output)
 {
     /// <summary>Sessions as DifferentialFuzzer makes them (seed 1): every call's kind, arguments and outcome.</summary>
-    private List<(FuzzOp Op, string Outcome)> Generate(Func<IKernel> kernel, int sessions)
-    {
-        var calls = new List<(FuzzOp, string)>();
-        for (int n = 0; n < sessions; n++)
-        {
-            var generator = new OpGenerator(DifferentialFuzzer.SessionSeed(1, n));
-            using var session = new KernelSession(kernel());
-            for (int i = 0; i < 400; i++)
-            {
-                var op = generator.Next();
-                string outcome = session.Apply(op);
-                generator.Observe(op, outcome);
-                calls.Add((op, outcome));
-            }
-            Assert.True(generator.KernelLacksGuestMemfd);
-        }
-        return calls;
-    }
+    private static List<(FuzzOp Op, string Outcome)> Generate(Func<IKernel> kernel, int sessions) =>
+        FuzzSessions.Generate(kernel, sessions, generator => Assert.True(generator.KernelLacksGuestMemfd));
 
     [KvmFact]
     public void The_dirty_log_calls_get_past_the_argument_checks_on_the_real_kernel()

@@ -14,23 +14,7 @@ public class X86StateFuzzingTests(ITestOutputHelper output)
 {
     private static readonly OpKind[] s_kinds = [OpKind.MsrsIo, OpKind.CpuidRoundTrip, OpKind.SystemX86List, OpKind.X86GuestRun];
 
-    private static List<(FuzzOp Op, string Outcome)> Generate(Func<IKernel> kernel, int sessions)
-    {
-        var calls = new List<(FuzzOp, string)>();
-        for (int n = 0; n < sessions; n++)
-        {
-            var generator = new OpGenerator(DifferentialFuzzer.SessionSeed(1, n));
-            using var session = new KernelSession(kernel());
-            for (int i = 0; i < 400; i++)
-            {
-                var op = generator.Next();
-                string outcome = session.Apply(op);
-                generator.Observe(op, outcome);
-                calls.Add((op, outcome));
-            }
-        }
-        return calls;
-    }
+    private static List<(FuzzOp Op, string Outcome)> Generate(Func<IKernel> kernel, int sessions) => FuzzSessions.Generate(kernel, sessions);
 
     [KvmFact]
     public void The_x86_calls_get_past_the_argument_checks_on_the_real_kernel()
