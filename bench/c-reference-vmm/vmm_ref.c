@@ -83,6 +83,11 @@ static int best_memory(void)
  * in boot(), where MicroVm.Create sets it. */
 static struct kvm_cpuid2 *cpuid_table;
 
+/* KVM_CAP_ENFORCE_PV_FEATURE_CPUID on every vCPU when /dev/kvm offers it, as MicroVm.Create does for the sandbox
+ * table (GuestCpuid.EnforcesPvFeatures: its leaf 0x40000001 is all zero); asked once, in load_cpuid. */
+#define KVM_CAP_ENFORCE_PV_FEATURE_CPUID_ 190
+static int enforce_pv;
+
 static int load_cpuid(void)
 {
     for (int n = 64; n <= 256; n *= 2) {
@@ -125,6 +130,7 @@ static int load_cpuid(void)
         }
         t->nent = out;
         cpuid_table = t;
+        enforce_pv = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ENFORCE_PV_FEATURE_CPUID_) > 0;
         return 0;
     }
     return -E2BIG;
@@ -270,6 +276,10 @@ static int boot(struct microvm *m, const uint8_t *code, uint64_t len, const uint
     memcpy(m->mem + IMAGE_BASE, code, len);
 
     if (ioctl(m->vcpu, KVM_SET_CPUID2, cpuid_table) < 0) return -errno;
+    if (enforce_pv) {
+        struct kvm_enable_cap cap = { .cap = KVM_CAP_ENFORCE_PV_FEATURE_CPUID_, .args = { 1 } };
+        if (ioctl(m->vcpu, KVM_ENABLE_CAP, &cap) < 0) return -errno;
+    }
     struct kvm_sregs s;
     if (ioctl(m->vcpu, KVM_GET_SREGS, &s) < 0) return -errno;
     s.cr0 = 0x80050033; /* PE MP ET NE WP PG */

@@ -157,4 +157,13 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmSetCpuidRewritesLeaves(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): KVM_SET_VCPU_EVENTS with KVM_VCPUEVENT_VALID_SHADOW keeps interrupt.shadow as the
+    /// byte given, and KVM_GET_VCPU_EVENTS returns it: 3 reads 3, 0xff reads 0xff. Upstream goes through the vendor
+    /// set/get_interrupt_shadow: VMX keeps only KVM_X86_SHADOW_INT_STI | MOV_SS (0xff reads 3), SVM one bit (any
+    /// non-zero value reads 3). Observed on Linux 6.18 kvm_pvm; the emulator, having no vendor, does as this host.
+    /// </summary>
+    public static bool KvmPvmInterruptShadowStoredVerbatim(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

@@ -61,6 +61,8 @@ internal sealed class X86Kvm : KvmArch
         // KVM_CAP_EXIT_HYPERCALL: r = KVM_EXIT_HYPERCALL_VALID_MASK (on /dev/kvm and every VM).
         KvmCaps.KVM_CAP_EXIT_HYPERCALL => (long)KvmPara.KVM_EXIT_HYPERCALL_VALID_MASK,
         // KVM_CAP_NR_VCPUS: min(num_online_cpus(), KVM_MAX_VCPUS); KVM_CAP_MAX_VCPUS: KVM_MAX_VCPUS.
+        // KVM_CAP_ENFORCE_PV_FEATURE_CPUID: r = 1 (since 5.10, so in every modeled generation; a vCPU-level cap).
+        KvmCaps.KVM_CAP_ENFORCE_PV_FEATURE_CPUID => 1,
         KvmCaps.KVM_CAP_NR_VCPUS => Math.Min(Config.OnlineCpus, Config.MaxVcpus),
         KvmCaps.KVM_CAP_MAX_VCPUS => Config.MaxVcpus,
         _ => null,

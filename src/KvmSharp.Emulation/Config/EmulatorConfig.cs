@@ -197,6 +197,11 @@ public sealed record EmulatorConfig
         [KvmCaps.KVM_CAP_SET_TSS_ADDR] = 1,
         [KvmCaps.KVM_CAP_SYNC_MMU] = 1,
         [KvmCaps.KVM_CAP_IMMEDIATE_EXIT] = 1,
+        // The vCPU state ioctls of VcpuStateRules (this host: 1 each).
+        [KvmCaps.KVM_CAP_MP_STATE] = 1,
+        [KvmCaps.KVM_CAP_VCPU_EVENTS] = 1,
+        [KvmCaps.KVM_CAP_DEBUGREGS] = 1,
+        [KvmCaps.KVM_CAP_XCRS] = 1,
     };
 
     // arch/arm64/kvm/arm.c kvm_vm_ioctl_check_extension [D].

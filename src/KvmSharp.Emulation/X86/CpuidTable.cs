@@ -19,12 +19,6 @@ internal sealed class CpuidTable
     private const ulong ApicBaseEnable = 1UL << 11;
     private const uint XsavecOrXsaves = (1u << 1) | (1u << 3);
 
-    /// <summary>
-    /// xstate_required_size(vcpu->arch.xcr0) for the XCR0 the emulator's vCPUs always have (x87 only, the reset value;
-    /// XSETBV is not emulated): the legacy area plus the XSAVE header, 512 + 64. The host reports the same (0x240).
-    /// </summary>
-    private const uint XstateSizeX87 = 0x240;
-
     private kvm_cpuid_entry2[] _entries = [];
 
     /// <summary>The table, in the order KVM_SET_CPUID2 gave it.</summary>
@@ -61,7 +55,36 @@ internal sealed class CpuidTable
         if (r != 0) return r;
         UpdateRuntime(incoming, cpu); // kvm_vcpu_after_set_cpuid → kvm_update_cpuid_runtime
         _entries = incoming;
+        // kvm_vcpu_after_set_cpuid → kvm_update_pv_runtime: "if (best) vcpu->arch.pv_cpuid.features = best->eax;"
+        if (FindKvmFeatures(incoming) is uint pvFeatures) PvFeatures = pvFeatures;
         return 0;
+    }
+
+    /// <summary>vcpu->arch.pv_cpuid.enforce: KVM_CAP_ENFORCE_PV_FEATURE_CPUID on this vCPU (off at creation).</summary>
+    public bool PvEnforce { get; set; }
+
+    /// <summary>vcpu->arch.pv_cpuid.features: EAX of KVM_CPUID_FEATURES at the last KVM_SET_CPUID2 that had it.</summary>
+    public uint PvFeatures { get; private set; }
+
+    /// <summary>cpuid.h guest_pv_has: true unless enforcement is on and the KVM_FEATURE_* bit is clear.</summary>
+    public bool PvHas(int kvmFeature) => !PvEnforce || (PvFeatures & (1u << kvmFeature)) != 0;
+
+    /// <summary>
+    /// kvm_get_hypervisor_cpuid(vcpu, KVM_SIGNATURE) and kvm_find_kvm_cpuid_features: the first base 0x40000000 +
+    /// n·0x100 (below 0x40010000) whose EBX ECX EDX are KVM's signature, then its leaf base | KVM_CPUID_FEATURES.
+    /// </summary>
+    private static uint? FindKvmFeatures(kvm_cpuid_entry2[] entries)
+    {
+        for (uint b = 0x4000_0000; b < 0x4001_0000; b += 0x100)
+        {
+            int i = Find(entries, b, index: null);
+            if (i < 0) continue;
+            // "KVMKVMKVM\0\0\0" in EBX, ECX, EDX.
+            if (entries[i].ebx != 0x4b4d_564b || entries[i].ecx != 0x564b_4d56 || entries[i].edx != 0x4d) continue;
+            int f = Find(entries, b | 1, index: null);
+            return f < 0 ? null : entries[f].eax;
+        }
+        return null;
     }
 
     /// <summary>The table for KVM_GET_CPUID2, with the runtime bits brought up to date first.</summary>
@@ -103,9 +126,10 @@ internal sealed class CpuidTable
             e.edx = (cpu.Sregs.apic_base & ApicBaseEnable) != 0 ? e.edx | EdxApic : e.edx & ~EdxApic;
         }
         i = Find(entries, 0xd, index: 0);
-        if (i >= 0) entries[i].ebx = XstateSizeX87;
+        // xstate_required_size(vcpu->arch.xcr0, false / true): XCR0 changes with KVM_SET_XCRS (XSETBV is not emulated).
+        if (i >= 0) entries[i].ebx = VcpuStateRules.XstateSize(cpu.State.Xcr0, compacted: false);
         i = Find(entries, 0xd, index: 1);
-        if (i >= 0 && (entries[i].eax & XsavecOrXsaves) != 0) entries[i].ebx = XstateSizeX87;
+        if (i >= 0 && (entries[i].eax & XsavecOrXsaves) != 0) entries[i].ebx = VcpuStateRules.XstateSize(cpu.State.Xcr0, compacted: true);
     }
 
     /// <summary>

@@ -14,6 +14,9 @@ internal static class KvmHypercall
     /// <summary>APIC_DEST_MASK | APIC_SHORT_MASK (arch/x86/include/asm/apicdef.h): the ICR bits PV IPIs reject.</summary>
     private const ulong PvIpiRejectedIcrBits = 0x800 | 0xc0000;
 
+    /// <summary>KVM_FEATURE_PV_UNHALT, KVM_FEATURE_PV_SEND_IPI, KVM_FEATURE_PV_SCHED_YIELD (uapi asm/kvm_para.h).</summary>
+    private const int KvmFeaturePvUnhalt = 7, KvmFeaturePvSendIpi = 11, KvmFeaturePvSchedYield = 13;
+
     /// <summary>
     /// Runs the hypercall in RAX with the arguments in RBX, RCX, RDX, RSI. Returns true when it exits to userspace
     /// (KVM_EXIT_HYPERCALL filled; the caller leaves RIP on the instruction and completes it on the next KVM_RUN).
@@ -42,8 +45,11 @@ internal static class KvmHypercall
                 return Answer(run, 0, out ret);
             case KvmPara.KVM_HC_KICK_CPU:
             case KvmPara.KVM_HC_SCHED_YIELD:
-                // guest_pv_has() is true while KVM_CAP_ENFORCE_PV_FEATURE_CPUID is off (always, here); the kick and
-                // the directed yield have no visible effect on a single emulated vCPU. ret = 0.
+                // "if (!guest_pv_has(vcpu, KVM_FEATURE_PV_UNHALT / PV_SCHED_YIELD)) break;" with ret = -KVM_ENOSYS
+                // (only under KVM_CAP_ENFORCE_PV_FEATURE_CPUID); the kick and the directed yield have no visible
+                // effect on a single emulated vCPU. ret = 0.
+                if (!cpu.Cpuid.PvHas(nr == KvmPara.KVM_HC_KICK_CPU ? KvmFeaturePvUnhalt : KvmFeaturePvSchedYield))
+                    return Answer(run, -KvmPara.KVM_ENOSYS, out ret);
                 return Answer(run, 0, out ret);
             case KvmPara.KVM_HC_CLOCK_PAIRING:
                 // kvm_pv_clock_pairing: a clock type other than KVM_CLOCK_PAIRING_WALLCLOCK (0) → -KVM_EOPNOTSUPP; the
@@ -51,6 +57,7 @@ internal static class KvmHypercall
                 // does not have → -KVM_EOPNOTSUPP as well.
                 return Answer(run, -KvmPara.KVM_EOPNOTSUPP, out ret);
             case KvmPara.KVM_HC_SEND_IPI:
+                if (!cpu.Cpuid.PvHas(KvmFeaturePvSendIpi)) return Answer(run, -KvmPara.KVM_ENOSYS, out ret);
                 // lapic.c kvm_pv_send_ipi: ICR destination/shorthand bits → -KVM_EINVAL; then no APIC map exists
                 // without an in-kernel irqchip → -EOPNOTSUPP.
                 return Answer(run, (a3 & PvIpiRejectedIcrBits) != 0 ? -KvmPara.KVM_EINVAL : -KvmPara.KVM_EOPNOTSUPP, out ret);

@@ -13,6 +13,12 @@ internal static class MsrRules
     /// <summary>KVM_MSR_RET_UNSUPPORTED: the MSR is not handled at all (as opposed to 1, a refused value).</summary>
     private const int Unsupported = 2;
 
+    /// <summary>
+    /// KVM's paravirtual MSRs (uapi asm/kvm_para.h): MSR_KVM_WALL_CLOCK (0x11), MSR_KVM_SYSTEM_TIME (0x12) and
+    /// MSR_KVM_WALL_CLOCK_NEW … MSR_KVM_ASYNC_PF_ACK, MSR_KVM_MIGRATION_CONTROL (0x4b564d00–0x4b564d08).
+    /// </summary>
+    private static bool IsKvmPvMsr(uint index) => index is 0x11 or 0x12 or (>= 0x4b56_4d00 and <= 0x4b56_4d08);
+
     /// <summary>EFER bits the host allows (efer_reserved_bits after kvm_enable_efer_bits): SCE, LME, LMA, NX.</summary>
     private const ulong EferValid = X86Consts.EFER_SCE | X86Consts.EFER_LME | X86Consts.EFER_LMA | X86Consts.EFER_NX;
 
@@ -68,6 +74,8 @@ internal static class MsrRules
             case MsrIndex.IA32_UCODE_REV: data = m.MicrocodeVersion; return 0;
             // get_msr_mce: "case MSR_IA32_P5_MC_ADDR: case MSR_IA32_P5_MC_TYPE: data = 0" (set_msr_mce has no case).
             case MsrIndex.IA32_P5_MC_ADDR or MsrIndex.IA32_P5_MC_TYPE: return 0;
+            case var _ when IsKvmPvMsr(index):
+                return KvmPvMsr();
             case MsrIndex.TSC_AUX:
                 // svm_get_msr MSR_TSC_AUX: guests need CPUID RDTSCP or RDPID (an empty CPUID has neither); the host
                 // may read it when the host CPU has RDTSCP (kvm_cpu_cap_has, true here).
@@ -152,6 +160,8 @@ internal static class MsrRules
                 // kvm_set_msr_common MSR_IA32_UCODE_REV: only the host changes it; a guest write is dropped, not refused.
                 if (hostInitiated) m.MicrocodeVersion = data;
                 return 0;
+            case var _ when IsKvmPvMsr(index):
+                return KvmPvMsr();
             case MsrIndex.IA32_APICBASE:
                 // kvm_apic_set_base (the same reserved-bit check KVM_SET_SREGS makes; no irqchip needed).
                 if (!SregsRules.IsValidApicBase(data)) return 1;
@@ -161,6 +171,26 @@ internal static class MsrRules
                 return Unsupported;
         }
     }
+
+    /// <summary>
+    /// kvm_get_msr_common / kvm_set_msr_common for the KVM PV MSRs: "if (!guest_pv_has(vcpu, KVM_FEATURE_…)) return
+    /// KVM_MSR_RET_UNSUPPORTED;" (6.12+; 1 before), so under KVM_CAP_ENFORCE_PV_FEATURE_CPUID with the feature clear
+    /// a guest RDMSR/WRMSR is a #GP — what micro-VMs get (leaf 0x40000001 all zero, enforcement on) and what the
+    /// emulator answers. Host-initiated accesses then fall back to kvm_do_msr_access: the kernel advertises these
+    /// MSRs (KVM_GET_MSR_INDEX_LIST), so a host read gives 0 and a host write of 0 succeeds there; the emulator's
+    /// trimmed index list leaves them out, so both are refused here (observed on kvm_pvm 6.18: read 0 and write 0
+    /// accepted, write 0x1F0001 refused).
+    /// <para>
+    /// GAP, deliberately: without enforcement (or with the feature bit set) the kernel takes the access — the value is
+    /// kept (MSR_KVM_SYSTEM_TIME and _NEW share vcpu->arch.time, the wall-clock MSRs kvm->arch.wall_clock) and KVM
+    /// writes a pvclock structure at the guest-chosen GPA on the next entry (observed: WRMSR 0x4b564d01 = 0x1F0001,
+    /// then version 2 and a system time at 0x1F0000; the MSR survives MicroVm.Reset()). The emulator does not model
+    /// kvmclock, steal time or async PF (a clock source and the memory writes behind them), and an MSR that reads back
+    /// without its structure ever appearing would be worse for a guest than the #GP it gets: it answers as if
+    /// enforcement were on, in both modes.
+    /// </para>
+    /// </summary>
+    private static int KvmPvMsr() => Unsupported;
 
     /// <summary>
     /// x86.c set_efer: reserved bits → 1; a guest write must also pass __kvm_valid_efer (LME/LMA need CPUID LM, NX

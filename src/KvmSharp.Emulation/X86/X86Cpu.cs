@@ -26,6 +26,9 @@ internal sealed class X86Cpu
     /// <summary>The MSRs that live outside <see cref="Sregs"/> (KVM_GET/SET_MSRS, RDMSR/WRMSR).</summary>
     public MsrState Msrs { get; } = new();
 
+    /// <summary>FPU image, XCR0, event queues, MP state and debug registers (KVM_GET/SET_FPU, _XCRS, _VCPU_EVENTS, _MP_STATE, _DEBUGREGS).</summary>
+    public VcpuState State { get; } = new();
+
     public bool LongModeActive => (Sregs.efer & X86Consts.EFER_LMA) != 0;
 
     public bool Paging => (Sregs.cr0 & X86Consts.CR0_PG) != 0;

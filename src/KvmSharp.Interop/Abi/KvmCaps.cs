@@ -10,7 +10,15 @@ public static class KvmCaps
     public const int KVM_CAP_SET_TSS_ADDR = 4;
     public const int KVM_CAP_NR_VCPUS = 9;
     public const int KVM_CAP_NR_MEMSLOTS = 10;
+    /// <summary>KVM_GET_MP_STATE / KVM_SET_MP_STATE.</summary>
+    public const int KVM_CAP_MP_STATE = 14;
     public const int KVM_CAP_SYNC_MMU = 16;
+    /// <summary>x86: KVM_GET_VCPU_EVENTS / KVM_SET_VCPU_EVENTS.</summary>
+    public const int KVM_CAP_VCPU_EVENTS = 41;
+    /// <summary>x86: KVM_GET_DEBUGREGS / KVM_SET_DEBUGREGS.</summary>
+    public const int KVM_CAP_DEBUGREGS = 50;
+    /// <summary>x86: KVM_GET_XCRS / KVM_SET_XCRS.</summary>
+    public const int KVM_CAP_XCRS = 56;
     public const int KVM_CAP_MAX_VCPUS = 66;
     public const int KVM_CAP_READONLY_MEM = 81;
     public const int KVM_CAP_MULTI_ADDRESS_SPACE = 118;
@@ -20,6 +28,12 @@ public static class KvmCaps
     /// makes KVM_GET_DIRTY_LOG leave the bitmap set until KVM_CLEAR_DIRTY_LOG.
     /// </summary>
     public const int KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
+    /// <summary>
+    /// x86, vCPU-level KVM_ENABLE_CAP (args[0] != 0 turns it on): KVM then honours the paravirtual feature bits of the
+    /// vCPU's CPUID leaf KVM_CPUID_FEATURES (0x40000001 EAX) — an MSR or hypercall of a feature not listed there
+    /// fails (WRMSR/RDMSR #GP) instead of working regardless. 1 on x86 since 5.10.
+    /// </summary>
+    public const int KVM_CAP_ENFORCE_PV_FEATURE_CPUID = 190;
     /// <summary>
     /// x86: the mask of hypercalls KVM can forward to userspace as KVM_EXIT_HYPERCALL (KVM_EXIT_HYPERCALL_VALID_MASK,
     /// <c>1 &lt;&lt; KVM_HC_MAP_GPA_RANGE</c>); KVM_ENABLE_CAP on the VM selects which ones do. 0 on arm64.
@@ -50,12 +64,17 @@ public static class KvmCaps
         KVM_CAP_SET_TSS_ADDR => nameof(KVM_CAP_SET_TSS_ADDR),
         KVM_CAP_NR_VCPUS => nameof(KVM_CAP_NR_VCPUS),
         KVM_CAP_NR_MEMSLOTS => nameof(KVM_CAP_NR_MEMSLOTS),
+        KVM_CAP_MP_STATE => nameof(KVM_CAP_MP_STATE),
         KVM_CAP_SYNC_MMU => nameof(KVM_CAP_SYNC_MMU),
+        KVM_CAP_VCPU_EVENTS => nameof(KVM_CAP_VCPU_EVENTS),
+        KVM_CAP_DEBUGREGS => nameof(KVM_CAP_DEBUGREGS),
+        KVM_CAP_XCRS => nameof(KVM_CAP_XCRS),
         KVM_CAP_MAX_VCPUS => nameof(KVM_CAP_MAX_VCPUS),
         KVM_CAP_READONLY_MEM => nameof(KVM_CAP_READONLY_MEM),
         KVM_CAP_MULTI_ADDRESS_SPACE => nameof(KVM_CAP_MULTI_ADDRESS_SPACE),
         KVM_CAP_IMMEDIATE_EXIT => nameof(KVM_CAP_IMMEDIATE_EXIT),
         KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 => nameof(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),
+        KVM_CAP_ENFORCE_PV_FEATURE_CPUID => nameof(KVM_CAP_ENFORCE_PV_FEATURE_CPUID),
         KVM_CAP_EXIT_HYPERCALL => nameof(KVM_CAP_EXIT_HYPERCALL),
         KVM_CAP_USER_MEMORY2 => nameof(KVM_CAP_USER_MEMORY2),
         KVM_CAP_MEMORY_FAULT_INFO => nameof(KVM_CAP_MEMORY_FAULT_INFO),

@@ -60,6 +60,26 @@ public static class KvmIoctls
     public static readonly uint KVM_GET_MSRS = _IOWR(KVMIO, 0x88, Size<kvm_msrs>());
     /// <summary>x86: <see cref="kvm_msrs"/> + entries; returns how many were written (stops at the first refused).</summary>
     public static readonly uint KVM_SET_MSRS = _IOW(KVMIO, 0x89, Size<kvm_msrs>());
+    /// <summary>x86: the legacy (fxsave) FPU state, <see cref="kvm_fpu"/>.</summary>
+    public static readonly uint KVM_GET_FPU = _IOR(KVMIO, 0x8c, Size<kvm_fpu>());
+    /// <summary>x86: replaces the legacy (fxsave) FPU state, <see cref="kvm_fpu"/>.</summary>
+    public static readonly uint KVM_SET_FPU = _IOW(KVMIO, 0x8d, Size<kvm_fpu>());
+    /// <summary>Available with KVM_CAP_XCRS: XCR0, <see cref="kvm_xcrs"/>.</summary>
+    public static readonly uint KVM_GET_XCRS = _IOR(KVMIO, 0xa6, Size<kvm_xcrs>());
+    /// <summary>Available with KVM_CAP_XCRS: sets XCR0 (the first entry naming it), <see cref="kvm_xcrs"/>.</summary>
+    public static readonly uint KVM_SET_XCRS = _IOW(KVMIO, 0xa7, Size<kvm_xcrs>());
+    /// <summary>Available with KVM_CAP_VCPU_EVENTS: pending/injected exception, interrupt, NMI, SMI state.</summary>
+    public static readonly uint KVM_GET_VCPU_EVENTS = _IOR(KVMIO, 0x9f, Size<kvm_vcpu_events>());
+    /// <summary>Available with KVM_CAP_VCPU_EVENTS.</summary>
+    public static readonly uint KVM_SET_VCPU_EVENTS = _IOW(KVMIO, 0xa0, Size<kvm_vcpu_events>());
+    /// <summary>Available with KVM_CAP_MP_STATE: a KVM_MP_STATE_* value, <see cref="kvm_mp_state"/>.</summary>
+    public static readonly uint KVM_GET_MP_STATE = _IOR(KVMIO, 0x98, Size<kvm_mp_state>());
+    /// <summary>Available with KVM_CAP_MP_STATE.</summary>
+    public static readonly uint KVM_SET_MP_STATE = _IOW(KVMIO, 0x99, Size<kvm_mp_state>());
+    /// <summary>Available with KVM_CAP_DEBUGREGS: DR0-3, DR6, DR7, <see cref="kvm_debugregs"/>.</summary>
+    public static readonly uint KVM_GET_DEBUGREGS = _IOR(KVMIO, 0xa1, Size<kvm_debugregs>());
+    /// <summary>Available with KVM_CAP_DEBUGREGS.</summary>
+    public static readonly uint KVM_SET_DEBUGREGS = _IOW(KVMIO, 0xa2, Size<kvm_debugregs>());
     /// <summary>Available with KVM_CAP_PRE_FAULT_MEMORY.</summary>
     public static readonly uint KVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xd5, Size<kvm_pre_fault_memory>());
 
@@ -104,6 +124,16 @@ public static class KvmIoctls
         if (request == KVM_GET_EMULATED_CPUID) return nameof(KVM_GET_EMULATED_CPUID);
         if (request == KVM_SET_CPUID2) return nameof(KVM_SET_CPUID2);
         if (request == KVM_GET_CPUID2) return nameof(KVM_GET_CPUID2);
+        if (request == KVM_GET_FPU) return nameof(KVM_GET_FPU);
+        if (request == KVM_SET_FPU) return nameof(KVM_SET_FPU);
+        if (request == KVM_GET_XCRS) return nameof(KVM_GET_XCRS);
+        if (request == KVM_SET_XCRS) return nameof(KVM_SET_XCRS);
+        if (request == KVM_GET_VCPU_EVENTS) return nameof(KVM_GET_VCPU_EVENTS);
+        if (request == KVM_SET_VCPU_EVENTS) return nameof(KVM_SET_VCPU_EVENTS);
+        if (request == KVM_GET_MP_STATE) return nameof(KVM_GET_MP_STATE);
+        if (request == KVM_SET_MP_STATE) return nameof(KVM_SET_MP_STATE);
+        if (request == KVM_GET_DEBUGREGS) return nameof(KVM_GET_DEBUGREGS);
+        if (request == KVM_SET_DEBUGREGS) return nameof(KVM_SET_DEBUGREGS);
         return $"ioctl 0x{request:X8}";
     }
 

@@ -76,6 +76,17 @@ static void ioctls(void)
 	CONST(KVM_GET_EMULATED_CPUID);
 	CONST(KVM_SET_CPUID2);
 	CONST(KVM_GET_CPUID2);
+	/* x86 vCPU state save/restore (Vcpu.State.cs) */
+	CONST(KVM_GET_FPU);
+	CONST(KVM_SET_FPU);
+	CONST(KVM_GET_XCRS);
+	CONST(KVM_SET_XCRS);
+	CONST(KVM_GET_VCPU_EVENTS);
+	CONST(KVM_SET_VCPU_EVENTS);
+	CONST(KVM_GET_MP_STATE);
+	CONST(KVM_SET_MP_STATE);
+	CONST(KVM_GET_DEBUGREGS);
+	CONST(KVM_SET_DEBUGREGS);
 	CONST(KVM_ENABLE_CAP);
 	CONST(KVM_GET_ONE_REG);
 	CONST(KVM_SET_ONE_REG);
@@ -97,8 +108,13 @@ static void caps(void)
 	CONST(KVM_CAP_ENABLE_CAP_VM);
 	CONST(KVM_CAP_CHECK_EXTENSION_VM);
 	CONST(KVM_CAP_MULTI_ADDRESS_SPACE);
+	CONST(KVM_CAP_MP_STATE);
+	CONST(KVM_CAP_VCPU_EVENTS);
+	CONST(KVM_CAP_DEBUGREGS);
+	CONST(KVM_CAP_XCRS);
 	CONST(KVM_CAP_IMMEDIATE_EXIT);
 	CONST(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+	CONST(KVM_CAP_ENFORCE_PV_FEATURE_CPUID);
 	CONST(KVM_CAP_EXIT_HYPERCALL);
 	CONST(KVM_CAP_USER_MEMORY2);
 	CONST(KVM_CAP_MEMORY_FAULT_INFO);
@@ -329,6 +345,54 @@ static void x86_msr_structs(void)
 	OFF(kvm_msr_list, nmsrs);
 }
 
+/* kvm_vcpu_events' anonymous sub-structs are flattened in C#: exception.injected is exception_injected. */
+#define OFF_FLAT(s, name, member) P("offsetof(" #s "." #name ")", offsetof(struct s, member))
+
+static void x86_vcpu_state_structs(void)
+{
+	SIZE(kvm_fpu);
+	OFF(kvm_fpu, fpr); OFF(kvm_fpu, fcw); OFF(kvm_fpu, fsw); OFF(kvm_fpu, ftwx); OFF(kvm_fpu, pad1);
+	OFF(kvm_fpu, last_opcode); OFF(kvm_fpu, last_ip); OFF(kvm_fpu, last_dp); OFF(kvm_fpu, xmm);
+	OFF(kvm_fpu, mxcsr); OFF(kvm_fpu, pad2);
+	SIZE(kvm_xcr);
+	OFF(kvm_xcr, xcr); OFF(kvm_xcr, reserved); OFF(kvm_xcr, value);
+	SIZE(kvm_xcrs);
+	OFF(kvm_xcrs, nr_xcrs); OFF(kvm_xcrs, flags); OFF(kvm_xcrs, xcrs); OFF(kvm_xcrs, padding);
+	SIZE(kvm_mp_state);
+	OFF(kvm_mp_state, mp_state);
+	CONST(KVM_MP_STATE_RUNNABLE); CONST(KVM_MP_STATE_UNINITIALIZED); CONST(KVM_MP_STATE_INIT_RECEIVED);
+	CONST(KVM_MP_STATE_HALTED); CONST(KVM_MP_STATE_SIPI_RECEIVED); CONST(KVM_MP_STATE_STOPPED);
+	CONST(KVM_MP_STATE_CHECK_STOP); CONST(KVM_MP_STATE_OPERATING); CONST(KVM_MP_STATE_LOAD);
+	CONST(KVM_MP_STATE_AP_RESET_HOLD); CONST(KVM_MP_STATE_SUSPENDED);
+	SIZE(kvm_debugregs);
+	OFF(kvm_debugregs, db); OFF(kvm_debugregs, dr6); OFF(kvm_debugregs, dr7); OFF(kvm_debugregs, flags);
+	OFF(kvm_debugregs, reserved);
+	SIZE(kvm_vcpu_events);
+	OFF_FLAT(kvm_vcpu_events, exception_injected, exception.injected);
+	OFF_FLAT(kvm_vcpu_events, exception_nr, exception.nr);
+	OFF_FLAT(kvm_vcpu_events, exception_has_error_code, exception.has_error_code);
+	OFF_FLAT(kvm_vcpu_events, exception_pending, exception.pending);
+	OFF_FLAT(kvm_vcpu_events, exception_error_code, exception.error_code);
+	OFF_FLAT(kvm_vcpu_events, interrupt_injected, interrupt.injected);
+	OFF_FLAT(kvm_vcpu_events, interrupt_nr, interrupt.nr);
+	OFF_FLAT(kvm_vcpu_events, interrupt_soft, interrupt.soft);
+	OFF_FLAT(kvm_vcpu_events, interrupt_shadow, interrupt.shadow);
+	OFF_FLAT(kvm_vcpu_events, nmi_injected, nmi.injected);
+	OFF_FLAT(kvm_vcpu_events, nmi_pending, nmi.pending);
+	OFF_FLAT(kvm_vcpu_events, nmi_masked, nmi.masked);
+	OFF_FLAT(kvm_vcpu_events, nmi_pad, nmi.pad);
+	OFF(kvm_vcpu_events, sipi_vector); OFF(kvm_vcpu_events, flags);
+	OFF_FLAT(kvm_vcpu_events, smi_smm, smi.smm);
+	OFF_FLAT(kvm_vcpu_events, smi_pending, smi.pending);
+	OFF_FLAT(kvm_vcpu_events, smi_smm_inside_nmi, smi.smm_inside_nmi);
+	OFF_FLAT(kvm_vcpu_events, smi_latched_init, smi.latched_init);
+	OFF_FLAT(kvm_vcpu_events, triple_fault_pending, triple_fault.pending);
+	OFF(kvm_vcpu_events, reserved); OFF(kvm_vcpu_events, exception_has_payload); OFF(kvm_vcpu_events, exception_payload);
+	CONST(KVM_VCPUEVENT_VALID_NMI_PENDING); CONST(KVM_VCPUEVENT_VALID_SIPI_VECTOR); CONST(KVM_VCPUEVENT_VALID_SHADOW);
+	CONST(KVM_VCPUEVENT_VALID_SMM); CONST(KVM_VCPUEVENT_VALID_PAYLOAD); CONST(KVM_VCPUEVENT_VALID_TRIPLE_FAULT);
+	CONST(KVM_X86_SHADOW_INT_MOV_SS); CONST(KVM_X86_SHADOW_INT_STI);
+}
+
 static void memory_encrypt_structs(void)
 {
 	SIZE(kvm_sev_cmd);
@@ -407,6 +471,7 @@ int main(void)
 	memslot_structs();
 	x86_register_structs();
 	x86_msr_structs();
+	x86_vcpu_state_structs();
 	memory_encrypt_structs();
 	kvm_run();
 	return 0;

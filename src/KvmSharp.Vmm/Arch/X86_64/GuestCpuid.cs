@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Runtime.CompilerServices;
+using KvmSharp.Abi;
 
 namespace KvmSharp.Vmm.Arch.X86_64;
 
@@ -54,11 +55,15 @@ public static class GuestCpuid
     /// <summary>KVM_CPUID_FEATURES: the paravirtual features (EAX) and hints (EDX).</summary>
     public const uint KvmFeaturesLeaf = 0x4000_0001;
 
-    private sealed class Tables(CpuidEntry[] supported)
+    private sealed class Tables(CpuidEntry[] supported, bool canEnforcePv)
     {
         public readonly IReadOnlyList<CpuidEntry> Supported = Array.AsReadOnly(supported);
         public readonly IReadOnlyList<CpuidEntry> Sandbox = Array.AsReadOnly(Normalize(supported));
+        public readonly bool CanEnforcePv = canEnforcePv;
     }
+
+    private static Tables TablesOf(Kvm kvm) => Cache.GetValue(kvm, static k =>
+        new Tables([.. k.GetSupportedCpuid()], k.CheckExtension(KvmCaps.KVM_CAP_ENFORCE_PV_FEATURE_CPUID) > 0));
 
     private static readonly ConditionalWeakTable<Kvm, Tables> Cache = new();
 
@@ -71,8 +76,23 @@ public static class GuestCpuid
     {
         ArgumentNullException.ThrowIfNull(kvm);
         if (policy == CpuidPolicy.None) return null;
-        Tables tables = Cache.GetValue(kvm, static k => new Tables([.. k.GetSupportedCpuid()]));
+        Tables tables = TablesOf(kvm);
         return policy == CpuidPolicy.Supported ? tables.Supported : tables.Sandbox;
+    }
+
+    /// <summary>
+    /// Whether a vCPU given <paramref name="policy"/>'s table gets KVM_CAP_ENFORCE_PV_FEATURE_CPUID: for
+    /// <see cref="CpuidPolicy.Sandbox"/> (leaf 0x40000001 all zero), when <paramref name="kvm"/> offers the cap (x86
+    /// since 5.10). KVM does not otherwise hold the guest to that leaf: without enforcement a guest may still WRMSR
+    /// kvmclock, steal time or async PF and KVM keeps writing at the address it chose, across
+    /// <see cref="MicroVm.Reset"/> (which does not reset MSRs). With it those RDMSR/WRMSRs are a #GP, and the PV
+    /// hypercalls PV_UNHALT/SEND_IPI/SCHED_YIELD answer -KVM_ENOSYS (KVM_HC_MAP_GPA_RANGE is not a PV feature and is
+    /// unaffected). The cap check is asked once per <see cref="Kvm"/> object, with the supported table.
+    /// </summary>
+    public static bool EnforcesPvFeatures(Kvm kvm, CpuidPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(kvm);
+        return policy == CpuidPolicy.Sandbox && TablesOf(kvm).CanEnforcePv;
     }
 
     /// <summary>

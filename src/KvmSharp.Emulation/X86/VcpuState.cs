@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+
+namespace KvmSharp.Emulation.X86;
+
+/// <summary>
+/// The saved/restored x86 vCPU state that no other register file holds: the legacy FPU image (guest_fpu's fxsave
+/// area), XCR0, the event state of struct kvm_vcpu_arch (exception / interrupt / NMI queues, interrupt shadow), the
+/// MP state and the debug registers. The emulator's interpreter does not act on them (no FPU instructions, no event
+/// injection, no hardware breakpoints): they are stored and reported as the kernel stores and reports them.
+/// </summary>
+internal sealed class VcpuState
+{
+    /// <summary>arch/x86/include/asm/fpu/types.h MXCSR_DEFAULT, fpstate_init_user's reset value.</summary>
+    public const uint MxcsrDefault = 0x1f80;
+
+    /// <summary>fpstate_init_fx/fpstate_init_user: cwd = 0x37f (x87 default control word).</summary>
+    public const ushort FcwDefault = 0x37f;
+
+    /// <summary>arch/x86/include/asm/kvm_host.h DR6_ACTIVE_LOW: the reset value of DR6.</summary>
+    public const ulong Dr6ActiveLow = 0xffff0ff0;
+
+    /// <summary>DR7_FIXED_1: the reset value of DR7.</summary>
+    public const ulong Dr7Fixed1 = 0x400;
+
+    /// <summary>XFEATURE_MASK_FP: XCR0's reset value (kvm_vcpu_reset: vcpu->arch.xcr0 = XFEATURE_MASK_FP).</summary>
+    public const ulong Xcr0Fp = 1;
+
+    /// <summary>The fxsave image, as KVM_SET_FPU wrote it (mxcsr included, although KVM_GET_FPU does not return it).</summary>
+    public kvm_fpu Fpu = new() { fcw = FcwDefault, mxcsr = MxcsrDefault };
+
+    /// <summary>vcpu->arch.xcr0.</summary>
+    public ulong Xcr0 = Xcr0Fp;
+
+    /// <summary>vcpu->arch.exception (struct kvm_queued_exception).</summary>
+    public bool ExceptionInjected, ExceptionPending, ExceptionHasErrorCode, ExceptionHasPayload;
+
+    /// <summary>vcpu->arch.exception.vector.</summary>
+    public byte ExceptionVector;
+
+    /// <summary>vcpu->arch.exception.error_code.</summary>
+    public uint ExceptionErrorCode;
+
+    /// <summary>vcpu->arch.exception.payload.</summary>
+    public ulong ExceptionPayload;
+
+    /// <summary>vcpu->arch.interrupt (struct kvm_queued_interrupt).</summary>
+    public bool InterruptInjected, InterruptSoft;
+
+    /// <summary>vcpu->arch.interrupt.nr.</summary>
+    public byte InterruptNr;
+
+    /// <summary>The interrupt shadow (KVM_X86_SHADOW_INT_*), as this host keeps it: the byte KVM_SET_VCPU_EVENTS gave.</summary>
+    public byte InterruptShadow;
+
+    /// <summary>vcpu->arch.nmi_injected; nmi_pending and nmi_queued (process_nmi folds the latter into the former).</summary>
+    public bool NmiInjected, NmiMasked;
+
+    /// <summary>vcpu->arch.nmi_pending.</summary>
+    public uint NmiPending;
+
+    /// <summary>vcpu->arch.nmi_queued.</summary>
+    public uint NmiQueued;
+
+    /// <summary>
+    /// vcpu->arch.mp_state. kvm_arch_vcpu_create: RUNNABLE without an in-kernel irqchip (the only kind the emulator
+    /// has).
+    /// </summary>
+    public uint MpState = KvmMpState.KVM_MP_STATE_RUNNABLE;
+
+    /// <summary>vcpu->arch.db[0..3].</summary>
+    public readonly ulong[] Db = new ulong[4];
+
+    /// <summary>vcpu->arch.dr6 (kvm_vcpu_reset: DR6_ACTIVE_LOW).</summary>
+    public ulong Dr6 = Dr6ActiveLow;
+
+    /// <summary>vcpu->arch.dr7 (kvm_vcpu_reset: DR7_FIXED_1).</summary>
+    public ulong Dr7 = Dr7Fixed1;
+
+    /// <summary>
+    /// x86.c process_nmi: move the queued NMIs into nmi_pending, keeping at most two pending while NMIs are not
+    /// blocked (one when masked or an NMI injection is in flight). This host has no virtual-NMI pending state.
+    /// </summary>
+    public void ProcessNmi()
+    {
+        uint limit = NmiMasked || NmiInjected ? 1u : 2u;
+        NmiPending = Math.Min(NmiPending + NmiQueued, limit);
+        NmiQueued = 0;
+    }
+}

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.Vfs;
+using static KvmSharp.Abi.KvmVcpuEvents;
+
+namespace KvmSharp.Emulation.X86;
+
+/// <summary>
+/// arch/x86/kvm/x86.c kvm_arch_vcpu_ioctl: KVM_GET/SET_FPU, KVM_GET/SET_XCRS, KVM_GET/SET_VCPU_EVENTS,
+/// KVM_GET/SET_MP_STATE and KVM_GET/SET_DEBUGREGS over <see cref="VcpuState"/>. Every rule was probed on this host
+/// (Linux 6.18 kvm_pvm); the one place it differs from upstream is the interrupt shadow (see
+/// <see cref="SetEvents"/>). Bad input is an errno, never an exception.
+/// </summary>
+internal static class VcpuStateRules
+{
+    private const ulong XfeatureSse = 1UL << 1;
+    private const ulong XfeatureYmm = 1UL << 2;
+    private const ulong XfeatureBndregs = 1UL << 3;
+    private const ulong XfeatureBndcsr = 1UL << 4;
+    private const ulong XfeatureAvx512 = 0xe0;
+    private const ulong XfeatureXtile = 0x60000;
+
+    /// <summary>kvm_caps.supported_xcr0 on this host (KVM_GET_SUPPORTED_CPUID 0xD.0 EAX: x87, SSE, AVX, PKRU).</summary>
+    public const ulong SupportedXcr0 = 0x207;
+
+    private const uint ValidEventFlags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
+        KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM | KVM_VCPUEVENT_VALID_PAYLOAD |
+        KVM_VCPUEVENT_VALID_TRIPLE_FAULT;
+
+    private const byte NmiVector = 2;
+
+    /// <summary>
+    /// kvm_arch_vcpu_ioctl_get_fpu into a kzalloc'd struct: fpr, fcw, fsw, ftwx, last_opcode, last_ip, last_dp and
+    /// xmm from the fxsave area. mxcsr is not copied (reads 0, observed: a new vCPU and one given 0x1f81 both read
+    /// 0), nor are the pads.
+    /// </summary>
+    public static long GetFpu(X86Cpu cpu, IoctlArg arg)
+    {
+        var fpu = cpu.State.Fpu;
+        fpu.mxcsr = 0;
+        fpu.pad1 = 0;
+        fpu.pad2 = 0;
+        return arg.CopyToUser(fpu) ? 0 : Err.EFAULT;
+    }
+
+    /// <summary>kvm_arch_vcpu_ioctl_set_fpu: copies every field into the fxsave area, mxcsr too, with no check.</summary>
+    public static long SetFpu(X86Cpu cpu, IoctlArg arg)
+    {
+        if (!arg.CopyFromUser(out kvm_fpu fpu)) return Err.EFAULT;
+        cpu.State.Fpu = fpu;
+        return 0;
+    }
+
+    /// <summary>kvm_vcpu_ioctl_x86_get_xcrs into a kzalloc'd struct: nr_xcrs = 1, xcrs[0] = { XCR0, 0, xcr0 }.</summary>
+    public static long GetXcrs(X86Cpu cpu, IoctlArg arg)
+    {
+        var xcrs = new kvm_xcrs { nr_xcrs = 1 };
+        xcrs.xcrs[0].value = cpu.State.Xcr0;
+        return arg.CopyToUser(xcrs) ? 0 : Err.EFAULT;
+    }
+
+    /// <summary>
+    /// kvm_vcpu_ioctl_x86_set_xcrs: nr_xcrs &gt; KVM_MAX_XCRS or flags != 0 → EINVAL; then only the first entry naming
+    /// XCR0 counts (entries for other XCRs are skipped, later XCR0 entries ignored); __kvm_set_xcr refusing it →
+    /// EINVAL. nr_xcrs = 0 or no XCR0 entry succeeds without change. reserved and padding are not checked.
+    /// </summary>
+    public static long SetXcrs(X86Cpu cpu, IoctlArg arg)
+    {
+        if (!arg.CopyFromUser(out kvm_xcrs xcrs)) return Err.EFAULT;
+        if (xcrs.nr_xcrs > kvm_xcrs.KVM_MAX_XCRS || xcrs.flags != 0) return Err.EINVAL;
+        for (int i = 0; i < (int)xcrs.nr_xcrs; i++)
+        {
+            if (xcrs.xcrs[i].xcr != 0) continue;
+            return SetXcr0(cpu, xcrs.xcrs[i].value) ? 0 : Err.EINVAL;
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// __kvm_set_xcr(XCR_XFEATURE_ENABLED_MASK): FP must be set; YMM needs SSE; no bit outside
+    /// guest_supported_xcr0 | FP (guest_supported_xcr0: the vCPU's CPUID.0xD.0 EDX:EAX &amp; supported_xcr0, so 0
+    /// without KVM_SET_CPUID2 — observed: only XCR0 = 1 is accepted then); BNDREGS and BNDCSR together; AVX512 needs
+    /// YMM and all three of its bits; XTILE both bits or none.
+    /// </summary>
+    public static bool SetXcr0(X86Cpu cpu, ulong xcr0)
+    {
+        if ((xcr0 & VcpuState.Xcr0Fp) == 0) return false;
+        if ((xcr0 & XfeatureYmm) != 0 && (xcr0 & XfeatureSse) == 0) return false;
+        if ((xcr0 & ~(GuestSupportedXcr0(cpu) | VcpuState.Xcr0Fp)) != 0) return false;
+        if (((xcr0 & XfeatureBndregs) == 0) != ((xcr0 & XfeatureBndcsr) == 0)) return false;
+        if ((xcr0 & XfeatureAvx512) != 0 && ((xcr0 & XfeatureYmm) == 0 || (xcr0 & XfeatureAvx512) != XfeatureAvx512))
+            return false;
+        if ((xcr0 & XfeatureXtile) != 0 && (xcr0 & XfeatureXtile) != XfeatureXtile) return false;
+        cpu.State.Xcr0 = xcr0;
+        return true;
+    }
+
+    /// <summary>cpuid.c cpuid_get_supported_xcr0: (CPUID.0xD.0 EDX:EAX of the vCPU's table) &amp; kvm_caps.supported_xcr0.</summary>
+    private static ulong GuestSupportedXcr0(X86Cpu cpu)
+    {
+        foreach (ref readonly var e in cpu.Cpuid.Entries)
+        {
+            if (e.function != 0xd) continue;
+            if ((e.flags & KvmCpuid.KVM_CPUID_FLAG_SIGNIFCANT_INDEX) != 0 && e.index != 0) continue;
+            return (e.eax | ((ulong)e.edx << 32)) & SupportedXcr0;
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// xstate_required_size(xcr0, compacted) for the components this host offers: the legacy area and XSAVE header
+    /// (0x240) plus AVX (0x100 at 0x240) and PKRU (8 at 0x980 standard). Observed in CPUID.0xD.0 / 0xD.1 EBX after
+    /// KVM_SET_XCRS: 1 and 3 → 0x240, 7 → 0x340, 0x203 → 0x988 / 0x248, 0x207 → 0x988 / 0x348.
+    /// </summary>
+    public static uint XstateSize(ulong xcr0, bool compacted)
+    {
+        uint size = 0x240;
+        if (compacted)
+        {
+            if ((xcr0 & XfeatureYmm) != 0) size += 0x100;
+            if ((xcr0 & (1UL << 9)) != 0) size += 8;
+            return size;
+        }
+        if ((xcr0 & XfeatureYmm) != 0) size = 0x340;
+        if ((xcr0 & (1UL << 9)) != 0) size = 0x988;
+        return size;
+    }
+
+    /// <summary>
+    /// kvm_vcpu_ioctl_x86_get_vcpu_events: process_nmi, then a zeroed struct with the exception (soft exceptions #BP
+    /// and #OF are not reported as injected/pending; without KVM_CAP_EXCEPTION_PAYLOAD, which the emulator does not
+    /// offer, pending is folded into injected), the interrupt (a soft one reads as not injected), the shadow, the
+    /// NMI state; sipi_vector and smi read 0 (no SMM, no in-kernel LAPIC); flags = NMI_PENDING | SHADOW | SMM.
+    /// </summary>
+    public static long GetEvents(X86Cpu cpu, IoctlArg arg)
+    {
+        var s = cpu.State;
+        s.ProcessNmi();
+        var ev = default(kvm_vcpu_events);
+        bool soft = s.ExceptionVector is 3 or 4; // kvm_exception_is_soft: BP_VECTOR, OF_VECTOR
+        if (!soft)
+        {
+            ev.exception_injected = B(s.ExceptionInjected || s.ExceptionPending);
+            ev.exception_pending = B(s.ExceptionPending);
+        }
+        ev.exception_nr = s.ExceptionVector;
+        ev.exception_has_error_code = B(s.ExceptionHasErrorCode);
+        ev.exception_error_code = s.ExceptionErrorCode;
+        ev.exception_has_payload = B(s.ExceptionHasPayload);
+        ev.exception_payload = s.ExceptionPayload;
+        ev.interrupt_injected = B(s.InterruptInjected && !s.InterruptSoft);
+        ev.interrupt_nr = s.InterruptNr;
+        ev.interrupt_shadow = s.InterruptShadow;
+        ev.nmi_injected = B(s.NmiInjected);
+        ev.nmi_pending = (byte)s.NmiPending;
+        ev.nmi_masked = B(s.NmiMasked);
+        ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
+        return arg.CopyToUser(ev) ? 0 : Err.EFAULT;
+    }
+
+    /// <summary>
+    /// kvm_vcpu_ioctl_x86_set_vcpu_events, in the kernel's order (observed: a refused SMM or TRIPLE_FAULT part leaves
+    /// the exception/interrupt/NMI parts already applied):
+    /// <list type="bullet">
+    /// <item>flags outside the six KVM_VCPUEVENT_VALID_* → EINVAL.</item>
+    /// <item>VALID_PAYLOAD without KVM_CAP_EXCEPTION_PAYLOAD enabled → EINVAL; without the flag, exception.pending and
+    /// exception_has_payload are cleared (exception_payload itself is stored and read back).</item>
+    /// <item>an injected or pending exception with nr &gt; 31 or nr == NMI_VECTOR → EINVAL.</item>
+    /// <item>process_nmi; store the exception, interrupt, nmi.injected; VALID_SHADOW: the shadow; VALID_NMI_PENDING:
+    /// nmi_pending = 0, nmi_queued = nmi.pending; the NMI mask.</item>
+    /// <item>VALID_SIPI_VECTOR: ignored without an in-kernel LAPIC.</item>
+    /// <item>VALID_SMM without CONFIG_KVM_SMM (KVM_CAP_X86_SMM is 0 here): smm, pending or smm_inside_nmi → EINVAL;
+    /// latched_init is ignored without an in-kernel LAPIC.</item>
+    /// <item>VALID_TRIPLE_FAULT without KVM_CAP_X86_TRIPLE_FAULT_EVENT enabled → EINVAL.</item>
+    /// </list>
+    /// The shadow is kept as given: this host reads back 0xff after writing 0xff (upstream VMX keeps only STI|MOV_SS,
+    /// SVM reads 3 for any non-zero value), see HostDeviations.KvmPvmInterruptShadowStoredVerbatim.
+    /// </summary>
+    public static long SetEvents(X86Cpu cpu, IoctlArg arg)
+    {
+        if (!arg.CopyFromUser(out kvm_vcpu_events ev)) return Err.EFAULT;
+        if ((ev.flags & ~ValidEventFlags) != 0) return Err.EINVAL;
+        if ((ev.flags & KVM_VCPUEVENT_VALID_PAYLOAD) != 0) return Err.EINVAL; // !exception_payload_enabled
+        ev.exception_pending = 0;
+        ev.exception_has_payload = 0;
+        if ((ev.exception_injected != 0 || ev.exception_pending != 0) &&
+            (ev.exception_nr > 31 || ev.exception_nr == NmiVector))
+            return Err.EINVAL;
+
+        var s = cpu.State;
+        s.ProcessNmi();
+        s.ExceptionInjected = ev.exception_injected != 0;
+        s.ExceptionPending = ev.exception_pending != 0;
+        s.ExceptionVector = ev.exception_nr;
+        s.ExceptionHasErrorCode = ev.exception_has_error_code != 0;
+        s.ExceptionErrorCode = ev.exception_error_code;
+        s.ExceptionHasPayload = ev.exception_has_payload != 0;
+        s.ExceptionPayload = ev.exception_payload;
+        s.InterruptInjected = ev.interrupt_injected != 0;
+        s.InterruptNr = ev.interrupt_nr;
+        s.InterruptSoft = ev.interrupt_soft != 0;
+        if ((ev.flags & KVM_VCPUEVENT_VALID_SHADOW) != 0) s.InterruptShadow = ev.interrupt_shadow;
+        s.NmiInjected = ev.nmi_injected != 0;
+        if ((ev.flags & KVM_VCPUEVENT_VALID_NMI_PENDING) != 0)
+        {
+            s.NmiPending = 0;
+            s.NmiQueued = ev.nmi_pending;
+        }
+        s.NmiMasked = ev.nmi_masked != 0;
+        if ((ev.flags & KVM_VCPUEVENT_VALID_SMM) != 0 &&
+            (ev.smi_smm != 0 || ev.smi_pending != 0 || ev.smi_smm_inside_nmi != 0))
+            return Err.EINVAL;
+        if ((ev.flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT) != 0) return Err.EINVAL; // !triple_fault_event
+        return 0;
+    }
+
+    /// <summary>kvm_arch_vcpu_ioctl_get_mpstate: vcpu->arch.mp_state (RUNNABLE for a new vCPU without an irqchip).</summary>
+    public static long GetMpState(X86Cpu cpu, IoctlArg arg) =>
+        arg.CopyToUser(new kvm_mp_state { mp_state = cpu.State.MpState }) ? 0 : Err.EFAULT;
+
+    /// <summary>
+    /// kvm_arch_vcpu_ioctl_set_mpstate: without an in-kernel LAPIC anything but KVM_MP_STATE_RUNNABLE is EINVAL
+    /// (observed: 1..11 and 0xffffffff are EINVAL, 0 is accepted).
+    /// </summary>
+    public static long SetMpState(X86Cpu cpu, IoctlArg arg)
+    {
+        if (!arg.CopyFromUser(out kvm_mp_state mp)) return Err.EFAULT;
+        if (mp.mp_state != KvmMpState.KVM_MP_STATE_RUNNABLE) return Err.EINVAL;
+        cpu.State.MpState = mp.mp_state;
+        return 0;
+    }
+
+    /// <summary>
+    /// kvm_vcpu_ioctl_x86_get_debugregs: a zeroed struct with db[0..3], dr6 and dr7 as stored (a new vCPU: 0, 0, 0, 0,
+    /// 0xffff0ff0, 0x400).
+    /// </summary>
+    public static long GetDebugRegs(X86Cpu cpu, IoctlArg arg)
+    {
+        var s = cpu.State;
+        var d = default(kvm_debugregs);
+        for (int i = 0; i < 4; i++) d.db[i] = s.Db[i];
+        d.dr6 = s.Dr6;
+        d.dr7 = s.Dr7;
+        return arg.CopyToUser(d) ? 0 : Err.EFAULT;
+    }
+
+    /// <summary>
+    /// kvm_vcpu_ioctl_x86_set_debugregs: flags != 0 → EINVAL; kvm_dr6_valid / kvm_dr7_valid (bits 63:32 clear) →
+    /// else EINVAL; then db, dr6 and dr7 are stored as given (observed: dr6 = 0 reads back 0; db need not be
+    /// canonical; reserved is not checked).
+    /// </summary>
+    public static long SetDebugRegs(X86Cpu cpu, IoctlArg arg)
+    {
+        if (!arg.CopyFromUser(out kvm_debugregs d)) return Err.EFAULT;
+        if (d.flags != 0) return Err.EINVAL;
+        if ((d.dr6 >> 32) != 0 || (d.dr7 >> 32) != 0) return Err.EINVAL;
+        var s = cpu.State;
+        for (int i = 0; i < 4; i++) s.Db[i] = d.db[i];
+        s.Dr6 = d.dr6;
+        s.Dr7 = d.dr7;
+        return 0;
+    }
+
+    private static byte B(bool value) => value ? (byte)1 : (byte)0;
+}
