@@ -11,12 +11,7 @@ public sealed partial class Vcpu
     /// vCPU reads fcw 0x37f and zeros. The kernel does not copy MXCSR out: <see cref="kvm_fpu.mxcsr"/> always reads 0.
     /// </summary>
     /// <exception cref="KvmException">The ioctl failed.</exception>
-    public kvm_fpu GetFpu()
-    {
-        var fpu = default(kvm_fpu);
-        KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_FPU, KvmCall.Bytes(ref fpu)), "KVM_GET_FPU", $"vcpu={Id}");
-        return fpu;
-    }
+    public kvm_fpu GetFpu() => GetState<kvm_fpu>(KvmIoctls.KVM_GET_FPU, "KVM_GET_FPU");
 
     /// <summary>KVM_SET_FPU (x86): replaces the legacy FPU state, MXCSR included; the kernel checks no field.</summary>
     /// <exception cref="KvmException">The ioctl failed.</exception>
@@ -26,12 +21,7 @@ public sealed partial class Vcpu
 
     /// <summary>KVM_GET_XCRS (x86, KVM_CAP_XCRS): the extended control registers; the kernel reports XCR0 only.</summary>
     /// <exception cref="KvmException">The ioctl failed.</exception>
-    public kvm_xcrs GetXcrs()
-    {
-        var xcrs = default(kvm_xcrs);
-        KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_XCRS, KvmCall.Bytes(ref xcrs)), "KVM_GET_XCRS", $"vcpu={Id}");
-        return xcrs;
-    }
+    public kvm_xcrs GetXcrs() => GetState<kvm_xcrs>(KvmIoctls.KVM_GET_XCRS, "KVM_GET_XCRS");
 
     /// <summary>
     /// KVM_SET_XCRS (x86): the first entry naming XCR0 is applied, entries for other XCRs are skipped.
@@ -67,12 +57,7 @@ public sealed partial class Vcpu
     /// and SMM state. flags tells which optional fields are valid (NMI_PENDING | SHADOW | SMM at least).
     /// </summary>
     /// <exception cref="KvmException">The ioctl failed.</exception>
-    public kvm_vcpu_events GetEvents()
-    {
-        var ev = default(kvm_vcpu_events);
-        KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_VCPU_EVENTS, KvmCall.Bytes(ref ev)), "KVM_GET_VCPU_EVENTS", $"vcpu={Id}");
-        return ev;
-    }
+    public kvm_vcpu_events GetEvents() => GetState<kvm_vcpu_events>(KvmIoctls.KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS");
 
     /// <summary>
     /// KVM_SET_VCPU_EVENTS (x86): replaces the event state; the optional parts apply only when their
@@ -86,12 +71,7 @@ public sealed partial class Vcpu
 
     /// <summary>KVM_GET_MP_STATE (KVM_CAP_MP_STATE): a KVM_MP_STATE_* value (a new vCPU without an irqchip: RUNNABLE).</summary>
     /// <exception cref="KvmException">The ioctl failed.</exception>
-    public uint GetMpState()
-    {
-        var mp = default(kvm_mp_state);
-        KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_MP_STATE, KvmCall.Bytes(ref mp)), "KVM_GET_MP_STATE", $"vcpu={Id}");
-        return mp.mp_state;
-    }
+    public uint GetMpState() => GetState<kvm_mp_state>(KvmIoctls.KVM_GET_MP_STATE, "KVM_GET_MP_STATE").mp_state;
 
     /// <summary>KVM_SET_MP_STATE: sets the KVM_MP_STATE_* value.</summary>
     /// <exception cref="KvmException">EINVAL: without an in-kernel irqchip, anything but RUNNABLE.</exception>
@@ -104,16 +84,19 @@ public sealed partial class Vcpu
 
     /// <summary>KVM_GET_DEBUGREGS (x86, KVM_CAP_DEBUGREGS): DR0..DR3, DR6, DR7 (a new vCPU: 0, 0xffff0ff0, 0x400).</summary>
     /// <exception cref="KvmException">The ioctl failed.</exception>
-    public kvm_debugregs GetDebugRegs()
-    {
-        var d = default(kvm_debugregs);
-        KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_DEBUGREGS, KvmCall.Bytes(ref d)), "KVM_GET_DEBUGREGS", $"vcpu={Id}");
-        return d;
-    }
+    public kvm_debugregs GetDebugRegs() => GetState<kvm_debugregs>(KvmIoctls.KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS");
 
     /// <summary>KVM_SET_DEBUGREGS (x86): replaces DR0..DR3, DR6 and DR7.</summary>
     /// <exception cref="KvmException">EINVAL: flags not 0, or DR6/DR7 with any of bits 63:32 set.</exception>
     public void SetDebugRegs(kvm_debugregs debugRegs) =>
         KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_DEBUGREGS, KvmCall.Bytes(ref debugRegs)), "KVM_SET_DEBUGREGS",
             $"vcpu={Id} dr6=0x{debugRegs.dr6:X} dr7=0x{debugRegs.dr7:X} flags=0x{debugRegs.flags:X}");
+
+    /// <summary>A vCPU ioctl that fills a <typeparamref name="T"/> (the KVM_GET_* of a state struct).</summary>
+    private T GetState<T>(uint request, string name) where T : unmanaged
+    {
+        var value = default(T);
+        KvmCall.Check(Kernel.Ioctl(Handle, request, KvmCall.Bytes(ref value)), name, $"vcpu={Id}");
+        return value;
+    }
 }

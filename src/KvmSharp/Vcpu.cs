@@ -69,12 +69,7 @@ public sealed partial class Vcpu : IDisposable
 
     /// <summary>KVM_GET_SREGS: the segment, descriptor-table and control registers, EFER and APIC base (x86).</summary>
     /// <exception cref="KvmException">The ioctl failed.</exception>
-    public kvm_sregs GetSregs()
-    {
-        var sregs = default(kvm_sregs);
-        KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_GET_SREGS, KvmCall.Bytes(ref sregs)), "KVM_GET_SREGS", $"vcpu={Id}");
-        return sregs;
-    }
+    public kvm_sregs GetSregs() => GetState<kvm_sregs>(KvmIoctls.KVM_GET_SREGS, "KVM_GET_SREGS");
 
     /// <summary>
     /// KVM_SET_SREGS: replaces the segment, descriptor-table and control registers, EFER and APIC base (x86).

@@ -84,28 +84,10 @@ public sealed partial class Vm : IDisposable
     /// <see cref="KvmException"/> naming the capability and arguments; EINVAL for a capability this VM reports as 0
     /// becomes a <see cref="KvmCapabilityException"/>.
     /// </summary>
-    public void EnableCapability(int capability, params ReadOnlySpan<ulong> args)
-    {
-        if (args.Length > 4) throw new ArgumentException($"kvm_enable_cap has 4 arguments, {args.Length} given", nameof(args));
-        var cap = new kvm_enable_cap { cap = (uint)capability };
-        for (int i = 0; i < args.Length; i++) cap.args[i] = args[i];
-        EnableCapability(cap);
-    }
+    public void EnableCapability(int capability, params ReadOnlySpan<ulong> args) => EnableCapability(EnableCap.Build(capability, args));
 
     /// <summary>Raw KVM_ENABLE_CAP with any field values (flags included), errors as in <see cref="EnableCapability(int, ReadOnlySpan{ulong})"/>.</summary>
-    public void EnableCapability(kvm_enable_cap cap)
-    {
-        long rc = Kernel.Ioctl(Handle, KvmIoctls.KVM_ENABLE_CAP, KvmCall.Bytes(ref cap));
-        if (!KvmCall.IsError(rc)) return;
-        string name = KvmCaps.NameOf((int)cap.cap) ?? cap.cap.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        string request = $"cap={name} flags=0x{cap.flags:X} args=[0x{cap.args[0]:X}, 0x{cap.args[1]:X}, 0x{cap.args[2]:X}, 0x{cap.args[3]:X}]";
-        if (rc == -(long)Errno.EINVAL && cap.cap <= int.MaxValue)
-        {
-            long reported = CheckExtension((int)cap.cap);
-            if (reported == 0) throw new KvmCapabilityException("KVM_ENABLE_CAP", (int)-rc, request, name, reported);
-        }
-        KvmCall.ThrowKvm(rc, "KVM_ENABLE_CAP", request);
-    }
+    public void EnableCapability(kvm_enable_cap cap) => EnableCap.Enable(Kernel, Handle, cap, "", CheckExtension);
 
     /// <summary>KVM_CREATE_GUEST_MEMFD: a new guest_memfd file of <paramref name="size"/> bytes.</summary>
     public GuestMemfd CreateGuestMemfd(ulong size, GuestMemfdFlags flags = GuestMemfdFlags.None)
