@@ -151,6 +151,11 @@ public static class HostDeviations
     /// appended to the table: 2 entries given, 6 read back.</item>
     /// <item>CPUID.7.0: EBX/ECX/EDX are replaced (0x11/0x22/0x33 given → 0x219c038b/0x4/0x88000010); CPUID.7.1 reads
     /// back all zero.</item>
+    /// <item>CPUID.0xD.0 given alone (EAX 7, EBX 0x240, ECX 0x340): with SIGNIFCANT_INDEX it reads back EAX 0x207 (this
+    /// host's supported_xcr0) and ECX 0x988, without the flag EAX 0 and ECX 0; CPUID.0xD.1 keeps EAX and reads ECX 0.
+    /// XCR0's rules follow the table as rewritten: after EAX 1 with the flag KVM_SET_XCRS accepts 3, 7 and 0x207 (upstream
+    /// only 1), after EAX 7 without it only 1 (upstream 3 and 7 too). Found with the vCPU state fuzz ops, which therefore
+    /// set no leaf 0xD (src/KvmSharp.Fuzzing/VcpuStateOps.cs).</item>
     /// </list>
     /// Every other rule probed matches upstream: a table without leaves 1, 7 and 0xD is stored and answered verbatim
     /// (padding included), and after KVM_RUN the table as read back is accepted again while the table as given is not.

@@ -98,6 +98,13 @@ public enum OpKind
     /// (<see cref="TinyGuestRun.RunX86State"/>); E bit 1 also draws values on which a divergence is already reported.
     /// </summary>
     X86GuestRun,
+    /// <summary>
+    /// An x86 vCPU state pair on vCPU <c>Target</c> (<see cref="VcpuStateOps"/>): E &amp; 7 = 0 FPU, 1 XCRS, 2 VCPU_EVENTS,
+    /// 3 MP_STATE, 4 DEBUGREGS. KVM_SET_* of a struct drawn from seed A (unless E has <see cref="VcpuStateOps.GetOnly"/>;
+    /// XCRS with <see cref="VcpuStateOps.CpuidFirst"/>: a KVM_SET_CPUID2 of a one-entry table without leaf 0xD first), then KVM_GET_*,
+    /// every byte compared.
+    /// </summary>
+    VcpuStateRoundTrip,
 }
 
 /// <summary>
@@ -172,6 +179,8 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             OpKind.CpuidRoundTrip => $"{((E & 1) != 0 ? "" : $"KVM_SET_CPUID2(nent={(uint)B}, {C} entries from seed={A})+")}KVM_GET_CPUID2({h(Target)}, nent={(uint)D})",
             OpKind.SystemX86List => $"{X86StateOps.SystemListNames[E]}({h(Target)}, n={(uint)B}{(E == 4 ? $", {C} entries from seed={A}" : "")})",
             OpKind.X86GuestRun => $"guest run({h(Target)}, CPUID/RDMSR/WRMSR, program seed={A}{((E & 2) != 0 ? ", with reported" : "")})",
+            OpKind.VcpuStateRoundTrip => $"{((E & VcpuStateOps.CpuidFirst) != 0 ? $"KVM_SET_CPUID2(1 entry from seed={A})+" : "")}" +
+                $"{((E & VcpuStateOps.GetOnly) != 0 ? "" : $"KVM_SET_{VcpuStateOps.Names[E & 7]}(seed={A})+")}KVM_GET_{VcpuStateOps.Names[E & 7]}({h(Target)})",
             _ => Kind.ToString(),
         };
     }

@@ -20,6 +20,7 @@ public sealed partial class KernelSession
         OpKind.MsrsIo => MsrsIo(op),
         OpKind.CpuidRoundTrip => CpuidRoundTrip(op),
         OpKind.SystemX86List => SystemX86List(op),
+        OpKind.VcpuStateRoundTrip => VcpuStateRoundTrip(op),
         OpKind.X86GuestRun => TinyGuestRun.RunX86State(_kernel, Fd(op.Target), op.A, withReported: (op.E & 2) != 0),
         _ => "unknown op",
     };

@@ -25,6 +25,9 @@ public enum PlantedBug
 
     /// <summary>KVM_GET_CPUID2 that succeeded reports the first entry's EAX with bit 0 flipped.</summary>
     CpuidEaxBit,
+
+    /// <summary>KVM_GET_FPU that succeeded reports FCW's low byte with bit 0 flipped.</summary>
+    FpuByteFlip,
 }
 
 /// <summary>
@@ -61,6 +64,8 @@ internal sealed class LyingKernel(IKernel inner, PlantedBug bug = PlantedBug.Pun
             int at = Marshal.SizeOf<kvm_cpuid2>() + (int)Marshal.OffsetOf<kvm_cpuid_entry2>(nameof(kvm_cpuid_entry2.eax));
             arg[at] ^= 1;
         }
+        if (bug == PlantedBug.FpuByteFlip && request == KvmIoctls.KVM_GET_FPU && rc == 0)
+            arg[(int)Marshal.OffsetOf<kvm_fpu>(nameof(kvm_fpu.fcw))] ^= 1;
         return rc;
     }
 

@@ -52,7 +52,7 @@ internal sealed class KvmVcpuFile : KernelFile
                 return 0;
             }
             if (request == KvmIoctls.KVM_GET_SREGS)
-                return arg.CopyToUser(Vcpu.Cpu.Sregs) ? 0 : Err.EFAULT;
+                return arg.CopyToUser(VcpuStateRules.WithInjectedInterrupt(Vcpu.Cpu, Vcpu.Cpu.Sregs)) ? 0 : Err.EFAULT;
             if (request == KvmIoctls.KVM_SET_SREGS)
                 return arg.CopyFromUser(out kvm_sregs sregs) ? SregsRules.Set(Vcpu.Cpu, sregs) : Err.EFAULT;
             if (request == KvmIoctls.KVM_GET_MSRS)

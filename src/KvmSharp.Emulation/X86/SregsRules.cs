@@ -13,8 +13,9 @@ internal static class SregsRules
         // kvm_apic_set_base(vcpu, sregs->apic_base, true) != 0 → EINVAL.
         if (sregs.apic_base != cpu.Sregs.apic_base && !IsValidApicBase(sregs.apic_base)) return Err.EINVAL;
         var stored = sregs;
-        // A pending interrupt in interrupt_bitmap would be queued (kvm_queue_interrupt); there is no interrupt
-        // controller here, so the bitmap reads back empty.
+        // A pending interrupt in interrupt_bitmap is queued (kvm_queue_interrupt): KVM_GET_SREGS and
+        // KVM_GET_VCPU_EVENTS report it from the event state (VcpuStateRules.WithInjectedInterrupt).
+        VcpuStateRules.QueueInterruptFromBitmap(cpu, sregs);
         stored.interrupt_bitmap = default;
         // __set_sregs_common: "kvm_set_cr8(vcpu, sregs->cr8)" with its result ignored; kvm_set_cr8 refuses a value
         // with bits above the 4-bit TPR (CR8_RESERVED_BITS), so the old CR8 stays. Found by the differential fuzzer.

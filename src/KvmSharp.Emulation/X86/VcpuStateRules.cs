@@ -261,5 +261,34 @@ internal static class VcpuStateRules
         return 0;
     }
 
+    /// <summary>
+    /// x86.c __get_sregs: an injected hard interrupt (vcpu->arch.interrupt.injected &amp;&amp; !soft) is reported as its bit in
+    /// kvm_sregs.interrupt_bitmap. Found by the differential fuzzer (KVM_SET_VCPU_EVENTS with interrupt.injected, then
+    /// KVM_GET_SREGS: this host reported the bit, the emulator an empty bitmap).
+    /// </summary>
+    public static kvm_sregs WithInjectedInterrupt(X86Cpu cpu, kvm_sregs sregs)
+    {
+        var s = cpu.State;
+        sregs.interrupt_bitmap = default;
+        if (s.InterruptInjected && !s.InterruptSoft) sregs.interrupt_bitmap[s.InterruptNr / 64] |= 1UL << (s.InterruptNr % 64);
+        return sregs;
+    }
+
+    /// <summary>
+    /// x86.c __set_sregs: the first bit set in interrupt_bitmap is queued as an injected hard interrupt
+    /// (kvm_queue_interrupt(vcpu, pending_vec, false)); an empty bitmap leaves the interrupt state alone.
+    /// </summary>
+    public static void QueueInterruptFromBitmap(X86Cpu cpu, in kvm_sregs sregs)
+    {
+        for (int vector = 0; vector < 256; vector++)
+        {
+            if ((sregs.interrupt_bitmap[vector / 64] & (1UL << (vector % 64))) == 0) continue;
+            cpu.State.InterruptInjected = true;
+            cpu.State.InterruptNr = (byte)vector;
+            cpu.State.InterruptSoft = false;
+            return;
+        }
+    }
+
     private static byte B(bool value) => value ? (byte)1 : (byte)0;
 }
