@@ -56,7 +56,7 @@ public sealed class GuestMapping : IDisposable
         while (length > 0)
         {
             int chunk = (int)Math.Min(length, 1UL << 30);
-            Access(offset, chunk).Fill(value);
+            _region.GetSpan(offset, chunk).Fill(value);   // checked above, as a whole
             offset += (ulong)chunk;
             length -= (ulong)chunk;
         }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
+using KvmSharp.X86;
 
 namespace KvmSharp;
 
@@ -28,37 +29,37 @@ public readonly record struct MsrEntry(uint Index, ulong Value)
 public static class X86Msr
 {
     /// <summary>IA32_TIME_STAMP_COUNTER.</summary>
-    public const uint Tsc = 0x10;
+    public const uint Tsc = MsrIndex.IA32_TSC;
     /// <summary>IA32_APIC_BASE.</summary>
-    public const uint ApicBase = 0x1b;
+    public const uint ApicBase = MsrIndex.IA32_APICBASE;
     /// <summary>IA32_SYSENTER_CS.</summary>
-    public const uint SysenterCs = 0x174;
+    public const uint SysenterCs = MsrIndex.IA32_SYSENTER_CS;
     /// <summary>IA32_SYSENTER_ESP.</summary>
-    public const uint SysenterEsp = 0x175;
+    public const uint SysenterEsp = MsrIndex.IA32_SYSENTER_ESP;
     /// <summary>IA32_SYSENTER_EIP.</summary>
-    public const uint SysenterEip = 0x176;
+    public const uint SysenterEip = MsrIndex.IA32_SYSENTER_EIP;
     /// <summary>IA32_MISC_ENABLE.</summary>
-    public const uint MiscEnable = 0x1a0;
+    public const uint MiscEnable = MsrIndex.IA32_MISC_ENABLE;
     /// <summary>IA32_PAT (MSR_IA32_CR_PAT).</summary>
-    public const uint Pat = 0x277;
+    public const uint Pat = MsrIndex.IA32_CR_PAT;
     /// <summary>IA32_EFER.</summary>
-    public const uint Efer = 0xc000_0080;
+    public const uint Efer = MsrIndex.EFER;
     /// <summary>STAR (SYSCALL CS/SS selectors).</summary>
-    public const uint Star = 0xc000_0081;
+    public const uint Star = MsrIndex.STAR;
     /// <summary>LSTAR (64-bit SYSCALL target).</summary>
-    public const uint Lstar = 0xc000_0082;
+    public const uint Lstar = MsrIndex.LSTAR;
     /// <summary>CSTAR (compatibility-mode SYSCALL target).</summary>
-    public const uint Cstar = 0xc000_0083;
+    public const uint Cstar = MsrIndex.CSTAR;
     /// <summary>SFMASK (MSR_SYSCALL_MASK: RFLAGS bits SYSCALL clears).</summary>
-    public const uint SyscallMask = 0xc000_0084;
+    public const uint SyscallMask = MsrIndex.SYSCALL_MASK;
     /// <summary>FS.base.</summary>
-    public const uint FsBase = 0xc000_0100;
+    public const uint FsBase = MsrIndex.FS_BASE;
     /// <summary>GS.base.</summary>
-    public const uint GsBase = 0xc000_0101;
+    public const uint GsBase = MsrIndex.GS_BASE;
     /// <summary>KERNEL_GS_BASE (swapped with GS.base by SWAPGS).</summary>
-    public const uint KernelGsBase = 0xc000_0102;
+    public const uint KernelGsBase = MsrIndex.KERNEL_GS_BASE;
     /// <summary>TSC_AUX (RDTSCP/RDPID).</summary>
-    public const uint TscAux = 0xc000_0103;
+    public const uint TscAux = MsrIndex.TSC_AUX;
 
     /// <summary>The msr-index.h name of <paramref name="index"/> (without MSR_ prefix), or its hex number.</summary>
     public static string NameOf(uint index) => index switch

@@ -185,7 +185,6 @@ public static class PrivateMemConversionsTest
         }
     }
 
-
     [ConformanceCase("x86/private_mem_conversions_test.c test_mem_conversions (1 vCPU, 1 memslot, anonymous): guest_test_explicit_conversion and guest_test_punch_hole",
         Profile = EmulatedProfile.X86, Requires = KernelRequirement.GuestMemfd)]
     public static void test_mem_conversions(CaseContext ctx) => TestMemConversions(ctx, nrVcpus: 1, nrMemslots: 1);

@@ -74,9 +74,9 @@ internal sealed class X86Kvm : KvmArch
     public override long DevIoctl(uint request, IoctlArg arg)
     {
         if (request == KvmIoctls.KVM_GET_MSR_INDEX_LIST)
-            return Emulation.X86.MsrIo.IndexList(arg, Emulation.X86.MsrIndex.ToSaveAndEmulated);
+            return Emulation.X86.MsrIo.IndexList(arg, Emulation.X86.MsrLists.ToSaveAndEmulated);
         if (request == KvmIoctls.KVM_GET_MSR_FEATURE_INDEX_LIST)
-            return Emulation.X86.MsrIo.IndexList(arg, Emulation.X86.MsrIndex.FeatureMsrs);
+            return Emulation.X86.MsrIo.IndexList(arg, Emulation.X86.MsrLists.FeatureMsrs);
         if (request == KvmIoctls.KVM_GET_MSRS)
             return Emulation.X86.MsrIo.GetFeatureMsrs(arg);
         if (Emulation.X86.CpuidIoctls.IsDevRequest(request))

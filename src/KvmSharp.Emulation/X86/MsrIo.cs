@@ -53,7 +53,7 @@ internal static class MsrIo
     public static long GetFeatureMsrs(IoctlArg arg) => Io(arg, writeback: true, (ref kvm_msr_entry e) =>
     {
         e.data = 0;
-        return MsrIndex.IsAdvertised(e.index) ? 0 : 1;
+        return MsrLists.IsAdvertised(e.index) ? 0 : 1;
     });
 
     private delegate int MsrAccess(ref kvm_msr_entry entry);

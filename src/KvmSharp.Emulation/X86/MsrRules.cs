@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.X86;
+
 namespace KvmSharp.Emulation.X86;
 
 /// <summary>
@@ -45,7 +47,7 @@ internal static class MsrRules
     private static int Fallback(int ret, uint index, ulong data, bool hostInitiated)
     {
         if (ret != Unsupported) return ret;
-        if (hostInitiated && data == 0 && MsrIndex.IsAdvertised(index)) return 0;
+        if (hostInitiated && data == 0 && MsrLists.IsAdvertised(index)) return 0;
         return 1; // !ignore_msrs
     }
 
@@ -144,8 +146,8 @@ internal static class MsrRules
                 // writes are ignored; KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT is on by default, so MWAIT is not checked.
                 if (!hostInitiated)
                 {
-                    if (((m.MiscEnable ^ data) & MsrIndex.MiscEnablePmuRo) != 0) return 1;
-                    data = (data & ~MsrIndex.MiscEnableEmon) | (m.MiscEnable & MsrIndex.MiscEnableEmon);
+                    if (((m.MiscEnable ^ data) & MsrLists.MiscEnablePmuRo) != 0) return 1;
+                    data = (data & ~MsrLists.MiscEnableEmon) | (m.MiscEnable & MsrLists.MiscEnableEmon);
                 }
                 m.MiscEnable = data;
                 return 0;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Diagnostics;
+using KvmSharp.X86;
 
 namespace KvmSharp.Emulation.X86;
 
@@ -27,10 +28,10 @@ internal sealed class MsrState
     public ulong MicrocodeVersion;
 
     /// <summary>kvm_vcpu_reset(init_event=false): vcpu->arch.pat = MSR_IA32_CR_PAT_DEFAULT.</summary>
-    public ulong Pat = MsrIndex.PatDefault;
+    public ulong Pat = MsrIndex.IA32_CR_PAT_DEFAULT;
 
     /// <summary>kvm_vcpu_reset(init_event=false): PEBS_UNAVAIL | BTS_UNAVAIL.</summary>
-    public ulong MiscEnable = MsrIndex.MiscEnablePmuRo;
+    public ulong MiscEnable = MsrLists.MiscEnablePmuRo;
 
     /// <summary>The guest TSC is the host's (Stopwatch ticks) plus this offset (kvm_vcpu_arch.l1_tsc_offset).</summary>
     public long TscOffset;

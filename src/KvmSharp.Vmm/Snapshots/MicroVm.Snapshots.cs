@@ -95,20 +95,15 @@ public sealed partial class MicroVm
         IsFaulted = false;
     }
 
-    /// <summary>This kernel's KVM_GET_MSR_INDEX_LIST, asked on the first snapshot operation of this micro-VM.</summary>
-    private IReadOnlyList<uint>? _msrIndexList;
-
-    /// <summary>The MSRs of <see cref="VcpuState.Candidates"/> this micro-VM's snapshots capture.</summary>
-    private uint[]? _capturedMsrs;
-
-    private IReadOnlyList<uint> MsrIndexList => _msrIndexList ??= _vm.Kvm.GetMsrIndexList();
+    /// <summary>This kernel's MSR index list and the snapshot MSRs in it (asked once per <see cref="Kvm"/>).</summary>
+    private VcpuState.KernelMsrs KernelMsrs => VcpuState.MsrsOf(_vm.Kvm);
 
     private VcpuState CaptureVcpuState()
     {
-        _capturedMsrs ??= VcpuState.Captured(MsrIndexList);
+        uint[] captured = KernelMsrs.Captured;
         kvm_sregs sregs = _vcpu.GetSregs();
-        var msrs = new MsrEntry[_capturedMsrs.Length];
-        for (int i = 0; i < msrs.Length; i++) msrs[i] = new MsrEntry(_capturedMsrs[i], 0);
+        var msrs = new MsrEntry[captured.Length];
+        for (int i = 0; i < msrs.Length; i++) msrs[i] = new MsrEntry(captured[i], 0);
         int read = msrs.Length == 0 ? 0 : _vcpu.GetMsrs(msrs);
         if (read != msrs.Length)
         {
@@ -123,7 +118,7 @@ public sealed partial class MicroVm
     {
         foreach (MsrEntry msr in snapshot.Vcpu.Msrs)
         {
-            if (!MsrIndexList.Contains(msr.Index))
+            if (!KernelMsrs.IndexList.Contains(msr.Index))
             {
                 throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
                     $"the snapshot holds MSR {Describe(msr.Index)} = 0x{msr.Value:X}, which this kernel does not list in KVM_GET_MSR_INDEX_LIST, so it cannot be restored");
@@ -161,10 +156,8 @@ public sealed partial class MicroVm
     /// </summary>
     private void ResetMsrs()
     {
-        _capturedMsrs ??= VcpuState.Captured(MsrIndexList);
-        if (_capturedMsrs.Length == 0) return;
-        var msrs = new MsrEntry[_capturedMsrs.Length];
-        for (int i = 0; i < msrs.Length; i++) msrs[i] = new MsrEntry(_capturedMsrs[i], VcpuState.ResetValue(_capturedMsrs[i]));
+        MsrEntry[] msrs = KernelMsrs.ResetEntries;
+        if (msrs.Length == 0) return;
         int written = _vcpu.SetMsrs(msrs);
         if (written != msrs.Length)
             throw new MicroVmException($"Reset: the kernel refused MSR {Describe(msrs[written].Index)} = 0x{msrs[written].Value:X}, its value at vCPU creation");

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using KvmSharp.Abi;
 
@@ -42,10 +43,29 @@ internal sealed class VcpuState
     /// (MSR_IA32_CR_PAT_DEFAULT). <see cref="MicroVm.Reset"/> writes these back so nothing a guest set survives into
     /// the next use; a test reads them from a new vCPU on each kernel.
     /// </summary>
-    public static ulong ResetValue(uint msr) => msr == X86Msr.Pat ? 0x0007_0406_0007_0406UL : 0;
+    public static ulong ResetValue(uint msr) => msr == X86Msr.Pat ? KvmSharp.X86.MsrIndex.IA32_CR_PAT_DEFAULT : 0;
 
     /// <summary>The candidates <paramref name="indexList"/> (a kernel's KVM_GET_MSR_INDEX_LIST) contains.</summary>
     public static uint[] Captured(IReadOnlyList<uint> indexList) => [.. Candidates.Where(indexList.Contains)];
+
+    /// <summary>
+    /// What <paramref name="kvm"/>'s kernel lists, the candidates among them, and those with their creation values (what
+    /// <see cref="MicroVm.Reset"/> writes): asked once per <see cref="Kvm"/> object — the list is the kernel's, not a
+    /// vCPU's — so a pool's micro-VMs and every reset share one KVM_GET_MSR_INDEX_LIST.
+    /// </summary>
+    public static KernelMsrs MsrsOf(Kvm kvm) => s_kernelMsrs.GetValue(kvm, static k => new KernelMsrs(k.GetMsrIndexList()));
+
+    private static readonly ConditionalWeakTable<Kvm, KernelMsrs> s_kernelMsrs = new();
+
+    /// <summary>One kernel's MSR index list and what snapshots and resets take from it.</summary>
+    internal sealed class KernelMsrs(IReadOnlyList<uint> indexList)
+    {
+        public IReadOnlyList<uint> IndexList { get; } = indexList;
+
+        public uint[] Captured { get; } = VcpuState.Captured(indexList);
+
+        public MsrEntry[] ResetEntries { get; } = [.. VcpuState.Captured(indexList).Select(m => new MsrEntry(m, ResetValue(m)))];
+    }
 
     public static void WriteSregs(in kvm_sregs sregs, Span<byte> destination) =>
         MemoryMarshal.Write(destination, in sregs);

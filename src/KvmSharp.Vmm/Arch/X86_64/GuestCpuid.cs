@@ -85,7 +85,7 @@ public static class GuestCpuid
     /// <see cref="CpuidPolicy.Sandbox"/> (leaf 0x40000001 all zero), when <paramref name="kvm"/> offers the cap (x86
     /// since 5.10). KVM does not otherwise hold the guest to that leaf: without enforcement a guest may still WRMSR
     /// kvmclock, steal time or async PF and KVM keeps writing at the address it chose, across
-    /// <see cref="MicroVm.Reset"/> (which does not reset MSRs). With it those RDMSR/WRMSRs are a #GP, and the PV
+    /// <see cref="MicroVm.Reset"/> (which resets only the MSRs a snapshot carries, not these). With it those RDMSR/WRMSRs are a #GP, and the PV
     /// hypercalls PV_UNHALT/SEND_IPI/SCHED_YIELD answer -KVM_ENOSYS (KVM_HC_MAP_GPA_RANGE is not a PV feature and is
     /// unaffected). The cap check is asked once per <see cref="Kvm"/> object, with the supported table.
     /// </summary>
@@ -113,7 +113,8 @@ public static class GuestCpuid
     /// <item>Leaf 0x40000000 (KVM_CPUID_SIGNATURE): kept, "KVMKVMKVM\0\0\0" with EAX = 0x40000001.</item>
     /// <item>Leaf 0x40000001 (KVM_CPUID_FEATURES): all zero: no paravirtual feature is announced. kvmclock, steal
     /// time, async page faults and PV EOI have KVM write guest memory at an address the guest sets in an MSR, which
-    /// neither <see cref="MicroVm.Reset"/> nor a snapshot restore clears (they reset memory and registers, not MSRs),
+    /// neither <see cref="MicroVm.Reset"/> nor a snapshot restore clears (they reset memory, registers and the
+    /// SYSCALL/SYSENTER/PAT/KERNEL_GS_BASE MSRs, not these),
     /// and the interrupt-based ones need a local APIC.</item>
     /// </list>
     /// </summary>

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.X86;
+
+/// <summary>
+/// x86 MSR numbers in the kernel's spelling (arch/x86/include/asm/msr-index.h, without the MSR_ prefix). Not uapi, so
+/// outside Abi and its C oracle; one table for the SDK (<c>X86Msr</c>), the emulator and the sandbox.
+/// </summary>
+public static class MsrIndex
+{
+    public const uint IA32_P5_MC_ADDR = 0x0;
+    public const uint IA32_P5_MC_TYPE = 0x1;
+    public const uint IA32_TSC = 0x10;
+    public const uint IA32_APICBASE = 0x1b;
+    public const uint IA32_UCODE_REV = 0x8b;
+    public const uint IA32_ARCH_CAPABILITIES = 0x10a;
+    public const uint IA32_SYSENTER_CS = 0x174;
+    public const uint IA32_SYSENTER_ESP = 0x175;
+    public const uint IA32_SYSENTER_EIP = 0x176;
+    public const uint IA32_MISC_ENABLE = 0x1a0;
+    public const uint IA32_CR_PAT = 0x277;
+    public const uint EFER = 0xc000_0080;
+    public const uint STAR = 0xc000_0081;
+    public const uint LSTAR = 0xc000_0082;
+    public const uint CSTAR = 0xc000_0083;
+    public const uint SYSCALL_MASK = 0xc000_0084;
+    public const uint FS_BASE = 0xc000_0100;
+    public const uint GS_BASE = 0xc000_0101;
+    public const uint KERNEL_GS_BASE = 0xc000_0102;
+    public const uint TSC_AUX = 0xc000_0103;
+
+    /// <summary>MSR_IA32_CR_PAT_DEFAULT (PAT_VALUE(WB, WT, UC_MINUS, UC, WB, WT, UC_MINUS, UC)): PAT of a new vCPU.</summary>
+    public const ulong IA32_CR_PAT_DEFAULT = 0x0007_0406_0007_0406;
+}
