@@ -29,6 +29,12 @@ internal sealed class VcpuState
     /// <summary>The fxsave image, as KVM_SET_FPU wrote it (mxcsr included, although KVM_GET_FPU does not return it).</summary>
     public kvm_fpu Fpu = new() { fcw = FcwDefault, mxcsr = MxcsrDefault };
 
+    /// <summary>
+    /// The upper halves of YMM0..YMM15 (XSAVE component 2, XFEATURE_YMM: 16 × 16 bytes, register n at n*16), the
+    /// part of the AVX registers the fxsave image above does not hold. Zero at reset (fpstate_init_user).
+    /// </summary>
+    public readonly byte[] YmmHigh = new byte[256];
+
     /// <summary>vcpu->arch.xcr0.</summary>
     public ulong Xcr0 = Xcr0Fp;
 
