@@ -171,4 +171,14 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmInterruptShadowStoredVerbatim(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// This host (Linux 6.18 kvm_pvm, AMD): the fxsave area's sw_reserved bytes (464..511) of every KVM_GET_XSAVE /
+    /// KVM_GET_XSAVE2 image read as the one word 0x207 at 464 and zeros — a new vCPU, after KVM_SET_XSAVE of any
+    /// bytes there, with and without KVM_SET_CPUID2 alike (C probes). Upstream __copy_xstate_to_uabi_buf copies
+    /// xstate_fx_sw_bytes there (magic1 FP_XSTATE_MAGIC1 0x46505853, extended_size, xfeatures, xstate_size). The
+    /// emulator writes what this host writes (X86/XsaveRules.cs), so the images compare byte for byte.
+    /// </summary>
+    public static bool KvmPvmXsaveSwReservedBytes(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

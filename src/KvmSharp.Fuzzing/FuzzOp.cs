@@ -180,7 +180,7 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             OpKind.SystemX86List => $"{X86StateOps.SystemListNames[E]}({h(Target)}, n={(uint)B}{(E == 4 ? $", {C} entries from seed={A}" : "")})",
             OpKind.X86GuestRun => $"guest run({h(Target)}, CPUID/RDMSR/WRMSR, program seed={A}{((E & 2) != 0 ? ", with reported" : "")})",
             OpKind.VcpuStateRoundTrip => $"{((E & VcpuStateOps.CpuidFirst) != 0 ? $"KVM_SET_CPUID2(1 entry from seed={A})+" : "")}" +
-                $"{((E & VcpuStateOps.GetOnly) != 0 ? "" : $"KVM_SET_{VcpuStateOps.Names[E & 7]}(seed={A})+")}KVM_GET_{VcpuStateOps.Names[E & 7]}({h(Target)})",
+                $"{((E & VcpuStateOps.GetOnly) != 0 ? "" : $"KVM_SET_{VcpuStateOps.SetName(E & 7)}(seed={A})+")}KVM_GET_{VcpuStateOps.Names[E & 7]}({h(Target)})",
             _ => Kind.ToString(),
         };
     }

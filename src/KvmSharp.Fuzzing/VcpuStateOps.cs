@@ -5,8 +5,8 @@ using KvmSharp.Abi;
 namespace KvmSharp.Fuzzing;
 
 /// <summary>
-/// What <see cref="OpKind.VcpuStateRoundTrip"/> draws from a seed: a kvm_fpu, kvm_xcrs, kvm_vcpu_events, kvm_mp_state
-/// or kvm_debugregs to SET, valid and not (reserved and padding bytes, flags, nr_xcrs, XCR0 values, exception vectors,
+/// What <see cref="OpKind.VcpuStateRoundTrip"/> draws from a seed: a kvm_fpu, kvm_xcrs, kvm_vcpu_events, kvm_mp_state,
+/// kvm_debugregs or XSAVE image (read back with KVM_GET_XSAVE or KVM_GET_XSAVE2) to SET, valid and not (reserved and padding bytes, flags, nr_xcrs, XCR0 values, exception vectors,
 /// NMI counts, MP states, DR6/DR7 high bits), and a CPUID table to set before XCR0. Kept to values both
 /// kernels must agree on whatever the machine:
 /// <list type="bullet">
@@ -14,13 +14,18 @@ namespace KvmSharp.Fuzzing;
 /// with or without a table, so an XCR0 value's fate never depends on the host's supported_xcr0;</item>
 /// <item>FCW keeps every x87 exception masked and MXCSR is valid with its exception masks set: the host restores this
 /// image with FXRSTOR/XRSTOR on the next KVM_RUN, and an invalid MXCSR faults there (the kernel's "Bad FPU state"
-/// warning) — not a state to drive a shared machine into.</item>
+/// warning) — not a state to drive a shared machine into. XSAVE images likewise: FCW/FSW as above and MXCSR valid
+/// with its masks set, except now and then a reserved MXCSR bit in an image the kernel refuses (xstate_bv with FP,
+/// SSE or AVX) or does not store (xstate_bv without them).</item>
 /// </list>
 /// </summary>
 internal static class VcpuStateOps
 {
     /// <summary>The ioctl pairs, by <see cref="OpKind.VcpuStateRoundTrip"/>'s E &amp; 7.</summary>
-    internal static readonly string[] Names = ["FPU", "XCRS", "VCPU_EVENTS", "MP_STATE", "DEBUGREGS"];
+    internal static readonly string[] Names = ["FPU", "XCRS", "VCPU_EVENTS", "MP_STATE", "DEBUGREGS", "XSAVE", "XSAVE2"];
+
+    /// <summary>The SET's name of <paramref name="kind"/>: XSAVE2 is read back with KVM_GET_XSAVE2 but set with KVM_SET_XSAVE.</summary>
+    public static string SetName(int kind) => kind == 6 ? "XSAVE" : Names[kind];
 
     /// <summary>E bit: KVM_SET_CPUID2 of a leaf-0xD table first (XCRS only).</summary>
     public const int CpuidFirst = 8;
@@ -34,7 +39,9 @@ internal static class VcpuStateOps
         1 => (KvmIoctls.KVM_SET_XCRS, KvmIoctls.KVM_GET_XCRS, Marshal.SizeOf<kvm_xcrs>()),
         2 => (KvmIoctls.KVM_SET_VCPU_EVENTS, KvmIoctls.KVM_GET_VCPU_EVENTS, Marshal.SizeOf<kvm_vcpu_events>()),
         3 => (KvmIoctls.KVM_SET_MP_STATE, KvmIoctls.KVM_GET_MP_STATE, Marshal.SizeOf<kvm_mp_state>()),
-        _ => (KvmIoctls.KVM_SET_DEBUGREGS, KvmIoctls.KVM_GET_DEBUGREGS, Marshal.SizeOf<kvm_debugregs>()),
+        4 => (KvmIoctls.KVM_SET_DEBUGREGS, KvmIoctls.KVM_GET_DEBUGREGS, Marshal.SizeOf<kvm_debugregs>()),
+        5 => (KvmIoctls.KVM_SET_XSAVE, KvmIoctls.KVM_GET_XSAVE, Marshal.SizeOf<kvm_xsave>()),
+        _ => (KvmIoctls.KVM_SET_XSAVE, KvmIoctls.KVM_GET_XSAVE2, Marshal.SizeOf<kvm_xsave>()),
     };
 
     /// <summary>The SET argument of <paramref name="kind"/> drawn from <paramref name="seed"/>.</summary>
@@ -47,7 +54,8 @@ internal static class VcpuStateOps
             1 => ToBytes(Xcrs(rng)),
             2 => ToBytes(Events(rng)),
             3 => ToBytes(new kvm_mp_state { mp_state = MpState(rng) }),
-            _ => ToBytes(DebugRegs(rng)),
+            4 => ToBytes(DebugRegs(rng)),
+            _ => Xsave(rng),
         };
     }
 
@@ -184,6 +192,36 @@ internal static class VcpuStateOps
         for (int i = 0; i < 4; i++) d.db[i] = rng.Next(3) == 0 ? 0 : (ulong)rng.NextInt64() ^ ((ulong)(uint)rng.Next(2) << 63);
         if (rng.Next(5) == 0) d.reserved[rng.Next(9)] = (ulong)rng.NextInt64();
         return d;
+    }
+
+    /// <summary>
+    /// A standard-format XSAVE image: xstate_bv mostly a subset of x87/SSE/AVX/PKRU (what every x86 host with AVX
+    /// offers), now and then a bit beyond this host's supported_xcr0, a non-zero xcomp_bv or reserved header byte;
+    /// random registers, MXCSR_MASK, PKRU and ignored bytes (416..511, beyond the components).
+    /// </summary>
+    private static byte[] Xsave(Random rng)
+    {
+        var image = new byte[Marshal.SizeOf<kvm_xsave>()];
+        var fpu = Fpu(rng);
+        fpu.pad2 = 0;
+        MemoryMarshal.Write(image, in fpu); // bytes 0..415: the fxsave layout kvm_fpu mirrors
+        BitConverter.TryWriteBytes(image.AsSpan(28), rng.Next(3) == 0 ? 0x2ffff : (uint)rng.Next()); // MXCSR_MASK
+        if (rng.Next(3) == 0) rng.NextBytes(image.AsSpan(416, 96));
+        if (rng.Next(2) == 0) rng.NextBytes(image.AsSpan(576, 256)); // AVX
+        if (rng.Next(2) == 0) BitConverter.TryWriteBytes(image.AsSpan(0x980), (uint)rng.Next()); // PKRU here
+        if (rng.Next(4) == 0) rng.NextBytes(image.AsSpan(0x984));
+        ulong bv = rng.Next(10) switch
+        {
+            < 7 => (uint)rng.Next(8) | (rng.Next(2) == 0 ? 0x200UL : 0UL),
+            7 => 0,
+            8 => (uint)rng.Next(8) | (1UL << rng.Next(3, 64)),
+            _ => (ulong)rng.NextInt64(),
+        };
+        BitConverter.TryWriteBytes(image.AsSpan(512), bv);
+        if (rng.Next(12) == 0) BitConverter.TryWriteBytes(image.AsSpan(520), 1UL << rng.Next(64)); // xcomp_bv
+        if (rng.Next(12) == 0) image[528 + rng.Next(48)] = (byte)rng.Next(1, 256);
+        if (rng.Next(10) == 0) BitConverter.TryWriteBytes(image.AsSpan(24), fpu.mxcsr | (1u << rng.Next(16, 32))); // refused or not stored
+        return image;
     }
 
     private static byte[] ToBytes<T>(T value) where T : unmanaged => MemoryMarshal.AsBytes(MemoryMarshal.CreateReadOnlySpan(ref value, 1)).ToArray();

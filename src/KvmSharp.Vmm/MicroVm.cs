@@ -37,6 +37,7 @@ public sealed partial class MicroVm : IDisposable
     private readonly GuestMemory _memory;
     private readonly Vcpu _vcpu;
     private readonly kvm_sregs _sregs;
+    private readonly VcpuResetState _atCreation;
     private readonly Serial16550 _console;
     private readonly HypercallDevice _hypercalls = new();
     private readonly HostCallDevice _hostCalls;
@@ -51,8 +52,9 @@ public sealed partial class MicroVm : IDisposable
     private bool _disposeAfterCall;
 
     private MicroVm(GuestImage image, MicroVmOptions options, Kvm? ownedKvm, Vm vm, GuestMemory memory, string? noGuestMemfd,
-        MemoryConversion? conversion, Vcpu vcpu, kvm_sregs sregs)
+        MemoryConversion? conversion, Vcpu vcpu, kvm_sregs sregs, VcpuResetState atCreation)
     {
+        _atCreation = atCreation;
         Image = image;
         Options = options;
         _noGuestMemfd = noGuestMemfd;
@@ -189,7 +191,9 @@ public sealed partial class MicroVm : IDisposable
             LongMode.Apply(ref sregs);
             LongMode.ApplyExceptionTables(ref sregs);
             vcpu.SetSregs(sregs);
-            return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion, vcpu, sregs);
+            // Before the first KVM_RUN, what Reset writes back (read from the first vCPU of this Kvm and policy).
+            VcpuResetState atCreation = VcpuResetState.AtCreation(kvm, options.Cpuid, vcpu);
+            return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion, vcpu, sregs, atCreation);
         }
         catch
         {
@@ -217,8 +221,10 @@ public sealed partial class MicroVm : IDisposable
 
     /// <summary>
     /// Returns the micro-VM to its freshly created state without creating anything, so nothing of the last user
-    /// survives in guest memory or in the vCPU, and reloads the long-mode registers and the MSRs a guest may set
-    /// (SYSENTER_*, PAT, STAR/LSTAR/CSTAR/SFMASK, KERNEL_GS_BASE) with their values at creation. This is what a pool does
+    /// survives in guest memory or in the vCPU: reloads the long-mode registers, every MSR the kernel lists (SYSENTER_*,
+    /// PAT, STAR/LSTAR/CSTAR/SFMASK, KERNEL_GS_BASE, MISC_ENABLE …; not the TSC), the x87/SSE/AVX registers with MXCSR,
+    /// XCR0, the debug registers and the event state (nothing queued) with their values at creation
+    /// (<see cref="Arch.X86_64.VcpuResetState"/>). This is what a pool does
     /// between uses. A
     /// guest_memfd frees every page (<see cref="GuestMemory.Discard"/>: fallocate PUNCH_HOLE, after making private pages
     /// shared again) and the boot state and the image are written again. Host memory does the same (MADV_DONTNEED) the
@@ -248,7 +254,7 @@ public sealed partial class MicroVm : IDisposable
             if (_memory.CanRestorePristine) _memory.SavePristine();
         }
         _vcpu.SetSregs(_sregs);
-        ResetMsrs();
+        _atCreation.Load(_vcpu);
         _vcpu.ImmediateExit = false;
         IsFaulted = false;
     }

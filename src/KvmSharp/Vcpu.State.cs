@@ -13,7 +13,11 @@ public sealed partial class Vcpu
     /// <exception cref="KvmException">The ioctl failed.</exception>
     public kvm_fpu GetFpu() => GetState<kvm_fpu>(KvmIoctls.KVM_GET_FPU, "KVM_GET_FPU");
 
-    /// <summary>KVM_SET_FPU (x86): replaces the legacy FPU state, MXCSR included; the kernel checks no field.</summary>
+    /// <summary>
+    /// KVM_SET_FPU (x86): replaces the legacy FPU state except MXCSR (the kernel ignores <see cref="kvm_fpu.mxcsr"/>;
+    /// set it with <see cref="SetXsave"/>); the kernel checks no field. It does not touch the XSAVE header: on a vCPU
+    /// whose xstate_bv lacks FP/SSE (a new one) the guest and <see cref="GetXsave"/> still see the init state.
+    /// </summary>
     /// <exception cref="KvmException">The ioctl failed.</exception>
     public void SetFpu(kvm_fpu fpu) =>
         KvmCall.Check(Kernel.Ioctl(Handle, KvmIoctls.KVM_SET_FPU, KvmCall.Bytes(ref fpu)), "KVM_SET_FPU",

@@ -100,13 +100,14 @@ public sealed class ExitTests
     {
         using var k = new EmulatedKernel();
         using var g = new RawGuest(k);
-        g.LongMode(a => a.xgetbv());
+        g.LongMode(a => a.fld1()); // x87: not in the subset
         g.RunExpect(KvmExitReason.KVM_EXIT_INTERNAL_ERROR);
         Assert.Equal(1u, g.U32(KvmRunLayout.internal_suberror));
         Assert.Equal(8u, g.U32(KvmRunLayout.internal_ndata));
         Assert.Equal(1UL, g.U64(KvmRunLayout.internal_data)); // KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES
-        Assert.Equal(3, g.Run[KvmRunLayout.internal_data + 8]); // insn_size: 0f 01 d0
-        Assert.Equal(0x0f, g.Run[KvmRunLayout.internal_data + 9]);
+        Assert.Equal(2, g.Run[KvmRunLayout.internal_data + 8]); // insn_size: d9 e8
+        Assert.Equal(0xd9, g.Run[KvmRunLayout.internal_data + 9]);
+        Assert.Equal(0xe8, g.Run[KvmRunLayout.internal_data + 10]);
     }
 
     [Fact]

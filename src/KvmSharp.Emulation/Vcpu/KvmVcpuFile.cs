@@ -42,7 +42,7 @@ internal sealed class KvmVcpuFile : KernelFile
         {
             if (Kvm.Kernel.Config.Architecture != Architecture.X86_64) return Arm64.Arm64VcpuIoctls.Ioctl(Vcpu, request, arg);
             if (request == KvmIoctls.KVM_RUN)
-                return arg.Value != 0 ? Err.EINVAL : VcpuRun.Run(Vcpu);
+                return arg.Value != 0 ? Err.EINVAL : RunWithGuestFpu();
             if (request == KvmIoctls.KVM_GET_REGS)
                 return arg.CopyToUser(Vcpu.Cpu.GetRegs()) ? 0 : Err.EFAULT;
             if (request == KvmIoctls.KVM_SET_REGS)
@@ -65,6 +65,8 @@ internal sealed class KvmVcpuFile : KernelFile
                 return CpuidIoctls.GetCpuid2(Vcpu, arg);
             if (request == KvmIoctls.KVM_GET_FPU) return VcpuStateRules.GetFpu(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_SET_FPU) return VcpuStateRules.SetFpu(Vcpu.Cpu, arg);
+            if (request == KvmIoctls.KVM_GET_XSAVE || request == KvmIoctls.KVM_GET_XSAVE2) return XsaveRules.Get(Vcpu.Cpu, arg);
+            if (request == KvmIoctls.KVM_SET_XSAVE) return XsaveRules.Set(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_GET_XCRS) return VcpuStateRules.GetXcrs(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_SET_XCRS) return VcpuStateRules.SetXcrs(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_GET_VCPU_EVENTS) return VcpuStateRules.GetEvents(Vcpu.Cpu, arg);
@@ -81,6 +83,23 @@ internal sealed class KvmVcpuFile : KernelFile
                 return Arch.MemoryEncryptOp.VcpuIoctl(Vcpu, arg);
             // kvm_arch_vcpu_ioctl: default r = -EINVAL.
             return Err.EINVAL;
+        }
+    }
+
+    /// <summary>
+    /// kvm_arch_vcpu_ioctl_run: kvm_load_guest_fpu before anything else and kvm_put_guest_fpu on the way out, whatever
+    /// the run's result (the XSAVE image's init components, <see cref="XsaveRules.BeforeRun"/>).
+    /// </summary>
+    private long RunWithGuestFpu()
+    {
+        XsaveRules.BeforeRun(Vcpu.Cpu);
+        try
+        {
+            return VcpuRun.Run(Vcpu);
+        }
+        finally
+        {
+            XsaveRules.AfterRun(Vcpu.Cpu);
         }
     }
 

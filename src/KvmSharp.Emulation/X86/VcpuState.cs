@@ -5,9 +5,11 @@ namespace KvmSharp.Emulation.X86;
 
 /// <summary>
 /// The saved/restored x86 vCPU state that no other register file holds: the legacy FPU image (guest_fpu's fxsave
-/// area), XCR0, the event state of struct kvm_vcpu_arch (exception / interrupt / NMI queues, interrupt shadow), the
-/// MP state and the debug registers. The emulator's interpreter does not act on them (no FPU instructions, no event
-/// injection, no hardware breakpoints): they are stored and reported as the kernel stores and reports them.
+/// area), the AVX upper halves, the XSAVE header's XSTATE_BV and PKRU (KVM_GET/SET_XSAVE), XCR0, the event state of
+/// struct kvm_vcpu_arch (exception / interrupt / NMI queues, interrupt shadow), the MP state and the debug registers.
+/// The interpreter reads and writes the SSE/AVX registers, MXCSR, XCR0 and DR0–DR7 (Emulate/X86Emulator.Sse, .Avx,
+/// .Xcr, .DebugRegisters; execute breakpoints raise #DB); it runs no x87 instruction, injects no queued event and
+/// raises no data breakpoint: those are stored and reported as the kernel stores and reports them.
 /// </summary>
 internal sealed class VcpuState
 {
@@ -26,7 +28,10 @@ internal sealed class VcpuState
     /// <summary>XFEATURE_MASK_FP: XCR0's reset value (kvm_vcpu_reset: vcpu->arch.xcr0 = XFEATURE_MASK_FP).</summary>
     public const ulong Xcr0Fp = 1;
 
-    /// <summary>The fxsave image, as KVM_SET_FPU wrote it (mxcsr included, although KVM_GET_FPU does not return it).</summary>
+    /// <summary>
+    /// The fxsave image (the live registers while a KVM_RUN runs): KVM_SET_FPU writes all but mxcsr, KVM_SET_XSAVE the
+    /// components it names, mxcsr included; KVM_GET_FPU does not return mxcsr.
+    /// </summary>
     public kvm_fpu Fpu = new() { fcw = FcwDefault, mxcsr = MxcsrDefault };
 
     /// <summary>
@@ -37,6 +42,26 @@ internal sealed class VcpuState
 
     /// <summary>vcpu->arch.xcr0.</summary>
     public ulong Xcr0 = Xcr0Fp;
+
+    /// <summary>
+    /// The guest fpstate's header.xfeatures (XSTATE_BV): which components the saved image holds; a clear bit means
+    /// the component is in its init state whatever <see cref="Fpu"/> / <see cref="YmmHigh"/> hold. 0 at creation
+    /// (fpstate_init_user). KVM_SET_XSAVE replaces it; KVM_SET_FPU leaves it alone; a KVM_RUN re-derives it from the
+    /// registers (<see cref="XsaveRules.AfterRun"/>), so an interpreter write to the registers is reported.
+    /// </summary>
+    public ulong XstateBv;
+
+    /// <summary>The fxsave area's mxcsr_mask field as KVM_SET_XSAVE stored it (0 at creation; not in kvm_fpu).</summary>
+    public uint MxcsrMask;
+
+    /// <summary>vcpu->arch.pkru: PKRU (XSAVE component 9), kept outside the fpstate; 0 at creation.</summary>
+    public uint Pkru;
+
+    /// <summary>
+    /// The image kept aside while a KVM_RUN runs with components in their init state (<see cref="XsaveRules"/>):
+    /// the registers are then the init values, the saved area keeps what was there.
+    /// </summary>
+    internal XsaveRules.SavedArea? InitAtEntry;
 
     /// <summary>vcpu->arch.exception (struct kvm_queued_exception).</summary>
     public bool ExceptionInjected, ExceptionPending, ExceptionHasErrorCode, ExceptionHasPayload;

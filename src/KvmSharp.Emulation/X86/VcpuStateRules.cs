@@ -43,10 +43,19 @@ internal static class VcpuStateRules
         return arg.CopyToUser(fpu) ? 0 : Err.EFAULT;
     }
 
-    /// <summary>kvm_arch_vcpu_ioctl_set_fpu: copies every field into the fxsave area, mxcsr too, with no check.</summary>
+    /// <summary>
+    /// kvm_arch_vcpu_ioctl_set_fpu: copies fpr, fcw, fsw, ftwx, last_opcode, last_ip, last_dp and xmm into the
+    /// fxsave area with no check — not mxcsr (observed through KVM_GET_XSAVE: MXCSR keeps its value whatever
+    /// kvm_fpu.mxcsr says). twd (16 bits) = ftwx, so the byte after it (kvm_fpu.pad1's place, which KVM_GET_XSAVE
+    /// shows) becomes 0. The XSAVE header is not touched: while XSTATE_BV lacks FP/SSE, KVM_GET_XSAVE and the guest
+    /// see the init state instead (observed).
+    /// </summary>
     public static long SetFpu(X86Cpu cpu, IoctlArg arg)
     {
         if (!arg.CopyFromUser(out kvm_fpu fpu)) return Err.EFAULT;
+        fpu.pad1 = 0;
+        fpu.mxcsr = cpu.State.Fpu.mxcsr;
+        fpu.pad2 = 0;
         cpu.State.Fpu = fpu;
         return 0;
     }
@@ -96,7 +105,7 @@ internal static class VcpuStateRules
     }
 
     /// <summary>cpuid.c cpuid_get_supported_xcr0: (CPUID.0xD.0 EDX:EAX of the vCPU's table) &amp; kvm_caps.supported_xcr0.</summary>
-    private static ulong GuestSupportedXcr0(X86Cpu cpu)
+    internal static ulong GuestSupportedXcr0(X86Cpu cpu)
     {
         foreach (ref readonly var e in cpu.Cpuid.Entries)
         {

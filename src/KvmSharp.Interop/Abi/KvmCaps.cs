@@ -17,11 +17,18 @@ public static class KvmCaps
     public const int KVM_CAP_VCPU_EVENTS = 41;
     /// <summary>x86: KVM_GET_DEBUGREGS / KVM_SET_DEBUGREGS.</summary>
     public const int KVM_CAP_DEBUGREGS = 50;
+    /// <summary>x86: KVM_GET_XSAVE / KVM_SET_XSAVE (1 when the host has XSAVE).</summary>
+    public const int KVM_CAP_XSAVE = 55;
     /// <summary>x86: KVM_GET_XCRS / KVM_SET_XCRS.</summary>
     public const int KVM_CAP_XCRS = 56;
     public const int KVM_CAP_MAX_VCPUS = 66;
     public const int KVM_CAP_READONLY_MEM = 81;
     public const int KVM_CAP_MULTI_ADDRESS_SPACE = 118;
+    /// <summary>
+    /// x86: KVM_GET_XSAVE2. The answer is the size in bytes of the XSAVE image KVM_GET_XSAVE2 writes and
+    /// KVM_SET_XSAVE reads (at least 4096; larger only once a dynamic feature such as AMX is permitted).
+    /// </summary>
+    public const int KVM_CAP_XSAVE2 = 208;
     public const int KVM_CAP_IMMEDIATE_EXIT = 136;
     /// <summary>
     /// The KVM_DIRTY_LOG_* options KVM_ENABLE_CAP accepts (KVM_DIRTY_LOG_MANUAL_CAPS); enabling MANUAL_PROTECT_ENABLE
@@ -68,7 +75,9 @@ public static class KvmCaps
         KVM_CAP_SYNC_MMU => nameof(KVM_CAP_SYNC_MMU),
         KVM_CAP_VCPU_EVENTS => nameof(KVM_CAP_VCPU_EVENTS),
         KVM_CAP_DEBUGREGS => nameof(KVM_CAP_DEBUGREGS),
+        KVM_CAP_XSAVE => nameof(KVM_CAP_XSAVE),
         KVM_CAP_XCRS => nameof(KVM_CAP_XCRS),
+        KVM_CAP_XSAVE2 => nameof(KVM_CAP_XSAVE2),
         KVM_CAP_MAX_VCPUS => nameof(KVM_CAP_MAX_VCPUS),
         KVM_CAP_READONLY_MEM => nameof(KVM_CAP_READONLY_MEM),
         KVM_CAP_MULTI_ADDRESS_SPACE => nameof(KVM_CAP_MULTI_ADDRESS_SPACE),

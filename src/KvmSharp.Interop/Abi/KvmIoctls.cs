@@ -68,6 +68,18 @@ public static class KvmIoctls
     public static readonly uint KVM_GET_XCRS = _IOR(KVMIO, 0xa6, Size<kvm_xcrs>());
     /// <summary>Available with KVM_CAP_XCRS: sets XCR0 (the first entry naming it), <see cref="kvm_xcrs"/>.</summary>
     public static readonly uint KVM_SET_XCRS = _IOW(KVMIO, 0xa7, Size<kvm_xcrs>());
+    /// <summary>Available with KVM_CAP_XSAVE: the XSAVE image (standard format, 4096 bytes), <see cref="kvm_xsave"/>.</summary>
+    public static readonly uint KVM_GET_XSAVE = _IOR(KVMIO, 0xa4, Size<kvm_xsave>());
+    /// <summary>
+    /// Available with KVM_CAP_XSAVE: replaces the XSAVE image; the kernel reads KVM_CAP_XSAVE2's size (at least 4096
+    /// bytes), <see cref="kvm_xsave"/>.
+    /// </summary>
+    public static readonly uint KVM_SET_XSAVE = _IOW(KVMIO, 0xa5, Size<kvm_xsave>());
+    /// <summary>
+    /// Available with KVM_CAP_XSAVE2: the XSAVE image into a buffer of KVM_CAP_XSAVE2's size (the number encodes
+    /// 4096 whatever that size), <see cref="kvm_xsave"/>.
+    /// </summary>
+    public static readonly uint KVM_GET_XSAVE2 = _IOR(KVMIO, 0xcf, Size<kvm_xsave>());
     /// <summary>Available with KVM_CAP_VCPU_EVENTS: pending/injected exception, interrupt, NMI, SMI state.</summary>
     public static readonly uint KVM_GET_VCPU_EVENTS = _IOR(KVMIO, 0x9f, Size<kvm_vcpu_events>());
     /// <summary>Available with KVM_CAP_VCPU_EVENTS.</summary>
@@ -128,6 +140,9 @@ public static class KvmIoctls
         if (request == KVM_SET_FPU) return nameof(KVM_SET_FPU);
         if (request == KVM_GET_XCRS) return nameof(KVM_GET_XCRS);
         if (request == KVM_SET_XCRS) return nameof(KVM_SET_XCRS);
+        if (request == KVM_GET_XSAVE) return nameof(KVM_GET_XSAVE);
+        if (request == KVM_SET_XSAVE) return nameof(KVM_SET_XSAVE);
+        if (request == KVM_GET_XSAVE2) return nameof(KVM_GET_XSAVE2);
         if (request == KVM_GET_VCPU_EVENTS) return nameof(KVM_GET_VCPU_EVENTS);
         if (request == KVM_SET_VCPU_EVENTS) return nameof(KVM_SET_VCPU_EVENTS);
         if (request == KVM_GET_MP_STATE) return nameof(KVM_GET_MP_STATE);

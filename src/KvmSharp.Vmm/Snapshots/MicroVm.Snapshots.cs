@@ -84,6 +84,8 @@ public sealed partial class MicroVm
         try
         {
             _memory.RestoreTo(snapshot.Pages);
+            // The MSRs a snapshot does not carry (MISC_ENABLE …) go back to their creation values, as on Reset.
+            _atCreation.LoadMsrs(_vcpu);
             LoadVcpuState(snapshot.Vcpu);
         }
         catch
@@ -110,7 +112,7 @@ public sealed partial class MicroVm
             throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
                 $"cannot snapshot: the kernel lists MSR {Describe(msrs[read].Index)} but KVM_GET_MSRS does not read it");
         }
-        return new VcpuState(sregs, msrs);
+        return new VcpuState(sregs, msrs, ExtendedVcpuState.Capture(_vcpu));
     }
 
     /// <summary>Refuses, before anything changes, a snapshot holding an MSR this kernel does not list.</summary>
@@ -140,27 +142,27 @@ public sealed partial class MicroVm
             throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
                 $"this kernel refused the snapshot's special registers (CR0 0x{r.cr0:X}, CR4 0x{r.cr4:X}, EFER 0x{r.efer:X}): {e.Message}", e);
         }
-        if (state.Msrs.Length == 0) return;
-        int written = _vcpu.SetMsrs(state.Msrs);
-        if (written != state.Msrs.Length)
+        if (state.Msrs.Length > 0)
         {
-            MsrEntry refused = state.Msrs[written];
-            throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
-                $"this kernel refused the snapshot's MSR {Describe(refused.Index)} = 0x{refused.Value:X} (KVM_SET_MSRS wrote {written} of {state.Msrs.Length})");
+            int written = _vcpu.SetMsrs(state.Msrs);
+            if (written != state.Msrs.Length)
+            {
+                MsrEntry refused = state.Msrs[written];
+                throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
+                    $"this kernel refused the snapshot's MSR {Describe(refused.Index)} = 0x{refused.Value:X} (KVM_SET_MSRS wrote {written} of {state.Msrs.Length})");
+            }
         }
-    }
-
-    /// <summary>
-    /// Writes the captured MSRs' creation values back (<see cref="VcpuState.ResetValue"/>): <see cref="Reset"/> must
-    /// not let a guest's SYSCALL/SYSENTER targets, PAT or KERNEL_GS_BASE reach the next user of a pooled micro-VM.
-    /// </summary>
-    private void ResetMsrs()
-    {
-        MsrEntry[] msrs = KernelMsrs.ResetEntries;
-        if (msrs.Length == 0) return;
-        int written = _vcpu.SetMsrs(msrs);
-        if (written != msrs.Length)
-            throw new MicroVmException($"Reset: the kernel refused MSR {Describe(msrs[written].Index)} = 0x{msrs[written].Value:X}, its value at vCPU creation");
+        try
+        {
+            state.Extended.Load(_vcpu);
+        }
+        catch (Exception e) when (e is KvmException or MicroVmException)
+        {
+            // E.g. an XSAVE image with a component this vCPU's CPUID does not permit, or XCR0 beyond it.
+            ExtendedVcpuState x = state.Extended;
+            throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
+                $"this kernel refused the snapshot's FPU/extended state ({(x.IsXsave ? $"{x.Fpu.Length}-byte XSAVE image" : "legacy FPU image")}, XCR0 {(x.Xcr0 is { } v ? $"0x{v:X}" : "absent")}, DR7 0x{x.DebugRegs.dr7:X}): {e.Message}", e);
+        }
     }
 
     private static string Describe(uint msr) => $"{X86Msr.NameOf(msr)} (0x{msr:X})";

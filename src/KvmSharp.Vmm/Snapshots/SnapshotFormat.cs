@@ -2,10 +2,10 @@
 namespace KvmSharp.Vmm.Snapshots;
 
 /// <summary>
-/// The snapshot file, version 3 (all integers little-endian):
+/// The snapshot file, version 4 (all integers little-endian):
 /// <code>
 ///  0  8  magic "KVMSNAP\0"
-///  8  4  u32 version = 3
+///  8  4  u32 version = 4
 /// 12  4  u32 page size = 4096
 /// 16  8  u64 memory size (a valid MicroVmOptions.MemorySize)
 /// 24  4  u32 VM type (KVM_CREATE_VM's argument)
@@ -20,6 +20,12 @@ namespace KvmSharp.Vmm.Snapshots;
 ///          u32 MSR count (at most the 9 of VcpuState.Candidates)
 ///          MSR count × struct kvm_msr_entry { u32 index; u32 reserved = 0; u64 value }, indices strictly ascending,
 ///            each one of VcpuState.Candidates (KERNEL_GS_BASE, STAR, LSTAR, CSTAR, SFMASK, SYSENTER_CS/ESP/EIP, PAT)
+///          u32 FPU image length L: 416 (struct kvm_fpu, a kernel without KVM_CAP_XSAVE) or 4096 ≤ L ≤ 65536, L % 4 = 0
+///            (the XSAVE area as KVM_GET_XSAVE / KVM_GET_XSAVE2 gave it)
+///          L bytes: the FPU image
+///          u32 XCR0 flags (bit 0: XCR0 present, i.e. the kernel has KVM_CAP_XCRS; no other bit); u64 XCR0 (0 if absent)
+///          128 bytes: struct kvm_debugregs as KVM_GET_DEBUGREGS gave it
+///          64 bytes: struct kvm_vcpu_events as KVM_GET_VCPU_EVENTS gave it
 ///        32 bytes: SHA-256 of every byte before it
 /// </code>
 /// The image travels inside the snapshot, not as a hash of it: a snapshot must create a micro-VM in another process
@@ -32,6 +38,9 @@ namespace KvmSharp.Vmm.Snapshots;
 /// Version 1 (the first days of snapshots) had 0 where version 2 records the GUEST-ABI version; GUEST-ABI v4 added
 /// VMM pages (IDT, exception handlers) that a v3 snapshot lacks, so a snapshot must say which layout it holds.
 /// Version 3 added the vCPU section (after the pages, so the header and the offsets of version 2 are unchanged).
+/// Version 4 added the FPU image, XCR0, the debug registers and the events after the MSRs: a guest whose
+/// initialisation set MXCSR, XCR0 or vector registers ran differently after a version 3 restore. Version 3 is refused
+/// for the same reason as 1 and 2.
 /// Versions 1 and 2 are refused (<see cref="SnapshotFormatError.UnsupportedVersion"/>), not loaded with the boot
 /// registers: a guest whose initialisation set FS base, KERNEL_GS_BASE, STAR … would silently run differently from
 /// the micro-VM that was snapshotted. Take such a snapshot again.
@@ -40,7 +49,10 @@ internal static class SnapshotFormat
 {
     public static ReadOnlySpan<byte> Magic => "KVMSNAP\0"u8;
 
-    public const uint Version = 3;
+    public const uint Version = 4;
+
+    /// <summary>The vCPU section's XCR0 flag: XCR0 present.</summary>
+    public const uint HasXcr0 = 1;
 
     public const int HeaderSize = 48;
 

@@ -2,6 +2,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
+using KvmSharp.Abi;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Loader;
 
@@ -52,6 +53,11 @@ internal sealed class SnapshotReader
         {
             throw Fail(SnapshotFormatError.UnsupportedVersion, SnapshotFormat.VersionOffset,
                 $"format version {version} holds guest memory but not the vCPU state (special registers, MSRs such as FS base, KERNEL_GS_BASE, STAR) that version {SnapshotFormat.Version} restores; loading it with the boot registers could run the guest differently from the micro-VM that was snapshotted, so it is refused: take the snapshot again");
+        }
+        if (version == 3)
+        {
+            throw Fail(SnapshotFormatError.UnsupportedVersion, SnapshotFormat.VersionOffset,
+                $"format version 3 holds the special registers and MSRs but not the FPU/SSE/AVX registers, MXCSR, XCR0 and debug registers that version {SnapshotFormat.Version} restores; loading it with their reset values could run the guest differently from the micro-VM that was snapshotted, so it is refused: take the snapshot again");
         }
         if (version != SnapshotFormat.Version)
             throw Fail(SnapshotFormatError.UnsupportedVersion, SnapshotFormat.VersionOffset, $"format version {version}; this library reads version {SnapshotFormat.Version}");
@@ -214,7 +220,31 @@ internal sealed class SnapshotReader
             if (U32(field, 4) != 0) throw Invalid(at + 4, $"MSR {i}'s reserved field is 0x{U32(field, 4):X}, not 0");
             msrs[i] = new MsrEntry(index, U64(field, 8));
         }
-        return new VcpuState(VcpuState.ReadSregs(sregs), msrs);
+        return new VcpuState(VcpuState.ReadSregs(sregs), msrs, ReadExtended());
+    }
+
+    private ExtendedVcpuState ReadExtended()
+    {
+        Span<byte> field = stackalloc byte[12];
+        Fill(field[..4], "the FPU image's length");
+        uint length = U32(field, 0);
+        if (length != ExtendedVcpuState.LegacyFpuSize && (length < 4096 || length > VcpuState.MaxXsaveSize || length % 4 != 0))
+        {
+            throw Invalid(_offset - 4,
+                $"an FPU image of {length} bytes: a snapshot holds a struct kvm_fpu ({ExtendedVcpuState.LegacyFpuSize}) or an XSAVE area (4096 to {VcpuState.MaxXsaveSize}, a multiple of 4)");
+        }
+        byte[] fpu = ReadBytes((int)length, "the FPU image");
+        Fill(field, "XCR0");
+        uint flags = U32(field, 0);
+        ulong xcr0 = U64(field, 4);
+        if ((flags & ~SnapshotFormat.HasXcr0) != 0) throw Invalid(_offset - 12, $"XCR0 flags 0x{flags:X}; only 0x{SnapshotFormat.HasXcr0:X} is defined");
+        if ((flags & SnapshotFormat.HasXcr0) == 0 && xcr0 != 0) throw Invalid(_offset - 8, $"XCR0 0x{xcr0:X} with the flag that says it is absent");
+        Span<byte> debugRegs = stackalloc byte[VcpuState.DebugRegsSize];
+        Fill(debugRegs, "the debug registers");
+        Span<byte> events = stackalloc byte[VcpuState.EventsSize];
+        Fill(events, "the event state");
+        return new ExtendedVcpuState(fpu, (flags & SnapshotFormat.HasXcr0) != 0 ? xcr0 : null,
+            VcpuState.ReadStruct<kvm_debugregs>(debugRegs), VcpuState.ReadStruct<kvm_vcpu_events>(events));
     }
 
     /// <summary>Reads <paramref name="length"/> bytes into a buffer that grows only as they arrive.</summary>

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using KvmSharp.Vmm.Arch.X86_64;
 
 namespace KvmSharp.Vmm.Snapshots;
 
@@ -65,5 +66,18 @@ internal static class SnapshotWriter
             BinaryPrimitives.WriteUInt64LittleEndian(field[8..], msr.Value);
             emit(field);
         }
+        ExtendedVcpuState x = vcpu.Extended;
+        BinaryPrimitives.WriteUInt32LittleEndian(field, (uint)x.Fpu.Length);
+        emit(field[..4]);
+        emit(x.Fpu);
+        BinaryPrimitives.WriteUInt32LittleEndian(field, x.Xcr0.HasValue ? SnapshotFormat.HasXcr0 : 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(field[4..], x.Xcr0 ?? 0);
+        emit(field[..12]);
+        Span<byte> debugRegs = stackalloc byte[VcpuState.DebugRegsSize];
+        VcpuState.WriteStruct(x.DebugRegs, debugRegs);
+        emit(debugRegs);
+        Span<byte> events = stackalloc byte[VcpuState.EventsSize];
+        VcpuState.WriteStruct(x.Events, events);
+        emit(events);
     }
 }

@@ -2,6 +2,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using KvmSharp.Abi;
+using KvmSharp.Vmm.Arch.X86_64;
 
 namespace KvmSharp.Vmm.Snapshots;
 
@@ -9,7 +10,8 @@ namespace KvmSharp.Vmm.Snapshots;
 /// The vCPU state a snapshot carries besides memory: what a guest can change and what survives between calls (each
 /// call loads only the general registers). KVM_GET_SREGS whole — segments with their bases (FS and GS base
 /// included), GDT/IDT, CR0/2/3/4/8, EFER, APIC base — and the MSRs of <see cref="Candidates"/> that the kernel lists
-/// in KVM_GET_MSR_INDEX_LIST.
+/// in KVM_GET_MSR_INDEX_LIST, and the <see cref="ExtendedVcpuState"/>: x87/SSE/AVX registers with MXCSR, XCR0, the
+/// debug registers and the event state.
 /// </summary>
 internal sealed class VcpuState
 {
@@ -27,31 +29,40 @@ internal sealed class VcpuState
     /// <summary>Bytes of <c>struct kvm_sregs</c> in the file (the uAPI layout, little-endian).</summary>
     public static readonly int SregsSize = Marshal.SizeOf<kvm_sregs>();
 
-    public VcpuState(kvm_sregs sregs, MsrEntry[] msrs)
+    public VcpuState(kvm_sregs sregs, MsrEntry[] msrs, ExtendedVcpuState extended)
     {
         Sregs = sregs;
         Msrs = msrs;
+        Extended = extended;
     }
+
+    /// <summary>Bytes of <c>struct kvm_debugregs</c> in the file.</summary>
+    public static readonly int DebugRegsSize = Marshal.SizeOf<kvm_debugregs>();
+
+    /// <summary>Bytes of <c>struct kvm_vcpu_events</c> in the file.</summary>
+    public static readonly int EventsSize = Marshal.SizeOf<kvm_vcpu_events>();
+
+    /// <summary>
+    /// The largest XSAVE image a file may hold: KVM_CAP_XSAVE2 sizes reach 11 008 bytes with AMX; this leaves room
+    /// for what later CPUs add while refusing a length that could only be corrupt.
+    /// </summary>
+    public const int MaxXsaveSize = 64 * 1024;
+
+    /// <summary>The FPU/XSAVE image, XCR0, debug registers and events.</summary>
+    public ExtendedVcpuState Extended { get; }
 
     public kvm_sregs Sregs { get; }
 
     /// <summary>Captured MSRs, indices ascending and among <see cref="Candidates"/>.</summary>
     public MsrEntry[] Msrs { get; }
 
-    /// <summary>
-    /// Each candidate's value on a vCPU just created (x86.c kvm_vcpu_reset; SDM Vol. 3A table 10-1): 0, except PAT
-    /// (MSR_IA32_CR_PAT_DEFAULT). <see cref="MicroVm.Reset"/> writes these back so nothing a guest set survives into
-    /// the next use; a test reads them from a new vCPU on each kernel.
-    /// </summary>
-    public static ulong ResetValue(uint msr) => msr == X86Msr.Pat ? KvmSharp.X86.MsrIndex.IA32_CR_PAT_DEFAULT : 0;
-
     /// <summary>The candidates <paramref name="indexList"/> (a kernel's KVM_GET_MSR_INDEX_LIST) contains.</summary>
     public static uint[] Captured(IReadOnlyList<uint> indexList) => [.. Candidates.Where(indexList.Contains)];
 
     /// <summary>
-    /// What <paramref name="kvm"/>'s kernel lists, the candidates among them, and those with their creation values (what
-    /// <see cref="MicroVm.Reset"/> writes): asked once per <see cref="Kvm"/> object — the list is the kernel's, not a
-    /// vCPU's — so a pool's micro-VMs and every reset share one KVM_GET_MSR_INDEX_LIST.
+    /// What <paramref name="kvm"/>'s kernel lists and the candidates among them: asked once per <see cref="Kvm"/> object
+    /// — the list is the kernel's, not a vCPU's — so a pool's micro-VMs, their snapshots and resets
+    /// (<see cref="Arch.X86_64.VcpuResetState"/>) share one KVM_GET_MSR_INDEX_LIST.
     /// </summary>
     public static KernelMsrs MsrsOf(Kvm kvm) => s_kernelMsrs.GetValue(kvm, static k => new KernelMsrs(k.GetMsrIndexList()));
 
@@ -64,11 +75,16 @@ internal sealed class VcpuState
 
         public uint[] Captured { get; } = VcpuState.Captured(indexList);
 
-        public MsrEntry[] ResetEntries { get; } = [.. VcpuState.Captured(indexList).Select(m => new MsrEntry(m, ResetValue(m)))];
     }
 
     public static void WriteSregs(in kvm_sregs sregs, Span<byte> destination) =>
         MemoryMarshal.Write(destination, in sregs);
 
     public static kvm_sregs ReadSregs(ReadOnlySpan<byte> source) => MemoryMarshal.Read<kvm_sregs>(source);
+
+    /// <summary>Writes an unmanaged uAPI struct in its C layout (little-endian, as the kernel has it).</summary>
+    public static void WriteStruct<T>(in T value, Span<byte> destination) where T : unmanaged => MemoryMarshal.Write(destination, in value);
+
+    /// <summary>Reads an unmanaged uAPI struct from its C layout.</summary>
+    public static T ReadStruct<T>(ReadOnlySpan<byte> source) where T : unmanaged => MemoryMarshal.Read<T>(source);
 }

@@ -27,6 +27,10 @@ public class IoctlNumberTests
         { nameof(KvmIoctls.KVM_SET_REGS), KvmIoctls.KVM_SET_REGS, 0x4090AE82 },
         { nameof(KvmIoctls.KVM_GET_SREGS), KvmIoctls.KVM_GET_SREGS, 0x8138AE83 },
         { nameof(KvmIoctls.KVM_SET_SREGS), KvmIoctls.KVM_SET_SREGS, 0x4138AE84 },
+        // x86 XSAVE: struct kvm_xsave is 4096 bytes (the flexible extra[] adds nothing to sizeof).
+        { nameof(KvmIoctls.KVM_GET_XSAVE), KvmIoctls.KVM_GET_XSAVE, 0x9000AEA4 },
+        { nameof(KvmIoctls.KVM_SET_XSAVE), KvmIoctls.KVM_SET_XSAVE, 0x5000AEA5 },
+        { nameof(KvmIoctls.KVM_GET_XSAVE2), KvmIoctls.KVM_GET_XSAVE2, 0x9000AECF },
         // Proposal (v8 in-place conversion): same nr as KVM_SET_MEMORY_ATTRIBUTES, _IOWR, 128 bytes.
         { nameof(KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2), KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2, 0xC080AED2 },
     };
@@ -54,6 +58,8 @@ public class IoctlNumberTests
         Assert.Throws<ArgumentOutOfRangeException>(() => IoctlEncoding._IOW(KvmIoctls.KVMIO, 1, 1u << 14));
 
     [Theory]
+    [InlineData(KvmCaps.KVM_CAP_XSAVE, 55)]
+    [InlineData(KvmCaps.KVM_CAP_XSAVE2, 208)]
     [InlineData(KvmCaps.KVM_CAP_USER_MEMORY2, 231)]
     [InlineData(KvmCaps.KVM_CAP_MEMORY_FAULT_INFO, 232)]
     [InlineData(KvmCaps.KVM_CAP_MEMORY_ATTRIBUTES, 233)]

@@ -81,6 +81,9 @@ static void ioctls(void)
 	CONST(KVM_SET_FPU);
 	CONST(KVM_GET_XCRS);
 	CONST(KVM_SET_XCRS);
+	CONST(KVM_GET_XSAVE);
+	CONST(KVM_SET_XSAVE);
+	CONST(KVM_GET_XSAVE2);
 	CONST(KVM_GET_VCPU_EVENTS);
 	CONST(KVM_SET_VCPU_EVENTS);
 	CONST(KVM_GET_MP_STATE);
@@ -112,6 +115,8 @@ static void caps(void)
 	CONST(KVM_CAP_VCPU_EVENTS);
 	CONST(KVM_CAP_DEBUGREGS);
 	CONST(KVM_CAP_XCRS);
+	CONST(KVM_CAP_XSAVE);
+	CONST(KVM_CAP_XSAVE2);
 	CONST(KVM_CAP_IMMEDIATE_EXIT);
 	CONST(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
 	CONST(KVM_CAP_ENFORCE_PV_FEATURE_CPUID);
@@ -358,6 +363,9 @@ static void x86_vcpu_state_structs(void)
 	OFF(kvm_xcr, xcr); OFF(kvm_xcr, reserved); OFF(kvm_xcr, value);
 	SIZE(kvm_xcrs);
 	OFF(kvm_xcrs, nr_xcrs); OFF(kvm_xcrs, flags); OFF(kvm_xcrs, xcrs); OFF(kvm_xcrs, padding);
+	/* kvm_xsave ends in the flexible __u32 extra[]: not a member of the C# struct (sizeof is 4096 on both sides). */
+	SIZE(kvm_xsave);
+	OFF(kvm_xsave, region);
 	SIZE(kvm_mp_state);
 	OFF(kvm_mp_state, mp_state);
 	CONST(KVM_MP_STATE_RUNNABLE); CONST(KVM_MP_STATE_UNINITIALIZED); CONST(KVM_MP_STATE_INIT_RECEIVED);

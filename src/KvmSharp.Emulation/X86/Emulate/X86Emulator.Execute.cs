@@ -17,6 +17,7 @@ internal sealed partial class X86Emulator
 
     private void ExecuteOne()
     {
+        CheckCodeBreakpoint();
         var i = Fetch();
         ulong next = i.NextIP;
         // RF is cleared once an instruction completes (SDM Vol. 3A 18.3.1.1); IRET may set it again.
@@ -35,6 +36,7 @@ internal sealed partial class X86Emulator
             case Mnemonic.Mov:
                 if (IsSegmentMove(i)) { MoveSegment(i); break; }
                 if (IsControlRegisterMove(i)) { MoveControlRegister(i); break; }
+                if (IsDebugRegisterMove(i)) { MoveDebugRegister(i); break; }
                 {
                     int size = OpSize(i, 0);
                     WriteOp(i, 0, size, ReadOp(i, 1, size));
@@ -329,6 +331,7 @@ internal sealed partial class X86Emulator
                 ModelSpecificRegister(i);
                 break;
             default:
+                if (TryExecuteExtended(i, ref f)) break; // SSE, AVX, XGETBV/XSETBV (X86Emulator.Sse.cs and siblings)
                 throw new EmulationFailure($"{i.Mnemonic} is outside the emulated subset", haveInstructionBytes: true);
         }
         _cpu.Rflags = f;

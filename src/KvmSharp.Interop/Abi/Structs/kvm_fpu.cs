@@ -13,8 +13,8 @@ namespace KvmSharp.Abi;
 
 /// <summary>
 /// <c>struct kvm_fpu</c>, 416 bytes (arch/x86/include/uapi/asm/kvm.h), KVM_GET_FPU / KVM_SET_FPU: the legacy
-/// (fxsave) part of the guest FPU state. Note: upstream KVM_GET_FPU does not copy mxcsr out (it reads 0), while
-/// KVM_SET_FPU stores it unchecked; pad1/pad2 read 0.
+/// (fxsave) part of the guest FPU state. Note: upstream KVM_GET_FPU does not copy mxcsr out (it reads 0), and
+/// KVM_SET_FPU does not copy it in either (KVM_GET_XSAVE shows MXCSR unchanged); pad1/pad2 read 0.
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
 public struct kvm_fpu

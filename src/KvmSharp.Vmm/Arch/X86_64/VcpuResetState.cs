@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
+using KvmSharp.Vmm.Snapshots;
+
+namespace KvmSharp.Vmm.Arch.X86_64;
+
+/// <summary>
+/// What a vCPU holds at creation, for the state a guest can change and a call does not reload: every MSR the kernel
+/// lists in KVM_GET_MSR_INDEX_LIST and takes back (IA32_TSC excepted), and the <see cref="ExtendedVcpuState"/>.
+/// <see cref="MicroVm.Reset"/> writes it back, so a pooled micro-VM's next user finds nothing of the last one's —
+/// not in XMM registers, and not in an MSR such as IA32_MISC_ENABLE, which KVM lets a guest set to almost any
+/// value and read back (x86.c kvm_set_msr_common: only the PMU read-only bits and EMON are kept), a 64-bit channel
+/// from one user to the next.
+/// </summary>
+internal sealed class VcpuResetState
+{
+    private VcpuResetState(MsrEntry[] msrs, ExtendedVcpuState extended)
+    {
+        Msrs = msrs;
+        Extended = extended;
+    }
+
+    /// <summary>The listed MSRs with their creation values, in the kernel's list order.</summary>
+    public MsrEntry[] Msrs { get; }
+
+    public ExtendedVcpuState Extended { get; }
+
+    /// <summary>
+    /// The state of a vCPU just created on <paramref name="kvm"/>'s kernel with the CPUID of <paramref name="policy"/>,
+    /// read from <paramref name="fresh"/> — which must not have run — the first time, then shared by every micro-VM of
+    /// that <see cref="Kvm"/> and policy (the values are the kernel's reset values, the same for every vCPU).
+    /// </summary>
+    public static VcpuResetState AtCreation(Kvm kvm, CpuidPolicy policy, Vcpu fresh)
+    {
+        VcpuResetState?[] byPolicy = s_atCreation.GetValue(kvm, static _ => new VcpuResetState?[Enum.GetValues<CpuidPolicy>().Length]);
+        int index = (int)policy;
+        return Volatile.Read(ref byPolicy[index])
+            ?? Interlocked.CompareExchange(ref byPolicy[index], Capture(kvm, fresh), null)
+            ?? byPolicy[index]!;
+    }
+
+    /// <summary>Writes the MSRs, then the extended state, into <paramref name="vcpu"/>.</summary>
+    /// <exception cref="MicroVmException">The kernel refused an MSR it took at capture.</exception>
+    public void Load(Vcpu vcpu)
+    {
+        LoadMsrs(vcpu);
+        Extended.Load(vcpu);
+    }
+
+    /// <summary>Writes the MSRs' creation values (one KVM_SET_MSRS).</summary>
+    /// <exception cref="MicroVmException">The kernel refused one.</exception>
+    public void LoadMsrs(Vcpu vcpu)
+    {
+        if (Msrs.Length == 0) return;
+        int written = vcpu.SetMsrs(Msrs);
+        if (written != Msrs.Length)
+        {
+            MsrEntry refused = Msrs[written];
+            throw new MicroVmException($"the kernel refused MSR {X86Msr.NameOf(refused.Index)} (0x{refused.Index:X}) = 0x{refused.Value:X}, its value at vCPU creation");
+        }
+    }
+
+    private static readonly ConditionalWeakTable<Kvm, VcpuResetState?[]> s_atCreation = new();
+
+    /// <summary>
+    /// Reads every listed MSR but IA32_TSC (writing it back would rewind the guest's clock: KVM takes a host TSC write
+    /// as a new synchronisation point) and writes the values straight back, keeping those the kernel accepts: a
+    /// listed MSR may refuse even its own value (a read-only one on this CPU vendor), and Reset must never fail on one.
+    /// </summary>
+    private static VcpuResetState Capture(Kvm kvm, Vcpu fresh)
+    {
+        var candidates = new List<MsrEntry>();
+        foreach (uint index in VcpuState.MsrsOf(kvm).IndexList)
+            if (index != X86Msr.Tsc) candidates.Add(new MsrEntry(index, 0));
+        MsrEntry[] entries = [.. candidates];
+        int read = entries.Length == 0 ? 0 : fresh.GetMsrs(entries);
+        var readable = new List<MsrEntry>(entries.Length);
+        for (int i = 0; i < entries.Length; i++)
+        {
+            if (i < read)
+            {
+                readable.Add(entries[i]);
+                continue;
+            }
+            // KVM_GET_MSRS stops at the first MSR it cannot read: read the rest one by one.
+            var one = new[] { entries[i] };
+            if (fresh.GetMsrs(one) == 1) readable.Add(one[0]);
+        }
+        var accepted = new List<MsrEntry>(readable.Count);
+        foreach (MsrEntry msr in readable)
+            if (fresh.SetMsrs([msr]) == 1) accepted.Add(msr);
+        return new VcpuResetState([.. accepted], ExtendedVcpuState.Capture(fresh));
+    }
+}

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using KvmSharp.Abi;
+using KvmSharp.Vmm.Arch.X86_64;
+using KvmSharp.Vmm.Snapshots;
+using KvmSharp.Vmm.Tests.Infrastructure;
+
+namespace KvmSharp.Vmm.Tests;
+
+/// <summary>
+/// What a guest leaves in the vCPU besides memory and the registers a call reloads — XMM/YMM, MXCSR, XCR0, DR0–DR7,
+/// queued events — must not reach the next user of a reset (pooled) micro-VM, and must travel in a snapshot. On each
+/// kernel: the guest leaves what it can (<see cref="ExtendedStateGuest"/>), the test plants the rest through the vCPU
+/// (<see cref="Plant"/>: what a guest on a host that runs AVX and LDMXCSR natively would leave), and the state is
+/// compared with a micro-VM that never ran — through KVM_GET_XSAVE/XCRS/DEBUGREGS/VCPU_EVENTS and through what the
+/// guest reads. Each test first shows the marks are there, so it can fail.
+/// </summary>
+public sealed class ExtendedStateIsolationTests
+{
+    private const ulong Secret = 0x5EC2_E700_0000_0000;
+    private const uint PlantedMxcsr = 0x7f80; // round toward zero, every exception masked
+
+    // The standard-format XSAVE area (SDM Vol. 1 13.4): MXCSR in the legacy region, XSTATE_BV in the header, the
+    // upper YMM halves (component 2) at their architectural offset.
+    private const int XsaveMxcsr = 24, XsaveXmm = 160, XsaveXstateBv = 512, XsaveYmmHigh = 576;
+
+    [SkippableTheory]
+    [MemberData(nameof(TestKernel.Kernels), MemberType = typeof(TestKernel))]
+    public void Reset_returns_vector_registers_mxcsr_xcr0_debug_registers_and_events_to_their_creation_values(string kernel)
+    {
+        using var k = TestKernel.Open(kernel);
+        bool avx = ExtendedStateGuest.HostOffersAvx(k.Kvm);
+        MicroVmOptions options = k.Options(null);
+        (string freshState, byte[] freshProbe) = Fresh(options);
+
+        using var vm = MicroVm.Create(ExtendedStateGuest.Image(), options);
+        Call(vm, "taint", Secret, avx ? 1UL : 0UL);
+        Plant(vm.Vcpu, avx);
+        // Control: every mark is there before the reset.
+        ExtendedVcpuState tainted = ExtendedVcpuState.Capture(vm.Vcpu);
+        Assert.Equal(PlantedMxcsr, BinaryPrimitives.ReadUInt32LittleEndian(tainted.Fpu.AsSpan(XsaveMxcsr)));
+        Assert.Equal(Secret + 15, BinaryPrimitives.ReadUInt64LittleEndian(tainted.Fpu.AsSpan(XsaveXmm + 15 * 16)));
+        Assert.Equal(ExtendedStateGuest.TaintedDr7, tainted.DebugRegs.dr7);
+        Assert.Equal(1, tainted.Events.nmi_masked);
+        if (avx) Assert.Equal((ExtendedStateGuest.TaintedXcr0, (byte)0xA5), (tainted.Xcr0, tainted.Fpu[XsaveYmmHigh + 255]));
+        Assert.NotEqual(freshState, Describe(tainted));
+
+        vm.Reset();
+        Assert.Equal(freshState, Describe(ExtendedVcpuState.Capture(vm.Vcpu)));
+        Assert.Equal(freshProbe, Call(vm, "probe"));
+    }
+
+    /// <summary>A pool's second user sees a vCPU as fresh as its first did.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(TestKernel.Kernels), MemberType = typeof(TestKernel))]
+    public void A_pooled_micro_vms_next_user_sees_none_of_the_last_users_vcpu_state(string kernel)
+    {
+        using var k = TestKernel.Open(kernel);
+        bool avx = ExtendedStateGuest.HostOffersAvx(k.Kvm);
+        MicroVmOptions options = k.Options(null);
+        (string freshState, byte[] freshProbe) = Fresh(options);
+        using var pool = new MicroVmPool(ExtendedStateGuest.Image(), options, size: 1);
+        MicroVm first = pool.Rent();
+        Call(first, "taint", Secret, avx ? 1UL : 0UL);
+        Assert.NotEqual(freshProbe, Call(first, "probe"));
+        pool.Return(first);
+        MicroVm second = pool.Rent();
+        Assert.Same(first, second);
+        Assert.Equal(freshState, Describe(ExtendedVcpuState.Capture(second.Vcpu)));
+        Assert.Equal(freshProbe, Call(second, "probe"));
+        pool.Return(second);
+    }
+
+    /// <summary>
+    /// IA32_MISC_ENABLE takes almost any value from a guest and gives it back (x86.c kvm_set_msr_common): a channel from
+    /// one user of a pooled micro-VM to the next unless Reset, and a snapshot pool's Restore, put it back.
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(TestKernel.Kernels), MemberType = typeof(TestKernel))]
+    public void Reset_and_restore_put_misc_enable_back_so_it_carries_nothing_to_the_next_user(string kernel)
+    {
+        using var k = TestKernel.Open(kernel);
+        MicroVmOptions options = k.Options(null);
+        using var vm = MicroVm.Create(ExtendedStateGuest.Image(), options);
+        ulong fresh = Value(vm, "rdmsr", X86Msr.MiscEnable);
+        const ulong Secret32 = 0x5EC2_E700UL << 32;
+        MicroVmSnapshot snapshot = vm.Snapshot();
+        foreach (bool restore in new[] { false, true })
+        {
+            Assert.Equal(0UL, Value(vm, "wrmsr", X86Msr.MiscEnable, fresh | Secret32));
+            Assert.Equal(fresh | Secret32, Value(vm, "rdmsr", X86Msr.MiscEnable)); // the channel is there
+            if (restore) vm.Restore(snapshot);
+            else vm.Reset();
+            Assert.Equal(fresh, Value(vm, "rdmsr", X86Msr.MiscEnable));
+        }
+    }
+
+    /// <summary>
+    /// A snapshot taken after a guest set its vector registers, XCR0 and debug registers (and MXCSR, YMM and events
+    /// were planted) gives a micro-VM, and a Restore, with that same state — written to bytes and read back.
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(TestKernel.Kernels), MemberType = typeof(TestKernel))]
+    public void A_snapshot_carries_vector_registers_mxcsr_xcr0_debug_registers_and_events(string kernel)
+    {
+        using var k = TestKernel.Open(kernel);
+        bool avx = ExtendedStateGuest.HostOffersAvx(k.Kvm);
+        MicroVmOptions options = k.Options(null);
+        using var vm = MicroVm.Create(ExtendedStateGuest.Image(), options);
+        Call(vm, "taint", Secret, avx ? 1UL : 0UL);
+        Plant(vm.Vcpu, avx);
+        string expected = Describe(ExtendedVcpuState.Capture(vm.Vcpu));
+        MicroVmSnapshot snapshot = SnapshotSamples.Read(SnapshotSamples.Bytes(vm.Snapshot()));
+        Assert.Equal(expected, Describe(snapshot.Vcpu.Extended));
+
+        using (var copy = MicroVm.Create(snapshot, options))
+        {
+            Assert.Equal(expected, Describe(ExtendedVcpuState.Capture(copy.Vcpu)));
+        }
+        vm.Reset();
+        Assert.NotEqual(expected, Describe(ExtendedVcpuState.Capture(vm.Vcpu)));
+        vm.Restore(snapshot);
+        Assert.Equal(expected, Describe(ExtendedVcpuState.Capture(vm.Vcpu)));
+        byte[] probe = Call(vm, "probe");
+        Assert.Equal(Secret + 3, BinaryPrimitives.ReadUInt64LittleEndian(probe.AsSpan(3 * 16)));
+        Assert.Equal(ExtendedStateGuest.TaintedDr7, BinaryPrimitives.ReadUInt64LittleEndian(probe.AsSpan(296)) & ExtendedStateGuest.TaintedDr7);
+    }
+
+    /// <summary>
+    /// Sets through the vCPU what the guest cannot set on a kvm_pvm host: MXCSR, the upper YMM halves (with AVX) and
+    /// event state (NMIs masked, an interrupt shadow).
+    /// </summary>
+    private static void Plant(Vcpu vcpu, bool avx)
+    {
+        byte[] xsave = vcpu.GetXsave();
+        BinaryPrimitives.WriteUInt32LittleEndian(xsave.AsSpan(XsaveMxcsr), PlantedMxcsr);
+        if (avx)
+        {
+            ulong bv = BinaryPrimitives.ReadUInt64LittleEndian(xsave.AsSpan(XsaveXstateBv));
+            BinaryPrimitives.WriteUInt64LittleEndian(xsave.AsSpan(XsaveXstateBv), bv | 0b110);
+            xsave.AsSpan(XsaveYmmHigh, 256).Fill(0xA5);
+        }
+        vcpu.SetXsave(xsave);
+        kvm_vcpu_events events = vcpu.GetEvents();
+        events.nmi_masked = 1;
+        events.interrupt_shadow = 1;
+        events.flags |= KvmVcpuEvents.KVM_VCPUEVENT_VALID_SHADOW;
+        vcpu.SetEvents(events);
+    }
+
+    /// <summary>A micro-VM that never ran: its vCPU state and what the probe reads.</summary>
+    private static (string State, byte[] Probe) Fresh(MicroVmOptions options)
+    {
+        using var vm = MicroVm.Create(ExtendedStateGuest.Image(), options);
+        string state = Describe(ExtendedVcpuState.Capture(vm.Vcpu));
+        return (state, Call(vm, "probe"));
+    }
+
+    private static ulong Value(MicroVm vm, string name, params ReadOnlySpan<ulong> args)
+    {
+        CallResult r = vm.Call(name, args);
+        Assert.True(r.IsSuccess, r.ToString());
+        return r.Value!.Value;
+    }
+
+    private static byte[] Call(MicroVm vm, string name, params ReadOnlySpan<ulong> args)
+    {
+        CallResult r = vm.Call(name, args);
+        Assert.True(r.IsSuccess, r.ToString());
+        return r.Output.ToArray();
+    }
+
+    /// <summary>Every byte of the state, printed so that a difference shows where it is.</summary>
+    private static string Describe(ExtendedVcpuState s)
+    {
+        kvm_debugregs d = s.DebugRegs;
+        kvm_vcpu_events e = s.Events;
+        return $"FPU {Convert.ToHexString(s.Fpu)}\nXCR0 {s.Xcr0:X}\nDEBUGREGS {Convert.ToHexString(MemoryMarshal.AsBytes(new Span<kvm_debugregs>(ref d)))}\n" +
+            $"EVENTS {Convert.ToHexString(MemoryMarshal.AsBytes(new Span<kvm_vcpu_events>(ref e)))}";
+    }
+}
