@@ -76,7 +76,7 @@ public sealed class SseInstructionTests
     }
 
     /// <summary>A long-mode RawGuest whose 32 IDT gates each record their vector at <see cref="Report"/> and halt.</summary>
-    private static RawGuest Guest(IKernel k, Action<Assembler> program, ulong cr4Set = 0, bool avxCpuid = false, bool sse41 = false)
+    private static RawGuest Guest(IKernel k, Action<Assembler> program, ulong cr4Set = 0, bool avxCpuid = false, bool sse41 = false, bool avx2 = false)
     {
         var g = new RawGuest(k);
         g.LongMode(a => { program(a); a.hlt(); });
@@ -96,9 +96,16 @@ public sealed class SseInstructionTests
         g.Sregs = s;
         if (avxCpuid || sse41)
         {
+            // The supported table with exactly the features asked for: SSE4.1 (1.ECX[19]), XSAVE + AVX (1.ECX[26, 28]),
+            // AVX2 (7.0.EBX[5]).
+            const uint Leaf1Features = (1u << 19) | (1u << 26) | (1u << 28);
             using var kvm = Kvm.Open(k);
-            var table = kvm.GetSupportedCpuid().Select(e => e.Function == 1
-                ? e with { Ecx = e.Ecx | (sse41 ? 1u << 19 : 0) | (avxCpuid ? (1u << 26) | (1u << 28) : 0) } : e).ToArray();
+            var table = kvm.GetSupportedCpuid().Select(e => e.Function switch
+            {
+                1 => e with { Ecx = (e.Ecx & ~Leaf1Features) | (sse41 ? 1u << 19 : 0) | (avxCpuid ? (1u << 26) | (1u << 28) : 0) },
+                7 when e.Index == 0 => e with { Ebx = (e.Ebx & ~(1u << 5)) | (avx2 ? 1u << 5 : 0) },
+                _ => e,
+            }).ToArray();
             byte[] buffer = new byte[8 + table.Length * 40];
             BitConverter.TryWriteBytes(buffer.AsSpan(0, 4), table.Length);
             for (int n = 0; n < table.Length; n++)
@@ -148,10 +155,11 @@ public sealed class SseInstructionTests
     public void Vpxor_ymm_and_vextracti128_need_avx2()
     {
         using var k = new EmulatedKernel();
-        // The emulator's supported CPUID lacks AVX2 (CPUID.7.0 EBX bit 5): the 256-bit integer forms are #UD, the
-        // 128-bit VPXOR and VEXTRACTF128 are AVX.
+        // Without AVX2 (CPUID.7.0 EBX bit 5) the 256-bit integer forms are #UD, the 128-bit VPXOR and VEXTRACTF128 are AVX.
         using (var g = Guest(k, a => a.vpxor(ymm0, ymm1, ymm2), cr4Set: 1 << 18, avxCpuid: true)) Assert.Equal(6UL, VectorSeen(g));
         using (var g = Guest(k, a => a.vextracti128(xmm0, ymm1, 1), cr4Set: 1 << 18, avxCpuid: true)) Assert.Equal(6UL, VectorSeen(g));
+        using (var g = Guest(k, a => { a.vpxor(ymm0, ymm1, ymm2); a.vextracti128(xmm0, ymm1, 1); }, cr4Set: 1 << 18, avxCpuid: true, avx2: true))
+            Assert.Equal(ulong.MaxValue, VectorSeen(g));
         using (var g = Guest(k, a => { a.vpxor(xmm0, xmm1, xmm2); a.vextractf128(xmm3, ymm1, 1); }, cr4Set: 1 << 18, avxCpuid: true))
             Assert.Equal(ulong.MaxValue, VectorSeen(g));
     }
