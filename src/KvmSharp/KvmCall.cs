@@ -17,6 +17,16 @@ internal static class KvmCall
         return rc;
     }
 
+    /// <summary>
+    /// <see cref="Check(long, string, string)"/> for an interpolated request text, which is formatted only on failure.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long Check(long rc, string operation, [InterpolatedStringHandlerArgument(nameof(rc))] ref RequestText request)
+    {
+        if (IsError(rc)) ThrowKvm(rc, operation, request.ToStringAndClear());
+        return rc;
+    }
+
     /// <summary>Results in [-4095, -1] are -errno; anything else (even a negative capability value) is data.</summary>
     public static bool IsError(long rc) => rc < 0 && rc >= -LinuxConstants.MAX_ERRNO;
 
