@@ -84,8 +84,6 @@ public sealed partial class MicroVm
         try
         {
             _memory.RestoreTo(snapshot.Pages);
-            // The MSRs a snapshot does not carry (MISC_ENABLE …) go back to their creation values, as on Reset.
-            _atCreation.LoadMsrs(_vcpu);
             LoadVcpuState(snapshot.Vcpu);
         }
         catch
@@ -128,7 +126,7 @@ public sealed partial class MicroVm
         }
     }
 
-    /// <summary>KVM_SET_SREGS and KVM_SET_MSRS of <paramref name="state"/>.</summary>
+    /// <summary>KVM_SET_SREGS, KVM_SET_MSRS and the extended state of <paramref name="state"/>.</summary>
     private void LoadVcpuState(VcpuState state)
     {
         try
@@ -142,14 +140,24 @@ public sealed partial class MicroVm
             throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
                 $"this kernel refused the snapshot's special registers (CR0 0x{r.cr0:X}, CR4 0x{r.cr4:X}, EFER 0x{r.efer:X}): {e.Message}", e);
         }
-        if (state.Msrs.Length > 0)
+        // One KVM_SET_MSRS: every MSR Reset restores at its creation value, except those the snapshot holds, which get
+        // the snapshot's — so an MSR the snapshot does not carry (MISC_ENABLE …) is not left as a previous user set it.
+        MsrEntry[] atCreation = _atCreation.Msrs;
+        int most = atCreation.Length + state.Msrs.Length;
+        Span<MsrEntry> msrs = most <= 64 ? stackalloc MsrEntry[most] : new MsrEntry[most];
+        int count = 0;
+        foreach (MsrEntry msr in atCreation) msrs[count++] = SnapshotValue(state.Msrs, msr);
+        foreach (MsrEntry msr in state.Msrs)
+            if (!Holds(atCreation, msr.Index)) msrs[count++] = msr;
+        msrs = msrs[..count];
+        if (count > 0)
         {
-            int written = _vcpu.SetMsrs(state.Msrs);
-            if (written != state.Msrs.Length)
+            int written = _vcpu.SetMsrs(msrs);
+            if (written != count)
             {
-                MsrEntry refused = state.Msrs[written];
+                MsrEntry refused = msrs[written];
                 throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
-                    $"this kernel refused the snapshot's MSR {Describe(refused.Index)} = 0x{refused.Value:X} (KVM_SET_MSRS wrote {written} of {state.Msrs.Length})");
+                    $"this kernel refused the snapshot's MSR {Describe(refused.Index)} = 0x{refused.Value:X} (KVM_SET_MSRS wrote {written} of {count})");
             }
         }
         try
@@ -163,6 +171,21 @@ public sealed partial class MicroVm
             throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
                 $"this kernel refused the snapshot's FPU/extended state ({(x.IsXsave ? $"{x.Fpu.Length}-byte XSAVE image" : "legacy FPU image")}, XCR0 {(x.Xcr0 is { } v ? $"0x{v:X}" : "absent")}, DR7 0x{x.DebugRegs.dr7:X}): {e.Message}", e);
         }
+    }
+
+    /// <summary>The snapshot's entry for <paramref name="msr"/>'s index, or <paramref name="msr"/> itself.</summary>
+    private static MsrEntry SnapshotValue(MsrEntry[] snapshot, MsrEntry msr)
+    {
+        foreach (MsrEntry s in snapshot)
+            if (s.Index == msr.Index) return s;
+        return msr;
+    }
+
+    private static bool Holds(MsrEntry[] msrs, uint index)
+    {
+        foreach (MsrEntry m in msrs)
+            if (m.Index == index) return true;
+        return false;
     }
 
     private static string Describe(uint msr) => $"{X86Msr.NameOf(msr)} (0x{msr:X})";

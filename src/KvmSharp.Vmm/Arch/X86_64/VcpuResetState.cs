@@ -49,7 +49,7 @@ internal sealed class VcpuResetState
 
     /// <summary>Writes the MSRs' creation values (one KVM_SET_MSRS).</summary>
     /// <exception cref="MicroVmException">The kernel refused one.</exception>
-    public void LoadMsrs(Vcpu vcpu)
+    private void LoadMsrs(Vcpu vcpu)
     {
         if (Msrs.Length == 0) return;
         int written = vcpu.SetMsrs(Msrs);
