@@ -83,6 +83,23 @@ public static class HostDeviations
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
 
     /// <summary>
+    /// kvm_pvm (software nested KVM): KVM_GUESTDBG_USE_SW_BP does not intercept INT3. Upstream SVM sets the #BP
+    /// intercept (svm_update_exception_bitmap) and bp_interception ends KVM_RUN with KVM_EXIT_DEBUG, exception 3,
+    /// pc = CS.base + RIP of the INT3, the INT3 not delivered (VMX: handle_exception_nmi, the same). This host runs the
+    /// guest's instructions through KVM's emulator, whose em_int knows nothing of guest debugging. Observed on Linux
+    /// 6.18 kvm_pvm with KVM_SET_GUEST_DEBUG(ENABLE | USE_SW_BP) accepted:
+    /// <list type="bullet">
+    /// <item>64-bit guest, <c>nop; int3</c> at 0x100000 with a present IDT: KVM_EXIT_INTERNAL_ERROR (suberror 1), RIP
+    /// on the INT3 (0x100001), nothing delivered — as without guest debugging (KvmPvmSoftwareInterruptsFail).</item>
+    /// <item>Real mode (C probe, CS base 0, code at 0x1000, IVT all 0xf4): the INT3 is delivered through the IVT
+    /// (CS:IP = f4f4:f4f4) with or without USE_SW_BP; no KVM_EXIT_DEBUG.</item>
+    /// </list>
+    /// Single-step and USE_HW_BP execute breakpoints do exit with KVM_EXIT_DEBUG here (GuestDebug cases).
+    /// </summary>
+    public static bool KvmPvmSoftwareBreakpointNotIntercepted(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
     /// kvm_pvm (software nested KVM): KVM_SET_REGS drops RFLAGS.VM (bit 17); every other bit, reserved ones included,
     /// reads back as written. Upstream keeps it (__set_regs → kvm_set_rflags → vmx_set_rflags / svm_set_rflags store
     /// the value outside vm86 emulation). Observed on Linux 6.18 kvm_pvm by the differential fuzzer (open,
@@ -180,5 +197,46 @@ public static class HostDeviations
     /// emulator writes what this host writes (X86/XsaveRules.cs), so the images compare byte for byte.
     /// </summary>
     public static bool KvmPvmXsaveSwReservedBytes(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): every exception a guest instruction raises passes through KVM's exception queue
+    /// (kvm_queue_exception_e / kvm_inject_page_fault → kvm_multiple_exception), so KVM_GET_VCPU_EVENTS after the run
+    /// reads its vector, has_error_code and error_code, with has_payload and payload 0 (consumed at delivery).
+    /// Upstream SVM/VMX only do that for intercepted vectors (e.g. #UD, #PF under shadow paging); a #GP or #DE is
+    /// delivered by the CPU and leaves the queue's fields alone. Observed on Linux 6.18 kvm_pvm (IdtGuest, events set
+    /// beforehand to nr 5, error_code 0x99, payload 0xdead000): UD2 → nr 6 / 0 / 0; a non-canonical read → nr 13 / 1 /
+    /// 0; a write to a not-present page → nr 14 / 1 / 2; #DF raised while delivering an injected event leaves the
+    /// injected vector. The emulator, having no intercept set of its own, does as this host
+    /// (Emulate/X86Emulator.Events.cs QueueGuestFault).
+    /// </summary>
+    public static bool KvmPvmGuestExceptionsPassThroughQueue(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): a soft interrupt (interrupt.soft) or soft exception (#BP, #OF) queued with
+    /// KVM_SET_VCPU_EVENTS is delivered with the RIP it was queued at pushed — nothing is decoded or skipped, and the
+    /// instruction there need not be an INT n. Upstream SVM (svm_update_soft_interrupt_rip) decodes the instruction
+    /// at RIP with EMULTYPE_SKIP_SOFT_INT and pushes the RIP after it (dropping the event when that fails); upstream
+    /// VMX pushes RIP + event_exit_inst_len, 0 for an event userspace queued — what this host does. Observed on Linux
+    /// 6.18 kvm_pvm: soft interrupt 0x20 at a NOP and at <c>int 0x21</c>, and an injected #BP at a NOP and at an
+    /// INT3: the handler of the queued vector sees RIP 0x100000. The emulator does the same.
+    /// </summary>
+    public static bool KvmPvmQueuedSoftEventsKeepRip(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): the event queue is looked at when KVM_RUN enters the guest, and no event window
+    /// is opened inside the run: a pending NMI blocked at entry (NMIs masked, an interrupt shadow, or an injected
+    /// exception delivered first) stays pending until the next KVM_RUN, even after an IRET unmasked NMIs or the
+    /// shadow ended. Upstream enable_nmi_window (IRET interception / single-step over the shadow) and the
+    /// req_immediate_exit of kvm_check_and_inject_events deliver it as soon as the block ends. Observed on Linux 6.18
+    /// kvm_pvm: nmi_pending 2 with an IRETQ-ing handler → one NMI, then HLT with nmi_pending 1, nmi_masked 0; the next
+    /// KVM_RUN delivers it at the RIP after the HLT; a pending NMI with shadow STI or MOV_SS, or behind an injected #GP,
+    /// the same. Two events queued as injected at once (an NMI or exception and an interrupt; no KVM exit produces
+    /// that) differ again: the host delivers the second one at the guest's next HLT without exiting — not modelled.
+    /// The emulator evaluates the queue once per KVM_RUN, as this host does.
+    /// </summary>
+    public static bool KvmPvmPendingEventsWaitForNextRun(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

@@ -75,6 +75,15 @@ public sealed partial class Kvm : IDisposable
     /// </summary>
     public bool SupportsGuestMemfd => CheckExtension(KvmCaps.KVM_CAP_GUEST_MEMFD) != 0;
 
+    /// <summary>KVM_CAP_SET_GUEST_DEBUG: <see cref="Vcpu.SetGuestDebug"/> exists (x86, arm64, s390, ppc).</summary>
+    public bool SupportsGuestDebug => CheckExtension(KvmCaps.KVM_CAP_SET_GUEST_DEBUG) != 0;
+
+    /// <summary>
+    /// KVM_CAP_SET_GUEST_DEBUG2: the KVM_GUESTDBG_* bits the kernel supports (this host: all seven, 0x1f0003);
+    /// <see cref="GuestDebugFlags.None"/> when the kernel does not say.
+    /// </summary>
+    public GuestDebugFlags SupportedGuestDebugFlags => (GuestDebugFlags)(uint)Math.Max(0, CheckExtension(KvmCaps.KVM_CAP_SET_GUEST_DEBUG2));
+
     /// <summary>What the SDK says when <see cref="SupportsGuestMemfd"/> is false.</summary>
     public const string NoGuestMemfdReason =
         "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0: built without CONFIG_KVM_GUEST_MEMFD, or older than 6.8)";

@@ -117,6 +117,31 @@ public readonly ref struct VcpuExit
     public MapGpaRangeRequest MapGpaRange => TryGetMapGpaRange(out var request) ? request
         : throw new InvalidOperationException($"not a KVM_HC_MAP_GPA_RANGE hypercall exit: {ToString()}");
 
+    // ---- KVM_EXIT_DEBUG ----
+    /// <summary>
+    /// KVM_EXIT_DEBUG (x86 kvm_debug_exit_arch.exception): 1 for #DB (single-step, hardware breakpoint), 3 for #BP
+    /// (an INT3 under KVM_GUESTDBG_USE_SW_BP).
+    /// </summary>
+    public uint DebugException => U32(KvmRunLayout.debug_arch_exception);
+
+    /// <summary>
+    /// KVM_EXIT_DEBUG: the linear address (CS base + RIP) the vCPU stopped at — the next instruction after a
+    /// single-step, the breakpointed instruction for a hardware breakpoint or an INT3.
+    /// </summary>
+    public ulong DebugPc => U64(KvmRunLayout.debug_arch_pc);
+
+    /// <summary>
+    /// KVM_EXIT_DEBUG with exception 1: DR6 as the #DB would have set it (BS = bit 14 for a single-step, B0–B3 for
+    /// a breakpoint; this host: 0xffff4ff0, 0xffff0ff1). Exits that do not write it (a #BP) leave the old bytes.
+    /// </summary>
+    public ulong DebugDr6 => U64(KvmRunLayout.debug_arch_dr6);
+
+    /// <summary>KVM_EXIT_DEBUG: DR7 where the exit path reports it (a #DB intercepted by hardware); else the old bytes.</summary>
+    public ulong DebugDr7 => U64(KvmRunLayout.debug_arch_dr7);
+
+    /// <summary>True for a KVM_EXIT_DEBUG that reports a single-step (exception 1 with DR6.BS).</summary>
+    public bool IsSingleStep => !Interrupted && Reason == KvmExitReason.KVM_EXIT_DEBUG && DebugException == 1 && (DebugDr6 & (1UL << 14)) != 0;
+
     // ---- KVM_EXIT_INTERNAL_ERROR ----
     /// <summary>
     /// KVM_EXIT_INTERNAL_ERROR: kvm_run.internal.suberror (KVM_INTERNAL_ERROR_*, e.g. 1 = emulation failure).
@@ -147,6 +172,7 @@ public readonly ref struct VcpuExit
             $"args=0x{HypercallArgs[0]:X},0x{HypercallArgs[1]:X},0x{HypercallArgs[2]:X} flags=0x{HypercallFlags:X}",
         KvmExitReason.KVM_EXIT_MEMORY_FAULT => $"KVM_EXIT_MEMORY_FAULT flags=0x{MemoryFaultFlags:X} gpa=0x{MemoryFaultGpa:X} size=0x{MemoryFaultSize:X}",
         KvmExitReason.KVM_EXIT_INTERNAL_ERROR => $"KVM_EXIT_INTERNAL_ERROR suberror={InternalSuberror}",
+        KvmExitReason.KVM_EXIT_DEBUG => $"KVM_EXIT_DEBUG exception={DebugException} pc=0x{DebugPc:X} dr6=0x{DebugDr6:X} dr7=0x{DebugDr7:X}",
         KvmExitReason.KVM_EXIT_FAIL_ENTRY => $"KVM_EXIT_FAIL_ENTRY reason=0x{FailEntryReason:X}",
         _ => Reason.ToString(),
     };

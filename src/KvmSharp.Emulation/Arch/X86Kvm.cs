@@ -63,6 +63,8 @@ internal sealed class X86Kvm : KvmArch
         // KVM_CAP_NR_VCPUS: min(num_online_cpus(), KVM_MAX_VCPUS); KVM_CAP_MAX_VCPUS: KVM_MAX_VCPUS.
         // KVM_CAP_ENFORCE_PV_FEATURE_CPUID: r = 1 (since 5.10, so in every modeled generation; a vCPU-level cap).
         KvmCaps.KVM_CAP_ENFORCE_PV_FEATURE_CPUID => 1,
+        // KVM_CAP_EXCEPTION_PAYLOAD: r = 1 (since 5.0; observed 1 on this host).
+        KvmCaps.KVM_CAP_EXCEPTION_PAYLOAD => 1,
         // KVM_CAP_XSAVE: boot_cpu_has(X86_FEATURE_XSAVE). KVM_CAP_XSAVE2 (5.17, so every modeled generation): the
         // XSAVE image's size, at least sizeof(struct kvm_xsave); on /dev/kvm too.
         KvmCaps.KVM_CAP_XSAVE => 1,

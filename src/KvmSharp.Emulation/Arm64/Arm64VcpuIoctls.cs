@@ -42,9 +42,29 @@ internal static class Arm64VcpuIoctls
             if (!arg.CopyFromUser(out kvm_one_reg reg)) return Err.EFAULT;
             return request == KvmArm64Ioctls.KVM_GET_ONE_REG ? GetOneReg(vcpu, state, reg) : SetOneReg(vcpu, state, reg);
         }
+        if (request == SetGuestDebugRequest)
+        {
+            // kvm_main.c copies the whole arm64 struct kvm_guest_debug (control, pad, dbg_bcr/bvr/wcr/wvr[16]); guest.c
+            // kvm_arch_vcpu_ioctl_set_guest_debug: "if (dbg->control & ~KVM_GUESTDBG_VALID_MASK) return -EINVAL".
+            // The control is accepted and kept; the interpreter does not single-step or break (a documented gap).
+            if (!arg.CopyFromUserPrefix(sizeof(ulong), out ulong control) || (uint)arg.Buffer.Length < SetGuestDebugSize) return Err.EFAULT;
+            if (((uint)control & ~GuestDebugValidMask) != 0) return Err.EINVAL;
+            state.GuestDebug = ((uint)control & KvmConstants.KVM_GUESTDBG_ENABLE) != 0 ? (uint)control : 0;
+            return 0;
+        }
         // KVM_GET/SET_REGS, KVM_GET/SET_SREGS: -EINVAL on arm64 (guest.c); every other request: "default: r = -EINVAL".
         return Err.EINVAL;
     }
+
+    /// <summary>arm64 struct kvm_guest_debug: control, pad, then kvm_guest_debug_arch's four __u64[16] arrays.</summary>
+    private const uint SetGuestDebugSize = 8 + 4 * 16 * 8;
+
+    /// <summary>KVM_SET_GUEST_DEBUG as arm64 encodes it: _IOW(KVMIO, 0x9b, 520 bytes).</summary>
+    private static readonly uint SetGuestDebugRequest = IoctlEncoding._IOW(KvmIoctls.KVMIO, 0x9b, SetGuestDebugSize);
+
+    /// <summary>arch/arm64/include/asm/kvm_host.h KVM_GUESTDBG_VALID_MASK: ENABLE | USE_SW_BP | USE_HW (0x20000) | SINGLESTEP.</summary>
+    internal const uint GuestDebugValidMask = KvmConstants.KVM_GUESTDBG_ENABLE | KvmConstants.KVM_GUESTDBG_SINGLESTEP
+        | KvmConstants.KVM_GUESTDBG_USE_SW_BP | 0x20000;
 
     /// <summary>kvm_arch_vcpu_ioctl_vcpu_init → kvm_vcpu_set_target → kvm_vcpu_init_check_features / __kvm_vcpu_set_target.</summary>
     private static long VcpuInit(KvmVcpu vcpu, Arm64VcpuState state, kvm_vcpu_init init)

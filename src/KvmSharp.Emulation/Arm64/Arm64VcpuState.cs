@@ -21,6 +21,9 @@ internal sealed class Arm64VcpuState
 
     public Arm64Cpu Cpu { get; } = new();
 
+    /// <summary>vcpu->guest_debug as KVM_SET_GUEST_DEBUG left it (kept, not acted on by the interpreter).</summary>
+    public uint GuestDebug { get; set; }
+
     public A64Interpreter Interpreter { get; }
 
     /// <summary>vcpu_get_flag(vcpu, VCPU_INITIALIZED): set by the first successful KVM_ARM_VCPU_INIT.</summary>

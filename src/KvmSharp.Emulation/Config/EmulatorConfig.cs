@@ -202,6 +202,11 @@ public sealed record EmulatorConfig
         [KvmCaps.KVM_CAP_VCPU_EVENTS] = 1,
         [KvmCaps.KVM_CAP_DEBUGREGS] = 1,
         [KvmCaps.KVM_CAP_XCRS] = 1,
+        // KVM_SET_GUEST_DEBUG (X86Emulator.GuestDebug.cs): x86.c "case KVM_CAP_SET_GUEST_DEBUG: r = 1" and
+        // "case KVM_CAP_SET_GUEST_DEBUG2: return KVM_GUESTDBG_VALID_MASK" (ENABLE | SINGLESTEP | USE_SW_BP | USE_HW_BP |
+        // INJECT_DB | INJECT_BP | BLOCKIRQ; this host: 1 and 0x1f0003).
+        [KvmCaps.KVM_CAP_SET_GUEST_DEBUG] = 1,
+        [KvmCaps.KVM_CAP_SET_GUEST_DEBUG2] = 0x1f0003,
     };
 
     // arch/arm64/kvm/arm.c kvm_vm_ioctl_check_extension [D].
@@ -209,5 +214,9 @@ public sealed record EmulatorConfig
     {
         [KvmCaps.KVM_CAP_SYNC_MMU] = 1,
         [KvmCaps.KVM_CAP_IMMEDIATE_EXIT] = 1,
+        // arm.c: KVM_CAP_SET_GUEST_DEBUG r = 1; KVM_CAP_SET_GUEST_DEBUG2 → arm64's KVM_GUESTDBG_VALID_MASK (ENABLE |
+        // SINGLESTEP | USE_SW_BP | USE_HW). Arm64VcpuIoctls checks the bits; the interpreter does not debug.
+        [KvmCaps.KVM_CAP_SET_GUEST_DEBUG] = 1,
+        [KvmCaps.KVM_CAP_SET_GUEST_DEBUG2] = KvmSharp.Emulation.Arm64.Arm64VcpuIoctls.GuestDebugValidMask,
     };
 }

@@ -61,6 +61,9 @@ internal sealed class Kvm
 
     private ulong _hypercallExitEnabled;
 
+    /// <summary>x86 kvm->arch.exception_payload_enabled (KVM_CAP_EXCEPTION_PAYLOAD on the VM; off at creation).</summary>
+    public bool ExceptionPayloadEnabled { get; set; }
+
     /// <summary>
     /// x86 kvm->arch.hypercall_exit_enabled: bit n set = hypercall n exits to userspace (KVM_CAP_EXIT_HYPERCALL).
     /// Written under the kernel lock by KVM_ENABLE_CAP, read by running vCPUs without it (READ_ONCE).

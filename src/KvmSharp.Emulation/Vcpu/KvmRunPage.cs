@@ -149,6 +149,19 @@ internal sealed class KvmRunPage : IDisposable
         BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.memory_fault_size, 8), size);
     }
 
+    /// <summary>
+    /// KVM_EXIT_DEBUG: exception and pc always; dr6 only where the kernel's path writes it (x86.c
+    /// kvm_vcpu_do_singlestep, kvm_vcpu_check_code_breakpoint; svm.c bp_interception does not). pad and dr7 are left
+    /// as they were (no emulated path writes dr7: svm.c db_interception, which does, needs a hardware #DB).
+    /// </summary>
+    public void SetDebugExit(uint exception, ulong pc, ulong? dr6)
+    {
+        ExitReason = (uint)KvmExitReason.KVM_EXIT_DEBUG;
+        BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.debug_arch_exception, 4), exception);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.debug_arch_pc, 8), pc);
+        if (dr6 is ulong d) BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.debug_arch_dr6, 8), d);
+    }
+
     /// <summary>KVM_INTERNAL_ERROR_EMULATION (include/uapi/linux/kvm.h).</summary>
     public const uint KvmInternalErrorEmulation = 1;
 

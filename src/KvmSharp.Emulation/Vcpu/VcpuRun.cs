@@ -52,6 +52,8 @@ internal static class VcpuRun
         // Shadow paging (no TDP, like this host): kvm_mmu_load → make_mmu_pages_available fails while
         // n_max_mmu_pages is still 0, i.e. before the VM's first memslot was created (observed: ENOSPC).
         if (!vcpu.Kvm.Kernel.Config.TdpEnabled && !vcpu.Kvm.MmuPagesAvailable) return Err.ENOSPC;
+        // vcpu_enter_guest → kvm_check_and_inject_events: the queued events, once per KVM_RUN (X86Emulator.Events.cs).
+        if (emulator.DeliverQueuedEvents() is { Exit: true } injected) return injected.Rc;
         while (true)
         {
             // xfer_to_guest_mode_handle_work → kvm_handle_signal_exit: KVM_EXIT_INTR, -EINTR.

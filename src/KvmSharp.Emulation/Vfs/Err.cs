@@ -21,6 +21,7 @@ internal static class Err
     public const long EACCES = -(long)Errno.EACCES;
     public const long EFAULT = -(long)Errno.EFAULT;
     public const long EEXIST = -(long)Errno.EEXIST;
+    public const long EBUSY = -(long)Errno.EBUSY;
     public const long ENODEV = -(long)Errno.ENODEV;
     public const long EINVAL = -(long)Errno.EINVAL;
     public const long EMFILE = -(long)Errno.EMFILE;

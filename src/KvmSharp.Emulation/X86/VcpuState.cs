@@ -8,8 +8,10 @@ namespace KvmSharp.Emulation.X86;
 /// area), the AVX upper halves, the XSAVE header's XSTATE_BV and PKRU (KVM_GET/SET_XSAVE), XCR0, the event state of
 /// struct kvm_vcpu_arch (exception / interrupt / NMI queues, interrupt shadow), the MP state and the debug registers.
 /// The interpreter reads and writes the SSE/AVX registers, MXCSR, XCR0 and DR0–DR7 (Emulate/X86Emulator.Sse, .Avx,
-/// .Xcr, .DebugRegisters; execute breakpoints raise #DB); it runs no x87 instruction, injects no queued event and
-/// raises no data breakpoint: those are stored and reported as the kernel stores and reports them.
+/// .Xcr, .DebugRegisters; execute breakpoints raise #DB); KVM_RUN delivers the queued exception / NMI / interrupt
+/// through the guest's IDT (Emulate/X86Emulator.Events, kvm_check_and_inject_events), IRET unmasks NMIs and a
+/// completed instruction ends the interrupt shadow. It runs no x87 instruction and raises no data breakpoint; the
+/// guest's own STI / MOV SS open no shadow: those parts are stored and reported as the kernel stores and reports them.
 /// </summary>
 internal sealed class VcpuState
 {

@@ -136,20 +136,22 @@ internal static class VcpuStateRules
     }
 
     /// <summary>
-    /// kvm_vcpu_ioctl_x86_get_vcpu_events: process_nmi, then a zeroed struct with the exception (soft exceptions #BP
-    /// and #OF are not reported as injected/pending; without KVM_CAP_EXCEPTION_PAYLOAD, which the emulator does not
-    /// offer, pending is folded into injected), the interrupt (a soft one reads as not injected), the shadow, the
-    /// NMI state; sipi_vector and smi read 0 (no SMM, no in-kernel LAPIC); flags = NMI_PENDING | SHADOW | SMM.
+    /// kvm_vcpu_ioctl_x86_get_vcpu_events: process_nmi; without KVM_CAP_EXCEPTION_PAYLOAD a pending exception's
+    /// payload is delivered first (kvm_deliver_exception_payload: CR2 / DR6); then a zeroed struct with the exception
+    /// (soft exceptions #BP and #OF are not reported as injected/pending; without the cap pending is folded into
+    /// injected), the interrupt (a soft one reads as not injected), the shadow, the NMI state; sipi_vector and smi
+    /// read 0 (no SMM, no in-kernel LAPIC); flags = NMI_PENDING | SHADOW | SMM, and PAYLOAD with the cap.
     /// </summary>
-    public static long GetEvents(X86Cpu cpu, IoctlArg arg)
+    public static long GetEvents(X86Cpu cpu, IoctlArg arg, bool payloadEnabled)
     {
         var s = cpu.State;
         s.ProcessNmi();
+        if (!payloadEnabled && s.ExceptionPending && s.ExceptionHasPayload) Emulate.X86Emulator.DeliverExceptionPayload(cpu);
         var ev = default(kvm_vcpu_events);
         bool soft = s.ExceptionVector is 3 or 4; // kvm_exception_is_soft: BP_VECTOR, OF_VECTOR
         if (!soft)
         {
-            ev.exception_injected = B(s.ExceptionInjected || s.ExceptionPending);
+            ev.exception_injected = B(s.ExceptionInjected || (s.ExceptionPending && !payloadEnabled));
             ev.exception_pending = B(s.ExceptionPending);
         }
         ev.exception_nr = s.ExceptionVector;
@@ -164,6 +166,7 @@ internal static class VcpuStateRules
         ev.nmi_pending = (byte)s.NmiPending;
         ev.nmi_masked = B(s.NmiMasked);
         ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
+        if (payloadEnabled) ev.flags |= KVM_VCPUEVENT_VALID_PAYLOAD;
         return arg.CopyToUser(ev) ? 0 : Err.EFAULT;
     }
 
@@ -172,7 +175,8 @@ internal static class VcpuStateRules
     /// the exception/interrupt/NMI parts already applied):
     /// <list type="bullet">
     /// <item>flags outside the six KVM_VCPUEVENT_VALID_* → EINVAL.</item>
-    /// <item>VALID_PAYLOAD without KVM_CAP_EXCEPTION_PAYLOAD enabled → EINVAL; without the flag, exception.pending and
+    /// <item>VALID_PAYLOAD without KVM_CAP_EXCEPTION_PAYLOAD enabled → EINVAL; with it, a pending exception is not also
+    /// injected, and a non-pending one drops has_payload; without the flag, exception.pending and
     /// exception_has_payload are cleared (exception_payload itself is stored and read back).</item>
     /// <item>an injected or pending exception with nr &gt; 31 or nr == NMI_VECTOR → EINVAL.</item>
     /// <item>process_nmi; store the exception, interrupt, nmi.injected; VALID_SHADOW: the shadow; VALID_NMI_PENDING:
@@ -185,13 +189,21 @@ internal static class VcpuStateRules
     /// The shadow is kept as given: this host reads back 0xff after writing 0xff (upstream VMX keeps only STI|MOV_SS,
     /// SVM reads 3 for any non-zero value), see HostDeviations.KvmPvmInterruptShadowStoredVerbatim.
     /// </summary>
-    public static long SetEvents(X86Cpu cpu, IoctlArg arg)
+    public static long SetEvents(X86Cpu cpu, IoctlArg arg, bool payloadEnabled)
     {
         if (!arg.CopyFromUser(out kvm_vcpu_events ev)) return Err.EFAULT;
         if ((ev.flags & ~ValidEventFlags) != 0) return Err.EINVAL;
-        if ((ev.flags & KVM_VCPUEVENT_VALID_PAYLOAD) != 0) return Err.EINVAL; // !exception_payload_enabled
-        ev.exception_pending = 0;
-        ev.exception_has_payload = 0;
+        if ((ev.flags & KVM_VCPUEVENT_VALID_PAYLOAD) != 0)
+        {
+            if (!payloadEnabled) return Err.EINVAL;
+            if (ev.exception_pending != 0) ev.exception_injected = 0;
+            else ev.exception_has_payload = 0;
+        }
+        else
+        {
+            ev.exception_pending = 0;
+            ev.exception_has_payload = 0;
+        }
         if ((ev.exception_injected != 0 || ev.exception_pending != 0) &&
             (ev.exception_nr > 31 || ev.exception_nr == NmiVector))
             return Err.EINVAL;

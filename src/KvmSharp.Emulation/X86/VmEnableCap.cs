@@ -24,6 +24,10 @@ internal static class VmEnableCap
                 if ((cap.args[0] & ~KvmPara.KVM_EXIT_HYPERCALL_VALID_MASK) != 0) return Err.EINVAL;
                 kvm.HypercallExitEnabled = cap.args[0];
                 return 0;
+            case KvmCaps.KVM_CAP_EXCEPTION_PAYLOAD:
+                // "kvm->arch.exception_payload_enabled = cap->args[0]; r = 0;" — a bool; 0 turns it off again.
+                kvm.ExceptionPayloadEnabled = cap.args[0] != 0;
+                return 0;
             default:
                 // "default: r = -EINVAL" (the other x86 caps are not modeled).
                 return Err.EINVAL;

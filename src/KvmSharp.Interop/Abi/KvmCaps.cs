@@ -10,6 +10,8 @@ public static class KvmCaps
     public const int KVM_CAP_SET_TSS_ADDR = 4;
     public const int KVM_CAP_NR_VCPUS = 9;
     public const int KVM_CAP_NR_MEMSLOTS = 10;
+    /// <summary>KVM_SET_GUEST_DEBUG exists (1 on x86 since 5.8, arm64, s390, ppc).</summary>
+    public const int KVM_CAP_SET_GUEST_DEBUG = 23;
     /// <summary>KVM_GET_MP_STATE / KVM_SET_MP_STATE.</summary>
     public const int KVM_CAP_MP_STATE = 14;
     public const int KVM_CAP_SYNC_MMU = 16;
@@ -41,11 +43,18 @@ public static class KvmCaps
     /// fails (WRMSR/RDMSR #GP) instead of working regardless. 1 on x86 since 5.10.
     /// </summary>
     public const int KVM_CAP_ENFORCE_PV_FEATURE_CPUID = 190;
+    /// <summary>KVM_ENABLE_CAP on an x86 VM: KVM_SET/GET_VCPU_EVENTS keep a pending exception and its payload apart.</summary>
+    public const int KVM_CAP_EXCEPTION_PAYLOAD = 164;
     /// <summary>
     /// x86: the mask of hypercalls KVM can forward to userspace as KVM_EXIT_HYPERCALL (KVM_EXIT_HYPERCALL_VALID_MASK,
     /// <c>1 &lt;&lt; KVM_HC_MAP_GPA_RANGE</c>); KVM_ENABLE_CAP on the VM selects which ones do. 0 on arm64.
     /// </summary>
     public const int KVM_CAP_EXIT_HYPERCALL = 201;
+    /// <summary>
+    /// The KVM_GUESTDBG_* control bits KVM_SET_GUEST_DEBUG supports (x86: KVM_GUESTDBG_VALID_MASK, 0x1f0003 with
+    /// BLOCKIRQ; 0 where the kernel predates it).
+    /// </summary>
+    public const int KVM_CAP_SET_GUEST_DEBUG2 = 195;
     public const int KVM_CAP_USER_MEMORY2 = 231;
     public const int KVM_CAP_MEMORY_FAULT_INFO = 232;
     public const int KVM_CAP_MEMORY_ATTRIBUTES = 233;
@@ -71,6 +80,8 @@ public static class KvmCaps
         KVM_CAP_SET_TSS_ADDR => nameof(KVM_CAP_SET_TSS_ADDR),
         KVM_CAP_NR_VCPUS => nameof(KVM_CAP_NR_VCPUS),
         KVM_CAP_NR_MEMSLOTS => nameof(KVM_CAP_NR_MEMSLOTS),
+        KVM_CAP_SET_GUEST_DEBUG => nameof(KVM_CAP_SET_GUEST_DEBUG),
+        KVM_CAP_SET_GUEST_DEBUG2 => nameof(KVM_CAP_SET_GUEST_DEBUG2),
         KVM_CAP_MP_STATE => nameof(KVM_CAP_MP_STATE),
         KVM_CAP_SYNC_MMU => nameof(KVM_CAP_SYNC_MMU),
         KVM_CAP_VCPU_EVENTS => nameof(KVM_CAP_VCPU_EVENTS),
@@ -84,6 +95,7 @@ public static class KvmCaps
         KVM_CAP_IMMEDIATE_EXIT => nameof(KVM_CAP_IMMEDIATE_EXIT),
         KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 => nameof(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),
         KVM_CAP_ENFORCE_PV_FEATURE_CPUID => nameof(KVM_CAP_ENFORCE_PV_FEATURE_CPUID),
+        KVM_CAP_EXCEPTION_PAYLOAD => nameof(KVM_CAP_EXCEPTION_PAYLOAD),
         KVM_CAP_EXIT_HYPERCALL => nameof(KVM_CAP_EXIT_HYPERCALL),
         KVM_CAP_USER_MEMORY2 => nameof(KVM_CAP_USER_MEMORY2),
         KVM_CAP_MEMORY_FAULT_INFO => nameof(KVM_CAP_MEMORY_FAULT_INFO),

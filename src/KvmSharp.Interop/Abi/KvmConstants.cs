@@ -25,6 +25,15 @@ public static class KvmConstants
     public const ulong KVM_MEMORY_ATTRIBUTE_PRIVATE = 1UL << 3;
     public const ulong KVM_MEMORY_EXIT_FLAG_PRIVATE = 1UL << 3;
 
+    // KVM_SET_GUEST_DEBUG control bits (kvm_guest_debug.control): generic (linux/kvm.h) then x86 (asm/kvm.h)
+    public const uint KVM_GUESTDBG_ENABLE = 0x00000001;
+    public const uint KVM_GUESTDBG_SINGLESTEP = 0x00000002;
+    public const uint KVM_GUESTDBG_USE_SW_BP = 0x00010000;
+    public const uint KVM_GUESTDBG_USE_HW_BP = 0x00020000;
+    public const uint KVM_GUESTDBG_INJECT_DB = 0x00040000;
+    public const uint KVM_GUESTDBG_INJECT_BP = 0x00080000;
+    public const uint KVM_GUESTDBG_BLOCKIRQ = 0x00100000;
+
     // x86 VM types (arch/x86/include/uapi/asm/kvm.h)
     public const uint KVM_X86_DEFAULT_VM = 0;
     public const uint KVM_X86_SW_PROTECTED_VM = 1;

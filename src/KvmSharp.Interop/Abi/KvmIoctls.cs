@@ -92,6 +92,11 @@ public static class KvmIoctls
     public static readonly uint KVM_GET_DEBUGREGS = _IOR(KVMIO, 0xa1, Size<kvm_debugregs>());
     /// <summary>Available with KVM_CAP_DEBUGREGS.</summary>
     public static readonly uint KVM_SET_DEBUGREGS = _IOW(KVMIO, 0xa2, Size<kvm_debugregs>());
+    /// <summary>
+    /// Available with KVM_CAP_SET_GUEST_DEBUG: host debugging of the vCPU (single-step, software and hardware
+    /// breakpoints reported as KVM_EXIT_DEBUG), <see cref="kvm_guest_debug"/> (x86: 72 bytes).
+    /// </summary>
+    public static readonly uint KVM_SET_GUEST_DEBUG = _IOW(KVMIO, 0x9b, Size<kvm_guest_debug>());
     /// <summary>Available with KVM_CAP_PRE_FAULT_MEMORY.</summary>
     public static readonly uint KVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xd5, Size<kvm_pre_fault_memory>());
 
@@ -149,6 +154,7 @@ public static class KvmIoctls
         if (request == KVM_SET_MP_STATE) return nameof(KVM_SET_MP_STATE);
         if (request == KVM_GET_DEBUGREGS) return nameof(KVM_GET_DEBUGREGS);
         if (request == KVM_SET_DEBUGREGS) return nameof(KVM_SET_DEBUGREGS);
+        if (request == KVM_SET_GUEST_DEBUG) return nameof(KVM_SET_GUEST_DEBUG);
         return $"ioctl 0x{request:X8}";
     }
 

@@ -33,6 +33,16 @@ public static class KvmRunLayout
     public const int io_count = 36;
     public const int io_data_offset = 40;
 
+    /// <summary>
+    /// KVM_EXIT_DEBUG (x86 <c>struct kvm_debug_exit_arch</c>): <c>__u32 exception; __u32 pad; __u64 pc; __u64 dr6;
+    /// __u64 dr7</c>. Paths that do not report DR6/DR7 leave those bytes as they were.
+    /// </summary>
+    public const int debug_arch_exception = 32;
+    public const int debug_arch_pad = 36;
+    public const int debug_arch_pc = 40;
+    public const int debug_arch_dr6 = 48;
+    public const int debug_arch_dr7 = 56;
+
     /// <summary>KVM_EXIT_MMIO: <c>__u64 phys_addr; __u8 data[8]; __u32 len; __u8 is_write</c>.</summary>
     public const int mmio_phys_addr = 32;
     public const int mmio_data = 40;

@@ -27,6 +27,8 @@ public class IoctlNumberTests
         { nameof(KvmIoctls.KVM_SET_REGS), KvmIoctls.KVM_SET_REGS, 0x4090AE82 },
         { nameof(KvmIoctls.KVM_GET_SREGS), KvmIoctls.KVM_GET_SREGS, 0x8138AE83 },
         { nameof(KvmIoctls.KVM_SET_SREGS), KvmIoctls.KVM_SET_SREGS, 0x4138AE84 },
+        // Probed on the host (Linux 6.18 headers' value from a C program): _IOW(KVMIO, 0x9b, 72-byte kvm_guest_debug).
+        { nameof(KvmIoctls.KVM_SET_GUEST_DEBUG), KvmIoctls.KVM_SET_GUEST_DEBUG, 0x4048AE9B },
         // x86 XSAVE: struct kvm_xsave is 4096 bytes (the flexible extra[] adds nothing to sizeof).
         { nameof(KvmIoctls.KVM_GET_XSAVE), KvmIoctls.KVM_GET_XSAVE, 0x9000AEA4 },
         { nameof(KvmIoctls.KVM_SET_XSAVE), KvmIoctls.KVM_SET_XSAVE, 0x5000AEA5 },

@@ -20,9 +20,21 @@ public class StructLayoutTests
     [InlineData(typeof(kvm_dtable), 16)]
     [InlineData(typeof(kvm_sregs), 312)]
     [InlineData(typeof(kvm_xsave), 4096)] // __u32 region[1024]; the flexible extra[] adds nothing
+    [InlineData(typeof(kvm_guest_debug_arch), 64)]
+    [InlineData(typeof(kvm_guest_debug), 72)]
+    [InlineData(typeof(kvm_debug_exit_arch), 32)]
     public void Struct_has_the_kernel_size(Type type, int size) => Assert.Equal(size, Marshal.SizeOf(type));
 
     [Theory]
+    // struct kvm_guest_debug, kvm_debug_exit_arch (KVM_SET_GUEST_DEBUG, KVM_EXIT_DEBUG)
+    [InlineData(typeof(kvm_guest_debug), nameof(kvm_guest_debug.control), 0)]
+    [InlineData(typeof(kvm_guest_debug), nameof(kvm_guest_debug.pad), 4)]
+    [InlineData(typeof(kvm_guest_debug), nameof(kvm_guest_debug.arch), 8)]
+    [InlineData(typeof(kvm_debug_exit_arch), nameof(kvm_debug_exit_arch.exception), 0)]
+    [InlineData(typeof(kvm_debug_exit_arch), nameof(kvm_debug_exit_arch.pad), 4)]
+    [InlineData(typeof(kvm_debug_exit_arch), nameof(kvm_debug_exit_arch.pc), 8)]
+    [InlineData(typeof(kvm_debug_exit_arch), nameof(kvm_debug_exit_arch.dr6), 16)]
+    [InlineData(typeof(kvm_debug_exit_arch), nameof(kvm_debug_exit_arch.dr7), 24)]
     // struct kvm_create_guest_memfd
     [InlineData(typeof(kvm_create_guest_memfd), nameof(kvm_create_guest_memfd.size), 0)]
     [InlineData(typeof(kvm_create_guest_memfd), nameof(kvm_create_guest_memfd.flags), 8)]
@@ -100,5 +112,18 @@ public class StructLayoutTests
         Assert.Equal(112, Unsafe.SizeOf<U64x14>()); // kvm_userspace_memory_region2.pad2[14]
         Assert.Equal(88, Unsafe.SizeOf<U64x11>());  // kvm_memory_attributes2.reserved[11]
         Assert.Equal(40, Unsafe.SizeOf<U64x5>());   // kvm_pre_fault_memory.padding[5]
+    }
+
+    [Fact]
+    public void Debug_exit_sits_at_the_start_of_the_kvm_run_exit_union()
+    {
+        // Probed on the host: offsetof(struct kvm_run, debug) = 32.
+        Assert.Equal(32, KvmRunLayout.debug_arch_exception);
+        Assert.Equal(KvmRunLayout.debug_arch_pc, KvmRunLayout.exit_union + (int)Marshal.OffsetOf<kvm_debug_exit_arch>(nameof(kvm_debug_exit_arch.pc)));
+        Assert.Equal(KvmRunLayout.debug_arch_dr6, KvmRunLayout.exit_union + (int)Marshal.OffsetOf<kvm_debug_exit_arch>(nameof(kvm_debug_exit_arch.dr6)));
+        Assert.Equal(KvmRunLayout.debug_arch_dr7, KvmRunLayout.exit_union + (int)Marshal.OffsetOf<kvm_debug_exit_arch>(nameof(kvm_debug_exit_arch.dr7)));
+        Assert.Equal(0x1f0003u, KvmConstants.KVM_GUESTDBG_ENABLE | KvmConstants.KVM_GUESTDBG_SINGLESTEP | KvmConstants.KVM_GUESTDBG_USE_SW_BP
+            | KvmConstants.KVM_GUESTDBG_USE_HW_BP | KvmConstants.KVM_GUESTDBG_INJECT_DB | KvmConstants.KVM_GUESTDBG_INJECT_BP
+            | KvmConstants.KVM_GUESTDBG_BLOCKIRQ);
     }
 }

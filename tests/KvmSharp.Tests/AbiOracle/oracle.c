@@ -90,6 +90,7 @@ static void ioctls(void)
 	CONST(KVM_SET_MP_STATE);
 	CONST(KVM_GET_DEBUGREGS);
 	CONST(KVM_SET_DEBUGREGS);
+	CONST(KVM_SET_GUEST_DEBUG);
 	CONST(KVM_ENABLE_CAP);
 	CONST(KVM_GET_ONE_REG);
 	CONST(KVM_SET_ONE_REG);
@@ -104,6 +105,8 @@ static void caps(void)
 	CONST(KVM_CAP_SET_TSS_ADDR);
 	CONST(KVM_CAP_NR_VCPUS);
 	CONST(KVM_CAP_NR_MEMSLOTS);
+	CONST(KVM_CAP_SET_GUEST_DEBUG);
+	CONST(KVM_CAP_SET_GUEST_DEBUG2);
 	CONST(KVM_CAP_SYNC_MMU);
 	CONST(KVM_CAP_ENABLE_CAP);
 	CONST(KVM_CAP_MAX_VCPUS);
@@ -117,6 +120,7 @@ static void caps(void)
 	CONST(KVM_CAP_XCRS);
 	CONST(KVM_CAP_XSAVE);
 	CONST(KVM_CAP_XSAVE2);
+	CONST(KVM_CAP_EXCEPTION_PAYLOAD);
 	CONST(KVM_CAP_IMMEDIATE_EXIT);
 	CONST(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
 	CONST(KVM_CAP_ENFORCE_PV_FEATURE_CPUID);
@@ -375,6 +379,16 @@ static void x86_vcpu_state_structs(void)
 	SIZE(kvm_debugregs);
 	OFF(kvm_debugregs, db); OFF(kvm_debugregs, dr6); OFF(kvm_debugregs, dr7); OFF(kvm_debugregs, flags);
 	OFF(kvm_debugregs, reserved);
+	SIZE(kvm_guest_debug_arch);
+	OFF(kvm_guest_debug_arch, debugreg);
+	SIZE(kvm_guest_debug);
+	OFF(kvm_guest_debug, control); OFF(kvm_guest_debug, pad); OFF(kvm_guest_debug, arch);
+	SIZE(kvm_debug_exit_arch);
+	OFF(kvm_debug_exit_arch, exception); OFF(kvm_debug_exit_arch, pad); OFF(kvm_debug_exit_arch, pc);
+	OFF(kvm_debug_exit_arch, dr6); OFF(kvm_debug_exit_arch, dr7);
+	CONST(KVM_GUESTDBG_ENABLE); CONST(KVM_GUESTDBG_SINGLESTEP); CONST(KVM_GUESTDBG_USE_SW_BP);
+	CONST(KVM_GUESTDBG_USE_HW_BP); CONST(KVM_GUESTDBG_INJECT_DB); CONST(KVM_GUESTDBG_INJECT_BP);
+	CONST(KVM_GUESTDBG_BLOCKIRQ);
 	SIZE(kvm_vcpu_events);
 	OFF_FLAT(kvm_vcpu_events, exception_injected, exception.injected);
 	OFF_FLAT(kvm_vcpu_events, exception_nr, exception.nr);
@@ -465,6 +479,11 @@ static void kvm_run(void)
 	RUN(memory_fault_flags, memory_fault.flags);
 	RUN(memory_fault_gpa, memory_fault.gpa);
 	RUN(memory_fault_size, memory_fault.size);
+	RUN(debug_arch_exception, debug.arch.exception);
+	RUN(debug_arch_pad, debug.arch.pad);
+	RUN(debug_arch_pc, debug.arch.pc);
+	RUN(debug_arch_dr6, debug.arch.dr6);
+	RUN(debug_arch_dr7, debug.arch.dr7);
 }
 
 int main(void)

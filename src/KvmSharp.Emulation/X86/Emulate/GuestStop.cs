@@ -35,6 +35,18 @@ internal sealed class GuestFault(int vector, int errorCode = 0, ulong address = 
 
     /// <summary>CR2 for #PF.</summary>
     public ulong Address { get; } = address;
+
+    /// <summary>
+    /// An event KVM_RUN delivers from the vCPU's queue (X86Emulator.Events): its error code is pushed iff
+    /// <see cref="ErrorCodeValid"/>, and delivery itself touches neither RFLAGS.RF nor CR2 (the queue code did).
+    /// </summary>
+    public bool Queued { get; init; }
+
+    /// <summary>For a <see cref="Queued"/> event: kvm_queued_exception.has_error_code.</summary>
+    public bool ErrorCodeValid { get; init; }
+
+    /// <summary>An NMI or an external interrupt: no error code, benign for the double-fault rules whatever the vector.</summary>
+    public bool External { get; init; }
 }
 
 /// <summary>The instruction is outside the emulated subset, or its bytes could not be fetched (EMULATION_FAILED).</summary>

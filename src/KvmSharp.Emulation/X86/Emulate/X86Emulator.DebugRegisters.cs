@@ -10,7 +10,8 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// x86.c kvm_get_dr/kvm_set_dr) and x86.c kvm_vcpu_check_code_breakpoint. Every rule below was observed on this host
 /// (Linux 6.18 kvm_pvm, AMD). Not modelled: data (read/write) and I/O breakpoints — this host does not raise them
 /// either (a write to a DR0 address armed with RW=01 ran on without #DB), while VMX/SVM hardware would —, single-step
-/// (RFLAGS.TF) traps and DR6.BS, and KVM_SET_GUEST_DEBUG.
+/// (RFLAGS.TF) traps of the guest's own and DR6.BS. The host's KVM_SET_GUEST_DEBUG breakpoints and single-step are
+/// X86Emulator.GuestDebug.cs (checked before these).
 /// </summary>
 internal sealed partial class X86Emulator
 {

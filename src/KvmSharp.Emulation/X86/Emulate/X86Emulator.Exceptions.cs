@@ -19,7 +19,7 @@ internal sealed partial class X86Emulator
     private enum ExceptionClass { Benign, Contributory, PageFault, DoubleFault }
 
     /// <summary>SDM Vol. 3A Table 6-4 (kvm exception_class()): #DE #TS #NP #SS #GP contributory, #PF its own class.</summary>
-    private static ExceptionClass ClassOf(GuestFault f) => f.Software ? ExceptionClass.Benign : f.Vector switch
+    private static ExceptionClass ClassOf(GuestFault f) => f.Software || f.External ? ExceptionClass.Benign : f.Vector switch
     {
         DE_VECTOR or TS_VECTOR or NP_VECTOR or SS_VECTOR or GP_VECTOR => ExceptionClass.Contributory,
         PF_VECTOR => ExceptionClass.PageFault,
@@ -28,8 +28,8 @@ internal sealed partial class X86Emulator
     };
 
     /// <summary>Exceptions that push an error code (SDM Vol. 3A 6.15): #DF #TS #NP #SS #GP #PF #AC.</summary>
-    private static bool PushesErrorCode(GuestFault f) =>
-        !f.Software && f.Vector is DF_VECTOR or TS_VECTOR or NP_VECTOR or SS_VECTOR or GP_VECTOR or PF_VECTOR or 17;
+    private static bool PushesErrorCode(GuestFault f) => f.Queued ? f.ErrorCodeValid :
+        !f.Software && !f.External && f.Vector is DF_VECTOR or TS_VECTOR or NP_VECTOR or SS_VECTOR or GP_VECTOR or PF_VECTOR or 17;
 
     /// <summary>
     /// arch/x86/kvm/x86.h exception_type(): #DB/#BP/#OF (and software INT n) are traps; #DF is an abort; the rest are
@@ -43,8 +43,8 @@ internal sealed partial class X86Emulator
         if (!_cpu.ProtectedMode)
         {
             // Real mode: this host reports an emulation failure for UD2 (KVM's real-mode emulation); INT n is
-            // delivered through the IVT (emulate.c emulate_int_real).
-            if (fault.Software) return DeliverRealMode(fault);
+            // delivered through the IVT (emulate.c emulate_int_real), and so is a queued event (Events.cs).
+            if (fault.Software || fault.Queued) return DeliverRealMode(fault);
             _run.SetEmulationFailure(_fetched.AsSpan(0, _fetchedLength));
             return StepOutcome.ExitToUser;
         }
@@ -53,8 +53,8 @@ internal sealed partial class X86Emulator
         while (true)
         {
             // CR2 is loaded before delivery starts and stays loaded if delivery fails (kvm_deliver_exception_payload).
-            if (current.Vector == PF_VECTOR && !current.Software) _cpu.Sregs.cr2 = current.Address;
-            if (IsFaultClass(current)) _cpu.Rflags |= RFLAGS_RF;
+            if (current.Vector == PF_VECTOR && !current.Software && !current.Queued) _cpu.Sregs.cr2 = current.Address;
+            if (IsFaultClass(current) && !current.Queued && !current.External) _cpu.Rflags |= RFLAGS_RF;
             Save();
             try
             {

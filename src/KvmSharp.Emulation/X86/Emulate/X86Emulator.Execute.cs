@@ -17,6 +17,7 @@ internal sealed partial class X86Emulator
 
     private void ExecuteOne()
     {
+        if (HostCodeBreakpoint()) return; // KVM_SET_GUEST_DEBUG's breakpoints first (X86Emulator.GuestDebug.cs)
         CheckCodeBreakpoint();
         var i = Fetch();
         ulong next = i.NextIP;
@@ -312,6 +313,7 @@ internal sealed partial class X86Emulator
                 throw new GuestFault(UD_VECTOR);
             // Software interrupts: delivered with RIP past the instruction, no EXT bit (SDM Vol. 2A INT n/INT3).
             case Mnemonic.Int3:
+                if (SoftwareBreakpointExit()) { next = _cpu.Rip; f = _cpu.Rflags; break; } // KVM_GUESTDBG_USE_SW_BP
                 throw new GuestFault(BP_VECTOR, software: true);
             case Mnemonic.Int:
                 throw new GuestFault(i.Immediate8, software: true);

@@ -162,6 +162,15 @@ internal sealed partial class X86Emulator
     /// </summary>
     private ulong InterruptReturn(in Instruction i, ref ulong f)
     {
+        ulong rip = InterruptReturnFrame(i, ref f);
+        // IRET unblocks NMIs (SDM Vol. 3A 6.7.1; svm.c iret_interception clears nmi_masked). Observed here: any IRET,
+        // also one not ending an NMI handler; a pending NMI then waits for the next KVM_RUN (X86Emulator.Events.cs).
+        _cpu.State.NmiMasked = false;
+        return rip;
+    }
+
+    private ulong InterruptReturnFrame(in Instruction i, ref ulong f)
+    {
         int size = i.Mnemonic switch { Mnemonic.Iretq => 8, Mnemonic.Iretd => 4, _ => 2 };
         if (!_cpu.ProtectedMode)
         {

@@ -82,6 +82,7 @@ internal sealed partial class X86Emulator
         try
         {
             ExecuteOne();
+            _cpu.State.InterruptShadow = 0; // an instruction completed: the interrupt shadow ends (Events.cs)
             _pending = null;
             _completionData = null;
             if (_mmioWriteLength > 0)
@@ -89,7 +90,7 @@ internal sealed partial class X86Emulator
                 _run.SetMmioExit(_mmioWriteGpa, _mmioWriteData.AsSpan(0, _mmioWriteLength), _mmioWriteLength, write: true);
                 return StepOutcome.ExitToUser;
             }
-            return _exit;
+            return AfterInstruction(_exit); // KVM_GUESTDBG_SINGLESTEP (X86Emulator.GuestDebug.cs)
         }
         catch (GuestStop stop)
         {
@@ -126,7 +127,7 @@ internal sealed partial class X86Emulator
                 _run.SetEmulationFailure(e.HaveInstructionBytes ? _fetched.AsSpan(0, _fetchedLength) : default);
                 return StepOutcome.ExitToUser;
             case GuestFault g:
-                return DeliverException(g);
+                return DeliverException(QueueGuestFault(g)); // through vcpu->arch.exception, as here (Events.cs)
             default:
                 _run.SetEmulationFailure(default);
                 return StepOutcome.ExitToUser;

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.Vfs;
+using static KvmSharp.Emulation.X86.X86Consts;
+
+namespace KvmSharp.Emulation.X86.Emulate;
+
+/// <summary>
+/// KVM_SET_GUEST_DEBUG and the KVM_EXIT_DEBUG exits it arms: the host debugging the vCPU, as a gdb stub does.
+/// The ioctl follows arch/x86/kvm/x86.c kvm_arch_vcpu_ioctl_set_guest_debug; the run-time rules follow the paths this
+/// host (Linux 6.18 kvm_pvm, AMD) takes, which run every guest instruction through KVM's emulator — x86.c
+/// x86_emulate_instruction with kvm_vcpu_check_code_breakpoint before the instruction and kvm_vcpu_do_singlestep
+/// after it — and, for INT3 under KVM_GUESTDBG_USE_SW_BP, svm.c bp_interception (upstream; this host delivers the
+/// INT3 to the guest instead: HostDeviations.KvmPvmSoftwareBreakpointNotIntercepted). Observed here and modelled:
+/// <list type="bullet">
+/// <item>Every control bit is accepted (x86 has no KVM_GUESTDBG_VALID_MASK check: 0x80000000 → 0); without ENABLE
+/// guest_debug is 0, but INJECT_DB/INJECT_BP still queue their exception: EBUSY while one is pending, an injected one
+/// (KVM_SET_VCPU_EVENTS) is replaced; the queued #DB/#BP is delivered on the next KVM_RUN (X86Emulator.Events.cs).</item>
+/// <item>Single-step: each completed instruction ends KVM_RUN with KVM_EXIT_DEBUG, exception 1, pc = the next
+/// linear RIP, dr6 = DR6_BS | DR6_ACTIVE_LOW (0xffff4ff0), dr7 untouched; neither KVM_GET_REGS nor the guest's
+/// PUSHF shows a TF (the interpreter keeps single-stepping outside RFLAGS). A HLT's step
+/// exit replaces its KVM_EXIT_HLT (the vCPU does not halt). An OUT's or MMIO write's step is lost (the exit to
+/// userspace wins; "FIXME: return into emulator if single-stepping"); an IN's or MMIO read's step exit comes on
+/// the KVM_RUN that completes it, before any further instruction. A faulting instruction has no step exit; the
+/// handler's first instruction has one.</item>
+/// <item>USE_HW_BP: debugreg[0..3]/[7] are checked before each instruction (kvm_vcpu_check_hw_bp with type 0,
+/// i.e. execute breakpoints, DR7 bits 31:0), before the guest's own DR0–DR7; a hit ends KVM_RUN with exception 1,
+/// pc = the instruction, dr6 = B-bits | 0xffff0ff0, and hits again on every KVM_RUN (RF is not consulted). The guest
+/// keeps its own DR0–DR7 (KVM_GET_DEBUGREGS, MOV from DR7).</item>
+/// </list>
+/// Not modelled: REP strings split every 1024 iterations by KVM (the interpreter splits every 4096), single-stepping INT n in real mode (KVM reports the handler's address), data
+/// and I/O breakpoints (this host raises none), the step after a KVM_EXIT_HYPERCALL completes, an injected #DF that
+/// INJECT_DB/BP would turn into a triple-fault request. BLOCKIRQ is kept but has nothing to act on: it stops KVM from
+/// injecting interrupts that an interrupt controller raised, and the emulator has none (re-injecting an interrupt
+/// KVM_SET_VCPU_EVENTS queued is not affected upstream either).
+/// </summary>
+internal sealed partial class X86Emulator
+{
+    /// <summary>kvm_host.h DR6_BS (single-step) and DR6_ACTIVE_LOW.</summary>
+    private const ulong Dr6Bs = 1UL << 14;
+
+    /// <summary>vcpu->guest_debug (0 unless KVM_GUESTDBG_ENABLE was given).</summary>
+    private uint _guestDebug;
+
+    /// <summary>vcpu->arch.eff_db[0..3] under KVM_GUESTDBG_USE_HW_BP, and vcpu->arch.guest_debug_dr7.</summary>
+    private readonly ulong[] _hostDb = new ulong[4];
+    private ulong _hostDr7;
+
+    /// <summary>This instruction ended the run with KVM_EXIT_DEBUG itself (a breakpoint): no single-step exit after it.</summary>
+    private bool _debugExitTaken;
+
+    /// <summary>
+    /// x86.c kvm_arch_vcpu_ioctl_set_guest_debug (kvm_main.c kvm_vcpu_ioctl copies the whole struct first: EFAULT).
+    /// INJECT_DB/INJECT_BP: EBUSY when kvm_is_exception_pending (exception.pending — an exception KVM_SET_VCPU_EVENTS
+    /// marked injected does not count, observed here), else kvm_queue_exception (#DB wins when both are given). Then
+    /// guest_debug = control (0 without ENABLE), the host breakpoints when USE_HW_BP. Nothing changes on failure.
+    /// </summary>
+    public long SetGuestDebug(IoctlArg arg)
+    {
+        if (!arg.CopyFromUser(out kvm_guest_debug dbg)) return Err.EFAULT;
+        var s = Vec;
+        if ((dbg.control & (KvmConstants.KVM_GUESTDBG_INJECT_DB | KvmConstants.KVM_GUESTDBG_INJECT_BP)) != 0)
+        {
+            if (s.ExceptionPending) return Err.EBUSY;
+            // kvm_queue_exception → kvm_multiple_exception: with nothing queued, or an injected exception that a
+            // benign #DB/#BP replaces ("goto queue"), the new one is pending without error code or payload. Not
+            // modelled: an injected #DF, for which the kernel makes a triple-fault request instead.
+            s.ExceptionPending = true;
+            s.ExceptionInjected = false;
+            s.ExceptionVector = (byte)((dbg.control & KvmConstants.KVM_GUESTDBG_INJECT_DB) != 0 ? DB_VECTOR : BP_VECTOR);
+            s.ExceptionHasErrorCode = false;
+            s.ExceptionErrorCode = 0;
+            s.ExceptionHasPayload = false;
+            s.ExceptionPayload = 0;
+        }
+        _guestDebug = (dbg.control & KvmConstants.KVM_GUESTDBG_ENABLE) != 0 ? dbg.control : 0;
+        if ((_guestDebug & KvmConstants.KVM_GUESTDBG_USE_HW_BP) != 0)
+        {
+            for (int i = 0; i < 4; i++) _hostDb[i] = dbg.arch.debugreg[i];
+            _hostDr7 = dbg.arch.debugreg[7];
+        }
+        return 0;
+    }
+
+    /// <summary>kvm_get_linear_rip: RIP in 64-bit mode, else (u32)(CS.base + RIP).</summary>
+    private ulong LinearRip() => _cpu.Bitness == 64 ? _cpu.Rip : (uint)(_cpu.Sregs.cs.@base + _cpu.Rip);
+
+    /// <summary>
+    /// The first half of x86.c kvm_vcpu_check_code_breakpoint, before each decoded instruction (not when KVM_RUN
+    /// completes an IN or MMIO read: EMULTYPE_NO_DECODE skips the check): with USE_HW_BP and an enabled host
+    /// breakpoint, kvm_vcpu_check_hw_bp(linear RIP, type 0, guest_debug_dr7, eff_db) — an L or G bit and RW = LEN = 0.
+    /// A hit: KVM_EXIT_DEBUG, exception 1, pc, dr6 = hits | DR6_ACTIVE_LOW; the instruction does not run.
+    /// </summary>
+    private bool HostCodeBreakpoint()
+    {
+        _debugExitTaken = false;
+        if ((_guestDebug & KvmConstants.KVM_GUESTDBG_USE_HW_BP) == 0 || (_hostDr7 & Dr7BpEnable) == 0) return false;
+        if (_pending is not null && _completionData is not null) return false;
+        ulong eip = LinearRip();
+        uint enable = (uint)_hostDr7, rwlen = (uint)_hostDr7 >> 16;
+        ulong hit = 0;
+        for (int n = 0; n < 4; n++, enable >>= 2, rwlen >>= 4)
+            if ((enable & 3) != 0 && (rwlen & 15) == 0 && _hostDb[n] == eip) hit |= 1UL << n;
+        if (hit == 0) return false;
+        _run.SetDebugExit(DB_VECTOR, eip, hit | Dr6ActiveLow);
+        _debugExitTaken = true;
+        _exit = StepOutcome.ExitToUser;
+        return true;
+    }
+
+    /// <summary>
+    /// INT3 with ENABLE | USE_SW_BP: svm.c svm_update_exception_bitmap intercepts #BP and bp_interception exits with
+    /// KVM_EXIT_DEBUG, exception 3, pc = CS.base + RIP of the INT3; RIP stays there and dr6/dr7 are not written
+    /// (vmx.c handle_exception_nmi does the same). True when the caller must leave the instruction unexecuted.
+    /// </summary>
+    private bool SoftwareBreakpointExit()
+    {
+        const uint Want = KvmConstants.KVM_GUESTDBG_ENABLE | KvmConstants.KVM_GUESTDBG_USE_SW_BP;
+        if ((_guestDebug & Want) != Want) return false;
+        _run.SetDebugExit(BP_VECTOR, LinearRip(), dr6: null);
+        _debugExitTaken = true;
+        _exit = StepOutcome.ExitToUser;
+        return true;
+    }
+
+    /// <summary>
+    /// x86_emulate_instruction's writeback: "if (r &amp;&amp; (ctxt->tf || (vcpu->guest_debug &amp; SINGLESTEP)))
+    /// r = kvm_vcpu_do_singlestep(vcpu)" once the instruction committed — r is 0 for an OUT (the PIO exit) and the
+    /// step is lost; a HLT's exit reason is overwritten. kvm_vcpu_do_singlestep: KVM_EXIT_DEBUG, exception 1, pc =
+    /// the new linear RIP, dr6 = DR6_BS | DR6_ACTIVE_LOW.
+    /// </summary>
+    private StepOutcome AfterInstruction(StepOutcome outcome)
+    {
+        if ((_guestDebug & KvmConstants.KVM_GUESTDBG_SINGLESTEP) == 0 || _debugExitTaken) return outcome;
+        if (outcome.Exit && _run.ExitReason != (uint)KvmExitReason.KVM_EXIT_HLT) return outcome;
+        _run.SetDebugExit(DB_VECTOR, LinearRip(), Dr6Bs | Dr6ActiveLow);
+        return StepOutcome.ExitToUser;
+    }
+}
