@@ -36,27 +36,10 @@ public sealed class MicroVmPvMsrTests
         var p = new GuestProgram();
         var a = p.Asm;
         Label start = p.Export("_start");
-        Label wr = p.Export("wrmsr");
-        Label rd = p.Export("rdmsr");
         Label read64 = p.Export("read64");
         p.Place(ref start);
         p.ExitWith(0);
-
-        p.Place(ref wr);
-        a.mov(ecx, edi);
-        a.mov(rax, rsi);
-        a.mov(rdx, rsi);
-        a.shr(rdx, 32);
-        a.wrmsr();
-        a.xor(eax, eax);
-        a.ret();
-
-        p.Place(ref rd);
-        a.mov(ecx, edi);
-        a.rdmsr();
-        a.shl(rdx, 32);
-        a.or(rax, rdx);
-        a.ret();
+        p.AddMsrFunctions();
 
         p.Place(ref read64);
         a.mov(rax, __qword_ptr[rdi]);

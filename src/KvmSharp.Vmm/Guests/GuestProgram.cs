@@ -77,6 +77,29 @@ public sealed class GuestProgram
         HostCall(rax);
     }
 
+    /// <summary>
+    /// Exports and places two functions for guests that test MSR behaviour: <c>wrmsr(index, value)</c> → 0 and
+    /// <c>rdmsr(index)</c> → the value (a refused MSR ends the call with a #GP <c>exception</c> outcome).
+    /// </summary>
+    public void AddMsrFunctions()
+    {
+        Label write = Export("wrmsr"), read = Export("rdmsr");
+        Place(ref write);
+        Asm.mov(ecx, edi);
+        Asm.mov(rax, rsi);
+        Asm.mov(rdx, rsi);
+        Asm.shr(rdx, 32);
+        Asm.wrmsr();
+        Asm.xor(eax, eax);
+        Asm.ret();
+        Place(ref read);
+        Asm.mov(ecx, edi);
+        Asm.rdmsr();
+        Asm.shl(rdx, 32);
+        Asm.or(rax, rdx);
+        Asm.ret();
+    }
+
     /// <summary>exit(<paramref name="status"/>).</summary>
     public void ExitWith(int status)
     {

@@ -41,7 +41,6 @@ public static class ExtendedStateGuest
         var p = new GuestProgram();
         Assembler a = p.Asm;
         Label start = p.Export("_start"), taint = p.Export("taint"), probe = p.Export("probe");
-        Label writeMsr = p.Export("wrmsr"), readMsr = p.Export("rdmsr");
         var xmm = new[] { xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8, xmm9, xmm10, xmm11, xmm12, xmm13, xmm14, xmm15 };
         var dr = new[] { dr0, dr1, dr2, dr3 };
         const ulong Scratch = Layout.CallData;
@@ -105,23 +104,7 @@ public static class ExtendedStateGuest
         a.xor(eax, eax);
         a.ret();
 
-        // wrmsr(EDI = index, RSI = value)
-        p.Place(ref writeMsr);
-        a.mov(ecx, edi);
-        a.mov(rax, rsi);
-        a.mov(rdx, rsi);
-        a.shr(rdx, 32);
-        a.wrmsr();
-        a.xor(eax, eax);
-        a.ret();
-
-        // rdmsr(EDI = index)
-        p.Place(ref readMsr);
-        a.mov(ecx, edi);
-        a.rdmsr();
-        a.shl(rdx, 32);
-        a.or(rax, rdx);
-        a.ret();
+        p.AddMsrFunctions();
 
         return p.Build(start);
     }
