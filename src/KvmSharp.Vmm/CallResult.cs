@@ -30,7 +30,10 @@ public sealed record CallResult
     /// <summary>The bytes the guest described by CallRegion.output_ptr/len, when it set them.</summary>
     public ReadOnlyMemory<byte> Output { get; init; }
 
-    /// <summary>KVM_RUN returns during the call.</summary>
+    /// <summary>
+    /// KVM_RUN returns during the call, not counting the single-step exits of an instruction trace
+    /// (<see cref="GuestTrace.StepExits"/>): a traced call has the count it has untraced.
+    /// </summary>
     public long Exits { get; init; }
 
     /// <summary>
@@ -58,6 +61,12 @@ public sealed record CallResult
 
     /// <summary>The CPU exception of a <see cref="GuestOutcome.Exception"/> (vector, error code, CR2 …); null otherwise.</summary>
     public GuestException? Exception { get; init; }
+
+    /// <summary>
+    /// The instructions the guest executed, when <see cref="MicroVmOptions.TraceInstructions"/> is above 0; null when
+    /// tracing is off.
+    /// </summary>
+    public GuestTrace? Trace { get; init; }
 
     /// <summary>
     /// True when the outcome is <see cref="GuestOutcome.Exit"/> with status 0 (including a function that returned).

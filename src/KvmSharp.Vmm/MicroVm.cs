@@ -255,6 +255,7 @@ public sealed partial class MicroVm : IDisposable
         }
         _vcpu.SetSregs(_sregs);
         _atCreation.Load(_vcpu);
+        _loop.EnsureSteppingOff();
         _vcpu.ImmediateExit = false;
         IsFaulted = false;
     }
@@ -296,10 +297,11 @@ public sealed partial class MicroVm : IDisposable
         _watchdog.Arm(Options.Timeout);
         RunStop stop;
         long exits;
+        GuestTraceBuilder? trace = Options.TraceInstructions > 0 ? new GuestTraceBuilder(_memory, Options.TraceInstructions, entry) : null;
         _inCall = true;
         try
         {
-            stop = _loop.Run(Options.MaxExits, out exits);
+            stop = _loop.Run(Options.MaxExits, trace, out exits);
         }
         finally
         {
@@ -308,7 +310,7 @@ public sealed partial class MicroVm : IDisposable
         }
         TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
         // One CallResult per call: the conversion count goes in with the rest (a `with` copy would allocate a second).
-        CallResult result = Finish(stop, exits, elapsed, Conversions - conversionsBefore);
+        CallResult result = Finish(stop, exits, elapsed, Conversions - conversionsBefore, trace?.Build());
         if (_disposeAfterCall) Dispose();
         return result;
     }
@@ -340,7 +342,7 @@ public sealed partial class MicroVm : IDisposable
             System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(header[(int)field..], value);
     }
 
-    private CallResult Finish(RunStop stop, long exits, TimeSpan elapsed, long conversions)
+    private CallResult Finish(RunStop stop, long exits, TimeSpan elapsed, long conversions, GuestTrace? trace)
     {
         GuestException? exception = stop.Outcome == GuestOutcome.Exception ? _exceptions.Raised : null;
         // After an exception the vCPU stands in the VMM's handler; the frame has where the guest was.
@@ -385,6 +387,7 @@ public sealed partial class MicroVm : IDisposable
             HostFault = _hostCalls.Fault is { } fault ? fault with { Rip = rip } : null,
             Conversions = conversions,
             Exception = exception,
+            Trace = trace,
         };
     }
 

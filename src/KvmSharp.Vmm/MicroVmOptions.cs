@@ -57,8 +57,26 @@ public sealed record MicroVmOptions
     /// </summary>
     public CpuidPolicy Cpuid { get; init; } = CpuidPolicy.Sandbox;
 
+    /// <summary>The largest <see cref="TraceInstructions"/>: one million instructions (each a KVM_RUN of its own).</summary>
+    public const int MaxTraceInstructions = 1_000_000;
+
+    /// <summary>
+    /// An instruction trace of every call, for guest authors debugging their code: when above 0, each call
+    /// (<see cref="MicroVm.Call(string, ReadOnlySpan{ulong})"/>, <see cref="MicroVm.Run"/>, <see cref="MicroVm.CallAddress"/>)
+    /// single-steps the vCPU (KVM_SET_GUEST_DEBUG) and records the first this-many instructions it executes, with their
+    /// bytes, in <see cref="CallResult.Trace"/>; then stepping is switched off and the call runs on at full speed
+    /// (<see cref="GuestTrace.Truncated"/>). Stepping is off again after every call, however it ended, and after
+    /// <see cref="MicroVm.Reset"/>/<see cref="MicroVm.Restore"/>. Each stepped instruction is one KVM_RUN (tens of
+    /// microseconds instead of nanoseconds: mind <see cref="Timeout"/>); the step exits do not count toward
+    /// <see cref="MaxExits"/> or <see cref="CallResult.Exits"/>. 0 (the default) traces nothing; at most
+    /// <see cref="MaxTraceInstructions"/>.
+    /// </summary>
+    public int TraceInstructions { get; init; }
+
     internal void Validate()
     {
+        if (TraceInstructions is < 0 or > MaxTraceInstructions)
+            throw new MicroVmException($"MicroVmOptions.TraceInstructions must be in [0 (off), {MaxTraceInstructions}], not {TraceInstructions}");
         if (Layout.CheckMemorySize(MemorySize) is string problem) throw new MicroVmException($"MicroVmOptions.MemorySize: {problem}");
         if (Timeout <= TimeSpan.Zero && Timeout != System.Threading.Timeout.InfiniteTimeSpan)
             throw new MicroVmException($"MicroVmOptions.Timeout must be positive or infinite, not {Timeout}");

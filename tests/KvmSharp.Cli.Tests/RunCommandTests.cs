@@ -277,4 +277,55 @@ public sealed class RunCommandTests
         Assert.Equal(ExitCodes.Usage, run.ExitCode);
         Assert.Contains("/nonexistent/guest.elf", run.Stderr, StringComparison.Ordinal);
     }
+
+    [KvmFact]
+    public void Trace_instructions_prints_each_instruction_after_the_outcome_and_where_the_limit_cut_it()
+    {
+        var run = CliRun.Of("run", "sum", "--trace-instructions", "5");
+        Assert.Equal(0, run.ExitCode);
+        string[] lines = run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        int outcome = Array.FindIndex(lines, l => l.StartsWith("exit status 0, result 5050", StringComparison.Ordinal));
+        Assert.True(outcome >= 0, run.Stdout);
+        ulong sum = Sum.Image().Resolve("sum");
+        Assert.Equal(
+            [$"0x{sum:X}  xor eax,eax", $"0x{sum + 2:X}  xor ecx,ecx", $"0x{sum + 4:X}  cmp rcx,rsi"],
+            lines[(outcome + 1)..(outcome + 4)]);
+        Assert.Equal(outcome + 7, lines.Length);
+        Assert.StartsWith("(trace limit 5 reached", lines[^1], StringComparison.Ordinal);
+    }
+
+    [KvmFact]
+    public void Trace_instructions_in_json_is_an_array_of_rip_bytes_and_text_the_same_on_both_kernels()
+    {
+        string[] Trace(params string[] more)
+        {
+            var run = CliRun.Of(["run", "sum", "--json", "--trace-instructions", "1000", .. more]);
+            Assert.Equal(0, run.ExitCode);
+            using var doc = JsonDocument.Parse(run.Stdout);
+            var root = doc.RootElement;
+            Assert.Equal(5050UL, root.GetProperty("result").GetUInt64());
+            Assert.False(root.GetProperty("trace_truncated").GetBoolean());
+            return [.. root.GetProperty("trace").EnumerateArray().Select(i =>
+                $"{i.GetProperty("rip").GetUInt64():X} {i.GetProperty("bytes").GetString()} {i.GetProperty("text").GetString()}")];
+        }
+        string[] real = Trace();
+        // Two XORs, six instructions per input byte, the last CMP/JAE and RET, the trampoline's four.
+        Assert.Equal(2 + 100 * 6 + 3 + 4, real.Length);
+        Assert.Equal($"{Sum.Image().Resolve("sum"):X} 31c0 xor eax,eax", real[0]);
+        Assert.EndsWith(" ee out dx,al", real[^1], StringComparison.Ordinal);
+        Assert.Equal(real, Trace("--kernel", "emulated"));
+    }
+
+    [Fact]
+    public void Trace_instructions_without_the_option_adds_nothing_and_a_bad_limit_is_a_usage_error()
+    {
+        var plain = CliRun.Of("run", "sum", "--json", "--kernel", "emulated");
+        using (var doc = JsonDocument.Parse(plain.Stdout))
+        {
+            Assert.False(doc.RootElement.TryGetProperty("trace", out _));
+        }
+        var bad = CliRun.Of("run", "sum", "--kernel", "emulated", "--trace-instructions", "-1");
+        Assert.Equal(ExitCodes.Usage, bad.ExitCode);
+        Assert.Contains("TraceInstructions", bad.Stderr, StringComparison.Ordinal);
+    }
 }

@@ -22,6 +22,9 @@ namespace KvmSharp.Cli.Commands;
 /// status. <c>--json</c> prints one object instead:
 /// <c>{"outcome":"exit","status":0,"result":5050,"console":"…","rip":…,"memory":"guest_memfd"}</c>; a CPU exception
 /// adds <c>"vector"</c> and, where the exception has them, <c>"error_code"</c> and <c>"cr2"</c>.
+/// <c>--trace-instructions N</c> single-steps each call and prints the first N instructions it executed after its
+/// outcome, one line each (RIP and Intel-syntax disassembly); in <c>--json</c> a <c>"trace"</c> array of
+/// <c>{"rip","bytes","text"}</c> and <c>"trace_truncated"</c>.
 /// </summary>
 public static class RunCommand
 {
@@ -56,6 +59,11 @@ public static class RunCommand
             DefaultValueFactory = _ => MemoryAuto,
         };
         backing.AcceptOnlyFromAmong(MemoryAuto, MemoryGuestMemfd, MemoryHost);
+        var traceInstructions = new Option<int>("--trace-instructions")
+        {
+            Description = $"Single-step each call and print the first N instructions it executes (RIP and disassembly; " +
+                          $"1..{MicroVmOptions.MaxTraceInstructions}, 0 = off); the rest of the call runs at full speed",
+        };
         var kernelOptions = new KernelOptions();
         var command = new Command("run", "Run a guest program in a micro-VM (guest_memfd memory when the kernel offers it)");
         command.Arguments.Add(target);
@@ -65,6 +73,7 @@ public static class RunCommand
         command.Options.Add(backing);
         command.Options.Add(calls);
         command.Options.Add(saveSnapshot);
+        command.Options.Add(traceInstructions);
         kernelOptions.AddTo(command);
         command.SetAction(result => Run(
             result.GetValue(target)!,
@@ -78,17 +87,20 @@ public static class RunCommand
             result.GetValue(backing)!,
             result.InvocationConfiguration.Error,
             [.. (result.GetValue(calls) ?? []).Select(GuestCallSpec.Parse)],
-            result.GetValue(saveSnapshot)));
+            result.GetValue(saveSnapshot),
+            result.GetValue(traceInstructions)));
         return command;
     }
 
     /// <summary>
     /// Runs <paramref name="target"/>; <paramref name="backing"/> is a --memory value. Notes (the fallback to host
-    /// memory) go to <paramref name="error"/>.
+    /// memory) go to <paramref name="error"/>. <paramref name="traceInstructions"/> above 0 traces each call
+    /// (<see cref="MicroVmOptions.TraceInstructions"/>).
     /// </summary>
     public static int Run(string target, string memory, string timeout, bool json, TextWriter output,
         KernelRequest? kernel = null, VmType vmType = VmType.Default, string device = Kvm.DefaultPath,
-        string backing = MemoryAuto, TextWriter? error = null, IReadOnlyList<GuestCallSpec>? calls = null, string? saveSnapshot = null)
+        string backing = MemoryAuto, TextWriter? error = null, IReadOnlyList<GuestCallSpec>? calls = null, string? saveSnapshot = null,
+        int traceInstructions = 0)
     {
         calls ??= [];
         ArgumentNullException.ThrowIfNull(target);
@@ -124,6 +136,7 @@ public static class RunCommand
             Kvm = kvm,
             VmType = vmType,
             Memory = asked,
+            TraceInstructions = traceInstructions,
         };
         CallResult result;
         GuestMemoryBacking used;
@@ -152,7 +165,11 @@ public static class RunCommand
                 result = calls[0].Invoke(vm);
                 for (int i = 1; i < calls.Count && result.Outcome == GuestOutcome.Exit; i++)
                 {
-                    if (!json) output.WriteLine($"{calls[i - 1]}: {Describe(result)}");
+                    if (!json)
+                    {
+                        output.WriteLine($"{calls[i - 1]}: {Describe(result)}");
+                        WriteTrace(output, result.Trace);
+                    }
                     result = calls[i].Invoke(vm);
                 }
                 if (!json && calls.Count > 1) output.Write($"{calls[^1]}: ");
@@ -185,6 +202,7 @@ public static class RunCommand
         {
             if (result.Console.Length > 0 && !result.Console.EndsWith('\n')) output.WriteLine();
             output.WriteLine(Describe(result));
+            WriteTrace(output, result.Trace);
         }
         return result.Outcome == GuestOutcome.Exit ? result.Status : GuestDidNotExit;
     }
@@ -228,6 +246,23 @@ public static class RunCommand
         return text.ToString();
     }
 
+    /// <summary>
+    /// The instruction trace of a call, one line per instruction ("0x100000  mov eax,1"), and a last line when the limit
+    /// cut it short; nothing without a trace.
+    /// </summary>
+    public static void WriteTrace(TextWriter output, GuestTrace? trace)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        if (trace is null) return;
+        foreach (TracedInstruction instruction in trace.Instructions)
+        {
+            output.Write(instruction.ToString());
+            output.WriteLine(instruction.RaisedException ? "  ; raised an exception" : "");
+        }
+        if (trace.Truncated)
+            output.WriteLine($"(trace limit {trace.Limit} reached: single-stepping switched off, the rest of the call ran untraced)");
+    }
+
     /// <summary>snake_case outcome names for people and JSON (UnknownPort → unknown_port).</summary>
     public static string OutcomeName(GuestOutcome outcome)
     {
@@ -269,6 +304,21 @@ public static class RunCommand
             w.WriteNumber("host_calls", result.HostCalls);
             w.WriteNumber("conversions", result.Conversions);
             w.WriteString("memory", MemoryName(memory));
+            if (result.Trace is { } trace)
+            {
+                w.WriteStartArray("trace");
+                foreach (TracedInstruction instruction in trace.Instructions)
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("rip", instruction.Rip);
+                    w.WriteString("bytes", Convert.ToHexStringLower(instruction.Bytes.Span));
+                    w.WriteString("text", instruction.Disassembly);
+                    if (instruction.RaisedException) w.WriteBoolean("raised_exception", true);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteBoolean("trace_truncated", trace.Truncated);
+            }
             w.WriteEndObject();
         }
         output.WriteLine(Encoding.UTF8.GetString(buffer.ToArray()));

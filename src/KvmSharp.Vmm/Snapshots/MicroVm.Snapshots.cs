@@ -85,6 +85,7 @@ public sealed partial class MicroVm
         {
             _memory.RestoreTo(snapshot.Pages);
             LoadVcpuState(snapshot.Vcpu);
+            _loop.EnsureSteppingOff();
         }
         catch
         {

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using Iced.Intel;
+using KvmSharp.Vmm.Arch.X86_64;
+
+namespace KvmSharp.Vmm;
+
+/// <summary>
+/// One instruction the guest executed during a traced call (<see cref="MicroVmOptions.TraceInstructions"/>): where it
+/// was, and its bytes as guest memory held them when the host recorded it (read through <see cref="GuestMemory"/>).
+/// </summary>
+/// <param name="Rip">The instruction's address (guest-virtual = guest-physical: the micro-VM's page tables are an identity map).</param>
+/// <param name="Bytes">
+/// The instruction's encoding (1–15 bytes, as Iced decodes it); empty when its address is outside guest memory or on
+/// a private page the host may not read.
+/// </param>
+/// <param name="RaisedException">
+/// True when a CPU exception (or an INT n) was delivered at this instruction: it did not complete, and the next entry
+/// is the first instruction of the VMM's exception handler (Arch/X86_64/ExceptionHandlers).
+/// </param>
+public sealed record TracedInstruction(ulong Rip, ReadOnlyMemory<byte> Bytes, bool RaisedException = false)
+{
+    /// <summary>
+    /// The instruction in Intel syntax as Iced formats it ("mov eax,1"); "(not readable)" without bytes, "(bad)" when
+    /// the bytes are no valid instruction.
+    /// </summary>
+    public string Disassembly
+    {
+        get
+        {
+            if (Bytes.IsEmpty) return "(not readable)";
+            Instruction instruction = Decode(Rip, Bytes.Span);
+            if (instruction.IsInvalid) return "(bad)";
+            var output = new StringOutput();
+            new IntelFormatter().Format(instruction, output);
+            return output.ToStringAndReset();
+        }
+    }
+
+    /// <summary>"0x100000  mov eax,1": the address and <see cref="Disassembly"/>.</summary>
+    public override string ToString() => $"0x{Rip:X}  {Disassembly}";
+
+    /// <summary>True when the bytes are a HLT.</summary>
+    internal bool IsHalt => !Bytes.IsEmpty && Decode(Rip, Bytes.Span).Mnemonic == Mnemonic.Hlt;
+
+    internal static Instruction Decode(ulong rip, ReadOnlySpan<byte> bytes)
+    {
+        var decoder = Iced.Intel.Decoder.Create(64, new ByteArrayCodeReader(bytes.ToArray()), rip);
+        decoder.Decode(out Instruction instruction);
+        return instruction;
+    }
+}
+
+/// <summary>
+/// The instruction trace of one call (<see cref="CallResult.Trace"/>, when <see cref="MicroVmOptions.TraceInstructions"/>
+/// is above 0): the host single-stepped the vCPU (KVM_SET_GUEST_DEBUG) and recorded each instruction it executed, in
+/// order, the exit instructions included — the OUT whose single-step exit the kernel loses (this host, and the
+/// emulator like it), the IN, MMIO access or HLT that ended the call, the instruction that raised a CPU exception and
+/// the handler's first instruction.
+/// </summary>
+public sealed class GuestTrace
+{
+    internal GuestTrace(IReadOnlyList<TracedInstruction> instructions, int limit, bool truncated, long stepExits)
+    {
+        Instructions = instructions;
+        Limit = limit;
+        Truncated = truncated;
+        StepExits = stepExits;
+    }
+
+    /// <summary>The instructions in the order the guest executed them (a loop's body appears once per iteration).</summary>
+    public IReadOnlyList<TracedInstruction> Instructions { get; }
+
+    /// <summary>The <see cref="MicroVmOptions.TraceInstructions"/> of the call: at most this many are recorded.</summary>
+    public int Limit { get; }
+
+    /// <summary>
+    /// True when the limit was reached and the guest ran on: single-stepping was switched off at that point, and the
+    /// rest of the call ran at full speed, unrecorded.
+    /// </summary>
+    public bool Truncated { get; }
+
+    /// <summary>
+    /// The single-step exits (KVM_EXIT_DEBUG) of the call; they are not counted in <see cref="CallResult.Exits"/> nor
+    /// toward <see cref="MicroVmOptions.MaxExits"/>.
+    /// </summary>
+    public long StepExits { get; }
+}
+
+/// <summary>
+/// Collects a <see cref="GuestTrace"/> for the run loop: the address of the instruction about to run, the recorded
+/// instructions, and where the VMM's exception handlers continue after their first instruction.
+/// </summary>
+internal sealed class GuestTraceBuilder
+{
+    /// <summary>The longest x86 instruction.</summary>
+    private const int MaxInstructionLength = 15;
+
+    private readonly GuestMemory _memory;
+    private readonly List<TracedInstruction> _instructions = [];
+    private readonly Dictionary<ulong, ulong> _handlerEntries = [];
+
+    /// <summary>A trace of at most <paramref name="limit"/> instructions of a call entered at <paramref name="entry"/>.</summary>
+    public GuestTraceBuilder(GuestMemory memory, int limit, ulong entry)
+    {
+        _memory = memory;
+        Limit = limit;
+        Next = entry;
+        // A delivered exception runs the gate's first instruction before the step exit comes (kvm_vcpu_do_singlestep
+        // after the delivery): remember, by the address after it, where each gate of the IDT in guest memory leads.
+        for (int vector = 0; vector < Idt.Vectors; vector++)
+        {
+            ulong gate = Layout.Idt + (ulong)(vector * 16);
+            if (!TryRead(gate, 16, out byte[] bytes)) continue;
+            ulong low = BinaryPrimitives.ReadUInt64LittleEndian(bytes), high = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(8));
+            ulong target = (low & 0xffff) | (((low >> 48) & 0xffff) << 16) | (high << 32);
+            byte[] first = ReadInstruction(target);
+            if (first.Length > 0) _handlerEntries.TryAdd(target + (ulong)first.Length, target);
+        }
+    }
+
+    public int Limit { get; }
+
+    /// <summary>The address of the instruction the vCPU executes next (the last step exit's pc).</summary>
+    public ulong Next { get; set; }
+
+    /// <summary>True while single-stepping is on.</summary>
+    public bool Stepping { get; set; }
+
+    public bool Truncated { get; set; }
+
+    public long StepExits { get; set; }
+
+    /// <summary>True when the instruction at <see cref="Next"/> has been recorded (an exit's that has no step exit).</summary>
+    public bool NextRecorded { get; set; }
+
+    public bool Full => _instructions.Count >= Limit;
+
+    /// <summary>
+    /// Records the instruction at <see cref="Next"/> as executed (unless it already is, or the trace is full) and
+    /// returns it, or null when nothing was recorded.
+    /// </summary>
+    public TracedInstruction? RecordNext(bool raisedException = false)
+    {
+        if (NextRecorded || Full) return null;
+        NextRecorded = true;
+        return Add(new TracedInstruction(Next, ReadInstruction(Next), raisedException));
+    }
+
+    /// <summary>
+    /// A single-step exit with <paramref name="pc"/>: the instruction at <see cref="Next"/> ran, and when pc is right
+    /// after the first instruction of an exception handler the instruction raised that exception and the handler's
+    /// first instruction ran too. Returns the instruction at <see cref="Next"/> when it was recorded now.
+    /// </summary>
+    public TracedInstruction? Stepped(ulong pc)
+    {
+        StepExits++;
+        bool delivered = _handlerEntries.TryGetValue(pc, out ulong handler) && handler != Next;
+        TracedInstruction? executed = RecordNext(delivered);
+        if (delivered && !Full) Add(new TracedInstruction(handler, ReadInstruction(handler)));
+        Next = pc;
+        NextRecorded = false;
+        return executed;
+    }
+
+    /// <summary>The instruction at <see cref="Next"/> completed without a step exit and the vCPU now stands at <paramref name="rip"/>.</summary>
+    public void Completed(ulong rip)
+    {
+        RecordNext();
+        Next = rip;
+        NextRecorded = false;
+    }
+
+    public GuestTrace Build() => new([.. _instructions], Limit, Truncated, StepExits);
+
+    private TracedInstruction Add(TracedInstruction instruction)
+    {
+        _instructions.Add(instruction);
+        return instruction;
+    }
+
+    /// <summary>The bytes of the instruction at <paramref name="rip"/> (empty when they cannot be read).</summary>
+    private byte[] ReadInstruction(ulong rip)
+    {
+        if (rip >= _memory.Size) return [];
+        int length = (int)Math.Min(MaxInstructionLength, _memory.Size - rip);
+        if (!TryRead(rip, length, out byte[] bytes)) return [];
+        Instruction instruction = TracedInstruction.Decode(rip, bytes);
+        return instruction.Length > 0 && instruction.Length <= bytes.Length ? bytes[..instruction.Length] : bytes;
+    }
+
+    private bool TryRead(ulong gpa, int length, out byte[] bytes)
+    {
+        bytes = new byte[length];
+        if (!_memory.IsAttached || gpa >= _memory.Size || (ulong)length > _memory.Size - gpa || !_memory.IsShared(gpa, (ulong)length))
+            return false;
+        try
+        {
+            _memory.Read(gpa, bytes);
+            return true;
+        }
+        catch (GuestMemoryFaultException)
+        {
+            return false;
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            return false;
+        }
+    }
+}
