@@ -105,6 +105,18 @@ public enum OpKind
     /// every byte compared.
     /// </summary>
     VcpuStateRoundTrip,
+    /// <summary>
+    /// KVM_SET_GUEST_DEBUG on vCPU <c>Target</c> with control bits and debug registers drawn from seed A
+    /// (<see cref="GuestDebugOps"/>), then KVM_GET_VCPU_EVENTS and KVM_GET_DEBUGREGS (every byte), then
+    /// KVM_SET_GUEST_DEBUG(0): host debugging never outlives the op (a queued INJECT_DB/BP exception does).
+    /// </summary>
+    GuestDebugSet,
+    /// <summary>
+    /// A tiny 64-bit guest with an IDT in host memory on system handle <c>Target</c>, debugged from the host
+    /// (<see cref="TinyGuestRun.RunGuestDebug"/>): phases of KVM_SET_GUEST_DEBUG drawn from seed A, each followed by
+    /// a few KVM_RUNs whose exits are all compared, then debugging off and a last run to HLT.
+    /// </summary>
+    GuestDebugRun,
 }
 
 /// <summary>
@@ -181,6 +193,8 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             OpKind.X86GuestRun => $"guest run({h(Target)}, CPUID/RDMSR/WRMSR, program seed={A}{((E & 2) != 0 ? ", with reported" : "")})",
             OpKind.VcpuStateRoundTrip => $"{((E & VcpuStateOps.CpuidFirst) != 0 ? $"KVM_SET_CPUID2(1 entry from seed={A})+" : "")}" +
                 $"{((E & VcpuStateOps.GetOnly) != 0 ? "" : $"KVM_SET_{VcpuStateOps.SetName(E & 7)}(seed={A})+")}KVM_GET_{VcpuStateOps.Names[E & 7]}({h(Target)})",
+            OpKind.GuestDebugSet => $"KVM_SET_GUEST_DEBUG(seed={A})+KVM_GET_VCPU_EVENTS+KVM_GET_DEBUGREGS+KVM_SET_GUEST_DEBUG(0)({h(Target)})",
+            OpKind.GuestDebugRun => $"guest run({h(Target)}, KVM_SET_GUEST_DEBUG phases, program seed={A})",
             _ => Kind.ToString(),
         };
     }

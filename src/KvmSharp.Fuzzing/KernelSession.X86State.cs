@@ -21,6 +21,8 @@ public sealed partial class KernelSession
         OpKind.CpuidRoundTrip => CpuidRoundTrip(op),
         OpKind.SystemX86List => SystemX86List(op),
         OpKind.VcpuStateRoundTrip => VcpuStateRoundTrip(op),
+        OpKind.GuestDebugSet => GuestDebugSet(op),
+        OpKind.GuestDebugRun => TinyGuestRun.RunGuestDebug(_kernel, Fd(op.Target), op.A),
         OpKind.X86GuestRun => TinyGuestRun.RunX86State(_kernel, Fd(op.Target), op.A, withReported: (op.E & 2) != 0),
         _ => "unknown op",
     };

@@ -34,6 +34,8 @@ public sealed partial class OpGenerator
         if (NextX86State() is FuzzOp x86) return x86;
         // One call in ten: x86 vCPU state round trips (OpGenerator.VcpuState.cs), from a stream of their own.
         if (NextVcpuState() is FuzzOp state) return state;
+        // One call in sixteen: KVM_SET_GUEST_DEBUG and host-debugged guests (OpGenerator.GuestDebug.cs), likewise.
+        if (NextGuestDebug() is FuzzOp debug) return debug;
         // One call in eight: dirty page logging (OpGenerator.DirtyLog.cs).
         if (_rng.Next(8) == 0 && NextDirtyLog() is FuzzOp dirty) return dirty;
         int roll = _rng.Next(100);

@@ -36,6 +36,7 @@ public sealed partial class OpGenerator
         _rng = new Random(seed);
         _x86 = new Random(unchecked(seed * 31 + 0x86));
         _vcpuState = new Random(unchecked(seed * 37 + 0x57A7E));
+        _debug = new Random(unchecked(seed * 41 + 0xDB6));
         _includeReported = includeReported;
     }
 

@@ -294,7 +294,7 @@ internal static partial class TinyGuestRun
         for (int i = 0; i < pd.Length; i++) pd[i] = ((ulong)i << 21) | 0x83;
     }
 
-    private static string? EnterLongMode(IKernel kernel, KernelFd vcpu, ulong seed)
+    private static string? EnterLongMode(IKernel kernel, KernelFd vcpu, ulong seed, ulong idtBase = 0, ushort idtLimit = 0)
     {
         var s = new kvm_sregs();
         long rc = kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_SREGS, Bytes(ref s));
@@ -305,8 +305,8 @@ internal static partial class TinyGuestRun
         s.efer = 0x500; // LME LMA
         s.gdt.@base = GdtGpa;
         s.gdt.limit = 23;
-        s.idt.@base = 0;
-        s.idt.limit = 0;
+        s.idt.@base = idtBase;
+        s.idt.limit = idtLimit;
         s.cs = new kvm_segment { @base = 0, limit = 0xFFFF_FFFF, selector = 8, type = 0xB, present = 1, s = 1, l = 1, g = 1 };
         var data = new kvm_segment { @base = 0, limit = 0xFFFF_FFFF, selector = 0x10, type = 3, present = 1, db = 1, s = 1, g = 1 };
         s.ds = s.es = s.fs = s.gs = s.ss = data;

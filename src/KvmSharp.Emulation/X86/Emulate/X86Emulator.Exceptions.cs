@@ -136,7 +136,7 @@ internal sealed partial class X86Emulator
         if (error) { BinaryPrimitives.WriteUInt64LittleEndian(q[at..], (ulong)(uint)f.ErrorCode); at += 8; }
         BinaryPrimitives.WriteUInt64LittleEndian(q[at..], returnRip);
         BinaryPrimitives.WriteUInt64LittleEndian(q[(at + 8)..], _cpu.Sregs.cs.selector);
-        BinaryPrimitives.WriteUInt64LittleEndian(q[(at + 16)..], _cpu.Rflags);
+        BinaryPrimitives.WriteUInt64LittleEndian(q[(at + 16)..], _cpu.Rflags | HostSingleStepTf);
         BinaryPrimitives.WriteUInt64LittleEndian(q[(at + 24)..], oldRsp);
         BinaryPrimitives.WriteUInt64LittleEndian(q[(at + 32)..], _cpu.Sregs.ss.selector);
         // Pushed from the top down (SS first), so a fault reports the highest qword that could not be written in CR2.

@@ -74,6 +74,7 @@ internal sealed partial class X86Emulator
             s.ExceptionPayload = 0;
         }
         _guestDebug = (dbg.control & KvmConstants.KVM_GUESTDBG_ENABLE) != 0 ? dbg.control : 0;
+        if ((_guestDebug & KvmConstants.KVM_GUESTDBG_SINGLESTEP) != 0) _singleStepRip = LinearRip();
         if ((_guestDebug & KvmConstants.KVM_GUESTDBG_USE_HW_BP) != 0)
         {
             for (int i = 0; i < 4; i++) _hostDb[i] = dbg.arch.debugreg[i];
@@ -81,6 +82,21 @@ internal sealed partial class X86Emulator
         }
         return 0;
     }
+
+    /// <summary>vcpu->arch.singlestep_rip: the linear RIP when KVM_SET_GUEST_DEBUG last turned single-stepping on.</summary>
+    private ulong _singleStepRip;
+
+    /// <summary>
+    /// The TF that host single-stepping puts in the guest's real RFLAGS: x86.c __kvm_set_rflags — "if
+    /// (vcpu->guest_debug &amp; KVM_GUESTDBG_SINGLESTEP &amp;&amp; kvm_is_linear_rip(vcpu, vcpu->arch.singlestep_rip)) rflags
+    /// |= X86_EFLAGS_TF" — called by KVM_SET_GUEST_DEBUG and after each instruction KVM emulates (which is every
+    /// instruction on this host); kvm_get_rflags hides it, so KVM_GET_REGS and PUSHF do not show it. The RFLAGS image an
+    /// exception pushes through a 64-bit IDT gate has it when the vCPU is still at singlestep_rip — observed on this
+    /// host by the differential fuzzer: an INJECT_DB/BP given with SINGLESTEP, or a UD2 at the RIP single-stepping
+    /// started on, pushes 0x102 where the guest's RFLAGS is 0x2; a UD2 reached by stepping pushes 0x2.
+    /// </summary>
+    private ulong HostSingleStepTf =>
+        (_guestDebug & KvmConstants.KVM_GUESTDBG_SINGLESTEP) != 0 && LinearRip() == _singleStepRip ? RFLAGS_TF : 0;
 
     /// <summary>kvm_get_linear_rip: RIP in 64-bit mode, else (u32)(CS.base + RIP).</summary>
     private ulong LinearRip() => _cpu.Bitness == 64 ? _cpu.Rip : (uint)(_cpu.Sregs.cs.@base + _cpu.Rip);
