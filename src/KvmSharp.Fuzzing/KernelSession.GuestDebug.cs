@@ -16,10 +16,9 @@ public sealed partial class KernelSession
     {
         var fd = Fd(op.Target);
         var rng = new Random(unchecked((int)op.A * 13 + 0xDB9));
-        // No INJECT_DB/BP here: a #DB/#BP queued on a session vCPU and left for later calls (KVM_RUN with
-        // immediate_exit, KVM_SET_VCPU_EVENTS) is reported differently by the two kernels — not resolved yet; the
-        // injections (and their EBUSY) are fuzzed in the guest runs (TinyGuestRun.GuestDebug.cs).
-        uint control = GuestDebugOps.Control(rng) & ~(GuestDebugOps.InjectDb | GuestDebugOps.InjectBp);
+        // INJECT_DB/BP included: the #DB/#BP stays queued for later calls on this vCPU (KVM_SET_REGS drops it, a
+        // KVM_RUN delivers it), which the kernels must agree on.
+        uint control = GuestDebugOps.Control(rng);
         Span<ulong> regs = stackalloc ulong[8];
         GuestDebugOps.DebugRegs(rng, regs, [0xFFF0, 0x10_0000, (ulong)rng.NextInt64()], withGd: true);
         var dbg = GuestDebugOps.Struct(control, regs, rng.Next(8) == 0 ? (uint)rng.Next() : 0);

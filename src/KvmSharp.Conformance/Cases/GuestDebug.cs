@@ -76,6 +76,23 @@ public static class GuestDebug
         vcpu1.DisableGuestDebug();
     }
 
+    [ConformanceCase("x86.c __set_regs: KVM_SET_REGS drops a queued (pending) exception, so an INJECT_DB/BP queued before it is gone and the next injection is not EBUSY")]
+    public static void set_regs_drops_a_queued_injection(CaseContext ctx)
+    {
+        using var kvm = ctx.OpenKvm();
+        using var vm = kvm.CreateVm();
+        using var vcpu = vm.CreateVcpu(0);
+        vcpu.SetGuestDebug(GuestDebugFlags.InjectDebugException);
+        Assert.Equal((1, 1, 1), (vcpu.GetEvents().exception_injected, vcpu.GetEvents().exception_pending, vcpu.GetEvents().exception_nr));
+        vcpu.SetRegs(vcpu.GetRegs());
+        var ev = vcpu.GetEvents();
+        Assert.Equal((0, 0, 1), (ev.exception_injected, ev.exception_pending, ev.exception_nr)); // the vector stays, nothing is queued
+        vcpu.SetGuestDebug(GuestDebugFlags.InjectBreakpointException); // not EBUSY
+        vcpu.SetRegs(vcpu.GetRegs());
+        vcpu.SetGuestDebug(GuestDebugFlags.InjectDebugException);
+        Assert.Equal(1, vcpu.GetEvents().exception_nr);
+    }
+
     [ConformanceCase("x86.c x86_emulate_instruction → kvm_vcpu_do_singlestep: each instruction exits with #DB, pc = next RIP, DR6.BS; an OUT's step is lost, a HLT's step replaces the halt, an IN's step comes on completion")]
     public static void single_step_reports_each_instruction(CaseContext ctx)
     {

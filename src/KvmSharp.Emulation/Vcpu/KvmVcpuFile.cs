@@ -49,6 +49,10 @@ internal sealed class KvmVcpuFile : KernelFile
             {
                 if (!arg.CopyFromUser(out kvm_regs regs)) return Err.EFAULT;
                 Vcpu.Cpu.SetRegs(regs);
+                // x86.c __set_regs: vcpu->arch.exception.pending = false — a queued (not yet injected) exception, e.g.
+                // one from KVM_SET_GUEST_DEBUG's INJECT_DB/BP, is dropped with the old register state (found by the
+                // fuzzer: the host then reads injected=0 pending=0 and takes the next injection without EBUSY).
+                Vcpu.Cpu.State.ExceptionPending = false;
                 return 0;
             }
             if (request == KvmIoctls.KVM_GET_SREGS)
