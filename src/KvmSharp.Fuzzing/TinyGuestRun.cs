@@ -216,47 +216,11 @@ internal static partial class TinyGuestRun
             switch ((KvmExitReason)reason)
             {
                 case KvmExitReason.KVM_EXIT_IO:
-                {
-                    byte dir = run.GetSpan(KvmRunLayout.io_direction, 1)[0];
-                    byte size = run.GetSpan(KvmRunLayout.io_size, 1)[0];
-                    ushort port = BinaryPrimitives.ReadUInt16LittleEndian(run.GetSpan(KvmRunLayout.io_port, 2));
-                    uint count = BinaryPrimitives.ReadUInt32LittleEndian(run.GetSpan(KvmRunLayout.io_count, 4));
-                    ulong offset = U64(run, KvmRunLayout.io_data_offset);
-                    int bytes = (int)Math.Min((ulong)size * count, 64);
-                    if (offset > run.Length || (ulong)bytes > run.Length - offset)
-                    {
-                        text.Append(CultureInfo.InvariantCulture, $"io port=0x{port:X} data_offset 0x{offset:X} outside the vcpu mapping");
-                        return;
-                    }
-                    var data = run.GetSpan(offset, bytes);
-                    if (dir == KvmConstants.KVM_EXIT_IO_OUT)
-                    {
-                        text.Append(CultureInfo.InvariantCulture, $"out port=0x{port:X} size={size} count={count} data={Convert.ToHexString(data)}");
-                    }
-                    else
-                    {
-                        Answer(data, port, n);
-                        text.Append(CultureInfo.InvariantCulture, $"in port=0x{port:X} size={size} count={count}");
-                    }
+                    if (!AppendIoExit(run, text, n)) return;
                     break;
-                }
                 case KvmExitReason.KVM_EXIT_MMIO:
-                {
-                    ulong gpa = U64(run, KvmRunLayout.mmio_phys_addr);
-                    uint len = BinaryPrimitives.ReadUInt32LittleEndian(run.GetSpan(KvmRunLayout.mmio_len, 4));
-                    bool write = run.GetSpan(KvmRunLayout.mmio_is_write, 1)[0] != 0;
-                    var data = run.GetSpan(KvmRunLayout.mmio_data, (int)Math.Min(len, 8));
-                    if (write)
-                    {
-                        text.Append(CultureInfo.InvariantCulture, $"mmio write 0x{gpa:X} len={len} data={Convert.ToHexString(data)}");
-                    }
-                    else
-                    {
-                        Answer(data, gpa, n);
-                        text.Append(CultureInfo.InvariantCulture, $"mmio read 0x{gpa:X} len={len}");
-                    }
+                    AppendMmioExit(run, text, n);
                     break;
-                }
                 case KvmExitReason.KVM_EXIT_HLT:
                     text.Append("hlt");
                     return;
@@ -272,6 +236,51 @@ internal static partial class TinyGuestRun
     }
 
     /// <summary>What the "device" answers: the same bytes on both kernels, different per address and per exit.</summary>
+    /// <summary>Describes a KVM_EXIT_IO (answering an IN); false when its data lies outside the vCPU mapping.</summary>
+    private static bool AppendIoExit(MappedRegion run, StringBuilder text, int n)
+    {
+        byte dir = run.GetSpan(KvmRunLayout.io_direction, 1)[0];
+        byte size = run.GetSpan(KvmRunLayout.io_size, 1)[0];
+        ushort port = BinaryPrimitives.ReadUInt16LittleEndian(run.GetSpan(KvmRunLayout.io_port, 2));
+        uint count = BinaryPrimitives.ReadUInt32LittleEndian(run.GetSpan(KvmRunLayout.io_count, 4));
+        ulong offset = U64(run, KvmRunLayout.io_data_offset);
+        int bytes = (int)Math.Min((ulong)size * count, 64);
+        if (offset > run.Length || (ulong)bytes > run.Length - offset)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"io port=0x{port:X} data_offset 0x{offset:X} outside the vcpu mapping");
+            return false;
+        }
+        var data = run.GetSpan(offset, bytes);
+        if (dir == KvmConstants.KVM_EXIT_IO_OUT)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"out port=0x{port:X} size={size} count={count} data={Convert.ToHexString(data)}");
+        }
+        else
+        {
+            Answer(data, port, n);
+            text.Append(CultureInfo.InvariantCulture, $"in port=0x{port:X} size={size} count={count}");
+        }
+        return true;
+    }
+
+    /// <summary>Describes a KVM_EXIT_MMIO (answering a read).</summary>
+    private static void AppendMmioExit(MappedRegion run, StringBuilder text, int n)
+    {
+        ulong gpa = U64(run, KvmRunLayout.mmio_phys_addr);
+        uint len = BinaryPrimitives.ReadUInt32LittleEndian(run.GetSpan(KvmRunLayout.mmio_len, 4));
+        bool write = run.GetSpan(KvmRunLayout.mmio_is_write, 1)[0] != 0;
+        var data = run.GetSpan(KvmRunLayout.mmio_data, (int)Math.Min(len, 8));
+        if (write)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"mmio write 0x{gpa:X} len={len} data={Convert.ToHexString(data)}");
+        }
+        else
+        {
+            Answer(data, gpa, n);
+            text.Append(CultureInfo.InvariantCulture, $"mmio read 0x{gpa:X} len={len}");
+        }
+    }
+
     private static void Answer(Span<byte> data, ulong where, int exit)
     {
         for (int i = 0; i < data.Length; i++) data[i] = (byte)(0x5A ^ (where >> (i % 4 * 8)) ^ (ulong)(i * 0x11) ^ (ulong)exit);
