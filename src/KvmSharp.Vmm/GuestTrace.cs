@@ -40,8 +40,8 @@ public sealed record TracedInstruction(ulong Rip, ReadOnlyMemory<byte> Bytes, bo
     /// <summary>"0x100000  mov eax,1": the address and <see cref="Disassembly"/>.</summary>
     public override string ToString() => $"0x{Rip:X}  {Disassembly}";
 
-    /// <summary>True when the bytes are a HLT.</summary>
-    internal bool IsHalt => !Bytes.IsEmpty && Decode(Rip, Bytes.Span).Mnemonic == Mnemonic.Hlt;
+    /// <summary>True when the bytes are a HLT (decoded once, when the trace read them).</summary>
+    internal bool IsHalt { get; init; }
 
     internal static Instruction Decode(ulong rip, ReadOnlySpan<byte> bytes)
     {
@@ -112,9 +112,8 @@ internal sealed class GuestTraceBuilder
         {
             ulong gate = Layout.Idt + (ulong)(vector * 16);
             if (!TryRead(gate, 16, out byte[] bytes)) continue;
-            ulong low = BinaryPrimitives.ReadUInt64LittleEndian(bytes), high = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(8));
-            ulong target = (low & 0xffff) | (((low >> 48) & 0xffff) << 16) | (high << 32);
-            byte[] first = ReadInstruction(target);
+            ulong target = Idt.GateTarget(BinaryPrimitives.ReadUInt64LittleEndian(bytes), BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(8)));
+            byte[] first = ReadInstruction(target, out _);
             if (first.Length > 0) _handlerEntries.TryAdd(target + (ulong)first.Length, target);
         }
     }
@@ -144,7 +143,8 @@ internal sealed class GuestTraceBuilder
     {
         if (NextRecorded || Full) return null;
         NextRecorded = true;
-        return Add(new TracedInstruction(Next, ReadInstruction(Next), raisedException));
+        byte[] bytes = ReadInstruction(Next, out Mnemonic mnemonic);
+        return Add(new TracedInstruction(Next, bytes, raisedException) { IsHalt = mnemonic == Mnemonic.Hlt });
     }
 
     /// <summary>
@@ -157,7 +157,7 @@ internal sealed class GuestTraceBuilder
         StepExits++;
         bool delivered = _handlerEntries.TryGetValue(pc, out ulong handler) && handler != Next;
         TracedInstruction? executed = RecordNext(delivered);
-        if (delivered && !Full) Add(new TracedInstruction(handler, ReadInstruction(handler)));
+        if (delivered && !Full) Add(new TracedInstruction(handler, ReadInstruction(handler, out _)));
         Next = pc;
         NextRecorded = false;
         return executed;
@@ -180,12 +180,14 @@ internal sealed class GuestTraceBuilder
     }
 
     /// <summary>The bytes of the instruction at <paramref name="rip"/> (empty when they cannot be read).</summary>
-    private byte[] ReadInstruction(ulong rip)
+    private byte[] ReadInstruction(ulong rip, out Mnemonic mnemonic)
     {
+        mnemonic = Mnemonic.INVALID;
         if (rip >= _memory.Size) return [];
         int length = (int)Math.Min(MaxInstructionLength, _memory.Size - rip);
         if (!TryRead(rip, length, out byte[] bytes)) return [];
         Instruction instruction = TracedInstruction.Decode(rip, bytes);
+        mnemonic = instruction.Mnemonic;
         return instruction.Length > 0 && instruction.Length <= bytes.Length ? bytes[..instruction.Length] : bytes;
     }
 

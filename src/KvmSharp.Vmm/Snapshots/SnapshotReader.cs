@@ -220,7 +220,7 @@ internal sealed class SnapshotReader
             if (U32(field, 4) != 0) throw Invalid(at + 4, $"MSR {i}'s reserved field is 0x{U32(field, 4):X}, not 0");
             msrs[i] = new MsrEntry(index, U64(field, 8));
         }
-        return new VcpuState(VcpuState.ReadSregs(sregs), msrs, ReadExtended());
+        return new VcpuState(VcpuState.ReadStruct<kvm_sregs>(sregs), msrs, ReadExtended());
     }
 
     private ExtendedVcpuState ReadExtended()

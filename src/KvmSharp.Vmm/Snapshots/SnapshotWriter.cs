@@ -54,7 +54,7 @@ internal static class SnapshotWriter
     private static void WriteVcpu(VcpuState vcpu, Emitter emit)
     {
         Span<byte> sregs = stackalloc byte[VcpuState.SregsSize];
-        VcpuState.WriteSregs(vcpu.Sregs, sregs);
+        VcpuState.WriteStruct(vcpu.Sregs, sregs);
         emit(sregs);
         Span<byte> field = stackalloc byte[16];
         BinaryPrimitives.WriteUInt32LittleEndian(field, (uint)vcpu.Msrs.Length);

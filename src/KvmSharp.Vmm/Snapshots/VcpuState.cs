@@ -74,13 +74,7 @@ internal sealed class VcpuState
         public IReadOnlyList<uint> IndexList { get; } = indexList;
 
         public uint[] Captured { get; } = VcpuState.Captured(indexList);
-
     }
-
-    public static void WriteSregs(in kvm_sregs sregs, Span<byte> destination) =>
-        MemoryMarshal.Write(destination, in sregs);
-
-    public static kvm_sregs ReadSregs(ReadOnlySpan<byte> source) => MemoryMarshal.Read<kvm_sregs>(source);
 
     /// <summary>Writes an unmanaged uAPI struct in its C layout (little-endian, as the kernel has it).</summary>
     public static void WriteStruct<T>(in T value, Span<byte> destination) where T : unmanaged => MemoryMarshal.Write(destination, in value);

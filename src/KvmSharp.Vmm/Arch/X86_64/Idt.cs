@@ -46,6 +46,9 @@ public static class Idt
         return (low, offset >> 32);
     }
 
+    /// <summary>The handler address a 64-bit gate (<see cref="Gate"/>'s two quadwords) leads to.</summary>
+    public static ulong GateTarget(ulong low, ulong high) => (low & 0xffff) | (((low >> 48) & 0xffff) << 16) | (high << 32);
+
     private static byte[] Build()
     {
         var table = new byte[Vectors * 16];
