@@ -23,7 +23,15 @@ public static class KvmCaps
     public const int KVM_CAP_XSAVE = 55;
     /// <summary>x86: KVM_GET_XCRS / KVM_SET_XCRS.</summary>
     public const int KVM_CAP_XCRS = 56;
+    /// <summary>x86: KVM_GET_CLOCK / KVM_SET_CLOCK; the answer is the KVM_CLOCK_* flags KVM_GET_CLOCK can report.</summary>
+    public const int KVM_CAP_ADJUST_CLOCK = 39;
+    /// <summary>x86: KVM_SET_TSC_KHZ on a vCPU (the host can scale the guest's TSC rate); 0 without TSC scaling.</summary>
+    public const int KVM_CAP_TSC_CONTROL = 60;
+    /// <summary>x86: KVM_GET_TSC_KHZ on a vCPU.</summary>
+    public const int KVM_CAP_GET_TSC_KHZ = 61;
     public const int KVM_CAP_MAX_VCPUS = 66;
+    /// <summary>KVM_SET/GET/HAS_DEVICE_ATTR on a vCPU fd (x86: the KVM_VCPU_TSC_CTRL group).</summary>
+    public const int KVM_CAP_VCPU_ATTRIBUTES = 127;
     public const int KVM_CAP_READONLY_MEM = 81;
     public const int KVM_CAP_MULTI_ADDRESS_SPACE = 118;
     /// <summary>
@@ -81,6 +89,10 @@ public static class KvmCaps
         KVM_CAP_NR_VCPUS => nameof(KVM_CAP_NR_VCPUS),
         KVM_CAP_NR_MEMSLOTS => nameof(KVM_CAP_NR_MEMSLOTS),
         KVM_CAP_SET_GUEST_DEBUG => nameof(KVM_CAP_SET_GUEST_DEBUG),
+        KVM_CAP_ADJUST_CLOCK => nameof(KVM_CAP_ADJUST_CLOCK),
+        KVM_CAP_TSC_CONTROL => nameof(KVM_CAP_TSC_CONTROL),
+        KVM_CAP_GET_TSC_KHZ => nameof(KVM_CAP_GET_TSC_KHZ),
+        KVM_CAP_VCPU_ATTRIBUTES => nameof(KVM_CAP_VCPU_ATTRIBUTES),
         KVM_CAP_SET_GUEST_DEBUG2 => nameof(KVM_CAP_SET_GUEST_DEBUG2),
         KVM_CAP_MP_STATE => nameof(KVM_CAP_MP_STATE),
         KVM_CAP_SYNC_MMU => nameof(KVM_CAP_SYNC_MMU),

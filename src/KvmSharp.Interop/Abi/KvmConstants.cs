@@ -34,6 +34,15 @@ public static class KvmConstants
     public const uint KVM_GUESTDBG_INJECT_BP = 0x00080000;
     public const uint KVM_GUESTDBG_BLOCKIRQ = 0x00100000;
 
+    // kvm_clock_data.flags (KVM_GET_CLOCK; KVM_SET_CLOCK accepts REALTIME)
+    public const uint KVM_CLOCK_TSC_STABLE = 2;
+    public const uint KVM_CLOCK_REALTIME = 1u << 2;
+    public const uint KVM_CLOCK_HOST_TSC = 1u << 3;
+
+    // x86 vCPU device attributes (asm/kvm.h): the TSC control group and its one attribute
+    public const uint KVM_VCPU_TSC_CTRL = 0;
+    public const ulong KVM_VCPU_TSC_OFFSET = 0;
+
     // x86 VM types (arch/x86/include/uapi/asm/kvm.h)
     public const uint KVM_X86_DEFAULT_VM = 0;
     public const uint KVM_X86_SW_PROTECTED_VM = 1;

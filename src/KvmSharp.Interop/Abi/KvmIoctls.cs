@@ -43,6 +43,10 @@ public static class KvmIoctls
     public static readonly uint KVM_SET_USER_MEMORY_REGION2 = _IOW(KVMIO, 0x49, Size<kvm_userspace_memory_region2>());
     /// <summary>Available with KVM_CAP_MEMORY_ATTRIBUTES.</summary>
     public static readonly uint KVM_SET_MEMORY_ATTRIBUTES = _IOW(KVMIO, 0xd2, Size<kvm_memory_attributes>());
+    /// <summary>x86, available with KVM_CAP_ADJUST_CLOCK: the VM's kvmclock, <see cref="kvm_clock_data"/>.</summary>
+    public static readonly uint KVM_GET_CLOCK = _IOR(KVMIO, 0x7c, Size<kvm_clock_data>());
+    /// <summary>x86, available with KVM_CAP_ADJUST_CLOCK: sets the VM's kvmclock, <see cref="kvm_clock_data"/>.</summary>
+    public static readonly uint KVM_SET_CLOCK = _IOW(KVMIO, 0x7b, Size<kvm_clock_data>());
     /// <summary>Available with KVM_CAP_GUEST_MEMFD.</summary>
     public static readonly uint KVM_CREATE_GUEST_MEMFD = _IOWR(KVMIO, 0xd4, Size<kvm_create_guest_memfd>());
 
@@ -97,6 +101,19 @@ public static class KvmIoctls
     /// breakpoints reported as KVM_EXIT_DEBUG), <see cref="kvm_guest_debug"/> (x86: 72 bytes).
     /// </summary>
     public static readonly uint KVM_SET_GUEST_DEBUG = _IOW(KVMIO, 0x9b, Size<kvm_guest_debug>());
+    /// <summary>x86, available with KVM_CAP_GET_TSC_KHZ: the vCPU's TSC frequency in kHz (the return value).</summary>
+    public static readonly uint KVM_GET_TSC_KHZ = _IO(KVMIO, 0xa3);
+    /// <summary>x86, available with KVM_CAP_TSC_CONTROL: sets the vCPU's TSC frequency (argument: kHz).</summary>
+    public static readonly uint KVM_SET_TSC_KHZ = _IO(KVMIO, 0xa2);
+    /// <summary>
+    /// On a vCPU with KVM_CAP_VCPU_ATTRIBUTES (also device and VM fds): writes the attribute from
+    /// <see cref="kvm_device_attr.addr"/>. ENXIO for a group or attribute the kernel does not have.
+    /// </summary>
+    public static readonly uint KVM_SET_DEVICE_ATTR = _IOW(KVMIO, 0xe1, Size<kvm_device_attr>());
+    /// <summary>Reads the attribute into <see cref="kvm_device_attr.addr"/> (encoded _IOW, as upstream does).</summary>
+    public static readonly uint KVM_GET_DEVICE_ATTR = _IOW(KVMIO, 0xe2, Size<kvm_device_attr>());
+    /// <summary>0 when the attribute exists, ENXIO when not.</summary>
+    public static readonly uint KVM_HAS_DEVICE_ATTR = _IOW(KVMIO, 0xe3, Size<kvm_device_attr>());
     /// <summary>Available with KVM_CAP_PRE_FAULT_MEMORY.</summary>
     public static readonly uint KVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xd5, Size<kvm_pre_fault_memory>());
 
@@ -155,6 +172,13 @@ public static class KvmIoctls
         if (request == KVM_GET_DEBUGREGS) return nameof(KVM_GET_DEBUGREGS);
         if (request == KVM_SET_DEBUGREGS) return nameof(KVM_SET_DEBUGREGS);
         if (request == KVM_SET_GUEST_DEBUG) return nameof(KVM_SET_GUEST_DEBUG);
+        if (request == KVM_GET_CLOCK) return nameof(KVM_GET_CLOCK);
+        if (request == KVM_SET_CLOCK) return nameof(KVM_SET_CLOCK);
+        if (request == KVM_GET_TSC_KHZ) return nameof(KVM_GET_TSC_KHZ);
+        if (request == KVM_SET_TSC_KHZ) return nameof(KVM_SET_TSC_KHZ);
+        if (request == KVM_SET_DEVICE_ATTR) return nameof(KVM_SET_DEVICE_ATTR);
+        if (request == KVM_GET_DEVICE_ATTR) return nameof(KVM_GET_DEVICE_ATTR);
+        if (request == KVM_HAS_DEVICE_ATTR) return nameof(KVM_HAS_DEVICE_ATTR);
         return $"ioctl 0x{request:X8}";
     }
 

@@ -91,6 +91,9 @@ static void ioctls(void)
 	CONST(KVM_GET_DEBUGREGS);
 	CONST(KVM_SET_DEBUGREGS);
 	CONST(KVM_SET_GUEST_DEBUG);
+	CONST(KVM_GET_CLOCK); CONST(KVM_SET_CLOCK);
+	CONST(KVM_GET_TSC_KHZ); CONST(KVM_SET_TSC_KHZ);
+	CONST(KVM_SET_DEVICE_ATTR); CONST(KVM_GET_DEVICE_ATTR); CONST(KVM_HAS_DEVICE_ATTR);
 	CONST(KVM_ENABLE_CAP);
 	CONST(KVM_GET_ONE_REG);
 	CONST(KVM_SET_ONE_REG);
@@ -118,6 +121,7 @@ static void caps(void)
 	CONST(KVM_CAP_VCPU_EVENTS);
 	CONST(KVM_CAP_DEBUGREGS);
 	CONST(KVM_CAP_XCRS);
+	CONST(KVM_CAP_ADJUST_CLOCK); CONST(KVM_CAP_TSC_CONTROL); CONST(KVM_CAP_GET_TSC_KHZ); CONST(KVM_CAP_VCPU_ATTRIBUTES);
 	CONST(KVM_CAP_XSAVE);
 	CONST(KVM_CAP_XSAVE2);
 	CONST(KVM_CAP_EXCEPTION_PAYLOAD);
@@ -389,6 +393,13 @@ static void x86_vcpu_state_structs(void)
 	CONST(KVM_GUESTDBG_ENABLE); CONST(KVM_GUESTDBG_SINGLESTEP); CONST(KVM_GUESTDBG_USE_SW_BP);
 	CONST(KVM_GUESTDBG_USE_HW_BP); CONST(KVM_GUESTDBG_INJECT_DB); CONST(KVM_GUESTDBG_INJECT_BP);
 	CONST(KVM_GUESTDBG_BLOCKIRQ);
+	CONST(KVM_CLOCK_TSC_STABLE); CONST(KVM_CLOCK_REALTIME); CONST(KVM_CLOCK_HOST_TSC);
+	CONST(KVM_VCPU_TSC_CTRL); CONST(KVM_VCPU_TSC_OFFSET);
+	SIZE(kvm_clock_data);
+	OFF(kvm_clock_data, clock); OFF(kvm_clock_data, flags); OFF(kvm_clock_data, pad0); OFF(kvm_clock_data, realtime);
+	OFF(kvm_clock_data, host_tsc); OFF(kvm_clock_data, pad);
+	SIZE(kvm_device_attr);
+	OFF(kvm_device_attr, flags); OFF(kvm_device_attr, group); OFF(kvm_device_attr, attr); OFF(kvm_device_attr, addr);
 	SIZE(kvm_vcpu_events);
 	OFF_FLAT(kvm_vcpu_events, exception_injected, exception.injected);
 	OFF_FLAT(kvm_vcpu_events, exception_nr, exception.nr);

@@ -13,5 +13,6 @@ namespace KvmSharp.Abi;
 [InlineArray(14)] public struct U64x14 { private ulong _e0; }
 [InlineArray(16)] public struct U64x16 { private ulong _e0; }
 [InlineArray(4)] public struct U64x4 { private ulong _e0; }
+[InlineArray(4)] public struct U32x4 { private uint _e0; }
 [InlineArray(8)] public struct U8x8 { private byte _e0; }
 [InlineArray(64)] public struct U8x64 { private byte _e0; }
