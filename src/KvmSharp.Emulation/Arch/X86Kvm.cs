@@ -68,6 +68,8 @@ internal sealed class X86Kvm : KvmArch
         // KVM_CAP_XSAVE: boot_cpu_has(X86_FEATURE_XSAVE). KVM_CAP_XSAVE2 (5.17, so every modeled generation): the
         // XSAVE image's size, at least sizeof(struct kvm_xsave); on /dev/kvm too.
         KvmCaps.KVM_CAP_XSAVE => 1,
+        // KVM_CAP_VCPU_ATTRIBUTES: r = 1 (5.16, so every modeled generation): KVM_VCPU_TSC_CTRL, X86/TscAttributes.cs.
+        KvmCaps.KVM_CAP_VCPU_ATTRIBUTES => 1,
         KvmCaps.KVM_CAP_XSAVE2 => Emulation.X86.XsaveRules.CapXsave2,
         KvmCaps.KVM_CAP_NR_VCPUS => Math.Min(Config.OnlineCpus, Config.MaxVcpus),
         KvmCaps.KVM_CAP_MAX_VCPUS => Config.MaxVcpus,

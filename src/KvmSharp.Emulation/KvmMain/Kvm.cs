@@ -56,6 +56,13 @@ internal sealed class Kvm
     /// </summary>
     public bool MmuPagesAvailable { get; set; }
 
+    /// <summary>
+    /// x86 kvm->arch.cur_tsc_offset: null until the first vCPU. kvm_arch_vcpu_postcreate → kvm_synchronize_tsc(vcpu,
+    /// NULL) writes TSC 0, so the first vCPU's offset makes the guest TSC start at 0 and later vCPUs match it; a
+    /// KVM_VCPU_TSC_OFFSET write (__kvm_synchronize_tsc) makes its offset the VM's.
+    /// </summary>
+    public long? TscOffset { get; set; }
+
     /// <summary>kvm->manual_dirty_log_protect: the KVM_DIRTY_LOG_* options enabled by KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2.</summary>
     public ulong ManualDirtyLogProtect { get; set; }
 

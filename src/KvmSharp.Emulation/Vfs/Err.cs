@@ -26,6 +26,7 @@ internal static class Err
     public const long EINVAL = -(long)Errno.EINVAL;
     public const long EMFILE = -(long)Errno.EMFILE;
     public const long ENOTTY = -(long)Errno.ENOTTY;
+    public const long ENXIO = -(long)Errno.ENXIO;
     public const long EFBIG = -(long)Errno.EFBIG;
     public const long ESPIPE = -(long)Errno.ESPIPE;
     public const long EOPNOTSUPP = -(long)Errno.EOPNOTSUPP;

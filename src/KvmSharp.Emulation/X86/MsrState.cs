@@ -38,5 +38,8 @@ internal sealed class MsrState
 
     public ulong ReadTsc() => unchecked((ulong)(Stopwatch.GetTimestamp() + TscOffset));
 
-    public void WriteTsc(ulong value) => TscOffset = unchecked((long)value - Stopwatch.GetTimestamp());
+    public void WriteTsc(ulong value) => TscOffset = TscOffsetFor(value);
+
+    /// <summary>kvm_compute_l1_tsc_offset: the offset that makes the guest TSC read <paramref name="value"/> now.</summary>
+    public static long TscOffsetFor(ulong value) => unchecked((long)value - Stopwatch.GetTimestamp());
 }

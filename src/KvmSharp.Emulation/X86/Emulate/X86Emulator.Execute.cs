@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Diagnostics;
 using Iced.Intel;
 using static KvmSharp.Emulation.X86.X86Consts;
 
@@ -304,7 +303,8 @@ internal sealed partial class X86Emulator
             }
             case Mnemonic.Rdtsc:
             {
-                ulong tsc = (ulong)Stopwatch.GetTimestamp();
+                // The guest TSC: host TSC + l1_tsc_offset, as RDMSR IA32_TSC reads it (was the host's alone).
+                ulong tsc = _cpu.Msrs.ReadTsc();
                 WriteReg(Register.EAX, tsc & 0xffff_ffff);
                 WriteReg(Register.EDX, tsc >> 32);
                 break;
