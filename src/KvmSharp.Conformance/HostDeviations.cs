@@ -174,6 +174,16 @@ public static class HostDeviations
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
 
     /// <summary>
+    /// kvm_pvm (software nested KVM): a vCPU's TSC offset is 0 and stays 0 — KVM_GET_DEVICE_ATTR of
+    /// KVM_VCPU_TSC_CTRL/KVM_VCPU_TSC_OFFSET reads 0 on every new vCPU (the guest TSC is the host's: KVM_GET_MSRS of
+    /// IA32_TSC 0x4a6e_23b9_83e1 beside the host's RDTSC 0x4a6e_23b9_8d8c), and KVM_SET_DEVICE_ATTR of 0x1000_0000_0000
+    /// returns 0 but the next GET reads 0 again. Upstream kvm_synchronize_tsc(vcpu, NULL) starts a VM's TSC at 0 and
+    /// kvm_arch_tsc_set_attr stores the offset. Observed on Linux 6.18 kvm_pvm.
+    /// </summary>
+    public static bool KvmPvmTscOffsetFixed(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
     /// kvm_pvm (software nested KVM): KVM_SET_CPUID2 rewrites some leaves of the table it stores (upstream keeps the
     /// given entries and changes only the runtime bits of kvm_update_cpuid_runtime: CPUID.1 EDX.APIC and ECX.OSXSAVE,
     /// CPUID.0xD EBX). Observed on Linux 6.18 kvm_pvm (AMD host), read back with KVM_GET_CPUID2 and with the CPUID

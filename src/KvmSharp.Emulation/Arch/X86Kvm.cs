@@ -89,6 +89,8 @@ internal sealed class X86Kvm : KvmArch
             return Emulation.X86.MsrIo.GetFeatureMsrs(arg);
         if (Emulation.X86.CpuidIoctls.IsDevRequest(request))
             return Emulation.X86.CpuidIoctls.GetDevCpuid(request, arg);
+        if (Emulation.X86.SystemAttributes.IsRequest(request))
+            return Emulation.X86.SystemAttributes.Ioctl(Config, request, arg);
         return Err.EINVAL;
     }
 

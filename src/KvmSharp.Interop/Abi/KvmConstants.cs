@@ -43,6 +43,13 @@ public static class KvmConstants
     public const uint KVM_VCPU_TSC_CTRL = 0;
     public const ulong KVM_VCPU_TSC_OFFSET = 0;
 
+    // x86 /dev/kvm device attributes (asm/kvm.h, KVM_GET/HAS_DEVICE_ATTR on /dev/kvm): the XCR0 bits KVM supports
+    // (kvm_caps.supported_xcr0), and SEV's supported VMSA features
+    public const uint KVM_X86_GRP_SYSTEM = 0;
+    public const ulong KVM_X86_XCOMP_GUEST_SUPP = 0;
+    public const uint KVM_X86_GRP_SEV = 1;
+    public const ulong KVM_X86_SEV_VMSA_FEATURES = 0;
+
     // x86 VM types (arch/x86/include/uapi/asm/kvm.h)
     public const uint KVM_X86_DEFAULT_VM = 0;
     public const uint KVM_X86_SW_PROTECTED_VM = 1;

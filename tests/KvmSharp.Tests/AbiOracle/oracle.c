@@ -395,6 +395,7 @@ static void x86_vcpu_state_structs(void)
 	CONST(KVM_GUESTDBG_BLOCKIRQ);
 	CONST(KVM_CLOCK_TSC_STABLE); CONST(KVM_CLOCK_REALTIME); CONST(KVM_CLOCK_HOST_TSC);
 	CONST(KVM_VCPU_TSC_CTRL); CONST(KVM_VCPU_TSC_OFFSET);
+	CONST(KVM_X86_GRP_SYSTEM); CONST(KVM_X86_XCOMP_GUEST_SUPP); CONST(KVM_X86_GRP_SEV); CONST(KVM_X86_SEV_VMSA_FEATURES);
 	SIZE(kvm_clock_data);
 	OFF(kvm_clock_data, clock); OFF(kvm_clock_data, flags); OFF(kvm_clock_data, pad0); OFF(kvm_clock_data, realtime);
 	OFF(kvm_clock_data, host_tsc); OFF(kvm_clock_data, pad);
