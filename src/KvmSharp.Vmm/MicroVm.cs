@@ -38,6 +38,7 @@ public sealed partial class MicroVm : IDisposable
     private readonly Vcpu _vcpu;
     private readonly kvm_sregs _sregs;
     private readonly VcpuResetState _atCreation;
+    private readonly ulong? _tscOffsetAtCreation;
     private readonly Serial16550 _console;
     private readonly HypercallDevice _hypercalls = new();
     private readonly HostCallDevice _hostCalls;
@@ -52,9 +53,10 @@ public sealed partial class MicroVm : IDisposable
     private bool _disposeAfterCall;
 
     private MicroVm(GuestImage image, MicroVmOptions options, Kvm? ownedKvm, Vm vm, GuestMemory memory, string? noGuestMemfd,
-        MemoryConversion? conversion, Vcpu vcpu, kvm_sregs sregs, VcpuResetState atCreation)
+        MemoryConversion? conversion, Vcpu vcpu, kvm_sregs sregs, VcpuResetState atCreation, ulong? tscOffsetAtCreation)
     {
         _atCreation = atCreation;
+        _tscOffsetAtCreation = tscOffsetAtCreation;
         Image = image;
         Options = options;
         _noGuestMemfd = noGuestMemfd;
@@ -193,7 +195,8 @@ public sealed partial class MicroVm : IDisposable
             vcpu.SetSregs(sregs);
             // Before the first KVM_RUN, what Reset writes back (read from the first vCPU of this Kvm and policy).
             VcpuResetState atCreation = VcpuResetState.AtCreation(kvm, options.Cpuid, vcpu);
-            return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion, vcpu, sregs, atCreation);
+            ulong? tscOffset = atCreation.HasTscOffset ? vcpu.GetTscOffset() : null;
+            return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion, vcpu, sregs, atCreation, tscOffset);
         }
         catch
         {
@@ -220,11 +223,21 @@ public sealed partial class MicroVm : IDisposable
     public CallResult CallAddress(ulong entry, params ReadOnlySpan<ulong> args) => Enter(entry, args, ReadOnlySpan<byte>.Empty, withInput: false);
 
     /// <summary>
+    /// Writes back the TSC offset read at creation (KVM_VCPU_TSC_OFFSET), when the kernel has it: undoes a guest's
+    /// WRMSR to IA32_TSC, which moves the offset (x86.c adjust_tsc_offset_guest) and no MSR write of the host undoes.
+    /// </summary>
+    private void RestoreTscOffset()
+    {
+        if (_tscOffsetAtCreation is { } offset) _vcpu.SetTscOffset(offset);
+    }
+
+    /// <summary>
     /// Returns the micro-VM to its freshly created state without creating anything, so nothing of the last user
     /// survives in guest memory or in the vCPU: reloads the long-mode registers, every MSR the kernel lists (SYSENTER_*,
-    /// PAT, STAR/LSTAR/CSTAR/SFMASK, KERNEL_GS_BASE, MISC_ENABLE …; not the TSC), the x87/SSE/AVX registers with MXCSR,
+    /// PAT, STAR/LSTAR/CSTAR/SFMASK, KERNEL_GS_BASE, MISC_ENABLE …), the x87/SSE/AVX registers with MXCSR,
     /// XCR0, the debug registers and the event state (nothing queued) with their values at creation
-    /// (<see cref="Arch.X86_64.VcpuResetState"/>). This is what a pool does
+    /// (<see cref="Arch.X86_64.VcpuResetState"/>), and the TSC offset (a guest that wrote IA32_TSC moved it; the
+    /// clock goes on from where it would be had no guest written it). This is what a pool does
     /// between uses. A
     /// guest_memfd frees every page (<see cref="GuestMemory.Discard"/>: fallocate PUNCH_HOLE, after making private pages
     /// shared again) and the boot state and the image are written again. Host memory does the same (MADV_DONTNEED) the
@@ -255,6 +268,7 @@ public sealed partial class MicroVm : IDisposable
         }
         _vcpu.SetSregs(_sregs);
         _atCreation.Load(_vcpu);
+        RestoreTscOffset();
         _loop.EnsureSteppingOff();
         _vcpu.ImmediateExit = false;
         IsFaulted = false;

@@ -97,6 +97,33 @@ public sealed class ExtendedStateIsolationTests
     }
 
     /// <summary>
+    /// A guest's WRMSR to IA32_TSC moves its vCPU's TSC offset (x86.c adjust_tsc_offset_guest), and a host's MSR writes
+    /// cannot undo that: without the offset written back (KVM_VCPU_TSC_OFFSET), the next user of a pooled micro-VM
+    /// would read the last user's 64-bit value, advancing. Reset and a snapshot pool's Restore put the creation offset
+    /// back. Skipped where the kernel ignores the guest's write (then there is no channel to close).
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(TestKernel.Kernels), MemberType = typeof(TestKernel))]
+    public void Reset_and_restore_put_the_tsc_offset_back_so_it_carries_nothing_to_the_next_user(string kernel)
+    {
+        const ulong Moved = 0x5EC2_E700UL << 32; // about 6.9e15 cycles: days of TSC at any clock rate
+        using var k = TestKernel.Open(kernel);
+        using var vm = MicroVm.Create(ExtendedStateGuest.Image(), k.Options(null));
+        Assert.True(Value(vm, "rdmsr", X86Msr.Tsc) < Moved);
+        MicroVmSnapshot snapshot = vm.Snapshot();
+        foreach (bool restore in new[] { false, true })
+        {
+            Assert.Equal(0UL, Value(vm, "wrmsr", X86Msr.Tsc, Moved));
+            ulong written = Value(vm, "rdmsr", X86Msr.Tsc);
+            Skip.If(written < Moved, $"{k}: this kernel ignores a guest's write of IA32_TSC (it reads 0x{written:X} after writing 0x{Moved:X}; kvm_pvm does): no channel to close");
+            if (restore) vm.Restore(snapshot);
+            else vm.Reset();
+            ulong after = Value(vm, "rdmsr", X86Msr.Tsc);
+            Assert.True(after < Moved, $"after {(restore ? "Restore" : "Reset")} the guest reads TSC 0x{after:X}, the last user wrote 0x{Moved:X}");
+        }
+    }
+
+    /// <summary>
     /// A snapshot taken after a guest set its vector registers, XCR0 and debug registers (and MXCSR, YMM and events
     /// were planted) gives a micro-VM, and a Restore, with that same state — written to bytes and read back.
     /// </summary>

@@ -161,6 +161,7 @@ public sealed partial class MicroVm
                     $"this kernel refused the snapshot's MSR {Describe(refused.Index)} = 0x{refused.Value:X} (KVM_SET_MSRS wrote {written} of {count})");
             }
         }
+        RestoreTscOffset();
         try
         {
             state.Extended.Load(_vcpu);

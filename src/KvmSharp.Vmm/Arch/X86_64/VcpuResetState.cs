@@ -14,16 +14,25 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// </summary>
 internal sealed class VcpuResetState
 {
-    private VcpuResetState(MsrEntry[] msrs, ExtendedVcpuState extended)
+    private VcpuResetState(MsrEntry[] msrs, ExtendedVcpuState extended, bool hasTscOffset)
     {
         Msrs = msrs;
         Extended = extended;
+        HasTscOffset = hasTscOffset;
     }
 
     /// <summary>The listed MSRs with their creation values, in the kernel's list order.</summary>
     public MsrEntry[] Msrs { get; }
 
     public ExtendedVcpuState Extended { get; }
+
+    /// <summary>
+    /// Whether the kernel lets the host read and write a vCPU's TSC offset (<see cref="Vcpu.SupportsTscOffset"/>). The
+    /// offset is per VM (each VM's TSC starts at 0), so <see cref="MicroVm"/> reads its own at creation and Reset
+    /// writes it back: a guest's WRMSR to IA32_TSC moves it (x86.c adjust_tsc_offset_guest) — a channel to the next
+    /// user otherwise — while a host write of IA32_TSC would start a new synchronisation, not undo the guest's.
+    /// </summary>
+    public bool HasTscOffset { get; }
 
     /// <summary>
     /// The state of a vCPU just created on <paramref name="kvm"/>'s kernel with the CPUID of <paramref name="policy"/>,
@@ -89,6 +98,6 @@ internal sealed class VcpuResetState
         var accepted = new List<MsrEntry>(readable.Count);
         foreach (MsrEntry msr in readable)
             if (fresh.SetMsrs([msr]) == 1) accepted.Add(msr);
-        return new VcpuResetState([.. accepted], ExtendedVcpuState.Capture(fresh));
+        return new VcpuResetState([.. accepted], ExtendedVcpuState.Capture(fresh), fresh.SupportsTscOffset);
     }
 }
