@@ -117,6 +117,17 @@ public enum OpKind
     /// a few KVM_RUNs whose exits are all compared, then debugging off and a last run to HLT.
     /// </summary>
     GuestDebugRun,
+    /// <summary>
+    /// Guest time on handle <c>Target</c> (<see cref="ClockOps"/>): E = 0 KVM_GET_CLOCK, 1 KVM_SET_CLOCK (clock A, flags
+    /// (uint)B, realtime by C &amp; 3 and U, pads non-zero with C bit 4) then KVM_GET_CLOCK, 2 both at a bad pointer.
+    /// Errnos and flags compared (exactly when D = 1), the clock only against the value set.
+    /// </summary>
+    Clock,
+    /// <summary>
+    /// KVM_SET_TSC_KHZ (unless E = 0) of a rate of kind A (ppm B, random C) relative to the host's, then KVM_GET_TSC_KHZ,
+    /// on handle <c>Target</c> (<see cref="ClockOps.Rate"/>).
+    /// </summary>
+    TscKhz,
 }
 
 /// <summary>
@@ -195,6 +206,13 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
                 $"{((E & VcpuStateOps.GetOnly) != 0 ? "" : $"KVM_SET_{VcpuStateOps.SetName(E & 7)}(seed={A})+")}KVM_GET_{VcpuStateOps.Names[E & 7]}({h(Target)})",
             OpKind.GuestDebugSet => $"KVM_SET_GUEST_DEBUG(seed={A})+KVM_GET_VCPU_EVENTS+KVM_GET_DEBUGREGS+KVM_SET_GUEST_DEBUG(0)({h(Target)})",
             OpKind.GuestDebugRun => $"guest run({h(Target)}, KVM_SET_GUEST_DEBUG phases, program seed={A})",
+            OpKind.Clock => E switch
+            {
+                ClockOps.Get => $"KVM_GET_CLOCK({h(Target)})",
+                ClockOps.SetThenGet => $"KVM_SET_CLOCK({h(Target)}, clock={A}, flags=0x{B:X}, realtime mode {C & 3}{((C & ClockOps.DirtyPads) != 0 ? ", pads" : "")})+KVM_GET_CLOCK",
+                _ => $"KVM_GET_CLOCK+KVM_SET_CLOCK({h(Target)}, bad pointer)",
+            },
+            OpKind.TscKhz => $"{(E != 0 ? $"KVM_SET_TSC_KHZ(rate kind {A}, ppm {(long)B})+" : "")}KVM_GET_TSC_KHZ({h(Target)})",
             _ => Kind.ToString(),
         };
     }

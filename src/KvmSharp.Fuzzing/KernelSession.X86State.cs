@@ -24,6 +24,8 @@ public sealed partial class KernelSession
         OpKind.GuestDebugSet => GuestDebugSet(op),
         OpKind.GuestDebugRun => TinyGuestRun.RunGuestDebug(_kernel, Fd(op.Target), op.A),
         OpKind.X86GuestRun => TinyGuestRun.RunX86State(_kernel, Fd(op.Target), op.A, withReported: (op.E & 2) != 0),
+        OpKind.Clock => Clock(op),
+        OpKind.TscKhz => TscKhz(op),
         _ => "unknown op",
     };
 

@@ -37,6 +37,7 @@ public sealed partial class OpGenerator
         _x86 = new Random(unchecked(seed * 31 + 0x86));
         _vcpuState = new Random(unchecked(seed * 37 + 0x57A7E));
         _debug = new Random(unchecked(seed * 41 + 0xDB6));
+        _clock = new Random(unchecked(seed * 43 + 0xC10C));
         _includeReported = includeReported;
     }
 

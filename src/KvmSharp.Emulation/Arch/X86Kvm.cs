@@ -71,6 +71,11 @@ internal sealed class X86Kvm : KvmArch
         // KVM_CAP_VCPU_ATTRIBUTES: r = 1 (5.16, so every modeled generation): KVM_VCPU_TSC_CTRL, X86/TscAttributes.cs.
         KvmCaps.KVM_CAP_VCPU_ATTRIBUTES => 1,
         KvmCaps.KVM_CAP_XSAVE2 => Emulation.X86.XsaveRules.CapXsave2,
+        // KVM_CAP_ADJUST_CLOCK: r = KVM_CLOCK_VALID_FLAGS; KVM_CAP_GET_TSC_KHZ: r = 1; KVM_CAP_TSC_CONTROL (and
+        // KVM_CAP_VM_TSC_CONTROL, 214, left to the default 0): r = kvm_caps.has_tsc_control — no scaling here (X86/KvmClock.cs).
+        KvmCaps.KVM_CAP_ADJUST_CLOCK => Emulation.X86.KvmClock.ValidFlags,
+        KvmCaps.KVM_CAP_GET_TSC_KHZ => 1,
+        KvmCaps.KVM_CAP_TSC_CONTROL => 0,
         KvmCaps.KVM_CAP_NR_VCPUS => Math.Min(Config.OnlineCpus, Config.MaxVcpus),
         KvmCaps.KVM_CAP_MAX_VCPUS => Config.MaxVcpus,
         _ => null,
@@ -103,6 +108,9 @@ internal sealed class X86Kvm : KvmArch
         }
         if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP)
             return MemoryEncryptOp.VmIoctl(kvm, arg);
+        // kvm_arch_vm_ioctl: KVM_SET_CLOCK, KVM_GET_CLOCK, KVM_SET_TSC_KHZ, KVM_GET_TSC_KHZ (X86/KvmClock.cs).
+        if (Emulation.X86.KvmClock.IsVmRequest(request))
+            return kvm.Clock.VmIoctl(kvm, request, arg);
         // kvm_arch_vm_ioctl: default r = -ENOTTY.
         return Err.ENOTTY;
     }

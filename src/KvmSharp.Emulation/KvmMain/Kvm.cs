@@ -63,6 +63,9 @@ internal sealed class Kvm
     /// </summary>
     public long? TscOffset { get; set; }
 
+    /// <summary>x86 kvm->arch's kvmclock and TSC frequency state (KVM_GET/SET_CLOCK, KVM_GET/SET_TSC_KHZ).</summary>
+    public X86.KvmClock Clock { get; } = new();
+
     /// <summary>kvm->manual_dirty_log_protect: the KVM_DIRTY_LOG_* options enabled by KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2.</summary>
     public ulong ManualDirtyLogProtect { get; set; }
 

@@ -81,6 +81,7 @@ internal sealed class KvmVcpuFile : KernelFile
             if (request == KvmIoctls.KVM_SET_DEBUGREGS) return VcpuStateRules.SetDebugRegs(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_SET_GUEST_DEBUG) return Vcpu.Emulator.SetGuestDebug(arg);
             if (TscAttributes.IsRequest(request)) return TscAttributes.Ioctl(Kvm, Vcpu.Cpu, request, arg);
+            if (KvmClock.IsVcpuRequest(request)) return Kvm.Clock.VcpuIoctl(Kvm, Vcpu.Id, request, arg.Value);
             if (request == KvmIoctls.KVM_ENABLE_CAP)
                 return VcpuEnableCap.Ioctl(Vcpu, arg);
             if (request == KvmIoctls.KVM_PRE_FAULT_MEMORY && Kvm.Kernel.Config.Generation.HasPreFaultMemory())

@@ -5,24 +5,51 @@ using KvmSharp.Abi;
 namespace KvmSharp.Kernel.Tracing;
 
 /// <summary>
-/// The arguments of the KVM ioctls that matter for guest_memfd, decoded into kernel field names (as strace -v prints
-/// them); any other request shows its size. Descriptor numbers inside structs (guest_memfd) are named through
-/// <paramref name="nameFd"/>, addresses through <paramref name="address"/>.
+/// The arguments of the KVM ioctls that matter for guest_memfd, guest time and device attributes, decoded into kernel
+/// field names (as strace -v prints them); any other request shows its size. Descriptor numbers inside structs
+/// (guest_memfd) are named through <paramref name="nameFd"/>, addresses through <paramref name="address"/>. With
+/// <paramref name="comparable"/>, values that are readings of a clock (kvmclock, CLOCK_REALTIME, the host TSC, a TSC
+/// offset) print as <c>&lt;ns&gt;</c>, <c>&lt;tsc&gt;</c>, <c>&lt;value&gt;</c>: they differ from run to run.
 /// </summary>
-internal sealed class IoctlArguments(Func<uint, string> nameFd, Func<ulong, string> address)
+internal sealed class IoctlArguments(Func<uint, string> nameFd, Func<ulong, string> address, bool comparable = false)
 {
-    /// <summary>A by-value argument (KVM_CHECK_EXTENSION's capability, KVM_CREATE_VM's type …).</summary>
+    /// <summary>A by-value argument (KVM_CHECK_EXTENSION's capability, KVM_CREATE_VM's type, a TSC rate …).</summary>
     public static string Value(uint request, ulong arg)
     {
         if (request == KvmIoctls.KVM_CHECK_EXTENSION) return KvmCaps.NameOf((int)arg) ?? $"{arg}";
         if (request == KvmIoctls.KVM_CREATE_VM) return VmTypeName(arg);
         if (request == KvmIoctls.KVM_SET_TSS_ADDR || request == KvmIoctls.KVM_SET_IDENTITY_MAP_ADDR) return $"0x{arg:x}";
+        // KVM_SET_TSC_KHZ: the kernel takes (u32)arg, 0 meaning the host's rate.
+        if (request == KvmIoctls.KVM_SET_TSC_KHZ)
+            return arg == 0 ? "0 (host rate)" : arg > uint.MaxValue ? $"{arg} kHz (u32: {(uint)arg})" : $"{arg} kHz";
         return $"{arg}";
     }
 
-    /// <summary>A struct argument before the call (what userspace asked).</summary>
-    public string Before(uint request, ReadOnlySpan<byte> arg)
+    /// <summary>What a by-value call returned beside its number, where that is the news (empty otherwise).</summary>
+    public static string ValueResult(uint request, long result)
     {
+        // KVM_GET_TSC_KHZ returns the rate through an int: from 2^31 kHz on it is negative (below -4095 not an errno).
+        if (request == KvmIoctls.KVM_GET_TSC_KHZ && result >= 0) return "kHz";
+        if (request == KvmIoctls.KVM_GET_TSC_KHZ && result < -LinuxConstants.MAX_ERRNO) return $"({(uint)result} kHz)";
+        return "";
+    }
+
+    /// <summary>A struct argument before the call (what userspace asked), on a descriptor labelled <paramref name="fdLabel"/>.</summary>
+    public string Before(uint request, ReadOnlySpan<byte> arg, string fdLabel = "")
+    {
+        if (request == KvmIoctls.KVM_SET_CLOCK && Read(arg, out kvm_clock_data clock))
+        {
+            // kvm_vm_ioctl_set_clock reads realtime only with KVM_CLOCK_REALTIME; host_tsc and the pads never.
+            string realtime = (clock.flags & KvmConstants.KVM_CLOCK_REALTIME) != 0 ? $", realtime={Time(clock.realtime, "ns")}" : "";
+            return $"{{clock={clock.clock}, flags={ClockFlags(clock.flags)}{realtime}}}";
+        }
+        if ((request == KvmIoctls.KVM_SET_DEVICE_ATTR || request == KvmIoctls.KVM_GET_DEVICE_ATTR || request == KvmIoctls.KVM_HAS_DEVICE_ATTR) &&
+            Read(arg, out kvm_device_attr attr))
+        {
+            var (group, name) = AttributeNames(attr.group, attr.attr, fdLabel);
+            string value = request == KvmIoctls.KVM_SET_DEVICE_ATTR && comparable ? "<addr>" : address(attr.addr);
+            return $"{{flags=0x{attr.flags:x}, group={group}, attr={name}, addr={value}}}";
+        }
         if (request == KvmIoctls.KVM_CREATE_GUEST_MEMFD && Read(arg, out kvm_create_guest_memfd g))
             return $"{{size=0x{g.size:x}, flags={GmemFlags(g.flags)}}}";
         if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION2 && Read(arg, out kvm_userspace_memory_region2 r2))
@@ -50,8 +77,24 @@ internal sealed class IoctlArguments(Func<uint, string> nameFd, Func<ulong, stri
     }
 
     /// <summary>What the kernel wrote back into the struct, where that is the news (empty otherwise).</summary>
-    public static string After(uint request, ReadOnlySpan<byte> arg, long result)
+    public string After(uint request, ReadOnlySpan<byte> arg, long result, string fdLabel = "")
     {
+        // KVM_GET_CLOCK: the clock and its flags; realtime and host_tsc only where a flag says the kernel filled them.
+        if (request == KvmIoctls.KVM_GET_CLOCK && result == 0 && Read(arg, out kvm_clock_data clock))
+        {
+            string realtime = (clock.flags & KvmConstants.KVM_CLOCK_REALTIME) != 0 ? $", realtime={Time(clock.realtime, "ns")}" : "";
+            string tsc = (clock.flags & KvmConstants.KVM_CLOCK_HOST_TSC) != 0 ? $", host_tsc={Time(clock.host_tsc, "tsc")}" : "";
+            return $"{{clock={Time(clock.clock, "ns")}, flags={ClockFlags(clock.flags)}{realtime}{tsc}}}";
+        }
+        // KVM_GET_DEVICE_ATTR: the kernel wrote the attribute's u64 (the TSC offset is the one x86 vCPU attribute, the
+        // supported XCR0 the /dev/kvm one) at addr — readable here because the call succeeded.
+        if (request == KvmIoctls.KVM_GET_DEVICE_ATTR && result == 0 && Read(arg, out kvm_device_attr attr) && attr.addr != 0)
+        {
+            // SAFETY: the kernel has just written these 8 bytes (put_user succeeded), so they are mapped in this process.
+            ulong value = (ulong)Marshal.ReadInt64((nint)attr.addr);
+            bool isTscOffset = Kind(fdLabel) == "vcpu";
+            return $"{{*addr={(isTscOffset ? Time(value, "value") : $"0x{value:x}")}}}";
+        }
         // KVM_SET_MEMORY_ATTRIBUTES2 (v8): error_offset is written back on failure only.
         if (request == KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2 && result < 0 && Read(arg, out kvm_memory_attributes2 a2))
             return $"{{error_offset=0x{a2.error_offset:x}}}";
@@ -71,6 +114,29 @@ internal sealed class IoctlArguments(Func<uint, string> nameFd, Func<ulong, stri
         value = MemoryMarshal.Read<T>(arg);
         return true;
     }
+
+    /// <summary>A clock reading: its value, or <c>&lt;unit&gt;</c> when the trace must compare across runs.</summary>
+    private string Time(ulong value, string unit) => comparable ? $"<{unit}>" : unit == "value" ? $"0x{value:x}" : $"{value}";
+
+    private static string ClockFlags(uint flags) => Flags(flags,
+        (KvmConstants.KVM_CLOCK_TSC_STABLE, "KVM_CLOCK_TSC_STABLE"),
+        (KvmConstants.KVM_CLOCK_REALTIME, "KVM_CLOCK_REALTIME"),
+        (KvmConstants.KVM_CLOCK_HOST_TSC, "KVM_CLOCK_HOST_TSC"));
+
+    /// <summary>The descriptor kind of a label: "vcpu" for vcpu#1, "kvm" for kvm#1, "vm" for vm#1.</summary>
+    private static string Kind(string fdLabel) => fdLabel.IndexOf('#') is int hash and > 0 ? fdLabel[..hash] : fdLabel;
+
+    /// <summary>x86 device attribute group and attribute names: a vCPU's KVM_VCPU_TSC_CTRL, /dev/kvm's KVM_X86_GRP_SYSTEM/SEV.</summary>
+    private static (string Group, string Attr) AttributeNames(uint group, ulong attr, string fdLabel) => Kind(fdLabel) switch
+    {
+        "vcpu" when group == KvmConstants.KVM_VCPU_TSC_CTRL =>
+            ("KVM_VCPU_TSC_CTRL", attr == KvmConstants.KVM_VCPU_TSC_OFFSET ? "KVM_VCPU_TSC_OFFSET" : $"{attr}"),
+        "kvm" when group == KvmConstants.KVM_X86_GRP_SYSTEM =>
+            ("KVM_X86_GRP_SYSTEM", attr == KvmConstants.KVM_X86_XCOMP_GUEST_SUPP ? "KVM_X86_XCOMP_GUEST_SUPP" : $"{attr}"),
+        "kvm" when group == KvmConstants.KVM_X86_GRP_SEV =>
+            ("KVM_X86_GRP_SEV", attr == KvmConstants.KVM_X86_SEV_VMSA_FEATURES ? "KVM_X86_SEV_VMSA_FEATURES" : $"{attr}"),
+        _ => ($"{group}", $"{attr}"),
+    };
 
     private static string Slot(uint slot) => (slot >> 16) == 0 ? $"{slot}" : $"{slot & 0xffff} (as_id {slot >> 16})";
 

@@ -36,7 +36,7 @@ public sealed class TracingKernel : DelegatingKernel, IDisposable
         _sink = sink;
         _comparable = comparable;
         _ownsInner = ownsInner;
-        _arguments = new IoctlArguments(fd => Label((int)fd), Address);
+        _arguments = new IoctlArguments(fd => Label((int)fd), Address, comparable);
     }
 
     /// <inheritdoc/>
@@ -82,10 +82,11 @@ public sealed class TracingKernel : DelegatingKernel, IDisposable
     public override long Ioctl(KernelFd fd, uint request, Span<byte> arg)
     {
         long start = Stopwatch.GetTimestamp();
-        string call = $"ioctl({Label(fd)}, {KvmIoctls.NameOf(request)}, {_arguments.Before(request, arg)})";
+        string label = Label(fd);
+        string call = $"ioctl({label}, {KvmIoctls.NameOf(request)}, {_arguments.Before(request, arg, label)})";
         long rc = Inner.Ioctl(InnerOf(fd), request, arg);
         string outcome = rc >= 0 ? Created(request, rc) : "";
-        string after = IoctlArguments.After(request, arg, rc);
+        string after = _arguments.After(request, arg, rc, label);
         Report(call, rc, outcome.Length == 0 ? after : outcome, start, resultIsDescriptor: outcome.Length > 0);
         return rc;
     }
@@ -98,7 +99,9 @@ public sealed class TracingKernel : DelegatingKernel, IDisposable
         long rc = Inner.Ioctl(InnerOf(fd), request, arg);
         bool run = request == KvmIoctls.KVM_RUN;
         string outcome = rc < 0 ? "" : run ? ExitReason(fd) : Created(request, rc);
-        Report(call, rc, outcome, start, resultIsDescriptor: !run && outcome.Length > 0);
+        bool created = !run && outcome.Length > 0;
+        if (outcome.Length == 0) outcome = IoctlArguments.ValueResult(request, rc);
+        Report(call, rc, outcome, start, resultIsDescriptor: created);
         return rc;
     }
 
