@@ -128,6 +128,12 @@ public enum OpKind
     /// on handle <c>Target</c> (<see cref="ClockOps.Rate"/>).
     /// </summary>
     TscKhz,
+    /// <summary>
+    /// KVM_HAS/GET/SET_DEVICE_ATTR (<see cref="DeviceAttrOps"/>: E) on handle <c>Target</c>: group (uint)A, attr B, flags
+    /// (uint)C, the value at <see cref="DirtyBitmapAt"/> D (a SET's value U). The result compared, and a GET's value on
+    /// /dev/kvm.
+    /// </summary>
+    DeviceAttr,
 }
 
 /// <summary>
@@ -212,6 +218,7 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
                 ClockOps.SetThenGet => $"KVM_SET_CLOCK({h(Target)}, clock={A}, flags=0x{B:X}, realtime mode {C & 3}{((C & ClockOps.DirtyPads) != 0 ? ", pads" : "")})+KVM_GET_CLOCK",
                 _ => $"KVM_GET_CLOCK+KVM_SET_CLOCK({h(Target)}, bad pointer)",
             },
+            OpKind.DeviceAttr => $"{(DeviceAttrOps.Request(E) switch { DeviceAttrOps.Has => "KVM_HAS_DEVICE_ATTR", DeviceAttrOps.Get => "KVM_GET_DEVICE_ATTR", _ => $"KVM_SET_DEVICE_ATTR(value=0x{U:X})" })}({h(Target)}, group={(uint)A}, attr={B}, flags=0x{(uint)C:X}, addr={(DirtyBitmapAt)D})",
             OpKind.TscKhz => $"{(E != 0 ? $"KVM_SET_TSC_KHZ(rate kind {A}, ppm {(long)B})+" : "")}KVM_GET_TSC_KHZ({h(Target)})",
             _ => Kind.ToString(),
         };

@@ -26,6 +26,7 @@ public sealed partial class KernelSession
         OpKind.X86GuestRun => TinyGuestRun.RunX86State(_kernel, Fd(op.Target), op.A, withReported: (op.E & 2) != 0),
         OpKind.Clock => Clock(op),
         OpKind.TscKhz => TscKhz(op),
+        OpKind.DeviceAttr => DeviceAttr(op),
         _ => "unknown op",
     };
 

@@ -38,6 +38,8 @@ public sealed partial class OpGenerator
         if (NextGuestDebug() is FuzzOp debug) return debug;
         // One call in sixteen: guest time, KVM_GET/SET_CLOCK and KVM_GET/SET_TSC_KHZ (OpGenerator.Clock.cs), likewise.
         if (NextClock() is FuzzOp clock) return clock;
+        // One call in twenty-four: KVM_HAS/GET/SET_DEVICE_ATTR (OpGenerator.DeviceAttr.cs), likewise.
+        if (NextDeviceAttr() is FuzzOp attr) return attr;
         // One call in eight: dirty page logging (OpGenerator.DirtyLog.cs).
         if (_rng.Next(8) == 0 && NextDirtyLog() is FuzzOp dirty) return dirty;
         int roll = _rng.Next(100);

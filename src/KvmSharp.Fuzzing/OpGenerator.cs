@@ -38,6 +38,7 @@ public sealed partial class OpGenerator
         _vcpuState = new Random(unchecked(seed * 37 + 0x57A7E));
         _debug = new Random(unchecked(seed * 41 + 0xDB6));
         _clock = new Random(unchecked(seed * 43 + 0xC10C));
+        _attr = new Random(unchecked(seed * 47 + 0xA77));
         _includeReported = includeReported;
     }
 

@@ -306,12 +306,14 @@ public sealed partial class MicroVm : IDisposable
         // Before Arm, never after: a kick of this call can only come after Arm, so this clear cannot lose it, and a
         // late kick of the previous call (its deadline passed as its run loop was stopping) is wiped here (Watchdog).
         _vcpu.ImmediateExit = false;
+        // Before the clock starts: the builder decodes the IDT's gates (Iced's first use in a process took 55–187 ms
+        // under load, most of a short call's timeout, leaving a traced call almost no time to run).
+        GuestTraceBuilder? trace = Options.TraceInstructions > 0 ? new GuestTraceBuilder(_memory, Options.TraceInstructions, entry) : null;
         long conversionsBefore = Conversions;
         long start = Stopwatch.GetTimestamp();
         _watchdog.Arm(Options.Timeout);
         RunStop stop;
         long exits;
-        GuestTraceBuilder? trace = Options.TraceInstructions > 0 ? new GuestTraceBuilder(_memory, Options.TraceInstructions, entry) : null;
         _inCall = true;
         try
         {

@@ -87,13 +87,6 @@ public sealed class RunLoop
     private GuestTraceBuilder? _trace;
 
     /// <summary>
-    /// Set when a traced run was interrupted (the watchdog) while stepping: the kick can leave the step trap of the
-    /// last instruction pending in the vCPU, and on this host the next KVM_RUN — stepping off by then — reports it as
-    /// a KVM_EXIT_DEBUG before any instruction runs (seen a few times in a loaded test run). One such exit is ignored.
-    /// </summary>
-    private bool _staleStepPossible;
-
-    /// <summary>
     /// Runs until the guest stops or <paramref name="maxExits"/> KVM_RUN returns have happened. The single-step exits
     /// of an instruction trace do not count (<see cref="VcpuEmulation.Stepped"/>; <see cref="MicroVmOptions.TraceInstructions"/>
     /// bounds them), except the one that stands for a HLT, which counts as the KVM_EXIT_HLT it replaced: a traced call
@@ -132,7 +125,6 @@ public sealed class RunLoop
         finally
         {
             _trace = null;
-            if (trace.Stepping && Stop.Outcome is GuestOutcome.Timeout or GuestOutcome.RunFailed) _staleStepPossible = true;
             trace.Stepping = false;
             EnsureSteppingOff();
         }
@@ -169,12 +161,6 @@ public sealed class RunLoop
             return Stopped(Timeout());
         }
 
-        if (_staleStepPossible)
-        {
-            _staleStepPossible = false;
-            // The stale trap comes before anything ran (pc = where the vCPU was entered); not an exit of the guest.
-            if (exit.IsSingleStep && exit.DebugPc == (_trace?.Next ?? _vcpu.GetRegs().rip)) return VcpuEmulation.Stepped;
-        }
         if (_trace is { Stepping: true } trace)
         {
             if (exit.IsSingleStep) return Stepped(trace, exit.DebugPc);
