@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Diagnostics.CodeAnalysis;
 using KvmSharp.Abi;
 using KvmSharp.Kernel;
 using KvmSharp.Memory;
@@ -22,20 +23,27 @@ internal static class DeviceAttribute
     }
 
     /// <summary>
-    /// KVM_GET_DEVICE_ATTR (<paramref name="set"/> false) or KVM_SET_DEVICE_ATTR of the u64 in <paramref name="value"/>.
-    /// ENXIO (no such attribute) and EINVAL (no device attributes on this descriptor: the ioctl is unknown) are a
-    /// <see cref="KvmCapabilityException"/> naming <paramref name="capability"/>.
+    /// KVM_GET_DEVICE_ATTR (<paramref name="set"/> false) or KVM_SET_DEVICE_ATTR of the u64 in <paramref name="value"/>:
+    /// the raw result (no message is built on success; <see cref="Throw"/> makes the error).
     /// </summary>
-    public static void Transfer(IKernel kernel, KernelFd fd, bool set, uint group, ulong attribute, PinnedArray<ulong> value,
-        string request, string capability, Func<long> reported)
+    public static long Transfer(IKernel kernel, KernelFd fd, bool set, uint group, ulong attribute, PinnedArray<ulong> value)
     {
         var attr = new kvm_device_attr { group = group, attr = attribute, addr = value.Address };
-        string operation = set ? "KVM_SET_DEVICE_ATTR" : "KVM_GET_DEVICE_ATTR";
         long rc = kernel.Ioctl(fd, set ? KvmIoctls.KVM_SET_DEVICE_ATTR : KvmIoctls.KVM_GET_DEVICE_ATTR, KvmCall.Bytes(ref attr));
         GC.KeepAlive(value);
-        if (!KvmCall.IsError(rc)) return;
+        return rc;
+    }
+
+    /// <summary>
+    /// The exception for a failed <see cref="Transfer"/>: ENXIO (no such attribute) and EINVAL (no device attributes on
+    /// this descriptor: the ioctl is unknown) are a <see cref="KvmCapabilityException"/> naming <paramref name="capability"/>.
+    /// </summary>
+    [DoesNotReturn]
+    public static void Throw(long rc, bool set, string request, string capability, long reported)
+    {
+        string operation = set ? "KVM_SET_DEVICE_ATTR" : "KVM_GET_DEVICE_ATTR";
         if (rc == -(long)Errno.ENXIO || rc == -(long)Errno.EINVAL)
-            throw new KvmCapabilityException(operation, (int)-rc, request, capability, reported());
+            throw new KvmCapabilityException(operation, (int)-rc, request, capability, reported);
         KvmCall.ThrowKvm(rc, operation, request);
     }
 }

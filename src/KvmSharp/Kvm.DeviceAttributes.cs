@@ -27,8 +27,8 @@ public sealed partial class Kvm
     public ulong GetSupportedXsaveFeatures()
     {
         var value = new PinnedArray<ulong>(1);
-        DeviceAttribute.Transfer(Kernel, Handle, set: false, KvmConstants.KVM_X86_GRP_SYSTEM, KvmConstants.KVM_X86_XCOMP_GUEST_SUPP,
-            value, "/dev/kvm KVM_X86_XCOMP_GUEST_SUPP", "KVM_X86_XCOMP_GUEST_SUPP", () => 0);
+        long rc = DeviceAttribute.Transfer(Kernel, Handle, set: false, KvmConstants.KVM_X86_GRP_SYSTEM, KvmConstants.KVM_X86_XCOMP_GUEST_SUPP, value);
+        if (KvmCall.IsError(rc)) DeviceAttribute.Throw(rc, set: false, "/dev/kvm KVM_X86_XCOMP_GUEST_SUPP", "KVM_X86_XCOMP_GUEST_SUPP", 0);
         return value.Span[0];
     }
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Diagnostics.CodeAnalysis;
 using KvmSharp.Abi;
 using KvmSharp.Kernel;
 using KvmSharp.Memory;
@@ -44,7 +45,8 @@ public sealed partial class Vcpu
         var value = AttributeValue();
         lock (value)
         {
-            TscOffsetAttribute(set: false, value, $"vcpu={Id} KVM_VCPU_TSC_OFFSET");
+            long rc = TscOffsetAttribute(set: false, value);
+            if (KvmCall.IsError(rc)) ThrowTscOffset(rc, set: false, $"vcpu={Id} KVM_VCPU_TSC_OFFSET");
             return value.Span[0];
         }
     }
@@ -59,16 +61,21 @@ public sealed partial class Vcpu
     public void SetTscOffset(ulong offset)
     {
         var value = AttributeValue();
+        long rc;
         lock (value)
         {
             value.Span[0] = offset;
-            TscOffsetAttribute(set: true, value, $"vcpu={Id} KVM_VCPU_TSC_OFFSET=0x{offset:X}");
+            rc = TscOffsetAttribute(set: true, value);
         }
+        if (KvmCall.IsError(rc)) ThrowTscOffset(rc, set: true, $"vcpu={Id} KVM_VCPU_TSC_OFFSET=0x{offset:X}");
     }
 
-    private void TscOffsetAttribute(bool set, PinnedArray<ulong> value, string request) =>
-        DeviceAttribute.Transfer(Kernel, Handle, set, KvmConstants.KVM_VCPU_TSC_CTRL, KvmConstants.KVM_VCPU_TSC_OFFSET, value,
-            request, nameof(KvmCaps.KVM_CAP_VCPU_ATTRIBUTES), () => Vm.CheckExtension(KvmCaps.KVM_CAP_VCPU_ATTRIBUTES));
+    private long TscOffsetAttribute(bool set, PinnedArray<ulong> value) =>
+        DeviceAttribute.Transfer(Kernel, Handle, set, KvmConstants.KVM_VCPU_TSC_CTRL, KvmConstants.KVM_VCPU_TSC_OFFSET, value);
+
+    [DoesNotReturn]
+    private void ThrowTscOffset(long rc, bool set, string request) =>
+        DeviceAttribute.Throw(rc, set, request, nameof(KvmCaps.KVM_CAP_VCPU_ATTRIBUTES), Vm.CheckExtension(KvmCaps.KVM_CAP_VCPU_ATTRIBUTES));
 
     private PinnedArray<ulong> AttributeValue() =>
         Volatile.Read(ref _attributeValue)
