@@ -71,11 +71,11 @@ internal sealed class X86Kvm : KvmArch
         // KVM_CAP_VCPU_ATTRIBUTES: r = 1 (5.16, so every modeled generation): KVM_VCPU_TSC_CTRL, X86/TscAttributes.cs.
         KvmCaps.KVM_CAP_VCPU_ATTRIBUTES => 1,
         KvmCaps.KVM_CAP_XSAVE2 => Emulation.X86.XsaveRules.CapXsave2,
-        // KVM_CAP_ADJUST_CLOCK: r = KVM_CLOCK_VALID_FLAGS; KVM_CAP_GET_TSC_KHZ: r = 1; KVM_CAP_TSC_CONTROL (and
-        // KVM_CAP_VM_TSC_CONTROL, 214, left to the default 0): r = kvm_caps.has_tsc_control — no scaling here (X86/KvmClock.cs).
+        // KVM_CAP_ADJUST_CLOCK: r = KVM_CLOCK_VALID_FLAGS; KVM_CAP_GET_TSC_KHZ: r = 1; KVM_CAP_TSC_CONTROL and
+        // KVM_CAP_VM_TSC_CONTROL: r = kvm_caps.has_tsc_control — no scaling here (X86/KvmClock.cs).
         KvmCaps.KVM_CAP_ADJUST_CLOCK => Emulation.X86.KvmClock.ValidFlags,
         KvmCaps.KVM_CAP_GET_TSC_KHZ => 1,
-        KvmCaps.KVM_CAP_TSC_CONTROL => 0,
+        KvmCaps.KVM_CAP_TSC_CONTROL or KvmCaps.KVM_CAP_VM_TSC_CONTROL => 0,
         KvmCaps.KVM_CAP_NR_VCPUS => Math.Min(Config.OnlineCpus, Config.MaxVcpus),
         KvmCaps.KVM_CAP_MAX_VCPUS => Config.MaxVcpus,
         _ => null,

@@ -39,6 +39,8 @@ public static class KvmCaps
     /// KVM_SET_XSAVE reads (at least 4096; larger only once a dynamic feature such as AMX is permitted).
     /// </summary>
     public const int KVM_CAP_XSAVE2 = 208;
+    /// <summary>x86: KVM_SET_TSC_KHZ on the VM (the rate of the vCPUs created after it) with TSC scaling; 0 without.</summary>
+    public const int KVM_CAP_VM_TSC_CONTROL = 214;
     public const int KVM_CAP_IMMEDIATE_EXIT = 136;
     /// <summary>
     /// The KVM_DIRTY_LOG_* options KVM_ENABLE_CAP accepts (KVM_DIRTY_LOG_MANUAL_CAPS); enabling MANUAL_PROTECT_ENABLE
@@ -91,6 +93,7 @@ public static class KvmCaps
         KVM_CAP_SET_GUEST_DEBUG => nameof(KVM_CAP_SET_GUEST_DEBUG),
         KVM_CAP_ADJUST_CLOCK => nameof(KVM_CAP_ADJUST_CLOCK),
         KVM_CAP_TSC_CONTROL => nameof(KVM_CAP_TSC_CONTROL),
+        KVM_CAP_VM_TSC_CONTROL => nameof(KVM_CAP_VM_TSC_CONTROL),
         KVM_CAP_GET_TSC_KHZ => nameof(KVM_CAP_GET_TSC_KHZ),
         KVM_CAP_VCPU_ATTRIBUTES => nameof(KVM_CAP_VCPU_ATTRIBUTES),
         KVM_CAP_SET_GUEST_DEBUG2 => nameof(KVM_CAP_SET_GUEST_DEBUG2),
