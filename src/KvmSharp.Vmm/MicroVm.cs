@@ -39,6 +39,10 @@ public sealed partial class MicroVm : IDisposable
     private readonly kvm_sregs _sregs;
     private readonly VcpuResetState _atCreation;
     private readonly ulong? _tscOffsetAtCreation;
+    // The TSC offset the VMM last set up (creation's, or one raised to a snapshot's TSC), and the largest TSC floor
+    // checked at it: at one offset the TSC only grows, so a floor once met needs no KVM_GET_MSRS again.
+    private ulong _tscOffsetInUse;
+    private ulong _tscFloorMet;
     private readonly Serial16550 _console;
     private readonly HypercallDevice _hypercalls = new();
     private readonly HostCallDevice _hostCalls;
@@ -57,6 +61,7 @@ public sealed partial class MicroVm : IDisposable
     {
         _atCreation = atCreation;
         _tscOffsetAtCreation = tscOffsetAtCreation;
+        _tscOffsetInUse = tscOffsetAtCreation ?? 0;
         Image = image;
         Options = options;
         _noGuestMemfd = noGuestMemfd;
@@ -223,14 +228,35 @@ public sealed partial class MicroVm : IDisposable
     public CallResult CallAddress(ulong entry, params ReadOnlySpan<ulong> args) => Enter(entry, args, ReadOnlySpan<byte>.Empty, withInput: false);
 
     /// <summary>
-    /// Writes back the TSC offset read at creation (KVM_VCPU_TSC_OFFSET), when the kernel has it: undoes a guest's
-    /// WRMSR to IA32_TSC, which moves the offset (x86.c adjust_tsc_offset_guest) and no MSR write of the host undoes.
-    /// Only when it changed: a write is a TSC synchronisation (__kvm_synchronize_tsc requests a clock update that the
-    /// next KVM_RUN pays for: +10 % per pooled use measured here), a read is a plain ioctl.
+    /// Puts the TSC offset (KVM_VCPU_TSC_OFFSET) back where the VMM had it, when the kernel has the attribute: undoes a
+    /// guest's WRMSR to IA32_TSC, which moves the offset (x86.c adjust_tsc_offset_guest) and no MSR write of the host
+    /// undoes. <paramref name="floor"/> 0 (Reset): the offset read at creation. A snapshot's TSC (Restore, Create from
+    /// a snapshot): the offset in use — creation's if a guest moved it — raised, if need be, so that the guest reads no
+    /// less than the snapshot's TSC (a new VM's TSC starts at 0 upstream; a time the guest stored before the snapshot
+    /// must not lie in its future). A write only when the offset changes: it is a TSC synchronisation
+    /// (__kvm_synchronize_tsc requests a clock update that the next KVM_RUN pays for: +10 % per pooled use measured
+    /// here when written every time), a read is a plain ioctl.
     /// </summary>
-    private void RestoreTscOffset()
+    private void RestoreTscOffset(ulong floor = 0)
     {
-        if (_tscOffsetAtCreation is { } offset && _vcpu.GetTscOffset() != offset) _vcpu.SetTscOffset(offset);
+        if (_tscOffsetAtCreation is not { } creation) return;
+        ulong current = _vcpu.GetTscOffset();
+        ulong target = floor == 0 || current != _tscOffsetInUse ? creation : current;
+        if (floor != 0 && (target != _tscOffsetInUse || floor > _tscFloorMet))
+        {
+            // The guest's TSC at `target`, from a reading at `current` (u64 arithmetic, as the kernel's offsets).
+            ulong atTarget = unchecked(_vcpu.GetMsr(X86Msr.Tsc) - current + target);
+            if (atTarget < floor) target = unchecked(target + (floor - atTarget));
+        }
+        if (target != current)
+        {
+            _vcpu.SetTscOffset(target);
+            // A kernel may ignore the write (kvm_pvm keeps 0): remember what it holds, so the next call does not retry.
+            target = _vcpu.GetTscOffset();
+        }
+        if (target != _tscOffsetInUse) _tscFloorMet = 0;
+        _tscOffsetInUse = target;
+        if (floor > _tscFloorMet) _tscFloorMet = floor;
     }
 
     /// <summary>

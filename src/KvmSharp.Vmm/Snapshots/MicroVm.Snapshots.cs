@@ -111,7 +111,7 @@ public sealed partial class MicroVm
             throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
                 $"cannot snapshot: the kernel lists MSR {Describe(msrs[read].Index)} but KVM_GET_MSRS does not read it");
         }
-        return new VcpuState(sregs, msrs, ExtendedVcpuState.Capture(_vcpu));
+        return new VcpuState(sregs, msrs, ExtendedVcpuState.Capture(_vcpu), _vcpu.GetMsr(X86Msr.Tsc));
     }
 
     /// <summary>Refuses, before anything changes, a snapshot holding an MSR this kernel does not list.</summary>
@@ -161,7 +161,7 @@ public sealed partial class MicroVm
                     $"this kernel refused the snapshot's MSR {Describe(refused.Index)} = 0x{refused.Value:X} (KVM_SET_MSRS wrote {written} of {count})");
             }
         }
-        RestoreTscOffset();
+        RestoreTscOffset(floor: state.Tsc);
         try
         {
             state.Extended.Load(_vcpu);

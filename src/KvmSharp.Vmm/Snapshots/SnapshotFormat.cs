@@ -2,10 +2,10 @@
 namespace KvmSharp.Vmm.Snapshots;
 
 /// <summary>
-/// The snapshot file, version 4 (all integers little-endian):
+/// The snapshot file, version 5 (all integers little-endian):
 /// <code>
 ///  0  8  magic "KVMSNAP\0"
-///  8  4  u32 version = 4
+///  8  4  u32 version = 5
 /// 12  4  u32 page size = 4096
 /// 16  8  u64 memory size (a valid MicroVmOptions.MemorySize)
 /// 24  4  u32 VM type (KVM_CREATE_VM's argument)
@@ -26,6 +26,7 @@ namespace KvmSharp.Vmm.Snapshots;
 ///          u32 XCR0 flags (bit 0: XCR0 present, i.e. the kernel has KVM_CAP_XCRS; no other bit); u64 XCR0 (0 if absent)
 ///          128 bytes: struct kvm_debugregs as KVM_GET_DEBUGREGS gave it
 ///          64 bytes: struct kvm_vcpu_events as KVM_GET_VCPU_EVENTS gave it
+///          u64 the guest's TSC (IA32_TSC) when the snapshot was taken
 ///        32 bytes: SHA-256 of every byte before it
 /// </code>
 /// The image travels inside the snapshot, not as a hash of it: a snapshot must create a micro-VM in another process
@@ -41,6 +42,9 @@ namespace KvmSharp.Vmm.Snapshots;
 /// Version 4 added the FPU image, XCR0, the debug registers and the events after the MSRs: a guest whose
 /// initialisation set MXCSR, XCR0 or vector registers ran differently after a version 3 restore. Version 3 is refused
 /// for the same reason as 1 and 2.
+/// Version 5 added the guest's TSC at the end of the vCPU section: a micro-VM made from the snapshot reads no less
+/// (MicroVm.RestoreTscOffset), where a new VM's TSC starts at 0 on upstream KVM. Version 4 is still read (as TSC 0,
+/// no floor: what it did before).
 /// Versions 1 and 2 are refused (<see cref="SnapshotFormatError.UnsupportedVersion"/>), not loaded with the boot
 /// registers: a guest whose initialisation set FS base, KERNEL_GS_BASE, STAR … would silently run differently from
 /// the micro-VM that was snapshotted. Take such a snapshot again.
@@ -49,7 +53,10 @@ internal static class SnapshotFormat
 {
     public static ReadOnlySpan<byte> Magic => "KVMSNAP\0"u8;
 
-    public const uint Version = 4;
+    public const uint Version = 5;
+
+    /// <summary>The previous version, still read: everything but the TSC.</summary>
+    public const uint VersionWithoutTsc = 4;
 
     /// <summary>The vCPU section's XCR0 flag: XCR0 present.</summary>
     public const uint HasXcr0 = 1;

@@ -38,6 +38,9 @@ internal sealed class SnapshotReader
         return new SnapshotReader(stream, hash).ReadSnapshot();
     }
 
+    /// <summary>Version 5: the vCPU section ends with the TSC.</summary>
+    private bool _withTsc;
+
     private MicroVmSnapshot ReadSnapshot()
     {
         Span<byte> header = stackalloc byte[SnapshotFormat.HeaderSize];
@@ -59,8 +62,12 @@ internal sealed class SnapshotReader
             throw Fail(SnapshotFormatError.UnsupportedVersion, SnapshotFormat.VersionOffset,
                 $"format version 3 holds the special registers and MSRs but not the FPU/SSE/AVX registers, MXCSR, XCR0 and debug registers that version {SnapshotFormat.Version} restores; loading it with their reset values could run the guest differently from the micro-VM that was snapshotted, so it is refused: take the snapshot again");
         }
-        if (version != SnapshotFormat.Version)
-            throw Fail(SnapshotFormatError.UnsupportedVersion, SnapshotFormat.VersionOffset, $"format version {version}; this library reads version {SnapshotFormat.Version}");
+        if (version != SnapshotFormat.Version && version != SnapshotFormat.VersionWithoutTsc)
+        {
+            throw Fail(SnapshotFormatError.UnsupportedVersion, SnapshotFormat.VersionOffset,
+                $"format version {version}; this library reads versions {SnapshotFormat.VersionWithoutTsc} and {SnapshotFormat.Version}");
+        }
+        _withTsc = version == SnapshotFormat.Version;
         Fill(header[SnapshotFormat.PageSizeOffset..], "the header");
 
         uint pageSize = U32(header, SnapshotFormat.PageSizeOffset);
@@ -220,7 +227,14 @@ internal sealed class SnapshotReader
             if (U32(field, 4) != 0) throw Invalid(at + 4, $"MSR {i}'s reserved field is 0x{U32(field, 4):X}, not 0");
             msrs[i] = new MsrEntry(index, U64(field, 8));
         }
-        return new VcpuState(VcpuState.ReadStruct<kvm_sregs>(sregs), msrs, ReadExtended());
+        ExtendedVcpuState extended = ReadExtended();
+        ulong tsc = 0;
+        if (_withTsc)
+        {
+            Fill(field[..8], "the TSC");
+            tsc = U64(field, 0);
+        }
+        return new VcpuState(VcpuState.ReadStruct<kvm_sregs>(sregs), msrs, extended, tsc);
     }
 
     private ExtendedVcpuState ReadExtended()

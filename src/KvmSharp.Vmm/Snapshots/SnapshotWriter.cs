@@ -79,5 +79,7 @@ internal static class SnapshotWriter
         Span<byte> events = stackalloc byte[VcpuState.EventsSize];
         VcpuState.WriteStruct(x.Events, events);
         emit(events);
+        BinaryPrimitives.WriteUInt64LittleEndian(field, vcpu.Tsc);
+        emit(field[..8]);
     }
 }

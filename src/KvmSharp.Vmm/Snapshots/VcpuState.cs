@@ -29,12 +29,20 @@ internal sealed class VcpuState
     /// <summary>Bytes of <c>struct kvm_sregs</c> in the file (the uAPI layout, little-endian).</summary>
     public static readonly int SregsSize = Marshal.SizeOf<kvm_sregs>();
 
-    public VcpuState(kvm_sregs sregs, MsrEntry[] msrs, ExtendedVcpuState extended)
+    public VcpuState(kvm_sregs sregs, MsrEntry[] msrs, ExtendedVcpuState extended, ulong tsc)
     {
         Sregs = sregs;
         Msrs = msrs;
         Extended = extended;
+        Tsc = tsc;
     }
+
+    /// <summary>
+    /// The guest's TSC when the snapshot was taken (IA32_TSC), or 0 in a version 4 file: a micro-VM created from or
+    /// restored to the snapshot reads no less, so a time the guest stored during its initialisation never lies in its
+    /// future.
+    /// </summary>
+    public ulong Tsc { get; }
 
     /// <summary>Bytes of <c>struct kvm_debugregs</c> in the file.</summary>
     public static readonly int DebugRegsSize = Marshal.SizeOf<kvm_debugregs>();

@@ -124,8 +124,9 @@ public sealed class SnapshotVcpuStateTests
     }
 
     /// <summary>Bytes of the vCPU section after the MSRs (SnapshotFormat: length, image, XCR0 flags + value, debugregs, events).</summary>
+    /// <summary>Bytes of the vCPU section after the MSRs: the extended state, then the TSC (version 5).</summary>
     private static int ExtendedSize(MicroVmSnapshot snapshot) =>
-        4 + snapshot.Vcpu.Extended.Fpu.Length + 12 + VcpuState.DebugRegsSize + VcpuState.EventsSize;
+        4 + snapshot.Vcpu.Extended.Fpu.Length + 12 + VcpuState.DebugRegsSize + VcpuState.EventsSize + 8;
 
     private static void Change(MicroVm vm)
     {
@@ -224,7 +225,7 @@ public sealed class SnapshotVcpuStateTests
     {
         byte[] bytes = SnapshotSamples.Counter;
         Assert.Equal(SnapshotFormat.Version, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8)));
-        Assert.Equal(4u, SnapshotFormat.Version);
+        Assert.Equal(5u, SnapshotFormat.Version);
         foreach (uint version in new uint[] { 1, 2 })
         {
             BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), version);
@@ -295,7 +296,7 @@ public sealed class SnapshotVcpuStateTests
         MicroVmSnapshot good = vm.Snapshot();
         // TSC_AUX is not one a snapshot carries, so such a file cannot be read: forge the snapshot in memory instead.
         MsrEntry[] msrs = [.. good.Msrs, new MsrEntry(0xC000_0103, 5)];
-        var forged = new MicroVmSnapshot(good.Image, good.MemorySize, good.VmType, good.Features, good.Pages, new VcpuState(good.Sregs, msrs, good.Vcpu.Extended));
+        var forged = new MicroVmSnapshot(good.Image, good.MemorySize, good.VmType, good.Features, good.Pages, new VcpuState(good.Sregs, msrs, good.Vcpu.Extended, good.Vcpu.Tsc));
         var create = Assert.Throws<MicroVmSnapshotException>(() => MicroVm.Create(forged, options));
         Assert.Equal(SnapshotRefusal.VcpuStateRefused, create.Reason);
         Assert.Contains("TSC_AUX (0xC0000103)", create.Message, StringComparison.Ordinal);
@@ -317,7 +318,7 @@ public sealed class SnapshotVcpuStateTests
         MicroVmSnapshot good = vm.Snapshot();
         var sregs = good.Sregs;
         sregs.cr4 |= 1UL << 63; // reserved
-        var forged = new MicroVmSnapshot(good.Image, good.MemorySize, good.VmType, good.Features, good.Pages, new VcpuState(sregs, [.. good.Msrs], good.Vcpu.Extended));
+        var forged = new MicroVmSnapshot(good.Image, good.MemorySize, good.VmType, good.Features, good.Pages, new VcpuState(sregs, [.. good.Msrs], good.Vcpu.Extended, good.Vcpu.Tsc));
         var create = Assert.Throws<MicroVmSnapshotException>(() => MicroVm.Create(forged, options));
         Assert.Equal(SnapshotRefusal.VcpuStateRefused, create.Reason);
         Assert.Contains("refused the snapshot's special registers", create.Message, StringComparison.Ordinal);
