@@ -191,7 +191,7 @@ public sealed partial class MicroVm : IDisposable
             }
             vcpu = vm.CreateVcpu(0);
             // Before the first KVM_RUN, the only time KVM takes a new table; asked once per Kvm (GuestCpuid).
-            if (GuestCpuid.For(kvm, options.Cpuid) is { } cpuid) vcpu.SetCpuid(cpuid);
+            if (GuestCpuid.For(vcpu, options.Cpuid) is { } cpuid) vcpu.SetCpuid(cpuid);
             // No paravirtual feature is announced: make KVM hold the guest to that (its PV MSRs #GP).
             if (GuestCpuid.EnforcesPvFeatures(kvm, options.Cpuid)) vcpu.EnableCapability(KvmCaps.KVM_CAP_ENFORCE_PV_FEATURE_CPUID, 1);
             kvm_sregs sregs = vcpu.GetSregs();

@@ -61,7 +61,7 @@ public sealed class MicroVmCpuidTests
     private readonly record struct Regs(uint Eax, uint Ebx, uint Ecx, uint Edx);
 
     private sealed record Seen(
-        Regs Leaf0, Regs Leaf1, Regs Kvm0, Regs Kvm1, Regs Ext0, IReadOnlyList<CpuidEntry> Supported, bool Real);
+        Regs Leaf0, Regs Leaf1, Regs Kvm0, Regs Kvm1, Regs Ext0, IReadOnlyList<CpuidEntry> Supported, bool Real, Regs Timing, uint TscKhz);
 
     private static Regs Cpuid(MicroVm vm, uint leaf, uint subleaf = 0)
     {
@@ -79,7 +79,15 @@ public sealed class MicroVmCpuidTests
         var options = new MicroVmOptions { Kvm = kvm, Memory = null, Cpuid = policy, Timeout = TimeSpan.FromSeconds(10) };
         using var vm = MicroVm.Create(Guest.Value, options);
         return new Seen(Cpuid(vm, 0), Cpuid(vm, 1), Cpuid(vm, GuestCpuid.KvmSignatureLeaf), Cpuid(vm, GuestCpuid.KvmFeaturesLeaf),
-            Cpuid(vm, 0x8000_0000), kvm.GetSupportedCpuid(), config is null);
+            Cpuid(vm, 0x8000_0000), kvm.GetSupportedCpuid(), config is null, Cpuid(vm, GuestCpuid.TimingLeaf), TscKhz(kvm));
+    }
+
+    /// <summary>KVM_GET_TSC_KHZ of a new vCPU of <paramref name="kvm"/>: the rate every VM's vCPUs start with.</summary>
+    private static uint TscKhz(Kvm kvm)
+    {
+        using var vm = kvm.CreateVm();
+        using var vcpu = vm.CreateVcpu();
+        return vcpu.TscKhz;
     }
 
     private static (Seen Real, Seen Emulated) OnBoth(CpuidPolicy policy = CpuidPolicy.Sandbox)
@@ -128,13 +136,28 @@ public sealed class MicroVmCpuidTests
         (Seen real, Seen emu) = OnBoth();
         foreach (Seen s in new[] { real, emu })
         {
-            Assert.Equal(GuestCpuid.KvmFeaturesLeaf, s.Kvm0.Eax);
+            // The highest hypervisor leaf is the timing leaf (below).
+            Assert.Equal(GuestCpuid.TimingLeaf, s.Kvm0.Eax);
             // EBX, ECX, EDX in that order (unlike the vendor string of leaf 0).
             Assert.Equal("KVMKVMKVM\0\0\0", Ascii(s.Kvm0.Ebx, s.Kvm0.Ecx, s.Kvm0.Edx));
             Assert.Equal(default, s.Kvm1);
         }
         Assert.Equal(real.Kvm0, emu.Kvm0);
         Assert.Equal(real.Kvm1, emu.Kvm1);
+    }
+
+    [KvmFact]
+    public void Leaf_0x40000010_gives_the_vcpus_tsc_rate_in_khz()
+    {
+        (Seen real, Seen emu) = OnBoth();
+        foreach (Seen s in new[] { real, emu })
+        {
+            Assert.True(s.TscKhz > 0, $"KVM_GET_TSC_KHZ {s.TscKhz} ({(s.Real ? "real" : "emulator")})");
+            Assert.Equal(new Regs(s.TscKhz, 0, 0, 0), s.Timing);
+        }
+        // With the supported table (no timing leaf) the leaf is out of range and reads as KVM answers that.
+        (Seen realSupported, _) = OnBoth(CpuidPolicy.Supported);
+        Assert.NotEqual(realSupported.TscKhz, realSupported.Timing.Eax);
     }
 
     [KvmFact]
@@ -187,8 +210,10 @@ public sealed class MicroVmCpuidTests
             Assert.Equal(new Regs(kvm1.Eax, kvm1.Ebx, kvm1.Ecx, kvm1.Edx), s.Kvm1);
         }
         using var kvm = Kvm.Open(LinuxKernel.Instance);
-        Assert.Same(GuestCpuid.For(kvm, CpuidPolicy.Sandbox), GuestCpuid.For(kvm, CpuidPolicy.Sandbox));
-        Assert.Null(GuestCpuid.For(kvm, CpuidPolicy.None));
+        using var vm = kvm.CreateVm();
+        using var vcpu = vm.CreateVcpu();
+        Assert.Same(GuestCpuid.For(vcpu, CpuidPolicy.Sandbox), GuestCpuid.For(vcpu, CpuidPolicy.Sandbox));
+        Assert.Null(GuestCpuid.For(vcpu, CpuidPolicy.None));
     }
     [Fact]
     public void Normalize_trims_amx_topology_and_paravirtual_leaves_of_an_intel_like_table()
@@ -219,5 +244,12 @@ public sealed class MicroVmCpuidTests
         Assert.Equal(0u, n[5].Edx);
         Assert.Equal(supported[8], n[6]);
         Assert.Equal(CpuidEntry.Leaf(GuestCpuid.KvmFeaturesLeaf, 0, 0, 0, 0), n[7]);
+
+        // With a TSC rate: the signature's highest leaf becomes the timing leaf, which follows the KVM leaves.
+        CpuidEntry[] timed = GuestCpuid.Normalize(supported, tscKhz: 2_445_406);
+        Assert.Equal(n.Length + 1, timed.Length);
+        Assert.Equal(n[6] with { Eax = GuestCpuid.TimingLeaf }, timed[6]);
+        Assert.Equal(n[7], timed[7]);
+        Assert.Equal(CpuidEntry.Leaf(GuestCpuid.TimingLeaf, 2_445_406, 0, 0, 0), timed[8]);
     }
 }

@@ -55,12 +55,30 @@ public static class GuestCpuid
     /// <summary>KVM_CPUID_FEATURES: the paravirtual features (EAX) and hints (EDX).</summary>
     public const uint KvmFeaturesLeaf = 0x4000_0001;
 
+    /// <summary>
+    /// The hypervisor timing leaf (VMware's, also offered by QEMU's vmware-cpuid-freq and Xen): EAX = the TSC rate in
+    /// kHz, EBX = the local APIC timer rate in kHz (0: the micro-VM has no APIC).
+    /// </summary>
+    public const uint TimingLeaf = 0x4000_0010;
+
     private sealed class Tables(CpuidEntry[] supported, bool canEnforcePv)
     {
+        private readonly CpuidEntry[] _supported = supported;
+        private IReadOnlyList<CpuidEntry>? _sandbox;
+
         public readonly IReadOnlyList<CpuidEntry> Supported = Array.AsReadOnly(supported);
-        public readonly IReadOnlyList<CpuidEntry> Sandbox = Array.AsReadOnly(Normalize(supported));
         public readonly bool CanEnforcePv = canEnforcePv;
+
+        /// <summary>
+        /// The normalised table, with the TSC rate of the first vCPU asked (KVM_GET_TSC_KHZ: the VM's default rate, the
+        /// host's unless a VMM set another with KVM_SET_TSC_KHZ on the VM — the micro-VM never does).
+        /// </summary>
+        public IReadOnlyList<CpuidEntry> SandboxFor(Vcpu vcpu) =>
+            Volatile.Read(ref _sandbox) ?? Interlocked.CompareExchange(ref _sandbox, Array.AsReadOnly(Normalize(_supported, TscKhzOf(vcpu))), null) ?? _sandbox!;
     }
+
+    /// <summary>The vCPU's TSC rate (KVM_GET_TSC_KHZ), or 0 when the kernel does not say (no KVM_CAP_GET_TSC_KHZ).</summary>
+    private static uint TscKhzOf(Vcpu vcpu) => vcpu.Vm.CheckExtension(KvmCaps.KVM_CAP_GET_TSC_KHZ) > 0 ? vcpu.TscKhz : 0;
 
     private static Tables TablesOf(Kvm kvm) => Cache.GetValue(kvm, static k =>
         new Tables([.. k.GetSupportedCpuid()], k.CheckExtension(KvmCaps.KVM_CAP_ENFORCE_PV_FEATURE_CPUID) > 0));
@@ -68,16 +86,16 @@ public static class GuestCpuid
     private static readonly ConditionalWeakTable<Kvm, Tables> Cache = new();
 
     /// <summary>
-    /// The table <paramref name="policy"/> gives a vCPU of <paramref name="kvm"/>, or null for
-    /// <see cref="CpuidPolicy.None"/>. The first call per <see cref="Kvm"/> object asks KVM_GET_SUPPORTED_CPUID; later
-    /// ones return the kept (read-only) tables.
+    /// The table <paramref name="policy"/> gives <paramref name="vcpu"/>, or null for <see cref="CpuidPolicy.None"/>.
+    /// The first call per <see cref="Kvm"/> object asks KVM_GET_SUPPORTED_CPUID (and, for
+    /// <see cref="CpuidPolicy.Sandbox"/>, the vCPU's TSC rate); later ones return the kept (read-only) tables.
     /// </summary>
-    public static IReadOnlyList<CpuidEntry>? For(Kvm kvm, CpuidPolicy policy)
+    public static IReadOnlyList<CpuidEntry>? For(Vcpu vcpu, CpuidPolicy policy)
     {
-        ArgumentNullException.ThrowIfNull(kvm);
+        ArgumentNullException.ThrowIfNull(vcpu);
         if (policy == CpuidPolicy.None) return null;
-        Tables tables = TablesOf(kvm);
-        return policy == CpuidPolicy.Supported ? tables.Supported : tables.Sandbox;
+        Tables tables = TablesOf(vcpu.Vm.Kvm);
+        return policy == CpuidPolicy.Supported ? tables.Supported : tables.SandboxFor(vcpu);
     }
 
     /// <summary>
@@ -110,7 +128,10 @@ public static class GuestCpuid
     /// <item>AMX cleared: CPUID.7.0 EDX AMX-BF16/TILE/INT8, XCR0 bits 17-18 in CPUID.0xD.0 EAX, and the 0xD subleaves
     /// 17 and 18. XTILEDATA is a dynamic XSAVE feature: KVM_SET_CPUID2 refuses it (EPERM) unless the process asked
     /// arch_prctl(ARCH_REQ_XCOMP_GUEST_PERM), and the sandbox's call ABI saves no tile state.</item>
-    /// <item>Leaf 0x40000000 (KVM_CPUID_SIGNATURE): kept, "KVMKVMKVM\0\0\0" with EAX = 0x40000001.</item>
+    /// <item>Leaf 0x40000000 (KVM_CPUID_SIGNATURE): kept, "KVMKVMKVM\0\0\0", with EAX = 0x40000010 when the TSC rate is
+    /// known (else as supported, 0x40000001).</item>
+    /// <item>Leaf 0x40000010 (<see cref="TimingLeaf"/>), added when <paramref name="tscKhz"/> is not 0: EAX = the TSC
+    /// rate in kHz, EBX ECX EDX = 0. The sandbox's guests have no clock but the TSC; this turns its ticks into time.</item>
     /// <item>Leaf 0x40000001 (KVM_CPUID_FEATURES): all zero: no paravirtual feature is announced. kvmclock, steal
     /// time, async page faults and PV EOI have KVM write guest memory at an address the guest sets in an MSR, which
     /// neither <see cref="MicroVm.Reset"/> nor a snapshot restore clears (they reset memory, registers and the
@@ -118,7 +139,9 @@ public static class GuestCpuid
     /// and the interrupt-based ones need a local APIC.</item>
     /// </list>
     /// </summary>
-    public static CpuidEntry[] Normalize(IReadOnlyList<CpuidEntry> supported)
+    /// <param name="supported">KVM_GET_SUPPORTED_CPUID's table.</param>
+    /// <param name="tscKhz">The guest's TSC rate in kHz (KVM_GET_TSC_KHZ), or 0 for no timing leaf.</param>
+    public static CpuidEntry[] Normalize(IReadOnlyList<CpuidEntry> supported, uint tscKhz = 0)
     {
         ArgumentNullException.ThrowIfNull(supported);
         var result = new List<CpuidEntry>(supported.Count);
@@ -145,14 +168,24 @@ public static class GuestCpuid
                     break;
                 case 0xD when e.Index is 17 or 18:
                     break;
+                case KvmSignatureLeaf when tscKhz != 0:
+                    result.Add(e with { Eax = Math.Max(e.Eax, TimingLeaf) });
+                    break;
                 case KvmFeaturesLeaf:
                     result.Add(e with { Eax = 0, Ebx = 0, Ecx = 0, Edx = 0 });
+                    // The timing leaf follows the KVM leaves (a supported table has none of its own).
+                    if (tscKhz != 0) result.Add(CpuidEntry.Leaf(TimingLeaf, tscKhz, 0, 0, 0));
+                    break;
+                case TimingLeaf when tscKhz != 0:
                     break;
                 default:
                     result.Add(e);
                     break;
             }
         }
+        // A table without KVM_CPUID_FEATURES still gets the timing leaf, after the rest (reachable through the signature).
+        if (tscKhz != 0 && !result.Exists(e => e.Function == TimingLeaf) && result.Exists(e => e.Function == KvmSignatureLeaf))
+            result.Add(CpuidEntry.Leaf(TimingLeaf, tscKhz, 0, 0, 0));
         return [.. result];
     }
 }
