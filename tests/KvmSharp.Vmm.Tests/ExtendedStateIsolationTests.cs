@@ -83,16 +83,16 @@ public sealed class ExtendedStateIsolationTests
         using var k = TestKernel.Open(kernel);
         MicroVmOptions options = k.Options(null);
         using var vm = MicroVm.Create(ExtendedStateGuest.Image(), options);
-        ulong fresh = Value(vm, "rdmsr", X86Msr.MiscEnable);
+        ulong fresh = GuestRun.Value(vm, "rdmsr", X86Msr.MiscEnable);
         const ulong Secret32 = 0x5EC2_E700UL << 32;
         MicroVmSnapshot snapshot = vm.Snapshot();
         foreach (bool restore in new[] { false, true })
         {
-            Assert.Equal(0UL, Value(vm, "wrmsr", X86Msr.MiscEnable, fresh | Secret32));
-            Assert.Equal(fresh | Secret32, Value(vm, "rdmsr", X86Msr.MiscEnable)); // the channel is there
+            Assert.Equal(0UL, GuestRun.Value(vm, "wrmsr", X86Msr.MiscEnable, fresh | Secret32));
+            Assert.Equal(fresh | Secret32, GuestRun.Value(vm, "rdmsr", X86Msr.MiscEnable)); // the channel is there
             if (restore) vm.Restore(snapshot);
             else vm.Reset();
-            Assert.Equal(fresh, Value(vm, "rdmsr", X86Msr.MiscEnable));
+            Assert.Equal(fresh, GuestRun.Value(vm, "rdmsr", X86Msr.MiscEnable));
         }
     }
 
@@ -109,16 +109,16 @@ public sealed class ExtendedStateIsolationTests
         const ulong Moved = 0x5EC2_E700UL << 32; // about 6.9e15 cycles: days of TSC at any clock rate
         using var k = TestKernel.Open(kernel);
         using var vm = MicroVm.Create(ExtendedStateGuest.Image(), k.Options(null));
-        Assert.True(Value(vm, "rdmsr", X86Msr.Tsc) < Moved);
+        Assert.True(GuestRun.Value(vm, "rdmsr", X86Msr.Tsc) < Moved);
         MicroVmSnapshot snapshot = vm.Snapshot();
         foreach (bool restore in new[] { false, true })
         {
-            Assert.Equal(0UL, Value(vm, "wrmsr", X86Msr.Tsc, Moved));
-            ulong written = Value(vm, "rdmsr", X86Msr.Tsc);
+            Assert.Equal(0UL, GuestRun.Value(vm, "wrmsr", X86Msr.Tsc, Moved));
+            ulong written = GuestRun.Value(vm, "rdmsr", X86Msr.Tsc);
             Skip.If(written < Moved, $"{k}: this kernel ignores a guest's write of IA32_TSC (it reads 0x{written:X} after writing 0x{Moved:X}; kvm_pvm does): no channel to close");
             if (restore) vm.Restore(snapshot);
             else vm.Reset();
-            ulong after = Value(vm, "rdmsr", X86Msr.Tsc);
+            ulong after = GuestRun.Value(vm, "rdmsr", X86Msr.Tsc);
             Assert.True(after < Moved, $"after {(restore ? "Restore" : "Reset")} the guest reads TSC 0x{after:X}, the last user wrote 0x{Moved:X}");
         }
     }
@@ -184,12 +184,6 @@ public sealed class ExtendedStateIsolationTests
         return (state, Call(vm, "probe"));
     }
 
-    private static ulong Value(MicroVm vm, string name, params ReadOnlySpan<ulong> args)
-    {
-        CallResult r = vm.Call(name, args);
-        Assert.True(r.IsSuccess, r.ToString());
-        return r.Value!.Value;
-    }
 
     private static byte[] Call(MicroVm vm, string name, params ReadOnlySpan<ulong> args)
     {

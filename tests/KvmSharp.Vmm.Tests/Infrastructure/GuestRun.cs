@@ -25,4 +25,13 @@ public static class GuestRun
         using var vm = MicroVm.Create(image, options ?? Quick);
         return vm.Run();
     }
+
+    /// <summary>Calls <paramref name="name"/>, asserts it returned, and gives its result.</summary>
+    public static ulong Value(MicroVm vm, string name, params ReadOnlySpan<ulong> args)
+    {
+        ArgumentNullException.ThrowIfNull(vm);
+        CallResult r = vm.Call(name, args);
+        Assert.True(r.IsSuccess, r.ToString());
+        return r.Value!.Value;
+    }
 }

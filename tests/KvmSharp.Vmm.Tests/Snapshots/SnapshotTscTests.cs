@@ -23,25 +23,25 @@ public sealed class SnapshotTscTests
         MicroVmOptions options = k.Options(null);
         using var source = MicroVm.Create(ExtendedStateGuest.Image(), options);
         // Stands for a guest that ran for days before its snapshot.
-        Assert.Equal(0UL, Value(source, "wrmsr", X86Msr.Tsc, Far));
-        ulong before = Value(source, "rdmsr", X86Msr.Tsc);
+        Assert.Equal(0UL, GuestRun.Value(source, "wrmsr", X86Msr.Tsc, Far));
+        ulong before = GuestRun.Value(source, "rdmsr", X86Msr.Tsc);
         Skip.If(before < Far, $"{k}: this kernel ignores a guest's write of IA32_TSC (it reads 0x{before:X}; kvm_pvm does), so no guest TSC here runs ahead of a new VM's");
         MicroVmSnapshot snapshot = SnapshotSamples.Read(SnapshotSamples.Bytes(source.Snapshot()));
         Assert.True(snapshot.Vcpu.Tsc >= before, $"the snapshot holds TSC 0x{snapshot.Vcpu.Tsc:X}, the guest read 0x{before:X}");
 
         using var copy = MicroVm.Create(snapshot, options);
-        ulong copied = Value(copy, "rdmsr", X86Msr.Tsc);
+        ulong copied = GuestRun.Value(copy, "rdmsr", X86Msr.Tsc);
         Assert.True(copied >= snapshot.Vcpu.Tsc, $"a micro-VM from the snapshot reads TSC 0x{copied:X} < 0x{snapshot.Vcpu.Tsc:X}");
 
         using var other = MicroVm.Create(ExtendedStateGuest.Image(), options);
-        Assert.True(Value(other, "rdmsr", X86Msr.Tsc) < Far);
+        Assert.True(GuestRun.Value(other, "rdmsr", X86Msr.Tsc) < Far);
         other.Restore(snapshot);
-        Assert.True(Value(other, "rdmsr", X86Msr.Tsc) >= snapshot.Vcpu.Tsc);
+        Assert.True(GuestRun.Value(other, "rdmsr", X86Msr.Tsc) >= snapshot.Vcpu.Tsc);
         other.Restore(snapshot); // again at the same offset: still no less, and no guest write to undo
-        Assert.True(Value(other, "rdmsr", X86Msr.Tsc) >= snapshot.Vcpu.Tsc);
+        Assert.True(GuestRun.Value(other, "rdmsr", X86Msr.Tsc) >= snapshot.Vcpu.Tsc);
         // A Reset is the image's fresh state, not the snapshot's: the offset the micro-VM was created with.
         other.Reset();
-        Assert.True(Value(other, "rdmsr", X86Msr.Tsc) < Far);
+        Assert.True(GuestRun.Value(other, "rdmsr", X86Msr.Tsc) < Far);
     }
 
     [Fact]
@@ -62,12 +62,5 @@ public sealed class SnapshotTscTests
         byte[] rewritten = SnapshotSamples.Bytes(old);
         Assert.Equal(5u, BinaryPrimitives.ReadUInt32LittleEndian(rewritten.AsSpan(8)));
         Assert.Equal(0UL, BinaryPrimitives.ReadUInt64LittleEndian(rewritten.AsSpan(rewritten.Length - 32 - 8)));
-    }
-
-    private static ulong Value(MicroVm vm, string name, params ReadOnlySpan<ulong> args)
-    {
-        CallResult r = vm.Call(name, args);
-        Assert.True(r.IsSuccess, r.ToString());
-        return r.Value!.Value;
     }
 }
