@@ -34,7 +34,7 @@ public class DirtyLogFuzzingTests(ITestOutputHelper output)
     private void AssertDirtyLogCallsGetThrough(Func<IKernel> kernel)
     {
         // A dirty-log call that always failed (a bad slot, a bad pointer) would agree on both kernels and test nothing.
-        var calls = Generate(kernel, sessions: 25);
+        var calls = Generate(kernel, sessions: 40);
         var get = calls.Where(c => c.Op.Kind == OpKind.GetDirtyLog).Select(c => c.Outcome).ToList();
         var clear = calls.Where(c => c.Op.Kind == OpKind.ClearDirtyLog).Select(c => c.Outcome).ToList();
         var manual = calls.Where(c => c.Op.Kind == OpKind.EnableCap && c.Op.A == KvmCaps.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2).Select(c => c.Outcome).ToList();
