@@ -265,4 +265,24 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmPendingEventsWaitForNextRun(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): the TSC offset KVM_GET_DEVICE_ATTR(KVM_VCPU_TSC_OFFSET) reports (always 0,
+    /// <see cref="KvmPvmTscOffsetFixed"/>) is not the one TSC synchronisation tracks, so writing the offset read back
+    /// with KVM_SET_DEVICE_ATTR starts a new generation. Upstream kvm_arch_tsc_get_attr reads l1_tsc_offset, which
+    /// kvm_synchronize_tsc set to kvm->arch.last_tsc_offset, and kvm_arch_tsc_set_attr's "matched" is
+    /// "last_tsc_khz == virtual_tsc_khz &amp;&amp; last_tsc_offset == offset": the read-back value keeps the vCPUs matched.
+    /// Observed on Linux 6.18 kvm_pvm (C probes, KVM_SET_CLOCK to recompute use_master_clock, then KVM_GET_CLOCK's flags):
+    /// a new VM with two vCPUs reads flags 0xE; KVM_SET_DEVICE_ATTR of vCPU 0's offset = vCPU 1's read-back 0 → flags 0;
+    /// likewise after a host write of IA32_TSC 12345 to vCPU 0, vCPU 1's offset set to 0 → flags 0. Every other rule of
+    /// the generations follows upstream here with the values userspace passes (x86.c kvm_synchronize_tsc,
+    /// __kvm_synchronize_tsc, kvm_track_tsc_matching): two equal non-zero offsets written to two vCPUs match (0xE);
+    /// a host write of 0 joins the current generation, counted once per vCPU (three vCPUs: 0 until the third joins);
+    /// a first non-zero host write starts a generation (user_set_tsc), later ones within ±0.9 s of the last write
+    /// advanced by the time since join it, ±1.1 s do not; a vCPU whose virtual_tsc_khz differs from last_tsc_khz never
+    /// joins; KVM_REQ_MASTERCLOCK_UPDATE is served only by a KVM_RUN of the synchronised vCPU itself, with the 6.7+
+    /// condition of kvm_track_tsc_matching (TscSyncRules). The emulator keeps upstream's read-back offset.
+    /// </summary>
+    public static bool KvmPvmTscOffsetReadBackStartsAGeneration(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

@@ -120,7 +120,7 @@ public enum OpKind
     /// <summary>
     /// Guest time on handle <c>Target</c> (<see cref="ClockOps"/>): E = 0 KVM_GET_CLOCK, 1 KVM_SET_CLOCK (clock A, flags
     /// (uint)B, realtime by C &amp; 3 and U, pads non-zero with C bit 4) then KVM_GET_CLOCK, 2 both at a bad pointer.
-    /// Errnos and flags compared (exactly when D = 1), the clock only against the value set.
+    /// Errnos and flags compared exactly, the clock only against the value set.
     /// </summary>
     Clock,
     /// <summary>

@@ -16,7 +16,6 @@ public sealed partial class KernelSession
     private string Clock(FuzzOp op)
     {
         var fd = Fd(op.Target);
-        bool exact = op.D != 0;
         if (op.E == ClockOps.BadPointer)
         {
             // NULL and a kernel-half address: copy_to_user / copy_from_user fault (EFAULT) where the request is known.
@@ -50,7 +49,7 @@ public sealed partial class KernelSession
         ulong elapsed = (ulong)timer.Elapsed.Ticks * 100;
         text += $"get {Describe(get)}";
         if (get != 0) return text;
-        text += " " + ClockOps.DescribeFlags(reading, exact);
+        text += " " + ClockOps.DescribeFlags(reading);
         return setOk ? text + ", " + ClockOps.Bound(reading.clock, expected, elapsed) : text;
     }
 

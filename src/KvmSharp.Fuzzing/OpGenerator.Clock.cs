@@ -21,10 +21,9 @@ public sealed partial class OpGenerator
             if (pool.Count == 0) return null;
             int target = pool[_clock.Next(pool.Count)];
             int variant = _clock.Next(10) switch { < 3 => ClockOps.Get, < 9 => ClockOps.SetThenGet, _ => ClockOps.BadPointer };
-            // use_master_clock is exact for a VM of at most one vCPU (X86/KvmClock.cs VcpusMatched).
-            ulong exactFlags = _vcpuVm.Values.Count(vm => vm == target) <= 1 ? 1UL : 0;
+            // The flags are compared exactly for every VM: the emulator models the TSC generations (X86/TscSync.cs).
             return new FuzzOp(OpKind.Clock, Target: target, A: ClockOps.Value(_clock), B: ClockOps.Flags(_clock),
-                C: (ulong)(uint)_clock.Next(4) | (_clock.Next(6) == 0 ? ClockOps.DirtyPads : 0UL), D: exactFlags, E: variant, U: (ulong)_clock.NextInt64());
+                C: (ulong)(uint)_clock.Next(4) | (_clock.Next(6) == 0 ? ClockOps.DirtyPads : 0UL), E: variant, U: (ulong)_clock.NextInt64());
         }
         var targets = _clock.Next(5) == 0 ? _vms.Concat(_systems).Concat(_closed).ToList() : _vcpus;
         if (targets.Count == 0) return null;

@@ -92,7 +92,13 @@ internal static class X86StateOps
             case MiscEnable:
                 return rng.Next(2) == 0 ? 0x1800 | (ulong)rng.Next(2) : (ulong)rng.NextInt64();
             default:
-                return rng.Next(3) switch { 0 => (ulong)rng.Next(0x10000), 1 => (ulong)rng.NextInt64(0, 1L << 32), _ => (ulong)rng.NextInt64() };
+                ulong value = rng.Next(3) switch { 0 => (ulong)rng.Next(0x10000), 1 => (ulong)rng.NextInt64(0, 1L << 32), _ => (ulong)rng.NextInt64() };
+                // IA32_TSC: a host write is kvm_synchronize_tsc, which joins the current generation (KVM_GET_CLOCK's
+                // flags) when the value lies within one second of guest cycles of the last write plus the time since —
+                // a distance that depends on the kernel's TSC rate (2.4 GHz here, 1 GHz in the emulator). Only 0 (above:
+                // always synchronising) or values far from any TSC a session reaches (2^62 and up) cross it the same
+                // way on both kernels.
+                return index == Tsc ? value | 1UL << 62 : value;
         }
     }
 

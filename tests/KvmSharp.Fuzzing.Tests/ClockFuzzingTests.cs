@@ -23,6 +23,18 @@ public class ClockFuzzingTests(ITestOutputHelper output)
     public void The_clock_calls_get_past_the_argument_checks() =>
         AssertClockCallsGetThrough(() => new EmulatedKernel(EmulatorConfig.LikeThisHost(guestMemfd: false)));
 
+    [Fact]
+    public void Host_writes_of_the_TSC_are_zero_or_far_from_every_TSC_a_session_reaches()
+    {
+        // kvm_synchronize_tsc's one-second window is measured in the kernel's TSC cycles (2.4 GHz here, 1 GHz in the
+        // emulator): a drawn value near a session's TSCs would join a generation on one kernel and not the other.
+        var tsc = Enumerable.Range(0, 4000).SelectMany(seed => X86StateOps.MsrEntries((ulong)seed, 4, withReported: false))
+            .Where(e => e.index == X86StateOps.Tsc).Select(e => e.data).ToList();
+        Assert.Contains(0UL, tsc);
+        Assert.Contains(tsc, v => v != 0);
+        Assert.All(tsc, v => Assert.True(v == 0 || v >= 1UL << 62, $"IA32_TSC write 0x{v:X}"));
+    }
+
     private void AssertClockCallsGetThrough(Func<IKernel> kernel)
     {
         var calls = FuzzSessions.Generate(kernel, sessions: 25);

@@ -57,13 +57,9 @@ internal sealed class Kvm
     public bool MmuPagesAvailable { get; set; }
 
     /// <summary>
-    /// x86 kvm->arch.cur_tsc_offset: null until the first vCPU. kvm_arch_vcpu_postcreate → kvm_synchronize_tsc(vcpu,
-    /// NULL) writes TSC 0, so the first vCPU's offset makes the guest TSC start at 0 and later vCPUs match it; a
-    /// KVM_VCPU_TSC_OFFSET write (__kvm_synchronize_tsc) makes its offset the VM's.
+    /// x86 kvm->arch's kvmclock, TSC frequency and TSC synchronisation state (KVM_GET/SET_CLOCK, KVM_GET/SET_TSC_KHZ,
+    /// the generations of kvm_synchronize_tsc: X86/TscSync.cs).
     /// </summary>
-    public long? TscOffset { get; set; }
-
-    /// <summary>x86 kvm->arch's kvmclock and TSC frequency state (KVM_GET/SET_CLOCK, KVM_GET/SET_TSC_KHZ).</summary>
     public X86.KvmClock Clock { get; } = new();
 
     /// <summary>kvm->manual_dirty_log_protect: the KVM_DIRTY_LOG_* options enabled by KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2.</summary>

@@ -19,6 +19,9 @@ internal static class CreateVcpu
         long r = KvmVcpu.Create(kvm, (int)id, out var vcpu);
         if (r != 0) return r;
         kvm.Vcpus.Add(vcpu!);
+        // kvm_arch_vcpu_postcreate → kvm_synchronize_tsc(vcpu, NULL) once online_vcpus counts it (X86/TscSync.cs): TSC
+        // 0 for the VM's first vCPU, the current generation's offset for later ones at the same rate.
+        kvm.Clock.PostCreate(vcpu!.Id, vcpu.Cpu.Msrs);
         // create_vcpu_fd: the file holds a VM reference (kvm_get_kvm).
         kvm.Get();
         return kvm.Kernel.InstallFile(new KvmVcpuFile(vcpu!));

@@ -22,12 +22,13 @@ internal sealed class KvmVcpu : IDisposable
         // kvm->arch.bsp_vcpu_id (0 unless KVM_SET_BOOT_CPU_ID). VcpuReset sets it for every vCPU; the differential fuzzer
         // found apic_base 0xfee00900 on vCPU 1 where the kernel reports 0xfee00800 (tests/KvmSharp.Fuzzing.Tests/FoundDivergenceTests.cs).
         if (id != 0) Cpu.Sregs.apic_base &= ~BspBit;
-        // kvm_arch_vcpu_postcreate: kvm_synchronize_tsc(vcpu, NULL) — TSC 0 for the VM's first vCPU, matched after.
-        kvm.TscOffset ??= MsrState.TscOffsetFor(0);
-        Cpu.Msrs.TscOffset = kvm.TscOffset.Value;
         Memory = new GuestPhysicalMemory(kvm);
         Emulator = new X86Emulator(kvm, Cpu, Memory, run);
+        SynchronizeTsc = data => Kvm.Clock.HostWriteTsc(Id, Cpu.Msrs, data);
     }
+
+    /// <summary>kvm_synchronize_tsc(vcpu, &amp;data): a host write of IA32_TSC (X86/TscSync.cs).</summary>
+    public Action<ulong> SynchronizeTsc { get; }
 
     /// <summary>MSR_IA32_APICBASE_BSP.</summary>
     private const ulong BspBit = 1UL << 8;

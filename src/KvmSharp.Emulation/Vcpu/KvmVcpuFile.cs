@@ -62,7 +62,7 @@ internal sealed class KvmVcpuFile : KernelFile
             if (request == KvmIoctls.KVM_GET_MSRS)
                 return MsrIo.GetMsrs(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_SET_MSRS)
-                return MsrIo.SetMsrs(Vcpu.Cpu, arg);
+                return MsrIo.SetMsrs(Vcpu.Cpu, Vcpu.SynchronizeTsc, arg);
             if (request == KvmIoctls.KVM_SET_CPUID2)
                 return CpuidIoctls.SetCpuid2(Vcpu, arg);
             if (request == KvmIoctls.KVM_GET_CPUID2)
@@ -80,7 +80,7 @@ internal sealed class KvmVcpuFile : KernelFile
             if (request == KvmIoctls.KVM_GET_DEBUGREGS) return VcpuStateRules.GetDebugRegs(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_SET_DEBUGREGS) return VcpuStateRules.SetDebugRegs(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_SET_GUEST_DEBUG) return Vcpu.Emulator.SetGuestDebug(arg);
-            if (TscAttributes.IsRequest(request)) return TscAttributes.Ioctl(Kvm, Vcpu.Cpu, request, arg);
+            if (TscAttributes.IsRequest(request)) return TscAttributes.Ioctl(Kvm, Vcpu, request, arg);
             if (KvmClock.IsVcpuRequest(request)) return Kvm.Clock.VcpuIoctl(Kvm, Vcpu.Id, request, arg.Value);
             if (request == KvmIoctls.KVM_ENABLE_CAP)
                 return VcpuEnableCap.Ioctl(Vcpu, arg);

@@ -50,7 +50,7 @@ internal static class VcpuRun
         // "if (!vcpu->wants_to_run) { r = -EINTR; goto out; }" — exit_reason is left as it was.
         if (vcpu.Run.ImmediateExit) return Err.EINTR;
         // vcpu_enter_guest: KVM_REQ_MASTERCLOCK_UPDATE, before kvm_mmu_reload (X86/KvmClock.cs).
-        vcpu.Kvm.Clock.OnEnterGuest(vcpu.Kvm);
+        vcpu.Kvm.Clock.OnEnterGuest(vcpu.Id);
         // Shadow paging (no TDP, like this host): kvm_mmu_load → make_mmu_pages_available fails while
         // n_max_mmu_pages is still 0, i.e. before the VM's first memslot was created (observed: ENOSPC).
         if (!vcpu.Kvm.Kernel.Config.TdpEnabled && !vcpu.Kvm.MmuPagesAvailable) return Err.ENOSPC;

@@ -14,9 +14,11 @@ namespace KvmSharp.Emulation.X86;
 /// its TSC is Stopwatch ticks (<see cref="MsrState"/>), so tsc_khz is Stopwatch.Frequency / 1000 (1 000 000 on Linux).
 /// There is no TSC scaling (kvm_caps.has_tsc_control = false, as on this project's host): KVM_CAP_TSC_CONTROL and
 /// KVM_CAP_VM_TSC_CONTROL are 0, and a rate above the host's is accepted as "catch-up" without changing how the guest
-/// TSC runs (x86.c only steps the guest TSC forward at kvmclock updates, which the emulator has no guest for).
+/// TSC runs (x86.c only steps the guest TSC forward at kvmclock updates, which the emulator has no guest for). Whether
+/// the master clock is used follows the VM's TSC synchronisation generations (TscSync.cs: kvm_synchronize_tsc,
+/// kvm_track_tsc_matching).
 /// </summary>
-internal sealed class KvmClock
+internal sealed partial class KvmClock
 {
     /// <summary>x86.c module parameter tsc_tolerance_ppm (default 250): rates this close to the host's need no scaling.</summary>
     private const int TscTolerancePpm = 250;
@@ -25,7 +27,6 @@ internal sealed class KvmClock
     public const uint ValidFlags = KvmConstants.KVM_CLOCK_TSC_STABLE | KvmConstants.KVM_CLOCK_REALTIME | KvmConstants.KVM_CLOCK_HOST_TSC;
 
     private readonly Lock _lock = new(); // kvm->arch.tsc_write_lock and pvclock_sc
-    private readonly Dictionary<int, uint> _virtualTscKhz = [];
     private long _kvmclockOffset;
     private bool _useMasterClock;
     private uint _defaultTscKhz = HostTscKhz;
@@ -54,7 +55,7 @@ internal sealed class KvmClock
     public long VmIoctl(KvmMain.Kvm kvm, uint request, IoctlArg arg)
     {
         if (request == KvmIoctls.KVM_GET_CLOCK) return GetClock(arg);
-        if (request == KvmIoctls.KVM_SET_CLOCK) return SetClock(kvm, arg);
+        if (request == KvmIoctls.KVM_SET_CLOCK) return SetClock(arg);
         if (request == KvmIoctls.KVM_GET_TSC_KHZ)
         {
             // "r = READ_ONCE(kvm->arch.default_tsc_khz)": an int, so a rate of 2^31 kHz or more comes back negative.
@@ -86,19 +87,6 @@ internal sealed class KvmClock
         }
     }
 
-    /// <summary>
-    /// vcpu_enter_guest: KVM_REQ_MASTERCLOCK_UPDATE → kvm_update_masterclock → pvclock_update_vm_gtod_copy. Processed
-    /// before kvm_mmu_reload (a KVM_RUN that fails with ENOSPC still updates; one with immediate_exit does not:
-    /// observed). The request is made by kvm_track_tsc_matching whenever the vCPUs' matching changes, so updating at
-    /// every entry gives the same use_master_clock.
-    /// </summary>
-    public void OnEnterGuest(KvmMain.Kvm kvm)
-    {
-        bool matched;
-        lock (kvm.Kernel.SyncRoot) matched = VcpusMatched(kvm);
-        lock (_lock) _useMasterClock = HostClocksourceIsTsc && matched;
-    }
-
     private long GetClock(IoctlArg arg)
     {
         // kvm_vm_ioctl_get_clock: "struct kvm_clock_data data = { 0 }" — the pads and, without the master clock,
@@ -126,18 +114,17 @@ internal sealed class KvmClock
         return arg.CopyToUser(data) ? 0 : Err.EFAULT;
     }
 
-    private long SetClock(KvmMain.Kvm kvm, IoctlArg arg)
+    private long SetClock(IoctlArg arg)
     {
         // kvm_vm_ioctl_set_clock: copy_from_user → -EFAULT; "if (data.flags & ~KVM_CLOCK_VALID_FLAGS) return -EINVAL"
         // (the flags KVM_GET_CLOCK reports may be passed back); pad0, pad[] and host_tsc are not looked at.
         if (!arg.CopyFromUser(out kvm_clock_data data)) return Err.EFAULT;
         if ((data.flags & ~ValidFlags) != 0) return Err.EINVAL;
-        bool matched;
-        lock (kvm.Kernel.SyncRoot) matched = VcpusMatched(kvm);
         lock (_lock)
         {
-            // kvm_start_pvclock_update; pvclock_update_vm_gtod_copy(kvm): use_master_clock is decided again here.
-            _useMasterClock = HostClocksourceIsTsc && matched;
+            // kvm_start_pvclock_update; pvclock_update_vm_gtod_copy(kvm): use_master_clock is decided again here (the
+            // vCPUs' pending KVM_REQ_MASTERCLOCK_UPDATE requests stay: only kvm_end_pvclock_update's CLOCK_UPDATE is new).
+            UpdateVmGtodCopy();
             ulong clock = data.clock;
             if ((data.flags & KvmConstants.KVM_CLOCK_REALTIME) != 0)
             {
@@ -152,16 +139,14 @@ internal sealed class KvmClock
         return 0;
     }
 
-    private uint VirtualTscKhz(int vcpuId) =>
-        // kvm_arch_vcpu_create: kvm_set_tsc_khz(vcpu, kvm->arch.default_tsc_khz). The VM's default cannot change once a
-        // vCPU exists (KVM_SET_TSC_KHZ on the VM checks created_vcpus), so reading it here gives the creation value.
-        _virtualTscKhz.TryGetValue(vcpuId, out uint khz) ? khz : _defaultTscKhz;
+    private uint VirtualTscKhz(int vcpuId) => Vcpu(vcpuId).VirtualTscKhz;
 
     /// <summary>kvm_set_tsc_khz for a non-zero rate; false is its -1 (the ioctl's -EINVAL).</summary>
     private bool SetTscKhz(int vcpuId, uint userTscKhz)
     {
-        // virtual_tsc_khz is stored first, so even a refused rate is what KVM_GET_TSC_KHZ reads afterwards (observed).
-        _virtualTscKhz[vcpuId] = userTscKhz;
+        // kvm_get_time_scale(user_tsc_khz * 1000LL, NSEC_PER_SEC, …) and virtual_tsc_khz are stored first, so even a
+        // refused rate is what KVM_GET_TSC_KHZ reads afterwards (observed) and what TSC synchronisation compares.
+        SetVirtualTscKhz(Vcpu(vcpuId), userTscKhz);
         uint host = HostTscKhz;
         uint threshLo = AdjustTscKhz(host, -TscTolerancePpm), threshHi = AdjustTscKhz(host, TscTolerancePpm);
         // Within the tolerance: set_tsc_khz(vcpu, khz, scale = false), the host's rate, always 0.
@@ -173,27 +158,6 @@ internal sealed class KvmClock
 
     /// <summary>x86.c adjust_tsc_khz: (u64)khz * (1000000 + ppm) / 1000000, truncated to u32.</summary>
     private static uint AdjustTscKhz(uint khz, int ppm) => (uint)((ulong)khz * (ulong)(1_000_000 + ppm) / 1_000_000);
-
-    /// <summary>
-    /// pvclock_update_vm_gtod_copy's vcpus_matched: ka->nr_vcpus_matched_tsc + 1 == online_vcpus, i.e. every vCPU is in
-    /// the TSC generation of the last unmatched kvm_synchronize_tsc. No vCPU: never matched; one: always. The emulator
-    /// does not count generations; it takes the vCPUs as matched when their TSC offsets lie within one second of TSC
-    /// cycles of each other — kvm_synchronize_tsc's window for a host write to join the current generation. This is
-    /// exact for vCPUs that were created and never written, or written with values that continue one another; it
-    /// differs when a host write of 0 joins a generation long after it began (upstream forces that match).
-    /// </summary>
-    private static bool VcpusMatched(KvmMain.Kvm kvm)
-    {
-        if (kvm.Vcpus.Count == 0) return false;
-        long min = long.MaxValue, max = long.MinValue;
-        foreach (var vcpu in kvm.Vcpus)
-        {
-            long offset = vcpu.Cpu.Msrs.TscOffset;
-            min = Math.Min(min, offset);
-            max = Math.Max(max, offset);
-        }
-        return (ulong)unchecked(max - min) < (ulong)Stopwatch.Frequency;
-    }
 
     /// <summary>get_kvmclock_base_ns: the host's monotonic clock in nanoseconds.</summary>
     private static long BaseNs() => TicksToNs(Stopwatch.GetTimestamp());

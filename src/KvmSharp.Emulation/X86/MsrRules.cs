@@ -38,10 +38,11 @@ internal static class MsrRules
 
     /// <summary>
     /// x86.c kvm_set_msr_ignored_check → kvm_do_msr_access(MSR_TYPE_W) → __kvm_set_msr: 0 on success; non-zero when
-    /// refused. Host-initiated writes of 0 to an advertised but unhandled MSR succeed.
+    /// refused. Host-initiated writes of 0 to an advertised but unhandled MSR succeed. A host write of IA32_TSC is
+    /// <paramref name="synchronizeTsc"/> (kvm_synchronize_tsc, X86/TscSync.cs); guest writes pass null.
     /// </summary>
-    public static int Set(X86Cpu cpu, uint index, ulong data, bool hostInitiated) =>
-        Fallback(SetCommon(cpu, index, data, hostInitiated), index, data, hostInitiated);
+    public static int Set(X86Cpu cpu, uint index, ulong data, bool hostInitiated, Action<ulong>? synchronizeTsc = null) =>
+        Fallback(SetCommon(cpu, index, data, hostInitiated, synchronizeTsc), index, data, hostInitiated);
 
     /// <summary>kvm_do_msr_access: "Userspace is allowed to read MSRs, and write '0' to MSRs, that KVM advertises".</summary>
     private static int Fallback(int ret, uint index, ulong data, bool hostInitiated)
@@ -90,7 +91,7 @@ internal static class MsrRules
     }
 
     /// <summary>kvm_set_msr_common, __kvm_set_msr's canonical checks and svm_set_msr for the modeled MSRs.</summary>
-    private static int SetCommon(X86Cpu cpu, uint index, ulong data, bool hostInitiated)
+    private static int SetCommon(X86Cpu cpu, uint index, ulong data, bool hostInitiated, Action<ulong>? synchronizeTsc)
     {
         var m = cpu.Msrs;
         switch (index)
@@ -152,9 +153,15 @@ internal static class MsrRules
                 m.MiscEnable = data;
                 return 0;
             case MsrIndex.IA32_TSC:
-                // kvm_set_msr_common MSR_IA32_TSC: host writes kvm_synchronize_tsc, guest writes adjust the offset;
-                // either way the next read continues from data.
-                m.WriteTsc(data);
+                // kvm_set_msr_common MSR_IA32_TSC: "if (msr_info->host_initiated) kvm_synchronize_tsc(vcpu, &data)" — a
+                // TSC generation is joined or started (X86/TscSync.cs); a guest write is adjust_tsc_offset_guest(vcpu,
+                // kvm_compute_l1_tsc_offset(vcpu, data) - l1_tsc_offset): its own offset only, no generation.
+                if (hostInitiated)
+                {
+                    if (synchronizeTsc is null) throw new InvalidOperationException("a host write of IA32_TSC needs the vCPU's TSC synchronisation");
+                    synchronizeTsc(data);
+                }
+                else m.WriteTsc(data);
                 return 0;
             case MsrIndex.IA32_P5_MC_ADDR or MsrIndex.IA32_P5_MC_TYPE:
                 return 1; // set_msr_mce: default → return 1

@@ -15,8 +15,9 @@ internal static class TscAttributes
     public static bool IsRequest(uint request) =>
         request == KvmIoctls.KVM_HAS_DEVICE_ATTR || request == KvmIoctls.KVM_GET_DEVICE_ATTR || request == KvmIoctls.KVM_SET_DEVICE_ATTR;
 
-    public static long Ioctl(KvmMain.Kvm kvm, X86Cpu cpu, uint request, IoctlArg arg)
+    public static long Ioctl(KvmMain.Kvm kvm, Vcpu.KvmVcpu vcpu, uint request, IoctlArg arg)
     {
+        var cpu = vcpu.Cpu;
         // if (copy_from_user(&attr, argp, sizeof(attr))) return -EFAULT; attr.flags is not looked at.
         if (!arg.CopyFromUser(out kvm_device_attr attr)) return Err.EFAULT;
         // if (attr.group != KVM_VCPU_TSC_CTRL) return -ENXIO; then each handler: default → -ENXIO.
@@ -28,10 +29,10 @@ internal static class TscAttributes
             return UserMemory.CopyToUser(kvm.Kernel.Config, attr.addr, unchecked((ulong)cpu.Msrs.TscOffset)) ? 0 : Err.EFAULT;
         }
         // kvm_arch_tsc_set_attr: get_user(offset, uaddr) → -EFAULT, then __kvm_synchronize_tsc(vcpu, offset, …): the
-        // guest TSC continues from host TSC + offset. Any value is taken (the offset is a u64; no range check).
+        // guest TSC continues from host TSC + offset, in the current generation only when the offset is the last one
+        // synchronised (X86/TscSync.cs). Any value is taken (the offset is a u64; no range check).
         if (!UserMemory.CopyFromUser(kvm.Kernel.Config, attr.addr, out ulong offset)) return Err.EFAULT;
-        cpu.Msrs.TscOffset = unchecked((long)offset);
-        kvm.TscOffset = cpu.Msrs.TscOffset; // kvm->arch.cur_tsc_offset = offset (a new generation unless matched)
+        kvm.Clock.SetTscOffset(vcpu.Id, cpu.Msrs, offset);
         return 0;
     }
 }
