@@ -61,7 +61,7 @@ public sealed class MicroVmCpuidTests
     private readonly record struct Regs(uint Eax, uint Ebx, uint Ecx, uint Edx);
 
     private sealed record Seen(
-        Regs Leaf0, Regs Leaf1, Regs Kvm0, Regs Kvm1, Regs Ext0, IReadOnlyList<CpuidEntry> Supported, bool Real, Regs Timing, uint TscKhz);
+        Regs Leaf0, Regs Leaf1, Regs Kvm0, Regs Kvm1, Regs Ext0, IReadOnlyList<CpuidEntry> Supported, bool Real, Regs Timing, uint TscKhz, Regs Ext1);
 
     private static Regs Cpuid(MicroVm vm, uint leaf, uint subleaf = 0)
     {
@@ -79,7 +79,8 @@ public sealed class MicroVmCpuidTests
         var options = new MicroVmOptions { Kvm = kvm, Memory = null, Cpuid = policy, Timeout = TimeSpan.FromSeconds(10) };
         using var vm = MicroVm.Create(Guest.Value, options);
         return new Seen(Cpuid(vm, 0), Cpuid(vm, 1), Cpuid(vm, GuestCpuid.KvmSignatureLeaf), Cpuid(vm, GuestCpuid.KvmFeaturesLeaf),
-            Cpuid(vm, 0x8000_0000), kvm.GetSupportedCpuid(), config is null, Cpuid(vm, GuestCpuid.TimingLeaf), TscKhz(kvm));
+            Cpuid(vm, 0x8000_0000), kvm.GetSupportedCpuid(), config is null, Cpuid(vm, GuestCpuid.TimingLeaf), TscKhz(kvm),
+            Cpuid(vm, 0x8000_0001));
     }
 
     /// <summary>KVM_GET_TSC_KHZ of a new vCPU of <paramref name="kvm"/>: the rate every VM's vCPUs start with.</summary>
@@ -169,6 +170,9 @@ public sealed class MicroVmCpuidTests
             string where = s.Real ? "real" : "emulator";
             Assert.True((s.Leaf1.Ecx & GuestCpuid.Leaf1EcxHypervisor) != 0, $"HYPERVISOR ({where}) 0x{s.Leaf1.Ecx:X8}");
             Assert.True((s.Leaf1.Ecx & (GuestCpuid.Leaf1EcxX2Apic | GuestCpuid.Leaf1EcxTscDeadline)) == 0, $"X2APIC/TSC_DEADLINE ({where}) 0x{s.Leaf1.Ecx:X8}");
+            // No nested virtualization, whatever the host enables.
+            Assert.True((s.Leaf1.Ecx & GuestCpuid.Leaf1EcxVmx) == 0 && (s.Ext1.Ecx & GuestCpuid.ExtLeaf1EcxSvm) == 0,
+                $"VMX/SVM ({where}) 0x{s.Leaf1.Ecx:X8} 0x{s.Ext1.Ecx:X8}");
             // kvm_pvm adds the host's own leaf-1 ECX/EDX bits to the table it is given (HostDeviations.
             // KvmPvmSetCpuidRewritesLeaves), HTT among them: cleared in the table, set again by the kernel.
             if (!(s.Real && KvmPvm))
@@ -232,10 +236,13 @@ public sealed class MicroVmCpuidTests
             CpuidEntry.Leaf(GuestCpuid.KvmFeaturesLeaf, 0x0100_7EFB, 0, 0, 1),
         ];
         CpuidEntry[] n = GuestCpuid.Normalize(supported);
+        // Leaf 1's VMX bit (set in the table above) is cleared with the APIC bits.
+        Assert.NotEqual(0u, supported[1].Ecx & GuestCpuid.Leaf1EcxVmx);
+        Assert.Equal(0u, n[1].Ecx & GuestCpuid.Leaf1EcxVmx);
         Assert.Equal(supported.Length - 2, n.Length);
         Assert.Equal(supported[0], n[0]);
         Assert.Equal(0x0001_0800u, n[1].Ebx);
-        Assert.Equal((supported[1].Ecx | GuestCpuid.Leaf1EcxHypervisor) & ~(GuestCpuid.Leaf1EcxX2Apic | GuestCpuid.Leaf1EcxTscDeadline), n[1].Ecx);
+        Assert.Equal((supported[1].Ecx | GuestCpuid.Leaf1EcxHypervisor) & ~(GuestCpuid.Leaf1EcxX2Apic | GuestCpuid.Leaf1EcxTscDeadline | GuestCpuid.Leaf1EcxVmx), n[1].Ecx);
         Assert.Equal(supported[1].Edx & ~GuestCpuid.Leaf1EdxHtt, n[1].Edx);
         Assert.Equal(0x8000_0000u, n[2].Edx);
         Assert.Equal(0u, n[3].Edx);
@@ -251,5 +258,23 @@ public sealed class MicroVmCpuidTests
         Assert.Equal(n[6] with { Eax = GuestCpuid.TimingLeaf }, timed[6]);
         Assert.Equal(n[7], timed[7]);
         Assert.Equal(CpuidEntry.Leaf(GuestCpuid.TimingLeaf, 2_445_406, 0, 0, 0), timed[8]);
+    }
+
+    [Fact]
+    public void Normalize_offers_no_nested_virtualization_of_an_amd_like_table()
+    {
+        CpuidEntry[] supported =
+        [
+            CpuidEntry.Leaf(0, 0x10, 0x6874_7541, 0x444D_4163, 0x6974_6E65),
+            CpuidEntry.Leaf(0x8000_0000, 0x8000_0021, 0x6874_7541, 0x444D_4163, 0x6974_6E65),
+            CpuidEntry.Leaf(0x8000_0001, 0x00A0_0F11, 0, 0x7584_17FF | GuestCpuid.ExtLeaf1EcxSvm, 0x2FD3_FBFF),
+            CpuidEntry.Leaf(GuestCpuid.SvmFeaturesLeaf, 0x1, 0x8000, 0, 0x1BB_FCFF),
+            CpuidEntry.Leaf(0x8000_0008, 0x3030, 0, 0, 0),
+        ];
+        CpuidEntry[] n = GuestCpuid.Normalize(supported);
+        Assert.Equal(supported[2].Ecx & ~GuestCpuid.ExtLeaf1EcxSvm, n[2].Ecx);
+        Assert.Equal(supported[2] with { Ecx = n[2].Ecx }, n[2]);
+        Assert.DoesNotContain(n, e => e.Function == GuestCpuid.SvmFeaturesLeaf);
+        Assert.Equal([0u, 0x8000_0000u, 0x8000_0001u, 0x8000_0008u], n.Select(e => e.Function));
     }
 }

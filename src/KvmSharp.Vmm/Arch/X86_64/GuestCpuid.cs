@@ -31,6 +31,15 @@ public enum CpuidPolicy
 /// </summary>
 public static class GuestCpuid
 {
+    /// <summary>CPUID.1 ECX.VMX (bit 5): Intel VT-x, offered by KVM when nested virtualization is enabled.</summary>
+    public const uint Leaf1EcxVmx = 1u << 5;
+
+    /// <summary>CPUID.80000001 ECX.SVM (bit 2): AMD-V, offered by KVM when nested virtualization is enabled (kvm_amd's default).</summary>
+    public const uint ExtLeaf1EcxSvm = 1u << 2;
+
+    /// <summary>CPUID.8000000A: the SVM revision and features, present only with SVM.</summary>
+    public const uint SvmFeaturesLeaf = 0x8000_000A;
+
     /// <summary>CPUID.1 ECX.X2APIC (bit 21).</summary>
     public const uint Leaf1EcxX2Apic = 1u << 21;
 
@@ -124,6 +133,10 @@ public static class GuestCpuid
     /// is no local APIC behind the x2APIC MSRs or its timer. EDX.APIC and ECX.OSXSAVE are left alone: KVM owns them
     /// (kvm_update_cpuid_runtime sets APIC from the APIC base MSR, enabled at reset even without an in-kernel APIC,
     /// and OSXSAVE from CR4), so APIC reads set although no APIC answers at 0xFEE00000.</item>
+    /// <item>No nested virtualization: CPUID.1 ECX.VMX and CPUID.80000001 ECX.SVM cleared, leaf 0x8000000A left out.
+    /// KVM offers them when the host enables nested virtualization (kvm_amd does by default); a sandboxed guest has no
+    /// use for a hypervisor of its own, and with the bits clear KVM refuses EFER.SVME and VMXON (#GP / #UD), keeping
+    /// the guest away from KVM's nested-virtualization code, its largest attack surface.</item>
     /// <item>Leaves 0xB and 0x1F (x2APIC topology): EDX, the x2APIC id, is 0.</item>
     /// <item>AMX cleared: CPUID.7.0 EDX AMX-BF16/TILE/INT8, XCR0 bits 17-18 in CPUID.0xD.0 EAX, and the 0xD subleaves
     /// 17 and 18. XTILEDATA is a dynamic XSAVE feature: KVM_SET_CPUID2 refuses it (EPERM) unless the process asked
@@ -153,9 +166,14 @@ public static class GuestCpuid
                     result.Add(e with
                     {
                         Ebx = (e.Ebx & 0x0000_FFFF) | (1u << 16),
-                        Ecx = (e.Ecx | Leaf1EcxHypervisor) & ~(Leaf1EcxX2Apic | Leaf1EcxTscDeadline),
+                        Ecx = (e.Ecx | Leaf1EcxHypervisor) & ~(Leaf1EcxX2Apic | Leaf1EcxTscDeadline | Leaf1EcxVmx),
                         Edx = e.Edx & ~Leaf1EdxHtt,
                     });
+                    break;
+                case 0x8000_0001:
+                    result.Add(e with { Ecx = e.Ecx & ~ExtLeaf1EcxSvm });
+                    break;
+                case SvmFeaturesLeaf:
                     break;
                 case 0x7 when e.Index == 0:
                     result.Add(e with { Edx = e.Edx & ~Leaf7EdxAmx });
