@@ -262,7 +262,8 @@ public sealed partial class MicroVm : IDisposable
     /// <summary>
     /// Returns the micro-VM to its freshly created state without creating anything, so nothing of the last user
     /// survives in guest memory or in the vCPU: reloads the long-mode registers, every MSR the kernel lists (SYSENTER_*,
-    /// PAT, STAR/LSTAR/CSTAR/SFMASK, KERNEL_GS_BASE, MISC_ENABLE …), the x87/SSE/AVX registers with MXCSR,
+    /// PAT, STAR/LSTAR/CSTAR/SFMASK, KERNEL_GS_BASE, MISC_ENABLE …) and the MTRRs and machine-check banks it does not
+    /// list but lets a guest write, the x87/SSE/AVX registers with MXCSR,
     /// XCR0, the debug registers and the event state (nothing queued) with their values at creation
     /// (<see cref="Arch.X86_64.VcpuResetState"/>), and the TSC offset (a guest that wrote IA32_TSC moved it; the
     /// clock goes on from where it would be had no guest written it). This is what a pool does

@@ -64,8 +64,11 @@ public sealed partial class Vcpu
             throw new MsrAccessException("KVM_SET_MSRS", index, value, $"vcpu={Id}");
     }
 
-    /// <summary>Packed requests up to this size (64 entries) live on the stack: a micro-VM reset sets ≈40 MSRs.</summary>
-    private const int StackPackLimit = 8 + 64 * 16;
+    /// <summary>
+    /// Packed requests up to this size (256 entries, KVM's MAX_IO_MSRS: 4 KiB) live on the stack: a micro-VM reset sets
+    /// ≈200 MSRs (the listed ones, the MTRRs and the machine-check banks).
+    /// </summary>
+    private const int StackPackLimit = 8 + 256 * 16;
 
     private static int PackedSize(int count) => Marshal.SizeOf<kvm_msrs>() + count * Marshal.SizeOf<kvm_msr_entry>();
 

@@ -97,6 +97,41 @@ public sealed class ExtendedStateIsolationTests
     }
 
     /// <summary>
+    /// MSRs a guest can write and read back that KVM_GET_MSR_INDEX_LIST does not list — the MTRRs and the
+    /// machine-check banks (MC0_CTL takes any 64-bit value) — must not carry one user's values to the next: Reset puts
+    /// each back (UnlistedMsrs). Where the kernel refuses or ignores a guest's write there is no channel to close; the
+    /// test skips with the reason when that holds for all of them (the emulated kernel models neither).
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(TestKernel.Kernels), MemberType = typeof(TestKernel))]
+    public void Reset_puts_the_unlisted_mtrr_and_machine_check_msrs_back(string kernel)
+    {
+        (uint Msr, ulong Value)[] marks =
+        [
+            (0x200, 0x1234_5006), (0x201, 0xFFFF_F800), (0x2FF, 0xC06), (0x250, 0x0606_0606_0606_0606),
+            (0x258, 0x0505_0505_0505_0505), (0x26F, 0x0404_0404_0404_0404), (0x400, Secret), (0x403, 0x5EC2_E700),
+        ];
+        using var k = TestKernel.Open(kernel);
+        using var vm = MicroVm.Create(ExtendedStateGuest.Image(), k.Options(null));
+        var held = new List<string>();
+        foreach (var (msr, value) in marks)
+        {
+            CallResult read = vm.Call("rdmsr", msr);
+            CallResult write = read.IsSuccess ? vm.Call("wrmsr", msr, value) : read;
+            if (!write.IsSuccess || GuestRun.Value(vm, "rdmsr", msr) != value)
+            {
+                vm.Reset(); // a refused RDMSR/WRMSR (#GP) faults the micro-VM
+                continue;
+            }
+            ulong fresh = read.Value!.Value;
+            held.Add($"0x{msr:X}");
+            vm.Reset();
+            Assert.Equal((msr, fresh), (msr, GuestRun.Value(vm, "rdmsr", msr)));
+        }
+        Skip.If(held.Count == 0, $"{k}: this kernel keeps none of these MSRs for a guest (refused or ignored): no channel to close");
+    }
+
+    /// <summary>
     /// A guest's WRMSR to IA32_TSC moves its vCPU's TSC offset (x86.c adjust_tsc_offset_guest), and a host's MSR writes
     /// cannot undo that: without the offset written back (KVM_VCPU_TSC_OFFSET), the next user of a pooled micro-VM
     /// would read the last user's 64-bit value, advancing. Reset and a snapshot pool's Restore put the creation offset

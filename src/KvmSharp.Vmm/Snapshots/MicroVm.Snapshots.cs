@@ -145,7 +145,7 @@ public sealed partial class MicroVm
         // the snapshot's — so an MSR the snapshot does not carry (MISC_ENABLE …) is not left as a previous user set it.
         MsrEntry[] atCreation = _atCreation.Msrs;
         int most = atCreation.Length + state.Msrs.Length;
-        Span<MsrEntry> msrs = most <= 64 ? stackalloc MsrEntry[most] : new MsrEntry[most];
+        Span<MsrEntry> msrs = most <= 256 ? stackalloc MsrEntry[most] : new MsrEntry[most];
         int count = 0;
         foreach (MsrEntry msr in atCreation) msrs[count++] = SnapshotValue(state.Msrs, msr);
         foreach (MsrEntry msr in state.Msrs)

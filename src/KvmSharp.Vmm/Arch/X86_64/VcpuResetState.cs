@@ -6,7 +6,8 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 
 /// <summary>
 /// What a vCPU holds at creation, for the state a guest can change and a call does not reload: every MSR the kernel
-/// lists in KVM_GET_MSR_INDEX_LIST and takes back (IA32_TSC excepted), and the <see cref="ExtendedVcpuState"/>.
+/// lists in KVM_GET_MSR_INDEX_LIST and takes back (IA32_TSC excepted), the MTRRs and machine-check banks it does not
+/// list (<see cref="UnlistedMsrs"/>), and the <see cref="ExtendedVcpuState"/>.
 /// <see cref="MicroVm.Reset"/> writes it back, so a pooled micro-VM's next user finds nothing of the last one's —
 /// not in XMM registers, and not in an MSR such as IA32_MISC_ENABLE, which KVM lets a guest set to almost any
 /// value and read back (x86.c kvm_set_msr_common: only the PMU read-only bits and EMON are kept), a 64-bit channel
@@ -73,14 +74,20 @@ internal sealed class VcpuResetState
 
     /// <summary>
     /// Reads every listed MSR but IA32_TSC (writing it back would rewind the guest's clock: KVM takes a host TSC write
-    /// as a new synchronisation point) and writes the values straight back, keeping those the kernel accepts: a
-    /// listed MSR may refuse even its own value (a read-only one on this CPU vendor), and Reset must never fail on one.
+    /// as a new synchronisation point), and the guest-writable ones the list leaves out (<see cref="UnlistedMsrs"/>:
+    /// MTRRs, machine-check banks), and writes the values straight back, keeping those the kernel accepts: an MSR may
+    /// refuse even its own value (a read-only one on this CPU vendor), and Reset must never fail on one.
     /// </summary>
     private static VcpuResetState Capture(Kvm kvm, Vcpu fresh)
     {
+        IReadOnlyList<uint> listed = VcpuState.MsrsOf(kvm).IndexList;
         var candidates = new List<MsrEntry>();
-        foreach (uint index in VcpuState.MsrsOf(kvm).IndexList)
+        foreach (uint index in listed)
             if (index != X86Msr.Tsc) candidates.Add(new MsrEntry(index, 0));
+        Span<MsrEntry> mcgCap = [new(UnlistedMsrs.McgCap, 0)];
+        ulong? cap = fresh.GetMsrs(mcgCap) == 1 ? mcgCap[0].Value : null;
+        foreach (uint index in UnlistedMsrs.Candidates(cap))
+            if (!listed.Contains(index)) candidates.Add(new MsrEntry(index, 0));
         MsrEntry[] entries = [.. candidates];
         int read = entries.Length == 0 ? 0 : fresh.GetMsrs(entries);
         var readable = new List<MsrEntry>(entries.Length);
