@@ -88,23 +88,26 @@ internal sealed class VcpuResetState
         ulong? cap = fresh.GetMsrs(mcgCap) == 1 ? mcgCap[0].Value : null;
         foreach (uint index in UnlistedMsrs.Candidates(cap))
             if (!listed.Contains(index)) candidates.Add(new MsrEntry(index, 0));
-        MsrEntry[] entries = [.. candidates];
-        int read = entries.Length == 0 ? 0 : fresh.GetMsrs(entries);
-        var readable = new List<MsrEntry>(entries.Length);
-        for (int i = 0; i < entries.Length; i++)
+        MsrEntry[] readable = Processed(fresh, [.. candidates], set: false);
+        MsrEntry[] accepted = Processed(fresh, readable, set: true);
+        return new VcpuResetState(accepted, ExtendedVcpuState.Capture(fresh), fresh.SupportsTscOffset);
+    }
+
+    /// <summary>
+    /// The entries KVM_GET_MSRS reads (with their values) or KVM_SET_MSRS takes. Both stop at the first MSR they refuse
+    /// and return how many came before it: that one is dropped and the call goes on after it, so a list costs one
+    /// ioctl per refused MSR plus one, not one per MSR.
+    /// </summary>
+    private static MsrEntry[] Processed(Vcpu vcpu, MsrEntry[] entries, bool set)
+    {
+        var kept = new List<MsrEntry>(entries.Length);
+        for (int start = 0; start < entries.Length;)
         {
-            if (i < read)
-            {
-                readable.Add(entries[i]);
-                continue;
-            }
-            // KVM_GET_MSRS stops at the first MSR it cannot read: read the rest one by one.
-            var one = new[] { entries[i] };
-            if (fresh.GetMsrs(one) == 1) readable.Add(one[0]);
+            Span<MsrEntry> rest = entries.AsSpan(start);
+            int done = set ? vcpu.SetMsrs(rest) : vcpu.GetMsrs(rest);
+            foreach (MsrEntry msr in rest[..done]) kept.Add(msr);
+            start += done + 1;
         }
-        var accepted = new List<MsrEntry>(readable.Count);
-        foreach (MsrEntry msr in readable)
-            if (fresh.SetMsrs([msr]) == 1) accepted.Add(msr);
-        return new VcpuResetState([.. accepted], ExtendedVcpuState.Capture(fresh), fresh.SupportsTscOffset);
+        return [.. kept];
     }
 }
