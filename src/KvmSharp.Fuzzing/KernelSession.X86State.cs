@@ -35,6 +35,14 @@ public sealed partial class KernelSession
         var fd = Fd(op.Target);
         var entries = X86StateOps.MsrEntries(op.A, (int)op.C, withReported: (op.E & 2) != 0);
         var text = new StringBuilder();
+        // One op in eight first sets the vCPU's machine-check banks up (KVM_X86_SETUP_MCE), drawn from the op's own
+        // seed so the generator's stream is untouched: the bank MSRs' rules then follow its MCG_CAP.
+        if ((op.A >> 20) % 8 == 0)
+        {
+            ulong cap = X86StateOps.McgCapValue(new Random(unchecked((int)(op.A >> 3) ^ 0x3CE)));
+            long setup = _kernel.Ioctl(fd, KvmIoctls.KVM_X86_SETUP_MCE, MemoryMarshal.AsBytes(new Span<ulong>(ref cap)));
+            text.Append(CultureInfo.InvariantCulture, $"setup_mce 0x{cap:X} ").Append(Describe(setup)).Append(", ");
+        }
         if ((op.E & 1) != 0)
         {
             var buffer = MsrBuffer((uint)op.B, entries);

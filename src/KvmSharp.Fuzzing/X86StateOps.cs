@@ -23,6 +23,20 @@ internal static class X86StateOps
     public const uint Tsc = 0x10, ApicBase = 0x1B, UcodeRev = 0x8B, SysenterCs = 0x174, SysenterEsp = 0x175, SysenterEip = 0x176;
     public const uint MiscEnable = 0x1A0, Pat = 0x277, P5McAddr = 0x0, P5McType = 0x1;
 
+    // The machine-check MSRs (x86.c get_msr_mce / set_msr_mce) and the MTRRs (mtrr.c), kept per vCPU without being
+    // listed: MCG_CAP/STATUS/CTL, bank 0's CTL..MISC, bank 31's MISC and CTL2 (reachable with the default 32 banks,
+    // gone after a smaller KVM_X86_SETUP_MCE), bank 32 (never), MTRRcap, two variable pairs, the 9th pair (never), three
+    // fixed ranges, a gap between them and MTRRdefType.
+    public const uint McgCap = 0x179, McgStatus = 0x17A, McgCtl = 0x17B, Mc0Ctl = 0x400, Mc0Ctl2 = 0x280;
+    public const uint MtrrCap = 0xFE, MtrrPhysBase0 = 0x200, MtrrFix64K = 0x250, MtrrFix4KF8000 = 0x26F, MtrrDefType = 0x2FF;
+
+    private static readonly uint[] s_mceMtrr =
+    [
+        McgCap, McgStatus, McgCtl, Mc0Ctl, Mc0Ctl + 1, Mc0Ctl + 2, Mc0Ctl + 3, Mc0Ctl + 4 * 31 + 3, Mc0Ctl + 4 * 32,
+        Mc0Ctl2, Mc0Ctl2 + 31, MtrrCap, MtrrPhysBase0, MtrrPhysBase0 + 1, MtrrPhysBase0 + 14, MtrrPhysBase0 + 15,
+        MtrrPhysBase0 + 16, MtrrFix64K, 0x259, MtrrFix4KF8000, 0x251, MtrrDefType,
+    ];
+
     /// <summary>System-scope names of <see cref="OpKind.SystemX86List"/>'s E.</summary>
     internal static readonly string[] SystemListNames =
         ["KVM_GET_SUPPORTED_CPUID", "KVM_GET_EMULATED_CPUID", "KVM_GET_MSR_INDEX_LIST", "KVM_GET_MSR_FEATURE_INDEX_LIST", "KVM_GET_MSRS(system)"];
@@ -44,10 +58,14 @@ internal static class X86StateOps
         SysenterCs, SysenterEsp, SysenterEip, Pat, P5McAddr, P5McType, 0x5, 0x1234_5678, 0xC000_0FFF,
     ];
 
-    /// <summary>An MSR index: mostly known ones, sometimes unknown, MISC_ENABLE only with reported divergences.</summary>
+    /// <summary>
+    /// An MSR index: mostly known ones, sometimes unknown, MISC_ENABLE only with reported divergences; one in five a
+    /// machine-check MSR or an MTRR.
+    /// </summary>
     public static uint Index(Random rng, bool withReported, bool guest = false)
     {
         if (withReported && rng.Next(12) == 0) return MiscEnable;
+        if (rng.Next(5) == 0) return s_mceMtrr[rng.Next(s_mceMtrr.Length)];
         if (guest) return s_guest[rng.Next(s_guest.Length)];
         return rng.Next(6) == 0 ? s_unknown[rng.Next(s_unknown.Length)] : s_known[rng.Next(s_known.Length)];
     }
@@ -91,6 +109,32 @@ internal static class X86StateOps
                 };
             case MiscEnable:
                 return rng.Next(2) == 0 ? 0x1800 | (ulong)rng.Next(2) : (ulong)rng.NextInt64();
+            case McgCtl:
+                return rng.Next(3) == 0 ? (ulong)rng.NextInt64() : ulong.MaxValue;
+            case Mc0Ctl:
+                return rng.Next(5) switch
+                {
+                    0 => ulong.MaxValue,
+                    1 => ~(1UL << 10),                                     // the K8 GART workaround, allowed
+                    2 => ~1UL,                                             // UNIXWARE's, allowed
+                    3 => ~(1UL << rng.Next(1, 64)),                        // refused unless bit 10
+                    _ => (ulong)rng.NextInt64(),
+                };
+            case Mc0Ctl2 or Mc0Ctl2 + 31:
+                return rng.Next(3) switch { 0 => 1UL << 30, 1 => (ulong)rng.Next(0x8000), _ => (ulong)rng.NextInt64() };
+            case MtrrDefType:
+                return rng.Next(3) == 0 ? (ulong)rng.NextInt64(0, 0x2000) : MtrrType(rng) | ((ulong)rng.Next(4) << 10);
+            case MtrrFix64K or 0x259 or MtrrFix4KF8000:
+                ulong types = 0;
+                for (int i = 0; i < 8; i++) types |= MtrrType(rng) << (8 * i);
+                return rng.Next(4) == 0 ? types ^ (1UL << rng.Next(64)) : types;
+            case MtrrPhysBase0 or MtrrPhysBase0 + 14:
+                // A page-aligned base below MAXPHYADDR (36 without CPUID) and a type; or reserved bits 8-11 / 36-63.
+                ulong page = (ulong)rng.NextInt64(0, 1L << 24) << 12;
+                return rng.Next(4) == 0 ? page | MtrrType(rng) | (1UL << rng.Next(8, 64)) : page | MtrrType(rng);
+            case MtrrPhysBase0 + 1 or MtrrPhysBase0 + 15:
+                ulong mask = ((ulong)rng.NextInt64(0, 1L << 24) << 12) | 0x800;
+                return rng.Next(4) == 0 ? mask | (1UL << rng.Next(0, 64)) : mask;
             default:
                 ulong value = rng.Next(3) switch { 0 => (ulong)rng.Next(0x10000), 1 => (ulong)rng.NextInt64(0, 1L << 32), _ => (ulong)rng.NextInt64() };
                 // IA32_TSC: a host write is kvm_synchronize_tsc, which joins the current generation (KVM_GET_CLOCK's
@@ -111,6 +155,26 @@ internal static class X86StateOps
         3 => (ulong)rng.NextInt64(),                               // nearly always non-canonical
         _ => (ulong)rng.NextInt64(0, 1L << 47),
     };
+
+    /// <summary>An MTRR memory type: mostly a valid one (mtrr.c valid_mtrr_type: 0, 1, 4, 5, 6), sometimes 2, 3 or 7.</summary>
+    private static ulong MtrrType(Random rng)
+    {
+        ReadOnlySpan<int> types = [0, 1, 4, 5, 6, 0, 1, 4, 5, 6, 2, 3, 7];
+        return (ulong)types[rng.Next(types.Length)];
+    }
+
+    /// <summary>
+    /// An IA32_MCG_CAP for KVM_X86_SETUP_MCE: a bank count (0, 1..32, 33, 255) with the supported bits (CTL_P, SER_P),
+    /// MCG_EXT_CNT, and now and then an unsupported bit (CMCI_P, EXT_P, TES_P, LMCE_P, a high bit).
+    /// </summary>
+    public static ulong McgCapValue(Random rng)
+    {
+        ulong banks = rng.Next(8) switch { 0 => 0, 1 => 33, 2 => 255, 3 => 32, _ => (ulong)rng.Next(1, 5) };
+        ulong cap = banks | (rng.Next(2) == 0 ? 1UL << 8 : 0) | (rng.Next(2) == 0 ? 1UL << 24 : 0);
+        if (rng.Next(4) == 0) cap |= (ulong)rng.Next(256) << 16;
+        if (rng.Next(5) == 0) cap |= 1UL << (rng.Next(4) switch { 0 => 9, 1 => 10, 2 => 11, _ => rng.Next(25, 64) });
+        return cap;
+    }
 
     /// <summary>Eight memory types of 0 (UC), 1 (WC), 4 (WT), 5 (WP), 6 (WB) or 7 (UC-).</summary>
     private static ulong ValidPat(Random rng)

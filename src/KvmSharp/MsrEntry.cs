@@ -60,6 +60,24 @@ public static class X86Msr
     public const uint KernelGsBase = MsrIndex.KERNEL_GS_BASE;
     /// <summary>TSC_AUX (RDTSCP/RDPID).</summary>
     public const uint TscAux = MsrIndex.TSC_AUX;
+    /// <summary>IA32_MCG_CAP: read-only for the guest and the host; KVM_X86_SETUP_MCE (<see cref="Vcpu.SetupMce"/>) sets it.</summary>
+    public const uint McgCap = MsrIndex.IA32_MCG_CAP;
+    /// <summary>IA32_MCG_STATUS.</summary>
+    public const uint McgStatus = MsrIndex.IA32_MCG_STATUS;
+    /// <summary>IA32_MCG_CTL (present with <see cref="KvmSharp.X86.McgCap.CtlP"/>).</summary>
+    public const uint McgCtl = MsrIndex.IA32_MCG_CTL;
+    /// <summary>IA32_MC0_CTL; bank i's CTL, STATUS, ADDR and MISC are at <c>Mc0Ctl + 4i</c> … <c>Mc0Ctl + 4i + 3</c>.</summary>
+    public const uint Mc0Ctl = MsrIndex.IA32_MC0_CTL;
+    /// <summary>IA32_MC0_CTL2; bank i's at <c>Mc0Ctl2 + i</c> (with <see cref="KvmSharp.X86.McgCap.CmciP"/>).</summary>
+    public const uint Mc0Ctl2 = MsrIndex.IA32_MC0_CTL2;
+    /// <summary>MTRRcap (read-only).</summary>
+    public const uint MtrrCap = MsrIndex.MTRRcap;
+    /// <summary>MTRRphysBase0; variable pair n is <c>MtrrPhysBase0 + 2n</c> (base) and <c>+ 2n + 1</c> (mask).</summary>
+    public const uint MtrrPhysBase0 = MsrIndex.MTRRphysBase0;
+    /// <summary>MTRRfix64K_00000, the first fixed-range MTRR.</summary>
+    public const uint MtrrFix64K00000 = MsrIndex.MTRRfix64K_00000;
+    /// <summary>MTRRdefType.</summary>
+    public const uint MtrrDefType = MsrIndex.MTRRdefType;
 
     /// <summary>The msr-index.h name of <paramref name="index"/> (without MSR_ prefix), or its hex number.</summary>
     public static string NameOf(uint index) => index switch
@@ -80,6 +98,16 @@ public static class X86Msr
         GsBase => "GS_BASE",
         KernelGsBase => "KERNEL_GS_BASE",
         TscAux => "TSC_AUX",
+        McgCap => "IA32_MCG_CAP",
+        McgStatus => "IA32_MCG_STATUS",
+        McgCtl => "IA32_MCG_CTL",
+        MtrrCap => "MTRRcap",
+        MtrrDefType => "MTRRdefType",
+        >= MtrrPhysBase0 and < MtrrPhysBase0 + 16 => $"MTRRphys{((index & 1) == 0 ? "Base" : "Mask")}{(index - MtrrPhysBase0) / 2}",
+        >= Mc0Ctl2 and < Mc0Ctl2 + 32 => $"IA32_MC{index - Mc0Ctl2}_CTL2",
+        >= Mc0Ctl and < Mc0Ctl + 4 * 32 => $"IA32_MC{(index - Mc0Ctl) / 4}_{BankMsrNames[(index - Mc0Ctl) % 4]}",
         _ => $"MSR 0x{index:X}",
     };
+
+    private static readonly string[] BankMsrNames = ["CTL", "STATUS", "ADDR", "MISC"];
 }

@@ -68,6 +68,8 @@ internal sealed class X86Kvm : KvmArch
         // KVM_CAP_XSAVE: boot_cpu_has(X86_FEATURE_XSAVE). KVM_CAP_XSAVE2 (5.17, so every modeled generation): the
         // XSAVE image's size, at least sizeof(struct kvm_xsave); on /dev/kvm too.
         KvmCaps.KVM_CAP_XSAVE => 1,
+        // KVM_CAP_MCE: r = KVM_MAX_MCE_BANKS (observed 32 on /dev/kvm and a VM).
+        KvmCaps.KVM_CAP_MCE => Emulation.X86.MceBanks.MaxBanks,
         // KVM_CAP_VCPU_ATTRIBUTES: r = 1 (5.16, so every modeled generation): KVM_VCPU_TSC_CTRL, X86/TscAttributes.cs.
         KvmCaps.KVM_CAP_VCPU_ATTRIBUTES => 1,
         KvmCaps.KVM_CAP_XSAVE2 => Emulation.X86.XsaveRules.CapXsave2,
@@ -92,6 +94,8 @@ internal sealed class X86Kvm : KvmArch
             return Emulation.X86.MsrIo.IndexList(arg, Emulation.X86.MsrLists.FeatureMsrs);
         if (request == KvmIoctls.KVM_GET_MSRS)
             return Emulation.X86.MsrIo.GetFeatureMsrs(arg);
+        if (request == KvmIoctls.KVM_X86_GET_MCE_CAP_SUPPORTED)
+            return Emulation.X86.MceBanks.GetSupportedIoctl(arg);
         if (Emulation.X86.CpuidIoctls.IsDevRequest(request))
             return Emulation.X86.CpuidIoctls.GetDevCpuid(request, arg);
         if (Emulation.X86.SystemAttributes.IsRequest(request))

@@ -196,6 +196,21 @@ internal sealed class CpuidTable
     }
 
     /// <summary>
+    /// vcpu->arch.maxphyaddr (cpuid_query_maxphyaddr, at creation and KVM_SET_CPUID2): CPUID.0x80000008 EAX[7:0] when
+    /// leaf 0x80000000 reports it (EAX &gt;= 0x80000008) and it is in the table, else 36.
+    /// </summary>
+    public int MaxPhyAddr
+    {
+        get
+        {
+            int i = Find(_entries, 0x8000_0000, index: null);
+            if (i < 0 || _entries[i].eax < 0x8000_0008) return X86Consts.DefaultMaxPhyAddr;
+            i = Find(_entries, 0x8000_0008, index: null);
+            return i < 0 ? X86Consts.DefaultMaxPhyAddr : (int)(_entries[i].eax & 0xff);
+        }
+    }
+
+    /// <summary>
     /// vcpu->arch.is_amd_compatible (guest_cpuid_is_amd_or_hygon, set by kvm_vcpu_after_set_cpuid): CPUID.0's vendor is
     /// AMD or Hygon. guest_cpuid_is_intel_compatible is its negation, so a vCPU without a table is Intel-compatible.
     /// </summary>

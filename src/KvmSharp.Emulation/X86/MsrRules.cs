@@ -79,6 +79,13 @@ internal static class MsrRules
             case MsrIndex.IA32_P5_MC_ADDR or MsrIndex.IA32_P5_MC_TYPE: return 0;
             case var _ when IsKvmPvMsr(index):
                 return KvmPvMsr();
+            // kvm_get_msr_common: MCG_CAP, MCG_CTL, MCG_STATUS and the bank ranges → get_msr_mce (X86/MceBanks.cs).
+            case var _ when MceBanks.IsMceMsr(index):
+                return m.Mce.Get(index, hostInitiated, out data);
+            // kvm_get_msr_common: MSR_MTRRcap, MTRRphysBase_MSR(0) … MSR_MTRRfix4K_F8000, MSR_MTRRdefType →
+            // kvm_mtrr_get_msr (X86/Mtrrs.cs).
+            case var _ when Mtrrs.IsMtrrMsr(index):
+                return m.Mtrr.Get(index, out data);
             case MsrIndex.TSC_AUX:
                 // svm_get_msr MSR_TSC_AUX: guests need CPUID RDTSCP or RDPID (an empty CPUID has neither); the host
                 // may read it when the host CPU has RDTSCP (kvm_cpu_cap_has, true here).
@@ -171,6 +178,15 @@ internal static class MsrRules
                 return 0;
             case var _ when IsKvmPvMsr(index):
                 return KvmPvMsr();
+            // kvm_set_msr_common: MCG_CTL, MCG_STATUS and the bank ranges → set_msr_mce; MCG_CAP is no case (only
+            // KVM_X86_SETUP_MCE sets it). can_set_mci_status needs HWCR.McStatusWrEn, and the emulator does not model
+            // HWCR (its writes are refused), so it is false.
+            case var _ when MceBanks.IsMceMsr(index) && index != MsrIndex.IA32_MCG_CAP:
+                return m.Mce.Set(index, data, hostInitiated, canSetMciStatus: false);
+            // kvm_set_msr_common: MTRRphysBase_MSR(0) … MSR_MTRRfix4K_F8000, MSR_MTRRdefType → kvm_mtrr_set_msr,
+            // with the guest's MAXPHYADDR (cpuid_maxphyaddr) for the variable ranges; MTRRcap is no case.
+            case var _ when Mtrrs.IsMtrrMsr(index) && index != MsrIndex.MTRRcap:
+                return m.Mtrr.Set(index, data, cpu.Cpuid.MaxPhyAddr);
             case MsrIndex.IA32_APICBASE:
                 // kvm_apic_set_base (the same reserved-bit check KVM_SET_SREGS makes; no irqchip needed).
                 if (!SregsRules.IsValidApicBase(data)) return 1;

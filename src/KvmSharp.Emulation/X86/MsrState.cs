@@ -33,6 +33,12 @@ internal sealed class MsrState
     /// <summary>kvm_vcpu_reset(init_event=false): PEBS_UNAVAIL | BTS_UNAVAIL.</summary>
     public ulong MiscEnable = MsrLists.MiscEnablePmuRo;
 
+    /// <summary>The machine-check banks and MCG_* MSRs (x86.c get_msr_mce / set_msr_mce, KVM_X86_SETUP_MCE).</summary>
+    public MceBanks Mce { get; } = new();
+
+    /// <summary>The MTRRs (mtrr.c).</summary>
+    public Mtrrs Mtrr { get; } = new();
+
     /// <summary>The guest TSC is the host's (Stopwatch ticks) plus this offset (kvm_vcpu_arch.l1_tsc_offset).</summary>
     public long TscOffset;
 

@@ -25,6 +25,11 @@ public static class KvmCaps
     public const int KVM_CAP_XCRS = 56;
     /// <summary>x86: KVM_GET_CLOCK / KVM_SET_CLOCK; the answer is the KVM_CLOCK_* flags KVM_GET_CLOCK can report.</summary>
     public const int KVM_CAP_ADJUST_CLOCK = 39;
+    /// <summary>
+    /// x86: KVM_X86_GET_MCE_CAP_SUPPORTED and KVM_X86_SETUP_MCE exist; the answer is the most machine-check banks
+    /// KVM_X86_SETUP_MCE accepts (KVM_MAX_MCE_BANKS, 32).
+    /// </summary>
+    public const int KVM_CAP_MCE = 31;
     /// <summary>x86: KVM_SET_TSC_KHZ on a vCPU (the host can scale the guest's TSC rate); 0 without TSC scaling.</summary>
     public const int KVM_CAP_TSC_CONTROL = 60;
     /// <summary>x86: KVM_GET_TSC_KHZ on a vCPU.</summary>
@@ -92,6 +97,7 @@ public static class KvmCaps
         KVM_CAP_NR_MEMSLOTS => nameof(KVM_CAP_NR_MEMSLOTS),
         KVM_CAP_SET_GUEST_DEBUG => nameof(KVM_CAP_SET_GUEST_DEBUG),
         KVM_CAP_ADJUST_CLOCK => nameof(KVM_CAP_ADJUST_CLOCK),
+        KVM_CAP_MCE => nameof(KVM_CAP_MCE),
         KVM_CAP_TSC_CONTROL => nameof(KVM_CAP_TSC_CONTROL),
         KVM_CAP_VM_TSC_CONTROL => nameof(KVM_CAP_VM_TSC_CONTROL),
         KVM_CAP_GET_TSC_KHZ => nameof(KVM_CAP_GET_TSC_KHZ),

@@ -27,6 +27,11 @@ public static class KvmIoctls
     public static readonly uint KVM_GET_MSR_INDEX_LIST = _IOWR(KVMIO, 0x02, Size<kvm_msr_list>());
     /// <summary>x86: the feature MSRs KVM_GET_MSRS on /dev/kvm reads (<see cref="kvm_msr_list"/>).</summary>
     public static readonly uint KVM_GET_MSR_FEATURE_INDEX_LIST = _IOWR(KVMIO, 0x0a, Size<kvm_msr_list>());
+    /// <summary>
+    /// x86, available with KVM_CAP_MCE: the IA32_MCG_CAP bits (besides the bank count and MCG_EXT_CNT) KVM_X86_SETUP_MCE
+    /// accepts, written as a __u64 (kvm_caps.supported_mce_cap).
+    /// </summary>
+    public static readonly uint KVM_X86_GET_MCE_CAP_SUPPORTED = _IOR(KVMIO, 0x9d, sizeof(ulong));
 
     // ---- VM fd ----
     public static readonly uint KVM_CREATE_VCPU = _IO(KVMIO, 0x41);
@@ -114,6 +119,11 @@ public static class KvmIoctls
     public static readonly uint KVM_GET_DEVICE_ATTR = _IOW(KVMIO, 0xe2, Size<kvm_device_attr>());
     /// <summary>0 when the attribute exists, ENXIO when not.</summary>
     public static readonly uint KVM_HAS_DEVICE_ATTR = _IOW(KVMIO, 0xe3, Size<kvm_device_attr>());
+    /// <summary>
+    /// x86, available with KVM_CAP_MCE: sets the vCPU's IA32_MCG_CAP from a __u64 (bank count 1..KVM_CAP_MCE's value,
+    /// capability bits within KVM_X86_GET_MCE_CAP_SUPPORTED) and enables the banks (MCi_CTL all ones).
+    /// </summary>
+    public static readonly uint KVM_X86_SETUP_MCE = _IOW(KVMIO, 0x9c, sizeof(ulong));
     /// <summary>Available with KVM_CAP_PRE_FAULT_MEMORY.</summary>
     public static readonly uint KVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xd5, Size<kvm_pre_fault_memory>());
 
@@ -136,6 +146,8 @@ public static class KvmIoctls
         if (request == KVM_GET_MSR_INDEX_LIST) return nameof(KVM_GET_MSR_INDEX_LIST);
         if (request == KVM_GET_MSR_FEATURE_INDEX_LIST) return nameof(KVM_GET_MSR_FEATURE_INDEX_LIST);
         if (request == KVM_GET_MSRS) return nameof(KVM_GET_MSRS);
+        if (request == KVM_X86_GET_MCE_CAP_SUPPORTED) return nameof(KVM_X86_GET_MCE_CAP_SUPPORTED);
+        if (request == KVM_X86_SETUP_MCE) return nameof(KVM_X86_SETUP_MCE);
         if (request == KVM_SET_MSRS) return nameof(KVM_SET_MSRS);
         if (request == KVM_CREATE_VCPU) return nameof(KVM_CREATE_VCPU);
         if (request == KVM_SET_USER_MEMORY_REGION) return nameof(KVM_SET_USER_MEMORY_REGION);

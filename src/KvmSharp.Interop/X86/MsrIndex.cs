@@ -12,12 +12,31 @@ public static class MsrIndex
     public const uint IA32_TSC = 0x10;
     public const uint IA32_APICBASE = 0x1b;
     public const uint IA32_UCODE_REV = 0x8b;
+    /// <summary>MTRRcap (read-only): VCNT in bits 7:0, FIX bit 8, WC bit 10.</summary>
+    public const uint MTRRcap = 0xfe;
     public const uint IA32_ARCH_CAPABILITIES = 0x10a;
     public const uint IA32_SYSENTER_CS = 0x174;
     public const uint IA32_SYSENTER_ESP = 0x175;
     public const uint IA32_SYSENTER_EIP = 0x176;
+    /// <summary>IA32_MCG_CAP: bank count in bits 7:0, the capability bits in <see cref="McgCap"/>.</summary>
+    public const uint IA32_MCG_CAP = 0x179;
+    public const uint IA32_MCG_STATUS = 0x17a;
+    public const uint IA32_MCG_CTL = 0x17b;
     public const uint IA32_MISC_ENABLE = 0x1a0;
+    /// <summary>MTRRphysBase0; MTRRphysMask0 is 0x201, pair n at 0x200 + 2n.</summary>
+    public const uint MTRRphysBase0 = 0x200;
+    public const uint MTRRfix64K_00000 = 0x250;
+    public const uint MTRRfix16K_80000 = 0x258;
+    public const uint MTRRfix16K_A0000 = 0x259;
+    /// <summary>The first of the eight 4K fixed-range MTRRs (C0000 … F8000 at 0x268 … 0x26f).</summary>
+    public const uint MTRRfix4K_C0000 = 0x268;
+    public const uint MTRRfix4K_F8000 = 0x26f;
     public const uint IA32_CR_PAT = 0x277;
+    /// <summary>IA32_MC0_CTL2 (CMCI control of bank 0); bank i at 0x280 + i.</summary>
+    public const uint IA32_MC0_CTL2 = 0x280;
+    public const uint MTRRdefType = 0x2ff;
+    /// <summary>IA32_MC0_CTL; bank i has CTL, STATUS, ADDR, MISC at 0x400 + 4i … 0x403 + 4i.</summary>
+    public const uint IA32_MC0_CTL = 0x400;
     public const uint EFER = 0xc000_0080;
     public const uint STAR = 0xc000_0081;
     public const uint LSTAR = 0xc000_0082;

@@ -29,6 +29,9 @@ public class IoctlNumberTests
         { nameof(KvmIoctls.KVM_SET_SREGS), KvmIoctls.KVM_SET_SREGS, 0x4138AE84 },
         // Probed on the host (Linux 6.18 headers' value from a C program): _IOW(KVMIO, 0x9b, 72-byte kvm_guest_debug).
         { nameof(KvmIoctls.KVM_SET_GUEST_DEBUG), KvmIoctls.KVM_SET_GUEST_DEBUG, 0x4048AE9B },
+        // x86 machine checks (KVM_CAP_MCE): _IOW(KVMIO, 0x9c, __u64) and _IOR(KVMIO, 0x9d, __u64).
+        { nameof(KvmIoctls.KVM_X86_SETUP_MCE), KvmIoctls.KVM_X86_SETUP_MCE, 0x4008AE9C },
+        { nameof(KvmIoctls.KVM_X86_GET_MCE_CAP_SUPPORTED), KvmIoctls.KVM_X86_GET_MCE_CAP_SUPPORTED, 0x8008AE9D },
         // x86 XSAVE: struct kvm_xsave is 4096 bytes (the flexible extra[] adds nothing to sizeof).
         { nameof(KvmIoctls.KVM_GET_XSAVE), KvmIoctls.KVM_GET_XSAVE, 0x9000AEA4 },
         { nameof(KvmIoctls.KVM_SET_XSAVE), KvmIoctls.KVM_SET_XSAVE, 0x5000AEA5 },
@@ -60,6 +63,7 @@ public class IoctlNumberTests
         Assert.Throws<ArgumentOutOfRangeException>(() => IoctlEncoding._IOW(KvmIoctls.KVMIO, 1, 1u << 14));
 
     [Theory]
+    [InlineData(KvmCaps.KVM_CAP_MCE, 31)]
     [InlineData(KvmCaps.KVM_CAP_XSAVE, 55)]
     [InlineData(KvmCaps.KVM_CAP_XSAVE2, 208)]
     [InlineData(KvmCaps.KVM_CAP_USER_MEMORY2, 231)]
