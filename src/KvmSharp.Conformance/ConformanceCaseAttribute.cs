@@ -45,4 +45,9 @@ public enum EmulatedProfile
     /// the cases that require <see cref="KernelRequirement.NoGuestMemfd"/>.
     /// </summary>
     LikeThisHostWithoutGuestMemfd,
+    /// <summary>
+    /// This host's preset on Linux 6.19 (guest_memfd with NUMA mempolicy) with two NUMA nodes
+    /// (<see cref="EmulatedKernels.TwoNumaNodes"/>): the cases that need more than one node.
+    /// </summary>
+    TwoNumaNodes,
 }

@@ -9,6 +9,14 @@ public static class EmulatedKernels
 {
     public static IKernel Create(EmulatedProfile profile) => new EmulatedKernel(Config(profile));
 
+    /// <summary>
+    /// This machine with two NUMA nodes (the selftests' is_multi_numa_node_system()) on <paramref name="generation"/>:
+    /// guest_memfd's mempolicy needs 6.19 (<see cref="KernelGenerations.HasGmemMempolicy"/>), guest_memfd itself is
+    /// there from 6.11 on this machine's configuration (see <see cref="Create(EmulatedProfile, KernelGeneration)"/>).
+    /// </summary>
+    public static EmulatorConfig TwoNumaNodes(KernelGeneration generation) =>
+        EmulatorConfig.LikeThisHost(guestMemfd: generation.HasGmemPopulate(), generation) with { NumaNodes = 2 };
+
     public static EmulatorConfig Config(EmulatedProfile profile) => profile switch
     {
         EmulatedProfile.LikeThisHost => EmulatorConfig.LikeThisHost(),
@@ -16,6 +24,7 @@ public static class EmulatedKernels
         EmulatedProfile.X86 => EmulatorConfig.X86_64(inPlaceConversion: false),
         EmulatedProfile.Arm64 => EmulatorConfig.Arm64(),
         EmulatedProfile.LikeThisHostWithoutGuestMemfd => EmulatorConfig.LikeThisHost(guestMemfd: false),
+        EmulatedProfile.TwoNumaNodes => TwoNumaNodes(KernelGeneration.Linux619),
         _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, "unknown emulator profile"),
     };
 
@@ -27,6 +36,8 @@ public static class EmulatedKernels
     /// </summary>
     public static IKernel Create(EmulatedProfile profile, KernelGeneration generation)
     {
+        // The node count is the point of this profile, not the release: it follows the asked release.
+        if (profile == EmulatedProfile.TwoNumaNodes) return new EmulatedKernel(TwoNumaNodes(generation));
         if (generation.HasGmemMmap() && generation != KernelGeneration.InPlaceConversionV8) return Create(profile);
         return profile switch
         {

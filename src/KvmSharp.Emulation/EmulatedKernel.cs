@@ -41,7 +41,17 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         Config = config ?? EmulatorConfig.LikeThisHost();
         Validate(Config);
         Arch = KvmArch.For(Config);
+        Numa = new Mm.Numa.NumaState(Config);
     }
+
+    /// <summary>The NUMA nodes and the task's NUMA state (interleave cursor, interned policies).</summary>
+    internal Mm.Numa.NumaState Numa { get; }
+
+    /// <summary>This process's emulated mappings (for mm/mempolicy.c and mm/migrate.c).</summary>
+    internal AddressSpace AddressSpace => _mm;
+
+    /// <summary>The anonymous mappings made through this kernel.</summary>
+    internal Mm.AnonymousMappings Anonymous => _anonymous;
 
     /// <summary>The configuration this kernel was created with.</summary>
     public EmulatorConfig Config { get; }
@@ -156,7 +166,10 @@ public sealed class EmulatedKernel : IKernel, IDisposable
             if ((flags & LinuxConstants.MAP_ANONYMOUS) != 0)
             {
                 long rc = HostMemory.Mmap(address, length, prot, flags, -1, offset, out mapped);
-                if (!Err.IsError(rc)) _anonymous.Add(mapped, PageAlign(length), prot);
+                if (Err.IsError(rc)) return rc;
+                _anonymous.Add(mapped, PageAlign(length), prot);
+                // A new VMA: no vm_policy, no pages of a mapping it replaced.
+                _mm.ForgetPolicies(mapped, PageAlign(length));
                 return rc;
             }
             // arch/x86/kernel/sys_x86_64.c: off & ~PAGE_MASK → EINVAL, before the fd lookup.
@@ -266,6 +279,28 @@ public sealed class EmulatedKernel : IKernel, IDisposable
             if (FaultUserMapping(f.GmemInode, pgoff) is not null) return Err.EFAULT;
         }
         return HostMemory.Madvise(address, length, advice);
+    }
+
+    /// <summary>
+    /// mbind(2) on the mappings made through this kernel (mm/mempolicy.c; see Mm/Numa/Mbind.cs). A guest_memfd mapping
+    /// of a 6.19+ kernel also sets the file's shared policy, which its allocations follow; memory this kernel did not
+    /// map is a hole (EFAULT).
+    /// </summary>
+    public long Mbind(nint address, ulong length, int mode, ulong nodemask, ulong maxnode, uint flags)
+    {
+        lock (SyncRoot) return _disposed ? Err.EFAULT : Mm.Numa.Mbind.Call(this, address, length, mode, nodemask, maxnode, flags);
+    }
+
+    /// <summary>get_mempolicy(2) of this kernel's task and mappings (Mm/Numa/GetMempolicy.cs).</summary>
+    public long GetMempolicy(ulong policy, ulong nodemask, ulong maxnode, nint address, ulong flags)
+    {
+        lock (SyncRoot) return Mm.Numa.GetMempolicy.Call(this, policy, nodemask, maxnode, address, flags);
+    }
+
+    /// <summary>move_pages(2) in query mode on this kernel's mappings (Mm/Numa/MovePages.cs).</summary>
+    public long MovePages(int pid, ulong count, ulong pages, ulong status, int flags)
+    {
+        lock (SyncRoot) return Mm.Numa.MovePages.Call(this, pid, count, pages, status, flags);
     }
 
     /// <summary>gettid(2) as this kernel knows threads: the managed thread id (stable per thread).</summary>
@@ -517,7 +552,7 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     internal long CreateGmemFile(Kvm kvm, long size, ulong flags)
     {
         if (!_fds.HasRoom) return Err.EMFILE;
-        long r = GmemInode.Create(_nextIno, size, flags, GmemBacking.NeedsExactResidency(kvm), out var inode);
+        long r = GmemInode.Create(_nextIno, size, flags, GmemBacking.NeedsExactResidency(kvm), Numa, Config.Generation.HasGmemMempolicy(), out var inode);
         if (r != 0) return r;
         _nextIno++;
         kvm.Get();
@@ -571,6 +606,11 @@ public sealed class EmulatedKernel : IKernel, IDisposable
             throw new ArgumentException("KVM_X86_SW_PROTECTED_VM needs CONFIG_KVM_SW_PROTECTED_VM and TDP (arch/x86/kvm/x86.c)", nameof(config));
         if (config.GmemInPlaceConversion && config.Generation != KernelGeneration.InPlaceConversionV8)
             throw new ArgumentException("gmem_in_place_conversion exists only in the v8 in-place conversion tree", nameof(config));
+        // mm/mempolicy.c: nodes are bits of a nodemask_t; the emulator keeps policies' effective nodes in one word.
+        if (config.NumaNodes < 1 || config.NumaNodes > 64 || config.NumaNodes > config.MaxNumNodes)
+            throw new ArgumentException("NumaNodes must be 1 … 64 and at most MaxNumNodes", nameof(config));
+        if (config.MaxNumNodes < 1 || config.MaxNumNodes > EmulatorConfig.PageSize * 8 || (config.MaxNumNodes & (config.MaxNumNodes - 1)) != 0)
+            throw new ArgumentException("MaxNumNodes is 1 << CONFIG_NODES_SHIFT (at most a page of bits)", nameof(config));
         ValidateGeneration(config);
     }
 

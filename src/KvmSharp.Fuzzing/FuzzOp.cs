@@ -134,6 +134,12 @@ public enum OpKind
     /// /dev/kvm.
     /// </summary>
     DeviceAttr,
+    /// <summary>
+    /// The NUMA calls on the session's anonymous pages (<see cref="MempolicyOps"/>: E the call): mbind (mode (int)A,
+    /// mask word B, maxnode C, flags from U), get_mempolicy (flags from U), move_pages of up to 20 pointers, or a page
+    /// written or read; user pointers at <see cref="DirtyBitmapAt"/> D. Result, policy, mask word and statuses compared.
+    /// </summary>
+    Mempolicy,
 }
 
 /// <summary>
@@ -218,6 +224,7 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
                 ClockOps.SetThenGet => $"KVM_SET_CLOCK({h(Target)}, clock={A}, flags=0x{B:X}, realtime mode {C & 3}{((C & ClockOps.DirtyPads) != 0 ? ", pads" : "")})+KVM_GET_CLOCK",
                 _ => $"KVM_GET_CLOCK+KVM_SET_CLOCK({h(Target)}, bad pointer)",
             },
+            OpKind.Mempolicy => MempolicyOps.Describe(this),
             OpKind.DeviceAttr => $"{(DeviceAttrOps.Request(E) switch { DeviceAttrOps.Has => "KVM_HAS_DEVICE_ATTR", DeviceAttrOps.Get => "KVM_GET_DEVICE_ATTR", _ => $"KVM_SET_DEVICE_ATTR(value=0x{U:X})" })}({h(Target)}, group={(uint)A}, attr={B}, flags=0x{(uint)C:X}, addr={(DirtyBitmapAt)D})",
             OpKind.TscKhz => $"{(E != 0 ? $"KVM_SET_TSC_KHZ(rate kind {A}, ppm {(long)B})+" : "")}KVM_GET_TSC_KHZ({h(Target)})",
             _ => Kind.ToString(),

@@ -121,5 +121,9 @@ internal sealed class DirtyLogScratch : IDisposable
         return bytes;
     }
 
+    /// <summary>Writes <paramref name="bytes"/> into the read/write page at <paramref name="offset"/> (as <see cref="Address"/> places it).</summary>
+    public void Write(ulong offset, ReadOnlySpan<byte> bytes) =>
+        bytes.CopyTo(HostMemory.UnownedSpan(_start + (nint)(offset % (Ps - 64)), bytes.Length));
+
     public void Dispose() => _ = HostMemory.Munmap(_start, 3 * Ps);
 }

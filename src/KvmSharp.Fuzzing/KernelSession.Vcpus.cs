@@ -64,6 +64,8 @@ public sealed partial class KernelSession
                 return GetDirtyLog(op);
             case OpKind.ClearDirtyLog:
                 return ClearDirtyLog(op);
+            case OpKind.Mempolicy:
+                return Mempolicy(op);
             default:
                 return ApplyX86StateOp(op);
         }

@@ -187,5 +187,7 @@ public sealed partial class KernelSession : IDisposable
         _fds.Clear();
         _scratch?.Dispose();
         _scratch = null;
+        _numaPages?.Dispose();
+        _numaPages = null;
     }
 }

@@ -40,6 +40,8 @@ public sealed partial class OpGenerator
         if (NextClock() is FuzzOp clock) return clock;
         // One call in twenty-four: KVM_HAS/GET/SET_DEVICE_ATTR (OpGenerator.DeviceAttr.cs), likewise.
         if (NextDeviceAttr() is FuzzOp attr) return attr;
+        // One call in thirty-two: mbind, get_mempolicy, move_pages (OpGenerator.Mempolicy.cs), likewise.
+        if (NextMempolicy() is FuzzOp numa) return numa;
         // One call in eight: dirty page logging (OpGenerator.DirtyLog.cs).
         if (_rng.Next(8) == 0 && NextDirtyLog() is FuzzOp dirty) return dirty;
         int roll = _rng.Next(100);

@@ -39,6 +39,7 @@ public sealed partial class OpGenerator
         _debug = new Random(unchecked(seed * 41 + 0xDB6));
         _clock = new Random(unchecked(seed * 43 + 0xC10C));
         _attr = new Random(unchecked(seed * 47 + 0xA77));
+        _numa = new Random(unchecked(seed * 53 + 0x4E0A));
         _includeReported = includeReported;
     }
 

@@ -14,7 +14,7 @@ namespace KvmSharp;
 /// bounds-checked before memory is touched. While a memory slot uses it, Dispose only marks it closed: the mapping
 /// stays until the slot is deleted, so the guest never reaches an unmapped (or reused) address.
 /// </summary>
-public sealed class AnonymousMemory : IDisposable
+public sealed partial class AnonymousMemory : IDisposable
 {
     // mm/madvise.c MADV_REMOVE: frees the pages of a shared (shmem) mapping; MADV_DONTNEED would only drop the PTEs.
     private const int MADV_REMOVE = 9;

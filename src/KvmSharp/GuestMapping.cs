@@ -10,7 +10,7 @@ namespace KvmSharp;
 /// <see cref="ArgumentOutOfRangeException"/>; beyond the file size or on a private page →
 /// <see cref="GuestMemoryFaultException"/> (where the kernel would raise SIGBUS). Unmapped on Dispose.
 /// </summary>
-public sealed class GuestMapping : IDisposable
+public sealed partial class GuestMapping : IDisposable
 {
     private readonly MappedRegion _region;
 

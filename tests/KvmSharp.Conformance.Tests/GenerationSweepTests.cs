@@ -25,9 +25,13 @@ public sealed class GenerationSweepTests(ITestOutputHelper output)
     {
         var config = EmulatorConfig.LikeThisHost(guestMemfd, generation);
         return KernelTarget.EmulatedHost($"emulated (like this host{(guestMemfd ? " with guest_memfd" : "")}, Linux {generation.Release()})",
-            profile => profile is EmulatedProfile.LikeThisHost or EmulatedProfile.LikeThisHostWithoutGuestMemfd
-                ? new EmulatedKernel(config)
-                : EmulatedKernels.Create(profile));
+            profile => profile switch
+            {
+                EmulatedProfile.LikeThisHost or EmulatedProfile.LikeThisHostWithoutGuestMemfd => new EmulatedKernel(config),
+                // The same machine with a second NUMA node (the cases that need one).
+                EmulatedProfile.TwoNumaNodes => new EmulatedKernel(config with { NumaNodes = 2 }),
+                _ => EmulatedKernels.Create(profile),
+            });
     }
 
     [Theory]

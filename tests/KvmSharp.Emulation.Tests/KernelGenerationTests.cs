@@ -188,7 +188,8 @@ public sealed class KernelGenerationTests
     [InlineData("6.15", KernelGeneration.Linux611)]
     [InlineData("6.17.1", KernelGeneration.Linux616)]
     [InlineData("6.18.44", KernelGeneration.Linux618)]
-    [InlineData("7.0", KernelGeneration.Linux618)]
+    [InlineData("6.19", KernelGeneration.Linux619)]
+    [InlineData("7.0", KernelGeneration.Linux619)]
     public void A_release_maps_to_its_generation(string release, KernelGeneration expected)
     {
         Assert.True(KernelGenerations.TryParseRelease(release, out var g));

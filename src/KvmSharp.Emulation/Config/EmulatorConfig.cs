@@ -84,6 +84,20 @@ public sealed record EmulatorConfig
     /// </summary>
     public ulong TaskSizeMax { get; init; } = (1UL << 47) - 4096;
 
+    /// <summary>
+    /// Online NUMA nodes with memory (node_states[N_MEMORY] = nodes 0 … NumaNodes-1, all allowed by the cpuset; the
+    /// emulated CPUs sit on node 0, so numa_node_id() is 0). 1 by default, like this host
+    /// (/sys/devices/system/node/online = 0); at most 64.
+    /// </summary>
+    public int NumaNodes { get; init; } = 1;
+
+    /// <summary>
+    /// MAX_NUMNODES (1 &lt;&lt; CONFIG_NODES_SHIFT): the bits of a user node mask that may be set at all
+    /// (mm/mempolicy.c get_nodes). 1024 by default: probed on this host, where a set bit 512 is accepted by mbind and
+    /// bit 1024 is EINVAL (CONFIG_NODES_SHIFT=10).
+    /// </summary>
+    public int MaxNumNodes { get; init; } = 1024;
+
     /// <summary>Arch capabilities the emulator does not model, answered as given (on /dev/kvm).</summary>
     public IReadOnlyDictionary<int, long> OtherSystemCapabilities { get; init; } = new Dictionary<int, long>();
 

@@ -41,6 +41,14 @@ public enum KernelGeneration
     Linux618,
 
     /// <summary>
+    /// Linux 6.19 and later: adds NUMA memory policy on guest_memfd ("KVM: guest_memfd: Enforce NUMA mempolicy using
+    /// shared policy", Shivank Garg's series, v11+ via kvm-x86): a per-inode shared policy set by mbind(2) on a
+    /// mapping (kvm_gmem_set_policy / kvm_gmem_get_policy vm_ops) that folio allocation follows (kvm_gmem_get_folio →
+    /// __filemap_get_folio_mpol), by fallocate and by faults alike. Otherwise as 6.18.
+    /// </summary>
+    Linux619,
+
+    /// <summary>
     /// "guest_memfd: In-place conversion support" [PATCH v8 00/46] (Ackerley Tng, 2026-06-18, unmerged, on top of
     /// 6.18+): per-gmem attributes and KVM_SET_MEMORY_ATTRIBUTES2 on the guest_memfd fd, gated by
     /// <c>kvm.gmem_in_place_conversion</c>.
@@ -86,6 +94,14 @@ public static class KernelGenerations
     public static bool HasGmemMmap(this KernelGeneration g) => g >= KernelGeneration.Linux618;
 
     /// <summary>
+    /// guest_memfd's NUMA mempolicy (6.19): struct gmem_inode's shared_policy, kvm_gmem_vm_ops .set_policy/.get_policy
+    /// and allocation with the policy of the page's index. Before, mbind(2) on a guest_memfd mapping only sets the
+    /// VMA's policy (vma->vm_policy), which get_mempolicy(2) reports and guest_memfd's allocation ignores
+    /// (filemap_grab_folio with the task's policy).
+    /// </summary>
+    public static bool HasGmemMempolicy(this KernelGeneration g) => g >= KernelGeneration.Linux619;
+
+    /// <summary>
     /// The highest x86 VM type the generation knows (include/uapi/asm/kvm.h KVM_X86_*_VM): DEFAULT (all), SW_PROTECTED
     /// 6.8, SEV and SEV_ES 6.10, SNP 6.11, TDX 6.16.
     /// </summary>
@@ -107,13 +123,14 @@ public static class KernelGenerations
         KernelGeneration.Linux611 => "6.11",
         KernelGeneration.Linux616 => "6.16",
         KernelGeneration.Linux618 => "6.18",
+        KernelGeneration.Linux619 => "6.19",
         KernelGeneration.InPlaceConversionV8 => "v8",
         _ => throw new ArgumentOutOfRangeException(nameof(g), g, "unknown kernel generation"),
     };
 
     /// <summary>
-    /// The generation a Linux release ("6.12", "6.12.58", "7.0") belongs to: releases from 6.18 on are
-    /// <see cref="KernelGeneration.Linux618"/> (the newest merged tree this emulator follows), releases before 6.1
+    /// The generation a Linux release ("6.12", "6.12.58", "7.0") belongs to: releases from 6.19 on are
+    /// <see cref="KernelGeneration.Linux619"/> (the newest merged tree this emulator follows), releases before 6.1
     /// are refused.
     /// </summary>
     public static bool TryParseRelease(string? release, out KernelGeneration generation)
@@ -124,14 +141,15 @@ public static class KernelGenerations
         if (parts.Length < 2 || !int.TryParse(parts[0], out int major) || !int.TryParse(parts[1], out int minor)) return false;
         if (parts.Skip(2).Any(p => !int.TryParse(p, out _))) return false;
         if (major < 6 || (major == 6 && minor < 1)) return false;
-        generation = major > 6 ? KernelGeneration.Linux618 : minor switch
+        generation = major > 6 ? KernelGeneration.Linux619 : minor switch
         {
             < 8 => KernelGeneration.Linux61,
             < 10 => KernelGeneration.Linux68,
             10 => KernelGeneration.Linux610,
             < 16 => KernelGeneration.Linux611,
             < 18 => KernelGeneration.Linux616,
-            _ => KernelGeneration.Linux618,
+            18 => KernelGeneration.Linux618,
+            _ => KernelGeneration.Linux619,
         };
         return true;
     }

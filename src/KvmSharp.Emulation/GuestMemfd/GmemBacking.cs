@@ -20,10 +20,13 @@ internal static class GmemBacking
     /// <summary>
     /// The VM types whose uAPI can observe preparation: the only kvm_gmem_populate callers, KVM_TDX_INIT_MEM_REGION
     /// (arch/x86/kvm/vmx/tdx.c tdx_vcpu_init_mem_region) and KVM_SEV_SNP_LAUNCH_UPDATE (arch/x86/kvm/svm/sev.c
-    /// snp_launch_update).
+    /// snp_launch_update); and every VM of a kernel with more than one NUMA node.
     /// </summary>
     public static bool NeedsExactResidency(Kvm kvm) =>
-        kvm.Type is KvmConstants.KVM_X86_TDX_VM or KvmConstants.KVM_X86_SNP_VM;
+        kvm.Type is KvmConstants.KVM_X86_TDX_VM or KvmConstants.KVM_X86_SNP_VM
+        // move_pages(2) reports, per 4 KiB page, whether a mapping has it present (mm/migrate.c do_pages_stat_array):
+        // on the huge backing one host fault maps 2 MiB. Only multi-node kernels ask which node a page is on.
+        || kvm.Kernel.Config.NumaNodes > 1;
 
     /// <summary>A new sparse backing file: its host descriptor, or -errno.</summary>
     public static long Create(bool exactResidency) =>

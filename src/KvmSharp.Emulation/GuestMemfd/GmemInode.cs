@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
 using KvmSharp.Emulation.MemoryAttributes;
+using KvmSharp.Emulation.Mm.Numa;
 using KvmSharp.Emulation.Vfs;
 using KvmSharp.Memory;
 
@@ -31,12 +32,25 @@ internal sealed class GmemInode
 
     private readonly Dictionary<ulong, int> _pins = [];
 
-    private GmemInode(ulong ino, long size, ulong flags, int memfd, ulong initialAttributes)
+    // struct gmem_inode's shared_policy (6.19, mpol_shared_policy_init(&gi->policy, NULL)): an interned policy id per
+    // index, 0 for none (mpol_shared_policy_lookup → NULL).
+    private readonly RangeMap<int> _sharedPolicy = new(0);
+
+    // The node of each folio of the page cache (folio_nid); -1 when there is none, or when a host fault allocated it
+    // unseen (see FolioNode).
+    private readonly RangeMap<int> _folioNode = new(-1);
+
+    private readonly NumaState _numa;
+    private readonly bool _mempolicy;
+
+    private GmemInode(ulong ino, long size, ulong flags, int memfd, ulong initialAttributes, NumaState numa, bool mempolicy)
     {
         Ino = ino;
         Size = size;
         Flags = flags;
         MemfdFd = memfd;
+        _numa = numa;
+        _mempolicy = mempolicy;
         Attributes = new RangeMap<ulong>(initialAttributes);
         // kvm_gmem_fault_user_mapping (6.18) serves host faults only with GUEST_MEMFD_FLAG_INIT_SHARED.
         if (SupportsMmap && InitShared) _hostReachable.Set(0, NrPages, true);
@@ -69,7 +83,7 @@ internal sealed class GmemInode
     /// Creates the inode and its backing file; -errno (EMFILE, ENOMEM …) when the host refuses.
     /// <paramref name="exactResidency"/> asks for an order-0 backing (see <see cref="GmemBacking"/>).
     /// </summary>
-    public static long Create(ulong ino, long size, ulong flags, bool exactResidency, out GmemInode? inode)
+    public static long Create(ulong ino, long size, ulong flags, bool exactResidency, NumaState numa, bool mempolicy, out GmemInode? inode)
     {
         inode = null;
         long fd = GmemBacking.Create(exactResidency);
@@ -82,7 +96,7 @@ internal sealed class GmemInode
             return Err.ENOMEM;
         }
         ulong init = (flags & KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED) != 0 ? 0 : KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE;
-        inode = new GmemInode(ino, size, flags, (int)fd, init);
+        inode = new GmemInode(ino, size, flags, (int)fd, init, numa, mempolicy);
         return 0;
     }
 
@@ -123,7 +137,11 @@ internal sealed class GmemInode
         if (Err.IsError(rc)) return Err.ENOMEM;
         foreach (var (s, e, state) in _state.Segments(start, end).ToArray())
         {
-            if (state == PageState.Absent) _state.Set(s, e, PageState.Allocated);
+            if (state != PageState.Absent) continue;
+            // kvm_gmem_allocate → kvm_gmem_get_folio: each new folio follows the policy of its index.
+            if (_numa.NodeCount == 1) _folioNode.Set(s, e, NumaState.LocalNode);
+            else for (ulong i = s; i < e; i++) NoteNewFolio(i);
+            _state.Set(s, e, PageState.Allocated);
         }
         return 0;
     }
@@ -142,6 +160,7 @@ internal sealed class GmemInode
         if (Err.IsError(rc)) throw new InvalidOperationException($"host punch-hole on the gmem memfd failed: {rc}");
         _state.Set(start, end, PageState.Absent);
         _populated.Set(start, end, false);
+        _folioNode.Set(start, end, -1);
         // A private page cannot be host-faulted again until it is converted back to shared.
         foreach (var (s, e, attrs) in Attributes.Segments(start, end).ToArray())
         {
@@ -169,8 +188,57 @@ internal sealed class GmemInode
     {
         long rc = HostMemory.Pwrite(MemfdFd, contents, (long)(index << EmulatorConfig.PageShift));
         if (Err.IsError(rc) || rc != contents.Length) return Err.ENOMEM;
+        NoteNewFolio(index);
         _state.Set(index, index + 1, PageState.Uptodate);
         return 0;
+    }
+
+    /// <summary>
+    /// The policy a new folio at <paramref name="index"/> follows (kvm_gmem_get_folio, 6.19:
+    /// mpol_shared_policy_lookup(&amp;GMEM_I(inode)->policy, index), null = the task's default). Before 6.19 guest_memfd
+    /// allocates with filemap_grab_folio, i.e. the task's policy: null.
+    /// </summary>
+    public MemPolicy? PolicyAt(ulong index) => _mempolicy ? _numa.Lookup(_sharedPolicy.Get(index)) : null;
+
+    /// <summary>The shared policy's id at <paramref name="index"/> (kvm_gmem_get_policy; 0 = none).</summary>
+    public int SharedPolicyId(ulong index) => _sharedPolicy.Get(index);
+
+    /// <summary>
+    /// kvm_gmem_set_policy → mpol_set_shared_policy for [start, end): later allocations there follow
+    /// <paramref name="policyId"/> (0 removes the range's policy). Existing folios stay where they are (guest_memfd
+    /// folios are unmovable): those a host fault created unseen get their node from the policy in force before.
+    /// </summary>
+    public void SetSharedPolicy(ulong start, ulong end, int policyId)
+    {
+        ObserveFolios(start, end);
+        _sharedPolicy.Set(start, end, policyId);
+    }
+
+    /// <summary>
+    /// folio_nid of the folio at <paramref name="index"/>, or -1 when the page cache has none. A folio the emulator did
+    /// not see allocated (a host fault through a mapping: kvm_gmem_fault_user_mapping → kvm_gmem_get_folio) gets the
+    /// node of the policy in force now; every policy change observes the range first, so that is the policy in force
+    /// when the fault happened (interleaving follows the order of observation, not of the faults).
+    /// </summary>
+    public int FolioNode(ulong index)
+    {
+        int node = _folioNode.Get(index);
+        if (node >= 0 || index >= NrPages || GetPageState(index) == PageState.Absent) return node;
+        NoteNewFolio(index);
+        return _folioNode.Get(index);
+    }
+
+    private void ObserveFolios(ulong start, ulong end)
+    {
+        // One node: every folio is on node 0 whatever the policy; nothing to remember before a change.
+        if (_numa.NodeCount == 1) return;
+        for (ulong i = start; i < Math.Min(end, NrPages); i++) _ = FolioNode(i);
+    }
+
+    private void NoteNewFolio(ulong index)
+    {
+        if (_folioNode.Get(index) >= 0) return;
+        _folioNode.Set(index, index + 1, _numa.AllocateNode(PolicyAt(index)));
     }
 
     /// <summary>Page <paramref name="index"/> was added by a populate (arch state: S-EPT entry / RMP assigned).</summary>

@@ -15,6 +15,29 @@ internal sealed class AddressSpace
 
     public IReadOnlyList<Vma> Vmas => _vmas;
 
+    /// <summary>
+    /// vma->vm_policy of every emulated mapping (file and anonymous), per page number (address &gt;&gt; PAGE_SHIFT):
+    /// an interned policy id of <see cref="Numa.NumaState"/>, 0 for none (mm/mempolicy.c mbind_range splits VMAs so
+    /// that each piece has one policy; a page map is the same thing).
+    /// </summary>
+    public MemoryAttributes.RangeMap<int> VmPolicy { get; } = new(0);
+
+    /// <summary>
+    /// The node of each present page of anonymous (and non-guest_memfd file) mappings, per page number; -1 when not
+    /// known yet (a host fault the emulator did not see: given its node when next observed, see Numa.PageNodes).
+    /// </summary>
+    public MemoryAttributes.RangeMap<int> PageNodes { get; } = new(-1);
+
+    /// <summary>A new mapping (or none) at [start, +length): no VMA policy, no pages (mmap, munmap, MAP_FIXED).</summary>
+    public void ForgetPolicies(nint start, ulong length)
+    {
+        ulong first = (ulong)start >> EmulatorConfig.PageShift;
+        ulong end = first + ((length + (ulong)EmulatorConfig.PageSize - 1) >> EmulatorConfig.PageShift);
+        if (end <= first) return;
+        VmPolicy.Set(first, end, 0);
+        PageNodes.Set(first, end, -1);
+    }
+
     public Vma? Find(nint address)
     {
         foreach (var vma in _vmas)
@@ -28,6 +51,7 @@ internal sealed class AddressSpace
     public void Insert(Vma vma)
     {
         RemoveRange(vma.Start, vma.Length);
+        ForgetPolicies(vma.Start, vma.Length);
         _vmas.Add(vma);
     }
 
@@ -70,6 +94,7 @@ internal sealed class AddressSpace
         long rc = HostMemory.Munmap(address, aligned);
         if (Err.IsError(rc)) return rc;
         RemoveRange(address, aligned);
+        ForgetPolicies(address, aligned);
         return 0;
     }
 

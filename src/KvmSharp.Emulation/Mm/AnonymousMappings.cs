@@ -45,5 +45,9 @@ internal sealed class AnonymousMappings
         return false;
     }
 
+    /// <summary>The tracked mappings that overlap [start, end), whole.</summary>
+    public IEnumerable<(nint Start, nint End)> Overlapping(nint start, nint end) =>
+        _ranges.Where(r => r.Start < end && start < r.End).Select(r => (r.Start, r.End));
+
     public void Clear() => _ranges.Clear();
 }

@@ -12,6 +12,7 @@ internal static class Err
     public const long EPERM = -(long)Errno.EPERM;
     public const long ENOENT = -(long)Errno.ENOENT;
     public const long EINTR = -(long)Errno.EINTR;
+    public const long ESRCH = -(long)Errno.ESRCH;
     public const long EIO = -(long)Errno.EIO;
     public const long ENOEXEC = -(long)Errno.ENOEXEC;
     public const long EBADF = -(long)Errno.EBADF;

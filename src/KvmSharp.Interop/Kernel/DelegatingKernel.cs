@@ -48,6 +48,15 @@ public abstract class DelegatingKernel(IKernel inner) : IKernel
 
     public virtual long Mincore(nint address, ulong length, Span<byte> vector) => Inner.Mincore(address, length, vector);
 
+    public virtual long Mbind(nint address, ulong length, int mode, ulong nodemask, ulong maxnode, uint flags) =>
+        Inner.Mbind(address, length, mode, nodemask, maxnode, flags);
+
+    public virtual long GetMempolicy(ulong policy, ulong nodemask, ulong maxnode, nint address, ulong flags) =>
+        Inner.GetMempolicy(policy, nodemask, maxnode, address, flags);
+
+    public virtual long MovePages(int pid, ulong count, ulong pages, ulong status, int flags) =>
+        Inner.MovePages(pid, count, pages, status, flags);
+
     public virtual int GetTid() => Inner.GetTid();
 
     public virtual long KickThread(int tid) => Inner.KickThread(tid);

@@ -58,6 +58,29 @@ public interface IKernel
     /// </summary>
     long Mincore(nint address, ulong length, Span<byte> vector) => -(long)Errno.ENOSYS;
 
+    /// <summary>
+    /// mbind(2): sets the NUMA memory policy <paramref name="mode"/> (MPOL_*, with MPOL_F_* mode flags) on
+    /// [<paramref name="address"/>, +<paramref name="length"/>). <paramref name="nodemask"/> is the user address of a
+    /// bitmap of <paramref name="maxnode"/> - 1 usable bits (0 = NULL), read by the kernel as mm/mempolicy.c get_nodes
+    /// does; <paramref name="flags"/> are MPOL_MF_*. Argument order and errnos are the syscall's.
+    /// </summary>
+    long Mbind(nint address, ulong length, int mode, ulong nodemask, ulong maxnode, uint flags) => -(long)Errno.ENOSYS;
+
+    /// <summary>
+    /// get_mempolicy(2): writes the policy (an <c>int</c>) at user address <paramref name="policy"/> and the node mask
+    /// at <paramref name="nodemask"/> (each 0 = NULL: not written), of the VMA at <paramref name="address"/> with
+    /// MPOL_F_ADDR, or of the task; MPOL_F_NODE|MPOL_F_ADDR reports the node of the page at <paramref name="address"/>.
+    /// </summary>
+    long GetMempolicy(ulong policy, ulong nodemask, ulong maxnode, nint address, ulong flags) => -(long)Errno.ENOSYS;
+
+    /// <summary>
+    /// move_pages(2) in query mode (nodes = NULL): for each of <paramref name="count"/> user pointers in the array at
+    /// user address <paramref name="pages"/>, the node its page is on, or -errno (-ENOENT: not present, -EFAULT: no
+    /// VMA or the zero page), into the <c>int</c> array at <paramref name="status"/>. <paramref name="pid"/> 0 is this
+    /// process; <paramref name="flags"/> MPOL_MF_MOVE / MPOL_MF_MOVE_ALL.
+    /// </summary>
+    long MovePages(int pid, ulong count, ulong pages, ulong status, int flags) => -(long)Errno.ENOSYS;
+
     /// <summary>gettid(2): the calling thread's id, as the kernel knows it.</summary>
     int GetTid() => Environment.CurrentManagedThreadId;
 

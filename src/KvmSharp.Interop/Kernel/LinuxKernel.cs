@@ -160,6 +160,26 @@ public sealed unsafe class LinuxKernel : IKernel
         return ftruncate(lease.Number, length) == 0 ? 0 : Fail();
     }
 
+    /// <summary>mbind(2) through syscall(2) (glibc has no wrapper); the kernel reads the node mask itself.</summary>
+    public long Mbind(nint address, ulong length, int mode, ulong nodemask, ulong maxnode, uint flags) =>
+        Syscall(MempolicyNumbers.Mbind, address, (nint)length, mode, (nint)nodemask, (nint)maxnode, (nint)flags);
+
+    /// <summary>get_mempolicy(2) through syscall(2); the kernel writes the policy and mask at the user addresses.</summary>
+    public long GetMempolicy(ulong policy, ulong nodemask, ulong maxnode, nint address, ulong flags) =>
+        Syscall(MempolicyNumbers.GetMempolicy, (nint)policy, (nint)nodemask, (nint)maxnode, address, (nint)flags, 0);
+
+    /// <summary>move_pages(2) with nodes = NULL (query mode) through syscall(2).</summary>
+    public long MovePages(int pid, ulong count, ulong pages, ulong status, int flags) =>
+        Syscall(MempolicyNumbers.MovePages, pid, (nint)count, (nint)pages, 0, (nint)status, flags);
+
+    private static long Syscall(long number, nint a1, nint a2, nint a3, nint a4, nint a5, nint a6)
+    {
+        if (number < 0) return -(long)Errno.ENOSYS;
+        // Pointer arguments are user addresses the caller owns: the kernel checks them (EFAULT), nothing is pinned here.
+        long rc = syscall6(number, a1, a2, a3, a4, a5, a6);
+        return rc == -1 ? Fail() : rc;
+    }
+
     // A thread's id never changes: ask the kernel once per thread, not once per KVM_RUN.
     [ThreadStatic]
     private static int t_tid;

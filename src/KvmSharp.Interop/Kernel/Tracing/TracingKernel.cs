@@ -175,6 +175,21 @@ public sealed class TracingKernel : DelegatingKernel, IDisposable
     public override long Mincore(nint address, ulong length, Span<byte> vector) =>
         Traced($"mincore({Address((ulong)address)}, 0x{length:x})", Inner.Mincore(address, length, vector));
 
+    /// <inheritdoc/>
+    public override long Mbind(nint address, ulong length, int mode, ulong nodemask, ulong maxnode, uint flags) =>
+        Traced($"mbind({Address((ulong)address)}, 0x{length:x}, {MempolicyMode(mode)}, {Pointer(nodemask)}, {maxnode}, {MbindFlags(flags)})",
+            Inner.Mbind(address, length, mode, nodemask, maxnode, flags));
+
+    /// <inheritdoc/>
+    public override long GetMempolicy(ulong policy, ulong nodemask, ulong maxnode, nint address, ulong flags) =>
+        Traced($"get_mempolicy({Pointer(policy)}, {Pointer(nodemask)}, {maxnode}, {Pointer((ulong)address)}, {GetMempolicyFlags(flags)})",
+            Inner.GetMempolicy(policy, nodemask, maxnode, address, flags));
+
+    /// <inheritdoc/>
+    public override long MovePages(int pid, ulong count, ulong pages, ulong status, int flags) =>
+        Traced($"move_pages({pid}, {count}, {Pointer(pages)}, NULL, {Pointer(status)}, {MbindFlags((uint)flags)})",
+            Inner.MovePages(pid, count, pages, status, flags));
+
     /// <summary>Disposes the inner kernel when this one owns it.</summary>
     public void Dispose()
     {
@@ -243,6 +258,29 @@ public sealed class TracingKernel : DelegatingKernel, IDisposable
         FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE => "FALLOC_FL_KEEP_SIZE|FALLOC_FL_PUNCH_HOLE",
         _ => $"0x{mode:x}",
     };
+
+    /// <summary>A user pointer argument: NULL, or the address (as <see cref="Address"/> prints it).</summary>
+    private string Pointer(ulong pointer) => pointer == 0 ? "NULL" : Address(pointer);
+
+    private static string MempolicyMode(int mode)
+    {
+        int flags = mode & Mempolicy.MPOL_MODE_FLAGS;
+        string name = Mempolicy.ModeName(mode & ~Mempolicy.MPOL_MODE_FLAGS);
+        if ((flags & Mempolicy.MPOL_F_STATIC_NODES) != 0) name += "|MPOL_F_STATIC_NODES";
+        if ((flags & Mempolicy.MPOL_F_RELATIVE_NODES) != 0) name += "|MPOL_F_RELATIVE_NODES";
+        if ((flags & Mempolicy.MPOL_F_NUMA_BALANCING) != 0) name += "|MPOL_F_NUMA_BALANCING";
+        return name;
+    }
+
+    private static string MbindFlags(uint flags) => flags == 0 ? "0" : string.Join('|',
+        new[] { (Mempolicy.MPOL_MF_STRICT, "MPOL_MF_STRICT"), (Mempolicy.MPOL_MF_MOVE, "MPOL_MF_MOVE"), (Mempolicy.MPOL_MF_MOVE_ALL, "MPOL_MF_MOVE_ALL") }
+            .Where(f => (flags & f.Item1) != 0).Select(f => f.Item2)
+            .Append((flags & ~Mempolicy.MPOL_MF_VALID) != 0 ? $"0x{flags & ~Mempolicy.MPOL_MF_VALID:x}" : null).OfType<string>());
+
+    private static string GetMempolicyFlags(ulong flags) => flags == 0 ? "0" : string.Join('|',
+        new[] { (Mempolicy.MPOL_F_NODE, "MPOL_F_NODE"), (Mempolicy.MPOL_F_ADDR, "MPOL_F_ADDR"), (Mempolicy.MPOL_F_MEMS_ALLOWED, "MPOL_F_MEMS_ALLOWED") }
+            .Where(f => (flags & f.Item1) != 0).Select(f => f.Item2)
+            .Append((flags & ~7UL) != 0 ? $"0x{flags & ~7UL:x}" : null).OfType<string>());
 
     /// <summary>A descriptor of the inner kernel, its name, and the handle this kernel gave out for it (once adopted).</summary>
     private sealed class TracedFd(KernelFd inner, string label)
