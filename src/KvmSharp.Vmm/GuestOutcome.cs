@@ -41,4 +41,8 @@ public enum GuestOutcome
     /// which reported it. <see cref="CallResult.Exception"/> has the vector, error code and CR2;
     /// <see cref="CallResult.Rip"/> is the faulting instruction.</summary>
     Exception,
+    /// <summary>The caller's CancellationToken was cancelled during the call: the vCPU was kicked out of KVM_RUN as for
+    /// <see cref="Timeout"/> (a token already cancelled stops the call before the guest runs an instruction). Guest
+    /// memory is untouched and the micro-VM takes the next call as it is.</summary>
+    Cancelled,
 }

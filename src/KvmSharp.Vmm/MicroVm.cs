@@ -56,6 +56,9 @@ public sealed partial class MicroVm : IDisposable
     private bool _inCall;
     private bool _disposeAfterCall;
 
+    /// <summary>IA32_MCG_CAP of a micro-VM's vCPU: one machine-check bank, no MCG_CTL, CMCI or LMCE.</summary>
+    private const ulong SandboxMcgCap = 1;
+
     private MicroVm(GuestImage image, MicroVmOptions options, Kvm? ownedKvm, Vm vm, GuestMemory memory, string? noGuestMemfd,
         MemoryConversion? conversion, Vcpu vcpu, kvm_sregs sregs, VcpuResetState atCreation, ulong? tscOffsetAtCreation)
     {
@@ -137,7 +140,7 @@ public sealed partial class MicroVm : IDisposable
 
     /// <summary>
     /// True after a call ended in anything but <see cref="GuestOutcome.Exit"/>, <see cref="GuestOutcome.Timeout"/>,
-    /// <see cref="GuestOutcome.MaxExits"/> or <see cref="GuestOutcome.HostFunctionFailed"/> (a vCPU stopped by the host
+    /// <see cref="GuestOutcome.Cancelled"/>, <see cref="GuestOutcome.MaxExits"/> or <see cref="GuestOutcome.HostFunctionFailed"/> (a vCPU stopped by the host
     /// between two instructions, with its memory intact); <see cref="Reset"/> and <see cref="Restore"/> clear it.
     /// </summary>
     public bool IsFaulted { get; private set; }
@@ -194,6 +197,10 @@ public sealed partial class MicroVm : IDisposable
             if (GuestCpuid.For(vcpu, options.Cpuid) is { } cpuid) vcpu.SetCpuid(cpuid);
             // No paravirtual feature is announced: make KVM hold the guest to that (its PV MSRs #GP).
             if (GuestCpuid.EnforcesPvFeatures(kvm, options.Cpuid)) vcpu.EnableCapability(KvmCaps.KVM_CAP_ENFORCE_PV_FEATURE_CPUID, 1);
+            // One machine-check bank, no extras, instead of a new vCPU's 32 (x86.c kvm_arch_vcpu_create: KVM_MAX_MCE_BANKS):
+            // a guest can write the banks' MSRs, so Reset restores them — 4 instead of 128. Before the reset state is
+            // read: SETUP_MCE sets MC0_CTL to all ones.
+            vcpu.SetupMce(SandboxMcgCap);
             kvm_sregs sregs = vcpu.GetSregs();
             LongMode.Apply(ref sregs);
             LongMode.ApplyExceptionTables(ref sregs);
@@ -214,18 +221,53 @@ public sealed partial class MicroVm : IDisposable
     }
 
     /// <summary>Runs the image's entry point with no arguments.</summary>
-    public CallResult Run() => Enter(Image.Entry, [], ReadOnlySpan<byte>.Empty, withInput: false);
+    public CallResult Run() => Enter(Image.Entry, [], ReadOnlySpan<byte>.Empty, withInput: false, CancellationToken.None);
+
+    /// <summary>
+    /// Runs the image's entry point with no arguments; cancelling <paramref name="cancellationToken"/> (from any thread)
+    /// stops the guest and ends the call as <see cref="GuestOutcome.Cancelled"/>.
+    /// </summary>
+    public CallResult Run(CancellationToken cancellationToken) =>
+        Enter(Image.Entry, [], ReadOnlySpan<byte>.Empty, withInput: false, cancellationToken);
 
     /// <summary>Calls export <paramref name="name"/> with up to six integer arguments (SysV registers and CallRegion.args).</summary>
-    public CallResult Call(string name, params ReadOnlySpan<ulong> args) => Enter(Image.Resolve(name), args, ReadOnlySpan<byte>.Empty, withInput: false);
+    public CallResult Call(string name, params ReadOnlySpan<ulong> args) =>
+        Enter(Image.Resolve(name), args, ReadOnlySpan<byte>.Empty, withInput: false, CancellationToken.None);
+
+    /// <summary>
+    /// Calls export <paramref name="name"/> with up to six integer arguments; cancelling
+    /// <paramref name="cancellationToken"/> (from any thread) stops the guest and ends the call as
+    /// <see cref="GuestOutcome.Cancelled"/>. The token comes before the arguments so that they stay a params list
+    /// (<c>vm.Call("add", token, 2, 3)</c>).
+    /// </summary>
+    public CallResult Call(string name, CancellationToken cancellationToken, params ReadOnlySpan<ulong> args) =>
+        Enter(Image.Resolve(name), args, ReadOnlySpan<byte>.Empty, withInput: false, cancellationToken);
 
     /// <summary>
     /// Copies <paramref name="input"/> into the call data area and calls <paramref name="name"/>(input_ptr, input_len).
+    /// A collection expression of integers (<c>[1, 2]</c>) binds here as bytes: pass integer arguments one by one.
     /// </summary>
-    public CallResult Call(string name, ReadOnlySpan<byte> input) => Enter(Image.Resolve(name), [], input, withInput: true);
+    public CallResult Call(string name, ReadOnlySpan<byte> input) =>
+        Enter(Image.Resolve(name), [], input, withInput: true, CancellationToken.None);
+
+    /// <summary>
+    /// Copies <paramref name="input"/> into the call data area and calls <paramref name="name"/>(input_ptr, input_len);
+    /// cancelling <paramref name="cancellationToken"/> (from any thread) stops the guest and ends the call as
+    /// <see cref="GuestOutcome.Cancelled"/>.
+    /// </summary>
+    public CallResult Call(string name, ReadOnlySpan<byte> input, CancellationToken cancellationToken) =>
+        Enter(Image.Resolve(name), [], input, withInput: true, cancellationToken);
 
     /// <summary>Calls the function at guest address <paramref name="entry"/> (for images without a symbol table).</summary>
-    public CallResult CallAddress(ulong entry, params ReadOnlySpan<ulong> args) => Enter(entry, args, ReadOnlySpan<byte>.Empty, withInput: false);
+    public CallResult CallAddress(ulong entry, params ReadOnlySpan<ulong> args) =>
+        Enter(entry, args, ReadOnlySpan<byte>.Empty, withInput: false, CancellationToken.None);
+
+    /// <summary>
+    /// Calls the function at guest address <paramref name="entry"/>; cancelling <paramref name="cancellationToken"/>
+    /// (from any thread) stops the guest and ends the call as <see cref="GuestOutcome.Cancelled"/>.
+    /// </summary>
+    public CallResult CallAddress(ulong entry, CancellationToken cancellationToken, params ReadOnlySpan<ulong> args) =>
+        Enter(entry, args, ReadOnlySpan<byte>.Empty, withInput: false, cancellationToken);
 
     /// <summary>
     /// Puts the TSC offset (KVM_VCPU_TSC_OFFSET) back where the VMM had it, when the kernel has the attribute: undoes a
@@ -303,7 +345,7 @@ public sealed partial class MicroVm : IDisposable
         IsFaulted = false;
     }
 
-    private CallResult Enter(ulong entry, ReadOnlySpan<ulong> args, ReadOnlySpan<byte> input, bool withInput)
+    private CallResult Enter(ulong entry, ReadOnlySpan<ulong> args, ReadOnlySpan<byte> input, bool withInput, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ThrowIfInCall(nameof(Call));
@@ -344,15 +386,23 @@ public sealed partial class MicroVm : IDisposable
         RunStop stop;
         long exits;
         _inCall = true;
+        // After Arm (a token cancelled already kicks at once: the first KVM_RUN returns EINTR before the guest runs),
+        // unregistered before Disarm (Dispose waits for a callback in progress), so no cancellation reaches a later call.
+        // CancellationToken.None registers nothing.
+        CancellationTokenRegistration registration = cancellationToken.UnsafeRegister(static dog => ((Watchdog)dog!).Cancel(), _watchdog);
         try
         {
             stop = _loop.Run(Options.MaxExits, trace, out exits);
         }
         finally
         {
+            registration.Dispose();
             _watchdog.Disarm();
             _inCall = false;
         }
+        // The run loop reports every kick of the watchdog as the limit's; this one was the caller's.
+        if (stop.Outcome == GuestOutcome.Timeout && _watchdog.Cancelled)
+            stop = new RunStop(GuestOutcome.Cancelled, "the call's CancellationToken was cancelled; the vCPU was kicked out of KVM_RUN");
         TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
         // One CallResult per call: the conversion count goes in with the rest (a `with` copy would allocate a second).
         CallResult result = Finish(stop, exits, elapsed, Conversions - conversionsBefore, trace?.Build());
@@ -393,7 +443,7 @@ public sealed partial class MicroVm : IDisposable
         // After an exception the vCPU stands in the VMM's handler; the frame has where the guest was.
         ulong rip = exception?.Rip ?? _vcpu.GetRegs().rip;
         bool exited = stop.Outcome == GuestOutcome.Exit;
-        IsFaulted = stop.Outcome is not (GuestOutcome.Exit or GuestOutcome.Timeout or GuestOutcome.MaxExits or GuestOutcome.HostFunctionFailed);
+        IsFaulted = stop.Outcome is not (GuestOutcome.Exit or GuestOutcome.Timeout or GuestOutcome.Cancelled or GuestOutcome.MaxExits or GuestOutcome.HostFunctionFailed);
         bool returned = exited && _hypercalls.Request == GuestRequest.Return;
         string detail = stop.Detail;
         ReadOnlyMemory<byte> output = default;

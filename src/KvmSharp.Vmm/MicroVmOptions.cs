@@ -62,7 +62,7 @@ public sealed record MicroVmOptions
 
     /// <summary>
     /// An instruction trace of every call, for guest authors debugging their code: when above 0, each call
-    /// (<see cref="MicroVm.Call(string, ReadOnlySpan{ulong})"/>, <see cref="MicroVm.Run"/>, <see cref="MicroVm.CallAddress"/>)
+    /// (<see cref="MicroVm.Call(string, ReadOnlySpan{ulong})"/>, <see cref="MicroVm.Run()"/>, <see cref="MicroVm.CallAddress(ulong, ReadOnlySpan{ulong})"/>, and their overloads)
     /// single-steps the vCPU (KVM_SET_GUEST_DEBUG) and records the first this-many instructions it executes, with their
     /// bytes, in <see cref="CallResult.Trace"/>; then stepping is switched off and the call runs on at full speed
     /// (<see cref="GuestTrace.Truncated"/>). Stepping is off again after every call, however it ended, and after

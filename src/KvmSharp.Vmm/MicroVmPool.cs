@@ -9,10 +9,14 @@ namespace KvmSharp.Vmm;
 /// (<see cref="MicroVm.Reset"/>: every page of its guest_memfd freed by a punch and the image reloaded, or every page of
 /// its host memory changed since its first reset rewritten with its bytes from then or zeros) instead of destroying it, so the
 /// next user pays for a discard and a reload, or a restore of the pages the last user changed, rather than for KVM_CREATE_VM, new guest memory, a slot and a vCPU. Every micro-VM of a pool has the
-/// backing <see cref="MicroVmOptions.Memory"/> asks for. Not thread-safe.
+/// backing <see cref="MicroVmOptions.Memory"/> asks for.
+/// Thread-safe: any thread may rent and return (a web server's requests, say, each on its own micro-VM). A return
+/// resets the micro-VM on the returning thread, outside the pool's lock, so resets of several threads run side by side;
+/// a micro-VM itself takes one call at a time, and a rented one is its renter's alone.
 /// </summary>
 public sealed class MicroVmPool : IDisposable
 {
+    private readonly Lock _gate = new();
     private readonly Stack<MicroVm> _idle = new();
     private readonly GuestImage _image;
     private readonly MicroVmOptions _options;
@@ -64,25 +68,52 @@ public sealed class MicroVmPool : IDisposable
     }
 
     /// <summary>Micro-VMs ready to rent without creating one.</summary>
-    public int Idle => _idle.Count;
+    public int Idle
+    {
+        get
+        {
+            lock (_gate) return _idle.Count;
+        }
+    }
 
-    /// <summary>A ready micro-VM: an idle one, or a new one when none is idle.</summary>
+    /// <summary>
+    /// The most idle micro-VMs the pool keeps: a micro-VM returned when this many are idle is disposed instead (after
+    /// a burst of rents, each of which had to create one, the pool shrinks back). No limit unless set; each idle
+    /// micro-VM holds its guest memory's pages and a VM and vCPU in the kernel.
+    /// </summary>
+    public int MaxIdle
+    {
+        get;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            field = value;
+        }
+    } = int.MaxValue;
+
+    /// <summary>A ready micro-VM: an idle one, or a new one (created on the calling thread) when none is idle.</summary>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
     public MicroVm Rent()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return _idle.TryPop(out MicroVm? vm) ? vm : New();
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_idle.TryPop(out MicroVm? vm)) return vm;
+        }
+        return New();
     }
 
     private MicroVm New() => _snapshot is null ? MicroVm.Create(_image, _options) : MicroVm.Create(_snapshot, _options);
 
     /// <summary>
     /// Resets <paramref name="vm"/> (discard + reload, or restore of the changed pages), or restores it to the pool's
-    /// snapshot, and keeps it for the next <see cref="Rent"/>. A micro-VM of another image is disposed instead.
+    /// snapshot, and keeps it for the next <see cref="Rent"/>. A micro-VM of another image, one returned to a disposed
+    /// pool, and one beyond <see cref="MaxIdle"/> are disposed instead.
     /// </summary>
     public void Return(MicroVm vm)
     {
         ArgumentNullException.ThrowIfNull(vm);
-        if (_disposed || !ReferenceEquals(vm.Image, _image))
+        if (!ReferenceEquals(vm.Image, _image) || !HasRoom())
         {
             vm.Dispose();
             return;
@@ -97,7 +128,21 @@ public sealed class MicroVmPool : IDisposable
             vm.Dispose();
             throw;
         }
-        _idle.Push(vm);
+        lock (_gate)
+        {
+            // Checked again: the pool may have been disposed, or filled by other returns, during the reset.
+            if (!_disposed && _idle.Count < MaxIdle)
+            {
+                _idle.Push(vm);
+                return;
+            }
+        }
+        vm.Dispose();
+    }
+
+    private bool HasRoom()
+    {
+        lock (_gate) return !_disposed && _idle.Count < MaxIdle;
     }
 
     /// <summary>
@@ -105,7 +150,13 @@ public sealed class MicroVmPool : IDisposable
     /// </summary>
     public void Dispose()
     {
-        _disposed = true;
-        while (_idle.TryPop(out MicroVm? vm)) vm.Dispose();
+        MicroVm[] idle;
+        lock (_gate)
+        {
+            _disposed = true;
+            idle = [.. _idle];
+            _idle.Clear();
+        }
+        foreach (MicroVm vm in idle) vm.Dispose();
     }
 }

@@ -30,12 +30,16 @@ internal sealed class Watchdog : IDisposable
     private readonly Vcpu _vcpu;
     private long _generation;
     private bool _armed;
+    private bool _cancelled;
     private volatile bool _fired;
 
     public Watchdog(Vcpu vcpu) => _vcpu = vcpu;
 
-    /// <summary>True once the limit elapsed during the current arming.</summary>
+    /// <summary>True once the current arming kicked the vCPU: its limit elapsed, or <see cref="Cancel"/> stopped it.</summary>
     public bool Fired => _fired;
+
+    /// <summary>True when the current arming's kick came from <see cref="Cancel"/>, not from its limit.</summary>
+    public bool Cancelled => _fired && _cancelled;
 
     public void Arm(TimeSpan timeout)
     {
@@ -43,6 +47,7 @@ internal sealed class Watchdog : IDisposable
         lock (_gate)
         {
             _fired = false;
+            _cancelled = false;
             _armed = true;
             generation = ++_generation;
         }
@@ -68,6 +73,21 @@ internal sealed class Watchdog : IDisposable
     {
         lock (_gate)
         {
+            Kick();
+        }
+    }
+
+    /// <summary>
+    /// Stops the guest of the current arming now, for its caller's CancellationToken (any thread). Does nothing when
+    /// disarmed or already kicked: the first reason to stop a call is the one it reports. The call unregisters its
+    /// token before <see cref="Disarm"/>, so a cancellation cannot reach a later call.
+    /// </summary>
+    public void Cancel()
+    {
+        lock (_gate)
+        {
+            if (!_armed || _fired) return;
+            _cancelled = true;
             Kick();
         }
     }

@@ -32,10 +32,10 @@ public sealed record GuestCallSpec(string Name, IReadOnlyList<ulong> Args)
         return new GuestCallSpec(name, args);
     }
 
-    public CallResult Invoke(MicroVm vm)
+    public CallResult Invoke(MicroVm vm, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(vm);
-        return vm.Call(Name, [.. Args]);
+        return vm.Call(Name, cancellationToken, [.. Args]);
     }
 
     public override string ToString() => $"{Name}({string.Join(", ", Args)})";

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using KvmSharp.Emulation;
@@ -30,6 +31,9 @@ public static class RunCommand
 {
     /// <summary>Exit code when the guest did not exit by itself (shutdown, timeout, unknown port …).</summary>
     public const int GuestDidNotExit = 125;
+
+    /// <summary>Exit code when SIGINT (Ctrl+C) or SIGTERM stopped the guest: 128 + SIGINT, as a shell reports it.</summary>
+    public const int Interrupted = 130;
 
     /// <summary>The values of --memory.</summary>
     public const string MemoryAuto = "auto", MemoryGuestMemfd = "guest-memfd", MemoryHost = "host";
@@ -75,7 +79,14 @@ public static class RunCommand
         command.Options.Add(saveSnapshot);
         command.Options.Add(traceInstructions);
         kernelOptions.AddTo(command);
-        command.SetAction(result => Run(
+        command.SetAction(result =>
+        {
+            // Ctrl+C or SIGTERM stops the guest (GuestOutcome.Cancelled) and the run still prints its outcome, instead
+            // of the process dying with the guest's console half-written.
+            using var interrupt = new CancellationTokenSource();
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+            return Run(
             result.GetValue(target)!,
             result.GetValue(mem)!,
             result.GetValue(timeout)!,
@@ -88,19 +99,28 @@ public static class RunCommand
             result.InvocationConfiguration.Error,
             [.. (result.GetValue(calls) ?? []).Select(GuestCallSpec.Parse)],
             result.GetValue(saveSnapshot),
-            result.GetValue(traceInstructions)));
+            result.GetValue(traceInstructions),
+            interrupt.Token);
+
+            void Stop(PosixSignalContext context)
+            {
+                context.Cancel = true; // the run ends by itself once its guest stops
+                interrupt.Cancel();
+            }
+        });
         return command;
     }
 
     /// <summary>
     /// Runs <paramref name="target"/>; <paramref name="backing"/> is a --memory value. Notes (the fallback to host
     /// memory) go to <paramref name="error"/>. <paramref name="traceInstructions"/> above 0 traces each call
-    /// (<see cref="MicroVmOptions.TraceInstructions"/>).
+    /// (<see cref="MicroVmOptions.TraceInstructions"/>). Cancelling <paramref name="cancellationToken"/> stops the
+    /// guest: the run prints the outcome <c>cancelled</c> and returns <see cref="Interrupted"/>.
     /// </summary>
     public static int Run(string target, string memory, string timeout, bool json, TextWriter output,
         KernelRequest? kernel = null, VmType vmType = VmType.Default, string device = Kvm.DefaultPath,
         string backing = MemoryAuto, TextWriter? error = null, IReadOnlyList<GuestCallSpec>? calls = null, string? saveSnapshot = null,
-        int traceInstructions = 0)
+        int traceInstructions = 0, CancellationToken cancellationToken = default)
     {
         calls ??= [];
         ArgumentNullException.ThrowIfNull(target);
@@ -157,12 +177,12 @@ public static class RunCommand
             }
             if (calls.Count == 0)
             {
-                result = demo is not null ? demo.Invoke(vm) : vm.Run();
+                result = demo is not null ? demo.Invoke(vm, cancellationToken) : vm.Run(cancellationToken);
             }
             else
             {
                 // Each call in order; one that does not exit ends the run (its outcome is the run's).
-                result = calls[0].Invoke(vm);
+                result = calls[0].Invoke(vm, cancellationToken);
                 for (int i = 1; i < calls.Count && result.Outcome == GuestOutcome.Exit; i++)
                 {
                     if (!json)
@@ -170,7 +190,7 @@ public static class RunCommand
                         output.WriteLine($"{calls[i - 1]}: {Describe(result)}");
                         WriteTrace(output, result.Trace);
                     }
-                    result = calls[i].Invoke(vm);
+                    result = calls[i].Invoke(vm, cancellationToken);
                 }
                 if (!json && calls.Count > 1) output.Write($"{calls[^1]}: ");
             }
@@ -204,7 +224,12 @@ public static class RunCommand
             output.WriteLine(Describe(result));
             WriteTrace(output, result.Trace);
         }
-        return result.Outcome == GuestOutcome.Exit ? result.Status : GuestDidNotExit;
+        return result.Outcome switch
+        {
+            GuestOutcome.Exit => result.Status,
+            GuestOutcome.Cancelled => Interrupted,
+            _ => GuestDidNotExit,
+        };
     }
 
     /// <summary>What else the user can ask for when the kernel has no guest_memfd for the VM.</summary>

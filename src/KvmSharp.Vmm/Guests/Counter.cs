@@ -40,15 +40,13 @@ public static class Counter
     /// <summary>What lookup returns before init.</summary>
     public const ulong NotInitialised = ulong.MaxValue;
 
-    /// <summary>The demo's calls: init(1), then increment three times (→ 3).</summary>
-    public static CallResult Demo(MicroVm vm)
+    /// <summary>The demo's calls: init(1), then increment three times (→ 3); the first call that does not succeed ends it.</summary>
+    public static CallResult Demo(MicroVm vm, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(vm);
-        CallResult init = vm.Call("init", 1);
-        if (!init.IsSuccess) return init;
-        vm.Call("increment");
-        vm.Call("increment");
-        return vm.Call("increment");
+        CallResult result = vm.Call("init", cancellationToken, 1);
+        for (int i = 0; i < 3 && result.IsSuccess; i++) result = vm.Call("increment", cancellationToken);
+        return result;
     }
 
     /// <summary>Table entry <paramref name="index"/> after init(<paramref name="rounds"/>): the guest's computation, in C#.</summary>

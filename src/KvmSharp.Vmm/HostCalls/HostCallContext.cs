@@ -37,8 +37,9 @@ public sealed class HostCallContext
     public HostCallStatus Status { get; set; }
 
     /// <summary>
-    /// True once the call's <see cref="MicroVmOptions.Timeout"/> has passed. The watchdog cannot stop managed code: a
-    /// long-running host function should poll this and return; the call then ends as <see cref="GuestOutcome.Timeout"/>.
+    /// True once the call's <see cref="MicroVmOptions.Timeout"/> has passed or its CancellationToken was cancelled. The
+    /// watchdog cannot stop managed code: a long-running host function should poll this and return; the call then ends
+    /// as <see cref="GuestOutcome.Timeout"/> (or <see cref="GuestOutcome.Cancelled"/>).
     /// </summary>
     public bool TimedOut => _timedOut();
 
