@@ -230,13 +230,7 @@ public static class MceAndMtrrRules
         using var kvm = ctx.OpenKvm();
         using var g = IdtGuest.Create(kvm, a =>
         {
-            void Wr(uint msr, ulong value)
-            {
-                a.mov(ecx, unchecked((int)msr));
-                a.mov(eax, unchecked((int)(uint)value));
-                a.mov(edx, unchecked((int)(uint)(value >> 32)));
-                a.wrmsr();
-            }
+            void Wr(uint msr, ulong value) => MsrAsm.Wrmsr(a, msr, value);
             void Rd(uint msr, Iced.Intel.AssemblerRegister64 into)
             {
                 a.mov(eax, 0x5a5a);

@@ -244,13 +244,7 @@ public static class MsrRules
         using var kvm = ctx.OpenKvm();
         using var g = IdtGuest.Create(kvm, a =>
         {
-            void Wr(uint msr, ulong value)
-            {
-                a.mov(ecx, unchecked((int)msr));
-                a.mov(eax, unchecked((int)(uint)value));
-                a.mov(edx, unchecked((int)(uint)(value >> 32)));
-                a.wrmsr();
-            }
+            void Wr(uint msr, ulong value) => MsrAsm.Wrmsr(a, msr, value);
             Wr(X86Msr.Star, 0x0023_0010_0000_0000);
             Wr(X86Msr.Lstar, 0xffff_ffff_8100_0000);
             Wr(X86Msr.FsBase, 0x1234_5000);
