@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Collections.Concurrent;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Guests;
 using KvmSharp.Vmm.Tests.Infrastructure;
@@ -20,9 +21,9 @@ public sealed class PoolConcurrencyTests
     {
         using var k = TestKernel.Open(kernel);
         using var pool = new MicroVmPool(Sum.Image(), k.Options(GuestMemoryBacking.HostMemory), size: 2) { MaxIdle = 3 };
-        var holders = new System.Collections.Concurrent.ConcurrentDictionary<MicroVm, int>();
-        var created = new System.Collections.Concurrent.ConcurrentDictionary<MicroVm, bool>();
-        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var holders = new ConcurrentDictionary<MicroVm, int>();
+        var created = new ConcurrentDictionary<MicroVm, bool>();
+        var failures = new ConcurrentQueue<string>();
         using var start = new Barrier(Threads);
         var workers = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
         {
