@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using KvmSharp.Abi;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Confidential;
@@ -230,7 +231,13 @@ public sealed partial class MicroVm : IDisposable
     public CallResult Run(CancellationToken cancellationToken) =>
         Enter(Image.Entry, [], ReadOnlySpan<byte>.Empty, withInput: false, cancellationToken);
 
-    /// <summary>Calls export <paramref name="name"/> with up to six integer arguments (SysV registers and CallRegion.args).</summary>
+    /// <summary>
+    /// Calls export <paramref name="name"/> with up to six integer arguments (SysV registers and CallRegion.args). A
+    /// collection expression (<c>vm.Call("add", [2, 3])</c>) binds here, not to the byte-input overload.
+    /// </summary>
+    // C# prefers ReadOnlySpan<byte> for [2, 3] (byte converts to ulong, so its span is the "better" target): without
+    // the priority, integer arguments written as a collection would reach the guest as two input bytes.
+    [OverloadResolutionPriority(1)]
     public CallResult Call(string name, params ReadOnlySpan<ulong> args) =>
         Enter(Image.Resolve(name), args, ReadOnlySpan<byte>.Empty, withInput: false, CancellationToken.None);
 
@@ -240,12 +247,14 @@ public sealed partial class MicroVm : IDisposable
     /// <see cref="GuestOutcome.Cancelled"/>. The token comes before the arguments so that they stay a params list
     /// (<c>vm.Call("add", token, 2, 3)</c>).
     /// </summary>
+    [OverloadResolutionPriority(1)]
     public CallResult Call(string name, CancellationToken cancellationToken, params ReadOnlySpan<ulong> args) =>
         Enter(Image.Resolve(name), args, ReadOnlySpan<byte>.Empty, withInput: false, cancellationToken);
 
     /// <summary>
     /// Copies <paramref name="input"/> into the call data area and calls <paramref name="name"/>(input_ptr, input_len).
-    /// A collection expression of integers (<c>[1, 2]</c>) binds here as bytes: pass integer arguments one by one.
+    /// Takes byte arrays, spans and UTF-8 literals (<c>"abc"u8</c>); a collection expression goes to the integer
+    /// overload.
     /// </summary>
     public CallResult Call(string name, ReadOnlySpan<byte> input) =>
         Enter(Image.Resolve(name), [], input, withInput: true, CancellationToken.None);

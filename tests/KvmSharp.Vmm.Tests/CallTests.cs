@@ -56,6 +56,21 @@ public sealed class CallTests
     }
 
     [KvmFact]
+    public void A_collection_of_integers_is_integer_arguments_and_byte_data_is_input()
+    {
+        using var vm = MicroVm.Create(Sum.Image(), GuestRun.Quick);
+        Assert.Equal(5UL, vm.Call("add", [2, 3]).Value);
+        Assert.Equal(2UL, vm.Memory.Read<ulong>(CallRegion.Address(CallRegion.ArgCount)));
+        Assert.Equal(5UL, vm.Call("add", CancellationToken.None, [2, 3]).Value);
+        // Bytes in any form are input: sum(input_ptr, input_len) adds them up.
+        byte[] bytes = [2, 3];
+        Assert.Equal(5UL, vm.Call("sum", bytes).Value);
+        Assert.Equal(5UL, vm.Call("sum", bytes.AsSpan()).Value);
+        Assert.Equal((ulong)('a' + 'b'), vm.Call("sum", "ab"u8).Value);
+        Assert.Equal(5UL, vm.Call("sum", bytes, CancellationToken.None).Value);
+    }
+
+    [KvmFact]
     public void Output_bytes_come_back()
     {
         using var vm = MicroVm.Create(Sum.Image(), GuestRun.Quick);
