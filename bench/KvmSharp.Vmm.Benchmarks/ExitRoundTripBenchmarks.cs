@@ -13,15 +13,18 @@ namespace KvmSharp.Vmm.Benchmarks;
 [MemoryDiagnoser]
 public class ExitRoundTripBenchmarks
 {
-    private const int Exits = 1000;
+    /// <summary>Exits (or calls, in a derived class) per benchmark invocation.</summary>
+    protected const int Exits = 1000;
     private Kvm _kvm = null!;
-    private MicroVm _vm = null!;
+
+    /// <summary>The micro-VM of <see cref="BenchGuest"/>, made in <see cref="Setup"/>.</summary>
+    protected MicroVm Vm { get; private set; } = null!;
 
     [GlobalSetup]
     public void Setup()
     {
         _kvm = Kvm.Open();
-        _vm = MicroVm.Create(BenchGuest.Image(), BenchGuest.Options(_kvm));
+        Vm = MicroVm.Create(BenchGuest.Image(), BenchGuest.Options(_kvm));
         CReferenceVmm.Check(CReferenceVmm.Open(), "open");
         CReferenceVmm.Check(CReferenceVmm.VmCreate(BenchGuest.Code, Arch.X86_64.Trampoline.Bytes, BenchGuest.MemorySize), "vm create");
     }
@@ -31,7 +34,7 @@ public class ExitRoundTripBenchmarks
     {
         CReferenceVmm.VmDestroy();
         CReferenceVmm.Close();
-        _vm.Dispose();
+        Vm.Dispose();
         _kvm.Dispose();
     }
 
@@ -39,5 +42,5 @@ public class ExitRoundTripBenchmarks
     public long C() => CReferenceVmm.Check(CReferenceVmm.VmCall(BenchGuest.Entry, Exits, 0), "call");
 
     [Benchmark(OperationsPerInvoke = Exits, Description = "C#: port-I/O exit")]
-    public ulong CSharp() => _vm.Call("spin_io", Exits).Value ?? throw new InvalidOperationException("spin_io did not return");
+    public ulong CSharp() => Vm.Call("spin_io", Exits).Value ?? throw new InvalidOperationException("spin_io did not return");
 }
