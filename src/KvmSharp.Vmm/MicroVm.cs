@@ -9,6 +9,7 @@ using KvmSharp.Vmm.GuestAbi;
 using KvmSharp.Vmm.HostCalls;
 using KvmSharp.Vmm.Loader;
 using KvmSharp.Vmm.Snapshots;
+using KvmSharp.Vmm.Telemetry;
 
 namespace KvmSharp.Vmm;
 
@@ -88,6 +89,7 @@ public sealed partial class MicroVm : IDisposable
         Bus = bus;
         _conversion = conversion;
         _loop = new RunLoop(vcpu, bus, _hypercalls, _hostCalls, () => _watchdog.Fired) { Conversion = _conversion, Exceptions = _exceptions };
+        Instruments.ActiveChanged(+1);
     }
 
     /// <summary>
@@ -150,7 +152,10 @@ public sealed partial class MicroVm : IDisposable
     public static MicroVm Create(GuestImage image, MicroVmOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(image);
-        return CreateCore(image, options ?? new MicroVmOptions(), snapshot: null);
+        long start = Stopwatch.GetTimestamp();
+        MicroVm vm = CreateCore(image, options ?? new MicroVmOptions(), snapshot: null);
+        Instruments.Created(start, fromSnapshot: false);
+        return vm;
     }
 
     /// <summary>Creates the VM; its memory gets the boot state and the image, or the pages of <paramref name="snapshot"/>.</summary>
@@ -222,14 +227,14 @@ public sealed partial class MicroVm : IDisposable
     }
 
     /// <summary>Runs the image's entry point with no arguments.</summary>
-    public CallResult Run() => Enter(Image.Entry, [], ReadOnlySpan<byte>.Empty, withInput: false, CancellationToken.None);
+    public CallResult Run() => Enter(null, Image.Entry, [], ReadOnlySpan<byte>.Empty, withInput: false, CancellationToken.None);
 
     /// <summary>
     /// Runs the image's entry point with no arguments; cancelling <paramref name="cancellationToken"/> (from any thread)
     /// stops the guest and ends the call as <see cref="GuestOutcome.Cancelled"/>.
     /// </summary>
     public CallResult Run(CancellationToken cancellationToken) =>
-        Enter(Image.Entry, [], ReadOnlySpan<byte>.Empty, withInput: false, cancellationToken);
+        Enter(null, Image.Entry, [], ReadOnlySpan<byte>.Empty, withInput: false, cancellationToken);
 
     /// <summary>
     /// Calls export <paramref name="name"/> with up to six integer arguments (SysV registers and CallRegion.args). A
@@ -239,7 +244,7 @@ public sealed partial class MicroVm : IDisposable
     // the priority, integer arguments written as a collection would reach the guest as two input bytes.
     [OverloadResolutionPriority(1)]
     public CallResult Call(string name, params ReadOnlySpan<ulong> args) =>
-        Enter(Image.Resolve(name), args, ReadOnlySpan<byte>.Empty, withInput: false, CancellationToken.None);
+        Enter(name, Image.Resolve(name), args, ReadOnlySpan<byte>.Empty, withInput: false, CancellationToken.None);
 
     /// <summary>
     /// Calls export <paramref name="name"/> with up to six integer arguments; cancelling
@@ -249,7 +254,7 @@ public sealed partial class MicroVm : IDisposable
     /// </summary>
     [OverloadResolutionPriority(1)]
     public CallResult Call(string name, CancellationToken cancellationToken, params ReadOnlySpan<ulong> args) =>
-        Enter(Image.Resolve(name), args, ReadOnlySpan<byte>.Empty, withInput: false, cancellationToken);
+        Enter(name, Image.Resolve(name), args, ReadOnlySpan<byte>.Empty, withInput: false, cancellationToken);
 
     /// <summary>
     /// Copies <paramref name="input"/> into the call data area and calls <paramref name="name"/>(input_ptr, input_len).
@@ -257,7 +262,7 @@ public sealed partial class MicroVm : IDisposable
     /// overload.
     /// </summary>
     public CallResult Call(string name, ReadOnlySpan<byte> input) =>
-        Enter(Image.Resolve(name), [], input, withInput: true, CancellationToken.None);
+        Enter(name, Image.Resolve(name), [], input, withInput: true, CancellationToken.None);
 
     /// <summary>
     /// Copies <paramref name="input"/> into the call data area and calls <paramref name="name"/>(input_ptr, input_len);
@@ -265,18 +270,18 @@ public sealed partial class MicroVm : IDisposable
     /// <see cref="GuestOutcome.Cancelled"/>.
     /// </summary>
     public CallResult Call(string name, ReadOnlySpan<byte> input, CancellationToken cancellationToken) =>
-        Enter(Image.Resolve(name), [], input, withInput: true, cancellationToken);
+        Enter(name, Image.Resolve(name), [], input, withInput: true, cancellationToken);
 
     /// <summary>Calls the function at guest address <paramref name="entry"/> (for images without a symbol table).</summary>
     public CallResult CallAddress(ulong entry, params ReadOnlySpan<ulong> args) =>
-        Enter(entry, args, ReadOnlySpan<byte>.Empty, withInput: false, CancellationToken.None);
+        Enter(null, entry, args, ReadOnlySpan<byte>.Empty, withInput: false, CancellationToken.None);
 
     /// <summary>
     /// Calls the function at guest address <paramref name="entry"/>; cancelling <paramref name="cancellationToken"/>
     /// (from any thread) stops the guest and ends the call as <see cref="GuestOutcome.Cancelled"/>.
     /// </summary>
     public CallResult CallAddress(ulong entry, CancellationToken cancellationToken, params ReadOnlySpan<ulong> args) =>
-        Enter(entry, args, ReadOnlySpan<byte>.Empty, withInput: false, cancellationToken);
+        Enter(null, entry, args, ReadOnlySpan<byte>.Empty, withInput: false, cancellationToken);
 
     /// <summary>
     /// Puts the TSC offset (KVM_VCPU_TSC_OFFSET) back where the VMM had it, when the kernel has the attribute: undoes a
@@ -333,6 +338,7 @@ public sealed partial class MicroVm : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ThrowIfInCall(nameof(Reset));
+        long start = Stopwatch.GetTimestamp();
         if (_memory.HasPristine)
         {
             _memory.RestorePristine();
@@ -352,9 +358,10 @@ public sealed partial class MicroVm : IDisposable
         _loop.EnsureSteppingOff();
         _vcpu.ImmediateExit = false;
         IsFaulted = false;
+        Instruments.ResetDone(start, toSnapshot: false);
     }
 
-    private CallResult Enter(ulong entry, ReadOnlySpan<ulong> args, ReadOnlySpan<byte> input, bool withInput, CancellationToken cancellationToken)
+    private CallResult Enter(string? function, ulong entry, ReadOnlySpan<ulong> args, ReadOnlySpan<byte> input, bool withInput, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ThrowIfInCall(nameof(Call));
@@ -390,6 +397,7 @@ public sealed partial class MicroVm : IDisposable
         // under load, most of a short call's timeout, leaving a traced call almost no time to run).
         GuestTraceBuilder? trace = Options.TraceInstructions > 0 ? new GuestTraceBuilder(_memory, Options.TraceInstructions, entry) : null;
         long conversionsBefore = Conversions;
+        Activity? activity = Instruments.StartCall(function, entry);
         long start = Stopwatch.GetTimestamp();
         _watchdog.Arm(Options.Timeout);
         RunStop stop;
@@ -403,6 +411,11 @@ public sealed partial class MicroVm : IDisposable
         {
             stop = _loop.Run(Options.MaxExits, trace, out exits);
         }
+        catch (Exception e)
+        {
+            Instruments.FailCall(activity, e);
+            throw;
+        }
         finally
         {
             registration.Dispose();
@@ -415,6 +428,8 @@ public sealed partial class MicroVm : IDisposable
         TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
         // One CallResult per call: the conversion count goes in with the rest (a `with` copy would allocate a second).
         CallResult result = Finish(stop, exits, elapsed, Conversions - conversionsBefore, trace?.Build());
+        Instruments.CallEnded(result);
+        Instruments.StopCall(activity, result);
         if (_disposeAfterCall) Dispose();
         return result;
     }
@@ -512,6 +527,7 @@ public sealed partial class MicroVm : IDisposable
             return;
         }
         _disposed = true;
+        Instruments.ActiveChanged(-1);
         _watchdog.Dispose();
         _vcpu.Dispose();
         _memory.Dispose();

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Vmm.Loader;
 using KvmSharp.Vmm.Snapshots;
+using KvmSharp.Vmm.Telemetry;
 
 namespace KvmSharp.Vmm;
 
@@ -58,7 +59,11 @@ public sealed class MicroVmPool : IDisposable
         _options = options;
         try
         {
-            for (int i = 0; i < size; i++) _idle.Push(New());
+            for (int i = 0; i < size; i++)
+            {
+                _idle.Push(New());
+                Instruments.IdleChanged(+1);
+            }
         }
         catch
         {
@@ -98,8 +103,14 @@ public sealed class MicroVmPool : IDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_idle.TryPop(out MicroVm? vm)) return vm;
+            if (_idle.TryPop(out MicroVm? vm))
+            {
+                Instruments.IdleChanged(-1);
+                Instruments.Rented(fromIdle: true);
+                return vm;
+            }
         }
+        Instruments.Rented(fromIdle: false);
         return New();
     }
 
@@ -134,6 +145,7 @@ public sealed class MicroVmPool : IDisposable
             if (!_disposed && _idle.Count < MaxIdle)
             {
                 _idle.Push(vm);
+                Instruments.IdleChanged(+1);
                 return;
             }
         }
@@ -157,6 +169,7 @@ public sealed class MicroVmPool : IDisposable
             idle = [.. _idle];
             _idle.Clear();
         }
+        Instruments.IdleChanged(-idle.Length);
         foreach (MicroVm vm in idle) vm.Dispose();
     }
 }

@@ -201,7 +201,7 @@ public static class RunCommand
             else if (saveSnapshot is not null)
             {
                 // A guest stopped from outside may be half-way through an update: nothing worth starting from.
-                error.WriteLine($"{CliApp.CommandName}: --save-snapshot: the run ended in {OutcomeName(result.Outcome)}, not exit: no snapshot written");
+                error.WriteLine($"{CliApp.CommandName}: --save-snapshot: the run ended in {result.Outcome.Name()}, not exit: no snapshot written");
             }
         }
         catch (MicroVmSnapshotException e)
@@ -263,7 +263,7 @@ public static class RunCommand
     public static string Describe(CallResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
-        var text = new StringBuilder(OutcomeName(result.Outcome));
+        var text = new StringBuilder(result.Outcome.Name());
         if (result.Outcome == GuestOutcome.Exit) text.Append(CultureInfo.InvariantCulture, $" status {result.Status}");
         if (result.Value is ulong value) text.Append(CultureInfo.InvariantCulture, $", result {value}");
         if (result.Outcome != GuestOutcome.Exit) text.Append(": ").Append(result.Detail);
@@ -288,19 +288,6 @@ public static class RunCommand
             output.WriteLine($"(trace limit {trace.Limit} reached: single-stepping switched off, the rest of the call ran untraced)");
     }
 
-    /// <summary>snake_case outcome names for people and JSON (UnknownPort → unknown_port).</summary>
-    public static string OutcomeName(GuestOutcome outcome)
-    {
-        string name = outcome.ToString();
-        var snake = new StringBuilder(name.Length + 4);
-        for (int i = 0; i < name.Length; i++)
-        {
-            if (char.IsUpper(name[i]) && i > 0) snake.Append('_');
-            snake.Append(char.ToLowerInvariant(name[i]));
-        }
-        return snake.ToString();
-    }
-
     public static void WriteJson(TextWriter output, CallResult result, GuestMemoryBacking memory)
     {
         ArgumentNullException.ThrowIfNull(output);
@@ -309,7 +296,7 @@ public static class RunCommand
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
-            w.WriteString("outcome", OutcomeName(result.Outcome));
+            w.WriteString("outcome", result.Outcome.Name());
             w.WriteNumber("status", result.Status);
             if (result.Value is ulong value) w.WriteNumber("result", value);
             else w.WriteNull("result");

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
+using System.Diagnostics;
 using KvmSharp.Abi;
 using KvmSharp.Kernel;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Snapshots;
+using KvmSharp.Vmm.Telemetry;
 
 namespace KvmSharp.Vmm;
 
@@ -51,11 +53,13 @@ public sealed partial class MicroVm
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         options = (options ?? new MicroVmOptions()) with { MemorySize = snapshot.MemorySize, VmType = snapshot.VmType };
+        long start = Stopwatch.GetTimestamp();
         MicroVm vm = CreateCore(snapshot.Image, options, snapshot);
         try
         {
             vm.CheckMsrsListed(snapshot);
             vm.LoadVcpuState(snapshot.Vcpu);
+            Instruments.Created(start, fromSnapshot: true);
             return vm;
         }
         catch
@@ -81,6 +85,7 @@ public sealed partial class MicroVm
         ThrowIfCannotUseSnapshots("Restore");
         snapshot.CheckFits(Image, _memory.Size, Features);
         CheckMsrsListed(snapshot);
+        long start = Stopwatch.GetTimestamp();
         try
         {
             _memory.RestoreTo(snapshot.Pages);
@@ -94,6 +99,7 @@ public sealed partial class MicroVm
         }
         _vcpu.ImmediateExit = false;
         IsFaulted = false;
+        Instruments.ResetDone(start, toSnapshot: true);
     }
 
     /// <summary>This kernel's MSR index list and the snapshot MSRs in it (asked once per <see cref="Kvm"/>).</summary>
