@@ -148,6 +148,9 @@ public sealed partial class MicroVm : IDisposable
     /// </summary>
     public bool IsFaulted { get; private set; }
 
+    /// <summary>True once <see cref="Dispose"/> released the micro-VM (a pool drops such a micro-VM on return).</summary>
+    public bool IsDisposed => _disposed;
+
     /// <summary>Creates the VM, its memory and vCPU, writes the boot state and loads <paramref name="image"/>.</summary>
     public static MicroVm Create(GuestImage image, MicroVmOptions? options = null)
     {

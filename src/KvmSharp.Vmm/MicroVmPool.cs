@@ -6,7 +6,7 @@ using KvmSharp.Vmm.Telemetry;
 namespace KvmSharp.Vmm;
 
 /// <summary>
-/// Pre-created micro-VMs of one image. <see cref="Rent"/> hands out a ready VM; <see cref="Return"/> resets it
+/// Pre-created micro-VMs of one image. <see cref="Rent()"/> hands out a ready VM; <see cref="Return"/> resets it
 /// (<see cref="MicroVm.Reset"/>: every page of its guest_memfd freed by a punch and the image reloaded, or every page of
 /// its host memory changed since its first reset rewritten with its bytes from then or zeros) instead of destroying it, so the
 /// next user pays for a discard and a reload, or a restore of the pages the last user changed, rather than for KVM_CREATE_VM, new guest memory, a slot and a vCPU. Every micro-VM of a pool has the
@@ -14,6 +14,9 @@ namespace KvmSharp.Vmm;
 /// Thread-safe: any thread may rent and return (a web server's requests, say, each on its own micro-VM). A return
 /// resets the micro-VM on the returning thread, outside the pool's lock, so resets of several threads run side by side;
 /// a micro-VM itself takes one call at a time, and a rented one is its renter's alone.
+/// With <see cref="MaxRented"/> the pool bounds how many micro-VMs are out at once (each holds a VM, a vCPU and its
+/// guest memory): a renter beyond it waits, <see cref="RentAsync"/> without blocking a thread, until a return. Return
+/// every rented micro-VM, also one that faulted or that you disposed: a return is what frees its place.
 /// </summary>
 public sealed class MicroVmPool : IDisposable
 {
@@ -22,6 +25,12 @@ public sealed class MicroVmPool : IDisposable
     private readonly GuestImage _image;
     private readonly MicroVmOptions _options;
     private readonly MicroVmSnapshot? _snapshot;
+    // Out and not yet returned, so that a return frees a place only for what this pool handed out.
+    private readonly HashSet<MicroVm> _rented = new(ReferenceEqualityComparer.Instance);
+    // Places for rented micro-VMs when MaxRented is set; never disposed (no wait handle is ever made), so a return
+    // after Dispose can still release.
+    private readonly SemaphoreSlim? _places;
+    private readonly CancellationTokenSource _disposing = new();
     private bool _disposed;
 
     /// <summary>
@@ -96,35 +105,149 @@ public sealed class MicroVmPool : IDisposable
         }
     } = int.MaxValue;
 
-    /// <summary>A ready micro-VM: an idle one, or a new one (created on the calling thread) when none is idle.</summary>
-    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
-    public MicroVm Rent()
+    /// <summary>
+    /// The most micro-VMs rented at once; a renter beyond it waits for a <see cref="Return"/>. No limit unless set
+    /// (then a burst of renters creates as many micro-VMs as it has renters).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Less than 1.</exception>
+    public int MaxRented
     {
+        get;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            field = value;
+            _places = value == int.MaxValue ? null : new SemaphoreSlim(value, value);
+        }
+    } = int.MaxValue;
+
+    /// <summary>Micro-VMs rented from this pool and not yet returned.</summary>
+    public int Rented
+    {
+        get
+        {
+            lock (_gate) return _rented.Count;
+        }
+    }
+
+    /// <summary>
+    /// A ready micro-VM: an idle one, or a new one (created on the calling thread) when none is idle. With
+    /// <see cref="MaxRented"/> reached it blocks until a return.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The pool was disposed (also while waiting).</exception>
+    public MicroVm Rent() => Rent(CancellationToken.None);
+
+    /// <summary>
+    /// <see cref="Rent()"/>; a wait for a place (<see cref="MaxRented"/> reached) ends when
+    /// <paramref name="cancellationToken"/> is cancelled.
+    /// </summary>
+    /// <exception cref="OperationCanceledException">Cancelled while waiting; nothing was rented.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed (also while waiting).</exception>
+    public MicroVm Rent(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_places is not null && !_places.Wait(0)) WaitForPlace(cancellationToken);
+        return Take();
+    }
+
+    /// <summary>
+    /// <see cref="Rent()"/> for servers: a wait for a place (<see cref="MaxRented"/> reached) blocks no thread. The
+    /// micro-VM is taken, or created when none is idle, on the thread that continues.
+    /// </summary>
+    /// <exception cref="OperationCanceledException">Cancelled while waiting; nothing was rented.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed (also while waiting).</exception>
+    public async ValueTask<MicroVm> RentAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_places is not null && !_places.Wait(0)) await WaitForPlaceAsync(cancellationToken).ConfigureAwait(false);
+        return Take();
+    }
+
+    private void WaitForPlace(CancellationToken cancellationToken)
+    {
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+        try
+        {
+            _places!.Wait(either.Token);
+        }
+        catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(MicroVmPool), "the pool was disposed while a renter waited for a place");
+        }
+    }
+
+    private async Task WaitForPlaceAsync(CancellationToken cancellationToken)
+    {
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+        try
+        {
+            await _places!.WaitAsync(either.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(MicroVmPool), "the pool was disposed while a renter waited for a place");
+        }
+    }
+
+    /// <summary>With a place held (when bounded): an idle micro-VM or a new one; the place goes back on failure.</summary>
+    private MicroVm Take()
+    {
+        MicroVm? vm;
         lock (_gate)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_idle.TryPop(out MicroVm? vm))
+            if (_disposed)
             {
+                _places?.Release();
+                throw new ObjectDisposedException(nameof(MicroVmPool));
+            }
+            if (_idle.TryPop(out vm))
+            {
+                _rented.Add(vm);
                 Instruments.IdleChanged(-1);
                 Instruments.Rented(fromIdle: true);
                 return vm;
             }
         }
         Instruments.Rented(fromIdle: false);
-        return New();
+        try
+        {
+            vm = New();
+        }
+        catch
+        {
+            _places?.Release();
+            throw;
+        }
+        lock (_gate) _rented.Add(vm);
+        return vm;
     }
 
     private MicroVm New() => _snapshot is null ? MicroVm.Create(_image, _options) : MicroVm.Create(_snapshot, _options);
 
     /// <summary>
     /// Resets <paramref name="vm"/> (discard + reload, or restore of the changed pages), or restores it to the pool's
-    /// snapshot, and keeps it for the next <see cref="Rent"/>. A micro-VM of another image, one returned to a disposed
-    /// pool, and one beyond <see cref="MaxIdle"/> are disposed instead.
+    /// snapshot, and keeps it for the next <see cref="Rent()"/>. A micro-VM of another image, one already disposed, one
+    /// returned to a disposed pool, and one beyond <see cref="MaxIdle"/> are disposed instead. Either way a micro-VM
+    /// rented from this pool frees its place (<see cref="MaxRented"/>), after it is idle, so a waiting renter gets it.
     /// </summary>
     public void Return(MicroVm vm)
     {
         ArgumentNullException.ThrowIfNull(vm);
-        if (!ReferenceEquals(vm.Image, _image) || !HasRoom())
+        bool ours;
+        lock (_gate) ours = _rented.Remove(vm);
+        try
+        {
+            Keep(vm);
+        }
+        finally
+        {
+            if (ours) _places?.Release();
+        }
+    }
+
+    private void Keep(MicroVm vm)
+    {
+        if (vm.IsDisposed || !ReferenceEquals(vm.Image, _image) || !HasRoom())
         {
             vm.Dispose();
             return;
@@ -158,18 +281,22 @@ public sealed class MicroVmPool : IDisposable
     }
 
     /// <summary>
-    /// Disposes the idle micro-VMs. Rented ones stay the renter's; returning them later disposes them.
+    /// Disposes the idle micro-VMs; renters still waiting for a place get an <see cref="ObjectDisposedException"/>.
+    /// Rented micro-VMs stay the renter's; returning them later disposes them.
     /// </summary>
     public void Dispose()
     {
         MicroVm[] idle;
         lock (_gate)
         {
+            if (_disposed) return;
             _disposed = true;
             idle = [.. _idle];
             _idle.Clear();
         }
         Instruments.IdleChanged(-idle.Length);
         foreach (MicroVm vm in idle) vm.Dispose();
+        // Not disposed: a renter racing with Dispose may still link to its token (it then sees the pool disposed).
+        _disposing.Cancel();
     }
 }

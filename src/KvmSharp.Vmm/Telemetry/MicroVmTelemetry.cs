@@ -38,7 +38,7 @@ public static class MicroVmTelemetry
     /// <summary>Up-down counter: micro-VMs created and not yet disposed (each holds a VM, a vCPU and its guest memory).</summary>
     public const string Active = "kvmsharp.microvm.active";
 
-    /// <summary>Counter: <see cref="MicroVmPool.Rent"/> calls, tagged <see cref="PoolSourceTag"/>: <c>idle</c> (a
+    /// <summary>Counter: <see cref="MicroVmPool.Rent()"/> calls, tagged <see cref="PoolSourceTag"/>: <c>idle</c> (a
     /// reset micro-VM was waiting) or <c>created</c> (none was: the renter paid for a creation).</summary>
     public const string PoolRents = "kvmsharp.microvm.pool.rents";
 
