@@ -141,11 +141,12 @@ public sealed class MicroVmPool : IDisposable
     /// <see cref="Rent()"/>; a wait for a place (<see cref="MaxRented"/> reached) ends when
     /// <paramref name="cancellationToken"/> is cancelled.
     /// </summary>
-    /// <exception cref="OperationCanceledException">Cancelled while waiting; nothing was rented.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled before or while waiting; nothing was rented.</exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed (also while waiting).</exception>
     public MicroVm Rent(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        cancellationToken.ThrowIfCancellationRequested();
         if (_places is not null && !_places.Wait(0)) WaitForPlace(cancellationToken);
         return Take();
     }
@@ -154,11 +155,12 @@ public sealed class MicroVmPool : IDisposable
     /// <see cref="Rent()"/> for servers: a wait for a place (<see cref="MaxRented"/> reached) blocks no thread. The
     /// micro-VM is taken, or created when none is idle, on the thread that continues.
     /// </summary>
-    /// <exception cref="OperationCanceledException">Cancelled while waiting; nothing was rented.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled before or while waiting; nothing was rented.</exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed (also while waiting).</exception>
     public async ValueTask<MicroVm> RentAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        cancellationToken.ThrowIfCancellationRequested();
         if (_places is not null && !_places.Wait(0)) await WaitForPlaceAsync(cancellationToken).ConfigureAwait(false);
         return Take();
     }
