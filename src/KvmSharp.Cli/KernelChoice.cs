@@ -15,11 +15,12 @@ public enum KernelKind
 
 /// <summary>
 /// What the user asked for on the command line. <c>Arch</c> (--arch), <c>InPlaceConversion</c>
-/// (--in-place-conversion) and <c>Generation</c> (--kernel-version) describe an emulated kernel; the real one is
+/// (--in-place-conversion), <c>Generation</c> (--kernel-version) and <c>NoDirectMap</c> (--no-direct-map: the
+/// direct-map-removal series v12, GUEST_MEMFD_FLAG_NO_DIRECT_MAP) describe an emulated kernel; the real one is
 /// whatever this machine runs. <c>Trace</c> (--trace) receives every kernel call, one line each.
 /// </summary>
 public sealed record KernelRequest(KernelKind Kind, Architecture? Arch = null, bool InPlaceConversion = false, KernelGeneration? Generation = null,
-    TextWriter? Trace = null);
+    TextWriter? Trace = null, bool NoDirectMap = false);
 
 /// <summary>
 /// A kernel to talk to, and how to describe it: <c>Module</c> is the KVM module in use (or "emulated (config)"),
@@ -60,6 +61,8 @@ public static class KernelChoice
             throw new UsageException("--arch applies only to --kernel emulated");
         if (request.InPlaceConversion)
             throw new UsageException("--in-place-conversion applies only to --kernel emulated");
+        if (request.NoDirectMap)
+            throw new UsageException("--no-direct-map applies only to --kernel emulated");
         if (request.Generation is not null)
             throw new UsageException("--kernel-version applies only to --kernel emulated");
         return new KernelSelection(LinuxKernel.Instance, KvmModule.Detect(), KvmModule.KernelRelease(), UapiProposals.Default);
@@ -75,6 +78,19 @@ public static class KernelChoice
     internal static (EmulatorConfig Config, string Description) EmulatedConfig(KernelRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (!request.NoDirectMap) return BaseConfig(request);
+        // "[PATCH v12 00/16] Direct Map Removal Support for guest_memfd" is based on kvm/next (6.18+ guest_memfd).
+        if (request.Generation is KernelGeneration g && !g.HasGmemMmap())
+            throw new UsageException($"--no-direct-map needs --kernel-version 6.18 or later (the v12 series is based on 6.18+), not {g.Release()}");
+        var (config, description) = BaseConfig(request);
+        // Like this host: with guest_memfd whatever this machine was built with, as the series needs it.
+        if (request.Arch is null && !request.InPlaceConversion)
+            (config, description) = (EmulatorConfig.LikeThisHost(), "like this host: x86_64, 6.18");
+        return (config with { GuestMemfdNoDirectMap = true }, description + " + direct map removal v12");
+    }
+
+    private static (EmulatorConfig Config, string Description) BaseConfig(KernelRequest request)
+    {
         const string V8 = "in-place conversion v8";
         KernelGeneration? asked = request.Generation;
         // The v8 series is written on top of 6.18+: it has no older flavour.

@@ -6,7 +6,7 @@ namespace KvmSharp.Cli;
 
 /// <summary>
 /// The options every verb that talks to KVM shares: --kernel, --arch, --vm-type, --in-place-conversion,
-/// --kernel-version, --device, --trace.
+/// --no-direct-map, --kernel-version, --device, --trace.
 /// One instance per command (System.CommandLine options belong to one parent).
 /// </summary>
 public sealed class KernelOptions
@@ -30,6 +30,11 @@ public sealed class KernelOptions
     private readonly Option<bool> _inPlaceConversion = new("--in-place-conversion")
     {
         Description = "Emulate the in-place conversion series (guest_memfd memory attributes)",
+    };
+
+    private readonly Option<bool> _noDirectMap = new("--no-direct-map")
+    {
+        Description = "Emulate the direct map removal series (v12): GUEST_MEMFD_FLAG_NO_DIRECT_MAP, GUP refused on such files",
     };
 
     private readonly Option<string?> _kernelVersion = new("--kernel-version")
@@ -64,6 +69,7 @@ public sealed class KernelOptions
         command.Options.Add(_arch);
         command.Options.Add(_vmType);
         command.Options.Add(_inPlaceConversion);
+        command.Options.Add(_noDirectMap);
         command.Options.Add(_kernelVersion);
         command.Options.Add(_device);
         command.Options.Add(_trace);
@@ -87,7 +93,7 @@ public sealed class KernelOptions
             generation = parsed;
         }
         return new KernelRequest(kind, arch, result.GetValue(_inPlaceConversion), generation,
-            Trace: result.GetValue(_trace) ? result.InvocationConfiguration.Error : null);
+            Trace: result.GetValue(_trace) ? result.InvocationConfiguration.Error : null, NoDirectMap: result.GetValue(_noDirectMap));
     }
 
     public VmType ReadVmType(ParseResult result) =>

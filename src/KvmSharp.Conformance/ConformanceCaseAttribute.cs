@@ -50,4 +50,9 @@ public enum EmulatedProfile
     /// (<see cref="EmulatedKernels.TwoNumaNodes"/>): the cases that need more than one node.
     /// </summary>
     TwoNumaNodes,
+    /// <summary>
+    /// x86_64 with every VM type (6.18 rules) and the direct-map-removal series v12 applied
+    /// (<see cref="EmulatedKernels.X86NoDirectMap"/>): the cases of <see cref="KernelRequirement.NoDirectMapGuestMemfd"/>.
+    /// </summary>
+    X86NoDirectMap,
 }

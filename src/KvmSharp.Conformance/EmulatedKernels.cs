@@ -17,8 +17,17 @@ public static class EmulatedKernels
     public static EmulatorConfig TwoNumaNodes(KernelGeneration generation) =>
         EmulatorConfig.LikeThisHost(guestMemfd: generation.HasGmemPopulate(), generation) with { NumaNodes = 2 };
 
+    /// <summary>
+    /// The full x86_64 preset of <paramref name="generation"/> (6.18+) with "[PATCH v12 00/16] Direct Map Removal Support
+    /// for guest_memfd" applied: NO_DIRECT_MAP for DEFAULT, SW_PROTECTED, SEV and SEV-ES VMs, not TDX or SNP. Never
+    /// LikeThisHost: that preset is the real kernel's double.
+    /// </summary>
+    public static EmulatorConfig X86NoDirectMap(KernelGeneration generation = KernelGeneration.Linux618) =>
+        EmulatorConfig.X86_64(generation) with { GuestMemfdNoDirectMap = true };
+
     public static EmulatorConfig Config(EmulatedProfile profile) => profile switch
     {
+        EmulatedProfile.X86NoDirectMap => X86NoDirectMap(),
         EmulatedProfile.LikeThisHost => EmulatorConfig.LikeThisHost(),
         EmulatedProfile.X86InPlaceConversion => EmulatorConfig.X86_64(inPlaceConversion: true),
         EmulatedProfile.X86 => EmulatorConfig.X86_64(inPlaceConversion: false),
@@ -47,6 +56,11 @@ public static class EmulatedKernels
             EmulatedProfile.Arm64 => new EmulatedKernel(EmulatorConfig.Arm64(generation)),
             EmulatedProfile.X86InPlaceConversion =>
                 throw new SkipCaseException($"the in-place conversion series (v8) is based on 6.18+, not {generation.Release()}"),
+            // On the v8 tree the series may be applied as well (both are based on 6.18+).
+            EmulatedProfile.X86NoDirectMap when generation == KernelGeneration.InPlaceConversionV8 =>
+                new EmulatedKernel(X86NoDirectMap(generation)),
+            EmulatedProfile.X86NoDirectMap =>
+                throw new SkipCaseException($"the direct map removal series (v12) is based on 6.18+, not {generation.Release()}"),
             _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, "unknown emulator profile"),
         };
     }

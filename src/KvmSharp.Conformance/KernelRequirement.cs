@@ -40,6 +40,14 @@ public enum KernelRequirement
     /// case uses the v2 ioctl itself. (Every kernel with guest_memfd has it.)
     /// </summary>
     UserMemory2,
+
+    /// <summary>
+    /// guest_memfd with the direct-map-removal proposal ("[PATCH v12 00/16] Direct Map Removal Support for
+    /// guest_memfd", unmerged): KVM_CAP_GUEST_MEMFD_FLAGS on /dev/kvm lists GUEST_MEMFD_FLAG_NO_DIRECT_MAP (1 &lt;&lt; 2),
+    /// which v12 10/16 reports there whenever the series is applied. The series is based on 6.18+, so this implies
+    /// <see cref="MappableGuestMemfd"/>.
+    /// </summary>
+    NoDirectMapGuestMemfd,
 }
 
 /// <summary>Checks a <see cref="KernelRequirement"/> against a kernel by asking its /dev/kvm.</summary>
@@ -53,7 +61,9 @@ public static class KernelRequirements
         stronger == weaker || weaker == KernelRequirement.None || (stronger, weaker) switch
         {
             (KernelRequirement.MappableGuestMemfd, KernelRequirement.GuestMemfd) => true,
-            (KernelRequirement.MappableGuestMemfd or KernelRequirement.GuestMemfd or KernelRequirement.NoGuestMemfd, KernelRequirement.UserMemory2) => true,
+            (KernelRequirement.NoDirectMapGuestMemfd, KernelRequirement.MappableGuestMemfd or KernelRequirement.GuestMemfd) => true,
+            (KernelRequirement.NoDirectMapGuestMemfd or KernelRequirement.MappableGuestMemfd or KernelRequirement.GuestMemfd or KernelRequirement.NoGuestMemfd,
+                KernelRequirement.UserMemory2) => true,
             _ => false,
         };
 
@@ -69,10 +79,14 @@ public static class KernelRequirements
             return $"KVM_CHECK_EXTENSION on /dev/kvm failed with {ErrnoInfo.NameOf((int)-Math.Min(Math.Min(gmem, userMemory2), flags))}";
         return requirement switch
         {
-            KernelRequirement.GuestMemfd or KernelRequirement.MappableGuestMemfd when gmem == 0 => "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0)",
-            KernelRequirement.MappableGuestMemfd when (flags & (long)KvmConstants.GUEST_MEMFD_FLAG_MMAP) == 0 =>
+            KernelRequirement.GuestMemfd or KernelRequirement.MappableGuestMemfd or KernelRequirement.NoDirectMapGuestMemfd when gmem == 0 =>
+                "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0)",
+            KernelRequirement.MappableGuestMemfd or KernelRequirement.NoDirectMapGuestMemfd when (flags & (long)KvmConstants.GUEST_MEMFD_FLAG_MMAP) == 0 =>
                 $"this kernel's guest_memfd predates the mmap series (KVM_CAP_GUEST_MEMFD_FLAGS = 0x{flags:X}: 6.8–6.17 rules, " +
                 "no MMAP and only VMs with private memory bind it)",
+            KernelRequirement.NoDirectMapGuestMemfd when (flags & (long)NoDirectMapFlag) == 0 =>
+                $"this kernel lacks the direct map removal series (KVM_CAP_GUEST_MEMFD_FLAGS = 0x{flags:X} on /dev/kvm has no " +
+                "GUEST_MEMFD_FLAG_NO_DIRECT_MAP, 1 << 2: [PATCH v12 00/16] is not merged)",
             KernelRequirement.NoGuestMemfd when gmem != 0 =>
                 $"this kernel has guest_memfd (KVM_CAP_GUEST_MEMFD = {gmem}); the case is for a kernel built without CONFIG_KVM_GUEST_MEMFD",
             KernelRequirement.NoGuestMemfd or KernelRequirement.UserMemory2 when userMemory2 == 0 =>
@@ -80,6 +94,9 @@ public static class KernelRequirements
             _ => null,
         };
     }
+
+    /// <summary>GUEST_MEMFD_FLAG_NO_DIRECT_MAP of [PATCH v12 10/16] (1ULL &lt;&lt; 2), the SDK's GuestMemfdFlags.NoDirectMap.</summary>
+    private const ulong NoDirectMapFlag = (ulong)GuestMemfdFlags.NoDirectMap;
 
     /// <summary>KVM_CHECK_EXTENSION(<paramref name="capability"/>) on /dev/kvm of <paramref name="kernel"/>, or -errno.</summary>
     private static long Capability(IKernel kernel, int capability)

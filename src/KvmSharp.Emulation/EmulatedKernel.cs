@@ -263,7 +263,8 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     /// <summary>
     /// madvise_populate on a gmem mapping faults every page in: a page kvm_gmem_fault_user_mapping answers with
     /// VM_FAULT_SIGBUS (private, or beyond EOF) makes it -EFAULT, a hole in the mappings -ENOMEM (mm/madvise.c).
-    /// Found by the differential fuzzer: populating a gmem without INIT_SHARED is EFAULT, not 0. Caller holds SyncRoot.
+    /// Found by the differential fuzzer: populating a gmem without INIT_SHARED is EFAULT, not 0. A NO_DIRECT_MAP file's
+    /// VMA is refused by GUP's check_vma_flags, which MADV_POPULATE reports as -EINVAL. Caller holds SyncRoot.
     /// </summary>
     private long PopulateGmem(nint address, ulong length, int advice)
     {
@@ -275,6 +276,9 @@ public sealed class EmulatedKernel : IKernel, IDisposable
             var vma = _mm.Find((nint)p);
             if (vma is null) return Err.ENOMEM;
             if (vma.File is not GmemFile f) continue;
+            // __get_user_pages with FOLL_MADV_POPULATE: check_vma_flags failing on entering the VMA → -EINVAL; a
+            // NO_DIRECT_MAP file fails it (vma_has_no_direct_map, [PATCH v12 06/16]).
+            if (GmemNoDirectMap.IsSet(f.GmemInode)) return Err.EINVAL;
             ulong pgoff = vma.PgOff + (p - (ulong)vma.Start) / page;
             if (FaultUserMapping(f.GmemInode, pgoff) is not null) return Err.EFAULT;
         }
@@ -351,6 +355,20 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     internal bool IsDirectlyUsable(nint address, ulong length, bool write)
     {
         lock (SyncRoot) return _anonymous.Covers(address, length, write);
+    }
+
+    /// <summary>
+    /// Whether GUP (get_user_pages / pin_user_pages) refuses <paramref name="address"/>: it lies in a mapping of a
+    /// guest_memfd with AS_NO_DIRECT_MAP ([PATCH v12 06/16] check_vma_flags → -EFAULT, GUP-fast refuses the folio).
+    /// KVM's hva_to_pfn then fails with KVM_PFN_ERR_FAULT, so a guest access through a memslot's userspace_addr there
+    /// is -EFAULT (the series' v5 cover letter: "guest page faults cannot be resolved by GUP-ing userspace mappings").
+    /// </summary>
+    internal bool GupRefuses(ulong address)
+    {
+        lock (SyncRoot)
+        {
+            return !_disposed && _mm.Find((nint)address) is { File: GmemFile f } && GmemNoDirectMap.IsSet(f.GmemInode);
+        }
     }
 
     private static ulong PageAlign(ulong length) =>
@@ -458,7 +476,8 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     /// <summary>
     /// Pins page <paramref name="offset"/>/PAGE_SIZE of a guest_memfd like pin_user_pages(FOLL_LONGTERM) through a
     /// host mapping would: EBADF for a bad fd, EINVAL for a non-gmem fd, EFAULT when the host could not fault the
-    /// page in (beyond i_size, or private). Returns 0 and the pin.
+    /// page in (beyond i_size, or private) or GUP refuses the mapping (AS_NO_DIRECT_MAP, [PATCH v12 06/16]). Returns 0
+    /// and the pin.
     /// </summary>
     public long PinGuestMemfdPage(KernelFd fd, ulong offset, out GuestMemfdPin? pin)
     {
@@ -470,6 +489,8 @@ public sealed class EmulatedKernel : IKernel, IDisposable
             if (file is not GmemFile f) return Err.EINVAL;
             var inode = f.GmemInode;
             ulong index = offset >> EmulatorConfig.PageShift;
+            // [PATCH v12 06/16] check_vma_flags: vma_has_no_direct_map(vma) → -EFAULT, before any page is faulted.
+            if (GmemNoDirectMap.IsSet(inode)) return Err.EFAULT;
             if (FaultUserMapping(inode, index) is not null) return Err.EFAULT;
             inode.Pin(index);
             pin = new GuestMemfdPin(this, inode, index);
@@ -552,7 +573,9 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     internal long CreateGmemFile(Kvm kvm, long size, ulong flags)
     {
         if (!_fds.HasRoom) return Err.EMFILE;
-        long r = GmemInode.Create(_nextIno, size, flags, GmemBacking.NeedsExactResidency(kvm), Numa, Config.Generation.HasGmemMempolicy(), out var inode);
+        // [PATCH v12 10/16]: "if (flags & GUEST_MEMFD_FLAG_NO_DIRECT_MAP) mapping_set_no_direct_map(inode->i_mapping)".
+        bool noDirectMap = Config.GuestMemfdNoDirectMap && (flags & GmemNoDirectMap.Flag) != 0;
+        long r = GmemInode.Create(_nextIno, size, flags, GmemBacking.NeedsExactResidency(kvm), Numa, Config.Generation.HasGmemMempolicy(), noDirectMap, out var inode);
         if (r != 0) return r;
         _nextIno++;
         kvm.Get();
@@ -633,8 +656,13 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         // arm64 selects KVM_GUEST_MEMFD from the mmap series on ("KVM: arm64: Enable support for guest_memfd backed memory").
         if (config.Architecture == Architecture.Arm64 && k.KVM_GUEST_MEMFD && !g.HasGmemMmap())
             throw new ArgumentException($"{release} has no guest_memfd on arm64 (6.18+)", nameof(config));
-        // The proposals (FLAGS_HI, extra flags, seed 002) are written against 6.18+ trees.
-        if (!g.HasGmemMmap() && (config.GuestMemfdFlagsHiCap is not null || config.ExtraGuestMemfdFlags != 0 || config.VmMemoryAttributes2))
+        // The proposals (FLAGS_HI, extra flags, seed 002, direct map removal v12 "[ based on kvm/next ]") are written
+        // against 6.18+ trees.
+        if (!g.HasGmemMmap() && (config.GuestMemfdFlagsHiCap is not null || config.ExtraGuestMemfdFlags != 0 || config.VmMemoryAttributes2 ||
+                                 config.GuestMemfdNoDirectMap))
             throw new ArgumentException($"{release} predates KVM_CAP_GUEST_MEMFD_FLAGS; the flag and attribute proposals need 6.18+", nameof(config));
+        // One meaning per bit: NO_DIRECT_MAP is either the modeled proposal or not there at all.
+        if (config.GuestMemfdNoDirectMap && (config.ExtraGuestMemfdFlags & GmemNoDirectMap.Flag) != 0)
+            throw new ArgumentException("GUEST_MEMFD_FLAG_NO_DIRECT_MAP (1 << 2) is modeled by GuestMemfdNoDirectMap; leave it out of ExtraGuestMemfdFlags", nameof(config));
     }
 }

@@ -18,7 +18,13 @@ public enum GuestMemfdFlags : ulong
     Mmap = KvmConstants.GUEST_MEMFD_FLAG_MMAP,
     /// <summary>GUEST_MEMFD_FLAG_INIT_SHARED: pages start shared, so the host may fault them in.</summary>
     InitShared = KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED,
-    /// <summary>GUEST_MEMFD_FLAG_NO_DIRECT_MAP — PROPOSAL (direct-map removal series v9, unmerged).</summary>
+    /// <summary>
+    /// GUEST_MEMFD_FLAG_NO_DIRECT_MAP — PROPOSAL ("[PATCH v12 00/16] Direct Map Removal Support for guest_memfd",
+    /// unmerged; 1 &lt;&lt; 2 since v8): the file's memory leaves the kernel's direct map. Listed in
+    /// KVM_CAP_GUEST_MEMFD_FLAGS for VMs whose arch supports it (x86: not TDX or SNP; arm64: with FEAT_S2FWB), needs no
+    /// other flag; GUP on the file's mappings fails (O_DIRECT, process_vm_readv, MADV_POPULATE, plain memslots over
+    /// the mapping), ordinary loads and stores through <see cref="GuestMapping"/> work.
+    /// </summary>
     NoDirectMap = 1UL << 2,
 }
 

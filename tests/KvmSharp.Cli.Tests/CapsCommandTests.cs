@@ -133,6 +133,7 @@ public sealed class CapsCommandTests
     [Theory]
     [InlineData("--arch", "x86_64")]
     [InlineData("--in-place-conversion")]
+    [InlineData("--no-direct-map")]
     [InlineData("--kernel-version", "6.8")]
     public void Emulator_only_options_are_usage_errors_on_linux(params string[] options)
     {

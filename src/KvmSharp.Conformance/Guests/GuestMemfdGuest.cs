@@ -22,7 +22,11 @@ internal static class GuestMemfdGuest
     private const byte DonePort = 0x10;
     private const byte FailPort = 0x11;
 
-    public static void Run(CaseContext ctx)
+    /// <summary>
+    /// test_guest_memfd_guest; <paramref name="extraFlags"/> are ORed into the file's flags and must be supported by the
+    /// default VM (the direct-map-removal series, [PATCH v12 14/16], adds GUEST_MEMFD_FLAG_NO_DIRECT_MAP).
+    /// </summary>
+    public static void Run(CaseContext ctx, GuestMemfdFlags extraFlags = GuestMemfdFlags.None)
     {
         RequireFlags(ctx);
         ulong size = (ulong)CaseContext.PageSize;
@@ -54,9 +58,9 @@ internal static class GuestMemfdGuest
             a.hlt();
         }, Gpa, size);
         var vm = guest.Vm;
-        AssertFlags(vm);
+        AssertFlags(vm, extraFlags);
 
-        using var gmem = vm.CreateGuestMemfd(size, GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared);
+        using var gmem = vm.CreateGuestMemfd(size, GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared | extraFlags);
         using var slot = vm.AddGuestMemfdSlot(Slot, Gpa, size, gmem, mapForUserspace: false);
         Assert.Null(slot.Mapping);
         guest.IdentityMap(Gpa);
@@ -168,9 +172,10 @@ internal static class GuestMemfdGuest
             CaseContext.Skip("KVM_CAP_GUEST_MEMFD_FLAGS is 0 on /dev/kvm");
     }
 
-    private static void AssertFlags(Vm vm)
+    private static void AssertFlags(Vm vm, GuestMemfdFlags extraFlags = GuestMemfdFlags.None)
     {
         var flags = vm.SupportedGuestMemfdFlags;
+        Assert.True((flags & extraFlags) == extraFlags, $"Default VM type should support {extraFlags.ToKernelString()}, supported flags = {flags.ToKernelString()}");
         Assert.True(flags.HasFlag(GuestMemfdFlags.Mmap), $"Default VM type should support MMAP, supported flags = {flags.ToKernelString()}");
         Assert.True(flags.HasFlag(GuestMemfdFlags.InitShared), $"Default VM type should support INIT_SHARED, supported flags = {flags.ToKernelString()}");
     }

@@ -68,6 +68,8 @@ internal sealed class Stage2Access(Kvm kvm)
         // a write to a dirty-logged slot marks the page (mark_page_dirty_in_slot).
         if (write) slot.MarkDirty(gfn);
         ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << EmulatorConfig.PageShift) + (ulong)offset;
+        // __kvm_faultin_pfn's GUP refuses a NO_DIRECT_MAP guest_memfd mapping ([PATCH v12 06/16]): -EFAULT.
+        if (kvm.Kernel.GupRefuses(hva)) return new(Stage2Status.Error, Vfs.Err.EFAULT);
         // Anonymous memory mapped through this kernel is used directly (its munmap waits for this instruction to end:
         // EmulatedKernel.ForgetAnonymous); other addresses through the checked process_vm_readv/writev.
         if (kvm.Kernel.IsDirectlyUsable((nint)hva, (ulong)data.Length, write))

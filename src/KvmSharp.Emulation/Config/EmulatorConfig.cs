@@ -40,9 +40,31 @@ public sealed record EmulatorConfig
 
     /// <summary>
     /// guest_memfd flags accepted beyond MMAP|INIT_SHARED, with no behaviour of their own (e.g. a future bit above 31
-    /// to exercise KVM_CAP_GUEST_MEMFD_FLAGS_HI, or NO_DIRECT_MAP of the direct-map-removal series).
+    /// to exercise KVM_CAP_GUEST_MEMFD_FLAGS_HI). NO_DIRECT_MAP with its behaviour is <see cref="GuestMemfdNoDirectMap"/>;
+    /// both at once are refused.
     /// </summary>
     public ulong ExtraGuestMemfdFlags { get; init; }
+
+    /// <summary>
+    /// Applies "[PATCH v12 00/16] Direct Map Removal Support for guest_memfd" (unmerged, on 6.18+):
+    /// GUEST_MEMFD_FLAG_NO_DIRECT_MAP (1 &lt;&lt; 2) in KVM_CAP_GUEST_MEMFD_FLAGS (always on /dev/kvm; per VM as
+    /// kvm_arch_gmem_supports_no_direct_map decides, see <see cref="CanSetDirectMap"/> and <see cref="Arm64Stage2Fwb"/>),
+    /// and AS_NO_DIRECT_MAP on such files (GUP refused). Off in every preset; never on in a LikeThisHost preset, which
+    /// the differential fuzzer compares with the real kernel.
+    /// </summary>
+    public bool GuestMemfdNoDirectMap { get; init; }
+
+    /// <summary>
+    /// The host's can_set_direct_map() (include/linux/set_memory.h): true on x86_64; on arm64 only with a page-granular
+    /// direct map (rodata_full, the default, debug_pagealloc or KFENCE). Only read with <see cref="GuestMemfdNoDirectMap"/>.
+    /// </summary>
+    public bool CanSetDirectMap { get; init; } = true;
+
+    /// <summary>
+    /// arm64 cpus_have_final_cap(ARM64_HAS_STAGE2_FWB) (FEAT_S2FWB, ARMv8.4): [PATCH v12 09/16] requires it for
+    /// NO_DIRECT_MAP. Only read on arm64 with <see cref="GuestMemfdNoDirectMap"/>.
+    /// </summary>
+    public bool Arm64Stage2Fwb { get; init; } = true;
 
     /// <summary>KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES: 250 in [PATCH v8 17/46]; unmerged, may change.</summary>
     public int GuestMemfdMemoryAttributesCap { get; init; } = 250;

@@ -43,9 +43,10 @@ internal sealed class GmemInode
     private readonly NumaState _numa;
     private readonly bool _mempolicy;
 
-    private GmemInode(ulong ino, long size, ulong flags, int memfd, ulong initialAttributes, NumaState numa, bool mempolicy)
+    private GmemInode(ulong ino, long size, ulong flags, int memfd, ulong initialAttributes, NumaState numa, bool mempolicy, bool noDirectMap)
     {
         Ino = ino;
+        NoDirectMap = noDirectMap;
         Size = size;
         Flags = flags;
         MemfdFd = memfd;
@@ -74,6 +75,12 @@ internal sealed class GmemInode
     public bool InitShared => (Flags & KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED) != 0;
 
     /// <summary>
+    /// AS_NO_DIRECT_MAP on the mapping ([PATCH v12 10/16] __kvm_gmem_create: mapping_set_no_direct_map when created with
+    /// GUEST_MEMFD_FLAG_NO_DIRECT_MAP; see <see cref="GmemNoDirectMap"/>): GUP refuses every mapping of the file.
+    /// </summary>
+    public bool NoDirectMap { get; }
+
+    /// <summary>
     /// [PATCH v8 01/46] the per-inode maple tree of attributes over [0, i_size/PAGE_SIZE): PRIVATE unless
     /// INIT_SHARED. Read here; changed only through <see cref="SetAttributes"/>.
     /// </summary>
@@ -83,7 +90,7 @@ internal sealed class GmemInode
     /// Creates the inode and its backing file; -errno (EMFILE, ENOMEM …) when the host refuses.
     /// <paramref name="exactResidency"/> asks for an order-0 backing (see <see cref="GmemBacking"/>).
     /// </summary>
-    public static long Create(ulong ino, long size, ulong flags, bool exactResidency, NumaState numa, bool mempolicy, out GmemInode? inode)
+    public static long Create(ulong ino, long size, ulong flags, bool exactResidency, NumaState numa, bool mempolicy, bool noDirectMap, out GmemInode? inode)
     {
         inode = null;
         long fd = GmemBacking.Create(exactResidency);
@@ -96,7 +103,7 @@ internal sealed class GmemInode
             return Err.ENOMEM;
         }
         ulong init = (flags & KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED) != 0 ? 0 : KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE;
-        inode = new GmemInode(ino, size, flags, (int)fd, init, numa, mempolicy);
+        inode = new GmemInode(ino, size, flags, (int)fd, init, numa, mempolicy, noDirectMap);
         return 0;
     }
 

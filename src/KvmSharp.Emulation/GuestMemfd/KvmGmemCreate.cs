@@ -10,13 +10,16 @@ internal static class KvmGmemCreate
 {
     /// <summary>
     /// kvm_gmem_get_supported_flags(kvm): MMAP always; INIT_SHARED when kvm is NULL (/dev/kvm) or the arch allows
-    /// shared gmem for this VM; plus the configured extra flags. Before 6.18 kvm_gmem_create's valid_flags was 0.
+    /// shared gmem for this VM; NO_DIRECT_MAP with the direct-map-removal proposal ([PATCH v12 10/16]: when kvm is NULL
+    /// or kvm_arch_gmem_supports_no_direct_map); plus the configured extra flags. Before 6.18 kvm_gmem_create's
+    /// valid_flags was 0. KVM_CAP_GUEST_MEMFD_FLAGS and the proposed FLAGS_HI both read this one set.
     /// </summary>
     public static ulong SupportedFlags(EmulatedKernel kernel, Kvm? kvm)
     {
         if (!kernel.Config.Generation.HasGmemMmap()) return 0;
         ulong flags = KvmConstants.GUEST_MEMFD_FLAG_MMAP;
         if (kvm is null || kernel.Arch.SupportsGmemInitShared(kvm)) flags |= KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED;
+        if (GmemNoDirectMap.Supported(kernel, kvm)) flags |= GmemNoDirectMap.Flag;
         return flags | kernel.Config.ExtraGuestMemfdFlags;
     }
 
@@ -29,7 +32,9 @@ internal static class KvmGmemCreate
 
     private static long Create(Kvm kvm, in kvm_create_guest_memfd args)
     {
-        // flags & ~kvm_gmem_get_supported_flags(kvm) → EINVAL (checked before the size).
+        // flags & ~kvm_gmem_get_supported_flags(kvm) → EINVAL (checked before the size). NO_DIRECT_MAP where the arch
+        // does not support it (TDX/SNP, no can_set_direct_map(), arm64 without FEAT_S2FWB) fails here too: v12 10/16
+        // adds no check of its own, and none against MMAP/INIT_SHARED.
         if ((args.flags & ~SupportedFlags(kvm.Kernel, kvm)) != 0) return Err.EINVAL;
         // size is a signed loff_t: <= 0 (0 or >= 2^63) or not page aligned → EINVAL. reserved[] is not checked.
         long size = (long)args.size;

@@ -122,6 +122,9 @@ internal sealed class GuestPhysicalMemory : IDisposable
         // (KVM_PFN_ERR_RO_FAULT → RET_PF_EMULATE).
         if (write && (slot.Flags & KvmConstants.KVM_MEM_READONLY) != 0) return GpaResult.Mmio(gpa);
         hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << PageShift) + (gpa & PageMask);
+        // hva_to_pfn: GUP refuses a mapping of a NO_DIRECT_MAP guest_memfd ([PATCH v12 06/16]) → KVM_PFN_ERR_FAULT →
+        // kvm_handle_error_pfn: memory fault exit, -EFAULT (gmem slots do not get here: kvm_gmem_get_pfn serves them).
+        if (_kvm.Kernel.GupRefuses(hva)) return GpaResult.Fault(Err.EFAULT, gpa, false);
         // Anonymous memory mapped through this kernel is used directly and cached like a mapped pfn: its munmap
         // invalidates and waits for vCPUs first (EmulatedKernel.ForgetAnonymous). A dirty-logged slot is cached
         // read-only, so every write still faults here and is marked (KVM write-protects logged pages the same way).

@@ -23,7 +23,7 @@ internal static class OracleExclusions
             "KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2");
         Add("PROPOSAL: KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES, in-place conversion v8 (unmerged; RFCs used other numbers)",
             "KvmCaps.KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES");
-        Add("PROPOSAL: GUEST_MEMFD_FLAG_NO_DIRECT_MAP, '[PATCH v9 07/13] KVM: guest_memfd: Add flag to remove from direct map' (unmerged)",
+        Add("PROPOSAL: GUEST_MEMFD_FLAG_NO_DIRECT_MAP, '[PATCH v12 10/16] KVM: guest_memfd: Add flag to remove from direct map' (unmerged; 1ULL << 2 since v8)",
             "KvmConstants.GUEST_MEMFD_FLAG_NO_DIRECT_MAP");
         Add("PROPOSAL: struct kvm_memory_attributes2, in-place conversion v8 [PATCH v8 14/46] (unmerged)",
             "kvm_memory_attributes2 (size)", "kvm_memory_attributes2.offset", "kvm_memory_attributes2.size",

@@ -63,12 +63,14 @@ internal static class GetMempolicy
 
     /// <summary>
     /// lookup_node: get_user_pages_fast(addr, 1, 0) faults the page in for reading (a guest_memfd page the fault path
-    /// refuses — private, beyond EOF — is EFAULT), then page_to_nid; an untouched anonymous page reads as the zero
+    /// refuses — private, beyond EOF — is EFAULT, and so is any page of a NO_DIRECT_MAP file: GUP refuses it), then page_to_nid; an untouched anonymous page reads as the zero
     /// page, on the local node.
     /// </summary>
     private static long LookupNode(EmulatedKernel kernel, NumaArea area, ulong address)
     {
         ulong page = address & ~(ulong)(EmulatorConfig.PageSize - 1);
+        // GUP's check_vma_flags refuses a NO_DIRECT_MAP guest_memfd mapping before any fault ([PATCH v12 06/16]).
+        if (area.Gmem is { } ndm && GuestMemfd.GmemNoDirectMap.IsSet(ndm.GmemInode)) return Err.EFAULT;
         if (area.Gmem is { } gmem && EmulatedKernel.FaultUserMapping(gmem.GmemInode, area.PgOff(page)) is not null) return Err.EFAULT;
         Span<byte> one = stackalloc byte[1];
         if (HostMemory.ReadProcessMemory(page, one) != 1) return Err.EFAULT;
