@@ -1,0 +1,575 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kvmsharp_guest.h — the KvmSharp micro-VM guest ABI (version 4) for C guests, in one freestanding header.
+ *
+ * Include it and write ordinary functions: the host calls any global function of your ELF by name as a SysV call
+ * (kvmsharp run guest.elf --call add:2,3, vm.Call("add", 2, 3)), and vm.Run() enters `_start` (the ELF entry) the
+ * same way. Returning from a function ends the call with outcome exit, status 0, result = the return value;
+ * kvms_exit(n) ends it with status n. GUEST-ABI.md (shipped beside this header) explains every number below.
+ *
+ * Build (gcc or clang, C99 or later; no libc, no start-up files — the host sets up stack and long mode before it
+ * calls you):
+ *   gcc -std=gnu11 -O2 -ffreestanding -nostdlib -static -fno-pie -fno-stack-protector -mno-red-zone \
+ *       -mgeneral-regs-only -fcf-protection=none -fno-asynchronous-unwind-tables \
+ *       -Wl,-Ttext-segment=0x100000 -Wl,-z,max-page-size=0x1000 -Wl,--build-id=none -o guest.elf guest.c
+ * Why these flags: the image must be a static non-PIE ELF loaded at KVMS_IMAGE_BASE; there is no libc and no
+ * stack-protector canary; interrupts are off but the VMM's exception handlers run on their own stack (IST1), so
+ * -mno-red-zone is belt and braces; -mgeneral-regs-only keeps the compiler from vectorising loops with SSE, which
+ * the emulated kernel and kvm_pvm hosts (software nested KVM) emulate only in part (GUEST-ABI.md, "The machine").
+ * Do not strip the ELF: the host finds your functions in .symtab.
+ *
+ * Every name starts with kvms_ / KVMS_. Every constant is a twin of one in KvmSharp.Vmm's C# source (Layout.cs,
+ * Ports.cs, CallRegion.cs, HostCallBlock.cs, ExceptionBlock.cs, HostCallStatus.cs …), named mechanically:
+ * KVMS_ + a prefix per C# class + the member's name in UPPER_SNAKE_CASE (CallRegion.InputPtr → KVMS_CALL_INPUT_PTR).
+ * A test of KvmSharp compiles this header and compares every KVMS_ constant with its twin, both ways.
+ *
+ * Define KVMSHARP_GUEST_MEMFUNCS before including it in exactly one file to get memcpy, memmove, memset and memcmp:
+ * gcc and clang may call them for struct copies, array initialisers and loops even with -ffreestanding.
+ */
+#ifndef KVMSHARP_GUEST_H
+#define KVMSHARP_GUEST_H
+
+#if !defined(__x86_64__)
+#error "kvmsharp_guest.h: KvmSharp micro-VM guests are x86-64 programs (compile with an x86-64 gcc or clang)"
+#endif
+
+/* Fixed-width types from the compiler's own macros: no <stdint.h>, so the header needs no C library at all. */
+typedef __UINT8_TYPE__ kvms_u8;
+typedef __UINT16_TYPE__ kvms_u16;
+typedef __UINT32_TYPE__ kvms_u32;
+typedef __UINT64_TYPE__ kvms_u64;
+typedef __INT64_TYPE__ kvms_i64;
+
+/* ---- The ABI version (CallRegion.VersionValue) and the call region's magic ("KVMS" little-endian) ---- */
+#define KVMS_ABI_VERSION 4u
+#define KVMS_CALL_VERSION_VALUE 4u
+#define KVMS_CALL_MAGIC_VALUE 0x534D564Bu
+
+/* ---- Memory map (Arch/X86_64/Layout.cs; guest-physical = guest-virtual, identity-mapped) ---- */
+#define KVMS_PAGE_SIZE 0x1000ull             /* 4 KiB pages map the first 2 MiB */
+#define KVMS_LARGE_PAGE_SIZE 0x200000ull     /* 2 MiB pages map the rest */
+#define KVMS_NULL_GUARD 0x0ull               /* page 0 is not mapped: a null dereference is a #PF */
+#define KVMS_GDT 0x1000ull
+#define KVMS_PML4 0x2000ull                  /* CR3; the page tables are yours to break, at your own risk */
+#define KVMS_PDPT 0x3000ull
+#define KVMS_PD 0x4000ull
+#define KVMS_PT 0x5000ull
+#define KVMS_TRAMPOLINE 0x6000ull            /* the return address of every call (host code) */
+#define KVMS_STACK_GUARD 0x7000ull           /* not mapped: a stack overflow faults */
+#define KVMS_STACK_BOTTOM 0x8000ull
+#define KVMS_STACK_TOP 0x28000ull            /* initial RSP = KVMS_STACK_TOP - 8 */
+#define KVMS_CALL_REGION 0x28000ull          /* struct kvms_call_region */
+#define KVMS_CALL_DATA 0x29000ull            /* input bytes arrive here; output bytes must lie in [CALL_DATA, CALL_DATA_END) */
+#define KVMS_CALL_DATA_END 0xFC000ull
+#define KVMS_EXCEPTION_HANDLERS 0xFC000ull   /* host code */
+#define KVMS_IDT 0xFD000ull
+#define KVMS_TSS 0xFD200ull
+#define KVMS_EXCEPTION_BLOCK 0xFE000ull      /* struct kvms_exception_block */
+#define KVMS_EXCEPTION_STACK 0xFF000ull
+#define KVMS_EXCEPTION_STACK_TOP 0x100000ull
+#define KVMS_IMAGE_BASE 0x100000ull          /* link your image here (-Wl,-Ttext-segment=0x100000) */
+#define KVMS_MIN_MEMORY_SIZE 0x200000ull     /* guest memory: a multiple of 2 MiB in [MIN, MAX] */
+#define KVMS_MAX_MEMORY_SIZE 0x40000000ull
+#define KVMS_MEMORY_BASE 0x0ull
+
+/* ---- Descriptor tables the VMM installs (Gdt.cs, Idt.cs, Tss.cs) ---- */
+#define KVMS_GDT_CODE_SELECTOR 0x08u         /* CS: 64-bit code */
+#define KVMS_GDT_DATA_SELECTOR 0x10u         /* DS ES FS GS SS */
+#define KVMS_GDT_TSS_SELECTOR 0x18u          /* TR */
+#define KVMS_IDT_VECTORS 32u                 /* gates for vectors 0-31 (CPU exceptions) */
+#define KVMS_IDT_LIMIT 0x1FFu
+#define KVMS_IDT_IST 1u                      /* every gate uses IST1 = KVMS_EXCEPTION_STACK_TOP */
+#define KVMS_TSS_LIMIT 0x67u
+#define KVMS_TSS_IST1 0x24ull                /* offset of IST1 in the TSS */
+#define KVMS_TSS_IO_MAP_BASE 0x66ull
+
+/* ---- I/O ports (GuestAbi/Ports.cs). Any other port ends the guest as unknown_port ---- */
+#define KVMS_PORT_COM1 0x3F8u                /* OUT: THR, prints a byte; IN COM1+5 (LSR) reads 0x60, always ready */
+#define KVMS_PORT_COM1_LENGTH 8u
+#define KVMS_PORT_EXIT 0x500u                /* OUT 8/16/32-bit: exit with status = the value */
+#define KVMS_PORT_RETURN 0x501u              /* the trampoline's: the call returns, result from the call region */
+#define KVMS_PORT_HOST_CALL 0x502u           /* OUT anything: call the host function named in the host-call block */
+#define KVMS_PORT_EXCEPTION 0x503u           /* the VMM's exception handler reports the exception block */
+#define KVMS_PORT_HYPERCALL_BASE 0x500u
+#define KVMS_PORT_HYPERCALL_LENGTH 2u
+
+/* ---- Call region (GuestAbi/CallRegion.cs): field offsets from KVMS_CALL_REGION, then the struct ---- */
+#define KVMS_CALL_MAGIC 0x00ull              /* u32 */
+#define KVMS_CALL_VERSION 0x04ull            /* u32 */
+#define KVMS_CALL_ENTRY 0x08ull              /* u64: the called function; everything from here on is cleared per call */
+#define KVMS_CALL_ARG_COUNT 0x10ull
+#define KVMS_CALL_ARGS 0x18ull               /* u64[6], the same values as RDI RSI RDX RCX R8 R9 */
+#define KVMS_CALL_INPUT_PTR 0x48ull          /* KVMS_CALL_DATA, or 0 without input */
+#define KVMS_CALL_INPUT_LEN 0x50ull
+#define KVMS_CALL_RESULT 0x58ull             /* RAX at return (the trampoline writes it) */
+#define KVMS_CALL_OUTPUT_PTR 0x60ull         /* set by the guest: bytes to hand back */
+#define KVMS_CALL_OUTPUT_LEN 0x68ull
+#define KVMS_CALL_FEATURES 0x70ull           /* version 3 */
+#define KVMS_CALL_HEADER_SIZE 0x78u
+#define KVMS_CALL_MAX_ARGS 6u
+#define KVMS_CALL_FEATURE_PRIVATE_MEMORY 0x1ull /* features bit 0: KVMS_HC_MAP_GPA_RANGE is served */
+
+struct kvms_call_region {
+    kvms_u32 magic;
+    kvms_u32 version;
+    kvms_u64 entry;
+    kvms_u64 arg_count;
+    kvms_u64 args[KVMS_CALL_MAX_ARGS];
+    kvms_u64 input_ptr;
+    kvms_u64 input_len;
+    kvms_u64 result;
+    kvms_u64 output_ptr;
+    kvms_u64 output_len;
+    kvms_u64 features;
+};
+
+/* ---- Host-call block (GuestAbi/HostCallBlock.cs, HostCalls/HostFunctions.cs) ---- */
+#define KVMS_HOSTCALL_OFFSET 0x100ull        /* from KVMS_CALL_REGION */
+#define KVMS_HOSTCALL_BASE 0x28100ull
+#define KVMS_HOSTCALL_FUNCTION 0x00ull       /* u64 id; KVMS_HOSTCALL_RESOLVE_ID = resolve(name_ptr, name_len) */
+#define KVMS_HOSTCALL_ARGS 0x08ull           /* u64[6] */
+#define KVMS_HOSTCALL_RESULT 0x38ull
+#define KVMS_HOSTCALL_STATUS 0x40ull         /* a KVMS_STATUS_ value */
+#define KVMS_HOSTCALL_SIZE 0x48u
+#define KVMS_HOSTCALL_MAX_ARGS 6u
+#define KVMS_HOSTCALL_RESOLVE_ID 0u
+#define KVMS_HOSTCALL_MAX_NAME_LENGTH 64u    /* resolve takes 1-64 bytes of UTF-8 */
+
+struct kvms_hostcall_block {
+    kvms_u64 function;
+    kvms_u64 args[KVMS_HOSTCALL_MAX_ARGS];
+    kvms_u64 result;
+    kvms_u64 status;
+};
+
+/* Host-call statuses (HostCalls/HostCallStatus.cs). From KVMS_STATUS_FIRST_APPLICATION_STATUS on, the function's own. */
+#define KVMS_STATUS_OK 0ull
+#define KVMS_STATUS_UNKNOWN_FUNCTION 1ull    /* no function has this id (resolve: this name); nothing ran, like ENOSYS */
+#define KVMS_STATUS_BAD_POINTER 2ull         /* a pointer you passed is not guest memory, on an unmapped or private page */
+#define KVMS_STATUS_BAD_ARGUMENT 3ull
+#define KVMS_STATUS_FAILED 4ull              /* the function refused the request */
+#define KVMS_STATUS_FIRST_APPLICATION_STATUS 0x100ull
+
+/* ---- Exception block (GuestAbi/ExceptionBlock.cs, version 4): what the VMM's handler reports ---- */
+#define KVMS_EXCEPTION_BASE 0xFE000ull
+#define KVMS_EXCEPTION_VECTOR 0x00ull
+#define KVMS_EXCEPTION_ERROR_CODE 0x08ull
+#define KVMS_EXCEPTION_RIP 0x10ull
+#define KVMS_EXCEPTION_CS 0x18ull
+#define KVMS_EXCEPTION_RFLAGS 0x20ull
+#define KVMS_EXCEPTION_RSP 0x28ull
+#define KVMS_EXCEPTION_SS 0x30ull
+#define KVMS_EXCEPTION_CR2 0x38ull
+#define KVMS_EXCEPTION_SIZE 0x40u
+
+struct kvms_exception_block {
+    kvms_u64 vector;
+    kvms_u64 error_code;
+    kvms_u64 rip;
+    kvms_u64 cs;
+    kvms_u64 rflags;
+    kvms_u64 rsp;
+    kvms_u64 ss;
+    kvms_u64 cr2;
+};
+
+/* ---- CPUID as the sandbox shapes it (Arch/X86_64/GuestCpuid.cs) ---- */
+#define KVMS_CPUID_KVM_SIGNATURE_LEAF 0x40000000u /* EAX = highest hypervisor leaf, EBX ECX EDX = "KVMKVMKVM\0\0\0" */
+#define KVMS_CPUID_KVM_FEATURES_LEAF 0x40000001u  /* all zero: no paravirtual features */
+#define KVMS_CPUID_TIMING_LEAF 0x40000010u        /* EAX = TSC kHz */
+#define KVMS_CPUID_SVM_FEATURES_LEAF 0x8000000Au  /* reads zero: no nested virtualization */
+#define KVMS_CPUID_LEAF1_ECX_VMX (1u << 5)        /* clear */
+#define KVMS_CPUID_EXT_LEAF1_ECX_SVM (1u << 2)    /* leaf 0x80000001 ECX: clear */
+#define KVMS_CPUID_LEAF1_ECX_X2APIC (1u << 21)    /* clear: no interrupt controller */
+#define KVMS_CPUID_LEAF1_ECX_TSC_DEADLINE (1u << 24) /* clear */
+#define KVMS_CPUID_LEAF1_ECX_HYPERVISOR (1u << 31) /* set */
+#define KVMS_CPUID_LEAF1_EDX_HTT (1u << 28)       /* clear (set on kvm_pvm hosts) */
+#define KVMS_CPUID_LEAF7_EDX_AMX ((1u << 22) | (1u << 24) | (1u << 25)) /* clear: no AMX */
+#define KVMS_CPUID_XCR_AMX ((1u << 17) | (1u << 18))                   /* XCR0 bits the sandbox never offers */
+
+/* ---- Private memory (version 3): KVM_HC_MAP_GPA_RANGE (KvmSharp.Abi.KvmPara, the kernel's names) ---- */
+#define KVMS_HC_MAP_GPA_RANGE 12ull               /* VMCALL number in RAX */
+#define KVMS_MAP_GPA_RANGE_ENCRYPTED (1ull << 4)  /* attributes bit 4: make private */
+#define KVMS_MAP_GPA_RANGE_DECRYPTED 0ull         /* make shared */
+#define KVMS_MAP_GPA_RANGE_PAGE_SZ_MASK 0xFull    /* bits 3:0: a page-size hint, ignored */
+#define KVMS_MAP_GPA_RANGE_PAGE_SZ_4K 0ull
+#define KVMS_MAP_GPA_RANGE_PAGE_SZ_2M (1ull << 0)
+#define KVMS_MAP_GPA_RANGE_PAGE_SZ_1G (1ull << 1)
+/* The hypercall returns 0 or the negative of one of these (RAX = -KVMS_EINVAL …). */
+#define KVMS_EPERM 1ll                            /* the range touches [0, KVMS_IMAGE_BASE): host pages stay shared */
+#define KVMS_EFAULT 14ll                          /* the range is not guest memory */
+#define KVMS_EINVAL 22ll                          /* unaligned, zero pages, reserved bits, or the kernel refused */
+#define KVMS_ENOSYS 1000ll                        /* no such hypercall (upstream, without private memory) */
+
+/* The layout's own arithmetic, checked where the header is compiled: a typo in one number fails the build. (A
+ * negative array size rather than _Static_assert, which C99 lacks.) */
+typedef char kvms_check_hostcall_base[(KVMS_HOSTCALL_BASE == KVMS_CALL_REGION + KVMS_HOSTCALL_OFFSET) ? 1 : -1];
+typedef char kvms_check_exception_base[(KVMS_EXCEPTION_BASE == KVMS_EXCEPTION_BLOCK) ? 1 : -1];
+typedef char kvms_check_abi_version[(KVMS_ABI_VERSION == KVMS_CALL_VERSION_VALUE) ? 1 : -1];
+typedef char kvms_check_call_region_size[(sizeof(struct kvms_call_region) == KVMS_CALL_HEADER_SIZE) ? 1 : -1];
+typedef char kvms_check_call_input_ptr[(__builtin_offsetof(struct kvms_call_region, input_ptr) == KVMS_CALL_INPUT_PTR) ? 1 : -1];
+typedef char kvms_check_call_features[(__builtin_offsetof(struct kvms_call_region, features) == KVMS_CALL_FEATURES) ? 1 : -1];
+typedef char kvms_check_hostcall_size[(sizeof(struct kvms_hostcall_block) == KVMS_HOSTCALL_SIZE) ? 1 : -1];
+typedef char kvms_check_hostcall_status[(__builtin_offsetof(struct kvms_hostcall_block, status) == KVMS_HOSTCALL_STATUS) ? 1 : -1];
+typedef char kvms_check_exception_size[(sizeof(struct kvms_exception_block) == KVMS_EXCEPTION_SIZE) ? 1 : -1];
+
+/* ==== Functions ==== */
+
+/* The host writes these structures between the guest's instructions (a call's arguments, a host call's answer), so
+ * every access goes through a volatile pointer: the compiler must not cache a field across an OUT. */
+static inline volatile struct kvms_call_region *kvms_call_region(void)
+{
+    return (volatile struct kvms_call_region *)KVMS_CALL_REGION;
+}
+
+static inline volatile struct kvms_hostcall_block *kvms_hostcall_block(void)
+{
+    return (volatile struct kvms_hostcall_block *)KVMS_HOSTCALL_BASE;
+}
+
+/* The exception block is written by the VMM's handler, which then ends the guest: a guest reads it only if it
+ * installed its own IDT and wants to report through the VMM's format (GUEST-ABI.md, "Exceptions"). */
+static inline volatile struct kvms_exception_block *kvms_exception_block(void)
+{
+    return (volatile struct kvms_exception_block *)KVMS_EXCEPTION_BLOCK;
+}
+
+/* ---- Port I/O: one VM exit per access ---- */
+static inline void kvms_outb(kvms_u16 port, kvms_u8 value)
+{
+    __asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port) : "memory");
+}
+
+static inline void kvms_outl(kvms_u16 port, kvms_u32 value)
+{
+    __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port) : "memory");
+}
+
+static inline kvms_u8 kvms_inb(kvms_u16 port)
+{
+    kvms_u8 value;
+    __asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port) : "memory");
+    return value;
+}
+
+/* ---- Ending the guest ---- */
+
+/* Ends the guest (not just this call) with outcome exit and this status; the micro-VM takes the next call as it is. */
+__attribute__((noreturn)) static inline void kvms_exit(kvms_u32 status)
+{
+    kvms_outl(KVMS_PORT_EXIT, status);
+    /* The host never resumes after the exit port; the loop only tells the compiler so. */
+    for (;;) __asm__ volatile("hlt");
+}
+
+/* ---- Console: COM1's transmit register ----
+ * No wait on the line status register: the VMM's LSR always reads "transmitter empty" (0x60), and each IN would cost
+ * one more VM exit per byte. No `rep outsb` either (one exit per page upstream) because the emulated kernel's
+ * interpreter does not take string I/O: one OUT per byte works on every kernel. */
+static inline void kvms_putc(char c)
+{
+    kvms_outb(KVMS_PORT_COM1, (kvms_u8)c);
+}
+
+static inline void kvms_write(const char *s, kvms_u64 n)
+{
+    for (kvms_u64 i = 0; i < n; i++) kvms_putc(s[i]);
+}
+
+static inline kvms_u64 kvms_strlen(const char *s)
+{
+    kvms_u64 n = 0;
+    while (s[n]) n++;
+    return n;
+}
+
+static inline void kvms_print(const char *s)
+{
+    while (*s) kvms_putc(*s++);
+}
+
+/* Unsigned decimal, no padding ("0", "18446744073709551615"). */
+static inline void kvms_print_u64(kvms_u64 v)
+{
+    char digits[20];
+    int n = 0;
+    do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (n) kvms_putc(digits[--n]);
+}
+
+/* Signed decimal ("-22"). */
+static inline void kvms_print_i64(kvms_i64 v)
+{
+    if (v < 0) { kvms_putc('-'); kvms_print_u64((kvms_u64)0 - (kvms_u64)v); }
+    else kvms_print_u64((kvms_u64)v);
+}
+
+/* Hexadecimal with 0x and uppercase digits, no padding ("0x0", "0x534D564B"), as GUEST-ABI.md writes numbers. */
+static inline void kvms_print_hex(kvms_u64 v)
+{
+    char digits[16];
+    int n = 0;
+    do { digits[n++] = "0123456789ABCDEF"[v & 0xF]; v >>= 4; } while (v);
+    kvms_putc('0');
+    kvms_putc('x');
+    while (n) kvms_putc(digits[--n]);
+}
+
+/* ---- The current call (GUEST-ABI.md, "Calls") ---- */
+
+/* The ABI version the host speaks (KVMS_ABI_VERSION or later: versions only add), or 0 if the call region does not
+ * hold the magic — i.e. this is not a KvmSharp micro-VM. */
+static inline kvms_u32 kvms_abi_version(void)
+{
+    volatile struct kvms_call_region *c = kvms_call_region();
+    return c->magic == KVMS_CALL_MAGIC_VALUE ? c->version : 0;
+}
+
+/* How many integer arguments the host passed (0-6), and the i-th (0 beyond them). Your function also receives them
+ * as ordinary SysV parameters; these help a function that takes a variable number of them. */
+static inline kvms_u64 kvms_arg_count(void)
+{
+    return kvms_call_region()->arg_count;
+}
+
+static inline kvms_u64 kvms_arg(unsigned i)
+{
+    volatile struct kvms_call_region *c = kvms_call_region();
+    return i < c->arg_count && i < KVMS_CALL_MAX_ARGS ? c->args[i] : 0;
+}
+
+/* The call's input bytes (vm.Call(name, bytes)): at KVMS_CALL_DATA, or a null pointer and length 0 without input.
+ * Such a call also passes (ptr, len) as the first two arguments. */
+static inline const kvms_u8 *kvms_input(void)
+{
+    return (const kvms_u8 *)(kvms_u64)kvms_call_region()->input_ptr;
+}
+
+static inline kvms_u64 kvms_input_len(void)
+{
+    return kvms_call_region()->input_len;
+}
+
+/* Hands [data, data + len) back as the call's output (CallResult.Output), copied by the host when the call returns
+ * or exits. The bytes must lie in [KVMS_CALL_DATA, KVMS_CALL_DATA_END) — the host ignores any other range — so this
+ * returns -1 and sets nothing for a range outside it, 0 when set. */
+static inline int kvms_set_output(const void *data, kvms_u64 len)
+{
+    kvms_u64 p = (kvms_u64)data;
+    if (p < KVMS_CALL_DATA || p > KVMS_CALL_DATA_END || len > KVMS_CALL_DATA_END - p) return -1;
+    volatile struct kvms_call_region *c = kvms_call_region();
+    c->output_ptr = p;
+    c->output_len = len;
+    return 0;
+}
+
+/* Where output can be built without overwriting the input: the call data area after the input, 8-byte aligned.
+ * *capacity (if not null) receives how many bytes fit. */
+static inline kvms_u8 *kvms_output_buffer(kvms_u64 *capacity)
+{
+    kvms_u64 p = KVMS_CALL_DATA + ((kvms_input_len() + 7) & ~7ull);
+    if (p > KVMS_CALL_DATA_END) p = KVMS_CALL_DATA_END;
+    if (capacity) *capacity = KVMS_CALL_DATA_END - p;
+    return (kvms_u8 *)p;
+}
+
+/* Copies len bytes into kvms_output_buffer and hands them back: 0, or -1 (nothing set) when they do not fit.
+ * `rep movsb` rather than a loop, which the compiler could turn into a call to memcpy. */
+static inline int kvms_output(const void *data, kvms_u64 len)
+{
+    kvms_u64 capacity;
+    kvms_u8 *out = kvms_output_buffer(&capacity);
+    if (len > capacity) return -1;
+    const void *src = data;
+    void *dst = out;
+    kvms_u64 n = len;
+    __asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
+    return kvms_set_output(out, len);
+}
+
+/* The host's feature word (version 3), written before every call. */
+static inline kvms_u64 kvms_features(void)
+{
+    return kvms_call_region()->features;
+}
+
+/* ---- Host calls (GUEST-ABI.md, "Host calls") ----
+ * Write id and arguments into the block, OUT to KVMS_PORT_HOST_CALL, read result and status: one VM exit, the vCPU
+ * waits while the host function runs. Unused argument slots are written 0, so the host never sees a stale value.
+ * status (if not null) receives a KVMS_STATUS_ value or the function's own (>= KVMS_STATUS_FIRST_APPLICATION_STATUS);
+ * the return value is the function's result (meaningful when the status is KVMS_STATUS_OK). More than six arguments
+ * call nothing and answer KVMS_STATUS_BAD_ARGUMENT. */
+static inline kvms_u64 kvms_hostcall(kvms_u64 id, const kvms_u64 *args, unsigned count, kvms_u64 *status)
+{
+    if (count > KVMS_HOSTCALL_MAX_ARGS) {
+        if (status) *status = KVMS_STATUS_BAD_ARGUMENT;
+        return 0;
+    }
+    volatile struct kvms_hostcall_block *b = kvms_hostcall_block();
+    b->function = id;
+    for (unsigned i = 0; i < KVMS_HOSTCALL_MAX_ARGS; i++) b->args[i] = i < count ? args[i] : 0;
+    /* The "memory" clobber orders the OUT after the block's writes and before its reads. */
+    __asm__ volatile("outb %%al, %%dx" : : "a"(0), "d"((kvms_u16)KVMS_PORT_HOST_CALL) : "memory");
+    if (status) *status = b->status;
+    return b->result;
+}
+
+static inline kvms_u64 kvms_hostcall0(kvms_u64 id, kvms_u64 *status)
+{
+    return kvms_hostcall(id, 0, 0, status);
+}
+
+static inline kvms_u64 kvms_hostcall1(kvms_u64 id, kvms_u64 a0, kvms_u64 *status)
+{
+    kvms_u64 args[1] = { a0 };
+    return kvms_hostcall(id, args, 1, status);
+}
+
+static inline kvms_u64 kvms_hostcall2(kvms_u64 id, kvms_u64 a0, kvms_u64 a1, kvms_u64 *status)
+{
+    kvms_u64 args[2] = { a0, a1 };
+    return kvms_hostcall(id, args, 2, status);
+}
+
+static inline kvms_u64 kvms_hostcall3(kvms_u64 id, kvms_u64 a0, kvms_u64 a1, kvms_u64 a2, kvms_u64 *status)
+{
+    kvms_u64 args[3] = { a0, a1, a2 };
+    return kvms_hostcall(id, args, 3, status);
+}
+
+static inline kvms_u64 kvms_hostcall6(kvms_u64 id, kvms_u64 a0, kvms_u64 a1, kvms_u64 a2, kvms_u64 a3, kvms_u64 a4,
+                                      kvms_u64 a5, kvms_u64 *status)
+{
+    kvms_u64 args[6] = { a0, a1, a2, a3, a4, a5 };
+    return kvms_hostcall(id, args, 6, status);
+}
+
+/* The id of the host function named by len bytes at name (1-64), through the built-in resolve (id 0); on failure
+ * *status is KVMS_STATUS_UNKNOWN_FUNCTION (no such name) or KVMS_STATUS_BAD_ARGUMENT (empty or too long). Cache the
+ * id: resolve is one exit like any other host call. */
+static inline kvms_u64 kvms_resolve_n(const char *name, kvms_u64 len, kvms_u64 *status)
+{
+    return kvms_hostcall2(KVMS_HOSTCALL_RESOLVE_ID, (kvms_u64)name, len, status);
+}
+
+static inline kvms_u64 kvms_resolve(const char *name, kvms_u64 *status)
+{
+    return kvms_resolve_n(name, kvms_strlen(name), status);
+}
+
+/* ---- Time: the TSC is the only time source (no kvmclock: GUEST-ABI.md, "CPUID") ---- */
+static inline kvms_u64 kvms_rdtsc(void)
+{
+    kvms_u32 lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((kvms_u64)hi << 32) | lo;
+}
+
+static inline void kvms_cpuid(kvms_u32 leaf, kvms_u32 subleaf, kvms_u32 *eax, kvms_u32 *ebx, kvms_u32 *ecx,
+                              kvms_u32 *edx)
+{
+    kvms_u32 a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(leaf), "c"(subleaf));
+    if (eax) *eax = a;
+    if (ebx) *ebx = b;
+    if (ecx) *ecx = c;
+    if (edx) *edx = d;
+}
+
+/* The TSC rate in kHz from CPUID leaf 0x40000010, or 0 where the host does not report it: a kernel without the TSC
+ * rate (the signature leaf then says 0x40000001 is the highest) or a micro-VM without a CPUID table
+ * (CpuidPolicy.None: every leaf reads zero). Ticks × 1000 / kHz = microseconds (kvms_tsc_to_us). */
+static inline kvms_u32 kvms_tsc_khz(void)
+{
+    kvms_u32 max, b, c, d, khz;
+    kvms_cpuid(KVMS_CPUID_KVM_SIGNATURE_LEAF, 0, &max, &b, &c, &d);
+    /* "KVMKVMKVM\0\0\0" little-endian: a non-KVM CPU answers leaf 0x40000000 with unrelated numbers. */
+    if (b != 0x4B4D564Bu || c != 0x564B4D56u || d != 0x4Du || max < KVMS_CPUID_TIMING_LEAF) return 0;
+    kvms_cpuid(KVMS_CPUID_TIMING_LEAF, 0, &khz, 0, 0, 0);
+    return khz;
+}
+
+/* ticks of a TSC running at khz, in microseconds, without overflowing for any 64-bit tick count; 0 when khz is 0. */
+static inline kvms_u64 kvms_tsc_to_us(kvms_u64 ticks, kvms_u32 khz)
+{
+    if (khz == 0) return 0;
+    return ticks / khz * 1000 + ticks % khz * 1000 / khz;
+}
+
+/* ---- Private memory (version 3; GUEST-ABI.md, "Private memory") ---- */
+
+/* True when the VM has private memory and serves KVM_HC_MAP_GPA_RANGE (features bit 0). */
+static inline int kvms_has_private_memory(void)
+{
+    return (kvms_features() & KVMS_CALL_FEATURE_PRIVATE_MEMORY) != 0;
+}
+
+/* The raw hypercall: RAX = 12, RBX = gpa (4 KiB aligned), RCX = 4 KiB pages (> 0), RDX = attributes; returns 0 or
+ * -KVMS_EINVAL / -KVMS_EFAULT / -KVMS_EPERM. Only when kvms_has_private_memory(): without it a VMCALL may never
+ * return (kvm_pvm) or answers -KVMS_ENOSYS (upstream). kvms_make_private / kvms_make_shared check first. */
+static inline kvms_i64 kvms_map_gpa_range(kvms_u64 gpa, kvms_u64 pages, kvms_u64 attributes)
+{
+    kvms_i64 ret;
+    __asm__ volatile("vmcall"
+                     : "=a"(ret)
+                     : "a"(KVMS_HC_MAP_GPA_RANGE), "b"(gpa), "c"(pages), "d"(attributes)
+                     : "memory");
+    return ret;
+}
+
+/* Makes pages private (the host can no longer read or write them; you still can, the bytes stay): 0, a negative
+ * KVMS_E* answer, or -KVMS_ENOSYS without the hypercall being issued when the VM has no private memory. */
+static inline kvms_i64 kvms_make_private(const void *page, kvms_u64 pages)
+{
+    if (!kvms_has_private_memory()) return -KVMS_ENOSYS;
+    return kvms_map_gpa_range((kvms_u64)page, pages, KVMS_MAP_GPA_RANGE_ENCRYPTED);
+}
+
+static inline kvms_i64 kvms_make_shared(const void *page, kvms_u64 pages)
+{
+    if (!kvms_has_private_memory()) return -KVMS_ENOSYS;
+    return kvms_map_gpa_range((kvms_u64)page, pages, KVMS_MAP_GPA_RANGE_DECRYPTED);
+}
+
+/* ---- memcpy, memmove, memset, memcmp for the compiler (opt-in, one file) ----
+ * String instructions instead of loops: a loop here could itself be compiled into a call to the function it is in. */
+#ifdef KVMSHARP_GUEST_MEMFUNCS
+void *memcpy(void *dst, const void *src, __SIZE_TYPE__ n);
+void *memmove(void *dst, const void *src, __SIZE_TYPE__ n);
+void *memset(void *dst, int c, __SIZE_TYPE__ n);
+int memcmp(const void *a, const void *b, __SIZE_TYPE__ n);
+
+void *memcpy(void *dst, const void *src, __SIZE_TYPE__ n)
+{
+    void *d = dst;
+    __asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+    return dst;
+}
+
+void *memmove(void *dst, const void *src, __SIZE_TYPE__ n)
+{
+    if ((kvms_u64)dst <= (kvms_u64)src || (kvms_u64)dst >= (kvms_u64)src + n) return memcpy(dst, src, n);
+    /* Overlapping with dst above src: copy backwards from the last byte (DF set, then cleared as the ABI wants). */
+    void *d = (kvms_u8 *)dst + n - 1;
+    const void *s = (const kvms_u8 *)src + n - 1;
+    __asm__ volatile("std\n\trep movsb\n\tcld" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
+    return dst;
+}
+
+void *memset(void *dst, int c, __SIZE_TYPE__ n)
+{
+    void *d = dst;
+    __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+    return dst;
+}
+
+int memcmp(const void *a, const void *b, __SIZE_TYPE__ n)
+{
+    const volatile kvms_u8 *x = (const volatile kvms_u8 *)a, *y = (const volatile kvms_u8 *)b;
+    for (__SIZE_TYPE__ i = 0; i < n; i++)
+        if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
+    return 0;
+}
+#endif /* KVMSHARP_GUEST_MEMFUNCS */
+
+#endif /* KVMSHARP_GUEST_H */
