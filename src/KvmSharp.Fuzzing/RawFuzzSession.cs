@@ -325,7 +325,7 @@ internal sealed class RawFuzzSession
             KvmIoctls.KVM_GET_MSRS, KvmIoctls.KVM_SET_MSRS,
             KvmIoctls.KVM_GET_FPU, KvmIoctls.KVM_SET_FPU, KvmIoctls.KVM_GET_XCRS, KvmIoctls.KVM_SET_XCRS,
             KvmIoctls.KVM_GET_VCPU_EVENTS, KvmIoctls.KVM_SET_VCPU_EVENTS, KvmIoctls.KVM_GET_MP_STATE, KvmIoctls.KVM_SET_MP_STATE,
-            KvmIoctls.KVM_GET_DEBUGREGS, KvmIoctls.KVM_SET_DEBUGREGS, KvmIoctls.KVM_SET_GUEST_DEBUG,
+            KvmIoctls.KVM_GET_DEBUGREGS, KvmIoctls.KVM_SET_DEBUGREGS, KvmIoctls.KVM_SET_GUEST_DEBUG, KvmIoctls.KVM_INTERRUPT, KvmIoctls.KVM_NMI, KvmIoctls.KVM_X86_SET_MCE,
         ],
         FdKind.Gmem => [KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2],
         _ => [KvmIoctls.KVM_CHECK_EXTENSION],

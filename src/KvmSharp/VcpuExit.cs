@@ -28,6 +28,16 @@ public readonly ref struct VcpuExit
     /// </summary>
     public KvmExitReason Reason => (KvmExitReason)U32(KvmRunLayout.exit_reason);
 
+    /// <summary>
+    /// kvm_run.ready_for_interrupt_injection after this exit: the guest can take an interrupt now (RFLAGS.IF set, no
+    /// interrupt shadow, nothing queued), so <see cref="Vcpu.InjectInterrupt"/> is safe. Set on every
+    /// <see cref="KvmExitReason.KVM_EXIT_IRQ_WINDOW_OPEN"/>.
+    /// </summary>
+    public bool ReadyForInterruptInjection => _run[KvmRunLayout.ready_for_interrupt_injection] != 0;
+
+    /// <summary>kvm_run.if_flag after this exit: the guest's RFLAGS.IF.</summary>
+    public bool InterruptFlag => _run[KvmRunLayout.if_flag] != 0;
+
     // ---- KVM_EXIT_IO ----
     /// <summary>
     /// KVM_EXIT_IO: true for OUT/OUTS (guest to host), false for IN/INS (answer by writing <see cref="IoData"/>).

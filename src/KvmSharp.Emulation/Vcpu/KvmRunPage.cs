@@ -58,9 +58,16 @@ internal sealed class KvmRunPage : IDisposable
         set => BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.exit_reason, 4), value);
     }
 
-    /// <summary>post_kvm_run_save: if_flag, cr8 and apic_base mirror the vCPU after every KVM_RUN.</summary>
-    public void SaveState(bool interruptsEnabled, ulong cr8, ulong apicBase)
+    /// <summary>kvm_run.request_interrupt_window (userspace's, read when KVM_RUN starts: dm_request_for_irq_injection).</summary>
+    public bool RequestInterruptWindow => Volatile.Read(ref Bytes(KvmRunLayout.request_interrupt_window, 1)[0]) != 0;
+
+    /// <summary>
+    /// post_kvm_run_save: if_flag, cr8, apic_base and ready_for_interrupt_injection ("pic_in_kernel(vcpu-&gt;kvm) ||
+    /// kvm_vcpu_ready_for_interrupt_injection(vcpu)") mirror the vCPU after every KVM_RUN, an EINTR one included.
+    /// </summary>
+    public void SaveState(bool interruptsEnabled, ulong cr8, ulong apicBase, bool readyForInterruptInjection)
     {
+        Bytes(KvmRunLayout.ready_for_interrupt_injection, 1)[0] = readyForInterruptInjection ? (byte)1 : (byte)0;
         Bytes(KvmRunLayout.if_flag, 1)[0] = interruptsEnabled ? (byte)1 : (byte)0;
         // "kvm_run->cr8 = kvm_get_cr8(vcpu)" (was always 0: a CR8 set through KVM_SET_SREGS or kvm_run->cr8 was lost;
         // found by the differential fuzzer, tests/KvmSharp.Fuzzing.Tests/FoundDivergenceTests.cs).

@@ -81,6 +81,9 @@ internal sealed class KvmVcpuFile : KernelFile
             if (request == KvmIoctls.KVM_SET_DEBUGREGS) return VcpuStateRules.SetDebugRegs(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_SET_GUEST_DEBUG) return Vcpu.Emulator.SetGuestDebug(arg);
             if (request == KvmIoctls.KVM_X86_SETUP_MCE) return Vcpu.Cpu.Msrs.Mce.SetupIoctl(arg);
+            if (request == KvmIoctls.KVM_X86_SET_MCE) return Vcpu.Cpu.Msrs.Mce.SetMceIoctl(Vcpu.Cpu, arg);
+            if (request == KvmIoctls.KVM_INTERRUPT) return InterruptIoctls.Interrupt(Vcpu.Cpu, arg);
+            if (request == KvmIoctls.KVM_NMI) return InterruptIoctls.Nmi(Vcpu.Cpu);
             if (TscAttributes.IsRequest(request)) return TscAttributes.Ioctl(Kvm, Vcpu, request, arg);
             if (KvmClock.IsVcpuRequest(request)) return Kvm.Clock.VcpuIoctl(Kvm, Vcpu.Id, request, arg.Value);
             if (request == KvmIoctls.KVM_ENABLE_CAP)

@@ -23,7 +23,8 @@ internal static class VcpuRun
             vcpu.LeaveRun();
             kernel.LeaveRun(vcpu);
             // post_kvm_run_save.
-            vcpu.Run.SaveState((vcpu.Cpu.Rflags & X86Consts.RFLAGS_IF) != 0, vcpu.Cpu.Sregs.cr8, vcpu.Cpu.Sregs.apic_base);
+            vcpu.Run.SaveState((vcpu.Cpu.Rflags & X86Consts.RFLAGS_IF) != 0, vcpu.Cpu.Sregs.cr8, vcpu.Cpu.Sregs.apic_base,
+                InterruptIoctls.ReadyForInterruptInjection(vcpu.Cpu));
         }
     }
 
@@ -51,11 +52,25 @@ internal static class VcpuRun
         if (vcpu.Run.ImmediateExit) return Err.EINTR;
         // vcpu_enter_guest: KVM_REQ_MASTERCLOCK_UPDATE, before kvm_mmu_reload (X86/KvmClock.cs).
         vcpu.Kvm.Clock.OnEnterGuest(vcpu.Id);
+        // "if (kvm_check_request(KVM_REQ_TRIPLE_FAULT, vcpu)) { vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
+        // vcpu->mmio_needed = 0; r = 0; goto out; }" — the state stays as it was, so a later KVM_RUN goes on.
+        if (vcpu.Cpu.State.TripleFaultRequested)
+        {
+            vcpu.Cpu.State.TripleFaultRequested = false;
+            vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_SHUTDOWN;
+            return 0;
+        }
         // Shadow paging (no TDP, like this host): kvm_mmu_load → make_mmu_pages_available fails while
         // n_max_mmu_pages is still 0, i.e. before the VM's first memslot was created (observed: ENOSPC).
         if (!vcpu.Kvm.Kernel.Config.TdpEnabled && !vcpu.Kvm.MmuPagesAvailable) return Err.ENOSPC;
         // vcpu_enter_guest → kvm_check_and_inject_events: the queued events, once per KVM_RUN (X86Emulator.Events.cs).
         if (emulator.DeliverQueuedEvents() is { Exit: true } injected) return injected.Rc;
+        // dm_request_for_irq_injection: kvm_run->request_interrupt_window, no in-kernel PIC. vcpu_enter_guest then
+        // opens the interrupt window (enable_irq_window: VINTR / interrupt-window exiting), so the guest exits at the
+        // first instruction boundary where it can take an interrupt, and vcpu_run ends the run there:
+        // "if (dm_request_for_irq_injection(vcpu) && kvm_vcpu_ready_for_interrupt_injection(vcpu)) { r = 0;
+        // vcpu->run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN; }" — before the first instruction when it already can.
+        bool interruptWindow = vcpu.Run.RequestInterruptWindow;
         while (true)
         {
             // xfer_to_guest_mode_handle_work → kvm_handle_signal_exit: KVM_EXIT_INTR, -EINTR.
@@ -66,6 +81,11 @@ internal static class VcpuRun
             }
             // The first VM entry makes kvm_vcpu_has_run() true (last_vmentry_cpu), which freezes the CPUID table.
             vcpu.Cpu.Cpuid.HasRun = true;
+            if (interruptWindow && InterruptIoctls.ReadyForInterruptInjection(vcpu.Cpu))
+            {
+                vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_IRQ_WINDOW_OPEN;
+                return 0;
+            }
             vcpu.PollQuiesce();
             var outcome = emulator.Step();
             if (outcome.Exit) return outcome.Rc;

@@ -141,6 +141,96 @@ internal sealed class MceBanks
         return 0;
     }
 
+    // arch/x86/include/asm/mce.h: MCi_STATUS and MCG_STATUS bits.
+    private const ulong MCI_STATUS_VAL = 1UL << 63, MCI_STATUS_OVER = 1UL << 62, MCI_STATUS_UC = 1UL << 61;
+    private const ulong MCI_STATUS_PCC = 1UL << 57, MCI_STATUS_S = 1UL << 56, MCI_STATUS_AR = 1UL << 55;
+    private const ulong MCG_STATUS_MCIP = 1UL << 2;
+    private const int MC_VECTOR = 18;
+    private const ulong CR4_MCE = 1UL << 6;
+
+    /// <summary>
+    /// kvm_arch_vcpu_ioctl KVM_X86_SET_MCE: copy_from_user (EFAULT), then x86.c kvm_vcpu_ioctl_x86_set_mce, in its order:
+    /// <list type="number">
+    /// <item>"if (mce-&gt;bank &gt;= bank_num || !(mce-&gt;status &amp; MCI_STATUS_VAL)) return -EINVAL;" — nothing changes.</item>
+    /// <item>is_ucna (no mcg_status, no PCC/S/AR, VAL and UC) → kvm_vcpu_x86_set_ucna: STATUS, ADDR, MISC and
+    /// MCG_STATUS replaced, no OVER, no #MC (the CMCI it may signal needs an in-kernel APIC).</item>
+    /// <item>An uncorrected error is dropped (0, nothing changed) when MCG_CTL_P and MCG_CTL is not all ones, or the
+    /// bank's MCi_CTL is not all ones.</item>
+    /// <item>Uncorrected: MCG_STATUS.MCIP already set or CR4.MCE clear → KVM_REQ_TRIPLE_FAULT (the next KVM_RUN ends in
+    /// KVM_EXIT_SHUTDOWN), banks unchanged; else OVER when the bank held a valid error, ADDR, MISC, MCG_STATUS and
+    /// STATUS replaced and kvm_queue_exception(vcpu, MC_VECTOR).</item>
+    /// <item>Corrected: into an empty bank or over a corrected error (OVER then), ADDR, MISC, STATUS replaced; over an
+    /// uncorrected error only OVER is added.</item>
+    /// </list>
+    /// </summary>
+    public long SetMceIoctl(X86Cpu cpu, IoctlArg arg)
+    {
+        if (!arg.CopyFromUser(out Abi.kvm_x86_mce mce)) return Err.EFAULT;
+        if (mce.bank >= BankCount || (mce.status & MCI_STATUS_VAL) == 0) return Err.EINVAL;
+        int b = 4 * mce.bank;
+        ulong status = mce.status;
+        bool uc = (status & MCI_STATUS_UC) != 0;
+        if (mce.mcg_status == 0 && (status & (MCI_STATUS_PCC | MCI_STATUS_S | MCI_STATUS_AR)) == 0 && uc)
+        {
+            // kvm_vcpu_x86_set_ucna.
+            _banks[b + 1] = status;
+            _banks[b + 2] = mce.addr;
+            _banks[b + 3] = mce.misc;
+            _mcgStatus = mce.mcg_status;
+            return 0;
+        }
+        // "if IA32_MCG_CTL is not all 1s, the uncorrected error reporting is disabled"; likewise IA32_MCi_CTL.
+        if (uc && (Cap & McgCap.CtlP) != 0 && _mcgCtl != ulong.MaxValue) return 0;
+        if (uc && _banks[b] != ulong.MaxValue) return 0;
+        if (uc)
+        {
+            if ((_mcgStatus & MCG_STATUS_MCIP) != 0 || (cpu.Sregs.cr4 & CR4_MCE) == 0)
+            {
+                cpu.State.TripleFaultRequested = true;
+                return 0;
+            }
+            if ((_banks[b + 1] & MCI_STATUS_VAL) != 0) status |= MCI_STATUS_OVER;
+            _banks[b + 2] = mce.addr;
+            _banks[b + 3] = mce.misc;
+            _mcgStatus = mce.mcg_status;
+            _banks[b + 1] = status;
+            QueueMachineCheck(cpu.State);
+        }
+        else if ((_banks[b + 1] & MCI_STATUS_VAL) == 0 || (_banks[b + 1] & MCI_STATUS_UC) == 0)
+        {
+            if ((_banks[b + 1] & MCI_STATUS_VAL) != 0) status |= MCI_STATUS_OVER;
+            _banks[b + 2] = mce.addr;
+            _banks[b + 3] = mce.misc;
+            _banks[b + 1] = status;
+        }
+        else
+        {
+            _banks[b + 1] |= MCI_STATUS_OVER;
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// x86.c kvm_queue_exception(vcpu, MC_VECTOR) → kvm_multiple_exception: with nothing queued the #MC is pending,
+    /// without error code or payload; behind a queued #DF it is a triple fault; #MC being benign, behind any other
+    /// exception it replaces it ("replace previous exception with a new one").
+    /// </summary>
+    private static void QueueMachineCheck(VcpuState s)
+    {
+        if ((s.ExceptionPending || s.ExceptionInjected) && s.ExceptionVector == X86Consts.DF_VECTOR)
+        {
+            s.TripleFaultRequested = true;
+            return;
+        }
+        s.ExceptionPending = true;
+        s.ExceptionInjected = false;
+        s.ExceptionVector = MC_VECTOR;
+        s.ExceptionHasErrorCode = false;
+        s.ExceptionErrorCode = 0;
+        s.ExceptionHasPayload = false;
+        s.ExceptionPayload = 0;
+    }
+
     /// <summary>kvm_arch_dev_ioctl KVM_X86_GET_MCE_CAP_SUPPORTED: copy_to_user of supported_mce_cap (EFAULT).</summary>
     public static long GetSupportedIoctl(IoctlArg arg) => arg.CopyToUser(SupportedCap) ? 0 : Err.EFAULT;
 }

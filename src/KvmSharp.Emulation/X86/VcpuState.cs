@@ -89,6 +89,12 @@ internal sealed class VcpuState
     /// <summary>vcpu->arch.nmi_injected; nmi_pending and nmi_queued (process_nmi folds the latter into the former).</summary>
     public bool NmiInjected, NmiMasked;
 
+    /// <summary>
+    /// KVM_REQ_TRIPLE_FAULT made outside a run (x86.c kvm_vcpu_ioctl_x86_set_mce): the next KVM_RUN ends in
+    /// KVM_EXIT_SHUTDOWN before entering the guest, and clears it (vcpu_enter_guest).
+    /// </summary>
+    public bool TripleFaultRequested;
+
     /// <summary>vcpu->arch.nmi_pending.</summary>
     public uint NmiPending;
 

@@ -6,6 +6,9 @@ public static class KvmConstants
 {
     public const int KVM_API_VERSION = 12;
 
+    /// <summary>x86 (asm/kvm.h): interrupt vectors KVM_INTERRUPT accepts, and the bits of kvm_sregs.interrupt_bitmap.</summary>
+    public const int KVM_NR_INTERRUPTS = 256;
+
     // guest_memfd creation flags (kvm_create_guest_memfd.flags)
     public const ulong GUEST_MEMFD_FLAG_MMAP = 1UL << 0;
     public const ulong GUEST_MEMFD_FLAG_INIT_SHARED = 1UL << 1;

@@ -124,6 +124,19 @@ public static class KvmIoctls
     /// capability bits within KVM_X86_GET_MCE_CAP_SUPPORTED) and enables the banks (MCi_CTL all ones).
     /// </summary>
     public static readonly uint KVM_X86_SETUP_MCE = _IOW(KVMIO, 0x9c, sizeof(ulong));
+    /// <summary>
+    /// x86, without an in-kernel interrupt controller: queues external interrupt <see cref="kvm_interrupt.irq"/>
+    /// (0..KVM_NR_INTERRUPTS-1, else EINVAL) as injected; the next KVM_RUN delivers it whatever RFLAGS.IF says, so
+    /// userspace waits for kvm_run.ready_for_interrupt_injection (x86.c kvm_vcpu_ioctl_interrupt).
+    /// </summary>
+    public static readonly uint KVM_INTERRUPT = _IOW(KVMIO, 0x86, Size<kvm_interrupt>());
+    /// <summary>x86: queues a non-maskable interrupt (x86.c kvm_vcpu_ioctl_nmi → kvm_inject_nmi); no argument.</summary>
+    public static readonly uint KVM_NMI = _IO(KVMIO, 0x9a);
+    /// <summary>
+    /// x86, available with KVM_CAP_MCE: injects a machine-check error into one bank of the vCPU,
+    /// <see cref="kvm_x86_mce"/> (x86.c kvm_vcpu_ioctl_x86_set_mce).
+    /// </summary>
+    public static readonly uint KVM_X86_SET_MCE = _IOW(KVMIO, 0x9e, Size<kvm_x86_mce>());
     /// <summary>Available with KVM_CAP_PRE_FAULT_MEMORY.</summary>
     public static readonly uint KVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xd5, Size<kvm_pre_fault_memory>());
 
@@ -148,6 +161,9 @@ public static class KvmIoctls
         if (request == KVM_GET_MSRS) return nameof(KVM_GET_MSRS);
         if (request == KVM_X86_GET_MCE_CAP_SUPPORTED) return nameof(KVM_X86_GET_MCE_CAP_SUPPORTED);
         if (request == KVM_X86_SETUP_MCE) return nameof(KVM_X86_SETUP_MCE);
+        if (request == KVM_X86_SET_MCE) return nameof(KVM_X86_SET_MCE);
+        if (request == KVM_INTERRUPT) return nameof(KVM_INTERRUPT);
+        if (request == KVM_NMI) return nameof(KVM_NMI);
         if (request == KVM_SET_MSRS) return nameof(KVM_SET_MSRS);
         if (request == KVM_CREATE_VCPU) return nameof(KVM_CREATE_VCPU);
         if (request == KVM_SET_USER_MEMORY_REGION) return nameof(KVM_SET_USER_MEMORY_REGION);

@@ -93,6 +93,9 @@ static void ioctls(void)
 	CONST(KVM_SET_DEBUGREGS);
 	CONST(KVM_SET_GUEST_DEBUG);
 	CONST(KVM_X86_SETUP_MCE);
+	CONST(KVM_X86_SET_MCE);
+	CONST(KVM_INTERRUPT);
+	CONST(KVM_NMI);
 	CONST(KVM_GET_CLOCK); CONST(KVM_SET_CLOCK);
 	CONST(KVM_GET_TSC_KHZ); CONST(KVM_SET_TSC_KHZ);
 	CONST(KVM_SET_DEVICE_ATTR); CONST(KVM_GET_DEVICE_ATTR); CONST(KVM_HAS_DEVICE_ATTR);
@@ -145,6 +148,7 @@ static void caps(void)
 static void flags_and_enums(void)
 {
 	/* guest_memfd creation flags; GUEST_MEMFD_FLAG_NO_DIRECT_MAP is a proposal, skipped */
+	CONST(KVM_NR_INTERRUPTS);
 	CONST(GUEST_MEMFD_FLAG_MMAP);
 	CONST(GUEST_MEMFD_FLAG_INIT_SHARED);
 	/* memory slot flags */
@@ -366,6 +370,11 @@ static void x86_msr_structs(void)
 
 static void x86_vcpu_state_structs(void)
 {
+	SIZE(kvm_interrupt);
+	OFF(kvm_interrupt, irq);
+	SIZE(kvm_x86_mce);
+	OFF(kvm_x86_mce, status); OFF(kvm_x86_mce, addr); OFF(kvm_x86_mce, misc); OFF(kvm_x86_mce, mcg_status);
+	OFF(kvm_x86_mce, bank); OFF(kvm_x86_mce, pad1); OFF(kvm_x86_mce, pad2);
 	SIZE(kvm_fpu);
 	OFF(kvm_fpu, fpr); OFF(kvm_fpu, fcw); OFF(kvm_fpu, fsw); OFF(kvm_fpu, ftwx); OFF(kvm_fpu, pad1);
 	OFF(kvm_fpu, last_opcode); OFF(kvm_fpu, last_ip); OFF(kvm_fpu, last_dp); OFF(kvm_fpu, xmm);

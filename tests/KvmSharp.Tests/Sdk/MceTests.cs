@@ -86,4 +86,32 @@ public class MceTests : KernelTest
         var setup = Assert.Throws<KvmCapabilityException>(() => vcpu.SetupMce(1));
         Assert.Equal((Errno.EINVAL, "KVM_X86_SETUP_MCE"), (setup.Errno, setup.Operation));
     }
+
+    [KvmTheory]
+    [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
+    public void Inject_machine_check_sends_a_kvm_x86_mce_and_a_refusal_carries_the_request(string kernel)
+    {
+        using var kvm = Open(kernel);
+        using var vm = kvm.CreateVm();
+        using var vcpu = vm.CreateVcpu(1);
+        vcpu.InjectMachineCheck(3, (1UL << 63) | 0x17, 0x1234, 0x56);
+        Assert.Equal((1UL << 63) | 0x17, vcpu.GetMsr(X86Msr.Mc0Ctl + 4 * 3 + 1));
+        Assert.Equal(0x1234UL, vcpu.GetMsr(X86Msr.Mc0Ctl + 4 * 3 + 2));
+        Assert.Equal(0x56UL, vcpu.GetMsr(X86Msr.Mc0Ctl + 4 * 3 + 3));
+        var e = Assert.Throws<KvmException>(() => vcpu.InjectMachineCheck(32, 1UL << 63, mcgStatus: 5));
+        Assert.IsNotType<KvmCapabilityException>(e);
+        Assert.Equal((Errno.EINVAL, "KVM_X86_SET_MCE"), (e.Errno, e.Operation));
+        Assert.Contains("vcpu=1 bank=32 status=0x8000000000000000 mcg_status=0x5", e.Message, StringComparison.Ordinal);
+        AssertErrno(Errno.EINVAL, () => vcpu.InjectMachineCheck(0, 0x17));
+    }
+
+    [Fact]
+    public void On_arm64_machine_check_injection_is_a_capability_error()
+    {
+        using var kvm = Kvm.Open(new EmulatedKernel(EmulatorConfig.Arm64()));
+        using var vm = kvm.CreateVm();
+        using var vcpu = vm.CreateVcpu(0);
+        var e = Assert.Throws<KvmCapabilityException>(() => vcpu.InjectMachineCheck(0, 1UL << 63));
+        Assert.Equal((Errno.EINVAL, "KVM_X86_SET_MCE"), (e.Errno, e.Operation));
+    }
 }

@@ -272,6 +272,9 @@ internal sealed partial class X86Emulator
                 f &= ~RFLAGS_IF;
                 break;
             case Mnemonic.Sti:
+                // Intel SDM Vol. 2B STI: with IF clear before, interrupts stay blocked until after the next
+                // instruction ("blocking by STI"); sti; sti opens no second shadow (x86.c toggle_interruptibility).
+                if ((f & RFLAGS_IF) == 0) _shadowAfter = Abi.KvmVcpuEvents.KVM_X86_SHADOW_INT_STI;
                 f |= RFLAGS_IF;
                 break;
             case Mnemonic.Cld:
@@ -499,6 +502,8 @@ internal sealed partial class X86Emulator
         {
             if (i.Op0Register == Register.CS) throw new GuestFault(UD_VECTOR);
             ushort selector = (ushort)ReadOp(i, 1, 2);
+            // Intel SDM Vol. 2A MOV: a load of SS blocks interrupts until after the next instruction.
+            if (i.Op0Register == Register.SS) _shadowAfter = Abi.KvmVcpuEvents.KVM_X86_SHADOW_INT_MOV_SS;
             if (_cpu.ProtectedMode)
             {
                 LoadSegmentProtected(i.Op0Register, selector);

@@ -82,7 +82,9 @@ internal sealed partial class X86Emulator
         try
         {
             ExecuteOne();
-            _cpu.State.InterruptShadow = 0; // an instruction completed: the interrupt shadow ends (Events.cs)
+            // An instruction completed: the interrupt shadow it ran in ends, and STI (with IF clear before) or MOV SS
+            // starts a new one over the next instruction (Events.cs; x86.c toggle_interruptibility).
+            _cpu.State.InterruptShadow = _shadowAfter;
             _pending = null;
             _completionData = null;
             if (_mmioWriteLength > 0)
@@ -100,11 +102,15 @@ internal sealed partial class X86Emulator
         finally
         {
             _exit = StepOutcome.Continue;
+            _shadowAfter = 0;
         }
     }
 
     // Set by instructions that end the run after committing (OUT, HLT).
     private StepOutcome _exit;
+
+    // The interrupt shadow the executing instruction leaves for the next one (KVM_X86_SHADOW_INT_STI / MOV_SS).
+    private byte _shadowAfter;
 
     private StepOutcome Stopped(GuestStop stop)
     {

@@ -14,5 +14,7 @@ namespace KvmSharp.Abi;
 [InlineArray(16)] public struct U64x16 { private ulong _e0; }
 [InlineArray(4)] public struct U64x4 { private ulong _e0; }
 [InlineArray(4)] public struct U32x4 { private uint _e0; }
+[InlineArray(7)] public struct U8x7 { private byte _e0; }
 [InlineArray(8)] public struct U8x8 { private byte _e0; }
+[InlineArray(3)] public struct U64x3 { private ulong _e0; }
 [InlineArray(64)] public struct U8x64 { private byte _e0; }
