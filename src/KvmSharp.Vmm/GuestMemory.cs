@@ -92,6 +92,12 @@ public sealed class GuestMemory : IDisposable
     /// </summary>
     public bool SupportsPrivateMemory { get; }
 
+    /// <summary>
+    /// True when the guest_memfd was created with <see cref="GuestMemfdFlags.NoDirectMap"/> (a proposal): the host
+    /// kernel's direct map does not hold this memory (<see cref="DirectMapUse"/>).
+    /// </summary>
+    public bool RemovedFromDirectMap => Memfd is not null && Memfd.Flags.HasFlag(GuestMemfdFlags.NoDirectMap);
+
     /// <summary>False after <see cref="Detach"/> (the slot is deleted; the guest cannot run until <see cref="Attach"/>).</summary>
     public bool IsAttached => _slot is not null;
 
@@ -135,24 +141,38 @@ public sealed class GuestMemory : IDisposable
     /// memory).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="backing"/> is not a known value.</exception>
     public static GuestMemory Create(Vm vm, ulong size, GuestMemoryBacking backing = GuestMemoryBacking.GuestMemfd) =>
-        Create(vm, size, backing, guestMemfdChecked: false);
+        Create(vm, size, backing, DirectMapUse.RemoveIfOffered, guestMemfdChecked: false);
+
+    /// <summary>
+    /// <see cref="Create(Vm, ulong, GuestMemoryBacking)"/>, with guest_memfd memory out of the host kernel's direct map
+    /// as <paramref name="directMap"/> says.
+    /// </summary>
+    /// <exception cref="MicroVmException">guest_memfd was asked for, but <paramref name="vm"/> cannot have it, or
+    /// <see cref="DirectMapUse.Remove"/> was, but the memory is host memory or the VM does not offer
+    /// <see cref="GuestMemfdFlags.NoDirectMap"/>.</exception>
+    /// <exception cref="KvmSharp.Kernel.KvmException">A kernel call failed.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="backing"/> is not a known value.</exception>
+    public static GuestMemory Create(Vm vm, ulong size, GuestMemoryBacking backing, DirectMapUse directMap) =>
+        Create(vm, size, backing, directMap, guestMemfdChecked: false);
 
     /// <summary>
     /// <paramref name="guestMemfdChecked"/>: the caller has just seen <see cref="GuestMemfdUnavailableReason"/> answer
     /// null for this VM (MicroVm.Create choosing the best backing), so the capabilities are not asked again.
     /// </summary>
-    internal static GuestMemory Create(Vm vm, ulong size, GuestMemoryBacking backing, bool guestMemfdChecked)
+    internal static GuestMemory Create(Vm vm, ulong size, GuestMemoryBacking backing, DirectMapUse directMap, bool guestMemfdChecked)
     {
         ArgumentNullException.ThrowIfNull(vm);
+        if (directMap == DirectMapUse.Remove && backing == GuestMemoryBacking.HostMemory)
+            throw new MicroVmException("DirectMapUse.Remove needs guest_memfd memory: host memory is always in the kernel's direct map");
         return backing switch
         {
-            GuestMemoryBacking.GuestMemfd => CreateGuestMemfd(vm, size, guestMemfdChecked),
+            GuestMemoryBacking.GuestMemfd => CreateGuestMemfd(vm, size, directMap, guestMemfdChecked),
             GuestMemoryBacking.HostMemory => CreateHostMemory(vm, size),
             _ => throw new ArgumentOutOfRangeException(nameof(backing), backing, "unknown guest memory backing"),
         };
     }
 
-    private static GuestMemory CreateGuestMemfd(Vm vm, ulong size, bool capabilitiesChecked)
+    private static GuestMemory CreateGuestMemfd(Vm vm, ulong size, DirectMapUse directMap, bool capabilitiesChecked)
     {
         // Say which capability is missing, rather than let KVM_CREATE_GUEST_MEMFD answer a bare ENOTTY (no
         // guest_memfd at all) or EINVAL (kvm_gmem_create checks flags against KVM_CAP_GUEST_MEMFD_FLAGS).
@@ -160,7 +180,7 @@ public sealed class GuestMemory : IDisposable
             throw new MicroVmException(why + "; GuestMemoryBacking.HostMemory runs the guest in ordinary host memory instead");
         ulong gmemAttributes = (ulong)vm.CheckExtension(vm.Kvm.Proposals.GuestMemfdMemoryAttributesCap);
         bool supportsPrivate = (gmemAttributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) != 0;
-        GuestMemfd memfd = vm.CreateGuestMemfd(size, RequiredFlags);
+        GuestMemfd memfd = vm.CreateGuestMemfd(size, RequiredFlags | DirectMapFlag(vm, directMap));
         GuestMapping? mapping = null;
         try
         {
@@ -175,6 +195,24 @@ public sealed class GuestMemory : IDisposable
             memfd.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// NO_DIRECT_MAP when <paramref name="directMap"/> wants it and the VM lists it in KVM_CAP_GUEST_MEMFD_FLAGS
+    /// (kvm_arch_gmem_supports_no_direct_map decides per VM: not TDX or SNP on x86, v12 08/16).
+    /// </summary>
+    private static GuestMemfdFlags DirectMapFlag(Vm vm, DirectMapUse directMap)
+    {
+        if (directMap == DirectMapUse.Keep) return GuestMemfdFlags.None;
+        bool offered = vm.SupportedGuestMemfdFlags.HasFlag(GuestMemfdFlags.NoDirectMap);
+        if (offered) return GuestMemfdFlags.NoDirectMap;
+        if (directMap == DirectMapUse.Remove)
+        {
+            throw new MicroVmException(
+                $"VM type {vm.Type}: KVM_CAP_GUEST_MEMFD_FLAGS = 0x{(ulong)vm.SupportedGuestMemfdFlags:X} lacks NO_DIRECT_MAP (0x{(ulong)GuestMemfdFlags.NoDirectMap:X}), " +
+                "which DirectMapUse.Remove needs (a proposal: the direct map removal series, not in a shipped kernel); DirectMapUse.RemoveIfOffered keeps the memory in the direct map instead");
+        }
+        return GuestMemfdFlags.None;
     }
 
     private static GuestMemory CreateHostMemory(Vm vm, ulong size)

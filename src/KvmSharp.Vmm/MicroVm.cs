@@ -188,7 +188,7 @@ public sealed partial class MicroVm : IDisposable
             string? noGuestMemfd = options.Memory is null ? GuestMemory.GuestMemfdUnavailableReason(vm) : null;
             GuestMemoryBacking backing = options.Memory
                 ?? (noGuestMemfd is null ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory);
-            memory = GuestMemory.Create(vm, options.MemorySize, backing, guestMemfdChecked: options.Memory is null);
+            memory = GuestMemory.Create(vm, options.MemorySize, backing, options.DirectMap, guestMemfdChecked: options.Memory is null);
             MemoryConversion? conversion = PrivateMemory.Enable(vm, memory);
             if (snapshot is null)
             {

@@ -48,6 +48,13 @@ public sealed record MicroVmOptions
     public GuestMemoryBacking? Memory { get; init; } = GuestMemoryBacking.GuestMemfd;
 
     /// <summary>
+    /// Whether guest_memfd memory leaves the host kernel's direct map (<see cref="DirectMapUse"/>; a proposal no shipped
+    /// kernel has yet): by default when the VM offers it. <see cref="GuestMemory.RemovedFromDirectMap"/> says what
+    /// happened.
+    /// </summary>
+    public DirectMapUse DirectMap { get; init; } = DirectMapUse.RemoveIfOffered;
+
+    /// <summary>
     /// The CPUID table the vCPU gets (KVM_SET_CPUID2, once at creation; GUEST-ABI.md, "CPUID"): by default the
     /// kernel's supported table normalised for a one-vCPU sandbox (<see cref="GuestCpuid.Normalize"/>), asked once per
     /// <see cref="Kvm"/> object; <see cref="CpuidPolicy.Supported"/> as the kernel reports it; <see cref="CpuidPolicy.None"/>
@@ -82,6 +89,7 @@ public sealed record MicroVmOptions
             throw new MicroVmException($"MicroVmOptions.Timeout must be positive or infinite, not {Timeout}");
         if (MaxExits <= 0) throw new MicroVmException($"MicroVmOptions.MaxExits must be positive, not {MaxExits}");
         if (!Enum.IsDefined(Cpuid)) throw new MicroVmException($"MicroVmOptions.Cpuid: {Cpuid} is not a CpuidPolicy");
+        if (!Enum.IsDefined(DirectMap)) throw new MicroVmException($"MicroVmOptions.DirectMap: {DirectMap} is not a DirectMapUse");
         if (ConsoleCapacity < 0) throw new MicroVmException($"MicroVmOptions.ConsoleCapacity must not be negative, not {ConsoleCapacity}");
     }
 }

@@ -52,3 +52,24 @@ public sealed class NoDirectMapCapsTests
         Assert.Equal("kvmsharp: --no-direct-map needs --kernel-version 6.18 or later (the v12 series is based on 6.18+), not 6.11", Assert.Single(run.StderrLines));
     }
 }
+
+/// <summary><c>kvmsharp run … --kernel emulated --no-direct-map</c>: the micro-VM's guest_memfd leaves the direct map
+/// (MicroVmOptions.DirectMap defaults to RemoveIfOffered) and the JSON says so.</summary>
+public sealed class NoDirectMapRunTests
+{
+    [Theory]
+    [InlineData(true, "removed")]
+    [InlineData(false, "kept")]
+    public void Run_json_says_whether_guest_memory_left_the_direct_map(bool proposal, string expected)
+    {
+        string[] args = proposal
+            ? ["run", "sum", "--json", "--kernel", "emulated", "--arch", "x86_64", "--no-direct-map"]
+            : ["run", "sum", "--json", "--kernel", "emulated", "--arch", "x86_64"];
+        var run = CliRun.Of(args);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(run.Stdout);
+        Assert.Equal(5050UL, doc.RootElement.GetProperty("result").GetUInt64());
+        Assert.Equal("guest_memfd", doc.RootElement.GetProperty("memory").GetString());
+        Assert.Equal(expected, doc.RootElement.GetProperty("direct_map").GetString());
+    }
+}

@@ -160,11 +160,13 @@ public static class RunCommand
         };
         CallResult result;
         GuestMemoryBacking used;
+        bool noDirectMap;
         try
         {
             // A snapshot keeps its memory size and VM type (MicroVm.Create(snapshot) takes them from it).
             using var vm = snapshot is null ? MicroVm.Create(image, options) : MicroVm.Create(snapshot, options);
             used = vm.Memory.Backing;
+            noDirectMap = vm.Memory.RemovedFromDirectMap;
             if (used == GuestMemoryBacking.HostMemory && asked is null)
             {
                 // The micro-VM picked host memory because the kernel has no guest_memfd for this VM type.
@@ -216,7 +218,7 @@ public static class RunCommand
 
         if (json)
         {
-            WriteJson(output, result, used);
+            WriteJson(output, result, used, noDirectMap);
         }
         else
         {
@@ -288,7 +290,11 @@ public static class RunCommand
             output.WriteLine($"(trace limit {trace.Limit} reached: single-stepping switched off, the rest of the call ran untraced)");
     }
 
-    public static void WriteJson(TextWriter output, CallResult result, GuestMemoryBacking memory)
+    /// <summary>
+    /// The run's JSON object; <paramref name="noDirectMap"/>: the guest_memfd left the kernel's direct map
+    /// (<c>"direct_map":"removed"</c>, a proposal only the emulated kernel has; else <c>"kept"</c>).
+    /// </summary>
+    public static void WriteJson(TextWriter output, CallResult result, GuestMemoryBacking memory, bool noDirectMap = false)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(result);
@@ -316,6 +322,7 @@ public static class RunCommand
             w.WriteNumber("host_calls", result.HostCalls);
             w.WriteNumber("conversions", result.Conversions);
             w.WriteString("memory", MemoryName(memory));
+            w.WriteString("direct_map", noDirectMap ? "removed" : "kept");
             if (result.Trace is { } trace)
             {
                 w.WriteStartArray("trace");
