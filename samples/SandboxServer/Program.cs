@@ -34,13 +34,6 @@ internal static class Program
 
     public static async Task<int> Main(string[] args)
     {
-        // MicroVm.Call blocks its thread while the guest runs (it is inside KVM_RUN). Up to MaxRented thread-pool threads
-        // can be held that way, and the pool grows slowly: without room, the timers behind CancelAfter (client
-        // disconnects, deadlines) would fire late, because they run on the thread pool too. The sandbox's own
-        // MicroVmOptions.Timeout is kept by a thread of its own and does not depend on this.
-        ThreadPool.GetMinThreads(out int workers, out int io);
-        ThreadPool.SetMinThreads(Math.Max(workers, MaxRented + Environment.ProcessorCount), io);
-
         // Listen before the first micro-VM exists: instruments report only to listeners that were there.
         using var metrics = new SandboxMetrics();
 
@@ -111,8 +104,10 @@ internal static class Program
         }
         try
         {
-            // Call runs the guest on this thread until it returns or is stopped; the token kicks it out of KVM_RUN.
-            CallResult result = vm.Call("quote", request.Body, requestAborted.Token);
+            // CallAsync runs the guest on the micro-VM's own vCPU thread, not on a thread-pool worker: the pool's timers
+            // (CancelAfter: client disconnects, deadlines) keep their threads however many guests run. The token kicks
+            // the guest out of KVM_RUN. (A blocking vm.Call would hold a pool thread for the whole guest run.)
+            CallResult result = await vm.CallAsync("quote", request.Body, requestAborted.Token).ConfigureAwait(false);
             return ToResponse(result, clientAborted.IsCancellationRequested);
         }
         finally

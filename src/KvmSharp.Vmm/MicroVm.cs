@@ -56,6 +56,11 @@ public sealed partial class MicroVm : IDisposable
     private bool _noGuestMemfdKnown;
     private bool _disposed;
     private bool _inCall;
+    // A call from its first check to its result, and the thread it runs on; guarded by _callGate with _disposed and
+    // _disposeAfterCall, so that Dispose from any thread and the end of a call agree on who disposes.
+    private readonly Lock _callGate = new();
+    private bool _busy;
+    private int _busyThread;
     private bool _disposeAfterCall;
 
     /// <summary>IA32_MCG_CAP of a micro-VM's vCPU: one machine-check bank, no MCG_CTL, CMCI or LMCE.</summary>
@@ -364,9 +369,45 @@ public sealed partial class MicroVm : IDisposable
         Instruments.ResetDone(start, toSnapshot: false);
     }
 
+    /// <summary>
+    /// One call, from the first check to its result: marked busy under <see cref="_callGate"/> so that a Dispose from
+    /// another thread (an asynchronous call runs on the vCPU thread) never frees the vCPU or memory under it, but stops
+    /// the guest and leaves the disposal to the call's end.
+    /// </summary>
     private CallResult Enter(string? function, ulong entry, ReadOnlySpan<ulong> args, ReadOnlySpan<byte> input, bool withInput, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        bool nested;
+        lock (_callGate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            nested = _busy;
+            if (!nested)
+            {
+                _busy = true;
+                _busyThread = Environment.CurrentManagedThreadId;
+            }
+        }
+        bool disposeNow = false;
+        try
+        {
+            return EnterCore(function, entry, args, input, withInput, cancellationToken);
+        }
+        finally
+        {
+            if (!nested)
+            {
+                lock (_callGate)
+                {
+                    _busy = false;
+                    disposeNow = _disposeAfterCall;
+                }
+            }
+            if (disposeNow) Dispose();
+        }
+    }
+
+    private CallResult EnterCore(string? function, ulong entry, ReadOnlySpan<ulong> args, ReadOnlySpan<byte> input, bool withInput, CancellationToken cancellationToken)
+    {
         ThrowIfInCall(nameof(Call));
         if (IsFaulted) throw new MicroVmException("the micro-VM's last call did not end normally; call Reset() or Restore() before calling it again");
         if (args.Length > CallRegion.MaxArgs) throw new MicroVmException($"at most {CallRegion.MaxArgs} arguments, not {args.Length}");
@@ -433,7 +474,6 @@ public sealed partial class MicroVm : IDisposable
         CallResult result = Finish(stop, exits, elapsed, Conversions - conversionsBefore, trace?.Build());
         Instruments.CallEnded(result);
         Instruments.StopCall(activity, result);
-        if (_disposeAfterCall) Dispose();
         return result;
     }
 
@@ -514,22 +554,29 @@ public sealed partial class MicroVm : IDisposable
     }
 
     /// <summary>
-    /// Releases the watchdog, vCPU, guest memory, VM and the /dev/kvm it opened itself (not
+    /// Releases the watchdog, vCPU thread, vCPU, guest memory, VM and the /dev/kvm it opened itself (not
     /// <see cref="MicroVmOptions.Kvm"/>). Called from a host function during this micro-VM's call, it ends the call as
-    /// <see cref="GuestOutcome.HostFunctionFailed"/> and disposes once the call is over.
+    /// <see cref="GuestOutcome.HostFunctionFailed"/> and disposes once the call is over; called from another thread
+    /// while an asynchronous call runs, it stops the guest (the call ends as <see cref="GuestOutcome.Cancelled"/>) and
+    /// the call disposes on its way out. Calls still queued on the vCPU thread fail with ObjectDisposedException.
     /// </summary>
     public void Dispose()
     {
-        if (_disposed) return;
-        if (_inCall)
+        lock (_callGate)
         {
-            // From a host function of this micro-VM: the run loop and the device still use the vCPU and memory, so
-            // the call ends after the function returns and the micro-VM is disposed on its way out.
-            _disposeAfterCall = true;
-            _hostCalls.Abort(new ObjectDisposedException(nameof(MicroVm), "the micro-VM was disposed by a host function during its call"));
-            return;
+            if (_disposed) return;
+            if (_busy)
+            {
+                // The run loop and the devices still use the vCPU and memory: the call disposes on its way out.
+                _disposeAfterCall = true;
+                if (_busyThread != Environment.CurrentManagedThreadId) _watchdog.Cancel();
+                else if (_inCall) _hostCalls.Abort(new ObjectDisposedException(nameof(MicroVm), "the micro-VM was disposed by a host function during its call"));
+                return;
+            }
+            _disposed = true;
         }
-        _disposed = true;
+        // Queued asynchronous calls run first and find the micro-VM disposed (not joined from the vCPU thread itself).
+        StopVcpuThread();
         Instruments.ActiveChanged(-1);
         _watchdog.Dispose();
         _vcpu.Dispose();

@@ -15,7 +15,8 @@ public sealed class ReadmeServerSampleTests
         MicroVm vm = await pool.RentAsync(requestAborted);
         try
         {
-            CallResult r = vm.Call("sum", input, requestAborted); // Timeout, Cancelled, Exception …: outcomes, not throws
+            // On the micro-VM's own vCPU thread, not a thread-pool worker. Timeout, Cancelled, Exception …: outcomes, not throws
+            CallResult r = await vm.CallAsync("sum", input, requestAborted);
             return r.IsSuccess ? r.Value : null;
         }
         finally
