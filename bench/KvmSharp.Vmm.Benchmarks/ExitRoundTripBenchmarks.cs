@@ -11,33 +11,8 @@ namespace KvmSharp.Vmm.Benchmarks;
 /// </summary>
 [Config(typeof(VmmBenchConfig))]
 [MemoryDiagnoser]
-public class ExitRoundTripBenchmarks
+public class ExitRoundTripBenchmarks : MicroVmBeside
 {
-    /// <summary>Exits (or calls, in a derived class) per benchmark invocation.</summary>
-    protected const int Exits = 1000;
-    private Kvm _kvm = null!;
-
-    /// <summary>The micro-VM of <see cref="BenchGuest"/>, made in <see cref="Setup"/>.</summary>
-    protected MicroVm Vm { get; private set; } = null!;
-
-    [GlobalSetup]
-    public void Setup()
-    {
-        _kvm = Kvm.Open();
-        Vm = MicroVm.Create(BenchGuest.Image(), BenchGuest.Options(_kvm));
-        CReferenceVmm.Check(CReferenceVmm.Open(), "open");
-        CReferenceVmm.Check(CReferenceVmm.VmCreate(BenchGuest.Code, Arch.X86_64.Trampoline.Bytes, BenchGuest.MemorySize), "vm create");
-    }
-
-    [GlobalCleanup]
-    public void Cleanup()
-    {
-        CReferenceVmm.VmDestroy();
-        CReferenceVmm.Close();
-        Vm.Dispose();
-        _kvm.Dispose();
-    }
-
     [Benchmark(Baseline = true, OperationsPerInvoke = Exits, Description = "C: port-I/O exit")]
     public long C() => CReferenceVmm.Check(CReferenceVmm.VmCall(BenchGuest.Entry, Exits, 0), "call");
 
