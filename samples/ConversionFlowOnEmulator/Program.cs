@@ -21,8 +21,6 @@ internal static class Program
     private const byte ReportPort = 0x10;
 
     // KVM_SET_MEMORY_ATTRIBUTES2 takes raw attribute bits: PRIVATE, or 0 for shared.
-    private const ulong Private = KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE;
-    private const ulong Shared = 0;
 
     private static readonly ulong Page = (ulong)GuestMemfd.PageSize;
 
@@ -74,12 +72,12 @@ internal static class Program
         foreach (VmType type in new[] { VmType.Default, VmType.SwProtected })
         {
             using Vm vm = kvm.CreateVm(type);
-            long gmemAttributes = vm.CheckExtension(kvm.Proposals.GuestMemfdMemoryAttributesCap);
+            MemoryAttributes gmemAttributes = vm.SupportedGuestMemfdMemoryAttributes;
             Console.WriteLine($"  {type,-11} GuestMemfdUse={vm.GuestMemfdUse}, flags={vm.SupportedGuestMemfdFlags.ToKernelString()}, " +
-                $"gmem attributes=0x{gmemAttributes:X}, VM attributes=0x{vm.SupportedMemoryAttributes:X}");
+                $"gmem attributes=0x{(ulong)gmemAttributes:X}, VM attributes=0x{(ulong)vm.SupportedMemoryAttributes:X}");
             if (type == VmType.SwProtected)
             {
-                Expect((gmemAttributes & (long)Private) != 0, "a SW_PROTECTED VM converts through its guest_memfd (KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES has PRIVATE)");
+                Expect(gmemAttributes.HasFlag(MemoryAttributes.Private), "a SW_PROTECTED VM converts through its guest_memfd (KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES has PRIVATE)");
                 Expect(vm.SupportedGuestMemfdFlags.HasFlag(GuestMemfdFlags.Mmap), "a SW_PROTECTED VM's guest_memfd can be mapped");
             }
         }
@@ -107,7 +105,7 @@ internal static class Program
         using MemorySlot slot = vm.AddGuestMemfdSlot(0, GuestPhysicalAddress, MemorySize, gmem);
 
         // Shared → private with KVM_SET_MEMORY_ATTRIBUTES2 on the guest_memfd (offsets are file offsets, not GPAs).
-        gmem.SetAttributes(SecretOffset, Page, Private);
+        gmem.MakePrivate(SecretOffset, Page);
         Console.WriteLine($"page at file offset 0x{SecretOffset:X} is private: IsShared={gmem.IsShared(SecretOffset, Page)}");
 
         // The host may no longer touch it. The kernel would answer a load with SIGBUS, which a .NET process cannot
@@ -132,7 +130,7 @@ internal static class Program
         Expect(reason == KvmExitReason.KVM_EXIT_HLT && answer == Secret + 1, "the guest reads the private page");
 
         // Private → shared: the contents are still there (in-place conversion keeps the page).
-        gmem.SetAttributes(SecretOffset, Page, Shared);
+        gmem.MakeShared(SecretOffset, Page);
         ulong back = memory.Read<ulong>(SecretOffset);
         Console.WriteLine($"converted back to shared: host reads 0x{back:X} (contents preserved)");
         Expect(back == Secret, "conversion keeps the contents");
@@ -172,13 +170,14 @@ internal static class Program
                 reported = exit.IoData[0];
                 break;
             }
-            bool wantsPrivate = (exit.MemoryFaultFlags & KvmConstants.KVM_MEMORY_EXIT_FLAG_PRIVATE) != 0;
+            bool wantsPrivate = exit.MemoryFaultIsPrivate;
             Console.WriteLine($"KVM_EXIT_MEMORY_FAULT gpa=0x{exit.MemoryFaultGpa:X} size=0x{exit.MemoryFaultSize:X} " +
                 $"flags=0x{exit.MemoryFaultFlags:X} ({(wantsPrivate ? "private" : "shared")} access)");
             Expect(++faults <= 2, "one fault per page: the code page, then the data page");
             // The slot maps GPAs to file offsets; this slot starts at file offset 0.
-            ulong fileOffset = exit.MemoryFaultGpa - slot.GuestPhysicalAddress + slot.MemfdOffset;
-            gmem.SetAttributes(fileOffset, exit.MemoryFaultSize, wantsPrivate ? Private : Shared);
+            ulong fileOffset = slot.MemfdOffsetOf(exit.MemoryFaultGpa);
+            if (wantsPrivate) gmem.MakePrivate(fileOffset, exit.MemoryFaultSize);
+            else gmem.MakeShared(fileOffset, exit.MemoryFaultSize);
         }
         Console.WriteLine($"after {faults} conversions the guest ran on and reported 0x{reported:X}");
         Expect(faults == 2 && reported == 0x2A, "two memory faults (code, then data), then the guest's report");
@@ -215,7 +214,7 @@ internal static class Program
         using AnonymousMemory shared = vm.AllocateMemory(MemorySize);
         using GuestMemfd privateMemory = vm.CreateGuestMemfd(MemorySize);
         using MemorySlot slot = vm.AddPrivateMemorySlot(0, GuestPhysicalAddress, MemorySize, shared, privateMemory);
-        vm.SetMemoryAttributes(GuestPhysicalAddress + SecretOffset, Page, Private);
+        vm.SetMemoryAttributes(GuestPhysicalAddress + SecretOffset, Page, (ulong)MemoryAttributes.Private);
         Console.WriteLine($"private-capable slot: shared half in host memory, private half in guest_memfd; page 0x{GuestPhysicalAddress + SecretOffset:X} private");
     }
 

@@ -106,6 +106,16 @@ public sealed class GuestMemfd : IDisposable
         SharedPages.Set(offset / page, (offset + size) / page, shared: (attributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0);
     }
 
+    /// <summary><see cref="SetAttributes"/> with <see cref="MemoryAttributes.Private"/>: the range becomes private.</summary>
+    /// <exception cref="MemoryAttributesException">The kernel refused (with the error_offset it wrote back).</exception>
+    /// <exception cref="KvmCapabilityException">The kernel has no KVM_SET_MEMORY_ATTRIBUTES2 on guest_memfd.</exception>
+    public void MakePrivate(ulong offset, ulong size) => SetAttributes(offset, size, (ulong)MemoryAttributes.Private);
+
+    /// <summary><see cref="SetAttributes"/> with <see cref="MemoryAttributes.None"/>: the range becomes shared.</summary>
+    /// <exception cref="MemoryAttributesException">The kernel refused (with the error_offset it wrote back).</exception>
+    /// <exception cref="KvmCapabilityException">The kernel has no KVM_SET_MEMORY_ATTRIBUTES2 on guest_memfd.</exception>
+    public void MakeShared(ulong offset, ulong size) => SetAttributes(offset, size, (ulong)MemoryAttributes.None);
+
     /// <summary>True when the host may touch every page of [offset, offset+length) as far as the SDK knows.</summary>
     public bool IsShared(ulong offset, ulong length)
     {

@@ -66,6 +66,23 @@ public sealed partial class MemorySlot : IDisposable
     /// </summary>
     public ulong MemfdOffset => _region.guest_memfd_offset;
 
+    /// <summary>
+    /// The guest_memfd offset that <paramref name="guestPhysicalAddress"/> maps to in this slot (what a VMM converts
+    /// after a KVM_EXIT_MEMORY_FAULT: <c>slot.MemfdOffsetOf(exit.MemoryFaultGpa)</c>).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The address lies outside the slot.</exception>
+    /// <exception cref="InvalidOperationException">The slot has no guest_memfd.</exception>
+    public ulong MemfdOffsetOf(ulong guestPhysicalAddress)
+    {
+        if (!HasGuestMemfd) throw new InvalidOperationException($"slot {Slot} has no guest_memfd");
+        if (guestPhysicalAddress < GuestPhysicalAddress || guestPhysicalAddress - GuestPhysicalAddress >= Size)
+        {
+            throw new ArgumentOutOfRangeException(nameof(guestPhysicalAddress), guestPhysicalAddress,
+                $"GPA 0x{guestPhysicalAddress:X} is outside slot {Slot} [0x{GuestPhysicalAddress:X}, +0x{Size:X})");
+        }
+        return MemfdOffset + (guestPhysicalAddress - GuestPhysicalAddress);
+    }
+
     /// <summary>The guest_memfd behind the slot's private (or, if mappable, all) pages; null for a plain slot.</summary>
     public GuestMemfd? Memfd { get; }
 

@@ -85,6 +85,11 @@ public readonly ref struct VcpuExit
     public ulong MemoryFaultGpa => U64(KvmRunLayout.memory_fault_gpa);
     /// <summary>KVM_EXIT_MEMORY_FAULT: the faulting range's length in bytes.</summary>
     public ulong MemoryFaultSize => U64(KvmRunLayout.memory_fault_size);
+    /// <summary>
+    /// KVM_EXIT_MEMORY_FAULT: true when the guest accessed the range as private (KVM_MEMORY_EXIT_FLAG_PRIVATE in
+    /// <see cref="MemoryFaultFlags"/>), so the VMM converts it to private before running again; false: to shared.
+    /// </summary>
+    public bool MemoryFaultIsPrivate => (MemoryFaultFlags & KvmConstants.KVM_MEMORY_EXIT_FLAG_PRIVATE) != 0;
 
     // ---- KVM_EXIT_HYPERCALL ----
     /// <summary>The hypercall number (RAX at the VMCALL, truncated to 32 bits outside 64-bit mode).</summary>

@@ -49,8 +49,15 @@ public sealed partial class Vm : IDisposable
         }
     }
 
-    /// <summary>KVM_CAP_MEMORY_ATTRIBUTES on this VM: the attributes KVM_SET_MEMORY_ATTRIBUTES accepts.</summary>
-    public ulong SupportedMemoryAttributes => (ulong)CheckExtension(KvmCaps.KVM_CAP_MEMORY_ATTRIBUTES);
+    /// <summary>KVM_CAP_MEMORY_ATTRIBUTES on this VM: the attributes KVM_SET_MEMORY_ATTRIBUTES (per VM) accepts.</summary>
+    public MemoryAttributes SupportedMemoryAttributes => (MemoryAttributes)(ulong)CheckExtension(KvmCaps.KVM_CAP_MEMORY_ATTRIBUTES);
+
+    /// <summary>
+    /// KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES on this VM (a proposal: in-place conversion v8; its number is
+    /// <see cref="UapiProposals.GuestMemfdMemoryAttributesCap"/>): the attributes <see cref="GuestMemfd.SetAttributes"/>
+    /// accepts on this VM's guest_memfds.
+    /// </summary>
+    public MemoryAttributes SupportedGuestMemfdMemoryAttributes => (MemoryAttributes)(ulong)CheckExtension(Kvm.Proposals.GuestMemfdMemoryAttributesCap);
 
     /// <summary>
     /// KVM_CAP_EXIT_HYPERCALL on this VM: the hypercalls <see cref="EnableHypercallExits"/> accepts (x86:

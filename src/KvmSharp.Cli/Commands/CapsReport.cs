@@ -80,6 +80,6 @@ public static class CapsProbe
     }
 
     private static VmTypeSummary Summarize(Vm vm, KvmSharp.Abi.UapiProposals proposals) =>
-        new(vm.Type, vm.GuestMemfdUse, vm.SupportedGuestMemfdFlags, vm.SupportedMemoryAttributes,
+        new(vm.Type, vm.GuestMemfdUse, vm.SupportedGuestMemfdFlags, (ulong)vm.SupportedMemoryAttributes,
             (ulong)vm.CheckExtension(proposals.GuestMemfdMemoryAttributesCap), vm.CheckExtension(KvmSharp.Abi.KvmCaps.KVM_CAP_READONLY_MEM) != 0);
 }

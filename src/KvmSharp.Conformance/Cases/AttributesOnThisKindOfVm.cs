@@ -18,7 +18,7 @@ public static class AttributesOnDefaultVm
     {
         using var kvm = ctx.OpenKvm();
         using var vm = kvm.CreateVm();
-        Assert.Equal(0UL, vm.SupportedMemoryAttributes);
+        Assert.Equal(MemoryAttributes.None, vm.SupportedMemoryAttributes);
     }
 
     [ConformanceCase("virt/kvm/kvm_main.c kvm_vm_ioctl_set_mem_attributes: unsupported attribute on a default VM")]

@@ -26,7 +26,7 @@ public static class MemoryFaultExit
         using var kvm = ctx.OpenKvm();
         RequireSwProtectedVm(kvm);
         using var vm = kvm.CreateVm(VmType.SwProtected);
-        if ((vm.SupportedMemoryAttributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0)
+        if (!vm.SupportedMemoryAttributes.HasFlag(MemoryAttributes.Private))
             Skip("the SW_PROTECTED VM reports no PRIVATE memory attribute (KVM_CAP_MEMORY_ATTRIBUTES)");
 
         // Ordinary (anonymous) memory in slot 0 holds the code and the data page: no guest_memfd behind it.

@@ -103,7 +103,7 @@ public static class PrivateMemorySlots
     {
         RequireSwProtectedVm(kvm);
         var vm = kvm.CreateVm(VmType.SwProtected);
-        if ((vm.SupportedMemoryAttributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0)
+        if (!vm.SupportedMemoryAttributes.HasFlag(MemoryAttributes.Private))
         {
             vm.Dispose();
             Skip("the SW_PROTECTED VM reports no PRIVATE memory attribute (KVM_CAP_MEMORY_ATTRIBUTES)");

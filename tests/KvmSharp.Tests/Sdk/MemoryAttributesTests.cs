@@ -14,7 +14,7 @@ public class MemoryAttributesTests : KernelTest
     {
         using var kvm = Open(kernel);
         using var vm = kvm.CreateVm();
-        if (vm.SupportedMemoryAttributes != 0)
+        if (vm.SupportedMemoryAttributes != MemoryAttributes.None)
         {
             // A VM with private memory accepts the attribute.
             vm.SetMemoryAttributes(0, (ulong)PageSize, KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE);
