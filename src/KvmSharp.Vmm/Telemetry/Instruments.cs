@@ -22,7 +22,7 @@ internal static class Instruments
     private static readonly Counter<long> s_poolRents = s_meter.CreateCounter<long>(Names.PoolRents, "{rent}", "Micro-VMs rented from pools");
     private static readonly UpDownCounter<long> s_poolIdle = s_meter.CreateUpDownCounter<long>(Names.PoolIdle, "{micro_vm}", "Micro-VMs idle in pools");
 
-    private static KeyValuePair<string, object?> SourceOf(bool snapshot) => new(Names.SourceTag, snapshot ? "snapshot" : "image");
+    private static KeyValuePair<string, object?> SourceOf(bool snapshot) => new(Names.SourceTag, snapshot ? Names.SourceSnapshot : Names.SourceImage);
 
     public static void CallEnded(CallResult result)
     {
@@ -44,7 +44,7 @@ internal static class Instruments
 
     public static void ActiveChanged(int delta) => s_active.Add(delta);
 
-    public static void Rented(bool fromIdle) => s_poolRents.Add(1, new KeyValuePair<string, object?>(Names.PoolSourceTag, fromIdle ? "idle" : "created"));
+    public static void Rented(bool fromIdle) => s_poolRents.Add(1, new KeyValuePair<string, object?>(Names.PoolSourceTag, fromIdle ? Names.PoolSourceIdle : Names.PoolSourceCreated));
 
     public static void IdleChanged(int delta) => s_poolIdle.Add(delta);
 

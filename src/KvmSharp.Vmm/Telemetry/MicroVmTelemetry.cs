@@ -55,6 +55,18 @@ public static class MicroVmTelemetry
     /// <summary>The tag saying where a rented micro-VM came from: <c>idle</c> or <c>created</c>.</summary>
     public const string PoolSourceTag = "kvmsharp.microvm.pool.source";
 
+    /// <summary><see cref="SourceTag"/>'s value for a micro-VM made from, or reset to, its image.</summary>
+    public const string SourceImage = "image";
+
+    /// <summary><see cref="SourceTag"/>'s value for a micro-VM made from, or restored to, a snapshot.</summary>
+    public const string SourceSnapshot = "snapshot";
+
+    /// <summary><see cref="PoolSourceTag"/>'s value when a reset micro-VM was waiting.</summary>
+    public const string PoolSourceIdle = "idle";
+
+    /// <summary><see cref="PoolSourceTag"/>'s value when none was idle and the renter created one.</summary>
+    public const string PoolSourceCreated = "created";
+
     /// <summary>Activity tag: the called function's name, or its address in hex for CallAddress.</summary>
     public const string FunctionTag = "kvmsharp.microvm.function";
 
