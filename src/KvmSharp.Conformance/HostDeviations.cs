@@ -261,7 +261,13 @@ public static class HostDeviations
     /// KVM_RUN delivers it at the RIP after the HLT; a pending NMI with shadow STI or MOV_SS, or behind an injected #GP,
     /// the same. Two events queued as injected at once (an NMI or exception and an interrupt; no KVM exit produces
     /// that) differ again: the host delivers the second one at the guest's next HLT without exiting — not modelled.
-    /// The emulator evaluates the queue once per KVM_RUN, as this host does.
+    /// The emulator evaluates the queue once per KVM_RUN, as this host does. Seen again by the differential fuzzer's
+    /// interrupt guests (src/KvmSharp.Fuzzing/TinyGuestRun.Interrupts.cs, which therefore makes no KVM_INTERRUPT while an
+    /// exception is queued and no KVM_X86_SET_MCE while an interrupt is): a #MC pending from KVM_X86_SET_MCE plus
+    /// KVM_INTERRUPT 5, one KVM_RUN → the host halts in vector 5's handler (both delivered, the second at the #MC
+    /// handler's HLT), the emulator in vector 18's with vector 5 still injected. Why: kvm_pvm's pvm.c delivers an event
+    /// at injection time (pvm_inject_exception / pvm_inject_irq / pvm_inject_nmi → do_pvm_event, "Always inject ...
+    /// directly and consume the event"; pvm_cancel_injection does nothing) and opens no event windows.
     /// </summary>
     public static bool KvmPvmPendingEventsWaitForNextRun(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
@@ -296,7 +302,9 @@ public static class HostDeviations
     /// on the loop's head and CX = 512 in 15 runs of 20, 0 in 4, 8 in 1 (so sometimes as upstream); "jmp $" ends in it
     /// with RIP on the loop. IF = 0 then STI; NOP; NOP; NOP; HLT: KVM_EXIT_HLT, and the run after it went on past the
     /// HLT. Where the exit comes, ready_for_interrupt_injection and if_flag are 1, as upstream. The emulator exits at
-    /// the first interruptible boundary, as upstream.
+    /// the first interruptible boundary, as upstream. The differential fuzzer asks for the window only in guests that
+    /// run with RFLAGS.IF clear up to a final <c>sti; nop; spin: jmp spin</c>, where the late exit looks the same as
+    /// upstream's (src/KvmSharp.Fuzzing/TinyGuestRun.Interrupts.cs).
     /// </summary>
     public static bool KvmPvmLateIrqWindowExit(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");

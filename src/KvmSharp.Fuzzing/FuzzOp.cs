@@ -140,6 +140,20 @@ public enum OpKind
     /// written or read; user pointers at <see cref="DirtyBitmapAt"/> D. Result, policy, mask word and statuses compared.
     /// </summary>
     Mempolicy,
+    /// <summary>
+    /// An event from a userspace irqchip on vCPU <c>Target</c> (<see cref="InterruptOps"/>: E &amp; 7 the call,
+    /// KVM_INTERRUPT, a bad pointer for it, KVM_NMI, KVM_X86_SET_MCE or a bad pointer for it; E's
+    /// <see cref="InterruptOps.SetupFirst"/>, <see cref="InterruptOps.FlipCr4Mce"/> and <see cref="InterruptOps.FlipIf"/>
+    /// steps first), arguments drawn from seed A; then KVM_GET_VCPU_EVENTS (every byte), the MCE MSRs after
+    /// KVM_X86_SET_MCE and the kvm_run fields of a KVM_RUN with immediate_exit.
+    /// </summary>
+    InterruptQueue,
+    /// <summary>
+    /// A tiny 64-bit guest with a 256-gate IDT in host memory on system handle <c>Target</c>, given KVM_INTERRUPT, KVM_NMI
+    /// and KVM_X86_SET_MCE between KVM_RUNs, some asking for the interrupt window (<see cref="TinyGuestRun.RunInterrupts"/>,
+    /// program and events from seed A): every exit, the vector delivered and the kvm_run fields compared.
+    /// </summary>
+    InterruptGuestRun,
 }
 
 /// <summary>
@@ -226,6 +240,8 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             },
             OpKind.Mempolicy => MempolicyOps.Describe(this),
             OpKind.DeviceAttr => $"{(DeviceAttrOps.Request(E) switch { DeviceAttrOps.Has => "KVM_HAS_DEVICE_ATTR", DeviceAttrOps.Get => "KVM_GET_DEVICE_ATTR", _ => $"KVM_SET_DEVICE_ATTR(value=0x{U:X})" })}({h(Target)}, group={(uint)A}, attr={B}, flags=0x{(uint)C:X}, addr={(DirtyBitmapAt)D})",
+            OpKind.InterruptQueue => InterruptOps.Describe(this),
+            OpKind.InterruptGuestRun => $"guest run({h(Target)}, KVM_INTERRUPT/KVM_NMI/KVM_X86_SET_MCE, program seed={A})",
             OpKind.TscKhz => $"{(E != 0 ? $"KVM_SET_TSC_KHZ(rate kind {A}, ppm {(long)B})+" : "")}KVM_GET_TSC_KHZ({h(Target)})",
             _ => Kind.ToString(),
         };

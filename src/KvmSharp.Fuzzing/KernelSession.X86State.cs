@@ -27,6 +27,8 @@ public sealed partial class KernelSession
         OpKind.Clock => Clock(op),
         OpKind.TscKhz => TscKhz(op),
         OpKind.DeviceAttr => DeviceAttr(op),
+        OpKind.InterruptQueue => InterruptQueue(op),
+        OpKind.InterruptGuestRun => TinyGuestRun.RunInterrupts(_kernel, Fd(op.Target), op.A),
         _ => "unknown op",
     };
 

@@ -40,6 +40,7 @@ public sealed partial class OpGenerator
         _clock = new Random(unchecked(seed * 43 + 0xC10C));
         _attr = new Random(unchecked(seed * 47 + 0xA77));
         _numa = new Random(unchecked(seed * 53 + 0x4E0A));
+        _irq = new Random(unchecked(seed * 59 + 0x1A7));
         _includeReported = includeReported;
     }
 

@@ -154,11 +154,14 @@ internal static partial class TinyGuestRun
         return stop;
     }
 
-    /// <summary>32 present 64-bit interrupt gates (selector 8), vector v's handler at HandlersGpa + 16 v: <c>hlt; jmp short -3</c>.</summary>
-    private static void WriteIdt(MappedRegion memory)
+    /// <summary>
+    /// <paramref name="vectors"/> present 64-bit interrupt gates (selector 8), vector v's handler at HandlersGpa + 16 v:
+    /// <c>hlt; jmp short -3</c>. 256 of them fill 0x5000–0x5FFF and their handlers 0x6000–0x6FFF.
+    /// </summary>
+    private static void WriteIdt(MappedRegion memory, int vectors = 32)
     {
-        var idt = MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(IdtGpa, 32 * 16));
-        for (int v = 0; v < 32; v++)
+        var idt = MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(IdtGpa, vectors * 16));
+        for (int v = 0; v < vectors; v++)
         {
             ulong handler = HandlersGpa + (ulong)v * HandlerStride;
             idt[2 * v] = (handler & 0xffff) | ((ulong)TinyGuestProgram.CodeSelector << 16) | (0xEUL << 40) | (1UL << 47) | ((handler >> 16 & 0xffff) << 48);

@@ -195,8 +195,30 @@ internal static class X86StateOps
             uint index = Index(rng, withReported);
             entries[i] = new kvm_msr_entry { index = index, reserved = rng.Next(16) == 0 ? (uint)rng.Next() : 0, data = Value(rng, index, withReported) };
         }
+        // One op in six has MSR_K7_HWCR in place of one entry, drawn from the seed apart from the entries' stream so
+        // the other entries stay the ones a seed always drew: its ignored, kept and refused bits; before an MCi_STATUS
+        // entry in the same KVM_SET_MSRS it changes nothing there (can_set_mci_status is for guest writes).
+        if (count > 0 && (seed >> 13) % 6 == 0)
+        {
+            var hwcr = new Random(unchecked((int)(seed >> 8) ^ 0x4C0015));
+            entries[hwcr.Next(count)] = new kvm_msr_entry { index = Hwcr, data = HwcrValue(hwcr) };
+        }
         return entries;
     }
+
+    /// <summary>MSR_K7_HWCR (x86.c kvm_set_msr_common).</summary>
+    public const uint Hwcr = 0xC001_0015;
+
+    /// <summary>McStatusWrEn, TscFreqSel, both, with the ignored bits 3, 6, 8, or a refused bit.</summary>
+    private static ulong HwcrValue(Random rng) => rng.Next(6) switch
+    {
+        0 => 0,
+        1 => 1UL << 18,
+        2 => 1UL << 24,
+        3 => (1UL << 18) | (1UL << 24) | 0x148,
+        4 => 1UL << rng.Next(64),
+        _ => (ulong)rng.NextInt64() & 0x1FF_FFFF,
+    };
 
     /// <summary>
     /// CPUID leaves a table may hold: not 1, 7, 0xD (rewritten by this host), 0x80000001 or 0x80000008-with-a-maximum

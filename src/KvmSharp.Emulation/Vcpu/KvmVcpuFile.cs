@@ -43,6 +43,13 @@ internal sealed class KvmVcpuFile : KernelFile
             if (Kvm.Kernel.Config.Architecture != Architecture.X86_64) return Arm64.Arm64VcpuIoctls.Ioctl(Vcpu, request, arg);
             if (request == KvmIoctls.KVM_RUN)
                 return arg.Value != 0 ? Err.EINVAL : RunWithGuestFpu();
+            // KVM_REQ_EVENT: these requests make it (kvm_set_rflags, __set_sregs, kvm_vcpu_ioctl_x86_set_vcpu_events,
+            // kvm_arch_vcpu_ioctl_set_mpstate, kvm_queue_exception, kvm_vcpu_ioctl_interrupt, process_nmi). Only a
+            // KVM_RUN that fails after injecting looks at it (X86Emulator.InjectThenCancel); taken whatever the answer.
+            if (request == KvmIoctls.KVM_SET_REGS || request == KvmIoctls.KVM_SET_SREGS || request == KvmIoctls.KVM_SET_VCPU_EVENTS
+                || request == KvmIoctls.KVM_SET_MP_STATE || request == KvmIoctls.KVM_SET_GUEST_DEBUG || request == KvmIoctls.KVM_X86_SET_MCE
+                || request == KvmIoctls.KVM_INTERRUPT || request == KvmIoctls.KVM_NMI)
+                Vcpu.Cpu.State.EventRequested = true;
             if (request == KvmIoctls.KVM_GET_REGS)
                 return arg.CopyToUser(Vcpu.Cpu.GetRegs()) ? 0 : Err.EFAULT;
             if (request == KvmIoctls.KVM_SET_REGS)

@@ -62,7 +62,13 @@ internal static class VcpuRun
         }
         // Shadow paging (no TDP, like this host): kvm_mmu_load → make_mmu_pages_available fails while
         // n_max_mmu_pages is still 0, i.e. before the VM's first memslot was created (observed: ENOSPC).
-        if (!vcpu.Kvm.Kernel.Config.TdpEnabled && !vcpu.Kvm.MmuPagesAvailable) return Err.ENOSPC;
+        // The events are injected before (kvm_check_and_inject_events) and the injection cancelled after
+        // (cancel_injection): X86Emulator.InjectThenCancel.
+        if (!vcpu.Kvm.Kernel.Config.TdpEnabled && !vcpu.Kvm.MmuPagesAvailable)
+        {
+            emulator.InjectThenCancel();
+            return Err.ENOSPC;
+        }
         // vcpu_enter_guest → kvm_check_and_inject_events: the queued events, once per KVM_RUN (X86Emulator.Events.cs).
         if (emulator.DeliverQueuedEvents() is { Exit: true } injected) return injected.Rc;
         // dm_request_for_irq_injection: kvm_run->request_interrupt_window, no in-kernel PIC. vcpu_enter_guest then

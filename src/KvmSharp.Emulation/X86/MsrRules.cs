@@ -15,6 +15,15 @@ internal static class MsrRules
     /// <summary>KVM_MSR_RET_UNSUPPORTED: the MSR is not handled at all (as opposed to 1, a refused value).</summary>
     private const int Unsupported = 2;
 
+    /// <summary>MSR_K7_HWCR (arch/x86/include/asm/msr-index.h).</summary>
+    public const uint K7Hwcr = 0xC001_0015;
+
+    /// <summary>HWCR bit 18, McStatusWrEn: a guest may write non-zero MCi_STATUS values (x86.c can_set_mci_status).</summary>
+    public const ulong HwcrMcStatusWrEn = 1UL << 18;
+
+    /// <summary>HWCR bit 24, TscFreqSel.</summary>
+    private const ulong HwcrTscFreqSel = 1UL << 24;
+
     /// <summary>
     /// KVM's paravirtual MSRs (uapi asm/kvm_para.h): MSR_KVM_WALL_CLOCK (0x11), MSR_KVM_SYSTEM_TIME (0x12) and
     /// MSR_KVM_WALL_CLOCK_NEW … MSR_KVM_ASYNC_PF_ACK, MSR_KVM_MIGRATION_CONTROL (0x4b564d00–0x4b564d08).
@@ -75,6 +84,8 @@ internal static class MsrRules
             case MsrIndex.IA32_MISC_ENABLE: data = m.MiscEnable; return 0;
             case MsrIndex.IA32_TSC: data = m.ReadTsc(); return 0;
             case MsrIndex.IA32_UCODE_REV: data = m.MicrocodeVersion; return 0;
+            // kvm_get_msr_common: "case MSR_K7_HWCR: msr_info->data = vcpu->arch.msr_hwcr;" (host and guest).
+            case K7Hwcr: data = m.Hwcr; return 0;
             // get_msr_mce: "case MSR_IA32_P5_MC_ADDR: case MSR_IA32_P5_MC_TYPE: data = 0" (set_msr_mce has no case).
             case MsrIndex.IA32_P5_MC_ADDR or MsrIndex.IA32_P5_MC_TYPE: return 0;
             case var _ when IsKvmPvMsr(index):
@@ -178,11 +189,22 @@ internal static class MsrRules
                 return 0;
             case var _ when IsKvmPvMsr(index):
                 return KvmPvMsr();
+            // kvm_set_msr_common MSR_K7_HWCR: "data &= ~(u64)0x40; /* ignore flush filter disable */ data &=
+            // ~(u64)0x100; /* ignore ignne emulation enable */ data &= ~(u64)0x8; /* ignore TLB cache disable */ /* Allow
+            // McStatusWrEn and TscFreqSel. */ if (data & ~(BIT_ULL(18) | BIT_ULL(24))) return 1; vcpu->arch.msr_hwcr =
+            // data;" — host and guest writes alike. Probed on Linux 6.18 kvm_pvm (MceAndMtrrRules): a new vCPU reads 0;
+            // 0x1040148 reads back 0x1040000; bits 0, 1, 17, 30, 63 refused; a guest WRMSR of bit 0 is a #GP.
+            case K7Hwcr:
+                data &= ~(0x40UL | 0x100UL | 0x8UL);
+                if ((data & ~(HwcrMcStatusWrEn | HwcrTscFreqSel)) != 0) return 1;
+                m.Hwcr = data;
+                return 0;
             // kvm_set_msr_common: MCG_CTL, MCG_STATUS and the bank ranges → set_msr_mce; MCG_CAP is no case (only
-            // KVM_X86_SETUP_MCE sets it). can_set_mci_status needs HWCR.McStatusWrEn, and the emulator does not model
-            // HWCR (its writes are refused), so it is false.
+            // KVM_X86_SETUP_MCE sets it). can_set_mci_status: "if (guest_cpuid_is_amd_compatible(vcpu)) return
+            // !!(vcpu->arch.msr_hwcr & BIT_ULL(18)); return false;" — the guest's CPUID vendor (AMD or Hygon), not the
+            // host's: a vCPU without KVM_SET_CPUID2 is not AMD-compatible (probed: its MC0_STATUS write #GPs with bit 18 set).
             case var _ when MceBanks.IsMceMsr(index) && index != MsrIndex.IA32_MCG_CAP:
-                return m.Mce.Set(index, data, hostInitiated, canSetMciStatus: false);
+                return m.Mce.Set(index, data, hostInitiated, canSetMciStatus: cpu.Cpuid.IsAmdCompatible && (m.Hwcr & HwcrMcStatusWrEn) != 0);
             // kvm_set_msr_common: MTRRphysBase_MSR(0) … MSR_MTRRfix4K_F8000, MSR_MTRRdefType → kvm_mtrr_set_msr,
             // with the guest's MAXPHYADDR (cpuid_maxphyaddr) for the variable ranges; MTRRcap is no case.
             case var _ when Mtrrs.IsMtrrMsr(index) && index != MsrIndex.MTRRcap:

@@ -21,6 +21,9 @@ internal sealed class MsrState
     public ulong SysenterEip;
     public ulong TscAux;
 
+    /// <summary>vcpu->arch.msr_hwcr: MSR_K7_HWCR, 0 at creation (MsrRules.K7Hwcr).</summary>
+    public ulong Hwcr;
+
     /// <summary>
     /// vcpu->arch.microcode_version. Upstream's reset value is vendor code (vmx 0x100000000, svm 0x01000065 under
     /// KVM_X86_QUIRK_STUFF_FEATURE_MSRS); this host's kvm_pvm reads 0, and so does the emulator.

@@ -95,6 +95,13 @@ internal sealed class VcpuState
     /// </summary>
     public bool TripleFaultRequested;
 
+    /// <summary>
+    /// KVM_REQ_EVENT, as far as a KVM_RUN that fails after injecting needs it (X86Emulator.InjectThenCancel): set at
+    /// creation and by the requests that make it (KvmVcpuFile); cleared when such a run requeued nothing, so the next
+    /// failing run injects nothing either (kvm_check_and_inject_events runs only on KVM_REQ_EVENT).
+    /// </summary>
+    public bool EventRequested = true;
+
     /// <summary>vcpu->arch.nmi_pending.</summary>
     public uint NmiPending;
 

@@ -272,9 +272,13 @@ internal sealed partial class X86Emulator
                 f &= ~RFLAGS_IF;
                 break;
             case Mnemonic.Sti:
-                // Intel SDM Vol. 2B STI: with IF clear before, interrupts stay blocked until after the next
-                // instruction ("blocking by STI"); sti; sti opens no second shadow (x86.c toggle_interruptibility).
-                if ((f & RFLAGS_IF) == 0) _shadowAfter = Abi.KvmVcpuEvents.KVM_X86_SHADOW_INT_STI;
+                // emulate.c em_sti: "ctxt->interruptibility = KVM_X86_SHADOW_INT_STI" whatever IF was before — this host
+                // runs every instruction through KVM's emulator, so an STI with IF already set blocks interrupts over
+                // the next instruction too (probed on Linux 6.18 kvm_pvm: sti; mov ax,[mmio] exits with shadow 2 and
+                // ready_for_interrupt_injection 0 for IF 0 and 1; found by the differential fuzzer's interrupt guests).
+                // The Intel SDM's STI opens the shadow only when IF was clear. sti; sti opens no second shadow:
+                // x86.c toggle_interruptibility (ToggledShadow).
+                _shadowAfter = ToggledShadow(Abi.KvmVcpuEvents.KVM_X86_SHADOW_INT_STI);
                 f |= RFLAGS_IF;
                 break;
             case Mnemonic.Cld:
@@ -503,7 +507,7 @@ internal sealed partial class X86Emulator
             if (i.Op0Register == Register.CS) throw new GuestFault(UD_VECTOR);
             ushort selector = (ushort)ReadOp(i, 1, 2);
             // Intel SDM Vol. 2A MOV: a load of SS blocks interrupts until after the next instruction.
-            if (i.Op0Register == Register.SS) _shadowAfter = Abi.KvmVcpuEvents.KVM_X86_SHADOW_INT_MOV_SS;
+            if (i.Op0Register == Register.SS) _shadowAfter = ToggledShadow(Abi.KvmVcpuEvents.KVM_X86_SHADOW_INT_MOV_SS);
             if (_cpu.ProtectedMode)
             {
                 LoadSegmentProtected(i.Op0Register, selector);

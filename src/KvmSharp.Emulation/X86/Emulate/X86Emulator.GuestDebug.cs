@@ -61,7 +61,11 @@ internal sealed partial class X86Emulator
         var s = Vec;
         if ((dbg.control & (KvmConstants.KVM_GUESTDBG_INJECT_DB | KvmConstants.KVM_GUESTDBG_INJECT_BP)) != 0)
         {
-            if (s.ExceptionPending) return Err.EBUSY;
+            // "if (kvm_is_exception_pending(vcpu) || ...) goto out" (x86.c kvm_arch_vcpu_ioctl_set_guest_debug);
+            // kvm_is_exception_pending (x86.h) counts a KVM_REQ_TRIPLE_FAULT too — e.g. from KVM_X86_SET_MCE with
+            // CR4.MCE clear. Found by the differential fuzzer's interrupt ops: the host answered EBUSY, the emulator
+            // queued the #BP.
+            if (s.ExceptionPending || s.TripleFaultRequested) return Err.EBUSY;
             // kvm_queue_exception → kvm_multiple_exception: with nothing queued, or an injected exception that a
             // benign #DB/#BP replaces ("goto queue"), the new one is pending without error code or payload. Not
             // modelled: an injected #DF, for which the kernel makes a triple-fault request instead.
@@ -73,6 +77,11 @@ internal sealed partial class X86Emulator
             s.ExceptionHasPayload = false;
             s.ExceptionPayload = 0;
         }
+        // "rflags = kvm_get_rflags(vcpu)" before guest_debug changes, then "kvm_set_rflags(vcpu, rflags)": while
+        // single-stepping kvm_get_rflags filters TF out, so the guest's own TF is lost whenever KVM_SET_GUEST_DEBUG is
+        // called with SINGLESTEP on (turning it off included). Found by the differential fuzzer's interrupt ops
+        // (KVM_GET_REGS after a KVM_SET_GUEST_DEBUG pair: TF clear on the host, kept by the emulator).
+        if ((_guestDebug & KvmConstants.KVM_GUESTDBG_SINGLESTEP) != 0) _cpu.Rflags &= ~RFLAGS_TF;
         _guestDebug = (dbg.control & KvmConstants.KVM_GUESTDBG_ENABLE) != 0 ? dbg.control : 0;
         if ((_guestDebug & KvmConstants.KVM_GUESTDBG_SINGLESTEP) != 0) _singleStepRip = LinearRip();
         if ((_guestDebug & KvmConstants.KVM_GUESTDBG_USE_HW_BP) != 0)

@@ -112,6 +112,13 @@ internal sealed partial class X86Emulator
     // The interrupt shadow the executing instruction leaves for the next one (KVM_X86_SHADOW_INT_STI / MOV_SS).
     private byte _shadowAfter;
 
+    /// <summary>
+    /// x86.c toggle_interruptibility: "if (int_shadow &amp; mask) mask = 0" — an STI (MOV SS) executed in the shadow of
+    /// an STI (MOV SS) leaves none ("an sti; sti; sequence only disable interrupts for the first instruction"). Probed
+    /// on Linux 6.18 kvm_pvm: sti; sti; mov ax,[mmio] exits with shadow 0.
+    /// </summary>
+    private byte ToggledShadow(byte mask) => (_cpu.State.InterruptShadow & mask) != 0 ? (byte)0 : mask;
+
     private StepOutcome Stopped(GuestStop stop)
     {
         switch (stop)
