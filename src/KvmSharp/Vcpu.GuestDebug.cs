@@ -21,7 +21,8 @@ public sealed partial class Vcpu
     /// <param name="debugRegs">Up to eight values for debugreg[0..7].</param>
     /// <exception cref="ArgumentException">More than eight debug register values.</exception>
     /// <exception cref="KvmException">
-    /// EBUSY: an INJECT_DB/INJECT_BP while an exception is pending (one KVM_SET_VCPU_EVENTS marked injected is
+    /// EBUSY: an INJECT_DB/INJECT_BP while an exception is pending or a triple fault is requested (e.g. by
+    /// <see cref="InjectMachineCheck"/> with CR4.MCE clear; one KVM_SET_VCPU_EVENTS marked injected is
     /// replaced instead); EINVAL: a confidential vCPU whose state is protected, or (arm64) bits outside the supported set.
     /// </exception>
     public void SetGuestDebug(GuestDebugFlags flags, ReadOnlySpan<ulong> debugRegs = default)

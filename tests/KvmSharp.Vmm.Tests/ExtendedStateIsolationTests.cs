@@ -139,6 +139,30 @@ public sealed class ExtendedStateIsolationTests
     private const uint Mc0Ctl = 0x400;
 
     /// <summary>
+    /// MSR_K7_HWCR's McStatusWrEn (bit 18) lets a guest with AMD CPUID write non-zero MCi_STATUS values (x86.c
+    /// kvm_set_msr_common MSR_K7_HWCR, can_set_mci_status): both are guest state a pool's next user must not find.
+    /// HWCR is listed, so Reset restores it; the bank is one of the unlisted MSRs it restores. Skipped where the guest
+    /// cannot set them (a #GP: e.g. an Intel CPUID).
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(TestKernel.Kernels), MemberType = typeof(TestKernel))]
+    public void Reset_puts_hwcr_and_the_bank_status_it_allowed_back(string kernel)
+    {
+        const uint Hwcr = 0xC001_0015, Mc0Status = 0x401;
+        const ulong McStatusWrEn = 1UL << 18, Status = 0x8000_0000_0000_0001;
+        using var k = TestKernel.Open(kernel);
+        using var vm = MicroVm.Create(ExtendedStateGuest.Image(), k.Options(null));
+        Assert.Equal(0UL, GuestRun.Value(vm, "rdmsr", Hwcr));
+        CallResult enable = vm.Call("wrmsr", Hwcr, McStatusWrEn);
+        Skip.IfNot(enable.IsSuccess, $"{k}: the guest cannot set HWCR.McStatusWrEn ({enable.Outcome}): no channel to close");
+        CallResult write = vm.Call("wrmsr", Mc0Status, Status);
+        Skip.IfNot(write.IsSuccess, $"{k}: MC0_STATUS refused the guest's write even with McStatusWrEn ({write.Outcome}; an Intel CPUID?)");
+        Assert.Equal((McStatusWrEn, Status), (GuestRun.Value(vm, "rdmsr", Hwcr), GuestRun.Value(vm, "rdmsr", Mc0Status)));
+        vm.Reset();
+        Assert.Equal((0UL, 0UL), (GuestRun.Value(vm, "rdmsr", Hwcr), GuestRun.Value(vm, "rdmsr", Mc0Status)));
+    }
+
+    /// <summary>
     /// A guest's WRMSR to IA32_TSC moves its vCPU's TSC offset (x86.c adjust_tsc_offset_guest), and a host's MSR writes
     /// cannot undo that: without the offset written back (KVM_VCPU_TSC_OFFSET), the next user of a pooled micro-VM
     /// would read the last user's 64-bit value, advancing. Reset and a snapshot pool's Restore put the creation offset
