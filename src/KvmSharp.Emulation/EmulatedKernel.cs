@@ -56,6 +56,9 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     /// <summary>The configuration this kernel was created with.</summary>
     public EmulatorConfig Config { get; }
 
+    /// <summary>The proposal numbers of <see cref="Config"/> (<see cref="EmulatorConfig.Proposals"/>), for Kvm.Open.</summary>
+    public UapiProposals Proposals => Config.Proposals;
+
     /// <summary>Always "emulated".</summary>
     public string Name => "emulated";
 

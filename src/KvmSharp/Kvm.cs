@@ -33,14 +33,16 @@ public sealed partial class Kvm : IDisposable
 
     /// <summary>
     /// Opens /dev/kvm of <paramref name="kernel"/> (the real kernel when null) and checks the API version.
-    /// <paramref name="proposals"/> gives the numbers of unmerged uAPI this kernel uses (default: the v8 series).
+    /// <paramref name="proposals"/> gives the numbers of unmerged uAPI this kernel uses (default: the kernel's own,
+    /// <see cref="IKernel.Proposals"/> — an emulated kernel's configuration —, else the v8 series).
     /// </summary>
     public static Kvm Open(IKernel? kernel = null, string path = DefaultPath, UapiProposals? proposals = null)
     {
         kernel ??= LinuxKernel.Instance;
         long rc = kernel.Open(path, LinuxConstants.O_RDWR, out KernelFd? fd);
         KvmCall.Check(rc, "open", $"path={path} flags=O_RDWR|O_CLOEXEC");
-        var kvm = new Kvm(kernel, fd!, proposals ?? UapiProposals.Default);
+        // The kernel's own numbers (an emulated kernel knows its proposals) unless the caller names others.
+        var kvm = new Kvm(kernel, fd!, proposals ?? kernel.Proposals ?? UapiProposals.Default);
         int version = kvm.ApiVersion;
         if (version != KvmConstants.KVM_API_VERSION)
         {

@@ -60,4 +60,6 @@ public abstract class DelegatingKernel(IKernel inner) : IKernel
     public virtual int GetTid() => Inner.GetTid();
 
     public virtual long KickThread(int tid) => Inner.KickThread(tid);
+
+    public virtual Abi.UapiProposals? Proposals => Inner.Proposals;
 }

@@ -90,4 +90,11 @@ public interface IKernel
     /// running vCPU from another thread.
     /// </summary>
     long KickThread(int tid) => -(long)Errno.ENOSYS;
+
+    /// <summary>
+    /// The numbers of unmerged uAPI this kernel speaks (KVM_SET_MEMORY_ATTRIBUTES2, KVM_CAP_GUEST_MEMFD_FLAGS_HI …),
+    /// when it knows them (an emulated kernel does, from its configuration); null when it cannot say (a real kernel).
+    /// <c>Kvm.Open</c> takes them when not given others, so a caller need not pass them by hand.
+    /// </summary>
+    Abi.UapiProposals? Proposals => null;
 }
