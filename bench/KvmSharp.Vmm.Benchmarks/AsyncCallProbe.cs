@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using KvmSharp.Vmm.Arch.X86_64;
 
 namespace KvmSharp.Vmm.Benchmarks;
 
@@ -16,27 +15,18 @@ internal static class AsyncCallProbe
         int rounds = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 100;
         using var kvm = Kvm.Open();
         using var vm = MicroVm.Create(BenchGuest.Image(), BenchGuest.Options(kvm));
-        CReferenceVmm.Check(CReferenceVmm.Open(), "open");
-        CReferenceVmm.Check(CReferenceVmm.VmCreate(BenchGuest.Code, Trampoline.Bytes, BenchGuest.MemorySize), "vm create");
-        try
+        using var reference = CReferenceVm.Create();
+        var variants = new (string Name, Func<long> Body)[]
         {
-            var variants = new (string Name, Func<long> Body)[]
-            {
-                ("C short call", () => Repeat(() => CReferenceVmm.Check(CReferenceVmm.VmCall(BenchGuest.Entry, 1, 0), "call"))),
-                ("C# Call", () => Repeat(() => Checked(vm.Call("spin_io", 1)))),
-                ("C# CallAsync", () => Repeat(() => Checked(vm.CallAsync("spin_io", 1).GetAwaiter().GetResult()))),
-            };
-            var samples = Interleaved.Sample([.. variants.Select(v => v.Body)], rounds, warmups: 10, perSample: Calls);
-            ExitProbe.Report($"short calls, {rounds} interleaved rounds of {Calls}", variants.Select(v => v.Name).ToArray(), samples);
-            var perRound = samples[2].Zip(samples[1], (a, s) => a / s).Order().ToList();
-            Console.WriteLine($"CallAsync / Call, median of per-round ratios: {perRound[perRound.Count / 2]:F3}");
-            return 0;
-        }
-        finally
-        {
-            CReferenceVmm.VmDestroy();
-            CReferenceVmm.Close();
-        }
+            ("C short call", () => Repeat(() => CReferenceVmm.Check(CReferenceVmm.VmCall(BenchGuest.Entry, 1, 0), "call"))),
+            ("C# Call", () => Repeat(() => Checked(vm.Call("spin_io", 1)))),
+            ("C# CallAsync", () => Repeat(() => Checked(vm.CallAsync("spin_io", 1).GetAwaiter().GetResult()))),
+        };
+        var samples = Interleaved.Sample([.. variants.Select(v => v.Body)], rounds, warmups: 10, perSample: Calls);
+        ExitProbe.Report($"short calls, {rounds} interleaved rounds of {Calls}", variants.Select(v => v.Name).ToArray(), samples);
+        var perRound = samples[2].Zip(samples[1], (a, s) => a / s).Order().ToList();
+        Console.WriteLine($"CallAsync / Call, median of per-round ratios: {perRound[perRound.Count / 2]:F3}");
+        return 0;
     }
 
     private static long Repeat(Func<long> call)

@@ -43,89 +43,80 @@ internal static unsafe partial class ExitProbe
             LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_SHARED, 0, out s_runPage);
         if (mapped < 0) throw new InvalidOperationException($"mmap of kvm_run failed: {mapped}");
         using MappedRegion runPage = s_runPage!;
-        CReferenceVmm.Check(CReferenceVmm.Open(), "open");
-        CReferenceVmm.Check(CReferenceVmm.VmCreate(BenchGuest.Code, Trampoline.Bytes, BenchGuest.MemorySize), "vm create");
-        try
+        using var reference = CReferenceVm.Create();
+        var variants = new (string Name, Func<long> Body)[]
         {
-            var variants = new (string Name, Func<long> Body)[]
-            {
-                ("C (vmm_ref_vm_call)", () => CReferenceVmm.Check(CReferenceVmm.VmCall(BenchGuest.Entry, Exits, 0), "call")),
-                ("C# raw libc ioctl loop", () => RawLoop(vm)),
-                ("C# SDK Vcpu.Run loop", () => SdkLoop(vm)),
-                ("C# MicroVm.Call", () => (long)(vm.Call("spin_io", Exits).Value ?? throw new InvalidOperationException("no return"))),
-            };
-            foreach (var v in variants) for (int i = 0; i < 20; i++) Check(v.Body());
-            var samples = variants.Select(_ => new List<double>(rounds)).ToArray();
-            for (int r = 0; r < rounds; r++)
-            {
-                for (int k = 0; k < variants.Length; k++)
-                {
-                    int i = (r & 1) == 0 ? k : variants.Length - 1 - k;
-                    long start = Stopwatch.GetTimestamp();
-                    Check(variants[i].Body());
-                    samples[i].Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds / Exits);
-                }
-            }
-            Report($"port-I/O exit round trip, {rounds} interleaved rounds of spin_io({Exits})", variants.Select(v => v.Name).ToArray(), samples);
-
-            // The same without entering the guest: immediate_exit set, every KVM_RUN returns EINTR at once. What is
-            // left is the syscall and whatever each caller does around it, so managed overhead stands out.
-            var eintr = new (string Name, Func<long> Body)[]
-            {
-                ("C KVM_RUN→EINTR", () => CReferenceVmm.Check(CReferenceVmm.VmEintr(Exits), "eintr")),
-                ("C# raw libc KVM_RUN→EINTR", () => RawEintr(vm)),
-                ("C# Vcpu.Run→Interrupted", () => SdkEintr(vm)),
-            };
-            foreach (var v in eintr) for (int i = 0; i < 20; i++) v.Body();
-            var eintrSamples = eintr.Select(_ => new List<double>(rounds)).ToArray();
-            for (int r = 0; r < rounds; r++)
-            {
-                for (int k = 0; k < eintr.Length; k++)
-                {
-                    int i = (r & 1) == 0 ? k : eintr.Length - 1 - k;
-                    long start = Stopwatch.GetTimestamp();
-                    eintr[i].Body();
-                    eintrSamples[i].Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds / Exits);
-                }
-            }
-            Report($"KVM_RUN with immediate_exit (no guest entry), {rounds} interleaved rounds of {Exits}", eintr.Select(v => v.Name).ToArray(), eintrSamples);
-
-            // A whole call with a single exit besides the return: the per-call cost (registers, header, watchdog,
-            // result) next to C's.
-            var single = new (string Name, Func<long> Body)[]
-            {
-                ("C call spin_io(1)", () => CReferenceVmm.Check(CReferenceVmm.VmCall(BenchGuest.Entry, 1, 0), "call")),
-                ("C# MicroVm.Call spin_io(1)", () => (long)(vm.Call("spin_io", 1).Value ?? throw new InvalidOperationException("no return"))),
-            };
-            foreach (var v in single) for (int i = 0; i < 200; i++) Check(v.Body());
-            var singleSamples = single.Select(_ => new List<double>(rounds * 10)).ToArray();
-            for (int r = 0; r < rounds * 10; r++)
-            {
-                for (int k = 0; k < single.Length; k++)
-                {
-                    int i = (r & 1) == 0 ? k : single.Length - 1 - k;
-                    long start = Stopwatch.GetTimestamp();
-                    Check(single[i].Body());
-                    singleSamples[i].Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
-                }
-            }
-            Report($"one call with 2 exits (spin_io(1) + return), {rounds * 10} interleaved rounds, per call", single.Select(v => v.Name).ToArray(), singleSamples);
-
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 10; i++) vm.Call("spin_io", Exits);
-            long perLongCall = (GC.GetAllocatedBytesForCurrentThread() - before) / 10;
-            before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 10; i++) vm.Call("spin_io", 1);
-            long perShortCall = (GC.GetAllocatedBytesForCurrentThread() - before) / 10;
-            Console.WriteLine($"managed allocation per MicroVm.Call: {perShortCall} B with 2 exits, {perLongCall} B with {Exits + 1} exits " +
-                $"(per extra exit: {(perLongCall - perShortCall) / (double)(Exits - 1):F2} B)");
-            return 0;
-        }
-        finally
+            ("C (vmm_ref_vm_call)", () => CReferenceVmm.Check(CReferenceVmm.VmCall(BenchGuest.Entry, Exits, 0), "call")),
+            ("C# raw libc ioctl loop", () => RawLoop(vm)),
+            ("C# SDK Vcpu.Run loop", () => SdkLoop(vm)),
+            ("C# MicroVm.Call", () => (long)(vm.Call("spin_io", Exits).Value ?? throw new InvalidOperationException("no return"))),
+        };
+        foreach (var v in variants) for (int i = 0; i < 20; i++) Check(v.Body());
+        var samples = variants.Select(_ => new List<double>(rounds)).ToArray();
+        for (int r = 0; r < rounds; r++)
         {
-            CReferenceVmm.VmDestroy();
-            CReferenceVmm.Close();
+            for (int k = 0; k < variants.Length; k++)
+            {
+                int i = (r & 1) == 0 ? k : variants.Length - 1 - k;
+                long start = Stopwatch.GetTimestamp();
+                Check(variants[i].Body());
+                samples[i].Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds / Exits);
+            }
         }
+        Report($"port-I/O exit round trip, {rounds} interleaved rounds of spin_io({Exits})", variants.Select(v => v.Name).ToArray(), samples);
+
+        // The same without entering the guest: immediate_exit set, every KVM_RUN returns EINTR at once. What is
+        // left is the syscall and whatever each caller does around it, so managed overhead stands out.
+        var eintr = new (string Name, Func<long> Body)[]
+        {
+            ("C KVM_RUN→EINTR", () => CReferenceVmm.Check(CReferenceVmm.VmEintr(Exits), "eintr")),
+            ("C# raw libc KVM_RUN→EINTR", () => RawEintr(vm)),
+            ("C# Vcpu.Run→Interrupted", () => SdkEintr(vm)),
+        };
+        foreach (var v in eintr) for (int i = 0; i < 20; i++) v.Body();
+        var eintrSamples = eintr.Select(_ => new List<double>(rounds)).ToArray();
+        for (int r = 0; r < rounds; r++)
+        {
+            for (int k = 0; k < eintr.Length; k++)
+            {
+                int i = (r & 1) == 0 ? k : eintr.Length - 1 - k;
+                long start = Stopwatch.GetTimestamp();
+                eintr[i].Body();
+                eintrSamples[i].Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds / Exits);
+            }
+        }
+        Report($"KVM_RUN with immediate_exit (no guest entry), {rounds} interleaved rounds of {Exits}", eintr.Select(v => v.Name).ToArray(), eintrSamples);
+
+        // A whole call with a single exit besides the return: the per-call cost (registers, header, watchdog,
+        // result) next to C's.
+        var single = new (string Name, Func<long> Body)[]
+        {
+            ("C call spin_io(1)", () => CReferenceVmm.Check(CReferenceVmm.VmCall(BenchGuest.Entry, 1, 0), "call")),
+            ("C# MicroVm.Call spin_io(1)", () => (long)(vm.Call("spin_io", 1).Value ?? throw new InvalidOperationException("no return"))),
+        };
+        foreach (var v in single) for (int i = 0; i < 200; i++) Check(v.Body());
+        var singleSamples = single.Select(_ => new List<double>(rounds * 10)).ToArray();
+        for (int r = 0; r < rounds * 10; r++)
+        {
+            for (int k = 0; k < single.Length; k++)
+            {
+                int i = (r & 1) == 0 ? k : single.Length - 1 - k;
+                long start = Stopwatch.GetTimestamp();
+                Check(single[i].Body());
+                singleSamples[i].Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+            }
+        }
+        Report($"one call with 2 exits (spin_io(1) + return), {rounds * 10} interleaved rounds, per call", single.Select(v => v.Name).ToArray(), singleSamples);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++) vm.Call("spin_io", Exits);
+        long perLongCall = (GC.GetAllocatedBytesForCurrentThread() - before) / 10;
+        before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++) vm.Call("spin_io", 1);
+        long perShortCall = (GC.GetAllocatedBytesForCurrentThread() - before) / 10;
+        Console.WriteLine($"managed allocation per MicroVm.Call: {perShortCall} B with 2 exits, {perLongCall} B with {Exits + 1} exits " +
+            $"(per extra exit: {(perLongCall - perShortCall) / (double)(Exits - 1):F2} B)");
+        return 0;
     }
 
     internal static void Report(string title, string[] names, List<double>[] samples)

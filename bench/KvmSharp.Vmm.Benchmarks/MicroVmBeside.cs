@@ -12,6 +12,7 @@ public abstract class MicroVmBeside
     /// <summary>Exits (or calls) per benchmark invocation where a benchmark repeats its work.</summary>
     protected const int Exits = 1000;
     private Kvm _kvm = null!;
+    private CReferenceVm _reference = null!;
 
     /// <summary>The micro-VM of <see cref="BenchGuest"/>, made in <see cref="Setup"/>.</summary>
     protected MicroVm Vm { get; private set; } = null!;
@@ -21,15 +22,13 @@ public abstract class MicroVmBeside
     {
         _kvm = Kvm.Open();
         Vm = MicroVm.Create(BenchGuest.Image(), BenchGuest.Options(_kvm));
-        CReferenceVmm.Check(CReferenceVmm.Open(), "open");
-        CReferenceVmm.Check(CReferenceVmm.VmCreate(BenchGuest.Code, Arch.X86_64.Trampoline.Bytes, BenchGuest.MemorySize), "vm create");
+        _reference = CReferenceVm.Create();
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        CReferenceVmm.VmDestroy();
-        CReferenceVmm.Close();
+        _reference.Dispose();
         Vm.Dispose();
         _kvm.Dispose();
     }
