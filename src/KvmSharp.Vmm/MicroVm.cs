@@ -376,31 +376,30 @@ public sealed partial class MicroVm : IDisposable
     /// </summary>
     private CallResult Enter(string? function, ulong entry, ReadOnlySpan<ulong> args, ReadOnlySpan<byte> input, bool withInput, CancellationToken cancellationToken)
     {
-        bool nested;
         lock (_callGate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            nested = _busy;
-            if (!nested)
+            if (_busy)
             {
-                _busy = true;
-                _busyThread = Environment.CurrentManagedThreadId;
+                // Re-entry from this call's own thread (a host function, a telemetry listener), or a second caller.
+                throw new MicroVmException(_busyThread == Environment.CurrentManagedThreadId
+                    ? InCallMessage(nameof(Call))
+                    : "MicroVm.Call while a call of this micro-VM runs on another thread: one call at a time (CallAsync queues them)");
             }
+            _busy = true;
+            _busyThread = Environment.CurrentManagedThreadId;
         }
-        bool disposeNow = false;
+        bool disposeNow;
         try
         {
             return EnterCore(function, entry, args, input, withInput, cancellationToken);
         }
         finally
         {
-            if (!nested)
+            lock (_callGate)
             {
-                lock (_callGate)
-                {
-                    _busy = false;
-                    disposeNow = _disposeAfterCall;
-                }
+                _busy = false;
+                disposeNow = _disposeAfterCall;
             }
             if (disposeNow) Dispose();
         }
@@ -408,7 +407,6 @@ public sealed partial class MicroVm : IDisposable
 
     private CallResult EnterCore(string? function, ulong entry, ReadOnlySpan<ulong> args, ReadOnlySpan<byte> input, bool withInput, CancellationToken cancellationToken)
     {
-        ThrowIfInCall(nameof(Call));
         if (IsFaulted) throw new MicroVmException("the micro-VM's last call did not end normally; call Reset() or Restore() before calling it again");
         if (args.Length > CallRegion.MaxArgs) throw new MicroVmException($"at most {CallRegion.MaxArgs} arguments, not {args.Length}");
         ulong capacity = Layout.CallDataEnd - Layout.CallData;
