@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
+using KvmSharp.Conformance.Guests;
 using KvmSharp.Kernel;
 using KvmSharp.Memory;
+using KvmSharp.Vmm;
 using Xunit;
+using static Iced.Intel.AssemblerRegisters;
 using static KvmSharp.Conformance.CaseContext;
 using static KvmSharp.Kernel.LinuxConstants;
 
@@ -218,5 +221,43 @@ public static class NoDirectMapRules
         Assert.Equal(0UL, vcpu.PreFaultMemory(PlainGpa, size));
         Assert.Equal(0UL, vcpu.PreFaultMemory(GmemGpa, size));
         AssertErrno(Errno.EFAULT, () => vcpu.PreFaultMemory(NdmGpa, size));
+    }
+
+    /// <summary>
+    /// Port of set_memory_region_test.c test_guest_memfd_mmio ("[PATCH v9 13/13] KVM: selftests: Test guest execution
+    /// from direct map removed gmem", kept in v12): the guest's whole memory is a MMAP | NO_DIRECT_MAP guest_memfd
+    /// bound with userspace_addr = its mapping; the guest reads an 8-byte value from MEM_REGION_GPA (0xc0000000), which
+    /// no memslot backs, so KVM must emulate the load — walk the guest page tables and fetch the instruction from the
+    /// direct-map-removed memory through that mapping — and exit with KVM_EXIT_MMIO (vcpu_worker: a read, len 8, at
+    /// MEM_REGION_GPA); the guest then reaches GUEST_DONE with the value userspace supplied.
+    /// </summary>
+    [ConformanceCase("tools/testing/selftests/kvm/set_memory_region_test.c test_guest_memfd_mmio ([PATCH v9 13/13], " + Series + ")",
+        Profile = EmulatedProfile.X86NoDirectMap)]
+    public static void test_guest_memfd_mmio(CaseContext ctx)
+    {
+        const ulong MemRegionGpa = 0xc000_0000;
+        const ulong MmioValue = 0xbeef_cafe_f00d_0001;
+        const byte DonePort = 0x10;
+        using var kvm = ctx.OpenKvm();
+        using var guest = LongModeGuest.Create(kvm, GuestMemoryBacking.GuestMemfd, a =>
+        {
+            a.mov(rax, __qword_ptr[MemRegionGpa]);
+            a.@out(DonePort, al);
+            a.hlt();
+        });
+        // VM_MEM_SRC_GUEST_MEMFD_NO_DIRECT_MAP: the sandbox's memory leaves the direct map where the VM offers it.
+        Assert.True(guest.Memory.RemovedFromDirectMap, "the guest's memory is not a NO_DIRECT_MAP guest_memfd");
+        guest.IdentityMap(MemRegionGpa);
+
+        var exit = guest.Vcpu.Run();
+        Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_MMIO, $"expected KVM_EXIT_MMIO, got {exit.ToString()}");
+        Assert.False(exit.MmioIsWrite);
+        Assert.Equal(MemRegionGpa, exit.MmioAddress);
+        Assert.Equal(8, exit.MmioData.Length);
+        BitConverter.TryWriteBytes(exit.MmioData, MmioValue);
+
+        exit = guest.Vcpu.Run();
+        Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO && exit.IoPort == DonePort, $"expected the guest's done port, got {exit.ToString()}");
+        Assert.Equal(MmioValue, guest.Vcpu.GetRegs().rax);
     }
 }
