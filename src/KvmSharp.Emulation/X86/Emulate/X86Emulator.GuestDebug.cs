@@ -66,9 +66,16 @@ internal sealed partial class X86Emulator
             // CR4.MCE clear. Found by the differential fuzzer's interrupt ops: the host answered EBUSY, the emulator
             // queued the #BP.
             if (s.ExceptionPending || s.TripleFaultRequested) return Err.EBUSY;
-            // kvm_queue_exception → kvm_multiple_exception: with nothing queued, or an injected exception that a
-            // benign #DB/#BP replaces ("goto queue"), the new one is pending without error code or payload. Not
-            // modelled: an injected #DF, for which the kernel makes a triple-fault request instead.
+            // kvm_queue_exception → kvm_multiple_exception: onto an injected #DF nothing is queued — "if (prev_nr ==
+            // DF_VECTOR) { kvm_make_request(KVM_REQ_TRIPLE_FAULT, vcpu); return; }" — and the #DF stays (found by the
+            // differential fuzzer, seed 12: the emulator had replaced it). With nothing queued, or another injected
+            // exception that a benign #DB/#BP replaces ("goto queue"), the new one is pending without error code or
+            // payload.
+            if (s.ExceptionInjected && s.ExceptionVector == DF_VECTOR)
+            {
+                s.TripleFaultRequested = true;
+                return SetGuestDebugFlags(dbg);
+            }
             s.ExceptionPending = true;
             s.ExceptionInjected = false;
             s.ExceptionVector = (byte)((dbg.control & KvmConstants.KVM_GUESTDBG_INJECT_DB) != 0 ? DB_VECTOR : BP_VECTOR);
@@ -77,6 +84,12 @@ internal sealed partial class X86Emulator
             s.ExceptionHasPayload = false;
             s.ExceptionPayload = 0;
         }
+        return SetGuestDebugFlags(dbg);
+    }
+
+    /// <summary>The rest of kvm_arch_vcpu_ioctl_set_guest_debug once the exception to inject (if any) is queued.</summary>
+    private long SetGuestDebugFlags(kvm_guest_debug dbg)
+    {
         // "rflags = kvm_get_rflags(vcpu)" before guest_debug changes, then "kvm_set_rflags(vcpu, rflags)": while
         // single-stepping kvm_get_rflags filters TF out, so the guest's own TF is lost whenever KVM_SET_GUEST_DEBUG is
         // called with SINGLESTEP on (turning it off included). Found by the differential fuzzer's interrupt ops
