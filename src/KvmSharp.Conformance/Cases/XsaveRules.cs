@@ -231,6 +231,32 @@ public static class XsaveRules
         Assert.Equal(0x202UL, new XsaveAreaCopy(vcpu.GetXsave()).XstateBv); // MXCSR != 0x1f80 keeps SSE
     }
 
+    [ConformanceCase("kvm_put_guest_fpu (XSAVES, init optimisation) as the CPU sees the x87 state XRSTOR loaded: FCW's reserved bits 6, 7, 13–15 and FSW's computed ES and B bits are not held, so an image that differs from the init state only there leaves FP out of xstate_bv after a run (KVM_GET_XSAVE reads init; KVM_GET_FPU still shows the stored bytes); a held bit keeps it")]
+    public static void xsave_after_kvm_run_ignores_unheld_x87_bits(CaseContext ctx)
+    {
+        using var kvm = ctx.OpenKvm();
+        foreach (var (fcw, fsw, inUse) in new (ushort, ushort, bool)[]
+        {
+            (0x23bf, 0, false), (0x037f ^ 0x40, 0, false), (0x037f | 0x80, 0, false), (0xe37f, 0, false),
+            (0x037f, 0x8080, false), (0x137f, 0, true), (0x037e, 0, true), (0x037f, 0x0001, true), (0x037f, 0x4000, true),
+        })
+        {
+            using var vm = kvm.CreateVm();
+            using var vcpu = vm.CreateVcpu();
+            var image = Image(bv: 1, fill: 0);
+            BinaryPrimitives.WriteUInt16LittleEndian(image, fcw);
+            BinaryPrimitives.WriteUInt16LittleEndian(image.AsSpan(2), fsw);
+            vcpu.SetXsave(image);
+            RunOnce(ctx, vcpu);
+            var after = new XsaveAreaCopy(vcpu.GetXsave());
+            string what = $"FCW 0x{fcw:X4} FSW 0x{fsw:X4}";
+            Assert.True(inUse == ((after.XstateBv & 1) != 0), $"{what}: xstate_bv 0x{after.XstateBv:X} after a run");
+            Assert.Equal(inUse ? fcw : (ushort)0x37f, BinaryPrimitives.ReadUInt16LittleEndian(after.Bytes));
+            var fpu = vcpu.GetFpu();
+            Assert.Equal((fcw, fsw), (fpu.fcw, fpu.fsw));
+        }
+    }
+
     private static void RunOnce(CaseContext ctx, Vcpu vcpu)
     {
         vcpu.ImmediateExit = true;
