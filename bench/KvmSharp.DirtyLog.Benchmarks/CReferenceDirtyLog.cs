@@ -69,6 +69,33 @@ internal static unsafe partial class CReferenceDirtyLog
     [LibraryImport(Library, EntryPoint = "dl_ref_count")]
     internal static partial long Count();
 
+    [LibraryImport(Library, EntryPoint = "dl_ref_open_ring")]
+    private static partial long OpenRing(ulong memorySize, uint ringBytes, byte* code, ulong codeLength, ulong codeGpa);
+
+    /// <summary>The VM of <see cref="DirtyRingVm"/>: as <see cref="Open(ulong, bool, ReadOnlySpan{byte}, ulong)"/>, with an ACQ_REL dirty ring instead of manual protect.</summary>
+    internal static void OpenRing(ulong memorySize, uint ringBytes, ReadOnlySpan<byte> code, ulong codeGpa)
+    {
+        // SAFETY: as in Open: code is pinned for the call and copied, never kept.
+        fixed (byte* p = code)
+            Check(OpenRing(memorySize, ringBytes, p, (ulong)code.Length, codeGpa), "dl_ref_open_ring");
+    }
+
+    /// <summary>Harvests the ring (acquire flags, copy slot and offset, release RESET); the count.</summary>
+    [LibraryImport(Library, EntryPoint = "dl_ref_ring_harvest")]
+    internal static partial long RingHarvest();
+
+    /// <summary>Harvest, then KVM_RESET_DIRTY_RINGS; the count (or -EPROTO when the reset freed another number).</summary>
+    [LibraryImport(Library, EntryPoint = "dl_ref_ring_poll")]
+    internal static partial long RingPoll();
+
+    /// <summary>KVM_RUN to the guest's HLT, harvest, reset; the harvested count.</summary>
+    [LibraryImport(Library, EntryPoint = "dl_ref_ring_round")]
+    internal static partial long RingRound();
+
+    /// <summary>The page offset of entry <paramref name="index"/> of the last harvest.</summary>
+    [LibraryImport(Library, EntryPoint = "dl_ref_ring_offset")]
+    internal static partial long RingOffset(long index);
+
     internal static long Check(long rc, string what) =>
         rc >= 0 ? rc : throw new InvalidOperationException($"C reference {what} failed: {rc}");
 }

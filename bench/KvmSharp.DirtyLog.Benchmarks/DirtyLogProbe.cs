@@ -94,7 +94,7 @@ internal static unsafe partial class DirtyLogProbe
         if (manual) vm.Slot.ClearDirtyLog(log);
     }
 
-    private static void Measure(string title, int rounds, int batch, params (string Name, Action Body)[] variants)
+    internal static void Measure(string title, int rounds, int batch, params (string Name, Action Body)[] variants)
     {
         foreach (var v in variants) for (int i = 0; i < 3 * batch; i++) v.Body();
         var samples = variants.Select(_ => new List<double>(rounds)).ToArray();

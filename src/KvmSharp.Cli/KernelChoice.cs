@@ -16,11 +16,12 @@ public enum KernelKind
 /// <summary>
 /// What the user asked for on the command line. <c>Arch</c> (--arch), <c>InPlaceConversion</c>
 /// (--in-place-conversion), <c>Generation</c> (--kernel-version) and <c>NoDirectMap</c> (--no-direct-map: the
-/// direct-map-removal series v12, GUEST_MEMFD_FLAG_NO_DIRECT_MAP) describe an emulated kernel; the real one is
+/// direct-map-removal series v12, GUEST_MEMFD_FLAG_NO_DIRECT_MAP) and <c>GmemWrite</c> (--gmem-write: the guest_memfd
+/// write series v7, GUEST_MEMFD_FLAG_WRITE) describe an emulated kernel; the real one is
 /// whatever this machine runs. <c>Trace</c> (--trace) receives every kernel call, one line each.
 /// </summary>
 public sealed record KernelRequest(KernelKind Kind, Architecture? Arch = null, bool InPlaceConversion = false, KernelGeneration? Generation = null,
-    TextWriter? Trace = null, bool NoDirectMap = false);
+    TextWriter? Trace = null, bool NoDirectMap = false, bool GmemWrite = false);
 
 /// <summary>
 /// A kernel to talk to, and how to describe it: <c>Module</c> is the KVM module in use (or "emulated (config)"),
@@ -63,6 +64,8 @@ public static class KernelChoice
             throw new UsageException("--in-place-conversion applies only to --kernel emulated");
         if (request.NoDirectMap)
             throw new UsageException("--no-direct-map applies only to --kernel emulated");
+        if (request.GmemWrite)
+            throw new UsageException("--gmem-write applies only to --kernel emulated");
         if (request.Generation is not null)
             throw new UsageException("--kernel-version applies only to --kernel emulated");
         return new KernelSelection(LinuxKernel.Instance, KvmModule.Detect(), KvmModule.KernelRelease(), UapiProposals.Default);
@@ -78,6 +81,7 @@ public static class KernelChoice
     internal static (EmulatorConfig Config, string Description) EmulatedConfig(KernelRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (request.GmemWrite) return WithGmemWrite(request);
         if (!request.NoDirectMap) return BaseConfig(request);
         // "[PATCH v12 00/16] Direct Map Removal Support for guest_memfd" is based on kvm/next (6.18+ guest_memfd).
         if (request.Generation is KernelGeneration g && !g.HasGmemMmap())
@@ -87,6 +91,21 @@ public static class KernelChoice
         if (request.Arch is null && !request.InPlaceConversion)
             (config, description) = (EmulatorConfig.LikeThisHost(), "like this host: x86_64, 6.18");
         return (config with { GuestMemfdNoDirectMap = true }, description + " + direct map removal v12");
+    }
+
+    /// <summary>
+    /// The request's preset with "[PATCH v7 1/2] KVM: guest_memfd: add generic population via write" applied (based on
+    /// kvm/next, 6.18+ guest_memfd), chosen as --no-direct-map chooses: without --arch or --in-place-conversion, this
+    /// host with guest_memfd, as the series needs it.
+    /// </summary>
+    private static (EmulatorConfig Config, string Description) WithGmemWrite(KernelRequest request)
+    {
+        if (request.Generation is KernelGeneration g && !g.HasGmemMmap())
+            throw new UsageException($"--gmem-write needs --kernel-version 6.18 or later (the v7 series is based on 6.18+), not {g.Release()}");
+        var (config, description) = EmulatedConfig(request with { GmemWrite = false });
+        if (request.Arch is null && !request.InPlaceConversion && !request.NoDirectMap)
+            (config, description) = (EmulatorConfig.LikeThisHost(), "like this host: x86_64, 6.18");
+        return (config with { GuestMemfdWrite = true }, description + " + guest_memfd write v7");
     }
 
     private static (EmulatorConfig Config, string Description) BaseConfig(KernelRequest request)

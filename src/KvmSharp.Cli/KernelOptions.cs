@@ -6,7 +6,7 @@ namespace KvmSharp.Cli;
 
 /// <summary>
 /// The options every verb that talks to KVM shares: --kernel, --arch, --vm-type, --in-place-conversion,
-/// --no-direct-map, --kernel-version, --device, --trace.
+/// --no-direct-map, --gmem-write, --kernel-version, --device, --trace.
 /// One instance per command (System.CommandLine options belong to one parent).
 /// </summary>
 public sealed class KernelOptions
@@ -35,6 +35,11 @@ public sealed class KernelOptions
     private readonly Option<bool> _noDirectMap = new("--no-direct-map")
     {
         Description = "Emulate the direct map removal series (v12): GUEST_MEMFD_FLAG_NO_DIRECT_MAP, GUP refused on such files",
+    };
+
+    private readonly Option<bool> _gmemWrite = new("--gmem-write")
+    {
+        Description = "Emulate the guest_memfd write series (v7): GUEST_MEMFD_FLAG_WRITE (1 << 3), write()/pwrite() of whole pages, lseek",
     };
 
     private readonly Option<string?> _kernelVersion = new("--kernel-version")
@@ -70,6 +75,7 @@ public sealed class KernelOptions
         command.Options.Add(_vmType);
         command.Options.Add(_inPlaceConversion);
         command.Options.Add(_noDirectMap);
+        command.Options.Add(_gmemWrite);
         command.Options.Add(_kernelVersion);
         command.Options.Add(_device);
         command.Options.Add(_trace);
@@ -93,7 +99,8 @@ public sealed class KernelOptions
             generation = parsed;
         }
         return new KernelRequest(kind, arch, result.GetValue(_inPlaceConversion), generation,
-            Trace: result.GetValue(_trace) ? result.InvocationConfiguration.Error : null, NoDirectMap: result.GetValue(_noDirectMap));
+            Trace: result.GetValue(_trace) ? result.InvocationConfiguration.Error : null, NoDirectMap: result.GetValue(_noDirectMap),
+            GmemWrite: result.GetValue(_gmemWrite));
     }
 
     public VmType ReadVmType(ParseResult result) =>

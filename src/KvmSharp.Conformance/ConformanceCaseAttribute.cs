@@ -55,4 +55,10 @@ public enum EmulatedProfile
     /// (<see cref="EmulatedKernels.X86NoDirectMap"/>): the cases of <see cref="KernelRequirement.NoDirectMapGuestMemfd"/>.
     /// </summary>
     X86NoDirectMap,
+    /// <summary>
+    /// x86_64 with every VM type (6.18 rules), the guest_memfd write series v7 and the direct-map-removal series v12
+    /// applied, as Firecracker's secret-hiding tree carries them (<see cref="EmulatedKernels.X86GuestMemfdWrite"/>): the
+    /// cases of <see cref="KernelRequirement.WriteGuestMemfd"/>.
+    /// </summary>
+    X86GuestMemfdWrite,
 }

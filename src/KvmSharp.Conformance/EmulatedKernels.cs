@@ -25,8 +25,18 @@ public static class EmulatedKernels
     public static EmulatorConfig X86NoDirectMap(KernelGeneration generation = KernelGeneration.Linux618) =>
         EmulatorConfig.X86_64(generation) with { GuestMemfdNoDirectMap = true };
 
+    /// <summary>
+    /// The full x86_64 preset of <paramref name="generation"/> (6.18+) with "[PATCH v7 1/2] KVM: guest_memfd: add generic
+    /// population via write" and the direct map removal series v12 applied, as Firecracker's secret-hiding tree carries
+    /// them (WRITE = 1 &lt;&lt; 3, NO_DIRECT_MAP = 1 &lt;&lt; 2): WRITE wherever INIT_SHARED is (not TDX or SNP on 6.18).
+    /// Never LikeThisHost: that preset is the real kernel's double.
+    /// </summary>
+    public static EmulatorConfig X86GuestMemfdWrite(KernelGeneration generation = KernelGeneration.Linux618) =>
+        EmulatorConfig.X86_64(generation) with { GuestMemfdWrite = true, GuestMemfdNoDirectMap = true };
+
     public static EmulatorConfig Config(EmulatedProfile profile) => profile switch
     {
+        EmulatedProfile.X86GuestMemfdWrite => X86GuestMemfdWrite(),
         EmulatedProfile.X86NoDirectMap => X86NoDirectMap(),
         EmulatedProfile.LikeThisHost => EmulatorConfig.LikeThisHost(),
         EmulatedProfile.X86InPlaceConversion => EmulatorConfig.X86_64(inPlaceConversion: true),
@@ -61,6 +71,10 @@ public static class EmulatedKernels
                 new EmulatedKernel(X86NoDirectMap(generation)),
             EmulatedProfile.X86NoDirectMap =>
                 throw new SkipCaseException($"the direct map removal series (v12) is based on 6.18+, not {generation.Release()}"),
+            EmulatedProfile.X86GuestMemfdWrite when generation == KernelGeneration.InPlaceConversionV8 =>
+                new EmulatedKernel(X86GuestMemfdWrite(generation)),
+            EmulatedProfile.X86GuestMemfdWrite =>
+                throw new SkipCaseException($"the guest_memfd write series (v7) is based on 6.18+, not {generation.Release()}"),
             _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, "unknown emulator profile"),
         };
     }

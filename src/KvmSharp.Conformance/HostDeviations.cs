@@ -178,7 +178,10 @@ public static class HostDeviations
     /// KVM_VCPU_TSC_CTRL/KVM_VCPU_TSC_OFFSET reads 0 on every new vCPU (the guest TSC is the host's: KVM_GET_MSRS of
     /// IA32_TSC 0x4a6e_23b9_83e1 beside the host's RDTSC 0x4a6e_23b9_8d8c), and KVM_SET_DEVICE_ATTR of 0x1000_0000_0000
     /// returns 0 but the next GET reads 0 again. Upstream kvm_synchronize_tsc(vcpu, NULL) starts a VM's TSC at 0 and
-    /// kvm_arch_tsc_set_attr stores the offset. Observed on Linux 6.18 kvm_pvm.
+    /// kvm_arch_tsc_set_attr stores the offset. Observed on Linux 6.18 kvm_pvm. The same holds for the guest's own
+    /// adjustments: a guest WRMSR of IA32_TSC_ADJUST = 2^32 (CPUID TSC_ADJUST set) is stored and read back, but the TSC
+    /// read by KVM_GET_MSRS around the run advanced 261 121 cycles, not 2^32 (upstream adjust_tsc_offset_guest); a
+    /// guest WRMSR of IA32_TSC = 0 leaves the TSC where it was while TSC_ADJUST takes the difference (TscAdjustRules).
     /// </summary>
     public static bool KvmPvmTscOffsetFixed(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
@@ -307,5 +310,44 @@ public static class HostDeviations
     /// upstream's (src/KvmSharp.Fuzzing/TinyGuestRun.Interrupts.cs).
     /// </summary>
     public static bool KvmPvmLateIrqWindowExit(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM) emulates real-mode guests instruction by instruction, and every emulated write goes
+    /// through kvm_vcpu_write_guest → mark_page_dirty_in_slot: with a dirty ring, each write to a logging slot is
+    /// pushed, also to a page already pushed and not yet reset. Upstream (a guest the hardware runs) pushes a page once
+    /// — on the write fault that makes it writable — and not again until KVM_RESET_DIRTY_RINGS write-protects it.
+    /// Observed on Linux 6.18 kvm_pvm (C probe, real mode, 4 KiB ACQ_REL ring, slot 1 with LOG_DIRTY_PAGES): writes to
+    /// pages 0, 2, 1, 2 → entries (1,0) (1,2) (1,1) (1,2); after collecting (not resetting) them, writes to 1, 3 →
+    /// (1,1) (1,3); KVM_RESET_DIRTY_RINGS then returns 4 for the 4 collected of them, and a read pushes nothing. The
+    /// emulator pushes once per page between resets (DirtyRingRules).
+    /// </summary>
+    public static bool KvmPvmDirtyRingPushesEveryWrite(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): a real-mode guest filling its dirty ring past the soft limit (size - 64 entries)
+    /// is not stopped: KVM_REQ_DIRTY_RING_SOFT_FULL is only looked at on the next KVM_RUN. Upstream the next
+    /// vcpu_enter_guest after the write fault that reached the limit exits with KVM_EXIT_DIRTY_RING_FULL (x86.c,
+    /// kvm_dirty_ring_check_request). Observed on Linux 6.18 kvm_pvm (C probe, 4 KiB ring = 256 entries, soft limit
+    /// 192): a loop writing 208 pages ran to its OUT (KVM_EXIT_IO) with 210 entries in the ring; the next two KVM_RUNs
+    /// returned KVM_EXIT_DIRTY_RING_FULL without running the guest; after collecting all and a reset (210) the guest
+    /// went on. A loop long enough to overrun the ring (the kernel's WARN_ON_ONCE in kvm_dirty_ring_push) was not
+    /// tried. The emulator exits after the instruction whose write reached the limit.
+    /// </summary>
+    public static bool KvmPvmDirtyRingFullExitIsLate(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM) never counts the vCPU statistic <c>io_exits</c>, though it lists it: upstream
+    /// counts every port I/O intercept (svm.c io_interception, vmx.c handle_io: "++vcpu->stat.io_exits"). Its other
+    /// exit counters do count: <c>exits</c> once per exit to userspace, <c>mmio_exits</c>, <c>halt_exits</c>.
+    /// Observed on Linux 6.18 kvm_pvm (C probe, real mode): three <c>out dx, al</c> (KVM_EXIT_IO), two writes to
+    /// unbacked GPAs (KVM_EXIT_MMIO) and a HLT read back exits=6, io_exits=0, mmio_exits=2, halt_exits=1,
+    /// fpu_reload=6 (one per KVM_RUN) — and insn_emulation=11, one per real-mode instruction executed, as kvm_pvm
+    /// emulates real mode (upstream counts only the instructions KVM emulates, such as the two MMIO writes). The
+    /// emulator counts io_exits as upstream (BinaryStatsRules).
+    /// </summary>
+    public static bool KvmPvmIoExitsNotCounted(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

@@ -48,6 +48,26 @@ public enum KernelRequirement
     /// <see cref="MappableGuestMemfd"/>.
     /// </summary>
     NoDirectMapGuestMemfd,
+
+    /// <summary>
+    /// guest_memfd with the write proposal ("[PATCH v7 1/2] KVM: guest_memfd: add generic population via write",
+    /// unmerged): KVM_CAP_GUEST_MEMFD_FLAGS on /dev/kvm lists GUEST_MEMFD_FLAG_WRITE, which v7 reports there (kvm is NULL,
+    /// so INIT_SHARED and WRITE are listed). Bit 1 &lt;&lt; 3 as in Firecracker's tree that carries it with NO_DIRECT_MAP
+    /// (v7 alone says 1 &lt;&lt; 2: such a kernel is not recognised). Based on 6.18+, so this implies
+    /// <see cref="MappableGuestMemfd"/>.
+    /// </summary>
+    WriteGuestMemfd,
+
+    /// <summary>
+    /// A kernel that creates KVM_X86_TDX_VM (KVM_CAP_VM_TYPES has bit 5: an Intel host with TDX enabled, 6.16+): the
+    /// case checks what a TD's vCPUs refuse.
+    /// </summary>
+    TdxVmType,
+
+    /// <summary>
+    /// A kernel that creates KVM_X86_SEV_ES_VM (KVM_CAP_VM_TYPES has bit 3: an AMD host with SEV-ES enabled, 6.10+).
+    /// </summary>
+    SevEsVmType,
 }
 
 /// <summary>Checks a <see cref="KernelRequirement"/> against a kernel by asking its /dev/kvm.</summary>
@@ -62,6 +82,7 @@ public static class KernelRequirements
         {
             (KernelRequirement.MappableGuestMemfd, KernelRequirement.GuestMemfd) => true,
             (KernelRequirement.NoDirectMapGuestMemfd, KernelRequirement.MappableGuestMemfd or KernelRequirement.GuestMemfd) => true,
+            (KernelRequirement.WriteGuestMemfd, KernelRequirement.MappableGuestMemfd or KernelRequirement.GuestMemfd or KernelRequirement.UserMemory2) => true,
             (KernelRequirement.NoDirectMapGuestMemfd or KernelRequirement.MappableGuestMemfd or KernelRequirement.GuestMemfd or KernelRequirement.NoGuestMemfd,
                 KernelRequirement.UserMemory2) => true,
             _ => false,
@@ -87,16 +108,36 @@ public static class KernelRequirements
             KernelRequirement.NoDirectMapGuestMemfd when (flags & (long)NoDirectMapFlag) == 0 =>
                 $"this kernel lacks the direct map removal series (KVM_CAP_GUEST_MEMFD_FLAGS = 0x{flags:X} on /dev/kvm has no " +
                 "GUEST_MEMFD_FLAG_NO_DIRECT_MAP, 1 << 2: [PATCH v12 00/16] is not merged)",
+            KernelRequirement.WriteGuestMemfd when gmem == 0 =>
+                "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0)",
+            KernelRequirement.WriteGuestMemfd when (flags & (long)WriteFlag) == 0 =>
+                $"this kernel lacks the guest_memfd write series (KVM_CAP_GUEST_MEMFD_FLAGS = 0x{flags:X} on /dev/kvm has no " +
+                "GUEST_MEMFD_FLAG_WRITE, 1 << 3: [PATCH v7 1/2] is not merged)",
             KernelRequirement.NoGuestMemfd when gmem != 0 =>
                 $"this kernel has guest_memfd (KVM_CAP_GUEST_MEMFD = {gmem}); the case is for a kernel built without CONFIG_KVM_GUEST_MEMFD",
             KernelRequirement.NoGuestMemfd or KernelRequirement.UserMemory2 when userMemory2 == 0 =>
                 "this kernel predates KVM_SET_USER_MEMORY_REGION2 (KVM_CAP_USER_MEMORY2 = 0: before 6.8)",
+            KernelRequirement.TdxVmType or KernelRequirement.SevEsVmType => UnmetVmType(requirement, kernel),
             _ => null,
         };
     }
 
+    /// <summary>Why <paramref name="kernel"/> cannot create the VM type <paramref name="requirement"/> names; null when it can.</summary>
+    private static string? UnmetVmType(KernelRequirement requirement, IKernel kernel)
+    {
+        var (type, name) = requirement == KernelRequirement.TdxVmType
+            ? (KvmConstants.KVM_X86_TDX_VM, nameof(KvmConstants.KVM_X86_TDX_VM))
+            : (KvmConstants.KVM_X86_SEV_ES_VM, nameof(KvmConstants.KVM_X86_SEV_ES_VM));
+        long types = Capability(kernel, KvmCaps.KVM_CAP_VM_TYPES);
+        return types >= 0 && (types & (1L << (int)type)) != 0 ? null
+            : $"this kernel cannot create {name} (KVM_CAP_VM_TYPES = 0x{types:X})";
+    }
+
     /// <summary>GUEST_MEMFD_FLAG_NO_DIRECT_MAP of [PATCH v12 10/16] (1ULL &lt;&lt; 2), the SDK's GuestMemfdFlags.NoDirectMap.</summary>
     private const ulong NoDirectMapFlag = (ulong)GuestMemfdFlags.NoDirectMap;
+
+    /// <summary>GUEST_MEMFD_FLAG_WRITE of [PATCH v7 1/2] as numbered with NO_DIRECT_MAP (1ULL &lt;&lt; 3), the SDK's GuestMemfdFlags.Write.</summary>
+    private const ulong WriteFlag = (ulong)GuestMemfdFlags.Write;
 
     /// <summary>KVM_CHECK_EXTENSION(<paramref name="capability"/>) on /dev/kvm of <paramref name="kernel"/>, or -errno.</summary>
     private static long Capability(IKernel kernel, int capability)

@@ -181,7 +181,7 @@ public sealed class EmulatedKernel : IKernel, IDisposable
             if (file is null) return Err.EBADF;
             long r = DoMmap.Check(file, length, prot, flags, offset, out ulong aligned);
             if (r != 0) return r;
-            r = file.Mmap(prot, flags);
+            r = file.Mmap(prot, flags, (ulong)offset >> EmulatorConfig.PageShift, aligned >> EmulatorConfig.PageShift);
             if (r != 0) return r;
             r = HostMemory.Mmap(address, aligned, prot, flags, file.HostBackingFd, offset, out mapped);
             if (Err.IsError(r)) return r;
@@ -390,36 +390,110 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     }
 
     /// <summary>
-    /// read(2): no KVM file can be read, so -EINVAL (or -EBADF); <paramref name="buffer"/> is untouched.
+    /// read(2): an eventfd's counter (fs/eventfd.c eventfd_read, which may block with the kernel lock released); no KVM
+    /// file can be read, so -EINVAL (or -EBADF) and <paramref name="buffer"/> is untouched.
     /// </summary>
     public long Read(KernelFd fd, Span<byte> buffer)
     {
+        Fs.EventFdFile eventFd;
         lock (SyncRoot)
         {
             var file = Lookup(fd);
-            return file is null ? Err.EBADF : VfsCalls.Read(file);
+            if (file is null) return Err.EBADF;
+            // A binary stats fd: kvm_stats_read at f_pos (KvmMain/BinaryStats/KvmStatsFile.cs).
+            if (file is KvmMain.BinaryStats.KvmStatsFile stats) return stats.Read(buffer);
+            if (file is not Fs.EventFdFile e) return VfsCalls.Read(file);
+            // fdget: the reference keeps the file while a blocking read waits without the kernel lock.
+            eventFd = e;
+            eventFd.Get();
+        }
+        try
+        {
+            return eventFd.Read(buffer);
+        }
+        finally
+        {
+            lock (SyncRoot) eventFd.Put();
         }
     }
 
-    /// <summary>write(2): no KVM file can be written, so -EINVAL (or -EBADF).</summary>
+    /// <summary>write(2): an eventfd's counter (eventfd_write, may block as Read); no KVM file can be written, so -EINVAL (or -EBADF).</summary>
     public long Write(KernelFd fd, ReadOnlySpan<byte> buffer)
     {
+        Fs.EventFdFile eventFd;
         lock (SyncRoot)
         {
             var file = Lookup(fd);
-            return file is null ? Err.EBADF : VfsCalls.Write(file);
+            if (file is null) return Err.EBADF;
+            // vfs_write: "if (!(file->f_mode & FMODE_WRITE)) return -EBADF;" (an O_RDONLY binary stats fd).
+            if (file.ReadOnly) return Err.EBADF;
+            // guest_memfd with [PATCH v7 1/2]: generic_perform_write at f_pos (Vfs/VfsWrite.cs).
+            if (file is not Fs.EventFdFile e) return VfsWrite.Write(file, buffer);
+            eventFd = e;
+            eventFd.Get();
+        }
+        try
+        {
+            return eventFd.Write(buffer);
+        }
+        finally
+        {
+            lock (SyncRoot) eventFd.Put();
         }
     }
+
+    /// <summary>eventfd2(2): fs/eventfd.c do_eventfd (flags checked, then a descriptor); -EBADF once disposed.</summary>
+    public long EventFd(uint initialValue, int flags, out KernelFd? fd)
+    {
+        fd = null;
+        lock (SyncRoot)
+        {
+            if (_disposed) return Err.EBADF;
+            long rc = Fs.EventFdFile.Create(this, initialValue, flags);
+            if (Err.IsError(rc)) return rc;
+            fd = new KernelFd(this, (int)rc);
+            return rc;
+        }
+    }
+
+    private int _liveEventFdContexts;
+
+    /// <summary>eventfd contexts not yet freed: held by an open eventfd or by a kernel user (an ioeventfd) after close.</summary>
+    public int LiveEventFdContexts => Volatile.Read(ref _liveEventFdContexts);
+
+    internal void EventFdContextCreated() => Interlocked.Increment(ref _liveEventFdContexts);
+
+    internal void EventFdContextFreed() => Interlocked.Decrement(ref _liveEventFdContexts);
 
     /// <summary>
     /// pread64(2): -EINVAL for a negative offset, else -ESPIPE or -EINVAL as the file's mode says; never reads.
     /// </summary>
-    public long Pread(KernelFd fd, Span<byte> buffer, long offset) => Positional(fd, offset);
+    public long Pread(KernelFd fd, Span<byte> buffer, long offset)
+    {
+        // ksys_pread64: pos < 0 → EINVAL before the fd lookup; a binary stats fd (FMODE_PREAD) reads at offset.
+        if (offset < 0) return Err.EINVAL;
+        lock (SyncRoot)
+        {
+            if (Lookup(fd) is KvmMain.BinaryStats.KvmStatsFile stats) return stats.Pread(buffer, offset);
+        }
+        return Positional(fd, offset);
+    }
 
     /// <summary>
-    /// pwrite64(2): -EINVAL for a negative offset, else -ESPIPE or -EINVAL as the file's mode says; never writes.
+    /// pwrite64(2): -EINVAL for a negative offset, else -ESPIPE or -EINVAL as the file's mode says; a guest_memfd of a
+    /// kernel with the write proposal (<see cref="EmulatorConfig.GuestMemfdWrite"/>) writes whole pages.
     /// </summary>
-    public long Pwrite(KernelFd fd, ReadOnlySpan<byte> buffer, long offset) => Positional(fd, offset);
+    public long Pwrite(KernelFd fd, ReadOnlySpan<byte> buffer, long offset)
+    {
+        // ksys_pwrite64: pos < 0 → EINVAL before the fd is looked up; then FMODE_PWRITE and vfs_write (Vfs/VfsWrite.cs:
+        // guest_memfd with [PATCH v7 1/2] writes).
+        if (offset < 0) return Err.EINVAL;
+        lock (SyncRoot)
+        {
+            var file = Lookup(fd);
+            return file is null ? Err.EBADF : VfsWrite.Pwrite(file, buffer, offset);
+        }
+    }
 
     private long Positional(KernelFd fd, long offset)
     {
@@ -433,15 +507,15 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     }
 
     /// <summary>
-    /// lseek(2): 0 for files with noop_llseek (the position never moves), -ESPIPE for the others, -EINVAL for a bad
-    /// whence.
+    /// lseek(2): 0 for files with noop_llseek (the position never moves), default_llseek's answer for a guest_memfd
+    /// with the write proposal, -ESPIPE for the others, -EINVAL for a bad whence.
     /// </summary>
     public long Lseek(KernelFd fd, long offset, int whence)
     {
         lock (SyncRoot)
         {
             var file = Lookup(fd);
-            return file is null ? Err.EBADF : VfsCalls.Lseek(file, whence);
+            return file is null ? Err.EBADF : DefaultLlseek.Lseek(file, offset, whence);
         }
     }
 
@@ -578,7 +652,7 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         if (!_fds.HasRoom) return Err.EMFILE;
         // [PATCH v12 10/16]: "if (flags & GUEST_MEMFD_FLAG_NO_DIRECT_MAP) mapping_set_no_direct_map(inode->i_mapping)".
         bool noDirectMap = Config.GuestMemfdNoDirectMap && (flags & GmemNoDirectMap.Flag) != 0;
-        long r = GmemInode.Create(_nextIno, size, flags, GmemBacking.NeedsExactResidency(kvm), Numa, Config.Generation.HasGmemMempolicy(), noDirectMap, out var inode);
+        long r = GmemInode.Create(_nextIno, size, flags, GmemBacking.NeedsExactResidency(kvm, flags), Numa, Config.Generation.HasGmemMempolicy(), noDirectMap, out var inode);
         if (r != 0) return r;
         _nextIno++;
         kvm.Get();
@@ -664,6 +738,12 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         if (!g.HasGmemMmap() && (config.GuestMemfdFlagsHiCap is not null || config.ExtraGuestMemfdFlags != 0 || config.VmMemoryAttributes2 ||
                                  config.GuestMemfdNoDirectMap))
             throw new ArgumentException($"{release} predates KVM_CAP_GUEST_MEMFD_FLAGS; the flag and attribute proposals need 6.18+", nameof(config));
+        // [PATCH v7 1/2] is based on kvm/next (6.18+: KVM_CAP_GUEST_MEMFD_FLAGS, INIT_SHARED).
+        if (!g.HasGmemMmap() && config.GuestMemfdWrite)
+            throw new ArgumentException($"{release} predates KVM_CAP_GUEST_MEMFD_FLAGS; the guest_memfd write proposal needs 6.18+", nameof(config));
+        // One meaning per bit: WRITE (1 << 3 here) is either the modeled proposal or not there at all.
+        if (config.GuestMemfdWrite && (config.ExtraGuestMemfdFlags & GmemWrite.Flag) != 0)
+            throw new ArgumentException("GUEST_MEMFD_FLAG_WRITE (1 << 3) is modeled by GuestMemfdWrite; leave it out of ExtraGuestMemfdFlags", nameof(config));
         // One meaning per bit: NO_DIRECT_MAP is either the modeled proposal or not there at all.
         if (config.GuestMemfdNoDirectMap && (config.ExtraGuestMemfdFlags & GmemNoDirectMap.Flag) != 0)
             throw new ArgumentException("GUEST_MEMFD_FLAG_NO_DIRECT_MAP (1 << 2) is modeled by GuestMemfdNoDirectMap; leave it out of ExtraGuestMemfdFlags", nameof(config));

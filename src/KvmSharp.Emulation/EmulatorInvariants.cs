@@ -14,13 +14,21 @@ namespace KvmSharp.Emulation;
 /// <list type="bullet">
 /// <item>memslots: no two slots of one VM address space overlap in GFN (kvm_check_memslot_overlap, virt/kvm/kvm_main.c);
 /// every slot is non-empty, keyed by its own id, and kvm->nr_memslot_pages is their sum; a slot has a dirty bitmap
-/// exactly when it logs, of whole longs, with no bit past its last page (kvm_prepare_memory_region);</item>
+/// exactly when it logs, of whole longs, with no bit past its last page (kvm_prepare_memory_region) — none with a dirty
+/// ring (kvm_use_dirty_bitmap);</item>
+/// <item>dirty rings: kvm->dirty_ring_size is 0 or a size KVM_ENABLE_CAP accepts; each vCPU has a ring of it exactly when
+/// it is set, soft limit = size - 64 (kvm_dirty_ring_alloc); a logging slot of such a VM tracks its pages'
+/// write protection, one bit per page (virt/kvm/dirty_ring.c);</item>
 /// <item>guest_memfd bindings: no two memslots bound to one file overlap in file offset, every binding lies inside
 /// i_size and points back at an installed slot (kvm_gmem_bind, virt/kvm/guest_memfd.c);</item>
 /// <item>the attribute map of every guest_memfd inode covers exactly [0, i_size/PAGE_SIZE) with sorted, non-empty,
 /// merged ranges ([PATCH v8 01/46]: the per-inode maple tree, "adjacent equal ranges are merged");</item>
+/// <item>f_pos of a guest_memfd file: never negative, and 0 unless the write proposal gave the file default_llseek and
+/// write(2) (fs/read_write.c default_llseek, rw_verify_area; [PATCH v7 1/2]);</item>
 /// <item>page states: no allocated or prepared folio beyond i_size (the page cache never grows past i_size: the file
 /// is immutable in size); the backing memfd has exactly i_size bytes; a live file still has its page cache;</item>
+/// <item>ioeventfds: no two registrations of a VM collide, each holds a live eventfd context and a length KVM_IOEVENTFD
+/// accepts, each fast-MMIO entry has its length-0 MMIO twin (virt/kvm/eventfd.c; KvmMain/IoBusInvariants.cs);</item>
 /// <item>files: the fd table holds only open (unreleased) files and its count matches its entries; mappings hold
 /// unreleased files; the VM list holds only live VMs, and every open VM, vCPU and gmem file points at one of them
 /// (the file pins KVM: kvm_get_kvm in kvm_gmem_create / create_vcpu_fd).</item>
@@ -52,6 +60,8 @@ public static class EmulatorInvariants
                 if (vma.File is GmemFile g) gmemFiles.Add(g);
             }
             foreach (var vm in vms) CheckMemslots(vm, gmemFiles, errors);
+            foreach (var vm in vms) CheckDirtyRings(vm, errors);
+            foreach (var vm in vms) IoBusInvariants.Check(vm, errors);
             foreach (var f in gmemFiles) CheckGmemFile(f, liveVms, errors);
         }
         return errors;
@@ -82,6 +92,9 @@ public static class EmulatorInvariants
                 case GmemFile g:
                     gmemFiles.Add(g);
                     break;
+                case Fs.EventFdFile e:
+                    IoBusInvariants.CheckEventFd(n, e, errors);
+                    break;
             }
         }
         if (entries != fds.Count) errors.Add($"fd table count {fds.Count} != {entries} entries");
@@ -91,10 +104,13 @@ public static class EmulatorInvariants
     /// kvm_prepare_memory_region: a slot has a dirty bitmap exactly when it logs (KVM_MEM_LOG_DIRTY_PAGES), of
     /// kvm_dirty_bitmap_bytes() (whole longs), with no bit set past its last page.
     /// </summary>
-    private static void CheckDirtyBitmap(KvmMemorySlot slot, string name, List<string> errors)
+    private static void CheckDirtyBitmap(Kvm vm, KvmMemorySlot slot, string name, List<string> errors)
     {
         bool logs = (slot.Flags & Abi.KvmConstants.KVM_MEM_LOG_DIRTY_PAGES) != 0;
         ulong[]? bitmap = slot.DirtyBitmap;
+        // With a dirty ring (and no KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP) a slot gets no new bitmap (kvm_use_dirty_bitmap);
+        // one made before the ring was enabled stays (kvm_prepare_memory_region reuses old->dirty_bitmap).
+        if (logs && !vm.UseDirtyBitmap && bitmap is null) return;
         if (logs != bitmap is not null)
         {
             errors.Add($"{name} {(logs ? "logs dirty pages without" : "has")} a dirty bitmap{(logs ? "" : " without KVM_MEM_LOG_DIRTY_PAGES")}");
@@ -103,6 +119,49 @@ public static class EmulatorInvariants
         if (bitmap is null) return;
         if ((ulong)bitmap.Length * 8 != slot.DirtyBitmapBytes) errors.Add($"{name} has a {bitmap.Length * 8}-byte dirty bitmap, not {slot.DirtyBitmapBytes}");
         else if (slot.NPages % 64 != 0 && (bitmap[^1] >> (int)(slot.NPages % 64)) != 0) errors.Add($"{name} has dirty bits past its last page");
+    }
+
+    /// <summary>
+    /// The dirty ring's kernel-side state (virt/kvm/dirty_ring.c, KvmMain/KvmDirtyRing.cs): kvm->dirty_ring_size is 0
+    /// or a power of two from a page to 1 MiB; every vCPU has a ring exactly when it is set, of that many bytes, with
+    /// soft_limit = size - KVM_DIRTY_RING_RSVD_ENTRIES. (dirty_index - reset_index is not bounded: userspace may mark
+    /// entries KVM never published, which a reset then consumes, as the kernel does.)
+    /// </summary>
+    private static void CheckDirtyRings(Kvm vm, List<string> errors)
+    {
+        uint size = vm.DirtyRingSize;
+        if (size != 0 && ((size & (size - 1)) != 0 || size < (uint)EmulatorConfig.PageSize || size > KvmDirtyRing.MaxEntries * DirtyRing.EntryBytes))
+            errors.Add($"VM type {vm.Type} has a {size}-byte dirty ring, which KVM_ENABLE_CAP refuses");
+        foreach (var vcpu in vm.Vcpus)
+        {
+            var ring = vcpu.DirtyRing;
+            if ((ring is not null) != (size != 0))
+            {
+                errors.Add($"vCPU {vcpu.Id} {(ring is null ? "has no" : "has a")} dirty ring while dirty_ring_size is {size}");
+                continue;
+            }
+            if (ring is null) continue;
+            if (ring.Size * DirtyRing.EntryBytes != size) errors.Add($"vCPU {vcpu.Id}'s ring has {ring.Size} entries, not {size / DirtyRing.EntryBytes}");
+            if (ring.SoftLimit != ring.Size - KvmDirtyRing.RsvdEntries) errors.Add($"vCPU {vcpu.Id}'s ring has soft limit {ring.SoftLimit}");
+        }
+    }
+
+    /// <summary>
+    /// A slot has ring write-protection state exactly when it logs and the VM has a ring, one bit per page, none past
+    /// its last page.
+    /// </summary>
+    private static void CheckRingWritable(Kvm vm, KvmMemorySlot slot, string name, List<string> errors)
+    {
+        bool expected = slot.DirtyTrackEnabled && vm.DirtyRingSize != 0;
+        ulong[]? bits = slot.RingWritable;
+        if (expected != bits is not null)
+        {
+            errors.Add($"{name} {(expected ? "logs into a dirty ring without" : "has")} ring write-protection state");
+            return;
+        }
+        if (bits is null) return;
+        if ((ulong)bits.Length != (slot.NPages + 63) / 64) errors.Add($"{name} has {bits.Length} words of ring state for {slot.NPages} pages");
+        else if (slot.NPages % 64 != 0 && (bits[^1] >> (int)(slot.NPages % 64)) != 0) errors.Add($"{name} has ring state past its last page");
     }
 
     private static void CheckMemslots(Kvm vm, HashSet<GmemFile> gmemFiles, List<string> errors)
@@ -118,7 +177,8 @@ public static class EmulatorInvariants
                 if (slot.Id != id || slot.AsId != asId) errors.Add($"{name} is stored under as {asId} id {id}");
                 if (slot.NPages == 0) errors.Add($"{name} is empty");
                 if (slot.BaseGfn + slot.NPages < slot.BaseGfn) errors.Add($"{name} wraps the GFN space");
-                CheckDirtyBitmap(slot, name, errors);
+                CheckDirtyBitmap(vm, slot, name, errors);
+                CheckRingWritable(vm, slot, name, errors);
                 pages += slot.NPages;
                 sorted.Add(slot);
                 if (slot.GmemFile is GmemFile f)
@@ -151,6 +211,11 @@ public static class EmulatorInvariants
             errors.Add($"{name} is open but its page cache was freed");
             return;
         }
+
+        // f_pos: only default_llseek and write(2) move it ([PATCH v7 1/2]); neither ever stores a negative position
+        // (default_llseek's "offset >= 0" check, rw_verify_area's overflow check), and without the proposal nothing moves it.
+        if (f.Position < 0 || (!GmemWrite.Applied(f.Kvm.Kernel) && f.Position != 0))
+            errors.Add(string.Create(CultureInfo.InvariantCulture, $"{name} has f_pos {f.Position}"));
 
         // Bindings: inside i_size, pointing back at installed slots, pairwise disjoint in file offset.
         var bindings = f.Bindings.OrderBy(s => s.GmemPgoff).ToList();

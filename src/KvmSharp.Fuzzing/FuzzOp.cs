@@ -153,6 +153,12 @@ public enum OpKind
     /// and KVM_X86_SET_MCE between KVM_RUNs, some asking for the interrupt window (<see cref="TinyGuestRun.RunInterrupts"/>,
     /// program and events from seed A): every exit, the vector delivered and the kvm_run fields compared.
     /// </summary>
+    /// <summary>
+    /// KVM_IOEVENTFD / KVM_IRQFD on handle <c>Target</c> and the session's eventfds (<see cref="IoEventFdOps"/>: E the
+    /// call, U the eventfd slot): address A, datamatch B, length (uint)C, flags (uint)D; or an eventfd read, write or
+    /// re-creation. The result compared (and a read's count).
+    /// </summary>
+    IoEventFd,
     InterruptGuestRun,
 }
 
@@ -241,6 +247,7 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             OpKind.Mempolicy => MempolicyOps.Describe(this),
             OpKind.DeviceAttr => $"{(DeviceAttrOps.Request(E) switch { DeviceAttrOps.Has => "KVM_HAS_DEVICE_ATTR", DeviceAttrOps.Get => "KVM_GET_DEVICE_ATTR", _ => $"KVM_SET_DEVICE_ATTR(value=0x{U:X})" })}({h(Target)}, group={(uint)A}, attr={B}, flags=0x{(uint)C:X}, addr={(DirtyBitmapAt)D})",
             OpKind.InterruptQueue => InterruptOps.Describe(this),
+            OpKind.IoEventFd => IoEventFdOps.Describe(this, h(Target)),
             OpKind.InterruptGuestRun => $"guest run({h(Target)}, KVM_INTERRUPT/KVM_NMI/KVM_X86_SET_MCE, program seed={A})",
             OpKind.TscKhz => $"{(E != 0 ? $"KVM_SET_TSC_KHZ(rate kind {A}, ppm {(long)B})+" : "")}KVM_GET_TSC_KHZ({h(Target)})",
             _ => Kind.ToString(),

@@ -29,6 +29,7 @@ public sealed partial class KernelSession
         OpKind.DeviceAttr => DeviceAttr(op),
         OpKind.InterruptQueue => InterruptQueue(op),
         OpKind.InterruptGuestRun => TinyGuestRun.RunInterrupts(_kernel, Fd(op.Target), op.A),
+        OpKind.IoEventFd => IoEventFd(op),
         _ => "unknown op",
     };
 

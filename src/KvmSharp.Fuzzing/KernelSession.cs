@@ -189,5 +189,6 @@ public sealed partial class KernelSession : IDisposable
         _scratch = null;
         _numaPages?.Dispose();
         _numaPages = null;
+        DisposeEventFds();
     }
 }

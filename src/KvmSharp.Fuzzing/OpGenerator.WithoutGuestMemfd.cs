@@ -42,6 +42,9 @@ public sealed partial class OpGenerator
         if (NextDeviceAttr() is FuzzOp attr) return attr;
         // One call in thirty-two: mbind, get_mempolicy, move_pages (OpGenerator.Mempolicy.cs), likewise.
         if (NextMempolicy() is FuzzOp numa) return numa;
+        // One call in forty: KVM_IOEVENTFD, KVM_IRQFD and eventfds (OpGenerator.IoEventFd.cs), likewise; asked before the
+        // interrupt stream so that stream's calls keep their places.
+        if (NextIoEventFd() is FuzzOp ioev) return ioev;
         // One call in twenty-four: KVM_INTERRUPT, KVM_NMI, KVM_X86_SET_MCE and guests that take them (OpGenerator.Interrupts.cs), likewise.
         if (NextInterrupts() is FuzzOp irq) return irq;
         // One call in eight: dirty page logging (OpGenerator.DirtyLog.cs).

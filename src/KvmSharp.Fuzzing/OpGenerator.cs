@@ -41,6 +41,7 @@ public sealed partial class OpGenerator
         _attr = new Random(unchecked(seed * 47 + 0xA77));
         _numa = new Random(unchecked(seed * 53 + 0x4E0A));
         _irq = new Random(unchecked(seed * 59 + 0x1A7));
+        _ioev = new Random(unchecked(seed * 61 + 0x10EF));
         _includeReported = includeReported;
     }
 

@@ -17,6 +17,7 @@ internal enum FdKind
     Vm,
     Vcpu,
     Gmem,
+    EventFd,
     Other,
 }
 
@@ -195,6 +196,8 @@ internal sealed class RawFuzzSession
 
     private string Open()
     {
+        // Now and then an eventfd, for KVM_IOEVENTFD / KVM_IRQFD to take.
+        if (_rng.Next(4) == 0) return EventFd();
         string path = _rng.Next(10) == 0 ? (_rng.Next(2) == 0 ? "/dev/null" : "/dev/kvm2") : "/dev/kvm";
         Begin($"open({path})");
         long rc = _kernel.Open(path, LinuxConstants.O_RDWR, out var fd);
@@ -287,6 +290,8 @@ internal sealed class RawFuzzSession
             FdKind.System when request == KvmIoctls.KVM_CREATE_VM => FdKind.Vm,
             FdKind.Vm when request == KvmIoctls.KVM_CREATE_GUEST_MEMFD => FdKind.Gmem,
             FdKind.Vm when request == KvmIoctls.KVM_CREATE_VCPU => FdKind.Vcpu,
+            // A binary stats fd: read, pread, lseek … reach it as any other descriptor.
+            FdKind.Vm or FdKind.Vcpu when request == KvmIoctls.KVM_GET_STATS_FD => FdKind.Other,
             _ => null,
         };
         if (created is FdKind c) Opened((int)rc, c);
@@ -316,6 +321,8 @@ internal sealed class RawFuzzSession
             KvmIoctls.KVM_SET_USER_MEMORY_REGION2, KvmIoctls.KVM_SET_TSS_ADDR, KvmIoctls.KVM_CHECK_EXTENSION,
             KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES, KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2, KvmIoctls.KVM_CREATE_GUEST_MEMFD,
             KvmIoctls.KVM_CREATE_GUEST_MEMFD, KvmIoctls.KVM_ENABLE_CAP, KvmIoctls.KVM_GET_DIRTY_LOG, KvmIoctls.KVM_CLEAR_DIRTY_LOG,
+            KvmIoctls.KVM_IOEVENTFD, KvmIoctls.KVM_IOEVENTFD, KvmIoctls.KVM_IRQFD,
+            KvmIoctls.KVM_RESET_DIRTY_RINGS, KvmIoctls.KVM_GET_STATS_FD,
         ],
         FdKind.Vcpu =>
         [
@@ -326,6 +333,7 @@ internal sealed class RawFuzzSession
             KvmIoctls.KVM_GET_FPU, KvmIoctls.KVM_SET_FPU, KvmIoctls.KVM_GET_XCRS, KvmIoctls.KVM_SET_XCRS,
             KvmIoctls.KVM_GET_VCPU_EVENTS, KvmIoctls.KVM_SET_VCPU_EVENTS, KvmIoctls.KVM_GET_MP_STATE, KvmIoctls.KVM_SET_MP_STATE,
             KvmIoctls.KVM_GET_DEBUGREGS, KvmIoctls.KVM_SET_DEBUGREGS, KvmIoctls.KVM_SET_GUEST_DEBUG, KvmIoctls.KVM_INTERRUPT, KvmIoctls.KVM_NMI, KvmIoctls.KVM_X86_SET_MCE,
+            KvmIoctls.KVM_GET_STATS_FD,
         ],
         FdKind.Gmem => [KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2],
         _ => [KvmIoctls.KVM_CHECK_EXTENSION],
@@ -443,6 +451,20 @@ internal sealed class RawFuzzSession
 
     private static ulong GetU64(byte[] b, int at) => at + 8 <= b.Length ? BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(at)) : 0;
 
+    /// <summary>
+    /// The modeled guest_memfd flag proposals of this kernel, sometimes: GUEST_MEMFD_FLAG_WRITE (1 &lt;&lt; 3, [PATCH v7 1/2])
+    /// and NO_DIRECT_MAP (1 &lt;&lt; 2, v12), so files that take write(2) exist. No draw on kernels without them.
+    /// </summary>
+    private ulong ProposalFlags()
+    {
+        var config = _kernel.Config;
+        if (!config.GuestMemfdWrite && !config.GuestMemfdNoDirectMap) return 0;
+        ulong flags = 0;
+        if (config.GuestMemfdWrite && _rng.Next(2) == 0) flags |= 1UL << 3;
+        if (config.GuestMemfdNoDirectMap && _rng.Next(3) == 0) flags |= 1UL << 2;
+        return flags;
+    }
+
     /// <summary>A likely-valid struct for the request, so calls get past the first checks.</summary>
     private void Fill(uint request, byte[] b, int fd)
     {
@@ -454,7 +476,7 @@ internal sealed class RawFuzzSession
                 1 => 1UL << _rng.Next(30, 63),
                 _ => Ps * (ulong)_rng.Next(1, 17),
             });
-            U64(b, 8, _rng.Next(6) switch { 0 => Interesting(), 1 => 1UL << _rng.Next(64), _ => (ulong)_rng.Next(4) });
+            U64(b, 8, _rng.Next(6) switch { 0 => Interesting(), 1 => 1UL << _rng.Next(64), _ => (uint)_rng.Next(4) | ProposalFlags() });
             if (_rng.Next(8) == 0) U64(b, 16 + 8 * _rng.Next(6), Interesting());
         }
         else if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION || request == KvmIoctls.KVM_SET_USER_MEMORY_REGION2)
@@ -514,11 +536,34 @@ internal sealed class RawFuzzSession
             // with its options; sometimes flags or another cap.
             bool manual = _rng.Next(3) == 0;
             uint cap = (uint)(manual ? KvmCaps.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 : KvmCaps.KVM_CAP_EXIT_HYPERCALL);
+            // The dirty ring caps with a size in bytes: valid powers of two from a page to 1 MiB, or anything.
+            int ring = _rng.Next(8);
+            if (ring < 2) cap = (uint)(ring == 0 ? KvmCaps.KVM_CAP_DIRTY_LOG_RING : KvmCaps.KVM_CAP_DIRTY_LOG_RING_ACQ_REL);
+            else if (ring == 2) cap = KvmCaps.KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP;
             BinaryPrimitives.WriteUInt32LittleEndian(b, _rng.Next(4) == 0 ? (uint)Interesting() : cap);
             BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(4), _rng.Next(8) == 0 ? (uint)Interesting() : 0);
             U64(b, 8, manual
                 ? _rng.Next(4) switch { 0 => (ulong)_rng.Next(4), 1 => Interesting(), _ => KvmConstants.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | (ulong)_rng.Next(2) << 1 }
                 : _rng.Next(3) switch { 0 => 0, 1 => Interesting(), _ => KvmPara.KVM_EXIT_HYPERCALL_VALID_MASK });
+            if (ring < 3) U64(b, 8, _rng.Next(3) == 0 ? Interesting() : Ps << _rng.Next(0, 10));
+        }
+        else if (request == KvmIoctls.KVM_IOEVENTFD)
+        {
+            // struct kvm_ioeventfd: datamatch@0 addr@8 len@16 fd@20 flags@24 — lengths and flags around the valid ones,
+            // addresses that repeat (collisions, deassigns) or wrap.
+            U64(b, 0, _rng.Next(3) == 0 ? Interesting() : (ulong)_rng.Next(4));
+            U64(b, 8, _rng.Next(6) switch { 0 => Interesting(), 1 => ulong.MaxValue - (ulong)_rng.Next(8), 2 => (ulong)_rng.Next(0x10000), _ => 0xd0000000 + 8 * (ulong)_rng.Next(4) });
+            U32(b, 16, _rng.Next(8) == 0 ? (uint)Interesting() : (uint)new[] { 0, 1, 2, 3, 4, 8 }[_rng.Next(6)]);
+            U32(b, 20, (uint)PickEventFd());
+            U32(b, 24, _rng.Next(8) == 0 ? (uint)Interesting() : (uint)_rng.Next(32));
+        }
+        else if (request == KvmIoctls.KVM_IRQFD)
+        {
+            // struct kvm_irqfd: fd@0 gsi@4 flags@8 resamplefd@12.
+            U32(b, 0, (uint)PickEventFd());
+            U32(b, 4, (uint)_rng.Next(32));
+            U32(b, 8, _rng.Next(6) == 0 ? (uint)Interesting() : (uint)_rng.Next(4));
+            U32(b, 12, (uint)PickEventFd());
         }
         else if (request == KvmIoctls.KVM_GET_DIRTY_LOG || request == KvmIoctls.KVM_CLEAR_DIRTY_LOG)
         {
@@ -706,10 +751,19 @@ internal sealed class RawFuzzSession
     private string FileIo()
     {
         int fd = PickFd();
-        byte[] buf = new byte[_rng.Next(4) == 0 ? 0 : _rng.Next(1, 128)];
-        long offset = (long)Interesting();
+        // Whole pages at small page offsets, sometimes: what a guest_memfd write (GmemWrite) accepts, when the kernel has it.
+        bool pages = _kernel.Config.GuestMemfdWrite && _rng.Next(3) == 0;
+        byte[] buf = pages ? new byte[PageSize * _rng.Next(1, 4)] : new byte[_rng.Next(4) == 0 ? 0 : _rng.Next(1, 128)];
+        long offset = pages ? (long)(Ps * (ulong)_rng.Next(0, 20)) : (long)Interesting();
         int which = _rng.Next(7);
         string[] names = ["read", "write", "pread", "pwrite", "lseek", "fstat", "ftruncate"];
+        // An eventfd's read of 0 or write past 2^64 - 2 would wait for another thread: FIONBIO first (a fuzzed FIONBIO
+        // may have cleared O_NONBLOCK), and mostly the 8 bytes eventfd_read/eventfd_write want.
+        if (KindOf(fd) == FdKind.EventFd && which <= 1)
+        {
+            _ = _kernel.Ioctl(Handle(fd), 0x5421 /* FIONBIO */, BitConverter.GetBytes(1));
+            if (_rng.Next(3) != 0) buf = BitConverter.GetBytes(_rng.Next(3) == 0 ? Interesting() : (ulong)_rng.Next(3));
+        }
         string what = string.Create(CultureInfo.InvariantCulture, $"{names[which]}({fd}, len={buf.Length}, off=0x{offset:X})");
         Begin(what);
         long rc = which switch
@@ -740,6 +794,8 @@ internal sealed class RawFuzzSession
             0 => (long)Interesting(),
             1 => _rng.Next(1, PageSize),
             < 4 => (long)(Ps * (ulong)_rng.Next(0, 8)),
+            // Around the dirty ring's pages (KVM_DIRTY_LOG_PAGE_OFFSET): kvm_vcpu_mmap's MAP_SHARED-only rule.
+            4 when _rng.Next(2) == 0 => (long)(Ps * (ulong)(KvmConstants.KVM_DIRTY_LOG_PAGE_OFFSET - 1 + _rng.Next(0, 4))),
             _ => 0,
         };
         int prot = _rng.Next(6) == 0 ? _rng.Next(16) : LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE;
@@ -865,6 +921,28 @@ internal sealed class RawFuzzSession
     }
 
     /// <summary>The emulator's public test hooks with random arguments.</summary>
+    /// <summary>eventfd2 with mostly valid flags; the session keeps its eventfds non-blocking before it reads or writes them.</summary>
+    private string EventFd()
+    {
+        uint count = _rng.Next(4) == 0 ? (uint)Interesting() : (uint)_rng.Next(3);
+        int flags = _rng.Next(8) == 0 ? (int)Interesting() : _rng.Next(2) * LinuxConstants.EFD_SEMAPHORE | _rng.Next(2) * LinuxConstants.EFD_NONBLOCK;
+        string what = string.Create(CultureInfo.InvariantCulture, $"eventfd2({count}, 0x{flags:X})");
+        Begin(what);
+        long rc = _kernel.EventFd(count, flags, out var fd);
+        if (rc >= 0)
+        {
+            fd!.SetHandleAsInvalid(); // the session owns the number; Teardown closes everything
+            Opened((int)rc, FdKind.EventFd);
+        }
+        return Record(what, rc);
+    }
+
+    private int PickEventFd()
+    {
+        var eventFds = _open.Where(p => p.Value == FdKind.EventFd).Select(p => p.Key).ToList();
+        return eventFds.Count > 0 && _rng.Next(5) != 0 ? eventFds[_rng.Next(eventFds.Count)] : PickFd();
+    }
+
     private string Hooks()
     {
         switch (_rng.Next(4))

@@ -143,8 +143,9 @@ internal static class VcpuStateOps
             nmi_masked = Flag(),
             nmi_pad = (byte)(rng.Next(6) == 0 ? rng.Next(256) : 0),
             sipi_vector = rng.Next(4) == 0 ? (uint)rng.Next() : 0,
-            // Mostly NMI_PENDING, SIPI_VECTOR, SHADOW and SMM; PAYLOAD and TRIPLE_FAULT (refused: caps not enabled) and
-            // unknown bits now and then.
+            // Mostly NMI_PENDING, SIPI_VECTOR, SHADOW and SMM; PAYLOAD and TRIPLE_FAULT (refused unless an EnableCap op
+            // turned KVM_CAP_EXCEPTION_PAYLOAD / KVM_CAP_X86_TRIPLE_FAULT_EVENT on; TRIPLE_FAULT then makes or cancels a
+            // KVM_EXIT_SHUTDOWN) and unknown bits now and then.
             flags = rng.Next(10) switch
             {
                 < 7 => (uint)rng.Next(16),

@@ -188,6 +188,15 @@ public sealed partial class MicroVm : IDisposable
                 throw new MicroVmException(
                     $"VM type {options.VmType} is not offered by this kernel (KVM_CAP_VM_TYPES: {(types.Count == 0 ? "none" : string.Join(", ", types))})");
             }
+            // A TD's vCPU state is protected from its creation (vmx/tdx.c tdx_vcpu_create; x86.c KVM_GET/SET_SREGS,
+            // KVM_SET_REGS … EINVAL): the sandbox cannot put the vCPU in long mode; a TD boots through the TDX module.
+            if (options.VmType == VmType.Tdx)
+            {
+                throw new MicroVmException(
+                    "VM type Tdx: a TD's vCPU registers cannot be set through KVM (KVM_SET_SREGS and KVM_SET_REGS are EINVAL: " +
+                    "its state is protected from creation), so the sandbox cannot boot it; use SwProtected, or Snp, whose " +
+                    "registers are set before KVM_SEV_SNP_LAUNCH_FINISH");
+            }
             vm = kvm.CreateVm(options.VmType);
             // Left open, the memory is the best the kernel offers; the reason is kept (else asked on first use).
             string? noGuestMemfd = options.Memory is null ? GuestMemory.GuestMemfdUnavailableReason(vm) : null;

@@ -9,7 +9,7 @@ namespace KvmSharp;
 /// A guest_memfd file (KVM_CREATE_GUEST_MEMFD): guest memory owned by KVM, of fixed size. It can be allocated,
 /// punched, mapped (with <see cref="GuestMemfdFlags.Mmap"/>) and bound to memory slots.
 /// </summary>
-public sealed class GuestMemfd : IDisposable
+public sealed partial class GuestMemfd : IDisposable
 {
     private const int KeepSize = LinuxConstants.FALLOC_FL_KEEP_SIZE;
     private const int PunchHoleMode = LinuxConstants.FALLOC_FL_KEEP_SIZE | LinuxConstants.FALLOC_FL_PUNCH_HOLE;

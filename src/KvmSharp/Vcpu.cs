@@ -40,7 +40,22 @@ public sealed partial class Vcpu : IDisposable
             ulong size = (ulong)vm.Kvm.VcpuMmapSize;
             long rc = MappedRegion.Map(vm.Kernel, fd, size, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_SHARED, 0, out MappedRegion? run);
             KvmCall.Check(rc, "mmap", $"kvm_run of vCPU {id}, length=0x{size:X}");
-            return new Vcpu(vm, fd, id, run!);
+            var vcpu = new Vcpu(vm, fd, id, run!);
+            // The dirty ring (Vcpu.DirtyRing.cs): mapped with the vCPU when its VM enabled one, unmapped on Dispose.
+            int ringBytes = vm.DirtyRingBytes;
+            if (ringBytes != 0)
+            {
+                try
+                {
+                    vcpu._dirtyRing = DirtyRing.Map(vm.Kernel, fd, id, ringBytes);
+                }
+                catch
+                {
+                    run!.Dispose();
+                    throw;
+                }
+            }
+            return vcpu;
         }
         catch
         {
@@ -169,6 +184,7 @@ public sealed partial class Vcpu : IDisposable
     /// </summary>
     public void Dispose()
     {
+        _dirtyRing?.Dispose();
         _run.Dispose();
         Handle.Dispose();
     }

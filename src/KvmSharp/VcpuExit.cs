@@ -38,6 +38,13 @@ public readonly ref struct VcpuExit
     /// <summary>kvm_run.if_flag after this exit: the guest's RFLAGS.IF.</summary>
     public bool InterruptFlag => _run[KvmRunLayout.if_flag] != 0;
 
+    /// <summary>
+    /// KVM_EXIT_DIRTY_RING_FULL: this vCPU's dirty ring reached its soft limit. Harvest every vCPU's
+    /// <see cref="Vcpu.DirtyRing"/> and call <see cref="Vm.ResetDirtyRings"/>; until then every KVM_RUN of this vCPU
+    /// exits the same way without running the guest.
+    /// </summary>
+    public bool IsDirtyRingFull => !Interrupted && Reason == KvmExitReason.KVM_EXIT_DIRTY_RING_FULL;
+
     // ---- KVM_EXIT_IO ----
     /// <summary>
     /// KVM_EXIT_IO: true for OUT/OUTS (guest to host), false for IN/INS (answer by writing <see cref="IoData"/>).

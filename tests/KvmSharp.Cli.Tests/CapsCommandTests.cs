@@ -134,6 +134,7 @@ public sealed class CapsCommandTests
     [InlineData("--arch", "x86_64")]
     [InlineData("--in-place-conversion")]
     [InlineData("--no-direct-map")]
+    [InlineData("--gmem-write")]
     [InlineData("--kernel-version", "6.8")]
     public void Emulator_only_options_are_usage_errors_on_linux(params string[] options)
     {

@@ -48,17 +48,19 @@ public sealed class PrivacyTests
     }
 
     /// <summary>
-    /// TDX with in-place conversion (v8): all memory is one guest_memfd, private except page 0x300000. GPA bit 51 in
-    /// the guest's page tables marks a shared access.
+    /// SNP with in-place conversion (v8): all memory is one guest_memfd, private except page 0x300000. GPA bit 51 in
+    /// the guest's page tables marks a shared access (the emulator's model of the per-access choice for SNP and TDX
+    /// alike). SNP because the test sets the vCPU's registers, which an SNP VMM does before KVM_SEV_SNP_LAUNCH_FINISH
+    /// while a TD's vCPU refuses them (X86/ProtectedState.cs).
     /// </summary>
     [Theory]
     [InlineData(0x30_0000UL, 0x30_0000UL, PrivateFlag)]       // private access (bit 51 clear) to a shared page
     [InlineData(0x40_0000UL, 0x20_0000UL, 0UL)]               // shared access (bit 51 set) to the private code page
     [InlineData(0x50_0000UL, 0UL, 0UL)]                       // shared access to the shared page: no fault
-    public void Tdx_shared_bit_disagreeing_with_the_attributes_is_a_memory_fault(ulong linear, ulong faultGpa, ulong flags)
+    public void Snp_shared_bit_disagreeing_with_the_attributes_is_a_memory_fault(ulong linear, ulong faultGpa, ulong flags)
     {
         using var k = new EmulatedKernel(EmulatorConfig.X86_64(inPlaceConversion: true));
-        using var g = new RawGuest(k, KvmConstants.KVM_X86_TDX_VM, slot: false);
+        using var g = new RawGuest(k, KvmConstants.KVM_X86_SNP_VM, slot: false);
         var gmem = Raw.CreateGmem(k, g.Vm, RawGuest.MemorySize, KvmConstants.GUEST_MEMFD_FLAG_MMAP | KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED);
         using (gmem)
         {

@@ -117,6 +117,7 @@ public class InterruptFuzzingTests(ITestOutputHelper output)
         OpKind.MsrsIo, OpKind.CpuidRoundTrip, OpKind.SystemX86List, OpKind.X86GuestRun, OpKind.VcpuStateRoundTrip,
         OpKind.GuestDebugSet, OpKind.GuestDebugRun, OpKind.Clock, OpKind.TscKhz, OpKind.DeviceAttr, OpKind.Mempolicy,
         OpKind.InterruptQueue, OpKind.InterruptGuestRun,
+        OpKind.IoEventFd,
     ];
 
     [Fact]

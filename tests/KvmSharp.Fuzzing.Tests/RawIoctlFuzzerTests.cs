@@ -65,6 +65,20 @@ public class RawIoctlFuzzerTests
     }
 
     [Fact]
+    public void The_eventfd_requests_get_past_their_checks()
+    {
+        // eventfd2, KVM_IOEVENTFD (assign and deassign), KVM_IRQFD (deassign succeeds without an irqchip) and the 8-byte
+        // reads and writes must succeed now and then, and nothing may break (collisions, the fast-MMIO twins).
+        var report = new RawIoctlFuzzer().Run(60_000, 7);
+        Assert.True(report.Clean, $"{report.Exceptions} exceptions, {report.InvariantViolations} invariant violations, {report.Leaks} leaks\n{Describe(report)}");
+        foreach (string name in new[] { "eventfd2", "ioctl KVM_IOEVENTFD", "ioctl KVM_IRQFD", "read", "write" })
+        {
+            Assert.True(report.Outcomes.TryGetValue(name, out var outcome), $"{name} was never called");
+            Assert.True(outcome.Ok > 0, $"{name} never succeeded ({outcome.Failed} failures)");
+        }
+    }
+
+    [Fact]
     public void The_invariants_hold_through_an_ordinary_sdk_workload()
     {
         using var kernel = new EmulatedKernel(EmulatorConfig.X86_64(inPlaceConversion: true));

@@ -22,9 +22,7 @@ public static class KvmFds
     // kvm_run pages (anon_inode:kvm-vcpu:N, or the emulator's /memfd:kvm-vcpu), guest_memfd ([kvm-gmem], the emulator's
     // gmem backing), /dev/kvm; never a file on disk that merely has "kvm" in its folder's name.
     private static bool IsKvmMapping(string path) =>
-        path == KvmHost.DevicePath || path.Contains("gmem", StringComparison.Ordinal)
-        || ((path.StartsWith("anon_inode:", StringComparison.Ordinal) || path.StartsWith("/memfd:", StringComparison.Ordinal))
-            && path.Contains("kvm", StringComparison.Ordinal));
+        path == KvmHost.DevicePath || IsKernelObject(path) && IsKvmOrGmem(path, "kvm");
 
     /// <summary>
     /// The pathname column of a /proc/self/maps line (after address, perms, offset, dev and inode), so a library
@@ -45,9 +43,15 @@ public static class KvmFds
     /// <summary>The entries of <paramref name="after"/> that <paramref name="before"/> did not have.</summary>
     public static List<string> LeakedSince(HashSet<string> before, HashSet<string> after) => after.Except(before).ToList();
 
+    // Only anon inodes and memfds: a file on disk whose path merely contains "gmem" or "kvm" (an artifacts folder
+    // such as /tmp/kvmsharp-gmemwrite, where the runtime loads assemblies from) is not a KVM object.
     private static bool IsKvm(string target) =>
         target == KvmHost.DevicePath || target.StartsWith("anon_inode:kvm", StringComparison.Ordinal)
-        || target.StartsWith("anon_inode:[kvm", StringComparison.Ordinal) || target.Contains("gmem", StringComparison.Ordinal);
+        || target.StartsWith("anon_inode:[kvm", StringComparison.Ordinal) || IsKernelObject(target) && IsKvmOrGmem(target, null);
+
+    /// <summary>guest_memfd (anon_inode:[kvm-gmem], the emulator's gmem backing memfd), or <paramref name="also"/> in the name.</summary>
+    private static bool IsKvmOrGmem(string target, string? also) =>
+        target.Contains("gmem", StringComparison.Ordinal) || also is not null && target.Contains(also, StringComparison.Ordinal);
 
     private static bool IsKernelObject(string target) =>
         target == KvmHost.DevicePath || target.StartsWith("anon_inode:", StringComparison.Ordinal) || target.StartsWith("/memfd:", StringComparison.Ordinal);

@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using KvmSharp.Emulation;
+using KvmSharp.Kernel;
 using KvmSharp.Vmm;
 using KvmSharp.Vmm.Guests;
 using KvmSharp.Vmm.Loader;
@@ -68,6 +69,10 @@ public static class RunCommand
             Description = $"Single-step each call and print the first N instructions it executes (RIP and disassembly; " +
                           $"1..{MicroVmOptions.MaxTraceInstructions}, 0 = off); the rest of the call runs at full speed",
         };
+        var stats = new Option<bool>("--stats")
+        {
+            Description = "After the run, print the vCPU's non-zero binary statistics (KVM_GET_STATS_FD: exits by kind, halts, injections)",
+        };
         var kernelOptions = new KernelOptions();
         var command = new Command("run", "Run a guest program in a micro-VM (guest_memfd memory when the kernel offers it)");
         command.Arguments.Add(target);
@@ -78,6 +83,7 @@ public static class RunCommand
         command.Options.Add(calls);
         command.Options.Add(saveSnapshot);
         command.Options.Add(traceInstructions);
+        command.Options.Add(stats);
         kernelOptions.AddTo(command);
         command.SetAction(result =>
         {
@@ -100,7 +106,8 @@ public static class RunCommand
             [.. (result.GetValue(calls) ?? []).Select(GuestCallSpec.Parse)],
             result.GetValue(saveSnapshot),
             result.GetValue(traceInstructions),
-            interrupt.Token);
+            interrupt.Token,
+            result.GetValue(stats));
 
             void Stop(PosixSignalContext context)
             {
@@ -113,14 +120,15 @@ public static class RunCommand
 
     /// <summary>
     /// Runs <paramref name="target"/>; <paramref name="backing"/> is a --memory value. Notes (the fallback to host
-    /// memory) go to <paramref name="error"/>. <paramref name="traceInstructions"/> above 0 traces each call
+    /// memory) go to <paramref name="error"/>. With <paramref name="stats"/> the vCPU's non-zero statistics follow the
+    /// outcome (a "vcpu_stats" object in --json). <paramref name="traceInstructions"/> above 0 traces each call
     /// (<see cref="MicroVmOptions.TraceInstructions"/>). Cancelling <paramref name="cancellationToken"/> stops the
     /// guest: the run prints the outcome <c>cancelled</c> and returns <see cref="Interrupted"/>.
     /// </summary>
     public static int Run(string target, string memory, string timeout, bool json, TextWriter output,
         KernelRequest? kernel = null, VmType vmType = VmType.Default, string device = Kvm.DefaultPath,
         string backing = MemoryAuto, TextWriter? error = null, IReadOnlyList<GuestCallSpec>? calls = null, string? saveSnapshot = null,
-        int traceInstructions = 0, CancellationToken cancellationToken = default)
+        int traceInstructions = 0, CancellationToken cancellationToken = default, bool stats = false)
     {
         calls ??= [];
         ArgumentNullException.ThrowIfNull(target);
@@ -161,6 +169,7 @@ public static class RunCommand
         CallResult result;
         GuestMemoryBacking used;
         bool noDirectMap;
+        List<(string Name, ulong Value)>? vcpuStats = null;
         try
         {
             // A snapshot keeps its memory size and VM type (MicroVm.Create(snapshot) takes them from it).
@@ -196,6 +205,8 @@ public static class RunCommand
                 }
                 if (!json && calls.Count > 1) output.Write($"{calls[^1]}: ");
             }
+            // --stats: the vCPU's counters once the run is over, the non-zero ones in file order.
+            if (stats) vcpuStats = ReadVcpuStats(vm);
             if (saveSnapshot is not null && result.Outcome == GuestOutcome.Exit)
             {
                 SaveSnapshot(vm, saveSnapshot);
@@ -218,13 +229,18 @@ public static class RunCommand
 
         if (json)
         {
-            WriteJson(output, result, used, noDirectMap);
+            WriteJson(output, result, used, noDirectMap, vcpuStats);
         }
         else
         {
             if (result.Console.Length > 0 && !result.Console.EndsWith('\n')) output.WriteLine();
             output.WriteLine(Describe(result));
             WriteTrace(output, result.Trace);
+            if (vcpuStats is not null)
+            {
+                output.WriteLine("vcpu stats:" + (vcpuStats.Count == 0 ? " all 0" : ""));
+                foreach (var (name, value) in vcpuStats) output.WriteLine($"  {name} {value}");
+            }
         }
         return result.Outcome switch
         {
@@ -232,6 +248,24 @@ public static class RunCommand
             GuestOutcome.Cancelled => Interrupted,
             _ => GuestDidNotExit,
         };
+    }
+
+    /// <summary>
+    /// The micro-VM vCPU's statistics whose first value is not 0 (histograms by their first bucket alone), in file order;
+    /// a kernel without KVM_CAP_BINARY_STATS_FD is an UnavailableException naming it.
+    /// </summary>
+    private static List<(string Name, ulong Value)> ReadVcpuStats(MicroVm vm)
+    {
+        try
+        {
+            using var stats = vm.OpenVcpuStatistics();
+            var snapshot = stats.Read();
+            return [.. stats.Descriptors.Where(d => snapshot[d] != 0).Select(d => (d.Name, snapshot[d]))];
+        }
+        catch (KvmCapabilityException e)
+        {
+            throw new UnavailableException($"--stats: {e.Message}");
+        }
     }
 
     /// <summary>What else the user can ask for when the kernel has no guest_memfd for the VM.</summary>
@@ -294,7 +328,8 @@ public static class RunCommand
     /// The run's JSON object; <paramref name="noDirectMap"/>: the guest_memfd left the kernel's direct map
     /// (<c>"direct_map":"removed"</c>, a proposal only the emulated kernel has; else <c>"kept"</c>).
     /// </summary>
-    public static void WriteJson(TextWriter output, CallResult result, GuestMemoryBacking memory, bool noDirectMap = false)
+    public static void WriteJson(TextWriter output, CallResult result, GuestMemoryBacking memory, bool noDirectMap = false,
+        IReadOnlyList<(string Name, ulong Value)>? vcpuStats = null)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(result);
@@ -337,6 +372,13 @@ public static class RunCommand
                 }
                 w.WriteEndArray();
                 w.WriteBoolean("trace_truncated", trace.Truncated);
+            }
+            if (vcpuStats is not null)
+            {
+                // --stats: the non-zero first values of the vCPU's statistics, by name.
+                w.WriteStartObject("vcpu_stats");
+                foreach (var (name, count) in vcpuStats) w.WriteNumber(name, count);
+                w.WriteEndObject();
             }
             w.WriteEndObject();
         }

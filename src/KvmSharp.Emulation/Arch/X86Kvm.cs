@@ -65,6 +65,8 @@ internal sealed class X86Kvm : KvmArch
         KvmCaps.KVM_CAP_ENFORCE_PV_FEATURE_CPUID => 1,
         // KVM_CAP_EXCEPTION_PAYLOAD: r = 1 (since 5.0; observed 1 on this host).
         KvmCaps.KVM_CAP_EXCEPTION_PAYLOAD => 1,
+        // KVM_CAP_X86_TRIPLE_FAULT_EVENT: r = 1 (6.0, so every modeled generation; observed 1 on this host).
+        KvmCaps.KVM_CAP_X86_TRIPLE_FAULT_EVENT => 1,
         // KVM_CAP_XSAVE: boot_cpu_has(X86_FEATURE_XSAVE). KVM_CAP_XSAVE2 (5.17, so every modeled generation): the
         // XSAVE image's size, at least sizeof(struct kvm_xsave); on /dev/kvm too.
         KvmCaps.KVM_CAP_XSAVE => 1,

@@ -77,6 +77,13 @@ internal static class Arm64Run
         }
         catch (MmioStop m)
         {
+            // io_mem_abort: a write kvm_io_bus_write(KVM_MMIO_BUS) takes (an ioeventfd) is handled in the kernel:
+            // kvm_handle_mmio_return steps over the store, no exit.
+            if (m.Syndrome.IsWrite && vcpu.Kvm.IoBus.Write(KvmMain.KvmBus.Mmio, m.Syndrome.Ipa, m.Syndrome.Length, m.Syndrome.WriteData))
+            {
+                state.Cpu.Pc += 4;
+                return null;
+            }
             // io_mem_abort: run->mmio.{is_write, phys_addr, len}, data for a write; vcpu->mmio_needed = 1.
             byte[] data = new byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(data, m.Syndrome.WriteData);

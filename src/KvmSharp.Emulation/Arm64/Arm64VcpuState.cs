@@ -16,7 +16,7 @@ internal sealed class Arm64VcpuState
 
     private Arm64VcpuState(KvmVcpu vcpu)
     {
-        Interpreter = new A64Interpreter(Cpu, new Stage2Access(vcpu.Kvm));
+        Interpreter = new A64Interpreter(Cpu, new Stage2Access(vcpu.Kvm) { DirtyRing = vcpu.DirtyRing });
     }
 
     public Arm64Cpu Cpu { get; } = new();

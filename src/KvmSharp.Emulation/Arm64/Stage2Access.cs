@@ -40,6 +40,9 @@ internal sealed class Stage2Access(Kvm kvm)
 {
     private static ulong PageMask => (ulong)EmulatorConfig.PageSize - 1;
 
+    /// <summary>The running vCPU's dirty ring (mark_page_dirty_in_slot pushes to it), or null.</summary>
+    public KvmDirtyRing? DirtyRing { get; init; }
+
     /// <summary>Reads or writes <paramref name="data"/> at <paramref name="ipa"/>; the range stays in one page.</summary>
     public Stage2Result Access(ulong ipa, Span<byte> data, bool write, bool fetch)
     {
@@ -66,7 +69,7 @@ internal sealed class Stage2Access(Kvm kvm)
         }
         // user_mem_abort: __kvm_faultin_pfn → is_error_noslot_pfn → -EFAULT (no memory-fault exit on arm64);
         // a write to a dirty-logged slot marks the page (mark_page_dirty_in_slot).
-        if (write) slot.MarkDirty(gfn);
+        if (write) slot.MarkDirty(gfn, DirtyRing);
         ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << EmulatorConfig.PageShift) + (ulong)offset;
         // __kvm_faultin_pfn's GUP refuses a NO_DIRECT_MAP guest_memfd mapping ([PATCH v12 06/16]): -EFAULT.
         if (kvm.Kernel.GupRefuses(hva)) return new(Stage2Status.Error, Vfs.Err.EFAULT);

@@ -55,6 +55,17 @@ public sealed record EmulatorConfig
     public bool GuestMemfdNoDirectMap { get; init; }
 
     /// <summary>
+    /// Applies "[PATCH v7 1/2] KVM: guest_memfd: add generic population via write" (Nikita Kalyazin, 2025-11-14,
+    /// unmerged): GUEST_MEMFD_FLAG_WRITE in KVM_CAP_GUEST_MEMFD_FLAGS wherever INIT_SHARED is offered, write()/pwrite()
+    /// of whole pages on such files, and default_llseek + FMODE_PWRITE on every guest_memfd file. The bit is
+    /// 1 &lt;&lt; 3, not v7's 1 &lt;&lt; 2: v7 and the direct map removal series (<see cref="GuestMemfdNoDirectMap"/>) both
+    /// claim bit 2, and the one tree that carries both (Firecracker's secret-hiding 6.18 patches, 0060) moved WRITE to
+    /// bit 3. Off in every preset; never on in a LikeThisHost preset, which the differential fuzzer compares with the
+    /// real kernel.
+    /// </summary>
+    public bool GuestMemfdWrite { get; init; }
+
+    /// <summary>
     /// The host's can_set_direct_map() (include/linux/set_memory.h): true on x86_64; on arm64 only with a page-granular
     /// direct map (rodata_full, the default, debug_pagealloc or KFENCE). Only read with <see cref="GuestMemfdNoDirectMap"/>.
     /// </summary>
@@ -126,6 +137,15 @@ public sealed record EmulatorConfig
     /// <summary>Arch capabilities the emulator does not model, answered as given (on a VM fd).</summary>
     public IReadOnlyDictionary<int, long> OtherVmCapabilities { get; init; } = new Dictionary<int, long>();
 
+    /// <summary>
+    /// Statistics a kernel build lists after upstream's VM table (KVM_GET_STATS_FD on a VM fd), as cumulative
+    /// counters the emulator leaves at 0. Empty for upstream; <see cref="LikeThisHost"/> has kvm_pvm's.
+    /// </summary>
+    public IReadOnlyList<string> ExtraVmStats { get; init; } = [];
+
+    /// <summary>The same after upstream's vCPU table (KVM_GET_STATS_FD on a vCPU fd).</summary>
+    public IReadOnlyList<string> ExtraVcpuStats { get; init; } = [];
+
     /// <summary>The host page size: guest_memfd pages are backed 1:1 by host pages.</summary>
     public static int PageSize => Environment.SystemPageSize;
 
@@ -153,6 +173,9 @@ public sealed record EmulatorConfig
         MaxVcpus = 1024,
         OtherSystemCapabilities = HostCapabilitySnapshot.System,
         OtherVmCapabilities = HostCapabilitySnapshot.Vm,
+        // kvm_pvm's statistics after upstream 6.18's tables, read from this host's stats files (HostStatsSnapshot).
+        ExtraVmStats = HostStatsSnapshot.Vm,
+        ExtraVcpuStats = HostStatsSnapshot.Vcpu,
     };
 
     /// <summary>

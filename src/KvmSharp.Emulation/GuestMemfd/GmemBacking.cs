@@ -28,6 +28,15 @@ internal static class GmemBacking
         // on the huge backing one host fault maps 2 MiB. Only multi-node kernels ask which node a page is on.
         || kvm.Kernel.Config.NumaNodes > 1;
 
+    /// <summary>
+    /// <see cref="NeedsExactResidency(Kvm)"/>, or a file whose write(2) answer depends on which pages are up to date:
+    /// NO_DIRECT_MAP and WRITE together, where a write to a page a host fault sealed is EEXIST (<see cref="GmemWrite"/>).
+    /// </summary>
+    public static bool NeedsExactResidency(Kvm kvm, ulong flags) =>
+        NeedsExactResidency(kvm) ||
+        (kvm.Kernel.Config.GuestMemfdWrite && kvm.Kernel.Config.GuestMemfdNoDirectMap &&
+         (flags & GmemWrite.Flag) != 0 && (flags & GmemNoDirectMap.Flag) != 0);
+
     /// <summary>A new sparse backing file: its host descriptor, or -errno.</summary>
     public static long Create(bool exactResidency) =>
         exactResidency ? HostMemory.MemfdCreate(Name, HostMemory.MFD_CLOEXEC) : HostMemory.CreateBackingFile(Name);

@@ -9,7 +9,8 @@ namespace KvmSharp.Emulation.GuestMemfd;
 
 /// <summary>
 /// A guest_memfd file: <c>struct gmem_file</c> (its VM and memslot bindings) with <c>kvm_gmem_fops</c>
-/// = { mmap, open, release, fallocate } (+ unlocked_ioctl in the v8 series). virt/kvm/guest_memfd.c.
+/// = { mmap, open, release, fallocate } (+ unlocked_ioctl in the v8 series; + llseek and write_iter with the write
+/// proposal, <see cref="GmemWrite"/>). virt/kvm/guest_memfd.c.
 /// </summary>
 internal sealed class GmemFile : KernelFile
 {
@@ -45,6 +46,18 @@ internal sealed class GmemFile : KernelFile
     public override bool NoExec => true;
 
     public override int HostBackingFd => GmemInode.MemfdFd;
+
+    // [PATCH v7 1/2] kvm_gmem_fops gains ".llseek = default_llseek, .write_iter = generic_perform_write" and
+    // __kvm_gmem_create sets "FMODE_LSEEK | FMODE_PWRITE" on every guest_memfd file, WRITE flag or not (the flag is
+    // checked per write in kvm_gmem_write_begin). pread stays ESPIPE (no FMODE_PREAD), read EINVAL (no read op).
+    public override bool HasDefaultLlseek => GmemWrite.Applied(Kvm.Kernel);
+
+    public override bool CanPositionalWrite => GmemWrite.Applied(Kvm.Kernel);
+
+    public override bool HasWriteIter => GmemWrite.Applied(Kvm.Kernel);
+
+    public override long WriteIter(ReadOnlySpan<byte> buffer, ref long position) =>
+        GmemWrite.PerformWrite(this, buffer, ref position);
 
     /// <summary>The memslot bound at file page <paramref name="index"/> (xa_load(&amp;f->bindings, index)).</summary>
     public KvmMemorySlot? BindingAt(ulong index)

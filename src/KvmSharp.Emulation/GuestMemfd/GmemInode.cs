@@ -201,6 +201,26 @@ internal sealed class GmemInode
     }
 
     /// <summary>
+    /// [PATCH v7 1/2] kvm_gmem_write_begin + copy + kvm_gmem_write_end for the whole pages from <paramref name="start"/>
+    /// that <paramref name="contents"/> covers: kvm_gmem_get_folio (a folio per page, after the NUMA policy of its
+    /// index), the bytes copied, the folio marked up to date (prepared: the next fault does not zero it). The number of
+    /// pages written (a short host write stops early), or -ENOMEM when none was.
+    /// </summary>
+    public long WritePages(ulong start, ReadOnlySpan<byte> contents)
+    {
+        int shift = EmulatorConfig.PageShift;
+        long rc = HostMemory.Pwrite(MemfdFd, contents, (long)(start << shift));
+        if (Err.IsError(rc)) return Err.ENOMEM;
+        ulong end = start + ((ulong)rc >> shift);
+        if (end == start) return Err.ENOMEM;
+        // One node: every folio, old or new, is on node 0.
+        if (_numa.NodeCount == 1) _folioNode.Set(start, end, NumaState.LocalNode);
+        else for (ulong i = start; i < end; i++) NoteNewFolio(i);
+        _state.Set(start, end, PageState.Uptodate);
+        return (long)(end - start);
+    }
+
+    /// <summary>
     /// The policy a new folio at <paramref name="index"/> follows (kvm_gmem_get_folio, 6.19:
     /// mpol_shared_policy_lookup(&amp;GMEM_I(inode)->policy, index), null = the task's default). Before 6.19 guest_memfd
     /// allocates with filemap_grab_folio, i.e. the task's policy: null.

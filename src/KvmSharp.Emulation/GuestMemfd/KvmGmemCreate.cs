@@ -10,7 +10,7 @@ internal static class KvmGmemCreate
 {
     /// <summary>
     /// kvm_gmem_get_supported_flags(kvm): MMAP always; INIT_SHARED when kvm is NULL (/dev/kvm) or the arch allows
-    /// shared gmem for this VM; NO_DIRECT_MAP with the direct-map-removal proposal ([PATCH v12 10/16]: when kvm is NULL
+    /// shared gmem for this VM, and WRITE with it under the write proposal ([PATCH v7 1/2]); NO_DIRECT_MAP with the direct-map-removal proposal ([PATCH v12 10/16]: when kvm is NULL
     /// or kvm_arch_gmem_supports_no_direct_map); plus the configured extra flags. Before 6.18 kvm_gmem_create's
     /// valid_flags was 0. KVM_CAP_GUEST_MEMFD_FLAGS and the proposed FLAGS_HI both read this one set.
     /// </summary>
@@ -18,7 +18,12 @@ internal static class KvmGmemCreate
     {
         if (!kernel.Config.Generation.HasGmemMmap()) return 0;
         ulong flags = KvmConstants.GUEST_MEMFD_FLAG_MMAP;
-        if (kvm is null || kernel.Arch.SupportsGmemInitShared(kvm)) flags |= KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED;
+        if (kvm is null || kernel.Arch.SupportsGmemInitShared(kvm))
+        {
+            flags |= KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED;
+            // [PATCH v7 1/2]: "flags |= GUEST_MEMFD_FLAG_INIT_SHARED | GUEST_MEMFD_FLAG_WRITE;" (bit 3 here, see GmemWrite).
+            if (kernel.Config.GuestMemfdWrite) flags |= GmemWrite.Flag;
+        }
         if (GmemNoDirectMap.Supported(kernel, kvm)) flags |= GmemNoDirectMap.Flag;
         return flags | kernel.Config.ExtraGuestMemfdFlags;
     }

@@ -38,13 +38,36 @@ internal static class CheckExtension
         {
             case KvmCaps.KVM_CAP_USER_MEMORY:
                 return 1;
+            case KvmCaps.KVM_CAP_BINARY_STATS_FD:
+                // kvm_vm_ioctl_check_extension_generic: "case KVM_CAP_BINARY_STATS_FD: return 1;" (KvmMain/BinaryStats).
+                return 1;
             case KvmCaps.KVM_CAP_USER_MEMORY2 when generation.HasUserMemory2():
                 return 1;
             case KvmCaps.KVM_CAP_NR_MEMSLOTS:
                 return kernel.Arch.UserMemSlots;
+            case KvmCaps.KVM_CAP_IRQFD:
+            case KvmCaps.KVM_CAP_IRQFD_RESAMPLE:
+            case KvmCaps.KVM_CAP_IOEVENTFD_ANY_LENGTH:
+            case KvmCaps.KVM_CAP_IOEVENTFD:
+                // kvm_vm_ioctl_check_extension_generic (CONFIG_HAVE_KVM_IRQCHIP: IRQFD, IRQFD_RESAMPLE; IOEVENTFD_ANY_LENGTH)
+                // and both arches' kvm_vm_ioctl_check_extension (KVM_CAP_IOEVENTFD): 1. KVM_IOEVENTFD works here
+                // (KvmMain/Eventfd.cs); an irqfd assignment is refused without an irqchip, but the ioctl exists.
+                return 1;
+            case KvmCaps.KVM_CAP_IOEVENTFD_NO_LENGTH when config.Architecture == Architecture.X86_64:
+                // x86.c only (fast MMIO): 1.
+                return 1;
             case KvmCaps.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2:
                 // CONFIG_KVM_GENERIC_DIRTYLOG_READ_PROTECT (x86, arm64): KVM_DIRTY_LOG_MANUAL_CAPS.
                 return (long)DirtyLog.ManualCaps;
+            case KvmCaps.KVM_CAP_DIRTY_LOG_RING:
+                // CONFIG_HAVE_KVM_DIRTY_RING_TSO (x86 only): KVM_DIRTY_RING_MAX_ENTRIES * sizeof(struct kvm_dirty_gfn).
+                return config.Architecture == Architecture.X86_64 ? KvmDirtyRing.MaxEntries * DirtyRing.EntryBytes : 0;
+            case KvmCaps.KVM_CAP_DIRTY_LOG_RING_ACQ_REL:
+                // CONFIG_HAVE_KVM_DIRTY_RING_ACQ_REL (x86 and arm64): the same size (probed: 1048576 here).
+                return KvmDirtyRing.MaxEntries * DirtyRing.EntryBytes;
+            case KvmCaps.KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP:
+                // CONFIG_NEED_KVM_DIRTY_RING_WITH_BITMAP (arm64 only; probed 0 here).
+                return config.Architecture == Architecture.Arm64 ? 1 : 0;
             case KvmCaps.KVM_CAP_MULTI_ADDRESS_SPACE when kernel.Arch.MaxNrAddressSpaces > 1:
                 // Only compiled in when KVM_MAX_NR_ADDRESS_SPACES > 1.
                 return kvm is null ? kernel.Arch.MaxNrAddressSpaces : kernel.Arch.NrMemslotAsIds(kvm);

@@ -8,7 +8,7 @@ namespace KvmSharp.Emulation.KvmMain;
 /// <summary>
 /// virt/kvm/kvm_main.c dirty page logging with bitmaps (CONFIG_KVM_GENERIC_DIRTYLOG_READ_PROTECT, x86 and arm64):
 /// KVM_GET_DIRTY_LOG (kvm_get_dirty_log_protect), KVM_CLEAR_DIRTY_LOG (kvm_clear_dirty_log_protect) and
-/// KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2. The dirty ring is not modeled, so kvm_use_dirty_bitmap() is always true.
+/// KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2. With a dirty ring (KvmMain/DirtyRing.cs) kvm_use_dirty_bitmap() is false: no bitmaps, ENXIO.
 /// Write protection is implicit: every guest write to a logging slot goes through the fault path, which marks it.
 /// VM ioctls run under the kernel lock; running vCPUs mark bits without it (atomic or).
 /// </summary>
@@ -45,6 +45,9 @@ internal static class DirtyLog
     public static long GetIoctl(Kvm kvm, IoctlArg arg)
     {
         if (!arg.CopyFromUser(out kvm_dirty_log log)) return Err.EFAULT;
+        // "Dirty ring tracking may be exclusive to dirty log tracking": !kvm_use_dirty_bitmap → -ENXIO, before the
+        // slot checks (probed: slot 9999 with a ring is ENXIO; a bad struct pointer is still EFAULT first).
+        if (!kvm.UseDirtyBitmap) return Err.ENXIO;
         if (!ValidSlotId(kvm, log.slot)) return Err.EINVAL;
         if (LoggingSlot(kvm, log.slot) is not { DirtyBitmap: ulong[] bitmap } slot) return Err.ENOENT;
         ulong[] buffer;
@@ -67,6 +70,8 @@ internal static class DirtyLog
     public static long ClearIoctl(Kvm kvm, IoctlArg arg)
     {
         if (!arg.CopyFromUser(out kvm_clear_dirty_log log)) return Err.EFAULT;
+        // kvm_clear_dirty_log_protect: the same -ENXIO with a ring, before first_page's alignment (probed: first_page 3).
+        if (!kvm.UseDirtyBitmap) return Err.ENXIO;
         if (!ValidSlotId(kvm, log.slot)) return Err.EINVAL;
         if ((log.first_page & 63) != 0) return Err.EINVAL;
         if (LoggingSlot(kvm, log.slot) is not { DirtyBitmap: ulong[] bitmap } slot) return Err.ENOENT;

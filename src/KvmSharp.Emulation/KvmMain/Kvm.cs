@@ -20,11 +20,16 @@ internal sealed class Kvm
         Kernel = kernel;
         Type = type;
         ArchState = archState;
+        // kvm_create_vm: snprintf(kvm->stats_id, …, "kvm-%d", task_pid_nr(current)).
+        Stats = BinaryStats.KvmStats.ForVm(kernel.Config, kernel.GetTid());
         _memslots = new Dictionary<int, KvmMemorySlot>[kernel.Arch.MaxNrAddressSpaces];
         for (int i = 0; i < _memslots.Length; i++) _memslots[i] = [];
     }
 
     public EmulatedKernel Kernel { get; }
+
+    /// <summary>kvm->stat and kvm->stats_id (KVM_GET_STATS_FD on the VM fd).</summary>
+    public BinaryStats.KvmStats Stats { get; }
 
     public KvmArch Arch => Kernel.Arch;
 
@@ -62,13 +67,31 @@ internal sealed class Kvm
     /// </summary>
     public X86.KvmClock Clock { get; } = new();
 
+    /// <summary>kvm->buses and kvm->ioeventfds (KVM_IOEVENTFD registrations; virt/kvm/eventfd.c).</summary>
+    public IoBus IoBus { get; } = new();
+
     /// <summary>kvm->manual_dirty_log_protect: the KVM_DIRTY_LOG_* options enabled by KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2.</summary>
     public ulong ManualDirtyLogProtect { get; set; }
+
+    /// <summary>kvm->dirty_ring_size: bytes per vCPU ring (KVM_CAP_DIRTY_LOG_RING[_ACQ_REL]); 0 = no ring.</summary>
+    public uint DirtyRingSize { get; set; }
+
+    /// <summary>kvm->dirty_ring_with_bitmap (KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP; only where the arch needs it).</summary>
+    public bool DirtyRingWithBitmap { get; set; }
+
+    /// <summary>kvm_use_dirty_bitmap: "!kvm->dirty_ring_size || kvm->dirty_ring_with_bitmap".</summary>
+    public bool UseDirtyBitmap => DirtyRingSize == 0 || DirtyRingWithBitmap;
 
     private ulong _hypercallExitEnabled;
 
     /// <summary>x86 kvm->arch.exception_payload_enabled (KVM_CAP_EXCEPTION_PAYLOAD on the VM; off at creation).</summary>
     public bool ExceptionPayloadEnabled { get; set; }
+
+    /// <summary>
+    /// x86 kvm->arch.triple_fault_event (KVM_CAP_X86_TRIPLE_FAULT_EVENT on the VM; off at creation): KVM_GET/SET_VCPU_EVENTS
+    /// report and take KVM_VCPUEVENT_VALID_TRIPLE_FAULT.
+    /// </summary>
+    public bool TripleFaultEvent { get; set; }
 
     /// <summary>
     /// x86 kvm->arch.hypercall_exit_enabled: bit n set = hypercall n exits to userspace (KVM_CAP_EXIT_HYPERCALL).
@@ -104,6 +127,8 @@ internal sealed class Kvm
         // kvm_destroy_vcpus.
         foreach (var vcpu in Vcpus) vcpu.Dispose();
         Vcpus.Clear();
+        // kvm_destroy_vm: kvm_io_bus_destroy runs every device's destructor (ioeventfd_destructor puts its eventfd).
+        IoBus.Destroy();
         Destroyed = true;
         Kernel.OnVmDestroyed(this);
     }

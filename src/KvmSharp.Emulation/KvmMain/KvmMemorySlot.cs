@@ -63,13 +63,57 @@ internal sealed class KvmMemorySlot
     /// <summary>kvm_dirty_bitmap_bytes(): the bitmap rounded up to whole longs.</summary>
     public ulong DirtyBitmapBytes => (NPages + 63) / 64 * 8;
 
-    /// <summary>mark_page_dirty_in_slot for a write to <paramref name="gfn"/> (vCPUs race: atomic set_bit_le).</summary>
-    public void MarkDirty(ulong gfn)
+    /// <summary>
+    /// With a dirty ring (kvm->dirty_ring_size): one bit per page of a logging slot, set once a write fault made the
+    /// page writable and pushed it to a ring, cleared when KVM_RESET_DIRTY_RINGS write-protects it again
+    /// (kvm_arch_mmu_enable_log_dirty_pt_masked). Null without a ring or without KVM_MEM_LOG_DIRTY_PAGES.
+    /// </summary>
+    public ulong[]? RingWritable { get; set; }
+
+    /// <summary>kvm_slot_dirty_track_enabled: KVM_MEM_LOG_DIRTY_PAGES.</summary>
+    public bool DirtyTrackEnabled => (Flags & KvmConstants.KVM_MEM_LOG_DIRTY_PAGES) != 0;
+
+    /// <summary>
+    /// mark_page_dirty_in_slot for a write to <paramref name="gfn"/> by the running vCPU whose ring is
+    /// <paramref name="ring"/> (null: the VM has no ring). With a ring the page is pushed to it — once: the write fault
+    /// that makes the page writable pushes, later writes hit the writable page until a reset write-protects it —; else
+    /// its bit is set in the bitmap (vCPUs race: atomic set_bit_le).
+    /// </summary>
+    public void MarkDirty(ulong gfn, KvmDirtyRing? ring = null)
     {
+        if (!DirtyTrackEnabled) return;
+        ulong rel = gfn - BaseGfn;
+        if (ring is not null)
+        {
+            // "if (kvm->dirty_ring_size && vcpu) kvm_dirty_ring_push(vcpu, (as_id << 16) | id, rel_gfn)".
+            if (RingWritable is ulong[] writable)
+            {
+                ulong bit = 1UL << (int)(rel % 64);
+                if ((Interlocked.Or(ref writable[rel / 64], bit) & bit) != 0) return;
+            }
+            ring.Push(((uint)AsId << 16) | (uint)Id, rel);
+            return;
+        }
         ulong[]? bitmap = DirtyBitmap;
         if (bitmap is null) return;
-        ulong rel = gfn - BaseGfn;
         Interlocked.Or(ref bitmap[rel / 64], 1UL << (int)(rel % 64));
+    }
+
+    /// <summary>
+    /// kvm_arch_mmu_enable_log_dirty_pt_masked(kvm, slot, offset, mask) for a ring reset: the pages offset + i for
+    /// every bit i of <paramref name="mask"/> are write-protected again, so their next guest write is pushed again.
+    /// Pages past the slot (an offset that wrapped the caller's bound check) are skipped.
+    /// </summary>
+    public void ReprotectForRing(ulong offset, ulong mask)
+    {
+        if (RingWritable is not ulong[] writable) return;
+        for (int i = 0; i < 64; i++)
+        {
+            if ((mask & (1UL << i)) == 0) continue;
+            ulong page = offset + (ulong)i;
+            if (page >= NPages) continue;
+            Interlocked.And(ref writable[page / 64], ~(1UL << (int)(page % 64)));
+        }
     }
 
     public ulong EndGfn => BaseGfn + NPages;

@@ -52,6 +52,14 @@ internal sealed class KvmVmFile : KernelFile
             return DirtyLog.GetIoctl(Kvm, arg);
         if (request == KvmIoctls.KVM_CLEAR_DIRTY_LOG)
             return DirtyLog.ClearIoctl(Kvm, arg);
+        if (request == KvmIoctls.KVM_IOEVENTFD)
+            return Eventfd.IoEventFdIoctl(Kvm, arg);
+        if (request == KvmIoctls.KVM_IRQFD)
+            return Eventfd.IrqFdIoctl(Kvm, arg);
+        if (request == KvmIoctls.KVM_RESET_DIRTY_RINGS)
+            return DirtyRing.ResetIoctl(Kvm);
+        if (request == KvmIoctls.KVM_GET_STATS_FD)
+            return BinaryStats.GetStatsFd.VmIoctl(Kvm);
         return Kvm.Arch.VmIoctl(Kvm, request, arg);
     }
 

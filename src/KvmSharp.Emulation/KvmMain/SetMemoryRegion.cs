@@ -127,13 +127,19 @@ internal static class SetMemoryRegion
 
         // kvm_prepare_memory_region: no LOG_DIRTY_PAGES → no bitmap; an existing bitmap is kept (move, flags-only
         // with logging on before and after); otherwise a new one, all set with KVM_DIRTY_LOG_INITIALLY_SET.
-        ulong[]? bitmap = (mem.flags & KvmConstants.KVM_MEM_LOG_DIRTY_PAGES) == 0 ? null
-            : old?.DirtyBitmap ?? DirtyLog.AllocBitmap(kvm, npages);
+        // "else if (kvm_use_dirty_bitmap(kvm))": a VM with a dirty ring gets no bitmap (KvmMain/DirtyRing.cs).
+        bool logging = (mem.flags & KvmConstants.KVM_MEM_LOG_DIRTY_PAGES) != 0;
+        ulong[]? bitmap = !logging ? null
+            : old?.DirtyBitmap ?? (kvm.UseDirtyBitmap ? DirtyLog.AllocBitmap(kvm, npages) : null);
+        // With a ring, a logging slot starts write-protected (created, moved — the old mappings are zapped — or
+        // logging just turned on: kvm_mmu_slot_apply_flags), so every page's first write is pushed.
+        ulong[]? ringWritable = logging && kvm.DirtyRingSize != 0 ? new ulong[(npages + 63) / 64] : null;
 
         switch (change)
         {
             case MemslotChange.Create:
                 newSlot.DirtyBitmap = bitmap;
+                newSlot.RingWritable = ringWritable;
                 kvm.InstallMemslot(newSlot);
                 kvm.NrMemslotPages += npages;
                 kvm.MmuPagesAvailable = true;
@@ -143,6 +149,7 @@ internal static class SetMemoryRegion
                 old!.BaseGfn = baseGfn;
                 old.Flags = mem.flags;
                 old.DirtyBitmap = bitmap;
+                old.RingWritable = ringWritable;
                 kvm.InvalidateGuestMappings();
                 break;
             case MemslotChange.FlagsOnly:
@@ -151,6 +158,7 @@ internal static class SetMemoryRegion
                 bool startsLogging = (mem.flags & ~old!.Flags & KvmConstants.KVM_MEM_LOG_DIRTY_PAGES) != 0;
                 old.Flags = mem.flags;
                 old.DirtyBitmap = bitmap;
+                old.RingWritable = ringWritable;
                 if (startsLogging) kvm.InvalidateGuestMappings();
                 break;
         }

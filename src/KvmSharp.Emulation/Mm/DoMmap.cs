@@ -40,6 +40,9 @@ internal static class DoMmap
             default:
                 return Err.EINVAL;
         }
+        // MAP_SHARED(_VALIDATE): "if (prot & PROT_WRITE) { if (!(file->f_mode & FMODE_WRITE)) return -EACCES;"
+        // (an O_RDONLY binary stats fd; probed: EACCES).
+        if (DoMmap.IsShared(flags) && file.ReadOnly && (prot & LinuxConstants.PROT_WRITE) != 0) return Err.EACCES;
         // path_noexec(): the guest_memfd mount is MNT_NOEXEC (kvm_gmem_init_mount) → PROT_EXEC fails with EPERM.
         if (file.NoExec && AddressSpace.WantsExec(prot)) return Err.EPERM;
         alignedLength = aligned;

@@ -30,6 +30,9 @@ internal sealed class GuestPhysicalMemory : IDisposable
 
     public GuestPhysicalMemory(Kvm kvm) => _kvm = kvm;
 
+    /// <summary>The dirty ring of the vCPU this view belongs to (kvm_get_running_vcpu()->dirty_ring), or null.</summary>
+    public KvmDirtyRing? DirtyRing { get; set; }
+
     private static int PageShift => EmulatorConfig.PageShift;
 
     private static ulong PageMask => (ulong)EmulatorConfig.PageSize - 1;
@@ -68,7 +71,7 @@ internal sealed class GuestPhysicalMemory : IDisposable
             // __kvm_faultin_pfn could not get the page: kvm_handle_error_pfn → memory fault exit, -EFAULT (nothing
             // is logged: the page is marked dirty only once it is mapped writable).
             if (rc < 0) return GpaResult.Fault(Err.EFAULT, gpa, false);
-            logTo?.MarkDirty(gpa >> PageShift);
+            logTo?.MarkDirty(gpa >> PageShift, DirtyRing);
             return GpaResult.Done;
         }
     }
@@ -132,9 +135,10 @@ internal sealed class GuestPhysicalMemory : IDisposable
         bool writable = (slot.Flags & KvmConstants.KVM_MEM_READONLY) == 0;
         if (_kvm.Kernel.IsDirectlyUsable((nint)pageHva, PageMask + 1, write: writable))
         {
-            page = new CachedPage(null, 0, ReadOnly: !writable || slot.DirtyBitmap is not null, Address: (nint)pageHva);
-            // A write fault on a dirty-logged slot (write-protected by KVM) marks the page: mark_page_dirty_in_slot.
-            if (write) slot.MarkDirty(gfn);
+            page = new CachedPage(null, 0, ReadOnly: !writable || slot.DirtyTrackEnabled, Address: (nint)pageHva);
+            // A write fault on a dirty-logged slot (write-protected by KVM) marks the page: mark_page_dirty_in_slot
+            // (with a dirty ring, a push to this vCPU's ring the first time after a reset: KvmMemorySlot.MarkDirty).
+            if (write) slot.MarkDirty(gfn, DirtyRing);
         }
         else if (write)
         {

@@ -27,13 +27,17 @@ internal sealed class KvmRunPage : IDisposable
     /// <summary>The host memfd behind the area (what an mmap of the vCPU fd maps).</summary>
     public int MemfdFd { get; private set; }
 
-    public static long Create(long size, out KvmRunPage? page)
+    /// <summary>
+    /// Creates the area; <paramref name="fileSize"/> (at least <paramref name="size"/>) is the memfd's length when
+    /// more than kvm_run lives in it — the dirty ring's pages at KVM_DIRTY_LOG_PAGE_OFFSET (KvmMain/KvmDirtyRing.cs).
+    /// </summary>
+    public static long Create(long size, out KvmRunPage? page, long fileSize = 0)
     {
         page = null;
         long fd = HostMemory.MemfdCreate("kvm-vcpu", HostMemory.MFD_CLOEXEC);
         if (Err.IsError(fd)) return fd;
         HostMapping? map = null;
-        long rc = HostMemory.Ftruncate((int)fd, size);
+        long rc = HostMemory.Ftruncate((int)fd, Math.Max(size, fileSize));
         if (!Err.IsError(rc)) rc = HostMapping.MapShared((int)fd, 0, (ulong)size, out map);
         if (Err.IsError(rc))
         {

@@ -24,6 +24,9 @@ internal sealed class KvmVcpu : IDisposable
         if (id != 0) Cpu.Sregs.apic_base &= ~BspBit;
         Memory = new GuestPhysicalMemory(kvm);
         Emulator = new X86Emulator(kvm, Cpu, Memory, run);
+        // kvm_vcpu_init: snprintf(vcpu->stats_id, …, "kvm-%d/vcpu-%d", task_pid_nr(current), id).
+        Stats = KvmMain.BinaryStats.KvmStats.ForVcpu(kvm.Kernel.Config, kvm.Kernel.GetTid(), id);
+        Emulator.Stats = Stats;
         SynchronizeTsc = data => Kvm.Clock.HostWriteTsc(Id, Cpu.Msrs, data);
     }
 
@@ -38,6 +41,9 @@ internal sealed class KvmVcpu : IDisposable
     public int Id { get; }
 
     public KvmRunPage Run { get; }
+
+    /// <summary>vcpu->stat and vcpu->stats_id (KVM_GET_STATS_FD on the vCPU fd).</summary>
+    public KvmMain.BinaryStats.KvmStats Stats { get; }
 
     public X86Cpu Cpu { get; } = new();
 
@@ -83,12 +89,29 @@ internal sealed class KvmVcpu : IDisposable
         while (InRun && Volatile.Read(ref _quiesceAcks) == acks) spin.SpinOnce();
     }
 
+    /// <summary>vcpu->dirty_ring: allocated by kvm_vm_ioctl_create_vcpu when kvm->dirty_ring_size is set, else null.</summary>
+    public KvmDirtyRing? DirtyRing { get; private set; }
+
     public static long Create(Kvm kvm, int id, out KvmVcpu? vcpu)
     {
         vcpu = null;
-        long r = KvmRunPage.Create(kvm.Arch.VcpuMmapSize, out var run);
+        uint ringBytes = kvm.DirtyRingSize;
+        long fileSize = ringBytes == 0 ? 0 : (long)Abi.KvmConstants.KVM_DIRTY_LOG_PAGE_OFFSET * EmulatorConfig.PageSize + ringBytes;
+        long r = KvmRunPage.Create(kvm.Arch.VcpuMmapSize, out var run, fileSize);
         if (r != 0) return r;
-        vcpu = new KvmVcpu(kvm, id, run!);
+        KvmDirtyRing? ring = null;
+        if (ringBytes != 0)
+        {
+            // kvm_dirty_ring_alloc (-ENOMEM when vzalloc fails).
+            r = KvmDirtyRing.Create(run!.MemfdFd, ringBytes, out ring);
+            if (r != 0)
+            {
+                run!.Dispose();
+                return r;
+            }
+        }
+        vcpu = new KvmVcpu(kvm, id, run!) { DirtyRing = ring };
+        vcpu.Memory.DirtyRing = ring;
         return 0;
     }
 
@@ -97,6 +120,7 @@ internal sealed class KvmVcpu : IDisposable
         lock (Mutex)
         {
             Memory.Dispose();
+            DirtyRing?.Dispose();
             Run.Dispose();
         }
     }

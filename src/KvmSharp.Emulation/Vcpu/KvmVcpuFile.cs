@@ -33,6 +33,31 @@ internal sealed class KvmVcpuFile : KernelFile
     /// <summary>kvm_vcpu_mmap: no size or offset check (a fault beyond the area is SIGBUS); MAP_PRIVATE is accepted.</summary>
     public override long Mmap(int prot, int flags) => 0;
 
+    /// <summary>
+    /// The anon inode's mount is noexec (SB_I_NOEXEC): do_mmap refuses PROT_EXEC with EPERM before kvm_vcpu_mmap —
+    /// probed on 6.18 at every offset, inside the dirty ring or not.
+    /// </summary>
+    public override bool NoExec => true;
+
+    /// <summary>
+    /// kvm_vcpu_mmap: "if ((kvm_page_in_dirty_ring(vcpu->kvm, vma->vm_pgoff) || kvm_page_in_dirty_ring(vcpu->kvm,
+    /// vma->vm_pgoff + pages - 1)) &amp;&amp; ((vma->vm_flags &amp; VM_EXEC) || !(vma->vm_flags &amp; VM_SHARED)))
+    /// return -EINVAL;" — only the first and last page are looked at (probed: MAP_PRIVATE over pages 0..69 with an
+    /// 8 KiB ring at 64..65 is accepted; 63..64 and 65 alone are EINVAL; past the ring, 66, is accepted).
+    /// </summary>
+    public override long Mmap(int prot, int flags, ulong pgoff, ulong pages)
+    {
+        bool shared = Mm.DoMmap.IsShared(flags);
+        bool exec = Mm.AddressSpace.WantsExec(prot);
+        if ((PageInDirtyRing(pgoff) || PageInDirtyRing(pgoff + pages - 1)) && (exec || !shared)) return Err.EINVAL;
+        return 0;
+    }
+
+    /// <summary>kvm_page_in_dirty_ring: KVM_DIRTY_LOG_PAGE_OFFSET ≤ pgoff &lt; that + dirty_ring_size / PAGE_SIZE.</summary>
+    private bool PageInDirtyRing(ulong pgoff) =>
+        pgoff >= KvmConstants.KVM_DIRTY_LOG_PAGE_OFFSET &&
+        pgoff < KvmConstants.KVM_DIRTY_LOG_PAGE_OFFSET + (ulong)(Kvm.DirtyRingSize / EmulatorConfig.PageSize);
+
     /// <summary>kvm_vcpu_ioctl; the caller holds a file reference but not the kernel lock.</summary>
     public long VcpuIoctl(uint request, IoctlArg arg)
     {
@@ -40,9 +65,14 @@ internal sealed class KvmVcpuFile : KernelFile
         if (((request >> 8) & 0xff) != KvmIoctls.KVMIO) return Err.EINVAL;
         lock (Vcpu.Mutex)
         {
+            // kvm_vcpu_ioctl's generic switch, before kvm_arch_vcpu_ioctl on every arch.
+            if (request == KvmIoctls.KVM_GET_STATS_FD) return KvmMain.BinaryStats.GetStatsFd.VcpuIoctl(Vcpu);
             if (Kvm.Kernel.Config.Architecture != Architecture.X86_64) return Arm64.Arm64VcpuIoctls.Ioctl(Vcpu, request, arg);
             if (request == KvmIoctls.KVM_RUN)
                 return arg.Value != 0 ? Err.EINVAL : RunWithGuestFpu();
+            // has_protected_state && guest_state_protected / fpstate_is_confidential: the register-state ioctls of a
+            // TDX vCPU are EINVAL (X86/ProtectedState.cs), before anything else is touched.
+            if (ProtectedState.Refuse(Vcpu, request, arg) is long refused) return refused;
             // KVM_REQ_EVENT: these requests make it (kvm_set_rflags, __set_sregs, kvm_vcpu_ioctl_x86_set_vcpu_events,
             // kvm_arch_vcpu_ioctl_set_mpstate, kvm_queue_exception, kvm_vcpu_ioctl_interrupt, process_nmi). Only a
             // KVM_RUN that fails after injecting looks at it (X86Emulator.InjectThenCancel); taken whatever the answer.
@@ -80,8 +110,8 @@ internal sealed class KvmVcpuFile : KernelFile
             if (request == KvmIoctls.KVM_SET_XSAVE) return XsaveRules.Set(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_GET_XCRS) return VcpuStateRules.GetXcrs(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_SET_XCRS) return VcpuStateRules.SetXcrs(Vcpu.Cpu, arg);
-            if (request == KvmIoctls.KVM_GET_VCPU_EVENTS) return VcpuStateRules.GetEvents(Vcpu.Cpu, arg, Kvm.ExceptionPayloadEnabled);
-            if (request == KvmIoctls.KVM_SET_VCPU_EVENTS) return VcpuStateRules.SetEvents(Vcpu.Cpu, arg, Kvm.ExceptionPayloadEnabled);
+            if (request == KvmIoctls.KVM_GET_VCPU_EVENTS) return VcpuStateRules.GetEvents(Vcpu.Cpu, arg, Kvm.ExceptionPayloadEnabled, Kvm.TripleFaultEvent);
+            if (request == KvmIoctls.KVM_SET_VCPU_EVENTS) return VcpuStateRules.SetEvents(Vcpu.Cpu, arg, Kvm.ExceptionPayloadEnabled, Kvm.TripleFaultEvent);
             if (request == KvmIoctls.KVM_GET_MP_STATE) return VcpuStateRules.GetMpState(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_SET_MP_STATE) return VcpuStateRules.SetMpState(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_GET_DEBUGREGS) return VcpuStateRules.GetDebugRegs(Vcpu.Cpu, arg);
@@ -118,6 +148,8 @@ internal sealed class KvmVcpuFile : KernelFile
         finally
         {
             XsaveRules.AfterRun(Vcpu.Cpu);
+            // kvm_put_guest_fpu: "++vcpu->stat.fpu_reload" on every way out of kvm_arch_vcpu_ioctl_run.
+            Vcpu.Stats.Increment(Vcpu.Stats.Table.Slots.FpuReload);
         }
     }
 

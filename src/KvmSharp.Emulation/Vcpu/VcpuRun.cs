@@ -28,6 +28,17 @@ internal static class VcpuRun
         }
     }
 
+    /// <summary>kvm_dirty_ring_check_request: sets KVM_EXIT_DIRTY_RING_FULL while the ring stays soft full.</summary>
+    private static bool DirtyRingFull(KvmVcpu vcpu)
+    {
+        // The request is only ever made by this vCPU's own pushes: no lock to look at it.
+        if (vcpu.DirtyRing is not { SoftFullRequested: true } ring) return false;
+        bool full;
+        lock (vcpu.Kvm.Kernel.SyncRoot) full = ring.CheckRequest();
+        if (full) vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_DIRTY_RING_FULL;
+        return full;
+    }
+
     private static long RunLocked(KvmVcpu vcpu)
     {
         var emulator = vcpu.Emulator;
@@ -50,6 +61,8 @@ internal static class VcpuRun
         }
         // "if (!vcpu->wants_to_run) { r = -EINTR; goto out; }" — exit_reason is left as it was.
         if (vcpu.Run.ImmediateExit) return Err.EINTR;
+        // vcpu_enter_guest's requests: kvm_dirty_ring_check_request right after KVM_REQ_VM_DEAD, before the others.
+        if (DirtyRingFull(vcpu)) return 0;
         // vcpu_enter_guest: KVM_REQ_MASTERCLOCK_UPDATE, before kvm_mmu_reload (X86/KvmClock.cs).
         vcpu.Kvm.Clock.OnEnterGuest(vcpu.Id);
         // "if (kvm_check_request(KVM_REQ_TRIPLE_FAULT, vcpu)) { vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
@@ -70,7 +83,11 @@ internal static class VcpuRun
             return Err.ENOSPC;
         }
         // vcpu_enter_guest → kvm_check_and_inject_events: the queued events, once per KVM_RUN (X86Emulator.Events.cs).
-        if (emulator.DeliverQueuedEvents() is { Exit: true } injected) return injected.Rc;
+        if (emulator.DeliverQueuedEvents() is { Exit: true } injected)
+        {
+            VcpuStatCounting.GuestStopped(vcpu, injected.Rc);
+            return injected.Rc;
+        }
         // dm_request_for_irq_injection: kvm_run->request_interrupt_window, no in-kernel PIC. vcpu_enter_guest then
         // opens the interrupt window (enable_irq_window: VINTR / interrupt-window exiting), so the guest exits at the
         // first instruction boundary where it can take an interrupt, and vcpu_run ends the run there:
@@ -83,18 +100,28 @@ internal static class VcpuRun
             if (vcpu.SignalPending)
             {
                 vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_INTR;
+                VcpuStatCounting.SignalExit(vcpu);
                 return Err.EINTR;
             }
+            // The next vcpu_enter_guest after the write fault that filled the dirty ring to its soft limit exits with
+            // KVM_EXIT_DIRTY_RING_FULL (arch/x86/kvm/x86.c). The emulator completes the writing instruction first: RIP
+            // is after it, where hardware would still be on it (the fault exits before the write is retried).
+            if (DirtyRingFull(vcpu)) return 0;
             // The first VM entry makes kvm_vcpu_has_run() true (last_vmentry_cpu), which freezes the CPUID table.
             vcpu.Cpu.Cpuid.HasRun = true;
             if (interruptWindow && InterruptIoctls.ReadyForInterruptInjection(vcpu.Cpu))
             {
                 vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_IRQ_WINDOW_OPEN;
+                VcpuStatCounting.InterruptWindowOpen(vcpu);
                 return 0;
             }
             vcpu.PollQuiesce();
             var outcome = emulator.Step();
-            if (outcome.Exit) return outcome.Rc;
+            if (outcome.Exit)
+            {
+                VcpuStatCounting.GuestStopped(vcpu, outcome.Rc);
+                return outcome.Rc;
+            }
         }
     }
 }

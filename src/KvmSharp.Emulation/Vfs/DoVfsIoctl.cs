@@ -28,8 +28,17 @@ internal static class DoVfsIoctl
                 result = 0;
                 return true;
             case FIONBIO:
+                // ioctl_fionbio: get_user(int) first → EFAULT on a bad pointer; then O_NONBLOCK set or cleared.
+                if (!arg.GetUser(out int on))
+                {
+                    result = Err.EFAULT;
+                    return true;
+                }
+                file.NonBlocking = on != 0;
+                result = 0;
+                return true;
             case FIOASYNC:
-                // ioctl_fionbio/ioctl_fioasync: get_user(int) first → EFAULT on a bad pointer.
+                // ioctl_fioasync: get_user(int) first → EFAULT on a bad pointer.
                 result = arg.GetUser(out _) ? 0 : Err.EFAULT;
                 return true;
             case FIGETBSZ:

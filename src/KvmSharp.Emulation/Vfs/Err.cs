@@ -14,6 +14,7 @@ internal static class Err
     public const long EINTR = -(long)Errno.EINTR;
     public const long ESRCH = -(long)Errno.ESRCH;
     public const long EIO = -(long)Errno.EIO;
+    public const long E2BIG = -(long)Errno.E2BIG;
     public const long ENOEXEC = -(long)Errno.ENOEXEC;
     public const long EBADF = -(long)Errno.EBADF;
     public const long EAGAIN = -(long)Errno.EAGAIN;

@@ -29,6 +29,36 @@ internal abstract class KernelFile
     /// <summary>f_op->llseek present (FMODE_LSEEK); all KVM files that have one use noop_llseek.</summary>
     public virtual bool HasNoopLlseek => false;
 
+    /// <summary>
+    /// f_op->llseek is default_llseek (fs/read_write.c; FMODE_LSEEK set by file_init_path because the op exists): the
+    /// position moves as <see cref="Vfs.DefaultLlseek"/> computes. Only guest_memfd with [PATCH v7 1/2] has it.
+    /// </summary>
+    public virtual bool HasDefaultLlseek => false;
+
+    /// <summary>FMODE_PWRITE alone ([PATCH v7 1/2] sets it on guest_memfd files, not FMODE_PREAD).</summary>
+    public virtual bool CanPositionalWrite => CanPositionalIo;
+
+    /// <summary>
+    /// f_op->write_iter present, so file_init_path set FMODE_CAN_WRITE (fs/file_table.c); without it vfs_write is
+    /// EINVAL before looking at the count.
+    /// </summary>
+    public virtual bool HasWriteIter => false;
+
+    /// <summary>f_pos: where write(2) writes and lseek(2) moves (0 when the file is created).</summary>
+    public long Position { get; set; }
+
+    /// <summary>
+    /// f_op->write_iter after vfs_write's generic checks (<see cref="VfsWrite"/>): bytes written, or -errno when none
+    /// were; on success <paramref name="position"/> (kiocb.ki_pos) has advanced by the bytes written.
+    /// </summary>
+    public virtual long WriteIter(ReadOnlySpan<byte> buffer, ref long position) => Err.EINVAL;
+
+    /// <summary>
+    /// Opened O_RDONLY (no FMODE_WRITE): write(2) and fallocate(2) are EBADF, a shared writable mapping EACCES. Only
+    /// the binary statistics files are; every other KVM file is O_RDWR.
+    /// </summary>
+    public virtual bool ReadOnly => false;
+
     /// <summary>The file lives on a noexec mount (SB_I_NOEXEC / MNT_NOEXEC): PROT_EXEC mappings fail with EPERM.</summary>
     public virtual bool NoExec => false;
 
@@ -48,6 +78,19 @@ internal abstract class KernelFile
     /// (mm/mmap.c do_mmap: !can_mmap_file).
     /// </summary>
     public virtual long Mmap(int prot, int flags) => Err.ENODEV;
+
+    /// <summary>
+    /// f_op->mmap with the VMA's page offset (vm_pgoff) and length in pages, for files whose rules depend on where
+    /// the mapping lies (kvm_vcpu_mmap and the dirty ring); by default the same as <see cref="Mmap(int, int)"/>.
+    /// </summary>
+    public virtual long Mmap(int prot, int flags, ulong pgoff, ulong pages) => Mmap(prot, flags);
+
+    /// <summary>O_NONBLOCK in f_flags; only files whose reads and writes can wait keep it (FIONBIO sets it).</summary>
+    public virtual bool NonBlocking
+    {
+        get => false;
+        set { }
+    }
 
     /// <summary>The host descriptor whose pages back this file's mappings (-1 when it has none).</summary>
     public virtual int HostBackingFd => -1;

@@ -32,11 +32,11 @@ internal static class VfsCalls
     public static long Positional(KernelFile file) => file.CanPositionalIo ? Err.EINVAL : Err.ESPIPE;
 
     // fs/read_write.c ksys_lseek: whence > SEEK_MAX → EINVAL; vfs_llseek: no FMODE_LSEEK → ESPIPE;
-    // noop_llseek returns f_pos, which never moves (0).
+    // noop_llseek returns f_pos and moves nothing (0 on every file but a binary stats fd, whose read(2) advances it).
     public static long Lseek(KernelFile file, int whence)
     {
         if ((uint)whence > SEEK_MAX) return Err.EINVAL;
-        return file.HasNoopLlseek ? 0 : Err.ESPIPE;
+        return file.HasNoopLlseek ? file.Position : Err.ESPIPE;
     }
 
     // fs/open.c do_ftruncate: length < 0 → EINVAL; !S_ISREG → EINVAL; else notify_change → i_op->setattr.
@@ -65,6 +65,8 @@ internal static class VfsCalls
             default:
                 return Err.EOPNOTSUPP;
         }
+        // "if (!(file->f_mode & FMODE_WRITE)) return -EBADF;" (a binary stats fd is O_RDONLY; probed: EBADF).
+        if (file.ReadOnly) return Err.EBADF;
         // Not S_ISREG (and not a block device): /dev/kvm is S_IFCHR, VM files are typeless anon inodes → ENODEV.
         if (!file.IsRegular) return Err.ENODEV;
         // Wraparound / s_maxbytes (MAX_LFS_FILESIZE on the guest_memfd pseudo fs) → EFBIG.

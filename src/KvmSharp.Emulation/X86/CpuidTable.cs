@@ -211,6 +211,19 @@ internal sealed class CpuidTable
     }
 
     /// <summary>
+    /// guest_cpu_cap_has(vcpu, X86_FEATURE_TSC_ADJUST): CPUID.(7,0).EBX bit 1 in the vCPU's table (KVM offers it:
+    /// cpuid.c kvm_set_cpu_caps EMULATED_F(TSC_ADJUST)); false without KVM_SET_CPUID2.
+    /// </summary>
+    public bool HasTscAdjust
+    {
+        get
+        {
+            int i = Find(_entries, 7, 0);
+            return i >= 0 && (_entries[i].ebx & (1u << 1)) != 0;
+        }
+    }
+
+    /// <summary>
     /// vcpu->arch.is_amd_compatible (guest_cpuid_is_amd_or_hygon, set by kvm_vcpu_after_set_cpuid): CPUID.0's vendor is
     /// AMD or Hygon. guest_cpuid_is_intel_compatible is its negation, so a vCPU without a table is Intel-compatible.
     /// </summary>

@@ -23,7 +23,7 @@ internal static class MsrLists
     public static readonly uint[] ToSaveAndEmulated =
     [
         IA32_SYSENTER_CS, IA32_SYSENTER_ESP, IA32_SYSENTER_EIP, STAR, CSTAR, KERNEL_GS_BASE, SYSCALL_MASK, LSTAR,
-        IA32_TSC, IA32_CR_PAT, IA32_MISC_ENABLE, IA32_MCG_STATUS, IA32_MCG_CTL, MsrRules.K7Hwcr,
+        IA32_TSC, IA32_CR_PAT, IA32_TSC_ADJUST, IA32_MISC_ENABLE, IA32_MCG_STATUS, IA32_MCG_CTL, MsrRules.K7Hwcr,
     ];
 
     /// <summary>KVM_GET_MSR_FEATURE_INDEX_LIST: msr_based_features, reduced (this host: 0x8b 0x10a 0x345 0xce).</summary>

@@ -83,6 +83,9 @@ internal static class MsrRules
             case MsrIndex.IA32_CR_PAT: data = m.Pat; return 0;
             case MsrIndex.IA32_MISC_ENABLE: data = m.MiscEnable; return 0;
             case MsrIndex.IA32_TSC: data = m.ReadTsc(); return 0;
+            // kvm_get_msr_common: "case MSR_IA32_TSC_ADJUST: msr_info->data = (u64)vcpu->arch.ia32_tsc_adjust_msr" —
+            // host and guest, whatever CPUID says.
+            case MsrIndex.IA32_TSC_ADJUST: data = unchecked((ulong)m.TscAdjust); return 0;
             case MsrIndex.IA32_UCODE_REV: data = m.MicrocodeVersion; return 0;
             // kvm_get_msr_common: "case MSR_K7_HWCR: msr_info->data = vcpu->arch.msr_hwcr;" (host and guest).
             case K7Hwcr: data = m.Hwcr; return 0;
@@ -180,6 +183,15 @@ internal static class MsrRules
                     synchronizeTsc(data);
                 }
                 else m.WriteTsc(data);
+                return 0;
+            case MsrIndex.IA32_TSC_ADJUST:
+                // kvm_set_msr_common MSR_IA32_TSC_ADJUST: "if (guest_cpu_cap_has(vcpu, X86_FEATURE_TSC_ADJUST)) { if
+                // (!msr_info->host_initiated) { adj = data - ia32_tsc_adjust_msr; adjust_tsc_offset_guest(vcpu, adj); …
+                // } ia32_tsc_adjust_msr = data; } break;" — without the CPUID bit the write is dropped, not refused
+                // (observed: a host write of 1000 reads back 0 before KVM_SET_CPUID2, 1000 after one with the bit).
+                if (!cpu.Cpuid.HasTscAdjust) return 0;
+                if (!hostInitiated) m.TscOffset = unchecked(m.TscOffset + ((long)data - m.TscAdjust));
+                m.TscAdjust = unchecked((long)data);
                 return 0;
             case MsrIndex.IA32_P5_MC_ADDR or MsrIndex.IA32_P5_MC_TYPE:
                 return 1; // set_msr_mce: default → return 1

@@ -47,7 +47,19 @@ internal sealed class MsrState
 
     public ulong ReadTsc() => unchecked((ulong)(Stopwatch.GetTimestamp() + TscOffset));
 
-    public void WriteTsc(ulong value) => TscOffset = TscOffsetFor(value);
+    /// <summary>
+    /// x86.c kvm_set_msr_common MSR_IA32_TSC, a guest write: "adj = kvm_compute_l1_tsc_offset(vcpu, data) -
+    /// vcpu->arch.l1_tsc_offset; adjust_tsc_offset_guest(vcpu, adj); vcpu->arch.ia32_tsc_adjust_msr += adj".
+    /// </summary>
+    public void WriteTsc(ulong value)
+    {
+        long adj = unchecked(TscOffsetFor(value) - TscOffset);
+        TscOffset = unchecked(TscOffset + adj);
+        TscAdjust = unchecked(TscAdjust + adj);
+    }
+
+    /// <summary>vcpu->arch.ia32_tsc_adjust_msr (MSR_IA32_TSC_ADJUST, an s64): 0 at creation.</summary>
+    public long TscAdjust;
 
     /// <summary>kvm_compute_l1_tsc_offset: the offset that makes the guest TSC read <paramref name="value"/> now.</summary>
     public static long TscOffsetFor(ulong value) => unchecked((long)value - Stopwatch.GetTimestamp());

@@ -140,9 +140,11 @@ internal static class VcpuStateRules
     /// payload is delivered first (kvm_deliver_exception_payload: CR2 / DR6); then a zeroed struct with the exception
     /// (soft exceptions #BP and #OF are not reported as injected/pending; without the cap pending is folded into
     /// injected), the interrupt (a soft one reads as not injected), the shadow, the NMI state; sipi_vector and smi
-    /// read 0 (no SMM, no in-kernel LAPIC); flags = NMI_PENDING | SHADOW | SMM, and PAYLOAD with the cap.
+    /// read 0 (no SMM, no in-kernel LAPIC); flags = NMI_PENDING | SHADOW | SMM, and PAYLOAD with the cap. With
+    /// KVM_CAP_X86_TRIPLE_FAULT_EVENT: "events->triple_fault.pending = kvm_test_request(KVM_REQ_TRIPLE_FAULT, vcpu);
+    /// events->flags |= KVM_VCPUEVENT_VALID_TRIPLE_FAULT;" (observed: pending 1 after KVM_X86_SET_MCE made the request).
     /// </summary>
-    public static long GetEvents(X86Cpu cpu, IoctlArg arg, bool payloadEnabled)
+    public static long GetEvents(X86Cpu cpu, IoctlArg arg, bool payloadEnabled, bool tripleFaultEvent)
     {
         var s = cpu.State;
         s.ProcessNmi();
@@ -167,6 +169,11 @@ internal static class VcpuStateRules
         ev.nmi_masked = B(s.NmiMasked);
         ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
         if (payloadEnabled) ev.flags |= KVM_VCPUEVENT_VALID_PAYLOAD;
+        if (tripleFaultEvent)
+        {
+            ev.triple_fault_pending = B(s.TripleFaultRequested);
+            ev.flags |= KVM_VCPUEVENT_VALID_TRIPLE_FAULT;
+        }
         return arg.CopyToUser(ev) ? 0 : Err.EFAULT;
     }
 
@@ -184,12 +191,14 @@ internal static class VcpuStateRules
     /// <item>VALID_SIPI_VECTOR: ignored without an in-kernel LAPIC.</item>
     /// <item>VALID_SMM without CONFIG_KVM_SMM (KVM_CAP_X86_SMM is 0 here): smm, pending or smm_inside_nmi → EINVAL;
     /// latched_init is ignored without an in-kernel LAPIC.</item>
-    /// <item>VALID_TRIPLE_FAULT without KVM_CAP_X86_TRIPLE_FAULT_EVENT enabled → EINVAL.</item>
+    /// <item>VALID_TRIPLE_FAULT without KVM_CAP_X86_TRIPLE_FAULT_EVENT enabled → EINVAL; with it, a non-zero
+    /// triple_fault.pending makes KVM_REQ_TRIPLE_FAULT (the next KVM_RUN ends in KVM_EXIT_SHUTDOWN) and 0 clears it
+    /// (observed: it cancels the request KVM_X86_SET_MCE made; without the flag the field is ignored).</item>
     /// </list>
     /// The shadow is kept as given: this host reads back 0xff after writing 0xff (upstream VMX keeps only STI|MOV_SS,
     /// SVM reads 3 for any non-zero value), see HostDeviations.KvmPvmInterruptShadowStoredVerbatim.
     /// </summary>
-    public static long SetEvents(X86Cpu cpu, IoctlArg arg, bool payloadEnabled)
+    public static long SetEvents(X86Cpu cpu, IoctlArg arg, bool payloadEnabled, bool tripleFaultEvent)
     {
         if (!arg.CopyFromUser(out kvm_vcpu_events ev)) return Err.EFAULT;
         if ((ev.flags & ~ValidEventFlags) != 0) return Err.EINVAL;
@@ -231,7 +240,13 @@ internal static class VcpuStateRules
         if ((ev.flags & KVM_VCPUEVENT_VALID_SMM) != 0 &&
             (ev.smi_smm != 0 || ev.smi_pending != 0 || ev.smi_smm_inside_nmi != 0))
             return Err.EINVAL;
-        if ((ev.flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT) != 0) return Err.EINVAL; // !triple_fault_event
+        if ((ev.flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT) != 0)
+        {
+            // "if (!vcpu->kvm->arch.triple_fault_event) return -EINVAL;" — after the parts above were applied.
+            if (!tripleFaultEvent) return Err.EINVAL;
+            // "if (events->triple_fault.pending) kvm_make_request(KVM_REQ_TRIPLE_FAULT, vcpu); else kvm_clear_request(…)"
+            s.TripleFaultRequested = ev.triple_fault_pending != 0;
+        }
         return 0;
     }
 

@@ -28,6 +28,11 @@ internal static class VmEnableCap
                 // "kvm->arch.exception_payload_enabled = cap->args[0]; r = 0;" — a bool; 0 turns it off again.
                 kvm.ExceptionPayloadEnabled = cap.args[0] != 0;
                 return 0;
+            case KvmCaps.KVM_CAP_X86_TRIPLE_FAULT_EVENT:
+                // "kvm->arch.triple_fault_event = cap->args[0]; r = 0;" — a bool: no kvm->created_vcpus check (observed:
+                // enabling after KVM_CREATE_VCPU works), any non-zero args[0] turns it on (observed: 0x100), 0 off.
+                kvm.TripleFaultEvent = cap.args[0] != 0;
+                return 0;
             default:
                 // "default: r = -EINVAL" (the other x86 caps are not modeled).
                 return Err.EINVAL;

@@ -15,6 +15,16 @@ public static class KvmCaps
     /// <summary>KVM_GET_MP_STATE / KVM_SET_MP_STATE.</summary>
     public const int KVM_CAP_MP_STATE = 14;
     public const int KVM_CAP_SYNC_MMU = 16;
+    /// <summary>KVM_IRQFD exists (an assignment still needs an in-kernel irqchip).</summary>
+    public const int KVM_CAP_IRQFD = 32;
+    /// <summary>KVM_IOEVENTFD exists.</summary>
+    public const int KVM_CAP_IOEVENTFD = 36;
+    /// <summary>KVM_IRQFD_FLAG_RESAMPLE exists.</summary>
+    public const int KVM_CAP_IRQFD_RESAMPLE = 82;
+    /// <summary>An MMIO ioeventfd of length 0 (any write at the address) is accepted.</summary>
+    public const int KVM_CAP_IOEVENTFD_NO_LENGTH = 100;
+    /// <summary>Any length (0 included, PIO too) without DATAMATCH's restriction to 1/2/4/8 beyond "0 has no datamatch".</summary>
+    public const int KVM_CAP_IOEVENTFD_ANY_LENGTH = 122;
     /// <summary>x86: KVM_GET_VCPU_EVENTS / KVM_SET_VCPU_EVENTS.</summary>
     public const int KVM_CAP_VCPU_EVENTS = 41;
     /// <summary>x86: KVM_GET_DEBUGREGS / KVM_SET_DEBUGREGS.</summary>
@@ -47,6 +57,8 @@ public static class KvmCaps
     /// <summary>x86: KVM_SET_TSC_KHZ on the VM (the rate of the vCPUs created after it) with TSC scaling; 0 without.</summary>
     public const int KVM_CAP_VM_TSC_CONTROL = 214;
     public const int KVM_CAP_IMMEDIATE_EXIT = 136;
+    /// <summary>KVM_GET_STATS_FD on VM and vCPU fds: a read-only file of binary statistics (header, id, descriptors, values).</summary>
+    public const int KVM_CAP_BINARY_STATS_FD = 203;
     /// <summary>
     /// The KVM_DIRTY_LOG_* options KVM_ENABLE_CAP accepts (KVM_DIRTY_LOG_MANUAL_CAPS); enabling MANUAL_PROTECT_ENABLE
     /// makes KVM_GET_DIRTY_LOG leave the bitmap set until KVM_CLEAR_DIRTY_LOG.
@@ -58,6 +70,22 @@ public static class KvmCaps
     /// fails (WRMSR/RDMSR #GP) instead of working regardless. 1 on x86 since 5.10.
     /// </summary>
     public const int KVM_CAP_ENFORCE_PV_FEATURE_CPUID = 190;
+    /// <summary>
+    /// The per-vCPU dirty ring with TSO ordering (x86): the largest ring KVM_ENABLE_CAP accepts, in bytes
+    /// (KVM_DIRTY_RING_MAX_ENTRIES × sizeof(struct kvm_dirty_gfn) = 1 MiB); 0 where the architecture lacks it.
+    /// KVM_ENABLE_CAP args[0] is the ring size in bytes (a power of two, at least a page), before any vCPU exists.
+    /// </summary>
+    public const int KVM_CAP_DIRTY_LOG_RING = 192;
+    /// <summary>
+    /// The same ring for weakly ordered hosts: userspace reads an entry's flags with acquire and publishes
+    /// KVM_DIRTY_GFN_F_RESET with release ordering. Enabling either cap gives the same ring; only one can be enabled.
+    /// </summary>
+    public const int KVM_CAP_DIRTY_LOG_RING_ACQ_REL = 223;
+    /// <summary>
+    /// A dirty bitmap next to the ring for writes without a running vCPU (arm64's vgic/its tables); 0 on x86, where
+    /// KVM_ENABLE_CAP of it is EINVAL.
+    /// </summary>
+    public const int KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP = 225;
     /// <summary>KVM_ENABLE_CAP on an x86 VM: KVM_SET/GET_VCPU_EVENTS keep a pending exception and its payload apart.</summary>
     public const int KVM_CAP_EXCEPTION_PAYLOAD = 164;
     /// <summary>
@@ -65,6 +93,12 @@ public static class KvmCaps
     /// <c>1 &lt;&lt; KVM_HC_MAP_GPA_RANGE</c>); KVM_ENABLE_CAP on the VM selects which ones do. 0 on arm64.
     /// </summary>
     public const int KVM_CAP_EXIT_HYPERCALL = 201;
+    /// <summary>
+    /// x86, KVM_ENABLE_CAP on the VM (args[0] != 0 turns it on, 0 off; allowed after vCPUs exist): KVM_GET_VCPU_EVENTS
+    /// then reports a pending triple fault (KVM_VCPUEVENT_VALID_TRIPLE_FAULT, triple_fault_pending) and
+    /// KVM_SET_VCPU_EVENTS may set or clear it. 1 on x86 since 6.0.
+    /// </summary>
+    public const int KVM_CAP_X86_TRIPLE_FAULT_EVENT = 218;
     /// <summary>
     /// The KVM_GUESTDBG_* control bits KVM_SET_GUEST_DEBUG supports (x86: KVM_GUESTDBG_VALID_MASK, 0x1f0003 with
     /// BLOCKIRQ; 0 where the kernel predates it).
@@ -90,6 +124,11 @@ public static class KvmCaps
     public static string? NameOf(int cap) => cap switch
     {
         KVM_CAP_IRQCHIP => nameof(KVM_CAP_IRQCHIP),
+        KVM_CAP_IRQFD => nameof(KVM_CAP_IRQFD),
+        KVM_CAP_IOEVENTFD => nameof(KVM_CAP_IOEVENTFD),
+        KVM_CAP_IRQFD_RESAMPLE => nameof(KVM_CAP_IRQFD_RESAMPLE),
+        KVM_CAP_IOEVENTFD_NO_LENGTH => nameof(KVM_CAP_IOEVENTFD_NO_LENGTH),
+        KVM_CAP_IOEVENTFD_ANY_LENGTH => nameof(KVM_CAP_IOEVENTFD_ANY_LENGTH),
         KVM_CAP_HLT => nameof(KVM_CAP_HLT),
         KVM_CAP_USER_MEMORY => nameof(KVM_CAP_USER_MEMORY),
         KVM_CAP_SET_TSS_ADDR => nameof(KVM_CAP_SET_TSS_ADDR),
@@ -110,14 +149,19 @@ public static class KvmCaps
         KVM_CAP_XSAVE => nameof(KVM_CAP_XSAVE),
         KVM_CAP_XCRS => nameof(KVM_CAP_XCRS),
         KVM_CAP_XSAVE2 => nameof(KVM_CAP_XSAVE2),
+        KVM_CAP_BINARY_STATS_FD => nameof(KVM_CAP_BINARY_STATS_FD),
         KVM_CAP_MAX_VCPUS => nameof(KVM_CAP_MAX_VCPUS),
         KVM_CAP_READONLY_MEM => nameof(KVM_CAP_READONLY_MEM),
         KVM_CAP_MULTI_ADDRESS_SPACE => nameof(KVM_CAP_MULTI_ADDRESS_SPACE),
         KVM_CAP_IMMEDIATE_EXIT => nameof(KVM_CAP_IMMEDIATE_EXIT),
         KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 => nameof(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),
         KVM_CAP_ENFORCE_PV_FEATURE_CPUID => nameof(KVM_CAP_ENFORCE_PV_FEATURE_CPUID),
+        KVM_CAP_DIRTY_LOG_RING => nameof(KVM_CAP_DIRTY_LOG_RING),
+        KVM_CAP_DIRTY_LOG_RING_ACQ_REL => nameof(KVM_CAP_DIRTY_LOG_RING_ACQ_REL),
+        KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP => nameof(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP),
         KVM_CAP_EXCEPTION_PAYLOAD => nameof(KVM_CAP_EXCEPTION_PAYLOAD),
         KVM_CAP_EXIT_HYPERCALL => nameof(KVM_CAP_EXIT_HYPERCALL),
+        KVM_CAP_X86_TRIPLE_FAULT_EVENT => nameof(KVM_CAP_X86_TRIPLE_FAULT_EVENT),
         KVM_CAP_USER_MEMORY2 => nameof(KVM_CAP_USER_MEMORY2),
         KVM_CAP_MEMORY_FAULT_INFO => nameof(KVM_CAP_MEMORY_FAULT_INFO),
         KVM_CAP_MEMORY_ATTRIBUTES => nameof(KVM_CAP_MEMORY_ATTRIBUTES),

@@ -24,6 +24,15 @@ public static class KvmConstants
     public const ulong KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1UL << 0;
     public const ulong KVM_DIRTY_LOG_INITIALLY_SET = 1UL << 1;
 
+    // The dirty ring (struct kvm_dirty_gfn.flags; the ring's page offset in the vCPU mmap area, x86 asm/kvm.h)
+    /// <summary>The entry holds a dirty page KVM pushed; userspace may read slot and offset (acquire).</summary>
+    public const uint KVM_DIRTY_GFN_F_DIRTY = 1u << 0;
+    /// <summary>Userspace collected the entry (release); KVM_RESET_DIRTY_RINGS frees it and re-protects the page.</summary>
+    public const uint KVM_DIRTY_GFN_F_RESET = 1u << 1;
+    public const uint KVM_DIRTY_GFN_F_MASK = 0x3;
+    /// <summary>The ring of a vCPU is mmap'ed from its fd at this many pages (x86 and arm64: 64).</summary>
+    public const int KVM_DIRTY_LOG_PAGE_OFFSET = 64;
+
     // memory attributes
     public const ulong KVM_MEMORY_ATTRIBUTE_PRIVATE = 1UL << 3;
     public const ulong KVM_MEMORY_EXIT_FLAG_PRIVATE = 1UL << 3;
@@ -64,6 +73,17 @@ public static class KvmConstants
     // KVM_EXIT_IO directions
     public const byte KVM_EXIT_IO_IN = 0;
     public const byte KVM_EXIT_IO_OUT = 1;
+
+    // kvm_ioeventfd.flags (1 << kvm_ioeventfd_flag_nr_*); the valid mask also covers nr_fast_mmio (bit 4), which has no flag
+    public const uint KVM_IOEVENTFD_FLAG_DATAMATCH = 1u << 0;
+    public const uint KVM_IOEVENTFD_FLAG_PIO = 1u << 1;
+    public const uint KVM_IOEVENTFD_FLAG_DEASSIGN = 1u << 2;
+    public const uint KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY = 1u << 3;
+    public const uint KVM_IOEVENTFD_VALID_FLAG_MASK = (1u << 5) - 1;
+
+    // kvm_irqfd.flags
+    public const uint KVM_IRQFD_FLAG_DEASSIGN = 1u << 0;
+    public const uint KVM_IRQFD_FLAG_RESAMPLE = 1u << 1;
 }
 
 /// <summary><c>kvm_run.exit_reason</c> values.</summary>
@@ -85,5 +105,6 @@ public enum KvmExitReason : uint
     KVM_EXIT_NMI = 16,
     KVM_EXIT_INTERNAL_ERROR = 17,
     KVM_EXIT_SYSTEM_EVENT = 24,
+    KVM_EXIT_DIRTY_RING_FULL = 31,
     KVM_EXIT_MEMORY_FAULT = 39,
 }

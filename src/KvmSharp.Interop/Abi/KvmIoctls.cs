@@ -42,6 +42,11 @@ public static class KvmIoctls
     public static readonly uint KVM_GET_DIRTY_LOG = _IOW(KVMIO, 0x42, Size<kvm_dirty_log>());
     /// <summary>Available with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: clears the given bits of a slot's dirty bitmap.</summary>
     public static readonly uint KVM_CLEAR_DIRTY_LOG = _IOWR(KVMIO, 0xc0, Size<kvm_clear_dirty_log>());
+    /// <summary>
+    /// Available with KVM_CAP_DIRTY_LOG_RING(_ACQ_REL): re-protects the pages of every vCPU's ring entries that
+    /// userspace marked KVM_DIRTY_GFN_F_RESET and frees those entries; returns how many (EINVAL without a ring).
+    /// </summary>
+    public static readonly uint KVM_RESET_DIRTY_RINGS = _IO(KVMIO, 0xc7);
     /// <summary>On a VM fd (and, for vCPU caps, a vCPU fd): enables a capability with <see cref="kvm_enable_cap"/>.</summary>
     public static readonly uint KVM_ENABLE_CAP = _IOW(KVMIO, 0xa3, Size<kvm_enable_cap>());
     /// <summary>Available with KVM_CAP_USER_MEMORY2.</summary>
@@ -54,6 +59,10 @@ public static class KvmIoctls
     public static readonly uint KVM_SET_CLOCK = _IOW(KVMIO, 0x7b, Size<kvm_clock_data>());
     /// <summary>Available with KVM_CAP_GUEST_MEMFD.</summary>
     public static readonly uint KVM_CREATE_GUEST_MEMFD = _IOWR(KVMIO, 0xd4, Size<kvm_create_guest_memfd>());
+    /// <summary>Available with KVM_CAP_IRQFD: binds an eventfd to a GSI of the in-kernel irqchip (<see cref="kvm_irqfd"/>).</summary>
+    public static readonly uint KVM_IRQFD = _IOW(KVMIO, 0x76, Size<kvm_irqfd>());
+    /// <summary>Available with KVM_CAP_IOEVENTFD: turns guest PIO/MMIO writes into eventfd signals (<see cref="kvm_ioeventfd"/>).</summary>
+    public static readonly uint KVM_IOEVENTFD = _IOW(KVMIO, 0x79, Size<kvm_ioeventfd>());
 
     // ---- vCPU fd ----
     public static readonly uint KVM_RUN = _IO(KVMIO, 0x80);
@@ -89,6 +98,11 @@ public static class KvmIoctls
     /// 4096 whatever that size), <see cref="kvm_xsave"/>.
     /// </summary>
     public static readonly uint KVM_GET_XSAVE2 = _IOR(KVMIO, 0xcf, Size<kvm_xsave>());
+    /// <summary>
+    /// Available with KVM_CAP_BINARY_STATS_FD, on a VM fd and on a vCPU fd (no argument): a new O_RDONLY, O_CLOEXEC
+    /// descriptor of the binary statistics file (<see cref="kvm_stats_header"/>, <see cref="kvm_stats_desc"/>).
+    /// </summary>
+    public static readonly uint KVM_GET_STATS_FD = _IO(KVMIO, 0xce);
     /// <summary>Available with KVM_CAP_VCPU_EVENTS: pending/injected exception, interrupt, NMI, SMI state.</summary>
     public static readonly uint KVM_GET_VCPU_EVENTS = _IOR(KVMIO, 0x9f, Size<kvm_vcpu_events>());
     /// <summary>Available with KVM_CAP_VCPU_EVENTS.</summary>
@@ -172,6 +186,9 @@ public static class KvmIoctls
         if (request == KVM_ENABLE_CAP) return nameof(KVM_ENABLE_CAP);
         if (request == KVM_GET_DIRTY_LOG) return nameof(KVM_GET_DIRTY_LOG);
         if (request == KVM_CLEAR_DIRTY_LOG) return nameof(KVM_CLEAR_DIRTY_LOG);
+        if (request == KVM_IOEVENTFD) return nameof(KVM_IOEVENTFD);
+        if (request == KVM_IRQFD) return nameof(KVM_IRQFD);
+        if (request == KVM_RESET_DIRTY_RINGS) return nameof(KVM_RESET_DIRTY_RINGS);
         if (request == KVM_SET_USER_MEMORY_REGION2) return nameof(KVM_SET_USER_MEMORY_REGION2);
         if (request == KVM_SET_MEMORY_ATTRIBUTES) return nameof(KVM_SET_MEMORY_ATTRIBUTES);
         if (request == KVM_SET_MEMORY_ATTRIBUTES2) return nameof(KVM_SET_MEMORY_ATTRIBUTES2);
@@ -193,6 +210,7 @@ public static class KvmIoctls
         if (request == KVM_GET_XSAVE) return nameof(KVM_GET_XSAVE);
         if (request == KVM_SET_XSAVE) return nameof(KVM_SET_XSAVE);
         if (request == KVM_GET_XSAVE2) return nameof(KVM_GET_XSAVE2);
+        if (request == KVM_GET_STATS_FD) return nameof(KVM_GET_STATS_FD);
         if (request == KVM_GET_VCPU_EVENTS) return nameof(KVM_GET_VCPU_EVENTS);
         if (request == KVM_SET_VCPU_EVENTS) return nameof(KVM_SET_VCPU_EVENTS);
         if (request == KVM_GET_MP_STATE) return nameof(KVM_GET_MP_STATE);

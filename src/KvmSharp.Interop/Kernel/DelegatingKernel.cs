@@ -44,6 +44,8 @@ public abstract class DelegatingKernel(IKernel inner) : IKernel
 
     public virtual long Ftruncate(KernelFd fd, long length) => Inner.Ftruncate(fd, length);
 
+    public virtual long EventFd(uint initialValue, int flags, out KernelFd? fd) => Inner.EventFd(initialValue, flags, out fd);
+
     public virtual long Madvise(nint address, ulong length, int advice) => Inner.Madvise(address, length, advice);
 
     public virtual long Mincore(nint address, ulong length, Span<byte> vector) => Inner.Mincore(address, length, vector);

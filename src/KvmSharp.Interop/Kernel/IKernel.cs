@@ -48,6 +48,13 @@ public interface IKernel
 
     long Ftruncate(KernelFd fd, long length);
 
+    /// <summary>
+    /// eventfd2(2): a new eventfd whose counter starts at <paramref name="initialValue"/>; <paramref name="flags"/> are
+    /// EFD_SEMAPHORE, EFD_NONBLOCK, EFD_CLOEXEC (any other bit: -EINVAL). On success <paramref name="fd"/> owns the
+    /// new descriptor; its counter is read and written (8 bytes) through <see cref="Read"/> and <see cref="Write"/>.
+    /// </summary>
+    long EventFd(uint initialValue, int flags, out KernelFd? fd);
+
     /// <summary>madvise(2) on a range this kernel mapped (MADV_HUGEPAGE, MADV_COLLAPSE, MADV_DONTNEED …).</summary>
     long Madvise(nint address, ulong length, int advice) => -(long)Errno.ENOSYS;
 

@@ -10,6 +10,11 @@ public static class LinuxConstants
     public const int O_RDWR = 0x2;
     public const int O_CLOEXEC = 0x80000;
 
+    // eventfd2(2) (include/uapi/linux/eventfd.h: EFD_CLOEXEC = O_CLOEXEC, EFD_NONBLOCK = O_NONBLOCK)
+    public const int EFD_SEMAPHORE = 0x1;
+    public const int EFD_NONBLOCK = 0x800;
+    public const int EFD_CLOEXEC = 0x80000;
+
     // mmap(2)
     public const int PROT_NONE = 0x0;
     public const int PROT_READ = 0x1;

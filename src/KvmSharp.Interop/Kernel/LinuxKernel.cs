@@ -160,6 +160,19 @@ public sealed unsafe class LinuxKernel : IKernel
         return ftruncate(lease.Number, length) == 0 ? 0 : Fail();
     }
 
+    /// <summary>eventfd(3) (glibc's eventfd2 wrapper), always with EFD_CLOEXEC as <see cref="Open"/> adds O_CLOEXEC.</summary>
+    public long EventFd(uint initialValue, int flags, out KernelFd? fd)
+    {
+        int rc = eventfd(initialValue, flags | LinuxConstants.EFD_CLOEXEC);
+        if (rc < 0)
+        {
+            fd = null;
+            return Fail();
+        }
+        fd = new KernelFd(this, rc);
+        return rc;
+    }
+
     /// <summary>mbind(2) through syscall(2) (glibc has no wrapper); the kernel reads the node mask itself.</summary>
     public long Mbind(nint address, ulong length, int mode, ulong nodemask, ulong maxnode, uint flags) =>
         Syscall(MempolicyNumbers.Mbind, address, (nint)length, mode, (nint)nodemask, (nint)maxnode, (nint)flags);

@@ -11,6 +11,8 @@ public static class MsrIndex
     public const uint IA32_P5_MC_TYPE = 0x1;
     public const uint IA32_TSC = 0x10;
     public const uint IA32_APICBASE = 0x1b;
+    /// <summary>IA32_TSC_ADJUST (CPUID.(7,0).EBX[1]): what has been added to the TSC since reset.</summary>
+    public const uint IA32_TSC_ADJUST = 0x3b;
     public const uint IA32_UCODE_REV = 0x8b;
     /// <summary>MTRRcap (read-only): VCNT in bits 7:0, FIX bit 8, WC bit 10.</summary>
     public const uint MTRRcap = 0xfe;

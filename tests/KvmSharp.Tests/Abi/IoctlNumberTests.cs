@@ -19,6 +19,8 @@ public class IoctlNumberTests
         { nameof(KvmIoctls.KVM_SET_USER_MEMORY_REGION2), KvmIoctls.KVM_SET_USER_MEMORY_REGION2, 0x40A0AE49 },
         { nameof(KvmIoctls.KVM_GET_DIRTY_LOG), KvmIoctls.KVM_GET_DIRTY_LOG, 0x4010AE42 },
         { nameof(KvmIoctls.KVM_CLEAR_DIRTY_LOG), KvmIoctls.KVM_CLEAR_DIRTY_LOG, 0xC018AEC0 },
+        // _IO(KVMIO, 0xc7), probed on the host: the literal a C program built against 6.18's headers prints.
+        { nameof(KvmIoctls.KVM_RESET_DIRTY_RINGS), KvmIoctls.KVM_RESET_DIRTY_RINGS, 0x0000AEC7 },
         { nameof(KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES), KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES, 0x4020AED2 },
         { nameof(KvmIoctls.KVM_CREATE_GUEST_MEMFD), KvmIoctls.KVM_CREATE_GUEST_MEMFD, 0xC040AED4 },
         { nameof(KvmIoctls.KVM_PRE_FAULT_MEMORY), KvmIoctls.KVM_PRE_FAULT_MEMORY, 0xC040AED5 },

@@ -23,6 +23,7 @@ public class StructLayoutTests
     [InlineData(typeof(kvm_guest_debug_arch), 64)]
     [InlineData(typeof(kvm_guest_debug), 72)]
     [InlineData(typeof(kvm_debug_exit_arch), 32)]
+    [InlineData(typeof(kvm_dirty_gfn), 16)]
     public void Struct_has_the_kernel_size(Type type, int size) => Assert.Equal(size, Marshal.SizeOf(type));
 
     [Theory]
@@ -38,6 +39,10 @@ public class StructLayoutTests
     // struct kvm_create_guest_memfd
     [InlineData(typeof(kvm_create_guest_memfd), nameof(kvm_create_guest_memfd.size), 0)]
     [InlineData(typeof(kvm_create_guest_memfd), nameof(kvm_create_guest_memfd.flags), 8)]
+    // struct kvm_dirty_gfn (the dirty ring's entries)
+    [InlineData(typeof(kvm_dirty_gfn), nameof(kvm_dirty_gfn.flags), 0)]
+    [InlineData(typeof(kvm_dirty_gfn), nameof(kvm_dirty_gfn.slot), 4)]
+    [InlineData(typeof(kvm_dirty_gfn), nameof(kvm_dirty_gfn.offset), 8)]
     [InlineData(typeof(kvm_create_guest_memfd), nameof(kvm_create_guest_memfd.reserved), 16)]
     // struct kvm_userspace_memory_region
     [InlineData(typeof(kvm_userspace_memory_region), nameof(kvm_userspace_memory_region.slot), 0)]

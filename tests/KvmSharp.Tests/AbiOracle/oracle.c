@@ -59,9 +59,11 @@ static void ioctls(void)
 	CONST(KVM_SET_IDENTITY_MAP_ADDR);
 	CONST(KVM_GET_DIRTY_LOG);
 	CONST(KVM_CLEAR_DIRTY_LOG);
+	CONST(KVM_RESET_DIRTY_RINGS);
 	CONST(KVM_SET_USER_MEMORY_REGION2);
 	CONST(KVM_SET_MEMORY_ATTRIBUTES);
 	CONST(KVM_CREATE_GUEST_MEMFD);
+	CONST(KVM_IRQFD); CONST(KVM_IOEVENTFD);
 	CONST(KVM_MEMORY_ENCRYPT_OP);
 	/* vCPU fd (KVM_ENABLE_CAP also on a VM fd) */
 	CONST(KVM_RUN);
@@ -108,6 +110,8 @@ static void ioctls(void)
 static void caps(void)
 {
 	CONST(KVM_CAP_IRQCHIP);
+	CONST(KVM_CAP_IRQFD); CONST(KVM_CAP_IOEVENTFD); CONST(KVM_CAP_IRQFD_RESAMPLE);
+	CONST(KVM_CAP_IOEVENTFD_NO_LENGTH); CONST(KVM_CAP_IOEVENTFD_ANY_LENGTH);
 	CONST(KVM_CAP_HLT);
 	CONST(KVM_CAP_USER_MEMORY);
 	CONST(KVM_CAP_SET_TSS_ADDR);
@@ -133,8 +137,12 @@ static void caps(void)
 	CONST(KVM_CAP_EXCEPTION_PAYLOAD);
 	CONST(KVM_CAP_IMMEDIATE_EXIT);
 	CONST(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+	CONST(KVM_CAP_DIRTY_LOG_RING);
+	CONST(KVM_CAP_DIRTY_LOG_RING_ACQ_REL);
+	CONST(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP);
 	CONST(KVM_CAP_ENFORCE_PV_FEATURE_CPUID);
 	CONST(KVM_CAP_EXIT_HYPERCALL);
+	CONST(KVM_CAP_X86_TRIPLE_FAULT_EVENT);
 	CONST(KVM_CAP_USER_MEMORY2);
 	CONST(KVM_CAP_MEMORY_FAULT_INFO);
 	CONST(KVM_CAP_MEMORY_ATTRIBUTES);
@@ -152,11 +160,20 @@ static void flags_and_enums(void)
 	CONST(GUEST_MEMFD_FLAG_MMAP);
 	CONST(GUEST_MEMFD_FLAG_INIT_SHARED);
 	/* memory slot flags */
+	/* KVM_IOEVENTFD / KVM_IRQFD flags */
+	CONST(KVM_IOEVENTFD_FLAG_DATAMATCH); CONST(KVM_IOEVENTFD_FLAG_PIO); CONST(KVM_IOEVENTFD_FLAG_DEASSIGN);
+	CONST(KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY); CONST(KVM_IOEVENTFD_VALID_FLAG_MASK);
+	CONST(KVM_IRQFD_FLAG_DEASSIGN); CONST(KVM_IRQFD_FLAG_RESAMPLE);
 	CONST(KVM_MEM_LOG_DIRTY_PAGES);
 	CONST(KVM_MEM_READONLY);
 	CONST(KVM_MEM_GUEST_MEMFD);
 	CONST(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
 	CONST(KVM_DIRTY_LOG_INITIALLY_SET);
+	/* the dirty ring */
+	CONST(KVM_DIRTY_GFN_F_DIRTY);
+	CONST(KVM_DIRTY_GFN_F_RESET);
+	CONST(KVM_DIRTY_GFN_F_MASK);
+	CONST(KVM_DIRTY_LOG_PAGE_OFFSET);
 	/* memory attributes and KVM_EXIT_MEMORY_FAULT */
 	CONST(KVM_MEMORY_ATTRIBUTE_PRIVATE);
 	CONST(KVM_MEMORY_EXIT_FLAG_PRIVATE);
@@ -203,6 +220,7 @@ static void exit_reasons(void)
 	CONST(KVM_EXIT_NMI);
 	CONST(KVM_EXIT_INTERNAL_ERROR);
 	CONST(KVM_EXIT_SYSTEM_EVENT);
+	CONST(KVM_EXIT_DIRTY_RING_FULL);
 	CONST(KVM_EXIT_ARM_NISV);
 	CONST(KVM_EXIT_MEMORY_FAULT);
 	CONST(KVM_EXIT_TDX);
@@ -262,6 +280,11 @@ static void hypercalls(void)
 
 static void memslot_structs(void)
 {
+	SIZE(kvm_ioeventfd);
+	OFF(kvm_ioeventfd, datamatch); OFF(kvm_ioeventfd, addr); OFF(kvm_ioeventfd, len); OFF(kvm_ioeventfd, fd);
+	OFF(kvm_ioeventfd, flags); OFF(kvm_ioeventfd, pad);
+	SIZE(kvm_irqfd);
+	OFF(kvm_irqfd, fd); OFF(kvm_irqfd, gsi); OFF(kvm_irqfd, flags); OFF(kvm_irqfd, resamplefd); OFF(kvm_irqfd, pad);
 	SIZE(kvm_userspace_memory_region);
 	OFF(kvm_userspace_memory_region, slot);
 	OFF(kvm_userspace_memory_region, flags);
@@ -307,6 +330,10 @@ static void memslot_structs(void)
 	OFF(kvm_clear_dirty_log, num_pages);
 	OFF(kvm_clear_dirty_log, first_page);
 	OFF(kvm_clear_dirty_log, dirty_bitmap);
+	SIZE(kvm_dirty_gfn);
+	OFF(kvm_dirty_gfn, flags);
+	OFF(kvm_dirty_gfn, slot);
+	OFF(kvm_dirty_gfn, offset);
 	SIZE(kvm_enable_cap);
 	OFF(kvm_enable_cap, cap);
 	OFF(kvm_enable_cap, flags);
@@ -459,6 +486,26 @@ static void memory_encrypt_structs(void)
 	OFF(kvm_tdx_init_mem_region, nr_pages);
 }
 
+/* Binary statistics (KVM_GET_STATS_FD): the request, the capability, the flag fields and both structs. */
+static void binary_stats(void)
+{
+	CONST(KVM_GET_STATS_FD);
+	CONST(KVM_CAP_BINARY_STATS_FD);
+	CONST(KVM_STATS_TYPE_SHIFT); CONST(KVM_STATS_TYPE_MASK); CONST(KVM_STATS_TYPE_CUMULATIVE);
+	CONST(KVM_STATS_TYPE_INSTANT); CONST(KVM_STATS_TYPE_PEAK); CONST(KVM_STATS_TYPE_LINEAR_HIST);
+	CONST(KVM_STATS_TYPE_LOG_HIST); CONST(KVM_STATS_TYPE_MAX);
+	CONST(KVM_STATS_UNIT_SHIFT); CONST(KVM_STATS_UNIT_MASK); CONST(KVM_STATS_UNIT_NONE); CONST(KVM_STATS_UNIT_BYTES);
+	CONST(KVM_STATS_UNIT_SECONDS); CONST(KVM_STATS_UNIT_CYCLES); CONST(KVM_STATS_UNIT_BOOLEAN); CONST(KVM_STATS_UNIT_MAX);
+	CONST(KVM_STATS_BASE_SHIFT); CONST(KVM_STATS_BASE_MASK); CONST(KVM_STATS_BASE_POW10); CONST(KVM_STATS_BASE_POW2);
+	CONST(KVM_STATS_BASE_MAX);
+	SIZE(kvm_stats_header);
+	OFF(kvm_stats_header, flags); OFF(kvm_stats_header, name_size); OFF(kvm_stats_header, num_desc);
+	OFF(kvm_stats_header, id_offset); OFF(kvm_stats_header, desc_offset); OFF(kvm_stats_header, data_offset);
+	SIZE(kvm_stats_desc);
+	OFF(kvm_stats_desc, flags); OFF(kvm_stats_desc, exponent); OFF(kvm_stats_desc, size);
+	OFF(kvm_stats_desc, offset); OFF(kvm_stats_desc, bucket_size);
+}
+
 static void kvm_run(void)
 {
 	RUN(request_interrupt_window, request_interrupt_window);
@@ -525,5 +572,6 @@ int main(void)
 	x86_vcpu_state_structs();
 	memory_encrypt_structs();
 	kvm_run();
+	binary_stats();
 	return 0;
 }

@@ -152,6 +152,8 @@ internal sealed partial class X86Emulator
             nmi = true;
         }
         if (ev is null) return StepOutcome.Continue;
+        // inject_nmi / inject_irq count the event as they hand it to the CPU (exceptions are not counted).
+        if (!exception) CountInjection(nmi);
 
         // The event leaves the queue as the CPU takes it (svm_complete_interrupts finds no vectoring event): after
         // the run it reads as neither injected nor pending, vector and error code kept (kvm_clear_exception_queue).

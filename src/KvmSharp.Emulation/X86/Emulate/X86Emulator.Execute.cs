@@ -159,7 +159,10 @@ internal sealed partial class X86Emulator
             case Mnemonic.Pop:
             {
                 if (i.GetOpKind(0) == OpKind.Register && i.Op0Register.IsSegmentRegister())
-                    throw new EmulationFailure("POP to a segment register", haveInstructionBytes: true);
+                {
+                    PopSegment(i);
+                    break;
+                }
                 int size = i.StackPointerIncrement;
                 ulong v = Pop(size);
                 WriteOp(i, 0, size, v);
@@ -495,6 +498,30 @@ internal sealed partial class X86Emulator
 
     // ------------------------------------------------------------ segments
 
+    /// <summary>
+    /// emulate.c em_pop_sreg: "emulate_pop(ctxt, &amp;selector, 2)"; for SS "ctxt->interruptibility =
+    /// KVM_X86_SHADOW_INT_MOV_SS" (toggled as for MOV SS: pop ss; pop ss leaves none); "if (ctxt->op_bytes &gt; 2)
+    /// rsp_increment(ctxt, ctxt->op_bytes - 2)"; then load_segment_descriptor. Probed on Linux 6.18 kvm_pvm (real mode):
+    /// pop ss / o32 pop ss / sti; pop ss leave shadow 1 over the next instruction, pop es / pop fs none, o32 pops 4 bytes.
+    /// (POP DS/ES/SS do not exist in 64-bit mode: the decoder reports them invalid.)
+    /// </summary>
+    private void PopSegment(in Instruction i)
+    {
+        var reg = i.Op0Register;
+        int opBytes = i.StackPointerIncrement;
+        ushort selector = (ushort)Pop(2);
+        if (reg == Register.SS) _shadowAfter = ToggledShadow(Abi.KvmVcpuEvents.KVM_X86_SHADOW_INT_MOV_SS);
+        if (opBytes > 2) WriteStackPointer(ReadStackPointer() + (ulong)(opBytes - 2));
+        if (_cpu.ProtectedMode)
+        {
+            LoadSegmentProtected(reg, selector);
+            return;
+        }
+        ref var seg = ref Segment(reg);
+        seg.selector = selector;
+        seg.@base = (ulong)selector << 4;
+    }
+
     private static bool IsSegmentMove(in Instruction i) =>
         (i.GetOpKind(0) == OpKind.Register && i.Op0Register.IsSegmentRegister()) ||
         (i.OpCount > 1 && i.GetOpKind(1) == OpKind.Register && i.GetOpRegister(1).IsSegmentRegister());
@@ -657,8 +684,11 @@ internal sealed partial class X86Emulator
         int size = value.GetSize();
         if (output)
         {
-            var data = _run.SetIoExit(output: true, size, port);
             ulong v = ReadReg(value);
+            // x86.c emulator_pio_in_out → kvm_io_bus_write(KVM_PIO_BUS): an ioeventfd takes the OUT, no exit. (An IN
+            // finds no device: ioeventfds have no read.)
+            if (_kvm.IoBus.Write(KvmMain.KvmBus.Pio, port, size, v)) return;
+            var data = _run.SetIoExit(output: true, size, port);
             for (int b = 0; b < size; b++) data[b] = (byte)(v >> (8 * b));
             _exit = StepOutcome.ExitToUser;
             return;

@@ -87,7 +87,8 @@ internal sealed partial class X86Emulator
             _cpu.State.InterruptShadow = _shadowAfter;
             _pending = null;
             _completionData = null;
-            if (_mmioWriteLength > 0)
+            // x86.c vcpu_mmio_write → kvm_io_bus_write(KVM_MMIO_BUS): a write an ioeventfd takes completes in the kernel.
+            if (_mmioWriteLength > 0 && !MmioWriteTakenByIoBus())
             {
                 _run.SetMmioExit(_mmioWriteGpa, _mmioWriteData.AsSpan(0, _mmioWriteLength), _mmioWriteLength, write: true);
                 return StepOutcome.ExitToUser;
@@ -104,6 +105,13 @@ internal sealed partial class X86Emulator
             _exit = StepOutcome.Continue;
             _shadowAfter = 0;
         }
+    }
+
+    private bool MmioWriteTakenByIoBus()
+    {
+        ulong value = 0;
+        for (int b = 0; b < _mmioWriteLength; b++) value |= (ulong)_mmioWriteData[b] << (8 * b);
+        return _kvm.IoBus.Write(KvmBus.Mmio, _mmioWriteGpa, _mmioWriteLength, value);
     }
 
     // Set by instructions that end the run after committing (OUT, HLT).

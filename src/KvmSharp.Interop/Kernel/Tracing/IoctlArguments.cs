@@ -73,7 +73,25 @@ internal sealed class IoctlArguments(Func<uint, string> nameFd, Func<ulong, stri
                    $"flags=0x{c.flags:x}, args=[0x{c.args[0]:x}, 0x{c.args[1]:x}, 0x{c.args[2]:x}, 0x{c.args[3]:x}]}}";
         if (request == KvmIoctls.KVM_GET_DIRTY_LOG && Read(arg, out kvm_dirty_log d))
             return $"{{slot={Slot(d.slot)}, dirty_bitmap={address(d.dirty_bitmap)}}}";
+        if (request == KvmIoctls.KVM_IOEVENTFD && Read(arg, out kvm_ioeventfd io))
+            return $"{{datamatch=0x{io.datamatch:x}, addr=0x{io.addr:x}, len={io.len}, fd={nameFd((uint)io.fd)}, flags={IoEventFdFlags(io.flags)}}}";
+        if (request == KvmIoctls.KVM_IRQFD && Read(arg, out kvm_irqfd irq))
+            return $"{{fd={nameFd(irq.fd)}, gsi={irq.gsi}, flags=0x{irq.flags:x}, resamplefd={nameFd(irq.resamplefd)}}}";
         return $"<{arg.Length} bytes>";
+    }
+
+    /// <summary>kvm_ioeventfd.flags by name (KVM_IOEVENTFD_FLAG_*), unknown bits in hex.</summary>
+    private static string IoEventFdFlags(uint flags)
+    {
+        var names = new List<string>();
+        if ((flags & KvmConstants.KVM_IOEVENTFD_FLAG_DATAMATCH) != 0) names.Add("DATAMATCH");
+        if ((flags & KvmConstants.KVM_IOEVENTFD_FLAG_PIO) != 0) names.Add("PIO");
+        if ((flags & KvmConstants.KVM_IOEVENTFD_FLAG_DEASSIGN) != 0) names.Add("DEASSIGN");
+        if ((flags & KvmConstants.KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY) != 0) names.Add("VIRTIO_CCW_NOTIFY");
+        uint rest = flags & ~(KvmConstants.KVM_IOEVENTFD_FLAG_DATAMATCH | KvmConstants.KVM_IOEVENTFD_FLAG_PIO |
+                              KvmConstants.KVM_IOEVENTFD_FLAG_DEASSIGN | KvmConstants.KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY);
+        if (rest != 0) names.Add($"0x{rest:x}");
+        return names.Count == 0 ? "0" : string.Join('|', names);
     }
 
     /// <summary>What the kernel wrote back into the struct, where that is the news (empty otherwise).</summary>

@@ -168,6 +168,16 @@ public sealed class TracingKernel : DelegatingKernel, IDisposable
     public override long Ftruncate(KernelFd fd, long length) => Traced($"ftruncate({Label(fd)}, 0x{length:x})", Inner.Ftruncate(InnerOf(fd), length));
 
     /// <inheritdoc/>
+    public override long EventFd(uint initialValue, int flags, out KernelFd? fd)
+    {
+        long start = Stopwatch.GetTimestamp();
+        long rc = Inner.EventFd(initialValue, flags, out var innerFd);
+        fd = innerFd is null ? null : Track(innerFd, "eventfd").Outer = new KernelFd(this, innerFd.Number);
+        Report($"eventfd2({initialValue}, 0x{flags:x})", rc, fd is null ? "" : Label(fd.Number), start, resultIsDescriptor: fd is not null);
+        return rc;
+    }
+
+    /// <inheritdoc/>
     public override long Madvise(nint address, ulong length, int advice) =>
         Traced($"madvise({Address((ulong)address)}, 0x{length:x}, {advice})", Inner.Madvise(address, length, advice));
 
@@ -210,7 +220,8 @@ public sealed class TracingKernel : DelegatingKernel, IDisposable
     {
         string? kind = request == KvmIoctls.KVM_CREATE_VM ? "vm"
             : request == KvmIoctls.KVM_CREATE_VCPU ? "vcpu"
-            : request == KvmIoctls.KVM_CREATE_GUEST_MEMFD ? "gmem" : null;
+            : request == KvmIoctls.KVM_CREATE_GUEST_MEMFD ? "gmem"
+            : request == KvmIoctls.KVM_GET_STATS_FD ? "stats" : null;
         if (kind is null) return "";
         // The caller adopts the number next (Adopt hands out this kernel's handle); name it now.
         return Track(Inner.Adopt((int)rc), kind).Label;

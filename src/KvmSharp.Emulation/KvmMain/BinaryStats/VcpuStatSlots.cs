@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Emulation.KvmMain.BinaryStats;
+
+/// <summary>
+/// Where the counters the emulator keeps lie in a vCPU's values (-1 where the arch's table has none). The emulator
+/// counts only what it can count truthfully, each where upstream x86 does:
+/// <list type="bullet">
+/// <item><c>exits</c>: every time the interpreter stops guest execution for an exit reason (vcpu_enter_guest's
+/// <c>++vcpu-&gt;stat.exits</c> after each VM exit). Exits a CPU takes that the interpreter has no cause for (host
+/// interrupts, EPT violations, intercepted instructions completed in the kernel) are not counted, so real hardware
+/// shows at least as many.</item>
+/// <item><c>io_exits</c> (svm.c io_interception / vmx.c handle_io), <c>mmio_exits</c> (x86.c x86_emulate_instruction,
+/// <c>vcpu-&gt;mmio_needed</c>), <c>halt_exits</c> (x86.c __kvm_emulate_halt), <c>irq_window_exits</c> and
+/// <c>request_irq_exits</c> (interrupt_window_interception / vcpu_run's KVM_EXIT_IRQ_WINDOW_OPEN), <c>signal_exits</c>
+/// (kvm_handle_signal_exit): one per exit of that kind.</item>
+/// <item><c>fpu_reload</c>: one per KVM_RUN that reaches kvm_arch_vcpu_ioctl_run (kvm_put_guest_fpu on its way out,
+/// immediate_exit included).</item>
+/// <item><c>irq_injections</c> / <c>nmi_injections</c>: svm_inject_irq / svm_inject_nmi, once per delivered
+/// KVM_INTERRUPT or NMI.</item>
+/// </list>
+/// Everything else stays 0: halt polling (no in-kernel LAPIC), page-fault and MMU counters (no SPTEs), TLB flushes,
+/// insn_emulation (which instructions KVM emulates depends on the hardware), req_event, preemption, nested state.
+/// arm64 vCPUs count nothing yet.
+/// </summary>
+internal sealed class VcpuStatSlots
+{
+    public VcpuStatSlots(StatsTable table)
+    {
+        Exits = table.Slot("exits");
+        IoExits = table.Slot("io_exits");
+        MmioExits = table.Slot("mmio_exits");
+        HaltExits = table.Slot("halt_exits");
+        SignalExits = table.Slot("signal_exits");
+        IrqWindowExits = table.Slot("irq_window_exits");
+        RequestIrqExits = table.Slot("request_irq_exits");
+        FpuReload = table.Slot("fpu_reload");
+        IrqInjections = table.Slot("irq_injections");
+        NmiInjections = table.Slot("nmi_injections");
+    }
+
+    public int Exits { get; }
+    public int IoExits { get; }
+    public int MmioExits { get; }
+    public int HaltExits { get; }
+    public int SignalExits { get; }
+    public int IrqWindowExits { get; }
+    public int RequestIrqExits { get; }
+    public int FpuReload { get; }
+    public int IrqInjections { get; }
+    public int NmiInjections { get; }
+}
