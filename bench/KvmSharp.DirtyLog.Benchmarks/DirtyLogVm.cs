@@ -82,13 +82,7 @@ internal sealed class DirtyLogVm : IDisposable
             memory = vm.AllocateMemory(MemorySize);
             memory.Write(CodeGpa, code);
             slot = vm.AddMemorySlot(0, 0, memory, MemorySlotFlags.LogDirtyPages);
-            var vcpu = vm.CreateVcpu(0);
-            var sregs = vcpu.GetSregs();
-            sregs.cs.@base = sregs.ds.@base = sregs.es.@base = sregs.ss.@base = CodeGpa;
-            sregs.cs.selector = sregs.ds.selector = sregs.es.selector = sregs.ss.selector = (ushort)(CodeGpa >> 4);
-            vcpu.SetSregs(sregs);
-            vcpu.SetRegs(new kvm_regs { rip = 0, rflags = 2 });
-            return new DirtyLogVm(kvm, vm, memory, slot, vcpu);
+            return new DirtyLogVm(kvm, vm, memory, slot, CreateRealModeVcpu(vm));
         }
         catch
         {
@@ -101,11 +95,26 @@ internal sealed class DirtyLogVm : IDisposable
     }
 
     /// <summary>One KVM_RUN to the guest's next HLT (the guest has then written its pages once).</summary>
-    public void Run()
+    public void Run() => RunToHalt(Vcpu);
+
+    /// <summary>vCPU 0 in real mode at <see cref="CodeGpa"/> (every segment based there), as both benchmark VMs start it.</summary>
+    internal static Vcpu CreateRealModeVcpu(Vm vm)
+    {
+        var vcpu = vm.CreateVcpu(0);
+        var sregs = vcpu.GetSregs();
+        sregs.cs.@base = sregs.ds.@base = sregs.es.@base = sregs.ss.@base = CodeGpa;
+        sregs.cs.selector = sregs.ds.selector = sregs.es.selector = sregs.ss.selector = (ushort)(CodeGpa >> 4);
+        vcpu.SetSregs(sregs);
+        vcpu.SetRegs(new kvm_regs { rip = 0, rflags = 2 });
+        return vcpu;
+    }
+
+    /// <summary>KVM_RUN until the guest's next HLT (a kick's KVM_EXIT_INTR is run again).</summary>
+    internal static void RunToHalt(Vcpu vcpu)
     {
         while (true)
         {
-            var exit = Vcpu.Run();
+            var exit = vcpu.Run();
             if (exit.Interrupted) continue;
             if (exit.Reason != KvmExitReason.KVM_EXIT_HLT) throw new InvalidOperationException($"expected KVM_EXIT_HLT, got {exit.ToString()}");
             return;

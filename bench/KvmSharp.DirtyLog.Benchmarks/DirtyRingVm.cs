@@ -1,6 +1,4 @@
 // SPDX-License-Identifier: MIT
-using KvmSharp.Abi;
-
 namespace KvmSharp.DirtyLog.Benchmarks;
 
 /// <summary>
@@ -46,13 +44,7 @@ internal sealed class DirtyRingVm : IDisposable
             memory = vm.AllocateMemory(DirtyLogVm.MemorySize);
             memory.Write(DirtyLogVm.CodeGpa, code);
             slot = vm.AddMemorySlot(0, 0, memory, MemorySlotFlags.LogDirtyPages);
-            var vcpu = vm.CreateVcpu(0);
-            var sregs = vcpu.GetSregs();
-            sregs.cs.@base = sregs.ds.@base = sregs.es.@base = sregs.ss.@base = DirtyLogVm.CodeGpa;
-            sregs.cs.selector = sregs.ds.selector = sregs.es.selector = sregs.ss.selector = (ushort)(DirtyLogVm.CodeGpa >> 4);
-            vcpu.SetSregs(sregs);
-            vcpu.SetRegs(new kvm_regs { rip = 0, rflags = 2 });
-            return new DirtyRingVm(kvm, vm, memory, slot, vcpu);
+            return new DirtyRingVm(kvm, vm, memory, slot, DirtyLogVm.CreateRealModeVcpu(vm));
         }
         catch
         {
@@ -65,16 +57,7 @@ internal sealed class DirtyRingVm : IDisposable
     }
 
     /// <summary>One KVM_RUN to the guest's next HLT.</summary>
-    public void Run()
-    {
-        while (true)
-        {
-            var exit = Vcpu.Run();
-            if (exit.Interrupted) continue;
-            if (exit.Reason != KvmExitReason.KVM_EXIT_HLT) throw new InvalidOperationException($"expected KVM_EXIT_HLT, got {exit.ToString()}");
-            return;
-        }
-    }
+    public void Run() => DirtyLogVm.RunToHalt(Vcpu);
 
     /// <summary>Harvest into <see cref="Entries"/>, then Vm.ResetDirtyRings; the harvested count.</summary>
     public int Poll()
