@@ -99,7 +99,7 @@ public static class EventQueueRules
         return (vm, vcpu);
     }
 
-    [ConformanceCase(X86 + " vcpu_enter_guest: kvm_check_and_inject_events runs before kvm_mmu_reload; when that fails (ENOSPC: shadow paging, no memslot yet) cancel_injection requeues the one event injected — NMI masking, a pending NMI taken and a pending exception made injected stay; a soft exception or soft interrupt, which svm_update_soft_interrupt_rip cannot decode without memory, is dropped; events behind the injected one stay")]
+    [ConformanceCase(X86 + " vcpu_enter_guest: kvm_check_and_inject_events runs before kvm_mmu_reload; when that fails (ENOSPC: shadow paging, no memslot yet) cancel_injection requeues the one event injected — NMI masking, a pending NMI taken and a pending exception made injected stay (kvm_inject_exception drops has_error_code in real mode); a soft exception or soft interrupt, which svm_update_soft_interrupt_rip cannot decode without memory, is dropped; events behind the injected one stay")]
     public static void a_failed_entry_keeps_what_injection_did(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -120,7 +120,12 @@ public static class EventQueueRules
             ("soft interrupt 0x40", v => Events(v, e => { e.interrupt_injected = 1; e.interrupt_nr = 0x40; e.interrupt_soft = 1; return e; }),
                 e => Assert.Equal((0, 0x40, 0), (e.interrupt_injected, e.interrupt_nr, e.interrupt_soft))),
             ("#GP injected + KVM_NMI", v => { Events(v, e => { e.exception_injected = 1; e.exception_nr = 13; e.exception_has_error_code = 1; e.exception_error_code = 0x18; return e; }); v.InjectNmi(); },
-                e => Assert.Equal((1, 13, 0x18u, 0, 1), (e.exception_injected, e.exception_nr, e.exception_error_code, e.nmi_injected, e.nmi_pending))),
+                e => Assert.Equal((1, 13, 0, 0x18u, 0, 1), (e.exception_injected, e.exception_nr, e.exception_has_error_code, e.exception_error_code, e.nmi_injected, e.nmi_pending))),
+            // kvm_inject_exception: "has_error_code &= is_protmode(vcpu)" — real mode drops the flag, keeps the code.
+            ("#OF injected with an error code", v => Events(v, e => { e.exception_injected = 1; e.exception_nr = 4; e.exception_has_error_code = 1; e.exception_error_code = 0x77; return e; }),
+                e => Assert.Equal((0, 4, 0, 0x77u), (e.exception_injected, e.exception_nr, e.exception_has_error_code, e.exception_error_code))),
+            ("#GP injected in protected mode", v => { var sr = v.GetSregs(); sr.cr0 |= 1; v.SetSregs(sr); Events(v, e => { e.exception_injected = 1; e.exception_nr = 13; e.exception_has_error_code = 1; e.exception_error_code = 0x18; return e; }); },
+                e => Assert.Equal((1, 13, 1, 0x18u), (e.exception_injected, e.exception_nr, e.exception_has_error_code, e.exception_error_code))),
         ];
         foreach (var (what, queue, check) in cases)
         {

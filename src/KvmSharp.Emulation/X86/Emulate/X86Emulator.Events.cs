@@ -62,11 +62,23 @@ internal sealed partial class X86Emulator
         s.EventRequested = Requeue(s);
     }
 
+    /// <summary>
+    /// x86.c kvm_inject_exception: "vcpu->arch.exception.has_error_code &amp;= is_protmode(vcpu)" — real-mode exceptions
+    /// push no error code, so the queued exception loses it (the error code itself stays) whenever it is injected,
+    /// also by a KVM_RUN that fails after injecting. Found by the differential fuzzer (seed 5 at 50 000 ops: a #OF with
+    /// an error code from KVM_SET_VCPU_EVENTS, a failed KVM_RUN, then has_error_code 0 on the host).
+    /// </summary>
+    private void SuppressRealModeErrorCode(VcpuState s)
+    {
+        if ((_cpu.Sregs.cr0 & CR0_PE) == 0) s.ExceptionHasErrorCode = false;
+    }
+
     /// <summary>The injection <see cref="InjectThenCancel"/> undoes; true when an event was requeued.</summary>
     private bool Requeue(VcpuState s)
     {
         if (s.ExceptionInjected)
         {
+            SuppressRealModeErrorCode(s);
             if (!IsSoftException(s.ExceptionVector)) return true;
             s.ExceptionInjected = false;
             return false;
@@ -76,6 +88,7 @@ internal sealed partial class X86Emulator
             if (IsFaultType(s.ExceptionVector)) _cpu.Rflags |= RFLAGS_RF;
             if (s.ExceptionVector == DB_VECTOR && (s.Dr7 & (1UL << 13)) != 0) s.Dr7 &= ~(1UL << 13);
             DeliverExceptionPayload(_cpu);
+            SuppressRealModeErrorCode(s);
             s.ExceptionPending = false;
             s.ExceptionInjected = !IsSoftException(s.ExceptionVector);
             return s.ExceptionInjected;
@@ -118,6 +131,7 @@ internal sealed partial class X86Emulator
         if (s.ExceptionInjected)
         {
             // "if (vcpu->arch.exception.injected) kvm_inject_exception(vcpu);" — as queued: no RF, no payload.
+            SuppressRealModeErrorCode(s);
             ev = QueuedException(s);
             exception = true;
         }
@@ -129,6 +143,7 @@ internal sealed partial class X86Emulator
             if (s.ExceptionVector == DB_VECTOR && (s.Dr7 & (1UL << 13)) != 0) s.Dr7 &= ~(1UL << 13); // DR7_GD
             // svm_inject_exception → kvm_deliver_exception_payload: CR2 (#PF) or DR6 (#DB) before delivery.
             DeliverExceptionPayload(_cpu);
+            SuppressRealModeErrorCode(s);
             ev = QueuedException(s);
             exception = true;
         }
