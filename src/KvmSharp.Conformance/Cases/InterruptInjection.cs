@@ -188,9 +188,12 @@ public static class InterruptInjection
         Assert.True(exit.InterruptFlag);
         Assert.True(g.Vcpu.RequestInterruptWindow); // userspace's field: KVM leaves it set
         var r = g.Vcpu.GetRegs();
-        Assert.Equal(Start, r.rip);
-        // Upstream no iteration ran; this host runs 0, 8 or 512 of them (its exit comes at one of its own exits).
-        if (!HostDeviations.KvmPvmLateIrqWindowExit(ctx.Target.IsReal)) Assert.Equal(0UL, r.rcx);
+        // Upstream no iteration ran; this host runs 0, 8 or 512 of them (its exit comes at one of its own exits), and
+        // may stop between the INC (3 bytes) and the JMP (seen once in a full test run: RIP = start + 3).
+        if (!HostDeviations.KvmPvmLateIrqWindowExit(ctx.Target.IsReal))
+            Assert.Equal((Start, 0UL), (r.rip, r.rcx));
+        else
+            Assert.True(r.rip == Start || r.rip == Start + 3, $"RIP 0x{r.rip:X}: not on one of the loop's two instructions");
         Assert.Empty(g.Deliveries);
         Assert.Equal(0, g.Vcpu.GetEvents().interrupt_injected);
 
