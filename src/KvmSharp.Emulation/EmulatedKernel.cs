@@ -400,9 +400,8 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         {
             var file = Lookup(fd);
             if (file is null) return Err.EBADF;
-            // A binary stats fd: kvm_stats_read at f_pos (KvmMain/BinaryStats/KvmStatsFile.cs).
-            if (file is KvmMain.BinaryStats.KvmStatsFile stats) return stats.Read(buffer);
-            if (file is not Fs.EventFdFile e) return VfsCalls.Read(file);
+            // f_op->read at f_pos (a binary stats fd: kvm_stats_read), or EINVAL without one.
+            if (file is not Fs.EventFdFile e) return VfsCalls.Read(file, buffer);
             // fdget: the reference keeps the file while a blocking read waits without the kernel lock.
             eventFd = e;
             eventFd.Get();
@@ -466,7 +465,8 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     internal void EventFdContextFreed() => Interlocked.Decrement(ref _liveEventFdContexts);
 
     /// <summary>
-    /// pread64(2): -EINVAL for a negative offset, else -ESPIPE or -EINVAL as the file's mode says; never reads.
+    /// pread64(2): -EINVAL for a negative offset, else -ESPIPE or -EINVAL as the file's mode says; a file with f_op->read
+    /// (a binary stats fd) reads at the offset.
     /// </summary>
     public long Pread(KernelFd fd, Span<byte> buffer, long offset)
     {
@@ -474,9 +474,9 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         if (offset < 0) return Err.EINVAL;
         lock (SyncRoot)
         {
-            if (Lookup(fd) is KvmMain.BinaryStats.KvmStatsFile stats) return stats.Pread(buffer, offset);
+            var file = Lookup(fd);
+            return file is null ? Err.EBADF : VfsCalls.Pread(file, buffer, offset);
         }
-        return Positional(fd, offset);
     }
 
     /// <summary>
@@ -492,17 +492,6 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         {
             var file = Lookup(fd);
             return file is null ? Err.EBADF : VfsWrite.Pwrite(file, buffer, offset);
-        }
-    }
-
-    private long Positional(KernelFd fd, long offset)
-    {
-        // ksys_pread64/ksys_pwrite64: pos < 0 → EINVAL before the fd is looked up.
-        if (offset < 0) return Err.EINVAL;
-        lock (SyncRoot)
-        {
-            var file = Lookup(fd);
-            return file is null ? Err.EBADF : VfsCalls.Positional(file);
         }
     }
 

@@ -44,7 +44,16 @@ internal abstract class KernelFile
     /// </summary>
     public virtual bool HasWriteIter => false;
 
-    /// <summary>f_pos: where write(2) writes and lseek(2) moves (0 when the file is created).</summary>
+    /// <summary>f_op->read present (only the binary statistics files have one): read(2) and pread64(2) reach <see cref="Read"/>.</summary>
+    public virtual bool HasRead => false;
+
+    /// <summary>
+    /// f_op->read: bytes read from <paramref name="position"/> (0 at the end), which advances by them; -errno when
+    /// none were (<see cref="VfsCalls.Read"/>, <see cref="VfsCalls.Pread"/>).
+    /// </summary>
+    public virtual long Read(Span<byte> buffer, ref long position) => Err.EINVAL;
+
+    /// <summary>f_pos: where read(2) reads, write(2) writes and lseek(2) moves (0 when the file is created).</summary>
     public long Position { get; set; }
 
     /// <summary>

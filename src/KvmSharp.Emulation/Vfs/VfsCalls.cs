@@ -21,15 +21,24 @@ internal static class VfsCalls
     private const int FALLOC_FL_MODE_MASK = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE |
         FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_WRITE_ZEROES;
 
-    // fs/read_write.c vfs_read/vfs_write: no f_op->read/write (FMODE_CAN_READ/WRITE unset) → EINVAL, checked before
-    // the count, so even a zero-length read fails. None of the KVM files has read or write.
-    public static long Read(KernelFile file) => Err.EINVAL;
+    // fs/read_write.c ksys_read: vfs_read at a copy of f_pos, which takes it back. No f_op->read (FMODE_CAN_READ unset)
+    // → EINVAL, checked before the count, so even a zero-length read fails; only the binary stats files have one.
+    public static long Read(KernelFile file, Span<byte> buffer)
+    {
+        if (!file.HasRead) return Err.EINVAL;
+        long pos = file.Position;
+        long n = file.Read(buffer, ref pos);
+        file.Position = pos;
+        return n;
+    }
 
+    // ksys_pread64 after "pos < 0 → EINVAL" and the fd lookup: no FMODE_PREAD → ESPIPE, else vfs_read at the offset
+    // (f_pos untouched).
+    public static long Pread(KernelFile file, Span<byte> buffer, long offset) =>
+        !file.CanPositionalIo ? Err.ESPIPE : file.HasRead ? file.Read(buffer, ref offset) : Err.EINVAL;
+
+    // vfs_write: no f_op->write/write_iter → EINVAL (the write_iter files go through VfsWrite).
     public static long Write(KernelFile file) => Err.EINVAL;
-
-    // fs/read_write.c ksys_pread64/ksys_pwrite64: pos < 0 → EINVAL before the fd lookup; no FMODE_PREAD → ESPIPE;
-    // else vfs_read/vfs_write → EINVAL (no read/write op).
-    public static long Positional(KernelFile file) => file.CanPositionalIo ? Err.EINVAL : Err.ESPIPE;
 
     // fs/read_write.c ksys_lseek: whence > SEEK_MAX → EINVAL; vfs_llseek: no FMODE_LSEEK → ESPIPE;
     // noop_llseek returns f_pos and moves nothing (0 on every file but a binary stats fd, whose read(2) advances it).

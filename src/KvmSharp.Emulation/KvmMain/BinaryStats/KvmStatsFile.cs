@@ -49,28 +49,14 @@ internal sealed class KvmStatsFile : KernelFile
     /// <summary>O_RDONLY: no FMODE_WRITE.</summary>
     public override bool ReadOnly => true;
 
-    /// <summary>read(2): kvm_stats_read at f_pos, which takes the new position.</summary>
-    public long Read(Span<byte> buffer)
-    {
-        long pos = Position;
-        long n = StatsRead(buffer, ref pos);
-        Position = pos;
-        return n;
-    }
-
-    /// <summary>pread64(2) at <paramref name="offset"/> (&gt;= 0, checked by ksys_pread64); f_pos untouched.</summary>
-    public long Pread(Span<byte> buffer, long offset)
-    {
-        long pos = offset;
-        return StatsRead(buffer, ref pos);
-    }
+    public override bool HasRead => true;
 
     /// <summary>
     /// virt/kvm/binary_stats.c kvm_stats_read: the file is header ‖ id (KVM_STATS_NAME_SIZE bytes) ‖ descriptors ‖
     /// values; "len = KVM_STATS_NAME_SIZE + size_header + size_desc + size_stats - pos; len = min(len, remain); if
     /// (len &lt;= 0) return 0;" then each block's part from pos is copied, and *offset = pos.
     /// </summary>
-    private long StatsRead(Span<byte> buffer, ref long pos)
+    public override long Read(Span<byte> buffer, ref long pos)
     {
         var t = Stats.Table;
         ReadOnlySpan<byte> data = Stats.Data;
