@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Runtime.InteropServices;
 using KvmSharp.Abi;
+using KvmSharp.Conformance.Guests;
 using KvmSharp.Kernel;
 using KvmSharp.Memory;
 using static Iced.Intel.AssemblerRegisters;
@@ -26,7 +27,7 @@ public sealed class DirtyRingTests
             Kvm = Kvm.Open(Kernel);
             Vm = Kvm.CreateVm();
             Vm.EnableDirtyRing(4096);
-            Guest = DirtyRingGuest.Create(Vm, program);
+            Guest = HostMemoryGuest.Create(Vm, program);
             Memory = Vm.AllocateMemory(8 * Ps);
             Slot = Vm.AddMemorySlot(1, DataGpa, Memory, MemorySlotFlags.LogDirtyPages);
         }
@@ -34,7 +35,7 @@ public sealed class DirtyRingTests
         public EmulatedKernel Kernel { get; }
         public Kvm Kvm { get; }
         public Vm Vm { get; }
-        public DirtyRingGuest Guest { get; }
+        public HostMemoryGuest Guest { get; }
         public AnonymousMemory Memory { get; }
         public MemorySlot Slot { get; }
 
@@ -66,7 +67,7 @@ public sealed class DirtyRingTests
 
     private static void WritePages(Iced.Intel.Assembler a, params ulong[] pages)
     {
-        foreach (ulong page in pages) a.mov(__byte_ptr[DirtyRingGuest.Offset(DataGpa + page * Ps)], 1);
+        foreach (ulong page in pages) a.mov(__byte_ptr[HostMemoryGuest.Offset(DataGpa + page * Ps)], 1);
         a.hlt();
     }
 
@@ -114,7 +115,7 @@ public sealed class DirtyRingTests
         vm.EnableDirtyRing(4096);
         // mov ax, imm16 (3); mov cx, imm16 (3); mov ds, ax (2); mov byte [0], imm8 (5): the next instruction is at 13.
         const ulong AfterWrite = 13;
-        using var guest = DirtyRingGuest.Create(vm, a =>
+        using var guest = HostMemoryGuest.Create(vm, a =>
         {
             var loop = a.CreateLabel();
             a.mov(ax, (ushort)(0x20000 >> 4));
