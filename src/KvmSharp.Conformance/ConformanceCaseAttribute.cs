@@ -61,4 +61,16 @@ public enum EmulatedProfile
     /// cases of <see cref="KernelRequirement.WriteGuestMemfd"/>.
     /// </summary>
     X86GuestMemfdWrite,
+    /// <summary>
+    /// <see cref="X86GuestMemfdWrite"/> with "[PATCH v3 00/15] KVM: Introduce KVM Userfault" applied as well
+    /// (<see cref="EmulatedKernels.X86Userfault"/>), the set Firecracker's lazy gmem snapshot restore needs: the cases
+    /// of <see cref="KernelRequirement.Userfault"/>.
+    /// </summary>
+    X86Userfault,
+    /// <summary>
+    /// x86_64 with every VM type (6.18 rules) and the vendor modules' launch commands (kvm_amd's SEV/SNP with the PSP
+    /// at /dev/sev, kvm_intel's TDX; both are models): the confidential-VM launch cases. Separate from
+    /// <see cref="X86"/> because these cases need VM types a release before 6.10 (SEV) or 6.16 (TDX) does not have.
+    /// </summary>
+    X86Coco,
 }

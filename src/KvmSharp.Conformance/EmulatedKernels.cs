@@ -34,13 +34,22 @@ public static class EmulatedKernels
     public static EmulatorConfig X86GuestMemfdWrite(KernelGeneration generation = KernelGeneration.Linux618) =>
         EmulatorConfig.X86_64(generation) with { GuestMemfdWrite = true, GuestMemfdNoDirectMap = true };
 
+    /// <summary>
+    /// <see cref="X86GuestMemfdWrite"/> with "[PATCH v3 00/15] KVM: Introduce KVM Userfault" (unmerged) applied:
+    /// KVM_CAP_USERFAULT, KVM_MEM_USERFAULT and its exits (EmulatorConfig.KvmUserfault). Never LikeThisHost.
+    /// </summary>
+    public static EmulatorConfig X86Userfault(KernelGeneration generation = KernelGeneration.Linux618) =>
+        X86GuestMemfdWrite(generation) with { KvmUserfault = true };
+
     public static EmulatorConfig Config(EmulatedProfile profile) => profile switch
     {
+        EmulatedProfile.X86Userfault => X86Userfault(),
         EmulatedProfile.X86GuestMemfdWrite => X86GuestMemfdWrite(),
         EmulatedProfile.X86NoDirectMap => X86NoDirectMap(),
         EmulatedProfile.LikeThisHost => EmulatorConfig.LikeThisHost(),
         EmulatedProfile.X86InPlaceConversion => EmulatorConfig.X86_64(inPlaceConversion: true),
         EmulatedProfile.X86 => EmulatorConfig.X86_64(inPlaceConversion: false),
+        EmulatedProfile.X86Coco => EmulatorConfig.X86_64(inPlaceConversion: false),
         EmulatedProfile.Arm64 => EmulatorConfig.Arm64(),
         EmulatedProfile.LikeThisHostWithoutGuestMemfd => EmulatorConfig.LikeThisHost(guestMemfd: false),
         EmulatedProfile.TwoNumaNodes => TwoNumaNodes(KernelGeneration.Linux619),
@@ -62,7 +71,7 @@ public static class EmulatedKernels
         {
             EmulatedProfile.LikeThisHost or EmulatedProfile.LikeThisHostWithoutGuestMemfd =>
                 new EmulatedKernel(EmulatorConfig.LikeThisHost(guestMemfd: generation.HasGmemPopulate(), generation)),
-            EmulatedProfile.X86 => new EmulatedKernel(EmulatorConfig.X86_64(generation)),
+            EmulatedProfile.X86 or EmulatedProfile.X86Coco => new EmulatedKernel(EmulatorConfig.X86_64(generation)),
             EmulatedProfile.Arm64 => new EmulatedKernel(EmulatorConfig.Arm64(generation)),
             EmulatedProfile.X86InPlaceConversion =>
                 throw new SkipCaseException($"the in-place conversion series (v8) is based on 6.18+, not {generation.Release()}"),
@@ -75,6 +84,10 @@ public static class EmulatedKernels
                 new EmulatedKernel(X86GuestMemfdWrite(generation)),
             EmulatedProfile.X86GuestMemfdWrite =>
                 throw new SkipCaseException($"the guest_memfd write series (v7) is based on 6.18+, not {generation.Release()}"),
+            EmulatedProfile.X86Userfault when generation == KernelGeneration.InPlaceConversionV8 =>
+                new EmulatedKernel(X86Userfault(generation)),
+            EmulatedProfile.X86Userfault =>
+                throw new SkipCaseException($"KVM Userfault v3 is modeled on 6.18+ trees, not {generation.Release()}"),
             _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, "unknown emulator profile"),
         };
     }

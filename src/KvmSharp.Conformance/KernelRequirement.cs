@@ -59,6 +59,20 @@ public enum KernelRequirement
     WriteGuestMemfd,
 
     /// <summary>
+    /// KVM userfault ("[PATCH v3 00/15] KVM: Introduce KVM Userfault", unmerged): KVM_CAP_USERFAULT (the kernel's
+    /// <see cref="KvmSharp.Abi.UapiProposals.UserfaultCap"/>, 243 in v3) answers non-zero on /dev/kvm. x86 kernels without
+    /// the series answer 0 there (on arm64 6.17+ the number is KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED). v3 uses
+    /// KVM_SET_USER_MEMORY_REGION2, so this implies <see cref="UserMemory2"/>.
+    /// </summary>
+    Userfault,
+
+    /// <summary>
+    /// <see cref="Userfault"/> on a kernel whose guest_memfd is of the mmap series (<see cref="MappableGuestMemfd"/>):
+    /// the case binds guest_memfd slots with KVM_MEM_USERFAULT.
+    /// </summary>
+    UserfaultGuestMemfd,
+
+    /// <summary>
     /// A kernel that creates KVM_X86_TDX_VM (KVM_CAP_VM_TYPES has bit 5: an Intel host with TDX enabled, 6.16+): the
     /// case checks what a TD's vCPUs refuse.
     /// </summary>
@@ -68,6 +82,12 @@ public enum KernelRequirement
     /// A kernel that creates KVM_X86_SEV_ES_VM (KVM_CAP_VM_TYPES has bit 3: an AMD host with SEV-ES enabled, 6.10+).
     /// </summary>
     SevEsVmType,
+
+    /// <summary>A kernel that creates KVM_X86_SEV_VM (KVM_CAP_VM_TYPES has bit 2: an AMD host with SEV enabled, 6.10+).</summary>
+    SevVmType,
+
+    /// <summary>A kernel that creates KVM_X86_SNP_VM (KVM_CAP_VM_TYPES has bit 4: an AMD host with SEV-SNP enabled, 6.11+).</summary>
+    SnpVmType,
 }
 
 /// <summary>Checks a <see cref="KernelRequirement"/> against a kernel by asking its /dev/kvm.</summary>
@@ -83,6 +103,9 @@ public static class KernelRequirements
             (KernelRequirement.MappableGuestMemfd, KernelRequirement.GuestMemfd) => true,
             (KernelRequirement.NoDirectMapGuestMemfd, KernelRequirement.MappableGuestMemfd or KernelRequirement.GuestMemfd) => true,
             (KernelRequirement.WriteGuestMemfd, KernelRequirement.MappableGuestMemfd or KernelRequirement.GuestMemfd or KernelRequirement.UserMemory2) => true,
+            (KernelRequirement.Userfault, KernelRequirement.UserMemory2) => true,
+            (KernelRequirement.UserfaultGuestMemfd, KernelRequirement.Userfault or KernelRequirement.MappableGuestMemfd or
+                KernelRequirement.GuestMemfd or KernelRequirement.UserMemory2) => true,
             (KernelRequirement.NoDirectMapGuestMemfd or KernelRequirement.MappableGuestMemfd or KernelRequirement.GuestMemfd or KernelRequirement.NoGuestMemfd,
                 KernelRequirement.UserMemory2) => true,
             _ => false,
@@ -100,9 +123,11 @@ public static class KernelRequirements
             return $"KVM_CHECK_EXTENSION on /dev/kvm failed with {ErrnoInfo.NameOf((int)-Math.Min(Math.Min(gmem, userMemory2), flags))}";
         return requirement switch
         {
-            KernelRequirement.GuestMemfd or KernelRequirement.MappableGuestMemfd or KernelRequirement.NoDirectMapGuestMemfd when gmem == 0 =>
+            KernelRequirement.GuestMemfd or KernelRequirement.MappableGuestMemfd or KernelRequirement.NoDirectMapGuestMemfd
+                or KernelRequirement.UserfaultGuestMemfd when gmem == 0 =>
                 "this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD = 0)",
-            KernelRequirement.MappableGuestMemfd or KernelRequirement.NoDirectMapGuestMemfd when (flags & (long)KvmConstants.GUEST_MEMFD_FLAG_MMAP) == 0 =>
+            KernelRequirement.MappableGuestMemfd or KernelRequirement.NoDirectMapGuestMemfd or KernelRequirement.UserfaultGuestMemfd
+                when (flags & (long)KvmConstants.GUEST_MEMFD_FLAG_MMAP) == 0 =>
                 $"this kernel's guest_memfd predates the mmap series (KVM_CAP_GUEST_MEMFD_FLAGS = 0x{flags:X}: 6.8–6.17 rules, " +
                 "no MMAP and only VMs with private memory bind it)",
             KernelRequirement.NoDirectMapGuestMemfd when (flags & (long)NoDirectMapFlag) == 0 =>
@@ -117,7 +142,9 @@ public static class KernelRequirements
                 $"this kernel has guest_memfd (KVM_CAP_GUEST_MEMFD = {gmem}); the case is for a kernel built without CONFIG_KVM_GUEST_MEMFD",
             KernelRequirement.NoGuestMemfd or KernelRequirement.UserMemory2 when userMemory2 == 0 =>
                 "this kernel predates KVM_SET_USER_MEMORY_REGION2 (KVM_CAP_USER_MEMORY2 = 0: before 6.8)",
-            KernelRequirement.TdxVmType or KernelRequirement.SevEsVmType => UnmetVmType(requirement, kernel),
+            KernelRequirement.TdxVmType or KernelRequirement.SevEsVmType or KernelRequirement.SevVmType or KernelRequirement.SnpVmType =>
+                UnmetVmType(requirement, kernel),
+            KernelRequirement.Userfault or KernelRequirement.UserfaultGuestMemfd => UnmetUserfault(kernel),
             _ => null,
         };
     }
@@ -125,12 +152,25 @@ public static class KernelRequirements
     /// <summary>Why <paramref name="kernel"/> cannot create the VM type <paramref name="requirement"/> names; null when it can.</summary>
     private static string? UnmetVmType(KernelRequirement requirement, IKernel kernel)
     {
-        var (type, name) = requirement == KernelRequirement.TdxVmType
-            ? (KvmConstants.KVM_X86_TDX_VM, nameof(KvmConstants.KVM_X86_TDX_VM))
-            : (KvmConstants.KVM_X86_SEV_ES_VM, nameof(KvmConstants.KVM_X86_SEV_ES_VM));
+        var (type, name) = requirement switch
+        {
+            KernelRequirement.TdxVmType => (KvmConstants.KVM_X86_TDX_VM, nameof(KvmConstants.KVM_X86_TDX_VM)),
+            KernelRequirement.SevVmType => (KvmConstants.KVM_X86_SEV_VM, nameof(KvmConstants.KVM_X86_SEV_VM)),
+            KernelRequirement.SnpVmType => (KvmConstants.KVM_X86_SNP_VM, nameof(KvmConstants.KVM_X86_SNP_VM)),
+            _ => (KvmConstants.KVM_X86_SEV_ES_VM, nameof(KvmConstants.KVM_X86_SEV_ES_VM)),
+        };
         long types = Capability(kernel, KvmCaps.KVM_CAP_VM_TYPES);
         return types >= 0 && (types & (1L << (int)type)) != 0 ? null
             : $"this kernel cannot create {name} (KVM_CAP_VM_TYPES = 0x{types:X})";
+    }
+
+    /// <summary>Why <paramref name="kernel"/> has no KVM userfault; null when KVM_CAP_USERFAULT answers non-zero.</summary>
+    private static string? UnmetUserfault(IKernel kernel)
+    {
+        int cap = kernel.Proposals?.UserfaultCap ?? KvmCaps.KVM_CAP_USERFAULT;
+        long answer = Capability(kernel, cap);
+        return answer > 0 ? null
+            : $"this kernel has no KVM userfault (KVM_CAP_USERFAULT, {cap}, = {answer}: \"[PATCH v3 00/15] KVM: Introduce KVM Userfault\" is not merged)";
     }
 
     /// <summary>GUEST_MEMFD_FLAG_NO_DIRECT_MAP of [PATCH v12 10/16] (1ULL &lt;&lt; 2), the SDK's GuestMemfdFlags.NoDirectMap.</summary>

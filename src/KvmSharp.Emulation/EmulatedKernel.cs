@@ -91,17 +91,19 @@ public sealed class EmulatedKernel : IKernel, IDisposable
     // ---------------------------------------------------------------- syscalls
 
     /// <summary>
-    /// open(2): only "/dev/kvm" exists (<paramref name="flags"/> are not checked); any other path, or a disposed
-    /// kernel, gives -ENOENT.
+    /// open(2): only "/dev/kvm" exists (<paramref name="flags"/> are not checked), and "/dev/sev" where the
+    /// configuration offers an SEV VM type (Arch/X86/SevFirmware.cs); any other path, or a disposed kernel, gives
+    /// -ENOENT.
     /// </summary>
     public long Open(string path, int flags, out KernelFd? fd)
     {
         fd = null;
         lock (SyncRoot)
         {
-            // Only the KVM device exists in this file system.
-            if (_disposed || path != DevKvm) return Err.ENOENT;
-            long rc = _fds.Install(new KvmDeviceFile(this));
+            // Only the KVM device (and, with an SEV VM type, the PSP's /dev/sev) exists in this file system.
+            if (_disposed || (path != DevKvm && !(path == KvmSharp.Emulation.Arch.SevFirmware.DevSev && KvmSharp.Emulation.Arch.SevFirmware.Present(Config))))
+                return Err.ENOENT;
+            long rc = _fds.Install(path == DevKvm ? new KvmDeviceFile(this) : new Fs.SevDeviceFile());
             if (Err.IsError(rc)) return rc;
             fd = new KernelFd(this, (int)rc);
             return rc;
@@ -730,6 +732,9 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         // [PATCH v7 1/2] is based on kvm/next (6.18+: KVM_CAP_GUEST_MEMFD_FLAGS, INIT_SHARED).
         if (!g.HasGmemMmap() && config.GuestMemfdWrite)
             throw new ArgumentException($"{release} predates KVM_CAP_GUEST_MEMFD_FLAGS; the guest_memfd write proposal needs 6.18+", nameof(config));
+        // KVM Userfault v3 is modeled on x86 6.18+ trees only (the arm64 half, [PATCH v3 06/15] user_mem_abort, is not).
+        if (config.KvmUserfault && (!g.HasGmemMmap() || config.Architecture != Architecture.X86_64))
+            throw new ArgumentException($"KVM Userfault ([PATCH v3]) is modeled on x86_64 6.18+ only, not {config.Architecture} {release}", nameof(config));
         // One meaning per bit: WRITE (1 << 3 here) is either the modeled proposal or not there at all.
         if (config.GuestMemfdWrite && (config.ExtraGuestMemfdFlags & GmemWrite.Flag) != 0)
             throw new ArgumentException("GUEST_MEMFD_FLAG_WRITE (1 << 3) is modeled by GuestMemfdWrite; leave it out of ExtraGuestMemfdFlags", nameof(config));

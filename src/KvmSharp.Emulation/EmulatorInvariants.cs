@@ -62,6 +62,7 @@ public static class EmulatorInvariants
             foreach (var vm in vms) CheckMemslots(vm, gmemFiles, errors);
             foreach (var vm in vms) CheckDirtyRings(vm, errors);
             foreach (var vm in vms) IoBusInvariants.Check(vm, errors);
+            foreach (var vm in vms) X86.Irqchip.IrqchipInvariants.Check(vm, errors);
             foreach (var f in gmemFiles) CheckGmemFile(f, liveVms, errors);
         }
         return errors;

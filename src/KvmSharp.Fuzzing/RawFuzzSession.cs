@@ -198,13 +198,19 @@ internal sealed class RawFuzzSession
     {
         // Now and then an eventfd, for KVM_IOEVENTFD / KVM_IRQFD to take.
         if (_rng.Next(4) == 0) return EventFd();
-        string path = _rng.Next(10) == 0 ? (_rng.Next(2) == 0 ? "/dev/null" : "/dev/kvm2") : "/dev/kvm";
+        string path = _rng.Next(10) switch
+        {
+            0 => _rng.Next(2) == 0 ? "/dev/null" : "/dev/kvm2",
+            // The PSP's device (present on configurations with an SEV VM type): the SEV launch commands' sev_fd.
+            1 => "/dev/sev",
+            _ => "/dev/kvm",
+        };
         Begin($"open({path})");
         long rc = _kernel.Open(path, LinuxConstants.O_RDWR, out var fd);
         if (rc >= 0)
         {
             fd!.SetHandleAsInvalid(); // the session owns the number; Teardown closes everything
-            Opened((int)rc, FdKind.System);
+            Opened((int)rc, path == "/dev/sev" ? FdKind.Other : FdKind.System);
         }
         return Record($"open({path})", rc);
     }
@@ -248,6 +254,7 @@ internal sealed class RawFuzzSession
             Begin(what);
             rc = Call(fd, request, buffer);
             if (rc == 0) RememberLoggingSlot(fd, request, buffer);
+            CountUserfaultSlot(request, buffer, rc);
         }
         AfterIoctl(fd, kind, request, rc);
         return Record(what, rc);
@@ -323,6 +330,10 @@ internal sealed class RawFuzzSession
             KvmIoctls.KVM_CREATE_GUEST_MEMFD, KvmIoctls.KVM_ENABLE_CAP, KvmIoctls.KVM_GET_DIRTY_LOG, KvmIoctls.KVM_CLEAR_DIRTY_LOG,
             KvmIoctls.KVM_IOEVENTFD, KvmIoctls.KVM_IOEVENTFD, KvmIoctls.KVM_IRQFD,
             KvmIoctls.KVM_RESET_DIRTY_RINGS, KvmIoctls.KVM_GET_STATS_FD,
+            // The in-kernel irqchip (X86/Irqchip/): creation twice, so VMs with one are common.
+            KvmIoctls.KVM_CREATE_IRQCHIP, KvmIoctls.KVM_CREATE_IRQCHIP, KvmIoctls.KVM_IRQ_LINE, KvmIoctls.KVM_IRQ_LINE_STATUS,
+            KvmIoctls.KVM_GET_IRQCHIP, KvmIoctls.KVM_SET_IRQCHIP, KvmIoctls.KVM_SET_GSI_ROUTING, KvmIoctls.KVM_SIGNAL_MSI,
+            KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP, KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP,
         ],
         FdKind.Vcpu =>
         [
@@ -333,7 +344,8 @@ internal sealed class RawFuzzSession
             KvmIoctls.KVM_GET_FPU, KvmIoctls.KVM_SET_FPU, KvmIoctls.KVM_GET_XCRS, KvmIoctls.KVM_SET_XCRS,
             KvmIoctls.KVM_GET_VCPU_EVENTS, KvmIoctls.KVM_SET_VCPU_EVENTS, KvmIoctls.KVM_GET_MP_STATE, KvmIoctls.KVM_SET_MP_STATE,
             KvmIoctls.KVM_GET_DEBUGREGS, KvmIoctls.KVM_SET_DEBUGREGS, KvmIoctls.KVM_SET_GUEST_DEBUG, KvmIoctls.KVM_INTERRUPT, KvmIoctls.KVM_NMI, KvmIoctls.KVM_X86_SET_MCE,
-            KvmIoctls.KVM_GET_STATS_FD,
+            KvmIoctls.KVM_GET_STATS_FD, KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP,
+            KvmIoctls.KVM_GET_LAPIC, KvmIoctls.KVM_SET_LAPIC,
         ],
         FdKind.Gmem => [KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2],
         _ => [KvmIoctls.KVM_CHECK_EXTENSION],
@@ -421,12 +433,18 @@ internal sealed class RawFuzzSession
     private static int NaturalSize(uint request)
     {
         if (request == KvmIoctls.KVM_CREATE_GUEST_MEMFD) return SizeOf<kvm_create_guest_memfd>();
+        if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP) return SizeOf<kvm_sev_cmd>(); // kvm_tdx_cmd: 24 bytes too
         if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION) return SizeOf<kvm_userspace_memory_region>();
         if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION2) return SizeOf<kvm_userspace_memory_region2>();
         if (request == KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES) return SizeOf<kvm_memory_attributes>();
         if (request == KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2) return SizeOf<kvm_memory_attributes2>();
         if (request == KvmIoctls.KVM_PRE_FAULT_MEMORY) return SizeOf<kvm_pre_fault_memory>();
         if (request == KvmIoctls.KVM_ENABLE_CAP) return SizeOf<kvm_enable_cap>();
+        // kvm_irq_routing header + 4 entries (the request encodes only the header).
+        if (request == KvmIoctls.KVM_SET_GSI_ROUTING) return SizeOf<kvm_irq_routing>() + (4 * SizeOf<kvm_irq_routing_entry>());
+        // Above the 512-byte cap below: kvm_irqchip (520) and kvm_lapic_state (1024).
+        if (request == KvmIoctls.KVM_GET_IRQCHIP || request == KvmIoctls.KVM_SET_IRQCHIP) return SizeOf<kvm_irqchip>();
+        if (request == KvmIoctls.KVM_GET_LAPIC || request == KvmIoctls.KVM_SET_LAPIC) return SizeOf<kvm_lapic_state>();
         if (request == KvmIoctls.KVM_GET_REGS || request == KvmIoctls.KVM_SET_REGS) return SizeOf<kvm_regs>();
         if (request == KvmIoctls.KVM_GET_SREGS || request == KvmIoctls.KVM_SET_SREGS) return SizeOf<kvm_sregs>();
         // kvm_msrs header + 4 entries; kvm_msr_list header + 64 indices (this host lists 41).
@@ -465,9 +483,56 @@ internal sealed class RawFuzzSession
         return flags;
     }
 
+    /// <summary>
+    /// The irqchip requests with likely-valid fields: chip ids 0–2, small GSIs, MSIs to APIC 0–2 with SVR-enabled
+    /// register pages, routing tables of up to four irqchip or MSI entries. False for any other request.
+    /// </summary>
+    private bool FillIrqchip(uint request, byte[] b)
+    {
+        if (request == KvmIoctls.KVM_GET_IRQCHIP || request == KvmIoctls.KVM_SET_IRQCHIP)
+            U32(b, 0, (uint)_rng.Next(4));
+        else if (request == KvmIoctls.KVM_IRQ_LINE || request == KvmIoctls.KVM_IRQ_LINE_STATUS)
+        {
+            U32(b, 0, (uint)_rng.Next(26));
+            U32(b, 4, (uint)_rng.Next(2));
+        }
+        else if (request == KvmIoctls.KVM_SIGNAL_MSI)
+        {
+            U32(b, 0, 0xfee00000u | ((uint)_rng.Next(3) << 12) | ((uint)_rng.Next(2) << 2));
+            U32(b, 8, (uint)_rng.Next(0x10000));
+            U32(b, 12, (uint)_rng.Next(3));
+        }
+        else if (request == KvmIoctls.KVM_SET_LAPIC)
+            U32(b, 0xf0, (uint)_rng.Next(0x200));
+        else if (request == KvmIoctls.KVM_SET_GSI_ROUTING)
+        {
+            int nr = _rng.Next(5);
+            U32(b, 0, (uint)nr);
+            U32(b, 4, _rng.Next(8) == 0 ? 1u : 0u);
+            for (int i = 0; i < nr; i++)
+            {
+                int at = 8 + 48 * i;
+                U32(b, at, (uint)_rng.Next(8));
+                U32(b, at + 4, (uint)_rng.Next(1, 4));
+                U32(b, at + 8, _rng.Next(8) == 0 ? 1u : 0u);
+                U32(b, at + 16, _rng.Next(2) == 0 ? (uint)_rng.Next(4) : 0xfee00000u);
+                U32(b, at + 20, (uint)_rng.Next(25));
+            }
+        }
+        else
+            return false;
+        return true;
+    }
+
     /// <summary>A likely-valid struct for the request, so calls get past the first checks.</summary>
     private void Fill(uint request, byte[] b, int fd)
     {
+        if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP)
+        {
+            FillMemoryEncrypt(b, fd);
+            return;
+        }
+        if (FillIrqchip(request, b)) return;
         if (request == KvmIoctls.KVM_CREATE_GUEST_MEMFD)
         {
             U64(b, 0, _rng.Next(8) switch
@@ -494,6 +559,9 @@ internal sealed class RawFuzzSession
                 4 or 5 => KvmConstants.KVM_MEM_LOG_DIRTY_PAGES,
                 _ => KvmConstants.KVM_MEM_GUEST_MEMFD,
             };
+            // KVM_MEM_USERFAULT ([PATCH v3 04/15]) on any of them: EINVAL without the series; with it, a bitmap in the
+            // sandbox (random bits: guest accesses exit), NULL, the kernel half or past the sandbox (EINVAL / EFAULT).
+            if (_rng.Next(_kernel.Config.KvmUserfault ? 2 : 6) == 0) flags |= KvmConstants.KVM_MEM_USERFAULT;
             U32(b, 4, flags);
             // 0xffff0000: the x86 reset vector (CS base 0xffff0000, RIP 0xfff0) so KVM_RUN executes what the slot holds.
             ulong gpaBase = _rng.Next(5) switch { 0 => 0, 1 => 1UL << 32, 2 => Interesting() & ~(Ps - 1), 3 => 0xffff0000 - 8 * Ps, _ => 0x100000 };
@@ -508,6 +576,8 @@ internal sealed class RawFuzzSession
                 U32(b, 40, gfd);
                 if (_rng.Next(10) == 0) U32(b, 44, (uint)Interesting());
                 if (_rng.Next(10) == 0) U64(b, 48 + 8 * _rng.Next(14), Interesting());
+                // userfault_bitmap (offset 48 under [PATCH v3 04/15]), mostly where the flag asks for it.
+                if ((flags & KvmConstants.KVM_MEM_USERFAULT) != 0 ? _rng.Next(5) != 0 : _rng.Next(16) == 0) U64(b, 48, BitmapPointer());
             }
         }
         else if (request == KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES || request == KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2)
@@ -621,6 +691,54 @@ internal sealed class RawFuzzSession
         }
     }
 
+    /// <summary>The launch sub-command ids: SEV (0–22), SNP (100–102) and TDX (0–5), and a few unknown ones.</summary>
+    private static readonly uint[] s_launchIds = [0, 1, 2, 3, 4, 5, 6, 7, 16, 21, 22, 23, 99, 100, 101, 102, 103];
+
+    /// <summary>
+    /// KVM_MEMORY_ENCRYPT_OP: a kvm_sev_cmd or kvm_tdx_cmd (same 24 bytes) whose data points at a sandbox page holding a
+    /// sub-command struct — zeroed, random, or with plausible sizes (cpuid.nent, SNP page types, page-aligned lengths,
+    /// TDX's GPAW entry) — and, for SEV, a sev_fd that is often the session's /dev/sev.
+    /// </summary>
+    private void FillMemoryEncrypt(byte[] b, int fd)
+    {
+        uint id = s_launchIds[_rng.Next(s_launchIds.Length)];
+        U32(b, 0, id);
+        U32(b, 4, _rng.Next(6) == 0 ? (uint)_rng.Next(4) : 0);
+        ulong page = (ulong)_rng.Next(1, (int)UserSandbox.WritablePages);
+        U64(b, 8, _rng.Next(8) switch { 0 => Interesting(), 1 => 0, _ => (ulong)_sandbox.Start + page * Ps });
+        var param = new byte[Ps];
+        switch (_rng.Next(4))
+        {
+            case 0: _rng.NextBytes(param); break;
+            case 1: break; // all zero: the defaults (INIT2, policy 0, nent 0)
+            default:
+                // Plausible fields at the offsets the sub-commands share: lengths, counts, policies, types.
+                U64(param, 0, _rng.Next(3) == 0 ? Interesting() : (ulong)_rng.Next(0x100, 0x110)); // gfn / uaddr / attributes
+                U64(param, 8, _rng.Next(3) == 0 ? (ulong)_sandbox.Start + Ps * (ulong)_rng.Next(0, 16) : Ps * (ulong)_rng.Next(0, 3));
+                U64(param, 16, Ps * (ulong)_rng.Next(0, 4)); // len / nr_pages
+                param[24] = (byte)_rng.Next(8); // SNP page type
+                U64(param, 0, _rng.Next(4) == 0 ? 1UL << 17 : GetU64(param, 0)); // SNP policy's must-be-one bit
+                // kvm_tdx_init_vm.cpuid / kvm_tdx_capabilities.cpuid headers, with a GPAW entry after INIT_VM's.
+                U32(param, 256, (uint)_rng.Next(0, 3));
+                U32(param, 264, 0x8000_0008);
+                U32(param, 264 + 12, (uint)(_rng.Next(2) == 0 ? 48 : 52) << 16);
+                U32(param, 2048, (uint)_rng.Next(0, 8));
+                break;
+        }
+        _sandbox.Write(page * Ps, param);
+        bool sev = KindOf(fd) == FdKind.Vm && _rng.Next(2) == 0;
+        if (sev)
+        {
+            U32(b, 16, (uint)_rng.Next(3)); // error: ignored on input
+            int sevFd = _open.Where(o => o.Value == FdKind.Other).Select(o => o.Key).DefaultIfEmpty(-1).First();
+            U32(b, 20, _rng.Next(4) != 0 && sevFd >= 0 ? (uint)sevFd : (uint)PickFd());
+        }
+        else
+        {
+            U64(b, 16, _rng.Next(8) == 0 ? (ulong)_rng.Next(1, 4) : 0); // hw_error must be 0
+        }
+    }
+
     private static bool IsCpuidRequest(uint request) =>
         request == KvmIoctls.KVM_GET_SUPPORTED_CPUID || request == KvmIoctls.KVM_GET_EMULATED_CPUID ||
         request == KvmIoctls.KVM_SET_CPUID2 || request == KvmIoctls.KVM_GET_CPUID2;
@@ -686,6 +804,21 @@ internal sealed class RawFuzzSession
             if (size > cap) U64(b, 8, (size % cap) | (size & (Ps - 1)));
         }
     }
+
+    /// <summary>
+    /// Counts KVM_SET_USER_MEMORY_REGION2 calls that carry KVM_MEM_USERFAULT ([PATCH v3 04/15]) under their own outcome key,
+    /// so a test can see the fuzzer gets such slots accepted (and refused) at all.
+    /// </summary>
+    private void CountUserfaultSlot(uint request, byte[] buffer, long rc)
+    {
+        if (Outcomes is null || request != KvmIoctls.KVM_SET_USER_MEMORY_REGION2 || buffer.Length < 8) return;
+        if ((BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(4)) & KvmConstants.KVM_MEM_USERFAULT) == 0) return;
+        var (ok, failed) = Outcomes.GetValueOrDefault(UserfaultSlotOutcome);
+        Outcomes[UserfaultSlotOutcome] = rc >= 0 ? (ok + 1, failed) : (ok, failed + 1);
+    }
+
+    /// <summary>The outcome key of KVM_SET_USER_MEMORY_REGION2 calls with KVM_MEM_USERFAULT.</summary>
+    public const string UserfaultSlotOutcome = "KVM_SET_USER_MEMORY_REGION2 with KVM_MEM_USERFAULT";
 
     /// <summary>Notes a memory slot that now logs dirty pages (or forgets one deleted or no longer logging).</summary>
     private void RememberLoggingSlot(int fd, uint request, byte[] buffer)

@@ -41,13 +41,17 @@ public sealed class GuestMemory : IDisposable
     private bool _untracked;
     // Discard zeroed everything, pristine pages included, since SavePristine.
     private bool _discarded;
+    // A snapshot being restored lazily (RestoreLazily): its pages are written on first use. Null otherwise, and then
+    // the accessors below pay one null check.
+    private LazyPopulation? _lazy;
+    private bool? _userfaultOffered;
 
     private GuestMemory(Vm vm, ulong size, GuestMemfd? memfd, GuestMapping? mapping, AnonymousMemory? host, bool supportsPrivate)
     {
         _vm = vm;
         Size = size;
         Memfd = memfd;
-        Mapping = mapping;
+        _mapping = mapping;
         _host = host;
         SupportsPrivateMemory = supportsPrivate;
         if (host is not null) _changed = new ulong[checked((int)((size / PageSize + 63) / 64))];
@@ -65,7 +69,20 @@ public sealed class GuestMemory : IDisposable
     public GuestMemfd? Memfd { get; }
 
     /// <summary>The one host mapping of the guest_memfd (also the slot's userspace_addr); null with host memory.</summary>
-    public GuestMapping? Mapping { get; }
+    /// <remarks>
+    /// Handing the mapping out completes a lazy restore first (every snapshot page is written): accesses through it
+    /// are not seen, so a page still to be written would read as zero and later be overwritten.
+    /// </remarks>
+    public GuestMapping? Mapping
+    {
+        get
+        {
+            CompleteLazyRestore();
+            return _mapping;
+        }
+    }
+
+    private readonly GuestMapping? _mapping;
 
     /// <summary>
     /// The host address of guest physical address <see cref="Layout.MemoryBase"/> (the slot's userspace_addr). Writes
@@ -76,7 +93,11 @@ public sealed class GuestMemory : IDisposable
     {
         get
         {
-            if (Mapping is not null) return Mapping.Address;
+            if (_mapping is not null)
+            {
+                CompleteLazyRestore();
+                return _mapping.Address;
+            }
             _untracked = true;
             return _host!.Address;
         }
@@ -244,12 +265,81 @@ public sealed class GuestMemory : IDisposable
         }
     }
 
+    /// <summary>
+    /// True when a snapshot can be restored lazily (<see cref="SnapshotRestoreMode.LazyIfOffered"/>): guest_memfd
+    /// memory populated by write(2) (<see cref="PopulatesByWrite"/>) in a bound slot, on a VM with KVM userfault
+    /// (<see cref="Vm.SupportsUserfault"/>, asked once).
+    /// </summary>
+    public bool CanRestoreLazily => PopulatesByWrite && _slot is not null && (_userfaultOffered ??= _vm.SupportsUserfault);
+
+    /// <summary>True while snapshot pages are still to be written on first use.</summary>
+    public bool IsPopulatingLazily => _lazy is not null;
+
+    /// <summary>Snapshot pages written on first use since the last lazy restore began.</summary>
+    public long LazyPagesPopulated => _lazy?.Populated ?? _lazyPopulatedBefore;
+
+    private long _lazyPopulatedBefore;
+
+    /// <summary>
+    /// Punches the memory and marks every page of <paramref name="target"/> for writing on first use (see
+    /// <see cref="LazyPopulation"/>); <see cref="CanRestoreLazily"/> must be true.
+    /// </summary>
+    internal void RestoreLazily(PageSet target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        if (!CanRestoreLazily || target.PageSize != (int)PageSize)
+            throw new InvalidOperationException("lazy restore needs guest_memfd memory with GUEST_MEMFD_FLAG_WRITE, KVM userfault and the host page size");
+        Discard();
+        _lazy = LazyPopulation.Start(Memfd!, _slot!, target);
+        _lazyPopulatedBefore = 0;
+    }
+
+    /// <summary>
+    /// A KVM userfault exit of the run loop: writes the snapshot pages of [gpa, +size); false when none was marked (no
+    /// lazy restore, or another page: the exit is then a fault the loop reports).
+    /// </summary>
+    internal bool ServeUserfault(ulong gpa, ulong size)
+    {
+        LazyPopulation? lazy = _lazy;
+        if (lazy is null) return false;
+        bool served = lazy.Serve(gpa - Layout.MemoryBase, size);
+        if (lazy.Remaining == 0) EndLazy();
+        return served;
+    }
+
+    /// <summary>Writes every snapshot page still to come and ends the lazy restore (before memory is captured).</summary>
+    internal void CompleteLazyRestore()
+    {
+        LazyPopulation? lazy = _lazy;
+        if (lazy is null) return;
+        lazy.PopulateAll();
+        EndLazy();
+    }
+
+    /// <summary>Ends a lazy restore where it stands: the flag off, the bitmap freed (the caller replaces the memory).</summary>
+    private void EndLazy()
+    {
+        LazyPopulation? lazy = Interlocked.Exchange(ref _lazy, null);
+        if (lazy is null) return;
+        _lazyPopulatedBefore = lazy.Populated;
+        lazy.Dispose();
+    }
+
+    /// <summary>Before a host access: writes the snapshot pages of the range that are still to come.</summary>
+    private void Populate(ulong gpa, ulong length)
+    {
+        LazyPopulation? lazy = _lazy;
+        if (lazy is null) return;
+        lazy.EnsurePopulated(gpa - Layout.MemoryBase, length);
+        if (lazy.Remaining == 0) EndLazy();
+    }
+
     /// <summary>Binds the memory at GPA 0 (slot 0): the guest_memfd with its mapping as userspace_addr, or the host memory.</summary>
     public void Attach()
     {
         if (_slot is not null) return;
         _slot = Memfd is not null
-            ? _vm.AddGuestMemfdSlot(Slot, Layout.MemoryBase, Size, Memfd, userspace: Mapping)
+            ? _vm.AddGuestMemfdSlot(Slot, Layout.MemoryBase, Size, Memfd, userspace: _mapping)
             : _vm.AddMemorySlot(Slot, Layout.MemoryBase, _host!, _logging ? MemorySlotFlags.LogDirtyPages : MemorySlotFlags.None);
         if (_logging) _log = _slot.AllocateDirtyLog();
     }
@@ -259,6 +349,8 @@ public sealed class GuestMemory : IDisposable
     {
         MemorySlot? slot = _slot;
         if (slot is null) return;
+        // The slot's userfault bitmap goes with it: whatever was not written yet is written now.
+        CompleteLazyRestore();
         // The slot's dirty log goes with it: keep what the guest wrote.
         if (_log is not null) MergeGuestWrites();
         _slot = null;
@@ -272,6 +364,8 @@ public sealed class GuestMemory : IDisposable
     /// </summary>
     public void Discard()
     {
+        // Everything becomes zero: pages still to be written need not be.
+        EndLazy();
         if (Memfd is null)
         {
             _host!.Discard(0, Size);
@@ -296,7 +390,8 @@ public sealed class GuestMemory : IDisposable
     /// <exception cref="GuestMemoryFaultException">The range touches a private page.</exception>
     public void Write(ulong gpa, ReadOnlySpan<byte> bytes)
     {
-        if (Mapping is not null) Mapping.Write(gpa, bytes);
+        Populate(gpa, (ulong)bytes.Length);
+        if (_mapping is not null) _mapping.Write(gpa, bytes);
         else
         {
             _host!.Write(gpa, bytes);
@@ -311,21 +406,27 @@ public sealed class GuestMemory : IDisposable
     /// <exception cref="GuestMemoryFaultException">The range touches a private page.</exception>
     public void Read(ulong gpa, Span<byte> destination)
     {
-        if (Mapping is not null) Mapping.Read(gpa, destination);
+        Populate(gpa, (ulong)destination.Length);
+        if (_mapping is not null) _mapping.Read(gpa, destination);
         else _host!.Read(gpa, destination);
     }
 
     /// <summary>Reads an unmanaged value at guest-physical address <paramref name="gpa"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The range is outside guest memory.</exception>
     /// <exception cref="GuestMemoryFaultException">The range touches a private page.</exception>
-    public T Read<T>(ulong gpa) where T : unmanaged => Mapping is not null ? Mapping.Read<T>(gpa) : _host!.Read<T>(gpa);
+    public T Read<T>(ulong gpa) where T : unmanaged
+    {
+        Populate(gpa, (ulong)System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
+        return _mapping is not null ? _mapping.Read<T>(gpa) : _host!.Read<T>(gpa);
+    }
 
     /// <summary>Writes an unmanaged value at guest-physical address <paramref name="gpa"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The range is outside guest memory.</exception>
     /// <exception cref="GuestMemoryFaultException">The range touches a private page.</exception>
     public void Write<T>(ulong gpa, T value) where T : unmanaged
     {
-        if (Mapping is not null) Mapping.Write(gpa, value);
+        Populate(gpa, (ulong)System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
+        if (_mapping is not null) _mapping.Write(gpa, value);
         else
         {
             _host!.Write(gpa, value);
@@ -339,7 +440,8 @@ public sealed class GuestMemory : IDisposable
     /// </summary>
     public Span<byte> GetSpan(ulong gpa, int length)
     {
-        if (Mapping is not null) return Mapping.GetSpan(gpa, length);
+        Populate(gpa, (ulong)Math.Max(length, 0));
+        if (_mapping is not null) return _mapping.GetSpan(gpa, length);
         Span<byte> span = _host!.GetSpan(gpa, length);
         MarkChanged(gpa, (ulong)length);
         return span;
@@ -350,7 +452,8 @@ public sealed class GuestMemory : IDisposable
     /// <exception cref="GuestMemoryFaultException">The range touches a private page.</exception>
     public void Fill(ulong gpa, ulong length, byte value)
     {
-        if (Mapping is not null) Mapping.Fill(gpa, length, value);
+        Populate(gpa, length);
+        if (_mapping is not null) _mapping.Fill(gpa, length, value);
         else
         {
             _host!.Fill(gpa, length, value);
@@ -560,8 +663,11 @@ public sealed class GuestMemory : IDisposable
     /// A checked read-only span over [gpa, gpa+length) for the current operation; unlike <see cref="GetSpan"/> it does not
     /// count its pages as written. A private guest_memfd page throws (<see cref="GuestMemoryFaultException"/>), never SIGBUS.
     /// </summary>
-    internal ReadOnlySpan<byte> GetReadOnlySpan(ulong gpa, int length) =>
-        Mapping is not null ? Mapping.GetSpan(gpa, length) : _host!.GetSpan(gpa, length);
+    internal ReadOnlySpan<byte> GetReadOnlySpan(ulong gpa, int length)
+    {
+        Populate(gpa, (ulong)Math.Max(length, 0));
+        return _mapping is not null ? _mapping.GetSpan(gpa, length) : _host!.GetSpan(gpa, length);
+    }
 
     private void RequireHostMemory()
     {
@@ -596,8 +702,10 @@ public sealed class GuestMemory : IDisposable
     /// </summary>
     public void Dispose()
     {
+        // Pages a lazy restore has not written yet are not wanted any more (Detach alone would write them).
+        EndLazy();
         Detach();
-        Mapping?.Dispose();
+        _mapping?.Dispose();
         Memfd?.Dispose();
         _host?.Dispose();
     }

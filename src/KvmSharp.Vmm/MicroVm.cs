@@ -93,7 +93,7 @@ public sealed partial class MicroVm : IDisposable
         bus.Insert(_exceptions, Ports.Exception, 1);
         Bus = bus;
         _conversion = conversion;
-        _loop = new RunLoop(vcpu, bus, _hypercalls, _hostCalls, () => _watchdog.Fired) { Conversion = _conversion, Exceptions = _exceptions };
+        _loop = new RunLoop(vcpu, bus, _hypercalls, _hostCalls, () => _watchdog.Fired) { Conversion = _conversion, Exceptions = _exceptions, Memory = memory };
         Instruments.ActiveChanged(+1);
     }
 
@@ -177,6 +177,7 @@ public sealed partial class MicroVm : IDisposable
         Vm? vm = null;
         GuestMemory? memory = null;
         Vcpu? vcpu = null;
+        bool lazy = false;
         try
         {
             // KVM_CREATE_VM answers a bare EINVAL for a type the kernel lacks (kvm_arch_init_vm); name the set instead.
@@ -213,7 +214,9 @@ public sealed partial class MicroVm : IDisposable
             {
                 // The boot state and the image are among the snapshot's pages; fresh memory is zero elsewhere.
                 snapshot.CheckFits(image, memory.Size, FeaturesOf(conversion));
-                memory.WritePages(snapshot.Pages);
+                lazy = RestoresLazily(options.SnapshotRestore, memory);
+                if (lazy) memory.RestoreLazily(snapshot.Pages);
+                else memory.WritePages(snapshot.Pages);
             }
             vcpu = vm.CreateVcpu(0);
             // Before the first KVM_RUN, the only time KVM takes a new table; asked once per Kvm (GuestCpuid).
@@ -231,7 +234,10 @@ public sealed partial class MicroVm : IDisposable
             // Before the first KVM_RUN, what Reset writes back (read from the first vCPU of this Kvm and policy).
             VcpuResetState atCreation = VcpuResetState.AtCreation(kvm, options.Cpuid, vcpu);
             ulong? tscOffset = atCreation.HasTscOffset ? vcpu.GetTscOffset() : null;
-            return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion, vcpu, sregs, atCreation, tscOffset);
+            return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion, vcpu, sregs, atCreation, tscOffset)
+            {
+                LastRestoreWasLazy = lazy,
+            };
         }
         catch
         {

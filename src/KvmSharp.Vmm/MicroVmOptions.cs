@@ -80,6 +80,14 @@ public sealed record MicroVmOptions
     /// </summary>
     public int TraceInstructions { get; init; }
 
+    /// <summary>
+    /// How a snapshot's pages reach guest memory when a micro-VM is created from it or restored to it
+    /// (<see cref="SnapshotRestoreMode"/>): eagerly by default; lazily, page by page on first use, where the kernel
+    /// offers guest_memfd write(2) and KVM userfault (both proposals). <see cref="MicroVm.LastRestoreWasLazy"/> says
+    /// which was used.
+    /// </summary>
+    public SnapshotRestoreMode SnapshotRestore { get; init; } = SnapshotRestoreMode.Eager;
+
     internal void Validate()
     {
         if (TraceInstructions is < 0 or > MaxTraceInstructions)
@@ -89,6 +97,7 @@ public sealed record MicroVmOptions
             throw new MicroVmException($"MicroVmOptions.Timeout must be positive or infinite, not {Timeout}");
         if (MaxExits <= 0) throw new MicroVmException($"MicroVmOptions.MaxExits must be positive, not {MaxExits}");
         if (!Enum.IsDefined(Cpuid)) throw new MicroVmException($"MicroVmOptions.Cpuid: {Cpuid} is not a CpuidPolicy");
+        if (!Enum.IsDefined(SnapshotRestore)) throw new MicroVmException($"MicroVmOptions.SnapshotRestore: {SnapshotRestore} is not a SnapshotRestoreMode");
         if (!Enum.IsDefined(DirectMap)) throw new MicroVmException($"MicroVmOptions.DirectMap: {DirectMap} is not a DirectMapUse");
         if (ConsoleCapacity < 0) throw new MicroVmException($"MicroVmOptions.ConsoleCapacity must not be negative, not {ConsoleCapacity}");
     }

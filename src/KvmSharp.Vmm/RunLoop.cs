@@ -75,6 +75,12 @@ public sealed class RunLoop
     /// </summary>
     public ExceptionDevice? Exceptions { get; init; }
 
+    /// <summary>
+    /// The guest memory whose lazily restored snapshot pages a KVM userfault exit asks for
+    /// (<see cref="GuestMemory.RestoreLazily"/>); null for a loop that serves none. Only read on a memory fault exit.
+    /// </summary>
+    public GuestMemory? Memory { get; init; }
+
     /// <summary>Set when <see cref="Step"/> returned <see cref="VcpuEmulation.Stopped"/>.</summary>
     public RunStop Stop { get; private set; }
 
@@ -227,6 +233,10 @@ public sealed class RunLoop
             case KvmExitReason.KVM_EXIT_MMIO:
                 return Stopped(new RunStop(GuestOutcome.UnhandledMmio,
                     $"MMIO {(exit.MmioIsWrite ? "write" : "read")} at 0x{exit.MmioAddress:X}: no device and no memory there"));
+            case KvmExitReason.KVM_EXIT_MEMORY_FAULT when exit.MemoryFaultIsUserfault && Memory is not null &&
+                                                          Memory.ServeUserfault(exit.MemoryFaultGpa, exit.MemoryFaultSize):
+                // A lazily restored page: written and its bit cleared, the next KVM_RUN retries the access.
+                return VcpuEmulation.Handled;
             case KvmExitReason.KVM_EXIT_MEMORY_FAULT:
                 return Stopped(new RunStop(GuestOutcome.MemoryFault,
                     $"KVM_EXIT_MEMORY_FAULT gpa=0x{exit.MemoryFaultGpa:X} size=0x{exit.MemoryFaultSize:X} flags=0x{exit.MemoryFaultFlags:X}"));

@@ -54,8 +54,11 @@ public sealed partial class MemorySlot : IDisposable
     /// <summary>The slot's userspace_addr (0 for a guest_memfd-only slot).</summary>
     public ulong UserspaceAddress => _region.userspace_addr;
 
-    /// <summary>LOG_DIRTY_PAGES / READONLY as the slot was created (KVM_MEM_GUEST_MEMFD shows as <see cref="HasGuestMemfd"/>).</summary>
-    public MemorySlotFlags Flags => (MemorySlotFlags)(_region.flags & ~KvmConstants.KVM_MEM_GUEST_MEMFD);
+    /// <summary>
+    /// LOG_DIRTY_PAGES / READONLY as the slot was created (KVM_MEM_GUEST_MEMFD shows as <see cref="HasGuestMemfd"/>,
+    /// KVM_MEM_USERFAULT as <see cref="HasUserfault"/>).
+    /// </summary>
+    public MemorySlotFlags Flags => (MemorySlotFlags)(_region.flags & ~(KvmConstants.KVM_MEM_GUEST_MEMFD | KvmConstants.KVM_MEM_USERFAULT));
 
     /// <summary>True when the slot was bound to a guest_memfd (KVM_MEM_GUEST_MEMFD).</summary>
     public bool HasGuestMemfd => (_region.flags & KvmConstants.KVM_MEM_GUEST_MEMFD) != 0;
@@ -116,6 +119,7 @@ public sealed partial class MemorySlot : IDisposable
         _deleted = true;
         Mapping?.Dispose();
         ReleaseMemory();
+        ReleaseUserfault();
     }
 
     private void Set(in kvm_userspace_memory_region2 region)
@@ -153,6 +157,7 @@ public sealed partial class MemorySlot : IDisposable
         if (!_deleted && !Vm.Handle.IsClosed) Delete();
         Mapping?.Dispose();
         _deleted = true;
+        ReleaseUserfault();
         // With the VM descriptor closed the slot goes away with the VM (vCPU and guest_memfd descriptors may keep the
         // VM alive a little longer, but nothing can add or run guest code through this Vm object any more).
         ReleaseMemory();

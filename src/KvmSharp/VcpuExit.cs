@@ -97,6 +97,14 @@ public readonly ref struct VcpuExit
     /// <see cref="MemoryFaultFlags"/>), so the VMM converts it to private before running again; false: to shared.
     /// </summary>
     public bool MemoryFaultIsPrivate => (MemoryFaultFlags & KvmConstants.KVM_MEMORY_EXIT_FLAG_PRIVATE) != 0;
+    /// <summary>
+    /// KVM_EXIT_MEMORY_FAULT: true when the page's bit is set in its slot's userfault bitmap
+    /// (KVM_MEMORY_EXIT_FLAG_USERFAULT, PROPOSAL "[PATCH v3 04/15]"): the VMM provides the page at
+    /// <see cref="MemoryFaultGpa"/> (<see cref="MemoryFaultSize"/> bytes), clears the bit
+    /// (<see cref="UserfaultBitmap.Clear(ulong)"/>) and runs again. <see cref="MemoryFaultIsPrivate"/> may be set too.
+    /// </summary>
+    public bool MemoryFaultIsUserfault => !Interrupted && Reason == KvmExitReason.KVM_EXIT_MEMORY_FAULT &&
+                                          (MemoryFaultFlags & KvmConstants.KVM_MEMORY_EXIT_FLAG_USERFAULT) != 0;
 
     // ---- KVM_EXIT_HYPERCALL ----
     /// <summary>The hypercall number (RAX at the VMCALL, truncated to 32 bits outside 64-bit mode).</summary>

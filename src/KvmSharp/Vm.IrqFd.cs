@@ -8,10 +8,14 @@ public sealed partial class Vm
 {
     /// <summary>
     /// KVM_IRQFD: signalling <paramref name="eventFd"/> raises <paramref name="gsi"/> on the VM's in-kernel irqchip
-    /// (with <paramref name="resample"/>: level-triggered, <paramref name="resample"/> signalled on EOI). The SDK creates
-    /// no irqchip, so on its VMs the kernel refuses. Dispose the returned registration to deassign it.
+    /// (with <paramref name="resample"/>: level-triggered, <paramref name="resample"/> signalled on EOI). Works once the
+    /// VM has an in-kernel irqchip (<see cref="CreateIrqchip"/>; <see cref="EnableSplitIrqchip"/> without
+    /// <paramref name="resample"/>, whose GSIs then need MSI routes, <see cref="SetGsiRouting"/>). Dispose the returned
+    /// registration to deassign it.
     /// </summary>
-    /// <exception cref="IrqchipRequiredException">The VM has no in-kernel irqchip (x86: EINVAL, arm64: EAGAIN).</exception>
+    /// <exception cref="IrqchipRequiredException">The VM has no in-kernel irqchip, or only a split one and
+    /// <paramref name="resample"/> was given (x86: EINVAL; arm64: EAGAIN). An EINVAL after an irqchip exists is not this
+    /// exception when it cannot be the irqchip (see <see cref="Irqchip"/>).</exception>
     /// <exception cref="KvmException">Any other refusal (EBADF, EBUSY: the eventfd already drives a GSI).</exception>
     public IrqFdRegistration AssignIrqFd(EventFd eventFd, uint gsi, EventFd? resample = null)
     {
@@ -36,7 +40,9 @@ public sealed partial class Vm
         }
         string request = $"assign fd={args.fd} gsi={gsi} flags=0x{args.flags:X}{(resample is null ? "" : $" resamplefd={args.resamplefd}")}";
         // x86 kvm_arch_irqfd_allowed (irqchip_in_kernel / irqchip_full) → EINVAL; arm64 kvm_arch_intc_initialized → EAGAIN.
-        if (rc == -(long)Errno.EINVAL || rc == -(long)Errno.EAGAIN) throw new IrqchipRequiredException((int)-rc, request);
+        // EINVAL is also the answer to a descriptor that is not an eventfd: only call it the irqchip's when it can be.
+        bool irqchipMissing = Irqchip == IrqchipMode.None || (resample is not null && Irqchip == IrqchipMode.Split);
+        if ((rc == -(long)Errno.EINVAL && irqchipMissing) || rc == -(long)Errno.EAGAIN) throw new IrqchipRequiredException((int)-rc, request);
         KvmCall.Check(rc, "KVM_IRQFD", request);
         return new IrqFdRegistration(this, eventFd, gsi);
     }

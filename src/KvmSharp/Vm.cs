@@ -123,11 +123,19 @@ public sealed partial class Vm : IDisposable
     /// owns that mapping and unmaps it when deleted. <paramref name="mapForUserspace"/> = false binds with
     /// userspace_addr = 0 (upstream's gmem-only slot).
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="userfault"/> the slot is created with KVM_MEM_USERFAULT and that bitmap (PROPOSAL, KVM
+    /// Userfault v3; see <see cref="MemorySlot.EnableUserfault"/>); on a kernel without KVM_CAP_USERFAULT this throws a
+    /// <see cref="KvmCapabilityException"/>.
+    /// </remarks>
     public MemorySlot AddGuestMemfdSlot(uint slot, ulong guestPhysicalAddress, ulong size, GuestMemfd memfd,
-        ulong offset = 0, GuestMapping? userspace = null, uint extraFlags = 0, bool mapForUserspace = true)
+        ulong offset = 0, GuestMapping? userspace = null, uint extraFlags = 0, bool mapForUserspace = true,
+        UserfaultBitmap? userfault = null)
     {
         ArgumentNullException.ThrowIfNull(memfd);
+        CheckUserfaultBitmap(userfault, size);
         GuestMapping? owned = null;
+        bool bitmapAdded = false;
         if (userspace is null && mapForUserspace && memfd.Flags.HasFlag(GuestMemfdFlags.Mmap) && size != 0 && offset < memfd.Size && size <= memfd.Size - offset)
             userspace = owned = memfd.Map(size, offset);
         try
@@ -142,11 +150,21 @@ public sealed partial class Vm : IDisposable
                 guest_memfd_offset = offset,
                 guest_memfd = (uint)memfd.Handle.Number,
             };
+            if (userfault is not null)
+            {
+                // The slot holds a reference on the bitmap's memory while KVM may read it (MemorySlot.Userfault.cs).
+                userfault.Memory.DangerousAddRef(ref bitmapAdded);
+                region.flags |= KvmConstants.KVM_MEM_USERFAULT;
+                region.userfault_bitmap = userfault.Address;
+            }
             SetUserMemoryRegion2(region);
-            return new MemorySlot(this, region, memfd, owned);
+            var created = new MemorySlot(this, region, memfd, owned);
+            if (userfault is not null) created.AdoptUserfault(userfault);
+            return created;
         }
         catch
         {
+            if (bitmapAdded) userfault!.Memory.DangerousRelease();
             owned?.Dispose();
             throw;
         }
@@ -189,6 +207,7 @@ public sealed partial class Vm : IDisposable
                     nameof(KvmCaps.KVM_CAP_GUEST_MEMFD), gmem);
             }
         }
+        ThrowIfUserfaultMissing(rc, region);
     }
 
     /// <summary>Raw legacy KVM_SET_USER_MEMORY_REGION (no guest_memfd fields).</summary>
@@ -235,5 +254,6 @@ public sealed partial class Vm : IDisposable
 
     internal static string Describe(in kvm_userspace_memory_region2 r) =>
         $"slot={r.slot} flags=0x{r.flags:X} gpa=0x{r.guest_phys_addr:X} size=0x{r.memory_size:X} " +
-        $"uaddr=0x{r.userspace_addr:X} guest_memfd={(int)r.guest_memfd} offset=0x{r.guest_memfd_offset:X}";
+        $"uaddr=0x{r.userspace_addr:X} guest_memfd={(int)r.guest_memfd} offset=0x{r.guest_memfd_offset:X}" +
+        ((r.flags & KvmConstants.KVM_MEM_USERFAULT) != 0 ? $" userfault_bitmap=0x{r.userfault_bitmap:X}" : "");
 }

@@ -54,16 +54,79 @@ public sealed class PopulateTests : IDisposable
         var k = Kernel(config ?? EmulatorConfig.X86_64());
         var sys = Own(Raw.OpenKvm(k));
         var vm = Own(Raw.CreateVm(k, sys, type));
+        // vmx/tdx.c tdx_vcpu_create: a TD's vCPUs need a split irqchip, enabled before the first one.
+        if (type == KvmConstants.KVM_X86_TDX_VM) EnableSplitIrqchip(k, vm);
+        // The launch steps populate needs first: KVM_TDX_INIT_VM (a TD's vCPUs and INIT_MEM_REGION come after it);
+        // KVM_SEV_INIT2 + KVM_SEV_SNP_LAUNCH_START (snp_launch_update: sev_snp_guest() && sev->snp_context).
+        if (type == KvmConstants.KVM_X86_TDX_VM) TdxInitVm(k, vm);
+        if (type == KvmConstants.KVM_X86_SNP_VM) SnpLaunchStart(k, vm);
         var g = Own(Raw.CreateGmem(k, vm, pages * Ps, gmemFlags));
         Assert.Equal(0, Raw.Region2(k, vm, 1, KvmConstants.KVM_MEM_GUEST_MEMFD, Gpa, pages * Ps, gmemFd: g.Number));
         return (k, vm, g);
+    }
+
+    private static void EnableSplitIrqchip(EmulatedKernel k, KernelFd vm)
+    {
+        var cap = new kvm_enable_cap { cap = KvmCaps.KVM_CAP_SPLIT_IRQCHIP };
+        cap.args[0] = 24;
+        Assert.Equal(0, k.Ioctl(vm, KvmIoctls.KVM_ENABLE_CAP, MemoryMarshal.AsBytes(
+            MemoryMarshal.CreateSpan(ref cap, 1))));
     }
 
     private KernelFd Vcpu(EmulatedKernel k, KernelFd vm)
     {
         long rc = k.Ioctl(vm, KvmIoctls.KVM_CREATE_VCPU, 0UL);
         Assert.True(rc >= 0, $"KVM_CREATE_VCPU: {rc}");
-        return Own(k.Adopt((int)rc));
+        var vcpu = Own(k.Adopt((int)rc));
+        if (_tds.Contains(vm)) TdxInitVcpu(k, vcpu);
+        return vcpu;
+    }
+
+    private readonly HashSet<KernelFd> _tds = [];
+    private readonly Dictionary<EmulatedKernel, KernelFd> _sevFds = [];
+
+    /// <summary>KVM_TDX_INIT_VM with the one CPUID entry it requires (0x80000008, GPAW 48: shared bit 47).</summary>
+    private void TdxInitVm(EmulatedKernel k, KernelFd vm)
+    {
+        var buf = Own(new UserBuffer(Ps));
+        var init = new kvm_tdx_init_vm();
+        init.cpuid.nent = 1;
+        buf.Write(0, init);
+        buf.Write((ulong)Marshal.SizeOf<kvm_tdx_init_vm>(), new kvm_cpuid_entry2 { function = 0x8000_0008, eax = 48u << 16 });
+        var cmd = new kvm_tdx_cmd { id = KvmMemoryEncrypt.KVM_TDX_INIT_VM, data = buf.Address };
+        Assert.Equal(0, k.Ioctl(vm, KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP, Raw.Bytes(ref cmd)));
+        _tds.Add(vm);
+    }
+
+    /// <summary>KVM_SET_CPUID2 with x2APIC (TDX requires it), then KVM_TDX_INIT_VCPU.</summary>
+    private static void TdxInitVcpu(EmulatedKernel k, KernelFd vcpu)
+    {
+        var bytes = new byte[Marshal.SizeOf<kvm_cpuid2>() + Marshal.SizeOf<kvm_cpuid_entry2>()];
+        MemoryMarshal.Write(bytes, new kvm_cpuid2 { nent = 1 });
+        MemoryMarshal.Write(bytes.AsSpan(Marshal.SizeOf<kvm_cpuid2>()), new kvm_cpuid_entry2 { function = 1, ecx = 1u << 21 });
+        Assert.Equal(0, k.Ioctl(vcpu, KvmIoctls.KVM_SET_CPUID2, bytes));
+        var cmd = new kvm_tdx_cmd { id = KvmMemoryEncrypt.KVM_TDX_INIT_VCPU };
+        Assert.Equal(0, k.Ioctl(vcpu, KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP, Raw.Bytes(ref cmd)));
+    }
+
+    /// <summary>/dev/sev of <paramref name="k"/> (the emulated PSP), opened once per kernel.</summary>
+    private KernelFd SevFd(EmulatedKernel k)
+    {
+        if (_sevFds.TryGetValue(k, out var fd)) return fd;
+        Assert.True(k.Open("/dev/sev", 2, out var opened) >= 0);
+        return _sevFds[k] = Own(opened!);
+    }
+
+    /// <summary>KVM_SEV_INIT2 and KVM_SEV_SNP_LAUNCH_START (policy: bit 17, must be one).</summary>
+    private void SnpLaunchStart(EmulatedKernel k, KernelFd vm)
+    {
+        var buf = Own(new UserBuffer(Ps));
+        buf.Write(0, new kvm_sev_init());
+        var cmd = new kvm_sev_cmd { id = KvmMemoryEncrypt.KVM_SEV_INIT2, data = buf.Address, sev_fd = (uint)SevFd(k).Number };
+        Assert.Equal(0, k.Ioctl(vm, KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP, Raw.Bytes(ref cmd)));
+        buf.Write(0, new kvm_sev_snp_launch_start { policy = 1UL << 17 });
+        cmd = new kvm_sev_cmd { id = KvmMemoryEncrypt.KVM_SEV_SNP_LAUNCH_START, data = buf.Address, sev_fd = (uint)SevFd(k).Number };
+        Assert.Equal(0, k.Ioctl(vm, KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP, Raw.Bytes(ref cmd)));
     }
 
     private static void MakePrivate(EmulatedKernel k, KernelFd vm, ulong gpa, ulong size) =>
@@ -337,11 +400,13 @@ public sealed class PopulateTests : IDisposable
 
     // ---- SEV-SNP ----
 
-    private static long LaunchUpdate(EmulatedKernel k, KernelFd vm, UserBuffer paramsBuf, ref kvm_sev_snp_launch_update p, ref kvm_sev_cmd cmd)
+    private long LaunchUpdate(EmulatedKernel k, KernelFd vm, UserBuffer paramsBuf, ref kvm_sev_snp_launch_update p, ref kvm_sev_cmd cmd)
     {
         paramsBuf.Write(0, p);
         cmd.id = KvmMemoryEncrypt.KVM_SEV_SNP_LAUNCH_UPDATE;
         cmd.data = paramsBuf.Address;
+        // The firmware command of each page goes through kvm_sev_cmd.sev_fd (sev_gmem_post_populate).
+        cmd.sev_fd = (uint)SevFd(k).Number;
         long rc = k.Ioctl(vm, KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP, Raw.Bytes(ref cmd));
         p = paramsBuf.Read<kvm_sev_snp_launch_update>(0);
         return rc;

@@ -42,6 +42,10 @@ public static class ProtectedVcpuState
     {
         using var kvm = ctx.OpenKvm();
         using var vm = kvm.CreateVm(VmType.Tdx);
+        vm.EnableSplitIrqchip(24); // vmx/tdx.c tdx_vcpu_create: a TD's vCPU needs a split irqchip
+        // … and KVM_TDX_INIT_VM before it (tdx_vcpu_create: EIO while TD_STATE_UNINITIALIZED).
+        var tdx = new TdxLaunch(vm);
+        tdx.InitVm(tdx.GetCapabilities().CpuidWithGpaw(48));
         using var vcpu = vm.CreateVcpu();
         foreach (var (name, request, size, copiesIn) in s_requests)
         {

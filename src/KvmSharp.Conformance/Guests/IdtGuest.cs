@@ -56,11 +56,12 @@ public sealed class IdtGuest : IDisposable
     /// <summary>
     /// Creates the guest: <paramref name="program"/> at <see cref="LongModeGuest.CodeGpa"/>, then an IDT with the
     /// <paramref name="vectors"/> given (all other gates zero, i.e. not present) and limit <paramref name="idtLimit"/>
-    /// (default: 32 gates).
+    /// (default: 32 gates); <paramref name="prepareVm"/> runs on the VM before its vCPU is created.
     /// </summary>
-    public static IdtGuest Create(Kvm kvm, Action<Assembler> program, IEnumerable<IdtVector> vectors, ushort idtLimit = 32 * 16 - 1)
+    public static IdtGuest Create(Kvm kvm, Action<Assembler> program, IEnumerable<IdtVector> vectors, ushort idtLimit = 32 * 16 - 1,
+        Action<Vm>? prepareVm = null)
     {
-        var guest = LongModeGuest.Create(kvm, program);
+        var guest = LongModeGuest.Create(kvm, VmType.Default, backing: null, prepareVm, program);
         try
         {
             var mem = guest.Memory;

@@ -53,7 +53,13 @@ public sealed class LongModeGuest : IDisposable
         Create(kvm, VmType.Default, backing, program, args);
 
     /// <summary>The same, on a VM of <paramref name="vmType"/> (e.g. KVM_X86_SW_PROTECTED_VM, upstream's vm_shape).</summary>
-    public static LongModeGuest Create(Kvm kvm, VmType vmType, GuestMemoryBacking? backing, Action<Assembler> program, params ulong[] args)
+    public static LongModeGuest Create(Kvm kvm, VmType vmType, GuestMemoryBacking? backing, Action<Assembler> program, params ulong[] args) =>
+        Create(kvm, vmType, backing, prepareVm: null, program, args);
+
+    /// <summary>
+    /// The same, with <paramref name="prepareVm"/> run on the new VM before its vCPU exists (e.g. KVM_CREATE_IRQCHIP).
+    /// </summary>
+    public static LongModeGuest Create(Kvm kvm, VmType vmType, GuestMemoryBacking? backing, Action<Vm>? prepareVm, Action<Assembler> program, params ulong[] args)
     {
         ArgumentNullException.ThrowIfNull(kvm);
         ArgumentNullException.ThrowIfNull(program);
@@ -61,6 +67,7 @@ public sealed class LongModeGuest : IDisposable
         GuestMemory? memory = null;
         try
         {
+            prepareVm?.Invoke(vm);
             memory = GuestMemory.Create(vm, MemorySize, backing ?? GuestMemory.BestBacking(vm));
             Gdt.Write(memory);
             PageTables.Write(memory);

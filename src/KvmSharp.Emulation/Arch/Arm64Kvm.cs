@@ -61,6 +61,9 @@ internal sealed class Arm64Kvm : KvmArch
             var init = new kvm_vcpu_init { target = KvmArm64Constants.KVM_ARM_TARGET_GENERIC_V8 };
             return arg.CopyToUser(init) ? 0 : Err.EFAULT;
         }
+        // arm.c kvm_arch_vm_ioctl KVM_CREATE_IRQCHIP: "if (!vgic_present) return -ENXIO" — the emulator has no vGIC, so it
+        // answers like a host without one (KVM_CAP_IRQCHIP is vgic_present: 0 here too).
+        if (request == KvmIoctls.KVM_CREATE_IRQCHIP) return Err.ENXIO;
         // kvm_arch_vm_ioctl: default → EINVAL.
         return Err.EINVAL;
     }

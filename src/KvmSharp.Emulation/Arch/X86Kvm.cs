@@ -51,6 +51,9 @@ internal sealed class X86Kvm : KvmArch
     public override long? CheckExtension(Kvm? kvm, long cap) => cap switch
     {
         // kvm_vm_ioctl_check_extension: BIT() mask of kvm_caps.supported_vm_types (6.8+; unknown before).
+        // KVM_CAP_SYNC_REGS: "r = kvm_sync_valid_fields(kvm)" — 0 on a VM with protected state ("KVM: x86: Don't allow
+        // KVM_RUN with sync regs for protected guests"); elsewhere the configuration's answer (the host's, 7).
+        KvmCaps.KVM_CAP_SYNC_REGS when kvm is { ArchState.HasProtectedState: true } => 0,
         KvmCaps.KVM_CAP_VM_TYPES => Config.Generation.HasVmTypes() ? Config.VmTypes.Aggregate(0L, (m, t) => m | (1L << (int)t)) : 0,
         // KVM_CAP_PRE_FAULT_MEMORY: r = tdp_enabled (6.11+; unknown before).
         KvmCaps.KVM_CAP_PRE_FAULT_MEMORY => Config.Generation.HasPreFaultMemory() && Config.TdpEnabled ? 1 : 0,
@@ -80,6 +83,13 @@ internal sealed class X86Kvm : KvmArch
         KvmCaps.KVM_CAP_ADJUST_CLOCK => Emulation.X86.KvmClock.ValidFlags,
         KvmCaps.KVM_CAP_GET_TSC_KHZ => 1,
         KvmCaps.KVM_CAP_TSC_CONTROL or KvmCaps.KVM_CAP_VM_TSC_CONTROL => 0,
+        // The in-kernel irqchip (X86/Irqchip/): x86.c kvm_vm_ioctl_check_extension "case KVM_CAP_IRQCHIP: …
+        // KVM_CAP_IRQ_INJECT_STATUS: … KVM_CAP_SPLIT_IRQCHIP: r = 1"; kvm_main.c KVM_CAP_SIGNAL_MSI 1, KVM_CAP_IRQ_ROUTING
+        // KVM_MAX_IRQ_ROUTES; KVM_CAP_MSI_DEVID is arm64's (0 here). Probed on this host: 1, 1, 1, 1, 4096, 0.
+        KvmCaps.KVM_CAP_IRQCHIP or KvmCaps.KVM_CAP_IRQ_INJECT_STATUS or KvmCaps.KVM_CAP_SPLIT_IRQCHIP or KvmCaps.KVM_CAP_SIGNAL_MSI =>
+            Config.X86InKernelIrqchip ? 1 : 0,
+        KvmCaps.KVM_CAP_IRQ_ROUTING => Config.X86InKernelIrqchip ? Emulation.X86.Irqchip.IrqRouting.MaxIrqRoutes : 0,
+        KvmCaps.KVM_CAP_MSI_DEVID => 0,
         KvmCaps.KVM_CAP_NR_VCPUS => Math.Min(Config.OnlineCpus, Config.MaxVcpus),
         KvmCaps.KVM_CAP_MAX_VCPUS => Config.MaxVcpus,
         _ => null,
@@ -114,6 +124,10 @@ internal sealed class X86Kvm : KvmArch
         }
         if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP)
             return MemoryEncryptOp.VmIoctl(kvm, arg);
+        // KVM_CREATE_IRQCHIP, KVM_GET/SET_IRQCHIP (x86.c) and the generic KVM_IRQ_LINE(_STATUS), KVM_SET_GSI_ROUTING,
+        // KVM_SIGNAL_MSI (kvm_main.c) of the in-kernel irqchip (X86/Irqchip/IrqchipIoctls.cs).
+        if (Config.X86InKernelIrqchip && Emulation.X86.Irqchip.IrqchipIoctls.IsVmRequest(request))
+            return Emulation.X86.Irqchip.IrqchipIoctls.VmIoctl(kvm, request, arg);
         // kvm_arch_vm_ioctl: KVM_SET_CLOCK, KVM_GET_CLOCK, KVM_SET_TSC_KHZ, KVM_GET_TSC_KHZ (X86/KvmClock.cs).
         if (Emulation.X86.KvmClock.IsVmRequest(request))
             return kvm.Clock.VmIoctl(kvm, request, arg);

@@ -66,6 +66,28 @@ public sealed record EmulatorConfig
     public bool GuestMemfdWrite { get; init; }
 
     /// <summary>
+    /// Applies "[PATCH v3 00/15] KVM: Introduce KVM Userfault" (James Houghton, 2025-06-18, unmerged; x86 only here):
+    /// KVM_CAP_USERFAULT (<see cref="UserfaultCap"/>) answers 1, KVM_MEM_USERFAULT is a valid memslot flag (also on
+    /// guest_memfd slots, which may then change flags but still not move), and a vCPU fault on a page whose bit is set
+    /// in the slot's userfault_bitmap fails KVM_RUN with EFAULT and a KVM_EXIT_MEMORY_FAULT carrying
+    /// KVM_MEMORY_EXIT_FLAG_USERFAULT (KvmMain/Userfault.cs). Off in every preset; never on in a LikeThisHost preset.
+    /// </summary>
+    public bool KvmUserfault { get; init; }
+
+    /// <summary>
+    /// The number KVM_CAP_USERFAULT answers to with <see cref="KvmUserfault"/>: 243 in [PATCH v3 07/15], which
+    /// upstream 6.17 gave to KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED (an x86 kernel answers 0 there).
+    /// </summary>
+    public int UserfaultCap { get; init; } = KvmCaps.KVM_CAP_USERFAULT;
+
+    /// <summary>
+    /// x86: the in-kernel irqchip exists (KVM_CREATE_IRQCHIP, KVM_CAP_SPLIT_IRQCHIP, KVM_IRQ_LINE, GSI routing,
+    /// KVM_SIGNAL_MSI, KVM_GET/SET_LAPIC; X86/Irqchip/). On in every preset, as on every x86 KVM; off gives a kernel
+    /// whose VMs can have no irqchip (those ioctls ENOTTY, the caps 0). Ignored on arm64 (its vGIC is not modelled).
+    /// </summary>
+    public bool X86InKernelIrqchip { get; init; } = true;
+
+    /// <summary>
     /// The host's can_set_direct_map() (include/linux/set_memory.h): true on x86_64; on arm64 only with a page-granular
     /// direct map (rodata_full, the default, debug_pagealloc or KFENCE). Only read with <see cref="GuestMemfdNoDirectMap"/>.
     /// </summary>
@@ -85,6 +107,7 @@ public sealed record EmulatorConfig
     {
         GuestMemfdFlagsHiCap = GuestMemfdFlagsHiCap,
         GuestMemfdMemoryAttributesCap = GuestMemfdMemoryAttributesCap,
+        UserfaultCap = UserfaultCap,
     };
 
     /// <summary>

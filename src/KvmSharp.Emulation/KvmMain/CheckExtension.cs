@@ -34,6 +34,10 @@ internal static class CheckExtension
             return VmMemoryAttributes.Enabled(kernel) ? (long)VmMemoryAttributes.Supported(kernel, kvm) : 0;
         }
 
+        // [PATCH v3 07/15] kvm_vm_ioctl_check_extension_generic: "case KVM_CAP_USERFAULT: return 1" under
+        // CONFIG_KVM_GENERIC_PAGE_FAULT (x86 and arm64 select it), on /dev/kvm and on every VM.
+        if (config.KvmUserfault && cap == config.UserfaultCap) return 1;
+
         switch (cap)
         {
             case KvmCaps.KVM_CAP_USER_MEMORY:

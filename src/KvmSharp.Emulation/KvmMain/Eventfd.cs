@@ -6,8 +6,8 @@ using KvmSharp.Emulation.Vfs;
 namespace KvmSharp.Emulation.KvmMain;
 
 /// <summary>
-/// virt/kvm/eventfd.c: KVM_IOEVENTFD (kvm_ioeventfd and its assign/deassign halves, per bus) and KVM_IRQFD as it
-/// answers without an in-kernel irqchip (the emulator has none). Every rule was probed on Linux 6.18 kvm_pvm.
+/// virt/kvm/eventfd.c: KVM_IOEVENTFD (kvm_ioeventfd and its assign/deassign halves, per bus) and KVM_IRQFD (the x86
+/// irqfd list is X86/Irqchip/IrqFds.cs). Every rule was probed on Linux 6.18 kvm_pvm.
 /// </summary>
 internal static class Eventfd
 {
@@ -106,21 +106,15 @@ internal static class Eventfd
 
     /// <summary>
     /// kvm_vm_ioctl KVM_IRQFD: copy_from_user (EFAULT), then kvm_irqfd: "flags &amp; ~(DEASSIGN | RESAMPLE)" → EINVAL;
-    /// kvm_irqfd_deassign looks the eventfd up (EBADF / EINVAL) and, with no irqfd to shut down, returns 0;
-    /// kvm_irqfd_assign refuses before looking at the fd: kvm_arch_intc_initialized (arm64: vgic_initialized) → EAGAIN,
-    /// x86 kvm_arch_irqfd_allowed ("resample ? irqchip_full(kvm) : irqchip_in_kernel(kvm)") → EINVAL.
+    /// kvm_irqfd_deassign and kvm_irqfd_assign (X86/Irqchip/IrqFds.cs); on arm64 kvm_arch_intc_initialized
+    /// (vgic_initialized, never: no vGIC is modelled) refuses every assignment with EAGAIN.
     /// </summary>
     public static long IrqFdIoctl(Kvm kvm, IoctlArg arg)
     {
         if (!arg.CopyFromUser(out kvm_irqfd args)) return Err.EFAULT;
         if ((args.flags & ~(KvmConstants.KVM_IRQFD_FLAG_DEASSIGN | KvmConstants.KVM_IRQFD_FLAG_RESAMPLE)) != 0) return Err.EINVAL;
-        if ((args.flags & KvmConstants.KVM_IRQFD_FLAG_DEASSIGN) != 0)
-        {
-            long r = EventFdFile.CtxFdget(kvm.Kernel, (int)args.fd, out var ctx);
-            if (r != 0) return r;
-            ctx!.Put();
-            return 0;
-        }
-        return kvm.Kernel.Config.Architecture == Architecture.Arm64 ? Err.EAGAIN : Err.EINVAL;
+        if ((args.flags & KvmConstants.KVM_IRQFD_FLAG_DEASSIGN) != 0) return X86.Irqchip.IrqFds.Deassign(kvm, args);
+        if (kvm.Kernel.Config.Architecture == Architecture.Arm64) return Err.EAGAIN;
+        return X86.Irqchip.IrqFds.Assign(kvm, args);
     }
 }

@@ -67,6 +67,9 @@ internal sealed class Kvm
     /// </summary>
     public X86.KvmClock Clock { get; } = new();
 
+    /// <summary>x86: the in-kernel irqchip (KVM_CREATE_IRQCHIP / KVM_CAP_SPLIT_IRQCHIP, X86/Irqchip/); none at creation.</summary>
+    public X86.Irqchip.VmIrqchip Irqchip { get; } = new();
+
     /// <summary>kvm->buses and kvm->ioeventfds (KVM_IOEVENTFD registrations; virt/kvm/eventfd.c).</summary>
     public IoBus IoBus { get; } = new();
 
@@ -129,6 +132,8 @@ internal sealed class Kvm
         Vcpus.Clear();
         // kvm_destroy_vm: kvm_io_bus_destroy runs every device's destructor (ioeventfd_destructor puts its eventfd).
         IoBus.Destroy();
+        // kvm_irqfd_release: every irqfd is shut down and puts its eventfd (and resample eventfd).
+        X86.Irqchip.IrqFds.Release(this);
         Destroyed = true;
         Kernel.OnVmDestroyed(this);
     }

@@ -39,6 +39,15 @@ internal sealed class KvmMemorySlot
 
     public ulong UserspaceAddr { get; }
 
+    /// <summary>
+    /// slot->userfault_bitmap ([PATCH v3 04/15]): the user address of one bit per page, read at fault time while
+    /// <see cref="IsUserfault"/>; set from the request whenever the slot is created or changed with KVM_MEM_USERFAULT.
+    /// </summary>
+    public ulong UserfaultBitmap { get; set; }
+
+    /// <summary>kvm_is_userfault_memslot() ([PATCH v3 04/15]): the slot has KVM_MEM_USERFAULT.</summary>
+    public bool IsUserfault => (Flags & KvmConstants.KVM_MEM_USERFAULT) != 0;
+
     /// <summary>kvm_slot_has_gmem(): created with KVM_MEM_GUEST_MEMFD.</summary>
     public bool HasGmem => (Flags & KvmConstants.KVM_MEM_GUEST_MEMFD) != 0;
 

@@ -49,6 +49,9 @@ internal static class SetMemoryRegion
         if (gmem) valid &= ~KvmConstants.KVM_MEM_LOG_DIRTY_PAGES;
         // GUEST_MEMFD is incompatible with read-only memslots (writes to RO slots are emulated MMIO).
         if (kvm.Arch.HasReadonlyMem(kvm) && !gmem) valid |= KvmConstants.KVM_MEM_READONLY;
+        // [PATCH v3 07/15]: "if (IS_ENABLED(CONFIG_KVM_GENERIC_PAGE_FAULT)) valid_flags |= KVM_MEM_USERFAULT" — on
+        // every slot kind (plain, READONLY, LOG_DIRTY_PAGES, GUEST_MEMFD).
+        if (config.KvmUserfault) valid |= KvmConstants.KVM_MEM_USERFAULT;
         return (mem.flags & ~valid) != 0 ? Err.EINVAL : 0;
     }
 
@@ -75,6 +78,7 @@ internal static class SetMemoryRegion
         if (asId >= kvm.Arch.NrMemslotAsIds(kvm) || id >= short.MaxValue) return Err.EINVAL;
         if (mem.guest_phys_addr + mem.memory_size < mem.guest_phys_addr) return Err.EINVAL;
         if (id < kvm.Arch.UserMemSlots && (mem.memory_size >> shift) > KVM_MEM_MAX_NR_PAGES) return Err.EINVAL;
+        if (!Userfault.BitmapOk(kvm, mem)) return Err.EINVAL;
 
         KvmMemorySlot? old = kvm.IdToMemslot(asId, id);
         if (mem.memory_size == 0)
@@ -95,23 +99,32 @@ internal static class SetMemoryRegion
         }
         else
         {
-            // Private memslots are immutable, they can only be deleted.
-            if (gmem) return Err.EINVAL;
+            // Private memslots are immutable, they can only be deleted — until [PATCH v3 04/15] (Sean's rework in his
+            // review of v2 03/13) drops that rule for "guest_memfd slots can't be MOVED", checked below.
+            bool userfaultTree = kvm.Kernel.Config.KvmUserfault;
+            if (gmem && !userfaultTree) return Err.EINVAL;
             // "KVM: Disallow toggling KVM_MEM_GUEST_MEMFD on an existing memslot" (in 6.18, observed on this
             // host): userspace_addr, size, READONLY and GUEST_MEMFD cannot change.
             if (mem.userspace_addr != old.UserspaceAddr || npages != old.NPages ||
                 ((mem.flags ^ old.Flags) & (KvmConstants.KVM_MEM_READONLY | KvmConstants.KVM_MEM_GUEST_MEMFD)) != 0)
                 return Err.EINVAL;
+            // [PATCH v3 04/15] kvm_set_memory_region: "Moving a guest_memfd memslot isn't supported."
+            if (userfaultTree && gmem && baseGfn != old.BaseGfn) return Err.EINVAL;
             if (baseGfn != old.BaseGfn) change = MemslotChange.Move;
             else if (mem.flags != old.Flags) change = MemslotChange.FlagsOnly;
-            else return 0; // Nothing to change.
+            // Nothing to change — also when only userfault_bitmap differs: the slot keeps reading the old bitmap
+            // ([PATCH v3 04/15] compares flags only; userspace turns the flag off and on to switch bitmaps).
+            else return 0;
         }
 
         if (change is MemslotChange.Create or MemslotChange.Move && Overlaps(kvm, asId, id, baseGfn, baseGfn + npages))
             return Err.EEXIST;
 
         var newSlot = new KvmMemorySlot(asId, id, baseGfn, npages, mem.flags, mem.userspace_addr);
-        if (gmem)
+        // [PATCH v3 04/15]: "if (mem->flags & KVM_MEM_GUEST_MEMFD && change == KVM_MR_CREATE)" — a flags-only change
+        // of a guest_memfd slot keeps its binding (guest_memfd and guest_memfd_offset of the request are not read).
+        bool bind = gmem && change == MemslotChange.Create;
+        if (bind)
         {
             r = GmemBind.Bind(kvm, newSlot, mem.guest_memfd, (long)mem.guest_memfd_offset);
             if (r != 0) return r;
@@ -121,7 +134,7 @@ internal static class SetMemoryRegion
         r = kvm.Arch.PrepareMemoryRegion(kvm, newSlot, change);
         if (r != 0)
         {
-            if (gmem) GmemBind.Unbind(newSlot);
+            if (bind) GmemBind.Unbind(newSlot);
             return r;
         }
 
@@ -140,6 +153,7 @@ internal static class SetMemoryRegion
             case MemslotChange.Create:
                 newSlot.DirtyBitmap = bitmap;
                 newSlot.RingWritable = ringWritable;
+                newSlot.UserfaultBitmap = Userfault.BitmapOf(mem);
                 kvm.InstallMemslot(newSlot);
                 kvm.NrMemslotPages += npages;
                 kvm.MmuPagesAvailable = true;
@@ -150,16 +164,22 @@ internal static class SetMemoryRegion
                 old.Flags = mem.flags;
                 old.DirtyBitmap = bitmap;
                 old.RingWritable = ringWritable;
+                old.UserfaultBitmap = Userfault.BitmapOf(mem);
                 kvm.InvalidateGuestMappings();
                 break;
             case MemslotChange.FlagsOnly:
                 // x86.c kvm_mmu_slot_apply_flags: turning dirty logging on write-protects the slot, so the next write
                 // to every page faults and is logged; the vCPUs' cached writable pages go the same way.
                 bool startsLogging = (mem.flags & ~old!.Flags & KvmConstants.KVM_MEM_LOG_DIRTY_PAGES) != 0;
+                // [PATCH v3 04/15] kvm_commit_memory_region: turning KVM_MEM_USERFAULT on calls
+                // kvm_arch_userfault_enabled (kvm_arch_flush_shadow_memslot: every translation of the slot is
+                // dropped), so pages the guest already mapped fault again and see the bitmap.
+                bool startsUserfault = (mem.flags & ~old.Flags & KvmConstants.KVM_MEM_USERFAULT) != 0;
                 old.Flags = mem.flags;
                 old.DirtyBitmap = bitmap;
                 old.RingWritable = ringWritable;
-                if (startsLogging) kvm.InvalidateGuestMappings();
+                old.UserfaultBitmap = Userfault.BitmapOf(mem);
+                if (startsLogging || startsUserfault) kvm.InvalidateGuestMappings();
                 break;
         }
         return 0;

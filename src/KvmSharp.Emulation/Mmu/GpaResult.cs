@@ -17,9 +17,20 @@ internal enum GpaStatus
     MemoryFault,
 }
 
-/// <summary>The outcome of one guest-physical access within a page.</summary>
-internal readonly record struct GpaResult(GpaStatus Status, long Errno = 0, ulong Gpa = 0, bool Private = false)
+/// <summary>
+/// The outcome of one guest-physical access within a page. <see cref="IsUserfault"/>: the memory fault exit also carries
+/// KVM_MEMORY_EXIT_FLAG_USERFAULT ([PATCH v3 04/15]); <see cref="NoExit"/>: KVM_RUN fails with the errno alone and
+/// kvm_run is left as it was (kvm_do_userfault's unreadable bitmap).
+/// </summary>
+internal readonly record struct GpaResult(GpaStatus Status, long Errno = 0, ulong Gpa = 0, bool Private = false, bool IsUserfault = false, bool NoExit = false)
 {
+    /// <summary>kvm_do_userfault for a set bit: the page's memory fault exit with the USERFAULT flag, KVM_RUN → EFAULT.</summary>
+    public static GpaResult Userfault(ulong gpa, bool isPrivate) =>
+        new(GpaStatus.MemoryFault, Vfs.Err.EFAULT, gpa & ~((ulong)EmulatorConfig.PageSize - 1), isPrivate, IsUserfault: true);
+
+    /// <summary>A fault-path failure that returns -errno without preparing a memory fault exit.</summary>
+    public static GpaResult BareFault(long errno) => new(GpaStatus.MemoryFault, errno, NoExit: true);
+
     public static GpaResult Done => new(GpaStatus.Done);
 
     public static GpaResult Mmio(ulong gpa) => new(GpaStatus.Mmio, Gpa: gpa);

@@ -92,9 +92,12 @@ internal sealed class GuestPhysicalMemory : IDisposable
         ulong type = _kvm.Type;
         if (type is KvmConstants.KVM_X86_TDX_VM or KvmConstants.KVM_X86_SNP_VM)
         {
-            // The guest's choice: shared bit set → shared, clear → private (see SharedBit).
-            isPrivate = (gpa & (1UL << SharedBit)) == 0;
-            gpa &= ~(1UL << SharedBit);
+            // The guest's choice: shared bit set → shared, clear → private (see SharedBit). A TD's shared bit is the
+            // one KVM_TDX_INIT_VM chose (kvm->arch.gfn_direct_bits: bit 51 for GPAW 52, 47 for GPAW 48).
+            ulong shared = type == KvmConstants.KVM_X86_TDX_VM && Arch.CocoState.Tdx(_kvm).SharedGpaBit is not 0 and var td
+                ? td : 1UL << SharedBit;
+            isPrivate = (gpa & shared) == 0;
+            gpa &= ~shared;
         }
         else
         {
@@ -110,6 +113,10 @@ internal sealed class GuestPhysicalMemory : IDisposable
             // kvm_handle_noslot_fault: a private access cannot be MMIO.
             return isPrivate ? GpaResult.Fault(Err.EFAULT, gpa, true) : GpaResult.Mmio(gpa);
         }
+        // [PATCH v3 05/15] __kvm_mmu_faultin_pfn: "if (kvm_do_userfault(vcpu, fault)) return -EFAULT;" before the
+        // private (gmem) and shared fault-in alike, so also before a READONLY slot's write becomes MMIO. Pages already
+        // cached here are mapped: like the kernel's SPTEs they do not fault again until the flag is turned on anew.
+        if (slot.IsUserfault && Userfault.Check(_kvm, slot, gfn, gpa, isPrivate) is GpaResult userfault) return userfault;
         if (isPrivate || slot.GmemOnly)
         {
             // kvm_mmu_faultin_pfn_gmem.

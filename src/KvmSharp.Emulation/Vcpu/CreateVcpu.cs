@@ -13,11 +13,25 @@ internal static class CreateVcpu
         if (id >= (ulong)kvm.Arch.MaxVcpuIds) return Err.EINVAL;
         // if (kvm->created_vcpus >= kvm->max_vcpus) return -EINVAL;
         if (kvm.Vcpus.Count >= kvm.Kernel.Config.MaxVcpus) return Err.EINVAL;
+        // kvm_arch_vcpu_create runs before the id lookup: vmx/tdx.c tdx_vcpu_create first "if (kvm_tdx->state !=
+        // TD_STATE_INITIALIZED) return -EIO;" (between KVM_TDX_INIT_VM and KVM_TDX_FINALIZE_VM; Arch/X86/TdxLaunch.cs) …
+        long tdx = Arch.TdxLaunch.VcpuCreate(kvm);
+        if (tdx != 0) return tdx;
+        // … then "if (!irqchip_split(vcpu->kvm)) return -EINVAL" — a TD's vCPU needs a split irqchip (KVM_CAP_SPLIT_IRQCHIP).
+        if (kvm.Type == Abi.KvmConstants.KVM_X86_TDX_VM && kvm.Irqchip.Mode != X86.Irqchip.IrqchipMode.Split) return Err.EINVAL;
         // kvm_get_vcpu_by_id(kvm, id) → -EEXIST (observed: a second vCPU 0).
         if (kvm.Vcpus.Any(v => v.Id == (int)id)) return Err.EEXIST;
         if (!kvm.Kernel.HasFdRoom) return Err.EMFILE;
         long r = KvmVcpu.Create(kvm, (int)id, out var vcpu);
         if (r != 0) return r;
+        // kvm_arch_vcpu_create: "if (irqchip_in_kernel(vcpu->kvm)) { r = kvm_create_lapic(vcpu); … }".
+        // "if (!irqchip_in_kernel(vcpu->kvm) || kvm_vcpu_is_reset_bsp(vcpu)) mp_state = RUNNABLE; else UNINITIALIZED".
+        if (kvm.Irqchip.InKernel)
+        {
+            vcpu!.Lapic = new X86.Irqchip.Lapic((int)id);
+            vcpu.Emulator.InKernelApic = vcpu.Lapic;
+            if (id != 0) vcpu.Cpu.State.MpState = Abi.KvmMpState.KVM_MP_STATE_UNINITIALIZED;
+        }
         kvm.Vcpus.Add(vcpu!);
         // kvm_arch_vcpu_postcreate → kvm_synchronize_tsc(vcpu, NULL) once online_vcpus counts it (X86/TscSync.cs): TSC
         // 0 for the VM's first vCPU, the current generation's offset for later ones at the same rate.

@@ -50,6 +50,12 @@ internal sealed class KvmRunPage : IDisposable
 
     private Span<byte> Bytes(int offset, int length) => _map.GetSpan((ulong)offset, length);
 
+    /// <summary>kvm_run.kvm_valid_regs .</summary>
+    public ulong KvmValidRegs => BinaryPrimitives.ReadUInt64LittleEndian(Bytes(KvmRunLayout.kvm_valid_regs, 8));
+
+    /// <summary>kvm_run.kvm_dirty_regs.</summary>
+    public ulong KvmDirtyRegs => BinaryPrimitives.ReadUInt64LittleEndian(Bytes(KvmRunLayout.kvm_dirty_regs, 8));
+
     /// <summary>kvm_run.immediate_exit (READ_ONCE: userspace may set it from another thread).</summary>
     public bool ImmediateExit => Volatile.Read(ref Bytes(KvmRunLayout.immediate_exit, 1)[0]) != 0;
 
@@ -151,11 +157,15 @@ internal sealed class KvmRunPage : IDisposable
         BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.hypercall_flags, 8), flags);
     }
 
-    /// <summary>kvm_prepare_memory_fault_exit.</summary>
-    public void SetMemoryFault(ulong gpa, ulong size, bool isPrivate)
+    /// <summary>
+    /// kvm_prepare_memory_fault_exit; <paramref name="userfault"/> adds KVM_MEMORY_EXIT_FLAG_USERFAULT (kvm_do_userfault,
+    /// [PATCH v3 04/15]).
+    /// </summary>
+    public void SetMemoryFault(ulong gpa, ulong size, bool isPrivate, bool userfault = false)
     {
         ExitReason = (uint)KvmExitReason.KVM_EXIT_MEMORY_FAULT;
-        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.memory_fault_flags, 8), isPrivate ? KvmConstants.KVM_MEMORY_EXIT_FLAG_PRIVATE : 0);
+        ulong flags = (isPrivate ? KvmConstants.KVM_MEMORY_EXIT_FLAG_PRIVATE : 0) | (userfault ? KvmConstants.KVM_MEMORY_EXIT_FLAG_USERFAULT : 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.memory_fault_flags, 8), flags);
         BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.memory_fault_gpa, 8), gpa);
         BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.memory_fault_size, 8), size);
     }

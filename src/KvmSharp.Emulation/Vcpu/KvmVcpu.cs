@@ -92,6 +92,12 @@ internal sealed class KvmVcpu : IDisposable
     /// <summary>vcpu->dirty_ring: allocated by kvm_vm_ioctl_create_vcpu when kvm->dirty_ring_size is set, else null.</summary>
     public KvmDirtyRing? DirtyRing { get; private set; }
 
+    /// <summary>x86 vcpu->arch.apic: the in-kernel local APIC, made at creation when the VM has an irqchip (X86/Irqchip/).</summary>
+    public X86.Irqchip.Lapic? Lapic { get; set; }
+
+    /// <summary>x86 vcpu->arch.pending_external_vector: a split irqchip's ExtINT from KVM_INTERRUPT, -1 for none.</summary>
+    public int PendingExternalVector { get; set; } = -1;
+
     public static long Create(Kvm kvm, int id, out KvmVcpu? vcpu)
     {
         vcpu = null;
@@ -112,6 +118,7 @@ internal sealed class KvmVcpu : IDisposable
         }
         vcpu = new KvmVcpu(kvm, id, run!) { DirtyRing = ring };
         vcpu.Memory.DirtyRing = ring;
+        Arch.TdxLaunch.VcpuCreated(vcpu);
         return 0;
     }
 

@@ -119,7 +119,9 @@ internal sealed class KvmVcpuFile : KernelFile
             if (request == KvmIoctls.KVM_SET_GUEST_DEBUG) return Vcpu.Emulator.SetGuestDebug(arg);
             if (request == KvmIoctls.KVM_X86_SETUP_MCE) return Vcpu.Cpu.Msrs.Mce.SetupIoctl(arg);
             if (request == KvmIoctls.KVM_X86_SET_MCE) return Vcpu.Cpu.Msrs.Mce.SetMceIoctl(Vcpu.Cpu, arg);
-            if (request == KvmIoctls.KVM_INTERRUPT) return InterruptIoctls.Interrupt(Vcpu.Cpu, arg);
+            if (request == KvmIoctls.KVM_INTERRUPT) return InterruptIoctls.Interrupt(Vcpu, arg);
+            if (request == KvmIoctls.KVM_GET_LAPIC) return X86.Irqchip.LapicIoctls.Get(Vcpu, arg);
+            if (request == KvmIoctls.KVM_SET_LAPIC) return X86.Irqchip.LapicIoctls.Set(Vcpu, arg);
             if (request == KvmIoctls.KVM_NMI) return InterruptIoctls.Nmi(Vcpu.Cpu);
             if (TscAttributes.IsRequest(request)) return TscAttributes.Ioctl(Kvm, Vcpu, request, arg);
             if (KvmClock.IsVcpuRequest(request)) return Kvm.Clock.VcpuIoctl(Kvm, Vcpu.Id, request, arg.Value);

@@ -69,8 +69,8 @@ internal static class PreFaultMemory
         var kvm = vcpu.Kvm;
         var config = kvm.Kernel.Config;
         // kvm->arch.pre_fault_allowed: DEFAULT and SW_PROTECTED at creation, SEV/SEV-ES (no private memory);
-        // SNP and TDX only after launch finalization, which is not emulated.
-        if (kvm.Type is KvmConstants.KVM_X86_SNP_VM or KvmConstants.KVM_X86_TDX_VM) return Err.EOPNOTSUPP;
+        // SNP after KVM_SEV_SNP_LAUNCH_FINISH, TDX after KVM_TDX_FINALIZE_VM (Arch/X86/CocoState.cs).
+        if (!Arch.CocoState.PreFaultAllowed(kvm)) return Err.EOPNOTSUPP;
         // kvm_mmu_reload: with shadow paging and no memslot ever created there are no MMU pages (observed ENOSPC) —
         // unless the guest has paging on: mmu_alloc_shadow_roots then finds CR3's gfn outside every memslot and installs
         // the dummy root before make_mmu_pages_available, so the load succeeds and kvm_tdp_map_page answers EOPNOTSUPP
@@ -88,7 +88,9 @@ internal static class PreFaultMemory
                 // RET_PF_EMULATE → -ENOENT.
                 return Err.ENOENT;
             default:
-                vcpu.Run.SetMemoryFault(result.Gpa, (ulong)EmulatorConfig.PageSize, result.Private);
+                // kvm_tdp_map_page goes through the whole fault path, kvm_do_userfault included ([PATCH v3 05/15]): a
+                // page whose userfault bit is set is not pre-faulted, and the memory fault exit is filled as for KVM_RUN.
+                if (!result.NoExit) vcpu.Run.SetMemoryFault(result.Gpa, (ulong)EmulatorConfig.PageSize, result.Private, result.IsUserfault);
                 return result.Errno;
         }
     }

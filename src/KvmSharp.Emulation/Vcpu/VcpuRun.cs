@@ -23,8 +23,11 @@ internal static class VcpuRun
             vcpu.LeaveRun();
             kernel.LeaveRun(vcpu);
             // post_kvm_run_save.
-            vcpu.Run.SaveState((vcpu.Cpu.Rflags & X86Consts.RFLAGS_IF) != 0, vcpu.Cpu.Sregs.cr8, vcpu.Cpu.Sregs.apic_base,
-                InterruptIoctls.ReadyForInterruptInjection(vcpu.Cpu));
+            // With an in-kernel APIC, kvm_get_cr8 is kvm_lapic_get_cr8 (TPR bits 7:4); "ready_for_interrupt_injection =
+            // pic_in_kernel(vcpu->kvm) || kvm_vcpu_ready_for_interrupt_injection(vcpu)".
+            ulong cr8 = vcpu.Lapic is { } apic ? (apic.Get(X86.Irqchip.Lapic.TaskPri) & 0xf0) >> 4 : vcpu.Cpu.Sregs.cr8;
+            vcpu.Run.SaveState((vcpu.Cpu.Rflags & X86Consts.RFLAGS_IF) != 0, cr8, vcpu.Cpu.Sregs.apic_base,
+                vcpu.Kvm.Irqchip.Full || InterruptIoctls.ReadyForInterruptInjection(vcpu.Cpu));
         }
     }
 
@@ -42,13 +45,23 @@ internal static class VcpuRun
     private static long RunLocked(KvmVcpu vcpu)
     {
         var emulator = vcpu.Emulator;
+        // "sync_valid_fields = kvm_sync_valid_fields(vcpu->kvm); if ((kvm_run->kvm_valid_regs & ~sync_valid_fields) ||
+        // (kvm_run->kvm_dirty_regs & ~sync_valid_fields)) { r = -EINVAL; goto out; }" — kvm_sync_valid_fields is 0 on
+        // a VM with protected state ("KVM: x86: Don't allow KVM_RUN with sync regs for protected guests"), else
+        // KVM_SYNC_X86_VALID_FIELDS (REGS | SREGS | EVENTS). The sync itself (sync_regs / store_regs) is not modelled.
+        ulong syncValid = vcpu.Kvm.ArchState.HasProtectedState ? 0 : 0x7UL;
+        if (((vcpu.Run.KvmValidRegs | vcpu.Run.KvmDirtyRegs) & ~syncValid) != 0) return Err.EINVAL;
         // "re-sync apic's tpr: if (!lapic_in_kernel(vcpu)) { if (kvm_set_cr8(vcpu, kvm_run->cr8) != 0) r = -EINVAL; }"
         // before anything else, even with immediate_exit set (the emulator has no in-kernel APIC); CR8_RESERVED_BITS
         // is ~0xf. Found by the differential fuzzer: a CR8 set with KVM_SET_SREGS survived KVM_RUN, while the kernel
         // replaces it with kvm_run->cr8 (tests/KvmSharp.Fuzzing.Tests/FoundDivergenceTests.cs).
-        ulong cr8 = vcpu.Run.Cr8;
-        if ((cr8 & ~0xfUL) != 0) return Err.EINVAL;
-        vcpu.Cpu.Sregs.cr8 = cr8;
+        // With an in-kernel local APIC the TPR is the kernel's and kvm_run->cr8 is not read.
+        if (vcpu.Lapic is null)
+        {
+            ulong cr8 = vcpu.Run.Cr8;
+            if ((cr8 & ~0xfUL) != 0) return Err.EINVAL;
+            vcpu.Cpu.Sregs.cr8 = cr8;
+        }
         // complete_hypercall_exit is a complete_userspace_io callback too: RAX = run->hypercall.ret, skip the VMCALL.
         if (emulator.HasPendingHypercall) emulator.CompleteHypercall();
         // "if (vcpu->arch.complete_userspace_io) { r = cui(vcpu); if (r <= 0) goto out; }": the IN or MMIO read
@@ -61,6 +74,10 @@ internal static class VcpuRun
         }
         // "if (!vcpu->wants_to_run) { r = -EINTR; goto out; }" — exit_reason is left as it was.
         if (vcpu.Run.ImmediateExit) return Err.EINTR;
+        // "r = kvm_x86_call(vcpu_pre_run)(vcpu); if (r <= 0) goto out;" — tdx_vcpu_pre_run: -EINVAL before
+        // KVM_TDX_FINALIZE_VM or KVM_TDX_INIT_VCPU (Arch/X86/TdxLaunch.cs).
+        long preRun = Arch.TdxLaunch.PreRun(vcpu);
+        if (preRun != 0) return preRun;
         // vcpu_enter_guest's requests: kvm_dirty_ring_check_request right after KVM_REQ_VM_DEAD, before the others.
         if (DirtyRingFull(vcpu)) return 0;
         // vcpu_enter_guest: KVM_REQ_MASTERCLOCK_UPDATE, before kvm_mmu_reload (X86/KvmClock.cs).
@@ -114,6 +131,13 @@ internal static class VcpuRun
                 vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_IRQ_WINDOW_OPEN;
                 VcpuStatCounting.InterruptWindowOpen(vcpu);
                 return 0;
+            }
+            // kvm_check_and_inject_events with an in-kernel local APIC: an accepted interrupt the guest can take now is
+            // delivered at this instruction boundary (X86/Irqchip/ApicInjection.cs).
+            if (X86.Irqchip.ApicInjection.TryQueue(vcpu) && emulator.DeliverQueuedEvents() is { Exit: true } apicEvent)
+            {
+                VcpuStatCounting.GuestStopped(vcpu, apicEvent.Rc);
+                return apicEvent.Rc;
             }
             vcpu.PollQuiesce();
             var outcome = emulator.Step();

@@ -5,7 +5,7 @@ using KvmSharp.Emulation.Vfs;
 namespace KvmSharp.Emulation.X86;
 
 /// <summary>
-/// Interrupts from a userspace irqchip (the emulator has no in-kernel PIC or local APIC): KVM_INTERRUPT, KVM_NMI and
+/// Interrupts from a userspace irqchip (a VM without KVM_CREATE_IRQCHIP / KVM_CAP_SPLIT_IRQCHIP): KVM_INTERRUPT, KVM_NMI and
 /// the interrupt-window rules of KVM_RUN (arch/x86/kvm/x86.c). Probed on Linux 6.18 kvm_pvm with the cases of
 /// Conformance/Cases/InterruptInjection.cs; where that host differs the emulator does as upstream
 /// (HostDeviations.KvmPvmLateIrqWindowExit).
@@ -13,16 +13,18 @@ namespace KvmSharp.Emulation.X86;
 internal static class InterruptIoctls
 {
     /// <summary>
-    /// x86.c kvm_vcpu_ioctl_interrupt, without an in-kernel irqchip: "if (irq->irq &gt;= KVM_NR_INTERRUPTS) return
-    /// -EINVAL; if (!irqchip_in_kernel(vcpu-&gt;kvm)) { kvm_queue_interrupt(vcpu, irq-&gt;irq, false); ... return 0; }".
+    /// x86.c kvm_vcpu_ioctl_interrupt: "if (irq->irq &gt;= KVM_NR_INTERRUPTS) return -EINVAL; if
+    /// (!irqchip_in_kernel(vcpu-&gt;kvm)) { kvm_queue_interrupt(vcpu, irq-&gt;irq, false); ... return 0; }".
     /// kvm_queue_interrupt (x86.h) marks the interrupt injected — a vector already there is replaced — so the next
-    /// entry re-injects it whatever RFLAGS.IF says. (The EEXIST of pending_external_vector and the ENXIO of an
-    /// in-kernel PIC need an irqchip, which the emulator cannot create.) kvm_arch_vcpu_ioctl: copy_from_user EFAULT.
+    /// entry re-injects it whatever RFLAGS.IF says. With an in-kernel irqchip: ENXIO (full) or the split irqchip's
+    /// pending ExtINT (Irqchip/LapicIoctls.Interrupt). kvm_arch_vcpu_ioctl: copy_from_user EFAULT.
     /// </summary>
-    public static long Interrupt(X86Cpu cpu, IoctlArg arg)
+    public static long Interrupt(Vcpu.KvmVcpu vcpu, IoctlArg arg)
     {
+        var cpu = vcpu.Cpu;
         if (!arg.CopyFromUser(out kvm_interrupt irq)) return Err.EFAULT;
         if (irq.irq >= KvmConstants.KVM_NR_INTERRUPTS) return Err.EINVAL;
+        if (vcpu.Kvm.Irqchip.InKernel) return Irqchip.LapicIoctls.Interrupt(vcpu, vcpu.Kvm.Irqchip, irq.irq);
         var s = cpu.State;
         s.InterruptInjected = true;
         s.InterruptSoft = false;

@@ -15,15 +15,15 @@ namespace KvmSharp.Emulation.X86;
 /// <item>kvm_arch_vcpu_ioctl_get_fpu / set_fpu and kvm_vcpu_ioctl_x86_get_xsave2 / set_xsave: <c>if
 /// (fpstate_is_confidential(&amp;vcpu-&gt;arch.guest_fpu)) return vcpu-&gt;kvm-&gt;arch.has_protected_state ? -EINVAL : 0;</c></item>
 /// </list>
-/// When the flags become true: TDX at vCPU creation (vmx/tdx.c tdx_vcpu_create: fpstate_set_confidential, and
-/// <c>guest_state_protected = !(attributes &amp; TDX_TD_ATTR_DEBUG)</c>; the emulator's TD is taken as initialized
-/// by KVM_TDX_INIT_VM without the DEBUG attribute, see <see cref="Arch.TdxInitMemRegion"/>, so its state is
-/// protected). SEV-ES at KVM_SEV_LAUNCH_UPDATE_VMSA (svm/sev.c __sev_launch_update_vmsa: fpstate_set_confidential,
-/// guest_state_protected = true; the FPU part moved there from svm_vcpu_create by "[PATCH v4 09/15] KVM: SEV: sync FPU
-/// and AVX state at LAUNCH_UPDATE_VMSA time", the same 6.10 series) and SNP at KVM_SEV_SNP_LAUNCH_FINISH
-/// (snp_launch_update_vmsa); neither command is
-/// modelled, so a SEV-ES or SNP vCPU stays as before them — its registers are set with KVM_SET_REGS/SREGS and
-/// copied into the VMSA, as QEMU does.
+/// When the flags become true (kept per vCPU in Arch/X86/CocoState.cs): TDX at vCPU creation (vmx/tdx.c
+/// tdx_vcpu_create: fpstate_set_confidential, and <c>guest_state_protected = !(attributes &amp; TDX_TD_ATTR_DEBUG)</c>,
+/// always true as KVM does not support debug TDs; Arch/X86/TdxLaunch.cs). SEV-ES at KVM_SEV_LAUNCH_UPDATE_VMSA
+/// (svm/sev.c __sev_launch_update_vmsa: fpstate_set_confidential, guest_state_protected = true; the FPU part moved
+/// there from svm_vcpu_create by "[PATCH v4 09/15] KVM: SEV: sync FPU and AVX state at LAUNCH_UPDATE_VMSA time", the
+/// same 6.10 series). SNP at KVM_SEV_SNP_LAUNCH_FINISH (snp_launch_update_vmsa: guest_state_protected only — it
+/// does not make the fpstate confidential, so the FPU/XSAVE requests keep answering). Before those commands a SEV-ES
+/// or SNP vCPU's registers are set with KVM_SET_REGS/SREGS and copied into the VMSA, as QEMU does
+/// (Arch/X86/SevLaunch.cs, SnpLaunch.cs).
 /// <para>
 /// The check comes where the kernel makes it: a GET fails before anything is copied out, while KVM_SET_REGS,
 /// KVM_SET_SREGS, KVM_SET_FPU (kvm_vcpu_ioctl: memdup_user first), KVM_SET_DEBUGREGS, KVM_SET_XSAVE and
@@ -36,11 +36,11 @@ internal static class ProtectedState
 {
     /// <summary>vcpu-&gt;kvm-&gt;arch.has_protected_state &amp;&amp; vcpu-&gt;arch.guest_state_protected.</summary>
     public static bool GuestStateProtected(KvmVcpu vcpu) =>
-        vcpu.Kvm.ArchState.HasProtectedState && vcpu.Kvm.Type == KvmConstants.KVM_X86_TDX_VM;
+        vcpu.Kvm.ArchState.HasProtectedState && Arch.CocoState.Vcpu(vcpu).GuestStateProtected;
 
     /// <summary>fpstate_is_confidential(&amp;vcpu-&gt;arch.guest_fpu) on a VM with protected state.</summary>
     public static bool FpstateConfidential(KvmVcpu vcpu) =>
-        vcpu.Kvm.ArchState.HasProtectedState && vcpu.Kvm.Type == KvmConstants.KVM_X86_TDX_VM;
+        vcpu.Kvm.ArchState.HasProtectedState && Arch.CocoState.Vcpu(vcpu).FpstateConfidential;
 
     /// <summary>The errno a register-state request gets on this vCPU, or null when the request goes on.</summary>
     public static long? Refuse(KvmVcpu vcpu, uint request, IoctlArg arg)

@@ -21,6 +21,16 @@ public static class KvmCaps
     public const int KVM_CAP_IOEVENTFD = 36;
     /// <summary>KVM_IRQFD_FLAG_RESAMPLE exists.</summary>
     public const int KVM_CAP_IRQFD_RESAMPLE = 82;
+    /// <summary>KVM_SET_GSI_ROUTING exists; the value is KVM_MAX_IRQ_ROUTES (4096).</summary>
+    public const int KVM_CAP_IRQ_ROUTING = 25;
+    /// <summary>KVM_IRQ_LINE_STATUS exists.</summary>
+    public const int KVM_CAP_IRQ_INJECT_STATUS = 26;
+    /// <summary>KVM_SIGNAL_MSI exists.</summary>
+    public const int KVM_CAP_SIGNAL_MSI = 77;
+    /// <summary>x86: KVM_ENABLE_CAP creates a split irqchip (local APICs in kernel, PIC/IOAPIC in userspace); args[0] = reserved IOAPIC pins.</summary>
+    public const int KVM_CAP_SPLIT_IRQCHIP = 121;
+    /// <summary>MSIs carry a device id (KVM_MSI_VALID_DEVID); arm64 ITS only (x86: 0).</summary>
+    public const int KVM_CAP_MSI_DEVID = 131;
     /// <summary>An MMIO ioeventfd of length 0 (any write at the address) is accepted.</summary>
     public const int KVM_CAP_IOEVENTFD_NO_LENGTH = 100;
     /// <summary>Any length (0 included, PIO too) without DATAMATCH's restriction to 1/2/4/8 beyond "0 has no datamatch".</summary>
@@ -109,6 +119,8 @@ public static class KvmCaps
     public const int KVM_CAP_MEMORY_ATTRIBUTES = 233;
     public const int KVM_CAP_GUEST_MEMFD = 234;
     public const int KVM_CAP_VM_TYPES = 235;
+    /// <summary>KVM_CAP_SYNC_REGS: the kvm_run sync-register sets KVM_RUN accepts (0 on a VM with protected state).</summary>
+    public const int KVM_CAP_SYNC_REGS = 74;
     public const int KVM_CAP_PRE_FAULT_MEMORY = 236;
     /// <summary>Merged in 6.18 (was KVM_CAP_GUEST_MEMFD_MMAP before release). Returns bits 31:0 of the flags.</summary>
     public const int KVM_CAP_GUEST_MEMFD_FLAGS = 244;
@@ -120,6 +132,13 @@ public static class KvmCaps
     /// </summary>
     public const int KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES = 250;
 
+    /// <summary>
+    /// PROPOSAL: "[PATCH v3 07/15] KVM: Enable and advertise support for KVM userfault exits" (unmerged) allocates 243,
+    /// which upstream gave to KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED in 6.17 — a rebased series needs another number,
+    /// so a kernel says which through <see cref="UapiProposals.UserfaultCap"/>. On x86 6.18 the number answers 0.
+    /// </summary>
+    public const int KVM_CAP_USERFAULT = 243;
+
     /// <summary>The kernel name of a capability number (null when unknown to this layer).</summary>
     public static string? NameOf(int cap) => cap switch
     {
@@ -127,6 +146,11 @@ public static class KvmCaps
         KVM_CAP_IRQFD => nameof(KVM_CAP_IRQFD),
         KVM_CAP_IOEVENTFD => nameof(KVM_CAP_IOEVENTFD),
         KVM_CAP_IRQFD_RESAMPLE => nameof(KVM_CAP_IRQFD_RESAMPLE),
+        KVM_CAP_IRQ_ROUTING => nameof(KVM_CAP_IRQ_ROUTING),
+        KVM_CAP_IRQ_INJECT_STATUS => nameof(KVM_CAP_IRQ_INJECT_STATUS),
+        KVM_CAP_SIGNAL_MSI => nameof(KVM_CAP_SIGNAL_MSI),
+        KVM_CAP_SPLIT_IRQCHIP => nameof(KVM_CAP_SPLIT_IRQCHIP),
+        KVM_CAP_MSI_DEVID => nameof(KVM_CAP_MSI_DEVID),
         KVM_CAP_IOEVENTFD_NO_LENGTH => nameof(KVM_CAP_IOEVENTFD_NO_LENGTH),
         KVM_CAP_IOEVENTFD_ANY_LENGTH => nameof(KVM_CAP_IOEVENTFD_ANY_LENGTH),
         KVM_CAP_HLT => nameof(KVM_CAP_HLT),
@@ -167,6 +191,7 @@ public static class KvmCaps
         KVM_CAP_MEMORY_ATTRIBUTES => nameof(KVM_CAP_MEMORY_ATTRIBUTES),
         KVM_CAP_GUEST_MEMFD => nameof(KVM_CAP_GUEST_MEMFD),
         KVM_CAP_VM_TYPES => nameof(KVM_CAP_VM_TYPES),
+        KVM_CAP_SYNC_REGS => nameof(KVM_CAP_SYNC_REGS),
         KVM_CAP_PRE_FAULT_MEMORY => nameof(KVM_CAP_PRE_FAULT_MEMORY),
         KVM_CAP_GUEST_MEMFD_FLAGS => nameof(KVM_CAP_GUEST_MEMFD_FLAGS),
         KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES => nameof(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES),

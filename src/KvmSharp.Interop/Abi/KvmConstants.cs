@@ -19,6 +19,12 @@ public static class KvmConstants
     public const uint KVM_MEM_LOG_DIRTY_PAGES = 1u << 0;
     public const uint KVM_MEM_READONLY = 1u << 1;
     public const uint KVM_MEM_GUEST_MEMFD = 1u << 2;
+    /// <summary>
+    /// PROPOSAL: "[PATCH v3 04/15] KVM: Add common infrastructure for KVM Userfaults" (James Houghton, 2025-06-18,
+    /// unmerged; v1 and v2 used the same bit): vCPU faults on pages whose bit is set in userfault_bitmap exit to
+    /// userspace with <see cref="KVM_MEMORY_EXIT_FLAG_USERFAULT"/>. Accepted only where KVM_CAP_USERFAULT is reported.
+    /// </summary>
+    public const uint KVM_MEM_USERFAULT = 1u << 3;
 
     // KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 options (kvm_enable_cap.args[0])
     public const ulong KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1UL << 0;
@@ -36,6 +42,12 @@ public static class KvmConstants
     // memory attributes
     public const ulong KVM_MEMORY_ATTRIBUTE_PRIVATE = 1UL << 3;
     public const ulong KVM_MEMORY_EXIT_FLAG_PRIVATE = 1UL << 3;
+    /// <summary>
+    /// PROPOSAL: "[PATCH v3 04/15] KVM: Add common infrastructure for KVM Userfaults" (unmerged; v1/v2: "KVM: Add
+    /// KVM_MEMORY_EXIT_FLAG_USERFAULT", same bit): the memory fault exit was caused by a set bit in the slot's
+    /// userfault_bitmap.
+    /// </summary>
+    public const ulong KVM_MEMORY_EXIT_FLAG_USERFAULT = 1UL << 4;
 
     // KVM_SET_GUEST_DEBUG control bits (kvm_guest_debug.control): generic (linux/kvm.h) then x86 (asm/kvm.h)
     public const uint KVM_GUESTDBG_ENABLE = 0x00000001;
@@ -84,6 +96,21 @@ public static class KvmConstants
     // kvm_irqfd.flags
     public const uint KVM_IRQFD_FLAG_DEASSIGN = 1u << 0;
     public const uint KVM_IRQFD_FLAG_RESAMPLE = 1u << 1;
+    // In-kernel irqchip (include/uapi/linux/kvm.h, arch/x86/include/uapi/asm/kvm.h).
+    public const uint KVM_IRQCHIP_PIC_MASTER = 0;
+    public const uint KVM_IRQCHIP_PIC_SLAVE = 1;
+    public const uint KVM_IRQCHIP_IOAPIC = 2;
+    public const int KVM_NR_IRQCHIPS = 3;
+    public const int KVM_IOAPIC_NUM_PINS = 24;
+    /// <summary>sizeof(struct kvm_lapic_state).</summary>
+    public const int KVM_APIC_REG_SIZE = 0x400;
+    public const uint KVM_IRQ_ROUTING_IRQCHIP = 1;
+    public const uint KVM_IRQ_ROUTING_MSI = 2;
+    public const uint KVM_IRQ_ROUTING_S390_ADAPTER = 3;
+    public const uint KVM_IRQ_ROUTING_HV_SINT = 4;
+    public const uint KVM_IRQ_ROUTING_XEN_EVTCHN = 5;
+    /// <summary>kvm_msi.flags / kvm_irq_routing_entry.flags (MSI): devid is valid.</summary>
+    public const uint KVM_MSI_VALID_DEVID = 1u << 0;
 }
 
 /// <summary><c>kvm_run.exit_reason</c> values.</summary>

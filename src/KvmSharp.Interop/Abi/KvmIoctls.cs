@@ -61,6 +61,25 @@ public static class KvmIoctls
     public static readonly uint KVM_CREATE_GUEST_MEMFD = _IOWR(KVMIO, 0xd4, Size<kvm_create_guest_memfd>());
     /// <summary>Available with KVM_CAP_IRQFD: binds an eventfd to a GSI of the in-kernel irqchip (<see cref="kvm_irqfd"/>).</summary>
     public static readonly uint KVM_IRQFD = _IOW(KVMIO, 0x76, Size<kvm_irqfd>());
+    // In-kernel irqchip (x86; Documentation/virt/kvm/api.rst 4.24–4.27, 4.52, 4.57, 4.70).
+    /// <summary>x86: creates the in-kernel PIC pair, IOAPIC and (per vCPU) local APICs, before any vCPU.</summary>
+    public static readonly uint KVM_CREATE_IRQCHIP = _IO(KVMIO, 0x60);
+    /// <summary>Sets a GSI's level on the in-kernel irqchip (<see cref="kvm_irq_level"/>).</summary>
+    public static readonly uint KVM_IRQ_LINE = _IOW(KVMIO, 0x61, Size<kvm_irq_level>());
+    /// <summary>Like KVM_IRQ_LINE, and writes the delivery status back over kvm_irq_level.irq (KVM_CAP_IRQ_INJECT_STATUS).</summary>
+    public static readonly uint KVM_IRQ_LINE_STATUS = _IOWR(KVMIO, 0x67, Size<kvm_irq_level>());
+    /// <summary>x86: reads one PIC's or the IOAPIC's state (<see cref="kvm_irqchip"/>).</summary>
+    public static readonly uint KVM_GET_IRQCHIP = _IOWR(KVMIO, 0x62, Size<kvm_irqchip>());
+    /// <summary>x86: writes one PIC's or the IOAPIC's state. (The kernel encodes it _IOR although it only reads.)</summary>
+    public static readonly uint KVM_SET_IRQCHIP = _IOR(KVMIO, 0x63, Size<kvm_irqchip>());
+    /// <summary>Replaces the GSI routing table: a <see cref="kvm_irq_routing"/> header and its entries.</summary>
+    public static readonly uint KVM_SET_GSI_ROUTING = _IOW(KVMIO, 0x6a, Size<kvm_irq_routing>());
+    /// <summary>Delivers one MSI (<see cref="kvm_msi"/>); returns how many local APICs accepted it.</summary>
+    public static readonly uint KVM_SIGNAL_MSI = _IOW(KVMIO, 0xa5, Size<kvm_msi>());
+    /// <summary>x86 vCPU: reads the in-kernel local APIC's register page (<see cref="kvm_lapic_state"/>).</summary>
+    public static readonly uint KVM_GET_LAPIC = _IOR(KVMIO, 0x8e, Size<kvm_lapic_state>());
+    /// <summary>x86 vCPU: writes the in-kernel local APIC's register page.</summary>
+    public static readonly uint KVM_SET_LAPIC = _IOW(KVMIO, 0x8f, Size<kvm_lapic_state>());
     /// <summary>Available with KVM_CAP_IOEVENTFD: turns guest PIO/MMIO writes into eventfd signals (<see cref="kvm_ioeventfd"/>).</summary>
     public static readonly uint KVM_IOEVENTFD = _IOW(KVMIO, 0x79, Size<kvm_ioeventfd>());
 
@@ -188,6 +207,15 @@ public static class KvmIoctls
         if (request == KVM_CLEAR_DIRTY_LOG) return nameof(KVM_CLEAR_DIRTY_LOG);
         if (request == KVM_IOEVENTFD) return nameof(KVM_IOEVENTFD);
         if (request == KVM_IRQFD) return nameof(KVM_IRQFD);
+        if (request == KVM_CREATE_IRQCHIP) return nameof(KVM_CREATE_IRQCHIP);
+        if (request == KVM_IRQ_LINE) return nameof(KVM_IRQ_LINE);
+        if (request == KVM_IRQ_LINE_STATUS) return nameof(KVM_IRQ_LINE_STATUS);
+        if (request == KVM_GET_IRQCHIP) return nameof(KVM_GET_IRQCHIP);
+        if (request == KVM_SET_IRQCHIP) return nameof(KVM_SET_IRQCHIP);
+        if (request == KVM_SET_GSI_ROUTING) return nameof(KVM_SET_GSI_ROUTING);
+        if (request == KVM_SIGNAL_MSI) return nameof(KVM_SIGNAL_MSI);
+        if (request == KVM_GET_LAPIC) return nameof(KVM_GET_LAPIC);
+        if (request == KVM_SET_LAPIC) return nameof(KVM_SET_LAPIC);
         if (request == KVM_RESET_DIRTY_RINGS) return nameof(KVM_RESET_DIRTY_RINGS);
         if (request == KVM_SET_USER_MEMORY_REGION2) return nameof(KVM_SET_USER_MEMORY_REGION2);
         if (request == KVM_SET_MEMORY_ATTRIBUTES) return nameof(KVM_SET_MEMORY_ATTRIBUTES);
@@ -199,6 +227,7 @@ public static class KvmIoctls
         if (request == KVM_GET_SREGS) return nameof(KVM_GET_SREGS);
         if (request == KVM_SET_SREGS) return nameof(KVM_SET_SREGS);
         if (request == KVM_PRE_FAULT_MEMORY) return nameof(KVM_PRE_FAULT_MEMORY);
+        if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP) return nameof(KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP);
         if (request == KVM_GET_SUPPORTED_CPUID) return nameof(KVM_GET_SUPPORTED_CPUID);
         if (request == KVM_GET_EMULATED_CPUID) return nameof(KVM_GET_EMULATED_CPUID);
         if (request == KVM_SET_CPUID2) return nameof(KVM_SET_CPUID2);

@@ -4,8 +4,8 @@ using static KvmSharp.Abi.IoctlEncoding;
 namespace KvmSharp.Abi;
 
 /// <summary>
-/// KVM_MEMORY_ENCRYPT_OP and the vendor sub-commands that reach kvm_gmem_populate(): TDX KVM_TDX_INIT_MEM_REGION
-/// (vCPU fd) and SEV-SNP KVM_SEV_SNP_LAUNCH_UPDATE (VM fd). Numbers from include/uapi/linux/kvm.h and
+/// KVM_MEMORY_ENCRYPT_OP and the vendor launch sub-commands: SEV / SEV-ES (enum sev_cmd_id), SEV-SNP (from 100) and
+/// TDX (enum kvm_tdx_cmd_id). Numbers from include/uapi/linux/kvm.h and
 /// arch/x86/include/uapi/asm/kvm.h.
 /// </summary>
 public static class KvmMemoryEncrypt
@@ -28,6 +28,15 @@ public static class KvmMemoryEncrypt
     public const uint KVM_TDX_MEASURE_MEMORY_REGION = 1u << 0;
 
     // ---- SEV: enum sev_cmd_id (SNP commands start at 100) ----
+    public const uint KVM_SEV_INIT = 0;
+    public const uint KVM_SEV_ES_INIT = 1;
+    public const uint KVM_SEV_LAUNCH_START = 2;
+    public const uint KVM_SEV_LAUNCH_UPDATE_DATA = 3;
+    public const uint KVM_SEV_LAUNCH_UPDATE_VMSA = 4;
+    public const uint KVM_SEV_LAUNCH_SECRET = 5;
+    public const uint KVM_SEV_LAUNCH_MEASURE = 6;
+    public const uint KVM_SEV_LAUNCH_FINISH = 7;
+    public const uint KVM_SEV_GUEST_STATUS = 16;
     public const uint KVM_SEV_INIT2 = 22;
     public const uint KVM_SEV_SNP_LAUNCH_START = 100;
     public const uint KVM_SEV_SNP_LAUNCH_UPDATE = 101;
@@ -39,4 +48,12 @@ public static class KvmMemoryEncrypt
     public const byte KVM_SEV_SNP_PAGE_TYPE_UNMEASURED = 0x4;
     public const byte KVM_SEV_SNP_PAGE_TYPE_SECRETS = 0x5;
     public const byte KVM_SEV_SNP_PAGE_TYPE_CPUID = 0x6;
+
+    // ---- kvm_sev_snp_launch_finish blob sizes ----
+    /// <summary>Bytes of the ID block at id_block_uaddr (KVM_SEV_SNP_LAUNCH_FINISH with id_block_en).</summary>
+    public const int KVM_SEV_SNP_ID_BLOCK_SIZE = 96;
+    /// <summary>Bytes of the ID authentication structure at id_auth_uaddr.</summary>
+    public const int KVM_SEV_SNP_ID_AUTH_SIZE = 4096;
+    /// <summary>Bytes of kvm_sev_snp_launch_finish.host_data.</summary>
+    public const int KVM_SEV_SNP_FINISH_DATA_SIZE = 32;
 }

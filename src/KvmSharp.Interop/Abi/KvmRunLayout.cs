@@ -16,6 +16,10 @@ public static class KvmRunLayout
     public const int cr8 = 16;
     public const int apic_base = 24;
     public const int exit_union = 32;
+    /// <summary><c>__u64 kvm_valid_regs</c>: the register sets KVM stores into <c>s.regs</c> at exit (KVM_CAP_SYNC_REGS).</summary>
+    public const int kvm_valid_regs = 288;
+    /// <summary><c>__u64 kvm_dirty_regs</c>: the register sets KVM loads from <c>s.regs</c> at entry.</summary>
+    public const int kvm_dirty_regs = 296;
     /// <summary>sizeof(struct kvm_run) on x86_64: union (256) + kvm_valid_regs + kvm_dirty_regs + s (2048).</summary>
     public const int size = 2352;
 

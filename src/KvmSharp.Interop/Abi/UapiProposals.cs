@@ -23,4 +23,10 @@ public sealed record UapiProposals
 
     /// <summary>KVM_SET_MEMORY_ATTRIBUTES2 on a guest_memfd ([PATCH v8 14/46]: _IOWR(KVMIO, 0xd2, 128 bytes)).</summary>
     public uint SetMemoryAttributes2Request { get; init; } = KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2;
+
+    /// <summary>
+    /// KVM_CAP_USERFAULT ("[PATCH v3 07/15] KVM: Enable and advertise support for KVM userfault exits": 243, a number
+    /// upstream has since given to KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED; see <see cref="KvmCaps.KVM_CAP_USERFAULT"/>).
+    /// </summary>
+    public int UserfaultCap { get; init; } = KvmCaps.KVM_CAP_USERFAULT;
 }

@@ -27,6 +27,20 @@ public sealed unsafe class HostMapping : SafeBuffer
         return 0;
     }
 
+    /// <summary>
+    /// Maps <paramref name="length"/> bytes of zero-filled private anonymous memory read/write (page-aligned, as mmap
+    /// returns it): memory this process owns for a kernel to read through a user pointer, unmapped on Dispose.
+    /// </summary>
+    public static long MapAnonymous(ulong length, out HostMapping? mapping)
+    {
+        mapping = null;
+        long rc = HostMemory.Mmap(0, length, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE,
+            LinuxConstants.MAP_PRIVATE | LinuxConstants.MAP_ANONYMOUS, -1, 0, out nint address);
+        if (rc < 0) return rc;
+        mapping = new HostMapping(address, length);
+        return 0;
+    }
+
     public nint Address => handle;
 
     public ulong Length => ByteLength;

@@ -35,6 +35,8 @@ public sealed partial class MicroVm
             throw new MicroVmSnapshotException(SnapshotRefusal.PrivatePages,
                 $"cannot snapshot a micro-VM whose guest holds private pages (the first at 0x{first:X}): the host cannot read them; the guest must make them shared first");
         }
+        // Capture reads what is resident: the pages a lazy restore has not written yet are written first.
+        _memory.CompleteLazyRestore();
         VcpuState vcpu = CaptureVcpuState();
         return new MicroVmSnapshot(Image, _memory.Size, _vm.Type, Features, SnapshotCapture.Capture(_memory), vcpu);
     }
@@ -86,9 +88,12 @@ public sealed partial class MicroVm
         snapshot.CheckFits(Image, _memory.Size, Features);
         CheckMsrsListed(snapshot);
         long start = Stopwatch.GetTimestamp();
+        bool lazy = RestoresLazily(Options.SnapshotRestore, _memory);
         try
         {
-            _memory.RestoreTo(snapshot.Pages);
+            if (lazy) _memory.RestoreLazily(snapshot.Pages);
+            else _memory.RestoreTo(snapshot.Pages);
+            LastRestoreWasLazy = lazy;
             LoadVcpuState(snapshot.Vcpu);
             _loop.EnsureSteppingOff();
         }
@@ -100,6 +105,25 @@ public sealed partial class MicroVm
         _vcpu.ImmediateExit = false;
         IsFaulted = false;
         Instruments.ResetDone(start, toSnapshot: true);
+    }
+
+    /// <summary>
+    /// True when the last restore of a snapshot into this micro-VM (<see cref="Create(MicroVmSnapshot, MicroVmOptions?)"/>
+    /// or <see cref="Restore"/>) marked its pages for writing on first use (<see cref="SnapshotRestoreMode.LazyIfOffered"/>)
+    /// instead of writing them all; <see cref="GuestMemory.IsPopulatingLazily"/> says whether pages are still to come
+    /// and <see cref="GuestMemory.LazyPagesPopulated"/> how many were written so far.
+    /// </summary>
+    public bool LastRestoreWasLazy { get; private set; }
+
+    /// <summary>Whether <paramref name="mode"/> restores lazily into <paramref name="memory"/>; <see cref="SnapshotRestoreMode.Lazy"/> where it cannot throws.</summary>
+    private static bool RestoresLazily(SnapshotRestoreMode mode, GuestMemory memory)
+    {
+        if (mode == SnapshotRestoreMode.Eager) return false;
+        if (memory.CanRestoreLazily) return true;
+        if (mode == SnapshotRestoreMode.LazyIfOffered) return false;
+        throw new MicroVmSnapshotException(SnapshotRefusal.LazyRestoreUnavailable,
+            $"SnapshotRestoreMode.Lazy needs guest_memfd memory written by write(2) (GUEST_MEMFD_FLAG_WRITE: {memory.PopulatesByWrite}) and KVM userfault " +
+            "(KVM_CAP_USERFAULT), both unmerged proposals this kernel does not offer; LazyIfOffered falls back to an eager restore");
     }
 
     /// <summary>This kernel's MSR index list and the snapshot MSRs in it (asked once per <see cref="Kvm"/>).</summary>

@@ -34,6 +34,12 @@ public enum SnapshotRefusal
     /// vCPU's CPUID does not offer), or an MSR it would not read for the snapshot.
     /// </summary>
     VcpuStateRefused,
+
+    /// <summary>
+    /// <see cref="SnapshotRestoreMode.Lazy"/> was asked for, but the memory is not guest_memfd written by write(2) or
+    /// the kernel has no KVM userfault (both unmerged proposals).
+    /// </summary>
+    LazyRestoreUnavailable,
 }
 
 /// <summary>

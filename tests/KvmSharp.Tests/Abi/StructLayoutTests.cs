@@ -59,7 +59,9 @@ public class StructLayoutTests
     [InlineData(typeof(kvm_userspace_memory_region2), nameof(kvm_userspace_memory_region2.guest_memfd_offset), 32)]
     [InlineData(typeof(kvm_userspace_memory_region2), nameof(kvm_userspace_memory_region2.guest_memfd), 40)]
     [InlineData(typeof(kvm_userspace_memory_region2), nameof(kvm_userspace_memory_region2.pad1), 44)]
-    [InlineData(typeof(kvm_userspace_memory_region2), nameof(kvm_userspace_memory_region2.pad2), 48)]
+    // PROPOSAL, [PATCH v3 04/15]: userfault_bitmap takes upstream's pad2[0]; pad2[13] follows it
+    [InlineData(typeof(kvm_userspace_memory_region2), nameof(kvm_userspace_memory_region2.userfault_bitmap), 48)]
+    [InlineData(typeof(kvm_userspace_memory_region2), nameof(kvm_userspace_memory_region2.pad2), 56)]
     // struct kvm_memory_attributes
     [InlineData(typeof(kvm_memory_attributes), nameof(kvm_memory_attributes.address), 0)]
     [InlineData(typeof(kvm_memory_attributes), nameof(kvm_memory_attributes.size), 8)]
@@ -114,7 +116,8 @@ public class StructLayoutTests
     public void Reserved_arrays_have_the_kernel_lengths()
     {
         Assert.Equal(48, Unsafe.SizeOf<U64x6>());   // kvm_create_guest_memfd.reserved[6]
-        Assert.Equal(112, Unsafe.SizeOf<U64x14>()); // kvm_userspace_memory_region2.pad2[14]
+        Assert.Equal(112, Unsafe.SizeOf<U64x14>()); // upstream kvm_userspace_memory_region2.pad2[14]
+        Assert.Equal(104, Unsafe.SizeOf<U64x13>()); // kvm_userspace_memory_region2.pad2[13] under KVM Userfault v3
         Assert.Equal(88, Unsafe.SizeOf<U64x11>());  // kvm_memory_attributes2.reserved[11]
         Assert.Equal(40, Unsafe.SizeOf<U64x5>());   // kvm_pre_fault_memory.padding[5]
     }

@@ -30,6 +30,9 @@ internal static class OracleExclusions
             "kvm_memory_attributes2.attributes", "kvm_memory_attributes2.flags", "kvm_memory_attributes2.error_offset",
             "kvm_memory_attributes2.reserved");
 
+        Add("PROPOSAL: KVM Userfault, '[PATCH v3 04/15] KVM: Add common infrastructure for KVM Userfaults' and '[PATCH v3 07/15]' (unmerged)",
+            "KvmConstants.KVM_MEM_USERFAULT", "KvmConstants.KVM_MEMORY_EXIT_FLAG_USERFAULT", "KvmCaps.KVM_CAP_USERFAULT",
+            "kvm_userspace_memory_region2.userfault_bitmap", "kvm_userspace_memory_region2.pad2");
         // linux/kvm_para.h + asm/kvm_para.h: no faithful upstream copy was found to vendor (include/README.md). oracle.c
         // prints these as soon as one is added, and Every_exclusion_names_... then asks for these lines to go.
         Add("linux/kvm_para.h / asm/kvm_para.h are not vendored yet (include/README.md)",

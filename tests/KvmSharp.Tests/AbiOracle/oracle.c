@@ -148,6 +148,7 @@ static void caps(void)
 	CONST(KVM_CAP_MEMORY_ATTRIBUTES);
 	CONST(KVM_CAP_GUEST_MEMFD);
 	CONST(KVM_CAP_VM_TYPES);
+	CONST(KVM_CAP_SYNC_REGS);
 	CONST(KVM_CAP_PRE_FAULT_MEMORY);
 	CONST(KVM_CAP_GUEST_MEMFD_FLAGS);
 	/* Proposal, skipped: KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES (no upstream number yet). */
@@ -237,6 +238,10 @@ static void memory_encrypt(void)
 	CONST(KVM_TDX_GET_CPUID);
 	CONST(KVM_TDX_MEASURE_MEMORY_REGION);
 	/* enum sev_cmd_id */
+	CONST(KVM_SEV_INIT); CONST(KVM_SEV_ES_INIT); CONST(KVM_SEV_LAUNCH_START); CONST(KVM_SEV_LAUNCH_UPDATE_DATA);
+	CONST(KVM_SEV_LAUNCH_UPDATE_VMSA); CONST(KVM_SEV_LAUNCH_SECRET); CONST(KVM_SEV_LAUNCH_MEASURE);
+	CONST(KVM_SEV_LAUNCH_FINISH); CONST(KVM_SEV_GUEST_STATUS);
+	CONST(KVM_SEV_SNP_ID_BLOCK_SIZE); CONST(KVM_SEV_SNP_ID_AUTH_SIZE); CONST(KVM_SEV_SNP_FINISH_DATA_SIZE);
 	CONST(KVM_SEV_INIT2);
 	CONST(KVM_SEV_SNP_LAUNCH_START);
 	CONST(KVM_SEV_SNP_LAUNCH_UPDATE);
@@ -301,7 +306,7 @@ static void memslot_structs(void)
 	OFF(kvm_userspace_memory_region2, guest_memfd_offset);
 	OFF(kvm_userspace_memory_region2, guest_memfd);
 	OFF(kvm_userspace_memory_region2, pad1);
-	OFF(kvm_userspace_memory_region2, pad2);
+	/* pad2: upstream pad2[14] at 48; the KVM Userfault proposal moves it to 56 (OracleExclusions.cs) */
 
 	SIZE(kvm_create_guest_memfd);
 	OFF(kvm_create_guest_memfd, size);
@@ -481,6 +486,37 @@ static void memory_encrypt_structs(void)
 	SIZE(kvm_tdx_cmd);
 	OFF(kvm_tdx_cmd, id); OFF(kvm_tdx_cmd, flags); OFF(kvm_tdx_cmd, data); OFF(kvm_tdx_cmd, hw_error);
 
+	SIZE(kvm_sev_init);
+	OFF(kvm_sev_init, vmsa_features); OFF(kvm_sev_init, flags); OFF(kvm_sev_init, ghcb_version);
+	OFF(kvm_sev_init, pad1); OFF(kvm_sev_init, pad2);
+	SIZE(kvm_sev_launch_start);
+	OFF(kvm_sev_launch_start, handle); OFF(kvm_sev_launch_start, policy); OFF(kvm_sev_launch_start, dh_uaddr);
+	OFF(kvm_sev_launch_start, dh_len); OFF(kvm_sev_launch_start, pad0); OFF(kvm_sev_launch_start, session_uaddr);
+	OFF(kvm_sev_launch_start, session_len); OFF(kvm_sev_launch_start, pad1);
+	SIZE(kvm_sev_launch_update_data);
+	OFF(kvm_sev_launch_update_data, uaddr); OFF(kvm_sev_launch_update_data, len); OFF(kvm_sev_launch_update_data, pad0);
+	SIZE(kvm_sev_launch_measure);
+	OFF(kvm_sev_launch_measure, uaddr); OFF(kvm_sev_launch_measure, len); OFF(kvm_sev_launch_measure, pad0);
+	SIZE(kvm_sev_guest_status);
+	OFF(kvm_sev_guest_status, handle); OFF(kvm_sev_guest_status, policy); OFF(kvm_sev_guest_status, state);
+	SIZE(kvm_sev_snp_launch_start);
+	OFF(kvm_sev_snp_launch_start, policy); OFF(kvm_sev_snp_launch_start, gosvw); OFF(kvm_sev_snp_launch_start, flags);
+	OFF(kvm_sev_snp_launch_start, pad0); OFF(kvm_sev_snp_launch_start, pad1);
+	SIZE(kvm_sev_snp_launch_finish);
+	OFF(kvm_sev_snp_launch_finish, id_block_uaddr); OFF(kvm_sev_snp_launch_finish, id_auth_uaddr);
+	OFF(kvm_sev_snp_launch_finish, id_block_en); OFF(kvm_sev_snp_launch_finish, auth_key_en);
+	OFF(kvm_sev_snp_launch_finish, vcek_disabled); OFF(kvm_sev_snp_launch_finish, host_data);
+	OFF(kvm_sev_snp_launch_finish, pad0); OFF(kvm_sev_snp_launch_finish, flags); OFF(kvm_sev_snp_launch_finish, pad1);
+	SIZE(kvm_tdx_capabilities);
+	OFF(kvm_tdx_capabilities, supported_attrs); OFF(kvm_tdx_capabilities, supported_xfam);
+	OFF(kvm_tdx_capabilities, kernel_tdvmcallinfo_1_r11); OFF(kvm_tdx_capabilities, user_tdvmcallinfo_1_r11);
+	OFF(kvm_tdx_capabilities, kernel_tdvmcallinfo_1_r12); OFF(kvm_tdx_capabilities, user_tdvmcallinfo_1_r12);
+	OFF(kvm_tdx_capabilities, reserved); OFF(kvm_tdx_capabilities, cpuid);
+	SIZE(kvm_tdx_init_vm);
+	OFF(kvm_tdx_init_vm, attributes); OFF(kvm_tdx_init_vm, xfam); OFF(kvm_tdx_init_vm, mrconfigid);
+	OFF(kvm_tdx_init_vm, mrowner); OFF(kvm_tdx_init_vm, mrownerconfig); OFF(kvm_tdx_init_vm, reserved);
+	OFF(kvm_tdx_init_vm, cpuid);
+
 	SIZE(kvm_tdx_init_mem_region);
 	OFF(kvm_tdx_init_mem_region, source_addr); OFF(kvm_tdx_init_mem_region, gpa);
 	OFF(kvm_tdx_init_mem_region, nr_pages);
@@ -557,6 +593,49 @@ static void kvm_run(void)
 	RUN(debug_arch_dr7, debug.arch.dr7);
 }
 
+/* The in-kernel irqchip (x86): KVM_CREATE_IRQCHIP and friends, GSI routing, MSIs, the local APIC page. */
+static void irqchip(void)
+{
+	CONST(KVM_CREATE_IRQCHIP); CONST(KVM_IRQ_LINE); CONST(KVM_IRQ_LINE_STATUS);
+	CONST(KVM_GET_IRQCHIP); CONST(KVM_SET_IRQCHIP); CONST(KVM_SET_GSI_ROUTING); CONST(KVM_SIGNAL_MSI);
+	CONST(KVM_GET_LAPIC); CONST(KVM_SET_LAPIC);
+	CONST(KVM_CAP_IRQ_ROUTING); CONST(KVM_CAP_IRQ_INJECT_STATUS); CONST(KVM_CAP_SIGNAL_MSI);
+	CONST(KVM_CAP_SPLIT_IRQCHIP); CONST(KVM_CAP_MSI_DEVID);
+	CONST(KVM_IRQCHIP_PIC_MASTER); CONST(KVM_IRQCHIP_PIC_SLAVE); CONST(KVM_IRQCHIP_IOAPIC); CONST(KVM_NR_IRQCHIPS);
+	CONST(KVM_IOAPIC_NUM_PINS); CONST(KVM_APIC_REG_SIZE);
+	CONST(KVM_IRQ_ROUTING_IRQCHIP); CONST(KVM_IRQ_ROUTING_MSI); CONST(KVM_IRQ_ROUTING_S390_ADAPTER);
+	CONST(KVM_IRQ_ROUTING_HV_SINT); CONST(KVM_IRQ_ROUTING_XEN_EVTCHN); CONST(KVM_MSI_VALID_DEVID);
+	SIZE(kvm_irqchip);
+	OFF(kvm_irqchip, chip_id); OFF(kvm_irqchip, pad); OFF(kvm_irqchip, chip);
+	SIZE(kvm_pic_state);
+	OFF(kvm_pic_state, last_irr); OFF(kvm_pic_state, irr); OFF(kvm_pic_state, imr); OFF(kvm_pic_state, isr);
+	OFF(kvm_pic_state, priority_add); OFF(kvm_pic_state, irq_base); OFF(kvm_pic_state, read_reg_select);
+	OFF(kvm_pic_state, poll); OFF(kvm_pic_state, special_mask); OFF(kvm_pic_state, init_state);
+	OFF(kvm_pic_state, auto_eoi); OFF(kvm_pic_state, rotate_on_auto_eoi);
+	OFF(kvm_pic_state, special_fully_nested_mode); OFF(kvm_pic_state, init4); OFF(kvm_pic_state, elcr);
+	OFF(kvm_pic_state, elcr_mask);
+	SIZE(kvm_ioapic_state);
+	OFF(kvm_ioapic_state, base_address); OFF(kvm_ioapic_state, ioregsel); OFF(kvm_ioapic_state, id);
+	OFF(kvm_ioapic_state, irr); OFF(kvm_ioapic_state, pad); OFF(kvm_ioapic_state, redirtbl);
+	SIZE(kvm_irq_level);
+	OFF(kvm_irq_level, irq); OFF(kvm_irq_level, level);
+	SIZE(kvm_msi);
+	OFF(kvm_msi, address_lo); OFF(kvm_msi, address_hi); OFF(kvm_msi, data); OFF(kvm_msi, flags);
+	OFF(kvm_msi, devid); OFF(kvm_msi, pad);
+	SIZE(kvm_lapic_state);
+	OFF(kvm_lapic_state, regs);
+	SIZE(kvm_irq_routing);
+	OFF(kvm_irq_routing, nr); OFF(kvm_irq_routing, flags);
+	SIZE(kvm_irq_routing_entry);
+	OFF(kvm_irq_routing_entry, gsi); OFF(kvm_irq_routing_entry, type); OFF(kvm_irq_routing_entry, flags);
+	OFF(kvm_irq_routing_entry, pad); OFF(kvm_irq_routing_entry, u);
+	SIZE(kvm_irq_routing_irqchip);
+	OFF(kvm_irq_routing_irqchip, irqchip); OFF(kvm_irq_routing_irqchip, pin);
+	SIZE(kvm_irq_routing_msi);
+	OFF(kvm_irq_routing_msi, address_lo); OFF(kvm_irq_routing_msi, address_hi); OFF(kvm_irq_routing_msi, data);
+	OFF(kvm_irq_routing_msi, devid);
+}
+
 int main(void)
 {
 	ioctl_encoding();
@@ -573,5 +652,6 @@ int main(void)
 	memory_encrypt_structs();
 	kvm_run();
 	binary_stats();
+	irqchip();
 	return 0;
 }

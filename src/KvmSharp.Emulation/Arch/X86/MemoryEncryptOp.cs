@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using KvmSharp.Abi;
 using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Vcpu;
 using KvmSharp.Emulation.Vfs;
@@ -21,20 +20,28 @@ internal static class MemoryEncryptOp
     public static long VmIoctl(Kvm kvm, IoctlArg arg)
     {
         // kvm_arch_vm_ioctl: r = -ENOTTY; if (!kvm_x86_ops.mem_enc_ioctl) goto out;
-        if (!kvm.Kernel.Config.Kconfig.HAVE_KVM_ARCH_GMEM_POPULATE) return Err.ENOTTY;
-        if (IsSevType(kvm)) return SevSnpLaunchUpdate.VmIoctl(kvm, arg);
+        if (!HasVendorHook(kvm.Kernel.Config)) return Err.ENOTTY;
+        if (CocoState.IsSevType(kvm)) return SevLaunch.VmIoctl(kvm, arg);
         // vt_mem_enc_ioctl: if (!is_td(kvm)) return -ENOTTY;
-        if (kvm.Type != KvmConstants.KVM_X86_TDX_VM) return Err.ENOTTY;
-        return TdxInitMemRegion.VmIoctl(arg);
+        if (!CocoState.IsTd(kvm)) return Err.ENOTTY;
+        return TdxLaunch.VmIoctl(kvm, arg);
     }
 
     public static long VcpuIoctl(KvmVcpu vcpu, IoctlArg arg)
     {
         // kvm_arch_vcpu_ioctl: r = -ENOTTY; if (!kvm_x86_ops.vcpu_mem_enc_ioctl) goto out; (svm has none)
-        if (!vcpu.Kvm.Kernel.Config.Kconfig.HAVE_KVM_ARCH_GMEM_POPULATE || IsSevType(vcpu.Kvm)) return Err.ENOTTY;
-        return TdxInitMemRegion.VcpuIoctl(vcpu, arg);
+        if (!HasVendorHook(vcpu.Kvm.Kernel.Config) || CocoState.IsSevType(vcpu.Kvm)) return Err.ENOTTY;
+        // vt_vcpu_mem_enc_ioctl: if (!is_td_vcpu(vcpu)) return -EINVAL;
+        if (!CocoState.IsTd(vcpu.Kvm)) return Err.EINVAL;
+        return TdxLaunch.VcpuIoctl(vcpu, arg);
     }
 
-    private static bool IsSevType(Kvm kvm) =>
-        kvm.Type is KvmConstants.KVM_X86_SEV_VM or KvmConstants.KVM_X86_SEV_ES_VM or KvmConstants.KVM_X86_SNP_VM;
+    /// <summary>
+    /// A vendor module with the hooks is loaded: KVM_AMD_SEV or KVM_INTEL_TDX (which select HAVE_KVM_ARCH_GMEM_POPULATE
+    /// from 6.11), or a release before that whose kvm_amd offers the SEV VM types (6.10: KVM_SEV_INIT2 without populate).
+    /// </summary>
+    private static bool HasVendorHook(EmulatorConfig config) =>
+        config.Kconfig.HAVE_KVM_ARCH_GMEM_POPULATE ||
+        config.VmTypes.Any(t => t is KvmSharp.Abi.KvmConstants.KVM_X86_SEV_VM or KvmSharp.Abi.KvmConstants.KVM_X86_SEV_ES_VM
+            or KvmSharp.Abi.KvmConstants.KVM_X86_SNP_VM or KvmSharp.Abi.KvmConstants.KVM_X86_TDX_VM);
 }

@@ -8,47 +8,22 @@ using KvmSharp.Emulation.Vfs;
 namespace KvmSharp.Emulation.Arch;
 
 /// <summary>
-/// KVM_MEMORY_ENCRYPT_OP on a SEV / SEV-ES / SNP VM (arch/x86/kvm/svm/sev.c sev_mem_enc_ioctl), of which only
-/// KVM_SEV_SNP_LAUNCH_UPDATE (snp_launch_update + sev_gmem_post_populate) is modelled.
-/// <para>
-/// Simplifications: an SNP VM is taken as initialized by KVM_SEV_INIT2 (sev_snp_guest() true) and launched by
-/// KVM_SEV_SNP_LAUNCH_START (sev->snp_context present), and never finished (KVM_SEV_SNP_LAUNCH_FINISH); a SEV or
-/// SEV-ES VM is never SNP. The other sub-commands are not modelled and answer like an unknown id (-EINVAL, nothing
-/// copied back). sev_fd is accepted as given (the firmware is not emulated), so the firmware status written to
-/// kvm_sev_cmd.error is always 0; the firmware's own page checks (e.g. a malformed CPUID page) and the SECRETS
-/// page contents it generates are not modelled: every type but ZERO copies the source, ZERO zero-fills.
-/// </para>
+/// KVM_SEV_SNP_LAUNCH_UPDATE (arch/x86/kvm/svm/sev.c snp_launch_update + sev_gmem_post_populate), reached through
+/// <see cref="SevLaunch.VmIoctl"/>. Each page goes through the modelled firmware (<see cref="SevFirmware"/>): the
+/// descriptor in kvm_sev_cmd.sev_fd must be /dev/sev and the guest still in its launch state (before
+/// SNP_LAUNCH_FINISH), else the page fails and the call is -EIO with the firmware status in kvm_sev_cmd.error. The
+/// firmware's own page checks (e.g. a malformed CPUID page) and the SECRETS page contents it generates are not
+/// modelled: every type but ZERO copies the source, ZERO zero-fills.
 /// </summary>
 internal static class SevSnpLaunchUpdate
 {
-    /// <summary>sev_mem_enc_ioctl (sev_enabled: the config selects KVM_AMD_SEV, HAVE_KVM_ARCH_GMEM_POPULATE).</summary>
-    public static long VmIoctl(Kvm kvm, IoctlArg arg)
-    {
-        // if (!argp) return 0;
-        if (arg.Value == 0) return 0;
-        // copy_from_user(&sev_cmd, argp, sizeof(struct kvm_sev_cmd)) → -EFAULT.
-        if (!arg.CopyFromUser(out kvm_sev_cmd cmd)) return Err.EFAULT;
-        // "Once KVM_SEV_INIT2 initializes a KVM instance as an SNP guest, only allow the use of SNP-specific
-        // commands": sev_snp_guest(kvm) && id < KVM_SEV_SNP_LAUNCH_START → -EPERM (goto out: nothing copied back).
-        if (IsSnpGuest(kvm) && cmd.id < KvmMemoryEncrypt.KVM_SEV_SNP_LAUNCH_START) return Err.EPERM;
-        // switch: default → -EINVAL, goto out (the unmodelled sub-commands answer the same).
-        if (cmd.id != KvmMemoryEncrypt.KVM_SEV_SNP_LAUNCH_UPDATE) return Err.EINVAL;
-        long r = LaunchUpdate(kvm, ref cmd);
-        // After the switch: copy_to_user(argp, &sev_cmd, sizeof(struct kvm_sev_cmd)) → -EFAULT.
-        if (!arg.CopyToUser(cmd)) r = Err.EFAULT;
-        return r;
-    }
-
-    /// <summary>sev_snp_guest(): only the KVM_X86_SNP_VM type (after its KVM_SEV_INIT2, assumed).</summary>
-    private static bool IsSnpGuest(Kvm kvm) => kvm.Type == KvmConstants.KVM_X86_SNP_VM;
-
     /// <summary>snp_launch_update.</summary>
-    private static long LaunchUpdate(Kvm kvm, ref kvm_sev_cmd cmd)
+    public static long LaunchUpdate(Kvm kvm, SevInfo sev, ref kvm_sev_cmd cmd)
     {
         var kernel = kvm.Kernel;
         var config = kernel.Config;
-        // if (!sev_snp_guest(kvm) || !sev->snp_context) return -EINVAL;  (snp_context: LAUNCH_START assumed)
-        if (!IsSnpGuest(kvm)) return Err.EINVAL;
+        // if (!sev_snp_guest(kvm) || !sev->snp_context) return -EINVAL;
+        if (!sev.IsSnpGuest || !sev.SnpContext) return Err.EINVAL;
         // copy_from_user(&params, u64_to_user_ptr(argp->data), sizeof(params)) → -EFAULT.
         if (!UserMemory.CopyFromUser(config, cmd.data, out kvm_sev_snp_launch_update p)) return Err.EFAULT;
 
@@ -74,6 +49,7 @@ internal static class SevSnpLaunchUpdate
         bool inPlace = kernel.InPlaceConversion;
 
         long count;
+        uint fwError = 0;
         lock (kernel.SyncRoot)
         {
             // mutex_lock(&kvm->slots_lock); memslot = gfn_to_memslot(kvm, params.gfn_start);
@@ -81,14 +57,16 @@ internal static class SevSnpLaunchUpdate
             var slot = GuestMemoryPath.GfnToMemslot(kvm, 0, p.gfn_start);
             if (slot is null || !slot.HasGmem) return Err.EINVAL;
             byte type = p.type;
+            int sevFd = (int)cmd.sev_fd;
             count = GmemPopulate.Populate(kvm, p.gfn_start, src, npages,
-                (GmemInode inode, ulong index, ulong s, out PopulateFill fill) => PostPopulate(inode, index, s, type, v8, inPlace, out fill));
+                (GmemInode inode, ulong index, ulong s, out PopulateFill fill) =>
+                    PostPopulate(kernel, sev, sevFd, inode, index, s, type, v8, inPlace, ref fwError, out fill));
         }
         if (count < 0)
         {
-            // "argp->error = sev_populate_args.fw_error; … ret = -EIO;": every failure of the first page is -EIO;
-            // no firmware ran, so fw_error is still 0. params are not copied back.
-            cmd.error = 0;
+            // "argp->error = sev_populate_args.fw_error; … ret = -EIO;": every failure of the first page is -EIO,
+            // with the firmware's status when the firmware ran (0 otherwise). params are not copied back.
+            cmd.error = fwError;
             return Err.EIO;
         }
         p.gfn_start += (ulong)count;
@@ -101,7 +79,8 @@ internal static class SevSnpLaunchUpdate
     }
 
     /// <summary>sev_gmem_post_populate, one 4 KiB page.</summary>
-    private static long PostPopulate(GmemInode inode, ulong index, ulong src, byte type, bool v8, bool inPlace, out PopulateFill fill)
+    private static long PostPopulate(EmulatedKernel kernel, SevInfo sev, int sevFd, GmemInode inode, ulong index, ulong src,
+        byte type, bool v8, bool inPlace, ref uint fwError, out PopulateFill fill)
     {
         bool zero = type == KvmMemoryEncrypt.KVM_SEV_SNP_PAGE_TYPE_ZERO;
         fill = zero ? PopulateFill.Zero : PopulateFill.CopySource;
@@ -114,7 +93,14 @@ internal static class SevSnpLaunchUpdate
         }
         // snp_lookup_rmpentry(): an RMP entry already assigned → -EEXIST ("ret = ret ? -EINVAL : -EEXIST").
         if (GmemPopulate.Populated(inode, index)) return Err.EEXIST;
-        // 6.18: if (src) copy_from_user(dst, src + i * PAGE_SIZE, PAGE_SIZE) → -EFAULT — done by the caller.
-        return 0;
+        // 6.18: if (src) copy_from_user(dst, src + i * PAGE_SIZE, PAGE_SIZE) → -EFAULT — the copy itself is the
+        // caller's, the check is made here so it comes before the firmware, as in the kernel.
+        if (fill == PopulateFill.CopySource && !UserMemory.CopyFromUser(kernel.Config, src, new byte[EmulatorConfig.PageSize]))
+            return Err.EFAULT;
+        // rmp_make_private, then __sev_issue_cmd(sev_fd, SEV_CMD_SNP_LAUNCH_UPDATE, …, &fw_error): -EBADF for a
+        // descriptor that is not /dev/sev, the firmware's status once the guest left its launch state.
+        long r = SevFirmware.Issue(kernel, sevFd, ref fwError, () =>
+            sev.FirmwareState == SevGuestState.LaunchUpdate ? SevFirmware.SEV_RET_SUCCESS : SevFirmware.SEV_RET_INVALID_GUEST_STATE);
+        return r;
     }
 }

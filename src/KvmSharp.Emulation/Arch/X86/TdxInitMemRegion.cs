@@ -7,55 +7,25 @@ using KvmSharp.Emulation.Vfs;
 namespace KvmSharp.Emulation.Arch;
 
 /// <summary>
-/// KVM_MEMORY_ENCRYPT_OP on a TDX VM or vCPU (arch/x86/kvm/vmx/main.c vt_mem_enc_ioctl / vt_vcpu_mem_enc_ioctl,
-/// arch/x86/kvm/vmx/tdx.c tdx_vm_ioctl / tdx_vcpu_ioctl), of which only KVM_TDX_INIT_MEM_REGION is modelled.
-/// <para>
-/// Simplification: the TD is taken as initialized — KVM_TDX_INIT_VM done (HKID assigned, 4-level GPAW so the shared
-/// bit is GPA bit 47) and KVM_TDX_INIT_VCPU done on every vCPU — and never finalized (KVM_TDX_FINALIZE_VM is not
-/// modelled). Those sub-commands and KVM_TDX_CAPABILITIES / KVM_TDX_GET_CPUID are not modelled and answer like an
-/// unknown id (-EINVAL). The TD measurement (KVM_TDX_MEASURE_MEMORY_REGION) has no observable effect here, and a
-/// pending signal (-EINTR between pages) is not modelled.
-/// </para>
+/// KVM_TDX_INIT_MEM_REGION (arch/x86/kvm/vmx/tdx.c tdx_vcpu_init_mem_region + tdx_gmem_post_populate), reached
+/// through <see cref="TdxLaunch.VcpuIoctl"/>: only on a vCPU that KVM_TDX_INIT_VCPU initialized and before
+/// KVM_TDX_FINALIZE_VM; the shared bit is the one KVM_TDX_INIT_VM chose (GPA bit 51 for GPAW 52, 47 for GPAW 48).
+/// The TD measurement (KVM_TDX_MEASURE_MEMORY_REGION) has no observable effect here, and a pending signal (-EINTR
+/// between pages) is not modelled.
 /// </summary>
 internal static class TdxInitMemRegion
 {
-    // arch/x86/kvm/vmx/tdx.c: TDX_SHARED_BIT_PWL_4 = gpa_to_gfn(BIT_ULL(47)); kvm->arch.gfn_direct_bits after INIT_VM.
-    private const ulong SharedGpaBit = 1UL << 47;
-
-    /// <summary>tdx_vm_ioctl (via vt_mem_enc_ioctl, is_td(kvm) already checked).</summary>
-    public static long VmIoctl(IoctlArg arg)
-    {
-        // copy_from_user(&tdx_cmd, argp, sizeof(struct kvm_tdx_cmd)) → -EFAULT.
-        if (!arg.CopyFromUser(out kvm_tdx_cmd cmd)) return Err.EFAULT;
-        // "Userspace should never set hw_error." → -EINVAL.
-        if (cmd.hw_error != 0) return Err.EINVAL;
-        // switch (tdx_cmd.id): KVM_TDX_INIT_MEM_REGION is a vCPU command → default: -EINVAL (nothing copied back).
-        // KVM_TDX_CAPABILITIES / INIT_VM / FINALIZE_VM are not modelled and answer the same.
-        return Err.EINVAL;
-    }
-
-    /// <summary>vt_vcpu_mem_enc_ioctl → tdx_vcpu_ioctl.</summary>
-    public static long VcpuIoctl(KvmVcpu vcpu, IoctlArg arg)
-    {
-        // vt_vcpu_mem_enc_ioctl: if (!is_td_vcpu(vcpu)) return -EINVAL;
-        if (vcpu.Kvm.Type != KvmConstants.KVM_X86_TDX_VM) return Err.EINVAL;
-        // tdx_vcpu_ioctl: !is_hkid_assigned || TD_STATE_RUNNABLE → -EINVAL (assumed initialized, never finalized).
-        // copy_from_user(&cmd, argp, sizeof(cmd)) → -EFAULT; cmd.hw_error → -EINVAL.
-        if (!arg.CopyFromUser(out kvm_tdx_cmd cmd)) return Err.EFAULT;
-        if (cmd.hw_error != 0) return Err.EINVAL;
-        // switch (cmd.id): KVM_TDX_INIT_VCPU / KVM_TDX_GET_CPUID not modelled; default: -EINVAL. The cmd itself is
-        // not copied back.
-        return cmd.id == KvmMemoryEncrypt.KVM_TDX_INIT_MEM_REGION ? InitMemRegion(vcpu, cmd) : Err.EINVAL;
-    }
-
     /// <summary>tdx_vcpu_init_mem_region.</summary>
-    private static long InitMemRegion(KvmVcpu vcpu, in kvm_tdx_cmd cmd)
+    public static long InitMemRegion(KvmVcpu vcpu, TdxInfo td, in kvm_tdx_cmd cmd)
     {
         var kvm = vcpu.Kvm;
         var kernel = kvm.Kernel;
         var config = kernel.Config;
-        // tdx->state != VCPU_TD_STATE_INITIALIZED → -EINVAL; kvm_tdx->state == TD_STATE_RUNNABLE → -EINVAL:
-        // assumed initialized and not finalized (see the class remarks).
+        // "if (tdx->state != VCPU_TD_STATE_INITIALIZED) return -EINVAL;" then, under slots_lock, "Once TD is
+        // finalized, the initial guest memory is fixed": TD_STATE_RUNNABLE → -EINVAL (tdx_vcpu_ioctl refused that
+        // already).
+        if (!CocoState.Vcpu(vcpu).TdInitialized || td.State == TdState.Runnable) return Err.EINVAL;
+        ulong sharedBit = td.SharedGpaBit;
         // if (cmd->flags & ~KVM_TDX_MEASURE_MEMORY_REGION) return -EINVAL;
         if ((cmd.flags & ~KvmMemoryEncrypt.KVM_TDX_MEASURE_MEMORY_REGION) != 0) return Err.EINVAL;
         // copy_from_user(&region, u64_to_user_ptr(cmd->data), sizeof(region)) → -EFAULT.
@@ -69,7 +39,7 @@ internal static class TdxInitMemRegion
         // !vt_is_tdx_private_gpa(kvm, gpa) || !vt_is_tdx_private_gpa(kvm, gpa + size - 1) → -EINVAL.
         if ((region.source_addr & mask) != 0 || (region.gpa & mask) != 0 || region.nr_pages == 0 ||
             unchecked(region.gpa + size) <= region.gpa ||
-            !IsPrivateGpa(region.gpa) || !IsPrivateGpa(unchecked(region.gpa + size - 1)))
+            !IsPrivateGpa(region.gpa, sharedBit) || !IsPrivateGpa(unchecked(region.gpa + size - 1), sharedBit))
             return Err.EINVAL;
 
         bool v8 = config.Generation == KernelGeneration.InPlaceConversionV8;
@@ -104,8 +74,8 @@ internal static class TdxInitMemRegion
         return ret;
     }
 
-    /// <summary>vt_is_tdx_private_gpa: !kvm_is_addr_direct(kvm, gpa), i.e. the shared bit is clear.</summary>
-    private static bool IsPrivateGpa(ulong gpa) => (gpa & SharedGpaBit) == 0;
+    /// <summary>vt_is_tdx_private_gpa: !kvm_is_addr_direct(kvm, gpa), i.e. the shared bit (gfn_direct_bits) is clear.</summary>
+    private static bool IsPrivateGpa(ulong gpa, ulong sharedBit) => (gpa & sharedBit) == 0;
 
     /// <summary>tdx_gmem_post_populate.</summary>
     private static long PostPopulate(GmemInode inode, ulong index, ulong src, bool v8, bool inPlace, out PopulateFill fill)

@@ -42,6 +42,9 @@ internal sealed partial class X86Emulator
     /// <summary>vcpu->guest_debug (0 unless KVM_GUESTDBG_ENABLE was given).</summary>
     private uint _guestDebug;
 
+    /// <summary>vcpu-&gt;guest_debug (the KVM_SET_GUEST_DEBUG control flags in force; 0 when not debugging).</summary>
+    public uint GuestDebugFlags => _guestDebug;
+
     /// <summary>vcpu->arch.eff_db[0..3] under KVM_GUESTDBG_USE_HW_BP, and vcpu->arch.guest_debug_dr7.</summary>
     private readonly ulong[] _hostDb = new ulong[4];
     private ulong _hostDr7;

@@ -142,7 +142,7 @@ internal sealed partial class X86Emulator
                 _run.SetIoExit(output: false, p.Size, p.Port).Clear();
                 return StepOutcome.ExitToUser;
             case MemoryFaultStop f:
-                _run.SetMemoryFault(f.Result.Gpa, (ulong)EmulatorConfig.PageSize, f.Result.Private);
+                if (!f.Result.NoExit) _run.SetMemoryFault(f.Result.Gpa, (ulong)EmulatorConfig.PageSize, f.Result.Private, f.Result.IsUserfault);
                 return new StepOutcome(true, f.Result.Errno);
             case EmulationFailure e:
                 _run.SetEmulationFailure(e.HaveInstructionBytes ? _fetched.AsSpan(0, _fetchedLength) : default);

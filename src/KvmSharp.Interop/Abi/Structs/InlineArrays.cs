@@ -10,6 +10,7 @@ namespace KvmSharp.Abi;
 [InlineArray(5)] public struct U64x5 { private ulong _e0; }
 [InlineArray(6)] public struct U64x6 { private ulong _e0; }
 [InlineArray(11)] public struct U64x11 { private ulong _e0; }
+[InlineArray(13)] public struct U64x13 { private ulong _e0; }
 [InlineArray(14)] public struct U64x14 { private ulong _e0; }
 [InlineArray(16)] public struct U64x16 { private ulong _e0; }
 [InlineArray(4)] public struct U64x4 { private ulong _e0; }

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Emulation.Vcpu;
+
+namespace KvmSharp.Emulation.X86.Irqchip;
+
+/// <summary>
+/// x86.c kvm_check_and_inject_events for a vCPU with an in-kernel local APIC: when the guest can take an interrupt
+/// (kvm_x86_ops.interrupt_allowed: RFLAGS.IF, no shadow, nothing else injected) and kvm_cpu_has_injectable_intr, the
+/// vector from kvm_cpu_get_interrupt is queued (kvm_queue_interrupt) for the CPU to deliver. A split irqchip's
+/// pending ExtINT goes first (kvm_cpu_get_extint: pending_external_vector, when LINT0 accepts PIC interrupts).
+/// </summary>
+internal static class ApicInjection
+{
+    private const ulong ApicBaseEnable = 1UL << 11;
+
+    /// <summary>True when an interrupt was queued as injected (the caller delivers it).</summary>
+    public static bool TryQueue(KvmVcpu vcpu)
+    {
+        if (vcpu.Lapic is not { } apic) return false;
+        if (!InterruptIoctls.ReadyForInterruptInjection(vcpu.Cpu)) return false;
+        int vector = -1;
+        bool hwEnabled = (vcpu.Cpu.Sregs.apic_base & ApicBaseEnable) != 0;
+        // lapic.c kvm_apic_accept_pic_intr: LINT0 unmasked and ExtINT, or the APIC hardware-disabled.
+        if (vcpu.PendingExternalVector >= 0 && (!hwEnabled || (apic.Get(Lapic.Lvt0) & 0x10700) == 0x700))
+        {
+            vector = vcpu.PendingExternalVector;
+            vcpu.PendingExternalVector = -1;
+        }
+        else if (hwEnabled)
+        {
+            vector = apic.TakeInterrupt();
+        }
+        if (vector < 0) return false;
+        var s = vcpu.Cpu.State;
+        s.InterruptInjected = true;
+        s.InterruptSoft = false;
+        s.InterruptNr = (byte)vector;
+        return true;
+    }
+}

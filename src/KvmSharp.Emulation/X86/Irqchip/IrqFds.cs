@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.Fs;
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Vfs;
+
+namespace KvmSharp.Emulation.X86.Irqchip;
+
+/// <summary>
+/// virt/kvm/eventfd.c kvm_irqfd_assign / kvm_irqfd_deassign / kvm_irqfd_release with x86's kvm_arch_irqfd_allowed:
+/// the VM's list of irqfds. Modelled: who may assign, the eventfd checks, EBUSY, deassignment and the references the
+/// list holds. Not modelled: what a signal does — the kernel's irqfd_wakeup consumes the eventfd's count and raises
+/// the GSI (kvm_set_irq 1 then 0); here the count stays and nothing is raised.
+/// </summary>
+internal static class IrqFds
+{
+    /// <summary>
+    /// kvm_irqfd_assign: x86 kvm_arch_irqfd_allowed ("resample ? irqchip_full(kvm) : irqchip_in_kernel(kvm)") → EINVAL;
+    /// the fd (EBADF) must be an eventfd (eventfd_ctx_fileget: EINVAL); with RESAMPLE the resample fd too
+    /// (eventfd_ctx_fdget); an eventfd already in the list, whatever its GSI → EBUSY. The irqfd keeps both contexts.
+    /// </summary>
+    public static long Assign(Kvm kvm, in kvm_irqfd args)
+    {
+        var chip = kvm.Irqchip;
+        bool resample = (args.flags & KvmConstants.KVM_IRQFD_FLAG_RESAMPLE) != 0;
+        if (!(resample ? chip.Full : chip.InKernel)) return Err.EINVAL;
+        long r = EventFdFile.CtxFdget(kvm.Kernel, (int)args.fd, out var ctx);
+        if (r != 0) return r;
+        EventFdCtx? resampleCtx = null;
+        if (resample)
+        {
+            r = EventFdFile.CtxFdget(kvm.Kernel, (int)args.resamplefd, out resampleCtx);
+            if (r != 0)
+            {
+                ctx!.Put();
+                return r;
+            }
+        }
+        if (chip.IrqFds.Any(i => ReferenceEquals(i.Ctx, ctx)))
+        {
+            resampleCtx?.Put();
+            ctx!.Put();
+            return Err.EBUSY;
+        }
+        chip.IrqFds.Add(new IrqFd(ctx!, args.gsi, resampleCtx));
+        return 0;
+    }
+
+    /// <summary>
+    /// kvm_irqfd_deassign: eventfd_ctx_fdget (EBADF / EINVAL), then every irqfd with that eventfd and GSI is shut down
+    /// (its references put); 0 even when there was none.
+    /// </summary>
+    public static long Deassign(Kvm kvm, in kvm_irqfd args)
+    {
+        long r = EventFdFile.CtxFdget(kvm.Kernel, (int)args.fd, out var ctx);
+        if (r != 0) return r;
+        uint gsi = args.gsi;
+        foreach (var i in kvm.Irqchip.IrqFds.Where(i => ReferenceEquals(i.Ctx, ctx) && i.Gsi == gsi).ToList())
+        {
+            kvm.Irqchip.IrqFds.Remove(i);
+            Shutdown(i);
+        }
+        ctx!.Put();
+        return 0;
+    }
+
+    /// <summary>kvm_irqfd_release (VM destruction): every irqfd is shut down.</summary>
+    public static void Release(Kvm kvm)
+    {
+        foreach (var i in kvm.Irqchip.IrqFds) Shutdown(i);
+        kvm.Irqchip.IrqFds.Clear();
+    }
+
+    /// <summary>irqfd_shutdown: eventfd_ctx_put of the eventfd and, for a resampler, its resample eventfd.</summary>
+    private static void Shutdown(IrqFd irqfd)
+    {
+        irqfd.Resample?.Put();
+        irqfd.Ctx.Put();
+    }
+}

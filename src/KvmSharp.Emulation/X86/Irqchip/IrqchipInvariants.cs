@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.KvmMain;
+
+namespace KvmSharp.Emulation.X86.Irqchip;
+
+/// <summary>
+/// What arch/x86/kvm and virt/kvm/irqchip.c keep true of a VM's irqchip (checked by <see cref="EmulatorInvariants"/>):
+/// the mode and the chips agree (PIC and IOAPIC exactly with a full irqchip, a local APIC on every vCPU exactly when
+/// there is an irqchip), the routing table is one kvm_set_irq_routing accepts (GSI below 4096, pins in range, a GSI at
+/// most once per chip, an MSI GSI on nothing else, no chip routes on a split irqchip), irqfds hold live eventfds,
+/// each eventfd once, and a pending ExtINT exists only on a split irqchip.
+/// </summary>
+internal static class IrqchipInvariants
+{
+    public static void Check(Kvm vm, List<string> errors)
+    {
+        var chip = vm.Irqchip;
+        string what = $"VM type {vm.Type}: irqchip {chip.Mode}";
+        if ((chip.Pic is null) == chip.Full || (chip.Ioapic is null) == chip.Full) errors.Add($"{what} has the wrong chips");
+        foreach (var v in vm.Vcpus)
+        {
+            if ((v.Lapic is null) == chip.InKernel) errors.Add($"{what}: vCPU {v.Id} {(v.Lapic is null ? "lacks" : "has")} a local APIC");
+            if (v.PendingExternalVector is < -1 or > 255) errors.Add($"{what}: vCPU {v.Id} has pending ExtINT {v.PendingExternalVector}");
+            if (v.PendingExternalVector != -1 && chip.Mode != IrqchipMode.Split) errors.Add($"{what}: vCPU {v.Id} has a pending ExtINT");
+        }
+        if (!chip.InKernel && chip.Routing.Entries.Count != 0) errors.Add($"{what} has routes");
+        foreach (var (gsi, routes) in chip.Routing.ByGsi)
+        {
+            if (gsi >= IrqRouting.MaxIrqRoutes) errors.Add($"{what}: GSI {gsi} is routed");
+            if (routes.Any(r => r.Type == KvmConstants.KVM_IRQ_ROUTING_MSI) && routes.Length != 1) errors.Add($"{what}: MSI GSI {gsi} has {routes.Length} routes");
+            if (routes.Where(r => r.Type == KvmConstants.KVM_IRQ_ROUTING_IRQCHIP).GroupBy(r => r.Irqchip).Any(g => g.Count() > 1))
+                errors.Add($"{what}: GSI {gsi} goes to one chip twice");
+            foreach (var r in routes.Where(r => r.Type == KvmConstants.KVM_IRQ_ROUTING_IRQCHIP))
+            {
+                if (chip.Mode == IrqchipMode.Split) errors.Add($"{what}: GSI {gsi} has a chip route");
+                uint limit = r.Irqchip == KvmConstants.KVM_IRQCHIP_IOAPIC ? (uint)Ioapic.NumPins : 16;
+                if (r.Pin >= limit) errors.Add($"{what}: GSI {gsi} on chip {r.Irqchip} pin {r.Pin}");
+            }
+        }
+        if (!chip.InKernel && chip.IrqFds.Count != 0) errors.Add($"{what} has irqfds");
+        foreach (var f in chip.IrqFds)
+        {
+            if (f.Ctx.Refs <= 0 || f.Resample is { Refs: <= 0 }) errors.Add($"{what}: irqfd on GSI {f.Gsi} holds a freed eventfd context");
+            if (f.Resample is not null && !chip.Full) errors.Add($"{what}: a resampling irqfd without the full irqchip");
+        }
+        if (chip.IrqFds.Select(f => f.Ctx).Distinct(ReferenceEqualityComparer.Instance).Count() != chip.IrqFds.Count)
+            errors.Add($"{what}: an eventfd drives two irqfds");
+    }
+}
