@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
 using KvmSharp.Abi.Arm64;
+using KvmSharp.Emulation.Arm64;
+using KvmSharp.Emulation.Arm64.Vgic;
 using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.KvmMain.Devices;
 using KvmSharp.Emulation.Vfs;
 
 namespace KvmSharp.Emulation.Arch;
@@ -48,6 +51,9 @@ internal sealed class Arm64Kvm : KvmArch
         // arm64 does not implement KVM_CAP_VM_TYPES (selftest falls back to BIT(VM_TYPE_DEFAULT)).
         KvmCaps.KVM_CAP_VM_TYPES => 0,
         KvmCaps.KVM_CAP_READONLY_MEM => 1,
+        // arm.c kvm_vm_ioctl_check_extension: "case KVM_CAP_IRQCHIP: r = vgic_present;" — the emulated host has a
+        // GICv3 KVM can virtualize [D].
+        KvmCaps.KVM_CAP_IRQCHIP => 1,
         KvmCaps.KVM_CAP_NR_VCPUS => Math.Min(Config.OnlineCpus, Config.MaxVcpus),
         KvmCaps.KVM_CAP_MAX_VCPUS => Config.MaxVcpus,
         _ => null,
@@ -63,6 +69,20 @@ internal sealed class Arm64Kvm : KvmArch
         }
         // kvm_arch_vm_ioctl: default → EINVAL.
         return Err.EINVAL;
+    }
+
+    /// <summary>
+    /// kvm_register_vgic_device(KVM_DEV_TYPE_ARM_VGIC_V3) at vgic init: the GICv3 device. The GICv2 (the emulated host
+    /// cannot emulate one [D]) and the ITS (not modelled) are not registered: ENODEV.
+    /// </summary>
+    public override KvmDeviceOps? DeviceOps(uint type) =>
+        type == KvmDeviceConstants.KVM_DEV_TYPE_ARM_VGIC_V3 ? VgicKvmDevice.V3 : null;
+
+    /// <summary>kvm_arch_vcpu_precreate: "if (irqchip_in_kernel(kvm) &amp;&amp; vgic_initialized(kvm)) return -EBUSY;".</summary>
+    public override long VcpuPrecreate(Kvm kvm, int id)
+    {
+        var vgic = Arm64VmState.Of(kvm).Vgic;
+        return vgic.InKernel && vgic.Initialized ? Err.EBUSY : 0;
     }
 
     public override long PrepareMemoryRegion(Kvm kvm, KvmMemorySlot newSlot, MemslotChange change)

@@ -10,7 +10,9 @@ namespace KvmSharp.Emulation.Arm64;
 /// <summary>
 /// The arm64 vCPU ioctls (virt/kvm/kvm_main.c kvm_vcpu_ioctl → arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl), called
 /// with vcpu->mutex held. KVM_GET_REG_LIST, device attributes, vCPU events and KVM_ARM_VCPU_FINALIZE are not
-/// modelled (they answer EINVAL like an unknown ioctl).
+/// modelled (they answer EINVAL like an unknown ioctl). With an in-kernel vGIC the first KVM_RUN checks its set-up
+/// (Vgic/VgicInit.cs); the interpreter delivers no interrupts from it, and guest accesses to its frames are not
+/// emulated in the kernel (they exit as MMIO).
 /// </summary>
 internal static class Arm64VcpuIoctls
 {
@@ -32,6 +34,15 @@ internal static class Arm64VcpuIoctls
             // kvm_vcpu_ioctl: "if (arg) goto out" (-EINVAL); kvm_arch_vcpu_run_pid_change: !kvm_vcpu_initialized → -ENOEXEC.
             if (arg.Value != 0) return Err.EINVAL;
             if (!state.Initialized) return Err.ENOEXEC;
+            if (!state.HasRunOnce)
+            {
+                // kvm_arch_vcpu_run_pid_change, first run: "Map the VGIC hardware resources before running a vcpu
+                // the first time on this VM" (kvm_vgic_map_resources; its errno fails KVM_RUN).
+                long r;
+                lock (vcpu.Kvm.Kernel.SyncRoot) r = Vgic.VgicInit.MapResources(vcpu.Kvm);
+                if (r != 0) return r;
+                state.HasRunOnce = true;
+            }
             return Arm64Run.Run(vcpu, state);
         }
         if (request == KvmArm64Ioctls.KVM_ARM_VCPU_INIT)

@@ -13,6 +13,9 @@ internal static class CreateVcpu
         if (id >= (ulong)kvm.Arch.MaxVcpuIds) return Err.EINVAL;
         // if (kvm->created_vcpus >= kvm->max_vcpus) return -EINVAL;
         if (kvm.Vcpus.Count >= kvm.Kernel.Config.MaxVcpus) return Err.EINVAL;
+        // r = kvm_arch_vcpu_precreate(kvm, id) (arm64: EBUSY once the vGIC is initialized).
+        long pre = kvm.Arch.VcpuPrecreate(kvm, (int)id);
+        if (pre != 0) return pre;
         // kvm_get_vcpu_by_id(kvm, id) → -EEXIST (observed: a second vCPU 0).
         if (kvm.Vcpus.Any(v => v.Id == (int)id)) return Err.EEXIST;
         if (!kvm.Kernel.HasFdRoom) return Err.EMFILE;
