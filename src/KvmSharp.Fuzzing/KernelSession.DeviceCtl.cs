@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Runtime.InteropServices;
 using KvmSharp.Abi;
 using KvmSharp.Kernel;
 using KvmSharp.Memory;
@@ -52,7 +51,7 @@ public sealed partial class KernelSession
         {
             attr.addr = _deviceValue.Address;
         }
-        long rc = _kernel.Ioctl(device ?? ClosedFd, request, MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref attr, 1)));
+        long rc = _kernel.Ioctl(device ?? ClosedFd, request, Bytes(ref attr));
         GC.KeepAlive(_deviceValue);
         return Describe(rc);
     }
@@ -60,7 +59,7 @@ public sealed partial class KernelSession
     private string CreateDevice(FuzzOp op, int slot)
     {
         var cd = new kvm_create_device { type = (uint)op.A, flags = (uint)op.B };
-        long rc = _kernel.Ioctl(Fd(op.Target), KvmIoctls.KVM_CREATE_DEVICE, MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref cd, 1)));
+        long rc = _kernel.Ioctl(Fd(op.Target), KvmIoctls.KVM_CREATE_DEVICE, Bytes(ref cd));
         bool test = (cd.flags & KvmDeviceConstants.KVM_CREATE_DEVICE_TEST) != 0;
         if (rc != 0 || test) return Describe(rc);
         var made = _kernel.Adopt((int)cd.fd);

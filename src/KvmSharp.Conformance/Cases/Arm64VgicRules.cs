@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Runtime.InteropServices;
 using KvmSharp.Abi;
 using KvmSharp.Arm64;
 using KvmSharp.Conformance.Guests.Arm64;
@@ -23,8 +22,6 @@ public static class Arm64VgicRules
     {
         if (ctx.Target.IsReal) Skip("arm64 case: this host is x86_64, an arm64 VM cannot be created here");
     }
-
-    private static Span<byte> Raw<T>(ref T value) where T : unmanaged => MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref value, 1));
 
     [ConformanceCase("arch/arm64/kvm/arm.c: KVM_CAP_IRQCHIP = vgic_present; kvm_register_vgic_device registers KVM_DEV_TYPE_ARM_VGIC_V3 (GICv2 only where the host GIC can emulate one: not here); vgic-init.c kvm_vgic_create: a second vGIC is EEXIST", Profile = EmulatedProfile.Arm64)]
     public static void vgic_v3_is_the_one_irqchip(CaseContext ctx)

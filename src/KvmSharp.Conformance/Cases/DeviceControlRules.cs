@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Runtime.InteropServices;
 using KvmSharp.Abi;
 using KvmSharp.Kernel;
 using KvmSharp.Memory;
@@ -19,8 +18,6 @@ namespace KvmSharp.Conformance.Cases;
 public static class DeviceControlRules
 {
     private const string KvmMain = "virt/kvm/kvm_main.c";
-
-    private static Span<byte> Raw<T>(ref T value) where T : unmanaged => MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref value, 1));
 
     private static long Create(Vm vm, uint type, uint flags, out kvm_create_device cd)
     {
