@@ -104,6 +104,7 @@ static void ioctls(void)
 	CONST(KVM_CREATE_DEVICE);
 	CONST(KVM_ENABLE_CAP);
 	CONST(KVM_GET_ONE_REG);
+	CONST(KVM_GET_REG_LIST);
 	CONST(KVM_SET_ONE_REG);
 	/* Proposal, skipped: KVM_SET_MEMORY_ATTRIBUTES2 (guest_memfd in-place conversion, unmerged). */
 }
