@@ -75,6 +75,10 @@ public sealed class CaseContext
         if (!ran) Skip("no VM type of this kernel supports the guest_memfd flags this case needs");
     }
 
+    /// <summary>A struct's bytes in place, for a raw ioctl whose answer (and copy back) the case checks.</summary>
+    public static Span<byte> Raw<T>(ref T value) where T : unmanaged =>
+        System.Runtime.InteropServices.MemoryMarshal.AsBytes(System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref value, 1));
+
     /// <summary>Asserts that a raw boundary result is <c>-errno</c>.</summary>
     public static void AssertErrno(Errno expected, long rc, string what)
     {

@@ -160,6 +160,12 @@ public enum OpKind
     /// </summary>
     IoEventFd,
     InterruptGuestRun,
+    /// <summary>
+    /// KVM_CREATE_DEVICE on handle <c>Target</c>, or an attribute ioctl or close on one of the session's devices
+    /// (<see cref="DeviceCtlOps"/>: E the call, U the device slot, A/B type and flags or group and attribute, C the
+    /// value's kind, D a /dev/kvm handle). The errno compared.
+    /// </summary>
+    DeviceCtl,
 }
 
 /// <summary>
@@ -248,6 +254,7 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             OpKind.DeviceAttr => $"{(DeviceAttrOps.Request(E) switch { DeviceAttrOps.Has => "KVM_HAS_DEVICE_ATTR", DeviceAttrOps.Get => "KVM_GET_DEVICE_ATTR", _ => $"KVM_SET_DEVICE_ATTR(value=0x{U:X})" })}({h(Target)}, group={(uint)A}, attr={B}, flags=0x{(uint)C:X}, addr={(DirtyBitmapAt)D})",
             OpKind.InterruptQueue => InterruptOps.Describe(this),
             OpKind.IoEventFd => IoEventFdOps.Describe(this, h(Target)),
+            OpKind.DeviceCtl => DeviceCtlOps.Describe(this, h(Target)),
             OpKind.InterruptGuestRun => $"guest run({h(Target)}, KVM_INTERRUPT/KVM_NMI/KVM_X86_SET_MCE, program seed={A})",
             OpKind.TscKhz => $"{(E != 0 ? $"KVM_SET_TSC_KHZ(rate kind {A}, ppm {(long)B})+" : "")}KVM_GET_TSC_KHZ({h(Target)})",
             _ => Kind.ToString(),

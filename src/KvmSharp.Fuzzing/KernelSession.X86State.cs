@@ -30,6 +30,7 @@ public sealed partial class KernelSession
         OpKind.InterruptQueue => InterruptQueue(op),
         OpKind.InterruptGuestRun => TinyGuestRun.RunInterrupts(_kernel, Fd(op.Target), op.A),
         OpKind.IoEventFd => IoEventFd(op),
+        OpKind.DeviceCtl => DeviceCtl(op),
         _ => "unknown op",
     };
 

@@ -189,6 +189,7 @@ public sealed partial class KernelSession : IDisposable
         _scratch = null;
         _numaPages?.Dispose();
         _numaPages = null;
+        DisposeDevices();
         DisposeEventFds();
     }
 }

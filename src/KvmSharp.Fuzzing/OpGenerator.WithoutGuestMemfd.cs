@@ -47,6 +47,8 @@ public sealed partial class OpGenerator
         if (NextIoEventFd() is FuzzOp ioev) return ioev;
         // One call in twenty-four: KVM_INTERRUPT, KVM_NMI, KVM_X86_SET_MCE and guests that take them (OpGenerator.Interrupts.cs), likewise.
         if (NextInterrupts() is FuzzOp irq) return irq;
+        // One call in forty: KVM_CREATE_DEVICE and device attributes (OpGenerator.DeviceCtl.cs), likewise.
+        if (NextDeviceCtl() is FuzzOp dev) return dev;
         // One call in eight: dirty page logging (OpGenerator.DirtyLog.cs).
         if (_rng.Next(8) == 0 && NextDirtyLog() is FuzzOp dirty) return dirty;
         int roll = _rng.Next(100);

@@ -42,6 +42,7 @@ public sealed partial class OpGenerator
         _numa = new Random(unchecked(seed * 53 + 0x4E0A));
         _irq = new Random(unchecked(seed * 59 + 0x1A7));
         _ioev = new Random(unchecked(seed * 61 + 0x10EF));
+        _dev = new Random(unchecked(seed * 67 + 0xDE7));
         _includeReported = includeReported;
     }
 

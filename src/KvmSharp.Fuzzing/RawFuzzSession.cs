@@ -18,6 +18,8 @@ internal enum FdKind
     Vcpu,
     Gmem,
     EventFd,
+    /// <summary>A device fd from KVM_CREATE_DEVICE (kvm-vfio on x86, a vGIC on arm64).</summary>
+    Device,
     Other,
 }
 
@@ -255,6 +257,7 @@ internal sealed class RawFuzzSession
             rc = Call(fd, request, buffer);
             if (rc == 0) RememberLoggingSlot(fd, request, buffer);
             CountUserfaultSlot(request, buffer, rc);
+            AfterCreateDevice(kind, request, rc, buffer);
         }
         AfterIoctl(fd, kind, request, rc);
         return Record(what, rc);
@@ -304,6 +307,14 @@ internal sealed class RawFuzzSession
         if (created is FdKind c) Opened((int)rc, c);
     }
 
+    /// <summary>KVM_CREATE_DEVICE answers 0 and writes the new descriptor into kvm_create_device.fd (none with TEST).</summary>
+    private void AfterCreateDevice(FdKind kind, uint request, long rc, byte[] buffer)
+    {
+        if (kind != FdKind.Vm || request != KvmIoctls.KVM_CREATE_DEVICE || rc != 0 || buffer.Length < 12) return;
+        if ((BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(8)) & KvmDeviceConstants.KVM_CREATE_DEVICE_TEST) != 0) return;
+        Opened(BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(4)), FdKind.Device);
+    }
+
     private (int Fd, FdKind Kind) PickIoctlTarget()
     {
         FdKind want = _rng.Next(10) switch
@@ -311,7 +322,8 @@ internal sealed class RawFuzzSession
             0 => FdKind.System,
             < 4 => FdKind.Vm,
             < 6 => FdKind.Vcpu,
-            _ => FdKind.Gmem,
+            < 9 => FdKind.Gmem,
+            _ => FdKind.Device,
         };
         int fd = PickFd(want);
         return (fd, KindOf(fd));
@@ -334,6 +346,7 @@ internal sealed class RawFuzzSession
             KvmIoctls.KVM_CREATE_IRQCHIP, KvmIoctls.KVM_CREATE_IRQCHIP, KvmIoctls.KVM_IRQ_LINE, KvmIoctls.KVM_IRQ_LINE_STATUS,
             KvmIoctls.KVM_GET_IRQCHIP, KvmIoctls.KVM_SET_IRQCHIP, KvmIoctls.KVM_SET_GSI_ROUTING, KvmIoctls.KVM_SIGNAL_MSI,
             KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP, KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP,
+            KvmIoctls.KVM_CREATE_DEVICE,
         ],
         FdKind.Vcpu =>
         [
@@ -348,11 +361,12 @@ internal sealed class RawFuzzSession
             KvmIoctls.KVM_GET_LAPIC, KvmIoctls.KVM_SET_LAPIC,
         ],
         FdKind.Gmem => [KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2],
+        FdKind.Device => [KvmIoctls.KVM_SET_DEVICE_ATTR, KvmIoctls.KVM_GET_DEVICE_ATTR, KvmIoctls.KVM_HAS_DEVICE_ATTR],
         _ => [KvmIoctls.KVM_CHECK_EXTENSION],
     };
 
     private static readonly uint[] AllKnown =
-        [.. KnownFor(FdKind.System), .. KnownFor(FdKind.Vm), .. KnownFor(FdKind.Vcpu), .. KnownFor(FdKind.Gmem)];
+        [.. KnownFor(FdKind.System), .. KnownFor(FdKind.Vm), .. KnownFor(FdKind.Vcpu), .. KnownFor(FdKind.Gmem), .. KnownFor(FdKind.Device)];
 
     private uint PickRequest(FdKind kind)
     {
@@ -457,6 +471,9 @@ internal sealed class RawFuzzSession
 
     private static int SizeOf<T>() where T : unmanaged => Unsafe.SizeOf<T>();
 
+    private static bool IsDeviceAttrRequest(uint request) =>
+        request == KvmIoctls.KVM_SET_DEVICE_ATTR || request == KvmIoctls.KVM_GET_DEVICE_ATTR || request == KvmIoctls.KVM_HAS_DEVICE_ATTR;
+
     private static void U64(byte[] b, int at, ulong v)
     {
         if (at + 8 <= b.Length) BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), v);
@@ -533,6 +550,26 @@ internal sealed class RawFuzzSession
             return;
         }
         if (FillIrqchip(request, b)) return;
+        if (request == KvmIoctls.KVM_CREATE_DEVICE)
+        {
+            U32(b, 0, _rng.Next(4) switch
+            {
+                0 => (uint)_rng.Next(0, 20),
+                1 => (uint)Interesting(),
+                _ => _rng.Next(2) == 0 ? KvmDeviceConstants.KVM_DEV_TYPE_VFIO : KvmDeviceConstants.KVM_DEV_TYPE_ARM_VGIC_V3,
+            });
+            U32(b, 8, _rng.Next(4) switch { 0 => KvmDeviceConstants.KVM_CREATE_DEVICE_TEST, 1 => (uint)Interesting(), _ => 0 });
+            return;
+        }
+        if (IsDeviceAttrRequest(request))
+        {
+            U32(b, 4, (uint)(_rng.Next(4) == 0 ? Interesting() : (ulong)_rng.Next(0, 10)));
+            U64(b, 8, _rng.Next(4) switch { 0 => Interesting(), 1 => (ulong)_rng.Next(0, 8) << 32, _ => (ulong)_rng.Next(0, 8) });
+            // The value: a descriptor, an address, a count (the pointer itself is made safe in Shape).
+            _sandbox.Write(0, BitConverter.GetBytes(_rng.Next(3) switch { 0 => Interesting(), 1 => (ulong)PickFd(), _ => 0x0800_0000UL }));
+            U64(b, 16, _rng.Next(6) == 0 ? Interesting() : (ulong)_sandbox.Start);
+            return;
+        }
         if (request == KvmIoctls.KVM_CREATE_GUEST_MEMFD)
         {
             U64(b, 0, _rng.Next(8) switch
@@ -637,6 +674,11 @@ internal sealed class RawFuzzSession
             U32(b, 4, (uint)_rng.Next(32));
             U32(b, 8, _rng.Next(6) == 0 ? (uint)Interesting() : (uint)_rng.Next(4));
             U32(b, 12, (uint)PickEventFd());
+        }
+        else if (IsDeviceAttrRequest(request) && b.Length >= 24)
+        {
+            // GET_DEVICE_ATTR writes through kvm_device_attr.addr into this process.
+            U64(b, 16, SafeUserPointer(GetU64(b, 16)));
         }
         else if (request == KvmIoctls.KVM_GET_DIRTY_LOG || request == KvmIoctls.KVM_CLEAR_DIRTY_LOG)
         {

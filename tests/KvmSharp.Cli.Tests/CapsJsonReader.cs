@@ -23,6 +23,8 @@ public sealed class CapsJsonReader : IDisposable
 
     public string[] VmTypes => [.. Root.GetProperty("vmTypes").EnumerateArray().Select(e => e.GetString()!)];
 
+    public string[] Devices => [.. Root.GetProperty("devices").EnumerateArray().Select(e => e.GetString()!)];
+
     public JsonElement Capability(string name) =>
         Assert.Single(Root.GetProperty("capabilities").EnumerateArray(), c => c.GetProperty("name").GetString() == name);
 

@@ -17,6 +17,8 @@ public sealed class EmulatedCapsTests
         Assert.StartsWith("emulated (like this host", emulated.Module, StringComparison.Ordinal);
         Assert.Equal(real.Answers(), emulated.Answers());
         Assert.Equal(real.VmTypes, emulated.VmTypes);
+        Assert.Equal(real.Devices, emulated.Devices);
+        Assert.Equal(["kvm-vfio"], real.Devices);
     }
 
     [Theory]
@@ -66,6 +68,7 @@ public sealed class EmulatedCapsTests
         Assert.Equal(0, caps.System("KVM_CAP_VM_TYPES"));
         Assert.Equal(["default"], caps.VmTypes);
         Assert.Equal(0x3, caps.Vm("KVM_CAP_GUEST_MEMFD_FLAGS"));
+        Assert.Equal(["kvm-vfio", "kvm-arm-vgic-v3"], caps.Devices);
     }
 
     [Fact]

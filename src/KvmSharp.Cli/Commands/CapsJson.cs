@@ -29,13 +29,14 @@ public static class CapsJson
         GuestMemfdUseNames.NameOf(report.VmGuestMemfdUse),
         [.. report.PerVmType.Select(t => new VmTypeEntry(
             VmTypeNames.NameOf(t.VmType), GuestMemfdUseNames.NameOf(t.GuestMemfdUse), (ulong)t.GuestMemfdFlags,
-            t.MemoryAttributes, t.GuestMemfdMemoryAttributes, t.ReadonlyMemory))]);
+            t.MemoryAttributes, t.GuestMemfdMemoryAttributes, t.ReadonlyMemory))],
+        [.. report.Devices.Select(DeviceNames.NameOf)]);
 }
 
 /// <summary>
 /// The JSON document; <c>vmType</c> is the type of the VM that answered the "vm" values, <c>guestMemfdUse</c> what a
 /// guest_memfd can be for it (<see cref="GuestMemfdUseNames"/>), <c>perVmType</c> the same for every type the kernel
-/// offers.
+/// offers, <c>devices</c> the in-kernel device types KVM_CREATE_DEVICE offers the probe VM (<see cref="DeviceNames"/>).
 /// </summary>
 internal sealed record CapsDocument(
     string Kernel,
@@ -46,7 +47,8 @@ internal sealed record CapsDocument(
     IReadOnlyList<string> VmTypes,
     GuestMemfdFlagsEntry GuestMemfdFlags,
     string GuestMemfdUse,
-    IReadOnlyList<VmTypeEntry> PerVmType);
+    IReadOnlyList<VmTypeEntry> PerVmType,
+    IReadOnlyList<string> Devices);
 
 /// <summary>One VM type's row: what guest_memfd can be for it and the caps behind that.</summary>
 internal sealed record VmTypeEntry(string VmType, string GuestMemfdUse, ulong GuestMemfdFlags, ulong MemoryAttributes,

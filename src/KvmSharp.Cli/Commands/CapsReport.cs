@@ -27,7 +27,8 @@ public sealed record CapsReport(
     GuestMemfdFlags SystemGuestMemfdFlags,
     GuestMemfdFlags VmGuestMemfdFlags,
     GuestMemfdUse VmGuestMemfdUse,
-    IReadOnlyList<VmTypeSummary> PerVmType);
+    IReadOnlyList<VmTypeSummary> PerVmType,
+    IReadOnlyList<KvmDeviceType> Devices);
 
 /// <summary>
 /// What one VM type of the kernel offers for guest_memfd (a VM of that type was created and asked): the row a VMM
@@ -69,7 +70,21 @@ public static class CapsProbe
             kvm.SupportedGuestMemfdFlags,
             vm.SupportedGuestMemfdFlags,
             vm.GuestMemfdUse,
-            [.. vmTypes.Select(type => type == vmType ? Summarize(vm, selection.Proposals) : SummarizeNew(kvm, type, selection.Proposals))]);
+            [.. vmTypes.Select(type => type == vmType ? Summarize(vm, selection.Proposals) : SummarizeNew(kvm, type, selection.Proposals))],
+            [.. Enum.GetValues<KvmDeviceType>().Where(type => Offers(vm, type))]);
+    }
+
+    // KVM_CREATE_DEVICE with KVM_CREATE_DEVICE_TEST; a kernel without the device-control API answers with an errno.
+    private static bool Offers(Vm vm, KvmDeviceType type)
+    {
+        try
+        {
+            return vm.SupportsDevice(type);
+        }
+        catch (KvmSharp.Kernel.KvmException)
+        {
+            return false;
+        }
     }
 
     // The probe VM answers for its own type; every other type gets a VM of its own.

@@ -43,6 +43,7 @@ public static class CapsTable
 
         console.WriteLine($"VM types:          {string.Join(", ", report.VmTypes.Select(VmTypeNames.NameOf))}");
         if (report.PerVmType.Count > 1) console.Write(PerVmTypeTable(report));
+        console.WriteLine($"devices:           {(report.Devices.Count == 0 ? "none" : string.Join(", ", report.Devices.Select(DeviceNames.NameOf)))} (KVM_CREATE_DEVICE)");
         console.WriteLine($"guest_memfd flags: system {Flags(report.SystemGuestMemfdFlags)}, " +
                           $"VM ({VmTypeNames.NameOf(report.VmType)}) {Flags(report.VmGuestMemfdFlags)}");
         // kvm_main.c compiles KVM_CAP_GUEST_MEMFD and KVM_CREATE_GUEST_MEMFD out without CONFIG_KVM_GUEST_MEMFD.

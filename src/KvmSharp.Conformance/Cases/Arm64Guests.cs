@@ -259,6 +259,40 @@ public static class Arm64Guests
     }
 
     /// <summary>
+    /// KVM_GET_REG_LIST (arch/arm64/kvm/arm.c; guest.c kvm_arm_copy_reg_indices): ENOEXEC before KVM_ARM_VCPU_INIT; a
+    /// short array gets E2BIG with the count written back; the list starts with copy_core_reg_indices' 75 core ids in
+    /// struct kvm_regs order (41 × U64 from x0 to spsr[4], 32 × U128 vregs, FPSR and FPCR as U32), and every id it
+    /// lists is readable with KVM_GET_ONE_REG. (The emulator lists only these; a real kernel adds firmware, timer and
+    /// system registers after them.)
+    /// </summary>
+    [ConformanceCase(ArmC + " KVM_GET_REG_LIST; arch/arm64/kvm/guest.c copy_core_reg_indices", Profile = EmulatedProfile.Arm64)]
+    public static void arm64_reg_list(CaseContext ctx)
+    {
+        RequireArm64(ctx);
+        using var kvm = ctx.OpenKvm();
+        using var vm = kvm.CreateVm();
+        using var vcpu = vm.CreateVcpu(0);
+        AssertErrno(Errno.ENOEXEC, () => vcpu.GetRegisterList());
+        vcpu.InitPreferred();
+        byte[] shortList = new byte[3 * sizeof(ulong)];
+        BitConverter.TryWriteBytes(shortList, 2UL);
+        AssertErrno(Errno.E2BIG, ctx.Kernel.Ioctl(vcpu.Handle, KvmArm64Ioctls.KVM_GET_REG_LIST, shortList), "KVM_GET_REG_LIST with n = 2");
+        ulong needed = BitConverter.ToUInt64(shortList);
+        Assert.True(needed >= 75, $"count written back: {needed}");
+        Assert.Equal(0UL, BitConverter.ToUInt64(shortList, 8));
+        var ids = vcpu.GetRegisterList();
+        Assert.Equal(needed, (ulong)ids.Length);
+        ulong core = KvmArm64Regs.KVM_REG_ARM64 | KvmArm64Regs.KVM_REG_ARM_CORE;
+        var expected = Enumerable.Range(0, 41).Select(i => core | KvmArm64Regs.KVM_REG_SIZE_U64 | (uint)(2 * i))
+            .Concat(Enumerable.Range(0, 32).Select(i => core | KvmArm64Regs.KVM_REG_SIZE_U128 | (uint)(KvmArm64Regs.OffsetVregs / 4 + 4 * i)))
+            .Concat([core | KvmArm64Regs.KVM_REG_SIZE_U32 | (uint)(KvmArm64Regs.OffsetFpsr / 4), core | KvmArm64Regs.KVM_REG_SIZE_U32 | (uint)(KvmArm64Regs.OffsetFpcr / 4)]);
+        Assert.Equal(expected, ids.Take(75));
+        Assert.Contains(KvmArm64Regs.Pc, ids);
+        foreach (ulong id in ids.Where(id => (id & KvmArm64Regs.KVM_REG_SIZE_MASK) == KvmArm64Regs.KVM_REG_SIZE_U64))
+            _ = vcpu.GetOneReg(id);
+    }
+
+    /// <summary>
     /// PSCI SYSTEM_OFF (arch/arm64/kvm/psci.c kvm_psci_system_off → kvm_prepare_system_event): KVM_EXIT_SYSTEM_EVENT
     /// with type SHUTDOWN and ndata 1; every vCPU is then stopped, so a further KVM_RUN sleeps until a signal.
     /// </summary>

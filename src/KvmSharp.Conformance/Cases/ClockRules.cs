@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using KvmSharp.Abi;
 using KvmSharp.Kernel;
 using Xunit;
+using static KvmSharp.Conformance.CaseContext;
 
 namespace KvmSharp.Conformance.Cases;
 
@@ -108,14 +108,14 @@ public static class ClockRules
         foreach (uint flags in new uint[] { 1, 3, 15, 0x10, 0x20, 0x1e, 0x8000_0000, 0xffff_ffff })
         {
             var data = new kvm_clock_data { clock = 1UL << 60, flags = flags, realtime = now };
-            CaseContext.AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_CLOCK, Bytes(ref data)), $"flags 0x{flags:X}");
+            CaseContext.AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_CLOCK, Raw(ref data)), $"flags 0x{flags:X}");
         }
         Assert.InRange(vm.GetClock().Nanoseconds, 5 * Second, 5 * Second + Slack);
 
         var padded = new kvm_clock_data { clock = 9 * Second, pad0 = 0xdead_beef, host_tsc = 12345 };
         padded.pad[0] = 1;
         padded.pad[3] = 0xffff_ffff;
-        Assert.Equal(0, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_CLOCK, Bytes(ref padded)));
+        Assert.Equal(0, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_CLOCK, Raw(ref padded)));
         Assert.InRange(vm.GetClock().Nanoseconds, 9 * Second, 9 * Second + Slack);
 
         CaseContext.AssertErrno(Errno.EFAULT, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_CLOCK, 8UL), "KVM_SET_CLOCK at address 8");
@@ -175,8 +175,8 @@ public static class ClockRules
         var data = new kvm_clock_data();
         foreach (var fd in new[] { vcpu.Handle, kvm.Handle })
         {
-            CaseContext.AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(fd, KvmIoctls.KVM_GET_CLOCK, Bytes(ref data)), $"KVM_GET_CLOCK on {fd}");
-            CaseContext.AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(fd, KvmIoctls.KVM_SET_CLOCK, Bytes(ref data)), $"KVM_SET_CLOCK on {fd}");
+            CaseContext.AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(fd, KvmIoctls.KVM_GET_CLOCK, Raw(ref data)), $"KVM_GET_CLOCK on {fd}");
+            CaseContext.AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(fd, KvmIoctls.KVM_SET_CLOCK, Raw(ref data)), $"KVM_SET_CLOCK on {fd}");
         }
         CaseContext.AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(kvm.Handle, KvmIoctls.KVM_GET_TSC_KHZ, 0UL), "KVM_GET_TSC_KHZ on /dev/kvm");
         CaseContext.AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(kvm.Handle, KvmIoctls.KVM_SET_TSC_KHZ, 0UL), "KVM_SET_TSC_KHZ on /dev/kvm");
@@ -259,8 +259,8 @@ public static class ClockRules
         Assert.Equal(KvmClockFlags.None, vm.SupportedClockFlags);
         using var vcpu = vm.CreateVcpu();
         var data = new kvm_clock_data();
-        CaseContext.AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_GET_CLOCK, Bytes(ref data)), "KVM_GET_CLOCK");
-        CaseContext.AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_CLOCK, Bytes(ref data)), "KVM_SET_CLOCK");
+        CaseContext.AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_GET_CLOCK, Raw(ref data)), "KVM_GET_CLOCK");
+        CaseContext.AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_CLOCK, Raw(ref data)), "KVM_SET_CLOCK");
         foreach (var fd in new[] { vm.Handle, vcpu.Handle })
         {
             CaseContext.AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(fd, KvmIoctls.KVM_GET_TSC_KHZ, 0UL), $"KVM_GET_TSC_KHZ on {fd}");
@@ -272,8 +272,8 @@ public static class ClockRules
     private static kvm_clock_data RawGet(CaseContext ctx, Vm vm)
     {
         var data = new kvm_clock_data();
-        Bytes(ref data).Fill(0xff);
-        Assert.Equal(0, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_GET_CLOCK, Bytes(ref data)));
+        Raw(ref data).Fill(0xff);
+        Assert.Equal(0, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_GET_CLOCK, Raw(ref data)));
         return data;
     }
 
@@ -286,5 +286,4 @@ public static class ClockRules
 
     private static ulong RealtimeNs() => (ulong)(DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
 
-    private static Span<byte> Bytes<T>(ref T value) where T : unmanaged => MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref value, 1));
 }

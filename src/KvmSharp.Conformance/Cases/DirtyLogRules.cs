@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
 using KvmSharp.Conformance.Guests;
-using System.Runtime.InteropServices;
 using KvmSharp.Kernel;
 using Xunit;
 using static Iced.Intel.AssemblerRegisters;
@@ -65,8 +64,6 @@ public static class DirtyLogRules
             Kvm.Dispose();
         }
     }
-
-    private static Span<byte> Raw<T>(ref T value) where T : unmanaged => MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref value, 1));
 
     private static void AssertDirty(DirtyPageLog log, params ulong[] pages)
     {

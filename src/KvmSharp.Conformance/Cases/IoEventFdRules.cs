@@ -2,7 +2,6 @@
 using KvmSharp.Abi;
 using KvmSharp.Conformance.Guests;
 using KvmSharp.Kernel;
-using System.Runtime.InteropServices;
 using Xunit;
 using static Iced.Intel.AssemblerRegisters;
 using static KvmSharp.Abi.KvmConstants;
@@ -22,8 +21,6 @@ public static class IoEventFdRules
     private const string Eventfd = "virt/kvm/eventfd.c";
 
     private const uint Pio = KVM_IOEVENTFD_FLAG_PIO, Datamatch = KVM_IOEVENTFD_FLAG_DATAMATCH, Deassign = KVM_IOEVENTFD_FLAG_DEASSIGN;
-
-    private static Span<byte> Raw<T>(ref T value) where T : unmanaged => MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref value, 1));
 
     /// <summary>KVM_IOEVENTFD with these raw values; the kernel's answer.</summary>
     private static long Io(Vm vm, ulong addr, uint len, int fd, uint flags, ulong datamatch = 0)

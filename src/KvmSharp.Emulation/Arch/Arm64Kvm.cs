@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
 using KvmSharp.Abi.Arm64;
+using KvmSharp.Emulation.Arm64;
+using KvmSharp.Emulation.Arm64.Vgic;
 using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.KvmMain.Devices;
 using KvmSharp.Emulation.Vfs;
 
 namespace KvmSharp.Emulation.Arch;
@@ -48,6 +51,9 @@ internal sealed class Arm64Kvm : KvmArch
         // arm64 does not implement KVM_CAP_VM_TYPES (selftest falls back to BIT(VM_TYPE_DEFAULT)).
         KvmCaps.KVM_CAP_VM_TYPES => 0,
         KvmCaps.KVM_CAP_READONLY_MEM => 1,
+        // arm.c kvm_vm_ioctl_check_extension: "case KVM_CAP_IRQCHIP: r = vgic_present;" — the emulated host has a
+        // GICv3 KVM can virtualize [D].
+        KvmCaps.KVM_CAP_IRQCHIP => 1,
         KvmCaps.KVM_CAP_NR_VCPUS => Math.Min(Config.OnlineCpus, Config.MaxVcpus),
         KvmCaps.KVM_CAP_MAX_VCPUS => Config.MaxVcpus,
         _ => null,
@@ -61,11 +67,26 @@ internal sealed class Arm64Kvm : KvmArch
             var init = new kvm_vcpu_init { target = KvmArm64Constants.KVM_ARM_TARGET_GENERIC_V8 };
             return arg.CopyToUser(init) ? 0 : Err.EFAULT;
         }
-        // arm.c kvm_arch_vm_ioctl KVM_CREATE_IRQCHIP: "if (!vgic_present) return -ENXIO" — the emulator has no vGIC, so it
-        // answers like a host without one (KVM_CAP_IRQCHIP is vgic_present: 0 here too).
-        if (request == KvmIoctls.KVM_CREATE_IRQCHIP) return Err.ENXIO;
+        // arm.c kvm_arch_vm_ioctl KVM_CREATE_IRQCHIP: vgic_present (KVM_CAP_IRQCHIP = 1 here), then
+        // kvm_vgic_create(kvm, KVM_DEV_TYPE_ARM_VGIC_V2), whose first check is "type == V2 &&
+        // !can_emulate_gicv2 → -ENODEV": the emulated host's GICv3 cannot emulate a GICv2 [D].
+        if (request == KvmIoctls.KVM_CREATE_IRQCHIP) return Err.ENODEV;
         // kvm_arch_vm_ioctl: default → EINVAL.
         return Err.EINVAL;
+    }
+
+    /// <summary>
+    /// kvm_register_vgic_device(KVM_DEV_TYPE_ARM_VGIC_V3) at vgic init: the GICv3 device. The GICv2 (the emulated host
+    /// cannot emulate one [D]) and the ITS (not modelled) are not registered: ENODEV.
+    /// </summary>
+    public override KvmDeviceOps? DeviceOps(uint type) =>
+        type == KvmDeviceConstants.KVM_DEV_TYPE_ARM_VGIC_V3 ? VgicKvmDevice.V3 : null;
+
+    /// <summary>kvm_arch_vcpu_precreate: "if (irqchip_in_kernel(kvm) &amp;&amp; vgic_initialized(kvm)) return -EBUSY;".</summary>
+    public override long VcpuPrecreate(Kvm kvm, int id)
+    {
+        var vgic = Arm64VmState.Of(kvm).Vgic;
+        return vgic.InKernel && vgic.Initialized ? Err.EBUSY : 0;
     }
 
     public override long PrepareMemoryRegion(Kvm kvm, KvmMemorySlot newSlot, MemslotChange change)

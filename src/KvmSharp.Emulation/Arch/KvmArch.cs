@@ -67,6 +67,15 @@ internal abstract class KvmArch
 
     /// <summary>kvm_arch_prepare_memory_region(): the arch's veto on a new or moved slot.</summary>
     public abstract long PrepareMemoryRegion(Kvm kvm, KvmMemorySlot newSlot, MemslotChange change);
+
+    /// <summary>
+    /// The arch's entries of kvm_device_ops_table (kvm_register_device_ops), null for a type it does not register
+    /// (x86 registers none: KVM_DEV_TYPE_VFIO is generic).
+    /// </summary>
+    public virtual KvmMain.Devices.KvmDeviceOps? DeviceOps(uint type) => null;
+
+    /// <summary>kvm_arch_vcpu_precreate: the arch's veto on KVM_CREATE_VCPU before the vCPU is allocated.</summary>
+    public virtual long VcpuPrecreate(Kvm kvm, int id) => 0;
 }
 
 /// <summary>Per-VM arch facts decided at KVM_CREATE_VM.</summary>

@@ -7,9 +7,9 @@ namespace KvmSharp.Emulation.Arm64;
 
 /// <summary>
 /// KVM_GET/SET_ONE_REG for arm64 (arch/arm64/kvm/guest.c kvm_arm_get_reg / kvm_arm_set_reg, get_core_reg,
-/// set_core_reg, core_reg_size_from_offset, core_reg_addr). Only the core registers are modelled: every other
-/// id of this architecture (system, firmware, SVE, timer registers) answers ENOENT, as an id unknown to
-/// kvm_arm_sys_reg_get_reg does.
+/// set_core_reg, core_reg_size_from_offset, core_reg_addr) and the core part of KVM_GET_REG_LIST. Only the core
+/// registers are modelled: every other id of this architecture (system, firmware, SVE, timer registers) answers
+/// ENOENT, as an id unknown to kvm_arm_sys_reg_get_reg does, and KVM_GET_REG_LIST lists none of them.
 /// </summary>
 internal static class Arm64CoreRegs
 {
@@ -75,6 +75,21 @@ internal static class Arm64CoreRegs
         }
         Write(cpu, (int)off, bytes);
         return 0;
+    }
+
+    /// <summary>
+    /// guest.c copy_core_reg_indices: the id of every offset of struct kvm_regs that is a register, in offset order
+    /// (KVM_REG_SIZE_U32 / U64 / U128 as core_reg_size_from_offset says).
+    /// </summary>
+    public static IEnumerable<ulong> Indices()
+    {
+        for (int i = 0; i < NrRegs; i++)
+        {
+            int size = CoreRegSize((ulong)i);
+            if (size < 0) continue;
+            ulong sizeBits = size switch { 4 => KVM_REG_SIZE_U32, 8 => KVM_REG_SIZE_U64, _ => KVM_REG_SIZE_U128 };
+            yield return KVM_REG_ARM64 | KVM_REG_ARM_CORE | sizeBits | (uint)i;
+        }
     }
 
     private static ulong CoreOffset(ulong id) => id & ~(KVM_REG_ARCH_MASK | KVM_REG_SIZE_MASK | KVM_REG_ARM_CORE);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
 using KvmSharp.Abi;
 using KvmSharp.Abi.Arm64;
 using KvmSharp.Emulation.Vcpu;
@@ -9,8 +10,10 @@ namespace KvmSharp.Emulation.Arm64;
 
 /// <summary>
 /// The arm64 vCPU ioctls (virt/kvm/kvm_main.c kvm_vcpu_ioctl → arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl), called
-/// with vcpu->mutex held. KVM_GET_REG_LIST, device attributes, vCPU events and KVM_ARM_VCPU_FINALIZE are not
-/// modelled (they answer EINVAL like an unknown ioctl).
+/// with vcpu->mutex held. Device attributes, vCPU events and KVM_ARM_VCPU_FINALIZE are not modelled (they answer
+/// EINVAL like an unknown ioctl); KVM_GET_REG_LIST lists the core registers only (Arm64CoreRegs). With an in-kernel vGIC the first KVM_RUN checks its set-up
+/// (Vgic/VgicInit.cs); the interpreter delivers no interrupts from it, and guest accesses to its frames are not
+/// emulated in the kernel (they exit as MMIO).
 /// </summary>
 internal static class Arm64VcpuIoctls
 {
@@ -32,10 +35,21 @@ internal static class Arm64VcpuIoctls
             // kvm_vcpu_ioctl: "if (arg) goto out" (-EINVAL); kvm_arch_vcpu_run_pid_change: !kvm_vcpu_initialized → -ENOEXEC.
             if (arg.Value != 0) return Err.EINVAL;
             if (!state.Initialized) return Err.ENOEXEC;
+            if (!state.HasRunOnce)
+            {
+                // kvm_arch_vcpu_run_pid_change, first run: "Map the VGIC hardware resources before running a vcpu
+                // the first time on this VM" (kvm_vgic_map_resources; its errno fails KVM_RUN).
+                long r;
+                lock (vcpu.Kvm.Kernel.SyncRoot) r = Vgic.VgicInit.MapResources(vcpu.Kvm);
+                if (r != 0) return r;
+                state.HasRunOnce = true;
+            }
             return Arm64Run.Run(vcpu, state);
         }
         if (request == KvmArm64Ioctls.KVM_ARM_VCPU_INIT)
             return arg.CopyFromUser(out kvm_vcpu_init init) ? VcpuInit(vcpu, state, init) : Err.EFAULT;
+        if (request == KvmArm64Ioctls.KVM_GET_REG_LIST)
+            return GetRegList(vcpu, state, arg);
         if (request == KvmArm64Ioctls.KVM_GET_ONE_REG || request == KvmArm64Ioctls.KVM_SET_ONE_REG)
         {
             if (!state.Initialized) return Err.ENOEXEC;
@@ -96,6 +110,24 @@ internal static class Arm64VcpuIoctls
         state.PendingMmio = null;
         // "Handle the start in power-off case": KVM_MP_STATE_STOPPED, else RUNNABLE.
         state.Stopped = powerOff;
+        return 0;
+    }
+
+    /// <summary>
+    /// arm.c KVM_GET_REG_LIST: ENOEXEC before KVM_ARM_VCPU_INIT (a vCPU without SVE is finalized), copy_from_user of
+    /// n (EFAULT), the needed count written back, E2BIG when n is smaller, then the ids (kvm_arm_copy_reg_indices).
+    /// </summary>
+    private static long GetRegList(KvmVcpu vcpu, Arm64VcpuState state, IoctlArg arg)
+    {
+        if (!state.Initialized) return Err.ENOEXEC;
+        if (!arg.CopyFromUser(out ulong n)) return Err.EFAULT;
+        var ids = Arm64CoreRegs.Indices().ToArray();
+        if (!arg.CopyToUser((ulong)ids.Length)) return Err.EFAULT;
+        if (n < (ulong)ids.Length) return Err.E2BIG;
+        // put_user of each id after the count: the user's array must hold them all.
+        if (arg.Buffer.Length < (ids.Length + 1) * sizeof(ulong)) return Err.EFAULT;
+        for (int i = 0; i < ids.Length; i++)
+            BinaryPrimitives.WriteUInt64LittleEndian(arg.Buffer[((i + 1) * sizeof(ulong))..], ids[i]);
         return 0;
     }
 

@@ -35,19 +35,27 @@ internal sealed class Arm64VcpuState
     /// <summary>mp_state == KVM_MP_STATE_STOPPED (POWER_OFF at init, PSCI SYSTEM_OFF/RESET).</summary>
     public bool Stopped { get; set; }
 
+    /// <summary>
+    /// vcpu_has_run_once(vcpu) (arm64 kvm_host.h: vcpu-&gt;pid set): a KVM_RUN got past kvm_arch_vcpu_run_pid_change.
+    /// </summary>
+    public bool HasRunOnce { get; set; }
+
     /// <summary>vcpu->mmio_needed with the syndrome of the abort that exited.</summary>
     public MmioSyndrome? PendingMmio { get; set; }
 
     public static Arm64VcpuState Of(KvmVcpu vcpu) => States.GetValue(vcpu, v => new Arm64VcpuState(v));
 }
 
-/// <summary>The arm64 part of <c>struct kvm_arch</c> this model needs: the VM-wide vCPU feature set.</summary>
+/// <summary>The arm64 part of <c>struct kvm_arch</c> this model needs: the VM-wide vCPU feature set and the vGIC.</summary>
 internal sealed class Arm64VmState
 {
     private static readonly ConditionalWeakTable<Kvm, Arm64VmState> States = [];
 
     /// <summary>kvm->arch.vcpu_features once KVM_ARCH_FLAG_VCPU_FEATURES_CONFIGURED is set (null before).</summary>
     public uint? ConfiguredFeatures { get; set; }
+
+    /// <summary>kvm->arch.vgic.</summary>
+    public Vgic.VgicDist Vgic { get; } = new();
 
     public static Arm64VmState Of(Kvm kvm) => States.GetValue(kvm, _ => new Arm64VmState());
 }

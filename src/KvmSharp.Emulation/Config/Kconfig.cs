@@ -33,4 +33,10 @@ public sealed record Kconfig
 
     /// <summary>KVM_SMM (x86): a second memslot address space, KVM_CAP_MULTI_ADDRESS_SPACE = 2.</summary>
     public bool KVM_SMM { get; init; }
+
+    /// <summary>
+    /// KVM_VFIO (virt/kvm/Kconfig, selected by both arches' KVM): the kvm-vfio device (KVM_DEV_TYPE_VFIO) that
+    /// KVM_CREATE_DEVICE makes (virt/kvm/vfio.c). This host has it.
+    /// </summary>
+    public bool KVM_VFIO { get; init; } = true;
 }

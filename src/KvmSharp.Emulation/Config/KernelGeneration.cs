@@ -69,6 +69,13 @@ public static class KernelGenerations
     public static bool HasUserMemory2(this KernelGeneration g) => g >= KernelGeneration.Linux68;
 
     /// <summary>
+    /// KVM_CAP_DEVICE_CTRL answered by kvm_vm_ioctl_check_extension_generic on every arch ("KVM: move
+    /// KVM_CAP_DEVICE_CTRL to the generic check", Wei Wang, 6.4); before, x86 answered 0 (arm64 1, from arm.c) though
+    /// KVM_CREATE_DEVICE of the kvm-vfio device worked.
+    /// </summary>
+    public static bool HasGenericDeviceCtrl(this KernelGeneration g) => g > KernelGeneration.Linux61;
+
+    /// <summary>
     /// Whether CONFIG_KVM_PRIVATE_MEM (6.8–6.17; CONFIG_KVM_GUEST_MEMFD from 6.18) and
     /// CONFIG_KVM_GENERIC_MEMORY_ATTRIBUTES exist at all: KVM_CREATE_GUEST_MEMFD, KVM_SET_MEMORY_ATTRIBUTES (6.8).
     /// </summary>

@@ -107,14 +107,16 @@ internal static class Eventfd
     /// <summary>
     /// kvm_vm_ioctl KVM_IRQFD: copy_from_user (EFAULT), then kvm_irqfd: "flags &amp; ~(DEASSIGN | RESAMPLE)" → EINVAL;
     /// kvm_irqfd_deassign and kvm_irqfd_assign (X86/Irqchip/IrqFds.cs); on arm64 kvm_arch_intc_initialized
-    /// (vgic_initialized, never: no vGIC is modelled) refuses every assignment with EAGAIN.
+    /// (vgic_initialized) refuses assignments with EAGAIN until the VM's GICv3 is initialized.
     /// </summary>
     public static long IrqFdIoctl(Kvm kvm, IoctlArg arg)
     {
         if (!arg.CopyFromUser(out kvm_irqfd args)) return Err.EFAULT;
         if ((args.flags & ~(KvmConstants.KVM_IRQFD_FLAG_DEASSIGN | KvmConstants.KVM_IRQFD_FLAG_RESAMPLE)) != 0) return Err.EINVAL;
         if ((args.flags & KvmConstants.KVM_IRQFD_FLAG_DEASSIGN) != 0) return X86.Irqchip.IrqFds.Deassign(kvm, args);
-        if (kvm.Kernel.Config.Architecture == Architecture.Arm64) return Err.EAGAIN;
+        // arm64: kvm_arch_intc_initialized is vgic_initialized (Arm64/Vgic) → EAGAIN until KVM_DEV_ARM_VGIC_CTRL_INIT.
+        if (kvm.Kernel.Config.Architecture == Architecture.Arm64)
+            return Arm64.Arm64VmState.Of(kvm).Vgic.Initialized ? X86.Irqchip.IrqFds.AssignAllowed(kvm, args) : Err.EAGAIN;
         return X86.Irqchip.IrqFds.Assign(kvm, args);
     }
 }

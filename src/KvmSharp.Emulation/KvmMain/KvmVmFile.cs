@@ -60,6 +60,8 @@ internal sealed class KvmVmFile : KernelFile
             return DirtyRing.ResetIoctl(Kvm);
         if (request == KvmIoctls.KVM_GET_STATS_FD)
             return BinaryStats.GetStatsFd.VmIoctl(Kvm);
+        if (request == KvmIoctls.KVM_CREATE_DEVICE)
+            return Devices.CreateDevice.Ioctl(Kvm, arg);
         return Kvm.Arch.VmIoctl(Kvm, request, arg);
     }
 

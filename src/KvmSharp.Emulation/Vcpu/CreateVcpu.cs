@@ -13,6 +13,9 @@ internal static class CreateVcpu
         if (id >= (ulong)kvm.Arch.MaxVcpuIds) return Err.EINVAL;
         // if (kvm->created_vcpus >= kvm->max_vcpus) return -EINVAL;
         if (kvm.Vcpus.Count >= kvm.Kernel.Config.MaxVcpus) return Err.EINVAL;
+        // r = kvm_arch_vcpu_precreate(kvm, id) (arm64: EBUSY once the vGIC is initialized).
+        long pre = kvm.Arch.VcpuPrecreate(kvm, (int)id);
+        if (pre != 0) return pre;
         // kvm_arch_vcpu_create runs before the id lookup: vmx/tdx.c tdx_vcpu_create first "if (kvm_tdx->state !=
         // TD_STATE_INITIALIZED) return -EIO;" (between KVM_TDX_INIT_VM and KVM_TDX_FINALIZE_VM; Arch/X86/TdxLaunch.cs) …
         long tdx = Arch.TdxLaunch.VcpuCreate(kvm);

@@ -57,6 +57,8 @@ public static class KvmCaps
     public const int KVM_CAP_MAX_VCPUS = 66;
     /// <summary>KVM_SET/GET/HAS_DEVICE_ATTR on a vCPU fd (x86: the KVM_VCPU_TSC_CTRL group).</summary>
     public const int KVM_CAP_VCPU_ATTRIBUTES = 127;
+    /// <summary>KVM_CREATE_DEVICE on a VM fd and the device fds' KVM_SET/GET/HAS_DEVICE_ATTR.</summary>
+    public const int KVM_CAP_DEVICE_CTRL = 89;
     public const int KVM_CAP_READONLY_MEM = 81;
     public const int KVM_CAP_MULTI_ADDRESS_SPACE = 118;
     /// <summary>
@@ -143,6 +145,7 @@ public static class KvmCaps
     public static string? NameOf(int cap) => cap switch
     {
         KVM_CAP_IRQCHIP => nameof(KVM_CAP_IRQCHIP),
+        KVM_CAP_DEVICE_CTRL => nameof(KVM_CAP_DEVICE_CTRL),
         KVM_CAP_IRQFD => nameof(KVM_CAP_IRQFD),
         KVM_CAP_IOEVENTFD => nameof(KVM_CAP_IOEVENTFD),
         KVM_CAP_IRQFD_RESAMPLE => nameof(KVM_CAP_IRQFD_RESAMPLE),

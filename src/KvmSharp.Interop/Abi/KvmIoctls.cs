@@ -153,6 +153,11 @@ public static class KvmIoctls
     /// <summary>0 when the attribute exists, ENXIO when not.</summary>
     public static readonly uint KVM_HAS_DEVICE_ATTR = _IOW(KVMIO, 0xe3, Size<kvm_device_attr>());
     /// <summary>
+    /// On a VM fd (KVM_CAP_DEVICE_CTRL): creates an in-kernel device of <see cref="kvm_create_device.type"/> and
+    /// writes its descriptor back; ENODEV for a type this kernel does not have.
+    /// </summary>
+    public static readonly uint KVM_CREATE_DEVICE = _IOWR(KVMIO, 0xe0, Size<kvm_create_device>());
+    /// <summary>
     /// x86, available with KVM_CAP_MCE: sets the vCPU's IA32_MCG_CAP from a __u64 (bank count 1..KVM_CAP_MCE's value,
     /// capability bits within KVM_X86_GET_MCE_CAP_SUPPORTED) and enables the banks (MCi_CTL all ones).
     /// </summary>
@@ -254,6 +259,7 @@ public static class KvmIoctls
         if (request == KVM_SET_DEVICE_ATTR) return nameof(KVM_SET_DEVICE_ATTR);
         if (request == KVM_GET_DEVICE_ATTR) return nameof(KVM_GET_DEVICE_ATTR);
         if (request == KVM_HAS_DEVICE_ATTR) return nameof(KVM_HAS_DEVICE_ATTR);
+        if (request == KVM_CREATE_DEVICE) return nameof(KVM_CREATE_DEVICE);
         return $"ioctl 0x{request:X8}";
     }
 

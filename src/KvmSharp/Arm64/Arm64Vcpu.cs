@@ -63,6 +63,29 @@ public static class Arm64Vcpu
         if (KvmCall.IsError(rc)) KvmCall.ThrowKvm(rc, "KVM_SET_ONE_REG", $"vcpu={vcpu.Id} id=0x{id:X} value=0x{value:X}");
     }
 
+    /// <summary>
+    /// Every register id KVM_GET/SET_ONE_REG takes on this vCPU (KVM_GET_REG_LIST): core, SVE, firmware, timer and
+    /// system registers on a real kernel — what a VMM saves for a snapshot. Asks for the count first (E2BIG), then
+    /// the ids.
+    /// </summary>
+    /// <exception cref="KvmSharp.Kernel.KvmException">KVM_GET_REG_LIST failed (ENOEXEC before KVM_ARM_VCPU_INIT,
+    /// EPERM before KVM_ARM_VCPU_FINALIZE of a vCPU with SVE).</exception>
+    public static ulong[] GetRegisterList(this Vcpu vcpu)
+    {
+        ArgumentNullException.ThrowIfNull(vcpu);
+        byte[] header = new byte[sizeof(ulong)];
+        long rc = vcpu.Vm.Kernel.Ioctl(vcpu.Handle, KvmArm64Ioctls.KVM_GET_REG_LIST, header);
+        if (rc == 0) return [];
+        if (rc != -(long)KvmSharp.Kernel.Errno.E2BIG) KvmCall.ThrowKvm(rc, "KVM_GET_REG_LIST", $"vcpu={vcpu.Id} n=0");
+        // The kernel wrote the count it needs; the list does not change for an initialized vCPU.
+        ulong count = BitConverter.ToUInt64(header);
+        byte[] list = new byte[checked((int)(count + 1) * sizeof(ulong))];
+        BitConverter.TryWriteBytes(list, count);
+        rc = vcpu.Vm.Kernel.Ioctl(vcpu.Handle, KvmArm64Ioctls.KVM_GET_REG_LIST, list);
+        if (KvmCall.IsError(rc)) KvmCall.ThrowKvm(rc, "KVM_GET_REG_LIST", $"vcpu={vcpu.Id} n={count}");
+        return MemoryMarshal.Cast<byte, ulong>(list.AsSpan(sizeof(ulong))).ToArray();
+    }
+
     /// <summary>x0..x30 (<paramref name="n"/> = 0..30).</summary>
     public static ulong GetX(this Vcpu vcpu, int n) => vcpu.GetOneReg(KvmArm64Regs.X(n));
 

@@ -15,6 +15,7 @@ public class Arm64AbiTests
         Assert.Equal(0x8020AEAFu, KvmArm64Ioctls.KVM_ARM_PREFERRED_TARGET);
         Assert.Equal(0x4010AEABu, KvmArm64Ioctls.KVM_GET_ONE_REG);
         Assert.Equal(0x4010AEACu, KvmArm64Ioctls.KVM_SET_ONE_REG);
+        Assert.Equal(0xC008AEB0u, KvmArm64Ioctls.KVM_GET_REG_LIST);
     }
 
     [Fact]

@@ -38,6 +38,8 @@ public class IoctlNumberTests
         { nameof(KvmIoctls.KVM_GET_XSAVE), KvmIoctls.KVM_GET_XSAVE, 0x9000AEA4 },
         { nameof(KvmIoctls.KVM_SET_XSAVE), KvmIoctls.KVM_SET_XSAVE, 0x5000AEA5 },
         { nameof(KvmIoctls.KVM_GET_XSAVE2), KvmIoctls.KVM_GET_XSAVE2, 0x9000AECF },
+        // Device control: _IOWR(KVMIO, 0xe0, 12-byte kvm_create_device).
+        { nameof(KvmIoctls.KVM_CREATE_DEVICE), KvmIoctls.KVM_CREATE_DEVICE, 0xC00CAEE0 },
         // Proposal (v8 in-place conversion): same nr as KVM_SET_MEMORY_ATTRIBUTES, _IOWR, 128 bytes.
         { nameof(KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2), KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2, 0xC080AED2 },
     };

@@ -15,6 +15,7 @@ public class StructLayoutTests
     [InlineData(typeof(kvm_memory_attributes), 32)]
     [InlineData(typeof(kvm_memory_attributes2), 128)]
     [InlineData(typeof(kvm_pre_fault_memory), 64)]
+    [InlineData(typeof(kvm_create_device), 12)]
     [InlineData(typeof(kvm_regs), 144)]
     [InlineData(typeof(kvm_segment), 24)]
     [InlineData(typeof(kvm_dtable), 16)]

@@ -52,6 +52,23 @@ internal static class OracleExclusions
 
         // arm64: the vendored asm/kvm.h is x86's (the oracle is compiled for x86_64). What linux/kvm.h itself defines
         // for arm64 (KVM_REG_*, kvm_one_reg, KVM_GET/SET_ONE_REG, KVM_EXIT_ARM_NISV, KVM_SYSTEM_EVENT_*) is checked.
+        Add("arm64 asm/kvm.h (vGIC device attributes) is not vendored",
+            "KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_ADDR", "KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_DIST_REGS",
+            "KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_CPU_REGS", "KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_NR_IRQS",
+            "KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_CTRL", "KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_REDIST_REGS",
+            "KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS", "KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO",
+            "KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_ITS_REGS", "KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_MAINT_IRQ",
+            "KvmArm64Vgic.KVM_VGIC_V2_ADDR_TYPE_DIST", "KvmArm64Vgic.KVM_VGIC_V2_ADDR_TYPE_CPU",
+            "KvmArm64Vgic.KVM_VGIC_V3_ADDR_TYPE_DIST", "KvmArm64Vgic.KVM_VGIC_V3_ADDR_TYPE_REDIST",
+            "KvmArm64Vgic.KVM_VGIC_ITS_ADDR_TYPE", "KvmArm64Vgic.KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION",
+            "KvmArm64Vgic.KVM_DEV_ARM_VGIC_CTRL_INIT", "KvmArm64Vgic.KVM_DEV_ARM_ITS_SAVE_TABLES",
+            "KvmArm64Vgic.KVM_DEV_ARM_ITS_RESTORE_TABLES", "KvmArm64Vgic.KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES",
+            "KvmArm64Vgic.KVM_DEV_ARM_ITS_CTRL_RESET", "KvmArm64Vgic.KVM_VGIC_V3_DIST_SIZE",
+            "KvmArm64Vgic.KVM_VGIC_V3_REDIST_SIZE", "KvmArm64Vgic.KVM_VGIC_V3_RDIST_INDEX_MASK",
+            "KvmArm64Vgic.KVM_VGIC_V3_RDIST_FLAGS_SHIFT", "KvmArm64Vgic.KVM_VGIC_V3_RDIST_FLAGS_MASK",
+            "KvmArm64Vgic.KVM_VGIC_V3_RDIST_BASE_MASK", "KvmArm64Vgic.KVM_VGIC_V3_RDIST_COUNT_SHIFT",
+            "KvmArm64Vgic.KVM_VGIC_V3_RDIST_COUNT_MASK", "KvmArm64Vgic.VGIC_NR_PRIVATE_IRQS",
+            "KvmArm64Vgic.VGIC_MAX_RESERVED", "KvmArm64Vgic.VGIC_NR_IRQS_LEGACY");
         Add("arm64 asm/kvm.h (struct kvm_vcpu_init) is not vendored",
             "kvm_vcpu_init (size)", "kvm_vcpu_init.target", "kvm_vcpu_init.features",
             "KvmArm64Ioctls.KVM_ARM_PREFERRED_TARGET", "KvmArm64Ioctls.KVM_ARM_VCPU_INIT");

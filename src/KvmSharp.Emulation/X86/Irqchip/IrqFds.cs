@@ -24,6 +24,17 @@ internal static class IrqFds
         var chip = kvm.Irqchip;
         bool resample = (args.flags & KvmConstants.KVM_IRQFD_FLAG_RESAMPLE) != 0;
         if (!(resample ? chip.Full : chip.InKernel)) return Err.EINVAL;
+        return AssignAllowed(kvm, args);
+    }
+
+    /// <summary>
+    /// kvm_irqfd_assign once the arch allowed it (x86 above; arm64's kvm_arch_irqfd_allowed is the generic "true" once
+    /// kvm_arch_intc_initialized saw an initialized vGIC): the eventfd checks, EBUSY, the list entry.
+    /// </summary>
+    public static long AssignAllowed(Kvm kvm, in kvm_irqfd args)
+    {
+        var chip = kvm.Irqchip;
+        bool resample = (args.flags & KvmConstants.KVM_IRQFD_FLAG_RESAMPLE) != 0;
         long r = EventFdFile.CtxFdget(kvm.Kernel, (int)args.fd, out var ctx);
         if (r != 0) return r;
         EventFdCtx? resampleCtx = null;

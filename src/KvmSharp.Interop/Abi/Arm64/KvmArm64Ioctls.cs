@@ -19,5 +19,11 @@ public static class KvmArm64Ioctls
     /// <summary>vCPU ioctl: <c>_IOW(KVMIO, 0xac, struct kvm_one_reg)</c>.</summary>
     public static readonly uint KVM_SET_ONE_REG = _IOW(KvmIoctls.KVMIO, 0xac, Size<kvm_one_reg>());
 
+    /// <summary>
+    /// vCPU ioctl: <c>_IOWR(KVMIO, 0xb0, struct kvm_reg_list)</c> — a __u64 count n followed by n register ids; the
+    /// kernel writes the count it needs and answers E2BIG when n is smaller.
+    /// </summary>
+    public static readonly uint KVM_GET_REG_LIST = _IOWR(KvmIoctls.KVMIO, 0xb0, sizeof(ulong));
+
     private static uint Size<T>() where T : unmanaged => (uint)Unsafe.SizeOf<T>();
 }

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Emulation.Arm64.Vgic;
+
+/// <summary>
+/// <c>struct vgic_dist</c> as far as KVM's device API shows it (include/kvm/arm_vgic.h): whether a vGIC exists and
+/// which model, where userspace placed the distributor and the redistributor regions, the SPI count and the
+/// initialized / ready steps. No interrupt state: the emulated vGIC routes no interrupts (a documented gap).
+/// </summary>
+internal sealed class VgicDist
+{
+    /// <summary>VGIC_ADDR_UNDEF: an address userspace has not set.</summary>
+    public const ulong AddrUndef = ulong.MaxValue;
+
+    /// <summary>vgic.in_kernel: KVM_CREATE_DEVICE (or KVM_CREATE_IRQCHIP) made one; irqchip_in_kernel(kvm).</summary>
+    public bool InKernel { get; set; }
+
+    /// <summary>vgic.vgic_model: the KVM_DEV_TYPE_ARM_VGIC_* it was created as.</summary>
+    public uint Model { get; set; }
+
+    public ulong DistBase { get; set; } = AddrUndef;
+
+    /// <summary>vgic.rd_regions, in the order they were added (index 0, 1, …).</summary>
+    public List<RedistRegion> RdRegions { get; } = [];
+
+    /// <summary>vgic.nr_spis (0 until KVM_DEV_ARM_VGIC_GRP_NR_IRQS or vgic_init sets it).</summary>
+    public int NrSpis { get; set; }
+
+    /// <summary>vgic_initialized(kvm): vgic_init ran (KVM_DEV_ARM_VGIC_CTRL_INIT).</summary>
+    public bool Initialized { get; set; }
+
+    /// <summary>vgic_ready(kvm): kvm_vgic_map_resources ran (the first KVM_RUN).</summary>
+    public bool Ready { get; set; }
+}
+
+/// <summary>
+/// <c>struct vgic_redist_region</c>: <see cref="Count"/> redistributor frames (0: a legacy single region sized by the
+/// VM's vCPU count) at <see cref="Base"/>.
+/// </summary>
+internal sealed record RedistRegion(uint Index, ulong Base, uint Count);
