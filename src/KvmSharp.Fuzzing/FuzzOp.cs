@@ -166,6 +166,11 @@ public enum OpKind
     /// value's kind, D a /dev/kvm handle). The errno compared.
     /// </summary>
     DeviceCtl,
+    /// <summary>
+    /// An x86 in-kernel irqchip session on a VM made from /dev/kvm handle <c>Target</c>, calls drawn from seed A
+    /// (<see cref="IrqchipOps"/>). The errno, statuses, counts, state bytes and run-page fields compared.
+    /// </summary>
+    Irqchip,
 }
 
 /// <summary>
@@ -255,6 +260,7 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             OpKind.InterruptQueue => InterruptOps.Describe(this),
             OpKind.IoEventFd => IoEventFdOps.Describe(this, h(Target)),
             OpKind.DeviceCtl => DeviceCtlOps.Describe(this, h(Target)),
+            OpKind.Irqchip => IrqchipOps.Describe(this, h(Target)),
             OpKind.InterruptGuestRun => $"guest run({h(Target)}, KVM_INTERRUPT/KVM_NMI/KVM_X86_SET_MCE, program seed={A})",
             OpKind.TscKhz => $"{(E != 0 ? $"KVM_SET_TSC_KHZ(rate kind {A}, ppm {(long)B})+" : "")}KVM_GET_TSC_KHZ({h(Target)})",
             _ => Kind.ToString(),

@@ -31,6 +31,7 @@ public sealed partial class KernelSession
         OpKind.InterruptGuestRun => TinyGuestRun.RunInterrupts(_kernel, Fd(op.Target), op.A),
         OpKind.IoEventFd => IoEventFd(op),
         OpKind.DeviceCtl => DeviceCtl(op),
+        OpKind.Irqchip => Irqchip(op),
         _ => "unknown op",
     };
 

@@ -49,6 +49,8 @@ public sealed partial class OpGenerator
         if (NextInterrupts() is FuzzOp irq) return irq;
         // One call in forty: KVM_CREATE_DEVICE and device attributes (OpGenerator.DeviceCtl.cs), likewise.
         if (NextDeviceCtl() is FuzzOp dev) return dev;
+        // One call in thirty-two: the x86 in-kernel irqchip (OpGenerator.Irqchip.cs), likewise.
+        if (NextIrqchip() is FuzzOp irqc) return irqc;
         // One call in eight: dirty page logging (OpGenerator.DirtyLog.cs).
         if (_rng.Next(8) == 0 && NextDirtyLog() is FuzzOp dirty) return dirty;
         int roll = _rng.Next(100);

@@ -43,6 +43,7 @@ public sealed partial class OpGenerator
         _irq = new Random(unchecked(seed * 59 + 0x1A7));
         _ioev = new Random(unchecked(seed * 61 + 0x10EF));
         _dev = new Random(unchecked(seed * 67 + 0xDE7));
+        _irqc = new Random(unchecked(seed * 71 + 0x1C));
         _includeReported = includeReported;
     }
 

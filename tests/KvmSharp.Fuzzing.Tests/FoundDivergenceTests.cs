@@ -75,6 +75,44 @@ public class FoundDivergenceTests
     }
 
     [KvmFact]
+    public void Cr8_with_an_in_kernel_apic_is_its_tpr_on_both_kernels() =>
+        // Found by the irqchip stream (session 11): KVM_SET_SREGS's CR8 went to the emulator's CPU state, not to the local
+        // APIC's TPR (kvm_set_cr8 → kvm_lapic_set_tpr), so kvm_run->cr8 read 0 after a KVM_RUN. Mutation 5 with seed
+        // 22484732 sets CR8 = 0xC.
+        AssertAgree([.. s_prefix, new(OpKind.EnableCap, Target: 1, A: KvmCaps.KVM_CAP_SPLIT_IRQCHIP, C: 24),
+            new(OpKind.CreateVcpu, Target: 1, A: 0, Result: 2), new(OpKind.CreateVcpu, Target: 1, A: 2, Result: 3),
+            new(OpKind.SregsRoundTrip, Target: 2, A: 22484732, E: 5), new(OpKind.RunVcpu, Target: 2, E: 1),
+            new(OpKind.SregsRoundTrip, Target: 2, A: 1, E: 0), new(OpKind.RunVcpu, Target: 3, E: 1)]);
+
+    [Fact]
+    public void The_emulator_keeps_cr8_in_the_apic_and_an_ap_is_not_ready_for_pic_interrupts()
+    {
+        using var bsp = new RawVcpu(Emulated(), 0, beforeVcpu: (kernel, vm) =>
+        {
+            var cap = new kvm_enable_cap { cap = KvmCaps.KVM_CAP_SPLIT_IRQCHIP };
+            cap.args[0] = 24;
+            Assert.Equal(0, kernel.Ioctl(vm, KvmIoctls.KVM_ENABLE_CAP, MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref cap, 1))));
+        });
+        using var ap = new RawVcpu(bsp.Kernel, 2, bsp);
+        var sregs = bsp.GetSregs();
+        sregs.cr8 = 0xC;
+        Assert.Equal(0, bsp.Ioctl(KvmIoctls.KVM_SET_SREGS, ref sregs));
+        Assert.Equal(0xCUL, bsp.GetSregs().cr8);
+        var lapic = new kvm_lapic_state();
+        Assert.Equal(0, bsp.Ioctl(KvmIoctls.KVM_GET_LAPIC, ref lapic));
+        Assert.Equal(0xC0, MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref lapic, 1))[0x80]);
+        bsp.RunPage.GetSpan(KvmRunLayout.immediate_exit, 1)[0] = 1;
+        Assert.Equal(-(long)Errno.EINTR, bsp.Run());
+        Assert.Equal(0xCUL, MemoryMarshal.Read<ulong>(bsp.RunPage.GetSpan(KvmRunLayout.cr8, 8)));
+        // kvm_cpu_accept_dm_intr: an AP's LVT0 is masked at reset, so with its APIC enabled it takes no PIC interrupt.
+        var regs = new kvm_regs { rflags = 0x202 };
+        Assert.Equal(0, ap.Ioctl(KvmIoctls.KVM_SET_REGS, ref regs));
+        ap.RunPage.GetSpan(KvmRunLayout.immediate_exit, 1)[0] = 1;
+        Assert.Equal(-(long)Errno.EINTR, ap.Run());
+        Assert.Equal(0, ap.RunPage.GetSpan(KvmRunLayout.ready_for_interrupt_injection, 1)[0]);
+    }
+
+    [KvmFact]
     public void Pre_fault_with_guest_paging_and_no_memslot_agrees_on_both_kernels() =>
         // Found: the emulator answered ENOSPC, the kernel EOPNOTSUPP (the shadow MMU's dummy root for a CR3 outside
         // every memslot lets kvm_mmu_reload succeed). Mutation 6 is the micro-VM's long-mode state.
@@ -111,7 +149,7 @@ public class FoundDivergenceTests
         private readonly KernelFd? _system, _vm;
         private readonly KernelFd _vcpu;
 
-        public RawVcpu(IKernel kernel, ulong id, RawVcpu? sameVm = null)
+        public RawVcpu(IKernel kernel, ulong id, RawVcpu? sameVm = null, Action<IKernel, KernelFd>? beforeVcpu = null)
         {
             Kernel = kernel;
             if (sameVm is null)
@@ -120,6 +158,7 @@ public class FoundDivergenceTests
                 long vm = kernel.Ioctl(_system!, KvmIoctls.KVM_CREATE_VM, 0UL);
                 Assert.True(vm >= 0);
                 _vm = kernel.Adopt((int)vm);
+                beforeVcpu?.Invoke(kernel, _vm);
             }
             long fd = kernel.Ioctl(sameVm?._vm ?? _vm!, KvmIoctls.KVM_CREATE_VCPU, id);
             Assert.True(fd >= 0, $"KVM_CREATE_VCPU: {fd}");

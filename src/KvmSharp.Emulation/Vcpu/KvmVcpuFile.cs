@@ -93,9 +93,21 @@ internal sealed class KvmVcpuFile : KernelFile
                 return 0;
             }
             if (request == KvmIoctls.KVM_GET_SREGS)
-                return arg.CopyToUser(VcpuStateRules.WithInjectedInterrupt(Vcpu.Cpu, Vcpu.Cpu.Sregs)) ? 0 : Err.EFAULT;
+            {
+                // __get_sregs_common: "sregs->cr8 = kvm_get_cr8(vcpu)" — the local APIC's TPR when it is in the kernel.
+                var sregs = VcpuStateRules.WithInjectedInterrupt(Vcpu.Cpu, Vcpu.Cpu.Sregs);
+                if (Vcpu.Lapic is { } apic) sregs.cr8 = apic.Cr8;
+                return arg.CopyToUser(sregs) ? 0 : Err.EFAULT;
+            }
             if (request == KvmIoctls.KVM_SET_SREGS)
-                return arg.CopyFromUser(out kvm_sregs sregs) ? SregsRules.Set(Vcpu.Cpu, sregs) : Err.EFAULT;
+            {
+                if (!arg.CopyFromUser(out kvm_sregs sregs)) return Err.EFAULT;
+                long r = SregsRules.Set(Vcpu.Cpu, sregs);
+                // kvm_set_cr8: with the APIC in the kernel the value goes to its TPR (kvm_lapic_set_tpr); a value with
+                // reserved bits is refused there too. Found by the differential fuzzer's irqchip stream.
+                if (r == 0 && Vcpu.Lapic is { } apic && (sregs.cr8 & ~0xFUL) == 0) apic.SetCr8(sregs.cr8);
+                return r;
+            }
             if (request == KvmIoctls.KVM_GET_MSRS)
                 return MsrIo.GetMsrs(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_SET_MSRS)

@@ -25,9 +25,9 @@ internal static class VcpuRun
             // post_kvm_run_save.
             // With an in-kernel APIC, kvm_get_cr8 is kvm_lapic_get_cr8 (TPR bits 7:4); "ready_for_interrupt_injection =
             // pic_in_kernel(vcpu->kvm) || kvm_vcpu_ready_for_interrupt_injection(vcpu)".
-            ulong cr8 = vcpu.Lapic is { } apic ? (apic.Get(X86.Irqchip.Lapic.TaskPri) & 0xf0) >> 4 : vcpu.Cpu.Sregs.cr8;
+            ulong cr8 = vcpu.Lapic is { } apic ? apic.Cr8 : vcpu.Cpu.Sregs.cr8;
             vcpu.Run.SaveState((vcpu.Cpu.Rflags & X86Consts.RFLAGS_IF) != 0, cr8, vcpu.Cpu.Sregs.apic_base,
-                vcpu.Kvm.Irqchip.Full || InterruptIoctls.ReadyForInterruptInjection(vcpu.Cpu));
+                vcpu.Kvm.Irqchip.Full || InterruptIoctls.ReadyForInterruptInjection(vcpu));
         }
     }
 
@@ -126,7 +126,7 @@ internal static class VcpuRun
             if (DirtyRingFull(vcpu)) return 0;
             // The first VM entry makes kvm_vcpu_has_run() true (last_vmentry_cpu), which freezes the CPUID table.
             vcpu.Cpu.Cpuid.HasRun = true;
-            if (interruptWindow && InterruptIoctls.ReadyForInterruptInjection(vcpu.Cpu))
+            if (interruptWindow && InterruptIoctls.ReadyForInterruptInjection(vcpu))
             {
                 vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_IRQ_WINDOW_OPEN;
                 VcpuStatCounting.InterruptWindowOpen(vcpu);

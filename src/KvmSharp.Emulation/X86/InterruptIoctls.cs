@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
 using KvmSharp.Emulation.Vfs;
+using KvmSharp.Emulation.Vcpu;
 
 namespace KvmSharp.Emulation.X86;
 
@@ -50,6 +51,21 @@ internal static class InterruptIoctls
     /// interrupt or NMI) &amp;&amp; !kvm_is_exception_pending (a pending exception or a KVM_REQ_TRIPLE_FAULT). What post_kvm_run_save writes to
     /// kvm_run.ready_for_interrupt_injection, and what ends a run as KVM_EXIT_IRQ_WINDOW_OPEN when userspace asked.
     /// </summary>
+    /// <summary>kvm_vcpu_ready_for_interrupt_injection of a vCPU, with or without its APIC in the kernel.</summary>
+    public static bool ReadyForInterruptInjection(KvmVcpu vcpu)
+    {
+        if (!ReadyForInterruptInjection(vcpu.Cpu)) return false;
+        if (vcpu.Lapic is not { } apic) return true;
+        // kvm_cpu_accept_dm_intr with the APIC in the kernel: no pending ExtINT (kvm_cpu_has_extint: on a split irqchip
+        // pending_external_vector, when LINT0 accepts it) and kvm_apic_accept_pic_intr — the APIC hardware-disabled,
+        // or LVT0 unmasked with ExtINT delivery (the BSP's reset value; an AP's LVT0 is masked). Found by the
+        // differential fuzzer's irqchip stream.
+        bool hwEnabled = (vcpu.Cpu.Sregs.apic_base & (1UL << 11)) != 0;
+        bool acceptPic = !hwEnabled || (apic.Get(Irqchip.Lapic.Lvt0) & 0x10700) == 0x700;
+        bool hasExtint = acceptPic && vcpu.PendingExternalVector >= 0;
+        return !hasExtint && acceptPic;
+    }
+
     public static bool ReadyForInterruptInjection(X86Cpu cpu)
     {
         var s = cpu.State;

@@ -106,6 +106,19 @@ internal sealed class Lapic
         return -1;
     }
 
+    /// <summary>
+    /// lapic.c kvm_lapic_set_tpr (from x86.c kvm_set_cr8 with the APIC in the kernel): TPR = CR8 &lt;&lt; 4, then PPR.
+    /// </summary>
+    public void SetCr8(ulong cr8)
+    {
+        using var scope = _lock.EnterScope();
+        Set(TaskPri, (uint)(cr8 & 0x0f) << 4);
+        UpdatePpr();
+    }
+
+    /// <summary>lapic.c kvm_lapic_get_cr8: TPR bits 7:4.</summary>
+    public ulong Cr8 => (Get(TaskPri) & 0xf0) >> 4;
+
     /// <summary>True when <paramref name="vector"/>'s bit is set in the 256-bit register at <paramref name="reg"/>.</summary>
     public bool TestVector(int reg, int vector) => (Get(reg + 0x10 * (vector >> 5)) & (1u << (vector & 31))) != 0;
 

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text;
+using KvmSharp.Abi;
+using KvmSharp.Kernel;
+using KvmSharp.Memory;
+
+namespace KvmSharp.Fuzzing;
+
+/// <summary>
+/// <see cref="OpKind.Irqchip"/>: one irqchip session (<see cref="IrqchipOps"/>) on a VM of its own, closed at the end.
+/// Descriptor numbers never appear in a result.
+/// </summary>
+public sealed partial class KernelSession
+{
+    private string Irqchip(FuzzOp op)
+    {
+        var rng = new Random(unchecked((int)op.A ^ (int)(op.A >> 32)));
+        long vmRc = _kernel.Ioctl(Fd(op.Target), KvmIoctls.KVM_CREATE_VM, 0UL);
+        if (vmRc < 0) return "create vm " + Describe(vmRc);
+        using var vm = _kernel.Adopt((int)vmRc);
+        var text = new StringBuilder();
+        var vcpus = new List<KernelFd>();
+        try
+        {
+            // vCPUs before the irqchip (then KVM_CREATE_IRQCHIP is EINVAL and they have no APIC) or after it.
+            bool vcpusFirst = rng.Next(5) == 0;
+            if (vcpusFirst) AddVcpu(vm, vcpus, 0, text);
+            int mode = rng.Next(3);
+            if (mode == 1) text.Append("create ").Append(Describe(_kernel.Ioctl(vm, KvmIoctls.KVM_CREATE_IRQCHIP, 0UL))).Append(", ");
+            if (mode == 2)
+            {
+                var cap = new kvm_enable_cap { cap = KvmCaps.KVM_CAP_SPLIT_IRQCHIP };
+                cap.args[0] = rng.Next(6) switch { 0 => 0, 1 => 4096, 2 => 4097, _ => 24 };
+                text.Append(CultureInfo.InvariantCulture, $"split {cap.args[0]} ").Append(Describe(_kernel.Ioctl(vm, KvmIoctls.KVM_ENABLE_CAP, Bytes(ref cap)))).Append(", ");
+            }
+            if (!vcpusFirst) AddVcpu(vm, vcpus, 0, text);
+            if (rng.Next(2) == 0) AddVcpu(vm, vcpus, rng.Next(1, 4), text);
+            for (int i = 0; i < IrqchipOps.Calls; i++)
+                text.Append(IrqchipCall(rng, vm, vcpus[rng.Next(vcpus.Count)])).Append(", ");
+            return text.ToString();
+        }
+        finally
+        {
+            foreach (var v in vcpus) v.Dispose();
+        }
+    }
+
+    private void AddVcpu(KernelFd vm, List<KernelFd> vcpus, int id, StringBuilder text)
+    {
+        long rc = _kernel.Ioctl(vm, KvmIoctls.KVM_CREATE_VCPU, (ulong)id);
+        text.Append(CultureInfo.InvariantCulture, $"vcpu {id} ").Append(rc < 0 ? Describe(rc) : "ok").Append(", ");
+        if (rc >= 0) vcpus.Add(_kernel.Adopt((int)rc));
+    }
+
+    private string IrqchipCall(Random rng, KernelFd vm, KernelFd vcpu)
+    {
+        switch (rng.Next(7))
+        {
+            case 0:
+            {
+                var line = new kvm_irq_level { irq = (uint)(rng.Next(8) == 0 ? rng.Next(24, 5000) : rng.Next(0, 24)), level = (uint)rng.Next(rng.Next(8) == 0 ? 4 : 2) };
+                string what = string.Create(CultureInfo.InvariantCulture, $"line {line.irq}={line.level} ");
+                long rc = _kernel.Ioctl(vm, KvmIoctls.KVM_IRQ_LINE_STATUS, Bytes(ref line));
+                // On success the kernel writes the status over irq.
+                return what + (rc == 0 ? $"status {(int)line.irq}" : Describe(rc));
+            }
+            case 1:
+            {
+                var chip = new kvm_irqchip { chip_id = (uint)rng.Next(0, 4) };
+                string what = string.Create(CultureInfo.InvariantCulture, $"get chip {chip.chip_id} ");
+                long rc = _kernel.Ioctl(vm, KvmIoctls.KVM_GET_IRQCHIP, Bytes(ref chip));
+                return what + (rc == 0 ? Convert.ToHexString(Bytes(ref chip)) : Describe(rc));
+            }
+            case 2:
+                return "routing " + Describe(_kernel.Ioctl(vm, KvmIoctls.KVM_SET_GSI_ROUTING, RoutingTable(rng)));
+            case 3:
+            {
+                // The APIC window, destinations 0–3, fixed or lowest-priority edge MSIs: other delivery modes (INIT with
+                // is_level, the reserved 3 and 6) and addresses outside 0xFEExxxxx diverge (STATUS, session 11).
+                var msi = new kvm_msi
+                {
+                    address_lo = 0xFEE0_0000u | ((uint)rng.Next(0, 4) << 12) | (rng.Next(4) == 0 ? 4u : 0),
+                    data = (uint)rng.Next(0x10, 0x100) | (rng.Next(4) == 0 ? 0x100u : 0),
+                    flags = rng.Next(10) == 0 ? (uint)rng.Next(1, 4) : 0,
+                };
+                string what = string.Create(CultureInfo.InvariantCulture, $"msi 0x{msi.address_lo:X}/0x{msi.data:X} ");
+                long rc = _kernel.Ioctl(vm, KvmIoctls.KVM_SIGNAL_MSI, Bytes(ref msi));
+                return what + (rc >= 0 ? $"delivered {rc}" : Describe(rc));
+            }
+            case 4:
+            {
+                var lapic = new kvm_lapic_state();
+                long rc = _kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_LAPIC, Bytes(ref lapic));
+                return "lapic " + (rc == 0 ? Convert.ToHexString(Bytes(ref lapic)) : Describe(rc));
+            }
+            case 5:
+            {
+                // CR8 through the special registers: with an in-kernel APIC it is the TPR (kvm_set_cr8 / kvm_get_cr8).
+                var s = new kvm_sregs();
+                _kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_SREGS, Bytes(ref s));
+                s.cr8 = (ulong)rng.Next(0, rng.Next(8) == 0 ? 64 : 16);
+                long set = _kernel.Ioctl(vcpu, KvmIoctls.KVM_SET_SREGS, Bytes(ref s));
+                var back = new kvm_sregs();
+                long get = _kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_SREGS, Bytes(ref back));
+                return string.Create(CultureInfo.InvariantCulture, $"cr8 {s.cr8} {Describe(set)} read {(get == 0 ? back.cr8.ToString(CultureInfo.InvariantCulture) : Describe(get))}");
+            }
+            default:
+                return "run " + RunOnce(vcpu);
+        }
+    }
+
+    /// <summary>KVM_RUN with immediate_exit set: EINTR, and the run page's ready / if / cr8 as post_kvm_run_save left them.</summary>
+    private string RunOnce(KernelFd vcpu)
+    {
+        // The kvm_run page alone (a mapping may be shorter than KVM_GET_VCPU_MMAP_SIZE).
+        long rc = MappedRegion.Map(_kernel, vcpu, (ulong)Environment.SystemPageSize, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_SHARED, 0, out var mapped);
+        if (rc < 0) return "mmap " + Describe(rc);
+        using var run = mapped!;
+        run.GetSpan(KvmRunLayout.immediate_exit, 1)[0] = 1;
+        long r = _kernel.Ioctl(vcpu, KvmIoctls.KVM_RUN, 0UL);
+        var page = run.GetSpan(0, KvmRunLayout.cr8 + 8);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{Describe(r)} ready={page[KvmRunLayout.ready_for_interrupt_injection]} if={page[KvmRunLayout.if_flag]} cr8={BitConverter.ToUInt64(page[KvmRunLayout.cr8..])}");
+    }
+
+    /// <summary>struct kvm_irq_routing with 0–3 entries: PIC / IOAPIC pins or MSIs, some invalid.</summary>
+    private static byte[] RoutingTable(Random rng)
+    {
+        int n = rng.Next(0, 4);
+        int header = Unsafe.SizeOf<kvm_irq_routing>();
+        int entrySize = Unsafe.SizeOf<kvm_irq_routing_entry>();
+        byte[] table = new byte[header + n * entrySize];
+        var head = new kvm_irq_routing { nr = (uint)n, flags = rng.Next(10) == 0 ? 1u : 0 };
+        Bytes(ref head).CopyTo(table);
+        for (int i = 0; i < n; i++)
+        {
+            var entry = new kvm_irq_routing_entry { gsi = (uint)rng.Next(0, 32), flags = rng.Next(12) == 0 ? 1u : 0 };
+            if (rng.Next(3) == 0)
+            {
+                entry.type = KvmConstants.KVM_IRQ_ROUTING_MSI;
+                entry.u[0] = 0xFEE0_0000u | ((uint)rng.Next(0, 4) << 12);
+                entry.u[2] = (uint)rng.Next(0x10, 0x100);
+            }
+            else
+            {
+                entry.type = rng.Next(16) == 0 ? (uint)rng.Next(3, 9) : KvmConstants.KVM_IRQ_ROUTING_IRQCHIP;
+                entry.u[0] = (uint)rng.Next(0, rng.Next(8) == 0 ? 4 : 3);
+                entry.u[1] = (uint)rng.Next(0, rng.Next(8) == 0 ? 40 : 24);
+            }
+            Bytes(ref entry).CopyTo(table.AsSpan(header + i * entrySize));
+        }
+        return table;
+    }
+}

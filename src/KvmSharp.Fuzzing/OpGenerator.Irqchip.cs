@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Fuzzing;
+
+/// <summary>
+/// The x86 in-kernel irqchip (<see cref="OpKind.Irqchip"/>): a VM of its own on a /dev/kvm handle, so the other streams'
+/// VMs keep no irqchip (their calls with an in-kernel APIC — KVM_SET_MP_STATE's wider states, KVM_SET_VCPU_EVENTS'
+/// latched INIT — are not modelled yet). Drawn only on a kernel without guest_memfd, from a stream of its own
+/// (<c>_irqc</c>), asked after the device stream.
+/// </summary>
+public sealed partial class OpGenerator
+{
+    private readonly Random _irqc;
+
+    private FuzzOp? NextIrqchip()
+    {
+        if (_irqc.Next(32) != 0) return null;
+        // Now and then a closed handle or a VM instead of /dev/kvm.
+        var pool = _irqc.Next(16) == 0 ? _closed.Concat(_vms).ToList() : _systems;
+        if (pool.Count == 0) return null;
+        return new FuzzOp(OpKind.Irqchip, Target: pool[_irqc.Next(pool.Count)], A: (ulong)_irqc.NextInt64());
+    }
+}
