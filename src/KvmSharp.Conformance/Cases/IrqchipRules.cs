@@ -342,6 +342,43 @@ public static class IrqchipRules
         Assert.Equal(KvmMpState.KVM_MP_STATE_UNINITIALIZED, ap.GetMpState());
     }
 
+    [ConformanceCase("arch/x86/kvm/x86.c kvm_arch_vcpu_ioctl_set_mpstate / get_mpstate: with an in-kernel local APIC (full or split irqchip, BSP or AP) RUNNABLE, UNINITIALIZED, INIT_RECEIVED, HALTED, SIPI_RECEIVED and AP_RESET_HOLD are taken and the rest is EINVAL (without one only RUNNABLE); SIPI_RECEIVED is kept as INIT_RECEIVED with a pending SIPI, which KVM_GET_MP_STATE's kvm_apic_accept_events delivers: RUNNABLE, CS 0 / base 0, RIP 0 (vector 0)")]
+    public static void mp_state_with_an_in_kernel_apic(CaseContext ctx)
+    {
+        using var kvm = ctx.OpenKvm();
+        uint[] accepted = [0, 1, 2, 3, 4, 9];
+        foreach (int mode in new[] { 0, 1, 2 })
+        {
+            foreach (int id in new[] { 0, 2 })
+            {
+                for (uint state = 0; state < 12; state++)
+                {
+                    using var vm = kvm.CreateVm();
+                    if (mode == 1) vm.CreateIrqchip();
+                    if (mode == 2) vm.EnableSplitIrqchip(24);
+                    using var vcpu = vm.CreateVcpu(id);
+                    uint before = vcpu.GetMpState();
+                    string what = $"irqchip mode {mode}, vCPU {id}, mp_state {state}";
+                    bool takes = mode == 0 ? state == 0 : accepted.Contains(state);
+                    if (!takes)
+                    {
+                        AssertErrno(Errno.EINVAL, () => vcpu.SetMpState(state));
+                        Assert.True(before == vcpu.GetMpState(), $"{what}: a refused state changed mp_state");
+                        continue;
+                    }
+                    vcpu.SetMpState(state);
+                    uint expected = state == KvmMpState.KVM_MP_STATE_SIPI_RECEIVED ? KvmMpState.KVM_MP_STATE_RUNNABLE : state;
+                    Assert.True(expected == vcpu.GetMpState(), $"{what}: read back {vcpu.GetMpState()}");
+                    var sregs = vcpu.GetSregs();
+                    ulong rip = vcpu.GetRegs().rip;
+                    var (selector, cbase, ripExpected) = state == KvmMpState.KVM_MP_STATE_SIPI_RECEIVED ? (0, 0UL, 0UL) : (0xf000, 0xffff0000UL, 0xfff0UL);
+                    Assert.True(sregs.cs.selector == selector && sregs.cs.@base == cbase && rip == ripExpected,
+                        $"{what}: CS {sregs.cs.selector:x}/{sregs.cs.@base:x} RIP {rip:x}");
+                }
+            }
+        }
+    }
+
     [ConformanceCase("arch/x86/kvm/lapic.c kvm_apic_set_state (xAPIC mode): the page is taken as given, then kvm_apic_set_version rewrites the version, apic_update_ppr recomputes PPR from TPR, and TMCCT reads 0; offsets the APIC does not use keep their bytes")]
     public static void set_lapic_round_trip(CaseContext ctx)
     {

@@ -124,8 +124,8 @@ internal sealed class KvmVcpuFile : KernelFile
             if (request == KvmIoctls.KVM_SET_XCRS) return VcpuStateRules.SetXcrs(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_GET_VCPU_EVENTS) return VcpuStateRules.GetEvents(Vcpu.Cpu, arg, Kvm.ExceptionPayloadEnabled, Kvm.TripleFaultEvent);
             if (request == KvmIoctls.KVM_SET_VCPU_EVENTS) return VcpuStateRules.SetEvents(Vcpu.Cpu, arg, Kvm.ExceptionPayloadEnabled, Kvm.TripleFaultEvent);
-            if (request == KvmIoctls.KVM_GET_MP_STATE) return VcpuStateRules.GetMpState(Vcpu.Cpu, arg);
-            if (request == KvmIoctls.KVM_SET_MP_STATE) return VcpuStateRules.SetMpState(Vcpu.Cpu, arg);
+            if (request == KvmIoctls.KVM_GET_MP_STATE) return VcpuStateRules.GetMpState(Vcpu, arg);
+            if (request == KvmIoctls.KVM_SET_MP_STATE) return VcpuStateRules.SetMpState(Vcpu, arg);
             if (request == KvmIoctls.KVM_GET_DEBUGREGS) return VcpuStateRules.GetDebugRegs(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_SET_DEBUGREGS) return VcpuStateRules.SetDebugRegs(Vcpu.Cpu, arg);
             if (request == KvmIoctls.KVM_SET_GUEST_DEBUG) return Vcpu.Emulator.SetGuestDebug(arg);

@@ -109,10 +109,15 @@ internal sealed class VcpuState
     public uint NmiQueued;
 
     /// <summary>
-    /// vcpu->arch.mp_state. kvm_arch_vcpu_create: RUNNABLE without an in-kernel irqchip (the only kind the emulator
-    /// has).
+    /// vcpu->arch.mp_state. kvm_arch_vcpu_create: RUNNABLE, or UNINITIALIZED for an AP with an in-kernel irqchip
+    /// (CreateVcpu).
     /// </summary>
     public uint MpState = KvmMpState.KVM_MP_STATE_RUNNABLE;
+
+    /// <summary>KVM_APIC_SIPI in apic->pending_events (KVM_SET_MP_STATE of SIPI_RECEIVED), and apic->sipi_vector.</summary>
+    public bool SipiPending;
+
+    public byte SipiVector;
 
     /// <summary>vcpu->arch.db[0..3].</summary>
     public readonly ulong[] Db = new ulong[4];

@@ -250,19 +250,62 @@ internal static class VcpuStateRules
         return 0;
     }
 
-    /// <summary>kvm_arch_vcpu_ioctl_get_mpstate: vcpu->arch.mp_state (RUNNABLE for a new vCPU without an irqchip).</summary>
-    public static long GetMpState(X86Cpu cpu, IoctlArg arg) =>
-        arg.CopyToUser(new kvm_mp_state { mp_state = cpu.State.MpState }) ? 0 : Err.EFAULT;
+    /// <summary>
+    /// kvm_arch_vcpu_ioctl_get_mpstate: with an in-kernel APIC kvm_apic_accept_events first — a pending SIPI on an
+    /// INIT_RECEIVED vCPU is delivered (kvm_vcpu_deliver_sipi_vector: CS.selector = vector &lt;&lt; 8, CS.base = vector
+    /// &lt;&lt; 12, RIP = 0) and the vCPU becomes RUNNABLE (probed on this host: SET SIPI_RECEIVED reads back RUNNABLE with
+    /// CS 0/0, RIP 0); then vcpu->arch.mp_state (pv_unhalted is never set here).
+    /// </summary>
+    public static long GetMpState(Vcpu.KvmVcpu vcpu, IoctlArg arg)
+    {
+        var s = vcpu.Cpu.State;
+        if (vcpu.Lapic is not null && s.SipiPending)
+        {
+            s.SipiPending = false;
+            if (s.MpState == KvmMpState.KVM_MP_STATE_INIT_RECEIVED)
+            {
+                var sregs = vcpu.Cpu.Sregs;
+                sregs.cs.selector = (ushort)(s.SipiVector << 8);
+                sregs.cs.@base = (ulong)s.SipiVector << 12;
+                vcpu.Cpu.Sregs = sregs;
+                vcpu.Cpu.Rip = 0;
+                s.MpState = KvmMpState.KVM_MP_STATE_RUNNABLE;
+            }
+        }
+        return arg.CopyToUser(new kvm_mp_state { mp_state = s.MpState }) ? 0 : Err.EFAULT;
+    }
 
     /// <summary>
-    /// kvm_arch_vcpu_ioctl_set_mpstate: without an in-kernel LAPIC anything but KVM_MP_STATE_RUNNABLE is EINVAL
-    /// (observed: 1..11 and 0xffffffff are EINVAL, 0 is accepted).
+    /// kvm_arch_vcpu_ioctl_set_mpstate: UNINITIALIZED, HALTED, AP_RESET_HOLD, INIT_RECEIVED and SIPI_RECEIVED need an
+    /// in-kernel local APIC (EINVAL otherwise), RUNNABLE is always taken, anything else is EINVAL; SIPI_RECEIVED is
+    /// stored as INIT_RECEIVED with a pending SIPI (probed on this host, full and split irqchip, BSP and AP: 0–4 and 9
+    /// accepted, 5–8, 10, 11 EINVAL; without an APIC only 0). The refusal of INIT/SIPI states while INIT is blocked or
+    /// an SMI is pending (kvm_apic_init_sipi_allowed, smi_pending) cannot arise here: no SMM, no GIF.
     /// </summary>
-    public static long SetMpState(X86Cpu cpu, IoctlArg arg)
+    public static long SetMpState(Vcpu.KvmVcpu vcpu, IoctlArg arg)
     {
         if (!arg.CopyFromUser(out kvm_mp_state mp)) return Err.EFAULT;
-        if (mp.mp_state != KvmMpState.KVM_MP_STATE_RUNNABLE) return Err.EINVAL;
-        cpu.State.MpState = mp.mp_state;
+        var s = vcpu.Cpu.State;
+        switch (mp.mp_state)
+        {
+            case KvmMpState.KVM_MP_STATE_UNINITIALIZED or KvmMpState.KVM_MP_STATE_HALTED or KvmMpState.KVM_MP_STATE_AP_RESET_HOLD
+                or KvmMpState.KVM_MP_STATE_INIT_RECEIVED or KvmMpState.KVM_MP_STATE_SIPI_RECEIVED:
+                if (vcpu.Lapic is null) return Err.EINVAL;
+                break;
+            case KvmMpState.KVM_MP_STATE_RUNNABLE:
+                break;
+            default:
+                return Err.EINVAL;
+        }
+        if (mp.mp_state == KvmMpState.KVM_MP_STATE_SIPI_RECEIVED)
+        {
+            s.MpState = KvmMpState.KVM_MP_STATE_INIT_RECEIVED;
+            s.SipiPending = true;
+        }
+        else
+        {
+            s.MpState = mp.mp_state;
+        }
         return 0;
     }
 
