@@ -21,7 +21,7 @@ public sealed partial class KernelSession
         if (vmRc < 0) return "create vm " + Describe(vmRc);
         using var vm = _kernel.Adopt((int)vmRc);
         var text = new StringBuilder();
-        var vcpus = new List<KernelFd>();
+        var vcpus = new List<(KernelFd Fd, MappedRegion Run)>();
         try
         {
             // vCPUs before the irqchip (then KVM_CREATE_IRQCHIP is EINVAL and they have no APIC) or after it.
@@ -37,24 +37,42 @@ public sealed partial class KernelSession
             }
             if (!vcpusFirst) AddVcpu(vm, vcpus, 0, text);
             if (rng.Next(2) == 0) AddVcpu(vm, vcpus, rng.Next(1, 4), text);
+            if (vcpus.Count == 0) return text.ToString();
             for (int i = 0; i < IrqchipOps.Calls; i++)
-                text.Append(IrqchipCall(rng, vm, vcpus[rng.Next(vcpus.Count)])).Append(", ");
+            {
+                var (vcpu, run) = vcpus[rng.Next(vcpus.Count)];
+                text.Append(IrqchipCall(rng, vm, vcpu, run)).Append(", ");
+            }
             return text.ToString();
         }
         finally
         {
-            foreach (var v in vcpus) v.Dispose();
+            foreach (var (fd, run) in vcpus)
+            {
+                run.Dispose();
+                fd.Dispose();
+            }
         }
     }
 
-    private void AddVcpu(KernelFd vm, List<KernelFd> vcpus, int id, StringBuilder text)
+    /// <summary>KVM_CREATE_VCPU, and its kvm_run page mapped once (a mapping may be shorter than KVM_GET_VCPU_MMAP_SIZE).</summary>
+    private void AddVcpu(KernelFd vm, List<(KernelFd Fd, MappedRegion Run)> vcpus, int id, StringBuilder text)
     {
         long rc = _kernel.Ioctl(vm, KvmIoctls.KVM_CREATE_VCPU, (ulong)id);
         text.Append(CultureInfo.InvariantCulture, $"vcpu {id} ").Append(rc < 0 ? Describe(rc) : "ok").Append(", ");
-        if (rc >= 0) vcpus.Add(_kernel.Adopt((int)rc));
+        if (rc < 0) return;
+        var fd = _kernel.Adopt((int)rc);
+        long mapped = MappedRegion.Map(_kernel, fd, (ulong)Environment.SystemPageSize, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_SHARED, 0, out var run);
+        if (mapped < 0)
+        {
+            fd.Dispose();
+            text.Append("mmap ").Append(Describe(mapped)).Append(", ");
+            return;
+        }
+        vcpus.Add((fd, run!));
     }
 
-    private string IrqchipCall(Random rng, KernelFd vm, KernelFd vcpu)
+    private string IrqchipCall(Random rng, KernelFd vm, KernelFd vcpu, MappedRegion run)
     {
         switch (rng.Next(7))
         {
@@ -107,17 +125,13 @@ public sealed partial class KernelSession
                 return string.Create(CultureInfo.InvariantCulture, $"cr8 {s.cr8} {Describe(set)} read {(get == 0 ? back.cr8.ToString(CultureInfo.InvariantCulture) : Describe(get))}");
             }
             default:
-                return "run " + RunOnce(vcpu);
+                return "run " + RunOnce(vcpu, run);
         }
     }
 
     /// <summary>KVM_RUN with immediate_exit set: EINTR, and the run page's ready / if / cr8 as post_kvm_run_save left them.</summary>
-    private string RunOnce(KernelFd vcpu)
+    private string RunOnce(KernelFd vcpu, MappedRegion run)
     {
-        // The kvm_run page alone (a mapping may be shorter than KVM_GET_VCPU_MMAP_SIZE).
-        long rc = MappedRegion.Map(_kernel, vcpu, (ulong)Environment.SystemPageSize, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_SHARED, 0, out var mapped);
-        if (rc < 0) return "mmap " + Describe(rc);
-        using var run = mapped!;
         run.GetSpan(KvmRunLayout.immediate_exit, 1)[0] = 1;
         long r = _kernel.Ioctl(vcpu, KvmIoctls.KVM_RUN, 0UL);
         var page = run.GetSpan(0, KvmRunLayout.cr8 + 8);

@@ -94,8 +94,21 @@ public sealed class BinaryStatsTests
         Assert.Equal(0, k.OpenFdCount);
     }
 
+    /// <summary>The objects of <see cref="Spinner"/>, disposed in reverse order.</summary>
+    private sealed record SpinnerGuest(Kvm Kvm, Vm Vm, AnonymousMemory Memory, MemorySlot Slot, KvmSharp.Vcpu Vcpu) : IDisposable
+    {
+        public void Dispose()
+        {
+            Vcpu.Dispose();
+            Slot.Dispose();
+            Memory.Dispose();
+            Vm.Dispose();
+            Kvm.Dispose();
+        }
+    }
+
     /// <summary>A real-mode guest at GPA 0x1000 with IF set: <c>spin: jmp spin</c>.</summary>
-    private static (Kvm Kvm, Vm Vm, AnonymousMemory Memory, MemorySlot Slot, KvmSharp.Vcpu Vcpu) Spinner(EmulatedKernel kernel)
+    private static SpinnerGuest Spinner(EmulatedKernel kernel)
     {
         var kvm = Kvm.Open(kernel);
         var vm = kvm.CreateVm();
@@ -114,59 +127,47 @@ public sealed class BinaryStatsTests
         sregs.cs.selector = 0;
         vcpu.SetSregs(sregs);
         vcpu.SetRegs(new kvm_regs { rip = 0x1000, rflags = 0x202 });
-        return (kvm, vm, memory, slot, vcpu);
+        return new SpinnerGuest(kvm, vm, memory, slot, vcpu);
     }
 
     [Fact]
     public void An_interrupt_window_exit_counts_an_exit_an_irq_window_exit_and_a_request_irq_exit()
     {
         using var kernel = new EmulatedKernel(EmulatorConfig.X86_64());
-        var (kvm, vm, memory, slot, vcpu) = Spinner(kernel);
-        using (kvm)
-        using (vm)
-        using (memory)
-        using (slot)
-        using (vcpu)
-        {
-            using var stats = vcpu.OpenStatistics();
-            vcpu.RequestInterruptWindow = true;
-            Assert.Equal(KvmExitReason.KVM_EXIT_IRQ_WINDOW_OPEN, vcpu.Run().Reason);
-            var s = stats.Read();
-            Assert.Equal((1UL, 1UL, 1UL, 1UL), (s["exits"], s["irq_window_exits"], s["request_irq_exits"], s["fpu_reload"]));
-            Assert.Equal((0UL, 0UL, 0UL), (s["io_exits"], s["halt_exits"], s["signal_exits"]));
-        }
+        using var guest = Spinner(kernel);
+        var vcpu = guest.Vcpu;
+        using var stats = vcpu.OpenStatistics();
+        vcpu.RequestInterruptWindow = true;
+        Assert.Equal(KvmExitReason.KVM_EXIT_IRQ_WINDOW_OPEN, vcpu.Run().Reason);
+        var s = stats.Read();
+        Assert.Equal((1UL, 1UL, 1UL, 1UL), (s["exits"], s["irq_window_exits"], s["request_irq_exits"], s["fpu_reload"]));
+        Assert.Equal((0UL, 0UL, 0UL), (s["io_exits"], s["halt_exits"], s["signal_exits"]));
     }
 
     [Fact]
     public void A_kick_counts_a_signal_exit_and_no_guest_exit()
     {
         using var kernel = new EmulatedKernel(EmulatorConfig.X86_64());
-        var (kvm, vm, memory, slot, vcpu) = Spinner(kernel);
-        using (kvm)
-        using (vm)
-        using (memory)
-        using (slot)
-        using (vcpu)
+        using var guest = Spinner(kernel);
+        var vcpu = guest.Vcpu;
+        using var stats = vcpu.OpenStatistics();
+        // A kick that lands before KVM_RUN starts is only immediate_exit (EINTR, no signal exit): wait longer and
+        // retry until one lands inside the run, where the guest spins forever.
+        for (int attempt = 1; attempt <= 5 && stats.ReadValue("signal_exits") == 0; attempt++)
         {
-            using var stats = vcpu.OpenStatistics();
-            // A kick that lands before KVM_RUN starts is only immediate_exit (EINTR, no signal exit): wait longer and
-            // retry until one lands inside the run, where the guest spins forever.
-            for (int attempt = 1; attempt <= 5 && stats.ReadValue("signal_exits") == 0; attempt++)
+            vcpu.ImmediateExit = false;
+            int delay = 50 * attempt;
+            var kicker = new Thread(() =>
             {
-                vcpu.ImmediateExit = false;
-                int delay = 50 * attempt;
-                var kicker = new Thread(() =>
-                {
-                    Thread.Sleep(delay);
-                    vcpu.Kick();
-                });
-                kicker.Start();
-                var exit = vcpu.Run();
-                kicker.Join();
-                Assert.True(exit.Interrupted);
-            }
-            var s = stats.Read();
-            Assert.Equal((1UL, 0UL), (s["signal_exits"], s["exits"]));
+                Thread.Sleep(delay);
+                vcpu.Kick();
+            });
+            kicker.Start();
+            var exit = vcpu.Run();
+            kicker.Join();
+            Assert.True(exit.Interrupted);
         }
+        var s = stats.Read();
+        Assert.Equal((1UL, 0UL), (s["signal_exits"], s["exits"]));
     }
 }

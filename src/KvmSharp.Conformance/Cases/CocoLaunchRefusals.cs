@@ -47,14 +47,14 @@ public static class CocoLaunchRefusals
         foreach (uint id in sevIds)
         {
             var cmd = new kvm_sev_cmd { id = id, error = 0x5a5a };
-            CaseContext.AssertErrno(Errno.ENOTTY, ctx.Kernel.Ioctl(vm.Handle, op, Bytes(ref cmd)), $"sev id {id}");
+            CaseContext.AssertErrno(Errno.ENOTTY, ctx.Kernel.Ioctl(vm.Handle, op, CaseContext.Raw(ref cmd)), $"sev id {id}");
             Assert.Equal(0x5a5au, cmd.error);
         }
         for (uint id = KvmMemoryEncrypt.KVM_TDX_CAPABILITIES; id <= KvmMemoryEncrypt.KVM_TDX_GET_CPUID; id++)
         {
             var cmd = new kvm_tdx_cmd { id = id };
-            CaseContext.AssertErrno(Errno.ENOTTY, ctx.Kernel.Ioctl(vm.Handle, op, Bytes(ref cmd)), $"tdx id {id}, VM fd");
-            CaseContext.AssertErrno(Errno.ENOTTY, ctx.Kernel.Ioctl(vcpu.Handle, op, Bytes(ref cmd)), $"tdx id {id}, vCPU fd");
+            CaseContext.AssertErrno(Errno.ENOTTY, ctx.Kernel.Ioctl(vm.Handle, op, CaseContext.Raw(ref cmd)), $"tdx id {id}, VM fd");
+            CaseContext.AssertErrno(Errno.ENOTTY, ctx.Kernel.Ioctl(vcpu.Handle, op, CaseContext.Raw(ref cmd)), $"tdx id {id}, vCPU fd");
         }
         CaseContext.AssertErrno(Errno.ENOTTY, ctx.Kernel.Ioctl(vcpu.Handle, op, 0UL), "vCPU fd, NULL");
     }
@@ -97,7 +97,4 @@ public static class CocoLaunchRefusals
         vcpu.SyncDirtyRegisters = 0;
         Assert.True(vcpu.Run().Interrupted, "the bits cleared: EINTR again");
     }
-
-    private static Span<byte> Bytes<T>(ref T value) where T : unmanaged =>
-        System.Runtime.InteropServices.MemoryMarshal.AsBytes(System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref value, 1));
 }

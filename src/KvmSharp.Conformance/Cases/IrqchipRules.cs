@@ -19,8 +19,6 @@ public static class IrqchipRules
     private const string X86 = "arch/x86/kvm/x86.c";
     private const string Irqchip = "virt/kvm/irqchip.c";
 
-    private static Span<byte> Raw<T>(ref T value) where T : unmanaged => MemoryMarshal.AsBytes(MemoryMarshal.CreateSpan(ref value, 1));
-
     private static long Ioctl<T>(Vm vm, uint request, ref T value) where T : unmanaged => vm.Kernel.Ioctl(vm.Handle, request, Raw(ref value));
 
     private static long CreateIrqchip(Vm vm) => vm.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_CREATE_IRQCHIP, 0UL);

@@ -38,7 +38,7 @@ public static class UserfaultRefusal
             slot = DataSlot, flags = KvmConstants.KVM_MEM_USERFAULT, guest_phys_addr = DataGpa, memory_size = size,
             userspace_addr = (ulong)memory.Address, userfault_bitmap = bitmap.Address,
         };
-        long Set2(kvm_userspace_memory_region2 r) => ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref r));
+        long Set2(kvm_userspace_memory_region2 r) => ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Raw(ref r));
 
         AssertErrno(Errno.EINVAL, Set2(region), "creating a slot with KVM_MEM_USERFAULT and a bitmap");
         AssertErrno(Errno.EINVAL, Set2(region with { userfault_bitmap = 0 }), "creating a slot with KVM_MEM_USERFAULT and a NULL bitmap");
@@ -48,7 +48,7 @@ public static class UserfaultRefusal
             slot = DataSlot, flags = KvmConstants.KVM_MEM_USERFAULT, guest_phys_addr = DataGpa, memory_size = size,
             userspace_addr = (ulong)memory.Address,
         };
-        AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_USER_MEMORY_REGION, Bytes(ref v1)), "KVM_MEM_USERFAULT through KVM_SET_USER_MEMORY_REGION");
+        AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_USER_MEMORY_REGION, Raw(ref v1)), "KVM_MEM_USERFAULT through KVM_SET_USER_MEMORY_REGION");
         AssertErrno(Errno.EINVAL, Set2(region with { flags = KvmConstants.KVM_MEM_USERFAULT | KvmConstants.KVM_MEM_LOG_DIRTY_PAGES }), "USERFAULT | LOG_DIRTY_PAGES");
 
         // The bitmap field alone is padding to this kernel: the slot is created.
@@ -67,7 +67,4 @@ public static class UserfaultRefusal
         Assert.False(slot.HasUserfault);
         Assert.Null(slot.Userfault);
     }
-
-    private static Span<byte> Bytes<T>(ref T value) where T : unmanaged =>
-        System.Runtime.InteropServices.MemoryMarshal.AsBytes(System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref value, 1));
 }

@@ -31,7 +31,7 @@ public static class UserfaultRules
     private static ulong PageBytes => (ulong)PageSize;
 
     private static long Set2(CaseContext ctx, Vm vm, kvm_userspace_memory_region2 region) =>
-        ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref region));
+        ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Raw(ref region));
 
     /// <summary>
     /// A real-mode guest that reads the first byte of each of the <see cref="Pages"/> data pages at
@@ -108,7 +108,7 @@ public static class UserfaultRules
         {
             slot = 0, flags = KvmConstants.KVM_MEM_USERFAULT, guest_phys_addr = DataGpa, memory_size = PageBytes, userspace_addr = (ulong)memory.Address,
         };
-        AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_USER_MEMORY_REGION, Bytes(ref v1)), "KVM_MEM_USERFAULT through the v1 ioctl");
+        AssertErrno(Errno.EINVAL, ctx.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_SET_USER_MEMORY_REGION, Raw(ref v1)), "KVM_MEM_USERFAULT through the v1 ioctl");
         Assert.Equal(0, Set2(ctx, vm, new kvm_userspace_memory_region2
         {
             slot = 0, flags = KvmConstants.KVM_MEM_USERFAULT, guest_phys_addr = DataGpa, memory_size = PageBytes, userspace_addr = (ulong)memory.Address,
@@ -405,7 +405,4 @@ public static class UserfaultRules
         Assert.Equal(KvmExitReason.KVM_EXIT_IO, guest.Vcpu.Run().Reason);
         Assert.Equal(0b1110_0000UL, slot.GetDirtyLog().Words[0]);
     }
-
-    private static Span<byte> Bytes<T>(ref T value) where T : unmanaged =>
-        System.Runtime.InteropServices.MemoryMarshal.AsBytes(System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref value, 1));
 }

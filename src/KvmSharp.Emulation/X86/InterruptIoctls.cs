@@ -60,8 +60,7 @@ internal static class InterruptIoctls
         // pending_external_vector, when LINT0 accepts it) and kvm_apic_accept_pic_intr — the APIC hardware-disabled,
         // or LVT0 unmasked with ExtINT delivery (the BSP's reset value; an AP's LVT0 is masked). Found by the
         // differential fuzzer's irqchip stream.
-        bool hwEnabled = (vcpu.Cpu.Sregs.apic_base & (1UL << 11)) != 0;
-        bool acceptPic = !hwEnabled || (apic.Get(Irqchip.Lapic.Lvt0) & 0x10700) == 0x700;
+        bool acceptPic = Irqchip.ApicInjection.AcceptsPicInterrupt(vcpu, apic);
         bool hasExtint = acceptPic && vcpu.PendingExternalVector >= 0;
         return !hasExtint && acceptPic;
     }

@@ -13,6 +13,10 @@ internal static class ApicInjection
 {
     private const ulong ApicBaseEnable = 1UL << 11;
 
+    /// <summary>lapic.c kvm_apic_accept_pic_intr: the APIC hardware-disabled, or LVT0 unmasked with ExtINT delivery.</summary>
+    public static bool AcceptsPicInterrupt(KvmVcpu vcpu, Lapic apic) =>
+        (vcpu.Cpu.Sregs.apic_base & ApicBaseEnable) == 0 || (apic.Get(Lapic.Lvt0) & 0x10700) == 0x700;
+
     /// <summary>True when an interrupt was queued as injected (the caller delivers it).</summary>
     public static bool TryQueue(KvmVcpu vcpu)
     {
@@ -20,8 +24,7 @@ internal static class ApicInjection
         if (!InterruptIoctls.ReadyForInterruptInjection(vcpu.Cpu)) return false;
         int vector = -1;
         bool hwEnabled = (vcpu.Cpu.Sregs.apic_base & ApicBaseEnable) != 0;
-        // lapic.c kvm_apic_accept_pic_intr: LINT0 unmasked and ExtINT, or the APIC hardware-disabled.
-        if (vcpu.PendingExternalVector >= 0 && (!hwEnabled || (apic.Get(Lapic.Lvt0) & 0x10700) == 0x700))
+        if (vcpu.PendingExternalVector >= 0 && AcceptsPicInterrupt(vcpu, apic))
         {
             vector = vcpu.PendingExternalVector;
             vcpu.PendingExternalVector = -1;
