@@ -43,7 +43,7 @@ public static class TdxLaunchFlow
     /// <summary>KVM_SET_CPUID2 with the supported table (which offers x2APIC, as TDX requires before INIT_VCPU).</summary>
     private static void SetSupportedCpuid(Kvm kvm, Vcpu vcpu) => vcpu.SetCpuid(kvm.GetSupportedCpuid());
 
-    [ConformanceCase(Tdx + " tdx_get_capabilities, tdx_td_init, tdx_vcpu_init, tdx_vcpu_init_mem_region, tdx_td_finalize, tdx_vcpu_get_cpuid: a TD's launch; capabilities list the configurable CPUID leaves (0x80000008.EAX[23:16] = 0xff, the GPAW knob); GET_CPUID reports the GPAW chosen (48); KVM_RUN is EINVAL before FINALIZE_VM (tdx_vcpu_pre_run) and the vCPU's registers are protected from creation",
+    [ConformanceCase(Tdx + " tdx_get_capabilities, tdx_td_init, tdx_vcpu_init, tdx_vcpu_init_mem_region, tdx_td_finalize, tdx_vcpu_get_cpuid: a TD's launch; capabilities list the configurable CPUID leaves (0x80000008.EAX[23:16] = 0xff, the GPAW knob) and only SetupEventNotifyInterrupt as a user TDVMCALL; GET_CPUID reports the GPAW chosen (48); KVM_RUN is EINVAL before FINALIZE_VM (tdx_vcpu_pre_run) and the vCPU's registers are protected from creation",
         Profile = EmulatedProfile.X86Coco, Requires = KernelRequirement.TdxVmType)]
     public static void td_launch_flow(CaseContext ctx)
     {
@@ -53,6 +53,8 @@ public static class TdxLaunchFlow
         var launch = InitTd(vm, out var caps);
         Assert.Contains(caps.ConfigurableCpuid, e => e.Function == 0x8000_0008 && (e.Eax >> 16 & 0xff) == 0xff);
         Assert.NotEqual(0UL, caps.SupportedXfam & 0x3);
+        // Only SetupEventNotifyInterrupt (bit 1): GetQuote's bit 0 is base GHCI ("KVM: TDX: Don't report base TDVMCALLs").
+        Assert.Equal(1UL << 1, caps.UserTdvmcallInfoR11);
         using var gmem = vm.CreateGuestMemfd(2 * 4096);
         using var slot = vm.AddGuestMemfdSlot(0, Gpa, 2 * 4096, gmem);
         vm.SetMemoryAttributes(Gpa, 2 * 4096, KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE);

@@ -24,10 +24,11 @@ internal static class TdxLaunch
     private const ulong SharedBitPwl5 = 1UL << 51, SharedBitPwl4 = 1UL << 47;
 
     /// <summary>
-    /// 6.16's kvm_tdx_capabilities.user_tdvmcallinfo_1_r11: TDVMCALLINFO_GET_QUOTE | TDVMCALLINFO_SETUP_EVENT_NOTIFY_INTERRUPT
-    /// (the TDVMCALLs KVM forwards to userspace).
+    /// kvm_tdx_capabilities.user_tdvmcallinfo_1_r11 (init_kvm_tdx_caps): TDVMCALLINFO_SETUP_EVENT_NOTIFY_INTERRUPT only.
+    /// GetQuote's bit 0 was dropped by "[PATCH] KVM: TDX: Don't report base TDVMCALLs" (Xiaoyao Li, 2025-07-17,
+    /// Fixes: 28224ef02b56, a 6.16 fix): GetQuote is part of the GHCI base spec; kvm-x86/linux tdx.c (2026) agrees.
     /// </summary>
-    private const ulong UserTdvmcallinfo1R11 = (1UL << 0) | (1UL << 1);
+    private const ulong UserTdvmcallinfo1R11 = 1UL << 1;
 
     private static readonly int s_capsSize = Marshal.SizeOf<kvm_tdx_capabilities>();
     private static readonly int s_initVmSize = Marshal.SizeOf<kvm_tdx_init_vm>();
