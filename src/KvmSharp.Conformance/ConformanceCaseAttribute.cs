@@ -68,6 +68,11 @@ public enum EmulatedProfile
     /// </summary>
     X86Userfault,
     /// <summary>
+    /// arm64 (6.18 rules) with "[PATCH v3 00/15] KVM: Introduce KVM Userfault" applied
+    /// (<see cref="EmulatedKernels.Arm64Userfault"/>): the arm64 half of the series.
+    /// </summary>
+    Arm64Userfault,
+    /// <summary>
     /// x86_64 with every VM type (6.18 rules) and the vendor modules' launch commands (kvm_amd's SEV/SNP with the PSP
     /// at /dev/sev, kvm_intel's TDX; both are models): the confidential-VM launch cases. Separate from
     /// <see cref="X86"/> because these cases need VM types a release before 6.10 (SEV) or 6.16 (TDX) does not have.

@@ -41,8 +41,16 @@ public static class EmulatedKernels
     public static EmulatorConfig X86Userfault(KernelGeneration generation = KernelGeneration.Linux618) =>
         X86GuestMemfdWrite(generation) with { KvmUserfault = true };
 
+    /// <summary>
+    /// The arm64 preset with "[PATCH v3 00/15] KVM: Introduce KVM Userfault" (unmerged) applied: its arm64 half in
+    /// user_mem_abort and gmem_abort (EmulatorConfig.KvmUserfault). Never LikeThisHost.
+    /// </summary>
+    public static EmulatorConfig Arm64Userfault(KernelGeneration generation = KernelGeneration.Linux618) =>
+        EmulatorConfig.Arm64(generation) with { KvmUserfault = true };
+
     public static EmulatorConfig Config(EmulatedProfile profile) => profile switch
     {
+        EmulatedProfile.Arm64Userfault => Arm64Userfault(),
         EmulatedProfile.X86Userfault => X86Userfault(),
         EmulatedProfile.X86GuestMemfdWrite => X86GuestMemfdWrite(),
         EmulatedProfile.X86NoDirectMap => X86NoDirectMap(),
@@ -86,7 +94,9 @@ public static class EmulatedKernels
                 throw new SkipCaseException($"the guest_memfd write series (v7) is based on 6.18+, not {generation.Release()}"),
             EmulatedProfile.X86Userfault when generation == KernelGeneration.InPlaceConversionV8 =>
                 new EmulatedKernel(X86Userfault(generation)),
-            EmulatedProfile.X86Userfault =>
+            EmulatedProfile.Arm64Userfault when generation == KernelGeneration.InPlaceConversionV8 =>
+                new EmulatedKernel(Arm64Userfault(generation)),
+            EmulatedProfile.X86Userfault or EmulatedProfile.Arm64Userfault =>
                 throw new SkipCaseException($"KVM Userfault v3 is modeled on 6.18+ trees, not {generation.Release()}"),
             _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, "unknown emulator profile"),
         };

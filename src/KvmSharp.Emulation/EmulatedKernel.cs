@@ -732,9 +732,9 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         // [PATCH v7 1/2] is based on kvm/next (6.18+: KVM_CAP_GUEST_MEMFD_FLAGS, INIT_SHARED).
         if (!g.HasGmemMmap() && config.GuestMemfdWrite)
             throw new ArgumentException($"{release} predates KVM_CAP_GUEST_MEMFD_FLAGS; the guest_memfd write proposal needs 6.18+", nameof(config));
-        // KVM Userfault v3 is modeled on x86 6.18+ trees only (the arm64 half, [PATCH v3 06/15] user_mem_abort, is not).
-        if (config.KvmUserfault && (!g.HasGmemMmap() || config.Architecture != Architecture.X86_64))
-            throw new ArgumentException($"KVM Userfault ([PATCH v3]) is modeled on x86_64 6.18+ only, not {config.Architecture} {release}", nameof(config));
+        // KVM Userfault v3 is modeled on 6.18+ trees (x86_64 and arm64: Arm64/Stage2Access.cs UserfaultExit).
+        if (config.KvmUserfault && !g.HasGmemMmap())
+            throw new ArgumentException($"KVM Userfault ([PATCH v3]) is modeled on 6.18+ trees only, not {release}", nameof(config));
         // One meaning per bit: WRITE (1 << 3 here) is either the modeled proposal or not there at all.
         if (config.GuestMemfdWrite && (config.ExtraGuestMemfdFlags & GmemWrite.Flag) != 0)
             throw new ArgumentException("GUEST_MEMFD_FLAG_WRITE (1 << 3) is modeled by GuestMemfdWrite; leave it out of ExtraGuestMemfdFlags", nameof(config));

@@ -58,7 +58,7 @@ public sealed class RawIoctlFuzzer
         ("x86_64", () => EmulatorConfig.X86_64()),
         ("x86_64-in-place-v8", () => EmulatorConfig.X86_64(inPlaceConversion: true)),
         ("x86_64-vm-attributes2", () => EmulatorConfig.X86_64() with { VmMemoryAttributes2 = true, GuestMemfdFlagsHiCap = 251, ExtraGuestMemfdFlags = 1UL << 40 }),
-        ("arm64", EmulatorConfig.Arm64),
+        ("arm64", () => EmulatorConfig.Arm64() with { KvmUserfault = true }),
         // The guest_memfd proposals: write(2) of [PATCH v7 1/2] with NO_DIRECT_MAP (v12) and KVM userfault (v3) — the set
         // Firecracker's secret-hiding tree carries — on 6.18, and write(2) with in-place conversion.
         ("x86_64-gmem-write-ndm", () => EmulatorConfig.X86_64() with { GuestMemfdWrite = true, GuestMemfdNoDirectMap = true, KvmUserfault = true }),

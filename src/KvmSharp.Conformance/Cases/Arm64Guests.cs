@@ -22,7 +22,7 @@ public static class Arm64Guests
     private const string ArmC = "arch/arm64/kvm/arm.c";
     private const string MmioC = "arch/arm64/kvm/mmio.c";
 
-    private static void RequireArm64(CaseContext ctx)
+    internal static void RequireArm64(CaseContext ctx)
     {
         if (ctx.Target.IsReal) Skip("arm64 case: this host is x86_64, an arm64 VM cannot be created here");
     }
@@ -380,7 +380,7 @@ public static class Arm64Guests
         Assert.Equal(write, exit.MmioIsWrite);
     }
 
-    private static void AssertUcall(Vcpu vcpu, ulong expected, Func<string> failure)
+    internal static void AssertUcall(Vcpu vcpu, ulong expected, Func<string> failure)
     {
         var exit = vcpu.Run();
         AssertMmio(exit, Arm64Guest.UcallMmioGpa, 8, write: true);
@@ -389,7 +389,7 @@ public static class Arm64Guests
         Assert.Equal(expected, code);
     }
 
-    private static void AssertSystemOff(Vcpu vcpu)
+    internal static void AssertSystemOff(Vcpu vcpu)
     {
         var exit = vcpu.Run();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_SYSTEM_EVENT, $"expected KVM_EXIT_SYSTEM_EVENT, got {exit.ToString()}");

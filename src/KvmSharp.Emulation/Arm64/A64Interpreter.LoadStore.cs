@@ -105,7 +105,7 @@ internal sealed partial class A64Interpreter
                     InjectDataAbort(ipa);
                     return false;
                 default:
-                    throw new RunErrorStop(r.Errno, ipa, r.MemoryFaultExit);
+                    throw new RunErrorStop(r.Errno, ipa, r.MemoryFaultExit, r.Userfault);
             }
             done += chunk;
         }

@@ -59,7 +59,7 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
                 TakeException(cpu.AtEl0 ? EcIabtLow : EcIabtCur, pc, far: pc);
                 return A64Outcome.Continue;
             default:
-                throw new RunErrorStop(r.Errno, pc, r.MemoryFaultExit);
+                throw new RunErrorStop(r.Errno, pc, r.MemoryFaultExit, r.Userfault);
         }
         uint insn = BinaryPrimitives.ReadUInt32LittleEndian(_word);
         LastInstruction = insn;

@@ -21,13 +21,16 @@ internal sealed class MmioStop(MmioSyndrome syndrome) : A64Stop($"MMIO {(syndrom
 internal readonly record struct MmioSyndrome(ulong Ipa, bool IsWrite, int Length, int Rt, bool SignExtend, bool Sf, ulong WriteData);
 
 /// <summary>KVM_RUN returns <see cref="Errno"/> (io_mem_abort without ISV: -ENOSYS; a failed fault-in: -EFAULT …).</summary>
-internal sealed class RunErrorStop(long errno, ulong ipa, bool memoryFaultExit) : A64Stop($"KVM_RUN error {errno} at 0x{ipa:X}")
+internal sealed class RunErrorStop(long errno, ulong ipa, bool memoryFaultExit, bool userfault = false) : A64Stop($"KVM_RUN error {errno} at 0x{ipa:X}")
 {
+    /// <summary>The memory fault exit is KVM userfault's (KVM_MEMORY_EXIT_FLAG_USERFAULT).</summary>
+    public bool Userfault { get; } = userfault;
+
     public long Errno { get; } = errno;
 
     public ulong Ipa { get; } = ipa;
 
-    /// <summary>gmem_abort fills KVM_EXIT_MEMORY_FAULT before returning the error.</summary>
+    /// <summary>gmem_abort (or kvm_do_userfault) fills KVM_EXIT_MEMORY_FAULT before returning the error.</summary>
     public bool MemoryFaultExit { get; } = memoryFaultExit;
 }
 

@@ -95,7 +95,7 @@ internal static class Arm64Run
         catch (RunErrorStop e)
         {
             if (e.MemoryFaultExit)
-                run.SetMemoryFault(e.Ipa & ~((ulong)EmulatorConfig.PageSize - 1), (ulong)EmulatorConfig.PageSize, false);
+                run.SetMemoryFault(e.Ipa & ~((ulong)EmulatorConfig.PageSize - 1), (ulong)EmulatorConfig.PageSize, false, e.Userfault);
             return e.Errno;
         }
         catch (UnsupportedInstructionStop u)

@@ -25,7 +25,11 @@ internal enum Stage2Status
     Error,
 }
 
-internal readonly record struct Stage2Result(Stage2Status Status, long Errno = 0, bool MemoryFaultExit = false)
+/// <summary>
+/// <see cref="Userfault"/>: the memory fault exit carries KVM_MEMORY_EXIT_FLAG_USERFAULT (KVM userfault, see
+/// <see cref="Stage2Access"/>).
+/// </summary>
+internal readonly record struct Stage2Result(Stage2Status Status, long Errno = 0, bool MemoryFaultExit = false, bool Userfault = false)
 {
     public static Stage2Result Done => new(Stage2Status.Done);
 }
@@ -35,6 +39,8 @@ internal readonly record struct Stage2Result(Stage2Status Status, long Errno = 0
 /// gmem_abort (any slot with guest_memfd: kvm_slot_has_gmem) or user_mem_abort (userspace_addr). guest_memfd pages
 /// are read and written through the file (kvm_gmem_get_pfn, then the folio), userspace pages through the host's
 /// checked process_vm_readv/writev. Nothing is cached, so no translation can go stale.
+/// With <see cref="EmulatorConfig.KvmUserfault"/>, a slot with KVM_MEM_USERFAULT consults its bitmap in both paths
+/// (<see cref="UserfaultExit"/>).
 /// </summary>
 internal sealed class Stage2Access(Kvm kvm)
 {
@@ -61,16 +67,26 @@ internal sealed class Stage2Access(Kvm kvm)
         int offset = (int)(ipa & PageMask);
         if (slot.HasGmem)
         {
+            if (slot.IsUserfault && UserfaultExit(slot, gfn) is { } gmemUserfault) return gmemUserfault;
             // gmem_abort: kvm_gmem_get_pfn failure → kvm_prepare_memory_fault_exit(fault_ipa, PAGE_SIZE, …, false).
             long r = GuestMemoryPath.GmemGetPfn(slot, gfn, out var page);
             if (r != 0) return new(Stage2Status.Error, r, MemoryFaultExit: true);
             long n = write ? page.Write(offset, data) : page.Read(offset, data);
             return n == data.Length ? Stage2Result.Done : new(Stage2Status.Error, Vfs.Err.EFAULT, MemoryFaultExit: true);
         }
+        ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << EmulatorConfig.PageShift) + (ulong)offset;
+        if (slot.IsUserfault)
+        {
+            // user_mem_abort: "vma = vma_lookup(current->mm, hva); if (unlikely(!vma)) { …; return -EFAULT; }" comes
+            // before the userfault check (mincore's ENOMEM is the hole), then kvm_do_userfault.
+            Span<byte> resident = stackalloc byte[1];
+            if (kvm.Kernel.Mincore((nint)(hva & ~PageMask), (ulong)EmulatorConfig.PageSize, resident) == Vfs.Err.ENOMEM)
+                return new(Stage2Status.Error, Vfs.Err.EFAULT);
+            if (UserfaultExit(slot, gfn) is { } userfault) return userfault;
+        }
         // user_mem_abort: __kvm_faultin_pfn → is_error_noslot_pfn → -EFAULT (no memory-fault exit on arm64);
         // a write to a dirty-logged slot marks the page (mark_page_dirty_in_slot).
         if (write) slot.MarkDirty(gfn, DirtyRing);
-        ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << EmulatorConfig.PageShift) + (ulong)offset;
         // __kvm_faultin_pfn's GUP refuses a NO_DIRECT_MAP guest_memfd mapping ([PATCH v12 06/16]): -EFAULT.
         if (kvm.Kernel.GupRefuses(hva)) return new(Stage2Status.Error, Vfs.Err.EFAULT);
         // Anonymous memory mapped through this kernel is used directly (its munmap waits for this instruction to end:
@@ -84,5 +100,22 @@ internal sealed class Stage2Access(Kvm kvm)
         }
         long rc = write ? HostMemory.WriteProcessMemory(hva, data) : HostMemory.ReadProcessMemory(hva, data);
         return rc == data.Length ? Stage2Result.Done : new(Stage2Status.Error, Vfs.Err.EFAULT);
+    }
+
+    /// <summary>
+    /// KVM userfault on arm64, null when the access may go on. user_mem_abort: "[PATCH v3 06/15] KVM: arm64: Add support
+    /// for KVM userfault exits" (James Houghton, 2025-06-18): "if (kvm_do_userfault(vcpu, &amp;fault)) return -EFAULT;"
+    /// after the VMA lookup, before __kvm_faultin_pfn. gmem_abort postdates v3; the check before kvm_gmem_get_pfn is
+    /// the 6.18 rebase Firecracker carries ("KVM: arm64: Add support for KVM_MEM_USERFAULT",
+    /// resources/hiding_ci/kernels/6.18-amazon-linux, patch 53). Both with v3's kvm_do_userfault (KvmMain/Userfault.cs):
+    /// a set bit exits with gfn's page, PAGE_SIZE and the USERFAULT flag (never PRIVATE on arm64); an unreadable bitmap
+    /// is a bare -EFAULT.
+    /// </summary>
+    private Stage2Result? UserfaultExit(KvmMemorySlot slot, ulong gfn)
+    {
+        if (Userfault.Check(kvm, slot, gfn, gfn << EmulatorConfig.PageShift, isPrivate: false) is not { } result) return null;
+        return result.NoExit
+            ? new(Stage2Status.Error, result.Errno)
+            : new(Stage2Status.Error, result.Errno, MemoryFaultExit: true, Userfault: true);
     }
 }

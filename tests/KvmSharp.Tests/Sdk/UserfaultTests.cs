@@ -147,7 +147,20 @@ public sealed class UserfaultTests
     [Fact]
     public void The_emulator_refuses_the_switch_where_it_does_not_model_it()
     {
-        Assert.Throws<ArgumentException>(() => new EmulatedKernel(EmulatorConfig.Arm64() with { KvmUserfault = true }));
         Assert.Throws<ArgumentException>(() => new EmulatedKernel(EmulatorConfig.X86_64(KernelGeneration.Linux611) with { KvmUserfault = true }));
+    }
+
+    [Fact]
+    public void Arm64_answers_the_capability_and_accepts_the_flag()
+    {
+        using var kernel = new EmulatedKernel(EmulatorConfig.Arm64() with { KvmUserfault = true });
+        using var kvm = Kvm.Open(kernel);
+        using var vm = kvm.CreateVm();
+        Assert.True(vm.SupportsUserfault);
+        using var memory = vm.AllocateMemory(4 * 4096);
+        using var slot = vm.AddMemorySlot(0, 0x10_0000, memory);
+        using var bitmap = UserfaultBitmap.ForSlotSize(slot.Size);
+        slot.EnableUserfault(bitmap);
+        Assert.True(slot.HasUserfault);
     }
 }
