@@ -58,6 +58,7 @@ internal sealed partial class A64Interpreter
             // WFI traps to KVM (HCR_EL2.TWI; kvm_handle_wfx → kvm_vcpu_wfi). Every other hint is a NOP here.
             return insn == 0xD503_207F ? A64Outcome.Wfi : A64Outcome.Continue;
         }
+        if (TrySystem(insn) is A64Outcome system) return system;
         // UDF #imm16 (and the rest of the reserved op0 = 0000 space): permanently UNDEFINED.
         if ((insn & 0x1E00_0000) == 0 && (insn >> 31) == 0)
         {

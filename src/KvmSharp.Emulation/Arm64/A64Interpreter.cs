@@ -22,7 +22,8 @@ internal enum A64Outcome
 /// stores go through <see cref="Stage2Access"/>. The subset: MOVZ/MOVN/MOVK; ADD/ADDS/SUB/SUBS (immediate and
 /// shifted register, so CMP/CMN/MOV to and from SP); AND/BIC/ORR/ORN/EOR/EON/ANDS/BICS (shifted register, so MOV);
 /// LDR/STR/LDRB/STRB/LDRH/STRH/LDRSB/LDRSH/LDRSW (unsigned immediate offset, and pre/post-index, whose writeback
-/// leaves no valid syndrome); B, BL, B.cond, CBZ, CBNZ, BR, BLR, RET; NOP and the other hints; WFI; HVC; UDF.
+/// leaves no valid syndrome); B, BL, B.cond, CBZ, CBNZ, BR, BLR, RET; NOP and the other hints; WFI; HVC; UDF; MRS/MSR
+/// on the modelled system registers, MSR DAIFSet/DAIFClr/SPSel and ERET (A64Interpreter.System.cs).
 /// Architectural exceptions the hardware would take to EL1 without KVM (UDF, a misaligned PC or SP) and the aborts
 /// KVM injects are delivered through VBAR_EL1, as an EL1 guest would see them. Any other encoding ends the run
 /// with an emulation failure (documented gap: real hardware would execute it).

@@ -7,8 +7,8 @@ namespace KvmSharp.Emulation.Arm64;
 
 /// <summary>
 /// KVM_GET/SET_ONE_REG for arm64 (arch/arm64/kvm/guest.c kvm_arm_get_reg / kvm_arm_set_reg, get_core_reg,
-/// set_core_reg, core_reg_size_from_offset, core_reg_addr) and the core part of KVM_GET_REG_LIST. Only the core
-/// registers are modelled: every other id of this architecture (system, firmware, SVE, timer registers) answers
+/// set_core_reg, core_reg_size_from_offset, core_reg_addr) and the core part of KVM_GET_REG_LIST. System registers
+/// are <see cref="Arm64SysRegs"/>; every other id of this architecture (firmware, SVE, timer registers) answers
 /// ENOENT, as an id unknown to kvm_arm_sys_reg_get_reg does, and KVM_GET_REG_LIST lists none of them.
 /// </summary>
 internal static class Arm64CoreRegs

@@ -5,8 +5,8 @@ namespace KvmSharp.Emulation.Arm64;
 
 /// <summary>
 /// The architectural state of one emulated arm64 vCPU: the <c>struct kvm_regs</c> part KVM_GET/SET_ONE_REG
-/// exposes (x0..x30, SP_EL0, PC, PSTATE, SP_EL1, ELR_EL1, the SPSRs, the FP/SIMD file) plus the few EL1 system
-/// registers exception entry uses (VBAR_EL1, ESR_EL1, FAR_EL1), which are not exposed.
+/// exposes (x0..x30, SP_EL0, PC, PSTATE, SP_EL1, ELR_EL1, the SPSRs, the FP/SIMD file) plus the EL1/EL0 system
+/// registers of <see cref="Arm64SysRegs"/>.
 /// </summary>
 internal sealed class Arm64Cpu
 {
@@ -38,11 +38,22 @@ internal sealed class Arm64Cpu
 
     public uint Fpcr { get; set; }
 
-    public ulong VbarEl1 { get; set; }
+    /// <summary>The vCPU's id (MPIDR_EL1's reset value is built from it).</summary>
+    public int VcpuId { get; init; }
 
-    public ulong EsrEl1 { get; set; }
+    /// <summary>The modelled system registers, indexed as <see cref="Arm64SysRegs.Table"/>.</summary>
+    public ulong[] SysRegs { get; } = new ulong[Arm64SysRegs.Count];
 
-    public ulong FarEl1 { get; set; }
+    private static readonly int VbarIndex = Arm64SysRegs.Index("VBAR_EL1"), EsrIndex = Arm64SysRegs.Index("ESR_EL1"),
+        FarIndex = Arm64SysRegs.Index("FAR_EL1"), SctlrIndex = Arm64SysRegs.Index("SCTLR_EL1");
+
+    public ulong VbarEl1 { get => SysRegs[VbarIndex]; set => SysRegs[VbarIndex] = value; }
+
+    public ulong EsrEl1 { get => SysRegs[EsrIndex]; set => SysRegs[EsrIndex] = value; }
+
+    public ulong FarEl1 { get => SysRegs[FarIndex]; set => SysRegs[FarIndex] = value; }
+
+    public ulong SctlrEl1 => SysRegs[SctlrIndex];
 
     /// <summary>PSTATE.M[3:0]: 0 EL0t, 4 EL1t, 5 EL1h.</summary>
     public ulong Mode => Pstate & 0xf;
@@ -62,8 +73,8 @@ internal sealed class Arm64Cpu
 
     /// <summary>
     /// arch/arm64/kvm/reset.c kvm_reset_vcpu: core and FP registers zeroed, PSTATE = VCPU_RESET_PSTATE_EL1, the
-    /// AArch32 SPSRs zeroed; kvm_reset_sys_regs: SP_EL1, ELR_EL1, SPSR_EL1, ESR_EL1, FAR_EL1 are reset_unknown and
-    /// VBAR_EL1 resets to 0 (sys_regs.c).
+    /// AArch32 SPSRs zeroed; kvm_reset_sys_regs: SP_EL1, ELR_EL1, SPSR_EL1 are reset_unknown, the system registers
+    /// of <see cref="Arm64SysRegs"/> get their sys_reg_descs[] reset.
     /// </summary>
     public void Reset()
     {
@@ -78,9 +89,7 @@ internal sealed class Arm64Cpu
         SpEl1 = ResetUnknown;
         ElrEl1 = ResetUnknown;
         Spsr[0] = ResetUnknown;
-        EsrEl1 = ResetUnknown;
-        FarEl1 = ResetUnknown;
-        VbarEl1 = 0;
+        Arm64SysRegs.Reset(this);
     }
 
     /// <summary>Register n as a source operand where 31 encodes XZR.</summary>

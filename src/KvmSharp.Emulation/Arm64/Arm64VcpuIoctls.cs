@@ -11,7 +11,7 @@ namespace KvmSharp.Emulation.Arm64;
 /// <summary>
 /// The arm64 vCPU ioctls (virt/kvm/kvm_main.c kvm_vcpu_ioctl → arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl), called
 /// with vcpu->mutex held. Device attributes, vCPU events and KVM_ARM_VCPU_FINALIZE are not modelled (they answer
-/// EINVAL like an unknown ioctl); KVM_GET_REG_LIST lists the core registers only (Arm64CoreRegs). With an in-kernel vGIC the first KVM_RUN checks its set-up
+/// EINVAL like an unknown ioctl); KVM_GET_REG_LIST lists the core registers (Arm64CoreRegs) and the modelled system registers (Arm64SysRegs). With an in-kernel vGIC the first KVM_RUN checks its set-up
 /// (Vgic/VgicInit.cs); the interpreter delivers no interrupts from it, and guest accesses to its frames are not
 /// emulated in the kernel (they exit as MMIO).
 /// </summary>
@@ -121,7 +121,7 @@ internal static class Arm64VcpuIoctls
     {
         if (!state.Initialized) return Err.ENOEXEC;
         if (!arg.CopyFromUser(out ulong n)) return Err.EFAULT;
-        var ids = Arm64CoreRegs.Indices().ToArray();
+        var ids = Arm64CoreRegs.Indices().Concat(Arm64SysRegs.Indices()).ToArray();
         if (!arg.CopyToUser((ulong)ids.Length)) return Err.EFAULT;
         if (n < (ulong)ids.Length) return Err.E2BIG;
         // put_user of each id after the count: the user's array must hold them all.
@@ -131,10 +131,17 @@ internal static class Arm64VcpuIoctls
         return 0;
     }
 
+    /// <summary>kvm_arm_get_reg / kvm_arm_set_reg: an arm64 id in the KVM_REG_ARM64_SYSREG space goes to sys_regs.c.</summary>
+    private static bool IsSysReg(ulong id) =>
+        Arm64SysRegs.IsSysRegId(id) && (id & ~KvmArm64Regs.KVM_REG_SIZE_MASK) >> 32 == KvmArm64Regs.KVM_REG_ARM64 >> 32;
+
     private static long GetOneReg(KvmVcpu vcpu, Arm64VcpuState state, kvm_one_reg reg)
     {
         Span<byte> value = stackalloc byte[16];
-        long r = Arm64CoreRegs.Get(state.Cpu, reg.id, value, out int size);
+        int size;
+        long r = IsSysReg(reg.id)
+            ? Arm64SysRegs.Get(state.Cpu, reg.id, value, out size)
+            : Arm64CoreRegs.Get(state.Cpu, reg.id, value, out size);
         if (r != 0) return r;
         // copy_to_user(uaddr, addr, KVM_REG_SIZE(reg->id)).
         var config = vcpu.Kvm.Kernel.Config;
@@ -145,10 +152,14 @@ internal static class Arm64VcpuIoctls
     private static long SetOneReg(KvmVcpu vcpu, Arm64VcpuState state, kvm_one_reg reg)
     {
         var config = vcpu.Kvm.Kernel.Config;
-        return Arm64CoreRegs.Set(state.Cpu, reg.id, size =>
+        byte[]? CopyFromUser(int size)
         {
             byte[] bytes = new byte[size];
             return UserMemory.CopyFromUser(config, reg.addr, bytes) ? bytes : null;
-        });
+        }
+        // kvm_arm_set_reg: core ids to set_core_reg, the sysreg space to kvm_arm_sys_reg_set_reg.
+        return IsSysReg(reg.id)
+            ? Arm64SysRegs.Set(state.Cpu, reg.id, CopyFromUser)
+            : Arm64CoreRegs.Set(state.Cpu, reg.id, CopyFromUser);
     }
 }

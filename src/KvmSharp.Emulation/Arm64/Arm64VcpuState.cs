@@ -16,10 +16,11 @@ internal sealed class Arm64VcpuState
 
     private Arm64VcpuState(KvmVcpu vcpu)
     {
+        Cpu = new Arm64Cpu { VcpuId = vcpu.Id };
         Interpreter = new A64Interpreter(Cpu, new Stage2Access(vcpu.Kvm) { DirtyRing = vcpu.DirtyRing });
     }
 
-    public Arm64Cpu Cpu { get; } = new();
+    public Arm64Cpu Cpu { get; }
 
     /// <summary>vcpu->guest_debug as KVM_SET_GUEST_DEBUG left it (kept, not acted on by the interpreter).</summary>
     public uint GuestDebug { get; set; }

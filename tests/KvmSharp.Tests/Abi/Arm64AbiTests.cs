@@ -30,6 +30,18 @@ public class Arm64AbiTests
     }
 
     [Fact]
+    public void System_register_ids_are_computed_as_upstream()
+    {
+        // ARM64_SYS_REG(op0, op1, crn, crm, op2) as tools/testing/selftests/kvm/arm64/get-reg-list.c lists them.
+        Assert.Equal(0x6030_0000_0013_C005UL, KvmArm64SysRegs.MPIDR_EL1);
+        Assert.Equal(0x6030_0000_0013_C080UL, KvmArm64SysRegs.SCTLR_EL1);
+        Assert.Equal(0x6030_0000_0013_C100UL, KvmArm64SysRegs.TTBR0_EL1);
+        Assert.Equal(0x6030_0000_0013_C600UL, KvmArm64SysRegs.VBAR_EL1);
+        Assert.Equal(0x6030_0000_0013_DE82UL, KvmArm64SysRegs.TPIDR_EL0);
+        Assert.Equal(0x6030_0000_0013_C290UL, KvmArm64SysRegs.ESR_EL1);
+    }
+
+    [Fact]
     public void Core_register_ids_are_computed_as_upstream()
     {
         // ARM64_CORE_REG(regs.regs[0]) = KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | 0.

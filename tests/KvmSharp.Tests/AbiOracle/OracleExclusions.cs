@@ -88,6 +88,15 @@ internal static class OracleExclusions
             "KvmArm64Regs.OffsetSpEl1", "KvmArm64Regs.OffsetElrEl1", "KvmArm64Regs.OffsetSpsr", "KvmArm64Regs.OffsetVregs",
             "KvmArm64Regs.OffsetFpsr", "KvmArm64Regs.OffsetFpcr", "KvmArm64Regs.Sp", "KvmArm64Regs.Pc",
             "KvmArm64Regs.Pstate", "KvmArm64Regs.SpEl1", "KvmArm64Regs.ElrEl1", "KvmArm64Regs.SpsrEl1");
+        Add("arm64 asm/kvm.h (KVM_REG_ARM64_SYSREG and its op0:op1:CRn:CRm:op2 fields) is not vendored; KvmArm64SysRegsTests checks the ids",
+            "KvmArm64SysRegs.KVM_REG_ARM64_SYSREG", "KvmArm64SysRegs.KVM_REG_ARM64_SYSREG_OP0_MASK", "KvmArm64SysRegs.KVM_REG_ARM64_SYSREG_OP0_SHIFT",
+            "KvmArm64SysRegs.KVM_REG_ARM64_SYSREG_OP1_MASK", "KvmArm64SysRegs.KVM_REG_ARM64_SYSREG_OP1_SHIFT",
+            "KvmArm64SysRegs.KVM_REG_ARM64_SYSREG_CRN_MASK", "KvmArm64SysRegs.KVM_REG_ARM64_SYSREG_CRN_SHIFT",
+            "KvmArm64SysRegs.KVM_REG_ARM64_SYSREG_CRM_MASK", "KvmArm64SysRegs.KVM_REG_ARM64_SYSREG_CRM_SHIFT",
+            "KvmArm64SysRegs.KVM_REG_ARM64_SYSREG_OP2_MASK", "KvmArm64SysRegs.KVM_REG_ARM64_SYSREG_OP2_SHIFT",
+            "KvmArm64SysRegs.MPIDR_EL1", "KvmArm64SysRegs.SCTLR_EL1", "KvmArm64SysRegs.CPACR_EL1", "KvmArm64SysRegs.TTBR0_EL1",
+            "KvmArm64SysRegs.TTBR1_EL1", "KvmArm64SysRegs.TCR_EL1", "KvmArm64SysRegs.ESR_EL1", "KvmArm64SysRegs.FAR_EL1",
+            "KvmArm64SysRegs.MAIR_EL1", "KvmArm64SysRegs.VBAR_EL1", "KvmArm64SysRegs.TPIDR_EL1", "KvmArm64SysRegs.TPIDR_EL0");
         return r;
     }
 }

@@ -220,6 +220,17 @@ public sealed class A64Assembler
     /// <summary>UDF #imm16: permanently undefined.</summary>
     public void Udf(ushort imm16 = 0) => Emit(imm16);
 
+    /// <summary>MRS Xt, &lt;sysreg&gt;; <paramref name="encoding"/> is op0:op1:CRn:CRm:op2 (KvmArm64SysRegs.Encoding).</summary>
+    public void Mrs(A64Register rt, ulong encoding) => Emit(0xD530_0000 | ((uint)(encoding & 0x7FFF) << 5) | (uint)X64(rt).Number);
+
+    /// <summary>MSR &lt;sysreg&gt;, Xt.</summary>
+    public void Msr(ulong encoding, A64Register rt) => Emit(0xD510_0000 | ((uint)(encoding & 0x7FFF) << 5) | (uint)X64(rt).Number);
+
+    /// <summary>MSR DAIFSet, #imm4 (<paramref name="set"/>) or MSR DAIFClr, #imm4.</summary>
+    public void MsrDaif(bool set, uint imm4) => Emit(0xD503_401F | ((set ? 6u : 7u) << 5) | ((imm4 & 0xF) << 8));
+
+    public void Eret() => Emit(0xD69F_03E0);
+
     private static uint Sf(A64Register r) => r.Is64 ? 1u << 31 : 0;
 
     private static uint Field(long value, int bits, int shift)

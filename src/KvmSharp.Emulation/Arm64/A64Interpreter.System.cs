@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Emulation.Arm64;
+
+/// <summary>
+/// System instructions: MRS/MSR on the registers of <see cref="Arm64SysRegs"/> and on the PSTATE and EL1 banked
+/// special registers (NZCV, DAIF, CurrentEL, SPSel, SPSR_EL1, ELR_EL1, SP_EL0), MSR DAIFSet/DAIFClr/SPSel
+/// (immediate), and ERET. On hardware these EL1 registers are not trapped to KVM (HCR_EL2.TVM/TRVM are only set while
+/// KVM tracks cache maintenance), so the guest sees its own values, as here. A register outside this set stops the run
+/// with an emulation failure (real hardware would access it), and so does an MSR that sets SCTLR_EL1.M: the
+/// interpreter runs with the stage-1 MMU off only.
+/// </summary>
+internal sealed partial class A64Interpreter
+{
+    // The 16-bit op0:op1:CRn:CRm:op2 encodings of the special-purpose registers (Arm ARM C5.2).
+    private const ushort SpsrEl1 = 0xC200, ElrEl1 = 0xC201, SpEl0 = 0xC208, SpSel = 0xC210, CurrentEl = 0xC212;
+    private const ushort Nzcv = 0xDA10, Daif = 0xDA11;
+    private const ushort TpidrroEl0 = 0xDE83, TpidrEl0 = 0xDE82;
+    private const ulong DaifMask = 0xF << 6;
+
+    /// <summary>Returns null when <paramref name="insn"/> is not a system instruction handled here.</summary>
+    private A64Outcome? TrySystem(uint insn)
+    {
+        // MSR/MRS (register): 1101010100 L 1 o0 op1 CRn CRm op2 Rt.
+        if ((insn & 0xFFD0_0000) == 0xD510_0000)
+        {
+            bool read = ((insn >> 21) & 1) != 0;
+            ushort encoding = (ushort)((insn >> 5) & 0xFFFF);
+            int rt = (int)(insn & 31);
+            return read ? Mrs(insn, encoding, rt) : Msr(insn, encoding, cpu.Reg(rt));
+        }
+        // MSR (immediate) to PSTATE fields: 1101010100 0 00 op1 0100 CRm op2 11111.
+        if ((insn & 0xFFF8_F01F) == 0xD500_401F)
+        {
+            int op1 = (int)((insn >> 16) & 7), op2 = (int)((insn >> 5) & 7);
+            ulong crm = (insn >> 8) & 0xF;
+            if (cpu.AtEl0) return UndefinedContinue();
+            switch ((op1, op2))
+            {
+                case (3, 6): cpu.Pstate |= crm << 6; break;              // DAIFSet
+                case (3, 7): cpu.Pstate &= ~(crm << 6); break;           // DAIFClr
+                case (0, 5): cpu.Pstate = (cpu.Pstate & ~1UL) | (crm & 1); break; // SPSel
+                default: throw new UnsupportedInstructionStop(insn);
+            }
+            Next();
+            return A64Outcome.Continue;
+        }
+        // ERET: 1101011 0100 11111 000000 11111 00000. UNDEFINED at EL0; PC = ELR_EL1, PSTATE = SPSR_EL1.
+        if (insn == 0xD69F_03E0)
+        {
+            if (cpu.AtEl0) return UndefinedContinue();
+            cpu.Pc = cpu.ElrEl1;
+            cpu.Pstate = cpu.Spsr[0];
+            return A64Outcome.Continue;
+        }
+        return null;
+    }
+
+    private A64Outcome UndefinedContinue()
+    {
+        Undefined();
+        return A64Outcome.Continue;
+    }
+
+    /// <summary>EL0 may reach only NZCV, TPIDR_EL0 and (read-only) TPIDRRO_EL0; DAIF needs SCTLR_EL1.UMA (clear at reset).</summary>
+    private bool El0Denied(ushort encoding, bool write) =>
+        cpu.AtEl0 && !(encoding is Nzcv or TpidrEl0 || (encoding == TpidrroEl0 && !write) ||
+                       (encoding == Daif && (cpu.SctlrEl1 & (1UL << 9)) != 0));
+
+    private A64Outcome Mrs(uint insn, ushort encoding, int rt)
+    {
+        if (El0Denied(encoding, write: false)) return UndefinedContinue();
+        ulong value;
+        switch (encoding)
+        {
+            case Nzcv: value = cpu.Pstate & 0xF000_0000UL; break;
+            case Daif: value = cpu.Pstate & DaifMask; break;
+            case CurrentEl: value = cpu.Pstate & 0xC; break;
+            case SpSel: value = cpu.Pstate & 1; break;
+            case SpsrEl1: value = cpu.Spsr[0]; break;
+            case ElrEl1: value = cpu.ElrEl1; break;
+            case SpEl0:
+                // Accessing SP_EL0 while it is the current stack pointer (SPSel = 0) is UNDEFINED.
+                if ((cpu.Pstate & 1) == 0) return UndefinedContinue();
+                value = cpu.SpEl0;
+                break;
+            default:
+                int i = Arm64SysRegs.Find(encoding);
+                if (i < 0) throw new UnsupportedInstructionStop(insn);
+                value = cpu.SysRegs[i];
+                break;
+        }
+        cpu.SetReg(rt, value);
+        Next();
+        return A64Outcome.Continue;
+    }
+
+    private A64Outcome Msr(uint insn, ushort encoding, ulong value)
+    {
+        if (El0Denied(encoding, write: true)) return UndefinedContinue();
+        switch (encoding)
+        {
+            case Nzcv: cpu.Pstate = (cpu.Pstate & ~0xF000_0000UL) | (value & 0xF000_0000UL); break;
+            case Daif: cpu.Pstate = (cpu.Pstate & ~DaifMask) | (value & DaifMask); break;
+            case SpSel: cpu.Pstate = (cpu.Pstate & ~1UL) | (value & 1); break;
+            case SpsrEl1: cpu.Spsr[0] = value; break;
+            case ElrEl1: cpu.ElrEl1 = value; break;
+            case CurrentEl: return UndefinedContinue(); // read-only
+            case SpEl0:
+                if ((cpu.Pstate & 1) == 0) return UndefinedContinue();
+                cpu.SpEl0 = value;
+                break;
+            default:
+                int i = Arm64SysRegs.Find(encoding);
+                if (i < 0) throw new UnsupportedInstructionStop(insn);
+                var desc = Arm64SysRegs.Table[i];
+                // MPIDR_EL1 is read-only to the guest: an MSR to it is UNDEFINED.
+                if (!desc.GuestWritable) return UndefinedContinue();
+                // The stage-1 MMU is outside the interpreter: refuse before the write commits.
+                if (desc.Name == "SCTLR_EL1" && (value & 1) != 0) throw new UnsupportedInstructionStop(insn);
+                cpu.SysRegs[i] = value;
+                break;
+        }
+        Next();
+        return A64Outcome.Continue;
+    }
+}

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Arm64;
+using KvmSharp.Conformance.Guests.Arm64;
+using static KvmSharp.Conformance.Guests.Arm64.A64Register;
+
+namespace KvmSharp.Emulation.Tests;
+
+/// <summary>
+/// What the arm64 interpreter refuses rather than gets wrong: a guest that turns its stage-1 MMU on (MSR SCTLR_EL1 with
+/// M set) or touches a system register outside the modelled set stops with an emulation failure at that instruction,
+/// and the register keeps its value.
+/// </summary>
+public class Arm64SystemInstructionTests
+{
+    private static (uint Insn, ulong Pc) RunToFailure(Action<A64Assembler> program, out ulong sctlr)
+    {
+        using var kernel = new EmulatedKernel(EmulatorConfig.Arm64());
+        using var kvm = Kvm.Open(kernel);
+        using var guest = Arm64Guest.Create(kvm, program);
+        var exit = guest.Vcpu.Run();
+        Assert.Equal(KvmExitReason.KVM_EXIT_INTERNAL_ERROR, exit.Reason);
+        sctlr = guest.Vcpu.GetOneReg(Abi.Arm64.KvmArm64SysRegs.SCTLR_EL1);
+        ulong pc = guest.Vcpu.GetOneReg(Abi.Arm64.KvmArm64Regs.Pc);
+        byte[] code = Arm64Guest.Assemble(program);
+        return (BitConverter.ToUInt32(code, (int)(pc - Arm64Guest.CodeGpa)), pc);
+    }
+
+    [Fact]
+    public void Turning_the_mmu_on_is_an_emulation_failure_before_the_write()
+    {
+        var (insn, pc) = RunToFailure(a =>
+        {
+            a.Mrs(X(1), Abi.Arm64.KvmArm64SysRegs.Encoding(3, 0, 1, 0, 0));
+            a.Movz(X(2), 1);
+            a.Orr(X(1), X(1), X(2));
+            a.Msr(Abi.Arm64.KvmArm64SysRegs.Encoding(3, 0, 1, 0, 0), X(1));
+        }, out ulong sctlr);
+        Assert.Equal(Arm64Guest.CodeGpa + 12, pc);
+        Assert.Equal(0xD518_1001u, insn); // MSR SCTLR_EL1, X1
+        Assert.Equal(0x00C5_0078UL, sctlr);
+    }
+
+    [Fact]
+    public void A_register_outside_the_model_is_an_emulation_failure()
+    {
+        // MRS X0, ID_AA64PFR0_EL1 (3, 0, 0, 4, 0): an ID register the emulator does not model.
+        var (insn, pc) = RunToFailure(a => a.Mrs(X(0), Abi.Arm64.KvmArm64SysRegs.Encoding(3, 0, 0, 4, 0)), out _);
+        Assert.Equal(Arm64Guest.CodeGpa, pc);
+        Assert.Equal(0xD538_0400u, insn);
+    }
+}
