@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using KvmSharp.Abi;
+using KvmSharp.Abi.Arm64;
 using KvmSharp.Emulation;
 using KvmSharp.Kernel;
 using static KvmSharp.Abi.IoctlEncoding;
@@ -368,9 +369,32 @@ internal sealed class RawFuzzSession
     private static readonly uint[] AllKnown =
         [.. KnownFor(FdKind.System), .. KnownFor(FdKind.Vm), .. KnownFor(FdKind.Vcpu), .. KnownFor(FdKind.Gmem), .. KnownFor(FdKind.Device)];
 
+    /// <summary>
+    /// The arm64 vCPU and VM requests (Arm64/Arm64VcpuIoctls.cs, Arch/Arm64Kvm.cs), drawn only on an arm64 kernel so
+    /// the x86 configurations keep their request mix: init, ONE_REG on core and system register ids, the register list.
+    /// </summary>
+    private static readonly uint[] Arm64VcpuRequests =
+    [
+        KvmArm64Ioctls.KVM_ARM_VCPU_INIT, KvmArm64Ioctls.KVM_ARM_VCPU_INIT, KvmArm64Ioctls.KVM_GET_ONE_REG,
+        KvmArm64Ioctls.KVM_GET_ONE_REG, KvmArm64Ioctls.KVM_SET_ONE_REG, KvmArm64Ioctls.KVM_SET_ONE_REG, KvmArm64Ioctls.KVM_GET_REG_LIST,
+    ];
+
+    private static readonly ulong[] s_arm64SysRegIds =
+    [
+        KvmArm64SysRegs.MPIDR_EL1, KvmArm64SysRegs.SCTLR_EL1, KvmArm64SysRegs.TTBR0_EL1, KvmArm64SysRegs.VBAR_EL1,
+        KvmArm64SysRegs.ESR_EL1, KvmArm64SysRegs.TPIDR_EL0,
+    ];
+
     private uint PickRequest(FdKind kind)
     {
         int r = _rng.Next(100);
+        if (r < 62 && _kernel.Config.Architecture == KvmSharp.Emulation.Architecture.Arm64)
+        {
+            if (kind == FdKind.Vcpu && _rng.Next(2) == 0) return Arm64VcpuRequests[_rng.Next(Arm64VcpuRequests.Length)];
+            if (kind == FdKind.Vm && _rng.Next(30) == 0) return KvmArm64Ioctls.KVM_ARM_PREFERRED_TARGET;
+            // Enough vCPUs for the requests above to find one.
+            if (kind == FdKind.Vm && _rng.Next(6) == 0) return KvmIoctls.KVM_CREATE_VCPU;
+        }
         if (r < 62)
         {
             var known = KnownFor(kind);
@@ -568,6 +592,37 @@ internal sealed class RawFuzzSession
             // The value: a descriptor, an address, a count (the pointer itself is made safe in Shape).
             _sandbox.Write(0, BitConverter.GetBytes(_rng.Next(3) switch { 0 => Interesting(), 1 => (ulong)PickFd(), _ => 0x0800_0000UL }));
             U64(b, 16, _rng.Next(6) == 0 ? Interesting() : (ulong)_sandbox.Start);
+            return;
+        }
+        if (request == KvmArm64Ioctls.KVM_ARM_VCPU_INIT)
+        {
+            // kvm_vcpu_init: mostly the generic target with PSCI 0.2 and maybe POWER_OFF, so ONE_REG and KVM_RUN get
+            // past -ENOEXEC; sometimes unknown targets and feature bits.
+            U32(b, 0, _rng.Next(6) == 0 ? (uint)_rng.Next(16) : KvmArm64Constants.KVM_ARM_TARGET_GENERIC_V8);
+            U32(b, 4, _rng.Next(4) switch
+            {
+                0 => (uint)_rng.Next(1 << 10),
+                1 => 0,
+                _ => (1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2) | (uint)_rng.Next(2) << KvmArm64Constants.KVM_ARM_VCPU_POWER_OFF,
+            });
+            return;
+        }
+        if (request == KvmArm64Ioctls.KVM_GET_ONE_REG || request == KvmArm64Ioctls.KVM_SET_ONE_REG)
+        {
+            // kvm_one_reg: an id near a real one (core offsets, the modelled and unmodelled system registers, other
+            // coprocessors and sizes), and addr into the sandbox (made safe in Shape whatever the mutation does).
+            ulong id = _rng.Next(7) switch
+            {
+                0 or 1 => KvmArm64Regs.X(_rng.Next(31)),
+                2 => s_arm64SysRegIds[_rng.Next(s_arm64SysRegIds.Length)],
+                5 => KvmArm64SysRegs.ARM64_SYS_REG(_rng.Next(2, 4), _rng.Next(8), _rng.Next(16), _rng.Next(16), _rng.Next(8)),
+                3 => KvmArm64SysRegs.ARM64_SYS_REG(3, 0, _rng.Next(16), _rng.Next(8), _rng.Next(8)),
+                4 => KvmArm64Regs.KVM_REG_ARM64 | ((ulong)(uint)_rng.Next(8) << KvmArm64Regs.KVM_REG_SIZE_SHIFT) |
+                     ((ulong)(uint)_rng.Next(0x20) << KvmArm64Regs.KVM_REG_ARM_COPROC_SHIFT) | (uint)_rng.Next(0x10000),
+                _ => Interesting(),
+            };
+            U64(b, 0, id);
+            U64(b, 8, (ulong)_sandbox.Start + (ulong)_rng.Next(0, 64) * 8);
             return;
         }
         if (request == KvmIoctls.KVM_CREATE_GUEST_MEMFD)
@@ -838,6 +893,12 @@ internal sealed class RawFuzzSession
             // this process: whatever the mutation made of it, it must not reach live memory.
             int at = request == KvmIoctls.KVM_CLEAR_DIRTY_LOG ? 16 : 8;
             if (at + 8 <= b.Length) U64(b, at, SafeUserPointer(GetU64(b, at)));
+        }
+        else if ((request == KvmArm64Ioctls.KVM_GET_ONE_REG || request == KvmArm64Ioctls.KVM_SET_ONE_REG) && b.Length >= 16)
+        {
+            // KVM_GET_ONE_REG writes KVM_REG_SIZE(id) bytes (up to 16 here; larger sizes are refused) to addr in this
+            // process: keep it in the sandbox.
+            U64(b, 8, SafeUserPointer(GetU64(b, 8)));
         }
         else if (request == KvmIoctls.KVM_PRE_FAULT_MEMORY && b.Length >= 16)
         {

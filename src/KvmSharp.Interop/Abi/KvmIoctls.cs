@@ -260,6 +260,12 @@ public static class KvmIoctls
         if (request == KVM_GET_DEVICE_ATTR) return nameof(KVM_GET_DEVICE_ATTR);
         if (request == KVM_HAS_DEVICE_ATTR) return nameof(KVM_HAS_DEVICE_ATTR);
         if (request == KVM_CREATE_DEVICE) return nameof(KVM_CREATE_DEVICE);
+        // The arm64 requests (also the generic KVM_GET/SET_ONE_REG, KVM_GET_REG_LIST numbers).
+        if (request == Arm64.KvmArm64Ioctls.KVM_ARM_VCPU_INIT) return nameof(Arm64.KvmArm64Ioctls.KVM_ARM_VCPU_INIT);
+        if (request == Arm64.KvmArm64Ioctls.KVM_ARM_PREFERRED_TARGET) return nameof(Arm64.KvmArm64Ioctls.KVM_ARM_PREFERRED_TARGET);
+        if (request == Arm64.KvmArm64Ioctls.KVM_GET_ONE_REG) return nameof(Arm64.KvmArm64Ioctls.KVM_GET_ONE_REG);
+        if (request == Arm64.KvmArm64Ioctls.KVM_SET_ONE_REG) return nameof(Arm64.KvmArm64Ioctls.KVM_SET_ONE_REG);
+        if (request == Arm64.KvmArm64Ioctls.KVM_GET_REG_LIST) return nameof(Arm64.KvmArm64Ioctls.KVM_GET_REG_LIST);
         return $"ioctl 0x{request:X8}";
     }
 
