@@ -27,7 +27,8 @@ public enum GuestOutcome
     /// <summary>The wall-clock limit (<see cref="MicroVmOptions.Timeout"/>) elapsed; the watchdog kicked the vCPU out of
     /// KVM_RUN (<see cref="Vcpu.Kick"/>). Guest memory is untouched and the micro-VM takes the next call as it is.</summary>
     Timeout,
-    /// <summary>The guest caused more than <see cref="MicroVmOptions.MaxExits"/> exits in one call.</summary>
+    /// <summary>The guest caused more than <see cref="MicroVmOptions.MaxExits"/> exits in one call (the exit budget: the
+    /// run loop stopped before the next KVM_RUN, nothing was kicked).</summary>
     MaxExits,
     /// <summary>KVM_RUN itself failed with an errno other than EINTR.</summary>
     RunFailed,
@@ -45,4 +46,8 @@ public enum GuestOutcome
     /// <see cref="Timeout"/> (a token already cancelled stops the call before the guest runs an instruction). Guest
     /// memory is untouched and the micro-VM takes the next call as it is.</summary>
     Cancelled,
+    /// <summary><see cref="MicroVm.Dispose"/> was called from another thread during the call (an asynchronous call on the
+    /// vCPU thread, a synchronous one on another): the vCPU was kicked out of KVM_RUN as for <see cref="Timeout"/> and
+    /// the micro-VM is disposed as the call returns.</summary>
+    Disposed,
 }

@@ -93,7 +93,7 @@ public sealed partial class MicroVm : IDisposable
         bus.Insert(_exceptions, Ports.Exception, 1);
         Bus = bus;
         _conversion = conversion;
-        _loop = new RunLoop(vcpu, bus, _hypercalls, _hostCalls, () => _watchdog.Fired) { Conversion = _conversion, Exceptions = _exceptions, Memory = memory };
+        _loop = new RunLoop(vcpu, bus, _hypercalls, _hostCalls, () => _watchdog.Reason) { Conversion = _conversion, Exceptions = _exceptions, Memory = memory };
         Instruments.ActiveChanged(+1);
     }
 
@@ -153,6 +153,14 @@ public sealed partial class MicroVm : IDisposable
     /// </summary>
     public bool IsFaulted { get; private set; }
 
+    /// <summary>
+    /// How the image was last loaded into guest memory — at creation, or by the last full <see cref="Reset"/> —:
+    /// <see cref="ImageLoadMethod.GuestMemfdWrite"/> (pwrite on the guest_memfd) where it was created with
+    /// GUEST_MEMFD_FLAG_WRITE (<see cref="GuestMemory.PopulatesByWrite"/>), else <see cref="ImageLoadMethod.MappingCopy"/>;
+    /// null for a micro-VM created from a snapshot and not reset since (the snapshot's pages hold the image).
+    /// </summary>
+    public ImageLoadMethod? LastImageLoad { get; private set; }
+
     /// <summary>True once <see cref="Dispose"/> released the micro-VM (a pool drops such a micro-VM on return).</summary>
     public bool IsDisposed => _disposed;
 
@@ -205,10 +213,11 @@ public sealed partial class MicroVm : IDisposable
                 ?? (noGuestMemfd is null ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory);
             memory = GuestMemory.Create(vm, options.MemorySize, backing, options.DirectMap, guestMemfdChecked: options.Memory is null);
             MemoryConversion? conversion = PrivateMemory.Enable(vm, memory);
+            ImageLoadMethod? imageLoad = null;
             if (snapshot is null)
             {
                 BootMemory.Write(memory);
-                image.WriteTo(memory);
+                imageLoad = image.WriteToFresh(memory);
             }
             else
             {
@@ -219,8 +228,11 @@ public sealed partial class MicroVm : IDisposable
                 else memory.WritePages(snapshot.Pages);
             }
             vcpu = vm.CreateVcpu(0);
+            IReadOnlyList<CpuidEntry>? cpuid = GuestCpuid.For(vcpu, options.Cpuid);
+            // A snapshot's TSC rate before the CPUID that announces it (and before the TSC is loaded).
+            if (snapshot is not null && snapshot.Vcpu.TscKhz != 0) cpuid = GiveTscRate(vcpu, snapshot.Vcpu.TscKhz, cpuid, options.RequireSnapshotTscRate);
             // Before the first KVM_RUN, the only time KVM takes a new table; asked once per Kvm (GuestCpuid).
-            if (GuestCpuid.For(vcpu, options.Cpuid) is { } cpuid) vcpu.SetCpuid(cpuid);
+            if (cpuid is not null) vcpu.SetCpuid(cpuid);
             // No paravirtual feature is announced: make KVM hold the guest to that (its PV MSRs #GP).
             if (GuestCpuid.EnforcesPvFeatures(kvm, options.Cpuid)) vcpu.EnableCapability(KvmCaps.KVM_CAP_ENFORCE_PV_FEATURE_CPUID, 1);
             // One machine-check bank, no extras, instead of a new vCPU's 32 (x86.c kvm_arch_vcpu_create: KVM_MAX_MCE_BANKS):
@@ -237,6 +249,7 @@ public sealed partial class MicroVm : IDisposable
             return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion, vcpu, sregs, atCreation, tscOffset)
             {
                 LastRestoreWasLazy = lazy,
+                LastImageLoad = imageLoad,
             };
         }
         catch
@@ -370,7 +383,7 @@ public sealed partial class MicroVm : IDisposable
         {
             _memory.Discard();
             BootMemory.Write(_memory);
-            Image.WriteTo(_memory);
+            LastImageLoad = Image.WriteToFresh(_memory);
             // Host memory keeps what the host just wrote (the guest has not run since the discard) and logs the
             // guest's writes from now on: the next resets restore only the pages changed.
             if (_memory.CanRestorePristine) _memory.SavePristine();
@@ -464,6 +477,8 @@ public sealed partial class MicroVm : IDisposable
         // unregistered before Disarm (Dispose waits for a callback in progress), so no cancellation reaches a later call.
         // CancellationToken.None registers nothing.
         CancellationTokenRegistration registration = cancellationToken.UnsafeRegister(static dog => ((Watchdog)dog!).Cancel(), _watchdog);
+        // A Dispose from another thread between the start of this call and Arm found nothing to kick: kick now.
+        if (Volatile.Read(ref _disposeAfterCall)) _watchdog.Abort();
         try
         {
             stop = _loop.Run(Options.MaxExits, trace, out exits);
@@ -479,9 +494,6 @@ public sealed partial class MicroVm : IDisposable
             _watchdog.Disarm();
             _inCall = false;
         }
-        // The run loop reports every kick of the watchdog as the limit's; this one was the caller's.
-        if (stop.Outcome == GuestOutcome.Timeout && _watchdog.Cancelled)
-            stop = new RunStop(GuestOutcome.Cancelled, "the call's CancellationToken was cancelled; the vCPU was kicked out of KVM_RUN");
         TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
         // One CallResult per call: the conversion count goes in with the rest (a `with` copy would allocate a second).
         CallResult result = Finish(stop, exits, elapsed, Conversions - conversionsBefore, trace?.Build());
@@ -523,7 +535,8 @@ public sealed partial class MicroVm : IDisposable
         // After an exception the vCPU stands in the VMM's handler; the frame has where the guest was.
         ulong rip = exception?.Rip ?? _vcpu.GetRegs().rip;
         bool exited = stop.Outcome == GuestOutcome.Exit;
-        IsFaulted = stop.Outcome is not (GuestOutcome.Exit or GuestOutcome.Timeout or GuestOutcome.Cancelled or GuestOutcome.MaxExits or GuestOutcome.HostFunctionFailed);
+        IsFaulted = stop.Outcome is not (GuestOutcome.Exit or GuestOutcome.Timeout or GuestOutcome.Cancelled or GuestOutcome.Disposed
+            or GuestOutcome.MaxExits or GuestOutcome.HostFunctionFailed);
         bool returned = exited && _hypercalls.Request == GuestRequest.Return;
         string detail = stop.Detail;
         ReadOnlyMemory<byte> output = default;
@@ -570,7 +583,7 @@ public sealed partial class MicroVm : IDisposable
     /// Releases the watchdog, vCPU thread, vCPU, guest memory, VM and the /dev/kvm it opened itself (not
     /// <see cref="MicroVmOptions.Kvm"/>). Called from a host function during this micro-VM's call, it ends the call as
     /// <see cref="GuestOutcome.HostFunctionFailed"/> and disposes once the call is over; called from another thread
-    /// while an asynchronous call runs, it stops the guest (the call ends as <see cref="GuestOutcome.Cancelled"/>) and
+    /// while a call runs, it stops the guest (the call ends as <see cref="GuestOutcome.Disposed"/>) and
     /// the call disposes on its way out. Calls still queued on the vCPU thread fail with ObjectDisposedException.
     /// </summary>
     public void Dispose()
@@ -582,7 +595,7 @@ public sealed partial class MicroVm : IDisposable
             {
                 // The run loop and the devices still use the vCPU and memory: the call disposes on its way out.
                 _disposeAfterCall = true;
-                if (_busyThread != Environment.CurrentManagedThreadId) _watchdog.Cancel();
+                if (_busyThread != Environment.CurrentManagedThreadId) _watchdog.Abort();
                 else if (_inCall) _hostCalls.Abort(new ObjectDisposedException(nameof(MicroVm), "the micro-VM was disposed by a host function during its call"));
                 return;
             }

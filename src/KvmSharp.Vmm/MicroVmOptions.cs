@@ -15,6 +15,15 @@ public sealed record MicroVmOptions
     /// <summary>Wall-clock limit of one call; <see cref="Timeout.InfiniteTimeSpan"/> for none.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Whether a snapshot's TSC rate (<see cref="Snapshots.MicroVmSnapshot.TscKhz"/>) must be given to a micro-VM made
+    /// from or restored to it (the default): a kernel that refuses the rate (KVM_SET_TSC_KHZ without TSC scaling takes
+    /// no rate more than 250 ppm below the host's) refuses the snapshot (<see cref="Snapshots.SnapshotRefusal.TscRateRefused"/>),
+    /// as Firecracker refuses such a restore. False: such a snapshot runs at this host's rate, which CPUID 0x40000010
+    /// then announces — for guests that read the rate again rather than keep one from before the snapshot.
+    /// </summary>
+    public bool RequireSnapshotTscRate { get; init; } = true;
+
     /// <summary>KVM_RUN returns allowed in one call (each console byte is one exit).</summary>
     public long MaxExits { get; init; } = 1_000_000;
 

@@ -36,7 +36,7 @@ public sealed class RunLoop
     private readonly Bus _bus;
     private readonly HypercallDevice _hypercalls;
     private readonly HostCallDevice? _hostCalls;
-    private readonly Func<bool> _timedOut;
+    private readonly Func<GuestOutcome?> _kicked;
 
     /// <summary>
     /// A loop over <paramref name="vcpu"/> that sends port I/O to <paramref name="bus"/> and stops on a request of
@@ -55,12 +55,31 @@ public sealed class RunLoop
     /// the watchdog from a stray signal.
     /// </summary>
     public RunLoop(Vcpu vcpu, Bus bus, HypercallDevice hypercalls, HostCallDevice? hostCalls, Func<bool> timedOut)
+        : this(vcpu, bus, hypercalls, hostCalls, KickedBy(timedOut))
     {
+    }
+
+    /// <summary>
+    /// A loop over <paramref name="vcpu"/> like <see cref="RunLoop(Vcpu, Bus, HypercallDevice, HostCallDevice?, Func{bool})"/>,
+    /// where <paramref name="kicked"/> says what an interruption of KVM_RUN stands for: the outcome the call ends with
+    /// (<see cref="GuestOutcome.Timeout"/> for a wall-clock limit, <see cref="GuestOutcome.Cancelled"/> for a caller's
+    /// token, <see cref="GuestOutcome.Disposed"/> for a disposal from another thread …), or null for a stray signal,
+    /// after which the loop runs again.
+    /// </summary>
+    public RunLoop(Vcpu vcpu, Bus bus, HypercallDevice hypercalls, HostCallDevice? hostCalls, Func<GuestOutcome?> kicked)
+    {
+        ArgumentNullException.ThrowIfNull(kicked);
         _vcpu = vcpu;
         _bus = bus;
         _hypercalls = hypercalls;
         _hostCalls = hostCalls;
-        _timedOut = timedOut;
+        _kicked = kicked;
+    }
+
+    private static Func<GuestOutcome?> KickedBy(Func<bool> timedOut)
+    {
+        ArgumentNullException.ThrowIfNull(timedOut);
+        return () => timedOut() ? GuestOutcome.Timeout : null;
     }
 
     /// <summary>
@@ -154,17 +173,18 @@ public sealed class RunLoop
         }
         catch (KvmException e)
         {
-            if (!_timedOut()) return Stopped(new RunStop(GuestOutcome.RunFailed, $"KVM_RUN failed with {e.ErrnoName}"));
+            if (_kicked() is not { } reason) return Stopped(new RunStop(GuestOutcome.RunFailed, $"KVM_RUN failed with {e.ErrnoName}"));
             _vcpu.ImmediateExit = false;
-            return Stopped(Timeout());
+            return Stopped(Kicked(reason));
         }
         if (exit.Interrupted)
         {
-            // The watchdog's Vcpu.Kick (immediate_exit + signal) ends here. A real exit that raced with the kick is
-            // handled below as usual; the next KVM_RUN then returns EINTR at once (immediate_exit is still set).
-            if (!_timedOut()) return VcpuEmulation.Interrupted; // a stray signal: run again
+            // The watchdog's Vcpu.Kick (immediate_exit + signal) ends here, whatever asked for it: the limit, a
+            // CancellationToken or a Dispose. A real exit that raced with the kick is handled below as usual; the next
+            // KVM_RUN then returns EINTR at once (immediate_exit is still set).
+            if (_kicked() is not { } reason) return VcpuEmulation.Interrupted; // a stray signal: run again
             _vcpu.ImmediateExit = false;
-            return Stopped(Timeout());
+            return Stopped(Kicked(reason));
         }
 
         if (_trace is { Stepping: true } trace)
@@ -278,7 +298,14 @@ public sealed class RunLoop
         };
     }
 
-    private static RunStop Timeout() => new(GuestOutcome.Timeout, "wall-clock limit reached; the watchdog kicked the vCPU out of KVM_RUN");
+    /// <summary>The stop of a kick out of KVM_RUN, by what it stands for.</summary>
+    private static RunStop Kicked(GuestOutcome reason) => new(reason, reason switch
+    {
+        GuestOutcome.Timeout => "wall-clock limit reached; the watchdog kicked the vCPU out of KVM_RUN",
+        GuestOutcome.Cancelled => "the call's CancellationToken was cancelled; the vCPU was kicked out of KVM_RUN",
+        GuestOutcome.Disposed => "the micro-VM was disposed from another thread during the call; the vCPU was kicked out of KVM_RUN",
+        _ => $"the vCPU was kicked out of KVM_RUN ({reason.Name()})",
+    });
 
     private VcpuEmulation Stopped(RunStop stop)
     {

@@ -7,7 +7,9 @@ namespace KvmSharp.Vmm;
 /// Stops a runaway guest after a wall-clock limit, the way QEMU and Firecracker do: <see cref="Vcpu.Kick"/> sets
 /// kvm_run.immediate_exit (so a vCPU between two KVM_RUNs does not re-enter) and signals the thread inside KVM_RUN
 /// (so a vCPU in guest mode leaves it); KVM_RUN returns EINTR, the run loop sees <see cref="VcpuExit.Interrupted"/>
-/// with <see cref="Fired"/> set and reports <see cref="GuestOutcome.Timeout"/>. Guest memory and vCPU state are left
+/// with <see cref="Fired"/> set and reports the outcome of <see cref="Reason"/>: <see cref="GuestOutcome.Timeout"/> for the
+/// limit, <see cref="GuestOutcome.Cancelled"/> for the caller's token (<see cref="Cancel"/>), <see cref="GuestOutcome.Disposed"/>
+/// for a <see cref="MicroVm.Dispose"/> from another thread (<see cref="Abort"/>). Guest memory and vCPU state are left
 /// alone, so the micro-VM can take its next call without a reset.
 /// <para>
 /// Ordering (per call, on the calling thread): clear immediate_exit → <see cref="Arm"/> → run loop →
@@ -30,16 +32,23 @@ internal sealed class Watchdog : IDisposable
     private readonly Vcpu _vcpu;
     private long _generation;
     private bool _armed;
-    private bool _cancelled;
+    private GuestOutcome _reason;
     private volatile bool _fired;
 
     public Watchdog(Vcpu vcpu) => _vcpu = vcpu;
 
-    /// <summary>True once the current arming kicked the vCPU: its limit elapsed, or <see cref="Cancel"/> stopped it.</summary>
+    /// <summary>
+    /// True once the current arming kicked the vCPU: its limit elapsed, <see cref="Cancel"/> or <see cref="Abort"/>
+    /// stopped it.
+    /// </summary>
     public bool Fired => _fired;
 
-    /// <summary>True when the current arming's kick came from <see cref="Cancel"/>, not from its limit.</summary>
-    public bool Cancelled => _fired && _cancelled;
+    /// <summary>
+    /// What the current arming's kick stands for, or null while it has not kicked (a KVM_RUN that returned EINTR then
+    /// was interrupted by a stray signal): <see cref="GuestOutcome.Timeout"/>, <see cref="GuestOutcome.Cancelled"/> or
+    /// <see cref="GuestOutcome.Disposed"/>. The first reason to stop a call is the one it keeps.
+    /// </summary>
+    public GuestOutcome? Reason => _fired ? _reason : null; // _fired is volatile: a read of it is an acquire, _reason was stored before it
 
     public void Arm(TimeSpan timeout)
     {
@@ -47,7 +56,7 @@ internal sealed class Watchdog : IDisposable
         lock (_gate)
         {
             _fired = false;
-            _cancelled = false;
+            _reason = GuestOutcome.Timeout;
             _armed = true;
             generation = ++_generation;
         }
@@ -73,7 +82,7 @@ internal sealed class Watchdog : IDisposable
     {
         lock (_gate)
         {
-            Kick();
+            Kick(GuestOutcome.Timeout);
         }
     }
 
@@ -86,9 +95,19 @@ internal sealed class Watchdog : IDisposable
     {
         lock (_gate)
         {
-            if (!_armed || _fired) return;
-            _cancelled = true;
-            Kick();
+            Kick(GuestOutcome.Cancelled);
+        }
+    }
+
+    /// <summary>
+    /// Stops the guest of the current arming now because its micro-VM is being disposed from another thread; the call
+    /// ends as <see cref="GuestOutcome.Disposed"/> unless something stopped it first. Does nothing when disarmed.
+    /// </summary>
+    public void Abort()
+    {
+        lock (_gate)
+        {
+            Kick(GuestOutcome.Disposed);
         }
     }
 
@@ -97,13 +116,14 @@ internal sealed class Watchdog : IDisposable
     {
         lock (_gate)
         {
-            if (generation == _generation) Kick();
+            if (generation == _generation) Kick(GuestOutcome.Timeout);
         }
     }
 
-    private void Kick()
+    private void Kick(GuestOutcome reason)
     {
         if (!_armed || _fired) return;
+        _reason = reason; // before _fired (a release): Reason reads it only after seeing _fired
         // immediate_exit before _fired: a host function that sees TimedOut (= _fired) returns to a run loop whose next
         // KVM_RUN must stop at once; were _fired published first, that KVM_RUN could enter the guest before the kick
         // stored immediate_exit and the call end as an exit instead of a timeout (seen under load in CI). A KVM_RUN

@@ -81,7 +81,7 @@ public sealed class AsyncCallTests
         await Task.Delay(100);
         vm.Dispose();
         CallResult stopped = await spinning.WaitAsync(TimeSpan.FromSeconds(20));
-        Assert.Equal(GuestOutcome.Cancelled, stopped.Outcome);
+        Assert.Equal(GuestOutcome.Disposed, stopped.Outcome);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => queued.WaitAsync(TimeSpan.FromSeconds(20)));
         Assert.True(vm.IsDisposed);
         Assert.Throws<ObjectDisposedException>(() => { _ = vm.CallAsync("add", 1, 2); });

@@ -26,7 +26,10 @@ namespace KvmSharp.Cli.Commands;
 /// adds <c>"vector"</c> and, where the exception has them, <c>"error_code"</c> and <c>"cr2"</c>.
 /// <c>--trace-instructions N</c> single-steps each call and prints the first N instructions it executed after its
 /// outcome, one line each (RIP and Intel-syntax disassembly); in <c>--json</c> a <c>"trace"</c> array of
-/// <c>{"rip","bytes","text"}</c> and <c>"trace_truncated"</c>.
+/// <c>{"rip","bytes","text"}</c> and <c>"trace_truncated"</c>. A run stopped from outside says why: <c>timeout</c>
+/// (--timeout), <c>cancelled</c> (SIGINT/SIGTERM, exit code 130), <c>max_exits</c> (<c>--max-exits N</c>). A snapshot
+/// file runs with <c>--lazy-restore</c> (pages written on first touch; <c>--kernel emulated</c> only) and
+/// <c>--host-tsc-rate</c> (this kernel's TSC rate when it refuses the snapshot's).
 /// </summary>
 public static class RunCommand
 {
@@ -69,6 +72,20 @@ public static class RunCommand
             Description = $"Single-step each call and print the first N instructions it executes (RIP and disassembly; " +
                           $"1..{MicroVmOptions.MaxTraceInstructions}, 0 = off); the rest of the call runs at full speed",
         };
+        var maxExits = new Option<long?>("--max-exits")
+        {
+            Description = "The exit budget of each call: a guest that causes more KVM_RUN exits ends as max_exits (default: the sandbox's, 1000000)",
+        };
+        var lazyRestore = new Option<bool>("--lazy-restore")
+        {
+            Description = "Restore a snapshot file lazily: each page is written (write(2)) when the guest first touches it " +
+                          "(KVM userfault and guest_memfd write, unmerged proposals: --kernel emulated only, with its X86Userfault profile)",
+        };
+        var hostTscRate = new Option<bool>("--host-tsc-rate")
+        {
+            Description = "Run a snapshot at this kernel's TSC rate when it cannot take the snapshot's (without TSC scaling a " +
+                          "slower rate is refused); CPUID 0x40000010 then announces this kernel's rate",
+        };
         var stats = new Option<bool>("--stats")
         {
             Description = "After the run, print the vCPU's non-zero binary statistics (KVM_GET_STATS_FD: exits by kind, halts, injections)",
@@ -84,6 +101,9 @@ public static class RunCommand
         command.Options.Add(saveSnapshot);
         command.Options.Add(traceInstructions);
         command.Options.Add(stats);
+        command.Options.Add(maxExits);
+        command.Options.Add(lazyRestore);
+        command.Options.Add(hostTscRate);
         kernelOptions.AddTo(command);
         command.SetAction(result =>
         {
@@ -107,7 +127,10 @@ public static class RunCommand
             result.GetValue(saveSnapshot),
             result.GetValue(traceInstructions),
             interrupt.Token,
-            result.GetValue(stats));
+            result.GetValue(stats),
+            result.GetValue(maxExits),
+            result.GetValue(lazyRestore),
+            result.GetValue(hostTscRate));
 
             void Stop(PosixSignalContext context)
             {
@@ -123,13 +146,22 @@ public static class RunCommand
     /// memory) go to <paramref name="error"/>. With <paramref name="stats"/> the vCPU's non-zero statistics follow the
     /// outcome (a "vcpu_stats" object in --json). <paramref name="traceInstructions"/> above 0 traces each call
     /// (<see cref="MicroVmOptions.TraceInstructions"/>). Cancelling <paramref name="cancellationToken"/> stops the
-    /// guest: the run prints the outcome <c>cancelled</c> and returns <see cref="Interrupted"/>.
+    /// guest: the run prints the outcome <c>cancelled</c> and returns <see cref="Interrupted"/>. The other ways a run is
+    /// stopped from outside have outcomes of their own: <c>timeout</c> (the --timeout limit), <c>max_exits</c>
+    /// (<paramref name="maxExits"/>, the exit budget; null: the sandbox's default); both return <see cref="GuestDidNotExit"/>.
+    /// A snapshot <paramref name="target"/> is restored eagerly, or with <paramref name="lazyRestore"/> page by page on
+    /// first touch (<see cref="SnapshotRestoreMode.Lazy"/>, on the emulated kernel's X86Userfault profile: the proposals
+    /// it needs exist nowhere else); the JSON then says <c>"restore":"lazy"</c> and how many pages were written
+    /// (<c>"lazy_pages_populated"</c>). <paramref name="hostTscRate"/>: a snapshot's TSC rate this kernel refuses is
+    /// replaced by its own (<see cref="MicroVmOptions.RequireSnapshotTscRate"/> false) instead of refusing the snapshot.
     /// </summary>
     public static int Run(string target, string memory, string timeout, bool json, TextWriter output,
         KernelRequest? kernel = null, VmType vmType = VmType.Default, string device = Kvm.DefaultPath,
         string backing = MemoryAuto, TextWriter? error = null, IReadOnlyList<GuestCallSpec>? calls = null, string? saveSnapshot = null,
-        int traceInstructions = 0, CancellationToken cancellationToken = default, bool stats = false)
+        int traceInstructions = 0, CancellationToken cancellationToken = default, bool stats = false, long? maxExits = null,
+        bool lazyRestore = false, bool hostTscRate = false)
     {
+        if (maxExits is <= 0) throw new UsageException($"--max-exits: {maxExits} is not a positive number of exits");
         calls ??= [];
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(output);
@@ -149,7 +181,8 @@ public static class RunCommand
         // The sandbox builds x86-64 long-mode guests; an arm64 kernel has nothing to run them.
         if (kernel.Arch == Emulation.Architecture.Arm64)
             throw new UsageException("run: micro-VM guests are x86_64 programs; --arch arm64 has no sandbox");
-        using var selection = KernelChoice.Create(kernel);
+        if (lazyRestore) CheckLazyRestore(kernel, snapshot is not null);
+        using var selection = lazyRestore ? UserfaultKernel(kernel) : KernelChoice.Create(kernel);
         using var kvm = Kvm.Open(selection.Kernel, device, selection.Proposals);
 
         using var sink = json ? null : new TextWriterStream(output);
@@ -166,6 +199,12 @@ public static class RunCommand
             Memory = asked,
             TraceInstructions = traceInstructions,
         };
+        if (maxExits is long budget) options = options with { MaxExits = budget };
+        if (lazyRestore) options = options with { SnapshotRestore = SnapshotRestoreMode.Lazy };
+        if (hostTscRate) options = options with { RequireSnapshotTscRate = false };
+        string? restore = null;
+        long lazyPages = 0;
+        bool created = false;
         CallResult result;
         GuestMemoryBacking used;
         bool noDirectMap;
@@ -174,6 +213,7 @@ public static class RunCommand
         {
             // A snapshot keeps its memory size and VM type (MicroVm.Create(snapshot) takes them from it).
             using var vm = snapshot is null ? MicroVm.Create(image, options) : MicroVm.Create(snapshot, options);
+            created = true;
             used = vm.Memory.Backing;
             noDirectMap = vm.Memory.RemovedFromDirectMap;
             if (used == GuestMemoryBacking.HostMemory && asked is null)
@@ -207,6 +247,11 @@ public static class RunCommand
             }
             // --stats: the vCPU's counters once the run is over, the non-zero ones in file order.
             if (stats) vcpuStats = ReadVcpuStats(vm);
+            if (snapshot is not null)
+            {
+                restore = vm.LastRestoreWasLazy ? "lazy" : "eager";
+                lazyPages = vm.Memory.LazyPagesPopulated;
+            }
             if (saveSnapshot is not null && result.Outcome == GuestOutcome.Exit)
             {
                 SaveSnapshot(vm, saveSnapshot);
@@ -216,6 +261,12 @@ public static class RunCommand
                 // A guest stopped from outside may be half-way through an update: nothing worth starting from.
                 error.WriteLine($"{CliApp.CommandName}: --save-snapshot: the run ended in {result.Outcome.Name()}, not exit: no snapshot written");
             }
+        }
+        catch (MicroVmSnapshotException e) when (!created)
+        {
+            // The snapshot file could not be loaded here (its TSC rate, an MSR this kernel refuses, --lazy-restore …).
+            string hint = e.Reason == SnapshotRefusal.TscRateRefused ? " (--host-tsc-rate runs it at this kernel's rate)" : "";
+            throw new UnavailableException($"{target}: {e.Message}{hint}");
         }
         catch (MicroVmSnapshotException e)
         {
@@ -229,13 +280,14 @@ public static class RunCommand
 
         if (json)
         {
-            WriteJson(output, result, used, noDirectMap, vcpuStats);
+            WriteJson(output, result, used, noDirectMap, vcpuStats, restore, lazyPages);
         }
         else
         {
             if (result.Console.Length > 0 && !result.Console.EndsWith('\n')) output.WriteLine();
             output.WriteLine(Describe(result));
             WriteTrace(output, result.Trace);
+            if (restore == "lazy") output.WriteLine($"restore: lazy, {lazyPages} page{(lazyPages == 1 ? "" : "s")} written on first touch");
             if (vcpuStats is not null)
             {
                 output.WriteLine("vcpu stats:" + (vcpuStats.Count == 0 ? " all 0" : ""));
@@ -266,6 +318,33 @@ public static class RunCommand
         {
             throw new UnavailableException($"--stats: {e.Message}");
         }
+    }
+
+    /// <summary>--lazy-restore needs a snapshot file and the emulated kernel, whose X86Userfault profile it uses whole.</summary>
+    private static void CheckLazyRestore(KernelRequest kernel, bool fromSnapshot)
+    {
+        if (!fromSnapshot) throw new UsageException("--lazy-restore restores a snapshot: give a snapshot file (--save-snapshot writes one)");
+        if (kernel.Kind != KernelKind.Emulated)
+        {
+            throw new UsageException("--lazy-restore needs KVM userfault and guest_memfd write(2), unmerged proposals no Linux kernel offers: " +
+                                     "use --kernel emulated");
+        }
+        if (kernel.InPlaceConversion || kernel.Generation is not null)
+            throw new UsageException("--lazy-restore runs on the emulator's X86Userfault profile (6.18, x86_64): it does not combine with --in-place-conversion or --kernel-version");
+    }
+
+    /// <summary>
+    /// The emulated kernel of the conformance profile X86Userfault: x86_64 6.18 with guest_memfd write v7, direct map
+    /// removal v12 and KVM userfault v3 — what Firecracker's lazy guest_memfd snapshot restore needs.
+    /// </summary>
+    private static KernelSelection UserfaultKernel(KernelRequest kernel)
+    {
+        EmulatorConfig config = Conformance.EmulatedKernels.X86Userfault();
+        var selection = new KernelSelection(new EmulatedKernel(config),
+            "emulated (x86_64, 6.18 + guest_memfd write v7 + direct map removal v12 + KVM userfault v3)", Release: null, config.Proposals);
+        if (kernel.Trace is not TextWriter trace) return selection;
+        var lines = TextWriter.Synchronized(trace);
+        return selection with { Kernel = new Kernel.Tracing.TracingKernel(selection.Kernel, call => lines.WriteLine(call), ownsInner: true) };
     }
 
     /// <summary>What else the user can ask for when the kernel has no guest_memfd for the VM.</summary>
@@ -326,10 +405,11 @@ public static class RunCommand
 
     /// <summary>
     /// The run's JSON object; <paramref name="noDirectMap"/>: the guest_memfd left the kernel's direct map
-    /// (<c>"direct_map":"removed"</c>, a proposal only the emulated kernel has; else <c>"kept"</c>).
+    /// (<c>"direct_map":"removed"</c>, a proposal only the emulated kernel has; else <c>"kept"</c>). A run from a snapshot
+    /// adds <paramref name="restore"/> (<c>"restore":"eager"</c> or <c>"lazy"</c>) and <paramref name="lazyPagesPopulated"/>.
     /// </summary>
     public static void WriteJson(TextWriter output, CallResult result, GuestMemoryBacking memory, bool noDirectMap = false,
-        IReadOnlyList<(string Name, ulong Value)>? vcpuStats = null)
+        IReadOnlyList<(string Name, ulong Value)>? vcpuStats = null, string? restore = null, long lazyPagesPopulated = 0)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(result);
@@ -358,6 +438,12 @@ public static class RunCommand
             w.WriteNumber("conversions", result.Conversions);
             w.WriteString("memory", MemoryName(memory));
             w.WriteString("direct_map", noDirectMap ? "removed" : "kept");
+            if (restore is not null)
+            {
+                // A run from a snapshot: how it was restored, and the pages a lazy restore wrote on first touch.
+                w.WriteString("restore", restore);
+                w.WriteNumber("lazy_pages_populated", lazyPagesPopulated);
+            }
             if (result.Trace is { } trace)
             {
                 w.WriteStartArray("trace");

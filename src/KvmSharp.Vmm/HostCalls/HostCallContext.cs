@@ -37,9 +37,10 @@ public sealed class HostCallContext
     public HostCallStatus Status { get; set; }
 
     /// <summary>
-    /// True once the call's <see cref="MicroVmOptions.Timeout"/> has passed or its CancellationToken was cancelled. The
-    /// watchdog cannot stop managed code: a long-running host function should poll this and return; the call then ends
-    /// as <see cref="GuestOutcome.Timeout"/> (or <see cref="GuestOutcome.Cancelled"/>).
+    /// True once the call's <see cref="MicroVmOptions.Timeout"/> has passed, its CancellationToken was cancelled or its
+    /// micro-VM was disposed from another thread. The watchdog cannot stop managed code: a long-running host function
+    /// should poll this and return; the call then ends as <see cref="GuestOutcome.Timeout"/> (or
+    /// <see cref="GuestOutcome.Cancelled"/>, <see cref="GuestOutcome.Disposed"/>).
     /// </summary>
     public bool TimedOut => _timedOut();
 

@@ -119,6 +119,68 @@ public sealed class GuestImage
         }
     }
 
+    /// <summary>
+    /// Loads the image into <paramref name="memory"/> that is fresh in the image area (just created, or discarded):
+    /// with pwrite(2) on the guest_memfd when it takes write(2) (<see cref="GuestMemory.PopulatesByWrite"/>) and
+    /// <paramref name="preferWrite"/> is set — each segment's whole pages straight from its data, a partial first or last
+    /// page through a zero-padded page (the kernel writes whole pages only; a fresh page's other bytes are zero anyway,
+    /// and so is the rest of the segment's .bss) — otherwise, or when two segments share a page, or while a lazy restore
+    /// is in progress, through the mapping (<see cref="WriteTo"/>).
+    /// </summary>
+    /// <returns>How the image was loaded.</returns>
+    internal ImageLoadMethod WriteToFresh(GuestMemory memory, bool preferWrite = true)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        if (!preferWrite || !memory.PopulatesByWrite || memory.IsPopulatingLazily || SharePages())
+        {
+            WriteTo(memory);
+            return ImageLoadMethod.MappingCopy;
+        }
+        CheckFits(memory.Size);
+        ulong ps = Layout.PageSize;
+        foreach (var segment in Segments)
+        {
+            ReadOnlySpan<byte> data = segment.Data.Span;
+            ulong at = segment.Address;
+            if (at % ps != 0 && data.Length > 0)
+            {
+                // The head: from the segment's start to its page's end (or the data's end).
+                int head = (int)Math.Min(ps - (at % ps), (ulong)data.Length);
+                byte[] page = new byte[ps];
+                data[..head].CopyTo(page.AsSpan((int)(at % ps)));
+                memory.WriteWholePages(at - (at % ps), page);
+                data = data[head..];
+                at += (ulong)head;
+            }
+            int whole = (int)((ulong)data.Length / ps * ps);
+            if (whole > 0) memory.WriteWholePages(at, data[..whole]);
+            if (whole < data.Length)
+            {
+                byte[] page = new byte[ps];
+                data[whole..].CopyTo(page);
+                memory.WriteWholePages(at + (ulong)whole, page);
+            }
+        }
+        return ImageLoadMethod.GuestMemfdWrite;
+    }
+
+    /// <summary>True when two segments' data touch the same page (ELF segments packed by a linker): written whole, the later page would wipe the earlier's bytes.</summary>
+    private bool SharePages()
+    {
+        ulong ps = Layout.PageSize;
+        ulong previousLast = 0;
+        bool any = false;
+        foreach (var segment in Segments.OrderBy(s => s.Address))
+        {
+            if (segment.Data.Length == 0) continue;
+            ulong first = segment.Address / ps, last = (segment.Address + (ulong)segment.Data.Length - 1) / ps;
+            if (any && first <= previousLast) return true;
+            previousLast = last;
+            any = true;
+        }
+        return false;
+    }
+
     /// <summary>The address of export <paramref name="name"/>.</summary>
     public ulong Resolve(string name)
     {

@@ -87,6 +87,7 @@ public sealed partial class MicroVm
         ThrowIfCannotUseSnapshots("Restore");
         snapshot.CheckFits(Image, _memory.Size, Features);
         CheckMsrsListed(snapshot);
+        CheckTscRate(snapshot);
         long start = Stopwatch.GetTimestamp();
         bool lazy = RestoresLazily(Options.SnapshotRestore, _memory);
         try
@@ -132,6 +133,9 @@ public sealed partial class MicroVm
     private VcpuState CaptureVcpuState()
     {
         uint[] captured = KernelMsrs.Captured;
+        // TSC_AUX where the kernel reads and takes it without listing it (kvm_pvm): Reset restores it (UnlistedMsrs),
+        // so it is the guest's to set, and the snapshot carries it. The largest candidate: the order stays ascending.
+        if (!captured.Contains(X86Msr.TscAux) && Holds(_atCreation.Msrs, X86Msr.TscAux)) captured = [.. captured, X86Msr.TscAux];
         kvm_sregs sregs = _vcpu.GetSregs();
         var msrs = new MsrEntry[captured.Length];
         for (int i = 0; i < msrs.Length; i++) msrs[i] = new MsrEntry(captured[i], 0);
@@ -141,7 +145,61 @@ public sealed partial class MicroVm
             throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
                 $"cannot snapshot: the kernel lists MSR {Describe(msrs[read].Index)} but KVM_GET_MSRS does not read it");
         }
-        return new VcpuState(sregs, msrs, ExtendedVcpuState.Capture(_vcpu), _vcpu.GetMsr(X86Msr.Tsc));
+        return new VcpuState(sregs, msrs, ExtendedVcpuState.Capture(_vcpu), _vcpu.GetMsr(X86Msr.Tsc), GuestCpuid.TscKhzOf(_vcpu));
+    }
+
+    /// <summary>
+    /// Gives the new <paramref name="vcpu"/> a snapshot's TSC rate (KVM_SET_TSC_KHZ, when it differs from the rate the
+    /// vCPU has: x86.c kvm_arch_vcpu_ioctl → kvm_set_tsc_khz, which without TSC scaling takes a rate within 250 ppm of
+    /// the host's or above it and refuses a lower one with EINVAL — probed on kvm_pvm, ClockRules
+    /// vcpu_tsc_khz_without_scaling) and returns <paramref name="cpuid"/> announcing it in the timing leaf.
+    /// </summary>
+    private static IReadOnlyList<CpuidEntry>? GiveTscRate(Vcpu vcpu, uint tscKhz, IReadOnlyList<CpuidEntry>? cpuid, bool required)
+    {
+        if (!GuestCpuid.HasTscKhz(vcpu.Vm.Kvm))
+        {
+            if (!required) return cpuid;
+            throw new MicroVmSnapshotException(SnapshotRefusal.TscRateRefused,
+                $"the snapshot's vCPU ran its TSC at {tscKhz} kHz, and this kernel cannot say or set a vCPU's TSC rate (no KVM_CAP_GET_TSC_KHZ)");
+        }
+        uint own = vcpu.TscKhz;
+        if (own != tscKhz)
+        {
+            try
+            {
+                vcpu.SetTscKhz(tscKhz);
+            }
+            catch (KvmException) when (!required)
+            {
+                // KVM stores even a rate it refuses (kvm_set_tsc_khz sets virtual_tsc_khz first; KVM_GET_TSC_KHZ reads
+                // it back): put this host's back, which the CPUID table (read from this vCPU's rate) already says.
+                vcpu.SetTscKhz(own);
+                return cpuid;
+            }
+            catch (KvmException e)
+            {
+                throw new MicroVmSnapshotException(SnapshotRefusal.TscRateRefused,
+                    $"the snapshot's vCPU ran its TSC at {tscKhz} kHz, a new vCPU here at {own} kHz, and KVM_SET_TSC_KHZ({tscKhz}) failed with {e.ErrnoName}" +
+                    (vcpu.Vm.SupportsTscScaling ? "" : " (this host has no TSC scaling: a rate more than 250 ppm below its own is refused)"), e);
+            }
+        }
+        return GuestCpuid.WithTscKhz(cpuid, tscKhz);
+    }
+
+    /// <summary>
+    /// Refuses, before anything changes, to restore a snapshot taken at another TSC rate than this micro-VM's vCPU runs
+    /// at: the guest's CPUID already announced this one, and KVM takes a new table only before the first KVM_RUN.
+    /// </summary>
+    private void CheckTscRate(MicroVmSnapshot snapshot)
+    {
+        uint saved = snapshot.Vcpu.TscKhz;
+        if (saved == 0 || !Options.RequireSnapshotTscRate) return;
+        uint own = GuestCpuid.TscKhzOf(_vcpu);
+        if (own != saved)
+        {
+            throw new MicroVmSnapshotException(SnapshotRefusal.TscRateRefused,
+                $"the snapshot's vCPU ran its TSC at {saved} kHz, this micro-VM's at {own} kHz, which its CPUID (0x40000010) already announced; create a micro-VM from the snapshot instead");
+        }
     }
 
     /// <summary>Refuses, before anything changes, a snapshot holding an MSR this kernel does not list.</summary>
@@ -149,7 +207,10 @@ public sealed partial class MicroVm
     {
         foreach (MsrEntry msr in snapshot.Vcpu.Msrs)
         {
-            if (!KernelMsrs.IndexList.Contains(msr.Index))
+            // TSC_AUX at its reset value needs no writing: a kernel that does not list it (no RDTSCP/RDPID) still takes the snapshot.
+            if (IsUnlistedResetTscAux(msr)) continue;
+            // An MSR Reset restores is one this kernel takes, listed or not (TSC_AUX on kvm_pvm).
+            if (!KernelMsrs.IndexList.Contains(msr.Index) && !Holds(_atCreation.Msrs, msr.Index))
             {
                 throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
                     $"the snapshot holds MSR {Describe(msr.Index)} = 0x{msr.Value:X}, which this kernel does not list in KVM_GET_MSR_INDEX_LIST, so it cannot be restored");
@@ -179,7 +240,7 @@ public sealed partial class MicroVm
         int count = 0;
         foreach (MsrEntry msr in atCreation) msrs[count++] = SnapshotValue(state.Msrs, msr);
         foreach (MsrEntry msr in state.Msrs)
-            if (!Holds(atCreation, msr.Index)) msrs[count++] = msr;
+            if (!Holds(atCreation, msr.Index) && !IsUnlistedResetTscAux(msr)) msrs[count++] = msr;
         msrs = msrs[..count];
         if (count > 0)
         {
@@ -219,6 +280,10 @@ public sealed partial class MicroVm
             if (m.Index == index) return true;
         return false;
     }
+
+    /// <summary>A snapshot's TSC_AUX of 0 (its value at reset) on a kernel that does not list TSC_AUX.</summary>
+    private bool IsUnlistedResetTscAux(MsrEntry msr) =>
+        msr.Index == X86Msr.TscAux && msr.Value == 0 && !KernelMsrs.IndexList.Contains(msr.Index) && !Holds(_atCreation.Msrs, msr.Index);
 
     private static string Describe(uint msr) => $"{X86Msr.NameOf(msr)} (0x{msr:X})";
 

@@ -70,10 +70,27 @@ public sealed class MicroVmSnapshot
     public kvm_sregs Sregs => Vcpu.Sregs;
 
     /// <summary>
-    /// The MSRs a guest may set, as they were (KERNEL_GS_BASE, STAR, LSTAR, CSTAR, SFMASK, SYSENTER_CS/ESP/EIP, PAT —
-    /// those the snapshotting kernel lists in KVM_GET_MSR_INDEX_LIST), ascending by index; restored with KVM_SET_MSRS.
+    /// The MSRs a guest may set, as they were (KERNEL_GS_BASE, STAR, LSTAR, CSTAR, SFMASK, SYSENTER_CS/ESP/EIP, PAT,
+    /// TSC_AUX — those the snapshotting kernel lists in KVM_GET_MSR_INDEX_LIST), ascending by index; restored with
+    /// KVM_SET_MSRS.
     /// </summary>
     public IReadOnlyList<MsrEntry> Msrs => Vcpu.Msrs;
+
+    /// <summary>
+    /// The guest's TSC (IA32_TSC) when the snapshot was taken, or 0 from a version 4 file: a micro-VM created from or
+    /// restored to the snapshot reads no less where the kernel lets the VMM move the TSC offset (KVM_VCPU_TSC_OFFSET).
+    /// </summary>
+    public ulong Tsc => Vcpu.Tsc;
+
+    /// <summary>
+    /// The vCPU's TSC rate in kHz (KVM_GET_TSC_KHZ) when the snapshot was taken, or 0 when unknown (a kernel without
+    /// KVM_CAP_GET_TSC_KHZ, a file before version 6). A micro-VM created from the snapshot gets it (KVM_SET_TSC_KHZ, and
+    /// CPUID 0x40000010 says so) or is refused (<see cref="SnapshotRefusal.TscRateRefused"/>).
+    /// </summary>
+    public uint TscKhz => Vcpu.TscKhz;
+
+    /// <summary>TSC_AUX (MSR 0xC0000103: RDTSCP's ECX, RDPID) when the snapshot was taken; 0 when it holds none.</summary>
+    public ulong TscAux => Vcpu.TscAux;
 
     /// <summary>The guest-physical address of stored page <paramref name="index"/> (ascending).</summary>
     public ulong PageAddress(int index) => Pages.Pages[index] * (ulong)PageSize;

@@ -40,6 +40,14 @@ public enum SnapshotRefusal
     /// the kernel has no KVM userfault (both unmerged proposals).
     /// </summary>
     LazyRestoreUnavailable,
+
+    /// <summary>
+    /// The snapshot's TSC rate (<see cref="MicroVmSnapshot.TscKhz"/>) cannot be given to this vCPU: KVM_SET_TSC_KHZ
+    /// refused it (without TSC scaling a rate more than 250 ppm below the host's is EINVAL), or, for
+    /// <see cref="MicroVm.Restore"/>, it differs from the micro-VM's own rate, which its CPUID already announced (create
+    /// a micro-VM from the snapshot instead).
+    /// </summary>
+    TscRateRefused,
 }
 
 /// <summary>

@@ -2,10 +2,10 @@
 namespace KvmSharp.Vmm.Snapshots;
 
 /// <summary>
-/// The snapshot file, version 5 (all integers little-endian):
+/// The snapshot file, version 6 (all integers little-endian):
 /// <code>
 ///  0  8  magic "KVMSNAP\0"
-///  8  4  u32 version = 5
+///  8  4  u32 version = 6
 /// 12  4  u32 page size = 4096
 /// 16  8  u64 memory size (a valid MicroVmOptions.MemorySize)
 /// 24  4  u32 VM type (KVM_CREATE_VM's argument)
@@ -17,9 +17,10 @@ namespace KvmSharp.Vmm.Snapshots;
 ///        page count × { u64 page number (strictly ascending, below memory size / page size); page size bytes }
 ///        vCPU section:
 ///          312 bytes: struct kvm_sregs as KVM_GET_SREGS gave it (uAPI layout)
-///          u32 MSR count (at most the 9 of VcpuState.Candidates)
+///          u32 MSR count (at most the 10 of VcpuState.Candidates)
 ///          MSR count × struct kvm_msr_entry { u32 index; u32 reserved = 0; u64 value }, indices strictly ascending,
-///            each one of VcpuState.Candidates (KERNEL_GS_BASE, STAR, LSTAR, CSTAR, SFMASK, SYSENTER_CS/ESP/EIP, PAT)
+///            each one of VcpuState.Candidates (KERNEL_GS_BASE, STAR, LSTAR, CSTAR, SFMASK, SYSENTER_CS/ESP/EIP, PAT,
+///            TSC_AUX)
 ///          u32 FPU image length L: 416 (struct kvm_fpu, a kernel without KVM_CAP_XSAVE) or 4096 ≤ L ≤ 65536, L % 4 = 0
 ///            (the XSAVE area as KVM_GET_XSAVE / KVM_GET_XSAVE2 gave it)
 ///          L bytes: the FPU image
@@ -27,6 +28,7 @@ namespace KvmSharp.Vmm.Snapshots;
 ///          128 bytes: struct kvm_debugregs as KVM_GET_DEBUGREGS gave it
 ///          64 bytes: struct kvm_vcpu_events as KVM_GET_VCPU_EVENTS gave it
 ///          u64 the guest's TSC (IA32_TSC) when the snapshot was taken
+///          u32 the vCPU's TSC rate in kHz (KVM_GET_TSC_KHZ; 0: the kernel has no KVM_CAP_GET_TSC_KHZ)
 ///        32 bytes: SHA-256 of every byte before it
 /// </code>
 /// The image travels inside the snapshot, not as a hash of it: a snapshot must create a micro-VM in another process
@@ -45,6 +47,10 @@ namespace KvmSharp.Vmm.Snapshots;
 /// Version 5 added the guest's TSC at the end of the vCPU section: a micro-VM made from the snapshot reads no less
 /// (MicroVm.RestoreTscOffset), where a new VM's TSC starts at 0 on upstream KVM. Version 4 is still read (as TSC 0,
 /// no floor: what it did before).
+/// Version 6 added TSC_AUX to the MSRs (RDTSCP's ECX and RDPID: a guest that set it in its initialisation read 0
+/// after a restore) and the TSC rate after the TSC (a guest that turned ticks into time with the rate of CPUID
+/// 0x40000010 must find the same rate after a restore on another host, or be refused). Versions 5 and 4 are still
+/// read (rate 0: unknown, kept as the new vCPU's; no TSC_AUX, which such a file cannot hold).
 /// Versions 1 and 2 are refused (<see cref="SnapshotFormatError.UnsupportedVersion"/>), not loaded with the boot
 /// registers: a guest whose initialisation set FS base, KERNEL_GS_BASE, STAR … would silently run differently from
 /// the micro-VM that was snapshotted. Take such a snapshot again.
@@ -53,9 +59,12 @@ internal static class SnapshotFormat
 {
     public static ReadOnlySpan<byte> Magic => "KVMSNAP\0"u8;
 
-    public const uint Version = 5;
+    public const uint Version = 6;
 
-    /// <summary>The previous version, still read: everything but the TSC.</summary>
+    /// <summary>The previous version, still read: everything but TSC_AUX and the TSC rate.</summary>
+    public const uint VersionWithoutTscRate = 5;
+
+    /// <summary>The version before, still read: everything but the TSC, its rate and TSC_AUX.</summary>
     public const uint VersionWithoutTsc = 4;
 
     /// <summary>The vCPU section's XCR0 flag: XCR0 present.</summary>

@@ -38,8 +38,11 @@ internal sealed class SnapshotReader
         return new SnapshotReader(stream, hash).ReadSnapshot();
     }
 
-    /// <summary>Version 5: the vCPU section ends with the TSC.</summary>
+    /// <summary>Version 5 and later: the vCPU section holds the TSC.</summary>
     private bool _withTsc;
+
+    /// <summary>Version 6: TSC_AUX may be among the MSRs, and the TSC rate follows the TSC.</summary>
+    private bool _withTscRate;
 
     private MicroVmSnapshot ReadSnapshot()
     {
@@ -62,12 +65,13 @@ internal sealed class SnapshotReader
             throw Fail(SnapshotFormatError.UnsupportedVersion, SnapshotFormat.VersionOffset,
                 $"format version 3 holds the special registers and MSRs but not the FPU/SSE/AVX registers, MXCSR, XCR0 and debug registers that version {SnapshotFormat.Version} restores; loading it with their reset values could run the guest differently from the micro-VM that was snapshotted, so it is refused: take the snapshot again");
         }
-        if (version != SnapshotFormat.Version && version != SnapshotFormat.VersionWithoutTsc)
+        if (version is not (SnapshotFormat.Version or SnapshotFormat.VersionWithoutTscRate or SnapshotFormat.VersionWithoutTsc))
         {
             throw Fail(SnapshotFormatError.UnsupportedVersion, SnapshotFormat.VersionOffset,
-                $"format version {version}; this library reads versions {SnapshotFormat.VersionWithoutTsc} and {SnapshotFormat.Version}");
+                $"format version {version}; this library reads versions {SnapshotFormat.VersionWithoutTsc} to {SnapshotFormat.Version}");
         }
-        _withTsc = version == SnapshotFormat.Version;
+        _withTsc = version >= SnapshotFormat.VersionWithoutTscRate;
+        _withTscRate = version >= SnapshotFormat.Version;
         Fill(header[SnapshotFormat.PageSizeOffset..], "the header");
 
         uint pageSize = U32(header, SnapshotFormat.PageSizeOffset);
@@ -209,9 +213,9 @@ internal sealed class SnapshotReader
         Span<byte> field = stackalloc byte[16];
         Fill(field[..4], "the MSR count");
         uint count = U32(field, 0);
-        uint[] candidates = VcpuState.Candidates;
+        uint[] candidates = _withTscRate ? VcpuState.Candidates : VcpuState.CandidatesBeforeTscAux;
         if (count > candidates.Length)
-            throw Invalid(_offset - 4, $"{count} MSRs; a snapshot carries at most the {candidates.Length} a guest may set");
+            throw Invalid(_offset - 4, $"{count} MSRs; a snapshot carries at most the {candidates.Length} a guest may set" + (_withTscRate ? "" : " (TSC_AUX only from format version 6)"));
         var msrs = new MsrEntry[count];
         for (int i = 0; i < count; i++)
         {
@@ -220,7 +224,7 @@ internal sealed class SnapshotReader
             uint index = U32(field, 0);
             if (Array.IndexOf(candidates, index) < 0)
             {
-                throw Invalid(at, $"MSR {i} is {X86Msr.NameOf(index)}, not one a snapshot carries ({string.Join(", ", candidates.Select(X86Msr.NameOf))})");
+                throw Invalid(at, $"MSR {i} is {X86Msr.NameOf(index)}, not one a snapshot carries ({string.Join(", ", candidates.Select(X86Msr.NameOf))})" + (_withTscRate ? "" : "; TSC_AUX only from format version 6"));
             }
             if (i > 0 && index <= msrs[i - 1].Index)
                 throw Invalid(at, $"MSR {i} ({X86Msr.NameOf(index)}) is not after {X86Msr.NameOf(msrs[i - 1].Index)} (indices strictly ascending)");
@@ -234,7 +238,13 @@ internal sealed class SnapshotReader
             Fill(field[..8], "the TSC");
             tsc = U64(field, 0);
         }
-        return new VcpuState(VcpuState.ReadStruct<kvm_sregs>(sregs), msrs, extended, tsc);
+        uint tscKhz = 0;
+        if (_withTscRate)
+        {
+            Fill(field[..4], "the TSC rate");
+            tscKhz = U32(field, 0);
+        }
+        return new VcpuState(VcpuState.ReadStruct<kvm_sregs>(sregs), msrs, extended, tsc, tscKhz);
     }
 
     private ExtendedVcpuState ReadExtended()

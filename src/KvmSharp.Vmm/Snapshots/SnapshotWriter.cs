@@ -81,5 +81,7 @@ internal static class SnapshotWriter
         emit(events);
         BinaryPrimitives.WriteUInt64LittleEndian(field, vcpu.Tsc);
         emit(field[..8]);
+        BinaryPrimitives.WriteUInt32LittleEndian(field, vcpu.TscKhz);
+        emit(field[..4]);
     }
 }

@@ -17,24 +17,46 @@ internal sealed class VcpuState
 {
     /// <summary>
     /// The MSRs a guest may set that a snapshot captures, ascending (the file's order): SYSENTER_CS/ESP/EIP, PAT, STAR,
-    /// LSTAR, CSTAR, SFMASK, KERNEL_GS_BASE. FS_BASE, GS_BASE and EFER come with the sregs. TSC_AUX is left out: the
-    /// emulated kernel does not model it (a snapshot must run on both), so a guest using RDTSCP/RDPID sets it per call.
+    /// LSTAR, CSTAR, SFMASK, KERNEL_GS_BASE, and (from format version 6) TSC_AUX, which RDTSCP returns in ECX and RDPID
+    /// reads. FS_BASE, GS_BASE and EFER come with the sregs.
     /// </summary>
     public static readonly uint[] Candidates =
     [
         X86Msr.SysenterCs, X86Msr.SysenterEsp, X86Msr.SysenterEip, X86Msr.Pat,
-        X86Msr.Star, X86Msr.Lstar, X86Msr.Cstar, X86Msr.SyscallMask, X86Msr.KernelGsBase,
+        X86Msr.Star, X86Msr.Lstar, X86Msr.Cstar, X86Msr.SyscallMask, X86Msr.KernelGsBase, X86Msr.TscAux,
     ];
+
+    /// <summary>The candidates of a version 4 or 5 file: all but TSC_AUX.</summary>
+    public static readonly uint[] CandidatesBeforeTscAux = [.. Candidates.Where(index => index != X86Msr.TscAux)];
 
     /// <summary>Bytes of <c>struct kvm_sregs</c> in the file (the uAPI layout, little-endian).</summary>
     public static readonly int SregsSize = Marshal.SizeOf<kvm_sregs>();
 
-    public VcpuState(kvm_sregs sregs, MsrEntry[] msrs, ExtendedVcpuState extended, ulong tsc)
+    public VcpuState(kvm_sregs sregs, MsrEntry[] msrs, ExtendedVcpuState extended, ulong tsc, uint tscKhz = 0)
     {
         Sregs = sregs;
         Msrs = msrs;
         Extended = extended;
         Tsc = tsc;
+        TscKhz = tscKhz;
+    }
+
+    /// <summary>
+    /// The vCPU's TSC rate in kHz (KVM_GET_TSC_KHZ) when the snapshot was taken, or 0 when unknown (a kernel without
+    /// KVM_CAP_GET_TSC_KHZ, or a file before version 6). A micro-VM made from the snapshot runs its vCPU at this rate
+    /// (KVM_SET_TSC_KHZ) and announces it in CPUID 0x40000010, or is refused.
+    /// </summary>
+    public uint TscKhz { get; }
+
+    /// <summary>The TSC_AUX the snapshot holds (0 when it holds none).</summary>
+    public ulong TscAux
+    {
+        get
+        {
+            foreach (MsrEntry msr in Msrs)
+                if (msr.Index == X86Msr.TscAux) return msr.Value;
+            return 0;
+        }
     }
 
     /// <summary>

@@ -41,4 +41,51 @@ public static class SnapshotSamples
 
     /// <summary>The image section's length (header offset 40): the structure before the pages is 48 + this.</summary>
     public static int ImageLength(byte[] bytes) => BitConverter.ToInt32(bytes, 40);
+
+    /// <summary>The offset of the vCPU section's MSR count in a file: after the header, image, pages and sregs.</summary>
+    public static int MsrCountOffset(byte[] bytes)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        int pageSize = BitConverter.ToInt32(bytes, 12), pages = BitConverter.ToInt32(bytes, 44);
+        return 48 + ImageLength(bytes) + (pages * (8 + pageSize)) + VcpuState.SregsSize;
+    }
+
+    /// <summary>A version 6 file with its TSC rate (the u32 before the checksum) set to <paramref name="khz"/>.</summary>
+    public static byte[] WithTscKhz(byte[] v6, uint khz)
+    {
+        ArgumentNullException.ThrowIfNull(v6);
+        byte[] bytes = (byte[])v6.Clone();
+        BitConverter.TryWriteBytes(bytes.AsSpan(bytes.Length - 32 - 4), khz);
+        FixChecksum(bytes);
+        return bytes;
+    }
+
+    /// <summary>
+    /// A version 6 file rewritten as <paramref name="version"/> 5 (no TSC rate; TSC_AUX left out of the MSRs unless
+    /// <paramref name="keepTscAux"/>, which makes a file version 5 cannot be) or 4 (no TSC either).
+    /// </summary>
+    public static byte[] Downgrade(byte[] v6, uint version, bool keepTscAux = false)
+    {
+        ArgumentNullException.ThrowIfNull(v6);
+        int countAt = MsrCountOffset(v6);
+        int count = BitConverter.ToInt32(v6, countAt);
+        var msrs = new List<byte[]>();
+        for (int i = 0; i < count; i++)
+        {
+            byte[] entry = v6.AsSpan(countAt + 4 + (i * 16), 16).ToArray();
+            if (keepTscAux || BitConverter.ToUInt32(entry, 0) != X86Msr.TscAux) msrs.Add(entry);
+        }
+        int afterMsrs = countAt + 4 + (count * 16);
+        int end = v6.Length - 32 - 4 - (version == 4 ? 8 : 0);
+        using var result = new MemoryStream();
+        result.Write(v6.AsSpan(0, countAt));
+        result.Write(BitConverter.GetBytes(msrs.Count));
+        foreach (byte[] entry in msrs) result.Write(entry);
+        result.Write(v6.AsSpan(afterMsrs, end - afterMsrs));
+        result.Write(new byte[32]);
+        byte[] bytes = result.ToArray();
+        BitConverter.TryWriteBytes(bytes.AsSpan(8), version);
+        FixChecksum(bytes);
+        return bytes;
+    }
 }

@@ -47,20 +47,18 @@ public sealed class SnapshotTscTests
     [Fact]
     public void A_version_4_file_is_still_read_with_no_tsc_floor()
     {
-        byte[] v5 = SnapshotSamples.Counter;
-        MicroVmSnapshot current = SnapshotSamples.Read(v5);
+        byte[] v6 = SnapshotSamples.Counter;
+        MicroVmSnapshot current = SnapshotSamples.Read(v6);
         Assert.NotEqual(0UL, current.Vcpu.Tsc);
-        // Version 4: the same bytes without the TSC before the checksum.
-        byte[] v4 = [.. v5.AsSpan(0, v5.Length - 32 - 8), .. new byte[32]];
-        BinaryPrimitives.WriteUInt32LittleEndian(v4.AsSpan(8), 4);
-        SnapshotSamples.FixChecksum(v4);
+        // Version 4: the same bytes without TSC_AUX, the TSC and its rate (SnapshotSamples.Downgrade).
+        byte[] v4 = SnapshotSamples.Downgrade(v6, 4);
         MicroVmSnapshot old = SnapshotSamples.Read(v4);
         Assert.Equal(0UL, old.Vcpu.Tsc);
         Assert.Equal(current.PageCount, old.PageCount);
-        Assert.Equal(current.Msrs, old.Msrs);
-        // Written again it is a version 5 file whose TSC is 0: what it restored before, it restores now.
+        Assert.Equal(current.Msrs.Where(m => m.Index != X86Msr.TscAux), old.Msrs);
+        // Written again it is a version 6 file whose TSC and rate are 0: what it restored before, it restores now.
         byte[] rewritten = SnapshotSamples.Bytes(old);
-        Assert.Equal(5u, BinaryPrimitives.ReadUInt32LittleEndian(rewritten.AsSpan(8)));
-        Assert.Equal(0UL, BinaryPrimitives.ReadUInt64LittleEndian(rewritten.AsSpan(rewritten.Length - 32 - 8)));
+        Assert.Equal(6u, BinaryPrimitives.ReadUInt32LittleEndian(rewritten.AsSpan(8)));
+        Assert.Equal(0UL, BinaryPrimitives.ReadUInt64LittleEndian(rewritten.AsSpan(rewritten.Length - 32 - 4 - 8)));
     }
 }

@@ -124,9 +124,9 @@ public sealed class SnapshotVcpuStateTests
     }
 
     /// <summary>Bytes of the vCPU section after the MSRs (SnapshotFormat: length, image, XCR0 flags + value, debugregs, events).</summary>
-    /// <summary>Bytes of the vCPU section after the MSRs: the extended state, then the TSC (version 5).</summary>
+    /// <summary>Bytes of the vCPU section after the MSRs: the extended state, then the TSC and its rate (version 6).</summary>
     private static int ExtendedSize(MicroVmSnapshot snapshot) =>
-        4 + snapshot.Vcpu.Extended.Fpu.Length + 12 + VcpuState.DebugRegsSize + VcpuState.EventsSize + 8;
+        4 + snapshot.Vcpu.Extended.Fpu.Length + 12 + VcpuState.DebugRegsSize + VcpuState.EventsSize + 8 + 4;
 
     private static void Change(MicroVm vm)
     {
@@ -215,7 +215,8 @@ public sealed class SnapshotVcpuStateTests
         {
             using var vm = CreateInitialised(CounterGuest.Options(from, GuestMemoryBacking.HostMemory));
             MicroVmSnapshot snapshot = SnapshotSamples.Read(SnapshotSamples.Bytes(vm.Snapshot()));
-            using var copy = MicroVm.Create(snapshot, CounterGuest.Options(to, GuestMemoryBacking.HostMemory));
+            // The kernels' TSC rates differ (the emulator's 1 GHz): keep the one the vCPU runs at (SnapshotTscAuxTests).
+            using var copy = MicroVm.Create(snapshot, CounterGuest.Options(to, GuestMemoryBacking.HostMemory) with { RequireSnapshotTscRate = false });
             AssertState(copy, s_init);
         }
     }
@@ -225,7 +226,7 @@ public sealed class SnapshotVcpuStateTests
     {
         byte[] bytes = SnapshotSamples.Counter;
         Assert.Equal(SnapshotFormat.Version, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8)));
-        Assert.Equal(5u, SnapshotFormat.Version);
+        Assert.Equal(6u, SnapshotFormat.Version);
         foreach (uint version in new uint[] { 1, 2 })
         {
             BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), version);
@@ -294,12 +295,13 @@ public sealed class SnapshotVcpuStateTests
         MicroVmOptions options = CounterGuest.Options(k, GuestMemoryBacking.HostMemory);
         using var vm = CreateInitialised(options);
         MicroVmSnapshot good = vm.Snapshot();
-        // TSC_AUX is not one a snapshot carries, so such a file cannot be read: forge the snapshot in memory instead.
-        MsrEntry[] msrs = [.. good.Msrs, new MsrEntry(0xC000_0103, 5)];
+        // TSC_RATIO (AMD, 0xC0000104) is not one a snapshot carries, so such a file cannot be read: forge the snapshot
+        // in memory instead. (TSC_AUX, once used here, is carried since format version 6.)
+        MsrEntry[] msrs = [.. good.Msrs, new MsrEntry(0xC000_0104, 5)];
         var forged = new MicroVmSnapshot(good.Image, good.MemorySize, good.VmType, good.Features, good.Pages, new VcpuState(good.Sregs, msrs, good.Vcpu.Extended, good.Vcpu.Tsc));
         var create = Assert.Throws<MicroVmSnapshotException>(() => MicroVm.Create(forged, options));
         Assert.Equal(SnapshotRefusal.VcpuStateRefused, create.Reason);
-        Assert.Contains("TSC_AUX (0xC0000103)", create.Message, StringComparison.Ordinal);
+        Assert.Contains("(0xC0000104)", create.Message, StringComparison.Ordinal);
         Change(vm);
         var restore = Assert.Throws<MicroVmSnapshotException>(() => vm.Restore(forged));
         Assert.Equal(SnapshotRefusal.VcpuStateRefused, restore.Reason);

@@ -87,7 +87,28 @@ public static class GuestCpuid
     }
 
     /// <summary>The vCPU's TSC rate (KVM_GET_TSC_KHZ), or 0 when the kernel does not say (no KVM_CAP_GET_TSC_KHZ).</summary>
-    private static uint TscKhzOf(Vcpu vcpu) => vcpu.Vm.CheckExtension(KvmCaps.KVM_CAP_GET_TSC_KHZ) > 0 ? vcpu.TscKhz : 0;
+    internal static uint TscKhzOf(Vcpu vcpu) => HasTscKhz(vcpu.Vm.Kvm) ? vcpu.TscKhz : 0;
+
+    /// <summary>Whether <paramref name="kvm"/>'s kernel reads a vCPU's TSC rate (KVM_CAP_GET_TSC_KHZ), asked once per <see cref="Kvm"/>.</summary>
+    internal static bool HasTscKhz(Kvm kvm) => s_hasTscKhz.GetValue(kvm, static k => new StrongBox<bool>(k.CheckExtension(KvmCaps.KVM_CAP_GET_TSC_KHZ) > 0)).Value;
+
+    private static readonly ConditionalWeakTable<Kvm, StrongBox<bool>> s_hasTscKhz = new();
+
+    /// <summary>
+    /// <paramref name="table"/> with the timing leaf's TSC rate (0x40000010 EAX) set to <paramref name="tscKhz"/>: the
+    /// table of a micro-VM created from a snapshot taken at another rate. A table without the leaf is returned as it is.
+    /// </summary>
+    public static IReadOnlyList<CpuidEntry>? WithTscKhz(IReadOnlyList<CpuidEntry>? table, uint tscKhz)
+    {
+        if (table is null) return null;
+        int at = -1;
+        for (int i = 0; i < table.Count; i++)
+            if (table[i].Function == TimingLeaf) at = i;
+        if (at < 0 || table[at].Eax == tscKhz) return table;
+        CpuidEntry[] copy = [.. table];
+        copy[at] = copy[at] with { Eax = tscKhz };
+        return copy;
+    }
 
     private static Tables TablesOf(Kvm kvm) => Cache.GetValue(kvm, static k =>
         new Tables([.. k.GetSupportedCpuid()], k.CheckExtension(KvmCaps.KVM_CAP_ENFORCE_PV_FEATURE_CPUID) > 0));

@@ -29,6 +29,9 @@ internal static class UnlistedMsrs
         for (uint i = 0; i < 2 * VariableMtrrPairs; i++) yield return MtrrPhysBase0 + i;
         foreach (uint msr in FixedMtrrs) yield return msr;
         yield return MtrrDefType;
+        // TSC_AUX (RDTSCP's ECX, RDPID): listed only when KVM's CPU caps have RDTSCP or RDPID (x86.c
+        // kvm_probe_msr_to_save); kvm_pvm lists neither yet reads and takes it (probed: KVM_GET/SET_MSRS 0xC0000103).
+        yield return X86Msr.TscAux;
         if (mcgCap is not ulong cap) yield break;
         uint banks = Math.Min((uint)(cap & 0xFF), MaxBanks);
         for (uint i = 0; i < 4 * banks; i++) yield return Mc0Ctl + i;
