@@ -45,6 +45,9 @@ public sealed partial class Vcpu
         var value = AttributeValue();
         lock (value)
         {
+            // The buffer is shared with SetTscOffset: a kernel that answers 0 without writing (kvm_pvm) must not read
+            // back the last value set.
+            value.Span[0] = 0;
             long rc = TscOffsetAttribute(set: false, value);
             if (KvmCall.IsError(rc)) ThrowTscOffset(rc, set: false, $"vcpu={Id} KVM_VCPU_TSC_OFFSET");
             return value.Span[0];
