@@ -4,8 +4,12 @@ namespace KvmSharp.Fuzzing;
 /// <summary>
 /// <see cref="OpKind.Irqchip"/>: on a VM made from /dev/kvm handle Target, an irqchip (none, full, or split with pins
 /// around the valid ones) and vCPUs before or after it, then calls drawn from seed A — KVM_IRQ_LINE_STATUS,
-/// KVM_GET_IRQCHIP, KVM_SET_GSI_ROUTING, KVM_SIGNAL_MSI, KVM_GET_LAPIC, CR8 through KVM_SET/GET_SREGS, and a KVM_RUN
-/// with immediate_exit for the run page's ready / cr8. Results (errno, status, count, state bytes) are compared.
+/// KVM_GET_IRQCHIP, KVM_SET_GSI_ROUTING, KVM_SIGNAL_MSI (every delivery mode, the redirect hint, addresses outside
+/// the APIC window), KVM_GET_LAPIC, CR8 through KVM_SET/GET_SREGS, KVM_SET/GET_VCPU_EVENTS (the latched INIT),
+/// KVM_SET/GET_MP_STATE with the registers (INIT and SIPI taken by kvm_apic_accept_events), and a KVM_RUN with
+/// immediate_exit for the run page's ready / cr8. Results (errno, status, count, state bytes) are compared. A KVM_RUN
+/// without immediate_exit is never drawn: a vCPU that is not runnable (HALTED, UNINITIALIZED, INIT_RECEIVED) would
+/// wait in the real kernel until a signal.
 /// </summary>
 public static class IrqchipOps
 {

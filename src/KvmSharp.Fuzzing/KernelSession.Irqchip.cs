@@ -74,7 +74,7 @@ public sealed partial class KernelSession
 
     private string IrqchipCall(Random rng, KernelFd vm, KernelFd vcpu, MappedRegion run)
     {
-        switch (rng.Next(7))
+        switch (rng.Next(10))
         {
             case 0:
             {
@@ -95,12 +95,17 @@ public sealed partial class KernelSession
                 return "routing " + Describe(_kernel.Ioctl(vm, KvmIoctls.KVM_SET_GSI_ROUTING, RoutingTable(rng)));
             case 3:
             {
-                // The APIC window, destinations 0–3, fixed or lowest-priority edge MSIs: other delivery modes (INIT with
-                // is_level, the reserved 3 and 6) and addresses outside 0xFEExxxxx diverge (STATUS, session 11).
+                // Every delivery mode, both trigger and level bits, physical / logical destinations 0–3 and broadcast,
+                // the redirect hint, and now and then an address outside the 0xFEExxxxx window or random low bits
+                // (the session-11 divergences — the APIC map, the redirect hint — are modelled since).
+                uint dest = rng.Next(6) == 0 ? 0xffu : (uint)rng.Next(0, rng.Next(4) == 0 ? 16 : 4);
+                uint address = (rng.Next(8) == 0 ? (uint)rng.Next() & 0xFFF0_0FF0u : 0xFEE0_0000u) | (dest << 12)
+                    | (rng.Next(4) == 0 ? 4u : 0) | (rng.Next(6) == 0 ? 8u : 0);
+                uint mode = rng.Next(3) == 0 ? (uint)rng.Next(0, 8) : (uint)rng.Next(0, 2);
                 var msi = new kvm_msi
                 {
-                    address_lo = 0xFEE0_0000u | ((uint)rng.Next(0, 4) << 12) | (rng.Next(4) == 0 ? 4u : 0),
-                    data = (uint)rng.Next(0x10, 0x100) | (rng.Next(4) == 0 ? 0x100u : 0),
+                    address_lo = address,
+                    data = (uint)rng.Next(0x10, 0x100) | (mode << 8) | (rng.Next(6) == 0 ? 0x8000u : 0) | (rng.Next(6) == 0 ? 0x4000u : 0),
                     flags = rng.Next(10) == 0 ? (uint)rng.Next(1, 4) : 0,
                 };
                 string what = string.Create(CultureInfo.InvariantCulture, $"msi 0x{msi.address_lo:X}/0x{msi.data:X} ");
@@ -124,9 +129,51 @@ public sealed partial class KernelSession
                 long get = _kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_SREGS, Bytes(ref back));
                 return string.Create(CultureInfo.InvariantCulture, $"cr8 {s.cr8} {Describe(set)} read {(get == 0 ? back.cr8.ToString(CultureInfo.InvariantCulture) : Describe(get))}");
             }
-            default:
+            case 6:
                 return "run " + RunOnce(vcpu, run);
+            case 7:
+            {
+                // The latched INIT (smi.latched_init with KVM_VCPUEVENT_VALID_SMM) and the SIPI vector, then the events back.
+                var ev = new kvm_vcpu_events
+                {
+                    flags = rng.Next(3) switch { 0 => KvmVcpuEvents.KVM_VCPUEVENT_VALID_SMM, 1 => KvmVcpuEvents.KVM_VCPUEVENT_VALID_SIPI_VECTOR, _ => 0 },
+                    smi_latched_init = (byte)rng.Next(0, 3),
+                    sipi_vector = (uint)rng.Next(0, 0x100),
+                };
+                long set = _kernel.Ioctl(vcpu, KvmIoctls.KVM_SET_VCPU_EVENTS, Bytes(ref ev));
+                return string.Create(CultureInfo.InvariantCulture, $"events flags={ev.flags} latched={ev.smi_latched_init} {Describe(set)} ") + GetEvents(vcpu);
+            }
+            case 8:
+                return "events " + GetEvents(vcpu);
+            default:
+            {
+                // KVM_GET_MP_STATE runs kvm_apic_accept_events: a pending INIT resets the vCPU, a SIPI starts an
+                // INIT_RECEIVED one; the registers show it. Now and then a state is set first.
+                string what = "";
+                if (rng.Next(3) == 0)
+                {
+                    var set = new kvm_mp_state { mp_state = (uint)rng.Next(0, 10) };
+                    what = string.Create(CultureInfo.InvariantCulture, $"set mp {set.mp_state} {Describe(_kernel.Ioctl(vcpu, KvmIoctls.KVM_SET_MP_STATE, Bytes(ref set)))} ");
+                }
+                var mp = new kvm_mp_state();
+                long rc = _kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_MP_STATE, Bytes(ref mp));
+                var regs = new kvm_regs();
+                var sregs = new kvm_sregs();
+                _kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_REGS, Bytes(ref regs));
+                _kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_SREGS, Bytes(ref sregs));
+                return what + (rc == 0
+                    ? string.Create(CultureInfo.InvariantCulture, $"mp {mp.mp_state} rip={regs.rip:X} rax={regs.rax:X} rdx={regs.rdx:X} rflags={regs.rflags:X} cs={sregs.cs.selector:X}/{sregs.cs.@base:X} cr0={sregs.cr0:X} efer={sregs.efer:X}")
+                    : "mp " + Describe(rc));
+            }
         }
+    }
+
+    /// <summary>KVM_GET_VCPU_EVENTS as bytes.</summary>
+    private string GetEvents(KernelFd vcpu)
+    {
+        var ev = new kvm_vcpu_events();
+        long rc = _kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_VCPU_EVENTS, Bytes(ref ev));
+        return rc == 0 ? Convert.ToHexString(Bytes(ref ev)) : Describe(rc);
     }
 
     /// <summary>KVM_RUN with immediate_exit set: EINTR, and the run page's ready / if / cr8 as post_kvm_run_save left them.</summary>

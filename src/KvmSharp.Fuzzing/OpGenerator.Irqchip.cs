@@ -2,9 +2,9 @@
 namespace KvmSharp.Fuzzing;
 
 /// <summary>
-/// The x86 in-kernel irqchip (<see cref="OpKind.Irqchip"/>): a VM of its own on a /dev/kvm handle, so the other streams'
-/// VMs keep no irqchip (their calls with an in-kernel APIC — KVM_SET_MP_STATE's wider states, KVM_SET_VCPU_EVENTS'
-/// latched INIT — are not modelled yet). Drawn only on a kernel without guest_memfd, from a stream of its own
+/// The x86 in-kernel irqchip (<see cref="OpKind.Irqchip"/>): a VM of its own on a /dev/kvm handle (its session draws
+/// the in-kernel-APIC calls: KVM_SET_MP_STATE's wider states, KVM_SET_VCPU_EVENTS' latched INIT, INIT/SIPI messages),
+/// so the other streams' VMs keep no irqchip. Drawn only on a kernel without guest_memfd, from a stream of its own
 /// (<c>_irqc</c>), asked after the device stream.
 /// </summary>
 public sealed partial class OpGenerator

@@ -8,7 +8,10 @@ namespace KvmSharp.Fuzzing;
 /// upstream answer. By default the generator steers around them; <see cref="OpGenerator"/>'s <c>includeReported</c>
 /// (`kvmsharp fuzz --include-reported`) draws them again. Each names its reduced reproducer (open, KVM_CREATE_VM,
 /// KVM_CREATE_VCPU id 1, then the call). Fixed since (no longer steered around): MADV_COLLAPSE of length 0,
-/// MADV_POPULATE_* on private gmem pages (EmulatedKernel.Madvise) and CR8 above 15 in KVM_SET_SREGS (SregsRules).
+/// MADV_POPULATE_* on private gmem pages (EmulatedKernel.Madvise), CR8 above 15 in KVM_SET_SREGS (SregsRules), and the
+/// irqchip stream's KVM_SIGNAL_MSI delivery modes and addresses (the APIC map and the redirect hint, X86/Irqchip/ApicMap.cs,
+/// ApicDelivery.cs) and KVM_SET_VCPU_EVENTS' latched INIT (VcpuStateRules) — none of them this host's: upstream answers
+/// the same (Conformance ApicMessages).
 /// </summary>
 public static class ReportedDivergences
 {

@@ -31,16 +31,40 @@ internal static class CreateVcpu
         // "if (!irqchip_in_kernel(vcpu->kvm) || kvm_vcpu_is_reset_bsp(vcpu)) mp_state = RUNNABLE; else UNINITIALIZED".
         if (kvm.Irqchip.InKernel)
         {
-            vcpu!.Lapic = new X86.Irqchip.Lapic((int)id);
-            vcpu.Emulator.InKernelApic = vcpu.Lapic;
+            var apic = new X86.Irqchip.Lapic((int)id);
+            vcpu!.Lapic = apic;
+            vcpu.Cpu.State.HasLapic = true;
+            vcpu.Emulator.InKernelApic = apic;
+            var created = vcpu;
+            apic.MapDirty = () => kvm.Irqchip.RecalculateApicMap(kvm.Irqchip.Online);
+            apic.SendIpi = (low, high) => X86.Irqchip.ApicDelivery.SendIpi(created, low, high);
+            apic.TimerModeMask = () => TimerModeMask(created);
             if (id != 0) vcpu.Cpu.State.MpState = Abi.KvmMpState.KVM_MP_STATE_UNINITIALIZED;
+            // kvm_lapic_reset → kvm_recalculate_apic_map runs inside kvm_arch_vcpu_create, before the vCPU is online
+            // (online_vcpus is incremented later): the map is rebuilt without it (probed, ApicMap / VmIrqchip).
+            kvm.Irqchip.RecalculateApicMap(kvm.Irqchip.Online);
         }
         kvm.Vcpus.Add(vcpu!);
+        kvm.Irqchip.Online = [.. kvm.Vcpus];
         // kvm_arch_vcpu_postcreate → kvm_synchronize_tsc(vcpu, NULL) once online_vcpus counts it (X86/TscSync.cs): TSC
         // 0 for the VM's first vCPU, the current generation's offset for later ones at the same rate.
         kvm.Clock.PostCreate(vcpu!.Id, vcpu.Cpu.Msrs);
         // create_vcpu_fd: the file holds a VM reference (kvm_get_kvm).
         kvm.Get();
         return kvm.Kernel.InstallFile(new KvmVcpuFile(vcpu!));
+    }
+
+    /// <summary>
+    /// cpuid.c kvm_vcpu_after_set_cpuid: "apic->lapic_timer.timer_mode_mask = guest_cpu_cap_has(vcpu,
+    /// X86_FEATURE_TSC_DEADLINE_TIMER) ? 3 &lt;&lt; 17 : 1 &lt;&lt; 17"; 0 before any KVM_SET_CPUID2 (an empty table counts as
+    /// never set here).
+    /// </summary>
+    private static uint TimerModeMask(KvmVcpu vcpu)
+    {
+        var entries = vcpu.Cpu.Cpuid.Entries;
+        if (entries.Length == 0) return 0;
+        foreach (var e in entries)
+            if (e.function == 1 && e.index == 0 && (e.ecx & (1u << 24)) != 0) return 3u << 17;
+        return 1u << 17;
     }
 }

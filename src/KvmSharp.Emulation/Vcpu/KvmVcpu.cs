@@ -57,6 +57,21 @@ internal sealed class KvmVcpu : IDisposable
     /// <summary>A signal arrived for the thread inside KVM_RUN (IKernel.KickThread).</summary>
     public volatile bool SignalPending;
 
+    /// <summary>The wait queue a blocked vCPU (kvm_vcpu_block / kvm_vcpu_halt) sleeps on (vcpu->wait).</summary>
+    private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
+
+    /// <summary>
+    /// kvm_vcpu_kick / kvm_vcpu_wake_up: a vCPU waiting in KVM_RUN looks at its wake conditions again (an interrupt,
+    /// INIT/SIPI, a signal). Harmless when it is not waiting.
+    /// </summary>
+    public void Kick()
+    {
+        if (_wake.CurrentCount < 4) _wake.Release();
+    }
+
+    /// <summary>Sleeps until <see cref="Kick"/> or <paramref name="milliseconds"/> pass.</summary>
+    public void WaitForKick(int milliseconds) => _wake.Wait(milliseconds);
+
     // The MMU-notifier handshake for host memory the vCPU may use directly (EmulatedKernel.QuiesceVcpus): inside
     // KVM_RUN, the vCPU acknowledges a request between two instructions, after which it re-validates every cached page.
     private int _inRun;
@@ -129,6 +144,7 @@ internal sealed class KvmVcpu : IDisposable
             Memory.Dispose();
             DirtyRing?.Dispose();
             Run.Dispose();
+            _wake.Dispose();
         }
     }
 }

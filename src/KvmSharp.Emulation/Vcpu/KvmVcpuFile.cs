@@ -106,6 +106,16 @@ internal sealed class KvmVcpuFile : KernelFile
                 // kvm_set_cr8: with the APIC in the kernel the value goes to its TPR (kvm_lapic_set_tpr); a value with
                 // reserved bits is refused there too. Found by the differential fuzzer's irqchip stream.
                 if (r == 0 && Vcpu.Lapic is { } apic && (sregs.cr8 & ~0xFUL) == 0) apic.SetCr8(sregs.cr8);
+                // __set_sregs_common: "Older userspace won't unhalt the vcpu on reset": the BSP (kvm_vcpu_is_bsp) at
+                // RIP 0xfff0 with CS 0xf000 / 0xffff0000 outside protected mode becomes RUNNABLE (kvm_set_mp_state,
+                // which also clears pv_unhalted). Found by the differential fuzzer's irqchip stream.
+                var cs = Vcpu.Cpu.Sregs.cs;
+                if (r == 0 && (Vcpu.Cpu.Sregs.apic_base & (1UL << 8)) != 0 && Vcpu.Cpu.Rip == 0xfff0 && cs.selector == 0xf000
+                    && cs.@base == 0xffff0000 && (Vcpu.Cpu.Sregs.cr0 & 1) == 0)
+                {
+                    Vcpu.Cpu.State.MpState = KvmMpState.KVM_MP_STATE_RUNNABLE;
+                    Vcpu.Cpu.State.PvUnhalted = false;
+                }
                 return r;
             }
             if (request == KvmIoctls.KVM_GET_MSRS)

@@ -36,7 +36,12 @@ internal sealed class RunningVcpus
     {
         lock (_gate)
         {
-            if (_byThread.TryGetValue(tid, out var vcpu)) vcpu.SignalPending = true;
+            if (_byThread.TryGetValue(tid, out var vcpu))
+            {
+                vcpu.SignalPending = true;
+                // signal_wake_up: a vCPU blocked in kvm_vcpu_block wakes and sees signal_pending.
+                vcpu.Kick();
+            }
         }
     }
 }

@@ -45,6 +45,21 @@ internal static class VcpuRun
     private static long RunLocked(KvmVcpu vcpu)
     {
         var emulator = vcpu.Emulator;
+        // "if (unlikely(vcpu->arch.mp_state == KVM_MP_STATE_UNINITIALIZED)) { if (!vcpu->wants_to_run) { r = -EINTR;
+        // goto out; } kvm_vcpu_block(vcpu); if (kvm_apic_accept_events(vcpu) < 0) …; r = -EAGAIN; if
+        // (signal_pending(current)) { r = -EINTR; kvm_run->exit_reason = KVM_EXIT_INTR; ++vcpu->stat.signal_exits; }
+        // goto out; }" — before anything else (probed: immediate_exit leaves exit_reason as it was; a signal ends the
+        // wait with KVM_EXIT_INTR).
+        if (vcpu.Lapic is not null && vcpu.Cpu.State.MpState == Abi.KvmMpState.KVM_MP_STATE_UNINITIALIZED)
+        {
+            if (vcpu.Run.ImmediateExit) return Err.EINTR;
+            WaitUntilRunnable(vcpu);
+            X86.Irqchip.ApicEvents.Accept(vcpu);
+            if (!vcpu.SignalPending) return Err.EAGAIN;
+            vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_INTR;
+            VcpuStatCounting.SignalExit(vcpu);
+            return Err.EINTR;
+        }
         // "sync_valid_fields = kvm_sync_valid_fields(vcpu->kvm); if ((kvm_run->kvm_valid_regs & ~sync_valid_fields) ||
         // (kvm_run->kvm_dirty_regs & ~sync_valid_fields)) { r = -EINVAL; goto out; }" — kvm_sync_valid_fields is 0 on
         // a VM with protected state ("KVM: x86: Don't allow KVM_RUN with sync regs for protected guests"), else
@@ -78,6 +93,8 @@ internal static class VcpuRun
         // KVM_TDX_FINALIZE_VM or KVM_TDX_INIT_VCPU (Arch/X86/TdxLaunch.cs).
         long preRun = Arch.TdxLaunch.PreRun(vcpu);
         if (preRun != 0) return preRun;
+        // vcpu_run: "if (kvm_vcpu_running(vcpu)) r = vcpu_enter_guest(vcpu); else r = vcpu_block(vcpu);".
+        if (Block(vcpu) is long blocked) return blocked;
         // vcpu_enter_guest's requests: kvm_dirty_ring_check_request right after KVM_REQ_VM_DEAD, before the others.
         if (DirtyRingFull(vcpu)) return 0;
         // vcpu_enter_guest: KVM_REQ_MASTERCLOCK_UPDATE, before kvm_mmu_reload (X86/KvmClock.cs).
@@ -132,6 +149,9 @@ internal static class VcpuRun
                 VcpuStatCounting.InterruptWindowOpen(vcpu);
                 return 0;
             }
+            // vcpu_run: "if (kvm_cpu_has_pending_timer(vcpu)) kvm_inject_pending_timer_irqs(vcpu)" — an expired APIC
+            // timer puts LVTT's vector in IRR (X86/Irqchip/Lapic.cs FireTimerIfDue).
+            if (vcpu.Lapic is { TimerDue: true } timerApic) timerApic.FireTimerIfDue((vcpu.Cpu.Sregs.apic_base & (1UL << 11)) != 0);
             // kvm_check_and_inject_events with an in-kernel local APIC: an accepted interrupt the guest can take now is
             // delivered at this instruction boundary (X86/Irqchip/ApicInjection.cs).
             if (X86.Irqchip.ApicInjection.TryQueue(vcpu) && emulator.DeliverQueuedEvents() is { Exit: true } apicEvent)
@@ -146,6 +166,75 @@ internal static class VcpuRun
                 VcpuStatCounting.GuestStopped(vcpu, outcome.Rc);
                 return outcome.Rc;
             }
+            // A HLT with an in-kernel APIC (__kvm_emulate_halt: mp_state = HALTED, no exit), or an INIT taken while
+            // running (KVM_REQ_EVENT → kvm_apic_accept_events at the next vcpu_enter_guest): the vCPU blocks, then
+            // vcpu_enter_guest injects what woke it (kvm_check_and_inject_events).
+            if (vcpu.Lapic is not null
+                && (vcpu.Cpu.State.MpState != Abi.KvmMpState.KVM_MP_STATE_RUNNABLE || X86.Irqchip.ApicEvents.HasPendingInitOrSipi(vcpu)))
+            {
+                if (Block(vcpu) is long halted) return halted;
+                if (emulator.DeliverQueuedEvents() is { Exit: true } woke)
+                {
+                    VcpuStatCounting.GuestStopped(vcpu, woke.Rc);
+                    return woke.Rc;
+                }
+            }
         }
+    }
+
+    /// <summary>
+    /// kvm_vcpu_block / kvm_vcpu_halt until kvm_vcpu_check_block: the vCPU is runnable (ApicEvents.Runnable; an
+    /// INIT_RECEIVED vCPU only by INIT or SIPI) or a signal is pending. Asleep, the vCPU answers invalidations so a
+    /// munmap does not wait for it.
+    /// </summary>
+    private static void WaitUntilRunnable(KvmVcpu vcpu)
+    {
+        while (true)
+        {
+            // kvm_vcpu_check_block: "if (kvm_cpu_has_pending_timer(vcpu)) goto out" — the expired timer's interrupt is
+            // injected (vcpu_run) and wakes the vCPU when the guest can take it.
+            if (vcpu.Lapic is { TimerDue: true } apic) apic.FireTimerIfDue((vcpu.Cpu.Sregs.apic_base & (1UL << 11)) != 0);
+            if (vcpu.SignalPending || Wakes(vcpu)) return;
+            vcpu.PollQuiesce();
+            vcpu.WaitForKick(1);
+        }
+    }
+
+    private static bool Wakes(KvmVcpu vcpu) =>
+        vcpu.Cpu.State.MpState == Abi.KvmMpState.KVM_MP_STATE_INIT_RECEIVED
+            ? X86.Irqchip.ApicEvents.HasPendingInitOrSipi(vcpu)
+            : X86.Irqchip.ApicEvents.Runnable(vcpu);
+
+    /// <summary>
+    /// x86.c vcpu_block for a vCPU with an in-kernel APIC that is not running, looped as vcpu_run does: wait, then
+    /// kvm_apic_accept_events; HALTED and AP_RESET_HOLD become RUNNABLE (pv_unhalted cleared), INIT_RECEIVED waits
+    /// for its SIPI. A signal that ends the wait is xfer_to_guest_mode_handle_work's -EINTR with KVM_EXIT_INTR (probed:
+    /// mp_state stays HALTED). Null when the vCPU is running.
+    /// </summary>
+    private static long? Block(KvmVcpu vcpu)
+    {
+        if (vcpu.Lapic is null) return null;
+        var s = vcpu.Cpu.State;
+        if (X86.Irqchip.ApicEvents.HasPendingInitOrSipi(vcpu)) X86.Irqchip.ApicEvents.Accept(vcpu);
+        while (s.MpState != Abi.KvmMpState.KVM_MP_STATE_RUNNABLE)
+        {
+            WaitUntilRunnable(vcpu);
+            if (Wakes(vcpu))
+            {
+                X86.Irqchip.ApicEvents.Accept(vcpu);
+                if (s.MpState is Abi.KvmMpState.KVM_MP_STATE_HALTED or Abi.KvmMpState.KVM_MP_STATE_AP_RESET_HOLD)
+                {
+                    s.PvUnhalted = false;
+                    s.MpState = Abi.KvmMpState.KVM_MP_STATE_RUNNABLE;
+                }
+            }
+            if (vcpu.SignalPending)
+            {
+                vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_INTR;
+                VcpuStatCounting.SignalExit(vcpu);
+                return Err.EINTR;
+            }
+        }
+        return null;
     }
 }

@@ -119,6 +119,21 @@ internal sealed class VcpuState
 
     public byte SipiVector;
 
+    /// <summary>
+    /// KVM_APIC_INIT in apic->pending_events: an INIT accepted (__apic_accept_irq) or latched by KVM_SET_VCPU_EVENTS'
+    /// smi.latched_init, acted on by kvm_apic_accept_events (X86/Irqchip/ApicEvents.cs).
+    /// </summary>
+    public bool InitPending;
+
+    /// <summary>Guards <see cref="InitPending"/>, <see cref="SipiPending"/> and <see cref="SipiVector"/> (set from other threads).</summary>
+    public readonly Lock ApicEventsLock = new();
+
+    /// <summary>vcpu->arch.pv.pv_unhalted: a remote-read (PV kick) message arrived; a halted vCPU wakes.</summary>
+    public volatile bool PvUnhalted;
+
+    /// <summary>lapic_in_kernel(vcpu): the vCPU has an in-kernel local APIC (set at creation).</summary>
+    public bool HasLapic;
+
     /// <summary>vcpu->arch.db[0..3].</summary>
     public readonly ulong[] Db = new ulong[4];
 

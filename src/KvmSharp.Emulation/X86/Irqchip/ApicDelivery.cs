@@ -4,24 +4,34 @@ using KvmSharp.Emulation.Vcpu;
 
 namespace KvmSharp.Emulation.X86.Irqchip;
 
-/// <summary>struct kvm_lapic_irq as the IOAPIC and MSIs build it (destination shorthand always "none").</summary>
-internal readonly record struct ApicIrq(byte Vector, int DeliveryMode, bool LogicalDest, bool LevelTriggered, bool Level, uint DestId);
+/// <summary>
+/// struct kvm_lapic_irq as the IOAPIC, MSIs (kvm_set_msi_irq) and IPIs (kvm_icr_to_lapic_irq) build it. Shorthand: 0
+/// none, 1 self, 2 all including self, 3 all but self (ICR bits 19:18). <see cref="RedirHint"/> is an MSI's
+/// msi_redir_hint (address bit 3), which makes the message lowest-priority (kvm_lowest_prio_delivery).
+/// </summary>
+internal readonly record struct ApicIrq(byte Vector, int DeliveryMode, bool LogicalDest, bool LevelTriggered, bool Level, uint DestId,
+    int Shorthand = 0, bool RedirHint = false);
 
 /// <summary>
-/// arch/x86/kvm/lapic.c kvm_irq_delivery_to_apic (and its _fast path over the APIC map) and irq.c kvm_set_msi: an
-/// interrupt message to the local APICs it names. Answers what the kernel answers: -1 when nothing could take it,
-/// else how many APICs accepted it (0 included: e.g. a software-disabled APIC).
+/// arch/x86/kvm/lapic.c __kvm_irq_delivery_to_apic (its fast path over the APIC map, __kvm_irq_delivery_to_apic_fast /
+/// kvm_apic_map_get_dest_lapic, then the walk over every present APIC), __apic_accept_irq, and irq.c kvm_set_msi:
+/// an interrupt message to the local APICs it names. Answers what the kernel answers: -1 when nothing could take it,
+/// else how many APICs accepted it (0 included). Probed on this host (Conformance/Cases/IrqchipRules.cs,
+/// LapicDelivery.cs): delivery modes 3 (remote read) and 6 (startup) are accepted (1) like NMI and INIT, 2 (SMI, no
+/// CONFIG_KVM_SMM) and 7 are not (0); an MSI's address bits other than 19:12, 3 and 2 are not looked at.
 /// </summary>
 internal static class ApicDelivery
 {
     private const int DmFixed = 0, DmLowest = 1, DmSmi = 2, DmRemrd = 3, DmNmi = 4, DmInit = 5, DmStartup = 6;
+    private const int ShSelf = 1, ShAllInc = 2, ShAllBut = 3;
     private const uint Broadcast = 0xff;
     private const ulong ApicBaseEnable = 1UL << 11;
 
     /// <summary>
-    /// irq.c kvm_set_msi: "if (!level) return -1"; kvm_set_msi_irq decodes the message — destination address bits
-    /// 19:12 (x86_msi_msg_get_destid without x2apic_format), logical bit 2; data bits 7:0 vector, 10:8 delivery mode,
-    /// 15 level-triggered — then kvm_irq_delivery_to_apic.
+    /// irq.c kvm_set_msi: kvm_msi_route_invalid (only with KVM_CAP_X2APIC_API's x2apic_format: never here); "if (!level)
+    /// return -1"; kvm_set_msi_irq decodes the message — destination address bits 19:12 (x86_msi_msg_get_destid
+    /// without x2apic_format), redirect hint bit 3, logical bit 2; data bits 7:0 vector, 10:8 delivery mode, 15
+    /// level-triggered; level always 1 — then kvm_irq_delivery_to_apic.
     /// </summary>
     public static int SetMsi(Kvm kvm, uint addressLo, uint addressHi, uint data, bool level)
     {
@@ -29,71 +39,167 @@ internal static class ApicDelivery
         if (!level) return -1;
         var irq = new ApicIrq(
             Vector: (byte)data, DeliveryMode: (int)((data >> 8) & 7), LogicalDest: (addressLo & (1u << 2)) != 0,
-            LevelTriggered: (data & (1u << 15)) != 0, Level: true, DestId: (addressLo >> 12) & 0xff);
+            LevelTriggered: (data & (1u << 15)) != 0, Level: true, DestId: (addressLo >> 12) & 0xff,
+            RedirHint: (addressLo & (1u << 3)) != 0);
         return ToApic(kvm, irq);
     }
 
     /// <summary>
-    /// lapic.c kvm_irq_delivery_to_apic. The fast path (kvm_irq_delivery_to_apic_fast) answers when an APIC map exists
-    /// (some vCPU has a hardware-enabled APIC) and the destination is not the broadcast 0xff: it starts from 0, so a
-    /// destination nobody has gives 0. Otherwise every present APIC (kvm_apic_present) that matches is tried, starting
-    /// from -1. Lowest priority goes to one software-enabled match, chosen by vector hashing (kvm_vector_to_index,
-    /// vector_hashing on by default).
+    /// lapic.c kvm_apic_send_ipi / kvm_icr_to_lapic_irq: vector 7:0, delivery mode 10:8, logical 11, level (assert) 14,
+    /// trigger 15, shorthand 19:18, destination ICR2 31:24 (xAPIC); msi_redir_hint false; the sender is the source.
     /// </summary>
-    public static int ToApic(Kvm kvm, ApicIrq irq)
+    public static int SendIpi(KvmVcpu source, uint icrLow, uint icrHigh)
     {
-        var present = kvm.Vcpus.Where(v => v.Lapic is not null && (v.Cpu.Sregs.apic_base & ApicBaseEnable) != 0).ToList();
-        bool fast = present.Count > 0 && irq.DestId != Broadcast;
-        int r = fast ? 0 : -1;
-        var matches = present.Where(v => Matches(v.Lapic!, irq)).ToList();
-        if (irq.DeliveryMode == DmLowest)
+        var irq = new ApicIrq(
+            Vector: (byte)icrLow, DeliveryMode: (int)((icrLow >> 8) & 7), LogicalDest: (icrLow & (1u << 11)) != 0,
+            LevelTriggered: (icrLow & (1u << 15)) != 0, Level: (icrLow & (1u << 14)) != 0, DestId: icrHigh >> 24,
+            Shorthand: (int)((icrLow >> 18) & 3));
+        return ToApic(source.Kvm, irq, source);
+    }
+
+    /// <summary>kvm_lowest_prio_delivery: lowest priority, or an MSI's redirect hint.</summary>
+    private static bool LowestPrio(in ApicIrq irq) => irq.DeliveryMode == DmLowest || irq.RedirHint;
+
+    /// <summary>
+    /// __kvm_irq_delivery_to_apic: the fast path when it answers; else "phys broadcast and lowest prio" becomes fixed
+    /// (the redirect hint still counts), then every present APIC that matches: each takes a non-lowest-priority message
+    /// (r from -1), and a lowest-priority one goes to the software-enabled match kvm_vector_to_index picks (vector %
+    /// count, vector_hashing on by default).
+    /// </summary>
+    public static int ToApic(Kvm kvm, ApicIrq irq, KvmVcpu? source = null)
+    {
+        var online = kvm.Irqchip.Online;
+        if (FastPath(kvm, online, irq, source, out int r)) return r;
+        if (!irq.LogicalDest && irq.DestId == Broadcast && LowestPrio(irq)) irq = irq with { DeliveryMode = DmFixed };
+        r = -1;
+        var eligible = new List<KvmVcpu>();
+        foreach (var v in online)
         {
-            var enabled = matches.Where(v => v.Lapic!.SoftwareEnabled).ToList();
-            if (enabled.Count == 0) return r;
-            return Accept(kvm, enabled[irq.Vector % enabled.Count], irq);
+            if (!ApicMap.Present(v) || !MatchDest(v, source, irq)) continue;
+            if (!LowestPrio(irq))
+            {
+                if (r < 0) r = 0;
+                r += Accept(kvm, v, irq);
+            }
+            else if (v.Lapic!.SoftwareEnabled)
+            {
+                eligible.Add(v);
+            }
         }
-        foreach (var v in matches)
-        {
-            if (r < 0) r = 0;
-            r += Accept(kvm, v, irq);
-        }
+        if (eligible.Count != 0) r = Accept(kvm, eligible[irq.Vector % eligible.Count], irq);
         return r;
     }
 
     /// <summary>
-    /// lapic.c kvm_apic_match_dest for "no shorthand" in xAPIC mode: physical — broadcast or the xAPIC ID
-    /// (kvm_apic_match_physical_addr); logical — kvm_apic_match_logical_addr.
+    /// __kvm_irq_delivery_to_apic_fast + kvm_apic_map_get_dest_lapic: SELF goes to the source; another shorthand, no
+    /// map, or the broadcast destination 0xff → not answered here. Physical: the map's entry for the ID (none → 0).
+    /// Logical: the cluster and mask from the map (MAP_DISABLED → not answered); lowest priority keeps one bit by
+    /// vector hashing over the mask — an empty slot there is kvm_apic_disabled_lapic_found, delivered to none.
     /// </summary>
-    private static bool Matches(Lapic apic, in ApicIrq irq) =>
-        irq.LogicalDest ? apic.MatchLogical(irq.DestId) : irq.DestId == Broadcast || irq.DestId == apic.XapicId;
+    private static bool FastPath(Kvm kvm, KvmVcpu[] online, in ApicIrq irq, KvmVcpu? source, out int r)
+    {
+        r = -1;
+        if (irq.Shorthand == ShSelf)
+        {
+            r = source is null ? 0 : Accept(kvm, source, irq);
+            return true;
+        }
+        if (irq.Shorthand != 0) return false;
+        var map = kvm.Irqchip.CurrentApicMap(online);
+        if (map is null || irq.DestId == Broadcast) return false;
+        if (!irq.LogicalDest)
+        {
+            r = map.Phys[irq.DestId] is { } target ? Accept(kvm, target, irq) : 0;
+            return true;
+        }
+        if (!map.GetLogicalDest(irq.DestId, out var cluster, out uint mask)) return false;
+        r = 0;
+        if (LowestPrio(irq))
+        {
+            if (mask == 0) return true;
+            int nth = irq.Vector % System.Numerics.BitOperations.PopCount(mask);
+            int lowest = NthSetBit(mask, nth);
+            if (cluster[lowest] is null) return true;
+            mask = 1u << lowest;
+        }
+        for (int i = 0; i < cluster.Length; i++)
+            if ((mask & (1u << i)) != 0 && cluster[i] is { } v) r += Accept(kvm, v, irq);
+        return true;
+    }
+
+    private static int NthSetBit(uint mask, int n)
+    {
+        for (int i = 0; i < 32; i++)
+            if ((mask & (1u << i)) != 0 && n-- == 0) return i;
+        return -1;
+    }
+
+    /// <summary>
+    /// lapic.c kvm_apic_match_dest in xAPIC mode: no shorthand — physical (broadcast or the xAPIC ID,
+    /// kvm_apic_match_physical_addr) or logical (kvm_apic_match_logical_addr); self — the source; all including self;
+    /// all but self.
+    /// </summary>
+    private static bool MatchDest(KvmVcpu v, KvmVcpu? source, in ApicIrq irq) => irq.Shorthand switch
+    {
+        0 => irq.LogicalDest ? v.Lapic!.MatchLogical(irq.DestId) : irq.DestId == Broadcast || irq.DestId == v.Lapic!.XapicId,
+        ShSelf => v == source,
+        ShAllInc => true,
+        _ => v != source,
+    };
 
     /// <summary>
     /// lapic.c __apic_accept_irq by delivery mode: fixed and lowest priority set IRR (<see cref="Lapic.AcceptFixed"/>);
-    /// NMI queues an NMI (kvm_inject_nmi) — 1; SMI is kvm_inject_smi, -ENOTTY without CONFIG_KVM_SMM (0 accepted; with
-    /// SMM 1, the SMI itself is not modelled); remote read 1; INIT (unless a level-triggered deassert) and STARTUP
-    /// answer 1 (their pending INIT/SIPI is not modelled); ExtINT and the rest: 0 ("TODO: unsupported delivery mode").
+    /// remote read 1 (pv_unhalted: a halted vCPU wakes); SMI is kvm_inject_smi, -ENOTTY without CONFIG_KVM_SMM (0); NMI
+    /// queues an NMI (kvm_inject_nmi) — 1; INIT (unless a level-triggered deassert) makes KVM_APIC_INIT the only
+    /// pending event — 1; STARTUP records the vector and KVM_APIC_SIPI — 1; ExtINT and 7: 0. Every accepted message
+    /// kicks the vCPU (kvm_vcpu_kick: a vCPU waiting in KVM_RUN looks again).
     /// </summary>
     private static int Accept(Kvm kvm, KvmVcpu vcpu, in ApicIrq irq)
     {
+        int result;
+        var s = vcpu.Cpu.State;
         switch (irq.DeliveryMode)
         {
             case DmFixed or DmLowest:
-                return vcpu.Lapic!.AcceptFixed(irq.Vector, irq.LevelTriggered, irq.Level,
+                result = vcpu.Lapic!.AcceptFixed(irq.Vector, irq.LevelTriggered, irq.Level,
                     hardwareEnabled: (vcpu.Cpu.Sregs.apic_base & ApicBaseEnable) != 0);
-            case DmNmi:
-                Interlocked.Increment(ref vcpu.Cpu.State.NmiQueued);
-                vcpu.Cpu.State.EventRequested = true;
-                return 1;
-            case DmSmi:
-                return kvm.Kernel.Config.Kconfig.KVM_SMM ? 1 : 0;
+                break;
             case DmRemrd:
-                return 1;
+                s.PvUnhalted = true;
+                result = 1;
+                break;
+            case DmSmi:
+                result = kvm.Kernel.Config.Kconfig.KVM_SMM ? 1 : 0;
+                break;
+            case DmNmi:
+                Interlocked.Increment(ref s.NmiQueued);
+                s.EventRequested = true;
+                result = 1;
+                break;
             case DmInit:
-                return !irq.LevelTriggered || irq.Level ? 1 : 0;
+                if (irq.LevelTriggered && !irq.Level) return 0;
+                // "apic->pending_events = (1UL << KVM_APIC_INIT)" — a pending SIPI is dropped.
+                lock (s.ApicEventsLock)
+                {
+                    s.InitPending = true;
+                    s.SipiPending = false;
+                }
+                s.EventRequested = true;
+                result = 1;
+                break;
             case DmStartup:
-                return 1;
+                lock (s.ApicEventsLock)
+                {
+                    s.SipiVector = irq.Vector;
+                    s.SipiPending = true;
+                }
+                s.EventRequested = true;
+                result = 1;
+                break;
             default:
                 return 0;
         }
+        if (result != 0) vcpu.Kick();
+        return result;
     }
 }

@@ -40,6 +40,60 @@ internal sealed class VmIrqchip
 
     /// <summary>kvm->irqfds.items: the assigned irqfds (virt/kvm/eventfd.c), each holding its eventfd context.</summary>
     public List<IrqFd> IrqFds { get; } = [];
+
+    /// <summary>
+    /// The online vCPUs (kvm_for_each_vcpu) as an immutable snapshot, replaced when a vCPU is created: interrupt
+    /// delivery from a vCPU thread (an IPI) reads it without the kernel lock, as the kernel walks kvm-&gt;vcpu_array
+    /// under RCU.
+    /// </summary>
+    public Vcpu.KvmVcpu[] Online { get; set; } = [];
+
+    /// <summary>Guards <see cref="_mapMembers"/> (kvm-&gt;arch.apic_map_lock).</summary>
+    private readonly Lock _mapLock = new();
+
+    /// <summary>
+    /// The vCPUs kvm_recalculate_apic_map last iterated (kvm_for_each_vcpu: the online ones then), null before the
+    /// first recalculation (kvm-&gt;arch.apic_map NULL). Every change that marks the map dirty (an APIC ID, LDR or DFR
+    /// write, a software-enable toggle, KVM_SET_LAPIC, a hardware-enable toggle, an APIC reset) recalculates at once,
+    /// so the map is <see cref="ApicMap.Build"/> over these members with their current registers. The catch (probed on
+    /// this host, Conformance IrqchipRules <c>msi_destinations_follow_the_apic_map</c>): kvm_vm_ioctl_create_vcpu
+    /// resets the new vCPU's APIC (kvm_lapic_reset → kvm_recalculate_apic_map) before it is online, so a new vCPU is
+    /// not in the map until the next recalculation — a message to its ID is delivered to none (0).
+    /// </summary>
+    private List<Vcpu.KvmVcpu>? _mapMembers;
+
+    /// <summary>kvm_recalculate_apic_map with the vCPUs online now.</summary>
+    public void RecalculateApicMap(IEnumerable<Vcpu.KvmVcpu> online)
+    {
+        lock (_mapLock)
+        {
+            _mapMembers = online.ToList();
+            foreach (var v in _mapMembers)
+                if (v.Lapic is { } apic) apic.HwEnabledInMap = ApicMap.Present(v);
+        }
+    }
+
+    /// <summary>
+    /// rcu_dereference(kvm-&gt;arch.apic_map). A hardware-enable toggle (kvm_lapic_set_base: KVM_SET_SREGS, the APIC base
+    /// MSR) recalculates in the kernel; here it is noticed when the map is next used.
+    /// </summary>
+    public ApicMap? CurrentApicMap(IReadOnlyList<Vcpu.KvmVcpu> online)
+    {
+        lock (_mapLock)
+        {
+            foreach (var v in online)
+            {
+                if (v.Lapic is { } apic && apic.HwEnabledInMap != ApicMap.Present(v))
+                {
+                    _mapMembers = online.ToList();
+                    foreach (var m in _mapMembers)
+                        if (m.Lapic is { } a) a.HwEnabledInMap = ApicMap.Present(m);
+                    break;
+                }
+            }
+            return _mapMembers is null ? null : ApicMap.Build(_mapMembers);
+        }
+    }
 }
 
 /// <summary>One assigned irqfd: the eventfd, its GSI and, with KVM_IRQFD_FLAG_RESAMPLE, the resample eventfd.</summary>

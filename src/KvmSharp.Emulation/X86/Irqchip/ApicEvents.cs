@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.Vcpu;
+
+namespace KvmSharp.Emulation.X86.Irqchip;
+
+/// <summary>
+/// lapic.c kvm_apic_accept_events and x86.c's blocking of a vCPU that is not runnable (vcpu_block, kvm_vcpu_block,
+/// kvm_arch_vcpu_runnable / kvm_vcpu_has_events) for a vCPU with an in-kernel local APIC. Probed on this host
+/// (Conformance/Cases/ApicWaiting.cs): a HLT with an in-kernel APIC waits in KVM_RUN until an event (an NMI, an
+/// interrupt the guest can take) or a signal (-EINTR, KVM_EXIT_INTR, mp_state still HALTED); an UNINITIALIZED AP's
+/// KVM_RUN waits the same way and then answers -EAGAIN (or -EINTR with a signal).
+/// </summary>
+internal static class ApicEvents
+{
+    /// <summary>
+    /// kvm_apic_accept_events: INIT resets the vCPU (kvm_vcpu_reset(vcpu, true)) and makes it RUNNABLE if it is the
+    /// BSP, else INIT_RECEIVED; a SIPI then starts an INIT_RECEIVED vCPU (kvm_vcpu_deliver_sipi_vector: CS.selector =
+    /// vector &lt;&lt; 8, CS.base = vector &lt;&lt; 12, RIP = 0) and makes it RUNNABLE; a SIPI in any other state is dropped.
+    /// kvm_apic_init_sipi_allowed is always true here (no SMM, no nested GIF).
+    /// </summary>
+    public static void Accept(KvmVcpu vcpu)
+    {
+        if (vcpu.Lapic is null) return;
+        var s = vcpu.Cpu.State;
+        bool init, sipi;
+        byte vector;
+        lock (s.ApicEventsLock)
+        {
+            init = s.InitPending;
+            sipi = s.SipiPending;
+            vector = s.SipiVector;
+            s.InitPending = false;
+            s.SipiPending = false;
+        }
+        if (init)
+        {
+            InitReset(vcpu);
+            // kvm_vcpu_is_bsp: MSR_IA32_APICBASE_BSP.
+            s.MpState = (vcpu.Cpu.Sregs.apic_base & (1UL << 8)) != 0 ? KvmMpState.KVM_MP_STATE_RUNNABLE : KvmMpState.KVM_MP_STATE_INIT_RECEIVED;
+        }
+        if (sipi && s.MpState == KvmMpState.KVM_MP_STATE_INIT_RECEIVED)
+        {
+            var sregs = vcpu.Cpu.Sregs;
+            sregs.cs.selector = (ushort)(vector << 8);
+            sregs.cs.@base = (ulong)vector << 12;
+            vcpu.Cpu.Sregs = sregs;
+            vcpu.Cpu.Rip = 0;
+            s.MpState = KvmMpState.KVM_MP_STATE_RUNNABLE;
+        }
+    }
+
+    /// <summary>
+    /// x86.c kvm_vcpu_reset(vcpu, init_event = true), as far as the emulator keeps the state: the power-on registers
+    /// (<see cref="VcpuReset"/>) with the APIC base kept and CR0's CD/NW kept ("new_cr0 = X86_CR0_ET | (old_cr0 &amp;
+    /// (X86_CR0_NW | X86_CR0_CD))"), the event queues cleared (kvm_clear_interrupt_queue, kvm_clear_exception_queue,
+    /// nmi_injected), DR0–3/6/7 reset, then kvm_lapic_reset(vcpu, true). MSRs, XCR0 and the FPU are not reset here.
+    /// </summary>
+    private static void InitReset(KvmVcpu vcpu)
+    {
+        var cpu = vcpu.Cpu;
+        var s = cpu.State;
+        ulong apicBase = cpu.Sregs.apic_base;
+        ulong cdNw = cpu.Sregs.cr0 & (X86Consts.CR0_CD | X86Consts.CR0_NW);
+        VcpuReset.Apply(cpu);
+        var sregs = cpu.Sregs;
+        sregs.apic_base = apicBase;
+        sregs.cr0 = X86Consts.CR0_ET | cdNw;
+        cpu.Sregs = sregs;
+        s.ExceptionInjected = s.ExceptionPending = s.ExceptionHasErrorCode = s.ExceptionHasPayload = false;
+        s.InterruptInjected = s.InterruptSoft = false;
+        s.InterruptShadow = 0;
+        s.NmiInjected = false;
+        Array.Clear(s.Db);
+        s.Dr6 = VcpuState.Dr6ActiveLow;
+        s.Dr7 = VcpuState.Dr7Fixed1;
+        vcpu.Lapic!.ResetForInit();
+    }
+
+    /// <summary>kvm_apic_has_pending_init_or_sipi.</summary>
+    public static bool HasPendingInitOrSipi(KvmVcpu vcpu)
+    {
+        var s = vcpu.Cpu.State;
+        lock (s.ApicEventsLock) return s.InitPending || s.SipiPending;
+    }
+
+    /// <summary>
+    /// kvm_arch_vcpu_runnable: kvm_vcpu_running (mp_state RUNNABLE) or kvm_vcpu_has_events — a pending INIT or SIPI,
+    /// pv_unhalted, a pending exception, an NMI pending or queued (nmi_allowed: not masked, none injected), or, with
+    /// interrupts allowed (RFLAGS.IF, no shadow, nothing injected), an interrupt the APIC would deliver
+    /// (kvm_cpu_has_interrupt: a PIC ExtINT or an IRR vector above PPR).
+    /// </summary>
+    public static bool Runnable(KvmVcpu vcpu)
+    {
+        var s = vcpu.Cpu.State;
+        if (s.MpState == KvmMpState.KVM_MP_STATE_RUNNABLE) return true;
+        if (HasPendingInitOrSipi(vcpu)) return true;
+        if (s.PvUnhalted) return true;
+        if (s.ExceptionPending) return true;
+        if ((Volatile.Read(ref s.NmiQueued) != 0 || s.NmiPending != 0) && !s.NmiMasked && !s.NmiInjected) return true;
+        return InterruptIoctls.ReadyForInterruptInjection(vcpu.Cpu) && HasInterrupt(vcpu);
+    }
+
+    /// <summary>kvm_cpu_has_interrupt for a vCPU with an in-kernel APIC.</summary>
+    private static bool HasInterrupt(KvmVcpu vcpu)
+    {
+        var apic = vcpu.Lapic!;
+        if (vcpu.PendingExternalVector >= 0 && ApicInjection.AcceptsPicInterrupt(vcpu, apic)) return true;
+        if ((vcpu.Cpu.Sregs.apic_base & (1UL << 11)) == 0) return false;
+        return apic.HasInterrupt();
+    }
+}
