@@ -78,4 +78,13 @@ public enum EmulatedProfile
     /// <see cref="X86"/> because these cases need VM types a release before 6.10 (SEV) or 6.16 (TDX) does not have.
     /// </summary>
     X86Coco,
+    /// <summary>
+    /// x86_64 with every VM type, in-place conversion v8 and guest_memfd HugeTLB in the "[RFC PATCH v2 00/51]" encoding
+    /// (flag bits 63:58, FLAGS_HI listed; <see cref="EmulatedKernels.X86HugetlbRfcV2"/>): the HugeTLB cases.
+    /// </summary>
+    X86HugetlbRfcV2,
+    /// <summary>
+    /// The same with the 6.18-based branch's page_order field (<see cref="EmulatedKernels.X86HugetlbPageOrder"/>).
+    /// </summary>
+    X86HugetlbPageOrder,
 }

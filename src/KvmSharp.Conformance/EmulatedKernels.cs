@@ -48,8 +48,22 @@ public static class EmulatedKernels
     public static EmulatorConfig Arm64Userfault(KernelGeneration generation = KernelGeneration.Linux618) =>
         EmulatorConfig.Arm64(generation) with { KvmUserfault = true };
 
+    /// <summary>
+    /// x86_64 with every VM type, the v8 in-place conversion tree and guest_memfd HugeTLB in the "[RFC PATCH v2 00/51] 1G
+    /// page support for guest_memfd" encoding, 16 × 2 MiB and 1 × 1 GiB pages in the host's pools, and
+    /// KVM_CAP_GUEST_MEMFD_FLAGS_HI at 251 (no number is allocated). Never LikeThisHost.
+    /// </summary>
+    public static EmulatorConfig X86HugetlbRfcV2() =>
+        EmulatorConfig.X86_64(inPlaceConversion: true).WithGuestMemfdHugetlb(Abi.GuestMemfdHugetlbEncoding.RfcV2FlagBits) with { GuestMemfdFlagsHiCap = 251 };
+
+    /// <summary><see cref="X86HugetlbRfcV2"/> with the 6.18-based branch's page_order encoding instead.</summary>
+    public static EmulatorConfig X86HugetlbPageOrder() =>
+        EmulatorConfig.X86_64(inPlaceConversion: true).WithGuestMemfdHugetlb(Abi.GuestMemfdHugetlbEncoding.PageOrderField) with { GuestMemfdFlagsHiCap = 251 };
+
     public static EmulatorConfig Config(EmulatedProfile profile) => profile switch
     {
+        EmulatedProfile.X86HugetlbRfcV2 => X86HugetlbRfcV2(),
+        EmulatedProfile.X86HugetlbPageOrder => X86HugetlbPageOrder(),
         EmulatedProfile.Arm64Userfault => Arm64Userfault(),
         EmulatedProfile.X86Userfault => X86Userfault(),
         EmulatedProfile.X86GuestMemfdWrite => X86GuestMemfdWrite(),
@@ -96,6 +110,10 @@ public static class EmulatedKernels
                 new EmulatedKernel(X86Userfault(generation)),
             EmulatedProfile.Arm64Userfault when generation == KernelGeneration.InPlaceConversionV8 =>
                 new EmulatedKernel(Arm64Userfault(generation)),
+            EmulatedProfile.X86HugetlbRfcV2 or EmulatedProfile.X86HugetlbPageOrder when generation == KernelGeneration.InPlaceConversionV8 =>
+                Create(profile),
+            EmulatedProfile.X86HugetlbRfcV2 or EmulatedProfile.X86HugetlbPageOrder =>
+                throw new SkipCaseException($"guest_memfd HugeTLB is modeled on the 6.18+ in-place conversion tree, not {generation.Release()}"),
             EmulatedProfile.X86Userfault or EmulatedProfile.Arm64Userfault =>
                 throw new SkipCaseException($"KVM Userfault v3 is modeled on 6.18+ trees, not {generation.Release()}"),
             _ => throw new ArgumentOutOfRangeException(nameof(profile), profile, "unknown emulator profile"),

@@ -521,8 +521,10 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         {
             var file = Lookup(fd);
             if (file is null) return Err.EBADF;
-            // st_blocks stays 0 for guest_memfd: its folios are not accounted in i_blocks (observed).
-            stat = new KernelStat(file.Device, file.Inode, file.Mode, Links: 1, file.Size, EmulatorConfig.PageSize, Blocks: 0);
+            // st_blocks stays 0 for guest_memfd: its folios are not accounted in i_blocks (observed). st_blksize is
+            // 1 << i_blkbits: the huge page size for a HugeTLB guest_memfd (guestmem_hugetlb_setup sets i_blkbits).
+            long blockSize = file is GmemFile gmem ? gmem.GmemInode.BlockSize : EmulatorConfig.PageSize;
+            stat = new KernelStat(file.Device, file.Inode, file.Mode, Links: 1, file.Size, blockSize, Blocks: 0);
             return 0;
         }
     }
@@ -703,6 +705,7 @@ public sealed class EmulatedKernel : IKernel, IDisposable
         if (config.MaxNumNodes < 1 || config.MaxNumNodes > EmulatorConfig.PageSize * 8 || (config.MaxNumNodes & (config.MaxNumNodes - 1)) != 0)
             throw new ArgumentException("MaxNumNodes is 1 << CONFIG_NODES_SHIFT (at most a page of bits)", nameof(config));
         ValidateGeneration(config);
+        GmemHugetlb.Validate(config);
     }
 
     // What a kernel of config.Generation cannot have been built with (KernelGenerations names the release of each).

@@ -29,6 +29,8 @@ namespace KvmSharp.Emulation;
 /// is immutable in size); the backing memfd has exactly i_size bytes; a live file still has its page cache;</item>
 /// <item>ioeventfds: no two registrations of a VM collide, each holds a live eventfd context and a length KVM_IOEVENTFD
 /// accepts, each fast-MMIO entry has its length-0 MMIO twin (virt/kvm/eventfd.c; KvmMain/IoBusInvariants.cs);</item>
+/// <item>HugeTLB guest_memfd (proposal): pool reservations and allocations equal the sums over live files, and an
+/// allocated huge page is whole iff all its pages are private (GuestMemfd/GmemHugetlbInvariants.cs);</item>
 /// <item>files: the fd table holds only open (unreleased) files and its count matches its entries; mappings hold
 /// unreleased files; the VM list holds only live VMs, and every open VM, vCPU and gmem file points at one of them
 /// (the file pins KVM: kvm_get_kvm in kvm_gmem_create / create_vcpu_fd).</item>
@@ -64,6 +66,7 @@ public static class EmulatorInvariants
             foreach (var vm in vms) IoBusInvariants.Check(vm, errors);
             foreach (var vm in vms) X86.Irqchip.IrqchipInvariants.Check(vm, errors);
             foreach (var f in gmemFiles) CheckGmemFile(f, liveVms, errors);
+            GmemHugetlbInvariants.Check(kernel, gmemFiles, errors);
         }
         return errors;
     }

@@ -258,6 +258,7 @@ internal sealed class RawFuzzSession
             rc = Call(fd, request, buffer);
             if (rc == 0) RememberLoggingSlot(fd, request, buffer);
             CountUserfaultSlot(request, buffer, rc);
+            CountHugetlbGmem(request, buffer, rc);
             AfterCreateDevice(kind, request, rc, buffer);
         }
         AfterIoctl(fd, kind, request, rc);
@@ -379,6 +380,9 @@ internal sealed class RawFuzzSession
         KvmArm64Ioctls.KVM_GET_ONE_REG, KvmArm64Ioctls.KVM_SET_ONE_REG, KvmArm64Ioctls.KVM_SET_ONE_REG, KvmArm64Ioctls.KVM_GET_REG_LIST,
     ];
 
+    /// <summary>How many ids a structured KVM_GET_REG_LIST buffer has room for (the emulator lists under 100).</summary>
+    private const ulong Arm64RegListRoom = 128;
+
     private static readonly ulong[] s_arm64SysRegIds =
     [
         KvmArm64SysRegs.MPIDR_EL1, KvmArm64SysRegs.SCTLR_EL1, KvmArm64SysRegs.TTBR0_EL1, KvmArm64SysRegs.VBAR_EL1,
@@ -489,6 +493,8 @@ internal sealed class RawFuzzSession
         if (request == KvmIoctls.KVM_GET_MSRS || request == KvmIoctls.KVM_SET_MSRS) return SizeOf<kvm_msrs>() + (4 * SizeOf<kvm_msr_entry>());
         if (request == KvmIoctls.KVM_GET_MSR_INDEX_LIST || request == KvmIoctls.KVM_GET_MSR_FEATURE_INDEX_LIST) return SizeOf<kvm_msr_list>() + (64 * sizeof(uint));
         if (IsCpuidRequest(request)) return SizeOf<kvm_cpuid2>() + (8 * SizeOf<kvm_cpuid_entry2>()); // header + 8 entries
+        // kvm_reg_list: n, then room for Arm64RegListRoom ids (the request encodes only n).
+        if (request == KvmArm64Ioctls.KVM_GET_REG_LIST) return sizeof(ulong) * (1 + (int)Arm64RegListRoom);
         int encoded = (int)_IOC_SIZE(request);
         return encoded == 0 ? 8 : Math.Min(encoded, 512);
     }
@@ -607,6 +613,12 @@ internal sealed class RawFuzzSession
             });
             return;
         }
+        if (request == KvmArm64Ioctls.KVM_GET_REG_LIST)
+        {
+            // kvm_reg_list.n: mostly room for the whole list (the buffer holds Arm64RegListRoom ids), sometimes short.
+            U64(b, 0, _rng.Next(4) == 0 ? (ulong)_rng.Next(0, 100) : Arm64RegListRoom);
+            return;
+        }
         if (request == KvmArm64Ioctls.KVM_GET_ONE_REG || request == KvmArm64Ioctls.KVM_SET_ONE_REG)
         {
             // kvm_one_reg: an id near a real one (core offsets, the modelled and unmodelled system registers, other
@@ -635,6 +647,18 @@ internal sealed class RawFuzzSession
             });
             U64(b, 8, _rng.Next(6) switch { 0 => Interesting(), 1 => 1UL << _rng.Next(64), _ => (uint)_rng.Next(4) | ProposalFlags() });
             if (_rng.Next(8) == 0) U64(b, 16 + 8 * _rng.Next(6), Interesting());
+            // guest_memfd HugeTLB (Emulation/GuestMemfd/GmemHugetlb.cs): HUGETLB with a size field (RFC v2, bits 63:58)
+            // or a page_order byte (the 6.18-based branch), on 2 MiB multiples (sometimes one page short), so creations
+            // reach the hstate, alignment, INIT_SHARED and pool rules.
+            if (_kernel.Config.GuestMemfdHugetlb != GuestMemfdHugetlbEncoding.None && _rng.Next(2) == 0)
+            {
+                U64(b, 0, (2UL << 20) * (ulong)_rng.Next(1, 5) - (_rng.Next(6) == 0 ? Ps : 0));
+                ulong log = _rng.Next(4) switch { 0 => 30, 1 => (ulong)_rng.Next(64), _ => 21 };
+                ulong flags = GuestMemfdHugetlbAbi.GUEST_MEMFD_FLAG_HUGETLB | (uint)_rng.Next(4);
+                if (_rng.Next(2) == 0) flags |= log << GuestMemfdHugetlbAbi.GUESTMEM_HUGETLB_FLAG_SHIFT;
+                U64(b, 8, _rng.Next(8) == 0 ? flags & ~GuestMemfdHugetlbAbi.GUEST_MEMFD_FLAG_HUGETLB : flags);
+                U64(b, 16, _rng.Next(2) == 0 ? 0 : (ulong)_rng.Next(4) switch { 0 => 18, 1 => (ulong)_rng.Next(256), _ => 9 });
+            }
         }
         else if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION || request == KvmIoctls.KVM_SET_USER_MEMORY_REGION2)
         {
@@ -919,6 +943,22 @@ internal sealed class RawFuzzSession
         var (ok, failed) = Outcomes.GetValueOrDefault(UserfaultSlotOutcome);
         Outcomes[UserfaultSlotOutcome] = rc >= 0 ? (ok + 1, failed) : (ok, failed + 1);
     }
+
+    /// <summary>
+    /// Counts KVM_CREATE_GUEST_MEMFD calls with GUEST_MEMFD_FLAG_HUGETLB on a kernel with a HugeTLB proposal under their
+    /// own outcome key, so a test can see the fuzzer gets such files created (and refused) at all.
+    /// </summary>
+    private void CountHugetlbGmem(uint request, byte[] buffer, long rc)
+    {
+        if (Outcomes is null || request != KvmIoctls.KVM_CREATE_GUEST_MEMFD || buffer.Length < 16) return;
+        if (_kernel.Config.GuestMemfdHugetlb == GuestMemfdHugetlbEncoding.None) return;
+        if ((BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(8)) & GuestMemfdHugetlbAbi.GUEST_MEMFD_FLAG_HUGETLB) == 0) return;
+        var (ok, failed) = Outcomes.GetValueOrDefault(HugetlbGmemOutcome);
+        Outcomes[HugetlbGmemOutcome] = rc >= 0 ? (ok + 1, failed) : (ok, failed + 1);
+    }
+
+    /// <summary>The outcome key of KVM_CREATE_GUEST_MEMFD calls with GUEST_MEMFD_FLAG_HUGETLB (HugeTLB proposal kernels).</summary>
+    public const string HugetlbGmemOutcome = "KVM_CREATE_GUEST_MEMFD with GUEST_MEMFD_FLAG_HUGETLB";
 
     /// <summary>The outcome key of KVM_SET_USER_MEMORY_REGION2 calls with KVM_MEM_USERFAULT.</summary>
     public const string UserfaultSlotOutcome = "KVM_SET_USER_MEMORY_REGION2 with KVM_MEM_USERFAULT";

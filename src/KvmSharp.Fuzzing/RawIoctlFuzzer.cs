@@ -63,6 +63,11 @@ public sealed class RawIoctlFuzzer
         // Firecracker's secret-hiding tree carries — on 6.18, and write(2) with in-place conversion.
         ("x86_64-gmem-write-ndm", () => EmulatorConfig.X86_64() with { GuestMemfdWrite = true, GuestMemfdNoDirectMap = true, KvmUserfault = true }),
         ("x86_64-in-place-v8-gmem-write", () => EmulatorConfig.X86_64(inPlaceConversion: true) with { GuestMemfdWrite = true }),
+        // guest_memfd HugeTLB in both proposed encodings, with in-place conversion (split/merge) and FLAGS_HI.
+        ("x86_64-in-place-v8-hugetlb-rfc-v2", () => EmulatorConfig.X86_64(inPlaceConversion: true)
+            .WithGuestMemfdHugetlb(KvmSharp.Abi.GuestMemfdHugetlbEncoding.RfcV2FlagBits) with { GuestMemfdFlagsHiCap = 251 }),
+        ("x86_64-in-place-v8-hugetlb-page-order", () => EmulatorConfig.X86_64(inPlaceConversion: true)
+            .WithGuestMemfdHugetlb(KvmSharp.Abi.GuestMemfdHugetlbEncoding.PageOrderField)),
         ("like-this-host-without-guest-memfd", () => EmulatorConfig.LikeThisHost(guestMemfd: false)),
         // Older releases: the same requests reach code paths that are compiled out or answer differently there.
         ("x86_64-6.1", () => EmulatorConfig.X86_64(KernelGeneration.Linux61)),

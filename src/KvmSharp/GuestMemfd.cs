@@ -39,6 +39,12 @@ public sealed partial class GuestMemfd : IDisposable
     /// </summary>
     public GuestMemfdFlags Flags { get; }
 
+    /// <summary>
+    /// The HugeTLB page size the file was created with (PROPOSAL, <see cref="Vm.CreateHugetlbGuestMemfd"/>); <see cref="GuestMemfdHugePageSize.None"/> otherwise. On
+    /// such a file fallocate and punch-hole take huge-page-aligned ranges.
+    /// </summary>
+    public GuestMemfdHugePageSize HugePageSize { get; init; }
+
     /// <summary>The host page size used for alignment rules.</summary>
     public static int PageSize => Environment.SystemPageSize;
 

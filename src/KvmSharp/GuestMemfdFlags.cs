@@ -34,6 +34,13 @@ public enum GuestMemfdFlags : ulong
     /// series, numbers NO_DIRECT_MAP 1 &lt;&lt; 2 and WRITE 1 &lt;&lt; 3, and so does this SDK until upstream decides.
     /// </summary>
     Write = 1UL << 3,
+    /// <summary>
+    /// Bits 63:58 — PROPOSAL ("[RFC PATCH v2 00/51] 1G page support for guest_memfd", GUESTMEM_HUGETLB_FLAG_MASK &lt;&lt;
+    /// GUESTMEM_HUGETLB_FLAG_SHIFT): log2 of the HugeTLB page size, valid with GUEST_MEMFD_FLAG_HUGETLB (bit 2 in that
+    /// series, the bit <see cref="NoDirectMap"/> has in another). Reported through KVM_CAP_GUEST_MEMFD_FLAGS_HI. Use
+    /// <see cref="Vm.CreateHugetlbGuestMemfd"/>.
+    /// </summary>
+    HugetlbSizeBits = GuestMemfdHugetlbAbi.GUESTMEM_HUGETLB_SIZE_BITS,
 }
 
 /// <summary>Formatting of flag sets the way the kernel spells them (MMAP|INIT_SHARED|0x10).</summary>
@@ -43,7 +50,13 @@ public static class GuestMemfdFlagsExtensions
     /// The flags as the kernel's names without the GUEST_MEMFD_FLAG_ prefix, joined by '|' (e.g. "MMAP|INIT_SHARED");
     /// unnamed bits are appended as hex, and no flags give "0".
     /// </summary>
-    public static string ToKernelString(this GuestMemfdFlags flags)
+    public static string ToKernelString(this GuestMemfdFlags flags) => flags.ToKernelString(GuestMemfdHugetlbEncoding.None);
+
+    /// <summary>
+    /// <see cref="ToKernelString(GuestMemfdFlags)"/> for a kernel whose bit 2 is GUEST_MEMFD_FLAG_HUGETLB (a guest_memfd
+    /// HugeTLB proposal, <paramref name="hugetlb"/> not None) rather than NO_DIRECT_MAP.
+    /// </summary>
+    public static string ToKernelString(this GuestMemfdFlags flags, GuestMemfdHugetlbEncoding hugetlb)
     {
         if (flags == GuestMemfdFlags.None) return "0";
         var parts = new List<string>();
@@ -54,8 +67,15 @@ public static class GuestMemfdFlagsExtensions
         }
         Take(GuestMemfdFlags.Mmap, "MMAP");
         Take(GuestMemfdFlags.InitShared, "INIT_SHARED");
-        Take(GuestMemfdFlags.NoDirectMap, "NO_DIRECT_MAP");
+        Take(GuestMemfdFlags.NoDirectMap, hugetlb == GuestMemfdHugetlbEncoding.None ? "NO_DIRECT_MAP" : "HUGETLB");
         Take(GuestMemfdFlags.Write, "WRITE");
+        if ((rest & (ulong)GuestMemfdFlags.HugetlbSizeBits) == (ulong)GuestMemfdFlags.HugetlbSizeBits)
+            Take(GuestMemfdFlags.HugetlbSizeBits, "HUGETLB_SIZE(63:58)");
+        else if ((rest & (ulong)GuestMemfdFlags.HugetlbSizeBits) is ulong log and not 0)
+        {
+            parts.Add($"HUGETLB_{1UL << (int)(log >> GuestMemfdHugetlbAbi.GUESTMEM_HUGETLB_FLAG_SHIFT) >> 20}MB");
+            rest &= ~(ulong)GuestMemfdFlags.HugetlbSizeBits;
+        }
         if (rest != 0) parts.Add($"0x{rest:X}");
         return string.Join('|', parts);
     }

@@ -18,6 +18,10 @@ public enum CapabilityMeaning
     GuestMemfdFlags,
     /// <summary>Bits 63:32 of the GUEST_MEMFD_FLAG_* set.</summary>
     GuestMemfdFlagsHigh,
+    /// <summary>Bits 31:0 of the GUEST_MEMFD_FLAG_* set on a kernel with a guest_memfd HugeTLB proposal (bit 2 = HUGETLB).</summary>
+    GuestMemfdFlagsHugetlb,
+    /// <summary>Bits 63:32 of the GUEST_MEMFD_FLAG_* set with a HugeTLB proposal (bits 63:58 = the RFC v2 size field).</summary>
+    GuestMemfdFlagsHighHugetlb,
 }
 
 /// <summary>
@@ -35,6 +39,9 @@ public static class CapabilityCatalog
     /// </summary>
     public static IReadOnlyList<CapabilityInfo> GuestMemfdRelevant(UapiProposals proposals)
     {
+        ArgumentNullException.ThrowIfNull(proposals);
+        // With a guest_memfd HugeTLB proposal bit 2 reads HUGETLB (it is NO_DIRECT_MAP's in another series).
+        bool hugetlb = proposals.GuestMemfdHugetlb != GuestMemfdHugetlbEncoding.None;
         var caps = new List<CapabilityInfo>
         {
             new(nameof(KvmCaps.KVM_CAP_USER_MEMORY), KvmCaps.KVM_CAP_USER_MEMORY, CapabilityMeaning.Boolean),
@@ -47,12 +54,14 @@ public static class CapabilityCatalog
             new(nameof(KvmCaps.KVM_CAP_GUEST_MEMFD), KvmCaps.KVM_CAP_GUEST_MEMFD, CapabilityMeaning.Boolean),
             new(nameof(KvmCaps.KVM_CAP_VM_TYPES), KvmCaps.KVM_CAP_VM_TYPES, CapabilityMeaning.VmTypes),
             new(nameof(KvmCaps.KVM_CAP_PRE_FAULT_MEMORY), KvmCaps.KVM_CAP_PRE_FAULT_MEMORY, CapabilityMeaning.Boolean),
-            new(nameof(KvmCaps.KVM_CAP_GUEST_MEMFD_FLAGS), KvmCaps.KVM_CAP_GUEST_MEMFD_FLAGS, CapabilityMeaning.GuestMemfdFlags),
+            new(nameof(KvmCaps.KVM_CAP_GUEST_MEMFD_FLAGS), KvmCaps.KVM_CAP_GUEST_MEMFD_FLAGS,
+                hugetlb ? CapabilityMeaning.GuestMemfdFlagsHugetlb : CapabilityMeaning.GuestMemfdFlags),
             new(nameof(KvmCaps.KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES), proposals.GuestMemfdMemoryAttributesCap,
                 CapabilityMeaning.MemoryAttributes, Proposal: true),
         };
         if (proposals.GuestMemfdFlagsHiCap is int flagsHi)
-            caps.Add(new("KVM_CAP_GUEST_MEMFD_FLAGS_HI", flagsHi, CapabilityMeaning.GuestMemfdFlagsHigh, Proposal: true));
+            caps.Add(new("KVM_CAP_GUEST_MEMFD_FLAGS_HI", flagsHi,
+                hugetlb ? CapabilityMeaning.GuestMemfdFlagsHighHugetlb : CapabilityMeaning.GuestMemfdFlagsHigh, Proposal: true));
         return caps;
     }
 }

@@ -17,11 +17,17 @@ public static class CapabilityDecoder
         // KVM_CHECK_EXTENSION returns an int: each half is 32 bits, read unsigned so bit 31 cannot sign-extend.
         CapabilityMeaning.GuestMemfdFlags => Flags((GuestMemfdFlags)(uint)value),
         CapabilityMeaning.GuestMemfdFlagsHigh => Flags((GuestMemfdFlags)((ulong)(uint)value << 32)),
+        CapabilityMeaning.GuestMemfdFlagsHugetlb => Flags((GuestMemfdFlags)(uint)value, GuestMemfdHugetlbEncoding.RfcV2FlagBits),
+        CapabilityMeaning.GuestMemfdFlagsHighHugetlb => Flags((GuestMemfdFlags)((ulong)(uint)value << 32), GuestMemfdHugetlbEncoding.RfcV2FlagBits),
         _ => Hex(value),
     };
 
     /// <summary>A flag set in the kernel's spelling, "none" for the empty set.</summary>
     public static string Flags(GuestMemfdFlags flags) => flags == GuestMemfdFlags.None ? "none" : flags.ToKernelString();
+
+    /// <summary><see cref="Flags(GuestMemfdFlags)"/> naming bit 2 HUGETLB when <paramref name="hugetlb"/> is a proposal.</summary>
+    public static string Flags(GuestMemfdFlags flags, GuestMemfdHugetlbEncoding hugetlb) =>
+        flags == GuestMemfdFlags.None ? "none" : flags.ToKernelString(hugetlb);
 
     /// <summary>The raw value as the table shows it (0x3); negative values keep their 32-bit two's complement.</summary>
     public static string Hex(long value) => value < 0 ? $"0x{(uint)value:X}" : $"0x{value:X}";

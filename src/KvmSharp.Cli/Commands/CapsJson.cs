@@ -24,8 +24,8 @@ public static class CapsJson
         new GuestMemfdFlagsEntry(
             (ulong)report.SystemGuestMemfdFlags,
             (ulong)report.VmGuestMemfdFlags,
-            CapabilityDecoder.Flags(report.SystemGuestMemfdFlags),
-            CapabilityDecoder.Flags(report.VmGuestMemfdFlags)),
+            CapabilityDecoder.Flags(report.SystemGuestMemfdFlags, report.GuestMemfdHugetlb),
+            CapabilityDecoder.Flags(report.VmGuestMemfdFlags, report.GuestMemfdHugetlb)),
         GuestMemfdUseNames.NameOf(report.VmGuestMemfdUse),
         [.. report.PerVmType.Select(t => new VmTypeEntry(
             VmTypeNames.NameOf(t.VmType), GuestMemfdUseNames.NameOf(t.GuestMemfdUse), (ulong)t.GuestMemfdFlags,

@@ -28,7 +28,8 @@ public sealed record CapsReport(
     GuestMemfdFlags VmGuestMemfdFlags,
     GuestMemfdUse VmGuestMemfdUse,
     IReadOnlyList<VmTypeSummary> PerVmType,
-    IReadOnlyList<KvmDeviceType> Devices);
+    IReadOnlyList<KvmDeviceType> Devices,
+    KvmSharp.Abi.GuestMemfdHugetlbEncoding GuestMemfdHugetlb = KvmSharp.Abi.GuestMemfdHugetlbEncoding.None);
 
 /// <summary>
 /// What one VM type of the kernel offers for guest_memfd (a VM of that type was created and asked): the row a VMM
@@ -71,7 +72,8 @@ public static class CapsProbe
             vm.SupportedGuestMemfdFlags,
             vm.GuestMemfdUse,
             [.. vmTypes.Select(type => type == vmType ? Summarize(vm, selection.Proposals) : SummarizeNew(kvm, type, selection.Proposals))],
-            [.. Enum.GetValues<KvmDeviceType>().Where(type => Offers(vm, type))]);
+            [.. Enum.GetValues<KvmDeviceType>().Where(type => Offers(vm, type))],
+            selection.Proposals.GuestMemfdHugetlb);
     }
 
     // KVM_CREATE_DEVICE with KVM_CREATE_DEVICE_TEST; a kernel without the device-control API answers with an errno.

@@ -44,8 +44,8 @@ public static class CapsTable
         console.WriteLine($"VM types:          {string.Join(", ", report.VmTypes.Select(VmTypeNames.NameOf))}");
         if (report.PerVmType.Count > 1) console.Write(PerVmTypeTable(report));
         console.WriteLine($"devices:           {(report.Devices.Count == 0 ? "none" : string.Join(", ", report.Devices.Select(DeviceNames.NameOf)))} (KVM_CREATE_DEVICE)");
-        console.WriteLine($"guest_memfd flags: system {Flags(report.SystemGuestMemfdFlags)}, " +
-                          $"VM ({VmTypeNames.NameOf(report.VmType)}) {Flags(report.VmGuestMemfdFlags)}");
+        console.WriteLine($"guest_memfd flags: system {Flags(report.SystemGuestMemfdFlags, report.GuestMemfdHugetlb)}, " +
+                          $"VM ({VmTypeNames.NameOf(report.VmType)}) {Flags(report.VmGuestMemfdFlags, report.GuestMemfdHugetlb)}");
         // kvm_main.c compiles KVM_CAP_GUEST_MEMFD and KVM_CREATE_GUEST_MEMFD out without CONFIG_KVM_GUEST_MEMFD.
         if (report.Capabilities.FirstOrDefault(c => c.Info.Number == KvmSharp.Abi.KvmCaps.KVM_CAP_GUEST_MEMFD) is { System: 0 })
         {
@@ -74,7 +74,7 @@ public static class CapsTable
             {
                 new Text(VmTypeNames.NameOf(t.VmType)),
                 new Text(GuestMemfdUseNames.NameOf(t.GuestMemfdUse)),
-                new Text(Flags(t.GuestMemfdFlags)),
+                new Text(Flags(t.GuestMemfdFlags, report.GuestMemfdHugetlb)),
                 new Text($"0x{t.MemoryAttributes:X} / 0x{t.GuestMemfdMemoryAttributes:X}"),
                 new Text(t.ReadonlyMemory ? "yes" : "no"),
             });
@@ -82,6 +82,6 @@ public static class CapsTable
         return table;
     }
 
-    private static string Flags(GuestMemfdFlags flags) =>
-        $"0x{(ulong)flags:X} {CapabilityDecoder.Flags(flags)}";
+    private static string Flags(GuestMemfdFlags flags, KvmSharp.Abi.GuestMemfdHugetlbEncoding hugetlb) =>
+        $"0x{(ulong)flags:X} {CapabilityDecoder.Flags(flags, hugetlb)}";
 }

@@ -108,6 +108,8 @@ public sealed record EmulatorConfig
         GuestMemfdFlagsHiCap = GuestMemfdFlagsHiCap,
         GuestMemfdMemoryAttributesCap = GuestMemfdMemoryAttributesCap,
         UserfaultCap = UserfaultCap,
+        // A HugeTLB encoding only where bit 2 means HUGETLB (GmemHugetlb.Conflict: NO_DIRECT_MAP claims it too).
+        GuestMemfdHugetlb = GuestMemfd.GmemHugetlb.Conflict(this) is null ? GuestMemfdHugetlb : GuestMemfdHugetlbEncoding.None,
     };
 
     /// <summary>
@@ -168,6 +170,33 @@ public sealed record EmulatorConfig
 
     /// <summary>The same after upstream's vCPU table (KVM_GET_STATS_FD on a vCPU fd).</summary>
     public IReadOnlyList<string> ExtraVcpuStats { get; init; } = [];
+
+    /// <summary>
+    /// Applies guest_memfd HugeTLB (unmerged; GuestMemfd/GmemHugetlb.cs): <see cref="GuestMemfdHugetlbEncoding.RfcV2FlagBits"/>
+    /// ("[RFC PATCH v2 00/51] 1G page support for guest_memfd": GUEST_MEMFD_FLAG_HUGETLB (1 &lt;&lt; 2) and log2(size) in
+    /// flags 63:58, reported through KVM_CAP_GUEST_MEMFD_FLAGS_HI) or <see cref="GuestMemfdHugetlbEncoding.PageOrderField"/>
+    /// (the 6.18-based branch: HUGETLB plus a page order in kvm_create_guest_memfd, refused with INIT_SHARED). Pages
+    /// come from <see cref="HugetlbPools"/>. None (off) in every preset; never on in a LikeThisHost preset. Bit 2 is
+    /// also NO_DIRECT_MAP's: the two proposals cannot be on together.
+    /// </summary>
+    public GuestMemfdHugetlbEncoding GuestMemfdHugetlb { get; init; }
+
+    /// <summary>
+    /// The host's HugeTLB hstates and their nr_hugepages, keyed by page order (9 = 2 MiB, 18 = 1 GiB): a size that is
+    /// not a key has no hstate (creation EINVAL); a guest_memfd reserves all its huge pages at creation (ENOMEM when
+    /// the pool has too few free). Default: both x86 sizes, 0 pages each. Only read with <see cref="GuestMemfdHugetlb"/>.
+    /// </summary>
+    public IReadOnlyDictionary<int, long> HugetlbPools { get; init; } = new Dictionary<int, long> { [9] = 0, [18] = 0 };
+
+    /// <summary>
+    /// This configuration with guest_memfd HugeTLB in <paramref name="encoding"/> and pools of
+    /// <paramref name="pages2M"/> 2 MiB and <paramref name="pages1G"/> 1 GiB pages.
+    /// </summary>
+    public EmulatorConfig WithGuestMemfdHugetlb(GuestMemfdHugetlbEncoding encoding, long pages2M = 16, long pages1G = 1) => this with
+    {
+        GuestMemfdHugetlb = encoding,
+        HugetlbPools = new Dictionary<int, long> { [21 - PageShift] = pages2M, [30 - PageShift] = pages1G },
+    };
 
     /// <summary>The host page size: guest_memfd pages are backed 1:1 by host pages.</summary>
     public static int PageSize => Environment.SystemPageSize;

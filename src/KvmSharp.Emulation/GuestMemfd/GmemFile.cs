@@ -103,7 +103,10 @@ internal sealed class GmemFile : KernelFile
         const int PUNCH_HOLE = LinuxConstants.FALLOC_FL_PUNCH_HOLE;
         if ((mode & KEEP_SIZE) == 0) return Err.EOPNOTSUPP;
         if ((mode & ~(KEEP_SIZE | PUNCH_HOLE)) != 0) return Err.EOPNOTSUPP;
-        long pageMask = EmulatorConfig.PageSize - 1;
+        // [BRANCH] kvm_gmem_fallocate: "page_size = PAGE_SIZE << GMEM_I(inode)->page_order; if (!IS_ALIGNED(offset,
+        // page_size) || !IS_ALIGNED(len, page_size)) return -EINVAL;" (mainline: PAGE_SIZE). ASSUMPTION: RFC v2's
+        // hugetlb allocator is held to the same alignment.
+        long pageMask = GmemInode.BlockSize - 1;
         if ((offset & pageMask) != 0 || (length & pageMask) != 0) return Err.EINVAL;
         int shift = EmulatorConfig.PageShift;
         ulong start = (ulong)offset >> shift;
@@ -128,6 +131,21 @@ internal sealed class GmemFile : KernelFile
         // (vm_flags & (VM_SHARED | VM_MAYSHARE)) != both → EINVAL: MAP_PRIVATE (CoW) is refused.
         if (!DoMmap.IsShared(flags)) return Err.EINVAL;
         return 0;
+    }
+
+    /// <summary>
+    /// kvm_gmem_mmap with the mapping's offset and length. HugeTLB files under the RFC v2 encoding: offset and length
+    /// must be huge-page aligned, else EINVAL — ASSUMPTION taken from hugetlbfs (hugetlbfs_file_mmap: vm_pgoff not
+    /// aligned → -EINVAL; hugetlb_get_unmapped_area: len not aligned → -EINVAL); the RFC v2 mmap hunk was not found.
+    /// The 6.18 branch's kvm_gmem_mmap has no such check (shared pages are split to order 0 and fault per 4 KiB).
+    /// </summary>
+    public override long Mmap(int prot, int flags, ulong pgoff, ulong pages)
+    {
+        long r = Mmap(prot, flags);
+        if (r != 0 || GmemInode.Hugetlb is not { } huge) return r;
+        if (Kvm.Kernel.Config.GuestMemfdHugetlb != GuestMemfdHugetlbEncoding.RfcV2FlagBits) return 0;
+        ulong mask = huge.PagesPerHuge - 1;
+        return (pgoff & mask) != 0 || (pages & mask) != 0 ? Err.EINVAL : 0;
     }
 
     /// <summary>

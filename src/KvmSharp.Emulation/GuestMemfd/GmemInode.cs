@@ -107,6 +107,25 @@ internal sealed class GmemInode
         return 0;
     }
 
+    /// <summary>The HugeTLB state (GmemHugetlb.cs) when the file was created with a HugeTLB proposal's flag, else null.</summary>
+    public GmemHugetlbState? Hugetlb { get; private set; }
+
+    /// <summary>GMEM_I(inode)->page_order: 0 for order-0 folios.</summary>
+    public int PageOrder => Hugetlb?.Order ?? 0;
+
+    /// <summary>
+    /// st_blksize (1 &lt;&lt; i_blkbits): the page size, or the huge page size for HugeTLB ([RFC PATCH v2]
+    /// kvm_gmem_inode_make_secure_inode: "inode->i_blkbits = ilog2(nr_pages &lt;&lt; PAGE_SHIFT)").
+    /// </summary>
+    public long BlockSize => (long)EmulatorConfig.PageSize << PageOrder;
+
+    /// <summary>Attaches the HugeTLB state right after creation (KvmGmemCreate, once).</summary>
+    public void AttachHugetlb(GmemHugetlbState state)
+    {
+        if (Hugetlb is not null) throw new InvalidOperationException("HugeTLB state attached twice");
+        Hugetlb = state;
+    }
+
     /// <summary>True when the page's current attributes make it shared (host-accessible).</summary>
     public bool IsShared(ulong index) => (Attributes.Get(index) & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0;
 
@@ -114,6 +133,8 @@ internal sealed class GmemInode
     public void SetAttributes(ulong start, ulong end, ulong attributes)
     {
         Attributes.Set(start, end, attributes);
+        // [BRANCH] kvm_gmem_convert → kvm_gmem_restructure: split / merge the huge folios touched.
+        Hugetlb?.RestructurePages(start, end);
         // [PATCH v8] kvm_gmem_fault_user_mapping serves shared pages: from now on the host may fault them in.
         if (SupportsMmap && (attributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0) _hostReachable.Set(start, end, true);
     }
@@ -138,6 +159,18 @@ internal sealed class GmemInode
     /// <summary>kvm_gmem_allocate: a folio for each page of [start, end), not zeroed yet.</summary>
     public long Allocate(ulong start, ulong end)
     {
+        if (Hugetlb is { } huge)
+        {
+            // [BRANCH] kvm_gmem_allocate → kvm_gmem_get_folio: whole huge folios from the subpool, which reserved them
+            // at creation (so no ENOMEM here); the host backing is not fallocated (a 1 GiB page stays sparse).
+            huge.Allocate(start, end);
+            foreach (var (s, e, state) in _state.Segments(start, end).ToArray())
+            {
+                if (state == PageState.Absent) _state.Set(s, e, PageState.Allocated);
+            }
+            if (_numa.NodeCount == 1) _folioNode.Set(start, end, NumaState.LocalNode);
+            return 0;
+        }
         int shift = EmulatorConfig.PageShift;
         long rc = HostMemory.Fallocate(MemfdFd, 0x01 /* FALLOC_FL_KEEP_SIZE */, (long)(start << shift), (long)((end - start) << shift));
         // Folio allocation failure → ENOMEM (shmem may say ENOSPC); shmem undoes a partial fallocate.
@@ -166,6 +199,8 @@ internal sealed class GmemInode
         long rc = HostMemory.Fallocate(MemfdFd, 0x01 | 0x02 /* KEEP_SIZE|PUNCH_HOLE */, (long)(start << shift), (long)((end - start) << shift));
         if (Err.IsError(rc)) throw new InvalidOperationException($"host punch-hole on the gmem memfd failed: {rc}");
         _state.Set(start, end, PageState.Absent);
+        // [BRANCH] merge_truncate_range: the huge folios go back to the subpool.
+        Hugetlb?.Free(start, end);
         _populated.Set(start, end, false);
         _folioNode.Set(start, end, -1);
         // A private page cannot be host-faulted again until it is converted back to shared.
@@ -181,6 +216,27 @@ internal sealed class GmemInode
     /// </summary>
     public long PrepareForGuest(ulong index)
     {
+        if (Hugetlb is { } huge && index < NrPages)
+        {
+            huge.Allocate(index, index + 1);
+            ulong h = index >> huge.Order;
+            if (huge.IsWhole(h))
+            {
+                // A whole huge folio is zeroed and marked up to date as one (folio_test_uptodate is per folio):
+                // the pages not yet up to date are zeroed by a host punch (reads back as zero, O(ranges)).
+                ulong s = h << huge.Order, e = Math.Min(s + huge.PagesPerHuge, NrPages);
+                int shift = EmulatorConfig.PageShift;
+                foreach (var (a, b, state) in _state.Segments(s, e).ToArray())
+                {
+                    if (state == PageState.Uptodate) continue;
+                    long rc = HostMemory.Fallocate(MemfdFd, 0x01 | 0x02 /* KEEP_SIZE|PUNCH_HOLE */, (long)(a << shift), (long)((b - a) << shift));
+                    if (Err.IsError(rc)) return Err.ENOMEM;
+                }
+                _state.Set(s, e, PageState.Uptodate);
+                if (_numa.NodeCount == 1) _folioNode.Set(s, e, NumaState.LocalNode);
+                return 0;
+            }
+        }
         if (GetPageState(index) == PageState.Uptodate) return 0;
         Span<byte> zero = stackalloc byte[EmulatorConfig.PageSize];
         zero.Clear();
@@ -195,6 +251,7 @@ internal sealed class GmemInode
     {
         long rc = HostMemory.Pwrite(MemfdFd, contents, (long)(index << EmulatorConfig.PageShift));
         if (Err.IsError(rc) || rc != contents.Length) return Err.ENOMEM;
+        Hugetlb?.Allocate(index, index + 1);
         NoteNewFolio(index);
         _state.Set(index, index + 1, PageState.Uptodate);
         return 0;
@@ -213,6 +270,7 @@ internal sealed class GmemInode
         if (Err.IsError(rc)) return Err.ENOMEM;
         ulong end = start + ((ulong)rc >> shift);
         if (end == start) return Err.ENOMEM;
+        Hugetlb?.Allocate(start, end);
         // One node: every folio, old or new, is on node 0.
         if (_numa.NodeCount == 1) _folioNode.Set(start, end, NumaState.LocalNode);
         else for (ulong i = start; i < end; i++) NoteNewFolio(i);
@@ -306,5 +364,7 @@ internal sealed class GmemInode
         _ = HostMemory.Close(MemfdFd);
         MemfdFd = -1;
         _pins.Clear();
+        // kvm_gmem_evict_inode / gmem_hugetlb_teardown: folios freed, the subpool's reservation returned.
+        Hugetlb?.Release();
     }
 }

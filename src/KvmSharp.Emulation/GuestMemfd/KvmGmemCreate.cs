@@ -25,6 +25,8 @@ internal static class KvmGmemCreate
             if (kernel.Config.GuestMemfdWrite) flags |= GmemWrite.Flag;
         }
         if (GmemNoDirectMap.Supported(kernel, kvm)) flags |= GmemNoDirectMap.Flag;
+        // guest_memfd HugeTLB proposals (GmemHugetlb.OfferedFlags): HUGETLB, and the RFC v2 size bits 63:58.
+        flags |= GmemHugetlb.OfferedFlags(kernel);
         return flags | kernel.Config.ExtraGuestMemfdFlags;
     }
 
@@ -41,9 +43,22 @@ internal static class KvmGmemCreate
         // does not support it (TDX/SNP, no can_set_direct_map(), arm64 without FEAT_S2FWB) fails here too: v12 10/16
         // adds no check of its own, and none against MMAP/INIT_SHARED.
         if ((args.flags & ~SupportedFlags(kvm.Kernel, kvm)) != 0) return Err.EINVAL;
-        // size is a signed loff_t: <= 0 (0 or >= 2^63) or not page aligned → EINVAL. reserved[] is not checked.
+        // size is a signed loff_t: <= 0 (0 or >= 2^63) or not page aligned → EINVAL. reserved[] is not checked
+        // (except the HugeTLB branch's page_order byte). With a HugeTLB proposal, its rules and the subpool
+        // reservation (GmemHugetlb.CheckCreate, which also does the size check in each variant's order).
         long size = (long)args.size;
-        if (size <= 0 || (size & (EmulatorConfig.PageSize - 1)) != 0) return Err.EINVAL;
-        return kvm.Kernel.CreateGmemFile(kvm, size, args.flags);
+        long r = GmemHugetlb.CheckCreate(kvm.Kernel, args, out int order, out var pool);
+        if (r != 0) return r;
+        long fd = kvm.Kernel.CreateGmemFile(kvm, size, args.flags);
+        if (pool is null) return fd;
+        long hugePages = size >> (order + EmulatorConfig.PageShift);
+        // A failed call changes no state: the reservation goes back when the file could not be made.
+        if (Err.IsError(fd) || kvm.Kernel.Fget((uint)fd) is not GmemFile file)
+        {
+            pool.Unreserve(hugePages);
+            return fd;
+        }
+        file.GmemInode.AttachHugetlb(new GmemHugetlbState(order, pool, hugePages, file.GmemInode.Attributes));
+        return fd;
     }
 }

@@ -29,4 +29,10 @@ public sealed record UapiProposals
     /// upstream has since given to KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED; see <see cref="KvmCaps.KVM_CAP_USERFAULT"/>).
     /// </summary>
     public int UserfaultCap { get; init; } = KvmCaps.KVM_CAP_USERFAULT;
+
+    /// <summary>
+    /// How this kernel's guest_memfd HugeTLB takes the huge page size (<see cref="GuestMemfdHugetlbAbi"/>: "[RFC PATCH
+    /// v2 00/51]" flag bits 63:58, or the 6.18-based branch's page_order field); None when it has no such proposal.
+    /// </summary>
+    public GuestMemfdHugetlbEncoding GuestMemfdHugetlb { get; init; }
 }

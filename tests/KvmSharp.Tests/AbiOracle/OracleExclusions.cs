@@ -33,6 +33,13 @@ internal static class OracleExclusions
         Add("PROPOSAL: KVM Userfault, '[PATCH v3 04/15] KVM: Add common infrastructure for KVM Userfaults' and '[PATCH v3 07/15]' (unmerged)",
             "KvmConstants.KVM_MEM_USERFAULT", "KvmConstants.KVM_MEMORY_EXIT_FLAG_USERFAULT", "KvmCaps.KVM_CAP_USERFAULT",
             "kvm_userspace_memory_region2.userfault_bitmap", "kvm_userspace_memory_region2.pad2");
+        Add("PROPOSAL: guest_memfd HugeTLB, '[RFC PATCH v2 00/51] 1G page support for guest_memfd' (GUEST_MEMFD_FLAG_HUGETLB, include/uapi/linux/guestmem.h) and the 6.18-based branch's page_order (unmerged)",
+            "GuestMemfdHugetlbAbi.GUEST_MEMFD_FLAG_HUGETLB", "GuestMemfdHugetlbAbi.GUESTMEM_HUGETLB_FLAG_SHIFT",
+            "GuestMemfdHugetlbAbi.GUESTMEM_HUGETLB_FLAG_MASK", "GuestMemfdHugetlbAbi.GUESTMEM_HUGETLB_FLAG_2MB",
+            "GuestMemfdHugetlbAbi.GUESTMEM_HUGETLB_FLAG_1GB", "GuestMemfdHugetlbAbi.KVM_CREATE_GUEST_MEMFD_PAGE_ORDER_OFFSET",
+            "GuestMemfdHugetlbAbi.GUESTMEM_HUGETLB_SIZE_BITS");
+        Add("not a uapi number: which proposed guest_memfd HugeTLB encoding a kernel uses (SDK/emulator switch)",
+            "GuestMemfdHugetlbEncoding.None", "GuestMemfdHugetlbEncoding.RfcV2FlagBits", "GuestMemfdHugetlbEncoding.PageOrderField");
         // linux/kvm_para.h + asm/kvm_para.h: no faithful upstream copy was found to vendor (include/README.md). oracle.c
         // prints these as soon as one is added, and Every_exclusion_names_... then asks for these lines to go.
         Add("linux/kvm_para.h / asm/kvm_para.h are not vendored yet (include/README.md)",
