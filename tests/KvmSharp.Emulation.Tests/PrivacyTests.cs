@@ -8,7 +8,7 @@ namespace KvmSharp.Emulation.Tests;
 
 /// <summary>
 /// KVM_EXIT_MEMORY_FAULT (KVM_RUN = -EFAULT): a private access where the slot has no guest_memfd (SW_PROTECTED uses
-/// the attributes), the TDX shared-bit model disagreeing with the attributes, and guest_memfd released under a slot.
+/// the attributes), an SNP guest's C-bit disagreeing with the attributes, and guest_memfd released under a slot.
 /// </summary>
 public sealed class PrivacyTests
 {
@@ -48,16 +48,18 @@ public sealed class PrivacyTests
     }
 
     /// <summary>
-    /// SNP with in-place conversion (v8): all memory is one guest_memfd, private except page 0x300000. GPA bit 51 in
-    /// the guest's page tables marks a shared access (the emulator's model of the per-access choice for SNP and TDX
-    /// alike). SNP because the test sets the vCPU's registers, which an SNP VMM does before KVM_SEV_SNP_LAUNCH_FINISH
-    /// while a TD's vCPU refuses them (X86/ProtectedState.cs).
+    /// SNP with in-place conversion (v8): all memory is one guest_memfd, private except page 0x300000. The C-bit (bit
+    /// 51) in the guest's page-table entry marks a private access, its absence a shared one (svm.c npf_interception:
+    /// PFERR_GUEST_ENC_MASK → PFERR_PRIVATE_ACCESS); fetches and table walks are private whatever the entries say. The
+    /// code runs through the C-bit alias at 2 MiB; 4 MiB is a shared (no C-bit) alias of the code's 2 MiB. SNP because
+    /// the test sets the vCPU's registers, which an SNP VMM does before KVM_SEV_SNP_LAUNCH_FINISH while a TD's vCPU
+    /// refuses them (X86/ProtectedState.cs).
     /// </summary>
     [Theory]
-    [InlineData(0x30_0000UL, 0x30_0000UL, PrivateFlag)]       // private access (bit 51 clear) to a shared page
-    [InlineData(0x40_0000UL, 0x20_0000UL, 0UL)]               // shared access (bit 51 set) to the private code page
+    [InlineData(0x30_0000UL, 0x30_0000UL, PrivateFlag)]       // private access (C-bit) to a shared page
+    [InlineData(0x40_0000UL, 0x20_0000UL, 0UL)]               // shared access (no C-bit) to the private code page
     [InlineData(0x50_0000UL, 0UL, 0UL)]                       // shared access to the shared page: no fault
-    public void Snp_shared_bit_disagreeing_with_the_attributes_is_a_memory_fault(ulong linear, ulong faultGpa, ulong flags)
+    public void Snp_cbit_disagreeing_with_the_attributes_is_a_memory_fault(ulong linear, ulong faultGpa, ulong flags)
     {
         using var k = new EmulatedKernel(EmulatorConfig.X86_64(inPlaceConversion: true));
         using var g = new RawGuest(k, KvmConstants.KVM_X86_SNP_VM, slot: false);
@@ -70,8 +72,9 @@ public sealed class PrivacyTests
                 Assert.Equal(0, Raw.Region2(k, g.Vm, 0, KvmConstants.KVM_MEM_GUEST_MEMFD, 0, RawGuest.MemorySize, 0, 0, gmem.Number));
                 // Build the guest in the anonymous memory, then copy it into the (still shared) guest_memfd.
                 g.LongMode(a => { a.mov(rax, linear); a.mov(bl, __byte_ptr[rax]); a.hlt(); });
-                const ulong Shared = 1UL << 51;
-                g.Write64(RawGuest.Pd + 2 * 8, (Shared | 0x20_0000) | 0x83); // 4 MiB → code page, shared
+                const ulong CBit = 1UL << 51;
+                g.Write64(RawGuest.Pd + 1 * 8, (CBit | 0x20_0000) | 0x83); // 2 MiB, encrypted (the code runs here)
+                g.Write64(RawGuest.Pd + 2 * 8, 0x20_0000 | 0x83);          // 4 MiB → the code's 2 MiB, not encrypted
                 g.Memory.GetSpan(0, (int)RawGuest.MemorySize).CopyTo(host!.GetSpan(0, (int)RawGuest.MemorySize));
             }
             ulong page = (ulong)Raw.Page;

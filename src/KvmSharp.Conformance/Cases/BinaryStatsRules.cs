@@ -294,9 +294,10 @@ public static class BinaryStatsRules
             stats.ReadInto(s);
             ulong dn = s["nmi_injections"] - nmis, di = s["irq_injections"] - irqs;
             (nmis, irqs) = (s["nmi_injections"], s["irq_injections"]);
-            // The emulator never exits during delivery: once each, every round.
-            if (round == 1 || !ctx.Target.IsReal) Assert.Equal((1UL, 1UL), (dn, di));
-            else Assert.True(dn >= 1 && di >= 1, $"round 0: nmi_injections +{dn}, irq_injections +{di}");
+            // The emulator never exits during delivery: once each, every round. The real kernel counts an event again
+            // when a host interrupt ends the entry that was delivering it (seen in round 0, and in round 1 under load).
+            if (!ctx.Target.IsReal) Assert.Equal((1UL, 1UL), (dn, di));
+            else Assert.True(dn >= 1 && di >= 1, $"round {round}: nmi_injections +{dn}, irq_injections +{di}");
         }
         Assert.Equal(new[] { 2UL, 0x20UL, 2UL, 0x20UL }, g.Deliveries.Select(d => d.Vector));
         Assert.Equal(4UL, s["halt_exits"]);

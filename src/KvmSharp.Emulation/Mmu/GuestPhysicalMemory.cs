@@ -18,10 +18,19 @@ namespace KvmSharp.Emulation.Mmu;
 internal sealed class GuestPhysicalMemory : IDisposable
 {
     /// <summary>
-    /// TDX/SNP guests choose shared vs private per access; modeled as GPA bit 51 = shared, like TDX with a 52-bit GPAW
-    /// (kvm_gfn_direct_bits: gfn_to_gpa(kvm_gfn_direct_bits()) is the shared bit, stripped before the memslot lookup).
+    /// A TD chooses shared vs private per access with a GPA bit: set = shared (kvm_gfn_direct_bits:
+    /// gfn_to_gpa(kvm_gfn_direct_bits()) is the shared bit, stripped before the memslot lookup). Bit 51 when
+    /// KVM_TDX_INIT_VM has not chosen one (it picks 51 for GPAW 52, 47 for GPAW 48: Arch/X86/TdxLaunch.cs).
     /// </summary>
     public const int SharedBit = 51;
+
+    /// <summary>
+    /// The C-bit position of the emulated SEV host: CPUID 0x8000001F EBX[5:0], which KVM_GET_SUPPORTED_CPUID passes
+    /// through (arch/x86/kvm/cpuid.c __do_cpuid_func case 0x8000001F clears only NumVMPL and the PA-bits reduction),
+    /// and which sev_me_mask / sme_me_mask is built from (arch/x86/kvm/svm/sev.c, arch/x86/mm/mem_encrypt_amd.c) —
+    /// 51 on current EPYC parts.
+    /// </summary>
+    public const int CbitPosition = 51;
 
     private readonly Kvm _kvm;
     private readonly Dictionary<ulong, CachedPage> _pages = [];
@@ -37,14 +46,41 @@ internal sealed class GuestPhysicalMemory : IDisposable
 
     private static ulong PageMask => (ulong)EmulatorConfig.PageSize - 1;
 
-    /// <summary>Reads <paramref name="data"/>.Length bytes at <paramref name="gpa"/> (the range stays in one page).</summary>
+    /// <summary>
+    /// Reads <paramref name="data"/>.Length bytes at <paramref name="gpa"/> (the range stays in one page). The GPA is
+    /// the one the CPU's translation produced: for SEV, SEV-ES and SNP VMs it carries the C-bit
+    /// (<see cref="EncryptionMask"/>) when the access is encrypted; for a TD, the shared bit when it is shared.
+    /// </summary>
     public GpaResult Read(ulong gpa, Span<byte> data) => Access(gpa, data, write: false);
 
-    /// <summary>Writes <paramref name="data"/> at <paramref name="gpa"/> (the range stays in one page).</summary>
+    /// <summary>Writes <paramref name="data"/> at <paramref name="gpa"/> (the range stays in one page; as <see cref="Read"/>).</summary>
     public GpaResult Write(ulong gpa, Span<byte> data) => Access(gpa, data, write: true);
 
-    /// <summary>KVM_PRE_FAULT_MEMORY's kvm_tdp_map_page for one page: resolve without touching the bytes.</summary>
-    public GpaResult Prefault(ulong gpa) => Access(gpa, Span<byte>.Empty, write: false);
+    /// <summary>
+    /// KVM_PRE_FAULT_MEMORY's kvm_tdp_map_page for one page: resolve without touching the bytes. The access is private
+    /// when the GFN is (arch/x86/kvm/mmu/mmu.c kvm_arch_vcpu_pre_fault_memory: "if (kvm_arch_has_private_mem(kvm) &amp;&amp;
+    /// kvm_mem_is_private(kvm, gpa_to_gfn(range->gpa))) error_code |= PFERR_PRIVATE_ACCESS"): for SNP that is the
+    /// C-bit. A TD's GPA is used as given (a GPA without the shared bit is a private access, as before).
+    /// </summary>
+    public GpaResult Prefault(ulong gpa)
+    {
+        if (_kvm.Type == KvmConstants.KVM_X86_SNP_VM && GuestMemoryPath.MemIsPrivate(_kvm, gpa >> PageShift))
+            gpa |= EncryptionMask;
+        return Access(gpa, Span<byte>.Empty, write: false);
+    }
+
+    /// <summary>True for the VM types whose guests mark encrypted pages with the C-bit: SEV, SEV-ES and SNP.</summary>
+    private bool HasCbit => _kvm.Type is KvmConstants.KVM_X86_SEV_VM or KvmConstants.KVM_X86_SEV_ES_VM or KvmConstants.KVM_X86_SNP_VM;
+
+    /// <summary>
+    /// The C-bit (1 &lt;&lt; <see cref="CbitPosition"/>) for SEV, SEV-ES and SNP VMs, else 0. In a guest page-table entry
+    /// it marks the page encrypted (AMD APM Vol. 2, 15.34.5 "Memory Encryption" — in SEV guests the C-bit of the
+    /// guest's own page tables); the GPA that reaches the nested page tables has it stripped and the access's
+    /// encryption is reported apart (the #NPF error code's PFERR_GUEST_ENC_MASK, arch/x86/include/asm/kvm_host.h).
+    /// The interpreter (the CPU here) sets it for the accesses the hardware always encrypts: page-table walks,
+    /// instruction fetches, and every access with paging off (APM 15.34.5; X86Emulator.TranslateAs).
+    /// </summary>
+    public ulong EncryptionMask => HasCbit ? 1UL << CbitPosition : 0;
 
     private GpaResult Access(ulong gpa, Span<byte> data, bool write)
     {
@@ -58,7 +94,7 @@ internal sealed class GuestPhysicalMemory : IDisposable
         lock (_kvm.Kernel.SyncRoot)
         {
             long seq = _kvm.MmuInvalidateSeq;
-            var r = Fault(gpa, write, out var page, out ulong hva, out KvmMemorySlot? logTo);
+            var r = Fault(ref gpa, write, out var page, out ulong hva, out KvmMemorySlot? logTo);
             if (r.Status != GpaStatus.Done) return r;
             if (page is CachedPage p)
             {
@@ -78,26 +114,47 @@ internal sealed class GuestPhysicalMemory : IDisposable
 
     /// <summary>
     /// The guest's MAXPHYADDR for reserved-bit checks: 36 without KVM_SET_CPUID2 (cpuid_query_maxphyaddr), 52 for TDX
-    /// and SNP VMs, whose shared bit (<see cref="SharedBit"/>) is a GPA bit and not reserved.
+    /// VMs, whose shared bit (<see cref="SharedBit"/>) is a GPA bit and not reserved. SEV, SEV-ES and SNP keep 36 with
+    /// the C-bit exempt (<see cref="EncryptionMask"/>; arch/x86/kvm/svm/sev.c sev_vcpu_after_set_cpuid: "the memory
+    /// encryption bit is not reserved", reserved_gpa_bits &amp;= ~(1UL &lt;&lt; (0x8000001F.EBX &amp; 0x3f))).
     /// </summary>
-    public int MaxPhyAddr => _kvm.Type is KvmConstants.KVM_X86_TDX_VM or KvmConstants.KVM_X86_SNP_VM ? 52 : X86.X86Consts.DefaultMaxPhyAddr;
+    public int MaxPhyAddr => _kvm.Type is KvmConstants.KVM_X86_TDX_VM ? 52 : X86.X86Consts.DefaultMaxPhyAddr;
 
-    /// <summary>kvm_mmu_do_page_fault … kvm_mmu_faultin_pfn for a TDP (direct) MMU. Caller holds the kernel lock.</summary>
-    private GpaResult Fault(ulong gpa, bool write, out CachedPage? page, out ulong hva, out KvmMemorySlot? logTo)
+    /// <summary>
+    /// kvm_mmu_do_page_fault … kvm_mmu_faultin_pfn for a TDP (direct) MMU. Caller holds the kernel lock.
+    /// <paramref name="gpa"/> comes back without the TDX shared bit or the C-bit (the GPA KVM sees).
+    /// </summary>
+    private GpaResult Fault(ref ulong gpa, bool write, out CachedPage? page, out ulong hva, out KvmMemorySlot? logTo)
     {
         page = null;
         hva = 0;
         logTo = null;
         bool isPrivate;
         ulong type = _kvm.Type;
-        if (type is KvmConstants.KVM_X86_TDX_VM or KvmConstants.KVM_X86_SNP_VM)
+        if (type is KvmConstants.KVM_X86_TDX_VM)
         {
             // The guest's choice: shared bit set → shared, clear → private (see SharedBit). A TD's shared bit is the
             // one KVM_TDX_INIT_VM chose (kvm->arch.gfn_direct_bits: bit 51 for GPAW 52, 47 for GPAW 48).
-            ulong shared = type == KvmConstants.KVM_X86_TDX_VM && Arch.CocoState.Tdx(_kvm).SharedGpaBit is not 0 and var td
-                ? td : 1UL << SharedBit;
+            ulong shared = Arch.CocoState.Tdx(_kvm).SharedGpaBit is not 0 and var td ? td : 1UL << SharedBit;
             isPrivate = (gpa & shared) == 0;
             gpa &= ~shared;
+        }
+        else if (type is KvmConstants.KVM_X86_SNP_VM)
+        {
+            // The C-bit the translation carried is the #NPF's PFERR_GUEST_ENC_MASK, and the GPA arrives without it
+            // (svm.c npf_interception: "if (is_sev_snp_guest(vcpu) && (error_code & PFERR_GUEST_ENC_MASK))
+            // error_code |= PFERR_PRIVATE_ACCESS"; kvm_mmu_do_page_fault: .is_private = err & PFERR_PRIVATE_ACCESS).
+            ulong cbit = EncryptionMask;
+            isPrivate = (gpa & cbit) != 0;
+            gpa &= ~cbit;
+        }
+        else if (type is KvmConstants.KVM_X86_SEV_VM or KvmConstants.KVM_X86_SEV_ES_VM)
+        {
+            // The C-bit selects the guest key in hardware only: these types have no private memory in KVM's sense
+            // (svm.c svm_vm_init: has_private_mem only for KVM_X86_SNP_VM; npf_interception sets PFERR_PRIVATE_ACCESS
+            // for SNP only), so every access, encrypted or not, is a shared one to the memslot's host memory.
+            gpa &= ~EncryptionMask;
+            isPrivate = false;
         }
         else
         {

@@ -61,11 +61,18 @@ internal static class PageWalk64
         return rsvd;
     }
 
+    /// <summary>
+    /// Walks the tables for <paramref name="linear"/>. For SEV, SEV-ES and SNP guests (<see cref="GuestPhysicalMemory.EncryptionMask"/>
+    /// non-zero) the C-bit is not a reserved bit (sev.c sev_vcpu_after_set_cpuid) nor part of any table or frame address;
+    /// every table is read and updated as an encrypted access (AMD APM Vol. 2, 15.34.5: guest page tables are always
+    /// private), and the GPA returned carries the leaf's C-bit: the access is encrypted exactly when it is set.
+    /// </summary>
     public static WalkResult Walk(GuestPhysicalMemory mem, ulong cr3, ulong linear, PageAccess access, bool wp, bool nxe)
     {
-        ulong table = cr3 & AddressMask;
-        // Address bits from MAXPHYADDR to 51 are reserved at every level.
-        ulong aboveMaxPhyAddr = AddressMask & ~((1UL << mem.MaxPhyAddr) - 1);
+        ulong cbit = mem.EncryptionMask;
+        ulong table = cr3 & AddressMask & ~cbit;
+        // Address bits from MAXPHYADDR to 51 are reserved at every level (the C-bit excepted).
+        ulong aboveMaxPhyAddr = AddressMask & ~((1UL << mem.MaxPhyAddr) - 1) & ~cbit;
         bool writable = true, user = true, noExec = false;
         Span<byte> raw = stackalloc byte[8];
         Span<ulong> entryGpa = stackalloc ulong[5];
@@ -74,12 +81,13 @@ internal static class PageWalk64
         {
             int shift = 12 + 9 * (level - 1);
             ulong index = (linear >> shift) & 0x1ff;
-            var r = mem.Read(table + index * 8, raw);
+            ulong at = (table + index * 8) | cbit;
+            var r = mem.Read(at, raw);
             if (r.Status == GpaStatus.MemoryFault) return new WalkResult(0, TableAccess: r);
             // A table with no memory behind it: the walk cannot read it (gfn_to_hva error) → #PF.
             if (r.Status != GpaStatus.Done) return Fault(access, nxe, present: false);
             ulong pte = BinaryPrimitives.ReadUInt64LittleEndian(raw);
-            entryGpa[level] = table + index * 8;
+            entryGpa[level] = at;
             entries[level] = pte;
             if ((pte & Present) == 0) return Fault(access, nxe, present: false);
             if ((pte & ReservedBits(level, pte, nxe, aboveMaxPhyAddr)) != 0) return new WalkResult(0, PageFaultErrorCode: ErrorBits(access, nxe) | PfPresent | PfReserved);
@@ -89,7 +97,7 @@ internal static class PageWalk64
             bool leaf = level == 1 || (level <= 3 && (pte & PageSizeBit) != 0);
             if (!leaf)
             {
-                table = pte & AddressMask;
+                table = pte & AddressMask & ~cbit;
                 continue;
             }
             // permission_fault(): user access to a supervisor page; write to a read-only page (supervisor writes
@@ -100,6 +108,7 @@ internal static class PageWalk64
             if ((access & PageAccess.Fetch) != 0 && noExec) return Fault(access, nxe, present: true);
             UpdateAccessedDirty(mem, entryGpa, entries, level, (access & PageAccess.Write) != 0);
             ulong pageMask = (1UL << shift) - 1;
+            // The frame keeps the leaf's C-bit (a 2 MiB leaf's bit 51 is above its offset bits too).
             ulong frame = pte & AddressMask & ~pageMask;
             return new WalkResult(frame | (linear & pageMask));
         }

@@ -230,14 +230,18 @@ internal sealed partial class X86Emulator
     /// </summary>
     private ulong TranslateAs(ulong linear, PageAccess access)
     {
-        if (!_cpu.Paging) return linear;
+        // SEV/SEV-ES/SNP: the GPA carries the C-bit when the access is encrypted (GuestPhysicalMemory.EncryptionMask,
+        // 0 for other VM types). AMD APM Vol. 2, 15.34.5: with paging off every access is encrypted, and instruction
+        // fetches always are, whatever the leaf's C-bit; the walk reads its tables encrypted (PageWalk64.Walk).
+        ulong cbit = _mem.EncryptionMask;
+        if (!_cpu.Paging) return linear | cbit;
         if (!_cpu.LongModeActive)
             throw new EmulationFailure("32-bit paging is not emulated", haveInstructionBytes: _fetchedLength > 0);
         var w = PageWalk64.Walk(_mem, _cpu.Sregs.cr3, linear, access,
             wp: (_cpu.Sregs.cr0 & X86Consts.CR0_WP) != 0, nxe: (_cpu.Sregs.efer & X86Consts.EFER_NX) != 0);
         if (w.TableReadFailed) throw new MemoryFaultStop(w.TableAccess);
         if (w.IsPageFault) throw new GuestFault(X86Consts.PF_VECTOR, w.PageFaultErrorCode, linear);
-        return w.Gpa;
+        return (access & PageAccess.Fetch) != 0 ? w.Gpa | cbit : w.Gpa;
     }
 
     private readonly record struct PendingIo(bool IsMmio, int Length);
