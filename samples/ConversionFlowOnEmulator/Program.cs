@@ -139,10 +139,10 @@ internal static class Program
     private static void ResolveMemoryFaults(Kvm kvm)
     {
         // On SW_PROTECTED an access is private exactly when the page is, so it cannot disagree. An SNP (or TDX) guest
-        // chooses per access, and every access with paging off is private; the emulator models the choice as GPA bit 51
-        // (set: shared). When the choice disagrees with the page's attributes, KVM_RUN stops with
-        // KVM_EXIT_MEMORY_FAULT and the VMM converts the page the way the guest asked (QEMU's kvm_convert_memory), then
-        // enters again. SNP, not TDX: an SNP VMM sets the vCPU's registers with KVM_SET_SREGS/KVM_SET_REGS before
+        // chooses per access (SNP: the C-bit of the guest's page-table entry; TDX: the GPA's shared bit), and every
+        // access with paging off is private, as here. When the choice disagrees with the page's attributes, KVM_RUN
+        // stops with KVM_EXIT_MEMORY_FAULT and the VMM converts the page the way the guest asked (QEMU's
+        // kvm_convert_memory), then enters again. SNP, not TDX: an SNP VMM sets the vCPU's registers with KVM_SET_SREGS/KVM_SET_REGS before
         // KVM_SEV_SNP_LAUNCH_FINISH encrypts them into the VMSA (a step the emulator does not model), while a TD's
         // vCPU refuses them (EINVAL: its state is protected from creation).
         using Vm vm = kvm.CreateVm(VmType.Snp);

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Emulation;
-using KvmSharp.Kernel;
 using KvmSharp.Vmm.Guests;
 using KvmSharp.Vmm.Tests.Infrastructure;
 
@@ -13,20 +12,6 @@ namespace KvmSharp.Vmm.Tests;
 /// </summary>
 public sealed class GmemWritePopulationTests
 {
-    /// <summary>Counts pwrite(2) calls on their way to the emulator.</summary>
-    private sealed class PwriteCounter(IKernel inner) : DelegatingKernel(inner)
-    {
-        public int Calls { get; private set; }
-
-        public long Bytes { get; private set; }
-
-        public override long Pwrite(KernelFd fd, ReadOnlySpan<byte> buffer, long offset)
-        {
-            Calls++;
-            Bytes += buffer.Length;
-            return base.Pwrite(fd, buffer, offset);
-        }
-    }
 
     /// <summary>Creates a micro-VM, snapshots it after a call, dirties it, restores, and returns all of its memory.</summary>
     private static byte[] RestoredMemory(EmulatorConfig config, out PwriteCounter counter, out GuestMemfdFlags flags, out bool byWrite)

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Emulation;
-using KvmSharp.Kernel;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Guests;
 using KvmSharp.Vmm.Loader;
@@ -15,20 +14,6 @@ namespace KvmSharp.Vmm.Tests;
 /// </summary>
 public sealed class ImageLoadTests
 {
-    /// <summary>Counts pwrite(2) calls and bytes on their way to the emulator.</summary>
-    private sealed class PwriteCounter(IKernel inner) : DelegatingKernel(inner)
-    {
-        public int Calls { get; private set; }
-
-        public long Bytes { get; private set; }
-
-        public override long Pwrite(KernelFd fd, ReadOnlySpan<byte> buffer, long offset)
-        {
-            Calls++;
-            Bytes += buffer.Length;
-            return base.Pwrite(fd, buffer, offset);
-        }
-    }
 
     private static EmulatorConfig WithWrite => EmulatorConfig.LikeThisHost() with { GuestMemfdWrite = true };
 
