@@ -54,7 +54,7 @@ internal static class ApicEvents
     /// x86.c kvm_vcpu_reset(vcpu, init_event = true), as far as the emulator keeps the state: the power-on registers
     /// (<see cref="VcpuReset"/>) with the APIC base kept and CR0's CD/NW kept ("new_cr0 = X86_CR0_ET | (old_cr0 &amp;
     /// (X86_CR0_NW | X86_CR0_CD))"), the event queues cleared (kvm_clear_interrupt_queue, kvm_clear_exception_queue,
-    /// nmi_injected), DR0–3/6/7 reset, then kvm_lapic_reset(vcpu, true). MSRs, XCR0 and the FPU are not reset here.
+    /// nmi_injected, nmi_pending and nmi_queued), DR0–3/6/7 reset, then kvm_lapic_reset(vcpu, true). MSRs, XCR0 and the FPU are not reset here.
     /// </summary>
     private static void InitReset(KvmVcpu vcpu)
     {
@@ -70,7 +70,10 @@ internal static class ApicEvents
         s.ExceptionInjected = s.ExceptionPending = s.ExceptionHasErrorCode = s.ExceptionHasPayload = false;
         s.InterruptInjected = s.InterruptSoft = false;
         s.InterruptShadow = 0;
+        // "atomic_set(&vcpu->arch.nmi_queued, 0); vcpu->arch.nmi_pending = 0; vcpu->arch.nmi_injected = false;"
         s.NmiInjected = false;
+        s.NmiPending = 0;
+        Volatile.Write(ref s.NmiQueued, 0);
         Array.Clear(s.Db);
         s.Dr6 = VcpuState.Dr6ActiveLow;
         s.Dr7 = VcpuState.Dr7Fixed1;
