@@ -18,6 +18,9 @@ internal sealed class EventFdCtx
     private ulong _count;
     private int _refs = 1;
 
+    // The irqfds polling this eventfd (virt/kvm/eventfd.c irqfd_wakeup on the wait queue), run after a write or signal.
+    private readonly List<Action> _irqfdWakeups = [];
+
     public EventFdCtx(EmulatedKernel kernel, ulong count, int flags)
     {
         _kernel = kernel;
@@ -53,11 +56,46 @@ internal sealed class EventFdCtx
     /// </summary>
     public void Signal()
     {
+        Action[] wakeups;
         lock (_wqh)
         {
             if (_count < ulong.MaxValue) _count++;
             Monitor.PulseAll(_wqh);
+            wakeups = TakeForIrqfds();
         }
+        foreach (var wakeup in wakeups) wakeup();
+    }
+
+    /// <summary>
+    /// kvm_irqfd_assign's init_waitqueue_func_entry(irqfd_wakeup) + vfs_poll: <paramref name="inject"/> runs after every
+    /// write or signal; it returns whether the counter was already non-zero ("if (events &amp; EPOLLIN)
+    /// schedule_work(&amp;irqfd->inject)": the caller injects once, and the count stays).
+    /// </summary>
+    public bool AddIrqfdWakeup(Action inject)
+    {
+        lock (_wqh)
+        {
+            _irqfdWakeups.Add(inject);
+            return _count != 0;
+        }
+    }
+
+    /// <summary>irqfd_shutdown: eventfd_ctx_remove_wait_queue.</summary>
+    public void RemoveIrqfdWakeup(Action inject)
+    {
+        lock (_wqh) _irqfdWakeups.Remove(inject);
+    }
+
+    /// <summary>
+    /// irqfd_wakeup (EPOLLIN), once per irqfd on this eventfd, under the wait-queue lock: eventfd_ctx_do_read takes 1
+    /// (EFD_SEMAPHORE) or the whole counter; the injections run after the lock is dropped. Caller holds _wqh.
+    /// </summary>
+    private Action[] TakeForIrqfds()
+    {
+        if (_irqfdWakeups.Count == 0) return [];
+        foreach (var _ in _irqfdWakeups)
+            _count -= (Flags & LinuxConstants.EFD_SEMAPHORE) != 0 && _count != 0 ? 1 : _count;
+        return [.. _irqfdWakeups];
     }
 
     /// <summary>
@@ -92,6 +130,7 @@ internal sealed class EventFdCtx
         if (buffer.Length != sizeof(ulong)) return Err.EINVAL;
         ulong value = BinaryPrimitives.ReadUInt64LittleEndian(buffer);
         if (value == ulong.MaxValue) return Err.EINVAL;
+        Action[] wakeups;
         lock (_wqh)
         {
             if (!(ulong.MaxValue - _count > value))
@@ -101,7 +140,10 @@ internal sealed class EventFdCtx
             }
             _count += value;
             Monitor.PulseAll(_wqh);
+            // eventfd_write: "if (likely(res > 0)) { ctx->count += ucnt; … wake_up_locked_poll(&ctx->wqh, EPOLLIN); }".
+            wakeups = TakeForIrqfds();
         }
+        foreach (var wakeup in wakeups) wakeup();
         return sizeof(ulong);
     }
 }

@@ -9,8 +9,10 @@ namespace KvmSharp.Emulation.X86.Irqchip;
 /// <summary>
 /// virt/kvm/eventfd.c kvm_irqfd_assign / kvm_irqfd_deassign / kvm_irqfd_release with x86's kvm_arch_irqfd_allowed:
 /// the VM's list of irqfds. Modelled: who may assign, the eventfd checks, EBUSY, deassignment and the references the
-/// list holds. Not modelled: what a signal does — the kernel's irqfd_wakeup consumes the eventfd's count and raises
-/// the GSI (kvm_set_irq 1 then 0); here the count stays and nothing is raised.
+/// list holds, and what a signal does: irqfd_wakeup consumes the eventfd's count and raises the GSI (irqfd_inject:
+/// kvm_set_irq 1 then 0; a resampling irqfd only asserts — its EOI-driven de-assert and resample signal are not
+/// modelled). The kernel injects an MSI route at once and other routes from a work item; here every route is raised
+/// before the write(2) or signal returns.
 /// </summary>
 internal static class IrqFds
 {
@@ -53,8 +55,28 @@ internal static class IrqFds
             ctx!.Put();
             return Err.EBUSY;
         }
-        chip.IrqFds.Add(new IrqFd(ctx!, args.gsi, resampleCtx));
+        var irqfd = new IrqFd(ctx!, args.gsi, resampleCtx);
+        irqfd.Wakeup = () => Inject(kvm, irqfd);
+        chip.IrqFds.Add(irqfd);
+        // "events = vfs_poll(f.file, &irqfd->pt); if (events & EPOLLIN) schedule_work(&irqfd->inject);" — a count
+        // already there is injected once and left in the eventfd (probed on kvm_pvm).
+        if (ctx!.AddIrqfdWakeup(irqfd.Wakeup)) Inject(kvm, irqfd);
         return 0;
+    }
+
+    /// <summary>
+    /// irqfd_inject: "kvm_set_irq(kvm, KVM_USERSPACE_IRQ_SOURCE_ID, irqfd->gsi, 1, false); kvm_set_irq(…, 0, false)"
+    /// without a resampler, only the assertion with one (kvm_set_irq's answer is dropped). Takes the kernel lock, as
+    /// KVM_IRQ_LINE's path does; arm64's vGIC raises nothing here (its delivery is not modelled).
+    /// </summary>
+    private static void Inject(Kvm kvm, IrqFd irqfd)
+    {
+        lock (kvm.Kernel.SyncRoot)
+        {
+            if (!kvm.Irqchip.InKernel || !kvm.Irqchip.IrqFds.Contains(irqfd)) return;
+            _ = IrqRouting.SetIrq(kvm, irqfd.Gsi, true);
+            if (irqfd.Resample is null) _ = IrqRouting.SetIrq(kvm, irqfd.Gsi, false);
+        }
     }
 
     /// <summary>
@@ -85,6 +107,7 @@ internal static class IrqFds
     /// <summary>irqfd_shutdown: eventfd_ctx_put of the eventfd and, for a resampler, its resample eventfd.</summary>
     private static void Shutdown(IrqFd irqfd)
     {
+        if (irqfd.Wakeup is { } wakeup) irqfd.Ctx.RemoveIrqfdWakeup(wakeup);
         irqfd.Resample?.Put();
         irqfd.Ctx.Put();
     }

@@ -97,4 +97,8 @@ internal sealed class VmIrqchip
 }
 
 /// <summary>One assigned irqfd: the eventfd, its GSI and, with KVM_IRQFD_FLAG_RESAMPLE, the resample eventfd.</summary>
-internal sealed record IrqFd(EventFdCtx Ctx, uint Gsi, EventFdCtx? Resample);
+internal sealed record IrqFd(EventFdCtx Ctx, uint Gsi, EventFdCtx? Resample)
+{
+    /// <summary>The wait-queue entry registered on <see cref="Ctx"/> (irqfd_wakeup); null until assigned.</summary>
+    public Action? Wakeup { get; set; }
+}
