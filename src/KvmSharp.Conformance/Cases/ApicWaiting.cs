@@ -169,6 +169,37 @@ public static class ApicWaiting
         }
     }
 
+    [ConformanceCase("virt/kvm/eventfd.c irqfd_wakeup → kvm_set_msi → kvm_vcpu_kick: a write to an irqfd whose GSI routes an NMI message to the vCPU wakes it from HLT in KVM_RUN — RUNNABLE, the NMI delivered through the IVT")]
+    public static void an_irqfd_wakes_a_halted_vcpu(CaseContext ctx)
+    {
+        using var kvm = ctx.OpenKvm();
+        var (vm, mem) = CreateVm(kvm);
+        using (vm)
+        using (mem)
+        using (var v0 = vm.CreateVcpu(0))
+        using (var eventFd = kvm.CreateEventFd(options: EventFdOptions.NonBlocking))
+        {
+            StartRealMode(v0);
+            v0.SetLapic(v0.GetLapic());
+            vm.SetGsiRouting([GsiRoute.ToMsi(100, 0xfee0_0000, 0x400)]);
+            using var irqfd = vm.AssignIrqFd(eventFd, 100);
+            // Into HLT: kicked out of each run until the vCPU waits there (as hlt_waits_in_the_kernel_until_an_event).
+            while (true)
+            {
+                var t = new RunThread(ctx, () => Describe(v0.Run()));
+                t.KickUntilDone();
+                Assert.Equal((true, KvmExitReason.KVM_EXIT_INTR, (ushort)0), t.Get<(bool, KvmExitReason, ushort)>());
+                if (v0.GetMpState() == KvmMpState.KVM_MP_STATE_HALTED) break;
+            }
+            var run = new RunThread(ctx, () => Describe(v0.Run()));
+            eventFd.Signal();
+            run.Join();
+            Assert.Equal((false, KvmExitReason.KVM_EXIT_IO, (ushort)NmiPort), run.Get<(bool, KvmExitReason, ushort)>());
+            Assert.Equal(KvmMpState.KVM_MP_STATE_RUNNABLE, v0.GetMpState());
+            Assert.False(eventFd.TryRead(out _), "the irqfd consumed the write");
+        }
+    }
+
     [ConformanceCase(X86 + " kvm_arch_vcpu_ioctl_run for an UNINITIALIZED AP: immediate_exit → -EINTR (exit_reason untouched); else kvm_vcpu_block until an event: a signal → -EINTR with KVM_EXIT_INTR, an INIT → kvm_apic_accept_events (INIT_RECEIVED) and -EAGAIN; then an INIT_RECEIVED AP waits in vcpu_block for its SIPI, which starts it in real mode at vector << 12 (kvm_vcpu_deliver_sipi_vector)")]
     public static void an_ap_waits_for_init_and_sipi(CaseContext ctx)
     {
