@@ -32,7 +32,8 @@ public static class ApicMessages
     private static void Expect(long[] expected, long[] actual, string what) =>
         Assert.True(expected.SequenceEqual(actual), $"{what}: expected [{string.Join(", ", expected)}], got [{string.Join(", ", actual)}]");
 
-    private static void SetLapic(Vcpu vcpu, Action<LapicState> change)
+    /// <summary>KVM_GET_LAPIC, <paramref name="change"/>, KVM_SET_LAPIC (which also rebuilds the APIC map).</summary>
+    internal static void SetLapic(Vcpu vcpu, Action<LapicState> change)
     {
         var l = vcpu.GetLapic();
         change(l);

@@ -135,6 +135,22 @@ public static class ApicWaiting
     private static (bool Interrupted, KvmExitReason Reason, ushort Port) Describe(VcpuExit exit) =>
         (exit.Interrupted, exit.Reason, exit.Reason == KvmExitReason.KVM_EXIT_IO ? exit.IoPort : (ushort)0);
 
+    /// <summary>
+    /// Runs <paramref name="vcpu"/> into HLT: each KVM_RUN is signalled until it returns (-EINTR, KVM_EXIT_INTR), and a
+    /// run the signal ended before the HLT is run again (<paramref name="beforeHlt"/> checks the vCPU then).
+    /// </summary>
+    private static void RunUntilHalted(CaseContext ctx, Vcpu vcpu, Action? beforeHlt = null)
+    {
+        while (true)
+        {
+            var t = new RunThread(ctx, () => Describe(vcpu.Run()));
+            t.KickUntilDone();
+            Assert.Equal((true, KvmExitReason.KVM_EXIT_INTR, (ushort)0), t.Get<(bool, KvmExitReason, ushort)>());
+            if (vcpu.GetMpState() == KvmMpState.KVM_MP_STATE_HALTED) return;
+            beforeHlt?.Invoke();
+        }
+    }
+
     [ConformanceCase(X86 + " __kvm_emulate_halt with an in-kernel APIC: HLT makes the vCPU HALTED and vcpu_block waits in KVM_RUN (no KVM_EXIT_HLT); a signal ends the wait with -EINTR and KVM_EXIT_INTR, the vCPU still HALTED; immediate_exit returns -EINTR at once; an NMI (KVM_SIGNAL_MSI) wakes it — RUNNABLE, the NMI delivered through the IVT")]
     public static void hlt_waits_in_the_kernel_until_an_event(CaseContext ctx)
     {
@@ -147,15 +163,7 @@ public static class ApicWaiting
             StartRealMode(v0);
             // The only vCPU is not in the APIC map until it is recalculated (ApicMessages.msi_destinations_follow_the_apic_map).
             v0.SetLapic(v0.GetLapic());
-            // Signalled until KVM_RUN returns; a signal that came before the HLT is run again.
-            while (true)
-            {
-                var t = new RunThread(ctx, () => Describe(v0.Run()));
-                t.KickUntilDone();
-                Assert.Equal((true, KvmExitReason.KVM_EXIT_INTR, (ushort)0), t.Get<(bool, KvmExitReason, ushort)>());
-                if (v0.GetMpState() == KvmMpState.KVM_MP_STATE_HALTED) break;
-                Assert.Equal(Code, v0.GetRegs().rip);
-            }
+            RunUntilHalted(ctx, v0, beforeHlt: () => Assert.Equal(Code, v0.GetRegs().rip));
             Assert.Equal(Code + 1, v0.GetRegs().rip);
             v0.ImmediateExit = true;
             Assert.True(v0.Run().Interrupted);
@@ -183,14 +191,7 @@ public static class ApicWaiting
             v0.SetLapic(v0.GetLapic());
             vm.SetGsiRouting([GsiRoute.ToMsi(100, 0xfee0_0000, 0x400)]);
             using var irqfd = vm.AssignIrqFd(eventFd, 100);
-            // Into HLT: kicked out of each run until the vCPU waits there (as hlt_waits_in_the_kernel_until_an_event).
-            while (true)
-            {
-                var t = new RunThread(ctx, () => Describe(v0.Run()));
-                t.KickUntilDone();
-                Assert.Equal((true, KvmExitReason.KVM_EXIT_INTR, (ushort)0), t.Get<(bool, KvmExitReason, ushort)>());
-                if (v0.GetMpState() == KvmMpState.KVM_MP_STATE_HALTED) break;
-            }
+            RunUntilHalted(ctx, v0);
             var run = new RunThread(ctx, () => Describe(v0.Run()));
             eventFd.Signal();
             run.Join();

@@ -14,13 +14,6 @@ public static class IrqfdDelivery
     private const byte Vector = 0x40;
     private const uint MsiGsi = 100, UnroutedGsi = 200;
 
-    private static void SetLapic(Vcpu vcpu, Action<LapicState> change)
-    {
-        var l = vcpu.GetLapic();
-        change(l);
-        vcpu.SetLapic(l);
-    }
-
     [ConformanceCase(EventfdC + " irqfd_wakeup (EPOLLIN: eventfd_ctx_do_read, then kvm_arch_set_irq_inatomic / irqfd_inject) and kvm_irqfd_assign " +
                      "(a count already there is injected and left in the eventfd): a write to an irqfd's eventfd is consumed and raises the GSI — an MSI " +
                      "route's vector lands in the APIC's IRR; a GSI without a route consumes the write as well; after deassignment the count stays")]
@@ -30,7 +23,7 @@ public static class IrqfdDelivery
         using var vm = kvm.CreateVm();
         vm.CreateIrqchip();
         using var vcpu = vm.CreateVcpu(0);
-        SetLapic(vcpu, l => l.Svr = 0x1ff);
+        ApicMessages.SetLapic(vcpu, l => l.Svr = 0x1ff);
         vm.SetGsiRouting([GsiRoute.ToMsi(MsiGsi, 0xfee0_0000, Vector)]);
         using var msi = kvm.CreateEventFd(options: EventFdOptions.NonBlocking);
         using (var registration = vm.AssignIrqFd(msi, MsiGsi))
