@@ -197,7 +197,7 @@ public static class HostDeviations
     /// appended to the table: 2 entries given, 6 read back.</item>
     /// <item>CPUID.7.0: EBX/ECX/EDX are replaced (0x11/0x22/0x33 given → 0x219c038b/0x4/0x88000010); CPUID.7.1 reads
     /// back all zero.</item>
-    /// <item>CPUID.0xD.0 given alone (EAX 7, EBX 0x240, ECX 0x340): with SIGNIFCANT_INDEX it reads back EAX 0x207 (this
+    /// <item>CPUID.0xD.0 given alone (EAX 7, EBX 0x240, ECX 0x340): with SIGNIFCANT_INDEX it reads back EAX 0x207 (the Milan
     /// host's supported_xcr0) and ECX 0x988, without the flag EAX 0 and ECX 0; CPUID.0xD.1 keeps EAX and reads ECX 0.
     /// XCR0's rules follow the table as rewritten: after EAX 1 with the flag KVM_SET_XCRS accepts 3, 7 and 0x207 (upstream
     /// only 1), after EAX 7 without it only 1 (upstream 3 and 7 too). Found with the vCPU state fuzz ops, which therefore
@@ -220,8 +220,9 @@ public static class HostDeviations
 
     /// <summary>
     /// This host (Linux 6.18 kvm_pvm, AMD): the fxsave area's sw_reserved bytes (464..511) of every KVM_GET_XSAVE /
-    /// KVM_GET_XSAVE2 image read as the one word 0x207 at 464 and zeros — a new vCPU, after KVM_SET_XSAVE of any
-    /// bytes there, with and without KVM_SET_CPUID2 alike (C probes). Upstream __copy_xstate_to_uabi_buf copies
+    /// KVM_GET_XSAVE2 image read as the one word kvm_caps.supported_xcr0 at 464 and zeros (0x207 on the EPYC Milan
+    /// machines, 0xe7 on EPYC Genoa) — a new vCPU, after KVM_SET_XSAVE of any bytes there, with and without
+    /// KVM_SET_CPUID2 alike (C probes). Upstream __copy_xstate_to_uabi_buf copies
     /// xstate_fx_sw_bytes there (magic1 FP_XSTATE_MAGIC1 0x46505853, extended_size, xfeatures, xstate_size). The
     /// emulator writes what this host writes (X86/XsaveRules.cs), so the images compare byte for byte.
     /// </summary>

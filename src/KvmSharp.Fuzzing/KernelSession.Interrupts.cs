@@ -75,6 +75,7 @@ public sealed partial class KernelSession
         {
             // KVM_RUN with immediate_exit: EINTR before entering the guest, but post_kvm_run_save fills the fields.
             run.GetSpan(KvmRunLayout.immediate_exit, 1)[0] = 1;
+            MarkRun(op.Target);
             long runRc = _kernel.Ioctl(fd, KvmIoctls.KVM_RUN, 0UL);
             run.GetSpan(KvmRunLayout.immediate_exit, 1)[0] = 0;
             text.Append(", run ").Append(Describe(runRc)).Append(' ').Append(TinyGuestRun.RunFields(run));

@@ -105,6 +105,7 @@ public sealed partial class KernelSession
         var fd = Fd(op.Target);
         _runPages.TryGetValue(op.Target, out var run);
         if (run is not null && !run.IsClosed) run.GetSpan(KvmRunLayout.immediate_exit, 1)[0] = (byte)op.E;
+        MarkRun(op.Target);
         long rc = _kernel.Ioctl(fd, KvmIoctls.KVM_RUN, 0UL);
         if (run is null || run.IsClosed) return Describe(rc);
         run.GetSpan(KvmRunLayout.immediate_exit, 1)[0] = 0;

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using KvmSharp.Abi;
 
@@ -44,8 +45,11 @@ internal static class VcpuStateOps
         _ => (KvmIoctls.KVM_SET_XSAVE, KvmIoctls.KVM_GET_XSAVE2, Marshal.SizeOf<kvm_xsave>()),
     };
 
-    /// <summary>The SET argument of <paramref name="kind"/> drawn from <paramref name="seed"/>.</summary>
-    public static byte[] SetArgument(int kind, ulong seed)
+    /// <summary>
+    /// The SET argument of <paramref name="kind"/> drawn from <paramref name="seed"/>; XSAVE images follow
+    /// <paramref name="layout"/>, the kernel's own (both kernels of a comparison have the same one).
+    /// </summary>
+    public static byte[] SetArgument(int kind, ulong seed, XsaveLayout? layout = null)
     {
         var rng = new Random(unchecked((int)seed * 7 + 0x5E7));
         return kind switch
@@ -55,7 +59,7 @@ internal static class VcpuStateOps
             2 => ToBytes(Events(rng)),
             3 => ToBytes(new kvm_mp_state { mp_state = MpState(rng) }),
             4 => ToBytes(DebugRegs(rng)),
-            _ => Xsave(rng),
+            _ => Xsave(rng, layout ?? XsaveLayout.Fallback),
         };
     }
 
@@ -196,29 +200,48 @@ internal static class VcpuStateOps
     }
 
     /// <summary>
-    /// A standard-format XSAVE image: xstate_bv mostly a subset of x87/SSE/AVX/PKRU (what every x86 host with AVX
-    /// offers), now and then a bit beyond this host's supported_xcr0, a non-zero xcomp_bv or reserved header byte;
-    /// random registers, MXCSR_MASK, PKRU and ignored bytes (416..511, beyond the components).
+    /// A standard-format XSAVE image in the kernel's layout (<see cref="XsaveLayout"/>, from its supported CPUID):
+    /// xstate_bv mostly a subset of its supported_xcr0 (x87|SSE|AVX|PKRU on Milan; x87|SSE|AVX and AVX-512's opmask,
+    /// ZMM_Hi256 and Hi16_ZMM on Genoa), now and then a bit beyond it, a non-zero xcomp_bv or reserved header byte;
+    /// random registers, MXCSR_MASK, component bytes and ignored bytes (416..511, beyond the components).
     /// </summary>
-    private static byte[] Xsave(Random rng)
+    private static byte[] Xsave(Random rng, XsaveLayout layout)
     {
         var image = new byte[Marshal.SizeOf<kvm_xsave>()];
         var fpu = Fpu(rng);
-        fpu.pad2 = 0;
-        MemoryMarshal.Write(image, in fpu); // bytes 0..415: the fxsave layout kvm_fpu mirrors
-        BitConverter.TryWriteBytes(image.AsSpan(28), rng.Next(3) == 0 ? 0x2ffff : (uint)rng.Next()); // MXCSR_MASK
+        // The legacy (fxsave) area from the kvm_fpu drawn, at its offsets (kvm_fpu puts the registers first; until
+        // Dec 2026 its bytes were copied as they are, so MXCSR was an ST byte and most images were refused).
+        BinaryPrimitives.WriteUInt16LittleEndian(image, fpu.fcw);
+        BinaryPrimitives.WriteUInt16LittleEndian(image.AsSpan(2), fpu.fsw);
+        image[4] = fpu.ftwx;
+        image[5] = fpu.pad1;
+        BinaryPrimitives.WriteUInt16LittleEndian(image.AsSpan(6), fpu.last_opcode);
+        BinaryPrimitives.WriteUInt64LittleEndian(image.AsSpan(8), fpu.last_ip);
+        BinaryPrimitives.WriteUInt64LittleEndian(image.AsSpan(16), fpu.last_dp);
+        BinaryPrimitives.WriteUInt32LittleEndian(image.AsSpan(24), fpu.mxcsr);
+        BinaryPrimitives.WriteUInt32LittleEndian(image.AsSpan(28), rng.Next(3) == 0 ? 0x2ffff : (uint)rng.Next()); // MXCSR_MASK
+        ((ReadOnlySpan<byte>)fpu.fpr).CopyTo(image.AsSpan(32));
+        ((ReadOnlySpan<byte>)fpu.xmm).CopyTo(image.AsSpan(160));
         if (rng.Next(3) == 0) rng.NextBytes(image.AsSpan(416, 96));
-        if (rng.Next(2) == 0) rng.NextBytes(image.AsSpan(576, 256)); // AVX
-        if (rng.Next(2) == 0) BitConverter.TryWriteBytes(image.AsSpan(0x980), (uint)rng.Next()); // PKRU here
-        if (rng.Next(4) == 0) rng.NextBytes(image.AsSpan(0x984));
+        int end = XsaveLayout.HeaderOffset + 64;
+        foreach (var c in layout.Components)
+        {
+            end = Math.Max(end, c.Offset + c.Size);
+            if (c.Offset + c.Size > image.Length || rng.Next(2) != 0) continue;
+            // PKRU: its 4-byte value (the rest of its 8 bytes stays 0); any other component: all of its bytes.
+            if (c.Bit == 9) BitConverter.TryWriteBytes(image.AsSpan(c.Offset), (uint)rng.Next());
+            else rng.NextBytes(image.AsSpan(c.Offset, c.Size));
+        }
+        if (rng.Next(4) == 0 && end < image.Length) rng.NextBytes(image.AsSpan(end));
+        ulong supported = layout.SupportedXcr0;
         ulong bv = rng.Next(10) switch
         {
-            < 7 => (uint)rng.Next(8) | (rng.Next(2) == 0 ? 0x200UL : 0UL),
+            < 7 => supported & (ulong)rng.NextInt64(),
             7 => 0,
-            8 => (uint)rng.Next(8) | (1UL << rng.Next(3, 64)),
+            8 => (supported & (ulong)rng.NextInt64()) | (1UL << rng.Next(3, 64)),
             _ => (ulong)rng.NextInt64(),
         };
-        BitConverter.TryWriteBytes(image.AsSpan(512), bv);
+        BitConverter.TryWriteBytes(image.AsSpan(XsaveLayout.HeaderOffset), bv);
         if (rng.Next(12) == 0) BitConverter.TryWriteBytes(image.AsSpan(520), 1UL << rng.Next(64)); // xcomp_bv
         if (rng.Next(12) == 0) image[528 + rng.Next(48)] = (byte)rng.Next(1, 256);
         if (rng.Next(10) == 0) BitConverter.TryWriteBytes(image.AsSpan(24), fpu.mxcsr | (1u << rng.Next(16, 32))); // refused or not stored

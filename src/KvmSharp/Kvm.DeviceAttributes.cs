@@ -19,8 +19,9 @@ public sealed partial class Kvm
 
     /// <summary>
     /// The XCR0 bits (XSAVE features) KVM lets a guest use: KVM_GET_DEVICE_ATTR of KVM_X86_GRP_SYSTEM /
-    /// KVM_X86_XCOMP_GUEST_SUPP on /dev/kvm (kvm_caps.supported_xcr0; this host 0x207: x87, SSE, AVX, PKRU). A VMM
-    /// offers a guest no more in CPUID leaf 0xD; KVM_SET_XSAVE refuses an image with other components.
+    /// KVM_X86_XCOMP_GUEST_SUPP on /dev/kvm (kvm_caps.supported_xcr0: 0x207 x87|SSE|AVX|PKRU on EPYC Milan, 0xe7 with
+    /// AVX-512 on Genoa). A VMM offers a guest no more in CPUID leaf 0xD; KVM_SET_XSAVE refuses an image with other
+    /// components.
     /// </summary>
     /// <exception cref="KvmCapabilityException">The kernel is older than 5.17 or not x86 (no such attribute).</exception>
     /// <exception cref="KvmException">Another error.</exception>

@@ -21,6 +21,33 @@ public sealed class EmulatedCapsTests
         Assert.Equal(["kvm-vfio"], real.Devices);
     }
 
+    [KvmFact]
+    public void Like_this_host_offers_the_xsave_features_of_this_machines_cpu()
+    {
+        using var real = new CapsJsonReader(CliRun.Of("caps", "--json"));
+        using var emulated = new CapsJsonReader(CliRun.Of("caps", "--json", "--kernel", "emulated"));
+        using var kvm = Kvm.Open();
+        var leaf = kvm.GetSupportedCpuid().First(e => e.Function == 0xd && e.Index == 0);
+
+        // The machines met so far: Milan (FP|SSE|YMM|PKRU) and Genoa (FP|SSE|YMM and AVX-512's three components).
+        ulong xcr0 = leaf.Eax | ((ulong)leaf.Edx << 32);
+        Assert.Equal(xcr0, real.Root.GetProperty("guestXsaveFeatures").GetUInt64());
+        Assert.Equal(xcr0, emulated.Root.GetProperty("guestXsaveFeatures").GetUInt64());
+        Assert.StartsWith("FP|SSE|YMM|", emulated.Root.GetProperty("guestXsaveFeaturesDecoded").GetString(), StringComparison.Ordinal);
+        Assert.Equal(real.Root.GetProperty("guestXsaveFeaturesDecoded").GetString(), emulated.Root.GetProperty("guestXsaveFeaturesDecoded").GetString());
+    }
+
+    [Fact]
+    public void Arm64_has_no_xsave_line_and_the_full_x86_preset_keeps_milan()
+    {
+        using var arm = new CapsJsonReader(CliRun.Of("caps", "--json", "--kernel", "emulated", "--arch", "arm64"));
+        using var x86 = new CapsJsonReader(CliRun.Of("caps", "--json", "--kernel", "emulated", "--arch", "x86_64"));
+
+        Assert.False(arm.Root.TryGetProperty("guestXsaveFeatures", out _));
+        Assert.Equal(0x207UL, x86.Root.GetProperty("guestXsaveFeatures").GetUInt64());
+        Assert.Equal("FP|SSE|YMM|PKRU", x86.Root.GetProperty("guestXsaveFeaturesDecoded").GetString());
+    }
+
     [Theory]
     // kernel-spec §2.1: a SW_PROTECTED VM has private memory, so no INIT_SHARED and PRIVATE attributes on the VM;
     // with the v8 series INIT_SHARED comes back and PRIVATE moves from the VM to guest_memfd.

@@ -30,13 +30,16 @@ public static class CapsJson
         [.. report.PerVmType.Select(t => new VmTypeEntry(
             VmTypeNames.NameOf(t.VmType), GuestMemfdUseNames.NameOf(t.GuestMemfdUse), (ulong)t.GuestMemfdFlags,
             t.MemoryAttributes, t.GuestMemfdMemoryAttributes, t.ReadonlyMemory))],
-        [.. report.Devices.Select(DeviceNames.NameOf)]);
+        [.. report.Devices.Select(DeviceNames.NameOf)],
+        report.GuestXsaveFeatures,
+        report.GuestXsaveFeatures is ulong xcr0 ? XfeatureNames.Decode(xcr0) : null);
 }
 
 /// <summary>
 /// The JSON document; <c>vmType</c> is the type of the VM that answered the "vm" values, <c>guestMemfdUse</c> what a
 /// guest_memfd can be for it (<see cref="GuestMemfdUseNames"/>), <c>perVmType</c> the same for every type the kernel
-/// offers, <c>devices</c> the in-kernel device types KVM_CREATE_DEVICE offers the probe VM (<see cref="DeviceNames"/>).
+/// offers, <c>devices</c> the in-kernel device types KVM_CREATE_DEVICE offers the probe VM (<see cref="DeviceNames"/>), <c>guestXsaveFeatures</c> KVM_GET_SUPPORTED_CPUID 0xD.0
+/// EDX:EAX (absent on arm64) with its components named.
 /// </summary>
 internal sealed record CapsDocument(
     string Kernel,
@@ -48,7 +51,9 @@ internal sealed record CapsDocument(
     GuestMemfdFlagsEntry GuestMemfdFlags,
     string GuestMemfdUse,
     IReadOnlyList<VmTypeEntry> PerVmType,
-    IReadOnlyList<string> Devices);
+    IReadOnlyList<string> Devices,
+    ulong? GuestXsaveFeatures,
+    string? GuestXsaveFeaturesDecoded);
 
 /// <summary>One VM type's row: what guest_memfd can be for it and the caps behind that.</summary>
 internal sealed record VmTypeEntry(string VmType, string GuestMemfdUse, ulong GuestMemfdFlags, ulong MemoryAttributes,

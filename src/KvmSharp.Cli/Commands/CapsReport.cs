@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Kernel;
+
 namespace KvmSharp.Cli.Commands;
 
 /// <summary>One capability as /dev/kvm and the probe VM answer it.</summary>
@@ -15,7 +17,9 @@ public sealed record CapabilityValue(CapabilityInfo Info, long System, long Vm)
 /// <summary>
 /// Everything the caps verb found out, independent of how it is printed. <c>Kernel</c> is the boundary's name
 /// ("linux", "emulated"), <c>Release</c> the running kernel's release when it is real, <c>Module</c> the KVM module
-/// in use (or "emulated (config)"), <c>VmType</c> the type of the VM whose answers fill the VM column.
+/// in use (or "emulated (config)"), <c>VmType</c> the type of the VM whose answers fill the VM column,
+/// <c>GuestXsaveFeatures</c> the XSAVE components a guest may enable (KVM_GET_SUPPORTED_CPUID 0xD.0 EDX:EAX; null on
+/// arm64) — the part of the host CPU that decides whether a vCPU's XSAVE image moves to another machine.
 /// </summary>
 public sealed record CapsReport(
     string Kernel,
@@ -29,7 +33,8 @@ public sealed record CapsReport(
     GuestMemfdUse VmGuestMemfdUse,
     IReadOnlyList<VmTypeSummary> PerVmType,
     IReadOnlyList<KvmDeviceType> Devices,
-    KvmSharp.Abi.GuestMemfdHugetlbEncoding GuestMemfdHugetlb = KvmSharp.Abi.GuestMemfdHugetlbEncoding.None);
+    KvmSharp.Abi.GuestMemfdHugetlbEncoding GuestMemfdHugetlb = KvmSharp.Abi.GuestMemfdHugetlbEncoding.None,
+    ulong? GuestXsaveFeatures = null);
 
 /// <summary>
 /// What one VM type of the kernel offers for guest_memfd (a VM of that type was created and asked): the row a VMM
@@ -73,7 +78,23 @@ public static class CapsProbe
             vm.GuestMemfdUse,
             [.. vmTypes.Select(type => type == vmType ? Summarize(vm, selection.Proposals) : SummarizeNew(kvm, type, selection.Proposals))],
             [.. Enum.GetValues<KvmDeviceType>().Where(type => Offers(vm, type))],
-            selection.Proposals.GuestMemfdHugetlb);
+            selection.Proposals.GuestMemfdHugetlb,
+            GuestXsaveFeatures(kvm));
+    }
+
+    // KVM_GET_SUPPORTED_CPUID leaf 0xD.0; arm64 has no CPUID ioctls (EINVAL).
+    private static ulong? GuestXsaveFeatures(Kvm kvm)
+    {
+        try
+        {
+            foreach (var e in kvm.GetSupportedCpuid())
+                if (e.Function == 0xd && e.Index == 0) return e.Eax | ((ulong)e.Edx << 32);
+            return 0;
+        }
+        catch (KvmException)
+        {
+            return null;
+        }
     }
 
     // KVM_CREATE_DEVICE with KVM_CREATE_DEVICE_TEST; a kernel without the device-control API answers with an errno.

@@ -16,6 +16,8 @@ public static class CapsTable
         console.WriteLine($"Kernel:     {report.Kernel}{(report.Release is null ? "" : " " + report.Release)}");
         console.WriteLine($"KVM module: {report.Module}");
         console.WriteLine($"Probe VM:   {VmTypeNames.NameOf(report.VmType)}");
+        if (report.GuestXsaveFeatures is ulong xcr0)
+            console.WriteLine($"XSAVE:      0x{xcr0:X} {XfeatureNames.Decode(xcr0)} (KVM_GET_SUPPORTED_CPUID 0xD)");
         console.WriteLine();
 
         var table = new Table().Border(TableBorder.Rounded);

@@ -77,7 +77,7 @@ internal sealed class X86Kvm : KvmArch
         KvmCaps.KVM_CAP_MCE => Emulation.X86.MceBanks.MaxBanks,
         // KVM_CAP_VCPU_ATTRIBUTES: r = 1 (5.16, so every modeled generation): KVM_VCPU_TSC_CTRL, X86/TscAttributes.cs.
         KvmCaps.KVM_CAP_VCPU_ATTRIBUTES => 1,
-        KvmCaps.KVM_CAP_XSAVE2 => Emulation.X86.XsaveRules.CapXsave2,
+        KvmCaps.KVM_CAP_XSAVE2 => Emulation.X86.XsaveRules.CapXsave2(Config.X86Cpu),
         // KVM_CAP_ADJUST_CLOCK: r = KVM_CLOCK_VALID_FLAGS; KVM_CAP_GET_TSC_KHZ: r = 1; KVM_CAP_TSC_CONTROL and
         // KVM_CAP_VM_TSC_CONTROL: r = kvm_caps.has_tsc_control — no scaling here (X86/KvmClock.cs).
         KvmCaps.KVM_CAP_ADJUST_CLOCK => Emulation.X86.KvmClock.ValidFlags,
@@ -109,7 +109,7 @@ internal sealed class X86Kvm : KvmArch
         if (request == KvmIoctls.KVM_X86_GET_MCE_CAP_SUPPORTED)
             return Emulation.X86.MceBanks.GetSupportedIoctl(arg);
         if (Emulation.X86.CpuidIoctls.IsDevRequest(request))
-            return Emulation.X86.CpuidIoctls.GetDevCpuid(request, arg);
+            return Emulation.X86.CpuidIoctls.GetDevCpuid(Config.X86Cpu, request, arg);
         if (Emulation.X86.SystemAttributes.IsRequest(request))
             return Emulation.X86.SystemAttributes.Ioctl(Config, request, arg);
         return Err.EINVAL;

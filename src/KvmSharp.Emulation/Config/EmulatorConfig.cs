@@ -198,6 +198,12 @@ public sealed record EmulatorConfig
         HugetlbPools = new Dictionary<int, long> { [21 - PageShift] = pages2M, [30 - PageShift] = pages1G },
     };
 
+    /// <summary>
+    /// The host CPU as KVM shows it (x86_64 only): KVM_GET_SUPPORTED_CPUID, kvm_caps.supported_xcr0 and the XSAVE layout.
+    /// <see cref="HostMatching.LikeThisHostAsItIs"/> picks the model of the machine running now.
+    /// </summary>
+    public X86.X86CpuModel X86Cpu { get; init; } = X86.X86CpuModel.EpycMilan;
+
     /// <summary>The host page size: guest_memfd pages are backed 1:1 by host pages.</summary>
     public static int PageSize => Environment.SystemPageSize;
 
@@ -209,7 +215,9 @@ public sealed record EmulatorConfig
     /// KVM_CAP_PRE_FAULT_MEMORY), no SMM (one address space), no generic memory attributes
     /// (KVM_CAP_MEMORY_ATTRIBUTES = 0), other caps as read from /dev/kvm. Two builds have been seen: with
     /// CONFIG_KVM_GUEST_MEMFD (KVM_CAP_GUEST_MEMFD_FLAGS = 0x3; Nov 2026) and without it (KVM_CAP_GUEST_MEMFD = 0,
-    /// KVM_CREATE_GUEST_MEMFD ENOTTY; Dec 2026), identical in every other capability.
+    /// KVM_CREATE_GUEST_MEMFD ENOTTY; Dec 2026), identical in every other capability; and two CPUs
+    /// (<see cref="X86.X86CpuModel.EpycMilan"/>, <see cref="X86.X86CpuModel.EpycGenoa"/>): the CPU is always the
+    /// machine's own (<see cref="HostMatching.HostCpuOrDefault"/>).
     /// <see cref="HostMatching.LikeThisHostAsItIs"/> picks the one the machine running now is. An earlier
     /// <paramref name="generation"/> gives the same machine on an older kernel (what a VMM meets on a host that was
     /// not upgraded): without TDP there is no KVM_X86_SW_PROTECTED_VM, so before 6.18 it can have no guest_memfd.
@@ -223,6 +231,8 @@ public sealed record EmulatorConfig
         TdpEnabled = false,
         MaxGpaBits = 52,
         MaxVcpus = 1024,
+        // The CPU of the machine running now when it is one of the known kvm_pvm machines, else Milan.
+        X86Cpu = HostMatching.HostCpuOrDefault,
         OtherSystemCapabilities = HostCapabilitySnapshot.System,
         OtherVmCapabilities = HostCapabilitySnapshot.Vm,
         // kvm_pvm's statistics after upstream 6.18's tables, read from this host's stats files (HostStatsSnapshot).

@@ -15,6 +15,7 @@ internal sealed class KvmVcpu : IDisposable
     private KvmVcpu(Kvm kvm, int id, KvmRunPage run)
     {
         Kvm = kvm;
+        Cpu = new X86Cpu(kvm.Kernel.Config.X86Cpu);
         Id = id;
         Run = run;
         VcpuReset.Apply(Cpu);
@@ -45,7 +46,7 @@ internal sealed class KvmVcpu : IDisposable
     /// <summary>vcpu->stat and vcpu->stats_id (KVM_GET_STATS_FD on the vCPU fd).</summary>
     public KvmMain.BinaryStats.KvmStats Stats { get; }
 
-    public X86Cpu Cpu { get; } = new();
+    public X86Cpu Cpu { get; }
 
     public GuestPhysicalMemory Memory { get; }
 

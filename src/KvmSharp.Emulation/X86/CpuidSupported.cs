@@ -11,7 +11,7 @@ namespace KvmSharp.Emulation.X86;
 /// (kvm_dev_ioctl_get_cpuid's funcs[] = { 0, 0x80000000, CENTAUR_CPUID_SIGNATURE, KVM_CPUID_SIGNATURE }).
 /// Unlike the kernel, leaf 0's maximum (0xd) does not promise every basic leaf below it.
 /// </summary>
-internal static class CpuidSupported
+internal static partial class CpuidSupported
 {
     private const uint Sig = KvmCpuid.KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
 
@@ -24,8 +24,8 @@ internal static class CpuidSupported
     /// <summary>KVM_CPUID_FEATURES (arch/x86/include/uapi/asm/kvm_para.h).</summary>
     public const uint KvmCpuidFeatures = 0x4000_0001;
 
-    /// <summary>KVM_GET_SUPPORTED_CPUID.</summary>
-    public static readonly kvm_cpuid_entry2[] Supported =
+    /// <summary>KVM_GET_SUPPORTED_CPUID on the AMD EPYC Milan kvm_pvm machines (X86CpuModel.EpycMilan).</summary>
+    public static readonly kvm_cpuid_entry2[] EpycMilan =
     [
         E(0x0, 0, 0, 0x0000_000d, AmdEbx, AmdEcx, AmdEdx),
         // ECX: CX16, SSE4.1, x2APIC, TSC deadline, XSAVE, AVX, hypervisor — SSE4.1, XSAVE and AVX since the interpreter
@@ -36,6 +36,9 @@ internal static class CpuidSupported
         // XCR0 x87|SSE|AVX|PKRU (0x207); EBX/ECX: the XSAVE area size for that set.
         E(0xd, 0, Sig, 0x0000_0207, 0x0000_0988, 0x0000_0988, 0),
         E(0xd, 1, Sig, 0, 0, 0, 0),
+        // Size (EAX) and standard offset (EBX) of components 2 (AVX) and 9 (PKRU).
+        E(0xd, 2, Sig, 0x0000_0100, 0x0000_0240, 0, 0),
+        E(0xd, 9, Sig, 0x0000_0008, 0x0000_0980, 0, 0),
         E(0x8000_0000, 0, 0, 0x8000_0008, AmdEbx, AmdEcx, AmdEdx),
         E(0x8000_0001, 0, 0, 0x00a0_0f11, 0x4000_0000, 0x0040_0393, 0x23d3_fbff),
         // 48 physical / 48 virtual address bits.

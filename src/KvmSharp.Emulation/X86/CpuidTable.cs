@@ -127,9 +127,9 @@ internal sealed class CpuidTable
         }
         i = Find(entries, 0xd, index: 0);
         // xstate_required_size(vcpu->arch.xcr0, false / true): XCR0 changes with KVM_SET_XCRS and the guest's XSETBV.
-        if (i >= 0) entries[i].ebx = VcpuStateRules.XstateSize(cpu.State.Xcr0, compacted: false);
+        if (i >= 0) entries[i].ebx = cpu.Model.XstateSize(cpu.State.Xcr0, compacted: false);
         i = Find(entries, 0xd, index: 1);
-        if (i >= 0 && (entries[i].eax & XsavecOrXsaves) != 0) entries[i].ebx = VcpuStateRules.XstateSize(cpu.State.Xcr0, compacted: true);
+        if (i >= 0 && (entries[i].eax & XsavecOrXsaves) != 0) entries[i].ebx = cpu.Model.XstateSize(cpu.State.Xcr0, compacted: true);
     }
 
     /// <summary>

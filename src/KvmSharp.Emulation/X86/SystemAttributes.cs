@@ -39,7 +39,7 @@ internal static class SystemAttributes
             return sev && attr.group == KvmConstants.KVM_X86_GRP_SEV && attr.attr == KvmConstants.KVM_X86_SEV_VMSA_FEATURES ? 0 : Err.ENXIO;
         }
         if (attr.attr != KvmConstants.KVM_X86_XCOMP_GUEST_SUPP) return Err.ENXIO;
-        value = VcpuStateRules.SupportedXcr0; // kvm_caps.supported_xcr0 (this host: 0x207, observed)
+        value = config.X86Cpu.SupportedXcr0; // kvm_caps.supported_xcr0 (observed: 0x207 on Milan, 0xe7 on Genoa)
         return 0;
     }
 }

@@ -42,6 +42,12 @@ internal sealed class VcpuState
     /// </summary>
     public readonly byte[] YmmHigh = new byte[256];
 
+    /// <summary>
+    /// The XSAVE components past AVX other than PKRU, at their standard-format offsets (<see cref="XsaveRules"/>):
+    /// AVX-512's opmask, ZMM_Hi256 and Hi16_ZMM on a Genoa host. The interpreter never touches them. Zero at reset.
+    /// </summary>
+    public readonly byte[] ExtendedArea = new byte[XsaveRules.Size];
+
     /// <summary>vcpu->arch.xcr0.</summary>
     public ulong Xcr0 = Xcr0Fp;
 

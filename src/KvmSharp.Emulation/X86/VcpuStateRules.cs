@@ -20,9 +20,6 @@ internal static class VcpuStateRules
     private const ulong XfeatureAvx512 = 0xe0;
     private const ulong XfeatureXtile = 0x60000;
 
-    /// <summary>kvm_caps.supported_xcr0 on this host (KVM_GET_SUPPORTED_CPUID 0xD.0 EAX: x87, SSE, AVX, PKRU).</summary>
-    public const ulong SupportedXcr0 = 0x207;
-
     private const uint ValidEventFlags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
         KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM | KVM_VCPUEVENT_VALID_PAYLOAD |
         KVM_VCPUEVENT_VALID_TRIPLE_FAULT;
@@ -104,35 +101,17 @@ internal static class VcpuStateRules
         return true;
     }
 
-    /// <summary>cpuid.c cpuid_get_supported_xcr0: (CPUID.0xD.0 EDX:EAX of the vCPU's table) &amp; kvm_caps.supported_xcr0.</summary>
+    /// <summary>cpuid.c cpuid_get_supported_xcr0: (CPUID.0xD.0 EDX:EAX of the vCPU's table) &amp; kvm_caps.supported_xcr0
+    /// (<see cref="X86CpuModel.SupportedXcr0"/>).</summary>
     internal static ulong GuestSupportedXcr0(X86Cpu cpu)
     {
         foreach (ref readonly var e in cpu.Cpuid.Entries)
         {
             if (e.function != 0xd) continue;
             if ((e.flags & KvmCpuid.KVM_CPUID_FLAG_SIGNIFCANT_INDEX) != 0 && e.index != 0) continue;
-            return (e.eax | ((ulong)e.edx << 32)) & SupportedXcr0;
+            return (e.eax | ((ulong)e.edx << 32)) & cpu.Model.SupportedXcr0;
         }
         return 0;
-    }
-
-    /// <summary>
-    /// xstate_required_size(xcr0, compacted) for the components this host offers: the legacy area and XSAVE header
-    /// (0x240) plus AVX (0x100 at 0x240) and PKRU (8 at 0x980 standard). Observed in CPUID.0xD.0 / 0xD.1 EBX after
-    /// KVM_SET_XCRS: 1 and 3 → 0x240, 7 → 0x340, 0x203 → 0x988 / 0x248, 0x207 → 0x988 / 0x348.
-    /// </summary>
-    public static uint XstateSize(ulong xcr0, bool compacted)
-    {
-        uint size = 0x240;
-        if (compacted)
-        {
-            if ((xcr0 & XfeatureYmm) != 0) size += 0x100;
-            if ((xcr0 & (1UL << 9)) != 0) size += 8;
-            return size;
-        }
-        if ((xcr0 & XfeatureYmm) != 0) size = 0x340;
-        if ((xcr0 & (1UL << 9)) != 0) size = 0x988;
-        return size;
     }
 
     /// <summary>

@@ -11,6 +11,11 @@ internal sealed class X86Cpu
 {
     public const int RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7;
 
+    public X86Cpu(X86CpuModel model) => Model = model;
+
+    /// <summary>The host CPU this vCPU runs on (the emulated kernel's <see cref="EmulatorConfig.X86Cpu"/>).</summary>
+    public X86CpuModel Model { get; }
+
     public ulong[] Gpr { get; } = new ulong[16];
 
     public ulong Rip { get; set; }

@@ -19,28 +19,27 @@ internal static class XsaveRules
     /// <summary>sizeof(struct kvm_xsave); fpu_alloc_guest_fpstate: gfpu->uabi_size = sizeof(struct kvm_xsave).</summary>
     public const int Size = 4096;
 
-    private const ulong Fp = 1, Sse = 2, Ymm = 4, Pkru = 0x200;
-
-    /// <summary>fpu_user_cfg.default_features here: x87, SSE, AVX, PKRU (= kvm_caps.supported_xcr0).</summary>
-    private const ulong UserXfeatures = VcpuStateRules.SupportedXcr0;
+    private const ulong Fp = 1, Sse = 2, Ymm = 4, Pkru = X86CpuModel.Pkru;
 
     /// <summary>mxcsr_feature_mask on this host (init_fpstate's mxcsr_mask, read back from a fresh vCPU).</summary>
     public const uint MxcsrFeatureMask = 0x2ffff;
 
     private const int MxcsrOffset = 24, StOffset = 32, XmmOffset = 160, SwReservedOffset = 464;
-    private const int HeaderOffset = 512, YmmOffset = 576, PkruOffset = 0x980; // CPUID.0xD.2 / 0xD.9 EBX here
-
-    /// <summary>
-    /// The first word of the fxsave sw_reserved bytes (464..467) as this host writes them into every image: 0x207,
-    /// the rest of 464..511 zero (HostDeviations.KvmPvmXsaveSwReservedBytes; upstream copies xstate_fx_sw_bytes).
-    /// </summary>
-    private const uint SwReservedWord = 0x207;
+    private const int HeaderOffset = 512, YmmOffset = 576; // CPUID.0xD.2 EBX on every model
 
     /// <summary>
     /// x86.c kvm_vm_ioctl_check_extension KVM_CAP_XSAVE2: max(xstate_required_size(kvm_get_filtered_xcr0(), false),
-    /// sizeof(struct kvm_xsave)); on /dev/kvm and every VM. 0x988 for x87|SSE|AVX|PKRU, so 4096 here.
+    /// sizeof(struct kvm_xsave)); on /dev/kvm and every VM. 0x988 on Milan, 0x980 on Genoa, so 4096 on both.
     /// </summary>
-    public static long CapXsave2 => Math.Max(VcpuStateRules.XstateSize(UserXfeatures, compacted: false), (uint)Size);
+    public static long CapXsave2(X86CpuModel model) => Math.Max(model.XstateSize(model.SupportedXcr0, compacted: false), (uint)Size);
+
+    /// <summary>
+    /// The first word of the fxsave sw_reserved bytes (464..467) as these hosts write them into every image:
+    /// kvm_caps.supported_xcr0 (0x207 on Milan, 0xe7 on Genoa), the rest of 464..511 zero
+    /// (HostDeviations.KvmPvmXsaveSwReservedBytes; upstream copies xstate_fx_sw_bytes).
+    /// </summary>
+    private static uint SwReservedWord(X86CpuModel model) => (uint)model.SupportedXcr0;
+
 
     /// <summary>
     /// kvm_vcpu_ioctl_x86_get_xsave2 → fpu_copy_guest_fpstate_to_uabi → __copy_xstate_to_uabi_buf(XSTATE_COPY_XSAVE)
@@ -60,13 +59,14 @@ internal static class XsaveRules
     /// XCR0 plays no part (observed). Then each part from the state when its bit is set, else init_fpstate's value:
     /// FCW..FDP and ST0..7 (FP; init FCW 0x37f, zeros), MXCSR + MXCSR_MASK (SSE or AVX; init 0x1f80 and
     /// <see cref="MxcsrFeatureMask"/>), XMM0..15 (SSE; zeros), bytes 416..463 zero, the sw_reserved bytes, the
-    /// header (xcomp_bv and reserved 0), AVX at 576 (zeros if init), PKRU at 0x980 (vcpu->arch.pkru when reported,
-    /// else 0 — observed), everything else zero.
+    /// header (xcomp_bv and reserved 0), AVX at 576 (zeros if init), PKRU at its offset (0x980 on Milan;
+    /// vcpu->arch.pkru when reported, else 0 — observed), the other components at theirs, everything else zero.
     /// </summary>
     public static void Image(X86Cpu cpu, Span<byte> b)
     {
         var s = cpu.State;
-        ulong bv = s.XstateBv & UserXfeatures & (VcpuStateRules.GuestSupportedXcr0(cpu) | Fp | Sse);
+        var model = cpu.Model;
+        ulong bv = s.XstateBv & model.SupportedXcr0 & (VcpuStateRules.GuestSupportedXcr0(cpu) | Fp | Sse);
         b.Clear();
         ref readonly var f = ref s.Fpu;
         bool fp = (bv & Fp) != 0;
@@ -85,18 +85,21 @@ internal static class XsaveRules
         BinaryPrimitives.WriteUInt32LittleEndian(b[MxcsrOffset..], mxcsr ? f.mxcsr : VcpuState.MxcsrDefault);
         BinaryPrimitives.WriteUInt32LittleEndian(b[(MxcsrOffset + 4)..], mxcsr ? s.MxcsrMask : MxcsrFeatureMask);
         if ((bv & Sse) != 0) ((ReadOnlySpan<byte>)f.xmm).CopyTo(b[XmmOffset..]);
-        BinaryPrimitives.WriteUInt32LittleEndian(b[SwReservedOffset..], SwReservedWord);
+        BinaryPrimitives.WriteUInt32LittleEndian(b[SwReservedOffset..], SwReservedWord(model));
         BinaryPrimitives.WriteUInt64LittleEndian(b[HeaderOffset..], bv);
         if ((bv & Ymm) != 0) s.YmmHigh.CopyTo(b[YmmOffset..]);
-        if ((bv & Pkru) != 0) BinaryPrimitives.WriteUInt32LittleEndian(b[PkruOffset..], s.Pkru);
+        if ((bv & Pkru) != 0) BinaryPrimitives.WriteUInt32LittleEndian(b[model.PkruOffset..], s.Pkru);
+        foreach (var c in model.ExtendedComponents)
+            if ((bv & c.Mask) != 0) s.ExtendedArea.AsSpan(c.Offset, c.Size).CopyTo(b[c.Offset..]);
     }
 
     /// <summary>
     /// KVM_SET_XSAVE: memdup_user of <see cref="Size"/> bytes (shorter → EFAULT), kvm_vcpu_ioctl_x86_set_xsave (xfd is
     /// 0: no bit is dropped), fpu_copy_uabi_to_guest_fpstate, copy_uabi_to_xstate. EINVAL, in the kernel's order:
     /// <list type="bullet">
-    /// <item>xstate_bv &amp; ~kvm_caps.supported_xcr0 (0x207; the vCPU's CPUID and XCR0 do not matter — observed);</item>
-    /// <item>validate_user_xstate_header: a bit outside fpstate->user_xfeatures (the same 0x207), xcomp_bv != 0,
+    /// <item>xstate_bv &amp; ~kvm_caps.supported_xcr0 (0x207 on Milan; the vCPU's CPUID and XCR0 do not matter —
+    /// observed);</item>
+    /// <item>validate_user_xstate_header: a bit outside fpstate->user_xfeatures (the same mask), xcomp_bv != 0,
     /// any of the 48 reserved header bytes non-zero;</item>
     /// <item>when FP, SSE or AVX is in xstate_bv: MXCSR &amp; ~mxcsr_feature_mask (with none of them MXCSR is not
     /// looked at).</item>
@@ -111,8 +114,9 @@ internal static class XsaveRules
         if (!arg.IsPointer || arg.Buffer.Length < Size) return Err.EFAULT;
         ReadOnlySpan<byte> b = arg.Buffer[..Size];
         ulong bv = BinaryPrimitives.ReadUInt64LittleEndian(b[HeaderOffset..]);
-        if ((bv & ~VcpuStateRules.SupportedXcr0) != 0) return Err.EINVAL;       // fpu_copy_uabi_to_guest_fpstate
-        if ((bv & ~UserXfeatures) != 0) return Err.EINVAL;                      // validate_user_xstate_header
+        var model = cpu.Model;
+        // fpu_copy_uabi_to_guest_fpstate, then validate_user_xstate_header against user_xfeatures (the same mask).
+        if ((bv & ~model.SupportedXcr0) != 0) return Err.EINVAL;
         if (BinaryPrimitives.ReadUInt64LittleEndian(b[(HeaderOffset + 8)..]) != 0) return Err.EINVAL;
         if (b.Slice(HeaderOffset + 16, 48).ContainsAnyExcept((byte)0)) return Err.EINVAL;
         uint mxcsr = BinaryPrimitives.ReadUInt32LittleEndian(b[MxcsrOffset..]);
@@ -140,7 +144,9 @@ internal static class XsaveRules
         }
         if ((bv & Sse) != 0) b.Slice(XmmOffset, 256).CopyTo(f.xmm);
         if ((bv & Ymm) != 0) b.Slice(YmmOffset, 256).CopyTo(s.YmmHigh);
-        if ((bv & Pkru) != 0) s.Pkru = BinaryPrimitives.ReadUInt32LittleEndian(b[PkruOffset..]);
+        if ((bv & Pkru) != 0) s.Pkru = BinaryPrimitives.ReadUInt32LittleEndian(b[model.PkruOffset..]);
+        foreach (var c in model.ExtendedComponents)
+            if ((bv & c.Mask) != 0) b.Slice(c.Offset, c.Size).CopyTo(s.ExtendedArea.AsSpan(c.Offset));
         s.XstateBv = bv;
         return 0;
     }
@@ -198,7 +204,9 @@ internal static class XsaveRules
     /// field changed, KVM_RUN, GET_XSAVE): FP is in use when FCW != 0x37f, FSW != 0, the tag byte != 0 or an ST
     /// register's 80 bits are not zero (FOP, FIP, FDP and the 6 padding bytes of each ST slot do not count); SSE when
     /// an XMM register is not zero or MXCSR != 0x1f80; AVX when an upper half is not zero. PKRU's bit is set after
-    /// every run (reported only with a CPUID offering PKRU), pkru itself unchanged; MXCSR_MASK becomes the CPU's.
+    /// every run where the host has PKRU (reported only with a CPUID offering it), pkru itself unchanged; MXCSR_MASK
+    /// becomes the CPU's. The components the interpreter never touches (AVX-512's) keep their bit only while the
+    /// saved bytes are not all zero (their init value).
     /// FCW and FSW are compared as the CPU holds them after XRSTOR: FCW's reserved bits 6, 7 and 13–15 and FSW's
     /// computed ES (7) and B (15) bits do not count (probed: FCW 0x23bf or FSW 0x8080 with nothing else in use
     /// loses FP's bit; found by the differential fuzzer, seed 19 — a KVM_SET_FPU of FCW 0x23bf read back as init
@@ -231,7 +239,10 @@ internal static class XsaveRules
         }
         // XSAVE(S) writes the CPU's MXCSR_MASK with the legacy area (observed: a stored mask reads 0x2ffff after a run).
         s.MxcsrMask = MxcsrFeatureMask;
-        s.XstateBv = (fp ? Fp : 0) | (sse ? Sse : 0) | (ymm ? Ymm : 0) | Pkru;
+        ulong extended = 0;
+        foreach (var c in cpu.Model.ExtendedComponents)
+            if ((s.XstateBv & c.Mask) != 0 && s.ExtendedArea.AsSpan(c.Offset, c.Size).ContainsAnyExcept((byte)0)) extended |= c.Mask;
+        s.XstateBv = (fp ? Fp : 0) | (sse ? Sse : 0) | (ymm ? Ymm : 0) | (cpu.Model.SupportedXcr0 & Pkru) | extended;
     }
 
     /// <summary>The FCW bits an x87 unit keeps: the masks (0–5), precision (8–9), rounding (10–11) and X (12).</summary>

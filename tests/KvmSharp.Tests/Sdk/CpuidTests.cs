@@ -54,25 +54,47 @@ public class CpuidTests : KernelTest
     public void Supported_cpuid_starts_at_64_entries_and_doubles_on_E2BIG(string kernel)
     {
         var calls = OpenCounted(kernel, out var kvm);
-        using (kvm)
-        {
-            var plain = kvm.GetSupportedCpuid();
-            Assert.Equal([("KVM_GET_SUPPORTED_CPUID", 64u, 0L)], calls.Calls);
-            Assert.Contains(plain, e => e.Function == 0x4000_0000 && e.Ebx == 0x4b4d_564b);
-            Assert.InRange(plain.Count, 3, 64);
+        using (kvm) AssertSupportedCpuidGrowth(kvm, calls);
+    }
 
-            calls.Calls.Clear();
-            calls.MinimumNent = 200; // a machine with a larger table
-            Assert.Equal(plain, kvm.GetSupportedCpuid());
-            Assert.Equal([64u, 128u, 256u], calls.Calls.Select(c => c.Nent));
+    /// <summary>The buffer growth on the emulator as each known CPU (Milan: at most 64 entries; Genoa: 75).</summary>
+    [Theory]
+    [MemberData(nameof(VcpuStateTests.CpuModels), MemberType = typeof(VcpuStateTests))]
+    public void Supported_cpuid_starts_at_64_entries_and_doubles_on_E2BIG_on_every_cpu_model(string model)
+    {
+        var calls = new CpuidCalls(VcpuStateTests.EmulatedOn(model));
+        using var kvm = Kvm.Open(calls);
+        AssertSupportedCpuidGrowth(kvm, calls);
+    }
 
-            calls.MinimumNent = 1000; // more than KVM_MAX_CPUID_ENTRIES: no asking for more than the kernel can give
-            var ex = AssertErrno(Errno.E2BIG, () => kvm.GetSupportedCpuid());
-            Assert.Equal("KVM_GET_SUPPORTED_CPUID", ex.Operation);
-            Assert.Contains("nent=256", ex.Request, StringComparison.Ordinal);
+    /// <summary>
+    /// Kvm.GetSupportedCpuid asks with 64 entries and doubles while the kernel answers E2BIG (cpuid.c
+    /// kvm_dev_ioctl_get_cpuid: the table needs more than nent), never past KVM_MAX_CPUID_ENTRIES (256).
+    /// </summary>
+    private static void AssertSupportedCpuidGrowth(Kvm kvm, CpuidCalls calls)
+    {
+        var plain = kvm.GetSupportedCpuid();
+        Assert.Contains(plain, e => e.Function == 0x4000_0000 && e.Ebx == 0x4b4d_564b);
+        Assert.InRange(plain.Count, 3, 256);
+        // 64, 128, ... until the table fits: all but the last E2BIG. One call with 64 on Milan (<= 64 entries),
+        // 64 (E2BIG) then 128 on Genoa (75).
+        var expected = new List<(string, uint, long)>();
+        uint nent = 64;
+        for (; nent < plain.Count; nent *= 2) expected.Add(("KVM_GET_SUPPORTED_CPUID", nent, -(long)Errno.E2BIG));
+        expected.Add(("KVM_GET_SUPPORTED_CPUID", nent, 0L));
+        Assert.Equal(expected, calls.Calls);
 
-            Assert.Contains(kvm.GetEmulatedCpuid(), e => e.Function == 0);
-        }
+        calls.Calls.Clear();
+        calls.MinimumNent = 200; // a machine with a larger table
+        Assert.Equal(plain, kvm.GetSupportedCpuid());
+        Assert.Equal([64u, 128u, 256u], calls.Calls.Select(c => c.Nent));
+
+        calls.MinimumNent = 1000; // more than KVM_MAX_CPUID_ENTRIES: no asking for more than the kernel can give
+        var ex = AssertErrno(Errno.E2BIG, () => kvm.GetSupportedCpuid());
+        Assert.Equal("KVM_GET_SUPPORTED_CPUID", ex.Operation);
+        Assert.Contains("nent=256", ex.Request, StringComparison.Ordinal);
+
+        Assert.Contains(kvm.GetEmulatedCpuid(), e => e.Function == 0);
     }
 
     [KvmTheory]
@@ -192,19 +214,33 @@ public class CpuidTests : KernelTest
         Assert.Equal(Errno.EINVAL, Assert.ThrowsAny<KvmException>(() => vcpu.GetCpuid()).Errno);
     }
 
-    [Fact]
-    public void Emulator_survives_short_and_garbage_buffers()
+    [Theory]
+    [MemberData(nameof(VcpuStateTests.CpuModels), MemberType = typeof(VcpuStateTests))]
+    public void Emulator_survives_short_and_garbage_buffers(string model)
     {
-        using var kvm = Kvm.Open(new EmulatedKernel(EmulatorConfig.LikeThisHost()));
+        using var kvm = VcpuStateTests.OpenEmulated(model);
         using var vm = kvm.CreateVm();
         using var vcpu = vm.CreateVcpu(0);
         var k = kvm.Kernel;
-        // copy_from_user of the header fails: EFAULT; a header whose entries are not there: EFAULT, nothing written.
+        int count = kvm.GetSupportedCpuid().Count;
+        // copy_from_user of the header fails: EFAULT. A header whose entries are not there: the table is built first
+        // (E2BIG when nent is below its count — cpuid.c kvm_dev_ioctl_get_cpuid), then copy_to_user of the entries
+        // fails: EFAULT; either way nothing is written back (probed on the Genoa host: nent 74 E2BIG, 75 EFAULT).
         Assert.Equal(-(long)Errno.EFAULT, k.Ioctl(kvm.Handle, KvmIoctls.KVM_GET_SUPPORTED_CPUID, new byte[4]));
         byte[] headerOnly = new byte[8];
         headerOnly[0] = 64;
-        Assert.Equal(-(long)Errno.EFAULT, k.Ioctl(kvm.Handle, KvmIoctls.KVM_GET_SUPPORTED_CPUID, headerOnly));
+        // Milan's table fits in 64 entries, Genoa's (75) does not.
+        long expected = count > 64 ? -(long)Errno.E2BIG : -(long)Errno.EFAULT;
+        Assert.Equal(expected, k.Ioctl(kvm.Handle, KvmIoctls.KVM_GET_SUPPORTED_CPUID, headerOnly));
         Assert.Equal(64, headerOnly[0]);
+        headerOnly[0] = (byte)(count - 1);
+        Assert.Equal(-(long)Errno.E2BIG, k.Ioctl(kvm.Handle, KvmIoctls.KVM_GET_SUPPORTED_CPUID, headerOnly));
+        headerOnly[0] = (byte)count;
+        Assert.Equal(-(long)Errno.EFAULT, k.Ioctl(kvm.Handle, KvmIoctls.KVM_GET_SUPPORTED_CPUID, headerOnly));
+        Assert.Equal(count, headerOnly[0]);
+        headerOnly[0] = 200;
+        Assert.Equal(-(long)Errno.EFAULT, k.Ioctl(kvm.Handle, KvmIoctls.KVM_GET_SUPPORTED_CPUID, headerOnly));
+        Assert.Equal(200, headerOnly[0]);
         Assert.Equal(-(long)Errno.EINVAL, k.Ioctl(kvm.Handle, KvmIoctls.KVM_GET_EMULATED_CPUID, headerOnly)); // padding unreadable
         Assert.Equal(-(long)Errno.EFAULT, k.Ioctl(vcpu.Handle, KvmIoctls.KVM_SET_CPUID2, headerOnly));
         Assert.Equal(-(long)Errno.EFAULT, k.Ioctl(vcpu.Handle, KvmIoctls.KVM_SET_CPUID2, new byte[7]));

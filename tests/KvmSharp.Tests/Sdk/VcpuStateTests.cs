@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
+using KvmSharp.Emulation;
+using KvmSharp.Emulation.X86;
 using KvmSharp.Kernel;
 using KvmSharp.Tests.Infrastructure;
 using static KvmSharp.Abi.KvmVcpuEvents;
@@ -10,7 +12,9 @@ namespace KvmSharp.Tests.Sdk;
 /// The vCPU state a VMM saves and restores besides regs, sregs, MSRs and CPUID (Vcpu.State.cs): FPU, XCRs, vCPU
 /// events, MP state, debug registers. Every expectation was probed on this host's kernel (Linux 6.18 kvm_pvm) and
 /// matches x86.c, except the interrupt shadow (HostDeviations.KvmPvmInterruptShadowStoredVerbatim), which the
-/// emulator keeps as this host does.
+/// emulator keeps as this host does. What depends on the CPU (which XCR0 bits are valid, the XSAVE sizes) is derived
+/// from KVM_GET_SUPPORTED_CPUID's leaf 0xD, so the same rule is checked on EPYC Milan (XCR0 0x207) and Genoa (0xe7);
+/// the <c>_on_every_cpu_model</c> rows run it on the emulator as both, whichever this machine is.
 /// </summary>
 public class VcpuStateTests : KernelTest
 {
@@ -60,11 +64,66 @@ public class VcpuStateTests : KernelTest
         Assert.Equal((0, 0u, 0u), (back.pad1, back.mxcsr, back.pad2));
     }
 
+    /// <summary>The <see cref="X86CpuModel"/>s this project has met, by name: theory data for the emulator alone.</summary>
+    public static TheoryData<string> CpuModels => [.. X86CpuModel.Known.Select(m => m.Name)];
+
+    /// <summary>An emulated kernel like this host's but on CPU <paramref name="model"/> (one of <see cref="CpuModels"/>).</summary>
+    internal static EmulatedKernel EmulatedOn(string model) =>
+        new(EmulatorConfig.LikeThisHost() with { X86Cpu = X86CpuModel.Known.Single(m => m.Name == model) });
+
+    /// <summary>/dev/kvm of <see cref="EmulatedOn"/>.</summary>
+    internal static Kvm OpenEmulated(string model) => Kvm.Open(EmulatedOn(model));
+
+    private const ulong Avx512 = 0xe0, Pkru = 0x200;
+
+    /// <summary>kvm_caps.supported_xcr0 as KVM_GET_SUPPORTED_CPUID shows it: CPUID.0xD.0 EDX:EAX.</summary>
+    internal static ulong SupportedXcr0(IReadOnlyList<CpuidEntry> supported)
+    {
+        var d = supported.First(e => e.Function == 0xd && e.Index == 0);
+        return d.Eax | ((ulong)d.Edx << 32);
+    }
+
+    /// <summary>
+    /// xstate_required_size(xcr0, false) (arch/x86/kvm/cpuid.c): 0x240 (legacy area and header), or the end of the
+    /// furthest enabled component past SSE, each at CPUID.0xD.i EBX with size CPUID.0xD.i EAX — read from the
+    /// supported table (KVM copies the host's leaf 0xD subleaves there).
+    /// </summary>
+    internal static uint StandardXsaveSize(IReadOnlyList<CpuidEntry> supported, ulong xcr0)
+    {
+        uint size = 0x240;
+        for (int bit = 2; bit < 64; bit++)
+        {
+            if ((xcr0 & (1UL << bit)) == 0) continue;
+            var c = supported.First(e => e.Function == 0xd && e.Index == (uint)bit);
+            size = Math.Max(size, c.Ebx + c.Eax);
+        }
+        return size;
+    }
+
     [KvmTheory]
     [MemberData(nameof(Kernels.All), MemberType = typeof(Kernels))]
     public void Xcr0_follows_kvm_set_xcr_and_the_guest_cpuid(string kernel)
     {
         using var kvm = Open(kernel);
+        AssertXcr0Rules(kvm);
+    }
+
+    /// <summary>The XCR0 rules on the emulator as each known CPU, whichever this machine is.</summary>
+    [Theory]
+    [MemberData(nameof(CpuModels))]
+    public void Xcr0_follows_kvm_set_xcr_and_the_guest_cpuid_on_every_cpu_model(string model)
+    {
+        using var kvm = OpenEmulated(model);
+        AssertXcr0Rules(kvm);
+    }
+
+    /// <summary>
+    /// x86.c __kvm_set_xcr: FP always; YMM needs SSE; nothing outside guest_supported_xcr0 (the guest CPUID's 0xD.0
+    /// masked by kvm_caps.supported_xcr0; 0 before KVM_SET_CPUID2) | FP; AVX-512 needs YMM and all three of its bits.
+    /// Then kvm_vcpu_ioctl_x86_set_xcrs' own checks.
+    /// </summary>
+    private static void AssertXcr0Rules(Kvm kvm)
+    {
         using var vm = kvm.CreateVm();
         using var vcpu = vm.CreateVcpu();
         var xcrs = vcpu.GetXcrs();
@@ -77,13 +136,46 @@ public class VcpuStateTests : KernelTest
         Assert.Equal("KVM_SET_XCRS", ex.Operation);
         AssertErrno(Errno.EINVAL, () => vcpu.SetXcr0(0));
 
-        vcpu.SetCpuid(kvm.GetSupportedCpuid());
+        var supported = kvm.GetSupportedCpuid();
+        ulong supportedXcr0 = SupportedXcr0(supported);
+        Assert.Equal(7UL, supportedXcr0 & 7); // x87, SSE and AVX on every host met (Milan 0x207, Genoa 0xe7)
+        vcpu.SetCpuid(supported);
         vcpu.SetXcr0(7);
         Assert.Equal(7UL, vcpu.GetXcr0());
         AssertErrno(Errno.EINVAL, () => vcpu.SetXcr0(0));      // FP clear
         AssertErrno(Errno.EINVAL, () => vcpu.SetXcr0(5));      // YMM without SSE
-        AssertErrno(Errno.EINVAL, () => vcpu.SetXcr0(0xe7));   // AVX-512: not offered here
-        AssertErrno(Errno.EINVAL, () => vcpu.SetXcr0(0x2_0003)); // XTILECFG: not offered here
+        // A bit the supported XCR0 lacks is EINVAL (e.g. XTILECFG, bit 17, on both; AVX-512 on Milan; PKRU on Genoa).
+        for (int bit = 3; bit < 64; bit++)
+        {
+            if ((supportedXcr0 & (1UL << bit)) != 0) continue;
+            var refused = Assert.ThrowsAny<KvmException>(() => vcpu.SetXcr0(7 | (1UL << bit)));
+            Assert.True(refused.Errno == Errno.EINVAL, $"XCR0 bit {bit} (not in 0x{supportedXcr0:X}): {refused.ErrnoName}");
+        }
+        Assert.Equal(7UL, vcpu.GetXcr0());
+
+        // Everything the host offers at once is valid.
+        vcpu.SetXcr0(supportedXcr0);
+        Assert.Equal(supportedXcr0, vcpu.GetXcr0());
+
+        if ((supportedXcr0 & Avx512) == Avx512)
+        {
+            // Genoa: AVX-512 (opmask, ZMM_Hi256, Hi16_ZMM) is offered; it needs all three bits and YMM.
+            vcpu.SetXcr0(7 | Avx512);
+            Assert.Equal(7 | Avx512, vcpu.GetXcr0());
+            foreach (ulong part in new ulong[] { 0x20, 0x40, 0x80, 0x60, 0xa0, 0xc0 })
+                AssertErrno(Errno.EINVAL, () => vcpu.SetXcr0(7 | part));
+            AssertErrno(Errno.EINVAL, () => vcpu.SetXcr0(3 | Avx512)); // without YMM
+        }
+        else
+        {
+            AssertErrno(Errno.EINVAL, () => vcpu.SetXcr0(7 | Avx512)); // Milan: AVX-512 not offered
+        }
+        if ((supportedXcr0 & Pkru) != 0)
+        {
+            vcpu.SetXcr0(7 | Pkru); // Milan
+            Assert.Equal(7 | Pkru, vcpu.GetXcr0());
+        }
+        vcpu.SetXcr0(7);
         Assert.Equal(7UL, vcpu.GetXcr0());
 
         // nr_xcrs > KVM_MAX_XCRS and flags are EINVAL; entries for other XCRs are skipped; the first XCR0 entry wins;
@@ -106,10 +198,43 @@ public class VcpuStateTests : KernelTest
     public void Xsave_size_in_cpuid_follows_xcr0(string kernel)
     {
         using var kvm = Open(kernel);
+        AssertXsaveSizeFollowsXcr0(kvm);
+    }
+
+    /// <summary>CPUID.0xD.0 EBX on the emulator as each known CPU, whichever this machine is.</summary>
+    [Theory]
+    [MemberData(nameof(CpuModels))]
+    public void Xsave_size_in_cpuid_follows_xcr0_on_every_cpu_model(string model)
+    {
+        using var kvm = OpenEmulated(model);
+        AssertXsaveSizeFollowsXcr0(kvm);
+    }
+
+    /// <summary>
+    /// cpuid.c kvm_update_cpuid_runtime: CPUID.0xD.0 EBX = xstate_required_size(xcr0, false), the end of the furthest
+    /// enabled component; KVM_GET_SUPPORTED_CPUID's 0xD.0 EBX and ECX are that size for the whole supported XCR0
+    /// (__do_cpuid_func, case 0xd).
+    /// </summary>
+    private static void AssertXsaveSizeFollowsXcr0(Kvm kvm)
+    {
         using var vm = kvm.CreateVm();
         using var vcpu = vm.CreateVcpu();
-        vcpu.SetCpuid(kvm.GetSupportedCpuid());
-        foreach (var (xcr0, size) in new[] { (1UL, 0x240u), (3UL, 0x240u), (7UL, 0x340u), (0x207UL, 0x988u) })
+        var supported = kvm.GetSupportedCpuid();
+        ulong supportedXcr0 = SupportedXcr0(supported);
+        var leaf0 = supported.First(e => e.Function == 0xd && e.Index == 0);
+        uint full = StandardXsaveSize(supported, supportedXcr0);
+        Assert.Equal((full, full), (leaf0.Ebx, leaf0.Ecx));
+        // The two machines met: PKRU's 4 bytes at 0x980 on Milan, Hi16_ZMM's 0x400 at 0x580 on Genoa.
+        if (supportedXcr0 == 0x207) Assert.Equal(0x988u, full);
+        if (supportedXcr0 == 0xe7) Assert.Equal(0x980u, full);
+
+        vcpu.SetCpuid(supported);
+        // Legacy area and header, then AVX at 0x240 (0x100 bytes) on every host met; then what this host offers.
+        var cases = new List<(ulong Xcr0, uint Size)> { (1, 0x240), (3, 0x240), (7, 0x340) };
+        if ((supportedXcr0 & Avx512) == Avx512) cases.Add((7 | Avx512, StandardXsaveSize(supported, 7 | Avx512)));
+        if ((supportedXcr0 & Pkru) != 0) cases.Add((7 | Pkru, StandardXsaveSize(supported, 7 | Pkru)));
+        cases.Add((supportedXcr0, full));
+        foreach (var (xcr0, size) in cases)
         {
             vcpu.SetXcr0(xcr0);
             var leaf = vcpu.GetCpuid().First(e => e.Function == 0xd && e.Index == 0);

@@ -7,7 +7,8 @@ namespace KvmSharp.Emulation.Arch;
 /// <summary>
 /// The emulated TDX module's configuration (what tdx_get_sysinfo() reports on a real host: td_conf's fixed
 /// attribute and XFAM bits and its CPUID configuration leaves). A <b>model</b>, not a TDX module: it is built from the
-/// emulator's own KVM_GET_SUPPORTED_CPUID table (X86/CpuidSupported.cs) so the two agree, and it validates only what
+/// emulator's own KVM_GET_SUPPORTED_CPUID table (X86/CpuidSupported.cs, the Milan one: TDX comes only with the
+/// full-featured presets, which keep the default CPU) so the two agree, and it validates only what
 /// KVM validates; TDH.MNG.INIT's own checks of the CPUID values and TDH.MR.EXTEND's measurement are not modelled.
 /// </summary>
 internal static class TdxModule
@@ -28,7 +29,7 @@ internal static class TdxModule
     /// tdx_get_supported_xfam: kvm_caps.supported_xcr0 | supported_xss (CPUID 0xd.0 EAX of the supported table:
     /// x87, SSE, AVX, PKRU), masked with xfam_fixed0 (all).
     /// </summary>
-    public static ulong SupportedXfam => Find(CpuidSupported.Supported, 0xd, 0)?.eax ?? XfamFixed1;
+    public static ulong SupportedXfam => Find(CpuidSupported.EpycMilan, 0xd, 0)?.eax ?? XfamFixed1;
 
     /// <summary>KVM_TDX_CPUID_NO_SUBLEAF: a configuration leaf without a subleaf (reported with index 0).</summary>
     private const uint NoSubleaf = uint.MaxValue;
@@ -49,7 +50,7 @@ internal static class TdxModule
         {
             var (function, index) = s_leaves[i];
             uint idx = index == NoSubleaf ? 0 : index;
-            var e = Find(CpuidSupported.Supported, function, idx) ?? new kvm_cpuid_entry2 { function = function };
+            var e = Find(CpuidSupported.EpycMilan, function, idx) ?? new kvm_cpuid_entry2 { function = function };
             e.index = idx;
             e.flags = 0;
             if (function == 0x8000_0008) e.eax = (e.eax & ~0x00ff_0000u) | 0x00ff_0000u;
@@ -76,7 +77,7 @@ internal static class TdxModule
     {
         var config = ConfigLeaves();
         var result = new List<kvm_cpuid_entry2>();
-        foreach (var s in CpuidSupported.Supported)
+        foreach (var s in CpuidSupported.EpycMilan)
         {
             if (s.function is >= 0x4000_0000 and < 0x8000_0000) continue;
             var e = s;

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using KvmSharp.Abi;
+using KvmSharp.Kernel;
+
+namespace KvmSharp.Fuzzing;
+
+/// <summary>
+/// The standard-format XSAVE layout of the kernel under test, as KVM_GET_SUPPORTED_CPUID shows it:
+/// kvm_caps.supported_xcr0 (leaf 0xD.0 EDX:EAX) and, for each component above SSE it names, the offset and size of its
+/// bytes in a KVM_GET_XSAVE image (leaf 0xD.i EBX / EAX; fpu/xstate.c setup_xstate_cache). x87|SSE|AVX|PKRU (0x207,
+/// PKRU at 0x980) on the EPYC Milan machines, x87|SSE|AVX|opmask|ZMM_Hi256|Hi16_ZMM (0xe7: 0x340, 0x380, 0x580) on the
+/// Genoa one — read, never assumed, so the fuzzer's images and its comparison follow the machine.
+/// </summary>
+internal sealed class XsaveLayout
+{
+    /// <summary>XSTATE_BV's offset in an image (the header follows the 512-byte legacy area).</summary>
+    public const int HeaderOffset = 512;
+
+    internal const ulong Fp = 1, Sse = 2;
+    private const int MxcsrOffset = 24, FpRegsOffset = 32, XmmOffset = 160;
+    private const uint MxcsrInit = 0x1f80;
+    private const ushort FcwInit = 0x37f;
+
+    /// <summary>x87|SSE|AVX with AVX at 0x240: what every x86 host with AVX has, for a kernel whose table cannot be read.</summary>
+    public static XsaveLayout Fallback { get; } = new(7, [new XsaveComponent(2, 0x240, 0x100)]);
+
+    public XsaveLayout(ulong supportedXcr0, IReadOnlyList<XsaveComponent> components)
+    {
+        SupportedXcr0 = supportedXcr0;
+        Components = components;
+    }
+
+    /// <summary>kvm_caps.supported_xcr0: the XSTATE_BV bits KVM_SET_XSAVE accepts.</summary>
+    public ulong SupportedXcr0 { get; }
+
+    /// <summary>The components above SSE in <see cref="SupportedXcr0"/>, with their standard-format offsets.</summary>
+    public IReadOnlyList<XsaveComponent> Components { get; }
+
+    /// <summary>The layout that <paramref name="entries"/> (a KVM_GET_SUPPORTED_CPUID answer) describes.</summary>
+    public static XsaveLayout FromSupportedCpuid(ReadOnlySpan<kvm_cpuid_entry2> entries)
+    {
+        ulong xcr0 = 0;
+        foreach (var e in entries)
+            if (e.function == 0xd && e.index == 0) xcr0 = e.eax | ((ulong)e.edx << 32);
+        var components = new List<XsaveComponent>();
+        foreach (var e in entries)
+        {
+            if (e.function != 0xd || e.index is < 2 or > 63 || (xcr0 & (1UL << (int)e.index)) == 0 || e.eax == 0) continue;
+            components.Add(new XsaveComponent((int)e.index, (int)e.ebx, (int)e.eax));
+        }
+        components.Sort((a, b) => a.Bit.CompareTo(b.Bit));
+        return xcr0 == 0 ? Fallback : new XsaveLayout(xcr0, components);
+    }
+
+    /// <summary>
+    /// KVM_GET_SUPPORTED_CPUID on a /dev/kvm of <paramref name="kernel"/> (opened and closed here), or
+    /// <see cref="Fallback"/> when it cannot be read.
+    /// </summary>
+    public static XsaveLayout Read(IKernel kernel)
+    {
+        const int Room = 256;
+        if (kernel.Open("/dev/kvm", LinuxConstants.O_RDWR, out var opened) < 0 || opened is null) return Fallback;
+        using var system = opened;
+        var buffer = new byte[Marshal.SizeOf<kvm_cpuid2>() + Room * Marshal.SizeOf<kvm_cpuid_entry2>()];
+        MemoryMarshal.Write(buffer, new kvm_cpuid2 { nent = Room });
+        if (kernel.Ioctl(system, KvmIoctls.KVM_GET_SUPPORTED_CPUID, buffer) != 0) return Fallback;
+        int count = (int)Math.Min(MemoryMarshal.Read<kvm_cpuid2>(buffer).nent, Room);
+        return FromSupportedCpuid(MemoryMarshal.Cast<byte, kvm_cpuid_entry2>(buffer.AsSpan(Marshal.SizeOf<kvm_cpuid2>()))[..count]);
+    }
+
+    /// <summary>
+    /// True when the bytes of component <paramref name="bit"/> in the standard-format <paramref name="image"/> are its
+    /// init value (Intel SDM Vol. 1 13.6 / AMD APM Vol. 2 §11.5): x87 — FCW 0x37f, FSW, the abridged FTW, FOP, FIP and
+    /// FDP 0, ST0–ST7 (their 16-byte slots) 0; SSE — XMM0–15 0 and MXCSR 0x1f80 (this AMD host counts MXCSR: an image
+    /// with MXCSR 0x1f81 and zero XMM keeps SSE's bit after every run); any other component — all its bytes 0 (AVX's
+    /// upper halves, AVX-512's opmask and ZMM parts, PKRU). Null for a component this layout does not know.
+    /// </summary>
+    public bool? IsInit(ReadOnlySpan<byte> image, int bit)
+    {
+        switch (bit)
+        {
+            case 0:
+                return BinaryPrimitives.ReadUInt16LittleEndian(image) == FcwInit
+                    && !image[2..MxcsrOffset].ContainsAnyExcept((byte)0)
+                    && !image.Slice(FpRegsOffset, 128).ContainsAnyExcept((byte)0);
+            case 1:
+                return BinaryPrimitives.ReadUInt32LittleEndian(image[MxcsrOffset..]) == MxcsrInit
+                    && !image.Slice(XmmOffset, 256).ContainsAnyExcept((byte)0);
+        }
+        foreach (var c in Components)
+            if (c.Bit == bit) return c.Offset + c.Size <= image.Length && !image.Slice(c.Offset, c.Size).ContainsAnyExcept((byte)0);
+        return null;
+    }
+
+    /// <summary>
+    /// Clears the XSTATE_BV bit of every component whose bytes in <paramref name="image"/> are its init value; returns
+    /// the bits cleared. For comparing images read back after a KVM_RUN (see <see cref="KernelSession"/>): KVM saves the
+    /// guest FPU with XSAVES (kvm_put_guest_fpu), whose init optimisation writes XSTATE_BV[i] = XINUSE[i], and the
+    /// architecture only promises that XINUSE[i] = 0 means init, not the converse (Intel SDM Vol. 1 13.6 "Processor
+    /// Tracking of XSAVE-Managed State": a component may be reported in use while it holds its init value; AMD APM
+    /// Vol. 2 §11.5, XSAVE/XRSTOR, likewise). Seen on the Genoa kvm_pvm host (a C probe in session 13: 3000 runs of a tiny real-mode
+    /// guest per case): SSE's bit set with zero XMM and MXCSR 0x1f80 after 0.1–2% of KVM_RUNs (immediate exits too),
+    /// more under load and when the thread moves between CPUs; AVX's bit with it (still zero) when ZMM_Hi256 is in
+    /// use; never x87's or an AVX-512 component's, never a bit missing for a component whose data is not init, and
+    /// never without a run (3000 of 3000 GETs after KVM_SET_XSAVE keep the bits given). Two vCPUs with the same history
+    /// then read different headers over the same bytes (DifferentialFuzzerTests.The_real_kernel_agrees_with_itself
+    /// failed so once, at op 1434 of seed 7).
+    /// </summary>
+    public ulong ClearInitBits(Span<byte> image)
+    {
+        ulong bv = BinaryPrimitives.ReadUInt64LittleEndian(image[HeaderOffset..]);
+        ulong cleared = 0;
+        for (int bit = 0; bit < 64; bit++)
+            if ((bv & (1UL << bit)) != 0 && IsInit(image, bit) == true) cleared |= 1UL << bit;
+        BinaryPrimitives.WriteUInt64LittleEndian(image[HeaderOffset..], bv & ~cleared);
+        return cleared;
+    }
+}
+
+/// <summary>One XSAVE state component: its XCR0 bit and its standard-format offset and size (CPUID.0xD.bit EBX / EAX).</summary>
+internal readonly record struct XsaveComponent(int Bit, int Offset, int Size);
