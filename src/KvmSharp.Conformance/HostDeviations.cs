@@ -366,4 +366,39 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmIoExitsNotCounted(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): the in-kernel IOAPIC sees the EOI of a level-triggered vector when the vector is
+    /// delivered to the guest, not when the guest writes the APIC's EOI register — so a resampling irqfd's resampler
+    /// (virt/kvm/eventfd.c irqfd_resampler_ack) de-asserts the line and signals its resamplefds at delivery, and the
+    /// guest's EOI does nothing (the vector was never in ISR, <see cref="KvmPvmDeliveredApicVectorNotInService"/>).
+    /// Upstream the IOAPIC learns of the EOI only from the guest's EOI write (lapic.c apic_set_eoi →
+    /// kvm_ioapic_send_eoi → ioapic.c kvm_ioapic_update_eoi_one: kvm_notify_acked_irq, remote IRR cleared, re-delivery
+    /// of a line still high). Observed on Linux 6.18 kvm_pvm (Conformance/Cases/IrqfdResample.cs and a probe case):
+    /// IOAPIC pin 20 level-triggered to vector 0x40 on APIC 0, a resampling irqfd on GSI 20 signalled → irr 0x100000,
+    /// entry 0xC040 (remote IRR), vector 0x40 in IRR and TMR; the KVM_RUN that delivers it (the guest then OUTs before
+    /// its EOI) returns with the resamplefd at 1, irr 0, entry 0x8040, ISR empty; the next KVM_RUN, which writes
+    /// 0xFEE000B0, leaves the resamplefd at 0 (upstream and the emulator: 0 after the first run with irr 0x100000 and
+    /// remote IRR, 1 after the EOI). With KVM_IRQ_LINE holding GSI 20 high as well, each KVM_RUN delivers it once and
+    /// signals the resamplefd once (the ack re-services the still-high line into IRR for the next run); upstream and
+    /// the emulator deliver it again within the run right after the guest's EOI. The emulator does as upstream.
+    /// </summary>
+    public static bool KvmPvmLevelEoiAtDelivery(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): an APIC timer that expired while LVTT was masked (or before it was unmasked)
+    /// is injected only at the next KVM_RUN, not when the guest's unmasking write returns. Upstream every exit the
+    /// kernel handles goes back through vcpu_run's loop, where "if (kvm_cpu_has_pending_timer(vcpu))
+    /// kvm_inject_pending_timer_irqs(vcpu)" (x86.c) puts LVTT's vector in IRR and, in TSC-deadline mode, clears
+    /// lapic_timer.tscdeadline (lapic.c kvm_apic_inject_pending_timer_irqs). Observed on Linux 6.18 kvm_pvm
+    /// (Conformance/Cases/X2Apic.cs tsc_deadline_msr_reads_back_and_clears, a 64-bit guest in x2APIC mode, RFLAGS.IF
+    /// clear): LVTT 0x50050 (TSC-deadline, masked), WRMSR IA32_TSC_DEADLINE = 1 (already passed), RDMSR → 1 (as
+    /// upstream: masked, not injected); WRMSR LVTT 0x40050 (unmasked), RDMSR IA32_TSC_DEADLINE → 1 (upstream 0) and
+    /// KVM_GET_LAPIC shows IRR without 0x50; after the guest's OUT exit and one more KVM_RUN, RDMSR → 0 and IRR has
+    /// 0x50. Same family as <see cref="KvmPvmPendingEventsWaitForNextRun"/>. The emulator injects at the next
+    /// instruction boundary, as upstream.
+    /// </summary>
+    public static bool KvmPvmExpiredTimerInjectedAtNextRun(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

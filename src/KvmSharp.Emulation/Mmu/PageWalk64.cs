@@ -65,7 +65,9 @@ internal static class PageWalk64
     /// Walks the tables for <paramref name="linear"/>. For SEV, SEV-ES and SNP guests (<see cref="GuestPhysicalMemory.EncryptionMask"/>
     /// non-zero) the C-bit is not a reserved bit (sev.c sev_vcpu_after_set_cpuid) nor part of any table or frame address;
     /// every table is read and updated as an encrypted access (AMD APM Vol. 2, 15.34.5: guest page tables are always
-    /// private), and the GPA returned carries the leaf's C-bit: the access is encrypted exactly when it is set.
+    /// private), and the GPA returned carries the leaf's C-bit: the access is encrypted exactly when it is set. A CR3
+    /// carrying the C-bit (legal in an SEV guest whose CPUID has leaf 0x8000001F: SregsRules.ReservedGpaBits) names the
+    /// same PML4, read privately like every table.
     /// </summary>
     public static WalkResult Walk(GuestPhysicalMemory mem, ulong cr3, ulong linear, PageAccess access, bool wp, bool nxe)
     {

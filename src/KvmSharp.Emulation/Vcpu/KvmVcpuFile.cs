@@ -102,7 +102,7 @@ internal sealed class KvmVcpuFile : KernelFile
             if (request == KvmIoctls.KVM_SET_SREGS)
             {
                 if (!arg.CopyFromUser(out kvm_sregs sregs)) return Err.EFAULT;
-                long r = SregsRules.Set(Vcpu.Cpu, sregs);
+                long r = SregsRules.Set(Vcpu.Cpu, Vcpu.Kvm, sregs);
                 // kvm_set_cr8: with the APIC in the kernel the value goes to its TPR (kvm_lapic_set_tpr); a value with
                 // reserved bits is refused there too. Found by the differential fuzzer's irqchip stream.
                 if (r == 0 && Vcpu.Lapic is { } apic && (sregs.cr8 & ~0xFUL) == 0) apic.SetCr8(sregs.cr8);

@@ -26,8 +26,11 @@ internal static class CpuidIoctls
     public static bool IsDevRequest(uint request) =>
         request == KvmIoctls.KVM_GET_SUPPORTED_CPUID || request == KvmIoctls.KVM_GET_EMULATED_CPUID;
 
-    /// <summary>kvm_arch_dev_ioctl KVM_GET_SUPPORTED_CPUID / KVM_GET_EMULATED_CPUID.</summary>
-    public static long GetDevCpuid(X86CpuModel model, uint request, IoctlArg arg)
+    /// <summary>
+    /// kvm_arch_dev_ioctl KVM_GET_SUPPORTED_CPUID / KVM_GET_EMULATED_CPUID. The supported table is the configuration's:
+    /// its CPU model's, with leaf 0x8000001F when it offers SEV VM types (<see cref="CpuidSupported.For"/>).
+    /// </summary>
+    public static long GetDevCpuid(EmulatorConfig config, uint request, IoctlArg arg)
     {
         // x86.c: "if (copy_from_user(&cpuid, cpuid_arg, sizeof(cpuid))) goto out" with r = -EFAULT.
         if (!arg.CopyFromUser(out kvm_cpuid2 cpuid)) return Err.EFAULT;
@@ -38,7 +41,7 @@ internal static class CpuidIoctls
         // sanity_check_entries (KVM_GET_EMULATED_CPUID only): every entries[i].padding of the nent given must be zero,
         // and an unreadable one counts as dirty: -EINVAL (observed on this host: padding[1] of entry 3 → EINVAL).
         if (emulated && !PaddingIsClean(arg.Buffer, (int)cpuid.nent)) return Err.EINVAL;
-        var table = emulated ? CpuidSupported.Emulated : model.SupportedCpuid;
+        var table = emulated ? CpuidSupported.Emulated : CpuidSupported.For(config);
         // get_next_cpuid: "if (array->nent >= array->maxnent) return NULL" → -E2BIG, nent not written back (observed).
         if (table.Length > cpuid.nent) return E2BIG;
         cpuid.nent = (uint)table.Length;

@@ -18,6 +18,12 @@ internal static class MsrRules
     /// <summary>MSR_K7_HWCR (arch/x86/include/asm/msr-index.h).</summary>
     public const uint K7Hwcr = 0xC001_0015;
 
+    /// <summary>MSR_IA32_TSC_DEADLINE (arch/x86/include/asm/msr-index.h).</summary>
+    public const uint TscDeadline = 0x6e0;
+
+    /// <summary>APIC_BASE_MSR … APIC_BASE_MSR + 0xff: the x2APIC registers.</summary>
+    private static bool IsX2apicMsr(uint index) => index is >= 0x800 and <= 0x8ff;
+
     /// <summary>HWCR bit 18, McStatusWrEn: a guest may write non-zero MCi_STATUS values (x86.c can_set_mci_status).</summary>
     public const ulong HwcrMcStatusWrEn = 1UL << 18;
 
@@ -91,6 +97,13 @@ internal static class MsrRules
             case K7Hwcr: data = m.Hwcr; return 0;
             // get_msr_mce: "case MSR_IA32_P5_MC_ADDR: case MSR_IA32_P5_MC_TYPE: data = 0" (set_msr_mce has no case).
             case MsrIndex.IA32_P5_MC_ADDR or MsrIndex.IA32_P5_MC_TYPE: return 0;
+            // kvm_get_msr_common: "case MSR_IA32_TSC_DEADLINE: msr_info->data = kvm_get_lapic_tscdeadline_msr(vcpu)" —
+            // 0 without an in-kernel APIC, hardware-disabled or outside TSC-deadline mode.
+            case TscDeadline: data = m.Lapic?.TscDeadlineMsr ?? 0; return 0;
+            // "case APIC_BASE_MSR ... APIC_BASE_MSR + 0xff: return kvm_x2apic_msr_read(vcpu, msr_info->index,
+            // &msr_info->data)" — 1 without an in-kernel APIC or outside x2APIC mode (host and guest).
+            case var _ when IsX2apicMsr(index):
+                return m.Lapic is { } readApic ? readApic.X2apicMsrRead(index, out data) : 1;
             case var _ when IsKvmPvMsr(index):
                 return KvmPvMsr();
             // kvm_get_msr_common: MCG_CAP, MCG_CTL, MCG_STATUS and the bank ranges → get_msr_mce (X86/MceBanks.cs).
@@ -222,10 +235,15 @@ internal static class MsrRules
             case var _ when Mtrrs.IsMtrrMsr(index) && index != MsrIndex.MTRRcap:
                 return m.Mtrr.Set(index, data, cpu.Cpuid.MaxPhyAddr);
             case MsrIndex.IA32_APICBASE:
-                // kvm_apic_set_base (the same reserved-bit check KVM_SET_SREGS makes; no irqchip needed).
-                if (!SregsRules.IsValidApicBase(data)) return 1;
-                cpu.Sregs.apic_base = data;
+                return SetApicBase(cpu, data, hostInitiated);
+            // kvm_set_msr_common: "case MSR_IA32_TSC_DEADLINE: kvm_set_lapic_tscdeadline_msr(vcpu, data); break;" —
+            // never refused; ignored without a present APIC in TSC-deadline mode.
+            case TscDeadline:
+                m.Lapic?.SetTscDeadlineMsr(data);
                 return 0;
+            // "case APIC_BASE_MSR ... APIC_BASE_MSR + 0xff: return kvm_x2apic_msr_write(vcpu, msr, data)".
+            case var _ when IsX2apicMsr(index):
+                return m.Lapic is { } writeApic ? writeApic.X2apicMsrWrite(index, data) : 1;
             default:
                 return Unsupported;
         }
@@ -250,6 +268,39 @@ internal static class MsrRules
     /// </para>
     /// </summary>
     private static int KvmPvMsr() => Unsupported;
+
+    /// <summary>
+    /// lapic.c kvm_apic_set_base (x86.c kvm_set_msr_common MSR_IA32_APICBASE; no irqchip needed): an unchanged value is
+    /// taken; reserved bits — the GPA bits from the guest's MAXPHYADDR, 0x2ff, and X2APIC_ENABLE unless the guest's
+    /// CPUID has x2APIC — or EXTD without ENABLE (LAPIC_MODE_INVALID) → 1; a guest may not go from x2APIC to xAPIC mode
+    /// or from disabled straight to x2APIC (the host may). Then __kvm_apic_set_base (the APIC's ID/LDR follow,
+    /// <see cref="Irqchip.Lapic.ApicBaseChanged"/>) and kvm_recalculate_apic_map.
+    /// </summary>
+    private static int SetApicBase(X86Cpu cpu, ulong value, bool hostInitiated)
+    {
+        if (cpu.Sregs.apic_base == value) return 0;
+        if (ApicBaseRefused(cpu, value, hostInitiated)) return 1;
+        cpu.Sregs.apic_base = value;
+        cpu.Msrs.Lapic?.ApicBaseChanged();
+        return 0;
+    }
+
+    /// <summary>
+    /// The refusals of lapic.c kvm_apic_set_base for a changed value (also what KVM_SET_SREGS's __set_sregs_common
+    /// needs, host_initiated): reserved bits — the GPA bits from the guest's MAXPHYADDR, 0x2ff, and X2APIC_ENABLE
+    /// unless the guest's CPUID has x2APIC — or LAPIC_MODE_INVALID (EXTD without ENABLE); for the guest also x2APIC →
+    /// xAPIC and disabled → x2APIC.
+    /// </summary>
+    internal static bool ApicBaseRefused(X86Cpu cpu, ulong value, bool hostInitiated)
+    {
+        const ulong Enable = Irqchip.Lapic.BaseEnable, X2apic = Irqchip.Lapic.BaseX2apic;
+        int maxPhyAddr = cpu.Cpuid.MaxPhyAddr;
+        ulong reserved = (maxPhyAddr >= 64 ? 0 : ulong.MaxValue << maxPhyAddr) | 0x2ff | (Irqchip.Lapic.GuestHasX2apic(cpu) ? 0 : X2apic);
+        if ((value & reserved) != 0 || (value & (Enable | X2apic)) == X2apic) return true;
+        if (hostInitiated) return false;
+        ulong oldMode = cpu.Sregs.apic_base & (Enable | X2apic), newMode = value & (Enable | X2apic);
+        return (oldMode == (Enable | X2apic) && newMode == Enable) || (oldMode == 0 && newMode == (Enable | X2apic));
+    }
 
     /// <summary>
     /// x86.c set_efer: reserved bits → 1; a guest write must also pass __kvm_valid_efer (LME/LMA need CPUID LM, NX

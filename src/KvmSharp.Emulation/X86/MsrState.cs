@@ -36,6 +36,12 @@ internal sealed class MsrState
     /// <summary>kvm_vcpu_reset(init_event=false): PEBS_UNAVAIL | BTS_UNAVAIL.</summary>
     public ulong MiscEnable = MsrLists.MiscEnablePmuRo;
 
+    /// <summary>
+    /// vcpu->arch.apic, the in-kernel local APIC (null without an irqchip): the x2APIC MSRs 0x800–0x8ff and
+    /// IA32_TSC_DEADLINE are its registers (lapic.c kvm_x2apic_msr_read/write, kvm_get/set_lapic_tscdeadline_msr).
+    /// </summary>
+    public Irqchip.Lapic? Lapic;
+
     /// <summary>The machine-check banks and MCG_* MSRs (x86.c get_msr_mce / set_msr_mce, KVM_X86_SETUP_MCE).</summary>
     public MceBanks Mce { get; } = new();
 

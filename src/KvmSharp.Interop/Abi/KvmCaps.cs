@@ -25,6 +25,11 @@ public static class KvmCaps
     public const int KVM_CAP_IRQ_ROUTING = 25;
     /// <summary>KVM_IRQ_LINE_STATUS exists.</summary>
     public const int KVM_CAP_IRQ_INJECT_STATUS = 26;
+    /// <summary>
+    /// x86: KVM_ENABLE_CAP on the VM with KVM_X2APIC_API_* flags (32-bit x2APIC IDs in KVM_GET/SET_LAPIC and MSI
+    /// routes, no broadcast quirk); the answer is the valid flags.
+    /// </summary>
+    public const int KVM_CAP_X2APIC_API = 129;
     /// <summary>KVM_SIGNAL_MSI exists.</summary>
     public const int KVM_CAP_SIGNAL_MSI = 77;
     /// <summary>x86: KVM_ENABLE_CAP creates a split irqchip (local APICs in kernel, PIC/IOAPIC in userspace); args[0] = reserved IOAPIC pins.</summary>
@@ -153,6 +158,7 @@ public static class KvmCaps
         KVM_CAP_IRQ_INJECT_STATUS => nameof(KVM_CAP_IRQ_INJECT_STATUS),
         KVM_CAP_SIGNAL_MSI => nameof(KVM_CAP_SIGNAL_MSI),
         KVM_CAP_SPLIT_IRQCHIP => nameof(KVM_CAP_SPLIT_IRQCHIP),
+        KVM_CAP_X2APIC_API => nameof(KVM_CAP_X2APIC_API),
         KVM_CAP_MSI_DEVID => nameof(KVM_CAP_MSI_DEVID),
         KVM_CAP_IOEVENTFD_NO_LENGTH => nameof(KVM_CAP_IOEVENTFD_NO_LENGTH),
         KVM_CAP_IOEVENTFD_ANY_LENGTH => nameof(KVM_CAP_IOEVENTFD_ANY_LENGTH),

@@ -71,6 +71,10 @@ public static class KvmConstants
     // (kvm_caps.supported_xcr0), and SEV's supported VMSA features
     public const uint KVM_X86_GRP_SYSTEM = 0;
     public const ulong KVM_X86_XCOMP_GUEST_SUPP = 0;
+
+    // KVM_CAP_X2APIC_API flags (arch/x86/include/uapi/asm/kvm.h).
+    public const ulong KVM_X2APIC_API_USE_32BIT_IDS = 1UL << 0;
+    public const ulong KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK = 1UL << 1;
     public const uint KVM_X86_GRP_SEV = 1;
     public const ulong KVM_X86_SEV_VMSA_FEATURES = 0;
 

@@ -2,23 +2,42 @@
 namespace KvmSharp.Emulation.X86.Emulate;
 
 /// <summary>
-/// The xAPIC MMIO page of an in-kernel local APIC (lapic.c apic_mmio_in_range: hardware-enabled, at apic_base,
-/// 4 KiB): accesses there are the kernel's (apic_mmio_read / apic_mmio_write), not KVM_EXIT_MMIO.
+/// The xAPIC MMIO page of an in-kernel local APIC (lapic.c apic_mmio_in_range: 4 KiB at apic-&gt;base_address, which
+/// __kvm_apic_set_base keeps whatever the enable bits say): accesses there are the kernel's (apic_mmio_read /
+/// apic_mmio_write), not KVM_EXIT_MMIO — also with the APIC hardware-disabled or in x2APIC mode, where
+/// KVM_X86_QUIRK_LAPIC_MMIO_HOLE (on by default) reads all ones and drops writes (Irqchip/Lapic.cs).
 /// </summary>
 internal sealed partial class X86Emulator
 {
-    private const ulong ApicBaseEnable = 1UL << 11, ApicBaseX2apic = 1UL << 10;
+    private Irqchip.Lapic? _inKernelApic;
 
-    /// <summary>vcpu->arch.apic when the VM has an irqchip (set at vCPU creation).</summary>
-    public Irqchip.Lapic? InKernelApic { get; set; }
+    /// <summary>
+    /// vcpu->arch.apic when the VM has an irqchip (set at vCPU creation): setting it connects the APIC to this vCPU's
+    /// state (APIC base, CPUID, TSC; <see cref="Irqchip.Lapic.Attach"/>), to its MSRs (x2APIC and TSC-deadline MSRs,
+    /// <see cref="MsrState.Lapic"/>) and an EOI written through an MSR to the in-kernel IOAPIC (kvm_ioapic_send_eoi).
+    /// </summary>
+    public Irqchip.Lapic? InKernelApic
+    {
+        get => _inKernelApic;
+        set
+        {
+            _inKernelApic = value;
+            _cpu.Msrs.Lapic = value;
+            if (value is null) return;
+            value.Attach(_cpu, () => Irqchip.X2apicApi.AdvertiseDirectedEoi(_kvm));
+            value.IoapicEoi = vector =>
+            {
+                if (_kvm.Irqchip.Ioapic is { } ioapic) ioapic.Eoi(vector);
+            };
+        }
+    }
 
-    /// <summary>True when the access at <paramref name="gpa"/> was the in-kernel APIC's (x2APIC mode: not handled).</summary>
+    /// <summary>True when the access at <paramref name="gpa"/> was the in-kernel APIC's.</summary>
     private bool TryApicMmio(ulong gpa, Span<byte> piece, bool write)
     {
         if (InKernelApic is not { } apic) return false;
-        ulong apicBase = _cpu.Sregs.apic_base;
-        if ((apicBase & ApicBaseEnable) == 0 || (apicBase & ApicBaseX2apic) != 0) return false;
-        ulong start = apicBase & ~0xfffUL;
+        // "apic->base_address = apic->vcpu->arch.apic_base & MSR_IA32_APICBASE_BASE".
+        ulong start = _cpu.Sregs.apic_base & 0xffff_ffff_ffff_f000UL;
         if (gpa < start || gpa >= start + 0x1000) return false;
         int offset = (int)(gpa - start);
         if (!write)

@@ -86,11 +86,16 @@ internal sealed partial class X86Emulator
         if (lme && pagingOff) _cpu.Sregs.efer &= ~EFER_LMA;
     }
 
-    /// <summary>x86.c kvm_set_cr3: a GPA beyond MAXPHYADDR (36 without CPUID) is #GP; nothing cached to flush.</summary>
+    /// <summary>
+    /// x86.c kvm_set_cr3: "if (is_long_mode(vcpu) &amp;&amp; !kvm_vcpu_is_legal_cr3(vcpu, cr3)) return 1" → #GP — a bit of
+    /// vcpu->arch.reserved_gpa_bits (SregsRules.ReservedGpaBits: above the CPUID's MAXPHYADDR, 36 without CPUID; in an
+    /// SEV guest whose CPUID has leaf 0x8000001F, its C-bit is not one). Nothing cached to flush; the walk reads the
+    /// tables with the C-bit stripped from CR3 (PageWalk64.Walk).
+    /// </summary>
     private void SetCr3(ulong cr3)
     {
         if (_cpu.Bitness != 64) cr3 &= 0xffff_ffff;
-        if ((cr3 >> DefaultMaxPhyAddr) != 0) throw new GuestFault(GP_VECTOR);
+        if ((cr3 & SregsRules.ReservedGpaBits(_cpu, _kvm)) != 0) throw new GuestFault(GP_VECTOR);
         _cpu.Sregs.cr3 = cr3;
     }
 

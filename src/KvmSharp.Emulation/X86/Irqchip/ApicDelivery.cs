@@ -24,35 +24,40 @@ internal static class ApicDelivery
 {
     private const int DmFixed = 0, DmLowest = 1, DmSmi = 2, DmRemrd = 3, DmNmi = 4, DmInit = 5, DmStartup = 6;
     private const int ShSelf = 1, ShAllInc = 2, ShAllBut = 3;
-    private const uint Broadcast = 0xff;
+    private const uint Broadcast = 0xff, X2apicBroadcast = 0xffffffff;
     private const ulong ApicBaseEnable = 1UL << 11;
 
     /// <summary>
-    /// irq.c kvm_set_msi: kvm_msi_route_invalid (only with KVM_CAP_X2APIC_API's x2apic_format: never here); "if (!level)
-    /// return -1"; kvm_set_msi_irq decodes the message — destination address bits 19:12 (x86_msi_msg_get_destid
-    /// without x2apic_format), redirect hint bit 3, logical bit 2; data bits 7:0 vector, 10:8 delivery mode, 15
-    /// level-triggered; level always 1 — then kvm_irq_delivery_to_apic.
+    /// irq.c kvm_set_msi: kvm_msi_route_invalid — with KVM_CAP_X2APIC_API's x2apic_format, address_hi bits 7:0 set →
+    /// -EINVAL; "if (!level) return -1"; kvm_set_msi_irq decodes the message — destination address bits 19:12, with
+    /// x2apic_format also address_hi bits 31:8 as destination bits 31:8 (x86_msi_msg_get_destid), redirect hint bit 3,
+    /// logical bit 2; data bits 7:0 vector, 10:8 delivery mode, 15 level-triggered; level always 1 — then
+    /// kvm_irq_delivery_to_apic.
     /// </summary>
     public static int SetMsi(Kvm kvm, uint addressLo, uint addressHi, uint data, bool level)
     {
-        _ = addressHi; // destid_8_31 counts only with KVM_CAP_X2APIC_API's x2apic_format (not modelled)
+        bool format = X2apicApi.Of(kvm).Format;
+        if (format && (addressHi & 0xff) != 0) return (int)Vfs.Err.EINVAL;
         if (!level) return -1;
+        uint dest = ((addressLo >> 12) & 0xff) | (format ? addressHi & 0xffffff00 : 0);
         var irq = new ApicIrq(
             Vector: (byte)data, DeliveryMode: (int)((data >> 8) & 7), LogicalDest: (addressLo & (1u << 2)) != 0,
-            LevelTriggered: (data & (1u << 15)) != 0, Level: true, DestId: (addressLo >> 12) & 0xff,
+            LevelTriggered: (data & (1u << 15)) != 0, Level: true, DestId: dest,
             RedirHint: (addressLo & (1u << 3)) != 0);
         return ToApic(kvm, irq);
     }
 
     /// <summary>
     /// lapic.c kvm_apic_send_ipi / kvm_icr_to_lapic_irq: vector 7:0, delivery mode 10:8, logical 11, level (assert) 14,
-    /// trigger 15, shorthand 19:18, destination ICR2 31:24 (xAPIC); msi_redir_hint false; the sender is the source.
+    /// trigger 15, shorthand 19:18, destination ICR2 31:24 in xAPIC mode, the whole 32-bit ICR high half in x2APIC mode;
+    /// msi_redir_hint false; the sender is the source.
     /// </summary>
     public static int SendIpi(KvmVcpu source, uint icrLow, uint icrHigh)
     {
+        bool x2apic = source.Lapic?.X2apicMode ?? false;
         var irq = new ApicIrq(
             Vector: (byte)icrLow, DeliveryMode: (int)((icrLow >> 8) & 7), LogicalDest: (icrLow & (1u << 11)) != 0,
-            LevelTriggered: (icrLow & (1u << 15)) != 0, Level: (icrLow & (1u << 14)) != 0, DestId: icrHigh >> 24,
+            LevelTriggered: (icrLow & (1u << 15)) != 0, Level: (icrLow & (1u << 14)) != 0, DestId: x2apic ? icrHigh : icrHigh >> 24,
             Shorthand: (int)((icrLow >> 18) & 3));
         return ToApic(source.Kvm, irq, source);
     }
@@ -92,9 +97,10 @@ internal static class ApicDelivery
 
     /// <summary>
     /// __kvm_irq_delivery_to_apic_fast + kvm_apic_map_get_dest_lapic: SELF goes to the source; another shorthand, no
-    /// map, or the broadcast destination 0xff → not answered here. Physical: the map's entry for the ID (none → 0).
-    /// Logical: the cluster and mask from the map (MAP_DISABLED → not answered); lowest priority keeps one bit by
-    /// vector hashing over the mask — an empty slot there is kvm_apic_disabled_lapic_found, delivered to none.
+    /// map, or a broadcast destination (kvm_apic_is_broadcast_dest: 0xffffffff for an IPI from an x2APIC-mode APIC, else
+    /// 0xff) → not answered here. Physical: the map's entry for the ID (none, or past max_apic_id → 0). Logical: the
+    /// cluster and mask from the map (MAP_DISABLED → not answered); lowest priority keeps one bit by vector hashing over
+    /// the mask — an empty slot there is kvm_apic_disabled_lapic_found, delivered to none.
     /// </summary>
     private static bool FastPath(Kvm kvm, KvmVcpu[] online, in ApicIrq irq, KvmVcpu? source, out int r)
     {
@@ -106,10 +112,10 @@ internal static class ApicDelivery
         }
         if (irq.Shorthand != 0) return false;
         var map = kvm.Irqchip.CurrentApicMap(online);
-        if (map is null || irq.DestId == Broadcast) return false;
+        if (map is null || IsBroadcastDest(kvm, source, irq, map)) return false;
         if (!irq.LogicalDest)
         {
-            r = map.Phys[irq.DestId] is { } target ? Accept(kvm, target, irq) : 0;
+            r = irq.DestId <= map.MaxApicId && map.Phys[irq.DestId] is { } target ? Accept(kvm, target, irq) : 0;
             return true;
         }
         if (!map.GetLogicalDest(irq.DestId, out var cluster, out uint mask)) return false;
@@ -122,9 +128,22 @@ internal static class ApicDelivery
             if (cluster[lowest] is null) return true;
             mask = 1u << lowest;
         }
-        for (int i = 0; i < cluster.Length; i++)
+        for (int i = 0; i < cluster.Count; i++)
             if ((mask & (1u << i)) != 0 && cluster[i] is { } v) r += Accept(kvm, v, irq);
         return true;
+    }
+
+    /// <summary>
+    /// kvm_apic_is_broadcast_dest: with the broadcast quirk disabled (KVM_CAP_X2APIC_API), 0xFF unless the logical map
+    /// is x2APIC, and 0xFFFFFFFF; else the broadcast of the source's mode (an IPI from an x2APIC-mode APIC:
+    /// 0xFFFFFFFF; anything else: 0xFF).
+    /// </summary>
+    private static bool IsBroadcastDest(Kvm kvm, KvmVcpu? source, in ApicIrq irq, ApicMap map)
+    {
+        if (X2apicApi.Of(kvm).BroadcastQuirkDisabled)
+            return (irq.DestId == Broadcast && map.LogicalMode != ApicMap.X2apic) || irq.DestId == X2apicBroadcast;
+        bool x2apicIpi = source?.Lapic?.X2apicMode ?? false;
+        return irq.DestId == (x2apicIpi ? X2apicBroadcast : Broadcast);
     }
 
     private static int NthSetBit(uint mask, int n)
@@ -135,17 +154,35 @@ internal static class ApicDelivery
     }
 
     /// <summary>
-    /// lapic.c kvm_apic_match_dest in xAPIC mode: no shorthand — physical (broadcast or the xAPIC ID,
-    /// kvm_apic_match_physical_addr) or logical (kvm_apic_match_logical_addr); self — the source; all including self;
-    /// all but self.
+    /// lapic.c kvm_apic_match_dest: the message destination address is kvm_apic_mda — without
+    /// KVM_CAP_X2APIC_API's broadcast-quirk disable, a non-IPI message to 0xff becomes the x2APIC broadcast 0xffffffff
+    /// for an APIC in x2APIC mode. No shorthand — physical (kvm_apic_match_physical_addr: the broadcast of the APIC's
+    /// mode; the x2APIC ID in x2APIC mode or when the destination is above 0xff, else the xAPIC ID) or logical
+    /// (kvm_apic_match_logical_addr: broadcast; x2APIC — same cluster (LDR 31:16) and a common bit in 15:0; xAPIC —
+    /// by DFR); self — the source; all including self; all but self.
     /// </summary>
-    private static bool MatchDest(KvmVcpu v, KvmVcpu? source, in ApicIrq irq) => irq.Shorthand switch
+    private static bool MatchDest(KvmVcpu v, KvmVcpu? source, in ApicIrq irq)
     {
-        0 => irq.LogicalDest ? v.Lapic!.MatchLogical(irq.DestId) : irq.DestId == Broadcast || irq.DestId == v.Lapic!.XapicId,
-        ShSelf => v == source,
-        ShAllInc => true,
-        _ => v != source,
-    };
+        switch (irq.Shorthand)
+        {
+            case ShSelf: return v == source;
+            case ShAllInc: return true;
+            case ShAllBut: return v != source;
+        }
+        var view = v.Lapic!.View();
+        uint mda = !X2apicApi.Of(v.Kvm).BroadcastQuirkDisabled && source is null && irq.DestId == Broadcast && view.X2apic
+            ? X2apicBroadcast : irq.DestId;
+        if (mda == (view.X2apic ? X2apicBroadcast : Broadcast)) return true;
+        if (!irq.LogicalDest) return view.X2apic || mda > 0xff ? mda == view.X2apicId : mda == view.XapicId;
+        if (view.X2apic) return (view.Ldr >> 16) == (mda >> 16) && (view.Ldr & mda & 0xffff) != 0;
+        uint logicalId = view.Ldr >> 24;
+        return view.Dfr switch
+        {
+            0xffffffff => (logicalId & mda) != 0,
+            0x0fffffff => (logicalId >> 4) == (mda >> 4) && (logicalId & mda & 0xf) != 0,
+            _ => false,
+        };
+    }
 
     /// <summary>
     /// lapic.c __apic_accept_irq by delivery mode: fixed and lowest priority set IRR (<see cref="Lapic.AcceptFixed"/>);

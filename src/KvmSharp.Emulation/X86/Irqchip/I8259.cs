@@ -24,14 +24,19 @@ internal sealed class I8259
         Pics[1][ElcrMask] = 0xde;
     }
 
+    /// <summary>s-&gt;irq_states: per pin 0..15, one bit per IRQ source whose line is high.</summary>
+    private readonly ulong[] _irqStates = new ulong[16];
+
     /// <summary>
-    /// kvm_pic_set_irq (the routing entry's set for a PIC pin 0..15): __kvm_irq_line_state (with userspace the only
-    /// source, the level itself), pic_set_irq1 on the pin's chip, then pic_update_irq. Returns pic_set_irq1's answer: -1 masked, 1 newly raised or not an edge change,
-    /// 0 already requested.
+    /// kvm_pic_set_irq (the routing entry's set for a PIC pin 0..15): "irq_level = __kvm_irq_line_state(&amp;s-&gt;irq_states[irq],
+    /// irq_source_id, level)" (the OR of every source's level), pic_set_irq1 on the pin's chip, then pic_update_irq.
+    /// Returns pic_set_irq1's answer: -1 masked, 1 newly raised or not an edge change, 0 already requested.
     /// </summary>
-    public int SetIrq(int pin, bool level)
+    public int SetIrq(int pin, int sourceId, bool level)
     {
-        int ret = SetIrq1(Pics[pin >> 3], pin & 7, level);
+        if (level) _irqStates[pin] |= 1UL << sourceId;
+        else _irqStates[pin] &= ~(1UL << sourceId);
+        int ret = SetIrq1(Pics[pin >> 3], pin & 7, _irqStates[pin] != 0);
         UpdateIrq();
         return ret;
     }

@@ -4,12 +4,24 @@ using System.Buffers.Binary;
 namespace KvmSharp.Emulation.X86.Irqchip;
 
 /// <summary>
-/// arch/x86/kvm/ioapic.c: the in-kernel IOAPIC's struct kvm_ioapic_state (KVM_GET/SET_IRQCHIP chip 2) and its
-/// pins as KVM_IRQ_LINE drives them. Unmasked pins deliver through <see cref="ApicDelivery"/>. The guest's MMIO
-/// window at base_address (IOREGSEL/IOWIN) and EOI broadcast from the local APIC are not modelled.
+/// arch/x86/kvm/ioapic.c: the in-kernel IOAPIC's struct kvm_ioapic_state (KVM_GET/SET_IRQCHIP chip 2), its pins as
+/// KVM_IRQ_LINE and irqfds drive them (one level per IRQ source) and the EOI of a level-triggered vector from a local
+/// APIC (ack notifiers, remote IRR, re-delivery). Unmasked pins deliver through <see cref="ApicDelivery"/>. The guest's
+/// MMIO window at base_address (IOREGSEL/IOWIN) is not modelled.
 /// </summary>
 internal sealed class Ioapic
 {
+    /// <summary>IOAPIC_SUCCESSIVE_IRQ_MAX_COUNT (ioapic.c).</summary>
+    private const int SuccessiveIrqMaxCount = 10000;
+
+    private readonly KvmMain.Kvm _kvm;
+
+    /// <summary>ioapic-&gt;irq_states: per pin, one bit per IRQ source whose line is high.</summary>
+    private readonly ulong[] _irqStates = new ulong[NumPins];
+
+    /// <summary>ioapic-&gt;irq_eoi: successive EOIs that found the line still high.</summary>
+    private readonly int[] _irqEoi = new int[NumPins];
+
     public const int NumPins = 24;
     /// <summary>IOAPIC_DEFAULT_BASE_ADDRESS.</summary>
     public const ulong DefaultBaseAddress = 0xfec00000;
@@ -23,8 +35,9 @@ internal sealed class Ioapic
     public readonly ulong[] Redirtbl = new ulong[NumPins];
 
     /// <summary>kvm_ioapic_init → kvm_ioapic_reset: every entry masked ("redirtbl[i].fields.mask = 1"), base 0xfec00000.</summary>
-    public Ioapic()
+    public Ioapic(KvmMain.Kvm kvm)
     {
+        _kvm = kvm;
         for (int i = 0; i < NumPins; i++) Redirtbl[i] = Mask;
     }
 
@@ -56,14 +69,25 @@ internal sealed class Ioapic
         IrrDelivered = 0;
         // kvm_ioapic_inject_all: "for_each_set_bit(idx, &irr, IOAPIC_NUM_PINS) ioapic_set_irq(ioapic, idx, 1, true)".
         for (int pin = 0; pin < NumPins; pin++)
-            if ((irr & (1u << pin)) != 0) SetIrq(pin, level: true, kvm);
+            if ((irr & (1u << pin)) != 0) SetLine(pin, level: true, kvm);
+    }
+
+    /// <summary>
+    /// ioapic.c kvm_ioapic_set_irq: "irq_level = __kvm_irq_line_state(&amp;ioapic-&gt;irq_states[irq], irq_source_id,
+    /// level)" — the line is the OR of every source's level — then ioapic_set_irq. Caller holds the kernel lock.
+    /// </summary>
+    public int SetIrq(int pin, int sourceId, bool level)
+    {
+        if (level) _irqStates[pin] |= 1UL << sourceId;
+        else _irqStates[pin] &= ~(1UL << sourceId);
+        return SetLine(pin, _irqStates[pin] != 0, _kvm);
     }
 
     /// <summary>
     /// ioapic.c ioapic_set_irq: a low line clears irr and answers 1; a high one sets irr — an edge pin already in irr
     /// answers 0 (coalesced) — and is serviced. (The RTC coalescing of GSI 8 needs a guest that EOIs: not modelled.)
     /// </summary>
-    public int SetIrq(int pin, bool level, KvmMain.Kvm kvm)
+    private int SetLine(int pin, bool level, KvmMain.Kvm kvm)
     {
         uint mask = 1u << pin;
         bool edge = (Redirtbl[pin] & TrigLevel) == 0;
@@ -83,13 +107,40 @@ internal sealed class Ioapic
     }
 
     /// <summary>
-    /// ioapic.c kvm_ioapic_update_eoi_one for an EOI of <paramref name="vector"/>: every level-triggered entry with that
-    /// vector loses remote IRR ("ent-&gt;fields.remote_irr = 0"). Re-servicing a line that is still high is not modelled.
+    /// ioapic.c kvm_ioapic_update_eoi for a local APIC's EOI of a level-triggered <paramref name="vector"/> (lapic.c
+    /// apic_set_eoi → kvm_ioapic_send_eoi with the vector in TMR), under the kernel lock since the vCPU thread calls it.
     /// </summary>
     public void Eoi(int vector)
     {
-        for (int pin = 0; pin < NumPins; pin++)
-            if ((byte)Redirtbl[pin] == vector && (Redirtbl[pin] & TrigLevel) != 0) Redirtbl[pin] &= ~RemoteIrr;
+        lock (_kvm.Kernel.SyncRoot)
+        {
+            for (int pin = 0; pin < NumPins; pin++)
+                if ((byte)Redirtbl[pin] == vector) UpdateEoiOne(pin);
+        }
+    }
+
+    /// <summary>
+    /// ioapic.c kvm_ioapic_update_eoi_one with trigger_mode level: kvm_notify_acked_irq(kvm, KVM_IRQCHIP_IOAPIC, pin)
+    /// first (an irqfd resampler lowers its line and signals its resamplefds; upstream drops ioapic-&gt;lock for it, so a
+    /// re-assertion meanwhile waits in irr); then "ent-&gt;fields.remote_irr = 0" (the entry's own trigger mode is only an
+    /// ASSERT) and, if the pin is unmasked and its line still high, ioapic_service delivers it again — after
+    /// IOAPIC_SUCCESSIVE_IRQ_MAX_COUNT successive ones upstream delays that by HZ / 100 (eoi_inject work); here it is
+    /// delivered at once then too. A line found low resets the count. (rtc_irq_eoi, directed EOI in SPIV and the
+    /// per-vCPU ioapic_handled_vectors filter of kvm_ioapic_handles_vector are not modelled.)
+    /// </summary>
+    private void UpdateEoiOne(int pin)
+    {
+        IrqRouting.NotifyAckedIrq(_kvm, KvmSharp.Abi.KvmConstants.KVM_IRQCHIP_IOAPIC, (uint)pin);
+        Redirtbl[pin] &= ~RemoteIrr;
+        if ((Redirtbl[pin] & Mask) == 0 && (Irr & (1u << pin)) != 0)
+        {
+            if (++_irqEoi[pin] == SuccessiveIrqMaxCount) _irqEoi[pin] = 0;
+            Service(pin, _kvm);
+        }
+        else
+        {
+            _irqEoi[pin] = 0;
+        }
     }
 
     /// <summary>

@@ -9,7 +9,7 @@ namespace KvmSharp.Emulation.X86.Irqchip;
 /// slave's at 8–15, IOAPIC 0–23) or an MSI.</summary>
 internal sealed record IrqRoute(uint Gsi, uint Type, uint Irqchip, uint Pin, uint AddressLo, uint AddressHi, uint Data);
 
-/// <summary>struct kvm_irq_routing_table: the entries by GSI.</summary>
+/// <summary>struct kvm_irq_routing_table: the entries by GSI, and rt-&gt;chip[irqchip][pin].</summary>
 internal sealed class IrqRoutingTable
 {
     public static readonly IrqRoutingTable Empty = new([]);
@@ -18,7 +18,16 @@ internal sealed class IrqRoutingTable
     {
         Entries = entries;
         ByGsi = entries.GroupBy(e => e.Gsi).ToDictionary(g => g.Key, g => g.ToArray());
+        // irqchip.c setup_routing_entry: "if (e->type == KVM_IRQ_ROUTING_IRQCHIP) rt->chip[e->irqchip.irqchip][e->irqchip.pin]
+        // = e->gsi;" in table order, so the last GSI routed to a pin wins (kvm_set_irq_routing starts every pin at -1).
+        var chipPin = new Dictionary<(uint Irqchip, uint Pin), uint>();
+        foreach (var e in entries)
+            if (e.Type == KvmConstants.KVM_IRQ_ROUTING_IRQCHIP) chipPin[(e.Irqchip, e.Pin)] = e.Gsi;
+        ChipPinGsi = chipPin;
     }
+
+    /// <summary>rt->chip (kvm_irq_map_chip_pin): the GSI routed to an irqchip pin (PIC slave pins as 8–15); absent: -1.</summary>
+    public IReadOnlyDictionary<(uint Irqchip, uint Pin), uint> ChipPinGsi { get; }
 
     public IReadOnlyList<IrqRoute> Entries { get; }
 
@@ -35,6 +44,12 @@ internal static class IrqRouting
 {
     /// <summary>KVM_MAX_IRQ_ROUTES (include/linux/kvm_host.h): 4096, also KVM_CAP_IRQ_ROUTING's answer.</summary>
     public const int MaxIrqRoutes = 4096;
+
+    /// <summary>KVM_USERSPACE_IRQ_SOURCE_ID (include/linux/kvm_host.h): KVM_IRQ_LINE's and a plain irqfd's source.</summary>
+    public const int UserspaceIrqSourceId = 0;
+
+    /// <summary>KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID (include/linux/kvm_host.h): the one source every resampler shares.</summary>
+    public const int ResampleIrqSourceId = 1;
 
     /// <summary>
     /// irq.c kvm_setup_default_ioapic_and_pic_routing (default_routing[]): GSI 0–15 to IOAPIC pin n and PIC pin n
@@ -115,8 +130,8 @@ internal static class IrqRouting
 
     /// <summary>
     /// x86 irq.c kvm_set_routing_entry. IRQCHIP: EINVAL with a split irqchip; PIC master/slave pin ≥ 8, IOAPIC pin ≥ 24
-    /// or another chip → EINVAL (the slave's pins become 8–15). MSI: kvm_msi_route_invalid (only with
-    /// KVM_CAP_X2APIC_API's x2apic_format, not modelled: never). HV_SINT (CONFIG_KVM_HYPERV) and XEN_EVTCHN
+    /// or another chip → EINVAL (the slave's pins become 8–15). MSI: kvm_msi_route_invalid — with KVM_CAP_X2APIC_API's
+    /// x2apic_format, address_hi bits 7:0 set → EINVAL (<see cref="X2apicApi"/>). HV_SINT (CONFIG_KVM_HYPERV) and XEN_EVTCHN
     /// (CONFIG_KVM_XEN) are not modelled, so like every other type they are EINVAL — as on this host (probed).
     /// </summary>
     private static long SetRoutingEntry(Kvm kvm, in kvm_irq_routing_entry ue, out IrqRoute? route)
@@ -144,6 +159,8 @@ internal static class IrqRouting
                 return 0;
             }
             case KvmConstants.KVM_IRQ_ROUTING_MSI:
+                // struct kvm_irq_routing_msi: address_lo, address_hi, data.
+                if (X2apicApi.Of(kvm).Format && (ue.u[1] & 0xff) != 0) return Err.EINVAL;
                 route = new IrqRoute(ue.gsi, ue.type, 0, 0, ue.u[0], ue.u[1], ue.u[2]);
                 return 0;
             default:
@@ -153,15 +170,16 @@ internal static class IrqRouting
 
     /// <summary>
     /// irqchip.c kvm_set_irq: every route of the GSI is set; "if (r &lt; 0) continue; ret = r + ((ret &lt; 0) ? 0 : ret)"
-    /// — -1 when no route took it (no route at all included), else the sum of the non-negative answers.
+    /// — -1 when no route took it (no route at all included), else the sum of the non-negative answers. The chips keep
+    /// one level per <paramref name="sourceId"/> and OR them (__kvm_irq_line_state).
     /// </summary>
-    public static int SetIrq(Kvm kvm, uint gsi, bool level)
+    public static int SetIrq(Kvm kvm, uint gsi, bool level, int sourceId = UserspaceIrqSourceId)
     {
         int ret = -1;
         if (!kvm.Irqchip.Routing.ByGsi.TryGetValue(gsi, out var routes)) return ret;
         foreach (var e in routes)
         {
-            int r = SetRoute(kvm, e, level);
+            int r = SetRoute(kvm, e, level, sourceId);
             if (r < 0) continue;
             ret = r + (ret < 0 ? 0 : ret);
         }
@@ -169,7 +187,7 @@ internal static class IrqRouting
     }
 
     /// <summary>The entry's set callback: kvm_pic_set_irq, kvm_ioapic_set_irq or kvm_set_msi.</summary>
-    private static int SetRoute(Kvm kvm, IrqRoute e, bool level)
+    private static int SetRoute(Kvm kvm, IrqRoute e, bool level, int sourceId)
     {
         var chip = kvm.Irqchip;
         if (e.Type == KvmConstants.KVM_IRQ_ROUTING_MSI)
@@ -177,7 +195,18 @@ internal static class IrqRouting
         // kvm_pic_set_irq / kvm_ioapic_set_irq: "if (!pic) return -1" / "if (!ioapic) return -1" (never reached: a
         // split irqchip has no irqchip routes).
         if (e.Irqchip == KvmConstants.KVM_IRQCHIP_IOAPIC)
-            return chip.Ioapic is { } ioapic ? ioapic.SetIrq((int)e.Pin, level, kvm) : -1;
-        return chip.Pic is { } pic ? pic.SetIrq((int)e.Pin, level) : -1;
+            return chip.Ioapic is { } ioapic ? ioapic.SetIrq((int)e.Pin, sourceId, level) : -1;
+        return chip.Pic is { } pic ? pic.SetIrq((int)e.Pin, sourceId, level) : -1;
+    }
+
+    /// <summary>
+    /// irqchip.c kvm_notify_acked_irq: the GSI routed to the pin (kvm_irq_map_chip_pin; none: nothing) and every ack
+    /// notifier registered for that GSI (kvm_notify_acked_gsi). The only notifiers modelled are the irqfd resamplers.
+    /// Caller holds the kernel lock.
+    /// </summary>
+    public static void NotifyAckedIrq(Kvm kvm, uint irqchip, uint pin)
+    {
+        if (!kvm.Irqchip.Routing.ChipPinGsi.TryGetValue((irqchip, pin), out uint gsi)) return;
+        foreach (var resampler in kvm.Irqchip.Resamplers.Where(r => r.Gsi == gsi).ToList()) IrqFds.ResamplerAck(kvm, resampler);
     }
 }

@@ -46,7 +46,7 @@ internal static class IrqchipIoctls
         if (kvm.Type == KvmConstants.KVM_X86_TDX_VM) return Err.ENOTTY;
         if (kvm.Vcpus.Count != 0) return Err.EINVAL;
         chip.Pic = new I8259();
-        chip.Ioapic = new Ioapic();
+        chip.Ioapic = new Ioapic(kvm);
         chip.Routing = IrqRouting.Default();
         chip.Mode = IrqchipMode.Kernel;
         return 0;

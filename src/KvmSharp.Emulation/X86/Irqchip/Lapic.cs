@@ -3,35 +3,57 @@ using System.Buffers.Binary;
 
 namespace KvmSharp.Emulation.X86.Irqchip;
 
+/// <summary>What the APIC map and destination matching read of one APIC (lapic.c kvm_recalculate_phys_map / _logical_map, kvm_apic_match_dest).</summary>
+internal readonly record struct ApicView(bool X2apic, uint XapicId, uint X2apicId, bool SoftwareEnabled, uint Ldr, uint Dfr);
+
 /// <summary>
 /// arch/x86/kvm/lapic.c: a vCPU's in-kernel local APIC (kvm_create_lapic, made by kvm_arch_vcpu_create when the VM
 /// has an irqchip, full or split), kept as its 1 KiB register page — what KVM_GET/SET_LAPIC carry. Modelled: reset
-/// values, KVM_GET/SET_LAPIC's fix-ups, interrupt acceptance into IRR/TMR, the xAPIC page's registers, the one-shot and
-/// periodic timer. Not modelled: the TSC-deadline timer, x2APIC mode and its MSRs.
+/// values, KVM_GET/SET_LAPIC's fix-ups (kvm_apic_state_fixup), interrupt acceptance into IRR/TMR, the xAPIC page's
+/// registers, x2APIC mode (IA32_APIC_BASE.EXTD: the ID and LDR it derives, the MSRs 0x800–0x8ff), the one-shot,
+/// periodic and TSC-deadline timer.
+/// <para>
+/// The APIC base lives in the vCPU's sregs (KVM_SET_SREGS and the MSR both write it): what __kvm_apic_set_base does to
+/// the registers on an enable or EXTD transition is applied here the next time the APIC is used (<see cref="Sync"/>),
+/// and at once for the MSR (<see cref="ApicBaseChanged"/>).
+/// </para>
 /// </summary>
 internal sealed class Lapic
 {
     // Register offsets (arch/x86/include/asm/apicdef.h).
     internal const int ApicId = 0x20, Lvr = 0x30, TaskPri = 0x80, ProcPri = 0xa0, Ldr = 0xd0, Dfr = 0xe0, Spiv = 0xf0;
-    internal const int Isr = 0x100, Tmr = 0x180, Irr = 0x200, LvtT = 0x320, Lvt0 = 0x350, Tmcct = 0x390;
+    internal const int Isr = 0x100, Tmr = 0x180, Irr = 0x200, Esr = 0x280, Icr = 0x300, Icr2 = 0x310, LvtT = 0x320, Lvt0 = 0x350, Tmcct = 0x390;
+    private const int Eoi = 0xb0, SelfIpi = 0x3f0;
 
     /// <summary>APIC_SPIV_APIC_ENABLED: the software enable.</summary>
     internal const uint SpivEnabled = 1u << 8;
 
+    /// <summary>MSR_IA32_APICBASE_ENABLE and X2APIC_ENABLE (EXTD).</summary>
+    internal const ulong BaseEnable = 1UL << 11, BaseX2apic = 1UL << 10;
+
     /// <summary>
     /// kvm_apic_set_version: "v = APIC_VERSION | ((apic-&gt;nr_lvt_entries - 1) &lt;&lt; 16)" — 0x14, six LVT entries
-    /// (no CMCI: the vCPU's MCG_CAP has no MCG_CMCI_P); no directed EOI without x2APIC in the guest's CPUID.
-    /// Probed on this host: 0x00050014.
+    /// (no CMCI: the vCPU's MCG_CAP has no MCG_CMCI_P). Probed on this host: 0x00050014.
     /// </summary>
     internal const uint Version = 0x00050014;
 
+    /// <summary>APIC_LVR_DIRECTED_EOI (bit 24) and APIC_SPIV_DIRECTED_EOI (bit 12).</summary>
+    private const uint LvrDirectedEoi = 1u << 24, SpivDirectedEoi = 1u << 12;
+
     private const int NrLvtEntries = 6;
+    private const uint LvtMasked = 1u << 16;
+
+    /// <summary>
+    /// lapic.c apic_lvt_mask: LVT_MASK (masked, send pending, vector) for the timer (plus the timer mode mask) and error
+    /// LVTs; with APIC_MODE_MASK for thermal and performance; LINT_MASK (also polarity, remote IRR, level) for LINT0/1.
+    /// </summary>
+    private static readonly uint[] LvtMask = [0x110ff, 0x117ff, 0x117ff, 0x1f7ff, 0x1f7ff, 0x110ff];
 
     private readonly byte[] _regs = new byte[Abi.KvmConstants.KVM_APIC_REG_SIZE];
 
     /// <summary>
-    /// apic-&gt;regs is written by the vCPU (MMIO, delivery) and by VM ioctls on other threads (KVM_SIGNAL_MSI, KVM_IRQ_LINE):
-    /// every access of the page goes through this lock (the kernel uses atomic bit operations on IRR).
+    /// apic-&gt;regs is written by the vCPU (MMIO, MSRs, delivery) and by VM ioctls on other threads (KVM_SIGNAL_MSI,
+    /// KVM_IRQ_LINE): every access of the page goes through this lock (the kernel uses atomic bit operations on IRR).
     /// </summary>
     private readonly Lock _lock = new();
 
@@ -43,7 +65,7 @@ internal sealed class Lapic
         Set(ApicId, (uint)vcpuId << 24);
         Set(Lvr, Version);
         // "for (i = 0; i < apic->nr_lvt_entries; i++) kvm_lapic_set_reg(apic, APIC_LVTx(i), APIC_LVT_MASKED)".
-        for (int i = 0; i < NrLvtEntries; i++) Set(LvtT + 0x10 * i, 1u << 16);
+        for (int i = 0; i < NrLvtEntries; i++) Set(LvtT + 0x10 * i, LvtMasked);
         // KVM_X86_QUIRK_LINT0_REENABLED, on by default: the BSP's LINT0 is ExtINT, unmasked (SET_APIC_DELIVERY_MODE(0,
         // APIC_MODE_EXTINT) = 0x700). kvm_vcpu_is_reset_bsp: vcpu_id == kvm->arch.bsp_vcpu_id (0).
         if (vcpuId == 0) Set(Lvt0, 0x700);
@@ -53,6 +75,124 @@ internal sealed class Lapic
     }
 
     private readonly int _vcpuId;
+
+    /// <summary>kvm_x2apic_id: "return apic-&gt;vcpu-&gt;vcpu_id".</summary>
+    public uint X2apicId => (uint)_vcpuId;
+
+    private X86Cpu? _cpu;
+    private Func<bool>? _advertiseDirectedEoi;
+
+    /// <summary>The APIC base the register page reflects (the last one <see cref="Sync"/> applied).</summary>
+    private ulong _appliedBase = 0xfee0_0000 | BaseEnable;
+
+    /// <summary>
+    /// Connects the APIC to its vCPU (at creation): the APIC base and CPUID are the vCPU's, the guest TSC (the
+    /// TSC-deadline timer) its MSR state's; <paramref name="advertiseDirectedEoi"/> is the VM's rule for
+    /// APIC_LVR_DIRECTED_EOI (<see cref="X2apicApi.AdvertiseDirectedEoi"/>).
+    /// </summary>
+    public void Attach(X86Cpu cpu, Func<bool> advertiseDirectedEoi)
+    {
+        lock (_lock)
+        {
+            _cpu = cpu;
+            _advertiseDirectedEoi = advertiseDirectedEoi;
+            _appliedBase = cpu.Sregs.apic_base;
+        }
+    }
+
+    private ulong CurrentBase => _cpu?.Sregs.apic_base ?? _appliedBase;
+
+    /// <summary>kvm_apic_hw_enabled: MSR_IA32_APICBASE_ENABLE.</summary>
+    private bool HwEnabled => (CurrentBase & BaseEnable) != 0;
+
+    /// <summary>apic_x2apic_mode: X2APIC_ENABLE in the APIC base (only with ENABLE: EXTD alone is refused).</summary>
+    public bool X2apicMode
+    {
+        get
+        {
+            using var scope = _lock.EnterScope();
+            Sync();
+            return X2apicModeLocked;
+        }
+    }
+
+    private bool X2apicModeLocked => (_appliedBase & BaseX2apic) != 0;
+
+    /// <summary>cpuid.c guest_cpu_cap_has(vcpu, X86_FEATURE_X2APIC): CPUID.1:ECX bit 21 of the vCPU's table.</summary>
+    public static bool GuestHasX2apic(X86Cpu cpu) => Leaf1Ecx(cpu, 21);
+
+    private static bool Leaf1Ecx(X86Cpu cpu, int bit)
+    {
+        foreach (var e in cpu.Cpuid.Entries)
+            if (e.function == 1 && e.index == 0) return (e.ecx & (1u << bit)) != 0;
+        return false;
+    }
+
+    /// <summary>
+    /// kvm_apic_set_version, which kvm_lapic_reset, kvm_apic_set_state and kvm_vcpu_after_set_cpuid (KVM_SET_CPUID2)
+    /// run: APIC_LVR_DIRECTED_EOI for a guest whose CPUID has x2APIC when the VM advertises it — by default
+    /// "!ioapic_in_kernel(vcpu-&gt;kvm)", a split irqchip; KVM_CAP_X2APIC_API's suppress-EOI-broadcast flags force it on
+    /// or off (X2apicApi.AdvertiseDirectedEoi). Recomputed on use; the kernel recomputes only at those three points, so
+    /// a flag enabled after them shows here at once and there only at the next one (not modelled).
+    /// </summary>
+    private uint CurrentVersion =>
+        _cpu is { } cpu && GuestHasX2apic(cpu) && (_advertiseDirectedEoi?.Invoke() ?? false) ? Version | LvrDirectedEoi : Version;
+
+    /// <summary>
+    /// __kvm_apic_set_base's register side of an APIC base change, applied lazily (under the lock): enabling sets the
+    /// xAPIC ID (kvm_apic_set_xapic_id(apic, vcpu_id)); setting EXTD sets ID = vcpu_id and LDR = ((id &gt;&gt; 4) &lt;&lt; 16) |
+    /// (1 &lt;&lt; (id &amp; 0xf)) (kvm_apic_set_x2apic_id, kvm_apic_calc_x2apic_ldr); clearing it with the APIC still enabled
+    /// sets the xAPIC ID again. Also refreshes LVR (<see cref="CurrentVersion"/>). True when the map is dirty.
+    /// </summary>
+    private bool Sync()
+    {
+        Set(Lvr, CurrentVersion);
+        ulong now = CurrentBase;
+        ulong old = _appliedBase;
+        if (now == old) return false;
+        _appliedBase = now;
+        bool dirty = false;
+        if (((old ^ now) & BaseEnable) != 0)
+        {
+            if ((now & BaseEnable) != 0) Set(ApicId, (uint)_vcpuId << 24);
+            dirty = true;
+        }
+        if (((old ^ now) & BaseX2apic) != 0)
+        {
+            if ((now & BaseX2apic) != 0)
+            {
+                Set(ApicId, (uint)_vcpuId);
+                Set(Ldr, X2apicLdr((uint)_vcpuId));
+            }
+            else if ((now & BaseEnable) != 0)
+            {
+                Set(ApicId, (uint)_vcpuId << 24);
+            }
+            dirty = true;
+        }
+        return dirty;
+    }
+
+    /// <summary>kvm_apic_calc_x2apic_ldr: "((id &gt;&gt; 4) &lt;&lt; 16) | (1 &lt;&lt; (id &amp; 0xf))".</summary>
+    public static uint X2apicLdr(uint id) => ((id >> 4) << 16) | (1u << (int)(id & 0xf));
+
+    /// <summary>
+    /// kvm_apic_set_base after it accepted a value (the APIC base MSR): the register side of the change, then
+    /// kvm_recalculate_apic_map.
+    /// </summary>
+    public void ApicBaseChanged()
+    {
+        lock (_lock) Sync();
+        MapDirty?.Invoke();
+    }
+
+    /// <summary>The registers the APIC map and destination matching read, after <see cref="Sync"/>.</summary>
+    public ApicView View()
+    {
+        using var scope = _lock.EnterScope();
+        Sync();
+        return new ApicView(X2apicModeLocked, Get(ApicId) >> 24, (uint)_vcpuId, SoftwareEnabled, Get(Ldr), Get(Dfr));
+    }
 
     /// <summary>Whether the vCPU's APIC was hardware-enabled at the last kvm_recalculate_apic_map (VmIrqchip).</summary>
     public bool HwEnabledInMap { get; set; } = true;
@@ -66,41 +206,65 @@ internal sealed class Lapic
     /// <summary>kvm_apic_send_ipi(apic, icr_low, icr_high): called outside the register lock after an ICR write.</summary>
     public Action<uint, uint>? SendIpi { get; set; }
 
+    /// <summary>apic_set_eoi → kvm_ioapic_send_eoi for an EOI written through an MSR (the vector; the caller checks TMR).</summary>
+    public Action<int>? IoapicEoi { get; set; }
+
     /// <summary>
-    /// kvm_lapic_reset(vcpu, init_event = true), from kvm_apic_accept_events' INIT: the xAPIC ID and the base stay;
-    /// the LVTs masked (LINT0 ExtINT again on the BSP, KVM_X86_QUIRK_LINT0_REENABLED), DFR 0xffffffff, SPIV 0xff,
-    /// TPR, LDR (xAPIC mode: kvm_apic_set_ldr(apic, 0)), ESR, ICR, ICR2, TDCR, TMICT and IRR/ISR/TMR 0; PPR 0.
+    /// kvm_lapic_reset(vcpu, init_event = true), from kvm_apic_accept_events' INIT: the ID and the base stay; the LVTs
+    /// masked (apic_update_lvtt follows; LINT0 ExtINT again on the BSP, KVM_X86_QUIRK_LINT0_REENABLED), DFR 0xffffffff,
+    /// SPIV 0xff, TPR, LDR (xAPIC mode only: "if (!apic_x2apic_mode(apic)) kvm_apic_set_ldr(apic, 0)"), ESR, ICR,
+    /// ICR2, TDCR, TMICT and IRR/ISR/TMR 0; PPR recomputed.
     /// </summary>
     public void ResetForInit()
     {
         lock (_lock)
         {
-            // "hrtimer_cancel(&apic->lapic_timer.timer)"; TDCR 0 → divide count 2.
+            Sync();
+            // "hrtimer_cancel(&apic->lapic_timer.timer)"; "atomic_set(&apic->lapic_timer.pending, 0)".
             _timerTargetNs = -1;
-            _timerPeriodNs = 0;
-            _divideCount = 2;
-            uint id = Get(ApicId);
-            Array.Clear(_regs);
-            Set(ApicId, id);
-            Set(Lvr, Version);
-            for (int i = 0; i < NrLvtEntries; i++) Set(LvtT + 0x10 * i, 1u << 16);
+            _timerPending = false;
+            Set(Lvr, CurrentVersion);
+            for (int i = 0; i < NrLvtEntries; i++) Set(LvtT + 0x10 * i, LvtMasked);
+            UpdateLvtt();
             if (_vcpuId == 0) Set(Lvt0, 0x700);
             Set(Dfr, 0xffffffff);
             Set(Spiv, 0xff);
+            Set(TaskPri, 0);
+            if (!X2apicModeLocked) Set(Ldr, 0);
+            Set(Esr, 0);
+            Set(Icr, 0);
+            Set(Icr + 4, 0);
+            Set(Icr2, 0);
+            Set(Tdcr, 0);
+            Set(Tmict, 0);
+            for (int i = 0; i < 8; i++)
+            {
+                Set(Irr + 0x10 * i, 0);
+                Set(Isr + 0x10 * i, 0);
+                Set(Tmr + 0x10 * i, 0);
+            }
+            UpdateDivideCount();
+            UpdatePpr();
         }
         MapDirty?.Invoke();
     }
 
     // The APIC timer (lapic.c struct kvm_timer): lapic_timer.period and target_expiration in host-monotonic ns
-    // (-1: not armed), apic->divide_count.
+    // (-1: no hrtimer armed), lapic_timer.pending, lapic_timer.tscdeadline, lapic_timer.timer_mode, apic->divide_count.
     internal const int Tmict = 0x380, Tdcr = 0x3e0;
-    private const int TimerOneShot = 0, TimerPeriodic = 1, TimerTscDeadline = 2;
+    private const uint TimerOneShot = 0, TimerPeriodic = 1u << 17, TimerTscDeadline = 2u << 17;
 
     /// <summary>min_timer_period_us (module parameter, default 200): the shortest periodic period.</summary>
     private const long MinTimerPeriodNs = 200_000;
 
+    /// <summary>lapic_timer.timer_advance_ns: LAPIC_TIMER_ADVANCE_NS_INIT (lapic_timer_advance defaults to true).</summary>
+    private const long TimerAdvanceNs = 1000;
+
     private long _timerPeriodNs;
     private long _timerTargetNs = -1;
+    private bool _timerPending;
+    private ulong _tscDeadline;
+    private uint _timerMode = TimerOneShot;
     private int _divideCount = 2;
 
     private static long NowNs => (long)(System.Diagnostics.Stopwatch.GetTimestamp() * (1e9 / System.Diagnostics.Stopwatch.Frequency));
@@ -112,8 +276,26 @@ internal sealed class Lapic
     /// </summary>
     public Func<uint>? TimerModeMask { get; set; }
 
-    /// <summary>apic-&gt;lapic_timer.timer_mode (apic_update_lvtt): LVTT &amp; timer_mode_mask, bits 18:17.</summary>
-    private int TimerMode => (int)(((Get(LvtT) & (TimerModeMask?.Invoke() ?? 0)) >> 17) & 3);
+    /// <summary>
+    /// apic_update_lvtt: timer_mode = LVTT &amp; timer_mode_mask; a change into or out of TSC-deadline mode cancels the
+    /// timer (cancel_apic_timer: pending 0) and clears TMICT, the period and tscdeadline. Under the register lock.
+    /// </summary>
+    private void UpdateLvtt()
+    {
+        uint mode = Get(LvtT) & (TimerModeMask?.Invoke() ?? 0);
+        if (mode == _timerMode) return;
+        if ((_timerMode == TimerTscDeadline) != (mode == TimerTscDeadline))
+        {
+            _timerTargetNs = -1;
+            _timerPending = false;
+            Set(Tmict, 0);
+            _timerPeriodNs = 0;
+            _tscDeadline = 0;
+        }
+        _timerMode = mode;
+        // limit_periodic_timer_frequency.
+        if (_timerMode == TimerPeriodic && _timerPeriodNs != 0 && _timerPeriodNs < MinTimerPeriodNs) _timerPeriodNs = MinTimerPeriodNs;
+    }
 
     /// <summary>update_divide_count: TDCR bits 3, 1:0 → 2, 4, 8, 16, 32, 64, 128 or 1.</summary>
     private void UpdateDivideCount()
@@ -127,41 +309,91 @@ internal sealed class Lapic
     private long TmictToNs(uint count) => (long)count * _divideCount;
 
     /// <summary>
-    /// start_apic_timer → set_target_expiration (one-shot and periodic; TSC-deadline mode is not modelled): period =
-    /// tmict_to_ns(TMICT), 0 leaves the timer off; limit_periodic_timer_frequency; target = now + period (or the
-    /// <paramref name="remainingCount"/> of a restored TMCCT). Called under the register lock.
+    /// __start_apic_timer: pending 0; one-shot and periodic → set_target_expiration: period = tmict_to_ns(TMICT), 0
+    /// leaves the timer off; limit_periodic_timer_frequency; target = now + period (or the <paramref name="remainingCount"/>
+    /// of a restored TMCCT); TSC-deadline → start_sw_tscdeadline. Called under the register lock.
     /// </summary>
     private void StartTimer(uint remainingCount)
     {
         _timerTargetNs = -1;
-        _timerPeriodNs = 0;
-        if (TimerMode == TimerTscDeadline) return;
+        _timerPending = false;
+        if (_timerMode == TimerTscDeadline)
+        {
+            StartTscDeadline();
+            return;
+        }
         _timerPeriodNs = TmictToNs(Get(Tmict));
         if (_timerPeriodNs == 0) return;
-        if (TimerMode == TimerPeriodic && _timerPeriodNs < MinTimerPeriodNs) _timerPeriodNs = MinTimerPeriodNs;
+        if (_timerMode == TimerPeriodic && _timerPeriodNs < MinTimerPeriodNs) _timerPeriodNs = MinTimerPeriodNs;
         _timerTargetNs = NowNs + (remainingCount != 0 ? TmictToNs(remainingCount) : _timerPeriodNs);
     }
 
     /// <summary>
-    /// apic_get_tmcct: 0 when TMICT or the period is 0; else the time left (0 once past) modulo the period, in bus
-    /// cycles × divide_count. Called under the register lock.
+    /// start_sw_tscdeadline: nothing with tscdeadline 0; ns = (tscdeadline - guest TSC) in the vCPU's TSC frequency
+    /// (here the emulator's: Stopwatch ticks, X86/MsrState.ReadTsc); a deadline ahead by more than timer_advance_ns
+    /// arms the hrtimer at now + ns - timer_advance_ns, else it has expired (apic_timer_expired: pending).
+    /// </summary>
+    private void StartTscDeadline()
+    {
+        if (_tscDeadline == 0 || _cpu is null) return;
+        ulong tsc = _cpu.Msrs.ReadTsc();
+        double ns = _tscDeadline > tsc ? (_tscDeadline - tsc) * (1e9 / System.Diagnostics.Stopwatch.Frequency) : 0;
+        if (_tscDeadline > tsc && ns > TimerAdvanceNs)
+            _timerTargetNs = NowNs + (long)Math.Min(ns - TimerAdvanceNs, long.MaxValue / 4);
+        else
+            _timerPending = true;
+    }
+
+    /// <summary>
+    /// apic_get_tmcct (__apic_read APIC_TMCCT: 0 in TSC-deadline mode): 0 when TMICT or the period is 0; else the time
+    /// left (0 once past) modulo the period, in bus cycles × divide_count. Called under the register lock.
     /// </summary>
     private uint CurrentCount()
     {
+        if (_timerMode == TimerTscDeadline) return 0;
         if (Get(Tmict) == 0 || _timerPeriodNs == 0 || _timerTargetNs < 0) return 0;
         long remaining = Math.Max(0, _timerTargetNs - NowNs);
         return (uint)((remaining % _timerPeriodNs) / _divideCount);
     }
 
-    /// <summary>kvm_cpu_has_pending_timer / apic_has_pending_timer: the armed timer's target has passed.</summary>
-    public bool TimerDue => Volatile.Read(ref _timerTargetNs) is >= 0 and var t && NowNs >= t;
+    /// <summary>
+    /// kvm_get_lapic_tscdeadline_msr: 0 unless the APIC is present (hardware-enabled) and in TSC-deadline mode; else
+    /// lapic_timer.tscdeadline (0 again once the timer's interrupt was injected).
+    /// </summary>
+    public ulong TscDeadlineMsr
+    {
+        get
+        {
+            using var scope = _lock.EnterScope();
+            Sync();
+            return HwEnabled && _timerMode == TimerTscDeadline ? _tscDeadline : 0;
+        }
+    }
 
     /// <summary>
-    /// apic_timer_expired + kvm_inject_pending_timer_irqs → kvm_apic_local_deliver(APIC_LVTT): with the APIC
-    /// hardware-enabled and LVTT unmasked, __apic_accept_irq of LVTT's delivery mode and vector (level 1, LVTT's trigger)
-    /// — fixed here (IRR); then a periodic timer advances its target by the period
-    /// (advance_periodic_target_expiration) and a one-shot one is done (target_expiration = 0). True when a vector was
-    /// accepted.
+    /// kvm_set_lapic_tscdeadline_msr (x86.c kvm_set_msr_common MSR_IA32_TSC_DEADLINE, never refused): ignored unless
+    /// the APIC is present and in TSC-deadline mode; else hrtimer_cancel, tscdeadline = data, start_apic_timer (0
+    /// leaves the timer off, a deadline already passed expires at once).
+    /// </summary>
+    public void SetTscDeadlineMsr(ulong data)
+    {
+        using var scope = _lock.EnterScope();
+        Sync();
+        if (!HwEnabled || _timerMode != TimerTscDeadline) return;
+        _tscDeadline = data;
+        StartTimer(0);
+    }
+
+    /// <summary>kvm_cpu_has_pending_timer / apic_has_pending_timer: an expired timer (pending or due).</summary>
+    public bool TimerDue => Volatile.Read(ref _timerPending) || (Volatile.Read(ref _timerTargetNs) is >= 0 and var t && NowNs >= t);
+
+    /// <summary>
+    /// apic_timer_fn → apic_timer_expired (a due target makes the timer pending; a periodic one advances by the period,
+    /// advance_periodic_target_expiration, others are done), then vcpu_run's kvm_inject_pending_timer_irqs when
+    /// apic_has_pending_timer (apic_enabled and LVTT unmasked — else the timer stays pending):
+    /// kvm_apic_inject_pending_timer_irqs → kvm_apic_local_deliver(APIC_LVTT) → __apic_accept_irq of LVTT's vector
+    /// (level 1, LVTT's trigger; the fixed mode is modelled), and tscdeadline = 0 for a TSC-deadline or one-shot timer.
+    /// True when a vector was accepted.
     /// </summary>
     public bool FireTimerIfDue(bool hardwareEnabled)
     {
@@ -169,20 +401,25 @@ internal sealed class Lapic
         lock (_lock)
         {
             long now = NowNs;
-            if (_timerTargetNs < 0 || now < _timerTargetNs) return false;
-            if (TimerMode == TimerPeriodic && _timerPeriodNs > 0)
+            if (_timerTargetNs >= 0 && now >= _timerTargetNs)
             {
-                _timerTargetNs += _timerPeriodNs;
-                if (_timerTargetNs <= now) _timerTargetNs = now + _timerPeriodNs;
-            }
-            else
-            {
-                _timerTargetNs = -1;
+                if (_timerMode == TimerPeriodic && _timerPeriodNs > 0)
+                {
+                    _timerTargetNs += _timerPeriodNs;
+                    if (_timerTargetNs <= now) _timerTargetNs = now;
+                }
+                else
+                {
+                    _timerTargetNs = -1;
+                }
+                _timerPending = true;
             }
             uint lvtt = Get(LvtT);
-            if (!hardwareEnabled || (lvtt & (1u << 16)) != 0) return false;
+            if (!_timerPending || !hardwareEnabled || !SoftwareEnabled || (lvtt & LvtMasked) != 0) return false;
+            _timerPending = false;
+            if (_timerMode != TimerPeriodic) _tscDeadline = 0;
             // __apic_accept_irq(APIC_DM_FIXED, …): apic_enabled, TMR by the trigger, IRR.
-            if (!SoftwareEnabled || ((lvtt >> 8) & 7) != 0) return false;
+            if (((lvtt >> 8) & 7) != 0) return false;
             bool level = (lvtt & (1u << 15)) != 0;
             SetVector(Tmr, (int)(lvtt & 0xff), level);
             SetVector(Irr, (int)(lvtt & 0xff), true);
@@ -199,29 +436,49 @@ internal sealed class Lapic
 
     /// <summary>
     /// kvm_apic_get_state: the register page, then "__kvm_lapic_set_reg(s-&gt;regs, APIC_TMCCT, __apic_read(apic,
-    /// APIC_TMCCT))" — the current count (apic_get_tmcct), 0 with no timer running.
+    /// APIC_TMCCT))" — the current count (apic_get_tmcct), 0 with no timer running or in TSC-deadline mode; then
+    /// kvm_apic_state_fixup(get): in x2APIC mode without KVM_CAP_X2APIC_API's x2apic_format the ID reads x2apic_id &lt;&lt; 24
+    /// (with it, the 32-bit ID as kept). ICR and ICR2 are kept split (svm x2apic_icr_is_split), so the page has them already.
     /// </summary>
-    public void GetState(Span<byte> state)
+    public void GetState(Span<byte> state, bool x2apicFormat = false)
     {
         using var scope = _lock.EnterScope();
+        Sync();
         _regs.CopyTo(state);
         BinaryPrimitives.WriteUInt32LittleEndian(state[Tmcct..], CurrentCount());
+        if (X2apicModeLocked && !x2apicFormat) BinaryPrimitives.WriteUInt32LittleEndian(state[ApicId..], (uint)_vcpuId << 24);
     }
 
     /// <summary>
-    /// kvm_apic_set_state for an xAPIC-mode APIC (kvm_apic_state_fixup changes nothing then): the page is copied, then
-    /// kvm_apic_set_version rewrites the version, apic_update_ppr recomputes PPR from TPR and ISR, and TMCCT is 0.
-    /// Never fails in xAPIC mode.
+    /// kvm_apic_set_state: apic_set_spiv from the state first; kvm_apic_state_fixup(set) in x2APIC mode — with
+    /// x2apic_format an ID other than the vCPU's is -EINVAL (nothing else changed), without it the ID is replaced by
+    /// the vCPU's; LDR is derived from it — then the page is copied, kvm_apic_set_version rewrites the version,
+    /// apic_update_ppr recomputes PPR, the timer is cancelled, apic_update_lvtt, update_divide_count and
+    /// __start_apic_timer(apic, APIC_TMCCT); TMCCT is 0. Returns 0 or -EINVAL.
     /// </summary>
-    public void SetState(ReadOnlySpan<byte> state)
+    public long SetState(ReadOnlySpan<byte> state, bool x2apicFormat = false)
     {
         lock (_lock)
         {
-            state[.._regs.Length].CopyTo(_regs);
-            Set(Lvr, Version);
+            Sync();
+            // "apic_set_spiv(apic, *((u32 *)(s->regs + APIC_SPIV)))" runs before the fix-up can fail.
+            Set(Spiv, BinaryPrimitives.ReadUInt32LittleEndian(state[Spiv..]));
+            Span<byte> s = stackalloc byte[_regs.Length];
+            state[.._regs.Length].CopyTo(s);
+            if (X2apicModeLocked)
+            {
+                if (x2apicFormat && BinaryPrimitives.ReadUInt32LittleEndian(s[ApicId..]) != (uint)_vcpuId) return Vfs.Err.EINVAL;
+                BinaryPrimitives.WriteUInt32LittleEndian(s[ApicId..], (uint)_vcpuId);
+                BinaryPrimitives.WriteUInt32LittleEndian(s[Ldr..], X2apicLdr((uint)_vcpuId));
+            }
+            s.CopyTo(_regs);
+            Set(Lvr, CurrentVersion);
             UpdatePpr();
-            // "update_divide_count(apic); __start_apic_timer(apic, APIC_TMCCT)": the state's TMICT restarts the timer
-            // (the remaining count from its TMCCT when that is below TMICT).
+            // cancel_apic_timer; apic_update_lvtt; update_divide_count; __start_apic_timer(apic, APIC_TMCCT): the state's
+            // TMICT restarts the timer (the remaining count from its TMCCT when that is below TMICT).
+            _timerTargetNs = -1;
+            _timerPending = false;
+            UpdateLvtt();
             UpdateDivideCount();
             uint tmcct = Get(Tmcct);
             Set(Tmcct, 0);
@@ -229,6 +486,7 @@ internal sealed class Lapic
         }
         // "atomic_set_release(&apic->vcpu->kvm->arch.apic_map_dirty, DIRTY); kvm_recalculate_apic_map(vcpu->kvm)".
         MapDirty?.Invoke();
+        return 0;
     }
 
     /// <summary>
@@ -321,17 +579,40 @@ internal sealed class Lapic
     }
 
     /// <summary>
+    /// lapic.c kvm_lapic_readable_reg_mask: ID, LVR, TPR, PPR, LDR, SPIV, ISR/TMR/IRR, ESR, ICR, the six LVTs, TMICT,
+    /// TMCCT, TDCR (no LVTCMCI: five LVTs plus LINT1 … six entries, no CMCI); ARBPRI, DFR and ICR2 only in xAPIC mode.
+    /// </summary>
+    private static bool Readable(int reg, bool x2apic) => reg switch
+    {
+        ApicId or Lvr or TaskPri or ProcPri or Ldr or Spiv => true,
+        >= Isr and < Esr => true,
+        Esr or Icr => true,
+        >= LvtT and <= Tmcct => true,
+        Tdcr => true,
+        0x90 or Dfr or Icr2 => !x2apic,
+        _ => false,
+    };
+
+    /// <summary>
     /// lapic.c apic_mmio_read → kvm_lapic_reg_read for the xAPIC page: an access that crosses a 32-bit register
-    /// ("alignment + len &gt; 4") or a register that cannot be read reads as zeros here; TMCCT is 0 (no timer);
-    /// otherwise the register's bytes from the offset.
+    /// ("alignment + len &gt; 4") or a register that cannot be read reads as zeros here; TMCCT is the current count;
+    /// PPR is recomputed (apic_update_ppr); otherwise the register's bytes from the offset. A hardware-disabled APIC or
+    /// one in x2APIC mode reads all ones (KVM_X86_QUIRK_LAPIC_MMIO_HOLE, on by default).
     /// </summary>
     public void MmioRead(int offset, Span<byte> data)
     {
+        using var scope = _lock.EnterScope();
+        Sync();
+        if (!HwEnabled || X2apicModeLocked)
+        {
+            data.Fill(0xff);
+            return;
+        }
         data.Clear();
         int alignment = offset & 0xf;
         if (alignment + data.Length > 4) return;
-        using var scope = _lock.EnterScope();
         int reg = offset & ~0xf;
+        if (reg == ProcPri) UpdatePpr();
         uint value = reg == Tmcct ? CurrentCount() : Get(reg);
         Span<byte> bytes = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32LittleEndian(bytes, value);
@@ -340,130 +621,209 @@ internal sealed class Lapic
 
     /// <summary>
     /// lapic.c apic_mmio_write → kvm_lapic_reg_write for the xAPIC page ("32/64/128 bits registers must be accessed
-    /// thru 32 bits": other sizes or unaligned offsets are dropped). Modelled: ID, TPR (PPR follows), EOI (the highest
-    /// in-service vector is cleared; <see cref="MmioWrite"/> returns it so a level interrupt's IOAPIC entry can lose
-    /// remote IRR), LDR, DFR, SVR (clearing the enable masks every LVT), the LVTs (masked while software-disabled),
-    /// ICR2, timer count and divide; an ICR write sends the IPI (<see cref="SendIpi"/>); ESR and read-only registers are ignored.
-    /// Returns the EOI'd vector, or -1.
+    /// thru 32 bits": other sizes or unaligned offsets are dropped; a hardware-disabled or x2APIC-mode APIC drops
+    /// every write, KVM_X86_QUIRK_LAPIC_MMIO_HOLE). Returns the EOI'd vector when it is level-triggered (TMR) so its
+    /// IOAPIC entry can lose remote IRR, else -1.
     /// </summary>
     public int MmioWrite(int offset, ReadOnlySpan<byte> data)
     {
         if (data.Length != 4 || (offset & 0xf) != 0) return -1;
         uint val = BinaryPrimitives.ReadUInt32LittleEndian(data);
-        bool dirty = false, ipi = false;
-        int r;
-        lock (_lock) r = RegWrite(offset, val, ref dirty, ref ipi);
+        bool dirty = false;
+        (uint Low, uint High)? ipi = null;
+        int eoi = -1;
+        lock (_lock)
+        {
+            Sync();
+            if (!HwEnabled || X2apicModeLocked) return -1;
+            RegWrite(offset & 0xff0, val, ref dirty, ref ipi, ref eoi);
+        }
         // kvm_lapic_reg_write ends with kvm_recalculate_apic_map (a no-op unless the map was marked dirty).
         if (dirty) MapDirty?.Invoke();
-        if (ipi) SendIpi?.Invoke(Get(0x300), Get(0x310));
+        if (ipi is { } icr) SendIpi?.Invoke(icr.Low, icr.High);
+        return eoi;
+    }
+
+    /// <summary>
+    /// lapic.c kvm_x2apic_msr_read (x86.c kvm_get_msr_common, APIC_BASE_MSR … + 0xff; guest and host alike): 1 unless
+    /// the APIC is in x2APIC mode; reg = (msr - 0x800) &lt;&lt; 4; ICR reads as one 64-bit register (ICR2 in 63:32);
+    /// otherwise kvm_lapic_reg_read(reg, 4): past 0x3f0 or not readable (<see cref="Readable"/>) → 1, else the
+    /// register (TMCCT the current count, PPR recomputed).
+    /// </summary>
+    public int X2apicMsrRead(uint msr, out ulong data)
+    {
+        data = 0;
+        int reg = (int)((msr - 0x800) << 4);
+        using var scope = _lock.EnterScope();
+        Sync();
+        if (!X2apicModeLocked) return 1;
+        if (reg == Icr)
+        {
+            data = Get(Icr) | ((ulong)Get(Icr2) << 32);
+            return 0;
+        }
+        if (reg > 0x3f0 || !Readable(reg, x2apic: true)) return 1;
+        if (reg == ProcPri) UpdatePpr();
+        data = reg == Tmcct ? CurrentCount() : Get(reg);
+        return 0;
+    }
+
+    /// <summary>X2APIC_ICR_RESERVED_BITS: GENMASK_ULL(31, 20) | GENMASK_ULL(17, 16) | BIT(13).</summary>
+    private const ulong X2apicIcrReserved = 0xfff0_0000UL | 0x3_0000UL | (1UL << 13);
+
+    /// <summary>
+    /// lapic.c kvm_x2apic_msr_write → kvm_lapic_msr_write: 1 unless in x2APIC mode; ICR (0x830) is one 64-bit register —
+    /// reserved bits → 1, BUSY cleared, kvm_apic_send_ipi(low, high) with the full 32-bit destination, kept split in
+    /// ICR/ICR2; any other register with bits 63:32 set → 1; else kvm_lapic_reg_write, whose x2APIC refusals are: ID,
+    /// LDR, DFR, ICR2, a non-zero ESR, SELF_IPI with bits above the vector, and every read-only or reserved register.
+    /// </summary>
+    public int X2apicMsrWrite(uint msr, ulong data)
+    {
+        int reg = (int)((msr - 0x800) << 4);
+        bool dirty = false;
+        (uint Low, uint High)? ipi = null;
+        int eoi = -1, r;
+        lock (_lock)
+        {
+            Sync();
+            if (!X2apicModeLocked) return 1;
+            if (reg == Icr)
+            {
+                if ((data & X2apicIcrReserved) != 0) return 1;
+                data &= ~(1UL << 12);
+                Set(Icr, (uint)data);
+                Set(Icr2, (uint)(data >> 32));
+                ipi = ((uint)data, (uint)(data >> 32));
+                r = 0;
+            }
+            else if ((data >> 32) != 0)
+            {
+                return 1;
+            }
+            else
+            {
+                r = RegWrite(reg, (uint)data, ref dirty, ref ipi, ref eoi);
+            }
+        }
+        if (dirty) MapDirty?.Invoke();
+        if (ipi is { } icr) SendIpi?.Invoke(icr.Low, icr.High);
+        if (eoi >= 0) IoapicEoi?.Invoke(eoi);
         return r;
     }
 
-    private int RegWrite(int offset, uint val, ref bool dirty, ref bool ipi)
+    /// <summary>
+    /// lapic.c kvm_lapic_reg_write (under the lock, after <see cref="Sync"/>): 0 when taken, 1 when refused (an xAPIC
+    /// page write ignores it). Modelled: ID, TPR (PPR follows), EOI (the highest in-service vector is cleared;
+    /// <paramref name="eoi"/> is it when level-triggered), LDR, DFR, SVR (clearing the enable masks every LVT), the LVTs
+    /// (masked while software-disabled, apic_lvt_mask), ICR (xAPIC: the IPI is <paramref name="ipi"/>), ICR2, ESR,
+    /// SELF_IPI, timer count and divide.
+    /// </summary>
+    private int RegWrite(int reg, uint val, ref bool dirty, ref (uint Low, uint High)? ipi, ref int eoi)
     {
-        switch (offset)
+        bool x2 = X2apicModeLocked;
+        switch (reg)
         {
-            case ApicId: // kvm_apic_set_xapic_id: dirty
+            case ApicId: // kvm_apic_set_xapic_id: dirty; read-only in x2APIC mode
+                if (x2) return 1;
                 Set(ApicId, val & 0xff000000);
                 dirty = true;
-                break;
+                return 0;
             case TaskPri:
                 Set(TaskPri, val & 0xff);
                 UpdatePpr();
-                break;
-            case 0xb0: // APIC_EOI: apic_set_eoi
+                return 0;
+            case Eoi: // apic_set_eoi
             {
                 int vector = HighestVector(Isr);
-                if (vector < 0) return -1;
+                if (vector < 0) return 0;
                 SetVector(Isr, vector, false);
                 UpdatePpr();
-                return TestVector(Tmr, vector) ? vector : -1;
+                if (TestVector(Tmr, vector)) eoi = vector;
+                return 0;
             }
             case Ldr: // kvm_apic_set_ldr: dirty
+                if (x2) return 1;
                 Set(Ldr, val & 0xff000000);
                 dirty = true;
-                break;
+                return 0;
             case Dfr: // kvm_apic_set_dfr: dirty
+                if (x2) return 1;
                 Set(Dfr, val | 0x0fffffff);
                 dirty = true;
-                break;
+                return 0;
             case Spiv:
-                // apic_set_spiv: "if (enabled != apic->sw_enabled) { … apic_map_dirty = DIRTY }".
-                dirty = ((Get(Spiv) ^ val) & SpivEnabled) != 0;
-                Set(Spiv, val & 0x3ff);
-                if ((val & SpivEnabled) == 0)
-                    for (int i = 0; i < NrLvtEntries; i++) Set(LvtT + 0x10 * i, Get(LvtT + 0x10 * i) | (1u << 16));
-                break;
-            case 0x300: // APIC_ICR: "val &= ~APIC_ICR_BUSY; kvm_apic_send_ipi(apic, val, kvm_lapic_get_reg(apic, APIC_ICR2))"
-                Set(0x300, val & ~(1u << 12));
-                ipi = true;
-                break;
-            case 0x310: // APIC_ICR2
-                Set(0x310, val & 0xff000000);
-                break;
-            case >= LvtT and <= 0x370:
             {
-                // "if (!kvm_apic_sw_enabled(apic)) val |= APIC_LVT_MASKED" (the per-LVT reserved-bit masks are not modelled).
-                bool tscDeadlineBefore = TimerMode == TimerTscDeadline;
-                // APIC_LVTT: "val &= (apic_lvt_mask[LVT_TIMER] | apic->lapic_timer.timer_mode_mask)" — LVT_MASK is
-                // the mask, send-pending and vector bits.
-                if (offset == LvtT) val &= 0x110ff | (TimerModeMask?.Invoke() ?? 0);
-                Set(offset, SoftwareEnabled ? val : val | (1u << 16));
-                // apic_update_lvtt: a switch into or out of TSC-deadline mode cancels the timer and clears TMICT.
-                if (offset == LvtT && tscDeadlineBefore != (TimerMode == TimerTscDeadline))
+                // "u32 mask = 0x3ff; if (kvm_lapic_get_reg(apic, APIC_LVR) & APIC_LVR_DIRECTED_EOI) mask |=
+                // APIC_SPIV_DIRECTED_EOI"; apic_set_spiv: "if (enabled != apic->sw_enabled) { … apic_map_dirty = DIRTY }".
+                uint mask = 0x3ff | ((Get(Lvr) & LvrDirectedEoi) != 0 ? SpivDirectedEoi : 0);
+                dirty = ((Get(Spiv) ^ val) & SpivEnabled) != 0;
+                Set(Spiv, val & mask);
+                if ((val & SpivEnabled) == 0)
                 {
-                    _timerTargetNs = -1;
-                    _timerPeriodNs = 0;
-                    Set(Tmict, 0);
+                    for (int i = 0; i < NrLvtEntries; i++) Set(LvtT + 0x10 * i, Get(LvtT + 0x10 * i) | LvtMasked);
+                    UpdateLvtt();
+                    _timerPending = false;
                 }
-                break;
+                return 0;
             }
+            case Icr: // "val &= ~APIC_ICR_BUSY; kvm_apic_send_ipi(apic, val, kvm_lapic_get_reg(apic, APIC_ICR2))"
+                Set(Icr, val & ~(1u << 12));
+                ipi = (Get(Icr), Get(Icr2));
+                return 0;
+            case Icr2:
+                if (x2) return 1;
+                Set(Icr2, val & 0xff000000);
+                return 0;
+            case LvtT:
+                // "if (!kvm_apic_sw_enabled(apic)) val |= APIC_LVT_MASKED; val &= (apic_lvt_mask[LVT_TIMER] |
+                // apic->lapic_timer.timer_mode_mask); kvm_lapic_set_reg(apic, APIC_LVTT, val); apic_update_lvtt(apic)".
+                if (!SoftwareEnabled) val |= LvtMasked;
+                Set(LvtT, val & (LvtMask[0] | (TimerModeMask?.Invoke() ?? 0)));
+                UpdateLvtt();
+                return 0;
+            case > LvtT and <= 0x370:
+                if (!SoftwareEnabled) val |= LvtMasked;
+                Set(reg, val & LvtMask[(reg - LvtT) >> 4]);
+                return 0;
             case Tmict:
                 // "if (apic_lvtt_tscdeadline(apic)) break; cancel_apic_timer(apic); kvm_lapic_set_reg(apic, APIC_TMICT,
                 // val); start_apic_timer(apic)".
-                if (TimerMode == TimerTscDeadline) break;
+                if (_timerMode == TimerTscDeadline) return 0;
                 Set(Tmict, val);
                 StartTimer(0);
-                break;
+                return 0;
             case Tdcr:
             {
-                // "kvm_lapic_set_reg(apic, APIC_TDCR, val & 0xb); update_divide_count(apic); if (apic->lapic_timer.period)
-                // … update_target_expiration" — the remaining time scales with the divisor.
+                // "kvm_lapic_set_reg(apic, APIC_TDCR, val & 0xb); update_divide_count(apic); if (apic->divide_count !=
+                // old_divisor && apic->lapic_timer.period) … update_target_expiration" — the remaining time scales.
                 int old = _divideCount;
                 Set(Tdcr, val & 0xb);
                 UpdateDivideCount();
-                if (_timerPeriodNs != 0)
+                if (_divideCount != old && _timerPeriodNs != 0)
                 {
                     _timerPeriodNs = TmictToNs(Get(Tmict));
+                    if (_timerMode == TimerPeriodic && _timerPeriodNs < MinTimerPeriodNs) _timerPeriodNs = MinTimerPeriodNs;
                     if (_timerTargetNs >= 0)
                     {
                         long now = NowNs;
                         _timerTargetNs = now + Math.Max(0, _timerTargetNs - now) * _divideCount / old;
                     }
                 }
-                break;
+                return 0;
             }
+            case Esr: // "if (apic_x2apic_mode(apic) && val != 0) ret = 1"
+                return x2 && val != 0 ? 1 : 0;
+            case SelfIpi:
+                // "Self-IPI exists only when x2APIC is enabled.  Bits 7:0 hold the vector, everything else is reserved":
+                // kvm_apic_send_ipi(apic, APIC_DEST_SELF | val, 0).
+                if (!x2 || (val & ~0xffu) != 0) return 1;
+                ipi = ((1u << 18) | val, 0);
+                return 0;
+            default:
+                return 1;
         }
-        return -1;
     }
 
     /// <summary>kvm_xapic_id: bits 31:24 of the ID register.</summary>
     public uint XapicId => Get(ApicId) >> 24;
-
-    /// <summary>
-    /// lapic.c kvm_apic_match_logical_addr in xAPIC mode: broadcast 0xff matches; else LDR bits 31:24 against the
-    /// destination by DFR's model — flat (0xffffffff): any common bit; cluster (0x0fffffff): same cluster nibble and a
-    /// common bit in the low one; any other DFR matches nothing.
-    /// </summary>
-    public bool MatchLogical(uint mda)
-    {
-        if (mda == 0xff) return true;
-        uint logicalId = Get(Ldr) >> 24;
-        return Get(Dfr) switch
-        {
-            0xffffffff => (logicalId & mda) != 0,
-            0x0fffffff => (logicalId >> 4) == (mda >> 4) && (logicalId & mda & 0xf) != 0,
-            _ => false,
-        };
-    }
 }

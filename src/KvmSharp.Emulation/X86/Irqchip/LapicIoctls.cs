@@ -21,21 +21,21 @@ internal static class LapicIoctls
         if (vcpu.Lapic is not { } apic) return Err.EINVAL;
         if (GuestApicProtected(vcpu)) return Err.EINVAL;
         var s = default(kvm_lapic_state);
-        apic.GetState(s.regs);
+        apic.GetState(s.regs, X2apicApi.Of(vcpu.Kvm).Format);
         return arg.CopyToUser(s) ? 0 : Err.EFAULT;
     }
 
     /// <summary>
     /// KVM_SET_LAPIC: no in-kernel APIC → EINVAL (before the copy); memdup_user (EFAULT); kvm_vcpu_ioctl_set_lapic:
-    /// guest_apic_protected → EINVAL, then kvm_apic_set_state (xAPIC mode: cannot fail).
+    /// guest_apic_protected → EINVAL, then kvm_apic_set_state (EINVAL only from kvm_apic_state_fixup: an x2APIC-mode
+    /// APIC, KVM_CAP_X2APIC_API's 32-bit IDs, and an ID that is not the vCPU's).
     /// </summary>
     public static long Set(KvmVcpu vcpu, IoctlArg arg)
     {
         if (vcpu.Lapic is not { } apic) return Err.EINVAL;
         if (!arg.CopyFromUser(out kvm_lapic_state s)) return Err.EFAULT;
         if (GuestApicProtected(vcpu)) return Err.EINVAL;
-        apic.SetState(s.regs);
-        return 0;
+        return apic.SetState(s.regs, X2apicApi.Of(vcpu.Kvm).Format);
     }
 
     /// <summary>vcpu-&gt;arch.apic-&gt;guest_apic_protected: set for every TDX vCPU (vmx/tdx.c tdx_vcpu_create).</summary>

@@ -42,6 +42,12 @@ internal sealed class VmIrqchip
     public List<IrqFd> IrqFds { get; } = [];
 
     /// <summary>
+    /// kvm->irqfds.resampler_list: one resampler per GSI with resampling irqfds (virt/kvm/eventfd.c); each is also the
+    /// GSI's entry in kvm->irq_ack_notifier_list, the only ack notifiers modelled.
+    /// </summary>
+    public List<IrqfdResampler> Resamplers { get; } = [];
+
+    /// <summary>
     /// The online vCPUs (kvm_for_each_vcpu) as an immutable snapshot, replaced when a vCPU is created: interrupt
     /// delivery from a vCPU thread (an IPI) reads it without the kernel lock, as the kernel walks kvm-&gt;vcpu_array
     /// under RCU.
@@ -101,4 +107,20 @@ internal sealed record IrqFd(EventFdCtx Ctx, uint Gsi, EventFdCtx? Resample)
 {
     /// <summary>The wait-queue entry registered on <see cref="Ctx"/> (irqfd_wakeup); null until assigned.</summary>
     public Action? Wakeup { get; set; }
+
+    /// <summary>irqfd->resampler: the GSI's shared resampler, with KVM_IRQFD_FLAG_RESAMPLE.</summary>
+    public IrqfdResampler? Resampler { get; set; }
+}
+
+/// <summary>
+/// struct kvm_kernel_irqfd_resampler (include/linux/kvm_irqfd.h): the resampling irqfds of one GSI (its ack notifier's
+/// gsi), de-asserted together on the GSI's EOI (irqfd_resampler_ack).
+/// </summary>
+internal sealed class IrqfdResampler(uint gsi)
+{
+    /// <summary>resampler->notifier.gsi.</summary>
+    public uint Gsi { get; } = gsi;
+
+    /// <summary>resampler->list: the irqfds sharing it, newest first (list_add_rcu).</summary>
+    public List<IrqFd> IrqFds { get; } = [];
 }
