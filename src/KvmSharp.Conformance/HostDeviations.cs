@@ -401,4 +401,26 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmExpiredTimerInjectedAtNextRun(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM) gives a guest neither RDTSCP nor RDPID nor its own TSC_AUX, whatever KVM_SET_CPUID2
+    /// says: its kvm_cpu_caps lack both (KVM_GET_SUPPORTED_CPUID has neither 0x80000001 EDX bit 27 nor 7.0 ECX bit 22,
+    /// and KVM_GET_EMULATED_CPUID's leaf 7.0 is empty — cpuid.c __do_cpuid_func_emulated emulates RDPID only "if
+    /// (kvm_cpu_cap_has(X86_FEATURE_RDTSCP))"), so guest_cpu_cap_has is false for both (kvm_vcpu_after_set_cpuid masks
+    /// the guest's CPUID with the caps), although the host CPU has them (/proc/cpuinfo rdtscp, rdpid). Then RDPID is #UD
+    /// (emulate.c em_rdpid), a guest RDMSR/WRMSR of TSC_AUX is #GP(0) (x86.c __kvm_get_msr/__kvm_set_msr), and RDTSCP
+    /// reaches KVM's instruction emulator, whose group7_rm7 entry "DIP(SrcNone, rdtscp, check_rdtsc)" has no execute
+    /// callback: KVM_RUN ends in KVM_EXIT_INTERNAL_ERROR (KVM_INTERNAL_ERROR_EMULATION, instruction bytes 0F 01 F9) with
+    /// RIP on the instruction, no exception. The host side works: KVM_GET/SET_MSRS take TSC_AUX
+    /// (kvm_is_supported_user_return_msr) though KVM_GET_MSR_INDEX_LIST does not list it. Upstream on SVM hardware
+    /// with RDTSCP (EPYC Milan and Genoa have both) keeps them in the caps: with the CPUID bits the guest runs RDTSCP
+    /// (ECX = TSC_AUX) and RDPID and reads and writes TSC_AUX; without the RDTSCP bit svm.c
+    /// svm_recalc_instruction_intercepts sets INTERCEPT_RDTSCP and SVM_EXIT_RDTSCP is kvm_handle_invalid_op (#UD).
+    /// Observed on Linux 6.18 kvm_pvm, EPYC Genoa (C probe, a 64-bit guest, TSC_AUX 0xabcd set with KVM_SET_MSRS, for
+    /// no CPUID table, the supported table, and it with RDTSCP, RDPID, both or neither): RDTSCP → internal error, RIP
+    /// on it, RCX unchanged; RDPID → #UD; RDMSR/WRMSR TSC_AUX → #GP; KVM_GET_MSRS reads 0xabcd back. The emulator
+    /// answers as upstream with the caps of such hardware (Conformance/Cases/TscAuxInstructions.cs).
+    /// </summary>
+    public static bool KvmPvmWithoutTscAuxInstructions(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

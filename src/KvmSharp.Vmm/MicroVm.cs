@@ -30,6 +30,8 @@ namespace KvmSharp.Vmm;
 /// <see cref="Reset"/> or <see cref="Restore"/>.
 /// The guest calls the host through <see cref="HostFunctions"/>; those run on the calling thread, in the middle of the
 /// call, and may not call, reset or dispose their own micro-VM (refused, or for Dispose deferred to the call's end).
+/// A <see cref="VmType.Snp"/> micro-VM keeps its code, data and page tables private and runs exactly one call: the
+/// first call launches it (SNP_LAUNCH_FINISH seals the vCPU's registers; <see cref="IsSealed"/>, docs/sandbox.md).
 /// Not thread-safe: one call at a time.
 /// </summary>
 public sealed partial class MicroVm : IDisposable
@@ -52,6 +54,9 @@ public sealed partial class MicroVm : IDisposable
     private readonly Watchdog _watchdog;
     private readonly RunLoop _loop;
     private readonly MemoryConversion? _conversion;
+    // VM type Snp: the launch, done at the first call (its registers must be set before SNP_LAUNCH_FINISH).
+    private readonly SnpBoot? _snp;
+    private bool _snpLaunchTried;
     private string? _noGuestMemfd;
     private bool _noGuestMemfdKnown;
     private bool _disposed;
@@ -67,8 +72,9 @@ public sealed partial class MicroVm : IDisposable
     private const ulong SandboxMcgCap = 1;
 
     private MicroVm(GuestImage image, MicroVmOptions options, Kvm? ownedKvm, Vm vm, GuestMemory memory, string? noGuestMemfd,
-        MemoryConversion? conversion, Vcpu vcpu, kvm_sregs sregs, VcpuResetState atCreation, ulong? tscOffsetAtCreation)
+        MemoryConversion? conversion, Vcpu vcpu, kvm_sregs sregs, VcpuResetState atCreation, ulong? tscOffsetAtCreation, SnpBoot? snp)
     {
+        _snp = snp;
         _atCreation = atCreation;
         _tscOffsetAtCreation = tscOffsetAtCreation;
         _tscOffsetInUse = tscOffsetAtCreation ?? 0;
@@ -185,6 +191,7 @@ public sealed partial class MicroVm : IDisposable
         Vm? vm = null;
         GuestMemory? memory = null;
         Vcpu? vcpu = null;
+        SnpBoot? snp = null;
         bool lazy = false;
         try
         {
@@ -206,17 +213,26 @@ public sealed partial class MicroVm : IDisposable
                     "its state is protected from creation), so the sandbox cannot boot it; use SwProtected, or Snp, whose " +
                     "registers are set before KVM_SEV_SNP_LAUNCH_FINISH");
             }
+            if (options.VmType == VmType.Snp && snapshot is not null)
+            {
+                throw new MicroVmSnapshotException(SnapshotRefusal.ProtectedGuest,
+                    "VM type Snp: a micro-VM cannot be created from a snapshot: its private pages are launched (and measured) " +
+                    "by SNP_LAUNCH_UPDATE and its registers sealed by SNP_LAUNCH_FINISH; create it from the image");
+            }
             vm = kvm.CreateVm(options.VmType);
+            // SNP: KVM_SEV_INIT2 before any vCPU (sev.c sev_guest_init refuses once vCPUs exist: kvm->created_vcpus).
+            if (options.VmType == VmType.Snp) snp = SnpBoot.Open(vm, options);
             // Left open, the memory is the best the kernel offers; the reason is kept (else asked on first use).
             string? noGuestMemfd = options.Memory is null ? GuestMemory.GuestMemfdUnavailableReason(vm) : null;
             GuestMemoryBacking backing = options.Memory
                 ?? (noGuestMemfd is null ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory);
             memory = GuestMemory.Create(vm, options.MemorySize, backing, options.DirectMap, guestMemfdChecked: options.Memory is null);
+            if (snp is not null && SnpBoot.Unusable(memory) is string unusable) throw new MicroVmException(unusable);
             MemoryConversion? conversion = PrivateMemory.Enable(vm, memory);
             ImageLoadMethod? imageLoad = null;
             if (snapshot is null)
             {
-                BootMemory.Write(memory);
+                BootMemory.Write(memory, snp?.Cbit ?? 0);
                 imageLoad = image.WriteToFresh(memory);
             }
             else
@@ -242,11 +258,14 @@ public sealed partial class MicroVm : IDisposable
             kvm_sregs sregs = vcpu.GetSregs();
             LongMode.Apply(ref sregs);
             LongMode.ApplyExceptionTables(ref sregs);
+            // An SNP guest's CR3 carries the C-bit, as its PTEs do: KVM takes it once the vCPU's CPUID has leaf
+            // 0x8000001F (svm.c svm_vcpu_after_set_cpuid clears the bit from reserved_gpa_bits; GuestCpuid keeps the leaf).
+            if (snp is not null) sregs.cr3 |= snp.Cbit;
             vcpu.SetSregs(sregs);
             // Before the first KVM_RUN, what Reset writes back (read from the first vCPU of this Kvm and policy).
             VcpuResetState atCreation = VcpuResetState.AtCreation(kvm, options.Cpuid, vcpu);
             ulong? tscOffset = atCreation.HasTscOffset ? vcpu.GetTscOffset() : null;
-            return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion, vcpu, sregs, atCreation, tscOffset)
+            return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion, vcpu, sregs, atCreation, tscOffset, snp)
             {
                 LastRestoreWasLazy = lazy,
                 LastImageLoad = imageLoad,
@@ -256,6 +275,7 @@ public sealed partial class MicroVm : IDisposable
         {
             vcpu?.Dispose();
             memory?.Dispose();
+            snp?.Dispose();
             vm?.Dispose();
             owned?.Dispose();
             throw;
@@ -374,6 +394,7 @@ public sealed partial class MicroVm : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ThrowIfInCall(nameof(Reset));
+        ThrowIfSnpLaunched(nameof(Reset));
         long start = Stopwatch.GetTimestamp();
         if (_memory.HasPristine)
         {
@@ -382,7 +403,7 @@ public sealed partial class MicroVm : IDisposable
         else
         {
             _memory.Discard();
-            BootMemory.Write(_memory);
+            BootMemory.Write(_memory, _snp?.Cbit ?? 0);
             LastImageLoad = Image.WriteToFresh(_memory);
             // Host memory keeps what the host just wrote (the guest has not run since the discard) and logs the
             // guest's writes from now on: the next resets restore only the pages changed.
@@ -435,6 +456,7 @@ public sealed partial class MicroVm : IDisposable
 
     private CallResult EnterCore(string? function, ulong entry, ReadOnlySpan<ulong> args, ReadOnlySpan<byte> input, bool withInput, CancellationToken cancellationToken)
     {
+        ThrowIfSnpLaunched(nameof(Call));
         if (IsFaulted) throw new MicroVmException("the micro-VM's last call did not end normally; call Reset() or Restore() before calling it again");
         if (args.Length > CallRegion.MaxArgs) throw new MicroVmException($"at most {CallRegion.MaxArgs} arguments, not {args.Length}");
         ulong capacity = Layout.CallDataEnd - Layout.CallData;
@@ -455,6 +477,13 @@ public sealed partial class MicroVm : IDisposable
         ulong rsp = Layout.StackTop - sizeof(ulong);
         _memory.Write(rsp, Layout.Trampoline);
         _vcpu.SetRegs(LongMode.EntryRegs(entry, rsp, registers[..count]));
+        if (_snp is not null)
+        {
+            // The registers and stack of this call are in place: launch (and seal) now. A failed launch leaves the
+            // VM half-launched, so it counts as launched too.
+            _snpLaunchTried = true;
+            _snp.Launch(_memory);
+        }
 
         _console.Clear();
         _hypercalls.Clear();
@@ -502,6 +531,22 @@ public sealed partial class MicroVm : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// True for a <see cref="VmType.Snp"/> micro-VM once its one call launched it (SNP_LAUNCH_FINISH sealed its vCPU
+    /// registers): <see cref="Call(string, ReadOnlySpan{ulong})"/>, <see cref="Reset"/>, <see cref="Snapshot"/> and
+    /// <see cref="Restore"/> are refused with a <see cref="MicroVmException"/> from then on (docs/sandbox.md, "SEV-SNP").
+    /// </summary>
+    public bool IsSealed => _snpLaunchTried;
+
+    private void ThrowIfSnpLaunched(string what)
+    {
+        if (!_snpLaunchTried) return;
+        throw new MicroVmException(
+            $"MicroVm.{what} on an SNP micro-VM after its one call: SNP_LAUNCH_FINISH sealed the vCPU's registers into its " +
+            "encrypted VMSA (KVM_SET_REGS and KVM_SET_SREGS are EINVAL for a vCPU with protected state), so it cannot be " +
+            "entered, reset or restored again; create a new micro-VM");
+    }
+
     private void ThrowIfInCall(string what)
     {
         if (_inCall) throw new MicroVmException(InCallMessage(what));
@@ -533,7 +578,8 @@ public sealed partial class MicroVm : IDisposable
     {
         GuestException? exception = stop.Outcome == GuestOutcome.Exception ? _exceptions.Raised : null;
         // After an exception the vCPU stands in the VMM's handler; the frame has where the guest was.
-        ulong rip = exception?.Rip ?? _vcpu.GetRegs().rip;
+        // An SNP vCPU's registers are sealed (KVM_GET_REGS is EINVAL): its RIP is not known (0).
+        ulong rip = exception?.Rip ?? (_snp is not null ? 0 : _vcpu.GetRegs().rip);
         bool exited = stop.Outcome == GuestOutcome.Exit;
         IsFaulted = stop.Outcome is not (GuestOutcome.Exit or GuestOutcome.Timeout or GuestOutcome.Cancelled or GuestOutcome.Disposed
             or GuestOutcome.MaxExits or GuestOutcome.HostFunctionFailed);
@@ -607,6 +653,7 @@ public sealed partial class MicroVm : IDisposable
         _watchdog.Dispose();
         _vcpu.Dispose();
         _memory.Dispose();
+        _snp?.Dispose();
         _vm.Dispose();
         _ownedKvm?.Dispose();
     }

@@ -249,7 +249,8 @@ public sealed class MicroVmPool : IDisposable
 
     private void Keep(MicroVm vm)
     {
-        if (vm.IsDisposed || !ReferenceEquals(vm.Image, _image) || !HasRoom())
+        // A sealed SNP micro-VM ran its one call and cannot be reset (MicroVm.IsSealed): dropped, a new one is created.
+        if (vm.IsDisposed || vm.IsSealed || !ReferenceEquals(vm.Image, _image) || !HasRoom())
         {
             vm.Dispose();
             return;

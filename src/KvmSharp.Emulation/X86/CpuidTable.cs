@@ -224,6 +224,33 @@ internal sealed class CpuidTable
     }
 
     /// <summary>
+    /// guest_cpu_cap_has(vcpu, X86_FEATURE_RDTSCP): CPUID.80000001H:EDX bit 27 in the vCPU's table; false without
+    /// KVM_SET_CPUID2. The emulator answers as upstream KVM on SVM hardware that has RDTSCP (kvm_cpu_caps keep the bit,
+    /// so guest_cpu_cap_has is the guest's CPUID); kvm_pvm's caps lack it (HostDeviations.KvmPvmWithoutTscAuxInstructions).
+    /// </summary>
+    public bool HasRdtscp
+    {
+        get
+        {
+            int i = Find(_entries, 0x8000_0001, index: null);
+            return i >= 0 && (_entries[i].edx & (1u << 27)) != 0;
+        }
+    }
+
+    /// <summary>
+    /// guest_cpu_cap_has(vcpu, X86_FEATURE_RDPID): CPUID.(7,0):ECX bit 22 in the vCPU's table; false without
+    /// KVM_SET_CPUID2 (as <see cref="HasRdtscp"/>: the caps of a host with RDTSCP and RDPID).
+    /// </summary>
+    public bool HasRdpid
+    {
+        get
+        {
+            int i = Find(_entries, 7, 0);
+            return i >= 0 && (_entries[i].ecx & (1u << 22)) != 0;
+        }
+    }
+
+    /// <summary>
     /// vcpu->arch.is_amd_compatible (guest_cpuid_is_amd_or_hygon, set by kvm_vcpu_after_set_cpuid): CPUID.0's vendor is
     /// AMD or Hygon. guest_cpuid_is_intel_compatible is its negation, so a vCPU without a table is Intel-compatible.
     /// </summary>

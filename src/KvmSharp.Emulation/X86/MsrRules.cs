@@ -8,7 +8,8 @@ namespace KvmSharp.Emulation.X86;
 /// kvm_get_msr_common / kvm_set_msr_common with the vendor parts (svm_get_msr/svm_set_msr, this host is AMD) for
 /// the MSRs in <see cref="MsrIndex"/>, and kvm_do_msr_access around them. ignore_msrs is N (the module default,
 /// and this host's /sys/module/kvm/parameters/ignore_msrs). Of the rules that follow the guest's CPUID only the vendor
-/// (TSC_AUX) is modeled; the feature-dependent ones (EFER.LME/NX, guest TSC_AUX) are those of an empty CPUID.
+/// (TSC_AUX) and guest TSC_AUX's RDTSCP/RDPID are modeled; the other feature-dependent ones (EFER.LME/NX) are those of
+/// an empty CPUID.
 /// </summary>
 internal static class MsrRules
 {
@@ -114,9 +115,10 @@ internal static class MsrRules
             case var _ when Mtrrs.IsMtrrMsr(index):
                 return m.Mtrr.Get(index, out data);
             case MsrIndex.TSC_AUX:
-                // svm_get_msr MSR_TSC_AUX: guests need CPUID RDTSCP or RDPID (an empty CPUID has neither); the host
-                // may read it when the host CPU has RDTSCP (kvm_cpu_cap_has, true here).
-                if (!hostInitiated) return 1;
+                // x86.c __kvm_get_msr MSR_TSC_AUX: "if (!kvm_is_supported_user_return_msr(MSR_TSC_AUX)) return 1" (the
+                // host CPU has RDTSCP: true here, probed) and "if (!host_initiated && !guest_cpu_cap_has(vcpu,
+                // X86_FEATURE_RDTSCP) && !guest_cpu_cap_has(vcpu, X86_FEATURE_RDPID)) return 1" — the guest's CPUID.
+                if (!hostInitiated && !cpu.Cpuid.HasRdtscp && !cpu.Cpuid.HasRdpid) return 1;
                 data = m.TscAux;
                 return 0;
             default:
@@ -162,12 +164,13 @@ internal static class MsrRules
             case MsrIndex.IA32_SYSENTER_ESP: m.SysenterEsp = Canonicalize(data); return 0;
             case MsrIndex.IA32_SYSENTER_EIP: m.SysenterEip = Canonicalize(data); return 0;
             case MsrIndex.TSC_AUX:
-                // __kvm_set_msr MSR_TSC_AUX: guests need CPUID RDTSCP/RDPID. Bits 63:32 are refused only for an
+                // __kvm_set_msr MSR_TSC_AUX: guests need CPUID RDTSCP or RDPID, as in __kvm_get_msr above (the caps of
+                // hardware with both; kvm_pvm's lack them: HostDeviations.KvmPvmWithoutTscAuxInstructions). Bits 63:32 are refused only for an
                 // Intel-compatible guest ("if (guest_cpuid_is_intel_compatible(vcpu) && (data >> 32) != 0) return 1"),
                 // which a vCPU without a CPUID table is; with an AMD or Hygon vendor in CPUID.0 they are dropped
                 // ("data = (u32)data"). Found by the differential fuzzer (X86StateOps): 0x100000005 after a table with
                 // "AuthenticAMD" was refused here, and written as 5 on the kernel.
-                if (!hostInitiated) return 1;
+                if (!hostInitiated && !cpu.Cpuid.HasRdtscp && !cpu.Cpuid.HasRdpid) return 1;
                 if ((data >> 32) != 0 && !cpu.Cpuid.IsAmdCompatible) return 1;
                 m.TscAux = (uint)data;
                 return 0;

@@ -291,6 +291,12 @@ public sealed partial class MicroVm
     {
         if (_disposed) throw new MicroVmSnapshotException(SnapshotRefusal.Disposed, $"MicroVm.{what} on a disposed micro-VM");
         if (_inCall) throw new MicroVmSnapshotException(SnapshotRefusal.InCall, InCallMessage(what));
+        if (_snp is not null)
+        {
+            throw new MicroVmSnapshotException(SnapshotRefusal.ProtectedGuest,
+                $"MicroVm.{what} on an SNP micro-VM: its memory is private and launched by SNP_LAUNCH_UPDATE, its vCPU registers " +
+                "are sealed by SNP_LAUNCH_FINISH (KVM_GET/SET_REGS are EINVAL), so the host cannot capture or restore them");
+        }
     }
 
     /// <summary>The CallRegion features this micro-VM offers its guest on every call.</summary>

@@ -48,6 +48,12 @@ public enum SnapshotRefusal
     /// a micro-VM from the snapshot instead).
     /// </summary>
     TscRateRefused,
+
+    /// <summary>
+    /// The micro-VM is an SEV-SNP guest (<see cref="VmType.Snp"/>): its pages are private and launched by
+    /// SNP_LAUNCH_UPDATE, its registers sealed by SNP_LAUNCH_FINISH, so the host can neither capture nor restore them.
+    /// </summary>
+    ProtectedGuest,
 }
 
 /// <summary>

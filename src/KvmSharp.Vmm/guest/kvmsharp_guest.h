@@ -178,6 +178,7 @@ struct kvms_exception_block {
 #define KVMS_CPUID_KVM_FEATURES_LEAF 0x40000001u  /* all zero: no paravirtual features */
 #define KVMS_CPUID_TIMING_LEAF 0x40000010u        /* EAX = TSC kHz */
 #define KVMS_CPUID_SVM_FEATURES_LEAF 0x8000000Au  /* reads zero: no nested virtualization */
+#define KVMS_CPUID_SEV_LEAF 0x8000001Fu           /* memory encryption: zero unless an SEV/SNP guest (EBX[5:0] = C-bit) */
 #define KVMS_CPUID_LEAF1_ECX_VMX (1u << 5)        /* clear */
 #define KVMS_CPUID_EXT_LEAF1_ECX_SVM (1u << 2)    /* leaf 0x80000001 ECX: clear */
 #define KVMS_CPUID_LEAF1_ECX_X2APIC (1u << 21)    /* clear: no interrupt controller */

@@ -327,6 +327,10 @@ internal sealed partial class X86Emulator
                 WriteReg(Register.EDX, tsc >> 32);
                 break;
             }
+            case Mnemonic.Rdtscp:
+            case Mnemonic.Rdpid:
+                TscAuxInstruction(i); // X86Emulator.Tsc.cs
+                break;
             case Mnemonic.Ud2:
                 throw new GuestFault(UD_VECTOR);
             // Software interrupts: delivered with RIP past the instruction, no EXT bit (SDM Vol. 2A INT n/INT3).

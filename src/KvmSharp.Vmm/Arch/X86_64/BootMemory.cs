@@ -16,11 +16,19 @@ public static class BootMemory
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
     /// <exception cref="GuestMemoryFaultException">A page below <see cref="Layout.ImageBase"/> is private.</exception>
-    public static void Write(GuestMemory memory)
+    public static void Write(GuestMemory memory) => Write(memory, cbit: 0);
+
+    /// <summary>
+    /// <see cref="Write(GuestMemory)"/> with page tables for an SEV-SNP guest: <paramref name="cbit"/> is the C-bit
+    /// mask (0 for other guests; <see cref="PageTables.Write(GuestMemory, ulong)"/>).
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
+    /// <exception cref="GuestMemoryFaultException">A page below <see cref="Layout.ImageBase"/> is private.</exception>
+    public static void Write(GuestMemory memory, ulong cbit)
     {
         ArgumentNullException.ThrowIfNull(memory);
         Gdt.Write(memory);
-        PageTables.Write(memory);
+        PageTables.Write(memory, cbit);
         Trampoline.Write(memory);
         ExceptionHandlers.Write(memory);
         Idt.Write(memory);

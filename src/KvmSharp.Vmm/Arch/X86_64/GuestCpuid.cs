@@ -74,6 +74,7 @@ public static class GuestCpuid
     {
         private readonly CpuidEntry[] _supported = supported;
         private IReadOnlyList<CpuidEntry>? _sandbox;
+        private IReadOnlyList<CpuidEntry>? _sevSandbox;
 
         public readonly IReadOnlyList<CpuidEntry> Supported = Array.AsReadOnly(supported);
         public readonly bool CanEnforcePv = canEnforcePv;
@@ -82,8 +83,40 @@ public static class GuestCpuid
         /// The normalised table, with the TSC rate of the first vCPU asked (KVM_GET_TSC_KHZ: the VM's default rate, the
         /// host's unless a VMM set another with KVM_SET_TSC_KHZ on the VM — the micro-VM never does).
         /// </summary>
-        public IReadOnlyList<CpuidEntry> SandboxFor(Vcpu vcpu) =>
-            Volatile.Read(ref _sandbox) ?? Interlocked.CompareExchange(ref _sandbox, Array.AsReadOnly(Normalize(_supported, TscKhzOf(vcpu))), null) ?? _sandbox!;
+        public IReadOnlyList<CpuidEntry> SandboxFor(Vcpu vcpu)
+        {
+            // An SEV guest keeps leaf 0x8000001F (its C-bit position); every other guest gets it zeroed (Normalize).
+            bool sev = IsSevGuest(vcpu.Vm.Type);
+            ref IReadOnlyList<CpuidEntry>? slot = ref sev ? ref _sevSandbox : ref _sandbox;
+            return Volatile.Read(ref slot) ?? Interlocked.CompareExchange(ref slot, Array.AsReadOnly(Normalize(_supported, TscKhzOf(vcpu), sev)), null) ?? slot!;
+        }
+
+        /// <summary>The C-bit position of the supported table's leaf 0x8000001F (EBX[5:0]), or null without one.</summary>
+        public int? CbitPosition()
+        {
+            foreach (CpuidEntry e in _supported)
+                if (e.Function == SevLeaf && (e.Ebx & 0x3f) != 0) return (int)(e.Ebx & 0x3f);
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// CPUID.8000001F: AMD's memory-encryption leaf (SME/SEV/SEV-ES/SNP support in EAX, the C-bit position in
+    /// EBX[5:0]). KVM_GET_SUPPORTED_CPUID reports it on an SEV-capable host (cpuid.c __do_cpuid_func).
+    /// </summary>
+    public const uint SevLeaf = 0x8000_001F;
+
+    /// <summary>True for the VM types whose guests use the C-bit: SEV, SEV-ES and SEV-SNP.</summary>
+    public static bool IsSevGuest(VmType type) => type is VmType.Sev or VmType.SevEs or VmType.Snp;
+
+    /// <summary>
+    /// The C-bit position in <paramref name="kvm"/>'s KVM_GET_SUPPORTED_CPUID leaf 0x8000001F EBX[5:0], or null when
+    /// the table has no such leaf (a host without SEV). Asked once per <see cref="Kvm"/> object, with the table.
+    /// </summary>
+    public static int? CbitPosition(Kvm kvm)
+    {
+        ArgumentNullException.ThrowIfNull(kvm);
+        return TablesOf(kvm).CbitPosition();
     }
 
     /// <summary>The vCPU's TSC rate (KVM_GET_TSC_KHZ), or 0 when the kernel does not say (no KVM_CAP_GET_TSC_KHZ).</summary>
@@ -164,6 +197,11 @@ public static class GuestCpuid
     /// arch_prctl(ARCH_REQ_XCOMP_GUEST_PERM), and the sandbox's call ABI saves no tile state.</item>
     /// <item>Leaf 0x40000000 (KVM_CPUID_SIGNATURE): kept, "KVMKVMKVM\0\0\0", with EAX = 0x40000010 when the TSC rate is
     /// known (else as supported, 0x40000001).</item>
+    /// <item>Leaf 0x8000001F (<see cref="SevLeaf"/>, memory encryption): all zero unless <paramref name="sevGuest"/>, as
+    /// QEMU does (target/i386/cpu.c cpu_x86_cpuid: the leaf is zeroed unless sev_enabled()). Only an SEV, SEV-ES or
+    /// SNP guest can use the C-bit it names; for any other guest bit 51 of a PTE or CR3 is a reserved address bit.
+    /// An SEV guest keeps it as supported: svm.c svm_vcpu_after_set_cpuid spares the C-bit it names in the reserved
+    /// GPA bits, so CR3 may carry the C-bit.</item>
     /// <item>Leaf 0x40000010 (<see cref="TimingLeaf"/>), added when <paramref name="tscKhz"/> is not 0: EAX = the TSC
     /// rate in kHz, EBX ECX EDX = 0. The sandbox's guests have no clock but the TSC; this turns its ticks into time.</item>
     /// <item>Leaf 0x40000001 (KVM_CPUID_FEATURES): all zero: no paravirtual feature is announced. kvmclock, steal
@@ -175,7 +213,8 @@ public static class GuestCpuid
     /// </summary>
     /// <param name="supported">KVM_GET_SUPPORTED_CPUID's table.</param>
     /// <param name="tscKhz">The guest's TSC rate in kHz (KVM_GET_TSC_KHZ), or 0 for no timing leaf.</param>
-    public static CpuidEntry[] Normalize(IReadOnlyList<CpuidEntry> supported, uint tscKhz = 0)
+    /// <param name="sevGuest">True for an SEV, SEV-ES or SNP guest (<see cref="IsSevGuest"/>): leaf 0x8000001F is kept.</param>
+    public static CpuidEntry[] Normalize(IReadOnlyList<CpuidEntry> supported, uint tscKhz = 0, bool sevGuest = false)
     {
         ArgumentNullException.ThrowIfNull(supported);
         var result = new List<CpuidEntry>(supported.Count);
@@ -195,6 +234,9 @@ public static class GuestCpuid
                     result.Add(e with { Ecx = e.Ecx & ~ExtLeaf1EcxSvm });
                     break;
                 case SvmFeaturesLeaf:
+                    break;
+                case SevLeaf when !sevGuest:
+                    result.Add(e with { Eax = 0, Ebx = 0, Ecx = 0, Edx = 0 });
                     break;
                 case 0x7 when e.Index == 0:
                     result.Add(e with { Edx = e.Edx & ~Leaf7EdxAmx });

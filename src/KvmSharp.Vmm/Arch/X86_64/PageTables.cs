@@ -26,13 +26,23 @@ public static class PageTables
     /// Entries not written are assumed zero (fresh or discarded memory).
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
-    public static void Write(GuestMemory memory)
+    public static void Write(GuestMemory memory) => Write(memory, cbit: 0);
+
+    /// <summary>
+    /// <see cref="Write(GuestMemory)"/> for an SEV-SNP guest: <paramref name="cbit"/> (the C-bit mask, 1 &lt;&lt; CPUID
+    /// 0x8000001F EBX[5:0]; 0 for other guests) is set in every entry except the leaf entries of the pages the host
+    /// shares with the guest (the call region and call data, the exception block: Confidential/SnpBoot.SharedRanges),
+    /// so that the guest's accesses to those are shared and every other access is private (AMD APM Vol. 2, 15.34.5;
+    /// svm.c npf_interception turns the #NPF's encryption bit into PFERR_PRIVATE_ACCESS).
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
+    public static void Write(GuestMemory memory, ulong cbit)
     {
         ArgumentNullException.ThrowIfNull(memory);
         ulong size = memory.Size;
-        memory.Write(Layout.Pml4, Layout.Pdpt | Present | Writable);
-        memory.Write(Layout.Pdpt, Layout.Pd | Present | Writable);
-        memory.Write(Layout.Pd, Layout.Pt | Present | Writable);
+        memory.Write(Layout.Pml4, Layout.Pdpt | cbit | Present | Writable);
+        memory.Write(Layout.Pdpt, Layout.Pd | cbit | Present | Writable);
+        memory.Write(Layout.Pd, Layout.Pt | cbit | Present | Writable);
 
         // Written in place through spans over the mapping: no managed copy of the tables.
         Span<ulong> pt = MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Layout.Pt, (int)Layout.PageSize));
@@ -40,13 +50,14 @@ public static class PageTables
         for (int page = 0; page < Entries; page++)
         {
             ulong gpa = (ulong)page * Layout.PageSize;
-            pt[page] = gpa >= firstTwoMiB || Layout.IsGuardPage(gpa) ? 0 : gpa | Present | Writable;
+            ulong c = cbit != 0 && !Confidential.SnpBoot.IsShared(gpa) ? cbit : 0;
+            pt[page] = gpa >= firstTwoMiB || Layout.IsGuardPage(gpa) ? 0 : gpa | c | Present | Writable;
         }
         Span<ulong> pd = MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Layout.Pd, (int)Layout.PageSize));
         for (int i = 1; i < Entries; i++)
         {
             ulong gpa = (ulong)i * Layout.LargePageSize;
-            pd[i] = gpa < size ? gpa | Present | Writable | LargePage : 0;
+            pd[i] = gpa < size ? gpa | cbit | Present | Writable | LargePage : 0;
         }
     }
 }
