@@ -93,7 +93,10 @@ public sealed class LifetimeTests
         Assert.Null(k.CheckHostAccess(a + 2 * (nint)Ps, 1));
         Assert.Equal(HostAccessFault.NotMapped, k.CheckHostAccess(a + (nint)Ps, 1));
         Assert.Equal(Raw.EINVAL, k.Munmap(a + 1, Ps));
-        Assert.Equal(0, k.Munmap(a, 3 * Ps));
+        // The pieces still ours, one by one: the hole may hold another test thread's mapping by now (munmap passes to
+        // the host, and a range over the hole would unmap it).
+        Assert.Equal(0, k.Munmap(a, Ps));
+        Assert.Equal(0, k.Munmap(a + 2 * (nint)Ps, Ps));
         Assert.Equal(0, k.MappingCount);
         Assert.Equal(2, k.OpenFdCount);
     }
