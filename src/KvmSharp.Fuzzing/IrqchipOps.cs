@@ -9,12 +9,14 @@ namespace KvmSharp.Fuzzing;
 /// KVM_SET/GET_MP_STATE with the registers (INIT and SIPI taken by kvm_apic_accept_events), and a KVM_RUN with
 /// immediate_exit for the run page's ready / cr8. Results (errno, status, count, state bytes) are compared. A KVM_RUN
 /// without immediate_exit is never drawn: a vCPU that is not runnable (HALTED, UNINITIALIZED, INIT_RECEIVED) would
-/// wait in the real kernel until a signal.
+/// wait in the real kernel until a signal. Since session 13 also the x2APIC calls of KernelSession.X2apic.cs (an x2APIC
+/// prologue on half the sessions with an irqchip; KVM_CAP_X2APIC_API, IA32_APIC_BASE, the x2APIC MSRs, IA32_TSC_DEADLINE,
+/// KVM_GET/SET_LAPIC round trips, MSIs with address_hi, resampling irqfds and their resamplefd counts).
 /// </summary>
 public static class IrqchipOps
 {
     /// <summary>Calls after the set-up.</summary>
-    public const int Calls = 10;
+    public const int Calls = 14;
 
     internal static string Describe(FuzzOp op, string target) => $"irqchip session({target}, seed={op.A})";
 }

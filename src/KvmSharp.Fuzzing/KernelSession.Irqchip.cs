@@ -21,7 +21,7 @@ public sealed partial class KernelSession
         if (vmRc < 0) return "create vm " + Describe(vmRc);
         using var vm = _kernel.Adopt((int)vmRc);
         var text = new StringBuilder();
-        var vcpus = new List<(KernelFd Fd, MappedRegion Run)>();
+        var vcpus = new List<(KernelFd Fd, MappedRegion Run, int Id)>();
         try
         {
             // vCPUs before the irqchip (then KVM_CREATE_IRQCHIP is EINVAL and they have no APIC) or after it.
@@ -38,16 +38,18 @@ public sealed partial class KernelSession
             if (!vcpusFirst) AddVcpu(vm, vcpus, 0, text);
             if (rng.Next(2) == 0) AddVcpu(vm, vcpus, rng.Next(1, 4), text);
             if (vcpus.Count == 0) return text.ToString();
+            if (mode != 0 && rng.Next(2) == 0) text.Append(X2apicPrologue(rng, vm, vcpus, full: mode == 1)).Append(", ");
             for (int i = 0; i < IrqchipOps.Calls; i++)
             {
-                var (vcpu, run) = vcpus[rng.Next(vcpus.Count)];
-                text.Append(IrqchipCall(rng, vm, vcpu, run)).Append(", ");
+                var (vcpu, run, id) = vcpus[rng.Next(vcpus.Count)];
+                text.Append(IrqchipCall(rng, vm, vcpu, run, id)).Append(", ");
             }
             return text.ToString();
         }
         finally
         {
-            foreach (var (fd, run) in vcpus)
+            DisposeIrqcEventFds();
+            foreach (var (fd, run, _) in vcpus)
             {
                 run.Dispose();
                 fd.Dispose();
@@ -56,7 +58,7 @@ public sealed partial class KernelSession
     }
 
     /// <summary>KVM_CREATE_VCPU, and its kvm_run page mapped once (a mapping may be shorter than KVM_GET_VCPU_MMAP_SIZE).</summary>
-    private void AddVcpu(KernelFd vm, List<(KernelFd Fd, MappedRegion Run)> vcpus, int id, StringBuilder text)
+    private void AddVcpu(KernelFd vm, List<(KernelFd Fd, MappedRegion Run, int Id)> vcpus, int id, StringBuilder text)
     {
         long rc = _kernel.Ioctl(vm, KvmIoctls.KVM_CREATE_VCPU, (ulong)id);
         text.Append(CultureInfo.InvariantCulture, $"vcpu {id} ").Append(rc < 0 ? Describe(rc) : "ok").Append(", ");
@@ -69,12 +71,14 @@ public sealed partial class KernelSession
             text.Append("mmap ").Append(Describe(mapped)).Append(", ");
             return;
         }
-        vcpus.Add((fd, run!));
+        vcpus.Add((fd, run!, id));
     }
 
-    private string IrqchipCall(Random rng, KernelFd vm, KernelFd vcpu, MappedRegion run)
+    private string IrqchipCall(Random rng, KernelFd vm, KernelFd vcpu, MappedRegion run, int vcpuId)
     {
-        switch (rng.Next(10))
+        int pick = rng.Next(18);
+        if (pick >= 10) return string.Create(CultureInfo.InvariantCulture, $"[v{vcpuId}] ") + X2apicCall(pick - 10, rng, vm, vcpu);
+        switch (pick)
         {
             case 0:
             {
@@ -203,6 +207,8 @@ public sealed partial class KernelSession
                 entry.type = KvmConstants.KVM_IRQ_ROUTING_MSI;
                 entry.u[0] = 0xFEE0_0000u | ((uint)rng.Next(0, 4) << 12);
                 entry.u[2] = (uint)rng.Next(0x10, 0x100);
+                // address_hi: x2APIC destination bits 31:8, its low byte now and then (kvm_msi_route_invalid with x2apic_format).
+                if (rng.Next(3) == 0) entry.u[1] = ((uint)rng.Next(0, 4) << 8) | (rng.Next(4) == 0 ? (uint)rng.Next(1, 0x100) : 0);
             }
             else
             {

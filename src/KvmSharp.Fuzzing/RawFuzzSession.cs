@@ -546,6 +546,8 @@ internal sealed class RawFuzzSession
         else if (request == KvmIoctls.KVM_SIGNAL_MSI)
         {
             U32(b, 0, 0xfee00000u | ((uint)_rng.Next(3) << 12) | ((uint)_rng.Next(2) << 2));
+            // address_hi: x2APIC destination bits 31:8 (KVM_CAP_X2APIC_API's 32-bit IDs), its low byte now and then.
+            if (_rng.Next(4) == 0) U32(b, 4, ((uint)_rng.Next(4) << 8) | (_rng.Next(4) == 0 ? (uint)_rng.Next(256) : 0));
             U32(b, 8, (uint)_rng.Next(0x10000));
             U32(b, 12, (uint)_rng.Next(3));
         }
@@ -571,6 +573,25 @@ internal sealed class RawFuzzSession
         return true;
     }
 
+    /// <summary>
+    /// struct kvm_msrs with 1–4 APIC MSRs (X86/Irqchip/Lapic.cs): IA32_APIC_BASE with enable / EXTD / BSP combinations,
+    /// the x2APIC range 0x800–0x8ff and its edges, IA32_TSC_DEADLINE; values small, register-shaped or anything.
+    /// </summary>
+    private void FillApicMsrs(byte[] b)
+    {
+        int n = _rng.Next(1, 5);
+        U32(b, 0, _rng.Next(8) == 0 ? (uint)Interesting() : (uint)n);
+        for (int i = 0; i < n; i++)
+        {
+            int at = SizeOf<kvm_msrs>() + i * SizeOf<kvm_msr_entry>();
+            uint index = _rng.Next(6) switch { 0 => 0x1b, 1 => 0x6e0, 2 => _rng.Next(2) == 0 ? 0x7ffu : 0x900u, _ => 0x800u + (uint)_rng.Next(0x100) };
+            U32(b, at, index);
+            U64(b, at + 8, index == 0x1b
+                ? 0xfee00000UL | ((ulong)(uint)_rng.Next(8) << 8) | (_rng.Next(8) == 0 ? Interesting() & 0x2ff : 0)
+                : _rng.Next(3) switch { 0 => Interesting(), 1 => (uint)_rng.Next(0x100) | ((ulong)(uint)_rng.Next(0x10) << 16), _ => (uint)_rng.Next(0x100) });
+        }
+    }
+
     /// <summary>A likely-valid struct for the request, so calls get past the first checks.</summary>
     private void Fill(uint request, byte[] b, int fd)
     {
@@ -580,6 +601,11 @@ internal sealed class RawFuzzSession
             return;
         }
         if (FillIrqchip(request, b)) return;
+        if ((request == KvmIoctls.KVM_GET_MSRS || request == KvmIoctls.KVM_SET_MSRS) && KindOf(fd) == FdKind.Vcpu && _rng.Next(2) == 0)
+        {
+            FillApicMsrs(b);
+            return;
+        }
         if (request == KvmIoctls.KVM_CREATE_DEVICE)
         {
             U32(b, 0, _rng.Next(4) switch
@@ -735,6 +761,13 @@ internal sealed class RawFuzzSession
                 ? _rng.Next(4) switch { 0 => (ulong)_rng.Next(4), 1 => Interesting(), _ => KvmConstants.KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | (ulong)_rng.Next(2) << 1 }
                 : _rng.Next(3) switch { 0 => 0, 1 => Interesting(), _ => KvmPara.KVM_EXIT_HYPERCALL_VALID_MASK });
             if (ring < 3) U64(b, 8, _rng.Next(3) == 0 ? Interesting() : Ps << _rng.Next(0, 10));
+            // KVM_CAP_X2APIC_API now and then instead of the hypercall cap: flags 0–15 (4 only on a split irqchip, 4|8
+            // EINVAL) or anything (X86/Irqchip/X2apicApi.cs).
+            if (!manual && ring >= 3 && _rng.Next(6) == 0)
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(b, KvmCaps.KVM_CAP_X2APIC_API);
+                U64(b, 8, _rng.Next(4) == 0 ? Interesting() : (ulong)(uint)_rng.Next(16));
+            }
         }
         else if (request == KvmIoctls.KVM_IOEVENTFD)
         {

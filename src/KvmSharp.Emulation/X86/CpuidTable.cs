@@ -24,6 +24,12 @@ internal sealed class CpuidTable
     /// <summary>The table, in the order KVM_SET_CPUID2 gave it.</summary>
     public ReadOnlySpan<kvm_cpuid_entry2> Entries => _entries;
 
+    /// <summary>
+    /// How many KVM_SET_CPUID2 calls succeeded (identical tables after a run included): what reruns
+    /// kvm_vcpu_after_set_cpuid's side effects, such as the local APIC's version register, tells them apart by.
+    /// </summary>
+    public int Generation { get; private set; }
+
     /// <summary>kvm_vcpu_has_run(): the vCPU entered the guest at least once.</summary>
     public bool HasRun { get; set; }
 
@@ -49,6 +55,7 @@ internal sealed class CpuidTable
                     return Vfs.Err.EINVAL;
             }
             _entries = incoming; // the incoming copy is kept ("goto success" frees the old one)
+            Generation++;
             return 0;
         }
         long r = Check(incoming);
@@ -57,6 +64,7 @@ internal sealed class CpuidTable
         _entries = incoming;
         // kvm_vcpu_after_set_cpuid → kvm_update_pv_runtime: "if (best) vcpu->arch.pv_cpuid.features = best->eax;"
         if (FindKvmFeatures(incoming) is uint pvFeatures) PvFeatures = pvFeatures;
+        Generation++;
         return 0;
     }
 

@@ -63,6 +63,15 @@ internal static class ApicEvents
         ulong apicBase = cpu.Sregs.apic_base;
         ulong cdNw = cpu.Sregs.cr0 & (X86Consts.CR0_CD | X86Consts.CR0_NW);
         VcpuReset.Apply(cpu);
+        // x86.c kvm_vcpu_reset: "cpuid_0x1 = kvm_find_cpuid_entry(vcpu, 1); kvm_rdx_write(vcpu, cpuid_0x1 ?
+        // cpuid_0x1->eax : 0x600);" — the first leaf-1 entry of KVM_SET_CPUID2's table (found by the differential
+        // fuzzer on Linux 6.18: a one-leaf table with EAX 0, then a latched INIT taken → RDX 0).
+        foreach (ref readonly var e in cpu.Cpuid.Entries)
+        {
+            if (e.function != 1) continue;
+            cpu.Gpr[X86Cpu.RDX] = e.eax;
+            break;
+        }
         var sregs = cpu.Sregs;
         sregs.apic_base = apicBase;
         sregs.cr0 = X86Consts.CR0_ET | cdNw;

@@ -35,8 +35,11 @@ internal sealed class ApicMap
     /// <summary>kvm_apic_present: an in-kernel APIC that is hardware-enabled (MSR_IA32_APICBASE_ENABLE).</summary>
     public static bool Present(KvmVcpu v) => v.Lapic is not null && (v.Cpu.Sregs.apic_base & ApicBaseEnable) != 0;
 
-    /// <summary>kvm_recalculate_apic_map over the vCPUs that were online then; null when the physical IDs alias.</summary>
-    public static ApicMap? Build(IEnumerable<KvmVcpu> members)
+    /// <summary>
+    /// kvm_recalculate_apic_map over the vCPUs that were online then, with kvm-&gt;arch.x2apic_format as it was then
+    /// (<paramref name="x2apicFormat"/>); null when the physical IDs alias.
+    /// </summary>
+    public static ApicMap? Build(IEnumerable<KvmVcpu> members, bool x2apicFormat)
     {
         var present = members.Where(Present).Select(v => (Vcpu: v, View: v.Lapic!.View())).ToList();
         // "u32 max_id = 255; … max_id = max(max_id, kvm_x2apic_id(vcpu->arch.apic))".
@@ -45,7 +48,7 @@ internal sealed class ApicMap
         var map = new ApicMap(maxId);
         foreach (var (v, view) in present)
         {
-            if (X2apicApi.Of(v.Kvm).Format)
+            if (x2apicFormat)
             {
                 // kvm_recalculate_phys_map with x2apic_format: "if (apic_x2apic_mode(apic) || x2apic_id > 0xff)
                 // new->phys_map[x2apic_id] = apic; if (!apic_x2apic_mode(apic) && !new->phys_map[xapic_id])

@@ -132,11 +132,45 @@ internal sealed class Lapic
     /// kvm_apic_set_version, which kvm_lapic_reset, kvm_apic_set_state and kvm_vcpu_after_set_cpuid (KVM_SET_CPUID2)
     /// run: APIC_LVR_DIRECTED_EOI for a guest whose CPUID has x2APIC when the VM advertises it — by default
     /// "!ioapic_in_kernel(vcpu-&gt;kvm)", a split irqchip; KVM_CAP_X2APIC_API's suppress-EOI-broadcast flags force it on
-    /// or off (X2apicApi.AdvertiseDirectedEoi). Recomputed on use; the kernel recomputes only at those three points, so
-    /// a flag enabled after them shows here at once and there only at the next one (not modelled).
+    /// or off (X2apicApi.AdvertiseDirectedEoi).
     /// </summary>
     private uint CurrentVersion =>
         _cpu is { } cpu && GuestHasX2apic(cpu) && (_advertiseDirectedEoi?.Invoke() ?? false) ? Version | LvrDirectedEoi : Version;
+
+    /// <summary>
+    /// The vCPU's <see cref="CpuidTable.Generation"/> LVR was last computed with (<see cref="SetVersion"/>): every
+    /// successful KVM_SET_CPUID2, an identical table too, recomputes it. -1 before the first computation.
+    /// </summary>
+    private int _versionCpuidGeneration = -1;
+
+    /// <summary>
+    /// kvm_apic_set_version: LVR from <see cref="CurrentVersion"/> now, and only now — a KVM_CAP_X2APIC_API flag enabled
+    /// later leaves LVR as it is until the next reset, KVM_SET_LAPIC or KVM_SET_CPUID2, an identical table included
+    /// (found by the differential fuzzer on Linux 6.18: a split irqchip, CPUID with x2APIC — LVR 0x01050014 — then
+    /// flags 0xA (DISABLE_SUPPRESS_EOI_BROADCAST): KVM_GET_LAPIC still reads 0x01050014; the same CPUID again: 0x50014).
+    /// </summary>
+    private void SetVersion()
+    {
+        _versionCpuidGeneration = _cpu is { } cpu ? cpu.Cpuid.Generation : -1;
+        Set(Lvr, CurrentVersion);
+    }
+
+    /// <summary><see cref="SyncVersion"/> under the lock, before the VM's directed-EOI rule changes (X2apicApi.Enable).</summary>
+    public void SyncVersionNow()
+    {
+        using var scope = _lock.EnterScope();
+        SyncVersion();
+    }
+
+    /// <summary>
+    /// kvm_vcpu_after_set_cpuid's kvm_apic_set_version, noticed lazily: the vCPU's CPUID table is not the one LVR was
+    /// computed with (X2apicApi.Enable syncs every vCPU first, so the flags are the ones KVM_SET_CPUID2 saw).
+    /// </summary>
+    private void SyncVersion()
+    {
+        if (_cpu is not { } cpu) return;
+        if (_versionCpuidGeneration != cpu.Cpuid.Generation) SetVersion();
+    }
 
     /// <summary>
     /// __kvm_apic_set_base's register side of an APIC base change, applied lazily (under the lock): enabling sets the
@@ -146,7 +180,7 @@ internal sealed class Lapic
     /// </summary>
     private bool Sync()
     {
-        Set(Lvr, CurrentVersion);
+        SyncVersion();
         ulong now = CurrentBase;
         ulong old = _appliedBase;
         if (now == old) return false;
@@ -223,7 +257,7 @@ internal sealed class Lapic
             // "hrtimer_cancel(&apic->lapic_timer.timer)"; "atomic_set(&apic->lapic_timer.pending, 0)".
             _timerTargetNs = -1;
             _timerPending = false;
-            Set(Lvr, CurrentVersion);
+            SetVersion();
             for (int i = 0; i < NrLvtEntries; i++) Set(LvtT + 0x10 * i, LvtMasked);
             UpdateLvtt();
             if (_vcpuId == 0) Set(Lvt0, 0x700);
@@ -243,6 +277,7 @@ internal sealed class Lapic
                 Set(Isr + 0x10 * i, 0);
                 Set(Tmr + 0x10 * i, 0);
             }
+            _highestIsrCache = -1; // kvm_apic_update_apicv
             UpdateDivideCount();
             UpdatePpr();
         }
@@ -438,7 +473,11 @@ internal sealed class Lapic
     /// kvm_apic_get_state: the register page, then "__kvm_lapic_set_reg(s-&gt;regs, APIC_TMCCT, __apic_read(apic,
     /// APIC_TMCCT))" — the current count (apic_get_tmcct), 0 with no timer running or in TSC-deadline mode; then
     /// kvm_apic_state_fixup(get): in x2APIC mode without KVM_CAP_X2APIC_API's x2apic_format the ID reads x2apic_id &lt;&lt; 24
-    /// (with it, the 32-bit ID as kept). ICR and ICR2 are kept split (svm x2apic_icr_is_split), so the page has them already.
+    /// (with it, the 32-bit ID as kept), and ICR2 is the 64-bit ICR's high half ("if (!kvm_x86_ops.x2apic_icr_is_split)
+    /// … __kvm_lapic_set_reg(s-&gt;regs, APIC_ICR2, icr &gt;&gt; 32)"): this host's kernel keeps the x2APIC ICR as one 64-bit
+    /// register at 0x300 like VMX, not split like SVM (found by the differential fuzzer on Linux 6.18 kvm_pvm: after
+    /// WRMSR 0x830 = 0x2000C4A5C from the host, KVM_GET_LAPIC shows 0x304 = 2 and 0x310 = 2, and after a KVM_SET_LAPIC
+    /// of a page with 0x310 = 2, 0x304 = 2).
     /// </summary>
     public void GetState(Span<byte> state, bool x2apicFormat = false)
     {
@@ -447,6 +486,7 @@ internal sealed class Lapic
         _regs.CopyTo(state);
         BinaryPrimitives.WriteUInt32LittleEndian(state[Tmcct..], CurrentCount());
         if (X2apicModeLocked && !x2apicFormat) BinaryPrimitives.WriteUInt32LittleEndian(state[ApicId..], (uint)_vcpuId << 24);
+        if (X2apicModeLocked) BinaryPrimitives.WriteUInt32LittleEndian(state[Icr2..], Get(Icr + 4));
     }
 
     /// <summary>
@@ -470,10 +510,19 @@ internal sealed class Lapic
                 if (x2apicFormat && BinaryPrimitives.ReadUInt32LittleEndian(s[ApicId..]) != (uint)_vcpuId) return Vfs.Err.EINVAL;
                 BinaryPrimitives.WriteUInt32LittleEndian(s[ApicId..], (uint)_vcpuId);
                 BinaryPrimitives.WriteUInt32LittleEndian(s[Ldr..], X2apicLdr((uint)_vcpuId));
+                // kvm_apic_state_fixup(set) without x2apic_icr_is_split: "icr = ICR | (u64)ICR2 << 32;
+                // __kvm_lapic_set_reg64(s->regs, APIC_ICR, icr)" (see GetState).
+                BinaryPrimitives.WriteUInt32LittleEndian(s[(Icr + 4)..], BinaryPrimitives.ReadUInt32LittleEndian(s[Icr2..]));
             }
+            // apic_update_ppr runs before kvm_apic_update_apicv recounts isr_count (and drops highest_isr_cache), so
+            // apic_find_highest_isr answers from the state being replaced: -1 when the old ISR was empty, the cached
+            // vector when one was taken since, else the new ISR's highest (lapic.c kvm_apic_set_state,
+            // apic_find_highest_isr). Seen on Linux 6.18: ISR 0x40 set into an empty ISR leaves PPR 0.
+            int oldIsrCount = CountVectors(Isr), oldCache = _highestIsrCache;
             s.CopyTo(_regs);
-            Set(Lvr, CurrentVersion);
-            UpdatePpr();
+            SetVersion();
+            UpdatePpr(oldIsrCount == 0 ? -1 : oldCache >= 0 ? oldCache : HighestVector(Isr));
+            _highestIsrCache = -1;
             // cancel_apic_timer; apic_update_lvtt; update_divide_count; __start_apic_timer(apic, APIC_TMCCT): the state's
             // TMICT restarts the timer (the remaining count from its TMCCT when that is below TMICT).
             _timerTargetNs = -1;
@@ -493,12 +542,28 @@ internal sealed class Lapic
     /// lapic.c __apic_update_ppr: "if ((tpr &amp; 0xf0) &gt;= (isrv &amp; 0xf0)) ppr = tpr &amp; 0xff; else ppr = isrv &amp; 0xf0"
     /// with isrv the highest vector in ISR (0 for none).
     /// </summary>
-    private void UpdatePpr()
+    private void UpdatePpr() => UpdatePpr(HighestVector(Isr));
+
+    /// <summary>__apic_update_ppr with <paramref name="isr"/> as apic_find_highest_isr's answer.</summary>
+    private void UpdatePpr(int isr)
     {
         uint tpr = Get(TaskPri);
-        int isr = HighestVector(Isr);
         uint isrv = isr < 0 ? 0 : (uint)isr;
         Set(ProcPri, (tpr & 0xf0) >= (isrv & 0xf0) ? tpr & 0xff : isrv & 0xf0);
+    }
+
+    /// <summary>
+    /// apic-&gt;highest_isr_cache: the vector apic_set_isr last put in ISR (the highest there), -1 after apic_clear_isr,
+    /// kvm_lapic_reset and kvm_apic_set_state (kvm_apic_update_apicv). Without APICv isr_count is ISR's population.
+    /// </summary>
+    private int _highestIsrCache = -1;
+
+    /// <summary>lapic.c count_vectors: the bits set in a 256-bit register array.</summary>
+    private int CountVectors(int reg)
+    {
+        int n = 0;
+        for (int word = 0; word < 8; word++) n += System.Numerics.BitOperations.PopCount(Get(reg + 0x10 * word));
+        return n;
     }
 
     /// <summary>lapic.c find_highest_vector over a 256-bit register array (eight 32-bit words 16 bytes apart).</summary>
@@ -574,6 +639,7 @@ internal sealed class Lapic
         if (irr < 0 || (irr & 0xf0) <= (Get(ProcPri) & 0xf0)) return -1;
         SetVector(Irr, irr, false);
         SetVector(Isr, irr, true);
+        _highestIsrCache = irr; // apic_set_isr
         UpdatePpr();
         return irr;
     }
@@ -659,7 +725,7 @@ internal sealed class Lapic
         if (!X2apicModeLocked) return 1;
         if (reg == Icr)
         {
-            data = Get(Icr) | ((ulong)Get(Icr2) << 32);
+            data = Get(Icr) | ((ulong)Get(Icr + 4) << 32); // kvm_lapic_get_reg64(apic, APIC_ICR), not split (GetState)
             return 0;
         }
         if (reg > 0x3f0 || !Readable(reg, x2apic: true)) return 1;
@@ -692,7 +758,7 @@ internal sealed class Lapic
                 if ((data & X2apicIcrReserved) != 0) return 1;
                 data &= ~(1UL << 12);
                 Set(Icr, (uint)data);
-                Set(Icr2, (uint)(data >> 32));
+                Set(Icr + 4, (uint)(data >> 32)); // kvm_lapic_set_reg64(apic, APIC_ICR, data), not split (GetState)
                 ipi = ((uint)data, (uint)(data >> 32));
                 r = 0;
             }
@@ -737,8 +803,16 @@ internal sealed class Lapic
                 int vector = HighestVector(Isr);
                 if (vector < 0) return 0;
                 SetVector(Isr, vector, false);
+                _highestIsrCache = -1; // apic_clear_isr
                 UpdatePpr();
-                if (TestVector(Tmr, vector)) eoi = vector;
+                // kvm_ioapic_send_eoi: "if (!kvm_ioapic_handles_vector(apic, vector)) return;" — the vCPU's
+                // ioapic_handled_vectors is filled by vcpu_scan_ioapic, which only vcpu_enter_guest runs (on
+                // KVM_REQ_SCAN_IOAPIC): a vCPU that never entered the guest has it empty, so a host EOI (KVM_SET_MSRS
+                // of MSR 0x80b) tells the IOAPIC nothing — no remote-IRR clear, no ack notifier, no resamplefd (found
+                // by the differential fuzzer on Linux 6.18: pin 20 level to 0x40 with a resampling irqfd, signalled,
+                // 0x40 put in ISR and TMR by KVM_SET_LAPIC, host EOI → ISR cleared, IOAPIC entry 0xC040 and irr kept,
+                // resamplefd 0). After an entry the vCPU's level-triggered (TMR) vectors stand for the bitmap.
+                if (TestVector(Tmr, vector) && (_cpu?.Cpuid.HasRun ?? true)) eoi = vector;
                 return 0;
             }
             case Ldr: // kvm_apic_set_ldr: dirty

@@ -68,15 +68,27 @@ internal sealed class VmIrqchip
     /// </summary>
     private List<Vcpu.KvmVcpu>? _mapMembers;
 
+    /// <summary>
+    /// kvm-&gt;arch.x2apic_format as kvm_recalculate_phys_map read it at the last recalculation: KVM_ENABLE_CAP
+    /// (KVM_CAP_X2APIC_API) does not mark the map dirty, so a map built without 32-bit IDs (or none, for aliased IDs)
+    /// stays until the next recalculation (found by the differential fuzzer on Linux 6.18: two vCPUs with xAPIC ID 3 —
+    /// no map — then flags 0xB; an MSI to ID 1 still finds no destination, -1 → EPERM, where a map rebuilt with
+    /// x2apic_format would deliver to none, 0).
+    /// </summary>
+    private bool _mapFormat;
+
+    private void SetMembers(List<Vcpu.KvmVcpu> members)
+    {
+        _mapMembers = members;
+        _mapFormat = members.Count > 0 && X2apicApi.Of(members[0].Kvm).Format;
+        foreach (var m in members)
+            if (m.Lapic is { } a) a.HwEnabledInMap = ApicMap.Present(m);
+    }
+
     /// <summary>kvm_recalculate_apic_map with the vCPUs online now.</summary>
     public void RecalculateApicMap(IEnumerable<Vcpu.KvmVcpu> online)
     {
-        lock (_mapLock)
-        {
-            _mapMembers = online.ToList();
-            foreach (var v in _mapMembers)
-                if (v.Lapic is { } apic) apic.HwEnabledInMap = ApicMap.Present(v);
-        }
+        lock (_mapLock) SetMembers(online.ToList());
     }
 
     /// <summary>
@@ -91,13 +103,11 @@ internal sealed class VmIrqchip
             {
                 if (v.Lapic is { } apic && apic.HwEnabledInMap != ApicMap.Present(v))
                 {
-                    _mapMembers = online.ToList();
-                    foreach (var m in _mapMembers)
-                        if (m.Lapic is { } a) a.HwEnabledInMap = ApicMap.Present(m);
+                    SetMembers(online.ToList());
                     break;
                 }
             }
-            return _mapMembers is null ? null : ApicMap.Build(_mapMembers);
+            return _mapMembers is null ? null : ApicMap.Build(_mapMembers, _mapFormat);
         }
     }
 }

@@ -59,6 +59,9 @@ internal static class X2apicApi
         if ((flags & ~ValidFlags) != 0) return Vfs.Err.EINVAL;
         if ((flags & EnableSuppressEoiBroadcast) != 0 && (flags & DisableSuppressEoiBroadcast) != 0) return Vfs.Err.EINVAL;
         if ((flags & EnableSuppressEoiBroadcast) != 0 && kvm.Irqchip.Mode != IrqchipMode.Split) return Vfs.Err.EINVAL;
+        // LVR's directed-EOI bit follows these flags only at kvm_apic_set_version (reset, KVM_SET_LAPIC, KVM_SET_CPUID2):
+        // a KVM_SET_CPUID2 made before this call keeps the old flags' answer (Lapic.SyncVersion sees it lazily).
+        foreach (var v in kvm.Vcpus) v.Lapic?.SyncVersionNow();
         var s = Of(kvm);
         if ((flags & UseX2apicIds) != 0) s.Format = true;
         if ((flags & DisableBroadcastQuirk) != 0) s.BroadcastQuirkDisabled = true;
