@@ -11,7 +11,8 @@ namespace KvmSharp.Fuzzing;
 /// <list type="bullet">
 /// <item>CPUID leaves 1, 7 and 0xD (KvmPvmSetCpuidRewritesLeaves): this host rewrites them.</item>
 /// <item>CPUID leaf 0x80000001 and 0x80000000.EAX &gt;= 0x80000008: they change other rules (EFER's LM/NX, TSC_AUX's
-/// RDTSCP, MAXPHYADDR for APIC_BASE) that the emulator models for an empty CPUID only.</item>
+/// RDTSCP — which kvm_pvm never grants: KvmPvmWithoutTscAuxInstructions — and MAXPHYADDR) that the emulator models
+/// for an empty CPUID only (EFER) or that this host does not show.</item>
 /// <item>MSR_IA32_MISC_ENABLE (KvmPvmMiscEnableDiffers) and invalid PAT values (KvmPvmPatNotValidated) unless the op
 /// includes reported divergences; the TSC's value is never shown (KvmPvmTscWriteIgnored, and machine-specific).</item>
 /// </list>
