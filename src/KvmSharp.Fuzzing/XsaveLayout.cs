@@ -2,6 +2,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using KvmSharp.Abi;
+using KvmSharp.Emulation.X86;
 using KvmSharp.Kernel;
 
 namespace KvmSharp.Fuzzing;
@@ -38,20 +39,14 @@ internal sealed class XsaveLayout
     /// <summary>The components above SSE in <see cref="SupportedXcr0"/>, with their standard-format offsets.</summary>
     public IReadOnlyList<XsaveComponent> Components { get; }
 
-    /// <summary>The layout that <paramref name="entries"/> (a KVM_GET_SUPPORTED_CPUID answer) describes.</summary>
+    /// <summary>
+    /// The layout that <paramref name="entries"/> (a KVM_GET_SUPPORTED_CPUID answer) describes, read as the emulator
+    /// reads a host CPU's (<see cref="X86CpuModel.FromSupportedCpuid"/>).
+    /// </summary>
     public static XsaveLayout FromSupportedCpuid(ReadOnlySpan<kvm_cpuid_entry2> entries)
     {
-        ulong xcr0 = 0;
-        foreach (var e in entries)
-            if (e.function == 0xd && e.index == 0) xcr0 = e.eax | ((ulong)e.edx << 32);
-        var components = new List<XsaveComponent>();
-        foreach (var e in entries)
-        {
-            if (e.function != 0xd || e.index is < 2 or > 63 || (xcr0 & (1UL << (int)e.index)) == 0 || e.eax == 0) continue;
-            components.Add(new XsaveComponent((int)e.index, (int)e.ebx, (int)e.eax));
-        }
-        components.Sort((a, b) => a.Bit.CompareTo(b.Bit));
-        return xcr0 == 0 ? Fallback : new XsaveLayout(xcr0, components);
+        var model = X86CpuModel.FromSupportedCpuid("the kernel under test", entries);
+        return model.SupportedXcr0 == 0 ? Fallback : new XsaveLayout(model.SupportedXcr0, model.Components);
     }
 
     /// <summary>
@@ -119,5 +114,3 @@ internal sealed class XsaveLayout
     }
 }
 
-/// <summary>One XSAVE state component: its XCR0 bit and its standard-format offset and size (CPUID.0xD.bit EBX / EAX).</summary>
-internal readonly record struct XsaveComponent(int Bit, int Offset, int Size);

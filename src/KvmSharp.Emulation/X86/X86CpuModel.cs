@@ -78,7 +78,7 @@ public sealed class X86CpuModel
     internal kvm_cpuid_entry2[] SupportedCpuid { get; }
 
     /// <summary>The XSAVE components above SSE that <see cref="SupportedXcr0"/> names, with their standard offsets.</summary>
-    internal IReadOnlyList<XsaveComponent> Components { get; }
+    public IReadOnlyList<XsaveComponent> Components { get; }
 
     /// <summary>
     /// The components past AVX other than PKRU (which KVM keeps in vcpu->arch.pkru): AVX-512's three on Genoa, none
@@ -128,7 +128,11 @@ public sealed class X86CpuModel
 }
 
 /// <summary>One XSAVE state component: its XCR0 bit, standard-format offset and size (CPUID.0xD.bit EBX / EAX).</summary>
-internal readonly record struct XsaveComponent(int Bit, int Offset, int Size)
+/// <param name="Bit">The component's XCR0 / XSTATE_BV bit.</param>
+/// <param name="Offset">Its offset in a standard-format image (KVM_GET_XSAVE).</param>
+/// <param name="Size">Its size in bytes.</param>
+public readonly record struct XsaveComponent(int Bit, int Offset, int Size)
 {
+    /// <summary>1 &lt;&lt; <see cref="Bit"/>.</summary>
     public ulong Mask => 1UL << Bit;
 }

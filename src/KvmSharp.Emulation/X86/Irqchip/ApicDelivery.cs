@@ -36,7 +36,7 @@ internal static class ApicDelivery
     /// </summary>
     public static int SetMsi(Kvm kvm, uint addressLo, uint addressHi, uint data, bool level)
     {
-        bool format = X2apicApi.Of(kvm).Format;
+        bool format = kvm.Irqchip.X2apicApiFlags.Format;
         if (format && (addressHi & 0xff) != 0) return (int)Vfs.Err.EINVAL;
         if (!level) return -1;
         uint dest = ((addressLo >> 12) & 0xff) | (format ? addressHi & 0xffffff00 : 0);
@@ -140,7 +140,7 @@ internal static class ApicDelivery
     /// </summary>
     private static bool IsBroadcastDest(Kvm kvm, KvmVcpu? source, in ApicIrq irq, ApicMap map)
     {
-        if (X2apicApi.Of(kvm).BroadcastQuirkDisabled)
+        if (kvm.Irqchip.X2apicApiFlags.BroadcastQuirkDisabled)
             return (irq.DestId == Broadcast && map.LogicalMode != ApicMap.X2apic) || irq.DestId == X2apicBroadcast;
         bool x2apicIpi = source?.Lapic?.X2apicMode ?? false;
         return irq.DestId == (x2apicIpi ? X2apicBroadcast : Broadcast);
@@ -170,7 +170,7 @@ internal static class ApicDelivery
             case ShAllBut: return v != source;
         }
         var view = v.Lapic!.View();
-        uint mda = !X2apicApi.Of(v.Kvm).BroadcastQuirkDisabled && source is null && irq.DestId == Broadcast && view.X2apic
+        uint mda = !v.Kvm.Irqchip.X2apicApiFlags.BroadcastQuirkDisabled && source is null && irq.DestId == Broadcast && view.X2apic
             ? X2apicBroadcast : irq.DestId;
         if (mda == (view.X2apic ? X2apicBroadcast : Broadcast)) return true;
         if (!irq.LogicalDest) return view.X2apic || mda > 0xff ? mda == view.X2apicId : mda == view.XapicId;

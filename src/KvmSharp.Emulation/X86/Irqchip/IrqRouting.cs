@@ -160,7 +160,7 @@ internal static class IrqRouting
             }
             case KvmConstants.KVM_IRQ_ROUTING_MSI:
                 // struct kvm_irq_routing_msi: address_lo, address_hi, data.
-                if (X2apicApi.Of(kvm).Format && (ue.u[1] & 0xff) != 0) return Err.EINVAL;
+                if (kvm.Irqchip.X2apicApiFlags.Format && (ue.u[1] & 0xff) != 0) return Err.EINVAL;
                 route = new IrqRoute(ue.gsi, ue.type, 0, 0, ue.u[0], ue.u[1], ue.u[2]);
                 return 0;
             default:

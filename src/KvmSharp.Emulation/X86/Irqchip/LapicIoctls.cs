@@ -21,7 +21,7 @@ internal static class LapicIoctls
         if (vcpu.Lapic is not { } apic) return Err.EINVAL;
         if (GuestApicProtected(vcpu)) return Err.EINVAL;
         var s = default(kvm_lapic_state);
-        apic.GetState(s.regs, X2apicApi.Of(vcpu.Kvm).Format);
+        apic.GetState(s.regs, vcpu.Kvm.Irqchip.X2apicApiFlags.Format);
         return arg.CopyToUser(s) ? 0 : Err.EFAULT;
     }
 
@@ -35,7 +35,7 @@ internal static class LapicIoctls
         if (vcpu.Lapic is not { } apic) return Err.EINVAL;
         if (!arg.CopyFromUser(out kvm_lapic_state s)) return Err.EFAULT;
         if (GuestApicProtected(vcpu)) return Err.EINVAL;
-        return apic.SetState(s.regs, X2apicApi.Of(vcpu.Kvm).Format);
+        return apic.SetState(s.regs, vcpu.Kvm.Irqchip.X2apicApiFlags.Format);
     }
 
     /// <summary>vcpu-&gt;arch.apic-&gt;guest_apic_protected: set for every TDX vCPU (vmx/tdx.c tdx_vcpu_create).</summary>

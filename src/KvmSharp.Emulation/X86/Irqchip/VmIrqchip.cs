@@ -20,6 +20,9 @@ internal sealed class VmIrqchip
 {
     public IrqchipMode Mode { get; set; }
 
+    /// <summary>kvm-&gt;arch.x2apic_format and x2apic_broadcast_quirk_disabled (KVM_CAP_X2APIC_API, <see cref="X2apicApi"/>).</summary>
+    public X2apicApiState X2apicApiFlags { get; } = new();
+
     /// <summary>irqchip_in_kernel: full or split.</summary>
     public bool InKernel => Mode != IrqchipMode.None;
 
@@ -80,7 +83,7 @@ internal sealed class VmIrqchip
     private void SetMembers(List<Vcpu.KvmVcpu> members)
     {
         _mapMembers = members;
-        _mapFormat = members.Count > 0 && X2apicApi.Of(members[0].Kvm).Format;
+        _mapFormat = members.Count > 0 && members[0].Kvm.Irqchip.X2apicApiFlags.Format;
         foreach (var m in members)
             if (m.Lapic is { } a) a.HwEnabledInMap = ApicMap.Present(m);
     }

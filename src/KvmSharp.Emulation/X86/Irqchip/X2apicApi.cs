@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Runtime.CompilerServices;
 using KvmSharp.Abi;
 using KvmSharp.Emulation.KvmMain;
 
@@ -24,7 +23,8 @@ internal sealed class X2apicApiState
 /// <summary>
 /// x86.c kvm_vm_ioctl_enable_cap KVM_CAP_X2APIC_API and where its two VM flags count (lapic.c kvm_apic_state_fixup,
 /// kvm_recalculate_phys_map, kvm_apic_mda, kvm_apic_is_broadcast_dest; irq.c kvm_msi_route_invalid,
-/// x86_msi_msg_get_destid). The flags are kept beside the VM (a field of struct kvm upstream).
+/// x86_msi_msg_get_destid). The flags live in the VM's irqchip state (<see cref="VmIrqchip.X2apicApiFlags"/>;
+/// kvm-&gt;arch upstream).
 /// </summary>
 internal static class X2apicApi
 {
@@ -42,10 +42,7 @@ internal static class X2apicApi
     /// <summary>kvm-&gt;arch.suppress_eoi_broadcast_mode values.</summary>
     public const int SuppressQuirked = 0, SuppressEnabled = 1, SuppressDisabled = 2;
 
-    private static readonly ConditionalWeakTable<Kvm, X2apicApiState> s_state = new();
 
-    /// <summary>The VM's flags (both false until KVM_ENABLE_CAP).</summary>
-    public static X2apicApiState Of(Kvm kvm) => s_state.GetValue(kvm, _ => new X2apicApiState());
 
     /// <summary>
     /// "case KVM_CAP_X2APIC_API: r = -EINVAL; if (cap-&gt;args[0] &amp; ~KVM_X2APIC_API_VALID_FLAGS) break;" — both
@@ -62,7 +59,7 @@ internal static class X2apicApi
         // LVR's directed-EOI bit follows these flags only at kvm_apic_set_version (reset, KVM_SET_LAPIC, KVM_SET_CPUID2):
         // a KVM_SET_CPUID2 made before this call keeps the old flags' answer (Lapic.SyncVersion sees it lazily).
         foreach (var v in kvm.Vcpus) v.Lapic?.SyncVersionNow();
-        var s = Of(kvm);
+        var s = kvm.Irqchip.X2apicApiFlags;
         if ((flags & UseX2apicIds) != 0) s.Format = true;
         if ((flags & DisableBroadcastQuirk) != 0) s.BroadcastQuirkDisabled = true;
         if ((flags & EnableSuppressEoiBroadcast) != 0) s.SuppressEoiBroadcast = SuppressEnabled;
@@ -74,7 +71,7 @@ internal static class X2apicApi
     /// Whether kvm_apic_set_version advertises APIC_LVR_DIRECTED_EOI to an x2APIC guest: quirked — only without the
     /// in-kernel IOAPIC (the legacy rule); enabled — yes; disabled — never.
     /// </summary>
-    public static bool AdvertiseDirectedEoi(Kvm kvm) => Of(kvm).SuppressEoiBroadcast switch
+    public static bool AdvertiseDirectedEoi(Kvm kvm) => kvm.Irqchip.X2apicApiFlags.SuppressEoiBroadcast switch
     {
         SuppressEnabled => true,
         SuppressDisabled => false,
