@@ -79,7 +79,7 @@ internal static class Arm64Run
         {
             // io_mem_abort: a write kvm_io_bus_write(KVM_MMIO_BUS) takes (an ioeventfd) is handled in the kernel:
             // kvm_handle_mmio_return steps over the store, no exit.
-            if (m.Syndrome.IsWrite && vcpu.Kvm.IoBus.Write(KvmMain.KvmBus.Mmio, m.Syndrome.Ipa, m.Syndrome.Length, m.Syndrome.WriteData))
+            if (m.Syndrome.IsWrite && vcpu.Kvm.IoBus.Write(KvmMain.KvmBus.Mmio, vcpu, m.Syndrome.Ipa, m.Syndrome.Length, m.Syndrome.WriteData))
             {
                 state.Cpu.Pc += 4;
                 return null;

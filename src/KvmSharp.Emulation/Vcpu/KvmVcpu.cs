@@ -24,7 +24,7 @@ internal sealed class KvmVcpu : IDisposable
         // found apic_base 0xfee00900 on vCPU 1 where the kernel reports 0xfee00800 (tests/KvmSharp.Fuzzing.Tests/FoundDivergenceTests.cs).
         if (id != 0) Cpu.Sregs.apic_base &= ~BspBit;
         Memory = new GuestPhysicalMemory(kvm);
-        Emulator = new X86Emulator(kvm, Cpu, Memory, run);
+        Emulator = new X86Emulator(this, Cpu, Memory, run);
         // kvm_vcpu_init: snprintf(vcpu->stats_id, …, "kvm-%d/vcpu-%d", task_pid_nr(current), id).
         Stats = KvmMain.BinaryStats.KvmStats.ForVcpu(kvm.Kernel.Config, kvm.Kernel.GetTid(), id);
         Emulator.Stats = Stats;

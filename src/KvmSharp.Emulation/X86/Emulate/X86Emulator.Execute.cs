@@ -697,12 +697,21 @@ internal sealed partial class X86Emulator
         if (output)
         {
             ulong v = ReadReg(value);
-            // x86.c emulator_pio_in_out → kvm_io_bus_write(KVM_PIO_BUS): an ioeventfd takes the OUT, no exit. (An IN
-            // finds no device: ioeventfds have no read.)
-            if (_kvm.IoBus.Write(KvmMain.KvmBus.Pio, port, size, v)) return;
+            // x86.c emulator_pio_in_out → kernel_pio → kvm_io_bus_write(KVM_PIO_BUS): an ioeventfd or an in-kernel
+            // device (PIC, PIT …) takes the OUT, no exit.
+            if (_kvm.IoBus.Write(KvmMain.KvmBus.Pio, _vcpu, port, size, v)) return;
             var data = _run.SetIoExit(output: true, size, port);
             for (int b = 0; b < size; b++) data[b] = (byte)(v >> (8 * b));
             _exit = StepOutcome.ExitToUser;
+            return;
+        }
+        // kernel_pio → kvm_io_bus_read(KVM_PIO_BUS): an in-kernel device answers the IN, no exit.
+        Span<byte> fromDevice = stackalloc byte[size];
+        if (_kvm.IoBus.Read(KvmMain.KvmBus.Pio, _vcpu, port, fromDevice))
+        {
+            ulong dv = 0;
+            for (int b = 0; b < size; b++) dv |= (ulong)fromDevice[b] << (8 * b);
+            WriteReg(value, dv);
             return;
         }
         if (_pending is { IsMmio: false } p && p.Length == size && _completionData is byte[] d)

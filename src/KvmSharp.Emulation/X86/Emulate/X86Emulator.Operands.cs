@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
 using Iced.Intel;
+using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Mmu;
 
 namespace KvmSharp.Emulation.X86.Emulate;
@@ -181,6 +182,9 @@ internal sealed partial class X86Emulator
     /// <summary>An MMIO read is answered by the data userspace supplied on re-entry, else it exits.</summary>
     private void ReadMmio(ulong gpa, Span<byte> piece)
     {
+        // x86.c vcpu_mmio_read: after the local APIC, kvm_io_bus_read(KVM_MMIO_BUS) — an in-kernel device (the
+        // IOAPIC's window …) answers, no exit.
+        if (piece.Length <= 8 && _kvm.IoBus.Read(KvmBus.Mmio, _vcpu, gpa, piece)) return;
         if (_pending is { IsMmio: true } p && _completionData is byte[] data && p.Length == piece.Length)
         {
             data.AsSpan(0, piece.Length).CopyTo(piece);

@@ -27,6 +27,7 @@ internal sealed partial class X86Emulator
     private const int MaxInstructionLength = 15;
 
     private readonly X86Cpu _cpu;
+    private readonly KvmVcpu _vcpu;
     private readonly Kvm _kvm;
     private readonly GuestPhysicalMemory _mem;
     private readonly KvmRunPage _run;
@@ -49,9 +50,10 @@ internal sealed partial class X86Emulator
     private readonly byte[] _mmioWriteData = new byte[8];
     private int _mmioWriteLength;
 
-    public X86Emulator(Kvm kvm, X86Cpu cpu, GuestPhysicalMemory mem, KvmRunPage run)
+    public X86Emulator(KvmVcpu vcpu, X86Cpu cpu, GuestPhysicalMemory mem, KvmRunPage run)
     {
-        _kvm = kvm;
+        _vcpu = vcpu;
+        _kvm = vcpu.Kvm;
         _cpu = cpu;
         _mem = mem;
         _run = run;
@@ -111,7 +113,7 @@ internal sealed partial class X86Emulator
     {
         ulong value = 0;
         for (int b = 0; b < _mmioWriteLength; b++) value |= (ulong)_mmioWriteData[b] << (8 * b);
-        return _kvm.IoBus.Write(KvmBus.Mmio, _mmioWriteGpa, _mmioWriteLength, value);
+        return _kvm.IoBus.Write(KvmBus.Mmio, _vcpu, _mmioWriteGpa, _mmioWriteLength, value);
     }
 
     // Set by instructions that end the run after committing (OUT, HLT).
