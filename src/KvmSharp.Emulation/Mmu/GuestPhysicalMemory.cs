@@ -113,12 +113,13 @@ internal sealed class GuestPhysicalMemory : IDisposable
     }
 
     /// <summary>
-    /// The guest's MAXPHYADDR for reserved-bit checks: 36 without KVM_SET_CPUID2 (cpuid_query_maxphyaddr), 52 for TDX
-    /// VMs, whose shared bit (<see cref="SharedBit"/>) is a GPA bit and not reserved. SEV, SEV-ES and SNP keep 36 with
-    /// the C-bit exempt (<see cref="EncryptionMask"/>; arch/x86/kvm/svm/sev.c sev_vcpu_after_set_cpuid: "the memory
-    /// encryption bit is not reserved", reserved_gpa_bits &amp;= ~(1UL &lt;&lt; (0x8000001F.EBX &amp; 0x3f))).
+    /// The guest's MAXPHYADDR for reserved-bit checks: the vCPU's (<paramref name="cpuidMaxPhyAddr"/>:
+    /// cpuid_query_maxphyaddr, 36 without KVM_SET_CPUID2), but 52 for TDX VMs, whose shared bit
+    /// (<see cref="SharedBit"/>) is a GPA bit and not reserved. SEV, SEV-ES and SNP keep the vCPU's with the C-bit
+    /// exempt (<see cref="EncryptionMask"/>; arch/x86/kvm/svm/sev.c sev_vcpu_after_set_cpuid: "the memory encryption
+    /// bit is not reserved", reserved_gpa_bits &amp;= ~(1UL &lt;&lt; (0x8000001F.EBX &amp; 0x3f))).
     /// </summary>
-    public int MaxPhyAddr => _kvm.Type is KvmConstants.KVM_X86_TDX_VM ? 52 : X86.X86Consts.DefaultMaxPhyAddr;
+    public int MaxPhyAddr(int cpuidMaxPhyAddr) => _kvm.Type is KvmConstants.KVM_X86_TDX_VM ? 52 : cpuidMaxPhyAddr;
 
     /// <summary>
     /// kvm_mmu_do_page_fault … kvm_mmu_faultin_pfn for a TDP (direct) MMU. Caller holds the kernel lock.

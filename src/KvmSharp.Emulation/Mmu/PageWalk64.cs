@@ -49,16 +49,26 @@ internal static class PageWalk64
 
 
     /// <summary>
-    /// mmu.c __reset_rsvds_bits_mask for a vCPU without CPUID (no GBPAGES): the reserved bits of an entry at
-    /// <paramref name="level"/>. PML4E.PS and PDPTE.PS (no 1 GiB pages) are reserved; a 2 MiB PDE reserves bits
-    /// 20:13; XD is reserved without EFER.NXE. Observed on this host: each gives #PF with P|RSVD (0x9 on a read).
+    /// mmu.c __reset_rsvds_bits_mask (PT64_ROOT_4LEVEL): the reserved bits of an entry at <paramref name="level"/>.
+    /// Address bits from MAXPHYADDR to 51 everywhere (the C-bit excepted), XD without EFER.NXE; PML4E.PS always;
+    /// PDPTE.PS without GBPAGES, and a 1 GiB leaf's bits 29:13 with it; a 2 MiB PDE's bits 20:13; bit 8 of a PML4E
+    /// or non-leaf PDPTE for an AMD-compatible guest ("nonleaf_bit8_rsvd"). Observed on this host: each gives #PF with
+    /// P|RSVD (0x9 on a read; conformance PageWalkReservedBits).
     /// </summary>
-    private static ulong ReservedBits(int level, ulong pte, bool nxe, ulong aboveMaxPhyAddr)
+    private static ulong ReservedBits(int level, ulong pte, bool nxe, ulong aboveMaxPhyAddr, in WalkRules rules)
     {
         ulong rsvd = aboveMaxPhyAddr | (nxe ? 0 : NoExecute);
-        if (level >= 3) rsvd |= PageSizeBit;
-        else if (level == 2 && (pte & PageSizeBit) != 0) rsvd |= 0x1f_e000UL;
-        return rsvd;
+        bool large = (pte & PageSizeBit) != 0;
+        ulong nonLeafBit8 = rules.AmdCompatible ? 1UL << 8 : 0;
+        return level switch
+        {
+            4 => rsvd | PageSizeBit | nonLeafBit8,
+            3 when !rules.GbPages => rsvd | PageSizeBit | nonLeafBit8,
+            3 when large => rsvd | 0x3fff_e000UL,
+            3 => rsvd | nonLeafBit8,
+            2 when large => rsvd | 0x1f_e000UL,
+            _ => rsvd,
+        };
     }
 
     /// <summary>
@@ -69,12 +79,12 @@ internal static class PageWalk64
     /// carrying the C-bit (legal in an SEV guest whose CPUID has leaf 0x8000001F: SregsRules.ReservedGpaBits) names the
     /// same PML4, read privately like every table.
     /// </summary>
-    public static WalkResult Walk(GuestPhysicalMemory mem, ulong cr3, ulong linear, PageAccess access, bool wp, bool nxe)
+    public static WalkResult Walk(GuestPhysicalMemory mem, ulong cr3, ulong linear, PageAccess access, bool wp, bool nxe, in WalkRules rules)
     {
         ulong cbit = mem.EncryptionMask;
         ulong table = cr3 & AddressMask & ~cbit;
         // Address bits from MAXPHYADDR to 51 are reserved at every level (the C-bit excepted).
-        ulong aboveMaxPhyAddr = AddressMask & ~((1UL << mem.MaxPhyAddr) - 1) & ~cbit;
+        ulong aboveMaxPhyAddr = AddressMask & ~((1UL << rules.MaxPhyAddr) - 1) & ~cbit;
         bool writable = true, user = true, noExec = false;
         Span<byte> raw = stackalloc byte[8];
         Span<ulong> entryGpa = stackalloc ulong[5];
@@ -92,7 +102,7 @@ internal static class PageWalk64
             entryGpa[level] = at;
             entries[level] = pte;
             if ((pte & Present) == 0) return Fault(access, nxe, present: false);
-            if ((pte & ReservedBits(level, pte, nxe, aboveMaxPhyAddr)) != 0) return new WalkResult(0, PageFaultErrorCode: ErrorBits(access, nxe) | PfPresent | PfReserved);
+            if ((pte & ReservedBits(level, pte, nxe, aboveMaxPhyAddr, rules)) != 0) return new WalkResult(0, PageFaultErrorCode: ErrorBits(access, nxe) | PfPresent | PfReserved);
             writable &= (pte & Writable) != 0;
             user &= (pte & UserBit) != 0;
             noExec |= nxe && (pte & NoExecute) != 0;

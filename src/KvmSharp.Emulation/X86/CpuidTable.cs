@@ -258,6 +258,16 @@ internal sealed class CpuidTable
         }
     }
 
+    /// <summary>CPUID.80000001H:EDX[26] (X86_FEATURE_GBPAGES, 1 GiB pages) in the vCPU's table; false without KVM_SET_CPUID2.</summary>
+    public bool HasGbPages
+    {
+        get
+        {
+            int i = Find(_entries, 0x8000_0001, index: null);
+            return i >= 0 && (_entries[i].edx & (1u << 26)) != 0;
+        }
+    }
+
     /// <summary>
     /// vcpu->arch.is_amd_compatible (guest_cpuid_is_amd_or_hygon, set by kvm_vcpu_after_set_cpuid): CPUID.0's vendor is
     /// AMD or Hygon. guest_cpuid_is_intel_compatible is its negation, so a vCPU without a table is Intel-compatible.

@@ -71,6 +71,12 @@ public sealed class X86CpuModel
     /// <summary>A name for reports.</summary>
     public string Name { get; }
 
+    /// <summary>
+    /// kvm_cpu_cap_has(X86_FEATURE_GBPAGES): KVM_GET_SUPPORTED_CPUID's 0x80000001 EDX[26]. KVM offers it only with TDP
+    /// (cpuid.c kvm_set_cpu_caps: "if (!tdp_enabled) kvm_cpu_cap_clear(X86_FEATURE_GBPAGES)"): absent on kvm_pvm.
+    /// </summary>
+    internal bool OffersGbPages => Find(0x8000_0001, 0) is { } e && (e.edx & (1u << 26)) != 0;
+
     /// <summary>kvm_caps.supported_xcr0: CPUID.0xD.0 EDX:EAX of <see cref="SupportedCpuid"/>.</summary>
     public ulong SupportedXcr0 { get; }
 

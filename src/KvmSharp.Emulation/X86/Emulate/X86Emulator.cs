@@ -240,10 +240,27 @@ internal sealed partial class X86Emulator
         if (!_cpu.LongModeActive)
             throw new EmulationFailure("32-bit paging is not emulated", haveInstructionBytes: _fetchedLength > 0);
         var w = PageWalk64.Walk(_mem, _cpu.Sregs.cr3, linear, access,
-            wp: (_cpu.Sregs.cr0 & X86Consts.CR0_WP) != 0, nxe: (_cpu.Sregs.efer & X86Consts.EFER_NX) != 0);
+            wp: (_cpu.Sregs.cr0 & X86Consts.CR0_WP) != 0, nxe: (_cpu.Sregs.efer & X86Consts.EFER_NX) != 0, CurrentWalkRules());
         if (w.TableReadFailed) throw new MemoryFaultStop(w.TableAccess);
         if (w.IsPageFault) throw new GuestFault(X86Consts.PF_VECTOR, w.PageFaultErrorCode, linear);
         return (access & PageAccess.Fetch) != 0 ? w.Gpa | cbit : w.Gpa;
+    }
+
+    private WalkRules _walkRules = WalkRules.NoCpuid;
+    private int _walkRulesGeneration = -1;
+
+    /// <summary>
+    /// The page walk's CPUID-dependent rules, recomputed when KVM_SET_CPUID2 changed the table (kvm_mmu_after_set_cpuid
+    /// resets the guest MMU's reserved-bit masks). GBPAGES needs the guest's bit and KVM's (guest_cpu_cap_has).
+    /// </summary>
+    private WalkRules CurrentWalkRules()
+    {
+        var cpuid = _cpu.Cpuid;
+        if (cpuid.Generation == _walkRulesGeneration) return _walkRules;
+        _walkRules = new WalkRules(_mem.MaxPhyAddr(cpuid.MaxPhyAddr),
+            cpuid.HasGbPages && _kvm.Kernel.Config.X86Cpu.OffersGbPages, cpuid.IsAmdCompatible);
+        _walkRulesGeneration = cpuid.Generation;
+        return _walkRules;
     }
 
     private readonly record struct PendingIo(bool IsMmio, int Length);
