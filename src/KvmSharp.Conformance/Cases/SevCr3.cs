@@ -168,17 +168,11 @@ public static class SevCr3
         public const ulong Pml4 = 0x1000, Pdpt = 0x2000, Pd = 0x3000, Pt = 0x4000, Code = 0x5000, Data = 0x6000;
         private const ulong Page = 0x1000, PresentWritable = 3;
 
-        private readonly Vm _vm;
-        private readonly SevLaunch _launch;
-        private readonly AnonymousMemory _memory;
-        private readonly MemorySlot _slot;
+        private readonly OwnedResources _owned;
 
-        private SevCr3Guest(Vm vm, SevLaunch launch, AnonymousMemory memory, MemorySlot slot, Vcpu vcpu, ulong cbit)
+        private SevCr3Guest(OwnedResources owned, Vcpu vcpu, ulong cbit)
         {
-            _vm = vm;
-            _launch = launch;
-            _memory = memory;
-            _slot = slot;
+            _owned = owned;
             Vcpu = vcpu;
             CBit = cbit;
         }
@@ -190,20 +184,15 @@ public static class SevCr3
         public static SevCr3Guest Create(Kvm kvm, Action<Iced.Intel.Assembler> program, IReadOnlyList<CpuidEntry>? cpuid)
         {
             ulong cbit = 1UL << SnpGuest.CbitPosition(kvm);
-            var owned = new Stack<IDisposable>();
+            var owned = new OwnedResources();
             try
             {
-                var vm = kvm.CreateVm(VmType.Sev);
-                owned.Push(vm);
-                var launch = SevLaunch.Open(vm);
-                owned.Push(launch);
+                var vm = owned.Add(kvm.CreateVm(VmType.Sev));
+                var launch = owned.Add(SevLaunch.Open(vm));
                 launch.Init();
-                var memory = vm.AllocateMemory(Size);
-                owned.Push(memory);
-                var slot = vm.AddMemorySlot(0, 0, memory);
-                owned.Push(slot);
-                var vcpu = vm.CreateVcpu(0);
-                owned.Push(vcpu);
+                var memory = owned.Add(vm.AllocateMemory(Size));
+                owned.Add(vm.AddMemorySlot(0, 0, memory));
+                var vcpu = owned.Add(vm.CreateVcpu(0));
                 if (cpuid is not null) vcpu.SetCpuid(cpuid);
 
                 memory.Write(Pml4, Pdpt | cbit | PresentWritable);
@@ -228,11 +217,11 @@ public static class SevCr3
                 launch.UpdateData(memory.Address + (nint)Pml4, (uint)(Data + Page - Pml4));
                 _ = launch.Measure();
                 launch.Finish();
-                return new SevCr3Guest(vm, launch, memory, slot, vcpu, cbit);
+                return new SevCr3Guest(owned, vcpu, cbit);
             }
             catch
             {
-                while (owned.Count > 0) owned.Pop().Dispose();
+                owned.Dispose();
                 throw;
             }
         }
@@ -246,13 +235,6 @@ public static class SevCr3
             return stream.ToArray();
         }
 
-        public void Dispose()
-        {
-            Vcpu.Dispose();
-            _slot.Dispose();
-            _memory.Dispose();
-            _launch.Dispose();
-            _vm.Dispose();
-        }
+        public void Dispose() => _owned.Dispose();
     }
 }

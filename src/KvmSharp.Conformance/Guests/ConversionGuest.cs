@@ -32,21 +32,17 @@ public sealed class ConversionGuest : IDisposable
     private const uint CodeSlotId = 0;
     private const uint DataSlotId = 1;
 
-    private readonly GuestMemfd _code;
-    private readonly MemorySlot _codeSlot;
+    private readonly OwnedResources _owned;
     private readonly GuestMapping _codeMap;
-    private readonly MemorySlot _dataSlot;
 
-    private ConversionGuest(Vm vm, Vcpu vcpu, GuestMemfd code, MemorySlot codeSlot, GuestMapping codeMap, GuestMemfd memfd, GuestMapping mem, MemorySlot dataSlot, int nrPages)
+    private ConversionGuest(OwnedResources owned, Vm vm, Vcpu vcpu, GuestMapping codeMap, GuestMemfd memfd, GuestMapping mem, int nrPages)
     {
+        _owned = owned;
+        _codeMap = codeMap;
         Vm = vm;
         Vcpu = vcpu;
-        _code = code;
-        _codeSlot = codeSlot;
-        _codeMap = codeMap;
         Memfd = memfd;
         Mem = mem;
-        _dataSlot = dataSlot;
         NrPages = nrPages;
     }
 
@@ -76,40 +72,34 @@ public sealed class ConversionGuest : IDisposable
         ArgumentNullException.ThrowIfNull(kvm);
         if ((ulong)nrPages * (ulong)PageSize > ushort.MaxValue + 1UL)
             throw new ArgumentOutOfRangeException(nameof(nrPages), "a real-mode segment reaches 64 KiB of the data slot");
-        var owned = new Stack<IDisposable>();
+        var owned = new OwnedResources();
         try
         {
-            var vm = Push(owned, kvm.CreateVm(VmType.SwProtected));
+            var vm = owned.Add(kvm.CreateVm(VmType.SwProtected));
             ulong codeSize = (ulong)PageSize;
-            var code = Push(owned, vm.CreateGuestMemfd(codeSize, GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared));
-            var codeMap = Push(owned, code.Map());
+            var code = owned.Add(vm.CreateGuestMemfd(codeSize, GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared));
+            var codeMap = owned.Add(code.Map());
             codeMap.Write(0, RealModeGuest.Assemble(Program));
-            var codeSlot = Push(owned, vm.AddGuestMemfdSlot(CodeSlotId, CodeGpa, codeSize, code, userspace: codeMap));
+            owned.Add(vm.AddGuestMemfdSlot(CodeSlotId, CodeGpa, codeSize, code, userspace: codeMap));
 
             ulong size = (ulong)nrPages * (ulong)PageSize;
-            var memfd = Push(owned, vm.CreateGuestMemfd(size, flags | GuestMemfdFlags.Mmap));
-            var mem = Push(owned, memfd.Map());
-            var dataSlot = Push(owned, vm.AddGuestMemfdSlot(DataSlotId, DataGpa, size, memfd, userspace: mem));
+            var memfd = owned.Add(vm.CreateGuestMemfd(size, flags | GuestMemfdFlags.Mmap));
+            var mem = owned.Add(memfd.Map());
+            owned.Add(vm.AddGuestMemfdSlot(DataSlotId, DataGpa, size, memfd, userspace: mem));
 
-            var vcpu = Push(owned, vm.CreateVcpu(0));
+            var vcpu = owned.Add(vm.CreateVcpu(0));
             var sregs = vcpu.GetSregs();
             sregs.cs.@base = CodeGpa;
             sregs.cs.selector = (ushort)(CodeGpa >> 4);
             vcpu.SetSregs(sregs);
             vcpu.SetRegs(new kvm_regs { rip = 0, rflags = 2 });
-            return new ConversionGuest(vm, vcpu, code, codeSlot, codeMap, memfd, mem, dataSlot, nrPages);
+            return new ConversionGuest(owned, vm, vcpu, codeMap, memfd, mem, nrPages);
         }
         catch
         {
-            while (owned.Count > 0) owned.Pop().Dispose();
+            owned.Dispose();
             throw;
         }
-    }
-
-    private static T Push<T>(Stack<IDisposable> owned, T item) where T : IDisposable
-    {
-        owned.Push(item);
-        return item;
     }
 
     /// <summary>guest_do_rmw's loop in 16-bit code; DS switches between the code segment and the data slot.</summary>
@@ -160,15 +150,5 @@ public sealed class ConversionGuest : IDisposable
         Assert.Equal(DonePort, exit.IoPort);
     }
 
-    public void Dispose()
-    {
-        Vcpu.Dispose();
-        _dataSlot.Dispose();
-        Mem.Dispose();
-        Memfd.Dispose();
-        _codeSlot.Dispose();
-        _codeMap.Dispose();
-        _code.Dispose();
-        Vm.Dispose();
-    }
+    public void Dispose() => _owned.Dispose();
 }

@@ -31,17 +31,13 @@ public sealed class SnpGuest : IDisposable
     private const ulong Present = 1, Writable = 2;
     private const ulong Page = 0x1000;
 
-    private readonly SnpLaunch _launch;
-    private readonly GuestMemfd _gmem;
-    private readonly MemorySlot _slot;
+    private readonly OwnedResources _owned;
 
-    private SnpGuest(Vm vm, SnpLaunch launch, GuestMemfd gmem, AnonymousMemory shared, MemorySlot slot, Vcpu vcpu, ulong cbit)
+    private SnpGuest(OwnedResources owned, Vm vm, AnonymousMemory shared, Vcpu vcpu, ulong cbit)
     {
+        _owned = owned;
         Vm = vm;
-        _launch = launch;
-        _gmem = gmem;
         Shared = shared;
-        _slot = slot;
         Vcpu = vcpu;
         CBit = cbit;
     }
@@ -81,22 +77,16 @@ public sealed class SnpGuest : IDisposable
         ArgumentNullException.ThrowIfNull(kvm);
         ArgumentNullException.ThrowIfNull(program);
         ulong cbit = 1UL << CbitPosition(kvm);
-        var owned = new Stack<IDisposable>();
+        var owned = new OwnedResources();
         try
         {
-            var vm = kvm.CreateVm(VmType.Snp);
-            owned.Push(vm);
-            var launch = SnpLaunch.Open(vm);
-            owned.Push(launch);
+            var vm = owned.Add(kvm.CreateVm(VmType.Snp));
+            var launch = owned.Add(SnpLaunch.Open(vm));
             launch.Init();
-            var gmem = vm.CreateGuestMemfd(Size);
-            owned.Push(gmem);
-            var shared = vm.AllocateMemory(Size);
-            owned.Push(shared);
-            var slot = vm.AddPrivateMemorySlot(0, 0, Size, shared, gmem);
-            owned.Push(slot);
-            var vcpu = vm.CreateVcpu(0);
-            owned.Push(vcpu);
+            var gmem = owned.Add(vm.CreateGuestMemfd(Size));
+            var shared = owned.Add(vm.AllocateMemory(Size));
+            owned.Add(vm.AddPrivateMemorySlot(0, 0, Size, shared, gmem));
+            var vcpu = owned.Add(vm.CreateVcpu(0));
 
             var image = new PinnedArray<byte>((int)Size, (int)Page);
             var bytes = new byte[Size];
@@ -141,11 +131,11 @@ public sealed class SnpGuest : IDisposable
             GC.KeepAlive(image);
             launch.Finish();
             vm.SetMemoryAttributes(Result, Page, 0);
-            return new SnpGuest(vm, launch, gmem, shared, slot, vcpu, cbit);
+            return new SnpGuest(owned, vm, shared, vcpu, cbit);
         }
         catch
         {
-            while (owned.Count > 0) owned.Pop().Dispose();
+            owned.Dispose();
             throw;
         }
     }
@@ -163,13 +153,5 @@ public sealed class SnpGuest : IDisposable
         return stream.ToArray();
     }
 
-    public void Dispose()
-    {
-        Vcpu.Dispose();
-        _slot.Dispose();
-        Shared.Dispose();
-        _gmem.Dispose();
-        _launch.Dispose();
-        Vm.Dispose();
-    }
+    public void Dispose() => _owned.Dispose();
 }
