@@ -30,8 +30,9 @@ namespace KvmSharp.Vmm;
 /// <see cref="Reset"/> or <see cref="Restore"/>.
 /// The guest calls the host through <see cref="HostFunctions"/>; those run on the calling thread, in the middle of the
 /// call, and may not call, reset or dispose their own micro-VM (refused, or for Dispose deferred to the call's end).
-/// A <see cref="VmType.Snp"/> micro-VM keeps its code, data and page tables private and runs exactly one call: the
-/// first call launches it (SNP_LAUNCH_FINISH seals the vCPU's registers; <see cref="IsSealed"/>, docs/sandbox.md).
+/// A <see cref="VmType.Snp"/> micro-VM keeps its code, data and page tables private: the first call launches it
+/// (SNP_LAUNCH_FINISH seals the vCPU's registers; <see cref="IsSealed"/>), and every call after a clean return goes
+/// through the VMM's guest-side dispatch loop (<see cref="Arch.X86_64.SnpDispatcher"/>, docs/sandbox.md).
 /// Not thread-safe: one call at a time.
 /// </summary>
 public sealed partial class MicroVm : IDisposable
@@ -57,6 +58,11 @@ public sealed partial class MicroVm : IDisposable
     // VM type Snp: the launch, done at the first call (its registers must be set before SNP_LAUNCH_FINISH).
     private readonly SnpBoot? _snp;
     private bool _snpLaunchTried;
+    // VM type Snp, once sealed: the vCPU stands in the dispatcher after a clean return (the next call resumes it), or
+    // it does not and the micro-VM takes no call any more; how its last call ended, for the refusal.
+    private bool _snpResumable;
+    private long _snpCalls;
+    private string _snpEnding = "";
     private string? _noGuestMemfd;
     private bool _noGuestMemfdKnown;
     private bool _disposed;
@@ -155,7 +161,9 @@ public sealed partial class MicroVm : IDisposable
     /// <summary>
     /// True after a call ended in anything but <see cref="GuestOutcome.Exit"/>, <see cref="GuestOutcome.Timeout"/>,
     /// <see cref="GuestOutcome.Cancelled"/>, <see cref="GuestOutcome.MaxExits"/> or <see cref="GuestOutcome.HostFunctionFailed"/> (a vCPU stopped by the host
-    /// between two instructions, with its memory intact); <see cref="Reset"/> and <see cref="Restore"/> clear it.
+    /// between two instructions, with its memory intact); <see cref="Reset"/> and <see cref="Restore"/> clear it. A
+    /// sealed SNP micro-VM (<see cref="IsSealed"/>) is faulted after any ending but a return, for good: its vCPU cannot
+    /// be moved back to the dispatcher, and Reset and Restore are refused.
     /// </summary>
     public bool IsFaulted { get; private set; }
 
@@ -456,7 +464,7 @@ public sealed partial class MicroVm : IDisposable
 
     private CallResult EnterCore(string? function, ulong entry, ReadOnlySpan<ulong> args, ReadOnlySpan<byte> input, bool withInput, CancellationToken cancellationToken)
     {
-        ThrowIfSnpLaunched(nameof(Call));
+        if (_snp is not null) CheckSnpCall(entry);
         if (IsFaulted) throw new MicroVmException("the micro-VM's last call did not end normally; call Reset() or Restore() before calling it again");
         if (args.Length > CallRegion.MaxArgs) throw new MicroVmException($"at most {CallRegion.MaxArgs} arguments, not {args.Length}");
         ulong capacity = Layout.CallDataEnd - Layout.CallData;
@@ -473,16 +481,16 @@ public sealed partial class MicroVm : IDisposable
             count = 2;
         }
         WriteCallHeader(entry, registers[..count], withInput ? (ulong)input.Length : 0, withInput);
-        // The return address: a plain RET from the function lands on the trampoline.
-        ulong rsp = Layout.StackTop - sizeof(ulong);
-        _memory.Write(rsp, Layout.Trampoline);
-        _vcpu.SetRegs(LongMode.EntryRegs(entry, rsp, registers[..count]));
-        if (_snp is not null)
+        if (_snp is null)
         {
-            // The registers and stack of this call are in place: launch (and seal) now. A failed launch leaves the
-            // VM half-launched, so it counts as launched too.
-            _snpLaunchTried = true;
-            _snp.Launch(_memory);
+            // The return address: a plain RET from the function lands on the trampoline.
+            ulong rsp = Layout.StackTop - sizeof(ulong);
+            _memory.Write(rsp, Layout.Trampoline);
+            _vcpu.SetRegs(LongMode.EntryRegs(entry, rsp, registers[..count]));
+        }
+        else
+        {
+            StartSnpCall(_snp);
         }
 
         _console.Clear();
@@ -532,9 +540,13 @@ public sealed partial class MicroVm : IDisposable
     }
 
     /// <summary>
-    /// True for a <see cref="VmType.Snp"/> micro-VM once its one call launched it (SNP_LAUNCH_FINISH sealed its vCPU
-    /// registers): <see cref="Call(string, ReadOnlySpan{ulong})"/>, <see cref="Reset"/>, <see cref="Snapshot"/> and
-    /// <see cref="Restore"/> are refused with a <see cref="MicroVmException"/> from then on (docs/sandbox.md, "SEV-SNP").
+    /// True for a <see cref="VmType.Snp"/> micro-VM once its first call launched it (SNP_LAUNCH_FINISH sealed its vCPU
+    /// registers): <see cref="Reset"/>, <see cref="Snapshot"/> and <see cref="Restore"/> are refused with a
+    /// <see cref="MicroVmException"/> from then on. It still takes calls — the host writes each request into the shared
+    /// call region and resumes the vCPU, which the VMM's dispatch loop (<see cref="Arch.X86_64.SnpDispatcher"/>) enters
+    /// the function from — as long as every call returned (RET to the trampoline). A call that ended any other way (an
+    /// exception, an exit status, a shutdown, a timeout, a cancellation …) leaves the vCPU where no request can reach it:
+    /// the micro-VM is <see cref="IsFaulted"/> for good and refuses further calls (docs/sandbox.md, "SEV-SNP").
     /// </summary>
     public bool IsSealed => _snpLaunchTried;
 
@@ -542,9 +554,63 @@ public sealed partial class MicroVm : IDisposable
     {
         if (!_snpLaunchTried) return;
         throw new MicroVmException(
-            $"MicroVm.{what} on an SNP micro-VM after its one call: SNP_LAUNCH_FINISH sealed the vCPU's registers into its " +
-            "encrypted VMSA (KVM_SET_REGS and KVM_SET_SREGS are EINVAL for a vCPU with protected state), so it cannot be " +
-            "entered, reset or restored again; create a new micro-VM");
+            $"MicroVm.{what} on an SNP micro-VM after its first call: SNP_LAUNCH_FINISH sealed the vCPU's registers into its " +
+            "encrypted VMSA (KVM_SET_REGS and KVM_SET_SREGS are EINVAL for a vCPU with protected state) and its private " +
+            "memory cannot be rewritten, so it cannot be reset or restored; create a new micro-VM");
+    }
+
+    /// <summary>
+    /// Before anything of an SNP call is written: a sealed micro-VM takes a call only while its vCPU waits in the
+    /// dispatcher (its last call returned), and the dispatcher enters only the image area.
+    /// </summary>
+    private void CheckSnpCall(ulong entry)
+    {
+        if (_snpLaunchTried && !_snpResumable)
+        {
+            throw new MicroVmException(
+                $"MicroVm.Call on an SNP micro-VM whose call {_snpCalls} {_snpEnding}: SNP_LAUNCH_FINISH sealed its vCPU's " +
+                "registers, so the host cannot move it back to the dispatcher that takes the next call (it only resumes it " +
+                "there after a call that returned); create a new micro-VM");
+        }
+        if (!SnpDispatcher.Accepts(entry, _memory.Size))
+        {
+            throw new MicroVmException(
+                $"entry 0x{entry:X} is outside the image area [0x{Layout.ImageBase:X}, 0x{_memory.Size:X}): an SNP micro-VM's " +
+                "dispatcher enters only functions of the image");
+        }
+    }
+
+    /// <summary>
+    /// The request is in the call region: the first call points the vCPU at the dispatcher and launches (and seals)
+    /// the micro-VM; a later one has nothing to set — the next KVM_RUN completes the last call's OUT to the return
+    /// port and the vCPU falls into the dispatcher, which reads the request.
+    /// </summary>
+    private void StartSnpCall(SnpBoot snp)
+    {
+        _snpCalls++;
+        _snpResumable = false;
+        _snpEnding = "did not end (the host failed during it)";
+        if (_snpLaunchTried) return;
+        _vcpu.SetRegs(LongMode.EntryRegs(SnpDispatcher.Dispatch, Layout.StackTop - sizeof(ulong), []));
+        // A failed launch leaves the VM half-launched, so it counts as launched too.
+        _snpLaunchTried = true;
+        _snpEnding = "failed to launch";
+        snp.Launch(_memory);
+    }
+
+    /// <summary>An SNP call ended: only a return leaves the vCPU in the dispatcher; anything else ends the micro-VM.</summary>
+    private void EndSnpCall(RunStop stop, bool returned)
+    {
+        bool inDispatcher = returned && _memory.IsAttached
+            && SnpDispatcher.ReturnedHere(_memory.Read<ulong>(CallRegion.Address(CallRegion.Entry)));
+        _snpResumable = inDispatcher;
+        if (inDispatcher) return;
+        IsFaulted = true;
+        _snpEnding = returned
+            ? "returned by an OUT to the return port from the guest's own code, not through the trampoline"
+            : stop.Outcome == GuestOutcome.Exit
+                ? $"exited ({stop.Detail}) instead of returning"
+                : $"ended as {stop.Outcome} ({stop.Detail})";
     }
 
     private void ThrowIfInCall(string what)
@@ -584,6 +650,7 @@ public sealed partial class MicroVm : IDisposable
         IsFaulted = stop.Outcome is not (GuestOutcome.Exit or GuestOutcome.Timeout or GuestOutcome.Cancelled or GuestOutcome.Disposed
             or GuestOutcome.MaxExits or GuestOutcome.HostFunctionFailed);
         bool returned = exited && _hypercalls.Request == GuestRequest.Return;
+        if (_snp is not null) EndSnpCall(stop, returned);
         string detail = stop.Detail;
         ReadOnlyMemory<byte> output = default;
         if (exited && _memory.IsAttached)

@@ -249,7 +249,11 @@ public sealed class MicroVmPool : IDisposable
 
     private void Keep(MicroVm vm)
     {
-        // A sealed SNP micro-VM ran its one call and cannot be reset (MicroVm.IsSealed): dropped, a new one is created.
+        // A sealed SNP micro-VM (MicroVm.IsSealed) is dropped, and a new one created, even though it could take the next
+        // call of the same image through its dispatcher: Reset and Restore are refused for it (its private memory cannot
+        // be rewritten, its registers are sealed), so everything the last user's calls left in its private memory —
+        // globals, heap, stack, even the page tables — and in its vCPU would reach the next user. A pool promises that
+        // nothing of one user reaches the next.
         if (vm.IsDisposed || vm.IsSealed || !ReferenceEquals(vm.Image, _image) || !HasRoom())
         {
             vm.Dispose();

@@ -154,7 +154,7 @@ public sealed class SnpMicroVmTests
     }
 
     [Fact]
-    public void After_its_one_call_the_refused_operations_give_typed_errors_and_no_fd_leaks()
+    public void After_its_first_call_it_still_takes_calls_but_reset_and_snapshot_give_typed_refusals_and_no_fd_leaks()
     {
         using var k = InPlaceConversionKernel();
         using (var kvm = Kvm.Open(k, proposals: k.Config.Proposals))
@@ -166,15 +166,44 @@ public sealed class SnpMicroVmTests
             Assert.True(r.IsSuccess, r.ToString());
             Assert.Equal((ulong)Hello.Greeting.Length, r.Value);
             Assert.Equal(0UL, r.Rip); // sealed: KVM_GET_REGS is EINVAL, the RIP is not known
+            Assert.True(vm.IsSealed);
 
-            var call = Assert.Throws<MicroVmException>(() => vm.Call("greet"));
-            Assert.Contains("SNP_LAUNCH_FINISH sealed", call.Message, StringComparison.Ordinal);
-            Assert.Contains("MicroVm.Reset", Assert.Throws<MicroVmException>(vm.Reset).Message, StringComparison.Ordinal);
-            Assert.Throws<MicroVmException>(() => vm.Run());
+            // The dispatcher takes the next call (the host wrote the request and resumed the vCPU).
+            var again = vm.Call("greet");
+            Assert.True(again.IsSuccess, again.ToString());
+            Assert.Equal(Hello.Greeting, again.Console);
+            Assert.False(vm.IsFaulted);
+
+            var reset = Assert.Throws<MicroVmException>(vm.Reset);
+            Assert.Contains("MicroVm.Reset", reset.Message, StringComparison.Ordinal);
+            Assert.Contains("SNP_LAUNCH_FINISH sealed", reset.Message, StringComparison.Ordinal);
             Assert.Equal(SnapshotRefusal.ProtectedGuest, Assert.Throws<MicroVmSnapshotException>(() => vm.Snapshot()).Reason);
+            // Refusals change nothing: the micro-VM still takes calls.
+            Assert.True(vm.Call("greet").IsSuccess);
         }
         Assert.Equal(0, k.LiveVmCount);
         Assert.Equal(0, k.OpenFdCount);
+    }
+
+    [Fact]
+    public void The_trampoline_page_of_an_snp_micro_vm_holds_the_dispatcher_and_the_memory_size_before_the_launch()
+    {
+        using var k = InPlaceConversionKernel();
+        using var kvm = Kvm.Open(k, proposals: k.Config.Proposals);
+        using var vm = CreateSnp(kvm, new MicroVmOptions { MemorySize = 2 * Layout.LargePageSize });
+        byte[] page = new byte[SnpDispatcher.Bytes.Length];
+        vm.Memory.Read(Layout.Trampoline, page);
+        Assert.Equal(SnpDispatcher.Bytes.ToArray(), page);
+        Assert.Equal(vm.Memory.Size, vm.Memory.Read<ulong>(SnpDispatcher.EntryLimit));
+        Assert.NotEqual(Trampoline.Bytes.ToArray(), page[..Trampoline.Bytes.Length]);
+        Assert.InRange(SnpDispatcher.Dispatch, Layout.Trampoline + 1, SnpDispatcher.EntryLimit - 1);
+
+        // A non-SNP micro-VM keeps the plain trampoline.
+        using var plain = MicroVm.Create(Hello.Image(), new MicroVmOptions { Kvm = kvm, Timeout = TimeSpan.FromSeconds(20) });
+        byte[] trampoline = new byte[Trampoline.Bytes.Length];
+        plain.Memory.Read(Layout.Trampoline, trampoline);
+        Assert.Equal(Trampoline.Bytes.ToArray(), trampoline);
+        Assert.Equal(0UL, plain.Memory.Read<ulong>(SnpDispatcher.EntryLimit));
     }
 
     [Fact]

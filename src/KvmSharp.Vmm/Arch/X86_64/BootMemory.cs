@@ -19,8 +19,10 @@ public static class BootMemory
     public static void Write(GuestMemory memory) => Write(memory, cbit: 0);
 
     /// <summary>
-    /// <see cref="Write(GuestMemory)"/> with page tables for an SEV-SNP guest: <paramref name="cbit"/> is the C-bit
-    /// mask (0 for other guests; <see cref="PageTables.Write(GuestMemory, ulong)"/>).
+    /// <see cref="Write(GuestMemory)"/> for an SEV-SNP guest when <paramref name="cbit"/>, the C-bit mask, is not 0
+    /// (0 for other guests): page tables with the C-bit (<see cref="PageTables.Write(GuestMemory, ulong)"/>), and the
+    /// trampoline page holds the SNP dispatch loop (<see cref="SnpDispatcher"/>) instead of the plain
+    /// <see cref="Trampoline"/>.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
     /// <exception cref="GuestMemoryFaultException">A page below <see cref="Layout.ImageBase"/> is private.</exception>
@@ -29,7 +31,8 @@ public static class BootMemory
         ArgumentNullException.ThrowIfNull(memory);
         Gdt.Write(memory);
         PageTables.Write(memory, cbit);
-        Trampoline.Write(memory);
+        if (cbit == 0) Trampoline.Write(memory);
+        else SnpDispatcher.Write(memory);
         ExceptionHandlers.Write(memory);
         Idt.Write(memory);
         Tss.Write(memory);
