@@ -380,8 +380,11 @@ internal sealed class RawFuzzSession
         KvmArm64Ioctls.KVM_GET_ONE_REG, KvmArm64Ioctls.KVM_SET_ONE_REG, KvmArm64Ioctls.KVM_SET_ONE_REG, KvmArm64Ioctls.KVM_GET_REG_LIST,
     ];
 
-    /// <summary>How many ids a structured KVM_GET_REG_LIST buffer has room for (the emulator lists under 100).</summary>
-    private const ulong Arm64RegListRoom = 128;
+    /// <summary>
+    /// How many ids a structured KVM_GET_REG_LIST buffer has room for (the emulator lists 170: core, firmware, timer,
+    /// system and ID registers).
+    /// </summary>
+    private const ulong Arm64RegListRoom = 256;
 
     private static readonly ulong[] s_arm64SysRegIds =
     [

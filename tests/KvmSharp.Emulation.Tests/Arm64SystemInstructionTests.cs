@@ -44,9 +44,9 @@ public class Arm64SystemInstructionTests
     [Fact]
     public void A_register_outside_the_model_is_an_emulation_failure()
     {
-        // MRS X0, ID_AA64PFR0_EL1 (3, 0, 0, 4, 0): an ID register the emulator does not model.
-        var (insn, pc) = RunToFailure(a => a.Mrs(X(0), Abi.Arm64.KvmArm64SysRegs.Encoding(3, 0, 0, 4, 0)), out _);
+        // MRS X0, PMCR_EL0 (3, 3, 9, 12, 0): a PMU register the emulator does not model.
+        var (insn, pc) = RunToFailure(a => a.Mrs(X(0), Abi.Arm64.KvmArm64SysRegs.Encoding(3, 3, 9, 12, 0)), out _);
         Assert.Equal(Arm64Guest.CodeGpa, pc);
-        Assert.Equal(0xD538_0400u, insn);
+        Assert.Equal(0xD53B_9C00u, insn);
     }
 }

@@ -67,6 +67,8 @@ internal sealed class Arm64Kvm : KvmArch
             var init = new kvm_vcpu_init { target = KvmArm64Constants.KVM_ARM_TARGET_GENERIC_V8 };
             return arg.CopyToUser(init) ? 0 : Err.EFAULT;
         }
+        // arm.c kvm_arch_vm_ioctl KVM_ARM_GET_REG_WRITABLE_MASKS (Arm64/Arm64IdRegMasks.cs).
+        if (request == KvmArm64Ioctls.KVM_ARM_GET_REG_WRITABLE_MASKS) return Arm64IdRegMasks.Ioctl(Config, arg);
         // arm.c kvm_arch_vm_ioctl KVM_CREATE_IRQCHIP: vgic_present (KVM_CAP_IRQCHIP = 1 here), then
         // kvm_vgic_create(kvm, KVM_DEV_TYPE_ARM_VGIC_V2), whose first check is "type == V2 &&
         // !can_emulate_gicv2 → -ENODEV": the emulated host's GICv3 cannot emulate a GICv2 [D].

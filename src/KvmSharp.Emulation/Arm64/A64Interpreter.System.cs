@@ -2,7 +2,8 @@
 namespace KvmSharp.Emulation.Arm64;
 
 /// <summary>
-/// System instructions: MRS/MSR on the registers of <see cref="Arm64SysRegs"/> and on the PSTATE and EL1 banked
+/// System instructions: MRS/MSR on the registers of <see cref="Arm64SysRegs"/> (ID registers read the VM's values and
+/// are UNDEFINED to write), on the generic timer (<see cref="Arm64Timer"/>) and on the PSTATE and EL1 banked
 /// special registers (NZCV, DAIF, CurrentEL, SPSel, SPSR_EL1, ELR_EL1, SP_EL0), MSR DAIFSet/DAIFClr/SPSel
 /// (immediate), and ERET. On hardware these EL1 registers are not trapped to KVM (HCR_EL2.TVM/TRVM are only set while
 /// KVM tracks cache maintenance), so the guest sees its own values, as here. A register outside this set stops the run
@@ -14,7 +15,7 @@ internal sealed partial class A64Interpreter
     // The 16-bit op0:op1:CRn:CRm:op2 encodings of the special-purpose registers (Arm ARM C5.2).
     private const ushort SpsrEl1 = 0xC200, ElrEl1 = 0xC201, SpEl0 = 0xC208, SpSel = 0xC210, CurrentEl = 0xC212;
     private const ushort Nzcv = 0xDA10, Daif = 0xDA11;
-    private const ushort TpidrroEl0 = 0xDE83, TpidrEl0 = 0xDE82;
+    private const ushort TpidrroEl0 = 0xDE83, TpidrEl0 = 0xDE82, CtrEl0 = 0xD801;
     private const ulong DaifMask = 0xF << 6;
 
     /// <summary>Returns null when <paramref name="insn"/> is not a system instruction handled here.</summary>
@@ -61,10 +62,15 @@ internal sealed partial class A64Interpreter
         return A64Outcome.Continue;
     }
 
-    /// <summary>EL0 may reach only NZCV, TPIDR_EL0 and (read-only) TPIDRRO_EL0; DAIF needs SCTLR_EL1.UMA (clear at reset).</summary>
+    /// <summary>
+    /// EL0 may reach only NZCV, TPIDR_EL0 and (read-only) TPIDRRO_EL0; DAIF needs SCTLR_EL1.UMA (clear at reset),
+    /// CTR_EL0 SCTLR_EL1.UCT (bit 15, clear at reset), the timer registers their CNTKCTL_EL1 enable bits.
+    /// </summary>
     private bool El0Denied(ushort encoding, bool write) =>
         cpu.AtEl0 && !(encoding is Nzcv or TpidrEl0 || (encoding == TpidrroEl0 && !write) ||
-                       (encoding == Daif && (cpu.SctlrEl1 & (1UL << 9)) != 0));
+                       (encoding == Daif && (cpu.SctlrEl1 & (1UL << 9)) != 0) ||
+                       (encoding == CtrEl0 && !write && (cpu.SctlrEl1 & (1UL << 15)) != 0) ||
+                       (Arm64Timer.IsTimerEncoding(encoding) && Arm64Timer.El0Allowed(encoding, cpu.CntkctlEl1)));
 
     private A64Outcome Mrs(uint insn, ushort encoding, int rt)
     {
@@ -84,9 +90,23 @@ internal sealed partial class A64Interpreter
                 value = cpu.SpEl0;
                 break;
             default:
+                if (Arm64Timer.IsTimerEncoding(encoding))
+                {
+                    value = cpu.Timer.GuestRead(encoding);
+                    break;
+                }
                 int i = Arm64SysRegs.Find(encoding);
                 if (i < 0) throw new UnsupportedInstructionStop(insn);
-                value = cpu.SysRegs[i];
+                var desc = Arm64SysRegs.Table[i];
+                if (desc.IsId)
+                {
+                    // access_id_reg → read_id_reg: the VM's value (RAZ registers read 0).
+                    lock (cpu.IdRegs) value = Arm64IdRegs.Read(cpu.IdRegs, desc.IdIndex);
+                }
+                else
+                {
+                    value = cpu.SysRegs[i];
+                }
                 break;
         }
         cpu.SetReg(rt, value);
@@ -110,10 +130,15 @@ internal sealed partial class A64Interpreter
                 cpu.SpEl0 = value;
                 break;
             default:
+                switch (cpu.Timer.GuestWrite(encoding, value))
+                {
+                    case TimerWrite.Done: Next(); return A64Outcome.Continue;
+                    case TimerWrite.Undefined: return UndefinedContinue();
+                }
                 int i = Arm64SysRegs.Find(encoding);
                 if (i < 0) throw new UnsupportedInstructionStop(insn);
                 var desc = Arm64SysRegs.Table[i];
-                // MPIDR_EL1 is read-only to the guest: an MSR to it is UNDEFINED.
+                // MPIDR_EL1 and the ID registers are read-only to the guest: an MSR to one is UNDEFINED.
                 if (!desc.GuestWritable) return UndefinedContinue();
                 // The stage-1 MMU is outside the interpreter: refuse before the write commits.
                 if (desc.Name == "SCTLR_EL1" && (value & 1) != 0) throw new UnsupportedInstructionStop(insn);

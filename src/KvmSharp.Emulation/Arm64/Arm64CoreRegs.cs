@@ -8,8 +8,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// <summary>
 /// KVM_GET/SET_ONE_REG for arm64 (arch/arm64/kvm/guest.c kvm_arm_get_reg / kvm_arm_set_reg, get_core_reg,
 /// set_core_reg, core_reg_size_from_offset, core_reg_addr) and the core part of KVM_GET_REG_LIST. System registers
-/// are <see cref="Arm64SysRegs"/>; every other id of this architecture (firmware, SVE, timer registers) answers
-/// ENOENT, as an id unknown to kvm_arm_sys_reg_get_reg does, and KVM_GET_REG_LIST lists none of them.
+/// are <see cref="Arm64SysRegs"/>, firmware registers <see cref="Arm64FwRegs"/>, timer registers
+/// <see cref="Arm64Timer"/> (Arm64VcpuIoctls dispatches); SVE ids (no SVE vCPU here) answer ENOENT from here.
 /// </summary>
 internal static class Arm64CoreRegs
 {

@@ -41,11 +41,18 @@ internal sealed class Arm64Cpu
     /// <summary>The vCPU's id (MPIDR_EL1's reset value is built from it).</summary>
     public int VcpuId { get; init; }
 
-    /// <summary>The modelled system registers, indexed as <see cref="Arm64SysRegs.Table"/>.</summary>
+    /// <summary>The VM's ID registers (shared by every vCPU of the VM; guest MRS reads them).</summary>
+    public Arm64IdRegState IdRegs { get; init; } = new();
+
+    /// <summary>The vCPU's generic timer.</summary>
+    public Arm64Timer Timer { get; init; } = new(new Arm64TimerOffsets());
+
+    /// <summary>The modelled system registers, indexed as <see cref="Arm64SysRegs.Table"/> (ID register slots unused).</summary>
     public ulong[] SysRegs { get; } = new ulong[Arm64SysRegs.Count];
 
     private static readonly int VbarIndex = Arm64SysRegs.Index("VBAR_EL1"), EsrIndex = Arm64SysRegs.Index("ESR_EL1"),
-        FarIndex = Arm64SysRegs.Index("FAR_EL1"), SctlrIndex = Arm64SysRegs.Index("SCTLR_EL1");
+        FarIndex = Arm64SysRegs.Index("FAR_EL1"), SctlrIndex = Arm64SysRegs.Index("SCTLR_EL1"),
+        CntkctlIndex = Arm64SysRegs.Index("CNTKCTL_EL1");
 
     public ulong VbarEl1 { get => SysRegs[VbarIndex]; set => SysRegs[VbarIndex] = value; }
 
@@ -54,6 +61,8 @@ internal sealed class Arm64Cpu
     public ulong FarEl1 { get => SysRegs[FarIndex]; set => SysRegs[FarIndex] = value; }
 
     public ulong SctlrEl1 => SysRegs[SctlrIndex];
+
+    public ulong CntkctlEl1 => SysRegs[CntkctlIndex];
 
     /// <summary>PSTATE.M[3:0]: 0 EL0t, 4 EL1t, 5 EL1h.</summary>
     public ulong Mode => Pstate & 0xf;
@@ -74,7 +83,8 @@ internal sealed class Arm64Cpu
     /// <summary>
     /// arch/arm64/kvm/reset.c kvm_reset_vcpu: core and FP registers zeroed, PSTATE = VCPU_RESET_PSTATE_EL1, the
     /// AArch32 SPSRs zeroed; kvm_reset_sys_regs: SP_EL1, ELR_EL1, SPSR_EL1 are reset_unknown, the system registers
-    /// of <see cref="Arm64SysRegs"/> get their sys_reg_descs[] reset.
+    /// of <see cref="Arm64SysRegs"/> get their sys_reg_descs[] reset (the VM-wide ID registers are not reset);
+    /// kvm_timer_vcpu_reset clears both timers' CTL.
     /// </summary>
     public void Reset()
     {
@@ -90,6 +100,7 @@ internal sealed class Arm64Cpu
         ElrEl1 = ResetUnknown;
         Spsr[0] = ResetUnknown;
         Arm64SysRegs.Reset(this);
+        Timer.Reset();
     }
 
     /// <summary>Register n as a source operand where 31 encodes XZR.</summary>

@@ -113,7 +113,10 @@ internal static class Arm64Run
     private static long? HandleHvc(KvmVcpu vcpu, Arm64VcpuState state)
     {
         bool psci02 = (state.Features & (1u << Abi.Arm64.KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2)) != 0;
-        if (Psci.Call(state.Cpu, psci02, out uint type) == HvcResult.Continue) return null;
+        var fw = Arm64VmState.Of(vcpu.Kvm).Firmware;
+        ulong version;
+        lock (fw) version = Arm64FwRegs.PsciVersion(fw, psci02);
+        if (Psci.Call(state.Cpu, version, out uint type) == HvcResult.Continue) return null;
         lock (vcpu.Kvm.Kernel.SyncRoot)
         {
             foreach (var other in vcpu.Kvm.Vcpus) Arm64VcpuState.Of(other).Stopped = true;

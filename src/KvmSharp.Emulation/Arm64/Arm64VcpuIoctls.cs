@@ -11,7 +11,9 @@ namespace KvmSharp.Emulation.Arm64;
 /// <summary>
 /// The arm64 vCPU ioctls (virt/kvm/kvm_main.c kvm_vcpu_ioctl → arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl), called
 /// with vcpu->mutex held. Device attributes, vCPU events and KVM_ARM_VCPU_FINALIZE are not modelled (they answer
-/// EINVAL like an unknown ioctl); KVM_GET_REG_LIST lists the core registers (Arm64CoreRegs) and the modelled system registers (Arm64SysRegs). With an in-kernel vGIC the first KVM_RUN checks its set-up
+/// EINVAL like an unknown ioctl); KVM_GET_REG_LIST lists the core registers (Arm64CoreRegs), the firmware
+/// pseudo-registers (Arm64FwRegs), the timer registers (Arm64Timer) and the modelled system registers (Arm64SysRegs),
+/// in kvm_arm_copy_reg_indices order. With an in-kernel vGIC the first KVM_RUN checks its set-up
 /// (Vgic/VgicInit.cs); the interpreter delivers no interrupts from it, and guest accesses to its frames are not
 /// emulated in the kernel (they exit as MMIO).
 /// </summary>
@@ -43,6 +45,10 @@ internal static class Arm64VcpuIoctls
                 lock (vcpu.Kvm.Kernel.SyncRoot) r = Vgic.VgicInit.MapResources(vcpu.Kvm);
                 if (r != 0) return r;
                 state.HasRunOnce = true;
+                // "set_bit(KVM_ARCH_FLAG_HAS_RAN_ONCE, &kvm->arch.flags)" under config_lock: ID registers and
+                // firmware bitmaps become immutable (kvm_vm_has_ran_once).
+                var vm = Arm64VmState.Of(vcpu.Kvm);
+                lock (vm.IdRegs) lock (vm.Firmware) vm.HasRanOnce = true;
             }
             return Arm64Run.Run(vcpu, state);
         }
@@ -121,7 +127,8 @@ internal static class Arm64VcpuIoctls
     {
         if (!state.Initialized) return Err.ENOEXEC;
         if (!arg.CopyFromUser(out ulong n)) return Err.EFAULT;
-        var ids = Arm64CoreRegs.Indices().Concat(Arm64SysRegs.Indices()).ToArray();
+        // copy_core_reg_indices, (no SVE), kvm_arm_copy_fw_reg_indices, copy_timer_indices, kvm_arm_copy_sys_reg_indices.
+        var ids = Arm64CoreRegs.Indices().Concat(Arm64FwRegs.Indices).Concat(Arm64Timer.Indices).Concat(Arm64SysRegs.Indices()).ToArray();
         if (!arg.CopyToUser((ulong)ids.Length)) return Err.EFAULT;
         if (n < (ulong)ids.Length) return Err.E2BIG;
         // put_user of each id after the count: the user's array must hold them all.
@@ -131,17 +138,57 @@ internal static class Arm64VcpuIoctls
         return 0;
     }
 
-    /// <summary>kvm_arm_get_reg / kvm_arm_set_reg: an arm64 id in the KVM_REG_ARM64_SYSREG space goes to sys_regs.c.</summary>
-    private static bool IsSysReg(ulong id) =>
-        Arm64SysRegs.IsSysRegId(id) && (id & ~KvmArm64Regs.KVM_REG_SIZE_MASK) >> 32 == KvmArm64Regs.KVM_REG_ARM64 >> 32;
+    /// <summary>The register space kvm_arm_get_reg / kvm_arm_set_reg send an id to.</summary>
+    private enum RegSpace
+    {
+        Core,
+        Firmware,
+        Timer,
+        SysReg,
+    }
+
+    /// <summary>
+    /// kvm_arm_get_reg / kvm_arm_set_reg: the upper bits are checked by the core path (-EINVAL); KVM_REG_ARM_CORE to
+    /// core_reg, KVM_REG_ARM_FW and KVM_REG_ARM_FW_FEAT_BMAP to the firmware registers, KVM_REG_ARM64_SVE (no SVE
+    /// here) to the core path's -ENOENT, then is_timer_reg, then kvm_arm_sys_reg_{get,set}_reg.
+    /// </summary>
+    private static RegSpace SpaceOf(ulong id)
+    {
+        if ((id & ~KvmArm64Regs.KVM_REG_SIZE_MASK) >> 32 != KvmArm64Regs.KVM_REG_ARM64 >> 32) return RegSpace.Core;
+        ulong coproc = id & KvmArm64Regs.KVM_REG_ARM_COPROC_MASK;
+        if (coproc == KvmArm64Regs.KVM_REG_ARM_CORE || coproc == KvmArm64SveCoproc) return RegSpace.Core;
+        if (coproc == KvmArm64FwRegs.KVM_REG_ARM_FW || coproc == KvmArm64FwRegs.KVM_REG_ARM_FW_FEAT_BMAP) return RegSpace.Firmware;
+        return Arm64Timer.IsTimerReg(id) ? RegSpace.Timer : RegSpace.SysReg;
+    }
+
+    /// <summary>KVM_REG_ARM64_SVE (0x15 &lt;&lt; 16): get_sve_reg / set_sve_reg answer -ENOENT on a vCPU without SVE.</summary>
+    private const ulong KvmArm64SveCoproc = 0x0015UL << KvmArm64Regs.KVM_REG_ARM_COPROC_SHIFT;
+
+    private static bool HasPsci02(Arm64VcpuState state) => (state.Features & (1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2)) != 0;
 
     private static long GetOneReg(KvmVcpu vcpu, Arm64VcpuState state, kvm_one_reg reg)
     {
         Span<byte> value = stackalloc byte[16];
         int size;
-        long r = IsSysReg(reg.id)
-            ? Arm64SysRegs.Get(state.Cpu, reg.id, value, out size)
-            : Arm64CoreRegs.Get(state.Cpu, reg.id, value, out size);
+        long r;
+        switch (SpaceOf(reg.id))
+        {
+            case RegSpace.Firmware:
+                r = Arm64FwRegs.Get(Arm64VmState.Of(vcpu.Kvm), HasPsci02(state), reg.id, value, out size);
+                break;
+            case RegSpace.Timer:
+                // get_timer_reg: copy_to_user of KVM_REG_SIZE(id) bytes of kvm_arm_timer_get_reg (the ids are U64).
+                size = sizeof(ulong);
+                BinaryPrimitives.WriteUInt64LittleEndian(value, state.Cpu.Timer.Get(reg.id));
+                r = 0;
+                break;
+            case RegSpace.SysReg:
+                r = Arm64SysRegs.Get(state.Cpu, reg.id, value, out size);
+                break;
+            default:
+                r = Arm64CoreRegs.Get(state.Cpu, reg.id, value, out size);
+                break;
+        }
         if (r != 0) return r;
         // copy_to_user(uaddr, addr, KVM_REG_SIZE(reg->id)).
         var config = vcpu.Kvm.Kernel.Config;
@@ -157,9 +204,22 @@ internal static class Arm64VcpuIoctls
             byte[] bytes = new byte[size];
             return UserMemory.CopyFromUser(config, reg.addr, bytes) ? bytes : null;
         }
-        // kvm_arm_set_reg: core ids to set_core_reg, the sysreg space to kvm_arm_sys_reg_set_reg.
-        return IsSysReg(reg.id)
-            ? Arm64SysRegs.Set(state.Cpu, reg.id, CopyFromUser)
-            : Arm64CoreRegs.Set(state.Cpu, reg.id, CopyFromUser);
+        switch (SpaceOf(reg.id))
+        {
+            case RegSpace.Firmware:
+                return Arm64FwRegs.Set(Arm64VmState.Of(vcpu.Kvm), HasPsci02(state), reg.id, CopyFromUser);
+            case RegSpace.Timer:
+            {
+                // set_timer_reg: copy_from_user (EFAULT), then kvm_arm_timer_set_reg.
+                byte[]? bytes = CopyFromUser(sizeof(ulong));
+                if (bytes is null) return Err.EFAULT;
+                state.Cpu.Timer.Set(reg.id, BinaryPrimitives.ReadUInt64LittleEndian(bytes));
+                return 0;
+            }
+            case RegSpace.SysReg:
+                return Arm64SysRegs.Set(state.Cpu, reg.id, CopyFromUser);
+            default:
+                return Arm64CoreRegs.Set(state.Cpu, reg.id, CopyFromUser);
+        }
     }
 }

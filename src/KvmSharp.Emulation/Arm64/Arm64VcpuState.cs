@@ -16,7 +16,8 @@ internal sealed class Arm64VcpuState
 
     private Arm64VcpuState(KvmVcpu vcpu)
     {
-        Cpu = new Arm64Cpu { VcpuId = vcpu.Id };
+        var vm = Arm64VmState.Of(vcpu.Kvm);
+        Cpu = new Arm64Cpu { VcpuId = vcpu.Id, IdRegs = vm.IdRegs, Timer = new Arm64Timer(vm.TimerOffsets) };
         Interpreter = new A64Interpreter(Cpu, new Stage2Access(vcpu.Kvm) { DirtyRing = vcpu.DirtyRing });
     }
 
@@ -47,7 +48,11 @@ internal sealed class Arm64VcpuState
     public static Arm64VcpuState Of(KvmVcpu vcpu) => States.GetValue(vcpu, v => new Arm64VcpuState(v));
 }
 
-/// <summary>The arm64 part of <c>struct kvm_arch</c> this model needs: the VM-wide vCPU feature set and the vGIC.</summary>
+/// <summary>
+/// The arm64 part of <c>struct kvm_arch</c> this model needs: the VM-wide vCPU feature set, the vGIC, the ID registers
+/// (kvm->arch.id_regs), the timer offsets (kvm->arch.timer_data), the firmware state (psci_version, smccc_feat) and
+/// KVM_ARCH_FLAG_HAS_RAN_ONCE.
+/// </summary>
 internal sealed class Arm64VmState
 {
     private static readonly ConditionalWeakTable<Kvm, Arm64VmState> States = [];
@@ -57,6 +62,22 @@ internal sealed class Arm64VmState
 
     /// <summary>kvm->arch.vgic.</summary>
     public Vgic.VgicDist Vgic { get; } = new();
+
+    public Arm64IdRegState IdRegs { get; } = new();
+
+    public Arm64TimerOffsets TimerOffsets { get; } = new();
+
+    public Arm64FwState Firmware { get; } = new();
+
+    /// <summary>
+    /// kvm_vm_has_ran_once: set by the first KVM_RUN of any vCPU (kvm_arch_vcpu_run_pid_change); from then on ID
+    /// registers and firmware bitmaps may only be rewritten with their current values (EBUSY otherwise).
+    /// </summary>
+    public bool HasRanOnce
+    {
+        get => IdRegs.HasRanOnce;
+        set => IdRegs.HasRanOnce = value;
+    }
 
     public static Arm64VmState Of(Kvm kvm) => States.GetValue(kvm, _ => new Arm64VmState());
 }

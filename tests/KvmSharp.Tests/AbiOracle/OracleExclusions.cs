@@ -104,6 +104,48 @@ internal static class OracleExclusions
             "KvmArm64SysRegs.MPIDR_EL1", "KvmArm64SysRegs.SCTLR_EL1", "KvmArm64SysRegs.CPACR_EL1", "KvmArm64SysRegs.TTBR0_EL1",
             "KvmArm64SysRegs.TTBR1_EL1", "KvmArm64SysRegs.TCR_EL1", "KvmArm64SysRegs.ESR_EL1", "KvmArm64SysRegs.FAR_EL1",
             "KvmArm64SysRegs.MAIR_EL1", "KvmArm64SysRegs.VBAR_EL1", "KvmArm64SysRegs.TPIDR_EL1", "KvmArm64SysRegs.TPIDR_EL0");
+        Add("arm64 asm/kvm.h (KVM_REG_ARM_FW, KVM_REG_ARM_FW_FEAT_BMAP, firmware register ids, workaround levels, bitmap bits) and " +
+            "include/kvm/arm_psci.h (KVM_ARM_PSCI_*) are not vendored; Arm64FirmwareRegisterTests checks the ids",
+            "KvmArm64FwRegs.KVM_REG_ARM_FW", "KvmArm64FwRegs.KVM_REG_ARM_FW_FEAT_BMAP", "KvmArm64FwRegs.KVM_REG_ARM_PSCI_VERSION",
+            "KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1", "KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2",
+            "KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3", "KvmArm64FwRegs.KVM_REG_ARM_STD_BMAP",
+            "KvmArm64FwRegs.KVM_REG_ARM_STD_HYP_BMAP", "KvmArm64FwRegs.KVM_REG_ARM_VENDOR_HYP_BMAP",
+            "KvmArm64FwRegs.KVM_REG_ARM_VENDOR_HYP_BMAP_2", "KvmArm64FwRegs.KVM_REG_FEATURE_LEVEL_MASK",
+            "KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_AVAIL",
+            "KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_AVAIL",
+            "KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_REQUIRED",
+            "KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_AVAIL",
+            "KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_UNKNOWN",
+            "KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_AVAIL",
+            "KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_REQUIRED",
+            "KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_ENABLED",
+            "KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_AVAIL",
+            "KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_AVAIL",
+            "KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_REQUIRED", "KvmArm64FwRegs.KVM_REG_ARM_STD_BIT_TRNG_V1_0",
+            "KvmArm64FwRegs.KVM_REG_ARM_STD_HYP_BIT_PV_TIME", "KvmArm64FwRegs.KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT",
+            "KvmArm64FwRegs.KVM_REG_ARM_VENDOR_HYP_BIT_PTP", "KvmArm64FwRegs.KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_VER",
+            "KvmArm64FwRegs.KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_CPUS", "KvmArm64FwRegs.KVM_ARM_PSCI_0_1",
+            "KvmArm64FwRegs.KVM_ARM_PSCI_0_2", "KvmArm64FwRegs.KVM_ARM_PSCI_1_0", "KvmArm64FwRegs.KVM_ARM_PSCI_1_1");
+        Add("arm64 asm/kvm.h (KVM_REG_ARM_TIMER_* / KVM_REG_ARM_PTIMER_*) and clocksource/arm_arch_timer.h (ARCH_TIMER_CTRL_*) " +
+            "are not vendored; Arm64TimerTests checks the ids",
+            "KvmArm64TimerRegs.KVM_REG_ARM_TIMER_CTL", "KvmArm64TimerRegs.KVM_REG_ARM_TIMER_CVAL",
+            "KvmArm64TimerRegs.KVM_REG_ARM_TIMER_CNT", "KvmArm64TimerRegs.KVM_REG_ARM_PTIMER_CTL",
+            "KvmArm64TimerRegs.KVM_REG_ARM_PTIMER_CVAL", "KvmArm64TimerRegs.KVM_REG_ARM_PTIMER_CNT",
+            "KvmArm64TimerRegs.ARCH_TIMER_CTRL_ENABLE", "KvmArm64TimerRegs.ARCH_TIMER_CTRL_IT_MASK",
+            "KvmArm64TimerRegs.ARCH_TIMER_CTRL_IT_STAT");
+        Add("arm64 ID register ids (ARM64_SYS_REG of arch/arm64/tools/sysreg encodings) are not in any x86 header; Arm64IdRegisterTests checks them",
+            "KvmArm64IdRegs.MIDR_EL1", "KvmArm64IdRegs.REVIDR_EL1", "KvmArm64IdRegs.ID_PFR0_EL1", "KvmArm64IdRegs.ID_DFR0_EL1",
+            "KvmArm64IdRegs.ID_ISAR0_EL1", "KvmArm64IdRegs.MVFR0_EL1", "KvmArm64IdRegs.ID_AA64PFR0_EL1",
+            "KvmArm64IdRegs.ID_AA64PFR1_EL1", "KvmArm64IdRegs.ID_AA64PFR2_EL1", "KvmArm64IdRegs.ID_AA64ZFR0_EL1",
+            "KvmArm64IdRegs.ID_AA64SMFR0_EL1", "KvmArm64IdRegs.ID_AA64DFR0_EL1", "KvmArm64IdRegs.ID_AA64DFR1_EL1",
+            "KvmArm64IdRegs.ID_AA64AFR0_EL1", "KvmArm64IdRegs.ID_AA64ISAR0_EL1", "KvmArm64IdRegs.ID_AA64ISAR1_EL1",
+            "KvmArm64IdRegs.ID_AA64ISAR2_EL1", "KvmArm64IdRegs.ID_AA64ISAR3_EL1", "KvmArm64IdRegs.ID_AA64MMFR0_EL1",
+            "KvmArm64IdRegs.ID_AA64MMFR1_EL1", "KvmArm64IdRegs.ID_AA64MMFR2_EL1", "KvmArm64IdRegs.ID_AA64MMFR3_EL1",
+            "KvmArm64IdRegs.AIDR_EL1", "KvmArm64IdRegs.CTR_EL0");
+        Add("struct reg_mask_range and KVM_ARM_FEATURE_ID_RANGE* are in arm64 asm/kvm.h (not vendored), so the oracle cannot size " +
+            "KVM_ARM_GET_REG_WRITABLE_MASKS; Arm64IdRegisterTests checks the number",
+            "KvmArm64Ioctls.KVM_ARM_GET_REG_WRITABLE_MASKS", "KvmArm64Ioctls.RegMaskRangeSize", "KvmArm64Ioctls.KVM_ARM_FEATURE_ID_RANGE",
+            "KvmArm64Ioctls.KVM_ARM_FEATURE_ID_RANGE_SIZE");
         return r;
     }
 }

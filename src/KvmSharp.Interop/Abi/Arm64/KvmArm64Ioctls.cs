@@ -25,5 +25,31 @@ public static class KvmArm64Ioctls
     /// </summary>
     public static readonly uint KVM_GET_REG_LIST = _IOWR(KvmIoctls.KVMIO, 0xb0, sizeof(ulong));
 
+    /// <summary>
+    /// VM ioctl: <c>_IOR(KVMIO, 0xb6, struct reg_mask_range)</c> — struct reg_mask_range (arm64 asm/kvm.h) is
+    /// { __u64 addr; __u32 range; __u32 reserved[13]; }, 64 bytes; the kernel writes
+    /// KVM_ARM_FEATURE_ID_RANGE_SIZE __u64 writable masks of the feature ID registers to addr.
+    /// </summary>
+    public static readonly uint KVM_ARM_GET_REG_WRITABLE_MASKS = _IOR(KvmIoctls.KVMIO, 0xb6, RegMaskRangeSize);
+
+    /// <summary>sizeof(struct reg_mask_range).</summary>
+    public const uint RegMaskRangeSize = 64;
+
+    /// <summary>asm/kvm.h KVM_ARM_FEATURE_ID_RANGE: the only range (reg_mask_range.range) the kernel knows.</summary>
+    public const uint KVM_ARM_FEATURE_ID_RANGE = 0;
+
+    /// <summary>asm/kvm.h KVM_ARM_FEATURE_ID_RANGE_SIZE: 3 * 8 * 8 masks (op1 0, 1, 3; CRm 0..7; op2 0..7).</summary>
+    public const int KVM_ARM_FEATURE_ID_RANGE_SIZE = 3 * 8 * 8;
+
+    /// <summary>asm/kvm.h KVM_ARM_FEATURE_ID_RANGE_IDX(op0, op1, crn, crm, op2): op1 3 folds to 2, then op1:CRm:op2.</summary>
+    public static int KVM_ARM_FEATURE_ID_RANGE_IDX(int op0, int op1, int crn, int crm, int op2)
+    {
+        _ = op0;
+        _ = crn;
+        int o1 = op1 & 3;
+        o1 -= o1 == 3 ? 1 : 0;
+        return (o1 << 6) | ((crm & 7) << 3) | op2;
+    }
+
     private static uint Size<T>() where T : unmanaged => (uint)Unsafe.SizeOf<T>();
 }
