@@ -94,6 +94,10 @@ internal sealed class X86Kvm : KvmArch
             Config.X86InKernelIrqchip ? 1 : 0,
         KvmCaps.KVM_CAP_IRQ_ROUTING => Config.X86InKernelIrqchip ? Emulation.X86.Irqchip.IrqRouting.MaxIrqRoutes : 0,
         KvmCaps.KVM_CAP_MSI_DEVID => 0,
+        // x86.c kvm_vm_ioctl_check_extension: KVM_CAP_PIT, KVM_CAP_PIT2, KVM_CAP_PIT_STATE2, KVM_CAP_REINJECT_CONTROL
+        // r = 1 under CONFIG_KVM_IOAPIC (probed 1 on /dev/kvm and a VM, with or without an irqchip).
+        KvmCaps.KVM_CAP_PIT or KvmCaps.KVM_CAP_PIT2 or KvmCaps.KVM_CAP_PIT_STATE2 or KvmCaps.KVM_CAP_REINJECT_CONTROL =>
+            Config.X86InKernelIrqchip ? 1 : 0,
         KvmCaps.KVM_CAP_NR_VCPUS => Math.Min(Config.OnlineCpus, Config.MaxVcpus),
         KvmCaps.KVM_CAP_MAX_VCPUS => Config.MaxVcpus,
         _ => null,
@@ -132,6 +136,10 @@ internal sealed class X86Kvm : KvmArch
         // KVM_SIGNAL_MSI (kvm_main.c) of the in-kernel irqchip (X86/Irqchip/IrqchipIoctls.cs).
         if (Config.X86InKernelIrqchip && Emulation.X86.Irqchip.IrqchipIoctls.IsVmRequest(request))
             return Emulation.X86.Irqchip.IrqchipIoctls.VmIoctl(kvm, request, arg);
+        // KVM_CREATE_PIT(2), KVM_GET/SET_PIT(2), KVM_REINJECT_CONTROL (x86.c, under CONFIG_KVM_IOAPIC like the
+        // irqchip: X86/Irqchip/PitIoctls.cs).
+        if (Config.X86InKernelIrqchip && Emulation.X86.Irqchip.PitIoctls.IsVmRequest(request))
+            return Emulation.X86.Irqchip.PitIoctls.VmIoctl(kvm, request, arg);
         // kvm_arch_vm_ioctl: KVM_SET_CLOCK, KVM_GET_CLOCK, KVM_SET_TSC_KHZ, KVM_GET_TSC_KHZ (X86/KvmClock.cs).
         if (Emulation.X86.KvmClock.IsVmRequest(request))
             return kvm.Clock.VmIoctl(kvm, request, arg);

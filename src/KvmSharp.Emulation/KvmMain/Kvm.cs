@@ -70,6 +70,9 @@ internal sealed class Kvm
     /// <summary>x86: the in-kernel irqchip (KVM_CREATE_IRQCHIP / KVM_CAP_SPLIT_IRQCHIP, X86/Irqchip/); none at creation.</summary>
     public X86.Irqchip.VmIrqchip Irqchip { get; } = new();
 
+    /// <summary>x86 kvm->arch.vpit: the in-kernel PIT (KVM_CREATE_PIT(2), X86/Irqchip/PitIoctls.cs); none at creation.</summary>
+    public X86.Irqchip.I8254? Pit { get; set; }
+
     /// <summary>kvm->buses and kvm->ioeventfds (KVM_IOEVENTFD registrations; virt/kvm/eventfd.c).</summary>
     public IoBus IoBus { get; } = new();
 

@@ -36,6 +36,14 @@ public static class KvmCaps
     public const int KVM_CAP_SPLIT_IRQCHIP = 121;
     /// <summary>MSIs carry a device id (KVM_MSI_VALID_DEVID); arm64 ITS only (x86: 0).</summary>
     public const int KVM_CAP_MSI_DEVID = 131;
+    /// <summary>x86: KVM_CREATE_PIT, KVM_GET_PIT, KVM_SET_PIT (the in-kernel i8254).</summary>
+    public const int KVM_CAP_PIT = 11;
+    /// <summary>x86: KVM_REINJECT_CONTROL.</summary>
+    public const int KVM_CAP_REINJECT_CONTROL = 24;
+    /// <summary>x86: KVM_CREATE_PIT2.</summary>
+    public const int KVM_CAP_PIT2 = 33;
+    /// <summary>x86: KVM_GET_PIT2 / KVM_SET_PIT2.</summary>
+    public const int KVM_CAP_PIT_STATE2 = 35;
     /// <summary>An MMIO ioeventfd of length 0 (any write at the address) is accepted.</summary>
     public const int KVM_CAP_IOEVENTFD_NO_LENGTH = 100;
     /// <summary>Any length (0 included, PIO too) without DATAMATCH's restriction to 1/2/4/8 beyond "0 has no datamatch".</summary>
@@ -158,6 +166,10 @@ public static class KvmCaps
         KVM_CAP_IRQ_INJECT_STATUS => nameof(KVM_CAP_IRQ_INJECT_STATUS),
         KVM_CAP_SIGNAL_MSI => nameof(KVM_CAP_SIGNAL_MSI),
         KVM_CAP_SPLIT_IRQCHIP => nameof(KVM_CAP_SPLIT_IRQCHIP),
+        KVM_CAP_PIT => nameof(KVM_CAP_PIT),
+        KVM_CAP_REINJECT_CONTROL => nameof(KVM_CAP_REINJECT_CONTROL),
+        KVM_CAP_PIT2 => nameof(KVM_CAP_PIT2),
+        KVM_CAP_PIT_STATE2 => nameof(KVM_CAP_PIT_STATE2),
         KVM_CAP_X2APIC_API => nameof(KVM_CAP_X2APIC_API),
         KVM_CAP_MSI_DEVID => nameof(KVM_CAP_MSI_DEVID),
         KVM_CAP_IOEVENTFD_NO_LENGTH => nameof(KVM_CAP_IOEVENTFD_NO_LENGTH),

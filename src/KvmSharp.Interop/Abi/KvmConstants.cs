@@ -115,6 +115,13 @@ public static class KvmConstants
     public const uint KVM_IRQ_ROUTING_XEN_EVTCHN = 5;
     /// <summary>kvm_msi.flags / kvm_irq_routing_entry.flags (MSI): devid is valid.</summary>
     public const uint KVM_MSI_VALID_DEVID = 1u << 0;
+    // In-kernel PIT (include/uapi/linux/kvm.h, arch/x86/include/uapi/asm/kvm.h).
+    /// <summary>kvm_pit_config.flags: register the dummy speaker port (0x61) with the PIT.</summary>
+    public const uint KVM_PIT_SPEAKER_DUMMY = 1;
+    /// <summary>kvm_pit_state2.flags: the HPET drives legacy IRQ0, channel 0's timer is off.</summary>
+    public const uint KVM_PIT_FLAGS_HPET_LEGACY = 0x00000001;
+    /// <summary>kvm_pit_state2.flags: port 0x61 bit 1 (speaker data) was last written as 1.</summary>
+    public const uint KVM_PIT_FLAGS_SPEAKER_DATA_ON = 0x00000002;
 }
 
 /// <summary><c>kvm_run.exit_reason</c> values.</summary>

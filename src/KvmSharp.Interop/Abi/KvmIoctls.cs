@@ -72,6 +72,21 @@ public static class KvmIoctls
     public static readonly uint KVM_GET_IRQCHIP = _IOWR(KVMIO, 0x62, Size<kvm_irqchip>());
     /// <summary>x86: writes one PIC's or the IOAPIC's state. (The kernel encodes it _IOR although it only reads.)</summary>
     public static readonly uint KVM_SET_IRQCHIP = _IOR(KVMIO, 0x63, Size<kvm_irqchip>());
+    // In-kernel PIT (x86 i8254; Documentation/virt/kvm/api.rst 4.58, 4.59, 4.67, 4.68, 4.74, 4.75).
+    /// <summary>x86: creates the in-kernel PIT with the dummy speaker port (KVM_CREATE_PIT2 with KVM_PIT_SPEAKER_DUMMY).</summary>
+    public static readonly uint KVM_CREATE_PIT = _IO(KVMIO, 0x64);
+    /// <summary>x86: reads the PIT's three channels (<see cref="kvm_pit_state"/>).</summary>
+    public static readonly uint KVM_GET_PIT = _IOWR(KVMIO, 0x65, Size<kvm_pit_state>());
+    /// <summary>x86: writes the PIT's three channels. (Encoded _IOR although the kernel only reads.)</summary>
+    public static readonly uint KVM_SET_PIT = _IOR(KVMIO, 0x66, Size<kvm_pit_state>());
+    /// <summary>x86: turns the PIT's tick reinjection on or off (<see cref="kvm_reinject_control"/>, passed by pointer).</summary>
+    public static readonly uint KVM_REINJECT_CONTROL = _IO(KVMIO, 0x71);
+    /// <summary>x86: creates the in-kernel PIT (<see cref="kvm_pit_config"/>); needs the in-kernel PIC.</summary>
+    public static readonly uint KVM_CREATE_PIT2 = _IOW(KVMIO, 0x77, Size<kvm_pit_config>());
+    /// <summary>x86: reads the PIT's channels and flags (<see cref="kvm_pit_state2"/>). (Encoded _IOR although it writes.)</summary>
+    public static readonly uint KVM_GET_PIT2 = _IOR(KVMIO, 0x9f, Size<kvm_pit_state2>());
+    /// <summary>x86: writes the PIT's channels and flags (<see cref="kvm_pit_state2"/>).</summary>
+    public static readonly uint KVM_SET_PIT2 = _IOW(KVMIO, 0xa0, Size<kvm_pit_state2>());
     /// <summary>Replaces the GSI routing table: a <see cref="kvm_irq_routing"/> header and its entries.</summary>
     public static readonly uint KVM_SET_GSI_ROUTING = _IOW(KVMIO, 0x6a, Size<kvm_irq_routing>());
     /// <summary>Delivers one MSI (<see cref="kvm_msi"/>); returns how many local APICs accepted it.</summary>
@@ -217,6 +232,13 @@ public static class KvmIoctls
         if (request == KVM_IRQ_LINE_STATUS) return nameof(KVM_IRQ_LINE_STATUS);
         if (request == KVM_GET_IRQCHIP) return nameof(KVM_GET_IRQCHIP);
         if (request == KVM_SET_IRQCHIP) return nameof(KVM_SET_IRQCHIP);
+        if (request == KVM_CREATE_PIT) return nameof(KVM_CREATE_PIT);
+        if (request == KVM_GET_PIT) return nameof(KVM_GET_PIT);
+        if (request == KVM_SET_PIT) return nameof(KVM_SET_PIT);
+        if (request == KVM_REINJECT_CONTROL) return nameof(KVM_REINJECT_CONTROL);
+        if (request == KVM_CREATE_PIT2) return nameof(KVM_CREATE_PIT2);
+        if (request == KVM_GET_PIT2) return nameof(KVM_GET_PIT2);
+        if (request == KVM_SET_PIT2) return nameof(KVM_SET_PIT2);
         if (request == KVM_SET_GSI_ROUTING) return nameof(KVM_SET_GSI_ROUTING);
         if (request == KVM_SIGNAL_MSI) return nameof(KVM_SIGNAL_MSI);
         if (request == KVM_GET_LAPIC) return nameof(KVM_GET_LAPIC);

@@ -648,6 +648,30 @@ static void irqchip(void)
 	OFF(kvm_irq_routing_msi, devid);
 }
 
+/* The in-kernel PIT (x86 i8254): KVM_CREATE_PIT(2), KVM_GET/SET_PIT(2), KVM_REINJECT_CONTROL. */
+static void pit(void)
+{
+	CONST(KVM_CREATE_PIT); CONST(KVM_GET_PIT); CONST(KVM_SET_PIT); CONST(KVM_REINJECT_CONTROL);
+	CONST(KVM_CREATE_PIT2); CONST(KVM_GET_PIT2); CONST(KVM_SET_PIT2);
+	CONST(KVM_CAP_PIT); CONST(KVM_CAP_REINJECT_CONTROL); CONST(KVM_CAP_PIT2); CONST(KVM_CAP_PIT_STATE2);
+	CONST(KVM_PIT_SPEAKER_DUMMY); CONST(KVM_PIT_FLAGS_HPET_LEGACY); CONST(KVM_PIT_FLAGS_SPEAKER_DATA_ON);
+	SIZE(kvm_pit_channel_state);
+	OFF(kvm_pit_channel_state, count); OFF(kvm_pit_channel_state, latched_count);
+	OFF(kvm_pit_channel_state, count_latched); OFF(kvm_pit_channel_state, status_latched);
+	OFF(kvm_pit_channel_state, status); OFF(kvm_pit_channel_state, read_state);
+	OFF(kvm_pit_channel_state, write_state); OFF(kvm_pit_channel_state, write_latch);
+	OFF(kvm_pit_channel_state, rw_mode); OFF(kvm_pit_channel_state, mode); OFF(kvm_pit_channel_state, bcd);
+	OFF(kvm_pit_channel_state, gate); OFF(kvm_pit_channel_state, count_load_time);
+	SIZE(kvm_pit_state);
+	OFF(kvm_pit_state, channels);
+	SIZE(kvm_pit_state2);
+	OFF(kvm_pit_state2, channels); OFF(kvm_pit_state2, flags); OFF(kvm_pit_state2, reserved);
+	SIZE(kvm_pit_config);
+	OFF(kvm_pit_config, flags); OFF(kvm_pit_config, pad);
+	SIZE(kvm_reinject_control);
+	OFF(kvm_reinject_control, pit_reinject); OFF(kvm_reinject_control, reserved);
+}
+
 int main(void)
 {
 	ioctl_encoding();
@@ -665,5 +689,6 @@ int main(void)
 	kvm_run();
 	binary_stats();
 	irqchip();
+	pit();
 	return 0;
 }

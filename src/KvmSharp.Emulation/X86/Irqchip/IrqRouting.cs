@@ -201,12 +201,14 @@ internal static class IrqRouting
 
     /// <summary>
     /// irqchip.c kvm_notify_acked_irq: the GSI routed to the pin (kvm_irq_map_chip_pin; none: nothing) and every ack
-    /// notifier registered for that GSI (kvm_notify_acked_gsi). The only notifiers modelled are the irqfd resamplers.
+    /// notifier registered for that GSI (kvm_notify_acked_gsi). The notifiers modelled are the irqfd resamplers and the PIT's.
     /// Caller holds the kernel lock.
     /// </summary>
     public static void NotifyAckedIrq(Kvm kvm, uint irqchip, uint pin)
     {
         if (!kvm.Irqchip.Routing.ChipPinGsi.TryGetValue((irqchip, pin), out uint gsi)) return;
         foreach (var resampler in kvm.Irqchip.Resamplers.Where(r => r.Gsi == gsi).ToList()) IrqFds.ResamplerAck(kvm, resampler);
+        // i8254.c kvm_pit_ack_irq: the PIT's notifier on GSI 0 (registered while reinject is on; AckIrq checks).
+        if (gsi == 0) kvm.Pit?.AckIrq();
     }
 }

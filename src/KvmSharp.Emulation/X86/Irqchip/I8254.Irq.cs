@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Emulation.X86.Irqchip;
+
+/// <summary>
+/// Channel 0's ticks (i8254.c pit_timer_fn, pit_do_work, kvm_pit_ack_irq). The kernel's hrtimer callback runs at each
+/// expiry and queues the kvm-pit worker; here the expiries that passed are counted when the PIT is polled
+/// (<see cref="Poll"/>), and the worker runs then — once, as kthread_queue_work does not queue a work already queued.
+/// </summary>
+internal sealed partial class I8254
+{
+    /// <summary>KVM_PIT_IRQ_SOURCE_ID (include/linux/kvm_host.h, 6.17+; earlier kvm_request_irq_source_id gave 2 too).</summary>
+    public const int IrqSourceId = 2;
+
+    private long _firesSeen; // hrtimer expiries already handed to pit_timer_fn since hrtimer_start
+    private bool _workQueued; // pit->expired queued by kvm_pit_ack_irq
+
+    /// <summary>How many expiries the armed timer has reached by <paramref name="now"/> (one-shot: at most one).</summary>
+    private long FiresBy(long now)
+    {
+        if (!_timerRunning) return _firesSeen;
+        if (now < _firstExpiry) return 0;
+        if (!_isPeriodic) return 1;
+        return (now - _firstExpiry) / _period + 1;
+    }
+
+    /// <summary>The next expiry not yet handled, or null when the timer is not armed (for a halted vCPU's wait).</summary>
+    public long? NextExpiryNs
+    {
+        get
+        {
+            lock (Lock)
+            {
+                if (!_timerRunning) return null;
+                if (_firesSeen == 0) return _firstExpiry;
+                return _isPeriodic ? _firstExpiry + _firesSeen * _period : null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The hrtimer expiries up to now: pit_timer_fn (reinject: pending++ each) and then pit_do_work once: with reinject
+    /// and no ack since the last tick (irq_ack 0) nothing; else IRQ0 raised and lowered for KVM_PIT_IRQ_SOURCE_ID
+    /// (kvm_set_irq: the PIC and IOAPIC pin 0 routes). The NMI watchdog path (vapics_in_nmi_mode) is not modelled.
+    /// Takes the kernel lock for kvm_set_irq, as KVM_IRQ_LINE's path does. Returns whether IRQ0 was raised.
+    /// </summary>
+    public bool Poll(KvmMain.Kvm kvm)
+    {
+        lock (Lock)
+        {
+            long fires = FiresBy(_now());
+            long fresh = fires - _firesSeen;
+            if (fresh <= 0 && !_workQueued) return false;
+            _workQueued = false;
+            if (fresh > 0)
+            {
+                _firesSeen = fires;
+                if (Reinject) Pending += (int)Math.Min(fresh, int.MaxValue - Pending);
+            }
+            // pit_do_work: "if (atomic_read(&ps->reinject) && !atomic_xchg(&ps->irq_ack, 0)) return;".
+            if (Reinject)
+            {
+                bool acked = IrqAck;
+                IrqAck = false;
+                if (!acked) return false;
+            }
+        }
+        RaiseIrq0(kvm);
+        return true;
+    }
+
+    /// <summary>
+    /// kvm_pit_ack_irq (the ack notifier on GSI 0, registered while reinject is on): irq_ack = 1, and a tick still
+    /// pending beyond the one just acked (atomic_dec_if_positive(pending) &gt; 0) queues the worker, which runs at the
+    /// next <see cref="Poll"/> (the kernel's runs on the kvm-pit kthread, never inside the EOI). Called from
+    /// IrqRouting.NotifyAckedIrq under the kernel lock. Returns whether the worker was queued.
+    /// </summary>
+    public bool AckIrq()
+    {
+        lock (Lock)
+        {
+            if (!Reinject) return false;
+            IrqAck = true;
+            if (Pending <= 0) return false;
+            Pending--;
+            if (Pending <= 0) return false;
+            _workQueued = true;
+            return true;
+        }
+    }
+
+    /// <summary>pit_do_work: kvm_set_irq(kvm, KVM_PIT_IRQ_SOURCE_ID, 0, 1, false) then (…, 0, 0, false).</summary>
+    private static void RaiseIrq0(KvmMain.Kvm kvm)
+    {
+        lock (kvm.Kernel.SyncRoot)
+        {
+            if (!kvm.Irqchip.InKernel) return;
+            _ = IrqRouting.SetIrq(kvm, 0, true, IrqSourceId);
+            _ = IrqRouting.SetIrq(kvm, 0, false, IrqSourceId);
+        }
+    }
+}
