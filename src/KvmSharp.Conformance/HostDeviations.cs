@@ -423,4 +423,23 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmWithoutTscAuxInstructions(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): like a level-triggered vector (<see cref="KvmPvmLevelEoiAtDelivery"/>), an
+    /// edge-triggered IOAPIC vector the IOAPIC handles — its pin has an ack notifier, so kvm_ioapic_scan_entry puts the
+    /// vector in ioapic_handled_vectors — is acknowledged when it is delivered to the guest, not at the guest's EOI.
+    /// Upstream the EOI write runs lapic.c apic_set_eoi → kvm_ioapic_send_eoi → ioapic.c kvm_ioapic_update_eoi_one,
+    /// whose kvm_notify_acked_irq reaches the GSI's irqfd resampler for an edge EOI too. Observed on Linux 6.18
+    /// kvm_pvm (Conformance/Cases/GuestProgrammedIrqchip.cs guest_programmed_ioapic_delivers_an_irq_line): the guest
+    /// writes IOAPIC pin 20 edge-triggered to vector 0x40 on APIC 0 through IOREGSEL/IOWIN, a resampling irqfd on GSI
+    /// 20 is signalled; the KVM_RUN that delivers 0x40 (the guest OUTs before its xAPIC EOI) returns with the
+    /// resamplefd at 1 and irr 0, and the next KVM_RUN, which writes 0xFEE000B0, leaves it at 0 (upstream and the
+    /// emulator: 0 after the delivery, 1 after the EOI). The PIC's EOI (OCW2, i8259.c pic_clear_isr) is acknowledged
+    /// at the guest's OCW2 on both kernels. The ack at delivery keeps upstream's directed-EOI rule for a level vector:
+    /// with SPIV bit 12 (set by KVM_SET_LAPIC) remote IRR stays after the delivery and after the guest's EOI; with
+    /// KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST it is already clear after the delivery (GuestProgrammedIrqchip
+    /// directed_eoi_leaves_remote_irr_for_the_guest). The emulator does as upstream.
+    /// </summary>
+    public static bool KvmPvmHandledEdgeEoiAtDelivery(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

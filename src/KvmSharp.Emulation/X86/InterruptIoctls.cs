@@ -57,11 +57,11 @@ internal static class InterruptIoctls
         if (!ReadyForInterruptInjection(vcpu.Cpu)) return false;
         if (vcpu.Lapic is not { } apic) return true;
         // kvm_cpu_accept_dm_intr with the APIC in the kernel: no pending ExtINT (kvm_cpu_has_extint: on a split irqchip
-        // pending_external_vector, when LINT0 accepts it) and kvm_apic_accept_pic_intr — the APIC hardware-disabled,
+        // pending_external_vector, on the full one the PIC's output, when LINT0 accepts it) and kvm_apic_accept_pic_intr — the APIC hardware-disabled,
         // or LVT0 unmasked with ExtINT delivery (the BSP's reset value; an AP's LVT0 is masked). Found by the
         // differential fuzzer's irqchip stream.
         bool acceptPic = Irqchip.ApicInjection.AcceptsPicInterrupt(vcpu, apic);
-        bool hasExtint = acceptPic && vcpu.PendingExternalVector >= 0;
+        bool hasExtint = Irqchip.ApicInjection.HasExtint(vcpu, apic);
         return !hasExtint && acceptPic;
     }
 

@@ -25,10 +25,7 @@ internal sealed partial class X86Emulator
             _cpu.Msrs.Lapic = value;
             if (value is null) return;
             value.Attach(_cpu, () => Irqchip.X2apicApi.AdvertiseDirectedEoi(_kvm));
-            value.IoapicEoi = vector =>
-            {
-                if (_kvm.Irqchip.Ioapic is { } ioapic) ioapic.Eoi(vector);
-            };
+            value.IoapicEoi = SendIoapicEoi;
         }
     }
 
@@ -46,9 +43,17 @@ internal sealed partial class X86Emulator
             return true;
         }
         int eoi = apic.MmioWrite(offset, piece);
-        // apic_set_eoi → kvm_ioapic_send_eoi for a level-triggered vector: the IOAPIC entries with that vector lose
-        // remote IRR (ioapic.c kvm_ioapic_update_eoi_one; re-servicing a still-high line is not modelled).
-        if (eoi >= 0 && _kvm.Irqchip.Ioapic is { } ioapic) ioapic.Eoi(eoi);
+        if (eoi >= 0) SendIoapicEoi(eoi);
         return true;
+    }
+
+    /// <summary>
+    /// apic_set_eoi → lapic.c kvm_ioapic_send_eoi with the full irqchip (Irqchip/Ioapic.cs SendEoi: the vCPU's
+    /// ioapic_handled_vectors, then kvm_ioapic_update_eoi with TMR's trigger mode). A split irqchip's
+    /// KVM_EXIT_IOAPIC_EOI is not modelled.
+    /// </summary>
+    private void SendIoapicEoi(int vector)
+    {
+        if (_kvm.Irqchip.Ioapic is { } ioapic) ioapic.SendEoi(_vcpu, vector);
     }
 }

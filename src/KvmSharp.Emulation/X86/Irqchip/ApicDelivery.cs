@@ -154,6 +154,14 @@ internal static class ApicDelivery
     }
 
     /// <summary>
+    /// kvm_apic_match_dest(vcpu, NULL, APIC_DEST_NOSHORT, <paramref name="destId"/>, dest mode) for a message from no
+    /// source (ioapic.c kvm_ioapic_scan_entry).
+    /// </summary>
+    public static bool MatchesDest(KvmVcpu v, uint destId, bool logical) =>
+        v.Lapic is not null && MatchDest(v, null, new ApicIrq(Vector: 0, DeliveryMode: DmFixed, LogicalDest: logical,
+            LevelTriggered: false, Level: true, DestId: destId));
+
+    /// <summary>
     /// lapic.c kvm_apic_match_dest: the message destination address is kvm_apic_mda — without
     /// KVM_CAP_X2APIC_API's broadcast-quirk disable, a non-IPI message to 0xff becomes the x2APIC broadcast 0xffffffff
     /// for an APIC in x2APIC mode. No shorthand — physical (kvm_apic_match_physical_addr: the broadcast of the APIC's

@@ -117,7 +117,7 @@ internal static class ApicEvents
     private static bool HasInterrupt(KvmVcpu vcpu)
     {
         var apic = vcpu.Lapic!;
-        if (vcpu.PendingExternalVector >= 0 && ApicInjection.AcceptsPicInterrupt(vcpu, apic)) return true;
+        if (ApicInjection.HasExtint(vcpu, apic)) return true;
         if ((vcpu.Cpu.Sregs.apic_base & (1UL << 11)) == 0) return false;
         return apic.HasInterrupt();
     }

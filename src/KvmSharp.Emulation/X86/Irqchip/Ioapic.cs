@@ -26,7 +26,10 @@ internal sealed class Ioapic
     /// <summary>IOAPIC_DEFAULT_BASE_ADDRESS.</summary>
     public const ulong DefaultBaseAddress = 0xfec00000;
 
-    private const ulong Mask = 1UL << 16, TrigLevel = 1UL << 15, RemoteIrr = 1UL << 14;
+    private const ulong Mask = 1UL << 16, TrigLevel = 1UL << 15, RemoteIrr = 1UL << 14, DeliveryStatus = 1UL << 12;
+
+    /// <summary>IOAPIC_MEM_LENGTH (ioapic.h): the MMIO window's size.</summary>
+    public const int MemLength = 0x100;
 
     public ulong BaseAddress = DefaultBaseAddress;
     public uint IoRegSel, Id, Irr, Pad;
@@ -107,30 +110,86 @@ internal sealed class Ioapic
     }
 
     /// <summary>
-    /// ioapic.c kvm_ioapic_update_eoi for a local APIC's EOI of a level-triggered <paramref name="vector"/> (lapic.c
-    /// apic_set_eoi → kvm_ioapic_send_eoi with the vector in TMR), under the kernel lock since the vCPU thread calls it.
+    /// lapic.c kvm_ioapic_send_eoi for the full irqchip, from the vCPU's EOI of <paramref name="vector"/> (apic_set_eoi):
+    /// "if (!kvm_ioapic_handles_vector(apic, vector)) return;" (<see cref="HandlesVector"/>), then
+    /// kvm_ioapic_update_eoi with the trigger mode TMR holds for the vector. Takes the kernel lock (ioapic-&gt;lock).
+    /// </summary>
+    public void SendEoi(Vcpu.KvmVcpu vcpu, int vector)
+    {
+        if (vcpu.Lapic is not { } apic) return;
+        lock (_kvm.Kernel.SyncRoot)
+        {
+            if (!HandlesVector(vcpu, apic, vector)) return;
+            UpdateEoi(vcpu, apic, vector, level: apic.TestVector(Lapic.Tmr, vector));
+        }
+    }
+
+    /// <summary>
+    /// kvm_ioapic_update_eoi(vcpu, vector, IOAPIC_LEVEL_TRIG) from a vCPU without directed EOI, past the
+    /// ioapic_handled_vectors filter: the EOI path as the unit tests drive it directly.
     /// </summary>
     public void Eoi(int vector)
     {
         lock (_kvm.Kernel.SyncRoot)
         {
             for (int pin = 0; pin < NumPins; pin++)
-                if ((byte)Redirtbl[pin] == vector) UpdateEoiOne(pin);
+                if ((byte)Redirtbl[pin] == vector) UpdateEoiOne(null, null, pin, level: true);
         }
     }
 
     /// <summary>
-    /// ioapic.c kvm_ioapic_update_eoi_one with trigger_mode level: kvm_notify_acked_irq(kvm, KVM_IRQCHIP_IOAPIC, pin)
-    /// first (an irqfd resampler lowers its line and signals its resamplefds; upstream drops ioapic-&gt;lock for it, so a
-    /// re-assertion meanwhile waits in irr); then "ent-&gt;fields.remote_irr = 0" (the entry's own trigger mode is only an
-    /// ASSERT) and, if the pin is unmasked and its line still high, ioapic_service delivers it again — after
-    /// IOAPIC_SUCCESSIVE_IRQ_MAX_COUNT successive ones upstream delays that by HZ / 100 (eoi_inject work); here it is
-    /// delivered at once then too. A line found low resets the count. (rtc_irq_eoi, directed EOI in SPIV and the
-    /// per-vCPU ioapic_handled_vectors filter of kvm_ioapic_handles_vector are not modelled.)
+    /// The vCPU's ioapic_handled_vectors as kvm_ioapic_scan_entry fills it, evaluated at the EOI (the kernel rescans on
+    /// KVM_REQ_SCAN_IOAPIC: a redirection entry or KVM_SET_IRQCHIP write, an ack notifier added or removed, an APIC
+    /// map change): the vector of every entry that is level-triggered, has an ack notifier on its GSI
+    /// (kvm_irq_has_notifier: an irqfd resampler) or is RTC_GSI (8), whose destination matches the vCPU
+    /// (kvm_apic_match_dest, no shorthand) or whose vector is pending in its IRR (kvm_apic_pending_eoi).
     /// </summary>
-    private void UpdateEoiOne(int pin)
+    private bool HandlesVector(Vcpu.KvmVcpu vcpu, Lapic apic, int vector)
+    {
+        for (int pin = 0; pin < NumPins; pin++)
+        {
+            ulong e = Redirtbl[pin];
+            if ((byte)e != vector) continue;
+            if ((e & TrigLevel) == 0 && !HasAckNotifier(pin) && pin != RtcGsi) continue;
+            if (ApicDelivery.MatchesDest(vcpu, (uint)(e >> 56), logical: (e & (1UL << 11)) != 0) || apic.TestVector(Lapic.Irr, vector))
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>RTC_GSI (ioapic.h).</summary>
+    private const int RtcGsi = 8;
+
+    /// <summary>irqchip.c kvm_irq_has_notifier(kvm, KVM_IRQCHIP_IOAPIC, pin): an ack notifier (irqfd resampler) on the pin's GSI.</summary>
+    private bool HasAckNotifier(int pin) =>
+        _kvm.Irqchip.Routing.ChipPinGsi.TryGetValue((KvmSharp.Abi.KvmConstants.KVM_IRQCHIP_IOAPIC, (uint)pin), out uint gsi)
+        && _kvm.Irqchip.Resamplers.Any(r => r.Gsi == gsi);
+
+    /// <summary>
+    /// ioapic.c kvm_ioapic_update_eoi → __kvm_ioapic_update_eoi: every entry with the vector runs
+    /// kvm_ioapic_update_eoi_one (<see cref="UpdateEoiOne"/>); rtc_irq_eoi is not modelled.
+    /// </summary>
+    private void UpdateEoi(Vcpu.KvmVcpu vcpu, Lapic apic, int vector, bool level)
+    {
+        for (int pin = 0; pin < NumPins; pin++)
+            if ((byte)Redirtbl[pin] == vector) UpdateEoiOne(vcpu, apic, pin, level);
+    }
+
+    /// <summary>
+    /// ioapic.c kvm_ioapic_update_eoi_one: kvm_notify_acked_irq(kvm, KVM_IRQCHIP_IOAPIC, pin) first, for an
+    /// edge-triggered EOI too (an irqfd resampler lowers its line and signals its resamplefds; upstream drops
+    /// ioapic-&gt;lock for it, so a re-assertion meanwhile waits in irr); then "if (trigger_mode != IOAPIC_LEVEL_TRIG ||
+    /// kvm_lapic_suppress_eoi_broadcast(apic)) return" — with directed EOI (SPIV bit 12, which only KVM_SET_LAPIC can
+    /// set with this IOAPIC) remote IRR stays unless KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST (lapic.c
+    /// kvm_lapic_suppress_eoi_broadcast: quirked mode with the in-kernel IOAPIC respects it). Else "ent-&gt;fields.remote_irr
+    /// = 0" and, if the pin is unmasked and its line still high, ioapic_service delivers it again — after
+    /// IOAPIC_SUCCESSIVE_IRQ_MAX_COUNT successive ones upstream delays that by HZ / 100 (eoi_inject work); here it is
+    /// delivered at once then too. A line found low resets the count.
+    /// </summary>
+    private void UpdateEoiOne(Vcpu.KvmVcpu? vcpu, Lapic? apic, int pin, bool level)
     {
         IrqRouting.NotifyAckedIrq(_kvm, KvmSharp.Abi.KvmConstants.KVM_IRQCHIP_IOAPIC, (uint)pin);
+        if (!level || (vcpu is not null && apic is not null && SuppressEoiBroadcast(vcpu, apic))) return;
         Redirtbl[pin] &= ~RemoteIrr;
         if ((Redirtbl[pin] & Mask) == 0 && (Irr & (1u << pin)) != 0)
         {
@@ -141,6 +200,68 @@ internal sealed class Ioapic
         {
             _irqEoi[pin] = 0;
         }
+    }
+
+    /// <summary>
+    /// lapic.c kvm_lapic_suppress_eoi_broadcast: SPIV's APIC_SPIV_DIRECTED_EOI, then by suppress_eoi_broadcast_mode —
+    /// enabled yes, disabled no, quirked "return ioapic_in_kernel(kvm)" (yes here).
+    /// </summary>
+    private static bool SuppressEoiBroadcast(Vcpu.KvmVcpu vcpu, Lapic apic) =>
+        (apic.Get(Lapic.Spiv) & Lapic.SpivDirectedEoi) != 0
+        && vcpu.Kvm.Irqchip.X2apicApiFlags.SuppressEoiBroadcast != X2apicApi.SuppressDisabled;
+
+    /// <summary>IOAPIC_VERSION_ID (ioapic.h): the 82093AA, which has no EOI register.</summary>
+    public const uint VersionId = 0x11;
+
+    /// <summary>IOAPIC_REG_APIC_ID, IOAPIC_REG_VERSION, IOAPIC_REG_ARB_ID (ioapic.h).</summary>
+    private const uint RegApicId = 0, RegVersion = 1, RegArbId = 2;
+
+    /// <summary>
+    /// ioapic.c ioapic_read_indirect by ioregsel: VERSION "((IOAPIC_NUM_PINS - 1) &amp; 0xff) &lt;&lt; 16 | IOAPIC_VERSION_ID"
+    /// (0x170011), APIC_ID and ARB_ID "(ioapic-&gt;id &amp; 0xf) &lt;&lt; 24", else redirection entry (ioregsel - 0x10) &gt;&gt; 1
+    /// (beyond the 24 pins all ones), the high half for an odd ioregsel.
+    /// </summary>
+    public uint ReadIndirect()
+    {
+        switch (IoRegSel)
+        {
+            case RegVersion:
+                return ((NumPins - 1) & 0xff) << 16 | VersionId;
+            case RegApicId or RegArbId:
+                return (Id & 0xf) << 24;
+        }
+        uint index = (IoRegSel - 0x10) >> 1;
+        ulong content = index < NumPins ? Redirtbl[index] : ulong.MaxValue;
+        return (IoRegSel & 1) != 0 ? (uint)(content >> 32) : (uint)content;
+    }
+
+    /// <summary>
+    /// ioapic.c ioapic_write_indirect by ioregsel: VERSION and ARB_ID ignore writes; APIC_ID "ioapic-&gt;id = (val &gt;&gt; 24)
+    /// &amp; 0xf"; a redirection entry beyond the 24 pins nothing; else the half is replaced with remote IRR and delivery
+    /// status kept (read-only), remote IRR cleared if the entry is now edge-triggered ("Some OSes (Linux, Xen) assume
+    /// that Remote IRR bit will be cleared … when the entry is configured as edge-triggered"), and a level-triggered
+    /// entry whose line is high is serviced at once (ioapic_service). Mask notifiers and the vCPUs' rescans of
+    /// ioapic_handled_vectors are not modelled (<see cref="HandlesVector"/> reads the table at the EOI).
+    /// </summary>
+    public void WriteIndirect(uint val)
+    {
+        switch (IoRegSel)
+        {
+            case RegVersion or RegArbId:
+                return;
+            case RegApicId:
+                Id = (val >> 24) & 0xf;
+                return;
+        }
+        uint index = (IoRegSel - 0x10) >> 1;
+        if (index >= NumPins) return;
+        ulong e = Redirtbl[index];
+        ulong keep = e & (RemoteIrr | DeliveryStatus);
+        e = (IoRegSel & 1) != 0 ? (e & 0xffffffffUL) | ((ulong)val << 32) : (e & ~0xffffffffUL) | val;
+        e = (e & ~(RemoteIrr | DeliveryStatus)) | keep;
+        if ((e & TrigLevel) == 0) e &= ~RemoteIrr;
+        Redirtbl[index] = e;
+        if ((e & TrigLevel) != 0 && (Irr & (1u << (int)index)) != 0) Service((int)index, _kvm);
     }
 
     /// <summary>

@@ -9,7 +9,8 @@ namespace KvmSharp.Emulation.X86.Irqchip;
 /// the mode and the chips agree (PIC and IOAPIC exactly with a full irqchip, a local APIC on every vCPU exactly when
 /// there is an irqchip), the routing table is one kvm_set_irq_routing accepts (GSI below 4096, pins in range, a GSI at
 /// most once per chip, an MSI GSI on nothing else, no chip routes on a split irqchip), irqfds hold live eventfds,
-/// each eventfd once, and a pending ExtINT exists only on a split irqchip.
+/// each eventfd once, a pending ExtINT exists only on a split irqchip, and the PIC's ports and the IOAPIC's window are
+/// on the I/O bus exactly with a full irqchip.
 /// </summary>
 internal static class IrqchipInvariants
 {
@@ -25,6 +26,12 @@ internal static class IrqchipInvariants
             if (v.PendingExternalVector != -1 && chip.Mode != IrqchipMode.Split) errors.Add($"{what}: vCPU {v.Id} has a pending ExtINT");
         }
         if (!chip.InKernel && chip.Routing.Entries.Count != 0) errors.Add($"{what} has routes");
+        // kvm_pic_init / kvm_ioapic_init: the PIC's three port ranges and the IOAPIC's window are on the bus exactly
+        // with a full irqchip, the window where kvm_ioapic_init put it.
+        var ranges = vm.IoBus.Ranges;
+        int picRanges = ranges.Count(r => r.Device is I8259Ports && r.Bus == KvmBus.Pio);
+        int ioapicRanges = ranges.Count(r => r.Device is IoapicMmio && r.Bus == KvmBus.Mmio && r.Addr == Ioapic.DefaultBaseAddress && r.Length == Ioapic.MemLength);
+        if ((picRanges, ioapicRanges) != (chip.Full ? (3, 1) : (0, 0))) errors.Add($"{what}: {picRanges} PIC port and {ioapicRanges} IOAPIC window registrations");
         foreach (var (gsi, routes) in chip.Routing.ByGsi)
         {
             if (gsi >= IrqRouting.MaxIrqRoutes) errors.Add($"{what}: GSI {gsi} is routed");

@@ -36,8 +36,10 @@ internal static class IrqchipIoctls
     /// <summary>
     /// x86.c kvm_arch_vm_ioctl KVM_CREATE_IRQCHIP: irqchip_in_kernel (full or split) → EEXIST;
     /// kvm-&gt;arch.has_protected_eoi (TDX, vmx/tdx.c tdx_vm_init; 6.18 "Disallow an in-kernel I/O APIC if the VM has
-    /// protected EOIs") → ENOTTY; kvm-&gt;created_vcpus → EINVAL; then kvm_pic_init, kvm_ioapic_init and the default
-    /// routing. The argument is not looked at.
+    /// protected EOIs") → ENOTTY; kvm-&gt;created_vcpus → EINVAL; then kvm_pic_init and kvm_ioapic_init, each registering
+    /// its in-kernel device on the I/O bus (the PIC's ports 0x20, 0xa0 and 0x4d0; the IOAPIC's MMIO window at
+    /// 0xfec00000), and the default routing. The argument is not looked at. The devices stay until the VM goes
+    /// (kvm_arch_destroy_vm → kvm_pic_destroy, kvm_ioapic_destroy; IoBus.Destroy).
     /// </summary>
     private static long Create(Kvm kvm)
     {
@@ -45,8 +47,10 @@ internal static class IrqchipIoctls
         if (chip.InKernel) return Err.EEXIST;
         if (kvm.Type == KvmConstants.KVM_X86_TDX_VM) return Err.ENOTTY;
         if (kvm.Vcpus.Count != 0) return Err.EINVAL;
-        chip.Pic = new I8259();
+        chip.Pic = new I8259(kvm);
+        I8259Ports.Register(kvm, chip.Pic);
         chip.Ioapic = new Ioapic(kvm);
+        IoapicMmio.Register(kvm, chip.Ioapic);
         chip.Routing = IrqRouting.Default();
         chip.Mode = IrqchipMode.Kernel;
         return 0;

@@ -53,8 +53,8 @@ internal sealed partial class Lapic
     /// <summary>
     /// lapic.c apic_mmio_write → kvm_lapic_reg_write for the xAPIC page ("32/64/128 bits registers must be accessed
     /// thru 32 bits": other sizes or unaligned offsets are dropped; a hardware-disabled or x2APIC-mode APIC drops
-    /// every write, KVM_X86_QUIRK_LAPIC_MMIO_HOLE). Returns the EOI'd vector when it is level-triggered (TMR) so its
-    /// IOAPIC entry can lose remote IRR, else -1.
+    /// every write, KVM_X86_QUIRK_LAPIC_MMIO_HOLE). Returns the EOI'd vector for kvm_ioapic_send_eoi (once the vCPU has
+    /// entered the guest), else -1.
     /// </summary>
     public int MmioWrite(int offset, ReadOnlySpan<byte> data)
     {
@@ -145,7 +145,7 @@ internal sealed partial class Lapic
     /// <summary>
     /// lapic.c kvm_lapic_reg_write (under the lock, after <see cref="Sync"/>): 0 when taken, 1 when refused (an xAPIC
     /// page write ignores it). Modelled: ID, TPR (PPR follows), EOI (the highest in-service vector is cleared;
-    /// <paramref name="eoi"/> is it when level-triggered), LDR, DFR, SVR (clearing the enable masks every LVT), the LVTs
+    /// <paramref name="eoi"/> is it for kvm_ioapic_send_eoi), LDR, DFR, SVR (clearing the enable masks every LVT), the LVTs
     /// (masked while software-disabled, apic_lvt_mask), ICR (xAPIC: the IPI is <paramref name="ipi"/>), ICR2, ESR,
     /// SELF_IPI, timer count and divide.
     /// </summary>
@@ -176,8 +176,9 @@ internal sealed partial class Lapic
                 // of MSR 0x80b) tells the IOAPIC nothing — no remote-IRR clear, no ack notifier, no resamplefd (found
                 // by the differential fuzzer on Linux 6.18: pin 20 level to 0x40 with a resampling irqfd, signalled,
                 // 0x40 put in ISR and TMR by KVM_SET_LAPIC, host EOI → ISR cleared, IOAPIC entry 0xC040 and irr kept,
-                // resamplefd 0). After an entry the vCPU's level-triggered (TMR) vectors stand for the bitmap.
-                if (TestVector(Tmr, vector) && (_cpu?.Cpuid.HasRun ?? true)) eoi = vector;
+                // resamplefd 0). After an entry the IOAPIC filters the vector itself (Ioapic.SendEoi: level entries and
+                // edge entries with an ack notifier that target this vCPU) and takes the trigger mode from TMR.
+                if (_cpu?.Cpuid.HasRun ?? true) eoi = vector;
                 return 0;
             }
             case Ldr: // kvm_apic_set_ldr: dirty

@@ -39,7 +39,10 @@ internal sealed partial class Lapic
     internal const uint Version = 0x00050014;
 
     /// <summary>APIC_LVR_DIRECTED_EOI (bit 24) and APIC_SPIV_DIRECTED_EOI (bit 12).</summary>
-    private const uint LvrDirectedEoi = 1u << 24, SpivDirectedEoi = 1u << 12;
+    private const uint LvrDirectedEoi = 1u << 24;
+
+    /// <summary>APIC_SPIV_DIRECTED_EOI: EOI-broadcast suppression (lapic.c kvm_lapic_suppress_eoi_broadcast).</summary>
+    internal const uint SpivDirectedEoi = 1u << 12;
 
     private const int NrLvtEntries = 6;
     private const uint LvtMasked = 1u << 16;
@@ -241,7 +244,10 @@ internal sealed partial class Lapic
     /// <summary>kvm_apic_send_ipi(apic, icr_low, icr_high): called outside the register lock after an ICR write.</summary>
     public Action<uint, uint>? SendIpi { get; set; }
 
-    /// <summary>apic_set_eoi → kvm_ioapic_send_eoi for an EOI written through an MSR (the vector; the caller checks TMR).</summary>
+    /// <summary>
+    /// apic_set_eoi → kvm_ioapic_send_eoi for an EOI written through an MSR (the EOI'd vector; the IOAPIC filters it by
+    /// ioapic_handled_vectors and takes the trigger mode from TMR).
+    /// </summary>
     public Action<int>? IoapicEoi { get; set; }
 
     /// <summary>
