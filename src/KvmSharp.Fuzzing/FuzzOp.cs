@@ -171,6 +171,19 @@ public enum OpKind
     /// (<see cref="IrqchipOps"/>). The errno, statuses, counts, state bytes and run-page fields compared.
     /// </summary>
     Irqchip,
+    /// <summary>
+    /// The dirty ring on a fresh VM made from /dev/kvm handle <c>Target</c> (<see cref="TinyGuestRun.RunDirtyRing"/>,
+    /// everything drawn from seed A): KVM_ENABLE_CAP of KVM_CAP_DIRTY_LOG_RING(_ACQ_REL) around its rules, the vCPU's
+    /// ring mapped, a 64-bit guest writing pages, the entries harvested at every KVM_EXIT_DIRTY_RING_FULL and at the
+    /// end, KVM_RESET_DIRTY_RINGS' counts and a second run. Every step's result and every entry compared.
+    /// </summary>
+    DirtyRingRun,
+    /// <summary>
+    /// A 64-bit guest with the in-kernel irqchip on a fresh VM made from /dev/kvm handle <c>Target</c> that takes an
+    /// IOAPIC interrupt and writes the LAPIC EOI (<see cref="TinyGuestRun.RunLevelEoi"/>, pin, entry and pulses from
+    /// seed A): statuses, exits and the IOAPIC state compared.
+    /// </summary>
+    LevelEoiGuestRun,
 }
 
 /// <summary>
@@ -263,6 +276,8 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             OpKind.Irqchip => IrqchipOps.Describe(this, h(Target)),
             OpKind.InterruptGuestRun => $"guest run({h(Target)}, KVM_INTERRUPT/KVM_NMI/KVM_X86_SET_MCE, program seed={A})",
             OpKind.TscKhz => $"{(E != 0 ? $"KVM_SET_TSC_KHZ(rate kind {A}, ppm {(long)B})+" : "")}KVM_GET_TSC_KHZ({h(Target)})",
+            OpKind.DirtyRingRun => $"guest run({h(Target)}, dirty ring, seed={A})",
+            OpKind.LevelEoiGuestRun => $"guest run({h(Target)}, IOAPIC interrupt and EOI, seed={A})",
             _ => Kind.ToString(),
         };
     }

@@ -32,6 +32,8 @@ public sealed partial class KernelSession
         OpKind.IoEventFd => IoEventFd(op),
         OpKind.DeviceCtl => DeviceCtl(op),
         OpKind.Irqchip => Irqchip(op),
+        OpKind.DirtyRingRun => TinyGuestRun.RunDirtyRing(_kernel, Fd(op.Target), op.A),
+        OpKind.LevelEoiGuestRun => TinyGuestRun.RunLevelEoi(_kernel, Fd(op.Target), op.A),
         _ => "unknown op",
     };
 

@@ -51,6 +51,10 @@ public sealed partial class OpGenerator
         if (NextDeviceCtl() is FuzzOp dev) return dev;
         // One call in thirty-two: the x86 in-kernel irqchip (OpGenerator.Irqchip.cs), likewise.
         if (NextIrqchip() is FuzzOp irqc) return irqc;
+        // One call in forty: the dirty ring and guests filling it (OpGenerator.DirtyRing.cs), likewise.
+        if (NextDirtyRing() is FuzzOp ring) return ring;
+        // One call in forty: guests that take an IOAPIC interrupt and EOI it (OpGenerator.DirtyRing.cs), likewise.
+        if (NextLevelEoi() is FuzzOp eoi) return eoi;
         // One call in eight: dirty page logging (OpGenerator.DirtyLog.cs).
         if (_rng.Next(8) == 0 && NextDirtyLog() is FuzzOp dirty) return dirty;
         int roll = _rng.Next(100);

@@ -44,6 +44,8 @@ public sealed partial class OpGenerator
         _ioev = new Random(unchecked(seed * 61 + 0x10EF));
         _dev = new Random(unchecked(seed * 67 + 0xDE7));
         _irqc = new Random(unchecked(seed * 71 + 0x1C));
+        _ring = new Random(unchecked(seed * 73 + 0xD127));
+        _eoi = new Random(unchecked(seed * 79 + 0xE01));
         _includeReported = includeReported;
     }
 

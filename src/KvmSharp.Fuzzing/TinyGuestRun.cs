@@ -174,14 +174,14 @@ internal static partial class TinyGuestRun
         return null;
     }
 
-    /// <summary>KVM_GET_DIRTY_LOG of slot 0 as the dirty page numbers; a word past the bitmap must stay untouched.</summary>
-    private static string DirtyPages(IKernel kernel, KernelFd vm, ulong pages)
+    /// <summary>KVM_GET_DIRTY_LOG of a slot (0 unless given) as the dirty page numbers; a word past the bitmap must stay untouched.</summary>
+    private static string DirtyPages(IKernel kernel, KernelFd vm, ulong pages, uint slot = 0)
     {
         const ulong Fill = 0xA5A5_A5A5_A5A5_A5A5;
         int words = (int)((pages + 63) / 64);
         var bitmap = GC.AllocateArray<ulong>(words + 1, pinned: true);
         Array.Fill(bitmap, Fill);
-        var log = new kvm_dirty_log { slot = 0, dirty_bitmap = (ulong)Marshal.UnsafeAddrOfPinnedArrayElement(bitmap, 0) };
+        var log = new kvm_dirty_log { slot = slot, dirty_bitmap = (ulong)Marshal.UnsafeAddrOfPinnedArrayElement(bitmap, 0) };
         long rc = kernel.Ioctl(vm, KvmIoctls.KVM_GET_DIRTY_LOG, Bytes(ref log));
         GC.KeepAlive(bitmap);
         if (rc != 0) return Result(rc);

@@ -22,7 +22,7 @@ internal static class X86StateOps
     public const uint Efer = 0xC000_0080, Star = 0xC000_0081, Lstar = 0xC000_0082, Cstar = 0xC000_0083, SyscallMask = 0xC000_0084;
     public const uint FsBase = 0xC000_0100, GsBase = 0xC000_0101, KernelGsBase = 0xC000_0102, TscAux = 0xC000_0103;
     public const uint Tsc = 0x10, ApicBase = 0x1B, UcodeRev = 0x8B, SysenterCs = 0x174, SysenterEsp = 0x175, SysenterEip = 0x176;
-    public const uint MiscEnable = 0x1A0, Pat = 0x277, P5McAddr = 0x0, P5McType = 0x1;
+    public const uint MiscEnable = 0x1A0, Pat = 0x277, P5McAddr = 0x0, P5McType = 0x1, TscAdjust = 0x3B;
 
     // The machine-check MSRs (x86.c get_msr_mce / set_msr_mce) and the MTRRs (mtrr.c), kept per vCPU without being
     // listed: MCG_CAP/STATUS/CTL, bank 0's CTL..MISC, bank 31's MISC and CTL2 (reachable with the default 32 banks,
@@ -46,7 +46,7 @@ internal static class X86StateOps
     private static readonly uint[] s_known =
     [
         Efer, Star, Lstar, Cstar, SyscallMask, FsBase, GsBase, KernelGsBase, TscAux, Tsc, ApicBase, UcodeRev,
-        SysenterCs, SysenterEsp, SysenterEip, Pat, P5McAddr, P5McType,
+        SysenterCs, SysenterEsp, SysenterEip, Pat, P5McAddr, P5McType, TscAdjust,
     ];
 
     /// <summary>MSRs neither kernel handles: refused (no ignore_msrs), host writes of 0 too (not advertised).</summary>
@@ -56,7 +56,7 @@ internal static class X86StateOps
     private static readonly uint[] s_guest =
     [
         Efer, Star, Lstar, Cstar, SyscallMask, FsBase, GsBase, KernelGsBase, TscAux, ApicBase, UcodeRev,
-        SysenterCs, SysenterEsp, SysenterEip, Pat, P5McAddr, P5McType, 0x5, 0x1234_5678, 0xC000_0FFF,
+        SysenterCs, SysenterEsp, SysenterEip, Pat, P5McAddr, P5McType, 0x5, 0x1234_5678, 0xC000_0FFF, TscAdjust,
     ];
 
     /// <summary>
@@ -91,6 +91,11 @@ internal static class X86StateOps
                 return Address(rng);
             case TscAux:
                 return rng.Next(3) == 0 ? (ulong)rng.NextInt64() : (ulong)rng.NextInt64(0, 1L << 32);
+            case TscAdjust:
+                // kvm_set_msr_common MSR_IA32_TSC_ADJUST: stored only with CPUID.(7,0).EBX TSC_ADJUST (no table the fuzzer
+                // draws has leaf 7: KvmPvmSetCpuidRewritesLeaves), else dropped without #GP; any s64 value, negative ones too.
+                // A guest write with the bit would move the TSC (adjust_tsc_offset_guest), which is never shown.
+                return rng.Next(3) switch { 0 => (ulong)rng.NextInt64(), 1 => (ulong)-rng.NextInt64(1, 1L << 40), _ => (ulong)rng.NextInt64(0, 1L << 32) };
             case Pat:
                 if (withReported && rng.Next(3) == 0) return (ulong)rng.NextInt64();
                 return rng.Next(3) switch
