@@ -72,6 +72,10 @@ internal sealed class X86Kvm : KvmArch
         // carries: 15 on /dev/kvm, on a VM 11 (no ENABLE_SUPPRESS_EOI_BROADCAST) unless its irqchip is split (observed
         // on kvm_pvm 6.18; X86/Irqchip/X2apicApi.cs).
         KvmCaps.KVM_CAP_X2APIC_API => kvm is { Irqchip.Mode: not Emulation.X86.Irqchip.IrqchipMode.Split } ? 11 : 15,
+        // KVM_CAP_DISABLE_QUIRKS: r = 1; KVM_CAP_DISABLE_QUIRKS2: r = kvm_caps.supported_quirks (X86/Quirks.cs; observed
+        // 1 and 0x5ff on this host, on /dev/kvm and a VM).
+        KvmCaps.KVM_CAP_DISABLE_QUIRKS => 1,
+        KvmCaps.KVM_CAP_DISABLE_QUIRKS2 => (long)Emulation.X86.Quirks.Supported(Config.Generation),
         // KVM_CAP_X86_TRIPLE_FAULT_EVENT: r = 1 (6.0, so every modeled generation; observed 1 on this host).
         KvmCaps.KVM_CAP_X86_TRIPLE_FAULT_EVENT => 1,
         // KVM_CAP_XSAVE: boot_cpu_has(X86_FEATURE_XSAVE). KVM_CAP_XSAVE2 (5.17, so every modeled generation): the

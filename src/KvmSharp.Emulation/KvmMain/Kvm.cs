@@ -90,6 +90,12 @@ internal sealed class Kvm
 
     private ulong _hypercallExitEnabled;
 
+    /// <summary>
+    /// x86 kvm->arch.disabled_quirks: KVM_X86_QUIRK_* bits turned off by KVM_CAP_DISABLE_QUIRKS(2) (X86/Quirks.cs);
+    /// none at creation on AMD (kvm_arch_init_vm: inapplicable_quirks &amp; supported_quirks).
+    /// </summary>
+    public ulong DisabledQuirks { get; set; }
+
     /// <summary>x86 kvm->arch.exception_payload_enabled (KVM_CAP_EXCEPTION_PAYLOAD on the VM; off at creation).</summary>
     public bool ExceptionPayloadEnabled { get; set; }
 

@@ -31,7 +31,7 @@ internal static class CreateVcpu
         // "if (!irqchip_in_kernel(vcpu->kvm) || kvm_vcpu_is_reset_bsp(vcpu)) mp_state = RUNNABLE; else UNINITIALIZED".
         if (kvm.Irqchip.InKernel)
         {
-            var apic = new X86.Irqchip.Lapic((int)id);
+            var apic = new X86.Irqchip.Lapic((int)id, () => X86.Quirks.Has(kvm, Abi.KvmX86Quirks.KVM_X86_QUIRK_LINT0_REENABLED));
             vcpu!.Lapic = apic;
             vcpu.Cpu.State.HasLapic = true;
             vcpu.Emulator.InKernelApic = apic;

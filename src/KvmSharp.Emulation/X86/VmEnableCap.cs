@@ -33,6 +33,10 @@ internal static class VmEnableCap
                 // enabling after KVM_CREATE_VCPU works), any non-zero args[0] turns it on (observed: 0x100), 0 off.
                 kvm.TripleFaultEvent = cap.args[0] != 0;
                 return 0;
+            case KvmCaps.KVM_CAP_DISABLE_QUIRKS2:
+                return Quirks.Disable(kvm, cap, checkSupported: true);
+            case KvmCaps.KVM_CAP_DISABLE_QUIRKS:
+                return Quirks.Disable(kvm, cap, checkSupported: false);
             case KvmCaps.KVM_CAP_X2APIC_API:
                 // KVM_CAP_X2APIC_API: 32-bit APIC IDs and the broadcast quirk (X86/Irqchip/X2apicApi.cs).
                 return Irqchip.X2apicApi.Enable(kvm, cap);

@@ -77,6 +77,14 @@ public sealed class X86CpuModel
     /// </summary>
     internal bool OffersGbPages => Find(0x8000_0001, 0) is { } e && (e.edx & (1u << 26)) != 0;
 
+    /// <summary>
+    /// The host CPU's vendor is AMD (or Hygon): KVM_GET_SUPPORTED_CPUID leaf 0 passes the host's vendor string through.
+    /// Decides which hypercall instruction is native (VMMCALL on SVM, VMCALL on VMX).
+    /// </summary>
+    internal bool IsAmd => Find(0, 0) is { } l0 &&
+        ((l0.ebx == 0x6874_7541 && l0.edx == 0x6974_6e65 && l0.ecx == 0x444d_4163) ||
+         (l0.ebx == 0x6f67_7948 && l0.edx == 0x6e65_476e && l0.ecx == 0x656e_6975));
+
     /// <summary>kvm_caps.supported_xcr0: CPUID.0xD.0 EDX:EAX of <see cref="SupportedCpuid"/>.</summary>
     public ulong SupportedXcr0 { get; }
 

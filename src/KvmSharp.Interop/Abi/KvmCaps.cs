@@ -34,6 +34,10 @@ public static class KvmCaps
     public const int KVM_CAP_SIGNAL_MSI = 77;
     /// <summary>x86: KVM_ENABLE_CAP creates a split irqchip (local APICs in kernel, PIC/IOAPIC in userspace); args[0] = reserved IOAPIC pins.</summary>
     public const int KVM_CAP_SPLIT_IRQCHIP = 121;
+    /// <summary>KVM_CAP_DISABLE_QUIRKS (x86, VM): KVM_ENABLE_CAP args[0] = KVM_X86_QUIRK_* bits to turn off; unknown bits are dropped.</summary>
+    public const int KVM_CAP_DISABLE_QUIRKS = 116;
+    /// <summary>KVM_CAP_DISABLE_QUIRKS2 (x86, since 5.19): KVM_CHECK_EXTENSION answers the quirks that can be disabled; enabling an unknown bit is EINVAL.</summary>
+    public const int KVM_CAP_DISABLE_QUIRKS2 = 213;
     /// <summary>MSIs carry a device id (KVM_MSI_VALID_DEVID); arm64 ITS only (x86: 0).</summary>
     public const int KVM_CAP_MSI_DEVID = 131;
     /// <summary>x86: KVM_CREATE_PIT, KVM_GET_PIT, KVM_SET_PIT (the in-kernel i8254).</summary>
@@ -166,6 +170,8 @@ public static class KvmCaps
         KVM_CAP_IRQ_INJECT_STATUS => nameof(KVM_CAP_IRQ_INJECT_STATUS),
         KVM_CAP_SIGNAL_MSI => nameof(KVM_CAP_SIGNAL_MSI),
         KVM_CAP_SPLIT_IRQCHIP => nameof(KVM_CAP_SPLIT_IRQCHIP),
+        KVM_CAP_DISABLE_QUIRKS => nameof(KVM_CAP_DISABLE_QUIRKS),
+        KVM_CAP_DISABLE_QUIRKS2 => nameof(KVM_CAP_DISABLE_QUIRKS2),
         KVM_CAP_PIT => nameof(KVM_CAP_PIT),
         KVM_CAP_REINJECT_CONTROL => nameof(KVM_CAP_REINJECT_CONTROL),
         KVM_CAP_PIT2 => nameof(KVM_CAP_PIT2),

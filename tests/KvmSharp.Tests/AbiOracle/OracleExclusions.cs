@@ -146,6 +146,8 @@ internal static class OracleExclusions
             "KVM_ARM_GET_REG_WRITABLE_MASKS; Arm64IdRegisterTests checks the number",
             "KvmArm64Ioctls.KVM_ARM_GET_REG_WRITABLE_MASKS", "KvmArm64Ioctls.RegMaskRangeSize", "KvmArm64Ioctls.KVM_ARM_FEATURE_ID_RANGE",
             "KvmArm64Ioctls.KVM_ARM_FEATURE_ID_RANGE_SIZE");
+        Add("newer than the vendored headers: a 2025 stable backport (6.12.y, 6.18.y); this machine's KVM_CAP_DISABLE_QUIRKS2 (0x5ff) has the bit",
+            "KvmX86Quirks.KVM_X86_QUIRK_VMCS12_ALLOW_FREEZE_IN_SMM");
         return r;
     }
 }

@@ -672,6 +672,15 @@ static void pit(void)
 	OFF(kvm_reinject_control, pit_reinject); OFF(kvm_reinject_control, reserved);
 }
 
+static void x86_quirks(void)
+{
+	CONST(KVM_CAP_DISABLE_QUIRKS); CONST(KVM_CAP_DISABLE_QUIRKS2);
+	CONST(KVM_X86_QUIRK_LINT0_REENABLED); CONST(KVM_X86_QUIRK_CD_NW_CLEARED); CONST(KVM_X86_QUIRK_LAPIC_MMIO_HOLE);
+	CONST(KVM_X86_QUIRK_OUT_7E_INC_RIP); CONST(KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT);
+	CONST(KVM_X86_QUIRK_FIX_HYPERCALL_INSN); CONST(KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS);
+	CONST(KVM_X86_QUIRK_SLOT_ZAP_ALL); CONST(KVM_X86_QUIRK_STUFF_FEATURE_MSRS); CONST(KVM_X86_QUIRK_IGNORE_GUEST_PAT);
+}
+
 int main(void)
 {
 	ioctl_encoding();
@@ -690,5 +699,6 @@ int main(void)
 	binary_stats();
 	irqchip();
 	pit();
+	x86_quirks();
 	return 0;
 }

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 using Iced.Intel;
+using static KvmSharp.Emulation.X86.X86Consts;
 
 namespace KvmSharp.Emulation.X86.Emulate;
 
 /// <summary>
-/// VMCALL and VMMCALL. Hardware (VMX handle_vmcall, SVM vmmcall_interception) exits on the vendor's own instruction and
-/// calls kvm_emulate_hypercall; the other vendor's instruction goes through #UD → emulate.c em_hypercall, which
+/// VMCALL and VMMCALL. Hardware (VMX handle_vmcall, SVM vmmcall_interception) exits on the host vendor's own
+/// instruction and calls kvm_emulate_hypercall; the other vendor's goes through #UD → emulate.c em_hypercall, which
 /// rewrites it in guest memory (emulator_fix_hypercall, KVM_X86_QUIRK_FIX_HYPERCALL_INSN) and runs it again. The
-/// emulated CPU has no vendor, so both run the hypercall directly: the registers end the same, only that patch of
-/// the instruction bytes is not reproduced.
+/// emulator runs both as the hypercall directly: the registers end the same, only that patch of the instruction bytes
+/// is not reproduced. With the quirk disabled the other vendor's instruction (the host vendor is the CPU model's,
+/// <see cref="X86CpuModel.IsAmd"/>) is the #UD emulator_fix_hypercall synthesizes.
 /// </summary>
 internal sealed partial class X86Emulator
 {
@@ -27,6 +29,11 @@ internal sealed partial class X86Emulator
     /// </summary>
     private ulong Hypercall(in Instruction i)
     {
+        // emulator_fix_hypercall: "if (!kvm_check_has_quirk(vcpu->kvm, KVM_X86_QUIRK_FIX_HYPERCALL_INSN)) { … vector =
+        // UD_VECTOR … return X86EMUL_PROPAGATE_FAULT; }".
+        if ((i.Mnemonic == Mnemonic.Vmcall) == _kvm.Kernel.Config.X86Cpu.IsAmd
+            && !Quirks.Has(_kvm, Abi.KvmX86Quirks.KVM_X86_QUIRK_FIX_HYPERCALL_INSN))
+            throw new GuestFault(UD_VECTOR);
         if (KvmHypercall.Emulate(_cpu, _kvm.HypercallExitEnabled, _run, out ulong ret))
         {
             _hypercallLength = i.Length;

@@ -62,23 +62,28 @@ internal sealed partial class Lapic
     private readonly Lock _lock = new();
 
     /// <summary>kvm_create_lapic + kvm_lapic_reset(vcpu, false) as kvm_arch_vcpu_create runs them.</summary>
-    public Lapic(int vcpuId)
+    public Lapic(int vcpuId, Func<bool>? lint0Reenabled = null)
     {
         _vcpuId = vcpuId;
+        _lint0Reenabled = lint0Reenabled ?? (() => true);
         // "if (!init_event) kvm_apic_set_xapic_id(apic, vcpu->vcpu_id)": bits 31:24 (the low 8 bits of the id).
         Set(ApicId, (uint)vcpuId << 24);
         Set(Lvr, Version);
         // "for (i = 0; i < apic->nr_lvt_entries; i++) kvm_lapic_set_reg(apic, APIC_LVTx(i), APIC_LVT_MASKED)".
         for (int i = 0; i < NrLvtEntries; i++) Set(LvtT + 0x10 * i, LvtMasked);
-        // KVM_X86_QUIRK_LINT0_REENABLED, on by default: the BSP's LINT0 is ExtINT, unmasked (SET_APIC_DELIVERY_MODE(0,
-        // APIC_MODE_EXTINT) = 0x700). kvm_vcpu_is_reset_bsp: vcpu_id == kvm->arch.bsp_vcpu_id (0).
-        if (vcpuId == 0) Set(Lvt0, 0x700);
+        // "if (kvm_vcpu_is_reset_bsp(vcpu) && kvm_check_has_quirk(vcpu->kvm, KVM_X86_QUIRK_LINT0_REENABLED))": the BSP's
+        // LINT0 is ExtINT, unmasked (SET_APIC_DELIVERY_MODE(0, APIC_MODE_EXTINT) = 0x700); kvm_vcpu_is_reset_bsp:
+        // vcpu_id == kvm->arch.bsp_vcpu_id (0). The quirk is looked up at each reset (X86/Quirks.cs).
+        if (vcpuId == 0 && _lint0Reenabled()) Set(Lvt0, 0x700);
         // "kvm_apic_set_dfr(apic, 0xffffffffU); apic_set_spiv(apic, 0xff)"; TPR, LDR, ESR, ICR, TDCR, TMICT, IRR/ISR/TMR 0.
         Set(Dfr, 0xffffffff);
         Set(Spiv, 0xff);
     }
 
     private readonly int _vcpuId;
+
+    // kvm_check_has_quirk(vcpu->kvm, KVM_X86_QUIRK_LINT0_REENABLED), asked at each reset.
+    private readonly Func<bool> _lint0Reenabled;
 
     /// <summary>kvm_x2apic_id: "return apic-&gt;vcpu-&gt;vcpu_id".</summary>
     public uint X2apicId => (uint)_vcpuId;
@@ -267,7 +272,7 @@ internal sealed partial class Lapic
             SetVersion();
             for (int i = 0; i < NrLvtEntries; i++) Set(LvtT + 0x10 * i, LvtMasked);
             UpdateLvtt();
-            if (_vcpuId == 0) Set(Lvt0, 0x700);
+            if (_vcpuId == 0 && _lint0Reenabled()) Set(Lvt0, 0x700);
             Set(Dfr, 0xffffffff);
             Set(Spiv, 0xff);
             Set(TaskPri, 0);

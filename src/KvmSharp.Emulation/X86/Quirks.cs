@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Vfs;
+using static KvmSharp.Abi.KvmX86Quirks;
+
+namespace KvmSharp.Emulation.X86;
+
+/// <summary>
+/// arch/x86/kvm/x86.c's quirks: kvm_caps.supported_quirks (KVM_CAP_DISABLE_QUIRKS2), kvm->arch.disabled_quirks
+/// (KVM_ENABLE_CAP of KVM_CAP_DISABLE_QUIRKS / 2) and kvm_check_has_quirk.
+/// </summary>
+internal static class Quirks
+{
+    /// <summary>KVM_X86_VALID_QUIRKS up to 6.11: LINT0_REENABLED … MWAIT_NEVER_UD_FAULTS.</summary>
+    private const ulong ValidBefore612 = 0x7f;
+
+    /// <summary>
+    /// kvm_caps.supported_quirks on an AMD host: every quirk but the Intel-only IGNORE_GUEST_PAT (vmx.c adds it only
+    /// with self-snoop). 6.12 added SLOT_ZAP_ALL and STUFF_FEATURE_MSRS; VMCS12_ALLOW_FREEZE_IN_SMM came to 6.12.y
+    /// and 6.18.y as a stable backport. Observed on this host (6.18.44, EPYC): 0x5ff.
+    /// </summary>
+    private const ulong SupportedOnAmd = ValidBefore612 | KVM_X86_QUIRK_SLOT_ZAP_ALL | KVM_X86_QUIRK_STUFF_FEATURE_MSRS
+        | KVM_X86_QUIRK_VMCS12_ALLOW_FREEZE_IN_SMM;
+
+    /// <summary>KVM_CHECK_EXTENSION(KVM_CAP_DISABLE_QUIRKS2) for <paramref name="generation"/> (the same on /dev/kvm and every VM).</summary>
+    public static ulong Supported(KernelGeneration generation) =>
+        generation >= KernelGeneration.Linux611 ? SupportedOnAmd : ValidBefore612;
+
+    /// <summary>kvm_check_has_quirk: the quirk is on unless the VM disabled it.</summary>
+    public static bool Has(Kvm kvm, ulong quirk) => (kvm.DisabledQuirks & quirk) == 0;
+
+    /// <summary>
+    /// kvm_vm_ioctl_enable_cap: "case KVM_CAP_DISABLE_QUIRKS2: r = -EINVAL; if (cap->args[0] &amp; ~kvm_caps.supported_quirks)
+    /// break; fallthrough; case KVM_CAP_DISABLE_QUIRKS: kvm->arch.disabled_quirks |= cap->args[0] &amp;
+    /// kvm_caps.supported_quirks". Since "KVM: x86: do not allow re-enabling quirks" (6.14; in 6.12.y and 6.18.y as a
+    /// dependency of VMCS12_ALLOW_FREEZE_IN_SMM) a disabled quirk stays disabled (observed: disabling LINT0 then nothing,
+    /// by either cap, keeps it off); before, each call replaced the set. No kvm->created_vcpus check: allowed after
+    /// KVM_CREATE_VCPU (observed).
+    /// </summary>
+    public static long Disable(Kvm kvm, in kvm_enable_cap cap, bool checkSupported)
+    {
+        ulong supported = Supported(kvm.Kernel.Config.Generation);
+        if (checkSupported && (cap.args[0] & ~supported) != 0) return Err.EINVAL;
+        kvm.DisabledQuirks = kvm.Kernel.Config.Generation >= KernelGeneration.Linux611
+            ? kvm.DisabledQuirks | (cap.args[0] & supported)
+            : cap.args[0];
+        return 0;
+    }
+}
