@@ -315,6 +315,71 @@ public static class GuestProgrammedIrqchip
         Assert.Equal([0x31UL], g.Deliveries.Select(d => d.Vector));
     }
 
+    [ConformanceCase("arch/x86/kvm/i8254.c pit_timer_fn → pit_do_work → kvm_set_irq(KVM_PIT_IRQ_SOURCE_ID, 0): a guest that programs the " +
+                     "PICs (IRQ0 unmasked, base 0x20) and PIT channel 0 (mode 2, 2 ms) takes IRQ0 as vector 0x20 while it halts, " +
+                     "each tick after the PIC acked the last (reinject: kvm_pit_ack_irq through the auto-EOI ack)")]
+    public static void pit_channel0_ticks_reach_a_guest_programmed_pic(CaseContext ctx)
+    {
+        using var kvm = ctx.OpenKvm();
+        const ushort Count = 2386; // 1193182 Hz / 2386 ≈ 2 ms
+        using var g = Guest(kvm, a =>
+        {
+            // Base 0x20: IdtGuest's handlers for vectors 0x30 and up would share the page of its delivery records. The
+            // master in auto-EOI mode (ICW4 0x03): no ISR bit, so a tick that lands between two HLTs cannot block the
+            // next; its ack still reaches the PIT (pic_intack → pic_clear_isr → kvm_notify_acked_irq).
+            Out(a, 0x20, 0x11);
+            Out(a, 0x21, 0x20);
+            Out(a, 0x21, 0x04);
+            Out(a, 0x21, 0x03);
+            Out(a, 0xa0, 0x11);
+            Out(a, 0xa1, 0x28);
+            Out(a, 0xa1, 0x02);
+            Out(a, 0xa1, 0x01);
+            Out(a, 0x21, 0xfe);
+            Out(a, 0xa1, 0xff);
+            Out(a, 0x43, 0x34); // channel 0, lobyte/hibyte, mode 2
+            Out(a, 0x40, Count & 0xff);
+            Out(a, 0x40, Count >> 8);
+            a.sti();
+            for (int i = 0; i < 3; i++) a.hlt();
+            a.cli();
+            Out(a, PortA, 0);
+        }, 0x20, 0x27);
+        g.Guest.Vm.CreatePit();
+        EnableInterrupts(g);
+        KvmExitReason reason = default;
+        ushort port = 0;
+        Exception? error = null;
+        int tid = 0;
+        using var started = new ManualResetEventSlim();
+        var thread = new Thread(() =>
+        {
+            tid = ctx.Kernel.GetTid();
+            started.Set();
+            try
+            {
+                var exit = g.Vcpu.Run();
+                (reason, port) = (exit.Reason, exit.Reason == KvmExitReason.KVM_EXIT_IO ? exit.IoPort : (ushort)0);
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+        }) { IsBackground = true };
+        thread.Start();
+        started.Wait();
+        if (!thread.Join(TimeSpan.FromSeconds(30)))
+        {
+            while (!thread.Join(10)) ctx.Kernel.KickThread(tid);
+            Assert.Fail($"the guest did not take three PIT ticks in 30 s: deliveries {string.Join("; ", g.Deliveries)}");
+        }
+        Assert.Null(error);
+        Assert.True((reason, port) == (KvmExitReason.KVM_EXIT_IO, PortA),
+            $"{reason} port 0x{port:X}, RIP 0x{g.Vcpu.GetRegs().rip:X}; deliveries {string.Join("; ", g.Deliveries)}");
+        // Each HLT ends at a tick; one that lands before a HLT is taken there too: at least three, all IRQ0.
+        Assert.True(g.Deliveries.Count >= 3 && g.Deliveries.All(d => d.Vector == 0x20), string.Join("; ", g.Deliveries.Select(d => d.Vector)));
+    }
+
     /// <summary>irqfd_inject runs from a work item on Linux: waits (up to 5 s) until <paramref name="done"/> holds.</summary>
     private static void IrqfdResampleWait(Func<bool> done, string what)
     {

@@ -152,6 +152,9 @@ internal static class VcpuRun
             // vcpu_run: "if (kvm_cpu_has_pending_timer(vcpu)) kvm_inject_pending_timer_irqs(vcpu)" — an expired APIC
             // timer puts LVTT's vector in IRR (X86/Irqchip/Lapic.cs FireTimerIfDue).
             if (vcpu.Lapic is { TimerDue: true } timerApic) timerApic.FireTimerIfDue((vcpu.Cpu.Sregs.apic_base & (1UL << 11)) != 0);
+            // i8254.c pit_timer_fn → pit_do_work on the kvm-pit kthread: channel 0's expiries raise IRQ0 (PIC and IOAPIC
+            // pin 0). The emulator has no such thread: the PIT is polled at each instruction boundary (X86/Irqchip/I8254.Irq.cs).
+            vcpu.Kvm.Pit?.Poll(vcpu.Kvm);
             // kvm_check_and_inject_events with an in-kernel local APIC: an accepted interrupt the guest can take now is
             // delivered at this instruction boundary (X86/Irqchip/ApicInjection.cs).
             if (X86.Irqchip.ApicInjection.TryQueue(vcpu) && emulator.DeliverQueuedEvents() is { Exit: true } apicEvent)
@@ -194,6 +197,8 @@ internal static class VcpuRun
             // kvm_vcpu_check_block: "if (kvm_cpu_has_pending_timer(vcpu)) goto out" — the expired timer's interrupt is
             // injected (vcpu_run) and wakes the vCPU when the guest can take it.
             if (vcpu.Lapic is { TimerDue: true } apic) apic.FireTimerIfDue((vcpu.Cpu.Sregs.apic_base & (1UL << 11)) != 0);
+            // A PIT tick (pit_do_work → kvm_set_irq) kicks the vCPU its IRQ0 reaches; polled while asleep as above.
+            vcpu.Kvm.Pit?.Poll(vcpu.Kvm);
             if (vcpu.SignalPending || Wakes(vcpu)) return;
             vcpu.PollQuiesce();
             vcpu.WaitForKick(1);
