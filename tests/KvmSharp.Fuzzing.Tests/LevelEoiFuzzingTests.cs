@@ -49,8 +49,10 @@ public class LevelEoiFuzzingTests(ITestOutputHelper output)
         // A level-triggered delivery whose EOI reached the guest's handler (port 0x99), and loops nobody interrupted.
         Assert.True(runs.Count(r => r.Contains("out port=0x99", StringComparison.Ordinal)) >= 15, "level EOIs");
         Assert.Contains(runs, r => r.Contains("out port=0x98", StringComparison.Ordinal));
-        // No other vector: IOAPIC-only pins, no exception.
-        Assert.DoesNotContain(runs, r => r.Contains("out port=0x9A", StringComparison.Ordinal));
+        // Another vector (port 0x9A) only from a pin below 16, which also drives the never-initialised 8259 (its ExtINT
+        // through LVT0); an IOAPIC-only pin takes no other vector and no exception.
+        Assert.All(runs.Where(r => r.Contains("out port=0x9A", StringComparison.Ordinal)), r =>
+            Assert.True(int.Parse(System.Text.RegularExpressions.Regex.Match(r, @"pin (\d+) ").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) < 16, r));
         // Remote IRR (bit 14) set after a level pulse, for an entry of vector | level (0xC0xx with the bit).
         Assert.Contains(runs, r => System.Text.RegularExpressions.Regex.IsMatch(r, @"\]=0xC[0-9A-F]{3}\b"));
     }

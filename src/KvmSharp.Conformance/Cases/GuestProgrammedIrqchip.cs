@@ -115,6 +115,44 @@ public static class GuestProgrammedIrqchip
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO && exit.IoPort == port, $"expected OUT to 0x{port:X}, got {exit.ToString()}");
     }
 
+    /// <summary>
+    /// Runs <paramref name="g"/>'s vCPU on a thread of its own (it may wait in KVM_RUN, halted); <paramref name="whileRunning"/>
+    /// runs meanwhile. The exit's reason and port (0 unless KVM_EXIT_IO); a vCPU still in KVM_RUN after 30 s is kicked
+    /// out and the case fails with <paramref name="stuck"/>.
+    /// </summary>
+    private static (KvmExitReason Reason, ushort Port) RunOnThread(CaseContext ctx, IdtGuest g, Action whileRunning, Func<string> stuck)
+    {
+        int tid = 0;
+        KvmExitReason reason = default;
+        ushort port = 0;
+        Exception? error = null;
+        using var started = new ManualResetEventSlim();
+        var thread = new Thread(() =>
+        {
+            tid = ctx.Kernel.GetTid();
+            started.Set();
+            try
+            {
+                var exit = g.Vcpu.Run();
+                (reason, port) = (exit.Reason, exit.Reason == KvmExitReason.KVM_EXIT_IO ? exit.IoPort : (ushort)0);
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+        }) { IsBackground = true };
+        thread.Start();
+        started.Wait();
+        whileRunning();
+        if (!thread.Join(TimeSpan.FromSeconds(30)))
+        {
+            while (!thread.Join(10)) ctx.Kernel.KickThread(tid);
+            Assert.Fail(stuck());
+        }
+        Assert.Null(error);
+        return (reason, port);
+    }
+
     private static byte B(IdtGuest g, int slot) => g.Guest.Memory.Read<byte>(Results + (ulong)slot);
 
     private static uint D(IdtGuest g, int slot) => g.Guest.Memory.Read<uint>(Results + (ulong)slot);
@@ -281,36 +319,12 @@ public static class GuestProgrammedIrqchip
         var vm = g.Guest.Vm;
         EnableInterrupts(g);
         RunTo(g, PortA);
-        int tid = 0;
-        KvmExitReason reason = default;
-        ushort port = 0;
-        Exception? error = null;
-        using var started = new ManualResetEventSlim();
-        var thread = new Thread(() =>
+        var (reason, port) = RunOnThread(ctx, g, () =>
         {
-            tid = ctx.Kernel.GetTid();
-            started.Set();
-            try
-            {
-                var exit = g.Vcpu.Run();
-                (reason, port) = (exit.Reason, exit.Reason == KvmExitReason.KVM_EXIT_IO ? exit.IoPort : (ushort)0);
-            }
-            catch (Exception e)
-            {
-                error = e;
-            }
-        }) { IsBackground = true };
-        thread.Start();
-        started.Wait();
-        Thread.Sleep(50); // most likely halted by now; a raise before the HLT ends the same way
-        vm.SetIrqLine(1, true);
-        vm.SetIrqLine(1, false);
-        if (!thread.Join(TimeSpan.FromSeconds(30)))
-        {
-            while (!thread.Join(10)) ctx.Kernel.KickThread(tid);
-            Assert.Fail("the halted vCPU did not wake for the PIC's interrupt");
-        }
-        Assert.Null(error);
+            Thread.Sleep(50); // most likely halted by now; a raise before the HLT ends the same way
+            vm.SetIrqLine(1, true);
+            vm.SetIrqLine(1, false);
+        }, () => "the halted vCPU did not wake for the PIC's interrupt");
         Assert.Equal((KvmExitReason.KVM_EXIT_IO, PortB), (reason, port));
         Assert.Equal([0x31UL], g.Deliveries.Select(d => d.Vector));
     }
@@ -347,33 +361,8 @@ public static class GuestProgrammedIrqchip
         }, 0x20, 0x27);
         g.Guest.Vm.CreatePit();
         EnableInterrupts(g);
-        KvmExitReason reason = default;
-        ushort port = 0;
-        Exception? error = null;
-        int tid = 0;
-        using var started = new ManualResetEventSlim();
-        var thread = new Thread(() =>
-        {
-            tid = ctx.Kernel.GetTid();
-            started.Set();
-            try
-            {
-                var exit = g.Vcpu.Run();
-                (reason, port) = (exit.Reason, exit.Reason == KvmExitReason.KVM_EXIT_IO ? exit.IoPort : (ushort)0);
-            }
-            catch (Exception e)
-            {
-                error = e;
-            }
-        }) { IsBackground = true };
-        thread.Start();
-        started.Wait();
-        if (!thread.Join(TimeSpan.FromSeconds(30)))
-        {
-            while (!thread.Join(10)) ctx.Kernel.KickThread(tid);
-            Assert.Fail($"the guest did not take three PIT ticks in 30 s: deliveries {string.Join("; ", g.Deliveries)}");
-        }
-        Assert.Null(error);
+        var (reason, port) = RunOnThread(ctx, g, () => { },
+            () => $"the guest did not take three PIT ticks in 30 s: deliveries {string.Join("; ", g.Deliveries)}");
         Assert.True((reason, port) == (KvmExitReason.KVM_EXIT_IO, PortA),
             $"{reason} port 0x{port:X}, RIP 0x{g.Vcpu.GetRegs().rip:X}; deliveries {string.Join("; ", g.Deliveries)}");
         // Each HLT ends at a tick; one that lands before a HLT is taken there too: at least three, all IRQ0.
