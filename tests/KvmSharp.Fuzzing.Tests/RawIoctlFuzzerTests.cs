@@ -56,14 +56,28 @@ public class RawIoctlFuzzerTests
     {
         // KVM_GET_DIRTY_LOG / KVM_CLEAR_DIRTY_LOG copy a bitmap to or from the user pointer inside their struct (into
         // the fuzzer's sandbox, whatever the mutation did): they must get past the slot lookup, and nothing may break.
-        // A million inputs: successes are rare (manual protect on, no ring on that VM, an aligned range inside the
-        // slot) and a run is not deterministic (guest runs end on a time budget), so 200 000 sometimes had none.
-        var report = new RawIoctlFuzzer().Run(1_000_000, 5);
-        Assert.True(report.Clean, $"{report.Exceptions} exceptions, {report.InvariantViolations} invariant violations, {report.Leaks} leaks\n{Describe(report)}");
-        foreach (string name in new[] { "ioctl KVM_GET_DIRTY_LOG", "ioctl KVM_CLEAR_DIRTY_LOG" })
+        // A million inputs a seed: successes are rare (manual protect on, no ring on that VM, an aligned range inside
+        // the slot) and a run is not deterministic (guest runs end on a time budget), so one seed of a million once had
+        // no KVM_CLEAR_DIRTY_LOG success (clean-clone CI, session 14): up to three seeds, every one of them clean.
+        string[] names = ["ioctl KVM_GET_DIRTY_LOG", "ioctl KVM_CLEAR_DIRTY_LOG"];
+        var ok = names.ToDictionary(n => n, _ => 0L);
+        var failed = names.ToDictionary(n => n, _ => 0L);
+        foreach (int seed in new[] { 5, 6, 7 })
         {
-            Assert.True(report.Outcomes.TryGetValue(name, out var outcome), $"{name} was never called");
-            Assert.True(outcome.Ok > 0, $"{name} never succeeded ({outcome.Failed} failures)");
+            var report = new RawIoctlFuzzer().Run(1_000_000, seed);
+            Assert.True(report.Clean, $"seed {seed}: {report.Exceptions} exceptions, {report.InvariantViolations} invariant violations, {report.Leaks} leaks\n{Describe(report)}");
+            foreach (string name in names)
+            {
+                if (!report.Outcomes.TryGetValue(name, out var outcome)) continue;
+                ok[name] += outcome.Ok;
+                failed[name] += outcome.Failed;
+            }
+            if (names.All(n => ok[n] > 0)) break;
+        }
+        foreach (string name in names)
+        {
+            Assert.True(ok[name] + failed[name] > 0, $"{name} was never called");
+            Assert.True(ok[name] > 0, $"{name} never succeeded ({failed[name]} failures)");
         }
     }
 

@@ -237,9 +237,11 @@ public static class PitRules
         ushort r0 = r[at], r1 = r[at + 1], marker = r[at + 2], latched = r[at + 3], r2 = r[at + 4], status = r[at + 5], status7 = r[at + 6];
         string all = string.Join(' ', r.Skip(at).Take(7).Select(v => v.ToString("x4")));
         Assert.True(r0 is > 0 and <= 0xffff, $"channel {channel}: R0 {all}");
-        Assert.True(TicksBetween(r0, r1) >= MinTicksPerSleep, $"channel {channel}: the count falls with time: {all}");
+        // The counter wraps every 55 ms (0xffff at 1193182 Hz): a host sleep that a loaded machine stretches past that
+        // makes the distance modulo a period, so only "it fell" is asserted between live reads.
+        Assert.True(TicksBetween(r0, r1) > 0, $"channel {channel}: the count falls with time: {all}");
         Assert.Equal(0xaaaa, marker);
-        Assert.True(TicksBetween(r1, latched) >= MinTicksPerSleep, $"channel {channel}: latched after R1's sleep: {all}");
+        Assert.True(TicksBetween(r1, latched) > 0, $"channel {channel}: latched after R1's sleep: {all}");
         // Without the latch L would be read microseconds before R2. One run on kvm_pvm (channel 0, hrtimer-based) saw
         // only 2.6 ms between them for a 6 ms sleep, so a quarter of the sleep is asserted.
         Assert.True(TicksBetween(latched, r2) >= MinTicksPerSleep / 4, $"channel {channel}: the latch held across the sleep: {all}");
