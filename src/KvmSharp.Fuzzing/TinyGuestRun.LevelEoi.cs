@@ -67,10 +67,9 @@ internal static partial class TinyGuestRun
         RunToOut(kernel, vcpu, run, text);
 
         // Pins 1–23: GSIs below 16 also drive the 8259, which (never initialised: IMR 0, vector base 0) reaches vCPU 0
-        // through LVT0's ExtINT (the emulator models the PIC's output since session 14). Not RTC_GSI (8): ioapic.c's RTC
-        // EOI tracking (rtc_irq_check_coalesced for KVM_IRQ_LINE_STATUS) is not modelled, and kvm_pvm coalesces there.
-        int pin = rng.Next(1, 23);
-        if (pin >= 8) pin++;
+        // through LVT0's ExtINT (the emulator models the PIC's output since session 14); RTC_GSI 8 with its EOI tracking
+        // (rtc_irq_check_coalesced: kvm_pvm answers a second pulse whose delivery was not EOIed as coalesced).
+        int pin = rng.Next(1, 24);
         bool level = rng.Next(4) != 0;
         ulong entry = (uint)vector | (level ? 1UL << 15 : 0) | (rng.Next(8) == 0 ? 1UL << 16 : 0);
         switch (rng.Next(8))

@@ -397,6 +397,47 @@ public static class GuestProgrammedIrqchip
         a.jmp(loop);
     }, 0x40);
 
+    [ConformanceCase(IoapicC + " ioapic_set_irq / rtc_irq_check_coalesced / rtc_irq_eoi: KVM_IRQ_LINE_STATUS on RTC_GSI (8) answers the " +
+                     "IOAPIC's part as coalesced (0) while its last delivery waits for the guest's EOI — even after the line went low — " +
+                     "and delivers again once the guest EOIed it (the PIC, masked by the guest, answers 0 throughout)")]
+    public static void rtc_gsi_deliveries_wait_for_their_eoi(CaseContext ctx)
+    {
+        using var kvm = ctx.OpenKvm();
+        using var g = Guest(kvm, a =>
+        {
+            Out(a, 0xa1, 0xff); // OCW1 on the never-initialised PICs: everything masked
+            Out(a, 0x21, 0xff);
+            a.mov(rbx, IoapicBase);
+            IoapicWrite(a, 0x11 + 2 * 8, 0);
+            IoapicWrite(a, 0x10 + 2 * 8, 0x40); // edge, fixed, physical APIC 0, vector 0x40
+            a.sti();
+            var loop = a.CreateLabel();
+            a.Label(ref loop);
+            Out(a, PortA, 0);
+            a.nop();
+            Out(a, PortB, 0);
+            a.mov(rax, ApicEoi);
+            a.mov(__dword_ptr[rax], 0);
+            a.jmp(loop);
+        }, 0x40);
+        var vm = g.Guest.Vm;
+        EnableInterrupts(g);
+        RunTo(g, PortA);
+
+        // The masked PIC answers 0 each time; the IOAPIC delivers, then coalesces until the EOI.
+        Assert.Equal(1, vm.SetIrqLine(8, true));
+        vm.SetIrqLine(8, false);
+        Assert.Equal(0, vm.SetIrqLine(8, true));
+        vm.SetIrqLine(8, false);
+        RunTo(g, PortB);
+        Assert.Equal([0x40UL], g.Deliveries.Select(d => d.Vector));
+        RunTo(g, PortA); // the guest's EOI
+        Assert.Equal(1, vm.SetIrqLine(8, true));
+        vm.SetIrqLine(8, false);
+        RunTo(g, PortB);
+        Assert.Equal([0x40UL, 0x40UL], g.Deliveries.Select(d => d.Vector));
+    }
+
     [ConformanceCase(IoapicC + " ioapic_write_indirect + ioapic_service, lapic.c kvm_ioapic_send_eoi (ioapic_handled_vectors from " +
                      "kvm_ioapic_scan_entry: an edge entry with an ack notifier counts) + kvm_ioapic_update_eoi_one (kvm_notify_acked_irq for an edge EOI too): " +
                      "an edge entry the guest wrote through IOREGSEL/IOWIN delivers KVM_IRQ_LINE's edge through the guest's IDT; a resampling irqfd on " +

@@ -69,12 +69,14 @@ internal static class ApicDelivery
     /// __kvm_irq_delivery_to_apic: the fast path when it answers; else "phys broadcast and lowest prio" becomes fixed
     /// (the redirect hint still counts), then every present APIC that matches: each takes a non-lowest-priority message
     /// (r from -1), and a lowest-priority one goes to the software-enabled match kvm_vector_to_index picks (vector %
-    /// count, vector_hashing on by default).
+    /// count, vector_hashing on by default). With <paramref name="destMap"/> (ioapic.c's rtc_status.dest_map), each vCPU
+    /// that accepted a fixed or lowest-priority interrupt is recorded with the vector (lapic.c __apic_accept_irq: "if
+    /// (dest_map) { __set_bit(vcpu->vcpu_id, dest_map->map); dest_map->vectors[vcpu->vcpu_id] = vector; }").
     /// </summary>
-    public static int ToApic(Kvm kvm, ApicIrq irq, KvmVcpu? source = null)
+    public static int ToApic(Kvm kvm, ApicIrq irq, KvmVcpu? source = null, Dictionary<int, int>? destMap = null)
     {
         var online = kvm.Irqchip.Online;
-        if (FastPath(kvm, online, irq, source, out int r)) return r;
+        if (FastPath(kvm, online, irq, source, destMap, out int r)) return r;
         if (!irq.LogicalDest && irq.DestId == Broadcast && LowestPrio(irq)) irq = irq with { DeliveryMode = DmFixed };
         r = -1;
         var eligible = new List<KvmVcpu>();
@@ -84,14 +86,14 @@ internal static class ApicDelivery
             if (!LowestPrio(irq))
             {
                 if (r < 0) r = 0;
-                r += Accept(kvm, v, irq);
+                r += Accept(kvm, v, irq, destMap);
             }
             else if (v.Lapic!.SoftwareEnabled)
             {
                 eligible.Add(v);
             }
         }
-        if (eligible.Count != 0) r = Accept(kvm, eligible[irq.Vector % eligible.Count], irq);
+        if (eligible.Count != 0) r = Accept(kvm, eligible[irq.Vector % eligible.Count], irq, destMap);
         return r;
     }
 
@@ -102,12 +104,12 @@ internal static class ApicDelivery
     /// cluster and mask from the map (MAP_DISABLED → not answered); lowest priority keeps one bit by vector hashing over
     /// the mask — an empty slot there is kvm_apic_disabled_lapic_found, delivered to none.
     /// </summary>
-    private static bool FastPath(Kvm kvm, KvmVcpu[] online, in ApicIrq irq, KvmVcpu? source, out int r)
+    private static bool FastPath(Kvm kvm, KvmVcpu[] online, in ApicIrq irq, KvmVcpu? source, Dictionary<int, int>? destMap, out int r)
     {
         r = -1;
         if (irq.Shorthand == ShSelf)
         {
-            r = source is null ? 0 : Accept(kvm, source, irq);
+            r = source is null ? 0 : Accept(kvm, source, irq, destMap);
             return true;
         }
         if (irq.Shorthand != 0) return false;
@@ -115,7 +117,7 @@ internal static class ApicDelivery
         if (map is null || IsBroadcastDest(kvm, source, irq, map)) return false;
         if (!irq.LogicalDest)
         {
-            r = irq.DestId <= map.MaxApicId && map.Phys[irq.DestId] is { } target ? Accept(kvm, target, irq) : 0;
+            r = irq.DestId <= map.MaxApicId && map.Phys[irq.DestId] is { } target ? Accept(kvm, target, irq, destMap) : 0;
             return true;
         }
         if (!map.GetLogicalDest(irq.DestId, out var cluster, out uint mask)) return false;
@@ -129,7 +131,7 @@ internal static class ApicDelivery
             mask = 1u << lowest;
         }
         for (int i = 0; i < cluster.Count; i++)
-            if ((mask & (1u << i)) != 0 && cluster[i] is { } v) r += Accept(kvm, v, irq);
+            if ((mask & (1u << i)) != 0 && cluster[i] is { } v) r += Accept(kvm, v, irq, destMap);
         return true;
     }
 
@@ -199,7 +201,7 @@ internal static class ApicDelivery
     /// pending event — 1; STARTUP records the vector and KVM_APIC_SIPI — 1; ExtINT and 7: 0. Every accepted message
     /// kicks the vCPU (kvm_vcpu_kick: a vCPU waiting in KVM_RUN looks again).
     /// </summary>
-    private static int Accept(Kvm kvm, KvmVcpu vcpu, in ApicIrq irq)
+    private static int Accept(Kvm kvm, KvmVcpu vcpu, in ApicIrq irq, Dictionary<int, int>? destMap = null)
     {
         int result;
         var s = vcpu.Cpu.State;
@@ -208,6 +210,7 @@ internal static class ApicDelivery
             case DmFixed or DmLowest:
                 result = vcpu.Lapic!.AcceptFixed(irq.Vector, irq.LevelTriggered, irq.Level,
                     hardwareEnabled: (vcpu.Cpu.Sregs.apic_base & ApicBaseEnable) != 0);
+                if (result == 1 && destMap is not null) destMap[vcpu.Id] = irq.Vector;
                 break;
             case DmRemrd:
                 s.PvUnhalted = true;

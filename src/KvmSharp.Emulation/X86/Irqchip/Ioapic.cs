@@ -37,6 +37,11 @@ internal sealed class Ioapic
     public uint IrrDelivered;
     public readonly ulong[] Redirtbl = new ulong[NumPins];
 
+    // ioapic.c struct rtc_status: the vCPUs RTC_GSI's last KVM_IRQ_LINE_STATUS delivery reached (vCPU id → vector)
+    // and how many of them have not EOIed it yet.
+    private readonly Dictionary<int, int> _rtcDestMap = [];
+    private int _rtcPendingEoi;
+
     /// <summary>kvm_ioapic_init → kvm_ioapic_reset: every entry masked ("redirtbl[i].fields.mask = 1"), base 0xfec00000.</summary>
     public Ioapic(KvmMain.Kvm kvm)
     {
@@ -70,27 +75,33 @@ internal sealed class Ioapic
         for (int i = 0; i < NumPins; i++) Redirtbl[i] = BinaryPrimitives.ReadUInt64LittleEndian(state[(24 + 8 * i)..]);
         Irr = 0;
         IrrDelivered = 0;
-        // kvm_ioapic_inject_all: "for_each_set_bit(idx, &irr, IOAPIC_NUM_PINS) ioapic_set_irq(ioapic, idx, 1, true)".
+        // kvm_ioapic_inject_all: "rtc_irq_eoi_tracking_reset(ioapic); for_each_set_bit(idx, &irr, IOAPIC_NUM_PINS)
+        // ioapic_set_irq(ioapic, idx, 1, true); kvm_rtc_eoi_tracking_restore_all(ioapic)".
+        _rtcDestMap.Clear();
+        _rtcPendingEoi = 0;
         for (int pin = 0; pin < NumPins; pin++)
-            if ((irr & (1u << pin)) != 0) SetLine(pin, level: true, kvm);
+            if ((irr & (1u << pin)) != 0) SetLine(pin, level: true, kvm, lineStatus: true);
+        foreach (var v in kvm.Irqchip.Online) RestoreRtcTracking(v);
     }
 
     /// <summary>
     /// ioapic.c kvm_ioapic_set_irq: "irq_level = __kvm_irq_line_state(&amp;ioapic-&gt;irq_states[irq], irq_source_id,
     /// level)" — the line is the OR of every source's level — then ioapic_set_irq. Caller holds the kernel lock.
     /// </summary>
-    public int SetIrq(int pin, int sourceId, bool level)
+    public int SetIrq(int pin, int sourceId, bool level, bool lineStatus = false)
     {
         if (level) _irqStates[pin] |= 1UL << sourceId;
         else _irqStates[pin] &= ~(1UL << sourceId);
-        return SetLine(pin, _irqStates[pin] != 0, _kvm);
+        return SetLine(pin, _irqStates[pin] != 0, _kvm, lineStatus);
     }
 
     /// <summary>
     /// ioapic.c ioapic_set_irq: a low line clears irr and answers 1; a high one sets irr — an edge pin already in irr
-    /// answers 0 (coalesced) — and is serviced. (The RTC coalescing of GSI 8 needs a guest that EOIs: not modelled.)
+    /// answers 0 (coalesced) — and is serviced. RTC_GSI with <paramref name="lineStatus"/> (KVM_IRQ_LINE_STATUS, and
+    /// KVM_SET_IRQCHIP's re-injection) answers 0 while an earlier delivery waits for its EOI ("RTC is special:
+    /// … userspace likes to know if it has been already ack-ed via EOI": rtc_irq_check_coalesced).
     /// </summary>
-    private int SetLine(int pin, bool level, KvmMain.Kvm kvm)
+    private int SetLine(int pin, bool level, KvmMain.Kvm kvm, bool lineStatus = false)
     {
         uint mask = 1u << pin;
         bool edge = (Redirtbl[pin] & TrigLevel) == 0;
@@ -99,6 +110,7 @@ internal sealed class Ioapic
             Irr &= ~mask;
             return 1;
         }
+        if (pin == RtcGsi && lineStatus && _rtcPendingEoi > 0) return 0;
         uint oldIrr = Irr;
         Irr |= mask;
         if (edge)
@@ -106,7 +118,7 @@ internal sealed class Ioapic
             IrrDelivered &= ~mask;
             if (oldIrr == Irr) return 0;
         }
-        return Service(pin, kvm);
+        return Service(pin, kvm, lineStatus);
     }
 
     /// <summary>
@@ -157,6 +169,32 @@ internal sealed class Ioapic
         return false;
     }
 
+    /// <summary>
+    /// __rtc_irq_eoi_tracking_restore_one (KVM_SET_LAPIC's kvm_rtc_eoi_tracking_restore_one, and for every vCPU after
+    /// KVM_SET_IRQCHIP): a vCPU RTC_GSI's entry targets is in the dest map exactly when the entry's vector is in its
+    /// IRR or ISR (kvm_apic_pending_eoi). Caller holds the kernel lock.
+    /// </summary>
+    public void RestoreRtcTracking(Vcpu.KvmVcpu vcpu)
+    {
+        if (vcpu.Lapic is not { } apic) return;
+        ulong e = Redirtbl[RtcGsi];
+        if (!ApicDelivery.MatchesDest(vcpu, (uint)(e >> 56), logical: (e & (1UL << 11)) != 0)) return;
+        int vector = (byte)e;
+        bool pending = apic.TestVector(Lapic.Irr, vector) || apic.TestVector(Lapic.Isr, vector);
+        bool tracked = _rtcDestMap.ContainsKey(vcpu.Id);
+        if (pending == tracked) return;
+        if (pending)
+        {
+            _rtcDestMap[vcpu.Id] = vector;
+            _rtcPendingEoi++;
+        }
+        else
+        {
+            _rtcDestMap.Remove(vcpu.Id);
+            _rtcPendingEoi = Math.Max(0, _rtcPendingEoi - 1);
+        }
+    }
+
     /// <summary>RTC_GSI (ioapic.h).</summary>
     private const int RtcGsi = 8;
 
@@ -167,10 +205,16 @@ internal sealed class Ioapic
 
     /// <summary>
     /// ioapic.c kvm_ioapic_update_eoi → __kvm_ioapic_update_eoi: every entry with the vector runs
-    /// kvm_ioapic_update_eoi_one (<see cref="UpdateEoiOne"/>); rtc_irq_eoi is not modelled.
+    /// kvm_ioapic_update_eoi_one (<see cref="UpdateEoiOne"/>), after rtc_irq_eoi.
     /// </summary>
     private void UpdateEoi(Vcpu.KvmVcpu vcpu, Lapic apic, int vector, bool level)
     {
+        // rtc_irq_eoi: the vCPU's EOI of the vector the RTC delivery left it.
+        if (_rtcDestMap.TryGetValue(vcpu.Id, out int rtcVector) && rtcVector == vector)
+        {
+            _rtcDestMap.Remove(vcpu.Id);
+            _rtcPendingEoi = Math.Max(0, _rtcPendingEoi - 1);
+        }
         for (int pin = 0; pin < NumPins; pin++)
             if ((byte)Redirtbl[pin] == vector) UpdateEoiOne(vcpu, apic, pin, level);
     }
@@ -269,7 +313,7 @@ internal sealed class Ioapic
     /// as an APIC interrupt (kvm_irq_delivery_to_apic) — edge pins are marked irr_delivered, level pins that reached a
     /// local APIC get remote IRR.
     /// </summary>
-    private int Service(int pin, KvmMain.Kvm kvm)
+    private int Service(int pin, KvmMain.Kvm kvm, bool lineStatus = false)
     {
         ulong e = Redirtbl[pin];
         bool level = (e & TrigLevel) != 0;
@@ -278,6 +322,15 @@ internal sealed class Ioapic
             Vector: (byte)e, DeliveryMode: (int)((e >> 8) & 7), LogicalDest: (e & (1UL << 11)) != 0,
             LevelTriggered: level, Level: true, DestId: (uint)(e >> 56));
         if (!level) IrrDelivered |= 1u << pin;
+        // "if (irq == RTC_GSI && line_status) { … ret = kvm_irq_delivery_to_apic(…, &ioapic->rtc_status.dest_map);
+        // ioapic->rtc_status.pending_eoi = (ret < 0 ? 0 : ret); }".
+        if (pin == RtcGsi && lineStatus)
+        {
+            int delivered = ApicDelivery.ToApic(kvm, irq, destMap: _rtcDestMap);
+            _rtcPendingEoi = Math.Max(0, delivered);
+            if (delivered != 0 && level) Redirtbl[pin] |= RemoteIrr;
+            return delivered;
+        }
         int ret = ApicDelivery.ToApic(kvm, irq);
         if (ret != 0 && level) Redirtbl[pin] |= RemoteIrr;
         return ret;

@@ -173,13 +173,13 @@ internal static class IrqRouting
     /// — -1 when no route took it (no route at all included), else the sum of the non-negative answers. The chips keep
     /// one level per <paramref name="sourceId"/> and OR them (__kvm_irq_line_state).
     /// </summary>
-    public static int SetIrq(Kvm kvm, uint gsi, bool level, int sourceId = UserspaceIrqSourceId)
+    public static int SetIrq(Kvm kvm, uint gsi, bool level, int sourceId = UserspaceIrqSourceId, bool lineStatus = false)
     {
         int ret = -1;
         if (!kvm.Irqchip.Routing.ByGsi.TryGetValue(gsi, out var routes)) return ret;
         foreach (var e in routes)
         {
-            int r = SetRoute(kvm, e, level, sourceId);
+            int r = SetRoute(kvm, e, level, sourceId, lineStatus);
             if (r < 0) continue;
             ret = r + (ret < 0 ? 0 : ret);
         }
@@ -187,7 +187,7 @@ internal static class IrqRouting
     }
 
     /// <summary>The entry's set callback: kvm_pic_set_irq, kvm_ioapic_set_irq or kvm_set_msi.</summary>
-    private static int SetRoute(Kvm kvm, IrqRoute e, bool level, int sourceId)
+    private static int SetRoute(Kvm kvm, IrqRoute e, bool level, int sourceId, bool lineStatus)
     {
         var chip = kvm.Irqchip;
         if (e.Type == KvmConstants.KVM_IRQ_ROUTING_MSI)
@@ -195,7 +195,7 @@ internal static class IrqRouting
         // kvm_pic_set_irq / kvm_ioapic_set_irq: "if (!pic) return -1" / "if (!ioapic) return -1" (never reached: a
         // split irqchip has no irqchip routes).
         if (e.Irqchip == KvmConstants.KVM_IRQCHIP_IOAPIC)
-            return chip.Ioapic is { } ioapic ? ioapic.SetIrq((int)e.Pin, sourceId, level) : -1;
+            return chip.Ioapic is { } ioapic ? ioapic.SetIrq((int)e.Pin, sourceId, level, lineStatus) : -1;
         return chip.Pic is { } pic ? pic.SetIrq((int)e.Pin, sourceId, level) : -1;
     }
 

@@ -81,7 +81,7 @@ internal static class IrqchipIoctls
     {
         if (!arg.CopyFromUser(out kvm_irq_level ev)) return Err.EFAULT;
         if (!kvm.Irqchip.InKernel) return Err.ENXIO;
-        ev.irq = unchecked((uint)IrqRouting.SetIrq(kvm, ev.irq, ev.level != 0));
+        ev.irq = unchecked((uint)IrqRouting.SetIrq(kvm, ev.irq, ev.level != 0, lineStatus: status));
         if (status && !arg.CopyToUser(ev)) return Err.EFAULT;
         return 0;
     }

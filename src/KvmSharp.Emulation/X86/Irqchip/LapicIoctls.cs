@@ -35,7 +35,11 @@ internal static class LapicIoctls
         if (vcpu.Lapic is not { } apic) return Err.EINVAL;
         if (!arg.CopyFromUser(out kvm_lapic_state s)) return Err.EFAULT;
         if (GuestApicProtected(vcpu)) return Err.EINVAL;
-        return apic.SetState(s.regs, vcpu.Kvm.Irqchip.X2apicApiFlags.Format);
+        long r = apic.SetState(s.regs, vcpu.Kvm.Irqchip.X2apicApiFlags.Format);
+        // kvm_apic_set_state: "if (ioapic_in_kernel(vcpu->kvm)) kvm_rtc_eoi_tracking_restore_one(vcpu)".
+        if (r == 0 && vcpu.Kvm.Irqchip.Ioapic is { } ioapic)
+            lock (vcpu.Kvm.Kernel.SyncRoot) ioapic.RestoreRtcTracking(vcpu);
+        return r;
     }
 
     /// <summary>vcpu-&gt;arch.apic-&gt;guest_apic_protected: set for every TDX vCPU (vmx/tdx.c tdx_vcpu_create).</summary>
