@@ -381,11 +381,21 @@ public static class GuestProgrammedIrqchip
     }
 
     /// <summary>Programs IOAPIC pin 20 through the window (vector 0x40, fixed, physical APIC 0, <paramref name="low"/>'s trigger), then loops A, B, EOI.</summary>
-    private static IdtGuest IoapicGuest(Kvm kvm, uint low) => Guest(kvm, a =>
+    /// <summary>
+    /// A guest that programs IOAPIC <paramref name="pin"/> with <paramref name="low"/> (destination APIC 0) and loops:
+    /// OUT A, an interrupt window, OUT B, EOI. <paramref name="maskPics"/>: OCW1 masks every input of the
+    /// never-initialised PICs first (a GSI below 16 drives them too).
+    /// </summary>
+    private static IdtGuest IoapicGuest(Kvm kvm, uint low, int pin = 20, bool maskPics = false) => Guest(kvm, a =>
     {
+        if (maskPics)
+        {
+            Out(a, 0xa1, 0xff);
+            Out(a, 0x21, 0xff);
+        }
         a.mov(rbx, IoapicBase);
-        IoapicWrite(a, 0x11 + 2 * 20, 0);
-        IoapicWrite(a, 0x10 + 2 * 20, low);
+        IoapicWrite(a, (uint)(0x11 + 2 * pin), 0);
+        IoapicWrite(a, (uint)(0x10 + 2 * pin), low);
         a.sti();
         var loop = a.CreateLabel();
         a.Label(ref loop);
@@ -403,23 +413,7 @@ public static class GuestProgrammedIrqchip
     public static void rtc_gsi_deliveries_wait_for_their_eoi(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
-        using var g = Guest(kvm, a =>
-        {
-            Out(a, 0xa1, 0xff); // OCW1 on the never-initialised PICs: everything masked
-            Out(a, 0x21, 0xff);
-            a.mov(rbx, IoapicBase);
-            IoapicWrite(a, 0x11 + 2 * 8, 0);
-            IoapicWrite(a, 0x10 + 2 * 8, 0x40); // edge, fixed, physical APIC 0, vector 0x40
-            a.sti();
-            var loop = a.CreateLabel();
-            a.Label(ref loop);
-            Out(a, PortA, 0);
-            a.nop();
-            Out(a, PortB, 0);
-            a.mov(rax, ApicEoi);
-            a.mov(__dword_ptr[rax], 0);
-            a.jmp(loop);
-        }, 0x40);
+        using var g = IoapicGuest(kvm, 0x40, pin: 8, maskPics: true); // edge, fixed, physical APIC 0, vector 0x40
         var vm = g.Guest.Vm;
         EnableInterrupts(g);
         RunTo(g, PortA);
