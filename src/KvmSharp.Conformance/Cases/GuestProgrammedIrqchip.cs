@@ -79,13 +79,16 @@ public static class GuestProgrammedIrqchip
         a.mov(__byte_ptr[Results + (ulong)slot], al);
     }
 
-    /// <summary>The PC's usual initialisation: ICW1 (edge, cascade, ICW4), ICW2 base, ICW3 cascade on pin 2, ICW4 8086 mode.</summary>
-    private static void InitPics(Assembler a, byte masterBase, byte slaveBase, byte masterImr, byte slaveImr)
+    /// <summary>
+    /// The PC's usual initialisation: ICW1 (edge, cascade, ICW4), ICW2 base, ICW3 cascade on pin 2, ICW4 8086 mode (the
+    /// master's <paramref name="masterIcw4"/>: 0x03 adds auto-EOI).
+    /// </summary>
+    private static void InitPics(Assembler a, byte masterBase, byte slaveBase, byte masterImr, byte slaveImr, byte masterIcw4 = 0x01)
     {
         Out(a, 0x20, 0x11);
         Out(a, 0x21, masterBase);
         Out(a, 0x21, 0x04);
-        Out(a, 0x21, 0x01);
+        Out(a, 0x21, masterIcw4);
         Out(a, 0xa0, 0x11);
         Out(a, 0xa1, slaveBase);
         Out(a, 0xa1, 0x02);
@@ -341,16 +344,7 @@ public static class GuestProgrammedIrqchip
             // Base 0x20: IdtGuest's handlers for vectors 0x30 and up would share the page of its delivery records. The
             // master in auto-EOI mode (ICW4 0x03): no ISR bit, so a tick that lands between two HLTs cannot block the
             // next; its ack still reaches the PIT (pic_intack → pic_clear_isr → kvm_notify_acked_irq).
-            Out(a, 0x20, 0x11);
-            Out(a, 0x21, 0x20);
-            Out(a, 0x21, 0x04);
-            Out(a, 0x21, 0x03);
-            Out(a, 0xa0, 0x11);
-            Out(a, 0xa1, 0x28);
-            Out(a, 0xa1, 0x02);
-            Out(a, 0xa1, 0x01);
-            Out(a, 0x21, 0xfe);
-            Out(a, 0xa1, 0xff);
+            InitPics(a, 0x20, 0x28, 0xfe, 0xff, masterIcw4: 0x03);
             Out(a, 0x43, 0x34); // channel 0, lobyte/hibyte, mode 2
             Out(a, 0x40, Count & 0xff);
             Out(a, 0x40, Count >> 8);

@@ -95,7 +95,7 @@ public static class PageWalkReservedBits
     {
         using var kvm = ctx.OpenKvm();
         var table = kvm.GetSupportedCpuid();
-        bool amd = IsAmdCompatible(table);
+        bool amd = CpuidVendor.IsAmdCompatible(table);
         const ulong Linear = 0x80_0000_0000UL + Spare;
 
         using (var g = Bit8Guest(kvm))
@@ -158,12 +158,4 @@ public static class PageWalkReservedBits
 
     private static bool HasGbPages(IReadOnlyList<CpuidEntry> table) =>
         table.Any(e => e.Function == 0x8000_0001 && (e.Edx & (1u << 26)) != 0);
-
-    /// <summary>cpuid.h guest_cpuid_is_amd_compatible: "AuthenticAMD", "AMDisbetter!" or "HygonGenuine" in leaf 0.</summary>
-    private static bool IsAmdCompatible(IReadOnlyList<CpuidEntry> table)
-    {
-        var l0 = table.FirstOrDefault(e => e.Function == 0);
-        return (l0.Ebx, l0.Edx, l0.Ecx) is (0x6874_7541, 0x6974_6e65, 0x444d_4163) or (0x6944_4d41, 0x7465_6273, 0x2172_6574)
-            or (0x6f67_7948, 0x6e65_476e, 0x656e_6975);
-    }
 }

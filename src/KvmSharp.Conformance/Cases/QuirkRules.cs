@@ -86,7 +86,7 @@ public static class QuirkRules
     public static void fix_hypercall_insn_quirk(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
-        bool amd = IsAmdHost(kvm);
+        bool amd = CpuidVendor.IsAmdCompatible(kvm.GetSupportedCpuid());
         // The foreign instruction: VMCALL (0f 01 c1) on an AMD host, VMMCALL (0f 01 d9) on an Intel one.
         byte[] foreign = amd ? [0x0f, 0x01, 0xc1] : [0x0f, 0x01, 0xd9];
         const ulong HypercallRip = LongModeGuest.CodeGpa + 10; // after mov rax, imm64
@@ -114,13 +114,6 @@ public static class QuirkRules
     {
         if (amd) a.vmcall();
         else a.vmmcall();
-    }
-
-    /// <summary>The host CPU's vendor, as KVM_GET_SUPPORTED_CPUID leaf 0 passes it through (AuthenticAMD or HygonGenuine).</summary>
-    private static bool IsAmdHost(Kvm kvm)
-    {
-        var l0 = kvm.GetSupportedCpuid().First(e => e.Function == 0);
-        return (l0.Ebx, l0.Edx, l0.Ecx) is (0x6874_7541, 0x6974_6e65, 0x444d_4163) or (0x6f67_7948, 0x6e65_476e, 0x656e_6975);
     }
 
     private static KvmException AssertEinval(Action call, string what)

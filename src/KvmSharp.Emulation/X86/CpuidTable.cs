@@ -282,7 +282,7 @@ internal sealed class CpuidTable
     }
 
     /// <summary>is_guest_vendor_amd ("AuthenticAMD", "AMDisbetter!") and is_guest_vendor_hygon ("HygonGenuine").</summary>
-    private static bool IsAmdOrHygon(uint ebx, uint ecx, uint edx) =>
+    internal static bool IsAmdOrHygon(uint ebx, uint ecx, uint edx) =>
         (ebx == 0x6874_7541 && ecx == 0x444d_4163 && edx == 0x6974_6e65) ||
         (ebx == 0x6944_4d41 && ecx == 0x2172_6574 && edx == 0x7465_6273) ||
         (ebx == 0x6f67_7948 && ecx == 0x656e_6975 && edx == 0x6e65_476e);

@@ -81,9 +81,7 @@ public sealed class X86CpuModel
     /// The host CPU's vendor is AMD (or Hygon): KVM_GET_SUPPORTED_CPUID leaf 0 passes the host's vendor string through.
     /// Decides which hypercall instruction is native (VMMCALL on SVM, VMCALL on VMX).
     /// </summary>
-    internal bool IsAmd => Find(0, 0) is { } l0 &&
-        ((l0.ebx == 0x6874_7541 && l0.edx == 0x6974_6e65 && l0.ecx == 0x444d_4163) ||
-         (l0.ebx == 0x6f67_7948 && l0.edx == 0x6e65_476e && l0.ecx == 0x656e_6975));
+    internal bool IsAmd => Find(0, 0) is { } l0 && CpuidTable.IsAmdOrHygon(l0.ebx, l0.ecx, l0.edx);
 
     /// <summary>kvm_caps.supported_xcr0: CPUID.0xD.0 EDX:EAX of <see cref="SupportedCpuid"/>.</summary>
     public ulong SupportedXcr0 { get; }

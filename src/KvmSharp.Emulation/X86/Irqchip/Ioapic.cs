@@ -324,14 +324,9 @@ internal sealed class Ioapic
         if (!level) IrrDelivered |= 1u << pin;
         // "if (irq == RTC_GSI && line_status) { … ret = kvm_irq_delivery_to_apic(…, &ioapic->rtc_status.dest_map);
         // ioapic->rtc_status.pending_eoi = (ret < 0 ? 0 : ret); }".
-        if (pin == RtcGsi && lineStatus)
-        {
-            int delivered = ApicDelivery.ToApic(kvm, irq, destMap: _rtcDestMap);
-            _rtcPendingEoi = Math.Max(0, delivered);
-            if (delivered != 0 && level) Redirtbl[pin] |= RemoteIrr;
-            return delivered;
-        }
-        int ret = ApicDelivery.ToApic(kvm, irq);
+        bool rtc = pin == RtcGsi && lineStatus;
+        int ret = ApicDelivery.ToApic(kvm, irq, destMap: rtc ? _rtcDestMap : null);
+        if (rtc) _rtcPendingEoi = Math.Max(0, ret);
         if (ret != 0 && level) Redirtbl[pin] |= RemoteIrr;
         return ret;
     }
