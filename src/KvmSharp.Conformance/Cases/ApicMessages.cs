@@ -40,7 +40,7 @@ public static class ApicMessages
         vcpu.SetLapic(l);
     }
 
-    [ConformanceCase(Lapic + " kvm_recalculate_apic_map / __kvm_irq_delivery_to_apic_fast: kvm_vm_ioctl_create_vcpu resets the new APIC (kvm_lapic_reset → kvm_recalculate_apic_map) before the vCPU is online, so a physical message to the newest vCPU's ID reaches none (0) until something recalculates the map (KVM_SET_LAPIC, a hardware-enable toggle through KVM_SET_SREGS; not KVM_SET_REGS, _MP_STATE, _VCPU_EVENTS or an unchanged KVM_SET_SREGS); the broadcast 0xff takes the slow path over every present APIC; two APICs with one xAPIC ID disable the map (both take a message to it, an ID nobody has is -1)")]
+    [ConformanceCase(Lapic + " kvm_recalculate_apic_map / __kvm_irq_delivery_to_apic_fast: kvm_vm_ioctl_create_vcpu resets the new APIC (kvm_lapic_reset → kvm_recalculate_apic_map) before the vCPU is online, so a physical message to the newest vCPU's ID reaches none (0) until something recalculates the map (KVM_SET_LAPIC, a hardware-enable toggle through KVM_SET_SREGS; not a moved APIC base (KVM_SET_SREGS or the MSR: __kvm_apic_set_base dirties the map only for ENABLE or EXTD), KVM_SET_REGS, _MP_STATE, _VCPU_EVENTS or an unchanged KVM_SET_SREGS); the broadcast 0xff takes the slow path over every present APIC; two APICs with one xAPIC ID disable the map (both take a message to it, an ID nobody has is -1)")]
     public static void msi_destinations_follow_the_apic_map(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
@@ -70,6 +70,13 @@ public static class ApicMessages
             Expect([1, 1, 1, 0, 3], Nmis(vm), "enabled again");
             v.Add(vm.CreateVcpu(3));
             Expect([1, 1, 1, 0, 4], Nmis(vm), "vCPU 3 added");
+            var s3 = v[3].GetSregs();
+            ulong base3 = s3.apic_base;
+            s3.apic_base = (base3 & 0xfffUL) | 0xfed00000;
+            v[3].SetSregs(s3);
+            v[3].SetMsr(0x1b, (base3 & 0xfffUL) | 0xfec00000);
+            Expect([1, 1, 1, 0, 4], Nmis(vm), "vCPU 3's APIC base moved (SREGS, then the MSR): the map is not dirty");
+            v[3].SetMsr(0x1b, base3);
             v[3].SetLapic(v[3].GetLapic());
             Expect([1, 1, 1, 1, 4], Nmis(vm), "after KVM_SET_LAPIC");
             SetLapic(v[1], l => l[LapicState.IdOffset] = 5u << 24);

@@ -21,7 +21,9 @@ internal static class SregsRules
         // __set_sregs_common: "kvm_set_cr8(vcpu, sregs->cr8)" with its result ignored; kvm_set_cr8 refuses a value
         // with bits above the 4-bit TPR (CR8_RESERVED_BITS), so the old CR8 stays. Found by the differential fuzzer.
         if ((sregs.cr8 & ~0xFUL) != 0) stored.cr8 = cpu.Sregs.cr8;
+        bool baseChanged = stored.apic_base != cpu.Sregs.apic_base;
         cpu.Sregs = stored;
+        if (baseChanged) cpu.Msrs.Lapic?.ApicBaseChanged();
         return 0;
     }
 
