@@ -22,7 +22,7 @@ public static class GuestProgrammedIrqchip
 {
     private const string I8259C = "arch/x86/kvm/i8259.c";
     private const string IoapicC = "arch/x86/kvm/ioapic.c";
-    private const ulong IoapicBase = 0xFEC00000, ApicEoi = 0xFEE000B0;
+    internal const ulong IoapicBase = 0xFEC00000, ApicEoi = 0xFEE000B0;
     /// <summary>Guest results: bytes and dwords the guest stores, after the IdtGuest's delivery records.</summary>
     private const ulong Results = IdtGuest.ReportGpa + 0x800;
     private const byte PortA = 0x10, PortB = 0x11, PortC = 0x12, PortD = 0x13, PortE = 0x14;
@@ -41,7 +41,7 @@ public static class GuestProgrammedIrqchip
             mem.Write(IdtGuest.SpareGpa + ((page - 0xC0000000UL) >> 21) * 8, page | 0x80 | 0x10 | 0x3);
     }
 
-    private static IdtGuest Guest(Kvm kvm, Action<Assembler> program, params int[] vectors)
+    internal static IdtGuest Guest(Kvm kvm, Action<Assembler> program, params int[] vectors)
     {
         var g = IdtGuest.Create(kvm, program, vectors.Select(v => new IdtVector(v, ResumeSkip: 0)), idtLimit: 256 * 16 - 1,
             prepareVm: vm => vm.CreateIrqchip());
@@ -50,7 +50,7 @@ public static class GuestProgrammedIrqchip
         return g;
     }
 
-    private static void Out(Assembler a, ushort port, byte value)
+    internal static void Out(Assembler a, ushort port, byte value)
     {
         a.mov(al, value);
         if (port < 0x100)
@@ -83,7 +83,7 @@ public static class GuestProgrammedIrqchip
     /// The PC's usual initialisation: ICW1 (edge, cascade, ICW4), ICW2 base, ICW3 cascade on pin 2, ICW4 8086 mode (the
     /// master's <paramref name="masterIcw4"/>: 0x03 adds auto-EOI).
     /// </summary>
-    private static void InitPics(Assembler a, byte masterBase, byte slaveBase, byte masterImr, byte slaveImr, byte masterIcw4 = 0x01)
+    internal static void InitPics(Assembler a, byte masterBase, byte slaveBase, byte masterImr, byte slaveImr, byte masterIcw4 = 0x01)
     {
         Out(a, 0x20, 0x11);
         Out(a, 0x21, masterBase);
@@ -98,7 +98,7 @@ public static class GuestProgrammedIrqchip
     }
 
     /// <summary>IOREGSEL = <paramref name="sel"/>, IOWIN = <paramref name="value"/> (RBX holds the IOAPIC base).</summary>
-    private static void IoapicWrite(Assembler a, uint sel, uint value)
+    internal static void IoapicWrite(Assembler a, uint sel, uint value)
     {
         a.mov(__dword_ptr[rbx], sel);
         a.mov(__dword_ptr[rbx + 0x10], value);
@@ -112,7 +112,7 @@ public static class GuestProgrammedIrqchip
         a.mov(__dword_ptr[Results + (ulong)slot], eax);
     }
 
-    private static void RunTo(IdtGuest g, byte port)
+    internal static void RunTo(IdtGuest g, byte port)
     {
         var exit = g.Vcpu.Run();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO && exit.IoPort == port, $"expected OUT to 0x{port:X}, got {exit.ToString()}");
@@ -162,7 +162,7 @@ public static class GuestProgrammedIrqchip
 
     private static ulong ReadOr0(EventFd e) => e.TryRead(out ulong n) ? n : 0;
 
-    private static void EnableInterrupts(IdtGuest g, uint spiv = 0x1ff)
+    internal static void EnableInterrupts(IdtGuest g, uint spiv = 0x1ff)
     {
         var l = g.Vcpu.GetLapic();
         l[0xf0] = spiv;

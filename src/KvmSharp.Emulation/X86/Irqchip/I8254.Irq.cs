@@ -13,6 +13,7 @@ internal sealed partial class I8254
 
     private long _firesSeen; // hrtimer expiries already handed to pit_timer_fn since hrtimer_start
     private bool _workQueued; // pit->expired queued by kvm_pit_ack_irq
+    private bool _raiseOwed; // a flushed pit_do_work's kvm_set_irq, sent at the next Poll
 
     /// <summary>How many expiries the armed timer has reached by <paramref name="now"/> (one-shot: at most one).</summary>
     private long FiresBy(long now)
@@ -40,32 +41,67 @@ internal sealed partial class I8254
     /// <summary>
     /// The hrtimer expiries up to now: pit_timer_fn (reinject: pending++ each) and then pit_do_work once: with reinject
     /// and no ack since the last tick (irq_ack 0) nothing; else IRQ0 raised and lowered for KVM_PIT_IRQ_SOURCE_ID
-    /// (kvm_set_irq: the PIC and IOAPIC pin 0 routes). The NMI watchdog path (vapics_in_nmi_mode) is not modelled.
-    /// Takes the kernel lock for kvm_set_irq, as KVM_IRQ_LINE's path does. Returns whether IRQ0 was raised.
+    /// (kvm_set_irq: the PIC and IOAPIC pin 0 routes). A work that a reprogramming flushed (<see cref="FlushWork"/>)
+    /// raises its IRQ0 here too. The NMI watchdog path (vapics_in_nmi_mode) is not modelled. Takes the kernel lock for
+    /// kvm_set_irq, as KVM_IRQ_LINE's path does. Returns whether IRQ0 was raised.
     /// </summary>
     public bool Poll(KvmMain.Kvm kvm)
     {
         lock (Lock)
         {
-            long fires = FiresBy(_now());
-            long fresh = fires - _firesSeen;
-            if (fresh <= 0 && !_workQueued) return false;
-            _workQueued = false;
-            if (fresh > 0)
-            {
-                _firesSeen = fires;
-                if (Reinject) Pending += (int)Math.Min(fresh, int.MaxValue - Pending);
-            }
-            // pit_do_work: "if (atomic_read(&ps->reinject) && !atomic_xchg(&ps->irq_ack, 0)) return;".
-            if (Reinject)
-            {
-                bool acked = IrqAck;
-                IrqAck = false;
-                if (!acked) return false;
-            }
+            bool raise = RunExpiriesAndWork() | _raiseOwed;
+            _raiseOwed = false;
+            if (!raise) return false;
         }
         RaiseIrq0(kvm);
         return true;
+    }
+
+    /// <summary>
+    /// pit_timer_fn for the expiries passed since the last look, then pit_do_work if one of them (or an ack) queued it:
+    /// "if (atomic_read(&amp;ps-&gt;reinject) &amp;&amp; !atomic_xchg(&amp;ps-&gt;irq_ack, 0)) return;". Returns whether the work
+    /// raises IRQ0. Caller holds <see cref="Lock"/>.
+    /// </summary>
+    private bool RunExpiriesAndWork()
+    {
+        long fires = FiresBy(_now());
+        long fresh = fires - _firesSeen;
+        if (fresh <= 0 && !_workQueued) return false;
+        _workQueued = false;
+        if (fresh > 0)
+        {
+            _firesSeen = fires;
+            if (Reinject) Pending += (int)Math.Min(fresh, int.MaxValue - Pending);
+        }
+        if (!Reinject) return true;
+        bool acked = IrqAck;
+        IrqAck = false;
+        return acked;
+    }
+
+    /// <summary>
+    /// hrtimer_cancel + kthread_flush_work (create_pit_timer, destroy_pit_timer): the expiries already passed and the
+    /// work they queued run before the timer changes, with pending and irq_ack as they are now; the IRQ0 that work
+    /// raises is sent at the next <see cref="Poll"/> (the caller holds the PIT's lock, kvm_set_irq needs the kernel's).
+    /// </summary>
+    private void FlushWork()
+    {
+        if (RunExpiriesAndWork()) _raiseOwed = true;
+    }
+
+    /// <summary>
+    /// i8254.c pit_mask_notifer, the PIT's irq mask notifier on GSI 0 (registered by kvm_pit_set_reinject while reinject
+    /// is on): "if (!mask) kvm_pit_reset_reinject(pit)" — an unmask of the pin GSI 0 is routed to (PIC OCW1, an IOAPIC
+    /// redirection entry; <see cref="MaskNotifiers"/>) drops the ticks that piled up while it was masked (pending 0) and
+    /// lets the next tick through (irq_ack 1). Caller holds the kernel lock.
+    /// </summary>
+    public void MaskNotify(bool masked)
+    {
+        lock (Lock)
+        {
+            if (!Reinject || masked) return;
+            ResetReinject();
+        }
     }
 
     /// <summary>

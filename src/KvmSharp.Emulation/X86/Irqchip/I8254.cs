@@ -103,7 +103,11 @@ internal sealed partial class I8254
         IrqAck = true;
     }
 
-    /// <summary>kvm_pit_set_reinject: a change to on resets pending/irq_ack (the ack and mask notifiers are not modelled).</summary>
+    /// <summary>
+    /// kvm_pit_set_reinject: a change to on resets pending/irq_ack and registers the ack notifier (kvm_pit_ack_irq) and
+    /// the mask notifier (pit_mask_notifer) on GSI 0, a change to off unregisters both; here both check
+    /// <see cref="Reinject"/> (<see cref="AckIrq"/>, <see cref="MaskNotify"/>).
+    /// </summary>
     public void SetReinject(bool reinject)
     {
         if (Reinject == reinject) return;
@@ -120,11 +124,15 @@ internal sealed partial class I8254
         return _firstExpiry + fired * _period;
     }
 
-    /// <summary>destroy_pit_timer: hrtimer_cancel (the expiry stays what hrtimer_get_remaining reads).</summary>
+    /// <summary>
+    /// destroy_pit_timer: hrtimer_cancel (the expiry stays what hrtimer_get_remaining reads), then kthread_flush_work —
+    /// the expiries already passed ran pit_timer_fn (reinject: pending++ each) and their work runs now (<see cref="FlushWork"/>),
+    /// so a stopped timer keeps the ticks it left pending.
+    /// </summary>
     private void DestroyTimer()
     {
         long now = _now();
-        _firesSeen = FiresBy(now); // hrtimer_cancel: an expiry already passed has fired (pit_timer_fn ran)
+        FlushWork();
         _frozenExpiry = Expires(now);
         _timerRunning = false;
     }
@@ -137,6 +145,8 @@ internal sealed partial class I8254
     {
         if (!_ioapicInKernel() || (Flags & KvmConstants.KVM_PIT_FLAGS_HPET_LEGACY) != 0) return;
         long interval = (long)((ulong)val * 1_000_000_000UL / PitFreq);
+        // "hrtimer_cancel(&ps->timer); kthread_flush_work(&pit->expired);" before kvm_pit_reset_reinject.
+        FlushWork();
         _period = interval;
         _isPeriodic = periodic;
         ResetReinject();

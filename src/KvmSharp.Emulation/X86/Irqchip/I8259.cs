@@ -205,8 +205,9 @@ internal sealed class I8259
     /// interrupts; without ICW4, special_fully_nested_mode and auto_eoi cleared; init_state 1); A0=0 with bit 3 is
     /// OCW3 (poll, read_reg_select when bit 1, special_mask when bit 6); otherwise OCW2 by its command bits 7:5 — 0/4
     /// rotate-on-auto-EOI off/on, 1/5 non-specific EOI (5 rotates), 3 specific EOI, 6 set priority, 7 specific EOI
-    /// with rotation, 2 nothing. A0=1 is OCW1 (imr) in normal mode, else ICW2 (irq_base = val &amp; 0xf8), ICW3 (next:
-    /// ICW4 when init4) and ICW4 (special_fully_nested_mode bit 4, auto_eoi bit 1). Mask notifiers are not modelled.
+    /// with rotation, 2 nothing. A0=1 is OCW1 (imr; the mask notifiers of each pin whose bit changed fire) in normal
+    /// mode, else ICW2 (irq_base = val &amp; 0xf8), ICW3 (next: ICW4 when init4) and ICW4 (special_fully_nested_mode
+    /// bit 4, auto_eoi bit 1).
     /// </summary>
     public void IoportWrite(int chip, int a0, byte val)
     {
@@ -281,9 +282,24 @@ internal sealed class I8259
         switch (s[InitState])
         {
             case 0:
+            {
+                // "u8 imr_diff = s->imr ^ val, off = (s == &s->pics_state->pics[0]) ? 0 : 8; s->imr = val; for (irq …)
+                // if (imr_diff & (1 << irq)) kvm_fire_mask_notifiers(kvm, SELECT_PIC(irq + off), irq + off, !!(s->imr & (1 << irq)))".
+                byte diff = (byte)(s[Imr] ^ val);
                 s[Imr] = val;
+                if (_kvm is not null)
+                {
+                    for (int irq = 0; irq < 8; irq++)
+                    {
+                        if ((diff & (1 << irq)) == 0) continue;
+                        uint pin = (uint)(irq + 8 * chip);
+                        MaskNotifiers.Fire(_kvm, chip == 0 ? Abi.KvmConstants.KVM_IRQCHIP_PIC_MASTER : Abi.KvmConstants.KVM_IRQCHIP_PIC_SLAVE,
+                            pin, (val & (1 << irq)) != 0);
+                    }
+                }
                 UpdateIrq();
                 break;
+            }
             case 1:
                 s[IrqBase] = (byte)(val & 0xf8);
                 s[InitState] = 2;

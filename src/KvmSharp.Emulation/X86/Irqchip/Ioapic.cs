@@ -198,10 +198,13 @@ internal sealed class Ioapic
     /// <summary>RTC_GSI (ioapic.h).</summary>
     private const int RtcGsi = 8;
 
-    /// <summary>irqchip.c kvm_irq_has_notifier(kvm, KVM_IRQCHIP_IOAPIC, pin): an ack notifier (irqfd resampler) on the pin's GSI.</summary>
+    /// <summary>
+    /// irqchip.c kvm_irq_has_notifier(kvm, KVM_IRQCHIP_IOAPIC, pin): an ack notifier on the pin's GSI — an irqfd
+    /// resampler, or the PIT's kvm_pit_ack_irq on GSI 0 (registered while reinject is on).
+    /// </summary>
     private bool HasAckNotifier(int pin) =>
         _kvm.Irqchip.Routing.ChipPinGsi.TryGetValue((KvmSharp.Abi.KvmConstants.KVM_IRQCHIP_IOAPIC, (uint)pin), out uint gsi)
-        && _kvm.Irqchip.Resamplers.Any(r => r.Gsi == gsi);
+        && (_kvm.Irqchip.Resamplers.Any(r => r.Gsi == gsi) || (gsi == 0 && _kvm.Pit is { Reinject: true }));
 
     /// <summary>
     /// ioapic.c kvm_ioapic_update_eoi → __kvm_ioapic_update_eoi: every entry with the vector runs
@@ -284,8 +287,9 @@ internal sealed class Ioapic
     /// &amp; 0xf"; a redirection entry beyond the 24 pins nothing; else the half is replaced with remote IRR and delivery
     /// status kept (read-only), remote IRR cleared if the entry is now edge-triggered ("Some OSes (Linux, Xen) assume
     /// that Remote IRR bit will be cleared … when the entry is configured as edge-triggered"), and a level-triggered
-    /// entry whose line is high is serviced at once (ioapic_service). Mask notifiers and the vCPUs' rescans of
-    /// ioapic_handled_vectors are not modelled (<see cref="HandlesVector"/> reads the table at the EOI).
+    /// entry whose line is high is serviced at once (ioapic_service); a change of the mask bit fires the mask notifiers
+    /// of the pin's GSI first (<see cref="MaskNotifiers"/>). The vCPUs' rescans of ioapic_handled_vectors are not
+    /// modelled (<see cref="HandlesVector"/> reads the table at the EOI).
     /// </summary>
     public void WriteIndirect(uint val)
     {
@@ -300,11 +304,15 @@ internal sealed class Ioapic
         uint index = (IoRegSel - 0x10) >> 1;
         if (index >= NumPins) return;
         ulong e = Redirtbl[index];
+        bool maskBefore = (e & Mask) != 0;
         ulong keep = e & (RemoteIrr | DeliveryStatus);
         e = (IoRegSel & 1) != 0 ? (e & 0xffffffffUL) | ((ulong)val << 32) : (e & ~0xffffffffUL) | val;
         e = (e & ~(RemoteIrr | DeliveryStatus)) | keep;
         if ((e & TrigLevel) == 0) e &= ~RemoteIrr;
         Redirtbl[index] = e;
+        // "if (mask_before != mask_after) kvm_fire_mask_notifiers(ioapic->kvm, KVM_IRQCHIP_IOAPIC, index, mask_after)".
+        bool maskAfter = (e & Mask) != 0;
+        if (maskBefore != maskAfter) MaskNotifiers.Fire(_kvm, KvmSharp.Abi.KvmConstants.KVM_IRQCHIP_IOAPIC, index, maskAfter);
         if ((e & TrigLevel) != 0 && (Irr & (1u << (int)index)) != 0) Service((int)index, _kvm);
     }
 

@@ -114,7 +114,9 @@ internal static class IrqchipIoctls
     /// <summary>
     /// x86.c KVM_SET_IRQCHIP: memdup_user (EFAULT); !irqchip_full → ENXIO; kvm_vm_ioctl_set_irqchip: a PIC's 16 bytes
     /// are copied in as they are, the IOAPIC through kvm_set_ioapic; another chip_id → EINVAL; "kvm_pic_update_irq(pic)"
-    /// afterwards either way (a pending slave request raises master pin 2).
+    /// afterwards either way (a pending slave request raises master pin 2). Neither path fires the mask notifiers: an IMR
+    /// or redirection-entry mask changed here leaves the PIT's pending ticks as they are (probed: a PIC unmasked by
+    /// KVM_SET_IRQCHIP delivers every tick that piled up, one unmasked by the guest's OCW1 only the latched one).
     /// </summary>
     private static long SetIrqchip(Kvm kvm, IoctlArg arg)
     {
