@@ -147,6 +147,44 @@ public readonly ref struct VcpuExit
     public MapGpaRangeRequest MapGpaRange => TryGetMapGpaRange(out var request) ? request
         : throw new InvalidOperationException($"not a KVM_HC_MAP_GPA_RANGE hypercall exit: {ToString()}");
 
+    // ---- KVM_EXIT_SYSTEM_EVENT ----
+    /// <summary>kvm_run.system_event.type: KVM_SYSTEM_EVENT_SHUTDOWN, _RESET, _CRASH, … _TDX_FATAL.</summary>
+    public uint SystemEventType => U32(KvmRunLayout.system_event_type);
+
+    /// <summary>kvm_run.system_event.data[0 .. ndata) (at most 16 words; for KVM_SYSTEM_EVENT_TDX_FATAL the TD's GPRs in VCPU_REGS order).</summary>
+    public ReadOnlySpan<ulong> SystemEventData =>
+        MemoryMarshal.Cast<byte, ulong>(_run.Slice(KvmRunLayout.system_event_data, (int)Math.Min(16u, U32(KvmRunLayout.system_event_ndata)) * sizeof(ulong)));
+
+    // ---- KVM_EXIT_TDX ----
+    /// <summary>kvm_run.tdx.nr: the TDG.VP.VMCALL sub-function (<see cref="TdxGhci"/>: GetQuote, GetTdVmCallInfo, SetupEventNotifyInterrupt).</summary>
+    public ulong TdxCall => U64(KvmRunLayout.tdx_nr);
+
+    /// <summary>
+    /// kvm_run.tdx.*.ret: the TDVMCALL status the guest gets in R10 when the next <see cref="Vcpu.Run"/> completes the
+    /// call (vmx/tdx.c tdx_complete_simple). KVM fills in TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED for GetQuote and
+    /// SetupEventNotifyInterrupt and TDVMCALL_STATUS_SUCCESS for GetTdVmCallInfo: write what the VMM did.
+    /// </summary>
+    public ulong TdxReturn
+    {
+        get => U64(KvmRunLayout.tdx_unknown_ret);
+        set => BinaryPrimitives.WriteUInt64LittleEndian(_run[KvmRunLayout.tdx_unknown_ret..], value);
+    }
+
+    /// <summary>GetQuote: the shared buffer's GPA (shared bit already cleared) and size.</summary>
+    public (ulong Gpa, ulong Size) TdxGetQuote => (U64(KvmRunLayout.tdx_get_quote_gpa), U64(KvmRunLayout.tdx_get_quote_size));
+
+    /// <summary>GetTdVmCallInfo: the leaf the guest asked about (1 reaches userspace).</summary>
+    public ulong TdxGetTdVmCallInfoLeaf => U64(KvmRunLayout.tdx_get_tdvmcall_info_leaf);
+
+    /// <summary>
+    /// GetTdVmCallInfo: R11–R14 for the guest, in place — the bitmaps of the TDVMCALLs the VMM supports (KVM zeroes
+    /// them before the exit and copies them to the guest on completion, tdx_complete_get_td_vm_call_info).
+    /// </summary>
+    public Span<ulong> TdxGetTdVmCallInfoRegs => MemoryMarshal.Cast<byte, ulong>(_run.Slice(KvmRunLayout.tdx_get_tdvmcall_info_r11, 4 * sizeof(ulong)));
+
+    /// <summary>SetupEventNotifyInterrupt: the vector (32–255) the guest wants for event notifications.</summary>
+    public ulong TdxSetupEventNotifyVector => U64(KvmRunLayout.tdx_setup_event_notify_vector);
+
     // ---- KVM_EXIT_DEBUG ----
     /// <summary>
     /// KVM_EXIT_DEBUG (x86 kvm_debug_exit_arch.exception): 1 for #DB (single-step, hardware breakpoint), 3 for #BP
@@ -204,6 +242,8 @@ public readonly ref struct VcpuExit
         KvmExitReason.KVM_EXIT_INTERNAL_ERROR => $"KVM_EXIT_INTERNAL_ERROR suberror={InternalSuberror}",
         KvmExitReason.KVM_EXIT_DEBUG => $"KVM_EXIT_DEBUG exception={DebugException} pc=0x{DebugPc:X} dr6=0x{DebugDr6:X} dr7=0x{DebugDr7:X}",
         KvmExitReason.KVM_EXIT_FAIL_ENTRY => $"KVM_EXIT_FAIL_ENTRY reason=0x{FailEntryReason:X}",
+        KvmExitReason.KVM_EXIT_SYSTEM_EVENT => $"KVM_EXIT_SYSTEM_EVENT type={SystemEventType} ndata={SystemEventData.Length}",
+        KvmExitReason.KVM_EXIT_TDX => $"KVM_EXIT_TDX nr=0x{TdxCall:X} ret=0x{TdxReturn:X}",
         _ => Reason.ToString(),
     };
 

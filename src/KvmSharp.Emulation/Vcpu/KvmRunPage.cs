@@ -157,6 +157,39 @@ internal sealed class KvmRunPage : IDisposable
         BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.hypercall_flags, 8), flags);
     }
 
+    /// <summary>KVM_EXIT_SYSTEM_EVENT: type, ndata and data[0 .. ndata) (vmx/tdx.c tdx_report_fatal_error fills 16 words).</summary>
+    public void SetSystemEvent(uint type, ReadOnlySpan<ulong> data)
+    {
+        ExitReason = (uint)KvmExitReason.KVM_EXIT_SYSTEM_EVENT;
+        BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.system_event_type, 4), type);
+        BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.system_event_ndata, 4), (uint)data.Length);
+        for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.system_event_data + 8 * i, 8), data[i]);
+    }
+
+    /// <summary>
+    /// KVM_EXIT_TDX (vmx/tdx.c tdx_get_quote, tdx_get_td_vm_call_info, tdx_setup_event_notify_interrupt): flags 0, the
+    /// sub-function, ret, then the member's words (<paramref name="data"/>, at most 5); the rest of the union is left as
+    /// it was.
+    /// </summary>
+    public void SetTdxExit(ulong nr, ulong ret, ReadOnlySpan<ulong> data)
+    {
+        ExitReason = (uint)KvmExitReason.KVM_EXIT_TDX;
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.tdx_flags, 8), 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.tdx_nr, 8), nr);
+        TdxRet = ret;
+        for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.tdx_unknown_data + 8 * i, 8), data[i]);
+    }
+
+    /// <summary>kvm_run.tdx.*.ret (the same offset in every member): read back on completion.</summary>
+    public ulong TdxRet
+    {
+        get => BinaryPrimitives.ReadUInt64LittleEndian(Bytes(KvmRunLayout.tdx_unknown_ret, 8));
+        set => BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.tdx_unknown_ret, 8), value);
+    }
+
+    /// <summary>kvm_run.tdx.unknown.data[<paramref name="index"/>] (get_tdvmcall_info.r11 … r14 are data[1..4]).</summary>
+    public ulong TdxData(int index) => BinaryPrimitives.ReadUInt64LittleEndian(Bytes(KvmRunLayout.tdx_unknown_data + 8 * index, 8));
+
     /// <summary>
     /// kvm_prepare_memory_fault_exit; <paramref name="userfault"/> adds KVM_MEMORY_EXIT_FLAG_USERFAULT (kvm_do_userfault,
     /// [PATCH v3 04/15]).

@@ -79,6 +79,9 @@ internal static class VcpuRun
         }
         // complete_hypercall_exit is a complete_userspace_io callback too: RAX = run->hypercall.ret, skip the VMCALL.
         if (emulator.HasPendingHypercall) emulator.CompleteHypercall();
+        // A TD's TDG.VP.VMCALL that went to userspace (vmx/tdx.c's complete_userspace_io callbacks, X86Emulator.Tdcall.cs):
+        // MapGPA's next chunk exits again before the guest runs ("if (r <= 0) goto out").
+        if (emulator.HasPendingTdVmcall && emulator.CompleteTdVmcall()) return 0;
         // "if (vcpu->arch.complete_userspace_io) { r = cui(vcpu); if (r <= 0) goto out; }": the IN or MMIO read
         // that exited is finished with userspace's data before anything else, even with immediate_exit set.
         if (emulator.HasPendingCompletion)

@@ -37,8 +37,19 @@ internal static class KvmHypercall
             a2 = (uint)a2;
             a3 = (uint)a3;
         }
+        return Dispatch(cpu, hypercallExitEnabled, run, nr, a0, a1, a2, a3, cpu.Cpl, op64, out ret);
+    }
+
+    /// <summary>
+    /// ____kvm_emulate_hypercall from the CPL check on, with the number and arguments already read (and truncated
+    /// outside 64-bit mode): what a VMCALL and a TD's TDG.VP.VMCALL with R10 != 0 (vmx/tdx.c tdx_emulate_vmcall:
+    /// RAX..RSI from R10..R14, cpl 0, 64-bit because guest_state_protected) share.
+    /// </summary>
+    public static bool Dispatch(X86Cpu cpu, ulong hypercallExitEnabled, KvmRunPage run, ulong nr, ulong a0, ulong a1, ulong a2, ulong a3,
+        int cpl, bool op64, out ulong ret)
+    {
         // "if (cpl) { ret = -KVM_EPERM; goto out; }" — after the truncation, before the number is looked at.
-        if (cpu.Cpl != 0) return Answer(run, -KvmPara.KVM_EPERM, out ret);
+        if (cpl != 0) return Answer(run, -KvmPara.KVM_EPERM, out ret);
         switch (nr)
         {
             case KvmPara.KVM_HC_VAPIC_POLL_IRQ:

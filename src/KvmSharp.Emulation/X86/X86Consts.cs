@@ -44,6 +44,8 @@ internal static class X86Consts
     public const int SS_VECTOR = 12;
     public const int GP_VECTOR = 13;
     public const int PF_VECTOR = 14;
+    /// <summary>#VE, the virtualization exception (a TD's instructions the TDX module does not run itself).</summary>
+    public const int VE_VECTOR = 20;
 
     /// <summary>Guest MAXPHYADDR without KVM_SET_CPUID2: cpuid_query_maxphyaddr() falls back to 36.</summary>
     public const int DefaultMaxPhyAddr = 36;

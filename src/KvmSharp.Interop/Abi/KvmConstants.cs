@@ -122,6 +122,10 @@ public static class KvmConstants
     public const uint KVM_PIT_FLAGS_HPET_LEGACY = 0x00000001;
     /// <summary>kvm_pit_state2.flags: port 0x61 bit 1 (speaker data) was last written as 1.</summary>
     public const uint KVM_PIT_FLAGS_SPEAKER_DATA_ON = 0x00000002;
+    /// <summary>KVM_EXIT_SYSTEM_EVENT type: an SEV-ES/SNP guest asked to terminate (GHCB termination request).</summary>
+    public const uint KVM_SYSTEM_EVENT_SEV_TERM = 6;
+    /// <summary>KVM_EXIT_SYSTEM_EVENT type: a TD's TDG.VP.VMCALL&lt;ReportFatalError&gt;; data[0..15] are its GPRs.</summary>
+    public const uint KVM_SYSTEM_EVENT_TDX_FATAL = 7;
 }
 
 /// <summary><c>kvm_run.exit_reason</c> values.</summary>
@@ -145,4 +149,6 @@ public enum KvmExitReason : uint
     KVM_EXIT_SYSTEM_EVENT = 24,
     KVM_EXIT_DIRTY_RING_FULL = 31,
     KVM_EXIT_MEMORY_FAULT = 39,
+    /// <summary>A TD's TDG.VP.VMCALL that KVM hands to userspace (GetQuote, GetTdVmCallInfo leaf 1, SetupEventNotifyInterrupt): <c>kvm_run.tdx</c>.</summary>
+    KVM_EXIT_TDX = 40,
 }

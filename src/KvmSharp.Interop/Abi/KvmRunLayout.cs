@@ -72,6 +72,31 @@ public static class KvmRunLayout
     /// <summary>KVM_EXIT_SYSTEM_EVENT: <c>__u32 type; __u32 ndata; __u64 data[16]</c>.</summary>
     public const int system_event_type = 32;
     public const int system_event_ndata = 36;
+    /// <summary><c>union { __u64 flags; __u64 data[16]; }</c>: flags is data[0].</summary>
+    public const int system_event_flags = 40;
+    public const int system_event_data = 40;
+
+    /// <summary>
+    /// KVM_EXIT_TDX: <c>__u64 flags; __u64 nr; union { struct { __u64 ret; __u64 data[5]; } unknown; struct { __u64 ret;
+    /// __u64 gpa; __u64 size; } get_quote; struct { __u64 ret; __u64 leaf; __u64 r11, r12, r13, r14; }
+    /// get_tdvmcall_info; struct { __u64 ret; __u64 vector; } setup_event_notify; }</c>. <c>ret</c> (at the same
+    /// offset in every member) goes back to the guest's R10 on the next KVM_RUN.
+    /// </summary>
+    public const int tdx_flags = 32;
+    public const int tdx_nr = 40;
+    public const int tdx_unknown_ret = 48;
+    public const int tdx_unknown_data = 56;
+    public const int tdx_get_quote_ret = 48;
+    public const int tdx_get_quote_gpa = 56;
+    public const int tdx_get_quote_size = 64;
+    public const int tdx_get_tdvmcall_info_ret = 48;
+    public const int tdx_get_tdvmcall_info_leaf = 56;
+    public const int tdx_get_tdvmcall_info_r11 = 64;
+    public const int tdx_get_tdvmcall_info_r12 = 72;
+    public const int tdx_get_tdvmcall_info_r13 = 80;
+    public const int tdx_get_tdvmcall_info_r14 = 88;
+    public const int tdx_setup_event_notify_ret = 48;
+    public const int tdx_setup_event_notify_vector = 56;
 
     /// <summary>KVM_EXIT_MEMORY_FAULT: <c>__u64 flags; __u64 gpa; __u64 size</c>.</summary>
     public const int memory_fault_flags = 32;

@@ -18,6 +18,14 @@ internal static class OracleExclusions
             foreach (string m in members) r.Add(m, reason);
         }
 
+        Add("NOT UAPI: Intel GHCI TDG.VP.VMCALL sub-functions and status codes (arch/x86/include/asm/shared/tdx.h, the GHCI specification); kvm.h only carries them through kvm_run.tdx",
+            "TdxGhci.TDVMCALL_GET_TD_VM_CALL_INFO", "TdxGhci.TDVMCALL_MAP_GPA", "TdxGhci.TDVMCALL_GET_QUOTE",
+            "TdxGhci.TDVMCALL_REPORT_FATAL_ERROR", "TdxGhci.TDVMCALL_SETUP_EVENT_NOTIFY_INTERRUPT",
+            "TdxGhci.EXIT_REASON_CPUID", "TdxGhci.EXIT_REASON_HLT", "TdxGhci.EXIT_REASON_IO_INSTRUCTION",
+            "TdxGhci.EXIT_REASON_MSR_READ", "TdxGhci.EXIT_REASON_MSR_WRITE", "TdxGhci.EXIT_REASON_EPT_VIOLATION",
+            "TdxGhci.TDVMCALL_STATUS_SUCCESS", "TdxGhci.TDVMCALL_STATUS_RETRY", "TdxGhci.TDVMCALL_STATUS_INVALID_OPERAND",
+            "TdxGhci.TDVMCALL_STATUS_ALIGN_ERROR", "TdxGhci.TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED");
+
         // Proposals: numbers from unmerged patch series (UapiProposals chooses them per kernel); upstream has none.
         Add("PROPOSAL: KVM_SET_MEMORY_ATTRIBUTES2, guest_memfd in-place conversion v8 (unmerged)",
             "KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2");

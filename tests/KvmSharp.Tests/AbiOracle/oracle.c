@@ -195,6 +195,8 @@ static void flags_and_enums(void)
 	CONST(KVM_SYSTEM_EVENT_SHUTDOWN);
 	CONST(KVM_SYSTEM_EVENT_RESET);
 	CONST(KVM_SYSTEM_EVENT_CRASH);
+	CONST(KVM_SYSTEM_EVENT_SEV_TERM);
+	CONST(KVM_SYSTEM_EVENT_TDX_FATAL);
 	/* KVM_GET/SET_ONE_REG id encoding (linux/kvm.h, shared by every architecture) */
 	CONST(KVM_REG_ARCH_MASK);
 	CONST(KVM_REG_ARM64);
@@ -594,6 +596,21 @@ static void kvm_run(void)
 	RUN(system_event_ndata, system_event.ndata);
 	RUN(system_event_flags, system_event.flags);
 	RUN(system_event_data, system_event.data);
+	RUN(tdx_flags, tdx.flags);
+	RUN(tdx_nr, tdx.nr);
+	RUN(tdx_unknown_ret, tdx.unknown.ret);
+	RUN(tdx_unknown_data, tdx.unknown.data);
+	RUN(tdx_get_quote_ret, tdx.get_quote.ret);
+	RUN(tdx_get_quote_gpa, tdx.get_quote.gpa);
+	RUN(tdx_get_quote_size, tdx.get_quote.size);
+	RUN(tdx_get_tdvmcall_info_ret, tdx.get_tdvmcall_info.ret);
+	RUN(tdx_get_tdvmcall_info_leaf, tdx.get_tdvmcall_info.leaf);
+	RUN(tdx_get_tdvmcall_info_r11, tdx.get_tdvmcall_info.r11);
+	RUN(tdx_get_tdvmcall_info_r12, tdx.get_tdvmcall_info.r12);
+	RUN(tdx_get_tdvmcall_info_r13, tdx.get_tdvmcall_info.r13);
+	RUN(tdx_get_tdvmcall_info_r14, tdx.get_tdvmcall_info.r14);
+	RUN(tdx_setup_event_notify_ret, tdx.setup_event_notify.ret);
+	RUN(tdx_setup_event_notify_vector, tdx.setup_event_notify.vector);
 	RUN(memory_fault_flags, memory_fault.flags);
 	RUN(memory_fault_gpa, memory_fault.gpa);
 	RUN(memory_fault_size, memory_fault.size);

@@ -261,7 +261,11 @@ internal sealed partial class X86Emulator
 
             case Mnemonic.In:
             case Mnemonic.Out:
+                TdVirtualizationException();
                 PortIo(i);
+                break;
+            case Mnemonic.Tdcall when Arch.CocoState.IsTd(_kvm):
+                next = Tdcall(i);
                 break;
             case Mnemonic.Vmcall:
             case Mnemonic.Vmmcall:
@@ -269,9 +273,10 @@ internal sealed partial class X86Emulator
                 break;
             case Mnemonic.Hlt:
                 // x86.c __kvm_emulate_halt: "if (lapic_in_kernel(vcpu)) { vcpu->arch.mp_state = state; return 1; }" —
-                // the vCPU waits in KVM_RUN (Vcpu/VcpuRun.cs Block); without one KVM_EXIT_HLT. A TD's HLT (a TDVMCALL
-                // upstream, tdx_emulate_hlt) still exits here: the TDX flow's tests rely on it and were not revisited.
-                if (InKernelApic is not null && _kvm.Type != Abi.KvmConstants.KVM_X86_TDX_VM)
+                // the vCPU waits in KVM_RUN (Vcpu/VcpuRun.cs Block); without one KVM_EXIT_HLT. A TD halts through
+                // TDG.VP.VMCALL<Instruction.HLT> (X86Emulator.Tdcall.cs); its HLT instruction is a #VE.
+                TdVirtualizationException();
+                if (InKernelApic is not null)
                 {
                     _cpu.State.MpState = Abi.KvmMpState.KVM_MP_STATE_HALTED;
                     break;

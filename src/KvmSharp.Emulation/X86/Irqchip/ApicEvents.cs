@@ -102,14 +102,22 @@ internal static class ApicEvents
     /// interrupts allowed (RFLAGS.IF, no shadow, nothing injected), an interrupt the APIC would deliver
     /// (kvm_cpu_has_interrupt: a PIC ExtINT or an IRR vector above PPR).
     /// </summary>
-    public static bool Runnable(KvmVcpu vcpu)
+    public static bool Runnable(KvmVcpu vcpu) => vcpu.Cpu.State.MpState == KvmMpState.KVM_MP_STATE_RUNNABLE || HasEvents(vcpu);
+
+    /// <summary>
+    /// kvm_vcpu_has_events (see <see cref="Runnable"/>). A TD: KVM cannot see the guest's RFLAGS, so tdx_interrupt_allowed
+    /// is "unless the last TDVMCALL was HLT with interrupts blocked (R12)", and the posted interrupt the APIC holds
+    /// counts (tdx_protected_apic_has_interrupt: pi_has_pending_interrupt; the emulator's TD APIC is the in-kernel one,
+    /// so an IRR vector above PPR stands for it).
+    /// </summary>
+    public static bool HasEvents(KvmVcpu vcpu)
     {
         var s = vcpu.Cpu.State;
-        if (s.MpState == KvmMpState.KVM_MP_STATE_RUNNABLE) return true;
         if (HasPendingInitOrSipi(vcpu)) return true;
         if (s.PvUnhalted) return true;
         if (s.ExceptionPending) return true;
         if ((Volatile.Read(ref s.NmiQueued) != 0 || s.NmiPending != 0) && !s.NmiMasked && !s.NmiInjected) return true;
+        if (Arch.CocoState.IsTd(vcpu.Kvm)) return !vcpu.Emulator.TdHaltedWithInterruptsBlocked && HasInterrupt(vcpu);
         return InterruptIoctls.ReadyForInterruptInjection(vcpu.Cpu) && HasInterrupt(vcpu);
     }
 

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+using Iced.Intel;
+using KvmSharp.Emulation.Arch;
+using static KvmSharp.Emulation.X86.X86Consts;
+
+namespace KvmSharp.Emulation.X86.Emulate;
+
+/// <summary>
+/// TDCALL in a TD, as far as the TDX module's part of TDG.VP.VMCALL (leaf 0) goes: the module hands the registers the
+/// guest exposed in RCX to KVM (<see cref="TdVmcall"/>, vmx/tdx.c) and, when KVM enters the TD again, loads KVM's
+/// values into those registers, RAX = 0 (TDX_SUCCESS) and RIP past the TDCALL. Intel TDX Module ABI, TDG.VP.VMCALL:
+/// RCX bits 0 (RAX), 1 (RCX), 4 (RSP) and 63:32 must be 0 (TDX_OPERAND_INVALID for operand RCX); RBP is never passed
+/// (TD_PARAMS config NO_RBP_MOD, which KVM sets); the XMM bits (31:16) pass nothing here. TDCALL needs CPL 0 (#GP(0)).
+/// Other TDCALL leaves (TDG.VP.INFO, TDG.VP.VEINFO.GET, TDG.MEM.PAGE.ACCEPT …) are the module's alone and are not
+/// modelled: an emulation failure. Outside a TD the instruction is left to the interpreter's default (an emulation
+/// failure, which is what this kvm_pvm host answers; VMX hardware exits and KVM queues #UD, AMD hardware raises #UD).
+/// </summary>
+internal sealed partial class X86Emulator
+{
+    /// <summary>TDX_OPERAND_INVALID (0xC0000100_00000000) for operand 1, RCX.</summary>
+    private const ulong TdxOperandInvalidRcx = 0xC000_0100_0000_0001;
+
+    /// <summary>RCX bits a TDG.VP.VMCALL may not set: RAX, RCX, RSP, and 63:32.</summary>
+    private const ulong VmcallReservedMask = 0xFFFF_FFFF_0000_0013;
+
+    private TdVmcall? _tdVmcall;
+
+    /// <summary>The RCX mask and the RIP after the TDCALL whose TDVMCALL waits for userspace.</summary>
+    private ulong _tdcallMask, _tdcallNext;
+
+    /// <summary>A TDG.VP.VMCALL exited to userspace: the next KVM_RUN first completes it.</summary>
+    public bool HasPendingTdVmcall => _tdVmcall?.HasPendingCompletion ?? false;
+
+    /// <summary>The last TDVMCALL was HLT with R12 set: tdx_interrupt_allowed says no.</summary>
+    public bool TdHaltedWithInterruptsBlocked => _tdVmcall?.HaltedWithInterruptsBlocked ?? false;
+
+    /// <summary>A TD's TDCALL; returns the RIP to continue at (the TDCALL itself while its TDVMCALL waits for userspace).</summary>
+    private ulong Tdcall(in Instruction i)
+    {
+        RequireCpl0();
+        ulong leaf = _cpu.Gpr[X86Cpu.RAX];
+        if (leaf != 0) throw new EmulationFailure($"TDCALL leaf {leaf} is outside the modelled TDX module (TDG.VP.VMCALL only)", haveInstructionBytes: true);
+        ulong mask = _cpu.Gpr[X86Cpu.RCX];
+        if ((mask & VmcallReservedMask) != 0)
+        {
+            _cpu.Gpr[X86Cpu.RAX] = TdxOperandInvalidRcx;
+            return i.NextIP;
+        }
+        _tdVmcall ??= new TdVmcall(_vcpu);
+        var a = _tdVmcall.Args;
+        a.Rcx = mask;
+        a.Rdx = Exposed(mask, X86Cpu.RDX);
+        a.Rbx = Exposed(mask, X86Cpu.RBX);
+        a.Rsi = Exposed(mask, X86Cpu.RSI);
+        a.Rdi = Exposed(mask, X86Cpu.RDI);
+        a.R8 = Exposed(mask, 8);
+        a.R9 = Exposed(mask, 9);
+        a.R10 = Exposed(mask, 10);
+        a.R11 = Exposed(mask, 11);
+        a.R12 = Exposed(mask, 12);
+        a.R13 = Exposed(mask, 13);
+        a.R14 = Exposed(mask, 14);
+        a.R15 = Exposed(mask, 15);
+        switch (_tdVmcall.Handle(_run))
+        {
+            case TdVmcallOutcome.ExitToUser:
+                _tdcallMask = mask;
+                _tdcallNext = i.NextIP;
+                _exit = StepOutcome.ExitToUser;
+                return _cpu.Rip;
+            case TdVmcallOutcome.Halt:
+                // kvm_emulate_halt_noskip with an in-kernel APIC (a TD always has one): the vCPU waits in KVM_RUN.
+                _cpu.State.MpState = Abi.KvmMpState.KVM_MP_STATE_HALTED;
+                break;
+        }
+        ReturnToTd(mask);
+        return i.NextIP;
+    }
+
+    /// <summary>
+    /// complete_userspace_io for a TDVMCALL, on the next KVM_RUN: true when KVM_RUN returns at once with another exit
+    /// (MapGPA's next chunk), else the registers go back to the TD and RIP moves past the TDCALL.
+    /// </summary>
+    public bool CompleteTdVmcall()
+    {
+        if (_tdVmcall!.Complete(_run) == TdVmcallOutcome.ExitToUser) return true;
+        ReturnToTd(_tdcallMask);
+        _cpu.Rip = _tdcallNext;
+        return false;
+    }
+
+    /// <summary>The TDX module's TD entry after a TDG.VP.VMCALL: KVM's values into the exposed registers, RAX = TDX_SUCCESS.</summary>
+    private void ReturnToTd(ulong mask)
+    {
+        var a = _tdVmcall!.Args;
+        SetExposed(mask, X86Cpu.RDX, a.Rdx);
+        SetExposed(mask, X86Cpu.RBX, a.Rbx);
+        SetExposed(mask, X86Cpu.RSI, a.Rsi);
+        SetExposed(mask, X86Cpu.RDI, a.Rdi);
+        SetExposed(mask, 8, a.R8);
+        SetExposed(mask, 9, a.R9);
+        SetExposed(mask, 10, a.R10);
+        SetExposed(mask, 11, a.R11);
+        SetExposed(mask, 12, a.R12);
+        SetExposed(mask, 13, a.R13);
+        SetExposed(mask, 14, a.R14);
+        SetExposed(mask, 15, a.R15);
+        _cpu.Gpr[X86Cpu.RAX] = 0;
+    }
+
+    private ulong Exposed(ulong mask, int reg) => (mask & (1UL << reg)) != 0 ? _cpu.Gpr[reg] : 0;
+
+    private void SetExposed(ulong mask, int reg, ulong value)
+    {
+        if ((mask & (1UL << reg)) != 0) _cpu.Gpr[reg] = value;
+    }
+
+    /// <summary>
+    /// HLT, IN and OUT in a TD: the TDX module turns them into a #VE for the guest's own handler (which then asks with
+    /// TDG.VP.VMCALL; Linux's arch/x86/coco/tdx/tdx.c virt_exception_kernel: EXIT_REASON_HLT, EXIT_REASON_IO_INSTRUCTION).
+    /// TDG.VP.VEINFO.GET is not modelled, so a handler cannot learn why.
+    /// </summary>
+    private void TdVirtualizationException()
+    {
+        if (Arch.CocoState.IsTd(_kvm)) throw new GuestFault(VE_VECTOR);
+    }
+}
