@@ -47,15 +47,32 @@ internal sealed partial class I8254
     /// </summary>
     public bool Poll(KvmMain.Kvm kvm)
     {
+        if (!PollDue) return false;
         lock (Lock)
         {
             bool raise = RunExpiriesAndWork() | _raiseOwed;
             _raiseOwed = false;
+            Volatile.Write(ref _nextPollNs, _workQueued ? PollNow : NextExpiryNs ?? PollNever);
             if (!raise) return false;
         }
         RaiseIrq0(kvm);
         return true;
     }
+
+    private const long PollNow = long.MinValue, PollNever = long.MaxValue;
+
+    /// <summary>
+    /// When <see cref="Poll"/> has something to do: the next unhandled expiry, <see cref="PollNow"/> after any change of
+    /// the timer or the work (<see cref="Changed"/>), <see cref="PollNever"/> with the timer stopped and nothing queued.
+    /// Written under <see cref="Lock"/>; read without it, so the vCPU loop's poll at every instruction is one load
+    /// (and a clock read only while the timer runs) instead of a lock.
+    /// </summary>
+    private long _nextPollNs = PollNow;
+
+    private bool PollDue => Volatile.Read(ref _nextPollNs) is var next && next != PollNever && (next == PollNow || _now() >= next);
+
+    /// <summary>The timer, the queued work or reinject changed: the next <see cref="Poll"/> looks. Caller holds <see cref="Lock"/>.</summary>
+    private void Changed() => Volatile.Write(ref _nextPollNs, PollNow);
 
     /// <summary>
     /// pit_timer_fn for the expiries passed since the last look, then pit_do_work if one of them (or an ack) queued it:
@@ -87,6 +104,7 @@ internal sealed partial class I8254
     private void FlushWork()
     {
         if (RunExpiriesAndWork()) _raiseOwed = true;
+        Changed();
     }
 
     /// <summary>
@@ -120,6 +138,7 @@ internal sealed partial class I8254
             Pending--;
             if (Pending <= 0) return false;
             _workQueued = true;
+            Changed();
             return true;
         }
     }

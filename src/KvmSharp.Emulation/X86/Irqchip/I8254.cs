@@ -101,6 +101,7 @@ internal sealed partial class I8254
     {
         Pending = 0;
         IrqAck = true;
+        Changed();
     }
 
     /// <summary>
@@ -113,6 +114,7 @@ internal sealed partial class I8254
         if (Reinject == reinject) return;
         if (reinject) ResetReinject();
         Reinject = reinject;
+        Changed();
     }
 
     /// <summary>hrtimer's expiry now: a periodic timer has been re-armed by period at each expiry passed.</summary>
@@ -135,6 +137,7 @@ internal sealed partial class I8254
         FlushWork();
         _frozenExpiry = Expires(now);
         _timerRunning = false;
+        Changed();
     }
 
     /// <summary>
@@ -155,6 +158,7 @@ internal sealed partial class I8254
         _firstExpiry = now + interval;
         _timerRunning = true;
         _firesSeen = 0;
+        Changed();
     }
 
     /// <summary>
