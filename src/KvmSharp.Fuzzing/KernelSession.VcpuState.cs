@@ -11,13 +11,20 @@ namespace KvmSharp.Fuzzing;
 /// prefilled with a pattern, every byte of which is shown. The state stays: later calls on the vCPU (KVM_GET_SREGS's
 /// interrupt_bitmap, KVM_RUN) see it.
 /// <para>
-/// Two things about the guest FPU are not the same on two vCPUs with the same history once a KVM_RUN has saved it
+/// Things about the guest FPU that are not the same on two vCPUs with the same history once a KVM_RUN has saved it
 /// with XSAVES (kvm_put_guest_fpu), and are shown in a form both must agree on (<see cref="XsaveLayout.ClearInitBits"/>
 /// says why): an XSAVE image's XSTATE_BV bit of a component whose bytes are its init value is cleared; and KVM_GET_FPU's
 /// XMM bytes read 0 while SSE is out of XSTATE_BV. kvm_arch_vcpu_ioctl_get_fpu copies the fpstate's fxsave area, whose
 /// XMM bytes XSAVES leaves alone while SSE is init — unless it reports SSE in use anyway, when it writes the zeros:
 /// after a KVM_SET_XSAVE of XMM0 0x5a and one of xstate_bv 0, 9516 of 10000 KVM_GET_FPUs after runs still showed 0x5a
-/// and 484 showed 0 (a C probe, session 13). Everything else, and both before any run, is compared exactly.
+/// and 484 showed 0 (a C probe, session 13).
+/// </para>
+/// <para>
+/// A third: once a run has saved x87 in use (XSTATE_BV's FP bit set after it), the saved x87 bytes are either the ones
+/// stored or the CPU's own form of them — FOP/FIP/FDP 0, FCW's reserved bits and the ST padding normalised
+/// (<see cref="XsaveLayout.AsWrittenByCpu"/> has the probes) — until KVM_SET_FPU or a KVM_SET_XSAVE with FP writes
+/// them again; KVM_GET_FPU and KVM_GET_XSAVE(2) show them in that form then. Everything else, and all of it before
+/// any run, is compared exactly.
 /// </para>
 /// </summary>
 public sealed partial class KernelSession
@@ -27,6 +34,12 @@ public sealed partial class KernelSession
 
     /// <summary>vCPU handles whose saved XMM bytes a KVM_RUN may have zeroed since KVM_SET_FPU or KVM_SET_XSAVE with SSE last wrote them.</summary>
     private readonly HashSet<int> _xsavedXmm = [];
+
+    /// <summary>vCPU handles run since XSTATE_BV was last looked at for <see cref="_x87SavedByRun"/>.</summary>
+    private readonly HashSet<int> _x87RunUnseen = [];
+
+    /// <summary>vCPU handles whose saved x87 bytes a run wrote (FP in XSTATE_BV after it) since a SET last wrote them.</summary>
+    private readonly HashSet<int> _x87SavedByRun = [];
 
     private XsaveLayout? _xsaveLayout;
 
@@ -38,6 +51,22 @@ public sealed partial class KernelSession
     {
         _xsavedHeader.Add(vcpu);
         _xsavedXmm.Add(vcpu);
+        NoteX87Save(vcpu);
+        _x87RunUnseen.Add(vcpu);
+    }
+
+    /// <summary>
+    /// After a run (looked at before the next run or FPU / XSAVE call, the session calls that change XSTATE_BV): FP in
+    /// XSTATE_BV means kvm_put_guest_fpu's XSAVES found x87 in use and wrote its area (<see cref="XsaveLayout.AsWrittenByCpu"/>).
+    /// Returns the KVM_GET_XSAVE image it read, if it read one.
+    /// </summary>
+    private byte[]? NoteX87Save(int vcpu)
+    {
+        if (!_x87RunUnseen.Remove(vcpu) || _x87SavedByRun.Contains(vcpu)) return null;
+        var image = new byte[Marshal.SizeOf<kvm_xsave>()];
+        if (_kernel.Ioctl(Fd(vcpu), KvmIoctls.KVM_GET_XSAVE, image) != 0) return null;
+        if ((BinaryPrimitives.ReadUInt64LittleEndian(image.AsSpan(XsaveLayout.HeaderOffset)) & XsaveLayout.Fp) != 0) _x87SavedByRun.Add(vcpu);
+        return image;
     }
 
     private string VcpuStateRoundTrip(FuzzOp op)
@@ -47,6 +76,8 @@ public sealed partial class KernelSession
         bool xsave = kind >= 5;
         var (set, get, size) = VcpuStateOps.Ioctls(kind);
         var text = new StringBuilder();
+        // Only the FPU and XSAVE pairs show x87 bytes or change XSTATE_BV.
+        byte[]? image = kind is 0 or >= 5 ? NoteX87Save(op.Target) : null;
         if ((op.E & VcpuStateOps.CpuidFirst) != 0)
         {
             var table = CpuidBuffer(1, VcpuStateOps.CpuidTable(op.A));
@@ -57,12 +88,18 @@ public sealed partial class KernelSession
             var argument = VcpuStateOps.SetArgument(kind, op.A, xsave ? Layout : null);
             long setRc = _kernel.Ioctl(fd, set, argument);
             text.Append("set ").Append(Describe(setRc)).Append(", ");
-            if (setRc == 0 && kind == 0) _xsavedXmm.Remove(op.Target);
+            if (setRc == 0 && kind == 0)
+            {
+                _xsavedXmm.Remove(op.Target);
+                _x87SavedByRun.Remove(op.Target);
+            }
             if (setRc == 0 && xsave)
             {
-                // copy_uabi_to_xstate: XSTATE_BV becomes the given bits; the XMM bytes are written when SSE is among them.
+                // copy_uabi_to_xstate: XSTATE_BV becomes the given bits; the XMM bytes are written when SSE is among them, x87's with FP.
                 _xsavedHeader.Remove(op.Target);
-                if ((BinaryPrimitives.ReadUInt64LittleEndian(argument.AsSpan(XsaveLayout.HeaderOffset)) & XsaveLayout.Sse) != 0) _xsavedXmm.Remove(op.Target);
+                ulong bv = BinaryPrimitives.ReadUInt64LittleEndian(argument.AsSpan(XsaveLayout.HeaderOffset));
+                if ((bv & XsaveLayout.Sse) != 0) _xsavedXmm.Remove(op.Target);
+                if ((bv & XsaveLayout.Fp) != 0) _x87SavedByRun.Remove(op.Target);
             }
         }
         var buffer = new byte[size];
@@ -70,17 +107,25 @@ public sealed partial class KernelSession
         long rc = _kernel.Ioctl(fd, get, buffer);
         text.Append("get ").Append(Describe(rc));
         if (rc != 0) return text.ToString();
+        if (_x87SavedByRun.Contains(op.Target))
+        {
+            if (xsave) XsaveLayout.AsWrittenByCpu(buffer.AsSpan(0, XsaveLayout.X87FieldsSize), buffer.AsSpan(32, 128));
+            if (kind == 0) XsaveLayout.AsWrittenByCpu(buffer.AsSpan((int)Marshal.OffsetOf<kvm_fpu>(nameof(kvm_fpu.fcw)), XsaveLayout.X87FieldsSize), buffer.AsSpan(0, 128));
+        }
         if (xsave && _xsavedHeader.Contains(op.Target)) Layout.ClearInitBits(buffer);
-        if (kind == 0 && _xsavedXmm.Contains(op.Target) && !SseInXstateBv(fd))
+        if (kind == 0 && _xsavedXmm.Contains(op.Target) && !SseInXstateBv(fd, (op.E & VcpuStateOps.GetOnly) != 0 ? image : null))
             buffer.AsSpan((int)Marshal.OffsetOf<kvm_fpu>(nameof(kvm_fpu.xmm)), 256).Clear();
         return text.Append(' ').Append(Convert.ToHexString(buffer)).ToString();
     }
 
-    /// <summary>Whether KVM_GET_XSAVE reports SSE in XSTATE_BV (true when it cannot be read: the XMM bytes are then shown as read).</summary>
-    private bool SseInXstateBv(KvmSharp.Kernel.KernelFd fd)
+    /// <summary>
+    /// Whether KVM_GET_XSAVE reports SSE in XSTATE_BV (true when it cannot be read: the XMM bytes are then shown as
+    /// read); <paramref name="read"/> is an image read in this call with nothing set since, used instead of reading again.
+    /// </summary>
+    private bool SseInXstateBv(KvmSharp.Kernel.KernelFd fd, byte[]? read = null)
     {
-        var image = new byte[Marshal.SizeOf<kvm_xsave>()];
-        return _kernel.Ioctl(fd, KvmIoctls.KVM_GET_XSAVE, image) != 0
+        var image = read ?? new byte[Marshal.SizeOf<kvm_xsave>()];
+        return (read is null && _kernel.Ioctl(fd, KvmIoctls.KVM_GET_XSAVE, image) != 0)
             || (BinaryPrimitives.ReadUInt64LittleEndian(image.AsSpan(XsaveLayout.HeaderOffset)) & XsaveLayout.Sse) != 0;
     }
 }

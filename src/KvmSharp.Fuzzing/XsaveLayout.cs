@@ -89,6 +89,57 @@ internal sealed class XsaveLayout
         return null;
     }
 
+    /// <summary>Bytes of <see cref="AsWrittenByCpu"/>'s first argument: FCW, FSW, FTW, a reserved byte, FOP, FIP, FDP.</summary>
+    public const int X87FieldsSize = 24;
+
+    /// <summary>
+    /// Rewrites x87 state into the form the CPU writes when XSAVES really saves it from the registers: FCW with the
+    /// bits an x87 unit holds (reserved bit 6 reads 1; 7 and 13–15 read 0), FSW with ES (7) and B (15) computed from
+    /// its flags and FCW's masks, the byte after the abridged FTW 0, the 6 padding bytes of each ST slot 0, and — with
+    /// ES clear — FOP, FIP and FDP 0 (the error pointers survive only with an exception pending: the rule of AMD's
+    /// X86_BUG_FXSAVE_LEAK, arch/x86/kernel/fpu/core.c restore_fpregs_from_fpstate, although this CPU reports
+    /// XSAVEERPTR and the kernel does not set the bug); with ES set FIP's and FDP's top byte reads 0xff.
+    /// <paramref name="fields"/> is the <see cref="X87FieldsSize"/> bytes from FCW (legacy-area offset 0, kvm_fpu.fcw),
+    /// <paramref name="st"/> the 128 bytes of ST0–ST7 (offset 32, kvm_fpu.fpr). Idempotent.
+    /// <para>
+    /// Why (KernelSession's comparison after a run that saved x87): kvm_put_guest_fpu's XSAVES normally leaves the
+    /// x87 area alone — the bytes KVM_SET_FPU / KVM_SET_XSAVE stored come back verbatim, FOP/FIP/FDP included — but
+    /// after some runs the CPU writes it in its own form. Seen on the Genoa kvm_pvm host (C probes, session 15:
+    /// KVM_SET_XSAVE with FP|SSE and x87 in use, four KVM_RUNs of a hlt guest with the thread moved between the 2 CPUs
+    /// between them, KVM_GET_XSAVE): FCW 0xf4bf / FSW 0x3801 came back in this form 26–28 times per 1000–1500 with a
+    /// busy thread on CPU 0 and 4–9 per 1000 without, FSW 0x8081 (stored ES and B, every exception masked) 11–40 and
+    /// 2–4; immediate exits 0–4 of 1000; a stored byte 5 of 0x5a 49 times in 3000, 0 every time; and over 14000 runs
+    /// never a third form. FSW.ES does not protect the pointers — the CPU computes it, and with every exception masked
+    /// (as the fuzzer's images have) it is 0; only an unmasked IM with IE pending kept FOP and FIP/FDP (top byte 0xff,
+    /// 87 of 87 rewritten). x87 not in use (XSTATE_BV's FP bit clear after the run): the area is not written, never
+    /// rewritten in 16000 runs. The rate depends on scheduling (a migration or preemption between the XRSTORS and the
+    /// XSAVES; 800 plain immediate exits in session 14 never showed it), so neither kernel can be expected to do it on
+    /// a given run: the differential fuzzer's KVM_GET_FPU at op 99863 of seed 1 read FOP/FIP/FDP 0 once, and its
+    /// KVM_GET_XSAVE at op 19179 of seed 1 once read FCW 0x147f for 0xf4bf with the pointers and ST padding 0.
+    /// </para>
+    /// </summary>
+    public static void AsWrittenByCpu(Span<byte> fields, Span<byte> st)
+    {
+        const ushort FcwHeld = 0x1f3f, FcwReadsOne = 0x40, FswHeld = 0x7f7f, EsAndB = 0x8080;
+        ushort fcw = (ushort)((BinaryPrimitives.ReadUInt16LittleEndian(fields) & FcwHeld) | FcwReadsOne);
+        ushort fsw = (ushort)(BinaryPrimitives.ReadUInt16LittleEndian(fields[2..]) & FswHeld);
+        bool es = (fsw & ~fcw & 0x3f) != 0;
+        if (es) fsw |= EsAndB;
+        BinaryPrimitives.WriteUInt16LittleEndian(fields, fcw);
+        BinaryPrimitives.WriteUInt16LittleEndian(fields[2..], fsw);
+        fields[5] = 0;
+        if (es)
+        {
+            fields[15] = 0xff;
+            fields[23] = 0xff;
+        }
+        else
+        {
+            fields[6..X87FieldsSize].Clear();
+        }
+        for (int i = 0; i < 8; i++) st.Slice(i * 16 + 10, 6).Clear();
+    }
+
     /// <summary>
     /// Clears the XSTATE_BV bit of every component whose bytes in <paramref name="image"/> are its init value; returns
     /// the bits cleared. For comparing images read back after a KVM_RUN (see <see cref="KernelSession"/>): KVM saves the
