@@ -11,12 +11,22 @@ namespace KvmSharp.Fuzzing;
 /// without immediate_exit is never drawn: a vCPU that is not runnable (HALTED, UNINITIALIZED, INIT_RECEIVED) would
 /// wait in the real kernel until a signal. Since session 13 also the x2APIC calls of KernelSession.X2apic.cs (an x2APIC
 /// prologue on half the sessions with an irqchip; KVM_CAP_X2APIC_API, IA32_APIC_BASE, the x2APIC MSRs, IA32_TSC_DEADLINE,
-/// KVM_GET/SET_LAPIC round trips, MSIs with address_hi, resampling irqfds and their resamplefd counts).
+/// KVM_GET/SET_LAPIC round trips, MSIs with address_hi, resampling irqfds and their resamplefd counts). Since session 15
+/// also the PIT calls of KernelSession.Pit.cs on half the sessions (KVM_CREATE_PIT(2), KVM_GET/SET_PIT(2),
+/// KVM_REINJECT_CONTROL), and, with E = <see cref="GuestProgrammed"/>, a guest that programs the PICs, the IOAPIC and
+/// the PIT itself (TinyGuestRun.Irqchip.cs) instead of a session.
 /// </summary>
 public static class IrqchipOps
 {
     /// <summary>Calls after the set-up.</summary>
     public const int Calls = 14;
 
-    internal static string Describe(FuzzOp op, string target) => $"irqchip session({target}, seed={op.A})";
+    /// <summary>
+    /// E of an <see cref="OpKind.Irqchip"/> op that runs a guest programming the PICs, the IOAPIC and the PIT itself
+    /// instead of a session (TinyGuestRun.Irqchip.cs), on a fresh VM with the full irqchip.
+    /// </summary>
+    public const int GuestProgrammed = 1;
+
+    internal static string Describe(FuzzOp op, string target) =>
+        op.E == GuestProgrammed ? $"guest run({target}, programs PIC/IOAPIC/PIT, seed={op.A})" : $"irqchip session({target}, seed={op.A})";
 }

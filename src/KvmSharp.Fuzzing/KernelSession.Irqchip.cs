@@ -16,6 +16,7 @@ public sealed partial class KernelSession
 {
     private string Irqchip(FuzzOp op)
     {
+        if (op.E == IrqchipOps.GuestProgrammed) return TinyGuestRun.RunIrqchipGuest(_kernel, Fd(op.Target), op.A);
         var rng = new Random(unchecked((int)op.A ^ (int)(op.A >> 32)));
         long vmRc = _kernel.Ioctl(Fd(op.Target), KvmIoctls.KVM_CREATE_VM, 0UL);
         if (vmRc < 0) return "create vm " + Describe(vmRc);
@@ -39,8 +40,11 @@ public sealed partial class KernelSession
             if (rng.Next(2) == 0) AddVcpu(vm, vcpus, rng.Next(1, 4), text);
             if (vcpus.Count == 0) return text.ToString();
             if (mode != 0 && rng.Next(2) == 0) text.Append(X2apicPrologue(rng, vm, vcpus, full: mode == 1)).Append(", ");
+            // The PIT calls (KernelSession.Pit.cs) come from a stream of their own: the other calls are the seed's as before.
+            var pit = PitPrologue(op.A, vm, fullIrqchip: mode == 1, text);
             for (int i = 0; i < IrqchipOps.Calls; i++)
             {
+                PitBetweenCalls(pit, vm, text);
                 var (vcpu, run, id) = vcpus[rng.Next(vcpus.Count)];
                 text.Append(IrqchipCall(rng, vm, vcpu, run, id)).Append(", ");
             }

@@ -46,6 +46,7 @@ public sealed partial class OpGenerator
         _irqc = new Random(unchecked(seed * 71 + 0x1C));
         _ring = new Random(unchecked(seed * 73 + 0xD127));
         _eoi = new Random(unchecked(seed * 79 + 0xE01));
+        _irqcGuest = new Random(unchecked(seed * 83 + 0x8259));
         _includeReported = includeReported;
     }
 
