@@ -163,5 +163,20 @@ internal sealed class XsaveLayout
         BinaryPrimitives.WriteUInt64LittleEndian(image[HeaderOffset..], bv & ~cleared);
         return cleared;
     }
+
+    /// <summary>
+    /// Shows <paramref name="image"/> as if SSE were init: XSTATE_BV's SSE bit cleared, the XMM bytes 0, and — when AVX
+    /// is not in XSTATE_BV either, so fpu/xstate.c __copy_xstate_to_uabi_buf copies MXCSR and its mask from the init
+    /// state on one kernel and from the fpstate on the other — those 8 bytes 0. For state only one kernel may hold
+    /// (KernelSession's _sseUncertain).
+    /// </summary>
+    public static void ForgetSse(Span<byte> image)
+    {
+        const ulong Avx = 4;
+        ulong bv = BinaryPrimitives.ReadUInt64LittleEndian(image[HeaderOffset..]);
+        BinaryPrimitives.WriteUInt64LittleEndian(image[HeaderOffset..], bv & ~Sse);
+        image.Slice(XmmOffset, 256).Clear();
+        if ((bv & Avx) == 0) image.Slice(MxcsrOffset, 8).Clear();
+    }
 }
 
