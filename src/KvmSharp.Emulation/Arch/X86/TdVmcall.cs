@@ -149,29 +149,7 @@ internal sealed class TdVmcall(KvmVcpu vcpu)
             a.R10 = TDVMCALL_STATUS_INVALID_OPERAND;
             return TdVmcallOutcome.Resume;
         }
-        ushort port = (ushort)a.R14;
-        int length = (int)size;
-        if (write == 1)
-        {
-            if (vcpu.Kvm.IoBus.Write(KvmMain.KvmBus.Pio, vcpu, port, length, a.R15)) return TdVmcallOutcome.Resume;
-            var data = run.SetIoExit(output: true, length, port);
-            for (int b = 0; b < length; b++) data[b] = (byte)(a.R15 >> (8 * b));
-            _complete = _ => TdVmcallOutcome.Resume;
-            return TdVmcallOutcome.ExitToUser;
-        }
-        Span<byte> fromDevice = stackalloc byte[length];
-        if (vcpu.Kvm.IoBus.Read(KvmMain.KvmBus.Pio, vcpu, port, fromDevice))
-        {
-            a.R11 = Little(fromDevice);
-            return TdVmcallOutcome.Resume;
-        }
-        run.SetIoExit(output: false, length, port);
-        _complete = r =>
-        {
-            Args.R11 = Little(r.IoData(length));
-            return TdVmcallOutcome.Resume;
-        };
-        return TdVmcallOutcome.ExitToUser;
+        return DeviceAccess(run, KvmMain.KvmBus.Pio, (ushort)a.R14, (int)size, write == 1);
     }
 
     /// <summary>
@@ -190,27 +168,39 @@ internal sealed class TdVmcall(KvmVcpu vcpu)
             a.R10 = TDVMCALL_STATUS_INVALID_OPERAND;
             return TdVmcallOutcome.Resume;
         }
-        gpa &= ~shared;
-        int length = (int)size;
-        if (write == 1)
+        return DeviceAccess(run, KvmMain.KvmBus.Mmio, gpa & ~shared, (int)size, write == 1);
+    }
+
+    /// <summary>
+    /// The access itself, port I/O (kernel_pio) or MMIO (tdx_mmio_write / tdx_mmio_read): an in-kernel device on the bus
+    /// takes it at once (a read's value in R11); else KVM_EXIT_IO / KVM_EXIT_MMIO, with R15's bytes for a write and a
+    /// completion that reads the value userspace left into R11 for a read (tdx_complete_pio_in, tdx_complete_mmio_read).
+    /// </summary>
+    private TdVmcallOutcome DeviceAccess(KvmRunPage run, KvmMain.KvmBus bus, ulong addr, int length, bool write)
+    {
+        var a = Args;
+        bool pio = bus == KvmMain.KvmBus.Pio;
+        if (write)
         {
-            if (vcpu.Kvm.IoBus.Write(KvmMain.KvmBus.Mmio, vcpu, gpa, length, a.R15)) return TdVmcallOutcome.Resume;
+            if (vcpu.Kvm.IoBus.Write(bus, vcpu, addr, length, a.R15)) return TdVmcallOutcome.Resume;
             Span<byte> data = stackalloc byte[8];
-            for (int b = 0; b < 8; b++) data[b] = (byte)(a.R15 >> (8 * b));
-            run.SetMmioExit(gpa, data[..length], length, write: true);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(data, a.R15);
+            if (pio) data[..length].CopyTo(run.SetIoExit(output: true, length, (ushort)addr));
+            else run.SetMmioExit(addr, data[..length], length, write: true);
             _complete = _ => TdVmcallOutcome.Resume;
             return TdVmcallOutcome.ExitToUser;
         }
         Span<byte> fromDevice = stackalloc byte[length];
-        if (vcpu.Kvm.IoBus.Read(KvmMain.KvmBus.Mmio, vcpu, gpa, fromDevice))
+        if (vcpu.Kvm.IoBus.Read(bus, vcpu, addr, fromDevice))
         {
             a.R11 = Little(fromDevice);
             return TdVmcallOutcome.Resume;
         }
-        run.SetMmioExit(gpa, default, length, write: false);
+        if (pio) run.SetIoExit(output: false, length, (ushort)addr);
+        else run.SetMmioExit(addr, default, length, write: false);
         _complete = r =>
         {
-            Args.R11 = Little(r.MmioData(length));
+            Args.R11 = Little(pio ? r.IoData(length) : r.MmioData(length));
             return TdVmcallOutcome.Resume;
         };
         return TdVmcallOutcome.ExitToUser;
