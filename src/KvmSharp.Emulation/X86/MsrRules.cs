@@ -22,6 +22,12 @@ internal static class MsrRules
     /// <summary>MSR_IA32_TSC_DEADLINE (arch/x86/include/asm/msr-index.h).</summary>
     public const uint TscDeadline = 0x6e0;
 
+    /// <summary>MSR_PLATFORM_INFO.</summary>
+    public const uint PlatformInfo = 0xce;
+
+    /// <summary>MSR_PLATFORM_INFO_CPUID_FAULT (bit 31).</summary>
+    public const ulong PlatformInfoCpuidFault = 1UL << 31;
+
     /// <summary>APIC_BASE_MSR … APIC_BASE_MSR + 0xff: the x2APIC registers.</summary>
     private static bool IsX2apicMsr(uint index) => index is >= 0x800 and <= 0x8ff;
 
@@ -96,6 +102,10 @@ internal static class MsrRules
             case MsrIndex.IA32_UCODE_REV: data = m.MicrocodeVersion; return 0;
             // kvm_get_msr_common: "case MSR_K7_HWCR: msr_info->data = vcpu->arch.msr_hwcr;" (host and guest).
             case K7Hwcr: data = m.Hwcr; return 0;
+            // kvm_get_msr_common: "case MSR_PLATFORM_INFO: if (!msr_info->host_initiated &&
+            // !vcpu->kvm->arch.guest_can_read_msr_platform_info) return 1" — guest_can_read is true unless
+            // KVM_CAP_MSR_PLATFORM_INFO clears it, which the emulator does not offer.
+            case PlatformInfo: data = m.PlatformInfo; return 0;
             // get_msr_mce: "case MSR_IA32_P5_MC_ADDR: case MSR_IA32_P5_MC_TYPE: data = 0" (set_msr_mce has no case).
             case MsrIndex.IA32_P5_MC_ADDR or MsrIndex.IA32_P5_MC_TYPE: return 0;
             // kvm_get_msr_common: "case MSR_IA32_TSC_DEADLINE: msr_info->data = kvm_get_lapic_tscdeadline_msr(vcpu)" —
@@ -214,6 +224,14 @@ internal static class MsrRules
             case MsrIndex.IA32_UCODE_REV:
                 // kvm_set_msr_common MSR_IA32_UCODE_REV: only the host changes it; a guest write is dropped, not refused.
                 if (hostInitiated) m.MicrocodeVersion = data;
+                return 0;
+            case PlatformInfo:
+                // kvm_set_msr_common MSR_PLATFORM_INFO: "if (!msr_info->host_initiated || (!(data &
+                // MSR_PLATFORM_INFO_CPUID_FAULT) && cpuid_fault_enabled(vcpu))) return 1" — CPUID faulting
+                // (MSR_MISC_FEATURES_ENABLES) is not modelled, so never enabled: the host writes any value (observed on
+                // kvm_pvm: 0, 0x80000000 and 0xff00 read back), a guest WRMSR is a #GP.
+                if (!hostInitiated) return 1;
+                m.PlatformInfo = data;
                 return 0;
             case var _ when IsKvmPvMsr(index):
                 return KvmPvMsr();

@@ -30,6 +30,12 @@ internal sealed class MsrState
     /// </summary>
     public ulong MicrocodeVersion;
 
+    /// <summary>
+    /// vcpu->arch.msr_platform_info: MSR_PLATFORM_INFO_CPUID_FAULT at vCPU creation while
+    /// KVM_X86_QUIRK_STUFF_FEATURE_MSRS is on, else 0 (<see cref="Quirks.StuffFeatureMsrs"/>); not touched by a reset.
+    /// </summary>
+    public ulong PlatformInfo;
+
     /// <summary>kvm_vcpu_reset(init_event=false): vcpu->arch.pat = MSR_IA32_CR_PAT_DEFAULT.</summary>
     public ulong Pat = MsrIndex.IA32_CR_PAT_DEFAULT;
 

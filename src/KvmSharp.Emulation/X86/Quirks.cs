@@ -9,6 +9,18 @@ namespace KvmSharp.Emulation.X86;
 /// <summary>
 /// arch/x86/kvm/x86.c's quirks: kvm_caps.supported_quirks (KVM_CAP_DISABLE_QUIRKS2), kvm->arch.disabled_quirks
 /// (KVM_ENABLE_CAP of KVM_CAP_DISABLE_QUIRKS / 2) and kvm_check_has_quirk.
+/// <para>
+/// What disabling each changes here: LINT0_REENABLED — the BSP's LVT LINT0 at APIC reset (Irqchip/Lapic.cs);
+/// LAPIC_MMIO_HOLE — the xAPIC page of a hardware-disabled or x2APIC-mode APIC goes to KVM_EXIT_MMIO
+/// (Irqchip/Lapic.Registers.cs MmioRead/MmioWrite); FIX_HYPERCALL_INSN — the other vendor's hypercall is #UD.
+/// Not modelled, with what this host (kvm_pvm, AMD) shows: CD_NW_CLEARED only changes SVM's hardware CR0 (svm_set_cr0),
+/// never the guest's CR0 — nothing to see; OUT_7E_INC_RIP — kvm_pvm exits every OUT with RIP already past it (no
+/// kvm_fast_pio_out), with and without the quirk, as the emulator does; MWAIT_NEVER_UD_FAULTS and
+/// MISC_ENABLE_NO_MWAIT — MONITOR is KVM_EXIT_INTERNAL_ERROR on kvm_pvm whatever the quirks, and the emulator does not
+/// emulate MONITOR/MWAIT; SLOT_ZAP_ALL — which SPTEs a memslot deletion zaps, not observable; IGNORE_GUEST_PAT and
+/// VMCS12_ALLOW_FREEZE_IN_SMM are Intel (VMX) only. STUFF_FEATURE_MSRS is modelled for MSR_PLATFORM_INFO
+/// (<see cref="StuffFeatureMsrs"/>); MSR_MISC_FEATURES_ENABLES (CPUID faulting) is not.
+/// </para>
 /// </summary>
 internal static class Quirks
 {
@@ -29,6 +41,21 @@ internal static class Quirks
 
     /// <summary>kvm_check_has_quirk: the quirk is on unless the VM disabled it.</summary>
     public static bool Has(Kvm kvm, ulong quirk) => (kvm.DisabledQuirks & quirk) == 0;
+
+    /// <summary>
+    /// x86.c kvm_arch_vcpu_create: "if (kvm_check_has_quirk(vcpu->kvm, KVM_X86_QUIRK_STUFF_FEATURE_MSRS)) {
+    /// vcpu->arch.arch_capabilities = kvm_get_arch_capabilities(); vcpu->arch.msr_platform_info =
+    /// MSR_PLATFORM_INFO_CPUID_FAULT; vcpu->arch.perf_capabilities = kvm_caps.supported_perf_cap; }" — of these only
+    /// MSR_PLATFORM_INFO differs on this host (observed on kvm_pvm: 0x80000000 with the quirk, 0 without, to
+    /// KVM_GET_MSRS and the guest's RDMSR; ARCH_CAPABILITIES, PERF_CAPABILITIES and svm_vcpu_create's microcode
+    /// version read 0 either way, as the emulator has them). Before 6.12 there is no such quirk: always stuffed (a v1
+    /// KVM_CAP_DISABLE_QUIRKS of bit 8 there changes nothing).
+    /// </summary>
+    public static void StuffFeatureMsrs(Kvm kvm, MsrState msrs)
+    {
+        bool offered = (Supported(kvm.Kernel.Config.Generation) & KVM_X86_QUIRK_STUFF_FEATURE_MSRS) != 0;
+        if (!offered || Has(kvm, KVM_X86_QUIRK_STUFF_FEATURE_MSRS)) msrs.PlatformInfo = MsrRules.PlatformInfoCpuidFault;
+    }
 
     /// <summary>
     /// kvm_vm_ioctl_enable_cap: "case KVM_CAP_DISABLE_QUIRKS2: r = -EINVAL; if (cap->args[0] &amp; ~kvm_caps.supported_quirks)

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Abi;
+
 namespace KvmSharp.Emulation.X86.Emulate;
 
 /// <summary>
 /// The xAPIC MMIO page of an in-kernel local APIC (lapic.c apic_mmio_in_range: 4 KiB at apic-&gt;base_address, which
 /// __kvm_apic_set_base keeps whatever the enable bits say): accesses there are the kernel's (apic_mmio_read /
 /// apic_mmio_write), not KVM_EXIT_MMIO — also with the APIC hardware-disabled or in x2APIC mode, where
-/// KVM_X86_QUIRK_LAPIC_MMIO_HOLE (on by default) reads all ones and drops writes (Irqchip/Lapic.cs).
+/// KVM_X86_QUIRK_LAPIC_MMIO_HOLE (on by default) reads all ones and drops writes; with the quirk disabled such an
+/// access is not the APIC's and goes on to the MMIO bus and userspace (Irqchip/Lapic.Registers.cs).
 /// </summary>
 internal sealed partial class X86Emulator
 {
@@ -29,7 +32,10 @@ internal sealed partial class X86Emulator
         }
     }
 
-    /// <summary>True when the access at <paramref name="gpa"/> was the in-kernel APIC's.</summary>
+    /// <summary>
+    /// True when the access at <paramref name="gpa"/> was the in-kernel APIC's (x86.c vcpu_mmio_read / vcpu_mmio_write:
+    /// the APIC's kvm_iodevice first; -EOPNOTSUPP falls through to kvm_io_bus_read/write and then userspace).
+    /// </summary>
     private bool TryApicMmio(ulong gpa, Span<byte> piece, bool write)
     {
         if (InKernelApic is not { } apic) return false;
@@ -37,12 +43,9 @@ internal sealed partial class X86Emulator
         ulong start = _cpu.Sregs.apic_base & 0xffff_ffff_ffff_f000UL;
         if (gpa < start || gpa >= start + 0x1000) return false;
         int offset = (int)(gpa - start);
-        if (!write)
-        {
-            apic.MmioRead(offset, piece);
-            return true;
-        }
-        int eoi = apic.MmioWrite(offset, piece);
+        bool hole = Quirks.Has(_kvm, KvmX86Quirks.KVM_X86_QUIRK_LAPIC_MMIO_HOLE);
+        if (!write) return apic.MmioRead(offset, piece, hole);
+        if (!apic.MmioWrite(offset, piece, hole, out int eoi)) return false;
         if (eoi >= 0) SendIoapicEoi(eoi);
         return true;
     }

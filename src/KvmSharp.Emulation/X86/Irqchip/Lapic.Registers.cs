@@ -28,51 +28,56 @@ internal sealed partial class Lapic
     /// lapic.c apic_mmio_read → kvm_lapic_reg_read for the xAPIC page: an access that crosses a 32-bit register
     /// ("alignment + len &gt; 4") or a register that cannot be read reads as zeros here; TMCCT is the current count;
     /// PPR is recomputed (apic_update_ppr); otherwise the register's bytes from the offset. A hardware-disabled APIC or
-    /// one in x2APIC mode reads all ones (KVM_X86_QUIRK_LAPIC_MMIO_HOLE, on by default).
+    /// one in x2APIC mode ("if (!kvm_apic_hw_enabled(apic) || apic_x2apic_mode(apic))") reads all ones while
+    /// KVM_X86_QUIRK_LAPIC_MMIO_HOLE is on (<paramref name="mmioHole"/>, the default) and does not claim the access
+    /// when it is off ("return -EOPNOTSUPP": the MMIO bus, then KVM_EXIT_MMIO). Returns false when not claimed.
     /// </summary>
-    public void MmioRead(int offset, Span<byte> data)
+    public bool MmioRead(int offset, Span<byte> data, bool mmioHole)
     {
         using var scope = _lock.EnterScope();
         Sync();
         if (!HwEnabled || X2apicModeLocked)
         {
+            if (!mmioHole) return false;
             data.Fill(0xff);
-            return;
+            return true;
         }
         data.Clear();
         int alignment = offset & 0xf;
-        if (alignment + data.Length > 4) return;
+        if (alignment + data.Length > 4) return true;
         int reg = offset & ~0xf;
         if (reg == ProcPri) UpdatePpr();
         uint value = reg == Tmcct ? CurrentCount() : Get(reg);
         Span<byte> bytes = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32LittleEndian(bytes, value);
         bytes.Slice(alignment, data.Length).CopyTo(data);
+        return true;
     }
 
     /// <summary>
     /// lapic.c apic_mmio_write → kvm_lapic_reg_write for the xAPIC page ("32/64/128 bits registers must be accessed
-    /// thru 32 bits": other sizes or unaligned offsets are dropped; a hardware-disabled or x2APIC-mode APIC drops
-    /// every write, KVM_X86_QUIRK_LAPIC_MMIO_HOLE). Returns the EOI'd vector for kvm_ioapic_send_eoi (once the vCPU has
-    /// entered the guest), else -1.
+    /// thru 32 bits": other sizes or unaligned offsets are dropped). A hardware-disabled or x2APIC-mode APIC drops every
+    /// write while KVM_X86_QUIRK_LAPIC_MMIO_HOLE is on (<paramref name="mmioHole"/>) and does not claim it when the quirk
+    /// is off (-EOPNOTSUPP: the MMIO bus, then KVM_EXIT_MMIO); checked before the size and alignment. Returns false when
+    /// not claimed; <paramref name="eoi"/> is the EOI'd vector for kvm_ioapic_send_eoi (once the vCPU has entered the
+    /// guest), else -1.
     /// </summary>
-    public int MmioWrite(int offset, ReadOnlySpan<byte> data)
+    public bool MmioWrite(int offset, ReadOnlySpan<byte> data, bool mmioHole, out int eoi)
     {
-        if (data.Length != 4 || (offset & 0xf) != 0) return -1;
-        uint val = BinaryPrimitives.ReadUInt32LittleEndian(data);
+        eoi = -1;
         bool dirty = false;
         (uint Low, uint High)? ipi = null;
-        int eoi = -1;
         lock (_lock)
         {
             Sync();
-            if (!HwEnabled || X2apicModeLocked) return -1;
-            RegWrite(offset & 0xff0, val, ref dirty, ref ipi, ref eoi);
+            if (!HwEnabled || X2apicModeLocked) return mmioHole;
+            if (data.Length != 4 || (offset & 0xf) != 0) return true;
+            RegWrite(offset & 0xff0, BinaryPrimitives.ReadUInt32LittleEndian(data), ref dirty, ref ipi, ref eoi);
         }
         // kvm_lapic_reg_write ends with kvm_recalculate_apic_map (a no-op unless the map was marked dirty).
         if (dirty) MapDirty?.Invoke();
         if (ipi is { } icr) SendIpi?.Invoke(icr.Low, icr.High);
-        return eoi;
+        return true;
     }
 
     /// <summary>
