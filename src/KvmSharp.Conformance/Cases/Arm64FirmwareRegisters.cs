@@ -145,7 +145,7 @@ public static class Arm64FirmwareRegisters
     /// <summary>
     /// get-reg-list.c: KVM_GET_REG_LIST starts with the core registers, then the firmware registers in
     /// kvm_arm_fw_reg_ids[] order, then the timer registers of timer_reg_list[], then system registers in ascending
-    /// encoding (walk_sys_regs); each listed 64-bit register reads, and writing back the value it read is accepted
+    /// encoding (walk_sys_regs), then the 14 demux CCSIDR ids (write_demux_regids); each listed 64-bit register reads, and writing back the value it read is accepted
     /// (before the VM runs). A system-register id not in the list is ENOENT.
     /// </summary>
     [ConformanceCase("arch/arm64/kvm/guest.c kvm_arm_copy_reg_indices (copy_core_reg_indices, kvm_arm_copy_fw_reg_indices, " +
@@ -175,7 +175,10 @@ public static class Arm64FirmwareRegisters
             KvmArm64TimerRegs.KVM_REG_ARM_PTIMER_CTL, KvmArm64TimerRegs.KVM_REG_ARM_PTIMER_CNT, KvmArm64TimerRegs.KVM_REG_ARM_PTIMER_CVAL,
         ];
         Assert.Equal(expectedTimer, ids.Skip(fw + expectedFw.Length).Take(expectedTimer.Length));
-        var sys = ids.Skip(fw + expectedFw.Length + expectedTimer.Length).ToArray();
+        var rest = ids.Skip(fw + expectedFw.Length + expectedTimer.Length).ToArray();
+        // kvm_arm_copy_sys_reg_indices: walk_sys_regs, then write_demux_regids (CSSELR_MAX = 14 CCSIDR ids, 32-bit).
+        var sys = rest.SkipLast(14).ToArray();
+        Assert.Equal(Enumerable.Range(0, 14).Select(KvmArm64CacheRegs.Ccsidr), rest.TakeLast(14));
         Assert.All(sys, id => Assert.Equal(KvmArm64SysRegs.KVM_REG_ARM64_SYSREG, id & KvmArm64Regs.KVM_REG_ARM_COPROC_MASK));
         Assert.Equal(sys.OrderBy(id => id), sys);
         foreach (ulong id in new[] { KvmArm64IdRegs.MIDR_EL1, KvmArm64SysRegs.MPIDR_EL1, KvmArm64IdRegs.ID_AA64PFR0_EL1, KvmArm64IdRegs.CTR_EL0 })

@@ -56,6 +56,9 @@ internal sealed class Arm64Kvm : KvmArch
         KvmCaps.KVM_CAP_IRQCHIP => 1,
         KvmCaps.KVM_CAP_NR_VCPUS => Math.Min(Config.OnlineCpus, Config.MaxVcpus),
         KvmCaps.KVM_CAP_MAX_VCPUS => Config.MaxVcpus,
+        // arm.c: "case KVM_CAP_ARM_PMU_V3: r = kvm_supports_guest_pmuv3();" — the emulated host has a PMUv3 [D]
+        // (Arm64/Arm64PmuRegs.cs).
+        KvmArm64PmuRegs.KVM_CAP_ARM_PMU_V3 => 1,
         _ => null,
     };
 

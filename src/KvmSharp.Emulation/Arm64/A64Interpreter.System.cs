@@ -3,7 +3,8 @@ namespace KvmSharp.Emulation.Arm64;
 
 /// <summary>
 /// System instructions: MRS/MSR on the registers of <see cref="Arm64SysRegs"/> (ID registers read the VM's values and
-/// are UNDEFINED to write), on the generic timer (<see cref="Arm64Timer"/>) and on the PSTATE and EL1 banked
+/// are UNDEFINED to write; the debug, cache-geometry and PMU registers follow Arm64SysRegs.GuestRead/GuestWrite), on
+/// the generic timer (<see cref="Arm64Timer"/>) and on the PSTATE and EL1 banked
 /// special registers (NZCV, DAIF, CurrentEL, SPSel, SPSR_EL1, ELR_EL1, SP_EL0), MSR DAIFSet/DAIFClr/SPSel
 /// (immediate), and ERET. On hardware these EL1 registers are not trapped to KVM (HCR_EL2.TVM/TRVM are only set while
 /// KVM tracks cache maintenance), so the guest sees its own values, as here. A register outside this set stops the run
@@ -97,15 +98,10 @@ internal sealed partial class A64Interpreter
                 }
                 int i = Arm64SysRegs.Find(encoding);
                 if (i < 0) throw new UnsupportedInstructionStop(insn);
-                var desc = Arm64SysRegs.Table[i];
-                if (desc.IsId)
+                switch (Arm64SysRegs.GuestRead(cpu, i, out value))
                 {
-                    // access_id_reg → read_id_reg: the VM's value (RAZ registers read 0).
-                    lock (cpu.IdRegs) value = Arm64IdRegs.Read(cpu.IdRegs, desc.IdIndex);
-                }
-                else
-                {
-                    value = cpu.SysRegs[i];
+                    case SysRegAccess.Undefined: return UndefinedContinue();
+                    case SysRegAccess.Unsupported: throw new UnsupportedInstructionStop(insn);
                 }
                 break;
         }
@@ -137,12 +133,13 @@ internal sealed partial class A64Interpreter
                 }
                 int i = Arm64SysRegs.Find(encoding);
                 if (i < 0) throw new UnsupportedInstructionStop(insn);
-                var desc = Arm64SysRegs.Table[i];
-                // MPIDR_EL1 and the ID registers are read-only to the guest: an MSR to one is UNDEFINED.
-                if (!desc.GuestWritable) return UndefinedContinue();
                 // The stage-1 MMU is outside the interpreter: refuse before the write commits.
-                if (desc.Name == "SCTLR_EL1" && (value & 1) != 0) throw new UnsupportedInstructionStop(insn);
-                cpu.SysRegs[i] = value;
+                if (Arm64SysRegs.Table[i].Name == "SCTLR_EL1" && (value & 1) != 0) throw new UnsupportedInstructionStop(insn);
+                switch (Arm64SysRegs.GuestWrite(cpu, i, value))
+                {
+                    case SysRegAccess.Undefined: return UndefinedContinue();
+                    case SysRegAccess.Unsupported: throw new UnsupportedInstructionStop(insn);
+                }
                 break;
         }
         Next();

@@ -47,6 +47,15 @@ internal sealed class Arm64Cpu
     /// <summary>The vCPU's generic timer.</summary>
     public Arm64Timer Timer { get; init; } = new(new Arm64TimerOffsets());
 
+    /// <summary>kvm_vcpu_has_pmu: the vCPU was initialised with KVM_ARM_VCPU_PMU_V3.</summary>
+    public bool HasPmu { get; set; }
+
+    /// <summary>The VM's PMU configuration (PMCR_EL0.N), shared by its vCPUs.</summary>
+    public Arm64PmuVm PmuVm { get; init; } = new();
+
+    /// <summary>vcpu->arch.ccsidr: the CCSIDR values userspace set through the demux ids (null: fabricated).</summary>
+    public uint[]? Ccsidr { get; set; }
+
     /// <summary>The modelled system registers, indexed as <see cref="Arm64SysRegs.Table"/> (ID register slots unused).</summary>
     public ulong[] SysRegs { get; } = new ulong[Arm64SysRegs.Count];
 

@@ -5,8 +5,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// The emulated arm64 host [D: this machine is x86_64, so no host fact is observable]: a fixed Neoverse-N1-like CPU
 /// (Arm Neoverse N1 TRM, ID register reset values) after KVM's sanitisation for guests (arch/arm64/kvm/sys_regs.c
 /// read_sanitised_id_* / sanitise_id_*): AArch64 only at EL0/EL1 (so kvm_supports_32bit_el0() is false and the AArch32
-/// ID registers are RAZ), no SVE, no pointer authentication, no PMU exposed (no KVM_ARM_VCPU_PMU_V3: PMUVer 0), SPE
-/// and trace hidden, GICv3 system registers. These values are the "limit" of arm64_check_features: userspace may only
+/// ID registers are RAZ), no SVE, no pointer authentication, PMUVer 0 unless the VM's vCPUs have KVM_ARM_VCPU_PMU_V3
+/// (then PMUv3p1, Arm64PmuRegs), SPE and trace hidden, GICv3 system registers. These values are the "limit" of arm64_check_features: userspace may only
 /// lower a field to what this host supports.
 /// </summary>
 internal static class Arm64HostCpu
@@ -32,7 +32,11 @@ internal static class Arm64HostCpu
     /// <summary>ID_AA64PFR1_EL1: SSBS 2 (PSTATE.SSBS with MSR/MRS), no BTI/MTE.</summary>
     public const ulong Aa64Pfr1 = 0x20;
 
-    /// <summary>ID_AA64DFR0_EL1: CTX_CMPs 1, WRPs 3, BRPs 5, PMUVer 0 (no vPMU), TraceVer 0 (hidden), DebugVer 8 (v8.2).</summary>
+    /// <summary>
+    /// ID_AA64DFR0_EL1: CTX_CMPs 1, WRPs 3 (4 watchpoints), BRPs 5 (6 breakpoints), PMUVer 0 (sanitise_id_aa64dfr0_el1
+    /// for a vCPU without PMU), TraceVer 0 (hidden), DebugVer 8 (v8.2). KVM still lists and stores all 16
+    /// DBG{B,W}{V,C}Rn_EL1 (Arm64DebugRegs).
+    /// </summary>
     public const ulong Aa64Dfr0 = 0x1030_5008;
 
     /// <summary>ID_AA64ISAR0_EL1: DP 1, RDM 1, ATOMIC 2, CRC32 1, SHA2 1, SHA1 1, AES 2 (with PMULL).</summary>

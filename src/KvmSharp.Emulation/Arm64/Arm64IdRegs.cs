@@ -145,9 +145,11 @@ internal static class Arm64IdRegs
 
     /// <summary>
     /// kvm_sys_reg_set_user for an ID register: REG_USER_WI ignores the write; set_imp_id_reg; the per-register
-    /// set_user checks (set_id_aa64pfr0_el1, set_id_aa64dfr0_el1); then set_id_reg under config_lock.
+    /// set_user checks (set_id_aa64pfr0_el1, set_id_aa64dfr0_el1); then set_id_reg under config_lock. The limit is
+    /// rd->reset(vcpu): for ID_AA64DFR0_EL1 of a vCPU with KVM_ARM_VCPU_PMU_V3, sanitise_id_aa64dfr0_el1 puts the
+    /// PMU's version (<see cref="Arm64PmuRegs.PmuVer"/>) in PMUVer.
     /// </summary>
-    public static long Write(Arm64IdRegState vm, int i, ulong val)
+    public static long Write(Arm64IdRegState vm, int i, ulong val, bool hasPmu = false)
     {
         var d = Table[i];
         lock (vm)
@@ -176,7 +178,9 @@ internal static class Arm64IdRegs
             // set_id_reg: "Once the VM has started the ID registers are immutable. Reject any write that does not
             // match the final register value."
             if (vm.HasRanOnce) return val == Read(vm, i) ? 0 : Vfs.Err.EBUSY;
-            long r = CheckFeatures(d, val);
+            ulong limit = d.Limit;
+            if (hasPmu && d.Name == "ID_AA64DFR0_EL1") limit = (limit & ~(0xfUL << 8)) | (Arm64PmuRegs.PmuVer << 8);
+            long r = CheckFeatures(d, val, limit);
             if (r == 0) vm.Values[i] = val;
             return r;
         }
@@ -186,20 +190,20 @@ internal static class Arm64IdRegs
     /// arm64_check_features: RAZ → only 0; each listed field inside the writable mask must be its own safe value
     /// against the host's; the remaining bits must equal the host's. E2BIG is turned into EINVAL by set_id_reg.
     /// </summary>
-    private static long CheckFeatures(IdRegDesc d, ulong val)
+    private static long CheckFeatures(IdRegDesc d, ulong val, ulong limit)
     {
         if (d.Kind == IdRegKind.Raz) return val != 0 ? Vfs.Err.EINVAL : 0;
         ulong mask = 0;
         foreach (var f in d.FieldList)
         {
             if ((f.Mask & d.WritableMask) != f.Mask) continue;
-            long fVal = f.Value(val), fLim = f.Value(d.Limit);
+            long fVal = f.Value(val), fLim = f.Value(limit);
             mask |= f.Mask;
             if (fVal == fLim) continue;
             if (f.SafeValue(fVal, fLim) != fVal) return Vfs.Err.EINVAL;
         }
         // Zero-limit registers: every field may only be 0, which the fixed-bits rule below enforces.
-        return (val & ~mask) != (d.Limit & ~mask) ? Vfs.Err.EINVAL : 0;
+        return (val & ~mask) != (limit & ~mask) ? Vfs.Err.EINVAL : 0;
     }
 
     public static int IndexOf(string name) => Array.FindIndex(Table, d => d.Name == name);

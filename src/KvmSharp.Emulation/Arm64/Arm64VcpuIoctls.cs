@@ -12,9 +12,9 @@ namespace KvmSharp.Emulation.Arm64;
 /// The arm64 vCPU ioctls (virt/kvm/kvm_main.c kvm_vcpu_ioctl → arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl), called
 /// with vcpu->mutex held. Device attributes, vCPU events and KVM_ARM_VCPU_FINALIZE are not modelled (they answer
 /// EINVAL like an unknown ioctl); KVM_GET_REG_LIST lists the core registers (Arm64CoreRegs), the firmware
-/// pseudo-registers (Arm64FwRegs), the timer registers (Arm64Timer) and the modelled system registers (Arm64SysRegs),
-/// in kvm_arm_copy_reg_indices order. With an in-kernel vGIC the first KVM_RUN checks its set-up
-/// (Vgic/VgicInit.cs); the interpreter delivers no interrupts from it, and guest accesses to its frames are not
+/// pseudo-registers (Arm64FwRegs), the timer registers (Arm64Timer), the modelled system registers (Arm64SysRegs) and
+/// the CCSIDR demux ids (Arm64CacheRegs), in kvm_arm_copy_reg_indices order. With an in-kernel vGIC the first KVM_RUN
+/// checks its set-up (Vgic/VgicInit.cs); the interpreter delivers no interrupts from it, and guest accesses to its frames are not
 /// emulated in the kernel (they exit as MMIO).
 /// </summary>
 internal static class Arm64VcpuIoctls
@@ -23,11 +23,13 @@ internal static class Arm64VcpuIoctls
     private const uint ValidFeatures = (1u << 9) - 1;
 
     /// <summary>
-    /// system_supported_vcpu_features() of the emulated host [D]: POWER_OFF and PSCI_0_2 only — no AArch32 EL1, no
-    /// PMUv3 (a PMU vCPU could not run without KVM_ARM_VCPU_PMU_V3_INIT, which is not modelled), no SVE, no
-    /// pointer authentication, no nested virtualization.
+    /// system_supported_vcpu_features() of the emulated host [D]: POWER_OFF, PSCI_0_2 and PMU_V3
+    /// (kvm_supports_guest_pmuv3: the host has a PMUv3, KVM_CAP_ARM_PMU_V3 = 1) — no AArch32 EL1, no SVE, no pointer
+    /// authentication, no nested virtualization. A PMU vCPU gets the PMU registers (Arm64PmuRegs) but cannot run:
+    /// KVM_ARM_VCPU_PMU_V3_CTRL / KVM_ARM_VCPU_PMU_V3_INIT is not modelled, so kvm_arm_pmu_v3_enable fails KVM_RUN.
     /// </summary>
-    private const uint SupportedFeatures = (1u << KvmArm64Constants.KVM_ARM_VCPU_POWER_OFF) | (1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2);
+    private const uint SupportedFeatures = (1u << KvmArm64Constants.KVM_ARM_VCPU_POWER_OFF) | (1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2) |
+        (1u << KvmArm64Constants.KVM_ARM_VCPU_PMU_V3);
 
     public static long Ioctl(KvmVcpu vcpu, uint request, IoctlArg arg)
     {
@@ -44,6 +46,9 @@ internal static class Arm64VcpuIoctls
                 long r;
                 lock (vcpu.Kvm.Kernel.SyncRoot) r = Vgic.VgicInit.MapResources(vcpu.Kvm);
                 if (r != 0) return r;
+                // kvm_arm_pmu_v3_enable: "if (!vcpu->arch.pmu.created) return -EINVAL" — KVM_ARM_VCPU_PMU_V3_INIT
+                // (the only way to create it) is not modelled.
+                if (state.Cpu.HasPmu) return Err.EINVAL;
                 state.HasRunOnce = true;
                 // "set_bit(KVM_ARCH_FLAG_HAS_RAN_ONCE, &kvm->arch.flags)" under config_lock: ID registers and
                 // firmware bitmaps become immutable (kvm_vm_has_ran_once).
@@ -86,6 +91,8 @@ internal static class Arm64VcpuIoctls
     internal const uint GuestDebugValidMask = KvmConstants.KVM_GUESTDBG_ENABLE | KvmConstants.KVM_GUESTDBG_SINGLESTEP
         | KvmConstants.KVM_GUESTDBG_USE_SW_BP | 0x20000;
 
+    private const uint PmuFeature = 1u << KvmArm64Constants.KVM_ARM_VCPU_PMU_V3;
+
     /// <summary>kvm_arch_vcpu_ioctl_vcpu_init → kvm_vcpu_set_target → kvm_vcpu_init_check_features / __kvm_vcpu_set_target.</summary>
     private static long VcpuInit(KvmVcpu vcpu, Arm64VcpuState state, kvm_vcpu_init init)
     {
@@ -107,9 +114,13 @@ internal static class Arm64VcpuIoctls
         {
             // kvm_vcpu_init_changed: every vCPU of a VM must be initialized with the same features.
             if (vm.ConfiguredFeatures is uint configured && configured != features) return Err.EINVAL;
+            // First init of the VM: kvm_setup_vcpu → kvm_arm_set_default_pmu, and the ID registers' first reset
+            // (reset_vm_ftr_id_reg → sanitise_id_aa64dfr0_el1: PMUVer of the PMU).
+            if (vm.ConfiguredFeatures is null && (features & PmuFeature) != 0) Arm64PmuRegs.InitVm(vm);
             vm.ConfiguredFeatures = features;
         }
         state.Features = features;
+        state.Cpu.HasPmu = (features & PmuFeature) != 0;
         state.Initialized = true;
         // kvm_reset_vcpu; a re-init resets the vCPU as well.
         state.Cpu.Reset();
@@ -128,7 +139,7 @@ internal static class Arm64VcpuIoctls
         if (!state.Initialized) return Err.ENOEXEC;
         if (!arg.CopyFromUser(out ulong n)) return Err.EFAULT;
         // copy_core_reg_indices, (no SVE), kvm_arm_copy_fw_reg_indices, copy_timer_indices, kvm_arm_copy_sys_reg_indices.
-        var ids = Arm64CoreRegs.Indices().Concat(Arm64FwRegs.Indices).Concat(Arm64Timer.Indices).Concat(Arm64SysRegs.Indices()).ToArray();
+        var ids = Arm64CoreRegs.Indices().Concat(Arm64FwRegs.Indices).Concat(Arm64Timer.Indices).Concat(Arm64SysRegs.Indices(state.Cpu)).ToArray();
         if (!arg.CopyToUser((ulong)ids.Length)) return Err.EFAULT;
         if (n < (ulong)ids.Length) return Err.E2BIG;
         // put_user of each id after the count: the user's array must hold them all.

@@ -17,7 +17,7 @@ internal sealed class Arm64VcpuState
     private Arm64VcpuState(KvmVcpu vcpu)
     {
         var vm = Arm64VmState.Of(vcpu.Kvm);
-        Cpu = new Arm64Cpu { VcpuId = vcpu.Id, IdRegs = vm.IdRegs, Timer = new Arm64Timer(vm.TimerOffsets) };
+        Cpu = new Arm64Cpu { VcpuId = vcpu.Id, IdRegs = vm.IdRegs, Timer = new Arm64Timer(vm.TimerOffsets), PmuVm = vm.Pmu };
         Interpreter = new A64Interpreter(Cpu, new Stage2Access(vcpu.Kvm) { DirtyRing = vcpu.DirtyRing });
     }
 
@@ -68,6 +68,9 @@ internal sealed class Arm64VmState
     public Arm64TimerOffsets TimerOffsets { get; } = new();
 
     public Arm64FwState Firmware { get; } = new();
+
+    /// <summary>kvm->arch.nr_pmu_counters (and the default PMU) of a VM whose vCPUs have KVM_ARM_VCPU_PMU_V3.</summary>
+    public Arm64PmuVm Pmu { get; } = new();
 
     /// <summary>
     /// kvm_vm_has_ran_once: set by the first KVM_RUN of any vCPU (kvm_arch_vcpu_run_pid_change); from then on ID

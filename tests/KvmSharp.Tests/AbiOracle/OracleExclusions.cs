@@ -112,6 +112,18 @@ internal static class OracleExclusions
             "KvmArm64SysRegs.MPIDR_EL1", "KvmArm64SysRegs.SCTLR_EL1", "KvmArm64SysRegs.CPACR_EL1", "KvmArm64SysRegs.TTBR0_EL1",
             "KvmArm64SysRegs.TTBR1_EL1", "KvmArm64SysRegs.TCR_EL1", "KvmArm64SysRegs.ESR_EL1", "KvmArm64SysRegs.FAR_EL1",
             "KvmArm64SysRegs.MAIR_EL1", "KvmArm64SysRegs.VBAR_EL1", "KvmArm64SysRegs.TPIDR_EL1", "KvmArm64SysRegs.TPIDR_EL0");
+        Add("arm64 asm/kvm.h (KVM_REG_ARM_DEMUX*) and the debug/PMU/cache system-register encodings (arch/arm64/tools/sysreg) " +
+            "are not vendored; Arm64DebugPmuCacheRegisterTests checks the ids",
+            "KvmArm64CacheRegs.KVM_REG_ARM_DEMUX", "KvmArm64CacheRegs.KVM_REG_ARM_DEMUX_ID_MASK",
+            "KvmArm64CacheRegs.KVM_REG_ARM_DEMUX_ID_SHIFT", "KvmArm64CacheRegs.KVM_REG_ARM_DEMUX_ID_CCSIDR",
+            "KvmArm64CacheRegs.KVM_REG_ARM_DEMUX_VAL_MASK", "KvmArm64CacheRegs.KVM_REG_ARM_DEMUX_VAL_SHIFT",
+            "KvmArm64CacheRegs.CLIDR_EL1", "KvmArm64CacheRegs.CSSELR_EL1",
+            "KvmArm64DebugRegs.MDCCINT_EL1", "KvmArm64DebugRegs.MDSCR_EL1", "KvmArm64DebugRegs.OSLSR_EL1",
+            "KvmArm64DebugRegs.DBGVCR32_EL2",
+            "KvmArm64PmuRegs.PMINTENSET_EL1", "KvmArm64PmuRegs.PMINTENCLR_EL1", "KvmArm64PmuRegs.PMCR_EL0",
+            "KvmArm64PmuRegs.PMCNTENSET_EL0", "KvmArm64PmuRegs.PMCNTENCLR_EL0", "KvmArm64PmuRegs.PMOVSCLR_EL0",
+            "KvmArm64PmuRegs.PMSWINC_EL0", "KvmArm64PmuRegs.PMSELR_EL0", "KvmArm64PmuRegs.PMCCNTR_EL0",
+            "KvmArm64PmuRegs.PMUSERENR_EL0", "KvmArm64PmuRegs.PMOVSSET_EL0", "KvmArm64PmuRegs.PMCCFILTR_EL0");
         Add("arm64 asm/kvm.h (KVM_REG_ARM_FW, KVM_REG_ARM_FW_FEAT_BMAP, firmware register ids, workaround levels, bitmap bits) and " +
             "include/kvm/arm_psci.h (KVM_ARM_PSCI_*) are not vendored; Arm64FirmwareRegisterTests checks the ids",
             "KvmArm64FwRegs.KVM_REG_ARM_FW", "KvmArm64FwRegs.KVM_REG_ARM_FW_FEAT_BMAP", "KvmArm64FwRegs.KVM_REG_ARM_PSCI_VERSION",
