@@ -185,49 +185,41 @@ public static class PitMaskNotifier
     [ConformanceCase(I8254 + " pit_mask_notifer through ioapic.c ioapic_write_indirect (mask bit changed: kvm_fire_mask_notifiers(" +
                      "KVM_IRQCHIP_IOAPIC, pin), kvm_irq_map_chip_pin finds GSI 0 on IOAPIC pin 2 under QEMU's routing GSI 0 → PIC 0 + IOAPIC 2), " +
                      "reinject on: an edge tick that meets a masked entry is dropped, never acked, so pit_do_work holds every later one " +
-                     "(irq_ack 0); the guest's unmask resets reinject and channel 0's ticks come again, while an unmask by " +
-                     "KVM_SET_IRQCHIP (kvm_set_ioapic: no notifier) leaves IRQ0 silent")]
+                     "(irq_ack 0); the guest's unmask resets reinject and channel 0's ticks come again (the emulator without the notifier " +
+                     "takes none in 30 s)")]
     public static void ioapic_unmask_lets_the_held_ticks_go(CaseContext ctx)
     {
-        foreach (bool byHost in new[] { false, true })
+        // No control through KVM_SET_IRQCHIP here (unlike the PIC case): kvm_set_ioapic re-injects the IRR the masked
+        // entry latched (kvm_ioapic_inject_all), and whether a tick was latched with irq_ack still 1 depends on when the
+        // ticks fell — a CI run under load saw 4 IRQ0s where an idle one saw none.
+        const string what = "IOWIN unmask";
+        const uint Entry = Vector; // edge, fixed, physical APIC 0
+        const uint Masked = 1u << 16;
+        using var kvm = ctx.OpenKvm();
+        using var g = Guest(kvm, a =>
         {
-            string what = byHost ? "KVM_SET_IRQCHIP unmask" : "IOWIN unmask";
-            const uint Entry = Vector; // edge, fixed, physical APIC 0
-            const uint Masked = 1u << 16;
-            using var kvm = ctx.OpenKvm();
-            using var g = Guest(kvm, a =>
-            {
-                Out(a, 0xa1, 0xff); // the never-initialised PICs masked: GSI 0 reaches PIC IRQ0 too
-                Out(a, 0x21, 0xff);
-                a.mov(rbx, IoapicBase);
-                IoapicWrite(a, 0x11 + 2 * 2, 0);
-                IoapicWrite(a, 0x10 + 2 * 2, Entry);
-                StartPit(a);
-                TakeThreeTicks(a);
-                IoapicWrite(a, 0x10 + 2 * 2, Entry | Masked);
-                Out(a, PortA, 0);
-                Out(a, PortB, 0);
-                if (!byHost) IoapicWrite(a, 0x10 + 2 * 2, Entry);
-                CountUntilStopped(a);
-            });
-            var vm = g.Guest.Vm;
-            // QEMU's PC routing of the PIT's GSI: PIC IRQ0 and IOAPIC pin 2 (the default routing has IOAPIC pin 0).
-            vm.SetGsiRouting([GsiRoute.ToIrqchip(0, IrqchipId.PicMaster, 0), GsiRoute.ToIrqchip(0, IrqchipId.Ioapic, 2)]);
-            vm.CreatePit();
-            InstallHandler(g, apicEoi: true);
-            EnableInterrupts(g);
-            RunUntilTicking(g, what);
-            Thread.Sleep(MaskedMs);
-            ulong taken = CountAfterUnmask(g, () =>
-            {
-                if (!byHost) return;
-                var io = vm.GetIoapicState().State;
-                Assert.True((io.redirtbl[2] & Masked) != 0, $"{what}: pin 2 masked by the guest (0x{io.redirtbl[2]:X})");
-                io.redirtbl[2] = Entry;
-                vm.SetIoapicState(new IoapicState(io));
-            }, enough: 3, window: byHost ? TimeSpan.FromMilliseconds(300) : TimeSpan.FromSeconds(30), what);
-            if (byHost) Assert.True(taken == 0, $"{what}: the held ticks stay held, got {taken} IRQ0s");
-            else Assert.True(taken >= 3, $"{what}: the ticks come again; {taken} in 30 s");
-        }
+            Out(a, 0xa1, 0xff); // the never-initialised PICs masked: GSI 0 reaches PIC IRQ0 too
+            Out(a, 0x21, 0xff);
+            a.mov(rbx, IoapicBase);
+            IoapicWrite(a, 0x11 + 2 * 2, 0);
+            IoapicWrite(a, 0x10 + 2 * 2, Entry);
+            StartPit(a);
+            TakeThreeTicks(a);
+            IoapicWrite(a, 0x10 + 2 * 2, Entry | Masked);
+            Out(a, PortA, 0);
+            Out(a, PortB, 0);
+            IoapicWrite(a, 0x10 + 2 * 2, Entry);
+            CountUntilStopped(a);
+        });
+        var vm = g.Guest.Vm;
+        // QEMU's PC routing of the PIT's GSI: PIC IRQ0 and IOAPIC pin 2 (the default routing has IOAPIC pin 0).
+        vm.SetGsiRouting([GsiRoute.ToIrqchip(0, IrqchipId.PicMaster, 0), GsiRoute.ToIrqchip(0, IrqchipId.Ioapic, 2)]);
+        vm.CreatePit();
+        InstallHandler(g, apicEoi: true);
+        EnableInterrupts(g);
+        RunUntilTicking(g, what);
+        Thread.Sleep(MaskedMs);
+        ulong taken = CountAfterUnmask(g, () => { }, enough: 3, window: TimeSpan.FromSeconds(30), what);
+        Assert.True(taken >= 3, $"{what}: the ticks come again; {taken} in 30 s");
     }
 }
