@@ -381,10 +381,10 @@ internal sealed class RawFuzzSession
     ];
 
     /// <summary>
-    /// How many ids a structured KVM_GET_REG_LIST buffer has room for (the emulator lists 170: core, firmware, timer,
-    /// system and ID registers).
+    /// How many ids a structured KVM_GET_REG_LIST buffer has room for (the emulator lists 257 — core, firmware, timer,
+    /// system, debug and ID registers and the CCSIDR demux ids — or 331 with KVM_ARM_VCPU_PMU_V3's PMU registers).
     /// </summary>
-    private const ulong Arm64RegListRoom = 256;
+    private const ulong Arm64RegListRoom = 512;
 
     private static readonly ulong[] s_arm64SysRegIds =
     [

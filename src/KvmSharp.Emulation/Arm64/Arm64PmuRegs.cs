@@ -11,6 +11,12 @@ internal sealed class Arm64PmuVm
     public const int MaxCounters = 6;
 
     public int Counters { get; set; }
+
+    /// <summary>
+    /// kvm->arch.pmu_filter: one bit per event (set: allowed), null until the first KVM_ARM_VCPU_PMU_V3_FILTER
+    /// (Arm64PmuAttrs).
+    /// </summary>
+    public ulong[]? Filter { get; set; }
 }
 
 /// <summary>
@@ -33,8 +39,7 @@ internal sealed class Arm64PmuVm
 /// <item>PMCEID0/1_EL0, PMXEVTYPER_EL0, PMXEVCNTR_EL0: no storage, not listed.</item>
 /// </list>
 /// No perf events back the counters: they do not count. The guest's MRS/MSR on a visible PMU register stops the run
-/// with an emulation failure [D] (a PMU vCPU cannot run here anyway: KVM_ARM_VCPU_PMU_V3_INIT is not modelled and
-/// kvm_arm_pmu_v3_enable fails the first KVM_RUN with EINVAL).
+/// with an emulation failure [D]. A PMU vCPU runs once KVM_ARM_VCPU_PMU_V3_INIT created its PMU (Arm64PmuAttrs).
 /// </summary>
 internal static class Arm64PmuRegs
 {

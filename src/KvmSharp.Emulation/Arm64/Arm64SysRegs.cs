@@ -123,8 +123,8 @@ internal sealed record SysRegDesc(string Name, int Op0, int Op1, int CRn, int CR
 /// of <see cref="Arm64IdRegs"/> (MIDR_EL1, REVIDR_EL1, the CRm 1..7 block, AIDR_EL1, CTR_EL0) sit in the same table at
 /// their encodings; their values are VM-wide (get_id_reg / set_id_reg). The debug registers (<see cref="Arm64DebugRegs"/>),
 /// the PMU registers of a KVM_ARM_VCPU_PMU_V3 vCPU (<see cref="Arm64PmuRegs"/>) and CLIDR/CSSELR/CCSIDR
-/// (<see cref="Arm64CacheRegs"/>) are here too. DISR_EL1, the AArch32 EL2 shadows DACR32/IFSR32/FPEXC32_EL2 (which
-/// get-reg-list.c base_regs lists), pointer-authentication, SVE, MTE, the FEAT_* registers (TCR2, PIR, POR, SCTLR2: hidden
+/// (<see cref="Arm64CacheRegs"/>) are here too, and so are DISR_EL1 and the AArch32 EL2 shadows DACR32/IFSR32/FPEXC32_EL2
+/// (get-reg-list.c base_regs). Pointer-authentication, SVE, MTE, the FEAT_* registers (TCR2, PIR, POR, SCTLR2: hidden
 /// anyway while the VM's ID_AA64MMFR3_EL1 is 0) and the EL2 registers are not modelled: -ENOENT, not listed.
 /// </summary>
 internal static class Arm64SysRegs
@@ -147,11 +147,20 @@ internal static class Arm64SysRegs
         new("MAIR_EL1", 3, 0, 10, 2, 0, SysRegReset.Unknown),
         new("AMAIR_EL1", 3, 0, 10, 3, 0, SysRegReset.Value, 0),
         new("VBAR_EL1", 3, 0, 12, 0, 0, SysRegReset.Value, 0),
+        // { SYS_DESC(SYS_DISR_EL1), NULL, reset_val, DISR_EL1, 0 }: no trap handler — with HCR_EL2.AMO the guest's
+        // accesses reach VDISR_EL2 in hardware (FEAT_RAS, which the emulated N1 has [D]): a plain register to it.
+        new("DISR_EL1", 3, 0, 12, 1, 1, SysRegReset.Value, 0),
         new("CONTEXTIDR_EL1", 3, 0, 13, 0, 1, SysRegReset.Value, 0),
         new("TPIDR_EL1", 3, 0, 13, 0, 4, SysRegReset.Unknown),
         new("CNTKCTL_EL1", 3, 0, 14, 1, 0, SysRegReset.Value, 0),
         new("TPIDR_EL0", 3, 3, 13, 0, 2, SysRegReset.Unknown),
         new("TPIDRRO_EL0", 3, 3, 13, 0, 3, SysRegReset.Unknown),
+        // The AArch32 EL2 shadows, { SYS_DESC(SYS_DACR32_EL2), undef_access, reset_unknown, DACR32_EL2 },
+        // IFSR32_EL2 (reset_unknown) and FPEXC32_EL2 (reset_val 0x700): no visibility callback, so listed and read and
+        // written as stored by userspace even without AArch32 EL1; an EL2 encoding, so UNDEFINED to the EL1 guest.
+        new("DACR32_EL2", 3, 4, 3, 0, 0, SysRegReset.Unknown, GuestWritable: false, Guest: SysRegGuest.Undefined),
+        new("IFSR32_EL2", 3, 4, 5, 0, 1, SysRegReset.Unknown, GuestWritable: false, Guest: SysRegGuest.Undefined),
+        new("FPEXC32_EL2", 3, 4, 5, 3, 0, SysRegReset.Value, 0x700, GuestWritable: false, Guest: SysRegGuest.Undefined),
     ];
 
     /// <summary>

@@ -10,8 +10,9 @@ namespace KvmSharp.Emulation.Arm64;
 
 /// <summary>
 /// The arm64 vCPU ioctls (virt/kvm/kvm_main.c kvm_vcpu_ioctl → arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl), called
-/// with vcpu->mutex held. Device attributes, vCPU events and KVM_ARM_VCPU_FINALIZE are not modelled (they answer
-/// EINVAL like an unknown ioctl); KVM_GET_REG_LIST lists the core registers (Arm64CoreRegs), the firmware
+/// with vcpu->mutex held. The vCPU device attributes of the PMU group are modelled (Arm64PmuAttrs.cs; the timer and
+/// PV-time groups answer ENXIO); vCPU events and KVM_ARM_VCPU_FINALIZE are not (they answer EINVAL like an unknown
+/// ioctl); KVM_GET_REG_LIST lists the core registers (Arm64CoreRegs), the firmware
 /// pseudo-registers (Arm64FwRegs), the timer registers (Arm64Timer), the modelled system registers (Arm64SysRegs) and
 /// the CCSIDR demux ids (Arm64CacheRegs), in kvm_arm_copy_reg_indices order. With an in-kernel vGIC the first KVM_RUN
 /// checks its set-up (Vgic/VgicInit.cs); the interpreter delivers no interrupts from it, and guest accesses to its frames are not
@@ -25,8 +26,8 @@ internal static class Arm64VcpuIoctls
     /// <summary>
     /// system_supported_vcpu_features() of the emulated host [D]: POWER_OFF, PSCI_0_2 and PMU_V3
     /// (kvm_supports_guest_pmuv3: the host has a PMUv3, KVM_CAP_ARM_PMU_V3 = 1) — no AArch32 EL1, no SVE, no pointer
-    /// authentication, no nested virtualization. A PMU vCPU gets the PMU registers (Arm64PmuRegs) but cannot run:
-    /// KVM_ARM_VCPU_PMU_V3_CTRL / KVM_ARM_VCPU_PMU_V3_INIT is not modelled, so kvm_arm_pmu_v3_enable fails KVM_RUN.
+    /// authentication, no nested virtualization. A PMU vCPU gets the PMU registers (Arm64PmuRegs) and runs once
+    /// KVM_ARM_VCPU_PMU_V3_INIT created its PMU (Arm64PmuAttrs: kvm_arm_pmu_v3_enable at the first KVM_RUN).
     /// </summary>
     private const uint SupportedFeatures = (1u << KvmArm64Constants.KVM_ARM_VCPU_POWER_OFF) | (1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2) |
         (1u << KvmArm64Constants.KVM_ARM_VCPU_PMU_V3);
@@ -46,9 +47,9 @@ internal static class Arm64VcpuIoctls
                 long r;
                 lock (vcpu.Kvm.Kernel.SyncRoot) r = Vgic.VgicInit.MapResources(vcpu.Kvm);
                 if (r != 0) return r;
-                // kvm_arm_pmu_v3_enable: "if (!vcpu->arch.pmu.created) return -EINVAL" — KVM_ARM_VCPU_PMU_V3_INIT
-                // (the only way to create it) is not modelled.
-                if (state.Cpu.HasPmu) return Err.EINVAL;
+                // kvm_timer_enable (the timer PPIs against the PMU's), then, for a PMU vCPU, kvm_arm_pmu_v3_enable.
+                r = Arm64PmuAttrs.Enable(vcpu);
+                if (r != 0) return r;
                 state.HasRunOnce = true;
                 // "set_bit(KVM_ARCH_FLAG_HAS_RAN_ONCE, &kvm->arch.flags)" under config_lock: ID registers and
                 // firmware bitmaps become immutable (kvm_vm_has_ran_once).
@@ -57,6 +58,8 @@ internal static class Arm64VcpuIoctls
             }
             return Arm64Run.Run(vcpu, state);
         }
+        // arm.c KVM_SET/GET/HAS_DEVICE_ATTR: no KVM_ARM_VCPU_INIT needed (Arm64PmuAttrs.cs).
+        if (Arm64VcpuAttrs.IsRequest(request)) return Arm64VcpuAttrs.Ioctl(vcpu, request, arg);
         if (request == KvmArm64Ioctls.KVM_ARM_VCPU_INIT)
             return arg.CopyFromUser(out kvm_vcpu_init init) ? VcpuInit(vcpu, state, init) : Err.EFAULT;
         if (request == KvmArm64Ioctls.KVM_GET_REG_LIST)

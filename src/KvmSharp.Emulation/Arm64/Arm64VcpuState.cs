@@ -28,6 +28,9 @@ internal sealed class Arm64VcpuState
 
     public A64Interpreter Interpreter { get; }
 
+    /// <summary>vcpu->arch.pmu: the KVM_ARM_VCPU_PMU_V3_CTRL state (IRQ, created).</summary>
+    public Arm64VcpuPmu Pmu { get; } = new();
+
     /// <summary>vcpu_get_flag(vcpu, VCPU_INITIALIZED): set by the first successful KVM_ARM_VCPU_INIT.</summary>
     public bool Initialized { get; set; }
 

@@ -124,6 +124,22 @@ internal static class OracleExclusions
             "KvmArm64PmuRegs.PMCNTENSET_EL0", "KvmArm64PmuRegs.PMCNTENCLR_EL0", "KvmArm64PmuRegs.PMOVSCLR_EL0",
             "KvmArm64PmuRegs.PMSWINC_EL0", "KvmArm64PmuRegs.PMSELR_EL0", "KvmArm64PmuRegs.PMCCNTR_EL0",
             "KvmArm64PmuRegs.PMUSERENR_EL0", "KvmArm64PmuRegs.PMOVSSET_EL0", "KvmArm64PmuRegs.PMCCFILTR_EL0");
+        Add("arm64 asm/kvm.h (the vCPU device-attribute groups KVM_ARM_VCPU_PMU_V3_CTRL / TIMER_CTRL / PVTIME_CTRL, their " +
+            "attributes, struct kvm_pmu_event_filter and KVM_PMU_EVENT_*) is not vendored; Arm64PmuAttributeTests checks the values",
+            "KvmArm64VcpuAttrs.KVM_ARM_VCPU_PMU_V3_CTRL", "KvmArm64VcpuAttrs.KVM_ARM_VCPU_PMU_V3_IRQ",
+            "KvmArm64VcpuAttrs.KVM_ARM_VCPU_PMU_V3_INIT", "KvmArm64VcpuAttrs.KVM_ARM_VCPU_PMU_V3_FILTER",
+            "KvmArm64VcpuAttrs.KVM_ARM_VCPU_PMU_V3_SET_PMU", "KvmArm64VcpuAttrs.KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS",
+            "KvmArm64VcpuAttrs.KVM_ARM_VCPU_TIMER_CTRL", "KvmArm64VcpuAttrs.KVM_ARM_VCPU_TIMER_IRQ_VTIMER",
+            "KvmArm64VcpuAttrs.KVM_ARM_VCPU_TIMER_IRQ_PTIMER", "KvmArm64VcpuAttrs.KVM_ARM_VCPU_TIMER_IRQ_HVTIMER",
+            "KvmArm64VcpuAttrs.KVM_ARM_VCPU_TIMER_IRQ_HPTIMER", "KvmArm64VcpuAttrs.KVM_ARM_VCPU_PVTIME_CTRL",
+            "KvmArm64VcpuAttrs.KVM_ARM_VCPU_PVTIME_IPA", "KvmArm64VcpuAttrs.KVM_PMU_EVENT_ALLOW",
+            "KvmArm64VcpuAttrs.KVM_PMU_EVENT_DENY",
+            "kvm_pmu_event_filter (size)", "kvm_pmu_event_filter.base_event", "kvm_pmu_event_filter.nevents",
+            "kvm_pmu_event_filter.action", "kvm_pmu_event_filter.pad");
+        Add("the DISR_EL1 / AArch32 EL2 shadow register encodings (arch/arm64/tools/sysreg) are not vendored; " +
+            "Arm64PmuAttributeTests checks the ids",
+            "KvmArm64ShadowRegs.DISR_EL1", "KvmArm64ShadowRegs.DACR32_EL2", "KvmArm64ShadowRegs.IFSR32_EL2",
+            "KvmArm64ShadowRegs.FPEXC32_EL2");
         Add("arm64 asm/kvm.h (KVM_REG_ARM_FW, KVM_REG_ARM_FW_FEAT_BMAP, firmware register ids, workaround levels, bitmap bits) and " +
             "include/kvm/arm_psci.h (KVM_ARM_PSCI_*) are not vendored; Arm64FirmwareRegisterTests checks the ids",
             "KvmArm64FwRegs.KVM_REG_ARM_FW", "KvmArm64FwRegs.KVM_REG_ARM_FW_FEAT_BMAP", "KvmArm64FwRegs.KVM_REG_ARM_PSCI_VERSION",
