@@ -442,4 +442,20 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmHandledEdgeEoiAtDelivery(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): MSR_MISC_FEATURES_ENABLES (0x140) takes any value, from the host and the guest,
+    /// and MSR_PLATFORM_INFO's host write does not look at it. Upstream x86.c kvm_set_msr_common refuses a 0x140 value
+    /// with a bit other than CPUID_FAULT (bit 0), or with CPUID_FAULT while MSR_PLATFORM_INFO lacks
+    /// MSR_PLATFORM_INFO_CPUID_FAULT (supports_cpuid_fault), and a host write of MSR_PLATFORM_INFO without
+    /// CPUID_FAULT while faulting is on (cpuid_fault_enabled). Observed on Linux 6.18 kvm_pvm (C probe,
+    /// /tmp/cpuidfault/probe.c, and Conformance/Cases/CpuidFaulting.cs): KVM_SET_MSRS of 0x140 = 2, 3, 4, 0x80,
+    /// 0xffffffff, 1 &lt;&lt; 63 each processed and read back; 0x140 = 1 taken with MSR_PLATFORM_INFO 0 (written by
+    /// the host, or with KVM_X86_QUIRK_STUFF_FEATURE_MSRS disabled); MSR_PLATFORM_INFO = 0 taken with 0x140 = 1; a
+    /// guest WRMSR of 0x140 = 2, 3 or 4 (real mode and 64-bit ring 0) is no #GP. What the stored bit 0 does is
+    /// upstream's: CPUID at CPL 3 is #GP(0), at CPL 0 it runs (CpuidFaulting cpuid_faults_at_cpl_3). Everything else here matches upstream (the read-back,
+    /// KVM_CAP_MSR_PLATFORM_INFO, do_set_msr's immutable MSR_PLATFORM_INFO after KVM_RUN). The emulator does as upstream.
+    /// </summary>
+    public static bool KvmPvmMiscFeaturesEnablesUnchecked(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

@@ -155,7 +155,7 @@ public static class QuirkRules
         }
     }
 
-    [ConformanceCase("x86.c kvm_arch_vcpu_create: with KVM_X86_QUIRK_STUFF_FEATURE_MSRS on (default) a new vCPU's MSR_PLATFORM_INFO is MSR_PLATFORM_INFO_CPUID_FAULT (0x80000000), disabled before KVM_CREATE_VCPU it is 0 — to KVM_GET_MSRS and to the guest's RDMSR (guest_can_read_msr_platform_info); the host writes any value to a vCPU that has not run (kvm_set_msr_common MSR_PLATFORM_INFO, CPUID faulting off), a guest WRMSR is a #GP; a vCPU created before the quirk is disabled keeps 0x80000000")]
+    [ConformanceCase("x86.c kvm_arch_vcpu_create: with KVM_X86_QUIRK_STUFF_FEATURE_MSRS on (default) a new vCPU's MSR_PLATFORM_INFO is MSR_PLATFORM_INFO_CPUID_FAULT (0x80000000), disabled before KVM_CREATE_VCPU it is 0 — to KVM_GET_MSRS and to the guest's RDMSR (guest_can_read_msr_platform_info); the host writes any value to a vCPU that has not run (kvm_set_msr_common MSR_PLATFORM_INFO, CPUID faulting off; the faulting rules: CpuidFaulting.cs), a guest WRMSR is a #GP; a vCPU created before the quirk is disabled keeps 0x80000000")]
     public static void stuff_feature_msrs_quirk(CaseContext ctx)
     {
         const uint PlatformInfo = 0xce;
@@ -200,8 +200,8 @@ public static class QuirkRules
         vm2.DisableQuirks(X86Quirks.StuffFeatureMsrs);
         using var late = vm2.CreateVcpu(1);
         Assert.Equal((CpuidFault, 0UL), (early.GetMsr(PlatformInfo), late.GetMsr(PlatformInfo)));
-        // Host writes on vCPUs that never ran (kvm_pvm refuses clearing CPUID_FAULT once the vCPU has run: its CPUID
-        // interception counts as CPUID faulting enabled — not modelled, not asserted).
+        // Host writes on vCPUs that never ran (once a vCPU has run, do_set_msr refuses any change of MSR_PLATFORM_INFO,
+        // an immutable feature MSR: CpuidFaulting platform_info_is_immutable_after_run).
         foreach (var v in new[] { early, late })
         {
             foreach (ulong value in new ulong[] { 0, 0xff00, CpuidFault, 0 })

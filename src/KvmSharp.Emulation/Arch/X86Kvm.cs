@@ -78,6 +78,8 @@ internal sealed class X86Kvm : KvmArch
         KvmCaps.KVM_CAP_DISABLE_QUIRKS2 => (long)Emulation.X86.Quirks.Supported(Config.Generation),
         // KVM_CAP_X86_TRIPLE_FAULT_EVENT: r = 1 (6.0, so every modeled generation; observed 1 on this host).
         KvmCaps.KVM_CAP_X86_TRIPLE_FAULT_EVENT => 1,
+        // KVM_CAP_MSR_PLATFORM_INFO: r = 1 (4.19; observed 1 on /dev/kvm and a VM here).
+        KvmCaps.KVM_CAP_MSR_PLATFORM_INFO => 1,
         // KVM_CAP_XSAVE: boot_cpu_has(X86_FEATURE_XSAVE). KVM_CAP_XSAVE2 (5.17, so every modeled generation): the
         // XSAVE image's size, at least sizeof(struct kvm_xsave); on /dev/kvm too.
         KvmCaps.KVM_CAP_XSAVE => 1,

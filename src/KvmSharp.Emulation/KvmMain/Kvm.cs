@@ -106,6 +106,12 @@ internal sealed class Kvm
     public bool TripleFaultEvent { get; set; }
 
     /// <summary>
+    /// x86 kvm->arch.guest_can_read_msr_platform_info: true at creation (kvm_arch_init_vm), KVM_CAP_MSR_PLATFORM_INFO
+    /// sets it; when false a guest RDMSR of MSR_PLATFORM_INFO is a #GP (X86/MsrRules.cs).
+    /// </summary>
+    public bool GuestCanReadMsrPlatformInfo { get; set; } = true;
+
+    /// <summary>
     /// x86 kvm->arch.hypercall_exit_enabled: bit n set = hypercall n exits to userspace (KVM_CAP_EXIT_HYPERCALL).
     /// Written under the kernel lock by KVM_ENABLE_CAP, read by running vCPUs without it (READ_ONCE).
     /// </summary>

@@ -42,11 +42,12 @@ internal static class MsrIo
         MsrRules.Get(cpu, e.index, hostInitiated: true, out e.data));
 
     /// <summary>
-    /// kvm_arch_vcpu_ioctl KVM_SET_MSRS: msr_io(vcpu, argp, do_set_msr, 0); an IA32_TSC entry goes to
+    /// kvm_arch_vcpu_ioctl KVM_SET_MSRS: msr_io(vcpu, argp, do_set_msr, 0) — do_set_msr's immutable feature MSRs
+    /// (MsrRules.HostWriteRefusedAfterRun) first; an IA32_TSC entry goes to
     /// <paramref name="synchronizeTsc"/> (kvm_synchronize_tsc).
     /// </summary>
     public static long SetMsrs(X86Cpu cpu, Action<ulong> synchronizeTsc, IoctlArg arg) => Io(arg, writeback: false, (ref kvm_msr_entry e) =>
-        MsrRules.Set(cpu, e.index, e.data, hostInitiated: true, synchronizeTsc));
+        MsrRules.HostWriteRefusedAfterRun(cpu, e.index, e.data) ? 1 : MsrRules.Set(cpu, e.index, e.data, hostInitiated: true, synchronizeTsc));
 
     /// <summary>
     /// kvm_arch_dev_ioctl KVM_GET_MSRS: msr_io(NULL, argp, do_get_feature_msr, 1). The feature MSRs read as 0 here

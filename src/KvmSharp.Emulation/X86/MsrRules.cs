@@ -28,6 +28,12 @@ internal static class MsrRules
     /// <summary>MSR_PLATFORM_INFO_CPUID_FAULT (bit 31).</summary>
     public const ulong PlatformInfoCpuidFault = 1UL << 31;
 
+    /// <summary>MSR_MISC_FEATURES_ENABLES (Intel's CPUID-faulting control; KVM emulates it on every vendor).</summary>
+    public const uint MiscFeaturesEnables = 0x140;
+
+    /// <summary>MSR_MISC_FEATURES_ENABLES_CPUID_FAULT (bit 0), the only bit x86.c lets through.</summary>
+    public const ulong MiscFeaturesCpuidFault = 1UL << 0;
+
     /// <summary>APIC_BASE_MSR … APIC_BASE_MSR + 0xff: the x2APIC registers.</summary>
     private static bool IsX2apicMsr(uint index) => index is >= 0x800 and <= 0x8ff;
 
@@ -66,6 +72,17 @@ internal static class MsrRules
     public static int Set(X86Cpu cpu, uint index, ulong data, bool hostInitiated, Action<ulong>? synchronizeTsc = null) =>
         Fallback(SetCommon(cpu, index, data, hostInitiated, synchronizeTsc), index, data, hostInitiated);
 
+    /// <summary>
+    /// x86.c do_set_msr (KVM_SET_MSRS only): "Disallow writes to immutable feature MSRs after KVM_RUN … Allow writes
+    /// of the same value": "if (kvm_vcpu_has_run(vcpu) &amp;&amp; kvm_is_immutable_feature_msr(index) &amp;&amp;
+    /// (do_get_msr(vcpu, index, &amp;val) || *data != val)) return -EINVAL;" — __msr_io stops there as for any refusal.
+    /// Observed on kvm_pvm 6.18: after a KVM_RUN, MSR_PLATFORM_INFO 0xff00 takes 0xff00 again (1 processed) but
+    /// refuses 0, 0x80000000 and 0x8000ff00 (0 processed), with MSR_MISC_FEATURES_ENABLES 0.
+    /// </summary>
+    public static bool HostWriteRefusedAfterRun(X86Cpu cpu, uint index, ulong data) =>
+        cpu.Cpuid.HasRun && MsrLists.IsImmutableFeatureMsr(index)
+        && (Get(cpu, index, hostInitiated: true, out ulong current) != 0 || current != data);
+
     /// <summary>kvm_do_msr_access: "Userspace is allowed to read MSRs, and write '0' to MSRs, that KVM advertises".</summary>
     private static int Fallback(int ret, uint index, ulong data, bool hostInitiated)
     {
@@ -103,9 +120,15 @@ internal static class MsrRules
             // kvm_get_msr_common: "case MSR_K7_HWCR: msr_info->data = vcpu->arch.msr_hwcr;" (host and guest).
             case K7Hwcr: data = m.Hwcr; return 0;
             // kvm_get_msr_common: "case MSR_PLATFORM_INFO: if (!msr_info->host_initiated &&
-            // !vcpu->kvm->arch.guest_can_read_msr_platform_info) return 1" — guest_can_read is true unless
-            // KVM_CAP_MSR_PLATFORM_INFO clears it, which the emulator does not offer.
-            case PlatformInfo: data = m.PlatformInfo; return 0;
+            // !vcpu->kvm->arch.guest_can_read_msr_platform_info) return 1" — true at VM creation, KVM_ENABLE_CAP of
+            // KVM_CAP_MSR_PLATFORM_INFO sets it (observed on kvm_pvm: args[0] 0 → guest RDMSR #GP, host read still works).
+            case PlatformInfo:
+                if (!hostInitiated && !(m.Vm?.GuestCanReadMsrPlatformInfo ?? true)) return 1;
+                data = m.PlatformInfo;
+                return 0;
+            // kvm_get_msr_common: "case MSR_MISC_FEATURES_ENABLES: msr_info->data = vcpu->arch.msr_misc_features_enables"
+            // (host and guest).
+            case MiscFeaturesEnables: data = m.MiscFeaturesEnables; return 0;
             // get_msr_mce: "case MSR_IA32_P5_MC_ADDR: case MSR_IA32_P5_MC_TYPE: data = 0" (set_msr_mce has no case).
             case MsrIndex.IA32_P5_MC_ADDR or MsrIndex.IA32_P5_MC_TYPE: return 0;
             // kvm_get_msr_common: "case MSR_IA32_TSC_DEADLINE: msr_info->data = kvm_get_lapic_tscdeadline_msr(vcpu)" —
@@ -227,11 +250,21 @@ internal static class MsrRules
                 return 0;
             case PlatformInfo:
                 // kvm_set_msr_common MSR_PLATFORM_INFO: "if (!msr_info->host_initiated || (!(data &
-                // MSR_PLATFORM_INFO_CPUID_FAULT) && cpuid_fault_enabled(vcpu))) return 1" — CPUID faulting
-                // (MSR_MISC_FEATURES_ENABLES) is not modelled, so never enabled: the host writes any value (observed on
-                // kvm_pvm: 0, 0x80000000 and 0xff00 read back), a guest WRMSR is a #GP.
-                if (!hostInitiated) return 1;
+                // MSR_PLATFORM_INFO_CPUID_FAULT) && cpuid_fault_enabled(vcpu))) return 1" — a guest WRMSR is a #GP, and
+                // the host cannot take CPUID_FAULT away while the guest has faulting on. Once the vCPU has run, any
+                // change is refused before this (do_set_msr: HostWriteRefusedAfterRun).
+                if (!hostInitiated || ((data & PlatformInfoCpuidFault) == 0 && m.CpuidFaultEnabled)) return 1;
                 m.PlatformInfo = data;
+                return 0;
+            case MiscFeaturesEnables:
+                // kvm_set_msr_common MSR_MISC_FEATURES_ENABLES: "if (data & ~MSR_MISC_FEATURES_ENABLES_CPUID_FAULT ||
+                // (data & MSR_MISC_FEATURES_ENABLES_CPUID_FAULT && !supports_cpuid_fault(vcpu))) return 1" — host and
+                // guest alike; supports_cpuid_fault is msr_platform_info's CPUID_FAULT. (x86.c has no RING3MWAIT rule:
+                // bit 1 is reserved like the others.)
+                if ((data & ~MiscFeaturesCpuidFault) != 0
+                    || ((data & MiscFeaturesCpuidFault) != 0 && (m.PlatformInfo & PlatformInfoCpuidFault) == 0))
+                    return 1;
+                m.MiscFeaturesEnables = data;
                 return 0;
             case var _ when IsKvmPvMsr(index):
                 return KvmPvMsr();

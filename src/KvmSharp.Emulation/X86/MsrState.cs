@@ -36,6 +36,22 @@ internal sealed class MsrState
     /// </summary>
     public ulong PlatformInfo;
 
+    /// <summary>
+    /// vcpu->arch.msr_misc_features_enables: MSR_MISC_FEATURES_ENABLES, 0 at creation (kvm_vcpu_reset, init_event =
+    /// false); bit 0 (CPUID_FAULT) makes CPUID at CPL &gt; 0 a #GP (cpuid_fault_enabled, kvm_emulate_cpuid).
+    /// </summary>
+    public ulong MiscFeaturesEnables;
+
+    /// <summary>
+    /// The vCPU's VM (vcpu->kvm), for the per-VM MSR state: kvm->arch.guest_can_read_msr_platform_info
+    /// (<see cref="KvmMain.Kvm.GuestCanReadMsrPlatformInfo"/>). Set at vCPU creation (<see cref="Quirks.StuffFeatureMsrs"/>);
+    /// null only for an X86Cpu built without a VM (unit tests), which reads as the default, true.
+    /// </summary>
+    public KvmMain.Kvm? Vm;
+
+    /// <summary>x86.h cpuid_fault_enabled: MSR_MISC_FEATURES_ENABLES.CPUID_FAULT.</summary>
+    public bool CpuidFaultEnabled => (MiscFeaturesEnables & MsrRules.MiscFeaturesCpuidFault) != 0;
+
     /// <summary>kvm_vcpu_reset(init_event=false): vcpu->arch.pat = MSR_IA32_CR_PAT_DEFAULT.</summary>
     public ulong Pat = MsrIndex.IA32_CR_PAT_DEFAULT;
 

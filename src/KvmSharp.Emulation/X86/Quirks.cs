@@ -19,7 +19,7 @@ namespace KvmSharp.Emulation.X86;
 /// MISC_ENABLE_NO_MWAIT — MONITOR is KVM_EXIT_INTERNAL_ERROR on kvm_pvm whatever the quirks, and the emulator does not
 /// emulate MONITOR/MWAIT; SLOT_ZAP_ALL — which SPTEs a memslot deletion zaps, not observable; IGNORE_GUEST_PAT and
 /// VMCS12_ALLOW_FREEZE_IN_SMM are Intel (VMX) only. STUFF_FEATURE_MSRS is modelled for MSR_PLATFORM_INFO
-/// (<see cref="StuffFeatureMsrs"/>); MSR_MISC_FEATURES_ENABLES (CPUID faulting) is not.
+/// (<see cref="StuffFeatureMsrs"/>), and with it whether CPUID faulting (MSR_MISC_FEATURES_ENABLES, MsrRules) can be enabled.
 /// </para>
 /// </summary>
 internal static class Quirks
@@ -49,10 +49,12 @@ internal static class Quirks
     /// MSR_PLATFORM_INFO differs on this host (observed on kvm_pvm: 0x80000000 with the quirk, 0 without, to
     /// KVM_GET_MSRS and the guest's RDMSR; ARCH_CAPABILITIES, PERF_CAPABILITIES and svm_vcpu_create's microcode
     /// version read 0 either way, as the emulator has them). Before 6.12 there is no such quirk: always stuffed (a v1
-    /// KVM_CAP_DISABLE_QUIRKS of bit 8 there changes nothing).
+    /// KVM_CAP_DISABLE_QUIRKS of bit 8 there changes nothing). Also records the vCPU's VM in
+    /// <paramref name="msrs"/> (vcpu->kvm: the per-VM guest_can_read_msr_platform_info).
     /// </summary>
     public static void StuffFeatureMsrs(Kvm kvm, MsrState msrs)
     {
+        msrs.Vm = kvm;
         bool offered = (Supported(kvm.Kernel.Config.Generation) & KVM_X86_QUIRK_STUFF_FEATURE_MSRS) != 0;
         if (!offered || Has(kvm, KVM_X86_QUIRK_STUFF_FEATURE_MSRS)) msrs.PlatformInfo = MsrRules.PlatformInfoCpuidFault;
     }

@@ -33,6 +33,11 @@ internal static class VmEnableCap
                 // enabling after KVM_CREATE_VCPU works), any non-zero args[0] turns it on (observed: 0x100), 0 off.
                 kvm.TripleFaultEvent = cap.args[0] != 0;
                 return 0;
+            case KvmCaps.KVM_CAP_MSR_PLATFORM_INFO:
+                // "kvm->arch.guest_can_read_msr_platform_info = cap->args[0]; r = 0;" — a bool: no kvm->created_vcpus
+                // check, any non-zero args[0] allows the guest's RDMSR (observed: 0x100), 0 forbids it; args[1..3] ignored.
+                kvm.GuestCanReadMsrPlatformInfo = cap.args[0] != 0;
+                return 0;
             case KvmCaps.KVM_CAP_DISABLE_QUIRKS2:
                 return Quirks.Disable(kvm, cap, checkSupported: true);
             case KvmCaps.KVM_CAP_DISABLE_QUIRKS:

@@ -38,6 +38,11 @@ public static class KvmCaps
     public const int KVM_CAP_DISABLE_QUIRKS = 116;
     /// <summary>KVM_CAP_DISABLE_QUIRKS2 (x86, since 5.19): KVM_CHECK_EXTENSION answers the quirks that can be disabled; enabling an unknown bit is EINVAL.</summary>
     public const int KVM_CAP_DISABLE_QUIRKS2 = 213;
+    /// <summary>
+    /// KVM_CAP_MSR_PLATFORM_INFO (x86, VM, since 4.19): KVM_ENABLE_CAP args[0] = whether the guest may RDMSR
+    /// MSR_PLATFORM_INFO (on by default; when off the guest's read is a #GP, the host's still works).
+    /// </summary>
+    public const int KVM_CAP_MSR_PLATFORM_INFO = 159;
     /// <summary>MSIs carry a device id (KVM_MSI_VALID_DEVID); arm64 ITS only (x86: 0).</summary>
     public const int KVM_CAP_MSI_DEVID = 131;
     /// <summary>x86: KVM_CREATE_PIT, KVM_GET_PIT, KVM_SET_PIT (the in-kernel i8254).</summary>
@@ -172,6 +177,7 @@ public static class KvmCaps
         KVM_CAP_SPLIT_IRQCHIP => nameof(KVM_CAP_SPLIT_IRQCHIP),
         KVM_CAP_DISABLE_QUIRKS => nameof(KVM_CAP_DISABLE_QUIRKS),
         KVM_CAP_DISABLE_QUIRKS2 => nameof(KVM_CAP_DISABLE_QUIRKS2),
+        KVM_CAP_MSR_PLATFORM_INFO => nameof(KVM_CAP_MSR_PLATFORM_INFO),
         KVM_CAP_PIT => nameof(KVM_CAP_PIT),
         KVM_CAP_REINJECT_CONTROL => nameof(KVM_CAP_REINJECT_CONTROL),
         KVM_CAP_PIT2 => nameof(KVM_CAP_PIT2),

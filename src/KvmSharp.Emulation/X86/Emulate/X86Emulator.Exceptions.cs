@@ -9,9 +9,9 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// Exception and interrupt delivery. Long mode goes through the 64-bit IDT (Intel SDM Vol. 3A 6.14); a fault while
 /// delivering escalates by the double-fault rules (SDM Vol. 3A 6.15 "Interrupt 8", Table 6-5; KVM's
 /// kvm_multiple_exception), and a fault while delivering #DF is a triple fault: KVM_REQ_TRIPLE_FAULT →
-/// KVM_EXIT_SHUTDOWN with RIP on the faulting instruction. Only same-privilege delivery (CPL 0 guests, or a gate
-/// whose code segment has the current CPL) is emulated; a change to an inner ring ends in an emulation failure.
-/// IST stacks are modelled (64-bit TSS at TR.base). 32-bit protected mode goes through 16- and 32-bit interrupt and
+/// KVM_EXIT_SHUTDOWN with RIP on the faulting instruction. In long mode a gate to an inner ring switches to the
+/// TSS's RSPn (a fault at CPL 3 reaching a ring-0 handler); in 32-bit protected mode only same-privilege delivery is
+/// emulated, a change to an inner ring ends in an emulation failure. IST stacks are modelled (64-bit TSS at TR.base). 32-bit protected mode goes through 16- and 32-bit interrupt and
 /// trap gates the same way (SDM 6.12; task gates are not emulated); real mode through the IVT for INT n.
 /// </summary>
 internal sealed partial class X86Emulator
@@ -116,14 +116,16 @@ internal sealed partial class X86Emulator
         ulong target = (low & 0xffff) | ((low >> 32) & 0xffff_0000) | (high << 32);
 
         var cs = LoadGateCodeSegment(selector, ext);
-        if (cs.dpl < _cpu.Cpl)
-            throw new EmulationFailure("exception delivery to an inner privilege level", haveInstructionBytes: _fetchedLength > 0);
+        // A handler in an inner ring (a fault at CPL 3, e.g. CPUID with CPUID faulting on; not a conforming segment)
+        // switches stacks: RSPn of the 64-bit TSS (offset 4 + 8·n) unless the gate names an IST, and SS becomes the NULL
+        // selector with RPL = the new CPL (SDM Vol. 3A 6.14.4).
+        bool inner = cs.dpl < _cpu.Cpl && (cs.type & 4) == 0;
         if (!IsCanonical(target)) throw new GuestFault(GP_VECTOR, ext);
 
         ulong oldRsp = _cpu.Gpr[X86Cpu.RSP];
         // IST: the stack pointer comes from the 64-bit TSS (IST1 at offset 0x24), else the current RSP; either way it
         // is aligned down to 16 bytes before the frame is pushed (SDM 6.14.2, 6.14.5).
-        ulong rsp = ist != 0 ? ReadTssQword(0x24 + (ulong)(ist - 1) * 8) : oldRsp;
+        ulong rsp = ist != 0 ? ReadTssQword(0x24 + (ulong)(ist - 1) * 8) : inner ? ReadTssQword(4 + (ulong)cs.dpl * 8) : oldRsp;
         rsp &= ~0xfUL;
         ulong returnRip = f.Software ? _cpu.Rip + (ulong)_fetchedLength : _cpu.Rip;
         bool error = PushesErrorCode(f);
@@ -143,6 +145,7 @@ internal sealed partial class X86Emulator
         for (int k = count - 1; k >= 0; k--) SystemWrite(frame + (ulong)k * 8, q.Slice(k * 8, 8));
 
         _cpu.Gpr[X86Cpu.RSP] = frame;
+        if (inner) _cpu.Sregs.ss = new Abi.kvm_segment { selector = cs.dpl, dpl = cs.dpl, unusable = 1, db = 1, s = 1, type = 3 };
         cs.selector = (ushort)((selector & ~3) | _cpu.Cpl);
         _cpu.Sregs.cs = cs;
         _cpu.Rip = target;

@@ -317,6 +317,8 @@ internal sealed partial class X86Emulator
                 // arch/x86/kvm/cpuid.c kvm_emulate_cpuid → kvm_cpuid(EAX, ECX) over the KVM_SET_CPUID2 table; without
                 // one every leaf reads as zero (observed on this host). kvm_emulate_cpuid writes the whole registers
                 // (kvm_rax_write …): the upper halves clear in every mode (CpuidTests compares with the host).
+                // "if (cpuid_fault_enabled(vcpu) && !kvm_require_cpl(vcpu, 0)) return 1;" — #GP(0) outside ring 0.
+                if (_cpu.Msrs.CpuidFaultEnabled && _cpu.Cpl > 0) throw new GuestFault(GP_VECTOR, 0);
                 var (eax, ebx, ecx, edx) = _cpu.Cpuid.Emulate((uint)_cpu.Gpr[X86Cpu.RAX], (uint)_cpu.Gpr[X86Cpu.RCX], _cpu);
                 WriteReg(Register.EAX, eax);
                 WriteReg(Register.EBX, ebx);
