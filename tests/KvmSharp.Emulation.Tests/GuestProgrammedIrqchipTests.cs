@@ -16,31 +16,11 @@ public sealed class GuestProgrammedIrqchipTests
 {
     private const ulong IoapicBase = 0xFEC00000;
 
-    private sealed class Setup : IDisposable
+    private sealed class Setup : IrqchipVm
     {
-        public readonly EmulatedKernel Kernel = new(EmulatorConfig.LikeThisHost());
-        public readonly Kvm Sdk;
-        public readonly Vm Vm;
-        public readonly KvmSharp.Vcpu Vcpu;
-
-        public Setup()
-        {
-            Sdk = Kvm.Open(Kernel);
-            Vm = Sdk.CreateVm();
-            Vm.CreateIrqchip();
-            Vcpu = Vm.CreateVcpu(0);
-            var l = Vcpu.GetLapic();
-            l.SoftwareEnabled = true;
-            Vcpu.SetLapic(l);
-        }
-
-        public KvmMain.Kvm Internal => Kernel.InvariantView.Vms.Single();
-
         public Vcpu.KvmVcpu V => Internal.Vcpus[0];
 
         public I8259 Pic => Internal.Irqchip.Pic!;
-
-        public Ioapic Ioapic => Internal.Irqchip.Ioapic!;
 
         public bool Out(ulong port, byte value) => Internal.IoBus.Write(KvmBus.Pio, V, port, 1, value);
 
@@ -80,14 +60,6 @@ public sealed class GuestProgrammedIrqchipTests
         public int ReadIrq()
         {
             lock (Kernel.SyncRoot) return Pic.ReadIrq();
-        }
-
-        public void Dispose()
-        {
-            Vcpu.Dispose();
-            Vm.Dispose();
-            Sdk.Dispose();
-            Kernel.Dispose();
         }
     }
 

@@ -15,22 +15,10 @@ public sealed class IrqfdResampleTests
     private const byte Vector = 0x40;
     private const uint Gsi = 20;
 
-    private sealed class Setup : IDisposable
+    private sealed class Setup : IrqchipVm
     {
-        public readonly EmulatedKernel Kernel = new(EmulatorConfig.LikeThisHost());
-        public readonly Kvm Sdk;
-        public readonly Vm Vm;
-        public readonly KvmSharp.Vcpu Vcpu;
-
         public Setup()
         {
-            Sdk = Kvm.Open(Kernel);
-            Vm = Sdk.CreateVm();
-            Vm.CreateIrqchip();
-            Vcpu = Vm.CreateVcpu(0);
-            var l = Vcpu.GetLapic();
-            l.SoftwareEnabled = true;
-            Vcpu.SetLapic(l);
             // IOAPIC pins 20 and 21: vector 0x40, fixed, level-triggered, physical destination APIC 0, unmasked.
             var io = Vm.GetIoapicState().State;
             io.redirtbl[20] = Vector | (1UL << 15);
@@ -38,24 +26,11 @@ public sealed class IrqfdResampleTests
             Vm.SetIoapicState(new IoapicState(io));
         }
 
-        /// <summary>The emulator's VM behind <see cref="Vm"/>.</summary>
-        public KvmMain.Kvm Internal => Kernel.InvariantView.Vms.Single();
-
-        public X86.Irqchip.Ioapic Ioapic => Internal.Irqchip.Ioapic!;
-
         public bool LineHigh(uint pin) => (Vm.GetIoapicState().Irr & (1u << (int)pin)) != 0;
 
         public bool RemoteIrr(uint pin) => Vm.GetIoapicState().Redirection((int)pin).RemoteIrr;
 
         public EventFd EventFd() => Sdk.CreateEventFd(options: EventFdOptions.NonBlocking);
-
-        public void Dispose()
-        {
-            Vcpu.Dispose();
-            Vm.Dispose();
-            Sdk.Dispose();
-            Kernel.Dispose();
-        }
     }
 
     private static ulong ReadOr0(EventFd e) => e.TryRead(out ulong n) ? n : 0;

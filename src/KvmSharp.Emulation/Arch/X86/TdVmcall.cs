@@ -12,7 +12,22 @@ namespace KvmSharp.Emulation.Arch;
 /// </summary>
 internal sealed class TdVmcallArgs
 {
-    public ulong Rcx, Rdx, Rbx, Rsi, Rdi, R8, R9, R10, R11, R12, R13, R14, R15;
+    /// <summary>The 16 GPRs in X86Cpu's (ModRM) order; RAX, RSP and RBP are never passed.</summary>
+    public readonly ulong[] Gpr = new ulong[16];
+
+    public ref ulong Rcx => ref Gpr[X86Cpu.RCX];
+    public ref ulong Rdx => ref Gpr[X86Cpu.RDX];
+    public ref ulong Rbx => ref Gpr[X86Cpu.RBX];
+    public ref ulong Rsi => ref Gpr[X86Cpu.RSI];
+    public ref ulong Rdi => ref Gpr[X86Cpu.RDI];
+    public ref ulong R8 => ref Gpr[8];
+    public ref ulong R9 => ref Gpr[9];
+    public ref ulong R10 => ref Gpr[10];
+    public ref ulong R11 => ref Gpr[11];
+    public ref ulong R12 => ref Gpr[12];
+    public ref ulong R13 => ref Gpr[13];
+    public ref ulong R14 => ref Gpr[14];
+    public ref ulong R15 => ref Gpr[15];
 }
 
 /// <summary>What <see cref="TdVmcall"/> decided: the guest goes on, KVM_RUN returns to userspace, or the vCPU halts.</summary>

@@ -47,20 +47,9 @@ internal sealed partial class X86Emulator
             return i.NextIP;
         }
         _tdVmcall ??= new TdVmcall(_vcpu);
-        var a = _tdVmcall.Args;
-        a.Rcx = mask;
-        a.Rdx = Exposed(mask, X86Cpu.RDX);
-        a.Rbx = Exposed(mask, X86Cpu.RBX);
-        a.Rsi = Exposed(mask, X86Cpu.RSI);
-        a.Rdi = Exposed(mask, X86Cpu.RDI);
-        a.R8 = Exposed(mask, 8);
-        a.R9 = Exposed(mask, 9);
-        a.R10 = Exposed(mask, 10);
-        a.R11 = Exposed(mask, 11);
-        a.R12 = Exposed(mask, 12);
-        a.R13 = Exposed(mask, 13);
-        a.R14 = Exposed(mask, 14);
-        a.R15 = Exposed(mask, 15);
+        var gpr = _tdVmcall.Args.Gpr;
+        for (int reg = 0; reg < gpr.Length; reg++) gpr[reg] = Passed(mask, reg) ? _cpu.Gpr[reg] : 0;
+        gpr[X86Cpu.RCX] = mask;
         switch (_tdVmcall.Handle(_run))
         {
             case TdVmcallOutcome.ExitToUser:
@@ -89,31 +78,20 @@ internal sealed partial class X86Emulator
         return false;
     }
 
-    /// <summary>The TDX module's TD entry after a TDG.VP.VMCALL: KVM's values into the exposed registers, RAX = TDX_SUCCESS.</summary>
+    /// <summary>
+    /// The TDX module's TD entry after a TDG.VP.VMCALL: KVM's values into the exposed registers (RCX, the mask, stays),
+    /// RAX = TDX_SUCCESS.
+    /// </summary>
     private void ReturnToTd(ulong mask)
     {
-        var a = _tdVmcall!.Args;
-        SetExposed(mask, X86Cpu.RDX, a.Rdx);
-        SetExposed(mask, X86Cpu.RBX, a.Rbx);
-        SetExposed(mask, X86Cpu.RSI, a.Rsi);
-        SetExposed(mask, X86Cpu.RDI, a.Rdi);
-        SetExposed(mask, 8, a.R8);
-        SetExposed(mask, 9, a.R9);
-        SetExposed(mask, 10, a.R10);
-        SetExposed(mask, 11, a.R11);
-        SetExposed(mask, 12, a.R12);
-        SetExposed(mask, 13, a.R13);
-        SetExposed(mask, 14, a.R14);
-        SetExposed(mask, 15, a.R15);
+        var gpr = _tdVmcall!.Args.Gpr;
+        for (int reg = 0; reg < gpr.Length; reg++)
+            if (reg != X86Cpu.RCX && Passed(mask, reg)) _cpu.Gpr[reg] = gpr[reg];
         _cpu.Gpr[X86Cpu.RAX] = 0;
     }
 
-    private ulong Exposed(ulong mask, int reg) => (mask & (1UL << reg)) != 0 ? _cpu.Gpr[reg] : 0;
-
-    private void SetExposed(ulong mask, int reg, ulong value)
-    {
-        if ((mask & (1UL << reg)) != 0) _cpu.Gpr[reg] = value;
-    }
+    /// <summary>A register RCX exposes, RBP excepted (NO_RBP_MOD: never passed); RAX, RCX's own bit and RSP are refused before.</summary>
+    private static bool Passed(ulong mask, int reg) => reg != X86Cpu.RBP && (mask & (1UL << reg)) != 0;
 
     /// <summary>
     /// HLT, IN and OUT in a TD: the TDX module turns them into a #VE for the guest's own handler (which then asks with
