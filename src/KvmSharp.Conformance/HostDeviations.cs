@@ -458,4 +458,15 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmMiscFeaturesEnablesUnchecked(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): after an INIT (kvm_vcpu_reset(init_event = true), here a latched INIT taken by
+    /// KVM_GET_MP_STATE) KVM_GET_SREGS reports FS.base and GS.base 0 but KVM_GET_MSRS of MSR_FS_BASE / MSR_GS_BASE still
+    /// reads the values from before the INIT, until the next KVM_SET_SREGS. Upstream the MSR and the segment base are
+    /// one field (the VMCS/VMCB segment base), reset by the INIT. Observed on Linux 6.18 kvm_pvm (C probe
+    /// /tmp/fuzzinit/fs.c): SET_SREGS fs.base 0x7000 → MSR 0x7000; INIT → sregs 0, MSR 0x7000; SET_SREGS → MSR 0.
+    /// The emulator does as upstream (Conformance/Cases/InitReset.cs).
+    /// </summary>
+    public static bool KvmPvmInitKeepsSegmentBaseMsrs(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

@@ -30,7 +30,10 @@ internal static partial class TinyGuestRun
         if (anonRc < 0) return "mmap anonymous " + Errno(anonRc);
         using var memory = mapped!;
         var table = X86StateOps.CpuidTable(seed, rng.Next(0, 7));
-        byte[] code = X86Program(rng, table, withReported);
+        var faulting = CpuidFaultingStream(seed);
+        bool ring3 = faulting?.Next(3) == 0;
+        byte[] code = X86Program(rng, table, withReported, faulting is null || ring3 ? null : a => CpuidFaultingTail(a, faulting, table, withReported));
+        if (ring3) code = Ring3Program(faulting!, table);
         WriteLongModeTables(memory);
         code.CopyTo(memory.GetSpan(CodeGpa, code.Length));
         var slot = new kvm_userspace_memory_region2 { slot = 0, guest_phys_addr = 0, memory_size = LongSlotSize, userspace_addr = (ulong)memory.Address };
@@ -45,7 +48,14 @@ internal static partial class TinyGuestRun
         if (setTable) text.Append("cpuid ").Append(Result(SetCpuid(kernel, vcpu, table))).Append(": ");
         string? setup = EnterLongMode(kernel, vcpu, seed);
         if (setup is not null) return text + setup;
+        if (faulting is not null)
+        {
+            CpuidFaultingSetup(kernel, vm, vcpu, faulting, withReported, text);
+            if (ring3 && EnterRing3(kernel, vcpu, memory) is string ring3Error) return text + ring3Error;
+            if (ring3) text.Append("cpl 3: ");
+        }
         RunExits(kernel, vcpu, run, text);
+        if (faulting is not null) text.Append(" | ").Append(GetCpuidFaultingMsrs(kernel, vcpu));
 
         // kvm_set_cpuid after the vCPU ran: only the table it has (after kvm_update_cpuid_runtime) is accepted.
         var back = GetCpuid(kernel, vcpu, out long getRc);
@@ -64,7 +74,7 @@ internal static partial class TinyGuestRun
         var regs = new kvm_regs();
         long get = kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_REGS, Bytes(ref regs));
         text.Append(" | ").Append(get == 0 ? FuzzText.Regs(regs) : "get regs " + Errno(get));
-        text.Append(" | data ").Append(Convert.ToHexString(memory.GetSpan(DataGpa, 16 * 10)));
+        text.Append(" | data ").Append(Convert.ToHexString(memory.GetSpan(DataGpa, faulting is null ? 16 * 10 : TailData + 32)));
         return text.ToString();
     }
 
@@ -89,9 +99,10 @@ internal static partial class TinyGuestRun
 
     /// <summary>
     /// 1–10 steps of CPUID (mostly a leaf of <paramref name="table"/>, sometimes one it lacks or above a maximum), RDMSR
-    /// or WRMSR (<see cref="X86StateOps.Index"/>, guest pool), each storing EAX..EDX in the next 16 bytes at r15; HLT.
+    /// or WRMSR (<see cref="X86StateOps.Index"/>, guest pool), each storing EAX..EDX in the next 16 bytes at r15;
+    /// <paramref name="tail"/> (<see cref="CpuidFaultingTail"/>); HLT.
     /// </summary>
-    private static byte[] X86Program(Random rng, kvm_cpuid_entry2[] table, bool withReported)
+    private static byte[] X86Program(Random rng, kvm_cpuid_entry2[] table, bool withReported, Action<Assembler>? tail = null)
     {
         var a = new Assembler(64);
         int steps = rng.Next(1, 11);
@@ -143,6 +154,7 @@ internal static partial class TinyGuestRun
                 }
             }
         }
+        tail?.Invoke(a);
         a.hlt();
         return TinyGuestProgram.Encode(a, CodeGpa);
     }

@@ -209,7 +209,48 @@ internal static class X86StateOps
             var hwcr = new Random(unchecked((int)(seed >> 8) ^ 0x4C0015));
             entries[hwcr.Next(count)] = new kvm_msr_entry { index = Hwcr, data = HwcrValue(hwcr) };
         }
+        // One op in four has MSR_PLATFORM_INFO and/or MSR_MISC_FEATURES_ENABLES in place of entries (CPUID faulting),
+        // from a stream of their own like HWCR's.
+        if (count > 0 && (seed >> 17) % 4 == 0)
+        {
+            var cf = new Random(unchecked((int)(seed >> 9) ^ 0x140CE));
+            for (int n = cf.Next(1, 3); n > 0; n--)
+            {
+                uint index = cf.Next(2) == 0 ? PlatformInfo : MiscFeaturesEnables;
+                entries[cf.Next(count)] = new kvm_msr_entry { index = index, data = CpuidFaultingValue(cf, index, withReported) };
+            }
+        }
         return entries;
+    }
+
+    /// <summary>MSR_PLATFORM_INFO and MSR_MISC_FEATURES_ENABLES (x86.c kvm_get/set_msr_common, CPUID faulting).</summary>
+    public const uint PlatformInfo = 0xCE, MiscFeaturesEnables = 0x140;
+
+    /// <summary>MSR_PLATFORM_INFO_CPUID_FAULT (bit 31); MSR_MISC_FEATURES_ENABLES_CPUID_FAULT is bit 0.</summary>
+    public const ulong PlatformInfoCpuidFault = 1UL << 31;
+
+    /// <summary>
+    /// A value for <see cref="PlatformInfo"/> or <see cref="MiscFeaturesEnables"/>. Upstream refuses MISC_FEATURES_ENABLES
+    /// bits other than CPUID_FAULT and CPUID_FAULT itself without PLATFORM_INFO's CPUID_FAULT, and a host write clearing
+    /// PLATFORM_INFO's CPUID_FAULT while faulting is on; kvm_pvm checks none of that
+    /// (HostDeviations.KvmPvmMiscFeaturesEnablesUnchecked). So without reported divergences MISC_FEATURES_ENABLES is 0
+    /// or 1 and PLATFORM_INFO always keeps CPUID_FAULT (its other bits are free: upstream stores any host value), so
+    /// neither rule is ever reached; with them, reserved bits and PLATFORM_INFO without CPUID_FAULT too.
+    /// </summary>
+    public static ulong CpuidFaultingValue(Random rng, uint index, bool withReported)
+    {
+        if (index == MiscFeaturesEnables)
+        {
+            if (withReported && rng.Next(3) == 0) return rng.Next(2) == 0 ? 1UL << rng.Next(1, 64) : (ulong)rng.NextInt64();
+            return (ulong)rng.Next(2);
+        }
+        if (withReported && rng.Next(3) == 0) return rng.Next(2) == 0 ? 0 : (ulong)rng.NextInt64() & ~PlatformInfoCpuidFault;
+        return rng.Next(3) switch
+        {
+            0 => PlatformInfoCpuidFault,                               // the value a vCPU starts with
+            1 => PlatformInfoCpuidFault | 0xFF00,                      // with a max non-turbo ratio
+            _ => PlatformInfoCpuidFault | ((ulong)rng.NextInt64() & ~PlatformInfoCpuidFault),
+        };
     }
 
     /// <summary>MSR_K7_HWCR (x86.c kvm_set_msr_common).</summary>

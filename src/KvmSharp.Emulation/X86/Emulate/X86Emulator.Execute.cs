@@ -274,7 +274,10 @@ internal sealed partial class X86Emulator
             case Mnemonic.Hlt:
                 // x86.c __kvm_emulate_halt: "if (lapic_in_kernel(vcpu)) { vcpu->arch.mp_state = state; return 1; }" —
                 // the vCPU waits in KVM_RUN (Vcpu/VcpuRun.cs Block); without one KVM_EXIT_HLT. A TD halts through
-                // TDG.VP.VMCALL<Instruction.HLT> (X86Emulator.Tdcall.cs); its HLT instruction is a #VE.
+                // TDG.VP.VMCALL<Instruction.HLT> (X86Emulator.Tdcall.cs); its HLT instruction is a #VE. Before both,
+                // the CPU's own check (SDM Vol. 2A HLT: "#GP(0) If the current privilege level is not 0"; AMD APM
+                // Vol. 3 HLT likewise, checked before the intercept).
+                RequireCpl0();
                 TdVirtualizationException();
                 if (InKernelApic is not null)
                 {

@@ -54,7 +54,10 @@ internal static class ApicEvents
     /// x86.c kvm_vcpu_reset(vcpu, init_event = true), as far as the emulator keeps the state: the power-on registers
     /// (<see cref="VcpuReset"/>) with the APIC base kept and CR0's CD/NW kept ("new_cr0 = X86_CR0_ET | (old_cr0 &amp;
     /// (X86_CR0_NW | X86_CR0_CD))"), the event queues cleared (kvm_clear_interrupt_queue, kvm_clear_exception_queue,
-    /// nmi_injected, nmi_pending and nmi_queued), DR0–3/6/7 reset, then kvm_lapic_reset(vcpu, true). MSRs, XCR0 and the FPU are not reset here.
+    /// nmi_injected, nmi_pending and nmi_queued), DR0–3/6/7 reset, then kvm_lapic_reset(vcpu, true). MSRs (but EFER
+    /// and the segment bases), XCR0 and the FPU are kept, as upstream: kvm_vcpu_reset resets PAT,
+    /// MISC_FEATURES_ENABLES, MISC_ENABLE, XCR0 and XSS only "if (!init_event)", and kvm_xstate_reset zeroes only the
+    /// MPX/CET components, which the emulated CPU lacks (Conformance/Cases/InitReset.cs).
     /// </summary>
     private static void InitReset(KvmVcpu vcpu)
     {
