@@ -460,6 +460,29 @@ public static class HostDeviations
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
 
     /// <summary>
+    /// kvm_pvm (software nested KVM): with a split irqchip (KVM_CAP_SPLIT_IRQCHIP), the KVM_EXIT_IOAPIC_EOI of a vector
+    /// the userspace IOAPIC handles comes from the vector's delivery, not from the guest's EOI — like the in-kernel
+    /// IOAPIC's ack (<see cref="KvmPvmLevelEoiAtDelivery"/>): the request is made when the vector is delivered, so the
+    /// exit ends the KVM_RUN after the one that delivered it, with RIP wherever the handler stopped before its EOI, and
+    /// the guest's EOI write (the vector never in ISR, <see cref="KvmPvmDeliveredApicVectorNotInService"/>) makes none.
+    /// Upstream lapic.c apic_set_eoi → kvm_ioapic_send_eoi sets pending_ioapic_eoi and KVM_REQ_IOAPIC_EOI_EXIT at the
+    /// guest's EOI write, and the next vcpu_enter_guest exits with RIP after that write. Which vectors exit is
+    /// upstream's (irq.c kvm_scan_ioapic_routes; lapic.c kvm_lapic_suppress_eoi_broadcast). Observed on Linux 6.18
+    /// kvm_pvm (C probe /tmp/eoiexit/probe.c, real mode, x2APIC; and Conformance/Cases/SplitIrqchipEoi.cs): split
+    /// irqchip with 24 reserved pins, MSI routes GSI 5 → vector 0x40 level, GSI 6 → 0x41 edge, GSI 30 → 0x42 level; the
+    /// handler OUTs to 0x11, writes MSR 0x80B (EOI) at 0x200E, OUTs to 0x12. KVM_IRQ_LINE on GSI 5: OUT 0x11 (RIP
+    /// 0x2002), then KVM_EXIT_IOAPIC_EOI eoi.vector 0x40 with RIP 0x2002 — before the WRMSR ran (upstream and the
+    /// emulator: RIP 0x2010, after it) — then OUT 0x12; GSI 6 and GSI 30: no such exit; KVM_SIGNAL_MSI of vector 0x40
+    /// edge: the exit too (ioapic_handled_vectors is by vector); after KVM_SET_GSI_ROUTING makes GSI 5 edge: none, and
+    /// back to level: again; SPIV's directed-EOI bit: still the exit by default (quirked), none with
+    /// KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST. A host EOI (KVM_SET_LAPIC with 0x40 in ISR, KVM_SET_MSRS of 0x80B) is
+    /// upstream's: the next KVM_RUN exits with vector 0x40 before the guest runs, also after KVM_SET_GSI_ROUTING made
+    /// the route edge without an entry in between (the last scan's bitmap). The emulator does as upstream.
+    /// </summary>
+    public static bool KvmPvmSplitIrqchipEoiExitAtDelivery(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
     /// kvm_pvm (software nested KVM): after an INIT (kvm_vcpu_reset(init_event = true), here a latched INIT taken by
     /// KVM_GET_MP_STATE) KVM_GET_SREGS reports FS.base and GS.base 0 but KVM_GET_MSRS of MSR_FS_BASE / MSR_GS_BASE still
     /// reads the values from before the INIT, until the next KVM_SET_SREGS. Upstream the MSR and the segment base are

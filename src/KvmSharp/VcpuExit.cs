@@ -155,6 +155,17 @@ public readonly ref struct VcpuExit
     public ReadOnlySpan<ulong> SystemEventData =>
         MemoryMarshal.Cast<byte, ulong>(_run.Slice(KvmRunLayout.system_event_data, (int)Math.Min(16u, U32(KvmRunLayout.system_event_ndata)) * sizeof(ulong)));
 
+    // ---- KVM_EXIT_IOAPIC_EOI ----
+    /// <summary>
+    /// KVM_EXIT_IOAPIC_EOI (split irqchip, <see cref="Vm.EnableSplitIrqchip"/>): the vector the guest EOI'd at its local
+    /// APIC whose GSI route (an MSI below the reserved IOAPIC pins) is level-triggered; the userspace IOAPIC clears the
+    /// pin's remote IRR and re-delivers a line still high (kvm_run.eoi.vector).
+    /// </summary>
+    public byte IoapicEoiVector => _run[KvmRunLayout.eoi_vector];
+
+    /// <summary>True for a KVM_EXIT_IOAPIC_EOI (<see cref="IoapicEoiVector"/>).</summary>
+    public bool IsIoapicEoi => !Interrupted && Reason == KvmExitReason.KVM_EXIT_IOAPIC_EOI;
+
     // ---- KVM_EXIT_TDX ----
     /// <summary>kvm_run.tdx.nr: the TDG.VP.VMCALL sub-function (<see cref="TdxGhci"/>: GetQuote, GetTdVmCallInfo, SetupEventNotifyInterrupt).</summary>
     public ulong TdxCall => U64(KvmRunLayout.tdx_nr);
@@ -240,6 +251,7 @@ public readonly ref struct VcpuExit
             $"args=0x{HypercallArgs[0]:X},0x{HypercallArgs[1]:X},0x{HypercallArgs[2]:X} flags=0x{HypercallFlags:X}",
         KvmExitReason.KVM_EXIT_MEMORY_FAULT => $"KVM_EXIT_MEMORY_FAULT flags=0x{MemoryFaultFlags:X} gpa=0x{MemoryFaultGpa:X} size=0x{MemoryFaultSize:X}",
         KvmExitReason.KVM_EXIT_INTERNAL_ERROR => $"KVM_EXIT_INTERNAL_ERROR suberror={InternalSuberror}",
+        KvmExitReason.KVM_EXIT_IOAPIC_EOI => $"KVM_EXIT_IOAPIC_EOI vector=0x{IoapicEoiVector:X2}",
         KvmExitReason.KVM_EXIT_DEBUG => $"KVM_EXIT_DEBUG exception={DebugException} pc=0x{DebugPc:X} dr6=0x{DebugDr6:X} dr7=0x{DebugDr7:X}",
         KvmExitReason.KVM_EXIT_FAIL_ENTRY => $"KVM_EXIT_FAIL_ENTRY reason=0x{FailEntryReason:X}",
         KvmExitReason.KVM_EXIT_SYSTEM_EVENT => $"KVM_EXIT_SYSTEM_EVENT type={SystemEventType} ndata={SystemEventData.Length}",

@@ -166,6 +166,13 @@ internal sealed class KvmRunPage : IDisposable
         for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.system_event_data + 8 * i, 8), data[i]);
     }
 
+    /// <summary>KVM_EXIT_IOAPIC_EOI (x86.c vcpu_enter_guest's KVM_REQ_IOAPIC_EOI_EXIT): eoi.vector, the rest of the union untouched.</summary>
+    public void SetIoapicEoi(byte vector)
+    {
+        ExitReason = (uint)KvmExitReason.KVM_EXIT_IOAPIC_EOI;
+        Bytes(KvmRunLayout.eoi_vector, 1)[0] = vector;
+    }
+
     /// <summary>
     /// KVM_EXIT_TDX (vmx/tdx.c tdx_get_quote, tdx_get_td_vm_call_info, tdx_setup_event_notify_interrupt): flags 0, the
     /// sub-function, ret, then the member's words (<paramref name="data"/>, at most 5); the rest of the union is left as

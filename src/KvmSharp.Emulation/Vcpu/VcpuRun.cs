@@ -110,6 +110,9 @@ internal static class VcpuRun
             vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_SHUTDOWN;
             return 0;
         }
+        // vcpu_enter_guest: KVM_REQ_IOAPIC_EOI_EXIT (a split irqchip's EOI, X86Emulator.Apic.cs), before the events.
+        if (emulator.TakeIoapicEoiExit()) return 0;
+        emulator.ScanIoapicIfRequested();
         // Shadow paging (no TDP, like this host): kvm_mmu_load → make_mmu_pages_available fails while
         // n_max_mmu_pages is still 0, i.e. before the VM's first memslot was created (observed: ENOSPC).
         // The events are injected before (kvm_check_and_inject_events) and the injection cancelled after
@@ -144,6 +147,9 @@ internal static class VcpuRun
             // KVM_EXIT_DIRTY_RING_FULL (arch/x86/kvm/x86.c). The emulator completes the writing instruction first: RIP
             // is after it, where hardware would still be on it (the fault exits before the write is retried).
             if (DirtyRingFull(vcpu)) return 0;
+            // The next vcpu_enter_guest after a split irqchip's EOI: KVM_EXIT_IOAPIC_EOI, RIP after the EOI's instruction.
+            if (emulator.TakeIoapicEoiExit()) return 0;
+            emulator.ScanIoapicIfRequested();
             // The first VM entry makes kvm_vcpu_has_run() true (last_vmentry_cpu), which freezes the CPUID table.
             vcpu.Cpu.Cpuid.HasRun = true;
             if (interruptWindow && InterruptIoctls.ReadyForInterruptInjection(vcpu))

@@ -147,6 +147,8 @@ public enum KvmExitReason : uint
     KVM_EXIT_NMI = 16,
     KVM_EXIT_INTERNAL_ERROR = 17,
     KVM_EXIT_SYSTEM_EVENT = 24,
+    /// <summary>A split irqchip's vCPU EOI'd a vector the userspace IOAPIC routes level-triggered: <c>kvm_run.eoi.vector</c>.</summary>
+    KVM_EXIT_IOAPIC_EOI = 26,
     KVM_EXIT_DIRTY_RING_FULL = 31,
     KVM_EXIT_MEMORY_FAULT = 39,
     /// <summary>A TD's TDG.VP.VMCALL that KVM hands to userspace (GetQuote, GetTdVmCallInfo leaf 1, SetupEventNotifyInterrupt): <c>kvm_run.tdx</c>.</summary>

@@ -98,6 +98,9 @@ public static class KvmRunLayout
     public const int tdx_setup_event_notify_ret = 48;
     public const int tdx_setup_event_notify_vector = 56;
 
+    /// <summary>KVM_EXIT_IOAPIC_EOI: <c>struct { __u8 vector; } eoi</c>.</summary>
+    public const int eoi_vector = 32;
+
     /// <summary>KVM_EXIT_MEMORY_FAULT: <c>__u64 flags; __u64 gpa; __u64 size</c>.</summary>
     public const int memory_fault_flags = 32;
     public const int memory_fault_gpa = 40;

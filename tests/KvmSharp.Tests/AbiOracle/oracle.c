@@ -226,6 +226,7 @@ static void exit_reasons(void)
 	CONST(KVM_EXIT_NMI);
 	CONST(KVM_EXIT_INTERNAL_ERROR);
 	CONST(KVM_EXIT_SYSTEM_EVENT);
+	CONST(KVM_EXIT_IOAPIC_EOI);
 	CONST(KVM_EXIT_DIRTY_RING_FULL);
 	CONST(KVM_EXIT_ARM_NISV);
 	CONST(KVM_EXIT_MEMORY_FAULT);
@@ -612,6 +613,7 @@ static void kvm_run(void)
 	RUN(tdx_get_tdvmcall_info_r14, tdx.get_tdvmcall_info.r14);
 	RUN(tdx_setup_event_notify_ret, tdx.setup_event_notify.ret);
 	RUN(tdx_setup_event_notify_vector, tdx.setup_event_notify.vector);
+	RUN(eoi_vector, eoi.vector);
 	RUN(memory_fault_flags, memory_fault.flags);
 	RUN(memory_fault_gpa, memory_fault.gpa);
 	RUN(memory_fault_size, memory_fault.size);

@@ -51,12 +51,54 @@ internal sealed partial class X86Emulator
     }
 
     /// <summary>
-    /// apic_set_eoi → lapic.c kvm_ioapic_send_eoi with the full irqchip (Irqchip/Ioapic.cs SendEoi: the vCPU's
-    /// ioapic_handled_vectors, then kvm_ioapic_update_eoi with TMR's trigger mode). A split irqchip's
-    /// KVM_EXIT_IOAPIC_EOI is not modelled.
+    /// apic_set_eoi → lapic.c kvm_ioapic_send_eoi. With the full irqchip: Irqchip/Ioapic.cs SendEoi (the vCPU's
+    /// ioapic_handled_vectors, then kvm_ioapic_update_eoi with TMR's trigger mode). With a split irqchip: "if
+    /// (!kvm_ioapic_handles_vector(apic, vector)) return;" (the bitmap of the last scan, Irqchip/SplitIoapicRoutes.cs), "if
+    /// (kvm_lapic_suppress_eoi_broadcast(apic)) return;", then "vcpu-&gt;arch.pending_ioapic_eoi = vector;
+    /// kvm_make_request(KVM_REQ_IOAPIC_EOI_EXIT, vcpu)" — the exit comes at the next vcpu_enter_guest, after the
+    /// EOI's instruction (<see cref="TakeIoapicEoiExit"/>).
     /// </summary>
     private void SendIoapicEoi(int vector)
     {
-        if (_kvm.Irqchip.Ioapic is { } ioapic) ioapic.SendEoi(_vcpu, vector);
+        if (_kvm.Irqchip.Ioapic is { } ioapic)
+        {
+            ioapic.SendEoi(_vcpu, vector);
+            return;
+        }
+        if (_kvm.Irqchip.Mode != Irqchip.IrqchipMode.Split || _vcpu.Lapic is not { } apic) return;
+        if (!Irqchip.SplitIoapicRoutes.HandlesVector(apic, vector)) return;
+        if (Irqchip.SplitIoapicRoutes.SuppressEoiBroadcast(_vcpu, apic)) return;
+        _pendingIoapicEoi = vector;
+    }
+
+    /// <summary>
+    /// vcpu_enter_guest: "if (kvm_check_request(KVM_REQ_SCAN_IOAPIC, vcpu)) vcpu_scan_ioapic(vcpu);" — right after the
+    /// KVM_REQ_IOAPIC_EOI_EXIT check. Only a split irqchip's scan is kept (<see cref="Irqchip.SplitIoapicRoutes.Scan"/>);
+    /// the in-kernel IOAPIC evaluates its filter at the EOI (Irqchip/Ioapic.cs HandlesVector).
+    /// </summary>
+    public void ScanIoapicIfRequested()
+    {
+        if (_vcpu.Lapic is not { ScanIoapicRequested: true } apic) return;
+        apic.ScanIoapicRequested = false;
+        if (_kvm.Irqchip.Mode == Irqchip.IrqchipMode.Split) Irqchip.SplitIoapicRoutes.Scan(_vcpu, apic);
+    }
+
+    /// <summary>vcpu-&gt;arch.pending_ioapic_eoi with KVM_REQ_IOAPIC_EOI_EXIT made; -1 when no request is pending.</summary>
+    private int _pendingIoapicEoi = -1;
+
+    /// <summary>
+    /// x86.c vcpu_enter_guest: "if (kvm_check_request(KVM_REQ_IOAPIC_EOI_EXIT, vcpu)) { … if
+    /// (test_bit(vcpu-&gt;arch.pending_ioapic_eoi, vcpu-&gt;arch.ioapic_handled_vectors)) { vcpu-&gt;run-&gt;exit_reason =
+    /// KVM_EXIT_IOAPIC_EOI; vcpu-&gt;run-&gt;eoi.vector = vcpu-&gt;arch.pending_ioapic_eoi; r = 0; goto out; } }" — true
+    /// when the request was pending and the exit is set (the request is consumed either way; the vector was in
+    /// ioapic_handled_vectors at the EOI).
+    /// </summary>
+    public bool TakeIoapicEoiExit()
+    {
+        int vector = _pendingIoapicEoi;
+        if (vector < 0) return false;
+        _pendingIoapicEoi = -1;
+        _vcpu.Run.SetIoapicEoi((byte)vector);
+        return true;
     }
 }

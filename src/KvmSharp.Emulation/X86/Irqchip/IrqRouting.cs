@@ -108,6 +108,8 @@ internal static class IrqRouting
             table.Add(route!);
         }
         kvm.Irqchip.Routing = new IrqRoutingTable(table);
+        // irq.c kvm_arch_irq_routing_update: "if (irqchip_split(kvm)) kvm_make_scan_ioapic_request(kvm)".
+        if (kvm.Irqchip.Mode == IrqchipMode.Split) VmIrqchip.RequestScanIoapic(kvm.Irqchip.Online);
         return 0;
     }
 

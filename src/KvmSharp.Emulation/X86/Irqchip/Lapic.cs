@@ -241,6 +241,21 @@ internal sealed partial class Lapic
         return new ApicView(X2apicModeLocked, Get(ApicId) >> 24, (uint)_vcpuId, SoftwareEnabled, Get(Ldr), Get(Dfr));
     }
 
+    /// <summary>
+    /// KVM_REQ_SCAN_IOAPIC made for this vCPU (kvm_make_scan_ioapic_request: kvm_recalculate_apic_map, and on a split
+    /// irqchip kvm_arch_irq_routing_update); vcpu_enter_guest runs vcpu_scan_ioapic (<see cref="SplitIoapicRoutes.Scan"/>).
+    /// </summary>
+    public bool ScanIoapicRequested
+    {
+        get => Volatile.Read(ref _scanIoapicRequested);
+        set => Volatile.Write(ref _scanIoapicRequested, value);
+    }
+
+    private bool _scanIoapicRequested;
+
+    /// <summary>vcpu-&gt;arch.ioapic_handled_vectors as a split irqchip's last vcpu_scan_ioapic left it (256 bits).</summary>
+    internal ulong[] IoapicHandledVectors { get; } = new ulong[4];
+
     /// <summary>Whether the vCPU's APIC was hardware-enabled at the last kvm_recalculate_apic_map (VmIrqchip).</summary>
     public bool HwEnabledInMap { get; set; } = true;
 

@@ -86,6 +86,15 @@ internal sealed class VmIrqchip
         _mapFormat = members.Count > 0 && members[0].Kvm.Irqchip.X2apicApiFlags.Format;
         foreach (var m in members)
             if (m.Lapic is { } a) a.HwEnabledInMap = ApicMap.Present(m);
+        // lapic.c kvm_recalculate_apic_map ends with kvm_make_scan_ioapic_request(kvm): every online vCPU rescans.
+        RequestScanIoapic(members);
+    }
+
+    /// <summary>kvm_make_scan_ioapic_request: KVM_REQ_SCAN_IOAPIC for every vCPU of <paramref name="vcpus"/>.</summary>
+    public static void RequestScanIoapic(IEnumerable<Vcpu.KvmVcpu> vcpus)
+    {
+        foreach (var v in vcpus)
+            if (v.Lapic is { } a) a.ScanIoapicRequested = true;
     }
 
     /// <summary>kvm_recalculate_apic_map with the vCPUs online now.</summary>
