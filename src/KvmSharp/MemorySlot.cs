@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
+using KvmSharp.Kernel;
 
 namespace KvmSharp;
 
@@ -154,7 +155,18 @@ public sealed partial class MemorySlot : IDisposable
     /// failed.</exception>
     public void Dispose()
     {
-        if (!_deleted && !Vm.Handle.IsClosed) Delete();
+        if (!_deleted && !Vm.Handle.IsClosed)
+        {
+            try
+            {
+                Delete();
+            }
+            catch (KvmException e) when (e.Errno == Errno.EIO)
+            {
+                // A dead VM (kvm_main.c kvm_vm_ioctl: "if (kvm->mm != current->mm || kvm->vm_dead) return -EIO;", e.g.
+                // vmx/tdx.c's kvm_vm_dead) takes no more ioctls: its memslots go with it, and Dispose must not throw.
+            }
+        }
         Mapping?.Dispose();
         _deleted = true;
         ReleaseUserfault();

@@ -34,6 +34,25 @@ public sealed class TdGuest : IDisposable
     /// <summary>RCX for TDG.VP.VMCALL: R10–R15 exposed (bits 10–15), as a Linux TD's TDVMCALLs do at least.</summary>
     public const ulong ExposeR10ToR15 = 0xfc00;
 
+    /// <summary>Where <see cref="InstallHandler"/> builds the IDT (256 16-byte gates: one page of the low slot).</summary>
+    public const ulong Idt = 0xc000;
+
+    /// <summary>Where <see cref="InstallHandler"/> keeps the IDTR image (limit, base) for LIDT.</summary>
+    public const ulong IdtrImage = 0xbff0;
+
+    /// <summary>
+    /// The first private page of the high slot that KVM_TDX_INIT_MEM_REGION did not add (the high slot's first 15 pages
+    /// are private but not added; the identity map covers them): KVM maps such a page PENDING (TDH.MEM.PAGE.AUG) and
+    /// the TD must TDG.MEM.PAGE.ACCEPT it before using it.
+    /// </summary>
+    public const ulong UnacceptedPage = Boot;
+
+    /// <summary>arch/x86/include/asm/shared/tdx.h TDG_VP_INFO, TDG_VP_VEINFO_GET, TDG_MEM_PAGE_ACCEPT.</summary>
+    public const int TdgVpInfo = 1, TdgVpVeinfoGet = 3, TdgMemPageAccept = 6;
+
+    /// <summary>TDX_TD_ATTR_SEPT_VE_DISABLE (TD ATTRIBUTES bit 28).</summary>
+    public const ulong AttrSeptVeDisable = 1UL << 28;
+
     private const ulong Page = 0x1000;
     private const ushort Code64Selector = 0x08, DataSelector = 0x10;
 
@@ -55,7 +74,11 @@ public sealed class TdGuest : IDisposable
     /// KVM_CAP_EXIT_HYPERCALL); <paramref name="enableApic"/> makes the program start by software-enabling its x2APIC
     /// (WRMSR 0x80F = 0x1FF), as a TD's kernel does before it takes interrupts.
     /// </summary>
-    public static TdGuest Create(Kvm kvm, Action<Assembler> program, Action<Vm>? prepareVm = null, bool enableApic = false)
+    public static TdGuest Create(Kvm kvm, Action<Assembler> program, Action<Vm>? prepareVm = null, bool enableApic = false) =>
+        Create(kvm, program, attributes: 0, prepareVm, enableApic);
+
+    /// <summary>As <see cref="Create(Kvm, Action{Assembler}, Action{Vm}?, bool)"/>, with KVM_TDX_INIT_VM's TD <paramref name="attributes"/> (e.g. <see cref="AttrSeptVeDisable"/>).</summary>
+    public static TdGuest Create(Kvm kvm, Action<Assembler> program, ulong attributes, Action<Vm>? prepareVm = null, bool enableApic = false)
     {
         ArgumentNullException.ThrowIfNull(kvm);
         ArgumentNullException.ThrowIfNull(program);
@@ -66,7 +89,7 @@ public sealed class TdGuest : IDisposable
             vm.EnableSplitIrqchip(24);
             prepareVm?.Invoke(vm);
             var launch = new TdxLaunch(vm);
-            launch.InitVm(launch.GetCapabilities().CpuidWithGpaw(48));
+            launch.InitVm(launch.GetCapabilities().CpuidWithGpaw(48), attributes);
             var low = owned.Add(vm.CreateGuestMemfd(Size));
             owned.Add(vm.AddGuestMemfdSlot(0, 0, Size, low));
             var high = owned.Add(vm.CreateGuestMemfd(Size));
@@ -188,6 +211,31 @@ public sealed class TdGuest : IDisposable
         a.xor(eax, eax);
         a.tdcall();
         for (int i = saved.Length - 1; i >= 0; i--) a.pop(saved[i]);
+    }
+
+    /// <summary>
+    /// Emits code that makes <paramref name="handler"/> the handler of <paramref name="vector"/>: a 64-bit interrupt
+    /// gate (selector 0x08, DPL 0) at <see cref="Idt"/> + 16 * vector, and LIDT of the whole page. Clobbers RAX, RDX, RBX.
+    /// </summary>
+    public static void InstallHandler(Assembler a, int vector, Label handler)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        a.lea(rax, __[handler]);
+        a.mov(rdx, rax);
+        a.and(eax, 0xffff);
+        a.shr(rdx, 16);
+        a.shl(rdx, 48);
+        a.or(rax, rdx);
+        a.mov(rdx, 0x0000_8e00_0008_0000UL); // P, DPL 0, type 0xE (64-bit interrupt gate); selector 0x08
+        a.or(rax, rdx);
+        a.mov(rbx, Idt + (ulong)(16 * vector));
+        a.mov(__qword_ptr[rbx], rax);
+        a.mov(__qword_ptr[rbx + 8], 0);
+        a.mov(rbx, IdtrImage);
+        a.mov(__word_ptr[rbx], 0xfff);
+        a.mov(rax, Idt);
+        a.mov(__qword_ptr[rbx + 2], rax);
+        a.lidt(__[rbx]);
     }
 
     /// <summary>Runs to the next exit, which must be a <see cref="Report"/>; returns the value.</summary>

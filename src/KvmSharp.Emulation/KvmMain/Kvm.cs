@@ -52,6 +52,13 @@ internal sealed class Kvm
 
     public bool Destroyed { get; private set; }
 
+    /// <summary>
+    /// kvm->vm_dead, set by kvm_vm_dead (e.g. vmx/tdx.c tdx_handle_ept_violation: a TD's access to a PENDING page with
+    /// SEPT_VE_DISABLE): from then on kvm_vm_ioctl and kvm_vcpu_ioctl answer -EIO ("if (kvm->mm != current->mm ||
+    /// kvm->vm_dead) return -EIO;").
+    /// </summary>
+    public bool VmDead { get; set; }
+
     /// <summary>kvm->vcpus: every vCPU created (kept until the VM is destroyed, so an id is never reused).</summary>
     public List<KvmVcpu> Vcpus { get; } = [];
 

@@ -31,6 +31,8 @@ internal sealed class KvmVmFile : KernelFile
     public override long Ioctl(uint request, IoctlArg arg)
     {
         var config = Kvm.Kernel.Config;
+        // "if (kvm->mm != current->mm || kvm->vm_dead) return -EIO;"
+        if (Kvm.VmDead) return Err.EIO;
         if (request == KvmIoctls.KVM_SET_USER_MEMORY_REGION)
             return SetMemoryRegion.Ioctl(Kvm, arg, v2: false);
         // Requests a generation does not know fall through to kvm_arch_vm_ioctl, as in that kernel.

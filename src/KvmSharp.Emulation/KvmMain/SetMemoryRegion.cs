@@ -189,6 +189,7 @@ internal static class SetMemoryRegion
     public static void DeleteMemslot(Kvm kvm, KvmMemorySlot slot)
     {
         kvm.InvalidateGuestMappings();
+        Arch.TdxSept.Zap(kvm, slot.BaseGfn, slot.BaseGfn + slot.NPages); // kvm_arch_flush_shadow_memslot: a TD's private leaves
         if (slot.HasGmem) GmemBind.Unbind(slot);
         kvm.RemoveMemslot(slot);
         kvm.NrMemslotPages -= slot.NPages;

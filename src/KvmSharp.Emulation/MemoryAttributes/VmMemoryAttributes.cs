@@ -59,6 +59,9 @@ internal static class VmMemoryAttributes
         // kvm_vm_set_mem_attributes: nothing to do if the entire range has the desired attributes.
         if (kvm.MemAttrArray.AllEqual(start, end, attrs.attributes)) return 0;
         kvm.InvalidateGuestMappings();
+        // kvm_arch_pre_set_memory_attributes: converting to shared zaps the private SPTEs (attr_filter
+        // KVM_FILTER_PRIVATE) — for a TD, TDH.MEM.PAGE.REMOVE (Arch/X86/TdxSept.cs).
+        if ((attrs.attributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0) Arch.TdxSept.Zap(kvm, start, end);
         kvm.MemAttrArray.Set(start, end, attrs.attributes);
         return 0;
     }

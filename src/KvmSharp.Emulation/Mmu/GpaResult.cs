@@ -22,8 +22,15 @@ internal enum GpaStatus
 /// KVM_MEMORY_EXIT_FLAG_USERFAULT ([PATCH v3 04/15]); <see cref="NoExit"/>: KVM_RUN fails with the errno alone and
 /// kvm_run is left as it was (kvm_do_userfault's unreadable bitmap).
 /// </summary>
-internal readonly record struct GpaResult(GpaStatus Status, long Errno = 0, ulong Gpa = 0, bool Private = false, bool IsUserfault = false, bool NoExit = false)
+internal readonly record struct GpaResult(GpaStatus Status, long Errno = 0, ulong Gpa = 0, bool Private = false, bool IsUserfault = false, bool NoExit = false, bool TdPending = false)
 {
+    /// <summary>
+    /// A TD's access to a PENDING private page (Arch/X86/TdxSept.cs): the TDX module's #VE or, with SEPT_VE_DISABLE,
+    /// KVM's tdx_handle_ept_violation; the emulator decides which (X86Emulator.TdxModule.cs). <paramref name="gpa"/>
+    /// is the access's full GPA (without the shared bit, which it lacks).
+    /// </summary>
+    public static GpaResult TdPendingAccess(ulong gpa) => new(GpaStatus.MemoryFault, Vfs.Err.EFAULT, gpa, true, TdPending: true);
+
     /// <summary>kvm_do_userfault for a set bit: the page's memory fault exit with the USERFAULT flag, KVM_RUN → EFAULT.</summary>
     public static GpaResult Userfault(ulong gpa, bool isPrivate) =>
         new(GpaStatus.MemoryFault, Vfs.Err.EFAULT, gpa & ~((ulong)EmulatorConfig.PageSize - 1), isPrivate, IsUserfault: true);

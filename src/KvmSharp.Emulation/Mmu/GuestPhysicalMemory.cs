@@ -66,8 +66,14 @@ internal sealed class GuestPhysicalMemory : IDisposable
     {
         if (_kvm.Type == KvmConstants.KVM_X86_SNP_VM && GuestMemoryPath.MemIsPrivate(_kvm, gpa >> PageShift))
             gpa |= EncryptionMask;
-        return Access(gpa, Span<byte>.Empty, write: false);
+        return Access(gpa, Span<byte>.Empty, write: false, mapOnly: true);
     }
+
+    /// <summary>
+    /// KVM's fault-in of a TD's private GPA for the TDX module (the EPT violation a TDG.MEM.PAGE.ACCEPT of an unmapped
+    /// page exits with, tdx_handle_ept_violation): maps it (PENDING), no guest access.
+    /// </summary>
+    public GpaResult TdMapPrivate(ulong gpa) => Access(gpa, Span<byte>.Empty, write: false, mapOnly: true);
 
     /// <summary>True for the VM types whose guests mark encrypted pages with the C-bit: SEV, SEV-ES and SNP.</summary>
     private bool HasCbit => _kvm.Type is KvmConstants.KVM_X86_SEV_VM or KvmConstants.KVM_X86_SEV_ES_VM or KvmConstants.KVM_X86_SNP_VM;
@@ -82,7 +88,7 @@ internal sealed class GuestPhysicalMemory : IDisposable
     /// </summary>
     public ulong EncryptionMask => HasCbit ? 1UL << CbitPosition : 0;
 
-    private GpaResult Access(ulong gpa, Span<byte> data, bool write)
+    private GpaResult Access(ulong gpa, Span<byte> data, bool write, bool mapOnly = false)
     {
         DropStale();
         ulong gfn = gpa >> PageShift;
@@ -94,7 +100,7 @@ internal sealed class GuestPhysicalMemory : IDisposable
         lock (_kvm.Kernel.SyncRoot)
         {
             long seq = _kvm.MmuInvalidateSeq;
-            var r = Fault(ref gpa, write, out var page, out ulong hva, out KvmMemorySlot? logTo);
+            var r = Fault(ref gpa, write, mapOnly, out var page, out ulong hva, out KvmMemorySlot? logTo);
             if (r.Status != GpaStatus.Done) return r;
             if (page is CachedPage p)
             {
@@ -125,7 +131,7 @@ internal sealed class GuestPhysicalMemory : IDisposable
     /// kvm_mmu_do_page_fault … kvm_mmu_faultin_pfn for a TDP (direct) MMU. Caller holds the kernel lock.
     /// <paramref name="gpa"/> comes back without the TDX shared bit or the C-bit (the GPA KVM sees).
     /// </summary>
-    private GpaResult Fault(ref ulong gpa, bool write, out CachedPage? page, out ulong hva, out KvmMemorySlot? logTo)
+    private GpaResult Fault(ref ulong gpa, bool write, bool mapOnly, out CachedPage? page, out ulong hva, out KvmMemorySlot? logTo)
     {
         page = null;
         hva = 0;
@@ -183,6 +189,12 @@ internal sealed class GuestPhysicalMemory : IDisposable
             if (r != 0) return GpaResult.Fault(r, gpa, isPrivate);
             r = SlotMapping(slot, out var mapping);
             if (r != 0) return GpaResult.Fault(Err.EFAULT, gpa, isPrivate);
+            // A runnable TD's private page: KVM's mapping is TDH.MEM.PAGE.AUG (tdx_sept_set_private_spte once
+            // TD_STATE_RUNNABLE), PENDING until the TD accepts it; the TD's access to it faults again
+            // (Arch/X86/TdxSept.cs). Not cached while PENDING. Before KVM_TDX_FINALIZE_VM no TD runs.
+            if (isPrivate && type is KvmConstants.KVM_X86_TDX_VM && Arch.CocoState.Tdx(_kvm).State == Arch.TdState.Runnable &&
+                Arch.TdxSept.Map(_kvm, gfn) == Arch.SeptPageState.Pending)
+                return mapOnly ? GpaResult.Done : GpaResult.TdPendingAccess(gpa);
             page = new CachedPage(mapping!, (gfn - slot.BaseGfn) << PageShift, ReadOnly: false, Address: 0);
             return GpaResult.Done;
         }

@@ -61,6 +61,8 @@ internal sealed class KvmVcpuFile : KernelFile
     /// <summary>kvm_vcpu_ioctl; the caller holds a file reference but not the kernel lock.</summary>
     public long VcpuIoctl(uint request, IoctlArg arg)
     {
+        // "if (vcpu->kvm->mm != current->mm || vcpu->kvm->vm_dead) return -EIO;" first.
+        if (Kvm.VmDead) return Err.EIO;
         // if (unlikely(_IOC_TYPE(ioctl) != KVMIO)) return -EINVAL;
         if (((request >> 8) & 0xff) != KvmIoctls.KVMIO) return Err.EINVAL;
         lock (Vcpu.Mutex)

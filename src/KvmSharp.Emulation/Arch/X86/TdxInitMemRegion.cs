@@ -63,6 +63,8 @@ internal static class TdxInitMemRegion
                     ret = Err.EIO;
                     break;
                 }
+                // TDH.MEM.PAGE.ADD mapped the page: guest-accessible without TDG.MEM.PAGE.ACCEPT (TdxSept).
+                TdxSept.Added(kvm, region.gpa >> shift);
                 // 6.18: source_addr += PAGE_SIZE always; [PATCH v8]: "if (region.source_addr) region.source_addr += …".
                 if (!v8 || region.source_addr != 0) region.source_addr += page;
                 region.gpa += page;

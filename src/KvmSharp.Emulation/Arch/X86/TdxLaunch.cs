@@ -206,6 +206,7 @@ internal static class TdxLaunch
             vcpu.Cpu.State.MpState = KvmMpState.KVM_MP_STATE_RUNNABLE;
             SetInitialState(vcpu, td, cmd.data);
             coco.TdInitialized = true;
+            TdxVcpuIndex.Initialized(vcpu); // TDH.VP.CREATE/INIT: the module's NUM_VCPUS and VCPU_INDEX (TDG.VP.INFO)
         }
         return 0;
     }

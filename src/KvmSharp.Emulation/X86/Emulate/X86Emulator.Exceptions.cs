@@ -58,8 +58,15 @@ internal sealed partial class X86Emulator
             Save();
             try
             {
-                if (longMode) Deliver64(current);
-                else Deliver32(current);
+                try
+                {
+                    if (longMode) Deliver64(current);
+                    else Deliver32(current);
+                }
+                catch (MemoryFaultStop t) when (t.Result.TdPending && !TdSeptVeDisabled)
+                {
+                    throw TdPendingFault(t.Result); // the delivery touched a TD's PENDING page (X86Emulator.TdxModule.cs)
+                }
                 return StepOutcome.Continue;
             }
             catch (GuestFault next)

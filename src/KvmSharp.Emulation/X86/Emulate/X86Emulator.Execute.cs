@@ -261,7 +261,7 @@ internal sealed partial class X86Emulator
 
             case Mnemonic.In:
             case Mnemonic.Out:
-                TdVirtualizationException();
+                TdVirtualizationException(i);
                 PortIo(i);
                 break;
             case Mnemonic.Tdcall when Arch.CocoState.IsTd(_kvm):
@@ -278,7 +278,7 @@ internal sealed partial class X86Emulator
                 // the CPU's own check (SDM Vol. 2A HLT: "#GP(0) If the current privilege level is not 0"; AMD APM
                 // Vol. 3 HLT likewise, checked before the intercept).
                 RequireCpl0();
-                TdVirtualizationException();
+                TdVirtualizationException(i);
                 if (InKernelApic is not null)
                 {
                     _cpu.State.MpState = Abi.KvmMpState.KVM_MP_STATE_HALTED;

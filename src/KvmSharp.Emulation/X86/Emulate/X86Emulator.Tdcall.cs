@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 using Iced.Intel;
 using KvmSharp.Emulation.Arch;
-using static KvmSharp.Emulation.X86.X86Consts;
 
 namespace KvmSharp.Emulation.X86.Emulate;
 
@@ -11,8 +10,8 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// values into those registers, RAX = 0 (TDX_SUCCESS) and RIP past the TDCALL. Intel TDX Module ABI, TDG.VP.VMCALL:
 /// RCX bits 0 (RAX), 1 (RCX), 4 (RSP) and 63:32 must be 0 (TDX_OPERAND_INVALID for operand RCX); RBP is never passed
 /// (TD_PARAMS config NO_RBP_MOD, which KVM sets); the XMM bits (31:16) pass nothing here. TDCALL needs CPL 0 (#GP(0)).
-/// Other TDCALL leaves (TDG.VP.INFO, TDG.VP.VEINFO.GET, TDG.MEM.PAGE.ACCEPT …) are the module's alone and are not
-/// modelled: an emulation failure. Outside a TD the instruction is left to the interpreter's default (an emulation
+/// Other TDCALL leaves are the module's alone: TDG.VP.INFO, TDG.VP.VEINFO.GET and TDG.MEM.PAGE.ACCEPT are modelled in
+/// X86Emulator.TdxModule.cs, the rest (TDG.MR.REPORT, TDG.VM.RD/WR …) is an emulation failure. Outside a TD the instruction is left to the interpreter's default (an emulation
 /// failure, which is what this kvm_pvm host answers; VMX hardware exits and KVM queues #UD, AMD hardware raises #UD).
 /// </summary>
 internal sealed partial class X86Emulator
@@ -39,7 +38,7 @@ internal sealed partial class X86Emulator
     {
         RequireCpl0();
         ulong leaf = _cpu.Gpr[X86Cpu.RAX];
-        if (leaf != 0) throw new EmulationFailure($"TDCALL leaf {leaf} is outside the modelled TDX module (TDG.VP.VMCALL only)", haveInstructionBytes: true);
+        if (leaf != 0) return TdxModuleCall(i, leaf); // X86Emulator.TdxModule.cs
         ulong mask = _cpu.Gpr[X86Cpu.RCX];
         if ((mask & VmcallReservedMask) != 0)
         {
@@ -92,14 +91,4 @@ internal sealed partial class X86Emulator
 
     /// <summary>A register RCX exposes, RBP excepted (NO_RBP_MOD: never passed); RAX, RCX's own bit and RSP are refused before.</summary>
     private static bool Passed(ulong mask, int reg) => reg != X86Cpu.RBP && (mask & (1UL << reg)) != 0;
-
-    /// <summary>
-    /// HLT, IN and OUT in a TD: the TDX module turns them into a #VE for the guest's own handler (which then asks with
-    /// TDG.VP.VMCALL; Linux's arch/x86/coco/tdx/tdx.c virt_exception_kernel: EXIT_REASON_HLT, EXIT_REASON_IO_INSTRUCTION).
-    /// TDG.VP.VEINFO.GET is not modelled, so a handler cannot learn why.
-    /// </summary>
-    private void TdVirtualizationException()
-    {
-        if (Arch.CocoState.IsTd(_kvm)) throw new GuestFault(VE_VECTOR);
-    }
 }

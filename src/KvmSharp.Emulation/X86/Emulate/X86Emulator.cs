@@ -143,6 +143,8 @@ internal sealed partial class X86Emulator
                 _completionData = null;
                 _run.SetIoExit(output: false, p.Size, p.Port).Clear();
                 return StepOutcome.ExitToUser;
+            case MemoryFaultStop { Result.TdPending: true } t:
+                return TdPendingAccess(t.Result); // a TD's access to a PENDING page (X86Emulator.TdxModule.cs)
             case MemoryFaultStop f:
                 if (!f.Result.NoExit) _run.SetMemoryFault(f.Result.Gpa, (ulong)EmulatorConfig.PageSize, f.Result.Private, f.Result.IsUserfault);
                 return new StepOutcome(true, f.Result.Errno);
@@ -232,6 +234,8 @@ internal sealed partial class X86Emulator
     /// </summary>
     private ulong TranslateAs(ulong linear, PageAccess access)
     {
+        _lastLinear = linear; // a TD #VE's GLA and access type (X86Emulator.TdxModule.cs)
+        _lastAccess = access;
         // SEV/SEV-ES/SNP: the GPA carries the C-bit when the access is encrypted (GuestPhysicalMemory.EncryptionMask,
         // 0 for other VM types). AMD APM Vol. 2, 15.34.5: with paging off every access is encrypted, and instruction
         // fetches always are, whatever the leaf's C-bit; the walk reads its tables encrypted (PageWalk64.Walk).
