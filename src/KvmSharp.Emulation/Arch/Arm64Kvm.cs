@@ -59,6 +59,11 @@ internal sealed class Arm64Kvm : KvmArch
         // arm.c: "case KVM_CAP_ARM_PMU_V3: r = kvm_supports_guest_pmuv3();" — the emulated host has a PMUv3 [D]
         // (Arm64/Arm64PmuRegs.cs).
         KvmArm64PmuRegs.KVM_CAP_ARM_PMU_V3 => 1,
+        // arm.c: "case KVM_CAP_ARM_PTRAUTH_ADDRESS: case KVM_CAP_ARM_PTRAUTH_GENERIC: r = kvm_has_full_ptr_auth();" —
+        // a property of the emulated host CPU (Arm64/Arm64CpuModel.cs; the default N1 has none).
+        KvmArm64PtrAuth.KVM_CAP_ARM_PTRAUTH_ADDRESS or KvmArm64PtrAuth.KVM_CAP_ARM_PTRAUTH_GENERIC => Config.Arm64Cpu.HasFullPtrAuth ? 1 : 0,
+        // arm.c: "case KVM_CAP_STEAL_TIME: r = kvm_arm_pvtime_supported();" (Arm64/Arm64PvTime.cs).
+        KvmArm64PvTime.KVM_CAP_STEAL_TIME => Arm64PvTime.Supported ? 1 : 0,
         _ => null,
     };
 

@@ -50,6 +50,9 @@ internal sealed class Arm64Cpu
     /// <summary>kvm_vcpu_has_pmu: the vCPU was initialised with KVM_ARM_VCPU_PMU_V3.</summary>
     public bool HasPmu { get; set; }
 
+    /// <summary>vcpu_has_ptrauth: the vCPU was initialised with KVM_ARM_VCPU_PTRAUTH_ADDRESS and _GENERIC.</summary>
+    public bool HasPtrAuth { get; set; }
+
     /// <summary>The VM's PMU configuration (PMCR_EL0.N), shared by its vCPUs.</summary>
     public Arm64PmuVm PmuVm { get; init; } = new();
 

@@ -178,7 +178,7 @@ internal static class Arm64IdRegs
             // set_id_reg: "Once the VM has started the ID registers are immutable. Reject any write that does not
             // match the final register value."
             if (vm.HasRanOnce) return val == Read(vm, i) ? 0 : Vfs.Err.EBUSY;
-            ulong limit = d.Limit;
+            ulong limit = vm.Limit(i);
             if (hasPmu && d.Name == "ID_AA64DFR0_EL1") limit = (limit & ~(0xfUL << 8)) | (Arm64PmuRegs.PmuVer << 8);
             long r = CheckFeatures(d, val, limit);
             if (r == 0) vm.Values[i] = val;
@@ -212,13 +212,44 @@ internal static class Arm64IdRegs
 /// <summary>kvm->arch.id_regs and KVM_ARCH_FLAG_HAS_RAN_ONCE as the ID registers see them.</summary>
 internal sealed class Arm64IdRegState
 {
-    public Arm64IdRegState()
+    private static readonly int Isar1 = Arm64IdRegs.IndexOf("ID_AA64ISAR1_EL1"), Isar2 = Arm64IdRegs.IndexOf("ID_AA64ISAR2_EL1");
+
+    public Arm64IdRegState() : this(Arm64CpuModel.NeoverseN1) { }
+
+    public Arm64IdRegState(Arm64CpuModel model)
     {
+        Model = model;
         // reset_vm_ftr_id_reg at the first vCPU reset: the sanitised host values.
-        Values = Arm64IdRegs.Table.Select(d => d.Limit).ToArray();
+        Values = Enumerable.Range(0, Arm64IdRegs.Table.Length).Select(Limit).ToArray();
     }
 
+    /// <summary>The emulated host CPU's variable part (the pointer-authentication fields).</summary>
+    public Arm64CpuModel Model { get; }
+
     public ulong[] Values { get; }
+
+    /// <summary>vcpu_has_ptrauth for the VM's feature set (set at the first KVM_ARM_VCPU_INIT, Arm64PtrAuth.InitVm).</summary>
+    public bool PtrAuth { get; private set; }
+
+    /// <summary>
+    /// rd->reset(vcpu) = kvm_read_sanitised_id_reg, the limit of arm64_check_features: the host value, with
+    /// __kvm_read_sanitised_id_reg's "if (!vcpu_has_ptrauth(vcpu))" clearing ID_AA64ISAR1_EL1.{APA,API,GPA,GPI} and
+    /// ID_AA64ISAR2_EL1.{APA3,GPA3} for a VM without pointer authentication.
+    /// </summary>
+    public ulong Limit(int i)
+    {
+        if (i == Isar1) return PtrAuth ? Model.Aa64Isar1 : Model.Aa64Isar1 & ~Arm64PtrAuth.Isar1Mask;
+        if (i == Isar2) return PtrAuth ? Model.Aa64Isar2 : Model.Aa64Isar2 & ~Arm64PtrAuth.Isar2Mask;
+        return Arm64IdRegs.Table[i].Limit;
+    }
+
+    /// <summary>The first vCPU reset of a pointer-authentication VM: reset_vm_ftr_id_reg keeps the PAuth fields.</summary>
+    public void EnablePtrAuth()
+    {
+        PtrAuth = true;
+        Values[Isar1] = Limit(Isar1);
+        Values[Isar2] = Limit(Isar2);
+    }
 
     /// <summary>kvm_vm_has_ran_once(kvm): some vCPU of the VM entered KVM_RUN.</summary>
     public bool HasRanOnce { get; set; }

@@ -49,12 +49,6 @@ internal static class Arm64PmuAttrs
     /// </summary>
     public const int NrEvents = 1 << 16;
 
-    /// <summary>
-    /// arch_timer.c default_vtimer_irq / default_ptimer_irq: the timer PPIs kvm_timer_enable claims at the first run
-    /// (the KVM_ARM_VCPU_TIMER_CTRL attributes that would move them are not modelled).
-    /// </summary>
-    private static readonly int[] TimerPpis = [27, 30];
-
     /// <summary>arm_vgic.h irq_is_ppi: VGIC_NR_SGIS &lt;= irq &lt; VGIC_NR_PRIVATE_IRQS.</summary>
     private static bool IsPpi(int irq) => irq >= Arm64VcpuPmu.VgicNrSgis && irq < 32;
 
@@ -115,7 +109,7 @@ internal static class Arm64PmuAttrs
                     return 0;
                 }
                 case KVM_ARM_VCPU_PMU_V3_INIT:
-                    return Init(vm, pmu);
+                    return Init(vm, pmu, Arm64VcpuState.Of(vcpu).PpiOwners);
             }
             return Err.ENXIO;
         }
@@ -166,10 +160,11 @@ internal static class Arm64PmuAttrs
     /// <summary>
     /// kvm_arm_pmu_v3_init: with an in-kernel vGIC it must be initialised (ENODEV) and the IRQ set (ENXIO), and
     /// kvm_vgic_set_owner takes the IRQ for the PMU ("SGIs and LPIs cannot be wired up to any device": an SPI beyond
-    /// nr_spis is EINVAL; no other owner can hold it yet — the timer claims its PPIs at the first run, which a PMU vCPU
-    /// cannot reach before this). Then pmu.created; every later set is EBUSY.
+    /// nr_spis is EINVAL; a PPI another owner holds is EEXIST — the timers claim theirs at kvm_timer_enable, which a
+    /// first KVM_RUN of a PMU vCPU reaches before failing in kvm_arm_pmu_v3_enable). Then pmu.created; every later set
+    /// is EBUSY.
     /// </summary>
-    private static long Init(Arm64VmState vm, Arm64VcpuPmu pmu)
+    private static long Init(Arm64VmState vm, Arm64VcpuPmu pmu, PpiOwner[] ppiOwners)
     {
         bool owns = false;
         if (vm.Vgic.InKernel)
@@ -177,6 +172,11 @@ internal static class Arm64PmuAttrs
             if (!vm.Vgic.Initialized) return Err.ENODEV;
             if (!pmu.IrqInitialized) return Err.ENXIO;
             if (!IsPpi(pmu.IrqNum) && !ValidSpi(vm, pmu.IrqNum)) return Err.EINVAL;
+            if (IsPpi(pmu.IrqNum))
+            {
+                if (ppiOwners[pmu.IrqNum] is not (PpiOwner.None or PpiOwner.Pmu)) return Err.EEXIST;
+                ppiOwners[pmu.IrqNum] = PpiOwner.Pmu;
+            }
             owns = true;
         }
         pmu.OwnsIrq = owns;
@@ -213,9 +213,8 @@ internal static class Arm64PmuAttrs
     }
 
     /// <summary>
-    /// The first KVM_RUN of a PMU vCPU (kvm_arch_vcpu_run_pid_change, after kvm_vgic_map_resources): kvm_timer_enable
-    /// first — with a vGIC, timer_irqs_are_valid claims the timer PPIs (kvm_vgic_set_owner), which fails (EEXIST, so
-    /// "not valid": EINVAL) when the PMU already owns one of them — then kvm_arm_pmu_v3_enable: not created → EINVAL;
+    /// The first KVM_RUN of a PMU vCPU (kvm_arch_vcpu_run_pid_change, after kvm_vgic_map_resources and
+    /// kvm_timer_enable, Arm64TimerAttrs.Enable): kvm_arm_pmu_v3_enable: not created → EINVAL;
     /// with a vGIC the IRQ must be a PPI or a valid SPI (a PMU initialised before the vGIC existed has none: EINVAL);
     /// without one, no IRQ may be set.
     /// </summary>
@@ -225,7 +224,6 @@ internal static class Arm64PmuAttrs
         var pmu = Arm64VcpuState.Of(vcpu).Pmu;
         lock (vcpu.Kvm.Kernel.SyncRoot)
         {
-            if (vm.Vgic.InKernel && pmu.OwnsIrq && Array.IndexOf(TimerPpis, pmu.IrqNum) >= 0) return Err.EINVAL;
             if (!HasPmu(vm)) return 0;
             if (!pmu.Created) return Err.EINVAL;
             if (vm.Vgic.InKernel)
@@ -243,9 +241,9 @@ internal static class Arm64PmuAttrs
 
 /// <summary>
 /// KVM_SET/GET/HAS_DEVICE_ATTR on an arm64 vCPU (arm.c kvm_arch_vcpu_ioctl: copy_from_user of struct kvm_device_attr,
-/// EFAULT; no KVM_ARM_VCPU_INIT needed → guest.c kvm_arm_vcpu_arch_{set,get,has}_attr, by group). The PMU group is
-/// modelled (<see cref="Arm64PmuAttrs"/>); KVM_ARM_VCPU_TIMER_CTRL (the timer PPIs) and KVM_ARM_VCPU_PVTIME_CTRL
-/// (stolen time) are not [gap]: they answer ENXIO like an unknown group, and the timers keep their default PPIs.
+/// EFAULT; no KVM_ARM_VCPU_INIT needed → guest.c kvm_arm_vcpu_arch_{set,get,has}_attr, by group):
+/// KVM_ARM_VCPU_PMU_V3_CTRL (<see cref="Arm64PmuAttrs"/>, set under config_lock), KVM_ARM_VCPU_TIMER_CTRL
+/// (<see cref="Arm64TimerAttrs"/>), KVM_ARM_VCPU_PVTIME_CTRL (<see cref="Arm64PvTime"/>); any other group → ENXIO.
 /// </summary>
 internal static class Arm64VcpuAttrs
 {
@@ -255,8 +253,13 @@ internal static class Arm64VcpuAttrs
     public static long Ioctl(KvmVcpu vcpu, uint request, IoctlArg arg)
     {
         if (!arg.CopyFromUser(out kvm_device_attr attr)) return Err.EFAULT;
-        if (attr.group != KVM_ARM_VCPU_PMU_V3_CTRL) return Err.ENXIO;
-        if (request == KvmIoctls.KVM_SET_DEVICE_ATTR) return Arm64PmuAttrs.SetAttr(vcpu, attr);
-        return request == KvmIoctls.KVM_GET_DEVICE_ATTR ? Arm64PmuAttrs.GetAttr(vcpu, attr) : Arm64PmuAttrs.HasAttr(vcpu, attr);
+        bool set = request == KvmIoctls.KVM_SET_DEVICE_ATTR, get = request == KvmIoctls.KVM_GET_DEVICE_ATTR;
+        return attr.group switch
+        {
+            KVM_ARM_VCPU_PMU_V3_CTRL => set ? Arm64PmuAttrs.SetAttr(vcpu, attr) : get ? Arm64PmuAttrs.GetAttr(vcpu, attr) : Arm64PmuAttrs.HasAttr(vcpu, attr),
+            KVM_ARM_VCPU_TIMER_CTRL => set ? Arm64TimerAttrs.SetAttr(vcpu, attr) : get ? Arm64TimerAttrs.GetAttr(vcpu, attr) : Arm64TimerAttrs.HasAttr(attr),
+            KVM_ARM_VCPU_PVTIME_CTRL => set ? Arm64PvTime.SetAttr(vcpu, attr) : get ? Arm64PvTime.GetAttr(vcpu, attr) : Arm64PvTime.HasAttr(attr),
+            _ => Err.ENXIO,
+        };
     }
 }

@@ -109,9 +109,13 @@ internal static class Arm64Run
         }
     }
 
-    /// <summary>handle_hvc → PSCI; a system event stops every vCPU of the VM (kvm_prepare_system_event).</summary>
+    /// <summary>
+    /// handle_hvc → the PV-time SMCCC calls (Arm64PvTime), else PSCI; a system event stops every vCPU of the VM
+    /// (kvm_prepare_system_event).
+    /// </summary>
     private static long? HandleHvc(KvmVcpu vcpu, Arm64VcpuState state)
     {
+        if (Arm64PvTime.Hypercall(vcpu, state)) return null;
         bool psci02 = (state.Features & (1u << Abi.Arm64.KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2)) != 0;
         var fw = Arm64VmState.Of(vcpu.Kvm).Firmware;
         ulong version;

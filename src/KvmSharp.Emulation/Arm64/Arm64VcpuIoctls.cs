@@ -10,8 +10,8 @@ namespace KvmSharp.Emulation.Arm64;
 
 /// <summary>
 /// The arm64 vCPU ioctls (virt/kvm/kvm_main.c kvm_vcpu_ioctl → arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl), called
-/// with vcpu->mutex held. The vCPU device attributes of the PMU group are modelled (Arm64PmuAttrs.cs; the timer and
-/// PV-time groups answer ENXIO); vCPU events and KVM_ARM_VCPU_FINALIZE are not (they answer EINVAL like an unknown
+/// with vcpu->mutex held. The vCPU device attributes of the PMU, timer and PV-time groups are modelled (Arm64PmuAttrs.cs,
+/// Arm64TimerAttrs.cs, Arm64PvTime.cs); vCPU events and KVM_ARM_VCPU_FINALIZE are not (they answer EINVAL like an unknown
 /// ioctl); KVM_GET_REG_LIST lists the core registers (Arm64CoreRegs), the firmware
 /// pseudo-registers (Arm64FwRegs), the timer registers (Arm64Timer), the modelled system registers (Arm64SysRegs) and
 /// the CCSIDR demux ids (Arm64CacheRegs), in kvm_arm_copy_reg_indices order. With an in-kernel vGIC the first KVM_RUN
@@ -25,11 +25,12 @@ internal static class Arm64VcpuIoctls
 
     /// <summary>
     /// system_supported_vcpu_features() of the emulated host [D]: POWER_OFF, PSCI_0_2 and PMU_V3
-    /// (kvm_supports_guest_pmuv3: the host has a PMUv3, KVM_CAP_ARM_PMU_V3 = 1) — no AArch32 EL1, no SVE, no pointer
-    /// authentication, no nested virtualization. A PMU vCPU gets the PMU registers (Arm64PmuRegs) and runs once
+    /// (kvm_supports_guest_pmuv3: the host has a PMUv3, KVM_CAP_ARM_PMU_V3 = 1), plus PTRAUTH_ADDRESS/GENERIC when the
+    /// host CPU model has full pointer authentication (<see cref="Arm64PtrAuth.SupportedFeatures"/>; not the default
+    /// N1) — no AArch32 EL1, no SVE, no nested virtualization. A PMU vCPU gets the PMU registers (Arm64PmuRegs) and runs once
     /// KVM_ARM_VCPU_PMU_V3_INIT created its PMU (Arm64PmuAttrs: kvm_arm_pmu_v3_enable at the first KVM_RUN).
     /// </summary>
-    private const uint SupportedFeatures = (1u << KvmArm64Constants.KVM_ARM_VCPU_POWER_OFF) | (1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2) |
+    private const uint BaseSupportedFeatures = (1u << KvmArm64Constants.KVM_ARM_VCPU_POWER_OFF) | (1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2) |
         (1u << KvmArm64Constants.KVM_ARM_VCPU_PMU_V3);
 
     public static long Ioctl(KvmVcpu vcpu, uint request, IoctlArg arg)
@@ -47,7 +48,10 @@ internal static class Arm64VcpuIoctls
                 long r;
                 lock (vcpu.Kvm.Kernel.SyncRoot) r = Vgic.VgicInit.MapResources(vcpu.Kvm);
                 if (r != 0) return r;
-                // kvm_timer_enable (the timer PPIs against the PMU's), then, for a PMU vCPU, kvm_arm_pmu_v3_enable.
+                // kvm_timer_enable (the timer PPIs, claimed against each other and the PMU's), then, for a PMU vCPU,
+                // kvm_arm_pmu_v3_enable.
+                r = Arm64TimerAttrs.Enable(vcpu);
+                if (r != 0) return r;
                 r = Arm64PmuAttrs.Enable(vcpu);
                 if (r != 0) return r;
                 state.HasRunOnce = true;
@@ -111,8 +115,9 @@ internal static class Arm64VcpuIoctls
         {
             if (init.features[i] != 0) return Err.ENOENT;
         }
-        if ((features & ~SupportedFeatures) != 0) return Err.EINVAL;
         var vm = Arm64VmState.Of(vcpu.Kvm);
+        if ((features & ~(BaseSupportedFeatures | Arm64PtrAuth.SupportedFeatures(vm.IdRegs.Model))) != 0) return Err.EINVAL;
+        if (!Arm64PtrAuth.BothOrNeither(features)) return Err.EINVAL;
         lock (vcpu.Kvm.Kernel.SyncRoot)
         {
             // kvm_vcpu_init_changed: every vCPU of a VM must be initialized with the same features.
@@ -120,10 +125,13 @@ internal static class Arm64VcpuIoctls
             // First init of the VM: kvm_setup_vcpu → kvm_arm_set_default_pmu, and the ID registers' first reset
             // (reset_vm_ftr_id_reg → sanitise_id_aa64dfr0_el1: PMUVer of the PMU).
             if (vm.ConfiguredFeatures is null && (features & PmuFeature) != 0) Arm64PmuRegs.InitVm(vm);
+            // reset_vm_ftr_id_reg with vcpu_has_ptrauth: ID_AA64ISAR1/2_EL1 keep the host's PAuth fields.
+            if (vm.ConfiguredFeatures is null && Arm64PtrAuth.Has(features)) Arm64PtrAuth.InitVm(vm);
             vm.ConfiguredFeatures = features;
         }
         state.Features = features;
         state.Cpu.HasPmu = (features & PmuFeature) != 0;
+        state.Cpu.HasPtrAuth = Arm64PtrAuth.Has(features);
         state.Initialized = true;
         // kvm_reset_vcpu; a re-init resets the vCPU as well.
         state.Cpu.Reset();

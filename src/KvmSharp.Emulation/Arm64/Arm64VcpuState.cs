@@ -45,6 +45,18 @@ internal sealed class Arm64VcpuState
     /// </summary>
     public bool HasRunOnce { get; set; }
 
+    /// <summary>vcpu->arch.timer_cpu.enabled: kvm_timer_enable succeeded at a first KVM_RUN (Arm64TimerAttrs).</summary>
+    public bool TimerEnabled { get; set; }
+
+    /// <summary>
+    /// The owner of each private interrupt of this vCPU's vGIC (vgic_irq.owner, kvm_vgic_set_owner), for INTIDs
+    /// below 32: the timers claim theirs at kvm_timer_enable, a PMU with a PPI at KVM_ARM_VCPU_PMU_V3_INIT.
+    /// </summary>
+    public PpiOwner[] PpiOwners { get; } = new PpiOwner[32];
+
+    /// <summary>vcpu->arch.steal.base: the PV-time structure's IPA, <see cref="Arm64PvTime.InvalidGpa"/> until set (Arm64PvTime).</summary>
+    public ulong StealBase { get; set; } = Arm64PvTime.InvalidGpa;
+
     /// <summary>vcpu->mmio_needed with the syndrome of the abort that exited.</summary>
     public MmioSyndrome? PendingMmio { get; set; }
 
@@ -60,15 +72,28 @@ internal sealed class Arm64VmState
 {
     private static readonly ConditionalWeakTable<Kvm, Arm64VmState> States = [];
 
+    public Arm64VmState() : this(Arm64CpuModel.NeoverseN1) { }
+
+    public Arm64VmState(Arm64CpuModel model) => IdRegs = new Arm64IdRegState(model);
+
     /// <summary>kvm->arch.vcpu_features once KVM_ARCH_FLAG_VCPU_FEATURES_CONFIGURED is set (null before).</summary>
     public uint? ConfiguredFeatures { get; set; }
 
     /// <summary>kvm->arch.vgic.</summary>
     public Vgic.VgicDist Vgic { get; } = new();
 
-    public Arm64IdRegState IdRegs { get; } = new();
+    public Arm64IdRegState IdRegs { get; }
 
     public Arm64TimerOffsets TimerOffsets { get; } = new();
+
+    /// <summary>
+    /// kvm->arch.timer_data.ppi[], indexed by KVM_ARM_VCPU_TIMER_IRQ_* (VTIMER, PTIMER, HVTIMER, HPTIMER): the timer
+    /// PPIs of every vCPU of the VM (kvm_timer_init_vm: default_ppi[]; Arm64TimerAttrs).
+    /// </summary>
+    public int[] TimerPpis { get; } = [.. Arm64TimerAttrs.DefaultPpis];
+
+    /// <summary>KVM_ARCH_FLAG_TIMER_PPIS_IMMUTABLE: set once some vCPU's timer_irqs_are_valid succeeded.</summary>
+    public bool TimerPpisImmutable { get; set; }
 
     public Arm64FwState Firmware { get; } = new();
 
@@ -85,5 +110,14 @@ internal sealed class Arm64VmState
         set => IdRegs.HasRanOnce = value;
     }
 
-    public static Arm64VmState Of(Kvm kvm) => States.GetValue(kvm, _ => new Arm64VmState());
+    public static Arm64VmState Of(Kvm kvm) => States.GetValue(kvm, k => new Arm64VmState(k.Kernel.Config.Arm64Cpu));
+}
+
+/// <summary>Who owns a private interrupt of a vCPU (vgic_irq.owner): nobody, one of the EL1 timers, or the PMU.</summary>
+internal enum PpiOwner
+{
+    None,
+    VirtualTimer,
+    PhysicalTimer,
+    Pmu,
 }

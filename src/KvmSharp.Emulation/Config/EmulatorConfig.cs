@@ -204,6 +204,12 @@ public sealed record EmulatorConfig
     /// </summary>
     public X86.X86CpuModel X86Cpu { get; init; } = X86.X86CpuModel.EpycMilan;
 
+    /// <summary>
+    /// The emulated arm64 host CPU's variable parts (pointer authentication; arm64 only). The default is the
+    /// Neoverse-N1-like host without PAuth.
+    /// </summary>
+    public KvmSharp.Emulation.Arm64.Arm64CpuModel Arm64Cpu { get; init; } = KvmSharp.Emulation.Arm64.Arm64CpuModel.NeoverseN1;
+
     /// <summary>The host page size: guest_memfd pages are backed 1:1 by host pages.</summary>
     public static int PageSize => Environment.SystemPageSize;
 

@@ -136,6 +136,11 @@ internal static class OracleExclusions
             "KvmArm64VcpuAttrs.KVM_PMU_EVENT_DENY",
             "kvm_pmu_event_filter (size)", "kvm_pmu_event_filter.base_event", "kvm_pmu_event_filter.nevents",
             "kvm_pmu_event_filter.action", "kvm_pmu_event_filter.pad");
+        Add("the pointer-authentication key register encodings (arch/arm64/tools/sysreg) are not vendored; Arm64PtrAuthTests checks the ids",
+            "KvmArm64PtrAuth.APIAKEYLO_EL1", "KvmArm64PtrAuth.APIAKEYHI_EL1", "KvmArm64PtrAuth.APIBKEYLO_EL1",
+            "KvmArm64PtrAuth.APIBKEYHI_EL1", "KvmArm64PtrAuth.APDAKEYLO_EL1", "KvmArm64PtrAuth.APDAKEYHI_EL1",
+            "KvmArm64PtrAuth.APDBKEYLO_EL1", "KvmArm64PtrAuth.APDBKEYHI_EL1", "KvmArm64PtrAuth.APGAKEYLO_EL1",
+            "KvmArm64PtrAuth.APGAKEYHI_EL1");
         Add("the DISR_EL1 / AArch32 EL2 shadow register encodings (arch/arm64/tools/sysreg) are not vendored; " +
             "Arm64PmuAttributeTests checks the ids",
             "KvmArm64ShadowRegs.DISR_EL1", "KvmArm64ShadowRegs.DACR32_EL2", "KvmArm64ShadowRegs.IFSR32_EL2",
