@@ -32,7 +32,10 @@ namespace KvmSharp.Vmm;
 /// call, and may not call, reset or dispose their own micro-VM (refused, or for Dispose deferred to the call's end).
 /// A <see cref="VmType.Snp"/> micro-VM keeps its code, data and page tables private: the first call launches it
 /// (SNP_LAUNCH_FINISH seals the vCPU's registers; <see cref="IsSealed"/>), and every call after a clean return goes
-/// through the VMM's guest-side dispatch loop (<see cref="Arch.X86_64.SnpDispatcher"/>, docs/sandbox.md).
+/// through the VMM's guest-side dispatch loop (<see cref="Arch.X86_64.SnpDispatcher"/>, docs/sandbox.md). A
+/// <see cref="VmType.Tdx"/> micro-VM does the same as a TD (Confidential/TdBoot.cs): its registers are the TDX module's
+/// from creation, so it boots itself from the reset vector into the same dispatcher, and its port I/O goes through the
+/// VMM's #VE handler; it needs the same guest_memfd with in-place conversion.
 /// Not thread-safe: one call at a time.
 /// </summary>
 public sealed partial class MicroVm : IDisposable
@@ -42,7 +45,8 @@ public sealed partial class MicroVm : IDisposable
     private readonly GuestMemory _memory;
     private readonly Vcpu _vcpu;
     private readonly kvm_sregs _sregs;
-    private readonly VcpuResetState _atCreation;
+    // Null for a TD, whose vCPU state cannot be read (nor reset).
+    private readonly VcpuResetState? _atCreation;
     private readonly ulong? _tscOffsetAtCreation;
     // The TSC offset the VMM last set up (creation's, or one raised to a snapshot's TSC), and the largest TSC floor
     // checked at it: at one offset the TSC only grows, so a floor once met needs no KVM_GET_MSRS again.
@@ -57,12 +61,16 @@ public sealed partial class MicroVm : IDisposable
     private readonly MemoryConversion? _conversion;
     // VM type Snp: the launch, done at the first call (its registers must be set before SNP_LAUNCH_FINISH).
     private readonly SnpBoot? _snp;
-    private bool _snpLaunchTried;
-    // VM type Snp, once sealed: the vCPU stands in the dispatcher after a clean return (the next call resumes it), or
-    // it does not and the micro-VM takes no call any more; how its last call ended, for the refusal.
-    private bool _snpResumable;
-    private long _snpCalls;
-    private string _snpEnding = "";
+    // VM type Tdx: the launch, done at the first call (after the host wrote the request the boot stub's dispatcher reads).
+    private readonly TdBoot? _td;
+    // _snp or _td: a micro-VM whose vCPU registers the host cannot set once it runs.
+    private readonly ISealedLaunch? _sealed;
+    private bool _launchTried;
+    // VM type Snp or Tdx, once sealed: the vCPU stands in the dispatcher after a clean return (the next call resumes
+    // it), or it does not and the micro-VM takes no call any more; how its last call ended, for the refusal.
+    private bool _resumable;
+    private long _sealedCalls;
+    private string _sealedEnding = "";
     private string? _noGuestMemfd;
     private bool _noGuestMemfdKnown;
     private bool _disposed;
@@ -78,9 +86,12 @@ public sealed partial class MicroVm : IDisposable
     private const ulong SandboxMcgCap = 1;
 
     private MicroVm(GuestImage image, MicroVmOptions options, Kvm? ownedKvm, Vm vm, GuestMemory memory, string? noGuestMemfd,
-        MemoryConversion? conversion, Vcpu vcpu, kvm_sregs sregs, VcpuResetState atCreation, ulong? tscOffsetAtCreation, SnpBoot? snp)
+        MemoryConversion? conversion, Vcpu vcpu, kvm_sregs sregs, VcpuResetState? atCreation, ulong? tscOffsetAtCreation, SnpBoot? snp,
+        TdBoot? td)
     {
         _snp = snp;
+        _td = td;
+        _sealed = (ISealedLaunch?)snp ?? td;
         _atCreation = atCreation;
         _tscOffsetAtCreation = tscOffsetAtCreation;
         _tscOffsetInUse = tscOffsetAtCreation ?? 0;
@@ -200,6 +211,7 @@ public sealed partial class MicroVm : IDisposable
         GuestMemory? memory = null;
         Vcpu? vcpu = null;
         SnpBoot? snp = null;
+        TdBoot? td = null;
         bool lazy = false;
         try
         {
@@ -212,35 +224,30 @@ public sealed partial class MicroVm : IDisposable
                 throw new MicroVmException(
                     $"VM type {options.VmType} is not offered by this kernel (KVM_CAP_VM_TYPES: {(types.Count == 0 ? "none" : string.Join(", ", types))})");
             }
-            // A TD's vCPU state is protected from its creation (vmx/tdx.c tdx_vcpu_create; x86.c KVM_GET/SET_SREGS,
-            // KVM_SET_REGS … EINVAL): the sandbox cannot put the vCPU in long mode; a TD boots through the TDX module.
-            if (options.VmType == VmType.Tdx)
-            {
-                throw new MicroVmException(
-                    "VM type Tdx: a TD's vCPU registers cannot be set through KVM (KVM_SET_SREGS and KVM_SET_REGS are EINVAL: " +
-                    "its state is protected from creation), so the sandbox cannot boot it; use SwProtected, or Snp, whose " +
-                    "registers are set before KVM_SEV_SNP_LAUNCH_FINISH");
-            }
-            if (options.VmType == VmType.Snp && snapshot is not null)
-            {
-                throw new MicroVmSnapshotException(SnapshotRefusal.ProtectedGuest,
-                    "VM type Snp: a micro-VM cannot be created from a snapshot: its private pages are launched (and measured) " +
-                    "by SNP_LAUNCH_UPDATE and its registers sealed by SNP_LAUNCH_FINISH; create it from the image");
-            }
+            if (options.VmType is VmType.Snp or VmType.Tdx && snapshot is not null)
+                throw new MicroVmSnapshotException(SnapshotRefusal.ProtectedGuest, SealedGuest.CreateFromSnapshotRefusal(options.VmType));
             vm = kvm.CreateVm(options.VmType);
             // SNP: KVM_SEV_INIT2 before any vCPU (sev.c sev_guest_init refuses once vCPUs exist: kvm->created_vcpus).
             if (options.VmType == VmType.Snp) snp = SnpBoot.Open(vm, options);
+            // TDX: the split irqchip and KVM_TDX_INIT_VM before any vCPU (tdx.c tdx_td_init: EBUSY once vCPUs exist).
+            // A TD's vCPU state is protected from its creation (tdx.c tdx_vcpu_create; x86.c KVM_GET/SET_SREGS,
+            // KVM_SET_REGS … EINVAL): it boots itself from the reset vector (Confidential/TdBoot.cs).
+            if (options.VmType == VmType.Tdx) td = TdBoot.Open(vm, options);
             // Left open, the memory is the best the kernel offers; the reason is kept (else asked on first use).
             string? noGuestMemfd = options.Memory is null ? GuestMemory.GuestMemfdUnavailableReason(vm) : null;
             GuestMemoryBacking backing = options.Memory
                 ?? (noGuestMemfd is null ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory);
             memory = GuestMemory.Create(vm, options.MemorySize, backing, options.DirectMap, guestMemfdChecked: options.Memory is null);
-            if (snp is not null && SnpBoot.Unusable(memory) is string unusable) throw new MicroVmException(unusable);
-            MemoryConversion? conversion = PrivateMemory.Enable(vm, memory);
+            if ((snp is not null || td is not null) && SealedGuest.Unusable(memory, options.VmType) is string unusable)
+                throw new MicroVmException(unusable);
+            td?.AddBootSlot(vm);
+            // A TD's guest would ask for conversions with TDG.VP.VMCALL<MapGPA>, not the VMCALL of GUEST-ABI.md: no
+            // private-memory feature (Confidential/TdBoot.cs).
+            MemoryConversion? conversion = td is null ? PrivateMemory.Enable(vm, memory) : null;
             ImageLoadMethod? imageLoad = null;
             if (snapshot is null)
             {
-                BootMemory.Write(memory, snp?.Cbit ?? 0);
+                WriteBootState(memory, snp, td);
                 imageLoad = image.WriteToFresh(memory);
             }
             else
@@ -253,6 +260,16 @@ public sealed partial class MicroVm : IDisposable
             }
             vcpu = vm.CreateVcpu(0);
             IReadOnlyList<CpuidEntry>? cpuid = GuestCpuid.For(vcpu, options.Cpuid);
+            if (td is not null)
+            {
+                // KVM_SET_CPUID2 with x2APIC, then KVM_TDX_INIT_VCPU; nothing of the vCPU's state can be set or read.
+                vcpu.SetCpuid(TdBoot.WithX2Apic(cpuid!));
+                td.InitVcpu(vcpu);
+                return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion, vcpu, default, null, null, null, td)
+                {
+                    LastImageLoad = imageLoad,
+                };
+            }
             // A snapshot's TSC rate before the CPUID that announces it (and before the TSC is loaded).
             if (snapshot is not null && snapshot.Vcpu.TscKhz != 0) cpuid = GiveTscRate(vcpu, snapshot.Vcpu.TscKhz, cpuid, options.RequireSnapshotTscRate);
             // Before the first KVM_RUN, the only time KVM takes a new table; asked once per Kvm (GuestCpuid).
@@ -273,7 +290,7 @@ public sealed partial class MicroVm : IDisposable
             // Before the first KVM_RUN, what Reset writes back (read from the first vCPU of this Kvm and policy).
             VcpuResetState atCreation = VcpuResetState.AtCreation(kvm, options.Cpuid, vcpu);
             ulong? tscOffset = atCreation.HasTscOffset ? vcpu.GetTscOffset() : null;
-            return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion, vcpu, sregs, atCreation, tscOffset, snp)
+            return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion, vcpu, sregs, atCreation, tscOffset, snp, null)
             {
                 LastRestoreWasLazy = lazy,
                 LastImageLoad = imageLoad,
@@ -284,6 +301,7 @@ public sealed partial class MicroVm : IDisposable
             vcpu?.Dispose();
             memory?.Dispose();
             snp?.Dispose();
+            td?.Dispose();
             vm?.Dispose();
             owned?.Dispose();
             throw;
@@ -402,7 +420,7 @@ public sealed partial class MicroVm : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ThrowIfInCall(nameof(Reset));
-        ThrowIfSnpLaunched(nameof(Reset));
+        ThrowIfLaunched(nameof(Reset));
         long start = Stopwatch.GetTimestamp();
         if (_memory.HasPristine)
         {
@@ -411,15 +429,19 @@ public sealed partial class MicroVm : IDisposable
         else
         {
             _memory.Discard();
-            BootMemory.Write(_memory, _snp?.Cbit ?? 0);
+            WriteBootState(_memory, _snp, _td);
             LastImageLoad = Image.WriteToFresh(_memory);
             // Host memory keeps what the host just wrote (the guest has not run since the discard) and logs the
             // guest's writes from now on: the next resets restore only the pages changed.
             if (_memory.CanRestorePristine) _memory.SavePristine();
         }
-        _vcpu.SetSregs(_sregs);
-        _atCreation.Load(_vcpu);
-        RestoreTscOffset();
+        // A TD not launched yet has run nothing: its vCPU is as KVM_TDX_INIT_VCPU left it (and cannot be set).
+        if (_td is null)
+        {
+            _vcpu.SetSregs(_sregs);
+            _atCreation!.Load(_vcpu);
+            RestoreTscOffset();
+        }
         _loop.EnsureSteppingOff();
         _vcpu.ImmediateExit = false;
         IsFaulted = false;
@@ -464,7 +486,7 @@ public sealed partial class MicroVm : IDisposable
 
     private CallResult EnterCore(string? function, ulong entry, ReadOnlySpan<ulong> args, ReadOnlySpan<byte> input, bool withInput, CancellationToken cancellationToken)
     {
-        if (_snp is not null) CheckSnpCall(entry);
+        if (_sealed is not null) CheckSealedCall(_sealed, entry);
         if (IsFaulted) throw new MicroVmException("the micro-VM's last call did not end normally; call Reset() or Restore() before calling it again");
         if (args.Length > CallRegion.MaxArgs) throw new MicroVmException($"at most {CallRegion.MaxArgs} arguments, not {args.Length}");
         ulong capacity = Layout.CallDataEnd - Layout.CallData;
@@ -481,7 +503,7 @@ public sealed partial class MicroVm : IDisposable
             count = 2;
         }
         WriteCallHeader(entry, registers[..count], withInput ? (ulong)input.Length : 0, withInput);
-        if (_snp is null)
+        if (_sealed is null)
         {
             // The return address: a plain RET from the function lands on the trampoline.
             ulong rsp = Layout.StackTop - sizeof(ulong);
@@ -490,7 +512,7 @@ public sealed partial class MicroVm : IDisposable
         }
         else
         {
-            StartSnpCall(_snp);
+            StartSealedCall(_sealed);
         }
 
         _console.Clear();
@@ -540,77 +562,73 @@ public sealed partial class MicroVm : IDisposable
     }
 
     /// <summary>
-    /// True for a <see cref="VmType.Snp"/> micro-VM once its first call launched it (SNP_LAUNCH_FINISH sealed its vCPU
-    /// registers): <see cref="Reset"/>, <see cref="Snapshot"/> and <see cref="Restore"/> are refused with a
-    /// <see cref="MicroVmException"/> from then on. It still takes calls — the host writes each request into the shared
-    /// call region and resumes the vCPU, which the VMM's dispatch loop (<see cref="Arch.X86_64.SnpDispatcher"/>) enters
-    /// the function from — as long as every call returned (RET to the trampoline). A call that ended any other way (an
-    /// exception, an exit status, a shutdown, a timeout, a cancellation …) leaves the vCPU where no request can reach it:
-    /// the micro-VM is <see cref="IsFaulted"/> for good and refuses further calls (docs/sandbox.md, "SEV-SNP").
+    /// True for a <see cref="VmType.Snp"/> or <see cref="VmType.Tdx"/> micro-VM once its first call launched it
+    /// (SNP_LAUNCH_FINISH sealed its vCPU registers; KVM_TDX_FINALIZE_VM fixed a TD's private memory, whose registers
+    /// were the TDX module's from the start): <see cref="Reset"/>, <see cref="Snapshot"/> and <see cref="Restore"/> are
+    /// refused with a <see cref="MicroVmException"/> from then on (snapshots are refused for these VM types even
+    /// before). It still takes calls — the host writes each request into the shared call region and resumes the vCPU,
+    /// which the VMM's dispatch loop (<see cref="Arch.X86_64.SnpDispatcher"/>) enters the function from — as long as
+    /// every call returned (RET to the trampoline). A call that ended any other way (an exception, an exit status, a
+    /// shutdown, a timeout, a cancellation …) leaves the vCPU where no request can reach it: the micro-VM is
+    /// <see cref="IsFaulted"/> for good and refuses further calls (docs/sandbox.md, "SEV-SNP"; Confidential/TdBoot.cs).
     /// </summary>
-    public bool IsSealed => _snpLaunchTried;
+    public bool IsSealed => _launchTried;
 
-    private void ThrowIfSnpLaunched(string what)
+    private void ThrowIfLaunched(string what)
     {
-        if (!_snpLaunchTried) return;
-        throw new MicroVmException(
-            $"MicroVm.{what} on an SNP micro-VM after its first call: SNP_LAUNCH_FINISH sealed the vCPU's registers into its " +
-            "encrypted VMSA (KVM_SET_REGS and KVM_SET_SREGS are EINVAL for a vCPU with protected state) and its private " +
-            "memory cannot be rewritten, so it cannot be reset or restored; create a new micro-VM");
+        if (!_launchTried) return;
+        throw new MicroVmException(SealedGuest.ResetRefusal(_sealed!, what));
     }
 
     /// <summary>
-    /// Before anything of an SNP call is written: a sealed micro-VM takes a call only while its vCPU waits in the
+    /// Before anything of an SNP or TD call is written: a sealed micro-VM takes a call only while its vCPU waits in the
     /// dispatcher (its last call returned), and the dispatcher enters only the image area.
     /// </summary>
-    private void CheckSnpCall(ulong entry)
+    private void CheckSealedCall(ISealedLaunch launch, ulong entry)
     {
-        if (_snpLaunchTried && !_snpResumable)
-        {
-            throw new MicroVmException(
-                $"MicroVm.Call on an SNP micro-VM whose call {_snpCalls} {_snpEnding}: SNP_LAUNCH_FINISH sealed its vCPU's " +
-                "registers, so the host cannot move it back to the dispatcher that takes the next call (it only resumes it " +
-                "there after a call that returned); create a new micro-VM");
-        }
-        if (!SnpDispatcher.Accepts(entry, _memory.Size))
-        {
-            throw new MicroVmException(
-                $"entry 0x{entry:X} is outside the image area [0x{Layout.ImageBase:X}, 0x{_memory.Size:X}): an SNP micro-VM's " +
-                "dispatcher enters only functions of the image");
-        }
+        if (_launchTried && !_resumable) throw new MicroVmException(SealedGuest.CallRefusal(launch, _sealedCalls, _sealedEnding));
+        if (!SnpDispatcher.Accepts(entry, _memory.Size)) throw new MicroVmException(SealedGuest.EntryRefusal(launch, entry, _memory.Size));
     }
 
     /// <summary>
-    /// The request is in the call region: the first call points the vCPU at the dispatcher and launches (and seals)
-    /// the micro-VM; a later one has nothing to set — the next KVM_RUN completes the last call's OUT to the return
-    /// port and the vCPU falls into the dispatcher, which reads the request.
+    /// The request is in the call region: the first call launches (and seals) the micro-VM — an SNP vCPU pointed at the
+    /// dispatcher first, a TD's starts at its reset vector and boots into it —; a later one has nothing to set — the
+    /// next KVM_RUN completes the last call's OUT to the return port and the vCPU falls into the dispatcher, which reads
+    /// the request.
     /// </summary>
-    private void StartSnpCall(SnpBoot snp)
+    private void StartSealedCall(ISealedLaunch launch)
     {
-        _snpCalls++;
-        _snpResumable = false;
-        _snpEnding = "did not end (the host failed during it)";
-        if (_snpLaunchTried) return;
-        _vcpu.SetRegs(LongMode.EntryRegs(SnpDispatcher.Dispatch, Layout.StackTop - sizeof(ulong), []));
+        _sealedCalls++;
+        _resumable = false;
+        _sealedEnding = "did not end (the host failed during it)";
+        if (_launchTried) return;
+        if (launch.SetsEntryRegisters) _vcpu.SetRegs(LongMode.EntryRegs(SnpDispatcher.Dispatch, Layout.StackTop - sizeof(ulong), []));
         // A failed launch leaves the VM half-launched, so it counts as launched too.
-        _snpLaunchTried = true;
-        _snpEnding = "failed to launch";
-        snp.Launch(_memory);
+        _launchTried = true;
+        _sealedEnding = "failed to launch";
+        launch.Launch(_memory, _vcpu);
     }
 
-    /// <summary>An SNP call ended: only a return leaves the vCPU in the dispatcher; anything else ends the micro-VM.</summary>
-    private void EndSnpCall(RunStop stop, bool returned)
+    /// <summary>An SNP or TD call ended: only a return leaves the vCPU in the dispatcher; anything else ends the micro-VM.</summary>
+    private void EndSealedCall(RunStop stop, bool returned)
     {
         bool inDispatcher = returned && _memory.IsAttached
             && SnpDispatcher.ReturnedHere(_memory.Read<ulong>(CallRegion.Address(CallRegion.Entry)));
-        _snpResumable = inDispatcher;
+        _resumable = inDispatcher;
         if (inDispatcher) return;
         IsFaulted = true;
-        _snpEnding = returned
+        _sealedEnding = returned
             ? "returned by an OUT to the return port from the guest's own code, not through the trampoline"
             : stop.Outcome == GuestOutcome.Exit
                 ? $"exited ({stop.Detail}) instead of returning"
                 : $"ended as {stop.Outcome} ({stop.Detail})";
+    }
+
+    /// <summary>The VMM's pages for this micro-VM's VM type (an SNP's with the C-bit, a TD's with its runtime).</summary>
+    private static void WriteBootState(GuestMemory memory, SnpBoot? snp, TdBoot? td)
+    {
+        if (td is not null) BootMemory.WriteTd(memory, TdBoot.SharedBit);
+        else BootMemory.Write(memory, snp?.Cbit ?? 0);
     }
 
     private void ThrowIfInCall(string what)
@@ -644,13 +662,13 @@ public sealed partial class MicroVm : IDisposable
     {
         GuestException? exception = stop.Outcome == GuestOutcome.Exception ? _exceptions.Raised : null;
         // After an exception the vCPU stands in the VMM's handler; the frame has where the guest was.
-        // An SNP vCPU's registers are sealed (KVM_GET_REGS is EINVAL): its RIP is not known (0).
-        ulong rip = exception?.Rip ?? (_snp is not null ? 0 : _vcpu.GetRegs().rip);
+        // An SNP or TD vCPU's registers are sealed (KVM_GET_REGS is EINVAL): its RIP is not known (0).
+        ulong rip = exception?.Rip ?? (_sealed is not null ? 0 : _vcpu.GetRegs().rip);
         bool exited = stop.Outcome == GuestOutcome.Exit;
         IsFaulted = stop.Outcome is not (GuestOutcome.Exit or GuestOutcome.Timeout or GuestOutcome.Cancelled or GuestOutcome.Disposed
             or GuestOutcome.MaxExits or GuestOutcome.HostFunctionFailed);
         bool returned = exited && _hypercalls.Request == GuestRequest.Return;
-        if (_snp is not null) EndSnpCall(stop, returned);
+        if (_sealed is not null) EndSealedCall(stop, returned);
         string detail = stop.Detail;
         ReadOnlyMemory<byte> output = default;
         if (exited && _memory.IsAttached)
@@ -720,7 +738,7 @@ public sealed partial class MicroVm : IDisposable
         _watchdog.Dispose();
         _vcpu.Dispose();
         _memory.Dispose();
-        _snp?.Dispose();
+        _sealed?.Dispose();
         _vm.Dispose();
         _ownedKvm?.Dispose();
     }

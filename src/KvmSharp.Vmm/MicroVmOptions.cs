@@ -45,7 +45,10 @@ public sealed record MicroVmOptions
     /// <summary>
     /// The VM type (KVM_CREATE_VM's argument). A type with private memory (e.g. <see cref="KvmSharp.VmType.SwProtected"/>)
     /// needs a kernel whose guest_memfd offers MMAP|INIT_SHARED for it (in-place conversion); its guest may then make
-    /// pages private with KVM_HC_MAP_GPA_RANGE (GUEST-ABI.md, "Private memory").
+    /// pages private with KVM_HC_MAP_GPA_RANGE (GUEST-ABI.md, "Private memory"). <see cref="KvmSharp.VmType.Snp"/> and
+    /// <see cref="KvmSharp.VmType.Tdx"/> keep everything but the call region, call data and exception block private and
+    /// take calls through a guest-side dispatcher (<see cref="MicroVm.IsSealed"/>; GUEST-ABI.md "SEV-SNP micro-VMs",
+    /// "TDX micro-VMs"); they need guest_memfd with in-place conversion.
     /// </summary>
     public VmType VmType { get; init; } = VmType.Default;
 

@@ -6,13 +6,13 @@ namespace KvmSharp.Vmm.Confidential;
 /// <summary>
 /// The SEV-SNP launch of a <see cref="VmType.Snp"/> micro-VM (Documentation/virt/kvm/x86/amd-memory-encryption.rst):
 /// KVM_SEV_INIT2 before the vCPU exists (<see cref="Open"/>); at the first call, once its registers and stack are
-/// written, the private ranges (<see cref="PrivateRanges"/>) are made private on the guest_memfd
+/// written, the private ranges (<see cref="SealedGuest.PrivateRanges"/>) are made private on the guest_memfd
 /// (KVM_SET_MEMORY_ATTRIBUTES2), SNP_LAUNCH_START, SNP_LAUNCH_UPDATE of each private range in place (source 0: the
 /// contents the host wrote through the mapping stay; allowed with in-place conversion by "guest_memfd: In-place
 /// conversion support" v8, sev.c sev_gmem_post_populate), and SNP_LAUNCH_FINISH, which seals the vCPU's registers
 /// into its VMSA (x86.c: KVM_GET/SET_REGS and _SREGS answer EINVAL once guest_state_protected).
 /// </summary>
-internal sealed class SnpBoot : IDisposable
+internal sealed class SnpBoot : ISealedLaunch
 {
     private SnpLaunch? _launch;
 
@@ -28,36 +28,14 @@ internal sealed class SnpBoot : IDisposable
     /// <summary>True once SNP_LAUNCH_FINISH ran: the vCPU registers are sealed.</summary>
     public bool Launched { get; private set; }
 
-    /// <summary>
-    /// The ranges the host reads and writes during a call, left shared and mapped without the C-bit: the call region
-    /// with the host-call block and the call data [<see cref="Layout.CallRegion"/>, <see cref="Layout.CallDataEnd"/>),
-    /// and the exception block [<see cref="Layout.ExceptionBlock"/>, +4 KiB).
-    /// </summary>
-    public static readonly (ulong Start, ulong End)[] SharedRanges =
-    [
-        (Layout.CallRegion, Layout.CallDataEnd),
-        (Layout.ExceptionBlock, Layout.ExceptionBlock + Layout.PageSize),
-    ];
+    /// <inheritdoc/>
+    public VmType Type => VmType.Snp;
 
-    /// <summary>True when <paramref name="gpa"/>'s page is one of <see cref="SharedRanges"/>.</summary>
-    public static bool IsShared(ulong gpa)
-    {
-        foreach (var (start, end) in SharedRanges)
-            if (gpa >= start && gpa < end) return true;
-        return false;
-    }
+    /// <inheritdoc/>
+    public string SealedBy => "SNP_LAUNCH_FINISH";
 
-    /// <summary>Every other range of [0, <paramref name="size"/>): private, launched, mapped with the C-bit.</summary>
-    public static IEnumerable<(ulong Start, ulong End)> PrivateRanges(ulong size)
-    {
-        ulong at = 0;
-        foreach (var (start, end) in SharedRanges)
-        {
-            if (start > at) yield return (at, start);
-            at = end;
-        }
-        if (size > at) yield return (at, size);
-    }
+    /// <inheritdoc/>
+    public bool SetsEntryRegisters => true;
 
     /// <summary>
     /// Opens /dev/sev and issues KVM_SEV_INIT2 on <paramref name="vm"/> (before any vCPU). The C-bit position is the
@@ -72,12 +50,7 @@ internal sealed class SnpBoot : IDisposable
                 "VM type Snp with CpuidPolicy.None: an SNP micro-VM's vCPU needs CPUID leaf 0x8000001F (the C-bit position " +
                 "its page tables and CR3 use; svm.c svm_vcpu_after_set_cpuid spares that bit of CR3 only then)");
         }
-        if (options.TraceInstructions > 0)
-        {
-            throw new MicroVmException(
-                "VM type Snp with MicroVmOptions.TraceInstructions: tracing reads the vCPU's registers, which SNP_LAUNCH_FINISH " +
-                "seals (KVM_GET_REGS is EINVAL for a vCPU with protected state), and its private code");
-        }
+        if (options.TraceInstructions > 0) throw new MicroVmException(SealedGuest.TraceRefusal(VmType.Snp, "SNP_LAUNCH_FINISH"));
         int? position = GuestCpuid.CbitPosition(vm.Kvm);
         if (position is not int bit)
         {
@@ -99,27 +72,15 @@ internal sealed class SnpBoot : IDisposable
     }
 
     /// <summary>
-    /// Why <paramref name="memory"/> cannot hold an SNP micro-VM (null when it can): the private pages are guest_memfd
-    /// pages the host first writes through the mapping and then converts in place.
-    /// </summary>
-    public static string? Unusable(GuestMemory memory) =>
-        memory.Backing != GuestMemoryBacking.GuestMemfd
-            ? "VM type Snp needs guest_memfd memory (its private pages), not host memory"
-            : !memory.SupportsPrivateMemory
-                ? "VM type Snp: this kernel's guest_memfd cannot convert pages in place (KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES " +
-                  "lacks PRIVATE), which an SNP micro-VM needs to launch the pages it wrote through the mapping"
-                : null;
-
-    /// <summary>
     /// Makes the private ranges private and launches them in place, then SNP_LAUNCH_FINISH; closes /dev/sev.
     /// </summary>
-    public void Launch(GuestMemory memory)
+    public void Launch(GuestMemory memory, Vcpu vcpu)
     {
         SnpLaunch launch = _launch ?? throw new InvalidOperationException("the SNP micro-VM is launched already");
         GuestMemfd memfd = memory.Memfd!;
-        foreach (var (start, end) in PrivateRanges(memory.Size)) memfd.MakePrivate(start, end - start);
+        foreach (var (start, end) in SealedGuest.PrivateRanges(memory.Size)) memfd.MakePrivate(start, end - start);
         launch.Start();
-        foreach (var (start, end) in PrivateRanges(memory.Size))
+        foreach (var (start, end) in SealedGuest.PrivateRanges(memory.Size))
             launch.Update(start / Layout.PageSize, source: 0, end - start);
         launch.Finish();
         Launched = true;

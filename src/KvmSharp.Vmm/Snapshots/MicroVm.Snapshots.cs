@@ -135,7 +135,7 @@ public sealed partial class MicroVm
         uint[] captured = KernelMsrs.Captured;
         // TSC_AUX where the kernel reads and takes it without listing it (kvm_pvm): Reset restores it (UnlistedMsrs),
         // so it is the guest's to set, and the snapshot carries it. The largest candidate: the order stays ascending.
-        if (!captured.Contains(X86Msr.TscAux) && Holds(_atCreation.Msrs, X86Msr.TscAux)) captured = [.. captured, X86Msr.TscAux];
+        if (!captured.Contains(X86Msr.TscAux) && Holds(_atCreation!.Msrs, X86Msr.TscAux)) captured = [.. captured, X86Msr.TscAux];
         kvm_sregs sregs = _vcpu.GetSregs();
         var msrs = new MsrEntry[captured.Length];
         for (int i = 0; i < msrs.Length; i++) msrs[i] = new MsrEntry(captured[i], 0);
@@ -210,7 +210,7 @@ public sealed partial class MicroVm
             // TSC_AUX at its reset value needs no writing: a kernel that does not list it (no RDTSCP/RDPID) still takes the snapshot.
             if (IsUnlistedResetTscAux(msr)) continue;
             // An MSR Reset restores is one this kernel takes, listed or not (TSC_AUX on kvm_pvm).
-            if (!KernelMsrs.IndexList.Contains(msr.Index) && !Holds(_atCreation.Msrs, msr.Index))
+            if (!KernelMsrs.IndexList.Contains(msr.Index) && !Holds(_atCreation!.Msrs, msr.Index))
             {
                 throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
                     $"the snapshot holds MSR {Describe(msr.Index)} = 0x{msr.Value:X}, which this kernel does not list in KVM_GET_MSR_INDEX_LIST, so it cannot be restored");
@@ -234,7 +234,7 @@ public sealed partial class MicroVm
         }
         // One KVM_SET_MSRS: every MSR Reset restores at its creation value, except those the snapshot holds, which get
         // the snapshot's — so an MSR the snapshot does not carry (MISC_ENABLE …) is not left as a previous user set it.
-        MsrEntry[] atCreation = _atCreation.Msrs;
+        MsrEntry[] atCreation = _atCreation!.Msrs;
         int most = atCreation.Length + state.Msrs.Length;
         Span<MsrEntry> msrs = most <= 256 ? stackalloc MsrEntry[most] : new MsrEntry[most];
         int count = 0;
@@ -283,7 +283,7 @@ public sealed partial class MicroVm
 
     /// <summary>A snapshot's TSC_AUX of 0 (its value at reset) on a kernel that does not list TSC_AUX.</summary>
     private bool IsUnlistedResetTscAux(MsrEntry msr) =>
-        msr.Index == X86Msr.TscAux && msr.Value == 0 && !KernelMsrs.IndexList.Contains(msr.Index) && !Holds(_atCreation.Msrs, msr.Index);
+        msr.Index == X86Msr.TscAux && msr.Value == 0 && !KernelMsrs.IndexList.Contains(msr.Index) && !Holds(_atCreation!.Msrs, msr.Index);
 
     private static string Describe(uint msr) => $"{X86Msr.NameOf(msr)} (0x{msr:X})";
 
@@ -291,12 +291,8 @@ public sealed partial class MicroVm
     {
         if (_disposed) throw new MicroVmSnapshotException(SnapshotRefusal.Disposed, $"MicroVm.{what} on a disposed micro-VM");
         if (_inCall) throw new MicroVmSnapshotException(SnapshotRefusal.InCall, InCallMessage(what));
-        if (_snp is not null)
-        {
-            throw new MicroVmSnapshotException(SnapshotRefusal.ProtectedGuest,
-                $"MicroVm.{what} on an SNP micro-VM: its memory is private and launched by SNP_LAUNCH_UPDATE, its vCPU registers " +
-                "are sealed by SNP_LAUNCH_FINISH (KVM_GET/SET_REGS are EINVAL), so the host cannot capture or restore them");
-        }
+        if (_sealed is not null)
+            throw new MicroVmSnapshotException(SnapshotRefusal.ProtectedGuest, Confidential.SealedGuest.SnapshotRefusal(_sealed, what));
     }
 
     /// <summary>The CallRegion features this micro-VM offers its guest on every call.</summary>

@@ -39,4 +39,24 @@ public static class BootMemory
         memory.Write(CallRegion.Address(CallRegion.Magic), CallRegion.MagicValue);
         memory.Write(CallRegion.Address(CallRegion.Version), CallRegion.VersionValue);
     }
+
+    /// <summary>
+    /// <see cref="Write(GuestMemory)"/> for a TD (<see cref="Confidential.TdBoot"/>): page tables whose shared pages
+    /// carry <paramref name="sharedBit"/> (<see cref="PageTables.WriteTd"/>), the trampoline page with the dispatch loop
+    /// and the TD's code (<see cref="TdRuntime"/>: its start, its #VE handler), and the TD's IDT (vector 20 to the #VE
+    /// handler, IST1 from the TSS the TD loads). The boot stub is not in guest memory: it is the boot slot's (<see cref="TdRuntime.BootSlotBytes"/>).
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
+    /// <exception cref="GuestMemoryFaultException">A page below <see cref="Layout.ImageBase"/> is private.</exception>
+    public static void WriteTd(GuestMemory memory, ulong sharedBit)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        Gdt.Write(memory);
+        PageTables.WriteTd(memory, sharedBit);
+        ExceptionHandlers.Write(memory);
+        Tss.Write(memory);
+        TdRuntime.Write(memory);
+        memory.Write(CallRegion.Address(CallRegion.Magic), CallRegion.MagicValue);
+        memory.Write(CallRegion.Address(CallRegion.Version), CallRegion.VersionValue);
+    }
 }

@@ -31,15 +31,29 @@ public static class PageTables
     /// <summary>
     /// <see cref="Write(GuestMemory)"/> for an SEV-SNP guest: <paramref name="cbit"/> (the C-bit mask, 1 &lt;&lt; CPUID
     /// 0x8000001F EBX[5:0]; 0 for other guests) is set in every entry except the leaf entries of the pages the host
-    /// shares with the guest (the call region and call data, the exception block: Confidential/SnpBoot.SharedRanges),
+    /// shares with the guest (the call region and call data, the exception block: Confidential/SealedGuest.SharedRanges),
     /// so that the guest's accesses to those are shared and every other access is private (AMD APM Vol. 2, 15.34.5;
     /// svm.c npf_interception turns the #NPF's encryption bit into PFERR_PRIVATE_ACCESS).
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
-    public static void Write(GuestMemory memory, ulong cbit)
+    public static void Write(GuestMemory memory, ulong cbit) =>
+        Write(memory, privateBits: cbit, sharedBits: 0, sealedGuest: cbit != 0);
+
+    /// <summary>
+    /// <see cref="Write(GuestMemory)"/> for a TD: the leaf entries of the pages the host shares with the guest
+    /// (Confidential/SealedGuest.SharedRanges) carry <paramref name="sharedBit"/> (GPA bit 47 for GPAW 48: the TD's
+    /// accesses through them are shared, KVM strips the bit — kvm_gfn_direct_bits — before the memslot lookup), every
+    /// other entry has it clear and so is private (Intel TDX Module Base Architecture spec, "GPA Space").
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
+    public static void WriteTd(GuestMemory memory, ulong sharedBit) =>
+        Write(memory, privateBits: 0, sharedBits: sharedBit, sealedGuest: true);
+
+    private static void Write(GuestMemory memory, ulong privateBits, ulong sharedBits, bool sealedGuest)
     {
         ArgumentNullException.ThrowIfNull(memory);
         ulong size = memory.Size;
+        ulong cbit = privateBits;
         memory.Write(Layout.Pml4, Layout.Pdpt | cbit | Present | Writable);
         memory.Write(Layout.Pdpt, Layout.Pd | cbit | Present | Writable);
         memory.Write(Layout.Pd, Layout.Pt | cbit | Present | Writable);
@@ -50,7 +64,7 @@ public static class PageTables
         for (int page = 0; page < Entries; page++)
         {
             ulong gpa = (ulong)page * Layout.PageSize;
-            ulong c = cbit != 0 && !Confidential.SnpBoot.IsShared(gpa) ? cbit : 0;
+            ulong c = !sealedGuest ? 0 : Confidential.SealedGuest.IsShared(gpa) ? sharedBits : privateBits;
             pt[page] = gpa >= firstTwoMiB || Layout.IsGuardPage(gpa) ? 0 : gpa | c | Present | Writable;
         }
         Span<ulong> pd = MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Layout.Pd, (int)Layout.PageSize));

@@ -25,6 +25,9 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// gets there). The first call of an SNP micro-VM enters here too (the host sets RIP = <see cref="Dispatch"/> before
 /// the launch seals it), so every call of it runs the same code.</item>
 /// </list>
+/// A TD micro-VM uses the same page unchanged (<see cref="TdRuntime"/> adds its boot entry and #VE handler after it):
+/// its vCPU reaches <see cref="Dispatch"/> from its boot stub, and the trampoline's OUT becomes a #VE that the handler
+/// serves and returns from, so the vCPU falls into the dispatcher just the same.
 /// </summary>
 public static class SnpDispatcher
 {
