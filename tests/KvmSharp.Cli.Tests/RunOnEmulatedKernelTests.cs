@@ -61,6 +61,7 @@ public sealed class RunOnEmulatedKernelTests
         Assert.NotEqual(RunCommand.GuestDidNotExit, run.ExitCode);
         Assert.Single(run.StderrLines);
         Assert.Contains("KVM_CAP_VM_TYPES", run.Stderr, StringComparison.Ordinal);
+        Assert.Contains("--arch x86_64", run.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

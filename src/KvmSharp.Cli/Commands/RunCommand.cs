@@ -178,6 +178,10 @@ public static class RunCommand
         MicroVmSnapshot? snapshot = demo is null ? LoadSnapshot(target) : null;
         GuestImage image = demo is not null ? demo.Image() : snapshot?.Image ?? LoadFile(target);
         kernel ??= new KernelRequest(KernelKind.Linux);
+        // An SNP or TD micro-VM launches the pages the host wrote through the guest_memfd mapping in place: on the
+        // emulated kernel that is the v8 series' in-place conversion (Confidential/SealedGuest.cs).
+        if (kernel is { Kind: KernelKind.Emulated, Arch: not null, InPlaceConversion: false } && vmType is VmType.Snp or VmType.Tdx)
+            throw new UsageException($"run: a {vmType} micro-VM needs guest_memfd with in-place conversion; add --in-place-conversion");
         // The sandbox builds x86-64 long-mode guests; an arm64 kernel has nothing to run them.
         if (kernel.Arch == Emulation.Architecture.Arm64)
             throw new UsageException("run: micro-VM guests are x86_64 programs; --arch arm64 has no sandbox");
@@ -274,7 +278,11 @@ public static class RunCommand
         }
         catch (MicroVmException e)
         {
-            throw new UsageException(e.Message);
+            // The emulated kernel "like this host" offers the VM types this host offers; the full x86_64 preset has all.
+            string hint = kernel is { Kind: KernelKind.Emulated, Arch: null } && vmType != VmType.Default
+                && e.Message.Contains("KVM_CAP_VM_TYPES", StringComparison.Ordinal)
+                ? " (--arch x86_64 emulates a host that offers every x86 VM type)" : "";
+            throw new UsageException(e.Message + hint);
         }
         sink?.Flush();
 
