@@ -57,7 +57,22 @@ internal sealed class Kvm
     /// SEPT_VE_DISABLE): from then on kvm_vm_ioctl and kvm_vcpu_ioctl answer -EIO ("if (kvm->mm != current->mm ||
     /// kvm->vm_dead) return -EIO;").
     /// </summary>
-    public bool VmDead { get; set; }
+    public bool VmDead => _vmDead;
+
+    private volatile bool _vmDead;
+
+    /// <summary>
+    /// kvm_main.c kvm_vm_dead: "kvm->vm_dead = true; kvm->vm_bugged…; kvm_make_all_cpus_request(kvm, KVM_REQ_VM_DEAD)" —
+    /// every vCPU is kicked, and one inside KVM_RUN (running or blocked) returns -EIO at its next check
+    /// (x86.c vcpu_enter_guest: "if (kvm_check_request(KVM_REQ_VM_DEAD, vcpu)) { r = -EIO; goto out; }").
+    /// </summary>
+    public void MarkDead()
+    {
+        _vmDead = true;
+        // From a vCPU thread, without the kernel lock (the caller may hold others): vCPUs are only ever appended, and
+        // one created after this sees the flag at its first ioctl.
+        for (int i = 0; i < Vcpus.Count; i++) Vcpus[i].Kick();
+    }
 
     /// <summary>kvm->vcpus: every vCPU created (kept until the VM is destroyed, so an id is never reused).</summary>
     public List<KvmVcpu> Vcpus { get; } = [];

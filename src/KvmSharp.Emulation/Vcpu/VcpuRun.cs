@@ -172,6 +172,8 @@ internal static class VcpuRun
                 return apicEvent.Rc;
             }
             vcpu.PollQuiesce();
+            // vcpu_enter_guest: KVM_REQ_VM_DEAD (another vCPU's kvm_vm_dead, KvmMain/Kvm.cs MarkDead) → -EIO.
+            if (vcpu.Kvm.VmDead) return Err.EIO;
             var outcome = emulator.Step();
             if (outcome.Exit)
             {
@@ -208,7 +210,7 @@ internal static class VcpuRun
             if (vcpu.Lapic is { TimerDue: true } apic) apic.FireTimerIfDue((vcpu.Cpu.Sregs.apic_base & (1UL << 11)) != 0);
             // A PIT tick (pit_do_work → kvm_set_irq) kicks the vCPU its IRQ0 reaches; polled while asleep as above.
             vcpu.Kvm.Pit?.Poll(vcpu.Kvm);
-            if (vcpu.SignalPending || Wakes(vcpu)) return;
+            if (vcpu.SignalPending || vcpu.Kvm.VmDead || Wakes(vcpu)) return;
             vcpu.PollQuiesce();
             vcpu.WaitForKick(1);
         }
@@ -233,6 +235,8 @@ internal static class VcpuRun
         while (s.MpState != Abi.KvmMpState.KVM_MP_STATE_RUNNABLE)
         {
             WaitUntilRunnable(vcpu);
+            // kvm_vcpu_check_block: a pending request (KVM_REQ_VM_DEAD) ends the wait; vcpu_run then answers -EIO.
+            if (vcpu.Kvm.VmDead) return Err.EIO;
             if (Wakes(vcpu))
             {
                 X86.Irqchip.ApicEvents.Accept(vcpu);

@@ -206,7 +206,7 @@ internal sealed partial class X86Emulator
     {
         if (TdSeptVeDisabled)
         {
-            _kvm.VmDead = true;
+            _kvm.MarkDead();
             return new StepOutcome(true, Vfs.Err.EIO);
         }
         return DeliverException(QueueGuestFault(TdPendingFault(r)));
