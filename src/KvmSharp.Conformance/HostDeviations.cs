@@ -492,4 +492,28 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmInitKeepsSegmentBaseMsrs(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM) does not give a plain 64-bit guest the CPU's ring transitions. Observed on Linux
+    /// 6.18 kvm_pvm (PrivilegeTransitions.ring_3_round_trip_through_iretq_syscall_and_sysret; STAR 0x0020_0008_0000_0000,
+    /// SFMASK 0x4701, EFER.SCE set): an IRETQ at CPL 0 to CS 0x33 with RFLAGS 0x3203 reaches ring 3 (DS/FS nulled, ES
+    /// 0x2b kept) but with IOPL 0 (PUSHFQ reads 0x203); SYSCALL from RFLAGS 0xED7 jumps to LSTAR with RCX = the next
+    /// RIP and R11 = 0xED7, but CS and SS still read 0x33 and 0x2b there (PUSHFQ: 0xAD6), and the SYSRETQ in that code
+    /// is #GP(0) delivered through TSS.RSP0 with the frame's CS 0x33, SS 0x2b, RFLAGS 0x108D6 — the vCPU stayed at
+    /// CPL 3. (Hardware, and the emulator: IOPL 3 after the IRETQ, CS 0x08/SS 0x10 after SYSCALL, SYSRETQ returns to
+    /// 0x33/0x2b with RFLAGS = R11 &amp; 0x3C7FD7 | 2.)
+    /// </summary>
+    public static bool KvmPvmSyscallKeepsUserMode(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM) runs RDFSBASE/RDGSBASE/WRFSBASE/WRGSBASE in a 64-bit guest whatever the guest's
+    /// CR4.FSGSBASE says: with the bit clear they read and write FS.base/GS.base as with it set, where the CPU raises
+    /// #UD (SDM Vol. 2B RDFSBASE: "#UD If CR4.FSGSBASE[bit 16] = 0"; VMX and SVM guests run with their own CR4). The
+    /// guest's instructions run in host user mode under the host's CR4. Observed on Linux 6.18 kvm_pvm
+    /// (PrivilegeTransitions.fs_gs_base_instructions_follow_cr4_fsgsbase: KVM_EXIT_IO after the writes, no #UD). The
+    /// emulator does as the CPU.
+    /// </summary>
+    public static bool KvmPvmFsGsBaseWithoutCr4Bit(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

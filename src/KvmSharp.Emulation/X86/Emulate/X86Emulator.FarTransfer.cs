@@ -9,7 +9,7 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// em_jmp_far, em_call_far, em_ret_far). Real mode: CS = selector, base = selector × 16. Protected and long mode:
 /// the code segment is loaded from the GDT with <see cref="LoadCodeSegment"/>'s checks, which is how a guest moves
 /// from real mode to 32-bit code and from compatibility mode to 64-bit code. Gates, TSSs and privilege changes are
-/// outside the subset (emulation failure).
+/// outside the subset (emulation failure); a far RET to an outer ring in long mode is X86Emulator.RingReturn.cs.
 /// </summary>
 internal sealed partial class X86Emulator
 {
@@ -43,7 +43,7 @@ internal sealed partial class X86Emulator
     /// The CS that a far transfer to <paramref name="selector"/>:<paramref name="offset"/> loads, checked but not yet
     /// committed (a CALL pushes first). Returns the offset as the new RIP.
     /// </summary>
-    private (Abi.kvm_segment Cs, ulong Rip) FarTarget(ushort selector, ulong offset, int size)
+    private (Abi.kvm_segment Cs, ulong Rip) FarTarget(ushort selector, ulong offset, int size, int cpl = -1)
     {
         offset &= Alu.Mask(size);
         if (!_cpu.ProtectedMode)
@@ -60,7 +60,8 @@ internal sealed partial class X86Emulator
             // S = 0: a call gate, task gate or TSS, which would change tasks or privilege.
             if ((raw & (1UL << 44)) == 0) throw new EmulationFailure("far transfer through a gate or TSS", haveInstructionBytes: true);
         }
-        var seg = LoadCodeSegment(selector, _cpu.Cpl);
+        // cpl: the new CPL of a far RET to an outer ring (X86Emulator.RingReturn.cs), else the current one.
+        var seg = LoadCodeSegment(selector, cpl < 0 ? _cpu.Cpl : cpl);
         if (_cpu.LongModeActive && seg.l != 0)
         {
             // A 64-bit target: the offset must be canonical (#GP(0)); there is no limit check.
@@ -94,7 +95,7 @@ internal sealed partial class X86Emulator
         return rip;
     }
 
-    /// <summary>Far RET [imm16]: pops the offset and CS; a return to an outer privilege level is not emulated.</summary>
+    /// <summary>Far RET [imm16]: pops the offset and CS; a return to an outer privilege level pops SS:RSP too (long mode only).</summary>
     private ulong FarReturn(in Instruction i)
     {
         ulong imm = i.OpCount > 0 ? i.GetImmediate(0) : 0;
@@ -105,7 +106,7 @@ internal sealed partial class X86Emulator
         {
             int rpl = selector & 3;
             if ((selector & 0xfffc) != 0 && rpl < _cpu.Cpl) throw new GuestFault(GP_VECTOR, selector & 0xfffc);
-            if (rpl > _cpu.Cpl) throw new EmulationFailure("far RET to an outer privilege level", haveInstructionBytes: true);
+            if (rpl > _cpu.Cpl) return FarReturnOuter(selector, offset, size, imm); // X86Emulator.RingReturn.cs
         }
         var (cs, rip) = FarTarget(selector, offset, size);
         _cpu.Sregs.cs = cs;

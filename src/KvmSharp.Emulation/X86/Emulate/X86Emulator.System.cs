@@ -161,9 +161,10 @@ internal sealed partial class X86Emulator
     }
 
     /// <summary>
-    /// IRET. Real mode: pop IP, CS, FLAGS. IA-32e mode, same privilege (SDM Vol. 2A IRET, "IA-32e-MODE" path): NT set →
-    /// #GP(0); pop RIP, CS, RFLAGS, RSP, SS; the CS and SS descriptors are checked like a far return's. A return to an
-    /// outer ring and IRET in 32-bit protected mode are outside the subset.
+    /// IRET. Real mode: pop IP, CS, FLAGS. IA-32e mode (SDM Vol. 2A IRET, "IA-32e-MODE" path): NT set → #GP(0); pop
+    /// RIP, CS, RFLAGS, RSP, SS; the CS and SS descriptors are checked like a far return's, for the same or an outer
+    /// privilege level (RETURN-TO-OUTER-PRIVILEGE-LEVEL nulls the data segments the new CPL may not use). In 32-bit
+    /// protected mode only a return to the same privilege level is emulated.
     /// </summary>
     private ulong InterruptReturn(in Instruction i, ref ulong f)
     {
@@ -198,17 +199,16 @@ internal sealed partial class X86Emulator
         int rpl = csSel & 3;
         if ((csSel & 0xfffc) == 0) throw new GuestFault(GP_VECTOR);
         if (rpl < cpl) throw new GuestFault(GP_VECTOR, csSel & 0xfffc);
-        if (rpl > cpl) throw new EmulationFailure("IRET to an outer privilege level", haveInstructionBytes: true);
-        var cs = LoadCodeSegment(csSel, cpl);
+        // CS and SS are checked against the new CPL, RPL(CS): the same as CPL, or an outer one (X86Emulator.RingReturn.cs).
+        var cs = LoadCodeSegment(csSel, rpl);
         if (cs.l != 0 && !IsCanonical(rip)) throw new GuestFault(GP_VECTOR);
         if (cs.l == 0) rip &= 0xffff_ffff;
-        var ss = LoadStackSegmentFor64(ssSel, cpl);
-        // At CPL 0 every restorable bit comes back (IOPL and IF included).
-        ulong writable = cpl == 0 ? IretWritable : IretWritable & ~(0x3000UL | RFLAGS_IF);
-        f = (f & ~writable) | (rflags & writable) | RFLAGS_FIXED;
+        var ss = LoadStackSegmentFor64(ssSel, rpl);
+        f = IretFlags(f, rflags, cpl, size);
         _cpu.Sregs.cs = cs;
         _cpu.Sregs.ss = ss;
         _cpu.Gpr[X86Cpu.RSP] = rsp;
+        if (rpl > cpl) NullInaccessibleDataSegments(rpl);
         return rip;
     }
 
@@ -230,8 +230,7 @@ internal sealed partial class X86Emulator
         if (rpl > cpl) throw new EmulationFailure("IRET to an outer privilege level", haveInstructionBytes: true);
         var cs = LoadCodeSegment(csSel, cpl);
         if (ip > cs.limit) throw new GuestFault(GP_VECTOR);
-        ulong writable = (cpl == 0 ? IretWritable : IretWritable & ~(0x3000UL | RFLAGS_IF)) & Alu.Mask(size) & ~RFLAGS_VM;
-        f = (f & ~writable) | (flags & writable) | RFLAGS_FIXED;
+        f = IretFlags(f, flags & ~RFLAGS_VM, cpl, size);
         _cpu.Sregs.cs = cs;
         return ip;
     }
