@@ -59,12 +59,19 @@ public readonly ref struct VcpuExit
     /// </summary>
     public uint IoCount => U32(KvmRunLayout.io_count);
 
+    /// <summary>
+    /// KVM_EXIT_IO: kvm_run.io.data_offset, the offset of the <see cref="IoData"/> bytes from the start of the vCPU's
+    /// mmap (x86.c emulator_pio_in_out: "KVM_PIO_PAGE_OFFSET * PAGE_SIZE", the page after struct kvm_run, for IN/OUT
+    /// and INS/OUTS alike).
+    /// </summary>
+    public ulong IoDataOffset => U64(KvmRunLayout.io_data_offset);
+
     /// <summary>The bytes of a port I/O exit (size × count), inside the kvm_run mapping.</summary>
     public Span<byte> IoData
     {
         get
         {
-            ulong offset = U64(KvmRunLayout.io_data_offset);
+            ulong offset = IoDataOffset;
             int length = IoSize * (int)IoCount;
             if (offset > (ulong)_run.Length || (ulong)length > (ulong)_run.Length - offset)
                 throw new InvalidOperationException($"KVM_EXIT_IO data_offset 0x{offset:X} (+{length}) lies outside the kvm_run page");

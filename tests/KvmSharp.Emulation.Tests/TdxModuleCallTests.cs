@@ -320,4 +320,34 @@ public sealed class TdxModuleCallTests
         var exit = td.Vcpu.Run();
         Assert.Equal((KvmExitReason.KVM_EXIT_MEMORY_FAULT, 0x10_0000UL, true), (exit.Reason, exit.MemoryFaultGpa, exit.MemoryFaultIsPrivate));
     }
+
+    [Fact]
+    public void Ins_and_outs_are_a_ve_whose_io_qualification_has_the_string_and_rep_bits()
+    {
+        using var k = NewKernel();
+        using var kvm = Kvm.Open(k, proposals: k.Config.Proposals);
+        using var td = TdGuest.Create(kvm, a =>
+        {
+            var ve = a.CreateLabel();
+            TdGuest.InstallHandler(a, 20, ve);
+            a.mov(dx, 0x510);
+            a.mov(ecx, 3);
+            a.mov(esi, 0x1234);
+            a.mov(edi, 0x5678);
+            a.rep.outsb();             // F3 6E: REP OUTSB
+            a.mov(dx, 0x510);          // the handler's VEINFO.GET wrote RDX
+            a.insw();                  // 66 6D: INSW
+            TdGuest.Report(a, rsi);    // neither moved RSI nor RDI
+            TdGuest.Report(a, rdi);
+            var spin = a.CreateLabel();
+            a.Label(ref spin);
+            a.jmp(spin);
+            VeHandlerReportingAndSkipping(a, ve);
+        });
+        // REP OUTSB: size 1 (0), OUT, string (bit 4), REP (bit 5), DX port 0x510; length 2.
+        Assert.Equal([0UL, 30UL, 0x0510_0030UL, 0UL, 0UL, 2UL], Reports(td, 6));
+        // INSW: size 2 (1), IN (bit 3), string (bit 4), no REP; length 2.
+        Assert.Equal([0UL, 30UL, 0x0510_0019UL, 0UL, 0UL, 2UL], Reports(td, 6));
+        Assert.Equal([0x1234UL, 0x5678UL], Reports(td, 2));
+    }
 }

@@ -85,16 +85,19 @@ internal sealed class KvmRunPage : IDisposable
         BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.apic_base, 8), apicBase);
     }
 
-    /// <summary>KVM_EXIT_IO with one element; the data lives at <see cref="PioDataOffset"/>.</summary>
-    public Span<byte> SetIoExit(bool output, int size, ushort port)
+    /// <summary>
+    /// KVM_EXIT_IO with <paramref name="count"/> elements (more than 1 for an INS batch); the data lives at
+    /// <see cref="PioDataOffset"/> (x86.c emulator_pio_in_out).
+    /// </summary>
+    public Span<byte> SetIoExit(bool output, int size, ushort port, int count = 1)
     {
         ExitReason = (uint)KvmExitReason.KVM_EXIT_IO;
         Bytes(KvmRunLayout.io_direction, 1)[0] = output ? KvmConstants.KVM_EXIT_IO_OUT : KvmConstants.KVM_EXIT_IO_IN;
         Bytes(KvmRunLayout.io_size, 1)[0] = (byte)size;
         BinaryPrimitives.WriteUInt16LittleEndian(Bytes(KvmRunLayout.io_port, 2), port);
-        BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.io_count, 4), 1);
+        BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.io_count, 4), (uint)count);
         BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.io_data_offset, 8), (ulong)PioDataOffset);
-        return IoData(size);
+        return IoData(size * count);
     }
 
     public Span<byte> IoData(int size) => Bytes(PioDataOffset, size);

@@ -264,6 +264,10 @@ internal sealed partial class X86Emulator
                 TdVirtualizationException(i);
                 PortIo(i);
                 break;
+            case Mnemonic.Insb or Mnemonic.Insw or Mnemonic.Insd or Mnemonic.Outsb or Mnemonic.Outsw or Mnemonic.Outsd:
+                TdVirtualizationException(i);
+                if (!StringPortIo(i)) next = _cpu.Rip; // REP not finished: run it again (X86Emulator.StringIo.cs)
+                break;
             case Mnemonic.Tdcall when Arch.CocoState.IsTd(_kvm):
                 next = Tdcall(i);
                 break;

@@ -174,7 +174,7 @@ internal sealed partial class X86Emulator
     }
 
     /// <summary>
-    /// HLT, IN and OUT in a TD: the TDX module turns them into a #VE for the guest's own handler (Linux
+    /// HLT, IN and OUT (INS/OUTS too) in a TD: the TDX module turns them into a #VE for the guest's own handler (Linux
     /// virt_exception_kernel: EXIT_REASON_HLT, EXIT_REASON_IO_INSTRUCTION; ve_instr_len uses the recorded length for
     /// both), which then asks KVM with TDG.VP.VMCALL. The VE info: exit reason 12 (HLT, qualification 0) or 30 with
     /// the SDM's I/O exit qualification (<see cref="TdVeInfo.IoQualification"/>), GLA and GPA 0, the instruction
@@ -184,6 +184,7 @@ internal sealed partial class X86Emulator
     {
         if (!CocoState.IsTd(_kvm)) return;
         if (i.Mnemonic == Mnemonic.Hlt) throw InjectVe(TdVeInfo.ExitReasonHlt, 0, 0, 0, (uint)i.Length);
+        if (IsStringIo(i.Mnemonic)) throw InjectVe(TdVeInfo.ExitReasonIoInstruction, StringIoQualification(i), 0, 0, (uint)i.Length); // X86Emulator.StringIo.cs
         bool input = i.Mnemonic == Mnemonic.In;
         int portOp = input ? 1 : 0;
         var value = input ? i.Op0Register : i.GetOpRegister(1);

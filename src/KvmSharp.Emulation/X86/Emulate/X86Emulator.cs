@@ -139,9 +139,9 @@ internal sealed partial class X86Emulator
                 _run.SetMmioExit(m.Gpa, default, m.Length, write: false);
                 return StepOutcome.ExitToUser;
             case PioInStop p:
-                _pending = new PendingIo(false, p.Size);
+                _pending = new PendingIo(false, p.Size * p.Count);
                 _completionData = null;
-                _run.SetIoExit(output: false, p.Size, p.Port).Clear();
+                _run.SetIoExit(output: false, p.Size, p.Port, p.Count).Clear();
                 return StepOutcome.ExitToUser;
             case MemoryFaultStop { Result.TdPending: true } t:
                 return TdPendingAccess(t.Result); // a TD's access to a PENDING page (X86Emulator.TdxModule.cs)
@@ -269,12 +269,17 @@ internal sealed partial class X86Emulator
 
     private readonly record struct PendingIo(bool IsMmio, int Length);
 
-    /// <summary>An IN without data yet: exit KVM_EXIT_IO (direction IN) and re-execute with userspace's data.</summary>
-    private sealed class PioInStop(ushort port, int size) : GuestStop($"IN from port 0x{port:X}")
+    /// <summary>
+    /// An IN (or an INS batch of <paramref name="count"/> elements) without data yet: exit KVM_EXIT_IO (direction IN)
+    /// and re-execute with userspace's data.
+    /// </summary>
+    private sealed class PioInStop(ushort port, int size, int count = 1) : GuestStop($"IN from port 0x{port:X}")
     {
         public ushort Port { get; } = port;
 
         public int Size { get; } = size;
+
+        public int Count { get; } = count;
     }
 
     /// <summary>Iced's byte source: the bytes fetched for the current instruction.</summary>
