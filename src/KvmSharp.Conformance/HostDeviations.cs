@@ -74,6 +74,41 @@ public static class HostDeviations
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
 
     /// <summary>
+    /// kvm_pvm (software nested KVM): MOVBE in a 64-bit guest raises #UD, RIP on the MOVBE, whether the guest's CPUID
+    /// table has CPUID.1:ECX.MOVBE[22] set or there is no table. This host runs the guest's instructions through KVM's
+    /// emulator, whose em_movbe starts with "if (!ctxt->ops->guest_has_movbe(ctxt)) return emulate_ud(ctxt)" (and
+    /// kvm_pvm's KVM_GET_SUPPORTED_CPUID leaf 1 has the bit clear, so the guest capability stays clear). Upstream SVM
+    /// on a CPU with MOVBE (both EPYC models here) does not intercept it: the CPU runs it whatever the guest's CPUID
+    /// says. Observed on Linux 6.18 kvm_pvm (IntegerInstructions.movbe_loads_and_stores_with_the_bytes_reversed).
+    /// </summary>
+    public static bool KvmPvmMovbeIsUndefined(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): TZCNT and LZCNT (F3 0F BC / F3 0F BD) in a 64-bit guest run as BSF and BSR: a
+    /// zero source sets ZF and leaves the destination as it was, LZCNT gives the index of the highest set bit. This host
+    /// runs the guest's instructions through KVM's emulator, whose 0F BC / 0F BD entries (em_bsf_c, em_bsr_c) ignore
+    /// the F3 prefix. Upstream SVM does not intercept them: an EPYC (BMI1, ABM) counts zeros. Observed on Linux 6.18
+    /// kvm_pvm, no guest CPUID table: tzcnt rbx, 0 → RBX kept, ZF = 1, CF = 0; lzcnt rbx, 1 → 0; lzcnt ebx, 0x80000000
+    /// → 31; lzcnt bx, 0 → BX kept, ZF = 1 (IntegerInstructions.tzcnt_and_lzcnt_count_zeros).
+    /// </summary>
+    public static bool KvmPvmTzcntLzcntRunAsBsfBsr(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): POPCNT and an aligned CMPXCHG16B in a 64-bit guest end KVM_RUN with
+    /// KVM_EXIT_INTERNAL_ERROR (suberror 1, emulation failure), RIP on the instruction, nothing delivered. This host
+    /// runs the guest's instructions through KVM's emulator, whose opcode tables have no POPCNT (0F B8) and whose
+    /// em_cmpxchg8b returns X86EMUL_UNHANDLEABLE for 16 bytes; an unaligned CMPXCHG16B is #GP(0) there as upstream
+    /// (the emulator's Aligned16 check comes first). Upstream SVM/VMX intercept neither: the CPU runs them. The other
+    /// integer extras (XADD, CMPXCHG, CMPXCHG8B, BSF/BSR, BSWAP, SHLD/SHRD, RCL/RCR, LAHF/SAHF, XLAT) run; MOVBE,
+    /// TZCNT and LZCNT deviate on their own (KvmPvmMovbeIsUndefined, KvmPvmTzcntLzcntRunAsBsfBsr). Observed on Linux 6.18 kvm_pvm (IntegerInstructions cases): <c>popcnt rbx, rcx</c> and
+    /// <c>cmpxchg16b [0x89030]</c>.
+    /// </summary>
+    public static bool KvmPvmPopcntAndCmpxchg16bFail(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
     /// kvm_pvm (software nested KVM): INT3 and INT n in a 64-bit guest end KVM_RUN with KVM_EXIT_INTERNAL_ERROR
     /// (suberror 1, emulation failure), RIP on the instruction, whether the gate is present or the vector is beyond
     /// the IDT limit (upstream: delivered through the IDT with RIP past the instruction). Observed on Linux 6.18

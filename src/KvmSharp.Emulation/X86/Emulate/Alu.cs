@@ -138,6 +138,94 @@ internal static class Alu
         }
     }
 
+    /// <summary>
+    /// BSF/BSR flags: ZF = the source was zero. CF, OF, SF, AF and PF are undefined in the SDM; AMD EPYC (probed
+    /// natively, flags in all-clear and all-set) clears CF, OF, SF and AF and sets PF from the parity of the bit index
+    /// (of 0 for a zero source).
+    /// </summary>
+    public static void BitScanFlags(ulong index, bool zeroSource, ref ulong rflags)
+    {
+        ulong f = (zeroSource ? RFLAGS_ZF : 0) | (Szp(index, 8) & RFLAGS_PF);
+        rflags = Merge(rflags, f, RFLAGS_ARITH);
+    }
+
+    /// <summary>
+    /// TZCNT/LZCNT flags: CF = the source was zero, ZF = the count is zero. OF, SF, AF and PF are undefined in the
+    /// SDM; AMD EPYC (probed) clears SF, AF and PF and leaves OF as it was.
+    /// </summary>
+    public static void CountZerosFlags(ulong count, bool zeroSource, ref ulong rflags)
+    {
+        ulong f = (zeroSource ? RFLAGS_CF : 0) | (count == 0 ? RFLAGS_ZF : 0);
+        rflags = Merge(rflags, f, RFLAGS_CF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_AF | RFLAGS_PF);
+    }
+
+    /// <summary>
+    /// SHLD (<paramref name="left"/>) / SHRD: <paramref name="a"/> shifted by the count (masked to 5 bits, 6 for
+    /// 64-bit operands) with the bits of <paramref name="b"/> shifted in (SDM Vol. 2B SHLD/SHRD). A masked count of 0
+    /// changes no flags. CF = the last bit shifted out; SF, ZF, PF from the result. Defined only for a count of 1, OF
+    /// = the sign changed; AMD EPYC (probed, counts 1 to 7) computes it for any count as MSB(result) XOR CF (SHLD) or
+    /// MSB(result) XOR the next bit (SHRD), and sets AF (undefined) to 1. A 16-bit count above 16 leaves the result
+    /// undefined: AMD shifts on through the source again (dest:src:src, probed: shld ax, bx, 20 with 0x1234, 0xABCD
+    /// gives 0xBCDA), modelled here; its OF there (0 in the probes) is not.
+    /// </summary>
+    public static ulong DoubleShift(bool left, ulong a, ulong b, ulong count, int size, ref ulong rflags)
+    {
+        int bits = size * 8;
+        int n = (int)(count & (size == 8 ? 0x3fUL : 0x1fUL));
+        ulong mask = Mask(size);
+        a &= mask;
+        b &= mask;
+        if (n == 0) return a;
+        ulong r, cf;
+        if (size == 8)
+        {
+            UInt128 pair = left ? ((UInt128)a << 64) | b : ((UInt128)b << 64) | a;
+            r = left ? (ulong)(pair >> (64 - n)) : (ulong)(pair >> n);
+            cf = left ? (ulong)(pair >> (128 - n)) & 1 : (ulong)(pair >> (n - 1)) & 1;
+        }
+        else
+        {
+            // dest:src:src (SHLD) or src:src:dest (SHRD): 3 × bits ≤ 96.
+            UInt128 triple = left ? ((UInt128)a << (2 * bits)) | ((UInt128)b << bits) | b
+                : ((UInt128)b << (2 * bits)) | ((UInt128)b << bits) | a;
+            r = left ? (ulong)(triple >> (2 * bits - n)) & mask : (ulong)(triple >> n) & mask;
+            cf = left ? (ulong)(triple >> (3 * bits - n)) & 1 : (ulong)(triple >> (n - 1)) & 1;
+        }
+        bool msb = (r & SignBit(size)) != 0;
+        bool of = left ? msb ^ (cf != 0) : msb ^ ((r & (SignBit(size) >> 1)) != 0);
+        ulong f = Szp(r, size) | (cf != 0 ? RFLAGS_CF : 0) | RFLAGS_AF | (of ? RFLAGS_OF : 0);
+        rflags = Merge(rflags, f, RFLAGS_ARITH);
+        return r;
+    }
+
+    /// <summary>
+    /// RCL (<paramref name="left"/>) / RCR: rotate the operand and CF together (SDM Vol. 2B RCL/RCR: the count masked
+    /// to 5 bits, 6 for 64-bit operands, then taken modulo 9 for 8-bit and 17 for 16-bit operands). A masked count of
+    /// 0 changes nothing; otherwise CF takes the last bit rotated out of the operand (CF itself after a whole turn).
+    /// OF is defined for a count of 1 (RCL: MSB(result) XOR CF; RCR: MSB(result) XOR the next bit); AMD EPYC (probed,
+    /// counts 5, 9, 12, 17, 20) computes the same for every non-zero masked count, including a whole turn. SF, ZF, AF
+    /// and PF are unaffected.
+    /// </summary>
+    public static ulong RotateCarry(bool left, ulong a, ulong count, int size, ref ulong rflags)
+    {
+        int bits = size * 8;
+        int n = (int)(count & (size == 8 ? 0x3fUL : 0x1fUL));
+        ulong mask = Mask(size);
+        a &= mask;
+        if (n == 0) return a;
+        int k = size switch { 1 => n % 9, 2 => n % 17, _ => n };
+        int width = bits + 1;
+        UInt128 wideMask = ((UInt128)1 << width) - 1;
+        UInt128 v = ((UInt128)(rflags & RFLAGS_CF) << bits) | a;
+        if (k != 0) v = (left ? (v << k) | (v >> (width - k)) : (v >> k) | (v << (width - k))) & wideMask;
+        ulong r = (ulong)v & mask;
+        bool cf = (ulong)(v >> bits) != 0;
+        bool msb = (r & SignBit(size)) != 0;
+        bool of = left ? msb ^ cf : msb ^ ((r & (SignBit(size) >> 1)) != 0);
+        rflags = Merge(rflags, (cf ? RFLAGS_CF : 0) | (of ? RFLAGS_OF : 0), RFLAGS_CF | RFLAGS_OF);
+        return r;
+    }
+
     /// <summary>Whether a Jcc/SETcc/CMOVcc condition holds.</summary>
     public static bool Condition(Iced.Intel.ConditionCode cc, ulong f)
     {
