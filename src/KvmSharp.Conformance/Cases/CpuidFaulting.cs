@@ -219,27 +219,11 @@ public static class CpuidFaulting
     /// </summary>
     private static void EnterRing3(IdtGuest g)
     {
-        var mem = g.Guest.Memory;
-        var code = Gdt.Code;
-        code.dpl = 3;
-        code.selector = UserCode;
-        var data = Gdt.Data;
-        data.dpl = 3;
-        data.selector = UserData;
-        mem.Write(Layout.Gdt + 5 * 8, Gdt.Encode(code));
-        mem.Write(Layout.Gdt + 6 * 8, Gdt.Encode(data));
-        mem.Write(Layout.Tss + 4, Rsp0);
+        var (code, data) = g.PrepareRing3(UserCode, UserData, Rsp0);
         const ulong User = 1UL << 2;
-        foreach (ulong entry in new[] { Layout.Pml4, Layout.Pdpt, Layout.Pd, Layout.Pt + (LongModeGuest.CodeGpa >> 12) * 8 })
-            mem.Write(entry, mem.Read<ulong>(entry) | User);
-        mem.Write(Layout.Pd + 8, MmioGpa | PageTables.LargePage | User | PageTables.Writable | PageTables.Present);
+        g.Guest.Memory.Write(Layout.Pd + 8, MmioGpa | PageTables.LargePage | User | PageTables.Writable | PageTables.Present);
         var sregs = g.Vcpu.GetSregs();
-        sregs.gdt.limit = 7 * 8 - 1;
-        sregs.cs = code;
-        sregs.ss = data;
-        sregs.ds = data;
-        sregs.es = data;
-        sregs.tr = Gdt.TaskState;
+        (sregs.cs, sregs.ss, sregs.ds, sregs.es) = (code, data, data, data);
         g.Vcpu.SetSregs(sregs);
     }
 }

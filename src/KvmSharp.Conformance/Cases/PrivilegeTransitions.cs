@@ -43,25 +43,10 @@ public static class PrivilegeTransitions
     /// </summary>
     private static void Prepare(Kvm kvm, IdtGuest g, bool sce = true, ulong lstar = 0, ulong sfmask = 0)
     {
-        var mem = g.Guest.Memory;
-        var code = Gdt.Code;
-        code.dpl = 3;
-        code.selector = UserCode;
-        var data = Gdt.Data;
-        data.dpl = 3;
-        data.selector = UserData;
-        mem.Write(Layout.Gdt + 5 * 8, Gdt.Encode(data));
-        mem.Write(Layout.Gdt + 6 * 8, Gdt.Encode(code));
-        mem.Write(Layout.Tss + 4, Rsp0);
-        const ulong User = 1UL << 2;
-        foreach (ulong entry in new[] { Layout.Pml4, Layout.Pdpt, Layout.Pd, Layout.Pt + (LongModeGuest.CodeGpa >> 12) * 8,
-                     Layout.Pt + (Slots >> 12) * 8, Layout.Pt + ((UserStackTop - 0x1000) >> 12) * 8 })
-            mem.Write(entry, mem.Read<ulong>(entry) | User);
-        mem.Fill(Slots, Layout.PageSize, 0xee);
+        g.PrepareRing3(UserCode, UserData, Rsp0, Slots, UserStackTop - 0x1000);
+        g.Guest.Memory.Fill(Slots, Layout.PageSize, 0xee);
         g.Vcpu.SetCpuid(kvm.GetSupportedCpuid());
         var sregs = g.Vcpu.GetSregs();
-        sregs.gdt.limit = 7 * 8 - 1;
-        sregs.tr = Gdt.TaskState;
         sregs.efer = sce ? sregs.efer | EferSce : sregs.efer & ~EferSce;
         g.Vcpu.SetSregs(sregs);
         g.Vcpu.SetMsr(MsrStar, Star);

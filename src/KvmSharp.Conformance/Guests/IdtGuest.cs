@@ -177,6 +177,33 @@ public sealed class IdtGuest : IDisposable
         a.iretq();
     }
 
+    /// <summary>
+    /// What ring 3 needs, at CPL 0 still: DPL-3 copies of the 64-bit code and the data segment at the GDT entries of
+    /// <paramref name="userCode"/> and <paramref name="userData"/> (GDTR widened over them), TR loaded with the TSS
+    /// and its RSP0 = <paramref name="rsp0"/> (the stack a fault at CPL 3 switches to), and the U/S bit on the paging
+    /// path of the code page and of each of <paramref name="userPages"/> (4 KiB pages of the call-data area). Returns the
+    /// two segments, for a KVM_SET_SREGS that starts the vCPU at CPL 3.
+    /// </summary>
+    public (Abi.kvm_segment Code, Abi.kvm_segment Data) PrepareRing3(ushort userCode, ushort userData, ulong rsp0, params ulong[] userPages)
+    {
+        var mem = Guest.Memory;
+        var code = Gdt.Code;
+        (code.dpl, code.selector) = (3, userCode);
+        var data = Gdt.Data;
+        (data.dpl, data.selector) = (3, userData);
+        mem.Write(Layout.Gdt + (ulong)(userCode & ~7), Gdt.Encode(code));
+        mem.Write(Layout.Gdt + (ulong)(userData & ~7), Gdt.Encode(data));
+        mem.Write(Layout.Tss + 4, rsp0);
+        const ulong User = 1UL << 2;
+        IEnumerable<ulong> entries = [Layout.Pml4, Layout.Pdpt, Layout.Pd, .. userPages.Prepend(LongModeGuest.CodeGpa).Select(p => Layout.Pt + (p >> 12) * 8)];
+        foreach (ulong entry in entries) mem.Write(entry, mem.Read<ulong>(entry) | User);
+        var sregs = Vcpu.GetSregs();
+        sregs.gdt.limit = (ushort)Math.Max(sregs.gdt.limit, (Math.Max(userCode, userData) & ~7) + 7);
+        sregs.tr = Gdt.TaskState;
+        Vcpu.SetSregs(sregs);
+        return (code, data);
+    }
+
     private static byte[] AssembleAt(ulong ip, Action<Assembler> program)
     {
         var asm = new Assembler(64);
