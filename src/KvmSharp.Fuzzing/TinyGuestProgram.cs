@@ -11,8 +11,9 @@ namespace KvmSharp.Fuzzing;
 /// <list type="bullet">
 /// <item>VMCALL/VMMCALL: HostDeviations.KvmPvmHypercallLoops — kvm_pvm restarts it forever (64-bit: KVM_RUN never
 /// returns).</item>
-/// <item>String instructions (rep movs/ins/outs): docs/STATUS.md "rep movsb from MMIO ends in SHUTDOWN after the second
-/// element" on kvm_pvm.</item>
+/// <item>String instructions from or to MMIO (rep movs) and INS: docs/STATUS.md "rep movsb from MMIO ends in SHUTDOWN
+/// after the second element" on kvm_pvm; INS's batched exits. OUTS from the data page is drawn (64-bit,
+/// <see cref="StringOut"/>).</item>
 /// <item>UD2 or any invalid opcode: docs/STATUS.md "UD2 in real mode ends in KVM_EXIT_INTERNAL_ERROR" on kvm_pvm, and
 /// there is no IDT to deliver a fault in 64-bit mode either.</item>
 /// <item>Branches: the program is straight-line, so it ends in at most one exit per instruction. The far transfers
@@ -53,6 +54,7 @@ internal static class TinyGuestProgram
         var rng = new Random((int)seed ^ (int)(seed >> 32));
         var far = farTransfers ? new Random(unchecked((int)seed * 7 + 0xFA5)) : null;
         var extra = new Random(unchecked((int)seed * 13 + 0x1E7));
+        var stringIo = new Random(unchecked((int)seed * 17 + 0x5710));
         var subroutines = new List<(Label Entry, Action Body)>();
         var a = new Assembler(64);
         int count = rng.Next(1, MaxInstructions + 1);
@@ -60,6 +62,7 @@ internal static class TinyGuestProgram
         {
             if (far is not null && far.Next(3) == 0) FarTransfer(a, far, subroutines);
             if (extra.Next(4) == 0) IntegerExtra(a, extra);
+            if (stringIo.Next(8) == 0) StringOut(a, stringIo);
             int r = rng.Next(s_r64.Length);
             int s = rng.Next(s_r64.Length);
             int roll = rng.Next(100);
@@ -142,6 +145,27 @@ internal static class TinyGuestProgram
             body();
         }
         return Encode(a, codeGpa);
+    }
+
+    /// <summary>
+    /// OUTSB/OUTSW/OUTSD of one to four elements from the data page (r15), with or without REP, to one of the program's
+    /// ports: with REP one KVM_EXIT_IO per element, RCX and RSI counted down and up, RIP on the instruction until the
+    /// last one (x86.c emulator_pio_out; Conformance/Cases/StringPortIo.cs). Drawn from a stream of their own, so the
+    /// other instructions are the seed's. Not INS (its batched exits need the fuzzer to fill count elements) and not
+    /// DF = 1.
+    /// </summary>
+    private static void StringOut(Assembler a, Random x)
+    {
+        a.mov(edx, PortBase + x.Next(16));
+        a.lea(rsi, __[r15 + x.Next(0, 0x1000 - 16)]);
+        a.mov(ecx, x.Next(1, 5));
+        bool rep = x.Next(3) != 0;
+        switch (x.Next(3))
+        {
+            case 0: if (rep) a.rep.outsb(); else a.outsb(); break;
+            case 1: if (rep) a.rep.outsw(); else a.outsw(); break;
+            default: if (rep) a.rep.outsd(); else a.outsd(); break;
+        }
     }
 
     /// <summary>
