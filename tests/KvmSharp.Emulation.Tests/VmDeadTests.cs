@@ -2,6 +2,7 @@
 using Iced.Intel;
 using KvmSharp.Abi;
 using KvmSharp.Kernel;
+using KvmSharp.Vmm.Arch.X86_64;
 using static Iced.Intel.AssemblerRegisters;
 
 namespace KvmSharp.Emulation.Tests;
@@ -58,17 +59,13 @@ public sealed class VmDeadTests
     }
 
     /// <summary><paramref name="body"/> in an endless loop, 16-bit code at <paramref name="at"/>.</summary>
-    private static byte[] RealMode(ulong at, Action<Assembler> body)
+    private static byte[] RealMode(ulong at, Action<Assembler> body) => GuestCode.Assemble(a =>
     {
-        var a = new Assembler(16);
         var top = a.CreateLabel();
         a.Label(ref top);
         body(a);
         a.jmp(top);
-        using var stream = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(stream), at);
-        return stream.ToArray();
-    }
+    }, 16, at);
 
     private static void StartAt(KvmSharp.Vcpu vcpu, ulong rip)
     {

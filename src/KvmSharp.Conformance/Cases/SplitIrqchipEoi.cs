@@ -39,19 +39,10 @@ public static class SplitIrqchipEoi
         a.wrmsr();
     }
 
-    private static byte[] AssembleAt(ulong ip, Action<Assembler> program)
-    {
-        var asm = new Assembler(64);
-        program(asm);
-        using var stream = new MemoryStream();
-        asm.Assemble(new StreamCodeWriter(stream), ip);
-        return stream.ToArray();
-    }
-
     /// <summary>RIP after the handler's EOI WRMSR (upstream's exit) and after its first OUT (kvm_pvm's).</summary>
     private static ulong ExpectedEoiRip(CaseContext ctx) => HostDeviations.KvmPvmSplitIrqchipEoiExitAtDelivery(ctx.Target.IsReal)
         ? HandlerGpa + 2
-        : HandlerGpa + (ulong)AssembleAt(HandlerGpa, Handler).Length;
+        : HandlerGpa + (ulong)GuestCode.Assemble(Handler, 64, HandlerGpa).Length;
 
     /// <summary>MSI data: the vector, fixed delivery, and for a level-triggered message trigger (bit 15) and assert (14).</summary>
     private static uint MsiData(int vector, bool level) => (uint)vector | (level ? (1u << 15) | (1u << 14) : 0);
@@ -87,12 +78,12 @@ public static class SplitIrqchipEoi
         try
         {
             var mem = g.Guest.Memory;
-            mem.Write(HandlerGpa, AssembleAt(HandlerGpa, a =>
+            mem.Write(HandlerGpa, GuestCode.Assemble(a =>
             {
                 Handler(a);
                 a.@out(AfterEoiPort, al);
                 a.iretq();
-            }));
+            }, 64, HandlerGpa));
             for (int v = FirstVector; v < FirstVector + 16; v++)
             {
                 (ulong low, ulong high) = IdtGuest.Gate(HandlerGpa, Gdt.CodeSelector, GateKind.Interrupt, present: true);

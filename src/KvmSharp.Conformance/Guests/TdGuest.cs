@@ -2,6 +2,7 @@
 using Iced.Intel;
 using KvmSharp.Abi;
 using KvmSharp.Memory;
+using KvmSharp.Vmm.Arch.X86_64;
 using static Iced.Intel.AssemblerRegisters;
 
 namespace KvmSharp.Conformance.Guests;
@@ -107,7 +108,7 @@ public sealed class TdGuest : IDisposable
             Entry(Pdpt + 3 * 8, PdHigh | 3);
             Entry(PdLow, 0x83);                                // 0 – 2 MiB, present | writable | 2 MiB page
             Entry(PdHigh + 511 * 8, 0xffe0_0000UL | 0x83);     // 4 GiB - 2 MiB – 4 GiB
-            Assemble(a =>
+            GuestCode.Assemble(a =>
             {
                 if (enableApic)
                 {
@@ -150,7 +151,7 @@ public sealed class TdGuest : IDisposable
         BitConverter.TryWriteBytes(image.AsSpan((int)(GdtrAt - BootPage)), (ushort)(3 * 8 - 1));
         BitConverter.TryWriteBytes(image.AsSpan((int)(GdtrAt - BootPage) + 2), (uint)GdtAt);
 
-        Assemble(a =>
+        GuestCode.Assemble(a =>
         {
             a.lgdt(__[(uint)GdtrAt]);
             a.mov(eax, cr4);
@@ -163,7 +164,7 @@ public sealed class TdGuest : IDisposable
             a.mov(cr0, eax);
             a.jmp(Code64Selector, (uint)Long);
         }, 32, BootPage).CopyTo(image, 0);
-        Assemble(a =>
+        GuestCode.Assemble(a =>
         {
             a.mov(ax, DataSelector);
             a.mov(ds, ax);
@@ -173,7 +174,7 @@ public sealed class TdGuest : IDisposable
             a.mov(rax, Code);
             a.jmp(rax);
         }, 64, Long).CopyTo(image, (int)(Long - BootPage));
-        Assemble(a => a.jmp(BootPage), 32, ResetVector).CopyTo(image, (int)(ResetVector - BootPage));
+        GuestCode.Assemble(a => a.jmp(BootPage), 32, ResetVector).CopyTo(image, (int)(ResetVector - BootPage));
         return image;
     }
 
@@ -245,15 +246,6 @@ public sealed class TdGuest : IDisposable
         Xunit.Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_MMIO && exit.MmioIsWrite && exit.MmioAddress == ReportGpa,
             $"expected a report (MMIO write at 0x{ReportGpa:X}), got {exit.ToString()}");
         return BitConverter.ToUInt64(exit.MmioData);
-    }
-
-    private static byte[] Assemble(Action<Assembler> program, int bitness, ulong at)
-    {
-        var asm = new Assembler(bitness);
-        program(asm);
-        using var stream = new MemoryStream();
-        asm.Assemble(new StreamCodeWriter(stream), at);
-        return stream.ToArray();
     }
 
     public void Dispose() => _owned.Dispose();

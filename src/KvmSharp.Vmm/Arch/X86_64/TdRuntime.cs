@@ -261,7 +261,7 @@ public static class TdRuntime
         BinaryPrimitives.WriteUInt16LittleEndian(page[(int)(GdtrAt - BootCode)..], Gdt.Limit);
         BinaryPrimitives.WriteUInt32LittleEndian(page[(int)(GdtrAt - BootCode + 2)..], (uint)Layout.Gdt);
 
-        AssembleAt(a =>
+        GuestCode.Assemble(a =>
         {
             a.lgdt(__[(uint)GdtrAt]);
             a.mov(eax, cr4);
@@ -274,7 +274,7 @@ public static class TdRuntime
             a.mov(cr0, eax);
             a.jmp(Gdt.CodeSelector, (uint)Long64);
         }, 32, BootCode).CopyTo(page);
-        AssembleAt(a =>
+        GuestCode.Assemble(a =>
         {
             a.mov(ax, Gdt.DataSelector);
             a.mov(ds, ax);
@@ -285,16 +285,7 @@ public static class TdRuntime
             a.mov(rax, Start);
             a.jmp(rax);
         }, 64, Long64).CopyTo(page[(int)(Long64 - BootCode)..]);
-        AssembleAt(a => a.jmp(BootCode), 32, ResetVector).CopyTo(page[(int)(ResetVector - BootCode)..]);
+        GuestCode.Assemble(a => a.jmp(BootCode), 32, ResetVector).CopyTo(page[(int)(ResetVector - BootCode)..]);
         return slot;
-    }
-
-    private static byte[] AssembleAt(Action<Assembler> program, int bitness, ulong at)
-    {
-        var a = new Assembler(bitness);
-        program(a);
-        using var stream = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(stream), at);
-        return stream.ToArray();
     }
 }
