@@ -81,6 +81,15 @@ internal sealed class Arm64Kvm : KvmArch
         // kvm_vgic_create(kvm, KVM_DEV_TYPE_ARM_VGIC_V2), whose first check is "type == V2 &&
         // !can_emulate_gicv2 → -ENODEV": the emulated host's GICv3 cannot emulate a GICv2 [D].
         if (request == KvmIoctls.KVM_CREATE_IRQCHIP) return Err.ENODEV;
+        // arm.c kvm_arch_vm_ioctl KVM_HAS/SET_DEVICE_ATTR: copy_from_user (EFAULT), then kvm_vm_has_attr /
+        // kvm_vm_set_attr: group KVM_ARM_VM_SMCCC_CTRL (Arm64/Arm64SmcccFilter.cs), any other → ENXIO. No
+        // KVM_GET_DEVICE_ATTR on the arm64 VM fd (default: EINVAL).
+        if (request == KvmIoctls.KVM_HAS_DEVICE_ATTR || request == KvmIoctls.KVM_SET_DEVICE_ATTR)
+        {
+            if (!arg.CopyFromUser(out kvm_device_attr attr)) return Err.EFAULT;
+            if (attr.group != KvmArm64Smccc.KVM_ARM_VM_SMCCC_CTRL) return Err.ENXIO;
+            return request == KvmIoctls.KVM_HAS_DEVICE_ATTR ? Arm64SmcccFilter.HasAttr(attr) : Arm64SmcccFilter.SetAttr(kvm, attr);
+        }
         // kvm_arch_vm_ioctl: default → EINVAL.
         return Err.EINVAL;
     }

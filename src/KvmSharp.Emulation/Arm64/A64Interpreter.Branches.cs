@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 namespace KvmSharp.Emulation.Arm64;
 
-/// <summary>Branches, exception generation (HVC, UDF) and hints.</summary>
+/// <summary>Branches, exception generation (HVC, SMC, UDF) and hints.</summary>
 internal sealed partial class A64Interpreter
 {
     private A64Outcome BranchOrSystem(uint insn)
@@ -51,6 +51,18 @@ internal sealed partial class A64Interpreter
             Next();
             return A64Outcome.Hvc;
         }
+        // SMC #imm16: 11010100 000 imm16 000 11. UNDEFINED at EL0; at EL1 HCR_EL2.TSC traps it to KVM as a trap
+        // exception ("not a Secure Monitor Call exception"): the return address is the SMC itself.
+        if ((insn & 0xFFE0_001F) == 0xD400_0003)
+        {
+            if (cpu.AtEl0)
+            {
+                Undefined();
+                return A64Outcome.Continue;
+            }
+            ExceptionImm16 = (ushort)(insn >> 5);
+            return A64Outcome.Smc;
+        }
         // Hints (HINT #imm: NOP, YIELD, WFE, WFI, SEV, SEVL, …): 11010101 00000011 0010 CRm op2 11111.
         if ((insn & 0xFFFF_F01F) == 0xD503_201F)
         {
@@ -67,6 +79,9 @@ internal sealed partial class A64Interpreter
         }
         throw new UnsupportedInstructionStop(insn);
     }
+
+    /// <summary>ESR_EL2.ISS imm16 of the last trapped SMC (kvm_vcpu_hvc_get_imm).</summary>
+    public ushort ExceptionImm16 { get; private set; }
 
     /// <summary>imm19 (bits 23:5) × 4, sign-extended.</summary>
     private static ulong Imm19(uint insn) => (ulong)(long)((int)(insn << 8) >> 11);

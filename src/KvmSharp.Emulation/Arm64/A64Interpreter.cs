@@ -14,6 +14,12 @@ internal enum A64Outcome
 
     /// <summary>WFI trapped to KVM (kvm_handle_wfx): the vCPU blocks until an interrupt or a signal.</summary>
     Wfi,
+
+    /// <summary>
+    /// SMC trapped to KVM (HCR_EL2.TSC: handle_smc); PC still points at it (ELR_EL2 of a trap), KVM skips it.
+    /// <see cref="A64Interpreter.ExceptionImm16"/> holds its immediate.
+    /// </summary>
+    Smc,
 }
 
 /// <summary>
@@ -22,7 +28,7 @@ internal enum A64Outcome
 /// stores go through <see cref="Stage2Access"/>. The subset: MOVZ/MOVN/MOVK; ADD/ADDS/SUB/SUBS (immediate and
 /// shifted register, so CMP/CMN/MOV to and from SP); AND/BIC/ORR/ORN/EOR/EON/ANDS/BICS (shifted register, so MOV);
 /// LDR/STR/LDRB/STRB/LDRH/STRH/LDRSB/LDRSH/LDRSW (unsigned immediate offset, and pre/post-index, whose writeback
-/// leaves no valid syndrome); B, BL, B.cond, CBZ, CBNZ, BR, BLR, RET; NOP and the other hints; WFI; HVC; UDF; MRS/MSR
+/// leaves no valid syndrome); B, BL, B.cond, CBZ, CBNZ, BR, BLR, RET; NOP and the other hints; WFI; HVC; SMC; UDF; MRS/MSR
 /// on the modelled system registers, MSR DAIFSet/DAIFClr/SPSel and ERET (A64Interpreter.System.cs).
 /// Architectural exceptions the hardware would take to EL1 without KVM (UDF, a misaligned PC or SP) and the aborts
 /// KVM injects are delivered through VBAR_EL1, as an EL1 guest would see them. Any other encoding ends the run

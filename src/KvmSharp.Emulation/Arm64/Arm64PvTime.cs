@@ -11,7 +11,7 @@ namespace KvmSharp.Emulation.Arm64;
 /// Stolen time (arch/arm64/kvm/pvtime.c, 6.18; Documentation/virt/kvm/arm/pvtime.rst): the KVM_ARM_VCPU_PVTIME_CTRL
 /// attribute KVM_ARM_VCPU_PVTIME_IPA (kvm_arm_pvtime_set_attr / get_attr / has_attr), KVM_CAP_STEAL_TIME
 /// (arm.c: "r = kvm_arm_pvtime_supported()"), and the SMCCC calls ARM_SMCCC_HV_PV_TIME_FEATURES / _ST
-/// (hypercalls.c kvm_smccc_call_handler → kvm_hypercall_pv_features / kvm_init_stolen_time). The emulated host has
+/// (hypercalls.c kvm_smccc_call_handler → kvm_hypercall_pv_features / kvm_init_stolen_time; Smccc.cs). The emulated host has
 /// sched_info_on() [D: CONFIG_SCHED_INFO, as distribution kernels build it], so the feature exists. The stolen-time
 /// counter itself stays 0: kvm_update_stolen_time adds current->sched_info.run_delay deltas, which the emulator does
 /// not track [gap].
@@ -66,41 +66,24 @@ internal static class Arm64PvTime
         Supported && attr.attr == KvmArm64VcpuAttrs.KVM_ARM_VCPU_PVTIME_IPA ? 0 : Err.ENXIO;
 
     /// <summary>
-    /// The PV-time SMCCC calls, if w0 is one (else false). kvm_smccc_call_handler: val[] = { SMCCC_RET_NOT_SUPPORTED,
-    /// 0, 0, 0 }; kvm_smccc_test_fw_bmap: the VM's KVM_REG_ARM_STD_HYP_BMAP must have KVM_REG_ARM_STD_HYP_BIT_PV_TIME;
-    /// PV_TIME_FEATURES(x1 = PV_TIME_FEATURES or PV_TIME_ST) → SMCCC_RET_SUCCESS once the base is set;
-    /// PV_TIME_ST → kvm_init_stolen_time: with a base, the zeroed struct pvclock_vcpu_stolen_time is written there
-    /// (kvm_write_guest_lock, its result ignored) and x0 = the base. smccc_set_retval writes x0..x3.
+    /// kvm_hypercall_pv_features (reached through Smccc.Call once kvm_smccc_get_action let the call through:
+    /// KVM_REG_ARM_STD_HYP_BIT_PV_TIME set): PV_TIME_FEATURES(x1 = PV_TIME_FEATURES or PV_TIME_ST) → SMCCC_RET_SUCCESS
+    /// once the base is set, else NOT_SUPPORTED.
     /// </summary>
-    public static bool Hypercall(KvmVcpu vcpu, Arm64VcpuState state)
+    public static ulong Features(Arm64VcpuState state, uint feature) =>
+        (feature == PvTimeFeatures || feature == PvTimeSt) && state.StealBase != InvalidGpa ? 0 : Psci.NotSupported;
+
+    /// <summary>
+    /// kvm_init_stolen_time: with a base, the zeroed struct pvclock_vcpu_stolen_time is written there
+    /// (kvm_write_guest_lock, its result ignored) and the base returned; without one INVALID_GPA.
+    /// </summary>
+    public static ulong InitStolenTime(KvmVcpu vcpu, Arm64VcpuState state)
     {
-        var cpu = state.Cpu;
-        uint fn = (uint)cpu.X[0];
-        if (fn != PvTimeFeatures && fn != PvTimeSt) return false;
-        ulong result = Psci.NotSupported;
-        var fw = Arm64VmState.Of(vcpu.Kvm).Firmware;
-        bool allowed;
-        lock (fw) allowed = (fw.StdHypBmap & (1UL << KvmArm64FwRegs.KVM_REG_ARM_STD_HYP_BIT_PV_TIME)) != 0;
-        if (allowed)
-        {
-            ulong base_ = state.StealBase;
-            if (fn == PvTimeFeatures)
-            {
-                uint feature = (uint)cpu.X[1];
-                if ((feature == PvTimeFeatures || feature == PvTimeSt) && base_ != InvalidGpa) result = 0;
-            }
-            else if (base_ != InvalidGpa)
-            {
-                Span<byte> zero = stackalloc byte[StructSize];
-                zero.Clear();
-                _ = new Stage2Access(vcpu.Kvm) { DirtyRing = vcpu.DirtyRing }.Access(base_, zero, write: true, fetch: false);
-                result = base_;
-            }
-        }
-        cpu.X[0] = result;
-        cpu.X[1] = 0;
-        cpu.X[2] = 0;
-        cpu.X[3] = 0;
-        return true;
+        ulong base_ = state.StealBase;
+        if (base_ == InvalidGpa) return InvalidGpa;
+        Span<byte> zero = stackalloc byte[StructSize];
+        zero.Clear();
+        _ = new Stage2Access(vcpu.Kvm) { DirtyRing = vcpu.DirtyRing }.Access(base_, zero, write: true, fetch: false);
+        return base_;
     }
 }

@@ -45,12 +45,15 @@ internal static class Arm64Run
                 run.ExitReason = (uint)KvmExitReason.KVM_EXIT_INTR;
                 return Err.EINTR;
             }
-            // check_vcpu_requests → KVM_REQ_SLEEP: a stopped vCPU sleeps until it is made runnable or signalled.
+            // check_vcpu_requests → KVM_REQ_SLEEP: a stopped vCPU sleeps until it is made runnable (PSCI CPU_ON from
+            // another vCPU: kvm_vcpu_wake_up) or signalled.
             if (state.Stopped)
             {
-                WaitForSignal(vcpu);
+                WaitForSignal(vcpu, state);
                 continue;
             }
+            // check_vcpu_requests → KVM_REQ_VCPU_RESET (a CPU_ON): kvm_reset_vcpu, then reset_state's PC and x0.
+            ApplyPendingReset(vcpu, state);
             vcpu.PollQuiesce();
             long? rc = Enter(vcpu, state);
             if (rc is long r) return r;
@@ -66,7 +69,18 @@ internal static class Arm64Run
             switch (state.Interpreter.Step())
             {
                 case A64Outcome.Hvc:
-                    return HandleHvc(vcpu, state);
+                    return HandleHvc(vcpu, state, smc: false);
+                case A64Outcome.Smc:
+                    // handle_smc: "kvm_incr_pc(vcpu)" first ("pre-incrementing the PC before potentially exiting to
+                    // userspace maintains the same abstraction for both SMCs and HVCs"); "SMCs with a nonzero
+                    // immediate are reserved according to DEN0028E 2.9": x0 = ~0, nothing else.
+                    state.Cpu.Pc += 4;
+                    if (state.Interpreter.ExceptionImm16 != 0)
+                    {
+                        state.Cpu.X[0] = ulong.MaxValue;
+                        return null;
+                    }
+                    return HandleHvc(vcpu, state, smc: true);
                 case A64Outcome.Wfi:
                     // kvm_vcpu_wfi → kvm_vcpu_halt: no interrupt source is modelled, so only a signal wakes it.
                     WaitForSignal(vcpu);
@@ -110,23 +124,47 @@ internal static class Arm64Run
     }
 
     /// <summary>
-    /// handle_hvc → the PV-time SMCCC calls (Arm64PvTime), else PSCI; a system event stops every vCPU of the VM
+    /// handle_hvc / handle_smc → kvm_smccc_call_handler (Smccc.cs): handled calls re-enter the guest, a forwarded one
+    /// exits with KVM_EXIT_HYPERCALL, CPU_SUSPEND blocks like WFI, and a system event stops every vCPU of the VM
     /// (kvm_prepare_system_event).
     /// </summary>
-    private static long? HandleHvc(KvmVcpu vcpu, Arm64VcpuState state)
+    private static long? HandleHvc(KvmVcpu vcpu, Arm64VcpuState state, bool smc)
     {
-        if (Arm64PvTime.Hypercall(vcpu, state)) return null;
-        bool psci02 = (state.Features & (1u << Abi.Arm64.KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2)) != 0;
-        var fw = Arm64VmState.Of(vcpu.Kvm).Firmware;
-        ulong version;
-        lock (fw) version = Arm64FwRegs.PsciVersion(fw, psci02);
-        if (Psci.Call(state.Cpu, version, out uint type) == HvcResult.Continue) return null;
+        switch (Smccc.Call(vcpu, state, smc, out uint type))
+        {
+            case HvcResult.Continue:
+                return null;
+            case HvcResult.UserExit:
+                return 0;
+            case HvcResult.Wfi:
+                WaitForSignal(vcpu);
+                return null;
+        }
         lock (vcpu.Kvm.Kernel.SyncRoot)
         {
             foreach (var other in vcpu.Kvm.Vcpus) Arm64VcpuState.Of(other).Stopped = true;
         }
         WriteSystemEvent(vcpu, type);
         return 0;
+    }
+
+    /// <summary>
+    /// kvm_reset_vcpu with vcpu->arch.reset_state.reset (KVM_REQ_VCPU_RESET of a PSCI CPU_ON): the vCPU is reset as
+    /// by KVM_ARM_VCPU_INIT, then "*vcpu_pc(vcpu) = target_pc; vcpu_set_reg(vcpu, 0, reset_state.r0)".
+    /// </summary>
+    private static void ApplyPendingReset(KvmVcpu vcpu, Arm64VcpuState state)
+    {
+        Arm64ResetState? reset;
+        lock (vcpu.Kvm.Kernel.SyncRoot)
+        {
+            reset = state.PendingReset;
+            state.PendingReset = null;
+        }
+        if (reset is null) return;
+        state.Cpu.Reset();
+        state.PendingMmio = null;
+        state.Cpu.Pc = reset.Pc;
+        state.Cpu.X[0] = reset.R0;
     }
 
     /// <summary>
@@ -159,10 +197,13 @@ internal static class Arm64Run
         state.Cpu.Pc += 4;
     }
 
-    /// <summary>A blocked vCPU (WFI, stopped): only a signal ends the wait, like a task sleeping interruptibly.</summary>
-    private static void WaitForSignal(KvmVcpu vcpu)
+    /// <summary>
+    /// A blocked vCPU (WFI, stopped): a signal ends the wait, like a task sleeping interruptibly; a stopped vCPU
+    /// (<paramref name="stopped"/> given) also wakes when another vCPU's CPU_ON makes it runnable.
+    /// </summary>
+    private static void WaitForSignal(KvmVcpu vcpu, Arm64VcpuState? stopped = null)
     {
-        while (!vcpu.SignalPending)
+        while (!vcpu.SignalPending && (stopped is null || stopped.Stopped))
         {
             // Asleep, the vCPU touches no memory: answer invalidations so a munmap does not wait for a signal.
             vcpu.PollQuiesce();

@@ -37,8 +37,16 @@ internal sealed class Arm64VcpuState
     /// <summary>features[0] the vCPU was initialized with (POWER_OFF excluded).</summary>
     public uint Features { get; set; }
 
-    /// <summary>mp_state == KVM_MP_STATE_STOPPED (POWER_OFF at init, PSCI SYSTEM_OFF/RESET).</summary>
-    public bool Stopped { get; set; }
+    private volatile bool _stopped;
+
+    /// <summary>
+    /// mp_state == KVM_MP_STATE_STOPPED (POWER_OFF at init, PSCI CPU_OFF / SYSTEM_OFF / SYSTEM_RESET, KVM_SET_MP_STATE);
+    /// read by other vCPUs' PSCI calls (Arm64PsciPower), so volatile.
+    /// </summary>
+    public bool Stopped { get => _stopped; set => _stopped = value; }
+
+    /// <summary>vcpu->arch.reset_state with KVM_REQ_VCPU_RESET pending: a PSCI CPU_ON's entry point, applied at the next KVM_RUN.</summary>
+    public Arm64ResetState? PendingReset { get; set; }
 
     /// <summary>
     /// vcpu_has_run_once(vcpu) (arm64 kvm_host.h: vcpu-&gt;pid set): a KVM_RUN got past kvm_arch_vcpu_run_pid_change.
@@ -96,6 +104,9 @@ internal sealed class Arm64VmState
     public bool TimerPpisImmutable { get; set; }
 
     public Arm64FwState Firmware { get; } = new();
+
+    /// <summary>kvm->arch.smccc_filter (Arm64SmcccFilter).</summary>
+    public Arm64SmcccFilter SmcccFilter { get; } = new();
 
     /// <summary>kvm->arch.nr_pmu_counters (and the default PMU) of a VM whose vCPUs have KVM_ARM_VCPU_PMU_V3.</summary>
     public Arm64PmuVm Pmu { get; } = new();

@@ -87,6 +87,12 @@ internal static class OracleExclusions
         Add("arm64 asm/kvm.h (struct kvm_vcpu_init) is not vendored",
             "kvm_vcpu_init (size)", "kvm_vcpu_init.target", "kvm_vcpu_init.features",
             "KvmArm64Ioctls.KVM_ARM_PREFERRED_TARGET", "KvmArm64Ioctls.KVM_ARM_VCPU_INIT");
+        Add("arm64 asm/kvm.h (SMCCC filter: '#define KVM_ARM_VM_SMCCC_CTRL 0', '#define KVM_ARM_VM_SMCCC_FILTER 0', enum kvm_smccc_filter_action, struct kvm_smccc_filter, '#define KVM_HYPERCALL_EXIT_SMC (1U << 0)', '#define KVM_HYPERCALL_EXIT_16BIT (1U << 1)') is not vendored",
+            "KvmArm64Smccc.KVM_ARM_VM_SMCCC_CTRL", "KvmArm64Smccc.KVM_ARM_VM_SMCCC_FILTER",
+            "KvmArm64Smccc.KVM_SMCCC_FILTER_HANDLE", "KvmArm64Smccc.KVM_SMCCC_FILTER_DENY",
+            "KvmArm64Smccc.KVM_SMCCC_FILTER_FWD_TO_USER", "KvmArm64Smccc.KVM_HYPERCALL_EXIT_SMC",
+            "KvmArm64Smccc.KVM_HYPERCALL_EXIT_16BIT", "kvm_smccc_filter (size)", "kvm_smccc_filter.base",
+            "kvm_smccc_filter.nr_functions", "kvm_smccc_filter.action", "kvm_smccc_filter.pad");
         Add("arm64 asm/kvm.h (targets, vCPU feature bits) is not vendored",
             "KvmArm64Constants.KVM_ARM_TARGET_GENERIC_V8", "KvmArm64Constants.KVM_ARM_VCPU_POWER_OFF",
             "KvmArm64Constants.KVM_ARM_VCPU_EL1_32BIT", "KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2",
