@@ -551,4 +551,26 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmFsGsBaseWithoutCr4Bit(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM) runs a guest's ring 3 with IOPL 0 whatever the guest's RFLAGS.IOPL: a vCPU started
+    /// at CPL 3 (KVM_SET_SREGS CS 0x33/SS 0x2b, DPL 3) with KVM_SET_REGS RFLAGS 0x3202 sees IOPL 0 — the #UD frame's
+    /// RFLAGS reads 0x10202, CLI and STI are #GP(0), POPFQ does not change IF, and OUT/IN/OUTS/INS consult the TSS I/O
+    /// bitmap (#GP(0) without one). Observed on Linux 6.18 kvm_pvm (PrivilegeChecks.cli_and_sti_at_cpl_3_follow_iopl:
+    /// "cli with IOPL 3 … got #GP(0), Rflags 0x10202"; popfq_at_cpl_3_…: 0x44ED7 where IOPL 3 gives 0x47CD7). On
+    /// hardware (and in the emulator) IOPL 3 makes them work at CPL 3 (SDM Vol. 2A CLI: "IF CPL ≤ IOPL THEN IF ← 0";
+    /// emulate.c emulator_bad_iopl). Same root as <see cref="KvmPvmSyscallKeepsUserMode"/>'s IRETQ losing IOPL.
+    /// </summary>
+    public static bool KvmPvmUserModeIoplIsZero(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM) ignores the guest's CR4.TSD at CPL 3: RDTSC runs (EDX:EAX the TSC, the next
+    /// instruction's #UD reached) where the CPU raises #GP(0) (SDM Vol. 2B RDTSC: "#GP(0) If the TSD flag in register
+    /// CR4 is set and the CPL is greater than 0"; emulate.c em_rdtsc likewise). The guest's user code runs under the
+    /// host's CR4. Observed on Linux 6.18 kvm_pvm (PrivilegeChecks.privileged_instructions_at_cpl_3_are_gp: "rdtsc
+    /// with CR4.TSD: #UD at 0x100002"). The emulator does as the CPU.
+    /// </summary>
+    public static bool KvmPvmIgnoresCr4TsdAtCpl3(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

@@ -30,7 +30,9 @@ internal sealed partial class X86Emulator
             case Mnemonic.Lfence:
             case Mnemonic.Mfence:
             case Mnemonic.Sfence:
+                break;
             case Mnemonic.Invlpg: // No TLB: every access walks the tables again.
+                RequireCpl0(); // emulate.c group7 "I(SrcMem | ByteOp | Priv | NoAccess, em_invlpg)"
                 break;
 
             case Mnemonic.Mov:
@@ -178,10 +180,8 @@ internal sealed partial class X86Emulator
             case Mnemonic.Popfd:
             case Mnemonic.Popfq:
             {
-                // CF PF AF ZF SF TF IF DF OF NT AC ID may change at CPL 0.
-                const ulong Writable = 0x254dd5;
                 ulong v = Pop(i.StackPointerIncrement);
-                f = (f & ~Writable) | (v & Writable) | RFLAGS_FIXED;
+                f = PoppedFlags(f, v, i.StackPointerIncrement); // IOPL/IF by CPL (X86Emulator.Privilege.cs)
                 break;
             }
             case Mnemonic.Leave:
@@ -261,10 +261,12 @@ internal sealed partial class X86Emulator
 
             case Mnemonic.In:
             case Mnemonic.Out:
+                RequirePortIoPermission(i); // IOPL / TSS I/O bitmap (X86Emulator.Privilege.cs)
                 TdVirtualizationException(i);
                 PortIo(i);
                 break;
             case Mnemonic.Insb or Mnemonic.Insw or Mnemonic.Insd or Mnemonic.Outsb or Mnemonic.Outsw or Mnemonic.Outsd:
+                RequireStringIoPermission(i); // check_perm before the REP rCX = 0 test (X86Emulator.Privilege.cs)
                 TdVirtualizationException(i);
                 if (!StringPortIo(i)) next = _cpu.Rip; // REP not finished: run it again (X86Emulator.StringIo.cs)
                 break;
@@ -292,6 +294,7 @@ internal sealed partial class X86Emulator
                 _exit = StepOutcome.ExitToUser;
                 break;
             case Mnemonic.Cli:
+                RequireIoplForInterruptFlag(); // X86Emulator.Privilege.cs
                 f &= ~RFLAGS_IF;
                 break;
             case Mnemonic.Sti:
@@ -301,6 +304,7 @@ internal sealed partial class X86Emulator
                 // ready_for_interrupt_injection 0 for IF 0 and 1; found by the differential fuzzer's interrupt guests).
                 // The Intel SDM's STI opens the shadow only when IF was clear. sti; sti opens no second shadow:
                 // x86.c toggle_interruptibility (ToggledShadow).
+                RequireIoplForInterruptFlag(); // X86Emulator.Privilege.cs
                 _shadowAfter = ToggledShadow(Abi.KvmVcpuEvents.KVM_X86_SHADOW_INT_STI);
                 f |= RFLAGS_IF;
                 break;
@@ -336,6 +340,7 @@ internal sealed partial class X86Emulator
             case Mnemonic.Rdtsc:
             {
                 // The guest TSC: host TSC + l1_tsc_offset, as RDMSR IA32_TSC reads it (was the host's alone).
+                RequireTscReadable(); // CR4.TSD (X86Emulator.Privilege.cs)
                 ulong tsc = _cpu.Msrs.ReadTsc();
                 WriteReg(Register.EAX, tsc & 0xffff_ffff);
                 WriteReg(Register.EDX, tsc >> 32);
@@ -372,6 +377,7 @@ internal sealed partial class X86Emulator
                 if (TryExecuteExtended(i, ref f)) break; // SSE, AVX, XGETBV/XSETBV (X86Emulator.Sse.cs and siblings)
                 if (TryTaskRegister(i) || TryBitTest(i, ref f)) break; // LTR/STR, BT/BTS/BTR/BTC (their own files)
                 if (TrySystemCall(i, ref f, ref next)) break; // SYSCALL/SYSRET, SWAPGS, RD/WR FS/GS BASE (X86Emulator.SystemCall.cs)
+                if (TryPrivilegedOutsideSubset(i)) break; // CLTS, INVD, LMSW … at CPL > 0: #GP(0) (X86Emulator.Privilege.cs)
                 if (TryIntegerExtras(i, ref f)) break; // XADD, CMPXCHG*, BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP, SHLD/SHRD, RCL/RCR … (X86Emulator.IntegerExtras.cs)
                 throw new EmulationFailure($"{i.Mnemonic} is outside the emulated subset", haveInstructionBytes: true);
         }

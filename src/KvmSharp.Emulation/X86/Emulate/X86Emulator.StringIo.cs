@@ -9,7 +9,7 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// INS/OUTS (string port I/O, with and without REP), as arch/x86/kvm/emulate.c runs them (opcode_table 0x6C–0x6F:
 /// "I2bvIP(DstDI | SrcDX | Mov | String | Unaligned, em_in, ins, …)", "I2bvIP(SrcSI | DstDX | String, em_out, outs,
 /// …)"): OUTS reads DS:rSI (the segment can be overridden), INS writes ES:rDI (it cannot). The I/O permission check
-/// (check_perm_in/out) is not modelled, as for IN/OUT (<see cref="PortIo"/>).
+/// (check_perm_in/out) is X86Emulator.Privilege.cs RequireIoPermission.
 /// </summary>
 internal sealed partial class X86Emulator
 {
