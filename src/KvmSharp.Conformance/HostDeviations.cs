@@ -573,4 +573,69 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmIgnoresCr4TsdAtCpl3(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): at CPL 3 in a 64-bit guest, INT n through a DPL-0 gate raises #UD (RIP on the
+    /// instruction, delivered through TSS.RSP0 with the CPL-3 frame) and INT3 is delivered as #BP through its DPL-0
+    /// gate (RIP past the INT3), both instead of the #GP(vector·8 + 2) of a gate whose DPL is below the CPL (Intel SDM
+    /// Vol. 2A INT n, Vol. 3A 6.12.1.1; upstream SVM intercepts neither). At CPL 0 they end in an emulation failure
+    /// (<see cref="KvmPvmSoftwareInterruptsFail"/>). Observed on Linux 6.18 kvm_pvm
+    /// (RingTransitionFaults.ring_fault_software_interrupts_at_cpl_3_check_the_gate_dpl: <c>int 5</c> and <c>int3</c>
+    /// after an IRETQ to CS 0x33, IDT gates DPL 0: vector 6 no error code, RIP on the INT; vector 3, RIP + 1; frame CS
+    /// 0x33, SS 0x2b). INTO is #UD on both.
+    /// </summary>
+    public static bool KvmPvmSoftwareInterruptAtCpl3IsUndefined(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): a far RET (48 CB) at CPL 0 to an outer ring reaches KVM's instruction emulator,
+    /// whose __load_segment_descriptor (emulate.c, X86_TRANSFER_RET) raises #GP(0) for a null CS and #GP(selector) for a
+    /// CS that is not code, then stops at "Outer-privilege level return is not implemented" (rpl &gt; cpl →
+    /// X86EMUL_UNHANDLEABLE): KVM_RUN ends in KVM_EXIT_INTERNAL_ERROR (suberror 1), RIP on the RETF, nothing delivered —
+    /// for a not-present CS, a null SS, an SS with RPL or DPL ≠ 3, a not-present SS and a non-canonical RIP alike (and,
+    /// presumably, for a valid frame). Upstream SVM/VMX do not intercept RETF: the CPU performs the return or raises
+    /// #NP/#GP/#SS (SDM Vol. 2A RET "RETURN-TO-OUTER-PRIVILEGE-LEVEL"). Observed on Linux 6.18 kvm_pvm
+    /// (RingTransitionFaults.ring_fault_far_return_to_ring_3_faults_on_a_bad_cs_ss_or_rip).
+    /// </summary>
+    public static bool KvmPvmFarReturnToOuterRingFails(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): an IRETQ at CPL 0 to ring 3 skips two of the CPU's checks (SDM Vol. 2A IRET,
+    /// IA-32e mode; AMD APM Vol. 3 IRET): a data segment as the return CS (0x2b, DPL 3 read/write data) is loaded — the
+    /// guest then runs on at the return RIP and ends in #DF (frame CS 0x2b, CR2 0x2b) — instead of #GP(0x28) at the
+    /// IRETQ; and a non-canonical return RIP (0x8000_0000_0000) is loaded with CS 0x33, the #GP(0) coming from the
+    /// fetch at CPL 3 (frame RIP 0x8000_0000_0000, CS 0x33, through TSS.RSP0) instead of at the IRETQ. Its other checks
+    /// match the CPU: null CS → #GP(0), CS not present → #NP(0x38), null SS → #GP(0), SS RPL 0 or DPL 0 →
+    /// #GP(selector), SS not present → #SS(0x40). Observed on Linux 6.18 kvm_pvm
+    /// (RingTransitionFaults.ring_fault_iretq_to_ring_3_faults_on_a_bad_cs_ss_or_rip).
+    /// </summary>
+    public static bool KvmPvmIretqSkipsCsTypeAndRipChecks(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): exception delivery does not check that the IDT gate's code segment is present. A
+    /// #UD at CPL 0 through a gate whose selector names a not-present ring-0 code segment (GDT entry 0x48) reaches the
+    /// gate's handler — vector 6, frame RIP on the UD2, CS 0x08 — where the CPU raises #NP(0x48 | EXT) (Intel SDM Vol.
+    /// 3A 6.12.1.1, 6.13). Observed on Linux 6.18 kvm_pvm
+    /// (RingTransitionFaults.ring_fault_delivery_on_a_bad_rsp0_or_an_absent_handler_segment). The rest of the gate's
+    /// code segment is used as upstream: a gate to the DPL-3 segment 0x33 runs the handler at CPL 3 on the user stack
+    /// (ring_fault_exception_to_a_ring_3_handler_stays_on_the_user_stack), and a non-canonical TSS.RSP0 is #SS, then
+    /// #DF through IST1.
+    /// </summary>
+    public static bool KvmPvmGateSelectorNotChecked(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): SYSRETD (0F 07, 32-bit operand) at CPL 0 returns as SYSRETQ does — RIP = all of
+    /// RCX and CS = STAR[63:48] + 16 | 3, 64-bit code — instead of RIP = ECX and CS = STAR[63:48] | 3 as 32-bit
+    /// compatibility-mode code (Intel SDM Vol. 2B SYSRET "IF (operand size is 64-bit) … ELSE (* Return to Compatibility
+    /// Mode *) RIP ← ECX"; AMD APM Vol. 3 SYSRET the same). Observed on Linux 6.18 kvm_pvm
+    /// (RingTransitionFaults.ring_fault_sysret32_and_sysret_at_cpl_3: STAR 0x0020_0008_0000_0000, RCX =
+    /// 0xFFFF_FFFF_0010_0020, R11 = 2): the fetch at 0xFFFF_FFFF_0010_0020 at CPL 3 is a #PF whose delivery ends in
+    /// #DF(0) with frame RIP 0xFFFF_FFFF_0010_0020, CS 0x33, SS 0x2b, CR2 the same address (upstream: the UD2 at ECX
+    /// runs as 32-bit code, #UD from CS 0x23). SYSRETQ at CPL 3 is #GP(0) as upstream.
+    /// </summary>
+    public static bool KvmPvmSysret32ReturnsTo64BitCode(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

@@ -81,6 +81,9 @@ internal sealed partial class X86Emulator
         if (_cpu.Cpl != 0) throw new GuestFault(GP_VECTOR);
         bool to64 = i.Code == Code.Sysretq;
         ulong rip = to64 ? _cpu.Gpr[X86Cpu.RCX] : (uint)_cpu.Gpr[X86Cpu.RCX];
+        // Intel SDM Vol. 2B SYSRET: a non-canonical RCX is #GP(0) here, at CPL 0. AMD APM Vol. 3 SYSRET: RIP is loaded
+        // as it is and the fetch at CPL 3 raises #GP(0) (X86Emulator.cs Fetch) — what this AMD host does
+        // (RingTransitionFaults.ring_fault_sysret_with_a_non_canonical_rcx_faults_by_vendor).
         if (to64 && !amd && !IsCanonical(rip)) throw new GuestFault(GP_VECTOR);
         ushort @base = (ushort)(_cpu.Msrs.Star >> 48);
         _cpu.Sregs.cs = FlatSegment((ushort)((to64 ? @base + 16 : @base) | 3), code: true, dpl: 3, longCode: to64);

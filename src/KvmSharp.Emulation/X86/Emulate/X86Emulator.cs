@@ -182,6 +182,9 @@ internal sealed partial class X86Emulator
         ulong ip = bitness == 64 ? _cpu.Rip : bitness == 32 ? (uint)_cpu.Rip : (ushort)_cpu.Rip;
         ulong linear = bitness == 64 ? ip : (uint)(_cpu.Sregs.cs.@base + ip);
         _fetchedLength = 0;
+        // A fetch from a non-canonical RIP is #GP(0) (SDM Vol. 3A 3.3.7.1; AMD APM Vol. 3 SYSRET: the #GP of a
+        // non-canonical RCX is taken at CPL 3, X86Emulator.SystemCall.cs).
+        if (bitness == 64 && !IsCanonical(ip)) throw new GuestFault(X86Consts.GP_VECTOR);
         GuestStop? secondPageFailure = null;
         int page = EmulatorConfig.PageSize;
         int first = (int)Math.Min((ulong)MaxInstructionLength, (ulong)page - (linear & (ulong)(page - 1)));
