@@ -177,11 +177,12 @@ public class Arm64PmuAttributeTests
         {
             a.MovImm(X(1), 0x8000_0000_0000_1234);
             a.Msr(disr, X(1));
-            a.Mrs(X(2), disr);
+            // x19, not x0..x3: SYSTEM_OFF sets x0..x3 to INTERNAL_FAILURE, 0, 0, 0 (psci.c kvm_psci_0_2_call).
+            a.Mrs(X(19), disr);
             Arm64Guest.SystemOff(a);
         });
         Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, guest.Vcpu.Run().Reason);
-        Assert.Equal(0x8000_0000_0000_1234UL, guest.Vcpu.GetX(2));
+        Assert.Equal(0x8000_0000_0000_1234UL, guest.Vcpu.GetX(19));
         Assert.Equal(0x8000_0000_0000_1234UL, guest.Vcpu.GetOneReg(KvmArm64ShadowRegs.DISR_EL1));
     }
 

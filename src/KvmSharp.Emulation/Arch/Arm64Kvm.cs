@@ -64,8 +64,39 @@ internal sealed class Arm64Kvm : KvmArch
         KvmArm64PtrAuth.KVM_CAP_ARM_PTRAUTH_ADDRESS or KvmArm64PtrAuth.KVM_CAP_ARM_PTRAUTH_GENERIC => Config.Arm64Cpu.HasFullPtrAuth ? 1 : 0,
         // arm.c: "case KVM_CAP_STEAL_TIME: r = kvm_arm_pvtime_supported();" (Arm64/Arm64PvTime.cs).
         KvmArm64PvTime.KVM_CAP_STEAL_TIME => Arm64PvTime.Supported ? 1 : 0,
+        // arm.c: "case KVM_CAP_ARM_SYSTEM_SUSPEND: … case KVM_CAP_COUNTER_OFFSET: case KVM_CAP_ARM_WRITABLE_IMP_ID_REGS:
+        // r = 1;" (6.18; COUNTER_OFFSET only depends on the VM being a realm in the CCA series, not modelled).
+        KvmArm64Constants.KVM_CAP_ARM_SYSTEM_SUSPEND or KvmArm64CounterOffset.KVM_CAP_COUNTER_OFFSET
+            or KvmArm64IdRegs.KVM_CAP_ARM_WRITABLE_IMP_ID_REGS => 1,
         _ => null,
     };
+
+    /// <summary>
+    /// arm.c kvm_vm_ioctl_enable_cap: "if (cap->flags) return -EINVAL"; KVM_CAP_ARM_SYSTEM_SUSPEND sets
+    /// KVM_ARCH_FLAG_SYSTEM_SUSPEND_ENABLED (no argument or vCPU check); KVM_CAP_ARM_WRITABLE_IMP_ID_REGS sets
+    /// KVM_ARCH_FLAG_WRITABLE_IMP_ID_REGS under kvm->lock only "if (!kvm->created_vcpus)", else r stays -EINVAL. The
+    /// other arm64 caps (NISV_TO_USER, MTE, EAGER_SPLIT_CHUNK_SIZE …) are not modelled: -EINVAL like an unknown cap.
+    /// </summary>
+    public override long EnableCap(Kvm kvm, in kvm_enable_cap cap)
+    {
+        if (cap.flags != 0) return Err.EINVAL;
+        var vm = Arm64VmState.Of(kvm);
+        switch (cap.cap)
+        {
+            case (uint)KvmArm64Constants.KVM_CAP_ARM_SYSTEM_SUSPEND:
+                vm.SystemSuspendEnabled = true;
+                return 0;
+            case (uint)KvmArm64IdRegs.KVM_CAP_ARM_WRITABLE_IMP_ID_REGS:
+                lock (kvm.Kernel.SyncRoot)
+                {
+                    if (kvm.Vcpus.Count != 0) return Err.EINVAL;
+                    lock (vm.IdRegs) vm.IdRegs.WritableImpIdRegs = true;
+                }
+                return 0;
+            default:
+                return Err.EINVAL;
+        }
+    }
 
     public override long VmIoctl(Kvm kvm, uint request, IoctlArg arg)
     {
@@ -77,6 +108,8 @@ internal sealed class Arm64Kvm : KvmArch
         }
         // arm.c kvm_arch_vm_ioctl KVM_ARM_GET_REG_WRITABLE_MASKS (Arm64/Arm64IdRegMasks.cs).
         if (request == KvmArm64Ioctls.KVM_ARM_GET_REG_WRITABLE_MASKS) return Arm64IdRegMasks.Ioctl(Config, arg);
+        // arm.c kvm_arch_vm_ioctl KVM_ARM_SET_COUNTER_OFFSET → kvm_vm_ioctl_set_counter_offset (Arm64/Arm64CounterOffset.cs).
+        if (request == KvmArm64Ioctls.KVM_ARM_SET_COUNTER_OFFSET) return Arm64CounterOffset.Ioctl(kvm, arg);
         // arm.c kvm_arch_vm_ioctl KVM_CREATE_IRQCHIP: vgic_present (KVM_CAP_IRQCHIP = 1 here), then
         // kvm_vgic_create(kvm, KVM_DEV_TYPE_ARM_VGIC_V2), whose first check is "type == V2 &&
         // !can_emulate_gicv2 → -ENODEV": the emulated host's GICv3 cannot emulate a GICv2 [D].

@@ -160,9 +160,16 @@ internal static class Arm64IdRegs
                     // sysreg_user_write_ignore: "return 0" before any check.
                     return 0;
                 case IdRegKind.Implementation:
-                    // set_imp_id_reg: an unchanged value is fine; else !KVM_ARCH_FLAG_WRITABLE_IMP_ID_REGS → -EINVAL
-                    // (KVM_CAP_ARM_WRITABLE_IMP_ID_REGS is not modelled).
-                    return val == vm.Values[i] ? 0 : Vfs.Err.EINVAL;
+                    // set_imp_id_reg (6.15+, under config_lock): the current value is always accepted; else
+                    // !KVM_ARCH_FLAG_WRITABLE_IMP_ID_REGS → -EINVAL; "Once the VM has started the ID registers are
+                    // immutable" → -EBUSY; "Any value is allowed … so long as it is within the writable mask"
+                    // ((val & r->val) != val → -EINVAL); then kvm_set_vm_id_reg (VM-wide).
+                    if (val == vm.Values[i]) return 0;
+                    if (!vm.WritableImpIdRegs) return Vfs.Err.EINVAL;
+                    if (vm.HasRanOnce) return Vfs.Err.EBUSY;
+                    if ((val & d.WritableMask) != val) return Vfs.Err.EINVAL;
+                    vm.Values[i] = val;
+                    return 0;
             }
             if (d.Name == "ID_AA64PFR0_EL1")
             {
@@ -253,4 +260,10 @@ internal sealed class Arm64IdRegState
 
     /// <summary>kvm_vm_has_ran_once(kvm): some vCPU of the VM entered KVM_RUN.</summary>
     public bool HasRanOnce { get; set; }
+
+    /// <summary>
+    /// KVM_ARCH_FLAG_WRITABLE_IMP_ID_REGS: KVM_ENABLE_CAP(KVM_CAP_ARM_WRITABLE_IMP_ID_REGS) before any vCPU existed
+    /// (Arch/Arm64Kvm.cs); MIDR_EL1, REVIDR_EL1 and AIDR_EL1 may then be written until the VM runs.
+    /// </summary>
+    public bool WritableImpIdRegs { get; set; }
 }

@@ -64,12 +64,6 @@ internal static class Arm64PsciPower
     /// <summary>kvm_vcpu_get_mpidr_aff: MPIDR_EL1 as KVM keeps it (reset_mpidr or what userspace wrote), HWID bits only.</summary>
     public static ulong MpidrAff(Arm64Cpu cpu) => cpu.SysRegs[MpidrIndex] & MpidrHwidMask;
 
-    /// <summary>kvm_psci_narrow_to_32bit: "Zero the input registers' upper 32 bits" (x1..x3, in place).</summary>
-    private static void NarrowTo32Bit(Arm64Cpu cpu)
-    {
-        for (int i = 1; i < 4; i++) cpu.X[i] &= 0xffff_ffff;
-    }
-
     /// <summary>kvm_arm_vcpu_power_off: mp_state = STOPPED, KVM_REQ_SLEEP (the run loop sleeps); x0 = SUCCESS.</summary>
     private static ulong PowerOff(Arm64VcpuState state)
     {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
 using KvmSharp.Abi;
+using KvmSharp.Abi.Arm64;
 using KvmSharp.Emulation.Vcpu;
 using KvmSharp.Emulation.Vfs;
 using KvmSharp.Memory;
@@ -54,6 +55,15 @@ internal static class Arm64Run
             }
             // check_vcpu_requests → KVM_REQ_VCPU_RESET (a CPU_ON): kvm_reset_vcpu, then reset_state's PC and x0.
             ApplyPendingReset(vcpu, state);
+            // check_vcpu_requests → KVM_REQ_SUSPEND → kvm_vcpu_suspend (KVM_SET_MP_STATE SUSPENDED): kvm_vcpu_wfi;
+            // "The suspend state is sticky" until userspace makes the vCPU RUNNABLE; if kvm_arch_vcpu_runnable (an
+            // interrupt pending) the run exits with KVM_SYSTEM_EVENT_WAKEUP. The interpreter models no interrupt
+            // source, so the vCPU is never runnable here: only a signal ends the wait (then KVM_EXIT_INTR above).
+            if (state.MpState == KvmMpState.KVM_MP_STATE_SUSPENDED)
+            {
+                WaitForSignal(vcpu);
+                continue;
+            }
             vcpu.PollQuiesce();
             long? rc = Enter(vcpu, state);
             if (rc is long r) return r;
@@ -130,7 +140,7 @@ internal static class Arm64Run
     /// </summary>
     private static long? HandleHvc(KvmVcpu vcpu, Arm64VcpuState state, bool smc)
     {
-        switch (Smccc.Call(vcpu, state, smc, out uint type))
+        switch (Smccc.Call(vcpu, state, smc, out var systemEvent))
         {
             case HvcResult.Continue:
                 return null;
@@ -139,12 +149,16 @@ internal static class Arm64Run
             case HvcResult.Wfi:
                 WaitForSignal(vcpu);
                 return null;
+            case HvcResult.SystemSuspend:
+                // kvm_psci_system_suspend: "memset(&run->system_event, 0, …); type = KVM_SYSTEM_EVENT_SUSPEND" — ndata 0.
+                WriteSystemEvent(vcpu, KvmArm64Constants.KVM_SYSTEM_EVENT_SUSPEND, ndata: 0, flags: 0);
+                return 0;
         }
         lock (vcpu.Kvm.Kernel.SyncRoot)
         {
             foreach (var other in vcpu.Kvm.Vcpus) Arm64VcpuState.Of(other).Stopped = true;
         }
-        WriteSystemEvent(vcpu, type);
+        WriteSystemEvent(vcpu, systemEvent.Type, ndata: 1, systemEvent.Flags);
         return 0;
     }
 
@@ -168,15 +182,17 @@ internal static class Arm64Run
     }
 
     /// <summary>
-    /// kvm_prepare_system_event: memset(&amp;run->system_event, 0), type, ndata = 1, data[0] = flags (0). Written
-    /// through the kvm_run memfd, the same page userspace has mapped.
+    /// kvm_prepare_system_event: memset(&amp;run->system_event, 0), type, ndata = 1, data[0] = flags (0, or
+    /// KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2); SYSTEM_SUSPEND sets only the type (ndata 0). Written through the
+    /// kvm_run memfd, the same page userspace has mapped.
     /// </summary>
-    private static void WriteSystemEvent(KvmVcpu vcpu, uint type)
+    private static void WriteSystemEvent(KvmVcpu vcpu, uint type, uint ndata, ulong flags)
     {
         Span<byte> ev = stackalloc byte[8 + 16 * 8];
         ev.Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(ev, type);
-        BinaryPrimitives.WriteUInt32LittleEndian(ev[4..], 1);
+        BinaryPrimitives.WriteUInt32LittleEndian(ev[4..], ndata);
+        BinaryPrimitives.WriteUInt64LittleEndian(ev[8..], flags);
         _ = HostMemory.Pwrite(vcpu.Run.MemfdFd, ev, KvmRunLayout.system_event_type);
         vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_SYSTEM_EVENT;
     }

@@ -10,6 +10,12 @@ internal sealed class Arm64TimerOffsets
     public ulong Voffset { get; set; }
 
     public ulong Poffset { get; set; }
+
+    /// <summary>
+    /// KVM_ARCH_FLAG_VM_COUNTER_OFFSET: KVM_ARM_SET_COUNTER_OFFSET set both offsets (Arm64CounterOffset); from then
+    /// on writes of TIMER_CNT / PTIMER_CNT through KVM_SET_ONE_REG are ignored.
+    /// </summary>
+    public bool VmCounterOffset { get; set; }
 }
 
 /// <summary>One struct arch_timer_context: CNTx_CTL_EL0 (as stored, without ISTATUS) and CNTx_CVAL_EL0.</summary>
@@ -34,8 +40,8 @@ internal enum TimerWrite
 /// the guest's MRS/MSR of CNTFRQ_EL0, CNTPCT_EL0, CNTVCT_EL0 and CNT{P,V}_{TVAL,CTL,CVAL}_EL0 (kvm_arm_timer_read /
 /// kvm_arm_timer_write). The physical counter is the emulator's clock (Stopwatch) scaled to
 /// <see cref="Arm64HostCpu.CounterFrequency"/>; ISTATUS is computed from it on every read (read_timer_ctl). No timer
-/// interrupt is delivered (no vGIC delivery in the interpreter), and KVM_ARM_SET_COUNTER_OFFSET is not modelled, so
-/// writes of TIMER_CNT / PTIMER_CNT always move the VM-wide offsets.
+/// interrupt is delivered (no vGIC delivery in the interpreter). Writes of TIMER_CNT / PTIMER_CNT move the VM-wide
+/// offsets until KVM_ARM_SET_COUNTER_OFFSET was used (Arm64CounterOffset), after which they are ignored.
 /// </summary>
 internal sealed class Arm64Timer
 {
@@ -91,17 +97,18 @@ internal sealed class Arm64Timer
 
     /// <summary>
     /// kvm_arm_timer_set_reg: CTL through kvm_arm_timer_write (ISTATUS dropped, stored as u32); CNT sets the VM-wide
-    /// offset to kvm_phys_timer_read() - value (timer_set_offset; no KVM_ARCH_FLAG_VM_COUNTER_OFFSET here); CVAL as is.
+    /// offset to kvm_phys_timer_read() - value (timer_set_offset) unless KVM_ARCH_FLAG_VM_COUNTER_OFFSET is set, when
+    /// "the counters cannot be written to to set the offsets implicitly (the writes are instead ignored)"; CVAL as is.
     /// </summary>
     public void Set(ulong id, ulong value)
     {
         lock (_offsets)
         {
             if (id == KVM_REG_ARM_TIMER_CTL) Virtual.Ctl = (uint)(value & ~ARCH_TIMER_CTRL_IT_STAT);
-            else if (id == KVM_REG_ARM_TIMER_CNT) _offsets.Voffset = PhysicalCounter() - value;
+            else if (id == KVM_REG_ARM_TIMER_CNT) { if (!_offsets.VmCounterOffset) _offsets.Voffset = PhysicalCounter() - value; }
             else if (id == KVM_REG_ARM_TIMER_CVAL) Virtual.Cval = value;
             else if (id == KVM_REG_ARM_PTIMER_CTL) Physical.Ctl = (uint)(value & ~ARCH_TIMER_CTRL_IT_STAT);
-            else if (id == KVM_REG_ARM_PTIMER_CNT) _offsets.Poffset = PhysicalCounter() - value;
+            else if (id == KVM_REG_ARM_PTIMER_CNT) { if (!_offsets.VmCounterOffset) _offsets.Poffset = PhysicalCounter() - value; }
             else Physical.Cval = value;
         }
     }

@@ -10,7 +10,7 @@ namespace KvmSharp.Emulation.Arm64;
 
 /// <summary>
 /// The arm64 vCPU ioctls (virt/kvm/kvm_main.c kvm_vcpu_ioctl → arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl), called
-/// with vcpu->mutex held. KVM_GET/SET_MP_STATE report and set the power state (STOPPED / RUNNABLE). The vCPU device attributes of the PMU, timer and PV-time groups are modelled (Arm64PmuAttrs.cs,
+/// with vcpu->mutex held. KVM_GET/SET_MP_STATE report and set the power state (RUNNABLE / STOPPED / SUSPENDED). The vCPU device attributes of the PMU, timer and PV-time groups are modelled (Arm64PmuAttrs.cs,
 /// Arm64TimerAttrs.cs, Arm64PvTime.cs); vCPU events and KVM_ARM_VCPU_FINALIZE are not (they answer EINVAL like an unknown
 /// ioctl); KVM_GET_REG_LIST lists the core registers (Arm64CoreRegs), the firmware
 /// pseudo-registers (Arm64FwRegs), the timer registers (Arm64Timer), the modelled system registers (Arm64SysRegs) and
@@ -88,17 +88,17 @@ internal static class Arm64VcpuIoctls
         {
             // kvm_vcpu_ioctl → kvm_arch_vcpu_ioctl_get_mpstate: "*mp_state = READ_ONCE(vcpu->arch.mp_state)";
             // copy_to_user → EFAULT.
-            uint mp = state.Stopped ? KvmMpState.KVM_MP_STATE_STOPPED : KvmMpState.KVM_MP_STATE_RUNNABLE;
-            return arg.CopyToUser(new kvm_mp_state { mp_state = mp }) ? 0 : Err.EFAULT;
+            return arg.CopyToUser(new kvm_mp_state { mp_state = state.MpState }) ? 0 : Err.EFAULT;
         }
         if (request == KvmIoctls.KVM_SET_MP_STATE)
         {
-            // kvm_arch_vcpu_ioctl_set_mpstate: RUNNABLE is written, STOPPED → __kvm_arm_vcpu_power_off, SUSPENDED →
-            // kvm_arm_vcpu_suspend [gap: not modelled here, EINVAL], anything else EINVAL.
+            // kvm_arch_vcpu_ioctl_set_mpstate (under mp_state_lock): RUNNABLE is written, STOPPED →
+            // __kvm_arm_vcpu_power_off, SUSPENDED → kvm_arm_vcpu_suspend (mp_state = SUSPENDED + KVM_REQ_SUSPEND:
+            // the next KVM_RUN blocks as for WFI, Arm64Run), anything else EINVAL with nothing changed.
             if (!arg.CopyFromUser(out kvm_mp_state mp)) return Err.EFAULT;
-            if (mp.mp_state == KvmMpState.KVM_MP_STATE_RUNNABLE) state.Stopped = false;
-            else if (mp.mp_state == KvmMpState.KVM_MP_STATE_STOPPED) state.Stopped = true;
-            else return Err.EINVAL;
+            if (mp.mp_state is not (KvmMpState.KVM_MP_STATE_RUNNABLE or KvmMpState.KVM_MP_STATE_STOPPED or KvmMpState.KVM_MP_STATE_SUSPENDED))
+                return Err.EINVAL;
+            lock (vcpu.Kvm.Kernel.SyncRoot) state.MpState = mp.mp_state;
             return 0;
         }
         // KVM_GET/SET_REGS, KVM_GET/SET_SREGS: -EINVAL on arm64 (guest.c); every other request: "default: r = -EINVAL".

@@ -37,13 +37,24 @@ internal sealed class Arm64VcpuState
     /// <summary>features[0] the vCPU was initialized with (POWER_OFF excluded).</summary>
     public uint Features { get; set; }
 
-    private volatile bool _stopped;
+    private volatile uint _mpState = Abi.KvmMpState.KVM_MP_STATE_RUNNABLE;
 
     /// <summary>
-    /// mp_state == KVM_MP_STATE_STOPPED (POWER_OFF at init, PSCI CPU_OFF / SYSTEM_OFF / SYSTEM_RESET, KVM_SET_MP_STATE);
-    /// read by other vCPUs' PSCI calls (Arm64PsciPower), so volatile.
+    /// vcpu->arch.mp_state: RUNNABLE, STOPPED (POWER_OFF at init, PSCI CPU_OFF / SYSTEM_OFF / SYSTEM_RESET,
+    /// KVM_SET_MP_STATE) or SUSPENDED (KVM_SET_MP_STATE: kvm_arm_vcpu_suspend); read by other vCPUs' PSCI calls
+    /// (Arm64PsciPower), so volatile.
     /// </summary>
-    public bool Stopped { get => _stopped; set => _stopped = value; }
+    public uint MpState { get => _mpState; set => _mpState = value; }
+
+    /// <summary>
+    /// kvm_arm_vcpu_stopped: mp_state == KVM_MP_STATE_STOPPED. Setting it stops the vCPU or makes it RUNNABLE
+    /// (kvm_arm_vcpu_power_off / CPU_ON's "mp_state = RUNNABLE").
+    /// </summary>
+    public bool Stopped
+    {
+        get => _mpState == Abi.KvmMpState.KVM_MP_STATE_STOPPED;
+        set => _mpState = value ? Abi.KvmMpState.KVM_MP_STATE_STOPPED : Abi.KvmMpState.KVM_MP_STATE_RUNNABLE;
+    }
 
     /// <summary>vcpu->arch.reset_state with KVM_REQ_VCPU_RESET pending: a PSCI CPU_ON's entry point, applied at the next KVM_RUN.</summary>
     public Arm64ResetState? PendingReset { get; set; }
@@ -104,6 +115,9 @@ internal sealed class Arm64VmState
     public bool TimerPpisImmutable { get; set; }
 
     public Arm64FwState Firmware { get; } = new();
+
+    /// <summary>KVM_ARCH_FLAG_SYSTEM_SUSPEND_ENABLED: KVM_ENABLE_CAP(KVM_CAP_ARM_SYSTEM_SUSPEND) succeeded (Psci.cs).</summary>
+    public bool SystemSuspendEnabled { get; set; }
 
     /// <summary>kvm->arch.smccc_filter (Arm64SmcccFilter).</summary>
     public Arm64SmcccFilter SmcccFilter { get; } = new();

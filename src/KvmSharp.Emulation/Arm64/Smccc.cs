@@ -14,8 +14,14 @@ internal enum HvcResult
     /// <summary>Handled in the kernel (x0..x3 hold the result); re-enter the guest.</summary>
     Continue,
 
-    /// <summary>KVM_EXIT_SYSTEM_EVENT of the returned event type, every vCPU stopped.</summary>
+    /// <summary>KVM_EXIT_SYSTEM_EVENT of the returned event type and flags, every vCPU stopped (kvm_prepare_system_event).</summary>
     SystemEvent,
+
+    /// <summary>
+    /// KVM_EXIT_SYSTEM_EVENT of type KVM_SYSTEM_EVENT_SUSPEND (psci.c kvm_psci_system_suspend): no vCPU stopped,
+    /// ndata 0, the guest's registers untouched.
+    /// </summary>
+    SystemSuspend,
 
     /// <summary>KVM_EXIT_HYPERCALL prepared (kvm_prepare_hypercall_exit): return 0 to userspace.</summary>
     UserExit,
@@ -58,9 +64,9 @@ internal static class Smccc
     /// kvm_smccc_call_handler for the function id in w0; <paramref name="smc"/> when the SMC conduit trapped
     /// (kvm_prepare_hypercall_exit's ESR_ELx_EC_SMC64 test).
     /// </summary>
-    public static HvcResult Call(KvmVcpu vcpu, Arm64VcpuState state, bool smc, out uint eventType)
+    public static HvcResult Call(KvmVcpu vcpu, Arm64VcpuState state, bool smc, out Arm64SystemEvent systemEvent)
     {
-        eventType = 0;
+        systemEvent = default;
         var cpu = state.Cpu;
         var vm = Arm64VmState.Of(vcpu.Kvm);
         uint fn = (uint)cpu.X[0];
@@ -117,7 +123,7 @@ internal static class Smccc
                 Arm64Trng.Call(cpu);
                 return HvcResult.Continue;
             default:
-                return Psci.Call(vcpu, state, out eventType);
+                return Psci.Call(vcpu, state, out systemEvent);
         }
         SetRetval(cpu, val);
         return HvcResult.Continue;

@@ -193,6 +193,11 @@ internal static class OracleExclusions
             "KVM_ARM_GET_REG_WRITABLE_MASKS; Arm64IdRegisterTests checks the number",
             "KvmArm64Ioctls.KVM_ARM_GET_REG_WRITABLE_MASKS", "KvmArm64Ioctls.RegMaskRangeSize", "KvmArm64Ioctls.KVM_ARM_FEATURE_ID_RANGE",
             "KvmArm64Ioctls.KVM_ARM_FEATURE_ID_RANGE_SIZE");
+        Add("arm64 asm/kvm.h ('struct kvm_arm_counter_offset { __u64 counter_offset; __u64 reserved; }', " +
+            "'#define KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2 (1ULL << 0)') is not vendored, so the oracle cannot size " +
+            "KVM_ARM_SET_COUNTER_OFFSET ('_IOW(KVMIO, 0xb5, struct kvm_arm_counter_offset)'); Arm64VmmRulesTests checks them",
+            "KvmArm64Ioctls.KVM_ARM_SET_COUNTER_OFFSET", "kvm_arm_counter_offset (size)", "kvm_arm_counter_offset.counter_offset",
+            "kvm_arm_counter_offset.reserved", "KvmArm64Constants.KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2");
         Add("newer than the vendored headers: a 2025 stable backport (6.12.y, 6.18.y); this machine's KVM_CAP_DISABLE_QUIRKS2 (0x5ff) has the bit",
             "KvmX86Quirks.KVM_X86_QUIRK_VMCS12_ALLOW_FREEZE_IN_SMM");
         return r;

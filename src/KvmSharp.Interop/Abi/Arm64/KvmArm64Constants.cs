@@ -32,6 +32,21 @@ public static class KvmArm64Constants
     public const uint KVM_SYSTEM_EVENT_RESET = 2;
     public const uint KVM_SYSTEM_EVENT_CRASH = 3;
 
+    /// <summary>linux/kvm.h: a KVM_MP_STATE_SUSPENDED vCPU has a wakeup event (arm.c kvm_vcpu_suspend).</summary>
+    public const uint KVM_SYSTEM_EVENT_WAKEUP = 4;
+
+    /// <summary>linux/kvm.h: the guest called PSCI SYSTEM_SUSPEND on a VM with KVM_CAP_ARM_SYSTEM_SUSPEND enabled.</summary>
+    public const uint KVM_SYSTEM_EVENT_SUSPEND = 5;
+
+    /// <summary>
+    /// asm/kvm.h "#define KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2 (1ULL &lt;&lt; 0)": system_event.data[0] of a
+    /// KVM_SYSTEM_EVENT_RESET that came from PSCI 1.1 SYSTEM_RESET2 (the reset type and cookie are in x1/x2).
+    /// </summary>
+    public const ulong KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2 = 1UL << 0;
+
+    /// <summary>linux/kvm.h "#define KVM_CAP_ARM_SYSTEM_SUSPEND 216": PSCI SYSTEM_SUSPEND exits to userspace once enabled.</summary>
+    public const int KVM_CAP_ARM_SYSTEM_SUSPEND = 216;
+
     /// <summary>linux/kvm.h: exit reason for a data abort without a valid syndrome (KVM_CAP_ARM_NISV_TO_USER).</summary>
     public const uint KVM_EXIT_ARM_NISV = 28;
 }

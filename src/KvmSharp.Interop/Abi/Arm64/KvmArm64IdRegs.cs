@@ -7,6 +7,12 @@ namespace KvmSharp.Abi.Arm64;
 /// </summary>
 public static class KvmArm64IdRegs
 {
+    /// <summary>
+    /// linux/kvm.h "#define KVM_CAP_ARM_WRITABLE_IMP_ID_REGS 239" (6.15+): enabled on the VM before any vCPU exists,
+    /// MIDR_EL1, REVIDR_EL1 and AIDR_EL1 become writable through KVM_SET_ONE_REG until the VM has run.
+    /// </summary>
+    public const int KVM_CAP_ARM_WRITABLE_IMP_ID_REGS = 239;
+
     public static ulong MIDR_EL1 => KvmArm64SysRegs.ARM64_SYS_REG(3, 0, 0, 0, 0);
     public static ulong REVIDR_EL1 => KvmArm64SysRegs.ARM64_SYS_REG(3, 0, 0, 0, 6);
     public static ulong ID_PFR0_EL1 => KvmArm64SysRegs.ARM64_SYS_REG(3, 0, 0, 1, 0);

@@ -32,6 +32,12 @@ public static class KvmArm64Ioctls
     /// </summary>
     public static readonly uint KVM_ARM_GET_REG_WRITABLE_MASKS = _IOR(KvmIoctls.KVMIO, 0xb6, RegMaskRangeSize);
 
+    /// <summary>
+    /// VM ioctl (KVM_CAP_COUNTER_OFFSET): <c>_IOW(KVMIO, 0xb5, struct kvm_arm_counter_offset)</c> — the offset the
+    /// guest's virtual and physical counters are subtracted by, VM-wide.
+    /// </summary>
+    public static readonly uint KVM_ARM_SET_COUNTER_OFFSET = _IOW(KvmIoctls.KVMIO, 0xb5, Size<kvm_arm_counter_offset>());
+
     /// <summary>sizeof(struct reg_mask_range).</summary>
     public const uint RegMaskRangeSize = 64;
 
