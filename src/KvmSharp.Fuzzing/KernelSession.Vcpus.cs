@@ -59,7 +59,8 @@ public sealed partial class KernelSession
             }
             case OpKind.GuestRun:
                 return TinyGuestRun.Run(_kernel, Fd(op.Target), op.A, realMode: (op.E & 1) != 0, hostMemory: (op.E & FuzzOp.GuestRunInHostMemory) != 0,
-                    dirtyLog: (op.E & FuzzOp.GuestRunDirtyLog) != 0, farTransfers: (op.E & FuzzOp.GuestRunFarTransfers) != 0);
+                    dirtyLog: (op.E & FuzzOp.GuestRunDirtyLog) != 0, farTransfers: (op.E & FuzzOp.GuestRunFarTransfers) != 0,
+                    withReported: (op.E & FuzzOp.GuestRunWithReported) != 0);
             case OpKind.GetDirtyLog:
                 return GetDirtyLog(op);
             case OpKind.ClearDirtyLog:

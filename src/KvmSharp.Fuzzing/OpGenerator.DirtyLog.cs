@@ -29,7 +29,8 @@ public sealed partial class OpGenerator
         }
         if (_systems.Count == 0) return null;
         int realMode = _rng.Next(2);
-        int e = realMode | FuzzOp.GuestRunInHostMemory | FuzzOp.GuestRunDirtyLog | (realMode == 0 && _rng.Next(3) == 0 ? FuzzOp.GuestRunFarTransfers : 0);
+        int e = realMode | FuzzOp.GuestRunInHostMemory | FuzzOp.GuestRunDirtyLog | (realMode == 0 && _rng.Next(3) == 0 ? FuzzOp.GuestRunFarTransfers : 0)
+            | (_includeReported ? FuzzOp.GuestRunWithReported : 0);
         return new FuzzOp(OpKind.GuestRun, Target: Pick(_systems), A: (ulong)_rng.Next(), E: e);
     }
 

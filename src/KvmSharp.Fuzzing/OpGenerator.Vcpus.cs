@@ -46,8 +46,9 @@ public sealed partial class OpGenerator
     private int GuestRunMode()
     {
         int realMode = _rng.Next(2);
-        if (!_noGuestMemfd) return realMode;
-        return realMode | FuzzOp.GuestRunInHostMemory | (realMode == 0 && _rng.Next(3) == 0 ? FuzzOp.GuestRunFarTransfers : 0);
+        int reported = _includeReported ? FuzzOp.GuestRunWithReported : 0;
+        if (!_noGuestMemfd) return realMode | reported;
+        return realMode | FuzzOp.GuestRunInHostMemory | (realMode == 0 && _rng.Next(3) == 0 ? FuzzOp.GuestRunFarTransfers : 0) | reported;
     }
 
     private void ObserveNewer(FuzzOp op, bool created)

@@ -11,20 +11,25 @@ namespace KvmSharp.Fuzzing;
 /// <list type="bullet">
 /// <item>VMCALL/VMMCALL: HostDeviations.KvmPvmHypercallLoops — kvm_pvm restarts it forever (64-bit: KVM_RUN never
 /// returns).</item>
-/// <item>String instructions from or to MMIO (rep movs) and INS: docs/STATUS.md "rep movsb from MMIO ends in SHUTDOWN
-/// after the second element" on kvm_pvm; INS's batched exits. OUTS from the data page is drawn (64-bit,
-/// <see cref="StringOut"/>).</item>
+/// <item>String instructions from or to MMIO (rep movs): docs/STATUS.md "rep movsb from MMIO ends in SHUTDOWN after
+/// the second element" on kvm_pvm. OUTS from the data page and INS into it are drawn (64-bit, <see cref="StringOut"/>,
+/// <see cref="StringIn"/>; the run loop fills each IN exit's io.count elements).</item>
 /// <item>UD2 or any invalid opcode: docs/STATUS.md "UD2 in real mode ends in KVM_EXIT_INTERNAL_ERROR" on kvm_pvm, and
 /// there is no IDT to deliver a fault in 64-bit mode either.</item>
 /// <item>Branches: the program is straight-line, so it ends in at most one exit per instruction. The far transfers
 /// (64-bit, <c>farTransfers</c>) go to the next instruction or to a subroutine that returns right after the call.</item>
+/// <item>Ring changes only in runs that set up the user segments, TSS and IDT (64-bit, <c>rings</c>,
+/// <see cref="RingChange"/>): IRETQ or SYSRETQ to ring 3 and back through #GP (HLT) or #PF (a supervisor page), no
+/// port I/O at CPL 3. INT n / INT3 / SYSCALL back and an IOPL-3 image only with reported divergences drawn: kvm_pvm
+/// does not run them as upstream (HostDeviations.KvmPvmSyscallKeepsUserMode; INT through a DPL-3 gate at CPL 3 ends
+/// in KVM_EXIT_SHUTDOWN there).</item>
 /// </list>
 /// Instructions that leave arithmetic flags undefined (imul, shifts, logic ops' AF) are followed by an <c>add</c> of two
 /// registers the program never writes otherwise, so the final RFLAGS is defined on any CPU and in the emulator.
 /// The integer extras (<see cref="IntegerExtra"/>, a stream of their own) first copy their defined flags into a register
 /// (pushfq; pop; and mask), then make RFLAGS defined the same way.
 /// </summary>
-internal static class TinyGuestProgram
+internal static partial class TinyGuestProgram
 {
     /// <summary>Longest program, in generated instructions (each makes at most one exit).</summary>
     public const int MaxInstructions = 24;
@@ -49,12 +54,30 @@ internal static class TinyGuestProgram
     /// Also far JMP/CALL/RET through the GDT's 64-bit code selector (<see cref="FarTransfer"/>), drawn from a stream of
     /// their own: the other instructions are the seed's, with or without them.
     /// </param>
-    public static byte[] LongMode(ulong seed, ulong codeGpa, bool farTransfers = false)
+    public static byte[] LongMode(ulong seed, ulong codeGpa, bool farTransfers = false) =>
+        LongMode(seed, codeGpa, farTransfers, stringIn: false, rings: false, withReported: false, out _);
+
+    /// <summary>
+    /// As <see cref="LongMode(ulong, ulong, bool)"/>, with INS (<paramref name="stringIn"/>) and, for a third of the
+    /// seeds, ring changes (<paramref name="rings"/>, <see cref="RingStream"/>); <paramref name="entries"/> says where
+    /// the ring-0 entry stubs are (null when the seed draws none). Each from a stream of its own: the other
+    /// instructions are the seed's, with or without them.
+    /// </summary>
+    /// <param name="seed">The program's seed.</param>
+    /// <param name="codeGpa">Where the code runs.</param>
+    /// <param name="farTransfers">Also far JMP/CALL/RET.</param>
+    /// <param name="stringIn">Also INSB/INSW/INSD into the data page (<see cref="StringIn"/>).</param>
+    /// <param name="rings">Ring changes may be drawn (the run sets up <see cref="RingEntries"/>).</param>
+    /// <param name="withReported">Also INT n, INT3, SYSCALL and IOPL 3 at CPL 3 (<see cref="RingChange"/>).</param>
+    /// <param name="entries">The stubs' addresses for the IDT and LSTAR, or null.</param>
+    public static byte[] LongMode(ulong seed, ulong codeGpa, bool farTransfers, bool stringIn, bool rings, bool withReported, out RingEntries? entries)
     {
         var rng = new Random((int)seed ^ (int)(seed >> 32));
         var far = farTransfers ? new Random(unchecked((int)seed * 7 + 0xFA5)) : null;
         var extra = new Random(unchecked((int)seed * 13 + 0x1E7));
         var stringIo = new Random(unchecked((int)seed * 17 + 0x5710));
+        var ins = stringIn ? new Random(unchecked((int)seed * 19 + 0x1A5E)) : null;
+        var ring = rings ? RingStream(seed) : null;
         var subroutines = new List<(Label Entry, Action Body)>();
         var a = new Assembler(64);
         int count = rng.Next(1, MaxInstructions + 1);
@@ -63,6 +86,8 @@ internal static class TinyGuestProgram
             if (far is not null && far.Next(3) == 0) FarTransfer(a, far, subroutines);
             if (extra.Next(4) == 0) IntegerExtra(a, extra);
             if (stringIo.Next(8) == 0) StringOut(a, stringIo);
+            if (ins is not null && ins.Next(10) == 0) StringIn(a, ins);
+            if (ring is not null && ring.Next(4) == 0) RingChange(a, ring, withReported);
             int r = rng.Next(s_r64.Length);
             int s = rng.Next(s_r64.Length);
             int roll = rng.Next(100);
@@ -144,15 +169,19 @@ internal static class TinyGuestProgram
             a.Label(ref label);
             body();
         }
-        return Encode(a, codeGpa);
+        if (ring is null)
+        {
+            entries = null;
+            return Encode(a, codeGpa);
+        }
+        return EncodeWithRingEntries(a, codeGpa, ring, out entries);
     }
 
     /// <summary>
     /// OUTSB/OUTSW/OUTSD of one to four elements from the data page (r15), with or without REP, to one of the program's
     /// ports: with REP one KVM_EXIT_IO per element, RCX and RSI counted down and up, RIP on the instruction until the
     /// last one (x86.c emulator_pio_out; Conformance/Cases/StringPortIo.cs). Drawn from a stream of their own, so the
-    /// other instructions are the seed's. Not INS (its batched exits need the fuzzer to fill count elements) and not
-    /// DF = 1.
+    /// other instructions are the seed's. Not DF = 1 (INS draws it: <see cref="StringIn"/>).
     /// </summary>
     private static void StringOut(Assembler a, Random x)
     {

@@ -37,7 +37,8 @@ internal static partial class TinyGuestRun
 
     private const ulong CodeSegment = 0x00AF_9B00_0000_FFFF, DataSegment = 0x00CF_9300_0000_FFFF;
 
-    public static string Run(IKernel kernel, KernelFd system, ulong seed, bool realMode, bool hostMemory = false, bool dirtyLog = false, bool farTransfers = false)
+    public static string Run(IKernel kernel, KernelFd system, ulong seed, bool realMode, bool hostMemory = false, bool dirtyLog = false, bool farTransfers = false,
+        bool withReported = false)
     {
         long vmRc = kernel.Ioctl(system, KvmIoctls.KVM_CREATE_VM, 0UL);
         if (vmRc < 0) return "create vm " + Errno(vmRc);
@@ -89,8 +90,15 @@ internal static partial class TinyGuestRun
         }
         using var file = gmem;
         using var memory = mapped!;
-        byte[] code = realMode ? TinyGuestProgram.RealMode(seed, RealData, RealMmio) : TinyGuestProgram.LongMode(seed, CodeGpa, farTransfers);
+        // INS into a read-only slot (emulated MMIO writes of the whole batch) only with reported divergences: the
+        // emulator ends it in KVM_EXIT_INTERNAL_ERROR where KVM makes 8-byte MMIO write exits. Ring changes (a third of
+        // the 64-bit seeds) never with dirty logging: kvm_pvm's shadow MMU logs the code page when ring 3 first
+        // fetches it after a write made its 2 MiB guest PDE dirty (a writable SPTE), upstream TDP does not.
+        RingEntries? rings = null;
+        byte[] code = realMode ? TinyGuestProgram.RealMode(seed, RealData, RealMmio)
+            : TinyGuestProgram.LongMode(seed, CodeGpa, farTransfers, stringIn: !readOnly || withReported, rings: dirty is null, withReported, out rings);
         if (!realMode) WriteLongModeTables(memory);
+        if (rings is not null) WriteRingTables(memory, rings);
         code.CopyTo(memory.GetSpan(realMode ? 0 : CodeGpa, code.Length));
 
         // HostDeviations.KvmPvmGmemNeedsUserspaceMapping: on kvm_pvm a vCPU reaches gmem only through a userspace
@@ -108,12 +116,13 @@ internal static partial class TinyGuestRun
         using var run = runMapped!;
 
         string? setup = realMode ? EnterRealMode(kernel, vcpu, seed) : EnterLongMode(kernel, vcpu, seed);
+        if (setup is null && rings is not null) setup = EnterRings(kernel, vcpu, rings);
         if (setup is not null) return setup;
 
         RunExits(kernel, vcpu, run, text);
         if (dirty is not null)
         {
-            string? again = DirtyLogAndRunAgain(kernel, vm, vcpu, run, slot, dirty, seed, realMode, text);
+            string? again = DirtyLogAndRunAgain(kernel, vm, vcpu, run, slot, dirty, seed, realMode, text, rings);
             if (again is not null) return again;
         }
         var regs = new kvm_regs();
@@ -121,6 +130,7 @@ internal static partial class TinyGuestRun
         text.Append(" | ").Append(get == 0 ? FuzzText.Regs(regs) : "get regs " + Errno(get));
         ulong data = realMode ? RealData : DataGpa, stack = realMode ? RealStackTop : StackTop;
         text.Append(CultureInfo.InvariantCulture, $" | data=0x{Fnv(memory.GetSpan(data, 0x1000)):X16} stack=0x{Fnv(memory.GetSpan(stack - 0x100, 0x110)):X16}");
+        if (rings is not null) AppendRingFrame(memory, text);
         return text.ToString();
     }
 
@@ -130,7 +140,7 @@ internal static partial class TinyGuestRun
     /// the log once more: what was written, what stays logged, and that pages are write-protected again.
     /// </summary>
     private static string? DirtyLogAndRunAgain(IKernel kernel, KernelFd vm, KernelFd vcpu, MappedRegion run, kvm_userspace_memory_region2 slot,
-        Random dirty, ulong seed, bool realMode, StringBuilder text)
+        Random dirty, ulong seed, bool realMode, StringBuilder text, RingEntries? rings)
     {
         ulong pages = slot.memory_size / (ulong)Environment.SystemPageSize;
         text.Append(" | dirty ").Append(DirtyPages(kernel, vm, pages));
@@ -167,6 +177,7 @@ internal static partial class TinyGuestRun
                 break;
         }
         string? setup = realMode ? EnterRealMode(kernel, vcpu, seed) : EnterLongMode(kernel, vcpu, seed);
+        if (setup is null && rings is not null) setup = EnterRings(kernel, vcpu, rings);
         if (setup is not null) return text + " | rerun " + setup;
         text.Append(" | rerun: ");
         RunExits(kernel, vcpu, run, text);
@@ -235,8 +246,10 @@ internal static partial class TinyGuestRun
         text.Append("; exit limit");
     }
 
-    /// <summary>What the "device" answers: the same bytes on both kernels, different per address and per exit.</summary>
-    /// <summary>Describes a KVM_EXIT_IO (answering an IN); false when its data lies outside the vCPU mapping.</summary>
+    /// <summary>
+    /// Describes a KVM_EXIT_IO, answering an IN with io.size * io.count bytes (a REP INS batch is up to 1024:
+    /// emulate.c pio_in_emulated); false when its data lies outside the vCPU mapping.
+    /// </summary>
     private static bool AppendIoExit(MappedRegion run, StringBuilder text, int n)
     {
         byte dir = run.GetSpan(KvmRunLayout.io_direction, 1)[0];
@@ -244,7 +257,7 @@ internal static partial class TinyGuestRun
         ushort port = BinaryPrimitives.ReadUInt16LittleEndian(run.GetSpan(KvmRunLayout.io_port, 2));
         uint count = BinaryPrimitives.ReadUInt32LittleEndian(run.GetSpan(KvmRunLayout.io_count, 4));
         ulong offset = U64(run, KvmRunLayout.io_data_offset);
-        int bytes = (int)Math.Min((ulong)size * count, 64);
+        int bytes = (int)Math.Min((ulong)size * count, dir == KvmConstants.KVM_EXIT_IO_OUT ? 64UL : 0x1000UL);
         if (offset > run.Length || (ulong)bytes > run.Length - offset)
         {
             text.Append(CultureInfo.InvariantCulture, $"io port=0x{port:X} data_offset 0x{offset:X} outside the vcpu mapping");
@@ -281,6 +294,7 @@ internal static partial class TinyGuestRun
         }
     }
 
+    /// <summary>What the "device" answers: the same bytes on both kernels, different per address and per exit.</summary>
     private static void Answer(Span<byte> data, ulong where, int exit)
     {
         for (int i = 0; i < data.Length; i++) data[i] = (byte)(0x5A ^ (where >> (i % 4 * 8)) ^ (ulong)(i * 0x11) ^ (ulong)exit);

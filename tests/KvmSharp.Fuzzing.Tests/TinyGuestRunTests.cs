@@ -41,6 +41,30 @@ public class TinyGuestRunTests(ITestOutputHelper output)
         Assert.Contains(linux, r => r.Contains("in port=", StringComparison.Ordinal));
     }
 
+    [KvmFact]
+    public void Guests_that_change_rings_and_run_ins_agree_on_both_kernels()
+    {
+        // 64-bit seeds whose ring stream draws ring changes (TinyGuestProgram.RingStream): IRETQ/SYSRETQ to ring 3, back
+        // through #GP or #PF, REP INS batches; every run ends in HLT with the last exception frame compared.
+        ulong[] seeds = Enumerable.Range(1, 200).Select(s => (ulong)s).Where(s => TinyGuestProgram.RingStream(s) is not null).Take(30).ToArray();
+        string[] Run(IKernel kernel)
+        {
+            using var session = new KernelSession(kernel);
+            Assert.Equal("ok fd", session.Apply(new FuzzOp(OpKind.OpenKvm, Result: 0)));
+            return seeds.Select(seed => session.Apply(new FuzzOp(OpKind.GuestRun, Target: 0, A: seed, E: FuzzOp.GuestRunInHostMemory))).ToArray();
+        }
+        string[] linux = Run(FuzzKernels.Real());
+        string[] emulated = Run(FuzzKernels.EmulatorLikeThisMachine());
+        for (int i = 0; i < seeds.Length; i++)
+        {
+            output.WriteLine($"seed {seeds[i]}: {linux[i]}");
+            Assert.True(linux[i] == emulated[i], $"seed {seeds[i]}\nlinux:    {linux[i]}\nemulated: {emulated[i]}");
+        }
+        Assert.All(linux, r => Assert.Contains("hlt |", r, StringComparison.Ordinal));
+        Assert.All(linux, r => Assert.Contains(" rsp0=", r, StringComparison.Ordinal));
+        Assert.Contains(linux, r => System.Text.RegularExpressions.Regex.IsMatch(r, "in port=0x[0-9A-F]+ size=\\d count=([2-9]|\\d\\d)"));
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(1)]
