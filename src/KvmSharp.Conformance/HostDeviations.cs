@@ -582,7 +582,10 @@ public static class HostDeviations
     /// (<see cref="KvmPvmSoftwareInterruptsFail"/>). Observed on Linux 6.18 kvm_pvm
     /// (RingTransitionFaults.ring_fault_software_interrupts_at_cpl_3_check_the_gate_dpl: <c>int 5</c> and <c>int3</c>
     /// after an IRETQ to CS 0x33, IDT gates DPL 0: vector 6 no error code, RIP on the INT; vector 3, RIP + 1; frame CS
-    /// 0x33, SS 0x2b). INTO is #UD on both.
+    /// 0x33, SS 0x2b). INTO is #UD on both. A DPL-3 gate changes nothing for INT n: still #UD, RIP on the INT
+    /// (UserModeObservations.user_mode_int_through_a_dpl_3_gate_reaches_its_handler: <c>int 0x1f</c> and <c>int 0x80</c>);
+    /// INT3 through a DPL-3 interrupt or trap gate is delivered as upstream. The differential fuzzer's KVM_EXIT_SHUTDOWN
+    /// at an INT 0x80 through its DPL-3 gate (seed 1, program seed 60707384) is this #UD in an IDT without a #UD gate.
     /// </summary>
     public static bool KvmPvmSoftwareInterruptAtCpl3IsUndefined(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
@@ -637,5 +640,20 @@ public static class HostDeviations
     /// runs as 32-bit code, #UD from CS 0x23). SYSRETQ at CPL 3 is #GP(0) as upstream.
     /// </summary>
     public static bool KvmPvmSysret32ReturnsTo64BitCode(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): no paging outside long mode. A guest MOV to CR0 that sets PG with EFER.LME clear
+    /// is #GP(0) — for 32-bit paging (CR4.PSE) and for PAE paging whose PDPTEs are valid alike; CR0.PG stays clear
+    /// (upstream x86.c kvm_set_cr0 accepts it, loading the PDPTEs for PAE: SDM Vol. 3A 4.1.2). Observed on Linux 6.18
+    /// kvm_pvm in a 32-bit protected-mode guest entered from real mode (conformance LegacyPaging): the #GP handler
+    /// sees error code 0, the faulting EIP at the MOV CR0, CR0 0x60000011 and CR4 0x10 or 0x20; the next access then
+    /// goes to its linear address as a GPA (an MMIO exit). (Without an IDT the same MOV ends in KVM_EXIT_SHUTDOWN:
+    /// docs/STATUS.md, session 4.) The host side of KVM_SET_SREGS is KvmPvmDropsCr0PgWithoutLongMode; after it, with
+    /// CR0 = PG|WP|ET|PE, CR4.PAE, CR3 at a valid PDPT and EFER 0, KVM_RUN returns KVM_EXIT_SHUTDOWN at once, RIP
+    /// unchanged (the same KVM_SET_SREGS with PG clear runs the guest); upstream keeps PG and loads the PDPTEs
+    /// (__set_sregs_common, update_pdptrs).
+    /// </summary>
+    public static bool KvmPvmNoPagingOutsideLongMode(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

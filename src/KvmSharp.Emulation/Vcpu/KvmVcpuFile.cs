@@ -105,6 +105,9 @@ internal sealed class KvmVcpuFile : KernelFile
             {
                 if (!arg.CopyFromUser(out kvm_sregs sregs)) return Err.EFAULT;
                 long r = SregsRules.Set(Vcpu.Cpu, Vcpu.Kvm, sregs);
+                // __set_sregs_common(update_pdptrs): "if (is_pae_paging(vcpu)) load_pdptrs(...)", its failure ignored.
+                if (r == 0 && Vcpu.Cpu.Paging && !Vcpu.Cpu.LongModeActive && (Vcpu.Cpu.Sregs.cr4 & X86.X86Consts.CR4_PAE) != 0)
+                    _ = Mmu.PageWalkLegacy.LoadPdptrs(Vcpu.Memory, Vcpu.Cpu.Sregs.cr3, SregsRules.ReservedGpaBits(Vcpu.Cpu, Vcpu.Kvm), Vcpu.Cpu.Pdptrs);
                 // kvm_set_cr8: with the APIC in the kernel the value goes to its TPR (kvm_lapic_set_tpr); a value with
                 // reserved bits is refused there too. Found by the differential fuzzer's irqchip stream.
                 if (r == 0 && Vcpu.Lapic is { } apic && (sregs.cr8 & ~0xFUL) == 0) apic.SetCr8(sregs.cr8);

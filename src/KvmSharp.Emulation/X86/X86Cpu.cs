@@ -34,6 +34,12 @@ internal sealed class X86Cpu
     /// <summary>FPU image, XCR0, event queues, MP state and debug registers (KVM_GET/SET_FPU, _XCRS, _VCPU_EVENTS, _MP_STATE, _DEBUGREGS).</summary>
     public VcpuState State { get; } = new();
 
+    /// <summary>
+    /// The four PAE PDPTEs as x86.c load_pdptrs last loaded them (MOV to CR0/CR3/CR4, KVM_SET_SREGS): the PAE walk
+    /// starts here, not from memory (Mmu/PageWalkLegacy.cs).
+    /// </summary>
+    public ulong[] Pdptrs { get; } = new ulong[4];
+
     public bool LongModeActive => (Sregs.efer & X86Consts.EFER_LMA) != 0;
 
     public bool Paging => (Sregs.cr0 & X86Consts.CR0_PG) != 0;

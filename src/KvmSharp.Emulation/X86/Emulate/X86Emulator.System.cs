@@ -76,9 +76,8 @@ internal sealed partial class X86Emulator
         bool pagingOff = (old & CR0_PG) != 0 && (cr0 & CR0_PG) == 0;
         // Enabling paging with LME needs CR4.PAE and a CS without L.
         if (lme && pagingOn && ((_cpu.Sregs.cr4 & CR4_PAE) == 0 || _cpu.Sregs.cs.l != 0)) throw new GuestFault(GP_VECTOR);
-        // PAE paging outside long mode would load PDPTRs: not emulated.
-        if (!lme && pagingOn && (_cpu.Sregs.cr4 & CR4_PAE) != 0)
-            throw new EmulationFailure("PAE paging outside long mode is not emulated", haveInstructionBytes: true);
+        // PAE paging outside long mode: a change of CD, NW or PG reloads the PDPTEs (X86Emulator.LegacyPaging.cs).
+        if (!lme && (cr0 & CR0_PG) != 0) ReloadPdptrsForCr0(old, cr0);
         // Paging cannot be turned off in 64-bit mode.
         if ((cr0 & CR0_PG) == 0 && _cpu.Bitness == 64) throw new GuestFault(GP_VECTOR);
         _cpu.Sregs.cr0 = cr0;
@@ -96,6 +95,7 @@ internal sealed partial class X86Emulator
     {
         if (_cpu.Bitness != 64) cr3 &= 0xffff_ffff;
         if ((cr3 & SregsRules.ReservedGpaBits(_cpu, _kvm)) != 0) throw new GuestFault(GP_VECTOR);
+        ReloadPdptrsForCr3(cr3); // PAE paging: x86.c kvm_set_cr3 load_pdptrs (X86Emulator.LegacyPaging.cs)
         _cpu.Sregs.cr3 = cr3;
     }
 
@@ -104,8 +104,7 @@ internal sealed partial class X86Emulator
     {
         if ((cr4 & ~Cr4ValidWithoutCpuid) != 0) throw new GuestFault(GP_VECTOR);
         if (_cpu.LongModeActive && (cr4 & CR4_PAE) == 0) throw new GuestFault(GP_VECTOR);
-        if (_cpu.Paging && !_cpu.LongModeActive && ((cr4 ^ _cpu.Sregs.cr4) & CR4_PAE) != 0)
-            throw new EmulationFailure("PAE paging outside long mode is not emulated", haveInstructionBytes: true);
+        if (!_cpu.LongModeActive) ReloadPdptrsForCr4(cr4); // x86.c kvm_set_cr4 load_pdptrs (X86Emulator.LegacyPaging.cs)
         _cpu.Sregs.cr4 = cr4;
     }
 

@@ -244,10 +244,10 @@ internal sealed partial class X86Emulator
         // fetches always are, whatever the leaf's C-bit; the walk reads its tables encrypted (PageWalk64.Walk).
         ulong cbit = _mem.EncryptionMask;
         if (!_cpu.Paging) return linear | cbit;
-        if (!_cpu.LongModeActive)
-            throw new EmulationFailure("32-bit paging is not emulated", haveInstructionBytes: _fetchedLength > 0);
-        var w = PageWalk64.Walk(_mem, _cpu.Sregs.cr3, linear, access,
-            wp: (_cpu.Sregs.cr0 & X86Consts.CR0_WP) != 0, nxe: (_cpu.Sregs.efer & X86Consts.EFER_NX) != 0, CurrentWalkRules());
+        var w = _cpu.LongModeActive
+            ? PageWalk64.Walk(_mem, _cpu.Sregs.cr3, linear, access,
+                wp: (_cpu.Sregs.cr0 & X86Consts.CR0_WP) != 0, nxe: (_cpu.Sregs.efer & X86Consts.EFER_NX) != 0, CurrentWalkRules())
+            : WalkLegacy(linear, access); // 32-bit or PAE paging (X86Emulator.LegacyPaging.cs)
         if (w.TableReadFailed) throw new MemoryFaultStop(w.TableAccess);
         if (w.IsPageFault) throw new GuestFault(X86Consts.PF_VECTOR, w.PageFaultErrorCode, linear);
         return (access & PageAccess.Fetch) != 0 ? w.Gpa | cbit : w.Gpa;
