@@ -643,6 +643,26 @@ public static class HostDeviations
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
 
     /// <summary>
+    /// kvm_pvm (software nested KVM): ring 3 of a 64-bit guest runs in host user mode, and MOV r32, CS / MOV r32, SS
+    /// there read the host's Linux user selectors, 0x33 (__USER_CS) and 0x2b (__USER_DS), whatever selectors the guest
+    /// loaded (Intel SDM Vol. 2A MOV: the selector in the segment register). Observed on Linux 6.18 kvm_pvm
+    /// (UserModeObservations.user_mode_mov_from_cs_and_ss_reads_the_loaded_selectors: after an IRETQ to CS 0x43 / SS
+    /// 0x3b, DPL-3 descriptors, the reads are 0x33 and 0x2b; the fuzzer's reductions, seed 1 program seeds 1578424138
+    /// and 689362942).
+    /// </summary>
+    public static bool KvmPvmUserSelectorsReadAsLinux(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): ring 3 of a 64-bit guest runs with IF set whatever RFLAGS image the IRETQ that
+    /// entered it loaded, and PUSHFQ there reads IF = 1 (upstream: IRET at CPL 0 restores IF from the image; SDM Vol. 2A
+    /// IRET, PUSHF). Observed on Linux 6.18 kvm_pvm (UserModeObservations.user_mode_pushfq_reads_the_if_the_iretq_image_set:
+    /// image 0x2, PUSHFQ reads IF = 1; the fuzzer's reduction, seed 1 program seed 60707384).
+    /// </summary>
+    public static bool KvmPvmUserModeRunsWithIf(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
     /// kvm_pvm (software nested KVM): no paging outside long mode. A guest MOV to CR0 that sets PG with EFER.LME clear
     /// is #GP(0) — for 32-bit paging (CR4.PSE) and for PAE paging whose PDPTEs are valid alike; CR0.PG stays clear
     /// (upstream x86.c kvm_set_cr0 accepts it, loading the PDPTEs for PAE: SDM Vol. 3A 4.1.2). Observed on Linux 6.18

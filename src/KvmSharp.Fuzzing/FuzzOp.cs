@@ -226,7 +226,7 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
     /// <summary>
     /// <see cref="OpKind.GuestRun"/>'s E bit (with <c>--include-reported</c>) for draws on which a divergence is known:
     /// INT n / INT3 / SYSCALL back from ring 3 and IOPL 3 in the IRETQ image, which kvm_pvm does not run as upstream
-    /// (HostDeviations.KvmPvmSyscallKeepsUserMode), and INS into a read-only slot, which the emulator does not finish.
+    /// (HostDeviations.KvmPvmSyscallKeepsUserMode).
     /// </summary>
     public const int GuestRunWithReported = 16;
 

@@ -90,13 +90,13 @@ internal static partial class TinyGuestRun
         }
         using var file = gmem;
         using var memory = mapped!;
-        // INS into a read-only slot (emulated MMIO writes of the whole batch) only with reported divergences: the
-        // emulator ends it in KVM_EXIT_INTERNAL_ERROR where KVM makes 8-byte MMIO write exits. Ring changes (a third of
+        // INS into a read-only slot is drawn too: the batch's write is emulated MMIO, 8 bytes per KVM_EXIT_MMIO
+        // (x86.c complete_emulated_mmio; the emulator's X86Emulator.StringIo.cs, conformance StringPortIoToMmio). Ring changes (a third of
         // the 64-bit seeds) never with dirty logging: kvm_pvm's shadow MMU logs the code page when ring 3 first
         // fetches it after a write made its 2 MiB guest PDE dirty (a writable SPTE), upstream TDP does not.
         RingEntries? rings = null;
         byte[] code = realMode ? TinyGuestProgram.RealMode(seed, RealData, RealMmio)
-            : TinyGuestProgram.LongMode(seed, CodeGpa, farTransfers, stringIn: !readOnly || withReported, rings: dirty is null, withReported, out rings);
+            : TinyGuestProgram.LongMode(seed, CodeGpa, farTransfers, stringIn: true, rings: dirty is null, withReported, out rings);
         if (!realMode) WriteLongModeTables(memory);
         if (rings is not null) WriteRingTables(memory, rings);
         code.CopyTo(memory.GetSpan(realMode ? 0 : CodeGpa, code.Length));
@@ -244,6 +244,45 @@ internal static partial class TinyGuestRun
             }
         }
         text.Append("; exit limit");
+        CompletePending(kernel, vcpu, run, text);
+    }
+
+    /// <summary>
+    /// Documentation/virt/kvm/api.rst, KVM_RUN: "For KVM_EXIT_IO, KVM_EXIT_MMIO, … the corresponding operations are
+    /// complete (and guest state is consistent) only after userspace has re-entered the kernel with KVM_RUN", which it
+    /// can do "with the immediate_exit field set to complete pending operations without allowing any further
+    /// instructions to be executed". An IN or MMIO access the exit limit left pending is finished that way before the
+    /// run's state is read or set again (KVM would otherwise finish it at the next KVM_RUN with the registers set
+    /// since: x86.c emulator_pio_in_emulated "userspace can modify ECX before rerunning the vCPU"); the exits that
+    /// completion still makes (the MMIO writes of an INS batch) are shown.
+    /// </summary>
+    private static void CompletePending(IKernel kernel, KernelFd vcpu, MappedRegion run, StringBuilder text)
+    {
+        run.GetSpan(KvmRunLayout.immediate_exit, 1)[0] = 1;
+        try
+        {
+            for (int n = MaxExits; n < MaxExits + 2048; n++)
+            {
+                long rc = kernel.Ioctl(vcpu, KvmIoctls.KVM_RUN, 0UL);
+                if (rc < 0)
+                {
+                    if (rc != -4) text.Append(CultureInfo.InvariantCulture, $"; completing: KVM_RUN {Errno(rc)}");
+                    return;
+                }
+                uint reason = BinaryPrimitives.ReadUInt32LittleEndian(run.GetSpan(KvmRunLayout.exit_reason, 4));
+                text.Append("; completing: ");
+                if (reason == (uint)KvmExitReason.KVM_EXIT_MMIO) AppendMmioExit(run, text, n);
+                else if (reason != (uint)KvmExitReason.KVM_EXIT_IO || !AppendIoExit(run, text, n))
+                {
+                    text.Append(CultureInfo.InvariantCulture, $"exit {reason}");
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            run.GetSpan(KvmRunLayout.immediate_exit, 1)[0] = 0;
+        }
     }
 
     /// <summary>

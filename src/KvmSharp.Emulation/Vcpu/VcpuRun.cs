@@ -84,6 +84,8 @@ internal static class VcpuRun
         if (emulator.HasPendingTdVmcall && emulator.CompleteTdVmcall()) return 0;
         // "if (vcpu->arch.complete_userspace_io) { r = cui(vcpu); if (r <= 0) goto out; }": the IN or MMIO read
         // that exited is finished with userspace's data before anything else, even with immediate_exit set.
+        // complete_emulated_mmio for a write wider than 8 bytes (an INS batch): the next piece exits (X86Emulator.StringIo.cs).
+        if (emulator.NextMmioWritePiece()) return 0;
         if (emulator.HasPendingCompletion)
         {
             emulator.CaptureCompletion();

@@ -268,7 +268,7 @@ internal sealed partial class X86Emulator
             case Mnemonic.Insb or Mnemonic.Insw or Mnemonic.Insd or Mnemonic.Outsb or Mnemonic.Outsw or Mnemonic.Outsd:
                 RequireStringIoPermission(i); // check_perm before the REP rCX = 0 test (X86Emulator.Privilege.cs)
                 TdVirtualizationException(i);
-                if (!StringPortIo(i)) next = _cpu.Rip; // REP not finished: run it again (X86Emulator.StringIo.cs)
+                if (!StringPortIo(i)) (next, f) = (_cpu.Rip, f | RFLAGS_RF); // REP not finished: run it again, RF set (X86Emulator.StringIo.cs)
                 break;
             case Mnemonic.Tdcall when Arch.CocoState.IsTd(_kvm):
                 next = Tdcall(i);

@@ -43,7 +43,7 @@ internal sealed partial class X86Emulator
     /// The CS that a far transfer to <paramref name="selector"/>:<paramref name="offset"/> loads, checked but not yet
     /// committed (a CALL pushes first). Returns the offset as the new RIP.
     /// </summary>
-    private (Abi.kvm_segment Cs, ulong Rip) FarTarget(ushort selector, ulong offset, int size, int cpl = -1)
+    private (Abi.kvm_segment Cs, ulong Rip) FarTarget(ushort selector, ulong offset, int size, int cpl = -1, bool checkOffset = true)
     {
         offset &= Alu.Mask(size);
         if (!_cpu.ProtectedMode)
@@ -62,6 +62,13 @@ internal sealed partial class X86Emulator
         }
         // cpl: the new CPL of a far RET to an outer ring (X86Emulator.RingReturn.cs), else the current one.
         var seg = LoadCodeSegment(selector, cpl < 0 ? _cpu.Cpl : cpl);
+        if (checkOffset) CheckFarOffset(seg, offset);
+        return (seg, offset);
+    }
+
+    /// <summary>The new RIP's check against the new CS: canonical for a 64-bit target (no limit check), else within the limit; #GP(0).</summary>
+    private void CheckFarOffset(in Abi.kvm_segment seg, ulong offset)
+    {
         if (_cpu.LongModeActive && seg.l != 0)
         {
             // A 64-bit target: the offset must be canonical (#GP(0)); there is no limit check.
@@ -71,7 +78,6 @@ internal sealed partial class X86Emulator
         {
             throw new GuestFault(GP_VECTOR);
         }
-        return (seg, offset);
     }
 
     private ulong FarJump(in Instruction i)

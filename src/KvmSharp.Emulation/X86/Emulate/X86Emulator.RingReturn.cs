@@ -55,7 +55,8 @@ internal sealed partial class X86Emulator
     /// Far RET to an outer privilege level in long mode (SDM Vol. 2A RET "RETURN-TO-OUTER-PRIVILEGE-LEVEL"): after
     /// RIP and CS, skip the immediate, pop RSP and SS (operand-size slots); CS is checked against its RPL (non-conforming:
     /// DPL = RPL; conforming: DPL ≤ RPL), SS like IRET's (RPL = DPL = the new CPL, writable data; null only for a new
-    /// CPL &lt; 3); then the new CPL's stack is released by the immediate too and the data segments are checked.
+    /// CPL &lt; 3), then the return RIP (canonical, or within CS's limit); then the new CPL's stack is released by the
+    /// immediate too and the data segments are checked.
     /// </summary>
     private ulong FarReturnOuter(ushort selector, ulong offset, int size, ulong imm)
     {
@@ -64,8 +65,13 @@ internal sealed partial class X86Emulator
         ulong rsp = Pop(size);
         ushort ssSelector = (ushort)Pop(size);
         int rpl = selector & 3;
-        var (cs, rip) = FarTarget(selector, offset, size, rpl);
+        // SDM Vol. 2A RET "IA-32E-MODE-RETURN-OUTER-PRIVILEGE-LEVEL": the return CS's checks, then the stack segment's
+        // (null, table limit, RPL/type/DPL → #GP(selector), not present → #SS), and only then "IF the return
+        // instruction pointer is not within the return code segment limit" / "… not within canonical address space
+        // THEN #GP(0)".
+        var (cs, rip) = FarTarget(selector, offset, size, rpl, checkOffset: false);
         var ss = LoadStackSegmentFor64(ssSelector, rpl);
+        CheckFarOffset(cs, rip);
         _cpu.Sregs.cs = cs;
         _cpu.Sregs.ss = ss;
         _cpu.Gpr[X86Cpu.RSP] = rsp + imm;

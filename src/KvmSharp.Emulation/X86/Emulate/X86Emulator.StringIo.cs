@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using Iced.Intel;
+using KvmSharp.Emulation.Mmu;
 using KvmSharp.Emulation.Arch;
 using static KvmSharp.Emulation.X86.X86Consts;
 
@@ -21,7 +22,10 @@ internal sealed partial class X86Emulator
 
     /// <summary>
     /// One step of INS/OUTS. Returns false when a REP is not finished: the caller leaves RIP on the instruction, which
-    /// runs again (emulate.c x86_emulate_insn: "goto done; /* skip rip writeback */").
+    /// runs again (emulate.c x86_emulate_insn: "goto done; /* skip rip writeback */"), with RFLAGS.RF set — x86_emulate_insn
+    /// sets it for every REP string instruction ("if (ctxt-&gt;rep_prefix &amp;&amp; (ctxt-&gt;d &amp; String)) ctxt-&gt;eflags |=
+    /// X86_EFLAGS_RF") and clears it only once the instruction completes, so an exit in the middle shows RF = 1 (probed on
+    /// Linux 6.18 kvm_pvm by the differential fuzzer: rflags 0x10403 after a REP INSB's MMIO write exit).
     /// </summary>
     private bool StringPortIo(in Instruction i)
     {
@@ -107,16 +111,109 @@ internal sealed partial class X86Emulator
             d.AsSpan(0, data.Length).CopyTo(data);
             _completionData = null;
         }
+        if (rep && !down)
+        {
+            // em_in → pio_in_emulated: "if (ctxt->rep_prefix && (ctxt->d & String) && !(ctxt->eflags &
+            // X86_EFLAGS_DF)) { ctxt->dst.type = OP_MEM_STR; ctxt->dst.count = (rc->end - rc->pos) / size; }": the
+            // whole batch is one segmented_write at writeback.
+            bool toMmio = WriteInsBlock(Linear(Register.ES, ReadReg(di)), data);
+            WriteReg(di, (ReadReg(di) + (ulong)data.Length) & mask);
+            WriteReg(counter, (ReadReg(counter) - (ulong)n) & mask);
+            // x86_emulate_instruction: "else if (vcpu->mmio_needed) { … r = 0; }" with writeback — registers are
+            // committed before the exit, and RIP stays on a REP string instruction (string_insn_completed tests only
+            // REPE/REPNE; the RCX = 0 test is at its next execution). Without MMIO the batch completes in the kernel.
+            return !toMmio && ReadReg(counter) == 0;
+        }
         for (int e = 0; e < n; e++)
         {
             ulong v = 0;
             for (int b = 0; b < size; b++) v |= (ulong)data[e * size + b] << (8 * b);
             WriteMemory(Register.ES, ReadReg(di), size, v);
             WriteReg(di, (ReadReg(di) + step) & mask);
+            // Element by element (DF = 1), each element is its own x86_emulate_insn (EMULATION_RESTART), and an element
+            // written to MMIO ends the run: x86_emulate_instruction tests vcpu->mmio_needed before "r ==
+            // EMULATION_RESTART". The elements left in the read-ahead cache are lost: the next execution decodes
+            // afresh (init_decode_cache: "ctxt->io_read.pos = 0; ctxt->io_read.end = 0;") and reads a new batch.
+            if (rep && _mmioWriteLength > 0)
+            {
+                WriteReg(counter, (ReadReg(counter) - (ulong)(e + 1)) & mask);
+                return false;
+            }
         }
         if (!rep) return true;
         WriteReg(counter, (ReadReg(counter) - (ulong)n) & mask);
         return ReadReg(counter) == 0;
+    }
+
+    // The pieces of an MMIO write still to exit after the first (x86.c vcpu->mmio_fragments, mmio_cur_fragment).
+    private readonly Queue<(ulong Gpa, byte[] Data)> _mmioWritePieces = new();
+
+    /// <summary>
+    /// Writes an INS batch to ES:rDI (<paramref name="linear"/>): x86.c emulator_write_emulated → emulator_read_write,
+    /// split at a page boundary ("Crossing a page boundary?"), each page by emulator_read_write_onepage. Guest memory
+    /// takes its bytes (emulator_write_phys); a page that is not writable memory (no slot, or KVM_MEM_READONLY) goes to
+    /// vcpu_mmio_write, which offers it to the in-kernel APIC and KVM_MMIO_BUS 8 bytes at a time ("n = min(len, 8)")
+    /// until one is refused; the rest of the page is an MMIO fragment. The first fragment's first 8 bytes are the
+    /// KVM_EXIT_MMIO of this instruction (emulator_read_write: "run->mmio.len = min(8u,
+    /// vcpu->mmio_fragments[0].len)"); the others follow one exit per KVM_RUN (<see cref="NextMmioWritePiece"/>).
+    /// Returns true when an exit is due.
+    /// </summary>
+    private bool WriteInsBlock(ulong linear, byte[] data)
+    {
+        ulong page = (ulong)EmulatorConfig.PageSize;
+        var pieces = new List<(ulong Gpa, byte[] Data)>();
+        int done = 0;
+        while (done < data.Length)
+        {
+            ulong at = linear + (ulong)done;
+            if (_cpu.Bitness != 64) at &= 0xffff_ffff; // emulator_read_write: "if (ctxt->mode != X86EMUL_MODE_PROT64) addr = (u32)addr"
+            int chunk = (int)Math.Min((ulong)(data.Length - done), page - (at & (page - 1)));
+            ulong gpa = Translate(at, PageAccess.Write);
+            var piece = data.AsSpan(done, chunk);
+            var r = _mem.Write(gpa, piece);
+            if (r.Status == GpaStatus.MemoryFault) throw new MemoryFaultStop(r);
+            if (r.Status == GpaStatus.Mmio)
+            {
+                int handled = 0;
+                while (handled < chunk)
+                {
+                    int len = Math.Min(8, chunk - handled);
+                    var bytes = piece.Slice(handled, len);
+                    if (!TryApicMmio(r.Gpa + (ulong)handled, bytes, write: true) && !IoBusTakes(r.Gpa + (ulong)handled, bytes)) break;
+                    handled += len;
+                }
+                // complete_emulated_mmio: "Go forward to the next mmio piece" — 8 bytes per exit.
+                for (int at8 = handled; at8 < chunk; at8 += 8)
+                    pieces.Add((r.Gpa + (ulong)at8, piece.Slice(at8, Math.Min(8, chunk - at8)).ToArray()));
+            }
+            done += chunk;
+        }
+        if (pieces.Count == 0) return false;
+        _mmioWritePieces.Clear();
+        (_mmioWriteGpa, var first) = pieces[0];
+        first.CopyTo(_mmioWriteData, 0);
+        _mmioWriteLength = first.Length;
+        for (int p = 1; p < pieces.Count; p++) _mmioWritePieces.Enqueue(pieces[p]);
+        return true;
+    }
+
+    private bool IoBusTakes(ulong gpa, ReadOnlySpan<byte> bytes)
+    {
+        ulong value = 0;
+        for (int b = 0; b < bytes.Length; b++) value |= (ulong)bytes[b] << (8 * b);
+        return _kvm.IoBus.Write(KvmMain.KvmBus.Mmio, _vcpu, gpa, bytes.Length, value);
+    }
+
+    /// <summary>
+    /// complete_emulated_mmio for a write, at the next KVM_RUN: the next piece exits KVM_EXIT_MMIO ("return 0", before
+    /// the immediate_exit test); after the last the run goes on ("if (vcpu-&gt;mmio_is_write) return 1"). Returns true
+    /// when it set an exit.
+    /// </summary>
+    public bool NextMmioWritePiece()
+    {
+        if (!_mmioWritePieces.TryDequeue(out var next)) return false;
+        _run.SetMmioExit(next.Gpa, next.Data, next.Data.Length, write: true);
+        return true;
     }
 
     /// <summary>
