@@ -592,7 +592,7 @@ public sealed partial class MicroVm : IDisposable
 
     /// <summary>
     /// The request is in the call region: the first call launches (and seals) the micro-VM — an SNP vCPU pointed at the
-    /// dispatcher first, a TD's starts at its reset vector and boots into it —; a later one has nothing to set — the
+    /// runtime's start first (it registers its GHCB and enters the dispatcher: Arch/X86_64/SnpRuntime), a TD's starts at its reset vector and boots into it —; a later one has nothing to set — the
     /// next KVM_RUN completes the last call's OUT to the return port and the vCPU falls into the dispatcher, which reads
     /// the request.
     /// </summary>
@@ -602,7 +602,7 @@ public sealed partial class MicroVm : IDisposable
         _resumable = false;
         _sealedEnding = "did not end (the host failed during it)";
         if (_launchTried) return;
-        if (launch.SetsEntryRegisters) _vcpu.SetRegs(LongMode.EntryRegs(SnpDispatcher.Dispatch, Layout.StackTop - sizeof(ulong), []));
+        if (launch.SetsEntryRegisters) _vcpu.SetRegs(LongMode.EntryRegs(SnpRuntime.Start, Layout.StackTop - sizeof(ulong), []));
         // A failed launch leaves the VM half-launched, so it counts as launched too.
         _launchTried = true;
         _sealedEnding = "failed to launch";

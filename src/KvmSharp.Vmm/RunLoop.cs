@@ -264,6 +264,12 @@ public sealed class RunLoop
                 // The answer lands in the guest's RAX when the next KVM_RUN completes the VMCALL (complete_hypercall_exit).
                 exit.HypercallReturn = Conversion.Serve(request);
                 return VcpuEmulation.Handled;
+            case KvmExitReason.KVM_EXIT_SYSTEM_EVENT when exit.SystemEventType == KvmConstants.KVM_SYSTEM_EVENT_SEV_TERM && exit.SystemEventData.Length > 0:
+                // An SEV-ES/SNP guest's GHCB_MSR_TERM_REQ (sev.c sev_handle_vmgexit_msr_protocol: KVM_SYSTEM_EVENT_SEV_TERM,
+                // data[0] = the GHCB MSR): an SNP micro-VM's runtime asks when its GHCB protocol fails (Arch/X86_64/SnpRuntime).
+                ulong ghcbMsr = exit.SystemEventData[0];
+                return Stopped(new RunStop(GuestOutcome.UnexpectedExit,
+                    $"KVM_EXIT_SYSTEM_EVENT SEV termination request (GHCB MSR 0x{ghcbMsr:X}: reason set {(ghcbMsr >> 12) & 0xF}, code {(ghcbMsr >> 16) & 0xFF})"));
             default:
                 return Stopped(new RunStop(GuestOutcome.UnexpectedExit, $"exit reason {exit.Reason} ({(uint)exit.Reason})"));
         }

@@ -160,6 +160,9 @@ internal sealed class KvmRunPage : IDisposable
         BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.hypercall_flags, 8), flags);
     }
 
+    /// <summary>kvm_run.hypercall.flags as it is (svm/sev.c's page-state-change exits leave it untouched).</summary>
+    public ulong HypercallFlags => BinaryPrimitives.ReadUInt64LittleEndian(Bytes(KvmRunLayout.hypercall_flags, 8));
+
     /// <summary>KVM_EXIT_SYSTEM_EVENT: type, ndata and data[0 .. ndata) (vmx/tdx.c tdx_report_fatal_error fills 16 words).</summary>
     public void SetSystemEvent(uint type, ReadOnlySpan<ulong> data)
     {

@@ -6,7 +6,7 @@ namespace KvmSharp.Vmm.Confidential;
 /// <summary>
 /// The launch of a micro-VM whose vCPU registers the host cannot set once it runs — an SEV-SNP guest
 /// (<see cref="SnpBoot"/>) or a TD (<see cref="TdBoot"/>) —: its code, data and page tables private, only
-/// <see cref="SealedGuest.SharedRanges"/> shared, every call entered by the guest-side dispatcher
+/// <see cref="SealedGuest.SharedRangesOf"/> shared, every call entered by the guest-side dispatcher
 /// (<see cref="SnpDispatcher"/>).
 /// </summary>
 internal interface ISealedLaunch : IDisposable
@@ -37,7 +37,7 @@ internal static class SealedGuest
     /// <summary>
     /// The ranges the host reads and writes during a call, left shared: the call region with the host-call block and
     /// the call data [<see cref="Layout.CallRegion"/>, <see cref="Layout.CallDataEnd"/>), and the exception block
-    /// [<see cref="Layout.ExceptionBlock"/>, +4 KiB).
+    /// [<see cref="Layout.ExceptionBlock"/>, +4 KiB). A TD's shared ranges.
     /// </summary>
     public static readonly (ulong Start, ulong End)[] SharedRanges =
     [
@@ -45,19 +45,32 @@ internal static class SealedGuest
         (Layout.ExceptionBlock, Layout.ExceptionBlock + Layout.PageSize),
     ];
 
-    /// <summary>True when <paramref name="gpa"/>'s page is one of <see cref="SharedRanges"/>.</summary>
-    public static bool IsShared(ulong gpa)
+    /// <summary>
+    /// An SNP micro-VM's shared ranges: <see cref="SharedRanges"/> and its GHCB page [<see cref="Layout.Ghcb"/>, +4 KiB),
+    /// which the hypervisor reads and writes at each VMGEXIT (<see cref="SnpRuntime"/>). In address order.
+    /// </summary>
+    public static readonly (ulong Start, ulong End)[] SnpSharedRanges =
+    [
+        (Layout.Ghcb, Layout.Ghcb + Layout.PageSize),
+        .. SharedRanges,
+    ];
+
+    /// <summary>The shared ranges of a sealed micro-VM of <paramref name="type"/> (<see cref="VmType.Snp"/> or <see cref="VmType.Tdx"/>).</summary>
+    public static (ulong Start, ulong End)[] SharedRangesOf(VmType type) => type == VmType.Snp ? SnpSharedRanges : SharedRanges;
+
+    /// <summary>True when <paramref name="gpa"/>'s page is one of the shared ranges of <paramref name="type"/>.</summary>
+    public static bool IsShared(ulong gpa, VmType type)
     {
-        foreach (var (start, end) in SharedRanges)
+        foreach (var (start, end) in SharedRangesOf(type))
             if (gpa >= start && gpa < end) return true;
         return false;
     }
 
-    /// <summary>Every other range of [0, <paramref name="size"/>): private and launched (measured).</summary>
-    public static IEnumerable<(ulong Start, ulong End)> PrivateRanges(ulong size)
+    /// <summary>Every other range of [0, <paramref name="size"/>) than <paramref name="type"/>'s shared ranges: private and launched (measured).</summary>
+    public static IEnumerable<(ulong Start, ulong End)> PrivateRanges(ulong size, VmType type)
     {
         ulong at = 0;
-        foreach (var (start, end) in SharedRanges)
+        foreach (var (start, end) in SharedRangesOf(type))
         {
             if (start > at) yield return (at, start);
             at = end;

@@ -78,9 +78,9 @@ internal sealed class SnpBoot : ISealedLaunch
     {
         SnpLaunch launch = _launch ?? throw new InvalidOperationException("the SNP micro-VM is launched already");
         GuestMemfd memfd = memory.Memfd!;
-        foreach (var (start, end) in SealedGuest.PrivateRanges(memory.Size)) memfd.MakePrivate(start, end - start);
+        foreach (var (start, end) in SealedGuest.PrivateRanges(memory.Size, VmType.Snp)) memfd.MakePrivate(start, end - start);
         launch.Start();
-        foreach (var (start, end) in SealedGuest.PrivateRanges(memory.Size))
+        foreach (var (start, end) in SealedGuest.PrivateRanges(memory.Size, VmType.Snp))
             launch.Update(start / Layout.PageSize, source: 0, end - start);
         launch.Finish();
         Launched = true;

@@ -133,8 +133,8 @@ internal sealed class TdBoot : ISealedLaunch
         ArgumentNullException.ThrowIfNull(memory);
         if (Launched) throw new InvalidOperationException("the TD micro-VM is launched already");
         GuestMemfd memfd = memory.Memfd!;
-        foreach (var (start, end) in SealedGuest.PrivateRanges(memory.Size)) memfd.MakePrivate(start, end - start);
-        foreach (var (start, end) in SealedGuest.PrivateRanges(memory.Size))
+        foreach (var (start, end) in SealedGuest.PrivateRanges(memory.Size, VmType.Tdx)) memfd.MakePrivate(start, end - start);
+        foreach (var (start, end) in SealedGuest.PrivateRanges(memory.Size, VmType.Tdx))
             _launch.InitMemRegion(vcpu, start, source: 0, (end - start) / Layout.PageSize);
         var boot = new PinnedArray<byte>((int)TdRuntime.BootSlotSize, (int)Layout.PageSize);
         TdRuntime.BootSlotBytes.CopyTo(boot.Span);

@@ -56,6 +56,9 @@ typedef __INT64_TYPE__ kvms_i64;
 #define KVMS_PT 0x5000ull
 #define KVMS_TRAMPOLINE 0x6000ull            /* the return address of every call (host code) */
 #define KVMS_STACK_GUARD 0x7000ull           /* not mapped: a stack overflow faults */
+#define KVMS_GHCB 0x7000ull                  /* SNP micro-VM: the shared GHCB of its #VC handler (host code uses it) */
+#define KVMS_SNP_STACK_GUARD 0x8000ull       /* SNP micro-VM: its stack guard, one page up */
+#define KVMS_SNP_STACK_BOTTOM 0x9000ull      /* SNP micro-VM: its stack is 124 KiB */
 #define KVMS_STACK_BOTTOM 0x8000ull
 #define KVMS_STACK_TOP 0x28000ull            /* initial RSP = KVMS_STACK_TOP - 8 */
 #define KVMS_CALL_REGION 0x28000ull          /* struct kvms_call_region */

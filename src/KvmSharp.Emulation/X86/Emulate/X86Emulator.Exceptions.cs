@@ -29,7 +29,8 @@ internal sealed partial class X86Emulator
 
     /// <summary>Exceptions that push an error code (SDM Vol. 3A 6.15): #DF #TS #NP #SS #GP #PF #AC.</summary>
     private static bool PushesErrorCode(GuestFault f) => f.Queued ? f.ErrorCodeValid :
-        !f.Software && !f.External && f.Vector is DF_VECTOR or TS_VECTOR or NP_VECTOR or SS_VECTOR or GP_VECTOR or PF_VECTOR or 17;
+        !f.Software && !f.External && f.Vector is DF_VECTOR or TS_VECTOR or NP_VECTOR or SS_VECTOR or GP_VECTOR or PF_VECTOR or 17
+            or 29; // #VC (AMD APM Vol. 2, 15.35.5: the error code is the exit code; X86Emulator.SevEs.cs)
 
     /// <summary>
     /// arch/x86/kvm/x86.h exception_type(): #DB/#BP/#OF (and software INT n) are traps; #DF is an abort; the rest are

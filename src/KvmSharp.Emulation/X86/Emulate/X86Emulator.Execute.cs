@@ -263,11 +263,13 @@ internal sealed partial class X86Emulator
             case Mnemonic.Out:
                 RequirePortIoPermission(i); // IOPL / TSS I/O bitmap (X86Emulator.Privilege.cs)
                 TdVirtualizationException(i);
+                SevEsCommunicationException(i); // SEV-ES/SNP: #VC (X86Emulator.SevEs.cs)
                 PortIo(i);
                 break;
             case Mnemonic.Insb or Mnemonic.Insw or Mnemonic.Insd or Mnemonic.Outsb or Mnemonic.Outsw or Mnemonic.Outsd:
                 RequireStringIoPermission(i); // check_perm before the REP rCX = 0 test (X86Emulator.Privilege.cs)
                 TdVirtualizationException(i);
+                SevEsCommunicationException(i); // SEV-ES/SNP: #VC (X86Emulator.SevEs.cs)
                 if (!StringPortIo(i)) (next, f) = (_cpu.Rip, f | RFLAGS_RF); // REP not finished: run it again, RF set (X86Emulator.StringIo.cs)
                 break;
             case Mnemonic.Tdcall when Arch.CocoState.IsTd(_kvm):
@@ -275,7 +277,11 @@ internal sealed partial class X86Emulator
                 break;
             case Mnemonic.Vmcall:
             case Mnemonic.Vmmcall:
+                SevEsCommunicationException(i); // SEV-ES/SNP: #VC or #UD (X86Emulator.SevEs.cs)
                 next = Hypercall(i);
+                break;
+            case Mnemonic.Vmgexit:
+                next = Vmgexit(i); // X86Emulator.SevEs.cs
                 break;
             case Mnemonic.Hlt:
                 // x86.c __kvm_emulate_halt: "if (lapic_in_kernel(vcpu)) { vcpu->arch.mp_state = state; return 1; }" —
@@ -329,6 +335,7 @@ internal sealed partial class X86Emulator
                 // one every leaf reads as zero (observed on this host). kvm_emulate_cpuid writes the whole registers
                 // (kvm_rax_write …): the upper halves clear in every mode (CpuidTests compares with the host).
                 // "if (cpuid_fault_enabled(vcpu) && !kvm_require_cpl(vcpu, 0)) return 1;" — #GP(0) outside ring 0.
+                SevEsCommunicationException(i); // SEV-ES/SNP: #VC (X86Emulator.SevEs.cs)
                 if (_cpu.Msrs.CpuidFaultEnabled && _cpu.Cpl > 0) throw new GuestFault(GP_VECTOR, 0);
                 var (eax, ebx, ecx, edx) = _cpu.Cpuid.Emulate((uint)_cpu.Gpr[X86Cpu.RAX], (uint)_cpu.Gpr[X86Cpu.RCX], _cpu);
                 WriteReg(Register.EAX, eax);
@@ -371,6 +378,7 @@ internal sealed partial class X86Emulator
                 break;
             case Mnemonic.Rdmsr:
             case Mnemonic.Wrmsr:
+                if (SevEsModelSpecificRegister(i)) break; // SEV-ES/SNP: the GHCB MSR, else #VC (X86Emulator.SevEs.cs)
                 ModelSpecificRegister(i);
                 break;
             default:

@@ -170,6 +170,7 @@ internal sealed partial class X86Emulator
             var piece = data.Slice(done, chunk);
             var r = write ? _mem.Write(gpa, piece) : _mem.Read(gpa, piece);
             if (r.Status == GpaStatus.MemoryFault) throw new MemoryFaultStop(r);
+            if (r.Status == GpaStatus.Mmio) SevEsMmioException(); // SEV-ES/SNP: #VC (X86Emulator.SevEs.cs)
             if (r.Status == GpaStatus.Mmio && !TryApicMmio(r.Gpa, piece, write))
             {
                 if (write) RecordMmioWrite(r.Gpa, piece);

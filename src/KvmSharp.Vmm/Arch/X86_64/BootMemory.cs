@@ -20,9 +20,11 @@ public static class BootMemory
 
     /// <summary>
     /// <see cref="Write(GuestMemory)"/> for an SEV-SNP guest when <paramref name="cbit"/>, the C-bit mask, is not 0
-    /// (0 for other guests): page tables with the C-bit (<see cref="PageTables.Write(GuestMemory, ulong)"/>), and the
-    /// trampoline page holds the SNP dispatch loop (<see cref="SnpDispatcher"/>) instead of the plain
-    /// <see cref="Trampoline"/>.
+    /// (0 for other guests): page tables with the C-bit and the GHCB page shared
+    /// (<see cref="PageTables.Write(GuestMemory, ulong)"/>), the trampoline page holds the SNP dispatch loop
+    /// (<see cref="SnpDispatcher"/>) instead of the plain <see cref="Trampoline"/> and the SNP runtime
+    /// (<see cref="SnpRuntime"/>: the GHCB's registration, the #VC handler), and the IDT's vector 29 leads to the #VC
+    /// handler.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
     /// <exception cref="GuestMemoryFaultException">A page below <see cref="Layout.ImageBase"/> is private.</exception>
@@ -31,10 +33,16 @@ public static class BootMemory
         ArgumentNullException.ThrowIfNull(memory);
         Gdt.Write(memory);
         PageTables.Write(memory, cbit);
-        if (cbit == 0) Trampoline.Write(memory);
-        else SnpDispatcher.Write(memory);
         ExceptionHandlers.Write(memory);
-        Idt.Write(memory);
+        if (cbit == 0)
+        {
+            Trampoline.Write(memory);
+            Idt.Write(memory);
+        }
+        else
+        {
+            SnpRuntime.Write(memory);
+        }
         Tss.Write(memory);
         memory.Write(CallRegion.Address(CallRegion.Magic), CallRegion.MagicValue);
         memory.Write(CallRegion.Address(CallRegion.Version), CallRegion.VersionValue);

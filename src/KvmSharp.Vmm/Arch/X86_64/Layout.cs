@@ -12,11 +12,12 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// 0x002000 | PML4, PDPT, PD, PT (4 pages)|
 /// 0x006000 | return trampoline           | a call's return address: stores RAX as the result, OUT to the return port
 /// 0x007000 | stack guard (not mapped)    | a stack overflow faults instead of running into the page tables
-/// 0x008000 | stack (128 KiB), grows down |
+///          |   SNP: the GHCB (shared)    |   an SEV-SNP micro-VM's GHCB page; its stack guard is 0x8000 instead
+/// 0x008000 | stack (128 KiB), grows down |   SNP: stack guard (not mapped), stack 0x9000-0x28000 (124 KiB)
 /// 0x028000 | call region header (4 KiB)  | arguments, result, input/output descriptors of the current call
 /// 0x029000 | call data (844 KiB)         | input bytes of a call; output bytes a guest hands back
 /// 0x0FC000 | exception handlers          | host code: one stub per vector 0-31, the common handler
-/// 0x0FD000 | IDT (32 gates), TSS         | the TSS (at 0x0FD200) holds IST1 = ExceptionStackTop
+/// 0x0FD000 | IDT (32 gates), TSS         | the TSS (at 0x0FD200) holds IST1 = ExceptionStackTop; SNP: 0x0FD800 #VC busy byte
 /// 0x0FE000 | exception block             | what the common handler reports (GuestAbi.ExceptionBlock)
 /// 0x0FF000 | exception stack (4 KiB)     | handlers run here (IST1), whatever the guest did to its RSP
 /// 0x100000 | image (ELF PT_LOAD / flat)  | up to the end of guest memory
@@ -51,6 +52,25 @@ public static class Layout
 
     /// <summary>Not mapped, just below the stack: overflowing the stack faults.</summary>
     public const ulong StackGuard = 0x7000;
+
+    /// <summary>
+    /// The GHCB page of an SEV-SNP micro-VM (AMD GHCB specification 56421; <see cref="SnpRuntime"/>): the page its #VC
+    /// handler fills for a VMGEXIT, registered at boot (GHCB MSR protocol REG_GPA_REQ, then MSR 0xC001_0130 = this GPA).
+    /// Shared: its page-table entry has no C-bit and the VMM never converts it to private (the hypervisor reads and
+    /// writes it). In every other micro-VM this page is <see cref="StackGuard"/>; an SNP micro-VM moves its stack guard
+    /// one page up, to <see cref="SnpStackGuard"/>, so that the GHCB lies below the guard and a stack overflow still
+    /// faults before it reaches the shared page.
+    /// </summary>
+    public const ulong Ghcb = 0x7000;
+
+    /// <summary>
+    /// The stack guard of an SEV-SNP micro-VM (not mapped): its stack is [<see cref="SnpStackBottom"/>,
+    /// <see cref="StackTop"/>), 124 KiB, because <see cref="StackGuard"/>'s page is its <see cref="Ghcb"/>.
+    /// </summary>
+    public const ulong SnpStackGuard = 0x8000;
+
+    /// <summary>Lowest GPA of an SEV-SNP micro-VM's stack, right above <see cref="SnpStackGuard"/>.</summary>
+    public const ulong SnpStackBottom = 0x9000;
 
     /// <summary>
     /// Lowest GPA of the guest stack [StackBottom, <see cref="StackTop"/>), 128 KiB, right above
@@ -107,6 +127,12 @@ public static class Layout
 
     /// <summary>True when <paramref name="gpa"/>'s page is deliberately left out of the page tables.</summary>
     public static bool IsGuardPage(ulong gpa) => gpa / PageSize == NullGuard / PageSize || gpa / PageSize == StackGuard / PageSize;
+
+    /// <summary>
+    /// <see cref="IsGuardPage"/> for an SEV-SNP micro-VM: the null page and <see cref="SnpStackGuard"/> (its
+    /// <see cref="StackGuard"/> page is mapped: it is the <see cref="Ghcb"/>).
+    /// </summary>
+    public static bool IsSnpGuardPage(ulong gpa) => gpa / PageSize == NullGuard / PageSize || gpa / PageSize == SnpStackGuard / PageSize;
 
     /// <summary>Null when <paramref name="memorySize"/> is usable, else why not.</summary>
     public static string? CheckMemorySize(ulong memorySize)

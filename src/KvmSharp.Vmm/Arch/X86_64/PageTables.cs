@@ -31,13 +31,15 @@ public static class PageTables
     /// <summary>
     /// <see cref="Write(GuestMemory)"/> for an SEV-SNP guest: <paramref name="cbit"/> (the C-bit mask, 1 &lt;&lt; CPUID
     /// 0x8000001F EBX[5:0]; 0 for other guests) is set in every entry except the leaf entries of the pages the host
-    /// shares with the guest (the call region and call data, the exception block: Confidential/SealedGuest.SharedRanges),
-    /// so that the guest's accesses to those are shared and every other access is private (AMD APM Vol. 2, 15.34.5;
-    /// svm.c npf_interception turns the #NPF's encryption bit into PFERR_PRIVATE_ACCESS).
+    /// shares with the guest (the GHCB, the call region and call data, the exception block:
+    /// Confidential/SealedGuest.SnpSharedRanges), so that the guest's accesses to those are shared and every other access
+    /// is private (AMD APM Vol. 2, 15.34.5; svm.c npf_interception turns the #NPF's encryption bit into
+    /// PFERR_PRIVATE_ACCESS). With a C-bit the guard pages are an SNP micro-VM's (<see cref="Layout.IsSnpGuardPage"/>):
+    /// <see cref="Layout.Ghcb"/> is mapped, <see cref="Layout.SnpStackGuard"/> is not.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
     public static void Write(GuestMemory memory, ulong cbit) =>
-        Write(memory, privateBits: cbit, sharedBits: 0, sealedGuest: cbit != 0);
+        Write(memory, privateBits: cbit, sharedBits: 0, sealedGuest: cbit != 0 ? VmType.Snp : null);
 
     /// <summary>
     /// <see cref="Write(GuestMemory)"/> for a TD: the leaf entries of the pages the host shares with the guest
@@ -47,9 +49,9 @@ public static class PageTables
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
     public static void WriteTd(GuestMemory memory, ulong sharedBit) =>
-        Write(memory, privateBits: 0, sharedBits: sharedBit, sealedGuest: true);
+        Write(memory, privateBits: 0, sharedBits: sharedBit, sealedGuest: VmType.Tdx);
 
-    private static void Write(GuestMemory memory, ulong privateBits, ulong sharedBits, bool sealedGuest)
+    private static void Write(GuestMemory memory, ulong privateBits, ulong sharedBits, VmType? sealedGuest)
     {
         ArgumentNullException.ThrowIfNull(memory);
         ulong size = memory.Size;
@@ -64,8 +66,9 @@ public static class PageTables
         for (int page = 0; page < Entries; page++)
         {
             ulong gpa = (ulong)page * Layout.PageSize;
-            ulong c = !sealedGuest ? 0 : Confidential.SealedGuest.IsShared(gpa) ? sharedBits : privateBits;
-            pt[page] = gpa >= firstTwoMiB || Layout.IsGuardPage(gpa) ? 0 : gpa | c | Present | Writable;
+            ulong c = sealedGuest is not VmType type ? 0 : Confidential.SealedGuest.IsShared(gpa, type) ? sharedBits : privateBits;
+            bool guard = sealedGuest == VmType.Snp ? Layout.IsSnpGuardPage(gpa) : Layout.IsGuardPage(gpa);
+            pt[page] = gpa >= firstTwoMiB || guard ? 0 : gpa | c | Present | Writable;
         }
         Span<ulong> pd = MemoryMarshal.Cast<byte, ulong>(memory.GetSpan(Layout.Pd, (int)Layout.PageSize));
         for (int i = 1; i < Entries; i++)

@@ -22,9 +22,11 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// measured u64 of this page (<see cref="EntryLimit"/>), not a shared value — every other general register zeroed,
 /// RFLAGS = 0x2, and a RET into the function. An entry outside the image area is a UD2: the VMM's handler reports #UD
 /// and the micro-VM takes no further call (the host checks the entry before it writes one, so only a tampered request
-/// gets there). The first call of an SNP micro-VM enters here too (the host sets RIP = <see cref="Dispatch"/> before
-/// the launch seals it), so every call of it runs the same code.</item>
+/// gets there). The first call of an SNP micro-VM enters here too, from <see cref="SnpRuntime.Start"/> (where the host
+/// sets RIP before the launch seals it), which registers the GHCB first, so every call of it runs the same code.</item>
 /// </list>
+/// In an SNP micro-VM the trampoline's OUT raises #VC, which <see cref="SnpRuntime"/> (after the dispatcher in this
+/// page) serves through the GHCB and returns from, so the vCPU falls into the dispatcher as described.
 /// A TD micro-VM uses the same page unchanged (<see cref="TdRuntime"/> adds its boot entry and #VE handler after it):
 /// its vCPU reaches <see cref="Dispatch"/> from its boot stub, and the trampoline's OUT becomes a #VE that the handler
 /// serves and returns from, so the vCPU falls into the dispatcher just the same.

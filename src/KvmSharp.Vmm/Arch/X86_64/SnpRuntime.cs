@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using Iced.Intel;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace KvmSharp.Vmm.Arch.X86_64;
+
+/// <summary>
+/// The guest runtime of an SEV-SNP micro-VM (<see cref="Confidential.SnpBoot"/>), assembled with Iced, in the private
+/// trampoline page after the <see cref="SnpDispatcher"/> (where a TD has its <see cref="TdRuntime"/>). In an SEV-ES/SNP
+/// guest the hypervisor cannot read the registers, so an intercepted instruction (IN, OUT, CPUID, RDMSR, WRMSR …) is not
+/// an exit: it raises #VC (vector 29, error code = the SVM exit code) inside the guest, whose handler describes the
+/// event in the GHCB — a page it shares with the hypervisor — and asks with VMGEXIT (AMD GHCB specification 56421;
+/// Linux arch/x86/coco/sev/ vc_handle_exitcode, vc_handle_ioio, sev_es_ghcb_hv_call). HLT stays an automatic exit.
+/// <list type="bullet">
+/// <item><see cref="Start"/>, where the first call's vCPU starts (the host sets RIP before SNP_LAUNCH_FINISH seals it):
+/// the GHCB MSR protocol (MSR 0xC001_0130 with a request in bits 11:0, then VMGEXIT; sev-common.h): SEV_INFO_REQ
+/// (the hypervisor must offer GHCB protocol version <see cref="ProtocolVersion"/>), HV_FT_REQ (it must offer
+/// GHCB_HV_FT_SNP), REG_GPA_REQ of <see cref="Layout.Ghcb"/> (an SNP guest must register its GHCB: sev.c
+/// sev_handle_vmgexit refuses another GPA), then MSR 0xC001_0130 = the GHCB's GPA, and on into the dispatcher. A
+/// refusal is a termination request (GHCB_MSR_TERM_REQ: KVM_EXIT_SYSTEM_EVENT, type KVM_SYSTEM_EVENT_SEV_TERM).</item>
+/// <item>The <b>#VC handler</b> (<see cref="VcHandler"/>, IDT vector 29 on IST1 like every gate). It saves every general
+/// register, clears the GHCB's valid bitmap and sw_exit_code (Linux vc_ghcb_invalidate), sets protocol_version and
+/// ghcb_usage 0, decodes the instruction at the frame's RIP (legacy prefixes 66, 67, F2/F3, segment overrides, REX)
+/// and serves:
+/// <list type="bullet">
+/// <item>SVM_EXIT_IOIO (0x7B): IN AL/AX/EAX from imm8 or DX (E4, E5, EC, ED), OUT imm8 or DX from AL/AX/EAX (E6, E7,
+/// EE, EF) — what the guest SDK's kvms_outb/outl/inb compile to. sw_exit_info_1 = the SVM IOIO exit information
+/// (port &lt;&lt; 16, bit 0 IN, bit 3 REP, bits 4–6 SZ8/16/32, bits 7–9 address size: A64, A32 with a 0x67 prefix),
+/// sw_exit_info_2 = the next RIP, RAX = the value masked to the size for OUT (0 for IN), with their valid bits. After
+/// the VMGEXIT an IN's value (the GHCB's RAX, which must be valid) goes to AL or AX (upper bits kept) or EAX
+/// (zero-extended), as the instruction would. INS/OUTS are not served.</item>
+/// <item>SVM_EXIT_CPUID (0x72): RAX = leaf, RCX = subleaf, XCR0 when CR4.OSXSAVE is set; EAX, EBX, ECX, EDX from the
+/// GHCB (all four must be valid), zero-extended (vc_handle_cpuid).</item>
+/// <item>SVM_EXIT_MSR (0x7C): RDMSR/WRMSR with RCX (and RAX, RDX for a write), sw_exit_info_1 = 0 read / 1 write; a
+/// read's EDX:EAX from the GHCB (vc_handle_msr). When the hypervisor answers sw_exit_info_1 = 1 with a #GP event in
+/// sw_exit_info_2 (verify_exception_info), the guest gets #GP at the instruction: the VMM's stub of vector 13 reports
+/// it.</item>
+/// </list>
+/// It writes MSR 0xC001_0130 = the GHCB's GPA before each VMGEXIT (sev_es_wr_ghcb_msr), requires sw_exit_info_1[31:0]
+/// = 0 afterwards, moves the saved RIP past the instruction and IRETQs. An event it does not serve (another exit code,
+/// string I/O, an instruction it cannot decode) goes to the VMM's stub of vector 29: the call ends as
+/// <see cref="GuestOutcome.Exception"/> with vector 29, error code = the exit code, at the instruction — the stub's own
+/// OUT to the exception port is served by this handler. A VMGEXIT the hypervisor failed, or a #VC raised while the
+/// handler runs (it faulted, and the fault's report raised #VC), is a termination request (reason set 0, code 0):
+/// the GHCB cannot be trusted to report it.</item>
+/// </list>
+/// </summary>
+public static class SnpRuntime
+{
+    /// <summary>Where the SNP runtime starts in the trampoline page (the dispatcher fills the part below), as a TD's.</summary>
+    public const ulong Base = TdRuntime.Base;
+
+    /// <summary>The #VC vector (AMD APM Vol. 2, 8.2.21: VMM communication exception, error code = the exit code).</summary>
+    public const int VmmCommunicationException = 29;
+
+    /// <summary>The GHCB MSR (AMD APM Vol. 2, 15.35.5: SEV_ES_GHCB).</summary>
+    public const uint GhcbMsr = 0xC001_0130;
+
+    /// <summary>The GHCB protocol version the guest uses (2: SNP's, GHCB specification 56421).</summary>
+    public const ushort ProtocolVersion = 2;
+
+    /// <summary>A private byte of the VMM's IDT page, 1 while the #VC handler runs (a #VC then is a termination request).</summary>
+    public const ulong Busy = Layout.Idt + 0x800;
+
+    /// <summary>GHCB MSR protocol codes (arch/x86/include/asm/sev-common.h).</summary>
+    public const ulong SevInfoReq = 0x002, SevInfoResp = 0x001, HvFeaturesReq = 0x080, HvFeaturesResp = 0x081,
+        RegisterGpaReq = 0x012, RegisterGpaResp = 0x013, TerminateReq = 0x100;
+
+    /// <summary>GHCB_HV_FT_SNP, bit 0 of the features in GHCBData[63:12] of the HV_FT response (bit 12 of the MSR).</summary>
+    public const ulong HvFeatureSnp = 1UL << 12;
+
+    /// <summary>SVM exit codes (arch/x86/include/uapi/asm/svm.h) the #VC handler serves.</summary>
+    public const int ExitIoio = 0x7B, ExitCpuid = 0x72, ExitMsr = 0x7C;
+
+    /// <summary>SVM IOIO exit information bits (svm.h SVM_IOIO_*; Linux sev.c IOIO_*).</summary>
+    public const ulong IoioIn = 1, IoioRep = 1 << 3, IoioData8 = 1 << 4, IoioData16 = 1 << 5, IoioData32 = 1 << 6,
+        IoioAddr32 = 1 << 8, IoioAddr64 = 1 << 9;
+
+    /// <summary>Offsets in the GHCB (struct ghcb, arch/x86/include/asm/svm.h).</summary>
+    public const int GhcbRax = 0x1F8, GhcbRcx = 0x308, GhcbRdx = 0x310, GhcbRbx = 0x318, GhcbSwExitCode = 0x390,
+        GhcbSwExitInfo1 = 0x398, GhcbSwExitInfo2 = 0x3A0, GhcbXcr0 = 0x3E8, GhcbValidBitmap = 0x3F0,
+        GhcbProtocolVersion = 0xFFA, GhcbUsage = 0xFFC;
+
+    /// <summary>Termination reason sets (sev-common.h): 0 general (SEV_TERM_SET_GEN), 1 Linux's (SEV_TERM_SET_LINUX).</summary>
+    public const int TermSetGeneral = 0, TermSetLinux = 1;
+
+    /// <summary>
+    /// Termination reason codes (sev-common.h): set 0 code 0 GHCB_SEV_ES_GEN_REQ (a VMGEXIT failed, or a #VC in the #VC
+    /// handler), 1 GHCB_SEV_ES_PROT_UNSUPPORTED, 2 GHCB_SNP_UNSUPPORTED; set 1 code 0 GHCB_TERM_REGISTER.
+    /// </summary>
+    public const int TermGeneralRequest = 0, TermProtocolUnsupported = 1, TermSnpUnsupported = 2, TermRegister = 0;
+
+    private static readonly (byte[] Code, ulong Start, ulong Vc) Assembled = Assemble();
+    private static readonly byte[] Table = BuildIdt();
+
+    /// <summary>The SNP runtime's code, as placed at <see cref="Base"/>.</summary>
+    public static ReadOnlySpan<byte> Bytes => Assembled.Code;
+
+    /// <summary>Where the first call's vCPU starts: the GHCB's registration, then the dispatcher.</summary>
+    public static ulong Start => Assembled.Start;
+
+    /// <summary>The #VC handler (IDT vector 29).</summary>
+    public static ulong VcHandler => Assembled.Vc;
+
+    /// <summary>The SNP micro-VM's IDT (at <see cref="Layout.Idt"/>): the stubs of <see cref="ExceptionHandlers"/>, vector 29 to <see cref="VcHandler"/>, all on IST1.</summary>
+    public static ReadOnlySpan<byte> IdtBytes => Table;
+
+    /// <summary>The GHCB MSR value of a termination request: GHCB_MSR_TERM_REQ | set &lt;&lt; 12 | code &lt;&lt; 16 (GHCB_SEV_TERM_REASON).</summary>
+    public static ulong TerminationRequest(int set, int code) => TerminateReq | (ulong)(set & 0xF) << 12 | (ulong)(code & 0xFF) << 16;
+
+    /// <summary>
+    /// Writes the SNP part of the VMM pages into <paramref name="memory"/> after <see cref="BootMemory"/> wrote the rest:
+    /// the dispatcher (<see cref="SnpDispatcher.Write"/>), this runtime at <see cref="Base"/> and the SNP IDT. The GHCB
+    /// page (<see cref="Layout.Ghcb"/>) is left zero.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
+    public static void Write(GuestMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        SnpDispatcher.Write(memory);
+        memory.Write(Base, Assembled.Code);
+        memory.Write(Layout.Idt, Table);
+    }
+
+    private static (byte[], ulong, ulong) Assemble()
+    {
+        if ((ulong)SnpDispatcher.Bytes.Length > Base - Layout.Trampoline)
+            throw new InvalidOperationException($"the dispatcher takes {SnpDispatcher.Bytes.Length} bytes, more than 0x{Base - Layout.Trampoline:X}");
+        var a = new Assembler(64);
+        Label start = a.CreateLabel("start"), vc = a.CreateLabel("vc");
+        Label protocol = a.CreateLabel("protocol"), unsupported = a.CreateLabel("unsupported"), register = a.CreateLabel("register");
+        Label general = a.CreateLabel("general");
+
+        // Start: SEV_INFO (min <= 2 <= max), HV features (SNP), REG_GPA of the GHCB, the GHCB's GPA in the MSR, the dispatcher.
+        a.Label(ref start);
+        MsrProtocol(a, SevInfoReq);
+        a.mov(ecx, eax);
+        a.and(ecx, 0xFFF);
+        a.cmp(ecx, (int)SevInfoResp);
+        a.jne(protocol);
+        a.mov(ecx, edx);
+        a.shr(ecx, 16);                   // GHCBData[63:48]: the highest version offered
+        a.cmp(ecx, ProtocolVersion);
+        a.jb(protocol);
+        a.movzx(ecx, dx);                 // GHCBData[47:32]: the lowest
+        a.cmp(ecx, ProtocolVersion);
+        a.ja(protocol);
+        MsrProtocol(a, HvFeaturesReq);
+        a.mov(ecx, eax);
+        a.and(ecx, 0xFFF);
+        a.cmp(ecx, (int)HvFeaturesResp);
+        a.jne(unsupported);
+        a.test(eax, (int)HvFeatureSnp);
+        a.jz(unsupported);
+        MsrProtocol(a, Layout.Ghcb | RegisterGpaReq);
+        a.cmp(eax, (int)(Layout.Ghcb | RegisterGpaResp));
+        a.jne(register);
+        a.test(edx, edx);
+        a.jnz(register);
+        WriteGhcbMsr(a);
+        a.mov(rax, SnpDispatcher.Dispatch);
+        a.jmp(rax);
+
+        a.Label(ref protocol);
+        Terminate(a, TermSetGeneral, TermProtocolUnsupported);
+        a.Label(ref unsupported);
+        Terminate(a, TermSetGeneral, TermSnpUnsupported);
+        a.Label(ref register);
+        Terminate(a, TermSetLinux, TermRegister);
+        a.Label(ref general);
+        Terminate(a, TermSetGeneral, TermGeneralRequest);
+
+        AssembleVcHandler(a, ref vc, general);
+
+        using var stream = new MemoryStream();
+        var result = a.Assemble(new StreamCodeWriter(stream), Base, BlockEncoderOptions.ReturnNewInstructionOffsets);
+        byte[] code = stream.ToArray();
+        if ((ulong)code.Length > SnpDispatcher.EntryLimit - Base) throw new InvalidOperationException($"the SNP runtime takes {code.Length} bytes, more than its part of the page");
+        return (code, result.GetLabelRIP(start), result.GetLabelRIP(vc));
+    }
+
+    /// <summary>GHCB MSR protocol: MSR = <paramref name="request"/>, VMGEXIT, EDX:EAX = the MSR (the response).</summary>
+    private static void MsrProtocol(Assembler a, ulong request)
+    {
+        a.mov(ecx, GhcbMsr);
+        a.mov(eax, (uint)request);
+        a.mov(edx, (uint)(request >> 32));
+        a.wrmsr();
+        a.vmgexit();
+        a.rdmsr();
+    }
+
+    /// <summary>MSR 0xC001_0130 = the GHCB's GPA (clobbers RAX, RCX, RDX).</summary>
+    private static void WriteGhcbMsr(Assembler a)
+    {
+        a.mov(ecx, GhcbMsr);
+        a.mov(eax, (uint)Layout.Ghcb);
+        a.xor(edx, edx);
+        a.wrmsr();
+    }
+
+    /// <summary>GHCB_MSR_TERM_REQ with reason <paramref name="set"/>, <paramref name="code"/>, VMGEXIT; the hypervisor does not resume a guest that asked, so HLT for good.</summary>
+    private static void Terminate(Assembler a, int set, int code)
+    {
+        Label halt = a.CreateLabel();
+        a.mov(ecx, GhcbMsr);
+        a.mov(eax, (uint)TerminationRequest(set, code));
+        a.xor(edx, edx);
+        a.wrmsr();
+        a.vmgexit();
+        a.Label(ref halt);
+        a.hlt();
+        a.jmp(halt);
+    }
+
+    /// <summary>
+    /// The #VC handler. Frame on entry: error code (the exit code), RIP, CS, RFLAGS, RSP, SS. RBX holds the GHCB's
+    /// address throughout; RSI the faulting RIP, RDI the opcode's address, R8 the prefixes (bit 0: 66, bit 1: F2/F3,
+    /// bit 2: 67), R11 the next RIP.
+    /// </summary>
+    private static void AssembleVcHandler(Assembler a, ref Label vc, Label terminate)
+    {
+        AssemblerRegister64[] saved = [rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15];
+        int Saved(AssemblerRegister64 r) => (saved.Length - 1 - Array.IndexOf(saved, r)) * sizeof(ulong);
+        int errorCode = saved.Length * sizeof(ulong);
+        int frameRip = errorCode + sizeof(ulong);
+        Label served = a.CreateLabel("served"), unhandled = a.CreateLabel("unhandled");
+        Label prefix = a.CreateLabel(), next = a.CreateLabel(), notSegment = a.CreateLabel(), decoded = a.CreateLabel();
+        Label ioio = a.CreateLabel("ioio"), cpuid = a.CreateLabel("cpuid"), msr = a.CreateLabel("msr");
+
+        a.Label(ref vc);
+        a.cmp(__byte_ptr[Busy], 0);
+        a.jne(terminate);
+        a.mov(__byte_ptr[Busy], 1);
+        foreach (var r in saved) a.push(r);
+        a.mov(ebx, (uint)Layout.Ghcb);
+        a.xor(eax, eax);
+        a.mov(__qword_ptr[rbx + GhcbValidBitmap], rax);
+        a.mov(__qword_ptr[rbx + GhcbValidBitmap + 8], rax);
+        a.mov(__qword_ptr[rbx + GhcbSwExitCode], rax);
+        a.mov(__word_ptr[rbx + GhcbProtocolVersion], ProtocolVersion);
+        a.mov(__dword_ptr[rbx + GhcbUsage], 0);
+        a.mov(eax, __dword_ptr[rsp + errorCode]);
+        a.cmp(eax, ExitIoio);
+        a.je(decoded);
+        a.cmp(eax, ExitCpuid);
+        a.je(decoded);
+        a.cmp(eax, ExitMsr);
+        a.jne(unhandled);
+
+        // Legacy prefixes and REX, at most 14 bytes of them (an instruction is at most 15).
+        a.Label(ref decoded);
+        a.mov(rsi, __qword_ptr[rsp + frameRip]);
+        a.mov(rdi, rsi);
+        a.xor(r8d, r8d);
+        a.mov(ecx, 14);
+        a.Label(ref prefix);
+        a.movzx(eax, __byte_ptr[rdi]);
+        a.mov(edx, 1);
+        a.cmp(al, 0x66);
+        a.je(next);
+        a.mov(edx, 4);
+        a.cmp(al, 0x67);
+        a.je(next);
+        a.mov(edx, 2);
+        a.cmp(al, 0xF3);
+        a.je(next);
+        a.cmp(al, 0xF2);
+        a.je(next);
+        a.xor(edx, edx);
+        foreach (byte segment in new byte[] { 0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65 })
+        {
+            a.cmp(al, segment);
+            a.je(next);
+        }
+        a.mov(r9d, eax);
+        a.and(r9d, 0xF0);
+        a.cmp(r9d, 0x40);                 // REX (W does not widen I/O; CPUID and MSR ignore it)
+        a.jne(notSegment);
+        a.Label(ref next);
+        a.or(r8d, edx);
+        a.inc(rdi);
+        a.dec(ecx);
+        a.jnz(prefix);
+        a.jmp(unhandled);
+        a.Label(ref notSegment);
+        a.mov(r9d, __dword_ptr[rsp + errorCode]);
+        a.cmp(r9d, ExitCpuid);
+        a.je(cpuid);
+        a.cmp(r9d, ExitMsr);
+        a.je(msr);
+
+        // IOIO: E4/E5/E6/E7 ib and EC/ED/EE/EF (opcode & 0xF4 == 0xE4); bit 3 = DX form, bit 1 = OUT, bit 0 = not 8-bit.
+        a.Label(ref ioio);
+        a.mov(edx, eax);
+        a.and(edx, 0xF4);
+        a.cmp(edx, 0xE4);
+        a.jne(unhandled);
+        Label dxForm = a.CreateLabel(), havePort = a.CreateLabel(), addr = a.CreateLabel(), noRep = a.CreateLabel();
+        Label isOut = a.CreateLabel(), wide = a.CreateLabel(), dword = a.CreateLabel(), sized = a.CreateLabel(), inValue = a.CreateLabel();
+        a.test(eax, 8);
+        a.jnz(dxForm);
+        a.movzx(r10d, __byte_ptr[rdi + 1]);
+        a.lea(r11, __[rdi + 2]);
+        a.jmp(havePort);
+        a.Label(ref dxForm);
+        a.movzx(r10d, __word_ptr[rsp + Saved(rdx)]);
+        a.lea(r11, __[rdi + 1]);
+        a.Label(ref havePort);
+        a.shl(r10d, 16);
+        a.mov(edx, (int)IoioAddr64);
+        a.test(r8d, 4);
+        a.jz(addr);
+        a.mov(edx, (int)IoioAddr32);
+        a.Label(ref addr);
+        a.or(r10d, edx);
+        a.test(r8d, 2);
+        a.jz(noRep);
+        a.or(r10d, (int)IoioRep);
+        a.Label(ref noRep);
+        a.test(eax, 2);
+        a.jnz(isOut);
+        a.or(r10d, (int)IoioIn);
+        a.Label(ref isOut);
+        a.test(eax, 1);
+        a.jnz(wide);
+        a.or(r10d, (int)IoioData8);
+        a.mov(r12d, 0xFF);
+        a.jmp(sized);
+        a.Label(ref wide);
+        a.test(r8d, 1);
+        a.jz(dword);
+        a.or(r10d, (int)IoioData16);
+        a.mov(r12d, 0xFFFF);
+        a.jmp(sized);
+        a.Label(ref dword);
+        a.or(r10d, (int)IoioData32);
+        a.mov(r12d, uint.MaxValue);
+        a.Label(ref sized);
+        a.xor(ecx, ecx);
+        a.test(r10d, (int)IoioIn);
+        a.jnz(inValue);
+        a.mov(rcx, __qword_ptr[rsp + Saved(rax)]);
+        a.and(rcx, r12);
+        a.Label(ref inValue);
+        a.mov(__qword_ptr[rbx + GhcbRax], rcx);
+        SetValid(a, GhcbRax);
+        Call(a, ExitIoio, info1: r10, info2: r11);
+        a.test(eax, eax);
+        a.jnz(terminate);
+        a.test(r10d, (int)IoioIn);
+        a.jz(served);
+        // IN: AL/AX merged into RAX, EAX zero-extended.
+        Label in32 = a.CreateLabel(), store = a.CreateLabel();
+        RequireValid(a, GhcbRax, terminate);
+        a.mov(rcx, __qword_ptr[rbx + GhcbRax]);
+        a.and(rcx, r12);
+        a.mov(rax, __qword_ptr[rsp + Saved(rax)]);
+        a.test(r10d, (int)IoioData32);
+        a.jnz(in32);
+        a.not(r12);
+        a.and(rax, r12);
+        a.or(rax, rcx);
+        a.jmp(store);
+        a.Label(ref in32);
+        a.mov(rax, rcx);
+        a.Label(ref store);
+        a.mov(__qword_ptr[rsp + Saved(rax)], rax);
+        a.jmp(served);
+
+        // CPUID (0F A2): RAX = leaf, RCX = subleaf, XCR0 if CR4.OSXSAVE.
+        a.Label(ref cpuid);
+        Label noXsave = a.CreateLabel();
+        a.movzx(eax, __word_ptr[rdi]);
+        a.cmp(eax, 0xA20F);
+        a.jne(unhandled);
+        a.lea(r11, __[rdi + 2]);
+        a.mov(eax, __dword_ptr[rsp + Saved(rax)]);
+        a.mov(__qword_ptr[rbx + GhcbRax], rax);
+        SetValid(a, GhcbRax);
+        a.mov(eax, __dword_ptr[rsp + Saved(rcx)]);
+        a.mov(__qword_ptr[rbx + GhcbRcx], rax);
+        SetValid(a, GhcbRcx);
+        a.mov(rax, cr4);
+        a.bt(eax, 18);                    // CR4.OSXSAVE: XGETBV would #UD without it
+        a.jnc(noXsave);
+        a.xor(ecx, ecx);
+        a.xgetbv();
+        a.shl(rdx, 32);
+        a.or(rax, rdx);
+        a.mov(__qword_ptr[rbx + GhcbXcr0], rax);
+        SetValid(a, GhcbXcr0);
+        a.Label(ref noXsave);
+        a.xor(r10d, r10d);
+        Call(a, ExitCpuid, info1: r10, info2: r10);
+        a.test(eax, eax);
+        a.jnz(terminate);
+        foreach ((int field, AssemblerRegister64 r) in new[] { (GhcbRax, rax), (GhcbRbx, rbx), (GhcbRcx, rcx), (GhcbRdx, rdx) })
+        {
+            RequireValid(a, field, terminate);
+        }
+        foreach ((int field, AssemblerRegister64 r) in new[] { (GhcbRax, rax), (GhcbRbx, rbx), (GhcbRcx, rcx), (GhcbRdx, rdx) })
+        {
+            a.mov(eax, __dword_ptr[rbx + field]);
+            a.mov(__qword_ptr[rsp + Saved(r)], rax);
+        }
+        a.jmp(served);
+
+        // RDMSR (0F 32) / WRMSR (0F 30): RCX (+ RAX, RDX), sw_exit_info_1 = 0 read / 1 write.
+        a.Label(ref msr);
+        Label write = a.CreateLabel(), asked = a.CreateLabel(), exception = a.CreateLabel();
+        a.cmp(__byte_ptr[rdi], 0x0F);
+        a.jne(unhandled);
+        a.lea(r11, __[rdi + 2]);
+        a.mov(eax, __dword_ptr[rsp + Saved(rcx)]);
+        a.mov(__qword_ptr[rbx + GhcbRcx], rax);
+        SetValid(a, GhcbRcx);
+        a.xor(r10d, r10d);
+        a.movzx(eax, __byte_ptr[rdi + 1]);
+        a.cmp(al, 0x32);
+        a.je(asked);
+        a.cmp(al, 0x30);
+        a.jne(unhandled);
+        a.Label(ref write);
+        a.mov(r10d, 1);
+        a.mov(eax, __dword_ptr[rsp + Saved(rax)]);
+        a.mov(__qword_ptr[rbx + GhcbRax], rax);
+        SetValid(a, GhcbRax);
+        a.mov(eax, __dword_ptr[rsp + Saved(rdx)]);
+        a.mov(__qword_ptr[rbx + GhcbRdx], rax);
+        SetValid(a, GhcbRdx);
+        a.Label(ref asked);
+        a.xor(r9d, r9d);
+        Call(a, ExitMsr, info1: r10, info2: r9);
+        a.cmp(eax, 1);
+        a.je(exception);
+        a.test(eax, eax);
+        a.jnz(terminate);
+        a.test(r10d, r10d);
+        a.jnz(served);
+        foreach ((int field, AssemblerRegister64 r) in new[] { (GhcbRax, rax), (GhcbRdx, rdx) })
+        {
+            RequireValid(a, field, terminate);
+            a.mov(eax, __dword_ptr[rbx + field]);
+            a.mov(__qword_ptr[rsp + Saved(r)], rax);
+        }
+        a.jmp(served);
+        // sw_exit_info_2 = an event to inject (SVM EVENTINJ: vector 7:0, type 10:8 = 3 exception, bit 31 valid): #GP is
+        // reported as the guest's #GP at the instruction (the error code 0 in place of the exit code); anything else fails.
+        a.Label(ref exception);
+        a.mov(eax, __dword_ptr[rbx + GhcbSwExitInfo2]);
+        a.and(eax, unchecked((int)0x8000_07FF));
+        a.cmp(eax, unchecked((int)0x8000_030D));
+        a.jne(terminate);
+        a.mov(__qword_ptr[rsp + errorCode], 0);
+        for (int i = saved.Length - 1; i >= 0; i--) a.pop(saved[i]);
+        a.mov(__byte_ptr[Busy], 0);
+        a.jmp(ExceptionHandlers.Stub(13));
+
+        a.Label(ref served);
+        a.mov(__qword_ptr[rsp + frameRip], r11);
+        for (int i = saved.Length - 1; i >= 0; i--) a.pop(saved[i]);
+        a.mov(__byte_ptr[Busy], 0);
+        a.add(rsp, sizeof(ulong));        // the error code
+        a.iretq();
+
+        // Not served: the registers back, and on to the VMM's stub of vector 29 (its OUT comes back here, served).
+        a.Label(ref unhandled);
+        for (int i = saved.Length - 1; i >= 0; i--) a.pop(saved[i]);
+        a.mov(__byte_ptr[Busy], 0);
+        a.jmp(ExceptionHandlers.Stub(VmmCommunicationException));
+    }
+
+    /// <summary>Sets the valid bit of the GHCB field at <paramref name="offset"/> (bit offset / 8 of the bitmap).</summary>
+    private static void SetValid(Assembler a, int offset) =>
+        a.bts(__qword_ptr[rbx + GhcbValidBitmap + offset / 8 / 64 * 8], (byte)(offset / 8 % 64));
+
+    /// <summary>Goes to <paramref name="otherwise"/> unless the GHCB field at <paramref name="offset"/> is valid (the hypervisor set it).</summary>
+    private static void RequireValid(Assembler a, int offset, Label otherwise)
+    {
+        a.bt(__qword_ptr[rbx + GhcbValidBitmap + offset / 8 / 64 * 8], (byte)(offset / 8 % 64));
+        a.jnc(otherwise);
+    }
+
+    /// <summary>
+    /// sw_exit_code, sw_exit_info_1 and _2 with their valid bits, the GHCB MSR, VMGEXIT; EAX = sw_exit_info_1[31:0]
+    /// (0: success). Clobbers RAX, RCX, RDX.
+    /// </summary>
+    private static void Call(Assembler a, int exitCode, AssemblerRegister64 info1, AssemblerRegister64 info2)
+    {
+        a.mov(__qword_ptr[rbx + GhcbSwExitCode], exitCode);
+        a.mov(__qword_ptr[rbx + GhcbSwExitInfo1], info1);
+        a.mov(__qword_ptr[rbx + GhcbSwExitInfo2], info2);
+        SetValid(a, GhcbSwExitCode);
+        SetValid(a, GhcbSwExitInfo1);
+        SetValid(a, GhcbSwExitInfo2);
+        WriteGhcbMsr(a);
+        a.vmgexit();
+        a.mov(eax, __dword_ptr[rbx + GhcbSwExitInfo1]);
+    }
+
+    private static byte[] BuildIdt()
+    {
+        var table = new byte[Idt.Vectors * 16];
+        for (int vector = 0; vector < Idt.Vectors; vector++)
+        {
+            ulong target = vector == VmmCommunicationException ? VcHandler : ExceptionHandlers.Stub(vector);
+            (ulong low, ulong high) = Idt.Gate(target, Gdt.CodeSelector, Idt.Ist);
+            BinaryPrimitives.WriteUInt64LittleEndian(table.AsSpan(vector * 16), low);
+            BinaryPrimitives.WriteUInt64LittleEndian(table.AsSpan(vector * 16 + 8), high);
+        }
+        return table;
+    }
+}

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+using Iced.Intel;
+using KvmSharp.Abi;
+using KvmSharp.Emulation.Mmu;
+using KvmSharp.Memory;
+using KvmSharp.Vmm.Arch.X86_64;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace KvmSharp.Emulation.Tests;
+
+/// <summary>
+/// An SEV-ES or SNP guest launched on the emulator the way a VMM does (SEV-ES: KVM_SEV_INIT2, LAUNCH_START with the
+/// ES policy bit, LAUNCH_UPDATE_VMSA, LAUNCH_FINISH; SNP: INIT2, SNP_LAUNCH_START, SNP_LAUNCH_UPDATE of the private
+/// image, SNP_LAUNCH_FINISH), in 64-bit long mode with a GDT, an IDT whose vector 29 (#VC) goes to
+/// <see cref="VcHandler"/>, and a stack. GPA layout: GDT 0x1000, PML4 0x2000, PDPT 0x3000, PD 0x4000, program
+/// <see cref="Code"/>, #VC handler <see cref="VcHandler"/>, IDT 0x7000, stack page 0x8000 (private, RSP = 0x9000),
+/// <see cref="Ghcb"/> and <see cref="Report"/> (shared). Linear = GPA through a 2 MiB PTE with the C-bit; the same
+/// 2 MiB again at <see cref="SharedAlias"/> without it (how a guest maps its GHCB); <see cref="MmioLinear"/> maps
+/// <see cref="MmioGpa"/>, which no memslot backs, without the C-bit.
+/// </summary>
+internal sealed class SevEsGuest : IDisposable
+{
+    public const ulong Size = 0x1_0000;
+    public const ulong Code = 0x5000, VcHandler = 0x6000, Idt = 0x7000, StackTop = 0x9000, Ghcb = 0x9000, Report = 0xA000;
+    public const ulong SharedAlias = 0x20_0000, MmioLinear = 0x40_0000, MmioGpa = 0x1000_0000;
+    public const ulong CBit = 1UL << GuestPhysicalMemory.CbitPosition;
+
+    private readonly List<IDisposable> _owned = [];
+
+    private SevEsGuest(EmulatedKernel kernel) => Kernel = kernel;
+
+    public EmulatedKernel Kernel { get; }
+
+    public Kvm Kvm { get; private set; } = null!;
+
+    public Vm Vm { get; private set; } = null!;
+
+    public KvmSharp.Vcpu Vcpu { get; private set; } = null!;
+
+    /// <summary>The host view of GPA 0 .. <see cref="Size"/> for shared pages (and every page of an SEV-ES guest).</summary>
+    public AnonymousMemory Memory { get; private set; } = null!;
+
+    /// <summary>The CPUID table the vCPU gets (leaf 0 and 0x8000001F with the C-bit position).</summary>
+    public static IReadOnlyList<CpuidEntry> CpuidTable { get; } =
+    [
+        new CpuidEntry(0, 0, 0, 0xd, 0x6874_7541, 0x444d_4163, 0x6974_6e65),
+        new CpuidEntry(0x8000_0000, 0, 0, 0x8000_001f, 0, 0, 0),
+        new CpuidEntry(0x8000_001f, 0, 0, 0xa, 0x33 | (1 << 6), 0, 0),
+    ];
+
+    /// <summary>
+    /// Launches a guest of <paramref name="type"/> (<see cref="VmType.SevEs"/>, <see cref="VmType.Snp"/>, or
+    /// <see cref="VmType.Sev"/>: no protected state) running <paramref name="program"/> at <see cref="Code"/>, with
+    /// <paramref name="vcHandler"/> (default: <see cref="RecordAndTerminate"/>) at <see cref="VcHandler"/>.
+    /// </summary>
+    public static SevEsGuest Create(VmType type, Action<Assembler> program, Action<Assembler>? vcHandler = null, ushort ghcbVersion = 0)
+    {
+        var g = new SevEsGuest(new EmulatedKernel(EmulatorConfig.X86_64()));
+        try
+        {
+            g.Launch(type, program, vcHandler ?? RecordAndTerminate, ghcbVersion);
+            return g;
+        }
+        catch
+        {
+            g.Dispose();
+            throw;
+        }
+    }
+
+    private void Launch(VmType type, Action<Assembler> program, Action<Assembler> vcHandler, ushort ghcbVersion)
+    {
+        Kvm = Own(Kvm.Open(Kernel, proposals: Kernel.Config.Proposals));
+        Vm = Own(Kvm.CreateVm(type));
+        Memory = Own(Vm.AllocateMemory(Size));
+        bool snp = type == VmType.Snp;
+        SnpLaunch? snpLaunch = null;
+        SevLaunch? sevLaunch = null;
+        if (snp)
+        {
+            snpLaunch = Own(SnpLaunch.Open(Vm));
+            snpLaunch.Init(ghcbVersion: ghcbVersion);
+            var gmem = Own(Vm.CreateGuestMemfd(Size));
+            Own(Vm.AddPrivateMemorySlot(0, 0, Size, Memory, gmem));
+        }
+        else
+        {
+            sevLaunch = Own(SevLaunch.Open(Vm));
+            sevLaunch.Init(ghcbVersion: ghcbVersion);
+            Own(Vm.AddMemorySlot(0, 0, Memory));
+        }
+        Vcpu = Own(Vm.CreateVcpu(0));
+        Vcpu.SetCpuid(CpuidTable);
+
+        var image = new byte[Size];
+        void Entry(ulong at, ulong value) => BitConverter.TryWriteBytes(image.AsSpan((int)at, 8), value);
+        var gdt = Gdt.Entries;
+        for (int i = 0; i < gdt.Length; i++) Entry(0x1000 + (ulong)i * 8, gdt[i]);
+        Entry(0x2000, 0x3000 | CBit | 3);
+        Entry(0x3000, 0x4000 | CBit | 3);
+        Entry(0x4000, 0x0 | CBit | 0x83);
+        Entry(0x4000 + 8, 0x0 | 0x83);
+        Entry(0x4000 + 16, MmioGpa | 0x83);
+        Assemble(program, Code).CopyTo(image, (int)Code);
+        Assemble(vcHandler, VcHandler).CopyTo(image, (int)VcHandler);
+        // Vector 29: a 64-bit interrupt gate to the handler.
+        Entry(Idt + 29 * 16, (VcHandler & 0xffff) | ((ulong)Gdt.CodeSelector << 16) | (0xEUL << 40) | (1UL << 47) | (((VcHandler >> 16) & 0xffff) << 48));
+
+        var sregs = Vcpu.GetSregs();
+        LongMode.Apply(ref sregs);
+        sregs.cr3 = 0x2000;
+        sregs.idt.@base = Idt;
+        sregs.idt.limit = 32 * 16 - 1;
+        Vcpu.SetSregs(sregs);
+        var regs = Vcpu.GetRegs();
+        regs.rip = Code;
+        regs.rsp = StackTop;
+        regs.rflags = 2;
+        Vcpu.SetRegs(regs);
+
+        if (snp)
+        {
+            var pinned = new PinnedArray<byte>((int)Size, 0x1000);
+            image.CopyTo(pinned.Span);
+            Vm.SetMemoryAttributes(0, Size, KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE);
+            snpLaunch!.Start();
+            snpLaunch.Update(1, (nint)(pinned.Address + 0x1000), Ghcb - 0x1000);
+            GC.KeepAlive(pinned);
+            snpLaunch.Finish();
+            Vm.SetMemoryAttributes(Ghcb, Size - Ghcb, 0);
+        }
+        else
+        {
+            Memory.Write(0, image);
+            sevLaunch!.Start(type == VmType.SevEs ? 0x4u : 0u);
+            if (type == VmType.SevEs) sevLaunch.UpdateVmsa();
+            sevLaunch.Measure(); // LAUNCH_MEASURE: the firmware goes to LSECRET, which LAUNCH_FINISH needs
+            sevLaunch.Finish();
+        }
+    }
+
+    /// <summary>The #VC handler most tests use: stores the error code and the faulting RIP at <see cref="Report"/>
+    /// (through the shared alias), then asks for termination with the GHCB MSR protocol (reason set 1, code 0x29).</summary>
+    public static void RecordAndTerminate(Assembler a)
+    {
+        a.mov(rax, __qword_ptr[rsp]);
+        a.mov(rbx, (long)(SharedAlias + Report));
+        a.mov(__qword_ptr[rbx], rax);
+        a.mov(rax, __qword_ptr[rsp + 8]);
+        a.mov(__qword_ptr[rbx + 8], rax);
+        Terminate(a, 0x29);
+    }
+
+    /// <summary>WRMSR GHCB MSR = GHCB_MSR_TERM_REQ | reason set 1 | <paramref name="code"/>; VMGEXIT; HLT.</summary>
+    public static void Terminate(Assembler a, byte code)
+    {
+        a.mov(ecx, 0xC001_0130);
+        a.mov(eax, 0x100 | (1 << 12) | (code << 16));
+        a.xor(edx, edx);
+        a.wrmsr();
+        Vmgexit(a);
+        a.hlt();
+    }
+
+    /// <summary>VMGEXIT (F3 0F 01 D9; "rep vmmcall").</summary>
+    public static void Vmgexit(Assembler a) => a.db(0xF3, 0x0F, 0x01, 0xD9);
+
+    /// <summary>GHCB MSR = <paramref name="value"/> (ECX/EAX/EDX clobbered).</summary>
+    public static void WriteGhcbMsr(Assembler a, ulong value)
+    {
+        a.mov(ecx, 0xC001_0130);
+        a.mov(eax, (uint)value);
+        a.mov(edx, (uint)(value >> 32));
+        a.wrmsr();
+    }
+
+    /// <summary>RDMSR GHCB MSR into RAX (64 bits; RCX/RDX clobbered).</summary>
+    public static void ReadGhcbMsr(Assembler a)
+    {
+        a.mov(ecx, 0xC001_0130);
+        a.rdmsr();
+        a.shl(rdx, 32);
+        a.or(rax, rdx);
+    }
+
+    /// <summary>The shared report page's qword <paramref name="index"/>.</summary>
+    public ulong ReportQword(int index) => Memory.Read<ulong>(Report + (ulong)index * 8);
+
+    /// <summary>The GHCB's qword at byte <paramref name="offset"/>.</summary>
+    public ulong GhcbQword(int offset) => Memory.Read<ulong>(Ghcb + (ulong)offset);
+
+    /// <summary>The GHCB's valid bitmap bit for the field at byte <paramref name="offset"/>.</summary>
+    public bool GhcbValid(int offset) => (Memory.Read<byte>(Ghcb + 0x3f0 + (ulong)(offset / 64)) & (1 << (offset / 8 % 8))) != 0;
+
+    private static byte[] Assemble(Action<Assembler> program, ulong at)
+    {
+        var asm = new Assembler(64);
+        program(asm);
+        using var stream = new MemoryStream();
+        asm.Assemble(new StreamCodeWriter(stream), at);
+        return stream.ToArray();
+    }
+
+    private T Own<T>(T resource) where T : IDisposable
+    {
+        _owned.Add(resource);
+        return resource;
+    }
+
+    public void Dispose()
+    {
+        for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
+        Kernel.Dispose();
+    }
+}
