@@ -123,6 +123,9 @@ internal sealed class Arm64Kvm : KvmArch
             if (attr.group != KvmArm64Smccc.KVM_ARM_VM_SMCCC_CTRL) return Err.ENXIO;
             return request == KvmIoctls.KVM_HAS_DEVICE_ATTR ? Arm64SmcccFilter.HasAttr(attr) : Arm64SmcccFilter.SetAttr(kvm, attr);
         }
+        // kvm_main.c KVM_IRQ_LINE(_STATUS) → arm.c kvm_vm_ioctl_irq_line (Arm64/Vgic/VgicDelivery.cs).
+        if (request == KvmIoctls.KVM_IRQ_LINE || request == KvmIoctls.KVM_IRQ_LINE_STATUS)
+            return VgicDelivery.IrqLine(kvm, arg, status: request == KvmIoctls.KVM_IRQ_LINE_STATUS);
         // kvm_arch_vm_ioctl: default → EINVAL.
         return Err.EINVAL;
     }

@@ -96,6 +96,8 @@ internal sealed partial class A64Interpreter
                     value = cpu.Timer.GuestRead(encoding);
                     break;
                 }
+                // The GICv3 CPU interface (Vgic/VgicCpuInterface.cs) once the vGIC is ready.
+                if (cpu.CpuInterface?.TryRead(encoding, out value) == true) break;
                 int i = Arm64SysRegs.Find(encoding);
                 if (i < 0) throw new UnsupportedInstructionStop(insn);
                 switch (Arm64SysRegs.GuestRead(cpu, i, out value))
@@ -131,6 +133,7 @@ internal sealed partial class A64Interpreter
                     case TimerWrite.Done: Next(); return A64Outcome.Continue;
                     case TimerWrite.Undefined: return UndefinedContinue();
                 }
+                if (cpu.CpuInterface?.TryWrite(encoding, value) == true) break;
                 int i = Arm64SysRegs.Find(encoding);
                 if (i < 0) throw new UnsupportedInstructionStop(insn);
                 // The stage-1 MMU is outside the interpreter: refuse before the write commits.

@@ -47,6 +47,9 @@ internal sealed class Arm64Cpu
     /// <summary>The vCPU's generic timer.</summary>
     public Arm64Timer Timer { get; init; } = new(new Arm64TimerOffsets());
 
+    /// <summary>The vGIC CPU interface the guest's ICC_* accesses reach (null: none; it is inactive until the vGIC is ready).</summary>
+    public Vgic.VgicCpuInterface? CpuInterface { get; set; }
+
     /// <summary>kvm_vcpu_has_pmu: the vCPU was initialised with KVM_ARM_VCPU_PMU_V3.</summary>
     public bool HasPmu { get; set; }
 

@@ -57,8 +57,8 @@ internal static class Arm64Run
             ApplyPendingReset(vcpu, state);
             // check_vcpu_requests → KVM_REQ_SUSPEND → kvm_vcpu_suspend (KVM_SET_MP_STATE SUSPENDED): kvm_vcpu_wfi;
             // "The suspend state is sticky" until userspace makes the vCPU RUNNABLE; if kvm_arch_vcpu_runnable (an
-            // interrupt pending) the run exits with KVM_SYSTEM_EVENT_WAKEUP. The interpreter models no interrupt
-            // source, so the vCPU is never runnable here: only a signal ends the wait (then KVM_EXIT_INTR above).
+            // interrupt pending) the run exits with KVM_SYSTEM_EVENT_WAKEUP. That wake-up is not modelled (a vGIC
+            // interrupt does not end this wait): only a signal does (then KVM_EXIT_INTR above).
             if (state.MpState == KvmMpState.KVM_MP_STATE_SUSPENDED)
             {
                 WaitForSignal(vcpu);
@@ -74,6 +74,9 @@ internal static class Arm64Run
     private static long? Enter(KvmVcpu vcpu, Arm64VcpuState state)
     {
         var run = vcpu.Run;
+        // Guest entry with an interrupt the vGIC signals and PSTATE.I clear: the vCPU takes the IRQ exception first
+        // (the list registers KVM fills in vgic_flush_lr_state, as the hardware presents them).
+        if (!state.Interpreter.IrqMasked && Vgic.VgicDelivery.Pending(vcpu, state.Cpu)) state.Interpreter.TakeIrq();
         try
         {
             switch (state.Interpreter.Step())
@@ -92,8 +95,13 @@ internal static class Arm64Run
                     }
                     return HandleHvc(vcpu, state, smc: true);
                 case A64Outcome.Wfi:
-                    // kvm_vcpu_wfi → kvm_vcpu_halt: no interrupt source is modelled, so only a signal wakes it.
-                    WaitForSignal(vcpu);
+                    // kvm_vcpu_wfi → kvm_vcpu_halt: a signal, or kvm_arch_vcpu_runnable (a vGIC interrupt signalled
+                    // to the vCPU, the timers' included, whether or not PSTATE.I masks it) wakes it.
+                    while (!vcpu.SignalPending && !Vgic.VgicDelivery.Pending(vcpu, state.Cpu))
+                    {
+                        vcpu.PollQuiesce();
+                        Thread.Sleep(1);
+                    }
                     return null;
                 default:
                     return null;
@@ -107,6 +115,19 @@ internal static class Arm64Run
             {
                 state.Cpu.Pc += 4;
                 return null;
+            }
+            // io_mem_abort: a read kvm_io_bus_read takes (the vGIC's frames) completes in the kernel too:
+            // kvm_handle_mmio_return loads Rt (sign-extended / truncated as for userspace data) and steps over it.
+            if (!m.Syndrome.IsWrite)
+            {
+                byte[] rd = new byte[m.Syndrome.Length];
+                if (vcpu.Kvm.IoBus.Read(KvmMain.KvmBus.Mmio, vcpu, m.Syndrome.Ipa, rd))
+                {
+                    ulong v = A64Interpreter.ReadLittleEndian(rd);
+                    state.Cpu.SetReg(m.Syndrome.Rt, A64Interpreter.Extend(v, m.Syndrome.Length, m.Syndrome.SignExtend, m.Syndrome.Sf));
+                    state.Cpu.Pc += 4;
+                    return null;
+                }
             }
             // io_mem_abort: run->mmio.{is_write, phys_addr, len}, data for a write; vcpu->mmio_needed = 1.
             byte[] data = new byte[8];

@@ -39,8 +39,8 @@ internal enum TimerWrite
 /// KVM_GET/SET_ONE_REG ids (guest.c timer_reg_list / is_timer_reg, kvm_arm_timer_get_reg / kvm_arm_timer_set_reg) and
 /// the guest's MRS/MSR of CNTFRQ_EL0, CNTPCT_EL0, CNTVCT_EL0 and CNT{P,V}_{TVAL,CTL,CVAL}_EL0 (kvm_arm_timer_read /
 /// kvm_arm_timer_write). The physical counter is the emulator's clock (Stopwatch) scaled to
-/// <see cref="Arm64HostCpu.CounterFrequency"/>; ISTATUS is computed from it on every read (read_timer_ctl). No timer
-/// interrupt is delivered (no vGIC delivery in the interpreter). Writes of TIMER_CNT / PTIMER_CNT move the VM-wide
+/// <see cref="Arm64HostCpu.CounterFrequency"/>; ISTATUS is computed from it on every read (read_timer_ctl). The timers'
+/// PPIs are raised through the vGIC (Vgic/VgicDelivery.UpdateTimers). Writes of TIMER_CNT / PTIMER_CNT move the VM-wide
 /// offsets until KVM_ARM_SET_COUNTER_OFFSET was used (Arm64CounterOffset), after which they are ignored.
 /// </summary>
 internal sealed class Arm64Timer

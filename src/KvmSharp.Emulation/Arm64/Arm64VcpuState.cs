@@ -19,6 +19,7 @@ internal sealed class Arm64VcpuState
         var vm = Arm64VmState.Of(vcpu.Kvm);
         Cpu = new Arm64Cpu { VcpuId = vcpu.Id, IdRegs = vm.IdRegs, Timer = new Arm64Timer(vm.TimerOffsets), PmuVm = vm.Pmu };
         Interpreter = new A64Interpreter(Cpu, new Stage2Access(vcpu.Kvm) { DirtyRing = vcpu.DirtyRing });
+        Cpu.CpuInterface = new Vgic.VgicCpuInterface(vcpu);
     }
 
     public Arm64Cpu Cpu { get; }

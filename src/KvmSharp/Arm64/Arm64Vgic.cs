@@ -59,6 +59,130 @@ public static class Arm64Vgic
     }
 
     /// <summary>
+    /// Reads a 32-bit distributor register at <paramref name="offset"/> in the GICD frame (KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
+    /// the VMM's save path). An offset with no register reads 0; <see cref="KvmDevice.HasAttribute"/> tells them apart.
+    /// </summary>
+    /// <exception cref="KvmSharp.Kernel.KvmException">The kernel refused (EBUSY: not initialized, or a vCPU is running).</exception>
+    public static uint GetDistributorRegister(this KvmDevice gic, uint offset)
+    {
+        ArgumentNullException.ThrowIfNull(gic);
+        return gic.GetAttribute32(KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_DIST_REGS, offset);
+    }
+
+    /// <summary>Writes a 32-bit distributor register (the restore path: ISPENDR sets and clears pending, GICD_IIDR
+    /// may only change its revision, read-only registers ignore the write).</summary>
+    /// <exception cref="KvmSharp.Kernel.KvmException">The kernel refused (EINVAL: a GICD_IIDR/TYPER2 value this vGIC
+    /// cannot take; EBUSY: not initialized, or a vCPU is running).</exception>
+    public static void SetDistributorRegister(this KvmDevice gic, uint offset, uint value)
+    {
+        ArgumentNullException.ThrowIfNull(gic);
+        gic.SetAttribute32(KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_DIST_REGS, offset, value);
+    }
+
+    /// <summary>
+    /// Reads a 32-bit register of the redistributor of the vCPU with packed affinity <paramref name="affinity"/>
+    /// (Aff3.Aff2.Aff1.Aff0, see <see cref="VcpuAffinity"/>) at <paramref name="offset"/>: RD_base at 0, SGI_base at 0x10000
+    /// (KVM_DEV_ARM_VGIC_GRP_REDIST_REGS).
+    /// </summary>
+    /// <exception cref="KvmSharp.Kernel.KvmException">The kernel refused (EINVAL: no such vCPU; EBUSY: not initialized,
+    /// or a vCPU is running).</exception>
+    public static uint GetRedistributorRegister(this KvmDevice gic, uint affinity, uint offset)
+    {
+        ArgumentNullException.ThrowIfNull(gic);
+        return gic.GetAttribute32(KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, VcpuAttr(affinity, offset));
+    }
+
+    /// <summary>Writes a 32-bit redistributor register (see <see cref="GetRedistributorRegister"/>).</summary>
+    /// <exception cref="KvmSharp.Kernel.KvmException">The kernel refused.</exception>
+    public static void SetRedistributorRegister(this KvmDevice gic, uint affinity, uint offset, uint value)
+    {
+        ArgumentNullException.ThrowIfNull(gic);
+        gic.SetAttribute32(KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, VcpuAttr(affinity, offset), value);
+    }
+
+    /// <summary>
+    /// Reads a vCPU's ICC_* register (KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, 64 bits) by its op0:op1:CRn:CRm:op2
+    /// <paramref name="encoding"/> (KvmArm64SysRegs.Encoding).
+    /// </summary>
+    /// <exception cref="KvmSharp.Kernel.KvmException">The kernel refused (ENOENT: not an ICC register it saves; EINVAL:
+    /// an active-priority register beyond the implemented priority bits).</exception>
+    public static ulong GetCpuInterfaceRegister(this KvmDevice gic, uint affinity, ulong encoding)
+    {
+        ArgumentNullException.ThrowIfNull(gic);
+        return gic.GetAttribute64(KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, VcpuAttr(affinity, (uint)(encoding & KvmArm64Vgic.KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK)));
+    }
+
+    /// <summary>Writes a vCPU's ICC_* register (see <see cref="GetCpuInterfaceRegister"/>).</summary>
+    /// <exception cref="KvmSharp.Kernel.KvmException">The kernel refused (EINVAL: e.g. ICC_CTLR_EL1 with more priority
+    /// bits than the host has, ICC_SRE_EL1 without SRE).</exception>
+    public static void SetCpuInterfaceRegister(this KvmDevice gic, uint affinity, ulong encoding, ulong value)
+    {
+        ArgumentNullException.ThrowIfNull(gic);
+        gic.SetAttribute64(KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, VcpuAttr(affinity, (uint)(encoding & KvmArm64Vgic.KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK)), value);
+    }
+
+    /// <summary>The line levels of the 32 interrupts from <paramref name="firstIntid"/> (a multiple of 32) as seen by
+    /// the vCPU <paramref name="affinity"/> (KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, VGIC_LEVEL_INFO_LINE_LEVEL).</summary>
+    /// <exception cref="KvmSharp.Kernel.KvmException">The kernel refused (EINVAL: not a multiple of 32).</exception>
+    public static uint GetLineLevels(this KvmDevice gic, uint affinity, uint firstIntid)
+    {
+        ArgumentNullException.ThrowIfNull(gic);
+        return gic.GetAttribute32(KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, VcpuAttr(affinity, firstIntid));
+    }
+
+    /// <summary>Restores the line levels of 32 interrupts (see <see cref="GetLineLevels"/>).</summary>
+    /// <exception cref="KvmSharp.Kernel.KvmException">The kernel refused.</exception>
+    public static void SetLineLevels(this KvmDevice gic, uint affinity, uint firstIntid, uint levels)
+    {
+        ArgumentNullException.ThrowIfNull(gic);
+        gic.SetAttribute32(KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, VcpuAttr(affinity, firstIntid), levels);
+    }
+
+    /// <summary>
+    /// The packed affinity KVM gives vCPU <paramref name="vcpuId"/> by default (reset_mpidr: Aff0 = id[3:0],
+    /// Aff1 = id[11:4], Aff2 = id[19:12]) — valid unless the VMM changed MPIDR_EL1.
+    /// </summary>
+    public static uint VcpuAffinity(int vcpuId)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(vcpuId);
+        uint n = (uint)vcpuId;
+        return (n & 0xf) | (((n >> 4) & 0xff) << 8) | (((n >> 12) & 0xff) << 16);
+    }
+
+    /// <summary>
+    /// KVM_IRQ_LINE for a shared interrupt of the vGIC (KVM_ARM_IRQ_TYPE_SPI): a level-configured line follows
+    /// <paramref name="level"/>, an edge one latches pending on a raise.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="intid"/> is below 32 or above 0xFFFF.</exception>
+    /// <exception cref="KvmSharp.Kernel.KvmException">The kernel refused (ENXIO: no vGIC; EBUSY: not initialized; EINVAL:
+    /// beyond the interrupt count).</exception>
+    public static void SetSpiLevel(this Vm vm, uint intid, bool level)
+    {
+        ArgumentNullException.ThrowIfNull(vm);
+        ArgumentOutOfRangeException.ThrowIfLessThan(intid, 32u);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(intid, 0xffffu);
+        vm.SetIrqLine((KvmArm64Vgic.KVM_ARM_IRQ_TYPE_SPI << KvmArm64Vgic.KVM_ARM_IRQ_TYPE_SHIFT) | intid, level);
+    }
+
+    /// <summary>KVM_IRQ_LINE for vCPU <paramref name="vcpuIndex"/>'s private peripheral interrupt <paramref name="intid"/>
+    /// (KVM_ARM_IRQ_TYPE_PPI, 16..31); a PPI a timer or the PMU owns ignores it.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The vCPU index does not fit 12 bits or the INTID is not a PPI.</exception>
+    /// <exception cref="KvmSharp.Kernel.KvmException">The kernel refused (EINVAL: no such vCPU).</exception>
+    public static void SetPpiLevel(this Vm vm, uint vcpuIndex, uint intid, bool level)
+    {
+        ArgumentNullException.ThrowIfNull(vm);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(vcpuIndex, 0xfffu);
+        ArgumentOutOfRangeException.ThrowIfLessThan(intid, 16u);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(intid, 31u);
+        uint irq = (KvmArm64Vgic.KVM_ARM_IRQ_TYPE_PPI << KvmArm64Vgic.KVM_ARM_IRQ_TYPE_SHIFT) |
+            ((vcpuIndex & 0xff) << KvmArm64Vgic.KVM_ARM_IRQ_VCPU_SHIFT) | ((vcpuIndex >> 8) << KvmArm64Vgic.KVM_ARM_IRQ_VCPU2_SHIFT) | intid;
+        vm.SetIrqLine(irq, level);
+    }
+
+    private static ulong VcpuAttr(uint affinity, uint low) =>
+        ((ulong)affinity << KvmArm64Vgic.KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT) | low;
+
+    /// <summary>
     /// The KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION value: index[11:0], flags[15:12] = 0, base[51:16], count[63:52].
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The index, base or count does not fit its field.</exception>

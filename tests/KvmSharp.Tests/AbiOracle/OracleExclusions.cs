@@ -83,7 +83,12 @@ internal static class OracleExclusions
             "KvmArm64Vgic.KVM_VGIC_V3_RDIST_FLAGS_SHIFT", "KvmArm64Vgic.KVM_VGIC_V3_RDIST_FLAGS_MASK",
             "KvmArm64Vgic.KVM_VGIC_V3_RDIST_BASE_MASK", "KvmArm64Vgic.KVM_VGIC_V3_RDIST_COUNT_SHIFT",
             "KvmArm64Vgic.KVM_VGIC_V3_RDIST_COUNT_MASK", "KvmArm64Vgic.VGIC_NR_PRIVATE_IRQS",
-            "KvmArm64Vgic.VGIC_MAX_RESERVED", "KvmArm64Vgic.VGIC_NR_IRQS_LEGACY");
+            "KvmArm64Vgic.VGIC_MAX_RESERVED", "KvmArm64Vgic.VGIC_NR_IRQS_LEGACY",
+            "KvmArm64Vgic.KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT", "KvmArm64Vgic.KVM_DEV_ARM_VGIC_OFFSET_MASK",
+            "KvmArm64Vgic.KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK", "KvmArm64Vgic.KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT",
+            "KvmArm64Vgic.KVM_DEV_ARM_VGIC_LINE_LEVEL_INTID_MASK", "KvmArm64Vgic.VGIC_LEVEL_INFO_LINE_LEVEL",
+            "KvmArm64Vgic.KVM_ARM_IRQ_TYPE_SHIFT", "KvmArm64Vgic.KVM_ARM_IRQ_VCPU_SHIFT", "KvmArm64Vgic.KVM_ARM_IRQ_VCPU2_SHIFT",
+            "KvmArm64Vgic.KVM_ARM_IRQ_TYPE_SPI", "KvmArm64Vgic.KVM_ARM_IRQ_TYPE_PPI");
         Add("arm64 asm/kvm.h (struct kvm_vcpu_init) is not vendored",
             "kvm_vcpu_init (size)", "kvm_vcpu_init.target", "kvm_vcpu_init.features",
             "KvmArm64Ioctls.KVM_ARM_PREFERRED_TARGET", "KvmArm64Ioctls.KVM_ARM_VCPU_INIT");

@@ -4,7 +4,9 @@ namespace KvmSharp.Emulation.Arm64.Vgic;
 /// <summary>
 /// <c>struct vgic_dist</c> as far as KVM's device API shows it (include/kvm/arm_vgic.h): whether a vGIC exists and
 /// which model, where userspace placed the distributor and the redistributor regions, the SPI count and the
-/// initialized / ready steps. No interrupt state: the emulated vGIC routes no interrupts (a documented gap).
+/// initialized / ready steps, and the distributor's register state (vgic-mmio-v3.c): the SPIs, GICD_CTLR's enable,
+/// the implementation revision and GICR_PROPBASER. Register accesses hold the lock of this object (config_lock and
+/// the irq locks of the kernel).
 /// </summary>
 internal sealed class VgicDist
 {
@@ -30,6 +32,18 @@ internal sealed class VgicDist
 
     /// <summary>vgic_ready(kvm): kvm_vgic_map_resources ran (the first KVM_RUN).</summary>
     public bool Ready { get; set; }
+
+    /// <summary>dist->spis: allocated by vgic_init (kvm_vgic_dist_init), nr_spis of them.</summary>
+    public VgicIrq[] Spis { get; set; } = [];
+
+    /// <summary>dist->enabled: GICD_CTLR.EnableGrp1NS (ENABLE_SS_G1).</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>dist->implementation_rev: KVM_VGIC_IMP_REV_LATEST (3) until userspace restores GICD_IIDR.</summary>
+    public uint ImplementationRev { get; set; } = 3;
+
+    /// <summary>dist->propbaser (GICR_PROPBASER is VM-wide in KVM).</summary>
+    public ulong Propbaser { get; set; }
 }
 
 /// <summary>

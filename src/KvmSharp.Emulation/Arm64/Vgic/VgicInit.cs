@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi.Arm64;
 using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Vcpu;
 using KvmSharp.Emulation.Vfs;
 
 namespace KvmSharp.Emulation.Arm64.Vgic;
@@ -42,6 +43,9 @@ internal static class VgicInit
         var dist = Arm64VmState.Of(kvm).Vgic;
         if (dist.Initialized) return 0;
         if (dist.NrSpis == 0) dist.NrSpis = KvmArm64Vgic.VGIC_NR_IRQS_LEGACY - KvmArm64Vgic.VGIC_NR_PRIVATE_IRQS;
+        // kvm_vgic_dist_init: the SPIs, "irq->mpidr = 0; irq->group = 1" for a GICv3 (edge, disabled, priority 0).
+        dist.Spis = new VgicIrq[dist.NrSpis];
+        for (int i = 0; i < dist.NrSpis; i++) dist.Spis[i] = new VgicIrq(i + KvmArm64Vgic.VGIC_NR_PRIVATE_IRQS);
         dist.Initialized = true;
         return 0;
     }
@@ -60,7 +64,71 @@ internal static class VgicInit
         if (!CheckBase(kvm, dist)) return Err.EINVAL;
         if (!dist.Initialized) return Err.EBUSY;
         dist.Ready = true;
+        // vgic_register_dist_iodev (64 KiB at the distributor base) and vgic_register_redist_iodev (2 x 64 KiB per
+        // vCPU at its frame; the kernel registers them when the address is set or the vCPU created — only a guest
+        // access, after this point, can tell).
+        kvm.IoBus.Register(KvmBus.Mmio, dist.DistBase, (int)KvmArm64Vgic.KVM_VGIC_V3_DIST_SIZE, new VgicIoDevice(kvm, null));
+        foreach (var vcpu in kvm.Vcpus)
+        {
+            if (RedistBase(kvm, vcpu) is ulong rd)
+                kvm.IoBus.Register(KvmBus.Mmio, rd, (int)KvmArm64Vgic.KVM_VGIC_V3_REDIST_SIZE, new VgicIoDevice(kvm, vcpu));
+        }
         return 0;
+    }
+
+    /// <summary>
+    /// The redistributor frame of <paramref name="vcpu"/>: vgic_register_redist_iodev gives each vCPU, in order, the next
+    /// free slot of the first region that is not full (vgic_v3_rdist_free_slot); null when none is left.
+    /// </summary>
+    public static (RedistRegion Region, uint Index)? RedistSlot(Kvm kvm, KvmVcpu vcpu)
+    {
+        var dist = Arm64VmState.Of(kvm).Vgic;
+        var used = new uint[dist.RdRegions.Count];
+        foreach (var v in kvm.Vcpus)
+        {
+            int r = -1;
+            for (int i = 0; i < dist.RdRegions.Count; i++)
+            {
+                if (dist.RdRegions[i].Count == 0 || used[i] < dist.RdRegions[i].Count)
+                {
+                    r = i;
+                    break;
+                }
+            }
+            if (r < 0) return null;
+            if (ReferenceEquals(v, vcpu)) return (dist.RdRegions[r], used[r]);
+            used[r]++;
+        }
+        return null;
+    }
+
+    public static ulong? RedistBase(Kvm kvm, KvmVcpu vcpu) =>
+        RedistSlot(kvm, vcpu) is var (region, index) ? region.Base + index * KvmArm64Vgic.KVM_VGIC_V3_REDIST_SIZE : null;
+
+    /// <summary>
+    /// vgic_mmio_vcpu_rdist_is_last: the vCPU has the last used frame of its region and, when that is the region's
+    /// last frame, no region with a used frame starts right after it.
+    /// </summary>
+    public static bool RdistIsLast(Kvm kvm, KvmVcpu vcpu)
+    {
+        if (RedistSlot(kvm, vcpu) is not var (region, index)) return false;
+        uint free = 0;
+        var others = new List<(RedistRegion Region, uint Index)>();
+        foreach (var v in kvm.Vcpus)
+        {
+            if (RedistSlot(kvm, v) is var (r, i))
+            {
+                others.Add((r, i));
+                if (ReferenceEquals(r, region)) free = Math.Max(free, i + 1);
+            }
+        }
+        if (index < free - 1) return false;
+        if (region.Count != 0 && index == region.Count - 1)
+        {
+            ulong end = region.Base + region.Count * KvmArm64Vgic.KVM_VGIC_V3_REDIST_SIZE;
+            if (others.Any(o => o.Region.Base == end)) return false;
+        }
+        return true;
     }
 
     /// <summary>vgic_v3_rd_region_size: count frames, or one per online vCPU for a legacy region.</summary>

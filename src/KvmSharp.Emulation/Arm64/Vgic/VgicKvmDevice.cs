@@ -10,9 +10,9 @@ namespace KvmSharp.Emulation.Arm64.Vgic;
 /// <summary>
 /// The GICv3 device (arch/arm64/kvm/vgic/vgic-kvm-device.c kvm_arm_vgic_v3_ops, 6.18), with the redistributor
 /// regions of vgic-mmio-v3.c (vgic_v3_alloc_redist_region). Modelled: KVM_DEV_ARM_VGIC_GRP_ADDR, _NR_IRQS and _CTRL
-/// (INIT, SAVE_PENDING_TABLES). The register groups (DIST_REGS, REDIST_REGS, CPU_SYSREGS, LEVEL_INFO) check their
-/// vCPU, value pointer and the initialization as the kernel does, then answer ENXIO: the registers themselves are
-/// not modelled. The maintenance-interrupt group (nested virtualization) is not offered.
+/// (INIT, SAVE_PENDING_TABLES), and the register groups a VMM saves and restores: DIST_REGS and REDIST_REGS
+/// (VgicMmio), CPU_SYSREGS (VgicSysRegs) and LEVEL_INFO. The maintenance-interrupt group (nested virtualization) is
+/// not offered.
 /// </summary>
 internal sealed class VgicKvmDevice : KvmDeviceOps
 {
@@ -45,9 +45,16 @@ internal sealed class VgicKvmDevice : KvmDeviceOps
                 return attr.attr is KVM_VGIC_V3_ADDR_TYPE_DIST or KVM_VGIC_V3_ADDR_TYPE_REDIST or KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION
                     ? 0 : Err.ENXIO;
             case KVM_DEV_ARM_VGIC_GRP_DIST_REGS or KVM_DEV_ARM_VGIC_GRP_REDIST_REGS or KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS:
-                // vgic_v3_has_attr_regs: vgic_v3_parse_attr (no such vCPU → EINVAL), then the register tables, which
-                // are not modelled: ENXIO.
-                return ParseVcpu(dev.Kvm, attr) ? Err.ENXIO : Err.EINVAL;
+            {
+                // vgic_v3_has_attr_regs: vgic_v3_parse_attr (no such vCPU → EINVAL); CPU_SYSREGS:
+                // vgic_v3_has_cpu_sysregs_attr (ENXIO outside the table); "We only support aligned 32-bit accesses"
+                // and vgic_get_mmio_region (ENXIO) for the frames.
+                if (!ParseVcpu(dev.Kvm, attr)) return Err.EINVAL;
+                if (attr.group == KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS) return VgicSysRegs.Has((ushort)(attr.attr & 0xffff)) ? 0 : Err.ENXIO;
+                var frame = attr.group == KVM_DEV_ARM_VGIC_GRP_DIST_REGS ? VgicFrame.Dist : VgicFrame.Redist;
+                lock (Arm64VmState.Of(dev.Kvm).Vgic)
+                    return VgicMmio.HasRegister(dev.Kvm, frame, (uint)(attr.attr & 0xffff_ffff)) ? 0 : Err.ENXIO;
+            }
             case KVM_DEV_ARM_VGIC_GRP_NR_IRQS:
                 return 0;
             case KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO:
@@ -205,30 +212,117 @@ internal sealed class VgicKvmDevice : KvmDeviceOps
         base1 < base2 + size2 && base2 < base1 + size1;
 
     /// <summary>
-    /// vgic_v3_attr_regs_access up to the register access: vgic_v3_parse_attr (EINVAL), get_user of a written value
-    /// (not for CPU_SYSREGS; EFAULT), "!vgic_initialized → EBUSY". The registers are not modelled: ENXIO.
+    /// vgic_v3_attr_regs_access: vgic_v3_parse_attr (EINVAL), get_user of a written 32-bit value (not for CPU_SYSREGS,
+    /// whose accessors copy 64 bits themselves; EFAULT), lock_all_vcpus (EBUSY while a vCPU's mutex is held — a
+    /// KVM_RUN in progress), "!vgic_initialized → EBUSY" (no implicit vgic_init for a GICv3), then the access; a read
+    /// is put_user'd after the locks are dropped. An offset with no register behind it reads 0 and ignores a write
+    /// (vgic_uaccess_read / _write) — only KVM_HAS_DEVICE_ATTR tells it apart.
     /// </summary>
     private static long RegsAccess(KvmDevice dev, in kvm_device_attr attr, bool write)
     {
         var kvm = dev.Kvm;
-        if (!ParseVcpu(kvm, attr)) return Err.EINVAL;
-        if (write && attr.group != KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS &&
-            !UserMemory.CopyFromUser(kvm.Kernel.Config, attr.addr, out uint _))
-            return Err.EFAULT;
-        if (!Arm64VmState.Of(kvm).Vgic.Initialized) return Err.EBUSY;
-        return Err.ENXIO;
+        var config = kvm.Kernel.Config;
+        var vcpu = FindVcpu(kvm, attr);
+        if (vcpu is null) return Err.EINVAL;
+        bool uaccess = attr.group != KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS;
+        uint val = 0;
+        if (uaccess && write && !UserMemory.CopyFromUser(config, attr.addr, out val)) return Err.EFAULT;
+        long r;
+        lock (kvm.Kernel.SyncRoot)
+        {
+            var locked = new List<KvmSharp.Emulation.Vcpu.KvmVcpu>();
+            try
+            {
+                foreach (var v in kvm.Vcpus)
+                {
+                    if (!v.Mutex.TryEnter()) return Err.EBUSY;
+                    locked.Add(v);
+                }
+                var dist = Arm64VmState.Of(kvm).Vgic;
+                if (!dist.Initialized) return Err.EBUSY;
+                uint offset = (uint)(attr.attr & 0xffff_ffff);
+                lock (dist)
+                {
+                    switch (attr.group)
+                    {
+                        case KVM_DEV_ARM_VGIC_GRP_DIST_REGS or KVM_DEV_ARM_VGIC_GRP_REDIST_REGS:
+                        {
+                            var frame = attr.group == KVM_DEV_ARM_VGIC_GRP_DIST_REGS ? VgicFrame.Dist : VgicFrame.Redist;
+                            if (write) r = VgicMmio.Write(kvm, vcpu, frame, offset, 4, val, uaccess: true);
+                            else
+                            {
+                                val = (uint)VgicMmio.Read(kvm, vcpu, frame, offset, 4, uaccess: true);
+                                r = 0;
+                            }
+                            break;
+                        }
+                        case KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS:
+                        {
+                            ushort e = (ushort)(attr.attr & 0xffff);
+                            if (write)
+                            {
+                                // kvm_sys_reg_set_user: get_user first, then the table (ENOENT).
+                                if (!UserMemory.CopyFromUser(config, attr.addr, out ulong v64)) return Err.EFAULT;
+                                r = VgicSysRegs.Set(vcpu, e, v64);
+                            }
+                            else
+                            {
+                                r = VgicSysRegs.Get(vcpu, e, out ulong v64);
+                                if (r == 0 && !UserMemory.CopyToUser(config, attr.addr, v64)) r = Err.EFAULT;
+                            }
+                            break;
+                        }
+                        default:
+                            r = LevelInfo(kvm, vcpu, attr.attr, write, ref val);
+                            break;
+                    }
+                }
+            }
+            finally
+            {
+                foreach (var v in locked) v.Mutex.Exit();
+            }
+        }
+        if (r == 0 && uaccess && !write && !UserMemory.CopyToUser(config, attr.addr, val)) return Err.EFAULT;
+        return r;
+    }
+
+    /// <summary>
+    /// KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO: info (attr[31:10]) must be VGIC_LEVEL_INFO_LINE_LEVEL (else EINVAL), the INTID
+    /// (attr[9:0]) a multiple of 32 (vgic_v3_line_level_info_uaccess: EINVAL). vgic_read/write_irq_line_level_info
+    /// skip the SGIs and INTIDs beyond nr_irqs; a read reports level-configured lines that are high, a write sets
+    /// line_level "irrespective of irq type".
+    /// </summary>
+    private static long LevelInfo(Kvm kvm, KvmSharp.Emulation.Vcpu.KvmVcpu vcpu, ulong attribute, bool write, ref uint val)
+    {
+        if (((attribute >> 10) & 0x3fffff) != 0) return Err.EINVAL;
+        int intid = (int)(attribute & 0x3ff);
+        if (intid % 32 != 0) return Err.EINVAL;
+        int nrIrqs = Arm64VmState.Of(kvm).Vgic.NrSpis + VGIC_NR_PRIVATE_IRQS;
+        uint read = 0;
+        for (int i = 0; i < 32; i++)
+        {
+            if (intid + i < 16 || intid + i >= nrIrqs) continue;
+            if (VgicMmio.GetIrq(kvm, vcpu, intid + i) is not { } irq) continue;
+            if (write) irq.LineLevel = ((val >> i) & 1) != 0;
+            else if (!irq.Edge && irq.LineLevel) read |= 1u << i;
+        }
+        if (!write) val = read;
+        return 0;
     }
 
     /// <summary>
     /// vgic_v3_parse_attr: the DIST_REGS group addresses vCPU 0; the others name a vCPU by its MPIDR affinity in
     /// attr[63:32] (kvm_mpidr_to_vcpu; reset_mpidr gives vCPU n Aff0 = n[3:0], Aff1 = n[11:4], Aff2 = n[19:12]).
     /// </summary>
-    private static bool ParseVcpu(Kvm kvm, in kvm_device_attr attr)
+    private static bool ParseVcpu(Kvm kvm, in kvm_device_attr attr) => FindVcpu(kvm, attr) is not null;
+
+    private static KvmSharp.Emulation.Vcpu.KvmVcpu? FindVcpu(Kvm kvm, in kvm_device_attr attr)
     {
-        if (attr.group == KVM_DEV_ARM_VGIC_GRP_DIST_REGS) return kvm.Vcpus.Count > 0;
+        if (attr.group == KVM_DEV_ARM_VGIC_GRP_DIST_REGS) return kvm.Vcpus.FirstOrDefault(v => v.Id == 0) ?? kvm.Vcpus.FirstOrDefault();
         ulong affinity = attr.attr >> 32;
-        if ((affinity >> 24) != 0) return false;
-        return kvm.Vcpus.Any(v => Mpidr(v.Id) == affinity);
+        if ((affinity >> 24) != 0) return null;
+        return kvm.Vcpus.FirstOrDefault(v => Mpidr(v.Id) == affinity);
     }
 
     private static ulong Mpidr(int id)
