@@ -18,44 +18,19 @@ public class Arm64PvTimeTests
 {
     private const ulong RoGpa = 0x10_0000;
 
-    private sealed class Setup : IDisposable
+    private sealed class Setup : Arm64TestVm
     {
         public Setup(Action<A64Assembler>? program = null)
+            : base(program ?? Arm64Guest.SystemOff)
         {
-            Kernel = new EmulatedKernel(EmulatorConfig.Arm64());
-            Kvm = Kvm.Open(Kernel);
-            Vm = Kvm.CreateVm();
-            Host = Vm.AllocateMemory(Arm64Guest.Size);
-            Host.Write(Arm64Guest.CodeGpa, Arm64Guest.Assemble(program ?? Arm64Guest.SystemOff));
-            Slot = Vm.AddMemorySlot(0, 0, Host);
             RoHost = Vm.AllocateMemory(0x1_0000);
             RoSlot = Vm.AddMemorySlot(1, RoGpa, RoHost, MemorySlotFlags.ReadOnly);
-            for (int i = 0; i < 2; i++)
-            {
-                var vcpu = Vm.CreateVcpu(i);
-                var init = Vm.PreferredTarget();
-                init.features[0] |= 1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2;
-                vcpu.Init(init);
-                vcpu.SetPc(Arm64Guest.CodeGpa);
-                Vcpus.Add(vcpu);
-            }
+            for (int i = 0; i < 2; i++) AddVcpu();
         }
-
-        public EmulatedKernel Kernel { get; }
-
-        public Kvm Kvm { get; }
-
-        public Vm Vm { get; }
-
-        public AnonymousMemory Host { get; }
-
-        public MemorySlot Slot { get; }
 
         public AnonymousMemory RoHost { get; }
 
         public MemorySlot RoSlot { get; }
-
-        public List<KvmSharp.Vcpu> Vcpus { get; } = [];
 
         public long Attr(uint request, ulong attribute, ulong addr)
         {
@@ -63,15 +38,10 @@ public class Arm64PvTimeTests
             return Kernel.Ioctl(Vcpus[0].Handle, request, Raw.Bytes(ref attr));
         }
 
-        public void Dispose()
+        protected override void DisposeExtras()
         {
-            foreach (var v in Vcpus) v.Dispose();
             RoSlot.Dispose();
             RoHost.Dispose();
-            Slot.Dispose();
-            Host.Dispose();
-            Vm.Dispose();
-            Kvm.Dispose();
         }
     }
 

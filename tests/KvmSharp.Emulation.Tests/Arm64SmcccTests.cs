@@ -23,39 +23,14 @@ public class Arm64SmcccTests
     private const ulong InvalidParams = unchecked((ulong)-2L);
     private const ulong AlreadyOn = unchecked((ulong)-4L);
 
-    private sealed class Setup : IDisposable
+    private sealed class Setup : Arm64TestVm
     {
         public Setup(Action<A64Assembler> program, int vcpus = 1, bool secondPoweredOff = false)
+            : base(program)
         {
-            Kernel = new EmulatedKernel(EmulatorConfig.Arm64());
-            Kvm = Kvm.Open(Kernel);
-            Vm = Kvm.CreateVm();
-            Host = Vm.AllocateMemory(Arm64Guest.Size);
-            Host.Write(Arm64Guest.CodeGpa, Arm64Guest.Assemble(program));
-            Slot = Vm.AddMemorySlot(0, 0, Host);
             for (int i = 0; i < vcpus; i++)
-            {
-                var vcpu = Vm.CreateVcpu(i);
-                var init = Vm.PreferredTarget();
-                init.features[0] |= 1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2;
-                if (i == 1 && secondPoweredOff) init.features[0] |= 1u << KvmArm64Constants.KVM_ARM_VCPU_POWER_OFF;
-                vcpu.Init(init);
-                vcpu.SetPc(Arm64Guest.CodeGpa);
-                Vcpus.Add(vcpu);
-            }
+                AddVcpu(i == 1 && secondPoweredOff ? 1u << KvmArm64Constants.KVM_ARM_VCPU_POWER_OFF : 0);
         }
-
-        public EmulatedKernel Kernel { get; }
-
-        public Kvm Kvm { get; }
-
-        public Vm Vm { get; }
-
-        public AnonymousMemory Host { get; }
-
-        public MemorySlot Slot { get; }
-
-        public List<KvmSharp.Vcpu> Vcpus { get; } = [];
 
         /// <summary>KVM_SET/HAS_DEVICE_ATTR on the VM fd with a raw 24-byte filter (null: addr as given).</summary>
         public long VmAttr(uint request, uint group, ulong attribute, byte[]? filter, ulong addr = 0)
@@ -70,15 +45,6 @@ public class Arm64SmcccTests
             {
                 if (filter is not null) pin.Free();
             }
-        }
-
-        public void Dispose()
-        {
-            foreach (var v in Vcpus) v.Dispose();
-            Slot.Dispose();
-            Host.Dispose();
-            Vm.Dispose();
-            Kvm.Dispose();
         }
     }
 

@@ -18,40 +18,14 @@ public class Arm64TimerAttrTests
 {
     private const ulong Dist = 0x0800_0000, Redist = 0x080A_0000;
 
-    private sealed class Setup : IDisposable
+    private sealed class Setup : Arm64TestVm
     {
+        // A ucall (an MMIO exit) rather than SYSTEM_OFF, which would stop every vCPU of the VM.
         public Setup(int vcpus = 1, bool pmu = false)
+            : base(a => Arm64Guest.Ucall(a, Arm64Guest.UcallDone))
         {
-            Kernel = new EmulatedKernel(EmulatorConfig.Arm64());
-            Kvm = Kvm.Open(Kernel);
-            Vm = Kvm.CreateVm();
-            Host = Vm.AllocateMemory(Arm64Guest.Size);
-            // A ucall (an MMIO exit) rather than SYSTEM_OFF, which would stop every vCPU of the VM.
-            Host.Write(Arm64Guest.CodeGpa, Arm64Guest.Assemble(a => Arm64Guest.Ucall(a, Arm64Guest.UcallDone)));
-            Slot = Vm.AddMemorySlot(0, 0, Host);
-            for (int i = 0; i < vcpus; i++)
-            {
-                var vcpu = Vm.CreateVcpu(i);
-                var init = Vm.PreferredTarget();
-                init.features[0] |= 1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2;
-                if (pmu) init.features[0] |= 1u << KvmArm64Constants.KVM_ARM_VCPU_PMU_V3;
-                vcpu.Init(init);
-                vcpu.SetPc(Arm64Guest.CodeGpa);
-                Vcpus.Add(vcpu);
-            }
+            for (int i = 0; i < vcpus; i++) AddVcpu(pmu ? 1u << KvmArm64Constants.KVM_ARM_VCPU_PMU_V3 : 0);
         }
-
-        public EmulatedKernel Kernel { get; }
-
-        public Kvm Kvm { get; }
-
-        public Vm Vm { get; }
-
-        public AnonymousMemory Host { get; }
-
-        public MemorySlot Slot { get; }
-
-        public List<KvmSharp.Vcpu> Vcpus { get; } = [];
 
         public KvmDevice? Gic { get; private set; }
 
@@ -69,15 +43,7 @@ public class Arm64TimerAttrTests
 
         public long Run(int vcpu) => Kernel.Ioctl(Vcpus[vcpu].Handle, KvmIoctls.KVM_RUN, 0UL);
 
-        public void Dispose()
-        {
-            foreach (var v in Vcpus) v.Dispose();
-            Gic?.Dispose();
-            Slot.Dispose();
-            Host.Dispose();
-            Vm.Dispose();
-            Kvm.Dispose();
-        }
+        protected override void DisposeExtras() => Gic?.Dispose();
     }
 
     private static Errno Fails(Action action) => Assert.Throws<KvmException>(action).Errno;

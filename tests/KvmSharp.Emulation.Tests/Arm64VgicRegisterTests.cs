@@ -19,46 +19,21 @@ public class Arm64VgicRegisterTests
 {
     private const ulong Dist = 0x0800_0000, Redist = 0x080A_0000;
 
-    private sealed class Setup : IDisposable
+    private sealed class Setup : Arm64TestVm
     {
         public Setup(int vcpus = 1, Action<A64Assembler>? program = null, bool initialize = true, Action<A64Assembler>? irqVector = null)
+            : base(program ?? (a => Arm64Guest.Ucall(a, Arm64Guest.UcallDone)))
         {
-            Kernel = new EmulatedKernel(EmulatorConfig.Arm64());
-            Kvm = Kvm.Open(Kernel);
-            Vm = Kvm.CreateVm();
-            Host = Vm.AllocateMemory(Arm64Guest.Size);
-            Host.Write(Arm64Guest.CodeGpa, Arm64Guest.Assemble(program ?? (a => Arm64Guest.Ucall(a, Arm64Guest.UcallDone))));
             // VBAR_EL1 resets to 0: "current EL with SP_ELx, IRQ" is at 0x280.
             if (irqVector is not null) Host.Write(0x280, Arm64Guest.Assemble(irqVector));
-            Slot = Vm.AddMemorySlot(0, 0, Host);
-            for (int i = 0; i < vcpus; i++)
-            {
-                var vcpu = Vm.CreateVcpu(i);
-                vcpu.InitPreferred();
-                vcpu.SetPc(Arm64Guest.CodeGpa);
-                Vcpus.Add(vcpu);
-            }
+            for (int i = 0; i < vcpus; i++) AddVcpu();
             Gic = Vm.CreateVgicV3(Dist, Redist, (uint)vcpus, interrupts: 128);
             if (initialize) Gic.InitializeVgic();
         }
 
-        public EmulatedKernel Kernel { get; }
-        public Kvm Kvm { get; }
-        public Vm Vm { get; }
-        public AnonymousMemory Host { get; }
-        public MemorySlot Slot { get; }
-        public List<KvmSharp.Vcpu> Vcpus { get; } = [];
         public KvmDevice Gic { get; }
 
-        public void Dispose()
-        {
-            foreach (var v in Vcpus) v.Dispose();
-            Gic.Dispose();
-            Slot.Dispose();
-            Host.Dispose();
-            Vm.Dispose();
-            Kvm.Dispose();
-        }
+        protected override void DisposeExtras() => Gic.Dispose();
     }
 
     private static Errno Fails(Action action) => Assert.Throws<KvmException>(action).Errno;

@@ -22,56 +22,19 @@ public class Arm64VmmRulesTests
     private const ulong InvalidParams = unchecked((ulong)-2L);
     private const ulong InternalFailure = unchecked((ulong)-6L);
 
-    private sealed class Setup : IDisposable
+    private sealed class Setup : Arm64TestVm
     {
         public Setup(Action<A64Assembler> program, int vcpus = 1, Action<Vm>? beforeVcpus = null)
+            : base(program)
         {
-            Kernel = new EmulatedKernel(EmulatorConfig.Arm64());
-            Kvm = Kvm.Open(Kernel);
-            Vm = Kvm.CreateVm();
-            Host = Vm.AllocateMemory(Arm64Guest.Size);
-            Host.Write(Arm64Guest.CodeGpa, Arm64Guest.Assemble(program));
-            Slot = Vm.AddMemorySlot(0, 0, Host);
             beforeVcpus?.Invoke(Vm);
             for (int i = 0; i < vcpus; i++) AddVcpu();
-        }
-
-        public EmulatedKernel Kernel { get; }
-
-        public Kvm Kvm { get; }
-
-        public Vm Vm { get; }
-
-        public AnonymousMemory Host { get; }
-
-        public MemorySlot Slot { get; }
-
-        public List<KvmSharp.Vcpu> Vcpus { get; } = [];
-
-        public KvmSharp.Vcpu AddVcpu()
-        {
-            var vcpu = Vm.CreateVcpu(Vcpus.Count);
-            var init = Vm.PreferredTarget();
-            init.features[0] |= 1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2;
-            vcpu.Init(init);
-            vcpu.SetPc(Arm64Guest.CodeGpa);
-            Vcpus.Add(vcpu);
-            return vcpu;
         }
 
         public long SetCounterOffsetRaw(ulong offset, ulong reserved)
         {
             var arg = new kvm_arm_counter_offset { counter_offset = offset, reserved = reserved };
             return Kernel.Ioctl(Vm.Handle, KvmArm64Ioctls.KVM_ARM_SET_COUNTER_OFFSET, Raw.Bytes(ref arg));
-        }
-
-        public void Dispose()
-        {
-            foreach (var v in Vcpus) v.Dispose();
-            Slot.Dispose();
-            Host.Dispose();
-            Vm.Dispose();
-            Kvm.Dispose();
         }
     }
 

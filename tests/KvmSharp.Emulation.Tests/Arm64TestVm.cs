@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi.Arm64;
+using KvmSharp.Arm64;
+using KvmSharp.Conformance.Guests.Arm64;
+
+namespace KvmSharp.Emulation.Tests;
+
+/// <summary>
+/// The set-up the arm64 emulator tests share: an emulated arm64 kernel, a VM with one memory slot holding a guest
+/// program at <see cref="Arm64Guest.CodeGpa"/>, and vCPUs initialised as the selftests do (preferred target, PSCI 0.2)
+/// and started there. A test's own set-up derives from it and disposes what it adds in <see cref="DisposeExtras"/>,
+/// which runs after the vCPUs and before the slot, the VM and the kernel.
+/// </summary>
+internal class Arm64TestVm : IDisposable
+{
+    public Arm64TestVm(Action<A64Assembler> program)
+    {
+        Kernel = new EmulatedKernel(EmulatorConfig.Arm64());
+        Kvm = Kvm.Open(Kernel);
+        Vm = Kvm.CreateVm();
+        Host = Vm.AllocateMemory(Arm64Guest.Size);
+        Host.Write(Arm64Guest.CodeGpa, Arm64Guest.Assemble(program));
+        Slot = Vm.AddMemorySlot(0, 0, Host);
+    }
+
+    public EmulatedKernel Kernel { get; }
+
+    public Kvm Kvm { get; }
+
+    public Vm Vm { get; }
+
+    public AnonymousMemory Host { get; }
+
+    public MemorySlot Slot { get; }
+
+    public List<KvmSharp.Vcpu> Vcpus { get; } = [];
+
+    /// <summary>Creates the next vCPU with PSCI 0.2 and the extra KVM_ARM_VCPU_* feature bits given, PC at the program.</summary>
+    public KvmSharp.Vcpu AddVcpu(uint extraFeatures = 0)
+    {
+        var vcpu = Vm.CreateVcpu(Vcpus.Count);
+        var init = Vm.PreferredTarget();
+        init.features[0] |= (1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2) | extraFeatures;
+        vcpu.Init(init);
+        vcpu.SetPc(Arm64Guest.CodeGpa);
+        Vcpus.Add(vcpu);
+        return vcpu;
+    }
+
+    /// <summary>Disposes what a derived set-up added (devices, more slots): after the vCPUs, before the VM.</summary>
+    protected virtual void DisposeExtras()
+    {
+    }
+
+    public void Dispose()
+    {
+        foreach (var v in Vcpus) v.Dispose();
+        DisposeExtras();
+        Slot.Dispose();
+        Host.Dispose();
+        Vm.Dispose();
+        Kvm.Dispose();
+    }
+}
