@@ -59,7 +59,8 @@ public sealed partial class GuestHeaderTests
     private static readonly (string Struct, Type Type, string Size, string[] NotFields)[] Structs =
     [
         ("kvms_call_region", typeof(CallRegion), nameof(CallRegion.HeaderSize),
-            [nameof(CallRegion.MagicValue), nameof(CallRegion.VersionValue), nameof(CallRegion.MaxArgs), nameof(CallRegion.HeaderSize), nameof(CallRegion.FeaturePrivateMemory)]),
+            [nameof(CallRegion.MagicValue), nameof(CallRegion.VersionValue), nameof(CallRegion.MaxArgs), nameof(CallRegion.HeaderSize), nameof(CallRegion.FeaturePrivateMemory),
+                nameof(CallRegion.FeatureSnp)]),
         ("kvms_hostcall_block", typeof(HostCallBlock), nameof(HostCallBlock.Size),
             [nameof(HostCallBlock.Offset), nameof(HostCallBlock.Base), nameof(HostCallBlock.MaxArgs), nameof(HostCallBlock.Size)]),
         ("kvms_exception_block", typeof(ExceptionBlock), nameof(ExceptionBlock.Size),

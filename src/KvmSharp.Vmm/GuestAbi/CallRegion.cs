@@ -61,6 +61,13 @@ public static class CallRegion
     public const ulong FeaturePrivateMemory = 1UL << 0;
 
     /// <summary>
+    /// Features bit 1: the VM is an SEV-SNP micro-VM. With <see cref="FeaturePrivateMemory"/> it converts pages by a
+    /// <c>call</c> to <see cref="Arch.X86_64.Layout.SnpMapGpaRange"/> (the runtime's GHCB page-state change), not with
+    /// VMCALL (which is #UD in an SNP guest).
+    /// </summary>
+    public const ulong FeatureSnp = 1UL << 1;
+
+    /// <summary>
     /// The guest-physical address of header field <paramref name="field"/> (one of this class's offset constants).
     /// </summary>
     public static ulong Address(ulong field) => Layout.CallRegion + field;

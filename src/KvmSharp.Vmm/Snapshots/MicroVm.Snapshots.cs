@@ -295,8 +295,11 @@ public sealed partial class MicroVm
             throw new MicroVmSnapshotException(SnapshotRefusal.ProtectedGuest, Confidential.SealedGuest.SnapshotRefusal(_sealed, what));
     }
 
-    /// <summary>The CallRegion features this micro-VM offers its guest on every call.</summary>
-    internal ulong Features => FeaturesOf(_conversion);
+    /// <summary>
+    /// The CallRegion features this micro-VM offers its guest on every call (an SNP micro-VM's FeatureSnp too: it
+    /// never reaches a snapshot, which SNP refuses).
+    /// </summary>
+    internal ulong Features => FeaturesOf(_conversion) | (_snp is not null ? GuestAbi.CallRegion.FeatureSnp : 0);
 
     private static ulong FeaturesOf(Confidential.MemoryConversion? conversion) =>
         conversion is null ? 0 : GuestAbi.CallRegion.FeaturePrivateMemory;

@@ -55,6 +55,7 @@ typedef __INT64_TYPE__ kvms_i64;
 #define KVMS_PD 0x4000ull
 #define KVMS_PT 0x5000ull
 #define KVMS_TRAMPOLINE 0x6000ull            /* the return address of every call (host code) */
+#define KVMS_SNP_MAP_GPA_RANGE 0x6200ull     /* SNP micro-VM: call here to convert pages (host code; kvms_make_shared) */
 #define KVMS_STACK_GUARD 0x7000ull           /* not mapped: a stack overflow faults */
 #define KVMS_GHCB 0x7000ull                  /* SNP micro-VM: the shared GHCB of its #VC handler (host code uses it) */
 #define KVMS_SNP_STACK_GUARD 0x8000ull       /* SNP micro-VM: its stack guard, one page up */
@@ -111,6 +112,7 @@ typedef __INT64_TYPE__ kvms_i64;
 #define KVMS_CALL_HEADER_SIZE 0x78u
 #define KVMS_CALL_MAX_ARGS 6u
 #define KVMS_CALL_FEATURE_PRIVATE_MEMORY 0x1ull /* features bit 0: KVMS_HC_MAP_GPA_RANGE is served */
+#define KVMS_CALL_FEATURE_SNP 0x2ull         /* features bit 1: SEV-SNP micro-VM: convert with a call to KVMS_SNP_MAP_GPA_RANGE */
 
 struct kvms_call_region {
     kvms_u32 magic;
@@ -521,17 +523,38 @@ static inline kvms_i64 kvms_map_gpa_range(kvms_u64 gpa, kvms_u64 pages, kvms_u64
     return ret;
 }
 
+/* True in an SEV-SNP micro-VM (features bit 1): VMCALL is #UD there; pages convert through the runtime's GHCB
+ * page-state change instead (GUEST-ABI.md, "SEV-SNP micro-VMs"). */
+static inline int kvms_is_snp(void)
+{
+    return (kvms_features() & KVMS_CALL_FEATURE_SNP) != 0;
+}
+
+/* SNP micro-VM only: the runtime's page-state change at KVMS_SNP_MAP_GPA_RANGE, an ordinary SysV function with the
+ * hypercall's arguments and answers. It asks the hypervisor (GHCB PSC request, VMGEXIT) and flips the C-bit of the
+ * pages' entries in the page tables, so the range must lie in [KVMS_IMAGE_BASE, KVMS_LARGE_PAGE_SIZE) (4 KiB entries)
+ * or wholly above it in whole 2 MiB pages (KVMS_LARGE_PAGE_SIZE-aligned address and end); else -KVMS_EINVAL. */
+static inline kvms_i64 kvms_snp_map_gpa_range(kvms_u64 gpa, kvms_u64 pages, kvms_u64 attributes)
+{
+    kvms_i64 (*convert)(kvms_u64, kvms_u64, kvms_u64) = (kvms_i64 (*)(kvms_u64, kvms_u64, kvms_u64))KVMS_SNP_MAP_GPA_RANGE;
+    return convert(gpa, pages, attributes);
+}
+
 /* Makes pages private (the host can no longer read or write them; you still can, the bytes stay): 0, a negative
- * KVMS_E* answer, or -KVMS_ENOSYS without the hypercall being issued when the VM has no private memory. */
+ * KVMS_E* answer, or -KVMS_ENOSYS without the hypercall being issued when the VM has no private memory. In an SNP
+ * micro-VM through kvms_snp_map_gpa_range. */
 static inline kvms_i64 kvms_make_private(const void *page, kvms_u64 pages)
 {
     if (!kvms_has_private_memory()) return -KVMS_ENOSYS;
+    if (kvms_is_snp()) return kvms_snp_map_gpa_range((kvms_u64)page, pages, KVMS_MAP_GPA_RANGE_ENCRYPTED);
     return kvms_map_gpa_range((kvms_u64)page, pages, KVMS_MAP_GPA_RANGE_ENCRYPTED);
 }
 
+/* Makes pages shared (the host can read and write them, e.g. through a host function's pointer). */
 static inline kvms_i64 kvms_make_shared(const void *page, kvms_u64 pages)
 {
     if (!kvms_has_private_memory()) return -KVMS_ENOSYS;
+    if (kvms_is_snp()) return kvms_snp_map_gpa_range((kvms_u64)page, pages, KVMS_MAP_GPA_RANGE_DECRYPTED);
     return kvms_map_gpa_range((kvms_u64)page, pages, KVMS_MAP_GPA_RANGE_DECRYPTED);
 }
 

@@ -41,7 +41,7 @@ public static class BootMemory
         }
         else
         {
-            SnpRuntime.Write(memory);
+            SnpRuntime.Write(memory, cbit);
         }
         Tss.Write(memory);
         memory.Write(CallRegion.Address(CallRegion.Magic), CallRegion.MagicValue);

@@ -11,6 +11,7 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// 0x001000 | GDT (+ TSS descriptor)      |
 /// 0x002000 | PML4, PDPT, PD, PT (4 pages)|
 /// 0x006000 | return trampoline           | a call's return address: stores RAX as the result, OUT to the return port
+///          |   SNP: 0x6200 page-state    |   an SEV-SNP micro-VM's runtime; guest code calls 0x6200 to convert pages
 /// 0x007000 | stack guard (not mapped)    | a stack overflow faults instead of running into the page tables
 ///          |   SNP: the GHCB (shared)    |   an SEV-SNP micro-VM's GHCB page; its stack guard is 0x8000 instead
 /// 0x008000 | stack (128 KiB), grows down |   SNP: stack guard (not mapped), stack 0x9000-0x28000 (124 KiB)
@@ -49,6 +50,14 @@ public static class Layout
 
     /// <summary>The return trampoline: the return address the host pushes before it enters a guest function.</summary>
     public const ulong Trampoline = 0x6000;
+
+    /// <summary>
+    /// An SEV-SNP micro-VM's page-state change (<see cref="SnpPageState"/>), in the private trampoline page: guest code
+    /// makes a range of its pages shared or private with a <c>call</c> here (SysV: RDI = address, RSI = 4 KiB pages, RDX =
+    /// the attributes of KVM_HC_MAP_GPA_RANGE; RAX = 0 or its -KVM_E* answer). Only in an SNP micro-VM
+    /// (CallRegion.FeatureSnp); elsewhere this address is not this code.
+    /// </summary>
+    public const ulong SnpMapGpaRange = Trampoline + 0x200;
 
     /// <summary>Not mapped, just below the stack: overflowing the stack faults.</summary>
     public const ulong StackGuard = 0x7000;

@@ -44,12 +44,17 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// OUT to the exception port is served by this handler. A VMGEXIT the hypervisor failed, or a #VC raised while the
 /// handler runs (it faulted, and the fault's report raised #VC), is a termination request (reason set 0, code 0):
 /// the GHCB cannot be trusted to report it.</item>
+/// <item>At <see cref="Base"/> (= <see cref="Layout.SnpMapGpaRange"/>), the <b>page-state change</b> guest code calls to
+/// make its pages shared or private (<see cref="SnpPageState"/>: a PSC request in the GHCB, VMGEXIT, the PTEs' C-bit).</item>
 /// </list>
 /// </summary>
 public static class SnpRuntime
 {
-    /// <summary>Where the SNP runtime starts in the trampoline page (the dispatcher fills the part below), as a TD's.</summary>
-    public const ulong Base = TdRuntime.Base;
+    /// <summary>
+    /// Where the SNP runtime starts in the trampoline page (the dispatcher fills the part below): at
+    /// <see cref="Layout.SnpMapGpaRange"/>, lower than a TD's <see cref="TdRuntime.Base"/> (the page-state change needs the room).
+    /// </summary>
+    public const ulong Base = Layout.SnpMapGpaRange;
 
     /// <summary>The #VC vector (AMD APM Vol. 2, 8.2.21: VMM communication exception, error code = the exit code).</summary>
     public const int VmmCommunicationException = 29;
@@ -111,15 +116,17 @@ public static class SnpRuntime
 
     /// <summary>
     /// Writes the SNP part of the VMM pages into <paramref name="memory"/> after <see cref="BootMemory"/> wrote the rest:
-    /// the dispatcher (<see cref="SnpDispatcher.Write"/>), this runtime at <see cref="Base"/> and the SNP IDT. The GHCB
-    /// page (<see cref="Layout.Ghcb"/>) is left zero.
+    /// the dispatcher (<see cref="SnpDispatcher.Write"/>), this runtime at <see cref="Base"/>, the C-bit mask
+    /// <paramref name="cbit"/> at <see cref="SnpPageState.CbitMask"/> (the PTE bit its page-state change flips) and the
+    /// SNP IDT. The GHCB page (<see cref="Layout.Ghcb"/>) is left zero.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
-    public static void Write(GuestMemory memory)
+    public static void Write(GuestMemory memory, ulong cbit)
     {
         ArgumentNullException.ThrowIfNull(memory);
         SnpDispatcher.Write(memory);
         memory.Write(Base, Assembled.Code);
+        memory.Write(SnpPageState.CbitMask, cbit);
         memory.Write(Layout.Idt, Table);
     }
 
@@ -128,9 +135,12 @@ public static class SnpRuntime
         if ((ulong)SnpDispatcher.Bytes.Length > Base - Layout.Trampoline)
             throw new InvalidOperationException($"the dispatcher takes {SnpDispatcher.Bytes.Length} bytes, more than 0x{Base - Layout.Trampoline:X}");
         var a = new Assembler(64);
-        Label start = a.CreateLabel("start"), vc = a.CreateLabel("vc");
+        Label convert = a.CreateLabel("convert"), start = a.CreateLabel("start"), vc = a.CreateLabel("vc");
         Label protocol = a.CreateLabel("protocol"), unsupported = a.CreateLabel("unsupported"), register = a.CreateLabel("register");
         Label general = a.CreateLabel("general");
+
+        // First, at the fixed address guest code calls: the page-state change (SnpPageState).
+        SnpPageState.Assemble(a, ref convert);
 
         // Start: SEV_INFO (min <= 2 <= max), HV features (SNP), REG_GPA of the GHCB, the GHCB's GPA in the MSR, the dispatcher.
         a.Label(ref start);
@@ -176,7 +186,8 @@ public static class SnpRuntime
         using var stream = new MemoryStream();
         var result = a.Assemble(new StreamCodeWriter(stream), Base, BlockEncoderOptions.ReturnNewInstructionOffsets);
         byte[] code = stream.ToArray();
-        if ((ulong)code.Length > SnpDispatcher.EntryLimit - Base) throw new InvalidOperationException($"the SNP runtime takes {code.Length} bytes, more than its part of the page");
+        if ((ulong)code.Length > SnpPageState.CbitMask - Base) throw new InvalidOperationException($"the SNP runtime takes {code.Length} bytes, more than its part of the page");
+        if (result.GetLabelRIP(convert) != Layout.SnpMapGpaRange) throw new InvalidOperationException("the page-state change is not at Layout.SnpMapGpaRange");
         return (code, result.GetLabelRIP(start), result.GetLabelRIP(vc));
     }
 
