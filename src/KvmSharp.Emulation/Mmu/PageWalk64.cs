@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
+using static KvmSharp.Emulation.Mmu.GuestPageTables;
 
 namespace KvmSharp.Emulation.Mmu;
 
@@ -33,21 +34,6 @@ internal readonly record struct WalkResult(ulong Gpa, int PageFaultErrorCode = -
 /// </summary>
 internal static class PageWalk64
 {
-    private const ulong Present = 1UL << 0;
-    private const ulong Writable = 1UL << 1;
-    private const ulong UserBit = 1UL << 2;
-    private const ulong AccessedBit = 1UL << 5;
-    private const ulong DirtyBit = 1UL << 6;
-    private const ulong PageSizeBit = 1UL << 7;
-    private const ulong NoExecute = 1UL << 63;
-    /// <summary>Bits 51:12 of an entry: the next table or the page frame.</summary>
-    private const ulong AddressMask = 0x000f_ffff_ffff_f000UL;
-
-    // PFERR_PRESENT_MASK, PFERR_RSVD_MASK.
-    private const int PfPresent = 1 << 0;
-    private const int PfReserved = 1 << 3;
-
-
     /// <summary>
     /// mmu.c __reset_rsvds_bits_mask (PT64_ROOT_4LEVEL): the reserved bits of an entry at <paramref name="level"/>.
     /// Address bits from MAXPHYADDR to 51 everywhere (the C-bit excepted), XD without EFER.NXE; PML4E.PS always;
@@ -118,7 +104,7 @@ internal static class PageWalk64
             if (isUser && !user) return Fault(access, nxe, present: true);
             if ((access & PageAccess.Write) != 0 && !writable && (isUser || wp)) return Fault(access, nxe, present: true);
             if ((access & PageAccess.Fetch) != 0 && noExec) return Fault(access, nxe, present: true);
-            UpdateAccessedDirty(mem, entryGpa, entries, level, (access & PageAccess.Write) != 0);
+            UpdateAccessedDirty(mem, entryGpa, entries, topLevel: 4, leafLevel: level, (access & PageAccess.Write) != 0);
             ulong pageMask = (1UL << shift) - 1;
             // The frame keeps the leaf's C-bit (a 2 MiB leaf's bit 51 is above its offset bits too).
             ulong frame = pte & AddressMask & ~pageMask;
@@ -126,31 +112,4 @@ internal static class PageWalk64
         }
         return Fault(access, nxe, present: false);
     }
-
-    /// <summary>
-    /// paging_tmpl.h FNAME(update_accessed_dirty_bits): from the top level down to the leaf, set A where it is clear,
-    /// and D on the leaf of a write. A table the write cannot reach (MMIO, a read-only slot) is left as it is.
-    /// </summary>
-    private static void UpdateAccessedDirty(GuestPhysicalMemory mem, Span<ulong> entryGpa, Span<ulong> entries, int leafLevel, bool write)
-    {
-        Span<byte> raw = stackalloc byte[8];
-        for (int level = 4; level >= leafLevel; level--)
-        {
-            ulong pte = entries[level];
-            ulong updated = pte | AccessedBit;
-            if (level == leafLevel && write) updated |= DirtyBit;
-            if (updated == pte) continue;
-            BinaryPrimitives.WriteUInt64LittleEndian(raw, updated);
-            _ = mem.Write(entryGpa[level], raw);
-        }
-    }
-
-    private static WalkResult Fault(PageAccess access, bool nxe, bool present) =>
-        new(0, PageFaultErrorCode: ErrorBits(access, nxe) | (present ? PfPresent : 0));
-
-    /// <summary>
-    /// paging_tmpl.h walk_addr_generic: I/D is reported only with EFER.NXE (or CR4.SMEP, not modelled). Observed on
-    /// this host: a fetch from a not-present page gives 0x0 without NXE and 0x10 with it.
-    /// </summary>
-    private static int ErrorBits(PageAccess access, bool nxe) => (int)(nxe ? access : access & ~PageAccess.Fetch);
 }

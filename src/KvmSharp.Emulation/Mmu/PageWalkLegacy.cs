@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
+using static KvmSharp.Emulation.Mmu.GuestPageTables;
 
 namespace KvmSharp.Emulation.Mmu;
 
@@ -13,19 +14,6 @@ namespace KvmSharp.Emulation.Mmu;
 /// </summary>
 internal static class PageWalkLegacy
 {
-    private const ulong Present = 1UL << 0;
-    private const ulong Writable = 1UL << 1;
-    private const ulong UserBit = 1UL << 2;
-    private const ulong AccessedBit = 1UL << 5;
-    private const ulong DirtyBit = 1UL << 6;
-    private const ulong PageSizeBit = 1UL << 7;
-    private const ulong NoExecute = 1UL << 63;
-    /// <summary>paging_tmpl.h PT_BASE_ADDR_MASK for PTTYPE 64: bits 51:12 (PAE entries).</summary>
-    private const ulong PaeAddressMask = 0x000f_ffff_ffff_f000UL;
-
-    private const int PfPresent = 1 << 0;
-    private const int PfReserved = 1 << 3;
-
     /// <summary>
     /// 32-bit paging (SDM 4.3): CR3[31:12] → PDE (4 bytes) → PTE (4 bytes), or a 4 MiB page when CR4.PSE and PDE.PS
     /// (paging_tmpl.h is_last_gpte: with CR4.PSE clear, bit 7 of a PDE is ignored). No NX bit. Reserved bits
@@ -88,7 +76,7 @@ internal static class PageWalkLegacy
         Span<byte> raw = stackalloc byte[8];
         Span<ulong> entryGpa = stackalloc ulong[3];
         Span<ulong> entries = stackalloc ulong[3];
-        ulong table = pdpte & PaeAddressMask;
+        ulong table = pdpte & AddressMask;
         bool writable = true, user = true, noExec = false;
         for (int level = 2; level >= 1; level--)
         {
@@ -109,13 +97,13 @@ internal static class PageWalkLegacy
             noExec |= nxe && (pte & NoExecute) != 0;
             if (level == 2 && !large)
             {
-                table = pte & PaeAddressMask;
+                table = pte & AddressMask;
                 continue;
             }
             if (Denied(access, user, writable, noExec, wp)) return Fault(access, nxe, present: true);
             UpdateAccessedDirty(mem, entryGpa, entries, 2, level, (access & PageAccess.Write) != 0, entryBytes: 8);
             ulong pageMask = (1UL << shift) - 1;
-            return new WalkResult((pte & PaeAddressMask & ~pageMask) | (lin & pageMask));
+            return new WalkResult((pte & AddressMask & ~pageMask) | (lin & pageMask));
         }
         return Fault(access, nxe, present: false);
     }
@@ -150,25 +138,4 @@ internal static class PageWalkLegacy
         if ((access & PageAccess.Write) != 0 && !writable && (isUser || wp)) return true;
         return (access & PageAccess.Fetch) != 0 && noExec;
     }
-
-    /// <summary>paging_tmpl.h FNAME(update_accessed_dirty_bits): A on each entry from the top level down, D on a written leaf.</summary>
-    private static void UpdateAccessedDirty(GuestPhysicalMemory mem, Span<ulong> entryGpa, Span<ulong> entries, int topLevel, int leafLevel, bool write, int entryBytes)
-    {
-        Span<byte> raw = stackalloc byte[8];
-        for (int level = topLevel; level >= leafLevel; level--)
-        {
-            ulong pte = entries[level];
-            ulong updated = pte | AccessedBit;
-            if (level == leafLevel && write) updated |= DirtyBit;
-            if (updated == pte) continue;
-            BinaryPrimitives.WriteUInt64LittleEndian(raw, updated);
-            _ = mem.Write(entryGpa[level], raw[..entryBytes]);
-        }
-    }
-
-    private static WalkResult Fault(PageAccess access, bool nxe, bool present) =>
-        new(0, ErrorBits(access, nxe) | (present ? PfPresent : 0));
-
-    /// <summary>paging_tmpl.h walk_addr_generic: I/D only with EFER.NXE (CR4.SMEP not modelled), as in <see cref="PageWalk64"/>.</summary>
-    private static int ErrorBits(PageAccess access, bool nxe) => (int)(nxe ? access : access & ~PageAccess.Fetch);
 }
