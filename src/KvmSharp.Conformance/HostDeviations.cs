@@ -676,4 +676,17 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmNoPagingOutsideLongMode(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): SYSENTER in 64-bit mode at CPL 0 on this AMD host ends KVM_RUN with
+    /// KVM_EXIT_INTERNAL_ERROR (suberror 1, emulation) as upstream, but queues no #UD: KVM_GET_VCPU_EVENTS reports no
+    /// exception and the next KVM_RUN fails the same way on the same instruction. Upstream (svm.c ud_interception →
+    /// emulate.c em_sysenter: X86EMUL_UNHANDLEABLE in 64-bit mode → x86.c handle_emulation_failure) calls
+    /// kvm_queue_exception(vcpu, UD_VECTOR) before the exit, so GET_VCPU_EVENTS reports exception 6 and the next
+    /// KVM_RUN delivers #UD. Observed on Linux 6.18 kvm_pvm (SysEnterRules.sysenter_in_64_bit_mode_follows_the_vendor:
+    /// "exception injected 0 pending 0 nr 0; second run: KVM_EXIT_INTERNAL_ERROR suberror=1 at RIP 0x100000"). At
+    /// CPL 3 the #UD is delivered as upstream. The emulator does as upstream.
+    /// </summary>
+    public static bool KvmPvmEmulationFailureQueuesNoUd(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }
