@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using KvmSharp.Emulation;
 using KvmSharp.Vmm.GuestAbi;
 using KvmSharp.Vmm.Guests;
 using KvmSharp.Vmm.Tests.Infrastructure;
@@ -35,7 +34,7 @@ public sealed class PrivateMemoryTests
     {
         // SW_PROTECTED with in-place conversion: with a guest_memfd the vault hides its secret (ConfidentialMicroVmTests);
         // in host memory there is nothing to convert, so the guest is told so and never issues the hypercall.
-        using var k = TestKernel.Emulated(EmulatorConfig.X86_64(inPlaceConversion: true), "emulated x86_64 + in-place conversion");
+        using var k = TestKernel.EmulatedWithInPlaceConversion();
         var options = k.Options(GuestMemoryBacking.HostMemory) with { VmType = VmType.SwProtected, HostFunctions = Vault.Functions(TextWriter.Null) };
         using var vm = MicroVm.Create(Vault.Image(), options);
         Assert.Equal(GuestMemoryBacking.HostMemory, vm.Memory.Backing);

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Text;
 using KvmSharp.Abi;
-using KvmSharp.Emulation;
 using KvmSharp.Vmm.GuestAbi;
 using KvmSharp.Vmm.HostCalls;
 using KvmSharp.Vmm.Loader;
@@ -174,7 +173,7 @@ public sealed class SdkGuestTests
     public void With_private_memory_the_host_cannot_read_a_page_the_guest_made_private_until_it_is_shared_again(string compiler)
     {
         // SW_PROTECTED with guest_memfd in-place conversion: today only the emulated kernel has it.
-        using var k = TestKernel.Emulated(EmulatorConfig.X86_64(inPlaceConversion: true), "emulated x86_64 + in-place conversion");
+        using var k = TestKernel.EmulatedWithInPlaceConversion();
         var functions = new HostFunctions();
         functions.Add(1, "peek", c => (ulong)c.ReadBytes(c.Args[0], c.Args[1]).Sum(b => (long)b));
         using var vm = MicroVm.Create(Image(compiler), k.Options(GuestMemoryBacking.GuestMemfd) with { VmType = VmType.SwProtected, HostFunctions = functions });

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 using Iced.Intel;
 using KvmSharp.Abi;
-using KvmSharp.Emulation;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.GuestAbi;
 using KvmSharp.Vmm.Guests;
@@ -28,8 +27,7 @@ public sealed class SnpConversionTests
     private const uint PeekId = 1;
     private const ulong Value = 0x1122_3344_5566_7788;
 
-    private static TestKernel Kernel() =>
-        TestKernel.Emulated(EmulatorConfig.X86_64(inPlaceConversion: true), TestKernel.EmulatedName + " with in-place conversion");
+    private static TestKernel Kernel() => TestKernel.EmulatedWithInPlaceConversion();
 
     private static MicroVm CreateSnp(TestKernel k, GuestImage image, HostFunctions? functions = null, ulong memorySize = MicroVmOptions.DefaultMemorySize) =>
         MicroVm.Create(image, new MicroVmOptions

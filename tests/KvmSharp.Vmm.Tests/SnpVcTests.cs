@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 using Iced.Intel;
-using KvmSharp.Emulation;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Devices;
 using KvmSharp.Vmm.GuestAbi;
@@ -23,8 +22,7 @@ public sealed class SnpVcTests
 {
     private const ulong Prefill = 0x1122_3344_5566_7788;
 
-    private static TestKernel Kernel() =>
-        TestKernel.Emulated(EmulatorConfig.X86_64(inPlaceConversion: true), TestKernel.EmulatedName + " with in-place conversion");
+    private static TestKernel Kernel() => TestKernel.EmulatedWithInPlaceConversion();
 
     private static MicroVm CreateSnp(TestKernel k, GuestImage image, TimeSpan? timeout = null) =>
         MicroVm.Create(image, new MicroVmOptions { Kvm = k.Kvm, VmType = VmType.Snp, Timeout = timeout ?? TimeSpan.FromSeconds(30) });

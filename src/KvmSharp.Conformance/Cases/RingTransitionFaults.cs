@@ -46,18 +46,7 @@ public static class RingTransitionFaults
     {
         using var g = IdtGuest.Create(kvm, a =>
         {
-            if (ring3)
-            {
-                var user = a.CreateLabel();
-                a.push((int)UserData);
-                a.push((int)UserStackTop);
-                a.push(2);
-                a.push((int)UserCode);
-                a.lea(rax, __[user]);
-                a.push(rax);
-                a.iretq();
-                a.Label(ref user);
-            }
+            if (ring3) IdtGuest.IretqToRing3(a, UserCode, UserData, UserStackTop, rflags: 2);
             body(a);
             a.mov(al, 0);
             a.@out(0x10, al);

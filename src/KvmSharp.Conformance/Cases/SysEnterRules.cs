@@ -196,18 +196,7 @@ public static class SysEnterRules
     {
         var g = IdtGuest.Create(kvm, a =>
         {
-            if (ring3)
-            {
-                var user = a.CreateLabel();
-                a.push((int)UserData64);
-                a.push((int)UserStackTop);
-                a.push(2);
-                a.push((int)UserCode64);
-                a.lea(rax, __[user]);
-                a.push(rax);
-                a.iretq();
-                a.Label(ref user);
-            }
+            if (ring3) IdtGuest.IretqToRing3(a, UserCode64, UserData64, UserStackTop, rflags: 2);
             body(a);
             a.hlt();
         }, [new IdtVector(6), new IdtVector(13)]);

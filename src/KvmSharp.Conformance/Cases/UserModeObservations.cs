@@ -49,15 +49,7 @@ public static class UserModeObservations
         using var kvm = ctx.OpenKvm();
         using var g = IdtGuest.Create(kvm, a =>
         {
-            var ring3 = a.CreateLabel();
-            a.push((int)userData);
-            a.push((int)UserStackTop);
-            a.push((int)rflags);
-            a.push((int)userCode);
-            a.lea(rax, __[ring3]);
-            a.push(rax);
-            a.iretq();
-            a.Label(ref ring3);
+            IdtGuest.IretqToRing3(a, userCode, userData, UserStackTop, rflags);
             user(a);
             a.ud2();
         }, [new IdtVector(3, trap3 ? GateKind.Trap : GateKind.Interrupt), new IdtVector(6), new IdtVector(13), new IdtVector(SoftVector)], idtLimit: (LinuxSyscallVector + 1) * 16 - 1);

@@ -178,6 +178,24 @@ public sealed class IdtGuest : IDisposable
     }
 
     /// <summary>
+    /// Emits an IRETQ to ring 3 (prepared by <see cref="PrepareRing3"/>): a frame of SS = <paramref name="userData"/>,
+    /// RSP = <paramref name="rsp"/>, RFLAGS = <paramref name="rflags"/>, CS = <paramref name="userCode"/> and RIP = the
+    /// next instruction, so the code emitted after it runs at CPL 3. Uses RAX.
+    /// </summary>
+    public static void IretqToRing3(Assembler a, ushort userCode, ushort userData, ulong rsp, ulong rflags)
+    {
+        var user = a.CreateLabel();
+        a.push((int)userData);
+        a.push((int)rsp);
+        a.push((int)rflags);
+        a.push((int)userCode);
+        a.lea(rax, __[user]);
+        a.push(rax);
+        a.iretq();
+        a.Label(ref user);
+    }
+
+    /// <summary>
     /// What ring 3 needs, at CPL 0 still: DPL-3 copies of the 64-bit code and the data segment at the GDT entries of
     /// <paramref name="userCode"/> and <paramref name="userData"/> (GDTR widened over them), TR loaded with the TSS
     /// and its RSP0 = <paramref name="rsp0"/> (the stack a fault at CPL 3 switches to), and the U/S bit on the paging

@@ -59,6 +59,10 @@ public sealed class TestKernel : IDisposable
     public static TestKernel Emulated(bool guestMemfd = true) => Emulated(EmulatorConfig.LikeThisHost(guestMemfd),
         guestMemfd ? EmulatedName : EmulatedName + " without guest_memfd");
 
+    /// <summary>The emulated x86_64 kernel with guest_memfd in-place conversion: the one with private memory, SNP and TDX here.</summary>
+    public static TestKernel EmulatedWithInPlaceConversion() =>
+        Emulated(EmulatorConfig.X86_64(inPlaceConversion: true), EmulatedName + " with in-place conversion");
+
     public static TestKernel Emulated(EmulatorConfig config, string name)
     {
         ArgumentNullException.ThrowIfNull(config);
