@@ -54,6 +54,13 @@ internal sealed class Arm64Kvm : KvmArch
         // arm.c kvm_vm_ioctl_check_extension: "case KVM_CAP_IRQCHIP: r = vgic_present;" — the emulated host has a
         // GICv3 KVM can virtualize [D].
         KvmCaps.KVM_CAP_IRQCHIP => 1,
+        // kvm_main.c kvm_vm_ioctl_check_extension_generic (arm64 selects HAVE_KVM_IRQ_ROUTING and HAVE_KVM_MSI):
+        // "case KVM_CAP_IRQ_ROUTING: return KVM_MAX_IRQ_ROUTES;", KVM_CAP_SIGNAL_MSI 1 (Arm64/Vgic/VgicIrqfd.cs).
+        KvmCaps.KVM_CAP_IRQ_ROUTING => Emulation.X86.Irqchip.IrqRouting.MaxIrqRoutes,
+        KvmCaps.KVM_CAP_SIGNAL_MSI => 1,
+        // arm.c: "case KVM_CAP_MSI_DEVID: if (!kvm) r = -EINVAL; else r = kvm->arch.vgic.msis_require_devid;" — set by
+        // vgic_init only with an ITS, never here.
+        KvmCaps.KVM_CAP_MSI_DEVID => kvm is null ? Err.EINVAL : 0,
         KvmCaps.KVM_CAP_NR_VCPUS => Math.Min(Config.OnlineCpus, Config.MaxVcpus),
         KvmCaps.KVM_CAP_MAX_VCPUS => Config.MaxVcpus,
         // arm.c: "case KVM_CAP_ARM_PMU_V3: r = kvm_supports_guest_pmuv3();" — the emulated host has a PMUv3 [D]
@@ -126,6 +133,9 @@ internal sealed class Arm64Kvm : KvmArch
         // kvm_main.c KVM_IRQ_LINE(_STATUS) → arm.c kvm_vm_ioctl_irq_line (Arm64/Vgic/VgicDelivery.cs).
         if (request == KvmIoctls.KVM_IRQ_LINE || request == KvmIoctls.KVM_IRQ_LINE_STATUS)
             return VgicDelivery.IrqLine(kvm, arg, status: request == KvmIoctls.KVM_IRQ_LINE_STATUS);
+        // kvm_main.c KVM_SET_GSI_ROUTING and KVM_SIGNAL_MSI (generic on arm64; Arm64/Vgic/VgicIrqfd.cs).
+        if (request == KvmIoctls.KVM_SET_GSI_ROUTING) return VgicIrqfd.SetGsiRoutingIoctl(kvm, arg);
+        if (request == KvmIoctls.KVM_SIGNAL_MSI) return VgicIrqfd.SignalMsiIoctl(kvm, arg);
         // kvm_arch_vm_ioctl: default → EINVAL.
         return Err.EINVAL;
     }

@@ -97,6 +97,7 @@ internal sealed partial class A64Interpreter
                     break;
                 }
                 // The GICv3 CPU interface (Vgic/VgicCpuInterface.cs) once the vGIC is ready.
+                if (cpu.CpuInterface?.IsUndefined(encoding, write: false) == true) return UndefinedContinue();
                 if (cpu.CpuInterface?.TryRead(encoding, out value) == true) break;
                 int i = Arm64SysRegs.Find(encoding);
                 if (i < 0) throw new UnsupportedInstructionStop(insn);
@@ -133,6 +134,7 @@ internal sealed partial class A64Interpreter
                     case TimerWrite.Done: Next(); return A64Outcome.Continue;
                     case TimerWrite.Undefined: return UndefinedContinue();
                 }
+                if (cpu.CpuInterface?.IsUndefined(encoding, write: true) == true) return UndefinedContinue();
                 if (cpu.CpuInterface?.TryWrite(encoding, value) == true) break;
                 int i = Arm64SysRegs.Find(encoding);
                 if (i < 0) throw new UnsupportedInstructionStop(insn);

@@ -74,9 +74,18 @@ internal static class Arm64Run
     private static long? Enter(KvmVcpu vcpu, Arm64VcpuState state)
     {
         var run = vcpu.Run;
-        // Guest entry with an interrupt the vGIC signals and PSTATE.I clear: the vCPU takes the IRQ exception first
-        // (the list registers KVM fills in vgic_flush_lr_state, as the hardware presents them).
-        if (!state.Interpreter.IrqMasked && Vgic.VgicDelivery.Pending(vcpu, state.Cpu)) state.Interpreter.TakeIrq();
+        // Guest entry with an interrupt the vGIC signals: the vCPU takes the IRQ (Group 1, PSTATE.I clear) or FIQ
+        // (Group 0, PSTATE.F clear) exception first (the list registers KVM fills in vgic_flush_lr_state, as the
+        // hardware presents them).
+        var interp = state.Interpreter;
+        if (!interp.IrqMasked || !interp.FiqMasked)
+        {
+            switch (Vgic.VgicDelivery.Line(vcpu, state.Cpu))
+            {
+                case Vgic.VgicLine.Irq when !interp.IrqMasked: interp.TakeIrq(); break;
+                case Vgic.VgicLine.Fiq when !interp.FiqMasked: interp.TakeFiq(); break;
+            }
+        }
         try
         {
             switch (state.Interpreter.Step())

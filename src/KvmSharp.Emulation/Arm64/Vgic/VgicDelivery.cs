@@ -9,10 +9,13 @@ namespace KvmSharp.Emulation.Arm64.Vgic;
 /// <summary>
 /// Interrupt delivery through the vGIC: KVM_IRQ_LINE (arm.c kvm_vm_ioctl_irq_line → vgic.c kvm_vgic_inject_irq), the
 /// timers' PPIs (arch_timer.c kvm_timer_update_irq), and the choice of the interrupt a vCPU is signalled — the
-/// highest-priority pending, enabled, inactive Group 1 interrupt routed to it, while GICD_CTLR.EnableGrp1 and
-/// ICC_IGRPEN1_EL1 are set and its priority is below ICC_PMR_EL1 and the running priority (the GICv3 CPU interface
-/// the list registers feed in hardware). Only Group 1 is delivered (a GICv3 guest with DS = 1 uses Group 1 for
-/// everything); callers hold nothing, the <see cref="VgicDist"/> lock is taken here.
+/// highest-priority pending, enabled, inactive interrupt routed to it in a group its CPU interface enables
+/// (ICC_IGRPEN0_EL1 / ICC_IGRPEN1_EL1), while GICD_CTLR.EnableGrp1 is set (KVM has one dist->enabled for both groups:
+/// vgic-mmio-v3.c vgic_mmio_write_v3_misc keeps only GICD_CTLR_ENABLE_SS_G1) and its priority is below ICC_PMR_EL1
+/// and the running priority (the GICv3 virtual CPU interface the list registers feed in hardware; vgic-v3.c
+/// vgic_v3_populate_lr copies irq->group into ICH_LR_GROUP). A Group 0 interrupt is signalled as a virtual FIQ, a
+/// Group 1 one as a virtual IRQ (GICv3 with ICC_SRE_EL1.SRE = 1, which KVM fixes). Callers hold nothing, the
+/// <see cref="VgicDist"/> lock is taken here.
 /// </summary>
 internal static class VgicDelivery
 {
@@ -121,19 +124,20 @@ internal static class VgicDelivery
     }
 
     /// <summary>
-    /// ICC_HPPIR1_EL1's view: the highest-priority (lowest value, then lowest INTID) pending, enabled, inactive
-    /// Group 1 interrupt for <paramref name="vcpu"/>, with the distributor's and the CPU interface's Group 1 enabled.
-    /// Caller holds the dist lock.
+    /// The highest-priority (lowest value, then lowest INTID) pending, enabled, inactive interrupt for
+    /// <paramref name="vcpu"/> in a group its CPU interface enables (GICv3 HighestPriorityVirtualInterrupt skips a list
+    /// register whose group's ICH_VMCR_EL2.VENG0/VENG1 is clear), with the distributor enabled. ICC_HPPIR0_EL1 /
+    /// ICC_HPPIR1_EL1 show it when it is of their group (1023 otherwise). Caller holds the dist lock.
     /// </summary>
     public static VgicIrq? HighestPending(Kvm kvm, KvmVcpu vcpu)
     {
         var dist = Arm64VmState.Of(kvm).Vgic;
         var cpu = VgicCpu.Of(vcpu);
-        if (!dist.Initialized || !dist.Enabled || !cpu.Grpen1) return null;
+        if (!dist.Initialized || !dist.Enabled || !(cpu.Grpen0 || cpu.Grpen1)) return null;
         VgicIrq? best = null;
         foreach (var irq in Routed(kvm, vcpu))
         {
-            if (!irq.Pending || !irq.Enabled || irq.Active || !irq.Group) continue;
+            if (!irq.Pending || !irq.Enabled || irq.Active || !(irq.Group ? cpu.Grpen1 : cpu.Grpen0)) continue;
             if (best is null || irq.Priority < best.Priority) best = irq;
         }
         return best;
@@ -151,11 +155,30 @@ internal static class VgicDelivery
     }
 
     /// <summary>kvm_arch_vcpu_runnable's vgic part (kvm_vgic_vcpu_pending_irq): an interrupt is signalled.</summary>
-    public static bool Pending(KvmVcpu vcpu, Arm64Cpu cpu)
+    public static bool Pending(KvmVcpu vcpu, Arm64Cpu cpu) => Line(vcpu, cpu) != VgicLine.None;
+
+    /// <summary>
+    /// Which exception line the virtual CPU interface drives for <paramref name="vcpu"/>: vFIQ for a signalled Group 0
+    /// interrupt, vIRQ for a Group 1 one (GICv3: "Group 0 interrupts are always signalled as FIQs" once system
+    /// registers are enabled; KVM's vgic_sre is SRE | DFB | DIB), none when nothing is signalled.
+    /// </summary>
+    public static VgicLine Line(KvmVcpu vcpu, Arm64Cpu cpu)
     {
         var dist = Arm64VmState.Of(vcpu.Kvm).Vgic;
-        if (!dist.Ready) return false;
+        if (!dist.Ready) return VgicLine.None;
         UpdateTimers(vcpu, cpu);
-        lock (dist) return Signalled(vcpu.Kvm, vcpu) is not null;
+        lock (dist)
+        {
+            var irq = Signalled(vcpu.Kvm, vcpu);
+            return irq is null ? VgicLine.None : irq.Group ? VgicLine.Irq : VgicLine.Fiq;
+        }
     }
+}
+
+/// <summary>The exception line a vCPU's virtual GIC CPU interface asserts.</summary>
+internal enum VgicLine
+{
+    None,
+    Irq,
+    Fiq,
 }

@@ -44,6 +44,12 @@ internal sealed class VgicDist
 
     /// <summary>dist->propbaser (GICR_PROPBASER is VM-wide in KVM).</summary>
     public ulong Propbaser { get; set; }
+
+    /// <summary>
+    /// kvm->irq_routing on arm64 (virt/kvm/irqchip.c): empty from kvm_create_vm, the default GSI n → SPI n + 32 table
+    /// from vgic_init, or what KVM_SET_GSI_ROUTING last set (<see cref="VgicIrqfd"/>). Replaced whole, never changed.
+    /// </summary>
+    public X86.Irqchip.IrqRoutingTable Routing { get; set; } = X86.Irqchip.IrqRoutingTable.Empty;
 }
 
 /// <summary>

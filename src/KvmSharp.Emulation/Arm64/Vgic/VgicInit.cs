@@ -46,6 +46,8 @@ internal static class VgicInit
         // kvm_vgic_dist_init: the SPIs, "irq->mpidr = 0; irq->group = 1" for a GICv3 (edge, disabled, priority 0).
         dist.Spis = new VgicIrq[dist.NrSpis];
         for (int i = 0; i < dist.NrSpis; i++) dist.Spis[i] = new VgicIrq(i + KvmArm64Vgic.VGIC_NR_PRIVATE_IRQS);
+        // "ret = kvm_vgic_setup_default_irq_routing(kvm)" before "dist->initialized = true" (VgicIrqfd.cs).
+        dist.Routing = VgicIrqfd.DefaultRouting(dist.NrSpis);
         dist.Initialized = true;
         return 0;
     }

@@ -86,13 +86,18 @@ internal static class IrqFds
     /// <summary>
     /// irqfd_inject: "kvm_set_irq(kvm, KVM_USERSPACE_IRQ_SOURCE_ID, irqfd->gsi, 1, false); kvm_set_irq(…, 0, false)"
     /// without a resampler; with one "kvm_set_irq(kvm, KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID, irqfd->resampler->notifier.gsi,
-    /// 1, false)" only (kvm_set_irq's answer is dropped). Takes the kernel lock, as KVM_IRQ_LINE's path does; arm64's
-    /// vGIC raises nothing here (its delivery is not modelled).
+    /// 1, false)" only (kvm_set_irq's answer is dropped). Takes the kernel lock, as KVM_IRQ_LINE's path does; on arm64
+    /// the vGIC's routes take it (Arm64/Vgic/VgicIrqfd.cs, irqfd_wakeup's atomic path included).
     /// </summary>
     private static void Inject(Kvm kvm, IrqFd irqfd)
     {
         lock (kvm.Kernel.SyncRoot)
         {
+            if (IsArm64(kvm))
+            {
+                if (kvm.Irqchip.IrqFds.Contains(irqfd)) Arm64.Vgic.VgicIrqfd.InjectIrqfd(kvm, irqfd.Gsi, irqfd.Resampler is not null);
+                return;
+            }
             if (!kvm.Irqchip.InKernel || !kvm.Irqchip.IrqFds.Contains(irqfd)) return;
             if (irqfd.Resampler is { } resampler)
             {
@@ -111,7 +116,7 @@ internal static class IrqFds
     /// </summary>
     public static void ResamplerAck(Kvm kvm, IrqfdResampler resampler)
     {
-        _ = IrqRouting.SetIrq(kvm, resampler.Gsi, false, IrqRouting.ResampleIrqSourceId);
+        _ = SetIrq(kvm, resampler.Gsi, false, IrqRouting.ResampleIrqSourceId);
         foreach (var irqfd in resampler.IrqFds.ToList()) irqfd.Resample!.Signal();
     }
 
@@ -126,9 +131,15 @@ internal static class IrqFds
         irqfd.Resampler = null;
         if (resampler.IrqFds.Count != 0) return;
         kvm.Irqchip.Resamplers.Remove(resampler);
-        if (!lowerLine || !kvm.Irqchip.InKernel) return;
-        lock (kvm.Kernel.SyncRoot) _ = IrqRouting.SetIrq(kvm, resampler.Gsi, false, IrqRouting.ResampleIrqSourceId);
+        if (!lowerLine || !(kvm.Irqchip.InKernel || IsArm64(kvm))) return;
+        lock (kvm.Kernel.SyncRoot) _ = SetIrq(kvm, resampler.Gsi, false, IrqRouting.ResampleIrqSourceId);
     }
+
+    private static bool IsArm64(Kvm kvm) => kvm.Kernel.Config.Architecture == Architecture.Arm64;
+
+    /// <summary>kvm_set_irq through the VM's routing: x86's chips, or arm64's vGIC (one line per SPI, no sources).</summary>
+    private static int SetIrq(Kvm kvm, uint gsi, bool level, int sourceId) =>
+        IsArm64(kvm) ? Arm64.Vgic.VgicIrqfd.SetIrq(kvm, gsi, level) : IrqRouting.SetIrq(kvm, gsi, level, sourceId);
 
     /// <summary>
     /// kvm_irqfd_deassign: eventfd_ctx_fdget (EBADF / EINVAL), then every irqfd with that eventfd and GSI is shut down
