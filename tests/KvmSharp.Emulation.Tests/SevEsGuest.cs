@@ -23,6 +23,9 @@ internal sealed class SevEsGuest : IDisposable
     public const ulong Size = 0x1_0000;
     public const ulong Code = 0x5000, VcHandler = 0x6000, Idt = 0x7000, StackTop = 0x9000, Ghcb = 0x9000, Report = 0xA000;
     public const ulong SharedAlias = 0x20_0000, MmioLinear = 0x40_0000, MmioGpa = 0x1000_0000;
+
+    /// <summary>Where the APs (vCPU IDs 1 and up) start (in the code page after the program), with RSP = <see cref="ApStackTop"/>.</summary>
+    public const ulong ApCode = 0x5800, ApStackTop = 0x8800;
     public const ulong CBit = 1UL << GuestPhysicalMemory.CbitPosition;
 
     private readonly List<IDisposable> _owned = [];
@@ -36,6 +39,12 @@ internal sealed class SevEsGuest : IDisposable
     public Vm Vm { get; private set; } = null!;
 
     public KvmSharp.Vcpu Vcpu { get; private set; } = null!;
+
+    /// <summary>Every vCPU, by ID (<see cref="Vcpu"/> is the first).</summary>
+    public List<KvmSharp.Vcpu> Vcpus { get; } = [];
+
+    /// <summary>An SNP guest's guest_memfd (its private memory, GPA 0 .. <see cref="Size"/>); null for SEV and SEV-ES.</summary>
+    public KvmSharp.GuestMemfd? Gmem { get; private set; }
 
     /// <summary>The host view of GPA 0 .. <see cref="Size"/> for shared pages (and every page of an SEV-ES guest).</summary>
     public AnonymousMemory Memory { get; private set; } = null!;
@@ -53,12 +62,18 @@ internal sealed class SevEsGuest : IDisposable
     /// <see cref="VmType.Sev"/>: no protected state) running <paramref name="program"/> at <see cref="Code"/>, with
     /// <paramref name="vcHandler"/> (default: <see cref="RecordAndTerminate"/>) at <see cref="VcHandler"/>.
     /// </summary>
-    public static SevEsGuest Create(VmType type, Action<Assembler> program, Action<Assembler>? vcHandler = null, ushort ghcbVersion = 0)
+    /// <remarks>
+    /// <paramref name="vcpus"/> vCPUs are created (after KVM_CREATE_IRQCHIP when <paramref name="irqchip"/>); the APs
+    /// run <paramref name="apProgram"/> at <see cref="ApCode"/>. <paramref name="patchImage"/> may change the private
+    /// image (GPA 0 .. <see cref="Ghcb"/>) before it is launched.
+    /// </remarks>
+    public static SevEsGuest Create(VmType type, Action<Assembler> program, Action<Assembler>? vcHandler = null, ushort ghcbVersion = 0,
+        int vcpus = 1, bool irqchip = false, Action<Assembler>? apProgram = null, Action<byte[]>? patchImage = null)
     {
         var g = new SevEsGuest(new EmulatedKernel(EmulatorConfig.X86_64()));
         try
         {
-            g.Launch(type, program, vcHandler ?? RecordAndTerminate, ghcbVersion);
+            g.Launch(type, program, vcHandler ?? RecordAndTerminate, ghcbVersion, vcpus, irqchip, apProgram, patchImage);
             return g;
         }
         catch
@@ -68,7 +83,8 @@ internal sealed class SevEsGuest : IDisposable
         }
     }
 
-    private void Launch(VmType type, Action<Assembler> program, Action<Assembler> vcHandler, ushort ghcbVersion)
+    private void Launch(VmType type, Action<Assembler> program, Action<Assembler> vcHandler, ushort ghcbVersion,
+        int vcpus, bool irqchip, Action<Assembler>? apProgram, Action<byte[]>? patchImage)
     {
         Kvm = Own(Kvm.Open(Kernel, proposals: Kernel.Config.Proposals));
         Vm = Own(Kvm.CreateVm(type));
@@ -81,6 +97,7 @@ internal sealed class SevEsGuest : IDisposable
             snpLaunch = Own(SnpLaunch.Open(Vm));
             snpLaunch.Init(ghcbVersion: ghcbVersion);
             var gmem = Own(Vm.CreateGuestMemfd(Size));
+            Gmem = gmem;
             Own(Vm.AddPrivateMemorySlot(0, 0, Size, Memory, gmem));
         }
         else
@@ -89,8 +106,18 @@ internal sealed class SevEsGuest : IDisposable
             sevLaunch.Init(ghcbVersion: ghcbVersion);
             Own(Vm.AddMemorySlot(0, 0, Memory));
         }
-        Vcpu = Own(Vm.CreateVcpu(0));
-        Vcpu.SetCpuid(CpuidTable);
+        if (irqchip) Vm.CreateIrqchip();
+        for (int id = 0; id < vcpus; id++)
+        {
+            var vcpu = Own(Vm.CreateVcpu(id));
+            vcpu.SetCpuid(CpuidTable);
+            Vcpus.Add(vcpu);
+        }
+        Vcpu = Vcpus[0];
+        // KVM_SET_LAPIC recalculates the APIC map (kvm_apic_set_state → kvm_recalculate_apic_map): the last vCPU
+        // created is not in it before, so an MSI to its APIC ID would reach no one (as a VMM does at setup).
+        if (irqchip)
+            foreach (var vcpu in Vcpus) vcpu.SetLapic(vcpu.GetLapic());
 
         var image = new byte[Size];
         void Entry(ulong at, ulong value) => BitConverter.TryWriteBytes(image.AsSpan((int)at, 8), value);
@@ -103,20 +130,25 @@ internal sealed class SevEsGuest : IDisposable
         Entry(0x4000 + 16, MmioGpa | 0x83);
         Assemble(program, Code).CopyTo(image, (int)Code);
         Assemble(vcHandler, VcHandler).CopyTo(image, (int)VcHandler);
+        if (apProgram is not null) Assemble(apProgram, ApCode).CopyTo(image, (int)ApCode);
         // Vector 29: a 64-bit interrupt gate to the handler.
         Entry(Idt + 29 * 16, (VcHandler & 0xffff) | ((ulong)Gdt.CodeSelector << 16) | (0xEUL << 40) | (1UL << 47) | (((VcHandler >> 16) & 0xffff) << 48));
 
-        var sregs = Vcpu.GetSregs();
-        LongMode.Apply(ref sregs);
-        sregs.cr3 = 0x2000;
-        sregs.idt.@base = Idt;
-        sregs.idt.limit = 32 * 16 - 1;
-        Vcpu.SetSregs(sregs);
-        var regs = Vcpu.GetRegs();
-        regs.rip = Code;
-        regs.rsp = StackTop;
-        regs.rflags = 2;
-        Vcpu.SetRegs(regs);
+        foreach (var vcpu in Vcpus)
+        {
+            var sregs = vcpu.GetSregs();
+            LongMode.Apply(ref sregs);
+            sregs.cr3 = 0x2000;
+            sregs.idt.@base = Idt;
+            sregs.idt.limit = 32 * 16 - 1;
+            vcpu.SetSregs(sregs);
+            var regs = vcpu.GetRegs();
+            regs.rip = vcpu == Vcpu ? Code : ApCode;
+            regs.rsp = vcpu == Vcpu ? StackTop : ApStackTop;
+            regs.rflags = 2;
+            vcpu.SetRegs(regs);
+        }
+        patchImage?.Invoke(image);
 
         if (snp)
         {

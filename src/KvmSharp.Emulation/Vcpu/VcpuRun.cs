@@ -102,6 +102,7 @@ internal static class VcpuRun
         if (preRun != 0) return preRun;
         // vcpu_run: "if (kvm_vcpu_running(vcpu)) r = vcpu_enter_guest(vcpu); else r = vcpu_block(vcpu);".
         if (Block(vcpu) is long blocked) return blocked;
+        if (EnterProtectedGuest(vcpu) is long refused) return refused;
         // vcpu_enter_guest's requests: kvm_dirty_ring_check_request right after KVM_REQ_VM_DEAD, before the others.
         if (DirtyRingFull(vcpu)) return 0;
         // vcpu_enter_guest: KVM_REQ_MASTERCLOCK_UPDATE, before kvm_mmu_reload (X86/KvmClock.cs).
@@ -191,6 +192,7 @@ internal static class VcpuRun
                 && (vcpu.Cpu.State.MpState != Abi.KvmMpState.KVM_MP_STATE_RUNNABLE || X86.Irqchip.ApicEvents.HasPendingInitOrSipi(vcpu)))
             {
                 if (Block(vcpu) is long halted) return halted;
+                if (EnterProtectedGuest(vcpu) is long noEntry) return noEntry;
                 if (emulator.DeliverQueuedEvents() is { Exit: true } woke)
                 {
                     VcpuStatCounting.GuestStopped(vcpu, woke.Rc);
@@ -218,6 +220,22 @@ internal static class VcpuRun
             vcpu.PollQuiesce();
             vcpu.WaitForKick(1);
         }
+    }
+
+    /// <summary>
+    /// vcpu_enter_guest for an SEV-ES/SNP vCPU: KVM_REQ_UPDATE_PROTECTED_GUEST_STATE (an SNP AP creation: kvm_vcpu_reset(vcpu,
+    /// true), then "if (vcpu->arch.mp_state != KVM_MP_STATE_RUNNABLE) { r = 1; goto out; }" — vcpu_run blocks it), then
+    /// the entry's sev_es_unmap_ghcb and pre_sev_run (X86/Emulate/X86Emulator.GhcbApCreation.cs, GhcbApResetHold.cs).
+    /// </summary>
+    private static long? EnterProtectedGuest(KvmVcpu vcpu)
+    {
+        var emulator = vcpu.Emulator;
+        while (emulator.TakeProtectedGuestStateUpdate())
+        {
+            X86.Irqchip.ApicEvents.InitReset(vcpu);
+            if (Block(vcpu) is long blocked) return blocked;
+        }
+        return emulator.SevEsPreRun();
     }
 
     private static bool Wakes(KvmVcpu vcpu) =>

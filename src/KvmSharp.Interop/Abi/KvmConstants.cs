@@ -150,6 +150,8 @@ public enum KvmExitReason : uint
     /// <summary>A split irqchip's vCPU EOI'd a vector the userspace IOAPIC routes level-triggered: <c>kvm_run.eoi.vector</c>.</summary>
     KVM_EXIT_IOAPIC_EOI = 26,
     KVM_EXIT_DIRTY_RING_FULL = 31,
+    /// <summary>An SEV-ES guest's AP reset hold (GHCB) on a vCPU without an in-kernel local APIC.</summary>
+    KVM_EXIT_AP_RESET_HOLD = 32,
     KVM_EXIT_MEMORY_FAULT = 39,
     /// <summary>A TD's TDG.VP.VMCALL that KVM hands to userspace (GetQuote, GetTdVmCallInfo leaf 1, SetupEventNotifyInterrupt): <c>kvm_run.tdx</c>.</summary>
     KVM_EXIT_TDX = 40,

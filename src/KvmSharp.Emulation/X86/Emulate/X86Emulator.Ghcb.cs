@@ -15,10 +15,11 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// a malformed request gets sw_exit_info_1 = 2 and a reason in sw_exit_info_2, and the guest resumes), runs the
 /// event, and when the vCPU enters again writes RAX, RBX, RCX and RDX back (sev_es_unmap_ghcb → sev_es_sync_to_ghcb).
 /// Layout: struct ghcb / struct ghcb_save_area (arch/x86/include/asm/svm.h); a field's valid bit is its offset / 8
-/// (GHCB_BITMAP_IDX). Modelled events: IOIO (not the string form), CPUID, MSR, VMMCALL, NMI_COMPLETE, HV_FEATURES,
-/// TERM_REQUEST, UNSUPPORTED_EVENT, MMIO read/write (X86Emulator.GhcbMmio.cs), SNP page-state change
-/// (SVM_VMGEXIT_PSC); the other events sev_es_validate_vmgexit accepts (DR7, RDTSC, RDPMC, INVD, WBINVD, MONITOR,
-/// MWAIT, AP creation / jump table / HLT loop, guest requests) end KVM_RUN with an emulation failure.
+/// (GHCB_BITMAP_IDX). Modelled events: IOIO (the string form through the scratch area: X86Emulator.GhcbStringIo.cs),
+/// CPUID, MSR, VMMCALL, NMI_COMPLETE, HV_FEATURES, TERM_REQUEST, UNSUPPORTED_EVENT, MMIO read/write
+/// (X86Emulator.GhcbMmio.cs), SNP page-state change (SVM_VMGEXIT_PSC), SNP AP creation (X86Emulator.GhcbApCreation.cs),
+/// the AP HLT loop (X86Emulator.GhcbApResetHold.cs) and the AP jump table; the other events sev_es_validate_vmgexit
+/// accepts (DR7, RDTSC, RDPMC, INVD, WBINVD, MONITOR, MWAIT, guest requests) end KVM_RUN with an emulation failure.
 /// </summary>
 internal sealed partial class X86Emulator
 {
@@ -141,7 +142,7 @@ internal sealed partial class X86Emulator
             SvmExitMwait => GhcbValid(GhcbRax) && GhcbValid(GhcbRcx),
             SvmVmgexitMmioRead or SvmVmgexitMmioWrite => GhcbValid(GhcbSwScratch),
             // "if (lower_32_bits(control->exit_info_1) != SVM_VMGEXIT_AP_DESTROY) if (!kvm_ghcb_rax_is_valid(svm))".
-            SvmVmgexitApCreation => snp && ((uint)info1 == 3 || GhcbValid(GhcbRax)),
+            SvmVmgexitApCreation => snp && ((uint)info1 == SvmVmgexitApDestroy || GhcbValid(GhcbRax)),
             SvmVmgexitNmiComplete or SvmVmgexitApHltLoop or SvmVmgexitApJumpTable or SvmVmgexitUnsupportedEvent
                 or SvmVmgexitHvFeatures or SvmVmgexitTermRequest => true,
             SvmVmgexitPsc => snp && GhcbValid(GhcbSwScratch),
@@ -183,7 +184,8 @@ internal sealed partial class X86Emulator
         switch (exitCode)
         {
             case SvmExitIoio:
-                return GhcbIoio(info1);
+                // io_interception: "if (string) { if (sev_es_guest(vcpu->kvm)) return sev_es_string_io(svm, size, port, in); … }"
+                return (info1 & SvmIoioStrMask) != 0 ? GhcbStringIo(info1, info2) : GhcbIoio(info1); // X86Emulator.GhcbStringIo.cs
             case SvmExitCpuid:
             {
                 // cpuid_interception → kvm_emulate_cpuid over KVM's copy of RAX/RCX; results to RAX..RDX.
@@ -220,6 +222,13 @@ internal sealed partial class X86Emulator
             case SvmVmgexitMmioRead:
             case SvmVmgexitMmioWrite:
                 return BeginGhcbMmio(exitCode == SvmVmgexitMmioWrite, info1, info2); // X86Emulator.GhcbMmio.cs
+            case SvmVmgexitApCreation:
+                return GhcbApCreation(info1, info2); // X86Emulator.GhcbApCreation.cs
+            case SvmVmgexitApHltLoop:
+                return GhcbApHltLoop(); // X86Emulator.GhcbApResetHold.cs
+            case SvmVmgexitApJumpTable:
+                GhcbApJumpTable(info1, info2);
+                return false;
             default:
                 throw new EmulationFailure($"GHCB event 0x{exitCode:X} is not modelled", haveInstructionBytes: true);
         }
@@ -236,13 +245,10 @@ internal sealed partial class X86Emulator
     /// <summary>
     /// io_interception → kvm_fast_pio (x86.c) for a non-string IOIO: sw_exit_info_1 as SVM encodes it (bit 0 IN,
     /// bits 6:4 the size, 31:16 the port). OUT: RAX's low bytes to an in-kernel device or KVM_EXIT_IO. IN: from a
-    /// device, or KVM_EXIT_IO and complete_fast_pio_in on the next KVM_RUN. The string form (sev_es_string_io through
-    /// the scratch area) is not modelled: an emulation failure.
+    /// device, or KVM_EXIT_IO and complete_fast_pio_in on the next KVM_RUN.
     /// </summary>
     private bool GhcbIoio(ulong info1)
     {
-        if ((info1 & SvmIoioStrMask) != 0)
-            throw new EmulationFailure("GHCB string IOIO (sev_es_string_io) is not modelled", haveInstructionBytes: true);
         bool input = (info1 & SvmIoioTypeMask) != 0;
         int size = (int)((info1 >> 4) & 7);
         ushort port = (ushort)(info1 >> 16);
@@ -335,6 +341,9 @@ internal sealed partial class X86Emulator
                 break;
             case VmgexitCompletion.GhcbMmio:
                 if (CompleteGhcbMmio()) return true; // the next piece exits again (X86Emulator.GhcbMmio.cs)
+                break;
+            case VmgexitCompletion.GhcbStringIo:
+                if (CompleteGhcbStringIo()) return true; // the next batch exits again (X86Emulator.GhcbStringIo.cs)
                 break;
         }
         UnmapGhcb();

@@ -59,7 +59,7 @@ internal sealed partial class X86Emulator
     private const int SnpPageStatePrivate = 1, SnpPageStateShared = 2;
 
     /// <summary>What the next KVM_RUN completes before the guest runs (vcpu->arch.complete_userspace_io).</summary>
-    private enum VmgexitCompletion { None, PscMsr, GhcbUnmap, GhcbPioIn, GhcbHypercall, GhcbPsc, GhcbMmio }
+    private enum VmgexitCompletion { None, PscMsr, GhcbUnmap, GhcbPioIn, GhcbHypercall, GhcbPsc, GhcbMmio, GhcbStringIo }
 
     private VmgexitCompletion _vmgexitCompletion;
 
@@ -202,8 +202,11 @@ internal sealed partial class X86Emulator
                 // "pr_info("SEV-ES guest requested termination: %#llx:%#llx\n", reason_set, reason_code); goto out_terminate;"
                 Terminate(msr);
                 break;
+            case GhcbMsrApResetHoldReq:
+                MsrApResetHold(); // X86Emulator.GhcbApResetHold.cs
+                break;
             default:
-                // "Error, keep GHCB MSR value as-is" — also GHCB_MSR_AP_RESET_HOLD_REQ, which is not modelled.
+                // "Error, keep GHCB MSR value as-is".
                 break;
         }
     }

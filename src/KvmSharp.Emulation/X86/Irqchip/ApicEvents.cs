@@ -41,6 +41,12 @@ internal static class ApicEvents
         }
         if (sipi && s.MpState == KvmMpState.KVM_MP_STATE_INIT_RECEIVED)
         {
+            // svm_vcpu_deliver_sipi_vector: an SEV-ES/SNP VM takes sev_vcpu_deliver_sipi_vector instead (X86Emulator.GhcbApResetHold.cs).
+            if (vcpu.Emulator.SevDeliverSipiVector())
+            {
+                s.MpState = KvmMpState.KVM_MP_STATE_RUNNABLE;
+                return;
+            }
             var sregs = vcpu.Cpu.Sregs;
             sregs.cs.selector = (ushort)(vector << 8);
             sregs.cs.@base = (ulong)vector << 12;
@@ -59,10 +65,18 @@ internal static class ApicEvents
     /// MISC_FEATURES_ENABLES, MISC_ENABLE, XCR0 and XSS only "if (!init_event)", and kvm_xstate_reset zeroes only the
     /// MPX/CET components, which the emulated CPU lacks (Conformance/Cases/InitReset.cs).
     /// </summary>
-    private static void InitReset(KvmVcpu vcpu)
+    internal static void InitReset(KvmVcpu vcpu)
     {
         var cpu = vcpu.Cpu;
         var s = cpu.State;
+        // svm_vcpu_reset(vcpu, true): an SEV-ES/SNP vCPU's protected registers live in its VMSA, out of kvm_vcpu_reset's
+        // reach; an SNP AP waiting for reset takes its new VMSA (sev_snp_init_protected_guest_state, X86Emulator.GhcbApCreation.cs).
+        if (vcpu.Emulator.SevInitEvent())
+        {
+            ClearEventQueues(s);
+            vcpu.Lapic?.ResetForInit();
+            return;
+        }
         ulong apicBase = cpu.Sregs.apic_base;
         ulong cdNw = cpu.Sregs.cr0 & (X86Consts.CR0_CD | X86Consts.CR0_NW);
         VcpuReset.Apply(cpu);
@@ -79,6 +93,16 @@ internal static class ApicEvents
         sregs.apic_base = apicBase;
         sregs.cr0 = X86Consts.CR0_ET | cdNw;
         cpu.Sregs = sregs;
+        ClearEventQueues(s);
+        Array.Clear(s.Db);
+        s.Dr6 = VcpuState.Dr6ActiveLow;
+        s.Dr7 = VcpuState.Dr7Fixed1;
+        vcpu.Lapic?.ResetForInit();
+    }
+
+    /// <summary>kvm_vcpu_reset's kvm_clear_interrupt_queue, kvm_clear_exception_queue and NMI state.</summary>
+    private static void ClearEventQueues(VcpuState s)
+    {
         s.ExceptionInjected = s.ExceptionPending = s.ExceptionHasErrorCode = s.ExceptionHasPayload = false;
         s.InterruptInjected = s.InterruptSoft = false;
         s.InterruptShadow = 0;
@@ -86,10 +110,6 @@ internal static class ApicEvents
         s.NmiInjected = false;
         s.NmiPending = 0;
         Volatile.Write(ref s.NmiQueued, 0);
-        Array.Clear(s.Db);
-        s.Dr6 = VcpuState.Dr6ActiveLow;
-        s.Dr7 = VcpuState.Dr7Fixed1;
-        vcpu.Lapic!.ResetForInit();
     }
 
     /// <summary>kvm_apic_has_pending_init_or_sipi.</summary>
@@ -118,6 +138,8 @@ internal static class ApicEvents
         var s = vcpu.Cpu.State;
         if (HasPendingInitOrSipi(vcpu)) return true;
         if (s.PvUnhalted) return true;
+        // "if (kvm_test_request(KVM_REQ_UPDATE_PROTECTED_GUEST_STATE, vcpu)) return true;" (SNP AP creation).
+        if (vcpu.Emulator.ProtectedGuestStateUpdatePending) return true;
         if (s.ExceptionPending) return true;
         if ((Volatile.Read(ref s.NmiQueued) != 0 || s.NmiPending != 0) && !s.NmiMasked && !s.NmiInjected) return true;
         if (Arch.CocoState.IsTd(vcpu.Kvm)) return !vcpu.Emulator.TdHaltedWithInterruptsBlocked && HasInterrupt(vcpu);
