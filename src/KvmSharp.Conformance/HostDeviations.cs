@@ -689,4 +689,37 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmEmulationFailureQueuesNoUd(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM) runs real mode through KVM's instruction emulator, whose __emulate_int_real has
+    /// no IVT limit check ("TODO: Add limit checks"): INT n and real-mode exceptions read the 4-byte entry at
+    /// IDTR.base + 4n whatever IDTR.limit says (upstream on AMD/Intel hardware: SDM Vol. 2A INT n REAL-ADDRESS-MODE —
+    /// an entry beyond the limit is #GP, escalating to #DF and a shutdown). Observed on Linux 6.18 kvm_pvm (C probe):
+    /// <c>int 0x21</c> with IDTR.limit 0, 0x20, 0x37 or 0x86 goes to IVT[0x21]; a #GP (word at DS:0xFFFF) with limit 0
+    /// to IVT[13].
+    /// </summary>
+    public static bool KvmPvmRealModeIgnoresIvtLimit(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): a real-mode <c>int n</c> with n ≥ 0x80 never completes — KVM_RUN runs until a
+    /// signal (-EINTR, KVM_EXIT_INTR) with IP still on the INT and nothing pushed; 0x00–0x7F are delivered (upstream:
+    /// every vector goes through the IVT). Observed on Linux 6.18 kvm_pvm (C probe): <c>int 0x80</c>, <c>int 0x81</c>,
+    /// <c>int 0xff</c> spin, <c>int 0x7f</c> reaches IVT[0x7f]; an entry also written at linear 0xFFFFFE00 (a slot at
+    /// 4 GiB − 4 KiB, where a sign-extended vector would point) did not help.
+    /// </summary>
+    public static bool KvmPvmRealModeHighSoftwareInterruptsSpin(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM) runs LTR and LLDT through KVM's instruction emulator, whose
+    /// __load_segment_descriptor treats a TI=1 selector unlike the CPU (SDM Vol. 2A LTR/LLDT: "IF SRC(TI) = 1 THEN
+    /// #GP(segment selector)"; upstream SVM/VMX run LTR and LLDT in hardware): for TR it jumps to its exception label
+    /// before err_code is set ("TR should be in GDT only") — #GP(0); for LDTR it has no such check and reads the
+    /// descriptor from the current LDT (get_descriptor_table_ptr). Observed on Linux 6.18 kvm_pvm (LdtTests):
+    /// <c>ltr ax</c> with AX = 0x0C → #GP(0); <c>lldt ax</c> with AX = 0x2C, LDTR as after reset (base 0, limit
+    /// 0xFFFF) and the guest's page 0 unmapped → #PF with error code 0.
+    /// </summary>
+    public static bool KvmPvmLdtSelectorInLtrOrLldt(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

@@ -12,7 +12,7 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// KVM_EXIT_SHUTDOWN with RIP on the faulting instruction. In long mode a gate to an inner ring switches to the
 /// TSS's RSPn (a fault at CPL 3 reaching a ring-0 handler); in 32-bit protected mode only same-privilege delivery is
 /// emulated, a change to an inner ring ends in an emulation failure. IST stacks are modelled (64-bit TSS at TR.base). 32-bit protected mode goes through 16- and 32-bit interrupt and
-/// trap gates the same way (SDM 6.12; task gates are not emulated); real mode through the IVT for INT n.
+/// trap gates the same way (SDM 6.12; task gates are not emulated); real mode through the IVT (X86Emulator.RealModeEvents.cs).
 /// </summary>
 internal sealed partial class X86Emulator
 {
@@ -41,14 +41,8 @@ internal sealed partial class X86Emulator
 
     private StepOutcome DeliverException(GuestFault fault)
     {
-        if (!_cpu.ProtectedMode)
-        {
-            // Real mode: this host reports an emulation failure for UD2 (KVM's real-mode emulation); INT n is
-            // delivered through the IVT (emulate.c emulate_int_real), and so is a queued event (Events.cs).
-            if (fault.Software || fault.Queued) return DeliverRealMode(fault);
-            _run.SetEmulationFailure(_fetched.AsSpan(0, _fetchedLength));
-            return StepOutcome.ExitToUser;
-        }
+        // Real mode: through the IVT (X86Emulator.RealModeEvents.cs).
+        if (!_cpu.ProtectedMode) return DeliverRealMode(fault);
         bool longMode = _cpu.LongModeActive;
         var current = fault;
         while (true)
@@ -235,35 +229,6 @@ internal sealed partial class X86Emulator
         Span<byte> b = stackalloc byte[8];
         SystemRead(_cpu.Sregs.tr.@base + offset, b);
         return BinaryPrimitives.ReadUInt64LittleEndian(b);
-    }
-
-    /// <summary>
-    /// Real mode INT n (SDM Vol. 3A 20.1.4; emulate.c emulate_int_real): push FLAGS, CS, IP; clear IF, TF, AC; load
-    /// CS:IP from the IVT entry at IDTR.base + 4n. A vector beyond the IDT limit is a shutdown here.
-    /// </summary>
-    private StepOutcome DeliverRealMode(GuestFault f)
-    {
-        if ((ulong)f.Vector * 4 + 3 > _cpu.Sregs.idt.limit) return TripleFault();
-        Save();
-        try
-        {
-            ulong entry = ReadMemoryLinear(_cpu.Sregs.idt.@base + (ulong)f.Vector * 4, 4);
-            ulong ip = (_cpu.Rip + (ulong)_fetchedLength) & 0xffff;
-            Push(_cpu.Rflags & 0xffff, 2);
-            Push(_cpu.Sregs.cs.selector, 2);
-            Push(ip, 2);
-            _cpu.Rflags &= ~(RFLAGS_IF | RFLAGS_TF | (1UL << 18));
-            ushort seg = (ushort)(entry >> 16);
-            _cpu.Sregs.cs.selector = seg;
-            _cpu.Sregs.cs.@base = (ulong)seg << 4;
-            _cpu.Rip = entry & 0xffff;
-            return StepOutcome.Continue;
-        }
-        catch (GuestStop stop)
-        {
-            Restore();
-            return stop is GuestFault ? TripleFault() : Stopped(stop);
-        }
     }
 
     private ulong ReadMemoryLinear(ulong linear, int size)

@@ -358,7 +358,7 @@ internal sealed partial class X86Emulator
                 TscAuxInstruction(i); // X86Emulator.Tsc.cs
                 break;
             case Mnemonic.Ud2:
-                throw new GuestFault(UD_VECTOR);
+                throw InvalidOpcodeStop(); // real mode: an emulation failure (X86Emulator.RealModeEvents.cs)
             // Software interrupts: delivered with RIP past the instruction, no EXT bit (SDM Vol. 2A INT n/INT3).
             case Mnemonic.Int3:
                 if (SoftwareBreakpointExit()) { next = _cpu.Rip; f = _cpu.Rflags; break; } // KVM_GUESTDBG_USE_SW_BP
@@ -384,6 +384,7 @@ internal sealed partial class X86Emulator
             default:
                 if (TryExecuteExtended(i, ref f)) break; // SSE, AVX, XGETBV/XSETBV (X86Emulator.Sse.cs and siblings)
                 if (TryTaskRegister(i) || TryBitTest(i, ref f)) break; // LTR/STR, BT/BTS/BTR/BTC (their own files)
+                if (TryInterruptOnOverflow(i) || TryLdt(i)) break; // INTO (X86Emulator.RealModeEvents.cs), LLDT/SLDT (X86Emulator.Ldt.cs)
                 if (TrySystemCall(i, ref f, ref next)) break; // SYSCALL/SYSRET, SWAPGS, RD/WR FS/GS BASE (X86Emulator.SystemCall.cs)
                 if (TrySysEnter(i, ref f, ref next)) break; // SYSENTER/SYSEXIT (X86Emulator.SysEnter.cs)
                 if (TryPrivilegedOutsideSubset(i)) break; // CLTS, INVD, LMSW … at CPL > 0: #GP(0) (X86Emulator.Privilege.cs)

@@ -145,6 +145,7 @@ internal sealed partial class X86Emulator
 
     public ulong ReadMemory(Register seg, ulong offset, int size)
     {
+        CheckRealModeLimit(seg, offset, size); // X86Emulator.RealModeEvents.cs
         Span<byte> buffer = stackalloc byte[8];
         AccessMemory(Linear(seg, offset), buffer[..size], write: false);
         return BinaryPrimitives.ReadUInt64LittleEndian(buffer);
@@ -152,6 +153,7 @@ internal sealed partial class X86Emulator
 
     public void WriteMemory(Register seg, ulong offset, int size, ulong value)
     {
+        CheckRealModeLimit(seg, offset, size); // X86Emulator.RealModeEvents.cs
         Span<byte> buffer = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(buffer, value);
         AccessMemory(Linear(seg, offset), buffer[..size], write: true);

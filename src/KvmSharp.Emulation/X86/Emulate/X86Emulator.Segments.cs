@@ -5,17 +5,20 @@ namespace KvmSharp.Emulation.X86.Emulate;
 
 /// <summary>
 /// Protected-mode segment loads from the GDT (arch/x86/kvm/emulate.c __load_segment_descriptor; Intel SDM Vol. 3A
-/// 5.5–5.8). LDT selectors are outside the subset (emulation failure).
+/// 5.5–5.8), or from the LDT for a selector with TI = 1 (X86Emulator.Ldt.cs).
 /// </summary>
 internal sealed partial class X86Emulator
 {
-    /// <summary>The raw descriptor of <paramref name="selector"/>; beyond the GDT limit → #GP(<paramref name="error"/>).</summary>
+    /// <summary>
+    /// The raw descriptor of <paramref name="selector"/> from the GDT, or the LDT for TI = 1 (X86Emulator.Ldt.cs
+    /// DescriptorTable); beyond the table's limit → #GP(<paramref name="error"/>) (emulate.c read_segment_descriptor).
+    /// </summary>
     private ulong ReadDescriptor(ushort selector, int error)
     {
-        if ((selector & 4) != 0) throw new EmulationFailure("LDT selectors are not emulated", haveInstructionBytes: true);
+        var table = DescriptorTable(selector);
         ulong offset = selector & ~7UL;
-        if (offset + 7 > _cpu.Sregs.gdt.limit) throw new GuestFault(GP_VECTOR, error);
-        return ReadMemoryLinear(_cpu.Sregs.gdt.@base + offset, 8);
+        if (!table.Usable || offset + 7 > table.Limit) throw new GuestFault(GP_VECTOR, error);
+        return ReadMemoryLinear(table.Base + offset, 8);
     }
 
     /// <summary>Sets the accessed bit in memory as a descriptor load does (__load_segment_descriptor writes it back).</summary>
@@ -24,7 +27,7 @@ internal sealed partial class X86Emulator
         if ((raw & SegmentDescriptor.AccessedBit) != 0) return;
         Span<byte> b = stackalloc byte[8];
         System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(b, raw | SegmentDescriptor.AccessedBit);
-        SystemWrite(_cpu.Sregs.gdt.@base + (selector & ~7UL), b);
+        SystemWrite(DescriptorTable(selector).Base + (selector & ~7UL), b);
     }
 
     /// <summary>

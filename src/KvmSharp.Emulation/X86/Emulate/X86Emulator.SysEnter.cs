@@ -35,8 +35,7 @@ internal sealed partial class X86Emulator
         bool amd = _kvm.Kernel.Config.X86Cpu.IsAmd;
         bool lma = _cpu.LongModeActive;
         // SDM Vol. 2B SYSENTER: "IF CR0.PE = 0 OR IA32_SYSENTER_CS[15:2] = 0 THEN #GP(0)"; em_sysenter: real mode → #GP(0)
-        // Gap: a real-mode fault is an emulation failure here (X86Emulator.Exceptions.cs DeliverException); kvm_pvm
-        // delivers this #GP through the IVT (probed on Linux 6.18).
+        // Delivered through the IVT as on kvm_pvm (probed on Linux 6.18; X86Emulator.RealModeEvents.cs).
         if (!_cpu.ProtectedMode) throw new GuestFault(GP_VECTOR, errorCode: 0);
         if (lma && amd)
         {

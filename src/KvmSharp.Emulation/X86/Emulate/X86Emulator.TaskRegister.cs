@@ -6,7 +6,7 @@ namespace KvmSharp.Emulation.X86.Emulate;
 
 /// <summary>
 /// LTR and STR (arch/x86/kvm/emulate.c em_ltr → __load_segment_descriptor(VCPU_SREG_TR), em_str; group 6 "Prot | Priv"
-/// for LTR, "Prot" for STR). LLDT/SLDT stay outside the subset, as LDT selectors do.
+/// for LTR, "Prot" for STR). LLDT/SLDT: X86Emulator.Ldt.cs.
 /// </summary>
 internal sealed partial class X86Emulator
 {
@@ -41,19 +41,8 @@ internal sealed partial class X86Emulator
         if (!_cpu.ProtectedMode) throw new GuestFault(UD_VECTOR);
         RequireCpl0();
         ushort selector = (ushort)ReadOp(i, 0, 2);
-        int error = selector & 0xfffc;
-        if (error == 0) throw new GuestFault(GP_VECTOR);
-        ulong raw = ReadDescriptor(selector, error);
-        var seg = SegmentDescriptor.Decode(raw, selector);
-        if (seg.s != 0 || (seg.type != TssAvailable16 && seg.type != TssAvailable)) throw new GuestFault(GP_VECTOR, error);
-        if (seg.present == 0) throw new GuestFault(NP_VECTOR, error);
-        if (_cpu.LongModeActive)
-        {
-            // The system descriptor's second half: base bits 63:32 (linear_read_system of desc_addr + 8).
-            ulong high = ReadMemoryLinear(_cpu.Sregs.gdt.@base + (selector & ~7UL) + 8, 8);
-            seg.@base |= (high & 0xffff_ffff) << 32;
-            if (!IsCanonical(seg.@base)) throw new GuestFault(GP_VECTOR, error);
-        }
+        if ((selector & 0xfffc) == 0) throw new GuestFault(GP_VECTOR);
+        var seg = LoadSystemDescriptor(selector, ldt: false, out ulong raw); // X86Emulator.Ldt.cs, shared with LLDT
         Span<byte> b = stackalloc byte[8];
         System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(b, raw | ((ulong)TssBusyBit << 40));
         SystemWrite(_cpu.Sregs.gdt.@base + (selector & ~7UL), b);
