@@ -106,7 +106,7 @@ public static class SnpGuestPrivacy
         AssertHalts(g, "after the conversion to private");
     }
 
-    [ConformanceCase(Svm + "; AMD APM Vol. 2 15.34.5: with paging off (real mode) every SNP data access is encrypted — a read of a shared GFN and a write to another both stop with a private KVM_EXIT_MEMORY_FAULT until the VMM makes each private",
+    [ConformanceCase(Svm + "; AMD APM Vol. 2 15.34.5: with paging off (real mode) every SNP data access is encrypted — the guest's use of a shared GFN (its PVALIDATE first, as an SNP guest validates a page it makes private: AMD APM Vol. 3 PVALIDATE) stops with a private KVM_EXIT_MEMORY_FAULT until the VMM makes it private, for a page read and for one written; then the private read and write work",
         Profile = EmulatedProfile.X86Coco, Requires = KernelRequirement.SnpVmType)]
     public static void snp_access_with_paging_off_is_private(CaseContext ctx)
     {
@@ -114,15 +114,23 @@ public static class SnpGuestPrivacy
         RequireGuestMemfd(kvm);
         using var g = SnpGuest.Create(kvm, a =>
         {
+            // A page that was shared (or never launched) must be validated before a private access, else #VC 0x404.
+            foreach (ulong page in new[] { SnpGuest.Data, SnpGuest.Result })
+            {
+                a.mov(ax, (ushort)page);
+                a.xor(ecx, ecx);
+                a.mov(edx, 1);
+                a.pvalidate();
+            }
             a.mov(al, __byte_ptr[(uint)SnpGuest.Data]);
             a.mov(__byte_ptr[(uint)SnpGuest.Result], al);
             a.hlt();
         }, realMode: true);
         g.SetPrivate(SnpGuest.Data, false);
-        AssertMemoryFault(g, SnpGuest.Data, isPrivate: true, "real-mode read of a shared GFN");
+        AssertMemoryFault(g, SnpGuest.Data, isPrivate: true, "real-mode PVALIDATE of the shared GFN it reads");
         g.SetPrivate(SnpGuest.Data, true);
         // Result was left shared after the launch: the write is private too.
-        AssertMemoryFault(g, SnpGuest.Result, isPrivate: true, "real-mode write to a shared GFN");
+        AssertMemoryFault(g, SnpGuest.Result, isPrivate: true, "real-mode PVALIDATE of the shared GFN it writes");
         g.SetPrivate(SnpGuest.Result, true);
         AssertHalts(g, "after both conversions");
     }

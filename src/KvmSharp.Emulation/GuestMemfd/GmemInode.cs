@@ -137,6 +137,8 @@ internal sealed class GmemInode
         Hugetlb?.RestructurePages(start, end);
         // [PATCH v8] kvm_gmem_fault_user_mapping serves shared pages: from now on the host may fault them in.
         if (SupportsMmap && (attributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0) _hostReachable.Set(start, end, true);
+        // [PATCH v8] a page converted to shared in place is the host's again: sev_gmem_invalidate's rmp_make_shared.
+        if ((attributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0) Arch.SnpRmp.Invalidate(this, start, end);
     }
 
     /// <summary>
@@ -202,6 +204,7 @@ internal sealed class GmemInode
         // [BRANCH] merge_truncate_range: the huge folios go back to the subpool.
         Hugetlb?.Free(start, end);
         _populated.Set(start, end, false);
+        Arch.SnpRmp.Invalidate(this, start, end); // kvm_gmem_free_folio → sev_gmem_invalidate: rmp_make_shared
         _folioNode.Set(start, end, -1);
         // A private page cannot be host-faulted again until it is converted back to shared.
         foreach (var (s, e, attrs) in Attributes.Segments(start, end).ToArray())

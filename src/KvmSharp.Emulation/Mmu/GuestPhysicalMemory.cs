@@ -75,6 +75,12 @@ internal sealed class GuestPhysicalMemory : IDisposable
     /// </summary>
     public GpaResult TdMapPrivate(ulong gpa) => Access(gpa, Span<byte>.Empty, write: false, mapOnly: true);
 
+    /// <summary>
+    /// An SNP guest's PVALIDATE of <paramref name="gpa"/> (X86Emulator.Pvalidate.cs): KVM's fault-in of the private GPA
+    /// (the #NPF the instruction takes on an unmapped page), which runs sev_gmem_prepare; no guest access.
+    /// </summary>
+    public GpaResult SnpMapPrivate(ulong gpa) => Access(gpa | EncryptionMask, Span<byte>.Empty, write: false, mapOnly: true);
+
     /// <summary>True for the VM types whose guests mark encrypted pages with the C-bit: SEV, SEV-ES and SNP.</summary>
     private bool HasCbit => _kvm.Type is KvmConstants.KVM_X86_SEV_VM or KvmConstants.KVM_X86_SEV_ES_VM or KvmConstants.KVM_X86_SNP_VM;
 
@@ -195,6 +201,10 @@ internal sealed class GuestPhysicalMemory : IDisposable
             if (isPrivate && type is KvmConstants.KVM_X86_TDX_VM && Arch.CocoState.Tdx(_kvm).State == Arch.TdState.Runnable &&
                 Arch.TdxSept.Map(_kvm, gfn) == Arch.SeptPageState.Pending)
                 return mapOnly ? GpaResult.Done : GpaResult.TdPendingAccess(gpa);
+            // SNP: sev_gmem_prepare makes the page assigned (not validated) at its first private fault, and the CPU's
+            // RMP check refuses a private access to an unvalidated page with #VC (Arch/X86/SnpRmp.cs). Not cached then.
+            if (isPrivate && type is KvmConstants.KVM_X86_SNP_VM && !Arch.SnpRmp.PrivateAccessAllowed(_kvm, slot, gfn))
+                return mapOnly ? GpaResult.Done : GpaResult.SnpUnvalidatedAccess(gpa);
             page = new CachedPage(mapping!, (gfn - slot.BaseGfn) << PageShift, ReadOnly: false, Address: 0);
             return GpaResult.Done;
         }

@@ -69,6 +69,12 @@ internal static class SevSnpLaunchUpdate
             cmd.error = fwError;
             return Err.EIO;
         }
+        // The firmware's RMPUPDATE left every launched page assigned and validated (SnpRmp.LaunchUpdated).
+        lock (kernel.SyncRoot)
+        {
+            if (GuestMemoryPath.GfnToMemslot(kvm, 0, p.gfn_start) is { GmemFile: GmemFile f } s)
+                for (ulong i = 0; i < (ulong)count; i++) SnpRmp.LaunchUpdated(f.GmemInode, p.gfn_start + i - s.BaseGfn + s.GmemPgoff);
+        }
         p.gfn_start += (ulong)count;
         p.len -= (ulong)count * page;
         // 6.18: "if (params.type != KVM_SEV_SNP_PAGE_TYPE_ZERO) params.uaddr += count * PAGE_SIZE;"
@@ -92,7 +98,7 @@ internal static class SevSnpLaunchUpdate
             fill = PopulateFill.InPlace;
         }
         // snp_lookup_rmpentry(): an RMP entry already assigned → -EEXIST ("ret = ret ? -EINVAL : -EEXIST").
-        if (GmemPopulate.Populated(inode, index)) return Err.EEXIST;
+        if (GmemPopulate.Populated(inode, index) || SnpRmp.Get(inode, index).Assigned) return Err.EEXIST;
         // 6.18: if (src) copy_from_user(dst, src + i * PAGE_SIZE, PAGE_SIZE) → -EFAULT — the copy itself is the
         // caller's, the check is made here so it comes before the firmware, as in the kernel.
         if (fill == PopulateFill.CopySource && !UserMemory.CopyFromUser(kernel.Config, src, new byte[EmulatorConfig.PageSize]))

@@ -68,6 +68,8 @@ internal static class SnpLaunch
                 // snp_launch_update_vmsa does not call fpstate_set_confidential, so KVM_GET/SET_FPU and XSAVE keep
                 // answering on an SNP vCPU (sev.c as read for 6.18; followed, not judged).
                 CocoState.Vcpu(vcpu).GuestStateProtected = true;
+                // The VMSA page's RMP entry: assigned, validated, VMSA (SEV-SNP firmware ABI, LAUNCH_UPDATE page type VMSA).
+                SnpRmp.MarkVmsa(vcpu);
             }
         }
         if (p.id_block_en != 0)

@@ -33,9 +33,15 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// <item>After each batch the C-bit of its pages' PTEs (<see cref="Layout.Pt"/>; above 2 MiB their PDEs in
 /// <see cref="Layout.Pd"/>) is set (private) or cleared (shared):
 /// the C-bit mask is the private, measured u64 at <see cref="CbitMask"/>. Last, CR3 is reloaded (the TLB flush).</item>
+/// <item>PVALIDATE, as Linux's set_pages_state / pval_pages: before a batch goes shared its pages' validation is
+/// rescinded (EDX = 0) while still mapped private; after a batch went private (PSC, then C-bits, then a TLB flush) its
+/// pages are validated (EDX = 1) — else the guest's next private access raises #VC 0x404 (page not validated). 2 MiB
+/// units try the 2 MiB form first and fall back to 512 4 KiB ones on PVALIDATE_FAIL_SIZEMISMATCH. A PVALIDATE failure
+/// is a termination request (SEV_TERM_SET_LINUX, GHCB_TERM_PVALIDATE); a refused PSC of a shared batch validates its
+/// unconverted pages again. Every other private page of the micro-VM is launch-updated (<see cref="Confidential.SnpBoot"/>),
+/// which leaves it validated by the firmware, so nothing has to be accepted at boot.</item>
 /// </list>
-/// Not modelled: PVALIDATE (the RMP's validated bit: Linux rescinds validation before a page goes shared and
-/// validates it after it went private; the emulated kernel has no RMP), and the cache flush before a conversion.
+/// Not modelled: the cache flush before a conversion.
 /// </summary>
 public static class SnpPageState
 {
@@ -51,6 +57,9 @@ public static class SnpPageState
     /// <summary>SNP_PAGE_STATE_PRIVATE and SNP_PAGE_STATE_SHARED (sev-common.h), the operation in entry bits 55:52.</summary>
     public const ulong OperationPrivate = 1, OperationShared = 2;
 
+    /// <summary>PVALIDATE_FAIL_SIZEMISMATCH (arch/x86/include/asm/sev.h): the RMP entry's page size is not the one asked.</summary>
+    public const int PvalidateFailSizeMismatch = 6;
+
     /// <summary>Offsets in the GHCB: sw_scratch (struct ghcb) and the shared buffer, where the PSC descriptor goes.</summary>
     public const int GhcbSwScratch = 0x3A8, GhcbSharedBuffer = 0x800;
 
@@ -60,6 +69,7 @@ public static class SnpPageState
         const int Header = GhcbSharedBuffer, Entries = GhcbSharedBuffer + 8;
         Label done = a.CreateLabel(), shared = a.CreateLabel(), batch = a.CreateLabel(), fill = a.CreateLabel();
         Label ask = a.CreateLabel(), pte = a.CreateLabel(), small = a.CreateLabel();
+        Label pval = a.CreateLabel(), pscFail = a.CreateLabel(), rescinded = a.CreateLabel(), advance = a.CreateLabel();
         AssemblerRegister64[] kept = [rbx, r12, r13, r14, r15];
 
         a.Label(ref entry);
@@ -125,6 +135,13 @@ public static class SnpPageState
         a.mov(r12d, MaxEntries);
         a.cmp(r15, r12);
         a.cmovb(r12, r15);
+        // Going shared: rescind the batch's validation first, while its pages are still mapped private (Linux
+        // __set_pages_state: "if (op == SNP_PAGE_STATE_SHARED) pvalidate_pages(data)" before vmgexit_psc).
+        a.test(r10, r10);
+        a.jnz(rescinded);
+        a.xor(edx, edx);
+        a.call(pval);
+        a.Label(ref rescinded);
         a.lea(eax, __[r12 - 1]);
         a.shl(eax, 16);
         a.mov(__qword_ptr[rbx + Header], rax);
@@ -164,18 +181,18 @@ public static class SnpPageState
         a.vmgexit();
         a.mov(rax, -KvmPara.KVM_EINVAL);
         a.cmp(__dword_ptr[rbx + SnpRuntime.GhcbSwExitInfo1], 0);
-        a.jne(done);
+        a.jne(pscFail);
         a.cmp(__qword_ptr[rbx + SnpRuntime.GhcbSwExitInfo2], 0);
-        a.jne(done);
+        a.jne(pscFail);
         a.cmp(__dword_ptr[rbx + Header + 4], 0);
-        a.jne(done);
+        a.jne(pscFail);
         a.movzx(ecx, __word_ptr[rbx + Header]);
         a.movzx(edx, __word_ptr[rbx + Header + 2]);
         a.lea(r8, __[r12 - 1]);
         a.cmp(rdx, r8);
-        a.jne(done);
+        a.jne(pscFail);
         a.cmp(ecx, r9d);
-        a.jbe(done);                      // no progress: a hypervisor that never finishes must not hang the guest
+        a.jbe(pscFail);                   // no progress: a hypervisor that never finishes must not hang the guest
         a.mov(r9d, ecx);
         a.cmp(ecx, edx);
         a.jbe(ask);
@@ -194,6 +211,15 @@ public static class SnpPageState
         a.add(rcx, 8);
         a.dec(r8);
         a.jnz(pte);
+        // Gone private: validate the batch's pages through their new mappings (Linux __set_pages_state:
+        // "if (op == SNP_PAGE_STATE_PRIVATE) pvalidate_pages(data)" after vmgexit_psc), after a TLB flush.
+        a.test(r10, r10);
+        a.jz(advance);
+        a.mov(rcx, cr3);
+        a.mov(cr3, rcx);
+        a.mov(edx, 1);
+        a.call(pval);
+        a.Label(ref advance);
         a.mov(rax, r12);
         a.mov(ecx, esi);
         a.shl(rax, cl);
@@ -208,5 +234,89 @@ public static class SnpPageState
         a.mov(cr3, rcx);
         for (int i = kept.Length - 1; i >= 0; i--) a.pop(kept[i]);
         a.ret();
+
+        // A refused PSC of a shared batch: the entries from hdr.cur_entry on stay private, so validate them again
+        // (their PTEs still have the C-bit); RAX stays -EINVAL.
+        a.Label(ref pscFail);
+        a.test(r10, r10);
+        a.jnz(done);
+        a.movzx(ecx, __word_ptr[rbx + Header]);
+        a.cmp(rcx, r12);
+        a.jae(done);
+        a.sub(r12, rcx);
+        a.mov(rax, rcx);
+        a.mov(ecx, esi);
+        a.shl(rax, cl);
+        a.add(r14, rax);
+        a.mov(edx, 1);
+        a.call(pval);
+        a.mov(rax, -KvmPara.KVM_EINVAL);
+        a.jmp(done);
+
+        AssemblePvalidate(a, ref pval);
+    }
+
+    /// <summary>
+    /// PVALIDATE of a batch (Linux pval_pages / pvalidate_pages): EDX = 1 validate, 0 rescind; the batch is R12 units
+    /// of 1 &lt;&lt; ESI bytes from R14, their PTEs (PDEs) at RDI. Only units whose entry has the C-bit are touched (a
+    /// page the guest maps shared has nothing to rescind). A 2 MiB unit is one PVALIDATE with ECX = 1; on
+    /// PVALIDATE_FAIL_SIZEMISMATCH (4 KiB RMP entries) its 512 pages are done one by one. Any other failure is
+    /// Linux's __pval_terminate: a termination request, reason set 1 code 2 (GHCB_TERM_PVALIDATE). CF = 1 (the page
+    /// already had the requested state: a conversion of a range that already had it) is accepted, where Linux's
+    /// pvalidate() would answer PVALIDATE_FAIL_NOUPDATE and terminate. Clobbers RAX, RCX, RDX, R8, R9.
+    /// </summary>
+    private static void AssemblePvalidate(Assembler a, ref Label pval)
+    {
+        Label unit = a.CreateLabel(), next = a.CreateLabel(), small = a.CreateLabel(), fail = a.CreateLabel();
+        AssemblerRegister64[] kept = [rbx, r10, r11, r13, r15];
+        a.Label(ref pval);
+        foreach (var r in kept) a.push(r);
+        a.mov(ecx, esi);
+        a.mov(rbx, r14);
+        a.shr(rbx, cl);
+        a.lea(rbx, __[rdi + rbx * 8]);    // RBX = the first unit's PTE (PDE)
+        a.mov(r10, r14);                  // R10 = the unit's address (identity-mapped)
+        a.mov(r8, r12);
+        a.mov(r9d, edx);
+        a.mov(r13, __qword_ptr[CbitMask]);
+        a.Label(ref unit);
+        a.test(__qword_ptr[rbx], r13);
+        a.jz(next);
+        a.xor(ecx, ecx);
+        a.cmp(esi, 21);
+        a.sete(cl);                       // ECX = 1 (2 MiB) for a PDE unit
+        a.mov(rax, r10);
+        a.mov(edx, r9d);
+        a.pvalidate();
+        a.test(eax, eax);
+        a.jz(next);
+        a.cmp(eax, PvalidateFailSizeMismatch);
+        a.jne(fail);
+        a.test(ecx, ecx);
+        a.jz(fail);
+        a.mov(r11, r10);
+        a.mov(r15d, 512);
+        a.Label(ref small);
+        a.xor(ecx, ecx);
+        a.mov(rax, r11);
+        a.mov(edx, r9d);
+        a.pvalidate();
+        a.test(eax, eax);
+        a.jnz(fail);
+        a.add(r11, (int)Layout.PageSize);
+        a.dec(r15d);
+        a.jnz(small);
+        a.Label(ref next);
+        a.add(rbx, 8);
+        a.mov(ecx, esi);
+        a.mov(eax, 1);
+        a.shl(rax, cl);
+        a.add(r10, rax);
+        a.dec(r8);
+        a.jnz(unit);
+        for (int i = kept.Length - 1; i >= 0; i--) a.pop(kept[i]);
+        a.ret();
+        a.Label(ref fail);
+        SnpRuntime.Terminate(a, SnpRuntime.TermSetLinux, SnpRuntime.TermPvalidate);
     }
 }

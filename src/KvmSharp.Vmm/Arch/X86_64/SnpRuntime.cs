@@ -92,9 +92,10 @@ public static class SnpRuntime
 
     /// <summary>
     /// Termination reason codes (sev-common.h): set 0 code 0 GHCB_SEV_ES_GEN_REQ (a VMGEXIT failed, or a #VC in the #VC
-    /// handler), 1 GHCB_SEV_ES_PROT_UNSUPPORTED, 2 GHCB_SNP_UNSUPPORTED; set 1 code 0 GHCB_TERM_REGISTER.
+    /// handler), 1 GHCB_SEV_ES_PROT_UNSUPPORTED, 2 GHCB_SNP_UNSUPPORTED; set 1 code 0 GHCB_TERM_REGISTER, 2
+    /// GHCB_TERM_PVALIDATE (a PVALIDATE of the page-state change failed: Linux's __pval_terminate).
     /// </summary>
-    public const int TermGeneralRequest = 0, TermProtocolUnsupported = 1, TermSnpUnsupported = 2, TermRegister = 0;
+    public const int TermGeneralRequest = 0, TermProtocolUnsupported = 1, TermSnpUnsupported = 2, TermRegister = 0, TermPvalidate = 2;
 
     private static readonly (byte[] Code, ulong Start, ulong Vc) Assembled = Assemble();
     private static readonly byte[] Table = BuildIdt();
@@ -212,7 +213,7 @@ public static class SnpRuntime
     }
 
     /// <summary>GHCB_MSR_TERM_REQ with reason <paramref name="set"/>, <paramref name="code"/>, VMGEXIT; the hypervisor does not resume a guest that asked, so HLT for good.</summary>
-    private static void Terminate(Assembler a, int set, int code)
+    internal static void Terminate(Assembler a, int set, int code)
     {
         Label halt = a.CreateLabel();
         a.mov(ecx, GhcbMsr);
