@@ -18,7 +18,7 @@ public sealed class CbitTests
     public void Sev_guest_reads_host_memory_through_a_cbit_pte_and_without_one()
     {
         using var k = new EmulatedKernel(EmulatorConfig.X86_64());
-        using var g = new RawGuest(k, KvmConstants.KVM_X86_SEV_VM);
+        using var g = new RawGuest(k, KvmConstants.KVM_X86_SEV_VM, sevInit2: true);
         // 4 MiB: encrypted alias of 2 MiB; the code reads the same byte through both and reports their sum.
         g.LongMode(a =>
         {

@@ -188,4 +188,21 @@ public sealed class CocoLaunchTests
         launch.UpdateVmsa();
         Assert.Throws<KvmException>(() => vcpu.GetDebugRegs());
     }
+
+    [Theory]
+    [InlineData(VmType.Sev)]
+    [InlineData(VmType.SevEs)]
+    [InlineData(VmType.Snp)]
+    public void A_vcpu_of_an_sev_vm_does_not_run_before_sev_init2(VmType type)
+    {
+        // svm_vcpu_pre_run: "if (to_kvm_sev_info(vcpu->kvm)->need_init) return -EINVAL;" — INIT2 itself refuses a VM
+        // that has vCPUs, so such a vCPU never runs.
+        using var k = new EmulatedKernel(EmulatorConfig.X86_64());
+        using var kvm = Kvm.Open(k, proposals: k.Config.Proposals);
+        using var vm = kvm.CreateVm(type);
+        using var vcpu = vm.CreateVcpu();
+        var ex = Assert.Throws<KvmException>(() => vcpu.Run());
+        Assert.Equal(Errno.EINVAL, ex.Errno);
+        Assert.Equal("KVM_RUN", ex.Operation);
+    }
 }

@@ -62,24 +62,35 @@ public sealed class PrivacyTests
     public void Snp_cbit_disagreeing_with_the_attributes_is_a_memory_fault(ulong linear, ulong faultGpa, ulong flags)
     {
         using var k = new EmulatedKernel(EmulatorConfig.X86_64(inPlaceConversion: true));
-        using var g = new RawGuest(k, KvmConstants.KVM_X86_SNP_VM, slot: false);
+        using var g = new RawGuest(k, KvmConstants.KVM_X86_SNP_VM, slot: false, sevInit2: true);
+        Assert.True(k.Open("/dev/sev", O_RDWR, out var sev) >= 0);
         var gmem = Raw.CreateGmem(k, g.Vm, RawGuest.MemorySize, KvmConstants.GUEST_MEMFD_FLAG_MMAP | KvmConstants.GUEST_MEMFD_FLAG_INIT_SHARED);
+        using (sev)
         using (gmem)
         {
-            Assert.Equal(0, MappedRegion.Map(k, gmem, RawGuest.MemorySize, PROT_READ | PROT_WRITE, MAP_SHARED, 0, out var host));
-            using (host)
-            {
-                Assert.Equal(0, Raw.Region2(k, g.Vm, 0, KvmConstants.KVM_MEM_GUEST_MEMFD, 0, RawGuest.MemorySize, 0, 0, gmem.Number));
-                // Build the guest in the anonymous memory, then copy it into the (still shared) guest_memfd.
-                g.LongMode(a => { a.mov(rax, linear); a.mov(bl, __byte_ptr[rax]); a.hlt(); });
-                const ulong CBit = 1UL << 51;
-                g.Write64(RawGuest.Pd + 1 * 8, (CBit | 0x20_0000) | 0x83); // 2 MiB, encrypted (the code runs here)
-                g.Write64(RawGuest.Pd + 2 * 8, 0x20_0000 | 0x83);          // 4 MiB → the code's 2 MiB, not encrypted
-                g.Memory.GetSpan(0, (int)RawGuest.MemorySize).CopyTo(host!.GetSpan(0, (int)RawGuest.MemorySize));
-            }
+            const ulong SharedPage = 0x30_0000;
             ulong page = (ulong)Raw.Page;
-            Assert.Equal(0, Raw.Convert(k, gmem, 0, 0x30_0000, toPrivate: true));
-            Assert.Equal(0, Raw.Convert(k, gmem, 0x30_0000 + page, RawGuest.MemorySize - 0x30_0000 - page, toPrivate: true));
+            Assert.Equal(0, Raw.Region2(k, g.Vm, 0, KvmConstants.KVM_MEM_GUEST_MEMFD, 0, RawGuest.MemorySize, 0, 0, gmem.Number));
+            // Build the guest in the anonymous memory: the shared page is copied in through the mapping, the rest is
+            // launched into private memory by the firmware, validated (SNP_LAUNCH_UPDATE), as an SNP guest's image is.
+            g.LongMode(a => { a.mov(rax, linear); a.mov(bl, __byte_ptr[rax]); a.hlt(); });
+            const ulong CBit = 1UL << 51;
+            g.Write64(RawGuest.Pd + 1 * 8, (CBit | 0x20_0000) | 0x83); // 2 MiB, encrypted (the code runs here)
+            g.Write64(RawGuest.Pd + 2 * 8, 0x20_0000 | 0x83);          // 4 MiB → the code's 2 MiB, not encrypted
+            Assert.Equal(0, MappedRegion.Map(k, gmem, RawGuest.MemorySize, PROT_READ | PROT_WRITE, MAP_SHARED, 0, out var host));
+            using (host) g.Memory.GetSpan((int)SharedPage, (int)page).CopyTo(host!.GetSpan((int)SharedPage, (int)page));
+            Assert.Equal(0, Raw.Convert(k, gmem, 0, SharedPage, toPrivate: true));
+            Assert.Equal(0, Raw.Convert(k, gmem, SharedPage + page, RawGuest.MemorySize - SharedPage - page, toPrivate: true));
+            var start = new kvm_sev_snp_launch_start { policy = 1UL << 17 }; // bit 17 must be one
+            Assert.Equal(0, Raw.SevCommand(k, g.Vm, KvmMemoryEncrypt.KVM_SEV_SNP_LAUNCH_START, ref start, sev!.Number));
+            foreach (var (gpa, size) in new[] { (0UL, SharedPage), (SharedPage + page, RawGuest.MemorySize - SharedPage - page) })
+            {
+                var update = new kvm_sev_snp_launch_update
+                {
+                    gfn_start = gpa / page, uaddr = (ulong)g.Memory.Address + gpa, len = size, type = KvmMemoryEncrypt.KVM_SEV_SNP_PAGE_TYPE_NORMAL,
+                };
+                Assert.Equal(0, Raw.SevCommand(k, g.Vm, KvmMemoryEncrypt.KVM_SEV_SNP_LAUNCH_UPDATE, ref update, sev.Number));
+            }
             if (linear == 0x50_0000)
             {
                 // 4 MiB + 1 MiB through the shared alias of 2 MiB → GPA 0x300000, the shared page.

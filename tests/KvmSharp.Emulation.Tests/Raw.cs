@@ -75,6 +75,27 @@ internal static class Raw
         return k.Ioctl(vm, KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES, Bytes(ref a));
     }
 
+    /// <summary>
+    /// KVM_MEMORY_ENCRYPT_OP <paramref name="id"/> with <paramref name="data"/> in pinned memory (read back after the
+    /// call) and <paramref name="sevFd"/> as kvm_sev_cmd.sev_fd; the rc.
+    /// </summary>
+    public static long SevCommand<T>(IKernel k, KernelFd vm, uint id, ref T data, int sevFd = 0) where T : unmanaged
+    {
+        byte[] buffer = GC.AllocateArray<byte>(System.Runtime.CompilerServices.Unsafe.SizeOf<T>(), pinned: true);
+        MemoryMarshal.Write(buffer, in data);
+        var cmd = new kvm_sev_cmd { id = id, data = (ulong)Marshal.UnsafeAddrOfPinnedArrayElement(buffer, 0), sev_fd = (uint)sevFd };
+        long rc = k.Ioctl(vm, KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP, Bytes(ref cmd));
+        data = MemoryMarshal.Read<T>(buffer);
+        return rc;
+    }
+
+    /// <summary>KVM_SEV_INIT2 with a zeroed kvm_sev_init: what every SEV, SEV-ES and SNP VM needs before its vCPUs.</summary>
+    public static long SevInit2(IKernel k, KernelFd vm)
+    {
+        var init = new kvm_sev_init();
+        return SevCommand(k, vm, KvmMemoryEncrypt.KVM_SEV_INIT2, ref init);
+    }
+
     public static long Cap(IKernel k, KernelFd fd, int cap) => k.Ioctl(fd, KvmIoctls.KVM_CHECK_EXTENSION, (ulong)cap);
 
     /// <summary>True when this machine has a usable /dev/kvm (the differential tests run against it).</summary>

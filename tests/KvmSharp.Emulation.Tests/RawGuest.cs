@@ -21,11 +21,14 @@ internal sealed class RawGuest : IDisposable
 
     private readonly MappedRegion _run;
 
-    public RawGuest(IKernel kernel, ulong vmType = 0, bool slot = true)
+    // sevInit2: KVM_SEV_INIT2 before the vCPU exists — an SEV VM's vCPU does not run without it (svm_vcpu_pre_run), and
+    // an SNP VM's private accesses then go through the RMP.
+    public RawGuest(IKernel kernel, ulong vmType = 0, bool slot = true, bool sevInit2 = false)
     {
         Kernel = kernel;
         Sys = Raw.OpenKvm(kernel);
         Vm = Raw.CreateVm(kernel, Sys, vmType);
+        if (sevInit2) Assert.Equal(0, Raw.SevInit2(kernel, Vm));
         Assert.Equal(0, MappedRegion.Map(kernel, null, MemorySize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, 0, out var mem));
         Memory = mem!;
         if (slot) Assert.Equal(0, Raw.Region1(kernel, Vm, 0, 0, 0, MemorySize, (ulong)Memory.Address));

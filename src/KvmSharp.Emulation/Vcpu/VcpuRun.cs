@@ -100,6 +100,9 @@ internal static class VcpuRun
         // KVM_TDX_FINALIZE_VM or KVM_TDX_INIT_VCPU (Arch/X86/TdxLaunch.cs).
         long preRun = Arch.TdxLaunch.PreRun(vcpu);
         if (preRun != 0) return preRun;
+        // svm_vcpu_pre_run: -EINVAL for an SEV VM before KVM_SEV_INIT2 (Arch/X86/SevLaunch.cs).
+        preRun = Arch.SevLaunch.PreRun(vcpu);
+        if (preRun != 0) return preRun;
         // vcpu_run: "if (kvm_vcpu_running(vcpu)) r = vcpu_enter_guest(vcpu); else r = vcpu_block(vcpu);".
         if (Block(vcpu) is long blocked) return blocked;
         if (EnterProtectedGuest(vcpu) is long refused) return refused;

@@ -84,6 +84,14 @@ internal static class SevLaunch
         }
     }
 
+    /// <summary>
+    /// svm_vcpu_pre_run (KVM_RUN's kvm_x86_call(vcpu_pre_run)): "if (to_kvm_sev_info(vcpu-&gt;kvm)-&gt;need_init) return
+    /// -EINVAL;" — a vCPU of an SEV, SEV-ES or SNP VM does not run before KVM_SEV_INIT2 (svm_vm_init sets need_init for
+    /// every type but DEFAULT and SW_PROTECTED; "KVM: SEV: introduce KVM_SEV_INIT2 operation", 6.10).
+    /// </summary>
+    public static long PreRun(KvmVcpu vcpu) =>
+        CocoState.IsSevType(vcpu.Kvm) && CocoState.Sev(vcpu.Kvm).NeedInit ? Err.EINVAL : 0;
+
     /// <summary>sev_guest_init (KVM_SEV_INIT / KVM_SEV_ES_INIT): only for KVM_X86_DEFAULT_VM.</summary>
     private static long GuestInit(Kvm kvm) =>
         // "if (kvm->arch.vm_type != KVM_X86_DEFAULT_VM) return -EINVAL;" — this dispatcher sees only the SEV types.
