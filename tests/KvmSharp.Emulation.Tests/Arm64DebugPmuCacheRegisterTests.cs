@@ -175,7 +175,9 @@ public class Arm64DebugPmuCacheRegisterTests
         Assert.Equal(Vfs.Err.ENOENT, Set(cpu, KvmArm64PmuRegs.PMSELR_EL0, 0));
         Assert.Equal(SysRegAccess.Undefined, Arm64SysRegs.GuestRead(cpu, Index("PMCR_EL0"), out _));
         var pmu = NewCpu(pmu: true);
-        Assert.Equal(SysRegAccess.Unsupported, Arm64SysRegs.GuestRead(pmu, Index("PMCR_EL0"), out _));
+        // With the feature the guest reaches access_pmcr (Arm64PmuGuestAccess; Arm64PmuGuestTests): LC and N = 6.
+        Assert.Equal(SysRegAccess.Done, Arm64SysRegs.GuestRead(pmu, Index("PMCR_EL0"), out ulong pmcr));
+        Assert.Equal(0x40UL | (6UL << 11), pmcr);
     }
 
     [Fact]

@@ -27,8 +27,10 @@ public class Arm64SystemInstructionTests
     }
 
     [Fact]
-    public void Turning_the_mmu_on_is_an_emulation_failure_before_the_write()
+    public void Turning_the_mmu_on_with_tcr_el1_at_reset_is_an_emulation_failure_before_the_write()
     {
+        // TCR_EL1 resets to 0: TG1 = 0b00 is a reserved encoding and only the 4 KiB granule is modelled
+        // (A64Interpreter.Mmu.cs RefusesMmuConfig), so the MSR that would enable stage 1 stops the run unexecuted.
         var (insn, pc) = RunToFailure(a =>
         {
             a.Mrs(X(1), Abi.Arm64.KvmArm64SysRegs.Encoding(3, 0, 1, 0, 0));

@@ -6,16 +6,16 @@ using KvmSharp.Conformance.Guests.Arm64;
 namespace KvmSharp.Emulation.Tests;
 
 /// <summary>
-/// The set-up the arm64 emulator tests share: an emulated arm64 kernel, a VM with one memory slot holding a guest
+/// The set-up the arm64 emulator tests share: an emulated arm64 kernel (EmulatorConfig.Arm64() unless given), a VM with one memory slot holding a guest
 /// program at <see cref="Arm64Guest.CodeGpa"/>, and vCPUs initialised as the selftests do (preferred target, PSCI 0.2)
 /// and started there. A test's own set-up derives from it and disposes what it adds in <see cref="DisposeExtras"/>,
 /// which runs after the vCPUs and before the slot, the VM and the kernel.
 /// </summary>
 internal class Arm64TestVm : IDisposable
 {
-    public Arm64TestVm(Action<A64Assembler> program)
+    public Arm64TestVm(Action<A64Assembler> program, EmulatorConfig? config = null)
     {
-        Kernel = new EmulatedKernel(EmulatorConfig.Arm64());
+        Kernel = new EmulatedKernel(config ?? EmulatorConfig.Arm64());
         Kvm = Kvm.Open(Kernel);
         Vm = Kvm.CreateVm();
         Host = Vm.AllocateMemory(Arm64Guest.Size);

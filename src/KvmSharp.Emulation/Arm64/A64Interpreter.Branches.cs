@@ -6,6 +6,8 @@ internal sealed partial class A64Interpreter
 {
     private A64Outcome BranchOrSystem(uint insn)
     {
+        // Pointer authentication (A64Interpreter.PointerAuth.cs), before the HINT space it shares.
+        if (TryPointerAuth(insn) is A64Outcome pac) return pac;
         // B / BL: op 00101 imm26.
         if ((insn & 0x7C00_0000) == 0x1400_0000)
         {

@@ -86,12 +86,17 @@ internal sealed partial class A64Interpreter
     /// </summary>
     private bool MemoryAccess(ulong address, Span<byte> data, bool write, MmioSyndrome syndrome, bool isvValid)
     {
-        int page = EmulatorConfig.PageSize;
+        // Split at the stage-1 granule (4 KiB) too; stage 1 translates every page before any byte moves.
+        int page = Math.Min(EmulatorConfig.PageSize, 4096);
         int first = (int)Math.Min((ulong)data.Length, (ulong)page - (address & (ulong)(page - 1)));
+        var access = write ? S1Access.Write : S1Access.Read;
+        if (!Translate(address, access, out ulong ipa0)) return false;
+        ulong ipa1 = 0;
+        if (first < data.Length && !Translate(address + (ulong)first, access, out ipa1)) return false;
         for (int done = 0; done < data.Length;)
         {
             int chunk = done == 0 ? first : data.Length - done;
-            ulong ipa = address + (ulong)done;
+            ulong ipa = done == 0 ? ipa0 : ipa1;
             var r = memory.Access(ipa, data.Slice(done, chunk), write, fetch: false);
             switch (r.Status)
             {
@@ -100,7 +105,7 @@ internal sealed partial class A64Interpreter
                 case Stage2Status.Mmio:
                     // A page-crossing access is split by the hardware; only a whole access to MMIO is reported.
                     if (!isvValid || done != 0 || chunk != data.Length) throw new RunErrorStop(-(long)Kernel.Errno.ENOSYS, ipa, false);
-                    throw new MmioStop(syndrome);
+                    throw new MmioStop(syndrome with { Ipa = ipa });
                 case Stage2Status.InjectAbort:
                     InjectDataAbort(ipa);
                     return false;

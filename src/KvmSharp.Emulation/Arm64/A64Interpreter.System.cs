@@ -8,8 +8,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// special registers (NZCV, DAIF, CurrentEL, SPSel, SPSR_EL1, ELR_EL1, SP_EL0), MSR DAIFSet/DAIFClr/SPSel
 /// (immediate), and ERET. On hardware these EL1 registers are not trapped to KVM (HCR_EL2.TVM/TRVM are only set while
 /// KVM tracks cache maintenance), so the guest sees its own values, as here. A register outside this set stops the run
-/// with an emulation failure (real hardware would access it), and so does an MSR that sets SCTLR_EL1.M: the
-/// interpreter runs with the stage-1 MMU off only.
+/// with an emulation failure (real hardware would access it), and so does an MSR that would run the stage-1 MMU in a
+/// configuration outside the model (A64Interpreter.Mmu.cs RefusesMmuConfig).
 /// </summary>
 internal sealed partial class A64Interpreter
 {
@@ -22,6 +22,8 @@ internal sealed partial class A64Interpreter
     /// <summary>Returns null when <paramref name="insn"/> is not a system instruction handled here.</summary>
     private A64Outcome? TrySystem(uint insn)
     {
+        // Barriers, TLBI, AT, IC (A64Interpreter.Mmu.cs).
+        if (TryMmuSystem(insn) is A64Outcome mmu) return mmu;
         // MSR/MRS (register): 1101010100 L 1 o0 op1 CRn CRm op2 Rt.
         if ((insn & 0xFFD0_0000) == 0xD510_0000)
         {
@@ -41,6 +43,7 @@ internal sealed partial class A64Interpreter
                 case (3, 6): cpu.Pstate |= crm << 6; break;              // DAIFSet
                 case (3, 7): cpu.Pstate &= ~(crm << 6); break;           // DAIFClr
                 case (0, 5): cpu.Pstate = (cpu.Pstate & ~1UL) | (crm & 1); break; // SPSel
+                case (0, 4) when HasPan: cpu.Pstate = (cpu.Pstate & ~PanBit) | ((crm & 1) << 22); break; // PAN (FEAT_PAN)
                 default: throw new UnsupportedInstructionStop(insn);
             }
             Next();
@@ -65,13 +68,22 @@ internal sealed partial class A64Interpreter
 
     /// <summary>
     /// EL0 may reach only NZCV, TPIDR_EL0 and (read-only) TPIDRRO_EL0; DAIF needs SCTLR_EL1.UMA (clear at reset),
-    /// CTR_EL0 SCTLR_EL1.UCT (bit 15, clear at reset), the timer registers their CNTKCTL_EL1 enable bits.
+    /// CTR_EL0 SCTLR_EL1.UCT (bit 15, clear at reset), the timer registers their CNTKCTL_EL1 enable bits; the EL0 PMU
+    /// registers go on to their handlers, which check PMUSERENR_EL0.
     /// </summary>
     private bool El0Denied(ushort encoding, bool write) =>
         cpu.AtEl0 && !(encoding is Nzcv or TpidrEl0 || (encoding == TpidrroEl0 && !write) ||
                        (encoding == Daif && (cpu.SctlrEl1 & (1UL << 9)) != 0) ||
                        (encoding == CtrEl0 && !write && (cpu.SctlrEl1 & (1UL << 15)) != 0) ||
-                       (Arm64Timer.IsTimerEncoding(encoding) && Arm64Timer.El0Allowed(encoding, cpu.CntkctlEl1)));
+                       (Arm64Timer.IsTimerEncoding(encoding) && Arm64Timer.El0Allowed(encoding, cpu.CntkctlEl1)) ||
+                       IsPmuEl0Encoding(encoding));
+
+    /// <summary>
+    /// The EL0 PMU registers (op0 3, op1 3, CRn 9 CRm 12..14 or CRn 14): MDCR_EL2.TPM traps them to KVM, whose
+    /// access_pm* handlers apply PMUSERENR_EL0 (Arm64PmuGuestAccess).
+    /// </summary>
+    private static bool IsPmuEl0Encoding(ushort encoding) =>
+        ((encoding & 0xFF80) == 0xDC80 && ((encoding >> 3) & 0xF) is >= 12 and <= 14) || (encoding & 0xFF80) == 0xDF00;
 
     private A64Outcome Mrs(uint insn, ushort encoding, int rt)
     {
@@ -138,8 +150,8 @@ internal sealed partial class A64Interpreter
                 if (cpu.CpuInterface?.TryWrite(encoding, value) == true) break;
                 int i = Arm64SysRegs.Find(encoding);
                 if (i < 0) throw new UnsupportedInstructionStop(insn);
-                // The stage-1 MMU is outside the interpreter: refuse before the write commits.
-                if (Arm64SysRegs.Table[i].Name == "SCTLR_EL1" && (value & 1) != 0) throw new UnsupportedInstructionStop(insn);
+                // An MMU configuration outside the model (A64Interpreter.Mmu.cs): refuse before the write commits.
+                if (RefusesMmuConfig(i, value)) throw new UnsupportedInstructionStop(insn);
                 switch (Arm64SysRegs.GuestWrite(cpu, i, value))
                 {
                     case SysRegAccess.Undefined: return UndefinedContinue();

@@ -23,13 +23,15 @@ internal enum A64Outcome
 }
 
 /// <summary>
-/// Runs A64 guest code one instruction at a time with the guest's stage-1 MMU off (SCTLR_EL1.M = 0, KVM's reset
-/// value): every virtual address is the IPA, as in a selftest guest before it enables paging. Fetches, loads and
-/// stores go through <see cref="Stage2Access"/>. The subset: MOVZ/MOVN/MOVK; ADD/ADDS/SUB/SUBS (immediate and
+/// Runs A64 guest code one instruction at a time. With the stage-1 MMU off (SCTLR_EL1.M = 0, KVM's reset value) every
+/// virtual address is the IPA; with it on, fetches and data accesses are translated first (A64Interpreter.Mmu.cs,
+/// <see cref="A64Stage1"/>). Fetches, loads and stores then go through <see cref="Stage2Access"/>. The subset: MOVZ/MOVN/MOVK; ADD/ADDS/SUB/SUBS (immediate and
 /// shifted register, so CMP/CMN/MOV to and from SP); AND/BIC/ORR/ORN/EOR/EON/ANDS/BICS (shifted register, so MOV);
 /// LDR/STR/LDRB/STRB/LDRH/STRH/LDRSB/LDRSH/LDRSW (unsigned immediate offset, and pre/post-index, whose writeback
 /// leaves no valid syndrome); B, BL, B.cond, CBZ, CBNZ, BR, BLR, RET; NOP and the other hints; WFI; HVC; SMC; UDF; MRS/MSR
-/// on the modelled system registers, MSR DAIFSet/DAIFClr/SPSel and ERET (A64Interpreter.System.cs).
+/// on the modelled system registers, MSR DAIFSet/DAIFClr/SPSel and ERET (A64Interpreter.System.cs); the pointer
+/// authentication instructions (A64Interpreter.PointerAuth.cs); retired instructions counted by a vCPU's PMU
+/// (A64Interpreter.Pmu.cs).
 /// Architectural exceptions the hardware would take to EL1 without KVM (UDF, a misaligned PC or SP) and the aborts
 /// KVM injects are delivered through VBAR_EL1, as an EL1 guest would see them. Any other encoding ends the run
 /// with an emulation failure (documented gap: real hardware would execute it).
@@ -56,7 +58,9 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
             TakeException(EcPcAlign, pc, far: pc);
             return A64Outcome.Continue;
         }
-        var r = memory.Access(pc, _word, write: false, fetch: true);
+        // Stage 1 first when the MMU is on (A64Interpreter.Mmu.cs): a fault becomes an Instruction Abort to EL1.
+        if (!Translate(pc, S1Access.Fetch, out ulong fetchIpa)) return A64Outcome.Continue;
+        var r = memory.Access(fetchIpa, _word, write: false, fetch: true);
         switch (r.Status)
         {
             case Stage2Status.Done:
@@ -70,7 +74,8 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
         }
         uint insn = BinaryPrimitives.ReadUInt32LittleEndian(_word);
         LastInstruction = insn;
-        return Execute(insn);
+        // A vCPU with a PMU counts retired instructions (Arm64PmuCounters); without one this is the only cost.
+        return cpu.HasPmu ? ExecuteCounted(insn) : Execute(insn);
     }
 
     private A64Outcome Execute(uint insn)
@@ -86,18 +91,20 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
     private void Undefined() => TakeException(EcUnknown, cpu.Pc, far: null);
 
     /// <summary>
-    /// AArch64.TakeException to EL1 (synchronous): SPSR_EL1 = PSTATE, ELR_EL1 = the faulting instruction, ESR_EL1 and
-    /// (for aborts) FAR_EL1 set, PSTATE = EL1h with D, A, I, F masked (NZCV kept), PC = VBAR_EL1 + 0x000 (from EL1t),
+    /// AArch64.TakeException to EL1 (synchronous): SPSR_EL1 = PSTATE, ELR_EL1 = the faulting instruction, ESR_EL1
+    /// (ISS from <paramref name="iss"/>) and (for aborts) FAR_EL1 set, PSTATE = EL1h with D, A, I, F masked (NZCV
+    /// kept), PC = VBAR_EL1 + 0x000 (from EL1t),
     /// 0x200 (from EL1h) or 0x400 (from EL0). arch/arm64/kvm/inject_fault.c builds the same frame for injected aborts.
     /// </summary>
-    private void TakeException(uint ec, ulong preferredReturn, ulong? far)
+    private void TakeException(uint ec, ulong preferredReturn, ulong? far, ulong iss = 0)
     {
+        _tookSyncException = true;
         ulong offset = cpu.AtEl0 ? 0x400UL : (cpu.Mode & 1) != 0 ? 0x200UL : 0UL;
         cpu.Spsr[0] = cpu.Pstate;
         cpu.ElrEl1 = preferredReturn;
-        cpu.EsrEl1 = ((ulong)ec << 26) | EsrIl;
+        cpu.EsrEl1 = ((ulong)ec << 26) | EsrIl | iss;
         if (far is ulong f) cpu.FarEl1 = f;
-        cpu.Pstate = (cpu.Pstate & 0xf000_0000UL) | Arm64Cpu.ResetPstateEl1;
+        cpu.Pstate = (cpu.Pstate & 0xf000_0000UL) | Arm64Cpu.ResetPstateEl1 | PanOnException();
         cpu.Pc = cpu.VbarEl1 + offset;
     }
 

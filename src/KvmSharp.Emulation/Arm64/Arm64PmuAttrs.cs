@@ -21,6 +21,9 @@ internal sealed class Arm64VcpuPmu
     /// <summary>kvm_vgic_set_owner(vcpu, irq_num, &amp;vcpu->arch.pmu) succeeded at KVM_ARM_VCPU_PMU_V3_INIT.</summary>
     public bool OwnsIrq { get; set; }
 
+    /// <summary>pmu->irq_level: the overflow line's last level (kvm_pmu_update_state, Arm64PmuCounters.UpdateIrq).</summary>
+    public bool IrqLevel { get; set; }
+
     /// <summary>kvm_arm_pmu_irq_initialized: irq_num &gt;= VGIC_NR_SGIS.</summary>
     public bool IrqInitialized => IrqNum >= VgicNrSgis;
 
@@ -33,7 +36,7 @@ internal sealed class Arm64VcpuPmu
 /// PMU vCPU calls. The set path runs under kvm->arch.config_lock (here the kernel lock, then the VM's ID-register lock
 /// that guards KVM_ARCH_FLAG_HAS_RAN_ONCE and nr_pmu_counters). The vGIC of Vgic/ tells irqchip_in_kernel,
 /// vgic_initialized and nr_spis. The emulated host has one PMU, <see cref="HostPmuType"/> [D]; the event
-/// filter is kept but nothing counts (no perf events back the counters).
+/// filter decides which events the counters count (Arm64PmuCounters).
 /// </summary>
 internal static class Arm64PmuAttrs
 {

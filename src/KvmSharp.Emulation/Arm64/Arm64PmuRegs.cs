@@ -38,8 +38,9 @@ internal sealed class Arm64PmuVm
 /// PMUSERENR_EL0: reset_val 0, plain store.</item>
 /// <item>PMCEID0/1_EL0, PMXEVTYPER_EL0, PMXEVCNTR_EL0: no storage, not listed.</item>
 /// </list>
-/// No perf events back the counters: they do not count. The guest's MRS/MSR on a visible PMU register stops the run
-/// with an emulation failure [D]. A PMU vCPU runs once KVM_ARM_VCPU_PMU_V3_INIT created its PMU (Arm64PmuAttrs).
+/// The guest's MRS/MSR reach the access_pm* handlers (<see cref="Arm64PmuGuestAccess"/>, PMCEID0/1, PMXEVTYPER and
+/// PMXEVCNTR included) and the counters count what the interpreter can count (<see cref="Arm64PmuCounters"/>). A PMU
+/// vCPU runs once KVM_ARM_VCPU_PMU_V3_INIT created its PMU (Arm64PmuAttrs).
 /// </summary>
 internal static class Arm64PmuRegs
 {
@@ -60,7 +61,7 @@ internal static class Arm64PmuRegs
 
     private static SysRegDesc Pmu(string name, int op1, int crn, int crm, int op2, SysRegReset reset, SysRegUser user = SysRegUser.Plain,
         string? storage = null) =>
-        new(name, 3, op1, crn, crm, op2, reset, User: user, Guest: SysRegGuest.Unsupported, Pmu: true, Storage: storage);
+        new(name, 3, op1, crn, crm, op2, reset, User: user, Guest: SysRegGuest.Pmu, Pmu: true, Storage: storage);
 
     public static IEnumerable<SysRegDesc> Descs()
     {

@@ -8,7 +8,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// arm.c kvm_has_full_ptr_auth), the rule that KVM_ARM_VCPU_PTRAUTH_ADDRESS and _GENERIC come together
 /// (arm.c kvm_vcpu_init_check_features), the ten key registers (sys_regs.c PTRAUTH_KEY: reset_unknown, undef_access,
 /// ptrauth_visibility → REG_HIDDEN without vcpu_has_ptrauth), and the ID register fields sanitised away for a VM
-/// without it (Arm64IdRegState.Limit). The interpreter does not execute PAC/AUT instructions beyond the HINT-space NOPs.
+/// without it (Arm64IdRegState.Limit). The interpreter executes the PAC/AUT instructions with these keys
+/// (A64Interpreter.PointerAuth.cs, QARMA5 in Arm64PacCipher).
 /// </summary>
 internal static class Arm64PtrAuth
 {

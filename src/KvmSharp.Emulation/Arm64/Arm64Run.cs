@@ -78,6 +78,8 @@ internal static class Arm64Run
         // (Group 0, PSTATE.F clear) exception first (the list registers KVM fills in vgic_flush_lr_state, as the
         // hardware presents them).
         var interp = state.Interpreter;
+        // kvm_pmu_flush_hwstate → kvm_pmu_update_state: the PMU overflow line follows the counters.
+        if (state.Cpu.HasPmu) Arm64PmuCounters.UpdateIrq(vcpu, state);
         if (!interp.IrqMasked || !interp.FiqMasked)
         {
             switch (Vgic.VgicDelivery.Line(vcpu, state.Cpu))

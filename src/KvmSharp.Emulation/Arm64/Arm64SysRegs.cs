@@ -85,8 +85,11 @@ internal enum SysRegGuest
     /// <summary>access_ccsidr: read-only, selected by CSSELR_EL1.</summary>
     Ccsidr,
 
-    /// <summary>Not emulated for the guest: the access stops the run (the PMU registers).</summary>
+    /// <summary>Not emulated for the guest: the access stops the run.</summary>
     Unsupported,
+
+    /// <summary>The PMUv3 registers' access_pm* handlers (<see cref="Arm64PmuGuestAccess"/>).</summary>
+    Pmu,
 }
 
 /// <summary>The outcome of the guest's MRS/MSR on a table register.</summary>
@@ -317,7 +320,7 @@ internal static class Arm64SysRegs
     public static IEnumerable<ulong> Indices(Arm64Cpu cpu) =>
         Table.Where(d => Listed(cpu, d)).Select(d => d.Id).Concat(Arm64CacheRegs.DemuxIndices());
 
-    /// <summary>The guest's MRS of table entry <paramref name="i"/> at EL1 (perform_access → the register's .access).</summary>
+    /// <summary>The guest's MRS of table entry <paramref name="i"/> (perform_access → the register's .access).</summary>
     public static SysRegAccess GuestRead(Arm64Cpu cpu, int i, out ulong value)
     {
         value = 0;
@@ -334,6 +337,7 @@ internal static class Arm64SysRegs
             case SysRegGuest.RazWi: return SysRegAccess.Done;
             case SysRegGuest.Oslar or SysRegGuest.Undefined: return SysRegAccess.Undefined;
             case SysRegGuest.Unsupported: return SysRegAccess.Unsupported;
+            case SysRegGuest.Pmu: return Arm64PmuGuestAccess.Read(cpu, d, out value);
             case SysRegGuest.Ccsidr:
                 value = Arm64CacheRegs.GuestCcsidr(cpu, cpu.SysRegs[Index("CSSELR_EL1")]);
                 return SysRegAccess.Done;
@@ -342,7 +346,7 @@ internal static class Arm64SysRegs
         return SysRegAccess.Done;
     }
 
-    /// <summary>The guest's MSR of table entry <paramref name="i"/> at EL1.</summary>
+    /// <summary>The guest's MSR of table entry <paramref name="i"/>.</summary>
     public static SysRegAccess GuestWrite(Arm64Cpu cpu, int i, ulong value)
     {
         var d = Table[i];
@@ -352,6 +356,7 @@ internal static class Arm64SysRegs
             case SysRegGuest.RazWi: return SysRegAccess.Done;
             case SysRegGuest.Undefined or SysRegGuest.Ccsidr: return SysRegAccess.Undefined;
             case SysRegGuest.Unsupported: return SysRegAccess.Unsupported;
+            case SysRegGuest.Pmu: return Arm64PmuGuestAccess.Write(cpu, d, value);
             case SysRegGuest.Oslar:
             {
                 // kvm_debug_handle_oslar: OSLAR_EL1.OSLK → OSLSR_EL1.OSLK.
