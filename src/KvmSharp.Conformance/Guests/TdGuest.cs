@@ -73,7 +73,7 @@ public sealed class TdGuest : IDisposable
     /// <summary>
     /// Creates, launches and finalizes the TD. <paramref name="prepareVm"/> runs before KVM_TDX_INIT_VM (e.g.
     /// KVM_CAP_EXIT_HYPERCALL); <paramref name="enableApic"/> makes the program start by software-enabling its x2APIC
-    /// (WRMSR 0x80F = 0x1FF), as a TD's kernel does before it takes interrupts.
+    /// (TDG.VP.VMCALL&lt;Instruction.WRMSR&gt; 0x80F = 0x1FF), as a TD's kernel does before it takes interrupts.
     /// </summary>
     public static TdGuest Create(Kvm kvm, Action<Assembler> program, Action<Vm>? prepareVm = null, bool enableApic = false) =>
         Create(kvm, program, attributes: 0, prepareVm, enableApic);
@@ -110,13 +110,9 @@ public sealed class TdGuest : IDisposable
             Entry(PdHigh + 511 * 8, 0xffe0_0000UL | 0x83);     // 4 GiB - 2 MiB – 4 GiB
             GuestCode.Assemble(a =>
             {
-                if (enableApic)
-                {
-                    a.mov(ecx, 0x80f);
-                    a.mov(eax, 0x1ff);
-                    a.xor(edx, edx);
-                    a.wrmsr();
-                }
+                // x2APIC SVR is not virtualized by the TDX module (a WRMSR would be a #VE): ask KVM as the #VE
+                // handler of a TD's kernel would (tdx.c write_msr: TDG.VP.VMCALL<Instruction.WRMSR>).
+                if (enableApic) Vmcall(a, TdxGhci.EXIT_REASON_MSR_WRITE, 0x80f, 0x1ff);
                 program(a);
             }, 64, Code).CopyTo(lowImage.Span[(int)(Code - Pml4)..]);
             var bootImage = new PinnedArray<byte>((int)Page, (int)Page);

@@ -336,6 +336,7 @@ internal sealed partial class X86Emulator
                 // (kvm_rax_write …): the upper halves clear in every mode (CpuidTests compares with the host).
                 // "if (cpuid_fault_enabled(vcpu) && !kvm_require_cpl(vcpu, 0)) return 1;" — #GP(0) outside ring 0.
                 SevEsCommunicationException(i); // SEV-ES/SNP: #VC (X86Emulator.SevEs.cs)
+                if (TdCpuid(i)) break; // TD: the TDX module's answer or #VE (X86Emulator.TdxCpuidMsr.cs)
                 if (_cpu.Msrs.CpuidFaultEnabled && _cpu.Cpl > 0) throw new GuestFault(GP_VECTOR, 0);
                 var (eax, ebx, ecx, edx) = _cpu.Cpuid.Emulate((uint)_cpu.Gpr[X86Cpu.RAX], (uint)_cpu.Gpr[X86Cpu.RCX], _cpu);
                 WriteReg(Register.EAX, eax);
@@ -379,6 +380,7 @@ internal sealed partial class X86Emulator
             case Mnemonic.Rdmsr:
             case Mnemonic.Wrmsr:
                 if (SevEsModelSpecificRegister(i)) break; // SEV-ES/SNP: the GHCB MSR, else #VC (X86Emulator.SevEs.cs)
+                if (TdModelSpecificRegister(i)) break; // TD: the TDX module's MSR virtualization or #VE (X86Emulator.TdxCpuidMsr.cs)
                 ModelSpecificRegister(i);
                 break;
             default:

@@ -13,7 +13,8 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// try_accept_one; leaf numbers from arch/x86/include/asm/shared/tdx.h):
 /// TDG.VP.INFO (1), TDG.VP.VEINFO.GET (3) and TDG.MEM.PAGE.ACCEPT (6). Every other leaf (TDG.MR.REPORT,
 /// TDG.VM.RD/WR, TDG.SYS.RD …) is not modelled: an emulation failure. Also the #VE the module injects for HLT, IN and
-/// OUT and for an access to a PENDING private page, with the VE info VEINFO.GET hands out.
+/// OUT and for an access to a PENDING private page, with the VE info VEINFO.GET hands out (CPUID, RDMSR and WRMSR:
+/// X86Emulator.TdxCpuidMsr.cs).
 /// </summary>
 internal sealed partial class X86Emulator
 {

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+using Iced.Intel;
+using KvmSharp.Emulation.Arch;
+using static KvmSharp.Emulation.X86.X86Consts;
+
+namespace KvmSharp.Emulation.X86.Emulate;
+
+/// <summary>
+/// CPUID, RDMSR and WRMSR in a TD as the TDX module virtualizes them (intel/tdx-module
+/// src/td_dispatcher/vm_exits/td_cpuid.c td_cpuid_exit, td_msr_access.c td_rdmsr_exit / td_wrmsr_exit and the MSR
+/// table include/auto_gen/msr_config_lookup.c): what the module answers itself, what it turns into a #VE for the
+/// guest's handler (exit reason 10, 31 or 32, qualification 0, GLA/GPA 0, the instruction's length — tdx_inject_ve
+/// copies the VM-exit instruction length), which a Linux guest serves with TDG.VP.VMCALL&lt;Instruction.CPUID/RDMSR/WRMSR&gt;
+/// (arch/x86/coco/tdx/tdx.c handle_cpuid, read_msr, write_msr; KVM's side is Arch/X86/TdVmcall.cs), and #GP. The TD's
+/// feature controls (TDCS TD_CTLS.REDUCE_VE, ENUM_TOPOLOGY, VIRT_CPUID2, CPUID_SUPERVISOR/USER_VE) are those of a TD
+/// that never wrote them with TDG.VM.WR / TDG.VP.CPUIDVE.SET (not modelled): all clear.
+/// </summary>
+internal sealed partial class X86Emulator
+{
+    /// <summary>arch/x86/include/uapi/asm/vmx.h EXIT_REASON_CPUID, EXIT_REASON_MSR_READ, EXIT_REASON_MSR_WRITE.</summary>
+    private const uint ExitReasonCpuid = 10, ExitReasonMsrRead = 31, ExitReasonMsrWrite = 32;
+
+    /// <summary>CPUID.1:ECX.OSXSAVE (27), CPUID.(7,0):ECX.OSPKE (4), CPUID.80000001H:EDX.SYSCALL (11).</summary>
+    private const uint CpuidOsxsave = 1u << 27, CpuidOspke = 1u << 4, CpuidSyscall = 1u << 11;
+
+    private const ulong Cr4Pke = 1UL << 22;
+
+    /// <summary>
+    /// CPUID in a TD; false when the vCPU is not a TD's (the instruction then runs as in a normal VM). td_cpuid_exit
+    /// (intel/tdx-module td_cpuid.c), for a TD with REDUCE_VE, ENUM_TOPOLOGY and VIRT_CPUID2 clear:
+    /// <list type="number">
+    /// <item>leaves 0x40000000–0x4FFFFFFF: "always inject a #VE" (Linux handle_cpuid then asks the VMM: "Only allow
+    /// VMM to control range reserved for hypervisor communication");</item>
+    /// <item>a leaf above its range's maximum (the TD's leaf 0 / 0x80000000 EAX) reads the last base leaf;</item>
+    /// <item>a leaf/subleaf outside the module's CPUID table (get_cpuid_lookup_entry: CPUID_LOOKUP_IDX_NA) is a #VE —
+    /// here the table is the TD's configured CPUID, <see cref="TdxModule.TdCpuid"/> (what KVM_TDX_GET_CPUID answers),
+    /// limited to 0x80000008 in the extended range, the last leaf of the TDX module ABI's CPUID virtualization table;</item>
+    /// <item>the "faulting or fixed" leaves are a #VE without REDUCE_VE: 0x2 (VIRT_CPUID2), 0x6, 0x9, 0xC, 0xF, 0x10,
+    /// 0x16, 0x17, 0x1B, 0x80000002–0x80000005; 0xB and 0x1F without ENUM_TOPOLOGY;</item>
+    /// <item>else the configured value, with the dynamic bits: CPUID.1 EBX[31:24] = VCPU_INDEX and OSXSAVE = CR4.OSXSAVE,
+    /// CPUID.(7,0) OSPKE = CR4.PKE, CPUID.(0xD,0/1) EBX = the XSAVE area size for the current XCR0 (read from the CPU),
+    /// CPUID.80000001 EDX.SYSCALL = 64-bit mode. The module writes the four registers whole (upper halves 0).</item>
+    /// </list>
+    /// The mutable CPUID.1/7 bits the module takes from TDCS.CPUID_FLAGS (DCA, TSC_DEADLINE, MCE, MTRR …) stay as configured.
+    /// </summary>
+    private bool TdCpuid(in Instruction i)
+    {
+        if (!CocoState.IsTd(_kvm)) return false;
+        uint leaf = (uint)_cpu.Gpr[X86Cpu.RAX], subleaf = (uint)_cpu.Gpr[X86Cpu.RCX];
+        if (leaf is >= 0x4000_0000 and <= 0x4fff_ffff) throw TdCpuidVe(i);
+        var table = TdxModule.TdCpuid(CocoState.Tdx(_kvm)).ToArray();
+        uint lastBase = TdxModule.Find(table, 0, 0)?.eax ?? 0;
+        uint lastExt = TdxModule.Find(table, 0x8000_0000, 0)?.eax ?? 0;
+        if (leaf > lastExt || (leaf > lastBase && leaf < 0x8000_0000)) leaf = lastBase;
+        if (leaf > 0x8000_0008 || TdxModule.Find(table, leaf, subleaf) is not { } e) throw TdCpuidVe(i);
+        if (leaf is 0x2 or 0x6 or 0x9 or 0xc or 0xf or 0x10 or 0x16 or 0x17 or 0x1b or 0xb or 0x1f
+            or (>= 0x8000_0002 and <= 0x8000_0005))
+            throw TdCpuidVe(i);
+        switch (leaf)
+        {
+            case 0x1:
+                e.ebx = (e.ebx & 0x00ff_ffff) | ((uint)(byte)TdxVcpuIndex.Index(_vcpu) << 24);
+                e.ecx = (_cpu.Sregs.cr4 & (1UL << 18)) != 0 ? e.ecx | CpuidOsxsave : e.ecx & ~CpuidOsxsave;
+                break;
+            case 0x7 when subleaf == 0:
+                e.ecx = (_cpu.Sregs.cr4 & Cr4Pke) != 0 ? e.ecx | CpuidOspke : e.ecx & ~CpuidOspke;
+                break;
+            case 0xd when subleaf <= 1:
+                e.ebx = _cpu.Model.XstateSize(_cpu.State.Xcr0, compacted: subleaf == 1);
+                break;
+            case 0x8000_0001:
+                e.edx = _cpu.Bitness == 64 ? e.edx | CpuidSyscall : e.edx & ~CpuidSyscall;
+                break;
+        }
+        _cpu.Gpr[X86Cpu.RAX] = e.eax;
+        _cpu.Gpr[X86Cpu.RBX] = e.ebx;
+        _cpu.Gpr[X86Cpu.RCX] = e.ecx;
+        _cpu.Gpr[X86Cpu.RDX] = e.edx;
+        return true;
+    }
+
+    private GuestFault TdCpuidVe(in Instruction i) => InjectVe(ExitReasonCpuid, 0, 0, 0, (uint)i.Length);
+
+    /// <summary>What the TDX module does with one direction of an MSR (msr_config_lookup.c: bitmap bit and action).</summary>
+    private enum TdMsr : byte
+    {
+        /// <summary>Not in the table (or action VE / GP_OR_VE without REDUCE_VE): #VE.</summary>
+        Ve,
+        /// <summary>MSR bitmap bit fixed 0: no exit, the CPU executes it on the TD's own MSR state.</summary>
+        Native,
+        /// <summary>Action GP (or a DYN_* bit whose feature the TD lacks, with action GP): #GP(0).</summary>
+        Gp,
+        /// <summary>The module handles it itself (action OTHER): see <see cref="TdModuleMsr"/>.</summary>
+        Module,
+    }
+
+    /// <summary>
+    /// intel/tdx-module include/auto_gen/msr_config_lookup.c, by address: (first, last, read, write). The DYN_* entries
+    /// (PERFMON, XFAM PT/CET/LBR/ULI, TSX, UMWAIT, PKS, XFD, PERF_METRICS) exit with action GP here: the TD has none of
+    /// those features (KVM_SUPPORTED_TD_ATTRS lacks PERFMON; the supported XFAM is x87/SSE/AVX/PKRU). MSRs in the
+    /// bitmap ranges that the table leaves out are #VE ("To save space all MSR's with Fixed-1 RD+WR exit which result
+    /// in #VE aren't stored in the lookup table"): IA32_APIC_BASE, FEATURE_CONTROL, MTRRs, MCA, and the x2APIC
+    /// registers APICv does not virtualize (ID, version, LDR, SVR, ESR, ICR, LVTs, timer) — what KVM's
+    /// tdx_has_emulated_msr expects through TDG.VP.VMCALL.
+    /// </summary>
+    private static readonly (uint First, uint Last, TdMsr Read, TdMsr Write)[] s_tdMsrs =
+    [
+        (0x10, 0x10, TdMsr.Native, TdMsr.Ve),                // IA32_TIME_STAMP_COUNTER
+        (0x48, 0x49, TdMsr.Native, TdMsr.Native),            // IA32_SPEC_CTRL, IA32_PRED_CMD
+        (0x87, 0x87, TdMsr.Ve, TdMsr.Ve),                    // IA32_MKTME_PARTITIONING (GP_OR_VE)
+        (0x8c, 0x8f, TdMsr.Gp, TdMsr.Gp),                    // IA32_SGXLEPUBKEYHASHx
+        (0x98, 0x9b, TdMsr.Gp, TdMsr.Gp),                    // WBINVDP, WBNOINVDP, INTR_PENDING, SMM_MONITOR_CTL
+        (0x9e, 0x9e, TdMsr.Gp, TdMsr.Gp),                    // IA32_SMBASE
+        (0xbc, 0xbc, TdMsr.Native, TdMsr.Ve),                // IA32_MISC_PACKAGE_CTLS
+        (0xbd, 0xbd, TdMsr.Module, TdMsr.Native),            // IA32_XAPIC_DISABLE_STATUS
+        (0xc1, 0xc8, TdMsr.Gp, TdMsr.Gp),                    // IA32_PMCx (DYN_PERFMON)
+        (0xe1, 0xe1, TdMsr.Gp, TdMsr.Gp),                    // IA32_UMWAIT_CONTROL (DYN_UMWAIT)
+        (0x10a, 0x10a, TdMsr.Module, TdMsr.Native),          // IA32_ARCH_CAPABILITIES
+        (0x10b, 0x10b, TdMsr.Native, TdMsr.Native),          // IA32_FLUSH_CMD
+        (0x122, 0x122, TdMsr.Gp, TdMsr.Gp),                  // IA32_TSX_CTRL (DYN_TSX)
+        (0x174, 0x176, TdMsr.Native, TdMsr.Native),          // IA32_SYSENTER_CS/ESP/EIP
+        (0x186, 0x18d, TdMsr.Gp, TdMsr.Gp),                  // IA32_PERFEVTSELx (PERFMON off: wrmsr_ia32_perfevtsel #GP)
+        (0x195, 0x195, TdMsr.Gp, TdMsr.Gp),                  // IA32_OVERCLOCKING_STATUS
+        (0x1a0, 0x1a0, TdMsr.Module, TdMsr.Ve),              // IA32_MISC_ENABLE (write: td_wrmsr_exit, no REDUCE_VE: #VE)
+        (0x1a6, 0x1a7, TdMsr.Gp, TdMsr.Gp),                  // MSR_OFFCORE_RSPx
+        (0x1c4, 0x1c5, TdMsr.Gp, TdMsr.Gp),                  // IA32_XFD, IA32_XFD_ERR (DYN_XFD)
+        (0x1d9, 0x1d9, TdMsr.Module, TdMsr.Module),          // IA32_DEBUGCTL
+        (0x1f8, 0x1fa, TdMsr.Ve, TdMsr.Ve),                  // DCA caps (GP_OR_VE)
+        (0x276, 0x276, TdMsr.Gp, TdMsr.Gp),                  // MSR_SLAM_ENABLE
+        (0x277, 0x277, TdMsr.Native, TdMsr.Native),          // IA32_PAT
+        (0x309, 0x310, TdMsr.Gp, TdMsr.Gp),                  // IA32_FIXED_CTRx
+        (0x329, 0x329, TdMsr.Gp, TdMsr.Gp),                  // IA32_PERF_METRICS
+        (0x345, 0x345, TdMsr.Module, TdMsr.Gp),              // IA32_PERF_CAPABILITIES
+        (0x38d, 0x392, TdMsr.Gp, TdMsr.Gp),                  // FIXED_CTR_CTRL, PERF_GLOBAL_*
+        (0x3f1, 0x3f2, TdMsr.Gp, TdMsr.Gp),                  // IA32_PEBS_ENABLE, MSR_PEBS_MATRIX_VECT
+        (0x3f6, 0x3f7, TdMsr.Gp, TdMsr.Gp),                  // MSR_PEBS_LD_LATENCY, MSR_PEBS_FRONTEND
+        (0x480, 0x480, TdMsr.Module, TdMsr.Gp),              // IA32_VMX_BASIC
+        (0x481, 0x484, TdMsr.Ve, TdMsr.Gp),                  // IA32_VMX_PINBASED/PROCBASED/EXIT/ENTRY_CTLS
+        (0x485, 0x489, TdMsr.Module, TdMsr.Gp),              // IA32_VMX_MISC, CR0/CR4_FIXED0/1
+        (0x48a, 0x48a, TdMsr.Ve, TdMsr.Gp),                  // IA32_VMX_VMCS_ENUM
+        (0x48b, 0x492, TdMsr.Module, TdMsr.Gp),              // IA32_VMX_PROCBASED_CTLS2 … PROCBASED_CTLS3
+        (0x4c1, 0x4c8, TdMsr.Gp, TdMsr.Gp),                  // IA32_A_PMCx
+        (0x500, 0x500, TdMsr.Gp, TdMsr.Gp),                  // IA32_SGX_SVN_STATUS
+        (0x560, 0x561, TdMsr.Gp, TdMsr.Gp),                  // IA32_RTIT_OUTPUT_* (DYN_XFAM_PT)
+        (0x570, 0x572, TdMsr.Gp, TdMsr.Gp),                  // IA32_RTIT_CTL, STATUS, CR3_MATCH
+        (0x580, 0x587, TdMsr.Gp, TdMsr.Gp),                  // IA32_RTIT_ADDRx_A/B
+        (0x600, 0x600, TdMsr.Native, TdMsr.Native),          // IA32_DS_AREA
+        (0x6a0, 0x6a0, TdMsr.Gp, TdMsr.Gp),                  // IA32_U_CET (DYN_XFAM_CET)
+        (0x6a2, 0x6a2, TdMsr.Gp, TdMsr.Gp),                  // IA32_S_CET
+        (0x6a4, 0x6a8, TdMsr.Gp, TdMsr.Gp),                  // IA32_PLx_SSP, INTERRUPT_SSP_TABLE_ADDR
+        (0x6e0, 0x6e0, TdMsr.Ve, TdMsr.Ve),                  // IA32_TSC_DEADLINE (GP_OR_VE_BY_TSC_DEADLINE)
+        (0x6e1, 0x6e1, TdMsr.Gp, TdMsr.Gp),                  // IA32_PKRS (DYN_PKS)
+        (0x800, 0x801, TdMsr.Gp, TdMsr.Gp),                  // reserved x2APIC
+        (0x804, 0x807, TdMsr.Gp, TdMsr.Gp),                  // reserved x2APIC
+        (0x808, 0x80c, TdMsr.Native, TdMsr.Native),          // x2APIC TPR, 0x809, PPR, EOI, 0x80C (APICv)
+        (0x80e, 0x80e, TdMsr.Native, TdMsr.Native),          // reserved x2APIC, bitmap 0
+        (0x810, 0x827, TdMsr.Native, TdMsr.Native),          // x2APIC ISRx, TMRx, IRRx (APICv)
+        (0x829, 0x82e, TdMsr.Gp, TdMsr.Gp),                  // reserved x2APIC
+        (0x831, 0x831, TdMsr.Gp, TdMsr.Gp),                  // reserved x2APIC
+        (0x83f, 0x83f, TdMsr.Native, TdMsr.Native),          // x2APIC SELF_IPI (APICv)
+        (0x840, 0x8ff, TdMsr.Gp, TdMsr.Gp),                  // reserved x2APIC
+        (0x981, 0x984, TdMsr.Ve, TdMsr.Ve),                  // IA32_TME_* (GP_OR_VE)
+        (0x985, 0x98a, TdMsr.Gp, TdMsr.Gp),                  // IA32_UINTR_* (DYN_XFAM_ULI)
+        (0xc80, 0xc80, TdMsr.Native, TdMsr.Ve),              // IA32_DEBUG_INTERFACE
+        (0xd90, 0xd90, TdMsr.Gp, TdMsr.Gp),                  // IA32_BNDCFGS
+        (0xd93, 0xd93, TdMsr.Gp, TdMsr.Gp),                  // IA32_PASID
+        (0xda0, 0xda0, TdMsr.Native, TdMsr.Module),          // IA32_XSS
+        (0x1200, 0x12ff, TdMsr.Gp, TdMsr.Gp),                // IA32_LBR_INFO (DYN_XFAM_LBR)
+        (0x14ce, 0x14cf, TdMsr.Gp, TdMsr.Gp),                // IA32_LBR_CTL, IA32_LBR_DEPTH
+        (0x1500, 0x16ff, TdMsr.Gp, TdMsr.Gp),                // IA32_LBR_x_FROM_IP, IA32_LBR_x_TO_IP
+        (0x1b01, 0x1b01, TdMsr.Native, TdMsr.Native),        // IA32_UARCH_MISC_CTL
+        (0xc000_0080, 0xc000_0080, TdMsr.Native, TdMsr.Module), // IA32_EFER
+        (0xc000_0081, 0xc000_0082, TdMsr.Native, TdMsr.Native), // IA32_STAR, IA32_LSTAR
+        (0xc000_0084, 0xc000_0084, TdMsr.Native, TdMsr.Native), // IA32_FMASK
+        (0xc000_0100, 0xc000_0103, TdMsr.Native, TdMsr.Native), // FS/GS/KERNEL_GS_BASE, IA32_TSC_AUX
+    ];
+
+    /// <summary>
+    /// The TDX module's rule for RDMSR/WRMSR of <paramref name="msr"/> in a TD. rd_wr_msr_generic_checks: an MSR
+    /// outside the MSR bitmap's ranges (0–0x1FFF, 0xC0000000–0xC0001FFF) is a #VE; else <see cref="s_tdMsrs"/>, and a
+    /// #VE for an MSR the table leaves out (rd_wr_msr_generic_case without REDUCE_VE). WRMSR of the VMX capability
+    /// MSRs is #GP (td_wrmsr_exit).
+    /// </summary>
+    private static TdMsr TdMsrRule(uint msr, bool write)
+    {
+        if (msr is not (<= 0x1fff or (>= 0xc000_0000 and <= 0xc000_1fff))) return TdMsr.Ve;
+        foreach (var (first, last, read, wr) in s_tdMsrs)
+        {
+            if (msr < first) break;
+            if (msr <= last) return write ? wr : read;
+        }
+        return TdMsr.Ve;
+    }
+
+    /// <summary>
+    /// RDMSR/WRMSR in a TD; false when the vCPU is not a TD's. The CPU's CPL check comes first (#GP(0) at CPL &gt; 0,
+    /// before any VM exit); then <see cref="TdMsrRule"/>: a #VE with exit reason 31 (RDMSR) or 32 (WRMSR), #GP(0), the
+    /// access on the TD's own MSR state (<see cref="ModelSpecificRegister"/>, which #GPs what the CPU refuses), or the
+    /// module's own handling.
+    /// </summary>
+    private bool TdModelSpecificRegister(in Instruction i)
+    {
+        if (!CocoState.IsTd(_kvm)) return false;
+        RequireCpl0();
+        uint msr = (uint)_cpu.Gpr[X86Cpu.RCX];
+        bool write = i.Mnemonic == Mnemonic.Wrmsr;
+        switch (TdMsrRule(msr, write))
+        {
+            case TdMsr.Ve:
+                throw InjectVe(write ? ExitReasonMsrWrite : ExitReasonMsrRead, 0, 0, 0, (uint)i.Length);
+            case TdMsr.Gp:
+                throw new GuestFault(GP_VECTOR, 0);
+            case TdMsr.Native:
+                ModelSpecificRegister(i); // X86Emulator.System.cs
+                break;
+            default:
+                TdModuleMsr(i, msr, write);
+                break;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// The MSRs td_msr_access.c handles itself (action OTHER):
+    /// <list type="bullet">
+    /// <item>WRMSR IA32_EFER (wrmsr_ia32_efer): LMA keeps its value, only SCE may change; any other change is a #VE.</item>
+    /// <item>WRMSR IA32_XSS (wrmsr_ia32_xss): a bit outside the supported XSS and XFAM is #GP — the TD's XFAM has no
+    /// supervisor state here, so only 0 is written.</item>
+    /// <item>RDMSR IA32_PERF_CAPABILITIES (rdmsr_ia32_perf_capabilities): 0 without ATTRIBUTES.PERFMON.</item>
+    /// <item>IA32_DEBUGCTL (rdmsr_ia32_debugctl: bit 13 reads 0; wrmsr_ia32_debugctl: reserved bits #GP, bit 13
+    /// kept), IA32_MISC_ENABLE, IA32_ARCH_CAPABILITIES, IA32_XAPIC_DISABLE_STATUS and the VMX capability MSRs read the
+    /// module's virtual values, which the model takes from the vCPU's MSR state (<see cref="ModelSpecificRegister"/>:
+    /// #GP where that has none) — an approximation, not the module's computed values.</item>
+    /// </list>
+    /// </summary>
+    private void TdModuleMsr(in Instruction i, uint msr, bool write)
+    {
+        ulong value = (_cpu.Gpr[X86Cpu.RDX] << 32) | (uint)_cpu.Gpr[X86Cpu.RAX];
+        switch (msr)
+        {
+            case 0xc000_0080 when write:
+            {
+                ulong old = _cpu.Sregs.efer;
+                ulong next = (value & ~EFER_LMA) | (old & EFER_LMA);
+                if ((next & ~EFER_SCE) != (old & ~EFER_SCE))
+                    throw InjectVe(ExitReasonMsrWrite, 0, 0, 0, (uint)i.Length);
+                _cpu.Sregs.efer = next;
+                return;
+            }
+            case 0xda0 when write:
+                if (value != 0) throw new GuestFault(GP_VECTOR, 0);
+                ModelSpecificRegister(i);
+                return;
+            case 0x345:
+                _cpu.Gpr[X86Cpu.RAX] = 0;
+                _cpu.Gpr[X86Cpu.RDX] = 0;
+                return;
+            default:
+                ModelSpecificRegister(i);
+                if (msr == 0x1d9 && !write) _cpu.Gpr[X86Cpu.RAX] &= ~(1UL << 13);
+                return;
+        }
+    }
+}
