@@ -7,8 +7,8 @@ using static Iced.Intel.AssemblerRegisters;
 namespace KvmSharp.Vmm.Guests;
 
 /// <summary>
-/// <c>hello</c>: prints a greeting on COM1 the way a 16550 driver does (wait for LSR "THR empty", write THR) and exits
-/// with status 0. Exports <c>_start</c> and <c>greet</c> (prints the greeting, returns its length).
+/// <c>hello</c>: prints a greeting on COM1 the way a 16550 driver does (wait for LSR "THR empty", write THR) — the
+/// whole greeting with one REP OUTSB after one wait, so two exits for it — and exits with status 0. Exports <c>_start</c> and <c>greet</c> (prints the greeting, returns its length).
 /// </summary>
 public static class Hello
 {
@@ -35,27 +35,26 @@ public static class Hello
         a.call(puts);
         a.ret();
 
-        // puts(RSI = NUL-terminated string) → RAX = length. Clobbers RCX, RDX.
+        // puts(RSI = NUL-terminated string) → RAX = length. Clobbers RCX, RDX, RSI. One wait for "THR empty", then the
+        // whole string with one REP OUTSB: one VM exit for the bytes (the VMM's UART takes any number of them).
         a.Label(ref puts);
-        Label loop = a.CreateLabel(), wait = a.CreateLabel(), done = a.CreateLabel();
+        Label count = a.CreateLabel(), counted = a.CreateLabel(), wait = a.CreateLabel();
         a.xor(ecx, ecx);
-        a.Label(ref loop);
-        a.mov(al, __byte_ptr[rsi + rcx]);
-        a.test(al, al);
-        a.jz(done);
-        a.mov(r8b, al);
+        a.Label(ref count);
+        a.cmp(__byte_ptr[rsi + rcx], 0);
+        a.je(counted);
+        a.inc(rcx);
+        a.jmp(count);
+        a.Label(ref counted);
+        a.push(rcx);
         a.mov(dx, (ushort)(Ports.Com1 + 5));
         a.Label(ref wait);
         a.@in(al, dx);
         a.test(al, 0x20);
         a.jz(wait);
         a.mov(dx, Ports.Com1);
-        a.mov(al, r8b);
-        a.@out(dx, al);
-        a.inc(rcx);
-        a.jmp(loop);
-        a.Label(ref done);
-        a.mov(rax, rcx);
+        a.rep.outsb();
+        a.pop(rax);
         a.ret();
 
         a.Label(ref message);

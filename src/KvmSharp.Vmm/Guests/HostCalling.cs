@@ -111,24 +111,16 @@ public static class HostCalling
         p.HostCall(r12);
         FailUnlessOk(p, 14);
 
-        // Print min(length, capacity) bytes of the value, then a newline.
-        Label print = a.CreateLabel(), printed = a.CreateLabel(), fits = a.CreateLabel();
-        a.mov(r8, rax);
-        a.cmp(r8, capacity);
+        // Print min(length, capacity) bytes of the value with one REP OUTSB, then a newline.
+        Label fits = a.CreateLabel();
+        a.mov(rcx, rax);
+        a.cmp(rcx, capacity);
         a.jbe(fits);
-        a.mov(r8d, capacity);
+        a.mov(ecx, capacity);
         a.Label(ref fits);
         a.mov(esi, (uint)buffer);
-        a.xor(ecx, ecx);
         a.mov(dx, Ports.Com1);
-        a.Label(ref print);
-        a.cmp(rcx, r8);
-        a.jae(printed);
-        a.mov(al, __byte_ptr[rsi + rcx]);
-        a.@out(dx, al);
-        a.inc(rcx);
-        a.jmp(print);
-        a.Label(ref printed);
+        a.rep.outsb();
         a.mov(al, (byte)'\n');
         a.@out(dx, al);
         p.ExitWith(0);

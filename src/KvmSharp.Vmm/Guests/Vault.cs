@@ -191,19 +191,10 @@ public static class Vault
         a.mov(edx, (uint)KvmPara.KVM_MAP_GPA_RANGE_DECRYPTED);
         a.jmp(mapGpaRange);
 
-        // ---- print(RSI = text, RCX = length) on COM1; clobbers RAX, RDX, R8 ----
+        // ---- print(RSI = text, RCX = length) on COM1 with one REP OUTSB (one exit); clobbers RCX, RDX, RSI ----
         a.Label(ref print);
-        Label next = a.CreateLabel(), done = a.CreateLabel();
-        a.xor(r8d, r8d);
         a.mov(dx, Ports.Com1);
-        a.Label(ref next);
-        a.cmp(r8, rcx);
-        a.jae(done);
-        a.mov(al, __byte_ptr[rsi + r8]);
-        a.@out(dx, al);
-        a.inc(r8);
-        a.jmp(next);
-        a.Label(ref done);
+        a.rep.outsb();
         a.ret();
 
         a.Label(ref secret);

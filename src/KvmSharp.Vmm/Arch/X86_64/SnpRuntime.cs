@@ -29,7 +29,22 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// (port &lt;&lt; 16, bit 0 IN, bit 3 REP, bits 4–6 SZ8/16/32, bits 7–9 address size: A64, A32 with a 0x67 prefix),
 /// sw_exit_info_2 = the next RIP, RAX = the value masked to the size for OUT (0 for IN), with their valid bits. After
 /// the VMGEXIT an IN's value (the GHCB's RAX, which must be valid) goes to AL or AX (upper bits kept) or EAX
-/// (zero-extended), as the instruction would. INS/OUTS are not served.</item>
+/// (zero-extended), as the instruction would.</item>
+/// <item>String SVM_EXIT_IOIO: (REP) INSB/INSW/INSD, OUTSB/OUTSW/OUTSD (6C–6F) with 64-bit addresses, as Linux
+/// vc_handle_ioio does it: at most <see cref="GhcbSharedBufferSize"/> / size elements per #VC (REP: min(RCX, that);
+/// one without REP) go through the GHCB's shared buffer — sw_scratch = its GPA (ghcb_set_sw_scratch), sw_exit_info_1
+/// the IOIO information with IOIO_TYPE_STR (and REP), sw_exit_info_2 the element count. OUTS copies the elements from
+/// RSI before the VMGEXIT, INS copies them to RDI after it; each element's address steps by the size, down when the
+/// interrupted code's RFLAGS.DF is set (vc_insn_string_read/_write); RSI or RDI then moves by the bytes moved and RCX
+/// (REP) drops by the count. While RCX is not 0 the handler returns to the same instruction (ES_RETRY), which raises
+/// #VC again for the next chunk; a REP with RCX = 0 only moves RIP on. Not served (vector 29): a 0x67 address-size
+/// prefix (ESI/EDI/ECX addressing) and an FS/GS override; an element address that faults is the handler's own fault
+/// (a termination request, below).</item>
+/// <item>SVM_EXIT_VMMCALL (0x81; 0F 01 D9): as Linux vc_handle_vmmcall with KVM's sev_es_hcall_prepare — RAX, CPL (the
+/// interrupted CS's RPL), RBX, RCX, RDX, RSI into the GHCB (KVM's hypercall ABI: number in RAX, arguments in RBX, RCX,
+/// RDX, RSI; sev.c sev_es_validate_vmgexit requires RAX and CPL), sw_exit_info_1/2 = 0; after the VMGEXIT the GHCB's
+/// RAX (which must be valid) is the guest's RAX. A KVM_HC_MAP_GPA_RANGE hypercall reaches the VMM as
+/// KVM_EXIT_HYPERCALL like a plain VM's VMCALL.</item>
 /// <item>SVM_EXIT_CPUID (0x72): RAX = leaf, RCX = subleaf, XCR0 when CR4.OSXSAVE is set; EAX, EBX, ECX, EDX from the
 /// GHCB (all four must be valid), zero-extended (vc_handle_cpuid).</item>
 /// <item>SVM_EXIT_MSR (0x7C): RDMSR/WRMSR with RCX (and RAX, RDX for a write), sw_exit_info_1 = 0 read / 1 write; a
@@ -41,7 +56,8 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// = 0 afterwards, moves the saved RIP past the instruction and IRETQs. An event it does not serve (another exit code,
 /// string I/O, an instruction it cannot decode) goes to the VMM's stub of vector 29: the call ends as
 /// <see cref="GuestOutcome.Exception"/> with vector 29, error code = the exit code, at the instruction — the stub's own
-/// OUT to the exception port is served by this handler. A VMGEXIT the hypervisor failed, or a #VC raised while the
+/// OUT to the exception port is served by this handler. MMIO (SVM_EXIT_NPF, 0x400) is not served: no micro-VM device is
+/// memory-mapped (the VMM's devices are all ports), so a guest's MMIO access is reported as vector 29, error code 0x400. A VMGEXIT the hypervisor failed, or a #VC raised while the
 /// handler runs (it faulted, and the fault's report raised #VC), is a termination request (reason set 0, code 0):
 /// the GHCB cannot be trusted to report it.</item>
 /// <item>At <see cref="Base"/> (= <see cref="Layout.SnpMapGpaRange"/>), the <b>page-state change</b> guest code calls to
@@ -76,16 +92,23 @@ public static class SnpRuntime
     public const ulong HvFeatureSnp = 1UL << 12;
 
     /// <summary>SVM exit codes (arch/x86/include/uapi/asm/svm.h) the #VC handler serves.</summary>
-    public const int ExitIoio = 0x7B, ExitCpuid = 0x72, ExitMsr = 0x7C;
+    public const int ExitIoio = 0x7B, ExitCpuid = 0x72, ExitMsr = 0x7C, ExitVmmcall = 0x81;
 
-    /// <summary>SVM IOIO exit information bits (svm.h SVM_IOIO_*; Linux sev.c IOIO_*).</summary>
-    public const ulong IoioIn = 1, IoioRep = 1 << 3, IoioData8 = 1 << 4, IoioData16 = 1 << 5, IoioData32 = 1 << 6,
+    /// <summary>SVM IOIO exit information bits (svm.h SVM_IOIO_*; Linux sev.c IOIO_*): IoioString is IOIO_TYPE_STR.</summary>
+    public const ulong IoioIn = 1, IoioString = 1 << 2, IoioRep = 1 << 3, IoioData8 = 1 << 4, IoioData16 = 1 << 5, IoioData32 = 1 << 6,
         IoioAddr32 = 1 << 8, IoioAddr64 = 1 << 9;
 
-    /// <summary>Offsets in the GHCB (struct ghcb, arch/x86/include/asm/svm.h).</summary>
-    public const int GhcbRax = 0x1F8, GhcbRcx = 0x308, GhcbRdx = 0x310, GhcbRbx = 0x318, GhcbSwExitCode = 0x390,
-        GhcbSwExitInfo1 = 0x398, GhcbSwExitInfo2 = 0x3A0, GhcbXcr0 = 0x3E8, GhcbValidBitmap = 0x3F0,
-        GhcbProtocolVersion = 0xFFA, GhcbUsage = 0xFFC;
+    /// <summary>Offsets in the GHCB (struct ghcb, arch/x86/include/asm/svm.h): the save area's fields, the shared buffer.</summary>
+    public const int GhcbCpl = 0xCB, GhcbRax = 0x1F8, GhcbRcx = 0x308, GhcbRdx = 0x310, GhcbRbx = 0x318, GhcbRsi = 0x330,
+        GhcbSwExitCode = 0x390, GhcbSwExitInfo1 = 0x398, GhcbSwExitInfo2 = 0x3A0, GhcbSwScratch = 0x3A8, GhcbXcr0 = 0x3E8,
+        GhcbValidBitmap = 0x3F0, GhcbSharedBuffer = 0x800, GhcbProtocolVersion = 0xFFA, GhcbUsage = 0xFFC;
+
+    /// <summary>
+    /// The size of the GHCB's shared buffer (struct ghcb: shared_buffer[0x7F0], up to the reserved bytes at 0xFF0):
+    /// a string I/O #VC moves at most this many bytes (Linux vc_handle_ioio: "ghcb_count = sizeof(ghcb-&gt;shared_buffer)
+    /// / io_bytes").
+    /// </summary>
+    public const int GhcbSharedBufferSize = 0x7F0;
 
     /// <summary>Termination reason sets (sev-common.h): 0 general (SEV_TERM_SET_GEN), 1 Linux's (SEV_TERM_SET_LINUX).</summary>
     public const int TermSetGeneral = 0, TermSetLinux = 1;
@@ -229,7 +252,7 @@ public static class SnpRuntime
     /// <summary>
     /// The #VC handler. Frame on entry: error code (the exit code), RIP, CS, RFLAGS, RSP, SS. RBX holds the GHCB's
     /// address throughout; RSI the faulting RIP, RDI the opcode's address, R8 the prefixes (bit 0: 66, bit 1: F2/F3,
-    /// bit 2: 67), R11 the next RIP.
+    /// bit 2: 67, bit 3: FS/GS override), R11 the next RIP.
     /// </summary>
     private static void AssembleVcHandler(Assembler a, ref Label vc, Label terminate)
     {
@@ -237,9 +260,12 @@ public static class SnpRuntime
         int Saved(AssemblerRegister64 r) => (saved.Length - 1 - Array.IndexOf(saved, r)) * sizeof(ulong);
         int errorCode = saved.Length * sizeof(ulong);
         int frameRip = errorCode + sizeof(ulong);
+        int frameCs = frameRip + sizeof(ulong);
+        int frameRflags = frameCs + sizeof(ulong);
         Label served = a.CreateLabel("served"), unhandled = a.CreateLabel("unhandled");
         Label prefix = a.CreateLabel(), next = a.CreateLabel(), notSegment = a.CreateLabel(), decoded = a.CreateLabel();
         Label ioio = a.CreateLabel("ioio"), cpuid = a.CreateLabel("cpuid"), msr = a.CreateLabel("msr");
+        Label stringIo = a.CreateLabel("string_io"), vmmcall = a.CreateLabel("vmmcall");
 
         a.Label(ref vc);
         a.cmp(__byte_ptr[Busy], 0);
@@ -253,10 +279,13 @@ public static class SnpRuntime
         a.mov(__qword_ptr[rbx + GhcbSwExitCode], rax);
         a.mov(__word_ptr[rbx + GhcbProtocolVersion], ProtocolVersion);
         a.mov(__dword_ptr[rbx + GhcbUsage], 0);
+        a.cld();                          // the interrupted code's DF is its own: the handler's REP MOVSB go up
         a.mov(eax, __dword_ptr[rsp + errorCode]);
         a.cmp(eax, ExitIoio);
         a.je(decoded);
         a.cmp(eax, ExitCpuid);
+        a.je(decoded);
+        a.cmp(eax, ExitVmmcall);
         a.je(decoded);
         a.cmp(eax, ExitMsr);
         a.jne(unhandled);
@@ -281,11 +310,17 @@ public static class SnpRuntime
         a.cmp(al, 0xF2);
         a.je(next);
         a.xor(edx, edx);
-        foreach (byte segment in new byte[] { 0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65 })
+        foreach (byte segment in new byte[] { 0x26, 0x2E, 0x36, 0x3E })
         {
             a.cmp(al, segment);
             a.je(next);
         }
+        a.mov(edx, 8);                    // FS/GS: a base that string I/O would have to add
+        a.cmp(al, 0x64);
+        a.je(next);
+        a.cmp(al, 0x65);
+        a.je(next);
+        a.xor(edx, edx);
         a.mov(r9d, eax);
         a.and(r9d, 0xF0);
         a.cmp(r9d, 0x40);                 // REX (W does not widen I/O; CPUID and MSR ignore it)
@@ -302,9 +337,16 @@ public static class SnpRuntime
         a.je(cpuid);
         a.cmp(r9d, ExitMsr);
         a.je(msr);
+        a.cmp(r9d, ExitVmmcall);
+        a.je(vmmcall);
 
         // IOIO: E4/E5/E6/E7 ib and EC/ED/EE/EF (opcode & 0xF4 == 0xE4); bit 3 = DX form, bit 1 = OUT, bit 0 = not 8-bit.
+        // 6C-6F (opcode & 0xFC == 0x6C) are INS/OUTS, with the same bits 1 and 0.
         a.Label(ref ioio);
+        a.mov(edx, eax);
+        a.and(edx, 0xFC);
+        a.cmp(edx, 0x6C);
+        a.je(stringIo);
         a.mov(edx, eax);
         a.and(edx, 0xF4);
         a.cmp(edx, 0xE4);
@@ -380,6 +422,9 @@ public static class SnpRuntime
         a.Label(ref store);
         a.mov(__qword_ptr[rsp + Saved(rax)], rax);
         a.jmp(served);
+
+        AssembleStringIo(a, stringIo, served, unhandled, terminate, Saved, frameRip, frameRflags);
+        AssembleVmmcall(a, vmmcall, served, unhandled, terminate, Saved, frameCs);
 
         // CPUID (0F A2): RAX = leaf, RCX = subleaf, XCR0 if CR4.OSXSAVE.
         a.Label(ref cpuid);
@@ -482,6 +527,172 @@ public static class SnpRuntime
         for (int i = saved.Length - 1; i >= 0; i--) a.pop(saved[i]);
         a.mov(__byte_ptr[Busy], 0);
         a.jmp(ExceptionHandlers.Stub(VmmCommunicationException));
+    }
+
+    /// <summary>
+    /// String IOIO (Linux vc_handle_ioio's IOIO_TYPE_STR branch). On entry EAX = the opcode (6C–6F), RDI its address,
+    /// R8 the prefixes. Moves one chunk through the GHCB's shared buffer and goes to <paramref name="served"/> with R11
+    /// = the next RIP when the instruction is done, or the same RIP while RCX (REP) is not 0.
+    /// </summary>
+    private static void AssembleStringIo(Assembler a, Label stringIo, Label served, Label unhandled, Label terminate,
+        Func<AssemblerRegister64, int> saved, int frameRip, int frameRflags)
+    {
+        Label isOut = a.CreateLabel(), wide = a.CreateLabel(), dword = a.CreateLabel(), sized = a.CreateLabel();
+        Label counted = a.CreateLabel(), upward = a.CreateLabel(), strided = a.CreateLabel();
+        Label copyOutDown = a.CreateLabel(), asked = a.CreateLabel(), copyInDown = a.CreateLabel();
+        Label moved = a.CreateLabel(), again = a.CreateLabel();
+        a.Label(ref stringIo);
+        a.test(r8d, 4 | 8);
+        a.jnz(unhandled);                 // 0x67 (ESI/EDI/ECX) or an FS/GS base: not served
+        a.lea(r11, __[rdi + 1]);
+        // R10 = the IOIO information: port (DX), A64, STR, REP, IN, size; R12 = the element size.
+        a.movzx(r10d, __word_ptr[rsp + saved(rdx)]);
+        a.shl(r10d, 16);
+        a.or(r10d, (int)(IoioAddr64 | IoioString));
+        a.test(eax, 2);
+        a.jnz(isOut);
+        a.or(r10d, (int)IoioIn);
+        a.Label(ref isOut);
+        a.test(eax, 1);
+        a.jnz(wide);
+        a.or(r10d, (int)IoioData8);
+        a.mov(r12d, 1);
+        a.jmp(sized);
+        a.Label(ref wide);
+        a.test(r8d, 1);
+        a.jz(dword);
+        a.or(r10d, (int)IoioData16);
+        a.mov(r12d, 2);
+        a.jmp(sized);
+        a.Label(ref dword);
+        a.or(r10d, (int)IoioData32);
+        a.mov(r12d, 4);
+        a.Label(ref sized);
+        // R13 = the elements of this chunk: REP ? min(RCX, buffer / size) : 1; a REP with RCX = 0 does nothing.
+        a.mov(r13d, 1);
+        a.test(r8d, 2);
+        a.jz(counted);
+        a.or(r10d, (int)IoioRep);
+        a.mov(r13, __qword_ptr[rsp + saved(rcx)]);
+        a.test(r13, r13);
+        a.jz(again);
+        a.xor(edx, edx);
+        a.mov(eax, GhcbSharedBufferSize);
+        a.div(r12d);                      // EAX = buffer / size
+        a.cmp(r13, rax);
+        a.jbe(counted);
+        a.mov(r13, rax);
+        a.Label(ref counted);
+        // R14 = the bytes; R15 = an element's stride (-size with DF: vc_insn_string_read/_write "if (backwards)").
+        a.mov(r14, r13);
+        a.imul(r14, r12);
+        a.mov(r15, r12);
+        a.bt(__dword_ptr[rsp + frameRflags], 10);
+        a.jnc(upward);
+        a.neg(r15);
+        a.Label(ref upward);
+        a.test(r10d, (int)IoioIn);
+        a.jnz(asked);
+        // OUTS: the elements from [RSI] into the shared buffer, in the order the instruction writes them.
+        a.mov(rsi, __qword_ptr[rsp + saved(rsi)]);
+        a.lea(rdi, __[rbx + GhcbSharedBuffer]);
+        a.test(r15, r15);
+        a.js(copyOutDown);
+        a.mov(rcx, r14);
+        a.rep.movsb();
+        a.jmp(asked);
+        a.Label(ref copyOutDown);
+        a.mov(r9, r13);
+        Label outElement = a.CreateLabel();
+        a.Label(ref outElement);
+        a.mov(rcx, r12);
+        a.rep.movsb();
+        a.lea(rsi, __[rsi + r15 * 2]);    // back over this element and on to the one below it
+        a.dec(r9);
+        a.jnz(outElement);
+        a.Label(ref asked);
+        a.lea(rax, __[rbx + GhcbSharedBuffer]);
+        a.mov(__qword_ptr[rbx + GhcbSwScratch], rax);
+        SetValid(a, GhcbSwScratch);
+        Call(a, ExitIoio, info1: r10, info2: r13);
+        a.test(eax, eax);
+        a.jnz(terminate);
+        a.test(r10d, (int)IoioIn);
+        a.jz(moved);
+        // INS: the shared buffer's elements to [RDI].
+        a.lea(rsi, __[rbx + GhcbSharedBuffer]);
+        a.mov(rdi, __qword_ptr[rsp + saved(rdi)]);
+        a.test(r15, r15);
+        a.js(copyInDown);
+        a.mov(rcx, r14);
+        a.rep.movsb();
+        a.jmp(moved);
+        a.Label(ref copyInDown);
+        a.mov(r9, r13);
+        Label inElement = a.CreateLabel();
+        a.Label(ref inElement);
+        a.mov(rcx, r12);
+        a.rep.movsb();
+        a.lea(rdi, __[rdi + r15 * 2]);
+        a.dec(r9);
+        a.jnz(inElement);
+        // RSI (OUTS) or RDI (INS) by the bytes moved, RCX by the count (REP); the same RIP while RCX is not 0.
+        a.Label(ref moved);
+        Label addressed = a.CreateLabel(), sourced = a.CreateLabel();
+        a.test(r15, r15);
+        a.jns(sourced);
+        a.neg(r14);
+        a.Label(ref sourced);
+        a.test(r10d, (int)IoioIn);
+        a.jz(addressed);
+        a.add(__qword_ptr[rsp + saved(rdi)], r14);
+        a.jmp(strided);
+        a.Label(ref addressed);
+        a.add(__qword_ptr[rsp + saved(rsi)], r14);
+        a.Label(ref strided);
+        a.test(r10d, (int)IoioRep);
+        a.jz(served);
+        a.sub(__qword_ptr[rsp + saved(rcx)], r13);
+        a.jz(served);
+        a.Label(ref again);
+        a.test(r13, r13);
+        a.je(served);                     // REP with RCX = 0: on to the next instruction
+        a.mov(r11, __qword_ptr[rsp + frameRip]); // ES_RETRY: the instruction again, for the next chunk
+        a.jmp(served);
+    }
+
+    /// <summary>
+    /// VMMCALL (0F 01 D9; Linux vc_handle_vmmcall with kvm_sev_es_hcall_prepare): RAX, CPL, RBX, RCX, RDX, RSI in the
+    /// GHCB, sw_exit_info_1/2 = 0, VMGEXIT, RAX from the GHCB (required valid).
+    /// </summary>
+    private static void AssembleVmmcall(Assembler a, Label vmmcall, Label served, Label unhandled, Label terminate,
+        Func<AssemblerRegister64, int> saved, int frameCs)
+    {
+        a.Label(ref vmmcall);
+        a.movzx(eax, __word_ptr[rdi]);
+        a.cmp(eax, 0x010F);
+        a.jne(unhandled);
+        a.cmp(__byte_ptr[rdi + 2], 0xD9);
+        a.jne(unhandled);
+        a.lea(r11, __[rdi + 3]);
+        foreach ((int field, AssemblerRegister64 r) in new[] { (GhcbRax, rax), (GhcbRbx, rbx), (GhcbRcx, rcx), (GhcbRdx, rdx), (GhcbRsi, rsi) })
+        {
+            a.mov(rax, __qword_ptr[rsp + saved(r)]);
+            a.mov(__qword_ptr[rbx + field], rax);
+            SetValid(a, field);
+        }
+        a.movzx(eax, __byte_ptr[rsp + frameCs]);
+        a.and(eax, 3);                    // user_mode(regs) ? 3 : 0 — the RPL of the interrupted CS
+        a.mov(__byte_ptr[rbx + GhcbCpl], al);
+        SetValid(a, GhcbCpl);
+        a.xor(r10d, r10d);
+        Call(a, ExitVmmcall, info1: r10, info2: r10);
+        a.test(eax, eax);
+        a.jnz(terminate);
+        RequireValid(a, GhcbRax, terminate);
+        a.mov(rax, __qword_ptr[rbx + GhcbRax]);
+        a.mov(__qword_ptr[rsp + saved(rax)], rax);
+        a.jmp(served);
     }
 
     /// <summary>Sets the valid bit of the GHCB field at <paramref name="offset"/> (bit offset / 8 of the bitmap).</summary>

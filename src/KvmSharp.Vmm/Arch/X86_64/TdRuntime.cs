@@ -25,8 +25,26 @@ namespace KvmSharp.Vmm.Arch.X86_64;
 /// for EXIT_REASON_IO_INSTRUCTION (30) — not string I/O — it issues TDG.VP.VMCALL&lt;Instruction.IO&gt; (RAX = 0,
 /// RCX = 0xFC00 exposing R10–R15, R10 = 0, R11 = 30, R12 = size, R13 = 1 for OUT, R14 = port, R15 = the value; an IN's
 /// value comes back in R11 and goes to AL/AX/EAX), for EXIT_REASON_HLT (12) TDG.VP.VMCALL&lt;Instruction.HLT&gt; (R12
-/// = 1 when the interrupted code had IF clear), then moves the saved RIP past the instruction and IRETQs. Anything else
-/// (another exit reason, string I/O, a TDCALL that failed) goes to the VMM's exception stub of vector 20: the call ends
+/// = 1 when the interrupted code had IF clear), then moves the saved RIP past the instruction and IRETQs.
+/// <list type="bullet">
+/// <item>String I/O (qualification bit 4: INS/OUTS, bit 5 REP): Linux TD guests never execute it (the kernel unrolls
+/// it, CC_ATTR_GUEST_UNROLL_STRING_IO, and handle_io refuses it with -EIO), and KVM's TDVMCALL&lt;Instruction.IO&gt;
+/// moves one element. So the handler unrolls it, as the kernel's unrolled ins/outs loops do: one
+/// TDG.VP.VMCALL&lt;Instruction.IO&gt; per element (REP: RCX of them, none for RCX = 0), the element read from [RSI]
+/// (OUTS) or written to [RDI] (INS), RSI/RDI stepping by the size (down with the interrupted code's DF) and RCX (REP)
+/// dropping by one after each, so that a failure part-way leaves the registers of the elements done. 64-bit addresses
+/// only: a 0x67 address-size prefix or an FS/GS override among the instruction's prefixes is not served. A REP OUTSB
+/// of n bytes thus costs n exits in a TD (the guest SDK's kvms_write uses it on every micro-VM all the same).</item>
+/// <item>EXIT_REASON_CPUID (10): tdx.c handle_cpuid — a leaf in [<see cref="HypervisorLeafFirst"/>,
+/// <see cref="HypervisorLeafLast"/>] through TDG.VP.VMCALL&lt;Instruction.CPUID&gt; (R11 = 10, R12 = EAX, R13 = ECX;
+/// EAX..EDX from R12..R15, zero-extended), any other leaf all zeros without asking.</item>
+/// <item>EXIT_REASON_MSR_READ (31) / EXIT_REASON_MSR_WRITE (32): tdx.c read_msr / write_msr —
+/// TDG.VP.VMCALL&lt;Instruction.RDMSR&gt; (R12 = ECX; R11 = the value, split into EDX:EAX) and
+/// &lt;Instruction.WRMSR&gt; (R12 = ECX, R13 = EDX:EAX). A TDVMCALL status other than SUCCESS (KVM refuses the MSR:
+/// TDVMCALL_STATUS_INVALID_OPERAND) is the guest's #GP(0) at the instruction — Linux's ve_raise_fault makes a failed
+/// #VE a #GP — which the VMM's stub of vector 13 reports.</item>
+/// </list>
+/// Anything else (another exit reason, a TDCALL that failed, an I/O or CPUID TDVMCALL that returned an error) goes to the VMM's exception stub of vector 20: the call ends
 /// as <see cref="GuestOutcome.Exception"/> with vector 20 at the instruction.</item>
 /// </list>
 /// The IDT's gates use IST1 (<see cref="Idt.Ist"/>) as every micro-VM's do, from the TSS <see cref="Start"/> loads: KVM
@@ -65,7 +83,14 @@ public static class TdRuntime
     public const int ExposeR10ToR15 = 0xFC00;
 
     /// <summary>VMX exit reasons (SDM Vol. 3C Appendix C) the handler serves.</summary>
-    public const int ExitReasonHlt = 12, ExitReasonIo = 30;
+    public const int ExitReasonCpuid = 10, ExitReasonHlt = 12, ExitReasonIo = 30, ExitReasonMsrRead = 31, ExitReasonMsrWrite = 32;
+
+    /// <summary>
+    /// The CPUID leaves the #VE handler asks the VMM about (Linux tdx.c handle_cpuid: "Only allow VMM to control range
+    /// reserved for hypervisor communication"): 0x4000_0000 to 0x4FFF_FFFF. Any other leaf that raises #VE reads all
+    /// zeros, as the CPU answers a leaf it does not support.
+    /// </summary>
+    public const uint HypervisorLeafFirst = 0x4000_0000, HypervisorLeafLast = 0x4FFF_FFFF;
 
     private const ulong Long64 = BootCode + 0x100, GdtrAt = BootCode + 0x800;
 
@@ -149,11 +174,14 @@ public static class TdRuntime
     private static void AssembleVeHandler(Assembler a, ref Label ve)
     {
         AssemblerRegister64[] saved = [rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15];
-        int savedRax = (saved.Length - 1) * sizeof(ulong);
+        int Saved(AssemblerRegister64 r) => (saved.Length - 1 - Array.IndexOf(saved, r)) * sizeof(ulong);
+        int savedRax = Saved(rax);
         int frameRip = saved.Length * sizeof(ulong);
         int frameRflags = frameRip + 2 * sizeof(ulong);
         Label io = a.CreateLabel("io"), halt = a.CreateLabel("halt"), advance = a.CreateLabel("advance"), fail = a.CreateLabel("fail");
         Label word = a.CreateLabel(), dword = a.CreateLabel(), merged = a.CreateLabel();
+        Label stringIo = a.CreateLabel("string_io"), cpuid = a.CreateLabel("cpuid"), rdmsr = a.CreateLabel("rdmsr");
+        Label wrmsr = a.CreateLabel("wrmsr"), generalProtection = a.CreateLabel("gp");
 
         a.Label(ref ve);
         foreach (var r in saved) a.push(r);
@@ -168,12 +196,18 @@ public static class TdRuntime
         a.je(io);
         a.cmp(ecx, ExitReasonHlt);
         a.je(halt);
+        a.cmp(ecx, ExitReasonCpuid);
+        a.je(cpuid);
+        a.cmp(ecx, ExitReasonMsrRead);
+        a.je(rdmsr);
+        a.cmp(ecx, ExitReasonMsrWrite);
+        a.je(wrmsr);
         a.jmp(fail);
 
         // I/O (SDM Vol. 3C Table 28-5): bits 2:0 size - 1, bit 3 direction (1 = IN), bit 4 string, bits 31:16 port.
         a.Label(ref io);
         a.test(edi, 0x10);
-        a.jnz(fail);                      // INS/OUTS: Linux's handle_io refuses them too (-EIO)
+        a.jnz(stringIo);                  // INS/OUTS: unrolled (Linux's handle_io refuses them: its kernel unrolls them)
         a.mov(r12d, edi);
         a.and(r12d, 7);
         a.inc(r12d);                      // 1, 2 or 4
@@ -226,15 +260,196 @@ public static class TdRuntime
         a.test(rax, rax);
         a.jnz(fail);
 
+        AssembleStringIo(a, stringIo, advance, fail, Saved, frameRip, frameRflags);
+        AssembleCpuidAndMsrs(a, cpuid, rdmsr, wrmsr, advance, fail, generalProtection, Saved);
+
         a.Label(ref advance);
         a.add(__qword_ptr[rsp + frameRip], rsi);
         for (int i = saved.Length - 1; i >= 0; i--) a.pop(saved[i]);
         a.iretq();
 
+        // A failed RDMSR/WRMSR: the guest's #GP(0) at the instruction (the stub of vector 13 takes an error code).
+        a.Label(ref generalProtection);
+        for (int i = saved.Length - 1; i >= 0; i--) a.pop(saved[i]);
+        a.push(0);
+        a.jmp(ExceptionHandlers.Stub(13));
+
         // Not served: the registers back and on to the VMM's stub of vector 20, which reports the frame.
         a.Label(ref fail);
         for (int i = saved.Length - 1; i >= 0; i--) a.pop(saved[i]);
         a.jmp(ExceptionHandlers.Stub(VirtualizationException));
+    }
+
+    /// <summary>
+    /// INS/OUTS unrolled into one TDG.VP.VMCALL&lt;Instruction.IO&gt; per element. On entry RSI = the instruction's
+    /// length, RDI = the exit qualification. RBX, RBP, R8 and R9 (which no TDVMCALL exposes) hold the elements left, the
+    /// stride, the size and the opcode's address.
+    /// </summary>
+    private static void AssembleStringIo(Assembler a, Label stringIo, Label advance, Label fail,
+        Func<AssemblerRegister64, int> saved, int frameRip, int frameRflags)
+    {
+        Label scan = a.CreateLabel(), scanned = a.CreateLabel(), counted = a.CreateLabel();
+        Label element = a.CreateLabel(), loaded = a.CreateLabel(), written = a.CreateLabel(), stepped = a.CreateLabel();
+        Label out16 = a.CreateLabel(), out32 = a.CreateLabel(), in16 = a.CreateLabel(), in32 = a.CreateLabel();
+        a.Label(ref stringIo);
+        // The prefixes (every byte before the one-byte opcode): 0x67 (ESI/EDI/ECX) and FS/GS (a base) are not served.
+        a.mov(r9, __qword_ptr[rsp + frameRip]);
+        a.lea(rbx, __[r9 + rsi - 1]);
+        a.Label(ref scan);
+        a.cmp(r9, rbx);
+        a.jae(scanned);
+        a.movzx(eax, __byte_ptr[r9]);
+        a.cmp(al, 0x67);
+        a.je(fail);
+        a.cmp(al, 0x64);
+        a.je(fail);
+        a.cmp(al, 0x65);
+        a.je(fail);
+        a.inc(r9);
+        a.jmp(scan);
+        a.Label(ref scanned);
+        // R8 = the size; RBX = the elements (REP: RCX, else 1); RBP = the stride (-size with DF).
+        a.mov(r8d, edi);
+        a.and(r8d, 7);
+        a.inc(r8d);
+        a.mov(ebx, 1);
+        a.test(edi, 0x20);
+        a.jz(counted);
+        a.mov(rbx, __qword_ptr[rsp + saved(rcx)]);
+        a.Label(ref counted);
+        a.mov(rbp, r8);
+        a.bt(__dword_ptr[rsp + frameRflags], 10);
+        a.jnc(element);
+        a.neg(rbp);
+
+        a.Label(ref element);
+        a.test(rbx, rbx);
+        a.jz(advance);
+        // OUTS: R15 = the element at [RSI].
+        a.xor(r15d, r15d);
+        a.test(edi, 8);
+        a.jnz(loaded);
+        a.mov(r9, __qword_ptr[rsp + saved(rsi)]);
+        a.cmp(r8d, 2);
+        a.je(out16);
+        a.ja(out32);
+        a.movzx(r15d, __byte_ptr[r9]);
+        a.jmp(loaded);
+        a.Label(ref out16);
+        a.movzx(r15d, __word_ptr[r9]);
+        a.jmp(loaded);
+        a.Label(ref out32);
+        a.mov(r15d, __dword_ptr[r9]);
+        a.Label(ref loaded);
+        a.mov(r12, r8);
+        a.mov(r13d, edi);
+        a.shr(r13d, 3);
+        a.and(r13d, 1);
+        a.xor(r13d, 1);                   // 1 = write (OUTS)
+        a.mov(r14d, edi);
+        a.shr(r14d, 16);
+        a.mov(ecx, ExposeR10ToR15);
+        a.xor(r10d, r10d);
+        a.mov(r11d, ExitReasonIo);
+        a.xor(eax, eax);
+        a.tdcall();
+        a.test(rax, rax);
+        a.jnz(fail);
+        a.test(r10, r10);
+        a.jnz(fail);
+        // INS: R11's element to [RDI]; then RDI (INS) or RSI (OUTS) by the stride, RCX (REP) by one.
+        a.test(edi, 8);
+        a.jz(written);
+        a.mov(r9, __qword_ptr[rsp + saved(rdi)]);
+        a.cmp(r8d, 2);
+        a.je(in16);
+        a.ja(in32);
+        a.mov(__byte_ptr[r9], r11b);
+        a.jmp(written);
+        a.Label(ref in16);
+        a.mov(__word_ptr[r9], r11w);
+        a.jmp(written);
+        a.Label(ref in32);
+        a.mov(__dword_ptr[r9], r11d);
+        a.Label(ref written);
+        Label outStep = a.CreateLabel();
+        a.test(edi, 8);
+        a.jz(outStep);
+        a.add(__qword_ptr[rsp + saved(rdi)], rbp);
+        a.jmp(stepped);
+        a.Label(ref outStep);
+        a.add(__qword_ptr[rsp + saved(rsi)], rbp);
+        a.Label(ref stepped);
+        a.dec(rbx);
+        a.test(edi, 0x20);
+        a.jz(element);
+        a.dec(__qword_ptr[rsp + saved(rcx)]);
+        a.jmp(element);
+    }
+
+    /// <summary>
+    /// CPUID, RDMSR and WRMSR (tdx.c handle_cpuid, read_msr, write_msr). On entry RSI = the instruction's length.
+    /// </summary>
+    private static void AssembleCpuidAndMsrs(Assembler a, Label cpuid, Label rdmsr, Label wrmsr, Label advance, Label fail,
+        Label generalProtection, Func<AssemblerRegister64, int> saved)
+    {
+        Label zeros = a.CreateLabel(), msrCall = a.CreateLabel();
+        // CPUID: EAX in the hypervisor range → TDVMCALL<Instruction.CPUID>(R12 = EAX, R13 = ECX) → R12..R15.
+        a.Label(ref cpuid);
+        a.mov(eax, __dword_ptr[rsp + saved(rax)]);
+        a.lea(edx, __[rax - unchecked((int)HypervisorLeafFirst)]);
+        a.cmp(edx, (int)(HypervisorLeafLast - HypervisorLeafFirst));
+        a.ja(zeros);
+        a.mov(r12d, eax);
+        a.mov(r13d, __dword_ptr[rsp + saved(rcx)]);
+        a.mov(ecx, ExposeR10ToR15);
+        a.xor(r10d, r10d);
+        a.mov(r11d, ExitReasonCpuid);
+        a.xor(eax, eax);
+        a.tdcall();
+        a.test(rax, rax);
+        a.jnz(fail);
+        a.test(r10, r10);
+        a.jnz(fail);
+        foreach ((AssemblerRegister64 r, AssemblerRegister32 from) in new[] { (rax, r12d), (rbx, r13d), (rcx, r14d), (rdx, r15d) })
+        {
+            a.mov(eax, from);
+            a.mov(__qword_ptr[rsp + saved(r)], rax);
+        }
+        a.jmp(advance);
+        a.Label(ref zeros);
+        foreach (var r in new[] { rax, rbx, rcx, rdx }) a.mov(__qword_ptr[rsp + saved(r)], 0);
+        a.jmp(advance);
+
+        // RDMSR: R12 = ECX; WRMSR: R12 = ECX, R13 = EDX:EAX.
+        a.Label(ref rdmsr);
+        a.mov(r11d, ExitReasonMsrRead);
+        a.jmp(msrCall);
+        a.Label(ref wrmsr);
+        a.mov(r13d, __dword_ptr[rsp + saved(rdx)]);
+        a.shl(r13, 32);
+        a.mov(eax, __dword_ptr[rsp + saved(rax)]);
+        a.or(r13, rax);
+        a.mov(r11d, ExitReasonMsrWrite);
+        a.Label(ref msrCall);
+        a.mov(r12d, __dword_ptr[rsp + saved(rcx)]);
+        a.mov(r9d, r11d);                 // which of the two, kept where no TDVMCALL exposes it
+        a.mov(ecx, ExposeR10ToR15);
+        a.xor(r10d, r10d);
+        a.xor(eax, eax);
+        a.tdcall();
+        a.test(rax, rax);
+        a.jnz(fail);
+        a.test(r10, r10);
+        a.jnz(generalProtection);         // KVM refused the MSR: ve_raise_fault → #GP
+        a.cmp(r9d, ExitReasonMsrWrite);
+        a.je(advance);
+        a.mov(eax, r11d);
+        a.mov(__qword_ptr[rsp + saved(rax)], rax);
+        a.mov(rax, r11);
+        a.shr(rax, 32);
+        a.mov(__qword_ptr[rsp + saved(rdx)], rax);
+        a.jmp(advance);
     }
 
     private static byte[] BuildIdt()
