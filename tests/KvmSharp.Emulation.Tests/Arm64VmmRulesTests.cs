@@ -155,7 +155,7 @@ public class Arm64VmmRulesTests
         ulong pc = v.GetPc();
 
         // The VMM suspends the vCPU: KVM_SET_MP_STATE SUSPENDED, reported back by KVM_GET_MP_STATE; KVM_RUN then
-        // blocks as for WFI (no wakeup source is modelled) until a signal.
+        // blocks as for WFI (no vGIC, so nothing can wake it: Arm64WakeAndAbortTests has the wake-ups) until a signal.
         v.SetMpState(KvmMpState.KVM_MP_STATE_SUSPENDED);
         Assert.Equal(KvmMpState.KVM_MP_STATE_SUSPENDED, v.GetMpState());
         bool interrupted = false;

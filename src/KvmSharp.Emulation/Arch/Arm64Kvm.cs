@@ -13,7 +13,7 @@ namespace KvmSharp.Emulation.Arch;
 internal sealed class Arm64Kvm : KvmArch
 {
     // arch/arm64/kvm/mmu.c: the largest IPA size a VM may ask for (kvm_ipa_limit); 48 on common hosts [D].
-    private const int IpaLimit = 48;
+    internal const int IpaLimit = 48;
 
     public Arm64Kvm(EmulatorConfig config) : base(config) { }
 

@@ -107,7 +107,8 @@ internal sealed partial class A64Interpreter
                     if (!isvValid || done != 0 || chunk != data.Length) throw new RunErrorStop(-(long)Kernel.Errno.ENOSYS, ipa, false);
                     throw new MmioStop(syndrome with { Ipa = ipa });
                 case Stage2Status.InjectAbort:
-                    InjectDataAbort(ipa);
+                case Stage2Status.InjectSeaIpa:
+                    InjectDataAbort(ipa, sea: r.Status == Stage2Status.InjectSeaIpa);
                     return false;
                 default:
                     throw new RunErrorStop(r.Errno, ipa, r.MemoryFaultExit, r.Userfault);

@@ -78,6 +78,9 @@ internal sealed partial class A64Interpreter
                 Stage1Abort(va, access, A64Stage1.FscSeaTtw + (uint)r.Level);
                 break;
             case Stage2Status.InjectAbort:
+            case Stage2Status.InjectSeaIpa:
+                // (For a walk between the VM's IPA size and the limit, 6.18's kvm_inject_sea → inject_abt64 rewalks
+                // from the IPA-valued addr with __kvm_find_s1_desc_level; that corner is kept as the size fault.)
                 uint ec = access == S1Access.Fetch ? (cpu.AtEl0 ? EcIabtLow : EcIabtCur) : (cpu.AtEl0 ? EcDabtLow : EcDabtCur);
                 TakeException(ec, cpu.Pc, far: (r.WalkIpa & ~0xfffUL) | (va & 0xfff));
                 break;

@@ -43,6 +43,9 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
     private const uint EcIabtLow = 0x20, EcIabtCur = 0x21, EcPcAlign = 0x22, EcDabtLow = 0x24, EcDabtCur = 0x25, EcSpAlign = 0x26;
     private const ulong EsrIl = 1UL << 25;
 
+    /// <summary>asm/esr.h ESR_ELx_FSC_EXTABT: a synchronous external abort, not on a translation table walk.</summary>
+    private const uint FscExtAbt = 0x10;
+
     private readonly byte[] _word = new byte[4];
 
     /// <summary>The last fetched instruction (for an emulation-failure report).</summary>
@@ -66,8 +69,17 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
             case Stage2Status.Done:
                 break;
             case Stage2Status.InjectAbort:
-                // kvm_handle_guest_abort: "Prefetch Abort on I/O address" → kvm_inject_pabt(vcpu, far).
+                // kvm_handle_guest_abort: beyond the IPA space → kvm_inject_size_fault (FSC 0: level-0 address size).
                 TakeException(cpu.AtEl0 ? EcIabtLow : EcIabtCur, pc, far: pc);
+                return A64Outcome.Continue;
+            case Stage2Status.InjectSeaIpa:
+                // kvm_inject_sea(vcpu, is_iabt, fault_ipa | hfar[11:0]): FSC EXTABT, FAR = the IPA with the VA's low bits.
+                TakeException(cpu.AtEl0 ? EcIabtLow : EcIabtCur, pc, far: (fetchIpa & ~0xfffUL) | (pc & 0xfff), iss: FscExtAbt);
+                return A64Outcome.Continue;
+            case Stage2Status.InjectSea:
+                // 6.18 kvm_handle_guest_abort → kvm_inject_sea_iabt(vcpu, hfar) → inject_abt64: EC IABT_LOW from EL0,
+                // IABT_CUR from EL1, IL, FSC = ESR_ELx_FSC_EXTABT (0x10), FAR_EL1 = the faulting VA.
+                TakeException(cpu.AtEl0 ? EcIabtLow : EcIabtCur, pc, far: pc, iss: FscExtAbt);
                 return A64Outcome.Continue;
             default:
                 throw new RunErrorStop(r.Errno, pc, r.MemoryFaultExit, r.Userfault);
@@ -108,8 +120,12 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
         cpu.Pc = cpu.VbarEl1 + offset;
     }
 
-    /// <summary>A data abort KVM reflects into the guest (kvm_inject_dabt / kvm_inject_size_fault).</summary>
-    private void InjectDataAbort(ulong address) => TakeException(cpu.AtEl0 ? EcDabtLow : EcDabtCur, cpu.Pc, far: address);
+    /// <summary>
+    /// A data abort KVM reflects into the guest: kvm_inject_size_fault (FSC 0) or, with <paramref name="sea"/>,
+    /// kvm_inject_sea → inject_abt64 (FSC ESR_ELx_FSC_EXTABT); FAR = the IPA | VA[11:0] for both.
+    /// </summary>
+    private void InjectDataAbort(ulong address, bool sea = false) =>
+        TakeException(cpu.AtEl0 ? EcDabtLow : EcDabtCur, cpu.Pc, far: address, iss: sea ? FscExtAbt : 0);
 
     private void SpAlignmentFault() => TakeException(EcSpAlign, cpu.Pc, far: null);
 }

@@ -13,6 +13,25 @@ namespace KvmSharp.Emulation.Arm64;
 /// </summary>
 internal static class Arm64CounterOffset
 {
+    /// <summary>
+    /// arch_timer.c kvm_timer_vcpu_init (kvm_arch_vcpu_create, every KVM_CREATE_VCPU): "Synchronize offsets across
+    /// timers of a VM if not already provided": unless KVM_ARCH_FLAG_VM_COUNTER_OFFSET is set,
+    /// "timer_set_offset(vcpu_vtimer(vcpu), kvm_phys_timer_read()); timer_set_offset(vcpu_ptimer(vcpu), 0)" — the
+    /// VM-wide offsets, so each new vCPU restarts the virtual counter of every vCPU near 0 and undoes earlier
+    /// TIMER_CNT / PTIMER_CNT writes (the reset KVM_ARM_SET_COUNTER_OFFSET exists to avoid).
+    /// </summary>
+    public static void VcpuCreated(KvmVcpu vcpu)
+    {
+        if (vcpu.Kvm.Kernel.Config.Architecture != Architecture.Arm64) return;
+        var offsets = Arm64VmState.Of(vcpu.Kvm).TimerOffsets;
+        lock (offsets)
+        {
+            if (offsets.VmCounterOffset) return;
+            offsets.Voffset = Arm64Timer.PhysicalCounter();
+            offsets.Poffset = 0;
+        }
+    }
+
     public static long Ioctl(Kvm kvm, IoctlArg arg)
     {
         // "if (copy_from_user(&offset, argp, sizeof(offset))) return -EFAULT;"

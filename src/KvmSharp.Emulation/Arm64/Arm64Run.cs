@@ -55,13 +55,18 @@ internal static class Arm64Run
             }
             // check_vcpu_requests → KVM_REQ_VCPU_RESET (a CPU_ON): kvm_reset_vcpu, then reset_state's PC and x0.
             ApplyPendingReset(vcpu, state);
-            // check_vcpu_requests → KVM_REQ_SUSPEND → kvm_vcpu_suspend (KVM_SET_MP_STATE SUSPENDED): kvm_vcpu_wfi;
-            // "The suspend state is sticky" until userspace makes the vCPU RUNNABLE; if kvm_arch_vcpu_runnable (an
-            // interrupt pending) the run exits with KVM_SYSTEM_EVENT_WAKEUP. That wake-up is not modelled (a vGIC
-            // interrupt does not end this wait): only a signal does (then KVM_EXIT_INTR above).
+            // check_vcpu_requests → KVM_REQ_SUSPEND → arm.c kvm_vcpu_suspend (KVM_SET_MP_STATE SUSPENDED): kvm_vcpu_wfi;
+            // "The suspend state is sticky" (mp_state stays SUSPENDED until userspace makes the vCPU RUNNABLE); "if
+            // (kvm_arch_vcpu_runnable(vcpu)) { memset(&vcpu->run->system_event, 0, …); type = KVM_SYSTEM_EVENT_WAKEUP;
+            // exit_reason = KVM_EXIT_SYSTEM_EVENT; return 0; }" — a vGIC interrupt (the timers' included) ends the
+            // wait with that exit; a signal ends it with KVM_EXIT_INTR (above).
             if (state.MpState == KvmMpState.KVM_MP_STATE_SUSPENDED)
             {
-                WaitForSignal(vcpu);
+                if (WaitForInterrupt(vcpu, state))
+                {
+                    WriteSystemEvent(vcpu, KvmArm64Constants.KVM_SYSTEM_EVENT_WAKEUP, ndata: 0, flags: 0);
+                    return 0;
+                }
                 continue;
             }
             vcpu.PollQuiesce();
@@ -106,13 +111,7 @@ internal static class Arm64Run
                     }
                     return HandleHvc(vcpu, state, smc: true);
                 case A64Outcome.Wfi:
-                    // kvm_vcpu_wfi → kvm_vcpu_halt: a signal, or kvm_arch_vcpu_runnable (a vGIC interrupt signalled
-                    // to the vCPU, the timers' included, whether or not PSTATE.I masks it) wakes it.
-                    while (!vcpu.SignalPending && !Vgic.VgicDelivery.Pending(vcpu, state.Cpu))
-                    {
-                        vcpu.PollQuiesce();
-                        Thread.Sleep(1);
-                    }
+                    _ = WaitForInterrupt(vcpu, state);
                     return null;
                 default:
                     return null;
@@ -179,7 +178,9 @@ internal static class Arm64Run
             case HvcResult.UserExit:
                 return 0;
             case HvcResult.Wfi:
-                WaitForSignal(vcpu);
+                // psci.c kvm_psci_vcpu_suspend → kvm_vcpu_wfi: a pending interrupt (or a signal) resumes the guest
+                // after the call (x0 = PSCI_RET_SUCCESS already set), no exit to userspace.
+                _ = WaitForInterrupt(vcpu, state);
                 return null;
             case HvcResult.SystemSuspend:
                 // kvm_psci_system_suspend: "memset(&run->system_event, 0, …); type = KVM_SYSTEM_EVENT_SUSPEND" — ndata 0.
@@ -243,6 +244,22 @@ internal static class Arm64Run
             state.Cpu.SetReg(m.Rt, A64Interpreter.Extend(data, m.Length, m.SignExtend, m.Sf));
         }
         state.Cpu.Pc += 4;
+    }
+
+    /// <summary>
+    /// arm.c kvm_vcpu_wfi → kvm_vcpu_halt (WFI, PSCI CPU_SUSPEND, KVM_MP_STATE_SUSPENDED): sleeps until a signal or
+    /// kvm_arch_vcpu_runnable — a vGIC interrupt signalled to the vCPU (kvm_vgic_vcpu_pending_irq; the timers' PPIs
+    /// included, whether or not PSTATE.I masks it). True when an interrupt ended the wait.
+    /// </summary>
+    private static bool WaitForInterrupt(KvmVcpu vcpu, Arm64VcpuState state)
+    {
+        while (true)
+        {
+            if (Vgic.VgicDelivery.Pending(vcpu, state.Cpu)) return true;
+            if (vcpu.SignalPending) return false;
+            vcpu.PollQuiesce();
+            Thread.Sleep(1);
+        }
     }
 
     /// <summary>

@@ -16,10 +16,24 @@ internal enum Stage2Status
     Mmio,
 
     /// <summary>
-    /// An instruction fetch outside every memslot, or an IPA beyond the VM's IPA space: KVM injects an abort into
-    /// the guest (kvm_inject_pabt / kvm_inject_size_fault).
+    /// An IPA at or beyond the host's IPA limit: 6.18 kvm_handle_guest_abort "Beyond sanitised PARange (which is the
+    /// IPA limit)" → kvm_inject_size_fault (FSC 0, FAR = the IPA | VA[11:0]).
     /// </summary>
     InjectAbort,
+
+    /// <summary>
+    /// An IPA between the VM's IPA size and the host's limit: "Falls between the IPA range and the PARange?" →
+    /// "fault_ipa |= kvm_vcpu_get_hfar(vcpu) &amp; GENMASK(11, 0); return kvm_inject_sea(vcpu, is_iabt, fault_ipa)" — an
+    /// external abort (FSC 0x10) with FAR = the IPA | VA[11:0].
+    /// </summary>
+    InjectSeaIpa,
+
+    /// <summary>
+    /// An instruction fetch outside every memslot: 6.18 kvm_handle_guest_abort "if (is_iabt) { ret = -ENOEXEC; goto
+    /// out; } … out: if (ret == -ENOEXEC) ret = kvm_inject_sea_iabt(vcpu, kvm_vcpu_get_hfar(vcpu))" — a synchronous
+    /// external abort (inject_abt64: FSC = ESR_ELx_FSC_EXTABT) with FAR_EL1 = the faulting VA.
+    /// </summary>
+    InjectSea,
 
     /// <summary>KVM_RUN fails with <see cref="Stage2Result.Errno"/>; for gmem_abort with a KVM_EXIT_MEMORY_FAULT.</summary>
     Error,
@@ -52,8 +66,10 @@ internal sealed class Stage2Access(Kvm kvm)
     /// <summary>Reads or writes <paramref name="data"/> at <paramref name="ipa"/>; the range stays in one page.</summary>
     public Stage2Result Access(ulong ipa, Span<byte> data, bool write, bool fetch)
     {
-        // kvm_handle_guest_abort: a fault IPA at or above BIT(VTCR_EL2.IPA) is reflected into the guest.
-        if (kvm.ArchState.PhysBits < 64 && ipa >> kvm.ArchState.PhysBits != 0) return new(Stage2Status.InjectAbort);
+        // 6.18 kvm_handle_guest_abort (translation fault): "if (fault_ipa >= BIT_ULL(get_kvm_ipa_limit()))
+        // kvm_inject_size_fault"; "if (fault_ipa >= BIT_ULL(VTCR_EL2_IPA(…vtcr)))" kvm_inject_sea.
+        if (ipa >> Arch.Arm64Kvm.IpaLimit != 0) return new(Stage2Status.InjectAbort);
+        if (kvm.ArchState.PhysBits < 64 && ipa >> kvm.ArchState.PhysBits != 0) return new(Stage2Status.InjectSeaIpa);
         ulong gfn = ipa >> EmulatorConfig.PageShift;
         var slot = GuestMemoryPath.GfnToMemslot(kvm, 0, gfn);
         // gfn_to_hva_memslot_prot: no slot → error hva; writable = !(flags & KVM_MEM_READONLY).
@@ -61,8 +77,8 @@ internal sealed class Stage2Access(Kvm kvm)
         if (slot is null || (write && !writable))
         {
             // "The guest has put either its instructions or its page-tables somewhere it shouldn't have": an
-            // instruction abort is re-injected; a data abort goes to io_mem_abort.
-            return fetch ? new(Stage2Status.InjectAbort) : new(Stage2Status.Mmio);
+            // instruction abort is re-injected as an SEA (kvm_inject_sea_iabt); a data abort goes to io_mem_abort.
+            return fetch ? new(Stage2Status.InjectSea) : new(Stage2Status.Mmio);
         }
         int offset = (int)(ipa & PageMask);
         if (slot.HasGmem)

@@ -136,6 +136,7 @@ internal sealed class KvmVcpu : IDisposable
         vcpu = new KvmVcpu(kvm, id, run!) { DirtyRing = ring };
         vcpu.Memory.DirtyRing = ring;
         Arch.TdxLaunch.VcpuCreated(vcpu);
+        Arm64.Arm64CounterOffset.VcpuCreated(vcpu);
         return 0;
     }
 

@@ -12,8 +12,9 @@ namespace KvmSharp.Emulation.Arm64.Vgic;
 /// pending → active, 1023 when nothing of the group is signalled), ICC_EOIR0_EL1 / ICC_EOIR1_EL1 (priority drop, and
 /// deactivation with EOImode 0), ICC_HPPIR0_EL1 / ICC_HPPIR1_EL1, ICC_RPR_EL1, ICC_PMR_EL1, ICC_IGRPEN0_EL1,
 /// ICC_IGRPEN1_EL1, ICC_CTLR_EL1 (CBPR, EOImode), ICC_SRE_EL1 (reads 7, writes ignored), ICC_BPR0_EL1, ICC_BPR1_EL1,
-/// ICC_AP0R&lt;n&gt;_EL1 / ICC_AP1R&lt;n&gt;_EL1 (an acknowledge sets the active priority's bit, its priority drop
-/// clears it) and ICC_DIR_EL1. Preemption compares whole priorities (the binary points are stored, not applied).
+/// ICC_AP0R&lt;n&gt;_EL1 / ICC_AP1R&lt;n&gt;_EL1 (an acknowledge sets the active group priority's bit, its priority drop
+/// clears it) and ICC_DIR_EL1. Preemption compares group priorities: the priority masked by the group's binary point
+/// (<see cref="VgicDelivery.GroupPriority"/>).
 /// </summary>
 internal sealed class VgicCpuInterface(KvmVcpu vcpu)
 {
@@ -89,17 +90,20 @@ internal sealed class VgicCpuInterface(KvmVcpu vcpu)
 
     /// <summary>
     /// ICH_AP0R&lt;n&gt;_EL2 / ICH_AP1R&lt;n&gt;_EL2 (seen by the guest and by KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS): bit
-    /// (priority &gt;&gt; (8 - PRIbits)) of the interrupt's group. The priority drop clears it unless another active
-    /// interrupt of the group holds the same priority.
+    /// (group priority &gt;&gt; (8 - PRIbits)) of the interrupt's group (hyp/vgic-v3-sr.c __vgic_v3_set_active_priority:
+    /// "pre = __vgic_v3_pri_to_pre(pri, vmcr, grp); ap = pre &gt;&gt; __vgic_v3_bpr_min()"). The priority drop clears it
+    /// unless another active interrupt of the group holds the same group priority.
     /// </summary>
     private static void SetActivePriority(VgicCpu cpu, VgicIrq irq, bool on)
     {
-        int bit = irq.Priority >> (8 - cpu.NumPriBits);
+        uint pre = VgicDelivery.GroupPriority(cpu, irq.Priority, irq.Group);
+        int bit = (int)(pre >> (8 - cpu.NumPriBits));
         var ap = irq.Group ? cpu.Ap1r : cpu.Ap0r;
         if (bit / 32 >= ap.Length) return;
         uint mask = 1u << (bit % 32);
         if (on) ap[bit / 32] |= mask;
-        else if (!cpu.ActiveStack.Any(i => i.Group == irq.Group && i.Priority == irq.Priority)) ap[bit / 32] &= ~mask;
+        else if (!cpu.ActiveStack.Any(i => i.Group == irq.Group && VgicDelivery.GroupPriority(cpu, i.Priority, i.Group) == pre))
+            ap[bit / 32] &= ~mask;
     }
 
     /// <summary>An MSR of an ICC register; false when the encoding is not one handled here.</summary>

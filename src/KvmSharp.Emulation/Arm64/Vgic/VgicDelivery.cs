@@ -143,15 +143,36 @@ internal static class VgicDelivery
         return best;
     }
 
-    /// <summary>The running priority: the priority of the innermost acknowledged, not yet EOIed interrupt (0xff: idle).</summary>
-    public static uint RunningPriority(VgicCpu cpu) => cpu.ActiveStack.Count == 0 ? 0xffu : cpu.ActiveStack.Min(i => (uint)i.Priority);
+    /// <summary>
+    /// The group (preemption) priority of <paramref name="priority"/>: hyp/vgic-v3-sr.c __vgic_v3_pri_to_pre —
+    /// "pri &amp; (GENMASK(7, 0) &lt;&lt; bpr)" with bpr = BPR0 + 1 for Group 0 and, for Group 1, BPR1 or (ICC_CTLR_EL1.CBPR,
+    /// __vgic_v3_get_bpr1) BPR0 + 1 capped at 7.
+    /// </summary>
+    public static uint GroupPriority(VgicCpu cpu, uint priority, bool group1)
+    {
+        int bpr = !group1 ? (int)(cpu.Bpr0 & 7) + 1 : cpu.Cbpr ? (int)Math.Min((cpu.Bpr0 & 7) + 1, 7) : (int)(cpu.Bpr1 & 7);
+        return priority & (0xffu << bpr) & 0xff;
+    }
 
-    /// <summary>The interrupt the CPU interface signals: <see cref="HighestPending"/> below PMR and the running priority.</summary>
+    /// <summary>
+    /// The running priority: the group priority of the innermost acknowledged, not yet EOIed interrupt (0xff: idle) —
+    /// the highest active priority the active-priority registers record (__vgic_v3_get_highest_active_priority).
+    /// </summary>
+    public static uint RunningPriority(VgicCpu cpu) =>
+        cpu.ActiveStack.Count == 0 ? 0xffu : cpu.ActiveStack.Min(i => GroupPriority(cpu, i.Priority, i.Group));
+
+    /// <summary>
+    /// The interrupt the CPU interface signals: <see cref="HighestPending"/> with its priority below PMR and its group
+    /// priority below the running priority (hyp/vgic-v3-sr.c __vgic_v3_read_iar: "if (lr_prio &gt;= pmr) goto
+    /// spurious; … if (__vgic_v3_pri_to_pre(lr_prio, vmcr, grp) &gt;= __vgic_v3_get_highest_active_priority()) goto
+    /// spurious" — the binary point decides preemption).
+    /// </summary>
     public static VgicIrq? Signalled(Kvm kvm, KvmVcpu vcpu)
     {
         var cpu = VgicCpu.Of(vcpu);
         var irq = HighestPending(kvm, vcpu);
-        return irq is not null && irq.Priority < (cpu.Pmr & 0xff) && irq.Priority < RunningPriority(cpu) ? irq : null;
+        return irq is not null && irq.Priority < (cpu.Pmr & 0xff) &&
+               GroupPriority(cpu, irq.Priority, irq.Group) < RunningPriority(cpu) ? irq : null;
     }
 
     /// <summary>kvm_arch_vcpu_runnable's vgic part (kvm_vgic_vcpu_pending_irq): an interrupt is signalled.</summary>
