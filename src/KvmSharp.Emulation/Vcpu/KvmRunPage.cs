@@ -139,6 +139,19 @@ internal sealed class KvmRunPage : IDisposable
     }
 
     /// <summary>
+    /// x86.c kvm_prepare_unexpected_reason_exit: suberror KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, ndata 2, data[0] =
+    /// the exit reason, data[1] = last_vmentry_cpu (the host CPU the vCPU last entered on).
+    /// </summary>
+    public void SetUnexpectedExitReason(ulong exitReason, ulong lastVmentryCpu)
+    {
+        ExitReason = (uint)KvmExitReason.KVM_EXIT_INTERNAL_ERROR;
+        BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.internal_suberror, 4), KvmInternalErrorUnexpectedExitReason);
+        BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.internal_ndata, 4), 2);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.internal_data, 8), exitReason);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.internal_data + 8, 8), lastVmentryCpu);
+    }
+
+    /// <summary>
     /// kvm_run.hypercall.ret: written by KVM for every hypercall it answers itself, set to 0 on KVM_EXIT_HYPERCALL,
     /// and read back by complete_hypercall_exit with what userspace left there.
     /// </summary>
@@ -231,6 +244,9 @@ internal sealed class KvmRunPage : IDisposable
 
     /// <summary>KVM_INTERNAL_ERROR_EMULATION (include/uapi/linux/kvm.h).</summary>
     public const uint KvmInternalErrorEmulation = 1;
+
+    /// <summary>KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON (include/uapi/linux/kvm.h).</summary>
+    public const uint KvmInternalErrorUnexpectedExitReason = 4;
 
     public void Dispose()
     {

@@ -19,6 +19,7 @@ internal sealed partial class X86Emulator
         if (HostCodeBreakpoint()) return; // KVM_SET_GUEST_DEBUG's breakpoints first (X86Emulator.GuestDebug.cs)
         CheckCodeBreakpoint();
         var i = Fetch();
+        SevEsInterceptedInstruction(i); // SEV-ES/SNP: #VC for RDPMC, INVD, WBINVD, MONITOR, MWAIT, RDTSCP, MOV DR7 (X86Emulator.GhcbEvents.cs)
         ulong next = i.NextIP;
         // RF is cleared once an instruction completes (SDM Vol. 3A 18.3.1.1); IRET may set it again.
         ulong f = _cpu.Rflags & ~RFLAGS_RF;
@@ -281,7 +282,7 @@ internal sealed partial class X86Emulator
                 next = Hypercall(i);
                 break;
             case Mnemonic.Vmgexit:
-                next = Vmgexit(i); // X86Emulator.SevEs.cs
+                next = Vmgexit(i, ref f); // X86Emulator.SevEs.cs
                 break;
             case Mnemonic.Hlt:
                 // x86.c __kvm_emulate_halt: "if (lapic_in_kernel(vcpu)) { vcpu->arch.mp_state = state; return 1; }" —

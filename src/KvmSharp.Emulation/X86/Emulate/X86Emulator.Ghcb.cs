@@ -18,8 +18,8 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// (GHCB_BITMAP_IDX). Modelled events: IOIO (the string form through the scratch area: X86Emulator.GhcbStringIo.cs),
 /// CPUID, MSR, VMMCALL, NMI_COMPLETE, HV_FEATURES, TERM_REQUEST, UNSUPPORTED_EVENT, MMIO read/write
 /// (X86Emulator.GhcbMmio.cs), SNP page-state change (SVM_VMGEXIT_PSC), SNP AP creation (X86Emulator.GhcbApCreation.cs),
-/// the AP HLT loop (X86Emulator.GhcbApResetHold.cs) and the AP jump table; the other events sev_es_validate_vmgexit
-/// accepts (DR7, RDTSC, RDPMC, INVD, WBINVD, MONITOR, MWAIT, guest requests) end KVM_RUN with an emulation failure.
+/// the AP HLT loop (X86Emulator.GhcbApResetHold.cs), the AP jump table, and DR7, RDTSC(P), RDPMC, INVD, WBINVD,
+/// MONITOR, MWAIT (X86Emulator.GhcbEvents.cs); SNP guest requests end KVM_RUN with an emulation failure.
 /// </summary>
 internal sealed partial class X86Emulator
 {
@@ -230,7 +230,7 @@ internal sealed partial class X86Emulator
                 GhcbApJumpTable(info1, info2);
                 return false;
             default:
-                throw new EmulationFailure($"GHCB event 0x{exitCode:X} is not modelled", haveInstructionBytes: true);
+                return GhcbInstructionEvent(exitCode); // DR7, RDTSC(P), RDPMC, INVD, WBINVD, MONITOR, MWAIT (X86Emulator.GhcbEvents.cs)
         }
     }
 

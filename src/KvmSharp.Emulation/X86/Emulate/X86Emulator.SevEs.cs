@@ -149,13 +149,13 @@ internal sealed partial class X86Emulator
     /// protocol when the MSR's low 12 bits are set, the GHCB page otherwise, nothing for a GHCB GPA of 0 ("Without a
     /// GHCB, just return right back to the guest").
     /// </summary>
-    private ulong Vmgexit(in Instruction i)
+    private ulong Vmgexit(in Instruction i, ref ulong f)
     {
         if (!SevEsStateProtected) return Hypercall(i);
         ulong msr = GhcbMsr;
         if ((msr & GhcbMsrInfoMask) != 0) MsrProtocol(msr);
         else if (msr != 0) GhcbProtocol(msr); // X86Emulator.Ghcb.cs
-        return i.NextIP;
+        return InjectGhcbException(i.NextIP, ref f); // an exception the event queued (X86Emulator.GhcbEvents.cs)
     }
 
     /// <summary>sev.c sev_handle_vmgexit_msr_protocol.</summary>
