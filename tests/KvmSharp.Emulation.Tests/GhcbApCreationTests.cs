@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
-using System.Diagnostics;
 using Iced.Intel;
 using KvmSharp.Abi;
 using KvmSharp.Kernel;
@@ -19,7 +18,7 @@ public sealed class GhcbApCreationTests
 {
     private const ulong GhcbLinear = SevEsGuest.SharedAlias + SevEsGuest.Ghcb;
     private const ulong ReportLinear = SevEsGuest.SharedAlias + SevEsGuest.Report;
-    private const int Rax = 0x1f8, SwExitCode = 0x390, Info1 = 0x398, Info2 = 0x3a0, ValidBitmap = 0x3f0;
+    private const int Rax = 0x1f8, Info1 = 0x398, Info2 = 0x3a0;
 
     /// <summary>The new VMSA: a private page of the launch image (not 2 MiB aligned).</summary>
     private const ulong VmsaGpa = 0x8000;
@@ -27,12 +26,7 @@ public sealed class GhcbApCreationTests
     /// <summary>SVM_SEV_FEAT_SNP_ACTIVE: an SNP VM's vmsa_features with KVM_SEV_INIT2's default of 0.</summary>
     private const ulong SnpActive = 1;
 
-    private static void SetGhcb(Assembler a, int offset, ulong value)
-    {
-        a.mov(rbx, (long)GhcbLinear);
-        a.mov(rax, value);
-        a.mov(__qword_ptr[rbx + offset], rax);
-    }
+    private static void SetGhcb(Assembler a, int offset, ulong value) => SevEsGuest.SetGhcb(a, offset, value);
 
     /// <summary>GHCB_MSR_REG_GPA_REQ for the GHCB.</summary>
     private static void RegisterGhcb(Assembler a)
@@ -45,13 +39,13 @@ public sealed class GhcbApCreationTests
     private static void ApCreation(Assembler a, uint request, uint apicId, ulong vmsa, ulong? features, int n)
     {
         SetGhcb(a, Rax, features ?? 0);
-        SetGhcb(a, SwExitCode, 0x8000_0013);
-        SetGhcb(a, Info1, ((ulong)apicId << 32) | request);
-        SetGhcb(a, Info2, vmsa);
-        SetGhcb(a, ValidBitmap, features is null ? 0 : 1UL << (Rax / 8));
-        SetGhcb(a, ValidBitmap + 8, (1UL << (SwExitCode / 8 - 64)) | (1UL << (Info1 / 8 - 64)) | (1UL << (Info2 / 8 - 64)));
-        SevEsGuest.WriteGhcbMsr(a, SevEsGuest.Ghcb);
-        SevEsGuest.Vmgexit(a);
+        SevEsGuest.GhcbRequest(a, 0x8000_0013, ((ulong)apicId << 32) | request, vmsa, validLow: features is null ? 0 : 1UL << (Rax / 8));
+        ReportExitInfo(a, n);
+    }
+
+    /// <summary>sw_exit_info_1/2 to report[2 n] / [2 n + 1] (RAX, RBX, RCX clobbered).</summary>
+    private static void ReportExitInfo(Assembler a, int n)
+    {
         a.mov(rbx, (long)GhcbLinear);
         a.mov(rax, __qword_ptr[rbx + Info1]);
         a.mov(rcx, (long)ReportLinear);
@@ -170,19 +164,8 @@ public sealed class GhcbApCreationTests
         {
             foreach (var (info1, info2, n) in new[] { (0UL, 0x9_f000UL, 0), (1UL, 0UL, 1), (2UL, 0UL, 2) })
             {
-                SetGhcb(a, SwExitCode, 0x8000_0005);
-                SetGhcb(a, Info1, info1);
-                SetGhcb(a, Info2, info2);
-                SetGhcb(a, ValidBitmap, 0);
-                SetGhcb(a, ValidBitmap + 8, (1UL << (SwExitCode / 8 - 64)) | (1UL << (Info1 / 8 - 64)) | (1UL << (Info2 / 8 - 64)));
-                SevEsGuest.WriteGhcbMsr(a, SevEsGuest.Ghcb);
-                SevEsGuest.Vmgexit(a);
-                a.mov(rbx, (long)GhcbLinear);
-                a.mov(rax, __qword_ptr[rbx + Info1]);
-                a.mov(rcx, (long)ReportLinear);
-                a.mov(__qword_ptr[rcx + 16 * n], rax);
-                a.mov(rax, __qword_ptr[rbx + Info2]);
-                a.mov(__qword_ptr[rcx + 16 * n + 8], rax);
+                SevEsGuest.GhcbRequest(a, 0x8000_0005, info1, info2);
+                ReportExitInfo(a, n);
             }
             SevEsGuest.Terminate(a, 0x66);
         });
@@ -247,23 +230,7 @@ public sealed class GhcbApCreationTests
         ap.SetMpState(KvmMpState.KVM_MP_STATE_RUNNABLE);
         // The request takes the VMSA away: mp_state HALTED, and the vCPU waits in KVM_RUN until kicked (a kick that
         // came before KVM_RUN took the request leaves it RUNNABLE: run again).
-        var clock = Stopwatch.StartNew();
-        while (ap.GetMpState() == KvmMpState.KVM_MP_STATE_RUNNABLE)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(2), "the AP never took the request");
-            ap.ImmediateExit = false;
-            bool interrupted = false;
-            Exception? failure = null;
-            var runner = new Thread(() =>
-            {
-                try { interrupted = ap.Run().Interrupted; }
-                catch (Exception e) { failure = e; }
-            });
-            runner.Start();
-            while (!runner.Join(20)) ap.Kick();
-            Assert.Null(failure);
-            Assert.True(interrupted);
-        }
+        SevEsGuest.RunKickedWhileRunnable(ap, "the AP never took the request");
         ap.ImmediateExit = false;
         Assert.Equal(KvmMpState.KVM_MP_STATE_HALTED, ap.GetMpState());
         // pre_sev_run: "Reject KVM_RUN if userspace attempts to run the vCPU with an invalid VMSA".

@@ -17,26 +17,12 @@ public sealed class GhcbApResetHoldTests
 {
     private const ulong GhcbLinear = SevEsGuest.SharedAlias + SevEsGuest.Ghcb;
     private const ulong ReportLinear = SevEsGuest.SharedAlias + SevEsGuest.Report;
-    private const int SwExitCode = 0x390, Info1 = 0x398, Info2 = 0x3a0, ValidBitmap = 0x3f0;
-
-    private static void SetGhcb(Assembler a, int offset, ulong value)
-    {
-        a.mov(rbx, (long)GhcbLinear);
-        a.mov(rax, value);
-        a.mov(__qword_ptr[rbx + offset], rax);
-    }
+    private const int Info1 = 0x398, Info2 = 0x3a0;
 
     /// <summary>SVM_VMGEXIT_AP_HLT_LOOP through the GHCB (sw_exit_code, sw_exit_info_1/2 valid); sw_exit_info_2 → RAX.</summary>
     private static void HltLoopRequest(Assembler a)
     {
-        SetGhcb(a, SwExitCode, 0x8000_0004);
-        SetGhcb(a, Info1, 0);
-        SetGhcb(a, Info2, 0);
-        // Valid bits 114..116 (offset / 8): the bitmap's second qword.
-        SetGhcb(a, ValidBitmap, 0);
-        SetGhcb(a, ValidBitmap + 8, (1UL << (SwExitCode / 8 - 64)) | (1UL << (Info1 / 8 - 64)) | (1UL << (Info2 / 8 - 64)));
-        SevEsGuest.WriteGhcbMsr(a, SevEsGuest.Ghcb);
-        SevEsGuest.Vmgexit(a);
+        SevEsGuest.GhcbRequest(a, 0x8000_0004, 0, 0);
         a.mov(rbx, (long)GhcbLinear);
         a.mov(rax, __qword_ptr[rbx + Info2]);
     }
@@ -206,25 +192,7 @@ public sealed class GhcbApResetHoldTests
         ap.SetMpState(KvmMpState.KVM_MP_STATE_RUNNABLE);
         // Stop the vCPU with kicks (KVM_RUN returns EINTR now or at its next call) until it stopped in the hold: a kick
         // that came before the hold leaves it RUNNABLE, and it runs on.
-        uint state = KvmMpState.KVM_MP_STATE_RUNNABLE;
-        var clock = Stopwatch.StartNew();
-        while (state == KvmMpState.KVM_MP_STATE_RUNNABLE)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(2), "the AP never reached its hold");
-            ap.ImmediateExit = false;
-            bool interrupted = false;
-            Exception? failure = null;
-            var runner = new Thread(() =>
-            {
-                try { interrupted = ap.Run().Interrupted; }
-                catch (Exception e) { failure = e; }
-            });
-            runner.Start();
-            while (!runner.Join(20)) ap.Kick();
-            Assert.Null(failure);
-            Assert.True(interrupted);
-            state = ap.GetMpState();
-        }
+        uint state = SevEsGuest.RunKickedWhileRunnable(ap, "the AP never reached its hold");
         Assert.Equal(KvmMpState.KVM_MP_STATE_AP_RESET_HOLD, state);
     }
 }

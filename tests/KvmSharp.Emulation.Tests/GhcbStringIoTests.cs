@@ -19,31 +19,15 @@ public sealed class GhcbStringIoTests
     private const ulong SharedBuffer = SevEsGuest.Ghcb + 0x800;
     private const ulong OutsideBuffer = 0xB000; // shared, outside the GHCB
 
-    private const int SwExitCode = 0x390, Info1 = 0x398, Info2 = 0x3a0, Scratch = 0x3a8, ValidBitmap = 0x3f0;
+    private const int SwExitCode = 0x390, Info1 = 0x398, Info2 = 0x3a0, Scratch = 0x3a8;
 
     /// <summary>SVM_IOIO_STR_MASK | SVM_IOIO_REP_MASK with the size bits and the port (arch/x86/include/asm/svm.h).</summary>
     private static ulong StringIoio(ushort port, int size, bool input) =>
         ((ulong)port << 16) | ((ulong)size << 4) | (1 << 3) | (1 << 2) | (input ? 1UL : 0);
 
-    private static void SetGhcb(Assembler a, int offset, ulong value)
-    {
-        a.mov(rbx, (long)GhcbLinear);
-        a.mov(rax, value);
-        a.mov(__qword_ptr[rbx + offset], rax);
-    }
+    private static void SetGhcb(Assembler a, int offset, ulong value) => SevEsGuest.SetGhcb(a, offset, value);
 
-    private static void SetValid(Assembler a, params int[] offsets)
-    {
-        ulong lo = 0, hi = 0;
-        foreach (int o in offsets)
-        {
-            int bit = o / 8;
-            if (bit < 64) lo |= 1UL << bit;
-            else hi |= 1UL << (bit - 64);
-        }
-        SetGhcb(a, ValidBitmap, lo);
-        SetGhcb(a, ValidBitmap + 8, hi);
-    }
+    private static void SetValid(Assembler a, params int[] offsets) => SevEsGuest.SetGhcbValid(a, offsets);
 
     /// <summary>A string IOIO request through the GHCB; sw_exit_info_1/2 afterwards to report[0]/[1].</summary>
     private static void StringRequest(Assembler a, ulong info1, ulong count, ulong scratch, bool scratchValid = true)

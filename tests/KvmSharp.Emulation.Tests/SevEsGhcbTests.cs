@@ -19,7 +19,7 @@ public sealed class SevEsGhcbTests
 
     // struct ghcb offsets (arch/x86/include/asm/svm.h) and their valid-bitmap bits (offset / 8).
     private const int Rax = 0x1f8, Rbx = 0x318, Rcx = 0x308, SwExitCode = 0x390, Info1 = 0x398, Info2 = 0x3a0, Scratch = 0x3a8;
-    private const int ValidBitmap = 0x3f0, Usage = 0xffc;
+    private const int Usage = 0xffc;
 
     private static ulong TermValue(byte code) => 0x100 | (1 << 12) | ((ulong)code << 16);
 
@@ -47,27 +47,9 @@ public sealed class SevEsGhcbTests
         StoreRax(a, index);
     }
 
-    /// <summary>Stores a GHCB qword (RAX, RBX clobbered).</summary>
-    private static void SetGhcb(Assembler a, int offset, ulong value)
-    {
-        a.mov(rbx, (long)GhcbLinear);
-        a.mov(rax, value);
-        a.mov(__qword_ptr[rbx + offset], rax);
-    }
+    private static void SetGhcb(Assembler a, int offset, ulong value) => SevEsGuest.SetGhcb(a, offset, value);
 
-    /// <summary>The valid bitmap: the bits of <paramref name="offsets"/> (each offset / 8).</summary>
-    private static void SetValid(Assembler a, params int[] offsets)
-    {
-        ulong lo = 0, hi = 0;
-        foreach (int o in offsets)
-        {
-            int bit = o / 8;
-            if (bit < 64) lo |= 1UL << bit;
-            else hi |= 1UL << (bit - 64);
-        }
-        SetGhcb(a, ValidBitmap, lo);
-        SetGhcb(a, ValidBitmap + 8, hi);
-    }
+    private static void SetValid(Assembler a, params int[] offsets) => SevEsGuest.SetGhcbValid(a, offsets);
 
     /// <summary>GHCB_MSR_REG_GPA_REQ for the GHCB (an SNP guest must register it before using it).</summary>
     private static void RegisterGhcb(Assembler a) => MsrRequest(a, ((SevEsGuest.Ghcb >> 12) << 12) | 0x012, 7);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Diagnostics;
 using Iced.Intel;
 using KvmSharp.Abi;
 using KvmSharp.Emulation.Mmu;
@@ -27,6 +28,9 @@ internal sealed class SevEsGuest : IDisposable
     /// <summary>Where the APs (vCPU IDs 1 and up) start (in the code page after the program), with RSP = <see cref="ApStackTop"/>.</summary>
     public const ulong ApCode = 0x5800, ApStackTop = 0x8800;
     public const ulong CBit = 1UL << GuestPhysicalMemory.CbitPosition;
+
+    /// <summary>struct ghcb offsets of the request fields (arch/x86/include/asm/svm.h).</summary>
+    public const int GhcbSwExitCode = 0x390, GhcbSwExitInfo1 = 0x398, GhcbSwExitInfo2 = 0x3a0, GhcbValidBitmap = 0x3f0;
 
     private readonly List<IDisposable> _owned = [];
 
@@ -213,6 +217,73 @@ internal sealed class SevEsGuest : IDisposable
         a.rdmsr();
         a.shl(rdx, 32);
         a.or(rax, rdx);
+    }
+
+    /// <summary>Stores qword <paramref name="value"/> at GHCB byte <paramref name="offset"/> through the shared alias (RAX, RBX clobbered).</summary>
+    public static void SetGhcb(Assembler a, int offset, ulong value)
+    {
+        a.mov(rbx, (long)(SharedAlias + Ghcb));
+        a.mov(rax, value);
+        a.mov(__qword_ptr[rbx + offset], rax);
+    }
+
+    /// <summary>The GHCB valid bitmap (byte 0x3f0): exactly the bits of <paramref name="offsets"/> (each offset / 8).</summary>
+    public static void SetGhcbValid(Assembler a, params int[] offsets)
+    {
+        ulong lo = 0, hi = 0;
+        foreach (int o in offsets)
+        {
+            int bit = o / 8;
+            if (bit < 64) lo |= 1UL << bit;
+            else hi |= 1UL << (bit - 64);
+        }
+        SetGhcb(a, GhcbValidBitmap, lo);
+        SetGhcb(a, GhcbValidBitmap + 8, hi);
+    }
+
+    /// <summary>
+    /// A GHCB page-protocol request (arch/x86/kvm/svm/sev.c sev_handle_vmgexit): sw_exit_code and sw_exit_info_1/2 with
+    /// their valid bits (plus <paramref name="validLow"/>, the bitmap's first qword, for fields the caller stored),
+    /// GHCB MSR = the GHCB's GPA, VMGEXIT. RAX, RBX, RCX, RDX clobbered.
+    /// </summary>
+    public static void GhcbRequest(Assembler a, ulong exitCode, ulong info1, ulong info2, ulong validLow = 0)
+    {
+        SetGhcb(a, GhcbSwExitCode, exitCode);
+        SetGhcb(a, GhcbSwExitInfo1, info1);
+        SetGhcb(a, GhcbSwExitInfo2, info2);
+        // sw_exit_code and sw_exit_info_1/2 are valid bits 114..116 (offset / 8): the bitmap's second qword.
+        SetGhcb(a, GhcbValidBitmap, validLow);
+        SetGhcb(a, GhcbValidBitmap + 8, (1UL << (GhcbSwExitCode / 8 - 64)) | (1UL << (GhcbSwExitInfo1 / 8 - 64)) | (1UL << (GhcbSwExitInfo2 / 8 - 64)));
+        WriteGhcbMsr(a, Ghcb);
+        Vmgexit(a);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="vcpu"/> on a thread, kicked every 20 ms until KVM_RUN returns EINTR, for as long as its
+    /// mp_state stays RUNNABLE (a kick that came before the vCPU reached its wait leaves it RUNNABLE: it runs on);
+    /// fails with <paramref name="neverLeft"/> after two minutes. Returns the mp_state it left RUNNABLE for.
+    /// </summary>
+    public static uint RunKickedWhileRunnable(KvmSharp.Vcpu vcpu, string neverLeft)
+    {
+        var clock = Stopwatch.StartNew();
+        uint state;
+        while ((state = vcpu.GetMpState()) == KvmMpState.KVM_MP_STATE_RUNNABLE)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(2), neverLeft);
+            vcpu.ImmediateExit = false;
+            bool interrupted = false;
+            Exception? failure = null;
+            var runner = new Thread(() =>
+            {
+                try { interrupted = vcpu.Run().Interrupted; }
+                catch (Exception e) { failure = e; }
+            });
+            runner.Start();
+            while (!runner.Join(20)) vcpu.Kick();
+            Assert.Null(failure);
+            Assert.True(interrupted);
+        }
+        return state;
     }
 
     /// <summary>The shared report page's qword <paramref name="index"/>.</summary>

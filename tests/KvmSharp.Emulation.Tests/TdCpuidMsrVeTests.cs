@@ -32,9 +32,7 @@ public sealed class TdCpuidMsrVeTests
         a.push(rax);
         a.push(rcx);
         a.push(rdx);
-        a.mov(eax, TdGuest.TdgVpVeinfoGet);
-        a.tdcall();
-        foreach (var r in new[] { rcx, rdx, r8, r9, r10 }) TdGuest.Report(a, r);
+        TdTestCode.ReportVeInfo(a, rcx, rdx, r8, r9, r10);
         a.mov(esi, r10d);
         a.mov(edi, ecx);
         a.mov(rax, __qword_ptr[rsp + 16]);
@@ -107,9 +105,7 @@ public sealed class TdCpuidMsrVeTests
         body(a);
         a.mov(r15, Marker);
         TdGuest.Report(a, r15);
-        var spin = a.CreateLabel();
-        a.Label(ref spin);
-        a.jmp(spin);
+        TdTestCode.SpinForever(a);
         VeHandler(a, ve);
     });
 
@@ -122,6 +118,19 @@ public sealed class TdCpuidMsrVeTests
     }
 
     private static ulong[] Reports(TdGuest td, int n) => [.. Enumerable.Range(0, n).Select(_ => td.RunToReport())];
+
+    /// <summary>
+    /// The five reports of <see cref="VeHandler"/> for a #VE on a two-byte instruction (CPUID, RDMSR, WRMSR): exit
+    /// reason <paramref name="exitReason"/>, qualification, GLA and GPA 0, length 2.
+    /// </summary>
+    private static void AssertVe(TdGuest td, ulong exitReason) => Assert.Equal([exitReason, 0UL, 0UL, 0UL, 2UL], Reports(td, 5));
+
+    /// <summary><see cref="AssertVe"/> for RDMSR (31) or WRMSR (32), then the status of the handler's TDVMCALL (its R10 report).</summary>
+    private static void AssertMsrVe(TdGuest td, ulong exitReason, ulong status)
+    {
+        AssertVe(td, exitReason);
+        Assert.Equal(status, td.RunToReport());
+    }
 
     private static ulong[] Regs(CpuidEntry e) => [e.Eax, e.Ebx, e.Ecx, e.Edx];
 
@@ -139,7 +148,7 @@ public sealed class TdCpuidMsrVeTests
         using var kvm = Kvm.Open(k, proposals: k.Config.Proposals);
         using var td = Td(kvm, a => Cpuid(a, 0x4000_0000));
         // EXIT_REASON_CPUID, qualification 0, GLA and GPA 0, length 2 (0F A2).
-        Assert.Equal([10UL, 0UL, 0UL, 0UL, 2UL], Reports(td, 5));
+        AssertVe(td, 10);
         // kvm_cpuid over the vCPU's KVM_SET_CPUID2 table: KVM's signature leaf.
         Assert.Equal(Regs(Supported(kvm, 0x4000_0000)), Reports(td, 4));
         Assert.Equal(Marker, td.RunToReport());
@@ -179,9 +188,9 @@ public sealed class TdCpuidMsrVeTests
             Cpuid(a, 0x6);          // "FAULTING_OR_FIXED" without REDUCE_VE
             Cpuid(a, 0xd, 63);      // no such subleaf in the TD's CPUID: CPUID_LOOKUP_IDX_NA
         });
-        Assert.Equal([10UL, 0UL, 0UL, 0UL, 2UL], Reports(td, 5));
+        AssertVe(td, 10);
         Assert.Equal(KvmAnswer(kvm, 0x6), Reports(td, 4));
-        Assert.Equal([10UL, 0UL, 0UL, 0UL, 2UL], Reports(td, 5));
+        AssertVe(td, 10);
         Assert.Equal(KvmAnswer(kvm, 0xd, 63), Reports(td, 4));
         Assert.Equal(Marker, td.RunToReport());
     }
@@ -217,8 +226,7 @@ public sealed class TdCpuidMsrVeTests
             a.or(rax, rdx);
             TdGuest.Report(a, rax);
         });
-        Assert.Equal([31UL, 0UL, 0UL, 0UL, 2UL], Reports(td, 5));
-        Assert.Equal(TdxGhci.TDVMCALL_STATUS_SUCCESS, td.RunToReport());
+        AssertMsrVe(td, 31, TdxGhci.TDVMCALL_STATUS_SUCCESS);
         // KVM_TDX_INIT_VCPU: APIC_DEFAULT_PHYS_BASE | X2APIC_ENABLE | XAPIC_ENABLE | BSP.
         Assert.Equal(0xfee0_0d00UL, td.RunToReport());
         Assert.Equal(Marker, td.RunToReport());
@@ -239,10 +247,8 @@ public sealed class TdCpuidMsrVeTests
             a.rdmsr();
             TdGuest.Report(a, rax);
         });
-        Assert.Equal([32UL, 0UL, 0UL, 0UL, 2UL], Reports(td, 5));
-        Assert.Equal(TdxGhci.TDVMCALL_STATUS_SUCCESS, td.RunToReport());
-        Assert.Equal([31UL, 0UL, 0UL, 0UL, 2UL], Reports(td, 5));
-        Assert.Equal(TdxGhci.TDVMCALL_STATUS_SUCCESS, td.RunToReport());
+        AssertMsrVe(td, 32, TdxGhci.TDVMCALL_STATUS_SUCCESS);
+        AssertMsrVe(td, 31, TdxGhci.TDVMCALL_STATUS_SUCCESS);
         Assert.Equal(0x1ffUL, td.RunToReport());
         Assert.Equal(Marker, td.RunToReport());
     }
@@ -257,9 +263,8 @@ public sealed class TdCpuidMsrVeTests
             a.mov(ecx, 0x4b56_4d01); // MSR_KVM_SYSTEM_TIME_NEW: beyond the MSR bitmap ranges
             a.rdmsr();
         });
-        Assert.Equal([31UL, 0UL, 0UL, 0UL, 2UL], Reports(td, 5));
         // tdx_has_emulated_msr does not list it: TDVMCALL_STATUS_INVALID_OPERAND.
-        Assert.Equal(TdxGhci.TDVMCALL_STATUS_INVALID_OPERAND, td.RunToReport());
+        AssertMsrVe(td, 31, TdxGhci.TDVMCALL_STATUS_INVALID_OPERAND);
         Assert.Equal(Marker, td.RunToReport());
     }
 
@@ -322,13 +327,9 @@ public sealed class TdCpuidMsrVeTests
             a.rdmsr();
             a.mov(r15, Marker);
             TdGuest.Report(a, r15);
-            var spin = a.CreateLabel();
-            a.Label(ref spin);
-            a.jmp(spin);
+            TdTestCode.SpinForever(a);
             a.Label(ref ve);
-            a.mov(eax, TdGuest.TdgVpVeinfoGet);
-            a.tdcall();
-            TdGuest.Report(a, rcx);
+            TdTestCode.ReportVeInfo(a, rcx);
             a.add(__qword_ptr[rsp], 2);
             a.iretq();
             a.Label(ref gp);
@@ -348,7 +349,7 @@ public sealed class TdCpuidMsrVeTests
         using var k = NewKernel();
         using var kvm = Kvm.Open(k, proposals: k.Config.Proposals);
         using var td = Td(kvm, a => Cpuid(a, 0x4000_0001));
-        Assert.Equal([10UL, 0UL, 0UL, 0UL, 2UL], Reports(td, 5));
+        AssertVe(td, 10);
         Assert.Equal(Supported(kvm, 0x4000_0001).Eax, Reports(td, 4)[0]);
         Assert.Equal(Marker, td.RunToReport());
     }

@@ -23,9 +23,7 @@ public sealed class TdxModuleCallTests
     private static void VeHandlerReportingAndSkipping(Assembler a, Label handler)
     {
         a.Label(ref handler);
-        a.mov(eax, TdGuest.TdgVpVeinfoGet);
-        a.tdcall();
-        foreach (var r in new[] { rax, rcx, rdx, r8, r9, r10 }) TdGuest.Report(a, r);
+        TdTestCode.ReportVeInfo(a, rax, rcx, rdx, r8, r9, r10);
         a.mov(r11d, r10d);
         a.add(__qword_ptr[rsp], r11);
         a.iretq();
@@ -48,9 +46,7 @@ public sealed class TdxModuleCallTests
             a.@in(eax, dx);            // ED: DX port, 4 bytes
             a.mov(r15, 0x600d);
             TdGuest.Report(a, r15);
-            var spin = a.CreateLabel();
-            a.Label(ref spin);
-            a.jmp(spin);
+            TdTestCode.SpinForever(a);
             VeHandlerReportingAndSkipping(a, ve);
         });
         // OUT: success, EXIT_REASON_IO_INSTRUCTION, size 1 (0), OUT, immediate (bit 6), port 0x80; GLA, GPA 0; length 2.
@@ -72,12 +68,8 @@ public sealed class TdxModuleCallTests
             a.hlt();
             // The handler cleared VALID: a second VEINFO.GET has nothing (RCX, RDX, R8, R9, R10 zeroed first).
             foreach (var r in new[] { rcx, rdx, r8, r9, r10 }) a.mov(r, -1);
-            a.mov(eax, TdGuest.TdgVpVeinfoGet);
-            a.tdcall();
-            foreach (var r in new[] { rax, rcx, rdx, r8, r9, r10 }) TdGuest.Report(a, r);
-            var spin = a.CreateLabel();
-            a.Label(ref spin);
-            a.jmp(spin);
+            TdTestCode.ReportVeInfo(a, rax, rcx, rdx, r8, r9, r10);
+            TdTestCode.SpinForever(a);
             VeHandlerReportingAndSkipping(a, ve);
         });
         Assert.Equal([0UL, 12UL, 0UL, 0UL, 0UL, 1UL], Reports(td, 6));
@@ -99,9 +91,7 @@ public sealed class TdxModuleCallTests
             a.mov(r15, 0x1111);
             TdGuest.Report(a, r15);
             a.@out(0x80, al); // VE_INFO still VALID: #DF
-            var spin = a.CreateLabel();
-            a.Label(ref spin);
-            a.jmp(spin);
+            TdTestCode.SpinForever(a);
             // #VE handler that does not read the info: skip the 2-byte OUT.
             a.Label(ref ve);
             a.add(__qword_ptr[rsp], 2);
@@ -204,15 +194,11 @@ public sealed class TdxModuleCallTests
             a.mov(rax, -1);
             a.mov(rax, __qword_ptr[rbx + 0x18]);
             TdGuest.Report(a, rax);
-            var spin = a.CreateLabel();
-            a.Label(ref spin);
-            a.jmp(spin);
+            TdTestCode.SpinForever(a);
             a.Label(ref ve);
             a.push(rax);
             a.push(rbx);
-            a.mov(eax, TdGuest.TdgVpVeinfoGet);
-            a.tdcall();
-            foreach (var r in new[] { rcx, rdx, r8, r9 }) TdGuest.Report(a, r);
+            TdTestCode.ReportVeInfo(a, rcx, rdx, r8, r9);
             a.mov(rcx, r9);
             a.and(rcx, -4096);
             a.mov(eax, TdGuest.TdgMemPageAccept);
@@ -286,13 +272,9 @@ public sealed class TdxModuleCallTests
             a.mov(rax, __qword_ptr[rbx]); // after the round trip: PENDING again
             a.mov(r15, 0xbad);
             TdGuest.Report(a, r15);
-            var spin = a.CreateLabel();
-            a.Label(ref spin);
-            a.jmp(spin);
+            TdTestCode.SpinForever(a);
             a.Label(ref ve);
-            a.mov(eax, TdGuest.TdgVpVeinfoGet);
-            a.tdcall();
-            TdGuest.Report(a, rcx);
+            TdTestCode.ReportVeInfo(a, rcx);
             TdGuest.Report(a, r9);
             var stop = a.CreateLabel();
             a.Label(ref stop);
@@ -339,9 +321,7 @@ public sealed class TdxModuleCallTests
             a.insw();                  // 66 6D: INSW
             TdGuest.Report(a, rsi);    // neither moved RSI nor RDI
             TdGuest.Report(a, rdi);
-            var spin = a.CreateLabel();
-            a.Label(ref spin);
-            a.jmp(spin);
+            TdTestCode.SpinForever(a);
             VeHandlerReportingAndSkipping(a, ve);
         });
         // REP OUTSB: size 1 (0), OUT, string (bit 4), REP (bit 5), DX port 0x510; length 2.

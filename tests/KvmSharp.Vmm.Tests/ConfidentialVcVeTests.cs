@@ -26,8 +26,7 @@ public sealed class ConfidentialVcVeTests
     /// <summary>KVM_HC_VAPIC_POLL_IRQ (answered 0 by KVM itself) and -KVM_ENOSYS (an unknown hypercall's answer).</summary>
     private const ulong VapicPollIrq = 1, KvmEnosys = unchecked((ulong)-1000L);
 
-    private static MicroVm CreateSnp(TestKernel k, GuestImage? image = null) =>
-        MicroVm.Create(image ?? StringIoGuest.Image(), new MicroVmOptions { Kvm = k.Kvm, VmType = VmType.Snp, Timeout = TimeSpan.FromSeconds(30) });
+    private static MicroVm CreateSnp(TestKernel k, GuestImage? image = null) => SnpMicroVm.Create(k, image ?? StringIoGuest.Image());
 
     private static void OnTd(Action<MicroVm> body)
     {
@@ -156,15 +155,7 @@ public sealed class ConfidentialVcVeTests
         Assert.Equal(StringIoGuest.Text[..100], r.Console);
         Assert.Equal(StringIoGuest.Packed(100, 0), r.Value);
         Assert.Equal(101, r.Exits);                               // a TD has no string I/O: 100 exits, the return
-        var back = vm.Call("write_back", 10);
-        Assert.Equal(new string([.. StringIoGuest.Text[..10].Reverse()]), back.Console);
-        Assert.Equal(StringIoGuest.Packed(-10, 0), back.Value);
-        var once = vm.Call("outs_once");
-        Assert.Equal(StringIoGuest.Text[..1], once.Console);
-        Assert.Equal(StringIoGuest.Packed(1, 77), once.Value);
-        var none = vm.Call("write_none");
-        Assert.Equal("", none.Console);
-        Assert.Equal(1, none.Exits);
+        StringIoGuest.AssertBackwardSingleAndEmptyOuts(vm);
         Assert.Equal(StringIoGuest.Wide, vm.Call("outsw", 4).Console);
         Assert.Equal(StringIoGuest.Packed(16, 0), vm.Call("outsd", 4).Value);
     });

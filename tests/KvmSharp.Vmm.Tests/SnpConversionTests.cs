@@ -21,19 +21,10 @@ namespace KvmSharp.Vmm.Tests;
 /// </summary>
 public sealed class SnpConversionTests
 {
-    /// <summary>A page of the image area with a 4 KiB page-table entry, not the guest's code.</summary>
-    private const ulong Page = 0x1F_0000;
+    private const ulong Page = SnpMicroVm.ConvertiblePage;
 
     private const uint PeekId = 1;
     private const ulong Value = 0x1122_3344_5566_7788;
-
-    private static TestKernel Kernel() => TestKernel.EmulatedWithInPlaceConversion();
-
-    private static MicroVm CreateSnp(TestKernel k, GuestImage image, HostFunctions? functions = null, ulong memorySize = MicroVmOptions.DefaultMemorySize) =>
-        MicroVm.Create(image, new MicroVmOptions
-        {
-            Kvm = k.Kvm, VmType = VmType.Snp, MemorySize = memorySize, HostFunctions = functions, Timeout = TimeSpan.FromSeconds(30),
-        });
 
     /// <summary>peek (id 1): the u64 at arg0 (a host function given a guest pointer).</summary>
     private static HostFunctions Peek()
@@ -112,12 +103,7 @@ public sealed class SnpConversionTests
         return p.Build(start);
     }
 
-    private static ulong Call(MicroVm vm, string name, params ReadOnlySpan<ulong> args)
-    {
-        var r = vm.Call(name, args);
-        Assert.True(r.IsSuccess, r.ToString());
-        return r.Value!.Value;
-    }
+    private static ulong Call(MicroVm vm, string name, params ReadOnlySpan<ulong> args) => GuestRun.Value(vm, name, args);
 
     /// <summary>The C-bit mask of the kernel's SNP guests (CPUID 0x8000001F EBX[5:0]).</summary>
     private static ulong CbitOf(TestKernel k) => 1UL << GuestCpuid.CbitPosition(k.Kvm)!.Value;
@@ -127,8 +113,8 @@ public sealed class SnpConversionTests
     [Fact]
     public void The_guest_shares_a_page_the_host_and_a_host_function_read_it_then_it_is_private_again_and_refused()
     {
-        using var k = Kernel();
-        using var vm = CreateSnp(k, ConvertGuest(), Peek());
+        using var k = SnpMicroVm.Kernel();
+        using var vm = SnpMicroVm.Create(k, ConvertGuest(), Peek());
         ulong cbit = CbitOf(k);
         Assert.True(vm.Run().IsSuccess);
         Assert.Equal(CallRegion.FeaturePrivateMemory | CallRegion.FeatureSnp, vm.Memory.Read<ulong>(CallRegion.Address(CallRegion.Features)));
@@ -186,8 +172,8 @@ public sealed class SnpConversionTests
     [MemberData(nameof(BadRanges))]
     public void A_bad_range_is_refused_with_the_hypercalls_answer_and_nothing_changes(string what, ulong gpa, ulong pages, ulong attributes, long errno)
     {
-        using var k = Kernel();
-        using var vm = CreateSnp(k, ConvertGuest(), memorySize: 2 * Layout.LargePageSize);
+        using var k = SnpMicroVm.Kernel();
+        using var vm = SnpMicroVm.Create(k, ConvertGuest(), memorySize: 2 * Layout.LargePageSize);
         Assert.True(vm.Run().IsSuccess);
         ulong ghcbPte = Call(vm, "pte", Layout.Ghcb), pagePte = Call(vm, "pte", Page);
 
@@ -209,8 +195,8 @@ public sealed class SnpConversionTests
     [Fact]
     public void More_pages_than_one_psc_request_holds_go_in_batches_and_all_are_shared()
     {
-        using var k = Kernel();
-        using var vm = CreateSnp(k, ConvertGuest(), Peek());
+        using var k = SnpMicroVm.Kernel();
+        using var vm = SnpMicroVm.Create(k, ConvertGuest(), Peek());
         ulong cbit = CbitOf(k);
         Assert.True(vm.Run().IsSuccess);
         const ulong First = Layout.ImageBase + 2 * Layout.PageSize;   // past the guest's code (one page)
@@ -237,8 +223,8 @@ public sealed class SnpConversionTests
     [Fact]
     public void Above_2_MiB_whole_2_MiB_pages_convert_with_2_MiB_entries_and_their_page_directory_entries()
     {
-        using var k = Kernel();
-        using var vm = CreateSnp(k, ConvertGuest(), Peek(), memorySize: 4 * Layout.LargePageSize);
+        using var k = SnpMicroVm.Kernel();
+        using var vm = SnpMicroVm.Create(k, ConvertGuest(), Peek(), memorySize: 4 * Layout.LargePageSize);
         ulong cbit = CbitOf(k);
         Assert.True(vm.Run().IsSuccess);
         const ulong Big = 2 * Layout.LargePageSize;
@@ -274,10 +260,10 @@ public sealed class SnpConversionTests
     {
         var built = GccBuild.Guest("sdk_guest.c", "gcc");
         Skip.If(built.Output is null, $"the gcc-built SDK guest is not available: {built.Unavailable}");
-        using var k = Kernel();
+        using var k = SnpMicroVm.Kernel();
         var functions = new HostFunctions();
         functions.Add(1, "peek", c => (ulong)c.ReadBytes(c.Args[0], c.Args[1]).Sum(b => (long)b));
-        using var vm = CreateSnp(k, GuestImage.Load(built.Output!), functions);
+        using var vm = SnpMicroVm.Create(k, GuestImage.Load(built.Output!), functions);
         Assert.True(vm.Run().IsSuccess);
         Assert.Equal(CallRegion.FeaturePrivateMemory | CallRegion.FeatureSnp, GuestRun.Value(vm, "features"));
 

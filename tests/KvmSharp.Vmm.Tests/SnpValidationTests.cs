@@ -18,15 +18,11 @@ namespace KvmSharp.Vmm.Tests;
 /// </summary>
 public sealed class SnpValidationTests
 {
-    /// <summary>A page of the image area with a 4 KiB page-table entry, not the guest's code.</summary>
-    private const ulong Page = 0x1F_0000;
+    private const ulong Page = SnpMicroVm.ConvertiblePage;
 
     private const int VcPageNotValidated = 0x404;
 
-    private static TestKernel Kernel() => TestKernel.EmulatedWithInPlaceConversion();
-
-    private static MicroVm CreateSnp(TestKernel k) =>
-        MicroVm.Create(Guest(), new MicroVmOptions { Kvm = k.Kvm, VmType = VmType.Snp, Timeout = TimeSpan.FromSeconds(30) });
+    private static MicroVm CreateSnp(TestKernel k) => SnpMicroVm.Create(k, Guest());
 
     /// <summary>
     /// <c>map(gpa, pages, attributes)</c>: the runtime's page-state change. <c>peek(gpa)</c>: the guest's own load.
@@ -58,17 +54,12 @@ public sealed class SnpValidationTests
         return p.Build(start);
     }
 
-    private static ulong Call(MicroVm vm, string name, params ReadOnlySpan<ulong> args)
-    {
-        var r = vm.Call(name, args);
-        Assert.True(r.IsSuccess, r.ToString());
-        return r.Value!.Value;
-    }
+    private static ulong Call(MicroVm vm, string name, params ReadOnlySpan<ulong> args) => GuestRun.Value(vm, name, args);
 
     [Fact]
     public void A_launched_page_is_validated_and_a_page_made_private_again_is_validated_by_the_runtime()
     {
-        using var k = Kernel();
+        using var k = SnpMicroVm.Kernel();
         using var vm = CreateSnp(k);
         Assert.True(vm.Run().IsSuccess);
         // SNP_LAUNCH_UPDATE left the page validated: validating it again changes nothing (rc 0, CF = 1).
@@ -84,7 +75,7 @@ public sealed class SnpValidationTests
     [Fact]
     public void A_private_page_whose_validation_the_guest_rescinded_is_vc_0x404_until_it_is_validated_again()
     {
-        using var k = Kernel();
+        using var k = SnpMicroVm.Kernel();
         using var vm = CreateSnp(k);
         Assert.True(vm.Run().IsSuccess);
         Assert.Equal(0UL, Call(vm, "pval", Page, 0));      // rescinded: rc 0, CF = 0
@@ -99,7 +90,7 @@ public sealed class SnpValidationTests
     [Fact]
     public void Making_a_rescinded_page_shared_and_private_again_validates_it()
     {
-        using var k = Kernel();
+        using var k = SnpMicroVm.Kernel();
         using var vm = CreateSnp(k);
         Assert.True(vm.Run().IsSuccess);
         Assert.Equal(0UL, Call(vm, "pval", Page + Layout.PageSize, 0));

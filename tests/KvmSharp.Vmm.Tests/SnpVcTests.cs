@@ -22,11 +22,6 @@ public sealed class SnpVcTests
 {
     private const ulong Prefill = 0x1122_3344_5566_7788;
 
-    private static TestKernel Kernel() => TestKernel.EmulatedWithInPlaceConversion();
-
-    private static MicroVm CreateSnp(TestKernel k, GuestImage image, TimeSpan? timeout = null) =>
-        MicroVm.Create(image, new MicroVmOptions { Kvm = k.Kvm, VmType = VmType.Snp, Timeout = timeout ?? TimeSpan.FromSeconds(30) });
-
     private static ulong Ghcb(MicroVm vm, int offset) => vm.Memory.Read<ulong>(Layout.Ghcb + (ulong)offset);
 
     /// <summary>
@@ -139,8 +134,8 @@ public sealed class SnpVcTests
     [Fact]
     public void Hello_runs_with_its_console_out_served_through_the_ghcb_which_stays_shared()
     {
-        using var k = Kernel();
-        using (var vm = CreateSnp(k, Hello.Image()))
+        using var k = SnpMicroVm.Kernel();
+        using (var vm = SnpMicroVm.Create(k, Hello.Image()))
         {
             Assert.Equal(0UL, Ghcb(vm, SnpRuntime.GhcbSwExitCode));
             var r = vm.Run();
@@ -159,8 +154,8 @@ public sealed class SnpVcTests
     [Fact]
     public void In_of_each_size_is_merged_into_rax_as_the_instruction_would_and_calls_keep_coming()
     {
-        using var k = Kernel();
-        using var vm = CreateSnp(k, VcGuest());
+        using var k = SnpMicroVm.Kernel();
+        using var vm = SnpMicroVm.Create(k, VcGuest());
         // AL and AX keep RAX's other bits, EAX zero-extends; LSR reads 0x60 (and 0 in its wider bytes).
         Assert.Equal((Prefill & ~0xFFUL) | Serial16550.LsrIdle, vm.Call("in8", [Prefill]).Value);
         Assert.Equal((Prefill & ~0xFFFFUL) | Serial16550.LsrIdle, vm.Call("in16", [Prefill]).Value);
@@ -171,8 +166,8 @@ public sealed class SnpVcTests
     [Fact]
     public void Out_of_each_size_and_with_segment_and_rex_prefixes_reaches_the_console()
     {
-        using var k = Kernel();
-        using var vm = CreateSnp(k, VcGuest());
+        using var k = SnpMicroVm.Kernel();
+        using var vm = SnpMicroVm.Create(k, VcGuest());
         var r = vm.Call("out_forms");
         Assert.True(r.IsSuccess, r.ToString());
         Assert.Equal("abcde", r.Console);
@@ -181,8 +176,8 @@ public sealed class SnpVcTests
     [Fact]
     public void Cpuid_and_out_leave_their_exit_codes_in_the_ghcb_the_guest_filled()
     {
-        using var k = Kernel();
-        using var vm = CreateSnp(k, VcGuest());
+        using var k = SnpMicroVm.Kernel();
+        using var vm = SnpMicroVm.Create(k, VcGuest());
         Assert.Equal((ulong)SnpRuntime.ExitCpuid, vm.Call("cpuid_code").Value);
         var r = vm.Call("out_code");
         Assert.Equal((ulong)SnpRuntime.ExitIoio, r.Value);
@@ -194,8 +189,8 @@ public sealed class SnpVcTests
     [InlineData("in_imm", "IN from unknown port 0x80")]
     public void The_imm8_forms_reach_the_vmm_with_their_port(string function, string detail)
     {
-        using var k = Kernel();
-        using var vm = CreateSnp(k, VcGuest());
+        using var k = SnpMicroVm.Kernel();
+        using var vm = SnpMicroVm.Create(k, VcGuest());
         var r = vm.Call(function);
         Assert.Equal(GuestOutcome.UnknownPort, r.Outcome);
         Assert.Equal((ushort)0x80, r.Port);
@@ -209,8 +204,8 @@ public sealed class SnpVcTests
     [Fact]
     public void Rep_outsb_and_vmmcall_are_served_through_the_ghcb()
     {
-        using var k = Kernel();
-        using var vm = CreateSnp(k, VcGuest());
+        using var k = SnpMicroVm.Kernel();
+        using var vm = SnpMicroVm.Create(k, VcGuest());
         var outsb = vm.Call("outsb", "Q"u8);
         Assert.True(outsb.IsSuccess, outsb.ToString());
         Assert.Equal("Q", outsb.Console);
@@ -223,8 +218,8 @@ public sealed class SnpVcTests
     public void Rdmsr_and_wrmsr_go_through_the_ghcb_and_a_refused_msr_is_the_guest_s_gp()
     {
         const uint Efer = 0xC000_0080, KernelGsBase = 0xC000_0102, Bogus = 0x4B56_0000;
-        using var k = Kernel();
-        using (var vm = CreateSnp(k, VcGuest()))
+        using var k = SnpMicroVm.Kernel();
+        using (var vm = SnpMicroVm.Create(k, VcGuest()))
         {
             var r = vm.Call("rdmsr", [Efer]);
             Assert.True(r.IsSuccess, r.ToString());
@@ -233,7 +228,7 @@ public sealed class SnpVcTests
             Assert.Equal(0UL, vm.Call("wrmsr", [KernelGsBase, 0x0000_7FFF_1234_5678]).Value);
             Assert.Equal(0x0000_7FFF_1234_5678UL, vm.Call("rdmsr", [KernelGsBase]).Value);
         }
-        using (var vm = CreateSnp(k, VcGuest()))
+        using (var vm = SnpMicroVm.Create(k, VcGuest()))
         {
             var r = vm.Call("rdmsr", [Bogus]);
             Assert.Equal(GuestOutcome.Exception, r.Outcome);
@@ -246,8 +241,8 @@ public sealed class SnpVcTests
     [Fact]
     public void A_guest_without_a_vc_gate_triple_faults_at_its_first_out()
     {
-        using var k = Kernel();
-        using var vm = CreateSnp(k, VcGuest());
+        using var k = SnpMicroVm.Kernel();
+        using var vm = SnpMicroVm.Create(k, VcGuest());
         var r = vm.Call("no_idt");
         Assert.Equal(GuestOutcome.Shutdown, r.Outcome);
         Assert.True(vm.IsFaulted);
@@ -256,8 +251,8 @@ public sealed class SnpVcTests
     [Fact]
     public void A_vc_while_the_handler_runs_is_a_termination_request_not_a_loop()
     {
-        using var k = Kernel();
-        using var vm = CreateSnp(k, VcGuest());
+        using var k = SnpMicroVm.Kernel();
+        using var vm = SnpMicroVm.Create(k, VcGuest());
         var r = vm.Call("busy");
         Assert.Equal(GuestOutcome.UnexpectedExit, r.Outcome);
         Assert.Contains("SEV termination request", r.Detail, StringComparison.Ordinal);
@@ -274,8 +269,8 @@ public sealed class SnpVcTests
     {
         var built = GccBuild.Guest("sdk_guest.c", "gcc");
         Skip.If(built.Output is null, $"the gcc-built SDK guest is not available: {built.Unavailable}");
-        using var k = Kernel();
-        using var vm = CreateSnp(k, GuestImage.Load(built.Output!));
+        using var k = SnpMicroVm.Kernel();
+        using var vm = SnpMicroVm.Create(k, GuestImage.Load(built.Output!));
         var start = vm.Run();
         Assert.True(start.Outcome == GuestOutcome.Exit && start.Status == 0, start.ToString());
         Assert.Equal($"sdk guest, ABI {CallRegion.VersionValue}\n", start.Console);
@@ -293,8 +288,8 @@ public sealed class SnpVcTests
     [Fact]
     public void A_stack_overflow_faults_on_the_snp_stack_guard_before_it_reaches_the_ghcb()
     {
-        using var k = Kernel();
-        using var vm = CreateSnp(k, Misbehaving.StackOverflowImage());
+        using var k = SnpMicroVm.Kernel();
+        using var vm = SnpMicroVm.Create(k, Misbehaving.StackOverflowImage());
         var r = vm.Run();
         Assert.Equal(GuestOutcome.Exception, r.Outcome);
         Assert.Equal(14, r.Exception!.Vector);

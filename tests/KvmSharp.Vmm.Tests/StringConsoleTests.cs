@@ -39,16 +39,7 @@ public sealed class StringConsoleTests
     {
         using var k = TestKernel.Open(kernel);
         using var vm = Create(k);
-        var back = vm.Call("write_back", 10);
-        Assert.Equal(new string([.. StringIoGuest.Text[..10].Reverse()]), back.Console);
-        Assert.Equal(StringIoGuest.Packed(-10, 0), back.Value);
-        var once = vm.Call("outs_once");
-        Assert.Equal(StringIoGuest.Text[..1], once.Console);
-        Assert.Equal(StringIoGuest.Packed(1, 77), once.Value);
-        var none = vm.Call("write_none");
-        Assert.Equal("", none.Console);
-        Assert.Equal(StringIoGuest.Packed(0, 0), none.Value);
-        Assert.Equal(1, none.Exits);
+        StringIoGuest.AssertBackwardSingleAndEmptyOuts(vm);
         // THR prints the low byte of each wider element.
         var words = vm.Call("outsw", 4);
         Assert.Equal(StringIoGuest.Wide, words.Console);

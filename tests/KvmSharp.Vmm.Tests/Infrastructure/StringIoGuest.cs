@@ -44,6 +44,26 @@ public static class StringIoGuest
     /// <summary>The value packed as the string functions return it.</summary>
     public static ulong Packed(long moved, ulong high) => (uint)(int)moved | high << 32;
 
+    /// <summary>
+    /// What OUTS does on every kernel and confidential runtime apart from a plain forward REP: <c>write_back(10)</c>
+    /// prints the first 10 bytes reversed with RSI moving down by 10; <c>outs_once()</c> prints one byte and leaves RCX
+    /// (77) alone; <c>write_none()</c> (REP with RCX = 0) prints nothing, moves nothing and takes no exit but the return.
+    /// </summary>
+    public static void AssertBackwardSingleAndEmptyOuts(MicroVm vm)
+    {
+        var back = vm.Call("write_back", 10);
+        Assert.Equal(new string([.. Text[..10].Reverse()]), back.Console);
+        Assert.Equal(Packed(-10, 0), back.Value);
+        var once = vm.Call("outs_once");
+        Assert.Equal(Text[..1], once.Console);
+        Assert.Equal(Packed(1, 77), once.Value);
+        var none = vm.Call("write_none");
+        Assert.Equal("", none.Console);
+        Assert.Equal(Packed(0, 0), none.Value);
+        Assert.Equal(1, none.Exits);
+    }
+
+    /// <summary>The guest (see the class summary for its functions).</summary>
     public static GuestImage Image()
     {
         var p = new GuestProgram();

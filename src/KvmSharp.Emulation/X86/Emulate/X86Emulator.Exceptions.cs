@@ -67,15 +67,8 @@ internal sealed partial class X86Emulator
             catch (GuestFault next)
             {
                 Restore();
-                // SDM Table 6-5: a fault while delivering #DF → shutdown; contributory after contributory, or
-                // anything but benign after #PF → #DF(0); otherwise the second exception is delivered serially.
-                var first = ClassOf(current);
-                if (first == ExceptionClass.DoubleFault) return TripleFault();
-                var second = ClassOf(next);
-                current = (first == ExceptionClass.Contributory && second == ExceptionClass.Contributory) ||
-                          (first == ExceptionClass.PageFault && second != ExceptionClass.Benign)
-                    ? new GuestFault(DF_VECTOR)
-                    : next;
+                if (FaultDuringDelivery(current, next) is not GuestFault escalated) return TripleFault();
+                current = escalated;
             }
             catch (GuestStop stop)
             {
@@ -83,6 +76,23 @@ internal sealed partial class X86Emulator
                 return Stopped(stop);
             }
         }
+    }
+
+    /// <summary>
+    /// SDM Vol. 3A Table 6-5 (kvm_multiple_exception): <paramref name="next"/> was raised while delivering
+    /// <paramref name="current"/>. A fault while delivering #DF → null (shutdown, <see cref="TripleFault"/>); contributory
+    /// after contributory, or anything but benign after #PF → #DF(0); otherwise the second exception is delivered
+    /// serially. Protected-mode and real-mode delivery escalate by this one rule.
+    /// </summary>
+    private static GuestFault? FaultDuringDelivery(GuestFault current, GuestFault next)
+    {
+        var first = ClassOf(current);
+        if (first == ExceptionClass.DoubleFault) return null;
+        var second = ClassOf(next);
+        return (first == ExceptionClass.Contributory && second == ExceptionClass.Contributory) ||
+               (first == ExceptionClass.PageFault && second != ExceptionClass.Benign)
+            ? new GuestFault(DF_VECTOR)
+            : next;
     }
 
     /// <summary>KVM_REQ_TRIPLE_FAULT: KVM_EXIT_SHUTDOWN, the vCPU state as it was before the failed delivery.</summary>

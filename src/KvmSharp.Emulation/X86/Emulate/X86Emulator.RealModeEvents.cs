@@ -101,13 +101,8 @@ internal sealed partial class X86Emulator
                     SuppressRealModeErrorCode(_cpu.State);
                     continue;
                 }
-                var first = ClassOf(current);
-                if (first == ExceptionClass.DoubleFault) return TripleFault();
-                var second = ClassOf(next);
-                current = (first == ExceptionClass.Contributory && second == ExceptionClass.Contributory) ||
-                          (first == ExceptionClass.PageFault && second != ExceptionClass.Benign)
-                    ? new GuestFault(DF_VECTOR)
-                    : next;
+                if (FaultDuringDelivery(current, next) is not GuestFault escalated) return TripleFault();
+                current = escalated;
             }
             catch (GuestStop stop)
             {

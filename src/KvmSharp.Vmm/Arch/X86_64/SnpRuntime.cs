@@ -352,7 +352,7 @@ public static class SnpRuntime
         a.cmp(edx, 0xE4);
         a.jne(unhandled);
         Label dxForm = a.CreateLabel(), havePort = a.CreateLabel(), addr = a.CreateLabel(), noRep = a.CreateLabel();
-        Label isOut = a.CreateLabel(), wide = a.CreateLabel(), dword = a.CreateLabel(), sized = a.CreateLabel(), inValue = a.CreateLabel();
+        Label inValue = a.CreateLabel();
         a.test(eax, 8);
         a.jnz(dxForm);
         a.movzx(r10d, __byte_ptr[rdi + 1]);
@@ -373,25 +373,7 @@ public static class SnpRuntime
         a.jz(noRep);
         a.or(r10d, (int)IoioRep);
         a.Label(ref noRep);
-        a.test(eax, 2);
-        a.jnz(isOut);
-        a.or(r10d, (int)IoioIn);
-        a.Label(ref isOut);
-        a.test(eax, 1);
-        a.jnz(wide);
-        a.or(r10d, (int)IoioData8);
-        a.mov(r12d, 0xFF);
-        a.jmp(sized);
-        a.Label(ref wide);
-        a.test(r8d, 1);
-        a.jz(dword);
-        a.or(r10d, (int)IoioData16);
-        a.mov(r12d, 0xFFFF);
-        a.jmp(sized);
-        a.Label(ref dword);
-        a.or(r10d, (int)IoioData32);
-        a.mov(r12d, uint.MaxValue);
-        a.Label(ref sized);
+        IoioDirectionAndSize(a, byteValue: 0xFF, wordValue: 0xFFFF, dwordValue: uint.MaxValue); // R12 = the value's mask
         a.xor(ecx, ecx);
         a.test(r10d, (int)IoioIn);
         a.jnz(inValue);
@@ -400,9 +382,7 @@ public static class SnpRuntime
         a.Label(ref inValue);
         a.mov(__qword_ptr[rbx + GhcbRax], rcx);
         SetValid(a, GhcbRax);
-        Call(a, ExitIoio, info1: r10, info2: r11);
-        a.test(eax, eax);
-        a.jnz(terminate);
+        CallOrTerminate(a, ExitIoio, info1: r10, info2: r11, terminate);
         a.test(r10d, (int)IoioIn);
         a.jz(served);
         // IN: AL/AX merged into RAX, EAX zero-extended.
@@ -433,12 +413,8 @@ public static class SnpRuntime
         a.cmp(eax, 0xA20F);
         a.jne(unhandled);
         a.lea(r11, __[rdi + 2]);
-        a.mov(eax, __dword_ptr[rsp + Saved(rax)]);
-        a.mov(__qword_ptr[rbx + GhcbRax], rax);
-        SetValid(a, GhcbRax);
-        a.mov(eax, __dword_ptr[rsp + Saved(rcx)]);
-        a.mov(__qword_ptr[rbx + GhcbRcx], rax);
-        SetValid(a, GhcbRcx);
+        SetFieldFromSaved(a, GhcbRax, Saved(rax));
+        SetFieldFromSaved(a, GhcbRcx, Saved(rcx));
         a.mov(rax, cr4);
         a.bt(eax, 18);                    // CR4.OSXSAVE: XGETBV would #UD without it
         a.jnc(noXsave);
@@ -450,9 +426,7 @@ public static class SnpRuntime
         SetValid(a, GhcbXcr0);
         a.Label(ref noXsave);
         a.xor(r10d, r10d);
-        Call(a, ExitCpuid, info1: r10, info2: r10);
-        a.test(eax, eax);
-        a.jnz(terminate);
+        CallOrTerminate(a, ExitCpuid, info1: r10, info2: r10, terminate);
         foreach ((int field, AssemblerRegister64 r) in new[] { (GhcbRax, rax), (GhcbRbx, rbx), (GhcbRcx, rcx), (GhcbRdx, rdx) })
         {
             RequireValid(a, field, terminate);
@@ -470,9 +444,7 @@ public static class SnpRuntime
         a.cmp(__byte_ptr[rdi], 0x0F);
         a.jne(unhandled);
         a.lea(r11, __[rdi + 2]);
-        a.mov(eax, __dword_ptr[rsp + Saved(rcx)]);
-        a.mov(__qword_ptr[rbx + GhcbRcx], rax);
-        SetValid(a, GhcbRcx);
+        SetFieldFromSaved(a, GhcbRcx, Saved(rcx));
         a.xor(r10d, r10d);
         a.movzx(eax, __byte_ptr[rdi + 1]);
         a.cmp(al, 0x32);
@@ -481,12 +453,8 @@ public static class SnpRuntime
         a.jne(unhandled);
         a.Label(ref write);
         a.mov(r10d, 1);
-        a.mov(eax, __dword_ptr[rsp + Saved(rax)]);
-        a.mov(__qword_ptr[rbx + GhcbRax], rax);
-        SetValid(a, GhcbRax);
-        a.mov(eax, __dword_ptr[rsp + Saved(rdx)]);
-        a.mov(__qword_ptr[rbx + GhcbRdx], rax);
-        SetValid(a, GhcbRdx);
+        SetFieldFromSaved(a, GhcbRax, Saved(rax));
+        SetFieldFromSaved(a, GhcbRdx, Saved(rdx));
         a.Label(ref asked);
         a.xor(r9d, r9d);
         Call(a, ExitMsr, info1: r10, info2: r9);
@@ -511,21 +479,18 @@ public static class SnpRuntime
         a.cmp(eax, unchecked((int)0x8000_030D));
         a.jne(terminate);
         a.mov(__qword_ptr[rsp + errorCode], 0);
-        for (int i = saved.Length - 1; i >= 0; i--) a.pop(saved[i]);
-        a.mov(__byte_ptr[Busy], 0);
+        RestoreRegisters(a, saved);
         a.jmp(ExceptionHandlers.Stub(13));
 
         a.Label(ref served);
         a.mov(__qword_ptr[rsp + frameRip], r11);
-        for (int i = saved.Length - 1; i >= 0; i--) a.pop(saved[i]);
-        a.mov(__byte_ptr[Busy], 0);
+        RestoreRegisters(a, saved);
         a.add(rsp, sizeof(ulong));        // the error code
         a.iretq();
 
         // Not served: the registers back, and on to the VMM's stub of vector 29 (its OUT comes back here, served).
         a.Label(ref unhandled);
-        for (int i = saved.Length - 1; i >= 0; i--) a.pop(saved[i]);
-        a.mov(__byte_ptr[Busy], 0);
+        RestoreRegisters(a, saved);
         a.jmp(ExceptionHandlers.Stub(VmmCommunicationException));
     }
 
@@ -537,10 +502,8 @@ public static class SnpRuntime
     private static void AssembleStringIo(Assembler a, Label stringIo, Label served, Label unhandled, Label terminate,
         Func<AssemblerRegister64, int> saved, int frameRip, int frameRflags)
     {
-        Label isOut = a.CreateLabel(), wide = a.CreateLabel(), dword = a.CreateLabel(), sized = a.CreateLabel();
-        Label counted = a.CreateLabel(), upward = a.CreateLabel(), strided = a.CreateLabel();
-        Label copyOutDown = a.CreateLabel(), asked = a.CreateLabel(), copyInDown = a.CreateLabel();
-        Label moved = a.CreateLabel(), again = a.CreateLabel();
+        Label counted = a.CreateLabel(), upward = a.CreateLabel();
+        Label asked = a.CreateLabel(), moved = a.CreateLabel(), again = a.CreateLabel();
         a.Label(ref stringIo);
         a.test(r8d, 4 | 8);
         a.jnz(unhandled);                 // 0x67 (ESI/EDI/ECX) or an FS/GS base: not served
@@ -549,25 +512,7 @@ public static class SnpRuntime
         a.movzx(r10d, __word_ptr[rsp + saved(rdx)]);
         a.shl(r10d, 16);
         a.or(r10d, (int)(IoioAddr64 | IoioString));
-        a.test(eax, 2);
-        a.jnz(isOut);
-        a.or(r10d, (int)IoioIn);
-        a.Label(ref isOut);
-        a.test(eax, 1);
-        a.jnz(wide);
-        a.or(r10d, (int)IoioData8);
-        a.mov(r12d, 1);
-        a.jmp(sized);
-        a.Label(ref wide);
-        a.test(r8d, 1);
-        a.jz(dword);
-        a.or(r10d, (int)IoioData16);
-        a.mov(r12d, 2);
-        a.jmp(sized);
-        a.Label(ref dword);
-        a.or(r10d, (int)IoioData32);
-        a.mov(r12d, 4);
-        a.Label(ref sized);
+        IoioDirectionAndSize(a, byteValue: 1, wordValue: 2, dwordValue: 4);
         // R13 = the elements of this chunk: REP ? min(RCX, buffer / size) : 1; a REP with RCX = 0 does nothing.
         a.mov(r13d, 1);
         a.test(r8d, 2);
@@ -596,60 +541,26 @@ public static class SnpRuntime
         // OUTS: the elements from [RSI] into the shared buffer, in the order the instruction writes them.
         a.mov(rsi, __qword_ptr[rsp + saved(rsi)]);
         a.lea(rdi, __[rbx + GhcbSharedBuffer]);
-        a.test(r15, r15);
-        a.js(copyOutDown);
-        a.mov(rcx, r14);
-        a.rep.movsb();
-        a.jmp(asked);
-        a.Label(ref copyOutDown);
-        a.mov(r9, r13);
-        Label outElement = a.CreateLabel();
-        a.Label(ref outElement);
-        a.mov(rcx, r12);
-        a.rep.movsb();
-        a.lea(rsi, __[rsi + r15 * 2]);    // back over this element and on to the one below it
-        a.dec(r9);
-        a.jnz(outElement);
+        CopyElements(a, strided: rsi, asked);
         a.Label(ref asked);
         a.lea(rax, __[rbx + GhcbSharedBuffer]);
         a.mov(__qword_ptr[rbx + GhcbSwScratch], rax);
         SetValid(a, GhcbSwScratch);
-        Call(a, ExitIoio, info1: r10, info2: r13);
-        a.test(eax, eax);
-        a.jnz(terminate);
+        CallOrTerminate(a, ExitIoio, info1: r10, info2: r13, terminate);
         a.test(r10d, (int)IoioIn);
         a.jz(moved);
         // INS: the shared buffer's elements to [RDI].
         a.lea(rsi, __[rbx + GhcbSharedBuffer]);
         a.mov(rdi, __qword_ptr[rsp + saved(rdi)]);
-        a.test(r15, r15);
-        a.js(copyInDown);
-        a.mov(rcx, r14);
-        a.rep.movsb();
-        a.jmp(moved);
-        a.Label(ref copyInDown);
-        a.mov(r9, r13);
-        Label inElement = a.CreateLabel();
-        a.Label(ref inElement);
-        a.mov(rcx, r12);
-        a.rep.movsb();
-        a.lea(rdi, __[rdi + r15 * 2]);
-        a.dec(r9);
-        a.jnz(inElement);
+        CopyElements(a, strided: rdi, moved);
         // RSI (OUTS) or RDI (INS) by the bytes moved, RCX by the count (REP); the same RIP while RCX is not 0.
         a.Label(ref moved);
-        Label addressed = a.CreateLabel(), sourced = a.CreateLabel();
+        Label sourced = a.CreateLabel();
         a.test(r15, r15);
         a.jns(sourced);
         a.neg(r14);
         a.Label(ref sourced);
-        a.test(r10d, (int)IoioIn);
-        a.jz(addressed);
-        a.add(__qword_ptr[rsp + saved(rdi)], r14);
-        a.jmp(strided);
-        a.Label(ref addressed);
-        a.add(__qword_ptr[rsp + saved(rsi)], r14);
-        a.Label(ref strided);
+        StringIoEmit.AdvanceIndexRegister(a, r10d, (int)IoioIn, r14, saved);
         a.test(r10d, (int)IoioRep);
         a.jz(served);
         a.sub(__qword_ptr[rsp + saved(rcx)], r13);
@@ -686,13 +597,79 @@ public static class SnpRuntime
         a.mov(__byte_ptr[rbx + GhcbCpl], al);
         SetValid(a, GhcbCpl);
         a.xor(r10d, r10d);
-        Call(a, ExitVmmcall, info1: r10, info2: r10);
-        a.test(eax, eax);
-        a.jnz(terminate);
+        CallOrTerminate(a, ExitVmmcall, info1: r10, info2: r10, terminate);
         RequireValid(a, GhcbRax, terminate);
         a.mov(rax, __qword_ptr[rbx + GhcbRax]);
         a.mov(__qword_ptr[rsp + saved(rax)], rax);
         a.jmp(served);
+    }
+
+    /// <summary>
+    /// R10 |= IN unless the opcode in EAX has bit 1 (OUT); R10 |= the data size (opcode bit 0 clear: 8-bit, else 16-bit
+    /// with the 66 prefix in R8 bit 0, else 32-bit) and R12 = the value given for that size. Shared by the IOIO and the
+    /// string IOIO paths, which decode the same opcode bits and differ only in what R12 holds (a mask or a byte count).
+    /// </summary>
+    private static void IoioDirectionAndSize(Assembler a, uint byteValue, uint wordValue, uint dwordValue)
+    {
+        Label isOut = a.CreateLabel(), wide = a.CreateLabel(), dword = a.CreateLabel(), sized = a.CreateLabel();
+        a.test(eax, 2);
+        a.jnz(isOut);
+        a.or(r10d, (int)IoioIn);
+        a.Label(ref isOut);
+        a.test(eax, 1);
+        a.jnz(wide);
+        a.or(r10d, (int)IoioData8);
+        a.mov(r12d, byteValue);
+        a.jmp(sized);
+        a.Label(ref wide);
+        a.test(r8d, 1);
+        a.jz(dword);
+        a.or(r10d, (int)IoioData16);
+        a.mov(r12d, wordValue);
+        a.jmp(sized);
+        a.Label(ref dword);
+        a.or(r10d, (int)IoioData32);
+        a.mov(r12d, dwordValue);
+        a.Label(ref sized);
+    }
+
+    /// <summary>
+    /// Copies R13 elements of R12 bytes from [RSI] to [RDI] in the order the string instruction moves them: one REP
+    /// MOVSB of R14 bytes upward, or element by element downward when the stride R15 is negative (DF), stepping
+    /// <paramref name="strided"/> (the guest-side pointer) back over each element to the one below; then to
+    /// <paramref name="done"/>. OUTS (guest → shared buffer) and INS (shared buffer → guest) differ only in which side strides.
+    /// </summary>
+    private static void CopyElements(Assembler a, AssemblerRegister64 strided, Label done)
+    {
+        Label down = a.CreateLabel(), element = a.CreateLabel();
+        a.test(r15, r15);
+        a.js(down);
+        a.mov(rcx, r14);
+        a.rep.movsb();
+        a.jmp(done);
+        a.Label(ref down);
+        a.mov(r9, r13);
+        a.Label(ref element);
+        a.mov(rcx, r12);
+        a.rep.movsb();
+        a.lea(strided, __[strided + r15 * 2]); // back over this element and on to the one below it
+        a.dec(r9);
+        a.jnz(element);
+    }
+
+    /// <summary>The GHCB field at <paramref name="field"/> = the low 32 bits of the saved register at <paramref name="savedOffset"/>, marked valid (CPUID and MSR inputs are 32-bit).</summary>
+    private static void SetFieldFromSaved(Assembler a, int field, int savedOffset)
+    {
+        a.mov(eax, __dword_ptr[rsp + savedOffset]);
+        a.mov(__qword_ptr[rbx + field], rax);
+        SetValid(a, field);
+    }
+
+    /// <summary>Pops the saved registers and clears the busy flag: every way out of the #VC handler does this first.</summary>
+    private static void RestoreRegisters(Assembler a, AssemblerRegister64[] saved)
+    {
+        for (int i = saved.Length - 1; i >= 0; i--) a.pop(saved[i]);
+        a.mov(__byte_ptr[Busy], 0);
     }
 
     /// <summary>Sets the valid bit of the GHCB field at <paramref name="offset"/> (bit offset / 8 of the bitmap).</summary>
@@ -721,6 +698,18 @@ public static class SnpRuntime
         WriteGhcbMsr(a);
         a.vmgexit();
         a.mov(eax, __dword_ptr[rbx + GhcbSwExitInfo1]);
+    }
+
+    /// <summary>
+    /// <see cref="Call"/>, then to <paramref name="terminate"/> unless sw_exit_info_1[31:0] is 0: the hypervisor
+    /// reported an error (Linux's verify_exception_info: ES_VMM_ERROR, which no #VC handler recovers from). The IOIO,
+    /// string IOIO, CPUID and VMMCALL paths all end so; the MSR path also takes 1 (an event to inject) and stays apart.
+    /// </summary>
+    private static void CallOrTerminate(Assembler a, int exitCode, AssemblerRegister64 info1, AssemblerRegister64 info2, Label terminate)
+    {
+        Call(a, exitCode, info1, info2);
+        a.test(eax, eax);
+        a.jnz(terminate);
     }
 
     private static byte[] BuildIdt()

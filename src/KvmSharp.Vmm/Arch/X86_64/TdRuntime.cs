@@ -179,7 +179,6 @@ public static class TdRuntime
         int frameRip = saved.Length * sizeof(ulong);
         int frameRflags = frameRip + 2 * sizeof(ulong);
         Label io = a.CreateLabel("io"), halt = a.CreateLabel("halt"), advance = a.CreateLabel("advance"), fail = a.CreateLabel("fail");
-        Label word = a.CreateLabel(), dword = a.CreateLabel(), merged = a.CreateLabel();
         Label stringIo = a.CreateLabel("string_io"), cpuid = a.CreateLabel("cpuid"), rdmsr = a.CreateLabel("rdmsr");
         Label wrmsr = a.CreateLabel("wrmsr"), generalProtection = a.CreateLabel("gp");
 
@@ -211,37 +210,17 @@ public static class TdRuntime
         a.mov(r12d, edi);
         a.and(r12d, 7);
         a.inc(r12d);                      // 1, 2 or 4
-        a.mov(r13d, edi);
-        a.shr(r13d, 3);
-        a.and(r13d, 1);
-        a.xor(r13d, 1);                   // TDVMCALL direction: 1 = write (OUT)
-        a.mov(r14d, edi);
-        a.shr(r14d, 16);                  // port
+        IoDirectionAndPort(a);
         a.mov(r15, __qword_ptr[rsp + savedRax]);
-        a.mov(ecx, ExposeR10ToR15);
-        a.xor(r10d, r10d);
-        a.mov(r11d, ExitReasonIo);
-        a.xor(eax, eax);                  // TDG.VP.VMCALL
-        a.tdcall();
-        a.test(rax, rax);
-        a.jnz(fail);
-        a.test(r10, r10);
-        a.jnz(fail);                      // a TDVMCALL status other than SUCCESS
+        VpVmcall(a, ExitReasonIo, fail, refused: fail);
         a.test(edi, 8);
         a.jz(advance);                    // OUT: done
         // IN: the value in R11 goes to AL, AX (upper bits kept) or EAX (zero-extended), as the instruction would.
         a.mov(rax, __qword_ptr[rsp + savedRax]);
         a.and(edi, 7);
         a.cmp(edi, 1);
-        a.je(word);
-        a.ja(dword);
-        a.mov(al, r11b);
-        a.jmp(merged);
-        a.Label(ref word);
-        a.mov(ax, r11w);
-        a.jmp(merged);
-        a.Label(ref dword);
-        a.mov(eax, r11d);
+        Label merged = a.CreateLabel();
+        BySize(a, () => a.mov(al, r11b), () => a.mov(ax, r11w), () => a.mov(eax, r11d), merged);
         a.Label(ref merged);
         a.mov(__qword_ptr[rsp + savedRax], rax);
         a.jmp(advance);
@@ -252,13 +231,7 @@ public static class TdRuntime
         a.shr(r12, 9);
         a.and(r12d, 1);
         a.xor(r12d, 1);
-        a.mov(ecx, ExposeR10ToR15);
-        a.xor(r10d, r10d);
-        a.mov(r11d, ExitReasonHlt);
-        a.xor(eax, eax);
-        a.tdcall();
-        a.test(rax, rax);
-        a.jnz(fail);
+        VpVmcall(a, ExitReasonHlt, fail, refused: null);
 
         AssembleStringIo(a, stringIo, advance, fail, Saved, frameRip, frameRflags);
         AssembleCpuidAndMsrs(a, cpuid, rdmsr, wrmsr, advance, fail, generalProtection, Saved);
@@ -289,8 +262,7 @@ public static class TdRuntime
         Func<AssemblerRegister64, int> saved, int frameRip, int frameRflags)
     {
         Label scan = a.CreateLabel(), scanned = a.CreateLabel(), counted = a.CreateLabel();
-        Label element = a.CreateLabel(), loaded = a.CreateLabel(), written = a.CreateLabel(), stepped = a.CreateLabel();
-        Label out16 = a.CreateLabel(), out32 = a.CreateLabel(), in16 = a.CreateLabel(), in32 = a.CreateLabel();
+        Label element = a.CreateLabel(), loaded = a.CreateLabel(), written = a.CreateLabel();
         a.Label(ref stringIo);
         // The prefixes (every byte before the one-byte opcode): 0x67 (ESI/EDI/ECX) and FS/GS (a base) are not served.
         a.mov(r9, __qword_ptr[rsp + frameRip]);
@@ -331,55 +303,19 @@ public static class TdRuntime
         a.jnz(loaded);
         a.mov(r9, __qword_ptr[rsp + saved(rsi)]);
         a.cmp(r8d, 2);
-        a.je(out16);
-        a.ja(out32);
-        a.movzx(r15d, __byte_ptr[r9]);
-        a.jmp(loaded);
-        a.Label(ref out16);
-        a.movzx(r15d, __word_ptr[r9]);
-        a.jmp(loaded);
-        a.Label(ref out32);
-        a.mov(r15d, __dword_ptr[r9]);
+        BySize(a, () => a.movzx(r15d, __byte_ptr[r9]), () => a.movzx(r15d, __word_ptr[r9]), () => a.mov(r15d, __dword_ptr[r9]), loaded);
         a.Label(ref loaded);
         a.mov(r12, r8);
-        a.mov(r13d, edi);
-        a.shr(r13d, 3);
-        a.and(r13d, 1);
-        a.xor(r13d, 1);                   // 1 = write (OUTS)
-        a.mov(r14d, edi);
-        a.shr(r14d, 16);
-        a.mov(ecx, ExposeR10ToR15);
-        a.xor(r10d, r10d);
-        a.mov(r11d, ExitReasonIo);
-        a.xor(eax, eax);
-        a.tdcall();
-        a.test(rax, rax);
-        a.jnz(fail);
-        a.test(r10, r10);
-        a.jnz(fail);
+        IoDirectionAndPort(a);
+        VpVmcall(a, ExitReasonIo, fail, refused: fail);
         // INS: R11's element to [RDI]; then RDI (INS) or RSI (OUTS) by the stride, RCX (REP) by one.
         a.test(edi, 8);
         a.jz(written);
         a.mov(r9, __qword_ptr[rsp + saved(rdi)]);
         a.cmp(r8d, 2);
-        a.je(in16);
-        a.ja(in32);
-        a.mov(__byte_ptr[r9], r11b);
-        a.jmp(written);
-        a.Label(ref in16);
-        a.mov(__word_ptr[r9], r11w);
-        a.jmp(written);
-        a.Label(ref in32);
-        a.mov(__dword_ptr[r9], r11d);
+        BySize(a, () => a.mov(__byte_ptr[r9], r11b), () => a.mov(__word_ptr[r9], r11w), () => a.mov(__dword_ptr[r9], r11d), written);
         a.Label(ref written);
-        Label outStep = a.CreateLabel();
-        a.test(edi, 8);
-        a.jz(outStep);
-        a.add(__qword_ptr[rsp + saved(rdi)], rbp);
-        a.jmp(stepped);
-        a.Label(ref outStep);
-        a.add(__qword_ptr[rsp + saved(rsi)], rbp);
-        a.Label(ref stepped);
+        StringIoEmit.AdvanceIndexRegister(a, edi, 8, rbp, saved);
         a.dec(rbx);
         a.test(edi, 0x20);
         a.jz(element);
@@ -402,15 +338,7 @@ public static class TdRuntime
         a.ja(zeros);
         a.mov(r12d, eax);
         a.mov(r13d, __dword_ptr[rsp + saved(rcx)]);
-        a.mov(ecx, ExposeR10ToR15);
-        a.xor(r10d, r10d);
-        a.mov(r11d, ExitReasonCpuid);
-        a.xor(eax, eax);
-        a.tdcall();
-        a.test(rax, rax);
-        a.jnz(fail);
-        a.test(r10, r10);
-        a.jnz(fail);
+        VpVmcall(a, ExitReasonCpuid, fail, refused: fail);
         foreach ((AssemblerRegister64 r, AssemblerRegister32 from) in new[] { (rax, r12d), (rbx, r13d), (rcx, r14d), (rdx, r15d) })
         {
             a.mov(eax, from);
@@ -434,14 +362,7 @@ public static class TdRuntime
         a.Label(ref msrCall);
         a.mov(r12d, __dword_ptr[rsp + saved(rcx)]);
         a.mov(r9d, r11d);                 // which of the two, kept where no TDVMCALL exposes it
-        a.mov(ecx, ExposeR10ToR15);
-        a.xor(r10d, r10d);
-        a.xor(eax, eax);
-        a.tdcall();
-        a.test(rax, rax);
-        a.jnz(fail);
-        a.test(r10, r10);
-        a.jnz(generalProtection);         // KVM refused the MSR: ve_raise_fault → #GP
+        VpVmcall(a, subFunction: null, fail, refused: generalProtection); // KVM refused the MSR: ve_raise_fault → #GP
         a.cmp(r9d, ExitReasonMsrWrite);
         a.je(advance);
         a.mov(eax, r11d);
@@ -450,6 +371,63 @@ public static class TdRuntime
         a.shr(rax, 32);
         a.mov(__qword_ptr[rsp + saved(rdx)], rax);
         a.jmp(advance);
+    }
+
+    /// <summary>
+    /// TDG.VP.VMCALL (TDCALL leaf 0) with R10–R15 exposed, R10 = 0 (a standard TDVMCALL) and R11 = <paramref name="subFunction"/>
+    /// (null: the caller set R11). A failed TDCALL goes to <paramref name="fail"/>; a TDVMCALL status other than SUCCESS
+    /// (R10) goes to <paramref name="refused"/>, or is not looked at when null (HLT). Every exit the #VE handler serves
+    /// asks the VMM this way (tdx.c __tdx_hypercall).
+    /// </summary>
+    private static void VpVmcall(Assembler a, int? subFunction, Label fail, Label? refused)
+    {
+        a.mov(ecx, ExposeR10ToR15);
+        a.xor(r10d, r10d);
+        if (subFunction is int leaf) a.mov(r11d, leaf);
+        a.xor(eax, eax);
+        a.tdcall();
+        a.test(rax, rax);
+        a.jnz(fail);
+        if (refused is Label status)
+        {
+            a.test(r10, r10);
+            a.jnz(status);
+        }
+    }
+
+    /// <summary>
+    /// The I/O exit qualification in EDI to TDG.VP.VMCALL&lt;Instruction.IO&gt;'s R13 = 1 for a write (OUT/OUTS; bit 3
+    /// is 1 for IN) and R14 = the port (bits 31:16); IN/OUT and INS/OUTS decode it alike.
+    /// </summary>
+    private static void IoDirectionAndPort(Assembler a)
+    {
+        a.mov(r13d, edi);
+        a.shr(r13d, 3);
+        a.and(r13d, 1);
+        a.xor(r13d, 1);
+        a.mov(r14d, edi);
+        a.shr(r14d, 16);
+    }
+
+    /// <summary>
+    /// After a compare of the access size with 2-byte (flags set by the caller: below = 1 byte, equal = 2, above = 4),
+    /// emits the one of <paramref name="byteForm"/>, <paramref name="wordForm"/>, <paramref name="dwordForm"/> that
+    /// matches: the #VE handler moves an I/O value of 1, 2 or 4 bytes in three places (IN into RAX, OUTS from memory,
+    /// INS to memory). Each form then goes to <paramref name="done"/>, which the caller places right after (Iced allows
+    /// one label per instruction, and the callers' own labels stand there).
+    /// </summary>
+    private static void BySize(Assembler a, Action byteForm, Action wordForm, Action dwordForm, Label done)
+    {
+        Label word = a.CreateLabel(), dword = a.CreateLabel();
+        a.je(word);
+        a.ja(dword);
+        byteForm();
+        a.jmp(done);
+        a.Label(ref word);
+        wordForm();
+        a.jmp(done);
+        a.Label(ref dword);
+        dwordForm();
     }
 
     private static byte[] BuildIdt()
