@@ -6,6 +6,7 @@ using KvmSharp;
 using KvmSharp.Abi;
 using KvmSharp.Emulation;
 using KvmSharp.Kernel;
+using KvmSharp.Memory;
 using static Iced.Intel.AssemblerRegisters;
 
 namespace ConversionFlowOnEmulator;
@@ -18,7 +19,6 @@ internal static class Program
     private const ushort SecretOffset = 0x1000;
     private const ushort AnswerOffset = 0x2000;
     private const ulong Secret = 0x5EC2_E7C0_FFEE_0001;
-    private const byte ReportPort = 0x10;
 
     // KVM_SET_MEMORY_ATTRIBUTES2 takes raw attribute bits: PRIVATE, or 0 for shared.
 
@@ -142,46 +142,55 @@ internal static class Program
         // chooses per access (SNP: the C-bit of the guest's page-table entry; TDX: the GPA's shared bit), and every
         // access with paging off is private, as here. When the choice disagrees with the page's attributes, KVM_RUN
         // stops with KVM_EXIT_MEMORY_FAULT and the VMM converts the page the way the guest asked (QEMU's
-        // kvm_convert_memory), then enters again. SNP, not TDX: an SNP VMM sets the vCPU's registers with KVM_SET_SREGS/KVM_SET_REGS before
-        // KVM_SEV_SNP_LAUNCH_FINISH encrypts them into the VMSA (a step the emulator does not model), while a TD's
-        // vCPU refuses them (EINVAL: its state is protected from creation).
+        // kvm_convert_memory), then enters again. An SNP guest must also validate a page (PVALIDATE, the RMP's
+        // validated bit) before its first private access, so it validates what it is about to use: its PVALIDATE of a
+        // shared page is the private access that faults. The code page is launched (SNP_LAUNCH_UPDATE: private and
+        // validated). The page layout starts at GPA 0 here because a real-mode PVALIDATE takes its address in AX.
+        const ulong Base = 0;
         using Vm vm = kvm.CreateVm(VmType.Snp);
+        using SnpLaunch launch = SnpLaunch.Open(vm);
+        launch.Init(); // KVM_SEV_INIT2, before any vCPU: without it KVM_RUN is EINVAL (svm_vcpu_pre_run)
         using GuestMemfd gmem = vm.CreateGuestMemfd(MemorySize, GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared);
-        using (GuestMapping loader = gmem.Map())
+        using (GuestMapping loader = gmem.Map()) loader.Write(SecretOffset, (byte)0x2A);
+        using MemorySlot slot = vm.AddGuestMemfdSlot(0, Base, MemorySize, gmem);
+        using Vcpu vcpu = CreateRealModeVcpu(vm, Base);
+
+        var code = new PinnedArray<byte>((int)Page, (int)Page);
+        Assemble16(a =>
         {
-            loader.Write(0, Assemble16(a =>
-            {
-                a.mov(al, __byte_ptr[SecretOffset]);
-                a.@out(ReportPort, al);
-                a.hlt();
-            }));
-            loader.Write(SecretOffset, (byte)0x2A);
-        }
-        using MemorySlot slot = vm.AddGuestMemfdSlot(0, GuestPhysicalAddress, MemorySize, gmem);
-        using Vcpu vcpu = CreateRealModeVcpu(vm);
+            a.mov(ax, SecretOffset);
+            a.xor(ecx, ecx);   // 4 KiB page
+            a.mov(edx, 1);     // validate
+            a.pvalidate();
+            a.mov(al, __byte_ptr[SecretOffset]);
+            a.hlt();
+        }).CopyTo(code.Span);
+        gmem.MakePrivate(0, Page); // SNP_LAUNCH_UPDATE takes private GFNs only
+        launch.Start();
+        launch.Update(Base / Page, (nint)code.Address, Page);
+        GC.KeepAlive(code);
+        launch.Finish(); // the vCPU's state is now protected: its registers are the guest's
 
         int faults = 0;
-        byte reported = 0;
         while (true)
         {
             VcpuExit exit = vcpu.Run();
             if (exit.Reason != KvmExitReason.KVM_EXIT_MEMORY_FAULT)
             {
-                Expect(exit.Reason == KvmExitReason.KVM_EXIT_IO && exit.IoPort == ReportPort, $"the guest reports after the faults (got {exit.ToString()})");
-                reported = exit.IoData[0];
+                Expect(exit.Reason == KvmExitReason.KVM_EXIT_HLT, $"the guest halts after the fault (got {exit.ToString()})");
                 break;
             }
             bool wantsPrivate = exit.MemoryFaultIsPrivate;
             Console.WriteLine($"KVM_EXIT_MEMORY_FAULT gpa=0x{exit.MemoryFaultGpa:X} size=0x{exit.MemoryFaultSize:X} " +
                 $"flags=0x{exit.MemoryFaultFlags:X} ({(wantsPrivate ? "private" : "shared")} access)");
-            Expect(++faults <= 2, "one fault per page: the code page, then the data page");
+            Expect(++faults <= 1, "one fault: the secret page the guest validates");
             // The slot maps GPAs to file offsets; this slot starts at file offset 0.
             ulong fileOffset = slot.MemfdOffsetOf(exit.MemoryFaultGpa);
             if (wantsPrivate) gmem.MakePrivate(fileOffset, exit.MemoryFaultSize);
             else gmem.MakeShared(fileOffset, exit.MemoryFaultSize);
         }
-        Console.WriteLine($"after {faults} conversions the guest ran on and reported 0x{reported:X}");
-        Expect(faults == 2 && reported == 0x2A, "two memory faults (code, then data), then the guest's report");
+        Console.WriteLine($"after {faults} conversion the guest validated the page, read it and halted");
+        Expect(faults == 1, "one memory fault (the secret page, converted to private), then HLT");
     }
 
     private static void FallbackOnLinux612()
@@ -219,12 +228,12 @@ internal static class Program
         Console.WriteLine($"private-capable slot: shared half in host memory, private half in guest_memfd; page 0x{GuestPhysicalAddress + SecretOffset:X} private");
     }
 
-    private static Vcpu CreateRealModeVcpu(Vm vm)
+    private static Vcpu CreateRealModeVcpu(Vm vm, ulong segmentBase = GuestPhysicalAddress)
     {
         Vcpu vcpu = vm.CreateVcpu();
         kvm_sregs sregs = vcpu.GetSregs();
-        sregs.cs.@base = sregs.ds.@base = GuestPhysicalAddress;
-        sregs.cs.selector = sregs.ds.selector = (ushort)(GuestPhysicalAddress >> 4);
+        sregs.cs.@base = sregs.ds.@base = segmentBase;
+        sregs.cs.selector = sregs.ds.selector = (ushort)(segmentBase >> 4);
         vcpu.SetSregs(sregs);
         vcpu.SetRegs(new kvm_regs { rip = 0, rflags = 2 });
         return vcpu;

@@ -17,7 +17,7 @@ namespace KvmSharp.Emulation.X86;
 /// never the guest's CR0 — nothing to see; OUT_7E_INC_RIP — kvm_pvm exits every OUT with RIP already past it (no
 /// kvm_fast_pio_out), with and without the quirk, as the emulator does; MWAIT_NEVER_UD_FAULTS and
 /// MISC_ENABLE_NO_MWAIT — MONITOR is KVM_EXIT_INTERNAL_ERROR on kvm_pvm whatever the quirks, and the emulator does not
-/// emulate MONITOR/MWAIT; SLOT_ZAP_ALL — which SPTEs a memslot deletion zaps, not observable; IGNORE_GUEST_PAT and
+/// emulate MONITOR/MWAIT outside SEV-ES (an SEV-ES guest's #VC path follows both quirks: X86Emulator.GhcbEvents.cs); SLOT_ZAP_ALL — which SPTEs a memslot deletion zaps, not observable; IGNORE_GUEST_PAT and
 /// VMCS12_ALLOW_FREEZE_IN_SMM are Intel (VMX) only. STUFF_FEATURE_MSRS is modelled for MSR_PLATFORM_INFO
 /// (<see cref="StuffFeatureMsrs"/>), and with it whether CPUID faulting (MSR_MISC_FEATURES_ENABLES, MsrRules) can be enabled.
 /// </para>
