@@ -162,6 +162,20 @@ public readonly ref struct VcpuExit
     public ReadOnlySpan<ulong> SystemEventData =>
         MemoryMarshal.Cast<byte, ulong>(_run.Slice(KvmRunLayout.system_event_data, (int)Math.Min(16u, U32(KvmRunLayout.system_event_ndata)) * sizeof(ulong)));
 
+    // ---- KVM_EXIT_ARM_NISV (arm64) ----
+    /// <summary>
+    /// arm64 KVM_EXIT_ARM_NISV (needs KVM_CAP_ARM_NISV_TO_USER enabled on the VM): a data abort on MMIO whose syndrome
+    /// cannot describe the access (writeback, a page-crossing access). The PC stays at the instruction: userspace
+    /// emulates it or injects an abort before the next Run (Documentation/virt/kvm/api.rst).
+    /// </summary>
+    public bool IsArmNisv => !Interrupted && (uint)Reason == Abi.Arm64.KvmArm64Constants.KVM_EXIT_ARM_NISV;
+
+    /// <summary>kvm_run.arm_nisv.esr_iss: ESR_EL2 bits CM (8), WnR (6) and FSC (5:0) of the abort.</summary>
+    public ulong ArmNisvEsrIss => U64(KvmRunLayout.arm_nisv_esr_iss);
+
+    /// <summary>kvm_run.arm_nisv.fault_ipa: the faulting IPA, page offset included.</summary>
+    public ulong ArmNisvFaultIpa => U64(KvmRunLayout.arm_nisv_fault_ipa);
+
     // ---- KVM_EXIT_IOAPIC_EOI ----
     /// <summary>
     /// KVM_EXIT_IOAPIC_EOI (split irqchip, <see cref="Vm.EnableSplitIrqchip"/>): the vector the guest EOI'd at its local
@@ -263,6 +277,7 @@ public readonly ref struct VcpuExit
         KvmExitReason.KVM_EXIT_FAIL_ENTRY => $"KVM_EXIT_FAIL_ENTRY reason=0x{FailEntryReason:X}",
         KvmExitReason.KVM_EXIT_SYSTEM_EVENT => $"KVM_EXIT_SYSTEM_EVENT type={SystemEventType} ndata={SystemEventData.Length}",
         KvmExitReason.KVM_EXIT_TDX => $"KVM_EXIT_TDX nr=0x{TdxCall:X} ret=0x{TdxReturn:X}",
+        (KvmExitReason)Abi.Arm64.KvmArm64Constants.KVM_EXIT_ARM_NISV => $"KVM_EXIT_ARM_NISV esr_iss=0x{ArmNisvEsrIss:X} fault_ipa=0x{ArmNisvFaultIpa:X}",
         _ => Reason.ToString(),
     };
 

@@ -75,14 +75,18 @@ internal sealed class Arm64Kvm : KvmArch
         // r = 1;" (6.18; COUNTER_OFFSET only depends on the VM being a realm in the CCA series, not modelled).
         KvmArm64Constants.KVM_CAP_ARM_SYSTEM_SUSPEND or KvmArm64CounterOffset.KVM_CAP_COUNTER_OFFSET
             or KvmArm64IdRegs.KVM_CAP_ARM_WRITABLE_IMP_ID_REGS => 1,
+        // arm.c kvm_vm_ioctl_check_extension: "case KVM_CAP_ARM_NISV_TO_USER: … r = 1;" (on /dev/kvm too).
+        KvmArm64Constants.KVM_CAP_ARM_NISV_TO_USER => 1,
         _ => null,
     };
 
     /// <summary>
     /// arm.c kvm_vm_ioctl_enable_cap: "if (cap->flags) return -EINVAL"; KVM_CAP_ARM_SYSTEM_SUSPEND sets
     /// KVM_ARCH_FLAG_SYSTEM_SUSPEND_ENABLED (no argument or vCPU check); KVM_CAP_ARM_WRITABLE_IMP_ID_REGS sets
-    /// KVM_ARCH_FLAG_WRITABLE_IMP_ID_REGS under kvm->lock only "if (!kvm->created_vcpus)", else r stays -EINVAL. The
-    /// other arm64 caps (NISV_TO_USER, MTE, EAGER_SPLIT_CHUNK_SIZE …) are not modelled: -EINVAL like an unknown cap.
+    /// KVM_ARCH_FLAG_WRITABLE_IMP_ID_REGS under kvm->lock only "if (!kvm->created_vcpus)", else r stays -EINVAL;
+    /// KVM_CAP_ARM_NISV_TO_USER: "r = 0; set_bit(KVM_ARCH_FLAG_RETURN_NISV_IO_ABORT_TO_USER, …)" (args are not
+    /// checked, any time, idempotent). The other arm64 caps (MTE, EAGER_SPLIT_CHUNK_SIZE …) are not modelled: -EINVAL
+    /// like an unknown cap.
     /// </summary>
     public override long EnableCap(Kvm kvm, in kvm_enable_cap cap)
     {
@@ -92,6 +96,9 @@ internal sealed class Arm64Kvm : KvmArch
         {
             case (uint)KvmArm64Constants.KVM_CAP_ARM_SYSTEM_SUSPEND:
                 vm.SystemSuspendEnabled = true;
+                return 0;
+            case (uint)KvmArm64Constants.KVM_CAP_ARM_NISV_TO_USER:
+                vm.ReturnNisvIoAbortToUser = true;
                 return 0;
             case (uint)KvmArm64IdRegs.KVM_CAP_ARM_WRITABLE_IMP_ID_REGS:
                 lock (kvm.Kernel.SyncRoot)

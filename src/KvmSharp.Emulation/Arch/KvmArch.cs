@@ -54,7 +54,7 @@ internal abstract class KvmArch
 
     /// <summary>
     /// kvm_vm_ioctl_enable_cap (the arch part of KVM_ENABLE_CAP). The default is arm64's as far as it is modeled:
-    /// flags → -EINVAL, and none of its caps (KVM_CAP_ARM_NISV_TO_USER …) exist here, so every cap is -EINVAL
+    /// flags → -EINVAL, and none of its caps (KVM_CAP_ARM_MTE …) exist here, so every cap is -EINVAL
     /// (arch/arm64/kvm/arm.c; KVM_CAP_EXIT_HYPERCALL is unknown there).
     /// </summary>
     public virtual long EnableCap(Kvm kvm, in kvm_enable_cap cap) => Err.EINVAL;

@@ -80,9 +80,9 @@ internal sealed partial class A64Interpreter
 
     /// <summary>
     /// A data access through stage 2, split at a page boundary. False when the guest took an injected abort (the
-    /// instruction did not execute). MMIO stops the run: with a valid syndrome as KVM_EXIT_MMIO, without one as
-    /// -ENOSYS (mmio.c io_mem_abort: "No valid syndrome? Ask userspace for help if it has volunteered to do so, and
-    /// bail out otherwise" — KVM_CAP_ARM_NISV_TO_USER is not modelled).
+    /// instruction did not execute). MMIO stops the run: with a valid syndrome as KVM_EXIT_MMIO, without one as a
+    /// <see cref="NisvStop"/> (mmio.c io_mem_abort: "No valid syndrome? Ask userspace for help if it has volunteered
+    /// to do so, and bail out otherwise": KVM_EXIT_ARM_NISV or -ENOSYS, decided in Arm64Run).
     /// </summary>
     private bool MemoryAccess(ulong address, Span<byte> data, bool write, MmioSyndrome syndrome, bool isvValid)
     {
@@ -104,7 +104,7 @@ internal sealed partial class A64Interpreter
                     break;
                 case Stage2Status.Mmio:
                     // A page-crossing access is split by the hardware; only a whole access to MMIO is reported.
-                    if (!isvValid || done != 0 || chunk != data.Length) throw new RunErrorStop(-(long)Kernel.Errno.ENOSYS, ipa, false);
+                    if (!isvValid || done != 0 || chunk != data.Length) throw new NisvStop(NisvIss(write), ipa);
                     throw new MmioStop(syndrome with { Ipa = ipa });
                 case Stage2Status.InjectAbort:
                 case Stage2Status.InjectSeaIpa:
@@ -117,6 +117,15 @@ internal sealed partial class A64Interpreter
         }
         return true;
     }
+
+    /// <summary>
+    /// kvm_emulate.h kvm_vcpu_dabt_iss_nisv_sanitized: "kvm_vcpu_get_esr(vcpu) &amp; (ESR_ELx_CM | ESR_ELx_WNR |
+    /// ESR_ELx_FSC)". CM (bit 8) is 0 for a load/store; WnR (bit 6) is set for a write; FSC is the stage-2 fault:
+    /// the emulator has no stage-2 tables, so it reports a translation fault at level 3 (ESR_ELx_FSC_FAULT | 3 =
+    /// 0x07), what a fault on an unmapped page under populated tables shows [D: the real level depends on which
+    /// stage-2 tables KVM has built; a write to a read-only slot's mapped page would be a permission fault].
+    /// </summary>
+    internal static ulong NisvIss(bool write) => 0x07UL | (write ? 1UL << 6 : 0);
 
     /// <summary>kvm_handle_mmio_return's view of a load result: sign-extend (SSE) and, without SF, keep 32 bits.</summary>
     public static ulong Extend(ulong value, int length, bool signExtend, bool sf)

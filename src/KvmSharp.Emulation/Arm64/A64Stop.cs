@@ -20,6 +20,18 @@ internal sealed class MmioStop(MmioSyndrome syndrome) : A64Stop($"MMIO {(syndrom
 /// <summary>The decoded syndrome of an MMIO data abort (ESR_EL2 ISS: WnR, SAS, SSE, SRT, SF) and the fault IPA.</summary>
 internal readonly record struct MmioSyndrome(ulong Ipa, bool IsWrite, int Length, int Rt, bool SignExtend, bool Sf, ulong WriteData);
 
+/// <summary>
+/// A data abort on MMIO without a valid syndrome (ESR_EL2.ISV = 0: writeback, a page-crossing access): io_mem_abort
+/// exits with KVM_EXIT_ARM_NISV when KVM_CAP_ARM_NISV_TO_USER is enabled, else KVM_RUN fails with -ENOSYS. The
+/// instruction did not execute (PC stays). <see cref="EsrIss"/> is kvm_vcpu_dabt_iss_nisv_sanitized's view.
+/// </summary>
+internal sealed class NisvStop(ulong esrIss, ulong ipa) : A64Stop($"data abort without ISV at 0x{ipa:X}")
+{
+    public ulong EsrIss { get; } = esrIss;
+
+    public ulong Ipa { get; } = ipa;
+}
+
 /// <summary>KVM_RUN returns <see cref="Errno"/> (io_mem_abort without ISV: -ENOSYS; a failed fault-in: -EFAULT …).</summary>
 internal sealed class RunErrorStop(long errno, ulong ipa, bool memoryFaultExit, bool userfault = false) : A64Stop($"KVM_RUN error {errno} at 0x{ipa:X}")
 {

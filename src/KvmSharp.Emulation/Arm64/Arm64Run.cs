@@ -147,6 +147,17 @@ internal static class Arm64Run
             state.PendingMmio = m.Syndrome;
             return 0;
         }
+        catch (NisvStop n)
+        {
+            // mmio.c io_mem_abort without ISV: "if (test_bit(KVM_ARCH_FLAG_RETURN_NISV_IO_ABORT_TO_USER, …)) {
+            // run->exit_reason = KVM_EXIT_ARM_NISV; run->arm_nisv.esr_iss = kvm_vcpu_dabt_iss_nisv_sanitized(vcpu);
+            // run->arm_nisv.fault_ipa = fault_ipa; return 0; } return -ENOSYS;". fault_ipa carries the page offset
+            // (mmu.c kvm_handle_guest_abort: "ipa |= FAR_TO_FIPA_OFFSET(kvm_vcpu_get_hfar(vcpu))"). The PC stays at
+            // the instruction: userspace emulates it or injects an abort.
+            if (!Arm64VmState.Of(vcpu.Kvm).ReturnNisvIoAbortToUser) return -(long)Kernel.Errno.ENOSYS;
+            run.SetArmNisvExit(n.EsrIss, n.Ipa);
+            return 0;
+        }
         catch (RunErrorStop e)
         {
             if (e.MemoryFaultExit)

@@ -120,6 +120,12 @@ internal sealed class Arm64VmState
     /// <summary>KVM_ARCH_FLAG_SYSTEM_SUSPEND_ENABLED: KVM_ENABLE_CAP(KVM_CAP_ARM_SYSTEM_SUSPEND) succeeded (Psci.cs).</summary>
     public bool SystemSuspendEnabled { get; set; }
 
+    /// <summary>
+    /// KVM_ARCH_FLAG_RETURN_NISV_IO_ABORT_TO_USER: KVM_ENABLE_CAP(KVM_CAP_ARM_NISV_TO_USER) succeeded (mmio.c
+    /// io_mem_abort exits with KVM_EXIT_ARM_NISV instead of -ENOSYS; Arm64Run.cs).
+    /// </summary>
+    public bool ReturnNisvIoAbortToUser { get; set; }
+
     /// <summary>kvm->arch.smccc_filter (Arm64SmcccFilter).</summary>
     public Arm64SmcccFilter SmcccFilter { get; } = new();
 

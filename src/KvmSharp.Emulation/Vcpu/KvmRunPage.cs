@@ -115,6 +115,14 @@ internal sealed class KvmRunPage : IDisposable
 
     public Span<byte> MmioData(int length) => Bytes(KvmRunLayout.mmio_data, length);
 
+    /// <summary>KVM_EXIT_ARM_NISV (arm64 mmio.c io_mem_abort): kvm_run.arm_nisv.{esr_iss, fault_ipa}.</summary>
+    public void SetArmNisvExit(ulong esrIss, ulong faultIpa)
+    {
+        ExitReason = KvmSharp.Abi.Arm64.KvmArm64Constants.KVM_EXIT_ARM_NISV;
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.arm_nisv_esr_iss, 8), esrIss);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.arm_nisv_fault_ipa, 8), faultIpa);
+    }
+
     /// <summary>
     /// x86.c prepare_emulation_failure_exit: suberror KVM_INTERNAL_ERROR_EMULATION; data[0] = flags
     /// (KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES when the bytes are known), then insn_size + 15 bytes

@@ -69,6 +69,10 @@ public static class KvmRunLayout
     public const int internal_ndata = 36;
     public const int internal_data = 40;
 
+    /// <summary>KVM_EXIT_ARM_NISV (arm64): <c>__u64 esr_iss; __u64 fault_ipa</c>.</summary>
+    public const int arm_nisv_esr_iss = 32;
+    public const int arm_nisv_fault_ipa = 40;
+
     /// <summary>KVM_EXIT_SYSTEM_EVENT: <c>__u32 type; __u32 ndata; __u64 data[16]</c>.</summary>
     public const int system_event_type = 32;
     public const int system_event_ndata = 36;

@@ -234,6 +234,7 @@ static void exit_reasons(void)
 	CONST(KVM_EXIT_DIRTY_RING_FULL);
 	CONST(KVM_EXIT_AP_RESET_HOLD);
 	CONST(KVM_EXIT_ARM_NISV);
+	CONST(KVM_CAP_ARM_NISV_TO_USER);
 	CONST(KVM_EXIT_MEMORY_FAULT);
 	CONST(KVM_EXIT_TDX);
 }
@@ -599,6 +600,8 @@ static void kvm_run(void)
 	RUN(internal_suberror, internal.suberror);
 	RUN(internal_ndata, internal.ndata);
 	RUN(internal_data, internal.data);
+	RUN(arm_nisv_esr_iss, arm_nisv.esr_iss);
+	RUN(arm_nisv_fault_ipa, arm_nisv.fault_ipa);
 	RUN(system_event_type, system_event.type);
 	RUN(system_event_ndata, system_event.ndata);
 	RUN(system_event_flags, system_event.flags);

@@ -49,4 +49,10 @@ public static class KvmArm64Constants
 
     /// <summary>linux/kvm.h: exit reason for a data abort without a valid syndrome (KVM_CAP_ARM_NISV_TO_USER).</summary>
     public const uint KVM_EXIT_ARM_NISV = 28;
+
+    /// <summary>
+    /// linux/kvm.h "#define KVM_CAP_ARM_NISV_TO_USER 177": once enabled on the VM, a data abort on MMIO without a valid
+    /// syndrome (ESR_EL2.ISV = 0) exits with <see cref="KVM_EXIT_ARM_NISV"/> instead of failing KVM_RUN with ENOSYS.
+    /// </summary>
+    public const int KVM_CAP_ARM_NISV_TO_USER = 177;
 }
