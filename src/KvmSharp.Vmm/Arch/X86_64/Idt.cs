@@ -49,16 +49,29 @@ public static class Idt
     /// <summary>The handler address a 64-bit gate (<see cref="Gate"/>'s two quadwords) leads to.</summary>
     public static ulong GateTarget(ulong low, ulong high) => (low & 0xffff) | (((low >> 48) & 0xffff) << 16) | (high << 32);
 
+    /// <summary>
+    /// The 32 gates with <paramref name="vector"/>'s leading to <paramref name="handler"/> instead of its exception
+    /// stub: a confidential micro-VM's own #VC or #VE handler (SnpRuntime, TdRuntime).
+    /// </summary>
+    internal static byte[] WithHandler(int vector, ulong handler)
+    {
+        byte[] table = Build();
+        WriteGate(table, vector, handler);
+        return table;
+    }
+
     private static byte[] Build()
     {
         var table = new byte[Vectors * 16];
-        for (int vector = 0; vector < Vectors; vector++)
-        {
-            (ulong low, ulong high) = Gate(ExceptionHandlers.Stub(vector), Gdt.CodeSelector, Ist);
-            BinaryPrimitives.WriteUInt64LittleEndian(table.AsSpan(vector * 16), low);
-            BinaryPrimitives.WriteUInt64LittleEndian(table.AsSpan(vector * 16 + 8), high);
-        }
+        for (int vector = 0; vector < Vectors; vector++) WriteGate(table, vector, ExceptionHandlers.Stub(vector));
         return table;
+    }
+
+    private static void WriteGate(byte[] table, int vector, ulong target)
+    {
+        (ulong low, ulong high) = Gate(target, Gdt.CodeSelector, Ist);
+        BinaryPrimitives.WriteUInt64LittleEndian(table.AsSpan(vector * 16), low);
+        BinaryPrimitives.WriteUInt64LittleEndian(table.AsSpan(vector * 16 + 8), high);
     }
 
     /// <summary>The exceptions the CPU pushes an error code for (SDM Vol. 3A Table 6-1): #DF, #TS, #NP, #SS, #GP, #PF, #AC, #CP, #VC, #SX.</summary>

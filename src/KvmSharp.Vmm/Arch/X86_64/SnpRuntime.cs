@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Buffers.Binary;
 using Iced.Intel;
 using static Iced.Intel.AssemblerRegisters;
 
@@ -121,7 +120,7 @@ public static class SnpRuntime
     public const int TermGeneralRequest = 0, TermProtocolUnsupported = 1, TermSnpUnsupported = 2, TermRegister = 0, TermPvalidate = 2;
 
     private static readonly (byte[] Code, ulong Start, ulong Vc) Assembled = Assemble();
-    private static readonly byte[] Table = BuildIdt();
+    private static readonly byte[] Table = Idt.WithHandler(VmmCommunicationException, VcHandler);
 
     /// <summary>The SNP runtime's code, as placed at <see cref="Base"/>.</summary>
     public static ReadOnlySpan<byte> Bytes => Assembled.Code;
@@ -710,18 +709,5 @@ public static class SnpRuntime
         Call(a, exitCode, info1, info2);
         a.test(eax, eax);
         a.jnz(terminate);
-    }
-
-    private static byte[] BuildIdt()
-    {
-        var table = new byte[Idt.Vectors * 16];
-        for (int vector = 0; vector < Idt.Vectors; vector++)
-        {
-            ulong target = vector == VmmCommunicationException ? VcHandler : ExceptionHandlers.Stub(vector);
-            (ulong low, ulong high) = Idt.Gate(target, Gdt.CodeSelector, Idt.Ist);
-            BinaryPrimitives.WriteUInt64LittleEndian(table.AsSpan(vector * 16), low);
-            BinaryPrimitives.WriteUInt64LittleEndian(table.AsSpan(vector * 16 + 8), high);
-        }
-        return table;
     }
 }

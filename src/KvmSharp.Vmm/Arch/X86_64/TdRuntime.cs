@@ -95,7 +95,7 @@ public static class TdRuntime
     private const ulong Long64 = BootCode + 0x100, GdtrAt = BootCode + 0x800;
 
     private static readonly (byte[] Code, ulong Start, ulong Ve) Assembled = Assemble();
-    private static readonly byte[] Table = BuildIdt();
+    private static readonly byte[] Table = Idt.WithHandler(VirtualizationException, VeHandler);
     private static readonly byte[] Boot = BuildBootSlot();
 
     /// <summary>The TD code, as placed at <see cref="Base"/>.</summary>
@@ -428,19 +428,6 @@ public static class TdRuntime
         a.jmp(done);
         a.Label(ref dword);
         dwordForm();
-    }
-
-    private static byte[] BuildIdt()
-    {
-        var table = new byte[Idt.Vectors * 16];
-        for (int vector = 0; vector < Idt.Vectors; vector++)
-        {
-            ulong target = vector == VirtualizationException ? VeHandler : ExceptionHandlers.Stub(vector);
-            (ulong low, ulong high) = Idt.Gate(target, Gdt.CodeSelector, Idt.Ist);
-            BinaryPrimitives.WriteUInt64LittleEndian(table.AsSpan(vector * 16), low);
-            BinaryPrimitives.WriteUInt64LittleEndian(table.AsSpan(vector * 16 + 8), high);
-        }
-        return table;
     }
 
     private static byte[] BuildBootSlot()
