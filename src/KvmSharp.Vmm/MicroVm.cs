@@ -2,6 +2,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using KvmSharp.Abi;
+using KvmSharp.Kernel;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Confidential;
 using KvmSharp.Vmm.Devices;
@@ -215,18 +216,9 @@ public sealed partial class MicroVm : IDisposable
         bool lazy = false;
         try
         {
-            // KVM_CREATE_VM answers a bare EINVAL for a type the kernel lacks (kvm_arch_init_vm); name the set instead.
-            // Kernels before KVM_CAP_VM_TYPES (6.8) answer 0 and know only the default type.
-            IReadOnlyList<VmType> types = kvm.SupportedVmTypes;
-            bool offered = types.Contains(options.VmType) || (types.Count == 0 && options.VmType == VmType.Default);
-            if (!offered)
-            {
-                throw new MicroVmException(
-                    $"VM type {options.VmType} is not offered by this kernel (KVM_CAP_VM_TYPES: {(types.Count == 0 ? "none" : string.Join(", ", types))})");
-            }
             if (options.VmType is VmType.Snp or VmType.Tdx && snapshot is not null)
                 throw new MicroVmSnapshotException(SnapshotRefusal.ProtectedGuest, SealedGuest.CreateFromSnapshotRefusal(options.VmType));
-            vm = kvm.CreateVm(options.VmType);
+            vm = CreateVm(kvm, options.VmType);
             // SNP: KVM_SEV_INIT2 before any vCPU (sev.c sev_guest_init refuses once vCPUs exist: kvm->created_vcpus).
             if (options.VmType == VmType.Snp) snp = SnpBoot.Open(vm, options);
             // TDX: the split irqchip and KVM_TDX_INIT_VM before any vCPU (tdx.c tdx_td_init: EBUSY once vCPUs exist).
@@ -305,6 +297,27 @@ public sealed partial class MicroVm : IDisposable
             vm?.Dispose();
             owned?.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// KVM_CREATE_VM of <paramref name="type"/>. It answers a bare EINVAL for a type the kernel lacks
+    /// (x86.c kvm_arch_init_vm: !kvm_is_vm_type_supported); only then is KVM_CAP_VM_TYPES asked, to name the set — not
+    /// on every create, where it would be one more ioctl on the path a create + call + teardown is timed on. Kernels
+    /// before KVM_CAP_VM_TYPES (6.8) answer 0 and know only the default type.
+    /// </summary>
+    private static Vm CreateVm(Kvm kvm, VmType type)
+    {
+        try
+        {
+            return kvm.CreateVm(type);
+        }
+        catch (KvmException e) when (e.Errno == Errno.EINVAL)
+        {
+            IReadOnlyList<VmType> types = kvm.SupportedVmTypes;
+            if (types.Contains(type) || (types.Count == 0 && type == VmType.Default)) throw;
+            throw new MicroVmException(
+                $"VM type {type} is not offered by this kernel (KVM_CAP_VM_TYPES: {(types.Count == 0 ? "none" : string.Join(", ", types))})");
         }
     }
 

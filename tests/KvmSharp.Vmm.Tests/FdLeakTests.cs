@@ -129,6 +129,20 @@ public sealed class FdLeakTests
         Assert.Empty(KvmFds.Kvm().Except(fdsBefore));
     }
 
+    /// <summary>KVM_CREATE_VM's bare EINVAL for a type the kernel lacks becomes a refusal that names the types it has.</summary>
+    [KvmFact]
+    public void A_vm_type_the_kernel_lacks_is_refused_by_name_and_leaves_nothing_behind()
+    {
+        using var kvm = Kvm.Open();
+        VmType missing = new[] { VmType.Snp, VmType.Tdx, VmType.SevEs, VmType.Sev, VmType.SwProtected }
+            .FirstOrDefault(t => !kvm.SupportedVmTypes.Contains(t), VmType.Default);
+        Skip.If(missing == VmType.Default, $"{KvmHost.DevicePath} offers every VM type: nothing to refuse");
+        var fdsBefore = KvmFds.Kvm();
+        var e = Assert.Throws<MicroVmException>(() => MicroVm.Create(Hello.Image(), GuestRun.Default with { Kvm = kvm, VmType = missing }));
+        Assert.Contains($"VM type {missing} is not offered by this kernel (KVM_CAP_VM_TYPES:", e.Message, StringComparison.Ordinal);
+        Assert.Empty(KvmFds.Kvm().Except(fdsBefore));
+    }
+
     [KvmFact]
     public void Asking_for_guest_memfd_on_a_kernel_without_it_is_refused_and_leaves_nothing_behind()
     {
