@@ -526,13 +526,23 @@ public sealed class PopulateTests : IDisposable
         padded.pad2[3] = 9;
         cmd = new kvm_sev_cmd();
         Assert.Equal(0, LaunchUpdate(k, vm, buf, ref padded, ref cmd));
-        // All page types but ZERO copy the source (the firmware's own checks are not modelled).
+        // All page types but ZERO and SECRETS copy the source (the firmware's own checks are not modelled); SECRETS
+        // is the firmware's secrets page (SnpPsp.SecretsPage: layout version 2 first), whatever the source.
         foreach (byte t in new[] { KvmMemoryEncrypt.KVM_SEV_SNP_PAGE_TYPE_UNMEASURED, KvmMemoryEncrypt.KVM_SEV_SNP_PAGE_TYPE_SECRETS, KvmMemoryEncrypt.KVM_SEV_SNP_PAGE_TYPE_CPUID })
         {
             var p = Normal(Gfn + t - 3, src.Address, 1) with { type = t };
             cmd = new kvm_sev_cmd();
             Assert.Equal(0, LaunchUpdate(k, vm, buf, ref p, ref cmd));
-            Assert.Equal(Pattern(1), GuestPage(k, vm, Gfn + t - 3));
+            byte[] page = GuestPage(k, vm, Gfn + t - 3);
+            if (t == KvmMemoryEncrypt.KVM_SEV_SNP_PAGE_TYPE_SECRETS)
+            {
+                Assert.NotEqual(Pattern(1), page);
+                Assert.Equal(2u, BitConverter.ToUInt32(page, 0));
+            }
+            else
+            {
+                Assert.Equal(Pattern(1), page);
+            }
         }
     }
 

@@ -69,15 +69,17 @@ internal sealed class SevEsGuest : IDisposable
     /// <remarks>
     /// <paramref name="vcpus"/> vCPUs are created (after KVM_CREATE_IRQCHIP when <paramref name="irqchip"/>); the APs
     /// run <paramref name="apProgram"/> at <see cref="ApCode"/>. <paramref name="patchImage"/> may change the private
-    /// image (GPA 0 .. <see cref="Ghcb"/>) before it is launched.
+    /// image (GPA 0 .. <see cref="Ghcb"/>) before it is launched. <paramref name="snpFinish"/> replaces an SNP guest's
+    /// plain SNP_LAUNCH_FINISH (e.g. to add pages first or give host data).
     /// </remarks>
     public static SevEsGuest Create(VmType type, Action<Assembler> program, Action<Assembler>? vcHandler = null, ushort ghcbVersion = 0,
-        int vcpus = 1, bool irqchip = false, Action<Assembler>? apProgram = null, Action<byte[]>? patchImage = null)
+        int vcpus = 1, bool irqchip = false, Action<Assembler>? apProgram = null, Action<byte[]>? patchImage = null,
+        Action<SnpLaunch>? snpFinish = null)
     {
         var g = new SevEsGuest(new EmulatedKernel(EmulatorConfig.X86_64()));
         try
         {
-            g.Launch(type, program, vcHandler ?? RecordAndTerminate, ghcbVersion, vcpus, irqchip, apProgram, patchImage);
+            g.Launch(type, program, vcHandler ?? RecordAndTerminate, ghcbVersion, vcpus, irqchip, apProgram, patchImage, snpFinish);
             return g;
         }
         catch
@@ -88,7 +90,7 @@ internal sealed class SevEsGuest : IDisposable
     }
 
     private void Launch(VmType type, Action<Assembler> program, Action<Assembler> vcHandler, ushort ghcbVersion,
-        int vcpus, bool irqchip, Action<Assembler>? apProgram, Action<byte[]>? patchImage)
+        int vcpus, bool irqchip, Action<Assembler>? apProgram, Action<byte[]>? patchImage, Action<SnpLaunch>? snpFinish)
     {
         Kvm = Own(Kvm.Open(Kernel, proposals: Kernel.Config.Proposals));
         Vm = Own(Kvm.CreateVm(type));
@@ -162,7 +164,8 @@ internal sealed class SevEsGuest : IDisposable
             snpLaunch!.Start();
             snpLaunch.Update(1, (nint)(pinned.Address + 0x1000), Ghcb - 0x1000);
             GC.KeepAlive(pinned);
-            snpLaunch.Finish();
+            if (snpFinish is null) snpLaunch.Finish();
+            else snpFinish(snpLaunch);
             Vm.SetMemoryAttributes(Ghcb, Size - Ghcb, 0);
         }
         else

@@ -12,8 +12,8 @@ namespace KvmSharp.Emulation.Arch;
 /// <see cref="SevLaunch.VmIoctl"/>. Each page goes through the modelled firmware (<see cref="SevFirmware"/>): the
 /// descriptor in kvm_sev_cmd.sev_fd must be /dev/sev and the guest still in its launch state (before
 /// SNP_LAUNCH_FINISH), else the page fails and the call is -EIO with the firmware status in kvm_sev_cmd.error. The
-/// firmware's own page checks (e.g. a malformed CPUID page) and the SECRETS page contents it generates are not
-/// modelled: every type but ZERO copies the source, ZERO zero-fills.
+/// firmware's own page checks (e.g. a malformed CPUID page) are not modelled: every type but ZERO copies the source,
+/// ZERO zero-fills, and SECRETS is then overwritten with the firmware's secrets page (SnpPsp.SecretsPage).
 /// </summary>
 internal static class SevSnpLaunchUpdate
 {
@@ -73,7 +73,13 @@ internal static class SevSnpLaunchUpdate
         lock (kernel.SyncRoot)
         {
             if (GuestMemoryPath.GfnToMemslot(kvm, 0, p.gfn_start) is { GmemFile: GmemFile f } s)
-                for (ulong i = 0; i < (ulong)count; i++) SnpRmp.LaunchUpdated(f.GmemInode, p.gfn_start + i - s.BaseGfn + s.GmemPgoff);
+                for (ulong i = 0; i < (ulong)count; i++)
+                {
+                    ulong index = p.gfn_start + i - s.BaseGfn + s.GmemPgoff;
+                    SnpRmp.LaunchUpdated(f.GmemInode, index);
+                    // PAGE_TYPE_SECRETS: the firmware writes the secrets page itself (SnpPsp.SecretsPage).
+                    if (p.type == KvmMemoryEncrypt.KVM_SEV_SNP_PAGE_TYPE_SECRETS) f.GmemInode.WritePage(index, SnpPsp.SecretsPage(sev));
+                }
         }
         p.gfn_start += (ulong)count;
         p.len -= (ulong)count * page;

@@ -72,6 +72,7 @@ internal static class SnpLaunch
                 SnpRmp.MarkVmsa(vcpu);
             }
         }
+        byte[]? idBlock = null, idAuth = null;
         if (p.id_block_en != 0)
         {
             // psp_copy_user_blob(id_block_uaddr, KVM_SEV_SNP_ID_BLOCK_SIZE), then id_auth (KVM_SEV_SNP_ID_AUTH_SIZE).
@@ -79,6 +80,11 @@ internal static class SnpLaunch
             if (r != 0) return r;
             r = SevLaunch.CopyUserBlob(config, p.id_auth_uaddr, KvmMemoryEncrypt.KVM_SEV_SNP_ID_AUTH_SIZE);
             if (r != 0) return r;
+            // The blobs' bytes, for the attestation report (SnpPsp.LaunchFinished); the copies above succeeded.
+            idBlock = new byte[KvmMemoryEncrypt.KVM_SEV_SNP_ID_BLOCK_SIZE];
+            idAuth = new byte[KvmMemoryEncrypt.KVM_SEV_SNP_ID_AUTH_SIZE];
+            UserMemory.CopyFromUser(config, p.id_block_uaddr, idBlock);
+            UserMemory.CopyFromUser(config, p.id_auth_uaddr, idAuth);
         }
         // sev_issue_cmd(kvm, SEV_CMD_SNP_LAUNCH_FINISH, data, &argp->error): through sev->fd. Success sets
         // kvm->arch.pre_fault_allowed (CocoState.PreFaultAllowed).
@@ -88,6 +94,7 @@ internal static class SnpLaunch
             if (sev.FirmwareState != SevGuestState.LaunchUpdate) return SevFirmware.SEV_RET_INVALID_GUEST_STATE;
             SevFirmware.Measure(sev, "SNP_LAUNCH_FINISH host_data", hostData);
             sev.FirmwareState = SevGuestState.Running;
+            SnpPsp.LaunchFinished(sev, hostData, idBlock, idAuth, p.auth_key_en != 0); // the report's launch fields
             return SevFirmware.SEV_RET_SUCCESS;
         });
     }

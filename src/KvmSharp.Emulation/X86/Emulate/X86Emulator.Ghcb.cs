@@ -19,7 +19,8 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// CPUID, MSR, VMMCALL, NMI_COMPLETE, HV_FEATURES, TERM_REQUEST, UNSUPPORTED_EVENT, MMIO read/write
 /// (X86Emulator.GhcbMmio.cs), SNP page-state change (SVM_VMGEXIT_PSC), SNP AP creation (X86Emulator.GhcbApCreation.cs),
 /// the AP HLT loop (X86Emulator.GhcbApResetHold.cs), the AP jump table, and DR7, RDTSC(P), RDPMC, INVD, WBINVD,
-/// MONITOR, MWAIT (X86Emulator.GhcbEvents.cs); SNP guest requests end KVM_RUN with an emulation failure.
+/// MONITOR, MWAIT (X86Emulator.GhcbEvents.cs), SNP guest requests and extended guest requests
+/// (X86Emulator.GhcbGuestRequest.cs).
 /// </summary>
 internal sealed partial class X86Emulator
 {
@@ -78,7 +79,7 @@ internal sealed partial class X86Emulator
             _exit = new StepOutcome(true, Vfs.Err.EINVAL);
             return;
         }
-        if (!ValidateVmgexit(exitCode, info1))
+        if (!ValidateVmgexit(exitCode, info1, info2))
         {
             UnmapGhcb(); // "Resume the guest to "return" the error code."
             return;
@@ -120,7 +121,7 @@ internal sealed partial class X86Emulator
     }
 
     /// <summary>sev_es_validate_vmgexit; false when it answered the guest with malformed input.</summary>
-    private bool ValidateVmgexit(ulong exitCode, ulong info1)
+    private bool ValidateVmgexit(ulong exitCode, ulong info1, ulong info2)
     {
         GhcbRead(_ghcbGpa!.Value, GhcbUsage, 4, out ulong usage);
         // "Only GHCB Usage code 0 is supported".
@@ -146,7 +147,9 @@ internal sealed partial class X86Emulator
             SvmVmgexitNmiComplete or SvmVmgexitApHltLoop or SvmVmgexitApJumpTable or SvmVmgexitUnsupportedEvent
                 or SvmVmgexitHvFeatures or SvmVmgexitTermRequest => true,
             SvmVmgexitPsc => snp && GhcbValid(GhcbSwScratch),
-            SvmVmgexitGuestRequest or SvmVmgexitExtGuestRequest => snp, // page-alignment checks: not modelled (no guest requests)
+            // "!sev_snp_guest(vcpu->kvm) || !PAGE_ALIGNED(control->exit_info_1) || !PAGE_ALIGNED(control->exit_info_2) ||
+            // control->exit_info_1 == control->exit_info_2" → GHCB_ERR_MISSING_INPUT.
+            SvmVmgexitGuestRequest or SvmVmgexitExtGuestRequest => snp && (info1 & 0xfff) == 0 && (info2 & 0xfff) == 0 && info1 != info2,
             _ => false,
         };
         if (ok) return true;
@@ -226,6 +229,10 @@ internal sealed partial class X86Emulator
                 return GhcbApCreation(info1, info2); // X86Emulator.GhcbApCreation.cs
             case SvmVmgexitApHltLoop:
                 return GhcbApHltLoop(); // X86Emulator.GhcbApResetHold.cs
+            case SvmVmgexitGuestRequest:
+                return GhcbGuestRequest(info1, info2); // X86Emulator.GhcbGuestRequest.cs
+            case SvmVmgexitExtGuestRequest:
+                return GhcbExtGuestRequest(info1, info2);
             case SvmVmgexitApJumpTable:
                 GhcbApJumpTable(info1, info2);
                 return false;
