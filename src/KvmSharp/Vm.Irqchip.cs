@@ -141,9 +141,12 @@ public sealed partial class Vm
     /// KVM_SIGNAL_MSI: sends one MSI (x86: <paramref name="address"/> 0xFEE00000 | destination APIC ID &lt;&lt; 12,
     /// bit 2 logical; <paramref name="data"/> bits 7:0 the vector, 10:8 the delivery mode, 15 level) and returns what
     /// the kernel returns: the number of local APICs that accepted it (0: e.g. the destination's APIC is
-    /// software-disabled), or -1 when no APIC could take it (the ioctl's -1, which C reads as errno EPERM).
+    /// software-disabled), or -1 when no APIC could take it (the ioctl's -1, which C reads as errno EPERM). arm64 (an ITS,
+    /// <see cref="Arm64.Arm64Vgic.CreateVgicIts"/>): <paramref name="address"/> is the ITS's GITS_TRANSLATER, <paramref name="data"/>
+    /// the event ID and <paramref name="devid"/> required; 1 when the LPI was raised, 0 when the ITS has no mapping for it.
     /// </summary>
-    /// <exception cref="KvmException">EINVAL: no in-kernel irqchip, or flags other than the devid one.</exception>
+    /// <exception cref="KvmException">EINVAL: no in-kernel irqchip, or flags other than the devid one (arm64: no devid,
+    /// or an address outside every ITS); ENODEV: arm64 without an ITS; EBUSY: the ITS or the target's LPIs are disabled.</exception>
     public int SignalMsi(ulong address, uint data, uint? devid = null)
     {
         var msi = new kvm_msi { address_lo = (uint)address, address_hi = (uint)(address >> 32), data = data };

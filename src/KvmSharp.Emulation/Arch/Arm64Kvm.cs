@@ -59,8 +59,8 @@ internal sealed class Arm64Kvm : KvmArch
         KvmCaps.KVM_CAP_IRQ_ROUTING => Emulation.X86.Irqchip.IrqRouting.MaxIrqRoutes,
         KvmCaps.KVM_CAP_SIGNAL_MSI => 1,
         // arm.c: "case KVM_CAP_MSI_DEVID: if (!kvm) r = -EINVAL; else r = kvm->arch.vgic.msis_require_devid;" — set by
-        // vgic_init only with an ITS, never here.
-        KvmCaps.KVM_CAP_MSI_DEVID => kvm is null ? Err.EINVAL : 0,
+        // vgic_its_create (Arm64/Vgic/VgicItsKvmDevice.cs).
+        KvmCaps.KVM_CAP_MSI_DEVID => kvm is null ? Err.EINVAL : Arm64VmState.Of(kvm).Vgic.MsisRequireDevid ? 1 : 0,
         KvmCaps.KVM_CAP_NR_VCPUS => Math.Min(Config.OnlineCpus, Config.MaxVcpus),
         KvmCaps.KVM_CAP_MAX_VCPUS => Config.MaxVcpus,
         // arm.c: "case KVM_CAP_ARM_PMU_V3: r = kvm_supports_guest_pmuv3();" — the emulated host has a PMUv3 [D]
@@ -69,6 +69,8 @@ internal sealed class Arm64Kvm : KvmArch
         // arm.c: "case KVM_CAP_ARM_PTRAUTH_ADDRESS: case KVM_CAP_ARM_PTRAUTH_GENERIC: r = kvm_has_full_ptr_auth();" —
         // a property of the emulated host CPU (Arm64/Arm64CpuModel.cs; the default N1 has none).
         KvmArm64PtrAuth.KVM_CAP_ARM_PTRAUTH_ADDRESS or KvmArm64PtrAuth.KVM_CAP_ARM_PTRAUTH_GENERIC => Config.Arm64Cpu.HasFullPtrAuth ? 1 : 0,
+        // arm.c: "case KVM_CAP_ARM_SVE: r = system_supports_sve();" (Arm64/Arm64CpuModel.cs; the default N1 has none).
+        KvmArm64Sve.KVM_CAP_ARM_SVE => Config.Arm64Cpu.HasSve ? 1 : 0,
         // arm.c: "case KVM_CAP_STEAL_TIME: r = kvm_arm_pvtime_supported();" (Arm64/Arm64PvTime.cs).
         KvmArm64PvTime.KVM_CAP_STEAL_TIME => Arm64PvTime.Supported ? 1 : 0,
         // arm.c: "case KVM_CAP_ARM_SYSTEM_SUSPEND: … case KVM_CAP_COUNTER_OFFSET: case KVM_CAP_ARM_WRITABLE_IMP_ID_REGS:
@@ -148,11 +150,16 @@ internal sealed class Arm64Kvm : KvmArch
     }
 
     /// <summary>
-    /// kvm_register_vgic_device(KVM_DEV_TYPE_ARM_VGIC_V3) at vgic init: the GICv3 device. The GICv2 (the emulated host
-    /// cannot emulate one [D]) and the ITS (not modelled) are not registered: ENODEV.
+    /// kvm_register_vgic_device(KVM_DEV_TYPE_ARM_VGIC_V3) at vgic init: the GICv3 device and, with it,
+    /// kvm_vgic_register_its_device (Arm64/Vgic/VgicItsKvmDevice.cs). The GICv2 (the emulated host cannot emulate one
+    /// [D]) is not registered: ENODEV.
     /// </summary>
-    public override KvmDeviceOps? DeviceOps(uint type) =>
-        type == KvmDeviceConstants.KVM_DEV_TYPE_ARM_VGIC_V3 ? VgicKvmDevice.V3 : null;
+    public override KvmDeviceOps? DeviceOps(uint type) => type switch
+    {
+        KvmDeviceConstants.KVM_DEV_TYPE_ARM_VGIC_V3 => VgicKvmDevice.V3,
+        KvmDeviceConstants.KVM_DEV_TYPE_ARM_VGIC_ITS => VgicItsKvmDevice.Its,
+        _ => null,
+    };
 
     /// <summary>kvm_arch_vcpu_precreate: "if (irqchip_in_kernel(kvm) &amp;&amp; vgic_initialized(kvm)) return -EBUSY;".</summary>
     public override long VcpuPrecreate(Kvm kvm, int id)

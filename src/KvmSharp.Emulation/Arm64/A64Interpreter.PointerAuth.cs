@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+
 namespace KvmSharp.Emulation.Arm64;
 
 /// <summary>
 /// Pointer authentication (Arm ARM C6.2 instruction pages and the shared pseudocode AddPAC, Auth, Strip, ComputePAC,
 /// AArch64.AddPACIA/AuthIA/…, AArch64.PACGA): PACIA/PACIB/PACDA/PACDB/AUTIA/AUTIB/AUTDA/AUTDB and their Z forms,
 /// XPACI/XPACD, PACGA, the HINT-space PACIA1716/PACIASP/PACIAZ/AUTIA1716/AUTIASP/AUTIAZ (and the B-key forms) and
-/// XPACLRI, and BRAA/BRAB/BLRAA/BLRAB/BRAAZ/BRABZ/BLRAAZ/BLRABZ/RETAA/RETAB/ERETAA/ERETAB. LDRAA/LDRAB are not
-/// emulated (an emulation failure). What the guest sees depends on the emulated host CPU (Arm64CpuModel) and on the vCPU:
+/// XPACLRI, BRAA/BRAB/BLRAA/BLRAB/BRAAZ/BRABZ/BLRAAZ/BLRABZ/RETAA/RETAB/ERETAA/ERETAB, and LDRAA/LDRAB (offset and
+/// pre-indexed writeback forms). What the guest sees depends on the emulated host CPU (Arm64CpuModel) and on the vCPU:
 /// <list type="bullet">
 /// <item>A host without FEAT_PAuth: the HINT-space forms are NOPs, the others UNDEFINED (unallocated encodings).</item>
 /// <item>A host with it and a vCPU without KVM_ARM_VCPU_PTRAUTH_*: KVM leaves HCR_EL2.API clear, so an instruction
@@ -52,6 +54,8 @@ internal sealed partial class A64Interpreter
         if ((insn & 0xFFFF_0000) == 0xDAC1_0000) return PacOneSource(insn);
         // PACGA: 10011010110 Rm 001100 Rn Rd.
         if ((insn & 0xFFE0_FC00) == 0x9AC0_3000) return Pacga(insn);
+        // LDRAA / LDRAB: 11 111 0 00 M S 1 imm9 W 1 Rn Rt.
+        if ((insn & 0xFF20_0400) == 0xF820_0400) return LoadWithAuth(insn);
         // Branches with pointer authentication: 1101011 Z 0 opc 11111 00001 M Rn Rm.
         if ((insn & 0xFE9F_F800) == 0xD61F_0800) return PacBranch(insn);
         return TryEretWithAuth(insn);
@@ -162,6 +166,43 @@ internal sealed partial class A64Interpreter
         if (!Authenticate(key, auth: true, target, modifier, combined: true, out ulong dest)) return A64Outcome.Continue;
         if (opc == 1) cpu.X[30] = cpu.Pc + 4;
         cpu.Pc = dest;
+        return A64Outcome.Continue;
+    }
+
+    /// <summary>
+    /// LDRAA / LDRAB (Arm ARM C6.2 "LDRAA, LDRAB"): "if !IsFeatureImplemented(FEAT_PAuth) then UNDEFINED"; offset =
+    /// LSL(SignExtend(S:imm9), 3); address = X[n]|SP authenticated with AuthDA / AuthDB, modifier X[31] (zero),
+    /// is_combined TRUE (so FPACCOMBINE, not FPAC, makes a failure the PAC Fail exception); "if n == 31 then
+    /// CheckSPAlignment()"; data = Mem[address + offset, 8]; with W (pre-indexed) the base register receives
+    /// address + offset before X[t] = data. A disabled key (SCTLR_EL1.EnDA/EnDB) leaves the address unchanged; an
+    /// enabled key on a vCPU without the features is KVM's UNDEF (<see cref="Authenticate"/>). Writeback with Rt == Rn
+    /// (not SP) is CONSTRAINED UNPREDICTABLE: UNDEFINED here, as for the other loads. A fault on the load leaves the
+    /// base register unchanged. The MMIO syndrome is valid only without writeback (ESR_ELx.ISV rules for a single
+    /// general-purpose register load) [D].
+    /// </summary>
+    private A64Outcome LoadWithAuth(uint insn)
+    {
+        if (HostAddressAuth == 0) return UndefinedContinue();
+        var key = ((insn >> 23) & 1) != 0 ? PacKey.DB : PacKey.DA;
+        bool writeback = ((insn >> 11) & 1) != 0;
+        int rn = (int)((insn >> 5) & 31), rt = (int)(insn & 31);
+        // S:imm9 (bits 22, 20:12) sign-extended, times 8.
+        long imm10 = ((insn >> 12) & 0x1FF) | (((insn >> 22) & 1) << 9);
+        ulong offset = (ulong)((imm10 << 54) >> 51);
+        if (writeback && rn == rt && rn != 31) return UndefinedContinue();
+        if (!Authenticate(key, auth: true, cpu.RegOrSp(rn), modifier: 0, combined: true, out ulong address)) return A64Outcome.Continue;
+        if (rn == 31 && (address & 15) != 0)
+        {
+            SpAlignmentFault();
+            return A64Outcome.Continue;
+        }
+        address += offset;
+        var data = _data.AsSpan(0, 8);
+        if (!MemoryAccess(address, data, write: false, new MmioSyndrome(address, false, 8, rt, false, true, 0), isvValid: !writeback))
+            return A64Outcome.Continue;
+        if (writeback) cpu.SetRegOrSp(rn, address);
+        cpu.SetReg(rt, BinaryPrimitives.ReadUInt64LittleEndian(data));
+        Next();
         return A64Outcome.Continue;
     }
 

@@ -9,7 +9,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// KVM_GET/SET_ONE_REG for arm64 (arch/arm64/kvm/guest.c kvm_arm_get_reg / kvm_arm_set_reg, get_core_reg,
 /// set_core_reg, core_reg_size_from_offset, core_reg_addr) and the core part of KVM_GET_REG_LIST. System registers
 /// are <see cref="Arm64SysRegs"/>, firmware registers <see cref="Arm64FwRegs"/>, timer registers
-/// <see cref="Arm64Timer"/> (Arm64VcpuIoctls dispatches); SVE ids (no SVE vCPU here) answer ENOENT from here.
+/// <see cref="Arm64Timer"/> and SVE registers <see cref="Arm64Sve"/> (Arm64VcpuIoctls dispatches). On an SVE vCPU the
+/// V registers are not core registers (EINVAL, not listed): userspace reaches them as the Z registers' low 128 bits.
 /// </summary>
 internal static class Arm64CoreRegs
 {
@@ -38,7 +39,7 @@ internal static class Arm64CoreRegs
         size = KVM_REG_SIZE(id);
         if (off >= NrRegs || off + (ulong)(size / sizeof(uint)) >= NrRegs) return Vfs.Err.ENOENT;
         // core_reg_addr: NULL (size mismatch, misaligned, not a register) → -EINVAL.
-        if (CoreRegSize(off) != size) return Vfs.Err.EINVAL;
+        if (CoreRegSize(off, cpu.Sve is not null) != size) return Vfs.Err.EINVAL;
         Read(cpu, (int)off, value[..size]);
         return 0;
     }
@@ -51,7 +52,7 @@ internal static class Arm64CoreRegs
         ulong off = CoreOffset(id);
         int size = KVM_REG_SIZE(id);
         if (off >= NrRegs || off + (ulong)(size / sizeof(uint)) >= NrRegs) return Vfs.Err.ENOENT;
-        if (CoreRegSize(off) != size) return Vfs.Err.EINVAL;
+        if (CoreRegSize(off, cpu.Sve is not null) != size) return Vfs.Err.EINVAL;
         // "if (KVM_REG_SIZE(reg->id) > sizeof(tmp)) return -EINVAL;" cannot trigger: sizes above are 4, 8, 16.
         byte[]? bytes = copyFromUser(size);
         if (bytes is null) return Vfs.Err.EFAULT;
@@ -79,13 +80,13 @@ internal static class Arm64CoreRegs
 
     /// <summary>
     /// guest.c copy_core_reg_indices: the id of every offset of struct kvm_regs that is a register, in offset order
-    /// (KVM_REG_SIZE_U32 / U64 / U128 as core_reg_size_from_offset says).
+    /// (KVM_REG_SIZE_U32 / U64 / U128 as core_reg_size_from_offset says; no V registers on an SVE vCPU).
     /// </summary>
-    public static IEnumerable<ulong> Indices()
+    public static IEnumerable<ulong> Indices(bool sve = false)
     {
         for (int i = 0; i < NrRegs; i++)
         {
-            int size = CoreRegSize((ulong)i);
+            int size = CoreRegSize((ulong)i, sve);
             if (size < 0) continue;
             ulong sizeBits = size switch { 4 => KVM_REG_SIZE_U32, 8 => KVM_REG_SIZE_U64, _ => KVM_REG_SIZE_U128 };
             yield return KVM_REG_ARM64 | KVM_REG_ARM_CORE | sizeBits | (uint)i;
@@ -95,15 +96,18 @@ internal static class Arm64CoreRegs
     private static ulong CoreOffset(ulong id) => id & ~(KVM_REG_ARCH_MASK | KVM_REG_SIZE_MASK | KVM_REG_ARM_CORE);
 
     /// <summary>core_reg_size_from_offset: the register's size in bytes, or -1 for an offset that is not one.</summary>
-    private static int CoreRegSize(ulong off)
+    private static int CoreRegSize(ulong off, bool sve)
     {
         int size;
         if (off <= KVM_REG_ARM_CORE_REG(OffsetSpsr + 4 * 8)) size = 8;
         else if (off >= KVM_REG_ARM_CORE_REG(OffsetVregs) && off <= KVM_REG_ARM_CORE_REG(OffsetVregs + 31 * 16)) size = 16;
         else if (off == KVM_REG_ARM_CORE_REG(OffsetFpsr) || off == KVM_REG_ARM_CORE_REG(OffsetFpcr)) size = 4;
         else return -1;
-        // "if (!IS_ALIGNED(off, size / sizeof(__u32))) return -EINVAL;" (no SVE: V-registers stay accessible).
-        return off % (ulong)(size / sizeof(uint)) == 0 ? size : -1;
+        // "if (!IS_ALIGNED(off, size / sizeof(__u32))) return -EINVAL;"
+        if (off % (ulong)(size / sizeof(uint)) != 0) return -1;
+        // "The KVM_REG_ARM64_SVE regs must be used instead of KVM_REG_ARM_CORE for accessing the FPSIMD V-registers
+        // on SVE-enabled vcpus": "if (vcpu_has_sve(vcpu) && core_reg_offset_is_vreg(off)) return -EINVAL;".
+        return sve && size == 16 ? -1 : size;
     }
 
     private static void Read(Arm64Cpu cpu, int off, Span<byte> dest)

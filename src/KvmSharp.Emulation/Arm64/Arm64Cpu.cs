@@ -6,7 +6,7 @@ namespace KvmSharp.Emulation.Arm64;
 /// <summary>
 /// The architectural state of one emulated arm64 vCPU: the <c>struct kvm_regs</c> part KVM_GET/SET_ONE_REG
 /// exposes (x0..x30, SP_EL0, PC, PSTATE, SP_EL1, ELR_EL1, the SPSRs, the FP/SIMD file) plus the EL1/EL0 system
-/// registers of <see cref="Arm64SysRegs"/>.
+/// registers of <see cref="Arm64SysRegs"/> and, for an SVE vCPU, the rest of the SVE registers (<see cref="Sve"/>).
 /// </summary>
 internal sealed class Arm64Cpu
 {
@@ -55,6 +55,12 @@ internal sealed class Arm64Cpu
 
     /// <summary>vcpu_has_ptrauth: the vCPU was initialised with KVM_ARM_VCPU_PTRAUTH_ADDRESS and _GENERIC.</summary>
     public bool HasPtrAuth { get; set; }
+
+    /// <summary>
+    /// vcpu_has_sve: the SVE state of a vCPU initialised with KVM_ARM_VCPU_SVE (null without). Its Z registers' low
+    /// 128 bits are <see cref="Vregs"/> (one storage, Arm64Sve).
+    /// </summary>
+    public Arm64SveState? Sve { get; set; }
 
     /// <summary>The VM's PMU configuration (PMCR_EL0.N), shared by its vCPUs.</summary>
     public Arm64PmuVm PmuVm { get; init; } = new();
@@ -108,6 +114,8 @@ internal sealed class Arm64Cpu
         Pc = 0;
         Pstate = ResetPstateEl1;
         Array.Clear(Vregs);
+        // kvm_vcpu_reset_sve: "memset(vcpu->arch.sve_state, 0, vcpu_sve_state_size(vcpu))" once finalized.
+        Sve?.Clear();
         Fpsr = 0;
         Fpcr = 0;
         Array.Clear(Spsr);

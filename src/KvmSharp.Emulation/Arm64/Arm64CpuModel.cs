@@ -4,8 +4,9 @@ namespace KvmSharp.Emulation.Arm64;
 /// <summary>
 /// The parts of the emulated arm64 host CPU that differ between presets [D: this machine is x86_64, so no arm64 host
 /// fact is observable]: the pointer-authentication fields of ID_AA64ISAR1_EL1 (APA, API, GPA, GPI) and
-/// ID_AA64ISAR2_EL1 (APA3, GPA3) as the host's sanitised ftr registers show them. Everything else is the fixed
-/// Neoverse-N1-like CPU of Arm64HostCpu. Chosen per emulated kernel through <see cref="EmulatorConfig.Arm64Cpu"/>.
+/// ID_AA64ISAR2_EL1 (APA3, GPA3) as the host's sanitised ftr registers show them, and the Scalable Vector Extension
+/// (ID_AA64PFR0_EL1.SVE, ID_AA64ZFR0_EL1 and the vector lengths). Everything else is the fixed Neoverse-N1-like CPU of
+/// Arm64HostCpu. Chosen per emulated kernel through <see cref="EmulatorConfig.Arm64Cpu"/>.
 /// </summary>
 public sealed record Arm64CpuModel
 {
@@ -30,6 +31,20 @@ public sealed record Arm64CpuModel
     /// <summary>ID_AA64ISAR2_EL1.GPA3 (bits 11:8): generic authentication with QARMA3.</summary>
     public int Gpa3 { get; init; }
 
+    /// <summary>
+    /// The largest SVE vector length in bytes (the kernel's sve_max_vl, which KVM takes as kvm_sve_max_vl), 0 for a
+    /// host without SVE (the default). A valid length is a power of two from 16 (128 bits) to 256 (2048 bits); the
+    /// host then implements every power-of-two length up to it (the Arm ARM requires them; non-power-of-two lengths
+    /// are not permitted since the 2021 revision). Any other value means no SVE.
+    /// </summary>
+    public int SveMaxVectorLength { get; init; }
+
+    /// <summary>
+    /// ID_AA64ZFR0_EL1 of an SVE host as the sanitised ftr register shows it (SVEver, BF16, I8MM, …); ignored without
+    /// SVE (the register is then RAZ).
+    /// </summary>
+    public ulong SveFeatures { get; init; }
+
     /// <summary>Arm Neoverse N1 (Armv8.2): no pointer authentication (the default).</summary>
     public static Arm64CpuModel NeoverseN1 { get; } = new();
 
@@ -38,6 +53,31 @@ public sealed record Arm64CpuModel
     /// as on Neoverse V1 / N2) [D: a preset for testing the pointer-authentication paths].
     /// </summary>
     public static Arm64CpuModel WithPointerAuth { get; } = new() { Name = "neoverse-n1+pauth", Apa = 1, Gpa = 1 };
+
+    /// <summary>
+    /// Arm Neoverse V1-like (Armv8.4 with SVE): FEAT_PAuth with QARMA5 (APA = 1, GPA = 1) and SVE with a 256-bit
+    /// maximum vector length, ID_AA64ZFR0_EL1 with BF16 = 1 and I8MM = 1 (Neoverse V1 TRM) [D: a preset for testing the
+    /// SVE and pointer-authentication paths on the N1-like base].
+    /// </summary>
+    public static Arm64CpuModel NeoverseV1 { get; } = new()
+    {
+        Name = "neoverse-v1", Apa = 1, Gpa = 1, SveMaxVectorLength = 32, SveFeatures = (1UL << 44) | (1UL << 20),
+    };
+
+    /// <summary>system_supports_sve(): a valid <see cref="SveMaxVectorLength"/>.</summary>
+    internal bool HasSve => SveMaxVectorLength is >= 16 and <= 256 && (SveMaxVectorLength & (SveMaxVectorLength - 1)) == 0;
+
+    /// <summary>sve_vq_from_vl(kvm_sve_max_vl): the largest vector length in quadwords (0 without SVE).</summary>
+    internal int SveMaxVq => HasSve ? SveMaxVectorLength / 16 : 0;
+
+    /// <summary>sve_vq_available(vq): the host implements vector length <paramref name="vq"/> (a power of two up to the maximum).</summary>
+    internal bool SveVqAvailable(int vq) => vq >= 1 && vq <= SveMaxVq && (vq & (vq - 1)) == 0;
+
+    /// <summary>The host's sanitised ID_AA64PFR0_EL1: the fixed fields plus SVE (bits 35:32) = 1 on an SVE host.</summary>
+    internal ulong Aa64Pfr0 => Arm64HostCpu.Aa64Pfr0 | (HasSve ? 1UL << 32 : 0);
+
+    /// <summary>The host's sanitised ID_AA64ZFR0_EL1 (0 without SVE).</summary>
+    internal ulong Aa64Zfr0 => HasSve ? SveFeatures : 0;
 
     /// <summary>The host's sanitised ID_AA64ISAR1_EL1: the fixed fields of Arm64HostCpu plus this model's PAuth fields.</summary>
     internal ulong Aa64Isar1 => Arm64HostCpu.Aa64Isar1 | ((ulong)(Apa & 0xf) << 4) | ((ulong)(Api & 0xf) << 8) |

@@ -100,13 +100,16 @@ internal static class Arm64IdRegs
         // CRm=3
         Aa32("MVFR0_EL1", 3, 0), Aa32("MVFR1_EL1", 3, 1), Aa32("MVFR2_EL1", 3, 2), Unallocated(3, 3),
         Aa32("ID_PFR2_EL1", 3, 4), Raz("ID_DFR1_EL1", 3, 5), Aa32("ID_MMFR5_EL1", 3, 6), Unallocated(3, 7),
-        // CRm=4: ID_FILTERED(ID_AA64PFR0_EL1, ~(AMU | MPAM | SVE | RAS | AdvSIMD | FP)).
+        // CRm=4: ID_FILTERED(ID_AA64PFR0_EL1, ~(AMU | MPAM | SVE | RAS | AdvSIMD | FP)). ID_WRITABLE(ID_AA64ZFR0_EL1,
+        // ~RES0) is REG_RAZ without SVE (id_visibility) and its host value depends on the CPU model
+        // (Arm64IdRegState.Limit); its fields are FTR_LOWER_SAFE.
         new("ID_AA64PFR0_EL1", 3, 0, 0, 4, 0, IdRegKind.Sanitised, Arm64HostCpu.Aa64Pfr0, 0xffff_00f0_0f00_ffff,
             [U(60), U(56), U(48), U(36), U(24, FtrType.Exact, 0), U(12), U(8), U(4), U(0)]),
         // ID_FILTERED(ID_AA64PFR1_EL1, …): BT, SSBS and CSV2_frac remain writable.
         new("ID_AA64PFR1_EL1", 3, 0, 0, 4, 1, IdRegKind.Sanitised, Arm64HostCpu.Aa64Pfr1, 0x0000_000f_0000_00ff,
             [U(32), U(4), U(0)]),
-        Zero("ID_AA64PFR2_EL1", 4, 2, 0xf_0000_0000), Unallocated(4, 3), Zero("ID_AA64ZFR0_EL1", 4, 4, 0x0ff0_ff0f_0fff_00ff), Raz("ID_AA64SMFR0_EL1", 4, 5),
+        Zero("ID_AA64PFR2_EL1", 4, 2, 0xf_0000_0000), Unallocated(4, 3), new("ID_AA64ZFR0_EL1", 3, 0, 0, 4, 4, IdRegKind.Sanitised, 0, 0x0ff0_ff0f_0fff_00ff,
+            [U(56), U(52), U(44), U(40), U(32), U(24), U(20), U(16), U(4), U(0)]), Raz("ID_AA64SMFR0_EL1", 4, 5),
         Unallocated(4, 6), Zero("ID_AA64FPFR0_EL1", 4, 7, 0xc000_000f),
         // CRm=5: ID_FILTERED(ID_AA64DFR0_EL1, DoubleLock | WRPs | PMUVer | DebugVer); kvm_arm64_ftr_safe_value makes
         // PMUVer and DebugVer FTR_LOWER_SAFE.
@@ -219,7 +222,11 @@ internal static class Arm64IdRegs
 /// <summary>kvm->arch.id_regs and KVM_ARCH_FLAG_HAS_RAN_ONCE as the ID registers see them.</summary>
 internal sealed class Arm64IdRegState
 {
-    private static readonly int Isar1 = Arm64IdRegs.IndexOf("ID_AA64ISAR1_EL1"), Isar2 = Arm64IdRegs.IndexOf("ID_AA64ISAR2_EL1");
+    private static readonly int Isar1 = Arm64IdRegs.IndexOf("ID_AA64ISAR1_EL1"), Isar2 = Arm64IdRegs.IndexOf("ID_AA64ISAR2_EL1"),
+        Pfr0 = Arm64IdRegs.IndexOf("ID_AA64PFR0_EL1"), Zfr0 = Arm64IdRegs.IndexOf("ID_AA64ZFR0_EL1");
+
+    /// <summary>ID_AA64PFR0_EL1.SVE (bits 35:32).</summary>
+    private const ulong Pfr0SveMask = 0xfUL << 32;
 
     public Arm64IdRegState() : this(Arm64CpuModel.NeoverseN1) { }
 
@@ -247,6 +254,10 @@ internal sealed class Arm64IdRegState
     {
         if (i == Isar1) return PtrAuth ? Model.Aa64Isar1 : Model.Aa64Isar1 & ~Arm64PtrAuth.Isar1Mask;
         if (i == Isar2) return PtrAuth ? Model.Aa64Isar2 : Model.Aa64Isar2 & ~Arm64PtrAuth.Isar2Mask;
+        // sanitise_id_aa64pfr0_el1: "if (!vcpu_has_sve(vcpu)) val &= ~ID_AA64PFR0_EL1_SVE_MASK"; id_visibility:
+        // ID_AA64ZFR0_EL1 is REG_RAZ without SVE (limit 0: only 0 may be written).
+        if (i == Pfr0) return Sve ? Model.Aa64Pfr0 : Model.Aa64Pfr0 & ~Pfr0SveMask;
+        if (i == Zfr0) return Sve ? Model.Aa64Zfr0 : 0;
         return Arm64IdRegs.Table[i].Limit;
     }
 
@@ -256,6 +267,20 @@ internal sealed class Arm64IdRegState
         PtrAuth = true;
         Values[Isar1] = Limit(Isar1);
         Values[Isar2] = Limit(Isar2);
+    }
+
+    /// <summary>vcpu_has_sve for the VM (KVM_ARCH_FLAG_GUEST_HAS_SVE, set at the first KVM_ARM_VCPU_INIT, Arm64Sve).</summary>
+    public bool Sve { get; private set; }
+
+    /// <summary>
+    /// The first vCPU reset of an SVE VM (kvm_vcpu_enable_sve sets KVM_ARCH_FLAG_GUEST_HAS_SVE before
+    /// reset_vm_ftr_id_reg): ID_AA64PFR0_EL1 keeps SVE and ID_AA64ZFR0_EL1 is the host's.
+    /// </summary>
+    public void EnableSve()
+    {
+        Sve = true;
+        Values[Pfr0] = Limit(Pfr0);
+        Values[Zfr0] = Limit(Zfr0);
     }
 
     /// <summary>kvm_vm_has_ran_once(kvm): some vCPU of the VM entered KVM_RUN.</summary>

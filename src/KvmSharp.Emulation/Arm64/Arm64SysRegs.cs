@@ -106,7 +106,7 @@ internal enum SysRegAccess
 /// </summary>
 internal sealed record SysRegDesc(string Name, int Op0, int Op1, int CRn, int CRm, int Op2, SysRegReset Reset, ulong Value = 0, bool GuestWritable = true,
     int IdIndex = -1, SysRegUser User = SysRegUser.Plain, SysRegGuest Guest = SysRegGuest.Plain, bool Pmu = false, string? Storage = null,
-    bool PtrAuth = false)
+    bool PtrAuth = false, bool Sve = false)
 {
     /// <summary>An ID register of <see cref="Arm64IdRegs.Table"/> (VM-wide value, read-only to the guest).</summary>
     public bool IsId => IdIndex >= 0;
@@ -129,7 +129,7 @@ internal sealed record SysRegDesc(string Name, int Op0, int Op1, int CRn, int CR
 /// the PMU registers of a KVM_ARM_VCPU_PMU_V3 vCPU (<see cref="Arm64PmuRegs"/>) and CLIDR/CSSELR/CCSIDR
 /// (<see cref="Arm64CacheRegs"/>) are here too, and so are DISR_EL1 and the AArch32 EL2 shadows DACR32/IFSR32/FPEXC32_EL2
 /// (get-reg-list.c base_regs), and the pointer-authentication keys of a vCPU with the PTRAUTH features
-/// (<see cref="Arm64PtrAuth"/>). SVE, MTE, the FEAT_* registers (TCR2, PIR, POR, SCTLR2: hidden
+/// (<see cref="Arm64PtrAuth"/>) and ZCR_EL1 of an SVE vCPU (<see cref="Arm64Sve"/>). SMCR/SME, MTE, the FEAT_* registers (TCR2, PIR, POR, SCTLR2: hidden
 /// anyway while the VM's ID_AA64MMFR3_EL1 is 0) and the EL2 registers are not modelled: -ENOENT, not listed.
 /// </summary>
 internal static class Arm64SysRegs
@@ -172,7 +172,7 @@ internal static class Arm64SysRegs
     /// Sorted by encoding, as sys_reg_descs[] is (check_sysreg_table): the plain, debug, PMU, cache and ID registers.
     /// </summary>
     public static readonly SysRegDesc[] Table =
-        [.. Plain.Concat(Arm64PtrAuth.Descs()).Concat(Arm64DebugRegs.Descs()).Concat(Arm64PmuRegs.Descs()).Concat(Arm64CacheRegs.Descs())
+        [.. Plain.Concat(Arm64PtrAuth.Descs()).Concat(Arm64Sve.Descs()).Concat(Arm64DebugRegs.Descs()).Concat(Arm64PmuRegs.Descs()).Concat(Arm64CacheRegs.Descs())
             .Concat(Arm64IdRegs.Table.Select((d, i) => new SysRegDesc(d.Name, d.Op0, d.Op1, d.CRn, d.CRm, d.Op2, SysRegReset.Value,
                 GuestWritable: false, IdIndex: i))).OrderBy(d => d.Encoding)];
 
@@ -190,9 +190,11 @@ internal static class Arm64SysRegs
 
     /// <summary>
     /// sysreg_hidden: a PMU register of a vCPU without KVM_ARM_VCPU_PMU_V3 (pmu_visibility → REG_HIDDEN), a
-    /// pointer-authentication key of a vCPU without vcpu_has_ptrauth (ptrauth_visibility → REG_HIDDEN).
+    /// pointer-authentication key of a vCPU without vcpu_has_ptrauth (ptrauth_visibility → REG_HIDDEN), ZCR_EL1 of a
+    /// vCPU without vcpu_has_sve (sve_visibility → REG_HIDDEN).
     /// </summary>
-    public static bool Hidden(Arm64Cpu cpu, SysRegDesc d) => (d.Pmu && !cpu.HasPmu) || (d.PtrAuth && !cpu.HasPtrAuth);
+    public static bool Hidden(Arm64Cpu cpu, SysRegDesc d) =>
+        (d.Pmu && !cpu.HasPmu) || (d.PtrAuth && !cpu.HasPtrAuth) || (d.Sve && cpu.Sve is null);
 
     /// <summary>walk_one_sys_reg: listed iff it has storage or a get_user, and is not hidden.</summary>
     public static bool Listed(Arm64Cpu cpu, SysRegDesc d) => d.User != SysRegUser.NotListed && !Hidden(cpu, d);

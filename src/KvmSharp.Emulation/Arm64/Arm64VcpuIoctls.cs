@@ -11,8 +11,9 @@ namespace KvmSharp.Emulation.Arm64;
 /// <summary>
 /// The arm64 vCPU ioctls (virt/kvm/kvm_main.c kvm_vcpu_ioctl → arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl), called
 /// with vcpu->mutex held. KVM_GET/SET_MP_STATE report and set the power state (RUNNABLE / STOPPED / SUSPENDED). The vCPU device attributes of the PMU, timer and PV-time groups are modelled (Arm64PmuAttrs.cs,
-/// Arm64TimerAttrs.cs, Arm64PvTime.cs); vCPU events and KVM_ARM_VCPU_FINALIZE are not (they answer EINVAL like an unknown
-/// ioctl); KVM_GET_REG_LIST lists the core registers (Arm64CoreRegs), the firmware
+/// Arm64TimerAttrs.cs, Arm64PvTime.cs); vCPU events are not (they answer EINVAL like an unknown ioctl).
+/// KVM_ARM_VCPU_FINALIZE finalizes an SVE vCPU (Arm64Sve.cs); before that KVM_RUN and KVM_GET_REG_LIST answer EPERM.
+/// KVM_GET_REG_LIST lists the core registers (Arm64CoreRegs), the SVE registers (Arm64Sve), the firmware
 /// pseudo-registers (Arm64FwRegs), the timer registers (Arm64Timer), the modelled system registers (Arm64SysRegs) and
 /// the CCSIDR demux ids (Arm64CacheRegs), in kvm_arm_copy_reg_indices order. With an in-kernel vGIC the first KVM_RUN
 /// checks its set-up (Vgic/VgicInit.cs); the interpreter delivers no interrupts from it, and guest accesses to its frames are not
@@ -27,7 +28,7 @@ internal static class Arm64VcpuIoctls
     /// system_supported_vcpu_features() of the emulated host [D]: POWER_OFF, PSCI_0_2 and PMU_V3
     /// (kvm_supports_guest_pmuv3: the host has a PMUv3, KVM_CAP_ARM_PMU_V3 = 1), plus PTRAUTH_ADDRESS/GENERIC when the
     /// host CPU model has full pointer authentication (<see cref="Arm64PtrAuth.SupportedFeatures"/>; not the default
-    /// N1) — no AArch32 EL1, no SVE, no nested virtualization. A PMU vCPU gets the PMU registers (Arm64PmuRegs) and runs once
+    /// N1) and SVE when it has SVE (<see cref="Arm64Sve.SupportedFeatures"/>) — no AArch32 EL1, no nested virtualization. A PMU vCPU gets the PMU registers (Arm64PmuRegs) and runs once
     /// KVM_ARM_VCPU_PMU_V3_INIT created its PMU (Arm64PmuAttrs: kvm_arm_pmu_v3_enable at the first KVM_RUN).
     /// </summary>
     private const uint BaseSupportedFeatures = (1u << KvmArm64Constants.KVM_ARM_VCPU_POWER_OFF) | (1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2) |
@@ -41,6 +42,8 @@ internal static class Arm64VcpuIoctls
             // kvm_vcpu_ioctl: "if (arg) goto out" (-EINVAL); kvm_arch_vcpu_run_pid_change: !kvm_vcpu_initialized → -ENOEXEC.
             if (arg.Value != 0) return Err.EINVAL;
             if (!state.Initialized) return Err.ENOEXEC;
+            // kvm_arch_vcpu_run_pid_change: "if (!kvm_arm_vcpu_is_finalized(vcpu)) return -EPERM;".
+            if (!Arm64Sve.IsFinalized(state.Cpu)) return Err.EPERM;
             if (!state.HasRunOnce)
             {
                 // kvm_arch_vcpu_run_pid_change, first run: "Map the VGIC hardware resources before running a vcpu
@@ -68,6 +71,14 @@ internal static class Arm64VcpuIoctls
             return arg.CopyFromUser(out kvm_vcpu_init init) ? VcpuInit(vcpu, state, init) : Err.EFAULT;
         if (request == KvmArm64Ioctls.KVM_GET_REG_LIST)
             return GetRegList(vcpu, state, arg);
+        if (request == KvmArm64Sve.KVM_ARM_VCPU_FINALIZE)
+        {
+            // arm.c KVM_ARM_VCPU_FINALIZE: "if (!kvm_vcpu_initialized(vcpu)) return -ENOEXEC; if (get_user(what,
+            // (const int __user *)argp)) return -EFAULT; return kvm_arm_vcpu_finalize(vcpu, what);".
+            if (!state.Initialized) return Err.ENOEXEC;
+            if (!arg.CopyFromUser(out int what)) return Err.EFAULT;
+            return Arm64Sve.Finalize(state.Cpu, what);
+        }
         if (request == KvmArm64Ioctls.KVM_GET_ONE_REG || request == KvmArm64Ioctls.KVM_SET_ONE_REG)
         {
             if (!state.Initialized) return Err.ENOEXEC;
@@ -133,7 +144,9 @@ internal static class Arm64VcpuIoctls
             if (init.features[i] != 0) return Err.ENOENT;
         }
         var vm = Arm64VmState.Of(vcpu.Kvm);
-        if ((features & ~(BaseSupportedFeatures | Arm64PtrAuth.SupportedFeatures(vm.IdRegs.Model))) != 0) return Err.EINVAL;
+        var model = vm.IdRegs.Model;
+        if ((features & ~(BaseSupportedFeatures | Arm64PtrAuth.SupportedFeatures(model) | Arm64Sve.SupportedFeatures(model))) != 0)
+            return Err.EINVAL;
         if (!Arm64PtrAuth.BothOrNeither(features)) return Err.EINVAL;
         lock (vcpu.Kvm.Kernel.SyncRoot)
         {
@@ -144,13 +157,17 @@ internal static class Arm64VcpuIoctls
             if (vm.ConfiguredFeatures is null && (features & PmuFeature) != 0) Arm64PmuRegs.InitVm(vm);
             // reset_vm_ftr_id_reg with vcpu_has_ptrauth: ID_AA64ISAR1/2_EL1 keep the host's PAuth fields.
             if (vm.ConfiguredFeatures is null && Arm64PtrAuth.Has(features)) Arm64PtrAuth.InitVm(vm);
+            // kvm_vcpu_enable_sve sets KVM_ARCH_FLAG_GUEST_HAS_SVE before the ID registers' first reset.
+            if (vm.ConfiguredFeatures is null && (features & Arm64Sve.Feature) != 0) Arm64Sve.InitVm(vm);
             vm.ConfiguredFeatures = features;
         }
         state.Features = features;
         state.Cpu.HasPmu = (features & PmuFeature) != 0;
         state.Cpu.HasPtrAuth = Arm64PtrAuth.Has(features);
         state.Initialized = true;
-        // kvm_reset_vcpu; a re-init resets the vCPU as well.
+        // kvm_reset_vcpu; a re-init resets the vCPU as well (kvm_vcpu_enable_sve before finalization, the SVE
+        // state zeroed after it).
+        Arm64Sve.InitVcpu(state.Cpu, features);
         state.Cpu.Reset();
         state.PendingMmio = null;
         // "Handle the start in power-off case": KVM_MP_STATE_STOPPED, else RUNNABLE.
@@ -159,15 +176,18 @@ internal static class Arm64VcpuIoctls
     }
 
     /// <summary>
-    /// arm.c KVM_GET_REG_LIST: ENOEXEC before KVM_ARM_VCPU_INIT (a vCPU without SVE is finalized), copy_from_user of
-    /// n (EFAULT), the needed count written back, E2BIG when n is smaller, then the ids (kvm_arm_copy_reg_indices).
+    /// arm.c KVM_GET_REG_LIST: ENOEXEC before KVM_ARM_VCPU_INIT, "r = -EPERM; if (!kvm_arm_vcpu_is_finalized(vcpu))
+    /// break;" (an SVE vCPU before KVM_ARM_VCPU_FINALIZE), copy_from_user of n (EFAULT), the needed count written
+    /// back, E2BIG when n is smaller, then the ids (kvm_arm_copy_reg_indices).
     /// </summary>
     private static long GetRegList(KvmVcpu vcpu, Arm64VcpuState state, IoctlArg arg)
     {
         if (!state.Initialized) return Err.ENOEXEC;
+        if (!Arm64Sve.IsFinalized(state.Cpu)) return Err.EPERM;
         if (!arg.CopyFromUser(out ulong n)) return Err.EFAULT;
-        // copy_core_reg_indices, (no SVE), kvm_arm_copy_fw_reg_indices, copy_timer_indices, kvm_arm_copy_sys_reg_indices.
-        var ids = Arm64CoreRegs.Indices().Concat(Arm64FwRegs.Indices).Concat(Arm64Timer.Indices).Concat(Arm64SysRegs.Indices(state.Cpu)).ToArray();
+        // copy_core_reg_indices, copy_sve_reg_indices, kvm_arm_copy_fw_reg_indices, copy_timer_indices,
+        // kvm_arm_copy_sys_reg_indices.
+        var ids = Arm64CoreRegs.Indices(state.Cpu.Sve is not null).Concat(Arm64Sve.Indices(state.Cpu)).Concat(Arm64FwRegs.Indices).Concat(Arm64Timer.Indices).Concat(Arm64SysRegs.Indices(state.Cpu)).ToArray();
         if (!arg.CopyToUser((ulong)ids.Length)) return Err.EFAULT;
         if (n < (ulong)ids.Length) return Err.E2BIG;
         // put_user of each id after the count: the user's array must hold them all.
@@ -181,6 +201,7 @@ internal static class Arm64VcpuIoctls
     private enum RegSpace
     {
         Core,
+        Sve,
         Firmware,
         Timer,
         SysReg,
@@ -188,26 +209,25 @@ internal static class Arm64VcpuIoctls
 
     /// <summary>
     /// kvm_arm_get_reg / kvm_arm_set_reg: the upper bits are checked by the core path (-EINVAL); KVM_REG_ARM_CORE to
-    /// core_reg, KVM_REG_ARM_FW and KVM_REG_ARM_FW_FEAT_BMAP to the firmware registers, KVM_REG_ARM64_SVE (no SVE
-    /// here) to the core path's -ENOENT, then is_timer_reg, then kvm_arm_sys_reg_{get,set}_reg.
+    /// core_reg, KVM_REG_ARM_FW and KVM_REG_ARM_FW_FEAT_BMAP to the firmware registers, KVM_REG_ARM64_SVE to
+    /// get_sve_reg / set_sve_reg (Arm64Sve), then is_timer_reg, then kvm_arm_sys_reg_{get,set}_reg.
     /// </summary>
     private static RegSpace SpaceOf(ulong id)
     {
         if ((id & ~KvmArm64Regs.KVM_REG_SIZE_MASK) >> 32 != KvmArm64Regs.KVM_REG_ARM64 >> 32) return RegSpace.Core;
         ulong coproc = id & KvmArm64Regs.KVM_REG_ARM_COPROC_MASK;
-        if (coproc == KvmArm64Regs.KVM_REG_ARM_CORE || coproc == KvmArm64SveCoproc) return RegSpace.Core;
+        if (coproc == KvmArm64Regs.KVM_REG_ARM_CORE) return RegSpace.Core;
+        if (coproc == KvmArm64Sve.KVM_REG_ARM64_SVE) return RegSpace.Sve;
         if (coproc == KvmArm64FwRegs.KVM_REG_ARM_FW || coproc == KvmArm64FwRegs.KVM_REG_ARM_FW_FEAT_BMAP) return RegSpace.Firmware;
         return Arm64Timer.IsTimerReg(id) ? RegSpace.Timer : RegSpace.SysReg;
     }
-
-    /// <summary>KVM_REG_ARM64_SVE (0x15 &lt;&lt; 16): get_sve_reg / set_sve_reg answer -ENOENT on a vCPU without SVE.</summary>
-    private const ulong KvmArm64SveCoproc = 0x0015UL << KvmArm64Regs.KVM_REG_ARM_COPROC_SHIFT;
 
     private static bool HasPsci02(Arm64VcpuState state) => (state.Features & (1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2)) != 0;
 
     private static long GetOneReg(KvmVcpu vcpu, Arm64VcpuState state, kvm_one_reg reg)
     {
-        Span<byte> value = stackalloc byte[16];
+        // The largest register: an SVE Z-register slice (KVM_REG_SIZE_U2048).
+        Span<byte> value = stackalloc byte[Arm64Sve.ZregSize];
         int size;
         long r;
         switch (SpaceOf(reg.id))
@@ -223,6 +243,9 @@ internal static class Arm64VcpuIoctls
                 break;
             case RegSpace.SysReg:
                 r = Arm64SysRegs.Get(state.Cpu, reg.id, value, out size);
+                break;
+            case RegSpace.Sve:
+                r = Arm64Sve.Get(state.Cpu, reg.id, value, out size);
                 break;
             default:
                 r = Arm64CoreRegs.Get(state.Cpu, reg.id, value, out size);
@@ -257,6 +280,8 @@ internal static class Arm64VcpuIoctls
             }
             case RegSpace.SysReg:
                 return Arm64SysRegs.Set(state.Cpu, reg.id, CopyFromUser);
+            case RegSpace.Sve:
+                return Arm64Sve.Set(state.Cpu, reg.id, CopyFromUser);
             default:
                 return Arm64CoreRegs.Set(state.Cpu, reg.id, CopyFromUser);
         }

@@ -205,8 +205,8 @@ public sealed record EmulatorConfig
     public X86.X86CpuModel X86Cpu { get; init; } = X86.X86CpuModel.EpycMilan;
 
     /// <summary>
-    /// The emulated arm64 host CPU's variable parts (pointer authentication; arm64 only). The default is the
-    /// Neoverse-N1-like host without PAuth.
+    /// The emulated arm64 host CPU's variable parts (pointer authentication, SVE; arm64 only). The default is the
+    /// Neoverse-N1-like host without PAuth or SVE.
     /// </summary>
     public KvmSharp.Emulation.Arm64.Arm64CpuModel Arm64Cpu { get; init; } = KvmSharp.Emulation.Arm64.Arm64CpuModel.NeoverseN1;
 

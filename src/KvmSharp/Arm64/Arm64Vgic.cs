@@ -41,6 +41,32 @@ public static class Arm64Vgic
         }
     }
 
+    /// <summary>
+    /// Creates a GICv3 ITS (KVM_DEV_TYPE_ARM_VGIC_ITS, Documentation/virt/kvm/devices/arm-vgic-its.rst) with its
+    /// 128 KiB frame (control page, then GITS_TRANSLATER's page) at <paramref name="baseAddress"/> (64 KiB aligned). MSIs
+    /// then need a device ID (<see cref="Vm.SignalMsi"/> with devid; KVM_CAP_MSI_DEVID becomes 1) and reach the guest
+    /// as LPIs once it has mapped them through the ITS command queue.
+    /// </summary>
+    /// <exception cref="KvmSharp.Kernel.KvmCapabilityException">The kernel has no ITS device.</exception>
+    /// <exception cref="KvmSharp.Kernel.KvmException">The kernel refused the address (EINVAL: misaligned; E2BIG: beyond
+    /// the VM's IPA space). The descriptor is closed; the VM keeps its ITS flag (the device has no release callback).</exception>
+    public static KvmDevice CreateVgicIts(this Vm vm, ulong baseAddress)
+    {
+        ArgumentNullException.ThrowIfNull(vm);
+        var its = vm.CreateDevice(KvmDeviceType.ArmVgicIts);
+        try
+        {
+            its.SetAttribute64(KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_ADDR, KvmArm64Vgic.KVM_VGIC_ITS_ADDR_TYPE, baseAddress);
+            its.SetAttribute(KvmArm64Vgic.KVM_DEV_ARM_VGIC_GRP_CTRL, KvmArm64Vgic.KVM_DEV_ARM_VGIC_CTRL_INIT);
+            return its;
+        }
+        catch
+        {
+            its.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>KVM_DEV_ARM_VGIC_CTRL_INIT: the vGIC takes its final shape for the vCPUs that exist now.</summary>
     /// <exception cref="KvmSharp.Kernel.KvmException">The kernel refused (EBUSY: a vCPU is being created or runs).</exception>
     public static void InitializeVgic(this KvmDevice gic)

@@ -113,14 +113,19 @@ internal static class VgicDelivery
         _ = Inject(vcpu.Kvm, vcpu, ppi, fire, owner);
     }
 
-    /// <summary>The interrupts that can reach <paramref name="vcpu"/>: its private ones and the SPIs routed to it
-    /// (irq->target_vcpu = kvm_mpidr_to_vcpu(irq->mpidr)).</summary>
+    /// <summary>The interrupts that can reach <paramref name="vcpu"/>: its private ones, the SPIs routed to it
+    /// (irq->target_vcpu = kvm_mpidr_to_vcpu(irq->mpidr)) and the LPIs targeting it (VgicLpi).</summary>
     private static IEnumerable<VgicIrq> Routed(Kvm kvm, KvmVcpu vcpu)
     {
         foreach (var irq in VgicCpu.Of(vcpu).Private) yield return irq;
         ulong aff = Arm64SysRegs.Mpidr(vcpu.Id) & 0xffffff;
         foreach (var irq in Arm64VmState.Of(kvm).Vgic.Spis)
             if (irq.Mpidr == aff) yield return irq;
+        // LPIs (vgic_target_oracle: irq->target_vcpu), while the redistributor has LPIs enabled (disabling them
+        // flushes its queued LPIs: vgic_flush_pending_lpis).
+        if (!VgicCpu.Of(vcpu).LpisEnabled) yield break;
+        foreach (var (irq, _) in Arm64VmState.Of(kvm).Vgic.Lpis.Values)
+            if (ReferenceEquals(irq.TargetVcpu, vcpu)) yield return irq;
     }
 
     /// <summary>

@@ -50,6 +50,15 @@ internal sealed class VgicDist
     /// from vgic_init, or what KVM_SET_GSI_ROUTING last set (<see cref="VgicIrqfd"/>). Replaced whole, never changed.
     /// </summary>
     public X86.Irqchip.IrqRoutingTable Routing { get; set; } = X86.Irqchip.IrqRoutingTable.Empty;
+
+    /// <summary>vgic.has_its: an ITS device was created (vgic_its_create); the ITS instances themselves.</summary>
+    public List<VgicIts> Its { get; } = [];
+
+    /// <summary>vgic.msis_require_devid (KVM_CAP_MSI_DEVID): set by vgic_its_create.</summary>
+    public bool MsisRequireDevid { get; set; }
+
+    /// <summary>dist->lpi_xa: the LPIs some ITS maps, by INTID, with their reference counts (<see cref="VgicLpi"/>).</summary>
+    public Dictionary<int, (VgicIrq Irq, int Refs)> Lpis { get; } = [];
 }
 
 /// <summary>

@@ -26,6 +26,9 @@ internal sealed class VgicIrq(int intid)
     /// <summary>irq->mpidr for an SPI (GICD_IROUTER: Aff2.Aff1.Aff0 only).</summary>
     public ulong Mpidr { get; set; }
 
+    /// <summary>irq->target_vcpu of an LPI (vgic-its.c update_affinity; null: its collection is not mapped).</summary>
+    public KvmVcpu? TargetVcpu { get; set; }
+
     /// <summary>vgic.h irq_is_pending: an edge interrupt's latch; a level one's latch or line.</summary>
     public bool Pending => Edge ? PendingLatch : PendingLatch || LineLevel;
 }
@@ -67,6 +70,9 @@ internal sealed class VgicCpu
 
     /// <summary>vgic_v3->vgic_sre: "ICC_SRE_EL1_DIB | ICC_SRE_EL1_DFB | ICC_SRE_EL1_SRE" (vgic_v3_vcpu_init).</summary>
     public ulong Sre { get; set; } = 7;
+
+    /// <summary>vgic_cpu->ctlr == GICR_CTLR_ENABLE_LPIS (vgic_lpis_enabled), set by GICR_CTLR with an ITS.</summary>
+    public bool LpisEnabled { get; set; }
 
     /// <summary>vgic_cpu->pendbaser (GICR_PENDBASER).</summary>
     public ulong Pendbaser { get; set; }

@@ -14,8 +14,9 @@ namespace KvmSharp.Emulation.Arm64.Vgic;
 /// (kvm_set_routing_entry, vgic_irqfd_set_irq, kvm_set_msi, kvm_arch_set_irq_inatomic,
 /// kvm_vgic_setup_default_irq_routing) and virt/kvm/eventfd.c irqfd_wakeup / irqfd_inject. The VM's irqfd list and
 /// resamplers are the generic ones (X86/Irqchip/IrqFds.cs, kvm->irqfds); the table lives in <see cref="VgicDist.Routing"/>.
-/// No ITS is modelled, so an MSI route or KVM_SIGNAL_MSI delivers nothing (kvm_set_msi: "if (!vgic_has_its(kvm))
-/// return -ENODEV").
+/// An MSI route or KVM_SIGNAL_MSI goes to an ITS (kvm_set_msi → vgic_its_inject_msi, <see cref="VgicIts.InjectMsi"/>;
+/// "if (!vgic_has_its(kvm)) return -ENODEV"). An MSI route keeps its flags in <see cref="IrqRoute.Irqchip"/> and its
+/// devid in <see cref="IrqRoute.Pin"/> (the kernel's e->msi.flags / e->msi.devid; the irqchip fields are unused by MSI).
 /// </summary>
 internal static class VgicIrqfd
 {
@@ -85,8 +86,8 @@ internal static class VgicIrqfd
                     table.Add(new IrqRoute(u.gsi, u.type, u.u[0], u.u[1], 0, 0, 0));
                     break;
                 case KvmConstants.KVM_IRQ_ROUTING_MSI:
-                    // struct kvm_irq_routing_msi: address_lo, address_hi, data, devid (kept, unused without an ITS).
-                    table.Add(new IrqRoute(u.gsi, u.type, 0, 0, u.u[0], u.u[1], u.u[2]));
+                    // struct kvm_irq_routing_msi: address_lo, address_hi, data, devid; "e->msi.flags = ue->flags".
+                    table.Add(new IrqRoute(u.gsi, u.type, u.flags, u.u[3], u.u[0], u.u[1], u.u[2]));
                     break;
                 default:
                     return Err.EINVAL;
@@ -116,7 +117,13 @@ internal static class VgicIrqfd
 
     private static int SetRoute(Kvm kvm, IrqRoute e, bool level)
     {
-        if (e.Type == KvmConstants.KVM_IRQ_ROUTING_MSI) return (int)Err.ENODEV;
+        // kvm_set_msi: "if (!vgic_has_its(kvm)) return -ENODEV; if (!level) return -1;" then vgic_its_inject_msi.
+        if (e.Type == KvmConstants.KVM_IRQ_ROUTING_MSI)
+        {
+            if (Arm64VmState.Of(kvm).Vgic.Its.Count == 0) return (int)Err.ENODEV;
+            if (!level) return -1;
+            return (int)VgicIts.InjectMsi(kvm, ((ulong)e.AddressHi << 32) | e.AddressLo, e.Data, e.Irqchip, e.Pin);
+        }
         // vgic_irqfd_set_irq: "spi_id = e->irqchip.pin + VGIC_NR_PRIVATE_IRQS; if (!vgic_valid_spi(kvm, spi_id))
         // return -EINVAL".
         int spi = (int)e.Pin + 32;
@@ -161,12 +168,14 @@ internal static class VgicIrqfd
 
     /// <summary>
     /// kvm_main.c KVM_SIGNAL_MSI: copy_from_user (EFAULT); kvm_send_userspace_msi: "!kvm_arch_irqchip_in_kernel(kvm) ||
-    /// (msi->flags &amp; ~KVM_MSI_VALID_DEVID)" → EINVAL; then kvm_set_msi: ENODEV, as there is no ITS.
+    /// (msi->flags &amp; ~KVM_MSI_VALID_DEVID)" → EINVAL; then kvm_set_msi (ENODEV without an ITS) →
+    /// vgic_its_inject_msi: 1 delivered, 0 blocked by the ITS mappings, or -errno.
     /// </summary>
     public static long SignalMsiIoctl(Kvm kvm, IoctlArg arg)
     {
         if (!arg.CopyFromUser(out kvm_msi msi)) return Err.EFAULT;
         if (!Arm64VmState.Of(kvm).Vgic.InKernel || (msi.flags & ~KvmConstants.KVM_MSI_VALID_DEVID) != 0) return Err.EINVAL;
-        return Err.ENODEV;
+        if (Arm64VmState.Of(kvm).Vgic.Its.Count == 0) return Err.ENODEV;
+        return VgicIts.InjectMsi(kvm, ((ulong)msi.address_hi << 32) | msi.address_lo, msi.data, msi.flags, msi.devid);
     }
 }

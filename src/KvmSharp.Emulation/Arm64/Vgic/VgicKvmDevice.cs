@@ -90,9 +90,11 @@ internal sealed class VgicKvmDevice : KvmDeviceOps
             }
             case KVM_DEV_ARM_VGIC_GRP_CTRL:
                 if (attr.attr == KVM_DEV_ARM_VGIC_CTRL_INIT) return VgicInit.Init(kvm);
-                // vgic_v3_save_pending_tables walks the LPIs, which exist only behind an ITS (not offered): nothing
-                // to save.
-                if (attr.attr == KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES) return 0;
+                // vgic_v3_save_pending_tables: each LPI's pending state into its target's pending table (VgicLpi).
+                if (attr.attr == KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES)
+                {
+                    lock (dist) return VgicLpi.SavePendingTables(kvm);
+                }
                 return Err.ENXIO;
             default:
                 return Err.ENXIO;

@@ -16,7 +16,8 @@ internal enum VgicFrame
 /// The GICv3 register frames of arch/arm64/kvm/vgic/vgic-mmio-v3.c (vgic_v3_dist_registers, vgic_v3_rd_registers)
 /// with the generic accessors of vgic-mmio.c, shared by the guest's MMIO (dispatch_mmio_read/write) and userspace's
 /// KVM_DEV_ARM_VGIC_GRP_DIST_REGS / REDIST_REGS (vgic_uaccess). Offsets are relative to the frame (the accessors'
-/// VGIC_ADDR_TO_INTID masks the base away in the kernel). No ITS: the LPI registers are RAZ/WI as without one.
+/// VGIC_ADDR_TO_INTID masks the base away in the kernel). The LPI registers (GICR_CTLR.EnableLPIs, INVLPIR, INVALLR)
+/// act only with an ITS (VgicLpi); without one they are RAZ/WI.
 /// Callers hold the <see cref="VgicDist"/> lock.
 /// </summary>
 internal static class VgicMmio
@@ -24,7 +25,7 @@ internal static class VgicMmio
     [Flags]
     private enum Acc { B8 = 1, B32 = 4, B64 = 8 }
 
-    private enum Reg { Misc, Rao, Raz, Group, SEnable, CEnable, SPend, CPend, SActive, CActive, Priority, Config, Irouter, IdRegs, RCtlr, RIidr, RTyper, PropBase, PendBase }
+    private enum Reg { Misc, Rao, Raz, Group, SEnable, CEnable, SPend, CPend, SActive, CActive, Priority, Config, Irouter, IdRegs, RCtlr, RIidr, RTyper, PropBase, PendBase, InvLpi, InvAll }
 
     private sealed record Region(uint Offset, uint Len, int Bpi, Acc Access, Reg Kind);
 
@@ -65,8 +66,8 @@ internal static class VgicMmio
         new(0x0014, 4, 0, Acc.B32, Reg.Raz),         // GICR_WAKER: RAZ/WI
         new(0x0070, 8, 0, Acc.B64 | Acc.B32, Reg.PropBase), // GICR_PROPBASER
         new(0x0078, 8, 0, Acc.B64 | Acc.B32, Reg.PendBase), // GICR_PENDBASER
-        new(0x00A0, 8, 0, Acc.B64 | Acc.B32, Reg.Raz), // GICR_INVLPIR (a write needs LPIs enabled: never here)
-        new(0x00B0, 8, 0, Acc.B64 | Acc.B32, Reg.Raz), // GICR_INVALLR
+        new(0x00A0, 8, 0, Acc.B64 | Acc.B32, Reg.InvLpi), // GICR_INVLPIR: RAZ, a write needs LPIs enabled (VgicLpi)
+        new(0x00B0, 8, 0, Acc.B64 | Acc.B32, Reg.InvAll), // GICR_INVALLR
         new(0x00C0, 4, 0, Acc.B32, Reg.Raz),         // GICR_SYNCR: syncr_busy is never raised without an ITS
         new(0xFFD0, 48, 0, Acc.B32, Reg.IdRegs),     // GICR_IDREGS
         new(0x10080, 4, 0, Acc.B32, Reg.Group),      // GICR_IGROUPR0
@@ -104,10 +105,11 @@ internal static class VgicMmio
     /// <summary>VGIC_ADDR_TO_INTID(addr, bits): ((addr &amp; (bits * 1024 / 8 - 1)) * 8) &gt;&gt; ilog2(bits).</summary>
     private static int ToIntid(uint offset, int bpi) => (int)((offset & (uint)(bpi * 1024 / 8 - 1)) * 8 / (uint)bpi);
 
-    /// <summary>vgic_get_irq: a private interrupt of <paramref name="vcpu"/>, or an allocated SPI; null beyond.</summary>
+    /// <summary>vgic_get_irq: a private interrupt of <paramref name="vcpu"/>, an allocated SPI, or a mapped LPI; null beyond.</summary>
     public static VgicIrq? GetIrq(Kvm kvm, KvmVcpu? vcpu, int intid)
     {
         if (intid < 32) return vcpu is null ? null : VgicCpu.Of(vcpu).Private[intid];
+        if (intid >= VgicLpi.MinLpi) return Arm64VmState.Of(kvm).Vgic.Lpis.TryGetValue(intid, out var lpi) ? lpi.Irq : null;
         var spis = Arm64VmState.Of(kvm).Vgic.Spis;
         return intid - 32 < spis.Length ? spis[intid - 32] : null;
     }
@@ -170,8 +172,8 @@ internal static class VgicMmio
                 // vgic_mmio_read_v3_idregs: "report a GICv3 compliant implementation" in PIDR2.
                 return (offset & 0xffff) == PidR2 ? 0x3bUL : 0;
             case Reg.RCtlr:
-                // vgic_mmio_read_v3r_ctlr: vgic_cpu->ctlr (0 without LPIs), IR | CES from revision 3.
-                return dist.ImplementationRev >= 3 ? (1UL << 2) | (1UL << 1) : 0;
+                // vgic_mmio_read_v3r_ctlr: vgic_cpu->ctlr (EnableLPIs), IR | CES from revision 3.
+                return (VgicCpu.Of(vcpu).LpisEnabled ? 1UL : 0) | (dist.ImplementationRev >= 3 ? (1UL << 2) | (1UL << 1) : 0);
             case Reg.RIidr:
                 // vgic_mmio_read_v3r_iidr: (PRODUCT_ID_KVM << 24) | (IMPLEMENTER_ARM << 0).
                 return (0x4bUL << 24) | 0x43b;
@@ -256,18 +258,28 @@ internal static class VgicMmio
                 break;
             }
             case Reg.PropBase:
-                // vgic_mmio_write_propbase ("Storing a value with LPIs already enabled is undefined": never enabled).
+                // vgic_mmio_write_propbase: "Storing a value with LPIs already enabled is undefined" → ignored.
+                if (VgicCpu.Of(vcpu).LpisEnabled) break;
                 dist.Propbaser = SanitiseBaser(Update64(dist.Propbaser, offset, len, val), PropbaserRes0);
                 break;
             case Reg.PendBase:
             {
+                // vgic_mmio_write_pendbase: likewise ignored with LPIs enabled.
                 var cpu = VgicCpu.Of(vcpu);
+                if (cpu.LpisEnabled) break;
                 cpu.Pendbaser = SanitiseBaser(Update64(cpu.Pendbaser, offset, len, val), PendbaserRes0);
                 break;
             }
+            case Reg.RCtlr:
+                // vgic_mmio_write_v3r_ctlr (VgicLpi: ignored without an ITS).
+                VgicLpi.WriteRedistCtlr(kvm, vcpu, val);
+                break;
+            case Reg.InvLpi or Reg.InvAll:
+                // vgic_mmio_write_invlpi / vgic_mmio_write_invallr.
+                VgicLpi.WriteInv(kvm, vcpu, offset, val, all: region.Kind == Reg.InvAll);
+                break;
             default:
-                // Rao/Raz/IdRegs/RIidr/RTyper (WI, and vgic_mmio_uaccess_write_wi for GICR_TYPER), GICR_CTLR (no ITS:
-                // vgic_mmio_write_v3r_ctlr returns at "!vgic_has_its").
+                // Rao/Raz/IdRegs/RIidr/RTyper (WI, and vgic_mmio_uaccess_write_wi for GICR_TYPER).
                 break;
         }
         return 0;
@@ -283,8 +295,10 @@ internal static class VgicMmio
                 // GICD_CTLR: EnableGrp1NS if enabled; "value |= GICD_CTLR_ARE_NS | GICD_CTLR_DS" (no nASSGIreq).
                 return (dist.Enabled ? 1UL << 1 : 0) | (1UL << 4) | (1UL << 6);
             case 0x4:
-                // GICD_TYPER: ITLinesNumber = (nr_irqs >> 5) - 1, IDbits = INTERRUPT_ID_BITS_SPIS - 1 (no ITS).
-                return (ulong)((((dist.NrSpis + 32) >> 5) - 1) | ((10 - 1) << 19));
+                // GICD_TYPER: ITLinesNumber = (nr_irqs >> 5) - 1; IDbits = INTERRUPT_ID_BITS_ITS - 1 and LPIS (bit 17)
+                // with an ITS, else INTERRUPT_ID_BITS_SPIS - 1.
+                return (ulong)((((dist.NrSpis + 32) >> 5) - 1) |
+                               (dist.Its.Count != 0 ? ((VgicLpi.IdBitsIts - 1) << 19) | (1 << 17) : (10 - 1) << 19));
             case 0x8:
                 return Iidr(dist.ImplementationRev);
             default:
@@ -328,11 +342,12 @@ internal static class VgicMmio
 
     /// <summary>
     /// vgic_mmio_read_v3r_typer: Affinity (MPIDR Aff2.Aff1.Aff0) in [55:32], Processor_Number = vcpu_id in [23:8],
-    /// Last (bit 4) for the last redistributor of its region (vgic_mmio_vcpu_rdist_is_last); PLPIS needs an ITS.
+    /// Last (bit 4) for the last redistributor of its region (vgic_mmio_vcpu_rdist_is_last); PLPIS (bit 0) with an ITS.
     /// </summary>
     private static ulong RedistTyper(Kvm kvm, KvmVcpu vcpu)
     {
         ulong value = (Arm64SysRegs.Mpidr(vcpu.Id) & 0xffffff) << 32;
+        if (Arm64VmState.Of(kvm).Vgic.Its.Count != 0) value |= 1;
         value |= (ulong)(vcpu.Id & 0xffff) << 8;
         if (VgicInit.RdistIsLast(kvm, vcpu)) value |= 1UL << 4;
         return value;
@@ -344,19 +359,10 @@ internal static class VgicMmio
 
     /// <summary>
     /// vgic_sanitise_propbaser / _pendbaser: OuterShareable becomes InnerShareable (Shareability [11:10]), an inner
-    /// non-cacheable mapping RaWb ([9:7]), an outer one other than SameAsInner or nC SameAsInner ([58:56]); RES0 cleared.
+    /// non-cacheable mapping RaWb (GIC_BASER_CACHE_RaWb = 3, [9:7]), an outer one other than SameAsInner or nC
+    /// SameAsInner ([58:56]); RES0 cleared.
     /// </summary>
-    private static ulong SanitiseBaser(ulong reg, ulong res0)
-    {
-        ulong share = (reg >> 10) & 3;
-        if (share == 2) share = 1;
-        ulong inner = (reg >> 7) & 7;
-        if (inner is 0 or 1) inner = 7;
-        ulong outer = (reg >> 56) & 7;
-        if (outer is not (0 or 1)) outer = 0;
-        reg = (reg & ~(3UL << 10) & ~(7UL << 7) & ~(7UL << 56)) | (share << 10) | (inner << 7) | (outer << 56);
-        return reg & ~res0;
-    }
+    private static ulong SanitiseBaser(ulong reg, ulong res0) => VgicItsMmio.SanitiseAttrs(reg, 10, 7, 56) & ~res0;
 
     /// <summary>update_64bit_reg: "allows updates of any half of a 64-bit register (or the whole thing)".</summary>
     private static ulong Update64(ulong reg, uint offset, int len, ulong val)

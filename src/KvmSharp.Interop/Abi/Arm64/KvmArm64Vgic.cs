@@ -38,6 +38,8 @@ public static class KvmArm64Vgic
     public const ulong KVM_VGIC_V3_DIST_SIZE = 0x10000;
     /// <summary>One vCPU's redistributor: RD_base and SGI_base frames, 2 × 64 KiB.</summary>
     public const ulong KVM_VGIC_V3_REDIST_SIZE = 2 * 0x10000;
+    /// <summary>The ITS frame: control page and translation page (GITS_TRANSLATER), 2 × 64 KiB.</summary>
+    public const ulong KVM_VGIC_V3_ITS_SIZE = 2 * 0x10000;
 
     // A KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION value: index[11:0], flags[15:12], base[51:16], count[63:52].
     public const ulong KVM_VGIC_V3_RDIST_INDEX_MASK = 0xfff;
