@@ -70,13 +70,14 @@ internal sealed class SevEsGuest : IDisposable
     /// <paramref name="vcpus"/> vCPUs are created (after KVM_CREATE_IRQCHIP when <paramref name="irqchip"/>); the APs
     /// run <paramref name="apProgram"/> at <see cref="ApCode"/>. <paramref name="patchImage"/> may change the private
     /// image (GPA 0 .. <see cref="Ghcb"/>) before it is launched. <paramref name="snpFinish"/> replaces an SNP guest's
-    /// plain SNP_LAUNCH_FINISH (e.g. to add pages first or give host data).
+    /// plain SNP_LAUNCH_FINISH (e.g. to add pages first or give host data). <paramref name="config"/>: the emulated
+    /// kernel (default <c>EmulatorConfig.X86_64()</c>).
     /// </remarks>
     public static SevEsGuest Create(VmType type, Action<Assembler> program, Action<Assembler>? vcHandler = null, ushort ghcbVersion = 0,
         int vcpus = 1, bool irqchip = false, Action<Assembler>? apProgram = null, Action<byte[]>? patchImage = null,
-        Action<SnpLaunch>? snpFinish = null)
+        Action<SnpLaunch>? snpFinish = null, EmulatorConfig? config = null)
     {
-        var g = new SevEsGuest(new EmulatedKernel(EmulatorConfig.X86_64()));
+        var g = new SevEsGuest(new EmulatedKernel(config ?? EmulatorConfig.X86_64()));
         try
         {
             g.Launch(type, program, vcHandler ?? RecordAndTerminate, ghcbVersion, vcpus, irqchip, apProgram, patchImage, snpFinish);

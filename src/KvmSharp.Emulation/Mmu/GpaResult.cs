@@ -22,7 +22,7 @@ internal enum GpaStatus
 /// KVM_MEMORY_EXIT_FLAG_USERFAULT ([PATCH v3 04/15]); <see cref="NoExit"/>: KVM_RUN fails with the errno alone and
 /// kvm_run is left as it was (kvm_do_userfault's unreadable bitmap).
 /// </summary>
-internal readonly record struct GpaResult(GpaStatus Status, long Errno = 0, ulong Gpa = 0, bool Private = false, bool IsUserfault = false, bool NoExit = false, bool TdPending = false, bool SnpUnvalidated = false)
+internal readonly record struct GpaResult(GpaStatus Status, long Errno = 0, ulong Gpa = 0, bool Private = false, bool IsUserfault = false, bool NoExit = false, bool TdPending = false, bool SnpUnvalidated = false, bool SnpRmpNpf = false)
 {
     /// <summary>
     /// A TD's access to a PENDING private page (Arch/X86/TdxSept.cs): the TDX module's #VE or, with SEPT_VE_DISABLE,
@@ -36,6 +36,12 @@ internal readonly record struct GpaResult(GpaStatus Status, long Errno = 0, ulon
     /// CPU raises #VC in the guest instead (AMD APM Vol. 2, 15.36 SEV-SNP "Page Validation": error code 0x404; X86Emulator.Pvalidate.cs).
     /// </summary>
     public static GpaResult SnpUnvalidatedAccess(ulong gpa) => new(GpaStatus.MemoryFault, Vfs.Err.EFAULT, gpa, true, SnpUnvalidated: true);
+
+    /// <summary>
+    /// An SNP guest's private access that fails the RMP's ASID/GPA check (Arch/X86/SnpRmpVmpl.cs): an #NPF with the
+    /// RMP bit that KVM's sev_handle_rmp_fault leaves as it is — the guest re-runs the instruction.
+    /// </summary>
+    public static GpaResult SnpRmpNestedFault(ulong gpa) => new(GpaStatus.MemoryFault, Vfs.Err.EFAULT, gpa, true, SnpRmpNpf: true);
 
     /// <summary>kvm_do_userfault for a set bit: the page's memory fault exit with the USERFAULT flag, KVM_RUN → EFAULT.</summary>
     public static GpaResult Userfault(ulong gpa, bool isPrivate) =>

@@ -203,6 +203,8 @@ internal sealed class GuestPhysicalMemory : IDisposable
                 return mapOnly ? GpaResult.Done : GpaResult.TdPendingAccess(gpa);
             // SNP: sev_gmem_prepare makes the page assigned (not validated) at its first private fault, and the CPU's
             // RMP check refuses a private access to an unvalidated page with #VC (Arch/X86/SnpRmp.cs). Not cached then.
+            if (isPrivate && type is KvmConstants.KVM_X86_SNP_VM && Arch.SnpRmpVmpl.NestedFault(_kvm, slot, gfn))
+                return GpaResult.SnpRmpNestedFault(gpa); // the entry's GPA/ASID is another's: RMP #NPF (SnpRmpVmpl.cs)
             if (isPrivate && type is KvmConstants.KVM_X86_SNP_VM && !Arch.SnpRmp.PrivateAccessAllowed(_kvm, slot, gfn))
                 return mapOnly ? GpaResult.Done : GpaResult.SnpUnvalidatedAccess(gpa);
             page = new CachedPage(mapping!, (gfn - slot.BaseGfn) << PageShift, ReadOnly: false, Address: 0);

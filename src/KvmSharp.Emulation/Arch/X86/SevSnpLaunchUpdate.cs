@@ -76,7 +76,7 @@ internal static class SevSnpLaunchUpdate
                 for (ulong i = 0; i < (ulong)count; i++)
                 {
                     ulong index = p.gfn_start + i - s.BaseGfn + s.GmemPgoff;
-                    SnpRmp.LaunchUpdated(f.GmemInode, index);
+                    SnpRmp.LaunchUpdated(kvm, f.GmemInode, index, p.gfn_start + i);
                     // PAGE_TYPE_SECRETS: the firmware writes the secrets page itself (SnpPsp.SecretsPage).
                     if (p.type == KvmMemoryEncrypt.KVM_SEV_SNP_PAGE_TYPE_SECRETS) f.GmemInode.WritePage(index, SnpPsp.SecretsPage(sev));
                 }

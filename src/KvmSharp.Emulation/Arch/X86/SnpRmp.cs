@@ -13,8 +13,8 @@ namespace KvmSharp.Emulation.Arch;
 /// One entry of the Reverse Map Table as far as the emulator models it (AMD APM Vol. 2, 15.36.3 "Reverse Map Table";
 /// arch/x86/virt/svm/sev.c struct rmpentry): <see cref="Assigned"/> (the page is owned by a guest, not the
 /// hypervisor), <see cref="Validated"/> (the guest's PVALIDATE accepted it, or the firmware did at launch),
-/// <see cref="Large"/> (a 2 MiB entry), <see cref="Vmsa"/> and <see cref="Immutable"/>. Its ASID and GPA are not
-/// modelled: a guest_memfd belongs to one VM, so an assigned entry is always this guest's.
+/// <see cref="Large"/> (a 2 MiB entry), <see cref="Vmsa"/> and <see cref="Immutable"/>. Its ASID, GPA and VMPL
+/// permission masks are kept apart (<see cref="SnpRmpVmpl"/>, <see cref="RmpOwner"/>).
 /// </summary>
 internal readonly record struct RmpEntry(bool Assigned, bool Validated, bool Large = false, bool Vmsa = false, bool Immutable = false);
 
@@ -85,6 +85,7 @@ internal static class SnpRmp
         }
         bool large = end - start == PagesPer2M;
         Map(inode).Set(start, end, new RmpEntry(Assigned: true, Validated: false, Large: large));
+        SnpRmpVmpl.MadePrivate(kvm, inode, start, end, gfn - (index - start)); // rmp_make_private(…, gpa, level, asid, …)
         return Get(inode, index);
     }
 
@@ -103,8 +104,11 @@ internal static class SnpRmp
     /// RMPUPDATE with Validated = 1 for the page types it launches (SEV-SNP firmware ABI, SNP_LAUNCH_UPDATE: "the
     /// firmware … sets the Validated bit").
     /// </summary>
-    public static void LaunchUpdated(GmemInode inode, ulong index) =>
+    public static void LaunchUpdated(Kvm kvm, GmemInode inode, ulong index, ulong gfn)
+    {
         Map(inode).Set(index, index + 1, new RmpEntry(Assigned: true, Validated: true));
+        SnpRmpVmpl.MadePrivate(kvm, inode, index, index + 1, gfn); // ASID, GPA; VMPL1–3 masks 0
+    }
 
     /// <summary>
     /// snp_launch_update_vmsa: rmp_make_private(VMSA page) and SNP_LAUNCH_UPDATE of type VMSA — the firmware marks it
@@ -129,10 +133,12 @@ internal static class SnpRmp
             if (!v.Large)
             {
                 map.Set(s, e, default);
+                SnpRmpVmpl.MadeShared(inode, s, e);
                 continue;
             }
             ulong a = s - s % PagesPer2M, b = e + (PagesPer2M - e % PagesPer2M) % PagesPer2M;
             map.Set(a, b, default);
+            SnpRmpVmpl.MadeShared(inode, a, b);
         }
     }
 
@@ -143,7 +149,8 @@ internal static class SnpRmp
     /// PVALIDATE_FAIL_NOUPDATE, arch/x86/include/asm/sev.h pvalidate()).
     /// <list type="bullet">
     /// <item>The entry's page size differs from the requested one → PVALIDATE_FAIL_SIZEMISMATCH (Linux's pval_pages
-    /// then validates the 2 MiB range as 512 4 KiB pages).</item>
+    /// then validates the 2 MiB range as 512 4 KiB pages). The 4 KiB form on a 2 MiB entry does not get here: it is
+    /// an #NPF KVM answers with PSMASH first (SnpRmpVmpl.PsmashFor4K, from X86Emulator.Pvalidate.cs).</item>
     /// <item>Else the Validated bit of the entry (all 512 pages of a 2 MiB one) takes EDX[0]; CF = 1 when it already
     /// had that value.</item>
     /// </list>
@@ -159,6 +166,9 @@ internal static class SnpRmp
         map.Set(start, end, entry with { Validated = validate });
         return (PvalidateSuccess, false);
     }
+
+    /// <summary>Sets the entries of pages [<paramref name="start"/>, <paramref name="end"/>) (PSMASH, RMPADJUST: SnpRmpVmpl.cs).</summary>
+    public static void SetRange(GmemInode inode, ulong start, ulong end, RmpEntry entry) => Map(inode).Set(start, end, entry);
 
     private static RangeMap<RmpEntry> Map(GmemInode inode) => s_entries.GetValue(inode, _ => new RangeMap<RmpEntry>(default));
 }

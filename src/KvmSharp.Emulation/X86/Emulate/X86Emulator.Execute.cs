@@ -389,6 +389,7 @@ internal sealed partial class X86Emulator
                 if (TryTaskRegister(i) || TryBitTest(i, ref f)) break; // LTR/STR, BT/BTS/BTR/BTC (their own files)
                 if (TryInterruptOnOverflow(i) || TryLdt(i)) break; // INTO (X86Emulator.RealModeEvents.cs), LLDT/SLDT (X86Emulator.Ldt.cs)
                 if (TryPvalidate(i, ref f)) break; // SEV-SNP PVALIDATE (X86Emulator.Pvalidate.cs)
+                if (TryRmpadjust(i)) break; // SEV-SNP RMPADJUST (X86Emulator.Rmpadjust.cs)
                 if (TrySystemCall(i, ref f, ref next)) break; // SYSCALL/SYSRET, SWAPGS, RD/WR FS/GS BASE (X86Emulator.SystemCall.cs)
                 if (TrySysEnter(i, ref f, ref next)) break; // SYSENTER/SYSEXIT (X86Emulator.SysEnter.cs)
                 if (TryPrivilegedOutsideSubset(i)) break; // CLTS, INVD, LMSW … at CPL > 0: #GP(0) (X86Emulator.Privilege.cs)

@@ -70,7 +70,10 @@ internal sealed partial class X86Emulator
             ulong gfn = gpa >> EmulatorConfig.PageShift;
             var slot = GuestMemoryPath.GfnToMemslot(_kvm, 0, gfn);
             if (slot?.GmemFile is not GmemFile file) throw new MemoryFaultStop(GpaResult.Fault(Vfs.Err.EFAULT, gpa, true));
-            (rc, noUpdate) = SnpRmp.Pvalidate(file.GmemInode, gfn - slot.BaseGfn + slot.GmemPgoff, size == 1, validate);
+            ulong index = gfn - slot.BaseGfn + slot.GmemPgoff;
+            // A 4 KiB PVALIDATE on a 2 MiB entry: sev_handle_rmp_fault's PSMASH, then again (SnpRmpVmpl.PsmashFor4K).
+            if (size == 0 && SnpRmpVmpl.PsmashFor4K(file.GmemInode, index)) _kvm.InvalidateGuestMappings();
+            (rc, noUpdate) = SnpRmp.Pvalidate(file.GmemInode, index, size == 1, validate);
             // A rescinded page must fault again on its next private access: the vCPUs' cached mappings go.
             if (rc == SnpRmp.PvalidateSuccess && !noUpdate && !validate) _kvm.InvalidateGuestMappings();
         }

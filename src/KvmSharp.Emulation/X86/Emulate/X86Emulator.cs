@@ -145,6 +145,8 @@ internal sealed partial class X86Emulator
                 return StepOutcome.ExitToUser;
             case MemoryFaultStop { Result.TdPending: true } t:
                 return TdPendingAccess(t.Result); // a TD's access to a PENDING page (X86Emulator.TdxModule.cs)
+            case MemoryFaultStop { Result.SnpRmpNpf: true }:
+                return StepOutcome.Continue; // RMP #NPF KVM does not resolve: the instruction runs again (SnpRmpVmpl.cs)
             case MemoryFaultStop { Result.SnpUnvalidated: true }:
                 return SnpUnvalidatedAccess(); // an SNP guest's access to an unvalidated page: #VC 0x404 (X86Emulator.Pvalidate.cs)
             case MemoryFaultStop f:
