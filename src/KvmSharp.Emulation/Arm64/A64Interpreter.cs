@@ -31,7 +31,7 @@ internal enum A64Outcome
 /// leaves no valid syndrome); B, BL, B.cond, CBZ, CBNZ, BR, BLR, RET; NOP and the other hints; WFI; HVC; SMC; UDF; MRS/MSR
 /// on the modelled system registers, MSR DAIFSet/DAIFClr/SPSel and ERET (A64Interpreter.System.cs); the pointer
 /// authentication instructions (A64Interpreter.PointerAuth.cs); retired instructions counted by a vCPU's PMU
-/// (A64Interpreter.Pmu.cs).
+/// (A64Interpreter.Pmu.cs); the FP/SIMD subset behind the CPACR_EL1.FPEN trap (A64Interpreter.Simd.cs).
 /// Architectural exceptions the hardware would take to EL1 without KVM (UDF, a misaligned PC or SP) and the aborts
 /// KVM injects are delivered through VBAR_EL1, as an EL1 guest would see them. Any other encoding ends the run
 /// with an emulation failure (documented gap: real hardware would execute it).
@@ -94,6 +94,8 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
     {
         if (TryDataProcessing(insn)) return A64Outcome.Continue;
         if (TryLoadStore(insn)) return A64Outcome.Continue;
+        // FP/SIMD (A64Interpreter.Simd.cs), before BranchOrSystem, which would refuse MRS/MSR FPCR/FPSR.
+        if (TrySimdFp(insn)) return A64Outcome.Continue;
         return BranchOrSystem(insn);
     }
 

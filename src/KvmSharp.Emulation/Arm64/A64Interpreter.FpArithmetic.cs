@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: MIT
+namespace KvmSharp.Emulation.Arm64;
+
+/// <summary>
+/// The arithmetic of A64Interpreter.FloatingPoint.cs on raw single (in the low 32 bits) or double bit patterns:
+/// FPUnpack's flush of denormal inputs, FPProcessNaNs, the operation in .NET's IEEE 754 double (exact for single
+/// operands, and a correctly rounded double result rounds correctly to single for +, −, ×, ÷ and √), then FPRoundBase's
+/// flags. Inexactness of a double result comes from error-free transformations (TwoSum, the FMA residual).
+/// </summary>
+internal sealed partial class A64Interpreter
+{
+    private enum FpOp { Add, Sub, Mul, Div }
+
+    private const double DoubleMinNormal = 2.2250738585072014E-308, SingleMinNormal = 1.1754943508222875E-38;
+
+    private static bool FpIsNan(ulong bits, bool dbl) => dbl ? double.IsNaN(BitConverter.UInt64BitsToDouble(bits)) : float.IsNaN(BitConverter.UInt32BitsToSingle((uint)bits));
+
+    /// <summary>A signalling NaN: the fraction's top bit clear.</summary>
+    private static bool FpIsSignalling(ulong bits, bool dbl) => FpIsNan(bits, dbl) && (bits & (dbl ? 1UL << 51 : 1UL << 22)) == 0;
+
+    private static ulong FpQuiet(ulong bits, bool dbl) => bits | (dbl ? 1UL << 51 : 1UL << 22);
+
+    /// <summary>FPDefaultNaN: sign 0, exponent all ones, fraction's top bit set.</summary>
+    private static ulong FpDefaultNanBits(bool dbl) => dbl ? 0x7FF8_0000_0000_0000UL : 0x7FC0_0000UL;
+
+    private static double FpToDouble(ulong bits, bool dbl) => dbl ? BitConverter.UInt64BitsToDouble(bits) : BitConverter.UInt32BitsToSingle((uint)bits);
+
+    /// <summary>FPUnpack with FPCR.FZ: a denormal input becomes a zero of its sign and sets IDC.</summary>
+    private ulong FpFlushIn(ulong bits, bool dbl)
+    {
+        if (!FpFlushToZero) return bits;
+        bool denormal = dbl ? (bits & 0x7FF0_0000_0000_0000UL) == 0 && (bits & 0x000F_FFFF_FFFF_FFFFUL) != 0
+                            : (bits & 0x7F80_0000UL) == 0 && (bits & 0x007F_FFFFUL) != 0;
+        if (!denormal) return bits;
+        FpFlag(FpsrIdc);
+        return bits & (dbl ? 1UL << 63 : 1UL << 31);
+    }
+
+    /// <summary>FPProcessNaN: a signalling NaN is quietened and sets IOC; FPCR.DN gives the default NaN instead.</summary>
+    private ulong FpProcessNan(ulong bits, bool dbl)
+    {
+        if (FpIsSignalling(bits, dbl)) FpFlag(FpsrIoc);
+        return FpDefaultNan ? FpDefaultNanBits(dbl) : FpQuiet(bits, dbl);
+    }
+
+    /// <summary>FPProcessNaNs(3): the first signalling NaN in operand order, else the first quiet NaN.</summary>
+    private bool FpProcessNans(ReadOnlySpan<ulong> operands, bool dbl, out ulong result)
+    {
+        foreach (ulong op in operands)
+        {
+            if (FpIsSignalling(op, dbl))
+            {
+                result = FpProcessNan(op, dbl);
+                return true;
+            }
+        }
+        foreach (ulong op in operands)
+        {
+            if (FpIsNan(op, dbl))
+            {
+                result = FpProcessNan(op, dbl);
+                return true;
+            }
+        }
+        result = 0;
+        return false;
+    }
+
+    /// <summary>An invalid operation (∞−∞, 0×∞, 0÷0, ∞÷∞, √negative): IOC and the default NaN.</summary>
+    private ulong FpInvalid(bool dbl)
+    {
+        FpFlag(FpsrIoc);
+        return FpDefaultNanBits(dbl);
+    }
+
+    /// <summary>FPAdd / FPSub / FPMul / FPDiv.</summary>
+    private ulong FpArith(FpOp op, ulong a, ulong b, bool dbl)
+    {
+        a = FpFlushIn(a, dbl);
+        b = FpFlushIn(b, dbl);
+        if (FpProcessNans([a, b], dbl, out ulong nan)) return nan;
+        double x = FpToDouble(a, dbl), y = FpToDouble(b, dbl);
+        if (op == FpOp.Sub) y = -y;
+        double r;
+        bool inexact;
+        switch (op)
+        {
+            case FpOp.Mul:
+                r = x * y;
+                inexact = double.IsFinite(r) && (r == 0 ? x != 0 && y != 0 : Math.FusedMultiplyAdd(x, y, -r) != 0);
+                break;
+            case FpOp.Div:
+                r = x / y;
+                if (y == 0 && double.IsFinite(x) && x != 0) FpFlag(FpsrDzc);
+                inexact = double.IsFinite(r) && double.IsFinite(y) && y != 0 && (r == 0 ? x != 0 : Math.FusedMultiplyAdd(-r, y, x) != 0);
+                break;
+            default:
+                r = x + y;
+                inexact = double.IsFinite(r) && TwoSumError(x, y, r) != 0;
+                break;
+        }
+        if (double.IsNaN(r)) return FpInvalid(dbl);
+        bool exactInfinity = double.IsInfinity(x) || double.IsInfinity(y) || (op == FpOp.Div && y == 0);
+        return FpRound(r, inexact, dbl, exactInfinity);
+    }
+
+    /// <summary>TwoSum (Knuth): the exact error of r = fl(x + y).</summary>
+    private static double TwoSumError(double x, double y, double r)
+    {
+        double yv = r - x, xv = r - yv;
+        return (x - xv) + (y - yv);
+    }
+
+    /// <summary>FPSqrt: a negative non-zero operand is invalid; √−0 = −0.</summary>
+    private ulong FpSqrt(ulong a, bool dbl)
+    {
+        a = FpFlushIn(a, dbl);
+        if (FpProcessNans([a], dbl, out ulong nan)) return nan;
+        double x = FpToDouble(a, dbl);
+        if (x < 0) return FpInvalid(dbl);
+        double r = Math.Sqrt(x);
+        bool inexact = double.IsFinite(r) && r != 0 && Math.FusedMultiplyAdd(-r, r, x) != 0;
+        return FpRound(r, inexact, dbl, exactInfinity: double.IsInfinity(x));
+    }
+
+    /// <summary>
+    /// FPMulAdd(addend, op1, op2) = addend + op1 × op2 rounded once. FPProcessNaNs3 order (addend, op1, op2), except that
+    /// a quiet NaN addend with ∞ × 0 is invalid (the default NaN).
+    /// </summary>
+    private ulong FpMulAdd(ulong addend, ulong n, ulong m, bool dbl)
+    {
+        addend = FpFlushIn(addend, dbl);
+        n = FpFlushIn(n, dbl);
+        m = FpFlushIn(m, dbl);
+        double a = FpToDouble(addend, dbl), x = FpToDouble(n, dbl), y = FpToDouble(m, dbl);
+        bool infTimesZero = (double.IsInfinity(x) && y == 0) || (x == 0 && double.IsInfinity(y));
+        if (FpIsNan(addend, dbl) && !FpIsSignalling(addend, dbl) && infTimesZero) return FpInvalid(dbl);
+        if (FpProcessNans([addend, n, m], dbl, out ulong nan)) return nan;
+        double r;
+        bool inexact;
+        if (dbl)
+        {
+            r = Math.FusedMultiplyAdd(x, y, a);
+            inexact = false; // [D] IXC of a double-precision fused multiply-add is not computed.
+        }
+        else
+        {
+            // The single product is exact in double; TwoSum of it and the addend is the exact sum s + e.
+            double p = x * y;
+            double s = p + a, e = TwoSumError(p, a, s);
+            float f = MathF.FusedMultiplyAdd((float)x, (float)y, (float)a);
+            r = f;
+            inexact = double.IsFinite(s) && (s != f || e != 0);
+            if (double.IsNaN(r)) return FpInvalid(dbl);
+            return FpRoundSingle(f, s != 0 ? s : e, inexact, exactInfinity: double.IsInfinity(a) || double.IsInfinity(x) || double.IsInfinity(y));
+        }
+        if (double.IsNaN(r)) return FpInvalid(dbl);
+        return FpRound(r, inexact, dbl, exactInfinity: double.IsInfinity(a) || double.IsInfinity(x) || double.IsInfinity(y));
+    }
+
+    /// <summary>
+    /// FPMax / FPMin (NaNs processed; the larger/smaller, +0 above −0) and FPMaxNum / FPMinNum (one quiet NaN against
+    /// a number gives the number).
+    /// </summary>
+    private ulong FpMinMax(ulong a, ulong b, bool dbl, bool max, bool numeric)
+    {
+        a = FpFlushIn(a, dbl);
+        b = FpFlushIn(b, dbl);
+        if (numeric)
+        {
+            bool qa = FpIsNan(a, dbl) && !FpIsSignalling(a, dbl), qb = FpIsNan(b, dbl) && !FpIsSignalling(b, dbl);
+            if (qa && !FpIsNan(b, dbl)) return b;
+            if (qb && !FpIsNan(a, dbl)) return a;
+        }
+        if (FpProcessNans([a, b], dbl, out ulong nan)) return nan;
+        double x = FpToDouble(a, dbl), y = FpToDouble(b, dbl);
+        if (x == 0 && y == 0)
+        {
+            // Zeros of different sign: max gives +0 (sign1 AND sign2), min gives −0 (sign1 OR sign2).
+            return max ? a & b : a | b;
+        }
+        return max ? (x > y ? a : b) : (x < y ? a : b);
+    }
+
+    /// <summary>
+    /// FPRoundBase for a result already rounded to double (<paramref name="inexact"/>: it differs from the exact value):
+    /// to single if needed, then overflow (OFC and IXC), underflow (tiny and inexact: UFC; with FPCR.FZ a tiny result
+    /// becomes a zero of its sign with UFC alone), inexact (IXC). A rounded result with FPCR.RMode ≠ RN is refused [D].
+    /// </summary>
+    private ulong FpRound(double r, bool inexact, bool dbl, bool exactInfinity)
+    {
+        if (!dbl) return FpRoundSingle((float)r, r, inexact || (double.IsFinite(r) && (double)(float)r != r && !float.IsInfinity((float)r)), exactInfinity);
+        if (double.IsInfinity(r) && !exactInfinity)
+        {
+            RefuseDirectedRounding();
+            FpFlag(FpsrOfc | FpsrIxc);
+            return BitConverter.DoubleToUInt64Bits(r);
+        }
+        bool tiny = r != 0 ? Math.Abs(r) < DoubleMinNormal : inexact;
+        if (tiny && FpFlushToZero)
+        {
+            FpFlag(FpsrUfc);
+            return BitConverter.DoubleToUInt64Bits(r) & (1UL << 63);
+        }
+        if (inexact)
+        {
+            RefuseDirectedRounding();
+            FpFlag(tiny ? FpsrUfc | FpsrIxc : FpsrIxc);
+        }
+        return BitConverter.DoubleToUInt64Bits(r);
+    }
+
+    /// <summary>FPRoundBase to single: <paramref name="f"/> is the rounded result, <paramref name="exact"/> (near) the exact value.</summary>
+    private ulong FpRoundSingle(float f, double exact, bool inexact, bool exactInfinity)
+    {
+        if (float.IsInfinity(f) && !exactInfinity)
+        {
+            RefuseDirectedRounding();
+            FpFlag(FpsrOfc | FpsrIxc);
+            return BitConverter.SingleToUInt32Bits(f);
+        }
+        bool tiny = exact != 0 ? Math.Abs(exact) < SingleMinNormal : inexact;
+        if (tiny && FpFlushToZero)
+        {
+            FpFlag(FpsrUfc);
+            return BitConverter.SingleToUInt32Bits(f) & (1u << 31);
+        }
+        if (inexact)
+        {
+            RefuseDirectedRounding();
+            FpFlag(tiny ? FpsrUfc | FpsrIxc : FpsrIxc);
+        }
+        return BitConverter.SingleToUInt32Bits(f);
+    }
+
+    /// <summary>[D] .NET arithmetic rounds to nearest-even only: a rounded result under FPCR.RMode ≠ RN is an emulation failure.</summary>
+    private void RefuseDirectedRounding()
+    {
+        if (((cpu.Fpcr >> 22) & 3) != 0) throw new UnsupportedInstructionStop(LastInstruction);
+    }
+
+    /// <summary>
+    /// FPCompare: unordered 0011 (IOC for a signalling NaN, or any NaN when <paramref name="signalNans"/>: FCMPE),
+    /// equal 0110, less 1000, greater 0010. Denormal inputs are flushed with FPCR.FZ.
+    /// </summary>
+    private uint FpCompareFlags(ulong a, ulong b, bool dbl, bool signalNans)
+    {
+        a = FpFlushIn(a, dbl);
+        b = FpFlushIn(b, dbl);
+        if (FpIsNan(a, dbl) || FpIsNan(b, dbl))
+        {
+            if (signalNans || FpIsSignalling(a, dbl) || FpIsSignalling(b, dbl)) FpFlag(FpsrIoc);
+            return 0b0011;
+        }
+        double x = FpToDouble(a, dbl), y = FpToDouble(b, dbl);
+        return x == y ? 0b0110u : x < y ? 0b1000u : 0b0010u;
+    }
+
+    /// <summary>FPConvert double → single; a NaN keeps its sign and the fraction's top bits (FPConvertNaN), quietened.</summary>
+    private ulong FpConvertToSingle(ulong a)
+    {
+        a = FpFlushIn(a, dbl: true);
+        if (FpIsNan(a, dbl: true))
+        {
+            if (FpIsSignalling(a, dbl: true)) FpFlag(FpsrIoc);
+            if (FpDefaultNan) return FpDefaultNanBits(dbl: false);
+            return ((a >> 32) & 0x8000_0000UL) | 0x7FC0_0000UL | ((a >> 29) & 0x003F_FFFFUL);
+        }
+        double x = BitConverter.UInt64BitsToDouble(a);
+        return FpRound(x, inexact: false, dbl: false, exactInfinity: double.IsInfinity(x));
+    }
+
+    /// <summary>FPConvert single → double: exact; a NaN as FPConvertNaN.</summary>
+    private ulong FpConvertToDouble(ulong a)
+    {
+        a = FpFlushIn(a, dbl: false);
+        if (FpIsNan(a, dbl: false))
+        {
+            if (FpIsSignalling(a, dbl: false)) FpFlag(FpsrIoc);
+            if (FpDefaultNan) return FpDefaultNanBits(dbl: true);
+            return ((a & 0x8000_0000UL) << 32) | 0x7FF8_0000_0000_0000UL | ((a & 0x003F_FFFFUL) << 29);
+        }
+        return BitConverter.DoubleToUInt64Bits(BitConverter.UInt32BitsToSingle((uint)a));
+    }
+
+    /// <summary>
+    /// FPToFixed with fbits 0: round in <paramref name="rounding"/>, then saturate. A NaN gives 0, out of range the
+    /// nearest bound, both with IOC (and no IXC); an in-range rounded value sets IXC when it is not the operand.
+    /// </summary>
+    private ulong FpToInteger(ulong a, bool dbl, bool sf, bool unsigned, MidpointRounding rounding)
+    {
+        a = FpFlushIn(a, dbl);
+        int bits = sf ? 64 : 32;
+        Int128 min = unsigned ? 0 : -(Int128.One << (bits - 1));
+        Int128 max = unsigned ? (Int128.One << bits) - 1 : (Int128.One << (bits - 1)) - 1;
+        ulong mask = sf ? ulong.MaxValue : 0xFFFF_FFFFUL;
+        if (FpIsNan(a, dbl))
+        {
+            FpFlag(FpsrIoc);
+            return 0;
+        }
+        double x = FpToDouble(a, dbl);
+        double rounded = Math.Round(x, rounding);
+        // |rounded| < 2^65 converts to Int128 exactly (it is an integer); beyond that it is out of range anyway.
+        Int128 value = Math.Abs(rounded) < 36893488147419103232.0 ? (Int128)rounded : rounded < 0 ? min - 1 : max + 1;
+        if (value < min || value > max)
+        {
+            FpFlag(FpsrIoc);
+            return (ulong)(value < min ? min : max) & mask;
+        }
+        if (rounded != x) FpFlag(FpsrIxc);
+        return (ulong)value & mask;
+    }
+
+    /// <summary>
+    /// FixedToFP with fbits 0 (SCVTF/UCVTF), rounded to nearest-even here (not through .NET's integer conversions, some
+    /// of which round twice): the top 24 or 53 significant bits, the rest rounded; IXC when bits were dropped.
+    /// </summary>
+    private ulong FixedToFp(Int128 value, bool dbl)
+    {
+        int precision = dbl ? 53 : 24;
+        UInt128 magnitude = (UInt128)(value < 0 ? -value : value);
+        int shift = Math.Max(0, 128 - (int)UInt128.LeadingZeroCount(magnitude) - precision);
+        UInt128 mantissa = magnitude >> shift;
+        UInt128 rest = shift == 0 ? 0 : magnitude & ((UInt128.One << shift) - 1);
+        if (shift > 0)
+        {
+            UInt128 half = UInt128.One << (shift - 1);
+            if (rest > half || (rest == half && (mantissa & 1) != 0)) mantissa++;
+        }
+        if (rest != 0)
+        {
+            RefuseDirectedRounding();
+            FpFlag(FpsrIxc);
+        }
+        // mantissa ≤ 2^precision converts exactly; scaling by a power of two below 2^128 is exact too.
+        double d = Math.ScaleB((double)(ulong)mantissa, shift) * (value < 0 ? -1 : 1);
+        return dbl ? BitConverter.DoubleToUInt64Bits(d) : BitConverter.SingleToUInt32Bits((float)d);
+    }
+
+    /// <summary>
+    /// FPRoundInt (FRINTN 8, FRINTP 9, FRINTM 10, FRINTZ 11, FRINTA 12, FRINTX 14 and FRINTI 15 in FPCR.RMode): a NaN is
+    /// processed, an infinity or zero returned, a zero result keeps the operand's sign; only FRINTX signals IXC.
+    /// </summary>
+    private ulong FpRoundInt(ulong a, bool dbl, uint opcode)
+    {
+        a = FpFlushIn(a, dbl);
+        if (FpProcessNans([a], dbl, out ulong nan)) return nan;
+        double x = FpToDouble(a, dbl);
+        if (double.IsInfinity(x) || x == 0) return a;
+        uint mode = opcode >= 14 ? (cpu.Fpcr >> 22) & 3 : opcode == 12 ? 4u : opcode - 8;
+        double r = Math.Round(x, mode switch
+        {
+            0 => MidpointRounding.ToEven,
+            1 => MidpointRounding.ToPositiveInfinity,
+            2 => MidpointRounding.ToNegativeInfinity,
+            3 => MidpointRounding.ToZero,
+            _ => MidpointRounding.AwayFromZero,
+        });
+        if (r == 0) r = double.CopySign(0, x);
+        if (opcode == 14 && r != x) FpFlag(FpsrIxc);
+        // r is an integer of at most the operand's precision: exact in single too.
+        return dbl ? BitConverter.DoubleToUInt64Bits(r) : BitConverter.SingleToUInt32Bits((float)r);
+    }
+}
