@@ -185,6 +185,13 @@ public enum OpKind
     /// seed A): statuses, exits and the IOAPIC state compared.
     /// </summary>
     LevelEoiGuestRun,
+    /// <summary>
+    /// A tiny guest in host memory on a fresh VM made from /dev/kvm handle <c>Target</c>, program from seed A: without E
+    /// bit 0 a real-mode program whose interrupts and exceptions go through the IVT (<see cref="TinyGuestRun.RunRealModeIvt"/>),
+    /// with it a 64-bit program loading the LDT and selectors from it (<see cref="TinyGuestRun.RunLdt"/>); E bit 1 also
+    /// draws what a divergence is already reported on. Every exit, the registers and the memory the guest writes compared.
+    /// </summary>
+    IvtLdtGuestRun,
 }
 
 /// <summary>
@@ -287,6 +294,7 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             OpKind.TscKhz => $"{(E != 0 ? $"KVM_SET_TSC_KHZ(rate kind {A}, ppm {(long)B})+" : "")}KVM_GET_TSC_KHZ({h(Target)})",
             OpKind.DirtyRingRun => $"guest run({h(Target)}, dirty ring, seed={A})",
             OpKind.LevelEoiGuestRun => $"guest run({h(Target)}, IOAPIC interrupt and EOI, seed={A})",
+            OpKind.IvtLdtGuestRun => $"guest run({h(Target)}, {((E & 1) == 0 ? "real mode through the IVT" : "LDT")}{((E & 2) != 0 ? ", with reported" : "")}, program seed={A})",
             _ => Kind.ToString(),
         };
     }

@@ -55,6 +55,8 @@ public sealed partial class OpGenerator
         if (NextDirtyRing() is FuzzOp ring) return ring;
         // One call in forty: guests that take an IOAPIC interrupt and EOI it (OpGenerator.DirtyRing.cs), likewise.
         if (NextLevelEoi() is FuzzOp eoi) return eoi;
+        // One call in forty-eight: real-mode guests through the IVT and 64-bit guests using the LDT (OpGenerator.IvtLdt.cs), likewise.
+        if (NextIvtLdt() is FuzzOp ivtLdt) return ivtLdt;
         // One call in eight: dirty page logging (OpGenerator.DirtyLog.cs).
         if (_rng.Next(8) == 0 && NextDirtyLog() is FuzzOp dirty) return dirty;
         int roll = _rng.Next(100);

@@ -47,6 +47,7 @@ public sealed partial class OpGenerator
         _ring = new Random(unchecked(seed * 73 + 0xD127));
         _eoi = new Random(unchecked(seed * 79 + 0xE01));
         _irqcGuest = new Random(unchecked(seed * 83 + 0x8259));
+        _ivtLdt = new Random(unchecked(seed * 89 + 0x1D7));
         _includeReported = includeReported;
     }
 

@@ -154,8 +154,17 @@ internal sealed partial class X86Emulator
             case Mnemonic.Push:
             {
                 int size = -i.StackPointerIncrement;
-                ulong v = i.GetOpKind(0) == OpKind.Register && i.Op0Register.IsSegmentRegister()
-                    ? ReadReg(i.Op0Register) : Alu.SignExtend(ReadOp(i, 0, OpSize(i, 0)), OpSize(i, 0)) & Alu.Mask(size);
+                bool sreg = i.GetOpKind(0) == OpKind.Register && i.Op0Register.IsSegmentRegister();
+                ulong v = sreg ? ReadReg(i.Op0Register) : Alu.SignExtend(ReadOp(i, 0, OpSize(i, 0)), OpSize(i, 0)) & Alu.Mask(size);
+                if (sreg && size == 4)
+                {
+                    // emulate.c em_push_sreg: "if (ctxt->op_bytes == 4) { rsp_increment(ctxt, -2); ctxt->op_bytes = 2; }" —
+                    // ESP - 4, only the selector's 16 bits written (the fuzzer's real-mode IVT programs, PUSHD CS).
+                    ulong sp = (ReadStackPointer() - 4) & Alu.Mask(StackAddressSize);
+                    WriteMemory(Register.SS, sp, 2, v);
+                    WriteStackPointer(sp);
+                    break;
+                }
                 Push(v, size);
                 break;
             }

@@ -179,11 +179,16 @@ internal sealed partial class X86Emulator
         int size = i.Mnemonic switch { Mnemonic.Iretq => 8, Mnemonic.Iretd => 4, _ => 2 };
         if (!_cpu.ProtectedMode)
         {
-            if (size != 2) throw new EmulationFailure("32-bit IRET in real mode", haveInstructionBytes: true);
-            ulong ip = Pop(2), segment = Pop(2), flags = Pop(2);
+            if (size == 8) throw new EmulationFailure("64-bit IRET in real mode", haveInstructionBytes: true);
+            if (ReadMemory(Register.SS, ReadStackPointer(), size) > 0xffff) throw new GuestFault(GP_VECTOR, 0); // before any pop
+            ulong ip = Pop(size), segment = Pop(size), flags = Pop(size);
+            // emulate.c emulate_iret_real: "if (temp_eip & ~0xffff) return emulate_gp(ctxt, 0)"; IRETD loads CF…OF,
+            // IOPL, NT, AC, ID and keeps VM, VIF, VIP (RF is cleared when the instruction completes); then "ctxt->eflags
+            // &= ~EFLG_RESERVED_ZEROS_MASK" (0xffc0802a). Observed here: IRETD of 0x3F0ED7 → 0x240ED7, IRET of 0xFEFF → 0x7ED7.
             _cpu.Sregs.cs.selector = (ushort)segment;
-            _cpu.Sregs.cs.@base = segment << 4;
-            f = (f & ~0xffffUL) | flags | RFLAGS_FIXED;
+            _cpu.Sregs.cs.@base = (segment & 0xffff) << 4;
+            f = size == 4 ? (flags & 0x24_7FD5UL) | (f & 0x1A_0000UL) : (f & ~0xffffUL) | flags;
+            f = f & ~0xFFC0_802AUL | RFLAGS_FIXED;
             return ip;
         }
         if (!_cpu.LongModeActive) return LegacyInterruptReturn(size, ref f);
