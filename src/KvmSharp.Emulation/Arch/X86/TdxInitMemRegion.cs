@@ -10,8 +10,8 @@ namespace KvmSharp.Emulation.Arch;
 /// KVM_TDX_INIT_MEM_REGION (arch/x86/kvm/vmx/tdx.c tdx_vcpu_init_mem_region + tdx_gmem_post_populate), reached
 /// through <see cref="TdxLaunch.VcpuIoctl"/>: only on a vCPU that KVM_TDX_INIT_VCPU initialized and before
 /// KVM_TDX_FINALIZE_VM; the shared bit is the one KVM_TDX_INIT_VM chose (GPA bit 51 for GPAW 52, 47 for GPAW 48).
-/// The TD measurement (KVM_TDX_MEASURE_MEMORY_REGION) has no observable effect here, and a pending signal (-EINTR
-/// between pages) is not modelled.
+/// The TD measurement (KVM_TDX_MEASURE_MEMORY_REGION) goes to <see cref="TdxMeasurement"/> (MRTD, seen by the TD's
+/// TDG.MR.REPORT); a pending signal (-EINTR between pages) is not modelled.
 /// </summary>
 internal static class TdxInitMemRegion
 {
@@ -65,6 +65,8 @@ internal static class TdxInitMemRegion
                 }
                 // TDH.MEM.PAGE.ADD mapped the page: guest-accessible without TDG.MEM.PAGE.ACCEPT (TdxSept).
                 TdxSept.Added(kvm, region.gpa >> shift);
+                // TDH.MEM.PAGE.ADD's and (KVM_TDX_MEASURE_MEMORY_REGION) TDH.MR.EXTEND's MRTD updates (TdxMeasurement).
+                TdxMeasurement.PageAdded(kvm, td, region.gpa, (cmd.flags & KvmMemoryEncrypt.KVM_TDX_MEASURE_MEMORY_REGION) != 0);
                 // 6.18: source_addr += PAGE_SIZE always; [PATCH v8]: "if (region.source_addr) region.source_addr += …".
                 if (!v8 || region.source_addr != 0) region.source_addr += page;
                 region.gpa += page;

@@ -118,6 +118,7 @@ internal static class TdxLaunch
         // kvm->arch.gfn_direct_bits = TDX_SHARED_BIT_PWL_5 with TDX_CONFIG_FLAGS_MAX_GPAW, else PWL_4.
         td.SharedGpaBit = guestPa == 52 ? SharedBitPwl5 : SharedBitPwl4;
         td.State = TdState.Initialized;
+        TdxMeasurement.InitVm(td, init); // TDH.MNG.INIT: MRTD starts, MRCONFIGID/MROWNER/MROWNERCONFIG from TD_PARAMS
         return 0;
     }
 
@@ -129,6 +130,7 @@ internal static class TdxLaunch
         // here: pre-faulting is refused before finalization (CocoState.PreFaultAllowed).
         if (!td.HkidAssigned || td.State == TdState.Runnable) return Err.EINVAL;
         // TDH.MR.FINALIZE succeeds (hw_error 0); kvm->arch.pre_fault_allowed = true.
+        TdxMeasurement.Finalize(td);
         td.State = TdState.Runnable;
         return 0;
     }

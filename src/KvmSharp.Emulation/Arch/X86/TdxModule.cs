@@ -9,7 +9,8 @@ namespace KvmSharp.Emulation.Arch;
 /// attribute and XFAM bits and its CPUID configuration leaves). A <b>model</b>, not a TDX module: it is built from the
 /// emulator's own KVM_GET_SUPPORTED_CPUID table (X86/CpuidSupported.cs, the Milan one: TDX comes only with the
 /// full-featured presets, which keep the default CPU) so the two agree, and it validates only what
-/// KVM validates; TDH.MNG.INIT's own checks of the CPUID values and TDH.MR.EXTEND's measurement are not modelled.
+/// KVM validates; TDH.MNG.INIT's own checks of the CPUID values are not modelled. The measurements (MRTD, RTMRs) and
+/// TDG.MR.REPORT are <see cref="TdxMeasurement"/> and <see cref="TdxReport"/>.
 /// </summary>
 internal static class TdxModule
 {

@@ -11,8 +11,8 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// implements them (intel/tdx-module src/td_dispatcher/vm_exits/tdg_vp_info.c, tdg_vp_veinfo_get.c,
 /// tdg_mem_page_accept.c) and Linux's guest reads them (arch/x86/coco/tdx/tdx.c tdx_parse_tdinfo, tdx_get_ve_info,
 /// try_accept_one; leaf numbers from arch/x86/include/asm/shared/tdx.h):
-/// TDG.VP.INFO (1), TDG.VP.VEINFO.GET (3) and TDG.MEM.PAGE.ACCEPT (6). Every other leaf (TDG.MR.REPORT,
-/// TDG.VM.RD/WR, TDG.SYS.RD …) is not modelled: an emulation failure. Also the #VE the module injects for HLT, IN and
+/// TDG.VP.INFO (1), TDG.VP.VEINFO.GET (3) and TDG.MEM.PAGE.ACCEPT (6); TDG.MR.RTMR.EXTEND (2) and TDG.MR.REPORT (4) are
+/// X86Emulator.TdxReport.cs. Every other leaf (TDG.VM.RD/WR, TDG.SYS.RD …) is not modelled: an emulation failure. Also the #VE the module injects for HLT, IN and
 /// OUT and for an access to a PENDING private page, with the VE info VEINFO.GET hands out (CPUID, RDMSR and WRMSR:
 /// X86Emulator.TdxCpuidMsr.cs).
 /// </summary>
@@ -43,14 +43,20 @@ internal sealed partial class X86Emulator
             case 1:
                 VpInfo();
                 return i.NextIP;
+            case 2:
+                MrRtmrExtend(); // X86Emulator.TdxReport.cs
+                return i.NextIP;
             case 3:
                 VpVeinfoGet();
+                return i.NextIP;
+            case 4:
+                MrReport(); // X86Emulator.TdxReport.cs
                 return i.NextIP;
             case 6:
                 MemPageAccept();
                 return i.NextIP;
             default:
-                throw new EmulationFailure($"TDCALL leaf {leaf} is outside the modelled TDX module (TDG.VP.VMCALL, TDG.VP.INFO, TDG.VP.VEINFO.GET, TDG.MEM.PAGE.ACCEPT)", haveInstructionBytes: true);
+                throw new EmulationFailure($"TDCALL leaf {leaf} is outside the modelled TDX module (TDG.VP.VMCALL, TDG.VP.INFO, TDG.MR.RTMR.EXTEND, TDG.VP.VEINFO.GET, TDG.MR.REPORT, TDG.MEM.PAGE.ACCEPT)", haveInstructionBytes: true);
         }
     }
 
