@@ -6,7 +6,7 @@ using static Iced.Intel.AssemblerRegisters;
 namespace KvmSharp.Emulation.Tests;
 
 /// <summary>
-/// What the emulator's TDX module does not model says so: TDCALL leaves it does not model (here TDG.VM.WR)
+/// What the emulator's TDX module does not model says so: TDCALL leaves it does not model (here TDG.SYS.RD)
 /// end KVM_RUN with an emulation failure instead of a made-up answer (X86/Emulate/X86Emulator.Tdcall.cs). The
 /// TDG.VP.VMCALL rules themselves are conformance cases (Conformance/Cases/TdVmcallRules.cs).
 /// </summary>
@@ -19,7 +19,7 @@ public sealed class TdcallLeafTests
         using var kvm = Kvm.Open(k, proposals: k.Config.Proposals);
         using var td = TdGuest.Create(kvm, a =>
         {
-            a.mov(eax, 8); // TDG.VM.WR
+            a.mov(eax, 11); // TDG.SYS.RD
             a.tdcall();
         });
         var exit = td.Vcpu.Run();

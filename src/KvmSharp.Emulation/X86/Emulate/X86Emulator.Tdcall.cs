@@ -11,8 +11,8 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// RCX bits 0 (RAX), 1 (RCX), 4 (RSP) and 63:32 must be 0 (TDX_OPERAND_INVALID for operand RCX); RBP is never passed
 /// (TD_PARAMS config NO_RBP_MOD, which KVM sets); the XMM bits (31:16) pass nothing here. TDCALL needs CPL 0 (#GP(0)).
 /// Other TDCALL leaves are the module's alone: TDG.VP.INFO, TDG.VP.VEINFO.GET and TDG.MEM.PAGE.ACCEPT are modelled in
-/// X86Emulator.TdxModule.cs, TDG.MR.RTMR.EXTEND and TDG.MR.REPORT in X86Emulator.TdxReport.cs, the rest (TDG.VM.RD/WR
-/// …) is an emulation failure. Outside a TD the instruction is left to the interpreter's default (an emulation
+/// X86Emulator.TdxModule.cs, TDG.MR.RTMR.EXTEND and TDG.MR.REPORT in X86Emulator.TdxReport.cs, TDG.VM.RD/WR in
+/// X86Emulator.TdxVmRdWr.cs, the rest (TDG.SYS.RD …) is an emulation failure. Outside a TD the instruction is left to the interpreter's default (an emulation
 /// failure, which is what this kvm_pvm host answers; VMX hardware exits and KVM queues #UD, AMD hardware raises #UD).
 /// </summary>
 internal sealed partial class X86Emulator

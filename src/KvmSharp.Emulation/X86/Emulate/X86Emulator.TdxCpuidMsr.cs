@@ -12,8 +12,10 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// guest's handler (exit reason 10, 31 or 32, qualification 0, GLA/GPA 0, the instruction's length — tdx_inject_ve
 /// copies the VM-exit instruction length), which a Linux guest serves with TDG.VP.VMCALL&lt;Instruction.CPUID/RDMSR/WRMSR&gt;
 /// (arch/x86/coco/tdx/tdx.c handle_cpuid, read_msr, write_msr; KVM's side is Arch/X86/TdVmcall.cs), and #GP. The TD's
-/// feature controls (TDCS TD_CTLS.REDUCE_VE, ENUM_TOPOLOGY, VIRT_CPUID2, CPUID_SUPERVISOR/USER_VE) are those of a TD
-/// that never wrote them with TDG.VM.WR / TDG.VP.CPUIDVE.SET (not modelled): all clear.
+/// CPUID controls TDCS TD_CTLS.REDUCE_VE, ENUM_TOPOLOGY and VIRT_CPUID2 are what the guest wrote with TDG.VM.WR
+/// (X86Emulator.TdxVmRdWr.cs, Arch/X86/TdxMetadata.cs); CPUID_SUPERVISOR/USER_VE (TDG.VP.CPUIDVE.SET) are not
+/// modelled (clear). REDUCE_VE's MSR effects (#GP instead of #VE for GP_OR_VE MSRs and those outside the lookup
+/// table) and the x2APIC ID MSR under ENUM_TOPOLOGY are not modelled: the MSR rules below are those of a TD without them.
 /// </summary>
 internal sealed partial class X86Emulator
 {
@@ -27,17 +29,17 @@ internal sealed partial class X86Emulator
 
     /// <summary>
     /// CPUID in a TD; false when the vCPU is not a TD's (the instruction then runs as in a normal VM). td_cpuid_exit
-    /// (intel/tdx-module td_cpuid.c), for a TD with REDUCE_VE, ENUM_TOPOLOGY and VIRT_CPUID2 clear:
+    /// (intel/tdx-module td_cpuid.c), with the TD's TD_CTLS (<see cref="TdCpuidFaults"/>, <see cref="TdReducedVeCpuid"/>):
     /// <list type="number">
     /// <item>leaves 0x40000000–0x4FFFFFFF: "always inject a #VE" (Linux handle_cpuid then asks the VMM: "Only allow
     /// VMM to control range reserved for hypervisor communication");</item>
     /// <item>a leaf above its range's maximum (the TD's leaf 0 / 0x80000000 EAX) reads the last base leaf;</item>
-    /// <item>a leaf/subleaf outside the module's CPUID table (get_cpuid_lookup_entry: CPUID_LOOKUP_IDX_NA) is a #VE —
+    /// <item>a leaf/subleaf outside the module's CPUID table (get_cpuid_lookup_entry: CPUID_LOOKUP_IDX_NA) is a #VE (all 0 with REDUCE_VE) —
     /// here the table is the TD's configured CPUID, <see cref="TdxModule.TdCpuid"/> (what KVM_TDX_GET_CPUID answers),
     /// limited to 0x80000008 in the extended range, the last leaf of the TDX module ABI's CPUID virtualization table;</item>
     /// <item>the "faulting or fixed" leaves are a #VE without REDUCE_VE: 0x2 (VIRT_CPUID2), 0x6, 0x9, 0xC, 0xF, 0x10,
     /// 0x16, 0x17, 0x1B, 0x80000002–0x80000005; 0xB and 0x1F without ENUM_TOPOLOGY;</item>
-    /// <item>else the configured value, with the dynamic bits: CPUID.1 EBX[31:24] = VCPU_INDEX and OSXSAVE = CR4.OSXSAVE,
+    /// <item>else the configured value, with the dynamic bits: CPUID.1 EBX[31:24] = VCPU_INDEX (the x2APIC ID with ENUM_TOPOLOGY) and OSXSAVE = CR4.OSXSAVE,
     /// CPUID.(7,0) OSPKE = CR4.PKE, CPUID.(0xD,0/1) EBX = the XSAVE area size for the current XCR0 (read from the CPU),
     /// CPUID.80000001 EDX.SYSCALL = 64-bit mode. The module writes the four registers whole (upper halves 0).</item>
     /// </list>
@@ -52,14 +54,19 @@ internal sealed partial class X86Emulator
         uint lastBase = TdxModule.Find(table, 0, 0)?.eax ?? 0;
         uint lastExt = TdxModule.Find(table, 0x8000_0000, 0)?.eax ?? 0;
         if (leaf > lastExt || (leaf > lastBase && leaf < 0x8000_0000)) leaf = lastBase;
-        if (leaf > 0x8000_0008 || TdxModule.Find(table, leaf, subleaf) is not { } e) throw TdCpuidVe(i);
-        if (leaf is 0x2 or 0x6 or 0x9 or 0xc or 0xf or 0x10 or 0x16 or 0x17 or 0x1b or 0xb or 0x1f
-            or (>= 0x8000_0002 and <= 0x8000_0005))
-            throw TdCpuidVe(i);
+        ulong ctls = TdxMetadata.Controls(CocoState.Tdx(_kvm)).TdCtls; // X86Emulator.TdxVmRdWr.cs writes it
+        if (leaf > 0x8000_0008 || TdxModule.Find(table, leaf, subleaf) is not { } e)
+        {
+            if ((ctls & TdxMetadata.TdCtlsReduceVe) == 0) throw TdCpuidVe(i);
+            e = TdReducedVeCpuid(leaf, subleaf);
+            leaf = 0; // "Don't do the regular special handling, since it relies on the lookup tables"
+        }
+        else if (TdCpuidFaults(table, leaf, ctls)) throw TdCpuidVe(i);
         switch (leaf)
         {
             case 0x1:
-                e.ebx = (e.ebx & 0x00ff_ffff) | ((uint)(byte)TdxVcpuIndex.Index(_vcpu) << 24);
+                uint apicId = (ctls & TdxMetadata.TdCtlsEnumTopology) != 0 ? (uint)_vcpu.Id : (uint)TdxVcpuIndex.Index(_vcpu);
+                e.ebx = (e.ebx & 0x00ff_ffff) | ((uint)(byte)apicId << 24);
                 e.ecx = (_cpu.Sregs.cr4 & (1UL << 18)) != 0 ? e.ecx | CpuidOsxsave : e.ecx & ~CpuidOsxsave;
                 break;
             case 0x7 when subleaf == 0:
@@ -71,6 +78,9 @@ internal sealed partial class X86Emulator
             case 0x8000_0001:
                 e.edx = _cpu.Bitness == 64 ? e.edx | CpuidSyscall : e.edx & ~CpuidSyscall;
                 break;
+            case 0xb or 0x1f:
+                e.edx = (uint)_vcpu.Id; // ENUM_TOPOLOGY: "EDX dynamically reflects x2APIC ID"
+                break;
         }
         _cpu.Gpr[X86Cpu.RAX] = e.eax;
         _cpu.Gpr[X86Cpu.RBX] = e.ebx;
@@ -80,6 +90,47 @@ internal sealed partial class X86Emulator
     }
 
     private GuestFault TdCpuidVe(in Instruction i) => InjectVe(ExitReasonCpuid, 0, 0, 0, (uint)i.Length);
+
+    /// <summary>
+    /// td_cpuid_exit's "FAULTING_OR_FIXED" leaves: 0x2 is a #VE without TD_CTLS.VIRT_CPUID2; 0x6, 0xC, 0x16, 0x17 and
+    /// 0x80000002–0x80000005 without REDUCE_VE; 0x9, 0xF, 0x10 and 0x1B without REDUCE_VE or when the TD has DCA
+    /// (CPUID.1:ECX[18]), RDT_M (CPUID.(7,0):EBX[12]), RDT_A (EBX[15]) or PCONFIG (EDX[18]) — the module's
+    /// CPUID_FLAGS, read here from the configured values; 0xB and 0x1F without ENUM_TOPOLOGY. (REDUCE_VE turns on
+    /// ENUM_TOPOLOGY and VIRT_CPUID2 when written: TdxMetadata.TryWriteTdCtls.)
+    /// </summary>
+    private static bool TdCpuidFaults(ReadOnlySpan<Abi.kvm_cpuid_entry2> table, uint leaf, ulong ctls)
+    {
+        bool reduceVe = (ctls & TdxMetadata.TdCtlsReduceVe) != 0;
+        var f1 = TdxModule.Find(table, 1, 0);
+        var f7 = TdxModule.Find(table, 7, 0);
+        return leaf switch
+        {
+            0x2 => (ctls & TdxMetadata.TdCtlsVirtCpuid2) == 0,
+            0x6 or 0xc or 0x16 or 0x17 or (>= 0x8000_0002 and <= 0x8000_0005) => !reduceVe,
+            0x9 => !reduceVe || ((f1?.ecx ?? 0) & (1u << 18)) != 0,
+            0xf => !reduceVe || ((f7?.ebx ?? 0) & (1u << 12)) != 0,
+            0x10 => !reduceVe || ((f7?.ebx ?? 0) & (1u << 15)) != 0,
+            0x1b => !reduceVe || ((f7?.edx ?? 0) & (1u << 18)) != 0,
+            0xb or 0x1f => (ctls & TdxMetadata.TdCtlsEnumTopology) == 0,
+            _ => false,
+        };
+    }
+
+    /// <summary>
+    /// td_cpuid_exit with REDUCE_VE for a leaf/subleaf outside the lookup table: all 0 instead of a #VE, except 0xB
+    /// and 0x1F, whose ECX[7:0] is the subleaf and EDX the x2APIC ID (KVM's tdh_vp_init passes the vCPU ID). The
+    /// module's CPUID(4) from native values with REDUCE_VE is not modelled (the configured values stay).
+    /// </summary>
+    private Abi.kvm_cpuid_entry2 TdReducedVeCpuid(uint leaf, uint subleaf)
+    {
+        var e = new Abi.kvm_cpuid_entry2 { function = leaf, index = subleaf };
+        if (leaf is 0xb or 0x1f)
+        {
+            e.ecx = subleaf & 0xff;
+            e.edx = (uint)_vcpu.Id;
+        }
+        return e;
+    }
 
     /// <summary>What the TDX module does with one direction of an MSR (msr_config_lookup.c: bitmap bit and action).</summary>
     private enum TdMsr : byte

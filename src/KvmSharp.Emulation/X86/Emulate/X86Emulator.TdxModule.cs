@@ -12,7 +12,8 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// tdg_mem_page_accept.c) and Linux's guest reads them (arch/x86/coco/tdx/tdx.c tdx_parse_tdinfo, tdx_get_ve_info,
 /// try_accept_one; leaf numbers from arch/x86/include/asm/shared/tdx.h):
 /// TDG.VP.INFO (1), TDG.VP.VEINFO.GET (3) and TDG.MEM.PAGE.ACCEPT (6); TDG.MR.RTMR.EXTEND (2) and TDG.MR.REPORT (4) are
-/// X86Emulator.TdxReport.cs. Every other leaf (TDG.VM.RD/WR, TDG.SYS.RD …) is not modelled: an emulation failure. Also the #VE the module injects for HLT, IN and
+/// X86Emulator.TdxReport.cs; TDG.VM.RD (7) and TDG.VM.WR (8) X86Emulator.TdxVmRdWr.cs. Every other leaf (TDG.SYS.RD,
+/// TDG.VP.CPUIDVE.SET …) is not modelled: an emulation failure. Also the #VE the module injects for HLT, IN and
 /// OUT and for an access to a PENDING private page, with the VE info VEINFO.GET hands out (CPUID, RDMSR and WRMSR:
 /// X86Emulator.TdxCpuidMsr.cs).
 /// </summary>
@@ -56,7 +57,8 @@ internal sealed partial class X86Emulator
                 MemPageAccept();
                 return i.NextIP;
             default:
-                throw new EmulationFailure($"TDCALL leaf {leaf} is outside the modelled TDX module (TDG.VP.VMCALL, TDG.VP.INFO, TDG.MR.RTMR.EXTEND, TDG.VP.VEINFO.GET, TDG.MR.REPORT, TDG.MEM.PAGE.ACCEPT)", haveInstructionBytes: true);
+                if (TdxVmRdWr(leaf)) return i.NextIP; // TDG.VM.RD / TDG.VM.WR (any version): X86Emulator.TdxVmRdWr.cs
+                throw new EmulationFailure($"TDCALL leaf {leaf} is outside the modelled TDX module (TDG.VP.VMCALL, TDG.VP.INFO, TDG.MR.RTMR.EXTEND, TDG.VP.VEINFO.GET, TDG.MR.REPORT, TDG.MEM.PAGE.ACCEPT, TDG.VM.RD, TDG.VM.WR)", haveInstructionBytes: true);
         }
     }
 
