@@ -110,6 +110,76 @@ internal static class A64SimdEncoder
     public static uint FpInt(bool sf, uint ftype, uint rmode, uint opcode, int rd, int rn) =>
         (sf ? 1u << 31 : 0) | 0x1E20_0000 | (ftype << 22) | (rmode << 19) | (opcode << 16) | (R(rn) << 5) | R(rd);
 
+    /// <summary>Advanced SIMD three same, FP opcodes 11xxx: 0 Q U 01110 a sz 1 Rm opcode 1 Rn Rd (sz 1: .2d).</summary>
+    public static uint VecFp3(bool q, bool u, bool a, bool dbl, uint opcode, int rd, int rn, int rm) =>
+        ThreeSame(q, u, (a ? 2u : 0) | (dbl ? 1u : 0), opcode, rd, rn, rm);
+
+    /// <summary>Advanced SIMD two-register miscellaneous, FP forms: 0 Q U 01110 a sz 10000 opcode 10 Rn Rd.</summary>
+    public static uint VecFp2(bool q, bool u, bool a, bool dbl, uint opcode, int rd, int rn) =>
+        TwoRegisterMisc(q, u, (a ? 2u : 0) | (dbl ? 1u : 0), opcode, rd, rn);
+
+    /// <summary>Advanced SIMD shift by immediate: 0 Q U 011110 immh:immb(7) opcode 1 Rn Rd.</summary>
+    public static uint ShiftImm(bool q, bool u, uint immhb, uint opcode, int rd, int rn) =>
+        (q ? 1u << 30 : 0) | (u ? 1u << 29 : 0) | 0x0F00_0400 | (immhb << 16) | (opcode << 11) | (R(rn) << 5) | R(rd);
+
+    /// <summary>Advanced SIMD three different: 0 Q U 01110 size 1 Rm opcode 00 Rn Rd.</summary>
+    public static uint ThreeDifferent(bool q, bool u, uint size, uint opcode, int rd, int rn, int rm) =>
+        (q ? 1u << 30 : 0) | (u ? 1u << 29 : 0) | 0x0E20_0000 | (size << 22) | (R(rm) << 16) | (opcode << 12) | (R(rn) << 5) | R(rd);
+
+    /// <summary>Advanced SIMD scalar pairwise: 01 U 11110 size 11000 opcode 10 Rn Rd (U 1 size 00 01101: FADDP Sd, Vn.2S).</summary>
+    public static uint ScalarPairwise(bool u, uint size, uint opcode, int rd, int rn) =>
+        0x5E30_0800 | (u ? 1u << 29 : 0) | (size << 22) | (opcode << 12) | (R(rn) << 5) | R(rd);
+
+    /// <summary>
+    /// LD1–LD4/ST1–ST4 (multiple structures), any opcode: 0 Q 0011000 L 000000 opcode size Rn Rt (0000 LD4/ST4, 0100
+    /// LD3/ST3, 1000 LD2/ST2); post-index 0 Q 0011001 L 0 Rm … (Rm 31: by the transfer size).
+    /// </summary>
+    public static uint LdStMultiple(bool load, bool q, uint opcode, uint size, int rt, int rn, int? postRm = null) =>
+        (q ? 1u << 30 : 0) | (postRm is int rm ? 0x0C80_0000u | (R(rm) << 16) : 0x0C00_0000u) | (load ? 1u << 22 : 0) |
+        (opcode << 12) | (size << 10) | (R(rn) << 5) | R(rt);
+
+    /// <summary>
+    /// LD1–LD4/ST1–ST4 (single structure) and LD1R–LD4R: 0 Q 0011010 L R 00000 opcode S size Rn Rt; post-index
+    /// 0 Q 0011011 L R Rm …. opcode 000 B, 010 H, 100 S/D, 110 replicate (opcode&lt;0&gt;:R + 1 registers).
+    /// </summary>
+    public static uint LdStSingle(bool load, bool q, bool r, uint opcode, bool s, uint size, int rt, int rn, int? postRm = null) =>
+        (q ? 1u << 30 : 0) | (postRm is int rm ? 0x0D80_0000u | (R(rm) << 16) : 0x0D00_0000u) | (load ? 1u << 22 : 0) | (r ? 1u << 21 : 0) |
+        (opcode << 13) | (s ? 1u << 12 : 0) | (size << 10) | (R(rn) << 5) | R(rt);
+
+    /// <summary>Conversion between FP and fixed-point: sf 0 0 11110 ftype 0 rmode opcode scale Rn Rd (fbits = 64 − scale).</summary>
+    public static uint FpFixed(bool sf, uint ftype, uint rmode, uint opcode, int fbits, int rd, int rn) =>
+        (sf ? 1u << 31 : 0) | 0x1E00_0000 | (ftype << 22) | (rmode << 19) | (opcode << 16) | ((uint)(64 - fbits) << 10) | (R(rn) << 5) | R(rd);
+
+    /// <summary>
+    /// Advanced SIMD (scalar) x indexed element: 0 Q U 01111 size L M Rm opcode H 0 Rn Rd, scalar 01 U 11111 …; the
+    /// index goes to H:L:M (size 01, Rm &lt; 16), H:L (size 10) or H (size 11).
+    /// </summary>
+    public static uint ByElement(bool scalar, bool q, bool u, uint size, uint opcode, int index, int rd, int rn, int rm)
+    {
+        uint i = (uint)index, h, l, m;
+        if (size == 1) (h, l, m) = (i >> 2, (i >> 1) & 1, i & 1);
+        else if (size == 2) (h, l, m) = (i >> 1, i & 1, (uint)rm >> 4);
+        else (h, l, m) = (i, 0, (uint)rm >> 4);
+        return (scalar ? 0x5F00_0000u : 0x0F00_0000u | (q ? 1u << 30 : 0)) | (u ? 1u << 29 : 0) | (size << 22) | (l << 21) | (m << 20) |
+               (((uint)rm & 15) << 16) | (opcode << 12) | (h << 11) | (R(rn) << 5) | R(rd);
+    }
+
+    /// <summary>Advanced SIMD scalar three same: 01 U 11110 size 1 Rm opcode 1 Rn Rd (FP: size = a:sz).</summary>
+    public static uint ScalarThreeSame(bool u, uint size, uint opcode, int rd, int rn, int rm) =>
+        0x5E20_0400 | (u ? 1u << 29 : 0) | (size << 22) | (R(rm) << 16) | (opcode << 11) | (R(rn) << 5) | R(rd);
+
+    /// <summary>Advanced SIMD scalar two-register miscellaneous: 01 U 11110 size 10000 opcode 10 Rn Rd (FP: size = a:sz).</summary>
+    public static uint ScalarTwoRegisterMisc(bool u, uint size, uint opcode, int rd, int rn) =>
+        0x5E20_0800 | (u ? 1u << 29 : 0) | (size << 22) | (opcode << 12) | (R(rn) << 5) | R(rd);
+
+    /// <summary>Advanced SIMD scalar shift by immediate: 01 U 111110 immh:immb(7) opcode 1 Rn Rd.</summary>
+    public static uint ScalarShiftImm(bool u, uint immhb, uint opcode, int rd, int rn) =>
+        0x5F00_0400 | (u ? 1u << 29 : 0) | (immhb << 16) | (opcode << 11) | (R(rn) << 5) | R(rd);
+
+    /// <summary>TBL (tbx false) / TBX: 0 Q 001110 000 Rm 0 len op 00 Rn Rd, table Vn…Vn+registers−1.</summary>
+    public static uint Tbl(bool q, bool tbx, int registers, int rd, int rn, int rm) =>
+        (q ? 1u << 30 : 0) | 0x0E00_0000 | (R(rm) << 16) | ((uint)(registers - 1) << 13) | (tbx ? 1u << 12 : 0) | (R(rn) << 5) | R(rd);
+
     public static ulong Cpacr => KvmArm64SysRegs.Encoding(3, 0, 1, 0, 2);
 
     public static ulong FpcrReg => KvmArm64SysRegs.Encoding(3, 3, 4, 4, 0);

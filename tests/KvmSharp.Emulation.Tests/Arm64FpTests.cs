@@ -342,8 +342,8 @@ public class Arm64FpTests
     [Fact]
     public void A_vector_fp_instruction_outside_the_subset_is_an_emulation_failure()
     {
-        // FADD (vector) v0.4s: Advanced SIMD three same, U 0, size 0x, opcode 11010 — not emulated.
-        uint faddVector = ThreeSame(q: true, u: false, size: 0, opcode: 0b11010, rd: 0, rn: 0, rm: 0);
+        // FRECPS (vector) v0.4s: Advanced SIMD three same, U 0, size 0x, opcode 11111 — not emulated.
+        uint faddVector = ThreeSame(q: true, u: false, size: 0, opcode: 0b11111, rd: 0, rn: 0, rm: 0);
         using var s = new Arm64TestVm(a =>
         {
             SetFpen(a, 3);
@@ -381,18 +381,24 @@ public class Arm64FpTests
     }
 
     [Fact]
-    public void An_inexact_result_under_a_directed_rounding_mode_is_an_emulation_failure_and_an_exact_one_runs()
+    public void Directed_rounding_rounds_inexact_results_and_a_subnormal_double_product_is_an_emulation_failure()
     {
-        // [D] .NET rounds to nearest only: FPCR.RMode = RZ with 1/3 is refused; 1/4 is exact in every mode.
+        // FPCR.RMode = RP (0b01): 1/3 rounds up to 0x3FD5555555555556 with IXC; 1/4 is exact in every mode.
+        var r = RunFp(Bits(1.0), Bits(3.0), Fp2(D, 0b0001, rd: 2, rn: 0, rm: 1), fpcr: 1u << 22);
+        Assert.Equal(0x3FD5_5555_5555_5556UL, r.D2);
+        Assert.Equal(Ixc, r.Fpsr);
         Assert.Equal(Bits(0.25), RunFp(Bits(1.0), Bits(4.0), Fp2(D, 0b0001, rd: 2, rn: 0, rm: 1), fpcr: 3u << 22).D2);
+        // [D] 2^-1000 × 2^-60 = 2^-1060 (subnormal): its FMA residual could have underflowed, so RZ is refused.
         using var s = new Arm64TestVm(a =>
         {
             SetFpen(a, 3);
             a.MovImm(X(4), 3u << 22);
             a.Msr(FpcrReg, X(4));
-            a.Emit(FmovImm(D, rd: 0, imm8: 0x70));            // fmov d0, #1.0
-            a.Emit(FmovImm(D, rd: 1, imm8: 0x08));            // fmov d1, #3.0
-            a.Emit(Fp2(D, 0b0001, rd: 2, rn: 0, rm: 1));      // fdiv d2, d0, d1
+            a.MovImm(X(2), Bits(Math.ScaleB(1.0, -1000)));
+            a.MovImm(X(3), Bits(Math.ScaleB(1.0, -60)));
+            a.Emit(FpInt(sf: true, D, rmode: 0, opcode: 7, rd: 0, rn: 2)); // fmov d0, x2
+            a.Emit(FpInt(sf: true, D, rmode: 0, opcode: 7, rd: 1, rn: 3)); // fmov d1, x3
+            a.Emit(Fp2(D, 0b0000, rd: 2, rn: 0, rm: 1));                  // fmul d2, d0, d1
         });
         Assert.Equal(KvmExitReason.KVM_EXIT_INTERNAL_ERROR, s.AddVcpu().Run().Reason);
     }

@@ -6,14 +6,15 @@ namespace KvmSharp.Emulation.Arm64;
 /// FPAdd/FPSub/FPMul/FPDiv/FPSqrt/FPMulAdd/FPCompare/FPToFixed/FixedToFP/FPConvert/FPRoundBase/FPProcessNaNs):
 /// FMOV (register, general, immediate), FABS, FNEG, FSQRT, FCVT (S↔D), FADD, FSUB, FMUL, FNMUL, FDIV, FMAX, FMIN,
 /// FMAXNM, FMINNM, FMADD, FMSUB, FNMADD, FNMSUB, FCMP, FCMPE, FCCMP, FCCMPE, FCSEL, SCVTF, UCVTF and
-/// FCVT{N,P,M,Z,A}{S,U} (integer, not fixed-point), FRINT{N,P,M,Z,A,X,I}. Half precision (ftype 11) stops as unsupported.
+/// FCVT{N,P,M,Z,A}{S,U} (integer; the fixed-point forms and FCVT to/from half precision are in A64Interpreter.FpConvert.cs),
+/// FRINT{N,P,M,Z,A,X,I}. Other half-precision (ftype 11) arithmetic stops as unsupported.
 /// NaNs follow FPProcessNaNs (signalling first, operand order) or, with FPCR.DN, the default NaN; an invalid
 /// operation gives the default NaN (not x86's negative "indefinite"). FPCR.FZ flushes denormal inputs (IDC) and tiny
 /// results (UFC only). FPSR flags set: IOC, DZC, OFC, IDC, UFC, IXC.
-/// [D] Rounding: .NET rounds to nearest-even only, so a rounded (inexact) result with FPCR.RMode ≠ RN stops the run as
-/// unsupported; exact results are the same in every mode. [D] IXC/UFC of double-precision FMUL/FDIV/FSQRT/FMADD results
-/// in the subnormal range (the residual that shows inexactness can underflow) and of double-precision fused
-/// multiply-add in general are not set; tininess is judged on the result rounded to double, not before rounding.
+/// Rounding: FPCR.RMode RN, RP, RM and RZ (A64Interpreter.FpRounding.cs: the nearest result and the sign of its exact
+/// error). [D] IXC/UFC of double-precision FMUL/FDIV/FSQRT/FMADD results in or near the subnormal range (where the
+/// residual that shows inexactness can underflow) are not set, and such results under a directed mode stop the run as
+/// unsupported. Tininess is judged before rounding.
 /// </summary>
 internal sealed partial class A64Interpreter
 {
@@ -28,13 +29,15 @@ internal sealed partial class A64Interpreter
         // Every scalar FP group: M (31) = 0 except the conversions' sf, bit 30 = 0, S (29) = 0, bits 28:24 = 11110 or 11111.
         if ((insn & 0xFF00_0000) == 0x1F00_0000)
             return FpGroup(insn, (insn >> 22) & 3, FpDataProcessing3);
+        // Conversion between floating-point and fixed-point: sf 0 0 11110 ftype 0 rmode opcode scale Rn Rd (A64Interpreter.FpConvert.cs).
+        if ((insn & 0x7F20_0000) == 0x1E00_0000) return FpFixedConversion(insn);
         if ((insn & 0x7F20_0000) != 0x1E20_0000) return false;
         uint ftype = (insn >> 22) & 3;
         // Conversion between floating-point and integer: sf 0 0 11110 ftype 1 rmode opcode 000000 Rn Rd.
         if ((insn & 0x0000_FC00) == 0) return FpIntegerConversion(insn, ftype);
         if ((insn >> 31) != 0) return false;
         // FP data-processing (1 source): 000 11110 ftype 1 opcode(6) 10000 Rn Rd.
-        if ((insn & 0x7C00) == 0x4000) return FpGroup(insn, ftype, FpDataProcessing1);
+        if ((insn & 0x7C00) == 0x4000) return FpHalfConvert(insn) || FpGroup(insn, ftype, FpDataProcessing1);
         // FP compare: 000 11110 ftype 1 Rm 00 1000 Rn opcode2 (bits 2:0 = 000).
         if ((insn & 0xFC07) == 0x2000) return FpGroup(insn, ftype, FpCompare);
         // FP immediate: 000 11110 ftype 1 imm8 100 00000 Rd.

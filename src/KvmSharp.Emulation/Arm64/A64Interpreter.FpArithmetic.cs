@@ -81,27 +81,35 @@ internal sealed partial class A64Interpreter
         if (FpProcessNans([a, b], dbl, out ulong nan)) return nan;
         double x = FpToDouble(a, dbl), y = FpToDouble(b, dbl);
         if (op == FpOp.Sub) y = -y;
-        double r;
+        double r, residual; // residual: a value with the sign of (exact result − r)
         bool inexact;
         switch (op)
         {
             case FpOp.Mul:
                 r = x * y;
-                inexact = double.IsFinite(r) && (r == 0 ? x != 0 && y != 0 : Math.FusedMultiplyAdd(x, y, -r) != 0);
+                residual = double.IsFinite(r) ? Math.FusedMultiplyAdd(x, y, -r) : 0;
+                inexact = double.IsFinite(r) && (r == 0 ? x != 0 && y != 0 : residual != 0);
+                // A residual below the subnormal range is lost: an exact-looking tiny product is refused under RMode ≠ RN [D].
+                if (dbl && !inexact && r != 0 && Math.Abs(r) < ResidualUnderflowBound) RefuseDirectedRounding();
                 break;
             case FpOp.Div:
                 r = x / y;
                 if (y == 0 && double.IsFinite(x) && x != 0) FpFlag(FpsrDzc);
-                inexact = double.IsFinite(r) && double.IsFinite(y) && y != 0 && (r == 0 ? x != 0 : Math.FusedMultiplyAdd(-r, y, x) != 0);
+                residual = double.IsFinite(r) && double.IsFinite(y) && y != 0 ? Math.FusedMultiplyAdd(-r, y, x) * Math.Sign(y) : 0;
+                inexact = double.IsFinite(r) && double.IsFinite(y) && y != 0 && (r == 0 ? x != 0 : residual != 0);
+                if (dbl && !inexact && r != 0 && (Math.Abs(r) < ResidualUnderflowBound || Math.Abs(x) < ResidualUnderflowBound)) RefuseDirectedRounding();
                 break;
             default:
                 r = x + y;
-                inexact = double.IsFinite(r) && TwoSumError(x, y, r) != 0;
+                residual = double.IsFinite(r) ? TwoSumError(x, y, r) : 0;
+                inexact = double.IsFinite(r) && residual != 0;
+                // FPAdd: an exact zero sum is −0 in RM and +0 otherwise, unless both operands are zeros of one sign.
+                if (r == 0 && !(x == 0 && y == 0 && double.IsNegative(x) == double.IsNegative(y))) r = FpRMode == 2 ? -0.0 : 0.0;
                 break;
         }
         if (double.IsNaN(r)) return FpInvalid(dbl);
         bool exactInfinity = double.IsInfinity(x) || double.IsInfinity(y) || (op == FpOp.Div && y == 0);
-        return FpRound(r, inexact, dbl, exactInfinity);
+        return FpRound(r, inexact, dbl, exactInfinity, residual);
     }
 
     /// <summary>TwoSum (Knuth): the exact error of r = fl(x + y).</summary>
@@ -119,8 +127,10 @@ internal sealed partial class A64Interpreter
         double x = FpToDouble(a, dbl);
         if (x < 0) return FpInvalid(dbl);
         double r = Math.Sqrt(x);
-        bool inexact = double.IsFinite(r) && r != 0 && Math.FusedMultiplyAdd(-r, r, x) != 0;
-        return FpRound(r, inexact, dbl, exactInfinity: double.IsInfinity(x));
+        double residual = double.IsFinite(r) && r != 0 ? Math.FusedMultiplyAdd(-r, r, x) : 0;
+        bool inexact = residual != 0;
+        if (dbl && !inexact && x != 0 && Math.Abs(x) < ResidualUnderflowBound) RefuseDirectedRounding();
+        return FpRound(r, inexact, dbl, exactInfinity: double.IsInfinity(x), residual);
     }
 
     /// <summary>
@@ -138,10 +148,15 @@ internal sealed partial class A64Interpreter
         if (FpProcessNans([addend, n, m], dbl, out ulong nan)) return nan;
         double r;
         bool inexact;
+        double residual = 0;
         if (dbl)
         {
             r = Math.FusedMultiplyAdd(x, y, a);
-            inexact = false; // [D] IXC of a double-precision fused multiply-add is not computed.
+            int direction = FmaResidualSign(x, y, a, r, out bool certain);
+            if (!certain) RefuseDirectedRounding(); // [D] an overflowing or tiny product: the error is not computed
+            inexact = direction != 0;
+            residual = direction;
+            if (r == 0 && certain && !inexact) r = FpExactZeroSum(a, x, y);
         }
         else
         {
@@ -149,13 +164,25 @@ internal sealed partial class A64Interpreter
             double p = x * y;
             double s = p + a, e = TwoSumError(p, a, s);
             float f = MathF.FusedMultiplyAdd((float)x, (float)y, (float)a);
+            if (s == 0 && e == 0) f = (float)FpExactZeroSum(a, x, y);
             r = f;
             inexact = double.IsFinite(s) && (s != f || e != 0);
             if (double.IsNaN(r)) return FpInvalid(dbl);
-            return FpRoundSingle(f, s != 0 ? s : e, inexact, exactInfinity: double.IsInfinity(a) || double.IsInfinity(x) || double.IsInfinity(y));
+            return FpRoundSingle(f, s, e, inexact, exactInfinity: double.IsInfinity(a) || double.IsInfinity(x) || double.IsInfinity(y));
         }
         if (double.IsNaN(r)) return FpInvalid(dbl);
-        return FpRound(r, inexact, dbl, exactInfinity: double.IsInfinity(a) || double.IsInfinity(x) || double.IsInfinity(y));
+        return FpRound(r, inexact, dbl, exactInfinity: double.IsInfinity(a) || double.IsInfinity(x) || double.IsInfinity(y), residual);
+    }
+
+    /// <summary>
+    /// FPMulAdd's exact zero: a zero addend and a zero product of one sign keep it; any other exact zero is −0 in RM and
+    /// +0 otherwise.
+    /// </summary>
+    private double FpExactZeroSum(double addend, double x, double y)
+    {
+        bool productNegative = double.IsNegative(x) != double.IsNegative(y);
+        if (addend == 0 && (x == 0 || y == 0) && double.IsNegative(addend) == productNegative) return addend;
+        return FpRMode == 2 ? -0.0 : 0.0;
     }
 
     /// <summary>
@@ -183,20 +210,25 @@ internal sealed partial class A64Interpreter
     }
 
     /// <summary>
-    /// FPRoundBase for a result already rounded to double (<paramref name="inexact"/>: it differs from the exact value):
-    /// to single if needed, then overflow (OFC and IXC), underflow (tiny and inexact: UFC; with FPCR.FZ a tiny result
-    /// becomes a zero of its sign with UFC alone), inexact (IXC). A rounded result with FPCR.RMode ≠ RN is refused [D].
+    /// FPRoundBase for a result already rounded to nearest double (<paramref name="inexact"/>: it differs from the exact
+    /// value; <paramref name="residual"/>: a value with the sign of exact − r): to single if needed, then tininess
+    /// before rounding (|exact| below the smallest normal), FPCR.FZ (a tiny result becomes a zero of its sign with UFC
+    /// alone), FPCR.RMode (A64Interpreter.FpRounding.cs: the neighbour on the mode's side), overflow (OFC and IXC),
+    /// underflow (tiny and inexact: UFC) and inexact (IXC).
     /// </summary>
-    private ulong FpRound(double r, bool inexact, bool dbl, bool exactInfinity)
+    private ulong FpRound(double r, bool inexact, bool dbl, bool exactInfinity, double residual = 0)
     {
-        if (!dbl) return FpRoundSingle((float)r, r, inexact || (double.IsFinite(r) && (double)(float)r != r && !float.IsInfinity((float)r)), exactInfinity);
-        if (double.IsInfinity(r) && !exactInfinity)
+        if (!dbl)
         {
-            RefuseDirectedRounding();
-            FpFlag(FpsrOfc | FpsrIxc);
-            return BitConverter.DoubleToUInt64Bits(r);
+            float f = (float)r;
+            return FpRoundSingle(f, r, residual, inexact || (double.IsFinite(r) && (double)f != r && !float.IsInfinity(f)), exactInfinity);
         }
-        bool tiny = r != 0 ? Math.Abs(r) < DoubleMinNormal : inexact;
+        uint mode = FpRMode;
+        if (double.IsInfinity(r) && !exactInfinity)
+            return BitConverter.DoubleToUInt64Bits(FpOverflow(double.IsNegative(r), mode, double.MaxValue, overflows: null));
+        int direction = FpDirection(inexact, residual, r);
+        double magnitude = Math.Abs(r);
+        bool tiny = r != 0 ? magnitude < DoubleMinNormal || (magnitude == DoubleMinNormal && direction != 0 && (direction < 0) != (r < 0)) : inexact;
         if (tiny && FpFlushToZero)
         {
             FpFlag(FpsrUfc);
@@ -204,22 +236,37 @@ internal sealed partial class A64Interpreter
         }
         if (inexact)
         {
-            RefuseDirectedRounding();
+            r = FpDirected(r, direction, mode);
+            if (double.IsInfinity(r))
+            {
+                FpFlag(FpsrOfc | FpsrIxc);
+                return BitConverter.DoubleToUInt64Bits(r);
+            }
             FpFlag(tiny ? FpsrUfc | FpsrIxc : FpsrIxc);
         }
         return BitConverter.DoubleToUInt64Bits(r);
     }
 
-    /// <summary>FPRoundBase to single: <paramref name="f"/> is the rounded result, <paramref name="exact"/> (near) the exact value.</summary>
-    private ulong FpRoundSingle(float f, double exact, bool inexact, bool exactInfinity)
+    /// <summary>
+    /// FPRoundBase to single: <paramref name="f"/> is the result rounded to nearest, <paramref name="approx"/> the exact
+    /// value rounded to nearest double and <paramref name="residual"/> the sign of exact − approx.
+    /// </summary>
+    private ulong FpRoundSingle(float f, double approx, double residual, bool inexact, bool exactInfinity)
     {
+        uint mode = FpRMode;
         if (float.IsInfinity(f) && !exactInfinity)
         {
-            RefuseDirectedRounding();
-            FpFlag(FpsrOfc | FpsrIxc);
-            return BitConverter.SingleToUInt32Bits(f);
+            // |exact| ≥ 2^128 (the exponent overflows in every mode) unless approx is 2^128 rounded up from below.
+            double m = Math.Abs(approx);
+            bool beyond = m > SingleOverflowBound || (m == SingleOverflowBound && (residual == 0 || (residual < 0) == (approx < 0)));
+            return BitConverter.SingleToUInt32Bits((float)FpOverflow(float.IsNegative(f), mode, float.MaxValue, beyond));
         }
-        bool tiny = exact != 0 ? Math.Abs(exact) < SingleMinNormal : inexact;
+        // exact − f: the double difference when it is not zero (it outweighs the residual), else the residual.
+        int direction = !inexact ? 0 : (double)f != approx ? Math.Sign(approx - f) : FpDirection(inexact, residual, f);
+        double magnitude = Math.Abs(approx);
+        bool tiny = approx != 0
+            ? magnitude < SingleMinNormal || (magnitude == SingleMinNormal && residual != 0 && (residual < 0) != (approx < 0))
+            : inexact;
         if (tiny && FpFlushToZero)
         {
             FpFlag(FpsrUfc);
@@ -227,13 +274,18 @@ internal sealed partial class A64Interpreter
         }
         if (inexact)
         {
-            RefuseDirectedRounding();
+            f = (float)FpDirected(f, direction, mode, single: true);
+            if (float.IsInfinity(f))
+            {
+                FpFlag(FpsrOfc | FpsrIxc);
+                return BitConverter.SingleToUInt32Bits(f);
+            }
             FpFlag(tiny ? FpsrUfc | FpsrIxc : FpsrIxc);
         }
         return BitConverter.SingleToUInt32Bits(f);
     }
 
-    /// <summary>[D] .NET arithmetic rounds to nearest-even only: a rounded result under FPCR.RMode ≠ RN is an emulation failure.</summary>
+    /// <summary>[D] Where the exact error of a result is not known (A64Interpreter.FpRounding.cs), FPCR.RMode ≠ RN is an emulation failure.</summary>
     private void RefuseDirectedRounding()
     {
         if (((cpu.Fpcr >> 22) & 3) != 0) throw new UnsupportedInstructionStop(LastInstruction);
@@ -313,7 +365,7 @@ internal sealed partial class A64Interpreter
     }
 
     /// <summary>
-    /// FixedToFP with fbits 0 (SCVTF/UCVTF), rounded to nearest-even here (not through .NET's integer conversions, some
+    /// FixedToFP with fbits 0 (SCVTF/UCVTF), rounded here in FPCR.RMode (not through .NET's integer conversions, some
     /// of which round twice): the top 24 or 53 significant bits, the rest rounded; IXC when bits were dropped.
     /// </summary>
     private ulong FixedToFp(Int128 value, bool dbl)
@@ -325,14 +377,18 @@ internal sealed partial class A64Interpreter
         UInt128 rest = shift == 0 ? 0 : magnitude & ((UInt128.One << shift) - 1);
         if (shift > 0)
         {
+            // FPRoundBase in FPCR.RMode: RN ties to even, RP/RM away from zero for a positive/negative value, RZ truncates.
             UInt128 half = UInt128.One << (shift - 1);
-            if (rest > half || (rest == half && (mantissa & 1) != 0)) mantissa++;
+            bool up = FpRMode switch
+            {
+                0 => rest > half || (rest == half && (mantissa & 1) != 0),
+                1 => rest != 0 && value >= 0,
+                2 => rest != 0 && value < 0,
+                _ => false,
+            };
+            if (up) mantissa++;
         }
-        if (rest != 0)
-        {
-            RefuseDirectedRounding();
-            FpFlag(FpsrIxc);
-        }
+        if (rest != 0) FpFlag(FpsrIxc);
         // mantissa ≤ 2^precision converts exactly; scaling by a power of two below 2^128 is exact too.
         double d = Math.ScaleB((double)(ulong)mantissa, shift) * (value < 0 ? -1 : 1);
         return dbl ? BitConverter.DoubleToUInt64Bits(d) : BitConverter.SingleToUInt32Bits((float)d);

@@ -4,8 +4,9 @@ using System.Buffers.Binary;
 namespace KvmSharp.Emulation.Arm64;
 
 /// <summary>
-/// The FP/SIMD entry point: the encoding groups of the SIMD&amp;FP subset (A64Interpreter.SimdLoadStore.cs,
-/// A64Interpreter.SimdData.cs, A64Interpreter.FloatingPoint.cs), MRS/MSR FPCR and FPSR, the CPACR_EL1.FPEN trap and
+/// The FP/SIMD entry point: the encoding groups of the SIMD&amp;FP subset (A64Interpreter.SimdLoadStore.cs and
+/// .SimdStructures.cs, A64Interpreter.SimdData.cs with .SimdFp.cs, .SimdInteger.cs, .SimdScalarInteger.cs,
+/// .SimdElement.cs and .SimdTable.cs, A64Interpreter.FloatingPoint.cs with .FpConvert.cs), MRS/MSR FPCR and FPSR, the CPACR_EL1.FPEN trap and
 /// the V register accessors. An encoding of the SIMD&amp;FP space outside the subset stops the run as an emulation
 /// failure (before the FPEN check: the emulator does not know whether it is allocated).
 /// </summary>

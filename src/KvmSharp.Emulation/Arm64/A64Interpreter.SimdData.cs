@@ -7,7 +7,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// CMGT/CMHI/CMGE/CMHS; the "two-register miscellaneous" CMEQ/CMGT/CMGE/CMLE/CMLT (zero), NOT, CNT; the "across lanes"
 /// ADDV, SADDLV/UADDLV, SMAXV/UMAXV, SMINV/UMINV; the copies DUP
 /// (element, general, scalar), INS (element, general), UMOV, SMOV; EXT; ZIP1/2, UZP1/2, TRN1/2. A 64-bit (Q = 0) form
-/// zeroes bits 127:64. Floating-point vector arithmetic is outside the subset (an emulation failure).
+/// zeroes bits 127:64. Floating-point vector arithmetic and the further integer groups are in A64Interpreter.SimdFp.cs
+/// and A64Interpreter.SimdInteger.cs (chained after these decoders: each returns false for an opcode it does not own).
 /// </summary>
 internal sealed partial class A64Interpreter
 {
@@ -15,18 +16,33 @@ internal sealed partial class A64Interpreter
     {
         // Advanced SIMD modified immediate: 0 Q op 0111100000 a b c cmode o2 1 d e f g h Rd.
         if ((insn & 0x9FF8_0400) == 0x0F00_0400) return SimdModifiedImmediate(insn);
+        // Advanced SIMD shift by immediate (immh ≠ 0): 0 Q U 011110 immh immb opcode 1 Rn Rd (A64Interpreter.SimdInteger.cs).
+        if ((insn & 0x9F80_0400) == 0x0F00_0400) return SimdShiftImmediate(insn);
+        // Advanced SIMD three different: 0 Q U 01110 size 1 Rm opcode 00 Rn Rd (A64Interpreter.SimdInteger.cs).
+        if ((insn & 0x9F20_0C00) == 0x0E20_0000) return SimdThreeDifferent(insn);
+        // Advanced SIMD scalar pairwise: 01 U 11110 size 11000 opcode 10 Rn Rd (A64Interpreter.SimdFp.cs).
+        if ((insn & 0xDF3E_0C00) == 0x5E30_0800) return SimdScalarPairwise(insn);
+        // Advanced SIMD scalar three same / two-register miscellaneous (FP) and scalar shift by immediate: the vector
+        // decoders with bit 28 = 1 (01 U 11110 …, 01 U 111110 immh …).
+        if ((insn & 0xDF20_0400) == 0x5E20_0400) return SimdFpThreeSame(insn) || SimdScalarIntThreeSame(insn);
+        if ((insn & 0xDF3E_0C00) == 0x5E20_0800) return SimdFpTwoRegisterMisc(insn) || SimdScalarIntTwoRegisterMisc(insn);
+        if ((insn & 0xDF80_0400) == 0x5F00_0400) return SimdShiftImmediate(insn);
+        // Advanced SIMD (scalar) x indexed element: 0 Q U 01111 / 01 U 11111 size L M Rm opcode H 0 Rn Rd (A64Interpreter.SimdElement.cs).
+        if ((insn & 0x9F00_0400) == 0x0F00_0000 || (insn & 0xDF00_0400) == 0x5F00_0000) return SimdByElement(insn);
         // Advanced SIMD three same: 0 Q U 01110 size 1 Rm opcode 1 Rn Rd.
-        if ((insn & 0x9F20_0400) == 0x0E20_0400) return SimdThreeSame(insn);
+        if ((insn & 0x9F20_0400) == 0x0E20_0400) return SimdThreeSame(insn) || SimdFpThreeSame(insn) || SimdIntThreeSame(insn);
         // Advanced SIMD two-register miscellaneous: 0 Q U 01110 size 10000 opcode 10 Rn Rd.
-        if ((insn & 0x9F3E_0C00) == 0x0E20_0800) return SimdTwoRegisterMisc(insn);
+        if ((insn & 0x9F3E_0C00) == 0x0E20_0800) return SimdTwoRegisterMisc(insn) || SimdFpTwoRegisterMisc(insn) || SimdIntTwoRegisterMisc(insn);
         // Advanced SIMD across lanes: 0 Q U 01110 size 11000 opcode 10 Rn Rd.
-        if ((insn & 0x9F3E_0C00) == 0x0E30_0800) return SimdAcrossLanes(insn);
+        if ((insn & 0x9F3E_0C00) == 0x0E30_0800) return SimdAcrossLanes(insn) || SimdFpAcrossLanes(insn);
         // Advanced SIMD copy: 0 Q op 01110000 imm5 0 imm4 1 Rn Rd.
         if ((insn & 0x9FE0_8400) == 0x0E00_0400) return SimdCopy(insn);
         // Advanced SIMD scalar copy (DUP element, scalar): 01 0 11110000 imm5 0 0000 1 Rn Rd.
         if ((insn & 0xFFE0_FC00) == 0x5E00_0400) return SimdScalarDup(insn);
         // EXT: 0 Q 101110 00 0 Rm 0 imm4 0 Rn Rd.
         if ((insn & 0xBFE0_8400) == 0x2E00_0000) return SimdExt(insn);
+        // Advanced SIMD table lookup (TBL/TBX): 0 Q 001110 000 Rm 0 len op 00 Rn Rd (A64Interpreter.SimdTable.cs).
+        if ((insn & 0xBFE0_8C00) == 0x0E00_0000) return SimdTableLookup(insn);
         // Advanced SIMD permute: 0 Q 001110 size 0 Rm 0 opcode 10 Rn Rd.
         if ((insn & 0xBF20_8C00) == 0x0E00_0800) return SimdPermute(insn);
         return false;

@@ -6,7 +6,7 @@ namespace KvmSharp.Emulation.Arm64;
 /// <summary>
 /// Loads and stores of SIMD&amp;FP registers (Arm ARM C6.2 LDR/STR (immediate, SIMD&amp;FP), LDR/STR (register,
 /// SIMD&amp;FP), LDR (literal, SIMD&amp;FP), LDUR/STUR (SIMD&amp;FP), LDP/STP/LDNP/STNP (SIMD&amp;FP), LD1/ST1
-/// (multiple structures)). Every access goes through <see cref="MemoryAccess"/> (stage 1, stage 2, memslots). The Arm
+/// (multiple structures); the other structure forms are in A64Interpreter.SimdStructures.cs). Every access goes through <see cref="MemoryAccess"/> (stage 1, stage 2, memslots). The Arm
 /// ARM sets ESR_EL2.ISV only for loads and stores of a single general-purpose register, so an access of these to MMIO
 /// has no valid syndrome: mmio.c io_mem_abort's no-ISV path (KVM_EXIT_ARM_NISV with KVM_CAP_ARM_NISV_TO_USER, else
 /// -ENOSYS), with the instruction not executed.
@@ -83,12 +83,14 @@ internal sealed partial class A64Interpreter
         if ((insn & 0xBFBF_0000) == 0x0C00_0000 || (insn & 0xBFA0_0000) == 0x0C80_0000)
         {
             int registers = ((insn >> 12) & 15) switch { 7 => 1, 10 => 2, 6 => 3, 2 => 4, _ => 0 };
-            // LD2/LD3/LD4 (interleaving) are outside the subset.
-            if (registers == 0) return false;
+            // LD2/LD3/LD4, ST2/ST3/ST4 (interleaving): A64Interpreter.SimdStructures.cs.
+            if (registers == 0) return SimdMultipleStructures(insn);
             if (FpTrapped()) return true;
             SimdMultiple(insn, registers, postIndex: ((insn >> 23) & 1) != 0);
             return true;
         }
+        // LD1–LD4/ST1–ST4 (single structure), LDnR: 0 Q 0011010 L R 00000 …, post-index 0 Q 0011011 L R Rm ….
+        if ((insn & 0xBF9F_0000) == 0x0D00_0000 || (insn & 0xBF80_0000) == 0x0D80_0000) return SimdSingleStructure(insn);
         return false;
     }
 
