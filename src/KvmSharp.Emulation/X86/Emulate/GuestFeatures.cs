@@ -12,6 +12,9 @@ internal static class GuestFeatures
     /// <summary>CPUID.1:ECX.SSE4_1[19]: PTEST, PINSRQ, PEXTRQ.</summary>
     public static bool Sse41(X86Cpu cpu) => Bit(cpu, 1, 0, Reg.Ecx, 19);
 
+    /// <summary>CPUID.1:ECX.SSSE3[bit 9] (PSHUFB, PALIGNR).</summary>
+    public static bool Ssse3(X86Cpu cpu) => Bit(cpu, 1, 0, Reg.Ecx, 9);
+
     /// <summary>CPUID.1:ECX.AVX[28].</summary>
     public static bool Avx(X86Cpu cpu) => Bit(cpu, 1, 0, Reg.Ecx, 28);
 

@@ -257,15 +257,13 @@ internal sealed partial class X86Emulator
             case Mnemonic.Movsb or Mnemonic.Movsw or Mnemonic.Movsd or Mnemonic.Movsq
                 or Mnemonic.Stosb or Mnemonic.Stosw or Mnemonic.Stosd or Mnemonic.Stosq
                 or Mnemonic.Lodsb or Mnemonic.Lodsw or Mnemonic.Lodsd or Mnemonic.Lodsq:
-                if (i.Mnemonic == Mnemonic.Movsd && i.OpCount == 2 && i.GetOpKind(0) == OpKind.Register)
-                    throw new EmulationFailure("SSE MOVSD", haveInstructionBytes: true);
+                if (i.Mnemonic == Mnemonic.Movsd && i.OpCount == 2 && TrySseFloat(i, ref f)) break; // SSE2 MOVSD (X86Emulator.SseFloat.cs)
                 if (!StringOp(i)) next = _cpu.Rip; // REP not finished: run the instruction again.
                 break;
 
             case Mnemonic.Cmpsb or Mnemonic.Cmpsw or Mnemonic.Cmpsd or Mnemonic.Cmpsq
                 or Mnemonic.Scasb or Mnemonic.Scasw or Mnemonic.Scasd or Mnemonic.Scasq:
-                if (i.Mnemonic == Mnemonic.Cmpsd && i.OpCount >= 2 && i.GetOpKind(0) == OpKind.Register)
-                    throw new EmulationFailure("SSE CMPSD", haveInstructionBytes: true);
+                if (i.Mnemonic == Mnemonic.Cmpsd && i.OpCount == 3 && TrySseFloat(i, ref f)) break; // SSE2 CMPSD (X86Emulator.SseFloat.cs)
                 if (!StringCompare(i, ref f)) next = _cpu.Rip; // REPE/REPNE not finished: run it again.
                 break;
 
@@ -395,6 +393,7 @@ internal sealed partial class X86Emulator
                 break;
             default:
                 if (TryExecuteExtended(i, ref f)) break; // SSE, AVX, XGETBV/XSETBV (X86Emulator.Sse.cs and siblings)
+                if (TrySseFloat(i, ref f) || TrySseInteger(i)) break; // SSE/SSE2 FP, packed integer (X86Emulator.SseFloat.cs, SseInteger.cs)
                 if (TryTaskRegister(i) || TryBitTest(i, ref f)) break; // LTR/STR, BT/BTS/BTR/BTC (their own files)
                 if (TryInterruptOnOverflow(i) || TryLdt(i)) break; // INTO (X86Emulator.RealModeEvents.cs), LLDT/SLDT (X86Emulator.Ldt.cs)
                 if (TryPvalidate(i, ref f)) break; // SEV-SNP PVALIDATE (X86Emulator.Pvalidate.cs)
