@@ -32,20 +32,10 @@ internal static partial class TinyGuestRun
         long vmRc = kernel.Ioctl(system, KvmIoctls.KVM_CREATE_VM, 0UL);
         if (vmRc < 0) return "create vm " + Errno(vmRc);
         using var vm = kernel.Adopt((int)vmRc);
-        long anonRc = MappedRegion.Map(kernel, null, LongSlotSize, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE,
-            LinuxConstants.MAP_PRIVATE | LinuxConstants.MAP_ANONYMOUS, 0, out var mapped);
-        if (anonRc < 0) return "mmap anonymous " + Errno(anonRc);
-        using var memory = mapped!;
         byte[] code = DebugProgram(rng);
-        WriteLongModeTables(memory);
-        WriteIdt(memory);
-        code.CopyTo(memory.GetSpan(CodeGpa, code.Length));
-        var slot = new kvm_userspace_memory_region2 { slot = 0, guest_phys_addr = 0, memory_size = LongSlotSize, userspace_addr = (ulong)memory.Address };
-        long slotRc = kernel.Ioctl(vm, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref slot));
-        if (slotRc < 0) return "memslot " + Errno(slotRc);
-        if (CreateMappedVcpu(kernel, system, vm, out var createdVcpu, out var runMapped) is string vcpuError) return vcpuError;
-        using var vcpu = createdVcpu!;
-        using var run = runMapped!;
+        if (StartLongModeGuest(kernel, system, vm, code, m => WriteIdt(m), out var started) is string startError) return startError;
+        using var guest = started!;
+        var (memory, vcpu, run) = guest;
         string? setup = EnterLongMode(kernel, vcpu, seed, IdtGpa, 32 * 16 - 1);
         if (setup is not null) return setup;
 

@@ -89,19 +89,9 @@ internal static partial class TinyGuestRun
         byte[] code = IrqchipProgram(rng, windows, hasPit, speaker, hpetLegacy, channel0Mode, reads, phases);
         text.Append(windows ? "interrupt windows: " : "IF clear: ");
 
-        long anonRc = MappedRegion.Map(kernel, null, LongSlotSize, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE,
-            LinuxConstants.MAP_PRIVATE | LinuxConstants.MAP_ANONYMOUS, 0, out var mapped);
-        if (anonRc < 0) return "mmap anonymous " + Errno(anonRc);
-        using var memory = mapped!;
-        WriteLongModeTables(memory);
-        WriteReturningIdt(memory);
-        code.CopyTo(memory.GetSpan(CodeGpa, code.Length));
-        var slot = new kvm_userspace_memory_region2 { slot = 0, guest_phys_addr = 0, memory_size = LongSlotSize, userspace_addr = (ulong)memory.Address };
-        long slotRc = kernel.Ioctl(vm, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref slot));
-        if (slotRc < 0) return "memslot " + Errno(slotRc);
-        if (CreateMappedVcpu(kernel, system, vm, out var createdVcpu, out var runMapped) is string vcpuError) return vcpuError;
-        using var vcpu = createdVcpu!;
-        using var run = runMapped!;
+        if (StartLongModeGuest(kernel, system, vm, code, WriteReturningIdt, out var started) is string startError) return startError;
+        using var guest = started!;
+        var (memory, vcpu, run) = guest;
         string? setup = EnterLongMode(kernel, vcpu, seed, IdtGpa, 256 * 16 - 1);
         if (setup is not null) return setup;
         // SPIV's APIC-enable bit: a software-disabled APIC accepts no fixed interrupt from the IOAPIC.

@@ -27,21 +27,14 @@ internal static partial class TinyGuestRun
         long vmRc = kernel.Ioctl(system, KvmIoctls.KVM_CREATE_VM, 0UL);
         if (vmRc < 0) return "create vm " + Errno(vmRc);
         using var vm = kernel.Adopt((int)vmRc);
-        long anonRc = MappedRegion.Map(kernel, null, LongSlotSize, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE,
-            LinuxConstants.MAP_PRIVATE | LinuxConstants.MAP_ANONYMOUS, 0, out var mapped);
-        if (anonRc < 0) return "mmap anonymous " + Errno(anonRc);
-        using var memory = mapped!;
         byte[] code = TinyGuestProgram.Ldt(seed, CodeGpa, withReported);
-        WriteLongModeTables(memory);
-        WriteIdt(memory);
-        WriteLdtTables(memory);
-        code.CopyTo(memory.GetSpan(CodeGpa, code.Length));
-        var slot = new kvm_userspace_memory_region2 { slot = 0, guest_phys_addr = 0, memory_size = LongSlotSize, userspace_addr = (ulong)memory.Address };
-        long slotRc = kernel.Ioctl(vm, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref slot));
-        if (slotRc < 0) return "memslot " + Errno(slotRc);
-        if (CreateMappedVcpu(kernel, system, vm, out var createdVcpu, out var runMapped) is string vcpuError) return vcpuError;
-        using var vcpu = createdVcpu!;
-        using var run = runMapped!;
+        if (StartLongModeGuest(kernel, system, vm, code, m =>
+        {
+            WriteIdt(m);
+            WriteLdtTables(m);
+        }, out var started) is string startError) return startError;
+        using var guest = started!;
+        var (memory, vcpu, run) = guest;
         string? setup = EnterLongMode(kernel, vcpu, seed, IdtGpa, 32 * 16 - 1);
         if (setup is not null) return setup;
         var s = new kvm_sregs();
@@ -52,10 +45,7 @@ internal static partial class TinyGuestRun
 
         var text = new StringBuilder();
         RunExits(kernel, vcpu, run, text);
-        var r = new kvm_regs();
-        long get = kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_REGS, Bytes(ref r));
-        text.Append(" | ").Append(get == 0 ? FuzzText.Regs(r) : "get regs " + Errno(get));
-        if (get == 0 && r.rip >= HandlersGpa && r.rip < HandlersGpa + 32 * HandlerStride && r.rsp >= StackTop - 0x100 && r.rsp <= StackTop - 0x30)
+        if (AppendRegs(kernel, vcpu, text, out var r) && r.rip >= HandlersGpa && r.rip < HandlersGpa + 32 * HandlerStride && r.rsp >= StackTop - 0x100 && r.rsp <= StackTop - 0x30)
             text.Append(CultureInfo.InvariantCulture, $" vector {(r.rip - HandlersGpa) / HandlerStride} frame {Convert.ToHexString(memory.GetSpan(r.rsp, 0x30))}");
         kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_SREGS, Bytes(ref s));
         text.Append(CultureInfo.InvariantCulture, $" | ldt {s.ldt.selector:X} base 0x{s.ldt.@base:X} limit 0x{s.ldt.limit:X} type {s.ldt.type} p {s.ldt.present} unusable {s.ldt.unusable}");

@@ -40,21 +40,11 @@ internal static partial class TinyGuestRun
         using var vm = kernel.Adopt((int)vmRc);
         long chipRc = kernel.Ioctl(vm, KvmIoctls.KVM_CREATE_IRQCHIP, 0UL);
         if (chipRc < 0) return "create irqchip " + Errno(chipRc);
-        long anonRc = MappedRegion.Map(kernel, null, LongSlotSize, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE,
-            LinuxConstants.MAP_PRIVATE | LinuxConstants.MAP_ANONYMOUS, 0, out var mapped);
-        if (anonRc < 0) return "mmap anonymous " + Errno(anonRc);
-        using var memory = mapped!;
         int vector = rng.Next(0x20, 0x100);
-        WriteLongModeTables(memory);
-        WriteEoiIdt(memory, vector);
         byte[] code = EoiProgram();
-        code.CopyTo(memory.GetSpan(CodeGpa, code.Length));
-        var slot = new kvm_userspace_memory_region2 { slot = 0, guest_phys_addr = 0, memory_size = LongSlotSize, userspace_addr = (ulong)memory.Address };
-        long slotRc = kernel.Ioctl(vm, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref slot));
-        if (slotRc < 0) return "memslot " + Errno(slotRc);
-        if (CreateMappedVcpu(kernel, system, vm, out var createdVcpu, out var runMapped) is string vcpuError) return vcpuError;
-        using var vcpu = createdVcpu!;
-        using var run = runMapped!;
+        if (StartLongModeGuest(kernel, system, vm, code, m => WriteEoiIdt(m, vector), out var started) is string startError) return startError;
+        using var guest = started!;
+        var (memory, vcpu, run) = guest;
         string? setup = EnterLongMode(kernel, vcpu, seed, IdtGpa, 256 * 16 - 1);
         if (setup is not null) return setup;
 

@@ -4,7 +4,6 @@ using System.Globalization;
 using System.Text;
 using KvmSharp.Abi;
 using KvmSharp.Kernel;
-using KvmSharp.Memory;
 
 namespace KvmSharp.Fuzzing;
 
@@ -29,21 +28,16 @@ internal static partial class TinyGuestRun
         long vmRc = kernel.Ioctl(system, KvmIoctls.KVM_CREATE_VM, 0UL);
         if (vmRc < 0) return "create vm " + Errno(vmRc);
         using var vm = kernel.Adopt((int)vmRc);
-        long anonRc = MappedRegion.Map(kernel, null, IvtSlotSize, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE,
-            LinuxConstants.MAP_PRIVATE | LinuxConstants.MAP_ANONYMOUS, 0, out var mapped);
-        if (anonRc < 0) return "mmap anonymous " + Errno(anonRc);
-        using var memory = mapped!;
-        var ivt = memory.GetSpan(0, 0x400);
-        for (int v = 0; v < 256; v++) BinaryPrimitives.WriteUInt32LittleEndian(ivt[(v * 4)..], ((uint)TinyGuestProgram.StubSegment << 16) | (uint)(v * 8));
-        TinyGuestProgram.IvtStubs().CopyTo(memory.GetSpan(IvtStubsGpa, 0x840));
         byte[] code = TinyGuestProgram.RealModeIvt(seed, IvtData);
-        code.CopyTo(memory.GetSpan(IvtCodeGpa, code.Length));
-        var slot = new kvm_userspace_memory_region2 { slot = 0, guest_phys_addr = 0, memory_size = IvtSlotSize, userspace_addr = (ulong)memory.Address };
-        long slotRc = kernel.Ioctl(vm, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref slot));
-        if (slotRc < 0) return "memslot " + Errno(slotRc);
-        if (CreateMappedVcpu(kernel, system, vm, out var createdVcpu, out var runMapped) is string vcpuError) return vcpuError;
-        using var vcpu = createdVcpu!;
-        using var run = runMapped!;
+        if (StartHostGuest(kernel, system, vm, IvtSlotSize, m =>
+        {
+            var ivt = m.GetSpan(0, 0x400);
+            for (int v = 0; v < 256; v++) BinaryPrimitives.WriteUInt32LittleEndian(ivt[(v * 4)..], ((uint)TinyGuestProgram.StubSegment << 16) | (uint)(v * 8));
+            TinyGuestProgram.IvtStubs().CopyTo(m.GetSpan(IvtStubsGpa, 0x840));
+            code.CopyTo(m.GetSpan(IvtCodeGpa, code.Length));
+        }, out var started) is string startError) return startError;
+        using var guest = started!;
+        var (memory, vcpu, run) = guest;
 
         var s = new kvm_sregs();
         long rc = kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_SREGS, Bytes(ref s));
@@ -92,9 +86,7 @@ internal static partial class TinyGuestRun
             }
             InjectAtHlt(kernel, vcpu, rng, text);
         }
-        var r = new kvm_regs();
-        long get = kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_REGS, Bytes(ref r));
-        text.Append(" | ").Append(get == 0 ? FuzzText.Regs(r) : "get regs " + Errno(get));
+        AppendRegs(kernel, vcpu, text, out _);
         kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_SREGS, Bytes(ref s));
         text.Append(CultureInfo.InvariantCulture, $" cs={s.cs.selector:X}/{s.cs.@base:X} ss={s.ss.selector:X}");
         var e = new kvm_vcpu_events();

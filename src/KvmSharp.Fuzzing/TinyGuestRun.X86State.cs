@@ -5,7 +5,6 @@ using System.Text;
 using Iced.Intel;
 using KvmSharp.Abi;
 using KvmSharp.Kernel;
-using KvmSharp.Memory;
 using static Iced.Intel.AssemblerRegisters;
 
 namespace KvmSharp.Fuzzing;
@@ -25,23 +24,14 @@ internal static partial class TinyGuestRun
         long vmRc = kernel.Ioctl(system, KvmIoctls.KVM_CREATE_VM, 0UL);
         if (vmRc < 0) return "create vm " + Errno(vmRc);
         using var vm = kernel.Adopt((int)vmRc);
-        long anonRc = MappedRegion.Map(kernel, null, LongSlotSize, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE,
-            LinuxConstants.MAP_PRIVATE | LinuxConstants.MAP_ANONYMOUS, 0, out var mapped);
-        if (anonRc < 0) return "mmap anonymous " + Errno(anonRc);
-        using var memory = mapped!;
         var table = X86StateOps.CpuidTable(seed, rng.Next(0, 7));
         var faulting = CpuidFaultingStream(seed);
         bool ring3 = faulting?.Next(3) == 0;
         byte[] code = X86Program(rng, table, withReported, faulting is null || ring3 ? null : a => CpuidFaultingTail(a, faulting, table, withReported));
         if (ring3) code = Ring3Program(faulting!, table);
-        WriteLongModeTables(memory);
-        code.CopyTo(memory.GetSpan(CodeGpa, code.Length));
-        var slot = new kvm_userspace_memory_region2 { slot = 0, guest_phys_addr = 0, memory_size = LongSlotSize, userspace_addr = (ulong)memory.Address };
-        long slotRc = kernel.Ioctl(vm, KvmIoctls.KVM_SET_USER_MEMORY_REGION2, Bytes(ref slot));
-        if (slotRc < 0) return "memslot " + Errno(slotRc);
-        if (CreateMappedVcpu(kernel, system, vm, out var createdVcpu, out var runMapped) is string vcpuError) return vcpuError;
-        using var vcpu = createdVcpu!;
-        using var run = runMapped!;
+        if (StartLongModeGuest(kernel, system, vm, code, null, out var started) is string startError) return startError;
+        using var guest = started!;
+        var (memory, vcpu, run) = guest;
 
         var text = new StringBuilder();
         bool setTable = rng.Next(6) != 0;

@@ -125,9 +125,7 @@ internal static partial class TinyGuestRun
             string? again = DirtyLogAndRunAgain(kernel, vm, vcpu, run, slot, dirty, seed, realMode, text, rings);
             if (again is not null) return again;
         }
-        var regs = new kvm_regs();
-        long get = kernel.Ioctl(vcpu, KvmIoctls.KVM_GET_REGS, Bytes(ref regs));
-        text.Append(" | ").Append(get == 0 ? FuzzText.Regs(regs) : "get regs " + Errno(get));
+        AppendRegs(kernel, vcpu, text, out _);
         ulong data = realMode ? RealData : DataGpa, stack = realMode ? RealStackTop : StackTop;
         text.Append(CultureInfo.InvariantCulture, $" | data=0x{Fnv(memory.GetSpan(data, 0x1000)):X16} stack=0x{Fnv(memory.GetSpan(stack - 0x100, 0x110)):X16}");
         if (rings is not null) AppendRingFrame(memory, text);

@@ -10,7 +10,7 @@ namespace KvmSharp.Vmm;
 /// kvm_has_noapic_vcpu)</c>, kvm_free_lapic: <c>static_branch_dec</c>; not deferred, unlike the APIC's own keys).
 /// Each flip rewrites kernel text and interrupts every CPU (text_poke, smp_call_function_many_cond). With no other
 /// such vCPU on the host, every create + call + teardown flips it twice: on this machine (kvm_pvm, 6.18) that was
-/// 0.25–0.45 ms of a 1.1 ms cycle, for C and C# alike. While this hold lives the count never reaches zero.
+/// 0.45–0.65 ms of a 1.3–1.55 ms cycle, for C and C# alike (benchmarks' lifecycle-probe, session 19). While this hold lives the count never reaches zero.
 /// </para>
 /// <para>
 /// Worth it for a process that creates micro-VMs one after another (a service, a test run); pointless while a

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Buffers.Binary;
 using Iced.Intel;
 using KvmSharp.Abi;
 using KvmSharp.Emulation.Arch;
@@ -7,6 +6,7 @@ using KvmSharp.Vmm;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Guests;
 using static Iced.Intel.AssemblerRegisters;
+using static KvmSharp.Emulation.Tests.SnpTestSupport;
 
 namespace KvmSharp.Emulation.Tests;
 
@@ -21,36 +21,7 @@ namespace KvmSharp.Emulation.Tests;
 /// </summary>
 public sealed class SnpRmpTests
 {
-    private const ulong ReportLinear = SevEsGuest.SharedAlias + SevEsGuest.Report;
     private const ulong NoUpdate = 0x100;
-
-    private static ulong TermValue(byte code) => 0x100 | (1UL << 12) | ((ulong)code << 16);
-
-    private static void AssertTerminated(SevEsGuest g, byte code)
-    {
-        var exit = g.Vcpu.Run();
-        Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_SYSTEM_EVENT, $"exit {exit.ToString()}");
-        Assert.Equal(KvmConstants.KVM_SYSTEM_EVENT_SEV_TERM, exit.SystemEventType);
-        Assert.Equal([TermValue(code)], exit.SystemEventData.ToArray());
-    }
-
-    /// <summary>PVALIDATE(RAX = va, ECX = size, EDX = validate); report qword <paramref name="index"/> = EAX | CF &lt;&lt; 8 (RBX = the report).</summary>
-    private static void Pvalidate(Assembler a, ulong va, uint size, uint validate, int index)
-    {
-        a.mov(rax, va);
-        a.mov(ecx, size);
-        a.mov(edx, validate);
-        a.pvalidate();
-        a.setc(cl);
-        a.movzx(ecx, cl);
-        a.shl(ecx, 8);
-        a.or(rax, rcx);
-        a.mov(__qword_ptr[rbx + index * 8], rax);
-    }
-
-    private static KvmMain.Kvm KvmOf(SevEsGuest g) => g.Kernel.InvariantView.Vms.Single();
-
-    private static RmpEntry At(SevEsGuest g, ulong gpa) => SnpRmp.AtGfn(KvmOf(g), gpa >> 12)!.Value;
 
     [Fact]
     public void Pvalidate_validates_rescinds_and_reports_no_update_size_mismatch_and_bad_input()
@@ -128,7 +99,6 @@ public sealed class SnpRmpTests
     [Fact]
     public void Pvalidate_in_an_sev_es_guest_is_gp()
     {
-        const ulong Handler = SevEsGuest.ApCode;
         using var g = SevEsGuest.Create(VmType.SevEs, a =>
         {
             a.mov(eax, 0);
@@ -136,22 +106,16 @@ public sealed class SnpRmpTests
             a.mov(edx, 1);
             a.pvalidate();
             SevEsGuest.Terminate(a, 4);
-        }, patchImage: image =>
+        }, patchImage: image => PatchHandler(image, 13, asm =>
         {
             // Vector 13 → a handler that records the error code and RIP like the #VC one, then terminates with 0x0D.
-            var asm = new Assembler(64);
             asm.mov(rax, __qword_ptr[rsp]);
             asm.mov(rbx, ReportLinear);
             asm.mov(__qword_ptr[rbx], rax);
             asm.mov(rax, __qword_ptr[rsp + 8]);
             asm.mov(__qword_ptr[rbx + 8], rax);
             SevEsGuest.Terminate(asm, 0x0D);
-            using var stream = new MemoryStream();
-            asm.Assemble(new StreamCodeWriter(stream), Handler);
-            stream.ToArray().CopyTo(image, (int)Handler);
-            BinaryPrimitives.WriteUInt64LittleEndian(image.AsSpan((int)(SevEsGuest.Idt + 13 * 16)),
-                (Handler & 0xffff) | ((ulong)Gdt.CodeSelector << 16) | (0xEUL << 40) | (1UL << 47) | (((Handler >> 16) & 0xffff) << 48));
-        });
+        }));
         AssertTerminated(g, 0x0D);
         Assert.Equal(0UL, g.ReportQword(0));
         Assert.Equal(SevEsGuest.Code + 12, g.ReportQword(1)); // mov eax (5) + xor ecx (2) + mov edx (5): the PVALIDATE
@@ -167,32 +131,7 @@ public sealed class SnpRmpTests
     [InlineData(false, 6)]
     public void Pvalidate_outside_an_snp_guest_is_gp_on_an_snp_host_and_ud_on_another(bool snpHost, int vector)
     {
-        using var k = new EmulatedKernel(snpHost ? EmulatorConfig.X86_64() : EmulatorConfig.LikeThisHost());
-        using var g = new RawGuest(k);
-        g.LongMode(a =>
-        {
-            a.xor(eax, eax);
-            a.xor(ecx, ecx);
-            a.mov(edx, 1);
-            a.pvalidate();
-            a.hlt();
-        });
-        const ulong GdtBase = 0x5000, IdtBase = 0x6000, Stubs = 0x21_0000;
-        g.Write64(GdtBase + 8, 0x00AF_9A00_0000_FFFF);
-        g.Write64(GdtBase + 16, 0x00CF_9200_0000_FFFF);
-        foreach (int v in new[] { 6, 13 })
-        {
-            ulong stub = Stubs + (ulong)v * 0x10;
-            g.Write(stub, RawGuest.Assemble(64, stub, a => { a.mov(al, (byte)v); a.@out(0x10, al); a.hlt(); }));
-            g.Write64(IdtBase + (ulong)v * 16, (stub & 0xffff) | (8UL << 16) | (0xEUL << 40) | (1UL << 47) | (((stub >> 16) & 0xffff) << 48));
-            g.Write64(IdtBase + (ulong)v * 16 + 8, stub >> 32);
-        }
-        var s = g.Sregs;
-        s.gdt = new kvm_dtable { @base = GdtBase, limit = 23 };
-        s.idt = new kvm_dtable { @base = IdtBase, limit = 32 * 16 - 1 };
-        g.Sregs = s;
-        g.RunExpect(KvmExitReason.KVM_EXIT_IO);
-        Assert.Equal((byte)vector, g.IoData[0]);
+        Assert.Equal((byte)vector, FaultVectorInPlainVm(snpHost, a => a.pvalidate()));
     }
 
     /// <summary>

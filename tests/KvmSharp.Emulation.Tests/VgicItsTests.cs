@@ -131,7 +131,22 @@ public class VgicItsTests
 
     private static void Fail(A64Assembler a) => Arm64Guest.Ucall(a, Arm64Guest.UcallFail);
 
+    /// <summary>Clears PSTATE.I and waits in WFI: the LPI's <see cref="IrqHandler"/> ends the run, a wake-up without it fails.</summary>
+    private static void WaitForLpi(A64Assembler a)
+    {
+        a.MsrDaif(set: false, 2);
+        a.Wfi();
+        Fail(a);
+    }
+
     private static Errno Fails(Action action) => Assert.Throws<KvmException>(action).Errno;
+
+    /// <summary>Runs vCPU 0 to its done ucall and asserts its IRQ handler took the test LPI (X20 = the acknowledged INTID).</summary>
+    private static void RunToLpi(ItsVm s)
+    {
+        s.Vm.RunToDone(0);
+        Assert.Equal((ulong)Lpi, s.Vm.Vcpus[0].GetX(20));
+    }
 
     private static void RunToSync(Arm64VgicGuestVm s)
     {
@@ -273,9 +288,7 @@ public class VgicItsTests
             a.MovImm(X(2), ItsBase);
             a.MovImm(X(3), (ulong)(MapEvent.Length + 1) * 32);
             a.Str(X(3), X(2), GitsCwriter);
-            a.MsrDaif(set: false, 2);
-            a.Wfi();
-            Fail(a);
+            WaitForLpi(a);
         }, irq: IrqHandler);
         s.Commands([.. MapEvent, Int(DevId, EventId)]);
         s.Vm.RunToDone(0);
@@ -314,9 +327,7 @@ public class VgicItsTests
         {
             SetUp(a, MapEvent.Length);
             Arm64Guest.Ucall(a, UcallSync);
-            a.MsrDaif(set: false, 2);
-            a.Wfi();
-            Fail(a);
+            WaitForLpi(a);
         }, irq: IrqHandler);
         s.Commands(MapEvent);
         RunToSync(s.Vm);
@@ -339,8 +350,7 @@ public class VgicItsTests
         its.SetAttribute(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_ITS_RESTORE_TABLES);
         its.SetAttribute64(KVM_DEV_ARM_VGIC_GRP_ITS_REGS, GitsCtlr, 1);
         Assert.Equal(1, s.Vm.Vm.SignalMsi(Translater, EventId, DevId));
-        s.Vm.RunToDone(0);
-        Assert.Equal((ulong)Lpi, s.Vm.Vcpus[0].GetX(20));
+        RunToLpi(s);
     }
 
     [Fact]
@@ -350,9 +360,7 @@ public class VgicItsTests
         {
             SetUp(a, 0);                                // only vCPU 0's redistributor enables LPIs
             Arm64Guest.Ucall(a, UcallSync);
-            a.MsrDaif(set: false, 2);
-            a.Wfi();
-            Fail(a);
+            WaitForLpi(a);
         }, irq: IrqHandler, vcpus: 2);
         RunToSync(s.Vm);
         Queue(s, 0, [.. MapEvent, Mapc(1, 1), Movi(DevId, EventId, 1)]);
@@ -365,8 +373,7 @@ public class VgicItsTests
         // MAPC retargets collection 1 to vCPU 0 (update_affinity_collection).
         Queue(s, MapEvent.Length + 4, Mapc(1, 0));
         Assert.Equal(1, s.Vm.Vm.SignalMsi(Translater, EventId, DevId));
-        s.Vm.RunToDone(0);
-        Assert.Equal((ulong)Lpi, s.Vm.Vcpus[0].GetX(20));
+        RunToLpi(s);
     }
 
     [Fact]
@@ -378,9 +385,7 @@ public class VgicItsTests
             Arm64Guest.Ucall(a, UcallSync);
             a.Mrs(X(22), IccHppir1);                    // after CLEAR: nothing
             Arm64Guest.Ucall(a, UcallSync);
-            a.MsrDaif(set: false, 2);
-            a.Wfi();
-            Fail(a);
+            WaitForLpi(a);
         }, irq: IrqHandler);
         s.Commands(MapEvent);
         RunToSync(s.Vm);
@@ -393,8 +398,7 @@ public class VgicItsTests
         using var efd = s.Vm.Kvm.CreateEventFd(options: EventFdOptions.NonBlocking);
         using var reg = s.Vm.Vm.AssignIrqFd(efd, 5);
         efd.Signal();
-        s.Vm.RunToDone(0);
-        Assert.Equal((ulong)Lpi, s.Vm.Vcpus[0].GetX(20));
+        RunToLpi(s);
     }
 
     [Fact]

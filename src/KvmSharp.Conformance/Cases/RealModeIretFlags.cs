@@ -42,20 +42,11 @@ public static class RealModeIretFlags
         var mem = vm.AllocateMemory(0x20000);
         try
         {
-            vm.AddMemorySlot(0, 0, mem);
             var a = new Assembler(16);
             a.mov(__dword_ptr[0x7FFC], unchecked((int)0xAAAA_AAAA));
             a.AddInstruction(Instruction.Create(Code.Pushd_CS, Register.CS));
             a.hlt();
-            using var stream = new MemoryStream();
-            a.Assemble(new StreamCodeWriter(stream), 0);
-            mem.Write(0x10000, stream.ToArray());
-            using var vcpu = vm.CreateVcpu(0);
-            var s = vcpu.GetSregs();
-            (s.cs.@base, s.cs.selector) = (0x10000, 0x1000);
-            (s.ds.@base, s.ds.selector, s.ss.@base, s.ss.selector) = (0, 0, 0, 0);
-            vcpu.SetSregs(s);
-            vcpu.SetRegs(new kvm_regs { rip = 0, rflags = 2, rsp = 0x8000 });
+            using var vcpu = StartAtCs1000(vm, mem, a, out _);
             var exit = vcpu.Run();
             Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_HLT, exit.ToString());
             Assert.Equal(0x7FFCUL, vcpu.GetRegs().rsp);
@@ -71,7 +62,6 @@ public static class RealModeIretFlags
     private static void Check(Vm vm, AnonymousMemory mem, bool wide)
     {
         {
-            vm.AddMemorySlot(0, 0, mem);
             // The frame: FLAGS image, CS, and the IP of the HLT after the CALL (CALL pushes it; the IRET is its target).
             var a = new Assembler(16);
             var iret = a.CreateLabel();
@@ -91,21 +81,40 @@ public static class RealModeIretFlags
             a.Label(ref iret);
             if (wide) a.iretd(); else a.iret();
             a.hlt();
-            using var stream = new MemoryStream();
-            a.Assemble(new StreamCodeWriter(stream), 0);
-            byte[] code = stream.ToArray();
-            mem.Write(0x10000, code);
-            using var vcpu = vm.CreateVcpu(0);
-            var s = vcpu.GetSregs();
-            (s.cs.@base, s.cs.selector) = (0x10000, 0x1000);
-            (s.ds.@base, s.ds.selector, s.ss.@base, s.ss.selector) = (0, 0, 0, 0);
-            vcpu.SetSregs(s);
-            vcpu.SetRegs(new kvm_regs { rip = 0, rflags = 2, rsp = 0x8000 });
+            using var vcpu = StartAtCs1000(vm, mem, a, out byte[] code);
             var exit = vcpu.Run();
             Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_HLT, $"wide {wide}: {exit.ToString()}");
             var r = vcpu.GetRegs();
             Assert.Equal((wide ? 0x240ED7UL : 0x7ED7UL, 0x8000UL), (r.rflags, r.rsp));
             Assert.Equal((ulong)code.Length - (wide ? 3UL : 2UL), r.rip); // after the HLT the CALL returns to (before the IRET)
+        }
+    }
+
+    /// <summary>
+    /// Slot 0 over <paramref name="mem"/>, <paramref name="a"/>'s code (its bytes: <paramref name="code"/>) at GPA
+    /// 0x10000, and vCPU 0 set to run it in real mode from CS 0x1000:0 with DS = SS = 0, SP 0x8000 and FLAGS 2.
+    /// </summary>
+    private static Vcpu StartAtCs1000(Vm vm, AnonymousMemory mem, Assembler a, out byte[] code)
+    {
+        vm.AddMemorySlot(0, 0, mem);
+        using var stream = new MemoryStream();
+        a.Assemble(new StreamCodeWriter(stream), 0);
+        code = stream.ToArray();
+        mem.Write(0x10000, code);
+        var vcpu = vm.CreateVcpu(0);
+        try
+        {
+            var s = vcpu.GetSregs();
+            (s.cs.@base, s.cs.selector) = (0x10000, 0x1000);
+            (s.ds.@base, s.ds.selector, s.ss.@base, s.ss.selector) = (0, 0, 0, 0);
+            vcpu.SetSregs(s);
+            vcpu.SetRegs(new kvm_regs { rip = 0, rflags = 2, rsp = 0x8000 });
+            return vcpu;
+        }
+        catch
+        {
+            vcpu.Dispose();
+            throw;
         }
     }
 }

@@ -25,19 +25,13 @@ internal sealed class VgicIoDevice(Kvm kvm, KvmVcpu? redistVcpu) : IKvmIoDevice
         {
             v = VgicMmio.Read(kvm, redistVcpu ?? vcpu, Frame, (uint)(addr - Base), data.Length, uaccess: false);
         }
-        // vgic_data_host_to_mmio_bus: the GIC is little-endian.
-        Span<byte> all = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(all, v);
-        all[..Math.Min(8, data.Length)].CopyTo(data);
+        ToBus(v, data);
         return true;
     }
 
     public bool Write(KvmVcpu vcpu, ulong addr, ReadOnlySpan<byte> data)
     {
-        Span<byte> all = stackalloc byte[8];
-        all.Clear();
-        data[..Math.Min(8, data.Length)].CopyTo(all);
-        ulong v = BinaryPrimitives.ReadUInt64LittleEndian(all);
+        ulong v = FromBus(data);
         var dist = Arm64VmState.Of(kvm).Vgic;
         lock (dist)
         {
@@ -47,4 +41,21 @@ internal sealed class VgicIoDevice(Kvm kvm, KvmVcpu? redistVcpu) : IKvmIoDevice
     }
 
     private VgicFrame Frame => redistVcpu is null ? VgicFrame.Dist : VgicFrame.Redist;
+
+    /// <summary>vgic_data_host_to_mmio_bus: a register's value as the access's bytes (the GIC is little-endian).</summary>
+    internal static void ToBus(ulong value, Span<byte> data)
+    {
+        Span<byte> all = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(all, value);
+        all[..Math.Min(8, data.Length)].CopyTo(data);
+    }
+
+    /// <summary>vgic_data_mmio_bus_to_host: the access's bytes (at most 8) as a little-endian value.</summary>
+    internal static ulong FromBus(ReadOnlySpan<byte> data)
+    {
+        Span<byte> all = stackalloc byte[8];
+        all.Clear();
+        data[..Math.Min(8, data.Length)].CopyTo(all);
+        return BinaryPrimitives.ReadUInt64LittleEndian(all);
+    }
 }

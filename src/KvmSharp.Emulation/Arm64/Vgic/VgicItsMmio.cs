@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Buffers.Binary;
 using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Vcpu;
 
@@ -244,15 +243,9 @@ internal static class VgicItsMmio
         if (GuestRegion(offset, len) is not null) Write(its, offset, len, val);
     }
 
-    private static ulong Update64(ulong reg, uint offset, int len, ulong val)
-    {
-        int lower = (int)(offset & 4) * 8;
-        ulong mask = len == 8 ? ulong.MaxValue : (1UL << (len * 8)) - 1;
-        return (reg & ~(mask << lower)) | ((val & mask) << lower);
-    }
+    private static ulong Update64(ulong reg, uint offset, int len, ulong val) => VgicMmio.Update64(reg, offset, len, val);
 
-    private static ulong Extract(ulong data, uint offset, int num) =>
-        (data >> (int)(offset * 8)) & (num == 8 ? ulong.MaxValue : (1UL << (num * 8)) - 1);
+    private static ulong Extract(ulong data, uint offset, int num) => VgicMmio.Extract(data, offset, num);
 }
 
 /// <summary>The ITS frame on KVM_MMIO_BUS (vgic_register_its_iodev: IODEV_ITS, KVM_VGIC_V3_ITS_SIZE at the base).</summary>
@@ -262,18 +255,13 @@ internal sealed class VgicItsIoDevice(VgicIts its) : IKvmIoDevice
     {
         ulong v;
         lock (Arm64VmState.Of(its.Kvm).Vgic) v = VgicItsMmio.GuestRead(its, (uint)(addr - its.Base), data.Length);
-        Span<byte> all = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(all, v);
-        all[..Math.Min(8, data.Length)].CopyTo(data);
+        VgicIoDevice.ToBus(v, data);
         return true;
     }
 
     public bool Write(KvmVcpu vcpu, ulong addr, ReadOnlySpan<byte> data)
     {
-        Span<byte> all = stackalloc byte[8];
-        all.Clear();
-        data[..Math.Min(8, data.Length)].CopyTo(all);
-        ulong v = BinaryPrimitives.ReadUInt64LittleEndian(all);
+        ulong v = VgicIoDevice.FromBus(data);
         lock (Arm64VmState.Of(its.Kvm).Vgic) VgicItsMmio.GuestWrite(its, (uint)(addr - its.Base), data.Length, v);
         return true;
     }

@@ -365,7 +365,7 @@ internal static class VgicMmio
     private static ulong SanitiseBaser(ulong reg, ulong res0) => VgicItsMmio.SanitiseAttrs(reg, 10, 7, 56) & ~res0;
 
     /// <summary>update_64bit_reg: "allows updates of any half of a 64-bit register (or the whole thing)".</summary>
-    private static ulong Update64(ulong reg, uint offset, int len, ulong val)
+    internal static ulong Update64(ulong reg, uint offset, int len, ulong val)
     {
         int lower = (int)(offset & 4) * 8;
         ulong mask = len == 8 ? ulong.MaxValue : (1UL << (len * 8)) - 1;
@@ -373,7 +373,7 @@ internal static class VgicMmio
     }
 
     /// <summary>extract_bytes: num bytes at a byte offset of a 64-bit value.</summary>
-    private static ulong Extract(ulong data, uint offset, int num) =>
+    internal static ulong Extract(ulong data, uint offset, int num) =>
         (data >> (int)(offset * 8)) & (num == 8 ? ulong.MaxValue : (1UL << (num * 8)) - 1);
 
     private static ulong Bits(Kvm kvm, KvmVcpu vcpu, int intid, int count, Func<VgicIrq, bool> get)

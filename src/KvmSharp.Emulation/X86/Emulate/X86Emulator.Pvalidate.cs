@@ -56,29 +56,41 @@ internal sealed partial class X86Emulator
             WriteReg(Register.EAX, SnpRmp.PvalidateFailInput);
             return;
         }
-        // The guest's translation (#PF as for a read); the RMP entry is the one of the private page behind it. An
-        // unmapped page is the #NPF KVM answers by faulting the private GPA in (sev_gmem_prepare: assigned, not
-        // validated) — or, for a GPA that is shared now, by the private/shared mismatch's KVM_EXIT_MEMORY_FAULT
-        // (an implicit conversion request) — after which the instruction runs again.
+        var (rc, noUpdate) = OnSnpPrivatePage(va, size == 1, (inode, index) =>
+        {
+            var result = SnpRmp.Pvalidate(inode, index, size == 1, validate);
+            // A rescinded page must fault again on its next private access: the vCPUs' cached mappings go.
+            if (result.Rc == SnpRmp.PvalidateSuccess && !result.NoUpdate && !validate) _kvm.InvalidateGuestMappings();
+            return result;
+        });
+        WriteReg(Register.EAX, (ulong)rc);
+        if (noUpdate) f |= RFLAGS_CF;
+    }
+
+    /// <summary>
+    /// <paramref name="update"/> on the RMP entry of the page PVALIDATE or RMPADJUST names at <paramref name="va"/>, under
+    /// the kernel's lock: the guest's translation (#PF as for a read); the RMP entry is the one of the private page behind
+    /// it. An unmapped page is the #NPF KVM answers by faulting the private GPA in (sev_gmem_prepare: assigned, not
+    /// validated) — or, for a GPA that is shared now, by the private/shared mismatch's KVM_EXIT_MEMORY_FAULT (an implicit
+    /// conversion request) — after which the instruction runs again; an entry of another GPA is the RMP #NPF KVM leaves
+    /// alone (the instruction runs again). A 4 KiB access (<paramref name="large"/> false) on a 2 MiB entry: #NPF
+    /// (PFERR_GUEST_SIZEM) → sev_handle_rmp_fault: PSMASH and kvm_zap_gfn_range, then the instruction runs again on the
+    /// 4 KiB entry (SnpRmpVmpl.PsmashFor4K).
+    /// </summary>
+    private T OnSnpPrivatePage<T>(ulong va, bool large, Func<GmemInode, ulong, T> update)
+    {
         ulong gpa = Translate(va, PageAccess.Read) & ~_mem.EncryptionMask;
         var r = _mem.SnpMapPrivate(gpa);
         if (r.Status != GpaStatus.Done) throw new MemoryFaultStop(r.Status == GpaStatus.Mmio ? GpaResult.Fault(Vfs.Err.EFAULT, gpa, true) : r);
-        int rc;
-        bool noUpdate;
         lock (_kvm.Kernel.SyncRoot)
         {
             ulong gfn = gpa >> EmulatorConfig.PageShift;
             var slot = GuestMemoryPath.GfnToMemslot(_kvm, 0, gfn);
             if (slot?.GmemFile is not GmemFile file) throw new MemoryFaultStop(GpaResult.Fault(Vfs.Err.EFAULT, gpa, true));
             ulong index = gfn - slot.BaseGfn + slot.GmemPgoff;
-            // A 4 KiB PVALIDATE on a 2 MiB entry: sev_handle_rmp_fault's PSMASH, then again (SnpRmpVmpl.PsmashFor4K).
-            if (size == 0 && SnpRmpVmpl.PsmashFor4K(file.GmemInode, index)) _kvm.InvalidateGuestMappings();
-            (rc, noUpdate) = SnpRmp.Pvalidate(file.GmemInode, index, size == 1, validate);
-            // A rescinded page must fault again on its next private access: the vCPUs' cached mappings go.
-            if (rc == SnpRmp.PvalidateSuccess && !noUpdate && !validate) _kvm.InvalidateGuestMappings();
+            if (!large && SnpRmpVmpl.PsmashFor4K(file.GmemInode, index)) _kvm.InvalidateGuestMappings();
+            return update(file.GmemInode, index);
         }
-        WriteReg(Register.EAX, (ulong)rc);
-        if (noUpdate) f |= RFLAGS_CF;
     }
 
     /// <summary>

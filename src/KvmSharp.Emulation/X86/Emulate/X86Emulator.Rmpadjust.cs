@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 using Iced.Intel;
 using KvmSharp.Emulation.Arch;
-using KvmSharp.Emulation.GuestMemfd;
-using KvmSharp.Emulation.Mmu;
 using static KvmSharp.Emulation.X86.X86Consts;
 
 namespace KvmSharp.Emulation.X86.Emulate;
@@ -56,23 +54,9 @@ internal sealed partial class X86Emulator
             WriteReg(Register.EAX, SnpRmpVmpl.RmpadjustFailPermission);
             return;
         }
-        // The page as PVALIDATE finds it (X86Emulator.Pvalidate.cs): the guest's translation, KVM's fault-in; an entry
-        // of another GPA is the RMP #NPF KVM leaves alone (the instruction runs again).
-        ulong gpa = Translate(va, PageAccess.Read) & ~_mem.EncryptionMask;
-        var r = _mem.SnpMapPrivate(gpa);
-        if (r.Status != GpaStatus.Done) throw new MemoryFaultStop(r.Status == GpaStatus.Mmio ? GpaResult.Fault(Vfs.Err.EFAULT, gpa, true) : r);
-        int rc;
-        lock (_kvm.Kernel.SyncRoot)
-        {
-            ulong gfn = gpa >> EmulatorConfig.PageShift;
-            var slot = GuestMemoryPath.GfnToMemslot(_kvm, 0, gfn);
-            if (slot?.GmemFile is not GmemFile file) throw new MemoryFaultStop(GpaResult.Fault(Vfs.Err.EFAULT, gpa, true));
-            ulong index = gfn - slot.BaseGfn + slot.GmemPgoff;
-            // A 4 KiB RMPADJUST on a 2 MiB entry: #NPF (PFERR_GUEST_SIZEM) → sev_handle_rmp_fault: PSMASH and
-            // kvm_zap_gfn_range, then the instruction runs again on the 4 KiB entry.
-            if (!large && SnpRmpVmpl.PsmashFor4K(file.GmemInode, index)) _kvm.InvalidateGuestMappings();
-            rc = SnpRmpVmpl.Rmpadjust(file.GmemInode, index, large, CurrentVmpl, target, perms, vmsa);
-        }
+        // The page as PVALIDATE finds it (X86Emulator.Pvalidate.cs OnSnpPrivatePage): the guest's translation, KVM's
+        // fault-in, PSMASH of a 2 MiB entry for a 4 KiB RMPADJUST.
+        int rc = OnSnpPrivatePage(va, large, (inode, index) => SnpRmpVmpl.Rmpadjust(inode, index, large, CurrentVmpl, target, perms, vmsa));
         WriteReg(Register.EAX, (ulong)rc);
     }
 }
