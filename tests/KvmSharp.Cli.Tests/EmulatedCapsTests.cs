@@ -95,7 +95,8 @@ public sealed class EmulatedCapsTests
         Assert.Equal(0, caps.System("KVM_CAP_VM_TYPES"));
         Assert.Equal(["default"], caps.VmTypes);
         Assert.Equal(0x3, caps.Vm("KVM_CAP_GUEST_MEMFD_FLAGS"));
-        Assert.Equal(["kvm-vfio", "kvm-arm-vgic-v3"], caps.Devices);
+        // kvm_register_vgic_device(KVM_DEV_TYPE_ARM_VGIC_V3) registers the ITS with the GICv3 (vgic-kvm-device.c).
+        Assert.Equal(["kvm-vfio", "kvm-arm-vgic-v3", "kvm-arm-vgic-its"], caps.Devices);
     }
 
     [Fact]
