@@ -21,9 +21,11 @@ namespace KvmSharp.Emulation.Tests;
 /// </summary>
 public sealed class SnpGuestRequestTests
 {
-    private const ulong SecretsGpa = 0x0, RequestGpa = 0xB000, ResponseGpa = 0xC000, CertsGpa = 0xD000;
+    private const ulong SecretsGpa = 0x0, CertsGpa = 0xD000;
+    internal const ulong RequestGpa = 0xB000, ResponseGpa = 0xC000;
     private const ulong Command = SevEsGuest.Report + 0x200, Result = SevEsGuest.Report + 0x300, Vmpck0Copy = SevEsGuest.Report + 0x100;
-    private const ulong GuestRequest = 0x8000_0011, ExtGuestRequest = 0x8000_0012;
+    internal const ulong GuestRequest = 0x8000_0011;
+    private const ulong ExtGuestRequest = 0x8000_0012;
     private const int Rax = 0x1f8, Rbx = 0x318;
 
     /// <summary>include/uapi/linux/sev-guest.h: SNP_GUEST_ERR(vmm_error, fw_error) has the firmware error in bits 31:0.</summary>
@@ -81,8 +83,10 @@ public sealed class SnpGuestRequestTests
         return (block, auth);
     }
 
-    /// <summary>Launches the guest with a secrets page at GPA 0 and SNP_LAUNCH_FINISH with host data (and an ID block).</summary>
-    private static SevEsGuest Launch(bool idBlock = false) => SevEsGuest.Create(VmType.Snp, Program, snpFinish: l =>
+    /// <summary>
+    /// Launches the guest with a secrets page at GPA 0 and SNP_LAUNCH_FINISH with host data (and an ID block).
+    /// </summary>
+    internal static SevEsGuest Launch(bool idBlock = false) => SevEsGuest.Create(VmType.Snp, Program, snpFinish: l =>
     {
         var src = new PinnedArray<byte>(0x1000, 0x1000);
         src.Span.Fill(0x5a); // the firmware ignores the source of a SECRETS page
@@ -94,7 +98,7 @@ public sealed class SnpGuestRequestTests
     });
 
     /// <summary>Runs to the guest's first IO exit and returns the VMPCK0 it read from its secrets page.</summary>
-    private static byte[] Start(SevEsGuest g)
+    internal static byte[] Start(SevEsGuest g)
     {
         ExpectIoExit(g);
         var key = new byte[32];
@@ -103,7 +107,7 @@ public sealed class SnpGuestRequestTests
     }
 
     /// <summary>VMPCK <paramref name="n"/> as the guest copied it (after <see cref="Start"/>).</summary>
-    private static byte[] Vmpck(SevEsGuest g, int n)
+    internal static byte[] Vmpck(SevEsGuest g, int n)
     {
         var key = new byte[32];
         g.Memory.Read(Vmpck0Copy + (ulong)n * 32, key);
@@ -117,7 +121,7 @@ public sealed class SnpGuestRequestTests
     }
 
     /// <summary>One GHCB request of the host's choosing: sw_exit_info_1, sw_exit_info_2 and RBX afterwards.</summary>
-    private static (ulong Info1, ulong Info2, ulong Rbx) Issue(SevEsGuest g, ulong exitCode, ulong info1, ulong info2,
+    internal static (ulong Info1, ulong Info2, ulong Rbx) Issue(SevEsGuest g, ulong exitCode, ulong info1, ulong info2,
         ulong rax = 0, ulong rbx = 0, bool raxRbxValid = false)
     {
         WriteCommand(g, exitCode, info1, info2, rax, rbx, raxRbxValid);
@@ -146,9 +150,9 @@ public sealed class SnpGuestRequestTests
         return req;
     }
 
-    private static void WriteRequest(SevEsGuest g, byte[] page) => g.Memory.Write(RequestGpa, page);
+    internal static void WriteRequest(SevEsGuest g, byte[] page) => g.Memory.Write(RequestGpa, page);
 
-    private static byte[] ResponsePage(SevEsGuest g)
+    internal static byte[] ResponsePage(SevEsGuest g)
     {
         var page = new byte[0x1000];
         g.Memory.Read(ResponseGpa, page);
@@ -255,7 +259,8 @@ public sealed class SnpGuestRequestTests
             ("replayed seqno", SnpGuestMessage.Seal(vmpck, 0, 1, SnpGuestMessage.MsgReportReq, 1, ReportReq(1))),
             ("skipped seqno", SnpGuestMessage.Seal(vmpck, 0, 5, SnpGuestMessage.MsgReportReq, 1, ReportReq(1))),
             ("sealed with VMPCK0, header names VMPCK1", SnpGuestMessage.Seal(vmpck, 1, 1, SnpGuestMessage.MsgReportReq, 1, ReportReq(1))),
-            ("MSG_KEY_REQ (not modelled)", SnpGuestMessage.Seal(vmpck, 0, 3, 3, 1, new byte[32])),
+            ("MSG_CPUID_REQ (not modelled)", SnpGuestMessage.Seal(vmpck, 0, 3, 1, 1, new byte[32])),
+            ("MSG_KEY_REQ version 2 (not modelled)", SnpGuestMessage.Seal(vmpck, 0, 3, SnpDerivedKey.MsgKeyReq, 2, new byte[40])),
             ("response type as request", SnpGuestMessage.Seal(vmpck, 0, 3, SnpGuestMessage.MsgReportRsp, 1, ReportReq(1))),
             ("VMPCK 4", SnpGuestMessage.Seal(vmpck, 4, 3, SnpGuestMessage.MsgReportReq, 1, ReportReq(1))),
         };

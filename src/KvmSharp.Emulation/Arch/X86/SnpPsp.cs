@@ -12,8 +12,8 @@ namespace KvmSharp.Emulation.Arch;
 /// Messages"), which KVM issues for a guest's VMGEXIT (arch/x86/kvm/svm/sev.c snp_handle_guest_req). Per chip (one
 /// per <see cref="EmulatedKernel"/>): a random VCEK (ECDSA P-384), a chip ID and a fixed TCB. Per guest context: four
 /// random VMPCKs, one message sequence number per VMPCK, the report ID, and what SNP_LAUNCH_FINISH fixed (host data,
-/// ID block, measurement). Message types other than MSG_REPORT_REQ (CPUID, KEY, EXPORT/IMPORT/ABSORB, VMRK,
-/// TSC_INFO) are not modelled: the firmware answers them INVALID_PARAM here.
+/// ID block, measurement). MSG_REPORT_REQ and MSG_KEY_REQ (<see cref="SnpDerivedKey"/>) are modelled; other message
+/// types (CPUID, EXPORT/IMPORT/ABSORB, VMRK, TSC_INFO) are not: the firmware answers them INVALID_PARAM here.
 /// </summary>
 internal static class SnpPsp
 {
@@ -38,7 +38,7 @@ internal static class SnpPsp
     /// The emulated chip's TCB_VERSION (byte 0 boot loader, 1 TEE, 2-5 reserved, 6 SNP, 7 microcode), current =
     /// committed = launch = reported: boot loader 3, TEE 0, SNP 0x15, microcode 0xD3 — a model value.
     /// </summary>
-    private const ulong ChipTcb = 0xD315_0000_0000_0003;
+    internal const ulong ChipTcb = 0xD315_0000_0000_0003;
 
     /// <summary>The emulated chip.</summary>
     internal sealed class ChipState
@@ -124,15 +124,20 @@ internal static class SnpPsp
         // Authenticated decryption under the VMPCK the header names; a bad tag (or the wrong key) is INVALID_PARAM.
         byte[]? plain = SnpGuestMessage.Open(g.Vmpck[h.Vmpck], request);
         if (plain is null) return SEV_RET_INVALID_PARAM;
-        // Only MSG_REPORT_REQ version 1 is modelled.
-        if (h.MsgType != SnpGuestMessage.MsgReportReq || h.MsgVersion != 1) return SEV_RET_INVALID_PARAM;
-        byte[] response = ReportResponse(kernel, sev, g, plain, requesterVmpl: h.Vmpck);
+        // Only MSG_REPORT_REQ and MSG_KEY_REQ version 1 are modelled.
+        byte[] response;
+        byte responseType;
+        if (h.MsgType == SnpGuestMessage.MsgReportReq && h.MsgVersion == 1)
+            (response, responseType) = (ReportResponse(kernel, sev, g, plain, requesterVmpl: h.Vmpck), SnpGuestMessage.MsgReportRsp);
+        else if (h.MsgType == SnpDerivedKey.MsgKeyReq && h.MsgVersion == 1)
+            (response, responseType) = (SnpDerivedKey.Response(kernel, sev, g, plain, requesterVmpl: h.Vmpck), SnpDerivedKey.MsgKeyRsp);
+        else return SEV_RET_INVALID_PARAM;
 
-        // The response: MSG_REPORT_RSP, the request's version and VMPCK, seqno + 1, encrypted the same way.
+        // The response: MSG_REPORT_RSP / MSG_KEY_RSP, the request's version and VMPCK, seqno + 1, encrypted the same way.
         ulong respSeqno = h.Seqno + 1;
         g.Seqno[h.Vmpck] = respSeqno;
         Array.Clear(g.RespBuf);
-        SnpGuestMessage.WriteHeader(g.RespBuf, h with { Seqno = respSeqno, MsgType = SnpGuestMessage.MsgReportRsp, MsgSize = (ushort)response.Length });
+        SnpGuestMessage.WriteHeader(g.RespBuf, h with { Seqno = respSeqno, MsgType = responseType, MsgSize = (ushort)response.Length });
         SnpGuestMessage.Encrypt(g.Vmpck[h.Vmpck], g.RespBuf, response);
         return SevFirmware.SEV_RET_SUCCESS;
     }
