@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
 using Iced.Intel;
 using KvmSharp.Emulation.Arch;
 using static KvmSharp.Emulation.X86.X86Consts;
@@ -14,8 +15,9 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// (arch/x86/coco/tdx/tdx.c handle_cpuid, read_msr, write_msr; KVM's side is Arch/X86/TdVmcall.cs), and #GP. The TD's
 /// CPUID controls TDCS TD_CTLS.REDUCE_VE, ENUM_TOPOLOGY and VIRT_CPUID2 are what the guest wrote with TDG.VM.WR
 /// (X86Emulator.TdxVmRdWr.cs, Arch/X86/TdxMetadata.cs); CPUID_SUPERVISOR/USER_VE (TDG.VP.CPUIDVE.SET) are not
-/// modelled (clear). REDUCE_VE's MSR effects (#GP instead of #VE for GP_OR_VE MSRs and those outside the lookup
-/// table) and the x2APIC ID MSR under ENUM_TOPOLOGY are not modelled: the MSR rules below are those of a TD without them.
+/// modelled (clear). The MSR rules are those of the module's older table (<see cref="s_tdMsrs"/>) for a TD without
+/// REDUCE_VE; with REDUCE_VE the MSRs that table leaves to a #VE follow the 2.x table (<see cref="s_tdReducedVeMsrs"/>),
+/// and ENUM_TOPOLOGY makes RDMSR of the x2APIC ID the module's own.
 /// </summary>
 internal sealed partial class X86Emulator
 {
@@ -227,20 +229,74 @@ internal sealed partial class X86Emulator
     ];
 
     /// <summary>
-    /// The TDX module's rule for RDMSR/WRMSR of <paramref name="msr"/> in a TD. rd_wr_msr_generic_checks: an MSR
-    /// outside the MSR bitmap's ranges (0–0x1FFF, 0xC0000000–0xC0001FFF) is a #VE; else <see cref="s_tdMsrs"/>, and a
-    /// #VE for an MSR the table leaves out (rd_wr_msr_generic_case without REDUCE_VE). WRMSR of the VMX capability
-    /// MSRs is #GP (td_wrmsr_exit).
+    /// intel/tdx-module include/auto_gen_2_0/msr_config_lookup.c (with td_rdmsr_exit / td_wrmsr_exit's special cases)
+    /// for the MSRs <see cref="s_tdMsrs"/> leaves to a #VE, as a TD with TD_CTLS.REDUCE_VE sees them: only the rows
+    /// whose answer is not #GP. rd_wr_msr_generic_case with REDUCE_VE: an MSR missing from the table, action
+    /// GP_OR_VE_BY_REDUCED_VE, GP_OR_VE or an unhandled OTHER is #GP; the GP_OR_VE_BY_&lt;feature&gt; actions (MCA, MTRR,
+    /// TSC_DEADLINE, EST, TM2, DCA, ACPI, RDT_M/A, TME, PCONFIG, CORE_CAPABILITIES) are #GP too, because
+    /// update_mutable_cpuid_flags (helpers.c) clears each feature under REDUCE_VE unless TDCS.FEATURE_PARAVIRT_CTLS
+    /// enables it — never written here (TdxMetadata: not modelled). The VMX capability MSRs the module does not
+    /// virtualize (PINBASED/PROCBASED/EXIT/ENTRY_CTLS, VMCS_ENUM) read as #GP (td_rdmsr_exit). The x2APIC registers
+    /// APICv does not virtualize stay as the 2.x table defines them: #VE (KVM emulates them through
+    /// TDG.VP.VMCALL), #GP for writes of the read-only ones (ID, version, LDR, current count) and the reserved 0x83B–0x83D.
+    /// Native here marks a direction whose bitmap bit is 0 (the old table's rule applies first).
     /// </summary>
-    private static TdMsr TdMsrRule(uint msr, bool write)
+    private static readonly (uint First, uint Last, TdMsr Read, TdMsr Write)[] s_tdReducedVeMsrs =
+    [
+        (0x0, 0x1, TdMsr.Ve, TdMsr.Ve),                      // IA32_P5_MC_ADDR, IA32_P5_MC_TYPE
+        (0x6, 0x6, TdMsr.Ve, TdMsr.Ve),                      // IA32_MONITOR_FILTER_SIZE
+        (0x10, 0x10, TdMsr.Native, TdMsr.Ve),                // IA32_TIME_STAMP_COUNTER
+        (0x17, 0x17, TdMsr.Ve, TdMsr.Gp),                    // IA32_PLATFORM_ID (write GP_OR_VE_BY_REDUCED_VE)
+        (0x1b, 0x1b, TdMsr.Ve, TdMsr.Ve),                    // IA32_APIC_BASE
+        (0x34, 0x34, TdMsr.Module, TdMsr.Module),            // MSR_SMI_COUNT: the TDVPS copy
+        (0x3a, 0x3a, TdMsr.Module, TdMsr.Gp),                // IA32_FEATURE_CONTROL: reads 1 (locked)
+        (0x4e, 0x4e, TdMsr.Module, TdMsr.Gp),                // IA32_PPIN_CTL: reads 1 (locked)
+        (0x79, 0x79, TdMsr.Gp, TdMsr.Module),                // IA32_BIOS_UPDT_TRIG: write ignored
+        (0x8b, 0x8b, TdMsr.Module, TdMsr.Module),            // IA32_BIOS_SIGN_ID: reads 0xFFFFFFFF, write ignored
+        (0xbc, 0xbc, TdMsr.Native, TdMsr.Ve),                // IA32_MISC_PACKAGE_CTLS
+        (0xce, 0xce, TdMsr.Module, TdMsr.Gp),                // MSR_PLATFORM_INFO: reads 0
+        (0x140, 0x140, TdMsr.Module, TdMsr.Module),          // MSR_FEATURE_ENABLES: reads 0, only 0 written
+        (0x1a0, 0x1a0, TdMsr.Module, TdMsr.Module),          // IA32_MISC_ENABLE: write wrmsr_ia32_misc_enable
+        (0x802, 0x802, TdMsr.Module, TdMsr.Gp),              // IA32_X2APIC_APICID (read: ENUM_TOPOLOGY, on with REDUCE_VE)
+        (0x803, 0x803, TdMsr.Ve, TdMsr.Gp),                  // IA32_X2APIC_VERSION
+        (0x80d, 0x80d, TdMsr.Ve, TdMsr.Gp),                  // IA32_X2APIC_LDR
+        (0x80f, 0x80f, TdMsr.Ve, TdMsr.Ve),                  // IA32_X2APIC_SIVR
+        (0x828, 0x828, TdMsr.Ve, TdMsr.Ve),                  // IA32_X2APIC_ESR
+        (0x82f, 0x830, TdMsr.Ve, TdMsr.Ve),                  // IA32_X2APIC_LVT_CMCI, ICR
+        (0x832, 0x838, TdMsr.Ve, TdMsr.Ve),                  // IA32_X2APIC_LVT_TIMER … LVT_ERROR, INIT_COUNT
+        (0x839, 0x839, TdMsr.Ve, TdMsr.Gp),                  // IA32_X2APIC_CUR_COUNT
+        (0x83a, 0x83a, TdMsr.Ve, TdMsr.Ve),                  // IA32_X2APIC_LVT_HWP
+        (0x83e, 0x83e, TdMsr.Ve, TdMsr.Ve),                  // IA32_X2APIC_DIV_CONF
+        (0xc000_0083, 0xc000_0083, TdMsr.Ve, TdMsr.Ve),      // IA32_CSTAR
+    ];
+
+    private const uint MsrX2ApicId = 0x802;
+
+    /// <summary>
+    /// The TDX module's rule for RDMSR/WRMSR of <paramref name="msr"/> in a TD with TD_CTLS <paramref name="ctls"/>.
+    /// rd_wr_msr_generic_checks: an MSR outside the MSR bitmap's ranges (0–0x1FFF, 0xC0000000–0xC0001FFF) is a #VE
+    /// whatever the controls (VE_INFO_NON_CONFIG_PARAVIRT); else <see cref="s_tdMsrs"/>, and a #VE for an MSR the table
+    /// leaves out (rd_wr_msr_generic_case). WRMSR of the VMX capability MSRs is #GP (td_wrmsr_exit). td_rdmsr_exit
+    /// answers RDMSR of IA32_X2APIC_APICID itself with ENUM_TOPOLOGY. With REDUCE_VE an MSR the old table leaves to a
+    /// #VE follows <see cref="s_tdReducedVeMsrs"/>, #GP where that has no row.
+    /// </summary>
+    private static TdMsr TdMsrRule(uint msr, bool write, ulong ctls)
     {
         if (msr is not (<= 0x1fff or (>= 0xc000_0000 and <= 0xc000_1fff))) return TdMsr.Ve;
-        foreach (var (first, last, read, wr) in s_tdMsrs)
+        if (msr == MsrX2ApicId && !write && (ctls & TdxMetadata.TdCtlsEnumTopology) != 0) return TdMsr.Module;
+        var rule = Lookup(s_tdMsrs, msr, write) ?? TdMsr.Ve;
+        if (rule != TdMsr.Ve || (ctls & TdxMetadata.TdCtlsReduceVe) == 0) return rule;
+        return Lookup(s_tdReducedVeMsrs, msr, write) ?? TdMsr.Gp;
+    }
+
+    private static TdMsr? Lookup((uint First, uint Last, TdMsr Read, TdMsr Write)[] table, uint msr, bool write)
+    {
+        foreach (var (first, last, read, wr) in table)
         {
             if (msr < first) break;
             if (msr <= last) return write ? wr : read;
         }
-        return TdMsr.Ve;
+        return null;
     }
 
     /// <summary>
@@ -255,7 +311,8 @@ internal sealed partial class X86Emulator
         RequireCpl0();
         uint msr = (uint)_cpu.Gpr[X86Cpu.RCX];
         bool write = i.Mnemonic == Mnemonic.Wrmsr;
-        switch (TdMsrRule(msr, write))
+        ulong ctls = TdxMetadata.Controls(CocoState.Tdx(_kvm)).TdCtls; // X86Emulator.TdxVmRdWr.cs writes it
+        switch (TdMsrRule(msr, write, ctls))
         {
             case TdMsr.Ve:
                 throw InjectVe(write ? ExitReasonMsrWrite : ExitReasonMsrRead, 0, 0, 0, (uint)i.Length);
@@ -278,6 +335,12 @@ internal sealed partial class X86Emulator
     /// <item>WRMSR IA32_XSS (wrmsr_ia32_xss): a bit outside the supported XSS and XFAM is #GP — the TD's XFAM has no
     /// supervisor state here, so only 0 is written.</item>
     /// <item>RDMSR IA32_PERF_CAPABILITIES (rdmsr_ia32_perf_capabilities): 0 without ATTRIBUTES.PERFMON.</item>
+    /// <item>RDMSR IA32_X2APIC_APICID with ENUM_TOPOLOGY: EDX 0, EAX the vCPU's x2APIC ID (TDCS.X2APIC_IDS, which KVM's
+    /// tdh_vp_init sets to the vCPU ID).</item>
+    /// <item>With REDUCE_VE (td_rdmsr_exit / td_wrmsr_exit): MSR_SMI_COUNT reads and writes a per-vCPU copy (TDVPS,
+    /// initially 0), IA32_FEATURE_CONTROL and IA32_PPIN_CTL read 1, IA32_BIOS_SIGN_ID reads 0xFFFFFFFF, MSR_PLATFORM_INFO
+    /// and MSR_FEATURE_ENABLES read 0, WRMSR of IA32_BIOS_UPDT_TRIG and IA32_BIOS_SIGN_ID is ignored, WRMSR of
+    /// MSR_FEATURE_ENABLES other than 0 is #GP, and WRMSR IA32_MISC_ENABLE is <see cref="TdWriteMiscEnable"/>.</item>
     /// <item>IA32_DEBUGCTL (rdmsr_ia32_debugctl: bit 13 reads 0; wrmsr_ia32_debugctl: reserved bits #GP, bit 13
     /// kept), IA32_MISC_ENABLE, IA32_ARCH_CAPABILITIES, IA32_XAPIC_DISABLE_STATUS and the VMX capability MSRs read the
     /// module's virtual values, which the model takes from the vCPU's MSR state (<see cref="ModelSpecificRegister"/>:
@@ -303,13 +366,70 @@ internal sealed partial class X86Emulator
                 ModelSpecificRegister(i);
                 return;
             case 0x345:
-                _cpu.Gpr[X86Cpu.RAX] = 0;
-                _cpu.Gpr[X86Cpu.RDX] = 0;
+                TdRdmsrResult(0);
+                return;
+            case MsrX2ApicId:
+                TdRdmsrResult((uint)_vcpu.Id);
+                return;
+            case 0x34:
+                var smiCount = s_tdSmiCount.GetValue(_cpu, _ => new StrongBox<ulong>());
+                if (write) smiCount.Value = value;
+                else TdRdmsrResult(smiCount.Value);
+                return;
+            case 0x3a or 0x4e:
+                TdRdmsrResult(1);
+                return;
+            case 0x8b or 0x79:
+                if (!write) TdRdmsrResult(0xffff_ffff);
+                return;
+            case 0xce:
+                TdRdmsrResult(0);
+                return;
+            case 0x140:
+                if (write && value != 0) throw new GuestFault(GP_VECTOR, 0);
+                if (!write) TdRdmsrResult(0);
+                return;
+            case 0x1a0 when write:
+                TdWriteMiscEnable(i, value);
                 return;
             default:
                 ModelSpecificRegister(i);
                 if (msr == 0x1d9 && !write) _cpu.Gpr[X86Cpu.RAX] &= ~(1UL << 13);
                 return;
         }
+    }
+
+    /// <summary>MSR_SMI_COUNT's TDVPS copy per vCPU (td_rdmsr_exit / td_wrmsr_exit with REDUCE_VE).</summary>
+    private static readonly ConditionalWeakTable<X86Cpu, StrongBox<ulong>> s_tdSmiCount = [];
+
+    /// <summary>rdmsr_set_value_in_tdvps: EDX:EAX = the value, upper halves 0.</summary>
+    private void TdRdmsrResult(ulong value)
+    {
+        _cpu.Gpr[X86Cpu.RAX] = (uint)value;
+        _cpu.Gpr[X86Cpu.RDX] = value >> 32;
+    }
+
+    /// <summary>wrmsr_ia32_misc_enable: bits outside 0x00C51889 ("GP_ON_NON_0_MASK").</summary>
+    private const ulong MiscEnableGpOnNon0 = 0xFFFF_FFFF_FF3A_E776;
+
+    /// <summary>
+    /// wrmsr_ia32_misc_enable (td_wrmsr_exit with REDUCE_VE): a bit of GP_ON_NON_0_MASK set is #GP; PERFMON_AVAILABLE
+    /// (7), BTS_UNAVAILABLE (11) and PEBS_UNAVAILABLE (12) keep the TD's values; EST (16) without the EST CPUID flag
+    /// is #GP (under REDUCE_VE without FEATURE_PARAVIRT_CTLS.EST the flag is clear: update_mutable_cpuid_flags); a
+    /// change of ENABLE_MONITOR_FSM (18) or LIMIT_CPUID_MAXVAL (22) set is a #VE (VE_INFO_UNSUPPORTED_FEATURE); xTPR
+    /// message disable (23) without CPUID.1:ECX.xTPR (14) is #GP; else the TD's value (TDVPS, not the hardware) changes.
+    /// </summary>
+    private void TdWriteMiscEnable(in Instruction i, ulong value)
+    {
+        const ulong KeepMask = (1UL << 7) | (1UL << 11) | (1UL << 12);
+        const ulong Est = 1UL << 16, MonitorFsm = 1UL << 18, LimitCpuid = 1UL << 22, XtprDisable = 1UL << 23;
+        if ((value & MiscEnableGpOnNon0) != 0 || (value & Est) != 0) throw new GuestFault(GP_VECTOR, 0);
+        ulong old = _cpu.Msrs.MiscEnable;
+        value = (value & ~KeepMask) | (old & KeepMask);
+        if (((value ^ old) & MonitorFsm) != 0 || (value & LimitCpuid) != 0)
+            throw InjectVe(ExitReasonMsrWrite, 0, 0, 0, (uint)i.Length);
+        var f1 = TdxModule.Find(TdxModule.TdCpuid(CocoState.Tdx(_kvm)).ToArray(), 1, 0);
+        if ((value & XtprDisable) != 0 && ((f1?.ecx ?? 0) & (1u << 14)) == 0) throw new GuestFault(GP_VECTOR, 0);
+        _cpu.Msrs.MiscEnable = value;
     }
 }
