@@ -339,30 +339,8 @@ internal sealed partial class A64Interpreter
     /// FPToFixed with fbits 0: round in <paramref name="rounding"/>, then saturate. A NaN gives 0, out of range the
     /// nearest bound, both with IOC (and no IXC); an in-range rounded value sets IXC when it is not the operand.
     /// </summary>
-    private ulong FpToInteger(ulong a, bool dbl, bool sf, bool unsigned, MidpointRounding rounding)
-    {
-        a = FpFlushIn(a, dbl);
-        int bits = sf ? 64 : 32;
-        Int128 min = unsigned ? 0 : -(Int128.One << (bits - 1));
-        Int128 max = unsigned ? (Int128.One << bits) - 1 : (Int128.One << (bits - 1)) - 1;
-        ulong mask = sf ? ulong.MaxValue : 0xFFFF_FFFFUL;
-        if (FpIsNan(a, dbl))
-        {
-            FpFlag(FpsrIoc);
-            return 0;
-        }
-        double x = FpToDouble(a, dbl);
-        double rounded = Math.Round(x, rounding);
-        // |rounded| < 2^65 converts to Int128 exactly (it is an integer); beyond that it is out of range anyway.
-        Int128 value = Math.Abs(rounded) < 36893488147419103232.0 ? (Int128)rounded : rounded < 0 ? min - 1 : max + 1;
-        if (value < min || value > max)
-        {
-            FpFlag(FpsrIoc);
-            return (ulong)(value < min ? min : max) & mask;
-        }
-        if (rounded != x) FpFlag(FpsrIxc);
-        return (ulong)value & mask;
-    }
+    private ulong FpToInteger(ulong a, bool dbl, bool sf, bool unsigned, MidpointRounding rounding) =>
+        FpToFixed(a, dbl, fbits: 0, sf, unsigned, rounding);
 
     /// <summary>
     /// FixedToFP with fbits 0 (SCVTF/UCVTF), rounded here in FPCR.RMode (not through .NET's integer conversions, some

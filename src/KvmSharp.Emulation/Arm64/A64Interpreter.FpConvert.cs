@@ -13,7 +13,10 @@ internal sealed partial class A64Interpreter
 {
     private const ulong HalfDefaultNan = 0x7E00;
 
-    /// <summary>FPToFixed(op, fbits, unsigned, rounding) to a 32- or 64-bit integer: round(op × 2^fbits), saturated (IOC), IXC when inexact.</summary>
+    /// <summary>
+    /// FPToFixed(op, fbits, unsigned, rounding) to a 32- or 64-bit integer: round(op × 2^fbits), saturated. A NaN gives 0,
+    /// out of range the nearest bound, both with IOC (and no IXC); an in-range rounded value sets IXC when inexact.
+    /// </summary>
     private ulong FpToFixed(ulong a, bool dbl, int fbits, bool sf, bool unsigned, MidpointRounding rounding)
     {
         a = FpFlushIn(a, dbl);

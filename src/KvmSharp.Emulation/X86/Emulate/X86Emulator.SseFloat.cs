@@ -130,37 +130,52 @@ internal sealed partial class X86Emulator
     }
 
     /// <summary>ADD/SUB/MUL/DIV/MIN/MAX SS/SD/PS/PD xmm1, xmm2/m: a scalar form keeps the upper elements of xmm1.</summary>
-    private void FloatArithmetic(in Instruction i, FloatFormat fmt, SseArithmetic.Op op)
+    private void FloatArithmetic(in Instruction i, FloatFormat fmt, SseArithmetic.Op op) =>
+        FloatLanes(i, fmt, IsScalarForm(i.Mnemonic), new BinaryLane(op));
+
+    /// <summary>CMPSS/CMPSD (upper elements kept) and CMPPS/CMPPD xmm1, xmm2/m, imm8: a mask of all ones or zeros per element.</summary>
+    private void FloatCompareMask(in Instruction i) =>
+        FloatLanes(i, i.Mnemonic is Mnemonic.Cmpss or Mnemonic.Cmpps ? FloatFormat.Single : FloatFormat.Double,
+            scalar: i.Mnemonic is Mnemonic.Cmpss or Mnemonic.Cmpsd, new CompareLane((int)(i.GetImmediate(2) & 7)));
+
+    /// <summary>
+    /// The element loop the arithmetic forms share: xmm1's elements — only the low one for a scalar form, which keeps
+    /// the upper ones — become <paramref name="lane"/> of xmm1's and the source's; MXCSR's flags are committed once, so
+    /// an unmasked exception leaves xmm1 as it was.
+    /// </summary>
+    private void FloatLanes<TLane>(in Instruction i, FloatFormat fmt, bool scalar, TLane lane) where TLane : struct, IFloatLane
     {
         int size = fmt.Bits / 8;
-        bool scalar = IsScalarForm(i.Mnemonic);
         int dest = VectorIndex(i.Op0Register);
         Span<byte> a = stackalloc byte[16], b = stackalloc byte[16];
         VectorRegisters.Read(Vec, dest, a);
         ReadXmmSource(i, 1, b, scalar ? size : 16);
         var math = new SseArithmetic(Vec.Fpu.mxcsr);
         int count = scalar ? 1 : 16 / size;
-        for (int k = 0; k < count; k++) SetVectorLane(a, k, size, math.Binary(op, VectorLane(a, k, size), VectorLane(b, k, size), fmt));
+        for (int k = 0; k < count; k++) SetVectorLane(a, k, size, lane.Apply(math, VectorLane(a, k, size), VectorLane(b, k, size), fmt));
         CommitMxcsr(math);
         VectorRegisters.WriteLegacy(Vec, dest, a);
     }
 
-    /// <summary>CMPSS/CMPSD (upper elements kept) and CMPPS/CMPPD xmm1, xmm2/m, imm8: a mask of all ones or zeros per element.</summary>
-    private void FloatCompareMask(in Instruction i)
+    /// <summary>One element's operation in <see cref="FloatLanes"/> (a struct: no allocation per instruction).</summary>
+    private interface IFloatLane
     {
-        var fmt = i.Mnemonic is Mnemonic.Cmpss or Mnemonic.Cmpps ? FloatFormat.Single : FloatFormat.Double;
-        int size = fmt.Bits / 8;
-        bool scalar = i.Mnemonic is Mnemonic.Cmpss or Mnemonic.Cmpsd;
-        int predicate = (int)(i.GetImmediate(2) & 7);
-        int dest = VectorIndex(i.Op0Register);
-        Span<byte> a = stackalloc byte[16], b = stackalloc byte[16];
-        VectorRegisters.Read(Vec, dest, a);
-        ReadXmmSource(i, 1, b, scalar ? size : 16);
-        var math = new SseArithmetic(Vec.Fpu.mxcsr);
-        int count = scalar ? 1 : 16 / size;
-        for (int k = 0; k < count; k++) SetVectorLane(a, k, size, math.CompareMask(VectorLane(a, k, size), VectorLane(b, k, size), fmt, predicate));
-        CommitMxcsr(math);
-        VectorRegisters.WriteLegacy(Vec, dest, a);
+        ulong Apply(SseArithmetic math, ulong dest, ulong source, FloatFormat fmt);
+    }
+
+    private readonly struct BinaryLane(SseArithmetic.Op op) : IFloatLane
+    {
+        public ulong Apply(SseArithmetic math, ulong dest, ulong source, FloatFormat fmt) => math.Binary(op, dest, source, fmt);
+    }
+
+    private readonly struct CompareLane(int predicate) : IFloatLane
+    {
+        public ulong Apply(SseArithmetic math, ulong dest, ulong source, FloatFormat fmt) => math.CompareMask(dest, source, fmt, predicate);
+    }
+
+    private readonly struct SqrtLane : IFloatLane
+    {
+        public ulong Apply(SseArithmetic math, ulong dest, ulong source, FloatFormat fmt) => math.Sqrt(source, fmt);
     }
 
     /// <summary>
@@ -184,20 +199,8 @@ internal sealed partial class X86Emulator
     }
 
     /// <summary>SQRTSS/SQRTSD (upper elements of xmm1 kept) and SQRTPS/SQRTPD.</summary>
-    private void FloatSqrt(in Instruction i, FloatFormat fmt)
-    {
-        int size = fmt.Bits / 8;
-        bool scalar = i.Mnemonic is Mnemonic.Sqrtss or Mnemonic.Sqrtsd;
-        int dest = VectorIndex(i.Op0Register);
-        Span<byte> a = stackalloc byte[16], b = stackalloc byte[16];
-        VectorRegisters.Read(Vec, dest, a);
-        ReadXmmSource(i, 1, b, scalar ? size : 16);
-        var math = new SseArithmetic(Vec.Fpu.mxcsr);
-        int count = scalar ? 1 : 16 / size;
-        for (int k = 0; k < count; k++) SetVectorLane(a, k, size, math.Sqrt(VectorLane(b, k, size), fmt));
-        CommitMxcsr(math);
-        VectorRegisters.WriteLegacy(Vec, dest, a);
-    }
+    private void FloatSqrt(in Instruction i, FloatFormat fmt) =>
+        FloatLanes(i, fmt, scalar: i.Mnemonic is Mnemonic.Sqrtss or Mnemonic.Sqrtsd, new SqrtLane());
 
     /// <summary>
     /// MOVSS/MOVSD (F3/F2 0F 10/11): xmm, xmm merges the low element; xmm, m zero-extends the element to 128 bits;
