@@ -7,7 +7,7 @@ namespace KvmSharp.Emulation.Arch;
 
 /// <summary>
 /// The TDCS fields a TD guest's TDG.VM.WR changes (intel/tdx-module src/common/metadata_handlers/metadata_td.c
-/// md_td_write_element): TD_CTLS and NOTIFY_ENABLES. TD_CTLS starts with PENDING_VE_DISABLE =
+/// md_td_write_element): TD_CTLS, NOTIFY_ENABLES and FEATURE_PARAVIRT_CTLS (0: TDH.MNG.INIT leaves it clear). TD_CTLS starts with PENDING_VE_DISABLE =
 /// ATTRIBUTES.SEPT_VE_DISABLE (TDH.MNG.INIT) and the other controls clear.
 /// </summary>
 internal sealed class TdcsControls
@@ -17,6 +17,9 @@ internal sealed class TdcsControls
 
     /// <summary>TDCS.NOTIFY_ENABLES (bit 0: notify on a zero-step attack).</summary>
     public ulong NotifyEnables;
+
+    /// <summary>TDCS.FEATURE_PARAVIRT_CTLS (<see cref="TdxCpuidFlags"/>: which features stay visible under REDUCE_VE).</summary>
+    public ulong FeatureParavirtCtls;
 }
 
 /// <summary>One row of the module's TDR/TDCS lookup table (md_lookup_t): the base field ID, the counts and the guest's masks.</summary>
@@ -27,9 +30,10 @@ internal readonly record struct TdMdField(string Name, ulong Id, int Fields, int
 /// guest read/write masks of intel/tdx-module include/auto_gen_2_0/tdr_tdcs_fields_lookup.c (tdr_tdcs_lookup), for
 /// the rows a Linux guest uses (arch/x86/coco/tdx/tdx.c tdx_setup, disable_sept_ve, reduce_unnecessary_ve; field IDs
 /// in arch/x86/include/asm/shared/tdx.h TDCS_*) and the small read-only ones (ATTRIBUTES, XFAM, vCPU counts, GPAW,
-/// CONFIG_FLAGS, the measurements), plus HKID and EPTP as examples of fields the guest may not read. Not modelled
-/// (FIELD_ID_INCORRECT here, readable on a real module): TD_UUID, TSC_FREQUENCY, FEATURE_PARAVIRT_CTLS and the
-/// migration / service-TD / x2APIC-ID classes — so TDG.VM.RD version 1's "next field" walks only these rows.
+/// CONFIG_FLAGS, the measurements, FEATURE_PARAVIRT_CTLS — which Linux does not use, but which decides the CPUID bits
+/// REDUCE_VE clears: <see cref="TdxCpuidFlags"/>), plus HKID and EPTP as examples of fields the guest may not read. Not
+/// modelled (FIELD_ID_INCORRECT here, readable on a real module): TD_UUID, TSC_FREQUENCY, CPUID_FIXED0_BITMAP (guest
+/// read mask 0 anyway) and the migration / service-TD / x2APIC-ID classes — so TDG.VM.RD version 1's "next field" walks only these rows.
 /// Field ID layout (tdx_api_defs.h md_field_id_t): FIELD_CODE 23:0, reserved 31:24, ELEMENT_SIZE_CODE 33:32,
 /// LAST_ELEMENT_IN_FIELD 37:34, LAST_FIELD_IN_SEQUENCE 46:38, reserved 49:47, INC_SIZE 50, WRITE_MASK_VALID 51,
 /// CONTEXT_CODE 54:52, reserved 55, CLASS_CODE 61:56, reserved 62, NON_ARCH 63.
@@ -75,6 +79,8 @@ internal static class TdxMetadata
         new("TD_CTLS", 0x9110_0003_0000_0017, 1, 1, TdCtlsDefined, TdCtlsDefined),
         new("TOPOLOGY_ENUM_CONFIGURED", 0x9110_0000_0000_0019, 1, 1, 0xFF, 0),
         new("VE_REDUCTION_VALID", 0x9110_0000_0000_001A, 1, 1, 0xFF, 0),
+        // Row 37 of the 2.x table (1666adc): guest read and write mask 4095, special write handling.
+        new("FEATURE_PARAVIRT_CTLS", 0x9110_0003_0000_0022, 1, 1, TdxCpuidFlags.PvDefined, TdxCpuidFlags.PvDefined),
         new("MRTD", 0x1310_0003_0000_0000, 1, 6, All, 0),
         new("MRCONFIGID", 0x1310_0003_0000_0010, 1, 6, All, 0),
         new("MROWNER", 0x1310_0003_0000_0018, 1, 6, All, 0),
@@ -145,6 +151,7 @@ internal static class TdxMetadata
             "NOTIFY_ENABLES" => Controls(td).NotifyEnables,
             "CONFIG_FLAGS" => ConfigNoRbpMod | (td.SharedGpaBit == 1UL << 51 ? ConfigMaxGpaw : 0),
             "TD_CTLS" => Controls(td).TdCtls,
+            "FEATURE_PARAVIRT_CTLS" => Controls(td).FeatureParavirtCtls,
             "TOPOLOGY_ENUM_CONFIGURED" or "VE_REDUCTION_VALID" => 1,
             "MRTD" => Quad(m.Mrtd, element),
             "MRCONFIGID" => Quad(m.MrConfigId, element),
@@ -195,6 +202,24 @@ internal static class TdxMetadata
     {
         var c = Controls(td);
         lock (c) return WriteTdCtlsLocked(c, value);
+    }
+
+    /// <summary>
+    /// md_td_write_element's FEATURE_PARAVIRT_CTLS case (the value already merged with the write mask, so its reserved
+    /// bits 63:12 are 0): with TD_CTLS.LOCK set only the current value may be written (else
+    /// TDX_METADATA_FIELD_VALUE_NOT_VALID, returned as false); otherwise the field changes and update_mutable_cpuid_flags
+    /// recomputes CPUID_FLAGS (<see cref="TdxCpuidFlags.Of"/> derives them on demand). It is writable whether or not
+    /// REDUCE_VE is on; without REDUCE_VE it has no visible effect.
+    /// </summary>
+    public static bool TryWriteFeatureParavirtCtls(TdxInfo td, ulong value)
+    {
+        var c = Controls(td);
+        lock (c)
+        {
+            if ((c.TdCtls & TdCtlsLock) != 0) return value == c.FeatureParavirtCtls;
+            c.FeatureParavirtCtls = value;
+            return true;
+        }
     }
 
     private static bool WriteTdCtlsLocked(TdcsControls c, ulong value)

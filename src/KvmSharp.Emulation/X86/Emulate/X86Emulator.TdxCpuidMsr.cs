@@ -17,7 +17,11 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// (X86Emulator.TdxVmRdWr.cs, Arch/X86/TdxMetadata.cs); CPUID_SUPERVISOR/USER_VE (TDG.VP.CPUIDVE.SET) are not
 /// modelled (clear). The MSR rules are those of the module's older table (<see cref="s_tdMsrs"/>) for a TD without
 /// REDUCE_VE; with REDUCE_VE the MSRs that table leaves to a #VE follow the 2.x table (<see cref="s_tdReducedVeMsrs"/>),
-/// and ENUM_TOPOLOGY makes RDMSR of the x2APIC ID the module's own.
+/// and ENUM_TOPOLOGY makes RDMSR of the x2APIC ID the module's own. In both cases the 2.x GP_OR_VE_BY_&lt;feature&gt;
+/// MSRs (<see cref="s_tdFeatureMsrs"/>) and the CPUID(1)/(7,0) feature bits follow the same TDCS.CPUID_FLAGS
+/// (<see cref="TdxCpuidFlags"/>: REDUCE_VE and FEATURE_PARAVIRT_CTLS), so CPUID and the MSRs agree. Not modelled:
+/// REDUCE_VE's CR4.MCE rule (write_guest_cr4: a 0→1 write is #GP while MCE is virtualized as unsupported; CR writes
+/// are not in these files) and IA32_TME_* as GP_OR_VE_BY_TME (see <see cref="s_tdReducedVeMsrs"/>).
 /// </summary>
 internal sealed partial class X86Emulator
 {
@@ -45,7 +49,11 @@ internal sealed partial class X86Emulator
     /// CPUID.(7,0) OSPKE = CR4.PKE, CPUID.(0xD,0/1) EBX = the XSAVE area size for the current XCR0 (read from the CPU),
     /// CPUID.80000001 EDX.SYSCALL = 64-bit mode. The module writes the four registers whole (upper halves 0).</item>
     /// </list>
-    /// The mutable CPUID.1/7 bits the module takes from TDCS.CPUID_FLAGS (DCA, TSC_DEADLINE, MCE, MTRR …) stay as configured.
+    /// The mutable CPUID(1) / CPUID(7,0) bits come from TDCS.CPUID_FLAGS (<see cref="TdxCpuidFlags"/>, td_cpuid_exit's
+    /// "Mutable Cases"): DCA, TSC_DEADLINE, EST, TM2, MCE, MCA, MTRR, ACPI, RDT_A, RDT_M, TME, PCONFIG and
+    /// IA32_CORE_CAPABILITIES — under REDUCE_VE cleared unless FEATURE_PARAVIRT_CTLS keeps them; without it the
+    /// configured value, except MCE/MCA/MTRR/CORE_CAPABILITIES, which then always read 1. The TSX bits' IA32_TSX_CTRL
+    /// clearing is not modelled (TSX is never configured: the model's CPU has none).
     /// </summary>
     private bool TdCpuid(in Instruction i)
     {
@@ -57,21 +65,24 @@ internal sealed partial class X86Emulator
         uint lastExt = TdxModule.Find(table, 0x8000_0000, 0)?.eax ?? 0;
         if (leaf > lastExt || (leaf > lastBase && leaf < 0x8000_0000)) leaf = lastBase;
         ulong ctls = TdxMetadata.Controls(CocoState.Tdx(_kvm)).TdCtls; // X86Emulator.TdxVmRdWr.cs writes it
+        var flags = TdxCpuidFlags.Of(CocoState.Tdx(_kvm));
         if (leaf > 0x8000_0008 || TdxModule.Find(table, leaf, subleaf) is not { } e)
         {
             if ((ctls & TdxMetadata.TdCtlsReduceVe) == 0) throw TdCpuidVe(i);
             e = TdReducedVeCpuid(leaf, subleaf);
             leaf = 0; // "Don't do the regular special handling, since it relies on the lookup tables"
         }
-        else if (TdCpuidFaults(table, leaf, ctls)) throw TdCpuidVe(i);
+        else if (TdCpuidFaults(leaf, ctls, flags)) throw TdCpuidVe(i);
         switch (leaf)
         {
             case 0x1:
+                (e.ecx, e.edx) = flags.ApplyLeaf1(e.ecx, e.edx);
                 uint apicId = (ctls & TdxMetadata.TdCtlsEnumTopology) != 0 ? (uint)_vcpu.Id : (uint)TdxVcpuIndex.Index(_vcpu);
                 e.ebx = (e.ebx & 0x00ff_ffff) | ((uint)(byte)apicId << 24);
                 e.ecx = (_cpu.Sregs.cr4 & (1UL << 18)) != 0 ? e.ecx | CpuidOsxsave : e.ecx & ~CpuidOsxsave;
                 break;
             case 0x7 when subleaf == 0:
+                (e.ebx, e.ecx, e.edx) = flags.ApplyLeaf7(e.ebx, e.ecx, e.edx);
                 e.ecx = (_cpu.Sregs.cr4 & Cr4Pke) != 0 ? e.ecx | CpuidOspke : e.ecx & ~CpuidOspke;
                 break;
             case 0xd when subleaf <= 1:
@@ -95,24 +106,22 @@ internal sealed partial class X86Emulator
 
     /// <summary>
     /// td_cpuid_exit's "FAULTING_OR_FIXED" leaves: 0x2 is a #VE without TD_CTLS.VIRT_CPUID2; 0x6, 0xC, 0x16, 0x17 and
-    /// 0x80000002–0x80000005 without REDUCE_VE; 0x9, 0xF, 0x10 and 0x1B without REDUCE_VE or when the TD has DCA
-    /// (CPUID.1:ECX[18]), RDT_M (CPUID.(7,0):EBX[12]), RDT_A (EBX[15]) or PCONFIG (EDX[18]) — the module's
-    /// CPUID_FLAGS, read here from the configured values; 0xB and 0x1F without ENUM_TOPOLOGY. (REDUCE_VE turns on
-    /// ENUM_TOPOLOGY and VIRT_CPUID2 when written: TdxMetadata.TryWriteTdCtls.)
+    /// 0x80000002–0x80000005 without REDUCE_VE; 0x9, 0xF, 0x10 and 0x1B without REDUCE_VE or when CPUID_FLAGS says
+    /// DCA, RDT_M, RDT_A or PCONFIG is supported (<see cref="TdxCpuidFlags"/>: under REDUCE_VE only with the feature's
+    /// FEATURE_PARAVIRT_CTLS bit); 0xB and 0x1F without ENUM_TOPOLOGY. (REDUCE_VE turns on ENUM_TOPOLOGY and
+    /// VIRT_CPUID2 when written: TdxMetadata.TryWriteTdCtls.)
     /// </summary>
-    private static bool TdCpuidFaults(ReadOnlySpan<Abi.kvm_cpuid_entry2> table, uint leaf, ulong ctls)
+    private static bool TdCpuidFaults(uint leaf, ulong ctls, TdxCpuidFlags flags)
     {
         bool reduceVe = (ctls & TdxMetadata.TdCtlsReduceVe) != 0;
-        var f1 = TdxModule.Find(table, 1, 0);
-        var f7 = TdxModule.Find(table, 7, 0);
         return leaf switch
         {
             0x2 => (ctls & TdxMetadata.TdCtlsVirtCpuid2) == 0,
             0x6 or 0xc or 0x16 or 0x17 or (>= 0x8000_0002 and <= 0x8000_0005) => !reduceVe,
-            0x9 => !reduceVe || ((f1?.ecx ?? 0) & (1u << 18)) != 0,
-            0xf => !reduceVe || ((f7?.ebx ?? 0) & (1u << 12)) != 0,
-            0x10 => !reduceVe || ((f7?.ebx ?? 0) & (1u << 15)) != 0,
-            0x1b => !reduceVe || ((f7?.edx ?? 0) & (1u << 18)) != 0,
+            0x9 => !reduceVe || flags.Dca,
+            0xf => !reduceVe || flags.RdtM,
+            0x10 => !reduceVe || flags.RdtA,
+            0x1b => !reduceVe || flags.Pconfig,
             0xb or 0x1f => (ctls & TdxMetadata.TdCtlsEnumTopology) == 0,
             _ => false,
         };
@@ -232,10 +241,10 @@ internal sealed partial class X86Emulator
     /// intel/tdx-module include/auto_gen_2_0/msr_config_lookup.c (with td_rdmsr_exit / td_wrmsr_exit's special cases)
     /// for the MSRs <see cref="s_tdMsrs"/> leaves to a #VE, as a TD with TD_CTLS.REDUCE_VE sees them: only the rows
     /// whose answer is not #GP. rd_wr_msr_generic_case with REDUCE_VE: an MSR missing from the table, action
-    /// GP_OR_VE_BY_REDUCED_VE, GP_OR_VE or an unhandled OTHER is #GP; the GP_OR_VE_BY_&lt;feature&gt; actions (MCA, MTRR,
-    /// TSC_DEADLINE, EST, TM2, DCA, ACPI, RDT_M/A, TME, PCONFIG, CORE_CAPABILITIES) are #GP too, because
-    /// update_mutable_cpuid_flags (helpers.c) clears each feature under REDUCE_VE unless TDCS.FEATURE_PARAVIRT_CTLS
-    /// enables it — never written here (TdxMetadata: not modelled). The VMX capability MSRs the module does not
+    /// GP_OR_VE_BY_REDUCED_VE, GP_OR_VE or an unhandled OTHER is #GP; the GP_OR_VE_BY_&lt;feature&gt; actions are
+    /// <see cref="s_tdFeatureMsrs"/> (a #VE only while CPUID_FLAGS has the feature, which under REDUCE_VE needs its
+    /// FEATURE_PARAVIRT_CTLS bit), except TME's (IA32_TME_*, 0x981–0x984: that part of the table was not read, so
+    /// they stay #GP under REDUCE_VE, which is right while TME is not configured — the model's CPU has none). The VMX capability MSRs the module does not
     /// virtualize (PINBASED/PROCBASED/EXIT/ENTRY_CTLS, VMCS_ENUM) read as #GP (td_rdmsr_exit). The x2APIC registers
     /// APICv does not virtualize stay as the 2.x table defines them: #VE (KVM emulates them through
     /// TDG.VP.VMCALL), #GP for writes of the read-only ones (ID, version, LDR, current count) and the reserved 0x83B–0x83D.
@@ -270,6 +279,78 @@ internal sealed partial class X86Emulator
         (0xc000_0083, 0xc000_0083, TdMsr.Ve, TdMsr.Ve),      // IA32_CSTAR
     ];
 
+    /// <summary>The CPUID_FLAGS feature a GP_OR_VE_BY_&lt;feature&gt; action tests (td_msr_access.c rd_wr_msr_generic_case).</summary>
+    private enum TdFeature : byte
+    {
+        /// <summary>Not such an action for this direction (the other tables decide).</summary>
+        None,
+        Mca,
+        Mtrr,
+        Est,
+        Acpi,
+        Tm2,
+        Dca,
+        TscDeadline,
+        CoreCapabilities,
+        Pconfig,
+        RdtA,
+        RdtM,
+    }
+
+    /// <summary>
+    /// The rows of intel/tdx-module include/auto_gen_2_0/msr_config_lookup.c (1666adc) whose read or write action is
+    /// GP_OR_VE_BY_&lt;feature&gt;, by address: (first, last, read feature, write feature). rd_wr_msr_generic_case
+    /// answers them #GP when CPUID_FLAGS lacks the feature and #VE (VE_INFO_CONFIG_PARAVIRT) when it has it — the
+    /// same flags td_cpuid_exit reports in CPUID (<see cref="TdxCpuidFlags"/>), so the MSRs and CPUID agree with and
+    /// without REDUCE_VE. A direction marked None has action GP there (MTRRCAP, MCG_CAP and CORE_CAPABILITIES writes).
+    /// </summary>
+    private static readonly (uint First, uint Last, TdFeature Read, TdFeature Write)[] s_tdFeatureMsrs =
+    [
+        (0x33, 0x33, TdFeature.CoreCapabilities, TdFeature.CoreCapabilities), // MSR_MEMORY_CTRL
+        (0x87, 0x87, TdFeature.Pconfig, TdFeature.Pconfig),                   // IA32_MKTME_PARTITIONING
+        (0xcf, 0xcf, TdFeature.CoreCapabilities, TdFeature.None),             // IA32_CORE_CAPABILITIES
+        (0xed, 0xf0, TdFeature.CoreCapabilities, TdFeature.CoreCapabilities), // MSR_RAR_CONTROL … MSR_RAR_INFO
+        (0xfe, 0xfe, TdFeature.Mtrr, TdFeature.None),                         // IA32_MTRRCAP
+        (0x179, 0x179, TdFeature.Mca, TdFeature.None),                        // IA32_MCG_CAP
+        (0x17a, 0x17b, TdFeature.Mca, TdFeature.Mca),                         // IA32_MCG_STATUS, IA32_MCG_CTL
+        (0x198, 0x199, TdFeature.Est, TdFeature.Est),                         // IA32_PERF_STATUS, IA32_PERF_CTL
+        (0x19a, 0x19c, TdFeature.Acpi, TdFeature.Acpi),                       // IA32_CLOCK_MODULATION, THERM_INTERRUPT/STATUS
+        (0x19d, 0x19d, TdFeature.Tm2, TdFeature.Tm2),                         // MSR_THERM2_CTL
+        (0x1f2, 0x1f3, TdFeature.Mtrr, TdFeature.Mtrr),                       // IA32_SMRR_PHYSBASE/MASK
+        (0x1f6, 0x1f7, TdFeature.Mtrr, TdFeature.Mtrr),                       // IA32_SMRR2_PHYSBASE/MASK
+        (0x1f8, 0x1fa, TdFeature.Dca, TdFeature.Dca),                         // IA32_PLATFORM_DCA_CAP, CPU_DCA_CAP, DCA_0_CAP
+        (0x200, 0x213, TdFeature.Mtrr, TdFeature.Mtrr),                       // IA32_MTRR_PHYSBASE0 … PHYSMASK9
+        (0x250, 0x250, TdFeature.Mtrr, TdFeature.Mtrr),                       // IA32_MTRR_FIX64K_00000
+        (0x258, 0x259, TdFeature.Mtrr, TdFeature.Mtrr),                       // IA32_MTRR_FIX16K_*
+        (0x268, 0x26f, TdFeature.Mtrr, TdFeature.Mtrr),                       // IA32_MTRR_FIX4K_*
+        (0x280, 0x29f, TdFeature.Mca, TdFeature.Mca),                         // IA32_MCx_CTL2
+        (0x2a0, 0x2a7, TdFeature.Mtrr, TdFeature.Mtrr),                       // IA32_PRMRR_BASEx
+        (0x2c0, 0x2c1, TdFeature.Mtrr, TdFeature.Mtrr),                       // IA32_FUSARR_BASE/MASK
+        (0x2ff, 0x2ff, TdFeature.Mtrr, TdFeature.Mtrr),                       // IA32_MTRR_DEF_TYPE
+        (0x400, 0x473, TdFeature.Mca, TdFeature.Mca),                         // IA32_MC0_CTL … IA32_MC28_MISC
+        (0x4d0, 0x4d0, TdFeature.Mca, TdFeature.Mca),                         // IA32_MCG_EXT_CTL
+        (0x6e0, 0x6e0, TdFeature.TscDeadline, TdFeature.TscDeadline),         // IA32_TSC_DEADLINE
+        (0xc81, 0xc82, TdFeature.RdtA, TdFeature.RdtA),                       // IA32_L3_QOS_CFG, IA32_L2_QOS_CFG
+        (0xc8d, 0xc8f, TdFeature.RdtM, TdFeature.RdtM),                       // IA32_QM_EVTSEL, IA32_QM_CTR, IA32_PQR_ASSOC
+        (0xc90, 0xd8f, TdFeature.RdtA, TdFeature.RdtA),                       // IA32_L3/L2_QOS_MASK_x, L2_QOS_Ext_BW_Thrtl_x
+    ];
+
+    private static bool Has(TdxCpuidFlags f, TdFeature feature) => feature switch
+    {
+        TdFeature.Mca => f.Mca,
+        TdFeature.Mtrr => f.Mtrr,
+        TdFeature.Est => f.Est,
+        TdFeature.Acpi => f.Acpi,
+        TdFeature.Tm2 => f.Tm2,
+        TdFeature.Dca => f.Dca,
+        TdFeature.TscDeadline => f.TscDeadline,
+        TdFeature.CoreCapabilities => f.CoreCapabilities,
+        TdFeature.Pconfig => f.Pconfig,
+        TdFeature.RdtA => f.RdtA,
+        TdFeature.RdtM => f.RdtM,
+        _ => false,
+    };
+
     private const uint MsrX2ApicId = 0x802;
 
     /// <summary>
@@ -277,16 +358,31 @@ internal sealed partial class X86Emulator
     /// rd_wr_msr_generic_checks: an MSR outside the MSR bitmap's ranges (0–0x1FFF, 0xC0000000–0xC0001FFF) is a #VE
     /// whatever the controls (VE_INFO_NON_CONFIG_PARAVIRT); else <see cref="s_tdMsrs"/>, and a #VE for an MSR the table
     /// leaves out (rd_wr_msr_generic_case). WRMSR of the VMX capability MSRs is #GP (td_wrmsr_exit). td_rdmsr_exit
-    /// answers RDMSR of IA32_X2APIC_APICID itself with ENUM_TOPOLOGY. With REDUCE_VE an MSR the old table leaves to a
-    /// #VE follows <see cref="s_tdReducedVeMsrs"/>, #GP where that has no row.
+    /// answers RDMSR of IA32_X2APIC_APICID itself with ENUM_TOPOLOGY. An MSR the old table leaves to a #VE whose 2.x
+    /// action is GP_OR_VE_BY_&lt;feature&gt; (<see cref="s_tdFeatureMsrs"/>) is a #VE while <paramref name="flags"/> has
+    /// the feature and #GP otherwise, with or without REDUCE_VE (without it the flags are the configured CPUID bits, and
+    /// MCA/MTRR/CORE_CAPABILITIES always on). With REDUCE_VE any other MSR the old table leaves to a #VE follows
+    /// <see cref="s_tdReducedVeMsrs"/>, #GP where that has no row.
     /// </summary>
-    private static TdMsr TdMsrRule(uint msr, bool write, ulong ctls)
+    private static TdMsr TdMsrRule(uint msr, bool write, ulong ctls, TdxCpuidFlags flags)
     {
         if (msr is not (<= 0x1fff or (>= 0xc000_0000 and <= 0xc000_1fff))) return TdMsr.Ve;
         if (msr == MsrX2ApicId && !write && (ctls & TdxMetadata.TdCtlsEnumTopology) != 0) return TdMsr.Module;
         var rule = Lookup(s_tdMsrs, msr, write) ?? TdMsr.Ve;
+        if (rule == TdMsr.Ve && FeatureOf(msr, write) is { } feature and not TdFeature.None)
+            return Has(flags, feature) ? TdMsr.Ve : TdMsr.Gp;
         if (rule != TdMsr.Ve || (ctls & TdxMetadata.TdCtlsReduceVe) == 0) return rule;
         return Lookup(s_tdReducedVeMsrs, msr, write) ?? TdMsr.Gp;
+    }
+
+    private static TdFeature? FeatureOf(uint msr, bool write)
+    {
+        foreach (var (first, last, read, wr) in s_tdFeatureMsrs)
+        {
+            if (msr < first) break;
+            if (msr <= last) return write ? wr : read;
+        }
+        return null;
     }
 
     private static TdMsr? Lookup((uint First, uint Last, TdMsr Read, TdMsr Write)[] table, uint msr, bool write)
@@ -311,8 +407,9 @@ internal sealed partial class X86Emulator
         RequireCpl0();
         uint msr = (uint)_cpu.Gpr[X86Cpu.RCX];
         bool write = i.Mnemonic == Mnemonic.Wrmsr;
-        ulong ctls = TdxMetadata.Controls(CocoState.Tdx(_kvm)).TdCtls; // X86Emulator.TdxVmRdWr.cs writes it
-        switch (TdMsrRule(msr, write, ctls))
+        var td = CocoState.Tdx(_kvm);
+        ulong ctls = TdxMetadata.Controls(td).TdCtls; // X86Emulator.TdxVmRdWr.cs writes it
+        switch (TdMsrRule(msr, write, ctls, TdxCpuidFlags.Of(td)))
         {
             case TdMsr.Ve:
                 throw InjectVe(write ? ExitReasonMsrWrite : ExitReasonMsrRead, 0, 0, 0, (uint)i.Length);
@@ -415,7 +512,7 @@ internal sealed partial class X86Emulator
     /// <summary>
     /// wrmsr_ia32_misc_enable (td_wrmsr_exit with REDUCE_VE): a bit of GP_ON_NON_0_MASK set is #GP; PERFMON_AVAILABLE
     /// (7), BTS_UNAVAILABLE (11) and PEBS_UNAVAILABLE (12) keep the TD's values; EST (16) without the EST CPUID flag
-    /// is #GP (under REDUCE_VE without FEATURE_PARAVIRT_CTLS.EST the flag is clear: update_mutable_cpuid_flags); a
+    /// is #GP (<see cref="TdxCpuidFlags.Est"/>: under REDUCE_VE it needs FEATURE_PARAVIRT_CTLS.EST); a
     /// change of ENABLE_MONITOR_FSM (18) or LIMIT_CPUID_MAXVAL (22) set is a #VE (VE_INFO_UNSUPPORTED_FEATURE); xTPR
     /// message disable (23) without CPUID.1:ECX.xTPR (14) is #GP; else the TD's value (TDVPS, not the hardware) changes.
     /// </summary>
@@ -423,7 +520,8 @@ internal sealed partial class X86Emulator
     {
         const ulong KeepMask = (1UL << 7) | (1UL << 11) | (1UL << 12);
         const ulong Est = 1UL << 16, MonitorFsm = 1UL << 18, LimitCpuid = 1UL << 22, XtprDisable = 1UL << 23;
-        if ((value & MiscEnableGpOnNon0) != 0 || (value & Est) != 0) throw new GuestFault(GP_VECTOR, 0);
+        if ((value & MiscEnableGpOnNon0) != 0 || ((value & Est) != 0 && !TdxCpuidFlags.Of(CocoState.Tdx(_kvm)).Est))
+            throw new GuestFault(GP_VECTOR, 0);
         ulong old = _cpu.Msrs.MiscEnable;
         value = (value & ~KeepMask) | (old & KeepMask);
         if (((value ^ old) & MonitorFsm) != 0 || (value & LimitCpuid) != 0)

@@ -26,7 +26,7 @@ internal sealed partial class X86Emulator
     /// version 1). A write (md_td_write_element, WRITE_MASK_VALID): R9 &amp; the guest write mask = 0 →
     /// FIELD_NOT_WRITABLE; a bit R9 selects that the guest may not write must equal its readable value
     /// (md_check_forbidden_bits_unchanged) → else FIELD_VALUE_NOT_VALID; TD_CTLS' own rules
-    /// (<see cref="TdxMetadata.TryWriteTdCtls"/>); success: R8 = the old value &amp; the read mask.
+    /// (<see cref="TdxMetadata.TryWriteTdCtls"/>) and FEATURE_PARAVIRT_CTLS' (<see cref="TdxMetadata.TryWriteFeatureParavirtCtls"/>); success: R8 = the old value &amp; the read mask.
     /// </summary>
     private bool TdxVmRdWr(ulong rax)
     {
@@ -81,6 +81,9 @@ internal sealed partial class X86Emulator
         {
             case "TD_CTLS":
                 if (!TdxMetadata.TryWriteTdCtls(td, next)) return TdxMetadata.FieldValueNotValid;
+                break;
+            case "FEATURE_PARAVIRT_CTLS":
+                if (!TdxMetadata.TryWriteFeatureParavirtCtls(td, next)) return TdxMetadata.FieldValueNotValid;
                 break;
             case "NOTIFY_ENABLES":
                 lock (controls) controls.NotifyEnables = next;
