@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
 using KvmSharp.Kernel;
+using KvmSharp.Memory;
 
 namespace KvmSharp;
 
@@ -61,6 +62,43 @@ public sealed class SnpLaunch : IDisposable
 
     /// <summary>KVM_SEV_INIT2 for an SNP guest (before any vCPU; once).</summary>
     public void Init(ulong vmsaFeatures = 0, ushort ghcbVersion = 0) => SevCommands.Init2(Vm, SevDevice, vmsaFeatures, ghcbVersion);
+
+    /// <summary>
+    /// The VMSA SEV_FEATURES bit 9, SecureTsc (AMD APM Vol. 2, VMSA "SEV_FEATURES"; the kernel's
+    /// arch/x86/include/asm/svm.h SVM_SEV_FEAT_SECURE_TSC, not a uAPI header): the guest's TSC is computed by the CPU
+    /// from a scale and offset the PSP fixes at launch, which the host cannot change. KVM accepts it in
+    /// KVM_SEV_INIT2's vmsa_features for SNP VMs only, from Linux 6.18, when <see cref="SupportedVmsaFeatures"/> has it.
+    /// </summary>
+    public const ulong VmsaFeatureSecureTsc = 1UL << 9;
+
+    /// <summary>
+    /// KVM_X86_SEV_VMSA_FEATURES (KVM_GET_DEVICE_ATTR of KVM_X86_GRP_SEV on /dev/kvm): the vmsa_features KVM_SEV_INIT2
+    /// accepts (for an SEV-ES or SNP VM; <see cref="VmsaFeatureSecureTsc"/> only for SNP); 0 on a kernel without SEV.
+    /// </summary>
+    /// <exception cref="KvmException">An error other than ENXIO.</exception>
+    public static ulong SupportedVmsaFeatures(Kvm kvm)
+    {
+        ArgumentNullException.ThrowIfNull(kvm);
+        if (!kvm.HasDeviceAttribute(KvmConstants.KVM_X86_GRP_SEV, KvmConstants.KVM_X86_SEV_VMSA_FEATURES)) return 0;
+        var value = new PinnedArray<ulong>(1);
+        long rc = DeviceAttribute.Transfer(kvm.Kernel, kvm.Handle, set: false, KvmConstants.KVM_X86_GRP_SEV, KvmConstants.KVM_X86_SEV_VMSA_FEATURES, value);
+        if (KvmCall.IsError(rc)) DeviceAttribute.Throw(rc, set: false, "/dev/kvm KVM_X86_SEV_VMSA_FEATURES", "KVM_X86_SEV_VMSA_FEATURES", 0);
+        return value.Span[0];
+    }
+
+    /// <summary>
+    /// SNP Secure TSC (Linux 6.18, sev.c "KVM: SVM: Enable Secure TSC for SNP guests"): KVM_SET_TSC_KHZ on the VM with
+    /// <paramref name="tscKhz"/> when it is not 0 (the guest's TSC rate; default the host's), then KVM_SEV_INIT2 with
+    /// <paramref name="vmsaFeatures"/> | <see cref="VmsaFeatureSecureTsc"/>. Before any vCPU. SNP_LAUNCH_START then passes
+    /// the VM's rate to the firmware as DESIRED_TSC_FREQ; the vCPUs' KVM_SET_TSC_KHZ is refused (EINVAL) from then on.
+    /// </summary>
+    /// <exception cref="KvmException">EINVAL from KVM_SET_TSC_KHZ: a vCPU exists.</exception>
+    /// <exception cref="SevCommandException">EINVAL from KVM_SEV_INIT2: not an SNP VM, a kernel without Secure TSC, or a vCPU exists.</exception>
+    public void InitSecureTsc(uint tscKhz = 0, ulong vmsaFeatures = 0, ushort ghcbVersion = 0)
+    {
+        if (tscKhz != 0) Vm.SetDefaultTscKhz(tscKhz);
+        Init(vmsaFeatures | VmsaFeatureSecureTsc, ghcbVersion);
+    }
 
     /// <summary>
     /// KVM_SEV_SNP_LAUNCH_START: creates the guest context with <paramref name="policy"/> (bit 17 must be set, only

@@ -70,17 +70,18 @@ internal sealed class SevEsGuest : IDisposable
     /// <paramref name="vcpus"/> vCPUs are created (after KVM_CREATE_IRQCHIP when <paramref name="irqchip"/>); the APs
     /// run <paramref name="apProgram"/> at <see cref="ApCode"/>. <paramref name="patchImage"/> may change the private
     /// image (GPA 0 .. <see cref="Ghcb"/>) before it is launched. <paramref name="snpFinish"/> replaces an SNP guest's
-    /// plain SNP_LAUNCH_FINISH (e.g. to add pages first or give host data). <paramref name="config"/>: the emulated
+    /// plain SNP_LAUNCH_FINISH (e.g. to add pages first or give host data); <paramref name="snpInit"/> replaces its
+    /// plain KVM_SEV_INIT2 (e.g. Secure TSC). <paramref name="config"/>: the emulated
     /// kernel (default <c>EmulatorConfig.X86_64()</c>).
     /// </remarks>
     public static SevEsGuest Create(VmType type, Action<Assembler> program, Action<Assembler>? vcHandler = null, ushort ghcbVersion = 0,
         int vcpus = 1, bool irqchip = false, Action<Assembler>? apProgram = null, Action<byte[]>? patchImage = null,
-        Action<SnpLaunch>? snpFinish = null, EmulatorConfig? config = null)
+        Action<SnpLaunch>? snpFinish = null, EmulatorConfig? config = null, Action<SnpLaunch>? snpInit = null)
     {
         var g = new SevEsGuest(new EmulatedKernel(config ?? EmulatorConfig.X86_64()));
         try
         {
-            g.Launch(type, program, vcHandler ?? RecordAndTerminate, ghcbVersion, vcpus, irqchip, apProgram, patchImage, snpFinish);
+            g.Launch(type, program, vcHandler ?? RecordAndTerminate, ghcbVersion, vcpus, irqchip, apProgram, patchImage, snpFinish, snpInit);
             return g;
         }
         catch
@@ -91,7 +92,8 @@ internal sealed class SevEsGuest : IDisposable
     }
 
     private void Launch(VmType type, Action<Assembler> program, Action<Assembler> vcHandler, ushort ghcbVersion,
-        int vcpus, bool irqchip, Action<Assembler>? apProgram, Action<byte[]>? patchImage, Action<SnpLaunch>? snpFinish)
+        int vcpus, bool irqchip, Action<Assembler>? apProgram, Action<byte[]>? patchImage, Action<SnpLaunch>? snpFinish,
+        Action<SnpLaunch>? snpInit)
     {
         Kvm = Own(Kvm.Open(Kernel, proposals: Kernel.Config.Proposals));
         Vm = Own(Kvm.CreateVm(type));
@@ -102,7 +104,8 @@ internal sealed class SevEsGuest : IDisposable
         if (snp)
         {
             snpLaunch = Own(SnpLaunch.Open(Vm));
-            snpLaunch.Init(ghcbVersion: ghcbVersion);
+            if (snpInit is null) snpLaunch.Init(ghcbVersion: ghcbVersion);
+            else snpInit(snpLaunch);
             var gmem = Own(Vm.CreateGuestMemfd(Size));
             Gmem = gmem;
             Own(Vm.AddPrivateMemorySlot(0, 0, Size, Memory, gmem));

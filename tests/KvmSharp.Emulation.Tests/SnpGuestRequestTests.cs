@@ -84,9 +84,10 @@ public sealed class SnpGuestRequestTests
     }
 
     /// <summary>
-    /// Launches the guest with a secrets page at GPA 0 and SNP_LAUNCH_FINISH with host data (and an ID block).
+    /// Launches the guest with a secrets page at GPA 0 and SNP_LAUNCH_FINISH with host data (and an ID block);
+    /// <paramref name="init"/> replaces the plain KVM_SEV_INIT2.
     /// </summary>
-    internal static SevEsGuest Launch(bool idBlock = false) => SevEsGuest.Create(VmType.Snp, Program, snpFinish: l =>
+    internal static SevEsGuest Launch(bool idBlock = false, Action<SnpLaunch>? init = null) => SevEsGuest.Create(VmType.Snp, Program, snpInit: init, snpFinish: l =>
     {
         var src = new PinnedArray<byte>(0x1000, 0x1000);
         src.Span.Fill(0x5a); // the firmware ignores the source of a SECRETS page

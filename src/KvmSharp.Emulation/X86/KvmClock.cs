@@ -34,6 +34,12 @@ internal sealed partial class KvmClock
     /// <summary>kvm_arch_init_vm: kvmclock_offset = -get_kvmclock_base_ns(), so a new VM's clock starts at 0.</summary>
     public KvmClock() => _kvmclockOffset = -BaseNs();
 
+    /// <summary>kvm-&gt;arch.default_tsc_khz (what KVM_GET_TSC_KHZ on the VM reads).</summary>
+    public uint DefaultTscKhz
+    {
+        get { lock (_lock) return _defaultTscKhz; }
+    }
+
     /// <summary>tsc_khz of the emulated host: its TSC counts Stopwatch ticks.</summary>
     public static uint HostTscKhz => (uint)(Stopwatch.Frequency / 1000);
 
@@ -80,7 +86,8 @@ internal sealed partial class KvmClock
             // (0xffffffff is -1, i.e. EPERM to userspace; observed).
             if (request == KvmIoctls.KVM_GET_TSC_KHZ) return unchecked((int)VirtualTscKhz(vcpuId));
             // "if (vcpu->arch.guest_tsc_protected) goto out" (-EINVAL): TDX vCPUs (vmx/tdx.c tdx_vcpu_create).
-            if (kvm.Type == KvmConstants.KVM_X86_TDX_VM) return Err.EINVAL;
+            // SNP Secure TSC vCPUs too (sev.c sev_vcpu_create: guest_tsc_protected = snp_is_secure_tsc_enabled, 6.18).
+            if (kvm.Type == KvmConstants.KVM_X86_TDX_VM || Arch.CocoState.GuestTscProtected(kvm)) return Err.EINVAL;
             uint khz = (uint)arg; // user_tsc_khz = (u32)arg: bits 63:32 are dropped
             if (khz == 0) khz = HostTscKhz;
             return SetTscKhz(vcpuId, khz) ? 0 : Err.EINVAL;

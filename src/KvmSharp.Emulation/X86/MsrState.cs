@@ -73,7 +73,17 @@ internal sealed class MsrState
     /// <summary>The guest TSC is the host's (Stopwatch ticks) plus this offset (kvm_vcpu_arch.l1_tsc_offset).</summary>
     public long TscOffset;
 
-    public ulong ReadTsc() => unchecked((ulong)(Stopwatch.GetTimestamp() + TscOffset));
+    public ulong ReadTsc() => SecureTscScale != 0
+        // SNP Secure TSC (AMD APM Vol. 2 "Secure TSC"): the CPU computes the guest TSC from the VMSA's GUEST_TSC_SCALE
+        // (8.32 fixed point) and GUEST_TSC_OFFSET, which the PSP fixed (Arch/X86/SnpTscInfo.cs); KVM's offset is ignored.
+        ? unchecked((ulong)(((UInt128)(ulong)Stopwatch.GetTimestamp() * SecureTscScale) >> 32) + (ulong)SecureTscOffset)
+        : unchecked((ulong)(Stopwatch.GetTimestamp() + TscOffset));
+
+    /// <summary>The VMSA's GUEST_TSC_SCALE of an SNP Secure TSC vCPU (8.32 fixed point); 0 without Secure TSC.</summary>
+    public ulong SecureTscScale;
+
+    /// <summary>The VMSA's GUEST_TSC_OFFSET of an SNP Secure TSC vCPU.</summary>
+    public long SecureTscOffset;
 
     /// <summary>
     /// x86.c kvm_set_msr_common MSR_IA32_TSC, a guest write: "adj = kvm_compute_l1_tsc_offset(vcpu, data) -
@@ -81,6 +91,8 @@ internal sealed class MsrState
     /// </summary>
     public void WriteTsc(ulong value)
     {
+        // "} else if (!vcpu->arch.guest_tsc_protected) {": an SNP Secure TSC guest's write is dropped (x86.c, 6.16+).
+        if (SecureTscScale != 0) return;
         long adj = unchecked(TscOffsetFor(value) - TscOffset);
         TscOffset = unchecked(TscOffset + adj);
         TscAdjust = unchecked(TscAdjust + adj);

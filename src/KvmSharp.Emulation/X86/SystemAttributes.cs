@@ -32,11 +32,14 @@ internal static class SystemAttributes
         if (attr.group != KvmConstants.KVM_X86_GRP_SYSTEM)
         {
             // kvm_x86_ops.dev_get_attr is SVM's sev_dev_get_attr (a host that offers SEV VM types is an SVM host):
-            // KVM_X86_SEV_VMSA_FEATURES = sev_supported_vmsa_features, 0 here (no DebugSwap modelled). Without SEV
-            // the emulator is a host without the hook, as this one (group 1: ENXIO, observed on 6.18 kvm_pvm).
+            // KVM_X86_SEV_VMSA_FEATURES = sev_supported_vmsa_features (Arch/X86/SevLaunch.cs: SECURE_TSC with SNP, no
+            // DebugSwap modelled). Without SEV the emulator is a host without the hook, as this one (group 1: ENXIO,
+            // observed on 6.18 kvm_pvm).
             bool sev = config.VmTypes.Contains(KvmConstants.KVM_X86_SEV_VM) || config.VmTypes.Contains(KvmConstants.KVM_X86_SEV_ES_VM) ||
                        config.VmTypes.Contains(KvmConstants.KVM_X86_SNP_VM);
-            return sev && attr.group == KvmConstants.KVM_X86_GRP_SEV && attr.attr == KvmConstants.KVM_X86_SEV_VMSA_FEATURES ? 0 : Err.ENXIO;
+            if (!sev || attr.group != KvmConstants.KVM_X86_GRP_SEV || attr.attr != KvmConstants.KVM_X86_SEV_VMSA_FEATURES) return Err.ENXIO;
+            value = Arch.SevLaunch.SupportedVmsaFeatures(config);
+            return 0;
         }
         if (attr.attr != KvmConstants.KVM_X86_XCOMP_GUEST_SUPP) return Err.ENXIO;
         value = config.X86Cpu.SupportedXcr0; // kvm_caps.supported_xcr0 (observed: 0x207 on Milan, 0xe7 on Genoa)

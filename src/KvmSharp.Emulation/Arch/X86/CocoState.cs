@@ -46,6 +46,21 @@ internal sealed class SevInfo
     /// <summary>arch/x86/kvm/svm/svm.h: SVM_SEV_FEAT_SNP_ACTIVE = BIT(0).</summary>
     public const ulong SvmSevFeatSnpActive = 1;
 
+    /// <summary>arch/x86/include/asm/svm.h: SVM_SEV_FEAT_SECURE_TSC = BIT(9) ("KVM: SVM: Enable Secure TSC for SNP guests", 6.18).</summary>
+    public const ulong SvmSevFeatSecureTsc = 1UL << 9;
+
+    /// <summary>
+    /// SNP_LAUNCH_START's DESIRED_TSC_FREQ as the firmware took it (sev.c snp_launch_start: "if
+    /// (snp_is_secure_tsc_enabled(kvm)) start.desired_tsc_khz = kvm-&gt;arch.default_tsc_khz"); 0 without Secure TSC.
+    /// </summary>
+    public uint DesiredTscKhz;
+
+    /// <summary>
+    /// sev.c snp_is_secure_tsc_enabled (6.18): "(sev-&gt;vmsa_features &amp; SVM_SEV_FEAT_SECURE_TSC) &amp;&amp;
+    /// !WARN_ON_ONCE(!sev_snp_guest(kvm))".
+    /// </summary>
+    public bool IsSecureTscEnabled => (VmsaFeatures & SvmSevFeatSecureTsc) != 0 && IsSnpGuest;
+
     public bool IsSevGuest => Active;
     public bool IsEsGuest => Active && EsActive;
     /// <summary>sev_snp_guest(): (vmsa_features &amp; SVM_SEV_FEAT_SNP_ACTIVE) &amp;&amp; sev_es_guest().</summary>
@@ -110,6 +125,13 @@ internal static class CocoState
     public static TdxInfo Tdx(Kvm kvm) => s_tdx.GetValue(kvm, _ => new TdxInfo());
 
     public static CocoVcpu Vcpu(KvmVcpu vcpu) => s_vcpus.GetValue(vcpu, _ => new CocoVcpu());
+
+    /// <summary>
+    /// vcpu-&gt;arch.guest_tsc_protected of an SNP vCPU: sev.c sev_vcpu_create (6.18) sets it to
+    /// snp_is_secure_tsc_enabled(kvm). KVM_SEV_INIT2 fixes vmsa_features before any vCPU exists (__sev_guest_init:
+    /// "if (kvm-&gt;created_vcpus) return -EINVAL"), so the VM's answer is every vCPU's. (TDX's is in KvmClock.)
+    /// </summary>
+    public static bool GuestTscProtected(Kvm kvm) => IsSevType(kvm) && Sev(kvm).IsSecureTscEnabled;
 
     /// <summary>
     /// kvm-&gt;arch.pre_fault_allowed: <c>!has_private_mem</c> at creation (svm_vm_init, kvm_arch_init_vm), true for SNP

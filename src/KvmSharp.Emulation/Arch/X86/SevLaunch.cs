@@ -30,8 +30,15 @@ internal static class SevLaunch
     /// <summary>sev.c GHCB_VERSION_MAX / GHCB_VERSION_DEFAULT.</summary>
     private const ushort GhcbVersionMax = 2, GhcbVersionDefault = 2;
 
-    /// <summary>sev_supported_vmsa_features: 0, as KVM_X86_SEV_VMSA_FEATURES reports (X86/SystemAttributes.cs).</summary>
-    private const ulong SupportedVmsaFeatures = 0;
+    /// <summary>
+    /// sev_supported_vmsa_features, which KVM_X86_SEV_VMSA_FEATURES reports (X86/SystemAttributes.cs). sev.c
+    /// sev_hardware_setup (6.18): DEBUG_SWAP with debug_swap (not modelled), and "if (sev_snp_enabled &amp;&amp; tsc_khz
+    /// &amp;&amp; cpu_feature_enabled(X86_FEATURE_SNP_SECURE_TSC)) sev_supported_vmsa_features |= SVM_SEV_FEAT_SECURE_TSC".
+    /// The emulated SNP host (a configuration offering KVM_X86_SNP_VM) is a model with Secure TSC (CPUID
+    /// 0x8000001F EAX bit 8) and a non-zero tsc_khz.
+    /// </summary>
+    public static ulong SupportedVmsaFeatures(EmulatorConfig config) =>
+        config.VmTypes.Contains(KvmConstants.KVM_X86_SNP_VM) && KvmSharp.Emulation.X86.KvmClock.HostTscKhz != 0 ? SevInfo.SvmSevFeatSecureTsc : 0;
 
     /// <summary>sev_mem_enc_ioctl.</summary>
     public static long VmIoctl(Kvm kvm, IoctlArg arg)
@@ -104,10 +111,12 @@ internal static class SevLaunch
         if (!sev.NeedInit) return Err.EINVAL;
         if (!UserMemory.CopyFromUser(kvm.Kernel.Config, cmd.data, out kvm_sev_init data)) return Err.EFAULT;
         bool esActive = kvm.Type != KvmConstants.KVM_X86_SEV_VM;
-        ulong validVmsaFeatures = esActive ? SupportedVmsaFeatures : 0;
+        ulong validVmsaFeatures = esActive ? SupportedVmsaFeatures(kvm.Kernel.Config) : 0;
         // __sev_guest_init: created_vcpus, flags, vmsa_features, ghcb_version, sev->active — each -EINVAL.
         if (kvm.Vcpus.Count != 0) return Err.EINVAL;
         if (data.flags != 0) return Err.EINVAL;
+        // "if (!snp_active) valid_vmsa_features &= ~SVM_SEV_FEAT_SECURE_TSC;" (6.18): Secure TSC is SNP-only.
+        if (kvm.Type != KvmConstants.KVM_X86_SNP_VM) validVmsaFeatures &= ~SevInfo.SvmSevFeatSecureTsc;
         if ((data.vmsa_features & ~validVmsaFeatures) != 0) return Err.EINVAL;
         if (data.ghcb_version > GhcbVersionMax || (!esActive && data.ghcb_version != 0)) return Err.EINVAL;
         if (sev.Active) return Err.EINVAL;

@@ -35,6 +35,14 @@ internal static class SnpLaunch
         sev.Fd = (int)cmd.sev_fd;
         sev.Policy = p.policy;
         sev.SnpContext = true;
+        // "if (snp_is_secure_tsc_enabled(kvm)) { WARN_ON_ONCE(!kvm->arch.default_tsc_khz); start.desired_tsc_khz =
+        // kvm->arch.default_tsc_khz; }" (6.18): the rate KVM_SET_TSC_KHZ on the VM set before, the host's otherwise. A
+        // later KVM_SET_TSC_KHZ on the VM changes default_tsc_khz only, not what the firmware took here.
+        if (sev.IsSecureTscEnabled)
+        {
+            sev.DesiredTscKhz = kvm.Clock.DefaultTscKhz;
+            SnpTscInfo.LaunchStart(sev, sev.DesiredTscKhz, X86.KvmClock.HostTscKhz);
+        }
         return 0;
     }
 
@@ -68,6 +76,12 @@ internal static class SnpLaunch
                 // snp_launch_update_vmsa does not call fpstate_set_confidential, so KVM_GET/SET_FPU and XSAVE keep
                 // answering on an SNP vCPU (sev.c as read for 6.18; followed, not judged).
                 CocoState.Vcpu(vcpu).GuestStateProtected = true;
+                // Secure TSC: the firmware's GUEST_TSC_SCALE / GUEST_TSC_OFFSET in the VMSA (SnpTscInfo, a model).
+                if (SnpTscInfo.Of(sev) is { } tsc)
+                {
+                    vcpu.Cpu.Msrs.SecureTscScale = tsc.Scale;
+                    vcpu.Cpu.Msrs.SecureTscOffset = tsc.Offset;
+                }
                 // The VMSA page's RMP entry: assigned, validated, VMSA (SEV-SNP firmware ABI, LAUNCH_UPDATE page type VMSA).
                 SnpRmp.MarkVmsa(vcpu);
             }

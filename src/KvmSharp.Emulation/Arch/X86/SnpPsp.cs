@@ -12,8 +12,9 @@ namespace KvmSharp.Emulation.Arch;
 /// Messages"), which KVM issues for a guest's VMGEXIT (arch/x86/kvm/svm/sev.c snp_handle_guest_req). Per chip (one
 /// per <see cref="EmulatedKernel"/>): a random VCEK (ECDSA P-384), a chip ID and a fixed TCB. Per guest context: four
 /// random VMPCKs, one message sequence number per VMPCK, the report ID, and what SNP_LAUNCH_FINISH fixed (host data,
-/// ID block, measurement). MSG_REPORT_REQ and MSG_KEY_REQ (<see cref="SnpDerivedKey"/>) are modelled; other message
-/// types (CPUID, EXPORT/IMPORT/ABSORB, VMRK, TSC_INFO) are not: the firmware answers them INVALID_PARAM here.
+/// ID block, measurement). MSG_REPORT_REQ, MSG_KEY_REQ (<see cref="SnpDerivedKey"/>) and MSG_TSC_INFO_REQ
+/// (<see cref="SnpTscInfo"/>) are modelled; other message types (CPUID, EXPORT/IMPORT/ABSORB, VMRK) are not: the
+/// firmware answers them INVALID_PARAM here.
 /// </summary>
 internal static class SnpPsp
 {
@@ -72,8 +73,8 @@ internal static class SnpPsp
 
     /// <summary>
     /// SNP_LAUNCH_UPDATE of PAGE_TYPE_SECRETS: the firmware writes the secrets page (its source contents are not
-    /// used): the layout version, the VMPCKs at 0x20, 0x40, 0x60, 0x80; the rest zero (IMIEN, FMS, GOSVW and the OS
-    /// area are not modelled).
+    /// used): the layout version, the VMPCKs at 0x20, 0x40, 0x60, 0x80, TSC_FACTOR at 0x160 (<see cref="SnpTscInfo"/>,
+    /// 0 in the model); the rest zero (IMIEN, FMS, GOSVW and the OS area are not modelled).
     /// </summary>
     public static byte[] SecretsPage(SevInfo sev)
     {
@@ -81,6 +82,7 @@ internal static class SnpPsp
         var page = new byte[0x1000];
         BinaryPrimitives.WriteUInt32LittleEndian(page.AsSpan(SecretsVersion), SecretsPageVersion);
         for (int i = 0; i < 4; i++) g.Vmpck[i].CopyTo(page, SecretsVmpck0 + i * SnpGuestMessage.VmpckLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(page.AsSpan(SnpTscInfo.SecretsTscFactor), SnpTscInfo.TscFactor);
         return page;
     }
 
@@ -124,16 +126,18 @@ internal static class SnpPsp
         // Authenticated decryption under the VMPCK the header names; a bad tag (or the wrong key) is INVALID_PARAM.
         byte[]? plain = SnpGuestMessage.Open(g.Vmpck[h.Vmpck], request);
         if (plain is null) return SEV_RET_INVALID_PARAM;
-        // Only MSG_REPORT_REQ and MSG_KEY_REQ version 1 are modelled.
+        // Only MSG_REPORT_REQ, MSG_KEY_REQ and MSG_TSC_INFO_REQ version 1 are modelled.
         byte[] response;
         byte responseType;
         if (h.MsgType == SnpGuestMessage.MsgReportReq && h.MsgVersion == 1)
             (response, responseType) = (ReportResponse(kernel, sev, g, plain, requesterVmpl: h.Vmpck), SnpGuestMessage.MsgReportRsp);
         else if (h.MsgType == SnpDerivedKey.MsgKeyReq && h.MsgVersion == 1)
             (response, responseType) = (SnpDerivedKey.Response(kernel, sev, g, plain, requesterVmpl: h.Vmpck), SnpDerivedKey.MsgKeyRsp);
+        else if (h.MsgType == SnpTscInfo.MsgTscInfoReq && h.MsgVersion == 1)
+            (response, responseType) = (SnpTscInfo.Response(sev, plain), SnpTscInfo.MsgTscInfoRsp);
         else return SEV_RET_INVALID_PARAM;
 
-        // The response: MSG_REPORT_RSP / MSG_KEY_RSP, the request's version and VMPCK, seqno + 1, encrypted the same way.
+        // The response: MSG_REPORT_RSP / MSG_KEY_RSP / MSG_TSC_INFO_RSP, the request's version and VMPCK, seqno + 1, encrypted the same way.
         ulong respSeqno = h.Seqno + 1;
         g.Seqno[h.Vmpck] = respSeqno;
         Array.Clear(g.RespBuf);

@@ -118,6 +118,7 @@ internal sealed partial class X86Emulator
     {
         if (!SevEsStateProtected) return false;
         RequireCpl0();
+        if (SecureTscFreqRead(i)) return true;
         if ((uint)_cpu.Gpr[X86Cpu.RCX] != MsrAmd64SevEsGhcb) throw new GuestFault(VcVector, (int)SvmExitMsr);
         if (i.Mnemonic == Mnemonic.Rdmsr)
         {
@@ -129,6 +130,22 @@ internal sealed partial class X86Emulator
         {
             GhcbMsr = (_cpu.Gpr[X86Cpu.RDX] << 32) | (uint)_cpu.Gpr[X86Cpu.RAX];
         }
+        return true;
+    }
+
+    /// <summary>
+    /// RDMSR of MSR_AMD64_GUEST_TSC_FREQ by an SNP Secure TSC vCPU: sev.c sev_es_recalc_msr_intercepts (6.18)
+    /// "svm_set_intercept_for_msr(vcpu, MSR_AMD64_GUEST_TSC_FREQ, MSR_TYPE_R, !snp_is_secure_tsc_enabled(vcpu-&gt;kvm))"
+    /// — the read reaches the CPU's value (Arch/X86/SnpTscInfo.cs); writes, and reads without Secure TSC, stay
+    /// intercepted (#VC, and through the GHCB KVM has no such MSR: #GP).
+    /// </summary>
+    private bool SecureTscFreqRead(in Instruction i)
+    {
+        if (i.Mnemonic != Mnemonic.Rdmsr || (uint)_cpu.Gpr[X86Cpu.RCX] != SnpTscInfo.MsrGuestTscFreq) return false;
+        if (SnpTscInfo.Of(CocoState.Sev(_kvm)) is not { } tsc) return false;
+        ulong v = SnpTscInfo.GuestTscFreqMsr(tsc);
+        WriteReg(Register.EAX, v & 0xffff_ffff);
+        WriteReg(Register.EDX, v >> 32);
         return true;
     }
 
