@@ -80,7 +80,14 @@ internal sealed class GmemFile : KernelFile
         {
             if (slot.GmemPgoff < end && start < slot.GmemPgoff + slot.NPages)
             {
-                Kvm.InvalidateGuestMappings();
+                // kvm_gmem_invalidate_begin → kvm_mmu_unmap_gfn_range over each bound slot's GFNs (Mmu/MmuMappings.cs).
+                var gfnRanges = new List<(ulong, ulong)>();
+                foreach (var s in _bindings)
+                {
+                    ulong from = Math.Max(start, s.GmemPgoff), to = Math.Min(end, s.GmemPgoff + s.NPages);
+                    if (from < to) gfnRanges.Add((s.BaseGfn + (from - s.GmemPgoff), s.BaseGfn + (to - s.GmemPgoff)));
+                }
+                Mmu.MmuMappings.InvalidateRanges(Kvm, gfnRanges);
                 // A TD's private leaves in the range go too (kvm_gmem_invalidate_begin → kvm_mmu_unmap_gfn_range →
                 // tdx_sept_remove_private_spte): Arch/X86/TdxSept.cs.
                 foreach (var s in _bindings)

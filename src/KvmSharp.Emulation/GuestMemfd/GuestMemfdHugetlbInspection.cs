@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Emulation.GuestMemfd;
 using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Emulation.Mmu;
 using KvmSharp.Emulation.Vfs;
 using KvmSharp.Kernel;
 
@@ -8,7 +9,7 @@ namespace KvmSharp.Emulation;
 
 /// <summary>What the emulated MMU would map a guest page with, and why (see <see cref="GuestMemfdHugetlbInspection"/>).</summary>
 /// <param name="PageShift">log2 of the mapping size: 12 (4 KiB), 21 (2 MiB) or 30 (1 GiB).</param>
-/// <param name="GmemOrder">kvm_gmem_get_pfn's max_order: the folio order of the backing page (0 unless a whole huge folio).</param>
+/// <param name="GmemOrder">kvm_gmem_get_pfn's max_order: the folio order of the backing page (0 unless a whole huge folio), lowered to the order at which the GFN and the file index agree.</param>
 public readonly record struct GuestMappingLevel(int PageShift, int GmemOrder);
 
 /// <summary>One huge page of a HugeTLB guest_memfd, as the emulated page cache holds it.</summary>
@@ -51,15 +52,14 @@ public static class GuestMemfdHugetlbInspection
     }
 
     /// <summary>
-    /// The largest mapping the x86/arm64 MMU could install for guest physical address <paramref name="gpa"/> of the VM
-    /// <paramref name="vmFd"/> (address space 0): kvm_mmu_max_mapping_level / kvm_gmem_mapping_order. A level L (4 KiB,
-    /// 2 MiB, 1 GiB) is possible when L ≤ the guest_memfd folio (whole huge folio iff all of its pages are private:
-    /// [BRANCH] kvm_gmem_mapping_order and __kvm_gmem_get_pfn's max_order = folio_order), the L-aligned range holding
-    /// the gfn lies inside the memslot (lpage_info's disallow at the slot's unaligned head and tail), and gfn and file
-    /// index agree modulo L (kvm_alloc_memslot_metadata: "(slot->base_gfn ^ ugfn) &amp; (KVM_PAGES_PER_HPAGE(level) -
-    /// 1)" with ugfn = the gmem offset for gmem-only lookups); a whole folio is uniform in attributes by construction.
-    /// The guest's own page tables are not considered. 0, ENOENT (no memslot there), EBADF or EINVAL (not a VM fd).
-    /// Slots without guest_memfd answer 4 KiB (host THP is not modelled).
+    /// The mapping the x86 MMU would install for a fault on guest physical address <paramref name="gpa"/> of the VM
+    /// <paramref name="vmFd"/> (address space 0) now, by the rules of the emulated fault path (Mmu/MmuMappingLevel.cs:
+    /// kvm_mmu_max_mapping_level with lpage_info — slot head/tail, userspace_addr alignment, mixed attributes —, the
+    /// guest_memfd folio's max_order and the VM type's gmem_max_mapping_level), with the fault's private/shared
+    /// choice taken from the GFN's attributes. A huge page not allocated yet counts as the whole folio the fault would
+    /// allocate iff all of it is private (__maybe_split_fresh_folio). What a fault did map:
+    /// <see cref="GuestMappingInspection.LastFault"/>. The guest's own page tables are not considered. 0, ENOENT (no
+    /// memslot there), EBADF or EINVAL (not a VM fd). Slots without guest_memfd answer 4 KiB (host THP is not modelled).
     /// </summary>
     public static long MappingLevel(EmulatedKernel kernel, KernelFd vmFd, ulong gpa, out GuestMappingLevel level)
     {
@@ -72,31 +72,23 @@ public static class GuestMemfdHugetlbInspection
             var file = kernel.Fget((uint)vmFd.Number);
             if (file is null) return Err.EBADF;
             if (file is not KvmVmFile vmFile) return Err.EINVAL;
+            var kvm = vmFile.Kvm;
             ulong gfn = gpa >> shift;
-            KvmMemorySlot? slot = null;
-            foreach (var s in vmFile.Kvm.Memslots(0).Values)
-            {
-                if (s.ContainsGfn(gfn)) slot = s;
-            }
+            var slot = GuestMemoryPath.GfnToMemslot(kvm, 0, gfn);
             if (slot is null) return Err.ENOENT;
-            if (!slot.HasGmem || slot.GmemFile is not { } gmem || gmem.GmemInode.Hugetlb is not { } huge) return 0;
-            ulong index = gfn - slot.BaseGfn + slot.GmemPgoff;
-            int gmemOrder = huge.AllPrivate(index >> huge.Order) && huge.IsWhole(index >> huge.Order) ? huge.Order : 0;
-            // A huge page not allocated yet: the fault would allocate it whole iff it is all private.
-            if (!huge.IsAllocated(index >> huge.Order) && huge.AllPrivate(index >> huge.Order)) gmemOrder = huge.Order;
-            foreach (int order in new[] { 30 - shift, 21 - shift, 0 })
+            bool isPrivate = GuestMemoryPath.MemIsPrivate(kvm, gfn);
+            // __kvm_mmu_faultin_pfn: "if (fault->is_private || kvm_memslot_is_gmem_only(fault->slot))" → gmem.
+            bool fromGmem = slot.HasGmem && (isPrivate || slot.GmemOnly);
+            int gmemOrder = 0;
+            if (fromGmem && slot.GmemFile?.GmemInode.Hugetlb is { } huge)
             {
-                if (order > gmemOrder) continue;
-                ulong n = 1UL << order;
-                ulong head = gfn & ~(n - 1);
-                bool inside = head >= slot.BaseGfn && head + n <= slot.EndGfn;
-                bool congruent = ((gfn ^ index) & (n - 1)) == 0;
-                if (order == 0 || (inside && congruent))
-                {
-                    level = new GuestMappingLevel(order + shift, gmemOrder);
-                    return 0;
-                }
+                ulong index = gfn - slot.BaseGfn + slot.GmemPgoff;
+                ulong h = index >> huge.Order;
+                bool whole = huge.IsWhole(h) || (!huge.IsAllocated(h) && huge.AllPrivate(h));
+                gmemOrder = whole ? MmuMappingLevel.CongruentOrder(gfn, index, huge.Order) : 0;
             }
+            int l = MmuMappingLevel.ForFault(kvm, slot, gfn, isPrivate, fromGmem, gmemOrder);
+            level = new GuestMappingLevel(MmuMappingLevel.PageShift(l), gmemOrder);
             return 0;
         }
     }

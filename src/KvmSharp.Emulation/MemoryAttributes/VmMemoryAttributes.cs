@@ -58,7 +58,10 @@ internal static class VmMemoryAttributes
         ulong end = (attrs.offset + attrs.size) >> shift;
         // kvm_vm_set_mem_attributes: nothing to do if the entire range has the desired attributes.
         if (kvm.MemAttrArray.AllEqual(start, end, attrs.attributes)) return 0;
-        kvm.InvalidateGuestMappings();
+        // kvm_arch_pre_set_memory_attributes → kvm_unmap_gfn_range: the leaves overlapping the range go (a huge leaf
+        // whole); kvm_arch_post_set_memory_attributes then sets KVM_LPAGE_MIXED_FLAG where the huge pages became
+        // mixed, so the next fault maps smaller (Mmu/MmuMappingLevel.cs computes the flag at the fault).
+        Mmu.MmuMappings.InvalidateRanges(kvm, [(start, end)]);
         // kvm_arch_pre_set_memory_attributes: converting to shared zaps the private SPTEs (attr_filter
         // KVM_FILTER_PRIVATE) — for a TD, TDH.MEM.PAGE.REMOVE (Arch/X86/TdxSept.cs).
         if ((attrs.attributes & KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE) == 0) Arch.TdxSept.Zap(kvm, start, end);

@@ -200,13 +200,20 @@ internal sealed class GuestPhysicalMemory : IDisposable
             // (Arch/X86/TdxSept.cs). Not cached while PENDING. Before KVM_TDX_FINALIZE_VM no TD runs.
             if (isPrivate && type is KvmConstants.KVM_X86_TDX_VM && Arch.CocoState.Tdx(_kvm).State == Arch.TdState.Runnable &&
                 Arch.TdxSept.Map(_kvm, gfn) == Arch.SeptPageState.Pending)
+            {
+                InstallLeaf(slot, gfn, isPrivate, fromGmem: true);
                 return mapOnly ? GpaResult.Done : GpaResult.TdPendingAccess(gpa);
+            }
             // SNP: sev_gmem_prepare makes the page assigned (not validated) at its first private fault, and the CPU's
             // RMP check refuses a private access to an unvalidated page with #VC (Arch/X86/SnpRmp.cs). Not cached then.
             if (isPrivate && type is KvmConstants.KVM_X86_SNP_VM && Arch.SnpRmpVmpl.NestedFault(_kvm, slot, gfn))
                 return GpaResult.SnpRmpNestedFault(gpa); // the entry's GPA/ASID is another's: RMP #NPF (SnpRmpVmpl.cs)
             if (isPrivate && type is KvmConstants.KVM_X86_SNP_VM && !Arch.SnpRmp.PrivateAccessAllowed(_kvm, slot, gfn))
+            {
+                InstallLeaf(slot, gfn, isPrivate, fromGmem: true); // mapped; the CPU's RMP check is what refuses it
                 return mapOnly ? GpaResult.Done : GpaResult.SnpUnvalidatedAccess(gpa);
+            }
+            InstallLeaf(slot, gfn, isPrivate, fromGmem: true);
             page = new CachedPage(mapping!, (gfn - slot.BaseGfn) << PageShift, ReadOnly: false, Address: 0);
             return GpaResult.Done;
         }
@@ -217,6 +224,7 @@ internal sealed class GuestPhysicalMemory : IDisposable
         // hva_to_pfn: GUP refuses a mapping of a NO_DIRECT_MAP guest_memfd ([PATCH v12 06/16]) → KVM_PFN_ERR_FAULT →
         // kvm_handle_error_pfn: memory fault exit, -EFAULT (gmem slots do not get here: kvm_gmem_get_pfn serves them).
         if (_kvm.Kernel.GupRefuses(hva)) return GpaResult.Fault(Err.EFAULT, gpa, false);
+        InstallLeaf(slot, gfn, isPrivate: false, fromGmem: false);
         // Anonymous memory mapped through this kernel is used directly and cached like a mapped pfn: its munmap
         // invalidates and waits for vCPUs first (EmulatedKernel.ForgetAnonymous). A dirty-logged slot is cached
         // read-only, so every write still faults here and is marked (KVM write-protects logged pages the same way).
@@ -234,6 +242,19 @@ internal sealed class GuestPhysicalMemory : IDisposable
             logTo = slot; // marked once the write through process_vm_writev succeeded
         }
         return GpaResult.Done;
+    }
+
+    /// <summary>
+    /// kvm_mmu_hugepage_adjust + kvm_tdp_mmu_map: the leaf this fault installs, at the level
+    /// <see cref="MmuMappingLevel.ForFault"/> allows, recorded for <see cref="GuestMappingInspection"/>. The bytes are
+    /// still reached per 4 KiB page (the level changes what a zap removes and what the inspection reports).
+    /// </summary>
+    private void InstallLeaf(KvmMemorySlot slot, ulong gfn, bool isPrivate, bool fromGmem)
+    {
+        int order = fromGmem ? MmuMappingLevel.GmemMaxOrder(slot, gfn) : 0;
+        int level = MmuMappingLevel.ForFault(_kvm, slot, gfn, isPrivate, fromGmem, order);
+        ulong head = gfn & ~((1UL << MmuMappingLevel.GfnShift(level)) - 1);
+        MmuMappings.Install(_kvm, new MmuLeaf(head, level, isPrivate, order));
     }
 
     /// <summary>A kernel mapping of the slot's whole guest_memfd range, made once per invalidation epoch.</summary>

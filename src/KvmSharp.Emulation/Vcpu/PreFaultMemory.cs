@@ -55,6 +55,7 @@ internal static class PreFaultMemory
             }
             r = MapPage(vcpu, range.gpa);
             if (r < 0) break;
+            r = (long)Math.Min((ulong)r, range.size); // "return min(range->size, end - range->gpa);"
             range.size -= (ulong)r;
             range.gpa += (ulong)r;
         }
@@ -83,6 +84,10 @@ internal static class PreFaultMemory
         switch (result.Status)
         {
             case GpaStatus.Done:
+                // kvm_arch_vcpu_pre_fault_memory: "Adjust the number of bytes to the end of the mapped huge page." —
+                // end = (gpa & KVM_HPAGE_MASK(level)) + KVM_HPAGE_SIZE(level) (the caller clamps to the range).
+                if (MmuMappings.Lookup(kvm, gpa >> EmulatorConfig.PageShift) is { } leaf)
+                    return (long)((leaf.End << EmulatorConfig.PageShift) - gpa);
                 return EmulatorConfig.PageSize;
             case GpaStatus.Mmio:
                 // RET_PF_EMULATE → -ENOENT.
