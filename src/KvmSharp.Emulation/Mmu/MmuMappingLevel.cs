@@ -70,21 +70,17 @@ internal static class MmuMappingLevel
     {
         // kvm_mmu_hugepage_adjust: "if (kvm_slot_dirty_track_enabled(slot)) return;" — dirty logging maps 4K.
         if (slot.DirtyTrackEnabled) return Level4K;
+        // host_pfn_mapping_level: the host's own mapping of userspace_addr (THP, hugetlbfs) is not modelled — every
+        // emulated host mapping is 4 KiB, so a fault that is not served by guest_memfd maps 4K whatever the rules
+        // below would allow (decided first: this is every fault of an ordinary VM).
+        if (!fromGmem) return Level4K;
         // KVM Userfault [PATCH v3] __kvm_mmu_max_mapping_level / kvm_max_private_mapping_level: "if
         // (kvm_userfault_enabled(kvm)) return PG_LEVEL_4K;" — the check was for this page only. Modelled as: a memslot
         // of the VM has KVM_MEM_USERFAULT.
         if (UserfaultEnabled(kvm)) return Level4K;
-        // kvm_mmu_faultin_pfn_gmem: fault->max_level = kvm_max_level_for_order(max_order); a shared fault keeps
-        // KVM_MAX_HUGEPAGE_LEVEL (kvm_mmu_do_page_fault's .max_level).
-        int maxLevel = fromGmem ? MaxLevelForOrder(gmemOrder) : Level1G;
-        int level = LpageInfoMaxLevel(kvm, slot, gfn, maxLevel);
+        // kvm_mmu_faultin_pfn_gmem: fault->max_level = kvm_max_level_for_order(max_order).
+        int level = LpageInfoMaxLevel(kvm, slot, gfn, MaxLevelForOrder(gmemOrder));
         if (level == Level4K) return Level4K;
-        if (!fromGmem)
-        {
-            // host_pfn_mapping_level: the host's own mapping of userspace_addr (THP, hugetlbfs) is not modelled —
-            // every emulated host mapping is 4 KiB.
-            return Level4K;
-        }
         // kvm_gmem_max_mapping_level: "coco_level = kvm_x86_call(gmem_max_mapping_level)(kvm, pfn, is_private);
         // if (coco_level) max_level = min(max_level, coco_level);" (0 = no further restriction).
         int coco = CocoMaxLevel(kvm, slot, gfn, isPrivate);
