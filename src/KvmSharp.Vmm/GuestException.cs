@@ -13,7 +13,10 @@ namespace KvmSharp.Vmm;
 /// </summary>
 public sealed record GuestException
 {
-    /// <summary>The vector, 0-31.</summary>
+    /// <summary>The guest's instruction set: <see cref="GuestArchitecture.Arm64"/> reads the fields as <see cref="Arch.Arm64.Arm64Exceptions"/> says.</summary>
+    public GuestArchitecture Architecture { get; init; }
+
+    /// <summary>The vector, 0-31 (arm64: the vector-table entry, 0-15).</summary>
     public required int Vector { get; init; }
 
     /// <summary>The error code the CPU pushed; null for the vectors that push none (<see cref="Arch.X86_64.Idt.HasErrorCode"/>).</summary>
@@ -41,11 +44,11 @@ public sealed record GuestException
     public ulong? Cr2 { get; init; }
 
     /// <summary>"#PF", or "vector 15" for a vector without a mnemonic.</summary>
-    public string Mnemonic => Vector is >= 0 and < Idt32 && Names[Vector].Mnemonic is string m
+    public string Mnemonic => Architecture == GuestArchitecture.Arm64 ? Arch.Arm64.Arm64Exceptions.Mnemonic(this) : Vector is >= 0 and < Idt32 && Names[Vector].Mnemonic is string m
         ? m : string.Create(CultureInfo.InvariantCulture, $"vector {Vector}");
 
     /// <summary>"page fault"; "reserved" for the vectors Intel reserves.</summary>
-    public string Name => Vector is >= 0 and < Idt32 ? Names[Vector].Name : "not an exception vector";
+    public string Name => Architecture == GuestArchitecture.Arm64 ? Arch.Arm64.Arm64Exceptions.Name(this) : Vector is >= 0 and < Idt32 ? Names[Vector].Name : "not an exception vector";
 
     private const int Idt32 = 32;
     private const int PageFault = 14;
@@ -87,6 +90,7 @@ public sealed record GuestException
     /// <summary>"divide error (#DE) at rip 0x100123"; with the values of a #PF or an error code after a colon.</summary>
     public override string ToString()
     {
+        if (Architecture == GuestArchitecture.Arm64) return Arch.Arm64.Arm64Exceptions.Describe(this);
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"{Name} ({Mnemonic}) at rip 0x{Rip:X}");
         if (Cr2 is ulong cr2) text.Append(CultureInfo.InvariantCulture, $": cr2 0x{cr2:X}");

@@ -20,7 +20,10 @@ public enum GuestOutcome
     FailEntry,
     /// <summary>Port I/O to a port no device claims.</summary>
     UnknownPort,
-    /// <summary>An MMIO access (a guest mapping memory that does not exist); micro-VMs have no MMIO devices.</summary>
+    /// <summary>
+    /// An MMIO access no device claims: memory that does not exist (an x86-64 guest mapping it), or on arm64, where
+    /// the devices sit on an MMIO port window, a port of that window no device has (<see cref="CallResult.Port"/> set).
+    /// </summary>
     UnhandledMmio,
     /// <summary>KVM_EXIT_MEMORY_FAULT: KVM could not resolve a guest_memfd access.</summary>
     MemoryFault,

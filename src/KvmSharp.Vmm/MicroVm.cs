@@ -2,6 +2,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using KvmSharp.Abi;
+using KvmSharp.Arm64;
 using KvmSharp.Kernel;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Confidential;
@@ -11,6 +12,7 @@ using KvmSharp.Vmm.HostCalls;
 using KvmSharp.Vmm.Loader;
 using KvmSharp.Vmm.Snapshots;
 using KvmSharp.Vmm.Telemetry;
+using Arm64Boot = KvmSharp.Vmm.Arch.Arm64.Arm64Boot;
 
 namespace KvmSharp.Vmm;
 
@@ -37,6 +39,9 @@ namespace KvmSharp.Vmm;
 /// <see cref="VmType.Tdx"/> micro-VM does the same as a TD (Confidential/TdBoot.cs): its registers are the TDX module's
 /// from creation, so it boots itself from the reset vector into the same dispatcher, and its port I/O goes through the
 /// VMM's #VE handler; it needs the same guest_memfd with in-place conversion.
+/// On an arm64 kernel (<see cref="Architecture"/>; MicroVm.Arm64.cs, Arch/Arm64) the micro-VM runs A64 code at EL1
+/// with the MMU off, the same devices on an MMIO port window, the same calls, limits and outcomes (GUEST-ABI.md,
+/// "arm64 micro-VMs"); what it lacks is refused with a <see cref="MicroVmException"/>.
 /// Not thread-safe: one call at a time.
 /// </summary>
 public sealed partial class MicroVm : IDisposable
@@ -66,6 +71,8 @@ public sealed partial class MicroVm : IDisposable
     private readonly TdBoot? _td;
     // _snp or _td: a micro-VM whose vCPU registers the host cannot set once it runs.
     private readonly ISealedLaunch? _sealed;
+    // An arm64 micro-VM's vCPU set-up (MicroVm.Arm64.cs); null on x86-64.
+    private readonly Arm64Boot? _arm64;
     private bool _launchTried;
     // VM type Snp or Tdx, once sealed: the vCPU stands in the dispatcher after a clean return (the next call resumes
     // it), or it does not and the micro-VM takes no call any more; how its last call ended, for the refusal.
@@ -88,8 +95,9 @@ public sealed partial class MicroVm : IDisposable
 
     private MicroVm(GuestImage image, MicroVmOptions options, Kvm? ownedKvm, Vm vm, GuestMemory memory, string? noGuestMemfd,
         MemoryConversion? conversion, Vcpu vcpu, kvm_sregs sregs, VcpuResetState? atCreation, ulong? tscOffsetAtCreation, SnpBoot? snp,
-        TdBoot? td)
+        TdBoot? td, Arm64Boot? arm64 = null)
     {
+        _arm64 = arm64;
         _snp = snp;
         _td = td;
         _sealed = (ISealedLaunch?)snp ?? td;
@@ -113,11 +121,18 @@ public sealed partial class MicroVm : IDisposable
         _watchdog = new Watchdog(vcpu);
         _hostCalls = new HostCallDevice(memory, () => HostFunctions, () => _watchdog.Fired);
         bus.Insert(_hostCalls, Ports.HostCall, 1);
-        _exceptions = new ExceptionDevice(memory);
+        _exceptions = new ExceptionDevice(memory, Architecture);
         bus.Insert(_exceptions, Ports.Exception, 1);
         Bus = bus;
         _conversion = conversion;
-        _loop = new RunLoop(vcpu, bus, _hypercalls, _hostCalls, () => _watchdog.Reason) { Conversion = _conversion, Exceptions = _exceptions, Memory = memory };
+        _loop = new RunLoop(vcpu, bus, _hypercalls, _hostCalls, () => _watchdog.Reason)
+        {
+            Conversion = _conversion,
+            Exceptions = _exceptions,
+            Memory = memory,
+            // arm64 has no port I/O: the same bus answers the MMIO window (Arch/Arm64/Layout.cs).
+            PortWindow = arm64 is null ? null : Arch.Arm64.Layout.PortWindow,
+        };
         Instruments.ActiveChanged(+1);
     }
 
@@ -218,7 +233,13 @@ public sealed partial class MicroVm : IDisposable
         {
             if (options.VmType is VmType.Snp or VmType.Tdx && snapshot is not null)
                 throw new MicroVmSnapshotException(SnapshotRefusal.ProtectedGuest, SealedGuest.CreateFromSnapshotRefusal(options.VmType));
+            if (options.Architecture == GuestArchitecture.Arm64) CheckArm64(options, snapshot);
             vm = CreateVm(kvm, options.VmType);
+            if (ArchitectureOf(kvm, vm, options) == GuestArchitecture.Arm64)
+            {
+                CheckArm64(options, snapshot);
+                return CreateArm64(image, options, owned, vm);
+            }
             // SNP: KVM_SEV_INIT2 before any vCPU (sev.c sev_guest_init refuses once vCPUs exist: kvm->created_vcpus).
             if (options.VmType == VmType.Snp) snp = SnpBoot.Open(vm, options);
             // TDX: the split irqchip and KVM_TDX_INIT_VM before any vCPU (tdx.c tdx_td_init: EBUSY once vCPUs exist).
@@ -442,14 +463,20 @@ public sealed partial class MicroVm : IDisposable
         else
         {
             _memory.Discard();
-            WriteBootState(_memory, _snp, _td);
+            if (_arm64 is not null) Arm64Boot.WriteBootState(_memory);
+            else WriteBootState(_memory, _snp, _td);
             LastImageLoad = Image.WriteToFresh(_memory);
             // Host memory keeps what the host just wrote (the guest has not run since the discard) and logs the
             // guest's writes from now on: the next resets restore only the pages changed.
             if (_memory.CanRestorePristine) _memory.SavePristine();
         }
+        // arm64: KVM_ARM_VCPU_INIT again resets every register, then VBAR_EL1.
+        if (_arm64 is not null)
+        {
+            _arm64.InitVcpu(_vcpu);
+        }
         // A TD not launched yet has run nothing: its vCPU is as KVM_TDX_INIT_VCPU left it (and cannot be set).
-        if (_td is null)
+        else if (_td is null)
         {
             _vcpu.SetSregs(_sregs);
             _atCreation!.Load(_vcpu);
@@ -516,7 +543,12 @@ public sealed partial class MicroVm : IDisposable
             count = 2;
         }
         WriteCallHeader(entry, registers[..count], withInput ? (ulong)input.Length : 0, withInput);
-        if (_sealed is null)
+        if (_arm64 is not null)
+        {
+            // The A64 trampoline loads the arguments from the call region and BLRs to the entry.
+            Arm64Boot.EnterCall(_vcpu, _loop.LastExitWasMmio);
+        }
+        else if (_sealed is null)
         {
             // The return address: a plain RET from the function lands on the trampoline.
             ulong rsp = Layout.StackTop - sizeof(ulong);
@@ -676,7 +708,8 @@ public sealed partial class MicroVm : IDisposable
         GuestException? exception = stop.Outcome == GuestOutcome.Exception ? _exceptions.Raised : null;
         // After an exception the vCPU stands in the VMM's handler; the frame has where the guest was.
         // An SNP or TD vCPU's registers are sealed (KVM_GET_REGS is EINVAL): its RIP is not known (0).
-        ulong rip = exception?.Rip ?? (_sealed is not null ? 0 : _vcpu.GetRegs().rip);
+        // An arm64 vCPU's PC is a one-reg (there is no KVM_GET_REGS on arm64).
+        ulong rip = exception?.Rip ?? (_sealed is not null ? 0 : _arm64 is not null ? _vcpu.GetPc() : _vcpu.GetRegs().rip);
         bool exited = stop.Outcome == GuestOutcome.Exit;
         IsFaulted = stop.Outcome is not (GuestOutcome.Exit or GuestOutcome.Timeout or GuestOutcome.Cancelled or GuestOutcome.Disposed
             or GuestOutcome.MaxExits or GuestOutcome.HostFunctionFailed);

@@ -100,8 +100,32 @@ public sealed record MicroVmOptions
     /// </summary>
     public SnapshotRestoreMode SnapshotRestore { get; init; } = SnapshotRestoreMode.Eager;
 
+    /// <summary>
+    /// The guest's instruction set; null (the default) for the one the kernel's VMs run (<see cref="MicroVm.Architecture"/>
+    /// says which: x86-64 on an x86 host, arm64 on an arm64 host or the emulated kernel's arm64 profile). Set, it must
+    /// be the kernel's (else creation fails with a <see cref="MicroVmException"/>). An arm64 micro-VM
+    /// (GUEST-ABI.md, "arm64 micro-VMs") takes the same calls, devices, limits, outcomes and <see cref="MicroVm.Reset"/>;
+    /// what it does not have is refused at creation or at the call with a <see cref="MicroVmException"/> saying "not
+    /// supported for arm64 micro-VMs": <see cref="VmType"/> other than the default, <see cref="Cpuid"/> other than
+    /// <see cref="CpuidPolicy.Sandbox"/>, <see cref="TraceInstructions"/>, lazy <see cref="SnapshotRestore"/> and snapshots.
+    /// </summary>
+    public GuestArchitecture? Architecture { get; init; }
+
+    /// <summary>The refusal of an option an arm64 micro-VM does not have, or null when every option is usable.</summary>
+    internal string? Arm64Refusal()
+    {
+        string? what = VmType != VmType.Default ? $"VmType {VmType}"
+            : Cpuid != CpuidPolicy.Sandbox ? $"Cpuid {Cpuid} (arm64 has no CPUID)"
+            : TraceInstructions != 0 ? "TraceInstructions (single-step instruction traces)"
+            : SnapshotRestore != SnapshotRestoreMode.Eager ? $"SnapshotRestore {SnapshotRestore} (snapshots)"
+            : null;
+        return what is null ? null : $"MicroVmOptions.{what}: not supported for arm64 micro-VMs";
+    }
+
     internal void Validate()
     {
+        if (Architecture is { } arch && !Enum.IsDefined(arch))
+            throw new MicroVmException($"MicroVmOptions.Architecture: {arch} is not a GuestArchitecture");
         if (TraceInstructions is < 0 or > MaxTraceInstructions)
             throw new MicroVmException($"MicroVmOptions.TraceInstructions must be in [0 (off), {MaxTraceInstructions}], not {TraceInstructions}");
         if (Layout.CheckMemorySize(MemorySize) is string problem) throw new MicroVmException($"MicroVmOptions.MemorySize: {problem}");

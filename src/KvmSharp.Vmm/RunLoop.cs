@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
+using KvmSharp.Abi.Arm64;
 using KvmSharp.Kernel;
 using KvmSharp.Vmm.Confidential;
 using KvmSharp.Vmm.Devices;
@@ -99,6 +100,14 @@ public sealed class RunLoop
     /// (<see cref="GuestMemory.RestoreLazily"/>); null for a loop that serves none. Only read on a memory fault exit.
     /// </summary>
     public GuestMemory? Memory { get; init; }
+
+    /// <summary>
+    /// The base of an MMIO window that stands in for port I/O (an arm64 micro-VM: Arch/Arm64/Layout.cs): a
+    /// KVM_EXIT_MMIO at <c>PortWindow + p</c>, p &lt; 0x10000, is the access to "port" p and goes to the bus like an
+    /// IN/OUT; an MMIO access elsewhere, or to a port no device claims, ends as <see cref="GuestOutcome.UnhandledMmio"/>
+    /// (with <see cref="RunStop.Port"/> set inside the window). Null (x86-64): every MMIO exit is unhandled.
+    /// </summary>
+    public ulong? PortWindow { get; init; }
 
     /// <summary>Set when <see cref="Step"/> returned <see cref="VcpuEmulation.Stopped"/>.</summary>
     public RunStop Stop { get; private set; }
@@ -236,8 +245,15 @@ public sealed class RunLoop
         trace.Truncated = true;
     }
 
+    /// <summary>
+    /// True when the last KVM_RUN ended in KVM_EXIT_MMIO: the kernel completes that access at the next KVM_RUN (an
+    /// arm64 micro-VM completes it before it moves the vCPU to a new call).
+    /// </summary>
+    internal bool LastExitWasMmio { get; private set; }
+
     private VcpuEmulation StepExit(VcpuExit exit)
     {
+        LastExitWasMmio = exit.Reason == KvmExitReason.KVM_EXIT_MMIO;
         switch (exit.Reason)
         {
             case KvmExitReason.KVM_EXIT_IO:
@@ -250,6 +266,8 @@ public sealed class RunLoop
                 return Stopped(new RunStop(GuestOutcome.InternalError, $"KVM_EXIT_INTERNAL_ERROR suberror={exit.InternalSuberror}"));
             case KvmExitReason.KVM_EXIT_FAIL_ENTRY:
                 return Stopped(new RunStop(GuestOutcome.FailEntry, $"KVM_EXIT_FAIL_ENTRY hardware_entry_failure_reason=0x{exit.FailEntryReason:X}"));
+            case KvmExitReason.KVM_EXIT_MMIO when PortWindow is ulong window:
+                return HandleMmio(exit, window);
             case KvmExitReason.KVM_EXIT_MMIO:
                 return Stopped(new RunStop(GuestOutcome.UnhandledMmio,
                     $"MMIO {(exit.MmioIsWrite ? "write" : "read")} at 0x{exit.MmioAddress:X}: no device and no memory there"));
@@ -264,6 +282,11 @@ public sealed class RunLoop
                 // The answer lands in the guest's RAX when the next KVM_RUN completes the VMCALL (complete_hypercall_exit).
                 exit.HypercallReturn = Conversion.Serve(request);
                 return VcpuEmulation.Handled;
+            case KvmExitReason.KVM_EXIT_SYSTEM_EVENT when exit.SystemEventType is KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN or KvmArm64Constants.KVM_SYSTEM_EVENT_RESET:
+                // PSCI SYSTEM_OFF / SYSTEM_RESET (arm64 psci.c kvm_psci_system_off/reset → kvm_prepare_system_event):
+                // the guest powered the machine off; an arm64 micro-VM's counterpart of a triple fault's shutdown.
+                return Stopped(new RunStop(GuestOutcome.Shutdown, exit.SystemEventType == KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN
+                    ? "PSCI SYSTEM_OFF (KVM_EXIT_SYSTEM_EVENT SHUTDOWN)" : "PSCI SYSTEM_RESET (KVM_EXIT_SYSTEM_EVENT RESET)"));
             case KvmExitReason.KVM_EXIT_SYSTEM_EVENT when exit.SystemEventType == KvmConstants.KVM_SYSTEM_EVENT_SEV_TERM && exit.SystemEventData.Length > 0:
                 // An SEV-ES/SNP guest's GHCB_MSR_TERM_REQ (sev.c sev_handle_vmgexit_msr_protocol: KVM_SYSTEM_EVENT_SEV_TERM,
                 // data[0] = the GHCB MSR): an SNP micro-VM's runtime asks when its GHCB protocol fails (Arch/X86_64/SnpRuntime).
@@ -292,6 +315,31 @@ public sealed class RunLoop
             if (isOut) device!.Write(offset, data.Slice(i, size));
             else device!.Read(offset, data.Slice(i, size));
         }
+        return AfterDevice();
+    }
+
+    /// <summary>An MMIO exit with a port window: the access to port (address − window) goes to the bus as an IN/OUT would.</summary>
+    private VcpuEmulation HandleMmio(VcpuExit exit, ulong window)
+    {
+        ulong address = exit.MmioAddress;
+        bool isWrite = exit.MmioIsWrite;
+        Span<byte> data = exit.MmioData;
+        ushort? port = address - window < 0x1_0000 ? (ushort)(address - window) : null;
+        if (port is not ushort p || !_bus.TryResolve(p, out IBusDevice? device, out ulong offset))
+        {
+            string where = port is ushort q ? $"port 0x{q:X} of the MMIO port window, which no device claims" : "no device and no memory there";
+            return Stopped(new RunStop(GuestOutcome.UnhandledMmio,
+                $"MMIO {(isWrite ? "write" : "read")} at 0x{address:X} ({data.Length} byte{(data.Length == 1 ? "" : "s")}): {where}", port));
+        }
+        // A read's answer is in kvm_run.mmio.data when the next KVM_RUN completes the load (kvm_handle_mmio_return).
+        if (isWrite) device!.Write(offset, data);
+        else device!.Read(offset, data);
+        return AfterDevice();
+    }
+
+    /// <summary>After a device access: a failed host call, a reported exception or an exit/return request stops the loop.</summary>
+    private VcpuEmulation AfterDevice()
+    {
         if (_hostCalls?.Fault is { } fault)
             return Stopped(new RunStop(GuestOutcome.HostFunctionFailed, fault.ToString()));
         if (Exceptions?.Raised is { } exception)

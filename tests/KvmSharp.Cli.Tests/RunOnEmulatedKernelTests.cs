@@ -64,14 +64,6 @@ public sealed class RunOnEmulatedKernelTests
         Assert.Contains("--arch x86_64", run.Stderr, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Arm64_has_no_sandbox_and_says_so()
-    {
-        var run = CliRun.Of("run", "hello", "--kernel", "emulated", "--arch", "arm64");
-        Assert.NotEqual(0, run.ExitCode);
-        Assert.Contains("x86_64", run.Stderr, StringComparison.Ordinal);
-    }
-
     [Theory]
     [InlineData("6.1")]
     [InlineData("6.8")]

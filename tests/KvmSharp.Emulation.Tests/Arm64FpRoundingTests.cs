@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Vmm.Arch.Arm64;
 using System.Numerics;
-using KvmSharp.Conformance.Guests.Arm64;
-using static KvmSharp.Conformance.Guests.Arm64.A64Register;
+using static KvmSharp.Vmm.Arch.Arm64.A64Register;
 using static KvmSharp.Emulation.Tests.A64SimdEncoder;
 using static KvmSharp.Emulation.Tests.Arm64SimdTests;
 

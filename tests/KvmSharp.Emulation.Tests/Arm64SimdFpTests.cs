@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Arm64;
 using KvmSharp.Conformance.Guests.Arm64;
-using static KvmSharp.Conformance.Guests.Arm64.A64Register;
+using KvmSharp.Vmm.Arch.Arm64;
+using static KvmSharp.Vmm.Arch.Arm64.A64Register;
 using static KvmSharp.Emulation.Tests.A64SimdEncoder;
 using static KvmSharp.Emulation.Tests.Arm64SimdTests;
 

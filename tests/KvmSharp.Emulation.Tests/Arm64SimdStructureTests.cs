@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Arm64;
-using static KvmSharp.Conformance.Guests.Arm64.A64Register;
+using static KvmSharp.Vmm.Arch.Arm64.A64Register;
 using static KvmSharp.Emulation.Tests.A64SimdEncoder;
 using static KvmSharp.Emulation.Tests.Arm64SimdFpTests;
 using static KvmSharp.Emulation.Tests.Arm64SimdTests;

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Vmm.Arch.Arm64;
 using System.Runtime.InteropServices;
 using KvmSharp.Abi;
 using KvmSharp.Abi.Arm64;
@@ -7,7 +8,7 @@ using KvmSharp.Conformance.Guests.Arm64;
 using KvmSharp.Emulation.Arm64;
 using KvmSharp.Kernel;
 using static KvmSharp.Abi.Arm64.KvmArm64Smccc;
-using static KvmSharp.Conformance.Guests.Arm64.A64Register;
+using static KvmSharp.Vmm.Arch.Arm64.A64Register;
 
 namespace KvmSharp.Emulation.Tests;
 

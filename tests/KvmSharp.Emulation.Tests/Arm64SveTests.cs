@@ -6,7 +6,7 @@ using KvmSharp.Conformance.Guests.Arm64;
 using KvmSharp.Emulation.Arm64;
 using KvmSharp.Kernel;
 using static KvmSharp.Abi.Arm64.KvmArm64Sve;
-using static KvmSharp.Conformance.Guests.Arm64.A64Register;
+using static KvmSharp.Vmm.Arch.Arm64.A64Register;
 
 namespace KvmSharp.Emulation.Tests;
 

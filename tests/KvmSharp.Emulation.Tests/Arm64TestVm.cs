@@ -2,6 +2,7 @@
 using KvmSharp.Abi.Arm64;
 using KvmSharp.Arm64;
 using KvmSharp.Conformance.Guests.Arm64;
+using KvmSharp.Vmm.Arch.Arm64;
 
 namespace KvmSharp.Emulation.Tests;
 

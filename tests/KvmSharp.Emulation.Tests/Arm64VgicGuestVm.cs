@@ -3,7 +3,8 @@ using KvmSharp.Abi;
 using KvmSharp.Abi.Arm64;
 using KvmSharp.Arm64;
 using KvmSharp.Conformance.Guests.Arm64;
-using static KvmSharp.Conformance.Guests.Arm64.A64Register;
+using KvmSharp.Vmm.Arch.Arm64;
+using static KvmSharp.Vmm.Arch.Arm64.A64Register;
 
 namespace KvmSharp.Emulation.Tests;
 

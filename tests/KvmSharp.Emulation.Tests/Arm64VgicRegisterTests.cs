@@ -4,8 +4,9 @@ using KvmSharp.Abi.Arm64;
 using KvmSharp.Arm64;
 using KvmSharp.Conformance.Guests.Arm64;
 using KvmSharp.Kernel;
+using KvmSharp.Vmm.Arch.Arm64;
 using static KvmSharp.Abi.Arm64.KvmArm64Vgic;
-using static KvmSharp.Conformance.Guests.Arm64.A64Register;
+using static KvmSharp.Vmm.Arch.Arm64.A64Register;
 
 namespace KvmSharp.Emulation.Tests;
 

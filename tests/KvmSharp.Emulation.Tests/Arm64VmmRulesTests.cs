@@ -5,8 +5,9 @@ using KvmSharp.Arm64;
 using KvmSharp.Conformance.Guests.Arm64;
 using KvmSharp.Emulation.Arm64;
 using KvmSharp.Kernel;
+using KvmSharp.Vmm.Arch.Arm64;
 using static KvmSharp.Abi.Arm64.KvmArm64FwRegs;
-using static KvmSharp.Conformance.Guests.Arm64.A64Register;
+using static KvmSharp.Vmm.Arch.Arm64.A64Register;
 
 namespace KvmSharp.Emulation.Tests;
 

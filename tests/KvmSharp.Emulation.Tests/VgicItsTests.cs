@@ -3,8 +3,9 @@ using KvmSharp.Abi;
 using KvmSharp.Arm64;
 using KvmSharp.Conformance.Guests.Arm64;
 using KvmSharp.Kernel;
+using KvmSharp.Vmm.Arch.Arm64;
 using static KvmSharp.Abi.Arm64.KvmArm64Vgic;
-using static KvmSharp.Conformance.Guests.Arm64.A64Register;
+using static KvmSharp.Vmm.Arch.Arm64.A64Register;
 using static KvmSharp.Emulation.Tests.Arm64VgicGuestVm;
 
 namespace KvmSharp.Emulation.Tests;

@@ -174,7 +174,14 @@ public static class RunCommand
         };
         ulong memorySize = ParseSize(memory);
         TimeSpan limit = ParseDuration(timeout);
-        DemoGuest? demo = DemoGuests.Find(target);
+        // --arch arm64 (emulated kernel): the arm64 micro-VM and its A64 demos (GUEST-ABI.md, "arm64 micro-VMs").
+        GuestArchitecture? arch = kernel?.Arch switch
+        {
+            null => null,
+            Emulation.Architecture.Arm64 => GuestArchitecture.Arm64,
+            _ => GuestArchitecture.X86_64,
+        };
+        DemoGuest? demo = DemoGuests.Find(target, arch ?? GuestArchitecture.X86_64);
         MicroVmSnapshot? snapshot = demo is null ? LoadSnapshot(target) : null;
         GuestImage image = demo is not null ? demo.Image() : snapshot?.Image ?? LoadFile(target);
         kernel ??= new KernelRequest(KernelKind.Linux);
@@ -182,9 +189,6 @@ public static class RunCommand
         // emulated kernel that is the v8 series' in-place conversion (Confidential/SealedGuest.cs).
         if (kernel is { Kind: KernelKind.Emulated, Arch: not null, InPlaceConversion: false } && vmType is VmType.Snp or VmType.Tdx)
             throw new UsageException($"run: a {vmType} micro-VM needs guest_memfd with in-place conversion; add --in-place-conversion");
-        // The sandbox builds x86-64 long-mode guests; an arm64 kernel has nothing to run them.
-        if (kernel.Arch == Emulation.Architecture.Arm64)
-            throw new UsageException("run: micro-VM guests are x86_64 programs; --arch arm64 has no sandbox");
         if (lazyRestore) CheckLazyRestore(kernel, snapshot is not null);
         using var selection = lazyRestore ? UserfaultKernel(kernel) : KernelChoice.Create(kernel);
         using var kvm = Kvm.Open(selection.Kernel, device, selection.Proposals);
@@ -202,6 +206,7 @@ public static class RunCommand
             VmType = vmType,
             Memory = asked,
             TraceInstructions = traceInstructions,
+            Architecture = arch,
         };
         if (maxExits is long budget) options = options with { MaxExits = budget };
         if (lazyRestore) options = options with { SnapshotRestore = SnapshotRestoreMode.Lazy };

@@ -5,7 +5,7 @@ using KvmSharp.Conformance.Guests.Arm64;
 using KvmSharp.Kernel;
 using Xunit;
 using static KvmSharp.Conformance.CaseContext;
-using static KvmSharp.Conformance.Guests.Arm64.A64Register;
+using static KvmSharp.Vmm.Arch.Arm64.A64Register;
 
 namespace KvmSharp.Conformance.Cases;
 

@@ -2,9 +2,10 @@
 using KvmSharp.Abi.Arm64;
 using KvmSharp.Arm64;
 using KvmSharp.Conformance.Guests.Arm64;
+using KvmSharp.Vmm.Arch.Arm64;
 using Xunit;
 using static KvmSharp.Abi.Arm64.KvmArm64TimerRegs;
-using static KvmSharp.Conformance.Guests.Arm64.A64Register;
+using static KvmSharp.Vmm.Arch.Arm64.A64Register;
 
 namespace KvmSharp.Conformance.Cases;
 

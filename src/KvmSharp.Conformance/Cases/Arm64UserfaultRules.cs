@@ -3,9 +3,10 @@ using KvmSharp.Abi;
 using KvmSharp.Arm64;
 using KvmSharp.Conformance.Guests.Arm64;
 using KvmSharp.Kernel;
+using KvmSharp.Vmm.Arch.Arm64;
 using Xunit;
 using static KvmSharp.Conformance.CaseContext;
-using static KvmSharp.Conformance.Guests.Arm64.A64Register;
+using static KvmSharp.Vmm.Arch.Arm64.A64Register;
 
 namespace KvmSharp.Conformance.Cases;
 

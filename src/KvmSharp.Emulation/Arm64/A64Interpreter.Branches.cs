@@ -86,5 +86,6 @@ internal sealed partial class A64Interpreter
     public ushort ExceptionImm16 { get; private set; }
 
     /// <summary>imm19 (bits 23:5) × 4, sign-extended.</summary>
-    private static ulong Imm19(uint insn) => (ulong)(long)((int)(insn << 8) >> 11);
+    // Arm ARM C6.2 B.cond/CBZ/CBNZ: offset = SignExtend(imm19:'00'); bits 4:0 (cond, Rt) are not part of it.
+    private static ulong Imm19(uint insn) => (ulong)(long)(((int)(insn << 8) >> 13) << 2);
 }

@@ -11,15 +11,27 @@ namespace KvmSharp.Vmm.Devices;
 public sealed class ExceptionDevice : IBusDevice
 {
     private readonly GuestMemory _memory;
+    private readonly GuestArchitecture _architecture;
 
     /// <summary>
     /// A device that reads the <see cref="ExceptionBlock"/> from <paramref name="memory"/> when the port is written.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
     public ExceptionDevice(GuestMemory memory)
+        : this(memory, GuestArchitecture.X86_64)
+    {
+    }
+
+    /// <summary>
+    /// A device that reads the <see cref="ExceptionBlock"/> as the handlers of <paramref name="architecture"/> fill it
+    /// (arm64: <see cref="Arch.Arm64.Arm64Exceptions"/>).
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
+    public ExceptionDevice(GuestMemory memory, GuestArchitecture architecture)
     {
         ArgumentNullException.ThrowIfNull(memory);
         _memory = memory;
+        _architecture = architecture;
     }
 
     /// <summary>The exception reported since the last <see cref="Clear"/>, or null.</summary>
@@ -34,7 +46,9 @@ public sealed class ExceptionDevice : IBusDevice
     public void Write(ulong offset, ReadOnlySpan<byte> data)
     {
         // The first report of a call is the one that stopped it (a string OUT repeats the same block).
-        Raised ??= GuestException.FromBlock(_memory.GetSpan(ExceptionBlock.Base, ExceptionBlock.Size));
+        if (Raised is not null) return;
+        ReadOnlySpan<byte> block = _memory.GetSpan(ExceptionBlock.Base, ExceptionBlock.Size);
+        Raised = _architecture == GuestArchitecture.Arm64 ? Arch.Arm64.Arm64Exceptions.FromBlock(block) : GuestException.FromBlock(block);
     }
 
     /// <summary>Forgets the pending report (done before every call).</summary>

@@ -50,4 +50,25 @@ public static class DemoGuests
 
     /// <summary>The built-in guest called <paramref name="name"/> (exact, case-sensitive), or null.</summary>
     public static DemoGuest? Find(string name) => All.FirstOrDefault(d => d.Name == name);
+
+    /// <summary>
+    /// The arm64 built-in guests (A64, Guests/Arm64): the same names and results as their x86-64 counterparts where
+    /// there is one, and the arm64 endings.
+    /// </summary>
+    public static IReadOnlyList<DemoGuest> Arm64 { get; } =
+    [
+        new("hello", "prints a greeting on the console (16550 on the MMIO port window) and exits with status 0", Guests.Arm64.Arm64Hello.Image, (vm, ct) => vm.Run(ct)),
+        new("sum", "sum(bytes 1..100) through the call ABI; returns 5050", Guests.Arm64.Arm64Sum.Image, (vm, ct) => vm.Call("sum", SumInput, ct)),
+        new("exit42", "exits with status 42", Guests.Arm64.Arm64Misbehaving.Exit42Image, (vm, ct) => vm.Run(ct)),
+        new("badmmio", $"writes to MMIO address 0x{Guests.Arm64.Arm64Misbehaving.BadMmioAddress:X} (port 0x1234 of the window), which no device claims",
+            Guests.Arm64.Arm64Misbehaving.BadMmioImage, (vm, ct) => vm.Run(ct)),
+        new("loop", "spins forever; stopped by the timeout", Guests.Arm64.Arm64Misbehaving.EndlessLoopImage, (vm, ct) => vm.Run(ct)),
+        new("ud", "executes UDF #0: an undefined-instruction exception the VMM's vector table reports", Guests.Arm64.Arm64Misbehaving.UndefinedImage, (vm, ct) => vm.Run(ct)),
+        new("dataabort", "loads from beyond the IPA space: a data abort the VMM's vector table reports", Guests.Arm64.Arm64Misbehaving.DataAbortImage, (vm, ct) => vm.Run(ct)),
+        new("poweroff", "PSCI SYSTEM_OFF: the guest powers the VM off (shutdown)", Guests.Arm64.Arm64Misbehaving.PowerOffImage, (vm, ct) => vm.Run(ct)),
+    ];
+
+    /// <summary>The built-in guest called <paramref name="name"/> for <paramref name="architecture"/>, or null.</summary>
+    public static DemoGuest? Find(string name, GuestArchitecture architecture) =>
+        (architecture == GuestArchitecture.Arm64 ? Arm64 : All).FirstOrDefault(d => d.Name == name);
 }

@@ -291,6 +291,7 @@ public sealed partial class MicroVm
     {
         if (_disposed) throw new MicroVmSnapshotException(SnapshotRefusal.Disposed, $"MicroVm.{what} on a disposed micro-VM");
         if (_inCall) throw new MicroVmSnapshotException(SnapshotRefusal.InCall, InCallMessage(what));
+        ThrowIfArm64($"MicroVm.{what}");
         if (_sealed is not null)
             throw new MicroVmSnapshotException(SnapshotRefusal.ProtectedGuest, Confidential.SealedGuest.SnapshotRefusal(_sealed, what));
     }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-using KvmSharp.Conformance.Guests.Arm64;
-using static KvmSharp.Conformance.Guests.Arm64.A64Register;
+using KvmSharp.Vmm.Arch.Arm64;
+using static KvmSharp.Vmm.Arch.Arm64.A64Register;
 
 namespace KvmSharp.Conformance.Tests.Arm64;
 

@@ -2,6 +2,7 @@
 using KvmSharp.Abi.Arm64;
 using KvmSharp.Arm64;
 using KvmSharp.Vmm;
+using KvmSharp.Vmm.Arch.Arm64;
 
 namespace KvmSharp.Conformance.Guests.Arm64;
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-namespace KvmSharp.Conformance.Guests.Arm64;
+namespace KvmSharp.Vmm.Arch.Arm64;
 
 /// <summary>
-/// A minimal A64 encoder for the guests of the arm64 conformance cases (no A64 assembler package is available):
+/// A minimal A64 encoder for the arm64 micro-VM guests and the arm64 conformance cases (no A64 assembler package is available):
 /// exactly the subset the emulated interpreter runs — MOVZ/MOVN/MOVK, ADD/SUB(S) immediate and shifted register,
 /// CMP, MOV, AND/ORR/EOR, LDR/STR (unsigned offset, post-index; 8/16/32/64-bit), B, BL, B.cond, CBZ/CBNZ, BR, BLR,
 /// RET, NOP, WFI, HVC, UDF. Encodings follow the Arm ARM (DDI 0487) instruction pages; the tests pin each form
@@ -18,8 +18,10 @@ public sealed class A64Assembler
     /// <summary>Bytes emitted so far.</summary>
     public int Position => _code.Count * 4;
 
+    /// <summary>A new, unbound branch target.</summary>
     public A64Label CreateLabel() => new();
 
+    /// <summary>Binds <paramref name="label"/> to the current position.</summary>
     public void Bind(A64Label label)
     {
         ArgumentNullException.ThrowIfNull(label);
@@ -45,10 +47,13 @@ public sealed class A64Assembler
     public void Emit(uint instruction) => _code.Add(instruction);
 
     // ---- move wide ----
+    /// <summary>MOVZ Rd, #imm, LSL #shift.</summary>
     public void Movz(A64Register rd, ushort imm, int shift = 0) => MoveWide(0b10, rd, imm, shift);
 
+    /// <summary>MOVN Rd, #imm, LSL #shift.</summary>
     public void Movn(A64Register rd, ushort imm, int shift = 0) => MoveWide(0b00, rd, imm, shift);
 
+    /// <summary>MOVK Rd, #imm, LSL #shift.</summary>
     public void Movk(A64Register rd, ushort imm, int shift = 0) => MoveWide(0b11, rd, imm, shift);
 
     /// <summary>MOVZ then MOVK for each further non-zero halfword: any 64-bit (or 32-bit) constant.</summary>
@@ -71,12 +76,16 @@ public sealed class A64Assembler
     }
 
     // ---- add/subtract ----
+    /// <summary>ADD Rd|SP, Rn|SP, #imm12{, LSL #12}.</summary>
     public void AddImm(A64Register rd, A64Register rn, uint imm12, bool lsl12 = false) => AddSubImm(false, false, rd, rn, imm12, lsl12);
 
+    /// <summary>SUB Rd|SP, Rn|SP, #imm12{, LSL #12}.</summary>
     public void SubImm(A64Register rd, A64Register rn, uint imm12, bool lsl12 = false) => AddSubImm(true, false, rd, rn, imm12, lsl12);
 
+    /// <summary>ADDS Rd, Rn|SP, #imm12{, LSL #12}.</summary>
     public void AddsImm(A64Register rd, A64Register rn, uint imm12, bool lsl12 = false) => AddSubImm(false, true, rd, rn, imm12, lsl12);
 
+    /// <summary>SUBS Rd, Rn|SP, #imm12{, LSL #12}.</summary>
     public void SubsImm(A64Register rd, A64Register rn, uint imm12, bool lsl12 = false) => AddSubImm(true, true, rd, rn, imm12, lsl12);
 
     /// <summary>CMP Rn, #imm = SUBS XZR/WZR, Rn, #imm.</summary>
@@ -93,12 +102,16 @@ public sealed class A64Assembler
              (imm12 << 10) | ((uint)rn.Number << 5) | (uint)rd.Number);
     }
 
+    /// <summary>ADD Rd, Rn, Rm{, LSL #lsl}.</summary>
     public void Add(A64Register rd, A64Register rn, A64Register rm, int lsl = 0) => AddSubShifted(false, false, rd, rn, rm, lsl);
 
+    /// <summary>SUB Rd, Rn, Rm{, LSL #lsl}.</summary>
     public void Sub(A64Register rd, A64Register rn, A64Register rm, int lsl = 0) => AddSubShifted(true, false, rd, rn, rm, lsl);
 
+    /// <summary>ADDS Rd, Rn, Rm{, LSL #lsl}.</summary>
     public void Adds(A64Register rd, A64Register rn, A64Register rm, int lsl = 0) => AddSubShifted(false, true, rd, rn, rm, lsl);
 
+    /// <summary>SUBS Rd, Rn, Rm{, LSL #lsl}.</summary>
     public void Subs(A64Register rd, A64Register rn, A64Register rm, int lsl = 0) => AddSubShifted(true, true, rd, rn, rm, lsl);
 
     /// <summary>CMP Rn, Rm = SUBS XZR/WZR, Rn, Rm.</summary>
@@ -117,12 +130,16 @@ public sealed class A64Assembler
     }
 
     // ---- logical (shifted register) ----
+    /// <summary>AND Rd, Rn, Rm{, LSL #lsl}.</summary>
     public void And(A64Register rd, A64Register rn, A64Register rm, int lsl = 0) => Logical(0b00, rd, rn, rm, lsl);
 
+    /// <summary>ORR Rd, Rn, Rm{, LSL #lsl}.</summary>
     public void Orr(A64Register rd, A64Register rn, A64Register rm, int lsl = 0) => Logical(0b01, rd, rn, rm, lsl);
 
+    /// <summary>EOR Rd, Rn, Rm{, LSL #lsl}.</summary>
     public void Eor(A64Register rd, A64Register rn, A64Register rm, int lsl = 0) => Logical(0b10, rd, rn, rm, lsl);
 
+    /// <summary>ANDS Rd, Rn, Rm{, LSL #lsl}.</summary>
     public void Ands(A64Register rd, A64Register rn, A64Register rm, int lsl = 0) => Logical(0b11, rd, rn, rm, lsl);
 
     /// <summary>MOV Rd, Rm = ORR Rd, ZR, Rm.</summary>
@@ -144,14 +161,19 @@ public sealed class A64Assembler
     /// <summary>LDR Xt/Wt, [Xn|SP, #offset]: 8 bytes for Xt, 4 for Wt.</summary>
     public void Ldr(A64Register rt, A64Register rn, uint offset = 0) => LoadStore(rt.Is64 ? 3 : 2, 0b01, rt, rn, offset);
 
+    /// <summary>STR Xt/Wt, [Xn|SP, #offset]: 8 bytes for Xt, 4 for Wt.</summary>
     public void Str(A64Register rt, A64Register rn, uint offset = 0) => LoadStore(rt.Is64 ? 3 : 2, 0b00, rt, rn, offset);
 
+    /// <summary>LDRB Wt, [Xn|SP, #offset].</summary>
     public void Ldrb(A64Register rt, A64Register rn, uint offset = 0) => LoadStore(0, 0b01, Narrow(rt), rn, offset);
 
+    /// <summary>STRB Wt, [Xn|SP, #offset].</summary>
     public void Strb(A64Register rt, A64Register rn, uint offset = 0) => LoadStore(0, 0b00, Narrow(rt), rn, offset);
 
+    /// <summary>LDRH Wt, [Xn|SP, #offset].</summary>
     public void Ldrh(A64Register rt, A64Register rn, uint offset = 0) => LoadStore(1, 0b01, Narrow(rt), rn, offset);
 
+    /// <summary>STRH Wt, [Xn|SP, #offset].</summary>
     public void Strh(A64Register rt, A64Register rn, uint offset = 0) => LoadStore(1, 0b00, Narrow(rt), rn, offset);
 
     private void LoadStore(int size, uint opc, A64Register rt, A64Register rn, uint offset)
@@ -166,6 +188,7 @@ public sealed class A64Assembler
     /// <summary>STR Xt/Wt, [Xn|SP], #imm (post-index: the base is written back, so an abort has no valid syndrome).</summary>
     public void StrPost(A64Register rt, A64Register rn, int imm9) => LoadStorePost(rt.Is64 ? 3 : 2, 0b00, rt, rn, imm9);
 
+    /// <summary>LDR Xt/Wt, [Xn|SP], #imm (post-index).</summary>
     public void LdrPost(A64Register rt, A64Register rn, int imm9) => LoadStorePost(rt.Is64 ? 3 : 2, 0b01, rt, rn, imm9);
 
     private void LoadStorePost(int size, uint opc, A64Register rt, A64Register rn, int imm9)
@@ -178,26 +201,33 @@ public sealed class A64Assembler
     }
 
     // ---- branches ----
+    /// <summary>B label.</summary>
     public void B(A64Label target) => Branch(0x1400_0000, target, BranchKind.Imm26);
 
+    /// <summary>BL label (return address in X30).</summary>
     public void Bl(A64Label target) => Branch(0x9400_0000, target, BranchKind.Imm26);
 
+    /// <summary>B.cond label.</summary>
     public void B(A64Condition cond, A64Label target) => Branch(0x5400_0000 | (uint)cond, target, BranchKind.Imm19);
 
+    /// <summary>CBZ Rt, label.</summary>
     public void Cbz(A64Register rt, A64Label target)
     {
         NotSp(rt);
         Branch(Sf(rt) | 0x3400_0000 | (uint)rt.Number, target, BranchKind.Imm19);
     }
 
+    /// <summary>CBNZ Rt, label.</summary>
     public void Cbnz(A64Register rt, A64Label target)
     {
         NotSp(rt);
         Branch(Sf(rt) | 0x3500_0000 | (uint)rt.Number, target, BranchKind.Imm19);
     }
 
+    /// <summary>BR Xn.</summary>
     public void Br(A64Register rn) => Emit(0xD61F_0000 | ((uint)X64(rn).Number << 5));
 
+    /// <summary>BLR Xn (return address in X30).</summary>
     public void Blr(A64Register rn) => Emit(0xD63F_0000 | ((uint)X64(rn).Number << 5));
 
     /// <summary>RET (X30 unless given).</summary>
@@ -211,10 +241,13 @@ public sealed class A64Assembler
     }
 
     // ---- system ----
+    /// <summary>NOP.</summary>
     public void Nop() => Emit(0xD503_201F);
 
+    /// <summary>WFI.</summary>
     public void Wfi() => Emit(0xD503_207F);
 
+    /// <summary>HVC #imm16.</summary>
     public void Hvc(ushort imm16 = 0) => Emit(0xD400_0002 | ((uint)imm16 << 5));
 
     /// <summary>UDF #imm16: permanently undefined.</summary>
@@ -229,6 +262,7 @@ public sealed class A64Assembler
     /// <summary>MSR DAIFSet, #imm4 (<paramref name="set"/>) or MSR DAIFClr, #imm4.</summary>
     public void MsrDaif(bool set, uint imm4) => Emit(0xD503_401F | ((set ? 6u : 7u) << 5) | ((imm4 & 0xF) << 8));
 
+    /// <summary>ERET.</summary>
     public void Eret() => Emit(0xD69F_03E0);
 
     private static uint Sf(A64Register r) => r.Is64 ? 1u << 31 : 0;

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Abi.Arm64;
+using KvmSharp.Arm64;
+
+namespace KvmSharp.Vmm.Arch.Arm64;
+
+/// <summary>
+/// The boot of an arm64 micro-VM, the way tools/testing/selftests/kvm/lib/arm64/processor.c sets up a vCPU before
+/// paging: KVM_ARM_PREFERRED_TARGET, KVM_ARM_VCPU_INIT with PSCI 0.2 (so PSCI SYSTEM_OFF is a KVM_EXIT_SYSTEM_EVENT),
+/// VBAR_EL1 = the VMM's vector table, and per call PC = the trampoline, SP_EL1 = the stack top, PSTATE = EL1h with
+/// DAIF masked, all through KVM_SET_ONE_REG. The MMU stays off: guest addresses are guest-physical (<see cref="Layout"/>).
+/// </summary>
+internal sealed class Arm64Boot
+{
+    private readonly kvm_vcpu_init _init;
+
+    private Arm64Boot(kvm_vcpu_init init) => _init = init;
+
+    /// <summary>KVM_ARM_PREFERRED_TARGET of <paramref name="vm"/>, with PSCI 0.2 added.</summary>
+    public static Arm64Boot Open(Vm vm)
+    {
+        kvm_vcpu_init init = vm.PreferredTarget();
+        init.features[0] |= 1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2;
+        return new Arm64Boot(init);
+    }
+
+    /// <summary>
+    /// KVM_ARM_VCPU_INIT (again, for a reset: arm.c kvm_arch_vcpu_ioctl_vcpu_init resets an initialized vCPU to its
+    /// reset state when given the same target and features), then VBAR_EL1.
+    /// </summary>
+    public void InitVcpu(Vcpu vcpu)
+    {
+        vcpu.Init(_init);
+        vcpu.SetOneReg(KvmArm64SysRegs.VBAR_EL1, Layout.Vectors);
+    }
+
+    /// <summary>
+    /// The registers of a call's start: the trampoline loads the arguments from the call region itself. A call that
+    /// ended at an MMIO exit (a store to the exit or return port, an exception report …) left that exit pending: the
+    /// next KVM_RUN would complete it first (arm.c kvm_arch_vcpu_ioctl_run → mmio.c kvm_handle_mmio_return: Rt of a
+    /// load, and PC += 4 — one instruction past the trampoline's start). So it is completed now, by a KVM_RUN with
+    /// immediate_exit set (which completes it and returns EINTR before entering the guest), and only then are the
+    /// registers written.
+    /// </summary>
+    public static void EnterCall(Vcpu vcpu, bool mmioPending)
+    {
+        if (mmioPending)
+        {
+            vcpu.ImmediateExit = true;
+            try
+            {
+                vcpu.Run();
+            }
+            finally
+            {
+                vcpu.ImmediateExit = false;
+            }
+        }
+        vcpu.SetPc(Layout.Trampoline);
+        vcpu.SetOneReg(KvmArm64Regs.SpEl1, Layout.StackTop);
+        vcpu.SetOneReg(KvmArm64Regs.Pstate, Layout.EntryPstate);
+    }
+
+    /// <summary>Writes the trampoline and the vector table (with its common handler) into fresh memory.</summary>
+    public static void WriteBootState(GuestMemory memory)
+    {
+        memory.Write(Layout.Trampoline, Arm64GuestCode.Trampoline());
+        memory.Write(Layout.Vectors, Arm64GuestCode.Vectors());
+    }
+}

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Vmm.Arch.Arm64;
+using KvmSharp.Vmm.Loader;
+using KvmSharp.Vmm.Snapshots;
+
+namespace KvmSharp.Vmm;
+
+/// <summary>The arm64 side of <see cref="MicroVm"/>: the architecture seam and the arm64 creation path.</summary>
+public sealed partial class MicroVm
+{
+    /// <summary>
+    /// The guest's instruction set: <see cref="MicroVmOptions.Architecture"/>, or when that is null the kernel's
+    /// (GUEST-ABI.md: x86-64 micro-VMs use port I/O, arm64 ones the same devices on an MMIO window).
+    /// </summary>
+    public GuestArchitecture Architecture => _arm64 is null ? GuestArchitecture.X86_64 : GuestArchitecture.Arm64;
+
+    /// <summary>The kernel's architecture for <paramref name="vm"/>; a different <see cref="MicroVmOptions.Architecture"/> is refused.</summary>
+    private static GuestArchitecture ArchitectureOf(Kvm kvm, Vm vm, MicroVmOptions options)
+    {
+        GuestArchitecture kernel = ArchitectureProbe.Of(kvm, vm);
+        if (options.Architecture is { } asked && asked != kernel)
+            throw new MicroVmException($"MicroVmOptions.Architecture is {asked}, but this kernel's VMs are {kernel}");
+        return kernel;
+    }
+
+    /// <summary>Refuses what an arm64 micro-VM does not have, before anything is created for it.</summary>
+    private static void CheckArm64(MicroVmOptions options, MicroVmSnapshot? snapshot)
+    {
+        if (snapshot is not null) throw new MicroVmException(Arm64Refusal("MicroVm.Create from a snapshot"));
+        if (options.Arm64Refusal() is string refusal) throw new MicroVmException(refusal);
+    }
+
+    private static string Arm64Refusal(string what) => $"{what}: not supported for arm64 micro-VMs";
+
+    /// <summary>Refuses <paramref name="what"/> on an arm64 micro-VM (snapshots).</summary>
+    private void ThrowIfArm64(string what)
+    {
+        if (_arm64 is not null) throw new MicroVmException(Arm64Refusal(what));
+    }
+
+    /// <summary>
+    /// An arm64 micro-VM on <paramref name="vm"/> (owned from here: disposed by the caller's catch on failure): guest
+    /// memory as on x86-64 (one guest_memfd MMAP|INIT_SHARED slot at GPA 0, or host memory), the trampoline and vector
+    /// table, the image, one vCPU initialised with PSCI 0.2 (<see cref="Arm64Boot"/>). No private memory.
+    /// </summary>
+    private static MicroVm CreateArm64(GuestImage image, MicroVmOptions options, Kvm? owned, Vm vm)
+    {
+        GuestMemory? memory = null;
+        Vcpu? vcpu = null;
+        try
+        {
+            Arm64Boot boot = Arm64Boot.Open(vm);
+            string? noGuestMemfd = options.Memory is null ? GuestMemory.GuestMemfdUnavailableReason(vm) : null;
+            GuestMemoryBacking backing = options.Memory
+                ?? (noGuestMemfd is null ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory);
+            memory = GuestMemory.Create(vm, options.MemorySize, backing, options.DirectMap, guestMemfdChecked: options.Memory is null);
+            Arm64Boot.WriteBootState(memory);
+            ImageLoadMethod imageLoad = image.WriteToFresh(memory);
+            vcpu = vm.CreateVcpu(0);
+            boot.InitVcpu(vcpu);
+            return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion: null, vcpu, default, null, null, null, null, boot)
+            {
+                LastImageLoad = imageLoad,
+            };
+        }
+        catch
+        {
+            vcpu?.Dispose();
+            memory?.Dispose();
+            throw;
+        }
+    }
+}
