@@ -11,9 +11,9 @@ internal static partial class CpuidSupported
     public static readonly Abi.kvm_cpuid_entry2[] EpycGenoa =
     [
         E(0x0, 0, 0, 0x0000_001c, 0x6874_7541, 0x444d_4163, 0x6974_6e65),
-        // ECX as on Milan: SSE4.1, XSAVE and AVX added for the interpreter (see EpycMilan); EBX[31:24] is the APIC ID of
+        // ECX as on Milan: SSE3, SSSE3, SSE4.1/4.2, POPCNT, XSAVE and AVX added for the interpreter (see EpycMilan); EBX[31:24] is the APIC ID of
         // the CPU the ioctl ran on, CPU 1 here as on Milan.
-        E(0x1, 0, 0, 0x00a1_0f11, 0x0102_0800, 0x8120_2000 | (1u << 19) | (1u << 26) | (1u << 28), 0x078b_fbff),
+        E(0x1, 0, 0, 0x00a1_0f11, 0x0102_0800, 0x8120_2000 | (1u << 0) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 23) | (1u << 26) | (1u << 28), 0x078b_fbff),
         E(0x2, 0, 0, 0, 0, 0, 0),
         E(0x3, 0, 0, 0, 0, 0, 0),
         E(0x4, 0, Sig, 0, 0, 0, 0),

@@ -28,9 +28,10 @@ internal static partial class CpuidSupported
     public static readonly kvm_cpuid_entry2[] EpycMilan =
     [
         E(0x0, 0, 0, 0x0000_000d, AmdEbx, AmdEcx, AmdEdx),
-        // ECX: CX16, SSE4.1, x2APIC, TSC deadline, XSAVE, AVX, hypervisor — SSE4.1, XSAVE and AVX since the interpreter
+        // ECX: SSE3, SSSE3, CX16, SSE4.1, SSE4.2, x2APIC, POPCNT, TSC deadline, XSAVE, AVX, hypervisor — SSE3, SSSE3, SSE4.1/4.2,
+        // POPCNT (x86-64-v2, X86Emulator.Sse41.cs), XSAVE and AVX since the interpreter
         // runs their instructions (PTEST/PINSRQ/PEXTRQ, XSETBV/XGETBV, the VEX moves), as this host offers them.
-        E(0x1, 0, 0, 0x00a0_0f11, 0x0102_0800, 0x8120_2000 | (1u << 19) | (1u << 26) | (1u << 28), 0x078b_fbff),
+        E(0x1, 0, 0, 0x00a0_0f11, 0x0102_0800, 0x8120_2000 | (1u << 0) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 23) | (1u << 26) | (1u << 28), 0x078b_fbff),
         // EBX: FSGSBASE, AVX2 (the 256-bit integer VEX forms), and this host's bits 23-24.
         E(0x7, 0, Sig, 0, 0x0180_0002 | (1u << 5), 0x0000_0004, 0xa800_0000),
         // XCR0 x87|SSE|AVX|PKRU (0x207); EBX/ECX: the XSAVE area size for that set.

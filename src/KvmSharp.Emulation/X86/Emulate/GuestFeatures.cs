@@ -12,6 +12,12 @@ internal static class GuestFeatures
     /// <summary>CPUID.1:ECX.SSE4_1[19]: PTEST, PINSRQ, PEXTRQ.</summary>
     public static bool Sse41(X86Cpu cpu) => Bit(cpu, 1, 0, Reg.Ecx, 19);
 
+    /// <summary>CPUID.1:ECX.SSE3[0]: ADDSUBPx, HADDPx/HSUBPx, MOVSHDUP/MOVSLDUP/MOVDDUP, LDDQU (X86Emulator.Sse41Float.cs).</summary>
+    public static bool Sse3(X86Cpu cpu) => Bit(cpu, 1, 0, Reg.Ecx, 0);
+
+    /// <summary>CPUID.1:ECX.SSE4_2[20]: PCMPGTQ, CRC32 (X86Emulator.Sse41.cs, X86Emulator.Sse42.cs).</summary>
+    public static bool Sse42(X86Cpu cpu) => Bit(cpu, 1, 0, Reg.Ecx, 20);
+
     /// <summary>CPUID.1:ECX.SSSE3[bit 9] (PSHUFB, PALIGNR).</summary>
     public static bool Ssse3(X86Cpu cpu) => Bit(cpu, 1, 0, Reg.Ecx, 9);
 
