@@ -157,6 +157,28 @@ public sealed class SnpLaunch : IDisposable
         GC.KeepAlive(auth);
     }
 
+    /// <summary>
+    /// True when the kernel has SNP certificate fetching (KVM_X86_SEV_SNP_REQ_CERTS reads 1; after 6.18: "[PATCH v7
+    /// 2/2] KVM: SEV: Add KVM_SEV_SNP_ENABLE_REQ_CERTS command"). False on 6.18.
+    /// </summary>
+    public static bool SupportsRequestCertificates(Kvm kvm)
+    {
+        ArgumentNullException.ThrowIfNull(kvm);
+        if (!kvm.HasDeviceAttribute(KvmConstants.KVM_X86_GRP_SEV, KvmConstants.KVM_X86_SEV_SNP_REQ_CERTS)) return false;
+        var value = new PinnedArray<ulong>(1);
+        long rc = DeviceAttribute.Transfer(kvm.Kernel, kvm.Handle, set: false, KvmConstants.KVM_X86_GRP_SEV, KvmConstants.KVM_X86_SEV_SNP_REQ_CERTS, value);
+        return !KvmCall.IsError(rc) && value.Span[0] == 1;
+    }
+
+    /// <summary>
+    /// KVM_SEV_SNP_ENABLE_REQ_CERTS (after 6.18, [PATCH v7 2/2]): after <see cref="Init"/> and before any vCPU, makes
+    /// every extended guest request for a report exit with KVM_EXIT_SNP_REQ_CERTS
+    /// (<see cref="VcpuExit.SnpRequestCertificates"/>) so the VMM writes the certificate table first.
+    /// </summary>
+    /// <exception cref="SevCommandException">EINVAL: a vCPU exists, not an SNP guest, or a kernel without the command (6.18).</exception>
+    public void EnableRequestCertificates() =>
+        SevCommands.Issue(Vm, SevDevice, KvmMemoryEncrypt.KVM_SEV_SNP_ENABLE_REQ_CERTS, null, "");
+
     /// <summary>Closes /dev/sev (the VM keeps its launch state).</summary>
     public void Dispose() => SevDevice.Dispose();
 }

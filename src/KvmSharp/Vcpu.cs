@@ -134,7 +134,7 @@ public sealed partial class Vcpu : IDisposable
         }
         // The whole mapping, not just struct kvm_run: port I/O data lives at data_offset, usually the next page.
         Span<byte> page = _run.GetSpan(0, (int)_run.Length);
-        if (!KvmCall.IsError(rc)) return new VcpuExit(page, interrupted: false);
+        if (!KvmCall.IsError(rc)) return new VcpuExit(page, interrupted: false, Vm.Kvm.Proposals.SnpReqCertsExit);
         if (rc == -(long)Errno.EINTR) return new VcpuExit(page, interrupted: true);
         var exit = new VcpuExit(page, interrupted: false);
         if ((rc == -(long)Errno.EFAULT || rc == -(long)Errno.EHWPOISON) && exit.Reason == KvmExitReason.KVM_EXIT_MEMORY_FAULT)

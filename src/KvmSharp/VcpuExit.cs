@@ -12,11 +12,13 @@ namespace KvmSharp;
 public readonly ref struct VcpuExit
 {
     private readonly Span<byte> _run;
+    private readonly uint _snpReqCertsExit;
 
-    internal VcpuExit(Span<byte> run, bool interrupted)
+    internal VcpuExit(Span<byte> run, bool interrupted, uint snpReqCertsExit = (uint)KvmExitReason.KVM_EXIT_SNP_REQ_CERTS)
     {
         _run = run;
         Interrupted = interrupted;
+        _snpReqCertsExit = snpReqCertsExit;
     }
 
     /// <summary>KVM_RUN returned EINTR (a signal or immediate_exit); <see cref="Reason"/> is stale.</summary>
@@ -260,11 +262,25 @@ public readonly ref struct VcpuExit
     /// </summary>
     public ulong HardwareExitReason => U64(KvmRunLayout.hw_hardware_exit_reason);
 
+    // ---- KVM_EXIT_SNP_REQ_CERTS (after 6.18: "[PATCH v7 1/2] KVM: Introduce KVM_EXIT_SNP_REQ_CERTS") ----
+    /// <summary>
+    /// True when an SNP guest's extended guest request (MSG_REPORT_REQ) waits for the endorsement key's certificates
+    /// (only after <see cref="SnpLaunch.EnableRequestCertificates"/>). The exit number is the kernel's
+    /// (<see cref="UapiProposals.SnpReqCertsExit"/>).
+    /// </summary>
+    public bool IsSnpRequestCertificates => !Interrupted && U32(KvmRunLayout.exit_reason) == _snpReqCertsExit;
+
+    /// <summary>The decoded KVM_EXIT_SNP_REQ_CERTS; throws when this exit is not one.</summary>
+    public SnpCertificateRequest SnpRequestCertificates => IsSnpRequestCertificates ? new SnpCertificateRequest(_run)
+        : throw new InvalidOperationException($"not a KVM_EXIT_SNP_REQ_CERTS exit: {ToString()}");
+
     /// <summary>
     /// The exit in the kernel's terms with its decoded fields, e.g. "KVM_EXIT_IO out port=0x3F8 size=1 count=1";
     /// "interrupted" for EINTR.
     /// </summary>
-    public override string ToString() => Interrupted ? "interrupted" : Reason switch
+    public override string ToString() => Interrupted ? "interrupted" : IsSnpRequestCertificates
+        ? $"KVM_EXIT_SNP_REQ_CERTS gpa=0x{U64(KvmRunLayout.snp_req_certs_gpa):X} npages={U64(KvmRunLayout.snp_req_certs_npages)}"
+        : Reason switch
     {
         KvmExitReason.KVM_EXIT_IO => $"KVM_EXIT_IO {(IoIsOut ? "out" : "in")} port=0x{IoPort:X} size={IoSize} count={IoCount}",
         KvmExitReason.KVM_EXIT_MMIO => $"KVM_EXIT_MMIO {(MmioIsWrite ? "write" : "read")} addr=0x{MmioAddress:X}",

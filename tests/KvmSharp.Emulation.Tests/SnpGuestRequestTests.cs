@@ -21,11 +21,13 @@ namespace KvmSharp.Emulation.Tests;
 /// </summary>
 public sealed class SnpGuestRequestTests
 {
-    private const ulong SecretsGpa = 0x0, CertsGpa = 0xD000;
+    private const ulong SecretsGpa = 0x0;
+    internal const ulong CertsGpa = 0xD000;
     internal const ulong RequestGpa = 0xB000, ResponseGpa = 0xC000;
-    private const ulong Command = SevEsGuest.Report + 0x200, Result = SevEsGuest.Report + 0x300, Vmpck0Copy = SevEsGuest.Report + 0x100;
+    internal const ulong Command = SevEsGuest.Report + 0x200, Result = SevEsGuest.Report + 0x300;
+    private const ulong Vmpck0Copy = SevEsGuest.Report + 0x100;
     internal const ulong GuestRequest = 0x8000_0011;
-    private const ulong ExtGuestRequest = 0x8000_0012;
+    internal const ulong ExtGuestRequest = 0x8000_0012;
     private const int Rax = 0x1f8, Rbx = 0x318;
 
     /// <summary>include/uapi/linux/sev-guest.h: SNP_GUEST_ERR(vmm_error, fw_error) has the firmware error in bits 31:0.</summary>
@@ -87,7 +89,8 @@ public sealed class SnpGuestRequestTests
     /// Launches the guest with a secrets page at GPA 0 and SNP_LAUNCH_FINISH with host data (and an ID block);
     /// <paramref name="init"/> replaces the plain KVM_SEV_INIT2.
     /// </summary>
-    internal static SevEsGuest Launch(bool idBlock = false, Action<SnpLaunch>? init = null) => SevEsGuest.Create(VmType.Snp, Program, snpInit: init, snpFinish: l =>
+    internal static SevEsGuest Launch(bool idBlock = false, Action<SnpLaunch>? init = null, EmulatorConfig? config = null) =>
+        SevEsGuest.Create(VmType.Snp, Program, snpInit: init, config: config, snpFinish: l =>
     {
         var src = new PinnedArray<byte>(0x1000, 0x1000);
         src.Span.Fill(0x5a); // the firmware ignores the source of a SECRETS page
@@ -115,7 +118,7 @@ public sealed class SnpGuestRequestTests
         return key;
     }
 
-    private static void ExpectIoExit(SevEsGuest g)
+    internal static void ExpectIoExit(SevEsGuest g)
     {
         var exit = g.Vcpu.Run();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO, $"exit {exit.ToString()}");
@@ -134,7 +137,7 @@ public sealed class SnpGuestRequestTests
     /// The command the guest copies into its GHCB: sw_exit_code and sw_exit_info_1/2 (always valid), RAX and RBX (valid
     /// bits 63 and 99 when <paramref name="raxRbxValid"/>).
     /// </summary>
-    private static void WriteCommand(SevEsGuest g, ulong exitCode, ulong info1, ulong info2, ulong rax, ulong rbx, bool raxRbxValid)
+    internal static void WriteCommand(SevEsGuest g, ulong exitCode, ulong info1, ulong info2, ulong rax, ulong rbx, bool raxRbxValid)
     {
         ulong low = raxRbxValid ? 1UL << (Rax / 8) : 0;
         ulong high = (1UL << (0x390 / 8 - 64)) | (1UL << (0x398 / 8 - 64)) | (1UL << (0x3a0 / 8 - 64)) | (raxRbxValid ? 1UL << (Rbx / 8 - 64) : 0);
@@ -143,7 +146,7 @@ public sealed class SnpGuestRequestTests
     }
 
     /// <summary>struct snp_report_req: user_data, vmpl.</summary>
-    private static byte[] ReportReq(byte fill, uint vmpl = 0)
+    internal static byte[] ReportReq(byte fill, uint vmpl = 0)
     {
         var req = new byte[96];
         req.AsSpan(0, 64).Fill(fill);
@@ -161,7 +164,7 @@ public sealed class SnpGuestRequestTests
     }
 
     /// <summary>The guest driver's verify_and_dec_payload checks, then the decrypted MSG_REPORT_RSP.</summary>
-    private static byte[] OpenReportResponse(byte[] vmpck, byte[] page, ulong requestSeqno)
+    internal static byte[] OpenReportResponse(byte[] vmpck, byte[] page, ulong requestSeqno)
     {
         var h = SnpGuestMessage.ReadHeader(page);
         Assert.Equal(requestSeqno + 1, h.Seqno);
@@ -172,7 +175,7 @@ public sealed class SnpGuestRequestTests
         return plain;
     }
 
-    private static byte[] Report(byte[] rsp)
+    internal static byte[] Report(byte[] rsp)
     {
         Assert.Equal(0u, BinaryPrimitives.ReadUInt32LittleEndian(rsp));
         Assert.Equal((uint)SnpAttestation.ReportSize, BinaryPrimitives.ReadUInt32LittleEndian(rsp.AsSpan(4)));

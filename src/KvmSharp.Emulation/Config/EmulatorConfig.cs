@@ -102,9 +102,18 @@ public sealed record EmulatorConfig
     /// <summary>KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES: 250 in [PATCH v8 17/46]; unmerged, may change.</summary>
     public int GuestMemfdMemoryAttributesCap { get; init; } = 250;
 
+    /// <summary>
+    /// SNP certificate fetching ("SEV-SNP: Add KVM support for SNP certificate fetching", [PATCH v7 0/2], Michael Roth,
+    /// 2026-01-09; merged after 6.18): the number of KVM_EXIT_SNP_REQ_CERTS (42 in v7, 43 upstream), with
+    /// KVM_SEV_SNP_ENABLE_REQ_CERTS and the KVM_X86_SEV_SNP_REQ_CERTS attribute. Null (every preset): 6.18, which has
+    /// none of them and answers extended guest requests with an empty certificate table.
+    /// </summary>
+    public uint? SnpReqCertsExit { get; init; }
+
     /// <summary>The unmerged uAPI numbers this configuration answers to, for <c>Kvm.Open(kernel, proposals: …)</c>.</summary>
     public UapiProposals Proposals => UapiProposals.Default with
     {
+        SnpReqCertsExit = SnpReqCertsExit ?? UapiProposals.Default.SnpReqCertsExit,
         GuestMemfdFlagsHiCap = GuestMemfdFlagsHiCap,
         GuestMemfdMemoryAttributesCap = GuestMemfdMemoryAttributesCap,
         UserfaultCap = UserfaultCap,

@@ -225,6 +225,23 @@ internal sealed class KvmRunPage : IDisposable
     public ulong TdxData(int index) => BinaryPrimitives.ReadUInt64LittleEndian(Bytes(KvmRunLayout.tdx_unknown_data + 8 * index, 8));
 
     /// <summary>
+    /// KVM_EXIT_SNP_REQ_CERTS (sev.c snp_handle_ext_guest_req, [PATCH v7 1/2]): exit_reason <paramref name="exitReason"/>
+    /// (the configured number), gpa, npages and ret = 0; the rest of the union untouched.
+    /// </summary>
+    public void SetSnpReqCerts(uint exitReason, ulong gpa, ulong npages)
+    {
+        ExitReason = exitReason;
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.snp_req_certs_gpa, 8), gpa);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.snp_req_certs_npages, 8), npages);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.snp_req_certs_ret, 8), 0);
+    }
+
+    /// <summary>kvm_run.snp_req_certs.ret and .npages as userspace left them (READ_ONCE on completion).</summary>
+    public (ulong Ret, ulong Npages) SnpReqCertsAnswer =>
+        (BinaryPrimitives.ReadUInt64LittleEndian(Bytes(KvmRunLayout.snp_req_certs_ret, 8)),
+         BinaryPrimitives.ReadUInt64LittleEndian(Bytes(KvmRunLayout.snp_req_certs_npages, 8)));
+
+    /// <summary>
     /// kvm_prepare_memory_fault_exit; <paramref name="userfault"/> adds KVM_MEMORY_EXIT_FLAG_USERFAULT (kvm_do_userfault,
     /// [PATCH v3 04/15]).
     /// </summary>

@@ -83,7 +83,7 @@ internal static class VcpuRun
         // MapGPA's next chunk exits again before the guest runs ("if (r <= 0) goto out").
         if (emulator.HasPendingTdVmcall && emulator.CompleteTdVmcall()) return 0;
         // An SEV-ES/SNP VMGEXIT that went to userspace (svm/sev.c's complete_userspace_io callbacks, X86Emulator.SevEs.cs).
-        if (emulator.HasPendingVmgexit && emulator.CompleteVmgexit()) return 0;
+        if (emulator.HasPendingVmgexit && emulator.CompleteVmgexit()) return emulator.TakeVmgexitCompletionRc();
         // "if (vcpu->arch.complete_userspace_io) { r = cui(vcpu); if (r <= 0) goto out; }": the IN or MMIO read
         // that exited is finished with userspace's data before anything else, even with immediate_exit set.
         // complete_emulated_mmio for a write wider than 8 bytes (an INS batch): the next piece exits (X86Emulator.StringIo.cs).

@@ -37,6 +37,13 @@ internal static class SystemAttributes
             // observed on 6.18 kvm_pvm).
             bool sev = config.VmTypes.Contains(KvmConstants.KVM_X86_SEV_VM) || config.VmTypes.Contains(KvmConstants.KVM_X86_SEV_ES_VM) ||
                        config.VmTypes.Contains(KvmConstants.KVM_X86_SNP_VM);
+            // KVM_X86_SEV_SNP_REQ_CERTS ([PATCH v7 2/2], after 6.18): "*val = sev_snp_enabled ? 1 : 0".
+            if (sev && attr.group == KvmConstants.KVM_X86_GRP_SEV && attr.attr == KvmConstants.KVM_X86_SEV_SNP_REQ_CERTS &&
+                config.SnpReqCertsExit is not null)
+            {
+                value = config.VmTypes.Contains(KvmConstants.KVM_X86_SNP_VM) ? 1UL : 0;
+                return 0;
+            }
             if (!sev || attr.group != KvmConstants.KVM_X86_GRP_SEV || attr.attr != KvmConstants.KVM_X86_SEV_VMSA_FEATURES) return Err.ENXIO;
             value = Arch.SevLaunch.SupportedVmsaFeatures(config);
             return 0;

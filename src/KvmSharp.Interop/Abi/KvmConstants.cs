@@ -77,6 +77,11 @@ public static class KvmConstants
     public const ulong KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK = 1UL << 1;
     public const uint KVM_X86_GRP_SEV = 1;
     public const ulong KVM_X86_SEV_VMSA_FEATURES = 0;
+    /// <summary>
+    /// KVM_X86_GRP_SEV attribute: 1 when KVM_SEV_SNP_ENABLE_REQ_CERTS / KVM_EXIT_SNP_REQ_CERTS exist ("KVM: SEV: Add
+    /// KVM_SEV_SNP_ENABLE_REQ_CERTS command", [PATCH v7 2/2]; after 6.18).
+    /// </summary>
+    public const ulong KVM_X86_SEV_SNP_REQ_CERTS = 2;
 
     // x86 VM types (arch/x86/include/uapi/asm/kvm.h)
     public const uint KVM_X86_DEFAULT_VM = 0;
@@ -155,4 +160,11 @@ public enum KvmExitReason : uint
     KVM_EXIT_MEMORY_FAULT = 39,
     /// <summary>A TD's TDG.VP.VMCALL that KVM hands to userspace (GetQuote, GetTdVmCallInfo leaf 1, SetupEventNotifyInterrupt): <c>kvm_run.tdx</c>.</summary>
     KVM_EXIT_TDX = 40,
+    /// <summary>
+    /// An SNP guest's extended guest request (MSG_REPORT_REQ) asks userspace for the endorsement key's certificates:
+    /// <c>kvm_run.snp_req_certs</c>. "KVM: Introduce KVM_EXIT_SNP_REQ_CERTS for SNP certificate-fetching" ([PATCH v7
+    /// 1/2], Michael Roth, 2026-01-09: 42; mainline after 6.18 numbers it 43, KVM_EXIT_ARM_LDST64B having taken 42).
+    /// Not in 6.18; the number a kernel uses is <see cref="UapiProposals.SnpReqCertsExit"/>.
+    /// </summary>
+    KVM_EXIT_SNP_REQ_CERTS = 43,
 }

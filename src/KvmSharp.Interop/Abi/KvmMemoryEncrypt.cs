@@ -41,6 +41,11 @@ public static class KvmMemoryEncrypt
     public const uint KVM_SEV_SNP_LAUNCH_START = 100;
     public const uint KVM_SEV_SNP_LAUNCH_UPDATE = 101;
     public const uint KVM_SEV_SNP_LAUNCH_FINISH = 102;
+    /// <summary>
+    /// Turns on KVM_EXIT_SNP_REQ_CERTS for an SNP VM before any vCPU exists ("KVM: SEV: Add
+    /// KVM_SEV_SNP_ENABLE_REQ_CERTS command", [PATCH v7 2/2], Michael Roth, 2026-01-09; after 6.18).
+    /// </summary>
+    public const uint KVM_SEV_SNP_ENABLE_REQ_CERTS = 103;
 
     // ---- kvm_sev_snp_launch_update.type ("kept in sync with firmware values") ----
     public const byte KVM_SEV_SNP_PAGE_TYPE_NORMAL = 0x1;

@@ -109,4 +109,13 @@ public static class KvmRunLayout
     public const int memory_fault_flags = 32;
     public const int memory_fault_gpa = 40;
     public const int memory_fault_size = 48;
+
+    /// <summary>
+    /// KVM_EXIT_SNP_REQ_CERTS: <c>struct kvm_exit_snp_req_certs { __u64 gpa; __u64 npages; __u64 ret; }</c> ([PATCH v7
+    /// 1/2]; v6 had <c>gfn</c>). gpa and npages are the guest's RAX and RBX; ret (0 at exit) is read on the next KVM_RUN,
+    /// and npages too when ret is ENOSPC.
+    /// </summary>
+    public const int snp_req_certs_gpa = 32;
+    public const int snp_req_certs_npages = 40;
+    public const int snp_req_certs_ret = 48;
 }

@@ -35,4 +35,10 @@ public sealed record UapiProposals
     /// v2 00/51]" flag bits 63:58, or the 6.18-based branch's page_order field); None when it has no such proposal.
     /// </summary>
     public GuestMemfdHugetlbEncoding GuestMemfdHugetlb { get; init; }
+
+    /// <summary>
+    /// KVM_EXIT_SNP_REQ_CERTS's number: 42 in "[PATCH v7 1/2] KVM: Introduce KVM_EXIT_SNP_REQ_CERTS for SNP
+    /// certificate-fetching" (2026-01-09), 43 in mainline after 6.18 (<see cref="KvmExitReason.KVM_EXIT_SNP_REQ_CERTS"/>).
+    /// </summary>
+    public uint SnpReqCertsExit { get; init; } = (uint)KvmExitReason.KVM_EXIT_SNP_REQ_CERTS;
 }

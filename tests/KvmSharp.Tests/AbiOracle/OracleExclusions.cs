@@ -46,6 +46,10 @@ internal static class OracleExclusions
             "GuestMemfdHugetlbAbi.GUESTMEM_HUGETLB_FLAG_MASK", "GuestMemfdHugetlbAbi.GUESTMEM_HUGETLB_FLAG_2MB",
             "GuestMemfdHugetlbAbi.GUESTMEM_HUGETLB_FLAG_1GB", "GuestMemfdHugetlbAbi.KVM_CREATE_GUEST_MEMFD_PAGE_ORDER_OFFSET",
             "GuestMemfdHugetlbAbi.GUESTMEM_HUGETLB_SIZE_BITS");
+        Add("AFTER 6.18: SNP certificate fetching, '[PATCH v7 1/2] KVM: Introduce KVM_EXIT_SNP_REQ_CERTS' and '[PATCH v7 2/2] KVM: SEV: Add KVM_SEV_SNP_ENABLE_REQ_CERTS command' (Michael Roth, 2026-01-09; merged after 6.18, the vendored headers are 6.18; exit 42 in v7, 43 upstream: UapiProposals.SnpReqCertsExit)",
+            "KvmExitReason.KVM_EXIT_SNP_REQ_CERTS", "KvmMemoryEncrypt.KVM_SEV_SNP_ENABLE_REQ_CERTS",
+            "KvmConstants.KVM_X86_SEV_SNP_REQ_CERTS", "KvmRunLayout.snp_req_certs_gpa", "KvmRunLayout.snp_req_certs_npages",
+            "KvmRunLayout.snp_req_certs_ret");
         Add("not a uapi number: which proposed guest_memfd HugeTLB encoding a kernel uses (SDK/emulator switch)",
             "GuestMemfdHugetlbEncoding.None", "GuestMemfdHugetlbEncoding.RfcV2FlagBits", "GuestMemfdHugetlbEncoding.PageOrderField");
         // linux/kvm_para.h + asm/kvm_para.h: no faithful upstream copy was found to vendor (include/README.md). oracle.c

@@ -75,6 +75,9 @@ internal static class SevLaunch
                 case KvmMemoryEncrypt.KVM_SEV_SNP_LAUNCH_START: r = SnpLaunch.Start(kvm, sev, ref cmd); break;
                 case KvmMemoryEncrypt.KVM_SEV_SNP_LAUNCH_UPDATE: r = SevSnpLaunchUpdate.LaunchUpdate(kvm, sev, ref cmd); break;
                 case KvmMemoryEncrypt.KVM_SEV_SNP_LAUNCH_FINISH: r = SnpLaunch.Finish(kvm, sev, ref cmd); break;
+                case KvmMemoryEncrypt.KVM_SEV_SNP_ENABLE_REQ_CERTS when kvm.Kernel.Config.SnpReqCertsExit is not null:
+                    r = SnpReqCerts.Enable(kvm, sev); // after 6.18 (Arch/X86/SnpReqCerts.cs)
+                    break;
                 case >= 5 and <= 21:
                     // LAUNCH_SECRET … SEND_CANCEL: every handler starts "if (!sev_guest(kvm)) return -ENOTTY;". Past
                     // that they are not modelled: -EINVAL like an unknown id (goto out, nothing copied back).

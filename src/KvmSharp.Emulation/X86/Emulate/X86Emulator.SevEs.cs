@@ -59,7 +59,7 @@ internal sealed partial class X86Emulator
     private const int SnpPageStatePrivate = 1, SnpPageStateShared = 2;
 
     /// <summary>What the next KVM_RUN completes before the guest runs (vcpu->arch.complete_userspace_io).</summary>
-    private enum VmgexitCompletion { None, PscMsr, GhcbUnmap, GhcbPioIn, GhcbHypercall, GhcbPsc, GhcbMmio, GhcbStringIo }
+    private enum VmgexitCompletion { None, PscMsr, GhcbUnmap, GhcbPioIn, GhcbHypercall, GhcbPsc, GhcbMmio, GhcbStringIo, GhcbSnpReqCerts }
 
     private VmgexitCompletion _vmgexitCompletion;
 
@@ -276,6 +276,8 @@ internal sealed partial class X86Emulator
                 // else set_ghcb_msr(svm, GHCB_MSR_PSC_RESP);"
                 GhcbMsr = _run.HypercallRet != 0 ? GhcbMsrPscRespError : GhcbMsrPscResp;
                 return false;
+            case VmgexitCompletion.GhcbSnpReqCerts:
+                return CompleteSnpReqCerts(); // X86Emulator.GhcbGuestRequest.cs
             default:
                 return CompleteGhcbExit(completion); // X86Emulator.Ghcb.cs
         }
