@@ -235,7 +235,9 @@ public sealed partial class MicroVm : IDisposable
                 throw new MicroVmSnapshotException(SnapshotRefusal.ProtectedGuest, SealedGuest.CreateFromSnapshotRefusal(options.VmType));
             if (options.Architecture == GuestArchitecture.Arm64) CheckArm64(options, snapshot);
             vm = CreateVm(kvm, options.VmType);
-            if (ArchitectureOf(kvm, vm, options) == GuestArchitecture.Arm64)
+            GuestArchitecture architecture = ArchitectureOf(kvm, vm, options);
+            image.CheckArchitecture(architecture);
+            if (architecture == GuestArchitecture.Arm64)
             {
                 CheckArm64(options, snapshot);
                 return CreateArm64(image, options, owned, vm);

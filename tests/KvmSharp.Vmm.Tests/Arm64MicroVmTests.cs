@@ -197,7 +197,7 @@ public sealed class Arm64MicroVmTests
         a.Str(A64Register.X(1), A64Register.X(9), (uint)GuestAbi.HostCallBlock.Args);
         a.Str(A64Register.X(2), A64Register.X(9), (uint)GuestAbi.HostCallBlock.Args + 8);
         a.MovImm(A64Register.X(10), Arch.Arm64.Layout.Port(GuestAbi.Ports.HostCall));
-        a.Str(A64Register.W(0), A64Register.X(10));
+        a.Strb(A64Register.W(0), A64Register.X(10)); // 0x502 is not 4-byte aligned: a byte store (GUEST-ABI.md)
         a.Ldr(A64Register.X(0), A64Register.X(9), (uint)GuestAbi.HostCallBlock.Result);
         a.Ret();
         return p.Build(start);

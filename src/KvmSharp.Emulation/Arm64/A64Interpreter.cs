@@ -94,6 +94,8 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
     {
         if (TryDataProcessing(insn)) return A64Outcome.Continue;
         if (TryLoadStore(insn)) return A64Outcome.Continue;
+        // The groups compiled C needs beyond that (A64Interpreter.CompiledCode.cs).
+        if (TryCompiledCode(insn)) return A64Outcome.Continue;
         // FP/SIMD (A64Interpreter.Simd.cs), before BranchOrSystem, which would refuse MRS/MSR FPCR/FPSR.
         if (TrySimdFp(insn)) return A64Outcome.Continue;
         return BranchOrSystem(insn);

@@ -6,10 +6,11 @@ using KvmSharp.Vmm.Arch.X86_64;
 namespace KvmSharp.Vmm.Loader;
 
 /// <summary>
-/// Reads a static ELF64 little-endian x86-64 ET_EXEC (System V gABI; field offsets as in include/uapi/linux/elf.h):
+/// Reads a static ELF64 little-endian x86-64 or AArch64 ET_EXEC (System V gABI; field offsets as in include/uapi/linux/elf.h):
 /// PT_LOAD segments, e_entry, and global/weak STT_FUNC symbols from .symtab as exports. Every offset and size read
 /// from the file is checked before use, so a malformed image is a <see cref="GuestImageException"/>, never an
-/// out-of-range read.
+/// out-of-range read. The machine (e_machine) becomes <see cref="GuestImage.Architecture"/>; the segment rules are the
+/// same for both (the arm64 layout keeps the image area of the x86-64 one: Arch/Arm64/Layout.cs).
 /// </summary>
 internal static class ElfParser
 {
@@ -23,6 +24,7 @@ internal static class ElfParser
     public const ushort ET_EXEC = 2;
     public const ushort ET_DYN = 3;
     public const ushort EM_X86_64 = 62;
+    public const ushort EM_AARCH64 = 183;
     public const uint PT_LOAD = 1;
     public const uint SHT_SYMTAB = 2;
     public const byte STT_FUNC = 2;
@@ -45,7 +47,13 @@ internal static class ElfParser
         if (type == ET_DYN) throw Fail(GuestImageError.Unsupported, "ET_DYN (position-independent) images are not supported: link with -static -no-pie");
         if (type != ET_EXEC) throw Fail(GuestImageError.Unsupported, $"e_type {type} is not ET_EXEC");
         ushort machine = U16(file, 18);
-        if (machine != EM_X86_64) throw Fail(GuestImageError.Unsupported, $"e_machine {machine} is not EM_X86_64 (62)");
+        // include/uapi/linux/elf-em.h: EM_X86_64 62, EM_AARCH64 183.
+        GuestArchitecture architecture = machine switch
+        {
+            EM_X86_64 => GuestArchitecture.X86_64,
+            EM_AARCH64 => GuestArchitecture.Arm64,
+            _ => throw Fail(GuestImageError.Unsupported, $"e_machine {machine} is neither EM_X86_64 (62) nor EM_AARCH64 (183)"),
+        };
 
         ulong entry = U64(file, 24);
         ulong phoff = U64(file, 32);
@@ -57,7 +65,7 @@ internal static class ElfParser
         if (!segments.Any(s => entry >= s.Address && entry < s.End))
             throw Fail(GuestImageError.BadEntry, $"e_entry 0x{entry:X} is not inside a PT_LOAD segment");
         var exports = ReadExports(file, shoff, shentsize, shnum, segments);
-        return new GuestImage(GuestImageKind.Elf, segments, entry, exports);
+        return new GuestImage(GuestImageKind.Elf, segments, entry, exports, architecture);
     }
 
     private static List<ImageSegment> ReadSegments(ReadOnlyMemory<byte> image, ulong phoff, ushort phentsize, ushort phnum)

@@ -7,7 +7,7 @@ namespace KvmSharp.Vmm.Loader;
 /// <summary>The format a <see cref="GuestImage"/> was made from.</summary>
 public enum GuestImageKind
 {
-    /// <summary>A static ELF64 x86-64 ET_EXEC: PT_LOAD segments at their addresses, exports from .symtab.</summary>
+    /// <summary>A static ELF64 x86-64 or AArch64 ET_EXEC: PT_LOAD segments at their addresses, exports from .symtab.</summary>
     Elf,
     /// <summary>Raw bytes loaded at <see cref="Layout.ImageBase"/>; entry and exports are offsets the caller names.</summary>
     Flat,
@@ -20,9 +20,11 @@ public enum GuestImageKind
 /// </summary>
 public sealed class GuestImage
 {
-    internal GuestImage(GuestImageKind kind, IReadOnlyList<ImageSegment> segments, ulong entry, IReadOnlyDictionary<string, ulong> exports)
+    internal GuestImage(GuestImageKind kind, IReadOnlyList<ImageSegment> segments, ulong entry, IReadOnlyDictionary<string, ulong> exports,
+        GuestArchitecture? architecture = null)
     {
         Kind = kind;
+        Architecture = architecture;
         Segments = segments;
         Entry = entry;
         Exports = exports.ToFrozenDictionary(StringComparer.Ordinal);
@@ -30,6 +32,12 @@ public sealed class GuestImage
 
     /// <summary>Whether the image came from an ELF file or flat bytes.</summary>
     public GuestImageKind Kind { get; }
+
+    /// <summary>
+    /// The instruction set of an ELF image (e_machine: EM_X86_64 or EM_AARCH64); null for a flat image, whose bytes
+    /// say nothing about it (the micro-VM runs them as its own architecture's code).
+    /// </summary>
+    public GuestArchitecture? Architecture { get; }
 
     /// <summary>
     /// What loading copies into guest memory: the PT_LOAD segments in file order, or the one flat segment.
@@ -65,8 +73,8 @@ public sealed class GuestImage
     public static GuestImage FromFile(string path) => Load(File.ReadAllBytes(path));
 
     /// <summary>
-    /// Parses a static ELF64 little-endian x86-64 ET_EXEC: PT_LOAD segments, e_entry, and global/weak STT_FUNC symbols
-    /// as exports.
+    /// Parses a static ELF64 little-endian x86-64 or AArch64 ET_EXEC: PT_LOAD segments, e_entry, and global/weak
+    /// STT_FUNC symbols as exports; e_machine becomes <see cref="Architecture"/>.
     /// </summary>
     /// <exception cref="GuestImageException">Not such a file, or it does not fit the layout;
     /// <see cref="GuestImageException.Error"/> says why.</exception>
@@ -93,6 +101,21 @@ public sealed class GuestImage
         }
         return new GuestImage(GuestImageKind.Flat, [new ImageSegment(Layout.ImageBase, bytes, length)], Layout.ImageBase + entryOffset, named);
     }
+
+    /// <summary>
+    /// Throws when the image is an ELF of another instruction set than <paramref name="vm"/>'s (a micro-VM runs only
+    /// its kernel's: GUEST-ABI.md, "arm64 micro-VMs"). A flat image fits either.
+    /// </summary>
+    /// <exception cref="GuestImageException">With <see cref="GuestImageError.WrongArchitecture"/>.</exception>
+    public void CheckArchitecture(GuestArchitecture vm)
+    {
+        if (Architecture is GuestArchitecture image && image != vm)
+            throw new GuestImageException(GuestImageError.WrongArchitecture,
+                $"the image is an {ElfMachineName(image)} ELF ({image}), but this micro-VM is {vm}: build the guest for {ElfMachineName(vm)}");
+    }
+
+    private static string ElfMachineName(GuestArchitecture architecture) =>
+        architecture == GuestArchitecture.Arm64 ? "EM_AARCH64" : "EM_X86_64";
 
     /// <summary>Throws when a segment does not fit in guest memory of <paramref name="memorySize"/> bytes.</summary>
     public void CheckFits(ulong memorySize)

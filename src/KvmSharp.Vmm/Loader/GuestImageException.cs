@@ -47,7 +47,7 @@ public enum GuestImageError
     None,
     /// <summary>Not an ELF file where one was required, or an empty image.</summary>
     BadMagic,
-    /// <summary>ELF, but not ELF64 little-endian x86-64 ET_EXEC (e.g. 32-bit, big-endian, ET_DYN, another machine).</summary>
+    /// <summary>ELF, but not ELF64 little-endian x86-64 or AArch64 ET_EXEC (e.g. 32-bit, big-endian, ET_DYN, another machine).</summary>
     Unsupported,
     /// <summary>A header, table or segment points outside the file, or sizes are inconsistent.</summary>
     Truncated,
@@ -59,4 +59,6 @@ public enum GuestImageError
     BadEntry,
     /// <summary>No PT_LOAD segment.</summary>
     NoSegments,
+    /// <summary>An ELF of the other instruction set than the micro-VM's (x86-64 on arm64 or the reverse).</summary>
+    WrongArchitecture,
 }

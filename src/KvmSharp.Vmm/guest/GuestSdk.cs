@@ -32,6 +32,23 @@ public static class GuestSdk
         "-Wl,-Ttext-segment=0x100000", "-Wl,-z,max-page-size=0x1000", "-Wl,--build-id=none", "-Wl,-z,noexecstack",
     ];
 
+    /// <summary>
+    /// The aarch64 gcc (<c>aarch64-linux-gnu-gcc</c>) arguments that build a guest for an arm64 micro-VM (GUEST-ABI.md,
+    /// "arm64 C guests"), before the output and source arguments: a static non-PIE ELF64 EM_AARCH64 at 0x100000 with
+    /// 4 KiB segment alignment (the aarch64 linker's default is 64 KiB), no libc, no stack protector, -mstrict-align
+    /// (the MMU is off, so all memory is Device memory, where an unaligned access faults), no branch-protection
+    /// instructions, and -mgeneral-regs-only as on x86-64 (optional here: the VMM enables FP/SIMD).
+    /// </summary>
+    public static IReadOnlyList<string> Arm64CompilerArguments { get; } =
+    [
+        "-std=gnu11", "-O2", "-ffreestanding", "-nostdlib", "-static", "-fno-pie", "-fno-stack-protector",
+        "-mstrict-align", "-mgeneral-regs-only", "-mbranch-protection=none", "-fno-asynchronous-unwind-tables",
+        "-Wl,-Ttext-segment=0x100000", "-Wl,-z,max-page-size=0x1000", "-Wl,--build-id=none", "-Wl,-z,noexecstack",
+    ];
+
+    /// <summary>The cross compiler <see cref="Arm64CompilerArguments"/> are for (Debian/Ubuntu package gcc-aarch64-linux-gnu).</summary>
+    public const string Arm64Compiler = "aarch64-linux-gnu-gcc";
+
     private static string ReadHeader()
     {
         using Stream? stream = typeof(GuestSdk).Assembly.GetManifestResourceStream(HeaderResource)

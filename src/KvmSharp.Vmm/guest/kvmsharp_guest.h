@@ -18,6 +18,13 @@
  * the emulated kernel and kvm_pvm hosts (software nested KVM) emulate only in part (GUEST-ABI.md, "The machine").
  * Do not strip the ELF: the host finds your functions in .symtab.
  *
+ * arm64 micro-VMs (GUEST-ABI.md, "arm64 micro-VMs"): the same API, over the MMIO port window; the host calls your
+ * functions as AAPCS64 calls (x0..x5, result x0) at EL1 with the MMU off, so every access must be naturally aligned:
+ *   aarch64-linux-gnu-gcc -std=gnu11 -O2 -ffreestanding -nostdlib -static -fno-pie -fno-stack-protector \
+ *       -mstrict-align -mgeneral-regs-only -mbranch-protection=none -fno-asynchronous-unwind-tables \
+ *       -Wl,-Ttext-segment=0x100000 -Wl,-z,max-page-size=0x1000 -Wl,--build-id=none -o guest.elf guest.c
+ * (-mgeneral-regs-only is optional there: the VMM enables FP/SIMD, CPACR_EL1.FPEN, when it initialises the vCPU.)
+ *
  * Every name starts with kvms_ / KVMS_. Every constant is a twin of one in KvmSharp.Vmm's C# source (Layout.cs,
  * Ports.cs, CallRegion.cs, HostCallBlock.cs, ExceptionBlock.cs, HostCallStatus.cs …), named mechanically:
  * KVMS_ + a prefix per C# class + the member's name in UPPER_SNAKE_CASE (CallRegion.InputPtr → KVMS_CALL_INPUT_PTR).
@@ -29,8 +36,8 @@
 #ifndef KVMSHARP_GUEST_H
 #define KVMSHARP_GUEST_H
 
-#if !defined(__x86_64__)
-#error "kvmsharp_guest.h: KvmSharp micro-VM guests are x86-64 programs (compile with an x86-64 gcc or clang)"
+#if !defined(__x86_64__) && !defined(__aarch64__)
+#error "kvmsharp_guest.h: KvmSharp micro-VM guests are x86-64 or arm64 programs (compile with an x86-64 or aarch64 gcc or clang)"
 #endif
 
 /* Fixed-width types from the compiler's own macros: no <stdint.h>, so the header needs no C library at all. */
@@ -207,6 +214,24 @@ struct kvms_exception_block {
 #define KVMS_EINVAL 22ll                          /* unaligned, zero pages, reserved bits, or the kernel refused */
 #define KVMS_ENOSYS 1000ll                        /* no such hypercall (upstream, without private memory) */
 
+#if defined(__aarch64__)
+/* ---- arm64 micro-VMs (Arch/Arm64/Layout.cs; GUEST-ABI.md, "arm64 micro-VMs") ----
+ * EL1h with the MMU off: every address is guest-physical and Device memory, so every access must be naturally
+ * aligned (build with -mstrict-align). The call region, call data, host-call block and exception block are where the
+ * x86-64 constants above put them; the x86 descriptor tables and page tables do not exist, and there are no guard
+ * pages (a null or stack-overflow access reaches memory). "Port" p is the MMIO address KVMS_ARM64_PORT_WINDOW + p. */
+#define KVMS_ARM64_TRAMPOLINE 0x6000ull        /* PC at every call: loads x0..x5, BLR entry, reports the return */
+#define KVMS_ARM64_STACK_TOP 0x28000ull        /* SP_EL1 at every call */
+#define KVMS_ARM64_STACK_BOTTOM 0x8000ull
+#define KVMS_ARM64_VECTORS 0xFC000ull          /* VBAR_EL1: the VMM's vector table (do not move VBAR_EL1) */
+#define KVMS_ARM64_VECTOR_ENTRY_SIZE 0x80ull
+#define KVMS_ARM64_COMMON_HANDLER 0xFC800ull
+#define KVMS_ARM64_PORT_WINDOW 0x80000000ull   /* port p = a load or store at KVMS_ARM64_PORT_WINDOW + p */
+#define KVMS_ARM64_PORT_WINDOW_LENGTH 0x10000ull
+#define KVMS_ARM64_ENTRY_PSTATE 0x3C5ull       /* EL1h, D A I F masked */
+#define KVMS_ARM64_ENTRY_CPACR 0x300000ull     /* CPACR_EL1.FPEN = 0b11: FP/SIMD usable */
+#endif
+
 /* The layout's own arithmetic, checked where the header is compiled: a typo in one number fails the build. (A
  * negative array size rather than _Static_assert, which C99 lacks.) */
 typedef char kvms_check_hostcall_base[(KVMS_HOSTCALL_BASE == KVMS_CALL_REGION + KVMS_HOSTCALL_OFFSET) ? 1 : -1];
@@ -241,6 +266,7 @@ static inline volatile struct kvms_exception_block *kvms_exception_block(void)
 }
 
 /* ---- Port I/O: one VM exit per access ---- */
+#if defined(__x86_64__)
 static inline void kvms_outb(kvms_u16 port, kvms_u8 value)
 {
     __asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port) : "memory");
@@ -257,6 +283,27 @@ static inline kvms_u8 kvms_inb(kvms_u16 port)
     __asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port) : "memory");
     return value;
 }
+#else
+/* arm64: "port" p is the MMIO address KVMS_ARM64_PORT_WINDOW + p. One STRB/STR/LDRB without writeback, written in
+ * assembly (as Linux's __raw_writeb is) so the compiler can pick no other form: KVM decodes an MMIO access from the
+ * syndrome, which a pair or writeback access does not have. kvms_outl needs a 4-byte-aligned port (Device memory). */
+static inline void kvms_outb(kvms_u16 port, kvms_u8 value)
+{
+    __asm__ volatile("strb %w0, [%1]" : : "r"(value), "r"(KVMS_ARM64_PORT_WINDOW + port) : "memory");
+}
+
+static inline void kvms_outl(kvms_u16 port, kvms_u32 value)
+{
+    __asm__ volatile("str %w0, [%1]" : : "r"(value), "r"(KVMS_ARM64_PORT_WINDOW + port) : "memory");
+}
+
+static inline kvms_u8 kvms_inb(kvms_u16 port)
+{
+    kvms_u32 value;
+    __asm__ volatile("ldrb %w0, [%1]" : "=r"(value) : "r"(KVMS_ARM64_PORT_WINDOW + port) : "memory");
+    return (kvms_u8)value;
+}
+#endif
 
 /* ---- Ending the guest ---- */
 
@@ -265,7 +312,11 @@ __attribute__((noreturn)) static inline void kvms_exit(kvms_u32 status)
 {
     kvms_outl(KVMS_PORT_EXIT, status);
     /* The host never resumes after the exit port; the loop only tells the compiler so. */
+#if defined(__x86_64__)
     for (;;) __asm__ volatile("hlt");
+#else
+    for (;;) __asm__ volatile("wfi");
+#endif
 }
 
 /* ---- Console: COM1's transmit register ----
@@ -286,6 +337,7 @@ static inline void kvms_putc(char c)
 
 static inline void kvms_write(const char *s, kvms_u64 n)
 {
+#if defined(__x86_64__)
     /* The features word of the call region (kvms_features, below): bit 1 = an SEV-SNP micro-VM. */
     if (*(volatile kvms_u64 *)(KVMS_CALL_REGION + KVMS_CALL_FEATURES) & KVMS_CALL_FEATURE_SNP)
     {
@@ -293,6 +345,7 @@ static inline void kvms_write(const char *s, kvms_u64 n)
         __asm__ volatile("rep outsb" : "+S"(s), "+c"(n) : "d"((kvms_u16)KVMS_PORT_COM1) : "memory");
         return;
     }
+#endif
     for (kvms_u64 i = 0; i < n; i++) kvms_putc(s[i]);
 }
 
@@ -407,10 +460,17 @@ static inline int kvms_output(const void *data, kvms_u64 len)
     kvms_u64 capacity;
     kvms_u8 *out = kvms_output_buffer(&capacity);
     if (len > capacity) return -1;
+#if defined(__x86_64__)
     const void *src = data;
     void *dst = out;
     kvms_u64 n = len;
     __asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
+#else
+    /* arm64: a byte loop through volatile pointers (which the compiler cannot turn into a call to memcpy). */
+    const volatile kvms_u8 *src = (const volatile kvms_u8 *)data;
+    volatile kvms_u8 *dst = out;
+    for (kvms_u64 i = 0; i < len; i++) dst[i] = src[i];
+#endif
     return kvms_set_output(out, len);
 }
 
@@ -436,7 +496,11 @@ static inline kvms_u64 kvms_hostcall(kvms_u64 id, const kvms_u64 *args, unsigned
     b->function = id;
     for (unsigned i = 0; i < KVMS_HOSTCALL_MAX_ARGS; i++) b->args[i] = i < count ? args[i] : 0;
     /* The "memory" clobber orders the OUT after the block's writes and before its reads. */
+#if defined(__x86_64__)
     __asm__ volatile("outb %%al, %%dx" : : "a"(0), "d"((kvms_u16)KVMS_PORT_HOST_CALL) : "memory");
+#else
+    kvms_outb(KVMS_PORT_HOST_CALL, 0); /* a byte store: 0x502 is not 4-byte aligned */
+#endif
     if (status) *status = b->status;
     return b->result;
 }
@@ -485,6 +549,7 @@ static inline kvms_u64 kvms_resolve(const char *name, kvms_u64 *status)
 }
 
 /* ---- Time: the TSC is the only time source (no kvmclock: GUEST-ABI.md, "CPUID") ---- */
+#if defined(__x86_64__)
 static inline kvms_u64 kvms_rdtsc(void)
 {
     kvms_u32 lo, hi;
@@ -515,6 +580,35 @@ static inline kvms_u32 kvms_tsc_khz(void)
     kvms_cpuid(KVMS_CPUID_TIMING_LEAF, 0, &khz, 0, 0, 0);
     return khz;
 }
+#else
+/* arm64: the generic timer's virtual counter (CNTVCT_EL0) stands in for the TSC, CNTFRQ_EL0 for its rate. */
+static inline kvms_u64 kvms_rdtsc(void)
+{
+    kvms_u64 ticks;
+    __asm__ volatile("isb\n\tmrs %0, cntvct_el0" : "=r"(ticks) : : "memory");
+    return ticks;
+}
+
+/* arm64 has no CPUID: every leaf reads zero (as in an x86-64 micro-VM without a CPUID table). */
+static inline void kvms_cpuid(kvms_u32 leaf, kvms_u32 subleaf, kvms_u32 *eax, kvms_u32 *ebx, kvms_u32 *ecx,
+                              kvms_u32 *edx)
+{
+    (void)leaf;
+    (void)subleaf;
+    if (eax) *eax = 0;
+    if (ebx) *ebx = 0;
+    if (ecx) *ecx = 0;
+    if (edx) *edx = 0;
+}
+
+/* The counter's rate in kHz (CNTFRQ_EL0 / 1000), or 0 where the firmware left CNTFRQ_EL0 zero. */
+static inline kvms_u32 kvms_tsc_khz(void)
+{
+    kvms_u64 hz;
+    __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(hz));
+    return (kvms_u32)(hz / 1000);
+}
+#endif
 
 /* ticks of a TSC running at khz, in microseconds, without overflowing for any 64-bit tick count; 0 when khz is 0. */
 static inline kvms_u64 kvms_tsc_to_us(kvms_u64 ticks, kvms_u32 khz)
@@ -536,12 +630,20 @@ static inline int kvms_has_private_memory(void)
  * return (kvm_pvm) or answers -KVMS_ENOSYS (upstream). kvms_make_private / kvms_make_shared check first. */
 static inline kvms_i64 kvms_map_gpa_range(kvms_u64 gpa, kvms_u64 pages, kvms_u64 attributes)
 {
+#if defined(__aarch64__)
+    /* arm64 micro-VMs have no private memory and no such hypercall. */
+    (void)gpa;
+    (void)pages;
+    (void)attributes;
+    return -KVMS_ENOSYS;
+#else
     kvms_i64 ret;
     __asm__ volatile("vmcall"
                      : "=a"(ret)
                      : "a"(KVMS_HC_MAP_GPA_RANGE), "b"(gpa), "c"(pages), "d"(attributes)
                      : "memory");
     return ret;
+#endif
 }
 
 /* True in an SEV-SNP micro-VM (features bit 1): VMCALL is #UD there; pages convert through the runtime's GHCB
@@ -557,8 +659,15 @@ static inline int kvms_is_snp(void)
  * or wholly above it in whole 2 MiB pages (KVMS_LARGE_PAGE_SIZE-aligned address and end); else -KVMS_EINVAL. */
 static inline kvms_i64 kvms_snp_map_gpa_range(kvms_u64 gpa, kvms_u64 pages, kvms_u64 attributes)
 {
+#if defined(__aarch64__)
+    (void)gpa;
+    (void)pages;
+    (void)attributes;
+    return -KVMS_ENOSYS; /* no SNP on arm64 */
+#else
     kvms_i64 (*convert)(kvms_u64, kvms_u64, kvms_u64) = (kvms_i64 (*)(kvms_u64, kvms_u64, kvms_u64))KVMS_SNP_MAP_GPA_RANGE;
     return convert(gpa, pages, attributes);
+#endif
 }
 
 /* Makes pages private (the host can no longer read or write them; you still can, the bytes stay): 0, a negative
@@ -587,6 +696,7 @@ void *memmove(void *dst, const void *src, __SIZE_TYPE__ n);
 void *memset(void *dst, int c, __SIZE_TYPE__ n);
 int memcmp(const void *a, const void *b, __SIZE_TYPE__ n);
 
+#if defined(__x86_64__)
 void *memcpy(void *dst, const void *src, __SIZE_TYPE__ n)
 {
     void *d = dst;
@@ -610,6 +720,33 @@ void *memset(void *dst, int c, __SIZE_TYPE__ n)
     __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
     return dst;
 }
+
+#else
+/* arm64: byte loops through volatile pointers, which the compiler cannot turn back into calls to these functions. */
+void *memcpy(void *dst, const void *src, __SIZE_TYPE__ n)
+{
+    volatile kvms_u8 *d = (volatile kvms_u8 *)dst;
+    const volatile kvms_u8 *s = (const volatile kvms_u8 *)src;
+    for (__SIZE_TYPE__ i = 0; i < n; i++) d[i] = s[i];
+    return dst;
+}
+
+void *memmove(void *dst, const void *src, __SIZE_TYPE__ n)
+{
+    if ((kvms_u64)dst <= (kvms_u64)src || (kvms_u64)dst >= (kvms_u64)src + n) return memcpy(dst, src, n);
+    volatile kvms_u8 *d = (volatile kvms_u8 *)dst;
+    const volatile kvms_u8 *s = (const volatile kvms_u8 *)src;
+    for (__SIZE_TYPE__ i = n; i > 0; i--) d[i - 1] = s[i - 1];
+    return dst;
+}
+
+void *memset(void *dst, int c, __SIZE_TYPE__ n)
+{
+    volatile kvms_u8 *d = (volatile kvms_u8 *)dst;
+    for (__SIZE_TYPE__ i = 0; i < n; i++) d[i] = (kvms_u8)c;
+    return dst;
+}
+#endif
 
 int memcmp(const void *a, const void *b, __SIZE_TYPE__ n)
 {

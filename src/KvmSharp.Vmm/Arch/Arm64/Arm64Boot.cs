@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi.Arm64;
 using KvmSharp.Arm64;
+using KvmSharp.Vmm.GuestAbi;
 
 namespace KvmSharp.Vmm.Arch.Arm64;
 
@@ -26,12 +27,15 @@ internal sealed class Arm64Boot
 
     /// <summary>
     /// KVM_ARM_VCPU_INIT (again, for a reset: arm.c kvm_arch_vcpu_ioctl_vcpu_init resets an initialized vCPU to its
-    /// reset state when given the same target and features), then VBAR_EL1.
+    /// reset state when given the same target and features), then VBAR_EL1 and CPACR_EL1.FPEN = 0b11 (KVM resets
+    /// CPACR_EL1 to 0, which traps every FP/SIMD instruction at EL1 — Arm ARM D19.2.30 CPACR_EL1 — while compiled C
+    /// uses them as soon as the compiler may: GUEST-ABI.md, "arm64 C guests").
     /// </summary>
     public void InitVcpu(Vcpu vcpu)
     {
         vcpu.Init(_init);
         vcpu.SetOneReg(KvmArm64SysRegs.VBAR_EL1, Layout.Vectors);
+        vcpu.SetOneReg(KvmArm64SysRegs.CPACR_EL1, Layout.EntryCpacr);
     }
 
     /// <summary>
@@ -61,10 +65,15 @@ internal sealed class Arm64Boot
         vcpu.SetOneReg(KvmArm64Regs.Pstate, Layout.EntryPstate);
     }
 
-    /// <summary>Writes the trampoline and the vector table (with its common handler) into fresh memory.</summary>
+    /// <summary>
+    /// Writes the trampoline, the vector table (with its common handler) and the call region's magic and version
+    /// (as X86_64.BootMemory does: a guest's kvms_abi_version() reads them) into fresh memory.
+    /// </summary>
     public static void WriteBootState(GuestMemory memory)
     {
         memory.Write(Layout.Trampoline, Arm64GuestCode.Trampoline());
         memory.Write(Layout.Vectors, Arm64GuestCode.Vectors());
+        memory.Write(CallRegion.Address(CallRegion.Magic), CallRegion.MagicValue);
+        memory.Write(CallRegion.Address(CallRegion.Version), CallRegion.VersionValue);
     }
 }

@@ -29,7 +29,9 @@ public static class Arm64GuestCode
         a.MovImm(X(9), X86_64.Layout.CallRegion);
         a.Str(X(0), X(9), (uint)CallRegion.Result);
         a.MovImm(X(9), Layout.Port(Ports.Return));
-        a.Str(W(0), X(9));
+        // A byte store: 0x501 is not 4-byte aligned, and with the MMU off every access is to Device memory, where an
+        // unaligned access is an alignment fault on hardware (Arm ARM B2.5.2) — the emulator would not show it.
+        a.Strb(W(0), X(9));
         var stay = a.CreateLabel();
         a.Bind(stay);
         a.B(stay);
@@ -68,7 +70,7 @@ public static class Arm64GuestCode
         a.Mrs(X(17), FarEl1);
         a.Str(X(17), X(16), (uint)ExceptionBlock.Cr2);
         a.MovImm(X(16), Layout.Port(Ports.Exception));
-        a.Str(W(17), X(16));
+        a.Strb(W(17), X(16)); // a byte store: 0x503 is not 4-byte aligned (see the return port above)
         var stay = a.CreateLabel();
         a.Bind(stay);
         a.B(stay);

@@ -56,4 +56,10 @@ public static class Layout
 
     /// <summary>PSTATE at every call: EL1h (M = 0b0101) with D, A, I and F masked.</summary>
     public const ulong EntryPstate = 0x3C5;
+
+    /// <summary>
+    /// CPACR_EL1 from the vCPU's initialisation (and every Reset): FPEN (bits 21:20) = 0b11, FP/SIMD not trapped at
+    /// EL1, so compiled code may use the FP/SIMD registers (Arm ARM D19.2.30).
+    /// </summary>
+    public const ulong EntryCpacr = 0x30_0000;
 }
