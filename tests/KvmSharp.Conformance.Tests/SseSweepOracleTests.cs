@@ -8,33 +8,41 @@ using KvmSharp.Conformance.Cases;
 namespace KvmSharp.Conformance.Tests;
 
 /// <summary>
-/// The SSE sweep's expected digests are this CPU's, not numbers copied once: Oracles/sse_sweep.c runs the same
-/// instructions on the same inputs on the test host (gcc, inline assembly) and must print every digest
-/// <see cref="SseArithmeticCases.SweepOracleDigests"/> lists. The emulator is held to that table by the case itself.
+/// The SSE sweeps' expected digests are this CPU's, not numbers copied once: a probe in Oracles/ runs the same
+/// instructions on the same inputs (under the same MXCSR values) on the test host (gcc, inline assembly) and must
+/// print every digest its case's table lists. The emulator is held to that table by the case itself.
 /// </summary>
 public sealed partial class SseSweepOracleTests
 {
+    /// <summary>Oracles/sse_sweep.c: the SSE/SSE2 arithmetic of <see cref="SseArithmeticCases"/>.</summary>
     [SkippableFact]
-    public void The_sweep_digests_are_what_this_cpu_computes()
+    public void The_sweep_digests_are_what_this_cpu_computes() =>
+        AssertProbePrints("sse_sweep", SseArithmeticCases.SweepOracleDigests);
+
+    /// <summary>Oracles/sse_v2_sweep.c: the SSE3/SSE4.1 floating point and PCMPxSTRx of <see cref="SseV2Sweep"/>.</summary>
+    [SkippableFact]
+    public void The_v2_sweep_digests_are_what_this_cpu_computes() =>
+        AssertProbePrints("sse_v2_sweep", SseV2Sweep.SweepOracleDigests);
+
+    private static void AssertProbePrints(string probeName, IReadOnlyList<(string Name, ulong Digest)> table)
     {
-        string probe = Path.Combine(AppContext.BaseDirectory, "Oracles", "sse_sweep.c");
+        string probe = Path.Combine(AppContext.BaseDirectory, "Oracles", probeName + ".c");
         Assert.True(File.Exists(probe), $"{probe} was not copied next to the test assembly: check the Oracles items in the csproj");
-        string dir = Directory.CreateTempSubdirectory("kvmsharp-sse-oracle").FullName;
+        string dir = Directory.CreateTempSubdirectory("kvmsharp-" + probeName).FullName;
         try
         {
-            string exe = Path.Combine(dir, "sse_sweep");
+            string exe = Path.Combine(dir, probeName);
             try
             {
                 Run("gcc", ["-std=gnu11", "-O2", "-Wall", "-Werror", "-o", exe, probe]);
             }
             catch (Win32Exception e) // the process could not start: gcc is not installed
             {
-                Skip.If(true, $"gcc is not installed ({e.Message}): the sweep's digests cannot be recomputed on this CPU");
+                Skip.If(true, $"gcc is not installed ({e.Message}): {probeName}'s digests cannot be recomputed on this CPU");
             }
             var cpu = new Dictionary<string, ulong>(StringComparer.Ordinal);
             foreach (Match m in DigestLine().Matches(Run(exe, [])))
                 cpu.Add(m.Groups[1].Value, ulong.Parse(m.Groups[2].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture));
-            var table = SseArithmeticCases.SweepOracleDigests;
             Assert.Equal(table.Count, cpu.Count);
             var wrong = table.Where(t => !cpu.TryGetValue(t.Name, out ulong d) || d != t.Digest)
                 .Select(t => $"{t.Name}: table 0x{t.Digest:X16}, this CPU {(cpu.TryGetValue(t.Name, out ulong d) ? $"0x{d:X16}" : "nothing")}").ToList();

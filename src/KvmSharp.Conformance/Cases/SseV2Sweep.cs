@@ -12,7 +12,7 @@ namespace KvmSharp.Conformance.Cases;
 /// The MXCSR side of the x86-64-v2 floating-point additions: HADD/HSUB/ADDSUB PS/PD (SSE3), DPPS/DPPD and ROUND*
 /// (SSE4.1) on every pair of edge values under seven MXCSR values, results and flags as this machine's CPU computes
 /// them. The digests come from tests/KvmSharp.Conformance.Tests/Oracles/sse_v2_sweep.c (run on the AMD EPYC test host;
-/// SseV2SweepOracleTests reruns it on every test host and compares with <see cref="SweepOracleDigests"/>).
+/// SseSweepOracleTests reruns it on every test host and compares with <see cref="SweepOracleDigests"/>).
 /// </summary>
 public static class SseV2Sweep
 {
@@ -68,7 +68,7 @@ public static class SseV2Sweep
         new("roundsda", true, a => a.roundsd(xmm0, xmm1, 0xa), 0x0C97E9691A93E445UL),
     ];
 
-    /// <summary>The sweep's expected digests, as the probe prints them (SseV2SweepOracleTests compares the two).</summary>
+    /// <summary>The sweep's expected digests, as the probe prints them (SseSweepOracleTests compares the two).</summary>
     public static IReadOnlyList<(string Name, ulong Digest)> SweepOracleDigests =>
         [.. Ops.Select(op => (op.Name, op.Digest)), .. StringOps.Select(op => (op.Name, op.Digest))];
 

@@ -6,7 +6,7 @@
 // and ROUND* on every pair of the edge values (NaN payloads, SNaN, ±inf, denormals, ±0, near-overflow, halfway values)
 // under seven MXCSR values (RC nearest/down/up/zero, FTZ+DAZ, DAZ, FTZ; all exceptions masked). Per input: LDMXCSR,
 // XMM0 = A, XMM1 = B, the instruction, then the 16-byte XMM0, STMXCSR and 4 zero bytes go into an FNV-1a digest per
-// instruction, printed as the case's table lists it. SseV2SweepOracleTests builds and runs this on the test host.
+// instruction, printed as the case's table lists it. SseSweepOracleTests builds and runs this on the test host.
 static const uint64_t D[] = {0,0x8000000000000000ull,0x3ff0000000000000ull,0xbff0000000000000ull,0x3ff8000000000000ull,
  0x4008000000000000ull,0x3fb999999999999aull,0xbfd5555555555555ull,0x7fe1ccf385ebc8a0ull,0xffe2f0fa2d1a7a74ull,
  0x0010000000000000ull,0x000fffffffffffffull,0x0000000000000001ull,0x8000000000000003ull,0x7ff0000000000000ull,
