@@ -31,9 +31,11 @@ internal static partial class CpuidSupported
         // ECX: SSE3, SSSE3, CX16, SSE4.1, SSE4.2, x2APIC, POPCNT, TSC deadline, XSAVE, AVX, hypervisor — SSE3, SSSE3, SSE4.1/4.2,
         // POPCNT (x86-64-v2, X86Emulator.Sse41.cs), XSAVE and AVX since the interpreter
         // runs their instructions (PTEST/PINSRQ/PEXTRQ, XSETBV/XGETBV, the VEX moves), as this host offers them.
-        E(0x1, 0, 0, 0x00a0_0f11, 0x0102_0800, 0x8120_2000 | (1u << 0) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 23) | (1u << 26) | (1u << 28), 0x078b_fbff),
+        E(0x1, 0, 0, 0x00a0_0f11, 0x0102_0800, 0x8120_2000 | (1u << 0) | (1u << 9) | (1u << 12) | (1u << 19) | (1u << 20) | (1u << 22) | (1u << 23) | (1u << 26) | (1u << 28) | (1u << 29), 0x078b_fbff),
+        // FMA (ECX 12), MOVBE (ECX 22), F16C (ECX 29), BMI1/BMI2 (7.0 EBX 3/8) and ABM/LZCNT (80000001 ECX 5): x86-64-v3, run by the interpreter
+        // (X86Emulator.Bmi.cs, Fma.cs, F16c.cs, IntegerExtras.cs) as this host's CPU does; kvm_pvm's table hides them.
         // EBX: FSGSBASE, AVX2 (the 256-bit integer VEX forms), and this host's bits 23-24.
-        E(0x7, 0, Sig, 0, 0x0180_0002 | (1u << 5), 0x0000_0004, 0xa800_0000),
+        E(0x7, 0, Sig, 0, 0x0180_0002 | (1u << 3) | (1u << 5) | (1u << 8), 0x0000_0004, 0xa800_0000),
         // XCR0 x87|SSE|AVX|PKRU (0x207); EBX/ECX: the XSAVE area size for that set.
         E(0xd, 0, Sig, 0x0000_0207, 0x0000_0988, 0x0000_0988, 0),
         E(0xd, 1, Sig, 0, 0, 0, 0),
@@ -41,7 +43,7 @@ internal static partial class CpuidSupported
         E(0xd, 2, Sig, 0x0000_0100, 0x0000_0240, 0, 0),
         E(0xd, 9, Sig, 0x0000_0008, 0x0000_0980, 0, 0),
         E(0x8000_0000, 0, 0, 0x8000_0008, AmdEbx, AmdEcx, AmdEdx),
-        E(0x8000_0001, 0, 0, 0x00a0_0f11, 0x4000_0000, 0x0040_0393, 0x23d3_fbff),
+        E(0x8000_0001, 0, 0, 0x00a0_0f11, 0x4000_0000, 0x0040_0393 | (1u << 5), 0x23d3_fbff),
         // 48 physical / 48 virtual address bits.
         E(0x8000_0008, 0, 0, 0x0000_3030, 0x110a_d205, 0x0000_7001, 0),
         // __do_cpuid_func KVM_CPUID_SIGNATURE: EAX = KVM_CPUID_FEATURES, "KVMKVMKVM\0\0\0".

@@ -51,7 +51,7 @@ public sealed class X86CpuModel
     /// <summary>
     /// A model of a CPU met for the first time: <paramref name="supported"/> is what its kernel answered to
     /// KVM_GET_SUPPORTED_CPUID, taken as it is but for the bits the interpreter needs, added as on the known models
-    /// (CPUID.1 ECX SSE3, SSSE3, SSE4.1, SSE4.2, POPCNT, XSAVE and AVX; CPUID.7.0 EBX AVX2). The XSAVE layout follows from its leaf 0xD.
+    /// (CPUID.1 ECX SSE3, SSSE3, FMA, SSE4.1, SSE4.2, MOVBE, POPCNT, XSAVE, AVX and F16C; CPUID.7.0 EBX BMI1, AVX2, BMI2; CPUID.80000001 ECX ABM/LZCNT). The XSAVE layout follows from its leaf 0xD.
     /// </summary>
     public static X86CpuModel FromSupportedCpuid(string name, ReadOnlySpan<kvm_cpuid_entry2> supported)
     {
@@ -59,8 +59,9 @@ public sealed class X86CpuModel
         for (int i = 0; i < entries.Length; i++)
         {
             ref var e = ref entries[i];
-            if (e.function == 0x1) e.ecx |= (1u << 0) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 23) | (1u << 26) | (1u << 28);
-            if (e.function == 0x7 && e.index == 0) e.ebx |= 1u << 5;
+            if (e.function == 0x1) e.ecx |= (1u << 0) | (1u << 9) | (1u << 12) | (1u << 19) | (1u << 20) | (1u << 22) | (1u << 23) | (1u << 26) | (1u << 28) | (1u << 29);
+            if (e.function == 0x7 && e.index == 0) e.ebx |= (1u << 3) | (1u << 5) | (1u << 8);
+            if (e.function == 0x8000_0001) e.ecx |= 1u << 5;
         }
         return new X86CpuModel(name, entries);
     }

@@ -27,6 +27,18 @@ internal static class GuestFeatures
     /// <summary>CPUID.(EAX=7,ECX=0):EBX.AVX2[5]: VPXOR ymm, VEXTRACTI128.</summary>
     public static bool Avx2(X86Cpu cpu) => Bit(cpu, 7, 0, Reg.Ebx, 5);
 
+    /// <summary>CPUID.(EAX=7,ECX=0):EBX.BMI1[3]: ANDN, BEXTR, BLSI, BLSMSK, BLSR (X86Emulator.Bmi.cs).</summary>
+    public static bool Bmi1(X86Cpu cpu) => Bit(cpu, 7, 0, Reg.Ebx, 3);
+
+    /// <summary>CPUID.(EAX=7,ECX=0):EBX.BMI2[8]: BZHI, MULX, PDEP, PEXT, RORX, SARX, SHLX, SHRX (X86Emulator.Bmi.cs).</summary>
+    public static bool Bmi2(X86Cpu cpu) => Bit(cpu, 7, 0, Reg.Ebx, 8);
+
+    /// <summary>CPUID.1:ECX.FMA[12]: VFMADD/VFMSUB/VFNMADD/VFNMSUB (X86Emulator.Fma.cs).</summary>
+    public static bool Fma(X86Cpu cpu) => Bit(cpu, 1, 0, Reg.Ecx, 12);
+
+    /// <summary>CPUID.1:ECX.F16C[29]: VCVTPH2PS, VCVTPS2PH.</summary>
+    public static bool F16c(X86Cpu cpu) => Bit(cpu, 1, 0, Reg.Ecx, 29);
+
     /// <summary>CPUID.(EAX=7,ECX=0):EBX.RTM[11] (kvm_dr6_fixed: without it DR6.RTM reads 1).</summary>
     public static bool Rtm(X86Cpu cpu) => Bit(cpu, 7, 0, Reg.Ebx, 11);
 

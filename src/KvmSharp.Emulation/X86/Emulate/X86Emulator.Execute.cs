@@ -395,6 +395,7 @@ internal sealed partial class X86Emulator
                 if (TryExecuteExtended(i, ref f)) break; // SSE, AVX, XGETBV/XSETBV (X86Emulator.Sse.cs and siblings)
                 if (TrySseFloat(i, ref f) || TrySseInteger(i)) break; // SSE/SSE2 FP, packed integer (X86Emulator.SseFloat.cs, SseInteger.cs)
                 if (TrySseV2(i, ref f)) break; // SSE3, SSSE3, SSE4.1, SSE4.2 PCMPGTQ/CRC32 (X86Emulator.Sse41.cs and siblings)
+                if (TryBmi(i, ref f) || TryVexV3(i, ref f)) break; // x86-64-v3: BMI1/BMI2, VEX SSE/AVX2, FMA (X86Emulator.Bmi.cs, Vex.cs, Fma.cs)
                 if (TryTaskRegister(i) || TryBitTest(i, ref f)) break; // LTR/STR, BT/BTS/BTR/BTC (their own files)
                 if (TryInterruptOnOverflow(i) || TryLdt(i)) break; // INTO (X86Emulator.RealModeEvents.cs), LLDT/SLDT (X86Emulator.Ldt.cs)
                 if (TryPvalidate(i, ref f)) break; // SEV-SNP PVALIDATE (X86Emulator.Pvalidate.cs)
