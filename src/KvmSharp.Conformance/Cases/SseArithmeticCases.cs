@@ -7,6 +7,7 @@ using KvmSharp.Abi;
 using KvmSharp.Conformance.Guests;
 using Xunit;
 using static Iced.Intel.AssemblerRegisters;
+using static KvmSharp.Conformance.Cases.SimdSteps;
 
 namespace KvmSharp.Conformance.Cases;
 
@@ -213,15 +214,6 @@ public static class SseArithmeticCases
     private static CpuidEntry[] FeatureTable(Kvm kvm) =>
         [.. kvm.GetSupportedCpuid().Select(e => e.Function == 1 ? e with { Ecx = e.Ecx | (1u << 9) | (1u << 19) } : e)];
 
-    /// <summary>True when this is kvm_pvm, which ends the run on the first of these instructions (asserted here).</summary>
-    private static bool HostCannotRun(CaseContext ctx, IdtGuest g, KvmExitReason exit)
-    {
-        if (!ExtendedStateInstructions.KvmPvmRunsSseInKvmEmulator(ctx.Target.IsReal)) return false;
-        Assert.Equal(KvmExitReason.KVM_EXIT_INTERNAL_ERROR, exit);
-        Assert.Empty(g.Deliveries);
-        return true;
-    }
-
     [ConformanceCase("Intel SDM Vol. 1 4.8-4.9, 10.2.3, 11.5; Vol. 2 ADDSS…SQRTSD, MINSS/MAXSS, CMPSS/CMPSD (all 8 predicates), CVT*, (U)COMIS*, and packed forms (ADDPS … CMPPD) on their low quadword: results, MXCSR flags (IE DE ZE OE UE PE) and ZF/PF/CF under RC nearest/down/up/zero, FTZ, DAZ, for zeros, denormals, infinities, QNaN/SNaN and overflow/underflow inputs, as the CPU computes them")]
     public static void sse_scalar_float_sweep_matches_the_cpu(CaseContext ctx)
     {
@@ -251,9 +243,6 @@ public static class SseArithmeticCases
         Assert.True(failures.Count == 0, string.Join("; ", failures));
     }
 
-    /// <summary>One table step: XMM2 = <paramref name="First"/>, XMM1 = <paramref name="Second"/> (RBX its address), the instruction, XMM2 kept.</summary>
-    private sealed record Step(string Name, Vector128<byte> First, Vector128<byte> Second, Action<Assembler> Emit, Vector128<byte> Expected);
-
     /// <summary>
     /// Runs the steps in one guest (inputs at <see cref="In"/>, 32 bytes a step; XMM2 after each at <see cref="Out"/>)
     /// and compares each result with the host CPU's; false when this host cannot run them (asserted).
@@ -261,42 +250,9 @@ public static class SseArithmeticCases
     private static void RunSteps(CaseContext ctx, Step[] steps)
     {
         using var kvm = ctx.OpenKvm();
-        using var g = Guest(kvm, a =>
-        {
-            for (int k = 0; k < steps.Length; k++)
-            {
-                ulong at = In + (ulong)k * 32;
-                a.movdqu(xmm2, __xmmword_ptr[at]);
-                a.movdqu(xmm1, __xmmword_ptr[at + 16]);
-                a.mov(rbx, (long)(at + 16));
-                steps[k].Emit(a);
-                a.movdqu(__xmmword_ptr[Out + (ulong)k * 16], xmm2);
-            }
-        });
-        for (int k = 0; k < steps.Length; k++)
-        {
-            g.Guest.Memory.Write(In + (ulong)k * 32, Bytes(steps[k].First));
-            g.Guest.Memory.Write(In + (ulong)k * 32 + 16, Bytes(steps[k].Second));
-        }
-        var exit = g.Vcpu.Run();
-        if (HostCannotRun(ctx, g, exit.Reason)) return;
-        Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_HLT, exit.ToString());
-        Assert.Empty(g.Deliveries);
-        var failures = new List<string>();
-        for (int k = 0; k < steps.Length; k++)
-        {
-            byte[] got = new byte[16];
-            g.Guest.Memory.Read(Out + (ulong)k * 16, got);
-            byte[] want = Bytes(steps[k].Expected);
-            if (!got.AsSpan().SequenceEqual(want)) failures.Add($"{steps[k].Name}: {Convert.ToHexString(got)}, the CPU's {Convert.ToHexString(want)}");
-        }
-        Assert.True(failures.Count == 0, string.Join("; ", failures));
+        using var g = Guest(kvm, a => EmitSteps(a, In, Out, steps));
+        RunAndCompare(ctx, g, In, Out, steps);
     }
-
-    private static byte[] Bytes(Vector128<byte> v) => [.. Enumerable.Range(0, 16).Select(k => v.GetElement(k))];
-
-    private static Step S<T, U>(string name, Vector128<T> first, Vector128<T> second, Action<Assembler> emit, Vector128<U> expected)
-        where T : struct where U : struct => new(name, first.AsByte(), second.AsByte(), emit, expected.AsByte());
 
     [ConformanceCase("Intel SDM Vol. 2 ADDPS…SQRTPD, MINPS/MAXPD, AND/ANDN/OR PS/PD, SHUFPS/PD, UNPCKL/H PS/PD, MOVHLPS/MOVLHPS, MOVSS/MOVSD, CVTDQ2PS/PD, CVT(T)PS2DQ, CVT(T)PD2DQ, CVTPS2PD/CVTPD2PS, CMPPS/CMPPD/CMPSD, MOVLPS/MOVHPS/MOVLPD/MOVHPD loads: packed results as this CPU computes them (MXCSR default)")]
     public static void sse_packed_float_matches_the_cpu(CaseContext ctx)

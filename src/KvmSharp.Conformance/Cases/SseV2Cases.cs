@@ -6,6 +6,7 @@ using KvmSharp.Abi;
 using KvmSharp.Conformance.Guests;
 using Xunit;
 using static Iced.Intel.AssemblerRegisters;
+using static KvmSharp.Conformance.Cases.SimdSteps;
 
 namespace KvmSharp.Conformance.Cases;
 
@@ -26,13 +27,6 @@ public static class SseV2Cases
     private static CpuidEntry[] FeatureTable(Kvm kvm) =>
         [.. kvm.GetSupportedCpuid().Select(e => e.Function == 1 ? e with { Ecx = e.Ecx | 1u | (1u << 9) | (1u << 19) | (1u << 20) } : e)];
 
-    private sealed record Step(string Name, Vector128<byte> First, Vector128<byte> Second, Action<Assembler> Emit, Vector128<byte> Expected);
-
-    private static Step S<T, U>(string name, Vector128<T> first, Vector128<T> second, Action<Assembler> emit, Vector128<U> expected)
-        where T : struct where U : struct => new(name, first.AsByte(), second.AsByte(), emit, expected.AsByte());
-
-    private static byte[] Bytes(Vector128<byte> v) => [.. Enumerable.Range(0, 16).Select(k => v.GetElement(k))];
-
     /// <summary>
     /// Runs the steps in one guest: XMM0 = <paramref name="mask"/> (the BLENDV/PBLENDVB mask), then per step XMM2 =
     /// First, XMM1 = Second (RBX its address), the instruction, XMM2 stored; each compared with the CPU's result.
@@ -43,45 +37,12 @@ public static class SseV2Cases
         using var g = IdtGuest.Create(kvm, a =>
         {
             a.movdqu(xmm0, __xmmword_ptr[Mask]);
-            for (int k = 0; k < steps.Length; k++)
-            {
-                ulong at = In + (ulong)k * 32;
-                a.movdqu(xmm2, __xmmword_ptr[at]);
-                a.movdqu(xmm1, __xmmword_ptr[at + 16]);
-                a.mov(rbx, (long)(at + 16));
-                steps[k].Emit(a);
-                a.movdqu(__xmmword_ptr[Out + (ulong)k * 16], xmm2);
-            }
+            EmitSteps(a, In, Out, steps);
             a.hlt();
         }, Halting);
         g.Vcpu.SetCpuid(FeatureTable(kvm));
         g.Guest.Memory.Write(Mask, Bytes(mask));
-        for (int k = 0; k < steps.Length; k++)
-        {
-            g.Guest.Memory.Write(In + (ulong)k * 32, Bytes(steps[k].First));
-            g.Guest.Memory.Write(In + (ulong)k * 32 + 16, Bytes(steps[k].Second));
-        }
-        var exit = g.Vcpu.Run();
-        if (HostCannotRun(ctx, g, exit.Reason)) return;
-        Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_HLT, exit.ToString());
-        Assert.Empty(g.Deliveries);
-        var failures = new List<string>();
-        for (int k = 0; k < steps.Length; k++)
-        {
-            byte[] got = new byte[16];
-            g.Guest.Memory.Read(Out + (ulong)k * 16, got);
-            byte[] want = Bytes(steps[k].Expected);
-            if (!got.AsSpan().SequenceEqual(want)) failures.Add($"{steps[k].Name}: {Convert.ToHexString(got)}, the CPU's {Convert.ToHexString(want)}");
-        }
-        Assert.True(failures.Count == 0, string.Join("; ", failures));
-    }
-
-    private static bool HostCannotRun(CaseContext ctx, IdtGuest g, KvmExitReason exit)
-    {
-        if (!ExtendedStateInstructions.KvmPvmRunsSseInKvmEmulator(ctx.Target.IsReal)) return false;
-        Assert.Equal(KvmExitReason.KVM_EXIT_INTERNAL_ERROR, exit);
-        Assert.Empty(g.Deliveries);
-        return true;
+        RunAndCompare(ctx, g, In, Out, steps);
     }
 
     private static Vector128<float> F(uint a, uint b, uint c, uint d) => Vector128.Create(a, b, c, d).AsSingle();

@@ -2,10 +2,10 @@
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Iced.Intel;
-using KvmSharp.Abi;
 using KvmSharp.Conformance.Guests;
-using Xunit;
 using static Iced.Intel.AssemblerRegisters;
+using static KvmSharp.Conformance.Cases.SimdSteps;
+using Step = KvmSharp.Conformance.Cases.SimdSteps.YmmStep;
 
 namespace KvmSharp.Conformance.Cases;
 
@@ -32,16 +32,6 @@ public static class VexV3Cases
             _ => e,
         }),
     ];
-
-    private sealed record Step(string Name, Vector256<byte> First, Vector256<byte> Second, Action<Assembler> Emit, Vector256<byte> Expected, Vector256<byte> Third = default);
-
-    private static Step S<T, U>(string name, Vector256<T> first, Vector256<T> second, Action<Assembler> emit, Vector256<U> expected)
-        where T : struct where U : struct => new(name, first.AsByte(), second.AsByte(), emit, expected.AsByte());
-
-    private static Step S128<T, U>(string name, Vector256<T> first, Vector256<T> second, Action<Assembler> emit, Vector128<U> expected)
-        where T : struct where U : struct => new(name, first.AsByte(), second.AsByte(), emit, Vector256.Create(expected.AsByte(), Vector128<byte>.Zero));
-
-    private static byte[] Bytes(Vector256<byte> v) => [.. Enumerable.Range(0, 32).Select(k => v.GetElement(k))];
 
     [ConformanceCase("Intel SDM Vol. 2 VEX.128/VEX.256 VPADDD, VPSUBUSB, VPMADDWD, VPSHUFB, VPALIGNR, VPACKSSDW, VPUNPCKLBW, VPSHUFD, VPSLLD by xmm/imm, VPMINSD, VPMULLD, VPCMPGTQ, VADDPS, VMULPD, VDIVPS, VMAXPS, VADDSS, VBLENDVPS, VPBLENDVB; AVX2 VPBROADCASTD/Q, VBROADCASTSS, VPERMQ, VPERMD, VPERM2I128, VINSERTI128, VPSLLVD, VPSRLVQ, VPSRAVD, VPBLENDD; VBLENDPS/VSHUFPD/VMPSADBW ymm (the upper lane's imm8 bits), VSHUFPS, VUNPCKHPS, VPMOVZX/SX ymm, VCVTTPD2DQ ymm, VCVTPS2PD ymm, VMOVSS: results as this CPU computes them, VEX.128 zeroing bits 255:128")]
     public static void vex_arithmetic_matches_the_cpu(CaseContext ctx)
@@ -189,15 +179,7 @@ public static class VexV3Cases
         using var g = IdtGuest.Create(kvm, a =>
         {
             a.vmovdqu(ymm0, __ymmword_ptr[Mask]);
-            for (int k = 0; k < steps.Length; k++)
-            {
-                ulong at = In + (ulong)k * 96;
-                a.vmovdqu(ymm2, __ymmword_ptr[at]);
-                a.vmovdqu(ymm1, __ymmword_ptr[at + 32]);
-                a.mov(rbx, (long)(at + 32));
-                steps[k].Emit(a);
-                a.vmovdqu(__ymmword_ptr[Out + (ulong)k * 32], ymm2);
-            }
+            EmitSteps(a, In, Out, steps);
             a.hlt();
         }, Halting);
         g.Vcpu.SetCpuid(FeatureTable(kvm));
@@ -206,29 +188,6 @@ public static class VexV3Cases
         g.Vcpu.SetSregs(s);
         g.Vcpu.SetXcr0(7);
         g.Guest.Memory.Write(Mask, Bytes(mask));
-        for (int k = 0; k < steps.Length; k++)
-        {
-            g.Guest.Memory.Write(In + (ulong)k * 96, Bytes(steps[k].First));
-            g.Guest.Memory.Write(In + (ulong)k * 96 + 32, Bytes(steps[k].Second));
-            g.Guest.Memory.Write(In + (ulong)k * 96 + 64, Bytes(steps[k].Third));
-        }
-        var exit = g.Vcpu.Run();
-        if (ExtendedStateInstructions.KvmPvmRunsSseInKvmEmulator(ctx.Target.IsReal))
-        {
-            Assert.Equal(KvmExitReason.KVM_EXIT_INTERNAL_ERROR, exit.Reason);
-            Assert.Empty(g.Deliveries);
-            return;
-        }
-        Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_HLT, exit.ToString());
-        Assert.Empty(g.Deliveries);
-        var failures = new List<string>();
-        for (int k = 0; k < steps.Length; k++)
-        {
-            byte[] got = new byte[32];
-            g.Guest.Memory.Read(Out + (ulong)k * 32, got);
-            byte[] want = Bytes(steps[k].Expected);
-            if (!got.AsSpan().SequenceEqual(want)) failures.Add($"{steps[k].Name}: {Convert.ToHexString(got)}, the CPU's {Convert.ToHexString(want)}");
-        }
-        Assert.True(failures.Count == 0, string.Join("; ", failures));
+        RunAndCompare(ctx, g, In, Out, steps);
     }
 }
