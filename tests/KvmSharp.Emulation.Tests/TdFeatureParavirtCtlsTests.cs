@@ -39,34 +39,13 @@ public sealed class TdFeatureParavirtCtlsTests
     /// </summary>
     private static TdGuest Td(Kvm kvm, Action<Assembler> body) => TdGuest.Create(kvm, a =>
     {
-        Label ve = a.CreateLabel(), gp = a.CreateLabel();
-        TdGuest.InstallHandler(a, 20, ve);
-        TdGuest.InstallHandler(a, 13, gp);
+        var handlers = TdTestCode.InstallOutcomeHandlers(a);
         body(a);
         a.mov(r15, Marker);
         TdGuest.Report(a, r15);
         TdTestCode.SpinForever(a);
 
-        a.Label(ref ve);
-        a.push(rax);
-        a.push(rcx);
-        a.push(rdx);
-        a.mov(eax, TdGuest.TdgVpVeinfoGet);
-        a.tdcall();
-        a.mov(r15, 20UL << 32);
-        a.or(r15, rcx);
-        a.pop(rdx);
-        a.pop(rcx);
-        a.pop(rax);
-        a.add(__qword_ptr[rsp], 2);
-        a.iretq();
-
-        a.Label(ref gp);
-        a.pop(r14);
-        a.mov(r15, 13UL << 32);
-        a.or(r15, r14);
-        a.add(__qword_ptr[rsp], 2);
-        a.iretq();
+        TdTestCode.EmitOutcomeHandlers(a, handlers);
     });
 
     /// <summary>TDCALL leaf with RDX = field, R8 = value, R9 = mask (RCX 0); reports RAX, R8 and RDX.</summary>

@@ -26,9 +26,7 @@ public sealed class TdReduceVeMsrTests
     /// </summary>
     private static TdGuest Td(Kvm kvm, ulong ctls, Action<Assembler> body) => TdGuest.Create(kvm, a =>
     {
-        Label ve = a.CreateLabel(), gp = a.CreateLabel();
-        TdGuest.InstallHandler(a, 20, ve);
-        TdGuest.InstallHandler(a, 13, gp);
+        var handlers = TdTestCode.InstallOutcomeHandlers(a);
         if (ctls != 0)
         {
             a.mov(rdx, TdCtlsField);
@@ -43,26 +41,7 @@ public sealed class TdReduceVeMsrTests
         TdGuest.Report(a, r15);
         TdTestCode.SpinForever(a);
 
-        a.Label(ref ve);
-        a.push(rax);
-        a.push(rcx);
-        a.push(rdx);
-        a.mov(eax, TdGuest.TdgVpVeinfoGet);
-        a.tdcall();
-        a.mov(r15, 20UL << 32);
-        a.or(r15, rcx);
-        a.pop(rdx);
-        a.pop(rcx);
-        a.pop(rax);
-        a.add(__qword_ptr[rsp], 2);
-        a.iretq();
-
-        a.Label(ref gp);
-        a.pop(r14); // error code
-        a.mov(r15, 13UL << 32);
-        a.or(r15, r14);
-        a.add(__qword_ptr[rsp], 2);
-        a.iretq();
+        TdTestCode.EmitOutcomeHandlers(a, handlers);
     });
 
     /// <summary>RDMSR of <paramref name="msr"/> with EDX:EAX preset to the sentinel; reports the outcome, EAX, EDX.</summary>

@@ -24,8 +24,9 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// and only the CPU decides (#UD without POPCNT, MOVBE or CX16; LZCNT/TZCNT run as BSR/BSF without ABM/BMI1).
 /// Both CPUs this project runs on (<see cref="X86CpuModel.EpycMilan"/>, <see cref="X86CpuModel.EpycGenoa"/>;
 /// /proc/cpuinfo: popcnt abm bmi1 movbe cx16 lahf_lm) have all of them, so the interpreter runs them always, as
-/// upstream does. The model's KVM_GET_SUPPORTED_CPUID cannot be the gate: kvm_pvm's leaves 1 and 0x80000001 list
-/// neither POPCNT, MOVBE nor ABM. kvm_pvm itself differs (HostDeviations.KvmPvmPopcntAndCmpxchg16bFail,
+/// upstream does. kvm_pvm's leaves 1 and 0x80000001 list neither POPCNT, MOVBE nor ABM; the emulator's CPU models add
+/// them (since session 20, for the x86-64-v2/v3 guests), but a guest's table still gates nothing here, as upstream.
+/// kvm_pvm itself differs (HostDeviations.KvmPvmPopcntAndCmpxchg16bFail,
 /// KvmPvmMovbeIsUndefined, KvmPvmTzcntLzcntRunAsBsfBsr: KVM's emulator has no POPCNT or CMPXCHG16B, refuses MOVBE
 /// without the guest capability and ignores the F3 of TZCNT/LZCNT); the conformance cases assert both.
 /// </para>
