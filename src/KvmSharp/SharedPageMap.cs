@@ -4,63 +4,97 @@ namespace KvmSharp;
 /// <summary>
 /// Which pages of a guest_memfd the host may touch, as far as the SDK knows: the INIT_SHARED default, overridden by
 /// the conversions made through <see cref="GuestMemfd.SetAttributes"/>. Stored as sorted, disjoint, merged ranges of
-/// pages whose state differs from the default, so a conversion of a huge range costs O(ranges), not O(pages).
+/// pages whose state differs from the default: a query is a binary search (O(log ranges)) and a conversion of a huge
+/// range costs one copy of the range array (O(ranges)), never O(pages).
 /// </summary>
 internal sealed class SharedPageMap
 {
     private readonly bool _defaultShared;
-    // Sorted by start; each entry [start, end) holds pages whose state is !_defaultShared. Copy-on-write: readers
-    // (every GuestMapping access) take the current array without a lock; writers build a new one under _lock.
+    // Sorted by start; each entry [Start, End) holds pages whose state is !_defaultShared; no two entries touch.
+    // Copy-on-write: readers (every GuestMapping access) take the current array without a lock; writers build a new
+    // one under _lock.
     private volatile (ulong Start, ulong End)[] _flipped = [];
     private readonly Lock _lock = new();
 
     public SharedPageMap(bool defaultShared) => _defaultShared = defaultShared;
 
+    /// <summary>The ranges whose state differs from the default, sorted (for tests and diagnostics).</summary>
+    public IReadOnlyList<(ulong Start, ulong End)> Ranges => _flipped;
+
     /// <summary>True when every page in [firstPage, endPage) is shared.</summary>
     public bool AllShared(ulong firstPage, ulong endPage)
     {
         var flipped = _flipped;
-        if (flipped.Length == 0) return _defaultShared;
         if (_defaultShared)
         {
-            // Shared unless some flipped (private) range intersects.
-            foreach (var (s, e) in flipped)
-            {
-                if (s < endPage && firstPage < e) return false;
-            }
-            return true;
+            // Shared unless a flipped (private) range intersects: only the first range ending after firstPage can
+            // be the first to do so.
+            int i = FirstEndAbove(flipped, firstPage);
+            return i == flipped.Length || flipped[i].Start >= endPage;
         }
-        // Private by default: one flipped (shared) range must cover the whole request.
-        foreach (var (s, e) in flipped)
-        {
-            if (s <= firstPage && endPage <= e) return true;
-        }
-        return false;
+        // Private by default: one flipped (shared) range must cover the whole request, and only the first range
+        // that ends at or after endPage can (ranges are disjoint).
+        int j = FirstEndAtOrAbove(flipped, endPage);
+        return j < flipped.Length && flipped[j].Start <= firstPage;
     }
 
     /// <summary>Records [firstPage, endPage) as shared or private.</summary>
     public void Set(ulong firstPage, ulong endPage, bool shared)
     {
+        if (firstPage >= endPage) return;
         lock (_lock)
         {
-            var next = new List<(ulong, ulong)>(_flipped.Length + 1);
-            foreach (var (s, e) in _flipped)
+            var old = _flipped;
+            // [lo, hi): the ranges that overlap or touch [firstPage, endPage]; those before and after stay as they are.
+            int lo = FirstEndAtOrAbove(old, firstPage);
+            int hi = FirstStartAbove(old, endPage);
+            Span<(ulong Start, ulong End)> middle = stackalloc (ulong, ulong)[2];
+            int count = 0;
+            if (shared != _defaultShared)
             {
-                if (e <= firstPage || s >= endPage) { next.Add((s, e)); continue; }
-                if (s < firstPage) next.Add((s, firstPage));
-                if (e > endPage) next.Add((endPage, e));
+                // The new flipped range absorbs every range it overlaps or touches, so the result stays merged.
+                ulong start = lo < hi ? Math.Min(firstPage, old[lo].Start) : firstPage;
+                ulong end = lo < hi ? Math.Max(endPage, old[hi - 1].End) : endPage;
+                middle[count++] = (start, end);
             }
-            if (shared != _defaultShared) next.Add((firstPage, endPage));
-            next.Sort((a, b) => a.Item1.CompareTo(b.Item1));
-            var merged = new List<(ulong Start, ulong End)>(next.Count);
-            foreach (var r in next)
+            else if (lo < hi)
             {
-                if (merged.Count > 0 && merged[^1].End == r.Item1)
-                    merged[^1] = (merged[^1].Start, r.Item2);
-                else
-                    merged.Add(r);
+                // Back to the default: keep what sticks out on either side.
+                if (old[lo].Start < firstPage) middle[count++] = (old[lo].Start, firstPage);
+                if (old[hi - 1].End > endPage) middle[count++] = (endPage, old[hi - 1].End);
             }
-            _flipped = [.. merged];
+            var next = new (ulong Start, ulong End)[lo + count + (old.Length - hi)];
+            old.AsSpan(0, lo).CopyTo(next);
+            middle[..count].CopyTo(next.AsSpan(lo));
+            old.AsSpan(hi).CopyTo(next.AsSpan(lo + count));
+            _flipped = next;
         }
+    }
+
+    // Index of the first range with End > page (ranges are sorted by End as well as by Start), or Length.
+    private static int FirstEndAbove((ulong Start, ulong End)[] ranges, ulong page)
+    {
+        int lo = 0, hi = ranges.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (ranges[mid].End > page) hi = mid; else lo = mid + 1;
+        }
+        return lo;
+    }
+
+    private static int FirstEndAtOrAbove((ulong Start, ulong End)[] ranges, ulong page) =>
+        page == 0 ? 0 : FirstEndAbove(ranges, page - 1);
+
+    // Index of the first range with Start > page, or Length.
+    private static int FirstStartAbove((ulong Start, ulong End)[] ranges, ulong page)
+    {
+        int lo = 0, hi = ranges.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (ranges[mid].Start > page) hi = mid; else lo = mid + 1;
+        }
+        return lo;
     }
 }
