@@ -61,6 +61,23 @@ internal static unsafe partial class CReferenceVmm
     private static partial long CreateCallDestroy(byte* code, ulong length, byte* trampoline, ulong trampolineLength,
         ulong memorySize, ulong entry, ulong arg0, ulong arg1);
 
+    [LibraryImport(Library, EntryPoint = "vmm_ref_density_create")]
+    private static partial long DensityCreate(int n, byte* code, ulong length, byte* trampoline, ulong trampolineLength,
+        ulong memorySize, ulong entry, ulong arg0, ulong arg1);
+
+    /// <summary>Density probe: every micro-VM of <see cref="DensityCreate(int, ReadOnlySpan{byte}, ReadOnlySpan{byte}, ulong, ulong, ulong)"/> torn down.</summary>
+    [LibraryImport(Library, EntryPoint = "vmm_ref_density_destroy")]
+    internal static partial void DensityDestroy();
+
+    /// <summary>Density probe: <paramref name="n"/> micro-VMs alive at once, each created, booted and called once.</summary>
+    internal static long DensityCreate(int n, ReadOnlySpan<byte> code, ReadOnlySpan<byte> trampoline, ulong memorySize, ulong entry, ulong arg0)
+    {
+        // SAFETY: as in VmCreate: pinned for the call, read-only, not retained.
+        fixed (byte* c = code)
+        fixed (byte* t = trampoline)
+            return DensityCreate(n, c, (ulong)code.Length, t, (ulong)trampoline.Length, memorySize, entry, arg0, 0);
+    }
+
     internal static long VmCreate(ReadOnlySpan<byte> code, ReadOnlySpan<byte> trampoline, ulong memorySize)
     {
         // SAFETY: both spans are pinned for the duration of the call and the C side reads exactly length bytes

@@ -375,6 +375,42 @@ EXPORT long vmm_ref_create_call_destroy(const uint8_t *code, uint64_t len, const
     return result;
 }
 
+/* Density probe: n micro-VMs alive at once, each created, booted and called once (as n MicroVm.Create + Call),
+ * kept until vmm_ref_density_destroy, so the caller can read what they cost while they are all alive. Returns 0, or
+ * the first failure (-errno or a call's unexpected ending); on failure nothing stays alive. */
+static struct microvm *density_vms;
+static int density_count;
+
+EXPORT void vmm_ref_density_destroy(void)
+{
+    for (int i = 0; i < density_count; i++) destroy(&density_vms[i]);
+    free(density_vms);
+    density_vms = NULL;
+    density_count = 0;
+}
+
+EXPORT long vmm_ref_density_create(int n, const uint8_t *code, uint64_t len, const uint8_t *tramp, uint64_t tlen,
+                                   uint64_t mem_size, uint64_t entry, uint64_t arg0, uint64_t arg1)
+{
+    vmm_ref_density_destroy();
+    density_vms = calloc((size_t)n, sizeof *density_vms);
+    if (!density_vms) return -ENOMEM;
+    for (int i = 0; i < n; i++) {
+        struct microvm *m = &density_vms[i];
+        long rc = create_skeleton(m, mem_size);
+        if (rc >= 0) {
+            density_count = i + 1;
+            rc = boot(m, code, len, tramp, tlen);
+        }
+        if (rc >= 0) rc = call(m, entry, arg0, arg1);
+        if (rc < 0) {
+            vmm_ref_density_destroy();
+            return rc;
+        }
+    }
+    return 0;
+}
+
 #ifdef VMM_REF_MAIN
 /* The benchmark guest, as bytes (the C# side assembles the same code with Iced):
  *   spin_io(n):  mov ecx, edi ; mov dx, 0x3f8 ; .l: out dx, al ; dec ecx ; jnz .l ; mov eax, 42 ; ret */
