@@ -8,8 +8,8 @@ public enum GuestArchitecture
     X86_64,
 
     /// <summary>
-    /// AArch64 at EL1h with the MMU off: the same devices on an MMIO window instead of ports, the VMM's vector table
-    /// (GUEST-ABI.md, "arm64 micro-VMs").
+    /// AArch64 at EL1h with the MMU on (identity tables, the null page and a stack guard unmapped): the same devices on
+    /// an MMIO window instead of ports, the VMM's vector table (GUEST-ABI.md, "arm64 micro-VMs").
     /// </summary>
     Arm64,
 }

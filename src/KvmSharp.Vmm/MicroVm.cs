@@ -40,7 +40,7 @@ namespace KvmSharp.Vmm;
 /// from creation, so it boots itself from the reset vector into the same dispatcher, and its port I/O goes through the
 /// VMM's #VE handler; it needs the same guest_memfd with in-place conversion.
 /// On an arm64 kernel (<see cref="Architecture"/>; MicroVm.Arm64.cs, Arch/Arm64) the micro-VM runs A64 code at EL1
-/// with the MMU off, the same devices on an MMIO port window, the same calls, limits and outcomes (GUEST-ABI.md,
+/// with the MMU on over identity tables (guard pages as on x86-64), the same devices on an MMIO port window, the same calls, limits and outcomes (GUEST-ABI.md,
 /// "arm64 micro-VMs"); what it lacks is refused with a <see cref="MicroVmException"/>.
 /// Not thread-safe: one call at a time.
 /// </summary>
@@ -472,7 +472,8 @@ public sealed partial class MicroVm : IDisposable
             // guest's writes from now on: the next resets restore only the pages changed.
             if (_memory.CanRestorePristine) _memory.SavePristine();
         }
-        // arm64: KVM_ARM_VCPU_INIT again resets every register, then VBAR_EL1.
+        // arm64: KVM_ARM_VCPU_INIT again resets every register, then VBAR_EL1, CPACR_EL1 and the MMU registers (the
+        // translation tables were rewritten with the boot state above).
         if (_arm64 is not null)
         {
             _arm64.InitVcpu(_vcpu);

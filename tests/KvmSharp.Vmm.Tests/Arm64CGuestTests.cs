@@ -192,6 +192,31 @@ public sealed partial class Arm64CGuestTests
         Assert.Equal(vm.Image.Exports["trap"], t.Exception.Rip);
     });
 
+    [SkippableTheory]
+    [MemberData(nameof(Variants))]
+    public void A_null_dereference_and_a_stack_overflow_are_data_aborts_at_the_guard_pages(string variant) => OnArm64(kvm =>
+    {
+        // The MMU is on (Arch/Arm64/Layout.cs): the null page and the stack guard are not mapped.
+        using var vm = Create(kvm, variant);
+        var r = vm.Call("checksum", [0, 16]);
+        Assert.Equal(GuestOutcome.Exception, r.Outcome);
+        Assert.Equal(0x25u, Arm64Exceptions.ExceptionClass(r.Exception!.ErrorCode!.Value));
+        Assert.Equal(0x07UL, r.Exception.ErrorCode & 0x3F); // DFSC: translation fault, level 3
+        Assert.Equal(0UL, r.Exception.Cr2);
+        Assert.Contains("data abort", r.Detail, StringComparison.Ordinal);
+
+        vm.Reset();
+        var s = vm.Call("overflow", [1]);
+        Assert.Equal(GuestOutcome.Exception, s.Outcome);
+        Assert.Equal(0x25u, Arm64Exceptions.ExceptionClass(s.Exception!.ErrorCode!.Value));
+        Assert.Equal(0x07UL, s.Exception.ErrorCode & 0x3F);
+        Assert.InRange(s.Exception.Cr2!.Value, Layout.StackGuard, Layout.StackBottom - 1);
+        Assert.True(vm.IsFaulted);
+
+        vm.Reset();
+        Assert.Equal(6765UL, Value(vm, "fib", 20));
+    });
+
     [SkippableFact]
     public void The_sdk_guest_of_the_x86_tests_builds_for_arm64_unchanged_and_its_helpers_answer_there() => OnArm64(kvm =>
     {

@@ -106,6 +106,7 @@ public sealed class Arm64MicroVmTests
         Assert.Equal(GuestOutcome.Exception, r.Outcome);
         Assert.Equal(0x25u, Arm64Exceptions.ExceptionClass(r.Exception!.ErrorCode!.Value));
         Assert.Equal(Arm64Misbehaving.BeyondIpaAddress, r.Exception.Cr2);
+        Assert.Equal(0x04UL, r.Exception.ErrorCode & 0x3F); // translation fault, level 0: beyond the 32-bit VA space
         Assert.Contains("data abort", r.Detail, StringComparison.Ordinal);
     });
 

@@ -64,7 +64,7 @@ public static class DemoGuests
             Guests.Arm64.Arm64Misbehaving.BadMmioImage, (vm, ct) => vm.Run(ct)),
         new("loop", "spins forever; stopped by the timeout", Guests.Arm64.Arm64Misbehaving.EndlessLoopImage, (vm, ct) => vm.Run(ct)),
         new("ud", "executes UDF #0: an undefined-instruction exception the VMM's vector table reports", Guests.Arm64.Arm64Misbehaving.UndefinedImage, (vm, ct) => vm.Run(ct)),
-        new("dataabort", "loads from beyond the IPA space: a data abort the VMM's vector table reports", Guests.Arm64.Arm64Misbehaving.DataAbortImage, (vm, ct) => vm.Run(ct)),
+        new("dataabort", "loads from 2^52, beyond the VA space: a data abort the VMM's vector table reports", Guests.Arm64.Arm64Misbehaving.DataAbortImage, (vm, ct) => vm.Run(ct)),
         new("poweroff", "PSCI SYSTEM_OFF: the guest powers the VM off (shutdown)", Guests.Arm64.Arm64Misbehaving.PowerOffImage, (vm, ct) => vm.Run(ct)),
     ];
 

@@ -35,14 +35,15 @@ public static class GuestSdk
     /// <summary>
     /// The aarch64 gcc (<c>aarch64-linux-gnu-gcc</c>) arguments that build a guest for an arm64 micro-VM (GUEST-ABI.md,
     /// "arm64 C guests"), before the output and source arguments: a static non-PIE ELF64 EM_AARCH64 at 0x100000 with
-    /// 4 KiB segment alignment (the aarch64 linker's default is 64 KiB), no libc, no stack protector, -mstrict-align
-    /// (the MMU is off, so all memory is Device memory, where an unaligned access faults), no branch-protection
-    /// instructions, and -mgeneral-regs-only as on x86-64 (optional here: the VMM enables FP/SIMD).
+    /// 4 KiB segment alignment (the aarch64 linker's default is 64 KiB), no libc, no stack protector, no
+    /// branch-protection instructions, and -mgeneral-regs-only as on x86-64 (optional here: the VMM enables FP/SIMD).
+    /// No -mstrict-align: the guest runs with the MMU on and RAM is Normal memory, where unaligned accesses work (the
+    /// port window is Device memory, but the SDK's port accesses are naturally aligned inline assembly).
     /// </summary>
     public static IReadOnlyList<string> Arm64CompilerArguments { get; } =
     [
         "-std=gnu11", "-O2", "-ffreestanding", "-nostdlib", "-static", "-fno-pie", "-fno-stack-protector",
-        "-mstrict-align", "-mgeneral-regs-only", "-mbranch-protection=none", "-fno-asynchronous-unwind-tables",
+        "-mgeneral-regs-only", "-mbranch-protection=none", "-fno-asynchronous-unwind-tables",
         "-Wl,-Ttext-segment=0x100000", "-Wl,-z,max-page-size=0x1000", "-Wl,--build-id=none", "-Wl,-z,noexecstack",
     ];
 

@@ -19,9 +19,10 @@
  * Do not strip the ELF: the host finds your functions in .symtab.
  *
  * arm64 micro-VMs (GUEST-ABI.md, "arm64 micro-VMs"): the same API, over the MMIO port window; the host calls your
- * functions as AAPCS64 calls (x0..x5, result x0) at EL1 with the MMU off, so every access must be naturally aligned:
+ * functions as AAPCS64 calls (x0..x5, result x0) at EL1 with the MMU on (RAM is Normal memory; the null page and
+ * a stack guard page are not mapped):
  *   aarch64-linux-gnu-gcc -std=gnu11 -O2 -ffreestanding -nostdlib -static -fno-pie -fno-stack-protector \
- *       -mstrict-align -mgeneral-regs-only -mbranch-protection=none -fno-asynchronous-unwind-tables \
+ *       -mgeneral-regs-only -mbranch-protection=none -fno-asynchronous-unwind-tables \
  *       -Wl,-Ttext-segment=0x100000 -Wl,-z,max-page-size=0x1000 -Wl,--build-id=none -o guest.elf guest.c
  * (-mgeneral-regs-only is optional there: the VMM enables FP/SIMD, CPACR_EL1.FPEN, when it initialises the vCPU.)
  *
@@ -216,13 +217,18 @@ struct kvms_exception_block {
 
 #if defined(__aarch64__)
 /* ---- arm64 micro-VMs (Arch/Arm64/Layout.cs; GUEST-ABI.md, "arm64 micro-VMs") ----
- * EL1h with the MMU off: every address is guest-physical and Device memory, so every access must be naturally
- * aligned (build with -mstrict-align). The call region, call data, host-call block and exception block are where the
- * x86-64 constants above put them; the x86 descriptor tables and page tables do not exist, and there are no guard
- * pages (a null or stack-overflow access reaches memory). "Port" p is the MMIO address KVMS_ARM64_PORT_WINDOW + p. */
+ * EL1h with the MMU on over the VMM's identity translation tables: a virtual address is its guest-physical address,
+ * RAM is Normal Write-Back memory (unaligned accesses work), the port window Device-nGnRE (keep port accesses
+ * naturally aligned), and the null page and the stack guard page are not mapped: a null dereference or a stack
+ * overflow is a data abort (translation fault) that ends the call as an exception. The call region, call data,
+ * host-call block and exception block are where the x86-64 constants above put them; the translation tables take the
+ * x86 GDT and page-table pages. "Port" p is the MMIO address KVMS_ARM64_PORT_WINDOW + p. */
 #define KVMS_ARM64_TRAMPOLINE 0x6000ull        /* PC at every call: loads x0..x5, BLR entry, reports the return */
 #define KVMS_ARM64_STACK_TOP 0x28000ull        /* SP_EL1 at every call */
 #define KVMS_ARM64_STACK_BOTTOM 0x8000ull
+#define KVMS_ARM64_STACK_GUARD 0x7000ull       /* not mapped: a stack overflow is a data abort */
+#define KVMS_ARM64_NULL_GUARD 0x0ull           /* not mapped: a null dereference is a data abort */
+#define KVMS_ARM64_TRANSLATION_TABLES 0x1000ull /* TTBR0_EL1: the identity tables (5 pages, read-only) */
 #define KVMS_ARM64_VECTORS 0xFC000ull          /* VBAR_EL1: the VMM's vector table (do not move VBAR_EL1) */
 #define KVMS_ARM64_VECTOR_ENTRY_SIZE 0x80ull
 #define KVMS_ARM64_COMMON_HANDLER 0xFC800ull
@@ -230,6 +236,9 @@ struct kvms_exception_block {
 #define KVMS_ARM64_PORT_WINDOW_LENGTH 0x10000ull
 #define KVMS_ARM64_ENTRY_PSTATE 0x3C5ull       /* EL1h, D A I F masked */
 #define KVMS_ARM64_ENTRY_CPACR 0x300000ull     /* CPACR_EL1.FPEN = 0b11: FP/SIMD usable */
+#define KVMS_ARM64_ENTRY_MAIR 0x4FFull         /* MAIR_EL1: Attr0 0xFF Normal WB (RAM), Attr1 0x04 Device-nGnRE */
+#define KVMS_ARM64_ENTRY_TCR 0x80A03520ull     /* TCR_EL1: T0SZ 32, 4 KiB granule, WB inner-shareable walks, EPD1 */
+#define KVMS_ARM64_ENTRY_SCTLR_BITS 0x1005ull  /* set in SCTLR_EL1 (KVM's reset value): M, C, I */
 #endif
 
 /* The layout's own arithmetic, checked where the header is compiled: a typo in one number fails the build. (A

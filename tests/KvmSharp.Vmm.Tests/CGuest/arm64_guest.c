@@ -89,8 +89,17 @@ u64 mean_scaled(const unsigned char *p, u64 n)
 
 void finish(unsigned status) { kvms_exit(status); }
 
-/* A store beyond the IPA space: KVM injects a data abort (the MMU is off, so a null store would reach memory). */
+/* A store beyond the 32-bit VA space of the VMM's translation tables: a data abort (translation fault, level 0). */
 void store_far(u64 value) { *(volatile u64 *)0x10000000000ull = value; }
+
+/* Recursion that only ends at n == 0 (so never, from 1): the volatile frame keeps gcc from making it a loop; the stack
+ * runs into the unmapped guard page below it. */
+u64 overflow(u64 n)
+{
+    volatile unsigned char frame[64];
+    frame[0] = (unsigned char)n;
+    return n == 0 ? 0 : overflow(n + 1) + frame[0];
+}
 
 void trap(void) { __builtin_trap(); }
 

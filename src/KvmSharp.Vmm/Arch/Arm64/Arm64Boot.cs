@@ -9,7 +9,9 @@ namespace KvmSharp.Vmm.Arch.Arm64;
 /// The boot of an arm64 micro-VM, the way tools/testing/selftests/kvm/lib/arm64/processor.c sets up a vCPU before
 /// paging: KVM_ARM_PREFERRED_TARGET, KVM_ARM_VCPU_INIT with PSCI 0.2 (so PSCI SYSTEM_OFF is a KVM_EXIT_SYSTEM_EVENT),
 /// VBAR_EL1 = the VMM's vector table, and per call PC = the trampoline, SP_EL1 = the stack top, PSTATE = EL1h with
-/// DAIF masked, all through KVM_SET_ONE_REG. The MMU stays off: guest addresses are guest-physical (<see cref="Layout"/>).
+/// DAIF masked, all through KVM_SET_ONE_REG; and, as processor.c's aarch64_vcpu_setup does before the guest runs, the
+/// stage-1 MMU turned on over the identity tables the host wrote (<see cref="Arm64PageTables"/>): MAIR_EL1, TCR_EL1,
+/// TTBR0_EL1, then SCTLR_EL1 with M, C and I set (<see cref="Layout"/>).
 /// </summary>
 internal sealed class Arm64Boot
 {
@@ -29,14 +31,26 @@ internal sealed class Arm64Boot
     /// KVM_ARM_VCPU_INIT (again, for a reset: arm.c kvm_arch_vcpu_ioctl_vcpu_init resets an initialized vCPU to its
     /// reset state when given the same target and features), then VBAR_EL1 and CPACR_EL1.FPEN = 0b11 (KVM resets
     /// CPACR_EL1 to 0, which traps every FP/SIMD instruction at EL1 — Arm ARM D19.2.30 CPACR_EL1 — while compiled C
-    /// uses them as soon as the compiler may: GUEST-ABI.md, "arm64 C guests").
+    /// uses them as soon as the compiler may: GUEST-ABI.md, "arm64 C guests"), then the MMU: MAIR_EL1, TCR_EL1 and
+    /// TTBR0_EL1 (<see cref="Layout.EntryMair"/>, <see cref="Layout.EntryTcr"/>, <see cref="Layout.TranslationTables"/>),
+    /// and SCTLR_EL1 = KVM's reset value (read back, so its RES1 bits are kept: sys_regs.c resets it to 0x00C50078)
+    /// with M, C and I set and A clear (<see cref="Layout.EntrySctlrBits"/>). The tables must be in memory already
+    /// (<see cref="WriteBootState"/>); a Reset rewrites both.
     /// </summary>
     public void InitVcpu(Vcpu vcpu)
     {
         vcpu.Init(_init);
         vcpu.SetOneReg(KvmArm64SysRegs.VBAR_EL1, Layout.Vectors);
         vcpu.SetOneReg(KvmArm64SysRegs.CPACR_EL1, Layout.EntryCpacr);
+        vcpu.SetOneReg(KvmArm64SysRegs.MAIR_EL1, Layout.EntryMair);
+        vcpu.SetOneReg(KvmArm64SysRegs.TCR_EL1, Layout.EntryTcr);
+        vcpu.SetOneReg(KvmArm64SysRegs.TTBR0_EL1, Layout.TranslationTables);
+        ulong sctlr = vcpu.GetOneReg(KvmArm64SysRegs.SCTLR_EL1);
+        vcpu.SetOneReg(KvmArm64SysRegs.SCTLR_EL1, (sctlr | Layout.EntrySctlrBits) & ~SctlrA);
     }
+
+    /// <summary>SCTLR_EL1.A (bit 1): alignment checking of data accesses, kept off.</summary>
+    private const ulong SctlrA = 1UL << 1;
 
     /// <summary>
     /// The registers of a call's start: the trampoline loads the arguments from the call region itself. A call that
@@ -66,11 +80,13 @@ internal sealed class Arm64Boot
     }
 
     /// <summary>
-    /// Writes the trampoline, the vector table (with its common handler) and the call region's magic and version
-    /// (as X86_64.BootMemory does: a guest's kvms_abi_version() reads them) into fresh memory.
+    /// Writes the translation tables (<see cref="Arm64PageTables"/>), the trampoline, the vector table (with its common
+    /// handler) and the call region's magic and version (as X86_64.BootMemory does: a guest's kvms_abi_version() reads
+    /// them) into fresh memory.
     /// </summary>
     public static void WriteBootState(GuestMemory memory)
     {
+        Arm64PageTables.Write(memory);
         memory.Write(Layout.Trampoline, Arm64GuestCode.Trampoline());
         memory.Write(Layout.Vectors, Arm64GuestCode.Vectors());
         memory.Write(CallRegion.Address(CallRegion.Magic), CallRegion.MagicValue);

@@ -29,8 +29,8 @@ public static class Arm64GuestCode
         a.MovImm(X(9), X86_64.Layout.CallRegion);
         a.Str(X(0), X(9), (uint)CallRegion.Result);
         a.MovImm(X(9), Layout.Port(Ports.Return));
-        // A byte store: 0x501 is not 4-byte aligned, and with the MMU off every access is to Device memory, where an
-        // unaligned access is an alignment fault on hardware (Arm ARM B2.5.2) — the emulator would not show it.
+        // A byte store: 0x501 is not 4-byte aligned, and the port window is Device memory, where an unaligned access is
+        // an alignment fault on hardware (Arm ARM B2.5.2).
         a.Strb(W(0), X(9));
         var stay = a.CreateLabel();
         a.Bind(stay);
@@ -43,7 +43,8 @@ public static class Arm64GuestCode
     /// lower EL AArch64, lower EL AArch32; each synchronous, IRQ, FIQ, SError). Entry n sets x17 = n and branches to
     /// the common handler, which fills the exception block — vector = n, error code = ESR_EL1, rip = ELR_EL1, rflags =
     /// SPSR_EL1, rsp = SP, cr2 = FAR_EL1 — and stores to the exception port. Uses x16 and x17 only (the AAPCS64
-    /// intra-procedure-call scratch registers); no stack, so a guest whose SP is broken still gets its report.
+    /// intra-procedure-call scratch registers); no stack, so a guest whose SP is broken — or ran into the unmapped stack
+    /// guard (<see cref="Layout.StackGuard"/>), whose data abort is taken with SP still there — still gets its report.
     /// </summary>
     public static byte[] Vectors()
     {

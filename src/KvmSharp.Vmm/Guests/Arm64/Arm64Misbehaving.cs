@@ -12,8 +12,10 @@ public static class Arm64Misbehaving
     public static ulong BadMmioAddress => Layout.Port(0x1234);
 
     /// <summary>
-    /// The address <see cref="DataAbortImage"/> loads from: 2^52, beyond any IPA size KVM gives a VM, so KVM injects
-    /// an abort (mmu.c kvm_handle_guest_abort → kvm_inject_size_fault) that the vector table reports.
+    /// The address <see cref="DataAbortImage"/> loads from: 2^52, beyond the 32-bit VA space of the VMM's translation
+    /// tables (TCR_EL1.T0SZ = 32), so the stage-1 walk faults (translation fault, level 0, FAR = the address) and the
+    /// vector table reports it. (It is also beyond any IPA size KVM gives a VM, which with the MMU off made KVM inject
+    /// an abort: mmu.c kvm_handle_guest_abort → kvm_inject_size_fault.)
     /// </summary>
     public const ulong BeyondIpaAddress = 1UL << 52;
 

@@ -23,8 +23,7 @@ public static class Arm64Sum
         a.Bind(start);
         p.ExitWith(0);
 
-        // sum(x0 = ptr, x1 = len) → x0: byte loads only (with the MMU off, memory is Device memory and a misaligned
-        // wider load would be an alignment fault).
+        // sum(x0 = ptr, x1 = len) → x0: byte loads, one at a time (any alignment of ptr).
         a.Bind(sum);
         A64Label loop = a.CreateLabel(), done = a.CreateLabel();
         a.Movz(X(2), 0);                   // total
