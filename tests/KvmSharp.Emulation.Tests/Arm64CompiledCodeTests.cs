@@ -88,7 +88,7 @@ public class Arm64CompiledCodeTests
         ["str_ldr_reg_uxtw"] = new([0xD2900005, 0xF82658A1, 0xF86678A0], [1, 0xDEADBEEF12345678UL, 6, 0x3UL], 0, 0xDEADBEEF12345678UL), // mov x5, #0x8000; str x1, [x5, w6, uxtw #3]; ldr x0, [x5, x6, lsl #3]
         ["strb_ldrsb_reg"] = new([0xD2900005, 0x382668A1, 0x38A668A0], [1, 0x80UL, 6, 0x5UL], 0, 0xFFFFFFFFFFFFFF80UL), // mov x5, #0x8000; strb w1, [x5, x6]; ldrsb x0, [x5, x6]
         ["strh_ldrh_sxtw"] = new([0xD2900205, 0x7826D8A1, 0x7866D8A0], [1, 0x12345UL, 6, 0xFFFFFFFFUL], 0, 0x2345UL), // mov x5, #0x8010; strh w1, [x5, w6, sxtw #1]; ldrh w0, [x5, w6, sxtw #1]
-        ["stur_ldur"] = new([0xD2900005, 0xF81FD0A1, 0xF85FD0A0], [1, 0x1122334455667788UL], 0, 0x1122334455667788UL), // mov x5, #0x8000; stur x1, [x5, #-3]; ldur x0, [x5, #-3]
+        ["stur_ldur"] = new([0xD2900005, 0xF81F80A1, 0xF85F80A0], [1, 0x1122334455667788UL], 0, 0x1122334455667788UL), // mov x5, #0x8000; stur x1, [x5, #-8]; ldur x0, [x5, #-8] (8-aligned: the MMU is off, so memory is Device)
         ["ldursw"] = new([0xD2900005, 0xB81FC0A1, 0xB89FC0A0], [1, 0x80000000UL], 0, 0xFFFFFFFF80000000UL), // mov x5, #0x8000; stur w1, [x5, #-4]; ldursw x0, [x5, #-4]
         ["ldr_literal"] = new([0x58000040, 0x14000003, 0x55667788, 0x11223344], [], 0, 0x1122334455667788UL), // ldr x0, 1f; b 2f; .balign 8; 1: .quad 0x1122334455667788; 2:
         ["ldrsw_literal"] = new([0x98000040, 0x14000002, 0x80000000], [], 0, 0xFFFFFFFF80000000UL), // ldrsw x0, 1f; b 2f; 1: .word 0x80000000; 2:

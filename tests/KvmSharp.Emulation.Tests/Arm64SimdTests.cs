@@ -132,6 +132,8 @@ public class Arm64SimdTests
             a.Emit(LdrStrImm9(load: false, scale: 3, idx: 1, rt: 4, rn: 3, offset: -8));  // str d4, [x3], #-8
             a.Emit(LdrStrImm9(load: false, scale: 1, idx: 0, rt: 2, rn: 3, offset: -2));  // stur h2, [x3, #-2]
             var over = a.CreateLabel();
+            // The literal must be 8-aligned: with the MMU off the access is Device memory, where an unaligned load faults.
+            if ((Arm64Guest.CodeGpa + (ulong)a.Position + 8) % 8 != 0) a.Nop();
             a.Emit(LdrLiteral(opc: 1, rt: 7, offset: 8));                                 // ldr d7, <the next word>
             a.B(over);
             a.Emit(0x89AB_CDEF);

@@ -483,7 +483,7 @@ internal sealed partial class A64Interpreter
             WriteLittleEndian(pair[length..], cpu.Reg(rt2));
         }
         // One access of both registers: a pair has no valid syndrome (ISV = 0), so MMIO is a NISV stop.
-        if (!MemoryAccess(address, pair, write: !load, new MmioSyndrome(address, !load, 2 * length, rt, false, sf, 0), isvValid: false))
+        if (!MemoryAccess(address, pair, write: !load, new MmioSyndrome(address, !load, 2 * length, rt, false, sf, 0), isvValid: false, alignment: length))
             return;
         if (load)
         {

@@ -84,15 +84,18 @@ internal sealed partial class A64Interpreter
     /// <see cref="NisvStop"/> (mmio.c io_mem_abort: "No valid syndrome? Ask userspace for help if it has volunteered
     /// to do so, and bail out otherwise": KVM_EXIT_ARM_NISV or -ENOSYS, decided in Arm64Run).
     /// </summary>
-    private bool MemoryAccess(ulong address, Span<byte> data, bool write, MmioSyndrome syndrome, bool isvValid)
+    private bool MemoryAccess(ulong address, Span<byte> data, bool write, MmioSyndrome syndrome, bool isvValid, int alignment = 0)
     {
+        // Alignment (A64Interpreter.Alignment.cs) is checked on the element: alignment, or the whole access when 0.
+        if (!CheckEnforcedAlignment(address, alignment == 0 ? data.Length : alignment, write)) return false;
+        bool aligned = IsAligned(address, alignment == 0 ? data.Length : alignment);
         // Split at the stage-1 granule (4 KiB) too; stage 1 translates every page before any byte moves.
         int page = Math.Min(EmulatorConfig.PageSize, 4096);
         int first = (int)Math.Min((ulong)data.Length, (ulong)page - (address & (ulong)(page - 1)));
         var access = write ? S1Access.Write : S1Access.Read;
-        if (!Translate(address, access, out ulong ipa0)) return false;
+        if (!Translate(address, access, out ulong ipa0, aligned)) return false;
         ulong ipa1 = 0;
-        if (first < data.Length && !Translate(address + (ulong)first, access, out ipa1)) return false;
+        if (first < data.Length && !Translate(address + (ulong)first, access, out ipa1, aligned)) return false;
         for (int done = 0; done < data.Length;)
         {
             int chunk = done == 0 ? first : data.Length - done;

@@ -5,8 +5,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// The guest's stage-1 MMU (SCTLR_EL1.M; the walk is <see cref="A64Stage1"/>): translation of fetches and data
 /// accesses, their faults as synchronous exceptions to EL1, KVM's handling of a walk that leaves guest memory, the
 /// barriers, TLBI and AT. PSTATE.PAN (FEAT_PAN, which the VM's ID_AA64MMFR1_EL1 reports) is honoured by the walk,
-/// set by MSR PAN and kept or set on exception entry per SCTLR_EL1.SPAN. SCTLR_EL1.A alignment checks are not
-/// modelled (the interpreter never did them); SCTLR_EL1.C/I and the memory types change nothing.
+/// set by MSR PAN and kept or set on exception entry per SCTLR_EL1.SPAN. Alignment faults (SCTLR_EL1.A,
+/// Device memory) are in A64Interpreter.Alignment.cs; SCTLR_EL1.C/I and the Normal memory types change nothing.
 /// </summary>
 internal sealed partial class A64Interpreter
 {
@@ -31,15 +31,26 @@ internal sealed partial class A64Interpreter
     /// Stage 1 for one access of the current instruction. False: the instruction took an exception (the fault is
     /// delivered). MMU off: the VA is the IPA (D8.2.11 "The effects of disabling the stage 1 MMU"), as before.
     /// </summary>
-    private bool Translate(ulong va, S1Access access, out ulong ipa)
+    private bool Translate(ulong va, S1Access access, out ulong ipa, bool aligned = true)
     {
         ipa = va;
-        if (!MmuOn) return true;
+        if (!MmuOn)
+        {
+            // AArch64.S1DisabledOutput: data accesses are Device-nGnRnE (Attr 0x00), so an unaligned one faults.
+            if (!DeviceAlignmentFault(access, aligned, 0)) return true;
+            AlignmentAbort(va, access);
+            return false;
+        }
         bool el0 = cpu.AtEl0;
         bool pan = access != S1Access.Fetch && !el0 && (cpu.Pstate & PanBit) != 0 && HasPan;
         var r = A64Stage1.Translate(cpu, memory, va, access, el0, pan);
         switch (r.Status)
         {
+            case S1Status.Ok or S1Status.Fault when (r.Status == S1Status.Ok || r.Fsc >> 2 == A64Stage1.FscPermission >> 2) &&
+                DeviceAlignmentFault(access, aligned, r.Attr):
+                // AArch64.S1Translate: the Device alignment fault comes after the walk, before the permission check.
+                AlignmentAbort(va, access);
+                return false;
             case S1Status.Ok:
                 ipa = r.Ipa;
                 return true;

@@ -150,7 +150,7 @@ internal sealed partial class A64Interpreter
             WriteVector(data[..length], cpu.Vregs[rt]);
             WriteVector(data[length..], cpu.Vregs[rt2]);
         }
-        if (!MemoryAccess(address, data, !load, default, isvValid: false)) return;
+        if (!MemoryAccess(address, data, !load, default, isvValid: false, alignment: length)) return;
         if (load)
         {
             SetV(rt, ReadVector(data[..length]));
@@ -176,7 +176,7 @@ internal sealed partial class A64Interpreter
         var data = _simdData.AsSpan(0, registers * length);
         if (!load)
             for (int i = 0; i < registers; i++) WriteVector(data.Slice(i * length, length), cpu.Vregs[(rt + i) & 31]);
-        if (!MemoryAccess(baseAddress, data, !load, default, isvValid: false)) return;
+        if (!MemoryAccess(baseAddress, data, !load, default, isvValid: false, alignment: 1 << (int)((insn >> 10) & 3))) return;
         if (load)
             for (int i = 0; i < registers; i++) SetV((rt + i) & 31, ReadVector(data.Slice(i * length, length)));
         if (postIndex) cpu.SetRegOrSp(rn, baseAddress + (rm == 31 ? (ulong)data.Length : cpu.Reg(rm)));

@@ -32,7 +32,7 @@ internal sealed partial class A64Interpreter
                 for (int s = 0; s < selem; s++)
                     WriteVector(data.Slice((e * selem + s) * ebytes, ebytes), Elem(cpu.Vregs[(rt + s) & 31], e, esize));
         }
-        if (!MemoryAccess(baseAddress, data, !load, default, isvValid: false)) return true;
+        if (!MemoryAccess(baseAddress, data, !load, default, isvValid: false, alignment: ebytes)) return true;
         if (load)
         {
             for (int s = 0; s < selem; s++)
@@ -95,7 +95,7 @@ internal sealed partial class A64Interpreter
         var data = _simdData.AsSpan(0, selem * ebytes);
         if (!load)
             for (int k = 0; k < selem; k++) WriteVector(data.Slice(k * ebytes, ebytes), Elem(cpu.Vregs[(rt + k) & 31], index, esize));
-        if (!MemoryAccess(baseAddress, data, !load, default, isvValid: false)) return true;
+        if (!MemoryAccess(baseAddress, data, !load, default, isvValid: false, alignment: ebytes)) return true;
         if (load)
         {
             for (int k = 0; k < selem; k++)

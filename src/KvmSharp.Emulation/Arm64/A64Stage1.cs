@@ -38,7 +38,8 @@ internal readonly record struct S1Result(S1Status Status, ulong Ipa = 0, uint Fs
 /// granule without FEAT_LPA2/FEAT_LVA (TxSZ 16..39, 48-bit output at most). Descriptors are read through stage 2
 /// (<see cref="Stage2Access"/>), as the hardware's walk is. No TLB: every access walks, so TLBI has nothing to
 /// invalidate and a page-table write is seen by the next access. MAIR_EL1 and the descriptors' memory types and
-/// shareability do not change how the emulator accesses memory (they only feed PAR_EL1 of an AT). Hardware
+/// shareability do not change how the emulator accesses memory (they feed PAR_EL1 of an AT and the Device
+/// alignment check of A64Interpreter.Alignment.cs). Hardware
 /// Access-flag / dirty-state updates (TCR_EL1.HA/HD, FEAT_HAFDBS) are not modelled: an MSR that sets them is an
 /// emulation failure (A64Interpreter.Mmu.cs), and a descriptor with AF = 0 always takes an Access flag fault.
 /// </summary>
@@ -176,8 +177,9 @@ internal static class A64Stage1
             S1Access.Write => el0 ? uw : pw,
             _ => el0 ? ur : pr,
         };
-        if (!allowed) return Fault(FscPermission, level);
+        // The memory type also rides on a permission fault: a Device alignment fault takes priority over it.
         byte attr = (byte)(cpu.SysRegs[MairIndex] >> (8 * (int)((desc >> 2) & 7)));
+        if (!allowed) return Fault(FscPermission, level) with { Attr = attr };
         return new(S1Status.Ok, oa | (va & leafMask), Level: level, Attr: attr, Sh: (uint)(desc >> 8) & 3);
     }
 
