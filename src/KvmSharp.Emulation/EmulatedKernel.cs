@@ -219,7 +219,14 @@ public sealed class EmulatedKernel : IKernel, IDisposable
                 };
             }
         }
-        return HostMemory.Madvise(address, length, advice);
+        long rc = HostMemory.Madvise(address, length, advice);
+        // VM_HUGEPAGE of anonymous memory, for the THP model (Mm/AnonymousMappings.PmdMappedThp). MADV_NOHUGEPAGE = 15
+        // (include/uapi/asm-generic/mman-common.h).
+        if (rc == 0 && advice is LinuxConstants.MADV_HUGEPAGE or 15)
+        {
+            lock (SyncRoot) _anonymous.AdviseHuge(address, PageAlign(length), advice == LinuxConstants.MADV_HUGEPAGE);
+        }
+        return rc;
     }
 
     /// <summary>

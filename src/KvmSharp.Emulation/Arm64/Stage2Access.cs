@@ -60,6 +60,9 @@ internal sealed class Stage2Access(Kvm kvm)
 {
     private static ulong PageMask => (ulong)EmulatorConfig.PageSize - 1;
 
+    private ulong _leafStart, _leafEnd;
+    private long _leafSeq = -1;
+
     /// <summary>The running vCPU's dirty ring (mark_page_dirty_in_slot pushes to it), or null.</summary>
     public KvmDirtyRing? DirtyRing { get; init; }
 
@@ -88,7 +91,8 @@ internal sealed class Stage2Access(Kvm kvm)
             long r = GuestMemoryPath.GmemGetPfn(slot, gfn, out var page);
             if (r != 0) return new(Stage2Status.Error, r, MemoryFaultExit: true);
             long n = write ? page.Write(offset, data) : page.Read(offset, data);
-            return n == data.Length ? Stage2Result.Done : new(Stage2Status.Error, Vfs.Err.EFAULT, MemoryFaultExit: true);
+            if (n != data.Length) return new(Stage2Status.Error, Vfs.Err.EFAULT, MemoryFaultExit: true);
+            return Mapped(slot, gfn, 0);
         }
         ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << EmulatorConfig.PageShift) + (ulong)offset;
         if (slot.IsUserfault)
@@ -112,10 +116,32 @@ internal sealed class Stage2Access(Kvm kvm)
             var memory = HostMemory.UnownedSpan((nint)hva, data.Length);
             if (write) data.CopyTo(memory);
             else memory.CopyTo(data);
-            return Stage2Result.Done;
+            return Mapped(slot, gfn, hva);
         }
         long rc = write ? HostMemory.WriteProcessMemory(hva, data) : HostMemory.ReadProcessMemory(hva, data);
-        return rc == data.Length ? Stage2Result.Done : new(Stage2Status.Error, Vfs.Err.EFAULT);
+        return rc == data.Length ? Mapped(slot, gfn, hva) : new(Stage2Status.Error, Vfs.Err.EFAULT);
+    }
+
+    /// <summary>
+    /// The stage-2 leaf the access used, recorded for <see cref="GuestMappingInspection"/>: a GFN no leaf maps took a
+    /// fault (kvm_handle_guest_abort), which installed one at the size gmem_abort / user_mem_abort chose
+    /// (<see cref="Stage2MappingSize"/>; <paramref name="hva"/> 0 for gmem). The leaf this vCPU last used is
+    /// remembered while kvm-&gt;mmu_invalidate_seq is unchanged, so most accesses skip the kernel lock.
+    /// </summary>
+    private Stage2Result Mapped(KvmMemorySlot slot, ulong gfn, ulong hva)
+    {
+        if (gfn >= _leafStart && gfn < _leafEnd && _leafSeq == kvm.MmuInvalidateSeq) return Stage2Result.Done;
+        lock (kvm.Kernel.SyncRoot)
+        {
+            if (MmuMappings.Lookup(kvm, gfn) is not { } leaf)
+            {
+                int level = slot.HasGmem ? Stage2MappingSize.ForGmemAbort() : Stage2MappingSize.ForUserMemAbort(kvm, slot, hva);
+                leaf = new MmuLeaf(gfn & ~((1UL << MmuMappingLevel.GfnShift(level)) - 1), level, Private: false, GmemOrder: 0);
+                MmuMappings.Install(kvm, leaf);
+            }
+            (_leafStart, _leafEnd, _leafSeq) = (leaf.Gfn, leaf.End, kvm.MmuInvalidateSeq);
+        }
+        return Stage2Result.Done;
     }
 
     /// <summary>

@@ -13,6 +13,9 @@ internal sealed class AnonymousMappings
 {
     private readonly List<(nint Start, nint End, int Prot)> _ranges = [];
 
+    /// <summary>The ranges madvise(MADV_HUGEPAGE) marked VM_HUGEPAGE (and MADV_NOHUGEPAGE has not unmarked since).</summary>
+    private readonly List<(nint Start, nint End)> _hugeAdvised = [];
+
     public void Add(nint start, ulong length, int prot) => _ranges.Add((start, start + (nint)length, prot));
 
     /// <summary>Drops [start, start+length) from the table; returns whether any tracked range overlapped it.</summary>
@@ -29,7 +32,54 @@ internal sealed class AnonymousMappings
             if (r.Start < start) _ranges.Add((r.Start, start, r.Prot));
             if (r.End > end) _ranges.Add((end, r.End, r.Prot));
         }
+        ClipAdvice(start, end);
         return any;
+    }
+
+    /// <summary>
+    /// mm/khugepaged.c hugepage_madvise: MADV_HUGEPAGE sets VM_HUGEPAGE on [start, start+length), MADV_NOHUGEPAGE
+    /// (<paramref name="on"/> false) clears it. Recorded for <see cref="PmdMappedThp"/>.
+    /// </summary>
+    public void AdviseHuge(nint start, ulong length, bool on)
+    {
+        nint end = start + (nint)length;
+        ClipAdvice(start, end);
+        if (on) _hugeAdvised.Add((start, end));
+    }
+
+    /// <summary>
+    /// Whether the host page behind <paramref name="address"/> is modelled as a PMD-mapped transparent huge page (what
+    /// arm64 get_user_mapping_size / x86 host_pfn_mapping_level read from the host's page table). The emulated host runs
+    /// THP in "madvise" mode (/sys/kernel/mm/transparent_hugepage/enabled, the default here): mm/huge_memory.c
+    /// do_huge_pmd_anonymous_page allocates a PMD-sized folio when thp_vma_allowable_order allows it (VM_HUGEPAGE:
+    /// MADV_HUGEPAGE) and thp_vma_suitable_order finds the aligned block inside the VMA. ASSUMPTION: the allocation
+    /// succeeds and nothing split the folio (the real host may fall back to small pages under fragmentation); the
+    /// block must lie in one mapping made through this kernel and be advised whole.
+    /// </summary>
+    public bool PmdMappedThp(ulong address, ulong pmdSize)
+    {
+        nint start = (nint)(address & ~(pmdSize - 1));
+        nint end = start + (nint)pmdSize;
+        if (!_ranges.Any(r => r.Start <= start && end <= r.End)) return false;
+        long covered = 0;
+        foreach (var a in _hugeAdvised)
+        {
+            nint s = Math.Max(a.Start, start), e = Math.Min(a.End, end);
+            if (s < e) covered += e - s;
+        }
+        return covered == (long)pmdSize;
+    }
+
+    private void ClipAdvice(nint start, nint end)
+    {
+        for (int i = _hugeAdvised.Count - 1; i >= 0; i--)
+        {
+            var a = _hugeAdvised[i];
+            if (a.End <= start || a.Start >= end) continue;
+            _hugeAdvised.RemoveAt(i);
+            if (a.Start < start) _hugeAdvised.Add((a.Start, start));
+            if (a.End > end) _hugeAdvised.Add((end, a.End));
+        }
     }
 
     /// <summary>Whether [address, address+length) lies in one tracked mapping readable (and writable, if asked).</summary>
@@ -49,5 +99,9 @@ internal sealed class AnonymousMappings
     public IEnumerable<(nint Start, nint End)> Overlapping(nint start, nint end) =>
         _ranges.Where(r => r.Start < end && start < r.End).Select(r => (r.Start, r.End));
 
-    public void Clear() => _ranges.Clear();
+    public void Clear()
+    {
+        _ranges.Clear();
+        _hugeAdvised.Clear();
+    }
 }
