@@ -196,8 +196,10 @@ internal sealed partial class X86Emulator
             }
             case Mnemonic.Leave:
             {
-                int size = i.StackPointerIncrement;
-                WriteStackPointer(ReadReg(FramePointer(size)));
+                // SDM LEAVE: (E/R)SP ← (E/R)BP by the stack address size, then (E/R)BP ← Pop() by the operand size
+                // (iced's StackPointerIncrement is 0 for LEAVE: the change is not a constant).
+                int size = i.Code switch { Code.Leavew => 2, Code.Leaved => 4, _ => 8 };
+                WriteStackPointer(ReadReg(Register.RBP));
                 WriteReg(FramePointer(size), Pop(size));
                 break;
             }

@@ -13,7 +13,7 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// under MXCSR.RC (<see cref="SseArithmetic.Round"/>, with DAZ/FTZ). SIMD exceptions (SDM Vol. 2A 2.8 exception type
 /// 2/3; Vol. 1 14.5.2 "FMA"): an SNaN operand or ∞ × 0 is IE; a NaN operand gives the first NaN in operand order
 /// (dest, src2, src3) quieted, the default NaN for ∞ × 0 without one; ∞ − ∞ in the sum is IE with the default NaN; a
-/// denormal operand sets DE; an unmasked flag is #XM (or #UD) before any write. VFMADDSUB/VFMSUBADD are not emulated.
+/// denormal operand sets DE; an unmasked flag is #XM (or #UD) before any write. VFMADDSUB/VFMSUBADD: X86Emulator.FmaAddSub.cs.
 /// Faults first as <see cref="RequireAvx"/>, then #UD without the guest CPUID's FMA bit.
 /// </summary>
 internal sealed partial class X86Emulator
@@ -26,7 +26,7 @@ internal sealed partial class X86Emulator
         bool subtract;
         if (rest.StartsWith("add", StringComparison.Ordinal) && rest.Length == 8) subtract = false;
         else if (rest.StartsWith("sub", StringComparison.Ordinal) && rest.Length == 8) subtract = true;
-        else return false; // not FMA3 (or VFMADDSUB/VFMSUBADD, not emulated)
+        else return false; // not FMA3 (or VFMADDSUB/VFMSUBADD: X86Emulator.FmaAddSub.cs)
         string order = rest[3..6];
         var fmt = rest[7] == 's' ? FloatFormat.Single : FloatFormat.Double;
         bool scalar = rest[6] == 's';
