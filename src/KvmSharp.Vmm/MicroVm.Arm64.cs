@@ -26,24 +26,18 @@ public sealed partial class MicroVm
     /// <summary>Refuses what an arm64 micro-VM does not have, before anything is created for it.</summary>
     private static void CheckArm64(MicroVmOptions options, MicroVmSnapshot? snapshot)
     {
-        if (snapshot is not null) throw new MicroVmException(Arm64Refusal("MicroVm.Create from a snapshot"));
+        snapshot?.CheckArchitecture(GuestArchitecture.Arm64);
         if (options.Arm64Refusal() is string refusal) throw new MicroVmException(refusal);
-    }
-
-    private static string Arm64Refusal(string what) => $"{what}: not supported for arm64 micro-VMs";
-
-    /// <summary>Refuses <paramref name="what"/> on an arm64 micro-VM (snapshots).</summary>
-    private void ThrowIfArm64(string what)
-    {
-        if (_arm64 is not null) throw new MicroVmException(Arm64Refusal(what));
     }
 
     /// <summary>
     /// An arm64 micro-VM on <paramref name="vm"/> (owned from here: disposed by the caller's catch on failure): guest
     /// memory as on x86-64 (one guest_memfd MMAP|INIT_SHARED slot at GPA 0, or host memory), the trampoline and vector
-    /// table, the image, one vCPU initialised with PSCI 0.2 (<see cref="Arm64Boot"/>). No private memory.
+    /// table, the image, one vCPU initialised with PSCI 0.2 (<see cref="Arm64Boot"/>). No private memory. From a
+    /// <paramref name="snapshot"/>: its pages instead (they hold the tables, trampoline, vectors and image), and a vCPU
+    /// the caller initialises and loads (MicroVm.Snapshots.cs LoadArm64VcpuState).
     /// </summary>
-    private static MicroVm CreateArm64(GuestImage image, MicroVmOptions options, Kvm? owned, Vm vm)
+    private static MicroVm CreateArm64(GuestImage image, MicroVmOptions options, Kvm? owned, Vm vm, MicroVmSnapshot? snapshot)
     {
         GuestMemory? memory = null;
         Vcpu? vcpu = null;
@@ -54,10 +48,20 @@ public sealed partial class MicroVm
             GuestMemoryBacking backing = options.Memory
                 ?? (noGuestMemfd is null ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory);
             memory = GuestMemory.Create(vm, options.MemorySize, backing, options.DirectMap, guestMemfdChecked: options.Memory is null);
-            Arm64Boot.WriteBootState(memory);
-            ImageLoadMethod imageLoad = image.WriteToFresh(memory);
+            ImageLoadMethod? imageLoad = null;
+            if (snapshot is null)
+            {
+                Arm64Boot.WriteBootState(memory);
+                imageLoad = image.WriteToFresh(memory);
+            }
+            else
+            {
+                // Lazy restore is refused for arm64 (MicroVmOptions.Arm64Refusal): the pages are written now.
+                snapshot.CheckFits(image, memory.Size, FeaturesOf(null), GuestArchitecture.Arm64);
+                memory.WritePages(snapshot.Pages);
+            }
             vcpu = vm.CreateVcpu(0);
-            boot.InitVcpu(vcpu);
+            if (snapshot is null) boot.InitVcpu(vcpu);
             return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion: null, vcpu, default, null, null, null, null, boot)
             {
                 LastImageLoad = imageLoad,

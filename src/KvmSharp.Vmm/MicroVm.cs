@@ -236,11 +236,12 @@ public sealed partial class MicroVm : IDisposable
             if (options.Architecture == GuestArchitecture.Arm64) CheckArm64(options, snapshot);
             vm = CreateVm(kvm, options.VmType);
             GuestArchitecture architecture = ArchitectureOf(kvm, vm, options);
+            snapshot?.CheckArchitecture(architecture);
             image.CheckArchitecture(architecture);
             if (architecture == GuestArchitecture.Arm64)
             {
                 CheckArm64(options, snapshot);
-                return CreateArm64(image, options, owned, vm);
+                return CreateArm64(image, options, owned, vm, snapshot);
             }
             // SNP: KVM_SEV_INIT2 before any vCPU (sev.c sev_guest_init refuses once vCPUs exist: kvm->created_vcpus).
             if (options.VmType == VmType.Snp) snp = SnpBoot.Open(vm, options);
@@ -268,7 +269,7 @@ public sealed partial class MicroVm : IDisposable
             else
             {
                 // The boot state and the image are among the snapshot's pages; fresh memory is zero elsewhere.
-                snapshot.CheckFits(image, memory.Size, FeaturesOf(conversion));
+                snapshot.CheckFits(image, memory.Size, FeaturesOf(conversion), architecture);
                 lazy = RestoresLazily(options.SnapshotRestore, memory);
                 if (lazy) memory.RestoreLazily(snapshot.Pages);
                 else memory.WritePages(snapshot.Pages);
@@ -286,7 +287,7 @@ public sealed partial class MicroVm : IDisposable
                 };
             }
             // A snapshot's TSC rate before the CPUID that announces it (and before the TSC is loaded).
-            if (snapshot is not null && snapshot.Vcpu.TscKhz != 0) cpuid = GiveTscRate(vcpu, snapshot.Vcpu.TscKhz, cpuid, options.RequireSnapshotTscRate);
+            if (snapshot is not null && snapshot.TscKhz != 0) cpuid = GiveTscRate(vcpu, snapshot.TscKhz, cpuid, options.RequireSnapshotTscRate);
             // Before the first KVM_RUN, the only time KVM takes a new table; asked once per Kvm (GuestCpuid).
             if (cpuid is not null) vcpu.SetCpuid(cpuid);
             // No paravirtual feature is announced: make KVM hold the guest to that (its PV MSRs #GP).

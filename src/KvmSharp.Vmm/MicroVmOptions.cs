@@ -107,7 +107,8 @@ public sealed record MicroVmOptions
     /// (GUEST-ABI.md, "arm64 micro-VMs") takes the same calls, devices, limits, outcomes and <see cref="MicroVm.Reset"/>;
     /// what it does not have is refused at creation or at the call with a <see cref="MicroVmException"/> saying "not
     /// supported for arm64 micro-VMs": <see cref="VmType"/> other than the default, <see cref="Cpuid"/> other than
-    /// <see cref="CpuidPolicy.Sandbox"/>, <see cref="TraceInstructions"/>, lazy <see cref="SnapshotRestore"/> and snapshots.
+    /// <see cref="CpuidPolicy.Sandbox"/>, <see cref="TraceInstructions"/> and a lazy <see cref="SnapshotRestore"/> (snapshots
+    /// themselves work: <see cref="MicroVm.Snapshot"/>).
     /// </summary>
     public GuestArchitecture? Architecture { get; init; }
 
@@ -117,7 +118,7 @@ public sealed record MicroVmOptions
         string? what = VmType != VmType.Default ? $"VmType {VmType}"
             : Cpuid != CpuidPolicy.Sandbox ? $"Cpuid {Cpuid} (arm64 has no CPUID)"
             : TraceInstructions != 0 ? "TraceInstructions (single-step instruction traces)"
-            : SnapshotRestore != SnapshotRestoreMode.Eager ? $"SnapshotRestore {SnapshotRestore} (snapshots)"
+            : SnapshotRestore != SnapshotRestoreMode.Eager ? $"SnapshotRestore {SnapshotRestore} (lazy snapshot restore: an arm64 snapshot is restored eagerly)"
             : null;
         return what is null ? null : $"MicroVmOptions.{what}: not supported for arm64 micro-VMs";
     }

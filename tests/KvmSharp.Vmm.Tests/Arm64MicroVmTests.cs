@@ -160,9 +160,9 @@ public sealed class Arm64MicroVmTests
             var e = Assert.ThrowsAny<MicroVmException>(() => MicroVm.Create(Arm64Sum.Image(), options));
             Assert.Contains("not supported for arm64 micro-VMs", e.Message, StringComparison.Ordinal);
         }
+        // Snapshots themselves work (Arm64SnapshotTests); only their lazy restore is refused, above.
         using var vm = MicroVm.Create(Arm64Sum.Image(), Options(kvm));
-        var snapshot = Assert.ThrowsAny<MicroVmException>(() => vm.Snapshot());
-        Assert.Contains("not supported for arm64 micro-VMs", snapshot.Message, StringComparison.Ordinal);
+        Assert.Equal(GuestArchitecture.Arm64, vm.Snapshot().Architecture);
     });
 
     [Fact]

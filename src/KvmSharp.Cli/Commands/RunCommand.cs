@@ -274,7 +274,12 @@ public static class RunCommand
         catch (MicroVmSnapshotException e) when (!created)
         {
             // The snapshot file could not be loaded here (its TSC rate, an MSR this kernel refuses, --lazy-restore …).
-            string hint = e.Reason == SnapshotRefusal.TscRateRefused ? " (--host-tsc-rate runs it at this kernel's rate)" : "";
+            string hint = e.Reason switch
+            {
+                SnapshotRefusal.TscRateRefused => " (--host-tsc-rate runs it at this kernel's rate)",
+                SnapshotRefusal.ArchitectureMismatch when snapshot?.Architecture == GuestArchitecture.Arm64 => " (an arm64 snapshot runs with --kernel emulated --arch arm64)",
+                _ => "",
+            };
             throw new UnavailableException($"{target}: {e.Message}{hint}");
         }
         catch (MicroVmSnapshotException e)

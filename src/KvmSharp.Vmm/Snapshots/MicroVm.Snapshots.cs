@@ -14,7 +14,8 @@ public sealed partial class MicroVm
     /// Captures this micro-VM between calls: its guest memory (the pages that are not all zero), its vCPU's special
     /// registers and the MSRs a guest may set (<see cref="MicroVmSnapshot.Sregs"/>, <see cref="MicroVmSnapshot.Msrs"/>:
     /// one KVM_GET_SREGS and one KVM_GET_MSRS, plus KVM_GET_MSR_INDEX_LIST on a micro-VM's first snapshot), image,
-    /// memory size, VM type and offered features. Hyperlight's pattern: run the guest's initialisation once, snapshot, then start
+    /// memory size, VM type and offered features. An arm64 micro-VM's snapshot holds every register of KVM_GET_REG_LIST
+    /// instead (<see cref="MicroVmSnapshot.Arm64RegisterIds"/>; KVM_GET_ONE_REG each). Hyperlight's pattern: run the guest's initialisation once, snapshot, then start
     /// every later use from the snapshot (<see cref="Create(MicroVmSnapshot, MicroVmOptions?)"/>, <see cref="Restore"/>,
     /// a <see cref="MicroVmPool"/> of it). Refused (<see cref="MicroVmSnapshotException"/>, nothing changes) when the
     /// micro-VM is disposed, in its own call (from a host function), faulted (its memory may be half-way through
@@ -37,6 +38,9 @@ public sealed partial class MicroVm
         }
         // Capture reads what is resident: the pages a lazy restore has not written yet are written first.
         _memory.CompleteLazyRestore();
+        // arm64: every register of KVM_GET_REG_LIST (Arm64VcpuState), read before the memory like the x86 state.
+        if (_arm64 is not null)
+            return new MicroVmSnapshot(Image, _memory.Size, _vm.Type, Features, SnapshotCapture.Capture(_memory), Arm64VcpuState.Capture(_vcpu));
         VcpuState vcpu = CaptureVcpuState();
         return new MicroVmSnapshot(Image, _memory.Size, _vm.Type, Features, SnapshotCapture.Capture(_memory), vcpu);
     }
@@ -55,12 +59,13 @@ public sealed partial class MicroVm
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         options = (options ?? new MicroVmOptions()) with { MemorySize = snapshot.MemorySize, VmType = snapshot.VmType };
+        // An architecture asked for is checked before anything is created; the kernel's after its VM exists (CreateCore).
+        if (options.Architecture is { } asked) snapshot.CheckArchitecture(asked);
         long start = Stopwatch.GetTimestamp();
         MicroVm vm = CreateCore(snapshot.Image, options, snapshot);
         try
         {
-            vm.CheckMsrsListed(snapshot);
-            vm.LoadVcpuState(snapshot.Vcpu);
+            vm.LoadSnapshotVcpu(snapshot);
             Instruments.Created(start, fromSnapshot: true);
             return vm;
         }
@@ -75,7 +80,8 @@ public sealed partial class MicroVm
     /// Puts this micro-VM back to <paramref name="snapshot"/>: guest memory as captured (nothing of what happened since
     /// survives), the snapshot's special registers and MSRs reloaded (KVM_SET_SREGS, KVM_SET_MSRS), a fault cleared.
     /// The snapshot must be of the same image (by content) and memory size, and of a guest offered the same features,
-    /// and this kernel must list every MSR it holds; otherwise a <see cref="MicroVmSnapshotException"/> names both
+    /// and architecture (<see cref="SnapshotRefusal.ArchitectureMismatch"/>; arm64: KVM_ARM_VCPU_INIT, then
+    /// KVM_SET_ONE_REG of each register), and this kernel must list every MSR it holds; otherwise a <see cref="MicroVmSnapshotException"/> names both
     /// values (or the MSR) and nothing changes. A guest_memfd is punched and the snapshot's pages written; host memory adopts
     /// the snapshot as its pristine state, so from the second restore of the same snapshot on only the pages changed
     /// since (dirty log and the host's tracked writes) are rewritten. If the kernel fails half-way, the micro-VM is
@@ -85,9 +91,12 @@ public sealed partial class MicroVm
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ThrowIfCannotUseSnapshots("Restore");
-        snapshot.CheckFits(Image, _memory.Size, Features);
-        CheckMsrsListed(snapshot);
-        CheckTscRate(snapshot);
+        snapshot.CheckFits(Image, _memory.Size, Features, Architecture);
+        if (_arm64 is null)
+        {
+            CheckMsrsListed(snapshot);
+            CheckTscRate(snapshot);
+        }
         long start = Stopwatch.GetTimestamp();
         bool lazy = RestoresLazily(Options.SnapshotRestore, _memory);
         try
@@ -95,7 +104,8 @@ public sealed partial class MicroVm
             if (lazy) _memory.RestoreLazily(snapshot.Pages);
             else _memory.RestoreTo(snapshot.Pages);
             LastRestoreWasLazy = lazy;
-            LoadVcpuState(snapshot.Vcpu);
+            if (_arm64 is not null) LoadArm64VcpuState(snapshot.Arm64Vcpu!);
+            else LoadVcpuState(snapshot.Vcpu);
             _loop.EnsureSteppingOff();
         }
         catch
@@ -192,7 +202,7 @@ public sealed partial class MicroVm
     /// </summary>
     private void CheckTscRate(MicroVmSnapshot snapshot)
     {
-        uint saved = snapshot.Vcpu.TscKhz;
+        uint saved = snapshot.TscKhz;
         if (saved == 0 || !Options.RequireSnapshotTscRate) return;
         uint own = GuestCpuid.TscKhzOf(_vcpu);
         if (own != saved)
@@ -205,7 +215,7 @@ public sealed partial class MicroVm
     /// <summary>Refuses, before anything changes, a snapshot holding an MSR this kernel does not list.</summary>
     private void CheckMsrsListed(MicroVmSnapshot snapshot)
     {
-        foreach (MsrEntry msr in snapshot.Vcpu.Msrs)
+        foreach (MsrEntry msr in snapshot.Msrs)
         {
             // TSC_AUX at its reset value needs no writing: a kernel that does not list it (no RDTSCP/RDPID) still takes the snapshot.
             if (IsUnlistedResetTscAux(msr)) continue;
@@ -216,6 +226,28 @@ public sealed partial class MicroVm
                     $"the snapshot holds MSR {Describe(msr.Index)} = 0x{msr.Value:X}, which this kernel does not list in KVM_GET_MSR_INDEX_LIST, so it cannot be restored");
             }
         }
+    }
+
+    /// <summary>A new micro-VM's vCPU state from <paramref name="snapshot"/> (of this micro-VM's architecture).</summary>
+    private void LoadSnapshotVcpu(MicroVmSnapshot snapshot)
+    {
+        if (_arm64 is not null)
+        {
+            LoadArm64VcpuState(snapshot.Arm64Vcpu!);
+            return;
+        }
+        CheckMsrsListed(snapshot);
+        LoadVcpuState(snapshot.Vcpu);
+    }
+
+    /// <summary>
+    /// KVM_ARM_VCPU_INIT (a reset of every register, as on <see cref="Reset"/>), then KVM_SET_ONE_REG of each
+    /// register of <paramref name="state"/> in its order (<see cref="Arm64VcpuState"/>).
+    /// </summary>
+    private void LoadArm64VcpuState(Arm64VcpuState state)
+    {
+        _arm64!.ResetVcpu(_vcpu);
+        state.Load(_vcpu);
     }
 
     /// <summary>KVM_SET_SREGS, KVM_SET_MSRS and the extended state of <paramref name="state"/>.</summary>
@@ -291,7 +323,6 @@ public sealed partial class MicroVm
     {
         if (_disposed) throw new MicroVmSnapshotException(SnapshotRefusal.Disposed, $"MicroVm.{what} on a disposed micro-VM");
         if (_inCall) throw new MicroVmSnapshotException(SnapshotRefusal.InCall, InCallMessage(what));
-        ThrowIfArm64($"MicroVm.{what}");
         if (_sealed is not null)
             throw new MicroVmSnapshotException(SnapshotRefusal.ProtectedGuest, Confidential.SealedGuest.SnapshotRefusal(_sealed, what));
     }

@@ -8,7 +8,8 @@ namespace KvmSharp.Vmm.Snapshots;
 /// An immutable capture of a micro-VM between calls (<see cref="MicroVm.Snapshot"/>): its guest memory, the vCPU state
 /// a guest can change that survives between calls (<see cref="Sregs"/>: segments with FS/GS base, control registers,
 /// EFER …; <see cref="Msrs"/>: KERNEL_GS_BASE, STAR, LSTAR, SYSENTER, PAT …), its image, memory size, VM type and the
-/// features its guest was offered. Each call loads the general registers itself, so
+/// features its guest was offered; an arm64 micro-VM's (<see cref="Architecture"/>) holds every register of
+/// KVM_GET_REG_LIST instead of sregs and MSRs (<see cref="Arm64RegisterIds"/>). Each call loads the general registers itself, so
 /// <see cref="MicroVm.Create(MicroVmSnapshot, MicroVmOptions?)"/> and <see cref="MicroVm.Restore"/> continue exactly
 /// where the snapshot was taken, without running the image's initialisation again. Only pages that are not all zero
 /// are kept: a 2 MiB micro-VM with a few touched pages costs a few pages. <see cref="WriteTo"/> and
@@ -18,8 +19,21 @@ public sealed class MicroVmSnapshot
 {
     internal MicroVmSnapshot(GuestImage image, ulong memorySize, VmType vmType, ulong features, PageSet pages,
         VcpuState vcpu, uint abiVersion = GuestAbi.CallRegion.VersionValue)
+        : this(image, memorySize, vmType, features, pages, abiVersion)
     {
-        Vcpu = vcpu;
+        X86Vcpu = vcpu;
+    }
+
+    /// <summary>An arm64 micro-VM's snapshot: its registers instead of the x86 vCPU state.</summary>
+    internal MicroVmSnapshot(GuestImage image, ulong memorySize, VmType vmType, ulong features, PageSet pages,
+        Arm64VcpuState arm64, uint abiVersion = GuestAbi.CallRegion.VersionValue)
+        : this(image, memorySize, vmType, features, pages, abiVersion)
+    {
+        Arm64Vcpu = arm64;
+    }
+
+    private MicroVmSnapshot(GuestImage image, ulong memorySize, VmType vmType, ulong features, PageSet pages, uint abiVersion)
+    {
         AbiVersion = abiVersion;
         Image = image;
         MemorySize = memorySize;
@@ -60,37 +74,64 @@ public sealed class MicroVmSnapshot
 
     internal PageSet Pages { get; }
 
-    internal VcpuState Vcpu { get; }
+    /// <summary>The x86-64 vCPU state; null in an arm64 snapshot.</summary>
+    internal VcpuState? X86Vcpu { get; }
+
+    /// <summary>The x86-64 vCPU state of an x86-64 snapshot (what the x86 paths use).</summary>
+    internal VcpuState Vcpu => X86Vcpu ?? throw new InvalidOperationException("an arm64 snapshot has no x86-64 vCPU state");
+
+    /// <summary>The arm64 registers; null in an x86-64 snapshot.</summary>
+    internal Arm64VcpuState? Arm64Vcpu { get; }
+
+    /// <summary>
+    /// The instruction set of the micro-VM that was snapshotted: a snapshot goes only into a micro-VM of the same
+    /// (<see cref="SnapshotRefusal.ArchitectureMismatch"/>), and its file says which (format version 7; earlier
+    /// versions are x86-64).
+    /// </summary>
+    public GuestArchitecture Architecture => Arm64Vcpu is null ? GuestArchitecture.X86_64 : GuestArchitecture.Arm64;
+
+    /// <summary>
+    /// An arm64 snapshot's register ids (KVM_GET_REG_LIST of the snapshotted vCPU, in its order: core, firmware, timer
+    /// and system registers); empty for an x86-64 snapshot.
+    /// </summary>
+    public IReadOnlyList<ulong> Arm64RegisterIds => Arm64Vcpu?.Ids ?? [];
+
+    /// <summary>
+    /// The value an arm64 snapshot holds for register <paramref name="id"/> (a KVM_GET/SET_ONE_REG id, e.g.
+    /// KvmArm64SysRegs.TPIDR_EL0): KVM_REG_SIZE(id) bytes, little-endian; null when the snapshot holds no such register
+    /// (always for an x86-64 snapshot).
+    /// </summary>
+    public byte[]? GetArm64Register(ulong id) => Arm64Vcpu?.Find(id);
 
     /// <summary>
     /// The vCPU's special registers when the snapshot was taken (KVM_GET_SREGS: segments with their bases — FS and GS
     /// base included —, GDT/IDT, CR0/2/3/4/8, EFER, APIC base); a micro-VM created from or restored to the snapshot
     /// gets them back (KVM_SET_SREGS).
     /// </summary>
-    public kvm_sregs Sregs => Vcpu.Sregs;
+    public kvm_sregs Sregs => X86Vcpu?.Sregs ?? default;
 
     /// <summary>
     /// The MSRs a guest may set, as they were (KERNEL_GS_BASE, STAR, LSTAR, CSTAR, SFMASK, SYSENTER_CS/ESP/EIP, PAT,
     /// TSC_AUX — those the snapshotting kernel lists in KVM_GET_MSR_INDEX_LIST), ascending by index; restored with
     /// KVM_SET_MSRS.
     /// </summary>
-    public IReadOnlyList<MsrEntry> Msrs => Vcpu.Msrs;
+    public IReadOnlyList<MsrEntry> Msrs => X86Vcpu?.Msrs ?? [];
 
     /// <summary>
     /// The guest's TSC (IA32_TSC) when the snapshot was taken, or 0 from a version 4 file: a micro-VM created from or
     /// restored to the snapshot reads no less where the kernel lets the VMM move the TSC offset (KVM_VCPU_TSC_OFFSET).
     /// </summary>
-    public ulong Tsc => Vcpu.Tsc;
+    public ulong Tsc => X86Vcpu?.Tsc ?? 0;
 
     /// <summary>
     /// The vCPU's TSC rate in kHz (KVM_GET_TSC_KHZ) when the snapshot was taken, or 0 when unknown (a kernel without
     /// KVM_CAP_GET_TSC_KHZ, a file before version 6). A micro-VM created from the snapshot gets it (KVM_SET_TSC_KHZ, and
     /// CPUID 0x40000010 says so) or is refused (<see cref="SnapshotRefusal.TscRateRefused"/>).
     /// </summary>
-    public uint TscKhz => Vcpu.TscKhz;
+    public uint TscKhz => X86Vcpu?.TscKhz ?? 0;
 
     /// <summary>TSC_AUX (MSR 0xC0000103: RDTSCP's ECX, RDPID) when the snapshot was taken; 0 when it holds none.</summary>
-    public ulong TscAux => Vcpu.TscAux;
+    public ulong TscAux => X86Vcpu?.TscAux ?? 0;
 
     /// <summary>The guest-physical address of stored page <paramref name="index"/> (ascending).</summary>
     public ulong PageAddress(int index) => Pages.Pages[index] * (ulong)PageSize;
@@ -112,8 +153,9 @@ public sealed class MicroVmSnapshot
     public static bool HasSnapshotMagic(ReadOnlySpan<byte> header) => header.StartsWith(SnapshotFormat.Magic);
 
     /// <summary>Throws unless this snapshot fits a micro-VM of <paramref name="image"/>, memory size and features.</summary>
-    internal void CheckFits(GuestImage image, ulong memorySize, ulong features)
+    internal void CheckFits(GuestImage image, ulong memorySize, ulong features, GuestArchitecture architecture)
     {
+        CheckArchitecture(architecture);
         if (AbiVersion != GuestAbi.CallRegion.VersionValue)
         {
             throw new MicroVmSnapshotException(SnapshotRefusal.AbiMismatch,
@@ -133,6 +175,16 @@ public sealed class MicroVmSnapshot
         {
             throw new MicroVmSnapshotException(SnapshotRefusal.FeatureMismatch,
                 $"the snapshot's guest was offered features 0x{Features:X} (VM type {VmType}), this micro-VM offers 0x{features:X}");
+        }
+    }
+
+    /// <summary>Throws unless this snapshot is of a micro-VM of <paramref name="architecture"/>.</summary>
+    internal void CheckArchitecture(GuestArchitecture architecture)
+    {
+        if (architecture != Architecture)
+        {
+            throw new MicroVmSnapshotException(SnapshotRefusal.ArchitectureMismatch,
+                $"the snapshot is of an {Architecture} micro-VM, this micro-VM is {architecture}: a snapshot's memory and registers are of one instruction set");
         }
     }
 

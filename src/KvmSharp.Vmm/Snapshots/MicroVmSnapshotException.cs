@@ -54,6 +54,12 @@ public enum SnapshotRefusal
     /// SNP_LAUNCH_UPDATE, its registers sealed by SNP_LAUNCH_FINISH, so the host can neither capture nor restore them.
     /// </summary>
     ProtectedGuest,
+
+    /// <summary>
+    /// The snapshot is of a micro-VM of another instruction set (<see cref="MicroVmSnapshot.Architecture"/>): an x86-64
+    /// snapshot never goes into an arm64 micro-VM, nor the reverse. The message names both.
+    /// </summary>
+    ArchitectureMismatch,
 }
 
 /// <summary>

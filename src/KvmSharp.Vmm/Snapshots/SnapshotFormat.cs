@@ -2,10 +2,10 @@
 namespace KvmSharp.Vmm.Snapshots;
 
 /// <summary>
-/// The snapshot file, version 6 (all integers little-endian):
+/// The snapshot file, version 7 (all integers little-endian):
 /// <code>
 ///  0  8  magic "KVMSNAP\0"
-///  8  4  u32 version = 6
+///  8  4  u32 version = 7
 /// 12  4  u32 page size = 4096
 /// 16  8  u64 memory size (a valid MicroVmOptions.MemorySize)
 /// 24  4  u32 VM type (KVM_CREATE_VM's argument)
@@ -15,7 +15,8 @@ namespace KvmSharp.Vmm.Snapshots;
 /// 44  4  u32 page count
 /// 48     image section (<see cref="ImageEncoding"/>)
 ///        page count × { u64 page number (strictly ascending, below memory size / page size); page size bytes }
-///        vCPU section:
+///        u32 architecture: 0 x86-64, 1 arm64 (the vCPU section that follows is of that architecture)
+///        x86-64 vCPU section:
 ///          312 bytes: struct kvm_sregs as KVM_GET_SREGS gave it (uAPI layout)
 ///          u32 MSR count (at most the 10 of VcpuState.Candidates)
 ///          MSR count × struct kvm_msr_entry { u32 index; u32 reserved = 0; u64 value }, indices strictly ascending,
@@ -29,6 +30,13 @@ namespace KvmSharp.Vmm.Snapshots;
 ///          64 bytes: struct kvm_vcpu_events as KVM_GET_VCPU_EVENTS gave it
 ///          u64 the guest's TSC (IA32_TSC) when the snapshot was taken
 ///          u32 the vCPU's TSC rate in kHz (KVM_GET_TSC_KHZ; 0: the kernel has no KVM_CAP_GET_TSC_KHZ)
+///        arm64 vCPU section (VM type 0 and features 0 in the header):
+///          u32 register count N, 1 ≤ N ≤ 4096
+///          N × { u64 id: a KVM_GET/SET_ONE_REG id (KVM_REG_ARM64 | KVM_REG_SIZE_* | space: KVM_REG_ARM_CORE with the
+///                  struct kvm_regs offset / 4, KVM_REG_ARM64_SYSREG with op0:op1:CRn:CRm:op2, firmware, timer, demux),
+///                  each at most once, KVM_REG_SIZE(id) ≤ 256;
+///                KVM_REG_SIZE(id) bytes: its value as KVM_GET_ONE_REG gave it }
+///            in the order of the snapshotted vCPU's KVM_GET_REG_LIST, which is the restore's order (Arm64VcpuState)
 ///        32 bytes: SHA-256 of every byte before it
 /// </code>
 /// The image travels inside the snapshot, not as a hash of it: a snapshot must create a micro-VM in another process
@@ -51,6 +59,10 @@ namespace KvmSharp.Vmm.Snapshots;
 /// after a restore) and the TSC rate after the TSC (a guest that turned ticks into time with the rate of CPUID
 /// 0x40000010 must find the same rate after a restore on another host, or be refused). Versions 5 and 4 are still
 /// read (rate 0: unknown, kept as the new vCPU's; no TSC_AUX, which such a file cannot hold).
+/// Version 7 added the architecture before the vCPU section, and the arm64 vCPU section: arm64 micro-VMs gained
+/// snapshots, and an x86-64 snapshot must never be loaded into an arm64 micro-VM or the reverse (MicroVmSnapshot
+/// .Architecture; the refusal names both). An x86-64 file differs from version 6 only in the version and those 4
+/// bytes; versions 6, 5 and 4 are still read, as x86-64.
 /// Versions 1 and 2 are refused (<see cref="SnapshotFormatError.UnsupportedVersion"/>), not loaded with the boot
 /// registers: a guest whose initialisation set FS base, KERNEL_GS_BASE, STAR … would silently run differently from
 /// the micro-VM that was snapshotted. Take such a snapshot again.
@@ -59,13 +71,22 @@ internal static class SnapshotFormat
 {
     public static ReadOnlySpan<byte> Magic => "KVMSNAP\0"u8;
 
-    public const uint Version = 6;
+    public const uint Version = 7;
 
-    /// <summary>The previous version, still read: everything but TSC_AUX and the TSC rate.</summary>
+    /// <summary>The previous version, still read: an x86-64 snapshot without the architecture field.</summary>
+    public const uint VersionWithoutArchitecture = 6;
+
+    /// <summary>The version before, still read: everything but TSC_AUX and the TSC rate.</summary>
     public const uint VersionWithoutTscRate = 5;
 
-    /// <summary>The version before, still read: everything but the TSC, its rate and TSC_AUX.</summary>
+    /// <summary>The oldest version read: everything but the TSC, its rate and TSC_AUX.</summary>
     public const uint VersionWithoutTsc = 4;
+
+    /// <summary>The architecture field (version 7) of an x86-64 snapshot.</summary>
+    public const uint ArchitectureX86_64 = 0;
+
+    /// <summary>The architecture field (version 7) of an arm64 snapshot.</summary>
+    public const uint ArchitectureArm64 = 1;
 
     /// <summary>The vCPU section's XCR0 flag: XCR0 present.</summary>
     public const uint HasXcr0 = 1;

@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 using KvmSharp.Abi;
+using KvmSharp.Abi.Arm64;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Loader;
 
@@ -41,8 +42,11 @@ internal sealed class SnapshotReader
     /// <summary>Version 5 and later: the vCPU section holds the TSC.</summary>
     private bool _withTsc;
 
-    /// <summary>Version 6: TSC_AUX may be among the MSRs, and the TSC rate follows the TSC.</summary>
+    /// <summary>Version 6 and later: TSC_AUX may be among the MSRs, and the TSC rate follows the TSC.</summary>
     private bool _withTscRate;
+
+    /// <summary>Version 7: the vCPU section starts with the architecture (before: x86-64).</summary>
+    private bool _withArchitecture;
 
     private MicroVmSnapshot ReadSnapshot()
     {
@@ -65,13 +69,14 @@ internal sealed class SnapshotReader
             throw Fail(SnapshotFormatError.UnsupportedVersion, SnapshotFormat.VersionOffset,
                 $"format version 3 holds the special registers and MSRs but not the FPU/SSE/AVX registers, MXCSR, XCR0 and debug registers that version {SnapshotFormat.Version} restores; loading it with their reset values could run the guest differently from the micro-VM that was snapshotted, so it is refused: take the snapshot again");
         }
-        if (version is not (SnapshotFormat.Version or SnapshotFormat.VersionWithoutTscRate or SnapshotFormat.VersionWithoutTsc))
+        if (version is not (SnapshotFormat.Version or SnapshotFormat.VersionWithoutArchitecture or SnapshotFormat.VersionWithoutTscRate or SnapshotFormat.VersionWithoutTsc))
         {
             throw Fail(SnapshotFormatError.UnsupportedVersion, SnapshotFormat.VersionOffset,
                 $"format version {version}; this library reads versions {SnapshotFormat.VersionWithoutTsc} to {SnapshotFormat.Version}");
         }
         _withTsc = version >= SnapshotFormat.VersionWithoutTscRate;
-        _withTscRate = version >= SnapshotFormat.Version;
+        _withTscRate = version >= SnapshotFormat.VersionWithoutArchitecture;
+        _withArchitecture = version >= SnapshotFormat.Version;
         Fill(header[SnapshotFormat.PageSizeOffset..], "the header");
 
         uint pageSize = U32(header, SnapshotFormat.PageSizeOffset);
@@ -96,7 +101,28 @@ internal sealed class SnapshotReader
 
         GuestImage image = ReadImage(memorySize, _offset + imageLength);
         PageSet pages = ReadPages(pageCount, (int)pageSize, memoryPages);
-        VcpuState vcpu = ReadVcpu();
+        // Version 7: the architecture, then its vCPU section; before, always x86-64.
+        uint architecture = SnapshotFormat.ArchitectureX86_64;
+        if (_withArchitecture)
+        {
+            Span<byte> field = stackalloc byte[4];
+            Fill(field, "the architecture");
+            architecture = U32(field, 0);
+            if (architecture is not (SnapshotFormat.ArchitectureX86_64 or SnapshotFormat.ArchitectureArm64))
+            {
+                throw Invalid(_offset - 4,
+                    $"architecture {architecture}; {SnapshotFormat.ArchitectureX86_64} (x86-64) or {SnapshotFormat.ArchitectureArm64} (arm64)");
+            }
+            if (architecture == SnapshotFormat.ArchitectureArm64 && (vmType != (uint)VmType.Default || features != 0))
+            {
+                throw Invalid(SnapshotFormat.VmTypeOffset,
+                    $"an arm64 snapshot with VM type {vmType} and features 0x{features:X}: arm64 micro-VMs have only the default type and no features");
+            }
+        }
+        VcpuState? vcpu = null;
+        Arm64VcpuState? arm64 = null;
+        if (architecture == SnapshotFormat.ArchitectureArm64) arm64 = ReadArm64Vcpu();
+        else vcpu = ReadVcpu();
 
         Span<byte> expected = stackalloc byte[SnapshotFormat.ChecksumSize];
         _hash.GetHashAndReset(expected);
@@ -108,7 +134,40 @@ internal sealed class SnapshotReader
             throw Fail(SnapshotFormatError.ChecksumMismatch, checksumOffset,
                 $"the file says {Convert.ToHexStringLower(actual)}, its bytes hash to {Convert.ToHexStringLower(expected)}");
         }
-        return new MicroVmSnapshot(image, memorySize, (VmType)vmType, features, pages, vcpu, abiVersion);
+        return arm64 is not null
+            ? new MicroVmSnapshot(image, memorySize, (VmType)vmType, features, pages, arm64, abiVersion)
+            : new MicroVmSnapshot(image, memorySize, (VmType)vmType, features, pages, vcpu!, abiVersion);
+    }
+
+    /// <summary>
+    /// The arm64 vCPU section: a register count (1 to <see cref="Arm64VcpuState.MaxRegisters"/>), then per register
+    /// its id (an arm64 KVM_GET/SET_ONE_REG id of at most 256 bytes, none twice) and KVM_REG_SIZE(id) bytes.
+    /// </summary>
+    private Arm64VcpuState ReadArm64Vcpu()
+    {
+        Span<byte> field = stackalloc byte[sizeof(ulong)];
+        Fill(field[..4], "the register count");
+        uint count = U32(field, 0);
+        if (count is 0 or > Arm64VcpuState.MaxRegisters)
+            throw Invalid(_offset - 4, $"{count} registers; an arm64 vCPU section holds 1 to {Arm64VcpuState.MaxRegisters}");
+        var ids = new List<ulong>();
+        var values = new List<byte[]>();
+        var seen = new HashSet<ulong>();
+        for (int i = 0; i < count; i++)
+        {
+            Fill(field, $"register {i}'s id");
+            long at = _offset - 8;
+            ulong id = U64(field, 0);
+            if ((id & KvmArm64Regs.KVM_REG_ARCH_MASK) != KvmArm64Regs.KVM_REG_ARM64)
+                throw Invalid(at, $"register {i}'s id 0x{id:X} is not an arm64 register id (KVM_REG_ARM64 0x{KvmArm64Regs.KVM_REG_ARM64:X})");
+            int size = KvmArm64Regs.KVM_REG_SIZE(id);
+            if (size > Arm64VcpuState.MaxRegisterSize)
+                throw Invalid(at, $"register {i}'s id 0x{id:X} says {size} bytes; the largest register is {Arm64VcpuState.MaxRegisterSize}");
+            if (!seen.Add(id)) throw Invalid(at, $"register {i}'s id 0x{id:X} came before (each register once)");
+            ids.Add(id);
+            values.Add(ReadBytes(size, $"register {i}'s value"));
+        }
+        return new Arm64VcpuState([.. ids], [.. values]);
     }
 
     private GuestImage ReadImage(ulong memorySize, long end)

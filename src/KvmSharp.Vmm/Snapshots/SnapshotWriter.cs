@@ -37,7 +37,11 @@ internal static class SnapshotWriter
             Emit(number);
             Emit(pages.Page(i));
         }
-        WriteVcpu(snapshot.Vcpu, Emit);
+        // Version 7: the vCPU section starts with the architecture; an x86-64 section goes on as in version 6.
+        BinaryPrimitives.WriteUInt32LittleEndian(number, snapshot.Arm64Vcpu is null ? SnapshotFormat.ArchitectureX86_64 : SnapshotFormat.ArchitectureArm64);
+        Emit(number[..4]);
+        if (snapshot.Arm64Vcpu is { } arm64) WriteArm64Vcpu(arm64, Emit);
+        else WriteVcpu(snapshot.Vcpu, Emit);
         Span<byte> checksum = stackalloc byte[SnapshotFormat.ChecksumSize];
         hash.GetHashAndReset(checksum);
         stream.Write(checksum);
@@ -50,6 +54,19 @@ internal static class SnapshotWriter
     }
 
     private delegate void Emitter(ReadOnlySpan<byte> bytes);
+
+    private static void WriteArm64Vcpu(Arm64VcpuState vcpu, Emitter emit)
+    {
+        Span<byte> field = stackalloc byte[sizeof(ulong)];
+        BinaryPrimitives.WriteUInt32LittleEndian(field, (uint)vcpu.Ids.Count);
+        emit(field[..4]);
+        for (int i = 0; i < vcpu.Ids.Count; i++)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(field, vcpu.Ids[i]);
+            emit(field);
+            emit(vcpu.Value(i));
+        }
+    }
 
     private static void WriteVcpu(VcpuState vcpu, Emitter emit)
     {

@@ -42,12 +42,23 @@ public static class SnapshotSamples
     /// <summary>The image section's length (header offset 40): the structure before the pages is 48 + this.</summary>
     public static int ImageLength(byte[] bytes) => BitConverter.ToInt32(bytes, 40);
 
-    /// <summary>The offset of the vCPU section's MSR count in a file: after the header, image, pages and sregs.</summary>
-    public static int MsrCountOffset(byte[] bytes)
+    /// <summary>The offset of the architecture field (format version 7): after the header, image and pages.</summary>
+    public static int ArchitectureOffset(byte[] bytes)
     {
         ArgumentNullException.ThrowIfNull(bytes);
         int pageSize = BitConverter.ToInt32(bytes, 12), pages = BitConverter.ToInt32(bytes, 44);
-        return 48 + ImageLength(bytes) + (pages * (8 + pageSize)) + VcpuState.SregsSize;
+        return 48 + ImageLength(bytes) + (pages * (8 + pageSize));
+    }
+
+    /// <summary>
+    /// The offset of an x86-64 vCPU section's MSR count in a file: after the header, image, pages, the architecture
+    /// (version 7) and sregs.
+    /// </summary>
+    public static int MsrCountOffset(byte[] bytes)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        int architecture = BitConverter.ToInt32(bytes, 8) >= 7 ? 4 : 0;
+        return ArchitectureOffset(bytes) + architecture + VcpuState.SregsSize;
     }
 
     /// <summary>A version 6 file with its TSC rate (the u32 before the checksum) set to <paramref name="khz"/>.</summary>
@@ -78,7 +89,11 @@ public static class SnapshotSamples
         int afterMsrs = countAt + 4 + (count * 16);
         int end = v6.Length - 32 - 4 - (version == 4 ? 8 : 0);
         using var result = new MemoryStream();
-        result.Write(v6.AsSpan(0, countAt));
+        // A version 7 file: its architecture field (x86-64) left out, which versions before 7 do not have.
+        int architectureAt = ArchitectureOffset(v6);
+        int skip = BitConverter.ToInt32(v6, 8) >= 7 ? 4 : 0;
+        result.Write(v6.AsSpan(0, architectureAt));
+        result.Write(v6.AsSpan(architectureAt + skip, countAt - architectureAt - skip));
         result.Write(BitConverter.GetBytes(msrs.Count));
         foreach (byte[] entry in msrs) result.Write(entry);
         result.Write(v6.AsSpan(afterMsrs, end - afterMsrs));

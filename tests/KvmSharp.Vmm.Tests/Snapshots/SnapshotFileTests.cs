@@ -58,10 +58,10 @@ public sealed class SnapshotFileTests
     public void Another_version_is_refused_by_number()
     {
         byte[] bytes = SnapshotSamples.Counter;
-        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), 7);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), 8);
         var e = Read(bytes);
         Assert.Equal((SnapshotFormatError.UnsupportedVersion, 8L), (e.Error, e.Offset));
-        Assert.Contains("format version 7; this library reads versions 4 to 6", e.Message, StringComparison.Ordinal);
+        Assert.Contains("format version 8; this library reads versions 4 to 7", e.Message, StringComparison.Ordinal);
         // Version 1 did not record the GUEST-ABI version: it is refused the same way.
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), 1);
         Assert.Equal(SnapshotFormatError.UnsupportedVersion, Read(bytes).Error);

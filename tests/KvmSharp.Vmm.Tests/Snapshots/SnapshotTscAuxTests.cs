@@ -206,7 +206,7 @@ public sealed class SnapshotTscAuxTests
         using var vm = MicroVm.Create(TscGuest.Image(), Options(k));
         vm.Vcpu.SetMsr(X86Msr.TscAux, Aux);
         byte[] v6 = SnapshotSamples.Bytes(vm.Snapshot());
-        Assert.Equal(6u, BinaryPrimitives.ReadUInt32LittleEndian(v6.AsSpan(8)));
+        Assert.Equal(SnapshotFormat.Version, BinaryPrimitives.ReadUInt32LittleEndian(v6.AsSpan(8)));
         MicroVmSnapshot current = SnapshotSamples.Read(v6);
         Assert.Equal(Aux, current.TscAux);
 
@@ -218,9 +218,9 @@ public sealed class SnapshotTscAuxTests
             Assert.Equal(0UL, copy.Vcpu.GetMsr(X86Msr.TscAux)); // what version 5 restored
             Assert.Equal(vm.Vcpu.TscKhz, copy.Vcpu.TscKhz);      // unknown: the new vCPU's own
         }
-        // Written again it is a version 6 file with rate 0 (unknown) and no TSC_AUX: what it restored before, it restores now.
+        // Written again it is a current (version 7) file with rate 0 (unknown) and no TSC_AUX: what it restored before, it restores now.
         byte[] rewritten = SnapshotSamples.Bytes(old);
-        Assert.Equal(6u, BinaryPrimitives.ReadUInt32LittleEndian(rewritten.AsSpan(8)));
+        Assert.Equal(SnapshotFormat.Version, BinaryPrimitives.ReadUInt32LittleEndian(rewritten.AsSpan(8)));
         Assert.Equal(0u, SnapshotSamples.Read(rewritten).TscKhz);
 
         // A version 5 file cannot hold TSC_AUX: one that does is refused at the MSR.

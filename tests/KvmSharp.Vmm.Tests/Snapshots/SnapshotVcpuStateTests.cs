@@ -226,7 +226,7 @@ public sealed class SnapshotVcpuStateTests
     {
         byte[] bytes = SnapshotSamples.Counter;
         Assert.Equal(SnapshotFormat.Version, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8)));
-        Assert.Equal(6u, SnapshotFormat.Version);
+        Assert.Equal(7u, SnapshotFormat.Version);
         foreach (uint version in new uint[] { 1, 2 })
         {
             BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), version);

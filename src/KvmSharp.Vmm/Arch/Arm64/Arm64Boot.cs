@@ -49,6 +49,12 @@ internal sealed class Arm64Boot
         vcpu.SetOneReg(KvmArm64SysRegs.SCTLR_EL1, (sctlr | Layout.EntrySctlrBits) & ~SctlrA);
     }
 
+    /// <summary>
+    /// KVM_ARM_VCPU_INIT alone, with this micro-VM's target and features: every register back to its reset value, the
+    /// first step of loading a snapshot's registers (Snapshots/Arm64VcpuState.cs), which then set VBAR, CPACR, the MMU …
+    /// </summary>
+    public void ResetVcpu(Vcpu vcpu) => vcpu.Init(_init);
+
     /// <summary>SCTLR_EL1.A (bit 1): alignment checking of data accesses, kept off.</summary>
     private const ulong SctlrA = 1UL << 1;
 
