@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi.Arm64;
-using KvmSharp.Emulation;
 using KvmSharp.Vmm.Arch.Arm64;
 using KvmSharp.Vmm.Guests.Arm64;
 using KvmSharp.Vmm.Loader;
 using static KvmSharp.Vmm.Arch.Arm64.A64Register;
+using KvmSharp.Vmm.Tests.Infrastructure;
 
 namespace KvmSharp.Vmm.Tests;
 
@@ -21,17 +21,9 @@ public sealed class Arm64AlignmentFaultTests
     private const uint Isb = 0xD503_3FDF;
     private static readonly ulong SctlrEl1 = KvmArm64SysRegs.Encoding(3, 0, 1, 0, 0);
 
-    private static void OnArm64(Action<Kvm> body)
-    {
-        using var kernel = new EmulatedKernel(EmulatorConfig.Arm64());
-        using (var kvm = Kvm.Open(kernel, proposals: kernel.Config.Proposals))
-        {
-            body(kvm);
-        }
-        Assert.Equal(0, kernel.OpenFdCount);
-    }
+    private static void OnArm64(Action<Kvm> body) => Arm64Kernel.Run(body);
 
-    private static MicroVmOptions Options(Kvm kvm) => new() { Kvm = kvm, Timeout = TimeSpan.FromSeconds(30) };
+    private static MicroVmOptions Options(Kvm kvm) => Arm64Kernel.Options(kvm);
 
     /// <summary>
     /// A guest that first rewrites SCTLR_EL1 (clears <paramref name="clear"/>, then sets <paramref name="set"/>; ISB),

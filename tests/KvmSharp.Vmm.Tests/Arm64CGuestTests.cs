@@ -3,7 +3,6 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Reflection;
 using System.Text.RegularExpressions;
-using KvmSharp.Emulation;
 using KvmSharp.Vmm.Arch.Arm64;
 using KvmSharp.Vmm.Loader;
 using KvmSharp.Vmm.Tests.CGuest;
@@ -43,15 +42,7 @@ public sealed partial class Arm64CGuestTests
         return built.Output!;
     }
 
-    private static void OnArm64(Action<Kvm> body)
-    {
-        using var kernel = new EmulatedKernel(EmulatorConfig.Arm64());
-        using (var kvm = Kvm.Open(kernel, proposals: kernel.Config.Proposals))
-        {
-            body(kvm);
-        }
-        Assert.Equal(0, kernel.OpenFdCount);
-    }
+    private static void OnArm64(Action<Kvm> body) => Arm64Kernel.Run(body);
 
     private static MicroVm Create(Kvm kvm, string variant) =>
         MicroVm.Create(GuestImage.Load(Elf(variant)), new MicroVmOptions { Kvm = kvm, Timeout = TimeSpan.FromSeconds(60) });

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
 using KvmSharp.Abi.Arm64;
-using KvmSharp.Emulation;
 using KvmSharp.Vmm.Arch.Arm64;
 using KvmSharp.Vmm.Guests;
 using KvmSharp.Vmm.Guests.Arm64;
 using KvmSharp.Vmm.Loader;
 using static KvmSharp.Vmm.Arch.Arm64.A64Register;
+using KvmSharp.Vmm.Tests.Infrastructure;
 
 namespace KvmSharp.Vmm.Tests;
 
@@ -25,17 +25,9 @@ public sealed class Arm64GuardPageTests
     /// <summary>The WnR bit of a data abort's ISS (bit 6): the access was a write.</summary>
     private const ulong WnR = 1UL << 6;
 
-    private static void OnArm64(Action<Kvm> body)
-    {
-        using var kernel = new EmulatedKernel(EmulatorConfig.Arm64());
-        using (var kvm = Kvm.Open(kernel, proposals: kernel.Config.Proposals))
-        {
-            body(kvm);
-        }
-        Assert.Equal(0, kernel.OpenFdCount);
-    }
+    private static void OnArm64(Action<Kvm> body) => Arm64Kernel.Run(body);
 
-    private static MicroVmOptions Options(Kvm kvm) => new() { Kvm = kvm, Timeout = TimeSpan.FromSeconds(30) };
+    private static MicroVmOptions Options(Kvm kvm) => Arm64Kernel.Options(kvm);
 
     /// <summary>
     /// The test guest's functions: load(addr) → [addr] (8 bytes), store(addr, v), recurse() (pushes x30 and calls itself

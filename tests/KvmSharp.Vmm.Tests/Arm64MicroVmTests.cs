@@ -4,6 +4,7 @@ using KvmSharp.Vmm.Arch.Arm64;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Guests;
 using KvmSharp.Vmm.Guests.Arm64;
+using KvmSharp.Vmm.Tests.Infrastructure;
 
 namespace KvmSharp.Vmm.Tests;
 
@@ -13,17 +14,9 @@ namespace KvmSharp.Vmm.Tests;
 /// </summary>
 public sealed class Arm64MicroVmTests
 {
-    private static void OnArm64(Action<Kvm> body)
-    {
-        using var kernel = new EmulatedKernel(EmulatorConfig.Arm64());
-        using (var kvm = Kvm.Open(kernel, proposals: kernel.Config.Proposals))
-        {
-            body(kvm);
-        }
-        Assert.Equal(0, kernel.OpenFdCount);
-    }
+    private static void OnArm64(Action<Kvm> body) => Arm64Kernel.Run(body);
 
-    private static MicroVmOptions Options(Kvm kvm) => new() { Kvm = kvm, Timeout = TimeSpan.FromSeconds(30) };
+    private static MicroVmOptions Options(Kvm kvm) => Arm64Kernel.Options(kvm);
 
     [Fact]
     public void The_architecture_is_the_kernels_and_memory_is_guest_memfd() => OnArm64(kvm =>

@@ -2,7 +2,6 @@
 using System.Buffers.Binary;
 using KvmSharp.Abi.Arm64;
 using KvmSharp.Arm64;
-using KvmSharp.Emulation;
 using KvmSharp.Vmm.Arch.Arm64;
 using KvmSharp.Vmm.Guests.Arm64;
 using KvmSharp.Vmm.Loader;
@@ -25,17 +24,9 @@ public sealed class Arm64SnapshotTests
 
     private const ulong Marker = 0x1234_5678_9ABC_DEF0;
 
-    private static void OnArm64(Action<Kvm> body)
-    {
-        using var kernel = new EmulatedKernel(EmulatorConfig.Arm64());
-        using (var kvm = Kvm.Open(kernel, proposals: kernel.Config.Proposals))
-        {
-            body(kvm);
-        }
-        Assert.Equal(0, kernel.OpenFdCount);
-    }
+    private static void OnArm64(Action<Kvm> body) => Arm64Kernel.Run(body);
 
-    private static MicroVmOptions Options(Kvm kvm) => new() { Kvm = kvm, Timeout = TimeSpan.FromSeconds(30) };
+    private static MicroVmOptions Options(Kvm kvm) => Arm64Kernel.Options(kvm);
 
     /// <summary>
     /// init(v): the counter in memory = v, TPIDR_EL0 = v, D8 = v (FMOV); bump() → ++counter; tpidr() → TPIDR_EL0;
