@@ -172,7 +172,7 @@ public sealed class EmulatedKernel : IKernel, IDisposable
             {
                 long rc = HostMemory.Mmap(address, length, prot, flags, -1, offset, out mapped);
                 if (Err.IsError(rc)) return rc;
-                _anonymous.Add(mapped, PageAlign(length), prot);
+                _anonymous.Add(mapped, PageAlign(length), prot, shared: (flags & LinuxConstants.MAP_SHARED) != 0);
                 // A new VMA: no vm_policy, no pages of a mapping it replaced.
                 _mm.ForgetPolicies(mapped, PageAlign(length));
                 return rc;

@@ -11,12 +11,13 @@ namespace KvmSharp.Emulation.Mm;
 /// </summary>
 internal sealed class AnonymousMappings
 {
-    private readonly List<(nint Start, nint End, int Prot)> _ranges = [];
+    private readonly List<(nint Start, nint End, int Prot, bool Shared)> _ranges = [];
 
     /// <summary>The ranges madvise(MADV_HUGEPAGE) marked VM_HUGEPAGE (and MADV_NOHUGEPAGE has not unmarked since).</summary>
     private readonly List<(nint Start, nint End)> _hugeAdvised = [];
 
-    public void Add(nint start, ulong length, int prot) => _ranges.Add((start, start + (nint)length, prot));
+    /// <summary>Records a new anonymous mapping; <paramref name="shared"/>: MAP_SHARED (shmem-backed).</summary>
+    public void Add(nint start, ulong length, int prot, bool shared = false) => _ranges.Add((start, start + (nint)length, prot, shared));
 
     /// <summary>Drops [start, start+length) from the table; returns whether any tracked range overlapped it.</summary>
     public bool Remove(nint start, ulong length)
@@ -29,8 +30,8 @@ internal sealed class AnonymousMappings
             if (r.End <= start || r.Start >= end) continue;
             any = true;
             _ranges.RemoveAt(i);
-            if (r.Start < start) _ranges.Add((r.Start, start, r.Prot));
-            if (r.End > end) _ranges.Add((end, r.End, r.Prot));
+            if (r.Start < start) _ranges.Add((r.Start, start, r.Prot, r.Shared));
+            if (r.End > end) _ranges.Add((end, r.End, r.Prot, r.Shared));
         }
         ClipAdvice(start, end);
         return any;
@@ -54,13 +55,15 @@ internal sealed class AnonymousMappings
     /// do_huge_pmd_anonymous_page allocates a PMD-sized folio when thp_vma_allowable_order allows it (VM_HUGEPAGE:
     /// MADV_HUGEPAGE) and thp_vma_suitable_order finds the aligned block inside the VMA. ASSUMPTION: the allocation
     /// succeeds and nothing split the folio (the real host may fall back to small pages under fragmentation); the
-    /// block must lie in one mapping made through this kernel and be advised whole.
+    /// block must lie in one mapping made through this kernel and be advised whole. A MAP_SHARED anonymous mapping is
+    /// shmem, whose THP follows /sys/kernel/mm/transparent_hugepage/shmem_enabled instead — "never" on this host (read
+    /// 2026-12-06; mm/shmem.c shmem_allowable_huge_orders) — so it never has one.
     /// </summary>
     public bool PmdMappedThp(ulong address, ulong pmdSize)
     {
         nint start = (nint)(address & ~(pmdSize - 1));
         nint end = start + (nint)pmdSize;
-        if (!_ranges.Any(r => r.Start <= start && end <= r.End)) return false;
+        if (!_ranges.Any(r => r.Start <= start && end <= r.End && !r.Shared)) return false;
         long covered = 0;
         foreach (var a in _hugeAdvised)
         {

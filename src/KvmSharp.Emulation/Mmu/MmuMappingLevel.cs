@@ -70,10 +70,7 @@ internal static class MmuMappingLevel
     {
         // kvm_mmu_hugepage_adjust: "if (kvm_slot_dirty_track_enabled(slot)) return;" — dirty logging maps 4K.
         if (slot.DirtyTrackEnabled) return Level4K;
-        // host_pfn_mapping_level: the host's own mapping of userspace_addr (THP, hugetlbfs) is not modelled — every
-        // emulated host mapping is 4 KiB, so a fault that is not served by guest_memfd maps 4K whatever the rules
-        // below would allow (decided first: this is every fault of an ordinary VM).
-        if (!fromGmem) return Level4K;
+        if (!fromGmem) return ForHostMemoryFault(kvm, slot, gfn);
         // KVM Userfault [PATCH v3] __kvm_mmu_max_mapping_level / kvm_max_private_mapping_level: "if
         // (kvm_userfault_enabled(kvm)) return PG_LEVEL_4K;" — the check was for this page only. Modelled as: a memslot
         // of the VM has KVM_MEM_USERFAULT.
@@ -85,6 +82,41 @@ internal static class MmuMappingLevel
         // if (coco_level) max_level = min(max_level, coco_level);" (0 = no further restriction).
         int coco = CocoMaxLevel(kvm, slot, gfn, isPrivate);
         return coco != 0 ? Math.Min(level, coco) : level;
+    }
+
+    /// <summary>
+    /// A fault served through userspace_addr (__kvm_faultin_pfn): fault-&gt;max_level is KVM_MAX_HUGEPAGE_LEVEL, so
+    /// kvm_mmu_max_mapping_level is the lpage_info loop, then "host_level = host_pfn_mapping_level(kvm, gfn, slot);
+    /// return min(host_level, max_level);". kvm_mmu_hugepage_adjust's other limit, fault-&gt;huge_page_disallowed for
+    /// an exec fault with the NX huge page mitigation (is_nx_huge_page_enabled), stays off: nx_huge_pages=auto enables
+    /// it only on CPUs with X86_BUG_ITLB_MULTIHIT, and every modelled CPU is an AMD EPYC.
+    /// </summary>
+    private static int ForHostMemoryFault(Kvm kvm, KvmMemorySlot slot, ulong gfn)
+    {
+        // Without TDP the shadow MMU caps the level at the guest's own mapping (paging_tmpl.h FNAME(page_fault):
+        // "fault->max_level = walker.level"), which is not passed here: kept at 4K (what every earlier emulator
+        // release answered, and what a guest mapping its memory with 4 KiB PTEs gets).
+        if (!kvm.Kernel.Config.TdpEnabled) return Level4K;
+        // KVM Userfault [PATCH v3] __kvm_mmu_max_mapping_level: "if (kvm_userfault_enabled(kvm)) return PG_LEVEL_4K;".
+        if (UserfaultEnabled(kvm)) return Level4K;
+        int level = LpageInfoMaxLevel(kvm, slot, gfn, MaxHugePageLevel);
+        if (level == Level4K) return Level4K;
+        return Math.Min(level, HostPfnMappingLevel(kvm, slot, gfn));
+    }
+
+    /// <summary>
+    /// mmu.c host_pfn_mapping_level: the level of the host's own page-table entry for the slot's HVA of
+    /// <paramref name="gfn"/> ("hva = __gfn_to_hva_memslot(slot, gfn); … pud = READ_ONCE(*pud_offset(&amp;p4d, hva));
+    /// if (pud_leaf(pud)) level = PG_LEVEL_1G; … if (pmd_leaf(pmd)) level = PG_LEVEL_2M;"). The emulated host maps
+    /// anonymous memory with 4 KiB pages except a PMD-mapped THP (Mm/AnonymousMappings.PmdMappedThp: MADV_HUGEPAGE
+    /// in the host's "madvise" THP mode, the same model arm64's get_user_mapping_size reads); no PUD-sized THP,
+    /// hugetlbfs or VM_PFNMAP mapping is modelled.
+    /// </summary>
+    public static int HostPfnMappingLevel(Kvm kvm, KvmMemorySlot slot, ulong gfn)
+    {
+        ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << EmulatorConfig.PageShift);
+        ulong pmdSize = 1UL << PageShift(Level2M);
+        return kvm.Kernel.Anonymous.PmdMappedThp(hva, pmdSize) ? Level2M : Level4K;
     }
 
     /// <summary>

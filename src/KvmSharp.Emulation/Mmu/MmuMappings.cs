@@ -26,6 +26,9 @@ internal sealed class MmuMappings
     private static readonly Comparer<MmuLeaf> ByGfn = Comparer<MmuLeaf>.Create((a, b) => a.Gfn.CompareTo(b.Gfn));
 
     private readonly SortedSet<MmuLeaf> _leaves = new(ByGfn);
+
+    /// <summary>Leaves per level (index 1..3): kvm-&gt;stat.pages[level - 1] as kvm_update_page_stats keeps it.</summary>
+    private readonly long[] _pages = new long[MmuMappingLevel.Level1G + 1];
     private long _seq;
 
     private MmuMappings(long seq) => _seq = seq;
@@ -37,6 +40,7 @@ internal sealed class MmuMappings
         if (table._seq != kvm.MmuInvalidateSeq)
         {
             table._leaves.Clear();
+            Array.Clear(table._pages);
             table._seq = kvm.MmuInvalidateSeq;
         }
         return table;
@@ -48,7 +52,14 @@ internal sealed class MmuMappings
         var t = Of(kvm);
         t.Remove(leaf.Gfn, leaf.End);
         t._leaves.Add(leaf);
+        // mmu.c kvm_update_page_stats(kvm, level, 1) for the new leaf SPTE (tdp_mmu.c handle_changed_spte / mmu_set_spte).
+        t._pages[leaf.Level]++;
     }
+
+    /// <summary>
+    /// The leaves installed now at <paramref name="level"/> (1 = 4K, 2 = 2M, 3 = 1G): the pages_4k/2m/1g VM statistics.
+    /// </summary>
+    public static long LeafCount(Kvm kvm, int level) => Of(kvm)._pages[level];
 
     /// <summary>The leaf mapping <paramref name="gfn"/>, or null.</summary>
     public static MmuLeaf? Lookup(Kvm kvm, ulong gfn)
@@ -76,9 +87,13 @@ internal sealed class MmuMappings
     {
         if (start >= end) return;
         // Leaves never overlap: only the last one starting before the range can reach into it.
-        if (start > 0 && LastStartingAtOrBefore(start - 1) is { } before && before.End > start) _leaves.Remove(before);
+        // Each zapped leaf: kvm_update_page_stats(kvm, level, -1) (tdp_mmu.c handle_changed_spte, mmu.c drop_spte).
+        if (start > 0 && LastStartingAtOrBefore(start - 1) is { } before && before.End > start && _leaves.Remove(before)) _pages[before.Level]--;
         var inside = _leaves.GetViewBetween(Key(start), Key(end - 1)).ToArray();
-        foreach (var l in inside) _leaves.Remove(l);
+        foreach (var l in inside)
+        {
+            if (_leaves.Remove(l)) _pages[l.Level]--;
+        }
     }
 
     /// <summary>The leaf with the largest start ≤ <paramref name="gfn"/> (O(log n): a view's Max walks the tree).</summary>

@@ -43,6 +43,12 @@ internal sealed class KvmStats
         if (slot >= 0) _values[slot]++;
     }
 
+    /// <summary>stat = <paramref name="value"/> at <paramref name="slot"/> (-1: nothing), for values derived on read.</summary>
+    public void Set(int slot, ulong value)
+    {
+        if (slot >= 0) _values[slot] = value;
+    }
+
     /// <summary>The value at <paramref name="slot"/>, for tests and invariants.</summary>
     public ulong Get(int slot) => slot >= 0 ? _values[slot] : 0;
 

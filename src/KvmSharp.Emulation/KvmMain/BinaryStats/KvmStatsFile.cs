@@ -58,6 +58,7 @@ internal sealed class KvmStatsFile : KernelFile
     /// </summary>
     public override long Read(Span<byte> buffer, ref long pos)
     {
+        VmPageStats.Refresh(Kvm, Stats); // pages_4k/2m/1g from the MMU's leaves
         var t = Stats.Table;
         ReadOnlySpan<byte> data = Stats.Data;
         long total = t.HeaderBytes.Length + StatsTable.NameSize + t.DescBytes.Length + data.Length;
