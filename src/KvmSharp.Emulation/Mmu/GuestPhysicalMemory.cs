@@ -15,7 +15,7 @@ namespace KvmSharp.Emulation.Mmu;
 /// directly and cached the same way (its munmap is the MMU notifier); any other userspace address is read and written
 /// through the host's checked process_vm_readv/writev, never cached: nothing tells the emulator when it is unmapped.
 /// </summary>
-internal sealed class GuestPhysicalMemory : IDisposable
+internal sealed partial class GuestPhysicalMemory : IDisposable
 {
     /// <summary>
     /// A TD chooses shared vs private per access with a GPA bit: set = shared (kvm_gfn_direct_bits:

@@ -204,12 +204,17 @@ internal sealed partial class X86Emulator
                 secondPageFailure = stop;
             }
         }
-        _reader.Reset(_fetched, _fetchedLength);
-        var decoder = bitness == 64 ? _decoder64 : bitness == 32 ? _decoder32 : _decoder16;
-        decoder.IP = ip;
-        decoder.Decode(out var instr);
-        if (decoder.LastError == DecoderError.NoMoreBytes && secondPageFailure is not null) throw secondPageFailure;
-        if (instr.Code == Code.INVALID) throw new GuestFault(X86Consts.UD_VECTOR);
+        // The same bytes at the same IP decode the same: Iced runs only for new ones (X86Emulator.DecodeCache.cs).
+        if (!TryDecoded(ip, bitness, out var instr))
+        {
+            _reader.Reset(_fetched, _fetchedLength);
+            var decoder = bitness == 64 ? _decoder64 : bitness == 32 ? _decoder32 : _decoder16;
+            decoder.IP = ip;
+            decoder.Decode(out instr);
+            if (decoder.LastError == DecoderError.NoMoreBytes && secondPageFailure is not null) throw secondPageFailure;
+            if (instr.Code == Code.INVALID) throw new GuestFault(X86Consts.UD_VECTOR);
+            if (decoder.LastError == DecoderError.None) RememberDecoded(ip, bitness, instr);
+        }
         _fetchedLength = instr.Length;
         return instr;
     }
@@ -217,7 +222,7 @@ internal sealed partial class X86Emulator
     private void FetchChunk(ulong linear, int length)
     {
         ulong gpa = Translate(linear, PageAccess.Fetch);
-        var r = _mem.Read(gpa, _fetched.AsSpan(_fetchedLength, length));
+        var r = ReadCode(gpa, _fetched.AsSpan(_fetchedLength, length)); // _mem.Read (X86Emulator.DecodeCache.cs)
         switch (r.Status)
         {
             case GpaStatus.Done:
@@ -248,6 +253,8 @@ internal sealed partial class X86Emulator
         // fetches always are, whatever the leaf's C-bit; the walk reads its tables encrypted (PageWalk64.Walk).
         ulong cbit = _mem.EncryptionMask;
         if (!_cpu.Paging) return linear | cbit;
+        // A walk of the page is reused when every entry it read is unchanged (X86Emulator.WalkReuse.cs).
+        if (_cpu.LongModeActive) return TranslateLong(linear, access, cbit);
         var w = _cpu.LongModeActive
             ? PageWalk64.Walk(_mem, _cpu.Sregs.cr3, linear, access,
                 wp: (_cpu.Sregs.cr0 & X86Consts.CR0_WP) != 0, nxe: (_cpu.Sregs.efer & X86Consts.EFER_NX) != 0, CurrentWalkRules())
