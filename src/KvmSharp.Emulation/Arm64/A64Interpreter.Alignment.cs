@@ -17,8 +17,9 @@ namespace KvmSharp.Emulation.Arm64;
 /// Priority: the SCTLR_EL1.A check comes before the walk, so it wins over every MMU fault; the Device check needs the
 /// walk's memory type, so translation, address-size and access-flag faults win over it and it wins over a permission
 /// fault. Instruction fetches never take these faults (a misaligned PC is the PC alignment fault, EC 0x22, of
-/// <see cref="Step"/>; a misaligned SP base is the SP alignment fault, EC 0x26). The exclusive, atomic and
-/// acquire/release forms (always checked) are not in the interpreter, nor is DC ZVA. The fault is a Data Abort to EL1 (AArch64.AlignmentFault): EC 0x25
+/// <see cref="Step"/>; a misaligned SP base is the SP alignment fault, EC 0x26). The exclusive and
+/// acquire/release forms are always checked (A64Interpreter.Exclusive.cs); the LSE atomics are not in the
+/// interpreter, nor is DC ZVA. The fault is a Data Abort to EL1 (AArch64.AlignmentFault): EC 0x25
 /// (0x24 from EL0), DFSC 0b100001, WnR for a write, ISV = 0 (a stage-1 fault), FAR_EL1 = the faulting address.
 /// </summary>
 internal sealed partial class A64Interpreter

@@ -7,7 +7,7 @@ namespace KvmSharp.Emulation.Arm64;
 /// Advanced SIMD integer operations compilers emit beyond A64Interpreter.SimdData.cs (Arm ARM C7.2): three same
 /// SHADD/UHADD, SRHADD/URHADD, SHSUB/UHSUB, SQADD/UQADD, SQSUB/UQSUB (saturation sets FPSR.QC), SSHL/USHL, SMAX/UMAX,
 /// SMIN/UMIN, SABD/UABD, SABA/UABA, MLA/MLS, MUL, ADDP, SMAXP/UMAXP, SMINP/UMINP; two-register miscellaneous REV16/
-/// REV32/REV64, SADDLP/UADDLP, SADALP/UADALP, CLS/CLZ, RBIT, ABS/NEG, XTN; three different SADDL/UADDL, SADDW/UADDW,
+/// REV32/REV64, SADDLP/UADDLP, SADALP/UADALP, CLS/CLZ, RBIT, ABS/NEG, XTN, SHLL; three different SADDL/UADDL, SADDW/UADDW,
 /// SSUBL/USUBL, SSUBW/USUBW, SABAL/UABAL, SABDL/UABDL, SMLAL/UMLAL, SMLSL/UMLSL, SMULL/UMULL (and the "2" forms);
 /// shift by immediate SSHR/USHR, SSRA/USRA, SRSHR/URSHR, SRSRA/URSRA, SRI, SHL, SLI, SHRN/RSHRN, SSHLL/USHLL
 /// (UXTL/SXTL) and the fixed-point SCVTF/UCVTF/FCVTZS/FCVTZU (vector). [D] Other saturating forms (SQDMULH, SQSHL,
@@ -118,6 +118,7 @@ internal sealed partial class A64Interpreter
             (5, true) when size == 1 => true,       // RBIT
             (11, _) => !(size == 3 && !q),          // ABS / NEG
             (18, _) or (20, _) => size != 3,        // XTN / SQXTUN (U 1), SQXTN / UQXTN (and the "2" forms)
+            (19, true) => size != 3,                // SHLL / SHLL2
             _ => null,
         };
         if (valid is null) return false;
@@ -142,6 +143,17 @@ internal sealed partial class A64Interpreter
                 result = WithElem(result, i, esize, r);
             }
             SetV(rd, q ? (result << 64) | (ulong)d : result);
+            Next();
+            return true;
+        }
+        if (opcode == 19)
+        {
+            // SHLL/SHLL2 (Arm ARM C7.2 "SHLL, SHLL2": shift left long by element size): each esize lane of the low
+            // (Q = 0) or high half (SHLL2) of Vn, shifted left by esize into a 2 × esize lane. gcc's vectoriser
+            // emits it for (u16)byte << 8 (CompiledCorpusTests, sha256 at -O2/-O3).
+            for (int i = 0; i < 64 / esize; i++)
+                result = WithElem(result, i, 2 * esize, Elem(n, (q ? 64 / esize : 0) + i, esize) << esize);
+            SetV(rd, result);
             Next();
             return true;
         }

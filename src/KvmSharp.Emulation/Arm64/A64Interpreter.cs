@@ -93,7 +93,7 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
     private A64Outcome Execute(uint insn)
     {
         if (TryDataProcessing(insn)) return A64Outcome.Continue;
-        if (TryLoadStore(insn)) return A64Outcome.Continue;
+        if (TryLoadStore(insn) || TryExclusive(insn)) return A64Outcome.Continue; // exclusives, LDAR/STLR: A64Interpreter.Exclusive.cs
         // The groups compiled C needs beyond that (A64Interpreter.CompiledCode.cs).
         if (TryCompiledCode(insn)) return A64Outcome.Continue;
         // FP/SIMD (A64Interpreter.Simd.cs), before BranchOrSystem, which would refuse MRS/MSR FPCR/FPSR.

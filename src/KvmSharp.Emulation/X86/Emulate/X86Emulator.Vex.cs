@@ -56,7 +56,10 @@ internal sealed partial class X86Emulator
         string name = vex.ToString();
         if (!name.StartsWith("VEX_V", StringComparison.Ordinal)) return default;
         var info = vex.ToOpCode();
-        string[] parts = name[5..].Split('_');
+        // VMOVSS/VMOVSD xmm1, xmm2, xmm3 have a second encoding, VEX.LIG.F3/F2.0F 11 /r with ModRM.rm the destination
+        // (Iced: VEX_Vmovss_xmm_xmm_xmm_0F11): the same operation as the 0F 10 form (SDM Vol. 2B MOVSS/MOVSD, "VMOVSS
+        // xmm1, xmm2, xmm3" under both opcodes; gcc -march=x86-64-v3 emits it), so the opcode suffix is dropped.
+        string[] parts = name[5..].Split('_').Where(p => p != "0F11").ToArray();
         string mnemonic = char.ToUpperInvariant(parts[0][0]) + parts[0][1..];
         if (mnemonic.StartsWith("Pcmpestr", StringComparison.Ordinal) || mnemonic.StartsWith("Pcmpistr", StringComparison.Ordinal)
             || mnemonic == "Maskmovdqu") return default; // implicit registers the lanes cannot stage
