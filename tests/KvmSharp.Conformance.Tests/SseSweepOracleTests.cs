@@ -8,7 +8,7 @@ using KvmSharp.Conformance.Cases;
 namespace KvmSharp.Conformance.Tests;
 
 /// <summary>
-/// The SSE sweeps' expected digests are this CPU's, not numbers copied once: a probe in Oracles/ runs the same
+/// The SSE sweeps' (and the x86-64-v3 gathers') expected digests are this CPU's, not numbers copied once: a probe in Oracles/ runs the same
 /// instructions on the same inputs (under the same MXCSR values) on the test host (gcc, inline assembly) and must
 /// print every digest its case's table lists. The emulator is held to that table by the case itself.
 /// </summary>
@@ -23,6 +23,14 @@ public sealed partial class SseSweepOracleTests
     [SkippableFact]
     public void The_v2_sweep_digests_are_what_this_cpu_computes() =>
         AssertProbePrints("sse_v2_sweep", SseV2Sweep.SweepOracleDigests);
+
+    /// <summary>Oracles/v3_gather_maskmov.c: the gathers and masked moves of <see cref="VexV3GatherCases"/> (needs AVX2).</summary>
+    [SkippableFact]
+    public void The_gather_and_masked_move_digests_are_what_this_cpu_computes()
+    {
+        Skip.IfNot(System.Runtime.Intrinsics.X86.Avx2.IsSupported, "this CPU has no AVX2: it cannot run the probe");
+        AssertProbePrints("v3_gather_maskmov", VexV3GatherCases.OracleDigests);
+    }
 
     private static void AssertProbePrints(string probeName, IReadOnlyList<(string Name, ulong Digest)> table)
     {

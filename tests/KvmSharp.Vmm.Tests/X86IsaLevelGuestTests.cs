@@ -18,28 +18,13 @@ public sealed class X86IsaLevelGuestTests
 {
     private static readonly ulong[] Seeds = [1, 0x1234, 0xdead_beef_cafe_f00d, 42];
 
-    private static string Source => Path.Combine(AppContext.BaseDirectory, "CGuest", "isa_guest.c");
-
-    /// <summary>The guest and host builds of one level, made once per test run.</summary>
-    private sealed class Builds(string march)
+    private static readonly Dictionary<string, GuestAndHostBuild> ByLevel = new()
     {
-        public readonly Lazy<GccBuild.Result> Guest = new(() => GccBuild.InTempDirectory(dir => GccBuild.Compile(dir,
-            [.. GuestSdk.CompilerArguments.Where(a => a != "-mgeneral-regs-only"), $"-march={march}", "-Wall", "-Wextra", "-Werror",
-                "-o", "out", Source])));
-
-        /// <summary>The host's checksum and its ten parts, one line per seed, as the host-built program printed them.</summary>
-        public readonly Lazy<GccBuild.Result> Host = new(() => GccBuild.InTempDirectory(dir =>
-        {
-            GccBuild.Compile(dir, ["-std=gnu11", "-O2", $"-march={march}", "-Wall", "-Wextra", "-Werror", "-DISA_HOST", "-o", "host", Source]);
-            File.WriteAllText(Path.Combine(dir, "out"), GccBuild.Run(Path.Combine(dir, "host"), Seeds.Select(s => s.ToString(System.Globalization.CultureInfo.InvariantCulture)), dir));
-        }));
-    }
-
-    private static readonly Dictionary<string, Builds> ByLevel = new()
-    {
-        ["x86-64-v2"] = new("x86-64-v2"),
-        ["x86-64-v3"] = new("x86-64-v3"),
+        ["x86-64-v2"] = Build("x86-64-v2"),
+        ["x86-64-v3"] = Build("x86-64-v3"),
     };
+
+    private static GuestAndHostBuild Build(string march) => new("isa_guest.c", [$"-march={march}"], ["-O2", $"-march={march}"], Seeds);
 
     [SkippableTheory]
     [InlineData("x86-64-v2")]
@@ -50,8 +35,7 @@ public sealed class X86IsaLevelGuestTests
         Skip.If(guest.Output is null, $"the {level} guest cannot be built: {guest.Unavailable}");
         var host = ByLevel[level].Host.Value;
         Skip.If(host.Output is null, $"the host build of the same source cannot be made: {host.Unavailable}");
-        ulong[][] expected = [.. System.Text.Encoding.ASCII.GetString(host.Output!).Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(l => l.Split(' ').Select(v => ulong.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray())];
+        ulong[][] expected = GuestAndHostBuild.Rows(host);
         Assert.Equal(Seeds.Length, expected.Length);
 
         using var k = TestKernel.Open(TestKernel.EmulatedName);

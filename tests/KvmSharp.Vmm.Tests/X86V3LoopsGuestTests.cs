@@ -19,28 +19,13 @@ public sealed class X86V3LoopsGuestTests
     private const int Parts = 7;
     private static readonly ulong[] Seeds = [1, 0x1234, 0xdead_beef_cafe_f00d, 42, 7];
 
-    private static string Source => Path.Combine(AppContext.BaseDirectory, "CGuest", "v3_loops_guest.c");
-
-    /// <summary>The guest and host builds of one set of flags, made once per test run.</summary>
-    private sealed class Builds(string[] flags)
+    private static readonly Dictionary<string, GuestAndHostBuild> ByTuning = new()
     {
-        public readonly Lazy<GccBuild.Result> Guest = new(() => GccBuild.InTempDirectory(dir => GccBuild.Compile(dir,
-            [.. GuestSdk.CompilerArguments.Where(a => a != "-mgeneral-regs-only"), .. flags, "-Wall", "-Wextra", "-Werror",
-                "-o", "out", Source])));
-
-        /// <summary>The host's checksum and its parts, one line per seed, as the host-built program printed them.</summary>
-        public readonly Lazy<GccBuild.Result> Host = new(() => GccBuild.InTempDirectory(dir =>
-        {
-            GccBuild.Compile(dir, ["-std=gnu11", .. flags, "-Wall", "-Wextra", "-Werror", "-DISA_HOST", "-o", "host", Source]);
-            File.WriteAllText(Path.Combine(dir, "out"), GccBuild.Run(Path.Combine(dir, "host"), Seeds.Select(s => s.ToString(System.Globalization.CultureInfo.InvariantCulture)), dir));
-        }));
-    }
-
-    private static readonly Dictionary<string, Builds> ByTuning = new()
-    {
-        ["generic"] = new(["-O3", "-march=x86-64-v3"]),
-        ["haswell"] = new(["-O3", "-march=x86-64-v3", "-mtune=haswell"]),
+        ["generic"] = Build(["-O3", "-march=x86-64-v3"]),
+        ["haswell"] = Build(["-O3", "-march=x86-64-v3", "-mtune=haswell"]),
     };
+
+    private static GuestAndHostBuild Build(string[] flags) => new("v3_loops_guest.c", flags, flags, Seeds);
 
     [SkippableTheory]
     [InlineData("generic")]
@@ -51,8 +36,7 @@ public sealed class X86V3LoopsGuestTests
         Skip.If(guest.Output is null, $"the {tuning} guest cannot be built: {guest.Unavailable}");
         var host = ByTuning[tuning].Host.Value;
         Skip.If(host.Output is null, $"the host build of the same source cannot be made (a host without AVX2/FMA has no oracle): {host.Unavailable}");
-        ulong[][] expected = [.. System.Text.Encoding.ASCII.GetString(host.Output!).Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(l => l.Split(' ').Select(v => ulong.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray())];
+        ulong[][] expected = GuestAndHostBuild.Rows(host);
         Assert.Equal(Seeds.Length, expected.Length);
 
         using var k = TestKernel.Open(TestKernel.EmulatedName);
