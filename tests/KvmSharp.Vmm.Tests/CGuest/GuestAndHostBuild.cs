@@ -26,8 +26,20 @@ internal sealed class GuestAndHostBuild(string sourceName, string[] guestFlags, 
         File.WriteAllText(Path.Combine(dir, "out"), GccBuild.Run(Path.Combine(dir, "host"), seeds.Select(s => s.ToString(CultureInfo.InvariantCulture)), dir));
     }));
 
-    /// <summary>The host's numbers, one row per seed: [0] the checksum, [1..] the parts.</summary>
-    public static ulong[][] Rows(GccBuild.Result host) =>
-        [.. Encoding.ASCII.GetString(host.Output!).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+    /// <summary>
+    /// The guest ELF and the host's numbers, one row per seed ([0] the checksum, [1..] the parts); skips the calling
+    /// test, naming <paramref name="what"/> (and <paramref name="hostNote"/> for the host build), when either build
+    /// cannot be made.
+    /// </summary>
+    public (byte[] Guest, ulong[][] Expected) BuildOrSkip(string what, string hostNote = "")
+    {
+        var guest = Guest.Value;
+        Skip.If(guest.Output is null, $"the {what} guest cannot be built: {guest.Unavailable}");
+        var host = Host.Value;
+        Skip.If(host.Output is null, $"the host build of the same source cannot be made{hostNote}: {host.Unavailable}");
+        ulong[][] rows = [.. Encoding.ASCII.GetString(host.Output!).Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Split(' ').Select(v => ulong.Parse(v, CultureInfo.InvariantCulture)).ToArray())];
+        Assert.Equal(seeds.Length, rows.Length);
+        return (guest.Output!, rows);
+    }
 }
