@@ -262,10 +262,15 @@ public static class EventInjection
     public static void iret_unmasks_nmis_and_the_next_run_delivers_the_pending_one(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
-        using (var g = Guest(kvm, v => new IdtVector(v, ResumeSkip: v == 2 ? 0 : -1)))
+        // kvm_pvm (nested, software) once delivered the second NMI inside the first KVM_RUN under load ≈18 (session 21;
+        // 15 of 15 runs alone kept it for the next run): like pending_nmi_waits_behind_an_injected_exception, the real
+        // kernel gets three fresh attempts at the first run, the emulator one.
+        for (int attempt = 1; ; attempt++)
         {
+            using var g = Guest(kvm, v => new IdtVector(v, ResumeSkip: v == 2 ? 0 : -1));
             SetEvents(g.Vcpu, KVM_VCPUEVENT_VALID_NMI_PENDING, e => { e.nmi_pending = 2; return e; });
             Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+            if (ctx.Target.IsReal && attempt < 3 && g.Deliveries.Count != 1) continue;
             AssertFrame(g.Single(), 2, null, Start, 0x2);
             Assert.Equal(0x77UL, g.Vcpu.GetRegs().rax);
             var after = g.Vcpu.GetEvents();
@@ -275,6 +280,7 @@ public static class EventInjection
             Assert.Equal(2, all.Count);
             AssertFrame(all[1], 2, null, AfterFirstHlt, 0x2);
             Assert.Equal((0, 0), (g.Vcpu.GetEvents().nmi_pending, g.Vcpu.GetEvents().nmi_masked));
+            break;
         }
         // Any IRET unmasks, not only one ending an NMI handler.
         using (var g = Guest(kvm, program: a =>
