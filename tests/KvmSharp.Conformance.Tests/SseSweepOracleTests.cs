@@ -32,6 +32,14 @@ public sealed partial class SseSweepOracleTests
         AssertProbePrints("v3_gather_maskmov", VexV3GatherCases.OracleDigests);
     }
 
+    /// <summary>Oracles/v3_vtest.c: PTEST, VPTEST and VTESTPS/PD of <see cref="VexTestCases"/> (needs AVX).</summary>
+    [SkippableFact]
+    public void The_ptest_and_vtest_digests_are_what_this_cpu_computes()
+    {
+        Skip.IfNot(System.Runtime.Intrinsics.X86.Avx.IsSupported, "this CPU has no AVX: it cannot run the probe");
+        AssertProbePrints("v3_vtest", VexTestCases.OracleDigests);
+    }
+
     private static void AssertProbePrints(string probeName, IReadOnlyList<(string Name, ulong Digest)> table)
     {
         string probe = Path.Combine(AppContext.BaseDirectory, "Oracles", probeName + ".c");

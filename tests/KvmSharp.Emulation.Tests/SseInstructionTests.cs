@@ -216,4 +216,59 @@ public sealed class SseInstructionTests
             Assert.Equal(0x1111UL, g.Read64(Data + 8));
         }
     }
+
+    /// <summary>
+    /// Intel SDM Vol. 2C "VTESTPD/VTESTPS—Packed Bit Test": only each element's sign bit counts (ZF: none of SRC1 AND
+    /// SRC2, CF: none of (NOT SRC1) AND SRC2), AF/OF/PF/SF are cleared, nothing is written (a VEX.128 form leaves bits
+    /// 255:128), and the instruction is AVX: #UD without CPUID.1 ECX.AVX. The host-CPU oracle is
+    /// KvmSharp.Conformance VexTestCases (Oracles/v3_vtest.c).
+    /// </summary>
+    [Fact]
+    public void Vtestps_and_vtestpd_set_zf_and_cf_from_sign_bits_only()
+    {
+        using var k = new EmulatedKernel();
+        const ulong A = Data, B = Data + 0x40, Zero = Data + 0x80, Flags = Data + 0x100, Kept = Data + 0x200;
+        // Each step: RFLAGS = CF|PF|AF|ZF|SF|OF, the test, RFLAGS & 0x8d5 stored.
+        Action<Assembler>[] tests =
+        [
+            a => a.vtestps(xmm2, xmm1),  // A&B: only non-sign bits overlap → ZF; dword 1: B's sign without A's → CF clear
+            a => a.vptest(xmm2, xmm1),   // the same inputs, all bits: ZF clear, CF clear
+            a => a.vtestps(ymm2, ymm1),  // dword 7: both signs → ZF clear
+            a => a.vtestpd(xmm2, xmm1),  // qword 0: A's sign (bit 63) clear, B's set → ZF set, CF clear
+            a => a.vtestpd(xmm1, xmm1),  // B AND B has a sign, NOT B AND B none → CF only
+            a => a.vtestpd(ymm2, __ymmword_ptr[A]), // qword 3 sign in both → CF only
+            a => a.vtestps(xmm2, xmm3),  // SRC2 zero → ZF and CF
+        ];
+        ulong[] want = [0x40, 0, 0, 0x40, 0x01, 0x01, 0x41];
+        using var g = Guest(k, a =>
+        {
+            a.vmovdqu(ymm2, __ymmword_ptr[A]);
+            a.vmovdqu(ymm1, __ymmword_ptr[B]);
+            a.vmovdqu(ymm3, __ymmword_ptr[Zero]);
+            for (int n = 0; n < tests.Length; n++)
+            {
+                a.push(0x8d7);
+                a.popfq();
+                tests[n](a);
+                a.pushfq();
+                a.pop(rax);
+                a.and(eax, 0x8d5);
+                a.mov(__qword_ptr[Flags + (ulong)(8 * n)], rax);
+            }
+            a.vmovdqu(__ymmword_ptr[Kept], ymm2);
+        }, cr4Set: 1 << 18, avxCpuid: true, sse41: true);
+        uint[] a32 = [0x8000_0000, 0x7fff_ffff, 0, 0, 0, 0, 0, 0x8000_0000];
+        uint[] b32 = [0, 0xffff_ffff, 0, 0, 0, 0, 0, 0x8000_0000];
+        for (int n = 0; n < 4; n++)
+        {
+            g.Write64(A + (ulong)(8 * n), a32[2 * n] | (ulong)a32[2 * n + 1] << 32);
+            g.Write64(B + (ulong)(8 * n), b32[2 * n] | (ulong)b32[2 * n + 1] << 32);
+            g.Write64(Zero + (ulong)(8 * n), 0);
+        }
+        Assert.Equal(ulong.MaxValue, VectorSeen(g));
+        Assert.Equal(want, Enumerable.Range(0, tests.Length).Select(n => g.Read64(Flags + (ulong)(8 * n))).ToArray());
+        for (int n = 0; n < 4; n++) Assert.Equal(g.Read64(A + (ulong)(8 * n)), g.Read64(Kept + (ulong)(8 * n)));
+        using (var noAvx = Guest(k, a => a.vtestps(xmm0, xmm1), cr4Set: 1 << 18, sse41: true)) Assert.Equal(6UL, VectorSeen(noAvx));
+        using (var noAvx = Guest(k, a => a.vtestpd(ymm0, ymm1), cr4Set: 1 << 18, sse41: true)) Assert.Equal(6UL, VectorSeen(noAvx));
+    }
 }

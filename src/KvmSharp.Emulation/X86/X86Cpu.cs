@@ -72,17 +72,4 @@ internal sealed class X86Cpu
         // kvm_set_rflags(vcpu, regs->rflags | X86_EFLAGS_FIXED).
         Rflags = r.rflags | X86Consts.RFLAGS_FIXED;
     }
-
-    /// <summary>A copy of the registers an instruction may change, to undo it when it must be restarted.</summary>
-    public Snapshot Save() => new((ulong[])Gpr.Clone(), Rip, Rflags, Sregs);
-
-    public void Restore(Snapshot s)
-    {
-        s.Gpr.CopyTo(Gpr, 0);
-        Rip = s.Rip;
-        Rflags = s.Rflags;
-        Sregs = s.Sregs;
-    }
-
-    public sealed record Snapshot(ulong[] Gpr, ulong Rip, ulong Rflags, kvm_sregs Sregs);
 }

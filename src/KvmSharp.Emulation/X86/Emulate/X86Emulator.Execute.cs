@@ -19,6 +19,7 @@ internal sealed partial class X86Emulator
         if (HostCodeBreakpoint()) return; // KVM_SET_GUEST_DEBUG's breakpoints first (X86Emulator.GuestDebug.cs)
         CheckCodeBreakpoint();
         var i = Fetch();
+        if (!WritesOnlyGprs(i)) SaveSregs(); // the rest of the undo log (X86Emulator.Rollback.cs)
         SevEsInterceptedInstruction(i); // SEV-ES/SNP: #VC for RDPMC, INVD, WBINVD, MONITOR, MWAIT, RDTSCP, MOV DR7 (X86Emulator.GhcbEvents.cs)
         ulong next = i.NextIP;
         // RF is cleared once an instruction completes (SDM Vol. 3A 18.3.1.1); IRET may set it again.

@@ -104,6 +104,7 @@ internal sealed partial class X86Emulator
     {
         if ((cr4 & ~Cr4ValidWithoutCpuid) != 0) throw new GuestFault(GP_VECTOR);
         if (_cpu.LongModeActive && (cr4 & CR4_PAE) == 0) throw new GuestFault(GP_VECTOR);
+        if (TdRefusesCr4Mce(cr4)) throw new GuestFault(GP_VECTOR, 0); // a TD's REDUCE_VE rule (X86Emulator.TdxCpuidMsr.cs)
         if (!_cpu.LongModeActive) ReloadPdptrsForCr4(cr4); // x86.c kvm_set_cr4 load_pdptrs (X86Emulator.LegacyPaging.cs)
         _cpu.Sregs.cr4 = cr4;
     }

@@ -19,9 +19,10 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// REDUCE_VE; with REDUCE_VE the MSRs that table leaves to a #VE follow the 2.x table (<see cref="s_tdReducedVeMsrs"/>),
 /// and ENUM_TOPOLOGY makes RDMSR of the x2APIC ID the module's own. In both cases the 2.x GP_OR_VE_BY_&lt;feature&gt;
 /// MSRs (<see cref="s_tdFeatureMsrs"/>) and the CPUID(1)/(7,0) feature bits follow the same TDCS.CPUID_FLAGS
-/// (<see cref="TdxCpuidFlags"/>: REDUCE_VE and FEATURE_PARAVIRT_CTLS), so CPUID and the MSRs agree. Not modelled:
-/// REDUCE_VE's CR4.MCE rule (write_guest_cr4: a 0→1 write is #GP while MCE is virtualized as unsupported; CR writes
-/// are not in these files) and IA32_TME_* as GP_OR_VE_BY_TME (see <see cref="s_tdReducedVeMsrs"/>).
+/// (<see cref="TdxCpuidFlags"/>: REDUCE_VE and FEATURE_PARAVIRT_CTLS), so CPUID and the MSRs agree; the same flags
+/// decide REDUCE_VE's CR4.MCE rule (<see cref="TdRefusesCr4Mce"/>). Not modelled: IA32_TME_* as GP_OR_VE_BY_TME (see
+/// <see cref="s_tdReducedVeMsrs"/>), and write_guest_cr4's #VE for a MOV to CR4 that changes CR4.MCE in a TD without
+/// REDUCE_VE (such a write simply takes effect here).
 /// </summary>
 internal sealed partial class X86Emulator
 {
@@ -31,7 +32,22 @@ internal sealed partial class X86Emulator
     /// <summary>CPUID.1:ECX.OSXSAVE (27), CPUID.(7,0):ECX.OSPKE (4), CPUID.80000001H:EDX.SYSCALL (11).</summary>
     private const uint CpuidOsxsave = 1u << 27, CpuidOspke = 1u << 4, CpuidSyscall = 1u << 11;
 
-    private const ulong Cr4Pke = 1UL << 22;
+    private const ulong Cr4Pke = 1UL << 22, Cr4Mce = 1UL << 6;
+
+    /// <summary>
+    /// intel/tdx-module src/common/helpers/helpers.c write_guest_cr4 (main at 1666adc; reached from td_other_exits.c
+    /// td_cr_access_exit for a MOV to CR4 the CR4 guest/host mask traps): with TDCS TD_CTLS.REDUCE_VE set and
+    /// CPUID_FLAGS.mce_not_supported ("MCE is virtualized as not supported"), a write that changes the virtual CR4.MCE
+    /// (the CR4 read shadow) from 0 to 1 is #GP(0); a write with CR4.MCE already 1 is accepted "for backward
+    /// compatibility", and so is clearing it. mce_not_supported is <see cref="TdxCpuidFlags.Mce"/> clear: under
+    /// REDUCE_VE unless FEATURE_PARAVIRT_CTLS.MCA is set and the configured CPUID(1).EDX.MCE is 1.
+    /// </summary>
+    private bool TdRefusesCr4Mce(ulong cr4)
+    {
+        if ((cr4 & Cr4Mce) == 0 || (_cpu.Sregs.cr4 & Cr4Mce) != 0 || !CocoState.IsTd(_kvm)) return false;
+        var td = CocoState.Tdx(_kvm);
+        return (TdxMetadata.Controls(td).TdCtls & TdxMetadata.TdCtlsReduceVe) != 0 && !TdxCpuidFlags.Of(td).Mce;
+    }
 
     /// <summary>
     /// CPUID in a TD; false when the vCPU is not a TD's (the instruction then runs as in a normal VM). td_cpuid_exit

@@ -33,6 +33,7 @@ internal sealed partial class X86Emulator
         if (i.Encoding != EncodingKind.VEX) return false;
         if (TryAvx2(i) || TryFma(i) || TryF16c(i)) return true;
         if (TryGather(i) || TryMaskMove(i) || TryFmaAddSub(i) || TryPermil(i)) return true; // X86Emulator.Gather.cs, MaskMove.cs, FmaAddSub.cs, Permil.cs
+        if (TryVectorTest(i, ref f)) return true; // VTESTPS/VTESTPD (X86Emulator.VectorTest.cs)
         var twin = s_vexTwins.GetOrAdd(i.Code, FindTwin);
         if (twin.Legacy == Code.INVALID) return false;
         bool wide = IsWide(i);

@@ -36,10 +36,12 @@ internal sealed partial class X86Emulator
     private readonly byte[] _fetched = new byte[MaxInstructionLength];
     private int _fetchedLength;
 
-    // Undo log for one instruction (registers only; memory is written in program order).
+    // Undo log for one instruction (registers only; memory is written in program order). The 312-byte kvm_sregs is
+    // copied only when the decoded instruction may write it (X86Emulator.Rollback.cs, _sregsSaved).
     private readonly ulong[] _savedGpr = new ulong[16];
     private ulong _savedRip, _savedRflags;
     private Abi.kvm_sregs _savedSregs;
+    private bool _sregsSaved;
 
     // Completion data userspace supplied for a restarted instruction.
     private PendingIo? _pending;
@@ -79,11 +81,13 @@ internal sealed partial class X86Emulator
     /// <summary>Executes one instruction.</summary>
     public StepOutcome Step()
     {
-        Save();
+        SaveRegisters(); // kvm_sregs too once the instruction is decoded, unless it writes only GPRs (ExecuteOne)
+        if (VerifyRollback) _verifySregs = _cpu.Sregs;
         _mmioWriteLength = 0;
         try
         {
             ExecuteOne();
+            if (VerifyRollback) CheckSregsUntouched();
             // An instruction completed: the interrupt shadow it ran in ends, and STI (with IF clear before) or MOV SS
             // starts a new one over the next instruction (Events.cs; x86.c toggle_interruptibility).
             _cpu.State.InterruptShadow = _shadowAfter;
@@ -99,6 +103,7 @@ internal sealed partial class X86Emulator
         }
         catch (GuestStop stop)
         {
+            if (VerifyRollback) CheckSregsUntouched();
             Restore();
             return Stopped(stop);
         }
@@ -163,20 +168,34 @@ internal sealed partial class X86Emulator
         }
     }
 
+    /// <summary>The whole undo log, kvm_sregs included (event delivery, which loads CS/SS and may fault part-way).</summary>
     private void Save()
     {
-        _cpu.Gpr.CopyTo(_savedGpr, 0);
+        SaveRegisters();
+        SaveSregs();
+    }
+
+    /// <summary>GPRs, RIP and RFLAGS: the part of the undo log every instruction needs.</summary>
+    private void SaveRegisters()
+    {
+        _cpu.Gpr.AsSpan().CopyTo(_savedGpr);
         _savedRip = _cpu.Rip;
         _savedRflags = _cpu.Rflags;
+        _sregsSaved = false;
+    }
+
+    private void SaveSregs()
+    {
         _savedSregs = _cpu.Sregs;
+        _sregsSaved = true;
     }
 
     private void Restore()
     {
-        _savedGpr.CopyTo(_cpu.Gpr, 0);
+        _savedGpr.AsSpan().CopyTo(_cpu.Gpr);
         _cpu.Rip = _savedRip;
         _cpu.Rflags = _savedRflags;
-        _cpu.Sregs = _savedSregs;
+        if (_sregsSaved) _cpu.Sregs = _savedSregs;
     }
 
     /// <summary>Fetches and decodes the instruction at CS:RIP.</summary>
