@@ -9,26 +9,36 @@ namespace KvmSharp.Vmm;
 /// One instruction the guest executed during a traced call (<see cref="MicroVmOptions.TraceInstructions"/>): where it
 /// was, and its bytes as guest memory held them when the host recorded it (read through <see cref="GuestMemory"/>).
 /// </summary>
-/// <param name="Rip">The instruction's address (guest-virtual = guest-physical: the micro-VM's page tables are an identity map).</param>
+/// <param name="Rip">
+/// The instruction's address (guest-virtual = guest-physical: the micro-VM's page tables are an identity map); an arm64
+/// micro-VM's PC.
+/// </param>
 /// <param name="Bytes">
-/// The instruction's encoding (1–15 bytes, as Iced decodes it); empty when its address is outside guest memory or on
-/// a private page the host may not read.
+/// The instruction's encoding (1–15 bytes, as Iced decodes it; on arm64 the 4-byte A64 word); empty when its address
+/// is outside guest memory or on a private page the host may not read.
 /// </param>
 /// <param name="RaisedException">
-/// True when a CPU exception (or an INT n) was delivered at this instruction: it did not complete, and the next entry
-/// is the first instruction of the VMM's exception handler (Arch/X86_64/ExceptionHandlers).
+/// True when a CPU exception (or an INT n; on arm64 an exception taken to EL1, SVC included) was delivered at this
+/// instruction: it did not complete, and the next entry is the first instruction of the VMM's exception handler
+/// (Arch/X86_64/ExceptionHandlers; on arm64 the vector table's entry, Arch/Arm64/Arm64Exceptions).
 /// </param>
 public sealed record TracedInstruction(ulong Rip, ReadOnlyMemory<byte> Bytes, bool RaisedException = false)
 {
+    /// <summary>The instruction set of <see cref="Bytes"/>: the traced micro-VM's <see cref="MicroVm.Architecture"/>.</summary>
+    public GuestArchitecture Architecture { get; init; } = GuestArchitecture.X86_64;
+
     /// <summary>
     /// The instruction in Intel syntax as Iced formats it ("mov eax,1"); "(not readable)" without bytes, "(bad)" when
-    /// the bytes are no valid instruction.
+    /// the bytes are no valid instruction. An arm64 instruction is shown as its word, the way objdump prints one it
+    /// does not decode (".inst 0xd503201f"): the VMM carries no A64 disassembler.
     /// </summary>
     public string Disassembly
     {
         get
         {
             if (Bytes.IsEmpty) return "(not readable)";
+            if (Architecture == GuestArchitecture.Arm64)
+                return Bytes.Length == 4 ? $".inst 0x{BinaryPrimitives.ReadUInt32LittleEndian(Bytes.Span):x8}" : "(bad)";
             Instruction instruction = Decode(Rip, Bytes.Span);
             if (instruction.IsInvalid) return "(bad)";
             var output = new StringOutput();
@@ -56,7 +66,9 @@ public sealed record TracedInstruction(ulong Rip, ReadOnlyMemory<byte> Bytes, bo
 /// is above 0): the host single-stepped the vCPU (KVM_SET_GUEST_DEBUG) and recorded each instruction it executed, in
 /// order, the exit instructions included — the OUT whose single-step exit the kernel loses (this host, and the
 /// emulator like it), the IN, MMIO access or HLT that ended the call, the instruction that raised a CPU exception and
-/// the handler's first instruction.
+/// the handler's first instruction. On arm64 each step is a software step exit (ESR class 0x32) whose PC the host reads
+/// with KVM_GET_ONE_REG; an MMIO access inside the call has its step exit too, and an exception taken to EL1 stops at
+/// the vector before the handler's first instruction runs (GUEST-ABI.md, "arm64 micro-VMs").
 /// </summary>
 public sealed class GuestTrace
 {
@@ -100,12 +112,32 @@ internal sealed class GuestTraceBuilder
     private readonly List<TracedInstruction> _instructions = [];
     private readonly Dictionary<ulong, ulong> _handlerEntries = [];
 
-    /// <summary>A trace of at most <paramref name="limit"/> instructions of a call entered at <paramref name="entry"/>.</summary>
-    public GuestTraceBuilder(GuestMemory memory, int limit, ulong entry)
+    /// <summary>The length of an A64 instruction.</summary>
+    private const int A64InstructionLength = 4;
+
+    /// <summary>True for an arm64 vCPU's trace (<see cref="ForArm64"/>).</summary>
+    private readonly bool _arm64;
+
+    private GuestTraceBuilder(GuestMemory memory, int limit, ulong entry, bool arm64)
     {
         _memory = memory;
         Limit = limit;
         Next = entry;
+        _arm64 = arm64;
+    }
+
+    /// <summary>
+    /// An arm64 trace of at most <paramref name="limit"/> instructions of a call entered at <paramref name="entry"/>:
+    /// each step exit's PC comes from KVM_GET_ONE_REG; an exception taken to EL1 stops at the vector entry before its
+    /// first instruction runs (the step exception is taken from active-pending, Arm ARM D2.12), so the handler's first
+    /// instruction is recorded by the next step, not with the one that raised it.
+    /// </summary>
+    public static GuestTraceBuilder ForArm64(GuestMemory memory, int limit, ulong entry) => new(memory, limit, entry, arm64: true);
+
+    /// <summary>A trace of at most <paramref name="limit"/> instructions of a call entered at <paramref name="entry"/>.</summary>
+    public GuestTraceBuilder(GuestMemory memory, int limit, ulong entry)
+        : this(memory, limit, entry, arm64: false)
+    {
         // A delivered exception runs the gate's first instruction before the step exit comes (kvm_vcpu_do_singlestep
         // after the delivery): remember, by the address after it, where each gate of the IDT in guest memory leads.
         for (int vector = 0; vector < Idt.Vectors; vector++)
@@ -143,6 +175,11 @@ internal sealed class GuestTraceBuilder
     {
         if (NextRecorded || Full) return null;
         NextRecorded = true;
+        if (_arm64)
+        {
+            byte[] word = TryRead(Next, A64InstructionLength, out byte[] read) ? read : [];
+            return Add(new TracedInstruction(Next, word, raisedException) { Architecture = GuestArchitecture.Arm64 });
+        }
         byte[] bytes = ReadInstruction(Next, out Mnemonic mnemonic);
         return Add(new TracedInstruction(Next, bytes, raisedException) { IsHalt = mnemonic == Mnemonic.Hlt });
     }
@@ -155,6 +192,16 @@ internal sealed class GuestTraceBuilder
     public TracedInstruction? Stepped(ulong pc)
     {
         StepExits++;
+        if (_arm64)
+        {
+            // The vCPU stands at a vector entry it did not fall or branch into: the instruction at Next took an
+            // exception to EL1 (VBAR_EL1 = Layout.Vectors, 16 entries of 0x80 bytes).
+            bool raised = pc != Next + A64InstructionLength && IsArm64VectorEntry(pc) && !IsArm64VectorEntry(Next);
+            TracedInstruction? ran = RecordNext(raised);
+            Next = pc;
+            NextRecorded = false;
+            return ran;
+        }
         bool delivered = _handlerEntries.TryGetValue(pc, out ulong handler) && handler != Next;
         TracedInstruction? executed = RecordNext(delivered);
         if (delivered && !Full) Add(new TracedInstruction(handler, ReadInstruction(handler, out _)));
@@ -172,6 +219,10 @@ internal sealed class GuestTraceBuilder
     }
 
     public GuestTrace Build() => new([.. _instructions], Limit, Truncated, StepExits);
+
+    private static bool IsArm64VectorEntry(ulong pc) =>
+        pc >= Arch.Arm64.Layout.Vectors && pc < Arch.Arm64.Layout.Vectors + 16 * Arch.Arm64.Layout.VectorEntrySize
+        && (pc - Arch.Arm64.Layout.Vectors) % Arch.Arm64.Layout.VectorEntrySize == 0;
 
     private TracedInstruction Add(TracedInstruction instruction)
     {

@@ -34,13 +34,16 @@ public sealed partial class MicroVm
     /// An arm64 micro-VM on <paramref name="vm"/> (owned from here: disposed by the caller's catch on failure): guest
     /// memory as on x86-64 (one guest_memfd MMAP|INIT_SHARED slot at GPA 0, or host memory), the trampoline and vector
     /// table, the image, one vCPU initialised with PSCI 0.2 (<see cref="Arm64Boot"/>). No private memory. From a
-    /// <paramref name="snapshot"/>: its pages instead (they hold the tables, trampoline, vectors and image), and a vCPU
-    /// the caller initialises and loads (MicroVm.Snapshots.cs LoadArm64VcpuState).
+    /// <paramref name="snapshot"/>: its pages instead (they hold the tables, trampoline, vectors and image) — written now,
+    /// or lazily on first use as on x86-64 (<see cref="RestoresLazily"/>: guest_memfd write(2) and KVM userfault, which
+    /// the arm64 stage-2 consults like x86's MMU) — and a vCPU the caller initialises and loads (MicroVm.Snapshots.cs
+    /// LoadArm64VcpuState).
     /// </summary>
     private static MicroVm CreateArm64(GuestImage image, MicroVmOptions options, Kvm? owned, Vm vm, MicroVmSnapshot? snapshot)
     {
         GuestMemory? memory = null;
         Vcpu? vcpu = null;
+        bool lazy = false;
         try
         {
             Arm64Boot boot = Arm64Boot.Open(vm);
@@ -56,14 +59,16 @@ public sealed partial class MicroVm
             }
             else
             {
-                // Lazy restore is refused for arm64 (MicroVmOptions.Arm64Refusal): the pages are written now.
                 snapshot.CheckFits(image, memory.Size, FeaturesOf(null), GuestArchitecture.Arm64);
-                memory.WritePages(snapshot.Pages);
+                lazy = RestoresLazily(options.SnapshotRestore, memory);
+                if (lazy) memory.RestoreLazily(snapshot.Pages);
+                else memory.WritePages(snapshot.Pages);
             }
             vcpu = vm.CreateVcpu(0);
             if (snapshot is null) boot.InitVcpu(vcpu);
             return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion: null, vcpu, default, null, null, null, null, boot)
             {
+                LastRestoreWasLazy = lazy,
                 LastImageLoad = imageLoad,
             };
         }

@@ -132,6 +132,7 @@ public sealed partial class MicroVm : IDisposable
             Memory = memory,
             // arm64 has no port I/O: the same bus answers the MMIO window (Arch/Arm64/Layout.cs).
             PortWindow = arm64 is null ? null : Arch.Arm64.Layout.PortWindow,
+            IsArm64 = arm64 is not null,
         };
         Instruments.ActiveChanged(+1);
     }
@@ -573,7 +574,10 @@ public sealed partial class MicroVm : IDisposable
         _vcpu.ImmediateExit = false;
         // Before the clock starts: the builder decodes the IDT's gates (Iced's first use in a process took 55–187 ms
         // under load, most of a short call's timeout, leaving a traced call almost no time to run).
-        GuestTraceBuilder? trace = Options.TraceInstructions > 0 ? new GuestTraceBuilder(_memory, Options.TraceInstructions, entry) : null;
+        // arm64: the call starts at the trampoline, which loads the arguments and BLRs to the entry (Arm64Boot.EnterCall).
+        GuestTraceBuilder? trace = Options.TraceInstructions <= 0 ? null
+            : _arm64 is not null ? GuestTraceBuilder.ForArm64(_memory, Options.TraceInstructions, Arch.Arm64.Layout.Trampoline)
+            : new GuestTraceBuilder(_memory, Options.TraceInstructions, entry);
         long conversionsBefore = Conversions;
         Activity? activity = Instruments.StartCall(function, entry);
         long start = Stopwatch.GetTimestamp();

@@ -88,7 +88,8 @@ public sealed record MicroVmOptions
     /// <see cref="MicroVm.Reset"/>/<see cref="MicroVm.Restore"/>. Each stepped instruction is one KVM_RUN (tens of
     /// microseconds instead of nanoseconds: mind <see cref="Timeout"/>); the step exits do not count toward
     /// <see cref="MaxExits"/> or <see cref="CallResult.Exits"/>. 0 (the default) traces nothing; at most
-    /// <see cref="MaxTraceInstructions"/>.
+    /// <see cref="MaxTraceInstructions"/>. An arm64 micro-VM is stepped with the arm64 KVM_SET_GUEST_DEBUG and its software
+    /// step exits (GUEST-ABI.md, "arm64 micro-VMs").
     /// </summary>
     public int TraceInstructions { get; init; }
 
@@ -107,8 +108,9 @@ public sealed record MicroVmOptions
     /// (GUEST-ABI.md, "arm64 micro-VMs") takes the same calls, devices, limits, outcomes and <see cref="MicroVm.Reset"/>;
     /// what it does not have is refused at creation or at the call with a <see cref="MicroVmException"/> saying "not
     /// supported for arm64 micro-VMs": <see cref="VmType"/> other than the default, <see cref="Cpuid"/> other than
-    /// <see cref="CpuidPolicy.Sandbox"/>, <see cref="TraceInstructions"/> and a lazy <see cref="SnapshotRestore"/> (snapshots
-    /// themselves work: <see cref="MicroVm.Snapshot"/>).
+    /// <see cref="CpuidPolicy.Sandbox"/>. <see cref="TraceInstructions"/> single-steps an arm64 vCPU with the arm64
+    /// KVM_SET_GUEST_DEBUG (software step exits, EC 0x32) and records each PC and instruction word; a lazy
+    /// <see cref="SnapshotRestore"/> works as on x86-64 where the kernel offers guest_memfd write(2) and KVM userfault.
     /// </summary>
     public GuestArchitecture? Architecture { get; init; }
 
@@ -117,8 +119,6 @@ public sealed record MicroVmOptions
     {
         string? what = VmType != VmType.Default ? $"VmType {VmType}"
             : Cpuid != CpuidPolicy.Sandbox ? $"Cpuid {Cpuid} (arm64 has no CPUID)"
-            : TraceInstructions != 0 ? "TraceInstructions (single-step instruction traces)"
-            : SnapshotRestore != SnapshotRestoreMode.Eager ? $"SnapshotRestore {SnapshotRestore} (lazy snapshot restore: an arm64 snapshot is restored eagerly)"
             : null;
         return what is null ? null : $"MicroVmOptions.{what}: not supported for arm64 micro-VMs";
     }

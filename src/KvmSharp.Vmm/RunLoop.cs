@@ -109,6 +109,12 @@ public sealed class RunLoop
     /// </summary>
     public ulong? PortWindow { get; init; }
 
+    /// <summary>
+    /// True for an arm64 vCPU: a traced run single-steps it with the arm64 KVM_SET_GUEST_DEBUG and reads each step
+    /// exit's PC with KVM_GET_ONE_REG (Arch/Arm64/Arm64GuestDebug.cs).
+    /// </summary>
+    internal bool IsArm64 { get; init; }
+
     /// <summary>Set when <see cref="Step"/> returned <see cref="VcpuEmulation.Stopped"/>.</summary>
     public RunStop Stop { get; private set; }
 
@@ -152,7 +158,8 @@ public sealed class RunLoop
         try
         {
             SteppingMayBeOn = true;
-            _vcpu.EnableSingleStep();
+            if (IsArm64) Arch.Arm64.Arm64GuestDebug.EnableSingleStep(_vcpu);
+            else _vcpu.EnableSingleStep();
             trace.Stepping = true;
             return Run(maxExits, out exits);
         }
@@ -168,7 +175,7 @@ public sealed class RunLoop
     internal void EnsureSteppingOff()
     {
         if (!SteppingMayBeOn) return;
-        _vcpu.DisableGuestDebug();
+        DisableGuestDebug();
         SteppingMayBeOn = false;
     }
 
@@ -198,7 +205,16 @@ public sealed class RunLoop
 
         if (_trace is { Stepping: true } trace)
         {
-            if (exit.IsSingleStep) return Stepped(trace, exit.DebugPc);
+            if (IsArm64)
+            {
+                // arm64: the exit carries the ESR (EC 0x32), not the PC; the step exit comes after an MMIO access or an
+                // HVC as well (kvm_incr_pc clears PSTATE.SS), so only the exit that ends the call lacks one.
+                if (Arch.Arm64.Arm64GuestDebug.IsSingleStep(exit)) return Stepped(trace, Arch.Arm64.Arm64GuestDebug.Pc(_vcpu));
+            }
+            else if (exit.IsSingleStep)
+            {
+                return Stepped(trace, exit.DebugPc);
+            }
             bool completed = false;
             if (exit.Reason == KvmExitReason.KVM_EXIT_IO)
             {
@@ -212,8 +228,10 @@ public sealed class RunLoop
             if (handled == VcpuEmulation.Stopped)
             {
                 // The exit's instruction ended the call: no step exit will come for it.
-                if (!completed && exit.Reason is KvmExitReason.KVM_EXIT_IO or KvmExitReason.KVM_EXIT_MMIO or KvmExitReason.KVM_EXIT_SHUTDOWN
-                    or KvmExitReason.KVM_EXIT_INTERNAL_ERROR or KvmExitReason.KVM_EXIT_MEMORY_FAULT or KvmExitReason.KVM_EXIT_HYPERCALL)
+                if (!completed && (exit.Reason is KvmExitReason.KVM_EXIT_IO or KvmExitReason.KVM_EXIT_MMIO or KvmExitReason.KVM_EXIT_SHUTDOWN
+                    or KvmExitReason.KVM_EXIT_INTERNAL_ERROR or KvmExitReason.KVM_EXIT_MEMORY_FAULT or KvmExitReason.KVM_EXIT_HYPERCALL
+                    // arm64: PSCI SYSTEM_OFF / SYSTEM_RESET is an HVC that ended the call.
+                    || (IsArm64 && exit.Reason == KvmExitReason.KVM_EXIT_SYSTEM_EVENT)))
                 {
                     trace.RecordNext();
                 }
@@ -239,10 +257,17 @@ public sealed class RunLoop
     /// <summary>The trace is full: the rest of the call runs unstepped.</summary>
     private void StopStepping(GuestTraceBuilder trace)
     {
-        _vcpu.DisableGuestDebug();
+        DisableGuestDebug();
         SteppingMayBeOn = false;
         trace.Stepping = false;
         trace.Truncated = true;
+    }
+
+    /// <summary>KVM_SET_GUEST_DEBUG with control 0, in the vCPU architecture's encoding.</summary>
+    private void DisableGuestDebug()
+    {
+        if (IsArm64) Arch.Arm64.Arm64GuestDebug.Disable(_vcpu);
+        else _vcpu.DisableGuestDebug();
     }
 
     /// <summary>

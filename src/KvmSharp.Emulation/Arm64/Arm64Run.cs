@@ -10,7 +10,8 @@ namespace KvmSharp.Emulation.Arm64;
 
 /// <summary>
 /// arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl_run with <see cref="A64Interpreter"/> in the role of guest entry, and
-/// handle_exit for the exits it produces. Signals (IKernel.KickThread) and immediate_exit behave as on x86.
+/// handle_exit for the exits it produces. Signals (IKernel.KickThread) and immediate_exit behave as on x86. With
+/// KVM_GUESTDBG_SINGLESTEP each instruction ends the run with a software step exit (<see cref="Arm64SingleStep"/>).
 /// </summary>
 internal static class Arm64Run
 {
@@ -25,6 +26,7 @@ internal static class Arm64Run
         }
         finally
         {
+            Arm64SingleStep.LeavingRun(state);
             vcpu.LeaveRun();
             kernel.LeaveRun(vcpu);
         }
@@ -33,6 +35,8 @@ internal static class Arm64Run
     private static long RunLocked(KvmVcpu vcpu, Arm64VcpuState state)
     {
         var run = vcpu.Run;
+        // kvm_main.c kvm_vcpu_ioctl KVM_RUN: "vcpu->run->flags = 0" (Arm64SingleStep.ClearRunFlags).
+        Arm64SingleStep.ClearRunFlags(vcpu, state);
         // "if (run->exit_reason == KVM_EXIT_MMIO) { ret = kvm_handle_mmio_return(vcpu); … }": before immediate_exit.
         if (run.ExitReason == (uint)KvmExitReason.KVM_EXIT_MMIO) CompleteMmio(vcpu, state);
         // "if (!vcpu->wants_to_run) { ret = -EINTR; goto out; }" — exit_reason is left as it was.
@@ -79,6 +83,10 @@ internal static class Arm64Run
     private static long? Enter(KvmVcpu vcpu, Arm64VcpuState state)
     {
         var run = vcpu.Run;
+        // debug.c kvm_arm_setup_debug: single-stepping with DBG_SS_ACTIVE_PENDING (or a PC KVM advanced since the last
+        // step) enters with PSTATE.SS = 0 — the step exception comes before any instruction runs.
+        bool stepping = Arm64SingleStep.IsStepping(state);
+        if (stepping && Arm64SingleStep.ExitIfActivePending(vcpu, state)) return 0;
         // Guest entry with an interrupt the vGIC signals: the vCPU takes the IRQ (Group 1, PSTATE.I clear) or FIQ
         // (Group 0, PSTATE.F clear) exception first (the list registers KVM fills in vgic_flush_lr_state, as the
         // hardware presents them).
@@ -89,13 +97,50 @@ internal static class Arm64Run
         {
             switch (Vgic.VgicDelivery.Line(vcpu, state.Cpu))
             {
-                case Vgic.VgicLine.Irq when !interp.IrqMasked: interp.TakeIrq(); break;
-                case Vgic.VgicLine.Fiq when !interp.FiqMasked: interp.TakeFiq(); break;
+                case Vgic.VgicLine.Irq when !interp.IrqMasked:
+                    interp.TakeIrq();
+                    // Taking the IRQ clears PSTATE.SS (Arm ARM D2.12): stepping, the step exception comes at the vector.
+                    if (stepping)
+                    {
+                        Arm64SingleStep.Exit(vcpu, state, stepped: false, exclusive: false);
+                        return 0;
+                    }
+                    break;
+                case Vgic.VgicLine.Fiq when !interp.FiqMasked:
+                    interp.TakeFiq();
+                    if (stepping)
+                    {
+                        Arm64SingleStep.Exit(vcpu, state, stepped: false, exclusive: false);
+                        return 0;
+                    }
+                    break;
             }
         }
         try
         {
-            switch (state.Interpreter.Step())
+            A64Outcome outcome;
+            if (stepping)
+            {
+                outcome = interp.StepTracked(out bool tookException);
+                if (outcome == A64Outcome.Continue)
+                {
+                    // The instruction completed (ISV = 1, EX for a Load-Exclusive) or took an exception to EL1 (the
+                    // step exception at the vector, ISV = 0): handle_exit.c kvm_handle_guest_debug.
+                    Arm64SingleStep.Exit(vcpu, state, stepped: !tookException,
+                        exclusive: !tookException && Arm64SingleStep.IsLoadExclusive(interp.LastInstruction));
+                    return 0;
+                }
+                // HVC (SPSR_EL2.SS = 0 for an exception-generating instruction: kvm_arm_clear_debug marks
+                // DBG_SS_ACTIVE_PENDING), SMC and WFI (kvm_incr_pc → __kvm_skip_instr clears PSTATE.SS): the step
+                // exception comes at the next entry, after KVM (or userspace) has handled the instruction.
+                if (outcome == A64Outcome.Hvc) Arm64SingleStep.ExceptionGenerating(state);
+                else Arm64SingleStep.SkippedByKvm(state);
+            }
+            else
+            {
+                outcome = interp.Step();
+            }
+            switch (outcome)
             {
                 case A64Outcome.Hvc:
                     return HandleHvc(vcpu, state, smc: false);
@@ -124,6 +169,7 @@ internal static class Arm64Run
             if (m.Syndrome.IsWrite && vcpu.Kvm.IoBus.Write(KvmMain.KvmBus.Mmio, vcpu, m.Syndrome.Ipa, m.Syndrome.Length, m.Syndrome.WriteData))
             {
                 state.Cpu.Pc += 4;
+                Arm64SingleStep.SkippedByKvm(state);
                 return null;
             }
             // io_mem_abort: a read kvm_io_bus_read takes (the vGIC's frames) completes in the kernel too:
@@ -136,6 +182,7 @@ internal static class Arm64Run
                     ulong v = A64Interpreter.ReadLittleEndian(rd);
                     state.Cpu.SetReg(m.Syndrome.Rt, A64Interpreter.Extend(v, m.Syndrome.Length, m.Syndrome.SignExtend, m.Syndrome.Sf));
                     state.Cpu.Pc += 4;
+                    Arm64SingleStep.SkippedByKvm(state);
                     return null;
                 }
             }
@@ -255,6 +302,9 @@ internal static class Arm64Run
             state.Cpu.SetReg(m.Rt, A64Interpreter.Extend(data, m.Length, m.SignExtend, m.Sf));
         }
         state.Cpu.Pc += 4;
+        // kvm_incr_pc: the skip "advances the singlestep state machine" (PSTATE.SS = 0): while stepping, the step
+        // exception comes at the next entry, after the access.
+        Arm64SingleStep.SkippedByKvm(state);
     }
 
     /// <summary>

@@ -88,11 +88,21 @@ internal static class Arm64VcpuIoctls
         if (request == SetGuestDebugRequest)
         {
             // kvm_main.c copies the whole arm64 struct kvm_guest_debug (control, pad, dbg_bcr/bvr/wcr/wvr[16]); guest.c
-            // kvm_arch_vcpu_ioctl_set_guest_debug: "if (dbg->control & ~KVM_GUESTDBG_VALID_MASK) return -EINVAL".
-            // The control is accepted and kept; the interpreter does not single-step or break (a documented gap).
+            // kvm_arch_vcpu_ioctl_set_guest_debug: "if (dbg->control & ~KVM_GUESTDBG_VALID_MASK) return -EINVAL";
+            // with KVM_GUESTDBG_ENABLE "vcpu->guest_debug = dbg->control" (USE_HW also copies dbg->arch), else
+            // "vcpu->guest_debug = 0; vcpu_clear_flag(vcpu, DBG_SS_ACTIVE_PENDING)". SINGLESTEP is acted on
+            // (Arm64SingleStep); host breakpoints and watchpoints are kept, not armed (a documented gap).
             if (!arg.CopyFromUserPrefix(sizeof(ulong), out ulong control) || (uint)arg.Buffer.Length < SetGuestDebugSize) return Err.EFAULT;
             if (((uint)control & ~GuestDebugValidMask) != 0) return Err.EINVAL;
-            state.GuestDebug = ((uint)control & KvmConstants.KVM_GUESTDBG_ENABLE) != 0 ? (uint)control : 0;
+            if (((uint)control & KvmConstants.KVM_GUESTDBG_ENABLE) != 0)
+            {
+                state.GuestDebug = (uint)control;
+            }
+            else
+            {
+                state.GuestDebug = 0;
+                Arm64SingleStep.Disabled(state);
+            }
             return 0;
         }
         if (request == KvmIoctls.KVM_GET_MP_STATE)
@@ -120,7 +130,7 @@ internal static class Arm64VcpuIoctls
     private const uint SetGuestDebugSize = 8 + 4 * 16 * 8;
 
     /// <summary>KVM_SET_GUEST_DEBUG as arm64 encodes it: _IOW(KVMIO, 0x9b, 520 bytes).</summary>
-    private static readonly uint SetGuestDebugRequest = IoctlEncoding._IOW(KvmIoctls.KVMIO, 0x9b, SetGuestDebugSize);
+    internal static readonly uint SetGuestDebugRequest = IoctlEncoding._IOW(KvmIoctls.KVMIO, 0x9b, SetGuestDebugSize);
 
     /// <summary>arch/arm64/include/asm/kvm_host.h KVM_GUESTDBG_VALID_MASK: ENABLE | USE_SW_BP | USE_HW (0x20000) | SINGLESTEP.</summary>
     internal const uint GuestDebugValidMask = KvmConstants.KVM_GUESTDBG_ENABLE | KvmConstants.KVM_GUESTDBG_SINGLESTEP
