@@ -128,8 +128,10 @@ public static class Arm64UserfaultRules
         var vm = guest.Vm;
         guest.Vcpu.SetX(0, DataGpa);
         using var bitmap = UserfaultBitmap.Create(Pages, allSet: true);
-        ulong hole;
-        using (var gone = vm.AllocateMemory(Pages * PageBytes)) hole = (ulong)gone.Address;
+        // An address range nothing maps: just above vm.mmap_min_addr (4096 here), where the kernel's top-down
+        // get_unmapped_area never places a mapping. A freed allocation was used before; another thread's mmap could
+        // take it (the case failed 2 runs in 6 under load, session 22).
+        const ulong hole = 0x1000;
         var region = new kvm_userspace_memory_region2
         {
             slot = DataSlot, flags = KvmConstants.KVM_MEM_USERFAULT, guest_phys_addr = DataGpa, memory_size = Pages * PageBytes,

@@ -52,7 +52,16 @@ internal readonly record struct Stage2Result(Stage2Status Status, long Errno = 0
 /// The arm64 stage-2 fault path for one vCPU, resolved per access: arch/arm64/kvm/mmu.c kvm_handle_guest_abort →
 /// gmem_abort (any slot with guest_memfd: kvm_slot_has_gmem) or user_mem_abort (userspace_addr). guest_memfd pages
 /// are read and written through the file (kvm_gmem_get_pfn, then the folio), userspace pages through the host's
-/// checked process_vm_readv/writev. Nothing is cached, so no translation can go stale.
+/// checked process_vm_readv/writev (anonymous memory of this kernel directly).
+/// <para>The interpreter's instance (<see cref="BindVcpu"/>) keeps each page it resolved in its vCPU's page cache
+/// (Mmu/GuestPhysicalMemory.Stage2.cs), as the kernel keeps the stage-2 leaf the abort installed: later accesses copy
+/// through the gmem inode's kernel mapping or the anonymous page, without the fault path, while
+/// kvm->mmu_invalidate_seq is unchanged. Every event that changes what the fault path would decide bumps it (punch
+/// hole, memslot deletion or move, gmem release, dirty logging or KVM_MEM_USERFAULT turned on, munmap), so a cached
+/// access does exactly what the fault path would. What the fault path must see at every access is never cached: a
+/// userfault slot's bitmap (pages of a KVM_MEM_USERFAULT slot always fault), a write to a READONLY slot (MMIO), a
+/// write to a dirty-logged slot (marked: the page is cached read-only, as KVM write-protects it), process_vm_readv
+/// memory. Other instances (vGIC tables, PV time) are unbound and never cache.</para>
 /// With <see cref="EmulatorConfig.KvmUserfault"/>, a slot with KVM_MEM_USERFAULT consults its bitmap in both paths
 /// (<see cref="UserfaultExit"/>).
 /// </summary>
@@ -63,8 +72,31 @@ internal sealed class Stage2Access(Kvm kvm)
     private ulong _leafStart, _leafEnd;
     private long _leafSeq = -1;
 
+    private GuestPhysicalMemory? _cache;
+
     /// <summary>The running vCPU's dirty ring (mark_page_dirty_in_slot pushes to it), or null.</summary>
     public KvmDirtyRing? DirtyRing { get; init; }
+
+    /// <summary>True once <see cref="BindVcpu"/> ran.</summary>
+    public bool IsBound { get; private set; }
+
+    /// <summary>
+    /// Makes this the access path of vCPU <paramref name="vcpuId"/> (the interpreter calls it before its first access):
+    /// resolved pages are then cached in that vCPU's page cache, which lives and is disposed with the vCPU
+    /// (KvmVcpu.Dispose, at VM destruction) and is only used on its thread.
+    /// </summary>
+    public void BindVcpu(int vcpuId)
+    {
+        if (IsBound) return;
+        IsBound = true;
+        lock (kvm.Kernel.SyncRoot)
+        {
+            foreach (var v in kvm.Vcpus)
+            {
+                if (v.Id == vcpuId) _cache = v.Memory;
+            }
+        }
+    }
 
     /// <summary>Reads or writes <paramref name="data"/> at <paramref name="ipa"/>; the range stays in one page.</summary>
     public Stage2Result Access(ulong ipa, Span<byte> data, bool write, bool fetch)
@@ -73,6 +105,12 @@ internal sealed class Stage2Access(Kvm kvm)
         // kvm_inject_size_fault"; "if (fault_ipa >= BIT_ULL(VTCR_EL2_IPA(…vtcr)))" kvm_inject_sea.
         if (ipa >> Arch.Arm64Kvm.IpaLimit != 0) return new(Stage2Status.InjectAbort);
         if (kvm.ArchState.PhysBits < 64 && ipa >> kvm.ArchState.PhysBits != 0) return new(Stage2Status.InjectSeaIpa);
+        // A page resolved earlier in this mmu_invalidate_seq epoch: its stage-2 leaf is still there (class comment).
+        var cache = _cache;
+        if (cache is not null && cache.TryStage2Cached(ipa, data, write)) return Stage2Result.Done;
+        // The fault's mmu_seq snapshot, taken before the memslot lookup: a resolved page is cached only if no
+        // invalidation ran since (kvm_faultin_pfn … mmu_invalidate_retry).
+        long seq = cache?.Stage2FaultSeq() ?? -1;
         ulong gfn = ipa >> EmulatorConfig.PageShift;
         var slot = GuestMemoryPath.GfnToMemslot(kvm, 0, gfn);
         // gfn_to_hva_memslot_prot: no slot → error hva; writable = !(flags & KVM_MEM_READONLY).
@@ -92,6 +130,10 @@ internal sealed class Stage2Access(Kvm kvm)
             if (r != 0) return new(Stage2Status.Error, r, MemoryFaultExit: true);
             long n = write ? page.Write(offset, data) : page.Read(offset, data);
             if (n != data.Length) return new(Stage2Status.Error, Vfs.Err.EFAULT, MemoryFaultExit: true);
+            if (cache is not null && seq >= 0 && !slot.IsUserfault)
+            {
+                lock (kvm.Kernel.SyncRoot) cache.CacheStage2Gmem(seq, slot, gfn, readOnly: !writable);
+            }
             return Mapped(slot, gfn, 0);
         }
         ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << EmulatorConfig.PageShift) + (ulong)offset;
@@ -116,10 +158,25 @@ internal sealed class Stage2Access(Kvm kvm)
             var memory = HostMemory.UnownedSpan((nint)hva, data.Length);
             if (write) data.CopyTo(memory);
             else memory.CopyTo(data);
+            if (cache is not null && seq >= 0 && !slot.IsUserfault) CacheAnonymous(cache, seq, slot, gfn, hva & ~PageMask, writable);
             return Mapped(slot, gfn, hva);
         }
         long rc = write ? HostMemory.WriteProcessMemory(hva, data) : HostMemory.ReadProcessMemory(hva, data);
         return rc == data.Length ? Mapped(slot, gfn, hva) : new(Stage2Status.Error, Vfs.Err.EFAULT);
+    }
+
+    /// <summary>
+    /// Caches a directly usable anonymous page as GuestPhysicalMemory does for x86: only when the whole page is usable
+    /// (for writes when the slot is writable), and read-only in a READONLY or dirty-logged slot, so that every write
+    /// there still takes the fault path (MMIO, or mark_page_dirty_in_slot).
+    /// </summary>
+    private void CacheAnonymous(GuestPhysicalMemory cache, long seq, KvmMemorySlot slot, ulong gfn, ulong pageHva, bool writable)
+    {
+        lock (kvm.Kernel.SyncRoot)
+        {
+            if (!kvm.Kernel.IsDirectlyUsable((nint)pageHva, (ulong)EmulatorConfig.PageSize, writable)) return;
+            cache.CacheStage2Anonymous(seq, gfn, (nint)pageHva, readOnly: !writable || slot.DirtyTrackEnabled);
+        }
     }
 
     /// <summary>

@@ -279,6 +279,7 @@ internal sealed partial class GuestPhysicalMemory : IDisposable
     private void Clear()
     {
         _pages.Clear();
+        ClearStage2();
         foreach (var m in _slotMappings.Values) m.Dispose();
         _slotMappings.Clear();
     }
@@ -289,7 +290,11 @@ internal sealed partial class GuestPhysicalMemory : IDisposable
         else page.CopyTo(data);
     }
 
-    public void Dispose() => Clear();
+    public void Dispose()
+    {
+        _disposed = true;
+        Clear();
+    }
 
     /// <summary>A page the vCPU may use directly: a kernel mapping of guest_memfd, or this process's anonymous memory.</summary>
     private readonly record struct CachedPage(HostMapping? Mapping, ulong Offset, bool ReadOnly, nint Address)

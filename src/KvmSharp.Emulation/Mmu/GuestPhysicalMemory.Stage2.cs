@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Emulation.KvmMain;
+using KvmSharp.Kernel;
+using KvmSharp.Memory;
+
+namespace KvmSharp.Emulation.Mmu;
+
+/// <summary>
+/// The same per-vCPU page cache, for the arm64 stage-2 path (Arm64/Stage2Access.cs): pages its gmem_abort /
+/// user_mem_abort resolved are kept, as the kernel keeps the stage-2 leaf it installed, while kvm->mmu_invalidate_seq
+/// is unchanged (every zap — punch hole, memslot deletion or move, gmem release, dirty logging or KVM_MEM_USERFAULT
+/// turned on, munmap of anonymous memory — bumps it: <see cref="DropStale"/>), and emptied with it. A slot's guest_memfd
+/// range is reached through a kernel mapping made once per epoch (<see cref="Stage2Window"/>), unmapped when the cache
+/// is emptied (a new epoch, or <see cref="Dispose"/> with the vCPU). The arm64 entries are kept apart
+/// from x86's (<see cref="_stage2Pages"/>): arm64 refuses a write to a READONLY gmem slot (MMIO), x86 never sees one,
+/// so an entry made by one path never answers the other. Only the vCPU's own thread uses the cache (KVM_RUN holds the
+/// vCPU mutex; <see cref="Dispose"/> takes it too).
+/// </summary>
+internal sealed partial class GuestPhysicalMemory
+{
+    /// <summary>
+    /// Where the stage-2 windows are asked to go (a hint, not MAP_FIXED): 48 TiB up, away from where the host puts the
+    /// process's own mmaps (below mmap_base, top-down). The emulated kernel shares this process's address space with the
+    /// guest's host process, and a window made at fault time must not fill a range that process just unmapped: the
+    /// kernel's guest path makes no user mapping (user_mem_abort's vma_lookup / mincore of such a hole must still fail).
+    /// </summary>
+    private const long Stage2WindowBase = 0x3000_0000_0000;
+
+    private static long s_nextWindow = Stage2WindowBase;
+
+    private readonly Dictionary<ulong, CachedPage> _stage2Pages = [];
+    private readonly Dictionary<KvmMemorySlot, (nint Address, ulong Length)> _stage2Windows = [];
+    private bool _disposed;
+
+    /// <summary>
+    /// Copies <paramref name="data"/> from or to the cached page of <paramref name="ipa"/> (the range stays in one
+    /// page); false (nothing copied) when the page is not cached in the current epoch, or is cached read-only and this
+    /// is a write: the caller then takes the stage-2 fault path.
+    /// </summary>
+    public bool TryStage2Cached(ulong ipa, Span<byte> data, bool write)
+    {
+        DropStale();
+        if (!_stage2Pages.TryGetValue(ipa >> PageShift, out var page) || (write && page.ReadOnly)) return false;
+        Copy(page.Span(ipa & PageMask, data.Length), data, write);
+        return true;
+    }
+
+    /// <summary>
+    /// The epoch a stage-2 fault-in that may be cached starts in: kvm->mmu_invalidate_seq, read under the kernel lock
+    /// before the fault (the kernel's mmu_seq snapshot); -1 when nothing may be cached (the cache already disposed, or
+    /// its entries are of an older epoch that this access did not drop yet).
+    /// </summary>
+    public long Stage2FaultSeq()
+    {
+        long seq = _kvm.MmuInvalidateSeq;
+        return !_disposed && seq == _seq ? seq : -1;
+    }
+
+    /// <summary>
+    /// Keeps the guest_memfd page of <paramref name="gfn"/> in <paramref name="slot"/>, which gmem_abort just resolved
+    /// (kvm_gmem_get_pfn succeeded, so the page is allocated, up to date and inside the file: reading or writing it
+    /// through the mapping cannot raise SIGBUS), unless mmu_invalidate_seq moved since <paramref name="seq"/>
+    /// (is_page_fault_stale / mmu_invalidate_retry: the fault does not install its mapping). Caller holds the kernel lock.
+    /// </summary>
+    public void CacheStage2Gmem(long seq, KvmMemorySlot slot, ulong gfn, bool readOnly)
+    {
+        if (seq < 0 || seq != _kvm.MmuInvalidateSeq || seq != _seq || _disposed) return;
+        if (!Stage2Window(slot, out nint window)) return;
+        _stage2Pages[gfn] = new CachedPage(null, 0, readOnly, window + (nint)((gfn - slot.BaseGfn) << PageShift));
+    }
+
+    /// <summary>
+    /// The kernel mapping (MAP_SHARED of the gmem inode's memfd, as GmemInode.MapForKernel maps it) of the slot's whole
+    /// guest_memfd range, made at the first cached page of the slot in this epoch; false when mmap fails (nothing cached).
+    /// Only pages kvm_gmem_get_pfn made present are ever touched through it, so no access can raise SIGBUS.
+    /// </summary>
+    private bool Stage2Window(KvmMemorySlot slot, out nint window)
+    {
+        if (_stage2Windows.TryGetValue(slot, out var w))
+        {
+            window = w.Address;
+            return true;
+        }
+        window = 0;
+        var inode = slot.GmemFile!.GmemInode;
+        ulong length = slot.NPages << PageShift;
+        ulong span = (length + (2UL << 20) - 1) & ~((2UL << 20) - 1);
+        nint hint = (nint)(Interlocked.Add(ref s_nextWindow, (long)span) - (long)span);
+        long rc = HostMemory.Mmap(hint, length, LinuxConstants.PROT_READ | LinuxConstants.PROT_WRITE, LinuxConstants.MAP_SHARED,
+            inode.MemfdFd, (long)(slot.GmemPgoff << PageShift), out window);
+        if (rc < 0) return false;
+        _stage2Windows[slot] = (window, length);
+        return true;
+    }
+
+    /// <summary>Empties the stage-2 entries, then unmaps their windows (nothing refers to them any more).</summary>
+    private void ClearStage2()
+    {
+        _stage2Pages.Clear();
+        foreach (var (address, length) in _stage2Windows.Values) HostMemory.Munmap(address, length);
+        _stage2Windows.Clear();
+    }
+
+    /// <summary>
+    /// Keeps the page of anonymous memory at <paramref name="pageHva"/> that user_mem_abort just used directly (its
+    /// munmap invalidates and waits for the vCPUs: EmulatedKernel.ForgetAnonymous); as <see cref="CacheStage2Gmem"/>.
+    /// </summary>
+    public void CacheStage2Anonymous(long seq, ulong gfn, nint pageHva, bool readOnly)
+    {
+        if (seq < 0 || seq != _kvm.MmuInvalidateSeq || seq != _seq || _disposed) return;
+        _stage2Pages[gfn] = new CachedPage(null, 0, readOnly, pageHva);
+    }
+}
