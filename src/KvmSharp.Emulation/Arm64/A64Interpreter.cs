@@ -92,6 +92,8 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
 
     private A64Outcome Execute(uint insn)
     {
+        // SVE: op0 (bits 28:25) = 0b0010 (A64Interpreter.Sve.cs).
+        if ((insn & 0x1E00_0000) == 0x0400_0000 && TrySve(insn)) return A64Outcome.Continue;
         if (TryDataProcessing(insn)) return A64Outcome.Continue;
         if (TryLoadStore(insn) || TryExclusive(insn)) return A64Outcome.Continue; // exclusives, LDAR/STLR: A64Interpreter.Exclusive.cs
         // The groups compiled C needs beyond that (A64Interpreter.CompiledCode.cs).

@@ -12,8 +12,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// kvm_vcpu_enable_sve at KVM_ARM_VCPU_INIT (sve_max_vl = kvm_sve_max_vl until finalized); guest.c get/set_sve_vls
 /// (the KVM_REG_ARM64_SVE_VLS bitmap), sve_reg_to_region and get/set_sve_reg (Z0..Z31, P0..P15, FFR, slice 0 only),
 /// copy_sve_reg_indices; reset.c kvm_arm_vcpu_finalize / kvm_vcpu_finalize_sve and kvm_arm_vcpu_is_finalized. ZCR_EL1
-/// (sys_regs.c, sve_visibility) is a plain register of an SVE vCPU. The A64 interpreter executes no SVE instruction:
-/// the guest's SVE state is only what userspace and the FP/SIMD instructions (the low 128 bits) put there.
+/// (sys_regs.c, sve_visibility) is a plain register of an SVE vCPU; its LEN field sets the vector length the A64
+/// interpreter's SVE instructions (A64Interpreter.Sve.cs, .SveMemoryFp.cs) run at, capped by sve_max_vl.
 /// </summary>
 internal static class Arm64Sve
 {

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using KvmSharp.Abi;
+using KvmSharp.Abi.Arm64;
+using KvmSharp.Arm64;
+using KvmSharp.Emulation.Arm64;
+using static KvmSharp.Abi.Arm64.KvmArm64Sve;
+
+namespace KvmSharp.Emulation.Tests;
+
+/// <summary>
+/// The SVE corpus (sve_guest.c: sums, saxpy/daxpy, byte copy and compare, reductions, conditional stores, selects,
+/// widening, gathers, conversions) built by aarch64-linux-gnu-gcc -O3 -march=armv8.2-a+sve, run (1) natively under
+/// qemu-user (qemu-aarch64 -cpu max,sveN=on, the oracle) and (2) as a raw guest on an SVE vCPU of the emulated arm64
+/// kernel (Neoverse-V1-like: 128- and 256-bit vectors) with ZCR_EL1.LEN giving the same vector length; both print
+/// the digest of every loop's results, which must agree. Skips, with the reason, without the cross compiler (package
+/// gcc-aarch64-linux-gnu) or qemu-aarch64 (package qemu-user).
+/// </summary>
+public class Arm64SveCorpusTests
+{
+    /// <summary>Where the guest is linked (-Ttext) and the memory the raw guest gets (MMU off: addresses are IPAs).</summary>
+    private const ulong TextBase = 0x10_0000, MemorySize = 0x20_0000, StackTop = 0x1F_0000, ReturnStub = 0x1000, ExitMmio = 0x100_0000;
+
+    private static readonly string[] Flags =
+        ["-O3", "-march=armv8.2-a+sve", "-mstrict-align", "-fno-tree-loop-distribute-patterns", "-fno-math-errno", "-Wall", "-Wextra", "-Werror"];
+
+    private static readonly Lazy<(byte[]? Guest, string? Hosted, string? Why)> Built = new(Build);
+
+    private static string Source([CallerFilePath] string path = "") => Path.Combine(Path.GetDirectoryName(path)!, "sve_guest.c");
+
+    private static (byte[]?, string?, string?) Build()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"kvmsharp-sve-corpus-{Environment.ProcessId}");
+        Directory.CreateDirectory(dir);
+        string guest = Path.Combine(dir, "guest.elf"), hosted = Path.Combine(dir, "hosted");
+        // -mstrict-align: the raw guest runs with the MMU off, where every access is Device memory (unaligned ones fault).
+        string? why = Gcc([.. Flags, "-ffreestanding", "-nostdlib", "-static", "-fno-pic", "-no-pie", $"-Wl,-Ttext=0x{TextBase:X}",
+                           "-Wl,-e,sve_run", "-Wl,--build-id=none", "-o", guest, Source()])
+                      ?? Gcc([.. Flags, "-DHOSTED", "-static", "-o", hosted, Source()]);
+        return why is null ? (File.ReadAllBytes(guest), hosted, null) : (null, null, why);
+    }
+
+    private static string? Gcc(string[] args)
+    {
+        var (code, output) = Exec("aarch64-linux-gnu-gcc", args);
+        // Only a missing compiler skips; a compile error in sve_guest.c fails the test.
+        if (code == -1) return $"aarch64-linux-gnu-gcc (package gcc-aarch64-linux-gnu) is not available: {output}";
+        Assert.True(code == 0, $"aarch64-linux-gnu-gcc failed ({code}): {output}");
+        return null;
+    }
+
+    private static (int Code, string Output) Exec(string file, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        try
+        {
+            using var p = Process.Start(psi)!;
+            string stdout = p.StandardOutput.ReadToEnd(), stderr = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            return (p.ExitCode, stdout + stderr);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            return (-1, e.Message);
+        }
+    }
+
+    /// <summary>qemu-aarch64 -cpu max,sve{bits}=on: the digest the hosted build prints, or null (with the reason) without qemu.</summary>
+    private static ulong Qemu(string hosted, int bits)
+    {
+        var (code, output) = Exec("qemu-aarch64", ["-cpu", $"max,sve{bits}=on", hosted]);
+        Skip.If(code == -1, $"qemu-aarch64 (package qemu-user) is not available: {output}");
+        Assert.True(code == 0, $"qemu-aarch64 failed ({code}): {output}");
+        return Convert.ToUInt64(output.Trim(), 16);
+    }
+
+    /// <summary>
+    /// sve_run on an SVE vCPU: PT_LOAD segments copied to their addresses, SP = <see cref="StackTop"/>, LR = a stub that
+    /// stores X0 to an unbacked address (KVM_EXIT_MMIO), CPACR_EL1.FPEN = ZEN = 0b11, ZCR_EL1.LEN = <paramref name="len"/>,
+    /// and, when given, the KVM_REG_ARM64_SVE_VLS maximum <paramref name="maxVq"/>. Returns X0.
+    /// </summary>
+    internal static ulong RunEmulated(byte[] elf, ulong len, int? maxVq = null)
+    {
+        using var kernel = new EmulatedKernel(EmulatorConfig.Arm64() with { Arm64Cpu = Arm64CpuModel.NeoverseV1 });
+        using var kvm = Kvm.Open(kernel);
+        using var vm = kvm.CreateVm();
+        using var host = vm.AllocateMemory(MemorySize);
+        int phoff = (int)BinaryPrimitives.ReadUInt64LittleEndian(elf.AsSpan(0x20));
+        int phentsize = BinaryPrimitives.ReadUInt16LittleEndian(elf.AsSpan(0x36)), phnum = BinaryPrimitives.ReadUInt16LittleEndian(elf.AsSpan(0x38));
+        for (int i = 0; i < phnum; i++)
+        {
+            var ph = elf.AsSpan(phoff + i * phentsize);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(ph) != 1) continue; // PT_LOAD
+            ulong offset = BinaryPrimitives.ReadUInt64LittleEndian(ph[8..]), vaddr = BinaryPrimitives.ReadUInt64LittleEndian(ph[16..]);
+            int filesz = (int)BinaryPrimitives.ReadUInt64LittleEndian(ph[32..]);
+            host.Write(vaddr, elf.AsSpan((int)offset, filesz).ToArray());
+        }
+        byte[] stub = new byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(stub, 0xD2A02001);          // mov x1, #0x1000000
+        BinaryPrimitives.WriteUInt32LittleEndian(stub.AsSpan(4), 0xF9000020); // str x0, [x1]
+        host.Write(ReturnStub, stub);
+        // Any exception (VBAR_EL1 = 0, current EL with SP_ELx: +0x200) exits too, at ExitMmio + 8, instead of looping.
+        BinaryPrimitives.WriteUInt32LittleEndian(stub, 0xD2A02001);          // mov x1, #0x1000000
+        BinaryPrimitives.WriteUInt32LittleEndian(stub.AsSpan(4), 0xF9000420); // str x0, [x1, #8]
+        host.Write(0x200, stub);
+        using var slot = vm.AddMemorySlot(0, 0, host);
+        using var vcpu = vm.CreateVcpu(0);
+        var init = vm.PreferredTarget();
+        init.features[0] |= (1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2) | (1u << KvmArm64Constants.KVM_ARM_VCPU_SVE);
+        vcpu.Init(init);
+        if (maxVq is int vq)
+        {
+            var words = new ulong[KVM_ARM64_SVE_VLS_WORDS];
+            for (int q = 1; q <= vq; q *= 2) words[0] |= 1UL << (q - 1);
+            vcpu.SetSveVectorLengths(words);
+        }
+        vcpu.FinalizeSve();
+        vcpu.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x33_0000);
+        vcpu.SetOneReg(ZCR_EL1, len);
+        vcpu.SetOneReg(KvmArm64Regs.SpEl1, StackTop); // KVM resets PSTATE to EL1h: SP is SP_EL1
+        vcpu.SetOneReg(KvmArm64Regs.X(30), ReturnStub);
+        vcpu.SetPc(BinaryPrimitives.ReadUInt64LittleEndian(elf.AsSpan(0x18)));
+        var exit = vcpu.Run();
+        Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_MMIO && exit.MmioAddress == ExitMmio,
+            $"exit {exit.Reason} at 0x{exit.MmioAddress:X}, PC 0x{vcpu.GetOneReg(KvmArm64Regs.Pc):X}, ESR_EL1 0x{vcpu.GetOneReg(KvmArm64SysRegs.ESR_EL1):X}");
+        return vcpu.GetOneReg(KvmArm64Regs.X(0));
+    }
+
+    [SkippableTheory]
+    [InlineData(128, 0UL, null)]
+    [InlineData(256, 1UL, null)]
+    [InlineData(256, 15UL, null)]   // ZCR_EL1.LEN beyond the maximum: the largest implemented length (256)
+    [InlineData(128, 1UL, 1)]       // KVM_REG_ARM64_SVE_VLS caps the VM at 128 bits whatever ZCR_EL1 asks
+    public void Compiled_sve_loops_give_the_digest_qemu_gives_at_the_same_vector_length(int bits, ulong len, int? maxVq)
+    {
+        var (guest, hosted, why) = Built.Value;
+        Skip.If(guest is null, why);
+        ulong expected = Qemu(hosted!, bits);
+        ulong actual = RunEmulated(guest!, len, maxVq);
+        Assert.True(expected == actual, $"VL {bits}: qemu 0x{expected:X16}, emulator 0x{actual:X16}");
+    }
+}
