@@ -48,6 +48,7 @@ internal static class Arm64Run
             if (vcpu.SignalPending)
             {
                 run.ExitReason = (uint)KvmExitReason.KVM_EXIT_INTR;
+                Arm64VcpuStats.SignalExit(vcpu);
                 return Err.EINTR;
             }
             // check_vcpu_requests → KVM_REQ_SLEEP: a stopped vCPU sleeps until it is made runnable (PSCI CPU_ON from
@@ -86,7 +87,11 @@ internal static class Arm64Run
         // debug.c kvm_arm_setup_debug: single-stepping with DBG_SS_ACTIVE_PENDING (or a PC KVM advanced since the last
         // step) enters with PSTATE.SS = 0 — the step exception comes before any instruction runs.
         bool stepping = Arm64SingleStep.IsStepping(state);
-        if (stepping && Arm64SingleStep.ExitIfActivePending(vcpu, state)) return 0;
+        if (stepping && Arm64SingleStep.ExitIfActivePending(vcpu, state))
+        {
+            Arm64VcpuStats.Exit(vcpu); // the step exception, before any instruction: an exit (kvm_handle_guest_debug)
+            return 0;
+        }
         // Guest entry with an interrupt the vGIC signals: the vCPU takes the IRQ (Group 1, PSTATE.I clear) or FIQ
         // (Group 0, PSTATE.F clear) exception first (the list registers KVM fills in vgic_flush_lr_state, as the
         // hardware presents them).
@@ -103,6 +108,7 @@ internal static class Arm64Run
                     if (stepping)
                     {
                         Arm64SingleStep.Exit(vcpu, state, stepped: false, exclusive: false);
+                        Arm64VcpuStats.Exit(vcpu);
                         return 0;
                     }
                     break;
@@ -111,6 +117,7 @@ internal static class Arm64Run
                     if (stepping)
                     {
                         Arm64SingleStep.Exit(vcpu, state, stepped: false, exclusive: false);
+                        Arm64VcpuStats.Exit(vcpu);
                         return 0;
                     }
                     break;
@@ -128,6 +135,7 @@ internal static class Arm64Run
                     // step exception at the vector, ISV = 0): handle_exit.c kvm_handle_guest_debug.
                     Arm64SingleStep.Exit(vcpu, state, stepped: !tookException,
                         exclusive: !tookException && Arm64SingleStep.IsLoadExclusive(interp.LastInstruction));
+                    Arm64VcpuStats.Exit(vcpu);
                     return 0;
                 }
                 // HVC (SPSR_EL2.SS = 0 for an exception-generating instruction: kvm_arm_clear_debug marks
@@ -143,11 +151,13 @@ internal static class Arm64Run
             switch (outcome)
             {
                 case A64Outcome.Hvc:
+                    Arm64VcpuStats.HvcExit(vcpu);
                     return HandleHvc(vcpu, state, smc: false);
                 case A64Outcome.Smc:
                     // handle_smc: "kvm_incr_pc(vcpu)" first ("pre-incrementing the PC before potentially exiting to
                     // userspace maintains the same abstraction for both SMCs and HVCs"); "SMCs with a nonzero
-                    // immediate are reserved according to DEN0028E 2.9": x0 = ~0, nothing else.
+                    // immediate are reserved according to DEN0028E 2.9": x0 = ~0, nothing else. No statistic but exits.
+                    Arm64VcpuStats.Exit(vcpu);
                     state.Cpu.Pc += 4;
                     if (state.Interpreter.ExceptionImm16 != 0)
                     {
@@ -156,6 +166,7 @@ internal static class Arm64Run
                     }
                     return HandleHvc(vcpu, state, smc: true);
                 case A64Outcome.Wfi:
+                    Arm64VcpuStats.WfiExit(vcpu);
                     _ = WaitForInterrupt(vcpu, state);
                     return null;
                 default:
@@ -168,6 +179,7 @@ internal static class Arm64Run
             // kvm_handle_mmio_return steps over the store, no exit.
             if (m.Syndrome.IsWrite && vcpu.Kvm.IoBus.Write(KvmMain.KvmBus.Mmio, vcpu, m.Syndrome.Ipa, m.Syndrome.Length, m.Syndrome.WriteData))
             {
+                Arm64VcpuStats.MmioExit(vcpu, inKernel: true);
                 state.Cpu.Pc += 4;
                 Arm64SingleStep.SkippedByKvm(state);
                 return null;
@@ -179,6 +191,7 @@ internal static class Arm64Run
                 byte[] rd = new byte[m.Syndrome.Length];
                 if (vcpu.Kvm.IoBus.Read(KvmMain.KvmBus.Mmio, vcpu, m.Syndrome.Ipa, rd))
                 {
+                    Arm64VcpuStats.MmioExit(vcpu, inKernel: true);
                     ulong v = A64Interpreter.ReadLittleEndian(rd);
                     state.Cpu.SetReg(m.Syndrome.Rt, A64Interpreter.Extend(v, m.Syndrome.Length, m.Syndrome.SignExtend, m.Syndrome.Sf));
                     state.Cpu.Pc += 4;
@@ -187,6 +200,7 @@ internal static class Arm64Run
                 }
             }
             // io_mem_abort: run->mmio.{is_write, phys_addr, len}, data for a write; vcpu->mmio_needed = 1.
+            Arm64VcpuStats.MmioExit(vcpu, inKernel: false);
             byte[] data = new byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(data, m.Syndrome.WriteData);
             run.SetMmioExit(m.Syndrome.Ipa, data.AsSpan(0, m.Syndrome.Length), m.Syndrome.Length, m.Syndrome.IsWrite);
@@ -201,12 +215,14 @@ internal static class Arm64Run
             // run->arm_nisv.fault_ipa = fault_ipa; return 0; } return -ENOSYS;". fault_ipa carries the page offset
             // (mmu.c kvm_handle_guest_abort: "ipa |= FAR_TO_FIPA_OFFSET(kvm_vcpu_get_hfar(vcpu))"). The PC stays at
             // the instruction: userspace emulates it or injects an abort.
+            Arm64VcpuStats.Exit(vcpu);
             if (!Arm64VmState.Of(vcpu.Kvm).ReturnNisvIoAbortToUser) return -(long)Kernel.Errno.ENOSYS;
             run.SetArmNisvExit(n.EsrIss, n.Ipa);
             return 0;
         }
         catch (RunErrorStop e)
         {
+            Arm64VcpuStats.Exit(vcpu); // the stage-2 abort exited the guest; kvm_handle_guest_abort fails the run
             if (e.MemoryFaultExit)
                 run.SetMemoryFault(e.Ipa & ~((ulong)EmulatorConfig.PageSize - 1), (ulong)EmulatorConfig.PageSize, false, e.Userfault);
             return e.Errno;
@@ -314,12 +330,24 @@ internal static class Arm64Run
     /// </summary>
     private static bool WaitForInterrupt(KvmVcpu vcpu, Arm64VcpuState state)
     {
-        while (true)
+        // kvm_vcpu_block: kvm_vcpu_check_block before the first schedule() — no wait, nothing counted.
+        if (Vgic.VgicDelivery.Pending(vcpu, state.Cpu)) return true;
+        if (vcpu.SignalPending) return false;
+        long start = Arm64VcpuStats.BlockStart(vcpu);
+        bool woken = false;
+        try
         {
-            if (Vgic.VgicDelivery.Pending(vcpu, state.Cpu)) return true;
-            if (vcpu.SignalPending) return false;
-            vcpu.PollQuiesce();
-            Thread.Sleep(1);
+            while (true)
+            {
+                vcpu.PollQuiesce();
+                Thread.Sleep(1);
+                if (Vgic.VgicDelivery.Pending(vcpu, state.Cpu)) return woken = true;
+                if (vcpu.SignalPending) return false;
+            }
+        }
+        finally
+        {
+            Arm64VcpuStats.BlockEnd(vcpu, start, woken);
         }
     }
 

@@ -20,7 +20,7 @@ namespace KvmSharp.Emulation.KvmMain.BinaryStats;
 /// </list>
 /// Everything else stays 0: halt polling (no in-kernel LAPIC), page-fault and MMU counters (no SPTEs), TLB flushes,
 /// insn_emulation (which instructions KVM emulates depends on the hardware), req_event, preemption, nested state.
-/// arm64 vCPUs count nothing yet.
+/// arm64 vCPUs count what Arm64/Arm64VcpuStats.cs lists (exits by kind, signal exits, the generic halt wait).
 /// </summary>
 internal sealed class VcpuStatSlots
 {
@@ -36,6 +36,14 @@ internal sealed class VcpuStatSlots
         FpuReload = table.Slot("fpu_reload");
         IrqInjections = table.Slot("irq_injections");
         NmiInjections = table.Slot("nmi_injections");
+        HvcExitStat = table.Slot("hvc_exit_stat");
+        WfiExitStat = table.Slot("wfi_exit_stat");
+        MmioExitUser = table.Slot("mmio_exit_user");
+        MmioExitKernel = table.Slot("mmio_exit_kernel");
+        HaltWakeup = table.Slot("halt_wakeup");
+        HaltWaitNs = table.Slot("halt_wait_ns");
+        HaltWaitHist = table.Slot("halt_wait_hist");
+        Blocking = table.Slot("blocking");
     }
 
     public int Exits { get; }
@@ -48,4 +56,15 @@ internal sealed class VcpuStatSlots
     public int FpuReload { get; }
     public int IrqInjections { get; }
     public int NmiInjections { get; }
+    public int HvcExitStat { get; }
+    public int WfiExitStat { get; }
+    public int MmioExitUser { get; }
+    public int MmioExitKernel { get; }
+    public int HaltWakeup { get; }
+    public int HaltWaitNs { get; }
+
+    /// <summary>The first of the HALT_POLL_HIST_COUNT buckets of halt_wait_hist.</summary>
+    public int HaltWaitHist { get; }
+
+    public int Blocking { get; }
 }
