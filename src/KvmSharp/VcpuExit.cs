@@ -222,7 +222,7 @@ public readonly ref struct VcpuExit
     // ---- KVM_EXIT_DEBUG ----
     /// <summary>
     /// KVM_EXIT_DEBUG (x86 kvm_debug_exit_arch.exception): 1 for #DB (single-step, hardware breakpoint), 3 for #BP
-    /// (an INT3 under KVM_GUESTDBG_USE_SW_BP).
+    /// (an INT3 under KVM_GUESTDBG_USE_SW_BP). arm64 keeps its ESR in these bytes: read <see cref="Arm64Debug"/> there.
     /// </summary>
     public uint DebugException => U32(KvmRunLayout.debug_arch_exception);
 
@@ -243,6 +243,22 @@ public readonly ref struct VcpuExit
 
     /// <summary>True for a KVM_EXIT_DEBUG that reports a single-step (exception 1 with DR6.BS).</summary>
     public bool IsSingleStep => !Interrupted && Reason == KvmExitReason.KVM_EXIT_DEBUG && DebugException == 1 && (DebugDr6 & (1UL << 14)) != 0;
+
+    /// <summary>
+    /// An arm64 KVM_EXIT_DEBUG (arm64 kvm_debug_exit_arch): hsr and hsr_high (where x86 has exception and pad), far
+    /// (where x86 has pc) and kvm_run.flags (KVM_DEBUG_ARCH_HSR_HIGH_VALID), read from the page now — 18 bytes, not
+    /// the page. Meaningful only for a KVM_EXIT_DEBUG of an arm64 vCPU.
+    /// </summary>
+    public Arm64.Arm64DebugExit Arm64Debug => new(
+        U32(Abi.Arm64.KvmArm64GuestDebug.kvm_run_debug_arch_hsr), U32(Abi.Arm64.KvmArm64GuestDebug.kvm_run_debug_arch_hsr_high),
+        U64(Abi.Arm64.KvmArm64GuestDebug.kvm_run_debug_arch_far), BinaryPrimitives.ReadUInt16LittleEndian(_run[KvmRunLayout.flags..]));
+
+    /// <summary>
+    /// True for an arm64 KVM_EXIT_DEBUG that reports a software step (hsr EC 0x32, ESR_ELx_EC_SOFTSTP_LOW); the PC is
+    /// the next instruction's (<see cref="Arm64.Arm64Vcpu.GetPc"/>).
+    /// </summary>
+    public bool IsArm64SoftwareStep => !Interrupted && Reason == KvmExitReason.KVM_EXIT_DEBUG &&
+        U32(Abi.Arm64.KvmArm64GuestDebug.kvm_run_debug_arch_hsr) >> 26 == Arm64.Arm64DebugExit.SoftwareStepClass;
 
     // ---- KVM_EXIT_INTERNAL_ERROR ----
     /// <summary>

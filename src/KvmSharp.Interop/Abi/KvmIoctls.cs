@@ -288,6 +288,8 @@ public static class KvmIoctls
         if (request == Arm64.KvmArm64Ioctls.KVM_GET_ONE_REG) return nameof(Arm64.KvmArm64Ioctls.KVM_GET_ONE_REG);
         if (request == Arm64.KvmArm64Ioctls.KVM_SET_ONE_REG) return nameof(Arm64.KvmArm64Ioctls.KVM_SET_ONE_REG);
         if (request == Arm64.KvmArm64Ioctls.KVM_GET_REG_LIST) return nameof(Arm64.KvmArm64Ioctls.KVM_GET_REG_LIST);
+        // arm64's struct kvm_guest_debug is 520 bytes, so its request number is not x86's.
+        if (request == Arm64.KvmArm64GuestDebug.KVM_SET_GUEST_DEBUG_ARM64) return "KVM_SET_GUEST_DEBUG";
         return $"ioctl 0x{request:X8}";
     }
 

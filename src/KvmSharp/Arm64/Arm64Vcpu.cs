@@ -25,6 +25,8 @@ public static class Arm64Vcpu
         long rc = vcpu.Vm.Kernel.Ioctl(vcpu.Handle, KvmArm64Ioctls.KVM_ARM_VCPU_INIT, KvmCall.Bytes(ref init));
         if (KvmCall.IsError(rc))
             KvmCall.ThrowKvm(rc, "KVM_ARM_VCPU_INIT", $"vcpu={vcpu.Id} target={init.target} features[0]=0x{init.features[0]:X}");
+        // Only an arm64 kernel knows KVM_ARM_VCPU_INIT: Vcpu.SetGuestDebug now sends arm64's struct kvm_guest_debug.
+        vcpu.MarkArm64();
     }
 
     /// <summary>

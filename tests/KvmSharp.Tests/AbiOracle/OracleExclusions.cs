@@ -102,6 +102,19 @@ internal static class OracleExclusions
             "KvmArm64Smccc.KVM_SMCCC_FILTER_FWD_TO_USER", "KvmArm64Smccc.KVM_HYPERCALL_EXIT_SMC",
             "KvmArm64Smccc.KVM_HYPERCALL_EXIT_16BIT", "kvm_smccc_filter (size)", "kvm_smccc_filter.base",
             "kvm_smccc_filter.nr_functions", "kvm_smccc_filter.action", "kvm_smccc_filter.pad");
+        Add("arm64 asm/kvm.h (struct kvm_guest_debug_arch's dbg_bcr/bvr/wcr/wvr[KVM_ARM_MAX_DBG_REGS], struct " +
+            "kvm_debug_exit_arch { __u32 hsr; __u32 hsr_high; __u64 far; }, KVM_GUESTDBG_USE_HW, " +
+            "KVM_DEBUG_ARCH_HSR_HIGH_VALID) is not vendored, so the oracle cannot size arm64's KVM_SET_GUEST_DEBUG; " +
+            "Arm64GuestDebugAbiTests checks them",
+            "kvm_guest_debug_arch_arm64 (size)", "kvm_guest_debug_arch_arm64.dbg_bcr", "kvm_guest_debug_arch_arm64.dbg_bvr",
+            "kvm_guest_debug_arch_arm64.dbg_wcr", "kvm_guest_debug_arch_arm64.dbg_wvr",
+            "kvm_guest_debug_arm64 (size)", "kvm_guest_debug_arm64.control", "kvm_guest_debug_arm64.pad",
+            "kvm_guest_debug_arm64.arch", "kvm_debug_exit_arch_arm64 (size)", "kvm_debug_exit_arch_arm64.hsr",
+            "kvm_debug_exit_arch_arm64.hsr_high", "kvm_debug_exit_arch_arm64.far",
+            "KvmArm64GuestDebug.KVM_ARM_MAX_DBG_REGS", "KvmArm64GuestDebug.KVM_GUESTDBG_USE_HW",
+            "KvmArm64GuestDebug.KVM_DEBUG_ARCH_HSR_HIGH_VALID", "KvmArm64GuestDebug.KVM_SET_GUEST_DEBUG_ARM64",
+            "KvmArm64GuestDebug.kvm_run_debug_arch_hsr", "KvmArm64GuestDebug.kvm_run_debug_arch_hsr_high",
+            "KvmArm64GuestDebug.kvm_run_debug_arch_far");
         Add("arm64 asm/kvm.h (targets, vCPU feature bits) is not vendored",
             "KvmArm64Constants.KVM_ARM_TARGET_GENERIC_V8", "KvmArm64Constants.KVM_ARM_VCPU_POWER_OFF",
             "KvmArm64Constants.KVM_ARM_VCPU_EL1_32BIT", "KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2",
