@@ -45,7 +45,7 @@ internal sealed partial class A64Interpreter
         }
         bool el0 = cpu.AtEl0;
         bool pan = access != S1Access.Fetch && !el0 && (cpu.Pstate & PanBit) != 0 && HasPan;
-        var r = A64Stage1.Translate(cpu, memory, va, access, el0, pan);
+        var r = TranslateStage1(va, access, el0, pan); // A64Interpreter.WalkCache.cs: the walk, or one reused unchanged
         switch (r.Status)
         {
             case S1Status.Ok or S1Status.Fault when (r.Status == S1Status.Ok || r.Fsc >> 2 == A64Stage1.FscPermission >> 2) &&

@@ -28,9 +28,27 @@ internal enum S1Status
     Unsupported,
 }
 
-/// <summary>The outcome of <see cref="A64Stage1.Translate"/>; <see cref="Attr"/> and <see cref="Sh"/> feed PAR_EL1.</summary>
+/// <summary>The outcome of <see cref="A64Stage1.Translate(Arm64Cpu, Stage2Access, ulong, S1Access, bool, bool)"/>; <see cref="Attr"/> and <see cref="Sh"/> feed PAR_EL1.</summary>
 internal readonly record struct S1Result(S1Status Status, ulong Ipa = 0, uint Fsc = 0, Stage2Result Walk = default,
     ulong WalkIpa = 0, int Level = 0, byte Attr = 0, uint Sh = 0);
+
+/// <summary>
+/// The descriptors one walk read, in order (<see cref="A64Stage1.Translate(Arm64Cpu, Stage2Access, ulong, S1Access, bool, bool, ref S1Path)"/>):
+/// entry i is the level <see cref="StartLevel"/> + i descriptor, read at IPA <see cref="Ipa"/>[i] with value
+/// <see cref="Desc"/>[i]. A64Interpreter.WalkCache.cs re-reads them to reuse a walk.
+/// </summary>
+internal struct S1Path
+{
+    public S1Quads Ipa, Desc;
+    public int Count, StartLevel;
+}
+
+/// <summary>Four quadwords (one per level 0..3), inline.</summary>
+[System.Runtime.CompilerServices.InlineArray(4)]
+internal struct S1Quads
+{
+    private ulong _first;
+}
 
 /// <summary>
 /// The EL1&amp;0 stage-1 translation table walk of the Arm ARM (DDI 0487, D8 "The AArch64 Virtual Memory System
@@ -77,6 +95,17 @@ internal static class A64Stage1
     /// </summary>
     public static S1Result Translate(Arm64Cpu cpu, Stage2Access memory, ulong va, S1Access access, bool el0, bool pan)
     {
+        S1Path path = default;
+        return Translate(cpu, memory, va, access, el0, pan, ref path);
+    }
+
+    /// <summary>
+    /// <see cref="Translate(Arm64Cpu, Stage2Access, ulong, S1Access, bool, bool)"/>, recording in
+    /// <paramref name="path"/> every descriptor read that completed at stage 2. The result is a function of the inputs
+    /// (TCR_EL1, the selected TTBRn_EL1, SCTLR_EL1, MAIR_EL1, ID_AA64MMFR0_EL1, the arguments) and those descriptors.
+    /// </summary>
+    public static S1Result Translate(Arm64Cpu cpu, Stage2Access memory, ulong va, S1Access access, bool el0, bool pan, ref S1Path path)
+    {
         ulong tcr = cpu.SysRegs[TcrIndex];
         // AArch64.S1Translate: VA[55] selects TTBR0 or TTBR1 (AArch64.GetVARange).
         bool upper = ((va >> 55) & 1) != 0;
@@ -102,6 +131,8 @@ internal static class A64Stage1
 
         // Start level (D8.2.7 "Translation table walk starting level", 4 KiB: 9 bits a level above the 12-bit offset).
         int startLevel = 4 - (inputSize - 12 + 8) / 9, level = startLevel;
+        path.StartLevel = startLevel;
+        path.Count = 0;
         int startBits = inputSize - (12 + 9 * (3 - level));
         ulong ttbr = cpu.SysRegs[upper ? Ttbr1Index : Ttbr0Index];
         // TTBRx_EL1.BADDR [47:1] (ASID in 63:48, CnP bit 0); the bits below the table's alignment are RES0, taken as
@@ -122,6 +153,9 @@ internal static class A64Stage1
             var r = memory.Access(descIpa, raw, write: false, fetch: false);
             if (r.Status != Stage2Status.Done) return new(S1Status.WalkStage2, Walk: r, WalkIpa: descIpa, Level: level);
             desc = BitConverter.ToUInt64(raw);
+            path.Ipa[path.Count] = descIpa;
+            path.Desc[path.Count] = desc;
+            path.Count++;
             // Descriptor bit 0 clear: invalid → Translation fault at this level (D8.3.1 "Table descriptor format").
             if ((desc & 1) == 0) return Fault(FscTranslation, level);
             bool isTable = (desc & 2) != 0;

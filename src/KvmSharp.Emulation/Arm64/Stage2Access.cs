@@ -77,6 +77,9 @@ internal sealed class Stage2Access(Kvm kvm)
     /// <summary>The running vCPU's dirty ring (mark_page_dirty_in_slot pushes to it), or null.</summary>
     public KvmDirtyRing? DirtyRing { get; init; }
 
+    /// <summary>The bound vCPU's page cache (<see cref="BindVcpu"/>), or null: read views of resolved pages for the stage-1 walk reuse.</summary>
+    public GuestPhysicalMemory? PageCache => _cache;
+
     /// <summary>True once <see cref="BindVcpu"/> ran.</summary>
     public bool IsBound { get; private set; }
 

@@ -110,4 +110,30 @@ internal sealed partial class GuestPhysicalMemory
         if (seq < 0 || seq != _kvm.MmuInvalidateSeq || seq != _seq || _disposed) return;
         _stage2Pages[gfn] = new CachedPage(null, 0, readOnly, pageHva);
     }
+
+    /// <summary>
+    /// A read view of the cached stage-2 page holding <paramref name="ipa"/> (as <see cref="TryGetReadView"/> for x86's
+    /// entries): reading through it is the copy <see cref="TryStage2Cached"/> makes, while <see cref="IsStage2Current"/>.
+    /// False when the page is not cached in the current epoch (pages of a KVM_MEM_USERFAULT slot and process_vm_readv
+    /// memory never are).
+    /// </summary>
+    public bool TryGetStage2ReadView(ulong ipa, out ReadView view)
+    {
+        DropStale();
+        if (_stage2Pages.TryGetValue(ipa >> PageShift, out var page))
+        {
+            view = new ReadView(page.Mapping, page.Offset, page.Address, _seq, ipa >> PageShift);
+            return true;
+        }
+        view = default;
+        return false;
+    }
+
+    /// <summary>
+    /// True while <paramref name="view"/> (from <see cref="TryGetStage2ReadView"/>) still reads what the stage-2 path
+    /// would: its epoch is the current kvm->mmu_invalidate_seq and the entries were not emptied since (a new epoch or
+    /// <see cref="Dispose"/> unmaps the windows the views point into).
+    /// </summary>
+    public bool IsStage2Current(in ReadView view) =>
+        view.IsView && view.Seq == _seq && _seq == _kvm.MmuInvalidateSeq && _stage2Pages.Count > 0;
 }
