@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Emulation;
-using KvmSharp.Kernel;
 using KvmSharp.Vmm.Guests.Arm64;
 using KvmSharp.Vmm.Loader;
 using KvmSharp.Vmm.Snapshots;
@@ -25,20 +24,6 @@ public sealed class Arm64LazyRestoreTests
     private static readonly ulong[] DataPages = [0x18_0000, 0x19_0000, 0x1A_0000, 0x1B_0000];
 
     private static ulong Marker(int page) => 0xA5A5_0000_0000_0000UL + (ulong)(uint)(page + 1);
-
-    /// <summary>Counts pwrite(2) calls on their way to the emulator.</summary>
-    private sealed class PwriteCounter(IKernel inner) : DelegatingKernel(inner)
-    {
-        public int Pages { get; private set; }
-
-        public void Restart() => Pages = 0;
-
-        public override long Pwrite(KernelFd fd, ReadOnlySpan<byte> buffer, long offset)
-        {
-            Pages += buffer.Length / Environment.SystemPageSize;
-            return base.Pwrite(fd, buffer, offset);
-        }
-    }
 
     private static MicroVmOptions Options(Kvm kvm, SnapshotRestoreMode mode) =>
         Arm64Kernel.Options(kvm) with { Memory = GuestMemoryBacking.GuestMemfd, SnapshotRestore = mode };

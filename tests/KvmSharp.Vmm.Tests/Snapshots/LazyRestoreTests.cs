@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Emulation;
-using KvmSharp.Kernel;
 using KvmSharp.Vmm.Guests;
 using KvmSharp.Vmm.Snapshots;
 using KvmSharp.Vmm.Tests.Infrastructure;
@@ -17,20 +16,6 @@ namespace KvmSharp.Vmm.Tests.Snapshots;
 public sealed class LazyRestoreTests
 {
     private static EmulatorConfig Both => EmulatorConfig.X86_64() with { GuestMemfdWrite = true, KvmUserfault = true };
-
-    /// <summary>Counts pwrite(2) calls on their way to the emulator.</summary>
-    private sealed class PwriteCounter(IKernel inner) : DelegatingKernel(inner)
-    {
-        public int Pages { get; private set; }
-
-        public void Restart() => Pages = 0;
-
-        public override long Pwrite(KernelFd fd, ReadOnlySpan<byte> buffer, long offset)
-        {
-            Pages += buffer.Length / Environment.SystemPageSize;
-            return base.Pwrite(fd, buffer, offset);
-        }
-    }
 
     private static MicroVmOptions Options(Kvm kvm, SnapshotRestoreMode mode) =>
         GuestRun.Quick with { Kvm = kvm, Memory = GuestMemoryBacking.GuestMemfd, Timeout = TimeSpan.FromSeconds(20), SnapshotRestore = mode };
