@@ -55,31 +55,10 @@ public static class VexTestCases
 
     private static IdtVector[] Halting => [.. Enumerable.Range(0, 32).Select(v => new IdtVector(v))];
 
-    /// <summary>The probe's xorshift64, and its sparse draw: a value ANDed with <c>round % 5</c> more.</summary>
-    private sealed class Xorshift(ulong seed)
-    {
-        private ulong _s = seed;
-
-        public ulong Next()
-        {
-            _s ^= _s << 13;
-            _s ^= _s >> 7;
-            _s ^= _s << 17;
-            return _s;
-        }
-
-        public ulong Sparse(int round)
-        {
-            ulong x = Next();
-            for (int k = 0; k < round % 5; k++) x &= Next();
-            return x;
-        }
-    }
-
     /// <summary>One round's input block as the probe lays it out: A (32 bytes), 4 zero bytes, B (32 bytes).</summary>
     private static byte[] Draw(int variant, int round)
     {
-        var r = new Xorshift((ulong)(variant * 1000 + round + 1));
+        var r = new ProbeDigests.Xorshift((ulong)(variant * 1000 + round + 1));
         byte[] b = new byte[InBytes];
         for (int k = 0; k < 8; k++) BitConverter.TryWriteBytes(b.AsSpan((k < 4 ? 0 : SecondAt - 32) + 8 * k), r.Sparse(round));
         return b;
@@ -123,21 +102,7 @@ public static class VexTestCases
         if (SimdSteps.HostCannotRun(ctx, g, exit.Reason)) return;
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_HLT, exit.ToString());
         Assert.Empty(g.Deliveries);
-        var wrong = new List<string>();
-        byte[] o = new byte[Digested];
-        for (int v = 0; v < Variants.Length; v++)
-        {
-            ulong h = 0xcbf29ce484222325UL;
-            for (int r = 0; r < Rounds; r++)
-            {
-                g.Guest.Memory.Read(Out + (ulong)((v * Rounds + r) * OutBytes), o);
-                foreach (byte x in o) h = (h ^ x) * 0x100000001b3UL;
-            }
-            var (name, digest) = OracleDigests[v];
-            Assert.Equal(name, Variants[v].Name);
-            if (h != digest) wrong.Add($"{name}: 0x{h:X16}, the CPU's 0x{digest:X16}");
-        }
-        Assert.True(wrong.Count == 0, string.Join("; ", wrong));
+        ProbeDigests.AssertMatch(g, Out, OutBytes, Digested, Rounds, [.. Variants.Select(v => v.Name)], OracleDigests);
     }
 
     /// <summary>The kernel's supported CPUID with CPUID.1 ECX SSE4.1/XSAVE/OSXSAVE/AVX.</summary>

@@ -86,24 +86,10 @@ public static class VexV3GatherCases
         }),
     ];
 
-    /// <summary>The probe's xorshift64.</summary>
-    private sealed class Xorshift(ulong seed)
-    {
-        private ulong _s = seed;
-
-        public ulong Next()
-        {
-            _s ^= _s << 13;
-            _s ^= _s >> 7;
-            _s ^= _s << 17;
-            return _s;
-        }
-    }
-
     /// <summary>One round's 160 input bytes as the probe draws them: DEST, the index (IDX32 or IDX64), MASK, MEM.</summary>
     private static byte[] Draw(int variant, int round, Form form)
     {
-        var r = new Xorshift((ulong)(variant * 1000 + round + 1));
+        var r = new ProbeDigests.Xorshift((ulong)(variant * 1000 + round + 1));
         byte[] b = new byte[InBytes];
         var span = b.AsSpan();
         for (int k = 0; k < 4; k++) BitConverter.TryWriteBytes(span[(8 * k)..], r.Next());
@@ -148,7 +134,7 @@ public static class VexV3GatherCases
             a.hlt();
         }, Halting);
         Prepare(kvm, g);
-        var table = new Xorshift(99);
+        var table = new ProbeDigests.Xorshift(99);
         for (int k = 0; k < 128; k++) g.Guest.Memory.Write(Table + (ulong)(8 * k), table.Next());
         for (int s = 0; s < steps; s++)
         {
@@ -159,21 +145,7 @@ public static class VexV3GatherCases
         if (HostCannotRun(ctx, g, exit.Reason)) return;
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_HLT, exit.ToString());
         Assert.Empty(g.Deliveries);
-        var wrong = new List<string>();
-        for (int v = 0; v < Variants.Length; v++)
-        {
-            ulong h = 0xcbf29ce484222325UL;
-            byte[] o = new byte[OutBytes];
-            for (int r = 0; r < Rounds; r++)
-            {
-                g.Guest.Memory.Read(Out + (ulong)((v * Rounds + r) * OutBytes), o);
-                foreach (byte x in o) h = (h ^ x) * 0x100000001b3UL;
-            }
-            var (name, digest) = OracleDigests[v];
-            Assert.Equal(name, Variants[v].Name);
-            if (h != digest) wrong.Add($"{name}: 0x{h:X16}, the CPU's 0x{digest:X16}");
-        }
-        Assert.True(wrong.Count == 0, string.Join("; ", wrong));
+        ProbeDigests.AssertMatch(g, Out, OutBytes, OutBytes, Rounds, [.. Variants.Select(v => v.Name)], OracleDigests);
     }
 
     [ConformanceCase("Intel SDM Vol. 2 VPGATHERDD: #UD when any two of the destination, index and mask registers are the same (the registers unchanged)")]
