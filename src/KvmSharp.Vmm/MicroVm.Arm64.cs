@@ -20,6 +20,12 @@ public sealed partial class MicroVm
         GuestArchitecture kernel = ArchitectureProbe.Of(kvm, vm);
         if (options.Architecture is { } asked && asked != kernel)
             throw new MicroVmException($"MicroVmOptions.Architecture is {asked}, but this kernel's VMs are {kernel}");
+        // SVE is arm64's (KVM_ARM_VCPU_SVE): an x86-64 micro-VM has no such vCPU feature to give.
+        if (kernel != GuestArchitecture.Arm64 && options.Arm64SveVectorBits is int bits)
+        {
+            throw new MicroVmSveException(bits, [],
+                $"MicroVmOptions.Arm64SveVectorBits = {bits}: SVE is an arm64 feature, and this kernel's VMs are {kernel}");
+        }
         return kernel;
     }
 
@@ -33,7 +39,9 @@ public sealed partial class MicroVm
     /// <summary>
     /// An arm64 micro-VM on <paramref name="vm"/> (owned from here: disposed by the caller's catch on failure): guest
     /// memory as on x86-64 (one guest_memfd MMAP|INIT_SHARED slot at GPA 0, or host memory), the trampoline and vector
-    /// table, the image, one vCPU initialised with PSCI 0.2 (<see cref="Arm64Boot"/>). No private memory. From a
+    /// table, the image, one vCPU initialised with PSCI 0.2 (<see cref="Arm64Boot"/>) — and with SVE at
+    /// <see cref="MicroVmOptions.Arm64SveVectorBits"/>, its vector lengths set and finalized before anything else of it
+    /// (<see cref="Arm64Boot.ResetVcpu"/>). No private memory. From a
     /// <paramref name="snapshot"/>: its pages instead (they hold the tables, trampoline, vectors and image) — written now,
     /// or lazily on first use as on x86-64 (<see cref="RestoresLazily"/>: guest_memfd write(2) and KVM userfault, which
     /// the arm64 stage-2 consults like x86's MMU) — and a vCPU the caller initialises and loads (MicroVm.Snapshots.cs
@@ -46,7 +54,7 @@ public sealed partial class MicroVm
         bool lazy = false;
         try
         {
-            Arm64Boot boot = Arm64Boot.Open(vm);
+            Arm64Boot boot = Arm64Boot.Open(vm, options.Arm64SveVectorBits);
             string? noGuestMemfd = options.Memory is null ? GuestMemory.GuestMemfdUnavailableReason(vm) : null;
             GuestMemoryBacking backing = options.Memory
                 ?? (noGuestMemfd is null ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory);

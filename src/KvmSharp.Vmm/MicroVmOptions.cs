@@ -114,6 +114,27 @@ public sealed record MicroVmOptions
     /// </summary>
     public GuestArchitecture? Architecture { get; init; }
 
+    /// <summary>The shortest SVE vector length, 128 bits (one quadword: Arm ARM D19.2.163 ZCR_EL1.LEN = 0).</summary>
+    public const int MinSveVectorBits = 128;
+
+    /// <summary>The longest SVE vector length the architecture allows, 2048 bits (ZCR_EL1.LEN = 15; SVE_VQ_MAX 16).</summary>
+    public const int MaxSveVectorBits = 2048;
+
+    /// <summary>
+    /// An arm64 micro-VM whose vCPU has SVE (GUEST-ABI.md, "arm64 micro-VMs"), with this vector length in bits: null
+    /// (the default) for none — an SVE instruction is then UNDEFINED, a <see cref="GuestOutcome.Exception"/> with
+    /// ESR_EL1.EC 0 — else a multiple of <see cref="MinSveVectorBits"/> up to <see cref="MaxSveVectorBits"/> that the
+    /// kernel's vCPUs offer. The vCPU is initialised with KVM_ARM_VCPU_SVE, its KVM_REG_ARM64_SVE_VLS narrowed to
+    /// this length and every shorter one the host implements (the kernel hides none of those: guest.c set_sve_vls),
+    /// then KVM_ARM_VCPU_FINALIZE(KVM_ARM_VCPU_SVE) — the order of reset.c and guest.c, before the vCPU first runs —;
+    /// each initialisation and <see cref="MicroVm.Reset"/> sets CPACR_EL1.ZEN (and FPEN) so EL1 code may use SVE and
+    /// ZCR_EL1.LEN so that it runs at this length. Reset zeroes Z0–Z31, P0–P15 and FFR (KVM_ARM_VCPU_INIT again:
+    /// reset.c kvm_vcpu_reset_sve); a snapshot holds them with the other registers, and loads only into a micro-VM with
+    /// the same vector lengths. A length the kernel does not offer, a kernel without SVE (KVM_CAP_ARM_SVE) or an
+    /// x86-64 micro-VM is refused with a <see cref="MicroVmSveException"/> naming the length asked for.
+    /// </summary>
+    public int? Arm64SveVectorBits { get; init; }
+
     /// <summary>The refusal of an option an arm64 micro-VM does not have, or null when every option is usable.</summary>
     internal string? Arm64Refusal()
     {
@@ -137,5 +158,10 @@ public sealed record MicroVmOptions
         if (!Enum.IsDefined(SnapshotRestore)) throw new MicroVmException($"MicroVmOptions.SnapshotRestore: {SnapshotRestore} is not a SnapshotRestoreMode");
         if (!Enum.IsDefined(DirectMap)) throw new MicroVmException($"MicroVmOptions.DirectMap: {DirectMap} is not a DirectMapUse");
         if (ConsoleCapacity < 0) throw new MicroVmException($"MicroVmOptions.ConsoleCapacity must not be negative, not {ConsoleCapacity}");
+        if (Arm64SveVectorBits is int bits && (bits is < MinSveVectorBits or > MaxSveVectorBits || bits % MinSveVectorBits != 0))
+        {
+            throw new MicroVmSveException(bits, [],
+                $"MicroVmOptions.Arm64SveVectorBits: {bits} bits is not an SVE vector length (a multiple of {MinSveVectorBits} in [{MinSveVectorBits}, {MaxSveVectorBits}]: Arm ARM ZCR_EL1.LEN)");
+        }
     }
 }

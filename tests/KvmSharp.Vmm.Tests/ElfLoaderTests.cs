@@ -29,6 +29,19 @@ public sealed class ElfLoaderTests
         Assert.Equal(Layout.ImageBase + 1, image.Exports["f"]);
     }
 
+    [Fact]
+    public void A_segment_without_file_bytes_may_have_its_offset_past_the_end_of_the_file()
+    {
+        // ld writes a .bss-only PT_LOAD with p_filesz 0 and p_offset at the end of the file; fs/binfmt_elf.c maps it
+        // without reading the file. p_filesz 0 with the offset far beyond the file is still only memory.
+        byte[] elf = Valid();
+        BinaryPrimitives.WriteUInt64LittleEndian(elf.AsSpan(Ph + 32), 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(elf.AsSpan(Ph + 8), (ulong)elf.Length + 0x1000);
+        var segment = Assert.Single(GuestImage.FromElf(elf).Segments);
+        Assert.Equal(0, segment.Data.Length);
+        Assert.Equal(0x2003UL, segment.MemorySize);
+    }
+
     public static TheoryData<string, GuestImageError> Malformations => new()
     {
         { "magic", GuestImageError.BadMagic },

@@ -29,7 +29,8 @@ namespace KvmSharp.Cli.Commands;
 /// <c>{"rip","bytes","text"}</c> and <c>"trace_truncated"</c>. A run stopped from outside says why: <c>timeout</c>
 /// (--timeout), <c>cancelled</c> (SIGINT/SIGTERM, exit code 130), <c>max_exits</c> (<c>--max-exits N</c>). A snapshot
 /// file runs with <c>--lazy-restore</c> (pages written on first touch; <c>--kernel emulated</c> only) and
-/// <c>--host-tsc-rate</c> (this kernel's TSC rate when it refuses the snapshot's).
+/// <c>--host-tsc-rate</c> (this kernel's TSC rate when it refuses the snapshot's). <c>--sve BITS</c> gives an arm64
+/// micro-VM's vCPU SVE at that vector length.
 /// </summary>
 public static class RunCommand
 {
@@ -90,6 +91,11 @@ public static class RunCommand
         {
             Description = "After the run, print the vCPU's non-zero binary statistics (KVM_GET_STATS_FD: exits by kind, halts, injections)",
         };
+        var sve = new Option<int?>("--sve")
+        {
+            Description = "arm64: give the vCPU SVE with this vector length in bits (128, 256 …: MicroVmOptions.Arm64SveVectorBits); " +
+                          "with --kernel emulated --arch arm64 the emulated host is the Neoverse V1-like one (SVE up to 256 bits)",
+        };
         var kernelOptions = new KernelOptions();
         var command = new Command("run", "Run a guest program in a micro-VM (guest_memfd memory when the kernel offers it)");
         command.Arguments.Add(target);
@@ -104,6 +110,7 @@ public static class RunCommand
         command.Options.Add(maxExits);
         command.Options.Add(lazyRestore);
         command.Options.Add(hostTscRate);
+        command.Options.Add(sve);
         kernelOptions.AddTo(command);
         command.SetAction(result =>
         {
@@ -130,7 +137,8 @@ public static class RunCommand
             result.GetValue(stats),
             result.GetValue(maxExits),
             result.GetValue(lazyRestore),
-            result.GetValue(hostTscRate));
+            result.GetValue(hostTscRate),
+            result.GetValue(sve));
 
             void Stop(PosixSignalContext context)
             {
@@ -154,12 +162,16 @@ public static class RunCommand
     /// it needs exist nowhere else); the JSON then says <c>"restore":"lazy"</c> and how many pages were written
     /// (<c>"lazy_pages_populated"</c>). <paramref name="hostTscRate"/>: a snapshot's TSC rate this kernel refuses is
     /// replaced by its own (<see cref="MicroVmOptions.RequireSnapshotTscRate"/> false) instead of refusing the snapshot.
+    /// <paramref name="sveBits"/> (--sve) gives an arm64 micro-VM's vCPU SVE at that vector length
+    /// (<see cref="MicroVmOptions.Arm64SveVectorBits"/>); on --kernel emulated --arch arm64 the emulated host is then
+    /// <see cref="Emulation.Arm64.Arm64CpuModel.NeoverseV1"/> (the default arm64 preset's N1-like host has no SVE). A
+    /// length the kernel does not offer, or an x86-64 micro-VM, is refused (exit code 2, naming the length).
     /// </summary>
     public static int Run(string target, string memory, string timeout, bool json, TextWriter output,
         KernelRequest? kernel = null, VmType vmType = VmType.Default, string device = Kvm.DefaultPath,
         string backing = MemoryAuto, TextWriter? error = null, IReadOnlyList<GuestCallSpec>? calls = null, string? saveSnapshot = null,
         int traceInstructions = 0, CancellationToken cancellationToken = default, bool stats = false, long? maxExits = null,
-        bool lazyRestore = false, bool hostTscRate = false)
+        bool lazyRestore = false, bool hostTscRate = false, int? sveBits = null)
     {
         if (maxExits is <= 0) throw new UsageException($"--max-exits: {maxExits} is not a positive number of exits");
         calls ??= [];
@@ -190,7 +202,9 @@ public static class RunCommand
         if (kernel is { Kind: KernelKind.Emulated, Arch: not null, InPlaceConversion: false } && vmType is VmType.Snp or VmType.Tdx)
             throw new UsageException($"run: a {vmType} micro-VM needs guest_memfd with in-place conversion; add --in-place-conversion");
         if (lazyRestore) CheckLazyRestore(kernel, snapshot is not null);
-        using var selection = lazyRestore ? UserfaultKernel(kernel) : KernelChoice.Create(kernel);
+        using var selection = lazyRestore ? UserfaultKernel(kernel)
+            : sveBits is not null && kernel is { Kind: KernelKind.Emulated, Arch: Emulation.Architecture.Arm64 } ? SveKernel(kernel)
+            : KernelChoice.Create(kernel);
         using var kvm = Kvm.Open(selection.Kernel, device, selection.Proposals);
 
         using var sink = json ? null : new TextWriterStream(output);
@@ -207,6 +221,7 @@ public static class RunCommand
             Memory = asked,
             TraceInstructions = traceInstructions,
             Architecture = arch,
+            Arm64SveVectorBits = sveBits,
         };
         if (maxExits is long budget) options = options with { MaxExits = budget };
         if (lazyRestore) options = options with { SnapshotRestore = SnapshotRestoreMode.Lazy };
@@ -360,6 +375,20 @@ public static class RunCommand
         EmulatorConfig config = Conformance.EmulatedKernels.X86Userfault();
         var selection = new KernelSelection(new EmulatedKernel(config),
             "emulated (x86_64, 6.18 + guest_memfd write v7 + direct map removal v12 + KVM userfault v3)", Release: null, config.Proposals);
+        if (kernel.Trace is not TextWriter trace) return selection;
+        var lines = TextWriter.Synchronized(trace);
+        return selection with { Kernel = new Kernel.Tracing.TracingKernel(selection.Kernel, call => lines.WriteLine(call), ownsInner: true) };
+    }
+
+    /// <summary>
+    /// --sve on --kernel emulated --arch arm64: the request's arm64 preset with the Neoverse V1-like host CPU (SVE with
+    /// vector lengths of 128 and 256 bits: Emulation/Arm64/Arm64CpuModel.cs), traced like KernelChoice's kernels.
+    /// </summary>
+    private static KernelSelection SveKernel(KernelRequest kernel)
+    {
+        var (config, description) = KernelChoice.EmulatedConfig(kernel);
+        config = config with { Arm64Cpu = Emulation.Arm64.Arm64CpuModel.NeoverseV1 };
+        var selection = new KernelSelection(new EmulatedKernel(config), $"emulated ({description}, Neoverse V1-like host with SVE)", Release: null, config.Proposals);
         if (kernel.Trace is not TextWriter trace) return selection;
         var lines = TextWriter.Synchronized(trace);
         return selection with { Kernel = new Kernel.Tracing.TracingKernel(selection.Kernel, call => lines.WriteLine(call), ownsInner: true) };

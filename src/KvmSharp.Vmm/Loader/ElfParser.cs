@@ -83,7 +83,10 @@ internal static class ElfParser
             ulong offset = U64(file, at + 8), vaddr = U64(file, at + 16), filesz = U64(file, at + 32), memsz = U64(file, at + 40);
             if (memsz == 0) continue;
             if (filesz > memsz) throw Fail(GuestImageError.Truncated, $"PT_LOAD {i}: p_filesz 0x{filesz:X} exceeds p_memsz 0x{memsz:X}");
-            if (offset > (ulong)file.Length || filesz > (ulong)file.Length - offset)
+            // A .bss-only segment has no file bytes, and ld may give it an offset at or past the end of the file:
+            // fs/binfmt_elf.c elf_map returns early for a zero p_filesz and never reads the file there.
+            if (filesz == 0) offset = 0;
+            else if (offset > (ulong)file.Length || filesz > (ulong)file.Length - offset)
                 throw Fail(GuestImageError.Truncated, $"PT_LOAD {i}: file bytes [0x{offset:X}, +0x{filesz:X}) lie outside the 0x{file.Length:X}-byte file");
             if (vaddr < Layout.ImageBase || memsz > Layout.MaxMemorySize || vaddr > Layout.MaxMemorySize - memsz)
                 throw Fail(GuestImageError.OutsideMemory,

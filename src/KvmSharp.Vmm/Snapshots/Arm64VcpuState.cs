@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
+using System.Runtime.InteropServices;
 using KvmSharp.Abi.Arm64;
 using KvmSharp.Arm64;
 using KvmSharp.Kernel;
+using KvmSharp.Vmm.Arch.Arm64;
 
 namespace KvmSharp.Vmm.Snapshots;
 
@@ -18,7 +20,11 @@ namespace KvmSharp.Vmm.Snapshots;
 /// Restored by KVM_ARM_VCPU_INIT (a reset) and then KVM_SET_ONE_REG of each in the same order, as firecracker does:
 /// writing an ID or firmware register after the VM ran is refused only when the value differs (sys_regs.c
 /// set_id_reg, hypercalls.c kvm_arm_set_fw_reg_bmap: EBUSY), so a snapshot from the same kernel loads, and one from a
-/// kernel whose CPU differs is refused naming the register. The virtual counter (KVM_REG_ARM_TIMER_CNT) goes back to
+/// kernel whose CPU differs is refused naming the register. An SVE vCPU (<see cref="MicroVmOptions.Arm64SveVectorBits"/>)
+/// lists KVM_REG_ARM64_SVE_VLS, Z0..Z31, P0..P15 and FFR (slice 0, each id sized for the largest vector length:
+/// KVM_REG_SIZE_U2048 and U256, the bytes beyond the vCPU's length zero: guest.c sve_reg_to_region) after the core
+/// registers, and ZCR_EL1 among the system registers: they travel like the rest, except the vector lengths, which are
+/// compared instead of written (<see cref="CheckSve"/>). The virtual counter (KVM_REG_ARM_TIMER_CNT) goes back to
 /// its value at the snapshot (arch_timer.c kvm_arm_timer_set_reg moves the VM's counter offset), so a time the guest
 /// stored in its initialisation is never in its future.
 /// </summary>
@@ -78,8 +84,12 @@ internal sealed class Arm64VcpuState
     /// </summary>
     public void Load(Vcpu vcpu)
     {
+        CheckSve(vcpu);
         for (int i = 0; i < _ids.Length; i++)
         {
+            // Fixed at the vCPU's finalization, which comes before any register can be loaded (guest.c set_sve_vls:
+            // "if (kvm_arm_vcpu_sve_finalized(vcpu)) return -EPERM; /* too late! */"); CheckSve found it equal.
+            if (_ids[i] == KvmArm64Sve.KVM_REG_ARM64_SVE_VLS) continue;
             try
             {
                 vcpu.SetOneRegBytes(_ids[i], _values[i]);
@@ -90,6 +100,35 @@ internal sealed class Arm64VcpuState
                     $"this kernel refused the snapshot's register {Describe(_ids[i])} = 0x{Convert.ToHexString([.. _values[i].Reverse()])} (KVM_SET_ONE_REG {e.ErrnoName}): a snapshot loads on a kernel whose vCPU has the same registers and ID values", e);
             }
         }
+    }
+
+    /// <summary>
+    /// Refuses a snapshot whose vCPU had other SVE vector lengths than <paramref name="vcpu"/> (the one the micro-VM
+    /// finalized with <see cref="MicroVmOptions.Arm64SveVectorBits"/>): KVM_REG_ARM64_SVE_VLS, listed first of the
+    /// SVE registers of an SVE vCPU (guest.c copy_sve_reg_indices), cannot be changed once the vCPU is finalized, and
+    /// the Z, P and FFR registers the snapshot holds are sized by it; a vCPU without SVE has no such register
+    /// (get_sve_vls: ENOENT).
+    /// </summary>
+    public void CheckSve(Vcpu vcpu)
+    {
+        byte[]? saved = Find(KvmArm64Sve.KVM_REG_ARM64_SVE_VLS);
+        byte[]? current;
+        try
+        {
+            current = vcpu.GetOneRegBytes(KvmArm64Sve.KVM_REG_ARM64_SVE_VLS);
+        }
+        catch (KvmException e) when (e.Errno == Errno.ENOENT)
+        {
+            current = null;
+        }
+        if (saved is null && current is null) return;
+        if (saved is not null && current is not null && saved.AsSpan().SequenceEqual(current)) return;
+        throw new MicroVmSnapshotException(SnapshotRefusal.VcpuStateRefused,
+            $"the snapshot's vCPU has {SveLengths(saved)}, this micro-VM's has {SveLengths(current)} (MicroVmOptions.Arm64SveVectorBits): a snapshot loads into a micro-VM with the same SVE vector lengths");
+
+        static string SveLengths(byte[]? vls) => vls is null
+            ? "no SVE"
+            : $"SVE vector lengths {string.Join(", ", Arm64Boot.VectorBits(MemoryMarshal.Cast<byte, ulong>(vls)))} bits";
     }
 
     /// <summary>A register id with its kind: core (struct kvm_regs offset), system (op0:op1:CRn:CRm:op2) or other.</summary>

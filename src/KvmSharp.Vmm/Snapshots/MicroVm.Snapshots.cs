@@ -92,6 +92,8 @@ public sealed partial class MicroVm
         ArgumentNullException.ThrowIfNull(snapshot);
         ThrowIfCannotUseSnapshots("Restore");
         snapshot.CheckFits(Image, _memory.Size, Features, Architecture);
+        // Before any page is rewritten: a vector-length mismatch refused later would leave the micro-VM faulted.
+        if (_arm64 is not null) snapshot.Arm64Vcpu!.CheckSve(_vcpu);
         if (_arm64 is null)
         {
             CheckMsrsListed(snapshot);

@@ -33,7 +33,8 @@ namespace KvmSharp.Vmm.Snapshots;
 ///        arm64 vCPU section (VM type 0 and features 0 in the header):
 ///          u32 register count N, 1 ≤ N ≤ 4096
 ///          N × { u64 id: a KVM_GET/SET_ONE_REG id (KVM_REG_ARM64 | KVM_REG_SIZE_* | space: KVM_REG_ARM_CORE with the
-///                  struct kvm_regs offset / 4, KVM_REG_ARM64_SYSREG with op0:op1:CRn:CRm:op2, firmware, timer, demux),
+///                  struct kvm_regs offset / 4, KVM_REG_ARM64_SYSREG with op0:op1:CRn:CRm:op2, firmware, timer, demux,
+///                  and for an SVE vCPU KVM_REG_ARM64_SVE: the vector-length bitmap, Z0..Z31 and P0..P15, FFR, slice 0),
 ///                  each at most once, KVM_REG_SIZE(id) ≤ 256;
 ///                KVM_REG_SIZE(id) bytes: its value as KVM_GET_ONE_REG gave it }
 ///            in the order of the snapshotted vCPU's KVM_GET_REG_LIST, which is the restore's order (Arm64VcpuState)
@@ -63,6 +64,10 @@ namespace KvmSharp.Vmm.Snapshots;
 /// snapshots, and an x86-64 snapshot must never be loaded into an arm64 micro-VM or the reverse (MicroVmSnapshot
 /// .Architecture; the refusal names both). An x86-64 file differs from version 6 only in the version and those 4
 /// bytes; versions 6, 5 and 4 are still read, as x86-64.
+/// SVE micro-VMs (MicroVmOptions.Arm64SveVectorBits) needed no new version: their Z, P and FFR registers, the
+/// vector-length bitmap and ZCR_EL1 are on the vCPU's KVM_GET_REG_LIST, so a version 7 arm64 section already holds
+/// them (a Z register is KVM_REG_SIZE_U2048, 256 bytes, the largest id the reader takes); a file from before SVE
+/// micro-VMs has none and loads into a micro-VM without SVE, as it did (Arm64VcpuState.CheckSve).
 /// Versions 1 and 2 are refused (<see cref="SnapshotFormatError.UnsupportedVersion"/>), not loaded with the boot
 /// registers: a guest whose initialisation set FS base, KERNEL_GS_BASE, STAR … would silently run differently from
 /// the micro-VM that was snapshotted. Take such a snapshot again.

@@ -11,27 +11,55 @@ namespace KvmSharp.Vmm.Arch.Arm64;
 /// VBAR_EL1 = the VMM's vector table, and per call PC = the trampoline, SP_EL1 = the stack top, PSTATE = EL1h with
 /// DAIF masked, all through KVM_SET_ONE_REG; and, as processor.c's aarch64_vcpu_setup does before the guest runs, the
 /// stage-1 MMU turned on over the identity tables the host wrote (<see cref="Arm64PageTables"/>): MAIR_EL1, TCR_EL1,
-/// TTBR0_EL1, then SCTLR_EL1 with M, C and I set (<see cref="Layout"/>).
+/// TTBR0_EL1, then SCTLR_EL1 with M, C and I set (<see cref="Layout"/>). An SVE micro-VM
+/// (<see cref="MicroVmOptions.Arm64SveVectorBits"/>) adds KVM_ARM_VCPU_SVE to the features, its vector lengths and
+/// KVM_ARM_VCPU_FINALIZE after the first init (the order of Documentation/virt/kvm/api.rst, KVM_ARM_VCPU_FINALIZE),
+/// and CPACR_EL1.ZEN and ZCR_EL1.LEN to the boot registers.
 /// </summary>
 internal sealed class Arm64Boot
 {
     private readonly kvm_vcpu_init _init;
+    // SVE (MicroVmOptions.Arm64SveVectorBits): the vector length in quadwords, 0 without; and whether this micro-VM's
+    // one vCPU was finalized (its first KVM_ARM_VCPU_INIT is followed by KVM_REG_ARM64_SVE_VLS and the finalize).
+    private readonly int _sveVq;
+    private bool _sveFinalized;
 
-    private Arm64Boot(kvm_vcpu_init init) => _init = init;
+    private Arm64Boot(kvm_vcpu_init init, int sveVq)
+    {
+        _init = init;
+        _sveVq = sveVq;
+    }
 
-    /// <summary>KVM_ARM_PREFERRED_TARGET of <paramref name="vm"/>, with PSCI 0.2 added.</summary>
-    public static Arm64Boot Open(Vm vm)
+    /// <summary>
+    /// KVM_ARM_PREFERRED_TARGET of <paramref name="vm"/>, with PSCI 0.2 added, and with KVM_ARM_VCPU_SVE when
+    /// <paramref name="sveBits"/> is set: a kernel without SVE (arm.c kvm_vm_ioctl_check_extension "case
+    /// KVM_CAP_ARM_SVE: r = system_supports_sve();" — whose KVM_ARM_VCPU_INIT would refuse the feature with EINVAL:
+    /// arm.c kvm_vcpu_init_check_features against system_supported_vcpu_features) is refused here, naming the length.
+    /// </summary>
+    public static Arm64Boot Open(Vm vm, int? sveBits = null)
     {
         kvm_vcpu_init init = vm.PreferredTarget();
         init.features[0] |= 1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2;
-        return new Arm64Boot(init);
+        if (sveBits is not int bits) return new Arm64Boot(init, 0);
+        if (vm.CheckExtension(KvmArm64Sve.KVM_CAP_ARM_SVE) <= 0)
+        {
+            throw new MicroVmSveException(bits, [],
+                $"MicroVmOptions.Arm64SveVectorBits = {bits}: this kernel offers no SVE vCPU (KVM_CAP_ARM_SVE is 0: the host CPU has no SVE)");
+        }
+        init.features[0] |= 1u << KvmArm64Constants.KVM_ARM_VCPU_SVE;
+        return new Arm64Boot(init, bits / MicroVmOptions.MinSveVectorBits);
     }
 
     /// <summary>
     /// KVM_ARM_VCPU_INIT (again, for a reset: arm.c kvm_arch_vcpu_ioctl_vcpu_init resets an initialized vCPU to its
-    /// reset state when given the same target and features), then VBAR_EL1 and CPACR_EL1.FPEN = 0b11 (KVM resets
+    /// reset state when given the same target and features — for an SVE vCPU that zeroes Z, P and FFR, reset.c
+    /// kvm_reset_vcpu → kvm_vcpu_reset_sve —; the first one of an SVE vCPU is followed by its vector lengths and the
+    /// finalize, <see cref="ConfigureSve"/>), then VBAR_EL1 and CPACR_EL1.FPEN = 0b11 (KVM resets
     /// CPACR_EL1 to 0, which traps every FP/SIMD instruction at EL1 — Arm ARM D19.2.30 CPACR_EL1 — while compiled C
-    /// uses them as soon as the compiler may: GUEST-ABI.md, "arm64 C guests"), then the MMU: MAIR_EL1, TCR_EL1 and
+    /// uses them as soon as the compiler may: GUEST-ABI.md, "arm64 C guests") — with SVE also ZEN = 0b11
+    /// (<see cref="CpacrZen"/>) and ZCR_EL1.LEN = the length's quadwords − 1 (KVM resets ZCR_EL1 to 0, the
+    /// 128-bit length: sys_regs.c "{ SYS_DESC(SYS_ZCR_EL1), NULL, reset_val, ZCR_EL1, 0, .visibility = sve_visibility }") —,
+    /// then the MMU: MAIR_EL1, TCR_EL1 and
     /// TTBR0_EL1 (<see cref="Layout.EntryMair"/>, <see cref="Layout.EntryTcr"/>, <see cref="Layout.TranslationTables"/>),
     /// and SCTLR_EL1 = KVM's reset value (read back, so its RES1 bits are kept: sys_regs.c resets it to 0x00C50078)
     /// with M, C and I set and A clear (<see cref="Layout.EntrySctlrBits"/>). The tables must be in memory already
@@ -39,9 +67,13 @@ internal sealed class Arm64Boot
     /// </summary>
     public void InitVcpu(Vcpu vcpu)
     {
-        vcpu.Init(_init);
+        ResetVcpu(vcpu);
         vcpu.SetOneReg(KvmArm64SysRegs.VBAR_EL1, Layout.Vectors);
-        vcpu.SetOneReg(KvmArm64SysRegs.CPACR_EL1, Layout.EntryCpacr);
+        vcpu.SetOneReg(KvmArm64SysRegs.CPACR_EL1, _sveVq == 0 ? Layout.EntryCpacr : Layout.EntryCpacr | CpacrZen);
+        // ZCR_EL1.LEN (bits 3:0): the guest's vector length is (LEN + 1) × 128 bits, capped by ZCR_EL2 — which KVM sets
+        // from the vCPU's sve_max_vl — and rounded down to one the CPU implements (Arm ARM D19.2.163 ZCR_EL1,
+        // "Constraining the vector length").
+        if (_sveVq != 0) vcpu.SetOneReg(KvmArm64Sve.ZCR_EL1, (ulong)(_sveVq - 1));
         vcpu.SetOneReg(KvmArm64SysRegs.MAIR_EL1, Layout.EntryMair);
         vcpu.SetOneReg(KvmArm64SysRegs.TCR_EL1, Layout.EntryTcr);
         vcpu.SetOneReg(KvmArm64SysRegs.TTBR0_EL1, Layout.TranslationTables);
@@ -52,8 +84,68 @@ internal sealed class Arm64Boot
     /// <summary>
     /// KVM_ARM_VCPU_INIT alone, with this micro-VM's target and features: every register back to its reset value, the
     /// first step of loading a snapshot's registers (Snapshots/Arm64VcpuState.cs), which then set VBAR, CPACR, the MMU …
+    /// The first one of an SVE vCPU (at creation, or at the creation from a snapshot) also gives it its vector lengths
+    /// and finalizes it (<see cref="ConfigureSve"/>).
     /// </summary>
-    public void ResetVcpu(Vcpu vcpu) => vcpu.Init(_init);
+    public void ResetVcpu(Vcpu vcpu)
+    {
+        vcpu.Init(_init);
+        if (_sveVq != 0 && !_sveFinalized)
+        {
+            ConfigureSve(vcpu);
+            _sveFinalized = true;
+        }
+    }
+
+    /// <summary>
+    /// The SVE set-up between a vCPU's first KVM_ARM_VCPU_INIT and its first run (Documentation/virt/kvm/api.rst,
+    /// KVM_ARM_VCPU_INIT "KVM_ARM_VCPU_SVE", KVM_REG_ARM64_SVE_VLS and KVM_ARM_VCPU_FINALIZE): read the vector lengths
+    /// the vCPU may have (guest.c get_sve_vls: every length the host implements up to kvm_sve_max_vl, set by reset.c
+    /// kvm_vcpu_enable_sve at the init); refuse a length not among them; write back those up to the asked one — the
+    /// kernel takes a set only when it holds every implemented length up to its largest ("Vector lengths supported
+    /// by the host can't currently be hidden from the guest individually": guest.c set_sve_vls, EINVAL) and only
+    /// before the finalize (EPERM after: "too late!") —; then KVM_ARM_VCPU_FINALIZE(KVM_ARM_VCPU_SVE) (reset.c
+    /// kvm_arm_vcpu_finalize → kvm_vcpu_finalize_sve: sve_state allocated; until then KVM_RUN, KVM_GET_REG_LIST and the
+    /// Z/P/FFR registers are refused with EPERM: arm.c kvm_arch_vcpu_ioctl_run, guest.c kvm_arm_num_regs / get_sve_reg).
+    /// </summary>
+    private void ConfigureSve(Vcpu vcpu)
+    {
+        ulong[] offered = vcpu.GetSveVectorLengths();
+        int bits = _sveVq * MicroVmOptions.MinSveVectorBits;
+        int word = (_sveVq - KvmArm64Sve.KVM_ARM64_SVE_VQ_MIN) / 64, bit = (_sveVq - KvmArm64Sve.KVM_ARM64_SVE_VQ_MIN) % 64;
+        if ((offered[word] >> bit & 1) == 0)
+        {
+            int[] lengths = VectorBits(offered);
+            throw new MicroVmSveException(bits, lengths,
+                $"MicroVmOptions.Arm64SveVectorBits = {bits}: this kernel's vCPUs offer SVE vector lengths of {string.Join(", ", lengths)} bits (KVM_REG_ARM64_SVE_VLS), not {bits}");
+        }
+        var chosen = new ulong[KvmArm64Sve.KVM_ARM64_SVE_VLS_WORDS];
+        for (int i = 0; i < chosen.Length; i++)
+        {
+            chosen[i] = i < word ? offered[i] : i == word ? offered[i] & (bit == 63 ? ulong.MaxValue : (2UL << bit) - 1) : 0;
+        }
+        vcpu.SetSveVectorLengths(chosen);
+        vcpu.FinalizeSve();
+    }
+
+    /// <summary>The lengths in bits of a KVM_REG_ARM64_SVE_VLS bitmap (bit vq − 1 of the words: vq quadwords).</summary>
+    public static int[] VectorBits(ReadOnlySpan<ulong> words)
+    {
+        var lengths = new List<int>();
+        for (int i = 0; i < words.Length * 64; i++)
+        {
+            if ((words[i / 64] >> (i % 64) & 1) != 0) lengths.Add((i + KvmArm64Sve.KVM_ARM64_SVE_VQ_MIN) * MicroVmOptions.MinSveVectorBits);
+        }
+        return [.. lengths];
+    }
+
+    /// <summary>
+    /// CPACR_EL1.ZEN (bits 17:16) = 0b11 for an SVE micro-VM: SVE instructions and registers not trapped at EL1 or EL0
+    /// (Arm ARM D19.2.30 CPACR_EL1.ZEN; pseudocode AArch64.CheckSVEEnabled checks ZEN, then FPEN, so SVE needs both).
+    /// KVM resets CPACR_EL1 to 0 (sys_regs.c), where every SVE instruction takes an SVE access trap (ESR_EL1.EC 0x19).
+    /// Not in <see cref="Layout"/>: its constants are the guest header's twins (kvmsharp_guest.h KVMS_ARM64_*).
+    /// </summary>
+    private const ulong CpacrZen = 0x3_0000;
 
     /// <summary>SCTLR_EL1.A (bit 1): alignment checking of data accesses, kept off.</summary>
     private const ulong SctlrA = 1UL << 1;
