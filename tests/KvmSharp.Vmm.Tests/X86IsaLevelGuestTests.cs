@@ -39,7 +39,7 @@ public sealed class X86IsaLevelGuestTests
         for (int s = 0; s < Seeds.Length; s++)
         {
             if (GuestRun.Value(vm, "isa_checksum", Seeds[s]) == expected[s][0]) continue;
-            // Which of the ten functions (isa_part_of in isa_guest.c) computes something else?
+            // Which of the ten functions (part_of in isa_guest.c) computes something else?
             var parts = Enumerable.Range(0, 10).Where(p => GuestRun.Value(vm, "isa_part", Seeds[s], (ulong)p) != expected[s][p + 1]);
             Assert.Fail($"{level}, seed {Seeds[s]}: the guest's checksum differs from the host's 0x{expected[s][0]:X16}; parts that differ: {string.Join(", ", parts)}");
         }

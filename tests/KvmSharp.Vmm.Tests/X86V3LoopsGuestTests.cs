@@ -42,7 +42,7 @@ public sealed class X86V3LoopsGuestTests
             var whole = vm.Call("v3_checksum", Seeds[s]);
             if (whole.IsSuccess && whole.Value == expected[s][0]) continue;
             if (!whole.IsSuccess) vm.Reset();
-            // Which function (v3_part_of in v3_loops_guest.c) computes something else, or stops?
+            // Which function (part_of in v3_loops_guest.c) computes something else, or stops?
             var parts = new List<string>();
             for (int p = 0; p < Parts; p++)
             {

@@ -183,7 +183,7 @@ __attribute__((noinline)) static u64 converts(void)
 }
 
 #define PARTS 7
-static u64 v3_part_of(u64 k)
+static u64 part_of(u64 k)
 {
     switch (k) {
     case 0: return gathers();
@@ -196,46 +196,8 @@ static u64 v3_part_of(u64 k)
     }
 }
 
-/* The micro-VM boots with CR4.OSFXSR but without CR4.OSXSAVE: AVX needs CR4.OSXSAVE and XCR0 = x87|SSE|AVX. */
-static void enable_avx(void)
-{
-#if defined(__AVX__) && !defined(ISA_HOST)
-    u64 cr4;
-    __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-    __asm__ volatile("mov %0, %%cr4" : : "r"(cr4 | (1ull << 18)));
-    __asm__ volatile("xsetbv" : : "c"(0), "a"(7), "d"(0));
-#endif
-}
+#include "parts_checksum.h"
 
-/* Part k of the checksum for seed (k = 0 … PARTS-1), so that a difference can be traced to one function. */
-u64 v3_part(u64 seed, u64 k)
-{
-    enable_avx();
-    fill(seed);
-    for (u64 j = 0; j < k; j++) v3_part_of(j); /* the functions update the arrays in turn */
-    return v3_part_of(k);
-}
-
-u64 v3_checksum(u64 seed)
-{
-    enable_avx();
-    fill(seed);
-    u64 h = 0xcbf29ce484222325ull;
-    for (u64 k = 0; k < PARTS; k++) h = mix(h, v3_part_of(k));
-    return h;
-}
-
-#ifndef ISA_HOST
-void _start(void) {}
-#else
-int main(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        u64 seed = strtoull(argv[i], 0, 0);
-        printf("%llu", v3_checksum(seed));
-        for (u64 k = 0; k < PARTS; k++) printf(" %llu", v3_part(seed, k));
-        printf("\n");
-    }
-    return 0;
-}
-#endif
+/* The exports the tests call: the checksum, and its part k (0 … PARTS-1). */
+u64 v3_part(u64 seed, u64 k) { return checksum_part(seed, k); }
+u64 v3_checksum(u64 seed) { return checksum_all(seed); }
