@@ -42,11 +42,12 @@ internal sealed partial class A64Interpreter
         if ((insn & 0x7FFF_0000) == 0x5AC0_0000 && OneSource(insn)) return true;
         if ((insn & 0x1F00_0000) == 0x1B00_0000) { ThreeSource(insn); return true; }
         // BRK (C6.2 BRK; exception generation, C4.1.84): a Breakpoint instruction exception taken to EL1, EC 0x3C,
-        // ISS = imm16 (Arm ARM D1.10.4). KVM does not trap it unless the VMM debugs the guest (KVM_GUESTDBG_USE_SW_BP
-        // sets MDCR_EL2.TDE: then it is a KVM_EXIT_DEBUG — not modelled here: the emulator delivers it to EL1).
+        // ISS = imm16 (Arm ARM D1.10.4). KVM does not trap it unless the VMM debugs the guest (vcpu->guest_debug set:
+        // debug.c kvm_arm_setup_mdcr_el2 sets MDCR_EL2.TDE, and the exception is a KVM_EXIT_DEBUG — BrkToHost).
         if ((insn & 0xFFE0_001F) == 0xD420_0000)
         {
-            TakeException(EcBrk, cpu.Pc, far: null, iss: (insn >> 5) & 0xFFFF);
+            uint imm16 = (insn >> 5) & 0xFFFF;
+            if (!BrkToHost(imm16)) TakeException(EcBrk, cpu.Pc, far: null, iss: imm16);
             return true;
         }
         // Test and branch (immediate).

@@ -11,7 +11,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// <summary>
 /// arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl_run with <see cref="A64Interpreter"/> in the role of guest entry, and
 /// handle_exit for the exits it produces. Signals (IKernel.KickThread) and immediate_exit behave as on x86. With
-/// KVM_GUESTDBG_SINGLESTEP each instruction ends the run with a software step exit (<see cref="Arm64SingleStep"/>).
+/// KVM_GUESTDBG_SINGLESTEP each instruction ends the run with a software step exit (<see cref="Arm64SingleStep"/>);
+/// the host's breakpoints, watchpoints and BRK routing are <see cref="Arm64HostDebug"/>.
 /// </summary>
 internal static class Arm64Run
 {
@@ -123,6 +124,21 @@ internal static class Arm64Run
                     break;
             }
         }
+        // The host's hardware breakpoints (KVM_GUESTDBG_USE_HW, Arm64HostDebug): a match on the instruction about to
+        // run is a Breakpoint exception to EL2 (MDCR_EL2.TDE) before it executes — handle_exit.c kvm_handle_guest_debug,
+        // EC 0x30, PC unchanged. It comes after an active-pending step (above) and applies to the IRQ vector's first
+        // instruction when an interrupt was just taken; a misaligned PC takes its PC alignment fault first.
+        if (interp.HostDebug is { } hostDebug)
+        {
+            ulong pc = state.Cpu.Pc;
+            if ((pc & 3) == 0 && hostDebug.BreakpointAt(pc, state.Cpu.AtEl0))
+            {
+                Arm64SingleStep.DebugExit(vcpu, state, Arm64HostDebug.BreakpointEsr, far: null);
+                Arm64VcpuStats.Exit(vcpu);
+                return 0;
+            }
+            interp.BeginHostDebugInstruction();
+        }
         try
         {
             A64Outcome outcome;
@@ -179,6 +195,7 @@ internal static class Arm64Run
             // kvm_handle_mmio_return steps over the store, no exit.
             if (m.Syndrome.IsWrite && vcpu.Kvm.IoBus.Write(KvmMain.KvmBus.Mmio, vcpu, m.Syndrome.Ipa, m.Syndrome.Length, m.Syndrome.WriteData))
             {
+                HandledInKernel(run, m.Syndrome, readData: default);
                 Arm64VcpuStats.MmioExit(vcpu, inKernel: true);
                 state.Cpu.Pc += 4;
                 Arm64SingleStep.SkippedByKvm(state);
@@ -191,6 +208,7 @@ internal static class Arm64Run
                 byte[] rd = new byte[m.Syndrome.Length];
                 if (vcpu.Kvm.IoBus.Read(KvmMain.KvmBus.Mmio, vcpu, m.Syndrome.Ipa, rd))
                 {
+                    HandledInKernel(run, m.Syndrome, rd);
                     Arm64VcpuStats.MmioExit(vcpu, inKernel: true);
                     ulong v = A64Interpreter.ReadLittleEndian(rd);
                     state.Cpu.SetReg(m.Syndrome.Rt, A64Interpreter.Extend(v, m.Syndrome.Length, m.Syndrome.SignExtend, m.Syndrome.Sf));
@@ -199,13 +217,22 @@ internal static class Arm64Run
                     return null;
                 }
             }
-            // io_mem_abort: run->mmio.{is_write, phys_addr, len}, data for a write; vcpu->mmio_needed = 1.
+            // io_mem_abort: run->mmio.{is_write, phys_addr, len}, "if (is_write) memcpy(run->mmio.data, data_buf, len)";
+            // vcpu->mmio_needed = 1. A read leaves run->mmio.data as it was (the last in-kernel read's bytes, or
+            // userspace's last answer) for userspace to overwrite.
             Arm64VcpuStats.MmioExit(vcpu, inKernel: false);
             byte[] data = new byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(data, m.Syndrome.WriteData);
             run.SetMmioExit(m.Syndrome.Ipa, data.AsSpan(0, m.Syndrome.Length), m.Syndrome.Length, m.Syndrome.IsWrite);
-            if (!m.Syndrome.IsWrite) run.MmioData(8).Clear();
             state.PendingMmio = m.Syndrome;
+            return 0;
+        }
+        catch (HostDebugStop d)
+        {
+            // A watchpoint (EC 0x34, far = the watched address) or a BRK (EC 0x3C, ISS = imm16) routed to EL2 by
+            // MDCR_EL2.TDE: handle_exit.c kvm_handle_guest_debug; the instruction has not executed, PC unchanged.
+            Arm64SingleStep.DebugExit(vcpu, state, d.Esr, d.Far);
+            Arm64VcpuStats.Exit(vcpu);
             return 0;
         }
         catch (NisvStop n)
@@ -236,6 +263,22 @@ internal static class Arm64Run
             run.SetEmulationFailure(bytes);
             return 0;
         }
+    }
+
+    /// <summary>
+    /// mmio.c io_mem_abort after kvm_io_bus_write/kvm_io_bus_read took the access (an ioeventfd, the vGIC's frames):
+    /// "/* Now prepare kvm_run for the potential return to userland. */ run->mmio.is_write = is_write;
+    /// run->mmio.phys_addr = fault_ipa; run->mmio.len = len; … if (!ret) { if (!is_write) memcpy(run->mmio.data,
+    /// data_buf, len); … kvm_handle_mmio_return(vcpu); return 1; }" — the fields hold the access although KVM_RUN does
+    /// not exit for it; a write's data is copied only for a userspace exit, so run->mmio.data keeps its old bytes.
+    /// exit_reason is not written.
+    /// </summary>
+    private static void HandledInKernel(KvmRunPage run, MmioSyndrome access, ReadOnlySpan<byte> readData)
+    {
+        uint exitReason = run.ExitReason;
+        run.SetMmioExit(access.Ipa, ReadOnlySpan<byte>.Empty, access.Length, access.IsWrite);
+        run.ExitReason = exitReason;
+        if (!access.IsWrite) readData.CopyTo(run.MmioData(access.Length));
     }
 
     /// <summary>

@@ -34,8 +34,12 @@ namespace KvmSharp.Emulation.Arm64;
 /// </list>
 /// kvm_arm_clear_debug restores the PSTATE.SS the guest had (restore_guest_debug_regs), so KVM_GET_ONE_REG of PSTATE
 /// never shows the host's stepping; the state is kept here, beside the vCPU, not in PSTATE.
-/// Not modelled: host hardware breakpoints and watchpoints (KVM_GUESTDBG_USE_HW is accepted and kept, not armed) and
-/// BRK under KVM_GUESTDBG_USE_SW_BP (A64Interpreter.CompiledCode.cs delivers it to the guest).
+/// Hardware breakpoints and watchpoints (KVM_GUESTDBG_USE_HW) and BRK routed to userspace are
+/// <see cref="Arm64HostDebug"/>; they exit through <see cref="DebugExit"/>. A step and a breakpoint on the same
+/// instruction: the breakpoint exception comes first and leaves PSTATE.SS set (the instruction did not run), so every
+/// KVM_RUN stops at it again — arm64 has no "ignore the breakpoint once" flag (x86's RFLAGS.RF); a debugger removes the
+/// breakpoint, steps, and puts it back. A step that is already pending (active-pending) is taken before the breakpoint
+/// (Arm ARM D1.3.5: a Software Step exception has the highest priority).
 /// </summary>
 internal static class Arm64SingleStep
 {
@@ -135,21 +139,39 @@ internal static class Arm64SingleStep
     public static void Exit(KvmVcpu vcpu, Arm64VcpuState state, bool stepped, bool exclusive)
     {
         uint esr = (EcSoftStepLow << 26) | EsrIl | IssIfscDebug | (stepped ? IssIsv | (exclusive ? IssEx : 0) : 0);
-        // handle_exit.c kvm_handle_guest_debug: "run->exit_reason = KVM_EXIT_DEBUG; run->debug.arch.hsr =
-        // lower_32_bits(esr); run->debug.arch.hsr_high = upper_32_bits(esr); run->flags |= KVM_DEBUG_ARCH_HSR_HIGH_VALID;
-        // … case ESR_ELx_EC_SOFTSTP_LOW: vcpu_clear_flag(vcpu, DBG_SS_ACTIVE_PENDING)". far is left as it was.
+        // handle_exit.c kvm_handle_guest_debug: "… case ESR_ELx_EC_SOFTSTP_LOW: vcpu_clear_flag(vcpu,
+        // DBG_SS_ACTIVE_PENDING)" (6.14+: "*vcpu_cpsr(vcpu) |= DBG_SPSR_SS", the same next entry).
+        DebugExit(vcpu, state, esr, far: null);
+        StepState s = States.GetOrCreateValue(state);
+        s.ActivePending = false;
+        s.SkipPending = false;
+    }
+
+    /// <summary>
+    /// handle_exit.c kvm_handle_guest_debug for any debug exception class (a step, a hardware breakpoint, a watchpoint,
+    /// a BRK: Arm64HostDebug): "run->exit_reason = KVM_EXIT_DEBUG; run->debug.arch.hsr = lower_32_bits(esr);
+    /// run->debug.arch.hsr_high = upper_32_bits(esr); run->flags |= KVM_DEBUG_ARCH_HSR_HIGH_VALID; switch (ESR_ELx_EC(esr))
+    /// { case ESR_ELx_EC_WATCHPT_LOW: run->debug.arch.far = vcpu->arch.fault.far_el2; … }" — far only for a
+    /// watchpoint (<paramref name="far"/>), else left as it was. The step state machine is not touched: a breakpoint,
+    /// watchpoint or BRK leaves the instruction unexecuted (SPSR_EL2.SS = 1), and it runs — and steps — on re-entry.
+    /// </summary>
+    public static void DebugExit(KvmVcpu vcpu, Arm64VcpuState state, uint esr, ulong? far)
+    {
         Span<byte> hsr = stackalloc byte[8];
         BinaryPrimitives.WriteUInt32LittleEndian(hsr, esr);
         BinaryPrimitives.WriteUInt32LittleEndian(hsr[4..], 0);
         _ = HostMemory.Pwrite(vcpu.Run.MemfdFd, hsr, KvmRunLayout.debug_arch_exception);
+        if (far is ulong f)
+        {
+            Span<byte> farBytes = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(farBytes, f);
+            _ = HostMemory.Pwrite(vcpu.Run.MemfdFd, farBytes, Abi.Arm64.KvmArm64GuestDebug.kvm_run_debug_arch_far);
+        }
         Span<byte> flags = stackalloc byte[2];
         BinaryPrimitives.WriteUInt16LittleEndian(flags, KvmDebugArchHsrHighValid);
         _ = HostMemory.Pwrite(vcpu.Run.MemfdFd, flags, KvmRunLayout.flags);
         vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_DEBUG;
-        StepState s = States.GetOrCreateValue(state);
-        s.ActivePending = false;
-        s.SkipPending = false;
-        s.FlagsWritten = true;
+        States.GetOrCreateValue(state).FlagsWritten = true;
     }
 
     /// <summary>

@@ -91,9 +91,10 @@ internal static class Arm64VcpuIoctls
             // kvm_arch_vcpu_ioctl_set_guest_debug: "if (dbg->control & ~KVM_GUESTDBG_VALID_MASK) return -EINVAL";
             // with KVM_GUESTDBG_ENABLE "vcpu->guest_debug = dbg->control" (USE_HW also copies dbg->arch), else
             // "vcpu->guest_debug = 0; vcpu_clear_flag(vcpu, DBG_SS_ACTIVE_PENDING)". SINGLESTEP is acted on
-            // (Arm64SingleStep); host breakpoints and watchpoints are kept, not armed (a documented gap).
+            // (Arm64SingleStep); BRK routing and the host's breakpoints and watchpoints in Arm64HostDebug.
             if (!arg.CopyFromUserPrefix(sizeof(ulong), out ulong control) || (uint)arg.Buffer.Length < SetGuestDebugSize) return Err.EFAULT;
             if (((uint)control & ~GuestDebugValidMask) != 0) return Err.EINVAL;
+            Arm64HostDebug.Set(state, (uint)control, arg.Buffer);
             if (((uint)control & KvmConstants.KVM_GUESTDBG_ENABLE) != 0)
             {
                 state.GuestDebug = (uint)control;

@@ -24,7 +24,7 @@ internal sealed class Arm64VcpuState
 
     public Arm64Cpu Cpu { get; }
 
-    /// <summary>vcpu->guest_debug as KVM_SET_GUEST_DEBUG left it (kept, not acted on by the interpreter).</summary>
+    /// <summary>vcpu->guest_debug as KVM_SET_GUEST_DEBUG left it (single-step: Arm64SingleStep; BRK routing, breakpoints and watchpoints: Arm64HostDebug).</summary>
     public uint GuestDebug { get; set; }
 
     public A64Interpreter Interpreter { get; }
