@@ -210,6 +210,9 @@ public sealed class RunLoop
                 // arm64: the exit carries the ESR (EC 0x32), not the PC; the step exit comes after an MMIO access or an
                 // HVC as well (kvm_incr_pc clears PSTATE.SS), so only the exit that ends the call lacks one.
                 if (Arch.Arm64.Arm64GuestDebug.IsSingleStep(exit)) return Stepped(trace, Arch.Arm64.Arm64GuestDebug.Pc(_vcpu));
+                // A guest BRK comes to the host while it steps (MDCR_EL2.TDE): given back to the guest, it is the
+                // exception it is untraced — no exit counted, the vector entry traced next.
+                if (Arch.Arm64.Arm64GuestDebug.IsGuestBrk(exit)) return ReflectedBrk(trace, exit);
             }
             else if (exit.IsSingleStep)
             {
@@ -250,6 +253,20 @@ public sealed class RunLoop
         // While stepping, the step exit replaces KVM_EXIT_HLT and the vCPU would go on after the HLT.
         // Stopped, so counted: it stands for the KVM_EXIT_HLT.
         if (executed is { IsHalt: true }) return Stopped(new RunStop(GuestOutcome.Halt, "HLT with interrupts disabled"));
+        if (trace.Full) StopStepping(trace);
+        return VcpuEmulation.Stepped;
+    }
+
+    /// <summary>
+    /// A guest BRK that exited while stepping: delivered to the guest's vector (<see cref="Arch.Arm64.Arm64GuestDebug.ReflectBrk"/>),
+    /// recorded as an instruction that raised an exception, and the vector entry is the next to trace.
+    /// </summary>
+    private VcpuEmulation ReflectedBrk(GuestTraceBuilder trace, VcpuExit exit)
+    {
+        ulong vector = Arch.Arm64.Arm64GuestDebug.ReflectBrk(_vcpu, exit);
+        trace.RecordNext(raisedException: true);
+        trace.Next = vector;
+        trace.NextRecorded = false;
         if (trace.Full) StopStepping(trace);
         return VcpuEmulation.Stepped;
     }

@@ -21,7 +21,7 @@ public sealed class Arm64TraceTests
 
     private static MicroVmOptions Options(Kvm kvm, int trace) => Arm64Kernel.Options(kvm) with { TraceInstructions = trace };
 
-    /// <summary>add3(a, b) = a + b + 3; say(c): c to COM1, returns 0; loop(n): counts n down, returns 5; udf(): UDF #0.</summary>
+    /// <summary>add3(a, b) = a + b + 3; say(c): c to COM1, returns 0; loop(n): counts n down, returns 5; udf(): UDF #0; brk(): BRK #0x1234.</summary>
     private static GuestImage Image()
     {
         var p = new Arm64Program();
@@ -31,6 +31,7 @@ public sealed class Arm64TraceTests
         var say = p.Export("say");
         var loop = p.Export("loop");
         var udf = p.Export("udf");
+        var brk = p.Export("brk");
         a.Bind(start);
         p.ExitWith(0);
         a.Bind(add3);
@@ -51,6 +52,9 @@ public sealed class Arm64TraceTests
         a.Ret();
         a.Bind(udf);
         a.Udf();
+        a.Ret();
+        a.Bind(brk);
+        a.Brk(0x1234);
         a.Ret();
         return p.Build(start);
     }
@@ -200,5 +204,35 @@ public sealed class Arm64TraceTests
         CallResult again = vm.Call("add3", 1, 1);
         Assert.Equal(5UL, again.Value);
         Assert.Equal(Layout.Trampoline, again.Trace!.Instructions[0].Rip);
+    });
+
+    [Fact]
+    public void A_guest_brk_while_traced_is_the_guests_exception_as_untraced() => OnArm64(kvm =>
+    {
+        // While the host steps, arm64 KVM hands every BRK to userspace (MDCR_EL2.TDE); the run loop gives it back to
+        // the guest, so the call ends as it does untraced: the guest's vector reports EC 0x3C with the immediate.
+        GuestImage image = Image();
+        using var plain = MicroVm.Create(image, Arm64Kernel.Options(kvm));
+        CallResult untraced = plain.Call("brk");
+        using var vm = MicroVm.Create(image, Options(kvm, 1000));
+        CallResult r = vm.Call("brk");
+        Assert.Equal(GuestOutcome.Exception, untraced.Outcome);
+        Assert.Equal(GuestOutcome.Exception, r.Outcome);
+        Assert.Equal((ulong?)0xF200_1234UL, r.Exception!.ErrorCode); // ESR_EL1: EC 0x3C, IL, ISS = the immediate
+        Assert.Equal(untraced.Exception!.ErrorCode, r.Exception.ErrorCode);
+        Assert.Equal(untraced.Exception.Rip, r.Exception.Rip);
+        Assert.Equal(image.Resolve("brk"), r.Exception.Rip);
+        Assert.Equal(untraced.Exception.Rflags, r.Exception.Rflags); // SPSR_EL1
+        Assert.Equal(untraced.Exits, r.Exits);
+        var trace = r.Trace!.Instructions;
+        int at = trace.ToList().FindIndex(i => i.Rip == image.Resolve("brk"));
+        Assert.True(at >= 0, Show(r.Trace));
+        Assert.True(trace[at].RaisedException);
+        Assert.Equal(".inst 0xd4224680", trace[at].Disassembly);
+        Assert.Equal(Layout.Vectors + 4 * Layout.VectorEntrySize, trace[at + 1].Rip);
+        Assert.Single(trace, i => i.RaisedException);
+        // The micro-VM's stepping is off afterwards: the next untraced-length call runs and returns.
+        vm.Reset();
+        Assert.Equal(5UL, vm.Call("add3", 1, 1).Value);
     });
 }

@@ -250,6 +250,9 @@ public sealed class A64Assembler
     /// <summary>HVC #imm16.</summary>
     public void Hvc(ushort imm16 = 0) => Emit(0xD400_0002 | ((uint)imm16 << 5));
 
+    /// <summary>BRK #imm16: a Breakpoint instruction exception (Arm ARM C6.2 BRK).</summary>
+    public void Brk(ushort imm16 = 0) => Emit(0xD420_0000 | ((uint)imm16 << 5));
+
     /// <summary>UDF #imm16: permanently undefined.</summary>
     public void Udf(ushort imm16 = 0) => Emit(imm16);
 

@@ -48,6 +48,49 @@ internal static class Arm64GuestDebug
     /// <summary>True for a KVM_EXIT_DEBUG whose ESR class is a software step (EC 0x32).</summary>
     public static bool IsSingleStep(VcpuExit exit) => exit.IsArm64SoftwareStep;
 
+    /// <summary>
+    /// True for a KVM_EXIT_DEBUG of a guest BRK (EC 0x3C): with any host debugging on (vcpu->guest_debug non-zero)
+    /// arm64 KVM routes every software debug exception to EL2 (debug.c kvm_arm_setup_mdcr_el2 sets MDCR_EL2.TDE) and
+    /// handle_exit.c kvm_handle_guest_debug hands the BRK to userspace, PC still on it — whether the VMM put it there
+    /// or not. The micro-VM's VMM sets no breakpoints: every BRK is the guest's.
+    /// </summary>
+    public static bool IsGuestBrk(VcpuExit exit) =>
+        exit.Reason == KvmExitReason.KVM_EXIT_DEBUG && exit.Arm64Debug.ExceptionClass == Arm64DebugExit.Brk64Class;
+
+    /// <summary>
+    /// Gives a BRK that exited to the host (<see cref="IsGuestBrk"/>) back to the guest as the exception it would have
+    /// taken without host debugging, as QEMU's kvm_arm_handle_debug does for a BRK that is not its own (it sets the
+    /// syndrome and runs arm_cpu_do_interrupt): Arm ARM AArch64.TakeException to EL1 — ESR_EL1 = the exit's ESR (EC
+    /// 0x3C, IL, the immediate), ELR_EL1 = the BRK, SPSR_EL1 = PSTATE, PSTATE = EL1h with D, A, I, F masked, NZCV kept,
+    /// PAN set when the CPU has it and SCTLR_EL1.SPAN is 0, PC = VBAR_EL1 + 0x200 from EL1h (0x0 from EL1t, 0x400 from
+    /// EL0). Returns that PC. FAR_EL1 is left alone (a BRK sets none).
+    /// </summary>
+    /// <exception cref="Kernel.KvmException">A KVM_GET/SET_ONE_REG failed.</exception>
+    public static ulong ReflectBrk(Vcpu vcpu, VcpuExit exit)
+    {
+        ulong pstate = vcpu.GetPstate(), pc = vcpu.GetPc();
+        ulong offset = (pstate & PstateModeMask) == PstateEl0 ? 0x400UL : (pstate & PstateSpSel) != 0 ? 0x200UL : 0UL;
+        ulong target = vcpu.GetOneReg(KvmArm64SysRegs.VBAR_EL1) + offset;
+        bool hasPan = ((vcpu.GetOneReg(IdAa64Mmfr1El1) >> 20) & 0xF) != 0;
+        ulong pan = !hasPan ? 0 : (vcpu.GetOneReg(KvmArm64SysRegs.SCTLR_EL1) & SctlrSpan) == 0 ? PstatePan : pstate & PstatePan;
+        vcpu.SetOneReg(KvmArm64SysRegs.ESR_EL1, exit.Arm64Debug.Esr);
+        vcpu.SetOneReg(KvmArm64Regs.ElrEl1, pc);
+        vcpu.SetOneReg(KvmArm64Regs.SpsrEl1, pstate);
+        vcpu.SetOneReg(KvmArm64Regs.Pstate, (pstate & PstateNzcv) | PstateDaif | PstateEl1h | pan);
+        vcpu.SetPc(target);
+        return target;
+    }
+
+    // PSTATE as KVM's core register holds it (SPSR layout): NZCV 31:28, PAN 22, D A I F 9:6, M[3:0] with M[0] = SPSel.
+    private const ulong PstateNzcv = 0xF000_0000, PstatePan = 1UL << 22, PstateDaif = 0x3C0, PstateEl1h = 0x5,
+        PstateModeMask = 0xF, PstateEl0 = 0x0, PstateSpSel = 0x1;
+
+    /// <summary>SCTLR_EL1.SPAN (bit 23): 0 = PSTATE.PAN is set on an exception to EL1.</summary>
+    private const ulong SctlrSpan = 1UL << 23;
+
+    /// <summary>ID_AA64MMFR1_EL1 (op0 3, op1 0, CRn 0, CRm 7, op2 1); bits 23:20 PAN.</summary>
+    private static readonly ulong IdAa64Mmfr1El1 = KvmArm64SysRegs.ARM64_SYS_REG(3, 0, 0, 7, 1);
+
     /// <summary>The PC the vCPU stopped at (KVM_GET_ONE_REG of the core register PC).</summary>
     public static ulong Pc(Vcpu vcpu) => vcpu.GetPc();
 }
