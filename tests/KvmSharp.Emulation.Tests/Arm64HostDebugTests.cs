@@ -95,6 +95,9 @@ public sealed class Arm64HostDebugTests
         Arm64DebugExit d = t.Stop(BrkEsr, 0x818);
         Assert.Equal(Arm64DebugExit.Brk64Class, d.ExceptionClass);
         Assert.Equal(0x1234u, d.Hsr & 0xffff);
+        Assert.True(d.IsBrk);
+        Assert.Equal(0x1234, d.BrkImmediate);
+        Assert.False(d.IsBreakpoint || d.IsWatchpoint || d.IsSoftwareStep);
         Assert.Equal(Loaded, t.Vcpu.GetX(3)); // everything before the BRK ran
         // The preferred return address of a BRK is the BRK: KVM_RUN again stops at it again.
         t.Stop(BrkEsr, 0x818);
@@ -130,6 +133,9 @@ public sealed class Arm64HostDebugTests
         t.Debug(GuestDebugFlags.Enable | GuestDebugFlags.UseHardwareBreakpoints, [Arm64DebugRegisterPair.ExecuteBreakpoint(0x808)]);
         Arm64DebugExit d = t.Stop(BreakpointEsr, 0x808);
         Assert.Equal(Arm64DebugExit.BreakpointClass, d.ExceptionClass);
+        Assert.True(d.IsBreakpoint);
+        Assert.False(d.IsBrk || d.IsWatchpoint);
+        Assert.Equal(0, d.BrkImmediate);
         Assert.Equal(1UL, t.Vcpu.GetX(1)); // the add has not run
         // arm64 has no "ignore once" flag: the next KVM_RUN stops at the same instruction.
         t.Stop(BreakpointEsr, 0x808);
@@ -200,6 +206,7 @@ public sealed class Arm64HostDebugTests
         t.Debug(GuestDebugFlags.Enable | GuestDebugFlags.UseHardwareBreakpoints, watchpoints: [new(Data + 4, Wcr(Store, 0x0F))]);
         Arm64DebugExit d = t.Stop(WatchpointEsr | WnR, 0x810);
         Assert.Equal(Arm64DebugExit.WatchpointClass, d.ExceptionClass);
+        Assert.True(d.IsWatchpoint && d.IsWatchpointWrite);
         Assert.Equal(Data + 4, d.Far); // run->debug.arch.far = FAR_EL2: the lowest watched byte the store touches
         Assert.Equal(0UL, t.Memory(Data)); // not written
         t.Stop(WatchpointEsr | WnR, 0x810);
@@ -231,6 +238,7 @@ public sealed class Arm64HostDebugTests
         if (d.ExceptionClass == Arm64DebugExit.WatchpointClass)
         {
             Assert.True(far == d.Far, why);
+            Assert.True(d.IsWatchpointWrite == ((esr & WnR) != 0), why);
             if (pc == 0x814) Assert.Equal(0UL, t.Vcpu.GetX(3)); // the load did not write its register
         }
     }

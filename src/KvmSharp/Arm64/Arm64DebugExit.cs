@@ -56,6 +56,21 @@ public readonly record struct Arm64DebugExit
     /// <summary>A software step exit (EC 0x32).</summary>
     public bool IsSoftwareStep => ExceptionClass == SoftwareStepClass;
 
+    /// <summary>A hardware breakpoint exit (EC 0x30): the PC is on the instruction, which has not run.</summary>
+    public bool IsBreakpoint => ExceptionClass == BreakpointClass;
+
+    /// <summary>A watchpoint exit (EC 0x34): <see cref="Far"/> is the watched address, the access has not happened.</summary>
+    public bool IsWatchpoint => ExceptionClass == WatchpointClass;
+
+    /// <summary>A watchpoint exit of a store (ISS WnR, bit 6; Arm ARM "ISS encoding for an exception from a Watchpoint exception").</summary>
+    public bool IsWatchpointWrite => IsWatchpoint && (Hsr & (1u << 6)) != 0;
+
+    /// <summary>A guest BRK (EC 0x3C): the PC is on it; with any host debugging on, arm64 KVM hands every BRK to userspace.</summary>
+    public bool IsBrk => ExceptionClass == Brk64Class;
+
+    /// <summary>The BRK's immediate (ISS bits 15:0) for <see cref="IsBrk"/>, else 0.</summary>
+    public ushort BrkImmediate => IsBrk ? (ushort)Hsr : (ushort)0;
+
     /// <summary>"EC=0x32 esr=0x… far=0x…".</summary>
     public override string ToString() => $"EC=0x{ExceptionClass:X2} esr=0x{Esr:X} far=0x{Far:X} flags=0x{Flags:X}";
 }
