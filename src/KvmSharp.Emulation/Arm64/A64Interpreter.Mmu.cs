@@ -35,8 +35,6 @@ internal sealed partial class A64Interpreter
     {
         // The host's watchpoints (KVM_GUESTDBG_USE_HW, A64Interpreter.HostDebug.cs): checked on the VA, before the walk.
         if (_hostWatch is not null) CheckHostWatchpoints(va, access);
-        // Every fetch translates first: from the first one on, stage 2 caches in this vCPU's page cache (Stage2Access).
-        if (!memory.IsBound) memory.BindVcpu(cpu.VcpuId);
         ipa = va;
         if (!MmuOn)
         {

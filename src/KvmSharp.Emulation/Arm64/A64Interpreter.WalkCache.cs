@@ -44,6 +44,9 @@ internal sealed partial class A64Interpreter
         public byte Attr;
         public uint Sh;
 
+        // Bumped at every walk into this entry: the fetch page (A64Interpreter.FetchCache.cs) relies on a walk it saw.
+        public long Version;
+
         // Read views of the descriptors' pages (one per level, as S1Quads), valid together (one epoch) when HasViews.
         public bool HasViews;
         public readonly GuestPhysicalMemory.ReadView[] Views = new GuestPhysicalMemory.ReadView[4];
@@ -97,6 +100,7 @@ internal sealed partial class A64Interpreter
     private S1Result Walk(RememberedWalk e, ulong va, S1Access access, bool el0, bool pan, ulong tcr, ulong ttbr, ulong sctlr, ulong mair, ulong mmfr0)
     {
         e.Valid = false;
+        e.Version++;
         var result = A64Stage1.Translate(cpu, memory, va, access, el0, pan, ref e.Path);
         if (result.Status == S1Status.Ok)
         {

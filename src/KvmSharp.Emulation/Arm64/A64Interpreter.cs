@@ -25,7 +25,8 @@ internal enum A64Outcome
 /// <summary>
 /// Runs A64 guest code one instruction at a time. With the stage-1 MMU off (SCTLR_EL1.M = 0, KVM's reset value) every
 /// virtual address is the IPA; with it on, fetches and data accesses are translated first (A64Interpreter.Mmu.cs,
-/// <see cref="A64Stage1"/>). Fetches, loads and stores then go through <see cref="Stage2Access"/>. The subset: MOVZ/MOVN/MOVK; ADD/ADDS/SUB/SUBS (immediate and
+/// <see cref="A64Stage1"/>). Fetches, loads and stores then go through <see cref="Stage2Access"/> (a fetch from the page
+/// of the last one reads through a view of that page while neither would decide differently: A64Interpreter.FetchCache.cs). The subset: MOVZ/MOVN/MOVK; ADD/ADDS/SUB/SUBS (immediate and
 /// shifted register, so CMP/CMN/MOV to and from SP); AND/BIC/ORR/ORN/EOR/EON/ANDS/BICS (shifted register, so MOV);
 /// LDR/STR/LDRB/STRB/LDRH/STRH/LDRSB/LDRSH/LDRSW (unsigned immediate offset, and pre/post-index, whose writeback
 /// leaves no valid syndrome); B, BL, B.cond, CBZ, CBNZ, BR, BLR, RET; NOP and the other hints; WFI; HVC; SMC; UDF; MRS/MSR
@@ -61,30 +62,35 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
             TakeException(EcPcAlign, pc, far: pc);
             return A64Outcome.Continue;
         }
-        // Stage 1 first when the MMU is on (A64Interpreter.Mmu.cs): a fault becomes an Instruction Abort to EL1.
-        if (!Translate(pc, S1Access.Fetch, out ulong fetchIpa)) return A64Outcome.Continue;
-        var r = memory.Access(fetchIpa, _word, write: false, fetch: true);
-        switch (r.Status)
+        // The page of the last fetch, while Translate and Access would read the same bytes (A64Interpreter.FetchCache.cs).
+        if (!TryFetchRemembered(pc, out uint insn))
         {
-            case Stage2Status.Done:
-                break;
-            case Stage2Status.InjectAbort:
-                // kvm_handle_guest_abort: beyond the IPA space → kvm_inject_size_fault (FSC 0: level-0 address size).
-                TakeException(cpu.AtEl0 ? EcIabtLow : EcIabtCur, pc, far: pc);
-                return A64Outcome.Continue;
-            case Stage2Status.InjectSeaIpa:
-                // kvm_inject_sea(vcpu, is_iabt, fault_ipa | hfar[11:0]): FSC EXTABT, FAR = the IPA with the VA's low bits.
-                TakeException(cpu.AtEl0 ? EcIabtLow : EcIabtCur, pc, far: (fetchIpa & ~0xfffUL) | (pc & 0xfff), iss: FscExtAbt);
-                return A64Outcome.Continue;
-            case Stage2Status.InjectSea:
-                // 6.18 kvm_handle_guest_abort → kvm_inject_sea_iabt(vcpu, hfar) → inject_abt64: EC IABT_LOW from EL0,
-                // IABT_CUR from EL1, IL, FSC = ESR_ELx_FSC_EXTABT (0x10), FAR_EL1 = the faulting VA.
-                TakeException(cpu.AtEl0 ? EcIabtLow : EcIabtCur, pc, far: pc, iss: FscExtAbt);
-                return A64Outcome.Continue;
-            default:
-                throw new RunErrorStop(r.Errno, pc, r.MemoryFaultExit, r.Userfault);
+            // Stage 1 first when the MMU is on (A64Interpreter.Mmu.cs): a fault becomes an Instruction Abort to EL1.
+            if (!Translate(pc, S1Access.Fetch, out ulong fetchIpa)) return A64Outcome.Continue;
+            var r = memory.Access(fetchIpa, _word, write: false, fetch: true);
+            switch (r.Status)
+            {
+                case Stage2Status.Done:
+                    break;
+                case Stage2Status.InjectAbort:
+                    // kvm_handle_guest_abort: beyond the IPA space → kvm_inject_size_fault (FSC 0: level-0 address size).
+                    TakeException(cpu.AtEl0 ? EcIabtLow : EcIabtCur, pc, far: pc);
+                    return A64Outcome.Continue;
+                case Stage2Status.InjectSeaIpa:
+                    // kvm_inject_sea(vcpu, is_iabt, fault_ipa | hfar[11:0]): FSC EXTABT, FAR = the IPA with the VA's low bits.
+                    TakeException(cpu.AtEl0 ? EcIabtLow : EcIabtCur, pc, far: (fetchIpa & ~0xfffUL) | (pc & 0xfff), iss: FscExtAbt);
+                    return A64Outcome.Continue;
+                case Stage2Status.InjectSea:
+                    // 6.18 kvm_handle_guest_abort → kvm_inject_sea_iabt(vcpu, hfar) → inject_abt64: EC IABT_LOW from EL0,
+                    // IABT_CUR from EL1, IL, FSC = ESR_ELx_FSC_EXTABT (0x10), FAR_EL1 = the faulting VA.
+                    TakeException(cpu.AtEl0 ? EcIabtLow : EcIabtCur, pc, far: pc, iss: FscExtAbt);
+                    return A64Outcome.Continue;
+                default:
+                    throw new RunErrorStop(r.Errno, pc, r.MemoryFaultExit, r.Userfault);
+            }
+            insn = BinaryPrimitives.ReadUInt32LittleEndian(_word);
+            RememberFetch(pc, fetchIpa);
         }
-        uint insn = BinaryPrimitives.ReadUInt32LittleEndian(_word);
         LastInstruction = insn;
         // A vCPU with a PMU counts retired instructions (Arm64PmuCounters); without one this is the only cost.
         return cpu.HasPmu ? ExecuteCounted(insn) : Execute(insn);

@@ -18,7 +18,8 @@ internal sealed class Arm64VcpuState
     {
         var vm = Arm64VmState.Of(vcpu.Kvm);
         Cpu = new Arm64Cpu { VcpuId = vcpu.Id, IdRegs = vm.IdRegs, Timer = new Arm64Timer(vm.TimerOffsets), PmuVm = vm.Pmu };
-        Interpreter = new A64Interpreter(Cpu, new Stage2Access(vcpu.Kvm) { DirtyRing = vcpu.DirtyRing });
+        // The vCPU's page cache from the start: stage 2 caches resolved pages in it (Stage2Access, GuestPhysicalMemory.Stage2.cs).
+        Interpreter = new A64Interpreter(Cpu, new Stage2Access(vcpu.Kvm) { DirtyRing = vcpu.DirtyRing, PageCache = vcpu.Memory });
         Cpu.CpuInterface = new Vgic.VgicCpuInterface(vcpu);
     }
 

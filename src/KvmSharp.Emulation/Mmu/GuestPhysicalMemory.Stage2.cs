@@ -32,6 +32,11 @@ internal sealed partial class GuestPhysicalMemory
     private readonly Dictionary<KvmMemorySlot, (nint Address, ulong Length)> _stage2Windows = [];
     private bool _disposed;
 
+    // The entry TryStage2Cached found last (GFN ulong.MaxValue: none): the same answer as the dictionary, without the
+    // lookup, while no entry is added or replaced and the entries are not emptied (each of those forgets it).
+    private ulong _stage2LastGfn = ulong.MaxValue;
+    private CachedPage _stage2Last;
+
     /// <summary>
     /// Copies <paramref name="data"/> from or to the cached page of <paramref name="ipa"/> (the range stays in one
     /// page); false (nothing copied) when the page is not cached in the current epoch, or is cached read-only and this
@@ -40,7 +45,18 @@ internal sealed partial class GuestPhysicalMemory
     public bool TryStage2Cached(ulong ipa, Span<byte> data, bool write)
     {
         DropStale();
-        if (!_stage2Pages.TryGetValue(ipa >> PageShift, out var page) || (write && page.ReadOnly)) return false;
+        ulong gfn = ipa >> PageShift;
+        CachedPage page;
+        if (gfn == _stage2LastGfn)
+        {
+            page = _stage2Last;
+        }
+        else
+        {
+            if (!_stage2Pages.TryGetValue(gfn, out page)) return false;
+            (_stage2LastGfn, _stage2Last) = (gfn, page);
+        }
+        if (write && page.ReadOnly) return false;
         Copy(page.Span(ipa & PageMask, data.Length), data, write);
         return true;
     }
@@ -66,6 +82,7 @@ internal sealed partial class GuestPhysicalMemory
     {
         if (seq < 0 || seq != _kvm.MmuInvalidateSeq || seq != _seq || _disposed) return;
         if (!Stage2Window(slot, out nint window)) return;
+        _stage2LastGfn = ulong.MaxValue;
         _stage2Pages[gfn] = new CachedPage(null, 0, readOnly, window + (nint)((gfn - slot.BaseGfn) << PageShift));
     }
 
@@ -97,6 +114,7 @@ internal sealed partial class GuestPhysicalMemory
     private void ClearStage2()
     {
         _stage2Pages.Clear();
+        _stage2LastGfn = ulong.MaxValue;
         foreach (var (address, length) in _stage2Windows.Values) HostMemory.Munmap(address, length);
         _stage2Windows.Clear();
     }
@@ -108,6 +126,7 @@ internal sealed partial class GuestPhysicalMemory
     public void CacheStage2Anonymous(long seq, ulong gfn, nint pageHva, bool readOnly)
     {
         if (seq < 0 || seq != _kvm.MmuInvalidateSeq || seq != _seq || _disposed) return;
+        _stage2LastGfn = ulong.MaxValue;
         _stage2Pages[gfn] = new CachedPage(null, 0, readOnly, pageHva);
     }
 
