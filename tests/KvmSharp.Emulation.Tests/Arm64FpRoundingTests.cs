@@ -93,6 +93,48 @@ public class Arm64FpRoundingTests
         }
     }
 
+    [Theory]
+    [InlineData(0u)]
+    [InlineData(1u)]
+    [InlineData(2u)]
+    [InlineData(3u)]
+    public void Invalid_double_operations_give_the_default_nan_and_ioc_in_every_rounding_mode(uint mode)
+    {
+        // FPDiv of 0 by 0 and FPSqrt of a negative (here a negative subnormal): FPProcessException(FPExc_InvalidOp),
+        // the result FPDefaultNaN (0x7FF8000000000000 with FPCR.DN or not: no NaN operand), FPSR.IOC — exact, so the
+        // rounding mode plays no part (it once stopped the run as a refused directed rounding).
+        double negativeTiny = -double.Epsilon * 3;
+        using var s = RunToDone(a =>
+        {
+            a.MovImm(X(2), In);
+            a.MovImm(X(3), Out);
+            a.MovImm(X(6), mode << 22);
+            a.Msr(FpcrReg, X(6));
+            a.Emit(LdrStrImm9(load: true, scale: 3, idx: 1, rt: 0, rn: 2, offset: 8)); // ldr d0, [x2], #8 (0.0)
+            a.Emit(LdrStrImm9(load: true, scale: 3, idx: 1, rt: 1, rn: 2, offset: 8)); // ldr d1, [x2], #8 (−tiny)
+            foreach (uint insn in new[] { Fp2(D, 0b0001, rd: 3, rn: 0, rm: 0), Fp1(D, 3, rd: 3, rn: 1) }) // fdiv d3, d0, d0; fsqrt d3, d1
+            {
+                a.Msr(FpsrReg, Xzr);
+                a.Emit(insn);
+                a.Emit(LdrStrImm9(load: false, scale: 3, idx: 1, rt: 3, rn: 3, offset: 8)); // str d3, [x3], #8
+                a.Mrs(X(5), FpsrReg);
+                a.StrPost(X(5), X(3), 8);
+            }
+        }, vm =>
+        {
+            byte[] image = new byte[16];
+            BitConverter.TryWriteBytes(image.AsSpan(8), negativeTiny);
+            vm.Host.Write(In, image);
+        });
+        byte[] results = new byte[32];
+        s.Host.Read(Out, results);
+        for (int i = 0; i < 2; i++)
+        {
+            Assert.Equal(0x7FF8_0000_0000_0000UL, BitConverter.ToUInt64(results, 16 * i));
+            Assert.Equal(1UL, BitConverter.ToUInt64(results, 16 * i + 8)); // IOC only
+        }
+    }
+
     private static ulong Encode(double x, bool dbl) => dbl ? BitConverter.DoubleToUInt64Bits(x) : BitConverter.SingleToUInt32Bits((float)x);
 
     /// <summary>

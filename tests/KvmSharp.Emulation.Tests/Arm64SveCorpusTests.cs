@@ -11,7 +11,9 @@ namespace KvmSharp.Emulation.Tests;
 
 /// <summary>
 /// The SVE corpus (sve_guest.c: sums, saxpy/daxpy, byte copy and compare, reductions, conditional stores, selects,
-/// widening, gathers, conversions) built by aarch64-linux-gnu-gcc -O3 -march=armv8.2-a+sve, run (1) natively under
+/// widening, gathers, conversions, structure-of-arrays loops (LD2–LD4 / ST2–ST4), scatter stores, and hand-written
+/// first-fault / non-fault loops (LDFF1, LDNF1, RDFFR(S), SETFFR, WRFFR) whose results do not depend on how many
+/// elements each load delivered — the raw guest runs with the MMU off, where MemNF[] never reads Device memory) built by aarch64-linux-gnu-gcc -O3 -march=armv8.2-a+sve, run (1) natively under
 /// qemu-user (qemu-aarch64 -cpu max,sveN=on, the oracle) and (2) as a raw guest on an SVE vCPU of the emulated arm64
 /// kernel (Neoverse-V1-like: 128- and 256-bit vectors) with ZCR_EL1.LEN giving the same vector length; both print
 /// the digest of every loop's results, which must agree. Skips, with the reason, without the cross compiler (package
@@ -52,7 +54,7 @@ public class Arm64SveCorpusTests
         return null;
     }
 
-    private static (int Code, string Output) Exec(string file, IEnumerable<string> args)
+    internal static (int Code, string Output) Exec(string file, IEnumerable<string> args)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string a in args) psi.ArgumentList.Add(a);

@@ -54,6 +54,105 @@ __attribute__((noinline)) static uint32_t xor_red(const int32_t *a, int n) { uin
 __attribute__((noinline)) static void rev_copy(int32_t *d, const int32_t *a, int n) { for (int i = 0; i < n; i++) d[i] = a[n - 1 - i]; }
 __attribute__((noinline)) static void fminmax(float *d, const float *a, const float *b, int n) { for (int i = 0; i < n; i++) d[i] = __builtin_fminf(a[i], b[i]) - __builtin_fmaxf(a[i], 0.5f); }
 
+/* Structures (LD2–LD4 / ST2–ST4) and scatter stores. */
+struct p2 { int32_t x, y; };
+struct p3 { int32_t x, y, z; };
+struct q4 { int16_t a, b, c, d; };
+struct rgba { uint8_t r, g, b, a; };
+static struct p2 pt2[N];
+static struct p3 pt3[N];
+static struct q4 q4a[N], q4b[N];
+static struct rgba px[N];
+static double dd[N];
+static int64_t lidx[N];
+__attribute__((noinline)) static void soa3(int32_t *d, const struct p3 *p, int n) { for (int i = 0; i < n; i++) d[i] = p[i].x * 3 + p[i].y - p[i].z; }
+__attribute__((noinline)) static void aos2(struct p2 *d, const int32_t *a, const int32_t *b, int n) { for (int i = 0; i < n; i++) { d[i].x = a[i] + 1; d[i].y = b[i] - a[i]; } }
+__attribute__((noinline)) static void sum2(int64_t *d, const struct p2 *p, int n) { for (int i = 0; i < n; i++) d[i] = (int64_t)p[i].x + p[i].y; }
+__attribute__((noinline)) static void shuf4(struct q4 *d, const struct q4 *s, int n) { for (int i = 0; i < n; i++) { d[i].a = s[i].d; d[i].b = (int16_t)(s[i].c + 1); d[i].c = s[i].b; d[i].d = (int16_t)(s[i].a ^ 5); } }
+__attribute__((noinline)) static void gray(uint8_t *d, const struct rgba *p, int n) { for (int i = 0; i < n; i++) d[i] = (uint8_t)(p[i].r + p[i].g + p[i].b - p[i].a); }
+__attribute__((noinline)) static void set3(struct p3 *d, const int32_t *a, int n) { for (int i = 0; i < n; i++) { d[i].x = a[i]; d[i].y = a[i] >> 2; d[i].z = -a[i]; } }
+__attribute__((noinline)) static void scatter(int32_t *d, const int32_t *a, const int32_t *idx, int n) { for (int i = 0; i < n; i++) d[idx[i]] = a[i]; }
+__attribute__((noinline)) static void scatter64(double *d, const double *a, const int64_t *idx, int n) { for (int i = 0; i < n; i++) d[idx[i]] = a[i] * 2.0; }
+
+/* Half precision conversions (FCVT .h <-> .s / .d). */
+static _Float16 hf[N];
+__attribute__((noinline)) static void f2h(_Float16 *d, const float *a, int n) { for (int i = 0; i < n; i++) d[i] = (_Float16)(a[i] * 37.0f); }
+__attribute__((noinline)) static void h2f(float *d, const _Float16 *a, int n) { for (int i = 0; i < n; i++) d[i] = (float)a[i] + 0.125f; }
+__attribute__((noinline)) static void h2d(double *d, const _Float16 *a, int n) { for (int i = 0; i < n; i++) d[i] = (double)a[i] * 3.0; }
+
+/* Half-precision arithmetic (SVE .h: FMAD/FMLA, FCMGT, FMAXNM, FSUB, FMUL #imm, FADD, FDIV, FADDA); +fp16 only for the
+   types, the vector loops are what run (gcc's scalar fallbacks are for overlapping arrays). */
+static _Float16 hg[N], hh[N];
+__attribute__((noinline, target("+fp16"))) static void hmla(_Float16 *d, const _Float16 *a, const _Float16 *b, int n) { for (int i = 0; i < n; i++) d[i] = a[i] * b[i] + d[i]; }
+__attribute__((noinline, target("+fp16"))) static void hops(_Float16 *d, const _Float16 *a, const _Float16 *b, int n) { for (int i = 0; i < n; i++) d[i] = a[i] > b[i] ? (a[i] - b[i]) / (b[i] + (_Float16)3.0f) : __builtin_fmaxf16(a[i], b[i]) * (_Float16)0.5f; }
+__attribute__((noinline, target("+fp16"))) static _Float16 hsumf(const _Float16 *a, int n) { _Float16 s = 0; for (int i = 0; i < n; i++) s += a[i]; return s; }
+
+/* First-fault and non-fault loads: loops whose results do not depend on how many elements each load delivered
+   (the raw guest runs with the MMU off, where every non-first element is Device memory and is never read). */
+__attribute__((noinline)) static uint64_t ff_strlen(const uint8_t *s)
+{
+    uint64_t i;
+    __asm__ volatile(
+        "mov %0, #0\n"
+        "ptrue p0.b\n"
+        "1: setffr\n"
+        "ldff1b {z0.b}, p0/z, [%1, %0]\n"
+        "rdffrs p1.b, p0/z\n"
+        "cmpeq p2.b, p1/z, z0.b, #0\n"
+        "b.any 2f\n"
+        "incp %0, p1.b\n"
+        "b 1b\n"
+        "2:\n"
+        : "=&r"(i) : "r"(s) : "memory", "cc", "z0", "p0", "p1", "p2");
+    while (s[i]) i++;
+    return i;
+}
+__attribute__((noinline)) static uint64_t ff_gather_sum(const int32_t *a, const int32_t *idx)
+{
+    uint64_t r;
+    __asm__ volatile(
+        "ptrue p0.s\n"
+        "ptrue p2.s\n"
+        "ld1w {z3.s}, p0/z, [%2]\n"
+        "mov z1.s, #0\n"
+        "1: setffr\n"
+        "ldff1w {z0.s}, p2/z, [%1, z3.s, uxtw #2]\n"
+        "rdffr p1.b, p2/z\n"
+        "add z1.s, p1/m, z1.s, z0.s\n"
+        "bics p2.b, p2/z, p2.b, p1.b\n"
+        "b.any 1b\n"
+        "rdffr p3.b\n"
+        "wrffr p3.b\n"
+        "uaddv d1, p0, z1.s\n"
+        "fmov %0, d1\n"
+        : "=r"(r) : "r"(a), "r"(idx) : "memory", "cc", "z0", "z1", "z3", "p0", "p1", "p2", "p3");
+    return r;
+}
+__attribute__((noinline)) static uint64_t nf_bsum(const uint8_t *s, uint64_t n)
+{
+    uint64_t sum = 0, t;
+    __asm__ volatile(
+        "1: whilelo p0.b, xzr, %2\n"
+        "b.none 3f\n"
+        "setffr\n"
+        "ldnf1b {z0.b}, p0/z, [%1]\n"
+        "rdffrs p1.b, p0/z\n"
+        "b.any 2f\n"
+        "setffr\n"
+        "ldff1b {z0.b}, p0/z, [%1, xzr]\n"
+        "rdffr p1.b, p0/z\n"
+        "2: uaddv d0, p1, z0.b\n"
+        "fmov %3, d0\n"
+        "add %0, %0, %3\n"
+        "cntp %3, p0, p1.b\n"
+        "add %1, %1, %3\n"
+        "sub %2, %2, %3\n"
+        "b 1b\n"
+        "3:\n"
+        : "+r"(sum), "+r"(s), "+r"(n), "=&r"(t) : : "memory", "cc", "z0", "p0", "p1");
+    return sum;
+}
+
 /* Hand-written SVE sequences (the instructions gcc did not emit above), their Z/P results and flags stored for the digest. */
 static uint8_t asm_in[256 * 4] __attribute__((aligned(16)));
 static uint8_t asm_out[256 * 40 + 64] __attribute__((aligned(16)));
@@ -200,6 +299,13 @@ __attribute__((noinline)) static void asm_mix(void)
         "str z7, [%1, #33, mul vl]\n"
         "mov z7.d, z1.d[1]\n"
         "str z7, [%1, #34, mul vl]\n"
+        "movprfx z6, z2\n"
+        "and z6.d, z6.d, #0xffff\n"
+        "ucvtf z6.d, p0/m, z6.d\n"
+        "fcvt z7.h, p0/m, z6.d\n"
+        "str z7, [%1, #35, mul vl]\n"
+        "fcvt z6.d, p0/m, z7.h\n"
+        "str z6, [%1, #36, mul vl]\n"
         "st1h {z1.s}, p1, [%1, #7, mul vl]\n"
         "mov x8, #5\n"
         "st1b {z2.d}, p2, [%1, x8]\n"
@@ -283,6 +389,50 @@ uint64_t sve_run(void)
     }
     rev_copy(ic, ia, N);
     for (int i = 0; i < N; i++) h = mix(h, (uint32_t)ic[i]);
+    for (int i = 0; i < N; i++) {
+        pt3[i].x = ia[i]; pt3[i].y = ib[i] * 5; pt3[i].z = ic[i];
+        q4a[i].a = (int16_t)ia[i]; q4a[i].b = (int16_t)(ia[i] >> 16); q4a[i].c = ha[i]; q4a[i].d = (int16_t)ib[i];
+        px[i].r = ba[i]; px[i].g = bb[i]; px[i].b = (uint8_t)ia[i]; px[i].a = (uint8_t)(i * 7);
+        lidx[i] = (i * 37) % N;
+    }
+    soa3(ic, pt3, N);
+    for (int i = 0; i < N; i++) h = mix(h, (uint32_t)ic[i]);
+    aos2(pt2, ia, ic, N - 2);
+    sum2(la, pt2, N);
+    for (int i = 0; i < N; i++) h = mix(h, (uint64_t)la[i]);
+    shuf4(q4b, q4a, N);
+    for (int i = 0; i < N; i++) h = mix(h, (uint16_t)q4b[i].a | (uint64_t)(uint16_t)q4b[i].b << 16 | (uint64_t)(uint16_t)q4b[i].c << 32 | (uint64_t)(uint16_t)q4b[i].d << 48);
+    gray(bb, px, N);
+    set3(pt3, ib, N - 1);
+    for (int i = 0; i < N; i++) h = mix(h, (uint32_t)pt3[i].x ^ (uint64_t)(uint32_t)pt3[i].y << 32 ^ (uint32_t)pt3[i].z ^ bb[i]);
+    scatter(ic, ia, ib, N);
+    for (int i = 0; i < N; i++) h = mix(h, (uint32_t)ic[i]);
+    scatter64(dd, da, lidx, N);
+    for (int i = 0; i < N; i++) { union { double d; uint64_t u; } x = { .d = dd[i] }; h = mix(h, x.u); }
+    f2h(hf, fa, N);
+    h2f(fc, hf, N);
+    h2d(dd, hf, N - 1);
+    for (int i = 0; i < N; i++) {
+        union { _Float16 f; uint16_t u; } x = { .f = hf[i] };
+        union { float f; uint32_t u; } y = { .f = fc[i] };
+        union { double d; uint64_t u; } z = { .d = dd[i] };
+        h = mix(h, x.u ^ ((uint64_t)y.u << 16) ^ z.u);
+    }
+    f2h(hg, fb, N);
+    for (int i = 0; i < N; i++) hh[i] = (_Float16)((float)(ia[i] >> 20) / 256.0f);
+    hmla(hf, hg, hh, N);
+    hops(hg, hf, hh, N - 3);
+    for (int n = 0; n <= N; n += 50) { union { _Float16 f; uint16_t u; } x = { .f = hsumf(hf, n) }; h = mix(h, x.u); }
+    for (int i = 0; i < N; i++) {
+        union { _Float16 f; uint16_t u; } x = { .f = hf[i] }, y = { .f = hg[i] };
+        h = mix(h, x.u | (uint32_t)y.u << 16);
+    }
+    h = mix(h, ff_strlen(ba));
+    h = mix(h, ff_strlen(bb + 7));
+    h = mix(h, ff_gather_sum(ia, ib));
+    h = mix(h, ff_gather_sum(ic, ib + 9));
+    h = mix(h, nf_bsum(ba, N));
+    h = mix(h, nf_bsum(bb + 3, N - 40));
     for (unsigned i = 0; i < sizeof asm_in; i++) { seed = seed * 1103515245u + 12345u; asm_in[i] = (uint8_t)(seed >> 13); }
     asm_mix();
     for (unsigned i = 0; i < sizeof asm_out; i += 8) {

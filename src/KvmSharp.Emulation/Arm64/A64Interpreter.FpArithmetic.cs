@@ -97,7 +97,8 @@ internal sealed partial class A64Interpreter
                 if (y == 0 && double.IsFinite(x) && x != 0) FpFlag(FpsrDzc);
                 residual = double.IsFinite(r) && double.IsFinite(y) && y != 0 ? Math.FusedMultiplyAdd(-r, y, x) * Math.Sign(y) : 0;
                 inexact = double.IsFinite(r) && double.IsFinite(y) && y != 0 && (r == 0 ? x != 0 : residual != 0);
-                if (dbl && !inexact && r != 0 && (Math.Abs(r) < ResidualUnderflowBound || Math.Abs(x) < ResidualUnderflowBound)) RefuseDirectedRounding();
+                // A NaN (0/0: FPProcessNaNs → the default NaN, IOC) is exact in every mode: nothing to refuse.
+                if (dbl && !inexact && double.IsFinite(r) && r != 0 && (Math.Abs(r) < ResidualUnderflowBound || Math.Abs(x) < ResidualUnderflowBound)) RefuseDirectedRounding();
                 break;
             default:
                 r = x + y;
@@ -129,7 +130,7 @@ internal sealed partial class A64Interpreter
         double r = Math.Sqrt(x);
         double residual = double.IsFinite(r) && r != 0 ? Math.FusedMultiplyAdd(-r, r, x) : 0;
         bool inexact = residual != 0;
-        if (dbl && !inexact && x != 0 && Math.Abs(x) < ResidualUnderflowBound) RefuseDirectedRounding();
+        if (dbl && !inexact && double.IsFinite(r) && x != 0 && Math.Abs(x) < ResidualUnderflowBound) RefuseDirectedRounding(); // √(−tiny) is the default NaN
         return FpRound(r, inexact, dbl, exactInfinity: double.IsInfinity(x), residual);
     }
 

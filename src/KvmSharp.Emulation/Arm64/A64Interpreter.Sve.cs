@@ -8,8 +8,9 @@ namespace KvmSharp.Emulation.Arm64;
 /// SVE (Arm ARM DDI 0487 chapter C4.1.x "SVE encodings", op0 = 0b0010 at bits 28:25; instruction semantics from the C8
 /// pseudocode of each instruction): the subset gcc -O3 -march=armv8.2-a+sve emits for ordinary loops. The enable rule
 /// (<see cref="SveTrapped"/>), the effective vector length (<see cref="SveVl"/>) and the register accessors are here;
-/// the groups are in A64Interpreter.SvePredicates.cs, .SveInteger.cs, .SvePermute.cs and .SveMemoryFp.cs (loads,
-/// stores, floating point). An
+/// the groups are in A64Interpreter.SvePredicates.cs, .SveInteger.cs, .SvePermute.cs, .SveMemoryFp.cs (loads,
+/// stores, floating point), .SveFirstFault.cs (LDFF1/LDNF1 and FFR), .SveStructures.cs (LD2–LD4, ST2–ST4,
+/// scatters) and .SveHalf.cs (half-precision floating point). An
 /// SVE encoding outside the subset stops the run as an emulation failure.
 /// </summary>
 internal sealed partial class A64Interpreter
@@ -42,7 +43,7 @@ internal sealed partial class A64Interpreter
         bool done = (insn >> 29) switch
         {
             0 => SveIntegerGroup(insn) || SvePermuteGroup(insn),
-            1 => SvePredicateGroup(insn),
+            1 => SveFfrGroup(insn) || SvePredicateGroup(insn),
             3 => SveFp(insn),
             4 or 5 or 6 or 7 => SveMemory(insn),
             _ => false,

@@ -4,11 +4,13 @@ namespace KvmSharp.Emulation.Arm64;
 /// <summary>
 /// SVE loads, stores and floating point (Arm ARM C4.1 SVE encodings; C8.2 pseudocode): LD1B…LD1D and the
 /// sign-extending LD1S* (scalar plus scalar, scalar plus immediate), LD1R*, the gathers with 32-bit and 64-bit
-/// offsets, ST1B…ST1D (scalar plus scalar, scalar plus immediate), LDR/STR of Z and P; FADD/FSUB/FMUL (unpredicated),
-/// the predicated FP arithmetic (vectors and immediates), FMLA/FMLS/FNMLA/FNMLS/FMAD/FMSB/FNMAD/FNMSB, FADDA,
-/// FADDV/FMAXV/FMINV/FMAXNMV/FMINNMV, FP compares (vectors and with zero), SCVTF/UCVTF/FCVTZS/FCVTZU, FCVT, FSQRT —
-/// single and double precision. Every element access goes through <see cref="MemoryAccess"/> with the element's
-/// alignment; an inactive element is not accessed (so it cannot fault). A fault leaves the destination unchanged.
+/// offsets or a vector base plus immediate (their first-fault forms in A64Interpreter.SveFirstFault.cs), ST1B…ST1D
+/// (scalar plus scalar, scalar plus immediate; structures and scatters in A64Interpreter.SveStructures.cs), LDR/STR of
+/// Z and P; FADD/FSUB/FMUL (unpredicated), the predicated FP arithmetic (vectors and immediates),
+/// FMLA/FMLS/FNMLA/FNMLS/FMAD/FMSB/FNMAD/FNMSB, FADDA, FADDV/FMAXV/FMINV/FMAXNMV/FMINNMV, FP compares (vectors and
+/// with zero), FSQRT — half (A64Interpreter.SveHalf.cs), single and double precision; SCVTF/UCVTF/FCVTZS/FCVTZU
+/// (single and double), FCVT (between any two of half, single, double). Every element access goes through
+/// <see cref="MemoryAccess"/> with the element's alignment; an inactive element is not accessed (so it cannot fault). A fault leaves the destination unchanged.
 /// </summary>
 internal sealed partial class A64Interpreter
 {
@@ -56,17 +58,24 @@ internal sealed partial class A64Interpreter
                 int elements = Elements(esz);
                 ulong baseAddress = cpu.RegOrSp(rn);
                 Func<int, ulong> address;
-                if (sub == 2) { ulong off = cpu.Reg(rm); address = e => baseAddress + (off + (ulong)e) * (ulong)mbytes; }
-                else if (sub == 5 && ((insn >> 20) & 1) == 0)
+                if (sub is 6 or 7) return SveStructure(insn, store: false);
+                if (sub is 2 or 3) { ulong off = cpu.Reg(rm); address = e => baseAddress + (off + (ulong)e) * (ulong)mbytes; }
+                else if (sub == 5)
                 {
                     long imm4 = (int)(insn << 12) >> 28;
                     address = e => baseAddress + (ulong)((imm4 * elements + e) * mbytes);
                 }
                 else return false;
+                // LDFF1 (scalar plus scalar, bits 15:13 = 011) and LDNF1 (scalar plus immediate with bit 20 = 1):
+                // A64Interpreter.SveFirstFault.cs.
+                if (sub == 3 || ((insn >> 20) & 1) != 0) return FirstFaultLoad(insn, zt, mbytes, esz, signed, address, nonFault: sub == 5);
                 return ContiguousLoad(insn, zt, mbytes, esz, signed, address);
             }
             case 0x72: // 1110010: contiguous stores
             {
+                // Structures, non-temporal and scatter stores: A64Interpreter.SveStructures.cs.
+                if (sub == 3 || (sub == 7 && ((insn >> 20) & 1) != 0)) return SveStructure(insn, store: true);
+                if (sub is 4 or 5 or 6) return SveScatter(insn);
                 int mbytes = 1 << (int)((insn >> 23) & 3), esz = 1 << (int)((insn >> 21) & 3);
                 if (esz < mbytes) return false;
                 int elements = Elements(esz);
@@ -115,22 +124,26 @@ internal sealed partial class A64Interpreter
             {
                 bool wide = top == 0x62, scaled = ((insn >> 21) & 1) != 0, unsigned = ((insn >> 14) & 1) != 0;
                 int msz = (int)((insn >> 23) & 3);
-                bool offsets64 = ((insn >> 15) & 1) != 0;
-                if (((insn >> 13) & 1) != 0) return false; // LDFF1: first-fault loads are not modelled
-                if (!wide && offsets64) return false;
-                if (offsets64 && ((insn >> 22) & 1) == 0) return false; // vector plus immediate
-                if (msz == 0 && scaled) return false; // the prefetch encodings
+                bool offsets64 = ((insn >> 15) & 1) != 0, firstFault = ((insn >> 13) & 1) != 0;
+                // Vector plus immediate (32-bit: bits 22:21 = 01 with bit 15 = 1; 64-bit: 22:21 = 01 with bit 15 = 1):
+                // addr = ZeroExtend(Zn[e]) + imm5 × mbytes.
+                bool vectorBase = offsets64 && ((insn >> 21) & 3) == 1;
+                if (!wide && offsets64 && !vectorBase) return false;
+                if (wide && offsets64 && !vectorBase && ((insn >> 22) & 1) == 0) return false;
+                if (msz == 0 && scaled && !vectorBase) return false; // the prefetch encodings
                 int esz = wide ? 8 : 4, mbytes = 1 << msz;
                 if (mbytes > esz || (mbytes == esz && !unsigned)) return false;
                 bool xs = ((insn >> 22) & 1) != 0;
-                var offsets = Z(rm, _z2);
-                ulong baseAddress = cpu.RegOrSp(rn);
-                return ContiguousLoad(insn, zt, mbytes, esz, !unsigned, e =>
+                ulong baseAddress = cpu.RegOrSp(rn), imm5 = ((insn >> 16) & 31) * (ulong)mbytes;
+                var offsets = Z(vectorBase ? rn : rm, _z2);
+                Func<int, ulong> address = vectorBase ? e => E(offsets, e, esz) + imm5 : e =>
                 {
                     ulong off = E(offsets, e, esz);
                     if (!offsets64) off = xs ? (ulong)(long)(int)off : (uint)off;
                     return baseAddress + (scaled ? off << msz : off);
-                });
+                };
+                if (firstFault) return FirstFaultLoad(insn, zt, mbytes, esz, !unsigned, address, nonFault: false);
+                return ContiguousLoad(insn, zt, mbytes, esz, !unsigned, address);
             }
             default:
                 return false;
@@ -175,11 +188,11 @@ internal sealed partial class A64Interpreter
         uint sub = (insn >> 13) & 7;
         if (((insn >> 21) & 1) != 0)
         {
-            if (esz < 4) return false;
+            if (esz < 2) return false;
             return FpMulAddGroup(insn, esz, dbl, zd, zn, zm);
         }
         if (sub == 5) return FpUnary(insn, zd, zn);
-        if (esz < 4) return false;
+        if (esz < 2) return false; // size 00 is unallocated; 01 is half precision (A64Interpreter.SveHalf.cs)
         switch (sub)
         {
             case 0:
@@ -189,7 +202,7 @@ internal sealed partial class A64Interpreter
                 if (opc > 2) return false;
                 var a = Z(zn, _z0);
                 var b = Z(zm, _z1);
-                for (int e = 0; e < Elements(esz); e++) SetE(a, e, esz, FpArith((FpOp)opc, E(a, e, esz), E(b, e, esz), dbl));
+                for (int e = 0; e < Elements(esz); e++) SetE(a, e, esz, FpArithE((FpOp)opc, E(a, e, esz), E(b, e, esz), esz));
                 SetZ(zd, a);
                 Next();
                 return true;
@@ -234,15 +247,15 @@ internal sealed partial class A64Interpreter
             uint opc = sel & 15;
             if (opc is 9 or 10 or 11 or >= 14) return false;
             var b = Z(zm, _z1);
-            for (int e = 0; e < Elements(esz); e++) if (Act(p, e, esz)) SetE(a, e, esz, FpBinary(opc, E(a, e, esz), E(b, e, esz), dbl));
+            for (int e = 0; e < Elements(esz); e++) if (Act(p, e, esz)) SetE(a, e, esz, FpBinaryE(opc, E(a, e, esz), E(b, e, esz), esz));
         }
         else if ((sel >> 3) == 3 && ((insn >> 6) & 15) == 0)
         {
             uint opc = sel & 7;
             bool i1 = ((insn >> 5) & 1) != 0;
             double c = opc switch { 0 or 1 or 3 => i1 ? 1.0 : 0.5, 2 => i1 ? 2.0 : 0.5, _ => i1 ? 1.0 : 0.0 };
-            ulong imm = dbl ? BitConverter.DoubleToUInt64Bits(c) : BitConverter.SingleToUInt32Bits((float)c);
-            for (int e = 0; e < Elements(esz); e++) if (Act(p, e, esz)) SetE(a, e, esz, FpBinary(opc, E(a, e, esz), imm, dbl));
+            ulong imm = FpConstE(c, esz);
+            for (int e = 0; e < Elements(esz); e++) if (Act(p, e, esz)) SetE(a, e, esz, FpBinaryE(opc, E(a, e, esz), imm, esz));
         }
         else
         {
@@ -263,7 +276,7 @@ internal sealed partial class A64Interpreter
         var d = Z(zd, _z0);
         var n = Z(zn, _z1);
         var m = Z(zm, _z2);
-        ulong sign = SignBit(dbl);
+        ulong sign = SignBitE(esz);
         for (int e = 0; e < Elements(esz); e++)
         {
             if (!Act(p, e, esz)) continue;
@@ -272,7 +285,7 @@ internal sealed partial class A64Interpreter
             ulong addend = mad ? E(m, e, esz) : E(d, e, esz);
             if (negProduct) op1 ^= sign;
             if (negAddend) addend ^= sign;
-            SetE(d, e, esz, FpMulAdd(addend, op1, op2, dbl));
+            SetE(d, e, esz, FpMulAddE(addend, op1, op2, esz));
         }
         SetZ(zd, d);
         Next();
@@ -289,7 +302,7 @@ internal sealed partial class A64Interpreter
             // FADDA: 01100101 size 011 000 001 Pg Zm Vdn — strictly in element order.
             var a = Z(zn, _z0);
             ulong acc = (ulong)cpu.Vregs[vd] & EMask(esz);
-            for (int e = 0; e < Elements(esz); e++) if (Act(p, e, esz)) acc = FpArith(FpOp.Add, acc, E(a, e, esz), dbl);
+            for (int e = 0; e < Elements(esz); e++) if (Act(p, e, esz)) acc = FpArithE(FpOp.Add, acc, E(a, e, esz), esz);
             SetVScalar(vd, acc, 8 * esz);
             Next();
             return true;
@@ -304,14 +317,14 @@ internal sealed partial class A64Interpreter
         ulong identity = opc switch
         {
             0 => 0,
-            4 or 5 => FpDefaultNanBits(dbl),
-            6 => dbl ? BitConverter.DoubleToUInt64Bits(double.NegativeInfinity) : BitConverter.SingleToUInt32Bits(float.NegativeInfinity),
-            _ => dbl ? BitConverter.DoubleToUInt64Bits(double.PositiveInfinity) : BitConverter.SingleToUInt32Bits(float.PositiveInfinity),
+            4 or 5 => esz == 2 ? HalfDefaultNan : FpDefaultNanBits(dbl),
+            6 => FpConstE(double.NegativeInfinity, esz),
+            _ => FpConstE(double.PositiveInfinity, esz),
         };
         var values = new ulong[count];
         for (int e = 0; e < count; e++) values[e] = e < Elements(esz) && Act(p, e, esz) ? E(z, e, esz) : identity;
         uint op = opc switch { 0 => 0u, 4 => 4, 5 => 5, 6 => 6, _ => 7 };
-        ulong Reduce(int lo, int n) => n == 1 ? values[lo] : FpBinary(op, Reduce(lo, n / 2), Reduce(lo + n / 2, n / 2), dbl);
+        ulong Reduce(int lo, int n) => n == 1 ? values[lo] : FpBinaryE(op, Reduce(lo, n / 2), Reduce(lo + n / 2, n / 2), esz);
         SetVScalar(vd, Reduce(0, count), 8 * esz);
         Next();
         return true;
@@ -341,14 +354,14 @@ internal sealed partial class A64Interpreter
         var b = zero ? null : Z(zm, _z1);
         var result = _p1;
         Array.Clear(result);
-        ulong sign = SignBit(dbl);
+        ulong sign = SignBitE(esz);
         for (int e = 0; e < Elements(esz); e++)
         {
             if (!Act(p, e, esz)) continue;
             ulong x = E(a, e, esz), y = b is null ? 0 : E(b, e, esz);
             if (cond is 5 or 6) { x &= ~sign; y &= ~sign; }
             bool signal = cond is 0 or 1 or 5 or 6 or 7 or 8;
-            uint f = FpCompareFlags(x, y, dbl, signal);
+            uint f = FpCompareFlagsE(x, y, esz, signal);
             bool r = cond switch
             {
                 0 or 5 => f is 0b0010 or 0b0110,
@@ -369,7 +382,7 @@ internal sealed partial class A64Interpreter
     /// <summary>
     /// 01100101 opc xxx xxx 101 Pg Zn Zd: SCVTF/UCVTF and FCVTZS/FCVTZU (the 32-bit source or result in a 64-bit
     /// element is its low half; an integer result is extended by its signedness, an FP result zero-extended), FCVT
-    /// single ↔ double, FSQRT. Merging.
+    /// single ↔ double and half ↔ single/double, FSQRT. Merging.
     /// </summary>
     private bool FpUnary(uint insn, int zd, int zn)
     {
@@ -408,9 +421,18 @@ internal sealed partial class A64Interpreter
                 };
             }
         }
+        else if (opc >= 2 && sel is 0x08 or 0x09)
+        {
+            // FCVT with half precision (C8.2 FCVT, FPConvert): opc 10 single ↔ half, 11 double ↔ half; sel 0x08 to
+            // half (the result zero-extended in the element), 0x09 from half (the element's low 16 bits).
+            RefuseAlternativeHalf();
+            bool wide = opc == 3;
+            esz = wide ? 8 : 4;
+            op = sel == 0x08 ? x => FpToHalf(wide ? x : (uint)x, wide) : x => FpFromHalf((ushort)x, wide);
+        }
         else if (opc == 3 && sel == 0x0B) { esz = 8; op = x => FpConvertToDouble((uint)x); }
         else if (opc == 3 && sel == 0x0A) { esz = 8; op = x => FpConvertToSingle(x); }
-        else if (opc >= 2 && sel == 0x0D) { esz = 1 << (int)opc; op = x => FpSqrt(x, opc == 3); }
+        else if (opc >= 1 && sel == 0x0D) { esz = 1 << (int)opc; op = x => FpSqrtE(x, esz); }
         else return false;
         var p = P((int)((insn >> 10) & 7), _p0);
         var a = Z(zn, _z0);

@@ -318,6 +318,8 @@ internal static class Arm64Run
     /// </summary>
     private static void ApplyPendingReset(KvmVcpu vcpu, Arm64VcpuState state)
     {
+        // kvm_request_pending: a plain read first; the lock only when a request is there to take.
+        if (state.PendingReset is null) return;
         Arm64ResetState? reset;
         lock (vcpu.Kvm.Kernel.SyncRoot)
         {

@@ -58,8 +58,18 @@ internal sealed class Arm64VcpuState
         set => _mpState = value ? Abi.KvmMpState.KVM_MP_STATE_STOPPED : Abi.KvmMpState.KVM_MP_STATE_RUNNABLE;
     }
 
-    /// <summary>vcpu->arch.reset_state with KVM_REQ_VCPU_RESET pending: a PSCI CPU_ON's entry point, applied at the next KVM_RUN.</summary>
-    public Arm64ResetState? PendingReset { get; set; }
+    /// <summary>
+    /// vcpu->arch.reset_state with KVM_REQ_VCPU_RESET pending: a PSCI CPU_ON's entry point, applied at the next KVM_RUN.
+    /// Set under the kernel lock by another vCPU's thread; read without it (volatile) on every guest entry, so that
+    /// the common case — no request — costs no lock (as kvm_request_pending is a plain read of vcpu->requests).
+    /// </summary>
+    public Arm64ResetState? PendingReset
+    {
+        get => Volatile.Read(ref _pendingReset);
+        set => Volatile.Write(ref _pendingReset, value);
+    }
+
+    private Arm64ResetState? _pendingReset;
 
     /// <summary>
     /// vcpu_has_run_once(vcpu) (arm64 kvm_host.h: vcpu-&gt;pid set): a KVM_RUN got past kvm_arch_vcpu_run_pid_change.

@@ -53,7 +53,7 @@ internal readonly record struct Stage2Result(Stage2Status Status, long Errno = 0
 /// gmem_abort (any slot with guest_memfd: kvm_slot_has_gmem) or user_mem_abort (userspace_addr). guest_memfd pages
 /// are read and written through the file (kvm_gmem_get_pfn, then the folio), userspace pages through the host's
 /// checked process_vm_readv/writev (anonymous memory of this kernel directly).
-/// <para>The interpreter's instance (<see cref="PageCache"/>, <see cref="BindVcpu"/>) keeps each page it resolved in its vCPU's page cache
+/// <para>The interpreter's instance (<see cref="PageCache"/>, given at construction) keeps each page it resolved in its vCPU's page cache
 /// (Mmu/GuestPhysicalMemory.Stage2.cs), as the kernel keeps the stage-2 leaf the abort installed: later accesses copy
 /// through the gmem inode's kernel mapping or the anonymous page, without the fault path, while
 /// kvm->mmu_invalidate_seq is unchanged. Every event that changes what the fault path would decide bumps it (punch
@@ -79,38 +79,14 @@ internal sealed class Stage2Access(Kvm kvm)
 
     /// <summary>
     /// The bound vCPU's page cache, or null: given at construction by the vCPU's interpreter instance
-    /// (<c>PageCache = vcpu.Memory</c>), or found by <see cref="BindVcpu"/>. Resolved pages are cached in it; read views
+    /// (<c>PageCache = vcpu.Memory</c>). Resolved pages are cached in it; read views
     /// of them serve the stage-1 walk reuse and the fetch page (A64Interpreter.WalkCache.cs, A64Interpreter.FetchCache.cs).
     /// The cache lives and is disposed with the vCPU (KvmVcpu.Dispose, at VM destruction) and is only used on its thread.
     /// </summary>
     public GuestPhysicalMemory? PageCache
     {
         get => _cache;
-        init
-        {
-            _cache = value;
-            IsBound = value is not null;
-        }
-    }
-
-    /// <summary>True once bound to a vCPU (<see cref="PageCache"/> given at construction, or <see cref="BindVcpu"/> ran).</summary>
-    public bool IsBound { get; private set; }
-
-    /// <summary>
-    /// Makes this the access path of vCPU <paramref name="vcpuId"/> when no page cache was given at construction (the
-    /// interpreter calls it before its first access); a no-op once bound.
-    /// </summary>
-    public void BindVcpu(int vcpuId)
-    {
-        if (IsBound) return;
-        IsBound = true;
-        lock (kvm.Kernel.SyncRoot)
-        {
-            foreach (var v in kvm.Vcpus)
-            {
-                if (v.Id == vcpuId) _cache = v.Memory;
-            }
-        }
+        init => _cache = value;
     }
 
     /// <summary>Reads or writes <paramref name="data"/> at <paramref name="ipa"/>; the range stays in one page.</summary>
