@@ -245,6 +245,30 @@ public static class HostDeviations
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
 
     /// <summary>
+    /// kvm_pvm (software nested KVM): the CR4 bits a vCPU's CPUID does not offer stay valid for KVM_SET_SREGS.
+    /// Upstream kvm_vcpu_after_set_cpuid sets cr4_guest_rsvd_bits = __cr4_reserved_bits(guest_cpu_cap_has, vcpu) and
+    /// kvm_is_valid_cr4 refuses them (EINVAL). Observed on Linux 6.18 kvm_pvm: KVM_SET_CPUID2 of the supported table
+    /// with XSAVE, VMX, PCID (leaf 1 ECX), FSGSBASE, SMEP, SMAP (7.0 EBX), UMIP, PKU, SHSTK, LA57 (7.0 ECX), IBT (7.0 EDX)
+    /// and LAM (7.1 EAX) cleared reads back leaf 1 ECX 0xf7f83203, 7.0 EBX 0xf1bf03ab, ECX 0x5f46 (no PKU), EDX 0x10
+    /// (the host's bits added back, HostDeviations.KvmPvmSetCpuidRewritesLeaves), and KVM_SET_SREGS still takes every
+    /// CR4 bit it took before, 0x750FFF: CR4.PKE included although the CPUID held has no PKU (upstream: EINVAL).
+    /// The emulator, built like this host, does the same.
+    /// </summary>
+    public static bool KvmPvmKeepsCr4BitsTheGuestCpuidLacks(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): when userspace moves RIP with KVM_SET_REGS after a 64-bit guest's KVM_EXIT_IO IN,
+    /// the next KVM_RUN drops the answer (as upstream's complete_fast_pio_in does when kvm_is_linear_rip fails) but the
+    /// guest goes on from the instruction after the IN, not from the RIP userspace set; upstream SVM runs the guest from
+    /// the new RIP. Observed on Linux 6.18 kvm_pvm: mov eax, 0x12345666; in al, 0x10; hlt at 0x100000, then an OUT at
+    /// 0x100008; answer 0x5a; KVM_SET_REGS RIP = 0x100008; the next KVM_RUN ends in KVM_EXIT_HLT with RIP 0x100008 (past
+    /// the HLT at 0x100007) and RAX 0x12345666 (the OUT never runs). The emulator does what upstream does.
+    /// </summary>
+    public static bool KvmPvmResumesPastADroppedIn(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
     /// kvm_pvm (software nested KVM): KVM_SET_VCPU_EVENTS with KVM_VCPUEVENT_VALID_SHADOW keeps interrupt.shadow as the
     /// byte given, and KVM_GET_VCPU_EVENTS returns it: 3 reads 3, 0xff reads 0xff. Upstream goes through the vendor
     /// set/get_interrupt_shadow: VMX keeps only KVM_X86_SHADOW_INT_STI | MOV_SS (0xff reads 3), SVM one bit (any

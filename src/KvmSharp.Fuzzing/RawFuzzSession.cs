@@ -36,7 +36,7 @@ internal sealed class RawFuzzSession
     // include/uapi/asm-generic/ioctls.h, include/uapi/linux/fs.h: what do_vfs_ioctl answers for every file.
     private static readonly uint[] VfsRequests = [0x5450, 0x5451, 0x5452, 0x5421, 0x0002, 0xC020660B, 0xC0045877, 0xC0045878, 0x541B /* FIONREAD */];
 
-    /// <summary>KVM requests the emulator does not implement (the kernel knows them): must be ENOTTY/EINVAL, never a throw.</summary>
+    /// <summary>More KVM requests fed raw (some unimplemented, some implemented since this list was made): any errno, never a throw.</summary>
     private static readonly uint[] OtherKvmRequests =
     [
         _IO(KvmIoctls.KVMIO, 0x60) /* KVM_CREATE_IRQCHIP */, _IO(KvmIoctls.KVMIO, 0xc7) /* KVM_RESET_DIRTY_RINGS */,

@@ -136,6 +136,14 @@ internal sealed class X86Kvm : KvmArch
             // kvm_vm_ioctl_set_tss_addr: addr > (unsigned int)(-3 * PAGE_SIZE) → EINVAL (three pages below 4 GiB).
             return arg.Value > unchecked((uint)(-3 * EmulatorConfig.PageSize)) ? Err.EINVAL : 0;
         }
+        if (request == KvmIoctls.KVM_SET_IDENTITY_MAP_ADDR)
+        {
+            // kvm_arch_vm_ioctl: "if (kvm->created_vcpus) goto set_identity_unlock" (EINVAL, before the copy), then
+            // copy_from_user (EFAULT), then kvm_vm_ioctl_set_identity_map_addr: the vendor hook — VMX keeps the address
+            // for its real-mode EPT identity table, SVM has none — returns 0. Nothing here reads it back.
+            if (kvm.Vcpus.Count != 0) return Err.EINVAL;
+            return arg.CopyFromUserPrefix(sizeof(ulong), out ulong _) ? 0 : Err.EFAULT;
+        }
         if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP)
             return MemoryEncryptOp.VmIoctl(kvm, arg);
         // KVM_CREATE_IRQCHIP, KVM_GET/SET_IRQCHIP (x86.c) and the generic KVM_IRQ_LINE(_STATUS), KVM_SET_GSI_ROUTING,
