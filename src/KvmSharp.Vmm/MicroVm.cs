@@ -6,6 +6,7 @@ using KvmSharp.Arm64;
 using KvmSharp.Kernel;
 using KvmSharp.Vmm.Arch.X86_64;
 using KvmSharp.Vmm.Confidential;
+using KvmSharp.Vmm.Debugging;
 using KvmSharp.Vmm.Devices;
 using KvmSharp.Vmm.GuestAbi;
 using KvmSharp.Vmm.HostCalls;
@@ -64,6 +65,8 @@ public sealed partial class MicroVm : IDisposable
     private readonly ExceptionDevice _exceptions;
     private readonly Watchdog _watchdog;
     private readonly RunLoop _loop;
+    // MicroVmOptions.GdbEndpoint's listener; null without one.
+    private readonly GdbServer? _gdb;
     private readonly MemoryConversion? _conversion;
     // VM type Snp: the launch, done at the first call (its registers must be set before SNP_LAUNCH_FINISH).
     private readonly SnpBoot? _snp;
@@ -97,6 +100,9 @@ public sealed partial class MicroVm : IDisposable
         MemoryConversion? conversion, Vcpu vcpu, kvm_sregs sregs, VcpuResetState? atCreation, ulong? tscOffsetAtCreation, SnpBoot? snp,
         TdBoot? td, Arm64Boot? arm64 = null)
     {
+        // First: a listener that cannot bind fails the creation before anything else is owned here (the caller
+        // disposes the VM, memory and vCPU).
+        _gdb = options.GdbEndpoint is { } endpoint ? new GdbServer(endpoint) : null;
         _arm64 = arm64;
         _snp = snp;
         _td = td;
@@ -182,6 +188,12 @@ public sealed partial class MicroVm : IDisposable
             return _noGuestMemfd;
         }
     }
+
+    /// <summary>
+    /// The endpoint the gdb stub listens on (<see cref="MicroVmOptions.GdbEndpoint"/> with its port resolved), or null
+    /// without one. Every call waits there for gdb before its first instruction.
+    /// </summary>
+    public System.Net.IPEndPoint? DebuggerEndpoint => _gdb?.Endpoint;
 
     /// <summary>The vCPU, for tests and the benchmarks' probe (e.g. to load a deliberately invalid state).</summary>
     internal Vcpu Vcpu => _vcpu;
@@ -593,7 +605,11 @@ public sealed partial class MicroVm : IDisposable
         if (Volatile.Read(ref _disposeAfterCall)) _watchdog.Abort();
         try
         {
-            stop = _loop.Run(Options.MaxExits, trace, out exits);
+            // With a gdb stub the call waits for gdb here, the clock paused (Debugging/GdbStub.cs).
+            IGuestDebugger? debugger = _gdb is null ? null
+                : new GdbStub(_gdb, _vcpu, _arm64 is null ? new X86_64GdbTarget(_vcpu) : new Arm64GdbTarget(_vcpu), _memory,
+                    () => _watchdog.Reason, _watchdog.Pause, _watchdog.Resume);
+            stop = _loop.Run(Options.MaxExits, trace, debugger, out exits);
         }
         catch (Exception e)
         {
@@ -790,6 +806,7 @@ public sealed partial class MicroVm : IDisposable
         StopVcpuThread();
         Instruments.ActiveChanged(-1);
         _watchdog.Dispose();
+        _gdb?.Dispose();
         _vcpu.Dispose();
         _memory.Dispose();
         _sealed?.Dispose();

@@ -135,6 +135,21 @@ public sealed record MicroVmOptions
     /// </summary>
     public int? Arm64SveVectorBits { get; init; }
 
+    /// <summary>
+    /// A gdb stub (the GDB remote serial protocol over TCP; docs/sandbox.md, "Debugging a guest with gdb"): the
+    /// micro-VM listens on this endpoint from its creation (<see cref="MicroVm.DebuggerEndpoint"/> is the bound one, a
+    /// port of 0 resolved) and every call stops before its first instruction until gdb connects
+    /// (<c>target remote HOST:PORT</c>) and resumes it; registers, memory (guest-physical), single steps and up to four
+    /// breakpoints (the host's debug registers) are gdb's, the call's end is its exit (<c>W</c>) or its signal
+    /// (<c>X</c>). The wall-clock limit (<see cref="Timeout"/>) counts only the time the guest runs, not the time it
+    /// waits for gdb or stands stopped in it; a cancellation or disposal still ends the call. A lost connection or
+    /// gdb's <c>detach</c> lets the call run on undebugged; <c>kill</c> ends it as <see cref="GuestOutcome.Cancelled"/>.
+    /// gdb's interrupt (Ctrl-C) stops a running guest. An arm64 micro-VM's call stops at the trampoline that enters the
+    /// function. Null (the default): none. Not for <see cref="VmType.Snp"/> or <see cref="VmType.Tdx"/> micro-VMs (their
+    /// registers are sealed) nor together with <see cref="TraceInstructions"/>: refused with a <see cref="MicroVmException"/>.
+    /// </summary>
+    public System.Net.IPEndPoint? GdbEndpoint { get; init; }
+
     /// <summary>The refusal of an option an arm64 micro-VM does not have, or null when every option is usable.</summary>
     internal string? Arm64Refusal()
     {
@@ -157,6 +172,10 @@ public sealed record MicroVmOptions
         if (!Enum.IsDefined(Cpuid)) throw new MicroVmException($"MicroVmOptions.Cpuid: {Cpuid} is not a CpuidPolicy");
         if (!Enum.IsDefined(SnapshotRestore)) throw new MicroVmException($"MicroVmOptions.SnapshotRestore: {SnapshotRestore} is not a SnapshotRestoreMode");
         if (!Enum.IsDefined(DirectMap)) throw new MicroVmException($"MicroVmOptions.DirectMap: {DirectMap} is not a DirectMapUse");
+        if (GdbEndpoint is not null && TraceInstructions > 0)
+            throw new MicroVmException("MicroVmOptions.GdbEndpoint and TraceInstructions: a call is either traced or debugged, not both");
+        if (GdbEndpoint is not null && VmType is VmType.Snp or VmType.Tdx)
+            throw new MicroVmException($"MicroVmOptions.GdbEndpoint: a {VmType} micro-VM's registers are sealed; it cannot be debugged");
         if (ConsoleCapacity < 0) throw new MicroVmException($"MicroVmOptions.ConsoleCapacity must not be negative, not {ConsoleCapacity}");
         if (Arm64SveVectorBits is int bits && (bits is < MinSveVectorBits or > MaxSveVectorBits || bits % MinSveVectorBits != 0))
         {

@@ -3,6 +3,7 @@ using KvmSharp.Abi;
 using KvmSharp.Abi.Arm64;
 using KvmSharp.Kernel;
 using KvmSharp.Vmm.Confidential;
+using KvmSharp.Vmm.Debugging;
 using KvmSharp.Vmm.Devices;
 
 namespace KvmSharp.Vmm;
@@ -171,6 +172,45 @@ public sealed class RunLoop
         }
     }
 
+    private IGuestDebugger? _debugger;
+
+    /// <summary>
+    /// <see cref="Run(long, out long)"/> under <paramref name="debugger"/> (null: none; not together with a trace): it
+    /// is asked before the first KVM_RUN (gdb connects, the guest stops before its first instruction), on every
+    /// KVM_EXIT_DEBUG (which, like a trace's step exits, does not count toward the exit budget) and after every other
+    /// exit the loop goes on from, and told how the call ended. Guest debugging is off again however the run ends.
+    /// </summary>
+    internal RunStop Run(long maxExits, GuestTraceBuilder? trace, IGuestDebugger? debugger, out long exits)
+    {
+        if (debugger is null) return Run(maxExits, trace, out exits);
+        if (trace is not null) throw new ArgumentException("a traced call cannot be debugged", nameof(trace));
+        exits = 0;
+        _debugger = debugger;
+        RunStop? stop = null;
+        try
+        {
+            SteppingMayBeOn = true;
+            stop = debugger.Begin() is { } early ? Settle(early) : Run(maxExits, out exits);
+            return stop.Value;
+        }
+        finally
+        {
+            _debugger = null;
+            // Told however the call ended (an exception from the kernel included), so the connection is closed.
+            RunStop ending = stop ?? new RunStop(GuestOutcome.RunFailed, "the host failed during the call");
+            int? status = ending.Outcome == GuestOutcome.Exit ? (_hypercalls.Request == GuestRequest.Return ? 0 : (int)_hypercalls.Status) : null;
+            debugger.End(ending, status, ending.Outcome == GuestOutcome.Exception ? Exceptions?.Raised?.Vector : null);
+            EnsureSteppingOff();
+        }
+    }
+
+    /// <summary>A stop the debugger asked for: a kick it saw while the guest was stopped is consumed, as <see cref="Step"/> does.</summary>
+    private RunStop Settle(RunStop stop)
+    {
+        if (stop.Outcome is GuestOutcome.Timeout or GuestOutcome.Cancelled or GuestOutcome.Disposed) _vcpu.ImmediateExit = false;
+        return stop;
+    }
+
     /// <summary>Switches single-stepping off (KVM_SET_GUEST_DEBUG, control 0) when a traced run may have left it on.</summary>
     internal void EnsureSteppingOff()
     {
@@ -198,9 +238,25 @@ public sealed class RunLoop
             // The watchdog's Vcpu.Kick (immediate_exit + signal) ends here, whatever asked for it: the limit, a
             // CancellationToken or a Dispose. A real exit that raced with the kick is handled below as usual; the next
             // KVM_RUN then returns EINTR at once (immediate_exit is still set).
-            if (_kicked() is not { } reason) return VcpuEmulation.Interrupted; // a stray signal: run again
+            if (_kicked() is not { } reason)
+            {
+                // gdb's interrupt (the debugger kicked the vCPU): stopped in the debugger; else a stray signal: run again.
+                if (_debugger is { } interrupted && interrupted.Interrupted(out RunStop? end))
+                    return end is { } stop ? Stopped(Settle(stop)) : VcpuEmulation.Stepped;
+                return VcpuEmulation.Interrupted;
+            }
             _vcpu.ImmediateExit = false;
             return Stopped(Kicked(reason));
+        }
+
+        if (_debugger is { } debugger)
+        {
+            // Breakpoints and steps of the debugger: not counted, like a trace's step exits.
+            if (exit.Reason == KvmExitReason.KVM_EXIT_DEBUG)
+                return debugger.OnDebugExit(exit) is { } stop ? Stopped(Settle(stop)) : VcpuEmulation.Stepped;
+            VcpuEmulation handled = StepExit(exit);
+            if (handled == VcpuEmulation.Stopped) return handled;
+            return debugger.AfterExit(exit) is { } after ? Stopped(Settle(after)) : handled;
         }
 
         if (_trace is { Stepping: true } trace)
@@ -395,7 +451,7 @@ public sealed class RunLoop
     }
 
     /// <summary>The stop of a kick out of KVM_RUN, by what it stands for.</summary>
-    private static RunStop Kicked(GuestOutcome reason) => new(reason, reason switch
+    internal static RunStop Kicked(GuestOutcome reason) => new(reason, reason switch
     {
         GuestOutcome.Timeout => "wall-clock limit reached; the watchdog kicked the vCPU out of KVM_RUN",
         GuestOutcome.Cancelled => "the call's CancellationToken was cancelled; the vCPU was kicked out of KVM_RUN",

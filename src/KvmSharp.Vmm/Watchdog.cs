@@ -58,13 +58,58 @@ internal sealed class Watchdog : IDisposable
             _fired = false;
             _reason = GuestOutcome.Timeout;
             _armed = true;
+            _paused = false;
+            _deadline = long.MaxValue;
             generation = ++_generation;
         }
         if (timeout == Timeout.InfiniteTimeSpan) return;
         double ticks = Math.Ceiling(timeout.TotalSeconds * Stopwatch.Frequency);
         long now = Stopwatch.GetTimestamp();
         if (ticks >= long.MaxValue - now) return; // centuries away: as good as infinite
+        lock (_gate)
+        {
+            if (generation == _generation) _deadline = now + (long)ticks;
+        }
         WatchdogClock.Add(this, now + (long)ticks, generation);
+    }
+
+    // The current arming's deadline (Stopwatch ticks; long.MaxValue: none), and the ticks it had left when paused.
+    private long _deadline = long.MaxValue;
+    private long _left;
+    private bool _paused;
+
+    /// <summary>
+    /// Stops the clock of the current arming (a guest stopped in a debugger: Debugging/GdbStub.cs); a kick by
+    /// <see cref="Cancel"/> or <see cref="Abort"/> still comes. <see cref="Resume"/> starts it again with the time
+    /// left. Does nothing when disarmed, kicked, paused already or without a limit.
+    /// </summary>
+    public void Pause()
+    {
+        lock (_gate)
+        {
+            if (!_armed || _fired || _paused || _deadline == long.MaxValue) return;
+            _left = Math.Max(0, _deadline - Stopwatch.GetTimestamp());
+            _paused = true;
+            // Under _gate, so a deadline due right now either kicked before this (_fired) or finds the generation
+            // changed: Expire compares it.
+            _generation++;
+        }
+        WatchdogClock.Remove(this);
+    }
+
+    /// <summary>Starts the clock paused by <see cref="Pause"/> again, with the time it had left.</summary>
+    public void Resume()
+    {
+        long deadline, generation;
+        lock (_gate)
+        {
+            if (!_paused) return;
+            _paused = false;
+            if (!_armed || _fired) return;
+            deadline = _deadline = Stopwatch.GetTimestamp() + _left;
+            generation = _generation;
+        }
+        WatchdogClock.Add(this, deadline, generation);
     }
 
     /// <summary>After this returns the watchdog will not kick the vCPU (a late deadline sees it disarmed).</summary>

@@ -30,7 +30,8 @@ namespace KvmSharp.Cli.Commands;
 /// (--timeout), <c>cancelled</c> (SIGINT/SIGTERM, exit code 130), <c>max_exits</c> (<c>--max-exits N</c>). A snapshot
 /// file runs with <c>--lazy-restore</c> (pages written on first touch; <c>--kernel emulated</c> only) and
 /// <c>--host-tsc-rate</c> (this kernel's TSC rate when it refuses the snapshot's). <c>--sve BITS</c> gives an arm64
-/// micro-VM's vCPU SVE at that vector length.
+/// micro-VM's vCPU SVE at that vector length. <c>--gdb HOST:PORT</c> says "waiting for gdb on HOST:PORT" on stderr and
+/// every call waits there for gdb (<c>target remote HOST:PORT</c>) before its first instruction.
 /// </summary>
 public static class RunCommand
 {
@@ -96,6 +97,11 @@ public static class RunCommand
             Description = "arm64: give the vCPU SVE with this vector length in bits (128, 256 …: MicroVmOptions.Arm64SveVectorBits); " +
                           "with --kernel emulated --arch arm64 the emulated host is the Neoverse V1-like one (SVE up to 256 bits)",
         };
+        var gdb = new Option<string?>("--gdb")
+        {
+            Description = "Debug the guest with gdb: listen on HOST:PORT (GDB remote protocol; `target remote HOST:PORT`); " +
+                          "each call waits for gdb before its first instruction (MicroVmOptions.GdbEndpoint)",
+        };
         var kernelOptions = new KernelOptions();
         var command = new Command("run", "Run a guest program in a micro-VM (guest_memfd memory when the kernel offers it)");
         command.Arguments.Add(target);
@@ -111,6 +117,7 @@ public static class RunCommand
         command.Options.Add(lazyRestore);
         command.Options.Add(hostTscRate);
         command.Options.Add(sve);
+        command.Options.Add(gdb);
         kernelOptions.AddTo(command);
         command.SetAction(result =>
         {
@@ -138,7 +145,8 @@ public static class RunCommand
             result.GetValue(maxExits),
             result.GetValue(lazyRestore),
             result.GetValue(hostTscRate),
-            result.GetValue(sve));
+            result.GetValue(sve),
+            result.GetValue(gdb));
 
             void Stop(PosixSignalContext context)
             {
@@ -166,13 +174,17 @@ public static class RunCommand
     /// (<see cref="MicroVmOptions.Arm64SveVectorBits"/>); on --kernel emulated --arch arm64 the emulated host is then
     /// <see cref="Emulation.Arm64.Arm64CpuModel.NeoverseV1"/> (the default arm64 preset's N1-like host has no SVE). A
     /// length the kernel does not offer, or an x86-64 micro-VM, is refused (exit code 2, naming the length).
+    /// <paramref name="gdb"/> (--gdb HOST:PORT) listens there for gdb (<see cref="MicroVmOptions.GdbEndpoint"/>), says
+    /// "waiting for gdb on HOST:PORT" on <paramref name="error"/> (the port resolved when 0 was asked for), and every
+    /// call waits for gdb before its first instruction.
     /// </summary>
     public static int Run(string target, string memory, string timeout, bool json, TextWriter output,
         KernelRequest? kernel = null, VmType vmType = VmType.Default, string device = Kvm.DefaultPath,
         string backing = MemoryAuto, TextWriter? error = null, IReadOnlyList<GuestCallSpec>? calls = null, string? saveSnapshot = null,
         int traceInstructions = 0, CancellationToken cancellationToken = default, bool stats = false, long? maxExits = null,
-        bool lazyRestore = false, bool hostTscRate = false, int? sveBits = null)
+        bool lazyRestore = false, bool hostTscRate = false, int? sveBits = null, string? gdb = null)
     {
+        System.Net.IPEndPoint? gdbEndpoint = gdb is null ? null : ParseEndpoint(gdb);
         if (maxExits is <= 0) throw new UsageException($"--max-exits: {maxExits} is not a positive number of exits");
         calls ??= [];
         ArgumentNullException.ThrowIfNull(target);
@@ -222,6 +234,7 @@ public static class RunCommand
             TraceInstructions = traceInstructions,
             Architecture = arch,
             Arm64SveVectorBits = sveBits,
+            GdbEndpoint = gdbEndpoint,
         };
         if (maxExits is long budget) options = options with { MaxExits = budget };
         if (lazyRestore) options = options with { SnapshotRestore = SnapshotRestoreMode.Lazy };
@@ -238,6 +251,11 @@ public static class RunCommand
             // A snapshot keeps its memory size and VM type (MicroVm.Create(snapshot) takes them from it).
             using var vm = snapshot is null ? MicroVm.Create(image, options) : MicroVm.Create(snapshot, options);
             created = true;
+            if (vm.DebuggerEndpoint is { } listening)
+            {
+                error.WriteLine($"waiting for gdb on {listening}");
+                error.Flush();
+            }
             used = vm.Memory.Backing;
             noDirectMap = vm.Memory.RemovedFromDirectMap;
             if (used == GuestMemoryBacking.HostMemory && asked is null)
@@ -431,6 +449,31 @@ public static class RunCommand
         if (result.Outcome != GuestOutcome.Exit) text.Append(": ").Append(result.Detail);
         text.Append(CultureInfo.InvariantCulture, $" (rip 0x{result.Rip:X}, {result.Exits} exits, {result.Elapsed.TotalMilliseconds:F2} ms)");
         return text.ToString();
+    }
+
+    /// <summary>
+    /// --gdb's HOST:PORT: an IP address (IPv6 in brackets) or a host name, and a port (0: any free one).
+    /// </summary>
+    public static System.Net.IPEndPoint ParseEndpoint(string text)
+    {
+        if (System.Net.IPEndPoint.TryParse(text, out System.Net.IPEndPoint? endpoint) && text.Contains(':', StringComparison.Ordinal))
+            return endpoint;
+        int colon = text.LastIndexOf(':');
+        if (colon <= 0 || !ushort.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out ushort port))
+            throw new UsageException($"--gdb: '{text}' is not HOST:PORT (e.g. 127.0.0.1:1234)");
+        string host = text[..colon];
+        System.Net.IPAddress[] addresses;
+        try
+        {
+            addresses = System.Net.Dns.GetHostAddresses(host);
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new UsageException($"--gdb: cannot resolve '{host}': {e.Message}");
+        }
+        System.Net.IPAddress address = addresses.FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+            ?? addresses.FirstOrDefault() ?? throw new UsageException($"--gdb: '{host}' has no address");
+        return new System.Net.IPEndPoint(address, port);
     }
 
     /// <summary>
