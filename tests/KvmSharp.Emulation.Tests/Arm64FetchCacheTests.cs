@@ -114,7 +114,7 @@ public sealed class Arm64FetchCacheTests
     public void Code_rewritten_by_the_guest_is_fetched_as_rewritten()
     {
         // The loop stores w3 over its own MOVZ, then the Arm ARM's sequence for modified code (B2.4.4: the store, DSB,
-        // instruction cache invalidation, DSB, ISB; IC IALLU here — the interpreter has no IC IVAU) before it branches.
+        // instruction cache invalidation, DSB, ISB; IC IALLU here; IC IVAU by address is in Arm64CacheMaintenanceTests) before it branches.
         uint movzB = BitConverter.ToUInt32(Arm64Guest.Assemble(a => a.Movz(X(1), ValueB)));
         uint movzA = BitConverter.ToUInt32(Arm64Guest.Assemble(a => a.Movz(X(1), ValueA)));
         using var s = NewVm();

@@ -2,6 +2,7 @@
 using KvmSharp.Abi;
 using KvmSharp.Abi.Arm64;
 using KvmSharp.Arm64;
+using KvmSharp.Emulation.Arm64;
 
 namespace KvmSharp.Emulation.Tests;
 
@@ -265,5 +266,72 @@ public sealed class Arm64HostDebugTests
         // The BRK exit leaves debug.arch.far as it was ("case ESR_ELx_EC_WATCHPT_LOW: run->debug.arch.far = …" only).
         t.Vcpu.SetPc(0x818);
         Assert.Equal(Data, t.Stop(BrkEsr, 0x818).Far);
+    }
+    /// <summary>
+    /// Runs <paramref name="words"/> at 0x800 (x1 = <see cref="Data"/> + <paramref name="offset"/>, MMU off) on an SVE
+    /// vCPU (ZCR_EL1.LEN 1: four doubleword elements) watched by <paramref name="watchpoint"/>, to a KVM_EXIT_DEBUG.
+    /// </summary>
+    private static (Arm64TestVm Vm, KvmSharp.Vcpu Vcpu, Arm64DebugExit Exit) RunWatched(uint[] words, ulong offset,
+        Arm64DebugRegisterPair watchpoint)
+    {
+        var s = new Arm64TestVm(a =>
+        {
+            a.MovImm(KvmSharp.Vmm.Arch.Arm64.A64Register.X(1), Data + offset);
+            foreach (uint w in words) a.Emit(w);
+        }, EmulatorConfig.Arm64() with { Arm64Cpu = Arm64CpuModel.NeoverseV1 });
+        s.Host.Write(Data, Enumerable.Range(1, 0x100).Select(i => (byte)i).ToArray());
+        var v = s.AddVcpu(1u << KvmArm64Constants.KVM_ARM_VCPU_SVE);
+        v.FinalizeSve();
+        v.SetOneReg(KvmArm64Sve.ZCR_EL1, 1);
+        v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x33_0000);
+        v.SetGuestDebug(new Arm64GuestDebugOptions
+        {
+            Flags = GuestDebugFlags.Enable | GuestDebugFlags.UseHardwareBreakpoints,
+            Watchpoints = [watchpoint],
+        });
+        VcpuExit exit = v.Run();
+        Assert.Equal(KvmExitReason.KVM_EXIT_DEBUG, exit.Reason);
+        return (s, v, exit.Arm64Debug);
+    }
+
+    [Fact]
+    public void An_sve_ld1d_whose_third_element_is_watched_stops_with_far_the_watched_byte()
+    {
+        // ptrue p0.d; ld1d {z0.d}, p0/z, [x1]: elements at Data, +8, +16, +24. The watched byte is Data + 20, inside
+        // the third element but not its first byte (DBGWVR = Data + 16 with DBGWVR[2] set: BAS[0] is byte 4).
+        const uint PtrueD = 0x25D8E3E0, Ld1d = 0xA5E0A020;
+        var (s, v, d) = RunWatched([PtrueD, Ld1d], 0, new(Data + 20, Wcr(Load, 0x01)));
+        using (s)
+        {
+            Assert.Equal(WatchpointEsr, d.Hsr);
+            Assert.Equal(Data + 20, d.Far);
+            Assert.False(d.IsWatchpointWrite);
+            Assert.Equal(Ld1d, s.Host.Read<uint>(v.GetPc())); // PC at the LD1D, not executed
+            Assert.Equal(new byte[32], v.GetOneRegBytes(KvmArm64Sve.KVM_REG_ARM64_SVE_ZREG(0, 0))[..32]); // not loaded
+        }
+    }
+
+    [Fact]
+    public void A_dc_zva_block_with_a_watched_byte_stops_before_it_zeroes()
+    {
+        // dc zva, x1 with x1 = Data + 0x47: the 64-byte block Data + 0x40 .. + 0x7F (DCZID_EL0.BS 4); watched byte
+        // Data + 0x5A, stores only. FAR: the lowest watched byte in the block; WnR: DC ZVA is a store.
+        const uint DcZva = 0xD50B_7421;
+        var (s, v, d) = RunWatched([DcZva], 0x47, new(Data + 0x58, Wcr(Store, 0x04)));
+        using (s)
+        {
+            Assert.Equal(WatchpointEsr | WnR, d.Hsr);
+            Assert.Equal(Data + 0x5A, d.Far);
+            Assert.Equal(DcZva, s.Host.Read<uint>(v.GetPc()));
+            var block = new byte[0x40];
+            s.Host.Read(Data + 0x40, block);
+            Assert.Equal(Enumerable.Range(0x41, 0x40).Select(i => (byte)i).ToArray(), block); // not zeroed
+            // Unwatched, one step: the DC ZVA goes on to its translation, where the MMU off makes the block Device memory,
+            // an Alignment fault (AArch64.DC ZVA): EC 0x25, IL, DFSC 0x21, WnR; the vector at VBAR_EL1 + 0x200.
+            v.SetGuestDebug(new Arm64GuestDebugOptions { Flags = GuestDebugFlags.Enable | GuestDebugFlags.SingleStep });
+            Assert.Equal(KvmExitReason.KVM_EXIT_DEBUG, v.Run().Reason);
+            Assert.Equal(SyncVector, v.GetPc());
+            Assert.Equal((0x25UL << 26) | (1UL << 25) | 0x21 | WnR, v.GetOneReg(KvmArm64SysRegs.ESR_EL1));
+        }
     }
 }

@@ -19,8 +19,9 @@ namespace KvmSharp.Emulation.Arm64;
 /// fault. Instruction fetches never take these faults (a misaligned PC is the PC alignment fault, EC 0x22, of
 /// <see cref="Step"/>; a misaligned SP base is the SP alignment fault, EC 0x26). The exclusive and
 /// acquire/release forms are always checked (A64Interpreter.Exclusive.cs); the LSE atomics are not in the
-/// interpreter, nor is DC ZVA. The fault is a Data Abort to EL1 (AArch64.AlignmentFault): EC 0x25
-/// (0x24 from EL0), DFSC 0b100001, WnR for a write, ISV = 0 (a stage-1 fault), FAR_EL1 = the faulting address.
+/// interpreter; DC ZVA faults on any Device memory type (A64Interpreter.CacheMaintenance.cs). The fault is a Data
+/// Abort to EL1 (AArch64.AlignmentFault): EC 0x25 (0x24 from EL0), DFSC 0b100001, WnR for a write, ISV = 0 (a
+/// stage-1 fault), FAR_EL1 = the faulting address.
 /// </summary>
 internal sealed partial class A64Interpreter
 {

@@ -83,12 +83,18 @@ internal sealed partial class A64Interpreter
     /// instruction did not execute). MMIO stops the run: with a valid syndrome as KVM_EXIT_MMIO, without one as a
     /// <see cref="NisvStop"/> (mmio.c io_mem_abort: "No valid syndrome? Ask userspace for help if it has volunteered
     /// to do so, and bail out otherwise": KVM_EXIT_ARM_NISV or -ENOSYS, decided in Arm64Run).
+    /// <paramref name="deviceFaults"/>: any Device memory type is an alignment fault (DC ZVA,
+    /// A64Interpreter.CacheMaintenance.cs).
     /// </summary>
-    private bool MemoryAccess(ulong address, Span<byte> data, bool write, MmioSyndrome syndrome, bool isvValid, int alignment = 0)
+    private bool MemoryAccess(ulong address, Span<byte> data, bool write, MmioSyndrome syndrome, bool isvValid,
+        int alignment = 0, bool deviceFaults = false)
     {
         // Alignment (A64Interpreter.Alignment.cs) is checked on the element: alignment, or the whole access when 0.
         if (!CheckEnforcedAlignment(address, alignment == 0 ? data.Length : alignment, write)) return false;
-        bool aligned = IsAligned(address, alignment == 0 ? data.Length : alignment);
+        bool aligned = IsAligned(address, alignment == 0 ? data.Length : alignment) && !deviceFaults;
+        // The host's watchpoints (KVM_GUESTDBG_USE_HW, A64Interpreter.HostDebug.cs): the whole access, on the VA,
+        // before the walk.
+        if (_hostWatch is not null) CheckHostWatchpoints(address, data.Length, write);
         // Split at the stage-1 granule (4 KiB) too; stage 1 translates every page before any byte moves.
         int page = Math.Min(EmulatorConfig.PageSize, 4096);
         int first = (int)Math.Min((ulong)data.Length, (ulong)page - (address & (ulong)(page - 1)));

@@ -33,8 +33,6 @@ internal sealed partial class A64Interpreter
     /// </summary>
     private bool Translate(ulong va, S1Access access, out ulong ipa, bool aligned = true)
     {
-        // The host's watchpoints (KVM_GUESTDBG_USE_HW, A64Interpreter.HostDebug.cs): checked on the VA, before the walk.
-        if (_hostWatch is not null) CheckHostWatchpoints(va, access);
         ipa = va;
         if (!MmuOn)
         {
@@ -119,7 +117,7 @@ internal sealed partial class A64Interpreter
     }
 
     /// <summary>
-    /// Barriers, TLBI, AT and IC IALLU[IS]; null when <paramref name="insn"/> is none of them. Nothing is cached
+    /// Barriers, TLBI, AT, IC IALLU[IS] and the by-VA cache maintenance; null when <paramref name="insn"/> is none of them. Nothing is cached
     /// (no TLB, no I-cache), so the barriers, TLBI and IC complete at once.
     /// </summary>
     private A64Outcome? TryMmuSystem(uint insn)
@@ -156,7 +154,8 @@ internal sealed partial class A64Interpreter
                 pan: crm == 9 && (cpu.Pstate & PanBit) != 0);
             return A64Outcome.Continue;
         }
-        return null;
+        // IC IVAU, DC CVAU/CVAC/CIVAC/CVAP/CVADP/IVAC, DC ZVA (A64Interpreter.CacheMaintenance.cs).
+        return TryCacheMaintenance(insn, op1, crn, crm, op2, rt);
     }
 
     /// <summary>

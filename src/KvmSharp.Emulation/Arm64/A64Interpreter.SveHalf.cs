@@ -12,7 +12,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// multiply-add, a product of halves spans at most 22 bits and an addend at least 2^-24, so a double rounding of the
 /// exact sum can land on a half midpoint only above 2^29, where the result overflows anyway. FABD rounds the
 /// difference first, then clears the sign (FPAbs(FPSub(…))). FPCR.FZ16 (flush half denormals) is not modelled: an
-/// SVE half-precision operation with it set stops the run as an emulation failure.
+/// SVE half-precision operation with it set stops the run as an emulation failure. SCVTF/UCVTF to .H and
+/// FCVTZS/FCVTZU from .H (FixedToFP / FPToFixed at N = 16) are <see cref="FixedToHalf"/> and <see cref="HalfToFixed"/>.
 /// </summary>
 internal sealed partial class A64Interpreter
 {
@@ -88,4 +89,42 @@ internal sealed partial class A64Interpreter
         4 => BitConverter.SingleToUInt32Bits((float)c),
         _ => BitConverter.DoubleToUInt64Bits(c),
     };
+
+    /// <summary>
+    /// FCVTZS/FCVTZU from .H: FPToFixed(element&lt;15:0&gt;, 0, unsigned, FPCR, FPRounding_ZERO, <paramref name="bits"/>).
+    /// The half converts through the 32- or 64-bit conversion of its exact double (a NaN: 0 and IOC; out of range: the
+    /// bound and IOC, without IXC; IXC for a dropped fraction), then SatQ to 16 bits: every half of magnitude 2^15 or
+    /// more is an integer, so a 16-bit overflow never had a fraction to report and only adds IOC.
+    /// </summary>
+    private ulong HalfToFixed(ulong x, int bits, bool unsigned)
+    {
+        RefuseFz16();
+        ulong r = FpToInteger(HalfToDouble(x & 0xFFFF), dbl: true, sf: bits == 64, unsigned, MidpointRounding.ToZero);
+        if (bits != 16) return r;
+        long v = unsigned ? (uint)r : (int)(uint)r;
+        long lo = unsigned ? 0 : short.MinValue, hi = unsigned ? ushort.MaxValue : short.MaxValue;
+        if (v < lo || v > hi)
+        {
+            FpFlag(FpsrIoc);
+            v = Math.Clamp(v, lo, hi);
+        }
+        return (ulong)v & 0xFFFF;
+    }
+
+    /// <summary>
+    /// SCVTF/UCVTF to .H: FixedToFP(element&lt;bits-1:0&gt;, 0, unsigned, FPCR, FPCR.RMode, 16), zero-extended in the
+    /// element. A 16- or 32-bit integer is a double exactly and FpToHalf rounds it once (IXC, OFC); a 64-bit one beyond
+    /// 2^53 may round on its way to double, but any magnitude of 2^16 or more overflows half in every mode (OFC, IXC)
+    /// whatever the first rounding did. FixedToFP ignores FPCR.AHP and FZ16 (an integer is never a half subnormal).
+    /// </summary>
+    private ulong FixedToHalf(ulong x, int bits, bool unsigned)
+    {
+        double value = bits switch
+        {
+            16 => unsigned ? (ushort)x : (short)x,
+            32 => unsigned ? (uint)x : (int)(uint)x,
+            _ => unsigned ? (double)x : (long)x,
+        };
+        return FpToHalf(BitConverter.DoubleToUInt64Bits(value), dbl: true);
+    }
 }

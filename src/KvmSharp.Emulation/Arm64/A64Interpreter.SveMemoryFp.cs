@@ -9,7 +9,7 @@ namespace KvmSharp.Emulation.Arm64;
 /// Z and P; FADD/FSUB/FMUL (unpredicated), the predicated FP arithmetic (vectors and immediates),
 /// FMLA/FMLS/FNMLA/FNMLS/FMAD/FMSB/FNMAD/FNMSB, FADDA, FADDV/FMAXV/FMINV/FMAXNMV/FMINNMV, FP compares (vectors and
 /// with zero), FSQRT — half (A64Interpreter.SveHalf.cs), single and double precision; SCVTF/UCVTF/FCVTZS/FCVTZU
-/// (single and double), FCVT (between any two of half, single, double). Every element access goes through
+/// (half, single and double), FCVT (between any two of half, single, double). Every element access goes through
 /// <see cref="MemoryAccess"/> with the element's alignment; an inactive element is not accessed (so it cannot fault). A fault leaves the destination unchanged.
 /// </summary>
 internal sealed partial class A64Interpreter
@@ -380,7 +380,8 @@ internal sealed partial class A64Interpreter
     }
 
     /// <summary>
-    /// 01100101 opc xxx xxx 101 Pg Zn Zd: SCVTF/UCVTF and FCVTZS/FCVTZU (the 32-bit source or result in a 64-bit
+    /// 01100101 opc xxx xxx 101 Pg Zn Zd: SCVTF/UCVTF and FCVTZS/FCVTZU (with half precision, opc 01, in
+    /// A64Interpreter.SveHalf.cs; the 32-bit source or result in a 64-bit
     /// element is its low half; an integer result is extended by its signedness, an FP result zero-extended), FCVT
     /// single ↔ double and half ↔ single/double, FSQRT. Merging.
     /// </summary>
@@ -402,6 +403,15 @@ internal sealed partial class A64Interpreter
                 (3, 3) => (true, true),
                 _ => null,
             };
+            if (opc == 1 && opc2 != 0)
+            {
+                // Half precision (C8.2 SCVTF/UCVTF/FCVTZS/FCVTZU, opc 01): opc2 01 .H ↔ 16-bit, 10 .S ↔ 32-bit, 11 .D ↔
+                // 64-bit integers, the half in the element's low 16 bits (A64Interpreter.SveHalf.cs).
+                esz = 1 << (int)opc2;
+                int bits = 8 * esz;
+                op = toInt ? x => HalfToFixed(x, bits, unsigned) : x => FixedToHalf(x, bits, unsigned);
+                return FpUnaryElements(insn, zd, zn, esz, op);
+            }
             if (kind is not var (fpD, intX)) return false;
             esz = opc == 2 ? 4 : 8;
             if (toInt)
@@ -434,6 +444,12 @@ internal sealed partial class A64Interpreter
         else if (opc == 3 && sel == 0x0A) { esz = 8; op = x => FpConvertToSingle(x); }
         else if (opc >= 1 && sel == 0x0D) { esz = 1 << (int)opc; op = x => FpSqrtE(x, esz); }
         else return false;
+        return FpUnaryElements(insn, zd, zn, esz, op);
+    }
+
+    /// <summary>Zd = <paramref name="op"/>(Zn) in each element of <paramref name="esz"/> bytes active in Pg (merging).</summary>
+    private bool FpUnaryElements(uint insn, int zd, int zn, int esz, Func<ulong, ulong> op)
+    {
         var p = P((int)((insn >> 10) & 7), _p0);
         var a = Z(zn, _z0);
         var d = Z(zd, _z1);

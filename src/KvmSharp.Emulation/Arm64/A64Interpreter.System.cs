@@ -67,12 +67,12 @@ internal sealed partial class A64Interpreter
     }
 
     /// <summary>
-    /// EL0 may reach only NZCV, TPIDR_EL0 and (read-only) TPIDRRO_EL0; DAIF needs SCTLR_EL1.UMA (clear at reset),
+    /// EL0 may reach only NZCV, TPIDR_EL0 and (read-only) TPIDRRO_EL0 and DCZID_EL0; DAIF needs SCTLR_EL1.UMA (clear at reset),
     /// CTR_EL0 SCTLR_EL1.UCT (bit 15, clear at reset), the timer registers their CNTKCTL_EL1 enable bits; the EL0 PMU
     /// registers go on to their handlers, which check PMUSERENR_EL0.
     /// </summary>
     private bool El0Denied(ushort encoding, bool write) =>
-        cpu.AtEl0 && !(encoding is Nzcv or TpidrEl0 || (encoding == TpidrroEl0 && !write) ||
+        cpu.AtEl0 && !(encoding is Nzcv or TpidrEl0 || (encoding is TpidrroEl0 or DczidEl0 && !write) ||
                        (encoding == Daif && (cpu.SctlrEl1 & (1UL << 9)) != 0) ||
                        (encoding == CtrEl0 && !write && (cpu.SctlrEl1 & (1UL << 15)) != 0) ||
                        (Arm64Timer.IsTimerEncoding(encoding) && Arm64Timer.El0Allowed(encoding, cpu.CntkctlEl1)) ||
@@ -94,6 +94,7 @@ internal sealed partial class A64Interpreter
             case Nzcv: value = cpu.Pstate & 0xF000_0000UL; break;
             case Daif: value = cpu.Pstate & DaifMask; break;
             case CurrentEl: value = cpu.Pstate & 0xC; break;
+            case DczidEl0: value = DczidValue(); break; // A64Interpreter.CacheMaintenance.cs
             case SpSel: value = cpu.Pstate & 1; break;
             case SpsrEl1: value = cpu.Spsr[0]; break;
             case ElrEl1: value = cpu.ElrEl1; break;
@@ -135,7 +136,7 @@ internal sealed partial class A64Interpreter
             case SpSel: cpu.Pstate = (cpu.Pstate & ~1UL) | (value & 1); break;
             case SpsrEl1: cpu.Spsr[0] = value; break;
             case ElrEl1: cpu.ElrEl1 = value; break;
-            case CurrentEl: return UndefinedContinue(); // read-only
+            case CurrentEl or DczidEl0: return UndefinedContinue(); // read-only
             case SpEl0:
                 if ((cpu.Pstate & 1) == 0) return UndefinedContinue();
                 cpu.SpEl0 = value;

@@ -137,7 +137,6 @@ internal static class Arm64Run
                 Arm64VcpuStats.Exit(vcpu);
                 return 0;
             }
-            interp.BeginHostDebugInstruction();
         }
         try
         {
