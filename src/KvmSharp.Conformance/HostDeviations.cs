@@ -762,4 +762,19 @@ public static class HostDeviations
     /// </summary>
     public static bool KvmPvmPageStatsStayZero(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): when an exception's frame cannot be pushed and the page fault that raises turns
+    /// into a double fault, the guest's CR2 is not loaded with the faulting stack address: the #DF handler reads the CR2
+    /// the vCPU had before. The CPU loads CR2 for each page fault it detects (Intel SDM Vol. 3A 4.7, 6.15
+    /// Interrupt 14); upstream KVM delivers the first #PF with its payload (svm_inject_exception →
+    /// kvm_deliver_exception_payload sets CR2) before the second turns it into #DF (kvm_multiple_exception), so CR2 is
+    /// on the unmapped stack page either way. Observed on Linux 6.18 kvm_pvm (PageWalkAndFrameCases, IdtGuest):
+    /// MOV RSP, 0x40001000 (unmapped); UD2 with the #DF gate on IST1 → one delivery, #DF error 0, RIP on the UD2,
+    /// RSP 0x40001000, and CR2 still the 0x12345000 KVM_SET_SREGS gave it (0 on a new vCPU) — everything but CR2 as
+    /// the SDM says; without IST for #DF → KVM_EXIT_SHUTDOWN, as the SDM says. The emulator loads CR2 as upstream
+    /// does, in every preset (LikeThisHost included: this deviation is not modelled).
+    /// </summary>
+    public static bool KvmPvmDoubleFaultFromAFramePushLeavesCr2(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

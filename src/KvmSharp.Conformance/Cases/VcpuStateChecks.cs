@@ -76,22 +76,54 @@ public static class VcpuStateChecks
         AssertCr3(ctx, vcpu, longMode, maxPhyAddr);
     }
 
-    [ConformanceCase(X86 + " kvm_is_valid_cr4 (KVM_SET_SREGS): CR4_RESERVED_BITS and __cr4_reserved_bits(kvm_cpu_cap_has) — VME..OSXMMEXCPT always, " +
-                     "SMXE, bits 15, 19, 26, 27, 29-31 and 33-63 never; then cr4_guest_rsvd_bits (__cr4_reserved_bits(guest_cpu_cap_has), from KVM_SET_CPUID2): " +
-                     "a vCPU whose CPUID lacks XSAVE, SMEP, SMAP, FSGSBASE, PKU, LA57, UMIP, VMX, PCID, CET and LAM refuses their CR4 bits; a refused bit is EINVAL and changes nothing")]
-    public static void set_sregs_cr4_bits_follow_kvm_and_guest_cpuid(CaseContext ctx)
+    private const string Cr4Rule = X86 + " kvm_is_valid_cr4 (KVM_SET_SREGS): x86.h __kvm_is_valid_cr4 tests vcpu->arch.cr4_guest_rsvd_bits, which cpuid.c " +
+        "kvm_vcpu_after_set_cpuid sets to __cr4_reserved_bits(guest_cpu_cap_has) at vCPU creation (an empty CPUID) and at each KVM_SET_CPUID2: " +
+        "CR4_RESERVED_BITS (VME..OSXMMEXCPT always valid; SMXE, bits 15, 19, 26, 27, 29-31 and 33-63 never) plus the bit of each of XSAVE, SMEP, SMAP, " +
+        "FSGSBASE, PKU, LA57, UMIP, VMX, PCID, CET (SHSTK or IBT) and LAM the vCPU's CPUID lacks — so a vCPU without KVM_SET_CPUID2 takes only " +
+        "VME..OSXMMEXCPT; a refused bit is EINVAL and changes nothing. kvm_pvm keeps 0x750FFF whatever the CPUID (KvmPvmKeepsCr4BitsTheGuestCpuidLacks)";
+
+    [ConformanceCase(Cr4Rule)]
+    public static void set_sregs_cr4_bits_follow_kvm_and_guest_cpuid(CaseContext ctx) => AssertCr4BitsFollowGuestCpuid(ctx);
+
+    [ConformanceCase(Cr4Rule + "; on the emulator in the upstream x86 preset (EmulatorConfig.X86Cr4ReservedFromGuestCpuid)", Profile = EmulatedProfile.X86)]
+    public static void set_sregs_cr4_bits_follow_guest_cpuid_upstream_preset(CaseContext ctx) => AssertCr4BitsFollowGuestCpuid(ctx);
+
+    /// <summary>
+    /// The CR4 bits KVM_SET_SREGS takes one at a time: without a CPUID, with KVM_GET_SUPPORTED_CPUID's table, and with
+    /// that table less the features behind the conditional CR4 bits. A kernel following upstream (the real one unless it
+    /// is kvm_pvm; the emulator with <c>X86Cr4ReservedFromGuestCpuid</c>) must take exactly VME..OSXMMEXCPT plus the bits
+    /// of the features the held CPUID has; kvm_pvm (and the emulator built like it) takes the same bits each time.
+    /// </summary>
+    private static void AssertCr4BitsFollowGuestCpuid(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
         using var vm = kvm.CreateVm();
         using var vcpu = vm.CreateVcpu();
+        bool upstreamRule = ctx.Target.IsReal
+            ? !HostDeviations.KvmPvmKeepsCr4BitsTheGuestCpuidLacks(ctx.Target.IsReal)
+            : ctx.Kernel is Emulation.EmulatedKernel { Config.X86Cr4ReservedFromGuestCpuid: true };
         ulong accepted = AcceptedCr4(ctx, vcpu);
         const ulong always = 0x7ff; // VME, PVI, TSD, DE, PSE, PAE, MCE, PGE, PCE, OSFXSR, OSXMMEXCPT
         const ulong never = (1UL << 14) | (1UL << 15) | (1UL << 19) | (1UL << 26) | (1UL << 27) | (7UL << 29) | ~((1UL << 33) - 1);
         Assert.True((accepted & always) == always, $"accepted CR4 bits 0x{accepted:X} lack some of 0x{always:X}");
         Assert.True((accepted & never) == 0, $"accepted CR4 bits 0x{accepted:X} include reserved ones 0x{accepted & never:X}");
+        // Before 6.12 kvm_arch_vcpu_create did not run kvm_vcpu_after_set_cpuid: no guest CPUID rule until KVM_SET_CPUID2.
+        bool emptyCpuidAtCreation = ctx.Kernel is not Emulation.EmulatedKernel { Config.Generation: < Emulation.KernelGeneration.Linux616 };
+        if (upstreamRule && emptyCpuidAtCreation)
+            Assert.True(accepted == always, $"without KVM_SET_CPUID2 (an empty guest CPUID) accepted CR4 bits 0x{accepted:X}, expected 0x{always:X}");
 
-        // The same table without the features behind the CR4 bits: only the unconditional bits remain.
-        var without = kvm.GetSupportedCpuid().Select(e => (e.Function, e.Index) switch
+        // KVM's own table: each conditional bit whose feature it offers becomes valid.
+        var supported = kvm.GetSupportedCpuid();
+        vcpu.SetCpuid(supported);
+        ulong full = AcceptedCr4(ctx, vcpu);
+        ulong fullUpstream = always | GuestFeatureCr4(vcpu.GetCpuid());
+        if (upstreamRule)
+            Assert.True(full == fullUpstream, $"with KVM_GET_SUPPORTED_CPUID's table accepted CR4 bits 0x{full:X}, expected 0x{fullUpstream:X}");
+        else
+            Assert.True(full == accepted, $"with KVM_GET_SUPPORTED_CPUID's table accepted CR4 bits 0x{full:X}, this host keeps 0x{accepted:X} (upstream 0x{fullUpstream:X})");
+
+        // The same table without the features behind the CR4 bits (before KVM_RUN a new table replaces the old).
+        var without = supported.Select(e => (e.Function, e.Index) switch
         {
             (1, _) => e with { Ecx = e.Ecx & ~((1u << 5) | (1u << 17) | (1u << 26)) },                             // VMX, PCID, XSAVE
             (7, 0) => e with { Ebx = e.Ebx & ~((1u << 0) | (1u << 7) | (1u << 20)),                               // FSGSBASE, SMEP, SMAP
@@ -104,9 +136,9 @@ public static class VcpuStateChecks
         // The table as the vCPU holds it (a kernel may add bits to what it was given: HostDeviations.KvmPvmSetCpuidRewritesLeaves).
         var held = vcpu.GetCpuid();
         ulong guest = AcceptedCr4(ctx, vcpu);
-        ulong upstream = accepted & (always | GuestFeatureCr4(held));
-        if (ctx.Target.IsReal && !HostDeviations.KvmPvmKeepsCr4BitsTheGuestCpuidLacks(ctx.Target.IsReal))
-            Assert.True(guest == upstream, $"with the CPUID held, accepted CR4 bits 0x{guest:X}, expected 0x{upstream:X} (0x{accepted:X} without a CPUID)");
+        ulong upstream = always | GuestFeatureCr4(held);
+        if (upstreamRule)
+            Assert.True(guest == upstream, $"with the CPUID held, accepted CR4 bits 0x{guest:X}, expected 0x{upstream:X}");
         else
             Assert.True(guest == accepted, $"with the CPUID held, accepted CR4 bits 0x{guest:X}, this host keeps 0x{accepted:X} (upstream 0x{upstream:X})");
     }

@@ -81,6 +81,16 @@ public sealed record EmulatorConfig
     public int UserfaultCap { get; init; } = KvmCaps.KVM_CAP_USERFAULT;
 
     /// <summary>
+    /// x86: the CR4 bits a vCPU may hold follow its guest CPUID, as upstream 6.18 has it (cpuid.c kvm_vcpu_after_set_cpuid
+    /// sets vcpu->arch.cr4_guest_rsvd_bits = __cr4_reserved_bits(guest_cpu_cap_has, vcpu), also at vCPU creation, so a
+    /// vCPU without KVM_SET_CPUID2 may hold only VME … OSXMMEXCPT): KVM_SET_SREGS refuses the others with EINVAL and a
+    /// guest MOV to CR4 with #GP(0) (X86/SregsRules.cs Cr4ReservedBits). On in the upstream presets; off in
+    /// <see cref="LikeThisHost"/>, whose kernel (kvm_pvm) accepts the same CR4 bits (0x750FFF) with or without a CPUID
+    /// (HostDeviations.KvmPvmKeepsCr4BitsTheGuestCpuidLacks).
+    /// </summary>
+    public bool X86Cr4ReservedFromGuestCpuid { get; init; } = true;
+
+    /// <summary>
     /// x86: the in-kernel irqchip exists (KVM_CREATE_IRQCHIP, KVM_CAP_SPLIT_IRQCHIP, KVM_IRQ_LINE, GSI routing,
     /// KVM_SIGNAL_MSI, KVM_GET/SET_LAPIC; X86/Irqchip/). On in every preset, as on every x86 KVM; off gives a kernel
     /// whose VMs can have no irqchip (those ioctls ENOTTY, the caps 0). Ignored on arm64 (its vGIC is not modelled).
@@ -253,6 +263,8 @@ public sealed record EmulatorConfig
         // kvm_pvm's statistics after upstream 6.18's tables, read from this host's stats files (HostStatsSnapshot).
         ExtraVmStats = HostStatsSnapshot.Vm,
         ExtraVcpuStats = HostStatsSnapshot.Vcpu,
+        // kvm_pvm keeps CR4 bits the guest CPUID lacks (HostDeviations.KvmPvmKeepsCr4BitsTheGuestCpuidLacks).
+        X86Cr4ReservedFromGuestCpuid = false,
     };
 
     /// <summary>

@@ -27,6 +27,27 @@ internal static class X86Consts
     public const ulong CR0_PG = 1UL << 31;
 
     public const ulong CR4_PAE = 1UL << 5;
+    public const ulong CR4_UMIP = 1UL << 11;
+    public const ulong CR4_LA57 = 1UL << 12;
+    public const ulong CR4_VMXE = 1UL << 13;
+    public const ulong CR4_FSGSBASE = 1UL << 16;
+    public const ulong CR4_PCIDE = 1UL << 17;
+    public const ulong CR4_OSXSAVE = 1UL << 18;
+    public const ulong CR4_SMEP = 1UL << 20;
+    public const ulong CR4_SMAP = 1UL << 21;
+    public const ulong CR4_PKE = 1UL << 22;
+    public const ulong CR4_CET = 1UL << 23;
+    public const ulong CR4_LAM_SUP = 1UL << 28;
+
+    /// <summary>
+    /// arch/x86/include/asm/kvm_host.h CR4_RESERVED_BITS (6.18): every bit but VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR
+    /// PCIDE OSXSAVE SMEP FSGSBASE OSXMMEXCPT LA57 VMXE SMAP PKE UMIP LAM_SUP CET (SMXE, bit 14, is reserved).
+    /// </summary>
+    public const ulong CR4_RESERVED_BITS = ~(0x7ffUL | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP | CR4_FSGSBASE | CR4_LA57 | CR4_VMXE |
+        CR4_SMAP | CR4_PKE | CR4_UMIP | CR4_LAM_SUP | CR4_CET);
+
+    /// <summary>x86.h X86_CR3_PCID_MASK (bits 11:0): kvm_set_cr4 refuses to turn PCIDE on while CR3 has any.</summary>
+    public const ulong CR3_PCID_MASK = 0xfff;
 
     public const ulong EFER_SCE = 1UL << 0;
     public const ulong EFER_LME = 1UL << 8;
@@ -53,7 +74,9 @@ internal static class X86Consts
     /// <summary>
     /// CR4 bits KVM_SET_SREGS accepts on a vCPU whose CPUID was never set: CR4_RESERVED_BITS | cr4_guest_rsvd_bits
     /// (arch/x86/kvm/x86.h __cr4_reserved_bits). Observed on this host bit by bit: VME … OSXMMEXCPT, UMIP (11),
-    /// FSGSBASE (16), OSXSAVE (18), SMEP (20), PKE (22) — the guest-reserved bits follow the host's caps here.
+    /// FSGSBASE (16), OSXSAVE (18), SMEP (20), PKE (22) — the guest-reserved bits follow the host's caps here, and stay
+    /// the same after KVM_SET_CPUID2 (HostDeviations.KvmPvmKeepsCr4BitsTheGuestCpuidLacks). The mask of every vCPU
+    /// without EmulatorConfig.X86Cr4ReservedFromGuestCpuid (SregsRules.Cr4ReservedBits).
     /// </summary>
     public const ulong Cr4ValidWithoutCpuid = 0x75_0fff;
 }

@@ -78,8 +78,11 @@ internal sealed partial class X86Emulator
         if (lme && pagingOn && ((_cpu.Sregs.cr4 & CR4_PAE) == 0 || _cpu.Sregs.cs.l != 0)) throw new GuestFault(GP_VECTOR);
         // PAE paging outside long mode: a change of CD, NW or PG reloads the PDPTEs (X86Emulator.LegacyPaging.cs).
         if (!lme && (cr0 & CR0_PG) != 0) ReloadPdptrsForCr0(old, cr0);
-        // Paging cannot be turned off in 64-bit mode.
-        if ((cr0 & CR0_PG) == 0 && _cpu.Bitness == 64) throw new GuestFault(GP_VECTOR);
+        // Paging cannot be turned off in 64-bit mode, nor with CR4.PCIDE ("!(cr0 & X86_CR0_PG) && (is_64_bit_mode(vcpu) ||
+        // kvm_is_cr4_bit_set(vcpu, X86_CR4_PCIDE))").
+        if ((cr0 & CR0_PG) == 0 && (_cpu.Bitness == 64 || (_cpu.Sregs.cr4 & CR4_PCIDE) != 0)) throw new GuestFault(GP_VECTOR);
+        // "if (!(cr0 & X86_CR0_WP) && kvm_is_cr4_bit_set(vcpu, X86_CR4_CET)) return 1" (6.18 CET virtualization).
+        if ((cr0 & CR0_WP) == 0 && (_cpu.Sregs.cr4 & CR4_CET) != 0) throw new GuestFault(GP_VECTOR);
         _cpu.Sregs.cr0 = cr0;
         if (lme && pagingOn) _cpu.Sregs.efer |= EFER_LMA;
         if (lme && pagingOff) _cpu.Sregs.efer &= ~EFER_LMA;
@@ -99,13 +102,27 @@ internal sealed partial class X86Emulator
         _cpu.Sregs.cr3 = cr3;
     }
 
-    /// <summary>x86.c kvm_set_cr4 / kvm_is_valid_cr4: reserved bits, and PAE cannot be cleared in long mode.</summary>
+    /// <summary>
+    /// x86.c kvm_set_cr4, each failure #GP: kvm_is_valid_cr4 (SregsRules.Cr4ReservedBits: from the guest CPUID with
+    /// EmulatorConfig.X86Cr4ReservedFromGuestCpuid, else this host's fixed mask); in long mode PAE cannot be cleared and
+    /// LA57 cannot change; outside it a PAE-paging change of a PDPTR bit reloads the PDPTEs; PCIDE cannot be turned on
+    /// outside long mode or while CR3[11:0] is non-zero; CET needs CR0.WP. A VM with protected state (SEV-ES, SNP, TD)
+    /// keeps the fixed mask: there the write is checked by the hardware or the TDX module, not kvm_set_cr4 (svm.c
+    /// cr_trap only calls kvm_post_set_cr4), which the emulator does not model.
+    /// </summary>
     private void SetCr4(ulong cr4)
     {
-        if ((cr4 & ~Cr4ValidWithoutCpuid) != 0) throw new GuestFault(GP_VECTOR);
+        ulong old = _cpu.Sregs.cr4;
+        bool valid = _kvm.ArchState.HasProtectedState ? (cr4 & ~Cr4ValidWithoutCpuid) == 0 : SregsRules.IsValidCr4(_cpu, _kvm, cr4);
+        if (!valid) throw new GuestFault(GP_VECTOR);
         if (_cpu.LongModeActive && (cr4 & CR4_PAE) == 0) throw new GuestFault(GP_VECTOR);
+        if (_cpu.LongModeActive && ((cr4 ^ old) & CR4_LA57) != 0) throw new GuestFault(GP_VECTOR);
         if (TdRefusesCr4Mce(cr4)) throw new GuestFault(GP_VECTOR, 0); // a TD's REDUCE_VE rule (X86Emulator.TdxCpuidMsr.cs)
         if (!_cpu.LongModeActive) ReloadPdptrsForCr4(cr4); // x86.c kvm_set_cr4 load_pdptrs (X86Emulator.LegacyPaging.cs)
+        // "PCID can not be enabled when cr3[11:0]!=000H or EFER.LMA=0".
+        if ((cr4 & CR4_PCIDE) != 0 && (old & CR4_PCIDE) == 0 && ((_cpu.Sregs.cr3 & CR3_PCID_MASK) != 0 || !_cpu.LongModeActive))
+            throw new GuestFault(GP_VECTOR);
+        if ((cr4 & CR4_CET) != 0 && (_cpu.Sregs.cr0 & CR0_WP) == 0) throw new GuestFault(GP_VECTOR);
         _cpu.Sregs.cr4 = cr4;
     }
 
