@@ -34,8 +34,7 @@ public class Arm64AlignmentTests
 
     private static ulong Enc(int op1, int crn, int crm, int op2) => KvmArm64SysRegs.Encoding(3, op1, crn, crm, op2);
 
-    private static readonly ulong Sctlr = Enc(0, 1, 0, 0), Ttbr0 = Enc(0, 2, 0, 0), Tcr = Enc(0, 2, 0, 2),
-        Mair = Enc(0, 10, 2, 0), Esr = Enc(0, 5, 2, 0), Far = Enc(0, 6, 0, 0), Elr = Enc(0, 4, 0, 1);
+    private static readonly ulong Sctlr = Enc(0, 1, 0, 0), Esr = Enc(0, 5, 2, 0), Far = Enc(0, 6, 0, 0), Elr = Enc(0, 4, 0, 1);
 
     // T0SZ 16, TG0 4K, EPD1 (no TTBR1 walks), IPS 0b010 (40 bits).
     private const ulong TcrValue = 16 | (1UL << 23) | (2UL << 30) | (2UL << 32);
@@ -65,23 +64,8 @@ public class Arm64AlignmentTests
     /// <summary>MAIR (Attr0 0xFF Normal WB, Attr1 0x00 Device-nGnRnE), TCR, TTBR0, SCTLR_EL1.M (and .A when asked).</summary>
     private static void MmuOn(A64Assembler a, bool alignmentCheck)
     {
-        a.MovImm(X(1), 0xFF);
-        a.Msr(Mair, X(1));
-        a.MovImm(X(1), TcrValue);
-        a.Msr(Tcr, X(1));
-        a.MovImm(X(1), L0);
-        a.Msr(Ttbr0, X(1));
-        a.Emit(Isb);
-        a.Mrs(X(1), Sctlr);
-        a.MovImm(X(2), alignmentCheck ? 3UL : 1UL);
-        a.Orr(X(1), X(1), X(2));
-        if (!alignmentCheck)
-        {
-            a.MovImm(X(2), ~2UL);
-            a.And(X(1), X(1), X(2));
-        }
-        a.Msr(Sctlr, X(1));
-        a.Emit(Isb);
+        Arm64MmuSetup.Emit(a, TcrValue, L0, set: alignmentCheck ? Arm64MmuSetup.SctlrM | Arm64MmuSetup.SctlrA : Arm64MmuSetup.SctlrM,
+            clear: alignmentCheck ? 0 : Arm64MmuSetup.SctlrA);
     }
 
     /// <summary>

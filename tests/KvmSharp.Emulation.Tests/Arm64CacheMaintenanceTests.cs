@@ -32,8 +32,7 @@ public sealed class Arm64CacheMaintenanceTests
 
     private static ulong Enc(int op1, int crn, int crm, int op2) => KvmArm64SysRegs.Encoding(3, op1, crn, crm, op2);
 
-    private static readonly ulong Sctlr = Enc(0, 1, 0, 0), Ttbr0 = Enc(0, 2, 0, 0), Tcr = Enc(0, 2, 0, 2),
-        Mair = Enc(0, 10, 2, 0), Esr = Enc(0, 5, 2, 0), Far = Enc(0, 6, 0, 0), Elr = Enc(0, 4, 0, 1),
+    private static readonly ulong Sctlr = Enc(0, 1, 0, 0), Esr = Enc(0, 5, 2, 0), Far = Enc(0, 6, 0, 0), Elr = Enc(0, 4, 0, 1),
         Spsr = Enc(0, 4, 0, 0), Dczid = Enc(3, 0, 0, 7);
 
     // T0SZ 16, TG0 4K, EPD1 (no TTBR1 walks), IPS 0b010 (40 bits).
@@ -74,18 +73,7 @@ public sealed class Arm64CacheMaintenanceTests
 
     private static void MmuOn(A64Assembler a)
     {
-        a.MovImm(X(1), 0xFF);
-        a.Msr(Mair, X(1));
-        a.MovImm(X(1), TcrValue);
-        a.Msr(Tcr, X(1));
-        a.MovImm(X(1), L0);
-        a.Msr(Ttbr0, X(1));
-        a.Emit(Isb);
-        a.Mrs(X(1), Sctlr);
-        a.MovImm(X(2), 1);
-        a.Orr(X(1), X(1), X(2));
-        a.Msr(Sctlr, X(1));
-        a.Emit(Isb);
+        Arm64MmuSetup.Emit(a, TcrValue, L0);
     }
 
     /// <summary>x24 = the address after the next instruction (where a vector resumes), x20 = NoFault; the instruction.</summary>

@@ -31,8 +31,7 @@ public sealed class Arm64FetchCacheTests
 
     private static ulong Enc(int op1, int crn, int crm, int op2) => KvmArm64SysRegs.Encoding(3, op1, crn, crm, op2);
 
-    private static readonly ulong Sctlr = Enc(0, 1, 0, 0), Ttbr0 = Enc(0, 2, 0, 0), Tcr = Enc(0, 2, 0, 2),
-        Mair = Enc(0, 10, 2, 0), Esr = Enc(0, 5, 2, 0), Elr = Enc(0, 4, 0, 1);
+    private static readonly ulong Sctlr = Enc(0, 1, 0, 0), Ttbr0 = Enc(0, 2, 0, 0), Esr = Enc(0, 5, 2, 0), Elr = Enc(0, 4, 0, 1);
 
     // Arm ARM C6.2: ISB, DSB ISH, TLBI VMALLE1 (SYS #0, C8, C7, #0), IC IALLU (SYS #0, C7, C5, #0).
     private const uint Isb = 0xD503_3FDF, DsbIsh = 0xD503_3B9F, TlbiVmalle1 = 0xD508_871F, IcIallu = 0xD508_751F;
@@ -257,18 +256,7 @@ public sealed class Arm64FetchCacheTests
     {
         var s = new Arm64TestVm(a =>
         {
-            a.MovImm(X(1), 0xFF);
-            a.Msr(Mair, X(1));
-            a.MovImm(X(1), TcrValue);
-            a.Msr(Tcr, X(1));
-            a.MovImm(X(1), L0);
-            a.Msr(Ttbr0, X(1));
-            a.Emit(Isb);
-            a.Mrs(X(1), Sctlr);
-            a.MovImm(X(6), 1);
-            if (mmuOn) a.Orr(X(1), X(1), X(6));
-            a.Msr(Sctlr, X(1));
-            a.Emit(Isb);
+            Arm64MmuSetup.Emit(a, TcrValue, L0, set: mmuOn ? Arm64MmuSetup.SctlrM : 0);
             a.Mrs(X(3), Sctlr); // x3: SCTLR_EL1 as the program left it
             a.MovImm(X(2), Report);
             a.MovImm(X(5), Code);

@@ -25,8 +25,7 @@ public class Arm64Stage1MmuTests
 
     private static ulong Enc(int op1, int crn, int crm, int op2) => KvmArm64SysRegs.Encoding(3, op1, crn, crm, op2);
 
-    private static readonly ulong Sctlr = Enc(0, 1, 0, 0), Ttbr0 = Enc(0, 2, 0, 0), Ttbr1 = Enc(0, 2, 0, 1), Tcr = Enc(0, 2, 0, 2),
-        Mair = Enc(0, 10, 2, 0), Esr = Enc(0, 5, 2, 0), Far = Enc(0, 6, 0, 0), Elr = Enc(0, 4, 0, 1), Spsr = Enc(0, 4, 0, 0),
+    private static readonly ulong Sctlr = Enc(0, 1, 0, 0), Esr = Enc(0, 5, 2, 0), Far = Enc(0, 6, 0, 0), Elr = Enc(0, 4, 0, 1), Spsr = Enc(0, 4, 0, 0),
         Par = Enc(0, 7, 4, 0);
 
     // T0SZ 16, TG0 4K, T1SZ 25, TG1 4K (0b10), IPS 0b010 (40 bits), TBI0.
@@ -77,20 +76,7 @@ public class Arm64Stage1MmuTests
     /// <summary>MAIR, TCR, TTBR0/1, ISB, SCTLR_EL1.M, ISB; SP_EL1 = <see cref="Stack"/>.</summary>
     private static void MmuOn(A64Assembler a, ulong tcr = TcrValue)
     {
-        a.MovImm(X(1), 0xFF);
-        a.Msr(Mair, X(1));
-        a.MovImm(X(1), tcr);
-        a.Msr(Tcr, X(1));
-        a.MovImm(X(1), L0);
-        a.Msr(Ttbr0, X(1));
-        a.MovImm(X(1), HighL1);
-        a.Msr(Ttbr1, X(1));
-        a.Emit(Isb);
-        a.Mrs(X(1), Sctlr);
-        a.MovImm(X(2), 1);
-        a.Orr(X(1), X(1), X(2));
-        a.Msr(Sctlr, X(1));
-        a.Emit(Isb);
+        Arm64MmuSetup.Emit(a, tcr, L0, ttbr1: HighL1);
         a.MovImm(X(3), Stack);
         a.AddImm(Sp, X(3), 0);
     }

@@ -44,8 +44,7 @@ public class Arm64SveFirstFaultTests
 
     private static ulong Enc(int op1, int crn, int crm, int op2) => KvmArm64SysRegs.Encoding(3, op1, crn, crm, op2);
 
-    private static readonly ulong Sctlr = Enc(0, 1, 0, 0), Ttbr0 = Enc(0, 2, 0, 0), Tcr = Enc(0, 2, 0, 2), Mair = Enc(0, 10, 2, 0),
-        Esr = Enc(0, 5, 2, 0), Far = Enc(0, 6, 0, 0);
+    private static readonly ulong Sctlr = Enc(0, 1, 0, 0), Esr = Enc(0, 5, 2, 0), Far = Enc(0, 6, 0, 0);
 
     // T0SZ 16, TG0 4K, EPD1, TG1 4K, IPS 40 bits.
     private const ulong TcrValue = 16 | (1UL << 23) | (2UL << 30) | (2UL << 32);
@@ -66,18 +65,7 @@ public class Arm64SveFirstFaultTests
         {
             if (mmu)
             {
-                a.MovImm(X(1), 0xFF);
-                a.Msr(Mair, X(1));
-                a.MovImm(X(1), TcrValue);
-                a.Msr(Tcr, X(1));
-                a.MovImm(X(1), L0);
-                a.Msr(Ttbr0, X(1));
-                a.Emit(0xD5033FDF); // isb
-                a.Mrs(X(1), Sctlr);
-                a.MovImm(X(2), 1);
-                a.Orr(X(1), X(1), X(2));
-                a.Msr(Sctlr, X(1));
-                a.Emit(0xD5033FDF);
+                Arm64MmuSetup.Emit(a, TcrValue, L0);
             }
             a.MovImm(X(1), Data);
             foreach (uint w in words) a.Emit(w);

@@ -74,18 +74,7 @@ public class Arm64WalkReuseTests
 
     private static void MmuOn(A64Assembler a)
     {
-        a.MovImm(X(1), 0xFF);
-        a.Msr(Mair, X(1));
-        a.MovImm(X(1), TcrValue);
-        a.Msr(Tcr, X(1));
-        a.MovImm(X(1), L0);
-        a.Msr(Ttbr0, X(1));
-        a.Emit(Isb);
-        a.Mrs(X(1), Sctlr);
-        a.MovImm(X(2), 1);
-        a.Orr(X(1), X(1), X(2));
-        a.Msr(Sctlr, X(1));
-        a.Emit(Isb);
+        Arm64MmuSetup.Emit(a, TcrValue, L0);
         a.MovImm(X(3), Stack);
         a.AddImm(Sp, X(3), 0);
         a.MovImm(X(20), 0); // no fault yet
