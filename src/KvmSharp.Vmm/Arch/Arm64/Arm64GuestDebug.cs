@@ -55,7 +55,7 @@ internal static class Arm64GuestDebug
     /// or not. The micro-VM's VMM sets no breakpoints: every BRK is the guest's.
     /// </summary>
     public static bool IsGuestBrk(VcpuExit exit) =>
-        exit.Reason == KvmExitReason.KVM_EXIT_DEBUG && exit.Arm64Debug.ExceptionClass == Arm64DebugExit.Brk64Class;
+        exit.Reason == KvmExitReason.KVM_EXIT_DEBUG && exit.Arm64Debug.IsBrk;
 
     /// <summary>
     /// Gives a BRK that exited to the host (<see cref="IsGuestBrk"/>) back to the guest as the exception it would have
