@@ -18,6 +18,12 @@ namespace KvmSharp.Vmm.Debugging;
 /// stays as the guest wrote it. So at most four breakpoints at a time (a fifth is refused with an error reply). A host
 /// breakpoint exits before its instruction on every run (x86 does not consult RF for it), so a continue from one
 /// steps over it with breakpoints off first.
+/// Watchpoints (<c>Z2</c> write, <c>Z3</c> read, <c>Z4</c> access, 1–8 bytes) are the host's hardware watchpoints
+/// where the target has them (arm64 DBGWVR/DBGWCR, as many as <see cref="GdbTarget.WatchpointRegisters"/>); a stop at
+/// one reports <c>watch:</c>/<c>rwatch:</c>/<c>awatch:</c> and the data address, before the access, so a continue
+/// from it steps over it like a breakpoint. On x86 they are refused as unsupported (an empty reply: this host raises no
+/// data breakpoints) and gdb watches in software, single-stepping. The <c>g</c> packet holds the floating-point and
+/// vector registers too (x87 and SSE; arm64 v0–v31, fpsr, fpcr), as the target description lists them.
 /// Memory is guest-physical (a micro-VM's identity map): a range outside guest memory, or on a private page, gets an
 /// error reply. While the guest is stopped the call's wall-clock limit is paused; a cancellation or disposal of the
 /// call still ends it. A lost connection detaches (the call runs on, undebugged); <c>k</c> ends the call as
@@ -35,6 +41,7 @@ internal sealed class GdbStub : IGuestDebugger
     private readonly Action _pauseClock;
     private readonly Action _resumeClock;
     private readonly List<ulong> _breakpoints = [];
+    private readonly List<GdbWatchpoint> _watchpoints = [];
     private RspConnection? _connection;
     private bool _detached;
     private bool _clockPaused;
@@ -44,6 +51,9 @@ internal sealed class GdbStub : IGuestDebugger
     private bool _steppingOverBreakpoint;
     private ulong _stepFrom;
     private bool _stepIsHalt;
+
+    // The PC of the last stop at a watchpoint (the access not done yet), or null: a continue from it steps over first.
+    private ulong? _watchStopPc;
 
     // While the guest runs after a 'c': a thread that watches the connection for gdb's interrupt byte and kicks the vCPU.
     private Thread? _watcher;
@@ -99,6 +109,11 @@ internal sealed class GdbStub : IGuestDebugger
             return StepDone();
         }
         if (_detached || _connection is null) return null; // a step trap left pending from before the detach
+        if (_target.IsWatchpointExit(exit, out ulong dataAddress, out bool write))
+        {
+            _watchStopPc = _target.Pc;
+            return Stopped(watch: WatchReply(dataAddress, write));
+        }
         if (_target.IsStepExit(exit) && (_stepping || _steppingOverBreakpoint))
         {
             // The step exit replaces KVM_EXIT_HLT and the vCPU would go on after it (x86.c kvm_vcpu_do_singlestep):
@@ -134,8 +149,8 @@ internal sealed class GdbStub : IGuestDebugger
         bool over = _steppingOverBreakpoint;
         _stepping = _steppingOverBreakpoint = false;
         if (!over) return Stopped();
-        // Past the breakpoint: run on with the breakpoints in place.
-        _target.Arm(_breakpoints);
+        // Past the breakpoint (or the watched access): run on with the breakpoints and watchpoints in place.
+        _target.Arm(_breakpoints, _watchpoints);
         return null;
     }
 
@@ -143,13 +158,13 @@ internal sealed class GdbStub : IGuestDebugger
     /// The guest stopped (a breakpoint, a finished step: SIGTRAP; gdb's interrupt: SIGINT): report it and serve gdb
     /// until it resumes.
     /// </summary>
-    private RunStop? Stopped(int signal = 5)
+    private RunStop? Stopped(int signal = 5, string? watch = null)
     {
         // The interrupt watch of a 'c' ends here, not at a step over a breakpoint that the continue goes on from.
         StopWatching();
         _stepping = _steppingOverBreakpoint = false;
         PauseClock();
-        if (!_connection!.Send(StopReply(signal))) return Detach();
+        if (!_connection!.Send(StopReply(signal) + watch)) return Detach();
         return Serve();
     }
 
@@ -248,11 +263,7 @@ internal sealed class GdbStub : IGuestDebugger
             {
                 if (Hex.Number(rest) is not ulong n || n > int.MaxValue) return "E01";
                 int size = _target.Size((int)n);
-                if (size == 0)
-                {
-                    // Floating-point and vector state are not read: "xx…" marks a register unavailable (gdb/doc "Packets": p).
-                    return _target.UnavailableSize((int)n) is int unavailable and > 0 ? new string('x', 2 * unavailable) : "E01";
-                }
+                if (size == 0) return "E01";
                 return Hex.Encode(_target.ReadAll().AsSpan(_target.Offset((int)n), size));
             }
             case 'P':
@@ -331,11 +342,16 @@ internal sealed class GdbStub : IGuestDebugger
 
     private string Breakpoint(bool insert, ReadOnlySpan<char> rest)
     {
-        // Z0/Z1,addr,kind: software and hardware execute breakpoints, both in the debug registers (see the class).
-        if (rest.Length < 2 || rest[1] != ',' || rest[0] is not ('0' or '1')) return "";
+        // Z0/Z1,addr,kind: software and hardware execute breakpoints, both in the debug registers (see the class);
+        // Z2/Z3/Z4,addr,length: write, read and access watchpoints in the host's watchpoint registers, where the target
+        // has them — on x86 it has none (X86_64GdbTarget), and the empty reply makes gdb watch in software.
+        if (rest.Length < 2 || rest[1] != ',' || rest[0] is < '0' or > '4') return "";
+        bool watch = rest[0] >= '2';
+        if (watch && _target.WatchpointRegisters == 0) return "";
         ReadOnlySpan<char> args = rest[2..];
         int comma = args.IndexOf(',');
-        if (comma < 0 || Hex.Number(args[..comma]) is not ulong address || Hex.Number(args[(comma + 1)..]) is null) return "E01";
+        if (comma < 0 || Hex.Number(args[..comma]) is not ulong address || Hex.Number(args[(comma + 1)..]) is not ulong kind) return "E01";
+        if (watch) return Watchpoint(insert, (GdbWatchKind)(rest[0] - '0'), address, kind);
         if (!insert)
         {
             _breakpoints.Remove(address);
@@ -345,6 +361,63 @@ internal sealed class GdbStub : IGuestDebugger
         if (_breakpoints.Count >= MaxBreakpoints) return "E1c"; // ENOSPC: DR0–DR3 are taken
         _breakpoints.Add(address);
         return "OK";
+    }
+
+    /// <summary>
+    /// Z2–Z4 / z2–z4 of <paramref name="length"/> (1–8) bytes at <paramref name="address"/>: each aligned doubleword
+    /// the range touches takes one of the target's watchpoint registers (<see cref="GdbWatchpoint.Pieces"/>); more
+    /// than it has is refused with ENOSPC, like a fifth breakpoint.
+    /// </summary>
+    private string Watchpoint(bool insert, GdbWatchKind kind, ulong address, ulong length)
+    {
+        if (length is 0 or > GdbWatchpoint.MaxLength || address > ulong.MaxValue - length) return "E01";
+        var watchpoint = new GdbWatchpoint(kind, address, (int)length);
+        if (!insert)
+        {
+            _watchpoints.Remove(watchpoint);
+            return "OK";
+        }
+        if (_watchpoints.Contains(watchpoint)) return "OK";
+        if (_watchpoints.Sum(w => w.Registers) + watchpoint.Registers > _target.WatchpointRegisters) return "E1c";
+        _watchpoints.Add(watchpoint);
+        return "OK";
+    }
+
+    /// <summary>
+    /// The stop reply's watch part (gdb/doc "Stop Reply Packets": <c>watch</c>, <c>rwatch</c>, <c>awatch</c> followed by
+    /// the data address) for an access that wrote (<paramref name="write"/>) or read at <paramref name="dataAddress"/>:
+    /// the type of the watchpoint that stopped it — one holding the address and stopping on that access, a write or
+    /// read watchpoint before an access one. The address is the exit's (FAR) when a watched range holds it; the Arm
+    /// ARM lets FAR be any address from the access's lowest byte on (D2.10.5), so otherwise it is the start of the
+    /// nearest watched range above it, which is what gdb looks the watchpoint up by.
+    /// </summary>
+    private string WatchReply(ulong dataAddress, bool write)
+    {
+        var candidates = _watchpoints.Where(w => w.Matches(write)).OrderBy(w => w.Kind == GdbWatchKind.Access ? 1 : 0).ToList();
+        GdbWatchpoint? hit = null;
+        foreach (GdbWatchpoint w in candidates)
+        {
+            if (w.Contains(dataAddress))
+            {
+                hit = w;
+                break;
+            }
+        }
+        ulong reported = dataAddress;
+        if (hit is null)
+        {
+            hit = candidates.Where(w => w.Address > dataAddress).OrderBy(w => w.Address).Cast<GdbWatchpoint?>().FirstOrDefault()
+                ?? candidates.Cast<GdbWatchpoint?>().FirstOrDefault();
+            if (hit is GdbWatchpoint nearest) reported = nearest.Address;
+        }
+        GdbWatchKind kind = hit?.Kind ?? (write ? GdbWatchKind.Write : GdbWatchKind.Read);
+        string name = kind switch
+        {
+            GdbWatchKind.Write => "watch",
+            GdbWatchKind.Read => "rwatch",
+            _ => "awatch",
+        };
+        return string.Create(CultureInfo.InvariantCulture, $"{name}:{reported:x};");
     }
 
     private static bool AddressAndLength(ReadOnlySpan<char> text, out ulong address, out ulong length)
@@ -371,7 +444,10 @@ internal sealed class GdbStub : IGuestDebugger
     private void Resume(bool step)
     {
         ulong rip = _target.Pc;
-        bool onBreakpoint = _breakpoints.Contains(rip);
+        // A watchpoint stops before its access: the same watchpoint would stop the instruction again.
+        bool onWatchStop = _watchStopPc == rip && _watchpoints.Count > 0;
+        bool onBreakpoint = _breakpoints.Contains(rip) || onWatchStop;
+        _watchStopPc = null;
         if (step || onBreakpoint)
         {
             // Breakpoints off while stepping: the host's breakpoint at RIP would fire before the instruction again.
@@ -379,11 +455,12 @@ internal sealed class GdbStub : IGuestDebugger
             _steppingOverBreakpoint = !step;
             _stepFrom = rip;
             _stepIsHalt = _target.EndsCallWhenStepped(_memory, rip);
-            _target.Step();
+            // A gdb step keeps the watchpoints (a watched access stops it), unless it steps over one that stopped it.
+            _target.Step(step && !onWatchStop ? _watchpoints : []);
         }
         else
         {
-            _target.Arm(_breakpoints);
+            _target.Arm(_breakpoints, _watchpoints);
         }
         if (!step) StartWatching(_connection!);
         ResumeClock();

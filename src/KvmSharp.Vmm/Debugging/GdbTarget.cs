@@ -25,12 +25,6 @@ internal abstract class GdbTarget
     /// <summary>Its offset in the <c>g</c> packet.</summary>
     public abstract int Offset(int n);
 
-    /// <summary>
-    /// The size of a register of gdb's full layout that the stub does not read (floating point, vectors), answered as
-    /// unavailable ("xx…"), or 0 past gdb's layout.
-    /// </summary>
-    public abstract int UnavailableSize(int n);
-
     /// <summary>The <c>g</c> packet's bytes.</summary>
     public abstract byte[] ReadAll();
 
@@ -40,11 +34,34 @@ internal abstract class GdbTarget
     /// <summary>Writes register <paramref name="n"/>; false for a number outside the <c>g</c> packet or a wrong length.</summary>
     public abstract bool Write(int n, ReadOnlySpan<byte> value);
 
-    /// <summary>Single-step from the next KVM_RUN on, no breakpoints.</summary>
-    public abstract void Step();
+    /// <summary>
+    /// Single-step from the next KVM_RUN on, no breakpoints; with <paramref name="watchpoints"/> where the target has
+    /// watchpoint registers (a gdb step, not the step over a stop).
+    /// </summary>
+    public abstract void Step(IReadOnlyList<GdbWatchpoint> watchpoints);
 
-    /// <summary>The host's execute breakpoints at <paramref name="breakpoints"/> (at most four); none: debugging off.</summary>
-    public abstract void Arm(IReadOnlyList<ulong> breakpoints);
+    /// <summary>
+    /// The host's execute breakpoints at <paramref name="breakpoints"/> (at most four) and its watchpoints
+    /// <paramref name="watchpoints"/> (at most <see cref="WatchpointRegisters"/> registers' worth); none: debugging off.
+    /// </summary>
+    public abstract void Arm(IReadOnlyList<ulong> breakpoints, IReadOnlyList<GdbWatchpoint> watchpoints);
+
+    /// <summary>
+    /// The host's hardware watchpoint registers for <c>Z2</c>–<c>Z4</c>; 0: watchpoints are not supported (gdb gets an
+    /// empty reply and watches in software, single-stepping).
+    /// </summary>
+    public virtual int WatchpointRegisters => 0;
+
+    /// <summary>
+    /// True for a KVM_EXIT_DEBUG of a hardware watchpoint: <paramref name="address"/> is the data address the exit
+    /// reports, <paramref name="write"/> whether the access was a store.
+    /// </summary>
+    public virtual bool IsWatchpointExit(VcpuExit exit, out ulong address, out bool write)
+    {
+        address = 0;
+        write = false;
+        return false;
+    }
 
     /// <summary>KVM_SET_GUEST_DEBUG with control 0.</summary>
     public abstract void Disable();
