@@ -764,16 +764,27 @@ public static class HostDeviations
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
 
     /// <summary>
-    /// kvm_pvm (software nested KVM): when an exception's frame cannot be pushed and the page fault that raises turns
-    /// into a double fault, the guest's CR2 is not loaded with the faulting stack address: the #DF handler reads the CR2
-    /// the vCPU had before. The CPU loads CR2 for each page fault it detects (Intel SDM Vol. 3A 4.7, 6.15
-    /// Interrupt 14); upstream KVM delivers the first #PF with its payload (svm_inject_exception →
-    /// kvm_deliver_exception_payload sets CR2) before the second turns it into #DF (kvm_multiple_exception), so CR2 is
-    /// on the unmapped stack page either way. Observed on Linux 6.18 kvm_pvm (PageWalkAndFrameCases, IdtGuest):
-    /// MOV RSP, 0x40001000 (unmapped); UD2 with the #DF gate on IST1 → one delivery, #DF error 0, RIP on the UD2,
-    /// RSP 0x40001000, and CR2 still the 0x12345000 KVM_SET_SREGS gave it (0 on a new vCPU) — everything but CR2 as
-    /// the SDM says; without IST for #DF → KVM_EXIT_SHUTDOWN, as the SDM says. The emulator loads CR2 as upstream
-    /// does, in every preset (LikeThisHost included: this deviation is not modelled).
+    /// kvm_pvm (software nested KVM): a page fault raised while an event's frame is pushed (RSP on an unmapped page)
+    /// loads no CR2, and pushing an exception's frame it is #DF(0) at once. The CPU loads CR2 for each page fault it
+    /// detects (Intel SDM Vol. 3A 4.7, 6.15 Interrupt 14) and delivers a #PF raised while delivering a benign or
+    /// contributory event serially (Table 6-5); upstream KVM delivers the first event with its payload
+    /// (svm_inject_exception → kvm_deliver_exception_payload) and merges a second #PF into #DF
+    /// (kvm_multiple_exception), so CR2 is on the unmapped stack page. Observed on Linux 6.18 kvm_pvm
+    /// (PageWalkAndFrameCases, IdtGuest with 48 halting gates, TSS.IST1 on a mapped stack, CR2 0x12345000 from
+    /// KVM_SET_SREGS; 2026-12-07):
+    /// <list type="bullet">
+    /// <item>MOV RSP, 0x40001000; UD2 (or a #GP store to a non-canonical address): #DF gate on IST1 → one delivery, #DF
+    /// error 0, RIP on the faulting instruction, RSP 0x40001000, CR2 0x12345000; #PF gate on IST1 (none for #DF) →
+    /// KVM_EXIT_SHUTDOWN, nothing delivered, CR2 0x12345000 (the SDM: #PF error 2 delivered on IST1); no IST →
+    /// KVM_EXIT_SHUTDOWN, CR2 0x12345000.</item>
+    /// <item>KVM_INTERRUPT 0x21 with RSP 0x40001000: #PF gate on IST1 → #PF error 2, RIP on the interrupted HLT, CR2
+    /// 0x12345000; #DF gate on IST1 → #DF(0), CR2 0x12345000; no IST → KVM_EXIT_SHUTDOWN, CR2 0x12345000 — the SDM's
+    /// vectors, without CR2.</item>
+    /// <item>A store to the unmapped 0x50000000 (CR2 loaded with it) on that stack: #DF on IST1 / KVM_EXIT_SHUTDOWN /
+    /// #PF on IST1, CR2 0x50000000 each time, as upstream.</item>
+    /// </list>
+    /// INT n cannot be tried: it fails on its own (KvmPvmSoftwareInterruptsFail). The emulator models all of this with
+    /// EmulatorConfig.X86FramePushFaultLeavesCr2, on in its LikeThisHost preset only (X86/Emulate/X86Emulator.Exceptions.cs).
     /// </summary>
     public static bool KvmPvmDoubleFaultFromAFramePushLeavesCr2(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");

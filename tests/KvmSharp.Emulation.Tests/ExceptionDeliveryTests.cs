@@ -73,7 +73,8 @@ public sealed class ExceptionDeliveryTests
     [Fact]
     public void A_frame_that_cannot_be_pushed_ends_in_a_triple_fault_with_cr2_set()
     {
-        using var k = new EmulatedKernel();
+        // The upstream preset: like this host (kvm_pvm) the push's #PF loads no CR2 (X86FramePushCr2Tests).
+        using var k = new EmulatedKernel(EmulatorConfig.X86_64());
         // RSP beyond the 6 MiB the page tables map: #UD → #PF on the push → #PF again → #DF → #PF → shutdown.
         using var g = Guest(k, a => { a.ud2(); a.hlt(); }, h => h.hlt(), rsp: 0x80_0000);
         g.RunExpect(KvmExitReason.KVM_EXIT_SHUTDOWN);

@@ -19,11 +19,13 @@ namespace KvmSharp.Emulation.Arm64;
 /// <item>Stage 2: arch/arm64/kvm/mmu.c kvm_handle_guest_abort, for a CM abort on an IPA outside every memslot:
 /// "if (kvm_is_error_hva(hva) &amp;&amp; kvm_vcpu_dabt_is_cm(vcpu)) { kvm_incr_pc(vcpu); ret = 1; … }" — the
 /// instruction is skipped, with no MMIO exit. Inside a memslot the page is faulted in (user_mem_abort); a walk that
-/// leaves memory is WalkAbort's. [D: KVM sees the CM abort as a write (kvm_is_write_fault → kvm_vcpu_dabt_iswrite:
-/// WnR), so on a page stage 2 has not mapped yet it maps it writable and marks it dirty under dirty logging, and in a
-/// read-only slot it goes to io_mem_abort without a syndrome (KVM_EXIT_ARM_NISV or -ENOSYS); the emulator keeps no
-/// per-page stage-2 state to tell a first touch from a mapped page, so it faults the page in as a read: no dirty
-/// mark, and a read-only slot completes.]</item>
+/// leaves memory is WalkAbort's. A CM operation needs only read permission at stage 2, so a page stage 2 already maps
+/// (the emulator's per-VM leaves, Mmu/MmuMappings.cs, as each fault installed them) takes no abort at all. On a page
+/// it does not map, KVM sees the CM abort as a write (kvm_emulate.h kvm_is_write_fault → kvm_vcpu_dabt_iswrite: WnR
+/// = 1): user_mem_abort maps it writable and marks it dirty under dirty logging ("if (writable &amp;&amp; !ret)
+/// mark_page_dirty_in_slot"), and in a READONLY slot ("write_fault &amp;&amp; !writable", a slot exists) it is
+/// io_mem_abort without a syndrome: KVM_EXIT_ARM_NISV (esr_iss CM | WnR | FSC) with KVM_CAP_ARM_NISV_TO_USER, else
+/// KVM_RUN fails with ENOSYS (Arm64/Stage2Access.cs CacheMaintenance).</item>
 /// <item>DC ZVA: zeroes the DCZID_EL0.BS block (64 bytes) holding Xt as one store (PAN applies, MMIO is a
 /// no-syndrome abort); any Device memory type (the MMU off included) is an Alignment fault (AArch64.DC ZVA:
 /// "if memaddrdesc.memattrs.memtype == MemType_Device … AArch64.AlignmentFault").</item>
@@ -52,6 +54,12 @@ internal sealed partial class A64Interpreter
     private ulong DczidValue() => DczidBs | (cpu.AtEl0 && (cpu.SctlrEl1 & SctlrDze) == 0 ? 1UL << 4 : 0);
 
     private readonly byte[] _zvaZeros = new byte[ZvaBlock];
+
+    /// <summary>
+    /// kvm_vcpu_dabt_iss_nisv_sanitized of a CM abort on a READONLY slot: CM (bit 8), WnR (bit 6) and the stage-2 FSC
+    /// the emulator reports for load/stores (<see cref="NisvIss"/>: translation fault, level 3).
+    /// </summary>
+    private static readonly ulong CmNisvIss = NisvIss(write: true) | (1UL << 8);
 
     /// <summary>
     /// The by-VA cache maintenance instructions and DC ZVA (SYS op1, CRn 7, CRm, op2); null for other SYS encodings.
@@ -125,16 +133,21 @@ internal sealed partial class A64Interpreter
                     throw new UnsupportedInstructionStop(LastInstruction);
             }
         }
-        // Stage 2: the page is faulted in (user_mem_abort; as a read here, the class comment's [D]); outside every
-        // memslot KVM skips the instruction (kvm_handle_guest_abort, kvm_incr_pc).
-        Span<byte> probe = stackalloc byte[1];
-        var s2 = memory.Access(ipa, probe, write: false, fetch: false);
+        // Stage 2 (Stage2Access.CacheMaintenance): a mapped page takes no fault; an unmapped one is a write fault
+        // (mapped writable, marked dirty under dirty logging); outside every memslot KVM skips the instruction
+        // (kvm_handle_guest_abort, kvm_incr_pc); in a READONLY slot it is io_mem_abort without ISV (mmio.c: "No valid
+        // syndrome?" → KVM_EXIT_ARM_NISV with esr_iss CM | WnR | FSC, or -ENOSYS), the PC left on the instruction.
+        var s2 = memory.CacheMaintenance(ipa, out bool outsideMemslots);
         switch (s2.Status)
         {
             case Stage2Status.Done:
-            case Stage2Status.Mmio:
                 Next();
                 return;
+            case Stage2Status.Mmio when outsideMemslots:
+                Next();
+                return;
+            case Stage2Status.Mmio:
+                throw new NisvStop(CmNisvIss, ipa);
             case Stage2Status.InjectAbort:
             case Stage2Status.InjectSeaIpa:
                 InjectDataAbort(ipa, sea: s2.Status == Stage2Status.InjectSeaIpa);

@@ -368,31 +368,17 @@ internal static class Arm64Run
     }
 
     /// <summary>
-    /// arm.c kvm_vcpu_wfi → kvm_vcpu_halt (WFI, PSCI CPU_SUSPEND, KVM_MP_STATE_SUSPENDED): sleeps until a signal or
-    /// kvm_arch_vcpu_runnable — a vGIC interrupt signalled to the vCPU (kvm_vgic_vcpu_pending_irq; the timers' PPIs
-    /// included, whether or not PSTATE.I masks it). True when an interrupt ended the wait.
+    /// arm.c kvm_vcpu_wfi → kvm_vcpu_halt (WFI, PSCI CPU_SUSPEND, KVM_MP_STATE_SUSPENDED): polls, then sleeps, until a
+    /// signal or kvm_arch_vcpu_runnable — a vGIC interrupt signalled to the vCPU (kvm_vgic_vcpu_pending_irq; the timers'
+    /// PPIs included, whether or not PSTATE.I masks it). Halt polling and the statistics: KvmMain/HaltPolling.cs (arm64
+    /// has no kvm_arch_no_poll: polling is always allowed). True when an interrupt ended the wait.
     /// </summary>
     private static bool WaitForInterrupt(KvmVcpu vcpu, Arm64VcpuState state)
     {
-        // kvm_vcpu_block: kvm_vcpu_check_block before the first schedule() — no wait, nothing counted.
+        // kvm_vcpu_wfi: "if (kvm_arch_vcpu_runnable(vcpu)) return;" — no halt, nothing counted.
         if (Vgic.VgicDelivery.Pending(vcpu, state.Cpu)) return true;
-        if (vcpu.SignalPending) return false;
-        long start = Arm64VcpuStats.BlockStart(vcpu);
-        bool woken = false;
-        try
-        {
-            while (true)
-            {
-                vcpu.PollQuiesce();
-                Thread.Sleep(1);
-                if (Vgic.VgicDelivery.Pending(vcpu, state.Cpu)) return woken = true;
-                if (vcpu.SignalPending) return false;
-            }
-        }
-        finally
-        {
-            Arm64VcpuStats.BlockEnd(vcpu, start, woken);
-        }
+        KvmMain.HaltPolling.Halt(vcpu, () => vcpu.SignalPending || Vgic.VgicDelivery.Pending(vcpu, state.Cpu), () => vcpu.SignalPending);
+        return Vgic.VgicDelivery.Pending(vcpu, state.Cpu);
     }
 
     /// <summary>

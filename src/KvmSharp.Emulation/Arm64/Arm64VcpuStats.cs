@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Diagnostics;
 using KvmSharp.Emulation.KvmMain.BinaryStats;
 using KvmSharp.Emulation.Vcpu;
 
@@ -22,12 +21,13 @@ namespace KvmSharp.Emulation.Arm64;
 /// took (ioeventfd, vGIC frames) or that exits with KVM_EXIT_MMIO. A NISV abort counts neither.</item>
 /// <item><c>signal_exits</c>: kvm_handle_signal_exit (xfer_to_guest_mode_handle_work at the top of the run loop).
 /// immediate_exit counts nothing ("if (!vcpu-&gt;wants_to_run) { ret = -EINTR; goto out; }").</item>
-/// <item>virt/kvm/kvm_main.c kvm_vcpu_halt / kvm_vcpu_block (kvm_vcpu_wfi: WFI, PSCI CPU_SUSPEND, a SUSPENDED vCPU):
-/// <c>blocking</c> is 1 while the vCPU sleeps; a sleep that waited adds its length to <c>halt_wait_ns</c> and
-/// <c>halt_wait_hist</c> (KVM_STATS_LOG_HIST_UPDATE: bucket fls64(ns), at most 31); an interrupt that ends the sleep
-/// is kvm_vcpu_wake_up's "++vcpu-&gt;stat.generic.halt_wakeup" (a signal wakes the task directly and counts none).
-/// Halt polling is not modelled (the emulator sleeps at once; 6.18 polls up to vcpu-&gt;halt_poll_ns after its first
-/// halt): halt_attempted_poll, halt_successful_poll, halt_poll_invalid and the poll times and histograms stay 0.</item>
+/// <item>virt/kvm/kvm_main.c kvm_vcpu_halt / kvm_vcpu_block (kvm_vcpu_wfi: WFI, PSCI CPU_SUSPEND, a SUSPENDED vCPU),
+/// counted by KvmMain/HaltPolling.cs: <c>blocking</c> is 1 while the vCPU sleeps; a sleep that waited adds its length
+/// to <c>halt_wait_ns</c> and <c>halt_wait_hist</c> (KVM_STATS_LOG_HIST_UPDATE: bucket fls64(ns), at most 31); an
+/// interrupt that ends the sleep is kvm_vcpu_wake_up's "++vcpu-&gt;stat.generic.halt_wakeup" (a signal wakes the task
+/// directly and counts none); a halt after the first polls for up to vcpu-&gt;halt_poll_ns first
+/// (update_halt_poll_stats: halt_attempted_poll, halt_successful_poll, the poll times and histograms).
+/// halt_poll_invalid stays 0 (vcpu_valid_wakeup is true outside s390).</item>
 /// </list>
 /// Only the vCPU's own thread writes these, as on Linux.
 /// </summary>
@@ -59,32 +59,6 @@ internal static class Arm64VcpuStats
 
     /// <summary>kvm_handle_signal_exit: "vcpu->stat.signal_exits++".</summary>
     public static void SignalExit(KvmVcpu vcpu) => Inc(vcpu, s => s.SignalExits);
-
-    /// <summary>kvm_vcpu_block: "vcpu->stat.generic.blocking = 1" before the wait; the start of the wait.</summary>
-    public static long BlockStart(KvmVcpu vcpu)
-    {
-        vcpu.Stats.Set(vcpu.Stats.Table.Slots.Blocking, 1);
-        return Stopwatch.GetTimestamp();
-    }
-
-    /// <summary>
-    /// kvm_vcpu_block's "blocking = 0", then kvm_vcpu_halt's "if (waited) { halt_wait_ns += …;
-    /// KVM_STATS_LOG_HIST_UPDATE(halt_wait_hist, …); }"; <paramref name="wokenByInterrupt"/>: kvm_vcpu_wake_up woke it.
-    /// </summary>
-    public static void BlockEnd(KvmVcpu vcpu, long start, bool wokenByInterrupt)
-    {
-        var stats = vcpu.Stats;
-        var slots = stats.Table.Slots;
-        ulong ns = (ulong)Stopwatch.GetElapsedTime(start).TotalNanoseconds;
-        if (wokenByInterrupt) stats.Increment(slots.HaltWakeup);
-        stats.Set(slots.Blocking, 0);
-        if (slots.HaltWaitNs < 0) return;
-        stats.Set(slots.HaltWaitNs, stats.Get(slots.HaltWaitNs) + ns);
-        stats.Increment(slots.HaltWaitHist + LogHistIndex(ns));
-    }
-
-    /// <summary>include/linux/kvm_host.h kvm_stats_log_hist_index: "index = fls64(value); return min(index, size - 1)".</summary>
-    public static int LogHistIndex(ulong value) => Math.Min(64 - System.Numerics.BitOperations.LeadingZeroCount(value), StatsDesc.HaltPollHistCount - 1);
 
     private static void Inc(KvmVcpu vcpu, Func<VcpuStatSlots, int> slot) => vcpu.Stats.Increment(slot(vcpu.Stats.Table.Slots));
 }

@@ -157,6 +157,62 @@ internal sealed class Stage2Access(Kvm kvm)
     }
 
     /// <summary>
+    /// A cache-maintenance operation by VA at <paramref name="ipa"/> (A64Interpreter.CacheMaintenance.cs). It needs only
+    /// read permission at stage 2, so a page stage 2 maps (any leaf, write-protected by dirty logging or a READONLY slot
+    /// included) takes no fault: Done, nothing marked. Otherwise the abort has CM = 1 and WnR = 1, which KVM takes for a
+    /// write (kvm_emulate.h kvm_is_write_fault → kvm_vcpu_dabt_iswrite): kvm_handle_guest_abort "if
+    /// (kvm_is_error_hva(hva) || (write_fault &amp;&amp; !writable))" → Mmio (<paramref name="outsideMemslots"/>: no
+    /// slot, the instruction is skipped; a READONLY slot: io_mem_abort without ISV); else the write fault path of
+    /// <see cref="Access"/> with no data moved: user_mem_abort maps the page writable and, "if (writable &amp;&amp; !ret)
+    /// mark_page_dirty_in_slot", marks it dirty under dirty logging.
+    /// </summary>
+    public Stage2Result CacheMaintenance(ulong ipa, out bool outsideMemslots)
+    {
+        outsideMemslots = false;
+        if (ipa >> Arch.Arm64Kvm.IpaLimit != 0) return new(Stage2Status.InjectAbort);
+        if (kvm.ArchState.PhysBits < 64 && ipa >> kvm.ArchState.PhysBits != 0) return new(Stage2Status.InjectSeaIpa);
+        ulong gfn = ipa >> EmulatorConfig.PageShift;
+        if (gfn >= _leafStart && gfn < _leafEnd && _leafSeq == kvm.MmuInvalidateSeq) return Stage2Result.Done;
+        lock (kvm.Kernel.SyncRoot)
+        {
+            if (MmuMappings.Lookup(kvm, gfn) is not null) return Stage2Result.Done;
+        }
+        var slot = GuestMemoryPath.GfnToMemslot(kvm, 0, gfn);
+        if (slot is null || (slot.Flags & KvmConstants.KVM_MEM_READONLY) != 0)
+        {
+            outsideMemslots = slot is null;
+            return new(Stage2Status.Mmio);
+        }
+        if (slot.HasGmem)
+        {
+            if (slot.IsUserfault && UserfaultExit(slot, gfn) is { } gmemUserfault) return gmemUserfault;
+            long r = GuestMemoryPath.GmemGetPfn(slot, gfn, out _);
+            if (r != 0) return new(Stage2Status.Error, r, MemoryFaultExit: true);
+            return Mapped(slot, gfn, 0);
+        }
+        ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << EmulatorConfig.PageShift);
+        if (slot.IsUserfault)
+        {
+            Span<byte> resident = stackalloc byte[1];
+            if (kvm.Kernel.Mincore((nint)hva, (ulong)EmulatorConfig.PageSize, resident) == Vfs.Err.ENOMEM)
+                return new(Stage2Status.Error, Vfs.Err.EFAULT);
+            if (UserfaultExit(slot, gfn) is { } userfault) return userfault;
+        }
+        if (kvm.Kernel.GupRefuses(hva)) return new(Stage2Status.Error, Vfs.Err.EFAULT);
+        // __kvm_faultin_pfn(…, FOLL_WRITE): the host page must be writable. Anonymous memory of this kernel is checked
+        // in place; other memory by writing its first byte back through process_vm_writev.
+        if (!kvm.Kernel.IsDirectlyUsable((nint)hva, 1, write: true))
+        {
+            Span<byte> b = stackalloc byte[1];
+            if (HostMemory.ReadProcessMemory(hva, b) != 1 || HostMemory.WriteProcessMemory(hva, b) != 1)
+                return new(Stage2Status.Error, Vfs.Err.EFAULT);
+        }
+        // "Mark the page dirty only if the fault is handled successfully": the mapping is writable (a write fault).
+        slot.MarkDirty(gfn, DirtyRing);
+        return Mapped(slot, gfn, hva);
+    }
+
+    /// <summary>
     /// Caches a directly usable anonymous page as GuestPhysicalMemory does for x86: only when the whole page is usable
     /// (for writes when the slot is writable), and read-only in a READONLY or dirty-logged slot, so that every write
     /// there still takes the fault path (MMIO, or mark_page_dirty_in_slot).

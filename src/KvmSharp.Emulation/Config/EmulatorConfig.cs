@@ -91,6 +91,18 @@ public sealed record EmulatorConfig
     public bool X86Cr4ReservedFromGuestCpuid { get; init; } = true;
 
     /// <summary>
+    /// x86: a page fault pushing an event's frame (the stack page not present or read-only; not INT n's) behaves as on kvm_pvm, which
+    /// delivers a non-PVM guest's events in software: it loads no CR2, and while an exception's frame is pushed it is
+    /// #DF(0) at once (so an IST #PF gate does not help), while an interrupt's frame it is delivered as #PF — then the
+    /// double-fault rules as usual (X86/Emulate/X86Emulator.Exceptions.cs DeliverException;
+    /// HostDeviations.KvmPvmDoubleFaultFromAFramePushLeavesCr2, observed on Linux 6.18 kvm_pvm). Off in the upstream
+    /// presets, where the CPU loads CR2 for the page fault and Table 6-5 of Intel SDM Vol. 3A 6.15 decides the vector
+    /// (upstream KVM delivers the first event with its payload, svm_inject_exception → kvm_deliver_exception_payload);
+    /// on in <see cref="LikeThisHost"/>.
+    /// </summary>
+    public bool X86FramePushFaultLeavesCr2 { get; init; }
+
+    /// <summary>
     /// x86: the in-kernel irqchip exists (KVM_CREATE_IRQCHIP, KVM_CAP_SPLIT_IRQCHIP, KVM_IRQ_LINE, GSI routing,
     /// KVM_SIGNAL_MSI, KVM_GET/SET_LAPIC; X86/Irqchip/). On in every preset, as on every x86 KVM; off gives a kernel
     /// whose VMs can have no irqchip (those ioctls ENOTTY, the caps 0). Ignored on arm64 (its vGIC is not modelled).
@@ -229,6 +241,12 @@ public sealed record EmulatorConfig
     /// </summary>
     public KvmSharp.Emulation.Arm64.Arm64CpuModel Arm64Cpu { get; init; } = KvmSharp.Emulation.Arm64.Arm64CpuModel.NeoverseN1;
 
+    /// <summary>
+    /// The kvm module's halt-polling parameters (<see cref="HaltPollParameters"/>; KvmMain/HaltPolling.cs); null: the
+    /// architecture's 6.18 defaults. <see cref="LikeThisHost"/> reads this machine's /sys/module/kvm/parameters.
+    /// </summary>
+    public HaltPollParameters? HaltPoll { get; init; }
+
     /// <summary>The host page size: guest_memfd pages are backed 1:1 by host pages.</summary>
     public static int PageSize => Environment.SystemPageSize;
 
@@ -265,6 +283,10 @@ public sealed record EmulatorConfig
         ExtraVcpuStats = HostStatsSnapshot.Vcpu,
         // kvm_pvm keeps CR4 bits the guest CPUID lacks (HostDeviations.KvmPvmKeepsCr4BitsTheGuestCpuidLacks).
         X86Cr4ReservedFromGuestCpuid = false,
+        // The kvm module's halt_poll_ns* as this machine has them (200000, 2, 10000, 2 seen; x86's defaults without kvm).
+        HaltPoll = HaltPollParameters.Host,
+        // kvm_pvm's frame-push page fault (HostDeviations.KvmPvmDoubleFaultFromAFramePushLeavesCr2).
+        X86FramePushFaultLeavesCr2 = true,
     };
 
     /// <summary>

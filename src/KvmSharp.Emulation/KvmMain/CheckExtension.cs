@@ -46,6 +46,9 @@ internal static class CheckExtension
                 // kvm_vm_ioctl_check_extension_generic since 6.4 (KernelGenerations.HasGenericDeviceCtrl; arm64's arm.c
                 // answered 1 before); KVM_CREATE_DEVICE is KvmMain/Devices/CreateDevice.cs.
                 return generation.HasGenericDeviceCtrl() || config.Architecture == Architecture.Arm64 ? 1 : 0;
+            case KvmCaps.KVM_CAP_HALT_POLL:
+                // kvm_vm_ioctl_check_extension_generic: "case KVM_CAP_HALT_POLL: … return 1;" (KvmMain/HaltPolling.cs).
+                return 1;
             case KvmCaps.KVM_CAP_BINARY_STATS_FD:
                 // kvm_vm_ioctl_check_extension_generic: "case KVM_CAP_BINARY_STATS_FD: return 1;" (KvmMain/BinaryStats).
                 return 1;

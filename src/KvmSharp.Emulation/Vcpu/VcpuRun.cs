@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Abi;
+using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Vfs;
 using KvmSharp.Emulation.X86;
 
@@ -206,23 +207,35 @@ internal static class VcpuRun
     }
 
     /// <summary>
-    /// kvm_vcpu_block / kvm_vcpu_halt until kvm_vcpu_check_block: the vCPU is runnable (ApicEvents.Runnable; an
-    /// INIT_RECEIVED vCPU only by INIT or SIPI) or a signal is pending. Asleep, the vCPU answers invalidations so a
-    /// munmap does not wait for it.
+    /// x86.c vcpu_block: "if (!kvm_arch_vcpu_runnable(vcpu)) { … if (vcpu->arch.mp_state == KVM_MP_STATE_HALTED)
+    /// kvm_vcpu_halt(vcpu); else kvm_vcpu_block(vcpu); … }" — a HALTED vCPU polls before it sleeps
+    /// (KvmMain/HaltPolling.cs), one waiting for INIT/SIPI just sleeps. Both end at kvm_vcpu_check_block: the vCPU is
+    /// runnable (ApicEvents.Runnable; an INIT_RECEIVED vCPU only by INIT or SIPI) or a signal is pending.
     /// </summary>
     private static void WaitUntilRunnable(KvmVcpu vcpu)
     {
-        while (true)
-        {
-            // kvm_vcpu_check_block: "if (kvm_cpu_has_pending_timer(vcpu)) goto out" — the expired timer's interrupt is
-            // injected (vcpu_run) and wakes the vCPU when the guest can take it.
-            if (vcpu.Lapic is { TimerDue: true } apic) apic.FireTimerIfDue((vcpu.Cpu.Sregs.apic_base & (1UL << 11)) != 0);
-            // A PIT tick (pit_do_work → kvm_set_irq) kicks the vCPU its IRQ0 reaches; polled while asleep as above.
-            vcpu.Kvm.Pit?.Poll(vcpu.Kvm);
-            if (vcpu.SignalPending || vcpu.Kvm.VmDead || Wakes(vcpu)) return;
-            vcpu.PollQuiesce();
-            vcpu.WaitForKick(1);
-        }
+        // "if (!kvm_arch_vcpu_runnable(vcpu))" (a pending signal is no reason not to halt: kvm_vcpu_check_block ends it).
+        FireDueTimers(vcpu);
+        if (vcpu.Kvm.VmDead || Wakes(vcpu)) return;
+        Func<bool> check = () => CheckBlock(vcpu), signalled = () => vcpu.SignalPending;
+        if (vcpu.Cpu.State.MpState == Abi.KvmMpState.KVM_MP_STATE_HALTED) HaltPolling.Halt(vcpu, check, signalled);
+        else HaltPolling.Block(vcpu, check, signalled);
+    }
+
+    /// <summary>kvm_vcpu_check_block for an x86 vCPU with an in-kernel APIC: true when the wait ends.</summary>
+    private static bool CheckBlock(KvmVcpu vcpu)
+    {
+        FireDueTimers(vcpu);
+        return vcpu.SignalPending || vcpu.Kvm.VmDead || Wakes(vcpu);
+    }
+
+    private static void FireDueTimers(KvmVcpu vcpu)
+    {
+        // kvm_vcpu_check_block: "if (kvm_cpu_has_pending_timer(vcpu)) goto out" — the expired timer's interrupt is
+        // injected (vcpu_run) and wakes the vCPU when the guest can take it.
+        if (vcpu.Lapic is { TimerDue: true } apic) apic.FireTimerIfDue((vcpu.Cpu.Sregs.apic_base & (1UL << 11)) != 0);
+        // A PIT tick (pit_do_work → kvm_set_irq) kicks the vCPU its IRQ0 reaches; polled while asleep as above.
+        vcpu.Kvm.Pit?.Poll(vcpu.Kvm);
     }
 
     /// <summary>

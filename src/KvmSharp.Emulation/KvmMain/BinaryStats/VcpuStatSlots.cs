@@ -17,10 +17,14 @@ namespace KvmSharp.Emulation.KvmMain.BinaryStats;
 /// immediate_exit included).</item>
 /// <item><c>irq_injections</c> / <c>nmi_injections</c>: svm_inject_irq / svm_inject_nmi, once per delivered
 /// KVM_INTERRUPT or NMI.</item>
+/// <item>virt/kvm/kvm_main.c kvm_vcpu_halt / kvm_vcpu_block / update_halt_poll_stats / kvm_vcpu_wake_up for a HALTED vCPU
+/// with an in-kernel LAPIC (and, blocking only, one waiting for INIT/SIPI): <c>blocking</c>, the halt-polling counters,
+/// times and histograms, <c>halt_wait_ns</c> / <c>halt_wait_hist</c> and <c>halt_wakeup</c> (KvmMain/HaltPolling.cs).
+/// <c>halt_poll_invalid</c> stays 0 (vcpu_valid_wakeup is true outside s390).</item>
 /// </list>
-/// Everything else stays 0: halt polling (no in-kernel LAPIC), page-fault and MMU counters (no SPTEs), TLB flushes,
+/// Everything else stays 0: page-fault and MMU counters (no SPTEs), TLB flushes,
 /// insn_emulation (which instructions KVM emulates depends on the hardware), req_event, preemption, nested state.
-/// arm64 vCPUs count what Arm64/Arm64VcpuStats.cs lists (exits by kind, signal exits, the generic halt wait).
+/// arm64 vCPUs count what Arm64/Arm64VcpuStats.cs lists (exits by kind, signal exits, the generic halt statistics).
 /// </summary>
 internal sealed class VcpuStatSlots
 {
@@ -44,6 +48,13 @@ internal sealed class VcpuStatSlots
         HaltWaitNs = table.Slot("halt_wait_ns");
         HaltWaitHist = table.Slot("halt_wait_hist");
         Blocking = table.Slot("blocking");
+        HaltSuccessfulPoll = table.Slot("halt_successful_poll");
+        HaltAttemptedPoll = table.Slot("halt_attempted_poll");
+        HaltPollInvalid = table.Slot("halt_poll_invalid");
+        HaltPollSuccessNs = table.Slot("halt_poll_success_ns");
+        HaltPollFailNs = table.Slot("halt_poll_fail_ns");
+        HaltPollSuccessHist = table.Slot("halt_poll_success_hist");
+        HaltPollFailHist = table.Slot("halt_poll_fail_hist");
     }
 
     public int Exits { get; }
@@ -67,4 +78,16 @@ internal sealed class VcpuStatSlots
     public int HaltWaitHist { get; }
 
     public int Blocking { get; }
+
+    public int HaltSuccessfulPoll { get; }
+    public int HaltAttemptedPoll { get; }
+    public int HaltPollInvalid { get; }
+    public int HaltPollSuccessNs { get; }
+    public int HaltPollFailNs { get; }
+
+    /// <summary>The first of the HALT_POLL_HIST_COUNT buckets of halt_poll_success_hist.</summary>
+    public int HaltPollSuccessHist { get; }
+
+    /// <summary>The first of the HALT_POLL_HIST_COUNT buckets of halt_poll_fail_hist.</summary>
+    public int HaltPollFailHist { get; }
 }

@@ -45,10 +45,11 @@ internal sealed partial class X86Emulator
         if (!_cpu.ProtectedMode) return DeliverRealMode(fault);
         bool longMode = _cpu.LongModeActive;
         var current = fault;
+        bool keepCr2 = false;
         while (true)
         {
             // CR2 is loaded before delivery starts and stays loaded if delivery fails (kvm_deliver_exception_payload).
-            if (current.Vector == PF_VECTOR && !current.Software && !current.Queued) _cpu.Sregs.cr2 = current.Address;
+            if (current.Vector == PF_VECTOR && !current.Software && !current.Queued && !keepCr2) _cpu.Sregs.cr2 = current.Address;
             if (IsFaultClass(current) && !current.Queued && !current.External) _cpu.Rflags |= RFLAGS_RF;
             Save();
             try
@@ -67,6 +68,20 @@ internal sealed partial class X86Emulator
             catch (GuestFault next)
             {
                 Restore();
+                keepCr2 = false;
+                if (_kvm.Kernel.Config.X86FramePushFaultLeavesCr2 && IsFramePushFault(next) && !current.Software)
+                {
+                    // kvm_pvm (HostDeviations.KvmPvmDoubleFaultFromAFramePushLeavesCr2, observed): a #PF pushing the frame
+                    // loads no CR2; pushing an exception's frame it is #DF(0) at once, pushing an interrupt's it is delivered.
+                    // (INT n is not covered: on kvm_pvm it fails on its own, HostDeviations.KvmPvmSoftwareInterruptsFail.)
+                    if (!current.External)
+                    {
+                        if (current.Vector == DF_VECTOR) return TripleFault();
+                        current = new GuestFault(DF_VECTOR);
+                        continue;
+                    }
+                    keepCr2 = true;
+                }
                 if (FaultDuringDelivery(current, next) is not GuestFault escalated) return TripleFault();
                 current = escalated;
             }
@@ -94,6 +109,12 @@ internal sealed partial class X86Emulator
             ? new GuestFault(DF_VECTOR)
             : next;
     }
+
+    /// <summary>
+    /// A page fault on a write during delivery: the only writes delivery makes are the frame's pushes (gate, descriptor
+    /// and TSS accesses read), so this is a frame that could not be pushed (error code W, SDM Vol. 3A 4.7).
+    /// </summary>
+    private static bool IsFramePushFault(GuestFault f) => f.Vector == PF_VECTOR && !f.Software && (f.ErrorCode & 2) != 0;
 
     /// <summary>KVM_REQ_TRIPLE_FAULT: KVM_EXIT_SHUTDOWN, the vCPU state as it was before the failed delivery.</summary>
     private StepOutcome TripleFault()
