@@ -5,7 +5,8 @@ namespace KvmSharp.Cli.Tests;
 
 /// <summary>
 /// <c>run … --kernel emulated --arch arm64 --sve BITS</c>: the arm64 micro-VM's vCPU gets SVE at that vector length
-/// (MicroVmOptions.Arm64SveVectorBits; the emulated host is then the Neoverse V1-like one, 128 and 256 bits); a length
+/// (MicroVmOptions.Arm64SveVectorBits; the emulated host is then the Neoverse V2-like one with SVE2 for 128 bits, else
+/// the V1-like one, 128 and 256 bits); a length
 /// it does not offer and an x86-64 micro-VM are usage errors naming what was asked. The SVE code itself runs in
 /// KvmSharp.Vmm.Tests' Arm64SveMicroVmTests.
 /// </summary>

@@ -95,7 +95,8 @@ public static class RunCommand
         var sve = new Option<int?>("--sve")
         {
             Description = "arm64: give the vCPU SVE with this vector length in bits (128, 256 …: MicroVmOptions.Arm64SveVectorBits); " +
-                          "with --kernel emulated --arch arm64 the emulated host is the Neoverse V1-like one (SVE up to 256 bits)",
+                          "with --kernel emulated --arch arm64 the emulated host is Neoverse V2-like for 128 (SVE2, as Graviton4) and " +
+                          "V1-like otherwise (SVE up to 256 bits, as Graviton3)",
         };
         var gdb = new Option<string?>("--gdb")
         {
@@ -172,7 +173,8 @@ public static class RunCommand
     /// replaced by its own (<see cref="MicroVmOptions.RequireSnapshotTscRate"/> false) instead of refusing the snapshot.
     /// <paramref name="sveBits"/> (--sve) gives an arm64 micro-VM's vCPU SVE at that vector length
     /// (<see cref="MicroVmOptions.Arm64SveVectorBits"/>); on --kernel emulated --arch arm64 the emulated host is then
-    /// <see cref="Emulation.Arm64.Arm64CpuModel.NeoverseV1"/> (the default arm64 preset's N1-like host has no SVE). A
+    /// <see cref="Emulation.Arm64.Arm64CpuModel.NeoverseV2"/> (SVE2) for 128 bits and
+    /// <see cref="Emulation.Arm64.Arm64CpuModel.NeoverseV1"/> (SVE) otherwise (the default arm64 preset's N1-like host has no SVE). A
     /// length the kernel does not offer, or an x86-64 micro-VM, is refused (exit code 2, naming the length).
     /// <paramref name="gdb"/> (--gdb HOST:PORT) listens there for gdb (<see cref="MicroVmOptions.GdbEndpoint"/>), says
     /// "waiting for gdb on HOST:PORT" on <paramref name="error"/> (the port resolved when 0 was asked for), and every
@@ -215,7 +217,7 @@ public static class RunCommand
             throw new UsageException($"run: a {vmType} micro-VM needs guest_memfd with in-place conversion; add --in-place-conversion");
         if (lazyRestore) CheckLazyRestore(kernel, snapshot is not null);
         using var selection = lazyRestore ? UserfaultKernel(kernel)
-            : sveBits is not null && kernel is { Kind: KernelKind.Emulated, Arch: Emulation.Architecture.Arm64 } ? SveKernel(kernel)
+            : sveBits is not null && kernel is { Kind: KernelKind.Emulated, Arch: Emulation.Architecture.Arm64 } ? SveKernel(kernel, sveBits.Value)
             : KernelChoice.Create(kernel);
         using var kvm = Kvm.Open(selection.Kernel, device, selection.Proposals);
 
@@ -399,14 +401,17 @@ public static class RunCommand
     }
 
     /// <summary>
-    /// --sve on --kernel emulated --arch arm64: the request's arm64 preset with the Neoverse V1-like host CPU (SVE with
-    /// vector lengths of 128 and 256 bits: Emulation/Arm64/Arm64CpuModel.cs), traced like KernelChoice's kernels.
+    /// --sve on --kernel emulated --arch arm64: the request's arm64 preset with a host CPU that has SVE
+    /// (Emulation/Arm64/Arm64CpuModel.cs): for 128 bits the Neoverse V2-like one, whose SVE2 runs code built for
+    /// Armv9; else the Neoverse V1-like one (vector lengths of 128 and 256 bits, no SVE2). Traced like KernelChoice's kernels.
     /// </summary>
-    private static KernelSelection SveKernel(KernelRequest kernel)
+    private static KernelSelection SveKernel(KernelRequest kernel, int sveBits)
     {
         var (config, description) = KernelChoice.EmulatedConfig(kernel);
-        config = config with { Arm64Cpu = Emulation.Arm64.Arm64CpuModel.NeoverseV1 };
-        var selection = new KernelSelection(new EmulatedKernel(config), $"emulated ({description}, Neoverse V1-like host with SVE)", Release: null, config.Proposals);
+        var cpu = sveBits == 128 ? Emulation.Arm64.Arm64CpuModel.NeoverseV2 : Emulation.Arm64.Arm64CpuModel.NeoverseV1;
+        config = config with { Arm64Cpu = cpu };
+        string host = sveBits == 128 ? "Neoverse V2-like host with SVE2" : "Neoverse V1-like host with SVE";
+        var selection = new KernelSelection(new EmulatedKernel(config), $"emulated ({description}, {host})", Release: null, config.Proposals);
         if (kernel.Trace is not TextWriter trace) return selection;
         var lines = TextWriter.Synchronized(trace);
         return selection with { Kernel = new Kernel.Tracing.TracingKernel(selection.Kernel, call => lines.WriteLine(call), ownsInner: true) };

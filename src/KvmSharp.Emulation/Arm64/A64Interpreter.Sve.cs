@@ -38,6 +38,7 @@ internal sealed partial class A64Interpreter
             Undefined();
             return true;
         }
+        if (TrySve2(insn, sve)) return true; // SVE2 encodings: A64Interpreter.Sve2.cs
         if (SveTrapped()) return true;
         _vl = SveVl(sve);
         bool done = (insn >> 29) switch

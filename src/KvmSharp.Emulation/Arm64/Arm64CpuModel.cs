@@ -64,6 +64,20 @@ public sealed record Arm64CpuModel
         Name = "neoverse-v1", Apa = 1, Gpa = 1, SveMaxVectorLength = 32, SveFeatures = (1UL << 44) | (1UL << 20),
     };
 
+    /// <summary>
+    /// Arm Neoverse V2-like (Armv9.0 with SVE2, as in AWS Graviton4): FEAT_PAuth with QARMA5 and SVE2 with a 128-bit
+    /// vector length — ID_AA64ZFR0_EL1.SVEver (bits 3:0) = 1, BF16 = 1, I8MM = 1 (Neoverse V2 TRM). The optional SVE2
+    /// AES, SHA3, SM4 and BitPerm fields stay 0: the interpreter does not model those instructions
+    /// (A64Interpreter.Sve2.cs) [D: a preset for running code built for Armv9 on the N1-like base].
+    /// </summary>
+    public static Arm64CpuModel NeoverseV2 { get; } = new()
+    {
+        Name = "neoverse-v2", Apa = 1, Gpa = 1, SveMaxVectorLength = 16, SveFeatures = (1UL << 44) | (1UL << 20) | 1,
+    };
+
+    /// <summary>ID_AA64ZFR0_EL1.SVEver ≥ 1: the host implements SVE2 (FEAT_SVE2).</summary>
+    internal bool HasSve2 => HasSve && (SveFeatures & 0xf) >= 1;
+
     /// <summary>system_supports_sve(): a valid <see cref="SveMaxVectorLength"/>.</summary>
     internal bool HasSve => SveMaxVectorLength is >= 16 and <= 256 && (SveMaxVectorLength & (SveMaxVectorLength - 1)) == 0;
 
