@@ -406,8 +406,8 @@ public sealed class GdbStubTests
     }
 
     /// <summary>
-    /// An arm64 micro-VM on the emulated arm64 kernel: the call stops at the trampoline, a breakpoint on add3 (the
-    /// host's DBGBVR/DBGBCR) is hit, x0 is read and written, a step runs the ADD, the call exits with the changed value.
+    /// An arm64 micro-VM on the emulated arm64 kernel: the call stops at the trampoline, breakpoints take as many of the
+    /// host's DBGBVR/DBGBCR pairs as it has (six), one on add3 is hit, x0 is read and written, a step runs the ADD, the call exits with the changed value.
     /// </summary>
     [Fact]
     public void An_arm64_call_stops_at_a_breakpoint_and_takes_a_written_register() => Arm64Kernel.Run(kvm =>
@@ -421,7 +421,11 @@ public sealed class GdbStubTests
             Assert.Contains("aarch64", gdb.Request("qXfer:features:read:target.xml:0,ffb"), StringComparison.Ordinal);
             Assert.Equal(Arch.Arm64.Layout.Trampoline, RspClient.StopRip(gdb.Request("?"), 32));
             Assert.Equal(2 * 788, gdb.Request("g").Length); // x0–x30, sp, pc, cpsr, v0–v31, fpsr, fpcr
+            // The emulated host's six breakpoint registers (ID_AA64DFR0_EL1.BRPs = 5): a seventh is refused (ENOSPC).
+            for (int i = 1; i <= 5; i++) Assert.Equal("OK", gdb.Request($"Z1,{0x1000 + 4 * i:x},4"));
             Assert.Equal("OK", gdb.Request($"Z0,{add3:x},4"));
+            Assert.Equal("E1c", gdb.Request("Z0,2000,4"));
+            for (int i = 1; i <= 5; i++) Assert.Equal("OK", gdb.Request($"z1,{0x1000 + 4 * i:x},4"));
             Assert.Equal(add3, RspClient.StopRip(gdb.Request("c"), 32));
             Assert.Equal(1UL, gdb.Register(0));
             Assert.Equal(2UL, gdb.Register(1));

@@ -24,6 +24,7 @@ internal sealed class Arm64GdbTarget(Vcpu vcpu) : GdbTarget
     /// <summary>Bytes of the <c>g</c> packet: 33 × 8 + 4 + 32 × 16 + 2 × 4.</summary>
     private const int GPacketSize = 33 * 8 + 4 + 32 * 16 + 2 * 4;
 
+    private int _breakpointRegisters = -1;
     private int _watchpointRegisters = -1;
 
     /// <summary>The target description: gdb's aarch64 core and fpu features, registers in the order above.</summary>
@@ -37,8 +38,16 @@ internal sealed class Arm64GdbTarget(Vcpu vcpu) : GdbTarget
             "<?xml version=\"1.0\"?><!DOCTYPE target SYSTEM \"gdb-target.dtd\"><target><architecture>aarch64</architecture>" +
             "<feature name=\"org.gnu.gdb.aarch64.core\">");
         for (int n = 0; n <= 30; n++) xml.Append("<reg name=\"x").Append(n).Append("\" bitsize=\"64\"/>");
+        // cpsr's fields as gdb's own aarch64-core.xml names them (cpsr_flags), so gdb prints e.g. [ SP EL=1 F I A D BTYPE=0 ].
         xml.Append("<reg name=\"sp\" bitsize=\"64\" type=\"data_ptr\"/><reg name=\"pc\" bitsize=\"64\" type=\"code_ptr\"/>" +
-            "<reg name=\"cpsr\" bitsize=\"32\"/></feature><feature name=\"org.gnu.gdb.aarch64.fpu\">" +
+            "<flags id=\"cpsr_flags\" size=\"4\"><field name=\"SP\" start=\"0\" end=\"0\"/><field name=\"EL\" start=\"2\" end=\"3\"/>" +
+            "<field name=\"nRW\" start=\"4\" end=\"4\"/><field name=\"F\" start=\"6\" end=\"6\"/><field name=\"I\" start=\"7\" end=\"7\"/>" +
+            "<field name=\"A\" start=\"8\" end=\"8\"/><field name=\"D\" start=\"9\" end=\"9\"/><field name=\"BTYPE\" start=\"10\" end=\"11\"/>" +
+            "<field name=\"SSBS\" start=\"12\" end=\"12\"/><field name=\"IL\" start=\"20\" end=\"20\"/><field name=\"SS\" start=\"21\" end=\"21\"/>" +
+            "<field name=\"PAN\" start=\"22\" end=\"22\"/><field name=\"UAO\" start=\"23\" end=\"23\"/><field name=\"DIT\" start=\"24\" end=\"24\"/>" +
+            "<field name=\"TCO\" start=\"25\" end=\"25\"/><field name=\"V\" start=\"28\" end=\"28\"/><field name=\"C\" start=\"29\" end=\"29\"/>" +
+            "<field name=\"Z\" start=\"30\" end=\"30\"/><field name=\"N\" start=\"31\" end=\"31\"/></flags>" +
+            "<reg name=\"cpsr\" bitsize=\"32\" type=\"cpsr_flags\"/></feature><feature name=\"org.gnu.gdb.aarch64.fpu\">" +
             "<vector id=\"v2d\" type=\"ieee_double\" count=\"2\"/><vector id=\"v2u\" type=\"uint64\" count=\"2\"/>" +
             "<vector id=\"v2i\" type=\"int64\" count=\"2\"/><vector id=\"v4f\" type=\"ieee_single\" count=\"4\"/>" +
             "<vector id=\"v4u\" type=\"uint32\" count=\"4\"/><vector id=\"v4i\" type=\"int32\" count=\"4\"/>" +
@@ -168,6 +177,24 @@ internal sealed class Arm64GdbTarget(Vcpu vcpu) : GdbTarget
 
     private static Arm64DebugRegisterPair[] WatchpointPairs(IReadOnlyList<GdbWatchpoint> watchpoints) =>
         [.. watchpoints.SelectMany(w => w.Pieces().Select(p => WatchpointPair(w.Kind, p.Doubleword, p.Bas)))];
+
+    /// <summary>
+    /// The host's breakpoint registers: ID_AA64DFR0_EL1.BRPs + 1 (Arm ARM D19.2 ID_AA64DFR0_EL1, bits 15:12) as the
+    /// vCPU reads it — the count the host's world switch loads (hyp/include/hyp/debug-sr.h, up to get_num_brps()) —,
+    /// at most KVM_ARM_MAX_DBG_REGS.
+    /// </summary>
+    public override int BreakpointRegisters
+    {
+        get
+        {
+            if (_breakpointRegisters < 0)
+            {
+                int brps = (int)((vcpu.GetOneReg(KvmArm64IdRegs.ID_AA64DFR0_EL1) >> 12) & 0xF) + 1;
+                _breakpointRegisters = Math.Min(brps, Arm64GuestDebugOptions.MaxRegisters);
+            }
+            return _breakpointRegisters;
+        }
+    }
 
     /// <summary>
     /// The host's watchpoint registers: ID_AA64DFR0_EL1.WRPs + 1 (Arm ARM D19.2 ID_AA64DFR0_EL1, bits 23:20) as the

@@ -15,7 +15,9 @@ namespace KvmSharp.Vmm.Debugging;
 /// KVM_GUESTDBG_USE_HW_BP (x86.c kvm_vcpu_check_code_breakpoint), arm64 DBGBVR/DBGBCR pairs with KVM_GUESTDBG_USE_HW —,
 /// not INT3/BRK written into memory: this host's kvm_pvm does not intercept INT3 with KVM_GUESTDBG_USE_SW_BP (it ends
 /// KVM_RUN with KVM_EXIT_INTERNAL_ERROR: HostDeviations.KvmPvmSoftwareBreakpointNotIntercepted), and guest memory
-/// stays as the guest wrote it. So at most four breakpoints at a time (a fifth is refused with an error reply). A host
+/// stays as the guest wrote it. So at most as many breakpoints at a time as the host has registers
+/// (<see cref="GdbTarget.BreakpointRegisters"/>: four on x86, ID_AA64DFR0_EL1.BRPs + 1 on arm64; one more is refused
+/// with an error reply, which gdb reports as "Cannot insert breakpoint N"). A host
 /// breakpoint exits before its instruction on every run (x86 does not consult RF for it), so a continue from one
 /// steps over it with breakpoints off first.
 /// Watchpoints (<c>Z2</c> write, <c>Z3</c> read, <c>Z4</c> access, 1–8 bytes) are the host's hardware watchpoints
@@ -31,8 +33,6 @@ namespace KvmSharp.Vmm.Debugging;
 /// </summary>
 internal sealed class GdbStub : IGuestDebugger
 {
-    private const int MaxBreakpoints = 4;
-
     private readonly GdbServer _server;
     private readonly Vcpu _vcpu;
     private readonly GdbTarget _target;
@@ -358,7 +358,7 @@ internal sealed class GdbStub : IGuestDebugger
             return "OK";
         }
         if (_breakpoints.Contains(address)) return "OK";
-        if (_breakpoints.Count >= MaxBreakpoints) return "E1c"; // ENOSPC: DR0–DR3 are taken
+        if (_breakpoints.Count >= _target.BreakpointRegisters) return "E1c"; // ENOSPC: the breakpoint registers are taken
         _breakpoints.Add(address);
         return "OK";
     }

@@ -41,10 +41,16 @@ internal abstract class GdbTarget
     public abstract void Step(IReadOnlyList<GdbWatchpoint> watchpoints);
 
     /// <summary>
-    /// The host's execute breakpoints at <paramref name="breakpoints"/> (at most four) and its watchpoints
+    /// The host's execute breakpoints at <paramref name="breakpoints"/> (at most <see cref="BreakpointRegisters"/>) and its watchpoints
     /// <paramref name="watchpoints"/> (at most <see cref="WatchpointRegisters"/> registers' worth); none: debugging off.
     /// </summary>
     public abstract void Arm(IReadOnlyList<ulong> breakpoints, IReadOnlyList<GdbWatchpoint> watchpoints);
+
+    /// <summary>
+    /// The host's hardware breakpoint registers for <c>Z0</c>/<c>Z1</c>: 4 by default (x86 DR0–DR3); a breakpoint
+    /// beyond them is refused with ENOSPC.
+    /// </summary>
+    public virtual int BreakpointRegisters => 4;
 
     /// <summary>
     /// The host's hardware watchpoint registers for <c>Z2</c>–<c>Z4</c>; 0: watchpoints are not supported (gdb gets an
