@@ -268,7 +268,7 @@ public class Arm64Sve2Tests
         "all loops at n = 1 … 40",
     ];
 
-    private const string Source = """
+    internal const string Source = """
         // Arm64Sve2Tests: SVE2 cases, hosted (qemu-aarch64, -DHOSTED: prints the digests) or a raw guest (digests at 0x1F8000).
         #include <stdint.h>
         #define M 1536
@@ -320,7 +320,7 @@ public class Arm64Sve2Tests
                     " ld1b {z3.b}, p0/z, [%[m]]\n ld1b {z4.b}, p0/z, [%[c2]]\n cmpne p1.b, p0/z, z3.b, #0\n pfalse p2.b\n" \
                     " mov x11, %[a]\n mov x13, %[s]\n msr nzcv, xzr\n" INSN "\n mrs %[f], nzcv\n st1b {z0.b}, p0, [%[z]]\n str p2, [%[p]]\n" \
                     : [f] "=&r"(f) : [a] "r"(a), [b] "r"(b), [c] "r"(c), [m] "r"(m), [c2] "r"(c + 64), [s] "r"(S), [z] "r"(z), [p] "r"(p) \
-                    : "memory", "cc", "x11", "x13", "z0", "z1", "z2", "z3", "z4", "z5", "p0", "p1", "p2"); \
+                    : "memory", "cc", "x11", "x13", "z0", "z1", "z2", "z3", "z4", "z5", "z6", "z7", "z15", "p0", "p1", "p2"); \
                 h = bytes(h, z, vl); h = bytes(h, p, vl / 8); h = mix(h, f); h = bytes(h, S, 1024); \
             } \
             return h; }
@@ -410,25 +410,32 @@ public class Arm64Sve2Tests
 
     private const ulong TextBase = 0x10_0000, MemorySize = 0x20_0000, StackTop = 0x1F_0000, ReturnStub = 0x1000, ExitMmio = 0x100_0000, Results = 0x1F_8000;
 
-    private static readonly string[] Flags =
+    internal static readonly string[] Flags =
         ["-O3", "-march=armv9-a", "-mstrict-align", "-fno-tree-loop-distribute-patterns", "-Wall", "-Wextra", "-Werror"];
 
-    private static string Program()
+    private static string Program() => Program(VectorCases, WhileCases, LoopCases.Length);
+
+    /// <summary>
+    /// <see cref="Source"/> with ZCASE blocks for <paramref name="vectorCases"/>, WCASE blocks for
+    /// <paramref name="whileCases"/> and the first <paramref name="loops"/> compiled loops, in that order (other
+    /// Arm64Sve2*Tests pass their own cases and no loops, building with -Wno-unused-function -Wno-unused-const-variable).
+    /// </summary>
+    internal static string Program(string[] vectorCases, string[] whileCases, int loops)
     {
         static string Quote(string asm) => "\"" + asm.Replace("\n", "\\n") + "\"";
         var cases = new StringBuilder();
         var table = new List<string>();
-        for (int i = 0; i < VectorCases.Length; i++)
+        for (int i = 0; i < vectorCases.Length; i++)
         {
-            cases.Append($"ZCASE(zcase{i}, {Quote(VectorCases[i])})\n");
+            cases.Append($"ZCASE(zcase{i}, {Quote(vectorCases[i])})\n");
             table.Add($"zcase{i}");
         }
-        for (int i = 0; i < WhileCases.Length; i++)
+        for (int i = 0; i < whileCases.Length; i++)
         {
-            cases.Append($"WCASE(wcase{i}, {Quote(WhileCases[i])})\n");
+            cases.Append($"WCASE(wcase{i}, {Quote(whileCases[i])})\n");
             table.Add($"wcase{i}");
         }
-        for (int i = 0; i < LoopCases.Length; i++) table.Add($"loop{i}");
+        for (int i = 0; i < loops; i++) table.Add($"loop{i}");
         return Source.Replace("@CASES@", cases.ToString()).Replace("@TABLE@", string.Join(", ", table));
     }
 
@@ -436,15 +443,23 @@ public class Arm64Sve2Tests
 
     private static readonly Lazy<(byte[]? Guest, string? Hosted, string? Why)> Built = new(Build);
 
-    private static (byte[]?, string?, string?) Build()
+    private static (byte[]?, string?, string?) Build() => Build(Program(), "sve2");
+
+    /// <summary>
+    /// Builds <paramref name="program"/> (a <see cref="Program(string[], string[], int)"/> text) freestanding and
+    /// hosted in a directory named after <paramref name="tag"/>, with <see cref="Flags"/> plus <paramref name="extraFlags"/>:
+    /// the guest ELF and the hosted binary's path, or why the cross compiler is missing.
+    /// </summary>
+    internal static (byte[]? Guest, string? Hosted, string? Why) Build(string program, string tag, params string[] extraFlags)
     {
-        string dir = Path.Combine(Path.GetTempPath(), $"kvmsharp-sve2-{Environment.ProcessId}");
+        string dir = Path.Combine(Path.GetTempPath(), $"kvmsharp-{tag}-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
         string c = Path.Combine(dir, "sve2_guest.c"), guest = Path.Combine(dir, "guest.elf"), hosted = Path.Combine(dir, "hosted");
-        File.WriteAllText(c, Program());
-        string? why = Gcc([.. Flags, "-ffreestanding", "-nostdlib", "-static", "-fno-pic", "-no-pie", $"-Wl,-Ttext=0x{TextBase:X}",
+        File.WriteAllText(c, program);
+        string[] flags = [.. Flags, .. extraFlags];
+        string? why = Gcc([.. flags, "-ffreestanding", "-nostdlib", "-static", "-fno-pic", "-no-pie", $"-Wl,-Ttext=0x{TextBase:X}",
                            "-Wl,-e,sve2_run", "-Wl,--build-id=none", "-o", guest, c])
-                      ?? Gcc([.. Flags, "-DHOSTED", "-static", "-o", hosted, c]);
+                      ?? Gcc([.. flags, "-DHOSTED", "-static", "-o", hosted, c]);
         return why is null ? (File.ReadAllBytes(guest), hosted, null) : (null, null, why);
     }
 
@@ -457,12 +472,12 @@ public class Arm64Sve2Tests
     }
 
     /// <summary>
-    /// sve2_run on an SVE vCPU of <see cref="Sve2Cpu"/>(<paramref name="bits"/>) at ZCR_EL1.LEN = bits / 128 − 1 (MMU off,
+    /// sve2_run on an SVE vCPU of <paramref name="model"/> (default <see cref="Sve2Cpu"/>(<paramref name="bits"/>)) at ZCR_EL1.LEN = bits / 128 − 1 (MMU off,
     /// SP and the return stub as in <see cref="Arm64SveCorpusTests"/>): the digests it stores at <see cref="Results"/>.
     /// </summary>
-    private static ulong[] RunEmulated(byte[] elf, int bits)
+    internal static ulong[] RunEmulated(byte[] elf, int bits, Arm64CpuModel? model = null)
     {
-        using var kernel = new EmulatedKernel(EmulatorConfig.Arm64() with { Arm64Cpu = Sve2Cpu(bits) });
+        using var kernel = new EmulatedKernel(EmulatorConfig.Arm64() with { Arm64Cpu = model ?? Sve2Cpu(bits) });
         using var kvm = Kvm.Open(kernel);
         using var vm = kvm.CreateVm();
         using var host = vm.AllocateMemory(MemorySize);
@@ -506,17 +521,24 @@ public class Arm64Sve2Tests
     [InlineData(128)]
     [InlineData(256)]
     [InlineData(512)]
-    public void Sve2_instructions_and_compiled_loops_give_the_digests_qemu_gives_at_the_same_vector_length(int bits)
+    public void Sve2_instructions_and_compiled_loops_give_the_digests_qemu_gives_at_the_same_vector_length(int bits) =>
+        CompareWithQemu(Built.Value, CaseNames, bits);
+
+    /// <summary>
+    /// Runs the hosted build under qemu-aarch64 -cpu max,sve<paramref name="bits"/>=on and the guest build on the
+    /// emulator (CPU <paramref name="model"/>, default <see cref="Sve2Cpu"/>) at the same vector length, and asserts the
+    /// digests agree case by case (skips, with the reason, without the cross compiler or qemu-aarch64).
+    /// </summary>
+    internal static void CompareWithQemu((byte[]? Guest, string? Hosted, string? Why) built, string[] names, int bits, Arm64CpuModel? model = null)
     {
-        var (guest, hosted, why) = Built.Value;
+        var (guest, hosted, why) = built;
         Skip.If(guest is null, why);
         var (code, output) = Arm64SveCorpusTests.Exec("qemu-aarch64", ["-cpu", $"max,sve{bits}=on", hosted!]);
         Skip.If(code == -1, $"qemu-aarch64 (package qemu-user) is not available: {output}");
         Assert.True(code == 0, $"qemu-aarch64 failed ({code}): {output}");
-        string[] names = CaseNames;
         ulong[] expected = [.. output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => Convert.ToUInt64(l, 16))];
         Assert.Equal(names.Length, expected.Length);
-        ulong[] actual = RunEmulated(guest!, bits);
+        ulong[] actual = RunEmulated(guest!, bits, model);
         Assert.Equal(names.Length, actual.Length);
         var failures = Enumerable.Range(0, names.Length).Where(i => expected[i] != actual[i])
             .Select(i => $"{names[i]}: qemu {expected[i]:x16}, emulator {actual[i]:x16}").ToList();

@@ -10,9 +10,9 @@ namespace KvmSharp.Emulation.Arm64;
 /// not change what the CPU executes (KVM cannot trap SVE2 instructions). Groups: this file (predicate-producing
 /// WHILEGE/GT/HS/HI and WHILEWR/RW, two-vector TBL and TBX, MATCH/NMATCH, HISTCNT/HISTSEG, non-temporal
 /// gathers and scatters), A64Interpreter.Sve2Integer.cs (predicated, multiply, bitwise ternary, shift-accumulate,
-/// complex add) and A64Interpreter.Sve2Widening.cs (long, wide, interleaved, carry and narrowing forms). Not
-/// emulated (an emulation failure, as for SVE): the indexed multiply forms, CDOT/CMLA/SQRDCMLAH, URECPE/URSQRTE,
-/// the SVE2 floating-point instructions and the optional AES/SHA3/SM4/BitPerm/PMULL128 extensions.
+/// complex add), A64Interpreter.Sve2Widening.cs (long, wide, interleaved, carry and narrowing forms),
+/// A64Interpreter.Sve2Indexed.cs (indexed multiplies; CDOT, CMLA, SQRDCMLAH), A64Interpreter.Sve2Fp.cs (floating
+/// point) and A64Interpreter.Sve2Crypto.cs (the optional BitPerm, AES, PMULL128, SHA3 and SM4 extensions).
 /// </summary>
 internal sealed partial class A64Interpreter
 {
@@ -58,6 +58,7 @@ internal sealed partial class A64Interpreter
         new(0xFF20_E000, 0x4500_6000, (c, i) => c.Sve2MulLong(i)),
         new(0xFF20_E000, 0x4400_4000, (c, i) => c.Sve2MulAddLong(i)),
         new(0xFF20_F000, 0x4400_6000, (c, i) => c.Sve2SatMulAddLong(i)),
+        new(0xFF20_F800, 0x4400_0800, (c, i) => c.Sve2SatMulAddInterleavedLong(i)),
         new(0xFF20_F000, 0x4500_C000, (c, i) => c.Sve2AbsDiffAccumulateLong(i)),
         new(0xFF20_F000, 0x4500_8000, (c, i) => c.Sve2InterleavedLong(i)),
         new(0xFF20_F800, 0x4500_9000, (c, i) => c.Sve2InterleavedEor(i)),
@@ -66,6 +67,38 @@ internal sealed partial class A64Interpreter
         new(0xFFA0_C000, 0x4520_0000, (c, i) => c.Sve2ShiftRightNarrow(i)),
         new(0xFFA7_E000, 0x4520_4000, (c, i) => c.Sve2ExtractNarrow(i)),
         new(0xFF20_E000, 0x4520_6000, (c, i) => c.Sve2HighNarrow(i)),
+        // A64Interpreter.Sve2Indexed.cs: C4.1 "SVE Multiply - Indexed" (SVE2 classes) and CDOT/CMLA/SQRDCMLAH (vectors).
+        new(0xFF20_F800, 0x4420_0800, (c, i) => c.Sve2MulAddIndexed(i)),
+        new(0xFF20_F800, 0x4420_1000, (c, i) => c.Sve2RoundingMulAddIndexed(i)),
+        new(0xFF20_E000, 0x4420_2000, (c, i) => c.Sve2SatMulAddLongIndexed(i)),
+        new(0xFF20_F000, 0x4420_4000, (c, i) => c.Sve2ComplexDotIndexed(i)),
+        new(0xFF20_E000, 0x4420_6000, (c, i) => c.Sve2ComplexMulAddIndexed(i)),
+        new(0xFF20_C000, 0x4420_8000, (c, i) => c.Sve2MulAddLongIndexed(i)),
+        new(0xFF20_E000, 0x4420_C000, (c, i) => c.Sve2MulLongIndexed(i)),
+        new(0xFF20_F000, 0x4420_E000, (c, i) => c.Sve2SatMulLongIndexed(i)),
+        new(0xFF20_F800, 0x4420_F000, (c, i) => c.Sve2MulIndexed(i)),
+        new(0xFF20_FC00, 0x4420_F800, (c, i) => c.Sve2MulIndexed(i)),
+        new(0xFF20_F000, 0x4400_1000, (c, i) => c.Sve2ComplexDotVectors(i)),
+        new(0xFF20_E000, 0x4400_2000, (c, i) => c.Sve2ComplexMulAddVectors(i)),
+        // A64Interpreter.Sve2Crypto.cs: "SVE2 bitwise permute", "SVE2 crypto" (each UNDEFINED without its ID_AA64ZFR0_EL1 field).
+        new(0xFF20_F000, 0x4500_B000, (c, i) => c.Sve2BitPermute(i)),
+        new(0xFFE0_FC00, 0x4520_F400, (c, i) => c.Sve2Rax1(i)),
+        new(0xFFFF_FBE0, 0x4520_E000, (c, i) => c.Sve2AesMix(i)),
+        new(0xFFFF_F800, 0x4522_E000, (c, i) => c.Sve2AesRound(i)),
+        new(0xFFE0_FC00, 0x4520_F000, (c, i) => c.Sve2Sm4(i, key: true)),
+        new(0xFFFF_FC00, 0x4523_E000, (c, i) => c.Sve2Sm4(i, key: false)),
+        // A64Interpreter.Sve2Fp.cs: "SVE2 floating-point pairwise operations", "… convert precision odd elements", FLOGB,
+        // "… multiply-add long" (vectors and indexed).
+        new(0xFF38_E000, 0x6410_8000, (c, i) => c.Sve2FpPairwise(i)),
+        new(0xFFF9_E000, 0x6518_A000, (c, i) => c.Sve2FpLogb(i)),
+        new(0xFFFF_E000, 0x6488_A000, (c, i) => c.Sve2FpConvertOdd(i)),
+        new(0xFFFF_E000, 0x6489_A000, (c, i) => c.Sve2FpConvertOdd(i)),
+        new(0xFFFF_E000, 0x64CA_A000, (c, i) => c.Sve2FpConvertOdd(i)),
+        new(0xFFFF_E000, 0x64CB_A000, (c, i) => c.Sve2FpConvertOdd(i)),
+        new(0xFFFF_E000, 0x640A_A000, (c, i) => c.Sve2FpConvertOdd(i)),
+        new(0xFFFF_E000, 0x650A_A000, (c, i) => c.Sve2FpConvertOdd(i)),
+        new(0xFFE0_D800, 0x64A0_8000, (c, i) => c.Sve2FpMulAddLong(i, indexed: false)),
+        new(0xFFE0_D000, 0x64A0_4000, (c, i) => c.Sve2FpMulAddLong(i, indexed: true)),
     ];
 
     /// <summary>HaveSVE2(): the emulated host's ID_AA64ZFR0_EL1.SVEver ≥ 1.</summary>

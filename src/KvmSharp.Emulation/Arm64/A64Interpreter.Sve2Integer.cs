@@ -172,8 +172,55 @@ internal sealed partial class A64Interpreter
             Next();
             return true;
         }
-        if ((opc >> 1) == 0) throw new UnsupportedInstructionStop(insn); // URECPE, URSQRTE
+        if ((opc >> 1) == 0) return Sve2UnsignedEstimate(insn, sqrt: (opc & 1) != 0);
         return false;
+    }
+
+    /// <summary>
+    /// URECPE (opc 00000) and URSQRTE (00001) of 01000100 size 0 opc 101 Pg Zn Zd, words only (C8.2; shared pseudocode
+    /// UnsignedRecipEstimate: all ones when bit 31 is clear, else RecipEstimate(operand&lt;31:23&gt;) in bits 31:23;
+    /// UnsignedRSqrtEstimate: all ones when bits 31:30 are clear, else RecipSqrtEstimate(operand&lt;31:23&gt;)):
+    /// predicated merging.
+    /// </summary>
+    private bool Sve2UnsignedEstimate(uint insn, bool sqrt)
+    {
+        if (Esz(insn) != 4) return false;
+        int zd = (int)(insn & 31);
+        var d = Z(zd, _z0);
+        var n = Z((int)((insn >> 5) & 31), _z1);
+        var g = P((int)((insn >> 10) & 7), _p0);
+        for (int e = 0; e < Elements(4); e++)
+        {
+            if (!Act(g, e, 4)) continue;
+            uint x = (uint)E(n, e, 4), r;
+            if (!sqrt) r = (x >> 31) == 0 ? uint.MaxValue : RecipEstimate(x >> 23) << 23;
+            else if ((x >> 30) == 0) r = uint.MaxValue;
+            else r = RecipSqrtEstimate(x >> 23) << 23; // operand<31:23>, 128 … 511 (0.25 ≤ x < 1)
+            SetE(d, e, 4, r);
+        }
+        SetZ(zd, d);
+        Next();
+        return true;
+    }
+
+    /// <summary>RecipEstimate(a), 256 ≤ a &lt; 512: a = 2a + 1, b = 2^19 DIV a, r = (b + 1) DIV 2.</summary>
+    private static uint RecipEstimate(uint a)
+    {
+        a = a * 2 + 1;
+        uint b = (1u << 19) / a;
+        return (b + 1) / 2;
+    }
+
+    /// <summary>
+    /// RecipSqrtEstimate(a), 128 ≤ a &lt; 512: a &lt; 256 → a = 2a + 1, else a = ((a &gt;&gt; 1) &lt;&lt; 1 + 1) × 2; the
+    /// least b ≥ 512 with a × (b + 1)^2 ≥ 2^28; r = (b + 1) DIV 2.
+    /// </summary>
+    private static uint RecipSqrtEstimate(uint a)
+    {
+        a = a < 256 ? a * 2 + 1 : ((a >> 1) << 1 | 1) * 2;
+        ulong b = 512;
+        while ((ulong)a * (b + 1) * (b + 1) < 1UL << 28) b++;
+        return (uint)((b + 1) / 2);
     }
 
     /// <summary>

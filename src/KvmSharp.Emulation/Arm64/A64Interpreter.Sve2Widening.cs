@@ -75,9 +75,9 @@ internal sealed partial class A64Interpreter
         if (!mul && u)
         {
             // PMULLB/T: size 01 gives .H from .B, 11 gives .D from .S; 10 is reserved and 00 (.Q from .D) is
-            // FEAT_SVE_PMULL128 (ID_AA64ZFR0_EL1.AES = 2): not emulated, UNDEFINED on a CPU without it.
+            // FEAT_SVE_PMULL128 (ID_AA64ZFR0_EL1.AES = 2; A64Interpreter.Sve2Crypto.cs), UNDEFINED on a CPU without it.
             if (esz == 4) return false;
-            if (esz == 1 && ((cpu.IdRegs.Model.Aa64Zfr0 >> 4) & 0xF) >= 2) throw new UnsupportedInstructionStop(insn);
+            if (esz == 1) return Zfr0Field(4) >= 2 && Sve2PolyMulLong128(insn);
             return Sve2Long(insn, true, top, (_, a, b, sz) => PolyMul((ulong)a, (ulong)b, 4 * sz));
         }
         if (!mul) return Sve2Long(insn, false, top, (_, a, b, sz) => SatS(2 * a * b, sz));
@@ -103,6 +103,29 @@ internal sealed partial class A64Interpreter
             Int128 p = Sx(SatS(2 * a * b, sz), sz);
             return SatS(sub ? acc - p : acc + p, sz);
         });
+    }
+
+    /// <summary>
+    /// SQDMLALBT, SQDMLSLBT (01000100 size 0 Zm 00001 S Zn Zda; size 00 reserved; C8.2 "SVE2 saturating multiply-add
+    /// interleaved long"): SignedSat(acc ± SignedSat(2 × Zn's even half-size element × Zm's odd one)).
+    /// </summary>
+    private bool Sve2SatMulAddInterleavedLong(uint insn)
+    {
+        int esz = Esz(insn);
+        if (esz == 1) return false;
+        bool sub = ((insn >> 10) & 1) != 0;
+        int half = esz / 2, zda = (int)(insn & 31);
+        var d = Z(zda, _z0);
+        var n = Z((int)((insn >> 5) & 31), _z1);
+        var m = Z((int)((insn >> 16) & 31), _z2);
+        for (int e = 0; e < Elements(esz); e++)
+        {
+            Int128 p = Sx(SatS(2 * Ev(n, 2 * e, half, false) * Ev(m, 2 * e + 1, half, false), esz), esz), acc = Ev(d, e, esz, false);
+            SetE(d, e, esz, SatS(sub ? acc - p : acc + p, esz));
+        }
+        SetZ(zda, d);
+        Next();
+        return true;
     }
 
     /// <summary>SABALB/T, UABALB/T (01000101 size 0 Zm 1100 U T Zn Zda): Zda += |a − b|.</summary>

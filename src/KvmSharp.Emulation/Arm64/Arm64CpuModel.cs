@@ -66,13 +66,15 @@ public sealed record Arm64CpuModel
 
     /// <summary>
     /// Arm Neoverse V2-like (Armv9.0 with SVE2, as in AWS Graviton4): FEAT_PAuth with QARMA5 and SVE2 with a 128-bit
-    /// vector length — ID_AA64ZFR0_EL1.SVEver (bits 3:0) = 1, BF16 = 1, I8MM = 1 (Neoverse V2 TRM). The optional SVE2
-    /// AES, SHA3, SM4 and BitPerm fields stay 0: the interpreter does not model those instructions
-    /// (A64Interpreter.Sve2.cs) [D: a preset for running code built for Armv9 on the N1-like base].
+    /// vector length — ID_AA64ZFR0_EL1.SVEver (bits 3:0) = 1, AES (7:4) = 2 (AESE/AESD/AESMC/AESIMC and PMULLB/T .Q),
+    /// BitPerm (19:16) = 1 (BEXT/BDEP/BGRP), BF16 (23:20) = 1, SHA3 (35:32) = 1 (RAX1), SM4 (43:40) = 1 (SM4E/SM4EKEY),
+    /// I8MM (47:44) = 1 (Neoverse V2 TRM; the optional SVE2 instructions are in A64Interpreter.Sve2Crypto.cs)
+    /// [D: a preset for running code built for Armv9 on the N1-like base].
     /// </summary>
     public static Arm64CpuModel NeoverseV2 { get; } = new()
     {
-        Name = "neoverse-v2", Apa = 1, Gpa = 1, SveMaxVectorLength = 16, SveFeatures = (1UL << 44) | (1UL << 20) | 1,
+        Name = "neoverse-v2", Apa = 1, Gpa = 1, SveMaxVectorLength = 16,
+        SveFeatures = (1UL << 44) | (1UL << 40) | (1UL << 32) | (1UL << 20) | (1UL << 16) | (2UL << 4) | 1,
     };
 
     /// <summary>ID_AA64ZFR0_EL1.SVEver ≥ 1: the host implements SVE2 (FEAT_SVE2).</summary>
