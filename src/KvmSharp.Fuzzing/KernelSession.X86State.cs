@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using KvmSharp.Abi;
+using KvmSharp.Kernel;
 
 namespace KvmSharp.Fuzzing;
 
@@ -42,7 +43,9 @@ public sealed partial class KernelSession
     private string MsrsIo(FuzzOp op)
     {
         var fd = Fd(op.Target);
-        var entries = X86StateOps.MsrEntries(op.A, (int)op.C, withReported: (op.E & 2) != 0);
+        bool withReported = (op.E & 2) != 0;
+        var entries = X86StateOps.MsrEntries(op.A, (int)op.C, withReported);
+        if (!withReported) SteerAroundUncheckedCpuidFaulting(fd, entries);
         var text = new StringBuilder();
         // One op in eight first sets the vCPU's machine-check banks up (KVM_X86_SETUP_MCE), drawn from the op's own
         // seed so the generator's stream is untouched: the bank MSRs' rules then follow its MCG_CAP.
@@ -65,6 +68,33 @@ public sealed partial class KernelSession
         text.Append("get ").Append(Describe(rc));
         if (rc >= 0) AppendMsrs(text, get, Math.Min((int)Math.Min(op.B, MaxEntries), entries.Length + 1));
         return text.ToString();
+    }
+
+    /// <summary>
+    /// MISC_FEATURES_ENABLES = 1 on a vCPU whose PLATFORM_INFO lacks CPUID_FAULT is refused upstream and taken by
+    /// kvm_pvm (HostDeviations.KvmPvmMiscFeaturesEnablesUnchecked). The drawn PLATFORM_INFO values keep CPUID_FAULT,
+    /// but a vCPU created after its VM disabled KVM_X86_QUIRK_STUFF_FEATURE_MSRS starts with PLATFORM_INFO 0 (found by
+    /// seed 9127). So an entry of 1 that no PLATFORM_INFO entry of the same call precedes is written as 0 when the
+    /// vCPU's PLATFORM_INFO (read first, the same on both kernels) has no CPUID_FAULT, or cannot be read.
+    /// </summary>
+    private void SteerAroundUncheckedCpuidFaulting(KernelFd fd, kvm_msr_entry[] entries)
+    {
+        bool? faultOffered = null;
+        for (int i = 0; i < entries.Length; i++)
+        {
+            if (entries[i].index == X86StateOps.PlatformInfo) return; // sets CPUID_FAULT for the entries after it
+            if (entries[i].index != X86StateOps.MiscFeaturesEnables || entries[i].data == 0) continue;
+            faultOffered ??= PlatformInfoHasCpuidFault(fd);
+            if (faultOffered == false) entries[i].data = 0;
+        }
+    }
+
+    private bool PlatformInfoHasCpuidFault(KernelFd fd)
+    {
+        var get = MsrBuffer(1, [new kvm_msr_entry { index = X86StateOps.PlatformInfo }]);
+        if (_kernel.Ioctl(fd, KvmIoctls.KVM_GET_MSRS, get) != 1) return false;
+        var entry = MemoryMarshal.Read<kvm_msr_entry>(get.AsSpan(Marshal.SizeOf<kvm_msrs>()));
+        return (entry.data & X86StateOps.PlatformInfoCpuidFault) != 0;
     }
 
     private static byte[] MsrBuffer(uint nmsrs, ReadOnlySpan<kvm_msr_entry> entries)
