@@ -62,11 +62,11 @@ public static class HaltPollingRules
 
     /// <summary>What one guest run counted.</summary>
     private sealed record Counts(ulong Halts, ulong Attempted, ulong Successful, ulong Invalid, ulong SuccessNs, ulong FailNs,
-        ulong SuccessHist, ulong FailHist, ulong WaitHist, ulong WaitNs, ulong Blocking)
+        ulong SuccessHist, ulong FailHist, ulong WaitHist, ulong WaitNs, ulong Blocking, ulong HaltExits)
     {
         public override string ToString() =>
             $"halts {Halts}, attempted {Attempted}, successful {Successful}, invalid {Invalid}, success_ns {SuccessNs}, fail_ns {FailNs}, " +
-            $"success_hist {SuccessHist}, fail_hist {FailHist}, wait_hist {WaitHist}, wait_ns {WaitNs}, blocking {Blocking}";
+            $"success_hist {SuccessHist}, fail_hist {FailHist}, wait_hist {WaitHist}, wait_ns {WaitNs}, blocking {Blocking}, halt_exits {HaltExits}";
     }
 
     private static ulong Sum(ReadOnlySpan<ulong> values)
@@ -164,7 +164,7 @@ public static class HaltPollingRules
         var st = stats.Read();
         return new Counts(mem.Read<uint>(Count), st["halt_attempted_poll"], st["halt_successful_poll"], st["halt_poll_invalid"],
             st["halt_poll_success_ns"], st["halt_poll_fail_ns"], Sum(st.GetValues("halt_poll_success_hist")),
-            Sum(st.GetValues("halt_poll_fail_hist")), Sum(st.GetValues("halt_wait_hist")), st["halt_wait_ns"], st["blocking"]);
+            Sum(st.GetValues("halt_poll_fail_hist")), Sum(st.GetValues("halt_wait_hist")), st["halt_wait_ns"], st["blocking"], st["halt_exits"]);
     }
 
     /// <summary>The relations update_halt_poll_stats and kvm_vcpu_halt keep, whatever the timing.</summary>
@@ -227,5 +227,43 @@ public static class HaltPollingRules
         AssertConsistent(c, Halts);
         Assert.True((c.Attempted, c.Successful, c.SuccessNs, c.FailNs, c.SuccessHist, c.FailHist) == (0, 0, 0, 0, 0, 0), c.ToString());
         Assert.True(c.WaitHist >= 1 && c.WaitNs > 0, $"no halt waited: {c}");
+    }
+
+    [ConformanceCase("arch/x86/kvm/x86.c __kvm_emulate_halt (kvm_emulate_halt_noskip): \"++vcpu->stat.halt_exits\" for every HLT, before it looks at lapic_in_kernel — a HLT with an in-kernel local APIC, which halts inside KVM_RUN (mp_state HALTED, woken by the APIC timer), counts as one as much as a HLT without one, which exits with KVM_EXIT_HLT")]
+    public static void every_hlt_counts_a_halt_exit(CaseContext ctx)
+    {
+        const int Halts = 20;
+        // In-kernel LAPIC: each of the 20 HLTs is woken by its own one-shot timer interrupt (the handler counts them),
+        // one HLT per interrupt; max_halt_poll_ns 0 so every halt sleeps.
+        var c = RunHalts(ctx, 0, Halts, 100_000);
+        Assert.True(c.Halts == Halts && c.HaltExits == Halts, $"in-kernel LAPIC, {Halts} HLTs: {c}");
+
+        // No irqchip: every HLT is a KVM_EXIT_HLT, RIP after it.
+        using var kvm = ctx.OpenKvm();
+        using var vm = kvm.CreateVm();
+        using var mem = vm.AllocateMemory(MemSize);
+        vm.AddMemorySlot(0, 0, mem);
+        mem.Write(Code, Asm(Code, a =>
+        {
+            var loop = a.CreateLabel();
+            a.mov(cx, Halts);
+            a.Label(ref loop);
+            a.hlt();
+            a.dec(cx);
+            a.jnz(loop);
+            a.@out(DonePort, al);
+        }));
+        using var v0 = vm.CreateVcpu(0);
+        var s = v0.GetSregs();
+        s.cs.@base = 0;
+        s.cs.selector = 0;
+        v0.SetSregs(s);
+        v0.SetRegs(new kvm_regs { rip = Code, rflags = 2, rsp = 0x7000 });
+        using var stats = v0.OpenStatistics();
+        int hltExits = 0;
+        KvmExitReason reason;
+        while ((reason = v0.Run().Reason) == KvmExitReason.KVM_EXIT_HLT && hltExits <= Halts) hltExits++;
+        Assert.Equal((KvmExitReason.KVM_EXIT_IO, Halts), (reason, hltExits));
+        Assert.Equal((ulong)Halts, stats.Read()["halt_exits"]);
     }
 }

@@ -371,13 +371,17 @@ internal static class Arm64Run
     /// arm.c kvm_vcpu_wfi → kvm_vcpu_halt (WFI, PSCI CPU_SUSPEND, KVM_MP_STATE_SUSPENDED): polls, then sleeps, until a
     /// signal or kvm_arch_vcpu_runnable — a vGIC interrupt signalled to the vCPU (kvm_vgic_vcpu_pending_irq; the timers'
     /// PPIs included, whether or not PSTATE.I masks it). Halt polling and the statistics: KvmMain/HaltPolling.cs (arm64
-    /// has no kvm_arch_no_poll: polling is always allowed). True when an interrupt ended the wait.
+    /// has no kvm_arch_no_poll: polling is always allowed). True when an interrupt ended the wait. The sleep ends when
+    /// the virtual or physical timer starts to fire (arch_timer.c kvm_timer_blocking arms the background timer at the
+    /// earliest of them, kvm_bg_timer_expire wakes the vCPU): Arm64Timer.DueTimestamp.
     /// </summary>
     private static bool WaitForInterrupt(KvmVcpu vcpu, Arm64VcpuState state)
     {
         // kvm_vcpu_wfi: "if (kvm_arch_vcpu_runnable(vcpu)) return;" — no halt, nothing counted.
         if (Vgic.VgicDelivery.Pending(vcpu, state.Cpu)) return true;
-        KvmMain.HaltPolling.Halt(vcpu, () => vcpu.SignalPending || Vgic.VgicDelivery.Pending(vcpu, state.Cpu), () => vcpu.SignalPending);
+        var timer = state.Cpu.Timer;
+        KvmMain.HaltPolling.Halt(vcpu, () => vcpu.SignalPending || Vgic.VgicDelivery.Pending(vcpu, state.Cpu), () => vcpu.SignalPending,
+            nextDue: () => Math.Min(timer.DueTimestamp(timer.Virtual), timer.DueTimestamp(timer.Physical)));
         return Vgic.VgicDelivery.Pending(vcpu, state.Cpu);
     }
 

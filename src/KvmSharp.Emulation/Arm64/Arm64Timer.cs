@@ -77,6 +77,25 @@ internal sealed class Arm64Timer
         return Counter(t) >= t.Cval ? ctl | ARCH_TIMER_CTRL_IT_STAT : ctl & ~ARCH_TIMER_CTRL_IT_STAT;
     }
 
+    /// <summary>
+    /// The Stopwatch timestamp at which <paramref name="t"/> starts to fire (kvm_timer_should_fire: ENABLE set, IMASK
+    /// clear, the counter at CVAL — kvm_timer_earliest_exp / kvm_timer_compute_delta, where kvm_timer_blocking arms the
+    /// background hrtimer that wakes a blocked vCPU, kvm_bg_timer_expire); long.MaxValue when it is disabled or masked,
+    /// or fires already (a level that stays: no new event to wait for). Read-only, for a blocked vCPU's wait
+    /// (Arm64Run.cs WaitForInterrupt).
+    /// </summary>
+    public long DueTimestamp(Arm64TimerContext t)
+    {
+        ulong ctl = t.Ctl;
+        if ((ctl & ARCH_TIMER_CTRL_ENABLE) == 0 || (ctl & ARCH_TIMER_CTRL_IT_MASK) != 0) return long.MaxValue;
+        long now = Stopwatch.GetTimestamp();
+        ulong counter = (ulong)((UInt128)(ulong)now * Arm64HostCpu.CounterFrequency / (ulong)Stopwatch.Frequency) - Offset(t);
+        if (counter >= t.Cval) return long.MaxValue;
+        // Rounded up: the counter reaches CVAL at the tick it is due, not before.
+        UInt128 ticks = ((UInt128)(t.Cval - counter) * (ulong)Stopwatch.Frequency + Arm64HostCpu.CounterFrequency - 1) / Arm64HostCpu.CounterFrequency;
+        return ticks >= long.MaxValue / 2 ? long.MaxValue : now + (long)ticks;
+    }
+
     /// <summary>kvm_timer_vcpu_reset: "timer_set_ctl(vcpu_get_timer(vcpu, i), 0)" for each timer; CVAL is kept.</summary>
     public void Reset()
     {

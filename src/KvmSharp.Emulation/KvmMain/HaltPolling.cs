@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
 using KvmSharp.Abi;
 using KvmSharp.Emulation.KvmMain.BinaryStats;
 using KvmSharp.Emulation.Vcpu;
@@ -26,25 +25,11 @@ namespace KvmSharp.Emulation.KvmMain;
 /// another runnable task on the CPU ends the poll early and counts a failed one). vcpu_valid_wakeup is true outside
 /// s390, so halt_poll_invalid stays 0. x86's kvm_arch_no_poll (MSR_KVM_POLL_CONTROL bit 0 clear) never holds: the
 /// emulator has no MSR_KVM_POLL_CONTROL, whose reset value 1 (kvm_arch_vcpu_create) allows polling.
+/// The state lives in <see cref="Kvm.MaxHaltPollNs"/>, <see cref="Kvm.OverrideHaltPollNs"/> and
+/// <see cref="KvmVcpu.HaltPollNs"/>; only this class reads or writes it.
 /// </summary>
 internal static class HaltPolling
 {
-    /// <summary>struct kvm's max_halt_poll_ns and override_halt_poll_ns.</summary>
-    private sealed class VmState
-    {
-        public uint MaxHaltPollNs;
-        public volatile bool Override;
-    }
-
-    /// <summary>struct kvm_vcpu's halt_poll_ns.</summary>
-    private sealed class VcpuState
-    {
-        public uint HaltPollNs;
-    }
-
-    private static readonly ConditionalWeakTable<Kvm, VmState> s_vms = new();
-    private static readonly ConditionalWeakTable<KvmVcpu, VcpuState> s_vcpus = new();
-
     /// <summary>The module parameters of <paramref name="kernel"/>: its configuration's, else the architecture's defaults.</summary>
     public static HaltPollParameters Parameters(EmulatedKernel kernel) =>
         kernel.Config.HaltPoll ?? (kernel.Config.Architecture == Architecture.Arm64 ? HaltPollParameters.Arm64Default : HaltPollParameters.X86Default);
@@ -57,41 +42,40 @@ internal static class HaltPolling
     public static long EnableCap(Kvm kvm, kvm_enable_cap cap)
     {
         if (cap.flags != 0 || cap.args[0] > uint.MaxValue) return Err.EINVAL;
-        var state = s_vms.GetOrCreateValue(kvm);
-        Volatile.Write(ref state.MaxHaltPollNs, (uint)cap.args[0]);
-        state.Override = true;
+        Volatile.Write(ref kvm.MaxHaltPollNs, (uint)cap.args[0]);
+        kvm.OverrideHaltPollNs = true;
         return 0;
     }
 
     /// <summary>kvm_vcpu_max_halt_poll_ns: kvm-&gt;max_halt_poll_ns once KVM_CAP_HALT_POLL was enabled, else halt_poll_ns.</summary>
     public static uint MaxHaltPollNs(KvmVcpu vcpu)
     {
-        if (s_vms.TryGetValue(vcpu.Kvm, out var state) && state.Override) return Volatile.Read(ref state.MaxHaltPollNs);
+        if (vcpu.Kvm.OverrideHaltPollNs) return Volatile.Read(ref vcpu.Kvm.MaxHaltPollNs);
         return Parameters(vcpu.Kvm.Kernel).HaltPollNs;
     }
 
     /// <summary>vcpu-&gt;halt_poll_ns, for tests.</summary>
-    public static uint VcpuHaltPollNs(KvmVcpu vcpu) => s_vcpus.TryGetValue(vcpu, out var s) ? s.HaltPollNs : 0;
+    public static uint VcpuHaltPollNs(KvmVcpu vcpu) => vcpu.HaltPollNs;
 
     /// <summary>
     /// kvm_vcpu_halt. <paramref name="checkBlock"/> is kvm_vcpu_check_block (true: "&lt; 0", the vCPU is runnable, has
     /// a pending timer, a signal or an unblock request); <paramref name="signalled"/> tells a signal's wake-up from
-    /// kvm_vcpu_wake_up's (halt_wakeup). <paramref name="pollAllowed"/> is !kvm_arch_no_poll.
+    /// kvm_vcpu_wake_up's (halt_wakeup). <paramref name="pollAllowed"/> is !kvm_arch_no_poll. <paramref name="nextDue"/>:
+    /// when the vCPU's timers next expire (<see cref="Block"/>).
     /// </summary>
-    public static void Halt(KvmVcpu vcpu, Func<bool> checkBlock, Func<bool> signalled, bool pollAllowed = true)
+    public static void Halt(KvmVcpu vcpu, Func<bool> checkBlock, Func<bool> signalled, bool pollAllowed = true, Func<long>? nextDue = null)
     {
         var p = Parameters(vcpu.Kvm.Kernel);
-        var state = s_vcpus.GetOrCreateValue(vcpu);
         uint max = MaxHaltPollNs(vcpu);
         // "if (vcpu->halt_poll_ns > max_halt_poll_ns) vcpu->halt_poll_ns = max_halt_poll_ns;"
-        if (state.HaltPollNs > max) state.HaltPollNs = max;
-        bool doHaltPoll = pollAllowed && state.HaltPollNs != 0;
+        if (vcpu.HaltPollNs > max) vcpu.HaltPollNs = max;
+        bool doHaltPoll = pollAllowed && vcpu.HaltPollNs != 0;
         bool waited = false;
         long start = Stopwatch.GetTimestamp(), cur = start, pollEnd = start;
         bool wokeWhilePolling = false;
         if (doHaltPoll)
         {
-            long stop = start + NsToTicks(state.HaltPollNs);
+            long stop = start + NsToTicks(vcpu.HaltPollNs);
             // "do { if (kvm_vcpu_check_block(vcpu) < 0) goto out; cpu_relax(); poll_end = cur = ktime_get(); }
             // while (kvm_vcpu_can_poll(cur, stop));"
             do
@@ -109,7 +93,7 @@ internal static class HaltPolling
         }
         if (!wokeWhilePolling)
         {
-            waited = Block(vcpu, checkBlock, signalled);
+            waited = Block(vcpu, checkBlock, signalled, nextDue);
             cur = Stopwatch.GetTimestamp();
             // "if (waited) { halt_wait_ns += cur - poll_end; KVM_STATS_LOG_HIST_UPDATE(halt_wait_hist, …); }"
             if (waited) AddTime(vcpu.Stats, vcpu.Stats.Table.Slots.HaltWaitNs, vcpu.Stats.Table.Slots.HaltWaitHist, TicksToNs(cur - pollEnd));
@@ -123,14 +107,14 @@ internal static class HaltPolling
         max = MaxHaltPollNs(vcpu);
         if (max == 0)
         {
-            state.HaltPollNs = 0;
+            vcpu.HaltPollNs = 0;
             return;
         }
-        if (haltNs <= state.HaltPollNs) return;
+        if (haltNs <= vcpu.HaltPollNs) return;
         // "we had a long block, shrink polling"
-        if (state.HaltPollNs != 0 && haltNs > max) state.HaltPollNs = Shrink(state.HaltPollNs, p);
+        if (vcpu.HaltPollNs != 0 && haltNs > max) vcpu.HaltPollNs = Shrink(vcpu.HaltPollNs, p);
         // "we had a short halt and our poll time is too small"
-        else if (state.HaltPollNs < max && haltNs < max) state.HaltPollNs = Grow(state.HaltPollNs, p);
+        else if (vcpu.HaltPollNs < max && haltNs < max) vcpu.HaltPollNs = Grow(vcpu.HaltPollNs, p);
     }
 
     /// <summary>
@@ -138,8 +122,20 @@ internal static class HaltPolling
     /// (kvm_vcpu_check_block(vcpu) &lt; 0) break; waited = true; schedule(); }", "blocking = 0"; true when it slept. A
     /// sleep that ended for anything but a signal was kvm_vcpu_wake_up's ("++vcpu-&gt;stat.generic.halt_wakeup").
     /// Asleep, the vCPU answers invalidations so a munmap does not wait for it.
+    /// <para>
+    /// The kernel's sleeper is woken by kvm_vcpu_wake_up, which the expiry of its timers calls too (lapic.c
+    /// apic_timer_expired → kvm_vcpu_kick for the LAPIC timer and TSC deadline; i8254.c pit_do_work → kvm_set_irq for the
+    /// PIT; arch_timer.c kvm_bg_timer_expire, the hrtimer armed at the earliest guest timer when the vCPU blocks
+    /// (kvm_timer_vcpu_load / kvm_timer_blocking)). The emulator's timers have no thread of their own:
+    /// <paramref name="nextDue"/> gives the Stopwatch timestamp at which the vCPU's timers next expire (long.MaxValue:
+    /// none), and the sleep ends then (<see cref="KvmVcpu.WaitForKick"/>), or at once on a kick (an interrupt delivered by
+    /// another thread — an MSI, an irq line, an IPI —, a signal, a request such as KVM_REQ_VM_DEAD). The due time is read before the check, so one that passes between the check and the sleep ends
+    /// the sleep at once, and again after it (a periodic timer the check fired has a new one); due times already past
+    /// before the check are left out (a level the check saw and found not to wake the vCPU, e.g. an arm64 timer whose
+    /// PPI is masked). Whatever wakes the vCPU with neither a due time nor a kick is seen within <see cref="BackstopMs"/>.
+    /// </para>
     /// </summary>
-    public static bool Block(KvmVcpu vcpu, Func<bool> checkBlock, Func<bool> signalled)
+    public static bool Block(KvmVcpu vcpu, Func<bool> checkBlock, Func<bool> signalled, Func<long>? nextDue = null)
     {
         var stats = vcpu.Stats;
         var slots = stats.Table.Slots;
@@ -147,11 +143,13 @@ internal static class HaltPolling
         bool waited = false;
         try
         {
-            while (!checkBlock())
+            while (true)
             {
+                long due = FutureDue(nextDue);
+                if (checkBlock()) break;
                 waited = true;
                 vcpu.PollQuiesce();
-                vcpu.WaitForKick(1);
+                vcpu.WaitForKick(Math.Min(due, FutureDue(nextDue)), BackstopMs);
             }
             if (waited && !signalled()) stats.Increment(slots.HaltWakeup);
         }
@@ -160,6 +158,25 @@ internal static class HaltPolling
             stats.Set(slots.Blocking, 0);
         }
         return waited;
+    }
+
+    /// <summary>The longest one sleep of <see cref="Block"/> lasts before it looks at the wake conditions again.</summary>
+    public const int BackstopMs = 1;
+
+    /// <summary><paramref name="nextDue"/>'s due time when it is still ahead, else long.MaxValue.</summary>
+    private static long FutureDue(Func<long>? nextDue)
+    {
+        if (nextDue is null) return long.MaxValue;
+        long now = Stopwatch.GetTimestamp();
+        long due = nextDue();
+        return due > now ? due : long.MaxValue;
+    }
+
+    /// <summary>A CLOCK_MONOTONIC time in ns (the emulator's ktime_get: Stopwatch) as a Stopwatch timestamp, rounded up.</summary>
+    public static long KtimeToTimestamp(long ns)
+    {
+        if (Stopwatch.Frequency == 1_000_000_000) return ns;
+        return (long)Math.Min(Math.Ceiling(ns * (Stopwatch.Frequency / 1e9)), long.MaxValue / 2);
     }
 
     /// <summary>

@@ -74,6 +74,15 @@ internal sealed class Kvm
         for (int i = 0; i < Vcpus.Count; i++) Vcpus[i].Kick();
     }
 
+    /// <summary>
+    /// kvm-&gt;max_halt_poll_ns: KVM_CAP_HALT_POLL's args[0] (KvmMain/HaltPolling.cs, the one place that reads or writes
+    /// it), the maximum once <see cref="OverrideHaltPollNs"/> is set.
+    /// </summary>
+    public uint MaxHaltPollNs;
+
+    /// <summary>kvm-&gt;override_halt_poll_ns: KVM_CAP_HALT_POLL was enabled (KvmMain/HaltPolling.cs).</summary>
+    public volatile bool OverrideHaltPollNs;
+
     /// <summary>kvm->vcpus: every vCPU created (kept until the VM is destroyed, so an id is never reused).</summary>
     public List<KvmVcpu> Vcpus { get; } = [];
 

@@ -71,8 +71,46 @@ internal sealed class KvmVcpu : IDisposable
         if (_wake.CurrentCount < 4) _wake.Release();
     }
 
-    /// <summary>Sleeps until <see cref="Kick"/> or <paramref name="milliseconds"/> pass.</summary>
-    public void WaitForKick(int milliseconds) => _wake.Wait(milliseconds);
+    /// <summary>
+    /// Sleeps until <see cref="Kick"/> or the Stopwatch timestamp <paramref name="due"/> (long.MaxValue: none), but
+    /// never longer than <paramref name="maxMilliseconds"/> (the caller looks at its wake conditions again). The
+    /// semaphore's waits are in whole milliseconds and end 0.1-0.2 ms late (measured on .NET 10/Linux), so a due time
+    /// is reached by sleeping the whole milliseconds that end before it, then yielding (sched_yield) for the last
+    /// stretch, at most 1 ms + <see cref="SpinMarginTicks"/>; a kick ends either part at once. Answers quiesce requests
+    /// while it spins.
+    /// </summary>
+    public void WaitForKick(long due, int maxMilliseconds)
+    {
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (due <= now) return;
+        if (due != long.MaxValue) TimedWaits++;
+        long wholeMs = due == long.MaxValue ? long.MaxValue : (due - now - SpinMarginTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency;
+        if (wholeMs >= maxMilliseconds)
+        {
+            _wake.Wait(maxMilliseconds);
+            return;
+        }
+        if (wholeMs > 0 && _wake.Wait((int)wholeMs)) return;
+        var spin = new SpinWait();
+        while (System.Diagnostics.Stopwatch.GetTimestamp() < due)
+        {
+            if (_wake.CurrentCount > 0 && _wake.Wait(0)) return;
+            PollQuiesce();
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+    }
+
+    /// <summary>
+    /// How many <see cref="WaitForKick"/> calls of this vCPU's thread slept toward a due time (a timer), for tests: that
+    /// a halt's sleep is bounded by its timer is a count, its latency a measurement (docs/STATUS.md session 24).
+    /// </summary>
+    internal ulong TimedWaits;
+
+    /// <summary>How late a semaphore wait may end (0.2 ms): it is left to the last stretch of <see cref="WaitForKick"/>.</summary>
+    private static readonly long SpinMarginTicks = System.Diagnostics.Stopwatch.Frequency / 5000;
+
+    /// <summary>vcpu-&gt;halt_poll_ns (KvmMain/HaltPolling.cs, the one place that reads or writes it); 0 for a new vCPU.</summary>
+    public uint HaltPollNs;
 
     // The MMU-notifier handshake for host memory the vCPU may use directly (EmulatedKernel.QuiesceVcpus): inside
     // KVM_RUN, the vCPU acknowledges a request between two instructions, after which it re-validates every cached page.

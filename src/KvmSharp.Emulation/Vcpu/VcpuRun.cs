@@ -218,8 +218,23 @@ internal static class VcpuRun
         FireDueTimers(vcpu);
         if (vcpu.Kvm.VmDead || Wakes(vcpu)) return;
         Func<bool> check = () => CheckBlock(vcpu), signalled = () => vcpu.SignalPending;
-        if (vcpu.Cpu.State.MpState == Abi.KvmMpState.KVM_MP_STATE_HALTED) HaltPolling.Halt(vcpu, check, signalled);
-        else HaltPolling.Block(vcpu, check, signalled);
+        Func<long> due = () => NextTimerDue(vcpu);
+        if (vcpu.Cpu.State.MpState == Abi.KvmMpState.KVM_MP_STATE_HALTED) HaltPolling.Halt(vcpu, check, signalled, nextDue: due);
+        else HaltPolling.Block(vcpu, check, signalled, due);
+    }
+
+    /// <summary>
+    /// When a timer next wakes the blocked vCPU (a Stopwatch timestamp, long.MaxValue for none): the LAPIC timer's or
+    /// TSC deadline's hrtimer (lapic.c apic_timer_fn → apic_timer_expired → kvm_vcpu_kick) and the PIT's next tick
+    /// (i8254.c pit_timer_fn → pit_do_work → kvm_set_irq, which kicks the vCPU IRQ0 reaches; the emulator's PIT is
+    /// polled by the vCPUs, FireDueTimers, so a tick wakes every blocked one to look).
+    /// </summary>
+    private static long NextTimerDue(KvmVcpu vcpu)
+    {
+        long due = long.MaxValue;
+        if (vcpu.Lapic?.TimerExpiryNs is >= 0 and var apicNs) due = HaltPolling.KtimeToTimestamp(apicNs);
+        if (vcpu.Kvm.Pit?.NextExpiryNs is long pitNs) due = Math.Min(due, HaltPolling.KtimeToTimestamp(pitNs));
+        return due;
     }
 
     /// <summary>kvm_vcpu_check_block for an x86 vCPU with an in-kernel APIC: true when the wait ends.</summary>

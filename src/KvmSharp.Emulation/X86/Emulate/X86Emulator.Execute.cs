@@ -304,6 +304,9 @@ internal sealed partial class X86Emulator
                 TdVirtualizationException(i);
                 if (InKernelApic is not null)
                 {
+                    // __kvm_emulate_halt: "++vcpu->stat.halt_exits" for every HLT (probed: N HLTs woken by the in-kernel
+                    // APIC count N); the KVM_EXIT_HLT below is counted with the exit (Vcpu/VcpuStatCounting.cs).
+                    if (Stats is { } haltStats) haltStats.Increment(haltStats.Table.Slots.HaltExits);
                     _cpu.State.MpState = Abi.KvmMpState.KVM_MP_STATE_HALTED;
                     break;
                 }

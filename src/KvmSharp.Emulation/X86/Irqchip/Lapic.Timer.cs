@@ -140,6 +140,12 @@ internal sealed partial class Lapic
         StartTimer(0);
     }
 
+    /// <summary>
+    /// lapic_timer.target_expiration, when the armed hrtimer expires (apic_timer_fn, which kicks a blocked vCPU), in
+    /// ktime ns; -1 with no hrtimer armed. Read-only, for a blocked vCPU's wait (Vcpu/VcpuRun.cs).
+    /// </summary>
+    public long TimerExpiryNs => Volatile.Read(ref _timerTargetNs);
+
     /// <summary>kvm_cpu_has_pending_timer / apic_has_pending_timer: an expired timer (pending or due).</summary>
     public bool TimerDue => Volatile.Read(ref _timerPending) || (Volatile.Read(ref _timerTargetNs) is >= 0 and var t && NowNs >= t);
 
