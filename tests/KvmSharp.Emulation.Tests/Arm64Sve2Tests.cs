@@ -408,7 +408,8 @@ public class Arm64Sve2Tests
         #endif
         """;
 
-    private const ulong TextBase = 0x10_0000, MemorySize = 0x20_0000, StackTop = 0x1F_0000, ReturnStub = 0x1000, ExitMmio = 0x100_0000, Results = 0x1F_8000;
+    /// <summary>Where the guest is linked (<see cref="SveElfGuest"/>'s layout) and where sve2_run stores its digests.</summary>
+    private const ulong TextBase = SveElfGuest.TextBase, Results = 0x1F_8000;
 
     internal static readonly string[] Flags =
         ["-O3", "-march=armv9-a", "-mstrict-align", "-fno-tree-loop-distribute-patterns", "-Wall", "-Wextra", "-Werror"];
@@ -472,50 +473,16 @@ public class Arm64Sve2Tests
     }
 
     /// <summary>
-    /// sve2_run on an SVE vCPU of <paramref name="model"/> (default <see cref="Sve2Cpu"/>(<paramref name="bits"/>)) at ZCR_EL1.LEN = bits / 128 − 1 (MMU off,
-    /// SP and the return stub as in <see cref="Arm64SveCorpusTests"/>): the digests it stores at <see cref="Results"/>.
+    /// sve2_run on an SVE vCPU of <paramref name="model"/> (default <see cref="Sve2Cpu"/>(<paramref name="bits"/>)) at ZCR_EL1.LEN = bits / 128 − 1 (<see cref="SveElfGuest.Run"/>): the digests it stores at <see cref="Results"/>.
     /// </summary>
-    internal static ulong[] RunEmulated(byte[] elf, int bits, Arm64CpuModel? model = null)
-    {
-        using var kernel = new EmulatedKernel(EmulatorConfig.Arm64() with { Arm64Cpu = model ?? Sve2Cpu(bits) });
-        using var kvm = Kvm.Open(kernel);
-        using var vm = kvm.CreateVm();
-        using var host = vm.AllocateMemory(MemorySize);
-        int phoff = (int)BinaryPrimitives.ReadUInt64LittleEndian(elf.AsSpan(0x20));
-        int phentsize = BinaryPrimitives.ReadUInt16LittleEndian(elf.AsSpan(0x36)), phnum = BinaryPrimitives.ReadUInt16LittleEndian(elf.AsSpan(0x38));
-        for (int i = 0; i < phnum; i++)
+    internal static ulong[] RunEmulated(byte[] elf, int bits, Arm64CpuModel? model = null) =>
+        SveElfGuest.Run(elf, model ?? Sve2Cpu(bits), (ulong)(bits / 128 - 1), (x0, host) =>
         {
-            var ph = elf.AsSpan(phoff + i * phentsize);
-            if (BinaryPrimitives.ReadUInt32LittleEndian(ph) != 1) continue; // PT_LOAD
-            ulong offset = BinaryPrimitives.ReadUInt64LittleEndian(ph[8..]), vaddr = BinaryPrimitives.ReadUInt64LittleEndian(ph[16..]);
-            int filesz = (int)BinaryPrimitives.ReadUInt64LittleEndian(ph[32..]);
-            host.Write(vaddr, elf.AsSpan((int)offset, filesz).ToArray());
-        }
-        byte[] stub = new byte[8];
-        BinaryPrimitives.WriteUInt32LittleEndian(stub, 0xD2A02001);          // mov x1, #0x1000000
-        BinaryPrimitives.WriteUInt32LittleEndian(stub.AsSpan(4), 0xF9000020); // str x0, [x1]
-        host.Write(ReturnStub, stub);
-        BinaryPrimitives.WriteUInt32LittleEndian(stub.AsSpan(4), 0xF9000420); // str x0, [x1, #8]: any exception
-        host.Write(0x200, stub);
-        using var slot = vm.AddMemorySlot(0, 0, host);
-        using var vcpu = vm.CreateVcpu(0);
-        var init = vm.PreferredTarget();
-        init.features[0] |= (1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2) | SveFeature;
-        vcpu.Init(init);
-        vcpu.FinalizeSve();
-        vcpu.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x33_0000);
-        vcpu.SetOneReg(ZCR_EL1, (ulong)(bits / 128 - 1));
-        vcpu.SetOneReg(KvmArm64Regs.SpEl1, StackTop);
-        vcpu.SetOneReg(KvmArm64Regs.X(30), ReturnStub);
-        vcpu.SetPc(BinaryPrimitives.ReadUInt64LittleEndian(elf.AsSpan(0x18)));
-        var exit = vcpu.Run();
-        Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_MMIO && exit.MmioAddress == ExitMmio,
-            $"exit {exit.Reason} at 0x{exit.MmioAddress:X}, PC 0x{vcpu.GetOneReg(KvmArm64Regs.Pc):X}, ESR_EL1 0x{vcpu.GetOneReg(KvmArm64SysRegs.ESR_EL1):X}");
-        int count = (int)vcpu.GetOneReg(KvmArm64Regs.X(0));
-        byte[] raw = new byte[8 * count];
-        host.Read(Results, raw);
-        return [.. Enumerable.Range(0, count).Select(i => BinaryPrimitives.ReadUInt64LittleEndian(raw.AsSpan(8 * i)))];
-    }
+            int count = (int)x0;
+            byte[] raw = new byte[8 * count];
+            host.Read(Results, raw);
+            return Enumerable.Range(0, count).Select(i => BinaryPrimitives.ReadUInt64LittleEndian(raw.AsSpan(8 * i))).ToArray();
+        });
 
     [SkippableTheory]
     [InlineData(128)]
