@@ -21,24 +21,7 @@ internal sealed partial class A64Interpreter
         int esz = Esz(insn);
         uint opc = (insn >> 16) & 7;
         if (esz == 1 || opc is 1 or 2 or 3) return false;
-        int zdn = (int)(insn & 31);
-        var a = Z(zdn, _z0);
-        var b = Z((int)((insn >> 5) & 31), _z1);
-        var g = P((int)((insn >> 10) & 7), _p0);
-        var r = _z2;
-        for (int e = 0; e < Elements(esz); e++)
-        {
-            if (!Act(g, e, esz))
-            {
-                SetE(r, e, esz, E(a, e, esz));
-                continue;
-            }
-            var src = (e & 1) == 0 ? a : b;
-            int i = e & ~1;
-            SetE(r, e, esz, FpBinaryE(opc, E(src, i, esz), E(src, i + 1, esz), esz) & EMask(esz));
-        }
-        SetZ(zdn, r);
-        Next();
+        Sve2Pairwise(insn, esz, (x, y) => FpBinaryE(opc, x, y, esz));
         return true;
     }
 

@@ -145,35 +145,43 @@ internal sealed partial class A64Interpreter
             uint k = (opc >> 1) & 3;
             bool u = (opc & 1) != 0;
             if (k == 1 || (k == 0 && !u)) return false;
-            int zdn = (int)(insn & 31);
-            var a = Z(zdn, _z0);
-            var b = Z((int)((insn >> 5) & 31), _z1);
-            var g = P((int)((insn >> 10) & 7), _p0);
-            var r = _z2;
-            for (int e = 0; e < Elements(esz); e++)
+            Sve2Pairwise(insn, esz, (x, y) => k switch
             {
-                if (!Act(g, e, esz))
-                {
-                    SetE(r, e, esz, E(a, e, esz));
-                    continue;
-                }
-                var src = (e & 1) == 0 ? a : b;
-                int i = e & ~1;
-                ulong x = E(src, i, esz), y = E(src, i + 1, esz);
-                ulong v = k switch
-                {
-                    0 => x + y,
-                    2 => u ? Math.Max(x, y) : (ulong)Math.Max(Sx(x, esz), Sx(y, esz)),
-                    _ => u ? Math.Min(x, y) : (ulong)Math.Min(Sx(x, esz), Sx(y, esz)),
-                };
-                SetE(r, e, esz, v & EMask(esz));
-            }
-            SetZ(zdn, r);
-            Next();
+                0 => x + y,
+                2 => u ? Math.Max(x, y) : (ulong)Math.Max(Sx(x, esz), Sx(y, esz)),
+                _ => u ? Math.Min(x, y) : (ulong)Math.Min(Sx(x, esz), Sx(y, esz)),
+            });
             return true;
         }
         if ((opc >> 1) == 0) return Sve2UnsignedEstimate(insn, sqrt: (opc & 1) != 0);
         return false;
+    }
+
+    /// <summary>
+    /// The SVE2 pairwise shape (ADDP/SMAXP/…, and FADDP/FMAXP/… in A64Interpreter.Sve2Fp.cs; C8.2): Pg Zm Zdn, an
+    /// active element e is <paramref name="op"/> of the pair (e &amp; ~1, e | 1) of Zdn (e even) or Zm (e odd),
+    /// truncated to the element; inactive elements keep Zdn. Then the next instruction.
+    /// </summary>
+    private void Sve2Pairwise(uint insn, int esz, Func<ulong, ulong, ulong> op)
+    {
+        int zdn = (int)(insn & 31);
+        var a = Z(zdn, _z0);
+        var b = Z((int)((insn >> 5) & 31), _z1);
+        var g = P((int)((insn >> 10) & 7), _p0);
+        var r = _z2;
+        for (int e = 0; e < Elements(esz); e++)
+        {
+            if (!Act(g, e, esz))
+            {
+                SetE(r, e, esz, E(a, e, esz));
+                continue;
+            }
+            var src = (e & 1) == 0 ? a : b;
+            int i = e & ~1;
+            SetE(r, e, esz, op(E(src, i, esz), E(src, i + 1, esz)) & EMask(esz));
+        }
+        SetZ(zdn, r);
+        Next();
     }
 
     /// <summary>
