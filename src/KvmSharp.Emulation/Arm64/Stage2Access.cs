@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
 using KvmSharp.Abi;
 using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Mmu;
@@ -57,8 +58,10 @@ internal readonly record struct Stage2Result(Stage2Status Status, long Errno = 0
 /// (Mmu/GuestPhysicalMemory.Stage2.cs), as the kernel keeps the stage-2 leaf the abort installed: later accesses copy
 /// through the gmem inode's kernel mapping or the anonymous page, without the fault path, while
 /// kvm->mmu_invalidate_seq is unchanged. Every event that changes what the fault path would decide bumps it (punch
-/// hole, memslot deletion or move, gmem release, dirty logging or KVM_MEM_USERFAULT turned on, munmap), so a cached
-/// access does exactly what the fault path would. What the fault path must see at every access is never cached: a
+/// hole, memslot deletion or move, gmem release, KVM_MEM_USERFAULT turned on, munmap), so a cached access does exactly
+/// what the fault path would. Dirty logging turned on, GET_DIRTY_LOG and CLEAR_DIRTY_LOG zap nothing: they
+/// write-protect (Kvm.WriteProtectGuestMappings, as mmu.c kvm_stage2_wp_range), and the cache turns its writable pages
+/// read-only. What the fault path must see at every access is never cached: a
 /// userfault slot's bitmap (pages of a KVM_MEM_USERFAULT slot always fault), a write to a READONLY slot (MMIO), a
 /// write to a dirty-logged slot (marked: the page is cached read-only, as KVM write-protects it), process_vm_readv
 /// memory. Other instances (vGIC tables, PV time) are unbound and never cache.</para>
@@ -71,6 +74,10 @@ internal sealed class Stage2Access(Kvm kvm)
 
     private ulong _leafStart, _leafEnd;
     private long _leafSeq = -1;
+
+    // Whether that leaf was writable, as of kvm->MmuWriteProtectSeq _leafWpSeq: only then may a write skip the lock.
+    private bool _leafWritable;
+    private long _leafWpSeq = -1;
 
     private GuestPhysicalMemory? _cache;
 
@@ -125,7 +132,7 @@ internal sealed class Stage2Access(Kvm kvm)
             {
                 lock (kvm.Kernel.SyncRoot) cache.CacheStage2Gmem(seq, slot, gfn, readOnly: !writable);
             }
-            return Mapped(slot, gfn, 0);
+            return Mapped(slot, gfn, 0, write);
         }
         ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << EmulatorConfig.PageShift) + (ulong)offset;
         if (slot.IsUserfault)
@@ -149,11 +156,15 @@ internal sealed class Stage2Access(Kvm kvm)
             var memory = HostMemory.UnownedSpan((nint)hva, data.Length);
             if (write) data.CopyTo(memory);
             else memory.CopyTo(data);
-            if (cache is not null && seq >= 0 && !slot.IsUserfault) CacheAnonymous(cache, seq, slot, gfn, hva & ~PageMask, writable);
-            return Mapped(slot, gfn, hva);
+            var mapped = Mapped(slot, gfn, hva, write);
+            // Cached writable only while the leaf is: a read of a page left read-only (mapped by a load while logging,
+            // then logging turned off) must not let a later write skip its permission fault.
+            bool leafWritable = _leafWritable && _leafWpSeq == kvm.MmuWriteProtectSeq;
+            if (cache is not null && seq >= 0 && !slot.IsUserfault) CacheAnonymous(cache, seq, slot, gfn, hva & ~PageMask, writable && leafWritable);
+            return mapped;
         }
         long rc = write ? HostMemory.WriteProcessMemory(hva, data) : HostMemory.ReadProcessMemory(hva, data);
-        return rc == data.Length ? Mapped(slot, gfn, hva) : new(Stage2Status.Error, Vfs.Err.EFAULT);
+        return rc == data.Length ? Mapped(slot, gfn, hva, write) : new(Stage2Status.Error, Vfs.Err.EFAULT);
     }
 
     /// <summary>
@@ -188,7 +199,7 @@ internal sealed class Stage2Access(Kvm kvm)
             if (slot.IsUserfault && UserfaultExit(slot, gfn) is { } gmemUserfault) return gmemUserfault;
             long r = GuestMemoryPath.GmemGetPfn(slot, gfn, out _);
             if (r != 0) return new(Stage2Status.Error, r, MemoryFaultExit: true);
-            return Mapped(slot, gfn, 0);
+            return Mapped(slot, gfn, 0, write: true);
         }
         ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << EmulatorConfig.PageShift);
         if (slot.IsUserfault)
@@ -209,7 +220,7 @@ internal sealed class Stage2Access(Kvm kvm)
         }
         // "Mark the page dirty only if the fault is handled successfully": the mapping is writable (a write fault).
         slot.MarkDirty(gfn, DirtyRing);
-        return Mapped(slot, gfn, hva);
+        return Mapped(slot, gfn, hva, write: true);
     }
 
     /// <summary>
@@ -229,23 +240,66 @@ internal sealed class Stage2Access(Kvm kvm)
     /// <summary>
     /// The stage-2 leaf the access used, recorded for <see cref="GuestMappingInspection"/>: a GFN no leaf maps took a
     /// fault (kvm_handle_guest_abort), which installed one at the size gmem_abort / user_mem_abort chose
-    /// (<see cref="Stage2MappingSize"/>; <paramref name="hva"/> 0 for gmem). The leaf this vCPU last used is
-    /// remembered while kvm-&gt;mmu_invalidate_seq is unchanged, so most accesses skip the kernel lock.
+    /// (<see cref="Stage2MappingSize"/>; <paramref name="hva"/> 0 for gmem), writable or not
+    /// (<see cref="Stage2Permissions"/>); a <paramref name="write"/> to a read-only leaf took a permission fault
+    /// (<see cref="PermissionFault"/>). The leaf this vCPU last used is remembered while kvm-&gt;mmu_invalidate_seq is
+    /// unchanged (for a write: while it is writable and no write protection ran), so most accesses skip the kernel lock.
     /// </summary>
-    private Stage2Result Mapped(KvmMemorySlot slot, ulong gfn, ulong hva)
+    private Stage2Result Mapped(KvmMemorySlot slot, ulong gfn, ulong hva, bool write)
     {
-        if (gfn >= _leafStart && gfn < _leafEnd && _leafSeq == kvm.MmuInvalidateSeq) return Stage2Result.Done;
+        if (gfn >= _leafStart && gfn < _leafEnd && _leafSeq == kvm.MmuInvalidateSeq &&
+            (!write || (_leafWritable && _leafWpSeq == kvm.MmuWriteProtectSeq)))
+            return Stage2Result.Done;
         lock (kvm.Kernel.SyncRoot)
         {
+            long wpSeq = kvm.MmuWriteProtectSeq;
+            bool writable;
             if (MmuMappings.Lookup(kvm, gfn) is not { } leaf)
             {
                 int level = slot.HasGmem ? Stage2MappingSize.ForGmemAbort() : Stage2MappingSize.ForUserMemAbort(kvm, slot, hva);
                 leaf = new MmuLeaf(gfn & ~((1UL << MmuMappingLevel.GfnShift(level)) - 1), level, Private: false, GmemOrder: 0);
                 MmuMappings.Install(kvm, leaf);
+                // user_mem_abort: gfn_to_hva_memslot_prot's writable (not for a READONLY slot), then "else if
+                // (logging_active && !write_fault) { /* Only actually map the page as writable if this was a write
+                // fault. */ writable = false; }"; "if (writable) prot |= KVM_PGTABLE_PROT_W".
+                writable = (slot.Flags & KvmConstants.KVM_MEM_READONLY) == 0 && (write || !Stage2MappingSize.IsLogging(slot));
+                Stage2Permissions.Set(kvm, leaf, writable);
+            }
+            else
+            {
+                writable = Stage2Permissions.IsWritable(kvm, leaf);
+                if (write && !writable)
+                {
+                    leaf = PermissionFault(slot, leaf, gfn, hva);
+                    writable = true;
+                }
             }
             (_leafStart, _leafEnd, _leafSeq) = (leaf.Gfn, leaf.End, kvm.MmuInvalidateSeq);
+            (_leafWritable, _leafWpSeq) = (writable, wpSeq);
         }
         return Stage2Result.Done;
+    }
+
+    /// <summary>
+    /// A write to a present, read-only leaf (write-protected by dirty logging, or mapped by a read while logging):
+    /// kvm_handle_guest_abort → user_mem_abort(…, fault_is_perm = true) with fault_granule = the leaf's size. "if
+    /// (fault_is_perm &amp;&amp; vma_pagesize == fault_granule)" kvm_pgtable_stage2_relax_perms makes the leaf writable in
+    /// place; else kvm_pgtable_stage2_map installs a leaf of vma_pagesize (<see cref="Stage2MappingSize.ForPermissionFault"/>):
+    /// a 4 KiB page in a write-protected block while logging (pgtable.c stage2_map_walk_leaf: "If we've run into an
+    /// existing block mapping then replace it with a table. Accesses beyond 'end' that fall within the new table will be
+    /// mapped lazily." — the rest of the block is unmapped), or a block over a read-only page once logging is off
+    /// (stage2_map_walk_table_pre frees the table the page was in). Caller holds the kernel lock.
+    /// </summary>
+    private MmuLeaf PermissionFault(KvmMemorySlot slot, MmuLeaf leaf, ulong gfn, ulong hva)
+    {
+        int level = Stage2MappingSize.ForPermissionFault(kvm, slot, hva, leaf.Level);
+        if (level != leaf.Level)
+        {
+            leaf = new MmuLeaf(gfn & ~((1UL << MmuMappingLevel.GfnShift(level)) - 1), level, Private: false, GmemOrder: 0);
+            MmuMappings.Install(kvm, leaf);
+        }
+        Stage2Permissions.Set(kvm, leaf, writable: true);
+        return leaf;
     }
 
     /// <summary>
@@ -263,5 +317,62 @@ internal sealed class Stage2Access(Kvm kvm)
         return result.NoExit
             ? new(Stage2Status.Error, result.Errno)
             : new(Stage2Status.Error, result.Errno, MemoryFaultExit: true, Userfault: true);
+    }
+}
+
+/// <summary>
+/// Which arm64 stage-2 leaves of a VM (Mmu/MmuMappings.cs) are writable (KVM_PGTABLE_PROT_W): each fault sets its leaf's
+/// permission (Stage2Access.Mapped), <see cref="WriteProtect"/> (kvm_stage2_wp_range) takes it away. A GFN counts only
+/// while a leaf starts there: an entry left behind by a zap or a replaced leaf means nothing, and is overwritten when a
+/// fault installs a leaf at that GFN again. Only the data of leaves matters here: a present leaf, writable or not, takes
+/// no abort for a read or a cache-maintenance operation (Stage2Access.CacheMaintenance). Callers hold the kernel lock.
+/// </summary>
+internal sealed class Stage2Permissions
+{
+    /// <summary>The GFNs of a 1 GiB block, the largest leaf: one reaching into a range starts less than this before it.</summary>
+    private const ulong MaxLeafPages = 1UL << 18;
+
+    private static readonly ConditionalWeakTable<Kvm, Stage2Permissions> Tables = [];
+
+    private readonly SortedSet<ulong> _writable = [];
+    private long _seq = -1;
+
+    private static Stage2Permissions Of(Kvm kvm)
+    {
+        var t = Tables.GetValue(kvm, _ => new Stage2Permissions());
+        // After an invalidation, forget entries whose leaf is gone (MmuMappings dropped it), so the set stays small.
+        if (t._seq != kvm.MmuInvalidateSeq)
+        {
+            t._writable.RemoveWhere(g => MmuMappings.Lookup(kvm, g) is not { } l || l.Gfn != g);
+            t._seq = kvm.MmuInvalidateSeq;
+        }
+        return t;
+    }
+
+    /// <summary>The present <paramref name="leaf"/> is writable.</summary>
+    public static bool IsWritable(Kvm kvm, MmuLeaf leaf) => Of(kvm)._writable.Contains(leaf.Gfn);
+
+    /// <summary>A fault installed <paramref name="leaf"/> (or relaxed its permissions) with this write permission.</summary>
+    public static void Set(Kvm kvm, MmuLeaf leaf, bool writable)
+    {
+        var t = Of(kvm);
+        if (writable) t._writable.Add(leaf.Gfn);
+        else t._writable.Remove(leaf.Gfn);
+    }
+
+    /// <summary>
+    /// kvm_stage2_wp_range → kvm_pgtable_stage2_wrprotect over GFNs [<paramref name="start"/>, <paramref name="end"/>):
+    /// the leaf walker clears the write permission of every present leaf it visits, a block that only reaches into the
+    /// range included (stage2_update_leaf_attrs changes the block descriptor); nothing is unmapped or split.
+    /// </summary>
+    public static void WriteProtect(Kvm kvm, ulong start, ulong end)
+    {
+        var t = Of(kvm);
+        if (start >= end || t._writable.Count == 0) return;
+        ulong low = start >= MaxLeafPages ? start - MaxLeafPages + 1 : 0;
+        foreach (ulong gfn in t._writable.GetViewBetween(low, end - 1).ToArray())
+        {
+            if (MmuMappings.Lookup(kvm, gfn) is { } leaf && leaf.Gfn == gfn && leaf.End > start) t._writable.Remove(gfn);
+        }
     }
 }

@@ -14,9 +14,10 @@ namespace KvmSharp.Emulation.Arm64;
 /// (user_mem_abort). Not modelled, as no emulated VMA has them: hugetlbfs VMAs (get_vma_page_shift →
 /// huge_page_shift(hstate_vma): PUD_SHIFT / CONT_PMD_SHIFT / PMD_SHIFT / CONT_PTE_SHIFT, the switch in
 /// user_mem_abort), VM_PFNMAP device memory (get_vma_page_shift's PUD/PMD alignment of vm_pgoff, and
-/// s2_force_noncacheable keeping PAGE_SIZE for a device pfn), nested stage 2 (kvm_s2_trans), protected KVM, and the
-/// permission-fault path "if (fault_is_perm &amp;&amp; fault_granule &gt; PAGE_SIZE) vma_pagesize = fault_granule" (a
-/// mapped leaf never faults again here: permissions are not tracked).</para>
+/// s2_force_noncacheable keeping PAGE_SIZE for a device pfn), nested stage 2 (kvm_s2_trans), protected KVM, and eager
+/// page splitting (KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE is refused here, so split_page_chunk_size stays 0 and
+/// kvm_mmu_split_huge_pages splits nothing). A write to a read-only leaf is a permission fault
+/// (<see cref="ForPermissionFault"/>).</para>
 /// </summary>
 internal static class Stage2MappingSize
 {
@@ -35,14 +36,35 @@ internal static class Stage2MappingSize
     /// <summary>The level of a user_mem_abort fault at <paramref name="hva"/> of <paramref name="slot"/>.</summary>
     public static int ForUserMemAbort(Kvm kvm, KvmMemorySlot slot, ulong hva)
     {
-        // user_mem_abort: "if (logging_active) { force_pte = true; vma_shift = PAGE_SHIFT; }" with
-        // memslot_is_logging: "memslot->dirty_bitmap && !(memslot->flags & KVM_MEM_READONLY)" (a dirty ring without
-        // KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP leaves the slot without a bitmap: not logging here).
-        bool logging = slot.DirtyBitmap is not null && (slot.Flags & KvmConstants.KVM_MEM_READONLY) == 0;
-        if (logging) return MmuMappingLevel.Level4K;
+        // user_mem_abort: "if (logging_active) { force_pte = true; vma_shift = PAGE_SHIFT; }" (memslot_is_logging).
+        if (IsLogging(slot)) return MmuMappingLevel.Level4K;
         // get_vma_page_shift: an anonymous VMA (not hugetlb, not VM_PFNMAP) is PAGE_SHIFT; "case PAGE_SHIFT: break;"
         // leaves force_pte false, so "if (vma_pagesize == PAGE_SIZE && !(force_pte || s2_force_noncacheable))"
         // asks transparent_hugepage_adjust.
+        return TransparentHugepageAdjust(kvm, slot, hva);
+    }
+
+    /// <summary>
+    /// mmu.c memslot_is_logging: "return memslot-&gt;dirty_bitmap &amp;&amp; !(memslot-&gt;flags &amp; KVM_MEM_READONLY);"
+    /// (a dirty ring without KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP leaves the slot without a bitmap: not logging).
+    /// </summary>
+    public static bool IsLogging(KvmMemorySlot slot) =>
+        slot.DirtyBitmap is not null && (slot.Flags & KvmConstants.KVM_MEM_READONLY) == 0;
+
+    /// <summary>
+    /// vma_pagesize of a write permission fault on a present leaf of <paramref name="faultLevel"/> (fault_granule =
+    /// kvm_vcpu_trap_get_perm_fault_granule). gmem_abort: PAGE_SIZE. user_mem_abort: while logging, "force_pte = true;
+    /// vma_shift = PAGE_SHIFT" (a write-protected block is split); otherwise "if (vma_pagesize == PAGE_SIZE &amp;&amp;
+    /// !(force_pte || s2_force_noncacheable)) { if (fault_is_perm &amp;&amp; fault_granule &gt; PAGE_SIZE) vma_pagesize =
+    /// fault_granule; else vma_pagesize = transparent_hugepage_adjust(…); }" — a block keeps its size, a page may become
+    /// the THP's block. The caller relaxes permissions when the size equals the leaf's ("if (fault_is_perm &amp;&amp;
+    /// vma_pagesize == fault_granule) kvm_pgtable_stage2_relax_perms"), else maps a new leaf of this size.
+    /// </summary>
+    public static int ForPermissionFault(Kvm kvm, KvmMemorySlot slot, ulong hva, int faultLevel)
+    {
+        if (slot.HasGmem) return ForGmemAbort();
+        if (IsLogging(slot)) return MmuMappingLevel.Level4K;
+        if (faultLevel > MmuMappingLevel.Level4K) return faultLevel;
         return TransparentHugepageAdjust(kvm, slot, hva);
     }
 

@@ -163,6 +163,27 @@ internal sealed class Kvm
     /// <summary>kvm_mmu_invalidate_begin/end around a zap of guest mappings.</summary>
     public void InvalidateGuestMappings() => MmuInvalidateSeq++;
 
+    private long _mmuWriteProtectSeq;
+
+    /// <summary>
+    /// Moves (under the kernel lock) each time arm64 stage-2 leaves lose write permission without being zapped
+    /// (<see cref="WriteProtectGuestMappings"/>); read by running vCPUs, which then turn the writable pages they cached
+    /// read-only (Mmu/GuestPhysicalMemory.Stage2.cs) so the next write takes the fault path.
+    /// </summary>
+    public long MmuWriteProtectSeq => Volatile.Read(ref _mmuWriteProtectSeq);
+
+    /// <summary>
+    /// arm64 mmu.c kvm_stage2_wp_range over GFNs [<paramref name="startGfn"/>, <paramref name="endGfn"/>): every
+    /// present leaf reaching into the range (a block whole) stays mapped but read-only (Arm64/Stage2Access.cs
+    /// <see cref="Arm64.Stage2Permissions"/>), and the vCPUs' cached writable pages go the same way
+    /// (<see cref="MmuWriteProtectSeq"/>). Caller holds the kernel lock.
+    /// </summary>
+    public void WriteProtectGuestMappings(ulong startGfn, ulong endGfn)
+    {
+        Arm64.Stage2Permissions.WriteProtect(this, startGfn, endGfn);
+        Interlocked.Increment(ref _mmuWriteProtectSeq);
+    }
+
     public void Get() => _users++;
 
     /// <summary>kvm_put_kvm: the last reference destroys the VM (kvm_destroy_vm frees every memslot).</summary>

@@ -169,7 +169,12 @@ internal static class SetMemoryRegion
                 break;
             case MemslotChange.FlagsOnly:
                 // x86.c kvm_mmu_slot_apply_flags: turning dirty logging on write-protects the slot, so the next write
-                // to every page faults and is logged; the vCPUs' cached writable pages go the same way.
+                // to every page faults and is logged; the vCPUs' cached writable pages go the same way. x86 models
+                // that by zapping: the bitmap and ring come out the same, but the kernel keeps the leaves
+                // (kvm_mmu_slot_remove_write_access; with eager_page_split huge ones are split to 4K, and nothing at all
+                // with KVM_DIRTY_LOG_INITIALLY_SET), so pages_4k/2m differ. kvm_pvm never moves those statistics
+                // (HostDeviations KvmPvmPageStatsStayZero), so no both-kernel case can check a change: x86 stays as is.
+                // arm64 write-protects instead (CommitArm64Logging).
                 bool startsLogging = (mem.flags & ~old!.Flags & KvmConstants.KVM_MEM_LOG_DIRTY_PAGES) != 0;
                 // [PATCH v3 04/15] kvm_commit_memory_region: turning KVM_MEM_USERFAULT on calls
                 // kvm_arch_userfault_enabled (kvm_arch_flush_shadow_memslot: every translation of the slot is
@@ -179,10 +184,30 @@ internal static class SetMemoryRegion
                 old.DirtyBitmap = bitmap;
                 old.RingWritable = ringWritable;
                 old.UserfaultBitmap = Userfault.BitmapOf(mem);
-                if (startsLogging || startsUserfault) kvm.InvalidateGuestMappings();
+                bool arm64 = kvm.Arch is Arch.Arm64Kvm;
+                if (startsUserfault || (startsLogging && !arm64)) kvm.InvalidateGuestMappings();
+                else if (arm64 && logging) CommitArm64Logging(kvm, old);
                 break;
         }
         return 0;
+    }
+
+    /// <summary>
+    /// arm64 mmu.c kvm_arch_commit_memory_region for a slot that logs after a flags-only change (logging turned on, or
+    /// kept on while another flag changed). CREATE and MOVE need nothing here: a new slot's range has no leaves, and a
+    /// move zapped them all. Nothing is zapped, so a page mapped before stays mapped: a read or a cache-maintenance
+    /// operation on it takes no abort and marks nothing; a write takes a permission fault and is logged.
+    /// </summary>
+    private static void CommitArm64Logging(Kvm kvm, KvmMemorySlot slot)
+    {
+        // "Huge and normal pages are write-protected and split on either of these two cases: 1. with initial-all-set:
+        // gradually with CLEAR ioctls," — "if (kvm_dirty_log_manual_protect_and_init_set(kvm)) return;" (the leaves
+        // keep their write permission; every page is reported dirty until cleared).
+        if ((kvm.ManualDirtyLogProtect & KvmConstants.KVM_DIRTY_LOG_INITIALLY_SET) != 0) return;
+        // "2. without initial-all-set: all in one shot when enabling dirty logging." — kvm_mmu_wp_memory_region (every
+        // present PUD, PMD and PTE of the slot write-protected, blocks left whole), then kvm_mmu_split_memory_region,
+        // which splits nothing while split_page_chunk_size is 0 (Arm64/Stage2MappingSize.cs).
+        kvm.WriteProtectGuestMappings(slot.BaseGfn, slot.EndGfn);
     }
 
     /// <summary>kvm_set_memslot(KVM_MR_DELETE): zap, unbind guest_memfd (its pages stay: lifetime = inode), free.</summary>

@@ -8,8 +8,10 @@ namespace KvmSharp.Emulation.Mmu;
 /// <summary>
 /// The same per-vCPU page cache, for the arm64 stage-2 path (Arm64/Stage2Access.cs): pages its gmem_abort /
 /// user_mem_abort resolved are kept, as the kernel keeps the stage-2 leaf it installed, while kvm->mmu_invalidate_seq
-/// is unchanged (every zap — punch hole, memslot deletion or move, gmem release, dirty logging or KVM_MEM_USERFAULT
-/// turned on, munmap of anonymous memory — bumps it: <see cref="DropStale"/>), and emptied with it. A slot's guest_memfd
+/// is unchanged (every zap — punch hole, memslot deletion or move, gmem release, KVM_MEM_USERFAULT turned on, munmap
+/// of anonymous memory — bumps it: <see cref="DropStale"/>), and emptied with it. Write protection without a zap
+/// (dirty logging turned on, GET/CLEAR_DIRTY_LOG: Kvm.WriteProtectGuestMappings) moves kvm->MmuWriteProtectSeq
+/// instead, and the entries turn read-only (<see cref="TryStage2Cached"/>), as the leaves they stand for do. A slot's guest_memfd
 /// range is reached through a kernel mapping made once per epoch (<see cref="Stage2Window"/>), unmapped when the cache
 /// is emptied (a new epoch, or <see cref="Dispose"/> with the vCPU). The arm64 entries are kept apart
 /// from x86's (<see cref="_stage2Pages"/>): arm64 refuses a write to a READONLY gmem slot (MMIO), x86 never sees one,
@@ -37,6 +39,9 @@ internal sealed partial class GuestPhysicalMemory
     private ulong _stage2LastGfn = ulong.MaxValue;
     private CachedPage _stage2Last;
 
+    // The kvm->MmuWriteProtectSeq the writable entries are current for.
+    private long _stage2WpSeq;
+
     /// <summary>
     /// Copies <paramref name="data"/> from or to the cached page of <paramref name="ipa"/> (the range stays in one
     /// page); false (nothing copied) when the page is not cached in the current epoch, or is cached read-only and this
@@ -57,8 +62,31 @@ internal sealed partial class GuestPhysicalMemory
             (_stage2LastGfn, _stage2Last) = (gfn, page);
         }
         if (write && page.ReadOnly) return false;
+        if (write && _stage2WpSeq != _kvm.MmuWriteProtectSeq)
+        {
+            // arm64 mmu.c kvm_stage2_wp_range ran since (dirty logging turned on, KVM_GET_DIRTY_LOG or
+            // KVM_CLEAR_DIRTY_LOG re-protecting): the leaves stay mapped read-only, so this write takes the
+            // permission fault (and mark_page_dirty_in_slot) on the fault path.
+            Stage2WriteProtect();
+            return false;
+        }
         Copy(page.Span(ipa & PageMask, data.Length), data, write);
         return true;
+    }
+
+    /// <summary>
+    /// Turns every stage-2 entry read-only (reads and the read views stay valid: the pages stay mapped) and records
+    /// the write-protection epoch; the fault path caches a page writable again once it may be.
+    /// </summary>
+    private void Stage2WriteProtect()
+    {
+        _stage2WpSeq = _kvm.MmuWriteProtectSeq;
+        foreach (ulong gfn in _stage2Pages.Keys.ToArray())
+        {
+            var page = _stage2Pages[gfn];
+            if (!page.ReadOnly) _stage2Pages[gfn] = page with { ReadOnly = true };
+        }
+        _stage2LastGfn = ulong.MaxValue;
     }
 
     /// <summary>
