@@ -10,7 +10,7 @@ namespace KvmSharp.Emulation.Arm64;
 /// (<see cref="SveTrapped"/>), the effective vector length (<see cref="SveVl"/>) and the register accessors are here;
 /// the groups are in A64Interpreter.SvePredicates.cs, .SveInteger.cs, .SvePermute.cs, .SveMemoryFp.cs (loads,
 /// stores, floating point), .SveFirstFault.cs (LDFF1/LDNF1 and FFR), .SveStructures.cs (LD2–LD4, ST2–ST4,
-/// scatters) and .SveHalf.cs (half-precision floating point). An
+/// scatters), .SveHalf.cs (half-precision floating point) and .SveBf16.cs (the BF16 and I8MM instructions). An
 /// SVE encoding outside the subset stops the run as an emulation failure.
 /// </summary>
 internal sealed partial class A64Interpreter
@@ -39,6 +39,7 @@ internal sealed partial class A64Interpreter
             return true;
         }
         if (TrySve2(insn, sve)) return true; // SVE2 encodings: A64Interpreter.Sve2.cs
+        if (TrySveBf16(insn, sve)) return true; // BF16 and I8MM encodings: A64Interpreter.SveBf16.cs
         if (SveTrapped()) return true;
         _vl = SveVl(sve);
         bool done = (insn >> 29) switch

@@ -11,8 +11,10 @@ namespace KvmSharp.Emulation.Arm64;
 /// 53 ≥ 2 × 11 + 2 bits makes the second rounding innocuous for division and square root; for the fused
 /// multiply-add, a product of halves spans at most 22 bits and an addend at least 2^-24, so a double rounding of the
 /// exact sum can land on a half midpoint only above 2^29, where the result overflows anyway. FABD rounds the
-/// difference first, then clears the sign (FPAbs(FPSub(…))). FPCR.FZ16 (flush half denormals) is not modelled: an
-/// SVE half-precision operation with it set stops the run as an emulation failure. SCVTF/UCVTF to .H and
+/// difference first, then clears the sign (FPAbs(FPSub(…))). FPCR.FZ16 (bit 19) is FPUnpackBase's and FPRoundBase's
+/// flush at N = 16: a denormal half operand is a zero of its sign without IDC (<see cref="HalfFlushIn"/>), and a
+/// result tiny before rounding (|exact| &lt; 2^−14) is a zero of its sign with UFC alone — no IXC (<see
+/// cref="HalfOut"/>); the conversions between precisions ignore it (FPUnpackCV, FPRoundCV). SCVTF/UCVTF to .H and
 /// FCVTZS/FCVTZU from .H (FixedToFP / FPToFixed at N = 16) are <see cref="FixedToHalf"/> and <see cref="HalfToFixed"/>.
 /// </summary>
 internal sealed partial class A64Interpreter
@@ -31,52 +33,93 @@ internal sealed partial class A64Interpreter
         return (sign << 63) | BitConverter.DoubleToUInt64Bits(value);
     }
 
+    /// <summary>
+    /// [D] For the half-precision paths outside this file that do not flush yet (A64Interpreter.Sve2Fp.cs: FLOGB .H,
+    /// FMLALB/T): FPCR.FZ16 set stops the run as an emulation failure.
+    /// </summary>
     private void RefuseFz16()
     {
         if ((cpu.Fpcr & FpcrFz16) != 0) throw new UnsupportedInstructionStop(LastInstruction);
     }
 
+    /// <summary>
+    /// FPUnpackBase at N = 16 (Arm ARM shared pseudocode): "if IsZero(exp16) then if IsZero(frac16) || fpcr.FZ16 == '1'
+    /// then fptype = FPType_Zero" — a denormal half under FPCR.FZ16 is a zero of its sign, and no Input Denormal
+    /// exception is raised (unlike FPCR.FZ for single and double).
+    /// </summary>
+    private ulong HalfFlushIn(ulong h)
+    {
+        if ((cpu.Fpcr & FpcrFz16) == 0 || (h & 0x7C00) != 0 || (h & 0x3FF) == 0) return h;
+        return h & 0x8000;
+    }
+
+    /// <summary>
+    /// The half result of a double result <paramref name="r"/> computed from half operands: FPRoundBase at N = 16 —
+    /// under FPCR.FZ16 a non-zero finite result below 2^−14 (tiny before rounding: a tiny exact result of these
+    /// operations is a double exactly, and rounding to double cannot cross the power of two) is a zero of its sign, the
+    /// flags the double operation raised (IXC only: every other flag means a NaN, ∞ or non-tiny result) are dropped and
+    /// UFC alone is raised ("Flush-to-zero never generates a trapped exception", FPSR.UFC = '1'); otherwise FpToHalf
+    /// rounds it in FPCR.RMode.
+    /// </summary>
+    private ulong HalfOut(ulong r, uint fpsrBefore)
+    {
+        double v = BitConverter.UInt64BitsToDouble(r);
+        if ((cpu.Fpcr & FpcrFz16) != 0 && v != 0 && double.IsFinite(v) && Math.Abs(v) < HalfMinNormal)
+        {
+            cpu.Fpsr = fpsrBefore | FpsrUfc;
+            return (r >> 48) & 0x8000;
+        }
+        return FpToHalf(r, dbl: true);
+    }
+
+    /// <summary>2^−14, the smallest normal half.</summary>
+    private const double HalfMinNormal = 1.0 / 16384;
+
+    /// <summary>A half operand (flushed under FPCR.FZ16) as double bits.</summary>
+    private ulong HalfIn(ulong h) => HalfToDouble(HalfFlushIn(h & 0xFFFF));
+
     /// <summary>FpBinary (the SVE predicated FP operation opc) at element size <paramref name="esz"/>.</summary>
     private ulong FpBinaryE(uint opc, ulong x, ulong y, int esz)
     {
         if (esz != 2) return FpBinary(opc, x, y, esz == 8);
-        RefuseFz16();
-        if (opc == 8) return FpToHalf(FpBinary(1, HalfToDouble(x), HalfToDouble(y), true), dbl: true) & 0x7FFF; // FABD
+        x = HalfFlushIn(x);
+        y = HalfFlushIn(y);
+        uint before = cpu.Fpsr;
+        if (opc == 8) return HalfOut(FpBinary(1, HalfToDouble(x), HalfToDouble(y), true), before) & 0x7FFF; // FABD
         if (opc is 12 or 13 && (x & 0x7FFF) is 0 or 0x7C00 && (x & 0x7FFF) == (y & 0x7FFF))
         {
             // FPDiv: 0 ÷ 0 and ∞ ÷ ∞ are invalid (IOC, the default NaN). Decided here because the double FpArith
             // refuses a NaN quotient of a zero dividend under a directed rounding mode (its residual check).
             return FpToHalf(FpInvalid(dbl: true), dbl: true);
         }
-        return FpToHalf(FpBinary(opc, HalfToDouble(x), HalfToDouble(y), true), dbl: true);
+        return HalfOut(FpBinary(opc, HalfToDouble(x), HalfToDouble(y), true), before);
     }
 
     private ulong FpArithE(FpOp op, ulong x, ulong y, int esz)
     {
         if (esz != 2) return FpArith(op, x, y, esz == 8);
-        RefuseFz16();
-        return FpToHalf(FpArith(op, HalfToDouble(x), HalfToDouble(y), true), dbl: true);
+        uint before = cpu.Fpsr;
+        return HalfOut(FpArith(op, HalfIn(x), HalfIn(y), true), before);
     }
 
     private ulong FpMulAddE(ulong addend, ulong n, ulong m, int esz)
     {
         if (esz != 2) return FpMulAdd(addend, n, m, esz == 8);
-        RefuseFz16();
-        return FpToHalf(FpMulAdd(HalfToDouble(addend), HalfToDouble(n), HalfToDouble(m), true), dbl: true);
+        uint before = cpu.Fpsr;
+        return HalfOut(FpMulAdd(HalfIn(addend), HalfIn(n), HalfIn(m), true), before);
     }
 
     private uint FpCompareFlagsE(ulong x, ulong y, int esz, bool signal)
     {
         if (esz != 2) return FpCompareFlags(x, y, esz == 8, signal);
-        RefuseFz16();
-        return FpCompareFlags(HalfToDouble(x), HalfToDouble(y), true, signal);
+        return FpCompareFlags(HalfIn(x), HalfIn(y), true, signal);
     }
 
     private ulong FpSqrtE(ulong x, int esz)
     {
         if (esz != 2) return FpSqrt(x, esz == 8);
-        RefuseFz16();
-        return FpToHalf(FpSqrt(HalfToDouble(x), true), dbl: true);
+        uint before = cpu.Fpsr;
+        return HalfOut(FpSqrt(HalfIn(x), true), before);
     }
 
     /// <summary>The sign bit of an element of <paramref name="esz"/> bytes.</summary>
@@ -94,12 +137,12 @@ internal sealed partial class A64Interpreter
     /// FCVTZS/FCVTZU from .H: FPToFixed(element&lt;15:0&gt;, 0, unsigned, FPCR, FPRounding_ZERO, <paramref name="bits"/>).
     /// The half converts through the 32- or 64-bit conversion of its exact double (a NaN: 0 and IOC; out of range: the
     /// bound and IOC, without IXC; IXC for a dropped fraction), then SatQ to 16 bits: every half of magnitude 2^15 or
-    /// more is an integer, so a 16-bit overflow never had a fraction to report and only adds IOC.
+    /// more is an integer, so a 16-bit overflow never had a fraction to report and only adds IOC. FPToFixed unpacks with
+    /// FPUnpack, so FPCR.FZ16 flushes a denormal operand to an exact zero (no IXC).
     /// </summary>
     private ulong HalfToFixed(ulong x, int bits, bool unsigned)
     {
-        RefuseFz16();
-        ulong r = FpToInteger(HalfToDouble(x & 0xFFFF), dbl: true, sf: bits == 64, unsigned, MidpointRounding.ToZero);
+        ulong r = FpToInteger(HalfIn(x), dbl: true, sf: bits == 64, unsigned, MidpointRounding.ToZero);
         if (bits != 16) return r;
         long v = unsigned ? (uint)r : (int)(uint)r;
         long lo = unsigned ? 0 : short.MinValue, hi = unsigned ? ushort.MaxValue : short.MaxValue;

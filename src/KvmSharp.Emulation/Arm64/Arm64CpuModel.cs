@@ -56,7 +56,8 @@ public sealed record Arm64CpuModel
 
     /// <summary>
     /// Arm Neoverse V1-like (Armv8.4 with SVE): FEAT_PAuth with QARMA5 (APA = 1, GPA = 1) and SVE with a 256-bit
-    /// maximum vector length, ID_AA64ZFR0_EL1 with BF16 = 1 and I8MM = 1 (Neoverse V1 TRM) [D: a preset for testing the
+    /// maximum vector length, ID_AA64ZFR0_EL1 with BF16 = 1 and I8MM = 1 (Neoverse V1 TRM; the SVE BF16 and I8MM
+    /// instructions are in A64Interpreter.SveBf16.cs) [D: a preset for testing the
     /// SVE and pointer-authentication paths on the N1-like base].
     /// </summary>
     public static Arm64CpuModel NeoverseV1 { get; } = new()
@@ -68,7 +69,9 @@ public sealed record Arm64CpuModel
     /// Arm Neoverse V2-like (Armv9.0 with SVE2, as in AWS Graviton4): FEAT_PAuth with QARMA5 and SVE2 with a 128-bit
     /// vector length — ID_AA64ZFR0_EL1.SVEver (bits 3:0) = 1, AES (7:4) = 2 (AESE/AESD/AESMC/AESIMC and PMULLB/T .Q),
     /// BitPerm (19:16) = 1 (BEXT/BDEP/BGRP), BF16 (23:20) = 1, SHA3 (35:32) = 1 (RAX1), SM4 (43:40) = 1 (SM4E/SM4EKEY),
-    /// I8MM (47:44) = 1 (Neoverse V2 TRM; the optional SVE2 instructions are in A64Interpreter.Sve2Crypto.cs)
+    /// I8MM (47:44) = 1 (Neoverse V2 TRM; the optional SVE2 instructions are in A64Interpreter.Sve2Crypto.cs, the SVE
+    /// BF16 and I8MM ones in A64Interpreter.SveBf16.cs; ID_AA64ISAR1_EL1 keeps BF16 = I8MM = 0 while their AdvSIMD
+    /// forms are not implemented)
     /// [D: a preset for running code built for Armv9 on the N1-like base].
     /// </summary>
     public static Arm64CpuModel NeoverseV2 { get; } = new()
