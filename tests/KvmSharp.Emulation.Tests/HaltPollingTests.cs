@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
-using Iced.Intel;
 using KvmSharp.Abi;
+using KvmSharp.Conformance.Guests;
 using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Kernel;
-using static Iced.Intel.AssemblerRegisters;
 
 namespace KvmSharp.Emulation.Tests;
 
@@ -97,15 +96,6 @@ public sealed class HaltPollingTests
 
     private sealed record Counts(ulong Halts, ulong Attempted, ulong Successful, ulong SuccessHist, ulong FailHist, ulong WaitHist, ulong Invalid);
 
-    private static byte[] Asm(ulong ip, Action<Assembler> program)
-    {
-        var a = new Assembler(16);
-        program(a);
-        using var stream = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(stream), ip);
-        return stream.ToArray();
-    }
-
     private static ulong Sum(ReadOnlySpan<ulong> values)
     {
         ulong sum = 0;
@@ -120,50 +110,21 @@ public sealed class HaltPollingTests
     /// </summary>
     private static Counts RunHalts(HaltPollParameters parameters, uint? capMax, int halts, int timerNs)
     {
-        const ulong Code = 0x1000, Handler = 0x1200;
-        const int Count = 0x3100;
         using var kvm = Kvm.Open(new EmulatedKernel(EmulatorConfig.X86_64() with { HaltPoll = parameters }));
         using var vm = kvm.CreateVm();
         vm.CreateIrqchip();
         if (capMax is uint max) vm.EnableCapability(KvmCaps.KVM_CAP_HALT_POLL, max);
-        using var mem = vm.AllocateMemory(0x10000);
+        using var mem = vm.AllocateMemory(HaltTimerGuest.MemSize);
         vm.AddMemorySlot(0, 0, mem);
-        mem.Write(Code, Asm(Code, a =>
-        {
-            var loop = a.CreateLabel();
-            a.mov(__dword_ptr[0xF0], 0x1ff);
-            a.mov(__dword_ptr[0x3E0], 0xb);
-            a.mov(__dword_ptr[0x320], 0x40);
-            a.Label(ref loop);
-            a.cli();
-            a.mov(__dword_ptr[0x380], timerNs);
-            a.sti();
-            a.hlt();
-            a.cmp(__dword_ptr.es[Count], halts);
-            a.jb(loop);
-            a.@out(0x10, al);
-        }));
-        mem.Write(Handler, Asm(Handler, a =>
-        {
-            a.inc(__dword_ptr.es[Count]);
-            a.mov(__dword_ptr[0xB0], 0);
-            a.iret();
-        }));
-        mem.Write<uint>(0x40 * 4, (uint)Handler);
+        HaltTimerGuest.Load(mem, HaltTimerGuest.HaltLoop(halts, HaltTimerGuest.TimerVector, HaltTimerGuest.OneShot(timerNs)));
         using var v = vm.CreateVcpu(0);
-        var s = v.GetSregs();
-        s.cs.@base = 0;
-        s.cs.selector = 0;
-        s.ds.@base = 0xFEE00000;
-        s.es.@base = 0;
-        v.SetSregs(s);
-        v.SetRegs(new kvm_regs { rip = Code, rflags = 2, rsp = 0x7000 });
+        HaltTimerGuest.SetUp(v);
         using var stats = v.OpenStatistics();
         var exit = v.Run();
-        Assert.Equal((KvmExitReason.KVM_EXIT_IO, (ushort)0x10), (exit.Reason, exit.IoPort));
+        Assert.Equal((KvmExitReason.KVM_EXIT_IO, (ushort)HaltTimerGuest.DonePort), (exit.Reason, exit.IoPort));
         var st = stats.Read();
         Assert.Equal(0UL, st["blocking"]);
-        return new Counts(mem.Read<uint>(Count), st["halt_attempted_poll"], st["halt_successful_poll"],
+        return new Counts(mem.Read<uint>(HaltTimerGuest.Count), st["halt_attempted_poll"], st["halt_successful_poll"],
             Sum(st.GetValues("halt_poll_success_hist")), Sum(st.GetValues("halt_poll_fail_hist")), Sum(st.GetValues("halt_wait_hist")),
             st["halt_poll_invalid"]);
     }

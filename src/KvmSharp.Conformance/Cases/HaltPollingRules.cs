@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Runtime.InteropServices;
-using Iced.Intel;
 using KvmSharp.Abi;
+using KvmSharp.Conformance.Guests;
 using KvmSharp.Kernel;
 using Xunit;
 using static Iced.Intel.AssemblerRegisters;
@@ -22,10 +22,11 @@ public static class HaltPollingRules
     private const string Main = "virt/kvm/kvm_main.c";
 
 
-    private const ulong MemSize = 0x10000, Code = 0x1000, Handler = 0x1200;
-    private const int Count = 0x3100;
-    private const byte DonePort = 0x10;
-    private const byte Vector = 0x40;
+    // The shared real-mode APIC-timer guest (Guests/HaltTimerGuest.cs).
+    private const ulong MemSize = HaltTimerGuest.MemSize, Code = HaltTimerGuest.Code;
+    private const int Count = HaltTimerGuest.Count;
+    private const byte DonePort = HaltTimerGuest.DonePort;
+    private const byte Vector = HaltTimerGuest.TimerVector;
 
     /// <summary>A hang guard, not a timing assertion.</summary>
     private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(60);
@@ -76,15 +77,6 @@ public static class HaltPollingRules
         return sum;
     }
 
-    private static byte[] Asm(ulong ip, Action<Assembler> program)
-    {
-        var a = new Assembler(16);
-        program(a);
-        using var stream = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(stream), ip);
-        return stream.ToArray();
-    }
-
     /// <summary>
     /// A VM with a full irqchip (and KVM_CAP_HALT_POLL's args[0] = <paramref name="maxHaltPollNs"/> when given) whose
     /// real-mode vCPU halts <paramref name="halts"/> times, each woken by a one-shot APIC timer of
@@ -100,38 +92,9 @@ public static class HaltPollingRules
         using var mem = vm.AllocateMemory(MemSize);
         vm.AddMemorySlot(0, 0, mem);
         // DS's base is the xAPIC page, ES's is 0: SVR on, divide by 1, LVTT one-shot with the vector.
-        mem.Write(Code, Asm(Code, a =>
-        {
-            var loop = a.CreateLabel();
-            a.mov(__dword_ptr[0xF0], 0x1ff);
-            a.mov(__dword_ptr[0x3E0], 0xb);
-            a.mov(__dword_ptr[0x320], Vector);
-            a.Label(ref loop);
-            a.cli();
-            a.mov(__dword_ptr[0x380], timerNs);
-            a.sti();
-            a.hlt();
-            a.cmp(__dword_ptr.es[Count], halts);
-            a.jb(loop);
-            a.@out(DonePort, al);
-            a.cli();
-            a.hlt();
-        }));
-        mem.Write(Handler, Asm(Handler, a =>
-        {
-            a.inc(__dword_ptr.es[Count]);
-            a.mov(__dword_ptr[0xB0], 0);
-            a.iret();
-        }));
-        mem.Write<uint>(Vector * 4, (uint)Handler); // IVT[0x40] = 0000:1200
+        HaltTimerGuest.Load(mem, HaltTimerGuest.HaltLoop(halts, Vector, HaltTimerGuest.OneShot(timerNs), parkAfterDone: true));
         using var v0 = vm.CreateVcpu(0);
-        var s = v0.GetSregs();
-        s.cs.@base = 0;
-        s.cs.selector = 0;
-        s.ds.@base = 0xFEE00000;
-        s.es.@base = 0;
-        v0.SetSregs(s);
-        v0.SetRegs(new kvm_regs { rip = Code, rflags = 2, rsp = 0x7000 });
+        HaltTimerGuest.SetUp(v0);
         using var stats = v0.OpenStatistics();
         (KvmExitReason Reason, ushort Port, string Text)? exit = null;
         Exception? error = null;
@@ -243,7 +206,7 @@ public static class HaltPollingRules
         using var vm = kvm.CreateVm();
         using var mem = vm.AllocateMemory(MemSize);
         vm.AddMemorySlot(0, 0, mem);
-        mem.Write(Code, Asm(Code, a =>
+        mem.Write(Code, HaltTimerGuest.Assemble16(Code, a =>
         {
             var loop = a.CreateLabel();
             a.mov(cx, Halts);
@@ -254,11 +217,7 @@ public static class HaltPollingRules
             a.@out(DonePort, al);
         }));
         using var v0 = vm.CreateVcpu(0);
-        var s = v0.GetSregs();
-        s.cs.@base = 0;
-        s.cs.selector = 0;
-        v0.SetSregs(s);
-        v0.SetRegs(new kvm_regs { rip = Code, rflags = 2, rsp = 0x7000 });
+        HaltTimerGuest.SetUp(v0);
         using var stats = v0.OpenStatistics();
         int hltExits = 0;
         KvmExitReason reason;

@@ -59,45 +59,55 @@ internal sealed class KvmVcpu : IDisposable
     /// <summary>A signal arrived for the thread inside KVM_RUN (IKernel.KickThread).</summary>
     public volatile bool SignalPending;
 
-    /// <summary>The wait queue a blocked vCPU (kvm_vcpu_block / kvm_vcpu_halt) sleeps on (vcpu->wait).</summary>
-    private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
+    /// <summary>
+    /// The wait queue a blocked vCPU (kvm_vcpu_block / kvm_vcpu_halt) sleeps on (vcpu-&gt;wait): a futex word that
+    /// <see cref="Kick"/> advances, so a sleep ends at a due time to the microsecond and a kick ends it at once.
+    /// </summary>
+    private readonly KvmSharp.Kernel.FutexEvent _wake = new();
+
+    /// <summary>The kick count the vCPU's last wait saw: a kick made since then ends the next wait at once.</summary>
+    private int _seenKicks;
 
     /// <summary>
     /// kvm_vcpu_kick / kvm_vcpu_wake_up: a vCPU waiting in KVM_RUN looks at its wake conditions again (an interrupt,
-    /// INIT/SIPI, a signal). Harmless when it is not waiting.
+    /// INIT/SIPI, a signal). Harmless when it is not waiting; cheap and safe from any thread (a syscall only while the
+    /// vCPU sleeps).
     /// </summary>
-    public void Kick()
-    {
-        if (_wake.CurrentCount < 4) _wake.Release();
-    }
+    public void Kick() => _wake.Signal();
 
     /// <summary>
     /// Sleeps until <see cref="Kick"/> or the Stopwatch timestamp <paramref name="due"/> (long.MaxValue: none), but
-    /// never longer than <paramref name="maxMilliseconds"/> (the caller looks at its wake conditions again). The
-    /// semaphore's waits are in whole milliseconds and end 0.1-0.2 ms late (measured on .NET 10/Linux), so a due time
-    /// is reached by sleeping the whole milliseconds that end before it, then yielding (sched_yield) for the last
-    /// stretch, at most 1 ms + <see cref="SpinMarginTicks"/>; a kick ends either part at once. Answers quiesce requests
-    /// while it spins.
+    /// never longer than <paramref name="maxMilliseconds"/> (the caller looks at its wake conditions again). A kick
+    /// made since the previous wait ended ends this one at once (the caller published the condition before it kicked).
+    /// The sleep is a futex wait with an absolute CLOCK_MONOTONIC deadline (<see cref="KvmSharp.Kernel.FutexEvent"/>),
+    /// like the kernel's hrtimer for the vCPU's timers (lapic.c apic_timer_fn, an HRTIMER_MODE_ABS_HARD timer without
+    /// slack): toward a due time the thread's timer slack is 1 ns for the sleep. While asleep, the vCPU counts as
+    /// quiesced (<see cref="Quiesce"/>).
     /// </summary>
     public void WaitForKick(long due, int maxMilliseconds)
     {
         long now = System.Diagnostics.Stopwatch.GetTimestamp();
         if (due <= now) return;
         if (due != long.MaxValue) TimedWaits++;
-        long wholeMs = due == long.MaxValue ? long.MaxValue : (due - now - SpinMarginTicks) * 1000 / System.Diagnostics.Stopwatch.Frequency;
-        if (wholeMs >= maxMilliseconds)
+        int kicks = _wake.Sequence;
+        if (kicks != _seenKicks)
         {
-            _wake.Wait(maxMilliseconds);
+            _seenKicks = kicks;
             return;
         }
-        if (wholeMs > 0 && _wake.Wait((int)wholeMs)) return;
-        var spin = new SpinWait();
-        while (System.Diagnostics.Stopwatch.GetTimestamp() < due)
+        long cap = now + (long)maxMilliseconds * System.Diagnostics.Stopwatch.Frequency / 1000;
+        bool toDue = due <= cap;
+        // The vCPU is between two instructions here: from now until it is awake again it uses no cached translation.
+        Interlocked.Exchange(ref _asleep, 1);
+        try
         {
-            if (_wake.CurrentCount > 0 && _wake.Wait(0)) return;
-            PollQuiesce();
-            spin.SpinOnce(sleep1Threshold: -1);
+            _wake.Wait(kicks, toDue ? due : cap, precise: toDue);
         }
+        finally
+        {
+            Interlocked.Exchange(ref _asleep, 0);
+        }
+        _seenKicks = _wake.Sequence;
     }
 
     /// <summary>
@@ -106,15 +116,13 @@ internal sealed class KvmVcpu : IDisposable
     /// </summary>
     internal ulong TimedWaits;
 
-    /// <summary>How late a semaphore wait may end (0.2 ms): it is left to the last stretch of <see cref="WaitForKick"/>.</summary>
-    private static readonly long SpinMarginTicks = System.Diagnostics.Stopwatch.Frequency / 5000;
-
     /// <summary>vcpu-&gt;halt_poll_ns (KvmMain/HaltPolling.cs, the one place that reads or writes it); 0 for a new vCPU.</summary>
     public uint HaltPollNs;
 
     // The MMU-notifier handshake for host memory the vCPU may use directly (EmulatedKernel.QuiesceVcpus): inside
     // KVM_RUN, the vCPU acknowledges a request between two instructions, after which it re-validates every cached page.
     private int _inRun;
+    private int _asleep;
     private int _quiesceRequested;
     private long _quiesceAcks;
 
@@ -134,14 +142,17 @@ internal sealed class KvmVcpu : IDisposable
 
     /// <summary>
     /// Waits until this vCPU cannot be using a page translation cached before the caller's invalidation: it is outside
-    /// KVM_RUN, or it has finished the instruction it was in. The caller must not hold the kernel lock.
+    /// KVM_RUN, it has finished the instruction it was in, or it is asleep in <see cref="WaitForKick"/> (blocked between
+    /// two instructions, as kvm_vcpu_block's vCPU is outside guest mode: the sleeper is not woken, and when it wakes it
+    /// sees the invalidation — both sides order their flag write before the other's read with a full fence). The
+    /// caller must not hold the kernel lock.
     /// </summary>
     public void Quiesce()
     {
         long acks = Volatile.Read(ref _quiesceAcks);
-        Volatile.Write(ref _quiesceRequested, 1);
+        Interlocked.Exchange(ref _quiesceRequested, 1);
         var spin = new SpinWait();
-        while (InRun && Volatile.Read(ref _quiesceAcks) == acks) spin.SpinOnce();
+        while (InRun && Volatile.Read(ref _asleep) == 0 && Volatile.Read(ref _quiesceAcks) == acks) spin.SpinOnce();
     }
 
     /// <summary>vcpu->dirty_ring: allocated by kvm_vm_ioctl_create_vcpu when kvm->dirty_ring_size is set, else null.</summary>
@@ -185,7 +196,6 @@ internal sealed class KvmVcpu : IDisposable
             Memory.Dispose();
             DirtyRing?.Dispose();
             Run.Dispose();
-            _wake.Dispose();
         }
     }
 }

@@ -55,13 +55,15 @@ internal sealed partial class X86Emulator
     }
 
     /// <summary>
-    /// kvm_emulate_ap_reset_hold → __kvm_emulate_halt(vcpu, KVM_MP_STATE_AP_RESET_HOLD, KVM_EXIT_AP_RESET_HOLD): with an
-    /// in-kernel local APIC the vCPU waits in KVM_RUN (Vcpu/VcpuRun.cs Block; "if (kvm_vcpu_has_events(vcpu) ||
-    /// vcpu-&gt;arch.pv.pv_unhalted) state = KVM_MP_STATE_RUNNABLE" is the same wake there); else KVM_RUN returns with
-    /// KVM_EXIT_AP_RESET_HOLD (true). RIP is already past the VMGEXIT (kvm_skip_emulated_instruction).
+    /// kvm_emulate_ap_reset_hold → __kvm_emulate_halt(vcpu, KVM_MP_STATE_AP_RESET_HOLD, KVM_EXIT_AP_RESET_HOLD), which
+    /// counts halt_exits either way (HaltExitsApResetHoldTests): with an in-kernel local APIC the vCPU waits in KVM_RUN
+    /// (Vcpu/VcpuRun.cs Block; "if (kvm_vcpu_has_events(vcpu) || vcpu-&gt;arch.pv.pv_unhalted) state =
+    /// KVM_MP_STATE_RUNNABLE" is the same wake there); else KVM_RUN returns with KVM_EXIT_AP_RESET_HOLD (true). RIP is already past the VMGEXIT (kvm_skip_emulated_instruction).
     /// </summary>
     private bool EmulateApResetHold()
     {
+        // __kvm_emulate_halt: "++vcpu->stat.halt_exits" first, for both answers (as for a HLT).
+        if (Stats is { } haltStats) haltStats.Increment(haltStats.Table.Slots.HaltExits);
         if (InKernelApic is not null)
         {
             _cpu.State.MpState = KvmMpState.KVM_MP_STATE_AP_RESET_HOLD;

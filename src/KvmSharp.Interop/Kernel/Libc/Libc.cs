@@ -6,7 +6,7 @@ namespace KvmSharp.Kernel.Libc;
 /// <summary>
 /// glibc entry points. Each returns -1 and sets errno on failure (captured by SetLastError and read with
 /// Marshal.GetLastPInvokeError). File descriptors are raw ints here: callers hold a <see cref="KernelFd.Lease"/>
-/// for the length of the call. Only <see cref="LinuxKernel"/> calls these.
+/// for the length of the call. Only <see cref="LinuxKernel"/> and the interop layer's own wrappers (<see cref="FutexEvent"/>) call these.
 /// </summary>
 internal static unsafe partial class Libc
 {
