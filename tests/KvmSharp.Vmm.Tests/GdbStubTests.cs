@@ -168,7 +168,8 @@ public sealed class GdbStubTests
         Assert.Equal("E01", gdb.Request("P5=12"));
         Assert.Equal("E01", gdb.Request("G1234"));
         Assert.Equal("E01", gdb.Request("Z0,zz,1"));
-        // Watchpoints: not supported on x86 (this host raises no data breakpoints), so gdb watches in software.
+        // Watchpoints: not supported on x86 where the kernel raises no data breakpoints (this host's, the emulator like it:
+        // X86DataBreakpointProbe), so gdb watches in software.
         Assert.Equal("", gdb.Request("Z2,1000,8"));
         Assert.Equal("", gdb.Request("Z3,1000,8"));
         Assert.Equal("", gdb.Request("Z4,1000,8"));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
 using Iced.Intel;
+using KvmSharp.Emulation;
 using KvmSharp.Vmm.Guests;
 using KvmSharp.Vmm.Guests.Arm64;
 using KvmSharp.Vmm.Arch.Arm64;
@@ -12,8 +13,10 @@ using static KvmSharp.Vmm.Tests.GdbTestHost;
 namespace KvmSharp.Vmm.Tests;
 
 /// <summary>
-/// The gdb stub's watchpoints and floating-point / vector registers: on x86-64 (real kernel and emulated) watchpoints
-/// are refused, so real gdb watches in software by single-stepping, and the x87 / SSE registers are read and written;
+/// The gdb stub's watchpoints and floating-point / vector registers: on x86-64 (this host's kernel and the emulator like
+/// it) watchpoints are refused, so real gdb watches in software by single-stepping, while on the emulator's upstream
+/// preset, whose kernel raises data breakpoints, Z2 and Z4 are DR0–DR3 watchpoints reported after the access; the
+/// x87 / SSE registers are read and written;
 /// on the emulated arm64 kernel Z2–Z4 are the host's hardware watchpoints and v0–v31, fpsr and fpcr are read and
 /// written, through raw packets (the gdb installed here has no aarch64 support).
 /// </summary>
@@ -31,7 +34,8 @@ public sealed class GdbWatchAndFloatTests
         var p = new GuestProgram();
         var a = p.Asm;
         Label start = p.Export("_start"), store = p.Export("store"), afterStore = p.Export("after_store"),
-            fpDemo = p.Export("fp_demo"), counter = p.Export("counter"), xmmOut = p.Export("xmm_out");
+            afterLoad = p.Export("after_load"), fpDemo = p.Export("fp_demo"), counter = p.Export("counter"),
+            xmmOut = p.Export("xmm_out");
         p.Place(ref start);
         p.ExitWith(0);
         p.Place(ref store);
@@ -40,6 +44,7 @@ public sealed class GdbWatchAndFloatTests
         a.mov(__qword_ptr[counter], rdi);
         p.Place(ref afterStore);
         a.mov(rax, __qword_ptr[counter]);
+        p.Place(ref afterLoad);
         a.ret();
         p.Place(ref fpDemo);
         a.movdqu(__xmmword_ptr[xmmOut], xmm0);
@@ -78,6 +83,160 @@ public sealed class GdbWatchAndFloatTests
             "continue");
         Assert.Contains("Watchpoint 1", output, StringComparison.Ordinal);
         Assert.DoesNotContain("Hardware watchpoint", output, StringComparison.Ordinal);
+        Assert.Contains("Old value = 5", output, StringComparison.Ordinal);
+        Assert.Contains("New value = 77", output, StringComparison.Ordinal);
+        Assert.Contains($"stopped={afterStore:x}", output, StringComparison.Ordinal);
+        Assert.Contains("exited normally", output, StringComparison.Ordinal);
+        CallResult r = Finish(call);
+        Assert.Equal(GuestOutcome.Exit, r.Outcome);
+        Assert.True(r.Value == 77UL, output);
+    }
+
+    /// <summary>The emulated x86 kernel of the upstream preset: VMX/SVM-like data breakpoints (EmulatorConfig.X86DataBreakpoints).</summary>
+    private static TestKernel UpstreamX86() => TestKernel.Emulated(EmulatorConfig.X86_64(), TestKernel.EmulatedName + " (upstream x86 preset)");
+
+    /// <summary>
+    /// The stub's probe (X86DataBreakpointProbe): the kernel like this host raises no data breakpoint for
+    /// KVM_GUESTDBG_USE_HW_BP, the upstream preset does; the answer is kept per kernel, and the probe VM leaves no fd
+    /// open.
+    /// </summary>
+    [Fact]
+    public void X86_data_breakpoint_probe_tells_the_kernels_apart_and_closes_what_it_opened()
+    {
+        foreach (var (config, raises) in new[] { (EmulatorConfig.LikeThisHost(), false), (EmulatorConfig.X86_64(), true) })
+        {
+            using var kernel = new EmulatedKernel(config);
+            using (var kvm = Kvm.Open(kernel))
+            {
+                int before = kernel.OpenFdCount;
+                Assert.Equal(raises, Debugging.X86DataBreakpointProbe.Raises(kvm));
+                Assert.Equal(before, kernel.OpenFdCount);
+                Assert.Equal(raises, Debugging.X86DataBreakpointProbe.Raises(kvm)); // kept
+            }
+            Assert.Equal(0, kernel.OpenFdCount);
+        }
+    }
+
+    /// <summary>An x86 watched range in naturally aligned pieces, one DR each (SDM Vol. 3A 18.2.5; gdb's nat/x86-dregs.c).</summary>
+    [Fact]
+    public void X86_watch_ranges_become_aligned_debug_register_pieces()
+    {
+        static (ulong, int)[] Pieces(ulong address, int length) =>
+            [.. Debugging.X86_64GdbTarget.Pieces(new Debugging.GdbWatchpoint(Debugging.GdbWatchKind.Write, address, length))];
+        Assert.Equal([(0x1000UL, 8)], Pieces(0x1000, 8));
+        Assert.Equal([(0x1001UL, 1), (0x1002UL, 2), (0x1004UL, 4), (0x1008UL, 1)], Pieces(0x1001, 8));
+        Assert.Equal([(0x1006UL, 2), (0x1008UL, 1)], Pieces(0x1006, 3));
+        Assert.Equal([(0x1004UL, 4)], Pieces(0x1004, 4));
+    }
+
+    /// <summary>
+    /// x86 watchpoints where the kernel raises data breakpoints (the emulator's upstream preset): Z2 stops after the
+    /// store (a trap: RIP past it, the value written; watch: with the address), and a continue runs on without a step
+    /// over; Z3 is refused (x86 has no read-only kind); Z4 stops the store and the load (awatch:); a step keeps them;
+    /// breakpoints and watchpoint pieces share DR0–DR3 (ENOSPC past four); z removes them.
+    /// </summary>
+    [Fact]
+    public void X86_watchpoints_stop_after_the_access_where_the_kernel_raises_data_breakpoints()
+    {
+        using var k = UpstreamX86();
+        using var vm = MicroVm.Create(X86Image(), Debugged(k));
+        ulong counter = vm.Image.Resolve("counter"), store = vm.Image.Resolve("store"),
+            afterStore = vm.Image.Resolve("after_store"), afterLoad = vm.Image.Resolve("after_load");
+
+        using (var session = DebuggedCall.Start(vm, v => v.Call("store", 77)))
+        {
+            RspClient gdb = session.Gdb;
+            gdb.StartNoAckMode();
+            Assert.Equal("", gdb.Request($"Z3,{counter:x},8")); // no read-only watchpoints on x86
+            Assert.Equal("OK", gdb.Request($"Z2,{counter:x},8"));
+            string stop = gdb.Request("c");
+            Assert.Equal(afterStore, RspClient.StopRip(stop));
+            Assert.EndsWith($"watch:{counter:x};", stop, StringComparison.Ordinal);
+            Assert.DoesNotContain("awatch", stop, StringComparison.Ordinal);
+            Assert.Equal(RspClient.Le64(77), gdb.Request($"m{counter:x},8")); // written already
+            Assert.Equal("W00", gdb.Request("c")); // the load is no write
+            Assert.Equal(77UL, session.Finish().Value);
+        }
+
+        // Access watchpoint on two bytes inside the counter: the 8-byte store and the 8-byte load both touch them.
+        using (var session = DebuggedCall.Start(vm, v => v.Call("store", 78)))
+        {
+            RspClient gdb = session.Gdb;
+            Assert.Equal("OK", gdb.Request($"Z4,{counter + 4:x},2"));
+            string stop = gdb.Request("c");
+            Assert.Equal(afterStore, RspClient.StopRip(stop));
+            Assert.EndsWith($"awatch:{counter + 4:x};", stop, StringComparison.Ordinal);
+            stop = gdb.Request("c");
+            Assert.Equal(afterLoad, RspClient.StopRip(stop));
+            Assert.EndsWith($"awatch:{counter + 4:x};", stop, StringComparison.Ordinal);
+            Assert.Equal("W00", gdb.Request("c"));
+            Assert.Equal(78UL, session.Finish().Value);
+        }
+
+        // A step keeps the watchpoint: stepping the store stops after it with watch:; the next step is a plain one.
+        using (var session = DebuggedCall.Start(vm, v => v.Call("store", 79)))
+        {
+            RspClient gdb = session.Gdb; // stopped on the call's first instruction, store's NOP
+            Assert.Equal(store, RspClient.StopRip(gdb.Request("?")));
+            Assert.Equal("OK", gdb.Request($"Z2,{counter:x},8"));
+            string stop = gdb.Request("s"); // NOP
+            Assert.DoesNotContain("watch", stop, StringComparison.Ordinal);
+            stop = gdb.Request("s"); // LEA
+            Assert.DoesNotContain("watch", stop, StringComparison.Ordinal);
+            stop = gdb.Request("s"); // the store
+            Assert.Equal(afterStore, RspClient.StopRip(stop));
+            Assert.EndsWith($"watch:{counter:x};", stop, StringComparison.Ordinal);
+            stop = gdb.Request("s"); // the load
+            Assert.Equal(afterLoad, RspClient.StopRip(stop));
+            Assert.DoesNotContain("watch", stop, StringComparison.Ordinal);
+            Assert.Equal("W00", gdb.Request("c"));
+            Assert.Equal(79UL, session.Finish().Value);
+        }
+
+        // Eight bytes from one past a doubleword boundary take four pieces (1, 2, 4, 1): all of DR0–DR3, so no breakpoint
+        // fits; the store hits some of them and is reported at the first it hit.
+        ulong range = (counter & ~7UL) + 1;
+        var pieces = Debugging.X86_64GdbTarget.Pieces(new Debugging.GdbWatchpoint(Debugging.GdbWatchKind.Write, range, 8)).ToList();
+        Assert.Equal(4, pieces.Count);
+        ulong firstHit = pieces.First(p => p.Address < counter + 8 && counter < p.Address + (ulong)p.Length).Address;
+        using (var session = DebuggedCall.Start(vm, v => v.Call("store", 80)))
+        {
+            RspClient gdb = session.Gdb;
+            Assert.Equal("OK", gdb.Request($"Z1,{afterLoad:x},1"));
+            Assert.Equal("E1c", gdb.Request($"Z2,{range:x},8")); // 1 + 4 registers
+            Assert.Equal("OK", gdb.Request($"z1,{afterLoad:x},1"));
+            Assert.Equal("OK", gdb.Request($"Z2,{range:x},8"));
+            Assert.Equal("E1c", gdb.Request($"Z1,{afterLoad:x},1"));
+            Assert.Equal("E1c", gdb.Request($"Z2,{counter + 0x10:x},1"));
+            string stop = gdb.Request("c");
+            Assert.Equal(afterStore, RspClient.StopRip(stop));
+            Assert.EndsWith($"watch:{firstHit:x};", stop, StringComparison.Ordinal);
+            Assert.Equal("OK", gdb.Request($"z2,{range:x},8"));
+            Assert.Equal("OK", gdb.Request($"Z2,{counter + 0x10:x},1")); // room again
+            Assert.Equal("W00", gdb.Request("c"));
+            Assert.Equal(80UL, session.Finish().Value);
+        }
+    }
+
+    /// <summary>
+    /// Real gdb's <c>watch</c> where the kernel raises data breakpoints (the emulator's upstream preset): a hardware
+    /// watchpoint (Z2), stopped right after the store with the old and new values, no single-stepping.
+    /// </summary>
+    [SkippableFact]
+    public void Real_gdb_hardware_watch_on_x86_where_the_kernel_raises_data_breakpoints()
+    {
+        SkipUnlessGdb();
+        using var k = UpstreamX86();
+        using var vm = MicroVm.Create(X86Image(), Debugged(k));
+        ulong counter = vm.Image.Resolve("counter"), afterStore = vm.Image.Resolve("after_store");
+        Task<CallResult> call = Task.Run(() => vm.Call("store", 77));
+        string output = RunRealGdb(vm.DebuggerEndpoint!,
+            $"watch *(long *)0x{counter:x}",
+            "continue",
+            "printf \"stopped=%lx\\n\", $rip",
+            "delete",
+            "continue");
+        Assert.Contains("Hardware watchpoint 1", output, StringComparison.Ordinal);
         Assert.Contains("Old value = 5", output, StringComparison.Ordinal);
         Assert.Contains("New value = 77", output, StringComparison.Ordinal);
         Assert.Contains($"stopped={afterStore:x}", output, StringComparison.Ordinal);

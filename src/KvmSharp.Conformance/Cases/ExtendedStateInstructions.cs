@@ -479,8 +479,9 @@ public static class ExtendedStateInstructions
             Assert.Equal(0xffff_0ff2UL, g.Vcpu.GetDebugRegs().dr6);
             Assert.Equal(0UL, g.Vcpu.GetRegs().rsi); // the breakpointed instructions did not run
         }
-        // A write breakpoint (RW0 = 01) on data the guest then writes: not raised by this host's KVM nor the emulator
-        // (neither models data breakpoints; VMX/SVM hardware would raise #DB after the write).
+        // A write breakpoint (RW0 = 01) on data the guest then writes: not raised by this host's KVM nor the emulator's
+        // like-this-host preset (VMX/SVM hardware raises #DB after the write: EmulatorConfig.X86DataBreakpoints, on in the
+        // upstream presets, tests/KvmSharp.Emulation.Tests/X86DataBreakpointTests.cs).
         using (var g = Guest(kvm, a =>
         {
             a.mov(rax, (long)Out);

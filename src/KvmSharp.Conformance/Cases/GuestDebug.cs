@@ -364,6 +364,30 @@ public static class GuestDebug
         Assert.Equal(KvmExitReason.KVM_EXIT_HLT, v.Run().Reason);
     }
 
+    [ConformanceCase("svm.c db_interception / vmx.c handle_exception_nmi under KVM_GUESTDBG_USE_HW_BP: a data breakpoint (RW = 01 write, RW = 11 read or write, LEN masking the low address bits; Intel SDM Vol. 3A 18.2.4-18.2.5) is a trap after the access: KVM_EXIT_DEBUG, exception 1, pc past the instruction, dr6 with every B bit hit; on the emulator in the upstream x86 preset (EmulatorConfig.X86DataBreakpoints). This host (kvm_pvm, every instruction through KVM's emulator) raises none: observed here", Profile = EmulatedProfile.X86)]
+    public static void host_data_breakpoints_upstream_preset(CaseContext ctx)
+    {
+        const ulong Data = 0x8_9000;
+        bool raises = ctx.Kernel is Emulation.EmulatedKernel { Config.X86DataBreakpoints: true };
+        using var kvm = ctx.OpenKvm();
+        using var g = LongModeGuest.Create(kvm, a => { a.mov(__qword_ptr[Data], rax); a.nop(); a.hlt(); });
+        var v = g.Vcpu;
+        Span<ulong> regs = stackalloc ulong[8];
+        regs[0] = Data + 5; // L0, RW0 = 01, LEN0 = 01: the word at Data + 4 — hit
+        regs[1] = Data + 8; // G1, RW1 = 11, LEN1 = 00: past the qword — no hit
+        regs[2] = Data + 3; // L2, RW2 = 11, LEN2 = 00 — hit
+        regs[3] = Data;     // L3, RW3 = LEN3 = 00: an execute breakpoint on data — no hit
+        regs[7] = 0x400 | 0x1 | (0x5UL << 16) | 0x8 | (0x3UL << 20) | 0x10 | (0x3UL << 24) | 0x40;
+        v.SetGuestDebug(GuestDebugFlags.Enable | GuestDebugFlags.UseHardwareBreakpoints, regs);
+        if (raises)
+        {
+            ulong after = Code + (ulong)LongModeGuest.Assemble(a => a.mov(__qword_ptr[Data], rax)).Length;
+            AssertDebugExit(v.Run(), 1, after, 0xffff0ff5); // after the 8-byte MOV; B0 and B2
+            Assert.Equal(after, v.GetRegs().rip);
+        }
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, v.Run().Reason);
+    }
+
     [ConformanceCase("x86.c x86_emulate_instruction: single-stepping follows guest_debug, not the RIP KVM_SET_GUEST_DEBUG saw (singlestep_rip): a KVM_SET_REGS elsewhere keeps stepping")]
     public static void single_step_survives_a_new_rip(CaseContext ctx)
     {

@@ -103,6 +103,18 @@ public sealed record EmulatorConfig
     public bool X86FramePushFaultLeavesCr2 { get; init; }
 
     /// <summary>
+    /// x86: data breakpoints (DR7 RW = 01 write, RW = 11 read or write) are raised, as VMX/SVM hardware raises them
+    /// once KVM has loaded the guest's DR0–DR3/DR7 or, under KVM_GUESTDBG_USE_HW_BP, the host's (x86.c kvm_update_dr0123,
+    /// kvm_update_dr7): a trap after the accessing instruction (Intel SDM Vol. 3A 18.2.4, 18.3.1.2; a REP string after the
+    /// iteration that hit), #DB intercepted — KVM_EXIT_DEBUG while the host debugs (svm.c db_interception, vmx.c
+    /// handle_exception_nmi DB_VECTOR), else kvm_queue_exception_p(DB_VECTOR, dr6) to the guest. On in the upstream
+    /// presets; off in <see cref="LikeThisHost"/>, whose kernel (kvm_pvm) runs every guest instruction through KVM's
+    /// emulator, which checks no data breakpoint (observed on Linux 6.18 kvm_pvm: a write to an armed address runs on,
+    /// host and guest; conformance GuestDebug.host_breakpoint_kinds). X86/Emulate/X86Emulator.GuestDebug.cs.
+    /// </summary>
+    public bool X86DataBreakpoints { get; init; } = true;
+
+    /// <summary>
     /// x86: the in-kernel irqchip exists (KVM_CREATE_IRQCHIP, KVM_CAP_SPLIT_IRQCHIP, KVM_IRQ_LINE, GSI routing,
     /// KVM_SIGNAL_MSI, KVM_GET/SET_LAPIC; X86/Irqchip/). On in every preset, as on every x86 KVM; off gives a kernel
     /// whose VMs can have no irqchip (those ioctls ENOTTY, the caps 0). Ignored on arm64 (its vGIC is not modelled).
@@ -287,6 +299,8 @@ public sealed record EmulatorConfig
         HaltPoll = HaltPollParameters.Host,
         // kvm_pvm's frame-push page fault (HostDeviations.KvmPvmDoubleFaultFromAFramePushLeavesCr2).
         X86FramePushFaultLeavesCr2 = true,
+        // kvm_pvm's emulator checks no data breakpoint (X86DataBreakpoints).
+        X86DataBreakpoints = false,
     };
 
     /// <summary>

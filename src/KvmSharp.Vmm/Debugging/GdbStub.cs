@@ -22,9 +22,11 @@ namespace KvmSharp.Vmm.Debugging;
 /// steps over it with breakpoints off first.
 /// Watchpoints (<c>Z2</c> write, <c>Z3</c> read, <c>Z4</c> access, 1–8 bytes) are the host's hardware watchpoints
 /// where the target has them (arm64 DBGWVR/DBGWCR, as many as <see cref="GdbTarget.WatchpointRegisters"/>); a stop at
-/// one reports <c>watch:</c>/<c>rwatch:</c>/<c>awatch:</c> and the data address, before the access, so a continue
-/// from it steps over it like a breakpoint. On x86 they are refused as unsupported (an empty reply: this host raises no
-/// data breakpoints) and gdb watches in software, single-stepping. The <c>g</c> packet holds the floating-point and
+/// one reports <c>watch:</c>/<c>rwatch:</c>/<c>awatch:</c> and the data address — on arm64 before the access, so a
+/// continue from it steps over it like a breakpoint; on x86 (DR0–DR3 with RW = 01/11, shared with the breakpoints, no
+/// read-only kind) after it, as the #DB trap comes. On x86 they are offered only where the kernel raises data
+/// breakpoints for KVM_GUESTDBG_USE_HW_BP (a probe: <see cref="X86_64GdbTarget"/>; this host's kvm_pvm raises none), else
+/// refused as unsupported (an empty reply) and gdb watches in software, single-stepping. The <c>g</c> packet holds the floating-point and
 /// vector registers too (x87 and SSE; arm64 v0–v31, fpsr, fpcr), as the target description lists them.
 /// Memory is guest-physical (a micro-VM's identity map): a range outside guest memory, or on a private page, gets an
 /// error reply. While the guest is stopped the call's wall-clock limit is paused; a cancellation or disposal of the
@@ -111,7 +113,7 @@ internal sealed class GdbStub : IGuestDebugger
         if (_detached || _connection is null) return null; // a step trap left pending from before the detach
         if (_target.IsWatchpointExit(exit, out ulong dataAddress, out bool write))
         {
-            _watchStopPc = _target.Pc;
+            _watchStopPc = _target.WatchpointStopsBeforeAccess ? _target.Pc : null; // x86: a trap, the access is done
             return Stopped(watch: WatchReply(dataAddress, write));
         }
         if (_target.IsStepExit(exit) && (_stepping || _steppingOverBreakpoint))
@@ -344,10 +346,11 @@ internal sealed class GdbStub : IGuestDebugger
     {
         // Z0/Z1,addr,kind: software and hardware execute breakpoints, both in the debug registers (see the class);
         // Z2/Z3/Z4,addr,length: write, read and access watchpoints in the host's watchpoint registers, where the target
-        // has them — on x86 it has none (X86_64GdbTarget), and the empty reply makes gdb watch in software.
+        // has them — on x86 only where the kernel raises data breakpoints (X86_64GdbTarget), and never Z3 —; the empty
+        // reply makes gdb watch in software.
         if (rest.Length < 2 || rest[1] != ',' || rest[0] is < '0' or > '4') return "";
         bool watch = rest[0] >= '2';
-        if (watch && _target.WatchpointRegisters == 0) return "";
+        if (watch && (!_target.SupportsWatchKind((GdbWatchKind)(rest[0] - '0')) || _target.WatchpointRegisters == 0)) return "";
         ReadOnlySpan<char> args = rest[2..];
         int comma = args.IndexOf(',');
         if (comma < 0 || Hex.Number(args[..comma]) is not ulong address || Hex.Number(args[(comma + 1)..]) is not ulong kind) return "E01";
@@ -358,14 +361,15 @@ internal sealed class GdbStub : IGuestDebugger
             return "OK";
         }
         if (_breakpoints.Contains(address)) return "OK";
-        if (_breakpoints.Count >= _target.BreakpointRegisters) return "E1c"; // ENOSPC: the breakpoint registers are taken
+        if (_breakpoints.Count + SharedWatchpointRegisters() >= _target.BreakpointRegisters) return "E1c"; // ENOSPC: the registers are taken
         _breakpoints.Add(address);
         return "OK";
     }
 
     /// <summary>
     /// Z2–Z4 / z2–z4 of <paramref name="length"/> (1–8) bytes at <paramref name="address"/>: each aligned doubleword
-    /// the range touches takes one of the target's watchpoint registers (<see cref="GdbWatchpoint.Pieces"/>); more
+    /// the range touches takes one of the target's watchpoint registers on arm64 (<see cref="GdbWatchpoint.Pieces"/>),
+    /// each naturally aligned 1/2/4/8-byte piece one on x86 (<see cref="GdbTarget.WatchpointRegistersFor"/>); more
     /// than it has is refused with ENOSPC, like a fifth breakpoint.
     /// </summary>
     private string Watchpoint(bool insert, GdbWatchKind kind, ulong address, ulong length)
@@ -378,10 +382,16 @@ internal sealed class GdbStub : IGuestDebugger
             return "OK";
         }
         if (_watchpoints.Contains(watchpoint)) return "OK";
-        if (_watchpoints.Sum(w => w.Registers) + watchpoint.Registers > _target.WatchpointRegisters) return "E1c";
+        int used = _watchpoints.Sum(_target.WatchpointRegistersFor), need = _target.WatchpointRegistersFor(watchpoint);
+        if (used + need > _target.WatchpointRegisters) return "E1c";
+        if (_target.WatchpointsShareBreakpointRegisters && _breakpoints.Count + used + need > _target.BreakpointRegisters) return "E1c";
         _watchpoints.Add(watchpoint);
         return "OK";
     }
+
+    /// <summary>The registers the watchpoints take from the breakpoints' (x86: they share DR0–DR3), else 0.</summary>
+    private int SharedWatchpointRegisters() =>
+        _target.WatchpointsShareBreakpointRegisters ? _watchpoints.Sum(_target.WatchpointRegistersFor) : 0;
 
     /// <summary>
     /// The stop reply's watch part (gdb/doc "Stop Reply Packets": <c>watch</c>, <c>rwatch</c>, <c>awatch</c> followed by

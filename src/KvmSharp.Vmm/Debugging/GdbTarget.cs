@@ -58,6 +58,24 @@ internal abstract class GdbTarget
     /// </summary>
     public virtual int WatchpointRegisters => 0;
 
+    /// <summary>The watchpoint registers <paramref name="watchpoint"/> takes (<see cref="GdbWatchpoint.Registers"/> by default).</summary>
+    public virtual int WatchpointRegistersFor(GdbWatchpoint watchpoint) => watchpoint.Registers;
+
+    /// <summary>
+    /// True when breakpoints and watchpoints share one set of registers (x86 DR0–DR3): together at most
+    /// <see cref="BreakpointRegisters"/>.
+    /// </summary>
+    public virtual bool WatchpointsShareBreakpointRegisters => false;
+
+    /// <summary>False for a watchpoint kind the hardware cannot watch (x86: a read-only one); gdb gets an empty reply.</summary>
+    public virtual bool SupportsWatchKind(GdbWatchKind kind) => true;
+
+    /// <summary>
+    /// True when a watchpoint stops the guest before the watched access (arm64: the instruction runs again, so a
+    /// continue steps over it first); false when it is a trap after the access (x86), and a continue just runs on.
+    /// </summary>
+    public virtual bool WatchpointStopsBeforeAccess => true;
+
     /// <summary>
     /// True for a KVM_EXIT_DEBUG of a hardware watchpoint: <paramref name="address"/> is the data address the exit
     /// reports, <paramref name="write"/> whether the access was a store.

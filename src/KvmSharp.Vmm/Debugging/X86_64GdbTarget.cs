@@ -14,12 +14,21 @@ namespace KvmSharp.Vmm.Debugging;
 /// KVM_SET_FPU leaves the XSAVE header alone, so on a vCPU whose XSTATE_BV lacks FP or SSE the guest would go on
 /// seeing the init state (<see cref="Vcpu.GetFpu"/>, <see cref="Vcpu.SetFpu"/>). A write through KVM_SET_XSAVE sets
 /// XSTATE_BV's FP and SSE bits, so the image's values are the ones the guest runs with.
-/// No watchpoints (<see cref="GdbTarget.WatchpointRegisters"/> 0): this host's kernel raises no data breakpoints for
-/// KVM_GUESTDBG_USE_HW_BP (kvm_pvm, and the emulator modelled on it: X86Emulator.GuestDebug.cs "Not modelled: data
-/// and I/O breakpoints (this host raises none)"), so Z2–Z4 are answered as unsupported and gdb watches in software.
+/// Watchpoints are DR0–DR3 too (shared with the breakpoints, as qemu's target/i386/kvm/kvm.c
+/// kvm_arch_insert_hw_breakpoint has them): Z2 RW = 01, Z4 RW = 11, no read-only kind (Z3 unsupported), each naturally
+/// aligned 1/2/4/8-byte piece of the range one register (LEN 00/01/11/10; gdb's nat/x86-dregs.c splits a range the
+/// same way). A hit is a trap after the access: KVM_EXIT_DEBUG with exception 1 and its B bits in dr6 (svm.c
+/// db_interception, vmx.c handle_exception_nmi). Offered only where the kernel raises them (<see cref="WatchpointRegisters"/>,
+/// a probe): this host's kvm_pvm runs guest instructions through KVM's emulator, which checks no data breakpoint, so
+/// there Z2–Z4 are answered as unsupported and gdb watches in software.
 /// </summary>
 internal sealed class X86_64GdbTarget(Vcpu vcpu) : GdbTarget
 {
+    // What DR0–DR3 hold after the last Arm or Step: null an execute breakpoint or nothing, else the watchpoint whose
+    // piece at WatchAddress it is.
+    private readonly GdbWatchpoint?[] _watchSlots = new GdbWatchpoint?[4];
+    private readonly ulong[] _watchAddress = new ulong[4];
+
     private const byte Hlt = 0xF4;
 
     /// <summary>Offset of XSTATE_BV in an XSAVE image.</summary>
@@ -127,19 +136,106 @@ internal sealed class X86_64GdbTarget(Vcpu vcpu) : GdbTarget
         }
     }
 
-    public override void Step(IReadOnlyList<GdbWatchpoint> watchpoints) => vcpu.SetGuestDebug(GuestDebugFlags.Enable | GuestDebugFlags.SingleStep);
+    public override void Step(IReadOnlyList<GdbWatchpoint> watchpoints)
+    {
+        if (watchpoints.Count == 0)
+        {
+            Array.Clear(_watchSlots);
+            vcpu.SetGuestDebug(GuestDebugFlags.Enable | GuestDebugFlags.SingleStep);
+            return;
+        }
+        // A watched access by the stepped instruction: one exit, dr6 with BS and the B bits (vmx.c handle_exception_nmi).
+        SetDebugRegisters(GuestDebugFlags.SingleStep, [], watchpoints);
+    }
 
     public override void Arm(IReadOnlyList<ulong> breakpoints, IReadOnlyList<GdbWatchpoint> watchpoints)
     {
-        if (breakpoints.Count == 0)
+        if (breakpoints.Count == 0 && watchpoints.Count == 0)
         {
             Disable();
             return;
         }
+        SetDebugRegisters(GuestDebugFlags.None, breakpoints, watchpoints);
+    }
+
+    /// <summary>
+    /// KVM_SET_GUEST_DEBUG with USE_HW_BP (and <paramref name="extra"/>): the execute breakpoints in DR0 on, then each
+    /// watchpoint piece (<see cref="Pieces"/>) with L, RW and LEN (Intel SDM Vol. 3A 18.2.4).
+    /// </summary>
+    private void SetDebugRegisters(GuestDebugFlags extra, IReadOnlyList<ulong> breakpoints, IReadOnlyList<GdbWatchpoint> watchpoints)
+    {
         Span<ulong> regs = stackalloc ulong[Vcpu.GuestDebugRegisterCount];
+        Array.Clear(_watchSlots);
         for (int i = 0; i < breakpoints.Count; i++) regs[i] = breakpoints[i];
-        regs[7] = X86_64GdbRegisters.Dr7ForExecuteBreakpoints(breakpoints.Count);
-        vcpu.SetGuestDebug(GuestDebugFlags.Enable | GuestDebugFlags.UseHardwareBreakpoints, regs);
+        ulong dr7 = X86_64GdbRegisters.Dr7ForExecuteBreakpoints(breakpoints.Count);
+        int n = breakpoints.Count;
+        foreach (GdbWatchpoint w in watchpoints)
+        {
+            foreach (var (address, length) in Pieces(w))
+            {
+                if (n == 4) break; // the stub counted the registers; not reached
+                regs[n] = address;
+                _watchSlots[n] = w;
+                _watchAddress[n] = address;
+                ulong rw = w.Kind == GdbWatchKind.Write ? 1UL : 3UL;
+                ulong len = length switch { 1 => 0, 2 => 1, 8 => 2, _ => 3 };
+                dr7 |= (1UL << (2 * n)) | (rw << (16 + 4 * n)) | (len << (18 + 4 * n));
+                n++;
+            }
+        }
+        regs[7] = dr7;
+        vcpu.SetGuestDebug(GuestDebugFlags.Enable | GuestDebugFlags.UseHardwareBreakpoints | extra, regs);
+    }
+
+    /// <summary>
+    /// The naturally aligned pieces of 8, 4, 2 or 1 bytes that cover <paramref name="watchpoint"/>'s range, largest
+    /// first at each address (a DR watches LEN bytes at an address aligned to LEN: SDM Vol. 3A 18.2.5).
+    /// </summary>
+    internal static IEnumerable<(ulong Address, int Length)> Pieces(GdbWatchpoint watchpoint)
+    {
+        ulong address = watchpoint.Address;
+        int left = watchpoint.Length;
+        while (left > 0)
+        {
+            int size = 8;
+            while (size > left || (address & (ulong)(size - 1)) != 0) size >>= 1;
+            yield return (address, size);
+            address += (ulong)size;
+            left -= size;
+        }
+    }
+
+    public override int WatchpointRegistersFor(GdbWatchpoint watchpoint) => Pieces(watchpoint).Count();
+
+    public override bool WatchpointsShareBreakpointRegisters => true;
+
+    public override bool SupportsWatchKind(GdbWatchKind kind) => kind != GdbWatchKind.Read;
+
+    public override bool WatchpointStopsBeforeAccess => false;
+
+    /// <summary>DR0–DR3 when the kernel raises data breakpoints for KVM_GUESTDBG_USE_HW_BP (<see cref="X86DataBreakpointProbe"/>), else 0.</summary>
+    public override int WatchpointRegisters => X86DataBreakpointProbe.Raises(vcpu.Vm.Kvm) ? 4 : 0;
+
+    /// <summary>
+    /// KVM_EXIT_DEBUG, exception 1, with the B bit of a watchpoint's register in dr6. The address is the hit piece's;
+    /// DR6 does not tell a read from a write, but an RW = 01 register only hits a write: <paramref name="write"/> is
+    /// true when one of those hit, else false (an access watchpoint's hit is reported as <c>awatch</c>).
+    /// </summary>
+    public override bool IsWatchpointExit(VcpuExit exit, out ulong address, out bool write)
+    {
+        address = 0;
+        write = false;
+        if (exit.Reason != KvmExitReason.KVM_EXIT_DEBUG || exit.DebugException != 1) return false;
+        bool hit = false;
+        for (int n = 0; n < 4; n++)
+        {
+            if ((exit.DebugDr6 & (1UL << n)) == 0 || _watchSlots[n] is not GdbWatchpoint w) continue;
+            bool isWrite = w.Kind == GdbWatchKind.Write;
+            if (!hit || (isWrite && !write)) address = _watchAddress[n];
+            hit = true;
+            write |= isWrite;
+        }
+        return hit;
     }
 
     public override void Disable() => vcpu.DisableGuestDebug();

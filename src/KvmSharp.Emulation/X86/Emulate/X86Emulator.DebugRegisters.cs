@@ -8,8 +8,9 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// MOV to/from DR0–DR7 and the instruction breakpoints DR0–DR3/DR7 arm, as this host's KVM runs them: through KVM's
 /// instruction emulator (arch/x86/kvm/emulate.c em_dr_read/em_dr_write with check_dr_read/check_dr_write, over
 /// x86.c kvm_get_dr/kvm_set_dr) and x86.c kvm_vcpu_check_code_breakpoint. Every rule below was observed on this host
-/// (Linux 6.18 kvm_pvm, AMD). Not modelled: data (read/write) and I/O breakpoints — this host does not raise them
-/// either (a write to a DR0 address armed with RW=01 ran on without #DB), while VMX/SVM hardware would —, single-step
+/// (Linux 6.18 kvm_pvm, AMD). Data (read/write) breakpoints: this host does not raise them (a write to a DR0 address
+/// armed with RW=01 ran on without #DB), VMX/SVM hardware does — EmulatorConfig.X86DataBreakpoints, on in the upstream
+/// presets (X86Emulator.GuestDebug.cs NoteDataAccess / DataBreakpointTrap). Not modelled: I/O breakpoints, single-step
 /// (RFLAGS.TF) traps of the guest's own and DR6.BS. The host's KVM_SET_GUEST_DEBUG breakpoints and single-step are
 /// X86Emulator.GuestDebug.cs (checked before these).
 /// </summary>

@@ -634,7 +634,7 @@ internal sealed partial class X86Emulator
         ulong mask = Alu.Mask(addressSize);
         int iterations = 0;
         bool stos = i.Mnemonic is Mnemonic.Stosb or Mnemonic.Stosw or Mnemonic.Stosd or Mnemonic.Stosq;
-        if (rep && stos && addressSize == 8 && CanGoFast(_cpu.Rflags) && FastStos(size) > 0)
+        if (rep && stos && addressSize == 8 && CanGoFast(_cpu.Rflags) && !DataBreakpointsArmed && FastStos(size) > 0)
             return ReadReg(counter) == 0; // whole pages done; the rest (if any) in the next step
         while (true)
         {
@@ -670,6 +670,8 @@ internal sealed partial class X86Emulator
             WriteReg(counter, (ReadReg(counter) - 1) & Alu.Mask(counter.GetSize()));
             // One MMIO exit per step: stop after the iteration that wrote to MMIO.
             if (_mmioWriteLength > 0) return ReadReg(counter) == 0;
+            // A data breakpoint traps after the iteration that hit (SDM Vol. 3A 18.3.1.2; X86Emulator.GuestDebug.cs).
+            if (_dataHits != 0) return ReadReg(counter) == 0;
         }
     }
 
@@ -690,7 +692,7 @@ internal sealed partial class X86Emulator
         ulong step = (f & RFLAGS_DF) != 0 ? unchecked((ulong)-size) : (ulong)size;
         ulong mask = Alu.Mask(addressSize);
         int iterations = 0;
-        if (rep && scas && addressSize == 8 && CanGoFast(f))
+        if (rep && scas && addressSize == 8 && CanGoFast(f) && !DataBreakpointsArmed)
         {
             bool complete = FastScas(size, repe, ref f, out bool progressed);
             if (complete) return true;
@@ -717,6 +719,7 @@ internal sealed partial class X86Emulator
             WriteReg(counter, (ReadReg(counter) - 1) & Alu.Mask(counter.GetSize()));
             bool zf = (f & RFLAGS_ZF) != 0;
             if ((repe && !zf) || (repne && zf)) return true;
+            if (_dataHits != 0) return false; // a data breakpoint traps after this iteration (X86Emulator.GuestDebug.cs)
         }
     }
 

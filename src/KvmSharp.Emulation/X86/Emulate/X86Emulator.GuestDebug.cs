@@ -27,9 +27,12 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// i.e. execute breakpoints, DR7 bits 31:0), before the guest's own DR0–DR7; a hit ends KVM_RUN with exception 1,
 /// pc = the instruction, dr6 = B-bits | 0xffff0ff0, and hits again on every KVM_RUN (RF is not consulted). The guest
 /// keeps its own DR0–DR7 (KVM_GET_DEBUGREGS, MOV from DR7).</item>
+/// <item>Data breakpoints (EmulatorConfig.X86DataBreakpoints, off for this host — its emulator checks none — and on
+/// in the upstream presets, where VMX/SVM hardware holds the breakpoints): see <see cref="NoteDataAccess"/> and
+/// <see cref="DataBreakpointTrap"/>.</item>
 /// </list>
-/// Not modelled: REP strings split every 1024 iterations by KVM (the interpreter splits every 4096), single-stepping INT n in real mode (KVM reports the handler's address), data
-/// and I/O breakpoints (this host raises none), the step after a KVM_EXIT_HYPERCALL completes, an injected #DF that
+/// Not modelled: REP strings split every 1024 iterations by KVM (the interpreter splits every 4096), single-stepping INT n in real mode (KVM reports the handler's address),
+/// I/O breakpoints (RW = 10), the step after a KVM_EXIT_HYPERCALL completes, an injected #DF that
 /// INJECT_DB/BP would turn into a triple-fault request. BLOCKIRQ is kept but has nothing to act on: it stops KVM from
 /// injecting interrupts that an interrupt controller raised, and the emulator has none (re-injecting an interrupt
 /// KVM_SET_VCPU_EVENTS queued is not affected upstream either).
@@ -135,6 +138,7 @@ internal sealed partial class X86Emulator
     private bool HostCodeBreakpoint()
     {
         _debugExitTaken = false;
+        _dataHits = 0;
         if ((_guestDebug & KvmConstants.KVM_GUESTDBG_USE_HW_BP) == 0 || (_hostDr7 & Dr7BpEnable) == 0) return false;
         if (_pending is not null && _completionData is not null) return false;
         ulong eip = LinearRip();
@@ -172,9 +176,81 @@ internal sealed partial class X86Emulator
     /// </summary>
     private StepOutcome AfterInstruction(StepOutcome outcome)
     {
+        if (_dataHits != 0 && DataBreakpointTrap(outcome) is StepOutcome trap) return trap;
         if ((_guestDebug & KvmConstants.KVM_GUESTDBG_SINGLESTEP) == 0 || _debugExitTaken) return outcome;
         if (outcome.Exit && _run.ExitReason != (uint)KvmExitReason.KVM_EXIT_HLT) return outcome;
         _run.SetDebugExit(DB_VECTOR, LinearRip(), Dr6Bs | Dr6ActiveLow);
         return StepOutcome.ExitToUser;
+    }
+
+    // ------------------------------------------------------------ data breakpoints (upstream presets)
+
+    /// <summary>The B0–B3 bits of the data breakpoints the current instruction (or REP iteration) hit so far.</summary>
+    private ulong _dataHits;
+
+    /// <summary>EmulatorConfig.X86DataBreakpoints: the kernel's CPU raises data breakpoints (VMX/SVM; not kvm_pvm).</summary>
+    private bool DataBreakpointsModelled => _kvm.Kernel.Config.X86DataBreakpoints;
+
+    /// <summary>
+    /// The DR7 the hardware holds: x86.c kvm_update_dr7 — guest_debug_dr7 under KVM_GUESTDBG_USE_HW_BP, else the
+    /// guest's DR7 — with kvm_update_dr0123's eff_db (the host's debugreg[0..3] under USE_HW_BP, else the guest's).
+    /// </summary>
+    private (ulong Dr7, ulong[] Db) HardwareBreakpoints() =>
+        (_guestDebug & KvmConstants.KVM_GUESTDBG_USE_HW_BP) != 0 ? (_hostDr7, _hostDb) : (Vec.Dr7, Vec.Db);
+
+    /// <summary>
+    /// A data breakpoint is armed: the REP fast paths (X86Emulator.StringFast.cs), which bypass <see cref="AccessMemory"/>,
+    /// step aside and REP strings stop after each iteration that hit.
+    /// </summary>
+    private bool DataBreakpointsArmed => DataBreakpointsModelled && (HardwareBreakpoints().Dr7 & Dr7BpEnable) != 0;
+
+    /// <summary>
+    /// Called for each data access of an instruction (<see cref="AccessMemory"/>): Intel SDM Vol. 3A 18.2.4/18.2.5 — an
+    /// enabled breakpoint (L or G) with RW = 01 matches a write, RW = 11 a read or a write (RW = 00 is an execute
+    /// breakpoint, RW = 10 an I/O one: neither is a data access); LEN 00/01/11/10 is 1/2/4/8 bytes and the low
+    /// address bits below LEN are ignored ("the processor uses the address as if aligned"); any byte of the access
+    /// inside that range hits. Several breakpoints may hit one instruction: each sets its B bit.
+    /// </summary>
+    private void NoteDataAccess(ulong linear, int length, bool write)
+    {
+        var (dr7, db) = HardwareBreakpoints();
+        if ((dr7 & Dr7BpEnable) == 0) return;
+        for (int n = 0; n < 4; n++)
+        {
+            if (((dr7 >> (2 * n)) & 3) == 0) continue;
+            ulong rw = (dr7 >> (16 + 4 * n)) & 3, len = (dr7 >> (18 + 4 * n)) & 3;
+            if (rw is 0 or 2 || (rw == 1 && !write)) continue;
+            ulong size = len switch { 0 => 1, 1 => 2, 2 => 8, _ => 4 };
+            ulong start = db[n] & ~(size - 1);
+            if (linear < start + size && start < linear + (ulong)length) _dataHits |= 1UL << n;
+        }
+    }
+
+    /// <summary>
+    /// After an instruction (or the REP iteration) that hit a data breakpoint: a trap, RIP already past it (Intel SDM
+    /// Vol. 3A 18.3.1.2; on a REP string still on it while rCX lasts). #DB is intercepted: while the host single-steps or
+    /// uses hardware breakpoints, svm.c db_interception / vmx.c handle_exception_nmi end KVM_RUN with KVM_EXIT_DEBUG,
+    /// exception 1, pc = CS.base + RIP, dr6 = the hardware's (B bits, BS when also single-stepping, DR6_ACTIVE_LOW);
+    /// the guest's DR6 is untouched. Otherwise kvm_queue_exception_p(DB_VECTOR, payload) delivers a #DB trap to the
+    /// guest: kvm_deliver_exception_payload puts the B bits in DR6 (trap bits replaced, bit 12 clear) and
+    /// kvm_check_and_inject_events clears DR7.GD. An instruction that exits to userspace (an MMIO write, OUTS/INS: KVM
+    /// emulates those, and its emulator checks no data breakpoint) drops the hits. Null: no trap.
+    /// </summary>
+    private StepOutcome? DataBreakpointTrap(StepOutcome outcome)
+    {
+        ulong hits = _dataHits;
+        _dataHits = 0;
+        if (outcome.Exit) return null;
+        const uint HostDb = KvmConstants.KVM_GUESTDBG_SINGLESTEP | KvmConstants.KVM_GUESTDBG_USE_HW_BP;
+        if ((_guestDebug & HostDb) != 0)
+        {
+            ulong step = (_guestDebug & KvmConstants.KVM_GUESTDBG_SINGLESTEP) != 0 ? Dr6Bs : 0;
+            _run.SetDebugExit(DB_VECTOR, LinearRip(), hits | step | Dr6ActiveLow);
+            return StepOutcome.ExitToUser;
+        }
+        var s = Vec;
+        s.Dr6 = ((s.Dr6 & ~DrTrapBits) | Dr6ActiveLow | hits) & ~(1UL << 12);
+        s.Dr7 &= ~Dr7Gd;
+        return DeliverException(QueueGuestFault(new GuestFault(DB_VECTOR)));
     }
 }

@@ -162,6 +162,7 @@ internal sealed partial class X86Emulator
     /// <summary>A data access, split at page boundaries; each piece is translated and resolved on its own.</summary>
     private void AccessMemory(ulong linear, Span<byte> data, bool write)
     {
+        if (DataBreakpointsModelled) NoteDataAccess(linear, data.Length, write); // data breakpoints (X86Emulator.GuestDebug.cs)
         ulong page = (ulong)EmulatorConfig.PageSize;
         int done = 0;
         while (done < data.Length)
