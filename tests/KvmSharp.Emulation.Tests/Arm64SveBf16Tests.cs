@@ -17,42 +17,43 @@ namespace KvmSharp.Emulation.Tests;
 /// element size), digesting Z0, P2, NZCV and FPSR after the case under the FPCR it names. Blocks reshape the data
 /// first to reach the rounding edges: BFloat16 operands near 1 (so round-to-odd sums cancel), near 2^−65 and 2^−63
 /// (products at the 2^−126 flush threshold, cancelling against addends there) and near 2^64 (products at the overflow threshold); singles whose low halves are the
-/// BFCVT ties. Compared at 128-, 256- and 512-bit vectors. Also: UNDEFINED on a CPU whose ID_AA64ZFR0_EL1 lacks BF16
+/// BFCVT ties. Compared at 128-, 256- and 512-bit vectors. The FZ16 cases include the SVE2 FLOGB .H and FMLALB/T,
+/// FMLSLB/T (A64Interpreter.Sve2Fp.cs). The AdvSIMD forms are in <see cref="Arm64SimdBf16Tests"/>, with these helpers. Also: UNDEFINED on a CPU whose ID_AA64ZFR0_EL1 lacks BF16
 /// or I8MM, and hand-computed round-to-odd, flush and FZ16 results. Skips, with the reason, without the cross compiler
 /// or qemu-aarch64.
 /// </summary>
 public class Arm64SveBf16Tests
 {
-    private const uint RoundUp = 1u << 22, RoundDown = 2u << 22, RoundZero = 3u << 22, FlushZero = 1u << 24, DefaultNan = 1u << 25;
+    internal const uint RoundUp = 1u << 22, RoundDown = 2u << 22, RoundZero = 3u << 22, FlushZero = 1u << 24, DefaultNan = 1u << 25;
 
     /// <summary>FPCR.FZ16 (bit 19).</summary>
-    private const uint Fz16 = 1u << 19;
+    internal const uint Fz16 = 1u << 19;
 
     /// <summary><paramref name="insn"/> under FPCR = <paramref name="fpcr"/>, FPSR cleared first and stored to the digested buffer.</summary>
-    private static string Fp(string insn, uint fpcr = 0) =>
+    internal static string Fp(string insn, uint fpcr = 0) =>
         $"msr fpsr, xzr\nmov x11, #0x{fpcr:x}\nmsr fpcr, x11\n{insn}\nmrs x11, fpsr\nstr x11, [x13]\nmsr fpcr, xzr";
 
     /// <summary>BFloat16 elements of Zr with exponent 0x7E or 0x7F (magnitudes in [0.5, 2)), sign and fraction from the data.</summary>
-    private static string Near1(string r) => $"and {r}.h, {r}.h, #0x80ff\norr {r}.h, {r}.h, #0x3f00\n";
+    internal static string Near1(string r) => $"and {r}.h, {r}.h, #0x80ff\norr {r}.h, {r}.h, #0x3f00\n";
 
     /// <summary>BFloat16 exponent 0x3E or 0x3F: products of two are at the 2^−126 flush threshold.</summary>
-    private static string Tiny(string r) => Near1(r) + $"sub {r}.h, {r}.h, #0x20, lsl #8\n";
+    internal static string Tiny(string r) => Near1(r) + $"sub {r}.h, {r}.h, #0x20, lsl #8\n";
 
     /// <summary>BFloat16 exponent 0x40 or 0x41: products with a <see cref="Tiny"/> one straddle 2^−126.</summary>
-    private static string Low(string r) => Near1(r) + $"sub {r}.h, {r}.h, #0x1f, lsl #8\n";
+    internal static string Low(string r) => Near1(r) + $"sub {r}.h, {r}.h, #0x1f, lsl #8\n";
 
     /// <summary>BFloat16 exponent 0xBE or 0xBF: products of two are at the 2^128 overflow threshold.</summary>
-    private static string Huge(string r) => Near1(r) + $"add {r}.h, {r}.h, #0x20, lsl #8\n";
+    internal static string Huge(string r) => Near1(r) + $"add {r}.h, {r}.h, #0x20, lsl #8\n";
 
     /// <summary>Single addends in Z0 near 1, at the smallest normal (exponent 0 or 1), or huge (0xFE or 0xFF).</summary>
-    private const string Near1S = "and z0.s, z0.s, #0x80ffffff\norr z0.s, z0.s, #0x3f000000\n",
+    internal const string Near1S = "and z0.s, z0.s, #0x80ffffff\norr z0.s, z0.s, #0x3f000000\n",
         TinyS = "and z0.s, z0.s, #0x80ffffff\n", HugeS = "orr z0.s, z0.s, #0x7f000000\n";
 
     /// <summary>Half elements of Zr with exponent 0 or 1 (denormals, zeros and the smallest normals).</summary>
-    private static string SmallH(string r) => $"and {r}.h, {r}.h, #0x87ff\n";
+    internal static string SmallH(string r) => $"and {r}.h, {r}.h, #0x87ff\n";
 
     /// <summary>Half elements with exponent 4 (2^−11 up to 2^−10): their products are tiny.</summary>
-    private static string MidH(string r) => $"and {r}.h, {r}.h, #0x83ff\norr {r}.h, {r}.h, #0x1000\n";
+    internal static string MidH(string r) => $"and {r}.h, {r}.h, #0x83ff\norr {r}.h, {r}.h, #0x1000\n";
 
     private static readonly string[] Bf16Cases =
     [
@@ -156,6 +157,17 @@ public class Arm64SveBf16Tests
         Fp(SmallH("z1") + "fcvtzu z0.s, p1/m, z1.h", Fz16),
         Fp(SmallH("z1") + "fcvt z0.s, p1/m, z1.h", Fz16),
         Fp("fcvt z0.h, p1/m, z1.s", Fz16),
+        Fp(SmallH("z1") + "flogb z0.h, p1/m, z1.h"),
+        Fp(SmallH("z1") + "flogb z0.h, p1/m, z1.h", Fz16),
+        Fp(SmallH("z1") + "flogb z0.h, p1/m, z1.h", Fz16 | FlushZero),
+        Fp(SmallH("z1") + SmallH("z2") + "fmlalb z0.s, z1.h, z2.h"),
+        Fp(SmallH("z1") + SmallH("z2") + "fmlalb z0.s, z1.h, z2.h", Fz16),
+        Fp(SmallH("z1") + MidH("z2") + "fmlalt z0.s, z1.h, z2.h", Fz16 | RoundUp),
+        Fp(TinyS + SmallH("z1") + SmallH("z2") + "fmlslb z0.s, z1.h, z2.h", Fz16 | FlushZero),
+        Fp(SmallH("z1") + SmallH("z2") + "fmlslt z0.s, z1.h, z2.h", Fz16 | DefaultNan),
+        Fp(SmallH("z1") + SmallH("z2") + "fmlalb z0.s, z1.h, z2.h[3]", Fz16),
+        Fp(SmallH("z1") + SmallH("z2") + "mov z7.d, z2.d\nfmlslt z0.s, z1.h, z7.h[6]", Fz16),
+        Fp("fmlalt z0.s, z1.h, z2.h", Fz16),
     ];
 
     /// <summary>Arm64Sve2Tests' program for <paramref name="cases"/>, on 64 windows 16 bytes apart instead of 4 of 256.</summary>
@@ -168,14 +180,14 @@ public class Arm64SveBf16Tests
         return program.Replace(windows, "for (int k = 0; k < 64; k++)").Replace(offsets, "k * 16");
     }
 
-    private static (byte[]?, string?, string?) Build(string[] cases, string tag) =>
+    internal static (byte[]?, string?, string?) Build(string[] cases, string tag) =>
         Arm64Sve2Tests.Build(Program(cases), tag, "-Wno-unused-function", "-Wno-unused-const-variable", "-march=armv9-a+bf16+i8mm");
 
     private static readonly Lazy<(byte[]? Guest, string? Hosted, string? Why)> Bf16Built = new(() => Build(Bf16Cases, "sve-bf16"));
     private static readonly Lazy<(byte[]? Guest, string? Hosted, string? Why)> I8mmBuilt = new(() => Build(I8mmCases, "sve-i8mm"));
     private static readonly Lazy<(byte[]? Guest, string? Hosted, string? Why)> Fz16Built = new(() => Build(Fz16Cases, "sve-fz16"));
 
-    private static string[] Names(string[] cases) => [.. cases.Select(c => c.Replace("\n", "; "))];
+    internal static string[] Names(string[] cases) => [.. cases.Select(c => c.Replace("\n", "; "))];
 
     [SkippableTheory]
     [InlineData(128)]

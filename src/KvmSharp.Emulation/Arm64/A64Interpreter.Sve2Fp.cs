@@ -5,7 +5,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// SVE2 floating point (Arm ARM DDI 0487 C4.1 "SVE2 floating-point pairwise operations", "SVE2 floating-point convert
 /// precision odd elements", "SVE2 floating-point convert to integer" (FLOGB), "SVE2 floating-point multiply-add long",
 /// "SVE2 floating-point multiply-add long (indexed)"; C8.2 pseudocode). The element operations are the SVE ones
-/// (A64Interpreter.SveHalf.cs, FpArithmetic.cs: FPCR.RMode/FZ/DN, FPSR cumulative flags, FZ16 refused); FMLALB/T and
+/// (A64Interpreter.SveHalf.cs, FpArithmetic.cs: FPCR.RMode/FZ/DN, FPSR cumulative flags; FPCR.FZ16 flushes FLOGB's
+/// and FMLALB/T's half operands without IDC, <see cref="HalfFlushIn"/>); FMLALB/T and
 /// FMLSLB/T (FPMulAddH) widen their half operands to single exactly — a NaN keeps its signalling bit, so
 /// FPProcessNaNs3H's choice is the single one's — and round once in the single fused multiply-add.
 /// </summary>
@@ -27,14 +28,13 @@ internal sealed partial class A64Interpreter
 
     /// <summary>
     /// FLOGB (01100101 00 011 size 0 101 Pg Zn Zd; size 00 reserved; C8.2 FLOGB): the signed base-2 exponent of each
-    /// active element, denormals normalised (flushed first under FPCR.FZ, IDC); a zero or NaN gives −2^(esize−1) and an
+    /// active element, denormals normalised (flushed first under FPCR.FZ, IDC; .H under FPCR.FZ16, no IDC); a zero or NaN gives −2^(esize−1) and an
     /// infinity 2^(esize−1) − 1, each with IOC. Inactive elements keep Zd.
     /// </summary>
     private bool Sve2FpLogb(uint insn)
     {
         int esz = 1 << (int)((insn >> 17) & 3);
         if (esz == 1) return false;
-        if (esz == 2) RefuseFz16();
         int zd = (int)(insn & 31);
         var d = Z(zd, _z0);
         var n = Z((int)((insn >> 5) & 31), _z1);
@@ -46,7 +46,7 @@ internal sealed partial class A64Interpreter
             ulong x = E(n, e, esz);
             double v = esz switch
             {
-                2 => BitConverter.UInt64BitsToDouble(HalfToDouble(x)),
+                2 => BitConverter.UInt64BitsToDouble(HalfIn(x)), // FPUnpack at N = 16: FZ16 flushes, no IDC
                 4 => FpToDouble(FpFlushIn(x, dbl: false), dbl: false),
                 _ => FpToDouble(FpFlushIn(x, dbl: true), dbl: true),
             };
@@ -147,10 +147,16 @@ internal sealed partial class A64Interpreter
         return BitConverter.SingleToUInt32Bits((float)BitConverter.UInt64BitsToDouble(HalfToDouble(h)));
     }
 
-    /// <summary>FPMulAddH(addend, FPNeg(n) when subtracting, m): the single fused multiply-add of the widened halves.</summary>
+    /// <summary>
+    /// FPMulAddH(addend, FPNeg(n) when subtracting, m): the single fused multiply-add of the widened halves. FPMulAddH
+    /// unpacks op1 and op2 with FPUnpack at N = 16 under the same FPCR, so FPCR.FZ16 makes a denormal half a zero of its
+    /// sign without IDC (<see cref="HalfFlushIn"/>); the single addend and result follow FPCR.FZ as FPMulAdd does.
+    /// </summary>
     private ulong FpMulAddHalfWide(ulong addend, ulong n, ulong m, bool sub)
     {
         if (sub) n ^= 0x8000;
+        n = HalfFlushIn(n & 0xFFFF);
+        m = HalfFlushIn(m & 0xFFFF);
         return FpMulAdd(addend, HalfToSingleBits(n), HalfToSingleBits(m), dbl: false) & 0xFFFF_FFFF;
     }
 
@@ -161,7 +167,6 @@ internal sealed partial class A64Interpreter
     /// </summary>
     private bool Sve2FpMulAddLong(uint insn, bool indexed)
     {
-        RefuseFz16();
         bool sub = ((insn >> 13) & 1) != 0;
         int t = (int)((insn >> 10) & 1), zda = (int)(insn & 31);
         int zm = (int)((insn >> 16) & (indexed ? 7u : 31u));

@@ -34,15 +34,6 @@ internal sealed partial class A64Interpreter
     }
 
     /// <summary>
-    /// [D] For the half-precision paths outside this file that do not flush yet (A64Interpreter.Sve2Fp.cs: FLOGB .H,
-    /// FMLALB/T): FPCR.FZ16 set stops the run as an emulation failure.
-    /// </summary>
-    private void RefuseFz16()
-    {
-        if ((cpu.Fpcr & FpcrFz16) != 0) throw new UnsupportedInstructionStop(LastInstruction);
-    }
-
-    /// <summary>
     /// FPUnpackBase at N = 16 (Arm ARM shared pseudocode): "if IsZero(exp16) then if IsZero(frac16) || fpcr.FZ16 == '1'
     /// then fptype = FPType_Zero" — a denormal half under FPCR.FZ16 is a zero of its sign, and no Input Denormal
     /// exception is raised (unlike FPCR.FZ for single and double).

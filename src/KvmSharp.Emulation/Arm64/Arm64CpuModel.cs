@@ -4,7 +4,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// <summary>
 /// The parts of the emulated arm64 host CPU that differ between presets [D: this machine is x86_64, so no arm64 host
 /// fact is observable]: the pointer-authentication fields of ID_AA64ISAR1_EL1 (APA, API, GPA, GPI) and
-/// ID_AA64ISAR2_EL1 (APA3, GPA3) as the host's sanitised ftr registers show them, and the Scalable Vector Extension
+/// ID_AA64ISAR2_EL1 (APA3, GPA3) as the host's sanitised ftr registers show them, ID_AA64ISAR1_EL1.BF16 and I8MM (the
+/// AdvSIMD BFloat16 and Int8 matrix multiply instructions), and the Scalable Vector Extension
 /// (ID_AA64PFR0_EL1.SVE, ID_AA64ZFR0_EL1 and the vector lengths). Everything else is the fixed Neoverse-N1-like CPU of
 /// Arm64HostCpu. Chosen per emulated kernel through <see cref="EmulatorConfig.Arm64Cpu"/>.
 /// </summary>
@@ -24,6 +25,18 @@ public sealed record Arm64CpuModel
 
     /// <summary>ID_AA64ISAR1_EL1.GPI (bits 31:28): generic authentication with an IMPLEMENTATION DEFINED algorithm.</summary>
     public int Gpi { get; init; }
+
+    /// <summary>
+    /// ID_AA64ISAR1_EL1.BF16 (bits 47:44): 1 = FEAT_BF16, the AdvSIMD and scalar BFloat16 instructions
+    /// (A64Interpreter.SimdBf16.cs; 2, FEAT_EBF16, is not emulated). The SVE forms follow ID_AA64ZFR0_EL1.BF16.
+    /// </summary>
+    public int Bf16 { get; init; }
+
+    /// <summary>
+    /// ID_AA64ISAR1_EL1.I8MM (bits 55:52): 1 = FEAT_I8MM, the AdvSIMD Int8 matrix multiply instructions
+    /// (A64Interpreter.SimdI8mm.cs). The SVE forms follow ID_AA64ZFR0_EL1.I8MM.
+    /// </summary>
+    public int I8mm { get; init; }
 
     /// <summary>ID_AA64ISAR2_EL1.APA3 (bits 15:12): address authentication with QARMA3.</summary>
     public int Apa3 { get; init; }
@@ -56,13 +69,14 @@ public sealed record Arm64CpuModel
 
     /// <summary>
     /// Arm Neoverse V1-like (Armv8.4 with SVE): FEAT_PAuth with QARMA5 (APA = 1, GPA = 1) and SVE with a 256-bit
-    /// maximum vector length, ID_AA64ZFR0_EL1 with BF16 = 1 and I8MM = 1 (Neoverse V1 TRM; the SVE BF16 and I8MM
-    /// instructions are in A64Interpreter.SveBf16.cs) [D: a preset for testing the
+    /// maximum vector length, ID_AA64ZFR0_EL1 with BF16 = 1 and I8MM = 1, and ID_AA64ISAR1_EL1 with BF16 = 1 and I8MM = 1
+    /// (Neoverse V1 TRM: the core implements FEAT_BF16 and FEAT_I8MM; the SVE forms are in A64Interpreter.SveBf16.cs,
+    /// the AdvSIMD and scalar ones in A64Interpreter.SimdBf16.cs) [D: a preset for testing the
     /// SVE and pointer-authentication paths on the N1-like base].
     /// </summary>
     public static Arm64CpuModel NeoverseV1 { get; } = new()
     {
-        Name = "neoverse-v1", Apa = 1, Gpa = 1, SveMaxVectorLength = 32, SveFeatures = (1UL << 44) | (1UL << 20),
+        Name = "neoverse-v1", Apa = 1, Gpa = 1, Bf16 = 1, I8mm = 1, SveMaxVectorLength = 32, SveFeatures = (1UL << 44) | (1UL << 20),
     };
 
     /// <summary>
@@ -70,13 +84,13 @@ public sealed record Arm64CpuModel
     /// vector length — ID_AA64ZFR0_EL1.SVEver (bits 3:0) = 1, AES (7:4) = 2 (AESE/AESD/AESMC/AESIMC and PMULLB/T .Q),
     /// BitPerm (19:16) = 1 (BEXT/BDEP/BGRP), BF16 (23:20) = 1, SHA3 (35:32) = 1 (RAX1), SM4 (43:40) = 1 (SM4E/SM4EKEY),
     /// I8MM (47:44) = 1 (Neoverse V2 TRM; the optional SVE2 instructions are in A64Interpreter.Sve2Crypto.cs, the SVE
-    /// BF16 and I8MM ones in A64Interpreter.SveBf16.cs; ID_AA64ISAR1_EL1 keeps BF16 = I8MM = 0 while their AdvSIMD
-    /// forms are not implemented)
+    /// BF16 and I8MM ones in A64Interpreter.SveBf16.cs), and ID_AA64ISAR1_EL1.BF16 = 1, I8MM = 1 (the AdvSIMD and scalar
+    /// forms, A64Interpreter.SimdBf16.cs)
     /// [D: a preset for running code built for Armv9 on the N1-like base].
     /// </summary>
     public static Arm64CpuModel NeoverseV2 { get; } = new()
     {
-        Name = "neoverse-v2", Apa = 1, Gpa = 1, SveMaxVectorLength = 16,
+        Name = "neoverse-v2", Apa = 1, Gpa = 1, Bf16 = 1, I8mm = 1, SveMaxVectorLength = 16,
         SveFeatures = (1UL << 44) | (1UL << 40) | (1UL << 32) | (1UL << 20) | (1UL << 16) | (2UL << 4) | 1,
     };
 
@@ -98,9 +112,12 @@ public sealed record Arm64CpuModel
     /// <summary>The host's sanitised ID_AA64ZFR0_EL1 (0 without SVE).</summary>
     internal ulong Aa64Zfr0 => HasSve ? SveFeatures : 0;
 
-    /// <summary>The host's sanitised ID_AA64ISAR1_EL1: the fixed fields of Arm64HostCpu plus this model's PAuth fields.</summary>
+    /// <summary>
+    /// The host's sanitised ID_AA64ISAR1_EL1: the fixed fields of Arm64HostCpu plus this model's PAuth, BF16 (bits
+    /// 47:44) and I8MM (55:52) fields.
+    /// </summary>
     internal ulong Aa64Isar1 => Arm64HostCpu.Aa64Isar1 | ((ulong)(Apa & 0xf) << 4) | ((ulong)(Api & 0xf) << 8) |
-        ((ulong)(Gpa & 0xf) << 24) | ((ulong)(Gpi & 0xf) << 28);
+        ((ulong)(Gpa & 0xf) << 24) | ((ulong)(Gpi & 0xf) << 28) | ((ulong)(Bf16 & 0xf) << 44) | ((ulong)(I8mm & 0xf) << 52);
 
     /// <summary>The host's sanitised ID_AA64ISAR2_EL1: only this model's PAuth (QARMA3) fields.</summary>
     internal ulong Aa64Isar2 => ((ulong)(Apa3 & 0xf) << 12) | ((ulong)(Gpa3 & 0xf) << 8);
