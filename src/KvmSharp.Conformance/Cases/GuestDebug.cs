@@ -382,10 +382,91 @@ public static class GuestDebug
         if (raises)
         {
             ulong after = Code + (ulong)LongModeGuest.Assemble(a => a.mov(__qword_ptr[Data], rax)).Length;
-            AssertDebugExit(v.Run(), 1, after, 0xffff0ff5); // after the 8-byte MOV; B0 and B2
+            var hit = v.Run();
+            AssertDebugExit(hit, 1, after, 0xffff0ff5); // after the 8-byte MOV; B0 and B2
+            // svm.c db_interception "kvm_run->debug.arch.dr7 = svm->vmcb->save.dr7" (vmx.c: GUEST_DR7): the DR7
+            // kvm_update_dr7 loaded, guest_debug_dr7 under USE_HW_BP.
+            Assert.Equal(regs[7], hit.DebugDr7);
             Assert.Equal(after, v.GetRegs().rip);
         }
         Assert.Equal(KvmExitReason.KVM_EXIT_HLT, v.Run().Reason);
+    }
+
+    [ConformanceCase("x86.c kvm_vcpu_do_singlestep and kvm_vcpu_check_code_breakpoint write kvm_run debug.arch.dr6, not dr7: on a new vCPU it stays 0 whatever the guest's DR7 and the host's debugreg[7] (only svm.c db_interception / vmx.c handle_exception_nmi, for a #DB the hardware raised, write it)")]
+    public static void debug_exits_leave_dr7_alone(CaseContext ctx)
+    {
+        using var kvm = ctx.OpenKvm();
+        using var g = LongModeGuest.Create(kvm, a => { a.nop(); a.nop(); a.nop(); a.hlt(); });
+        var v = g.Vcpu;
+        // The guest's own DR7: G0, an execute breakpoint on an address never reached.
+        var d = v.GetDebugRegs();
+        d.db[0] = 0x1234;
+        d.dr7 = 0x402;
+        v.SetDebugRegs(d);
+        v.EnableSingleStep();
+        var exit = v.Run();
+        AssertDebugExit(exit, 1, Code + 1, StepDr6);
+        Assert.Equal(0UL, exit.DebugDr7);
+        // A host execute breakpoint (L1 | G1, guest_debug_dr7 = 0x40c) with single-stepping: the breakpoint exit and
+        // the step after it leave dr7 alone too.
+        Span<ulong> regs = stackalloc ulong[8];
+        regs[1] = Code + 2;
+        regs[7] = 0x40c;
+        v.SetGuestDebug(GuestDebugFlags.Enable | GuestDebugFlags.UseHardwareBreakpoints, regs);
+        exit = v.Run();
+        AssertDebugExit(exit, 1, Code + 2, 0xffff0ff2);
+        Assert.Equal(0UL, exit.DebugDr7);
+        v.SetGuestDebug(GuestDebugFlags.Enable | GuestDebugFlags.SingleStep);
+        exit = v.Run();
+        AssertDebugExit(exit, 1, Code + 3, StepDr6);
+        Assert.Equal(0UL, exit.DebugDr7);
+        v.DisableGuestDebug();
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, v.Run().Reason);
+    }
+
+    [ConformanceCase("vmx.c handle_io / svm.c io_interception → x86.c kvm_fast_pio: an I/O breakpoint (DR7 RW = 10 with CR4.DE = 1, Intel SDM Vol. 3A 18.2.4) on the port of an OUT and an IN, the guest's own or the host's under USE_HW_BP, raises nothing: KVM completes the intercepted instruction and checks no I/O breakpoint")]
+    public static void io_breakpoints_are_not_raised(CaseContext ctx)
+    {
+        const ushort Port = 0x10;
+        const ulong IoDr7 = 0x400 | 0x2 | (0x2UL << 16); // G0, RW0 = 10, LEN0 = 00
+        using var kvm = ctx.OpenKvm();
+        foreach (bool host in new[] { false, true })
+        {
+            using var g = IdtGuest.Create(kvm, a =>
+            {
+                if (!host)
+                {
+                    a.mov(rax, (long)Port);
+                    a.mov(dr0, rax);
+                    a.mov(rax, (long)IoDr7);
+                    a.mov(dr7, rax);
+                }
+                a.@out((byte)Port, al);
+                a.@in(al, (byte)Port);
+                a.mov(ebx, 0x55);
+                a.hlt();
+            }, Halting);
+            var v = g.Vcpu;
+            var s = v.GetSregs();
+            s.cr4 |= 1UL << 3; // CR4.DE
+            v.SetSregs(s);
+            if (host)
+            {
+                var regs = new ulong[8];
+                regs[0] = Port;
+                regs[7] = IoDr7;
+                v.SetGuestDebug(GuestDebugFlags.Enable | GuestDebugFlags.UseHardwareBreakpoints, regs);
+            }
+            var exit = v.Run();
+            Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO && exit.IoIsOut, $"host {host}: {exit.ToString()}");
+            exit = v.Run();
+            Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO && !exit.IoIsOut, $"host {host}: {exit.ToString()}");
+            exit = v.Run();
+            Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_HLT, $"host {host}: {exit.ToString()}");
+            Assert.Empty(g.Deliveries);
+            Assert.Equal(0x55UL, v.GetRegs().rbx);
+            Assert.Equal(0xffff0ff0UL, v.GetDebugRegs().dr6);
+        }
     }
 
     [ConformanceCase("x86.c x86_emulate_instruction: single-stepping follows guest_debug, not the RIP KVM_SET_GUEST_DEBUG saw (singlestep_rip): a KVM_SET_REGS elsewhere keeps stepping")]

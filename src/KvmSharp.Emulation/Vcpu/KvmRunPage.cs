@@ -255,16 +255,20 @@ internal sealed class KvmRunPage : IDisposable
     }
 
     /// <summary>
-    /// KVM_EXIT_DEBUG: exception and pc always; dr6 only where the kernel's path writes it (x86.c
-    /// kvm_vcpu_do_singlestep, kvm_vcpu_check_code_breakpoint; svm.c bp_interception does not). pad and dr7 are left
-    /// as they were (no emulated path writes dr7: svm.c db_interception, which does, needs a hardware #DB).
+    /// KVM_EXIT_DEBUG: exception and pc always; dr6 and dr7 only where the kernel's path writes them. x86.c
+    /// kvm_vcpu_do_singlestep / kvm_inject_emulated_db and kvm_vcpu_check_code_breakpoint write dr6, never dr7; svm.c
+    /// bp_interception (and vmx.c handle_exception_nmi for BP_VECTOR) write neither; svm.c db_interception
+    /// ("kvm_run->debug.arch.dr7 = svm->vmcb->save.dr7") and vmx.c handle_exception_nmi DB_VECTOR
+    /// ("kvm_run->debug.arch.dr7 = vmcs_readl(GUEST_DR7)") write both, for a #DB the hardware raised. pad and a field
+    /// not written keep what was there (observed on this host: GuestDebug.debug_exits_leave_dr7_alone).
     /// </summary>
-    public void SetDebugExit(uint exception, ulong pc, ulong? dr6)
+    public void SetDebugExit(uint exception, ulong pc, ulong? dr6, ulong? dr7 = null)
     {
         ExitReason = (uint)KvmExitReason.KVM_EXIT_DEBUG;
         BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.debug_arch_exception, 4), exception);
         BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.debug_arch_pc, 8), pc);
         if (dr6 is ulong d) BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.debug_arch_dr6, 8), d);
+        if (dr7 is ulong d7) BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.debug_arch_dr7, 8), d7);
     }
 
     /// <summary>KVM_INTERNAL_ERROR_EMULATION (include/uapi/linux/kvm.h).</summary>

@@ -6,9 +6,12 @@ namespace KvmSharp.Emulation.KvmMain.BinaryStats;
 /// counts only what it can count truthfully, each where upstream x86 does:
 /// <list type="bullet">
 /// <item><c>exits</c>: every time the interpreter stops guest execution for an exit reason (vcpu_enter_guest's
-/// <c>++vcpu-&gt;stat.exits</c> after each VM exit). Exits a CPU takes that the interpreter has no cause for (host
-/// interrupts, EPT violations, intercepted instructions completed in the kernel) are not counted, so real hardware
-/// shows at least as many.</item>
+/// <c>++vcpu-&gt;stat.exits</c> after each VM exit), and every HLT (or TDVMCALL&lt;HLT&gt;) the kernel handles itself with
+/// an in-kernel LAPIC, the vCPU blocking inside KVM_RUN (X86Emulator.Execute.cs, X86Emulator.Tdcall.cs; observed on
+/// Linux 6.18 kvm_pvm: 2 such HLTs count exits 2, HaltPollingRules.every_hlt_counts_a_halt_exit). Other instructions
+/// completed in the kernel (CPUID, RDMSR/WRMSR, in-kernel LAPIC MMIO, in-kernel PIC port I/O) add none, as on this
+/// host (ExitStatistics.instructions_completed_in_the_kernel_count_no_exit_here); on VMX/SVM each intercepted one is
+/// an exit, and host interrupts and EPT violations are too, so real hardware shows at least as many.</item>
 /// <item><c>io_exits</c> (svm.c io_interception / vmx.c handle_io), <c>mmio_exits</c> (x86.c x86_emulate_instruction,
 /// <c>vcpu-&gt;mmio_needed</c>), <c>halt_exits</c> (x86.c __kvm_emulate_halt), <c>irq_window_exits</c> and
 /// <c>request_irq_exits</c> (interrupt_window_interception / vcpu_run's KVM_EXIT_IRQ_WINDOW_OPEN), <c>signal_exits</c>

@@ -305,8 +305,14 @@ internal sealed partial class X86Emulator
                 if (InKernelApic is not null)
                 {
                     // __kvm_emulate_halt: "++vcpu->stat.halt_exits" for every HLT (probed: N HLTs woken by the in-kernel
-                    // APIC count N); the KVM_EXIT_HLT below is counted with the exit (Vcpu/VcpuStatCounting.cs).
-                    if (Stats is { } haltStats) haltStats.Increment(haltStats.Table.Slots.HaltExits);
+                    // APIC count N); the KVM_EXIT_HLT below is counted with the exit (Vcpu/VcpuStatCounting.cs). The HLT
+                    // was a VM exit too, handled in the kernel: vcpu_enter_guest "++vcpu->stat.exits" (observed on this
+                    // host: 2 in-kernel HLTs count exits 2; HaltPollingRules.every_hlt_counts_a_halt_exit).
+                    if (Stats is { } haltStats)
+                    {
+                        haltStats.Increment(haltStats.Table.Slots.Exits);
+                        haltStats.Increment(haltStats.Table.Slots.HaltExits);
+                    }
                     _cpu.State.MpState = Abi.KvmMpState.KVM_MP_STATE_HALTED;
                     break;
                 }

@@ -17,7 +17,9 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// guest_debug is 0, but INJECT_DB/INJECT_BP still queue their exception: EBUSY while one is pending, an injected one
 /// (KVM_SET_VCPU_EVENTS) is replaced; the queued #DB/#BP is delivered on the next KVM_RUN (X86Emulator.Events.cs).</item>
 /// <item>Single-step: each completed instruction ends KVM_RUN with KVM_EXIT_DEBUG, exception 1, pc = the next
-/// linear RIP, dr6 = DR6_BS | DR6_ACTIVE_LOW (0xffff4ff0), dr7 untouched; neither KVM_GET_REGS nor the guest's
+/// linear RIP, dr6 = DR6_BS | DR6_ACTIVE_LOW (0xffff4ff0); kvm_run's dr7 is not written (kvm_vcpu_do_singlestep and
+/// kvm_vcpu_check_code_breakpoint never write it: it keeps what the page held, 0 on a new vCPU, whatever DR7 the guest
+/// or the host breakpoints hold — observed on this host, GuestDebug.debug_exits_leave_dr7_alone); neither KVM_GET_REGS nor the guest's
 /// PUSHF shows a TF (the interpreter keeps single-stepping outside RFLAGS). A HLT's step
 /// exit replaces its KVM_EXIT_HLT (the vCPU does not halt). An OUT's or MMIO write's step is lost (the exit to
 /// userspace wins; "FIXME: return into emulator if single-stepping"); an IN's or MMIO read's step exit comes on
@@ -30,9 +32,13 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// <item>Data breakpoints (EmulatorConfig.X86DataBreakpoints, off for this host — its emulator checks none — and on
 /// in the upstream presets, where VMX/SVM hardware holds the breakpoints): see <see cref="NoteDataAccess"/> and
 /// <see cref="DataBreakpointTrap"/>.</item>
+/// <item>I/O breakpoints (DR7 RW = 10 with CR4.DE = 1, Intel SDM Vol. 3A 18.2.4), the guest's or the host's, are not
+/// raised in any preset: KVM intercepts IN/OUT/INS/OUTS (vmx.c handle_io, svm.c io_interception) and completes them in
+/// x86.c kvm_fast_pio or its emulator, neither of which checks DR7 for them (kvm_vcpu_check_hw_bp is called with type 0,
+/// execute, only) — observed on this host too (conformance GuestDebug.io_breakpoints_are_not_raised).</item>
 /// </list>
 /// Not modelled: REP strings split every 1024 iterations by KVM (the interpreter splits every 4096), single-stepping INT n in real mode (KVM reports the handler's address),
-/// I/O breakpoints (RW = 10), the step after a KVM_EXIT_HYPERCALL completes, an injected #DF that
+/// the step after a KVM_EXIT_HYPERCALL completes, an injected #DF that
 /// INJECT_DB/BP would turn into a triple-fault request. BLOCKIRQ is kept but has nothing to act on: it stops KVM from
 /// injecting interrupts that an interrupt controller raised, and the emulator has none (re-injecting an interrupt
 /// KVM_SET_VCPU_EVENTS queued is not affected upstream either).
@@ -230,11 +236,18 @@ internal sealed partial class X86Emulator
     /// After an instruction (or the REP iteration) that hit a data breakpoint: a trap, RIP already past it (Intel SDM
     /// Vol. 3A 18.3.1.2; on a REP string still on it while rCX lasts). #DB is intercepted: while the host single-steps or
     /// uses hardware breakpoints, svm.c db_interception / vmx.c handle_exception_nmi end KVM_RUN with KVM_EXIT_DEBUG,
-    /// exception 1, pc = CS.base + RIP, dr6 = the hardware's (B bits, BS when also single-stepping, DR6_ACTIVE_LOW);
-    /// the guest's DR6 is untouched. Otherwise kvm_queue_exception_p(DB_VECTOR, payload) delivers a #DB trap to the
+    /// exception 1, pc = CS.base + RIP, dr6 = the hardware's (B bits, BS when also single-stepping, DR6_ACTIVE_LOW),
+    /// dr7 = the hardware's DR7; the guest's DR6 is untouched. Otherwise kvm_queue_exception_p(DB_VECTOR, payload) delivers a #DB trap to the
     /// guest: kvm_deliver_exception_payload puts the B bits in DR6 (trap bits replaced, bit 12 clear) and
-    /// kvm_check_and_inject_events clears DR7.GD. An instruction that exits to userspace (an MMIO write, OUTS/INS: KVM
-    /// emulates those, and its emulator checks no data breakpoint) drops the hits. Null: no trap.
+    /// kvm_check_and_inject_events clears DR7.GD. An instruction that exits to userspace (an MMIO write: KVM emulates
+    /// it, and its emulator checks no data breakpoint) drops the hits; INS/OUTS, intercepted and emulated by KVM
+    /// whether or not they exit, note none (X86Emulator.StringIo.cs StringPortIo). Not modelled, as neither the Intel
+    /// SDM (Vol. 3A 18.2.4, 18.3.1.2) nor the AMD APM (Vol. 2 13.1) says whether implicit accesses — exception and
+    /// interrupt frame pushes, IDT/GDT/LDT/TSS reads — match a data breakpoint (Linux arch/x86/kernel/hw_breakpoint.c
+    /// forbids breakpoints on them to avoid finding out): none of theirs is raised — a delivery ends the step without
+    /// <see cref="AfterInstruction"/> (X86Emulator.cs Stopped, or event injection between instructions) and the next
+    /// instruction starts with no hits (<see cref="HostCodeBreakpoint"/>); pinned by
+    /// X86DebugExitTests.Exception_frame_push_notes_no_data_breakpoint. Null: no trap.
     /// </summary>
     private StepOutcome? DataBreakpointTrap(StepOutcome outcome)
     {
@@ -245,7 +258,10 @@ internal sealed partial class X86Emulator
         if ((_guestDebug & HostDb) != 0)
         {
             ulong step = (_guestDebug & KvmConstants.KVM_GUESTDBG_SINGLESTEP) != 0 ? Dr6Bs : 0;
-            _run.SetDebugExit(DB_VECTOR, LinearRip(), hits | step | Dr6ActiveLow);
+            // svm.c db_interception "kvm_run->debug.arch.dr7 = svm->vmcb->save.dr7" / vmx.c handle_exception_nmi
+            // "kvm_run->debug.arch.dr7 = vmcs_readl(GUEST_DR7)": the DR7 the hardware held, which x86.c
+            // kvm_update_dr7 loaded (guest_debug_dr7 under USE_HW_BP, else the guest's DR7).
+            _run.SetDebugExit(DB_VECTOR, LinearRip(), hits | step | Dr6ActiveLow, dr7: HardwareBreakpoints().Dr7);
             return StepOutcome.ExitToUser;
         }
         var s = Vec;

@@ -36,7 +36,19 @@ internal sealed partial class X86Emulator
         // x86_emulate_insn: "All REP prefixes have the same first termination condition": rCX = 0 ends it first.
         if (rep && ReadReg(counter) == 0) return true;
         ushort port = (ushort)ReadReg(Register.DX);
-        return output ? StringOut(i, size, rep, port) : StringIn(i, size, rep, port);
+        // INS/OUTS are intercepted (vmx.c handle_io / svm.c io_interception → kvm_emulate_instruction) and KVM's
+        // emulator does their memory accesses, checking no data breakpoint: the hardware raises none for them
+        // (EmulatorConfig.X86DataBreakpoints; X86DebugExitTests.Ins_write_raises_no_data_breakpoint_but_a_later_store_does,
+        // Outs_read_to_an_in_kernel_device_raises_no_data_breakpoint).
+        ulong hitsBefore = _dataHits;
+        try
+        {
+            return output ? StringOut(i, size, rep, port) : StringIn(i, size, rep, port);
+        }
+        finally
+        {
+            _dataHits = hitsBefore;
+        }
     }
 
     /// <summary>
@@ -156,7 +168,7 @@ internal sealed partial class X86Emulator
     /// until one is refused; the rest of the page is an MMIO fragment. The first fragment's first 8 bytes are the
     /// KVM_EXIT_MMIO of this instruction (emulator_read_write: "run->mmio.len = min(8u,
     /// vcpu->mmio_fragments[0].len)"); the others follow one exit per KVM_RUN (<see cref="NextMmioWritePiece"/>).
-    /// Returns true when an exit is due.
+    /// Returns true when an exit is due. No data breakpoint is noted (<see cref="StringPortIo"/>).
     /// </summary>
     private bool WriteInsBlock(ulong linear, byte[] data)
     {

@@ -59,8 +59,13 @@ internal sealed partial class X86Emulator
                 return _cpu.Rip;
             case TdVmcallOutcome.Halt:
                 // kvm_emulate_halt_noskip with an in-kernel APIC (a TD always has one): the vCPU waits in KVM_RUN
-                // (tdx.c tdx_emulate_hlt; __kvm_emulate_halt counts halt_exits).
-                if (Stats is { } haltStats) haltStats.Increment(haltStats.Table.Slots.HaltExits);
+                // (tdx.c tdx_emulate_hlt; __kvm_emulate_halt counts halt_exits). The TDCALL was a VM exit handled in
+                // the kernel: vcpu_enter_guest "++vcpu->stat.exits", as for a HLT (X86Emulator.Execute.cs).
+                if (Stats is { } haltStats)
+                {
+                    haltStats.Increment(haltStats.Table.Slots.Exits);
+                    haltStats.Increment(haltStats.Table.Slots.HaltExits);
+                }
                 _cpu.State.MpState = Abi.KvmMpState.KVM_MP_STATE_HALTED;
                 break;
         }
