@@ -37,17 +37,5 @@ internal sealed partial class A64Interpreter
     /// the whole 128-bit Vm for every e) and SUDOT (by element only: Vn signed, Vm unsigned); Q selects 64 or 128 bits,
     /// wrapping (C7.2 USDOT, SUDOT).
     /// </summary>
-    private void SimdMixedDot(uint insn, bool indexed, bool sudot)
-    {
-        int rd = (int)(insn & 31), index = (int)((((insn >> 11) & 1) << 1) | ((insn >> 21) & 1));
-        UInt128 d = cpu.Vregs[rd], n = cpu.Vregs[(insn >> 5) & 31], m = cpu.Vregs[(insn >> 16) & 31], result = 0;
-        int elements = ((insn >> 30) & 1) != 0 ? 4 : 2;
-        for (int e = 0; e < elements; e++)
-        {
-            int s = indexed ? index : e, sum = (int)Elem(d, e, 32);
-            for (int k = 0; k < 4; k++) sum += Byte(n, 4 * e + k, !sudot) * Byte(m, 4 * s + k, sudot);
-            result = WithElem(result, e, 32, (uint)sum);
-        }
-        SetVq(rd, result, insn);
-    }
+    private void SimdMixedDot(uint insn, bool indexed, bool sudot) => SimdByteDot(insn, indexed, !sudot, sudot);
 }

@@ -54,11 +54,17 @@ internal sealed partial class A64Interpreter
     /// SQRDMLAH/SQRDMLSH element: SignedSat(((acc &lt;&lt; esize) ± 2 × a × b + (1 &lt;&lt; (esize − 1))) &gt;&gt; esize)
     /// (C8.2 SQRDMLAH), computed halved so 64-bit elements stay within 128 bits.
     /// </summary>
-    private static ulong Sve2Sqrdmlah(Int128 acc, Int128 a, Int128 b, int esz, bool sub)
+    private static ulong Sve2Sqrdmlah(Int128 acc, Int128 a, Int128 b, int esz, bool sub) =>
+        SatS(SqrdmlahUnsaturated(acc, a, b, 8 * esz, sub), esz);
+
+    /// <summary>
+    /// ((acc &lt;&lt; bits) ± 2 × a × b + (1 &lt;&lt; (bits − 1))) &gt;&gt; bits before SignedSat — the SQRDMLAH/SQRDMLSH
+    /// element of SVE2 and of AdvSIMD (A64Interpreter.SimdRdm.cs, which saturates with FPSR.QC) (C7.2, C8.2 SQRDMLAH).
+    /// </summary>
+    private static Int128 SqrdmlahUnsaturated(Int128 acc, Int128 a, Int128 b, int bits, bool sub)
     {
-        int bits = 8 * esz;
         Int128 p = a * b, sum = acc << (bits - 1);
-        return SatS(((sub ? sum - p : sum + p) + ((Int128)1 << (bits - 2))) >> (bits - 1), esz);
+        return ((sub ? sum - p : sum + p) + ((Int128)1 << (bits - 2))) >> (bits - 1);
     }
 
     /// <summary>SQDMULH/SQRDMULH element: SignedSat((2 × a × b (+ 1 &lt;&lt; (esize − 1) when rounding)) &gt;&gt; esize).</summary>

@@ -316,17 +316,13 @@ internal sealed partial class A64Interpreter
     /// </summary>
     private bool Sve2RoundingMulAdd(uint insn)
     {
-        int esz = Esz(insn), bits = 8 * esz, zda = (int)(insn & 31);
+        int esz = Esz(insn), zda = (int)(insn & 31);
         bool sub = ((insn >> 10) & 1) != 0;
         var d = Z(zda, _z0);
         var a = Z((int)((insn >> 5) & 31), _z1);
         var b = Z((int)((insn >> 16) & 31), _z2);
         for (int e = 0; e < Elements(esz); e++)
-        {
-            Int128 p = Ev(a, e, esz, false) * Ev(b, e, esz, false);
-            Int128 acc = Ev(d, e, esz, false) << (bits - 1);
-            SetE(d, e, esz, SatS(((sub ? acc - p : acc + p) + ((Int128)1 << (bits - 2))) >> (bits - 1), esz));
-        }
+            SetE(d, e, esz, Sve2Sqrdmlah(Ev(d, e, esz, false), Ev(a, e, esz, false), Ev(b, e, esz, false), esz, sub));
         SetZ(zda, d);
         Next();
         return true;
