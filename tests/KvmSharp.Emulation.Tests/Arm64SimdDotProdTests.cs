@@ -240,4 +240,32 @@ public class Arm64SimdDotProdTests
                                    KvmArm64Regs.KVM_REG_ARM_CORE_REG(KvmArm64Regs.OffsetVregs + 16 * n);
         static byte[] Fill(uint w) => [.. Enumerable.Range(0, 16).Select(i => (byte)(w >> (8 * (i % 4))))];
     }
+
+    /// <summary>
+    /// A host without FEAT_DotProd or FEAT_RDM (<see cref="Arm64CpuModel.DotProd"/> / <see cref="Arm64CpuModel.Rdm"/>
+    /// 0): its ID_AA64ISAR0_EL1 reads the field 0 and the instruction is UNDEFINED (EC 0x00, at the instruction), while
+    /// the other feature's field stays 1.
+    /// </summary>
+    [Theory]
+    [InlineData(0x4E829420u, 44)] // sdot v0.4s, v1.16b, v2.16b
+    [InlineData(0x6E428420u, 28)] // sqrdmlah v0.8h, v1.8h, v2.8h
+    public void A_host_without_the_feature_reads_it_absent_and_undefines_the_instruction(uint insn, int field)
+    {
+        var model = field == 44 ? Arm64CpuModel.NeoverseN1 with { DotProd = 0 } : Arm64CpuModel.NeoverseN1 with { Rdm = 0 };
+        using var s = new Arm64TestVm(a =>
+        {
+            a.Emit(insn);
+            Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
+        }, EmulatorConfig.Arm64() with { Arm64Cpu = model });
+        s.Host.Write(0x200, Arm64Guest.Assemble(a => Arm64Guest.Ucall(a, Arm64Guest.UcallFail)));
+        var v = s.AddVcpu();
+        v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x30_0000UL);
+        ulong isar0 = v.GetOneReg(KvmArm64IdRegs.ID_AA64ISAR0_EL1);
+        Assert.Equal(0UL, (isar0 >> field) & 0xF);
+        Assert.Equal(1UL, (isar0 >> (field == 44 ? 28 : 44)) & 0xF);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+        Assert.NotEqual(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
+        Assert.Equal(0x00UL, v.GetOneReg(KvmArm64SysRegs.ESR_EL1) >> 26);
+        Assert.Equal(Arm64Guest.CodeGpa, v.GetOneReg(KvmArm64Regs.ElrEl1));
+    }
 }

@@ -8,7 +8,7 @@ namespace KvmSharp.Emulation.Arm64;
 /// ID_AA64ISAR1_EL1 ones (A64Interpreter.SimdBf16.cs) and follows their pattern: UNDEFINED ("if !HaveDOTPExt() then
 /// UNDEFINED", "if !HaveQRDMLAHExt() then UNDEFINED") when the emulated host's ID_AA64ISAR0_EL1 lacks the feature, or
 /// for an unallocated size, before CheckFPAdvSIMDEnabled64. Every preset (Neoverse N1, V1, V2: their TRMs list
-/// FEAT_DotProd and FEAT_RDM) has both, from the fixed <see cref="Arm64HostCpu.Aa64Isar0"/>.
+/// FEAT_DotProd and FEAT_RDM) has both, from the model's <see cref="Arm64CpuModel.Aa64Isar0"/>.
 /// </summary>
 internal sealed partial class A64Interpreter
 {
@@ -67,7 +67,7 @@ internal sealed partial class A64Interpreter
     private bool TrySimdIsar0(uint insn)
     {
         if (FindSimdIsar0(insn) is not { } cls) return false;
-        if (IsSimdIsar0Undefined(cls, insn, Arm64HostCpu.Aa64Isar0)) return UndefinedTrue();
+        if (IsSimdIsar0Undefined(cls, insn, cpu.IdRegs.Model.Aa64Isar0)) return UndefinedTrue();
         if (FpTrapped()) return true;
         cls.Run(this, insn);
         Next();

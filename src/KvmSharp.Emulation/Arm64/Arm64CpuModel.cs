@@ -38,6 +38,18 @@ public sealed record Arm64CpuModel
     /// </summary>
     public int I8mm { get; init; }
 
+    /// <summary>
+    /// ID_AA64ISAR0_EL1.DP (bits 47:44): 1 = FEAT_DotProd, AdvSIMD SDOT/UDOT (A64Interpreter.SimdDotProd.cs). 1 on every
+    /// preset (Neoverse N1, V1 and V2 TRMs); 0 makes a host without it.
+    /// </summary>
+    public int DotProd { get; init; } = 1;
+
+    /// <summary>
+    /// ID_AA64ISAR0_EL1.RDM (bits 31:28): 1 = FEAT_RDM, AdvSIMD SQRDMLAH/SQRDMLSH (A64Interpreter.SimdRdm.cs). 1 on every
+    /// preset; 0 makes a host without it.
+    /// </summary>
+    public int Rdm { get; init; } = 1;
+
     /// <summary>ID_AA64ISAR2_EL1.APA3 (bits 15:12): address authentication with QARMA3.</summary>
     public int Apa3 { get; init; }
 
@@ -111,6 +123,10 @@ public sealed record Arm64CpuModel
 
     /// <summary>The host's sanitised ID_AA64ZFR0_EL1 (0 without SVE).</summary>
     internal ulong Aa64Zfr0 => HasSve ? SveFeatures : 0;
+
+    /// <summary>The host's sanitised ID_AA64ISAR0_EL1: the fixed fields of Arm64HostCpu with this model's DP and RDM.</summary>
+    internal ulong Aa64Isar0 => (Arm64HostCpu.Aa64Isar0 & ~(0xfUL << 44 | 0xfUL << 28)) | ((ulong)(DotProd & 0xf) << 44) |
+        ((ulong)(Rdm & 0xf) << 28);
 
     /// <summary>
     /// The host's sanitised ID_AA64ISAR1_EL1: the fixed fields of Arm64HostCpu plus this model's PAuth, BF16 (bits

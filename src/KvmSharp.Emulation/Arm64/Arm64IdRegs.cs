@@ -222,7 +222,7 @@ internal static class Arm64IdRegs
 /// <summary>kvm->arch.id_regs and KVM_ARCH_FLAG_HAS_RAN_ONCE as the ID registers see them.</summary>
 internal sealed class Arm64IdRegState
 {
-    private static readonly int Isar1 = Arm64IdRegs.IndexOf("ID_AA64ISAR1_EL1"), Isar2 = Arm64IdRegs.IndexOf("ID_AA64ISAR2_EL1"),
+    private static readonly int Isar0 = Arm64IdRegs.IndexOf("ID_AA64ISAR0_EL1"), Isar1 = Arm64IdRegs.IndexOf("ID_AA64ISAR1_EL1"), Isar2 = Arm64IdRegs.IndexOf("ID_AA64ISAR2_EL1"),
         Pfr0 = Arm64IdRegs.IndexOf("ID_AA64PFR0_EL1"), Zfr0 = Arm64IdRegs.IndexOf("ID_AA64ZFR0_EL1");
 
     /// <summary>ID_AA64PFR0_EL1.SVE (bits 35:32).</summary>
@@ -252,6 +252,7 @@ internal sealed class Arm64IdRegState
     /// </summary>
     public ulong Limit(int i)
     {
+        if (i == Isar0) return Model.Aa64Isar0;
         if (i == Isar1) return PtrAuth ? Model.Aa64Isar1 : Model.Aa64Isar1 & ~Arm64PtrAuth.Isar1Mask;
         if (i == Isar2) return PtrAuth ? Model.Aa64Isar2 : Model.Aa64Isar2 & ~Arm64PtrAuth.Isar2Mask;
         // sanitise_id_aa64pfr0_el1: "if (!vcpu_has_sve(vcpu)) val &= ~ID_AA64PFR0_EL1_SVE_MASK"; id_visibility:
