@@ -120,12 +120,7 @@ public class Arm64SimdBf16Tests
         {
             foreach (ulong cpacr in new[] { 0x30_0000UL, 0UL })
             {
-                using var s = new Arm64TestVm(a =>
-                {
-                    a.Emit(insn);
-                    Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
-                }, EmulatorConfig.Arm64() with { Arm64Cpu = model });
-                s.Host.Write(0x200, Arm64Guest.Assemble(a => Arm64Guest.Ucall(a, Arm64Guest.UcallFail)));
+                using var s = Arm64TestVm.RunningWords(model, insn);
                 var v = s.AddVcpu();
                 v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
                 Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
@@ -152,12 +147,7 @@ public class Arm64SimdBf16Tests
     {
         foreach (var (model, expected) in new[] { (Arm64CpuModel.NeoverseN1, 0UL), (Arm64CpuModel.NeoverseV1, (1UL << 44) | (1UL << 52)), (Arm64CpuModel.NeoverseV2, (1UL << 44) | (1UL << 52)) })
         {
-            using var s = new Arm64TestVm(a =>
-            {
-                a.Emit(0x6E42FC20); // bfdot v0.4s, v1.8h, v2.8h
-                Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
-            }, EmulatorConfig.Arm64() with { Arm64Cpu = model });
-            s.Host.Write(0x200, Arm64Guest.Assemble(a => Arm64Guest.Ucall(a, Arm64Guest.UcallFail)));
+            using var s = Arm64TestVm.RunningWords(model, 0x6E42FC20 /* bfdot v0.4s, v1.8h, v2.8h */);
             var v = s.AddVcpu();
             v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x30_0000);
             ulong isar1 = v.GetOneReg(KvmArm64IdRegs.ID_AA64ISAR1_EL1);

@@ -180,12 +180,7 @@ public class Arm64SimdDotProdTests
         {
             foreach (ulong cpacr in new[] { 0x30_0000UL, 0UL })
             {
-                using var s = new Arm64TestVm(a =>
-                {
-                    a.Emit(insn);
-                    Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
-                }, EmulatorConfig.Arm64() with { Arm64Cpu = model });
-                s.Host.Write(0x200, Arm64Guest.Assemble(a => Arm64Guest.Ucall(a, Arm64Guest.UcallFail)));
+                using var s = Arm64TestVm.RunningWords(model, insn);
                 var v = s.AddVcpu();
                 v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
                 Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
@@ -210,12 +205,7 @@ public class Arm64SimdDotProdTests
         {
             foreach (ulong cpacr in new[] { 0x30_0000UL, 0UL })
             {
-                using var s = new Arm64TestVm(a =>
-                {
-                    a.Emit(insn);
-                    Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
-                }, EmulatorConfig.Arm64() with { Arm64Cpu = model });
-                s.Host.Write(0x200, Arm64Guest.Assemble(a => Arm64Guest.Ucall(a, Arm64Guest.UcallFail)));
+                using var s = Arm64TestVm.RunningWords(model, insn);
                 var v = s.AddVcpu();
                 bool dot = insn == 0x4E829420u;
                 v.SetOneRegBytes(VId(0), Fill(dot ? 0u : 0x4000_4000u));
@@ -252,12 +242,7 @@ public class Arm64SimdDotProdTests
     public void A_host_without_the_feature_reads_it_absent_and_undefines_the_instruction(uint insn, int field)
     {
         var model = field == 44 ? Arm64CpuModel.NeoverseN1 with { DotProd = 0 } : Arm64CpuModel.NeoverseN1 with { Rdm = 0 };
-        using var s = new Arm64TestVm(a =>
-        {
-            a.Emit(insn);
-            Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
-        }, EmulatorConfig.Arm64() with { Arm64Cpu = model });
-        s.Host.Write(0x200, Arm64Guest.Assemble(a => Arm64Guest.Ucall(a, Arm64Guest.UcallFail)));
+        using var s = Arm64TestVm.RunningWords(model, insn);
         var v = s.AddVcpu();
         v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x30_0000UL);
         ulong isar0 = v.GetOneReg(KvmArm64IdRegs.ID_AA64ISAR0_EL1);

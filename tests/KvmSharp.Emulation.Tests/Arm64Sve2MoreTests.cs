@@ -239,12 +239,7 @@ public class Arm64Sve2MoreTests
     [InlineData(0x4522F020u, true, true)]
     public void Optional_sve2_instructions_follow_their_id_aa64zfr0_fields(uint insn, bool advertised, bool executes)
     {
-        using var s = new Arm64TestVm(a =>
-        {
-            a.Emit(insn);
-            Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
-        }, EmulatorConfig.Arm64() with { Arm64Cpu = advertised ? CryptoCpu(128) : Arm64Sve2Tests.Sve2Cpu(128) });
-        s.Host.Write(0x200, Arm64Guest.Assemble(a => Arm64Guest.Ucall(a, Arm64Guest.UcallFail)));
+        using var s = Arm64TestVm.RunningWords(advertised ? CryptoCpu(128) : Arm64Sve2Tests.Sve2Cpu(128), insn);
         var v = s.AddVcpu(1u << KvmArm64Constants.KVM_ARM_VCPU_SVE);
         v.FinalizeSve();
         v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x33_0000);

@@ -526,12 +526,7 @@ public class Arm64Sve2Tests
     public void An_sve2_instruction_is_undefined_without_sve2_and_follows_cpacr_zen_with_it(bool sve, bool sve2, ulong cpacr, ulong? ec)
     {
         var model = sve2 ? Sve2Cpu(256) : Arm64CpuModel.NeoverseV1;
-        using var s = new Arm64TestVm(a =>
-        {
-            a.Emit(0x04223820); // eor3 z0.d, z0.d, z2.d, z1.d
-            Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
-        }, EmulatorConfig.Arm64() with { Arm64Cpu = model });
-        s.Host.Write(0x200, Arm64Guest.Assemble(a => Arm64Guest.Ucall(a, Arm64Guest.UcallFail)));
+        using var s = Arm64TestVm.RunningWords(model, 0x04223820 /* eor3 z0.d, z0.d, z2.d, z1.d */);
         var v = s.AddVcpu(sve ? SveFeature : 0);
         if (sve)
         {
@@ -641,13 +636,7 @@ public class Arm64Sve2Tests
     [Fact]
     public void Lowering_sve_ver_changes_what_the_guest_reads_not_what_the_cpu_executes()
     {
-        using var s = new Arm64TestVm(a =>
-        {
-            a.Emit(0x04223820); // eor3 z0.d, z0.d, z2.d, z1.d
-            a.Emit(0xD5380483); // mrs x3, id_aa64zfr0_el1
-            Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
-        }, EmulatorConfig.Arm64() with { Arm64Cpu = Sve2Cpu(128) });
-        s.Host.Write(0x200, Arm64Guest.Assemble(a => Arm64Guest.Ucall(a, Arm64Guest.UcallFail)));
+        using var s = Arm64TestVm.RunningWords(Sve2Cpu(128), 0x04223820 /* eor3 z0.d, z0.d, z2.d, z1.d */, 0xD5380483 /* mrs x3, id_aa64zfr0_el1 */);
         var v = s.AddVcpu(SveFeature);
         ulong zfr0 = v.GetOneReg(KvmArm64IdRegs.ID_AA64ZFR0_EL1);
         v.SetOneReg(KvmArm64IdRegs.ID_AA64ZFR0_EL1, zfr0 & ~0xFUL);

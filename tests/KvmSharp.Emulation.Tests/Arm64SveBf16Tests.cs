@@ -239,12 +239,7 @@ public class Arm64SveBf16Tests
     {
         foreach (ulong cpacr in new[] { 0x33_0000UL, 0x30_0000UL })
         {
-            using var s = new Arm64TestVm(a =>
-            {
-                a.Emit(insn);
-                Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
-            }, EmulatorConfig.Arm64() with { Arm64Cpu = Without(noBf16, noI8mm) });
-            s.Host.Write(0x200, Arm64Guest.Assemble(a => Arm64Guest.Ucall(a, Arm64Guest.UcallFail)));
+            using var s = Arm64TestVm.RunningWords(Without(noBf16, noI8mm), insn);
             var v = s.AddVcpu(1u << KvmArm64Constants.KVM_ARM_VCPU_SVE);
             v.FinalizeSve();
             v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
@@ -279,13 +274,7 @@ public class Arm64SveBf16Tests
     [InlineData(0x44BF1C20u)] // sudot z0.s, z1.b, z7.b[3]
     public void Bf16_and_i8mm_instructions_run_on_an_sve_cpu_without_sve2(uint insn)
     {
-        using var s = new Arm64TestVm(a =>
-        {
-            a.Emit(0x2518E3E0); // ptrue p0.b
-            a.Emit(insn);
-            Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
-        }, EmulatorConfig.Arm64() with { Arm64Cpu = Arm64CpuModel.NeoverseV1 });
-        s.Host.Write(0x200, Arm64Guest.Assemble(a => Arm64Guest.Ucall(a, Arm64Guest.UcallFail)));
+        using var s = Arm64TestVm.RunningWords(Arm64CpuModel.NeoverseV1, 0x2518E3E0 /* ptrue p0.b */, insn);
         var v = s.AddVcpu(1u << KvmArm64Constants.KVM_ARM_VCPU_SVE);
         v.FinalizeSve();
         v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x33_0000);

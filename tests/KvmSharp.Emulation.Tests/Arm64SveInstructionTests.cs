@@ -22,8 +22,6 @@ public class Arm64SveInstructionTests
     private const uint SveFeature = 1u << KvmArm64Constants.KVM_ARM_VCPU_SVE;
     private const uint MrsNzcvX3 = 0xD53B4203; // mrs x3, nzcv
 
-    private static EmulatorConfig V1 => EmulatorConfig.Arm64() with { Arm64Cpu = Arm64CpuModel.NeoverseV1 };
-
     /// <summary>
     /// Runs <paramref name="words"/> then a UCALL_DONE on an SVE vCPU (CPACR_EL1 = <paramref name="cpacr"/>, ZCR_EL1.LEN
     /// = <paramref name="len"/>); the synchronous vector (VBAR_EL1 = 0, current EL with SP_ELx: +0x200) is a
@@ -31,12 +29,7 @@ public class Arm64SveInstructionTests
     /// </summary>
     private static Arm64TestVm Run(uint[] words, Action<KvmSharp.Vcpu>? setUp = null, ulong len = 1, ulong cpacr = 0x33_0000, bool sve = true, int? maxVq = null, Action<Arm64TestVm>? memory = null)
     {
-        var s = new Arm64TestVm(a =>
-        {
-            foreach (uint w in words) a.Emit(w);
-            Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
-        }, V1);
-        s.Host.Write(0x200, Arm64Guest.Assemble(a => Arm64Guest.Ucall(a, Arm64Guest.UcallFail)));
+        var s = Arm64TestVm.RunningWords(Arm64CpuModel.NeoverseV1, words);
         var v = s.AddVcpu(sve ? SveFeature : 0);
         if (sve)
         {

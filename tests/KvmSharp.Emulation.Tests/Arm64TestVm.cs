@@ -2,6 +2,7 @@
 using KvmSharp.Abi.Arm64;
 using KvmSharp.Arm64;
 using KvmSharp.Conformance.Guests.Arm64;
+using KvmSharp.Emulation.Arm64;
 using KvmSharp.Vmm.Arch.Arm64;
 
 namespace KvmSharp.Emulation.Tests;
@@ -22,6 +23,22 @@ internal class Arm64TestVm : IDisposable
         Host = Vm.AllocateMemory(Arm64Guest.Size);
         Host.Write(Arm64Guest.CodeGpa, Arm64Guest.Assemble(program));
         Slot = Vm.AddMemorySlot(0, 0, Host);
+    }
+
+    /// <summary>
+    /// A VM on <paramref name="cpu"/> whose program is <paramref name="words"/> then a "done" ucall, with a "fail" ucall
+    /// at VBAR_EL1 + 0x200 (VBAR_EL1 resets to 0): a synchronous exception at EL1 (an UNDEFINED instruction, a trap)
+    /// ends the run without reaching "done", and ESR_EL1 / ELR_EL1 say which.
+    /// </summary>
+    public static Arm64TestVm RunningWords(Arm64CpuModel cpu, params uint[] words)
+    {
+        var s = new Arm64TestVm(a =>
+        {
+            foreach (uint w in words) a.Emit(w);
+            Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
+        }, EmulatorConfig.Arm64() with { Arm64Cpu = cpu });
+        s.Host.Write(0x200, Arm64Guest.Assemble(a => Arm64Guest.Ucall(a, Arm64Guest.UcallFail)));
+        return s;
     }
 
     public EmulatedKernel Kernel { get; }
