@@ -29,22 +29,25 @@ public sealed record TracedInstruction(ulong Rip, ReadOnlyMemory<byte> Bytes, bo
 
     /// <summary>
     /// The instruction in Intel syntax as Iced formats it ("mov eax,1"); "(not readable)" without bytes, "(bad)" when
-    /// the bytes are no valid instruction. An arm64 instruction is shown as its word, the way objdump prints one it
-    /// does not decode (".inst 0xd503201f"): the VMM carries no A64 disassembler.
+    /// the bytes are no valid instruction. An arm64 instruction is disassembled by capstone 4 (libcapstone.so.4,
+    /// package libcapstone4; <see cref="Arch.Arm64.A64Disassembler"/>) as at <see cref="Rip"/>, so a PC-relative
+    /// branch shows its target ("bl #0x1040"); a word capstone 4 does not decode (SVE, the ARMv8.1 atomics, FP16,
+    /// UDF), and every word on a machine without the library, is shown as its word, the way objdump prints one it does
+    /// not decode (".inst 0xd503201f").
     /// </summary>
-    public string Disassembly
+    public string Disassembly => DisassembleWith(Arch.Arm64.A64Disassembler.Shared);
+
+    /// <summary><see cref="Disassembly"/> with <paramref name="a64"/> as the A64 disassembler (tests name a missing library).</summary>
+    internal string DisassembleWith(Arch.Arm64.A64DisassemblerEngine a64)
     {
-        get
-        {
-            if (Bytes.IsEmpty) return "(not readable)";
-            if (Architecture == GuestArchitecture.Arm64)
-                return Bytes.Length == 4 ? $".inst 0x{BinaryPrimitives.ReadUInt32LittleEndian(Bytes.Span):x8}" : "(bad)";
-            Instruction instruction = Decode(Rip, Bytes.Span);
-            if (instruction.IsInvalid) return "(bad)";
-            var output = new StringOutput();
-            new IntelFormatter().Format(instruction, output);
-            return output.ToStringAndReset();
-        }
+        if (Bytes.IsEmpty) return "(not readable)";
+        if (Architecture == GuestArchitecture.Arm64)
+            return Bytes.Length == 4 ? a64.Format(BinaryPrimitives.ReadUInt32LittleEndian(Bytes.Span), Rip) : "(bad)";
+        Instruction instruction = Decode(Rip, Bytes.Span);
+        if (instruction.IsInvalid) return "(bad)";
+        var output = new StringOutput();
+        new IntelFormatter().Format(instruction, output);
+        return output.ToStringAndReset();
     }
 
     /// <summary>"0x100000  mov eax,1": the address and <see cref="Disassembly"/>.</summary>
