@@ -361,7 +361,7 @@ public sealed class RunLoop
             case KvmExitReason.KVM_EXIT_SHUTDOWN:
                 return Stopped(new RunStop(GuestOutcome.Shutdown, "triple fault (KVM_EXIT_SHUTDOWN)"));
             case KvmExitReason.KVM_EXIT_INTERNAL_ERROR:
-                return Stopped(new RunStop(GuestOutcome.InternalError, $"KVM_EXIT_INTERNAL_ERROR suberror={exit.InternalSuberror}"));
+                return Stopped(new RunStop(GuestOutcome.InternalError, InternalErrorDetail(exit)));
             case KvmExitReason.KVM_EXIT_FAIL_ENTRY:
                 return Stopped(new RunStop(GuestOutcome.FailEntry, $"KVM_EXIT_FAIL_ENTRY hardware_entry_failure_reason=0x{exit.FailEntryReason:X}"));
             case KvmExitReason.KVM_EXIT_MMIO when PortWindow is ulong window:
@@ -458,6 +458,41 @@ public sealed class RunLoop
         GuestOutcome.Disposed => "the micro-VM was disposed from another thread during the call; the vCPU was kicked out of KVM_RUN",
         _ => $"the vCPU was kicked out of KVM_RUN ({reason.Name()})",
     });
+
+    /// <summary>
+    /// "KVM_EXIT_INTERNAL_ERROR suberror=1 (emulation failure) of fld qword ptr [rax] (dd 00 …) at 0x100004": the
+    /// instruction the kernel could not emulate, disassembled at the vCPU's PC (<see cref="TracedInstruction.Disassembly"/>),
+    /// when the exit carries its bytes (<see cref="VcpuExit.EmulationFailureInstruction"/>).
+    /// </summary>
+    private string InternalErrorDetail(VcpuExit exit)
+    {
+        string detail = $"KVM_EXIT_INTERNAL_ERROR suberror={exit.InternalSuberror}";
+        if (exit.InternalSuberror != (uint)KvmInternalError.KVM_INTERNAL_ERROR_EMULATION) return detail;
+        byte[] bytes = exit.EmulationFailureInstruction.ToArray();
+        if (bytes.Length == 0) return detail + " (emulation failure)";
+        ulong pc;
+        try
+        {
+            pc = IsArm64 ? Arch.Arm64.Arm64GuestDebug.Pc(_vcpu) : _vcpu.GetRegs().rip;
+        }
+        catch (KvmException)
+        {
+            // A VM with protected state (SEV-ES, SNP, TDX) refuses KVM_GET_REGS: show the text without an address.
+            return detail + $" (emulation failure) of {Describe(0, bytes)}";
+        }
+        return detail + $" (emulation failure) of {Describe(pc, bytes)} at 0x{pc:X}";
+    }
+
+    /// <summary>
+    /// The instruction's text and bytes; on x86 only the decoded instruction's bytes (the kernel copies up to 15 from
+    /// RIP, x86.c prepare_emulation_failure_exit).
+    /// </summary>
+    private string Describe(ulong pc, byte[] bytes)
+    {
+        var instruction = new TracedInstruction(pc, bytes) { Architecture = IsArm64 ? GuestArchitecture.Arm64 : GuestArchitecture.X86_64 };
+        int length = IsArm64 ? bytes.Length : TracedInstruction.Decode(pc, bytes) is { IsInvalid: false } decoded ? decoded.Length : bytes.Length;
+        return $"{instruction.Disassembly} ({Convert.ToHexString(bytes, 0, length).ToLowerInvariant()})";
+    }
 
     private VcpuEmulation Stopped(RunStop stop)
     {

@@ -266,6 +266,32 @@ public readonly ref struct VcpuExit
     /// </summary>
     public uint InternalSuberror => U32(KvmRunLayout.internal_suberror);
 
+    /// <summary>
+    /// KVM_EXIT_INTERNAL_ERROR: kvm_run.internal.data[0 .. ndata) — debug words whose format is the suberror's (at most
+    /// the 16 the struct holds, whatever ndata says).
+    /// </summary>
+    public ReadOnlySpan<ulong> InternalData =>
+        MemoryMarshal.Cast<byte, ulong>(_run.Slice(KvmRunLayout.internal_data, (int)Math.Min(U32(KvmRunLayout.internal_ndata), 16u) * sizeof(ulong)));
+
+    /// <summary>
+    /// The instruction the kernel failed to emulate: for suberror KVM_INTERNAL_ERROR_EMULATION whose
+    /// emulation_failure.flags has KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES and whose ndata covers the
+    /// bytes (x86.c prepare_emulation_failure_exit), insn_bytes[0 .. insn_size); otherwise empty. On x86 the fetched
+    /// bytes from RIP (up to 15), on the emulated arm64 kernel the A64 word.
+    /// </summary>
+    public ReadOnlySpan<byte> EmulationFailureInstruction
+    {
+        get
+        {
+            if (InternalSuberror != (uint)KvmInternalError.KVM_INTERNAL_ERROR_EMULATION) return [];
+            // flags (1 word) + insn_size/insn_bytes (2 words) must be inside ndata.
+            if (U32(KvmRunLayout.internal_ndata) < 3) return [];
+            if ((U64(KvmRunLayout.emulation_failure_flags) & KvmConstants.KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) == 0) return [];
+            int size = Math.Min((int)_run[KvmRunLayout.emulation_failure_insn_size], 15);
+            return _run.Slice(KvmRunLayout.emulation_failure_insn_bytes, size);
+        }
+    }
+
     // ---- KVM_EXIT_FAIL_ENTRY ----
     /// <summary>
     /// KVM_EXIT_FAIL_ENTRY: the hardware's VM-entry failure reason (fail_entry.hardware_entry_failure_reason).

@@ -41,6 +41,12 @@ public static class KvmConstants
 
     // memory attributes
     public const ulong KVM_MEMORY_ATTRIBUTE_PRIVATE = 1UL << 3;
+
+    /// <summary>
+    /// kvm_run.emulation_failure.flags: insn_size and insn_bytes hold the instruction the kernel failed to emulate
+    /// (x86.c prepare_emulation_failure_exit).
+    /// </summary>
+    public const ulong KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES = 1UL << 0;
     public const ulong KVM_MEMORY_EXIT_FLAG_PRIVATE = 1UL << 3;
     /// <summary>
     /// PROPOSAL: "[PATCH v3 04/15] KVM: Add common infrastructure for KVM Userfaults" (unmerged; v1/v2: "KVM: Add
@@ -167,4 +173,17 @@ public enum KvmExitReason : uint
     /// Not in 6.18; the number a kernel uses is <see cref="UapiProposals.SnpReqCertsExit"/>.
     /// </summary>
     KVM_EXIT_SNP_REQ_CERTS = 43,
+}
+
+/// <summary>kvm_run.internal.suberror of a KVM_EXIT_INTERNAL_ERROR (include/uapi/linux/kvm.h).</summary>
+public enum KvmInternalError : uint
+{
+    /// <summary>The kernel could not emulate an instruction; <c>kvm_run.emulation_failure</c> may carry its bytes.</summary>
+    KVM_INTERNAL_ERROR_EMULATION = 1,
+    /// <summary>An exception was raised while another was being delivered in a way the kernel cannot handle.</summary>
+    KVM_INTERNAL_ERROR_SIMUL_EX = 2,
+    /// <summary>An event was being delivered (IDT vectoring) when the exit that failed happened.</summary>
+    KVM_INTERNAL_ERROR_DELIVERY_EV = 3,
+    /// <summary>The hardware exited for a reason the kernel does not handle.</summary>
+    KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON = 4,
 }

@@ -69,6 +69,14 @@ public static class KvmRunLayout
     public const int internal_ndata = 36;
     public const int internal_data = 40;
 
+    /// <summary>
+    /// KVM_INTERNAL_ERROR_EMULATION's overlay of <c>internal</c>: <c>__u32 suberror; __u32 ndata; __u64 flags;
+    /// union { struct { __u8 insn_size; __u8 insn_bytes[15]; }; }</c> (ABI, unlike the other suberrors' data).
+    /// </summary>
+    public const int emulation_failure_flags = 40;
+    public const int emulation_failure_insn_size = 48;
+    public const int emulation_failure_insn_bytes = 49;
+
     /// <summary>KVM_EXIT_ARM_NISV (arm64): <c>__u64 esr_iss; __u64 fault_ipa</c>.</summary>
     public const int arm_nisv_esr_iss = 32;
     public const int arm_nisv_fault_ipa = 40;

@@ -234,6 +234,11 @@ static void exit_reasons(void)
 	CONST(KVM_EXIT_TPR_ACCESS);
 	CONST(KVM_EXIT_NMI);
 	CONST(KVM_EXIT_INTERNAL_ERROR);
+	CONST(KVM_INTERNAL_ERROR_EMULATION);
+	CONST(KVM_INTERNAL_ERROR_SIMUL_EX);
+	CONST(KVM_INTERNAL_ERROR_DELIVERY_EV);
+	CONST(KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
+	CONST(KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES);
 	CONST(KVM_EXIT_SYSTEM_EVENT);
 	CONST(KVM_EXIT_IOAPIC_EOI);
 	CONST(KVM_EXIT_DIRTY_RING_FULL);
@@ -605,6 +610,9 @@ static void kvm_run(void)
 	RUN(internal_suberror, internal.suberror);
 	RUN(internal_ndata, internal.ndata);
 	RUN(internal_data, internal.data);
+	RUN(emulation_failure_flags, emulation_failure.flags);
+	RUN(emulation_failure_insn_size, emulation_failure.insn_size);
+	RUN(emulation_failure_insn_bytes, emulation_failure.insn_bytes);
 	RUN(arm_nisv_esr_iss, arm_nisv.esr_iss);
 	RUN(arm_nisv_fault_ipa, arm_nisv.fault_ipa);
 	RUN(system_event_type, system_event.type);
