@@ -130,11 +130,15 @@ public sealed class Arm64BinaryStatsTests
         Assert.All(stats.Read().Values.ToArray(), x => Assert.Equal(0UL, x));
     }
 
-    /// <summary>Waits (at most 10 s) until the vCPU's <c>blocking</c> reads 1: it sleeps in kvm_vcpu_block.</summary>
-    private static void WaitUntilBlocking(KvmStatistics stats)
+    /// <summary>
+    /// Waits (at most 10 s) until the vCPU's <c>blocking</c> reads 1 and its thread sleeps (KvmVcpu.Asleep): <c>blocking</c>
+    /// alone is set before kvm_vcpu_block's first check, and a wake-up sent then ends the halt without a wait, which
+    /// under load made these tests fail now and then.
+    /// </summary>
+    private static void WaitUntilBlocking(KvmStatistics stats, Arm64TestVm s)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (stats.ReadValue("blocking") == 0)
+        while (stats.ReadValue("blocking") == 0 || !s.Kernel.InvariantView.Vms.Single().Vcpus[0].Asleep)
         {
             Assert.True(DateTime.UtcNow < deadline, "the vCPU never blocked");
             Thread.Sleep(1);
@@ -153,7 +157,7 @@ public sealed class Arm64BinaryStatsTests
         using var stats = v.OpenStatistics();
         var kicker = new Thread(() =>
         {
-            WaitUntilBlocking(stats);
+            WaitUntilBlocking(stats, s);
             v.Kick();
         });
         kicker.Start();
@@ -192,7 +196,7 @@ public sealed class Arm64BinaryStatsTests
         using var stats = v.OpenStatistics();
         var injector = new Thread(() =>
         {
-            WaitUntilBlocking(stats);
+            WaitUntilBlocking(stats, s);
             s.Vm.SetSpiLevel(Spi, true);
         });
         injector.Start();

@@ -19,7 +19,8 @@ public class Arm64FpRoundingTests
     private const int Count = 200;
     private const uint Ofc = 4, Ufc = 8, Ixc = 16;
 
-    public enum Op { Add, Sub, Mul, Div, Sqrt, Fma }
+    /// <summary>FmaTiny: FMADD whose product is tiny (double: below 2^−969, down to underflowing to 0) beside a larger addend.</summary>
+    public enum Op { Add, Sub, Mul, Div, Sqrt, Fma, FmaTiny }
 
     public static TheoryData<Op, bool, uint> Cases()
     {
@@ -151,6 +152,24 @@ public class Arm64FpRoundingTests
             return dbl ? v : (float)v;
         }
         double a = Next(), b = Next(), c = Next();
+        if (op == Op.FmaTiny)
+        {
+            // Factors of 2^−560 … 2^−480 (single: 2^−75 … 2^−60): products from 2^−1120 (below the subnormals) to
+            // 2^−960; the addend is a normal number or, one time in four, a product-sized one.
+            double Tiny()
+            {
+                int e = dbl ? random.Next(-560, -479) : random.Next(-75, -59);
+                double v = Math.ScaleB(1 + random.NextDouble(), e) * (random.Next(2) == 0 ? 1 : -1);
+                return dbl ? v : (float)v;
+            }
+            a = Tiny();
+            b = Tiny();
+            if (random.Next(4) == 0)
+            {
+                double near = Math.ScaleB(1 + random.NextDouble(), dbl ? random.Next(-1074, -960) : random.Next(-149, -120));
+                c = dbl ? near : (float)near;
+            }
+        }
         if (op == Op.Sqrt) a = Math.Abs(a);
         if (op is Op.Add or Op.Sub && random.Next(4) == 0)
         {
@@ -206,7 +225,7 @@ public class Arm64FpRoundingTests
         return Round(exact, dbl, mode, negativeZero: op switch
         {
             // An exact zero sum is +0 except in RM (FPRoundBase / FPAdd's sign rule); products and quotients keep the sign.
-            Op.Add or Op.Sub or Op.Fma => mode == 2,
+            Op.Add or Op.Sub or Op.Fma or Op.FmaTiny => mode == 2,
             _ => (a < 0) != (b < 0),
         });
     }

@@ -275,6 +275,7 @@ internal sealed partial class A64Interpreter
     private bool TwoSource(uint insn)
     {
         uint opcode = (insn >> 10) & 0x3F;
+        if ((opcode & 0x38) == 0x10) return Crc32(insn); // 010 C sz: A64Interpreter.Crc32.cs
         if (opcode is not (2 or 3 or 8 or 9 or 10 or 11)) return false;
         bool sf = Sf(insn);
         int rm = (int)((insn >> 16) & 31), rn = (int)((insn >> 5) & 31), rd = (int)(insn & 31);

@@ -154,7 +154,7 @@ internal sealed partial class A64Interpreter
         {
             r = Math.FusedMultiplyAdd(x, y, a);
             int direction = FmaResidualSign(x, y, a, r, out bool certain);
-            if (!certain) RefuseDirectedRounding(); // [D] an overflowing or tiny product: the error is not computed
+            if (!certain) RefuseDirectedRounding(); // not reached for finite operands (ExactResidualSign)
             inexact = direction != 0;
             residual = direction;
             if (r == 0 && certain && !inexact) r = FpExactZeroSum(a, x, y);

@@ -5,7 +5,7 @@ namespace KvmSharp.Emulation.Arm64;
 /// Floating-point conversions beyond the integer ones of A64Interpreter.FloatingPoint.cs (Arm ARM C7.2 and the shared
 /// pseudocode FPToFixed, FixedToFP, FPConvert, FPConvertNaN, FPRoundCV): SCVTF/UCVTF/FCVTZS/FCVTZU (scalar,
 /// fixed-point, #fbits), the vector fixed-point forms' lane operations, FCVT between half precision and single/double
-/// (scalar) and FCVTL/FCVTN (vector: half↔single, single↔double). A conversion to half precision rounds in
+/// (scalar) and FCVTL/FCVTN (vector: half↔single, single↔double); the half-precision fixed-point forms (FEAT_FP16). A conversion to half precision rounds in
 /// FPCR.RMode (every mode, computed exactly); half-precision operands and results are never flushed (FPRoundCV and
 /// FPUnpackCV ignore FPCR.FZ16). [D] FPCR.AHP = 1 (the alternative half-precision format) stops as unsupported.
 /// </summary>
@@ -54,27 +54,28 @@ internal sealed partial class A64Interpreter
     /// <summary>
     /// Conversion between floating-point and fixed-point: sf 0 0 11110 ftype 0 rmode opcode scale Rn Rd. SCVTF (rmode
     /// 00, opcode 010), UCVTF (011), FCVTZS (rmode 11, 000), FCVTZU (001); fbits = 64 − scale, and a 32-bit form
-    /// with scale&lt;5&gt; = 0 is unallocated.
+    /// with scale&lt;5&gt; = 0 is unallocated. ftype 11 (Hn/Hd, FEAT_FP16) through the half element operations of
+    /// A64Interpreter.FpHalf.cs (FixedToFP at N = 16 can give a subnormal, flushed with FPCR.FZ16).
     /// </summary>
     private bool FpFixedConversion(uint insn)
     {
         bool sf = (insn >> 31) != 0;
         uint ftype = (insn >> 22) & 3, rmode = (insn >> 19) & 3, opcode = (insn >> 16) & 7, scale = (insn >> 10) & 63;
-        if (ftype == 3) return false; // half precision
         bool toFp = rmode == 0 && opcode is 2 or 3, toFixed = rmode == 3 && opcode is 0 or 1;
-        if (ftype == 2 || (!toFp && !toFixed) || (!sf && scale < 32)) return UndefinedTrue();
+        if (ftype == 2 || (ftype == 3 && !Fp16) || (!toFp && !toFixed) || (!sf && scale < 32)) return UndefinedTrue();
         if (FpTrapped()) return true;
-        bool dbl = ftype == 1, unsigned = (opcode & 1) != 0;
+        bool unsigned = (opcode & 1) != 0;
+        int esz = ftype switch { 0 => 4, 1 => 8, _ => 2 };
         int fbits = 64 - (int)scale, rd = (int)(insn & 31), rn = (int)((insn >> 5) & 31);
         if (toFixed)
         {
-            cpu.SetReg(rd, FpToFixed(FpReg(rn, dbl), dbl, fbits, sf, unsigned, MidpointRounding.ToZero));
+            cpu.SetReg(rd, FpToFixedE(FpRegE(rn, esz), esz, fbits, sf ? 64 : 32, unsigned, MidpointRounding.ToZero));
         }
         else
         {
             ulong x = cpu.Reg(rn);
             Int128 value = sf ? (unsigned ? x : (Int128)(long)x) : (unsigned ? (uint)x : (Int128)(int)x);
-            SetVScalar(rd, FixedToFpScaled(value, dbl, fbits), dbl ? 64 : 32);
+            SetVScalar(rd, FixedToFpE(value, esz, fbits), 8 * esz);
         }
         Next();
         return true;

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+using System.Numerics;
+
 namespace KvmSharp.Emulation.Arm64;
 
 /// <summary>
@@ -56,7 +58,8 @@ internal sealed partial class A64Interpreter
     /// <summary>
     /// The sign of (a + x·y) − r for r = fl(a + x·y): p + ep = x·y (FMA residual), p + a = s + e1 (TwoSum),
     /// s − r = t + et (TwoSum), then the sign of the exact sum t + et + e1 + ep (Shewchuk's Grow-Expansion).
-    /// <paramref name="certain"/> is false when a step can be inexact (the product overflows or is tiny).
+    /// When a step can be inexact (the product overflows or is tiny) the sign comes from exact integer arithmetic
+    /// (<see cref="ExactResidualSign"/>); <paramref name="certain"/> stays true for finite operands.
     /// </summary>
     private static int FmaResidualSign(double x, double y, double a, double r, out bool certain)
     {
@@ -64,17 +67,10 @@ internal sealed partial class A64Interpreter
         if (!double.IsFinite(r) || !double.IsFinite(x) || !double.IsFinite(y) || !double.IsFinite(a)) return 0;
         double p = x * y;
         if (!double.IsFinite(p) || (p != 0 && Math.Abs(p) < ResidualUnderflowBound) || (p == 0 && x != 0 && y != 0))
-        {
-            certain = false;
-            return 0;
-        }
+            return ExactResidualSign(x, y, a, r);
         double ep = Math.FusedMultiplyAdd(x, y, -p);
         double s = p + a;
-        if (!double.IsFinite(s))
-        {
-            certain = false;
-            return 0;
-        }
+        if (!double.IsFinite(s)) return ExactResidualSign(x, y, a, r);
         double e1 = TwoSumError(p, a, s);
         double t = s - r, et = TwoSumError(s, -r, t);
         Span<double> expansion = stackalloc double[5];
@@ -97,5 +93,32 @@ internal sealed partial class A64Interpreter
         for (int i = length - 1; i >= 0; i--)
             if (expansion[i] != 0) return Math.Sign(expansion[i]);
         return 0;
+    }
+
+    /// <summary>
+    /// The sign of (a + x·y) − r computed exactly: each finite double is m·2^e with an integer m (IEEE 754 binary64:
+    /// 53-bit significand, e from −1074), so the sum is an integer after scaling everything to the smallest exponent
+    /// (at most a few thousand bits, for the rare tiny or overflowing products only).
+    /// </summary>
+    private static int ExactResidualSign(double x, double y, double a, double r)
+    {
+        var (mx, ex) = Dyadic(x);
+        var (my, ey) = Dyadic(y);
+        var (ma, ea) = Dyadic(a);
+        var (mr, er) = Dyadic(r);
+        int ep = ex + ey, min = Math.Min(Math.Min(ep, ea), er);
+        BigInteger total = ((mx * my) << (ep - min)) + (ma << (ea - min)) - (mr << (er - min));
+        return total.Sign;
+    }
+
+    /// <summary>A finite double as m·2^e (m signed, exact).</summary>
+    private static (BigInteger M, int E) Dyadic(double v)
+    {
+        long bits = BitConverter.DoubleToInt64Bits(v);
+        int biased = (int)((bits >> 52) & 0x7FF);
+        long fraction = bits & 0xF_FFFF_FFFF_FFFFL;
+        long m = biased == 0 ? fraction : fraction | (1L << 52);
+        int e = (biased == 0 ? 1 : biased) - 1075;
+        return (bits < 0 ? -(BigInteger)m : m, e);
     }
 }

@@ -6,7 +6,10 @@ namespace KvmSharp.Emulation.Arm64;
 /// <summary>
 /// The FP/SIMD entry point: the encoding groups of the SIMD&amp;FP subset (A64Interpreter.SimdLoadStore.cs and
 /// .SimdStructures.cs, A64Interpreter.SimdData.cs with .SimdFp.cs, .SimdInteger.cs, .SimdScalarInteger.cs,
-/// .SimdElement.cs and .SimdTable.cs, A64Interpreter.FloatingPoint.cs with .FpConvert.cs), MRS/MSR FPCR and FPSR, the CPACR_EL1.FPEN trap and
+/// .SimdElement.cs and .SimdTable.cs, A64Interpreter.FloatingPoint.cs with .FpConvert.cs and .FpHalf.cs; then what
+/// those groups leave: FEAT_FP16 .SimdHalf.cs, the saturating forms .SimdSaturating.cs and .SimdSaturatingShift.cs,
+/// the estimates, FCVTXN, PMUL/PMULL, ADDHN/SUBHN and the cryptographic extension .SimdEstimates.cs with
+/// .SimdPolynomial.cs, .SimdNarrowHigh.cs and .SimdCrypto.cs), MRS/MSR FPCR and FPSR, the CPACR_EL1.FPEN trap and
 /// the V register accessors. An encoding of the SIMD&amp;FP space outside the subset stops the run as an emulation
 /// failure (before the FPEN check: the emulator does not know whether it is allocated).
 /// </summary>
@@ -45,7 +48,8 @@ internal sealed partial class A64Interpreter
         // The optional BF16 and I8MM encodings (feature-checked) first: A64Interpreter.SimdBf16.cs; then DotProd and
         // RDM (ID_AA64ISAR0_EL1): A64Interpreter.SimdDotProd.cs.
         if ((insn & 0x0E00_0000) == 0x0E00_0000)
-            return TrySimdBf16(insn) || TrySimdIsar0(insn) || TryScalarFp(insn) || TrySimdData(insn) || Unsupported(insn);
+            return TrySimdBf16(insn) || TrySimdIsar0(insn) || TryScalarFp(insn) || TrySimdData(insn)
+                || TrySimdHalf(insn) || TrySimdSaturating(insn) || TrySimdEstimates(insn) || Unsupported(insn);
         // Loads and Stores (op0 = bits 28:25 = x1x0) with V (bit 26) = 1: the SIMD&FP register forms.
         if ((insn & 0x0E00_0000) == 0x0C00_0000)
             return TrySimdLoadStore(insn) || Unsupported(insn);

@@ -4,8 +4,9 @@ namespace KvmSharp.Emulation.Arm64;
 /// <summary>
 /// Advanced SIMD (vector and scalar) x indexed element (Arm ARM C7.2): FMLA, FMLS, FMUL, FMULX (by element) on S and D
 /// lanes, and the vector integer MUL, MLA, MLS, SMULL/UMULL, SMLAL/UMLAL, SMLSL/UMLSL (by element) on H and S lanes.
-/// The index is H:L (S), H (D, L = 1 unallocated), H:L:M (H, with Rm limited to V0–V15). [D] The FP16 and saturating
-/// (SQDMULH, SQRDMULH, SQDMLAL…) forms stop as unsupported; SDOT/UDOT and SQRDMLAH/SQRDMLSH (by element) are decoded
+/// The index is H:L (S), H (D, L = 1 unallocated), H:L:M (H, with Rm limited to V0–V15). The FP16 forms (size 00) fall
+/// through to A64Interpreter.SimdHalf.cs and the saturating ones (SQDMULH, SQRDMULH, SQDMLAL…) to .SimdSaturating.cs;
+/// SDOT/UDOT and SQRDMLAH/SQRDMLSH (by element) are decoded
 /// before this group (A64Interpreter.SimdDotProd.cs, .SimdRdm.cs).
 /// </summary>
 internal sealed partial class A64Interpreter

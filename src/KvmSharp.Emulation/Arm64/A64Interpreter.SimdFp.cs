@@ -8,8 +8,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// FMAXNMP, FMINNMP; "two-register miscellaneous" FABS, FNEG, FSQRT, FCMEQ/FCMGE/FCMGT/FCMLE/FCMLT (zero), FRINT*,
 /// FCVT{N,M,A,P,Z}{S,U} and SCVTF/UCVTF (vector, integer), FCVTL/FCVTN (A64Interpreter.FpConvert.cs); the scalar
 /// pairwise FADDP/FMAXP/FMINP/FMAXNMP/FMINNMP and ADDP (D); the across-lanes FMAXV/FMINV/FMAXNMV/FMINNMV (.4s).
-/// [D] Half-precision vectors (the FP16 forms), FRECPE/FRECPS/FRSQRTE/FRSQRTS/URECPE/URSQRTE and FCVTXN stop as
-/// unsupported.
+/// The FP16 forms are A64Interpreter.SimdHalf.cs's; FRECPE/FRECPS/FRSQRTE/FRSQRTS/URECPE/URSQRTE and FCVTXN are
+/// .SimdEstimates.cs's (this group returns false for them, and TrySimdFp tries those next).
 /// </summary>
 internal sealed partial class A64Interpreter
 {

@@ -10,8 +10,10 @@ namespace KvmSharp.Emulation.Arm64;
 /// REV32/REV64, SADDLP/UADDLP, SADALP/UADALP, CLS/CLZ, RBIT, ABS/NEG, XTN, SHLL; three different SADDL/UADDL, SADDW/UADDW,
 /// SSUBL/USUBL, SSUBW/USUBW, SABAL/UABAL, SABDL/UABDL, SMLAL/UMLAL, SMLSL/UMLSL, SMULL/UMULL (and the "2" forms);
 /// shift by immediate SSHR/USHR, SSRA/USRA, SRSHR/URSHR, SRSRA/URSRA, SRI, SHL, SLI, SHRN/RSHRN, SSHLL/USHLL
-/// (UXTL/SXTL) and the fixed-point SCVTF/UCVTF/FCVTZS/FCVTZU (vector). [D] Other saturating forms (SQDMULH, SQSHL,
-/// SQXTN, SQRSHRN…), PMUL/PMULL and the by-element forms stop as unsupported.
+/// (UXTL/SXTL) and the fixed-point SCVTF/UCVTF/FCVTZS/FCVTZU (vector). SQXTN/UQXTN/SQXTUN (vector) are here; the
+/// other saturating forms (SQDMULH, SQSHL, SQRSHRN…) are A64Interpreter.SimdSaturating.cs's and .SimdSaturatingShift.cs's,
+/// PMUL/PMULL .SimdPolynomial.cs's, ADDHN/SUBHN/RADDHN/RSUBHN .SimdNarrowHigh.cs's, the by-element forms
+/// .SimdElement.cs's.
 /// </summary>
 internal sealed partial class A64Interpreter
 {

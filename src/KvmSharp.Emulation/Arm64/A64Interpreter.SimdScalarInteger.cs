@@ -5,7 +5,7 @@ namespace KvmSharp.Emulation.Arm64;
 /// Advanced SIMD scalar integer operations (Arm ARM C7.2, the scalar three same and two-register miscellaneous groups):
 /// ADD/SUB, CMEQ/CMTST/CMGT/CMHI/CMGE/CMHS (register) and SSHL/USHL on Dd; SQADD/UQADD/SQSUB/UQSUB on Bd/Hd/Sd/Dd
 /// (FPSR.QC); CMGT/CMGE/CMEQ/CMLE/CMLT (zero), ABS and NEG on Dd. Other sizes of the D-only operations are
-/// unallocated; the rest of the groups (SQDMULH, SQSHL, SUQADD…) stop as unsupported.
+/// unallocated; the rest of the groups (SQDMULH, SQSHL, SUQADD…) are A64Interpreter.SimdSaturating.cs's.
 /// </summary>
 internal sealed partial class A64Interpreter
 {

@@ -126,14 +126,20 @@ internal sealed partial class A64Interpreter
 
     /// <summary>
     /// FCVTZS/FCVTZU from .H: FPToFixed(element&lt;15:0&gt;, 0, unsigned, FPCR, FPRounding_ZERO, <paramref name="bits"/>).
-    /// The half converts through the 32- or 64-bit conversion of its exact double (a NaN: 0 and IOC; out of range: the
-    /// bound and IOC, without IXC; IXC for a dropped fraction), then SatQ to 16 bits: every half of magnitude 2^15 or
-    /// more is an integer, so a 16-bit overflow never had a fraction to report and only adds IOC. FPToFixed unpacks with
-    /// FPUnpack, so FPCR.FZ16 flushes a denormal operand to an exact zero (no IXC).
     /// </summary>
-    private ulong HalfToFixed(ulong x, int bits, bool unsigned)
+    private ulong HalfToFixed(ulong x, int bits, bool unsigned) => HalfToFixedScaled(x, 0, bits, unsigned, MidpointRounding.ToZero);
+
+    /// <summary>
+    /// FPToFixed(half, <paramref name="fbits"/>, unsigned, FPCR, <paramref name="rounding"/>, <paramref name="bits"/>).
+    /// The half converts through the 32- or 64-bit conversion of its exact double scaled by 2^fbits (a NaN: 0 and IOC;
+    /// out of range: the bound and IOC, without IXC; IXC for a dropped fraction), then SatQ to 16 bits: every half whose
+    /// scaled magnitude is 2^15 or more is an integer after scaling (11 significant bits, fbits ≤ 16), so a 16-bit
+    /// overflow never had a fraction to report and only adds IOC. FPToFixed unpacks with FPUnpack, so FPCR.FZ16 flushes
+    /// a denormal operand to an exact zero (no IXC, no IDC).
+    /// </summary>
+    private ulong HalfToFixedScaled(ulong x, int fbits, int bits, bool unsigned, MidpointRounding rounding)
     {
-        ulong r = FpToInteger(HalfIn(x), dbl: true, sf: bits == 64, unsigned, MidpointRounding.ToZero);
+        ulong r = FpToFixed(HalfIn(x), dbl: true, fbits, sf: bits == 64, unsigned, rounding);
         if (bits != 16) return r;
         long v = unsigned ? (uint)r : (int)(uint)r;
         long lo = unsigned ? 0 : short.MinValue, hi = unsigned ? ushort.MaxValue : short.MaxValue;
@@ -147,18 +153,12 @@ internal sealed partial class A64Interpreter
 
     /// <summary>
     /// SCVTF/UCVTF to .H: FixedToFP(element&lt;bits-1:0&gt;, 0, unsigned, FPCR, FPCR.RMode, 16), zero-extended in the
-    /// element. A 16- or 32-bit integer is a double exactly and FpToHalf rounds it once (IXC, OFC); a 64-bit one beyond
-    /// 2^53 may round on its way to double, but any magnitude of 2^16 or more overflows half in every mode (OFC, IXC)
-    /// whatever the first rounding did. FixedToFP ignores FPCR.AHP and FZ16 (an integer is never a half subnormal).
+    /// element (<see cref="FixedToHalfScaled"/>; an integer is never a half subnormal, so FZ16 has no effect).
     /// </summary>
-    private ulong FixedToHalf(ulong x, int bits, bool unsigned)
+    private ulong FixedToHalf(ulong x, int bits, bool unsigned) => FixedToHalfScaled(bits switch
     {
-        double value = bits switch
-        {
-            16 => unsigned ? (ushort)x : (short)x,
-            32 => unsigned ? (uint)x : (int)(uint)x,
-            _ => unsigned ? (double)x : (long)x,
-        };
-        return FpToHalf(BitConverter.DoubleToUInt64Bits(value), dbl: true);
-    }
+        16 => unsigned ? (ushort)x : (short)x,
+        32 => unsigned ? (uint)x : (int)(uint)x,
+        _ => unsigned ? x : (Int128)(long)x,
+    }, 0);
 }

@@ -116,6 +116,13 @@ internal sealed class KvmVcpu : IDisposable
     /// </summary>
     internal ulong TimedWaits;
 
+    /// <summary>
+    /// True while the vCPU's thread sleeps in <see cref="WaitForKick"/>, for tests: kvm_vcpu_block's <c>blocking</c>
+    /// stat is 1 from before its first kvm_vcpu_check_block, so a wake-up sent when a test sees it may find the vCPU
+    /// still awake (no halt_wakeup, no halt_wait_ns: the kernel's race too); once this is true it has checked and slept.
+    /// </summary>
+    internal bool Asleep => Volatile.Read(ref _asleep) != 0;
+
     /// <summary>vcpu-&gt;halt_poll_ns (KvmMain/HaltPolling.cs, the one place that reads or writes it); 0 for a new vCPU.</summary>
     public uint HaltPollNs;
 
