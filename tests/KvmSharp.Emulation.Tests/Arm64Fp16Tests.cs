@@ -358,21 +358,7 @@ public class Arm64Fp16Tests
     [InlineData(0x5EB0D820u)] // scalar pairwise (FP16), a 1 opcode 01101
     [InlineData(0x6F03FE00u)] // modified immediate, op 1 o2 1
     public void Unallocated_half_precision_encodings_are_undefined_before_the_fp_trap(uint insn)
-    {
-        foreach (var model in new[] { Arm64CpuModel.NeoverseN1, Arm64CpuModel.NeoverseV1, Arm64CpuModel.NeoverseV2 })
-        {
-            foreach (ulong cpacr in new[] { 0x30_0000UL, 0UL })
-            {
-                using var s = Arm64TestVm.RunningWords(model, insn);
-                var v = s.AddVcpu();
-                v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
-                Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
-                Assert.NotEqual(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
-                Assert.Equal(0x00UL, v.GetOneReg(KvmArm64SysRegs.ESR_EL1) >> 26);
-                Assert.Equal(Arm64Guest.CodeGpa, v.GetOneReg(KvmArm64Regs.ElrEl1));
-            }
-        }
-    }
+        => Arm64TestVm.AssertUndefinedBeforeFpTrap(insn);
 
     /// <summary>
     /// On every preset (ID_AA64PFR0_EL1.FP = 1: FEAT_FP16) the half-precision instructions run (V0 from the

@@ -175,21 +175,7 @@ public class Arm64SimdDotProdTests
     [InlineData(0x6E028420u)] // sqrdmlah, vector, size 00
     [InlineData(0x7FC2F020u)] // sqrdmlsh, scalar by element, size 11
     public void Sqrdmlah_with_an_unallocated_size_is_undefined_before_the_fp_trap(uint insn)
-    {
-        foreach (var model in new[] { Arm64CpuModel.NeoverseN1, Arm64CpuModel.NeoverseV1, Arm64CpuModel.NeoverseV2 })
-        {
-            foreach (ulong cpacr in new[] { 0x30_0000UL, 0UL })
-            {
-                using var s = Arm64TestVm.RunningWords(model, insn);
-                var v = s.AddVcpu();
-                v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
-                Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
-                Assert.NotEqual(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
-                Assert.Equal(0x00UL, v.GetOneReg(KvmArm64SysRegs.ESR_EL1) >> 26);
-                Assert.Equal(Arm64Guest.CodeGpa, v.GetOneReg(KvmArm64Regs.ElrEl1));
-            }
-        }
-    }
+        => Arm64TestVm.AssertUndefinedBeforeFpTrap(insn);
 
     /// <summary>
     /// On every preset (their TRMs list FEAT_DotProd and FEAT_RDM) SDOT and SQRDMLAH run without SVE (V0 from the

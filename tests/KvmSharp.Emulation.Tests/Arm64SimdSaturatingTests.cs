@@ -358,21 +358,7 @@ public class Arm64SimdSaturatingTests
     [InlineData(0x5F017420u)] // sqshl (scalar, immediate) with immh = 0000
     [InlineData(0x0F417420u)] // sqshl (immediate) .2d with Q = 0
     public void An_unallocated_size_is_undefined_before_the_fp_trap(uint insn)
-    {
-        foreach (var model in new[] { Arm64CpuModel.NeoverseN1, Arm64CpuModel.NeoverseV1, Arm64CpuModel.NeoverseV2 })
-        {
-            foreach (ulong cpacr in new[] { 0x30_0000UL, 0UL })
-            {
-                using var s = Arm64TestVm.RunningWords(model, insn);
-                var v = s.AddVcpu();
-                v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
-                Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
-                Assert.NotEqual(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
-                Assert.Equal(0x00UL, v.GetOneReg(KvmArm64SysRegs.ESR_EL1) >> 26);
-                Assert.Equal(Arm64Guest.CodeGpa, v.GetOneReg(KvmArm64Regs.ElrEl1));
-            }
-        }
-    }
+        => Arm64TestVm.AssertUndefinedBeforeFpTrap(insn);
 
     /// <summary>
     /// Allocated forms run on every preset (V0 and FPSR.QC from the instruction: 0x8000 × 0x8000 doubled saturates to

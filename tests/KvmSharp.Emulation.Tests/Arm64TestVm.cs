@@ -41,6 +41,28 @@ internal class Arm64TestVm : IDisposable
         return s;
     }
 
+    /// <summary>
+    /// <paramref name="insn"/> is UNDEFINED (EC 0x00 at the instruction, "done" not reached) on every preset
+    /// (Neoverse N1, V1, V2), with FP enabled and with CPACR_EL1.FPEN trapping: the decode comes before
+    /// CheckFPAdvSIMDEnabled64.
+    /// </summary>
+    public static void AssertUndefinedBeforeFpTrap(uint insn)
+    {
+        foreach (var model in new[] { Arm64CpuModel.NeoverseN1, Arm64CpuModel.NeoverseV1, Arm64CpuModel.NeoverseV2 })
+        {
+            foreach (ulong cpacr in new[] { 0x30_0000UL, 0UL })
+            {
+                using var s = RunningWords(model, insn);
+                var v = s.AddVcpu();
+                v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
+                Assert.Equal(Abi.KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+                Assert.NotEqual(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
+                Assert.Equal(0x00UL, v.GetOneReg(KvmArm64SysRegs.ESR_EL1) >> 26);
+                Assert.Equal(Arm64Guest.CodeGpa, v.GetOneReg(KvmArm64Regs.ElrEl1));
+            }
+        }
+    }
+
     public EmulatedKernel Kernel { get; }
 
     public Kvm Kvm { get; }

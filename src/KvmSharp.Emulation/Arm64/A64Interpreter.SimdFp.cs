@@ -137,6 +137,37 @@ internal sealed partial class A64Interpreter
     }
 
     /// <summary>
+    /// The lane operation of an FP two-register miscellaneous opcode (the vector, scalar and FP16 forms alike): kind
+    /// 0..4 compare with zero (GT, EQ, LT, GE, LE), 5 FABS, 6 FNEG, 7 FSQRT, 8 FRINT (sub = FpRoundInt opcode),
+    /// 9 FCVT*S/U (sub = rounding 0 N, 1 P, 2 M, 3 Z, 4 A), 10 SCVTF/UCVTF; −1 for any other opcode.
+    /// </summary>
+    private static (int Kind, uint Sub) FpTwoRegisterMiscKind(uint opcode, bool u, bool a) => (opcode, u, a) switch
+    {
+        (0x0C, false, true) => (0, 0),
+        (0x0D, false, true) => (1, 0),
+        (0x0E, false, true) => (2, 0),
+        (0x0C, true, true) => (3, 0),
+        (0x0D, true, true) => (4, 0),
+        (0x0F, false, true) => (5, 0),
+        (0x0F, true, true) => (6, 0),
+        (0x1F, true, true) => (7, 0),
+        (0x18, false, false) => (8, 8),   // FRINTN
+        (0x18, false, true) => (8, 9),    // FRINTP
+        (0x19, false, false) => (8, 10),  // FRINTM
+        (0x19, false, true) => (8, 11),   // FRINTZ
+        (0x18, true, false) => (8, 12),   // FRINTA
+        (0x19, true, false) => (8, 14),   // FRINTX
+        (0x19, true, true) => (8, 15),    // FRINTI
+        (0x1A, _, false) => (9, 0),       // FCVTNS/NU
+        (0x1A, _, true) => (9, 1),        // FCVTPS/PU
+        (0x1B, _, false) => (9, 2),       // FCVTMS/MU
+        (0x1B, _, true) => (9, 3),        // FCVTZS/ZU
+        (0x1C, _, false) => (9, 4),       // FCVTAS/AU
+        (0x1D, _, false) => (10, 0),      // SCVTF/UCVTF
+        _ => (-1, 0),
+    };
+
+    /// <summary>
     /// Advanced SIMD two-register miscellaneous, FP opcodes (01100–01111 with a = 1, 1xxxx): 0 Q U 01110 a sz 10000
     /// opcode 10 Rn Rd. FCVTL/FCVTN (10111/10110, a = 0) are in A64Interpreter.FpConvert.cs.
     /// </summary>
@@ -147,33 +178,7 @@ internal sealed partial class A64Interpreter
         // Advanced SIMD scalar two-register miscellaneous (bit 28 = 1): the same lane operations on Sd/Dd.
         bool scalar = ((insn >> 28) & 1) != 0;
         if (!a && opcode is 0x16 or 0x17) return !scalar && SimdFpConvertLongNarrow(insn);
-        // kind: 0..4 compare with zero (GT, EQ, LT, GE, LE), 5 FABS, 6 FNEG, 7 FSQRT, 8 FRINT (sub = FpRoundInt opcode),
-        // 9 FCVT*S/U (sub = rounding 0 N, 1 P, 2 M, 3 Z, 4 A), 10 SCVTF/UCVTF.
-        (int Kind, uint Sub) sel = (opcode, u, a) switch
-        {
-            (0x0C, false, true) => (0, 0),
-            (0x0D, false, true) => (1, 0),
-            (0x0E, false, true) => (2, 0),
-            (0x0C, true, true) => (3, 0),
-            (0x0D, true, true) => (4, 0),
-            (0x0F, false, true) => (5, 0),
-            (0x0F, true, true) => (6, 0),
-            (0x1F, true, true) => (7, 0),
-            (0x18, false, false) => (8, 8),   // FRINTN
-            (0x18, false, true) => (8, 9),    // FRINTP
-            (0x19, false, false) => (8, 10),  // FRINTM
-            (0x19, false, true) => (8, 11),   // FRINTZ
-            (0x18, true, false) => (8, 12),   // FRINTA
-            (0x19, true, false) => (8, 14),   // FRINTX
-            (0x19, true, true) => (8, 15),    // FRINTI
-            (0x1A, _, false) => (9, 0),       // FCVTNS/NU
-            (0x1A, _, true) => (9, 1),        // FCVTPS/PU
-            (0x1B, _, false) => (9, 2),       // FCVTMS/MU
-            (0x1B, _, true) => (9, 3),        // FCVTZS/ZU
-            (0x1C, _, false) => (9, 4),       // FCVTAS/AU
-            (0x1D, _, false) => (10, 0),      // SCVTF/UCVTF
-            _ => (-1, 0),
-        };
+        (int Kind, uint Sub) sel = FpTwoRegisterMiscKind(opcode, u, a);
         if (sel.Kind < 0 || (scalar && sel.Kind is 5 or 6 or 7 or 8)) return false; // no scalar FABS/FNEG/FSQRT/FRINT here
         if (dbl && !q) return UndefinedTrue();
         if (FpTrapped()) return true;

@@ -130,33 +130,7 @@ internal sealed partial class A64Interpreter
         bool scalar = ((insn >> 28) & 1) != 0, q = ((insn >> 30) & 1) != 0, u = ((insn >> 29) & 1) != 0, a = ((insn >> 23) & 1) != 0;
         uint opcode = (insn >> 12) & 31;
         if (a && (opcode == 0x1D || (opcode == 0x1F && !u && scalar))) return false; // FRECPE, FRSQRTE, FRECPX
-        // kind: 0..4 compare with zero (GT, EQ, LT, GE, LE), 5 FABS, 6 FNEG, 7 FSQRT, 8 FRINT (sub = FpRoundInt opcode),
-        // 9 FCVT*S/U (sub = rounding 0 N, 1 P, 2 M, 3 Z, 4 A), 10 SCVTF/UCVTF.
-        (int Kind, uint Sub) sel = (opcode, u, a) switch
-        {
-            (0x0C, false, true) => (0, 0),
-            (0x0D, false, true) => (1, 0),
-            (0x0E, false, true) => (2, 0),
-            (0x0C, true, true) => (3, 0),
-            (0x0D, true, true) => (4, 0),
-            (0x0F, false, true) => (5, 0),
-            (0x0F, true, true) => (6, 0),
-            (0x1F, true, true) => (7, 0),
-            (0x18, false, false) => (8, 8),   // FRINTN
-            (0x18, false, true) => (8, 9),    // FRINTP
-            (0x19, false, false) => (8, 10),  // FRINTM
-            (0x19, false, true) => (8, 11),   // FRINTZ
-            (0x18, true, false) => (8, 12),   // FRINTA
-            (0x19, true, false) => (8, 14),   // FRINTX
-            (0x19, true, true) => (8, 15),    // FRINTI
-            (0x1A, _, false) => (9, 0),       // FCVTNS/NU
-            (0x1A, _, true) => (9, 1),        // FCVTPS/PU
-            (0x1B, _, false) => (9, 2),       // FCVTMS/MU
-            (0x1B, _, true) => (9, 3),        // FCVTZS/ZU
-            (0x1C, _, false) => (9, 4),       // FCVTAS/AU
-            (0x1D, _, false) => (10, 0),      // SCVTF/UCVTF
-            _ => (-1, 0),
-        };
+        (int Kind, uint Sub) sel = FpTwoRegisterMiscKind(opcode, u, a);
         if (sel.Kind < 0 || (scalar && sel.Kind is 5 or 6 or 7 or 8) || !Fp16) return UndefinedTrue();
         if (FpTrapped()) return true;
         int elements = scalar ? 1 : q ? 8 : 4;
