@@ -332,9 +332,7 @@ public class Arm64Fp16Tests
     {
         var built = LoopBuilt.Value;
         Skip.If(built.Guest is null, built.Why);
-        string elf = Path.Combine(Path.GetTempPath(), $"kvmsharp-fp16-loop-{Environment.ProcessId}", "guest.elf");
-        var (code, disassembly) = Arm64SveCorpusTests.Exec("aarch64-linux-gnu-objdump", ["-d", elf]);
-        Skip.If(code == -1, $"aarch64-linux-gnu-objdump (package binutils-aarch64-linux-gnu) is not available: {disassembly}");
+        string disassembly = Arm64Sve2Tests.DisassembleGuest("fp16-loop");
         Assert.Matches(@"\tfmla\tv\d+\.8h, v\d+\.8h, v\d+\.8h", disassembly);
         Assert.Matches(@"\tfadd\tv\d+\.8h, v\d+\.8h, v\d+\.8h", disassembly);
         Assert.Matches(@"\tfdiv\tv\d+\.8h, v\d+\.8h, v\d+\.8h", disassembly);
@@ -376,32 +374,17 @@ public class Arm64Fp16Tests
     [InlineData(0x1EF80020u, 0UL, false)]                    // fcvtzs w0, h1 (X0 = 1)
     public void Half_precision_runs_on_every_preset_and_follows_cpacr_fpen(uint insn, ulong low, bool both)
     {
-        foreach (var model in new[] { Arm64CpuModel.NeoverseN1, Arm64CpuModel.NeoverseV1, Arm64CpuModel.NeoverseV2 })
+        Arm64TestVm.AssertRunsOnEveryPresetAndFollowsFpen(insn, v =>
         {
-            foreach (ulong cpacr in new[] { 0x30_0000UL, 0UL })
-            {
-                using var s = Arm64TestVm.RunningWords(model, insn);
-                var v = s.AddVcpu();
-                v.SetOneRegBytes(VId(0), new byte[16]);
-                v.SetOneRegBytes(VId(1), Fill(0x3E00));
-                v.SetOneRegBytes(VId(2), Fill(0x4000));
-                v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
-                Assert.True(A64Interpreter.HaveFp16(v.GetOneReg(KvmArm64IdRegs.ID_AA64PFR0_EL1)));
-                Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
-                bool done = v.GetOneReg(KvmArm64Regs.X(9)) == Arm64Guest.UcallDone;
-                Assert.Equal(cpacr != 0, done);
-                if (done)
-                {
-                    if (insn == 0x1EF80020u) Assert.Equal(1UL, v.GetOneReg(KvmArm64Regs.X(0)));
-                    else Assert.Equal(both ? ((UInt128)low << 64) | low : low, Arm64SimdTests.V(v, 0));
-                    continue;
-                }
-                Assert.Equal(0x07UL, v.GetOneReg(KvmArm64SysRegs.ESR_EL1) >> 26);
-                Assert.Equal(Arm64Guest.CodeGpa, v.GetOneReg(KvmArm64Regs.ElrEl1));
-            }
-        }
-
-        static byte[] Fill(ushort h) => [.. Enumerable.Range(0, 16).Select(i => (byte)(h >> (8 * (i % 2))))];
+            v.SetOneRegBytes(Arm64SimdTests.VRegId(0), new byte[16]);
+            v.SetOneRegBytes(Arm64SimdTests.VRegId(1), Arm64SimdTests.Splat(0x3E00_3E00u));
+            v.SetOneRegBytes(Arm64SimdTests.VRegId(2), Arm64SimdTests.Splat(0x4000_4000u));
+            Assert.True(A64Interpreter.HaveFp16(v.GetOneReg(KvmArm64IdRegs.ID_AA64PFR0_EL1)));
+        }, v =>
+        {
+            if (insn == 0x1EF80020u) Assert.Equal(1UL, v.GetOneReg(KvmArm64Regs.X(0)));
+            else Assert.Equal(both ? ((UInt128)low << 64) | low : low, Arm64SimdTests.V(v, 0));
+        });
     }
 
     /// <summary>
@@ -417,16 +400,14 @@ public class Arm64Fp16Tests
         using var s = Arm64TestVm.RunningWords(Arm64CpuModel.NeoverseN1, insn, 0xD53B4420u); // …; mrs x0, fpsr
         var v = s.AddVcpu();
         v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x30_0000UL);
-        v.SetOneRegBytes(VId(0), [.. Enumerable.Repeat((byte)0xFF, 16)]);
-        v.SetOneRegBytes(VId(1), [0x00, 0xBE, .. new byte[14]]);
+        v.SetOneRegBytes(Arm64SimdTests.VRegId(0), [.. Enumerable.Repeat((byte)0xFF, 16)]);
+        v.SetOneRegBytes(Arm64SimdTests.VRegId(1), [0x00, 0xBE, .. new byte[14]]);
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
         Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
         Assert.Equal((UInt128)expected, Arm64SimdTests.V(v, 0));
         Assert.Equal(fpsr, v.GetOneReg(KvmArm64Regs.X(0)));
     }
 
-    private static ulong VId(int n) => KvmArm64Regs.KVM_REG_ARM64 | KvmArm64Regs.KVM_REG_SIZE_U128 | KvmArm64Regs.KVM_REG_ARM_CORE |
-                                       KvmArm64Regs.KVM_REG_ARM_CORE_REG(KvmArm64Regs.OffsetVregs + 16 * n);
 
     /// <summary>HaveFP16Ext(): ID_AA64PFR0_EL1.FP (bits 19:16) = 1 only; 0 (FP without half arithmetic) and 0xF (no FP) lack it.</summary>
     [Fact]

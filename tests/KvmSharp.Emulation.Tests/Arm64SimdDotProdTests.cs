@@ -131,9 +131,7 @@ public class Arm64SimdDotProdTests
     {
         var built = LoopBuilt.Value;
         Skip.If(built.Guest is null, built.Why);
-        string elf = Path.Combine(Path.GetTempPath(), $"kvmsharp-simd-dotloop-{Environment.ProcessId}", "guest.elf");
-        var (code, disassembly) = Arm64SveCorpusTests.Exec("aarch64-linux-gnu-objdump", ["-d", elf]);
-        Skip.If(code == -1, $"aarch64-linux-gnu-objdump (package binutils-aarch64-linux-gnu) is not available: {disassembly}");
+        string disassembly = Arm64Sve2Tests.DisassembleGuest("simd-dotloop");
         Assert.Matches(@"\tsdot\tv\d+\.4s, v\d+\.16b, v\d+\.16b", disassembly);
         Assert.Matches(@"\tudot\tv\d+\.4s, v\d+\.16b, v\d+\.16b", disassembly);
         Arm64Sve2Tests.CompareWithQemu(built, LoopNames, 128);
@@ -187,34 +185,14 @@ public class Arm64SimdDotProdTests
     [InlineData(0x6E428420u, 0x6000_6000_6000_6000UL)] // sqrdmlah v0.8h, v1.8h, v2.8h
     public void Dotprod_and_rdm_run_on_every_preset_and_follow_cpacr_fpen(uint insn, ulong low)
     {
-        foreach (var model in new[] { Arm64CpuModel.NeoverseN1, Arm64CpuModel.NeoverseV1, Arm64CpuModel.NeoverseV2 })
+        bool dot = insn == 0x4E829420u;
+        Arm64TestVm.AssertRunsOnEveryPresetAndFollowsFpen(insn, v =>
         {
-            foreach (ulong cpacr in new[] { 0x30_0000UL, 0UL })
-            {
-                using var s = Arm64TestVm.RunningWords(model, insn);
-                var v = s.AddVcpu();
-                bool dot = insn == 0x4E829420u;
-                v.SetOneRegBytes(VId(0), Fill(dot ? 0u : 0x4000_4000u));
-                v.SetOneRegBytes(VId(1), Fill(dot ? 0x0202_0202u : 0x4000_4000u));
-                v.SetOneRegBytes(VId(2), Fill(dot ? 0x0303_0303u : 0x4000_4000u));
-                v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
-                Assert.Equal(0x1UL << 44 | 0x1UL << 28, v.GetOneReg(KvmArm64IdRegs.ID_AA64ISAR0_EL1) & (0xFUL << 44 | 0xFUL << 28));
-                Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
-                bool done = v.GetOneReg(KvmArm64Regs.X(9)) == Arm64Guest.UcallDone;
-                Assert.Equal(cpacr != 0, done);
-                if (done)
-                {
-                    Assert.Equal(((UInt128)low << 64) | low, Arm64SimdTests.V(v, 0));
-                    continue;
-                }
-                Assert.Equal(0x07UL, v.GetOneReg(KvmArm64SysRegs.ESR_EL1) >> 26);
-                Assert.Equal(Arm64Guest.CodeGpa, v.GetOneReg(KvmArm64Regs.ElrEl1));
-            }
-        }
-
-        static ulong VId(int n) => KvmArm64Regs.KVM_REG_ARM64 | KvmArm64Regs.KVM_REG_SIZE_U128 | KvmArm64Regs.KVM_REG_ARM_CORE |
-                                   KvmArm64Regs.KVM_REG_ARM_CORE_REG(KvmArm64Regs.OffsetVregs + 16 * n);
-        static byte[] Fill(uint w) => [.. Enumerable.Range(0, 16).Select(i => (byte)(w >> (8 * (i % 4))))];
+            v.SetOneRegBytes(Arm64SimdTests.VRegId(0), Arm64SimdTests.Splat(dot ? 0u : 0x4000_4000u));
+            v.SetOneRegBytes(Arm64SimdTests.VRegId(1), Arm64SimdTests.Splat(dot ? 0x0202_0202u : 0x4000_4000u));
+            v.SetOneRegBytes(Arm64SimdTests.VRegId(2), Arm64SimdTests.Splat(dot ? 0x0303_0303u : 0x4000_4000u));
+            Assert.Equal(0x1UL << 44 | 0x1UL << 28, v.GetOneReg(KvmArm64IdRegs.ID_AA64ISAR0_EL1) & (0xFUL << 44 | 0xFUL << 28));
+        }, v => Assert.Equal(((UInt128)low << 64) | low, Arm64SimdTests.V(v, 0)));
     }
 
     /// <summary>

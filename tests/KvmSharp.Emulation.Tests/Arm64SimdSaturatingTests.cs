@@ -1,9 +1,5 @@
 // SPDX-License-Identifier: MIT
-using KvmSharp.Abi;
-using KvmSharp.Abi.Arm64;
 using KvmSharp.Arm64;
-using KvmSharp.Conformance.Guests.Arm64;
-using KvmSharp.Emulation.Arm64;
 using static KvmSharp.Emulation.Tests.Arm64SveBf16Tests;
 
 namespace KvmSharp.Emulation.Tests;
@@ -317,9 +313,7 @@ public class Arm64SimdSaturatingTests
     {
         var built = LoopBuilt.Value;
         Skip.If(built.Guest is null, built.Why);
-        string elf = Path.Combine(Path.GetTempPath(), $"kvmsharp-simd-satloop-{Environment.ProcessId}", "guest.elf");
-        var (code, disassembly) = Arm64SveCorpusTests.Exec("aarch64-linux-gnu-objdump", ["-d", elf]);
-        Skip.If(code == -1, $"aarch64-linux-gnu-objdump (package binutils-aarch64-linux-gnu) is not available: {disassembly}");
+        string disassembly = Arm64Sve2Tests.DisassembleGuest("simd-satloop");
         Assert.Matches(@"\tsqxtn\tv\d+\.4h, v\d+\.4s", disassembly);
         Assert.Matches(@"\tsqxtn2\tv\d+\.8h, v\d+\.4s", disassembly);
         Assert.Matches(@"\tsqxtun\tv\d+\.8b, v\d+\.8h", disassembly);
@@ -372,35 +366,15 @@ public class Arm64SimdSaturatingTests
     [InlineData(0x2F109C20u, 0x0001_8000u, 0x0002_0002_0002_0002UL, 0UL, false)]                   // uqrshrn v0.4h, v1.4s, #16
     public void Allocated_forms_run_on_every_preset_and_follow_cpacr_fpen(uint insn, uint fill, ulong low, ulong high, bool qc)
     {
-        foreach (var model in new[] { Arm64CpuModel.NeoverseN1, Arm64CpuModel.NeoverseV1, Arm64CpuModel.NeoverseV2 })
+        Arm64TestVm.AssertRunsOnEveryPresetAndFollowsFpen(insn, v =>
         {
-            foreach (ulong cpacr in new[] { 0x30_0000UL, 0UL })
-            {
-                using var s = Arm64TestVm.RunningWords(model, insn);
-                var v = s.AddVcpu();
-                v.SetOneRegBytes(VId(0), Fill(0x5555_5555u));
-                v.SetOneRegBytes(VId(1), Fill(fill));
-                v.SetOneRegBytes(VId(2), Fill(fill));
-                v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
-                Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
-                bool done = v.GetOneReg(KvmArm64Regs.X(9)) == Arm64Guest.UcallDone;
-                Assert.Equal(cpacr != 0, done);
-                ulong fpsr = v.GetOneReg(KvmArm64Regs.KVM_REG_ARM64 | KvmArm64Regs.KVM_REG_SIZE_U32 | KvmArm64Regs.KVM_REG_ARM_CORE |
-                                         KvmArm64Regs.KVM_REG_ARM_CORE_REG(KvmArm64Regs.OffsetFpsr));
-                if (done)
-                {
-                    Assert.Equal(((UInt128)high << 64) | low, Arm64SimdTests.V(v, 0));
-                    Assert.Equal(qc, (fpsr >> 27 & 1) != 0);
-                    continue;
-                }
-                Assert.Equal(0UL, fpsr);
-                Assert.Equal(0x07UL, v.GetOneReg(KvmArm64SysRegs.ESR_EL1) >> 26);
-                Assert.Equal(Arm64Guest.CodeGpa, v.GetOneReg(KvmArm64Regs.ElrEl1));
-            }
-        }
-
-        static ulong VId(int n) => KvmArm64Regs.KVM_REG_ARM64 | KvmArm64Regs.KVM_REG_SIZE_U128 | KvmArm64Regs.KVM_REG_ARM_CORE |
-                                   KvmArm64Regs.KVM_REG_ARM_CORE_REG(KvmArm64Regs.OffsetVregs + 16 * n);
-        static byte[] Fill(uint w) => [.. Enumerable.Range(0, 16).Select(i => (byte)(w >> (8 * (i % 4))))];
+            v.SetOneRegBytes(Arm64SimdTests.VRegId(0), Arm64SimdTests.Splat(0x5555_5555u));
+            v.SetOneRegBytes(Arm64SimdTests.VRegId(1), Arm64SimdTests.Splat(fill));
+            v.SetOneRegBytes(Arm64SimdTests.VRegId(2), Arm64SimdTests.Splat(fill));
+        }, v =>
+        {
+            Assert.Equal(((UInt128)high << 64) | low, Arm64SimdTests.V(v, 0));
+            Assert.Equal(qc, (Arm64SimdTests.Fpsr(v) >> 27 & 1) != 0);
+        }, v => Assert.Equal(0u, Arm64SimdTests.Fpsr(v)));
     }
 }

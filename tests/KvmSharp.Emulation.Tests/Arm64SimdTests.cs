@@ -21,10 +21,16 @@ public class Arm64SimdTests
 
     internal static UInt128 V(KvmSharp.Vcpu v, int n)
     {
-        byte[] b = v.GetOneRegBytes(KvmArm64Regs.KVM_REG_ARM64 | KvmArm64Regs.KVM_REG_SIZE_U128 | KvmArm64Regs.KVM_REG_ARM_CORE |
-                                    KvmArm64Regs.KVM_REG_ARM_CORE_REG(KvmArm64Regs.OffsetVregs + 16 * n));
+        byte[] b = v.GetOneRegBytes(VRegId(n));
         return ((UInt128)BitConverter.ToUInt64(b, 8) << 64) | BitConverter.ToUInt64(b, 0);
     }
+
+    /// <summary>The ONE_REG id of V<paramref name="n"/> (the 128-bit core register).</summary>
+    internal static ulong VRegId(int n) => KvmArm64Regs.KVM_REG_ARM64 | KvmArm64Regs.KVM_REG_SIZE_U128 | KvmArm64Regs.KVM_REG_ARM_CORE |
+                                           KvmArm64Regs.KVM_REG_ARM_CORE_REG(KvmArm64Regs.OffsetVregs + 16 * n);
+
+    /// <summary>16 bytes holding <paramref name="word"/> four times (little-endian): a V register value for ONE_REG.</summary>
+    internal static byte[] Splat(uint word) => [.. Enumerable.Range(0, 16).Select(i => (byte)(word >> (8 * (i % 4))))];
 
     internal static uint Fpsr(KvmSharp.Vcpu v) =>
         BitConverter.ToUInt32(v.GetOneRegBytes(KvmArm64Regs.KVM_REG_ARM64 | KvmArm64Regs.KVM_REG_SIZE_U32 | KvmArm64Regs.KVM_REG_ARM_CORE |

@@ -447,6 +447,18 @@ public class Arm64Sve2Tests
     private static (byte[]?, string?, string?) Build() => Build(Program(), "sve2");
 
     /// <summary>
+    /// aarch64-linux-gnu-objdump -d of the guest ELF <see cref="Build(string, string, string[])"/> built for
+    /// <paramref name="tag"/> (skips the calling test, naming the package, without objdump).
+    /// </summary>
+    internal static string DisassembleGuest(string tag)
+    {
+        string elf = Path.Combine(Path.GetTempPath(), $"kvmsharp-{tag}-{Environment.ProcessId}", "guest.elf");
+        var (code, disassembly) = Arm64SveCorpusTests.Exec("aarch64-linux-gnu-objdump", ["-d", elf]);
+        Skip.If(code == -1, $"aarch64-linux-gnu-objdump (package binutils-aarch64-linux-gnu) is not available: {disassembly}");
+        return disassembly;
+    }
+
+    /// <summary>
     /// Builds <paramref name="program"/> (a <see cref="Program(string[], string[], int)"/> text) freestanding and
     /// hosted in a directory named after <paramref name="tag"/>, with <see cref="Flags"/> plus <paramref name="extraFlags"/>:
     /// the guest ELF and the hosted binary's path, or why the cross compiler is missing.

@@ -63,6 +63,36 @@ internal class Arm64TestVm : IDisposable
         }
     }
 
+    /// <summary>
+    /// <paramref name="insn"/> on every preset (Neoverse N1, V1, V2), after <paramref name="prepare"/> set up the vCPU:
+    /// with FP enabled it completes ("done"), and <paramref name="whenDone"/> checks its result; with CPACR_EL1.FPEN
+    /// trapping it takes the FP access trap (EC 0x07) at the instruction, after <paramref name="whenTrapped"/>'s checks.
+    /// </summary>
+    public static void AssertRunsOnEveryPresetAndFollowsFpen(uint insn, Action<KvmSharp.Vcpu> prepare, Action<KvmSharp.Vcpu> whenDone, Action<KvmSharp.Vcpu>? whenTrapped = null)
+    {
+        foreach (var model in new[] { Arm64CpuModel.NeoverseN1, Arm64CpuModel.NeoverseV1, Arm64CpuModel.NeoverseV2 })
+        {
+            foreach (ulong cpacr in new[] { 0x30_0000UL, 0UL })
+            {
+                using var s = RunningWords(model, insn);
+                var v = s.AddVcpu();
+                prepare(v);
+                v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
+                Assert.Equal(Abi.KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+                bool done = v.GetOneReg(KvmArm64Regs.X(9)) == Arm64Guest.UcallDone;
+                Assert.Equal(cpacr != 0, done);
+                if (done)
+                {
+                    whenDone(v);
+                    continue;
+                }
+                whenTrapped?.Invoke(v);
+                Assert.Equal(0x07UL, v.GetOneReg(KvmArm64SysRegs.ESR_EL1) >> 26);
+                Assert.Equal(Arm64Guest.CodeGpa, v.GetOneReg(KvmArm64Regs.ElrEl1));
+            }
+        }
+    }
+
     public EmulatedKernel Kernel { get; }
 
     public Kvm Kvm { get; }
