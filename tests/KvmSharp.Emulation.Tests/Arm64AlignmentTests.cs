@@ -98,7 +98,7 @@ public class Arm64AlignmentTests
             a.Eret();
         }));
         var vcpu = s.AddVcpu();
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
         Assert.Equal(1UL, BitConverter.ToUInt64(exit.MmioData));

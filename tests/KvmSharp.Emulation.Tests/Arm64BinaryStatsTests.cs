@@ -91,7 +91,7 @@ public sealed class Arm64BinaryStatsTests
         s.Vm.SetSpiLevel(Spi, true);
         for (int i = 0; i < userStores; i++)
         {
-            var exit = v.Run();
+            var exit = v.RunBounded();
             Assert.Equal((KvmExitReason.KVM_EXIT_MMIO, Unmapped), (exit.Reason, exit.MmioAddress));
         }
         s.RunToDone(0);
@@ -126,7 +126,7 @@ public sealed class Arm64BinaryStatsTests
         var v = s.Vcpus[0];
         using var stats = v.OpenStatistics();
         v.ImmediateExit = true;
-        Assert.True(v.Run().Interrupted);
+        Assert.True(v.RunBounded().Interrupted);
         Assert.All(stats.Read().Values.ToArray(), x => Assert.Equal(0UL, x));
     }
 
@@ -161,7 +161,7 @@ public sealed class Arm64BinaryStatsTests
             v.Kick();
         });
         kicker.Start();
-        var exit = v.Run();
+        var exit = v.RunBounded();
         kicker.Join();
         Assert.True(exit.Interrupted);
         var st = stats.Read();
@@ -221,7 +221,7 @@ public sealed class Arm64BinaryStatsTests
         });
         var v = s.Vcpus[0];
         using var stats = v.OpenStatistics();
-        Assert.ThrowsAny<Exception>(() => v.Run());
+        Assert.ThrowsAny<Exception>(() => v.RunBounded());
         var st = stats.Read();
         Assert.Equal((1UL, 0UL, 0UL), (st["exits"], st["mmio_exit_user"], st["mmio_exit_kernel"]));
     }

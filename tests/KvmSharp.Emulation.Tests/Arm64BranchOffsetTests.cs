@@ -63,7 +63,7 @@ public class Arm64BranchOffsetTests
             branches(a);
             Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
         });
-        var exit = guest.Vcpu.Run();
+        var exit = guest.Vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
     }

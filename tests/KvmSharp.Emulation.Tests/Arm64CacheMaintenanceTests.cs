@@ -106,7 +106,7 @@ public sealed class Arm64CacheMaintenanceTests
         s.Host.Write(0x200, vector);
         s.Host.Write(0x400, vector);
         var vcpu = s.AddVcpu();
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
         Assert.Equal(1UL, BitConverter.ToUInt64(exit.MmioData));

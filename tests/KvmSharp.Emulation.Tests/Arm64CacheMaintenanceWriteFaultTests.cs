@@ -64,7 +64,7 @@ public sealed class Arm64CacheMaintenanceWriteFaultTests
     /// <summary>Runs the next op; it must end with its report (op number <paramref name="n"/>).</summary>
     private static void Step(KvmSharp.Vcpu vcpu, ulong n)
     {
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_MMIO && exit.MmioAddress == Report, exit.ToString());
         Assert.Equal(n, BitConverter.ToUInt64(exit.MmioData));
     }
@@ -149,7 +149,7 @@ public sealed class Arm64CacheMaintenanceWriteFaultTests
         var vcpu = Start(s);
         ulong pc = CivacPc();
         // io_mem_abort: "No valid syndrome? … bail out otherwise" → -ENOSYS; the instruction did not complete.
-        Assert.Equal(Errno.ENOSYS, Assert.Throws<KvmException>(() => vcpu.Run()).Errno);
+        Assert.Equal(Errno.ENOSYS, Assert.Throws<KvmException>(() => vcpu.RunBounded()).Errno);
         Assert.Equal(pc, vcpu.GetPc());
     }
 
@@ -161,7 +161,7 @@ public sealed class Arm64CacheMaintenanceWriteFaultTests
         using var memory = s.Vm.AllocateMemory(2 * Page);
         using var slot = s.Vm.AddMemorySlot(1, Base, memory, flags: MemorySlotFlags.ReadOnly);
         var vcpu = Start(s);
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.True(exit.IsArmNisv, exit.ToString());
         // kvm_vcpu_dabt_iss_nisv_sanitized: CM | WnR | FSC; fault_ipa with the VA's page offset (FAR_TO_FIPA_OFFSET).
         Assert.Equal(Cm | WnR | FscTranslationL3, exit.ArmNisvEsrIss);

@@ -109,7 +109,7 @@ public class Arm64CompiledCodeTests
             Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
         });
         for (int i = 0; i < c.Init.Length; i += 2) guest.Vcpu.SetOneReg(KvmArm64Regs.X((int)c.Init[i]), c.Init[i + 1]);
-        var exit = guest.Vcpu.Run();
+        var exit = guest.Vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
         Assert.Equal(c.Expected, guest.Vcpu.GetOneReg(KvmArm64Regs.X(c.Register)));
@@ -128,7 +128,7 @@ public class Arm64CompiledCodeTests
                 vector.Mrs(X(1), KvmArm64SysRegs.Encoding(3, 0, 4, 0, 1)); // ELR_EL1
                 Arm64Guest.Ucall(vector, Arm64Guest.UcallDone);
             });
-        var exit = guest.Vcpu.Run();
+        var exit = guest.Vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         ulong esr = guest.Vcpu.GetOneReg(KvmArm64Regs.X(0));
         Assert.Equal(0x3CUL, esr >> 26);              // EC BRK64
@@ -148,7 +148,7 @@ public class Arm64CompiledCodeTests
                 vector.Mrs(X(0), KvmArm64SysRegs.Encoding(3, 0, 5, 2, 0));
                 Arm64Guest.Ucall(vector, Arm64Guest.UcallDone);
             });
-        var exit = guest.Vcpu.Run();
+        var exit = guest.Vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(0UL, guest.Vcpu.GetOneReg(KvmArm64Regs.X(0)) >> 26); // EC 0: unknown reason
     }

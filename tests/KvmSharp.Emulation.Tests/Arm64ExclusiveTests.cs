@@ -96,7 +96,7 @@ public class Arm64ExclusiveTests
         });
         try
         {
-            var exit = guest.Vcpu.Run();
+            var exit = guest.Vcpu.RunBounded();
             Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
             Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
             var values = Enumerable.Range(0, 31).Select(r => guest.Vcpu.GetOneReg(KvmArm64Regs.X(r))).ToArray();

@@ -77,7 +77,7 @@ public sealed class Arm64FetchCacheTests
     /// <summary>One report: the value the guest stored at the report address.</summary>
     private static ulong Next(KvmSharp.Vcpu vcpu)
     {
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal((Report, true), (exit.MmioAddress, exit.MmioIsWrite));
         return BitConverter.ToUInt64(exit.MmioData);
@@ -206,7 +206,7 @@ public sealed class Arm64FetchCacheTests
         Assert.Equal(ValueA, Next(vcpu));
         Assert.Equal(ValueA, Next(vcpu));
         gmem.Dispose(); // the last reference: kvm_gmem_release unbinds the slot
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         // gmem_abort: kvm_gmem_get_pfn → -EFAULT → kvm_prepare_memory_fault_exit(fault_ipa, PAGE_SIZE, …).
         Assert.Equal((KvmExitReason.KVM_EXIT_MEMORY_FAULT, Base), (exit.Reason, exit.MemoryFaultGpa));
     }
@@ -223,7 +223,7 @@ public sealed class Arm64FetchCacheTests
         Assert.Equal(ValueA, Next(vcpu));
         using var bitmap = UserfaultBitmap.ForSlotSize(2 * Page, allSet: true);
         slot.EnableUserfault(bitmap); // [PATCH v3 04/15]: enabling KVM_MEM_USERFAULT zaps the slot's mappings
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.True(exit.MemoryFaultIsUserfault, $"exit {exit.Reason}");
         Assert.Equal(Base, exit.MemoryFaultGpa);
     }

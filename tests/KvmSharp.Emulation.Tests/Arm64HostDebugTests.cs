@@ -67,7 +67,7 @@ public sealed class Arm64HostDebugTests
         /// <summary>Runs to a KVM_EXIT_DEBUG and checks its ESR and the PC (the instruction, not executed).</summary>
         public Arm64DebugExit Stop(uint esr, ulong pc)
         {
-            VcpuExit exit = Vcpu.Run();
+            VcpuExit exit = Vcpu.RunBounded();
             Assert.Equal(KvmExitReason.KVM_EXIT_DEBUG, exit.Reason);
             Arm64DebugExit d = exit.Arm64Debug;
             Assert.Equal(esr, d.Hsr);
@@ -105,7 +105,7 @@ public sealed class Arm64HostDebugTests
         Assert.Equal(0UL, t.Vcpu.GetX(8)); // the guest's vector never ran
         // A debugger steps over it by moving the PC.
         t.Vcpu.SetPc(0x81c);
-        VcpuExit mmio = t.Vcpu.Run();
+        VcpuExit mmio = t.Vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, mmio.Reason);
         Assert.Equal(MmioAddress, mmio.MmioAddress);
     }
@@ -117,7 +117,7 @@ public sealed class Arm64HostDebugTests
     {
         using var t = new DebugVm();
         t.Debug(flags);
-        VcpuExit exit = t.Vcpu.Run();
+        VcpuExit exit = t.Vcpu.RunBounded();
         // Taken to EL1 at VBAR_EL1 + 0x200 (EL1h): the vector's store is the exit, with ELR_EL1 = the BRK and
         // ESR_EL1 = EC 0x3C | IL | imm16.
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
@@ -147,7 +147,7 @@ public sealed class Arm64HostDebugTests
         Assert.Equal(2UL, t.Vcpu.GetX(1));
         // Off: the run goes on to the BRK (guest_debug = 0: the guest's own; its vector's store exits).
         t.Vcpu.DisableGuestDebug();
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, t.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, t.Vcpu.RunBounded().Reason);
         Assert.Equal(SyncVector + 4, t.Vcpu.GetPc());
     }
 
@@ -289,7 +289,7 @@ public sealed class Arm64HostDebugTests
             Flags = GuestDebugFlags.Enable | GuestDebugFlags.UseHardwareBreakpoints,
             Watchpoints = [watchpoint],
         });
-        VcpuExit exit = v.Run();
+        VcpuExit exit = v.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_DEBUG, exit.Reason);
         return (s, v, exit.Arm64Debug);
     }
@@ -329,7 +329,7 @@ public sealed class Arm64HostDebugTests
             // Unwatched, one step: the DC ZVA goes on to its translation, where the MMU off makes the block Device memory,
             // an Alignment fault (AArch64.DC ZVA): EC 0x25, IL, DFSC 0x21, WnR; the vector at VBAR_EL1 + 0x200.
             v.SetGuestDebug(new Arm64GuestDebugOptions { Flags = GuestDebugFlags.Enable | GuestDebugFlags.SingleStep });
-            Assert.Equal(KvmExitReason.KVM_EXIT_DEBUG, v.Run().Reason);
+            Assert.Equal(KvmExitReason.KVM_EXIT_DEBUG, v.RunBounded().Reason);
             Assert.Equal(SyncVector, v.GetPc());
             Assert.Equal((0x25UL << 26) | (1UL << 25) | 0x21 | WnR, v.GetOneReg(KvmArm64SysRegs.ESR_EL1));
         }

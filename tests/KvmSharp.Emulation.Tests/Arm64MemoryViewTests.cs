@@ -54,7 +54,7 @@ public sealed class Arm64MemoryViewTests
     /// <summary>One loop iteration: the value the guest reported (its load, or its store).</summary>
     private static ulong Next(KvmSharp.Vcpu vcpu)
     {
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal((Report, true), (exit.MmioAddress, exit.MmioIsWrite));
         return BitConverter.ToUInt64(exit.MmioData);
@@ -128,7 +128,7 @@ public sealed class Arm64MemoryViewTests
         Assert.Equal(0UL, Next(vcpu));
         Assert.Equal(0UL, Next(vcpu));
         slot.Dispose(); // KVM_MR_DELETE: kvm_arch_flush_shadow_memslot
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         // No memslot: io_mem_abort, a read of 8 bytes at the IPA.
         Assert.Equal((KvmExitReason.KVM_EXIT_MMIO, Base + Offset, false), (exit.Reason, exit.MmioAddress, exit.MmioIsWrite));
     }
@@ -143,7 +143,7 @@ public sealed class Arm64MemoryViewTests
         Assert.Equal(0UL, Next(vcpu));
         Assert.Equal(0UL, Next(vcpu));
         gmem.Dispose(); // the last reference: kvm_gmem_release unbinds the slot
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         // gmem_abort: kvm_gmem_get_pfn → -EFAULT → kvm_prepare_memory_fault_exit(fault_ipa, PAGE_SIZE, …).
         Assert.Equal((KvmExitReason.KVM_EXIT_MEMORY_FAULT, Base), (exit.Reason, exit.MemoryFaultGpa));
     }
@@ -167,7 +167,7 @@ public sealed class Arm64MemoryViewTests
         // Setting a bit zaps nothing: the next fault consults the bitmap (kvm_do_userfault), so a page of a userfault
         // slot must reach the fault path at every access.
         bitmap.Set(0);
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.True(exit.MemoryFaultIsUserfault, $"exit {exit.Reason}");
         Assert.Equal(Base, exit.MemoryFaultGpa);
         bitmap.Clear(0);
@@ -185,7 +185,7 @@ public sealed class Arm64MemoryViewTests
         Assert.Equal(0UL, Next(vcpu));
         using var bitmap = UserfaultBitmap.ForSlotSize(2 * Page, allSet: true);
         slot.EnableUserfault(bitmap); // [PATCH v3 04/15]: enabling KVM_MEM_USERFAULT zaps the slot's mappings
-        Assert.True(vcpu.Run().MemoryFaultIsUserfault);
+        Assert.True(vcpu.RunBounded().MemoryFaultIsUserfault);
     }
 
     [Fact]
@@ -211,7 +211,7 @@ public sealed class Arm64MemoryViewTests
         var vcpu = Start(s, Base + Offset);
         Assert.Equal(0x66UL, Next(vcpu));
         Assert.Equal(0x66UL, Next(vcpu));
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         // user_mem_abort is never reached: a write to a READONLY slot is io_mem_abort.
         Assert.Equal((KvmExitReason.KVM_EXIT_MMIO, Base + Offset, true), (exit.Reason, exit.MmioAddress, exit.MmioIsWrite));
         Assert.Equal(0x77UL, BitConverter.ToUInt64(exit.MmioData));

@@ -27,7 +27,7 @@ public sealed class Arm64MmioRunFieldsTests
             v.Kick();
         });
         kicker.Start();
-        VcpuExit exit = v.Run();
+        VcpuExit exit = v.RunBounded();
         kicker.Join();
         Assert.True(exit.Interrupted);
         return exit;
@@ -63,7 +63,7 @@ public sealed class Arm64MmioRunFieldsTests
             a.Ldr(W(4), X(9), 0);  // a userspace read: io_mem_abort does not touch run->mmio.data
         });
         var v = s.Vcpus[0];
-        VcpuExit exit = v.Run();
+        VcpuExit exit = v.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(UserMmio, exit.MmioAddress);
         Assert.False(exit.MmioIsWrite);
@@ -83,7 +83,7 @@ public sealed class Arm64MmioRunFieldsTests
             a.Wfi();
         });
         var v = s.Vcpus[0];
-        VcpuExit read = v.Run();
+        VcpuExit read = v.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, read.Reason);
         Assert.Equal(UserMmio, read.MmioAddress);
         read.MmioData.Fill(0xAA);

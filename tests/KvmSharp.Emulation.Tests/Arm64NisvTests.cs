@@ -71,7 +71,7 @@ public class Arm64NisvTests
         // mmio.c io_mem_abort: "No valid syndrome? … bail out otherwise" → -ENOSYS.
         using var s = new Arm64TestVm(PostIndexStore);
         var v = s.AddVcpu();
-        Assert.Equal(Errno.ENOSYS, Assert.Throws<KvmException>(() => v.Run()).Errno);
+        Assert.Equal(Errno.ENOSYS, Assert.Throws<KvmException>(() => v.RunBounded()).Errno);
         Assert.Equal(InstructionPc(PostIndexStore), v.GetPc());
         Assert.Equal(MmioGpa, v.GetX(1));
     }
@@ -85,7 +85,7 @@ public class Arm64NisvTests
         ulong pc = InstructionPc(PostIndexStore);
 
         // io_mem_abort: exit_reason KVM_EXIT_ARM_NISV, esr_iss = ESR & (CM | WnR | FSC), fault_ipa with the page offset.
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.True(exit.IsArmNisv, exit.ToString());
         Assert.Equal(KvmArm64Constants.KVM_EXIT_ARM_NISV, (uint)exit.Reason);
         Assert.Equal(Wnr | FscTranslationL3, exit.ArmNisvEsrIss);
@@ -95,7 +95,7 @@ public class Arm64NisvTests
         Assert.Equal(MmioGpa, v.GetX(1));
 
         // Nothing done by userspace: the next KVM_RUN re-executes the instruction and exits the same way.
-        exit = v.Run();
+        exit = v.RunBounded();
         Assert.True(exit.IsArmNisv, exit.ToString());
         Assert.Equal(MmioGpa, exit.ArmNisvFaultIpa);
         Assert.Equal(pc, v.GetPc());
@@ -103,7 +103,7 @@ public class Arm64NisvTests
         // Userspace emulates it (api.rst: "userspace … can … emulate the access"): writeback and step over.
         v.SetX(1, MmioGpa + 8);
         v.SetPc(pc + 4);
-        exit = v.Run();
+        exit = v.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
         Assert.Equal(Arm64Guest.UcallDone, BitConverter.ToUInt64(exit.MmioData));
@@ -116,7 +116,7 @@ public class Arm64NisvTests
         EnableNisv(s.Vm);
         var v = s.AddVcpu();
         v.SetX(2, 0x1234);
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.True(exit.IsArmNisv, exit.ToString());
         Assert.Equal(FscTranslationL3, exit.ArmNisvEsrIss);
         Assert.Equal(MmioGpa, exit.ArmNisvFaultIpa);
@@ -141,7 +141,7 @@ public class Arm64NisvTests
         using var s = new Arm64TestVm(PreIndexStore);
         EnableNisv(s.Vm);
         var v = s.AddVcpu();
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.True(exit.IsArmNisv, exit.ToString());
         Assert.Equal(Wnr | FscTranslationL3, exit.ArmNisvEsrIss);
         Assert.Equal(MmioGpa + 8, exit.ArmNisvFaultIpa);
@@ -156,7 +156,7 @@ public class Arm64NisvTests
         using var s = new Arm64TestVm(a => Arm64Guest.Ucall(a, Arm64Guest.UcallDone));
         EnableNisv(s.Vm);
         var v = s.AddVcpu();
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
     }
@@ -169,12 +169,12 @@ public class Arm64NisvTests
         // arm.c kvm_vm_ioctl_enable_cap: "if (cap->flags) return -EINVAL;" — nothing enabled.
         var bad = new kvm_enable_cap { cap = (uint)KvmArm64Constants.KVM_CAP_ARM_NISV_TO_USER, flags = 1 };
         Assert.Equal(Errno.EINVAL, Assert.Throws<KvmException>(() => s.Vm.EnableCapability(bad)).Errno);
-        Assert.Equal(Errno.ENOSYS, Assert.Throws<KvmException>(() => v.Run()).Errno);
+        Assert.Equal(Errno.ENOSYS, Assert.Throws<KvmException>(() => v.RunBounded()).Errno);
 
         // "case KVM_CAP_ARM_NISV_TO_USER: r = 0; set_bit(…)": args are ignored, no vCPU-count check, idempotent.
         s.Vm.EnableCapability(KvmArm64Constants.KVM_CAP_ARM_NISV_TO_USER, 0xdead, 1, 2, 3);
         EnableNisv(s.Vm);
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.True(exit.IsArmNisv, exit.ToString());
         Assert.Equal(MmioGpa, exit.ArmNisvFaultIpa);
     }

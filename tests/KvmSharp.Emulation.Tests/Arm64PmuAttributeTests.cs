@@ -76,7 +76,7 @@ public class Arm64PmuAttributeTests
         using var v1 = InitPmuVcpu(vm, 1);
         v0.SetPc(Arm64Guest.CodeGpa);
         v0.InitPmu();
-        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v0.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v0.RunBounded().Reason);
         Assert.Equal(Errno.EBUSY, Assert.Throws<KvmException>(() => v1.SetPmu(Arm64PmuAttrs.HostPmuType)).Errno);
         // An unknown PMU is ENXIO before the has-ran-once check (kvm_arm_pmu_v3_set_pmu's loop finds nothing).
         Assert.Equal(Errno.ENXIO, Assert.Throws<KvmException>(() => v1.SetPmu(-5)).Errno);
@@ -181,7 +181,7 @@ public class Arm64PmuAttributeTests
             a.Mrs(X(19), disr);
             Arm64Guest.SystemOff(a);
         });
-        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, guest.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, guest.Vcpu.RunBounded().Reason);
         Assert.Equal(0x8000_0000_0000_1234UL, guest.Vcpu.GetX(19));
         Assert.Equal(0x8000_0000_0000_1234UL, guest.Vcpu.GetOneReg(KvmArm64ShadowRegs.DISR_EL1));
     }

@@ -73,7 +73,7 @@ public class Arm64PmuGuestTests
         /// <summary>Runs to a ucall and returns its code.</summary>
         public ulong Run()
         {
-            var exit = Vcpu.Run();
+            var exit = Vcpu.RunBounded();
             Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
             Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
             return BitConverter.ToUInt64(exit.MmioData);

@@ -75,7 +75,7 @@ public class Arm64PointerAuthLoadTests
             Arm64Guest.Ucall(a, Exception);
         }));
         var vcpu = s.AddVcpu(features ? PtrAuthFeatures : 0);
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         return (s, BitConverter.ToUInt64(exit.MmioData));
     }

@@ -53,7 +53,7 @@ public class Arm64PointerAuthTests
             Arm64Guest.Ucall(a, Undef);
         }));
         var vcpu = s.AddVcpu(features ? PtrAuthFeatures : 0);
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         return (s, BitConverter.ToUInt64(exit.MmioData));
     }
@@ -225,7 +225,7 @@ public class Arm64PointerAuthTests
         {
             var v = s.AddVcpu(PtrAuthFeatures);
             v.SetOneReg(KvmArm64PtrAuth.APIAKEYLO_EL1, 0xABCD);
-            Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+            Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
             Assert.Equal(0xABCDUL, v.GetX(1));
             Assert.Equal(0x5555UL, v.GetOneReg(KvmArm64PtrAuth.APIAKEYHI_EL1));
         }

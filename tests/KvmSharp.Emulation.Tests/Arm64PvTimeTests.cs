@@ -129,7 +129,7 @@ public class Arm64PvTimeTests
         s.Host.Fill(0x9000, 64, 0xff);
         s.Host.Fill(0x9040, 8, 0xee);
         v.SetStealTimeIpa(0x9000);
-        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.RunBounded().Reason);
         Assert.Equal(0UL, v.GetX(19));
         Assert.Equal(0UL, v.GetX(20));
         Assert.Equal(0x9000UL, v.GetX(21));
@@ -148,7 +148,7 @@ public class Arm64PvTimeTests
         using (var s = new Setup(PvTimeProgram))
         {
             var v = s.Vcpus[0];
-            Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.Run().Reason);
+            Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.RunBounded().Reason);
             foreach (int r in new[] { 19, 20, 21, 22 }) Assert.Equal(Psci.NotSupported, v.GetX(r));
         }
         using (var s = new Setup(PvTimeProgram))
@@ -158,7 +158,7 @@ public class Arm64PvTimeTests
             s.Host.Fill(0x9000, 64, 0xff);
             // kvm_smccc_test_fw_bmap: KVM_REG_ARM_STD_HYP_BIT_PV_TIME cleared → SMCCC_RET_NOT_SUPPORTED, nothing written.
             v.SetOneReg(KvmArm64FwRegs.KVM_REG_ARM_STD_HYP_BMAP, 0);
-            Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.Run().Reason);
+            Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.RunBounded().Reason);
             foreach (int r in new[] { 19, 20, 21, 22 }) Assert.Equal(Psci.NotSupported, v.GetX(r));
             Assert.Equal(0xffUL, s.Host.Read<byte>(0x9000));
         }

@@ -123,7 +123,7 @@ public class Arm64SimdBf16Tests
                 using var s = Arm64TestVm.RunningWords(model, insn);
                 var v = s.AddVcpu();
                 v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
-                Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+                Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
                 bool has = model == Arm64CpuModel.NeoverseV1 && allocated, trapped = cpacr == 0;
                 Assert.Equal(has && !trapped, v.GetOneReg(KvmArm64Regs.X(9)) == Arm64Guest.UcallDone);
                 if (has && !trapped) continue;
@@ -160,7 +160,7 @@ public class Arm64SimdBf16Tests
             }
             v.SetOneReg(KvmArm64IdRegs.ID_AA64ISAR1_EL1, isar1 & ~(Isar1Bf16 | Isar1I8mm));
             Assert.Equal(isar1 & ~(Isar1Bf16 | Isar1I8mm), v.GetOneReg(KvmArm64IdRegs.ID_AA64ISAR1_EL1));
-            Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+            Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
             Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
         }
     }

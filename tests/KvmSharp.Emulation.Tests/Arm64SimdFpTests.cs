@@ -265,7 +265,7 @@ public class Arm64SimdFpTests
         });
         s.Host.Write(Arm64Guest.SyncVectorGpa, Arm64Guest.Assemble(Handler));
         var v = s.AddVcpu();
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.Equal(KvmSharp.Abi.KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallFail, BitConverter.ToUInt64(exit.MmioData));
         return v.GetX(20) >> 26;

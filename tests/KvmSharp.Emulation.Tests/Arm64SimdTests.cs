@@ -51,7 +51,7 @@ public class Arm64SimdTests
         {
             setUp?.Invoke(s);
             var v = s.AddVcpu();
-            var exit = v.Run();
+            var exit = v.RunBounded();
             Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
             Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
             Assert.Equal(Arm64Guest.UcallDone, BitConverter.ToUInt64(exit.MmioData));
@@ -262,7 +262,7 @@ public class Arm64SimdTests
         var v = s.AddVcpu(1u << KvmArm64Constants.KVM_ARM_VCPU_SVE);
         v.FinalizeSve();
         v.SetOneRegBytes(KvmArm64Sve.KVM_REG_ARM64_SVE_ZREG(3, 0), Enumerable.Repeat((byte)0xEE, 256).ToArray());
-        Assert.Equal(Arm64Guest.UcallDone, BitConverter.ToUInt64(v.Run().MmioData));
+        Assert.Equal(Arm64Guest.UcallDone, BitConverter.ToUInt64(v.RunBounded().MmioData));
         byte[] z = v.GetOneRegBytes(KvmArm64Sve.KVM_REG_ARM64_SVE_ZREG(3, 0));
         Assert.All(z.AsSpan(0, 16).ToArray(), b => Assert.Equal(0x5A, b));
         Assert.All(z.AsSpan(16).ToArray(), b => Assert.Equal(0, b));

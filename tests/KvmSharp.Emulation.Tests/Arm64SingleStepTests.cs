@@ -66,7 +66,7 @@ public sealed class Arm64SingleStepTests
 
         public void Step(ulong pc, uint esr)
         {
-            VcpuExit exit = Vcpu.Run();
+            VcpuExit exit = Vcpu.RunBounded();
             Assert.Equal(KvmExitReason.KVM_EXIT_DEBUG, exit.Reason);
             Assert.Equal(esr, exit.DebugException); // debug.arch.hsr (the offset of x86's exception)
             Assert.Equal(pc, Vcpu.GetPc());
@@ -86,7 +86,7 @@ public sealed class Arm64SingleStepTests
         Assert.Equal(5UL, t.Vcpu.GetX(3));
         t.Step(0x810, StepEsr | Isv);
         // The store is a data abort to userspace: the instruction has not completed, no step exit.
-        VcpuExit mmio = t.Vcpu.Run();
+        VcpuExit mmio = t.Vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, mmio.Reason);
         Assert.Equal(MmioAddress, mmio.MmioAddress);
         Assert.Equal(0x810UL, t.Vcpu.GetPc());
@@ -109,7 +109,7 @@ public sealed class Arm64SingleStepTests
         Assert.Equal(1UL, t.Vcpu.GetX(8));
         // Control 0: stepping off; the handler's store is the next exit.
         Assert.Equal(0, t.Debug(0));
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, t.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, t.Vcpu.RunBounded().Reason);
         Assert.Equal(SyncVector + 4, t.Vcpu.GetPc());
     }
 
@@ -120,7 +120,7 @@ public sealed class Arm64SingleStepTests
         // KVM_GUESTDBG_VALID_MASK = ENABLE | SINGLESTEP | USE_SW_BP | USE_HW (0x30003): any other bit is EINVAL.
         foreach (uint bad in new[] { 0x4u, 0x8u, 0x4_0000u, 0x8000_0000u })
             Assert.Equal(-(long)Errno.EINVAL, t.Debug(Step | bad));
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, t.Vcpu.Run().Reason); // still not stepping
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, t.Vcpu.RunBounded().Reason); // still not stepping
         Assert.Equal(0x810UL, t.Vcpu.GetPc());
         Assert.Equal(0, t.Debug(Step));
         Assert.Equal(-(long)Errno.EINVAL, t.Debug(Step | 0x4));
@@ -134,7 +134,7 @@ public sealed class Arm64SingleStepTests
         using var t = new StepVm();
         // "if (!(dbg->control & KVM_GUESTDBG_ENABLE)) … vcpu->guest_debug = 0".
         Assert.Equal(0, t.Debug(KvmConstants.KVM_GUESTDBG_SINGLESTEP));
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, t.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, t.Vcpu.RunBounded().Reason);
         Assert.Equal(0x810UL, t.Vcpu.GetPc());
     }
 
@@ -142,12 +142,12 @@ public sealed class Arm64SingleStepTests
     public void A_pc_advance_committed_outside_the_run_does_not_step_at_entry()
     {
         using var t = new StepVm();
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, t.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, t.Vcpu.RunBounded().Reason);
         Assert.Equal(0, t.Debug(Step));
         // immediate_exit: kvm_handle_mmio_return advances PC, KVM_RUN returns EINTR and arm.c commits the skip on the way
         // out (__kvm_adjust_pc), outside kvm_arm_setup_debug's window: the next entry runs one instruction, then steps.
         t.Vcpu.ImmediateExit = true;
-        Assert.True(t.Vcpu.Run().Interrupted);
+        Assert.True(t.Vcpu.RunBounded().Interrupted);
         t.Vcpu.ImmediateExit = false;
         Assert.Equal(0x814UL, t.Vcpu.GetPc());
         t.Step(0x818, StepEsr | Isv);

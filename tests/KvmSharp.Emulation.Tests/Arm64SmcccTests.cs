@@ -102,7 +102,7 @@ public class Arm64SmcccTests
     {
         using var s = new Setup(DiscoveryProgram);
         var v = s.Vcpus[0];
-        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.RunBounded().Reason);
         Assert.Equal(0x1_0001UL, v.GetX(19));
         Assert.Equal(ExpectedWorkaround(1, v.GetOneReg(KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1)), v.GetX(20));
         Assert.Equal(ExpectedWorkaround(2, v.GetOneReg(KvmArm64FwRegs.KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2)), v.GetX(21));
@@ -128,7 +128,7 @@ public class Arm64SmcccTests
         v.SetOneReg(KvmArm64FwRegs.KVM_REG_ARM_VENDOR_HYP_BMAP, 0);
         v.SetOneReg(KvmArm64FwRegs.KVM_REG_ARM_STD_BMAP, 0);
         v.SetOneReg(KvmArm64FwRegs.KVM_REG_ARM_STD_HYP_BMAP, 0);
-        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.RunBounded().Reason);
         // kvm_smccc_default_allowed: SMCCC_VERSION / ARCH_FEATURES and PSCI are never gated.
         Assert.Equal(0x1_0001UL, v.GetX(19));
         Assert.Equal(0UL, v.GetX(12));
@@ -155,7 +155,7 @@ public class Arm64SmcccTests
         });
         var v = s.Vcpus[0];
         ulong before = (ulong)(DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
-        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.RunBounded().Reason);
         ulong after = (ulong)(DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
         // KVM_PTP_PHYS_COUNTER: x0:x1 = CLOCK_REALTIME ns, x2:x3 = the physical counter (poffset 0).
         Assert.InRange((v.GetX(19) << 32) | v.GetX(20), before, after);
@@ -182,7 +182,7 @@ public class Arm64SmcccTests
             Arm64Guest.SystemOff(a);
         });
         var v = s.Vcpus[0];
-        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.RunBounded().Reason);
         Assert.Equal(0x00e0_210dUL, v.GetX(19));
         Assert.Equal(0x1d9f_9d10UL, v.GetX(20));
         // RND64 of 8 bits: TRNG_SUCCESS, x3 = bits[0] with everything above bit 7 cleared, x1/x2 zero.
@@ -208,7 +208,7 @@ public class Arm64SmcccTests
             Arm64Guest.SystemOff(a);
         });
         var v = s.Vcpus[0];
-        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, v.RunBounded().Reason);
         Assert.Equal(0x1_0001UL, v.GetX(19));
         Assert.Equal(NotSupported, v.GetX(20));
         Assert.Equal(KvmArm64FwRegs.KVM_ARM_PSCI_1_1, v.GetX(21));
@@ -238,7 +238,7 @@ public class Arm64SmcccTests
         s.Vm.SetSmcccFilter(0x8600_0100, 1, SmcccFilterAction.ForwardToUser);
         Assert.Equal(Errno.EEXIST, Assert.Throws<KvmException>(() => s.Vm.SetSmcccFilter(0x8600_00FF, 2, SmcccFilterAction.Handle)).Errno);
         // After the VM ran: EBUSY.
-        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, s.Vcpus[0].Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, s.Vcpus[0].RunBounded().Reason);
         Assert.Equal(Errno.EBUSY, Assert.Throws<KvmException>(() => s.Vm.SetSmcccFilter(0x8700_0000, 1, SmcccFilterAction.Deny)).Errno);
     }
 
@@ -258,7 +258,7 @@ public class Arm64SmcccTests
         s.Vm.SetSmcccFilter(0x8600_0002, 1, SmcccFilterAction.ForwardToUser);
         s.Vm.SetSmcccFilter(0xC600_0000, 0x10, SmcccFilterAction.ForwardToUser);
 
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.True(exit.TryGetSmcccCall(out var call));
         Assert.Equal(new SmcccCall(0x8600_0002, false, false), call);
         Assert.Equal(0UL, exit.HypercallArgs[0]);
@@ -267,13 +267,13 @@ public class Arm64SmcccTests
         Assert.Equal(0xD400_0002u, s.Host.Read<uint>(v.GetPc() - 4));
         v.CompleteSmcccCall(0x77, 0x88);
 
-        exit = v.Run();
+        exit = v.RunBounded();
         Assert.True(exit.TryGetSmcccCall(out call));
         Assert.Equal(new SmcccCall(0xC600_0003, true, false), call);
         Assert.Equal(0xD400_0003u, s.Host.Read<uint>(v.GetPc() - 4));
         v.CompleteSmcccCall(0x99);
 
-        exit = v.Run();
+        exit = v.RunBounded();
         Assert.False(exit.TryGetSmcccCall(out _));
         Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, exit.Reason);
         Assert.Equal(NotSupported, v.GetX(19));
@@ -329,7 +329,7 @@ public class Arm64SmcccTests
         // KVM_ARM_VCPU_POWER_OFF: mp_state STOPPED.
         Assert.Equal(KvmMpState.KVM_MP_STATE_STOPPED, v1.GetMpState());
 
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v0.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v0.RunBounded().Reason);
         Assert.Equal(1UL, v0.GetX(19));           // AFFINITY_LEVEL_OFF
         Assert.Equal(0UL, v0.GetX(20));           // CPU_ON: SUCCESS
         Assert.Equal(AlreadyOn, v0.GetX(21));     // the target is no longer STOPPED
@@ -340,14 +340,14 @@ public class Arm64SmcccTests
         Assert.Equal(KvmMpState.KVM_MP_STATE_RUNNABLE, v1.GetMpState());
 
         // The reset request applies at vCPU 1's next KVM_RUN: PC = entry, x0 = context id.
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v1.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v1.RunBounded().Reason);
         Assert.Equal(0x55UL, v1.GetX(19));
 
         // vCPU 1 turns itself off and sleeps in KVM_RUN until vCPU 0's CPU_ON wakes it.
         KvmExitReason secondReason = default;
-        var second = new Thread(() => secondReason = v1.Run().Reason) { IsBackground = true };
+        var second = new Thread(() => secondReason = v1.RunBounded().Reason) { IsBackground = true };
         second.Start();
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v0.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v0.RunBounded().Reason);
         Assert.Equal(1UL, v0.GetX(26));
         Assert.Equal(0UL, v0.GetX(27));
         Assert.True(second.Join(TimeSpan.FromMinutes(2)));

@@ -122,7 +122,7 @@ public class Arm64Stage1MmuTests
         }));
         if (el0Code is not null) s.Host.Write(El0Code, Arm64Guest.Assemble(el0Code));
         var vcpu = s.AddVcpu();
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
         return (s, vcpu, BitConverter.ToUInt64(exit.MmioData));
@@ -313,7 +313,7 @@ public class Arm64Stage1MmuTests
         using var s = new Arm64TestVm(a => MmuOn(a, tcr16K));
         BuildTables(s);
         var vcpu = s.AddVcpu();
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_INTERNAL_ERROR, exit.Reason);
         Assert.Equal(0x00C5_0078UL, vcpu.GetOneReg(KvmArm64SysRegs.SCTLR_EL1));
         Assert.Equal(tcr16K, vcpu.GetOneReg(KvmArm64SysRegs.TCR_EL1));

@@ -30,7 +30,7 @@ public sealed class Arm64Stage2MappingLevelTests
 
     private static void RunToDone(Arm64TestVm s)
     {
-        var exit = s.AddVcpu().Run();
+        var exit = s.AddVcpu().RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
         Assert.Equal(Arm64Guest.UcallDone, BitConverter.ToUInt64(exit.MmioData));
@@ -127,7 +127,7 @@ public sealed class Arm64Stage2MappingLevelTests
         using var slot = s.Vm.AddMemorySlot(1, Base, memory, offset, 2 * M2, MemorySlotFlags.LogDirtyPages);
         var vcpu = s.AddVcpu();
         vcpu.SetX(0, Base + M2 + 0x3008);
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, vcpu.RunBounded().Reason);
         // user_mem_abort: memslot_is_logging (a dirty bitmap, not READONLY) → "force_pte = true; vma_shift = PAGE_SHIFT".
         Assert.Equal(new GuestFaultMapping(Base + M2 + 0x3000, 12, Private: false, GmemOrder: 0), Mapped(s, Base + M2 + 0x3008));
         Assert.Equal(-(long)Errno.ENOENT, GuestMappingInspection.LastFault(s.Kernel, s.Vm.Handle, Base + M2 + 0x4000, out _));
@@ -137,7 +137,7 @@ public sealed class Arm64Stage2MappingLevelTests
         Assert.Equal(12, Mapped(s, Base + M2 + 0x3008).PageShift);
         vcpu.SetX(0, Base + M2 + 0x4008);
         vcpu.SetPc(Arm64Guest.CodeGpa);
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, vcpu.RunBounded().Reason);
         Assert.Equal(new GuestFaultMapping(Base + M2, 21, Private: false, GmemOrder: 0), Mapped(s, Base + M2 + 0x3008));
     }
 

@@ -243,7 +243,7 @@ public class Arm64Sve2MoreTests
         var v = s.AddVcpu(1u << KvmArm64Constants.KVM_ARM_VCPU_SVE);
         v.FinalizeSve();
         v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x33_0000);
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
         Assert.Equal(executes, v.GetOneReg(KvmArm64Regs.X(9)) == Arm64Guest.UcallDone);
         if (executes) return;
         Assert.Equal(0UL, v.GetOneReg(KvmArm64SysRegs.ESR_EL1) >> 26);
@@ -268,7 +268,7 @@ public class Arm64Sve2MoreTests
         v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x33_0000);
         v.SetOneRegBytes(KVM_REG_ARM64_SVE_ZREG(1, 0), [.. Enumerable.Repeat((byte)0xA5, 256)]);
         v.SetOneRegBytes(KVM_REG_ARM64_SVE_ZREG(2, 0), [.. Enumerable.Repeat((byte)0x0F, 256)]);
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
         Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
         ulong zfr0 = v.GetOneReg(KvmArm64Regs.X(3));
         Assert.Equal(0x0000_1101_0011_0021UL, zfr0 & 0x0000_FFFF_00FF_00FFUL);

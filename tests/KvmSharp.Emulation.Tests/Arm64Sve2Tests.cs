@@ -549,7 +549,7 @@ public class Arm64Sve2Tests
             v.SetOneRegBytes(KVM_REG_ARM64_SVE_ZREG(2, 0), [.. Enumerable.Repeat((byte)0x55, 256)]);
         }
         v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         bool done = v.GetOneReg(KvmArm64Regs.X(9)) == Arm64Guest.UcallDone;
         if (ec is null)
@@ -583,7 +583,7 @@ public class Arm64Sve2Tests
         v.SetOneRegBytes(KVM_REG_ARM64_SVE_ZREG(1, 0), [.. Enumerable.Repeat((byte)0x33, 256)]);
         v.SetOneRegBytes(KVM_REG_ARM64_SVE_ZREG(2, 0), [.. Enumerable.Repeat((byte)0x55, 256)]);
         v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x33_0000UL);
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
         Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
         Assert.Equal([.. Enumerable.Repeat((byte)(0x0F ^ 0x33 ^ 0x55), 16), .. new byte[240]], v.GetOneRegBytes(KVM_REG_ARM64_SVE_ZREG(0, 0)));
     }
@@ -633,7 +633,7 @@ public class Arm64Sve2Tests
         v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x33_0000);
         v.SetOneReg(KvmArm64Regs.X(9), x9);
         v.SetOneReg(KvmArm64Regs.X(10), x10);
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
         byte[] p = v.GetOneRegBytes(KVM_REG_ARM64_SVE_PREG(2, 0));
@@ -655,7 +655,7 @@ public class Arm64Sve2Tests
         v.FinalizeSve();
         v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x33_0000);
         v.SetOneRegBytes(KVM_REG_ARM64_SVE_ZREG(1, 0), [.. Enumerable.Repeat((byte)0x33, 256)]);
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
         Assert.Equal(zfr0 & ~0xFUL, v.GetOneReg(KvmArm64Regs.X(3)));

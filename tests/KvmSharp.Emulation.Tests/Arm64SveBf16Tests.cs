@@ -243,7 +243,7 @@ public class Arm64SveBf16Tests
             var v = s.AddVcpu(1u << KvmArm64Constants.KVM_ARM_VCPU_SVE);
             v.FinalizeSve();
             v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
-            Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+            Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
             bool trapped = cpacr != 0x33_0000UL;
             Assert.Equal(executes && !trapped, v.GetOneReg(KvmArm64Regs.X(9)) == Arm64Guest.UcallDone);
             if (executes && !trapped) continue;
@@ -278,7 +278,7 @@ public class Arm64SveBf16Tests
         var v = s.AddVcpu(1u << KvmArm64Constants.KVM_ARM_VCPU_SVE);
         v.FinalizeSve();
         v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x33_0000);
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
         Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
     }
 
@@ -311,7 +311,7 @@ public class Arm64SveBf16Tests
         v.SetOneRegBytes(KVM_REG_ARM64_SVE_ZREG(0, 0), Fill(z0));
         v.SetOneRegBytes(KVM_REG_ARM64_SVE_ZREG(1, 0), Fill(z1));
         v.SetOneRegBytes(KVM_REG_ARM64_SVE_ZREG(2, 0), Fill(z2));
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
         Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
         byte[] result = v.GetOneRegBytes(KVM_REG_ARM64_SVE_ZREG(0, 0));
         Assert.Equal(new byte[240], result[16..]); // 128-bit vectors: the rest of Z0 is zeroed

@@ -89,7 +89,7 @@ public class Arm64SveFirstFaultTests
         v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, 0x33_0000);
         setUp(v);
         before?.Invoke(v, s);
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
         return (s, BitConverter.ToUInt64(exit.MmioData));

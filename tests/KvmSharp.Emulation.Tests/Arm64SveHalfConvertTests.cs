@@ -87,7 +87,7 @@ public class Arm64SveHalfConvertTests
         v.SetOneRegBytes(KVM_REG_ARM64_SVE_ZREG(1, 0), [.. input.SelectMany(BitConverter.GetBytes), .. new byte[224]]);
         v.SetOneRegBytes(KVM_REG_ARM64_SVE_ZREG(0, 0), new byte[256]);
         v.SetOneReg(KvmArm64Regs.X(5), fpcr);
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
         Assert.Equal(1UL, BitConverter.ToUInt64(exit.MmioData));

@@ -40,7 +40,7 @@ public class Arm64SveInstructionTests
         v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
         setUp?.Invoke(v);
         memory?.Invoke(s);
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
         return s;

@@ -115,7 +115,7 @@ public class Arm64SveTests
         using var s = new Arm64TestVm(a => Arm64Guest.Ucall(a, Arm64Guest.UcallDone), V1);
         var vcpu = s.AddVcpu(Sve);
         // kvm_arch_vcpu_run_pid_change / KVM_GET_REG_LIST: "if (!kvm_arm_vcpu_is_finalized(vcpu))" -EPERM.
-        Assert.Equal(Errno.EPERM, Fails(() => vcpu.Run()));
+        Assert.Equal(Errno.EPERM, Fails(() => vcpu.RunBounded()));
         Assert.Equal(Errno.EPERM, Fails(() => vcpu.GetRegisterList()));
         // get/set_sve_reg: sve_reg_to_region passes, then -EPERM before finalization.
         Assert.Equal(Errno.EPERM, Fails(() => vcpu.GetOneRegBytes(KVM_REG_ARM64_SVE_ZREG(0, 0))));
@@ -125,7 +125,7 @@ public class Arm64SveTests
         Assert.Equal(5UL, vcpu.GetX(0));
         Assert.Equal(0UL, vcpu.GetOneReg(ZCR_EL1));
         vcpu.FinalizeSve();
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, vcpu.RunBounded().Reason);
     }
 
     [Fact]
@@ -259,7 +259,7 @@ public class Arm64SveTests
         }, V1);
         var vcpu = s.AddVcpu(Sve);
         vcpu.FinalizeSve();
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, vcpu.RunBounded().Reason);
         Assert.Equal(1UL, (vcpu.GetX(1) >> 32) & 0xf);
         Assert.Equal((1UL << 44) | (1UL << 20), vcpu.GetX(2));
         Assert.Equal(0UL, vcpu.GetX(3));

@@ -19,7 +19,7 @@ public class Arm64SystemInstructionTests
         using var kernel = new EmulatedKernel(EmulatorConfig.Arm64());
         using var kvm = Kvm.Open(kernel);
         using var guest = Arm64Guest.Create(kvm, program);
-        var exit = guest.Vcpu.Run();
+        var exit = guest.Vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_INTERNAL_ERROR, exit.Reason);
         sctlr = guest.Vcpu.GetOneReg(Abi.Arm64.KvmArm64SysRegs.SCTLR_EL1);
         ulong pc = guest.Vcpu.GetOneReg(Abi.Arm64.KvmArm64Regs.Pc);

@@ -55,7 +55,7 @@ internal class Arm64TestVm : IDisposable
                 using var s = RunningWords(model, insn);
                 var v = s.AddVcpu();
                 v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
-                Assert.Equal(Abi.KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+                Assert.Equal(Abi.KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
                 Assert.NotEqual(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
                 Assert.Equal(0x00UL, v.GetOneReg(KvmArm64SysRegs.ESR_EL1) >> 26);
                 Assert.Equal(Arm64Guest.CodeGpa, v.GetOneReg(KvmArm64Regs.ElrEl1));
@@ -78,7 +78,7 @@ internal class Arm64TestVm : IDisposable
                 var v = s.AddVcpu();
                 prepare(v);
                 v.SetOneReg(KvmArm64SysRegs.CPACR_EL1, cpacr);
-                Assert.Equal(Abi.KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+                Assert.Equal(Abi.KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
                 bool done = v.GetOneReg(KvmArm64Regs.X(9)) == Arm64Guest.UcallDone;
                 Assert.Equal(cpacr != 0, done);
                 if (done)

@@ -116,7 +116,7 @@ public class Arm64TimerAttrTests
         Assert.Equal(Raw.EINVAL, s.Run(0));
         // Not frozen by a failed verdict; the ptimer keeps owning 27, so moving the vtimer away fixes the VM.
         s.Vcpus[1].SetTimerInterrupt(Arm64TimerIrq.Virtual, 29);
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, s.Vcpus[0].Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, s.Vcpus[0].RunBounded().Reason);
         // KVM_ARCH_FLAG_TIMER_PPIS_IMMUTABLE: EBUSY through any vCPU, after the PPI check; the values stay readable.
         Assert.Equal(Errno.EBUSY, Fails(() => s.Vcpus[1].SetTimerInterrupt(Arm64TimerIrq.Virtual, 22)));
         Assert.Equal(Errno.EBUSY, Fails(() => s.Vcpus[1].SetTimerInterrupt((Arm64TimerIrq)4, 22)));
@@ -124,7 +124,7 @@ public class Arm64TimerAttrTests
         Assert.Equal(29, s.Vcpus[1].GetTimerInterrupt(Arm64TimerIrq.Virtual));
         Assert.Equal(27, s.Vcpus[1].GetTimerInterrupt(Arm64TimerIrq.Physical));
         // The second vCPU's first run claims the same PPIs on its own redistributor.
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, s.Vcpus[1].Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, s.Vcpus[1].RunBounded().Reason);
     }
 
     [Fact]
@@ -135,14 +135,14 @@ public class Arm64TimerAttrTests
         // nr_timers() = NR_KVM_EL0_TIMERS: HVTIMER/HPTIMER may share the EL1 timers' PPIs.
         s.Vcpus[0].SetTimerInterrupt(Arm64TimerIrq.HypVirtual, 27);
         s.Vcpus[0].SetTimerInterrupt(Arm64TimerIrq.HypPhysical, 30);
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, s.Vcpus[0].Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, s.Vcpus[0].RunBounded().Reason);
     }
 
     [Fact]
     public void Without_a_vgic_the_first_run_claims_nothing_and_freezes_nothing()
     {
         using var s = new Setup();
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, s.Vcpus[0].Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, s.Vcpus[0].RunBounded().Reason);
         Assert.False(Arm64VmState.Of(GuestKvm(s)).TimerPpisImmutable);
     }
 
@@ -159,7 +159,7 @@ public class Arm64TimerAttrTests
             // kvm_timer_enable runs before kvm_arm_pmu_v3_enable: the PMU owns 23, so the vtimer cannot have it.
             Assert.Equal(Raw.EINVAL, s.Run(0));
             v.SetTimerInterrupt(Arm64TimerIrq.Virtual, 27);
-            Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.Run().Reason);
+            Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
         }
         using (var s = new Setup(pmu: true))
         {

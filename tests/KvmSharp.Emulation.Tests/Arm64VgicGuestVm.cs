@@ -64,7 +64,7 @@ internal sealed class Arm64VgicGuestVm : Arm64TestVm
     /// <summary>Runs vCPU <paramref name="index"/> and asserts that it stops at a UcallDone.</summary>
     public void RunToDone(int index)
     {
-        var exit = Vcpus[index].Run();
+        var exit = Vcpus[index].RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
         Assert.Equal(Arm64Guest.UcallDone, BitConverter.ToUInt64(exit.MmioData));

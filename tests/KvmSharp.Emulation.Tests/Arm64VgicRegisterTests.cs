@@ -205,7 +205,7 @@ public class Arm64VgicRegisterTests
             a.Ldrh(W(6), X(20), 0);                         // a 16-bit access: no register, reads 0
             Arm64Guest.Ucall(a, Arm64Guest.UcallDone);
         });
-        var exit = s.Vcpus[0].Run();
+        var exit = s.Vcpus[0].RunBounded();
         // The only exit is the ucall.
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
@@ -271,7 +271,7 @@ public class Arm64VgicRegisterTests
             EnableAndWait(a);
         }, irqVector: Handler);
         s.Vm.SetSpiLevel(33, true);
-        var exit = s.Vcpus[0].Run();
+        var exit = s.Vcpus[0].RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallDone, BitConverter.ToUInt64(exit.MmioData));
         Assert.Equal(33UL, s.Vcpus[0].GetOneReg(KvmArm64Regs.X(19)));
@@ -300,7 +300,7 @@ public class Arm64VgicRegisterTests
             a.Msr(KvmArm64SysRegs.Encoding(3, 3, 14, 3, 1), X(3)); // CNTV_CTL_EL0 = ENABLE
             EnableAndWait(a);
         }, irqVector: Handler);
-        var exit = s.Vcpus[0].Run();
+        var exit = s.Vcpus[0].RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallDone, BitConverter.ToUInt64(exit.MmioData));
         Assert.Equal(27UL, s.Vcpus[0].GetOneReg(KvmArm64Regs.X(19)));

@@ -65,14 +65,14 @@ public class Arm64VmmRulesTests
         });
         var v = s.Vcpus[0];
         // kvm_psci_system_reset: KVM_SYSTEM_EVENT_RESET (ndata 1, data[0] 0), x0..x3 = INTERNAL_FAILURE, 0, 0, 0.
-        AssertEvent(v.Run(), KvmArm64Constants.KVM_SYSTEM_EVENT_RESET, 0UL);
+        AssertEvent(v.RunBounded(), KvmArm64Constants.KVM_SYSTEM_EVENT_RESET, 0UL);
         Assert.Equal(InternalFailure, v.GetX(0));
         Assert.Equal(0UL, v.GetX(1));
         Assert.Equal(KvmMpState.KVM_MP_STATE_STOPPED, v.GetMpState());
         // "If user space accidentally/deliberately resumes guest VCPU after SYSTEM_OFF request then guest VCPU should
         // see internal failure from PSCI return value."
         v.SetMpState(KvmMpState.KVM_MP_STATE_RUNNABLE);
-        AssertEvent(v.Run(), KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN, 0UL);
+        AssertEvent(v.RunBounded(), KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN, 0UL);
         Assert.Equal(InternalFailure, v.GetX(19));
         Assert.Equal(InternalFailure, v.GetX(0));
     }
@@ -91,7 +91,7 @@ public class Arm64VmmRulesTests
             Arm64Guest.SystemOff(a);
         });
         var v = s.Vcpus[0];
-        AssertEvent(v.Run(), KvmArm64Constants.KVM_SYSTEM_EVENT_RESET, KvmArm64Constants.KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2);
+        AssertEvent(v.RunBounded(), KvmArm64Constants.KVM_SYSTEM_EVENT_RESET, KvmArm64Constants.KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2);
         Assert.Equal(0UL, v.GetX(19));
         Assert.Equal(InvalidParams, v.GetX(20));
         // vcpu_set_reg(vcpu, 0, PSCI_RET_INTERNAL_FAILURE) only: the type and the cookie are left in x1/x2.
@@ -111,7 +111,7 @@ public class Arm64VmmRulesTests
         });
         var v = s.Vcpus[0];
         v.SetOneReg(KVM_REG_ARM_PSCI_VERSION, KVM_ARM_PSCI_1_0);
-        AssertEvent(v.Run(), KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN, 0UL);
+        AssertEvent(v.RunBounded(), KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN, 0UL);
         Assert.Equal(NotSupported, v.GetX(19));
         Assert.Equal(NotSupported, v.GetX(20));
     }
@@ -130,7 +130,7 @@ public class Arm64VmmRulesTests
         using var s = new Setup(SuspendProgram);
         var v = s.Vcpus[0];
         Assert.True(s.Vm.SupportsSystemSuspend());
-        AssertEvent(v.Run(), KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN, 0UL);
+        AssertEvent(v.RunBounded(), KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN, 0UL);
         Assert.Equal(NotSupported, v.GetX(19));
         Assert.Equal(NotSupported, v.GetX(20));
     }
@@ -146,7 +146,7 @@ public class Arm64VmmRulesTests
         s.Vm.EnableSystemSuspend();
 
         // kvm_psci_system_suspend: KVM_SYSTEM_EVENT_SUSPEND, ndata 0, x0..x2 as the guest left them, nothing stopped.
-        AssertEvent(v.Run(), KvmArm64Constants.KVM_SYSTEM_EVENT_SUSPEND);
+        AssertEvent(v.RunBounded(), KvmArm64Constants.KVM_SYSTEM_EVENT_SUSPEND);
         Assert.Equal(0UL, v.GetX(19));
         Assert.Equal((ulong)Psci.PSCI_1_0_FN64_SYSTEM_SUSPEND, v.GetX(0));
         Assert.Equal(Arm64Guest.CodeGpa + 0x400, v.GetX(1));
@@ -160,7 +160,7 @@ public class Arm64VmmRulesTests
         v.SetMpState(KvmMpState.KVM_MP_STATE_SUSPENDED);
         Assert.Equal(KvmMpState.KVM_MP_STATE_SUSPENDED, v.GetMpState());
         bool interrupted = false;
-        var runner = new Thread(() => interrupted = v.Run().Interrupted) { IsBackground = true };
+        var runner = new Thread(() => interrupted = v.RunBounded().Interrupted) { IsBackground = true };
         runner.Start();
         Assert.False(runner.Join(TimeSpan.FromMilliseconds(200)), "a suspended vCPU should block in KVM_RUN");
         v.Kick();
@@ -172,7 +172,7 @@ public class Arm64VmmRulesTests
         Assert.Equal(KvmMpState.KVM_MP_STATE_SUSPENDED, v.GetMpState());
         v.SetMpState(KvmMpState.KVM_MP_STATE_RUNNABLE);
         v.SetX(0, 0); // the VMM's PSCI_RET_SUCCESS
-        AssertEvent(v.Run(), KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN, 0UL);
+        AssertEvent(v.RunBounded(), KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN, 0UL);
         Assert.Equal(0UL, v.GetX(20));
     }
 
@@ -219,7 +219,7 @@ public class Arm64VmmRulesTests
         Assert.InRange(v.GetOneReg(KvmArm64TimerRegs.KVM_REG_ARM_TIMER_CNT), 5000UL, 5000 + 600 * Freq);
         Assert.InRange(v.GetOneReg(KvmArm64TimerRegs.KVM_REG_ARM_PTIMER_CNT), 5000UL, 5000 + 600 * Freq);
         // The guest's CNTVCT_EL0 / CNTPCT_EL0 subtract the same offset.
-        AssertEvent(v.Run(), KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN, 0UL);
+        AssertEvent(v.RunBounded(), KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN, 0UL);
         Assert.InRange(v.GetX(19), 5000UL, 5000 + 600 * Freq);
         Assert.InRange(v.GetX(20), 5000UL, 5000 + 600 * Freq);
         // Having run does not matter (no kvm_vm_has_ran_once check): a later call succeeds.
@@ -240,7 +240,7 @@ public class Arm64VmmRulesTests
         var v = s.Vcpus[0];
         ulong host = v.GetOneReg(KvmArm64TimerRegs.KVM_REG_ARM_PTIMER_CNT);
         s.Vm.SetCounterOffset(host - 5000);
-        var runner = new Thread(() => v.Run()) { IsBackground = true };
+        var runner = new Thread(() => v.RunBounded()) { IsBackground = true };
         runner.Start();
         // kvm_trylock_all_vcpus fails while KVM_RUN holds the vCPU's mutex (the WFI loop never leaves it).
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
@@ -302,7 +302,7 @@ public class Arm64VmmRulesTests
         Assert.Equal(NewMidr, second.GetOneReg(KvmArm64IdRegs.MIDR_EL1));
         Assert.Equal(0x1234_5678_9ABC_DEF0UL, second.GetOneReg(KvmArm64IdRegs.AIDR_EL1));
 
-        AssertEvent(v.Run(), KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN, 0UL);
+        AssertEvent(v.RunBounded(), KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN, 0UL);
         Assert.Equal(NewMidr, v.GetX(19));
         Assert.Equal(0x1234_5678_9ABC_DEF0UL, v.GetX(20));
         // After the first KVM_RUN: the current value is accepted, any other is EBUSY.
@@ -323,7 +323,7 @@ public class Arm64VmmRulesTests
         Assert.Throws<KvmException>(() => s.Vm.EnableCapability(bad));
         // SYSTEM_SUSPEND is still NOT_SUPPORTED: the failed enable set nothing.
         var v = s.Vcpus[0];
-        AssertEvent(v.Run(), KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN, 0UL);
+        AssertEvent(v.RunBounded(), KvmArm64Constants.KVM_SYSTEM_EVENT_SHUTDOWN, 0UL);
         Assert.Equal(NotSupported, v.GetX(20));
     }
 

@@ -39,7 +39,7 @@ public class Arm64WakeAndAbortTests
         });
         s.Host.Write(Arm64Guest.SyncVectorGpa, Arm64Guest.Assemble(Done));   // VBAR_EL1 0, EL1h: + 0x200
         var v = s.AddVcpu();
-        AssertDone(v.Run());
+        AssertDone(v.RunBounded());
         // inject_abt64: EC IABT_CUR (0x21) from EL1, IL, FSC ESR_ELx_FSC_EXTABT; FAR_EL1 = the VA; ELR = the fetch.
         Assert.Equal((0x21UL << 26) | EsrIl | FscExtAbt, v.GetOneReg(KvmArm64SysRegs.ESR_EL1));
         Assert.Equal(Unmapped, v.GetOneReg(KvmArm64SysRegs.FAR_EL1));
@@ -59,7 +59,7 @@ public class Arm64WakeAndAbortTests
         });
         s.Host.Write(0x400, Arm64Guest.Assemble(Done));                     // from EL0 (AArch64): + 0x400
         var v = s.AddVcpu();
-        AssertDone(v.Run());
+        AssertDone(v.RunBounded());
         Assert.Equal((0x20UL << 26) | EsrIl | FscExtAbt, v.GetOneReg(KvmArm64SysRegs.ESR_EL1));
         Assert.Equal(Unmapped, v.GetOneReg(KvmArm64SysRegs.FAR_EL1));
     }
@@ -83,7 +83,7 @@ public class Arm64WakeAndAbortTests
         });
         s.Host.Write(Arm64Guest.SyncVectorGpa, Arm64Guest.Assemble(Done));
         var v = s.AddVcpu();
-        AssertDone(v.Run());
+        AssertDone(v.RunBounded());
         ulong ec = fetch ? 0x21UL : 0x25UL;
         Assert.Equal((ec << 26) | EsrIl | FscExtAbt, v.GetOneReg(KvmArm64SysRegs.ESR_EL1));
         Assert.Equal(beyond, v.GetOneReg(KvmArm64SysRegs.FAR_EL1));
@@ -113,10 +113,10 @@ public class Arm64WakeAndAbortTests
         v.SetMpState(KvmMpState.KVM_MP_STATE_SUSPENDED);
         s.Vm.SetSpiLevel(Spi, true);
         // kvm_vcpu_suspend: kvm_arch_vcpu_runnable → KVM_SYSTEM_EVENT_WAKEUP, system_event zeroed (ndata 0).
-        AssertWakeup(v.Run());
+        AssertWakeup(v.RunBounded());
         // "The suspend state is sticky": the next KVM_RUN exits again; the guest has not moved.
         Assert.Equal(KvmMpState.KVM_MP_STATE_SUSPENDED, v.GetMpState());
-        AssertWakeup(v.Run());
+        AssertWakeup(v.RunBounded());
         Assert.Equal(0UL, v.GetX(19));
         v.SetMpState(KvmMpState.KVM_MP_STATE_RUNNABLE);
         s.RunToDone(0);
@@ -142,7 +142,7 @@ public class Arm64WakeAndAbortTests
         var v = s.Vcpus[0];
         s.RunToDone(0);
         v.SetMpState(KvmMpState.KVM_MP_STATE_SUSPENDED);
-        AssertWakeup(v.Run());
+        AssertWakeup(v.RunBounded());
     }
 
     [Fact]
@@ -157,7 +157,7 @@ public class Arm64WakeAndAbortTests
         s.RunToDone(0);
         v.SetMpState(KvmMpState.KVM_MP_STATE_SUSPENDED);
         bool interrupted = false;
-        var runner = new Thread(() => interrupted = v.Run().Interrupted) { IsBackground = true };
+        var runner = new Thread(() => interrupted = v.RunBounded().Interrupted) { IsBackground = true };
         runner.Start();
         Assert.False(runner.Join(TimeSpan.FromMilliseconds(200)), "nothing pending: the suspended vCPU should block");
         v.Kick();
@@ -185,7 +185,7 @@ public class Arm64WakeAndAbortTests
         ulong done = 0;
         var runner = new Thread(() =>
         {
-            var exit = v.Run();
+            var exit = v.RunBounded();
             if (exit.Reason == KvmExitReason.KVM_EXIT_MMIO && exit.MmioAddress == Arm64Guest.UcallMmioGpa)
                 done = BitConverter.ToUInt64(exit.MmioData);
         }) { IsBackground = true };
@@ -271,7 +271,7 @@ public class Arm64WakeAndAbortTests
         });
         var v = s.Vcpus[0];
         s.Vm.SetSpiLevel(Spi, true);
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(7UL, BitConverter.ToUInt64(exit.MmioData));
         Assert.Equal(33UL, v.GetX(19));

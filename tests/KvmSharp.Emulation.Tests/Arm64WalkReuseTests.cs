@@ -113,7 +113,7 @@ public class Arm64WalkReuseTests
             a.Eret();
         }));
         var vcpu = s.AddVcpu();
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
         Assert.Equal(1UL, BitConverter.ToUInt64(exit.MmioData));
@@ -334,12 +334,12 @@ public class Arm64WalkReuseTests
             var slot = s.Vm.AddMemorySlot(1, extraGpa, extra);
             Put(s, L2, 1, desc);
             var vcpu = s.AddVcpu();
-            var exit = vcpu.Run();
+            var exit = vcpu.RunBounded();
             Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
             Assert.Equal(1UL, BitConverter.ToUInt64(exit.MmioData));
             Assert.Equal(desc, Reg(vcpu, 12));
             slot.Dispose();
-            exit = vcpu.Run();
+            exit = vcpu.RunBounded();
             Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
             Assert.Equal(Arm64Guest.UcallMmioGpa, exit.MmioAddress);
             Assert.Equal(2UL, BitConverter.ToUInt64(exit.MmioData));

@@ -138,7 +138,7 @@ public sealed class BinaryStatsTests
         var vcpu = guest.Vcpu;
         using var stats = vcpu.OpenStatistics();
         vcpu.RequestInterruptWindow = true;
-        Assert.Equal(KvmExitReason.KVM_EXIT_IRQ_WINDOW_OPEN, vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_IRQ_WINDOW_OPEN, vcpu.RunBounded().Reason);
         var s = stats.Read();
         Assert.Equal((1UL, 1UL, 1UL, 1UL), (s["exits"], s["irq_window_exits"], s["request_irq_exits"], s["fpu_reload"]));
         Assert.Equal((0UL, 0UL, 0UL), (s["io_exits"], s["halt_exits"], s["signal_exits"]));
@@ -163,7 +163,7 @@ public sealed class BinaryStatsTests
                 vcpu.Kick();
             });
             kicker.Start();
-            var exit = vcpu.Run();
+            var exit = vcpu.RunBounded();
             kicker.Join();
             Assert.True(exit.Interrupted);
         }

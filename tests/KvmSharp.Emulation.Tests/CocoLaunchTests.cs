@@ -153,13 +153,13 @@ public sealed class CocoLaunchTests
             var page = new PinnedArray<byte>(4096, 4096);
             page.Span[0xff0] = 0xf4;
             launch.InitMemRegion(vcpu, 0xffff_f000, (nint)page.Address, 1);
-            e = Assert.Throws<KvmException>(() => { vcpu.Run(); });
+            e = Assert.Throws<KvmException>(() => { vcpu.RunBounded(); });
             Assert.Equal(Errno.EINVAL, e.Errno);
             launch.FinalizeVm();
             Assert.Equal(0UL, vcpu.PreFaultMemory(0xfff0_0000, 4096));
             // The TD runs: its HLT instruction is a #VE (a TD halts with TDG.VP.VMCALL, TdVmcallTests), whose delivery
             // reads the IDT at GPA 0 (the reset IDTR) — a private GPA no slot backs: KVM_EXIT_MEMORY_FAULT.
-            var exit = vcpu.Run();
+            var exit = vcpu.RunBounded();
             Assert.Equal((KvmExitReason.KVM_EXIT_MEMORY_FAULT, 0UL, true), (exit.Reason, exit.MemoryFaultGpa & ~0xfffUL, exit.MemoryFaultIsPrivate));
         }
     }
@@ -201,7 +201,7 @@ public sealed class CocoLaunchTests
         using var kvm = Kvm.Open(k, proposals: k.Config.Proposals);
         using var vm = kvm.CreateVm(type);
         using var vcpu = vm.CreateVcpu();
-        var ex = Assert.Throws<KvmException>(() => vcpu.Run());
+        var ex = Assert.Throws<KvmException>(() => vcpu.RunBounded());
         Assert.Equal(Errno.EINVAL, ex.Errno);
         Assert.Equal("KVM_RUN", ex.Operation);
     }

@@ -68,12 +68,12 @@ public sealed class DirectHostMemoryTests
         vcpu.SetSregs(sregs);
         vcpu.SetRegs(new kvm_regs { rip = 0, rflags = 2 });
 
-        Assert.Equal(KvmExitReason.KVM_EXIT_IO, vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_IO, vcpu.RunBounded().Reason);
         Assert.Equal([0UL], dataSlot.GetDirtyLog().DirtyPages);
-        Assert.Equal(KvmExitReason.KVM_EXIT_IO, vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_IO, vcpu.RunBounded().Reason);
         Assert.Equal([2UL], dataSlot.GetDirtyLog().DirtyPages);
         // Page 0 again, after the log was read and cleared: logged again, not lost to the cache.
-        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, vcpu.RunBounded().Reason);
         Assert.Equal([0UL], dataSlot.GetDirtyLog().DirtyPages);
         Assert.Equal(3, data.Read<byte>(8));
     }

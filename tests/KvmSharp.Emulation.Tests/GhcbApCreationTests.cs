@@ -112,7 +112,7 @@ public sealed class GhcbApCreationTests
 
     private static void AssertTerminated(KvmSharp.Vcpu vcpu, byte code)
     {
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_SYSTEM_EVENT, $"exit {exit.ToString()}");
         Assert.Equal(0x100 | (1UL << 12) | ((ulong)code << 16), exit.SystemEventData[0]);
     }
@@ -150,7 +150,7 @@ public sealed class GhcbApCreationTests
         // first: no hold answer) → RUNNABLE. The UNINITIALIZED vCPU's KVM_RUN takes them and answers -EAGAIN.
         Assert.Equal(1, g.Vm.SignalMsi(0xFEE0_1000, 5 << 8));
         Assert.Equal(1, g.Vm.SignalMsi(0xFEE0_1000, (6 << 8) | 0x10));
-        var ex = Assert.Throws<KvmException>(() => ap.Run());
+        var ex = Assert.Throws<KvmException>(() => ap.RunBounded());
         Assert.Equal(Errno.EAGAIN, ex.Errno);
         Assert.Equal(KvmMpState.KVM_MP_STATE_RUNNABLE, ap.GetMpState());
         AssertTerminated(ap, 0x61);
@@ -235,7 +235,7 @@ public sealed class GhcbApCreationTests
         Assert.Equal(KvmMpState.KVM_MP_STATE_HALTED, ap.GetMpState());
         // pre_sev_run: "Reject KVM_RUN if userspace attempts to run the vCPU with an invalid VMSA".
         ap.SetMpState(KvmMpState.KVM_MP_STATE_RUNNABLE);
-        var ex = Assert.Throws<KvmException>(() => ap.Run());
+        var ex = Assert.Throws<KvmException>(() => ap.RunBounded());
         Assert.Equal(Errno.EINVAL, ex.Errno);
         Assert.Equal(0UL, g.ReportQword(8)); // the AP never ran
     }

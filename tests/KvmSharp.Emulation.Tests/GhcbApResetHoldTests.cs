@@ -64,8 +64,8 @@ public sealed class GhcbApResetHoldTests
             a.mov(__qword_ptr[rbx], rax);
             SevEsGuest.Terminate(a, 0x50);
         });
-        Assert.Equal(KvmExitReason.KVM_EXIT_AP_RESET_HOLD, g.Vcpu.Run().Reason);
-        var exit = g.Vcpu.Run();
+        Assert.Equal(KvmExitReason.KVM_EXIT_AP_RESET_HOLD, g.Vcpu.RunBounded().Reason);
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_SYSTEM_EVENT, $"exit {exit.ToString()}");
         // "Preset the result to a non-SIPI return": GHCB_MSR_AP_RESET_HOLD_RESP with GHCBData[63:12] = 0.
         Assert.Equal(0x007UL, g.ReportQword(0));
@@ -85,8 +85,8 @@ public sealed class GhcbApResetHoldTests
             a.mov(__qword_ptr[rbx + 8], rax);
             SevEsGuest.Terminate(a, 0x51);
         });
-        Assert.Equal(KvmExitReason.KVM_EXIT_AP_RESET_HOLD, g.Vcpu.Run().Reason);
-        var exit = g.Vcpu.Run();
+        Assert.Equal(KvmExitReason.KVM_EXIT_AP_RESET_HOLD, g.Vcpu.RunBounded().Reason);
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_SYSTEM_EVENT, $"exit {exit.ToString()}");
         Assert.Equal((0UL, 0UL), (g.ReportQword(0), g.ReportQword(1)));
     }
@@ -108,7 +108,7 @@ public sealed class GhcbApResetHoldTests
         {
             try
             {
-                var exit = ap.Run();
+                var exit = ap.RunBounded();
                 reason = exit.Reason;
                 if (reason == KvmExitReason.KVM_EXIT_SYSTEM_EVENT) termination = exit.SystemEventData[0];
             }

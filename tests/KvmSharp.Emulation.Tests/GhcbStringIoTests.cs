@@ -50,7 +50,7 @@ public sealed class GhcbStringIoTests
 
     private static GhcbAnswer Terminated(SevEsGuest g, byte code)
     {
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_SYSTEM_EVENT, $"exit {exit.ToString()}");
         Assert.Equal(0x100 | (1 << 12) | ((ulong)code << 16), exit.SystemEventData[0]);
         return new GhcbAnswer(g.ReportQword(0), g.ReportQword(1));
@@ -74,7 +74,7 @@ public sealed class GhcbStringIoTests
             StringRequest(a, StringIoio(0x3f8, 1, input: false), 5, SharedBuffer);
             SevEsGuest.Terminate(a, 0x40);
         });
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO, $"exit {exit.ToString()}");
         Assert.Equal((true, (ushort)0x3f8, 1, 5u), (exit.IoIsOut, exit.IoPort, exit.IoSize, exit.IoCount));
         Assert.Equal("hello"u8.ToArray(), exit.IoData.ToArray());
@@ -90,7 +90,7 @@ public sealed class GhcbStringIoTests
             SevEsGuest.Terminate(a, 0x41);
         });
         g.Memory.Write(OutsideBuffer, new byte[] { 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE });
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO, $"exit {exit.ToString()}");
         Assert.Equal((false, (ushort)0x60, 2, 3u), (exit.IoIsOut, exit.IoPort, exit.IoSize, exit.IoCount));
         // emulator_pio_in_out: "if (in) memset(vcpu->arch.pio_data, 0, size * count)".
@@ -117,7 +117,7 @@ public sealed class GhcbStringIoTests
         var seen = new List<byte>();
         foreach (uint batch in new uint[] { 2048, 2048, 4 })
         {
-            var exit = g.Vcpu.Run();
+            var exit = g.Vcpu.RunBounded();
             Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO, $"exit {exit.ToString()}");
             Assert.Equal((true, (ushort)0x80, 2, batch), (exit.IoIsOut, exit.IoPort, exit.IoSize, exit.IoCount));
             seen.AddRange(exit.IoData.ToArray());
@@ -127,7 +127,7 @@ public sealed class GhcbStringIoTests
         int done = 0;
         foreach (uint batch in new uint[] { 4096, 4 })
         {
-            var exit = g.Vcpu.Run();
+            var exit = g.Vcpu.RunBounded();
             Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO, $"exit {exit.ToString()}");
             Assert.Equal((false, (ushort)0x81, 1, batch), (exit.IoIsOut, exit.IoPort, exit.IoSize, exit.IoCount));
             var data = exit.IoData;
@@ -171,7 +171,7 @@ public sealed class GhcbStringIoTests
             SevEsGuest.Terminate(a, 0x44);
         });
         // sev_es_string_io: "if (svm->vmcb->control.exit_info_2 > INT_MAX) return -EINVAL;"
-        var ex = Assert.Throws<KvmException>(() => g.Vcpu.Run());
+        var ex = Assert.Throws<KvmException>(() => g.Vcpu.RunBounded());
         Assert.Equal(Errno.EINVAL, ex.Errno);
     }
 }

@@ -33,7 +33,7 @@ public sealed class HaltExitsApResetHoldTests
             SevEsGuest.Terminate(a, 0x50);
         });
         using var stats = g.Vcpu.OpenStatistics();
-        Assert.Equal(KvmExitReason.KVM_EXIT_AP_RESET_HOLD, g.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_AP_RESET_HOLD, g.Vcpu.RunBounded().Reason);
         var st = stats.Read();
         Assert.Equal((1UL, 0UL), (st["halt_exits"], st["io_exits"]));
     }

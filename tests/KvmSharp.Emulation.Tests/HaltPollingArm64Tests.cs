@@ -59,7 +59,7 @@ public sealed class HaltPollingArm64Tests
         var v = s.Vcpus[0];
         using var stats = v.OpenStatistics();
         s.Vm.EnableCapability(KvmCaps.KVM_CAP_HALT_POLL, first);
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.Equal((Abi.KvmExitReason.KVM_EXIT_MMIO, Arm64Guest.UcallMmioGpa, Between),
             (exit.Reason, exit.MmioAddress, BitConverter.ToUInt64(exit.MmioData)));
         var a = Read(stats);

@@ -73,7 +73,7 @@ public sealed class HaltPollingStateTests
         v0.SetSregs(s);
         v0.SetRegs(new kvm_regs { rip = 0x1000, rflags = 2, rsp = 0x7000 });
         Assert.Equal((0u, 0u), (k.Vcpus[0].HaltPollNs, k.Vcpus[1].HaltPollNs));
-        Assert.Equal(KvmExitReason.KVM_EXIT_IO, v0.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_IO, v0.RunBounded().Reason);
         // grow_halt_poll_ns after the first halt (shorter than the 1 s maximum, so never shrunk): at least
         // halt_poll_ns_grow_start; the idle vCPU's stays 0.
         Assert.InRange(k.Vcpus[0].HaltPollNs, 10_000u, 1_000_000_000u);

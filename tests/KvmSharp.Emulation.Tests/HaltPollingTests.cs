@@ -120,7 +120,7 @@ public sealed class HaltPollingTests
         using var v = vm.CreateVcpu(0);
         HaltTimerGuest.SetUp(v);
         using var stats = v.OpenStatistics();
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.Equal((KvmExitReason.KVM_EXIT_IO, (ushort)HaltTimerGuest.DonePort), (exit.Reason, exit.IoPort));
         var st = stats.Read();
         Assert.Equal(0UL, st["blocking"]);

@@ -80,7 +80,7 @@ public sealed class HaltWakeTests(Xunit.Abstractions.ITestOutputHelper output)
     /// <summary>Runs the guest to OUT 0x10 and returns (halts woken by the timer, waits, sleeps toward a due time, halt_exits).</summary>
     private static (ulong Halts, ulong Waits, ulong TimedWaits, ulong HaltExits) RunToDone(Guest g)
     {
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.Equal((KvmExitReason.KVM_EXIT_IO, (ushort)DonePort), (exit.Reason, exit.IoPort));
         var st = g.Stats.Read();
         Assert.Equal(0UL, st["blocking"]);
@@ -145,7 +145,7 @@ public sealed class HaltWakeTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(1, g.Vm.SignalMsi(0xFEE0_0000, MsiVector));
         }) { IsBackground = true };
         injector.Start();
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         long woke = Stopwatch.GetTimestamp();
         Assert.True(injector.Join(TimeSpan.FromSeconds(10)));
         Assert.Equal((KvmExitReason.KVM_EXIT_IO, (ushort)MsiPort), (exit.Reason, exit.IoPort));

@@ -54,7 +54,7 @@ public class IoEventFdTests
             var reader = new Thread(() => got = e.Read()) { IsBackground = true };
             reader.Start();
             Assert.False(reader.Join(50), "the blocking read returned before the guest wrote");
-            Assert.Equal(KvmExitReason.KVM_EXIT_HLT, vcpu.Run().Reason);
+            Assert.Equal(KvmExitReason.KVM_EXIT_HLT, vcpu.RunBounded().Reason);
             Assert.True(reader.Join(5000), "the guest's doorbell did not wake the reader");
             Assert.Equal(1UL, got);
         }

@@ -154,7 +154,7 @@ public sealed class SevCr3Tests
         });
         // KVM_SET_CPUID2 is not part of the protected state: the vCPU gets the leaf after LAUNCH_FINISH.
         g.Vcpu.SetCpuid(kvm.GetSupportedCpuid());
-        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason);
         Assert.Equal(0x0101_0101_0101_0101UL * SnpGuest.PrivateByte, g.Shared.Read<ulong>(SnpGuest.Result));
     }
 
@@ -173,15 +173,15 @@ public sealed class SevCr3Tests
             a.hlt();
         });
         g.Vcpu.SetCpuid(kvm.GetSupportedCpuid());
-        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason);
         // CR3 now carries the C-bit. With the PML4's page made shared, the next fetch walks from it and stops with a
         // private memory fault at the PML4's GPA (the C-bit stripped; the walk's reads are encrypted).
         g.SetPrivate(SnpGuest.Pml4, false);
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MEMORY_FAULT, exit.Reason);
         Assert.Equal((SnpGuest.Pml4, true), (exit.MemoryFaultGpa, exit.MemoryFaultIsPrivate));
         g.SetPrivate(SnpGuest.Pml4, true);
-        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason);
     }
 
     [Fact]
@@ -198,6 +198,6 @@ public sealed class SevCr3Tests
             a.hlt();
         });
         // No KVM_SET_CPUID2: MAXPHYADDR 36 and no leaf 0x8000001F — #GP, and without an IDT a triple fault.
-        Assert.Equal(KvmExitReason.KVM_EXIT_SHUTDOWN, g.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_SHUTDOWN, g.Vcpu.RunBounded().Reason);
     }
 }

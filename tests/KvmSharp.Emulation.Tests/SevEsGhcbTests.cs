@@ -25,7 +25,7 @@ public sealed class SevEsGhcbTests
 
     private static void AssertTerminated(SevEsGuest g, byte code)
     {
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_SYSTEM_EVENT, $"exit {exit.ToString()}");
         Assert.Equal(KvmConstants.KVM_SYSTEM_EVENT_SEV_TERM, exit.SystemEventType);
         Assert.Equal([TermValue(code)], exit.SystemEventData.ToArray());
@@ -118,7 +118,7 @@ public sealed class SevEsGhcbTests
     public void Msr_protocol_snp_only_requests_terminate_an_sev_es_guest()
     {
         using var g = SevEsGuest.Create(VmType.SevEs, a => MsrRequest(a, (0x9UL << 12) | 0x012, 0));
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_SYSTEM_EVENT, exit.Reason);
         Assert.Equal((KvmConstants.KVM_SYSTEM_EVENT_SEV_TERM, (0x9UL << 12) | 0x012), (exit.SystemEventType, exit.SystemEventData[0]));
     }
@@ -135,12 +135,12 @@ public sealed class SevEsGhcbTests
             SevEsGuest.Terminate(a, 4);
         });
         g.Vm.EnableHypercallExits(HypercallExits.MapGpaRange);
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_HYPERCALL, $"exit {exit.ToString()}");
         Assert.Equal((KvmPara.KVM_HC_MAP_GPA_RANGE, Page, 1UL, KvmPara.KVM_MAP_GPA_RANGE_ENCRYPTED),
             (exit.HypercallNr, exit.HypercallArgs[0], exit.HypercallArgs[1], exit.HypercallArgs[2]));
         g.Vm.SetMemoryAttributes(Page, 0x1000, KvmConstants.KVM_MEMORY_ATTRIBUTE_PRIVATE);
-        exit = g.Vcpu.Run();
+        exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_HYPERCALL, $"exit {exit.ToString()}");
         Assert.Equal((Page, KvmPara.KVM_MAP_GPA_RANGE_DECRYPTED), (exit.HypercallArgs[0], exit.HypercallArgs[2]));
         exit.HypercallReturn = 1;
@@ -214,7 +214,7 @@ public sealed class SevEsGhcbTests
             a.@out(0x10, al);
             a.hlt();
         });
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO, $"exit {exit.ToString()}");
         Assert.Equal((0x10, (byte)0x18), (exit.IoPort, exit.IoData[0])); // -1000 = 0x…FC18
     }
@@ -232,7 +232,7 @@ public sealed class SevEsGhcbTests
             GhcbExit(a);
             SevEsGuest.Terminate(a, 6);
         });
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO, $"exit {exit.ToString()}");
         Assert.Equal((true, (ushort)0x10, 1, (byte)0x42), (exit.IoIsOut, exit.IoPort, exit.IoSize, exit.IoData[0]));
         AssertTerminated(g, 6);
@@ -261,7 +261,7 @@ public sealed class SevEsGhcbTests
             StoreRax(a, 2);
             SevEsGuest.Terminate(a, 7);
         });
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO, $"exit {exit.ToString()}");
         Assert.Equal((false, (ushort)0x20, size), (exit.IoIsOut, exit.IoPort, exit.IoSize));
         byte[] data = [0xAB, 0xCD, 0xEF, 0x00];
@@ -377,7 +377,7 @@ public sealed class SevEsGhcbTests
         }, OutHandler);
         foreach (byte expected in new byte[] { 0x5a, 0x5b })
         {
-            var exit = g.Vcpu.Run();
+            var exit = g.Vcpu.RunBounded();
             Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO, $"exit {exit.ToString()}");
             Assert.Equal((true, (ushort)0x10, expected), (exit.IoIsOut, exit.IoPort, exit.IoData[0]));
         }
@@ -388,7 +388,7 @@ public sealed class SevEsGhcbTests
     public void An_snp_guest_must_register_its_ghcb_before_using_it()
     {
         using var g = SevEsGuest.Create(VmType.Snp, a => a.@out(0x10, al), OutHandler);
-        var ex = Assert.Throws<KvmException>(() => g.Vcpu.Run());
+        var ex = Assert.Throws<KvmException>(() => g.Vcpu.RunBounded());
         Assert.Equal(Errno.EINVAL, ex.Errno);
     }
 
@@ -411,7 +411,7 @@ public sealed class SevEsGhcbTests
             SevEsGuest.Terminate(a, 11);
         });
         g.Vm.EnableHypercallExits(HypercallExits.MapGpaRange);
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_HYPERCALL, $"exit {exit.ToString()}");
         Assert.Equal((KvmPara.KVM_HC_MAP_GPA_RANGE, 0xB000UL, 2UL, KvmPara.KVM_MAP_GPA_RANGE_ENCRYPTED),
             (exit.HypercallNr, exit.HypercallArgs[0], exit.HypercallArgs[1], exit.HypercallArgs[2]));
@@ -443,7 +443,7 @@ public sealed class SevEsGhcbTests
             SevEsGuest.Terminate(a, 12);
         });
         g.Vm.EnableHypercallExits(HypercallExits.MapGpaRange);
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_HYPERCALL, $"exit {exit.ToString()}");
         // is_64_bit_hypercall: guest_state_protected → 64-bit, whatever the mode.
         Assert.Equal((KvmPara.KVM_HC_MAP_GPA_RANGE, 0xC000UL, 1UL, KvmPara.KVM_MAP_GPA_RANGE_ENCRYPTED, KvmPara.KVM_EXIT_HYPERCALL_LONG_MODE),
@@ -467,7 +467,7 @@ public sealed class SevEsGhcbTests
             a.hlt();
         });
         // #VC (benign) → #GP on the IDT limit → #GP again → #DF → its delivery fails too: KVM_EXIT_SHUTDOWN.
-        Assert.Equal(KvmExitReason.KVM_EXIT_SHUTDOWN, g.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_SHUTDOWN, g.Vcpu.RunBounded().Reason);
     }
     [Fact]
     public void Ghcb_mmio_read_and_a_12_byte_write_exit_in_pieces_of_at_most_8_bytes_through_the_scratch_buffer()
@@ -495,16 +495,16 @@ public sealed class SevEsGhcbTests
             GhcbExit(a);
             SevEsGuest.Terminate(a, 13);
         });
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_MMIO, $"exit {exit.ToString()}");
         Assert.Equal((SevEsGuest.MmioGpa, 4u, false), (exit.MmioAddress, (uint)exit.MmioData.Length, exit.MmioIsWrite));
         byte[] value = [0xEF, 0xBE, 0xAD, 0xDE];
         value.CopyTo(exit.MmioData);
-        exit = g.Vcpu.Run();
+        exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_MMIO, $"exit {exit.ToString()}");
         Assert.Equal((SevEsGuest.MmioGpa + 0x10, true), (exit.MmioAddress, exit.MmioIsWrite));
         Assert.Equal(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8 }, exit.MmioData.ToArray());
-        exit = g.Vcpu.Run();
+        exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_MMIO, $"exit {exit.ToString()}");
         Assert.Equal((SevEsGuest.MmioGpa + 0x18, true), (exit.MmioAddress, exit.MmioIsWrite));
         Assert.Equal(new byte[] { 9, 10, 11, 12 }, exit.MmioData.ToArray());

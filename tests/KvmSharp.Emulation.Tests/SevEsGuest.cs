@@ -282,7 +282,7 @@ internal sealed class SevEsGuest : IDisposable
             Exception? failure = null;
             var runner = new Thread(() =>
             {
-                try { interrupted = vcpu.Run().Interrupted; }
+                try { interrupted = vcpu.RunBounded().Interrupted; }
                 catch (Exception e) { failure = e; }
             });
             runner.Start();

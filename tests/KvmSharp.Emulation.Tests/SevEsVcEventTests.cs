@@ -132,7 +132,7 @@ public sealed class SevEsVcEventTests
 
     private static void AssertTerminated(SevEsGuest g, byte code)
     {
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_SYSTEM_EVENT, $"exit {exit.ToString()}");
         Assert.Equal(KvmConstants.KVM_SYSTEM_EVENT_SEV_TERM, exit.SystemEventType);
         Assert.Equal(0x100 | (1UL << 12) | ((ulong)code << 16), exit.SystemEventData[0]);
@@ -324,7 +324,7 @@ public sealed class SevEsVcEventTests
         });
         // sev_es_validate_vmgexit accepts SVM_EXIT_RDTSC, but svm_exit_handlers has no entry for it:
         // kvm_prepare_unexpected_reason_exit (KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON = 4).
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_INTERNAL_ERROR, $"exit {exit.ToString()}");
         Assert.Equal(4u, exit.InternalSuberror);
         Assert.NotEqual(0UL, g.ReportQword(0));

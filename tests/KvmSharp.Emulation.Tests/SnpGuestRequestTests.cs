@@ -120,7 +120,7 @@ public sealed class SnpGuestRequestTests
 
     internal static void ExpectIoExit(SevEsGuest g)
     {
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO, $"exit {exit.ToString()}");
     }
 
@@ -380,7 +380,7 @@ public sealed class SnpGuestRequestTests
             a.mov(__qword_ptr[rdi + 8], rax);
             SevEsGuest.Terminate(a, 0x62);
         });
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_SYSTEM_EVENT, $"exit {exit.ToString()}");
         Assert.Equal((2UL, 4UL), (g.ReportQword(0), g.ReportQword(1)));
     }
@@ -392,7 +392,7 @@ public sealed class SnpGuestRequestTests
         Start(g);
         WriteCommand(g, GuestRequest, 0x10_0000, ResponseGpa, 0, 0, raxRbxValid: false);
         // kvm_read_guest fails: snp_handle_guest_req returns -EIO, which KVM_RUN returns.
-        Assert.Equal(Errno.EIO, Assert.Throws<KvmException>(() => g.Vcpu.Run()).Errno);
+        Assert.Equal(Errno.EIO, Assert.Throws<KvmException>(() => g.Vcpu.RunBounded()).Errno);
     }
 
     [Fact]

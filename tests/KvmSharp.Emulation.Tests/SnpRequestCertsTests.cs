@@ -79,7 +79,7 @@ public sealed class SnpRequestCertsTests
         using var g = LaunchWithCerts();
         vmpck = Start(g);
         Request(g, vmpck, 1, 2);
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.IsSnpRequestCertificates, exit.ToString());
         Assert.Equal(KvmExitReason.KVM_EXIT_SNP_REQ_CERTS, exit.Reason);
         var req = exit.SnpRequestCertificates;
@@ -104,7 +104,7 @@ public sealed class SnpRequestCertsTests
         byte[] table = EmulatedTable(g);
         ulong pages = SnpCertificateTable.PagesNeeded(table);
         Request(g, vmpck, 1, pages);
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         var req = exit.SnpRequestCertificates;
         Assert.True(req.Bytes >= (ulong)table.Length);
         g.Memory.Write(req.Gpa, table);
@@ -146,13 +146,13 @@ public sealed class SnpRequestCertsTests
         ulong needed = SnpCertificateTable.PagesNeeded(table);
         Assert.True(needed >= 1);
         Request(g, vmpck, 1, 0); // no buffer at all: too small for any table
-        g.Vcpu.Run().SnpRequestCertificates.Complete(SnpCertificateResult.TooSmall, needed);
+        g.Vcpu.RunBounded().SnpRequestCertificates.Complete(SnpCertificateResult.TooSmall, needed);
         ExpectIoExit(g);
         // SNP_GUEST_ERR(SNP_GUEST_VMM_ERR_INVALID_LEN, 0) in sw_exit_info_2; RBX = npages.
         Assert.Equal((0UL, 1UL << 32, needed), Result3(g));
         // The firmware saw nothing: the same sequence number still works, with enough pages this time.
         Request(g, vmpck, 1, needed);
-        var req = g.Vcpu.Run().SnpRequestCertificates;
+        var req = g.Vcpu.RunBounded().SnpRequestCertificates;
         Assert.Equal(needed, req.Pages);
         g.Memory.Write(req.Gpa, table);
         req.Complete(SnpCertificateResult.Success);
@@ -169,7 +169,7 @@ public sealed class SnpRequestCertsTests
         using var g = LaunchWithCerts();
         byte[] vmpck = Start(g);
         Request(g, vmpck, 1, 4);
-        g.Vcpu.Run().SnpRequestCertificates.Complete(result, pagesNeeded: 99);
+        g.Vcpu.RunBounded().SnpRequestCertificates.Complete(result, pagesNeeded: 99);
         ExpectIoExit(g);
         Assert.Equal((0UL, info2, 4UL), Result3(g)); // npages is only consumed for ENOSPC
     }
@@ -181,8 +181,8 @@ public sealed class SnpRequestCertsTests
         byte[] vmpck = Start(g);
         Request(g, vmpck, 1, 4);
         var before = ResponsePage(g);
-        g.Vcpu.Run().SnpRequestCertificates.CompleteRaw(22); // EINVAL is not one of 0, ENOSPC, EAGAIN, EIO
-        var e = Assert.Throws<KvmException>(() => g.Vcpu.Run());
+        g.Vcpu.RunBounded().SnpRequestCertificates.CompleteRaw(22); // EINVAL is not one of 0, ENOSPC, EAGAIN, EIO
+        var e = Assert.Throws<KvmException>(() => g.Vcpu.RunBounded());
         Assert.Equal(Errno.EINVAL, e.Errno);
         // complete_userspace_io was consumed: the guest resumes with svm_vmgexit_success's 0/0, no response written.
         ExpectIoExit(g);
@@ -197,7 +197,7 @@ public sealed class SnpRequestCertsTests
         Assert.Equal(42u, g.Kvm.Proposals.SnpReqCertsExit);
         byte[] vmpck = Start(g);
         Request(g, vmpck, 1, 1);
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.Equal((KvmExitReason)42, exit.Reason);
         Assert.True(exit.IsSnpRequestCertificates);
         Assert.Equal(CertsGpa, exit.SnpRequestCertificates.Gpa);

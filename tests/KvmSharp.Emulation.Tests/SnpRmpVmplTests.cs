@@ -178,7 +178,7 @@ public sealed class SnpRmpVmplTests
             Exception? failure = null;
             var runner = new Thread(() =>
             {
-                try { interrupted = g.Vcpu.Run().Interrupted; }
+                try { interrupted = g.Vcpu.RunBounded().Interrupted; }
                 catch (Exception e) { failure = e; }
             });
             runner.Start();

@@ -201,12 +201,12 @@ public sealed class SnpSecureTscTests
             a.hlt();
         }, snpInit: l => l.InitSecureTsc(tscKhz: 3 * hostKhz));
         long s1 = Stopwatch.GetTimestamp();
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         long r1 = Stopwatch.GetTimestamp();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO, $"exit {exit.ToString()}");
         Thread.Sleep(20);
         long s2 = Stopwatch.GetTimestamp();
-        exit = g.Vcpu.Run();
+        exit = g.Vcpu.RunBounded();
         long e2 = Stopwatch.GetTimestamp();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_SYSTEM_EVENT, $"exit {exit.ToString()}");
         Assert.Equal(SvmExitMsr, g.ReportQword(0));
@@ -230,7 +230,7 @@ public sealed class SnpSecureTscTests
             a.hlt();
         }))
         {
-            var exit = g.Vcpu.Run();
+            var exit = g.Vcpu.RunBounded();
             Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_SYSTEM_EVENT, $"exit {exit.ToString()}");
             Assert.Equal(SvmExitMsr, g.ReportQword(0));
         }
@@ -244,7 +244,7 @@ public sealed class SnpSecureTscTests
             a.hlt();
         }, snpInit: l => l.InitSecureTsc()))
         {
-            g.Vcpu.Run();
+            g.Vcpu.RunBounded();
             Assert.Equal(SvmExitMsr, g.ReportQword(0));
         }
         // Without Secure TSC the guest's IA32_TSC write through the GHCB moves its TSC (kvm_set_msr_common).
@@ -257,7 +257,7 @@ public sealed class SnpSecureTscTests
             a.hlt();
         }))
         {
-            var exit = g.Vcpu.Run();
+            var exit = g.Vcpu.RunBounded();
             Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_HLT, $"exit {exit.ToString()}");
             Assert.True(g.Memory.Read<ulong>(Out + 8) < 1UL << 50);
             Assert.True(g.Memory.Read<ulong>(Out + 16) >= 1UL << 60);

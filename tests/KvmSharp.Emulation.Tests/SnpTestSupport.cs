@@ -24,7 +24,7 @@ internal static class SnpTestSupport
     /// <summary>Runs the guest and asserts it ends with a SEV_TERM system event carrying <paramref name="code"/>.</summary>
     public static void AssertTerminated(SevEsGuest g, byte code)
     {
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_SYSTEM_EVENT, $"exit {exit.ToString()}");
         Assert.Equal(KvmConstants.KVM_SYSTEM_EVENT_SEV_TERM, exit.SystemEventType);
         Assert.Equal([TermValue(code)], exit.SystemEventData.ToArray());

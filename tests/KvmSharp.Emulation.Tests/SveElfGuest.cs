@@ -66,7 +66,7 @@ internal static class SveElfGuest
         vcpu.SetOneReg(KvmArm64Regs.SpEl1, StackTop); // KVM resets PSTATE to EL1h: SP is SP_EL1
         vcpu.SetOneReg(KvmArm64Regs.X(30), ReturnStub);
         vcpu.SetPc(BinaryPrimitives.ReadUInt64LittleEndian(elf.AsSpan(0x18)));
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_MMIO && exit.MmioAddress == ExitMmio,
             $"exit {exit.Reason} at 0x{exit.MmioAddress:X}, PC 0x{vcpu.GetOneReg(KvmArm64Regs.Pc):X}, ESR_EL1 0x{vcpu.GetOneReg(KvmArm64SysRegs.ESR_EL1):X}");
         return result(vcpu.GetOneReg(KvmArm64Regs.X(0)), host);

@@ -22,7 +22,7 @@ public sealed class TdcallLeafTests
             a.mov(eax, 11); // TDG.SYS.RD
             a.tdcall();
         });
-        var exit = td.Vcpu.Run();
+        var exit = td.Vcpu.RunBounded();
         Assert.Equal((KvmExitReason.KVM_EXIT_INTERNAL_ERROR, 1u), (exit.Reason, exit.InternalSuberror)); // KVM_INTERNAL_ERROR_EMULATION
     }
 }

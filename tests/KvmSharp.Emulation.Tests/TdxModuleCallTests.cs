@@ -226,9 +226,9 @@ public sealed class TdxModuleCallTests
             a.mov(rax, __qword_ptr[rbx]);
             TdGuest.Report(a, rax);
         }, TdGuest.AttrSeptVeDisable);
-        var e = Assert.Throws<KvmException>(() => { td.Vcpu.Run(); });
+        var e = Assert.Throws<KvmException>(() => { td.Vcpu.RunBounded(); });
         Assert.Equal(Errno.EIO, e.Errno);
-        e = Assert.Throws<KvmException>(() => { td.Vcpu.Run(); });
+        e = Assert.Throws<KvmException>(() => { td.Vcpu.RunBounded(); });
         Assert.Equal(Errno.EIO, e.Errno);
         e = Assert.Throws<KvmException>(() => td.Vm.CheckExtension(KvmCaps.KVM_CAP_USER_MEMORY));
         Assert.Equal(Errno.EIO, e.Errno);
@@ -250,7 +250,7 @@ public sealed class TdxModuleCallTests
             a.lidt(__[rbx]);
             a.@out(0x80, al);
         });
-        Assert.Equal(KvmExitReason.KVM_EXIT_SHUTDOWN, td.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_SHUTDOWN, td.Vcpu.RunBounded().Reason);
     }
 
     [Fact]
@@ -299,7 +299,7 @@ public sealed class TdxModuleCallTests
             TdGuest.Report(a, rax);
         });
         // KVM_RUN's -EFAULT with KVM_EXIT_MEMORY_FAULT (the typed API returns it as the exit).
-        var exit = td.Vcpu.Run();
+        var exit = td.Vcpu.RunBounded();
         Assert.Equal((KvmExitReason.KVM_EXIT_MEMORY_FAULT, 0x10_0000UL, true), (exit.Reason, exit.MemoryFaultGpa, exit.MemoryFaultIsPrivate));
     }
 

@@ -108,7 +108,7 @@ public sealed class TdxReportTests
         Assert.Equal(TdxOperandInvalid | 8, td.RunToReport());  // sub-type 1: R8
         Assert.Equal(0UL, td.RunToReport());
 
-        var exit = td.Vcpu.Run();
+        var exit = td.Vcpu.RunBounded();
         Assert.Equal((KvmExitReason.KVM_EXIT_TDX, TDVMCALL_GET_QUOTE, (ReportGpa, Page)), (exit.Reason, exit.TdxCall, exit.TdxGetQuote));
         var report = new byte[1024];
         Assert.Equal(0, TdxAttestationInspection.ReadPrivate(k, td.Vm.Handle, exit.TdxGetQuote.Gpa, report));

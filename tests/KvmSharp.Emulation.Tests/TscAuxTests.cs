@@ -54,7 +54,7 @@ public sealed class TscAuxTests
             s.cr4 |= cr4Set;
             g.Vcpu.SetSregs(s);
         }
-        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason);
         var d = g.Deliveries;
         Assert.True(d.Count <= 1, string.Join("; ", d));
         return (g.Vcpu.GetRegs(), d.Count == 0 ? -1 : (int)d[0].Vector, g.Vcpu.GetMsr(TscAux));

@@ -151,7 +151,7 @@ public class VgicItsTests
 
     private static void RunToSync(Arm64VgicGuestVm s)
     {
-        var exit = s.Vcpus[0].Run();
+        var exit = s.Vcpus[0].RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, exit.Reason);
         Assert.Equal((ulong)UcallSync, BitConverter.ToUInt64(exit.MmioData));
     }

@@ -49,7 +49,7 @@ public sealed class VmDeadTests
     {
         try
         {
-            vcpu.Run();
+            vcpu.RunBounded();
             return null;
         }
         catch (KvmException e)

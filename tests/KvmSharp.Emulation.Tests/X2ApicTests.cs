@@ -105,10 +105,10 @@ public sealed class X2ApicTests
         l[0x380] = 1; // TMICT: one bus cycle × divide count 2 → 2 ns
         v.SetLapic(l);
         Thread.Sleep(2);
-        var exit = v.Run();
+        var exit = v.RunBounded();
         Assert.Equal((KvmExitReason.KVM_EXIT_IO, (ushort)0x10), (exit.Reason, exit.IoPort));
         Assert.False(v.GetLapic().IsRequested(0x30), "masked: the expiry stays pending, not in IRR");
-        exit = v.Run();
+        exit = v.RunBounded();
         Assert.Equal((KvmExitReason.KVM_EXIT_IO, (ushort)0x11), (exit.Reason, exit.IoPort));
         l = v.GetLapic();
         Assert.Equal(0x30u, l[LapicState.LvtTimerOffset]);

@@ -148,7 +148,7 @@ public sealed class X86Cr4CpuidTests
     private static void AssertGp(IdtGuest g, string what)
     {
         ulong before = g.Vcpu.GetSregs().cr4;
-        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason);
         var d = g.Single();
         Assert.True(d.Vector == 13 && d.ErrorCode == 0, $"{what}: vector {d.Vector}, error {d.ErrorCode}");
         Assert.Equal(before, g.Vcpu.GetSregs().cr4);
@@ -156,7 +156,7 @@ public sealed class X86Cr4CpuidTests
 
     private static void AssertTaken(IdtGuest g, ulong bits, string what)
     {
-        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason);
         Assert.True(g.Deliveries.Count == 0, $"{what}: {string.Join("; ", g.Deliveries)}");
         Assert.Equal(bits, g.Vcpu.GetSregs().cr4 & bits);
     }

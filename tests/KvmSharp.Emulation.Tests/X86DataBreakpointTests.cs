@@ -86,7 +86,7 @@ public sealed class X86DataBreakpointTests
     public void Like_this_host_raises_no_host_data_breakpoint()
     {
         using var g = new HostDebugged(EmulatorConfig.LikeThisHost(), Store, Dr7(0, rw: 1, len: 4), Data);
-        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason);
         Assert.Equal(0x55UL, g.Vcpu.GetRegs().rbx);
     }
 
@@ -95,13 +95,13 @@ public sealed class X86DataBreakpointTests
     {
         using var g = new HostDebugged(EmulatorConfig.X86_64(), Store, Dr7(0, rw: 1, len: 4), Data);
         ulong after = Code + Length(a => { a.mov(eax, 0x11223344); a.mov(__dword_ptr[Data], eax); });
-        AssertDebugExit(g.Vcpu.Run(), after, Active | 1);
+        AssertDebugExit(g.Vcpu.RunBounded(), after, Active | 1);
         var regs = g.Vcpu.GetRegs();
         Assert.Equal(after, regs.rip); // a trap: the write is done, RIP past it
         Assert.Equal(0x11223344u, g.Guest.Memory.Read<uint>(Data));
         Assert.Equal(0UL, regs.rbx);
         // The next KVM_RUN goes on: no second hit without another access.
-        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason);
         Assert.Equal(0x55UL, g.Vcpu.GetRegs().rbx);
     }
 
@@ -115,11 +115,11 @@ public sealed class X86DataBreakpointTests
         }
         using (var g = new HostDebugged(EmulatorConfig.X86_64(), Load, Dr7(0, rw: 1, len: 4), Data))
         {
-            Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+            Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason);
         }
         using (var g = new HostDebugged(EmulatorConfig.X86_64(), Load, Dr7(1, rw: 3, len: 4, global: true), 0, Data))
         {
-            AssertDebugExit(g.Vcpu.Run(), Code + Length(a => a.mov(eax, __dword_ptr[Data])), Active | 2);
+            AssertDebugExit(g.Vcpu.RunBounded(), Code + Length(a => a.mov(eax, __dword_ptr[Data])), Active | 2);
         }
     }
 
@@ -130,20 +130,20 @@ public sealed class X86DataBreakpointTests
         static Action<Assembler> WordAt(ulong at) => a => { a.mov(__word_ptr[at], ax); a.hlt(); };
         using (var g = new HostDebugged(EmulatorConfig.X86_64(), WordAt(Data + 3), Dr7(0, rw: 1, len: 2), Data + 5))
         {
-            AssertDebugExit(g.Vcpu.Run(), Code + Length(a => a.mov(__word_ptr[Data + 3], ax)), Active | 1); // byte + 4
+            AssertDebugExit(g.Vcpu.RunBounded(), Code + Length(a => a.mov(__word_ptr[Data + 3], ax)), Active | 1); // byte + 4
         }
         using (var g = new HostDebugged(EmulatorConfig.X86_64(), WordAt(Data + 6), Dr7(0, rw: 1, len: 2), Data + 5))
         {
-            Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+            Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason);
         }
         // LEN 8 at Data + 0x13 covers Data + 0x10 .. + 0x17.
         using (var g = new HostDebugged(EmulatorConfig.X86_64(), WordAt(Data + 0x10), Dr7(0, rw: 1, len: 8), Data + 0x13))
         {
-            AssertDebugExit(g.Vcpu.Run(), Code + Length(a => a.mov(__word_ptr[Data + 0x10], ax)), Active | 1);
+            AssertDebugExit(g.Vcpu.RunBounded(), Code + Length(a => a.mov(__word_ptr[Data + 0x10], ax)), Active | 1);
         }
         using (var g = new HostDebugged(EmulatorConfig.X86_64(), WordAt(Data + 0x18), Dr7(0, rw: 1, len: 8), Data + 0x13))
         {
-            Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+            Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason);
         }
     }
 
@@ -159,7 +159,7 @@ public sealed class X86DataBreakpointTests
         ulong dr7 = Dr7(0, 1, 1) | (0xdUL << 20) | Dr7(2, 3, 4, global: true) | Dr7(3, 1, 8);
         using (var g = new HostDebugged(EmulatorConfig.X86_64(), Qword, dr7, Data, Data + 4, Data + 4, Data + 8))
         {
-            AssertDebugExit(g.Vcpu.Run(), Code + Length(a => a.mov(__qword_ptr[Data], rax)), Active | 0b0101);
+            AssertDebugExit(g.Vcpu.RunBounded(), Code + Length(a => a.mov(__qword_ptr[Data], rax)), Active | 0b0101);
         }
     }
 
@@ -176,12 +176,12 @@ public sealed class X86DataBreakpointTests
         }
         ulong rep = Code + Length(a => { a.mov(edi, (uint)Data); a.mov(ecx, 16); a.mov(al, 0xaa); });
         using var g = new HostDebugged(EmulatorConfig.X86_64(), Fill, Dr7(0, rw: 1, len: 1), Data + 5);
-        AssertDebugExit(g.Vcpu.Run(), rep, Active | 1); // still on the REP STOSB: 6 of 16 bytes stored
+        AssertDebugExit(g.Vcpu.RunBounded(), rep, Active | 1); // still on the REP STOSB: 6 of 16 bytes stored
         var regs = g.Vcpu.GetRegs();
         Assert.Equal((rep, 10UL, Data + 6), (regs.rip, regs.rcx, regs.rdi));
         Assert.Equal(0xaa, g.Guest.Memory.Read<byte>(Data + 5));
         Assert.Equal(0, g.Guest.Memory.Read<byte>(Data + 6));
-        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason); // the rest runs on
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason); // the rest runs on
         Assert.Equal(0UL, g.Vcpu.GetRegs().rcx);
     }
 
@@ -209,7 +209,7 @@ public sealed class X86DataBreakpointTests
         using var kvm = Kvm.Open(kernel);
         ulong dr7 = 0x400 | Dr7(0, rw: 1, len: 4, global: true);
         using var g = IdtGuest.Create(kvm, a => ArmAndStore(a, dr7, rest: true), Enumerable.Range(0, 32).Select(v => new IdtVector(v)));
-        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason);
         if (!upstream)
         {
             Assert.Empty(g.Deliveries);

@@ -62,12 +62,12 @@ public sealed class X86DebugExitTests
         ulong dr7 = 0x600 | Dr7(0, rw: 1, len: 4);
         SetHostBreakpoints(g.Vcpu, dr7, Data);
         ulong after = Code + Length(a => a.mov(__dword_ptr[Data], eax));
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         AssertDebugExit(exit, after, Active | 1);
         Assert.Equal(dr7, exit.DebugDr7);
         // kvm_vcpu_do_singlestep writes dr6, pc, exception — not dr7, which keeps the last value.
         g.Vcpu.SetGuestDebug(GuestDebugFlags.Enable | GuestDebugFlags.SingleStep);
-        exit = g.Vcpu.Run();
+        exit = g.Vcpu.RunBounded();
         AssertDebugExit(exit, after + 1, Active | Bs);
         Assert.Equal(dr7, exit.DebugDr7);
     }
@@ -91,7 +91,7 @@ public sealed class X86DebugExitTests
         g.Vcpu.EnableSingleStep();
         VcpuExit exit;
         int steps = 0;
-        do exit = g.Vcpu.Run();
+        do exit = g.Vcpu.RunBounded();
         while (exit.Reason == KvmExitReason.KVM_EXIT_DEBUG && (exit.DebugDr6 & 1) == 0 && ++steps < 10);
         ulong after = Code + Length(a =>
         {
@@ -123,12 +123,12 @@ public sealed class X86DebugExitTests
         }
         using var g = LongModeGuest.Create(kvm, Program);
         SetHostBreakpoints(g.Vcpu, 0x400 | Dr7(0, rw: 1, len: 4), Data);
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         Assert.Equal(KvmExitReason.KVM_EXIT_IO, exit.Reason);
         Assert.False(exit.IoIsOut);
         exit.IoData[..4].Fill(0x5a);
         // Completing the INS writes Data: no KVM_EXIT_DEBUG for it; the MOV's write to the same dword exits.
-        exit = g.Vcpu.Run();
+        exit = g.Vcpu.RunBounded();
         AssertDebugExit(exit, Code + Length(a =>
         {
             a.mov(edi, (uint)Data);
@@ -162,7 +162,7 @@ public sealed class X86DebugExitTests
         SetHostBreakpoints(g.Vcpu, 0x400 | Dr7(0, rw: 3, len: 8), Data);
         VcpuExit exit;
         int runs = 0;
-        while ((exit = g.Vcpu.Run()).Reason == KvmExitReason.KVM_EXIT_IO && ++runs < 5) exit.IoData.Fill(0x5a);
+        while ((exit = g.Vcpu.RunBounded()).Reason == KvmExitReason.KVM_EXIT_IO && ++runs < 5) exit.IoData.Fill(0x5a);
         Assert.Equal(KvmExitReason.KVM_EXIT_HLT, exit.Reason);
         Assert.Equal(0x55UL, g.Vcpu.GetRegs().rbx);
         Assert.Equal(0x5a5au, g.Memory.Read<ushort>(Data + 2));
@@ -184,7 +184,7 @@ public sealed class X86DebugExitTests
         using var g = LongModeGuest.Create(kvm, VmType.Default, null, vm => vm.CreateIrqchip(), a => { Head(a); a.hlt(); });
         g.Memory.Write<byte>(Data, 0xff);
         SetHostBreakpoints(g.Vcpu, 0x400 | Dr7(0, rw: 3, len: 1), Data);
-        AssertDebugExit(g.Vcpu.Run(), Code + Length(Head), Active | 1);
+        AssertDebugExit(g.Vcpu.RunBounded(), Code + Length(Head), Active | 1);
     }
 
     [Theory]
@@ -222,7 +222,7 @@ public sealed class X86DebugExitTests
         using var vcpu = vm.CreateVcpu(0);
         HaltTimerGuest.SetUp(vcpu);
         SetHostBreakpoints(vcpu, 0x400 | Dr7(0, rw: 1, len: 2), Slot);
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         AssertDebugExit(exit, Handler + (ulong)HaltTimerGuest.Assemble16(Handler, Body).Length, Active | 1);
         Assert.Equal(0x55UL, vcpu.GetRegs().rbx);
     }
@@ -254,9 +254,9 @@ public sealed class X86DebugExitTests
         s.cr4 |= 1UL << 3; // CR4.DE: RW = 10 is an I/O breakpoint
         g.Vcpu.SetSregs(s);
         if (host) SetHostBreakpoints(g.Vcpu, ioDr7, Port);
-        Assert.Equal(KvmExitReason.KVM_EXIT_IO, g.Vcpu.Run().Reason);
-        Assert.Equal(KvmExitReason.KVM_EXIT_IO, g.Vcpu.Run().Reason);
-        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_IO, g.Vcpu.RunBounded().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_IO, g.Vcpu.RunBounded().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason);
         Assert.Empty(g.Deliveries);
         Assert.Equal(0x55UL, g.Vcpu.GetRegs().rbx);
         Assert.Equal(Active, g.Vcpu.GetDebugRegs().dr6);

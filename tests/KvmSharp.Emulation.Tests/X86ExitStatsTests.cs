@@ -26,7 +26,7 @@ public sealed class X86ExitStatsTests
         using var vcpu = vm.CreateVcpu(0);
         HaltTimerGuest.SetUp(vcpu);
         using var stats = vcpu.OpenStatistics();
-        var exit = vcpu.Run();
+        var exit = vcpu.RunBounded();
         Assert.Equal((KvmExitReason.KVM_EXIT_IO, (ushort)HaltTimerGuest.DonePort), (exit.Reason, exit.IoPort));
         var st = stats.Read();
         Assert.Equal((ulong)Halts, (ulong)mem.Read<uint>(HaltTimerGuest.Count));

@@ -52,7 +52,7 @@ public sealed class X86FramePushCr2Tests
             g.Vcpu.SetRegs(r);
             g.Vcpu.InjectInterrupt(0x21);
         }
-        var exit = g.Vcpu.Run();
+        var exit = g.Vcpu.RunBounded();
         return (exit.Reason, g.Vcpu.GetSregs().cr2, g.Deliveries);
     }
 

@@ -181,7 +181,7 @@ public sealed class X86ThpMappingLevelTests
         using var memory = g.Vm.AllocateMemory(size + 2 * M2);
         ulong offset = Aligned(k, memory, advise: true);
         using var slot = g.Vm.AddMemorySlot(1, data, memory, offset, size);
-        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.Run().Reason);
+        Assert.Equal(KvmExitReason.KVM_EXIT_HLT, g.Vcpu.RunBounded().Reason);
         var (p4k, p2m, p1g) = Pages(g.Vm);
         return (p4k, p2m, p1g, Mapped(k, g.Vm, data + M2 + 5 * K4));
     }

@@ -45,10 +45,12 @@ internal sealed partial class A64Interpreter
     private bool TrySimdFp(uint insn)
     {
         // Data Processing -- Scalar Floating-Point and Advanced SIMD: op0 x111 (bits 27:25 = 111).
-        // The optional BF16 and I8MM encodings (feature-checked) first: A64Interpreter.SimdBf16.cs; then DotProd and
-        // RDM (ID_AA64ISAR0_EL1): A64Interpreter.SimdDotProd.cs.
+        // The optional encodings (feature-checked) first: SHA512/SHA3/SM3/SM4 (A64Interpreter.SimdCryptoExtensions.cs),
+        // FHM/FCMA/JSCVT/FRINTTS (A64Interpreter.FpExtensions.cs), BF16 and I8MM (A64Interpreter.SimdBf16.cs); then
+        // DotProd and RDM (ID_AA64ISAR0_EL1): A64Interpreter.SimdDotProd.cs.
         if ((insn & 0x0E00_0000) == 0x0E00_0000)
-            return TrySimdBf16(insn) || TrySimdIsar0(insn) || TryScalarFp(insn) || TrySimdData(insn)
+            return TrySimdCryptoExtensions(insn) || TryFpExtensions(insn) || TrySimdBf16(insn) || TrySimdIsar0(insn)
+                || TryScalarFp(insn) || TrySimdData(insn)
                 || TrySimdHalf(insn) || TrySimdSaturating(insn) || TrySimdEstimates(insn) || Unsupported(insn);
         // Loads and Stores (op0 = bits 28:25 = x1x0) with V (bit 26) = 1: the SIMD&FP register forms.
         if ((insn & 0x0E00_0000) == 0x0C00_0000)

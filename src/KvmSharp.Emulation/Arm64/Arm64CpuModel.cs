@@ -50,6 +50,36 @@ public sealed record Arm64CpuModel
     /// </summary>
     public int Rdm { get; init; } = 1;
 
+    /// <summary>
+    /// ID_AA64ISAR0_EL1.SHA2 (bits 15:12): 1 = FEAT_SHA256 (every preset), 2 = also FEAT_SHA512 (SHA512H, SHA512H2,
+    /// SHA512SU0, SHA512SU1; A64Interpreter.SimdCryptoExtensions.cs).
+    /// </summary>
+    public int Sha2 { get; init; } = 1;
+
+    /// <summary>ID_AA64ISAR0_EL1.SHA3 (bits 35:32): 1 = FEAT_SHA3, EOR3, RAX1, XAR and BCAX (A64Interpreter.SimdCryptoExtensions.cs).</summary>
+    public int Sha3 { get; init; }
+
+    /// <summary>ID_AA64ISAR0_EL1.SM3 (bits 39:36): 1 = FEAT_SM3, SM3SS1, SM3TT1A/B, SM3TT2A/B, SM3PARTW1/2 (A64Interpreter.SimdCryptoExtensions.cs).</summary>
+    public int Sm3 { get; init; }
+
+    /// <summary>ID_AA64ISAR0_EL1.SM4 (bits 43:40): 1 = FEAT_SM4, SM4E and SM4EKEY (A64Interpreter.SimdCryptoExtensions.cs).</summary>
+    public int Sm4 { get; init; }
+
+    /// <summary>ID_AA64ISAR0_EL1.FHM (bits 51:48): 1 = FEAT_FHM, FMLAL/FMLAL2/FMLSL/FMLSL2 (A64Interpreter.FpExtensions.cs).</summary>
+    public int Fhm { get; init; }
+
+    /// <summary>ID_AA64ISAR1_EL1.JSCVT (bits 15:12): 1 = FEAT_JSCVT, FJCVTZS (A64Interpreter.FpExtensions.cs).</summary>
+    public int Jscvt { get; init; }
+
+    /// <summary>ID_AA64ISAR1_EL1.FCMA (bits 19:16): 1 = FEAT_FCMA, FCMLA and FCADD (A64Interpreter.FpExtensions.cs).</summary>
+    public int Fcma { get; init; }
+
+    /// <summary>
+    /// ID_AA64ISAR1_EL1.FRINTTS (bits 35:32): 1 = FEAT_FRINTTS, FRINT32Z/32X/64Z/64X scalar and vector
+    /// (A64Interpreter.FpExtensions.cs).
+    /// </summary>
+    public int Frintts { get; init; }
+
     /// <summary>ID_AA64ISAR2_EL1.APA3 (bits 15:12): address authentication with QARMA3.</summary>
     public int Apa3 { get; init; }
 
@@ -84,11 +114,14 @@ public sealed record Arm64CpuModel
     /// maximum vector length, ID_AA64ZFR0_EL1 with BF16 = 1 and I8MM = 1, and ID_AA64ISAR1_EL1 with BF16 = 1 and I8MM = 1
     /// (Neoverse V1 TRM: the core implements FEAT_BF16 and FEAT_I8MM; the SVE forms are in A64Interpreter.SveBf16.cs,
     /// the AdvSIMD and scalar ones in A64Interpreter.SimdBf16.cs) [D: a preset for testing the
-    /// SVE and pointer-authentication paths on the N1-like base].
+    /// SVE and pointer-authentication paths on the N1-like base]. ID_AA64ISAR0_EL1 adds FHM, SM4, SM3, SHA3 = 1 and SHA2 = 2,
+    /// ID_AA64ISAR1_EL1 FCMA = 1 and JSCVT = 1, FRINTTS = 0 (Neoverse V1 TRM 3.2.74, as qemu's neoverse-v1 after commit
+    /// 8676007eff04: ISAR0 0x1011111110212120, ISAR1 0x0011100001211032).
     /// </summary>
     public static Arm64CpuModel NeoverseV1 { get; } = new()
     {
         Name = "neoverse-v1", Apa = 1, Gpa = 1, Bf16 = 1, I8mm = 1, SveMaxVectorLength = 32, SveFeatures = (1UL << 44) | (1UL << 20),
+        Sha2 = 2, Sha3 = 1, Sm3 = 1, Sm4 = 1, Fhm = 1, Jscvt = 1, Fcma = 1,
     };
 
     /// <summary>
@@ -98,12 +131,15 @@ public sealed record Arm64CpuModel
     /// I8MM (47:44) = 1 (Neoverse V2 TRM; the optional SVE2 instructions are in A64Interpreter.Sve2Crypto.cs, the SVE
     /// BF16 and I8MM ones in A64Interpreter.SveBf16.cs), and ID_AA64ISAR1_EL1.BF16 = 1, I8MM = 1 (the AdvSIMD and scalar
     /// forms, A64Interpreter.SimdBf16.cs)
-    /// [D: a preset for running code built for Armv9 on the N1-like base].
+    /// [D: a preset for running code built for Armv9 on the N1-like base]. ID_AA64ISAR0_EL1 as V1's (FHM, SM4, SM3,
+    /// SHA3 = 1, SHA2 = 2: the Neoverse V2 TRM's optional cryptographic extension taken as present) and
+    /// ID_AA64ISAR1_EL1 FCMA, JSCVT and FRINTTS = 1 (FEAT_FRINTTS is mandatory from Armv8.5, so in Armv9.0).
     /// </summary>
     public static Arm64CpuModel NeoverseV2 { get; } = new()
     {
         Name = "neoverse-v2", Apa = 1, Gpa = 1, Bf16 = 1, I8mm = 1, SveMaxVectorLength = 16,
         SveFeatures = (1UL << 44) | (1UL << 40) | (1UL << 32) | (1UL << 20) | (1UL << 16) | (2UL << 4) | 1,
+        Sha2 = 2, Sha3 = 1, Sm3 = 1, Sm4 = 1, Fhm = 1, Jscvt = 1, Fcma = 1, Frintts = 1,
     };
 
     /// <summary>ID_AA64ZFR0_EL1.SVEver ≥ 1: the host implements SVE2 (FEAT_SVE2).</summary>
@@ -124,16 +160,21 @@ public sealed record Arm64CpuModel
     /// <summary>The host's sanitised ID_AA64ZFR0_EL1 (0 without SVE).</summary>
     internal ulong Aa64Zfr0 => HasSve ? SveFeatures : 0;
 
-    /// <summary>The host's sanitised ID_AA64ISAR0_EL1: the fixed fields of Arm64HostCpu with this model's DP and RDM.</summary>
-    internal ulong Aa64Isar0 => (Arm64HostCpu.Aa64Isar0 & ~(0xfUL << 44 | 0xfUL << 28)) | ((ulong)(DotProd & 0xf) << 44) |
-        ((ulong)(Rdm & 0xf) << 28);
+    /// <summary>
+    /// The host's sanitised ID_AA64ISAR0_EL1: the fixed fields of Arm64HostCpu with this model's FHM, DP, SM4, SM3,
+    /// SHA3, RDM and SHA2.
+    /// </summary>
+    internal ulong Aa64Isar0 => (Arm64HostCpu.Aa64Isar0 & ~(0xfUL << 44 | 0xfUL << 28 | 0xfUL << 12)) |
+        ((ulong)(Fhm & 0xf) << 48) | ((ulong)(DotProd & 0xf) << 44) | ((ulong)(Sm4 & 0xf) << 40) | ((ulong)(Sm3 & 0xf) << 36) |
+        ((ulong)(Sha3 & 0xf) << 32) | ((ulong)(Rdm & 0xf) << 28) | ((ulong)(Sha2 & 0xf) << 12);
 
     /// <summary>
-    /// The host's sanitised ID_AA64ISAR1_EL1: the fixed fields of Arm64HostCpu plus this model's PAuth, BF16 (bits
-    /// 47:44) and I8MM (55:52) fields.
+    /// The host's sanitised ID_AA64ISAR1_EL1: the fixed fields of Arm64HostCpu plus this model's PAuth, JSCVT (bits
+    /// 15:12), FCMA (19:16), FRINTTS (35:32), BF16 (47:44) and I8MM (55:52) fields.
     /// </summary>
     internal ulong Aa64Isar1 => Arm64HostCpu.Aa64Isar1 | ((ulong)(Apa & 0xf) << 4) | ((ulong)(Api & 0xf) << 8) |
-        ((ulong)(Gpa & 0xf) << 24) | ((ulong)(Gpi & 0xf) << 28) | ((ulong)(Bf16 & 0xf) << 44) | ((ulong)(I8mm & 0xf) << 52);
+        ((ulong)(Jscvt & 0xf) << 12) | ((ulong)(Fcma & 0xf) << 16) | ((ulong)(Gpa & 0xf) << 24) | ((ulong)(Gpi & 0xf) << 28) |
+        ((ulong)(Frintts & 0xf) << 32) | ((ulong)(Bf16 & 0xf) << 44) | ((ulong)(I8mm & 0xf) << 52);
 
     /// <summary>The host's sanitised ID_AA64ISAR2_EL1: only this model's PAuth (QARMA3) fields.</summary>
     internal ulong Aa64Isar2 => ((ulong)(Apa3 & 0xf) << 12) | ((ulong)(Gpa3 & 0xf) << 8);
