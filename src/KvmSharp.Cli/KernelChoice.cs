@@ -21,7 +21,7 @@ public enum KernelKind
 /// whatever this machine runs. <c>Trace</c> (--trace) receives every kernel call, one line each.
 /// </summary>
 public sealed record KernelRequest(KernelKind Kind, Architecture? Arch = null, bool InPlaceConversion = false, KernelGeneration? Generation = null,
-    TextWriter? Trace = null, bool NoDirectMap = false, bool GmemWrite = false);
+    TextWriter? Trace = null, bool NoDirectMap = false, bool GmemWrite = false, Emulation.Arm64.Arm64CpuModel? Arm64Cpu = null);
 
 /// <summary>
 /// A kernel to talk to, and how to describe it: <c>Module</c> is the KVM module in use (or "emulated (config)"),
@@ -68,6 +68,8 @@ public static class KernelChoice
             throw new UsageException("--gmem-write applies only to --kernel emulated");
         if (request.Generation is not null)
             throw new UsageException("--kernel-version applies only to --kernel emulated");
+        if (request.Arm64Cpu is not null)
+            throw new UsageException("--arm64-cpu applies only to --kernel emulated");
         return new KernelSelection(LinuxKernel.Instance, KvmModule.Detect(), KvmModule.KernelRelease(), UapiProposals.Default);
     }
 
@@ -81,6 +83,8 @@ public static class KernelChoice
     internal static (EmulatorConfig Config, string Description) EmulatedConfig(KernelRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (request.Arm64Cpu is { } model && request.Arch != Architecture.Arm64)
+            throw new UsageException($"--arm64-cpu {model.Name} needs --kernel emulated --arch arm64");
         if (request.GmemWrite) return WithGmemWrite(request);
         if (!request.NoDirectMap) return BaseConfig(request);
         // "[PATCH v12 00/16] Direct Map Removal Support for guest_memfd" is based on kvm/next (6.18+ guest_memfd).
@@ -133,6 +137,8 @@ public static class KernelChoice
             (Architecture.X86_64, false) => (EmulatorConfig.X86_64(generation), $"x86_64, all VM types, {release}"),
             // The v8 series changes x86's private-memory rules; there is no arm64 flavour of it to emulate.
             (Architecture.Arm64, true) => throw new UsageException("--in-place-conversion is emulated for x86_64 only"),
+            (Architecture.Arm64, false) when request.Arm64Cpu is { } cpu =>
+                (EmulatorConfig.Arm64(generation) with { Arm64Cpu = cpu }, $"arm64, {release}, {cpu.Name}"),
             (Architecture.Arm64, false) => (EmulatorConfig.Arm64(generation), $"arm64, {release}"),
             _ => throw new UsageException($"unknown architecture '{request.Arch}'"),
         };

@@ -48,6 +48,13 @@ public sealed class KernelOptions
                       "(default), or any release, mapped to the generation it belongs to (e.g. 6.12 answers like 6.11)",
     };
 
+    private readonly Option<string?> _arm64Cpu = new("--arm64-cpu")
+    {
+        Description = "The emulated arm64 host CPU (with --kernel emulated --arch arm64): neoverse-n1 (default; Armv8.2), " +
+                      "neoverse-n1+pauth, neoverse-v1 (Armv8.4, SVE 256, BF16/I8MM, SHA3/SHA512/SM3/SM4, FHM, FCMA, JSCVT) or " +
+                      "neoverse-v2 (Armv9.0, SVE2 128, and FRINTTS)",
+    };
+
     private readonly Option<string> _device = new("--device")
     {
         Description = "Path of the KVM device",
@@ -65,6 +72,7 @@ public sealed class KernelOptions
         _kernel.AcceptOnlyFromAmong("linux", "emulated");
         _arch.AcceptOnlyFromAmong("x86_64", "arm64");
         _vmType.AcceptOnlyFromAmong(VmTypeNames.All);
+        _arm64Cpu.AcceptOnlyFromAmong([.. Emulation.Arm64.Arm64CpuModel.Presets.Select(p => p.Name)]);
     }
 
     public void AddTo(Command command)
@@ -77,6 +85,7 @@ public sealed class KernelOptions
         command.Options.Add(_noDirectMap);
         command.Options.Add(_gmemWrite);
         command.Options.Add(_kernelVersion);
+        command.Options.Add(_arm64Cpu);
         command.Options.Add(_device);
         command.Options.Add(_trace);
     }
@@ -100,7 +109,8 @@ public sealed class KernelOptions
         }
         return new KernelRequest(kind, arch, result.GetValue(_inPlaceConversion), generation,
             Trace: result.GetValue(_trace) ? result.InvocationConfiguration.Error : null, NoDirectMap: result.GetValue(_noDirectMap),
-            GmemWrite: result.GetValue(_gmemWrite));
+            GmemWrite: result.GetValue(_gmemWrite),
+            Arm64Cpu: result.GetValue(_arm64Cpu) is string cpu ? Emulation.Arm64.Arm64CpuModel.FindPreset(cpu) : null);
     }
 
     public VmType ReadVmType(ParseResult result) =>

@@ -32,14 +32,16 @@ public static class CapsJson
             t.MemoryAttributes, t.GuestMemfdMemoryAttributes, t.ReadonlyMemory))],
         [.. report.Devices.Select(DeviceNames.NameOf)],
         report.GuestXsaveFeatures,
-        report.GuestXsaveFeatures is ulong xcr0 ? XfeatureNames.Decode(xcr0) : null);
+        report.GuestXsaveFeatures is ulong xcr0 ? XfeatureNames.Decode(xcr0) : null,
+        report.Arm64Cpu is { } cpu ? new Arm64CpuEntry(cpu.Isar0, cpu.Isar1, cpu.Pfr0, cpu.Zfr0, cpu.Decoded) : null);
 }
 
 /// <summary>
 /// The JSON document; <c>vmType</c> is the type of the VM that answered the "vm" values, <c>guestMemfdUse</c> what a
 /// guest_memfd can be for it (<see cref="GuestMemfdUseNames"/>), <c>perVmType</c> the same for every type the kernel
 /// offers, <c>devices</c> the in-kernel device types KVM_CREATE_DEVICE offers the probe VM (<see cref="DeviceNames"/>), <c>guestXsaveFeatures</c> KVM_GET_SUPPORTED_CPUID 0xD.0
-/// EDX:EAX (absent on arm64) with its components named.
+/// EDX:EAX (absent on arm64) with its components named, <c>arm64Cpu</c> an arm64 vCPU's ID registers and the feature
+/// names they stand for (absent on x86).
 /// </summary>
 internal sealed record CapsDocument(
     string Kernel,
@@ -53,7 +55,11 @@ internal sealed record CapsDocument(
     IReadOnlyList<VmTypeEntry> PerVmType,
     IReadOnlyList<string> Devices,
     ulong? GuestXsaveFeatures,
-    string? GuestXsaveFeaturesDecoded);
+    string? GuestXsaveFeaturesDecoded,
+    Arm64CpuEntry? Arm64Cpu);
+
+/// <summary>ID_AA64ISAR0/ISAR1/PFR0/ZFR0_EL1 of a fully featured vCPU and their /proc/cpuinfo names.</summary>
+internal sealed record Arm64CpuEntry(ulong Isar0, ulong Isar1, ulong Pfr0, ulong Zfr0, string Features);
 
 /// <summary>One VM type's row: what guest_memfd can be for it and the caps behind that.</summary>
 internal sealed record VmTypeEntry(string VmType, string GuestMemfdUse, ulong GuestMemfdFlags, ulong MemoryAttributes,

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Abi.Arm64;
+using KvmSharp.Arm64;
 using KvmSharp.Kernel;
 
 namespace KvmSharp.Cli.Commands;
@@ -19,7 +21,8 @@ public sealed record CapabilityValue(CapabilityInfo Info, long System, long Vm)
 /// ("linux", "emulated"), <c>Release</c> the running kernel's release when it is real, <c>Module</c> the KVM module
 /// in use (or "emulated (config)"), <c>VmType</c> the type of the VM whose answers fill the VM column,
 /// <c>GuestXsaveFeatures</c> the XSAVE components a guest may enable (KVM_GET_SUPPORTED_CPUID 0xD.0 EDX:EAX; null on
-/// arm64) — the part of the host CPU that decides whether a vCPU's XSAVE image moves to another machine.
+/// arm64) — the part of the host CPU that decides whether a vCPU's XSAVE image moves to another machine;
+/// <c>Arm64Cpu</c> its arm64 counterpart (null on x86).
 /// </summary>
 public sealed record CapsReport(
     string Kernel,
@@ -34,7 +37,19 @@ public sealed record CapsReport(
     IReadOnlyList<VmTypeSummary> PerVmType,
     IReadOnlyList<KvmDeviceType> Devices,
     KvmSharp.Abi.GuestMemfdHugetlbEncoding GuestMemfdHugetlb = KvmSharp.Abi.GuestMemfdHugetlbEncoding.None,
-    ulong? GuestXsaveFeatures = null);
+    ulong? GuestXsaveFeatures = null,
+    Arm64CpuFeatures? Arm64Cpu = null);
+
+/// <summary>
+/// ID_AA64ISAR0_EL1, ID_AA64ISAR1_EL1, ID_AA64PFR0_EL1 and ID_AA64ZFR0_EL1 as KVM_GET_ONE_REG reads them on a vCPU given
+/// every optional feature that changes them and the kernel offers (SVE, address and generic pointer authentication):
+/// which instructions a guest of this kernel may use.
+/// </summary>
+public sealed record Arm64CpuFeatures(ulong Isar0, ulong Isar1, ulong Pfr0, ulong Zfr0)
+{
+    /// <summary>The /proc/cpuinfo feature names the registers stand for (<see cref="Arm64FeatureNames"/>).</summary>
+    public string Decoded => Arm64FeatureNames.Decode(Isar0, Isar1, Pfr0, Zfr0);
+}
 
 /// <summary>
 /// What one VM type of the kernel offers for guest_memfd (a VM of that type was created and asked): the row a VMM
@@ -62,6 +77,7 @@ public static class CapsProbe
 
         // Answers differ per VM (e.g. INIT_SHARED is refused for VMs with private memory), so a VM is needed.
         using var vm = kvm.CreateVm(vmType);
+        ulong? xsave = GuestXsaveFeatures(kvm);
         var values = CapabilityCatalog.GuestMemfdRelevant(selection.Proposals)
             .Select(cap => new CapabilityValue(cap, kvm.CheckExtension(cap.Number), vm.CheckExtension(cap.Number)))
             .ToList();
@@ -79,7 +95,36 @@ public static class CapsProbe
             [.. vmTypes.Select(type => type == vmType ? Summarize(vm, selection.Proposals) : SummarizeNew(kvm, type, selection.Proposals))],
             [.. Enum.GetValues<KvmDeviceType>().Where(type => Offers(vm, type))],
             selection.Proposals.GuestMemfdHugetlb,
-            GuestXsaveFeatures(kvm));
+            xsave,
+            xsave is null ? Arm64Features(kvm) : null);
+    }
+
+    // A vCPU initialised with the preferred target and every optional feature the ID registers depend on (SVE, which
+    // needs KVM_ARM_VCPU_FINALIZE before its registers are readable, and PAuth, without which KVM hides ISAR1's
+    // APA/API/GPA/GPI: arch/arm64/kvm/sys_regs.c __kvm_read_sanitised_id_reg). Null when the kernel has no
+    // KVM_ARM_PREFERRED_TARGET (not arm64).
+    private static Arm64CpuFeatures? Arm64Features(Kvm kvm)
+    {
+        using var vm = kvm.CreateVm();
+        KvmSharp.Abi.Arm64.kvm_vcpu_init init;
+        try
+        {
+            init = vm.PreferredTarget();
+        }
+        catch (KvmException)
+        {
+            return null;
+        }
+        bool sve = kvm.CheckExtension(KvmArm64Sve.KVM_CAP_ARM_SVE) > 0;
+        bool pauth = kvm.CheckExtension(KvmArm64PtrAuth.KVM_CAP_ARM_PTRAUTH_ADDRESS) > 0 &&
+            kvm.CheckExtension(KvmArm64PtrAuth.KVM_CAP_ARM_PTRAUTH_GENERIC) > 0;
+        if (sve) init.features[0] |= 1u << KvmArm64Constants.KVM_ARM_VCPU_SVE;
+        if (pauth) init.features[0] |= (1u << KvmArm64Constants.KVM_ARM_VCPU_PTRAUTH_ADDRESS) | (1u << KvmArm64Constants.KVM_ARM_VCPU_PTRAUTH_GENERIC);
+        using var vcpu = vm.CreateVcpu(0);
+        vcpu.Init(init);
+        if (sve) vcpu.FinalizeSve();
+        return new Arm64CpuFeatures(vcpu.GetOneReg(KvmArm64IdRegs.ID_AA64ISAR0_EL1), vcpu.GetOneReg(KvmArm64IdRegs.ID_AA64ISAR1_EL1),
+            vcpu.GetOneReg(KvmArm64IdRegs.ID_AA64PFR0_EL1), vcpu.GetOneReg(KvmArm64IdRegs.ID_AA64ZFR0_EL1));
     }
 
     // KVM_GET_SUPPORTED_CPUID leaf 0xD.0; arm64 has no CPUID ioctls (EINVAL).

@@ -402,15 +402,18 @@ public static class RunCommand
 
     /// <summary>
     /// --sve on --kernel emulated --arch arm64: the request's arm64 preset with a host CPU that has SVE
-    /// (Emulation/Arm64/Arm64CpuModel.cs): for 128 bits the Neoverse V2-like one, whose SVE2 runs code built for
-    /// Armv9; else the Neoverse V1-like one (vector lengths of 128 and 256 bits, no SVE2). Traced like KernelChoice's kernels.
+    /// (Emulation/Arm64/Arm64CpuModel.cs): the one --arm64-cpu names, which must have SVE; else for 128 bits the Neoverse
+    /// V2-like one, whose SVE2 runs code built for Armv9, and otherwise the Neoverse V1-like one (vector lengths of 128
+    /// and 256 bits, no SVE2). Traced like KernelChoice's kernels.
     /// </summary>
     private static KernelSelection SveKernel(KernelRequest kernel, int sveBits)
     {
-        var (config, description) = KernelChoice.EmulatedConfig(kernel);
-        var cpu = sveBits == 128 ? Emulation.Arm64.Arm64CpuModel.NeoverseV2 : Emulation.Arm64.Arm64CpuModel.NeoverseV1;
+        if (kernel.Arm64Cpu is { HasSve: false } plain)
+            throw new UsageException($"run: --sve {sveBits} needs an arm64 CPU with SVE; --arm64-cpu {plain.Name} has none (neoverse-v1 and neoverse-v2 have it)");
+        var (config, description) = KernelChoice.EmulatedConfig(kernel with { Arm64Cpu = null });
+        var cpu = kernel.Arm64Cpu ?? (sveBits == 128 ? Emulation.Arm64.Arm64CpuModel.NeoverseV2 : Emulation.Arm64.Arm64CpuModel.NeoverseV1);
         config = config with { Arm64Cpu = cpu };
-        string host = sveBits == 128 ? "Neoverse V2-like host with SVE2" : "Neoverse V1-like host with SVE";
+        string host = cpu.HasSve2 ? $"{cpu.Name} host with SVE2" : $"{cpu.Name} host with SVE";
         var selection = new KernelSelection(new EmulatedKernel(config), $"emulated ({description}, {host})", Release: null, config.Proposals);
         if (kernel.Trace is not TextWriter trace) return selection;
         var lines = TextWriter.Synchronized(trace);

@@ -142,11 +142,18 @@ public sealed record Arm64CpuModel
         Sha2 = 2, Sha3 = 1, Sm3 = 1, Sm4 = 1, Fhm = 1, Jscvt = 1, Fcma = 1, Frintts = 1,
     };
 
+    /// <summary>The named presets, in the order a user would list them (N1, N1 with PAuth, V1, V2).</summary>
+    public static IReadOnlyList<Arm64CpuModel> Presets { get; } = [NeoverseN1, WithPointerAuth, NeoverseV1, NeoverseV2];
+
+    /// <summary>The preset called <paramref name="name"/> (<see cref="Name"/>, e.g. "neoverse-v2"), or null.</summary>
+    public static Arm64CpuModel? FindPreset(string name) =>
+        Presets.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.Ordinal));
+
     /// <summary>ID_AA64ZFR0_EL1.SVEver ≥ 1: the host implements SVE2 (FEAT_SVE2).</summary>
-    internal bool HasSve2 => HasSve && (SveFeatures & 0xf) >= 1;
+    public bool HasSve2 => HasSve && (SveFeatures & 0xf) >= 1;
 
     /// <summary>system_supports_sve(): a valid <see cref="SveMaxVectorLength"/>.</summary>
-    internal bool HasSve => SveMaxVectorLength is >= 16 and <= 256 && (SveMaxVectorLength & (SveMaxVectorLength - 1)) == 0;
+    public bool HasSve => SveMaxVectorLength is >= 16 and <= 256 && (SveMaxVectorLength & (SveMaxVectorLength - 1)) == 0;
 
     /// <summary>sve_vq_from_vl(kvm_sve_max_vl): the largest vector length in quadwords (0 without SVE).</summary>
     internal int SveMaxVq => HasSve ? SveMaxVectorLength / 16 : 0;
