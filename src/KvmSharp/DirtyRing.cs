@@ -14,6 +14,9 @@ namespace KvmSharp;
 /// with acquire, then slot and offset) and marks each collected (KVM_DIRTY_GFN_F_RESET, with release);
 /// <see cref="Vm.ResetDirtyRings"/> then frees the collected entries of every vCPU and write-protects their pages
 /// again, so the next write to them is reported again. A page written twice between two resets is reported once.
+/// On arm64 without KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP the slot is not "logging" for the stage-2 fault path
+/// (arch/arm64/kvm/mmu.c memslot_is_logging): a read fault that maps a page writable reports it too, and a block
+/// mapping's other pages are then written without a report; enable the bitmap capability for exact write tracking.
 /// One thread harvests a ring at a time (calls are serialized).
 /// </summary>
 public sealed class DirtyRing : IDisposable

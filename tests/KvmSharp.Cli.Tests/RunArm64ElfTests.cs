@@ -1,6 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.ComponentModel;
-using System.Diagnostics;
 using KvmSharp.Cli.Commands;
 using KvmSharp.Vmm;
 
@@ -18,37 +16,7 @@ public sealed class RunArm64ElfTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
-    private string Build()
-    {
-        string dir = Path.Combine(_root, "guest");
-        var run = CliRun.Of("new-guest", dir);
-        Assert.True(run.ExitCode == 0, run.Stderr);
-        string elf = Path.Combine(dir, "arm64.elf");
-        var psi = new ProcessStartInfo(GuestSdk.Arm64Compiler)
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir,
-        };
-        foreach (string a in GuestSdk.Arm64CompilerArguments) psi.ArgumentList.Add(a);
-        foreach (string a in new[] { "-Wall", "-Wextra", "-Werror", "-o", elf, GuestTemplateCommand.SourceFileName }) psi.ArgumentList.Add(a);
-        Process p;
-        try
-        {
-            p = Process.Start(psi)!;
-        }
-        catch (Win32Exception e)
-        {
-            Skip.If(true, $"{GuestSdk.Arm64Compiler} (package gcc-aarch64-linux-gnu) is not installed: {e.Message}");
-            throw;
-        }
-        using (p)
-        {
-            var stderr = p.StandardError.ReadToEndAsync();
-            p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
-            Assert.True(p.ExitCode == 0, $"{GuestSdk.Arm64Compiler} failed ({p.ExitCode}): {stderr.Result}");
-        }
-        return elf;
-    }
+    private string Build() => Arm64GuestCompiler.Build(Path.Combine(_root, "guest"));
 
     [SkippableFact]
     public void The_new_guest_template_built_for_arm64_runs_its_entry_and_calls()

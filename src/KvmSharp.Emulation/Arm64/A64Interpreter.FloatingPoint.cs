@@ -9,7 +9,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// FCVT{N,P,M,Z,A}{S,U} (integer; the fixed-point forms and FCVT to/from half precision are in A64Interpreter.FpConvert.cs),
 /// FRINT{N,P,M,Z,A,X,I}; with FEAT_FP16 the same in half precision (ftype 11: every group but FCVT to/from itself,
 /// FRINT32/64 and the 2-source opcodes above FNMUL, which are UNDEFINED; the element operations of
-/// A64Interpreter.FpHalf.cs with FPCR.FZ16, not FZ).
+/// A64Interpreter.FpHalf.cs with FPCR.FZ16, not FZ). FRINT32Z/32X/64Z/64X (FEAT_FRINTTS) and FJCVTZS (FEAT_JSCVT) are
+/// A64Interpreter.FpExtensions.cs's, decoded before this group.
 /// NaNs follow FPProcessNaNs (signalling first, operand order) or, with FPCR.DN, the default NaN; an invalid
 /// operation gives the default NaN (not x86's negative "indefinite"). FPCR.FZ flushes denormal inputs (IDC) and tiny
 /// results (UFC only). FPSR flags set: IOC, DZC, OFC, IDC, UFC, IXC.
@@ -74,7 +75,8 @@ internal sealed partial class A64Interpreter
         // Half: FCVT to half (7) and opcodes 6, 13 and ≥ 16 (FRINT32/64 are single/double only) are unallocated; FCVT
         // to single/double (4, 5) is FpHalfConvert's.
         if (esz == 2 && opcode is 6 or 7 or 13 or > 15) return UndefinedTrue();
-        // FCVT to the same type is unallocated, to half precision (7) outside the subset: both refused; 13 is unallocated.
+        // FCVT to the same type is unallocated, to half precision (7) outside the subset: both refused; 13 is unallocated;
+        // 16–19 (FRINT32/64) never get here (TryFpExtensions), above them unallocated.
         if (opcode is 6 or 7 or 13 or > 15 || (opcode == 4 && esz != 8) || (opcode == 5 && esz != 4)) return false;
         if (FpTrapped()) return true;
         int rd = (int)(insn & 31);

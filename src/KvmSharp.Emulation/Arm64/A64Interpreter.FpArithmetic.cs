@@ -384,14 +384,7 @@ internal sealed partial class A64Interpreter
         double x = FpToDouble(a, dbl);
         if (double.IsInfinity(x) || x == 0) return a;
         uint mode = opcode >= 14 ? (cpu.Fpcr >> 22) & 3 : opcode == 12 ? 4u : opcode - 8;
-        double r = Math.Round(x, mode switch
-        {
-            0 => MidpointRounding.ToEven,
-            1 => MidpointRounding.ToPositiveInfinity,
-            2 => MidpointRounding.ToNegativeInfinity,
-            3 => MidpointRounding.ToZero,
-            _ => MidpointRounding.AwayFromZero,
-        });
+        double r = Math.Round(x, FpIntegerRounding(mode));
         if (r == 0) r = double.CopySign(0, x);
         if (opcode == 14 && r != x) FpFlag(FpsrIxc);
         // r is an integer of at most the operand's precision: exact in single too.

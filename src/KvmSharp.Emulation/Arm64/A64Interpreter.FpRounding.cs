@@ -22,6 +22,19 @@ internal sealed partial class A64Interpreter
 
     private uint FpRMode => (cpu.Fpcr >> 22) & 3;
 
+    /// <summary>
+    /// A rounding mode (FPDecodeRounding: 0 RN, 1 RP, 2 RM, 3 RZ; 4 FPRounding_TIEAWAY) as the MidpointRounding that makes
+    /// Math.Round round to an integer in it (exact for every double): FPRoundInt and FPRoundIntN.
+    /// </summary>
+    private static MidpointRounding FpIntegerRounding(uint mode) => mode switch
+    {
+        0 => MidpointRounding.ToEven,
+        1 => MidpointRounding.ToPositiveInfinity,
+        2 => MidpointRounding.ToNegativeInfinity,
+        3 => MidpointRounding.ToZero,
+        _ => MidpointRounding.AwayFromZero,
+    };
+
     /// <summary>The sign of exact − r: 0 when exact, the residual's sign, or (a result rounded to zero) the sign of the zero.</summary>
     private static int FpDirection(bool inexact, double residual, double r) =>
         !inexact ? 0 : residual != 0 ? Math.Sign(residual) : double.IsNegative(r) ? -1 : 1;

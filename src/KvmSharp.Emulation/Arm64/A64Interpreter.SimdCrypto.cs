@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+using System.Numerics;
+
 namespace KvmSharp.Emulation.Arm64;
 
 /// <summary>
@@ -9,6 +11,7 @@ namespace KvmSharp.Emulation.Arm64;
 /// advertises all three (Arm64HostCpu.Aa64Isar0: AES 2, SHA1 1, SHA2 1). A feature the model's register lacks, a size
 /// other than 00 or an unallocated opcode is UNDEFINED, before CheckFPAdvSIMDEnabled64. The AES S-boxes and GF(2^8)
 /// product are those of the SVE2 forms (A64Interpreter.Sve2Crypto.cs). Reached through <see cref="TrySimdEstimates"/>.
+/// The Armv8.2 extensions SHA512, SHA3, SM3 and SM4 are in A64Interpreter.SimdCryptoExtensions.cs and .SimdSm3Sm4.cs.
 /// </summary>
 internal sealed partial class A64Interpreter
 {
@@ -89,10 +92,13 @@ internal sealed partial class A64Interpreter
     private static UInt128 ShaVector(uint w0, uint w1, uint w2, uint w3) =>
         ((UInt128)w3 << 96) | ((UInt128)w2 << 64) | ((UInt128)w1 << 32) | w0;
 
-    /// <summary>SHAchoose, SHAparity, SHAmajority (shared pseudocode).</summary>
-    private static uint ShaChoose(uint x, uint y, uint z) => ((y ^ z) & x) ^ z;
+    /// <summary>
+    /// SHAchoose and SHAmajority (shared pseudocode), on words (SHA-1, SHA-256) and doublewords (SHA-512,
+    /// A64Interpreter.SimdCryptoExtensions.cs).
+    /// </summary>
+    private static T ShaChoose<T>(T x, T y, T z) where T : IBinaryInteger<T> => ((y ^ z) & x) ^ z;
 
-    private static uint ShaMajority(uint x, uint y, uint z) => (x & y) | ((x | y) & z);
+    private static T ShaMajority<T>(T x, T y, T z) where T : IBinaryInteger<T> => (x & y) | ((x | y) & z);
 
     /// <summary>
     /// SHA1C/SHA1P/SHA1M (opcode 000/001/010: SHAchoose, SHAparity, SHAmajority): four rounds of X = Qd (a, b, c, d),

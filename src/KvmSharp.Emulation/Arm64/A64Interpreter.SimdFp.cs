@@ -9,7 +9,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// FCVT{N,M,A,P,Z}{S,U} and SCVTF/UCVTF (vector, integer), FCVTL/FCVTN (A64Interpreter.FpConvert.cs); the scalar
 /// pairwise FADDP/FMAXP/FMINP/FMAXNMP/FMINNMP and ADDP (D); the across-lanes FMAXV/FMINV/FMAXNMV/FMINNMV (.4s).
 /// The FP16 forms are A64Interpreter.SimdHalf.cs's; FRECPE/FRECPS/FRSQRTE/FRSQRTS/URECPE/URSQRTE and FCVTXN are
-/// .SimdEstimates.cs's (this group returns false for them, and TrySimdFp tries those next).
+/// .SimdEstimates.cs's (this group returns false for them, and TrySimdFp tries those next); FMLAL/FMLSL (FEAT_FHM),
+/// FCMLA/FCADD (FEAT_FCMA) and FRINT32/64 (FEAT_FRINTTS) are A64Interpreter.FpExtensions.cs's, decoded first.
 /// </summary>
 internal sealed partial class A64Interpreter
 {
@@ -44,7 +45,7 @@ internal sealed partial class A64Interpreter
             (0x1F, true, false) => VFp.Div,
             _ => null,
         };
-        if (op is null) return false; // FRECPS, FRSQRTS, FMLAL and the unallocated slots
+        if (op is null) return false; // FRECPS, FRSQRTS and the unallocated slots (FMLAL/FMLSL: TryFpExtensions, earlier)
         // Advanced SIMD scalar three same (bit 28 = 1): FMULX, FCMEQ, FCMGE, FCMGT, FACGE, FACGT, FABD on Sd/Dd only.
         bool scalar = ((insn >> 28) & 1) != 0;
         if (scalar && (pairwise || op is not (VFp.Mulx or VFp.Eq or VFp.Ge or VFp.Gt or VFp.AbsGe or VFp.AbsGt or VFp.Abd))) return false;

@@ -142,7 +142,7 @@ internal sealed partial class A64Interpreter
         }
         // ZIP1/2, UZP1/2, TRN1/2: 00000101 size 1 Zm 011 opc Zn Zd.
         if ((g >> 3) == 3) return Permute(insn, esz, zd, zn, zm, g & 7);
-        // The 0x05 bit 21 = 1, bits 15:13 = 10x group: LASTA/B, CLASTA/B, CPY (scalar / SIMD&FP).
+        // The 0x05 bit 21 = 1, bits 15:13 = 10x group: LASTA/B, CLASTA/B, CPY (scalar / SIMD&FP), REVB/H/W, RBIT.
         if ((g >> 4) == 2) return ElementMove(insn, esz, zd, zn);
         return false;
     }
@@ -172,8 +172,8 @@ internal sealed partial class A64Interpreter
     }
 
     /// <summary>
-    /// LASTA/LASTB (scalar, SIMD&amp;FP), CLASTA/CLASTB (scalar, SIMD&amp;FP, vectors) and CPY (scalar, SIMD&amp;FP)
-    /// (C8.2): LASTB takes the last active element (the last element when none is active), LASTA the one after it
+    /// LASTA/LASTB (scalar, SIMD&amp;FP), CLASTA/CLASTB (scalar, SIMD&amp;FP, vectors), CPY (scalar, SIMD&amp;FP) and
+    /// REVB/REVH/REVW/RBIT (C8.2): LASTB takes the last active element (the last element when none is active), LASTA the one after it
     /// (wrapping); CLAST* keep the destination when no element is active.
     /// </summary>
     private bool ElementMove(uint insn, int esz, int rd, int zn)
@@ -207,7 +207,25 @@ internal sealed partial class A64Interpreter
                 else SetVScalar(rd, v, 8 * esz);
                 break;
             }
-            case (2, 4): // CLASTA/CLASTB (vectors): 00000101 size 10100 B 100 Pg Zm Zdn
+            case (2, 4): // REVB/REVH: 00000101 size 1001 0 H 100 Pg Zn Zd
+            case (3, 4): // REVW/RBIT: 00000101 size 1001 1 R 100 Pg Zn Zd
+            {
+                // C8.2 REVB/REVH/REVW (a container narrower than the element: H, S, D and wider only; a smaller
+                // size is unallocated) and RBIT (any size), merging: inactive elements keep Zd.
+                int op = (int)(sel & 3), container = 1 << op;
+                if (op < 3 && esz <= container) return false;
+                var a = Z(zn, _z0);
+                var d = Z(rd, _z1);
+                for (int e = 0; e < n; e++)
+                {
+                    if (!Act(p, e, esz)) continue;
+                    ulong x = E(a, e, esz);
+                    SetE(d, e, esz, op == 3 ? ReverseBits(x, 8 * esz) : ReverseContainers(x, esz, container));
+                }
+                SetZ(rd, d);
+                break;
+            }
+            case (4, 4): // CLASTA/CLASTB (vectors): 00000101 size 101000 B 100 Pg Zm Zdn
             {
                 if (last < 0) break;
                 var a = Z(zn, _z0);
@@ -232,5 +250,15 @@ internal sealed partial class A64Interpreter
         }
         Next();
         return true;
+    }
+
+    /// <summary>The element's <paramref name="container"/>-byte pieces in reverse order (REVB 1, REVH 2, REVW 4).</summary>
+    private static ulong ReverseContainers(ulong x, int esz, int container)
+    {
+        ulong r = 0, mask = container == 8 ? ulong.MaxValue : (1UL << (8 * container)) - 1;
+        int pieces = esz / container;
+        for (int i = 0; i < pieces; i++)
+            r |= ((x >> (8 * container * i)) & mask) << (8 * container * (pieces - 1 - i));
+        return r;
     }
 }

@@ -75,6 +75,10 @@ internal static class Arm64Run
                 }
                 continue;
             }
+            // check_vcpu_requests (arm.c): "if (kvm_dirty_ring_check_request(vcpu)) return 0;" — the push that reached
+            // the soft limit (a write fault, or a read fault without the bitmap: Stage2Access) ends the run before the
+            // next entry, and every KVM_RUN does so again until a reset brings the ring below it.
+            if (Vcpu.VcpuRun.DirtyRingFull(vcpu)) return 0;
             vcpu.PollQuiesce();
             long? rc = Enter(vcpu, state);
             if (rc is long r) return r;

@@ -63,8 +63,16 @@ internal readonly record struct Stage2Result(Stage2Status Status, long Errno = 0
 /// write-protect (Kvm.WriteProtectGuestMappings, as mmu.c kvm_stage2_wp_range), and the cache turns its writable pages
 /// read-only. What the fault path must see at every access is never cached: a
 /// userfault slot's bitmap (pages of a KVM_MEM_USERFAULT slot always fault), a write to a READONLY slot (MMIO), a
-/// write to a dirty-logged slot (marked: the page is cached read-only, as KVM write-protects it), process_vm_readv
-/// memory. Other instances (vGIC tables, PV time) are unbound and never cache.</para>
+/// write to a dirty-logged slot (the page is cached read-only, so each write asks its leaf: a write-protected leaf
+/// takes the permission fault that marks it), process_vm_readv memory. Other instances (vGIC tables, PV time) are
+/// unbound: kernel copies, which never cache, install no leaf and mark every write.</para>
+/// <para>Dirty pages are marked where 6.18 mmu.c marks them, when a fault maps a page writable ("if (writable &amp;&amp;
+/// !ret) mark_page_dirty_in_slot"), so the leaves' permissions decide what is logged: while the slot logs
+/// (memslot_is_logging: a dirty bitmap) a read fault maps read-only and the first write to each 4 KiB page is marked;
+/// with a dirty ring but no bitmap (no KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP) the slot does not log, so a read fault on a
+/// writable host page maps it writable and is pushed to the ring, blocks stay allowed, and the other pages of a block
+/// take no fault and are never pushed. Turning logging on (SetMemoryRegion.CommitArm64Logging) and a ring reset
+/// (kvm_arch_mmu_enable_log_dirty_pt_masked) write-protect with or without a bitmap.</para>
 /// With <see cref="EmulatorConfig.KvmUserfault"/>, a slot with KVM_MEM_USERFAULT consults its bitmap in both paths
 /// (<see cref="UserfaultExit"/>).
 /// </summary>
@@ -132,7 +140,7 @@ internal sealed class Stage2Access(Kvm kvm)
             {
                 lock (kvm.Kernel.SyncRoot) cache.CacheStage2Gmem(seq, slot, gfn, readOnly: !writable);
             }
-            return Mapped(slot, gfn, 0, write);
+            return MappedOrCopied(slot, gfn, 0, write);
         }
         ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << EmulatorConfig.PageShift) + (ulong)offset;
         if (slot.IsUserfault)
@@ -144,9 +152,8 @@ internal sealed class Stage2Access(Kvm kvm)
                 return new(Stage2Status.Error, Vfs.Err.EFAULT);
             if (UserfaultExit(slot, gfn) is { } userfault) return userfault;
         }
-        // user_mem_abort: __kvm_faultin_pfn → is_error_noslot_pfn → -EFAULT (no memory-fault exit on arm64);
-        // a write to a dirty-logged slot marks the page (mark_page_dirty_in_slot).
-        if (write) slot.MarkDirty(gfn, DirtyRing);
+        // user_mem_abort: __kvm_faultin_pfn → is_error_noslot_pfn → -EFAULT (no memory-fault exit on arm64). The page
+        // is marked dirty where the fault maps it writable (Mapped), not at every write.
         // __kvm_faultin_pfn's GUP refuses a NO_DIRECT_MAP guest_memfd mapping ([PATCH v12 06/16]): -EFAULT.
         if (kvm.Kernel.GupRefuses(hva)) return new(Stage2Status.Error, Vfs.Err.EFAULT);
         // Anonymous memory mapped through this kernel is used directly (its munmap waits for this instruction to end:
@@ -156,7 +163,7 @@ internal sealed class Stage2Access(Kvm kvm)
             var memory = HostMemory.UnownedSpan((nint)hva, data.Length);
             if (write) data.CopyTo(memory);
             else memory.CopyTo(data);
-            var mapped = Mapped(slot, gfn, hva, write);
+            var mapped = MappedOrCopied(slot, gfn, hva, write);
             // Cached writable only while the leaf is: a read of a page left read-only (mapped by a load while logging,
             // then logging turned off) must not let a later write skip its permission fault.
             bool leafWritable = _leafWritable && _leafWpSeq == kvm.MmuWriteProtectSeq;
@@ -164,7 +171,7 @@ internal sealed class Stage2Access(Kvm kvm)
             return mapped;
         }
         long rc = write ? HostMemory.WriteProcessMemory(hva, data) : HostMemory.ReadProcessMemory(hva, data);
-        return rc == data.Length ? Mapped(slot, gfn, hva, write) : new(Stage2Status.Error, Vfs.Err.EFAULT);
+        return rc == data.Length ? MappedOrCopied(slot, gfn, hva, write) : new(Stage2Status.Error, Vfs.Err.EFAULT);
     }
 
     /// <summary>
@@ -218,15 +225,14 @@ internal sealed class Stage2Access(Kvm kvm)
             if (HostMemory.ReadProcessMemory(hva, b) != 1 || HostMemory.WriteProcessMemory(hva, b) != 1)
                 return new(Stage2Status.Error, Vfs.Err.EFAULT);
         }
-        // "Mark the page dirty only if the fault is handled successfully": the mapping is writable (a write fault).
-        slot.MarkDirty(gfn, DirtyRing);
+        // The fault maps the page writable (a write fault) and marks it dirty (Mapped).
         return Mapped(slot, gfn, hva, write: true);
     }
 
     /// <summary>
     /// Caches a directly usable anonymous page as GuestPhysicalMemory does for x86: only when the whole page is usable
     /// (for writes when the slot is writable), and read-only in a READONLY or dirty-logged slot, so that every write
-    /// there still takes the fault path (MMIO, or mark_page_dirty_in_slot).
+    /// there still takes the fault path (MMIO, or the leaf's permission: a permission fault marks the page).
     /// </summary>
     private void CacheAnonymous(GuestPhysicalMemory cache, long seq, KvmMemorySlot slot, ulong gfn, ulong pageHva, bool writable)
     {
@@ -259,11 +265,14 @@ internal sealed class Stage2Access(Kvm kvm)
                 int level = slot.HasGmem ? Stage2MappingSize.ForGmemAbort() : Stage2MappingSize.ForUserMemAbort(kvm, slot, hva);
                 leaf = new MmuLeaf(gfn & ~((1UL << MmuMappingLevel.GfnShift(level)) - 1), level, Private: false, GmemOrder: 0);
                 MmuMappings.Install(kvm, leaf);
-                // user_mem_abort: gfn_to_hva_memslot_prot's writable (not for a READONLY slot), then "else if
-                // (logging_active && !write_fault) { /* Only actually map the page as writable if this was a write
-                // fault. */ writable = false; }"; "if (writable) prot |= KVM_PGTABLE_PROT_W".
-                writable = (slot.Flags & KvmConstants.KVM_MEM_READONLY) == 0 && (write || !Stage2MappingSize.IsLogging(slot));
+                writable = TranslationFaultWritable(slot, hva, write);
                 Stage2Permissions.Set(kvm, leaf, writable);
+                // gmem_abort / user_mem_abort, once the leaf is in: "/* Mark the page dirty only if the fault is handled
+                // successfully */ if (writable && !ret) mark_page_dirty_in_slot(kvm, memslot, gfn);" — a read fault
+                // mapped writable too (memslot_is_logging false: a dirty ring without a bitmap). gfn is the faulting
+                // page's, not the block's: transparent_hugepage_adjust aligns fault_ipa only (hugetlbfs VMAs, whose
+                // block aligns gfn, are not modelled).
+                if (writable) slot.MarkPageDirtyInSlot(gfn, DirtyRing);
             }
             else
             {
@@ -272,12 +281,70 @@ internal sealed class Stage2Access(Kvm kvm)
                 {
                     leaf = PermissionFault(slot, leaf, gfn, hva);
                     writable = true;
+                    // The permission fault's user_mem_abort maps (or relaxes) the leaf writable: the same mark.
+                    slot.MarkPageDirtyInSlot(gfn, DirtyRing);
                 }
             }
             (_leafStart, _leafEnd, _leafSeq) = (leaf.Gfn, leaf.End, kvm.MmuInvalidateSeq);
             (_leafWritable, _leafWpSeq) = (writable, wpSeq);
         }
         return Stage2Result.Done;
+    }
+
+    /// <summary>
+    /// The guest's access went through stage 2 (<see cref="Mapped"/>); an unbound instance's is a kernel copy —
+    /// kvm_read_guest / kvm_write_guest (vGIC tables, PV time) through the userspace address, no stage-2 fault, leaf or
+    /// permission involved: "__kvm_write_guest_page: … r = __copy_to_user(…); if (r) return -EFAULT;
+    /// mark_page_dirty_in_slot(kvm, memslot, gfn);" — every write marked.
+    /// </summary>
+    private Stage2Result MappedOrCopied(KvmMemorySlot slot, ulong gfn, ulong hva, bool write)
+    {
+        if (GuestAccess) return Mapped(slot, gfn, hva, write);
+        if (write)
+        {
+            lock (kvm.Kernel.SyncRoot) slot.MarkPageDirtyInSlot(gfn, DirtyRing);
+        }
+        return Stage2Result.Done;
+    }
+
+    /// <summary>
+    /// The interpreter's instance (given a <see cref="PageCache"/>): its accesses are the guest's. Unbound instances
+    /// copy for the kernel (<see cref="MappedOrCopied"/>).
+    /// </summary>
+    private bool GuestAccess => _cache is not null;
+
+    /// <summary>
+    /// Whether a translation fault maps its leaf writable. gmem_abort: "writable = !(memslot-&gt;flags &amp;
+    /// KVM_MEM_READONLY);". user_mem_abort: a READONLY slot never (gfn_to_hva_memslot_prot; a write there went to
+    /// io_mem_abort); a write fault always (__kvm_faultin_pfn(FOLL_WRITE) got a writable page); a read fault "else if
+    /// (logging_active &amp;&amp; !write_fault) { /* Only actually map the page as writable if this was a write fault.
+    /// */ writable = false; }" — and without logging (memslot_is_logging: a dirty bitmap) only when the host page is
+    /// writable (<see cref="HostPageWritable"/>).
+    /// </summary>
+    private bool TranslationFaultWritable(KvmMemorySlot slot, ulong hva, bool write)
+    {
+        if ((slot.Flags & KvmConstants.KVM_MEM_READONLY) != 0) return false;
+        if (slot.HasGmem || write) return true;
+        return !Stage2MappingSize.IsLogging(slot) && HostPageWritable(hva);
+    }
+
+    /// <summary>
+    /// A read fault's __kvm_faultin_pfn(…, 0, &amp;writable, …): virt/kvm/kvm_main.c hva_to_pfn — hva_to_pfn_fast
+    /// ("if (!((kfp-&gt;flags &amp; FOLL_WRITE) || kfp-&gt;map_writable)) return false;" … get_user_page_fast_only(hva,
+    /// FOLL_WRITE)), then hva_to_pfn_slow's "/* map read fault as writable if possible */ if (!(flags &amp; FOLL_WRITE)
+    /// &amp;&amp; kfp-&gt;map_writable &amp;&amp; get_user_page_fast_only(kfp-&gt;hva, FOLL_WRITE, &amp;wpage))": writable
+    /// only when GUP-fast finds a present, writable host PTE. Modelled as: a writable mapping of this kernel (a read
+    /// through process_vm_readv memory: no) whose page the host has present (move_pages: a node) — not absent (the
+    /// read fault maps the zero page, -ENOENT before it) and not the zero page (-EFAULT), whose PTE is read-only.
+    /// ASSUMPTION: a present page of a writable private mapping has a writable PTE (no CoW after fork, no KSM); if
+    /// move_pages itself fails (seccomp), the mapping's protection decides.
+    /// </summary>
+    private bool HostPageWritable(ulong hva)
+    {
+        ulong page = hva & ~PageMask;
+        if (!kvm.Kernel.IsDirectlyUsable((nint)page, (ulong)EmulatorConfig.PageSize, write: true)) return false;
+        long status = HostMemory.PageStatus((nint)page);
+        return status >= 0 || (status != Vfs.Err.ENOENT && status != Vfs.Err.EFAULT);
     }
 
     /// <summary>

@@ -45,8 +45,11 @@ internal static class Stage2MappingSize
     }
 
     /// <summary>
-    /// mmu.c memslot_is_logging: "return memslot-&gt;dirty_bitmap &amp;&amp; !(memslot-&gt;flags &amp; KVM_MEM_READONLY);"
-    /// (a dirty ring without KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP leaves the slot without a bitmap: not logging).
+    /// mmu.c memslot_is_logging: "return memslot-&gt;dirty_bitmap &amp;&amp; !(memslot-&gt;flags &amp; KVM_MEM_READONLY);".
+    /// A dirty ring without KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP leaves a KVM_MEM_LOG_DIRTY_PAGES slot without a bitmap
+    /// (kvm_main.c kvm_prepare_memory_region: "else if (kvm_use_dirty_bitmap(kvm))" allocates it): not logging, so
+    /// user_mem_abort maps blocks and read faults writable, and marks those read faults (Stage2Access.Mapped). A slot
+    /// made before the ring was enabled keeps its bitmap and logs.
     /// </summary>
     public static bool IsLogging(KvmMemorySlot slot) =>
         slot.DirtyBitmap is not null && (slot.Flags & KvmConstants.KVM_MEM_READONLY) == 0;

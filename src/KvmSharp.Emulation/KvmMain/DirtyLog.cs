@@ -116,8 +116,9 @@ internal static class DirtyLog
     /// Stage2Permissions.WriteProtect). Then "if (kvm_dirty_log_manual_protect_and_init_set(kvm))
     /// kvm_mmu_split_huge_pages(kvm, start, end)", a no-op while split_page_chunk_size is 0 (the emulator refuses
     /// KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE). x86 models its write protection by marking every write (class summary).
+    /// Also the dirty ring's reset (KvmDirtyRing.ResetDirtyGfn), with or without a bitmap.
     /// </summary>
-    private static void EnableLogDirtyPtMasked(Kvm kvm, KvmMemorySlot slot, ulong offset, ulong mask)
+    internal static void EnableLogDirtyPtMasked(Kvm kvm, KvmMemorySlot slot, ulong offset, ulong mask)
     {
         if (mask == 0 || kvm.Arch is not Arch.Arm64Kvm) return;
         ulong start = slot.BaseGfn + offset + (ulong)System.Numerics.BitOperations.TrailingZeroCount(mask);

@@ -147,7 +147,11 @@ internal sealed class KvmDirtyRing : IDisposable
     /// <summary>
     /// kvm_reset_dirty_gfn: as_id and id in range, the slot exists and offset + __fls(mask) lies inside it — else the
     /// whole batch is skipped (so a batch holding one out-of-range offset re-protects none of its pages) —, then
-    /// kvm_arch_mmu_enable_log_dirty_pt_masked write-protects the pages again.
+    /// kvm_arch_mmu_enable_log_dirty_pt_masked write-protects the pages again: x86 as <see cref="KvmMemorySlot.RingWritable"/>;
+    /// arm64 (mmu.c) with kvm_stage2_wp_range over the span from the first to the last page of the mask, blocks whole,
+    /// whether the slot has a dirty bitmap or not (DirtyLog.EnableLogDirtyPtMasked). A slot that does not log is
+    /// skipped ("[PATCH v3 1/3] KVM: Do not reset dirty GFNs in a memslot not enabling dirty tracking", Yan Zhao,
+    /// 2025-08-22: "!kvm_slot_dirty_track_enabled(memslot)" joins the range check).
     /// </summary>
     private static void ResetDirtyGfn(Kvm kvm, uint slot, ulong offset, ulong mask)
     {
@@ -156,8 +160,9 @@ internal sealed class KvmDirtyRing : IDisposable
         if (asId >= kvm.Arch.NrMemslotAsIds(kvm) || id >= kvm.Arch.UserMemSlots) return;
         var memslot = kvm.IdToMemslot(asId, id);
         ulong fls = (ulong)(63 - System.Numerics.BitOperations.LeadingZeroCount(mask));
-        if (memslot is null || offset + fls >= memslot.NPages) return;
+        if (memslot is null || offset + fls >= memslot.NPages || !memslot.DirtyTrackEnabled) return;
         memslot.ReprotectForRing(offset, mask);
+        DirtyLog.EnableLogDirtyPtMasked(kvm, memslot, offset, mask);
     }
 
     public void Dispose() => _map.Dispose();

@@ -75,7 +75,8 @@ internal sealed class KvmMemorySlot
     /// <summary>
     /// With a dirty ring (kvm->dirty_ring_size): one bit per page of a logging slot, set once a write fault made the
     /// page writable and pushed it to a ring, cleared when KVM_RESET_DIRTY_RINGS write-protects it again
-    /// (kvm_arch_mmu_enable_log_dirty_pt_masked). Null without a ring or without KVM_MEM_LOG_DIRTY_PAGES.
+    /// (kvm_arch_mmu_enable_log_dirty_pt_masked). Null without a ring or without KVM_MEM_LOG_DIRTY_PAGES. Read by
+    /// <see cref="MarkDirty"/> only: arm64 keeps the state in its stage-2 leaves (Arm64/Stage2Access.cs).
     /// </summary>
     public ulong[]? RingWritable { get; set; }
 
@@ -86,7 +87,8 @@ internal sealed class KvmMemorySlot
     /// mark_page_dirty_in_slot for a write to <paramref name="gfn"/> by the running vCPU whose ring is
     /// <paramref name="ring"/> (null: the VM has no ring). With a ring the page is pushed to it — once: the write fault
     /// that makes the page writable pushes, later writes hit the writable page until a reset write-protects it —; else
-    /// its bit is set in the bitmap (vCPUs race: atomic set_bit_le).
+    /// its bit is set in the bitmap (vCPUs race: atomic set_bit_le). The x86 model, called on every guest write (its
+    /// write protection is not modelled leaf by leaf); arm64 guest accesses use <see cref="MarkPageDirtyInSlot"/>.
     /// </summary>
     public void MarkDirty(ulong gfn, KvmDirtyRing? ring = null)
     {
@@ -100,6 +102,24 @@ internal sealed class KvmMemorySlot
                 ulong bit = 1UL << (int)(rel % 64);
                 if ((Interlocked.Or(ref writable[rel / 64], bit) & bit) != 0) return;
             }
+        }
+        MarkPageDirtyInSlot(gfn, ring);
+    }
+
+    /// <summary>
+    /// kvm_main.c mark_page_dirty_in_slot itself, every call counted: "if (memslot &amp;&amp;
+    /// kvm_slot_dirty_track_enabled(memslot)) { … if (kvm-&gt;dirty_ring_size &amp;&amp; vcpu) kvm_dirty_ring_push(vcpu,
+    /// slot, rel_gfn); else if (memslot-&gt;dirty_bitmap) set_bit_le(rel_gfn, memslot-&gt;dirty_bitmap); }" — with a
+    /// <paramref name="ring"/> (the running vCPU's) a push whether the slot has a bitmap or not. arm64 calls it where
+    /// the kernel does (Arm64/Stage2Access.cs: a fault that maps the page writable), so the stage-2 permissions decide
+    /// how often a page is pushed; x86 goes through <see cref="MarkDirty"/>.
+    /// </summary>
+    public void MarkPageDirtyInSlot(ulong gfn, KvmDirtyRing? ring)
+    {
+        if (!DirtyTrackEnabled) return;
+        ulong rel = gfn - BaseGfn;
+        if (ring is not null)
+        {
             ring.Push(((uint)AsId << 16) | (uint)Id, rel);
             return;
         }

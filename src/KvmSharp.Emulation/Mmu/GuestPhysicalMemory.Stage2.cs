@@ -10,7 +10,7 @@ namespace KvmSharp.Emulation.Mmu;
 /// user_mem_abort resolved are kept, as the kernel keeps the stage-2 leaf it installed, while kvm->mmu_invalidate_seq
 /// is unchanged (every zap — punch hole, memslot deletion or move, gmem release, KVM_MEM_USERFAULT turned on, munmap
 /// of anonymous memory — bumps it: <see cref="DropStale"/>), and emptied with it. Write protection without a zap
-/// (dirty logging turned on, GET/CLEAR_DIRTY_LOG: Kvm.WriteProtectGuestMappings) moves kvm->MmuWriteProtectSeq
+/// (dirty logging turned on, GET/CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS: Kvm.WriteProtectGuestMappings) moves kvm->MmuWriteProtectSeq
 /// instead, and the entries turn read-only (<see cref="TryStage2Cached"/>), as the leaves they stand for do. A slot's guest_memfd
 /// range is reached through a kernel mapping made once per epoch (<see cref="Stage2Window"/>), unmapped when the cache
 /// is emptied (a new epoch, or <see cref="Dispose"/> with the vCPU). The arm64 entries are kept apart
@@ -64,9 +64,9 @@ internal sealed partial class GuestPhysicalMemory
         if (write && page.ReadOnly) return false;
         if (write && _stage2WpSeq != _kvm.MmuWriteProtectSeq)
         {
-            // arm64 mmu.c kvm_stage2_wp_range ran since (dirty logging turned on, KVM_GET_DIRTY_LOG or
-            // KVM_CLEAR_DIRTY_LOG re-protecting): the leaves stay mapped read-only, so this write takes the
-            // permission fault (and mark_page_dirty_in_slot) on the fault path.
+            // arm64 mmu.c kvm_stage2_wp_range ran since (dirty logging turned on, KVM_GET_DIRTY_LOG,
+            // KVM_CLEAR_DIRTY_LOG or KVM_RESET_DIRTY_RINGS re-protecting): the leaves stay mapped read-only, so this
+            // write takes the permission fault (and mark_page_dirty_in_slot) on the fault path.
             Stage2WriteProtect();
             return false;
         }

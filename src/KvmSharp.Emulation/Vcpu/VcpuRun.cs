@@ -32,8 +32,11 @@ internal static class VcpuRun
         }
     }
 
-    /// <summary>kvm_dirty_ring_check_request: sets KVM_EXIT_DIRTY_RING_FULL while the ring stays soft full.</summary>
-    private static bool DirtyRingFull(KvmVcpu vcpu)
+    /// <summary>
+    /// kvm_dirty_ring_check_request: sets KVM_EXIT_DIRTY_RING_FULL while the ring stays soft full (x86 vcpu_enter_guest,
+    /// arm64 check_vcpu_requests: Arm64Run).
+    /// </summary>
+    internal static bool DirtyRingFull(KvmVcpu vcpu)
     {
         // The request is only ever made by this vCPU's own pushes: no lock to look at it.
         if (vcpu.DirtyRing is not { SoftFullRequested: true } ring) return false;
