@@ -14,11 +14,12 @@ public sealed class Arm64CpuOptionTests
     [InlineData("neoverse-n1", "fp asimd aes pmull sha1 sha2 crc32 atomics fphp asimdhp asimdrdm lrcpc dcpop asimddp")]
     [InlineData("neoverse-n1+pauth", "fp asimd aes pmull sha1 sha2 crc32 atomics fphp asimdhp asimdrdm lrcpc dcpop asimddp paca pacg")]
     // V1 and V2 add the Armv8.3/8.4 FP features, the optional crypto, SVE (V2: SVE2 and its crypto) and FRINTTS on V2.
+    // Both also have FlagM, LRCPC2 (ilrcpc), DPB2 (dcpodp), DGH and RNG; V2 adds SB and FlagM2.
     [InlineData("neoverse-v1", "fp asimd aes pmull sha1 sha2 crc32 atomics fphp asimdhp asimdrdm jscvt fcma lrcpc dcpop sha3 sm3 sm4 " +
-                               "asimddp sha512 sve asimdfhm paca pacg svei8mm svebf16 i8mm bf16")]
+                               "asimddp sha512 sve asimdfhm ilrcpc flagm paca pacg dcpodp svei8mm svebf16 i8mm bf16 dgh rng")]
     [InlineData("neoverse-v2", "fp asimd aes pmull sha1 sha2 crc32 atomics fphp asimdhp asimdrdm jscvt fcma lrcpc dcpop sha3 sm3 sm4 " +
-                               "asimddp sha512 sve asimdfhm paca pacg sve2 sveaes svepmull svebitperm svesha3 svesm4 frint svei8mm " +
-                               "svebf16 i8mm bf16")]
+                               "asimddp sha512 sve asimdfhm ilrcpc flagm sb paca pacg dcpodp sve2 sveaes svepmull svebitperm svesha3 " +
+                               "svesm4 flagm2 frint svei8mm svebf16 i8mm bf16 dgh rng")]
     public void Caps_names_the_features_of_the_chosen_arm64_cpu(string cpu, string features)
     {
         using var caps = new CapsJsonReader(CliRun.Of("caps", "--json", "--kernel", "emulated", "--arch", "arm64", "--arm64-cpu", cpu));

@@ -36,6 +36,7 @@ internal sealed partial class A64Interpreter
         // Data processing — register: op1 bit 28 = 1, bits 27:25 = 101.
         if ((insn & 0x1F20_0000) == 0x0B20_0000) { AddSubExtended(insn); return true; }
         if ((insn & 0x1FE0_FC00) == 0x1A00_0000) { AddSubCarry(insn); return true; }
+        if (TryFlagMDataProcessing(insn)) return true; // RMIF, SETF8/16 (FEAT_FlagM): A64Interpreter.FlagM.cs
         if ((insn & 0x1FE0_0000) == 0x1A40_0000) { ConditionalCompare(insn); return true; }
         if ((insn & 0x1FE0_0000) == 0x1A80_0000) { ConditionalSelect(insn); return true; }
         if ((insn & 0x7FE0_0000) == 0x1AC0_0000 && TwoSource(insn)) return true;

@@ -59,16 +59,21 @@ internal sealed partial class A64Interpreter
         var data = new byte[length].AsSpan();
         if (o2)
         {
-            // LDAR/LDLAR, STLR/STLLR: one ordered access of the register.
+            // LDAR/LDLAR, STLR/STLLR: one ordered access of the register. A stage-2 abort on it has a valid syndrome
+            // (ESR_ELx ISV: "loads and stores of a single general-purpose register ..., including those with
+            // Acquire/Release semantics, but excluding Load Exclusive or Store Exclusive"), so MMIO exits as LDR/STR do.
+            bool sf = size == 3;
             if (load)
             {
-                if (!MemoryAccess(address, data, write: false, default, isvValid: false)) return true;
+                if (!MemoryAccess(address, data, write: false, new MmioSyndrome(address, false, length, rt, false, sf, 0), isvValid: true))
+                    return true;
                 cpu.SetReg(rt, ReadLittleEndian(data));
             }
             else
             {
                 WriteLittleEndian(data, cpu.Reg(rt));
-                if (!MemoryAccess(address, data, write: true, default, isvValid: false)) return true;
+                if (!MemoryAccess(address, data, write: true, new MmioSyndrome(address, true, length, rt, false, sf, cpu.Reg(rt)), isvValid: true))
+                    return true;
             }
             Next();
             return true;

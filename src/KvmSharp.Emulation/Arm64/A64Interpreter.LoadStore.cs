@@ -25,7 +25,8 @@ internal sealed partial class A64Interpreter
             LoadStore(insn, offset, writeback: true, postIndex: ((insn >> 11) & 1) == 0);
             return true;
         }
-        return false;
+        // LDAPUR*/STLUR* (FEAT_LRCPC2): A64Interpreter.Rcpc2.cs.
+        return TryRcpc2(insn);
     }
 
     /// <summary>

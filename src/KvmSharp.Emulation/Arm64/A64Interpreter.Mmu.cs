@@ -126,6 +126,8 @@ internal sealed partial class A64Interpreter
         if ((insn & 0xFFFF_F01F) == 0xD503_301F)
         {
             if (((insn >> 5) & 7) is 2 or 4 or 5 or 6) { Next(); return A64Outcome.Continue; }
+            // SB (FEAT_SB): A64Interpreter.RngSb.cs.
+            if (((insn >> 5) & 7) == 7) return SpeculationBarrier(insn);
             return null;
         }
         // SYS: 1101010100 0 01 op1 CRn CRm op2 Rt.

@@ -30,11 +30,15 @@ internal sealed partial class A64Interpreter
             bool read = ((insn >> 21) & 1) != 0;
             ushort encoding = (ushort)((insn >> 5) & 0xFFFF);
             int rt = (int)(insn & 31);
+            // RNDR/RNDRRS (FEAT_RNG, EL0 too): A64Interpreter.RngSb.cs.
+            if (TryRandomNumber(read, encoding, rt) is A64Outcome random) return random;
             return read ? Mrs(insn, encoding, rt) : Msr(insn, encoding, cpu.Reg(rt));
         }
         // MSR (immediate) to PSTATE fields: 1101010100 0 00 op1 0100 CRm op2 11111.
         if ((insn & 0xFFF8_F01F) == 0xD500_401F)
         {
+            // CFINV, XAFLAG, AXFLAG (FEAT_FlagM/FlagM2, EL0 too): A64Interpreter.FlagM.cs.
+            if (TryFlagMSystem(insn) is A64Outcome flagM) return flagM;
             int op1 = (int)((insn >> 16) & 7), op2 = (int)((insn >> 5) & 7);
             ulong crm = (insn >> 8) & 0xF;
             if (cpu.AtEl0) return UndefinedContinue();

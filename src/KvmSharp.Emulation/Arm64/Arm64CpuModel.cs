@@ -80,6 +80,29 @@ public sealed record Arm64CpuModel
     /// </summary>
     public int Frintts { get; init; }
 
+    /// <summary>
+    /// ID_AA64ISAR0_EL1.TS (bits 55:52): 1 = FEAT_FlagM (CFINV, RMIF, SETF8, SETF16), 2 = also FEAT_FlagM2 (AXFLAG,
+    /// XAFLAG).
+    /// </summary>
+    public int Ts { get; init; }
+
+    /// <summary>ID_AA64ISAR0_EL1.RNDR (bits 63:60): 1 = FEAT_RNG, the RNDR and RNDRRS registers.</summary>
+    public int Rndr { get; init; }
+
+    /// <summary>ID_AA64ISAR1_EL1.DPB (bits 3:0): 1 = DC CVAP (every preset), 2 = also DC CVADP (FEAT_DPB2).</summary>
+    public int Dpb { get; init; } = 1;
+
+    /// <summary>
+    /// ID_AA64ISAR1_EL1.LRCPC (bits 23:20): 1 = LDAPR (every preset), 2 = also the unscaled LDAPUR*/STLUR* (FEAT_LRCPC2).
+    /// </summary>
+    public int Lrcpc { get; init; } = 1;
+
+    /// <summary>ID_AA64ISAR1_EL1.SB (bits 39:36): 1 = FEAT_SB, the SB speculation barrier.</summary>
+    public int Sb { get; init; }
+
+    /// <summary>ID_AA64ISAR1_EL1.DGH (bits 51:48): 1 = FEAT_DGH, the data gathering hint (a NOP either way).</summary>
+    public int Dgh { get; init; }
+
     /// <summary>ID_AA64ISAR2_EL1.APA3 (bits 15:12): address authentication with QARMA3.</summary>
     public int Apa3 { get; init; }
 
@@ -116,12 +139,12 @@ public sealed record Arm64CpuModel
     /// the AdvSIMD and scalar ones in A64Interpreter.SimdBf16.cs) [D: a preset for testing the
     /// SVE and pointer-authentication paths on the N1-like base]. ID_AA64ISAR0_EL1 adds FHM, SM4, SM3, SHA3 = 1 and SHA2 = 2,
     /// ID_AA64ISAR1_EL1 FCMA = 1 and JSCVT = 1, FRINTTS = 0 (Neoverse V1 TRM 3.2.74, as qemu's neoverse-v1 after commit
-    /// 8676007eff04: ISAR0 0x1011111110212120, ISAR1 0x0011100001211032).
+    /// 8676007eff04: ISAR0 0x1011111110212120, ISAR1 0x0011100001211032) — also RNDR 1, TS 1, DPB 2, LRCPC 2, DGH 1, SB 0.
     /// </summary>
     public static Arm64CpuModel NeoverseV1 { get; } = new()
     {
         Name = "neoverse-v1", Apa = 1, Gpa = 1, Bf16 = 1, I8mm = 1, SveMaxVectorLength = 32, SveFeatures = (1UL << 44) | (1UL << 20),
-        Sha2 = 2, Sha3 = 1, Sm3 = 1, Sm4 = 1, Fhm = 1, Jscvt = 1, Fcma = 1,
+        Sha2 = 2, Sha3 = 1, Sm3 = 1, Sm4 = 1, Fhm = 1, Jscvt = 1, Fcma = 1, Ts = 1, Rndr = 1, Dpb = 2, Lrcpc = 2, Dgh = 1,
     };
 
     /// <summary>
@@ -133,13 +156,15 @@ public sealed record Arm64CpuModel
     /// forms, A64Interpreter.SimdBf16.cs)
     /// [D: a preset for running code built for Armv9 on the N1-like base]. ID_AA64ISAR0_EL1 as V1's (FHM, SM4, SM3,
     /// SHA3 = 1, SHA2 = 2: the Neoverse V2 TRM's optional cryptographic extension taken as present) and
-    /// ID_AA64ISAR1_EL1 FCMA, JSCVT and FRINTTS = 1 (FEAT_FRINTTS is mandatory from Armv8.5, so in Armv9.0).
+    /// ID_AA64ISAR1_EL1 FCMA, JSCVT and FRINTTS = 1 (FEAT_FRINTTS is mandatory from Armv8.5, so in Armv9.0); RNDR 1,
+    /// TS 2 (FEAT_FlagM2, Armv8.5), DPB 2, LRCPC 2, SB 1 (mandatory from Armv8.5), DGH 1.
     /// </summary>
     public static Arm64CpuModel NeoverseV2 { get; } = new()
     {
         Name = "neoverse-v2", Apa = 1, Gpa = 1, Bf16 = 1, I8mm = 1, SveMaxVectorLength = 16,
         SveFeatures = (1UL << 44) | (1UL << 40) | (1UL << 32) | (1UL << 20) | (1UL << 16) | (2UL << 4) | 1,
-        Sha2 = 2, Sha3 = 1, Sm3 = 1, Sm4 = 1, Fhm = 1, Jscvt = 1, Fcma = 1, Frintts = 1,
+        Sha2 = 2, Sha3 = 1, Sm3 = 1, Sm4 = 1, Fhm = 1, Jscvt = 1, Fcma = 1, Frintts = 1, Ts = 2, Rndr = 1, Dpb = 2, Lrcpc = 2,
+        Sb = 1, Dgh = 1,
     };
 
     /// <summary>The named presets, in the order a user would list them (N1, N1 with PAuth, V1, V2).</summary>
@@ -168,20 +193,21 @@ public sealed record Arm64CpuModel
     internal ulong Aa64Zfr0 => HasSve ? SveFeatures : 0;
 
     /// <summary>
-    /// The host's sanitised ID_AA64ISAR0_EL1: the fixed fields of Arm64HostCpu with this model's FHM, DP, SM4, SM3,
-    /// SHA3, RDM and SHA2.
+    /// The host's sanitised ID_AA64ISAR0_EL1: the fixed fields of Arm64HostCpu with this model's RNDR, TS, FHM, DP, SM4,
+    /// SM3, SHA3, RDM and SHA2.
     /// </summary>
     internal ulong Aa64Isar0 => (Arm64HostCpu.Aa64Isar0 & ~(0xfUL << 44 | 0xfUL << 28 | 0xfUL << 12)) |
-        ((ulong)(Fhm & 0xf) << 48) | ((ulong)(DotProd & 0xf) << 44) | ((ulong)(Sm4 & 0xf) << 40) | ((ulong)(Sm3 & 0xf) << 36) |
+        ((ulong)(Rndr & 0xf) << 60) | ((ulong)(Ts & 0xf) << 52) | ((ulong)(Fhm & 0xf) << 48) | ((ulong)(DotProd & 0xf) << 44) | ((ulong)(Sm4 & 0xf) << 40) | ((ulong)(Sm3 & 0xf) << 36) |
         ((ulong)(Sha3 & 0xf) << 32) | ((ulong)(Rdm & 0xf) << 28) | ((ulong)(Sha2 & 0xf) << 12);
 
     /// <summary>
-    /// The host's sanitised ID_AA64ISAR1_EL1: the fixed fields of Arm64HostCpu plus this model's PAuth, JSCVT (bits
-    /// 15:12), FCMA (19:16), FRINTTS (35:32), BF16 (47:44) and I8MM (55:52) fields.
+    /// The host's sanitised ID_AA64ISAR1_EL1: this model's DPB (bits 3:0), PAuth, JSCVT (15:12), FCMA (19:16), LRCPC
+    /// (23:20), FRINTTS (35:32), SB (39:36), BF16 (47:44), DGH (51:48) and I8MM (55:52) fields over Arm64HostCpu's.
     /// </summary>
-    internal ulong Aa64Isar1 => Arm64HostCpu.Aa64Isar1 | ((ulong)(Apa & 0xf) << 4) | ((ulong)(Api & 0xf) << 8) |
-        ((ulong)(Jscvt & 0xf) << 12) | ((ulong)(Fcma & 0xf) << 16) | ((ulong)(Gpa & 0xf) << 24) | ((ulong)(Gpi & 0xf) << 28) |
-        ((ulong)(Frintts & 0xf) << 32) | ((ulong)(Bf16 & 0xf) << 44) | ((ulong)(I8mm & 0xf) << 52);
+    internal ulong Aa64Isar1 => (Arm64HostCpu.Aa64Isar1 & ~(0xfUL << 20 | 0xfUL)) | (ulong)(Dpb & 0xf) | ((ulong)(Apa & 0xf) << 4) |
+        ((ulong)(Api & 0xf) << 8) | ((ulong)(Jscvt & 0xf) << 12) | ((ulong)(Fcma & 0xf) << 16) | ((ulong)(Lrcpc & 0xf) << 20) |
+        ((ulong)(Gpa & 0xf) << 24) | ((ulong)(Gpi & 0xf) << 28) | ((ulong)(Frintts & 0xf) << 32) | ((ulong)(Sb & 0xf) << 36) |
+        ((ulong)(Bf16 & 0xf) << 44) | ((ulong)(Dgh & 0xf) << 48) | ((ulong)(I8mm & 0xf) << 52);
 
     /// <summary>The host's sanitised ID_AA64ISAR2_EL1: only this model's PAuth (QARMA3) fields.</summary>
     internal ulong Aa64Isar2 => ((ulong)(Apa3 & 0xf) << 12) | ((ulong)(Gpa3 & 0xf) << 8);
