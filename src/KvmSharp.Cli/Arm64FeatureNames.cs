@@ -5,13 +5,13 @@ namespace KvmSharp.Cli;
 /// An arm64 vCPU's ID registers decoded into the feature names Linux prints in /proc/cpuinfo (arch/arm64/kernel/
 /// cpuinfo.c hwcap_str, from the register fields arch/arm64/kernel/cpufeature.c arm64_elf_hwcaps tests): what
 /// <c>caps</c> prints for an arm64 kernel, the part of the host CPU that decides which instructions a guest may use.
-/// Only the names these four registers decide: not evtstrm and cpuid (kernel services), dit, uscat, ssbs, bti, mte
-/// or the SME family (other ID registers).
+/// Only the names these six registers decide: not evtstrm and cpuid (kernel services), mte (KVM hides it unless
+/// KVM_CAP_ARM_MTE is enabled) or the SME family and what the other ID registers hold.
 /// </summary>
 internal static class Arm64FeatureNames
 {
-    /// <summary>The four registers; ZFR0 counts only with PFR0.SVE (it is RAZ for a vCPU without SVE).</summary>
-    private readonly record struct IdRegs(ulong Isar0, ulong Isar1, ulong Pfr0, ulong Zfr0)
+    /// <summary>The six registers; ZFR0 counts only with PFR0.SVE (it is RAZ for a vCPU without SVE).</summary>
+    internal readonly record struct IdRegs(ulong Isar0, ulong Isar1, ulong Pfr0, ulong Zfr0, ulong Pfr1 = 0, ulong Mmfr2 = 0)
     {
         public int Isar0At(int shift) => Field(Isar0, shift);
 
@@ -23,6 +23,8 @@ internal static class Arm64FeatureNames
         public int Fp => SignedField(Pfr0, 16);
 
         public int AdvSimd => SignedField(Pfr0, 20);
+
+        public int Pfr1At(int shift) => Field(Pfr1, shift);
     }
 
     // Each name with the test cpufeature.c makes of the registers, in hwcap_str's order.
@@ -50,8 +52,12 @@ internal static class Arm64FeatureNames
         ("sha512", r => r.Isar0At(12) >= 2),
         ("sve", r => Field(r.Pfr0, 32) >= 1),
         ("asimdfhm", r => r.Isar0At(48) >= 1),
+        ("dit", r => Field(r.Pfr0, 48) >= 1),
+        ("uscat", r => Field(r.Mmfr2, 32) >= 1),
         ("ilrcpc", r => r.Isar1At(20) >= 2),
         ("flagm", r => r.Isar0At(52) >= 1),
+        // HWCAP_CAP(ID_AA64PFR1_EL1, SSBS, SSBS2, …): the MRS/MSR SSBS register form, not PSTATE.SSBS alone.
+        ("ssbs", r => r.Pfr1At(4) >= 2),
         ("sb", r => r.Isar1At(36) >= 1),
         // PAuth: address (APA 7:4, API 11:8) and generic (GPA 27:24, GPI 31:28) authentication.
         ("paca", r => r.Isar1At(4) + r.Isar1At(8) > 0),
@@ -73,12 +79,12 @@ internal static class Arm64FeatureNames
         ("bf16", r => r.Isar1At(44) >= 1),
         ("dgh", r => r.Isar1At(48) >= 1),
         ("rng", r => r.Isar0At(60) >= 1),
+        ("bti", r => r.Pfr1At(0) >= 1),
     ];
 
-    /// <summary>"fp asimd aes pmull …" for the four registers ("none" when they offer nothing).</summary>
-    public static string Decode(ulong isar0, ulong isar1, ulong pfr0, ulong zfr0)
+    /// <summary>"fp asimd aes pmull …" for the six registers ("none" when they offer nothing).</summary>
+    public static string Decode(IdRegs regs)
     {
-        var regs = new IdRegs(isar0, isar1, pfr0, zfr0);
         var names = s_names.Where(n => n.Has(regs)).Select(n => n.Name).ToList();
         return names.Count == 0 ? "none" : string.Join(' ', names);
     }

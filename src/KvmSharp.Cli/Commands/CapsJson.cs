@@ -33,7 +33,7 @@ public static class CapsJson
         [.. report.Devices.Select(DeviceNames.NameOf)],
         report.GuestXsaveFeatures,
         report.GuestXsaveFeatures is ulong xcr0 ? XfeatureNames.Decode(xcr0) : null,
-        report.Arm64Cpu is { } cpu ? new Arm64CpuEntry(cpu.Isar0, cpu.Isar1, cpu.Pfr0, cpu.Zfr0, cpu.Decoded) : null);
+        report.Arm64Cpu is { } cpu ? new Arm64CpuEntry(cpu.Isar0, cpu.Isar1, cpu.Pfr0, cpu.Zfr0, cpu.Pfr1, cpu.Mmfr2, cpu.Decoded) : null);
 }
 
 /// <summary>
@@ -59,7 +59,7 @@ internal sealed record CapsDocument(
     Arm64CpuEntry? Arm64Cpu);
 
 /// <summary>ID_AA64ISAR0/ISAR1/PFR0/ZFR0_EL1 of a fully featured vCPU and their /proc/cpuinfo names.</summary>
-internal sealed record Arm64CpuEntry(ulong Isar0, ulong Isar1, ulong Pfr0, ulong Zfr0, string Features);
+internal sealed record Arm64CpuEntry(ulong Isar0, ulong Isar1, ulong Pfr0, ulong Zfr0, ulong Pfr1, ulong Mmfr2, string Features);
 
 /// <summary>One VM type's row: what guest_memfd can be for it and the caps behind that.</summary>
 internal sealed record VmTypeEntry(string VmType, string GuestMemfdUse, ulong GuestMemfdFlags, ulong MemoryAttributes,

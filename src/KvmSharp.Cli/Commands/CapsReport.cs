@@ -41,14 +41,15 @@ public sealed record CapsReport(
     Arm64CpuFeatures? Arm64Cpu = null);
 
 /// <summary>
-/// ID_AA64ISAR0_EL1, ID_AA64ISAR1_EL1, ID_AA64PFR0_EL1 and ID_AA64ZFR0_EL1 as KVM_GET_ONE_REG reads them on a vCPU given
+/// ID_AA64ISAR0_EL1, ID_AA64ISAR1_EL1, ID_AA64PFR0_EL1, ID_AA64ZFR0_EL1, ID_AA64PFR1_EL1 and ID_AA64MMFR2_EL1 as
+/// KVM_GET_ONE_REG reads them on a vCPU given
 /// every optional feature that changes them and the kernel offers (SVE, address and generic pointer authentication):
 /// which instructions a guest of this kernel may use.
 /// </summary>
-public sealed record Arm64CpuFeatures(ulong Isar0, ulong Isar1, ulong Pfr0, ulong Zfr0)
+public sealed record Arm64CpuFeatures(ulong Isar0, ulong Isar1, ulong Pfr0, ulong Zfr0, ulong Pfr1, ulong Mmfr2)
 {
     /// <summary>The /proc/cpuinfo feature names the registers stand for (<see cref="Arm64FeatureNames"/>).</summary>
-    public string Decoded => Arm64FeatureNames.Decode(Isar0, Isar1, Pfr0, Zfr0);
+    public string Decoded => Arm64FeatureNames.Decode(new(Isar0, Isar1, Pfr0, Zfr0, Pfr1, Mmfr2));
 }
 
 /// <summary>
@@ -124,7 +125,8 @@ public static class CapsProbe
         vcpu.Init(init);
         if (sve) vcpu.FinalizeSve();
         return new Arm64CpuFeatures(vcpu.GetOneReg(KvmArm64IdRegs.ID_AA64ISAR0_EL1), vcpu.GetOneReg(KvmArm64IdRegs.ID_AA64ISAR1_EL1),
-            vcpu.GetOneReg(KvmArm64IdRegs.ID_AA64PFR0_EL1), vcpu.GetOneReg(KvmArm64IdRegs.ID_AA64ZFR0_EL1));
+            vcpu.GetOneReg(KvmArm64IdRegs.ID_AA64PFR0_EL1), vcpu.GetOneReg(KvmArm64IdRegs.ID_AA64ZFR0_EL1),
+            vcpu.GetOneReg(KvmArm64IdRegs.ID_AA64PFR1_EL1), vcpu.GetOneReg(KvmArm64IdRegs.ID_AA64MMFR2_EL1));
     }
 
     // KVM_GET_SUPPORTED_CPUID leaf 0xD.0; arm64 has no CPUID ioctls (EINVAL).

@@ -19,7 +19,7 @@ public static class CapsTable
         if (report.GuestXsaveFeatures is ulong xcr0)
             console.WriteLine($"XSAVE:      0x{xcr0:X} {XfeatureNames.Decode(xcr0)} (KVM_GET_SUPPORTED_CPUID 0xD)");
         if (report.Arm64Cpu is { } cpu)
-            console.WriteLine($"arm64 CPU:  {cpu.Decoded} (a vCPU's ID_AA64ISAR0/1, PFR0, ZFR0)");
+            console.WriteLine($"arm64 CPU:  {cpu.Decoded} (a vCPU's ID_AA64ISAR0/1, PFR0/1, ZFR0, MMFR2)");
         console.WriteLine();
 
         var table = new Table().Border(TableBorder.Rounded);

@@ -28,7 +28,7 @@ internal sealed partial class A64Interpreter
         ulong offset = vector + (cpu.AtEl0 ? 0x400UL : (cpu.Mode & 1) != 0 ? 0x200UL : 0UL);
         cpu.Spsr[0] = cpu.Pstate;
         cpu.ElrEl1 = cpu.Pc;
-        cpu.Pstate = (cpu.Pstate & 0xf000_0000UL) | Arm64Cpu.ResetPstateEl1 | PanOnException();
+        cpu.Pstate = (cpu.Pstate & 0xf000_0000UL) | Arm64Cpu.ResetPstateEl1 | PstateOnException();
         cpu.Pc = cpu.VbarEl1 + offset;
     }
 }

@@ -5,8 +5,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// System instructions: MRS/MSR on the registers of <see cref="Arm64SysRegs"/> (ID registers read the VM's values and
 /// are UNDEFINED to write; the debug, cache-geometry and PMU registers follow Arm64SysRegs.GuestRead/GuestWrite), on
 /// the generic timer (<see cref="Arm64Timer"/>) and on the PSTATE and EL1 banked
-/// special registers (NZCV, DAIF, CurrentEL, SPSel, SPSR_EL1, ELR_EL1, SP_EL0), MSR DAIFSet/DAIFClr/SPSel
-/// (immediate), and ERET. On hardware these EL1 registers are not trapped to KVM (HCR_EL2.TVM/TRVM are only set while
+/// special registers (NZCV, DAIF, CurrentEL, SPSel, SPSR_EL1, ELR_EL1, SP_EL0; PAN, UAO, DIT and SSBS in
+/// A64Interpreter.PstateFields.cs), MSR DAIFSet/DAIFClr/SPSel/PAN/UAO/DIT/SSBS (immediate), and ERET. On hardware these EL1 registers are not trapped to KVM (HCR_EL2.TVM/TRVM are only set while
 /// KVM tracks cache maintenance), so the guest sees its own values, as here. A register outside this set stops the run
 /// with an emulation failure (real hardware would access it), and so does an MSR that would run the stage-1 MMU in a
 /// configuration outside the model (A64Interpreter.Mmu.cs RefusesMmuConfig).
@@ -32,6 +32,8 @@ internal sealed partial class A64Interpreter
             int rt = (int)(insn & 31);
             // RNDR/RNDRRS (FEAT_RNG, EL0 too): A64Interpreter.RngSb.cs.
             if (TryRandomNumber(read, encoding, rt) is A64Outcome random) return random;
+            // PAN, UAO, DIT, SSBS (A64Interpreter.PstateFields.cs).
+            if (TryPstateFieldRegister(read, encoding, rt) is A64Outcome field) return field;
             return read ? Mrs(insn, encoding, rt) : Msr(insn, encoding, cpu.Reg(rt));
         }
         // MSR (immediate) to PSTATE fields: 1101010100 0 00 op1 0100 CRm op2 11111.
@@ -39,6 +41,8 @@ internal sealed partial class A64Interpreter
         {
             // CFINV, XAFLAG, AXFLAG (FEAT_FlagM/FlagM2, EL0 too): A64Interpreter.FlagM.cs.
             if (TryFlagMSystem(insn) is A64Outcome flagM) return flagM;
+            // UAO, DIT, SSBS (A64Interpreter.PstateFields.cs; DIT and SSBS at EL0 too).
+            if (TryPstateFieldImmediate(insn) is A64Outcome field) return field;
             int op1 = (int)((insn >> 16) & 7), op2 = (int)((insn >> 5) & 7);
             ulong crm = (insn >> 8) & 0xF;
             if (cpu.AtEl0) return UndefinedContinue();

@@ -128,7 +128,7 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
         cpu.ElrEl1 = preferredReturn;
         cpu.EsrEl1 = ((ulong)ec << 26) | EsrIl | iss;
         if (far is ulong f) cpu.FarEl1 = f;
-        cpu.Pstate = (cpu.Pstate & 0xf000_0000UL) | Arm64Cpu.ResetPstateEl1 | PanOnException();
+        cpu.Pstate = (cpu.Pstate & 0xf000_0000UL) | Arm64Cpu.ResetPstateEl1 | PstateOnException();
         cpu.Pc = cpu.VbarEl1 + offset;
     }
 

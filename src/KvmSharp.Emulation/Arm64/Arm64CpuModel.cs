@@ -103,6 +103,24 @@ public sealed record Arm64CpuModel
     /// <summary>ID_AA64ISAR1_EL1.DGH (bits 51:48): 1 = FEAT_DGH, the data gathering hint (a NOP either way).</summary>
     public int Dgh { get; init; }
 
+    /// <summary>
+    /// ID_AA64PFR0_EL1.DIT (bits 51:48): 1 = FEAT_DIT, PSTATE.DIT with MSR/MRS DIT (A64Interpreter.PstateFields.cs).
+    /// Mandatory from Armv8.4, so V1 and V2; N1 has none.
+    /// </summary>
+    public int Dit { get; init; }
+
+    /// <summary>
+    /// ID_AA64PFR1_EL1.BT (bits 3:0): 1 = FEAT_BTI, branch target identification (BTI landing pads, PSTATE.BTYPE,
+    /// guarded pages; A64Interpreter.Bti.cs). Armv8.5, so V2 only.
+    /// </summary>
+    public int Bt { get; init; }
+
+    /// <summary>
+    /// ID_AA64MMFR2_EL1.AT (bits 35:32): 1 = FEAT_LSE2, unaligned ordered and atomic accesses within a 16-byte block
+    /// do not fault (SCTLR_EL1.nAA; A64Interpreter.Alignment.cs). Mandatory from Armv8.4, so V1 and V2.
+    /// </summary>
+    public int At { get; init; }
+
     /// <summary>ID_AA64ISAR2_EL1.APA3 (bits 15:12): address authentication with QARMA3.</summary>
     public int Apa3 { get; init; }
 
@@ -139,12 +157,15 @@ public sealed record Arm64CpuModel
     /// the AdvSIMD and scalar ones in A64Interpreter.SimdBf16.cs) [D: a preset for testing the
     /// SVE and pointer-authentication paths on the N1-like base]. ID_AA64ISAR0_EL1 adds FHM, SM4, SM3, SHA3 = 1 and SHA2 = 2,
     /// ID_AA64ISAR1_EL1 FCMA = 1 and JSCVT = 1, FRINTTS = 0 (Neoverse V1 TRM 3.2.74, as qemu's neoverse-v1 after commit
-    /// 8676007eff04: ISAR0 0x1011111110212120, ISAR1 0x0011100001211032) — also RNDR 1, TS 1, DPB 2, LRCPC 2, DGH 1, SB 0.
+    /// 8676007eff04: ISAR0 0x1011111110212120, ISAR1 0x0011100001211032) — also RNDR 1, TS 1, DPB 2, LRCPC 2, DGH 1, SB 0;
+    /// ID_AA64MMFR2_EL1.AT = 1 (FEAT_LSE2; qemu's neoverse-v1 MMFR2 0x0220011102101011), ID_AA64PFR0_EL1.DIT = 1, no BTI
+    /// (PFR1.BT 0: Armv8.5).
     /// </summary>
     public static Arm64CpuModel NeoverseV1 { get; } = new()
     {
         Name = "neoverse-v1", Apa = 1, Gpa = 1, Bf16 = 1, I8mm = 1, SveMaxVectorLength = 32, SveFeatures = (1UL << 44) | (1UL << 20),
         Sha2 = 2, Sha3 = 1, Sm3 = 1, Sm4 = 1, Fhm = 1, Jscvt = 1, Fcma = 1, Ts = 1, Rndr = 1, Dpb = 2, Lrcpc = 2, Dgh = 1,
+        At = 1, Dit = 1,
     };
 
     /// <summary>
@@ -157,14 +178,16 @@ public sealed record Arm64CpuModel
     /// [D: a preset for running code built for Armv9 on the N1-like base]. ID_AA64ISAR0_EL1 as V1's (FHM, SM4, SM3,
     /// SHA3 = 1, SHA2 = 2: the Neoverse V2 TRM's optional cryptographic extension taken as present) and
     /// ID_AA64ISAR1_EL1 FCMA, JSCVT and FRINTTS = 1 (FEAT_FRINTTS is mandatory from Armv8.5, so in Armv9.0); RNDR 1,
-    /// TS 2 (FEAT_FlagM2, Armv8.5), DPB 2, LRCPC 2, SB 1 (mandatory from Armv8.5), DGH 1.
+    /// TS 2 (FEAT_FlagM2, Armv8.5), DPB 2, LRCPC 2, SB 1 (mandatory from Armv8.5), DGH 1;
+    /// ID_AA64MMFR2_EL1.AT = 1 (FEAT_LSE2), ID_AA64PFR0_EL1.DIT = 1 and ID_AA64PFR1_EL1.BT = 1 (FEAT_BTI, mandatory from
+    /// Armv8.5).
     /// </summary>
     public static Arm64CpuModel NeoverseV2 { get; } = new()
     {
         Name = "neoverse-v2", Apa = 1, Gpa = 1, Bf16 = 1, I8mm = 1, SveMaxVectorLength = 16,
         SveFeatures = (1UL << 44) | (1UL << 40) | (1UL << 32) | (1UL << 20) | (1UL << 16) | (2UL << 4) | 1,
         Sha2 = 2, Sha3 = 1, Sm3 = 1, Sm4 = 1, Fhm = 1, Jscvt = 1, Fcma = 1, Frintts = 1, Ts = 2, Rndr = 1, Dpb = 2, Lrcpc = 2,
-        Sb = 1, Dgh = 1,
+        Sb = 1, Dgh = 1, At = 1, Bt = 1, Dit = 1,
     };
 
     /// <summary>The named presets, in the order a user would list them (N1, N1 with PAuth, V1, V2).</summary>
@@ -186,8 +209,17 @@ public sealed record Arm64CpuModel
     /// <summary>sve_vq_available(vq): the host implements vector length <paramref name="vq"/> (a power of two up to the maximum).</summary>
     internal bool SveVqAvailable(int vq) => vq >= 1 && vq <= SveMaxVq && (vq & (vq - 1)) == 0;
 
-    /// <summary>The host's sanitised ID_AA64PFR0_EL1: the fixed fields plus SVE (bits 35:32) = 1 on an SVE host.</summary>
-    internal ulong Aa64Pfr0 => Arm64HostCpu.Aa64Pfr0 | (HasSve ? 1UL << 32 : 0);
+    /// <summary>
+    /// The host's sanitised ID_AA64PFR0_EL1: the fixed fields plus this model's DIT (bits 51:48) and SVE (bits 35:32)
+    /// = 1 on an SVE host.
+    /// </summary>
+    internal ulong Aa64Pfr0 => Arm64HostCpu.Aa64Pfr0 | ((ulong)(Dit & 0xf) << 48) | (HasSve ? 1UL << 32 : 0);
+
+    /// <summary>The host's sanitised ID_AA64PFR1_EL1: Arm64HostCpu's SSBS with this model's BT (bits 3:0).</summary>
+    internal ulong Aa64Pfr1 => (Arm64HostCpu.Aa64Pfr1 & ~0xfUL) | (ulong)(Bt & 0xf);
+
+    /// <summary>The host's sanitised ID_AA64MMFR2_EL1: Arm64HostCpu's fields with this model's AT (bits 35:32).</summary>
+    internal ulong Aa64Mmfr2 => (Arm64HostCpu.Aa64Mmfr2 & ~(0xfUL << 32)) | ((ulong)(At & 0xf) << 32);
 
     /// <summary>The host's sanitised ID_AA64ZFR0_EL1 (0 without SVE).</summary>
     internal ulong Aa64Zfr0 => HasSve ? SveFeatures : 0;

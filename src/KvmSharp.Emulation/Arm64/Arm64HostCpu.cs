@@ -24,10 +24,11 @@ internal static class Arm64HostCpu
     public const ulong Ctr = 0x9444_C004;
 
     /// <summary>
-    /// ID_AA64PFR0_EL1: CSV3 1, CSV2 1, DIT 1, RAS 1, GIC 1 (GICv3 system registers), AdvSIMD 1, FP 1 (FP16), EL3 1,
-    /// EL2 1, EL1 1, EL0 1 (AArch64 only).
+    /// ID_AA64PFR0_EL1: CSV3 1, CSV2 1, RAS 1, GIC 1 (GICv3 system registers), AdvSIMD 1, FP 1 (FP16), EL3 1,
+    /// EL2 1, EL1 1, EL0 1 (AArch64 only). DIT 0: N1 has no FEAT_DIT (qemu's neoverse-n1 0x1100000010111112 and a
+    /// Graviton2's /proc/cpuinfo, which lists ssbs but not dit); the V1/V2 presets add it (Arm64CpuModel.Dit).
     /// </summary>
-    public const ulong Aa64Pfr0 = 0x1101_0000_1111_1111;
+    public const ulong Aa64Pfr0 = 0x1100_0000_1111_1111;
 
     /// <summary>ID_AA64PFR1_EL1: SSBS 2 (PSTATE.SSBS with MSR/MRS), no BTI/MTE.</summary>
     public const ulong Aa64Pfr1 = 0x20;

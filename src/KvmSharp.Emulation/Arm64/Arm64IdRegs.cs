@@ -223,7 +223,8 @@ internal static class Arm64IdRegs
 internal sealed class Arm64IdRegState
 {
     private static readonly int Isar0 = Arm64IdRegs.IndexOf("ID_AA64ISAR0_EL1"), Isar1 = Arm64IdRegs.IndexOf("ID_AA64ISAR1_EL1"), Isar2 = Arm64IdRegs.IndexOf("ID_AA64ISAR2_EL1"),
-        Pfr0 = Arm64IdRegs.IndexOf("ID_AA64PFR0_EL1"), Zfr0 = Arm64IdRegs.IndexOf("ID_AA64ZFR0_EL1");
+        Pfr0 = Arm64IdRegs.IndexOf("ID_AA64PFR0_EL1"), Zfr0 = Arm64IdRegs.IndexOf("ID_AA64ZFR0_EL1"),
+        Pfr1 = Arm64IdRegs.IndexOf("ID_AA64PFR1_EL1"), Mmfr2 = Arm64IdRegs.IndexOf("ID_AA64MMFR2_EL1");
 
     /// <summary>ID_AA64PFR0_EL1.SVE (bits 35:32).</summary>
     private const ulong Pfr0SveMask = 0xfUL << 32;
@@ -259,6 +260,8 @@ internal sealed class Arm64IdRegState
         // ID_AA64ZFR0_EL1 is REG_RAZ without SVE (limit 0: only 0 may be written).
         if (i == Pfr0) return Sve ? Model.Aa64Pfr0 : Model.Aa64Pfr0 & ~Pfr0SveMask;
         if (i == Zfr0) return Sve ? Model.Aa64Zfr0 : 0;
+        if (i == Pfr1) return Model.Aa64Pfr1;
+        if (i == Mmfr2) return Model.Aa64Mmfr2;
         return Arm64IdRegs.Table[i].Limit;
     }
 
