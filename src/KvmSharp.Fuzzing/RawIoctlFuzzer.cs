@@ -8,7 +8,7 @@ namespace KvmSharp.Fuzzing;
 /// <summary>One problem the raw fuzzer found: an exception out of the emulator or a broken invariant after a call.</summary>
 /// <param name="Kind">"exception", "invariant" or "leak".</param>
 /// <param name="Input">Index of the input (call) in the run.</param>
-/// <param name="Session">Session number (its seed is HashCode.Combine(run seed, session)).</param>
+/// <param name="Session">Session number (its seed is DifferentialFuzzer.SessionSeed(run seed, session)).</param>
 /// <param name="Config">The emulator configuration of the session.</param>
 /// <param name="Op">The call that failed.</param>
 /// <param name="Detail">The exception or the violated invariants.</param>
@@ -98,7 +98,8 @@ public sealed class RawIoctlFuzzer
         var outcomes = new Dictionary<string, (long Ok, long Failed)>();
         while (done < inputs)
         {
-            var rng = new Random(HashCode.Combine(seed, session));
+            // A fixed mix, not HashCode.Combine (randomized per process): a seed repeats its calls in any process.
+            var rng = new Random(DifferentialFuzzer.SessionSeed(seed, session));
             var (configName, create) = Configs[rng.Next(Configs.Count)];
             int length = (int)Math.Min(SessionLength, inputs - done);
             var kernel = new EmulatedKernel(create());

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Diagnostics;
 using System.Text.Json;
 using KvmSharp.Emulation;
 
@@ -129,6 +130,35 @@ public sealed class ConformanceAndFuzzCommandTests
         var run = CliRun.Of("fuzz", "--ops", "0");
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("--ops must be positive", run.Stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A seed repeats its calls in another process (the session seeds were HashCode.Combine, randomized per process):
+    /// two kvmsharp processes with the same seed make the same calls, so each call's count of attempts (succeeded +
+    /// failed; whether a KVM_RUN was kicked before it returned may differ) is the same.
+    /// </summary>
+    [Fact]
+    public void Rawfuzz_repeats_a_seeds_calls_in_another_process()
+    {
+        Dictionary<string, long> Attempts()
+        {
+            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (string arg in new[] { typeof(CliApp).Assembly.Location, "rawfuzz", "--inputs", "3000", "--seed", "11", "--json", "--outcomes" })
+                start.ArgumentList.Add(arg);
+            using var process = Process.Start(start)!;
+            Task<string> stderr = process.StandardError.ReadToEndAsync();
+            string stdout = process.StandardOutput.ReadToEnd();
+            Assert.True(process.WaitForExit(TimeSpan.FromMinutes(5)), "rawfuzz did not finish within 5 minutes");
+            Assert.True(process.ExitCode == 0, stderr.Result);
+            using var doc = JsonDocument.Parse(stdout);
+            return doc.RootElement.GetProperty("outcomes").EnumerateObject()
+                .ToDictionary(p => p.Name, p => p.Value.GetProperty("ok").GetInt64() + p.Value.GetProperty("failed").GetInt64(), StringComparer.Ordinal);
+        }
+
+        var first = Attempts();
+        Assert.True(first.Count > 20, $"only {first.Count} kinds of call");
+        Assert.True(first.Values.Sum() >= 3000, $"{first.Values.Sum()} calls counted for 3000 inputs");
+        Assert.Equal(first, Attempts());
     }
 
     [Fact]

@@ -17,8 +17,8 @@ public static class RawFuzzCommand
     public static Command Create()
     {
         var inputs = new Option<long>("--inputs") { Description = "Number of calls", DefaultValueFactory = _ => 100_000 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the run (same seed, same calls)", DefaultValueFactory = _ => 1 };
-        var verbose = new Option<bool>("--outcomes") { Description = "Also print, per call, how often it succeeded and failed (how deep the inputs reach)" };
+        var seed = new Option<int>("--seed") { Description = "Seed of the run (same seed, same calls, in any process)", DefaultValueFactory = _ => 1 };
+        var verbose = new Option<bool>("--outcomes") { Description = "Also print, per call, how often it succeeded and failed (how deep the inputs reach); with --json as outcomes" };
         var json = new Option<bool>("--json") { Description = "Print {inputs, exceptions, invariantViolations, leaks, seconds, seed, findings} as JSON" };
         var command = new Command("rawfuzz", "Fuzz the emulated kernel with random and mutated ioctl bytes and file operations") { inputs, seed, json, verbose };
         command.SetAction(result => Run(result.GetValue(inputs), result.GetValue(seed), result.GetValue(json), result.InvocationConfiguration.Output, result.GetValue(verbose)));
@@ -34,7 +34,10 @@ public static class RawFuzzCommand
         double seconds = Math.Round(report.Elapsed.TotalSeconds, 2);
         if (json)
         {
-            var doc = new RawFuzzDocument(report.Inputs, report.Exceptions, report.InvariantViolations, report.Leaks, seconds, report.Seed, findings);
+            var perCall = outcomes
+                ? report.Outcomes.OrderBy(p => p.Key, StringComparer.Ordinal).ToDictionary(p => p.Key, p => new RawFuzzOutcomeEntry(p.Value.Ok, p.Value.Failed), StringComparer.Ordinal)
+                : null;
+            var doc = new RawFuzzDocument(report.Inputs, report.Exceptions, report.InvariantViolations, report.Leaks, seconds, report.Seed, findings, perCall);
             output.WriteLine(JsonSerializer.Serialize(doc, RawFuzzJsonContext.Default.RawFuzzDocument));
         }
         else
@@ -58,10 +61,15 @@ public static class RawFuzzCommand
     }
 }
 
-internal sealed record RawFuzzDocument(long Inputs, long Exceptions, long InvariantViolations, long Leaks, double Seconds, int Seed, IReadOnlyList<RawFuzzFindingEntry> Findings);
+/// <summary>The JSON of a run; <c>outcomes</c> (per call: how often it succeeded and failed) only with --outcomes.</summary>
+internal sealed record RawFuzzDocument(long Inputs, long Exceptions, long InvariantViolations, long Leaks, double Seconds, int Seed, IReadOnlyList<RawFuzzFindingEntry> Findings,
+    IReadOnlyDictionary<string, RawFuzzOutcomeEntry>? Outcomes);
+
+internal sealed record RawFuzzOutcomeEntry(long Ok, long Failed);
 
 internal sealed record RawFuzzFindingEntry(string Kind, long Input, int Session, string Config, string Op, string Detail, IReadOnlyList<string> Reproducer);
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(RawFuzzDocument))]
 internal sealed partial class RawFuzzJsonContext : JsonSerializerContext;
