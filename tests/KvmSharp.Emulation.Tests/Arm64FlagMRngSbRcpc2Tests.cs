@@ -235,23 +235,26 @@ public class Arm64FlagMRngSbRcpc2Tests
     private const ulong L0 = 0x4000, L1 = 0x5000, L2 = 0x6000;
 
     /// <summary>
-    /// An LDAPUR/STLUR not aligned to its size takes the alignment fault (EC 0x25, DFSC 0x21, WnR for the store, FAR =
-    /// the address) on Normal memory with SCTLR_EL1.A clear, where the same LDUR works: AArch64.UnalignedAccessFaults is
-    /// TRUE for acquire-PC/release accesses without FEAT_LSE2 (ID_AA64MMFR2_EL1.AT = 0). A byte access is always
-    /// aligned. (With the MMU off every data access is Device memory, which faults any unaligned access anyway.)
+    /// An LDAPUR/STLUR not aligned to its size that crosses a 16-byte boundary takes the alignment fault (EC 0x25, DFSC
+    /// 0x21, WnR for the store, FAR = the address) on Normal memory with SCTLR_EL1.A and SCTLR_EL1.nAA clear, where the
+    /// same LDUR works: V2 has FEAT_LSE2, and AArch64.UnalignedAccessFaults is then "SCTLR_ELx[].nAA == '0' &amp;&amp;
+    /// !AllInAlignedQuantity(address, size, 16)" for acquire-PC/release accesses (Arm64Lse2Tests covers the rest). A
+    /// byte access is always aligned. (With the MMU off every data access is Device memory, which faults any unaligned
+    /// access anyway.)
     /// </summary>
     [Theory]
     [InlineData(0xD95F_D020u, DataGpa + 0x40 - 3, false)] // ldapur x0, [x1, #-3]
-    [InlineData(0x5900_3020u, DataGpa + 0x40 + 3, true)]  // stlurh w0, [x1, #3]
-    [InlineData(0x9980_5020u, DataGpa + 0x40 + 5, false)] // ldapursw x0, [x1, #5]
+    [InlineData(0x5900_F020u, DataGpa + 0x40 + 15, true)] // stlurh w0, [x1, #15]
+    [InlineData(0x9980_D020u, DataGpa + 0x40 + 13, false)] // ldapursw x0, [x1, #13]
     [InlineData(0x1940_1020u, null, false)]               // ldapurb w0, [x1, #1]: runs
     [InlineData(0xF85F_D020u, null, false)]               // ldur x0, [x1, #-3]: runs (no ordering, no check)
     public void A_misaligned_ldapur_or_stlur_takes_the_alignment_fault_on_normal_memory(uint insn, ulong? far, bool write)
     {
         using var s = new Arm64TestVm(a =>
         {
-            // T0SZ 16, TG0 4K, EPD1, IPS 40 bits; MAIR Attr0 Normal WB; SCTLR_EL1.M set, .A clear.
-            Arm64MmuSetup.Emit(a, 16 | (1UL << 23) | (2UL << 30) | (2UL << 32), L0, set: Arm64MmuSetup.SctlrM, clear: Arm64MmuSetup.SctlrA);
+            // T0SZ 16, TG0 4K, EPD1, IPS 40 bits; MAIR Attr0 Normal WB; SCTLR_EL1.M set, .A and .nAA (bit 6, set by KVM's
+            // reset value 0x00C50078) clear.
+            Arm64MmuSetup.Emit(a, 16 | (1UL << 23) | (2UL << 30) | (2UL << 32), L0, set: Arm64MmuSetup.SctlrM, clear: Arm64MmuSetup.SctlrA | (1UL << 6));
             a.MovImm(A64Register.X(20), 0xDEAD);
             a.MovImm(A64Register.X(1), DataGpa + 0x40);
             ulong resume = Arm64Guest.CodeGpa + (ulong)a.Position + 12;

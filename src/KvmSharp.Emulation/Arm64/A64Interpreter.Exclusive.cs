@@ -12,10 +12,12 @@ namespace KvmSharp.Emulation.Arm64;
 /// mark, as CLREX does. Comparing values is the approximation QEMU's target/arm gen_store_exclusive makes (a
 /// cmpxchg against the value loaded): the architecture lets a store-exclusive fail spuriously, and an ABA sequence by
 /// another vCPU between the two is the one case it admits that a real global monitor would refuse.</para>
-/// <para>Every access of these groups must be aligned to its size (the pair: to both registers' size) whatever
-/// SCTLR_EL1.A says (AArch64.CheckAlignment with aligned = FALSE for AccType_ATOMIC/ORDERED, without FEAT_LSE2):
-/// an unaligned one is the alignment fault. The acquire/release orderings need nothing more here: the interpreter
-/// completes each access before the next instruction.</para>
+/// <para>An access of these groups not aligned to its size (the pair: to both registers' size) is checked whatever
+/// SCTLR_EL1.A says (AArch64.UnalignedAccessFaults, <see cref="CheckOrderedAlignment"/>): without FEAT_LSE2 it is the
+/// alignment fault; with FEAT_LSE2 (the V1 and V2 presets) an exclusive or atomic one faults only when it crosses a
+/// 16-byte boundary, and LDAR/LDLAR/STLR/STLLR and LDAPR only when they cross one with SCTLR_EL1.nAA = 0. The
+/// acquire/release orderings need nothing more here: the interpreter completes each access before the next
+/// instruction.</para>
 /// </summary>
 internal sealed partial class A64Interpreter
 {
@@ -51,11 +53,10 @@ internal sealed partial class A64Interpreter
             SpAlignmentFault();
             return true;
         }
-        if ((address & (ulong)(length - 1)) != 0)
-        {
-            AlignmentAbort(address, load ? S1Access.Read : S1Access.Write);
+        // o2 = 1 (o1 = 0 here): LDAR/LDLAR/STLR/STLLR, acqsc/relsc accesses; o2 = 0: the exclusives (accdesc.exclusive,
+        // AArch64.ExclusiveMonitorsPass for a store: its alignment check precedes the monitor check).
+        if (!CheckOrderedAlignment(address, length, o2 ? OrderedAccess.Ordered : OrderedAccess.ExclusiveOrAtomic, wnr: !load))
             return true;
-        }
         var data = new byte[length].AsSpan();
         if (o2)
         {
@@ -124,8 +125,10 @@ internal sealed partial class A64Interpreter
     /// atomic memory operations LDADD/LDCLR/LDEOR/LDSET/LDSMAX/LDSMIN/LDUMAX/LDUMIN and SWP (C4.1.94 "Atomic memory
     /// operations": size 111 0 00 A R 1 Rs o3 opc 00 Rn Rt; Rt = 31 is the ST&lt;op&gt; alias), LDAPR (FEAT_LRCPC, o3 1
     /// opc 100, Rs 11111) and CAS/CASA/CASL/CASAL (size 001000 1 L 1 Rs o0 11111 Rn Rt: Rs = the compare value, and
-    /// the old value after). Each read-modify-write runs under the store-exclusive lock; the access must be aligned
-    /// to its size (without FEAT_LSE2). False for what is not one of these (CASP, the other o3 = 1 encodings).
+    /// the old value after). Each read-modify-write runs under the store-exclusive lock. An access not aligned to its
+    /// size is checked by <see cref="CheckOrderedAlignment"/>: LDAPR as an ordered (acquire-PC) access, the others as
+    /// atomic ones (accdesc.atomicop, read and write: WnR = 0 on the alignment fault). False for what is not one of
+    /// these (CASP, the other o3 = 1 encodings).
     /// </summary>
     private bool AtomicMemoryOperation(uint insn)
     {
@@ -141,12 +144,8 @@ internal sealed partial class A64Interpreter
             SpAlignmentFault();
             return true;
         }
-        bool readOnly = op == 12;
-        if ((address & (ulong)((1 << size) - 1)) != 0)
-        {
-            AlignmentAbort(address, readOnly ? S1Access.Read : S1Access.Write);
+        if (!CheckOrderedAlignment(address, 1 << size, op == 12 ? OrderedAccess.Ordered : OrderedAccess.ExclusiveOrAtomic, wnr: false))
             return true;
-        }
         var data = new byte[1 << size].AsSpan();
         ulong mask = LaneMask(bits);
         lock (s_exclusiveLock)

@@ -24,15 +24,11 @@ internal sealed partial class A64Interpreter
         int rn = (int)((insn >> 5) & 31);
         ulong offset = (ulong)(long)((int)(insn << 11) >> 23); // SignExtend(imm9, 64)
         ulong address = cpu.RegOrSp(rn) + offset;
-        // Mem[] with an acquire-PC / release access descriptor: AArch64.UnalignedAccessFaults is TRUE for acqpc/relsc
-        // accesses without FEAT_LSE2 (ID_AA64MMFR2_EL1.AT = 0 here), whatever SCTLR_EL1.A says. CheckSPAlignment (a
-        // misaligned SP base) comes first, in LoadStore.
+        // Mem[] with an acquire-PC / release access descriptor: AArch64.UnalignedAccessFaults, whatever SCTLR_EL1.A
+        // says — always without FEAT_LSE2, with it only across a 16-byte boundary with SCTLR_EL1.nAA = 0
+        // (CheckOrderedAlignment). CheckSPAlignment (a misaligned SP base) comes first, in LoadStore.
         bool spFault = rn == 31 && (cpu.RegOrSp(31) & 15) != 0;
-        if (!spFault && !IsAligned(address, 1 << size))
-        {
-            AlignmentAbort(address, opc == 0 ? S1Access.Write : S1Access.Read);
-            return true;
-        }
+        if (!spFault && !CheckOrderedAlignment(address, 1 << size, OrderedAccess.Ordered, wnr: opc == 0)) return true;
         LoadStore(insn, offset, writeback: false, postIndex: false);
         return true;
     }
