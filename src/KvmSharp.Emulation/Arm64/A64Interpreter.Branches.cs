@@ -36,8 +36,12 @@ internal sealed partial class A64Interpreter
         uint unconditionalRegister = insn & 0xFFFF_FC1F;
         if (unconditionalRegister is 0xD61F_0000 or 0xD63F_0000 or 0xD65F_0000)
         {
-            ulong target = cpu.Reg((int)((insn >> 5) & 31));
+            int n = (int)((insn >> 5) & 31);
+            ulong target = cpu.Reg(n);
             if (unconditionalRegister == 0xD63F_0000) cpu.X[30] = cpu.Pc + 4;
+            // BTypeNext (FEAT_BTI, A64Interpreter.Bti.cs): BR by its page and register, BLR '10', RET '00' (the default).
+            if (unconditionalRegister == 0xD61F_0000) IndirectJumpBType(n);
+            else if (unconditionalRegister == 0xD63F_0000) IndirectCallBType();
             cpu.Pc = target;
             return A64Outcome.Continue;
         }

@@ -27,6 +27,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// descriptor rewritten without TLBI, a new TTBR0_EL1 or an SCTLR_EL1 write is seen by the next fetch. TLBI needs no
 /// action: there is no TLB, and the descriptors are re-read at every fetch.</item>
 /// </list>
+/// The page's guarded state (FEAT_BTI, the leaf's GP bit: A64Interpreter.Bti.cs) is remembered with it: it is part of
+/// the remembered walk's result, so the same checks keep it current.
 /// Anything else (another page, an exception level change, a fault) takes the full path, which remembers again.
 /// </summary>
 internal sealed partial class A64Interpreter
@@ -34,6 +36,7 @@ internal sealed partial class A64Interpreter
     // The remembered fetch page: VA page (ulong.MaxValue: none), its IPA page, the view of the stage-2 cached page, and
     // the fetch walk (null: the MMU was off) with its version.
     private ulong _fetchVaPage = ulong.MaxValue, _fetchIpaPage;
+    private bool _fetchGuarded;
     private GuestPhysicalMemory.ReadView _fetchView;
     private RememberedWalk? _fetchWalk;
     private long _fetchWalkVersion;
@@ -42,9 +45,10 @@ internal sealed partial class A64Interpreter
     /// The instruction at <paramref name="pc"/> (4-byte aligned) read through the remembered fetch page, when the
     /// translation and the stage-2 access would read exactly that (class comment); false: take the full path.
     /// </summary>
-    private bool TryFetchRemembered(ulong pc, out uint insn)
+    private bool TryFetchRemembered(ulong pc, out uint insn, out bool guarded)
     {
         insn = 0;
+        guarded = false;
         if (pc >> 12 != _fetchVaPage || memory.PageCache is not { } pages || !pages.IsStage2Current(_fetchView)) return false;
         if (_fetchWalk is not { } e)
         {
@@ -60,6 +64,8 @@ internal sealed partial class A64Interpreter
         }
         ulong ipa = _fetchIpaPage | (pc & 0xfff);
         insn = BinaryPrimitives.ReadUInt32LittleEndian(_fetchView.Span(ipa & ((ulong)EmulatorConfig.PageSize - 1), 4));
+        // The GP bit of the walk the page was remembered with (unchanged, as checked above); false with the MMU off.
+        guarded = _fetchGuarded;
         return true;
     }
 
@@ -68,7 +74,7 @@ internal sealed partial class A64Interpreter
     /// the stage-2 cache holds it and (MMU on) the fetch walk for it is remembered with views of the same epoch;
     /// otherwise forgets the remembered page.
     /// </summary>
-    private void RememberFetch(ulong pc, ulong ipa)
+    private void RememberFetch(ulong pc, ulong ipa, bool guarded)
     {
         _fetchVaPage = ulong.MaxValue;
         if (memory.PageCache is not { } pages || !pages.TryGetStage2ReadView(ipa, out var view)) return;
@@ -83,6 +89,6 @@ internal sealed partial class A64Interpreter
                 return;
             _fetchWalkVersion = walk.Version;
         }
-        (_fetchView, _fetchWalk, _fetchIpaPage, _fetchVaPage) = (view, walk, ipa & ~0xfffUL, pc >> 12);
+        (_fetchView, _fetchWalk, _fetchIpaPage, _fetchVaPage, _fetchGuarded) = (view, walk, ipa & ~0xfffUL, pc >> 12, guarded);
     }
 }

@@ -31,9 +31,18 @@ internal sealed partial class A64Interpreter
     /// Stage 1 for one access of the current instruction. False: the instruction took an exception (the fault is
     /// delivered). MMU off: the VA is the IPA (D8.2.11 "The effects of disabling the stage 1 MMU"), as before.
     /// </summary>
-    private bool Translate(ulong va, S1Access access, out ulong ipa, bool aligned = true)
+    private bool Translate(ulong va, S1Access access, out ulong ipa, bool aligned = true) =>
+        Translate(va, access, out ipa, out _, aligned);
+
+    /// <summary>
+    /// <see cref="Translate(ulong, S1Access, out ulong, bool)"/>, also telling whether the page is guarded (the leaf's
+    /// GP bit with FEAT_BTI). With the MMU off there is no descriptor and so no GP bit: nothing is guarded
+    /// (AArch64.S1DisabledOutput leaves the result's GP '0').
+    /// </summary>
+    private bool Translate(ulong va, S1Access access, out ulong ipa, out bool guarded, bool aligned = true)
     {
         ipa = va;
+        guarded = false;
         if (!MmuOn)
         {
             // AArch64.S1DisabledOutput: data accesses are Device-nGnRnE (Attr 0x00), so an unaligned one faults.
@@ -53,6 +62,7 @@ internal sealed partial class A64Interpreter
                 return false;
             case S1Status.Ok:
                 ipa = r.Ipa;
+                guarded = r.Guarded;
                 return true;
             case S1Status.Fault:
                 // D8.16 / AArch64.Abort → AArch64.DataAbort / InstructionAbort taken to EL1: EC 0x20/0x21 or 0x24/0x25,

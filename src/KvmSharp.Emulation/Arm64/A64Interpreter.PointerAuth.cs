@@ -165,6 +165,9 @@ internal sealed partial class A64Interpreter
         if (HostAddressAuth == 0) return UndefinedContinue();
         if (!Authenticate(key, auth: true, target, modifier, combined: true, out ulong dest)) return A64Outcome.Continue;
         if (opc == 1) cpu.X[30] = cpu.Pc + 4;
+        // BTypeNext (FEAT_BTI, A64Interpreter.Bti.cs): BRAA* as BR (by page and Rn), BLRAA* '10', RETAA/RETAB '00'.
+        if (opc == 0) IndirectJumpBType(rn);
+        else if (opc == 1) IndirectCallBType();
         cpu.Pc = dest;
         return A64Outcome.Continue;
     }

@@ -9,7 +9,7 @@ namespace KvmSharp.Emulation.Arm64;
 /// As X86Emulator.WalkReuse.cs: A64Stage1.Translate is a function of its inputs — the VA, the access, EL0 or EL1,
 /// PSTATE.PAN's effect, TCR_EL1, the selected TTBRn_EL1 (ASID included), SCTLR_EL1 (WXN), MAIR_EL1,
 /// ID_AA64MMFR0_EL1 — and of the descriptors it reads, in order. A successful walk is remembered with those inputs and
-/// its descriptors' IPAs and values; it is reused only when every input is equal and every descriptor, read again
+/// its descriptors' IPAs and values (and its result, the leaf's GP bit included); it is reused only when every input is equal and every descriptor, read again
 /// through stage 2 now, in the same order, is the value it used. So the walk would read exactly the same addresses and
 /// values and decide the same: what is skipped is only the decoding of TCR_EL1 and the descriptors, and the permission
 /// computation. A re-read that does not complete at stage 2 is the walk's own stage-2 fault at that descriptor (the
@@ -43,6 +43,7 @@ internal sealed partial class A64Interpreter
         public int Level;
         public byte Attr;
         public uint Sh;
+        public bool Guarded;
 
         // Bumped at every walk into this entry: the fetch page (A64Interpreter.FetchCache.cs) relies on a walk it saw.
         public long Version;
@@ -70,7 +71,7 @@ internal sealed partial class A64Interpreter
         {
             if (e.HasViews && memory.PageCache is { } pages && pages.IsStage2Current(e.Views[0]))
             {
-                if (DescriptorsUnchanged(e)) return new(S1Status.Ok, e.IpaPage | (va & 0xfff), Level: e.Level, Attr: e.Attr, Sh: e.Sh);
+                if (DescriptorsUnchanged(e)) return new(S1Status.Ok, e.IpaPage | (va & 0xfff), Level: e.Level, Attr: e.Attr, Sh: e.Sh, Guarded: e.Guarded);
                 return Walk(e, va, access, el0, pan, tcr, ttbr, sctlr, mair, mmfr0);
             }
             Span<byte> raw = _descriptor;
@@ -90,7 +91,7 @@ internal sealed partial class A64Interpreter
             {
                 // Re-read through Access, which cached the pages again: views of this epoch for the next reuse.
                 e.HasViews = TakeViews(e);
-                return new(S1Status.Ok, e.IpaPage | (va & 0xfff), Level: e.Level, Attr: e.Attr, Sh: e.Sh);
+                return new(S1Status.Ok, e.IpaPage | (va & 0xfff), Level: e.Level, Attr: e.Attr, Sh: e.Sh, Guarded: e.Guarded);
             }
         }
         return Walk(e, va, access, el0, pan, tcr, ttbr, sctlr, mair, mmfr0);
@@ -105,7 +106,7 @@ internal sealed partial class A64Interpreter
         if (result.Status == S1Status.Ok)
         {
             (e.VaPage, e.El0, e.Pan, e.Tcr, e.Ttbr, e.Sctlr, e.Mair, e.Mmfr0) = (va >> 12, el0, pan, tcr, ttbr, sctlr, mair, mmfr0);
-            (e.IpaPage, e.Level, e.Attr, e.Sh) = (result.Ipa & ~0xfffUL, result.Level, result.Attr, result.Sh);
+            (e.IpaPage, e.Level, e.Attr, e.Sh, e.Guarded) = (result.Ipa & ~0xfffUL, result.Level, result.Attr, result.Sh, result.Guarded);
             e.Valid = true;
             e.HasViews = TakeViews(e);
         }

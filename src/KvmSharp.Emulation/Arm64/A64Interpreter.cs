@@ -32,7 +32,8 @@ internal enum A64Outcome
 /// leaves no valid syndrome); B, BL, B.cond, CBZ, CBNZ, BR, BLR, RET; NOP and the other hints; WFI; HVC; SMC; UDF; MRS/MSR
 /// on the modelled system registers, MSR DAIFSet/DAIFClr/SPSel and ERET (A64Interpreter.System.cs); the pointer
 /// authentication instructions (A64Interpreter.PointerAuth.cs); retired instructions counted by a vCPU's PMU
-/// (A64Interpreter.Pmu.cs); the FP/SIMD subset behind the CPACR_EL1.FPEN trap (A64Interpreter.Simd.cs).
+/// (A64Interpreter.Pmu.cs); the FP/SIMD subset behind the CPACR_EL1.FPEN trap (A64Interpreter.Simd.cs); branch target
+/// identification on guarded pages where the host CPU has FEAT_BTI (A64Interpreter.Bti.cs).
 /// Architectural exceptions the hardware would take to EL1 without KVM (UDF, a misaligned PC or SP) and the aborts
 /// KVM injects are delivered through VBAR_EL1, as an EL1 guest would see them. Any other encoding ends the run
 /// with an emulation failure (documented gap: real hardware would execute it).
@@ -63,10 +64,11 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
             return A64Outcome.Continue;
         }
         // The page of the last fetch, while Translate and Access would read the same bytes (A64Interpreter.FetchCache.cs).
-        if (!TryFetchRemembered(pc, out uint insn))
+        if (!TryFetchRemembered(pc, out uint insn, out bool guarded))
         {
             // Stage 1 first when the MMU is on (A64Interpreter.Mmu.cs): a fault becomes an Instruction Abort to EL1.
-            if (!Translate(pc, S1Access.Fetch, out ulong fetchIpa)) return A64Outcome.Continue;
+            // It also says whether the page is guarded (FEAT_BTI's InGuardedPage, A64Interpreter.Bti.cs).
+            if (!Translate(pc, S1Access.Fetch, out ulong fetchIpa, out guarded)) return A64Outcome.Continue;
             var r = memory.Access(fetchIpa, _word, write: false, fetch: true);
             switch (r.Status)
             {
@@ -89,9 +91,11 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
                     throw new RunErrorStop(r.Errno, pc, r.MemoryFaultExit, r.Userfault);
             }
             insn = BinaryPrimitives.ReadUInt32LittleEndian(_word);
-            RememberFetch(pc, fetchIpa);
+            RememberFetch(pc, fetchIpa, guarded);
         }
         LastInstruction = insn;
+        // FEAT_BTI (host CPU with ID_AA64PFR1_EL1.BT = 1): the branch target check and PSTATE.BTYPE (A64Interpreter.Bti.cs).
+        if (cpu.IdRegs.Model.Bt != 0) return StepWithBti(insn, guarded);
         // A vCPU with a PMU counts retired instructions (Arm64PmuCounters); without one this is the only cost.
         return cpu.HasPmu ? ExecuteCounted(insn) : Execute(insn);
     }

@@ -28,9 +28,12 @@ internal enum S1Status
     Unsupported,
 }
 
-/// <summary>The outcome of <see cref="A64Stage1.Translate(Arm64Cpu, Stage2Access, ulong, S1Access, bool, bool)"/>; <see cref="Attr"/> and <see cref="Sh"/> feed PAR_EL1.</summary>
+/// <summary>
+/// The outcome of <see cref="A64Stage1.Translate(Arm64Cpu, Stage2Access, ulong, S1Access, bool, bool)"/>; <see cref="Attr"/> and <see cref="Sh"/> feed PAR_EL1;
+/// <see cref="Guarded"/> is the leaf's GP bit (FEAT_BTI guarded page, A64Interpreter.Bti.cs).
+/// </summary>
 internal readonly record struct S1Result(S1Status Status, ulong Ipa = 0, uint Fsc = 0, Stage2Result Walk = default,
-    ulong WalkIpa = 0, int Level = 0, byte Attr = 0, uint Sh = 0);
+    ulong WalkIpa = 0, int Level = 0, byte Attr = 0, uint Sh = 0, bool Guarded = false);
 
 /// <summary>
 /// The descriptors one walk read, in order (<see cref="A64Stage1.Translate(Arm64Cpu, Stage2Access, ulong, S1Access, bool, bool, ref S1Path)"/>):
@@ -79,6 +82,13 @@ internal static class A64Stage1
 
     /// <summary>Descriptor output/next-level address bits [47:12] (and [51:48], RES0 without FEAT_LPA: out of range).</summary>
     private const ulong AddressMask = 0x000F_FFFF_FFFF_F000;
+
+    /// <summary>
+    /// A block or page descriptor's output address bits [49:12] (D8.3.2, 4 KiB granule without FEAT_LPA2: [47:12], with
+    /// [49:48] RES0, out of range here): bits 51 (DBM) and 50 (GP, FEAT_BTI; RES0 without it) are attributes, never
+    /// part of the address.
+    /// </summary>
+    private const ulong LeafAddressMask = 0x0003_FFFF_FFFF_F000;
 
     /// <summary>The TCR_EL1.IPS / ID_AA64MMFR0_EL1.PARange encodings (0b000 32 bits … 0b110 52 bits).</summary>
     private static readonly int[] PaBits = [32, 36, 40, 42, 44, 48, 52];
@@ -189,7 +199,7 @@ internal static class A64Stage1
         // Block (level 1: 1 GiB, level 2: 2 MiB) or page: OA bits [47:leafShift] (D8.3.2 "Block descriptor format").
         int leafShift = 12 + 9 * (3 - level);
         ulong leafMask = (1UL << leafShift) - 1;
-        ulong oa = desc & AddressMask & ~leafMask;
+        ulong oa = desc & LeafAddressMask & ~leafMask;
         if (oa >> oaBits != 0) return Fault(FscAddressSize, level);
         // AF = 0 → Access flag fault (D8.5.1; no hardware update: TCR_EL1.HA is refused, see the class comment).
         if (((desc >> 10) & 1) == 0) return Fault(FscAccessFlag, level);
@@ -214,7 +224,12 @@ internal static class A64Stage1
         // The memory type also rides on a permission fault: a Device alignment fault takes priority over it.
         byte attr = (byte)(cpu.SysRegs[MairIndex] >> (8 * (int)((desc >> 2) & 7)));
         if (!allowed) return Fault(FscPermission, level) with { Attr = attr };
-        return new(S1Status.Ok, oa | (va & leafMask), Level: level, Attr: attr, Sh: (uint)(desc >> 8) & 3);
+        // GP, bit 50 of a stage-1 block or page descriptor (D8.3.2 "Block descriptor and Page descriptor formats": the
+        // Guarded Page field with FEAT_BTI, RES0 and ignored without it): the page is guarded, the InGuardedPage of
+        // BranchTargetCheck for a fetch from it. FEAT_BTI is the host CPU's (ID_AA64PFR1_EL1.BT of the model): the
+        // hardware enforces it whatever the VM's ID registers say.
+        bool guarded = ((desc >> 50) & 1) != 0 && cpu.IdRegs.Model.Bt != 0;
+        return new(S1Status.Ok, oa | (va & leafMask), Level: level, Attr: attr, Sh: (uint)(desc >> 8) & 3, Guarded: guarded);
     }
 
     private static S1Result Fault(uint type, int level) => new(S1Status.Fault, Fsc: type | (uint)level, Level: level);

@@ -88,6 +88,17 @@ internal sealed class Arm64Cpu
     /// <summary>PSTATE.M[3:0]: 0 EL0t, 4 EL1t, 5 EL1h.</summary>
     public ulong Mode => Pstate & 0xf;
 
+    /// <summary>
+    /// KVM stepping over a trapped instruction (arch/arm64/kvm/hyp/include/hyp/adjust_pc.h kvm_skip_instr, AArch64):
+    /// "*vcpu_pc(vcpu) += 4; *vcpu_cpsr(vcpu) &amp;= ~PSR_BTYPE_MASK" — the next instruction is not a branch target. Its
+    /// single-step part is Arm64SingleStep.SkippedByKvm.
+    /// </summary>
+    public void SkipInstruction()
+    {
+        Pc += 4;
+        Pstate &= ~(3UL << 10);
+    }
+
     public bool AtEl0 => (Mode >> 2) == 0;
 
     /// <summary>The stack pointer the current mode selects: SP_EL0 in EL0t/EL1t, SP_EL1 in EL1h.</summary>

@@ -177,7 +177,7 @@ internal static class Arm64Run
                     // userspace maintains the same abstraction for both SMCs and HVCs"); "SMCs with a nonzero
                     // immediate are reserved according to DEN0028E 2.9": x0 = ~0, nothing else. No statistic but exits.
                     Arm64VcpuStats.Exit(vcpu);
-                    state.Cpu.Pc += 4;
+                    state.Cpu.SkipInstruction();
                     if (state.Interpreter.ExceptionImm16 != 0)
                     {
                         state.Cpu.X[0] = ulong.MaxValue;
@@ -200,7 +200,7 @@ internal static class Arm64Run
             {
                 HandledInKernel(run, m.Syndrome, readData: default);
                 Arm64VcpuStats.MmioExit(vcpu, inKernel: true);
-                state.Cpu.Pc += 4;
+                state.Cpu.SkipInstruction();
                 Arm64SingleStep.SkippedByKvm(state);
                 return null;
             }
@@ -215,7 +215,7 @@ internal static class Arm64Run
                     Arm64VcpuStats.MmioExit(vcpu, inKernel: true);
                     ulong v = A64Interpreter.ReadLittleEndian(rd);
                     state.Cpu.SetReg(m.Syndrome.Rt, A64Interpreter.Extend(v, m.Syndrome.Length, m.Syndrome.SignExtend, m.Syndrome.Sf));
-                    state.Cpu.Pc += 4;
+                    state.Cpu.SkipInstruction();
                     Arm64SingleStep.SkippedByKvm(state);
                     return null;
                 }
@@ -365,7 +365,7 @@ internal static class Arm64Run
             ulong data = A64Interpreter.ReadLittleEndian(vcpu.Run.MmioData(m.Length));
             state.Cpu.SetReg(m.Rt, A64Interpreter.Extend(data, m.Length, m.SignExtend, m.Sf));
         }
-        state.Cpu.Pc += 4;
+        state.Cpu.SkipInstruction();
         // kvm_incr_pc: the skip "advances the singlestep state machine" (PSTATE.SS = 0): while stepping, the step
         // exception comes at the next entry, after the access.
         Arm64SingleStep.SkippedByKvm(state);
