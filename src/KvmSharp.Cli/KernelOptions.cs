@@ -52,7 +52,7 @@ public sealed class KernelOptions
     {
         Description = "The emulated arm64 host CPU (with --kernel emulated --arch arm64): neoverse-n1 (default; Armv8.2), " +
                       "neoverse-n1+pauth, neoverse-v1 (Armv8.4, SVE 256, BF16/I8MM, SHA3/SHA512/SM3/SM4, FHM, FCMA, JSCVT, FlagM, RNG, " +
-                      "LRCPC2) or neoverse-v2 (Armv9.0, SVE2 128, and FRINTTS, FlagM2, SB)",
+                      "LRCPC2, DIT, LSE2) or neoverse-v2 (Armv9.0, SVE2 128, and FRINTTS, FlagM2, SB, BTI)",
     };
 
     private readonly Option<string> _device = new("--device")

@@ -14,6 +14,22 @@ public sealed partial class MicroVm
     /// </summary>
     public GuestArchitecture Architecture => _arm64 is null ? GuestArchitecture.X86_64 : GuestArchitecture.Arm64;
 
+    /// <summary>
+    /// True for an arm64 micro-VM whose image was built for BTI (<see cref="GuestImage.BranchProtection"/>) on a vCPU
+    /// with FEAT_BTI: the image's pages are guarded, so an indirect branch in them to anything but a landing pad ends
+    /// the call with a branch target exception (EC 0x0D). A snapshot keeps the tables it was taken with.
+    /// </summary>
+    public bool BranchTargetsGuarded => _arm64?.GuardsBranchTargets(Image) == true;
+
+    /// <summary>
+    /// True for an arm64 micro-VM whose image was built with return-address signing
+    /// (<see cref="BranchProtection.Pac"/>: -mbranch-protection=pac-ret or standard) on a kernel that offers pointer
+    /// authentication (KVM_CAP_ARM_PTRAUTH_ADDRESS and _GENERIC): its vCPU has the two features, keys of its own, and
+    /// SCTLR_EL1's EnIA/EnIB/EnDA/EnDB set, so a return address overwritten in memory fails its AUTIASP and the RET
+    /// faults instead of going where the overwrite pointed. Elsewhere PACIASP/AUTIASP are NOPs.
+    /// </summary>
+    public bool ReturnAddressesSigned => _arm64?.PointerAuth == true;
+
     /// <summary>The kernel's architecture for <paramref name="vm"/>; a different <see cref="MicroVmOptions.Architecture"/> is refused.</summary>
     private static GuestArchitecture ArchitectureOf(Kvm kvm, Vm vm, MicroVmOptions options)
     {
@@ -54,7 +70,7 @@ public sealed partial class MicroVm
         bool lazy = false;
         try
         {
-            Arm64Boot boot = Arm64Boot.Open(vm, options.Arm64SveVectorBits);
+            Arm64Boot boot = Arm64Boot.Open(vm, options.Arm64SveVectorBits, image.BranchProtection.HasFlag(BranchProtection.Pac));
             string? noGuestMemfd = options.Memory is null ? GuestMemory.GuestMemfdUnavailableReason(vm) : null;
             GuestMemoryBacking backing = options.Memory
                 ?? (noGuestMemfd is null ? GuestMemoryBacking.GuestMemfd : GuestMemoryBacking.HostMemory);
@@ -73,7 +89,12 @@ public sealed partial class MicroVm
                 else memory.WritePages(snapshot.Pages);
             }
             vcpu = vm.CreateVcpu(0);
-            if (snapshot is null) boot.InitVcpu(vcpu);
+            if (snapshot is null)
+            {
+                boot.InitVcpu(vcpu);
+                // Only now is it known whether the vCPU has FEAT_BTI: rewrite the tables with the image guarded.
+                if (boot.GuardsBranchTargets(image)) Arm64PageTables.Write(memory, image.Segments);
+            }
             return new MicroVm(image, options, owned, vm, memory, noGuestMemfd, conversion: null, vcpu, default, null, null, null, null, boot)
             {
                 LastRestoreWasLazy = lazy,

@@ -479,7 +479,7 @@ public sealed partial class MicroVm : IDisposable
         else
         {
             _memory.Discard();
-            if (_arm64 is not null) Arm64Boot.WriteBootState(_memory);
+            if (_arm64 is not null) Arm64Boot.WriteBootState(_memory, _arm64.GuardsBranchTargets(Image) ? Image.Segments : null);
             else WriteBootState(_memory, _snp, _td);
             LastImageLoad = Image.WriteToFresh(_memory);
             // Host memory keeps what the host just wrote (the guest has not run since the discard) and logs the

@@ -89,9 +89,12 @@ public static partial class RunCommand
     /// The run's JSON object; <paramref name="noDirectMap"/>: the guest_memfd left the kernel's direct map
     /// (<c>"direct_map":"removed"</c>, a proposal only the emulated kernel has; else <c>"kept"</c>). A run from a snapshot
     /// adds <paramref name="restore"/> (<c>"restore":"eager"</c> or <c>"lazy"</c>) and <paramref name="lazyPagesPopulated"/>.
+    /// An arm64 micro-VM adds <paramref name="branchProtection"/>: <c>"bti_guarded"</c> (MicroVm.BranchTargetsGuarded)
+    /// and <c>"return_addresses_signed"</c> (MicroVm.ReturnAddressesSigned).
     /// </summary>
     public static void WriteJson(TextWriter output, CallResult result, GuestMemoryBacking memory, bool noDirectMap = false,
-        IReadOnlyList<(string Name, ulong Value)>? vcpuStats = null, string? restore = null, long lazyPagesPopulated = 0)
+        IReadOnlyList<(string Name, ulong Value)>? vcpuStats = null, string? restore = null, long lazyPagesPopulated = 0,
+        (bool BtiGuarded, bool PacSigned)? branchProtection = null)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(result);
@@ -120,6 +123,11 @@ public static partial class RunCommand
             w.WriteNumber("conversions", result.Conversions);
             w.WriteString("memory", MemoryName(memory));
             w.WriteString("direct_map", noDirectMap ? "removed" : "kept");
+            if (branchProtection is var (guarded, signed))
+            {
+                w.WriteBoolean("bti_guarded", guarded);
+                w.WriteBoolean("return_addresses_signed", signed);
+            }
             if (restore is not null)
             {
                 // A run from a snapshot: how it was restored, and the pages a lazy restore wrote on first touch.

@@ -131,6 +131,7 @@ public static partial class RunCommand
         GuestMemoryBacking used;
         bool noDirectMap;
         List<(string Name, ulong Value)>? vcpuStats = null;
+        (bool BtiGuarded, bool PacSigned)? branchProtection = null;
         try
         {
             // A snapshot keeps its memory size and VM type (MicroVm.Create(snapshot) takes them from it).
@@ -143,6 +144,7 @@ public static partial class RunCommand
             }
             used = vm.Memory.Backing;
             noDirectMap = vm.Memory.RemovedFromDirectMap;
+            if (vm.Architecture == GuestArchitecture.Arm64) branchProtection = (vm.BranchTargetsGuarded, vm.ReturnAddressesSigned);
             if (used == GuestMemoryBacking.HostMemory && asked is null)
                 HostMemoryFallback(vm, kernel, kernel.Kind == KernelKind.Linux ? device : selection.Module, backing, error);
             result = InvokeCalls(vm, demo, calls, json, output, cancellationToken);
@@ -188,7 +190,7 @@ public static partial class RunCommand
         }
         sink?.Flush();
 
-        if (json) WriteJson(output, result, used, noDirectMap, vcpuStats, restore, lazyPages);
+        if (json) WriteJson(output, result, used, noDirectMap, vcpuStats, restore, lazyPages, branchProtection);
         else WriteText(output, result, restore, lazyPages, vcpuStats);
         return ExitCode(result);
     }

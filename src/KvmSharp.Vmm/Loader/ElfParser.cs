@@ -7,7 +7,8 @@ namespace KvmSharp.Vmm.Loader;
 
 /// <summary>
 /// Reads a static ELF64 little-endian x86-64 or AArch64 ET_EXEC (System V gABI; field offsets as in include/uapi/linux/elf.h):
-/// PT_LOAD segments, e_entry, and global/weak STT_FUNC symbols from .symtab as exports. Every offset and size read
+/// PT_LOAD segments, e_entry, global/weak STT_FUNC symbols from .symtab as exports, and an AArch64 image's
+/// PT_GNU_PROPERTY branch-protection bits (Loader/ElfProperties.cs). Every offset and size read
 /// from the file is checked before use, so a malformed image is a <see cref="GuestImageException"/>, never an
 /// out-of-range read. The machine (e_machine) becomes <see cref="GuestImage.Architecture"/>; the segment rules are the
 /// same for both (the arm64 layout keeps the image area of the x86-64 one: Arch/Arm64/Layout.cs).
@@ -65,7 +66,8 @@ internal static class ElfParser
         if (!segments.Any(s => entry >= s.Address && entry < s.End))
             throw Fail(GuestImageError.BadEntry, $"e_entry 0x{entry:X} is not inside a PT_LOAD segment");
         var exports = ReadExports(file, shoff, shentsize, shnum, segments);
-        return new GuestImage(GuestImageKind.Elf, segments, entry, exports, architecture);
+        var protection = architecture == GuestArchitecture.Arm64 ? ReadBranchProtection(file, phoff, phentsize, phnum) : BranchProtection.None;
+        return new GuestImage(GuestImageKind.Elf, segments, entry, exports, architecture, protection);
     }
 
     private static List<ImageSegment> ReadSegments(ReadOnlyMemory<byte> image, ulong phoff, ushort phentsize, ushort phnum)
@@ -101,6 +103,24 @@ internal static class ElfParser
         }
         if (segments.Count == 0) throw Fail(GuestImageError.NoSegments, "the ELF file has no PT_LOAD segment");
         return segments;
+    }
+
+    /// <summary>
+    /// The AArch64 feature bits of the image's PT_GNU_PROPERTY segment (fs/binfmt_elf.c load_elf_binary takes the last
+    /// such program header), or none without one. The table was checked by <see cref="ReadSegments"/>.
+    /// </summary>
+    private static BranchProtection ReadBranchProtection(ReadOnlySpan<byte> file, ulong phoff, ushort phentsize, ushort phnum)
+    {
+        int found = -1;
+        for (int i = 0; i < phnum; i++)
+        {
+            if (U32(file, (int)phoff + i * phentsize) == ElfProperties.PT_GNU_PROPERTY) found = i;
+        }
+        if (found < 0) return BranchProtection.None;
+        int at = (int)phoff + found * phentsize;
+        ulong offset = U64(file, at + 8), filesz = U64(file, at + 32);
+        CheckRange(file, offset, filesz, $"PT_GNU_PROPERTY segment (program header {found})");
+        return ElfProperties.ReadAarch64Features(file.Slice((int)offset, (int)filesz));
     }
 
     private static Dictionary<string, ulong> ReadExports(ReadOnlySpan<byte> file, ulong shoff, ushort shentsize, ushort shnum, List<ImageSegment> segments)

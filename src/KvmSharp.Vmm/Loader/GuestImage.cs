@@ -21,10 +21,11 @@ public enum GuestImageKind
 public sealed class GuestImage
 {
     internal GuestImage(GuestImageKind kind, IReadOnlyList<ImageSegment> segments, ulong entry, IReadOnlyDictionary<string, ulong> exports,
-        GuestArchitecture? architecture = null)
+        GuestArchitecture? architecture = null, BranchProtection branchProtection = BranchProtection.None)
     {
         Kind = kind;
         Architecture = architecture;
+        BranchProtection = branchProtection;
         Segments = segments;
         Entry = entry;
         Exports = exports.ToFrozenDictionary(StringComparer.Ordinal);
@@ -38,6 +39,13 @@ public sealed class GuestImage
     /// say nothing about it (the micro-VM runs them as its own architecture's code).
     /// </summary>
     public GuestArchitecture? Architecture { get; }
+
+    /// <summary>
+    /// The AArch64 branch-protection features an arm64 ELF image was built for (its GNU_PROPERTY_AARCH64_FEATURE_1_AND
+    /// bits; <see cref="BranchProtection.None"/> for x86-64 and flat images). With <see cref="BranchProtection.Bti"/> an
+    /// arm64 micro-VM on a CPU with FEAT_BTI maps the image's pages guarded (<see cref="MicroVm.BranchTargetsGuarded"/>).
+    /// </summary>
+    public BranchProtection BranchProtection { get; }
 
     /// <summary>
     /// What loading copies into guest memory: the PT_LOAD segments in file order, or the one flat segment.

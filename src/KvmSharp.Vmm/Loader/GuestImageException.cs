@@ -61,4 +61,6 @@ public enum GuestImageError
     NoSegments,
     /// <summary>An ELF of the other instruction set than the micro-VM's (x86-64 on arm64 or the reverse).</summary>
     WrongArchitecture,
+    /// <summary>An AArch64 ELF whose PT_GNU_PROPERTY note the kernel would refuse (ENOEXEC; Loader/ElfProperties.cs).</summary>
+    BadProperty,
 }

@@ -13,6 +13,8 @@ namespace KvmSharp.Vmm.Snapshots;
 /// u8 kind (0 = ELF, 1 = flat); u64 entry
 /// u32 segment count; per segment: u64 address, u64 memory size, u64 data length, data
 /// u32 export count;  per export:  u16 name length, UTF-8 name, u64 address
+/// [u32 branch protection]  only when not 0 (an arm64 ELF's GNU_PROPERTY_AARCH64_FEATURE_1_AND bits), so every image
+///                          without it encodes, and is named, as before
 /// </code>
 /// The SHA-256 of these bytes names the image (<see cref="GuestImage.Digest"/>).
 /// </summary>
@@ -46,6 +48,11 @@ internal static class ImageEncoding
             stream.Write(utf8);
             BinaryPrimitives.WriteUInt64LittleEndian(buffer, address);
             stream.Write(buffer[..8]);
+        }
+        if (image.BranchProtection != BranchProtection.None)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(buffer, (uint)image.BranchProtection);
+            stream.Write(buffer[..4]);
         }
         return stream.ToArray();
     }

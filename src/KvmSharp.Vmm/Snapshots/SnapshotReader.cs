@@ -240,8 +240,18 @@ internal sealed class SnapshotReader
             previous = name;
         }
         if (!segments.Any(s => entry >= s.Address && entry < s.End)) throw Invalid(entryAt, $"entry 0x{entry:X} is not inside a segment");
+        // ImageEncoding: an arm64 ELF's branch-protection bits follow, only when not 0.
+        var protection = BranchProtection.None;
+        if (end - _offset == 4)
+        {
+            Fill(field[..4], "the image's branch protection");
+            uint bits = U32(field, 0);
+            if (bits == 0 || (bits & ~(uint)(BranchProtection.Bti | BranchProtection.Pac)) != 0)
+                throw Invalid(_offset - 4, $"branch protection 0x{bits:X}; written only when not 0, with the bits BTI (1) and PAC (2)");
+            protection = (BranchProtection)bits;
+        }
         if (_offset != end) throw Invalid(_offset, $"the image section has {end - _offset} bytes after its last export");
-        return new GuestImage(kind, segments, entry, exports);
+        return new GuestImage(kind, segments, entry, exports, branchProtection: protection);
     }
 
     private PageSet ReadPages(uint count, int pageSize, ulong memoryPages)

@@ -23,12 +23,38 @@ internal sealed class Arm64Boot
     // one vCPU was finalized (its first KVM_ARM_VCPU_INIT is followed by KVM_REG_ARM64_SVE_VLS and the finalize).
     private readonly int _sveVq;
     private bool _sveFinalized;
+    // Pointer authentication (an image built with -mbranch-protection=pac-ret on a kernel that offers it): the ten
+    // key registers' values, drawn once per micro-VM as Linux draws a process's keys at exec
+    // (arch/arm64/kernel/pointer_auth.c ptrauth_keys_init_user); null without.
+    private readonly ulong[]? _pointerAuthKeys;
 
-    private Arm64Boot(kvm_vcpu_init init, int sveVq)
+    private Arm64Boot(kvm_vcpu_init init, int sveVq, bool pointerAuth)
     {
         _init = init;
         _sveVq = sveVq;
+        if (pointerAuth)
+        {
+            _pointerAuthKeys = new ulong[PointerAuthKeyRegisters.Length];
+            System.Security.Cryptography.RandomNumberGenerator.Fill(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_pointerAuthKeys.AsSpan()));
+        }
     }
+
+    /// <summary>The key registers, in <see cref="_pointerAuthKeys"/>' order.</summary>
+    private static readonly ulong[] PointerAuthKeyRegisters =
+    [
+        KvmArm64PtrAuth.APIAKEYLO_EL1, KvmArm64PtrAuth.APIAKEYHI_EL1, KvmArm64PtrAuth.APIBKEYLO_EL1, KvmArm64PtrAuth.APIBKEYHI_EL1,
+        KvmArm64PtrAuth.APDAKEYLO_EL1, KvmArm64PtrAuth.APDAKEYHI_EL1, KvmArm64PtrAuth.APDBKEYLO_EL1, KvmArm64PtrAuth.APDBKEYHI_EL1,
+        KvmArm64PtrAuth.APGAKEYLO_EL1, KvmArm64PtrAuth.APGAKEYHI_EL1,
+    ];
+
+    /// <summary>
+    /// SCTLR_EL1.EnIA (31), EnIB (30), EnDA (27), EnDB (13): the PAC and AUT instructions of each key take effect (Arm
+    /// ARM D19.2.118; clear, they are NOPs in the hint space), as Linux sets them for a process (SCTLR_USER_MASK).
+    /// </summary>
+    private const ulong SctlrPointerAuth = (1UL << 31) | (1UL << 30) | (1UL << 27) | (1UL << 13);
+
+    /// <summary>Whether the vCPU has pointer authentication, with keys and SCTLR_EL1's enables set at every init.</summary>
+    public bool PointerAuth => _pointerAuthKeys is not null;
 
     /// <summary>
     /// KVM_ARM_PREFERRED_TARGET of <paramref name="vm"/>, with PSCI 0.2 added, and with KVM_ARM_VCPU_SVE when
@@ -36,18 +62,24 @@ internal sealed class Arm64Boot
     /// KVM_CAP_ARM_SVE: r = system_supports_sve();" — whose KVM_ARM_VCPU_INIT would refuse the feature with EINVAL:
     /// arm.c kvm_vcpu_init_check_features against system_supported_vcpu_features) is refused here, naming the length.
     /// </summary>
-    public static Arm64Boot Open(Vm vm, int? sveBits = null)
+    public static Arm64Boot Open(Vm vm, int? sveBits = null, bool pointerAuth = false)
     {
         kvm_vcpu_init init = vm.PreferredTarget();
         init.features[0] |= 1u << KvmArm64Constants.KVM_ARM_VCPU_PSCI_0_2;
-        if (sveBits is not int bits) return new Arm64Boot(init, 0);
+        // Address and generic authentication together, or neither (arm.c kvm_vcpu_init_check_features:
+        // "vcpu_has_feature(ADDRESS) != vcpu_has_feature(GENERIC)" is EINVAL), and only where the kernel offers both.
+        pointerAuth = pointerAuth && vm.CheckExtension(KvmArm64PtrAuth.KVM_CAP_ARM_PTRAUTH_ADDRESS) > 0 &&
+            vm.CheckExtension(KvmArm64PtrAuth.KVM_CAP_ARM_PTRAUTH_GENERIC) > 0;
+        if (pointerAuth)
+            init.features[0] |= (1u << KvmArm64Constants.KVM_ARM_VCPU_PTRAUTH_ADDRESS) | (1u << KvmArm64Constants.KVM_ARM_VCPU_PTRAUTH_GENERIC);
+        if (sveBits is not int bits) return new Arm64Boot(init, 0, pointerAuth);
         if (vm.CheckExtension(KvmArm64Sve.KVM_CAP_ARM_SVE) <= 0)
         {
             throw new MicroVmSveException(bits, [],
                 $"MicroVmOptions.Arm64SveVectorBits = {bits}: this kernel offers no SVE vCPU (KVM_CAP_ARM_SVE is 0: the host CPU has no SVE)");
         }
         init.features[0] |= 1u << KvmArm64Constants.KVM_ARM_VCPU_SVE;
-        return new Arm64Boot(init, bits / MicroVmOptions.MinSveVectorBits);
+        return new Arm64Boot(init, bits / MicroVmOptions.MinSveVectorBits, pointerAuth);
     }
 
     /// <summary>
@@ -78,8 +110,24 @@ internal sealed class Arm64Boot
         vcpu.SetOneReg(KvmArm64SysRegs.TCR_EL1, Layout.EntryTcr);
         vcpu.SetOneReg(KvmArm64SysRegs.TTBR0_EL1, Layout.TranslationTables);
         ulong sctlr = vcpu.GetOneReg(KvmArm64SysRegs.SCTLR_EL1);
+        if (_pointerAuthKeys is not null)
+        {
+            for (int i = 0; i < PointerAuthKeyRegisters.Length; i++) vcpu.SetOneReg(PointerAuthKeyRegisters[i], _pointerAuthKeys[i]);
+            sctlr |= SctlrPointerAuth;
+        }
         vcpu.SetOneReg(KvmArm64SysRegs.SCTLR_EL1, (sctlr | Layout.EntrySctlrBits) & ~SctlrA);
     }
+
+    private bool? _hasBti;
+
+    /// <summary>
+    /// Whether <paramref name="image"/>'s pages are mapped guarded: it was built for BTI
+    /// (<see cref="Loader.BranchProtection.Bti"/>) and the vCPU has FEAT_BTI — as Linux maps such an executable's
+    /// segments with PROT_BTI only when system_supports_bti() (arch/arm64/kernel/process.c arch_parse_elf_property,
+    /// arch_elf_adjust_prot). Known after the vCPU's first <see cref="ResetVcpu"/>; false before it.
+    /// </summary>
+    public bool GuardsBranchTargets(Loader.GuestImage image) =>
+        _hasBti == true && image.BranchProtection.HasFlag(Loader.BranchProtection.Bti);
 
     /// <summary>
     /// KVM_ARM_VCPU_INIT alone, with this micro-VM's target and features: every register back to its reset value, the
@@ -90,6 +138,8 @@ internal sealed class Arm64Boot
     public void ResetVcpu(Vcpu vcpu)
     {
         vcpu.Init(_init);
+        // ID_AA64PFR1_EL1.BT (bits 3:0): the VM's vCPUs have FEAT_BTI (read once, after the first init).
+        _hasBti ??= (vcpu.GetOneReg(KvmArm64IdRegs.ID_AA64PFR1_EL1) & 0xF) >= 1;
         if (_sveVq != 0 && !_sveFinalized)
         {
             ConfigureSve(vcpu);
@@ -180,11 +230,11 @@ internal sealed class Arm64Boot
     /// <summary>
     /// Writes the translation tables (<see cref="Arm64PageTables"/>), the trampoline, the vector table (with its common
     /// handler) and the call region's magic and version (as X86_64.BootMemory does: a guest's kvms_abi_version() reads
-    /// them) into fresh memory.
+    /// them) into fresh memory; the pages of <paramref name="guarded"/>'s segments guarded (<see cref="GuardsBranchTargets"/>).
     /// </summary>
-    public static void WriteBootState(GuestMemory memory)
+    public static void WriteBootState(GuestMemory memory, IReadOnlyList<Loader.ImageSegment>? guarded = null)
     {
-        Arm64PageTables.Write(memory);
+        Arm64PageTables.Write(memory, guarded);
         memory.Write(Layout.Trampoline, Arm64GuestCode.Trampoline());
         memory.Write(Layout.Vectors, Arm64GuestCode.Vectors());
         memory.Write(CallRegion.Address(CallRegion.Magic), CallRegion.MagicValue);

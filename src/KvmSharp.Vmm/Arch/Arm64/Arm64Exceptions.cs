@@ -56,6 +56,7 @@ public static class Arm64Exceptions
             0x00 => "undefined instruction",
             0x01 => "WFI/WFE trap",
             0x07 => "SVE/SIMD/FP access trap",
+            0x0D => "branch target exception",
             0x0E => "illegal execution state",
             0x15 => "SVC",
             0x16 => "HVC",

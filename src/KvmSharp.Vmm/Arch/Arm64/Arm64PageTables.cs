@@ -11,7 +11,9 @@ namespace KvmSharp.Vmm.Arch.Arm64;
 /// stack guard can be left out; the tables, the trampoline and the vector table read-only) and 2 MiB blocks above;
 /// the port window is 16 Device-nGnRE pages (MAIR index 1). Nothing else is mapped: any other address is a
 /// translation fault. Every descriptor has AF = 1 (no Access flag faults: KVM's guests have no hardware AF update
-/// unless TCR_EL1.HA) and AP[1] = 0 (EL1 only).
+/// unless TCR_EL1.HA) and AP[1] = 0 (EL1 only). The pages (or 2 MiB blocks) of a BTI image's segments can be written
+/// guarded (GP, bit 50: FEAT_BTI's Branch Target exception for an indirect branch to anything but a landing pad; Arm
+/// ARM D8.3 "Stage 1 Block and Page descriptor attributes", ignored by a CPU without FEAT_BTI).
 /// </summary>
 public static class Arm64PageTables
 {
@@ -21,7 +23,7 @@ public static class Arm64PageTables
     // Descriptor bits (Arm ARM D8.3): [1:0] 0b11 table (levels 0-2) or page (level 3), 0b01 block (levels 1-2);
     // AttrIndx [4:2], AP[2] (bit 7: read-only), SH [9:8] (0b11 Inner Shareable), AF (bit 10), PXN (53), UXN (54).
     private const ulong TableOrPage = 0b11, Block = 0b01, ReadOnly = 1UL << 7, InnerShareable = 3UL << 8,
-        AccessFlag = 1UL << 10, Pxn = 1UL << 53, Uxn = 1UL << 54;
+        AccessFlag = 1UL << 10, Guarded = 1UL << 50, Pxn = 1UL << 53, Uxn = 1UL << 54;
 
     /// <summary>The MAIR_EL1 index of RAM's attribute (0xFF in <see cref="Layout.EntryMair"/>).</summary>
     private const ulong NormalMemory = 0UL << 2;
@@ -50,8 +52,11 @@ public static class Arm64PageTables
     public static bool IsGuardPage(ulong gpa) =>
         gpa / PageSize == Layout.NullGuard / PageSize || gpa / PageSize == Layout.StackGuard / PageSize;
 
-    /// <summary>Writes the five table pages into <paramref name="memory"/>, mapping its whole size (a multiple of 2 MiB, at most 1 GiB).</summary>
-    public static void Write(GuestMemory memory)
+    /// <summary>
+    /// Writes the five table pages into <paramref name="memory"/>, mapping its whole size (a multiple of 2 MiB, at most
+    /// 1 GiB); every RAM page or block that holds part of a segment of <paramref name="guarded"/> is guarded (GP).
+    /// </summary>
+    public static void Write(GuestMemory memory, IReadOnlyList<Loader.ImageSegment>? guarded = null)
     {
         ArgumentNullException.ThrowIfNull(memory);
         byte[] tables = new byte[Layout.TranslationTablesEnd - Layout.TranslationTables];
@@ -64,11 +69,14 @@ public static class Arm64PageTables
         // Level 2 of RAM: [0] → the level-3 table of the first 2 MiB, then 2 MiB blocks up to the memory's end.
         Set(span, Layout.RamL2Table, 0, Layout.RamL3Table | TableOrPage);
         for (ulong block = BlockSize; block < memory.Size && block < 1UL << 30; block += BlockSize)
-            Set(span, Layout.RamL2Table, (int)(block / BlockSize), block | Ram | Block);
+            Set(span, Layout.RamL2Table, (int)(block / BlockSize), block | Ram | Block | GuardIf(guarded, block, BlockSize));
 
         // Level 3 of the first 2 MiB: 4 KiB pages, the guard pages invalid.
         for (int i = 0; i < Entries; i++)
-            Set(span, Layout.RamL3Table, i, LowPageDescriptor((ulong)i * PageSize));
+        {
+            ulong page = (ulong)i * PageSize, d = LowPageDescriptor(page);
+            Set(span, Layout.RamL3Table, i, d == 0 ? 0 : d | GuardIf(guarded, page, PageSize));
+        }
 
         // The port window: level 2 [index of its 2 MiB] → level 3, whose first 16 entries are Device pages.
         Set(span, Layout.PortL2Table, (int)((Layout.PortWindow >> 21) & (Entries - 1)), Layout.PortL3Table | TableOrPage);
@@ -77,6 +85,10 @@ public static class Arm64PageTables
 
         memory.Write(Layout.TranslationTables, tables);
     }
+
+    /// <summary>GP when a segment of <paramref name="guarded"/> overlaps [<paramref name="start"/>, + <paramref name="size"/>).</summary>
+    private static ulong GuardIf(IReadOnlyList<Loader.ImageSegment>? guarded, ulong start, ulong size) =>
+        guarded is not null && guarded.Any(s => s.Address < start + size && start < s.End) ? Guarded : 0;
 
     private static void Set(Span<byte> tables, ulong table, int index, ulong descriptor) =>
         BinaryPrimitives.WriteUInt64LittleEndian(tables[(int)(table - Layout.TranslationTables + (ulong)index * 8)..], descriptor);
