@@ -159,4 +159,17 @@ public class Arm64PstateFieldTests
             Assert.Equal(v8dot4 ? 1UL : 0UL, (v.GetOneReg(KvmArm64IdRegs.ID_AA64MMFR2_EL1) >> 32) & 0xF);
         }
     }
+    /// <summary>
+    /// HLT #0 (halting debug, which a guest never has enabled: EDSCR.HDE = 0) is UNDEFINED on every preset, EC 0x00 at
+    /// the instruction.
+    /// </summary>
+    [Fact]
+    public void Hlt_is_undefined_without_halting_debug()
+    {
+        foreach (var model in AllPresets)
+        {
+            using var s = Arm64TestVm.RunningWords(model, 0xD440_0000);
+            AssertUndefinedAt(RunOn(s), Arm64Guest.CodeGpa);
+        }
+    }
 }

@@ -51,6 +51,13 @@ internal sealed partial class A64Interpreter
             if (!BrkToHost(imm16)) TakeException(EcBrk, cpu.Pc, far: null, iss: imm16);
             return true;
         }
+        // HLT (C6.2 HLT: "if EDSCR.HDE == '0' || !HaltingAllowed() then UNDEFINED"): halting debug belongs to an
+        // external debugger, which a KVM guest never has enabled, so it is UNDEFINED (EC 0x00).
+        if ((insn & 0xFFE0_001F) == 0xD440_0000)
+        {
+            Undefined();
+            return true;
+        }
         // Test and branch (immediate).
         if ((insn & 0x7E00_0000) == 0x3600_0000) { TestBranch(insn); return true; }
         // Loads and stores with V (bit 26) = 0.
