@@ -84,22 +84,6 @@ public class Arm64FlagMRngSbRcpc2Tests
     public void Flag_manipulation_random_numbers_sb_and_ldapur_stlur_give_what_qemu_gives() =>
         Arm64Sve2Tests.CompareWithQemu(Built.Value, Names(Cases), 128, Arm64CpuModel.NeoverseV2);
 
-    /// <summary>A vCPU of <paramref name="s"/>, set up by <paramref name="prepare"/>, run until the ucall ("done", or "fail" from the vector).</summary>
-    private static KvmSharp.Vcpu RunOn(Arm64TestVm s, Action<KvmSharp.Vcpu>? prepare = null)
-    {
-        var v = s.AddVcpu();
-        prepare?.Invoke(v);
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
-        return v;
-    }
-
-    private static void AssertUndefined(KvmSharp.Vcpu v)
-    {
-        Assert.NotEqual(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
-        Assert.Equal(0x00UL, v.GetOneReg(KvmArm64SysRegs.ESR_EL1) >> 26);
-        Assert.Equal(Arm64Guest.CodeGpa, v.GetOneReg(KvmArm64Regs.ElrEl1));
-    }
-
     public static TheoryData<string, uint, ulong, ulong> FlagGateRows => new()
     {
         // name, instruction, NZCV before, NZCV after (on a preset that has the feature).
@@ -124,7 +108,7 @@ public class Arm64FlagMRngSbRcpc2Tests
         foreach (var model in new[] { Arm64CpuModel.NeoverseN1, Arm64CpuModel.WithPointerAuth, Arm64CpuModel.NeoverseV1, Arm64CpuModel.NeoverseV2 })
         {
             using var s = Arm64TestVm.RunningWords(model, insn);
-            var v = RunOn(s, v =>
+            var v = s.RunToUcall(v =>
             {
                 v.SetOneReg(KvmArm64Regs.X(1), name == "setf16 w1" ? 0x1_0000_0000UL : 0x1A0UL);
                 v.SetOneReg(KvmArm64Regs.Pstate, (v.GetOneReg(KvmArm64Regs.Pstate) & ~0xF000_0000UL) | (before << 28));
@@ -132,7 +116,7 @@ public class Arm64FlagMRngSbRcpc2Tests
             bool offered = model.Ts >= (flagM2 ? 2 : 1);
             if (!offered)
             {
-                AssertUndefined(v);
+                Arm64TestVm.AssertUndefinedAt(v, Arm64Guest.CodeGpa);
                 continue;
             }
             Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
@@ -161,7 +145,7 @@ public class Arm64FlagMRngSbRcpc2Tests
     public void Unallocated_neighbours_are_undefined_on_neoverse_v2(uint insn)
     {
         using var s = Arm64TestVm.RunningWords(Arm64CpuModel.NeoverseV2, insn);
-        AssertUndefined(RunOn(s, v => v.SetOneReg(KvmArm64Regs.X(1), 0x8000)));
+        Arm64TestVm.AssertUndefinedAt(s.RunToUcall(v => v.SetOneReg(KvmArm64Regs.X(1), 0x8000)), Arm64Guest.CodeGpa);
     }
 
     /// <summary>
@@ -174,10 +158,10 @@ public class Arm64FlagMRngSbRcpc2Tests
         foreach (var model in new[] { Arm64CpuModel.NeoverseN1, Arm64CpuModel.WithPointerAuth, Arm64CpuModel.NeoverseV1, Arm64CpuModel.NeoverseV2 })
         {
             using var s = Arm64TestVm.RunningWords(model, 0xD53B_2400 /* mrs x0, rndr */, 0xD53B_2421 /* mrs x1, rndrrs */);
-            var v = RunOn(s, v => v.SetOneReg(KvmArm64Regs.Pstate, v.GetOneReg(KvmArm64Regs.Pstate) | 0xF000_0000UL));
+            var v = s.RunToUcall(v => v.SetOneReg(KvmArm64Regs.Pstate, v.GetOneReg(KvmArm64Regs.Pstate) | 0xF000_0000UL));
             if (model.Rndr == 0)
             {
-                AssertUndefined(v);
+                Arm64TestVm.AssertUndefinedAt(v, Arm64Guest.CodeGpa);
                 continue;
             }
             Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
@@ -187,7 +171,7 @@ public class Arm64FlagMRngSbRcpc2Tests
         foreach (var model in new[] { Arm64CpuModel.NeoverseN1, Arm64CpuModel.NeoverseV2 })
         {
             using var s = Arm64TestVm.RunningWords(model, 0xD51B_2400 /* msr rndr, x0 */);
-            AssertUndefined(RunOn(s));
+            Arm64TestVm.AssertUndefinedAt(s.RunToUcall(), Arm64Guest.CodeGpa);
         }
     }
 
@@ -198,8 +182,8 @@ public class Arm64FlagMRngSbRcpc2Tests
         foreach (var model in new[] { Arm64CpuModel.NeoverseN1, Arm64CpuModel.NeoverseV1, Arm64CpuModel.NeoverseV2 })
         {
             using var s = Arm64TestVm.RunningWords(model, 0xD503_30FF);
-            var v = RunOn(s);
-            if (model.Sb == 0) AssertUndefined(v);
+            var v = s.RunToUcall();
+            if (model.Sb == 0) Arm64TestVm.AssertUndefinedAt(v, Arm64Guest.CodeGpa);
             else Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
         }
     }
@@ -218,10 +202,10 @@ public class Arm64FlagMRngSbRcpc2Tests
             using var s = Arm64TestVm.RunningWords(model, 0xD940_8020 /* ldapur x0, [x1, #8] */, 0x5900_2020 /* stlurh w0, [x1, #2] */);
             s.Host.Write(DataGpa, BitConverter.GetBytes(0x1111_2222_3333_4444UL));
             s.Host.Write(DataGpa + 8, BitConverter.GetBytes(0x8899_AABB_CCDD_EEFFUL));
-            var v = RunOn(s, v => v.SetOneReg(KvmArm64Regs.X(1), DataGpa));
+            var v = s.RunToUcall(v => v.SetOneReg(KvmArm64Regs.X(1), DataGpa));
             if (model.Lrcpc < 2)
             {
-                AssertUndefined(v);
+                Arm64TestVm.AssertUndefinedAt(v, Arm64Guest.CodeGpa);
                 continue;
             }
             Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
@@ -276,7 +260,7 @@ public class Arm64FlagMRngSbRcpc2Tests
             a.Msr(KvmArm64SysRegs.Encoding(3, 0, 4, 0, 1), A64Register.X(24));
             a.Eret();
         }));
-        var v = RunOn(s);
+        var v = s.RunToUcall();
         Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
         ulong esr = v.GetOneReg(KvmArm64Regs.X(20));
         if (far is null)
@@ -325,7 +309,7 @@ public class Arm64FlagMRngSbRcpc2Tests
                 a.Mrs(A64Register.X(20), KvmArm64SysRegs.Encoding(3, 0, 5, 2, 0));
                 Arm64Guest.Ucall(a, Arm64Guest.UcallFail);
             }));
-            var v = RunOn(s, v =>
+            var v = s.RunToUcall(v =>
             {
                 v.SetOneReg(KvmArm64Regs.X(1), DataGpa);
                 v.SetOneReg(KvmArm64Regs.X(20), 0xDEAD);

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using KvmSharp.Abi;
 using KvmSharp.Abi.Arm64;
 using KvmSharp.Arm64;
 using KvmSharp.Conformance.Guests.Arm64;
@@ -41,21 +40,6 @@ public class Arm64PstateFieldTests
     public void Dit_and_ssbs_read_back_what_qemu_reads_back() =>
         Arm64Sve2Tests.CompareWithQemu(Built.Value, Names(Cases), 128, Arm64CpuModel.NeoverseV2);
 
-    private static KvmSharp.Vcpu RunOn(Arm64TestVm s, Action<KvmSharp.Vcpu>? prepare = null)
-    {
-        var v = s.AddVcpu();
-        prepare?.Invoke(v);
-        Assert.Equal(KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
-        return v;
-    }
-
-    private static void AssertUndefinedAt(KvmSharp.Vcpu v, ulong pc)
-    {
-        Assert.NotEqual(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
-        Assert.Equal(0x00UL, v.GetOneReg(KvmArm64SysRegs.ESR_EL1) >> 26);
-        Assert.Equal(pc, v.GetOneReg(KvmArm64Regs.ElrEl1));
-    }
-
     /// <summary>
     /// MSR DIT, #1 then MRS X0, DIT: X0 = PSTATE.DIT at bit 24 on V1 and V2 (ID_AA64PFR0_EL1.DIT = 1); on N1 (DIT 0)
     /// the MSR is UNDEFINED (an unallocated PSTATE field), and so is MRS DIT on its own (no such register).
@@ -66,12 +50,12 @@ public class Arm64PstateFieldTests
         foreach (var model in AllPresets)
         {
             using var s = Arm64TestVm.RunningWords(model, 0xD503_415F /* msr dit, #1 */, 0xD53B_42A0 /* mrs x0, dit */);
-            var v = RunOn(s);
+            var v = s.RunToUcall();
             if (model.Dit == 0)
             {
-                AssertUndefinedAt(v, Arm64Guest.CodeGpa);
+                Arm64TestVm.AssertUndefinedAt(v, Arm64Guest.CodeGpa);
                 using var mrs = Arm64TestVm.RunningWords(model, 0xD53B_42A0);
-                AssertUndefinedAt(RunOn(mrs), Arm64Guest.CodeGpa);
+                Arm64TestVm.AssertUndefinedAt(mrs.RunToUcall(), Arm64Guest.CodeGpa);
                 continue;
             }
             Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
@@ -90,7 +74,7 @@ public class Arm64PstateFieldTests
         {
             using var s = Arm64TestVm.RunningWords(model, 0xD503_413F /* msr ssbs, #1 */, 0xD53B_42C0 /* mrs x0, ssbs */,
                 0xD51B_42C1 /* msr ssbs, x1 */, 0xD53B_42C2 /* mrs x2, ssbs */);
-            var v = RunOn(s, v => v.SetOneReg(KvmArm64Regs.X(1), ~Ssbs));
+            var v = s.RunToUcall(v => v.SetOneReg(KvmArm64Regs.X(1), ~Ssbs));
             Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
             Assert.Equal(Ssbs, v.GetOneReg(KvmArm64Regs.X(0)));
             Assert.Equal(0UL, v.GetOneReg(KvmArm64Regs.X(2)));
@@ -109,7 +93,7 @@ public class Arm64PstateFieldTests
         {
             using var s = Arm64TestVm.RunningWords(model, 0xD500_417F /* msr uao, #1 */, 0xD538_4280 /* mrs x0, uao */,
                 0xD500_419F /* msr pan, #1 */, 0xD538_4261 /* mrs x1, pan */);
-            var v = RunOn(s);
+            var v = s.RunToUcall();
             Assert.Equal(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
             Assert.Equal(Uao, v.GetOneReg(KvmArm64Regs.X(0)));
             Assert.Equal(Pan, v.GetOneReg(KvmArm64Regs.X(1)));
@@ -129,12 +113,12 @@ public class Arm64PstateFieldTests
         // msr dit, #1; msr uao, #1; msr ssbs, #(!dssbs); udf #0
         uint ssbsInsn = dssbs ? 0xD503_403Fu /* msr ssbs, #0 */ : 0xD503_413Fu /* msr ssbs, #1 */;
         using var s = Arm64TestVm.RunningWords(Arm64CpuModel.NeoverseV2, 0xD503_415F, 0xD500_417F, ssbsInsn, 0x0000_0000);
-        var v = RunOn(s, v =>
+        var v = s.RunToUcall(v =>
         {
             ulong sctlr = v.GetOneReg(KvmArm64SysRegs.SCTLR_EL1);
             v.SetOneReg(KvmArm64SysRegs.SCTLR_EL1, dssbs ? sctlr | (1UL << 44) : sctlr & ~(1UL << 44));
         });
-        AssertUndefinedAt(v, Arm64Guest.CodeGpa + 12);
+        Arm64TestVm.AssertUndefinedAt(v, Arm64Guest.CodeGpa + 12);
         ulong spsr = v.GetOneReg(KvmArm64Regs.SpsrEl1), pstate = v.GetOneReg(KvmArm64Regs.Pstate);
         Assert.Equal(Dit | Uao | (dssbs ? 0 : Ssbs), spsr & (Dit | Uao | Ssbs));
         Assert.Equal(Dit | (dssbs ? Ssbs : 0), pstate & (Dit | Uao | Ssbs));
@@ -169,7 +153,7 @@ public class Arm64PstateFieldTests
         foreach (var model in AllPresets)
         {
             using var s = Arm64TestVm.RunningWords(model, 0xD440_0000);
-            AssertUndefinedAt(RunOn(s), Arm64Guest.CodeGpa);
+            Arm64TestVm.AssertUndefinedAt(s.RunToUcall(), Arm64Guest.CodeGpa);
         }
     }
 }

@@ -117,6 +117,29 @@ internal class Arm64TestVm : IDisposable
         return vcpu;
     }
 
+    /// <summary>
+    /// A new vCPU (<see cref="AddVcpu"/>), set up by <paramref name="prepare"/>, run until its first exit, which must be
+    /// the ucall of a <see cref="RunningWords"/> program ("done", or "fail" from the vector): an MMIO exit.
+    /// </summary>
+    public KvmSharp.Vcpu RunToUcall(Action<KvmSharp.Vcpu>? prepare = null)
+    {
+        var v = AddVcpu();
+        prepare?.Invoke(v);
+        Assert.Equal(Abi.KvmExitReason.KVM_EXIT_MMIO, v.RunBounded().Reason);
+        return v;
+    }
+
+    /// <summary>
+    /// The <see cref="RunningWords"/> program of <paramref name="v"/> took an UNDEFINED-instruction exception (EC 0x00)
+    /// at <paramref name="pc"/> and never reached "done".
+    /// </summary>
+    public static void AssertUndefinedAt(KvmSharp.Vcpu v, ulong pc)
+    {
+        Assert.NotEqual(Arm64Guest.UcallDone, v.GetOneReg(KvmArm64Regs.X(9)));
+        Assert.Equal(0x00UL, v.GetOneReg(KvmArm64SysRegs.ESR_EL1) >> 26);
+        Assert.Equal(pc, v.GetOneReg(KvmArm64Regs.ElrEl1));
+    }
+
     /// <summary>Disposes what a derived set-up added (devices, more slots): after the vCPUs, before the VM.</summary>
     protected virtual void DisposeExtras()
     {
