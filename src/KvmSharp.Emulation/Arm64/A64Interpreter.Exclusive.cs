@@ -4,7 +4,8 @@ namespace KvmSharp.Emulation.Arm64;
 /// <summary>
 /// The "load/store exclusive register", "load/store exclusive pair" and "load/store ordered" groups (Arm ARM DDI 0487
 /// C4.1.94: size 001000 o2 L o1 Rs o0 Rt2 Rn Rt; C6.2 LDXR/LDAXR/STXR/STLXR (B, H, W, X), LDXP/LDAXP/STXP/STLXP,
-/// LDAR/LDLAR/STLR/STLLR), CLREX and the FEAT_LSE atomics (<see cref="AtomicMemoryOperation"/>; not CASP): what gcc emits for C11 atomics without FEAT_LSE (-mno-outline-atomics; the
+/// LDAR/LDLAR/STLR/STLLR), CLREX and the FEAT_LSE atomics (<see cref="AtomicMemoryOperation"/>, and CASP:
+/// <see cref="CompareAndSwapPair"/>): what gcc emits for C11 atomics without FEAT_LSE (-mno-outline-atomics; the
 /// __atomic builtins become LDAXR/STLXR loops). CompiledCorpusTests found the interpreter stopping at them.
 /// <para>The exclusive monitor (B2.17 "Synchronization and semaphores"): a load-exclusive marks the address, its size
 /// and the value read; a store-exclusive to the marked address and size succeeds (Ws = 0) when memory still holds that
@@ -45,7 +46,7 @@ internal sealed partial class A64Interpreter
         int rs = (int)((insn >> 16) & 31), rt2 = (int)((insn >> 10) & 31), rn = (int)((insn >> 5) & 31), rt = (int)(insn & 31);
         if (o2 && o1) return (insn & 0x7C00) == 0x7C00 && AtomicMemoryOperation(insn); // CAS (FEAT_LSE)
         bool pair = o1;
-        if (pair && size < 2) return false;    // CASP (o2 = 0, o1 = 1, size 0x, FEAT_LSE): not in the interpreter
+        if (pair && size < 2) return CompareAndSwapPair(insn); // CASP (o2 = 0, o1 = 1, size 0x, FEAT_LSE)
         int regBytes = 1 << size, length = pair ? 2 * regBytes : regBytes;
         ulong address = cpu.RegOrSp(rn);
         if (rn == 31 && (address & 15) != 0)
@@ -174,6 +175,52 @@ internal sealed partial class A64Interpreter
             }
             if (cas) cpu.SetReg(rs, old);
             else cpu.SetReg(rt, old);
+        }
+        Next();
+        return true;
+    }
+
+    /// <summary>
+    /// CASP/CASPA/CASPL/CASPAL (FEAT_LSE; Arm ARM C6.2 CASP: 0 sz 001000 0 L 1 Rs o0 11111 Rn Rt; L = acquire, o0 =
+    /// release, which need nothing more here, as for CAS). Decode: "if Rs&lt;0&gt; == '1' then UNDEFINED; if Rt&lt;0&gt; ==
+    /// '1' then UNDEFINED"; Rt2 (bits 14:10) other than 11111 is unallocated. Operation (little-endian):
+    /// comparevalue = X[s+1]:X[s], newvalue = X[t+1]:X[t] (each datasize = 32 &lt;&lt; sz bits; s+1 or t+1 = 31 is XZR);
+    /// CheckSPAlignment for Rn = 31; data = MemAtomic(address, MemAtomicOp_CAS, comparevalue, newvalue): one atomic
+    /// access of 2 × datasize bits that stores newvalue only when memory equals comparevalue; then X[s] =
+    /// data&lt;datasize-1:0&gt;, X[s+1] = data&lt;2*datasize-1:datasize&gt; whether the compare succeeded or not (a W
+    /// destination zero-extends). MemAtomic checks the alignment on the whole access (size = 2 × datasize / 8) with
+    /// accdesc.atomicop (<see cref="CheckOrderedAlignment"/>: WnR = 0). Like CAS it runs under the store-exclusive
+    /// lock, and a stage-2 MMIO abort has no valid syndrome (ESR_ELx.ISV excludes the pair and atomic forms): a
+    /// <see cref="NisvStop"/>.
+    /// </summary>
+    private bool CompareAndSwapPair(uint insn)
+    {
+        if ((insn & 0x7C00) != 0x7C00) return UndefinedTrue();
+        int rs = (int)((insn >> 16) & 31), rn = (int)((insn >> 5) & 31), rt = (int)(insn & 31);
+        if ((rs & 1) != 0 || (rt & 1) != 0) return UndefinedTrue();
+        int regBytes = 4 << (int)((insn >> 30) & 1), bits = 8 * regBytes, length = 2 * regBytes;
+        ulong mask = LaneMask(bits);
+        ulong address = cpu.RegOrSp(rn);
+        if (rn == 31 && (address & 15) != 0)
+        {
+            SpAlignmentFault();
+            return true;
+        }
+        if (!CheckOrderedAlignment(address, length, OrderedAccess.ExclusiveOrAtomic, wnr: false)) return true;
+        UInt128 compare = ((UInt128)(cpu.Reg(rs + 1) & mask) << bits) | (cpu.Reg(rs) & mask);
+        UInt128 replacement = ((UInt128)(cpu.Reg(rt + 1) & mask) << bits) | (cpu.Reg(rt) & mask);
+        var data = new byte[length].AsSpan();
+        lock (s_exclusiveLock)
+        {
+            if (!MemoryAccess(address, data, write: false, default, isvValid: false)) return true;
+            UInt128 old = Read128(data);
+            if (old == compare)
+            {
+                for (int i = 0; i < length; i++) data[i] = (byte)(replacement >> (8 * i));
+                if (!MemoryAccess(address, data, write: true, default, isvValid: false)) return true;
+            }
+            cpu.SetReg(rs, (ulong)old & mask);
+            cpu.SetReg(rs + 1, (ulong)(old >> bits) & mask);
         }
         Next();
         return true;

@@ -25,8 +25,8 @@ internal sealed partial class A64Interpreter
             LoadStore(insn, offset, writeback: true, postIndex: ((insn >> 11) & 1) == 0);
             return true;
         }
-        // LDAPUR*/STLUR* (FEAT_LRCPC2): A64Interpreter.Rcpc2.cs.
-        return TryRcpc2(insn);
+        // LDTR*/STTR* (A64Interpreter.Unprivileged.cs), LDAPUR*/STLUR* (FEAT_LRCPC2): A64Interpreter.Rcpc2.cs.
+        return TryLoadStoreUnprivileged(insn) || TryRcpc2(insn);
     }
 
     /// <summary>
@@ -100,9 +100,10 @@ internal sealed partial class A64Interpreter
         int page = Math.Min(EmulatorConfig.PageSize, 4096);
         int first = (int)Math.Min((ulong)data.Length, (ulong)page - (address & (ulong)(page - 1)));
         var access = write ? S1Access.Write : S1Access.Read;
-        if (!Translate(address, access, out ulong ipa0, aligned)) return false;
+        // TranslateData: Translate, or the EL0 walk of LDTR/STTR at EL1 (A64Interpreter.Unprivileged.cs).
+        if (!TranslateData(address, access, out ulong ipa0, aligned)) return false;
         ulong ipa1 = 0;
-        if (first < data.Length && !Translate(address + (ulong)first, access, out ipa1, aligned)) return false;
+        if (first < data.Length && !TranslateData(address + (ulong)first, access, out ipa1, aligned)) return false;
         for (int done = 0; done < data.Length;)
         {
             int chunk = done == 0 ? first : data.Length - done;

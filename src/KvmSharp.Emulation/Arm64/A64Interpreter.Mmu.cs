@@ -37,9 +37,11 @@ internal sealed partial class A64Interpreter
     /// <summary>
     /// <see cref="Translate(ulong, S1Access, out ulong, bool)"/>, also telling whether the page is guarded (the leaf's
     /// GP bit with FEAT_BTI). With the MMU off there is no descriptor and so no GP bit: nothing is guarded
-    /// (AArch64.S1DisabledOutput leaves the result's GP '0').
+    /// (AArch64.S1DisabledOutput leaves the result's GP '0'). <paramref name="unprivileged"/>: an EL0 access made at EL1
+    /// (LDTR/STTR with PSTATE.UAO = 0, A64Interpreter.Unprivileged.cs): the walk checks EL0's permissions, without PAN,
+    /// and a fault is still taken from EL1.
     /// </summary>
-    private bool Translate(ulong va, S1Access access, out ulong ipa, out bool guarded, bool aligned = true)
+    private bool Translate(ulong va, S1Access access, out ulong ipa, out bool guarded, bool aligned = true, bool unprivileged = false)
     {
         ipa = va;
         guarded = false;
@@ -50,7 +52,7 @@ internal sealed partial class A64Interpreter
             AlignmentAbort(va, access);
             return false;
         }
-        bool el0 = cpu.AtEl0;
+        bool el0 = cpu.AtEl0 || unprivileged;
         bool pan = access != S1Access.Fetch && !el0 && (cpu.Pstate & PanBit) != 0 && HasPan;
         var r = TranslateStage1(va, access, el0, pan); // A64Interpreter.WalkCache.cs: the walk, or one reused unchanged
         switch (r.Status)

@@ -9,9 +9,9 @@ namespace KvmSharp.Emulation.Arm64;
 /// "PSTATE.UAO is set to zero upon any exception to AArch64", "PSTATE.DIT is unchanged", "PSTATE.SSBS is set to
 /// SCTLR_ELx.DSSBS upon any exception to AArch64", "PSTATE.BTYPE is set to zero"). DIT, SSBS and UAO are PSTATE
 /// accesses the hardware never traps to KVM, so whether they exist follows the host CPU (<see cref="Arm64CpuModel"/>),
-/// not the VM's possibly lowered ID registers. UAO only changes LDTR/STTR, which are outside the interpreter's subset;
-/// DIT and SSBS change timing and speculation only, which an interpreter has none of: all three are kept and
-/// reported, as the hardware does.
+/// not the VM's possibly lowered ID registers. UAO only changes LDTR/STTR (A64Interpreter.Unprivileged.cs); DIT and
+/// SSBS change timing and speculation only, which an interpreter has none of: both are kept and reported, as the
+/// hardware does.
 /// </summary>
 internal sealed partial class A64Interpreter
 {
