@@ -144,15 +144,8 @@ public class Arm64CaspUnprivilegedTests
 
     private static readonly string[] CaspCNames = ["casp: 128-bit CAS update loop", "casp: failing and succeeding 128-bit CAS"];
 
-    private static (byte[]?, string?, string?) BuildCaspC()
-    {
-        string program = Arm64Sve2Tests.Program([], [], 0);
-        const string table = "static case_fn const cases[] = { ";
-        Assert.Contains(table, program);
-        program = program.Replace("typedef uint64_t (*case_fn)(void);", CaspC + "typedef uint64_t (*case_fn)(void);")
-            .Replace(table, table + "casp0, casp1");
-        return Arm64Sve2Tests.Build(program, "casp-c", "-Wno-unused-function", "-Wno-unused-const-variable", "-Wno-unused-variable");
-    }
+    private static (byte[]?, string?, string?) BuildCaspC() =>
+        Arm64Sve2Tests.BuildCompiledCases(CaspC, ["casp0", "casp1"], "casp-c");
 
     private static readonly Lazy<(byte[]? Guest, string? Hosted, string? Why)> CaspCBuilt = new(BuildCaspC);
 

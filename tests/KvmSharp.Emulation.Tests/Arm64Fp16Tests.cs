@@ -298,15 +298,8 @@ public class Arm64Fp16Tests
 
     private static readonly string[] LoopNames = ["fma loop", "add loop", "div loop", "fmax loop", "convert loop", "scalar a*b-c"];
 
-    private static (byte[]?, string?, string?) BuildLoops()
-    {
-        string program = Arm64Sve2Tests.Program([], [], 0);
-        const string table = "static case_fn const cases[] = { ";
-        Assert.Contains(table, program);
-        program = program.Replace("typedef uint64_t (*case_fn)(void);", HalfLoops + "typedef uint64_t (*case_fn)(void);")
-            .Replace(table, table + "hloop0, hloop1, hloop2, hloop3, hloop4, hloop5");
-        return Arm64Sve2Tests.Build(program, "fp16-loop", "-Wno-unused-function", "-Wno-unused-const-variable", "-Wno-unused-variable");
-    }
+    private static (byte[]?, string?, string?) BuildLoops() =>
+        Arm64Sve2Tests.BuildCompiledCases(HalfLoops, Enumerable.Range(0, 6).Select(i => $"hloop{i}"), "fp16-loop");
 
     private static readonly string[] Scalar = ScalarCases(), Vector = VectorCases();
     private static readonly Lazy<(byte[]? Guest, string? Hosted, string? Why)> ScalarBuilt = new(() => Build(Scalar, "fp16-scalar"));

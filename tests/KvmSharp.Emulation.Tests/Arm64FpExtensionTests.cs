@@ -405,15 +405,8 @@ public class Arm64FpExtensionTests
     private static readonly string[] LoopNames = ["__jcvt", "vrnd32zq/vrnd32xq/vrnd64zq/vrnd64xq", "vcmlaq/vcaddq", "vfmlalq/vfmlslq"];
 
     private static readonly Lazy<(byte[]? Guest, string? Hosted, string? Why)> LoopBuilt = new(() =>
-    {
-        string program = Arm64Sve2Tests.Program([], [], 0);
-        const string table = "static case_fn const cases[] = { ";
-        Assert.Contains(table, program);
-        program = program.Replace("typedef uint64_t (*case_fn)(void);", IntrinsicLoops + "typedef uint64_t (*case_fn)(void);")
-            .Replace(table, table + "jcvt_loop, frint_loop, fcmla_loop, fmlal_loop");
-        return Arm64Sve2Tests.Build(program, "fpext-acle", "-Wno-unused-function", "-Wno-unused-const-variable", "-Wno-unused-variable",
-            "-march=armv9-a+fp16+fp16fml");
-    });
+        Arm64Sve2Tests.BuildCompiledCases(IntrinsicLoops, ["jcvt_loop", "frint_loop", "fcmla_loop", "fmlal_loop"], "fpext-acle",
+            "-march=armv9-a+fp16+fp16fml"));
 
     /// <summary>
     /// The ACLE intrinsics: gcc emitted FJCVTZS, FRINT32Z/32X/64Z/64X, FCMLA (vector and by element), FCADD, FMLAL and

@@ -659,15 +659,8 @@ public class Arm64Lse2Tests
 
     private static readonly string[] StlurhNames = ["stlurh: struct member before the pointer", "stlurh: halfword before an end pointer"];
 
-    private static (byte[]?, string?, string?) BuildStlurh()
-    {
-        string program = Arm64Sve2Tests.Program([], [], 0);
-        const string table = "static case_fn const cases[] = { ";
-        Assert.Contains(table, program);
-        program = program.Replace("typedef uint64_t (*case_fn)(void);", StlurhC + "typedef uint64_t (*case_fn)(void);")
-            .Replace(table, table + "stlurh0, stlurh1");
-        return Arm64Sve2Tests.Build(program, "lse2-stlurh", "-Wno-unused-function", "-Wno-unused-const-variable", "-Wno-unused-variable");
-    }
+    private static (byte[]?, string?, string?) BuildStlurh() =>
+        Arm64Sve2Tests.BuildCompiledCases(StlurhC, ["stlurh0", "stlurh1"], "lse2-stlurh");
 
     private static readonly Lazy<(byte[]? Guest, string? Hosted, string? Why)> StlurhBuilt = new(BuildStlurh);
 

@@ -255,16 +255,8 @@ public class Arm64SimdCryptoExtensionTests
         "SM4 example ciphertext high", "SM4 example ciphertext low", .. Enumerable.Range(0, 4).Select(i => $"SHA3-256(\"abc\") word {i}"),
     ];
 
-    private static (byte[]?, string?, string?) BuildKats()
-    {
-        string program = Arm64Sve2Tests.Program([], [], 0);
-        const string table = "static case_fn const cases[] = { ";
-        Assert.Contains(table, program);
-        program = program.Replace("typedef uint64_t (*case_fn)(void);", KatSource + "typedef uint64_t (*case_fn)(void);")
-            .Replace(table, table + string.Join(", ", Enumerable.Range(0, 18).Select(i => $"kat{i}")));
-        return Arm64Sve2Tests.Build(program, "simd-cryptokat", "-Wno-unused-function", "-Wno-unused-const-variable", "-Wno-unused-variable",
-            "-march=armv9-a+sha3+sm4");
-    }
+    private static (byte[]?, string?, string?) BuildKats() =>
+        Arm64Sve2Tests.BuildCompiledCases(KatSource, Enumerable.Range(0, 18).Select(i => $"kat{i}"), "simd-cryptokat", "-march=armv9-a+sha3+sm4");
 
     private static readonly Lazy<(byte[]? Guest, string? Hosted, string? Why)> KatBuilt = new(BuildKats);
 

@@ -96,15 +96,8 @@ public class Arm64SimdDotProdTests
 
     private static readonly string[] LoopNames = ["sdot loop (int8)", "udot loop (uint8)"];
 
-    private static (byte[]?, string?, string?) BuildLoops()
-    {
-        string program = Arm64Sve2Tests.Program([], [], 0);
-        const string table = "static case_fn const cases[] = { ";
-        Assert.Contains(table, program);
-        program = program.Replace("typedef uint64_t (*case_fn)(void);", DotLoops + "typedef uint64_t (*case_fn)(void);")
-            .Replace(table, table + "dot0, dot1");
-        return Arm64Sve2Tests.Build(program, "simd-dotloop", "-Wno-unused-function", "-Wno-unused-const-variable", "-Wno-unused-variable");
-    }
+    private static (byte[]?, string?, string?) BuildLoops() =>
+        Arm64Sve2Tests.BuildCompiledCases(DotLoops, ["dot0", "dot1"], "simd-dotloop");
 
     private static readonly Lazy<(byte[]? Guest, string? Hosted, string? Why)> DotBuilt = new(() => Build(DotCases, "simd-dotprod"));
     private static readonly Lazy<(byte[]? Guest, string? Hosted, string? Why)> RdmBuilt = new(() => Build(RdmCases, "simd-rdm"));

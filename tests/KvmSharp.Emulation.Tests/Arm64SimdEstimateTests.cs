@@ -260,16 +260,8 @@ public class Arm64SimdEstimateTests
 
     private static readonly string[] LoopNames = ["1/sqrtf loop (frsqrte, frsqrts)", "1/x loop (frecpe, frecps)"];
 
-    private static (byte[]?, string?, string?) BuildLoops()
-    {
-        string program = Arm64Sve2Tests.Program([], [], 0);
-        const string table = "static case_fn const cases[] = { ";
-        Assert.Contains(table, program);
-        program = program.Replace("typedef uint64_t (*case_fn)(void);", EstimateLoops + "typedef uint64_t (*case_fn)(void);")
-            .Replace(table, table + "est0, est1");
-        return Arm64Sve2Tests.Build(program, "simd-estloop", "-Wno-unused-function", "-Wno-unused-const-variable", "-Wno-unused-variable",
-            "-ffast-math", "-mlow-precision-recip-sqrt", "-mlow-precision-div");
-    }
+    private static (byte[]?, string?, string?) BuildLoops() =>
+        Arm64Sve2Tests.BuildCompiledCases(EstimateLoops, ["est0", "est1"], "simd-estloop", "-ffast-math", "-mlow-precision-recip-sqrt", "-mlow-precision-div");
 
     /// <summary>
     /// The compiled reciprocal square root and reciprocal loops: gcc emitted AdvSIMD FRSQRTE + FRSQRTS and FRECPE + FRECPS

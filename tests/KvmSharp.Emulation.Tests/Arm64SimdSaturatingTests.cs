@@ -262,17 +262,8 @@ public class Arm64SimdSaturatingTests
     private static readonly string[] LoopNames =
         ["vqmovn_s32 (int32 → int16)", "vqmovun_s16 (int16 → uint8)", "vqmovn_u32 (uint32 → uint16)", "vqrdmulhq_s16", "vqdmlal_s16", "vqdmulhq_n_s32 + vqrshrn_n_s32"];
 
-    private static (byte[]?, string?, string?) BuildLoops()
-    {
-        string program = Arm64Sve2Tests.Program([], [], 0);
-        const string table = "static case_fn const cases[] = { ", include = "#include <stdint.h>";
-        Assert.Contains(table, program);
-        Assert.Contains(include, program);
-        program = program.Replace(include, include + "\n#include <arm_neon.h>")
-            .Replace("typedef uint64_t (*case_fn)(void);", SatLoops + "typedef uint64_t (*case_fn)(void);")
-            .Replace(table, table + "sat0, sat1, sat2, sat3, sat4, sat5");
-        return Arm64Sve2Tests.Build(program, "simd-satloop", "-Wno-unused-function", "-Wno-unused-const-variable", "-Wno-unused-variable");
-    }
+    private static (byte[]?, string?, string?) BuildLoops() =>
+        Arm64Sve2Tests.BuildCompiledCases("#include <arm_neon.h>\n" + SatLoops, Enumerable.Range(0, 6).Select(i => $"sat{i}"), "simd-satloop");
 
     private static readonly Lazy<(byte[]? Guest, string? Hosted, string? Why)> ThreeSameBuilt = new(() => Build(ThreeSameCases, "simd-sat-same"));
     private static readonly Lazy<(byte[]? Guest, string? Hosted, string? Why)> MiscBuilt = new(() => Build(MiscCases, "simd-sat-misc"));

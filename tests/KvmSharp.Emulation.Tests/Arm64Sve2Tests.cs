@@ -459,6 +459,23 @@ public class Arm64Sve2Tests
     }
 
     /// <summary>
+    /// A guest of compiled C cases: <paramref name="cSource"/> (functions of type <c>uint64_t (void)</c> returning a
+    /// digest) put before the case table of an otherwise empty <see cref="Program(string[], string[], int)"/>, whose table
+    /// lists <paramref name="functions"/> in order, built as <paramref name="tag"/> with the warnings an empty program
+    /// needs off and <paramref name="extraFlags"/> (e.g. a -march) after them.
+    /// </summary>
+    internal static (byte[]? Guest, string? Hosted, string? Why) BuildCompiledCases(string cSource, IEnumerable<string> functions, string tag,
+        params string[] extraFlags)
+    {
+        const string table = "static case_fn const cases[] = { ", typedef = "typedef uint64_t (*case_fn)(void);";
+        string program = Program([], [], 0);
+        Assert.Contains(table, program);
+        Assert.Contains(typedef, program);
+        program = program.Replace(typedef, cSource + typedef).Replace(table, table + string.Join(", ", functions));
+        return Build(program, tag, ["-Wno-unused-function", "-Wno-unused-const-variable", "-Wno-unused-variable", .. extraFlags]);
+    }
+
+    /// <summary>
     /// Builds <paramref name="program"/> (a <see cref="Program(string[], string[], int)"/> text) freestanding and
     /// hosted in a directory named after <paramref name="tag"/>, with <see cref="Flags"/> plus <paramref name="extraFlags"/>:
     /// the guest ELF and the hosted binary's path, or why the cross compiler is missing.
