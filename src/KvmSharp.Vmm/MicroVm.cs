@@ -62,6 +62,9 @@ public sealed partial class MicroVm : IDisposable
     private readonly Serial16550 _console;
     private readonly HypercallDevice _hypercalls = new();
     private readonly HostCallDevice _hostCalls;
+    // Null in a sealed (SNP, TD) micro-VM: the host cannot read its private memory, and an SNP guest batches COM1
+    // through its GHCB instead.
+    private readonly ConsoleWriteDevice? _consoleWrites;
     private readonly ExceptionDevice _exceptions;
     private readonly Watchdog _watchdog;
     private readonly RunLoop _loop;
@@ -129,6 +132,11 @@ public sealed partial class MicroVm : IDisposable
         bus.Insert(_hostCalls, Ports.HostCall, 1);
         _exceptions = new ExceptionDevice(memory, Architecture);
         bus.Insert(_exceptions, Ports.Exception, 1);
+        if (_sealed is null)
+        {
+            _consoleWrites = new ConsoleWriteDevice(memory, _console);
+            bus.Insert(_consoleWrites, Ports.ConsoleWrite, 1);
+        }
         Bus = bus;
         _conversion = conversion;
         _loop = new RunLoop(vcpu, bus, _hypercalls, _hostCalls, () => _watchdog.Reason)
@@ -160,7 +168,10 @@ public sealed partial class MicroVm : IDisposable
     /// <summary>The options this micro-VM was created with; their limits apply to every call.</summary>
     public MicroVmOptions Options { get; }
 
-    /// <summary>The port-I/O bus (COM1, the hypercall ports, the host-call port and the exception port).</summary>
+    /// <summary>
+    /// The port-I/O bus (COM1, the hypercall ports, the host-call port, the exception port and, outside SNP and TD
+    /// micro-VMs, the console-write port).
+    /// </summary>
     public Bus Bus { get; }
 
     /// <summary>
@@ -580,6 +591,7 @@ public sealed partial class MicroVm : IDisposable
         _console.Clear();
         _hypercalls.Clear();
         _hostCalls.Clear();
+        _consoleWrites?.Clear();
         _exceptions.Clear();
         // Before Arm, never after: a kick of this call can only come after Arm, so this clear cannot lose it, and a
         // late kick of the previous call (its deadline passed as its run loop was stopping) is wiped here (Watchdog).
@@ -720,7 +732,8 @@ public sealed partial class MicroVm : IDisposable
         for (int i = 0; i < args.Length; i++) Write(header, CallRegion.Args + (ulong)(i * sizeof(ulong)), args[i]);
         Write(header, CallRegion.InputPtr, withInput ? Layout.CallData : 0);
         Write(header, CallRegion.InputLen, inputLength);
-        Write(header, CallRegion.Features, Features);
+        Write(header, CallRegion.Features, CallFeatures);
+        Write(header, CallRegion.MemorySize, _memory.Size);
         _memory.GetSpan(HostCallBlock.Base, HostCallBlock.Size).Clear();
 
         static void Write(Span<byte> header, ulong field, ulong value) =>

@@ -47,7 +47,7 @@ public sealed class NewGuestCommandTests : IDisposable
 
         var start = CliRun.Of("run", elf, "--kernel", kernel);
         Assert.True(start.ExitCode == 0, start.Stdout + start.Stderr);
-        Assert.StartsWith($"{GuestTemplateCommand.Greeting} ABI version 4\n", start.Stdout, StringComparison.Ordinal);
+        Assert.StartsWith($"{GuestTemplateCommand.Greeting} ABI version 5\n", start.Stdout, StringComparison.Ordinal);
         Assert.Contains("exit status 0", start.Stdout, StringComparison.Ordinal);
 
         var calls = CliRun.Of("run", elf, "--kernel", kernel, "--call", "add:40,2", "--call", "sum:1,2,3,4,5,6", "--call", "sum");
@@ -81,7 +81,7 @@ public sealed class NewGuestCommandTests : IDisposable
         Assert.Equal(0, CliRun.Of("new-guest", dir).ExitCode);
         string header = File.ReadAllText(Path.Combine(dir, GuestSdk.HeaderFileName));
         Assert.Equal(GuestSdk.Header, header);
-        Assert.Contains("#define KVMS_ABI_VERSION 4u", header, StringComparison.Ordinal);
+        Assert.Contains("#define KVMS_ABI_VERSION 5u", header, StringComparison.Ordinal);
     }
 
     [Fact]

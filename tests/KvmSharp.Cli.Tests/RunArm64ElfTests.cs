@@ -24,7 +24,7 @@ public sealed class RunArm64ElfTests : IDisposable
         string elf = Build();
         var start = CliRun.Of("run", elf, "--kernel", "emulated", "--arch", "arm64");
         Assert.True(start.ExitCode == 0, start.Stdout + start.Stderr);
-        Assert.StartsWith($"{GuestTemplateCommand.Greeting} ABI version 4\n", start.Stdout, StringComparison.Ordinal);
+        Assert.StartsWith($"{GuestTemplateCommand.Greeting} ABI version 5\n", start.Stdout, StringComparison.Ordinal);
         Assert.Contains("exit status 0", start.Stdout, StringComparison.Ordinal);
 
         var calls = CliRun.Of("run", elf, "--kernel", "emulated", "--arch", "arm64", "--call", "add:40,2", "--call", "sum:1,2,3,4,5,6");

@@ -222,7 +222,10 @@ public sealed partial class Arm64CGuestTests
         Assert.Equal($"sdk guest, ABI {GuestAbi.CallRegion.VersionValue}\n", start.Console);
         Assert.Equal("18446744073709551615 1 0xFFFFFFFFFFFFFFFF\n", vm.Call("print_numbers", ulong.MaxValue).Console);
         Assert.Equal(3_000_000UL + 6, Value(vm, "sum_args", 1, 2, 3));
-        Assert.Equal(0UL, Value(vm, "features"));                   // no private memory on arm64
+        Assert.Equal(GuestAbi.CallRegion.FeatureConsoleWrite, Value(vm, "features"));   // no private memory on arm64
+        var longPrint = vm.Call("print_long", 4000);
+        Assert.Equal(string.Concat(Enumerable.Range(0, 4000).Select(i => (char)('0' + (i % 10)))), longPrint.Console);
+        Assert.Equal(2, longPrint.Exits);                           // one store to the console-write port, the return
         Assert.NotEqual(0UL, Value(vm, "tsc_khz"));                 // CNTFRQ_EL0 / 1000
         Assert.Equal(1UL, Value(vm, "tsc_and_cpuid"));              // CNTVCT_EL0 moves; kvms_cpuid reads zeros
         Assert.Equal(unchecked((ulong)-1000L), Value(vm, "private_roundtrip")); // -KVMS_ENOSYS, no hypercall

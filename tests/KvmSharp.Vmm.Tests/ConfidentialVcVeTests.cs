@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Emulation;
 using KvmSharp.Vmm.Arch.X86_64;
+using KvmSharp.Vmm.GuestAbi;
 using KvmSharp.Vmm.Loader;
 using KvmSharp.Vmm.Tests.CGuest;
 using KvmSharp.Vmm.Tests.Infrastructure;
@@ -143,6 +144,24 @@ public sealed class ConfidentialVcVeTests
         Assert.Equal("1234567890 -1234567890 0x499602D2\n", r.Console);
         // u64, ' ', i64, ' ', hex, "\n" and the return (one OUT per byte made it 35).
         Assert.Equal(7, r.Exits);
+    }
+
+    [Fact]
+    public void Snp_and_td_micro_vms_are_not_offered_the_console_write_port_whose_buffer_the_host_could_not_read()
+    {
+        using (var k = TestKernel.EmulatedWithInPlaceConversion())
+        using (var vm = CreateSnp(k))
+        {
+            AssertNotOffered(vm);
+        }
+        OnTd(AssertNotOffered);
+
+        static void AssertNotOffered(MicroVm vm)
+        {
+            var r = vm.Call("console_write", 10);
+            Assert.True(r.Outcome == GuestOutcome.UnknownPort && r.Port == Ports.ConsoleWrite, r.ToString());
+            Assert.Equal(0UL, vm.Memory.Read<ulong>(CallRegion.Address(CallRegion.Features)) & CallRegion.FeatureConsoleWrite);
+        }
     }
 
     // ---- TD: string I/O unrolled, CPUID and MSRs through TDG.VP.VMCALL ----

@@ -183,6 +183,6 @@ public sealed class ExceptionTests
         Assert.Equal(Idt.Bytes.ToArray(), vm.Memory.GetSpan(Layout.Idt, Idt.Bytes.Length).ToArray());
         Assert.Equal(ExceptionHandlers.Bytes.ToArray(), vm.Memory.GetSpan(Layout.ExceptionHandlers, ExceptionHandlers.Bytes.Length).ToArray());
         Assert.Equal(Layout.ExceptionStackTop, vm.Memory.Read<ulong>(Layout.Tss + Tss.Ist1));
-        Assert.Equal(4u, vm.Memory.Read<uint>(CallRegion.Address(CallRegion.Version)));
+        Assert.Equal(5u, vm.Memory.Read<uint>(CallRegion.Address(CallRegion.Version)));
     }
 }

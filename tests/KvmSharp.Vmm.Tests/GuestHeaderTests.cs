@@ -60,7 +60,7 @@ public sealed partial class GuestHeaderTests
     [
         ("kvms_call_region", typeof(CallRegion), nameof(CallRegion.HeaderSize),
             [nameof(CallRegion.MagicValue), nameof(CallRegion.VersionValue), nameof(CallRegion.MaxArgs), nameof(CallRegion.HeaderSize), nameof(CallRegion.FeaturePrivateMemory),
-                nameof(CallRegion.FeatureSnp)]),
+                nameof(CallRegion.FeatureSnp), nameof(CallRegion.FeatureConsoleWrite)]),
         ("kvms_hostcall_block", typeof(HostCallBlock), nameof(HostCallBlock.Size),
             [nameof(HostCallBlock.Offset), nameof(HostCallBlock.Base), nameof(HostCallBlock.MaxArgs), nameof(HostCallBlock.Size)]),
         ("kvms_exception_block", typeof(ExceptionBlock), nameof(ExceptionBlock.Size),
@@ -93,7 +93,7 @@ public sealed partial class GuestHeaderTests
             }
             Assert.Equal(ToUInt64(type.GetField(size)!.GetRawConstantValue()!), printed.Layout[$"sizeof {name}"]);
         }
-        Assert.Equal(11 + 4 + 8, fields);
+        Assert.Equal(14 + 4 + 8, fields);
         Assert.Equal((ulong)CallRegion.MaxArgs * sizeof(ulong), printed.Layout["sizeof kvms_call_region.args"]);
         Assert.Equal((ulong)HostCallBlock.MaxArgs * sizeof(ulong), printed.Layout["sizeof kvms_hostcall_block.args"]);
     }
@@ -106,12 +106,12 @@ public sealed partial class GuestHeaderTests
         string header = GuestSdk.Header;
         string removed = header.Split('\n').Single(l => l.StartsWith("#define KVMS_PORT_HYPERCALL_LENGTH ", StringComparison.Ordinal));
         string mutated = header.Replace(removed + "\n", "", StringComparison.Ordinal)
-            .Replace("#define KVMS_CALL_DATA_END 0xFC000ull", "#define KVMS_CALL_DATA_END 0x100000ull\n#define KVMS_PORT_BOGUS 0x504u", StringComparison.Ordinal);
+            .Replace("#define KVMS_CALL_DATA_END 0xFC000ull", "#define KVMS_CALL_DATA_END 0x100000ull\n#define KVMS_PORT_BOGUS 0x5FFu", StringComparison.Ordinal);
         var printed = Print(mutated).OrSkip();
         Assert.Equal(
             [
                 "KVMS_CALL_DATA_END: header 0x100000, C# Layout.CallDataEnd 0xFC000",
-                "KVMS_PORT_BOGUS: in the header only (0x504)",
+                "KVMS_PORT_BOGUS: in the header only (0x5FF)",
                 "KVMS_PORT_HYPERCALL_LENGTH: missing from the header (C# Ports.HypercallLength = 0x2)",
             ],
             Compare(printed.Constants, CSharpConstants()));

@@ -25,7 +25,7 @@ public sealed class PrivateMemoryTests
         Assert.Equal(GuestOutcome.Exit, r.Outcome);
         Assert.Equal(Vault.NoPrivateMemory, r.Status);
         Assert.Equal(0, r.Conversions);
-        Assert.Equal(0UL, vm.Memory.Read<ulong>(CallRegion.Address(CallRegion.Features)));
+        Assert.Equal(CallRegion.FeatureConsoleWrite, vm.Memory.Read<ulong>(CallRegion.Address(CallRegion.Features)));
         Assert.Equal(CallRegion.VersionValue, vm.Memory.Read<uint>(CallRegion.Address(CallRegion.Version)));
     }
 

@@ -61,6 +61,18 @@ public sealed class SdkGuestTests
 
     [SkippableTheory]
     [MemberData(nameof(KernelsAndCompilers))]
+    public void Kvms_write_prints_a_whole_buffer_in_one_exit_where_the_console_write_port_is_offered(string kernel, string compiler)
+    {
+        using var k = TestKernel.Open(kernel);
+        using var vm = Create(k, compiler);
+        var r = vm.Call("print_long", 4000);
+        Assert.True(r.IsSuccess && r.Value == 0, r.ToString());
+        Assert.Equal(string.Concat(Enumerable.Range(0, 4000).Select(i => (char)('0' + (i % 10)))), r.Console);
+        Assert.Equal(2, r.Exits);   // the console write and the return (COM1 would take 4 000)
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(KernelsAndCompilers))]
     public void Arg_count_and_args_read_the_call_region(string kernel, string compiler)
     {
         using var k = TestKernel.Open(kernel);
@@ -142,7 +154,7 @@ public sealed class SdkGuestTests
         using var k = TestKernel.Open(kernel);
         using var vm = Create(k, compiler);
         Assert.Equal(CallRegion.VersionValue, GuestRun.Value(vm, "abi_version"));
-        Assert.Equal(0UL, GuestRun.Value(vm, "features"));   // VM type 0: no private memory
+        Assert.Equal(CallRegion.FeatureConsoleWrite, GuestRun.Value(vm, "features"));   // VM type 0: no private memory
         Assert.Equal(vm.Vcpu.TscKhz, GuestRun.Value(vm, "tsc_khz"));
         Assert.Equal(0b11UL, GuestRun.Value(vm, "tsc_and_cpuid"));   // the TSC moves; CPUID says hypervisor
         Assert.Equal(ulong.MaxValue / 3_000_000 * 1000 + ulong.MaxValue % 3_000_000 * 1000 / 3_000_000,
@@ -177,12 +189,27 @@ public sealed class SdkGuestTests
         var functions = new HostFunctions();
         functions.Add(1, "peek", c => (ulong)c.ReadBytes(c.Args[0], c.Args[1]).Sum(b => (long)b));
         using var vm = MicroVm.Create(Image(compiler), k.Options(GuestMemoryBacking.GuestMemfd) with { VmType = VmType.SwProtected, HostFunctions = functions });
-        Assert.Equal(CallRegion.FeaturePrivateMemory, GuestRun.Value(vm, "features"));
+        Assert.Equal(CallRegion.FeaturePrivateMemory | CallRegion.FeatureConsoleWrite, GuestRun.Value(vm, "features"));
 
         var r = vm.Call("private_roundtrip");
         Assert.True(r.IsSuccess, r.ToString());
         Assert.Equal(0UL, r.Value);   // 1: the host read the private page; 2: not shared again; 3, 4: the shared read failed
         Assert.Equal(2, r.Conversions);
         Assert.Equal(unchecked((ulong)-KvmPara.KVM_EINVAL), GuestRun.Value(vm, "private_unaligned"));
+    }
+
+    [SkippableTheory]
+    [InlineData("gcc")]
+    [InlineData("clang")]
+    public void Kvms_write_of_a_private_buffer_falls_back_to_one_out_per_byte_after_the_host_refuses_it(string compiler)
+    {
+        using var k = TestKernel.EmulatedWithInPlaceConversion();
+        using var vm = MicroVm.Create(Image(compiler), k.Options(GuestMemoryBacking.GuestMemfd) with { VmType = VmType.SwProtected });
+        var r = vm.Call("print_private");
+        Assert.True(r.IsSuccess && r.Value == 0, r.ToString());
+        Assert.Equal("the launch codes are 0000", r.Console);
+        Assert.Equal(2, r.Conversions);
+        // The refused console write, 25 OUTs, the two conversions' hypercall exits and the return.
+        Assert.Equal(1 + 25 + 2 + 1, r.Exits);
     }
 }

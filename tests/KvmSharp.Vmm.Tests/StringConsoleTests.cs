@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+using KvmSharp.Vmm.Arch.X86_64;
+using KvmSharp.Vmm.GuestAbi;
 using KvmSharp.Vmm.Guests;
 using KvmSharp.Vmm.Tests.Infrastructure;
 
@@ -31,6 +33,68 @@ public sealed class StringConsoleTests
         Assert.Equal(StringIoGuest.Text[..100], rep.Console);
         Assert.Equal(StringIoGuest.Packed(100, 0), rep.Value);
         Assert.Equal(101, rep.Exits);    // em_out: one KVM_EXIT_IO (count 1) per element, and the return
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(TestKernel.Kernels), MemberType = typeof(TestKernel))]
+    public void The_console_write_port_prints_a_whole_buffer_in_one_exit(string kernel)
+    {
+        using var k = TestKernel.Open(kernel);
+        var sink = new MemoryStream();
+        using var vm = MicroVm.Create(StringIoGuest.Image(), k.Options(GuestMemoryBacking.HostMemory) with { ConsoleSink = sink });
+        var r = vm.Call("console_write", StringIoGuest.TextLength);
+        Assert.True(r.IsSuccess, r.ToString());
+        Assert.Equal(StringIoGuest.Text, r.Console);
+        Assert.Equal((ulong)StringIoGuest.TextLength, r.Value);   // console_len: every byte printed
+        Assert.Equal(2, r.Exits);                                   // the console write and the return
+        Assert.Equal(StringIoGuest.Text, System.Text.Encoding.ASCII.GetString(sink.ToArray()));
+        Assert.Equal(CallRegion.FeatureConsoleWrite, vm.Memory.Read<ulong>(CallRegion.Address(CallRegion.Features)));
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(TestKernel.Kernels), MemberType = typeof(TestKernel))]
+    public void A_console_write_of_a_range_the_host_may_not_read_prints_nothing_and_says_so(string kernel)
+    {
+        using var k = TestKernel.Open(kernel);
+        using var vm = Create(k);
+        ulong size = vm.Memory.Size;
+        (ulong Ptr, ulong Len, string Why)[] refused =
+        [
+            (0, 16, "the null guard page"),
+            (Layout.StackGuard + 8, 8, "the stack guard page"),
+            (Layout.StackGuard - 4, 8, "a range ending on the stack guard page"),
+            (size - 8, 16, "a range past the end of guest memory"),
+            (size, 1, "the first byte past guest memory"),
+            (ulong.MaxValue - 7, 16, "a range that wraps around"),
+            (Layout.CallData, ulong.MaxValue, "a length larger than guest memory"),
+        ];
+        foreach (var (ptr, len, why) in refused)
+        {
+            var r = vm.Call("console_write_at", ptr, len);
+            Assert.True(r.IsSuccess, $"{why}: {r}");
+            Assert.True(r.Value == 0 && r.Console.Length == 0 && r.Exits == 2, $"{why}: printed {r.Value}, console '{r.Console}', {r.Exits} exits");
+        }
+        var none = vm.Call("console_write", 0);
+        Assert.True(none.IsSuccess && none.Value == 0 && none.Console.Length == 0, none.ToString());
+        // The guest goes on: the next write prints.
+        Assert.Equal(StringIoGuest.Text[..10], vm.Call("console_write", 10).Console);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(TestKernel.Kernels), MemberType = typeof(TestKernel))]
+    public void A_console_write_beyond_the_console_capacity_keeps_the_first_bytes_and_marks_the_call_truncated(string kernel)
+    {
+        using var k = TestKernel.Open(kernel);
+        using var vm = MicroVm.Create(StringIoGuest.Image(), k.Options(GuestMemoryBacking.HostMemory) with { ConsoleCapacity = 100 });
+        var r = vm.Call("console_write", 1000);
+        Assert.True(r.IsSuccess, r.ToString());
+        Assert.Equal(1000UL, r.Value);
+        Assert.Equal(StringIoGuest.Text[..100], r.Console);
+        Assert.True(r.ConsoleTruncated);
+        // COM1 after a full capture keeps nothing more either.
+        var two = vm.Call("console_write", 60);
+        Assert.Equal(StringIoGuest.Text[..60], two.Console);
+        Assert.False(two.ConsoleTruncated);
     }
 
     [SkippableTheory]

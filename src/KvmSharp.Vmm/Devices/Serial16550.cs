@@ -65,6 +65,18 @@ public sealed class Serial16550 : IBusDevice
         _sink?.WriteByte(data[0]);
     }
 
+    /// <summary>
+    /// Bytes printed in one piece (the console-write port, <see cref="ConsoleWriteDevice"/>): kept and streamed as if
+    /// written to THR one by one.
+    /// </summary>
+    public void WriteBytes(ReadOnlySpan<byte> bytes)
+    {
+        long room = Math.Max(0, Capacity - Written);
+        if (room > 0) _captured.Write(bytes[..(int)Math.Min(room, bytes.Length)]);
+        Written += bytes.Length;
+        _sink?.Write(bytes);
+    }
+
     /// <summary>The captured output, decoded as UTF-8.</summary>
     public string Text => System.Text.Encoding.UTF8.GetString(_captured.GetBuffer(), 0, (int)_captured.Length);
 

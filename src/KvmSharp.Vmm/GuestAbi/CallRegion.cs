@@ -14,9 +14,10 @@ public static class CallRegion
     /// <summary>
     /// 2 adds the host-call block and port (<see cref="HostCallBlock"/>); 3 adds <see cref="Features"/>; 4 adds the
     /// VMM's exception handlers, the exception block and port (<see cref="ExceptionBlock"/>) and ends the call data
-    /// area at 0xFC000. Every field of an earlier version is unchanged.
+    /// area at 0xFC000; 5 adds the console-write port (<see cref="Ports.ConsoleWrite"/>) with <see cref="ConsolePtr"/>
+    /// and <see cref="ConsoleLen"/>, and <see cref="MemorySize"/>. Every field of an earlier version is unchanged.
     /// </summary>
-    public const uint VersionValue = 4;
+    public const uint VersionValue = 5;
     /// <summary>The most arguments a call takes: the six SysV integer argument registers.</summary>
     public const int MaxArgs = 6;
 
@@ -51,8 +52,23 @@ public static class CallRegion
     /// call.
     /// </summary>
     public const ulong Features = 0x70;      // u64: FeaturePrivateMemory … (version 3), written by the host every call
-    /// <summary>The header's size in bytes (0x78).</summary>
-    public const int HeaderSize = 0x78;
+    /// <summary>
+    /// Offset of console_ptr (u64, version 5), set by the guest before an OUT to <see cref="Ports.ConsoleWrite"/>: the
+    /// guest address of the bytes to print.
+    /// </summary>
+    public const ulong ConsolePtr = 0x78;    // u64: set by the guest: bytes to print (version 5)
+    /// <summary>
+    /// Offset of console_len (u64, version 5): set by the guest to the number of bytes to print; the host sets it to
+    /// the number it printed (all of them, or 0 when the range is not readable by the host).
+    /// </summary>
+    public const ulong ConsoleLen = 0x80;    // u64: in: bytes to print; out: bytes printed
+    /// <summary>
+    /// Offset of memory_size (u64, version 5), written by the host before every call: guest memory's size in bytes,
+    /// so a guest knows where its memory ends (the heap of kvmsharp_guest.h's allocator runs from the image's end to it).
+    /// </summary>
+    public const ulong MemorySize = 0x88;    // u64: guest memory's size (version 5), written by the host every call
+    /// <summary>The header's size in bytes (0x90).</summary>
+    public const int HeaderSize = 0x90;
 
     /// <summary>
     /// Features bit 0: the VM has private memory and the host serves KVM_HC_MAP_GPA_RANGE. Without it a VMCALL may
@@ -66,6 +82,12 @@ public static class CallRegion
     /// VMCALL (which is #UD in an SNP guest).
     /// </summary>
     public const ulong FeatureSnp = 1UL << 1;
+
+    /// <summary>
+    /// Features bit 2 (version 5): the host prints a whole buffer per OUT to <see cref="Ports.ConsoleWrite"/>. Offered
+    /// where the host can read the guest's memory (not in SEV-SNP or TDX micro-VMs, whose memory is private).
+    /// </summary>
+    public const ulong FeatureConsoleWrite = 1UL << 2;
 
     /// <summary>
     /// The guest-physical address of header field <paramref name="field"/> (one of this class's offset constants).

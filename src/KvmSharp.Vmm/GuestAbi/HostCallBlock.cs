@@ -11,7 +11,7 @@ namespace KvmSharp.Vmm.GuestAbi;
 /// </summary>
 public static class HostCallBlock
 {
-    /// <summary>Offset of the block from <see cref="Layout.CallRegion"/>: past the call header (<see cref="CallRegion.HeaderSize"/>, 0x78 bytes), with room to grow it.</summary>
+    /// <summary>Offset of the block from <see cref="Layout.CallRegion"/>: past the call header (<see cref="CallRegion.HeaderSize"/>, 0x90 bytes), with room to grow it.</summary>
     public const ulong Offset = 0x100;
 
     /// <summary>The block's guest-physical address: <see cref="Layout.CallRegion"/> + <see cref="Offset"/>.</summary>

@@ -25,6 +25,12 @@ public static class Ports
     /// </summary>
     public const ushort Exception = 0x503;
 
+    /// <summary>
+    /// OUT (any size, value ignored; GUEST-ABI v5): print the console_ptr/console_len buffer of the call region in one
+    /// exit; the host writes back in console_len how many bytes it printed.
+    /// </summary>
+    public const ushort ConsoleWrite = 0x504;
+
     /// <summary>The first port of the hypercall device's range (<see cref="Exit"/>).</summary>
     public const ushort HypercallBase = Exit;
     /// <summary>The hypercall device's range: two ports, <see cref="Exit"/> and <see cref="Return"/>.</summary>

@@ -70,6 +70,19 @@ public sealed class GuestProgram
         Asm.mov(rdx, __qword_ptr[r11 + (int)HostCallBlock.Status]);
     }
 
+    /// <summary>
+    /// Prints RCX bytes from address RSI through the console-write port (GUEST-ABI.md, "Printing a buffer in one exit"):
+    /// one VM exit. After it RAX = the bytes the host printed (RCX, or 0 when it refused the range); RDX is clobbered.
+    /// </summary>
+    public void ConsoleWrite()
+    {
+        Asm.mov(__qword_ptr[CallRegion.Address(CallRegion.ConsolePtr)], rsi);
+        Asm.mov(__qword_ptr[CallRegion.Address(CallRegion.ConsoleLen)], rcx);
+        Asm.mov(dx, Ports.ConsoleWrite);
+        Asm.@out(dx, al);
+        Asm.mov(rax, __qword_ptr[CallRegion.Address(CallRegion.ConsoleLen)]);
+    }
+
     /// <summary>A host call to the fixed id <paramref name="id"/> (clobbers RAX before the call to hold it).</summary>
     public void HostCall(uint id)
     {

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Runtime.CompilerServices;
 using System.Text;
-using KvmSharp.Vmm.Arch.X86_64;
 
 namespace KvmSharp.Vmm.HostCalls;
 
@@ -132,18 +131,5 @@ public sealed class HostCallContext
         }
     }
 
-    private string? Problem(ulong address, ulong length)
-    {
-        if (!_memory.Contains(address, length)) return $"is outside guest memory (0x{_memory.Size:X} bytes)";
-        if (length == 0) return null;
-        ulong end = address + length;
-        if (Touches(Layout.NullGuard)) return $"touches the null guard page at 0x{Layout.NullGuard:X}, which the guest cannot map";
-        if (Touches(Layout.StackGuard)) return $"touches the stack guard page at 0x{Layout.StackGuard:X}, which the guest cannot map";
-        // A page the guest made private would be a SIGBUS for the host; GuestMapping refuses it too, but as the
-        // guest's mistake it is a bad pointer, not a host failure.
-        if (!_memory.IsShared(address, length)) return "touches a page the guest made private";
-        return null;
-
-        bool Touches(ulong page) => address < page + Layout.PageSize && page < end;
-    }
+    private string? Problem(ulong address, ulong length) => GuestPointers.Problem(_memory, address, length);
 }

@@ -330,10 +330,16 @@ public sealed partial class MicroVm
     }
 
     /// <summary>
-    /// The CallRegion features this micro-VM offers its guest on every call (an SNP micro-VM's FeatureSnp too: it
-    /// never reaches a snapshot, which SNP refuses).
+    /// The CallRegion features that follow from this micro-VM's VM type, which a snapshot must match (an SNP micro-VM's
+    /// FeatureSnp too: it never reaches a snapshot, which SNP refuses).
     /// </summary>
     internal ulong Features => FeaturesOf(_conversion) | (_snp is not null ? GuestAbi.CallRegion.FeatureSnp : 0);
+
+    /// <summary>
+    /// What the guest is offered on every call: <see cref="Features"/> and the VMM's own services (the console-write
+    /// port, GUEST-ABI v5), which a snapshot does not record: every VMM that restores one offers them.
+    /// </summary>
+    private ulong CallFeatures => Features | (_consoleWrites is not null ? GuestAbi.CallRegion.FeatureConsoleWrite : 0);
 
     private static ulong FeaturesOf(Confidential.MemoryConversion? conversion) =>
         conversion is null ? 0 : GuestAbi.CallRegion.FeaturePrivateMemory;

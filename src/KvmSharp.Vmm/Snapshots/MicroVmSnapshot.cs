@@ -152,11 +152,17 @@ public sealed class MicroVmSnapshot
     /// <summary>Whether <paramref name="header"/> (the first bytes of a file) starts like a snapshot (its magic).</summary>
     public static bool HasSnapshotMagic(ReadOnlySpan<byte> header) => header.StartsWith(SnapshotFormat.Magic);
 
+    /// <summary>
+    /// The oldest GUEST-ABI whose memory this VMM restores: v4's pages are v5's (v5 only added a port and two call-region
+    /// fields, which a v4 guest never set and the host clears before every call).
+    /// </summary>
+    private const uint OldestRestorableAbi = 4;
+
     /// <summary>Throws unless this snapshot fits a micro-VM of <paramref name="image"/>, memory size and features.</summary>
     internal void CheckFits(GuestImage image, ulong memorySize, ulong features, GuestArchitecture architecture)
     {
         CheckArchitecture(architecture);
-        if (AbiVersion != GuestAbi.CallRegion.VersionValue)
+        if (AbiVersion is < OldestRestorableAbi or > GuestAbi.CallRegion.VersionValue)
         {
             throw new MicroVmSnapshotException(SnapshotRefusal.AbiMismatch,
                 $"the snapshot holds memory laid out by GUEST-ABI v{AbiVersion}, this VMM speaks v{GuestAbi.CallRegion.VersionValue}: take it again from a fresh micro-VM");

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kvmsharp_guest.h — the KvmSharp micro-VM guest ABI (version 4) for C guests, in one freestanding header.
+ * kvmsharp_guest.h — the KvmSharp micro-VM guest ABI (version 5) for C guests, in one freestanding header.
  *
  * Include it and write ordinary functions: the host calls any global function of your ELF by name as a SysV call
  * (kvmsharp run guest.elf --call add:2,3, vm.Call("add", 2, 3)), and vm.Run() enters `_start` (the ELF entry) the
@@ -49,8 +49,8 @@ typedef __UINT64_TYPE__ kvms_u64;
 typedef __INT64_TYPE__ kvms_i64;
 
 /* ---- The ABI version (CallRegion.VersionValue) and the call region's magic ("KVMS" little-endian) ---- */
-#define KVMS_ABI_VERSION 4u
-#define KVMS_CALL_VERSION_VALUE 4u
+#define KVMS_ABI_VERSION 5u
+#define KVMS_CALL_VERSION_VALUE 5u
 #define KVMS_CALL_MAGIC_VALUE 0x534D564Bu
 
 /* ---- Memory map (Arch/X86_64/Layout.cs; guest-physical = guest-virtual, identity-mapped) ---- */
@@ -102,6 +102,7 @@ typedef __INT64_TYPE__ kvms_i64;
 #define KVMS_PORT_RETURN 0x501u              /* the trampoline's: the call returns, result from the call region */
 #define KVMS_PORT_HOST_CALL 0x502u           /* OUT anything: call the host function named in the host-call block */
 #define KVMS_PORT_EXCEPTION 0x503u           /* the VMM's exception handler reports the exception block */
+#define KVMS_PORT_CONSOLE_WRITE 0x504u       /* OUT anything: print console_ptr/console_len in one exit (version 5) */
 #define KVMS_PORT_HYPERCALL_BASE 0x500u
 #define KVMS_PORT_HYPERCALL_LENGTH 2u
 
@@ -117,10 +118,14 @@ typedef __INT64_TYPE__ kvms_i64;
 #define KVMS_CALL_OUTPUT_PTR 0x60ull         /* set by the guest: bytes to hand back */
 #define KVMS_CALL_OUTPUT_LEN 0x68ull
 #define KVMS_CALL_FEATURES 0x70ull           /* version 3 */
-#define KVMS_CALL_HEADER_SIZE 0x78u
+#define KVMS_CALL_CONSOLE_PTR 0x78ull        /* version 5: set by the guest: bytes to print */
+#define KVMS_CALL_CONSOLE_LEN 0x80ull        /* version 5: in: bytes to print; out: bytes printed (all, or 0) */
+#define KVMS_CALL_MEMORY_SIZE 0x88ull        /* version 5: guest memory's size in bytes */
+#define KVMS_CALL_HEADER_SIZE 0x90u
 #define KVMS_CALL_MAX_ARGS 6u
 #define KVMS_CALL_FEATURE_PRIVATE_MEMORY 0x1ull /* features bit 0: KVMS_HC_MAP_GPA_RANGE is served */
 #define KVMS_CALL_FEATURE_SNP 0x2ull         /* features bit 1: SEV-SNP micro-VM: convert with a call to KVMS_SNP_MAP_GPA_RANGE */
+#define KVMS_CALL_FEATURE_CONSOLE_WRITE 0x4ull /* features bit 2: KVMS_PORT_CONSOLE_WRITE prints a buffer per exit */
 
 struct kvms_call_region {
     kvms_u32 magic;
@@ -134,6 +139,9 @@ struct kvms_call_region {
     kvms_u64 output_ptr;
     kvms_u64 output_len;
     kvms_u64 features;
+    kvms_u64 console_ptr;
+    kvms_u64 console_len;
+    kvms_u64 memory_size;
 };
 
 /* ---- Host-call block (GuestAbi/HostCallBlock.cs, HostCalls/HostFunctions.cs) ---- */
@@ -249,6 +257,7 @@ typedef char kvms_check_abi_version[(KVMS_ABI_VERSION == KVMS_CALL_VERSION_VALUE
 typedef char kvms_check_call_region_size[(sizeof(struct kvms_call_region) == KVMS_CALL_HEADER_SIZE) ? 1 : -1];
 typedef char kvms_check_call_input_ptr[(__builtin_offsetof(struct kvms_call_region, input_ptr) == KVMS_CALL_INPUT_PTR) ? 1 : -1];
 typedef char kvms_check_call_features[(__builtin_offsetof(struct kvms_call_region, features) == KVMS_CALL_FEATURES) ? 1 : -1];
+typedef char kvms_check_call_console_len[(__builtin_offsetof(struct kvms_call_region, console_len) == KVMS_CALL_CONSOLE_LEN) ? 1 : -1];
 typedef char kvms_check_hostcall_size[(sizeof(struct kvms_hostcall_block) == KVMS_HOSTCALL_SIZE) ? 1 : -1];
 typedef char kvms_check_hostcall_status[(__builtin_offsetof(struct kvms_hostcall_block, status) == KVMS_HOSTCALL_STATUS) ? 1 : -1];
 typedef char kvms_check_exception_size[(sizeof(struct kvms_exception_block) == KVMS_EXCEPTION_SIZE) ? 1 : -1];
@@ -328,10 +337,14 @@ __attribute__((noreturn)) static inline void kvms_exit(kvms_u32 status)
 #endif
 }
 
-/* ---- Console: COM1's transmit register ----
+/* ---- Console: COM1's transmit register, and the console-write port ----
  * No wait on the line status register: the VMM's LSR always reads "transmitter empty" (0x60), and each IN would cost
  * one more VM exit per byte. kvms_putc is one OUT: one VM exit. kvms_write (and kvms_print and the number printers,
  * which make one kvms_write each) picks what costs fewest exits where it runs:
+ *  - Where the host offers it (features bit 2: plain micro-VMs, x86 and arm64, version 5) one OUT to
+ *    KVMS_PORT_CONSOLE_WRITE with the buffer in the call region: one exit for the whole buffer. The host prints it
+ *    all or, when it may not read it (a page the guest made private), none and says so in console_len; the rest
+ *    then goes byte by byte below, since the guest itself can read its private pages.
  *  - In an SEV-SNP micro-VM one `rep outsb`: the #VC handler moves the bytes through the GHCB's shared buffer, 2032 a
  *    VMGEXIT, and KVM hands them to the VMM as one KVM_EXIT_IO with count = the bytes (sev.c sev_es_string_io): a
  *    100-byte write is one exit instead of 100.
@@ -346,9 +359,20 @@ static inline void kvms_putc(char c)
 
 static inline void kvms_write(const char *s, kvms_u64 n)
 {
+    /* The features word of the call region (kvms_features, below). */
+    kvms_u64 features = *(volatile kvms_u64 *)(KVMS_CALL_REGION + KVMS_CALL_FEATURES);
+    if (n > 0 && (features & KVMS_CALL_FEATURE_CONSOLE_WRITE))
+    {
+        volatile kvms_u64 *console = (volatile kvms_u64 *)(KVMS_CALL_REGION + KVMS_CALL_CONSOLE_PTR);
+        console[0] = (kvms_u64)s;
+        console[1] = n;
+        /* The OUT's "memory" clobber: the bytes and both fields are in memory before the host reads them. */
+        kvms_outb(KVMS_PORT_CONSOLE_WRITE, 0);
+        if (console[1] == n) return;
+    }
 #if defined(__x86_64__)
-    /* The features word of the call region (kvms_features, below): bit 1 = an SEV-SNP micro-VM. */
-    if (*(volatile kvms_u64 *)(KVMS_CALL_REGION + KVMS_CALL_FEATURES) & KVMS_CALL_FEATURE_SNP)
+    /* Bit 1: an SEV-SNP micro-VM. */
+    if (features & KVMS_CALL_FEATURE_SNP)
     {
         /* DF is clear (SysV ABI): RSI goes up. "memory": the bytes must be in memory before the instruction reads them. */
         __asm__ volatile("rep outsb" : "+S"(s), "+c"(n) : "d"((kvms_u16)KVMS_PORT_COM1) : "memory");

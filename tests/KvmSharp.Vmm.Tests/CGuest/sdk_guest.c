@@ -137,6 +137,28 @@ u64 private_roundtrip(void)
     return sum == expected ? 0 : 4;
 }
 
+/* The same secret printed from the private vault page: the host refuses the console write (it may not read the page),
+ * so kvms_write prints it byte by byte; then the page is shared again. */
+u64 print_private(void)
+{
+    static const char secret[] = "the launch codes are 0000";
+    i64 r = kvms_make_private(vault, 1);
+    if (r != 0) return (u64)r;
+    memcpy(vault, secret, sizeof secret - 1);
+    kvms_write((const char *)vault, sizeof secret - 1);
+    return (u64)kvms_make_shared(vault, 1);
+}
+
+/* print_long(n): n bytes of "0123456789" repeated (n <= 4000) in one kvms_write. */
+u64 print_long(u64 n)
+{
+    static char text[4000];
+    if (n > sizeof text) return 1;
+    for (u64 i = 0; i < n; i++) text[i] = (char)('0' + i % 10);
+    kvms_write(text, n);
+    return 0;
+}
+
 /* An unaligned GPA: the hypercall's own answer, -KVMS_EINVAL. */
 u64 private_unaligned(void) { return (u64)kvms_make_private(vault + 1, 1); }
 

@@ -16,6 +16,8 @@ namespace KvmSharp.Vmm.Tests.Infrastructure;
 /// <list type="bullet">
 /// <item><c>write(n)</c>: REP OUTSB of the first n bytes to COM1. <c>write_back(n)</c>: the same with DF set, from the
 /// n-th byte down (prints them reversed; RSI moves by -n). <c>putc_loop(n)</c>: one OUT per byte (returns 0).</item>
+/// <item><c>console_write(n)</c>: the first n bytes through the console-write port (GUEST-ABI v5);
+/// <c>console_write_at(ptr, len)</c>: any range. Both return what the host wrote back in console_len.</item>
 /// <item><c>outs_once()</c>: OUTSB without REP, RCX = 77. <c>write_none()</c>: REP OUTSB with RCX = 0.</item>
 /// <item><c>outsw(n)</c> / <c>outsd(n)</c>: REP OUTSW/OUTSD of n elements of <see cref="Wide"/> (each character widened
 /// to 4 bytes), to COM1's THR, which prints each element's low byte.</item>
@@ -250,6 +252,20 @@ public static class StringIoGuest
         a.mov(eax, eax);
         a.Label(ref picked);
         a.pop(rbx);
+        a.ret();
+
+        Label consoleWrite = p.Export("console_write");
+        p.Place(ref consoleWrite);
+        a.lea(rsi, __[text]);
+        a.mov(rcx, rdi);
+        p.ConsoleWrite();
+        a.ret();
+
+        Label consoleWriteAt = p.Export("console_write_at");
+        p.Place(ref consoleWriteAt);
+        a.mov(rcx, rsi);
+        a.mov(rsi, rdi);
+        p.ConsoleWrite();
         a.ret();
 
         p.AddMsrFunctions();

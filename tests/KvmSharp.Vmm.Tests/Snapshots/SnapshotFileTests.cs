@@ -68,27 +68,50 @@ public sealed class SnapshotFileTests
     }
 
     [Fact]
-    public void A_snapshot_records_its_guest_abi_version_and_another_version_is_refused_by_create_and_restore()
+    public void A_snapshot_records_its_guest_abi_version_a_v4_one_restores_and_other_versions_are_refused_by_create_and_restore()
     {
         byte[] bytes = SnapshotSamples.Counter;
         Assert.Equal(GuestAbi.CallRegion.VersionValue, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(28)));
         Assert.Equal(GuestAbi.CallRegion.VersionValue, SnapshotSamples.Read(bytes).AbiVersion);
-
-        // The same memory claimed by GUEST-ABI v3 (before the exception handlers' pages): readable, but no VMM of v4
-        // may run it, since the pages it lacks are the VMM's own.
-        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(28), 3);
-        SnapshotSamples.FixChecksum(bytes);
-        MicroVmSnapshot old = SnapshotSamples.Read(bytes);
-        Assert.Equal(3u, old.AbiVersion);
-        Assert.Equal(bytes, SnapshotSamples.Bytes(old));
         using var k = TestKernel.Emulated();
         var options = CounterGuest.Options(k, GuestMemoryBacking.HostMemory);
-        var create = Assert.Throws<MicroVmSnapshotException>(() => MicroVm.Create(old, options));
-        Assert.Equal(SnapshotRefusal.AbiMismatch, create.Reason);
-        Assert.Contains("GUEST-ABI v3, this VMM speaks v4", create.Message, StringComparison.Ordinal);
-        using var vm = CounterGuest.CreateCountedToThree(options);
-        Assert.Equal(SnapshotRefusal.AbiMismatch, Assert.Throws<MicroVmSnapshotException>(() => vm.Restore(old)).Reason);
-        Assert.Equal(4UL, CounterGuest.Increment(vm, 1)); // nothing changed
+
+        // The same memory claimed by GUEST-ABI v3 (before the exception handlers' pages): readable, but no VMM of v4
+        // or later may run it, since the pages it lacks are the VMM's own; and by a VMM newer than this one.
+        foreach (uint version in new[] { 3u, GuestAbi.CallRegion.VersionValue + 1 })
+        {
+            MicroVmSnapshot other = WithAbiVersion(bytes, version);
+            Assert.Equal(version, other.AbiVersion);
+            var create = Assert.Throws<MicroVmSnapshotException>(() => MicroVm.Create(other, options));
+            Assert.Equal(SnapshotRefusal.AbiMismatch, create.Reason);
+            Assert.Contains($"GUEST-ABI v{version}, this VMM speaks v{GuestAbi.CallRegion.VersionValue}", create.Message, StringComparison.Ordinal);
+            using var vm = CounterGuest.CreateCountedToThree(options);
+            Assert.Equal(SnapshotRefusal.AbiMismatch, Assert.Throws<MicroVmSnapshotException>(() => vm.Restore(other)).Reason);
+            Assert.Equal(4UL, CounterGuest.Increment(vm, 1)); // nothing changed
+        }
+
+        // v4's pages are v5's (v5 added only the console-write port and two call-region fields): it runs.
+        MicroVmSnapshot v4 = WithAbiVersion(bytes, 4);
+        using (var fromV4 = MicroVm.Create(v4, options))
+        {
+            Assert.Equal(4UL, CounterGuest.Increment(fromV4, 1));
+        }
+        using (var restored = CounterGuest.CreateCountedToThree(options))
+        {
+            Assert.Equal(4UL, CounterGuest.Increment(restored, 1));
+            restored.Restore(v4);
+            Assert.Equal(4UL, CounterGuest.Increment(restored, 1));
+        }
+
+        static MicroVmSnapshot WithAbiVersion(byte[] sample, uint version)
+        {
+            byte[] copy = (byte[])sample.Clone();
+            BinaryPrimitives.WriteUInt32LittleEndian(copy.AsSpan(28), version);
+            SnapshotSamples.FixChecksum(copy);
+            MicroVmSnapshot snapshot = SnapshotSamples.Read(copy);
+            Assert.Equal(copy, SnapshotSamples.Bytes(snapshot));
+            return snapshot;
+        }
     }
 
     /// <summary>Every cut inside the header and image section, and a spread of cuts through the pages and checksum.</summary>
