@@ -32,7 +32,8 @@
  * A test of KvmSharp compiles this header and compares every KVMS_ constant with its twin, both ways.
  *
  * Define KVMSHARP_GUEST_MEMFUNCS before including it in exactly one file to get memcpy, memmove, memset and memcmp:
- * gcc and clang may call them for struct copies, array initialisers and loops even with -ffreestanding.
+ * gcc and clang may call them for struct copies, array initialisers and loops even with -ffreestanding. Define
+ * KVMSHARP_GUEST_MALLOC in one file to get malloc, free, calloc and realloc over the memory above your image.
  */
 #ifndef KVMSHARP_GUEST_H
 #define KVMSHARP_GUEST_H
@@ -789,5 +790,135 @@ int memcmp(const void *a, const void *b, __SIZE_TYPE__ n)
     return 0;
 }
 #endif /* KVMSHARP_GUEST_MEMFUNCS */
+
+/* ---- malloc, free, calloc, realloc: a heap for the guest (opt-in, one file; version 5) ----
+ * Define KVMSHARP_GUEST_MALLOC before including this header in exactly one file, and KVMSHARP_GUEST_MEMFUNCS in one
+ * file too (calloc and realloc call memset and memcpy). The heap runs from the end of your image (the linker's _end,
+ * .bss included, rounded up to 16) to the end of guest memory (the call region's memory_size: a host older than
+ * version 5 writes none, and malloc returns NULL), so it grows with MicroVmOptions.MemorySize. Every block has a
+ * 16-byte header and 16-byte-aligned bytes; malloc takes the first free block that fits (splitting it), merging the
+ * free blocks after each free block it passes, else grows the heap at its top; free gives a block at the top back to
+ * it. O(blocks) per call and no host work at all. The heap is guest memory like any other: it persists across calls,
+ * and a pool's reset or a snapshot's restore puts it back with everything else. One vCPU: not thread-safe.
+ * realloc(p, 0) frees p and returns NULL. */
+#ifdef KVMSHARP_GUEST_MALLOC
+void *malloc(__SIZE_TYPE__ n);
+void free(void *p);
+void *calloc(__SIZE_TYPE__ count, __SIZE_TYPE__ size);
+void *realloc(void *p, __SIZE_TYPE__ n);
+void *memcpy(void *dst, const void *src, __SIZE_TYPE__ n);
+void *memset(void *dst, int c, __SIZE_TYPE__ n);
+
+extern char _end[]; /* defined by the linker (GNU ld and lld): the first byte after the image */
+
+struct kvms_heap_block {
+    kvms_u64 size; /* bytes after this header: a multiple of 16 */
+    kvms_u64 used;
+};
+
+/* The blocks fill [kvms_heap_first, kvms_heap_top), in address order; both are set at the first malloc. */
+static struct kvms_heap_block *kvms_heap_first, *kvms_heap_top;
+
+static kvms_u64 kvms_heap_round(kvms_u64 n) { return n == 0 ? 16 : (n + 15) & ~15ull; }
+
+static struct kvms_heap_block *kvms_heap_next(struct kvms_heap_block *b)
+{
+    return (struct kvms_heap_block *)((kvms_u8 *)(b + 1) + b->size);
+}
+
+/* Merges the free blocks after the free block b into it; if b then ends at the top, gives it back (returns 1). */
+static int kvms_heap_merge(struct kvms_heap_block *b)
+{
+    struct kvms_heap_block *next = kvms_heap_next(b);
+    while (next < kvms_heap_top && !next->used)
+    {
+        b->size += sizeof *next + next->size;
+        next = kvms_heap_next(b);
+    }
+    if (next != kvms_heap_top) return 0;
+    kvms_heap_top = b;
+    return 1;
+}
+
+/* The end of guest memory (memory_size), and whether n bytes of block b, ending past it, would still fit. */
+static kvms_u64 kvms_heap_limit(void) { return *(volatile kvms_u64 *)(KVMS_CALL_REGION + KVMS_CALL_MEMORY_SIZE); }
+
+static int kvms_heap_fits(struct kvms_heap_block *b, kvms_u64 n, kvms_u64 limit)
+{
+    return (kvms_u64)(b + 1) <= limit && n <= limit - (kvms_u64)(b + 1);
+}
+
+void *malloc(__SIZE_TYPE__ n)
+{
+    if (!kvms_heap_first)
+        kvms_heap_first = kvms_heap_top = (struct kvms_heap_block *)(((kvms_u64)_end + 15) & ~15ull);
+    kvms_u64 limit = kvms_heap_limit();
+    if (n > limit) return 0; /* also keeps the rounding from overflowing */
+    kvms_u64 want = kvms_heap_round(n);
+    for (struct kvms_heap_block *b = kvms_heap_first; b < kvms_heap_top; b = kvms_heap_next(b))
+    {
+        if (b->used) continue;
+        if (kvms_heap_merge(b)) break; /* it went back to the top: grow from there */
+        if (b->size < want) continue;
+        if (b->size >= want + sizeof *b + 16)
+        {
+            struct kvms_heap_block *rest = (struct kvms_heap_block *)((kvms_u8 *)(b + 1) + want);
+            rest->size = b->size - want - sizeof *rest;
+            rest->used = 0;
+            b->size = want;
+        }
+        b->used = 1;
+        return b + 1;
+    }
+    struct kvms_heap_block *top = kvms_heap_top;
+    if (!kvms_heap_fits(top, want, limit)) return 0;
+    top->size = want;
+    top->used = 1;
+    kvms_heap_top = kvms_heap_next(top);
+    return top + 1;
+}
+
+void free(void *p)
+{
+    if (!p) return;
+    struct kvms_heap_block *b = (struct kvms_heap_block *)p - 1;
+    b->used = 0;
+    kvms_heap_merge(b);
+}
+
+void *calloc(__SIZE_TYPE__ count, __SIZE_TYPE__ size)
+{
+    if (size != 0 && count > (__SIZE_TYPE__)-1 / size) return 0;
+    void *p = malloc(count * size);
+    if (p) memset(p, 0, count * size); /* a freed block keeps its old bytes */
+    return p;
+}
+
+void *realloc(void *p, __SIZE_TYPE__ n)
+{
+    if (!p) return malloc(n);
+    if (n == 0)
+    {
+        free(p);
+        return 0;
+    }
+    struct kvms_heap_block *b = (struct kvms_heap_block *)p - 1;
+    if (b->size >= n) return p;
+    kvms_u64 limit = kvms_heap_limit();
+    if (kvms_heap_next(b) == kvms_heap_top && n <= limit && kvms_heap_fits(b, kvms_heap_round(n), limit))
+    {
+        b->size = kvms_heap_round(n); /* the top block grows in place */
+        kvms_heap_top = kvms_heap_next(b);
+        return p;
+    }
+    void *q = malloc(n);
+    if (q)
+    {
+        memcpy(q, p, b->size);
+        free(p);
+    }
+    return q;
+}
+#endif /* KVMSHARP_GUEST_MALLOC */
 
 #endif /* KVMSHARP_GUEST_H */
