@@ -8,18 +8,20 @@ using KvmSharp.Vmm.Tests.Infrastructure;
 namespace KvmSharp.Vmm.Tests;
 
 /// <summary>
-/// kvmsharp_guest.h's heap (KVMSHARP_GUEST_MALLOC): CGuest/heap_guest.c drives malloc, free, calloc and realloc and
-/// checks every live block's bytes itself, on both kernels and both compilers for x86-64 and on the emulated arm64
-/// kernel; the host checks where the heap lies (above the image, inside guest memory, up to memory_size).
+/// kvmsharp_guest.h's C library pieces: the mem* functions (KVMSHARP_GUEST_MEMFUNCS) and the heap
+/// (KVMSHARP_GUEST_MALLOC). CGuest/libc_guest.c checks memcpy/memmove/memset/memcmp against byte loops and drives malloc,
+/// free, calloc and realloc, checking every live block's bytes itself, on both kernels and both compilers for x86-64 and
+/// on the emulated arm64 kernel; the host checks where the heap lies (above the image, inside guest memory, up to
+/// memory_size).
 /// </summary>
-public sealed class HeapGuestTests
+public sealed class LibcGuestTests
 {
     private static readonly Dictionary<string, Lazy<GccBuild.Result>> Built = new(StringComparer.Ordinal)
     {
-        ["gcc"] = new(() => GccBuild.Guest("heap_guest.c", "gcc")),
-        ["clang"] = new(() => GccBuild.Guest("heap_guest.c", "clang")),
+        ["gcc"] = new(() => GccBuild.Guest("libc_guest.c", "gcc")),
+        ["clang"] = new(() => GccBuild.Guest("libc_guest.c", "clang")),
         ["arm64"] = new(() => GccBuild.InTempDirectory(dir => GccBuild.Compile(dir,
-            [.. GuestSdk.Arm64CompilerArguments, "-Wall", "-Wextra", "-Werror", "-o", "out", Path.Combine(AppContext.BaseDirectory, "CGuest", "heap_guest.c")],
+            [.. GuestSdk.Arm64CompilerArguments, "-Wall", "-Wextra", "-Werror", "-o", "out", Path.Combine(AppContext.BaseDirectory, "CGuest", "libc_guest.c")],
             GuestSdk.Arm64Compiler))),
     };
 
@@ -34,7 +36,7 @@ public sealed class HeapGuestTests
     private static GuestImage Image(string compiler)
     {
         var built = Built[compiler].Value;
-        Skip.If(built.Output is null, $"the {compiler}-built heap guest is not available: {built.Unavailable}");
+        Skip.If(built.Output is null, $"the {compiler}-built libc guest is not available: {built.Unavailable}");
         return GuestImage.Load(built.Output!);
     }
 
@@ -43,6 +45,15 @@ public sealed class HeapGuestTests
         var r = vm.Call(function, args);
         Assert.True(r.IsSuccess, $"{function}: {r}");
         return r.Value!.Value;
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(KernelsAndCompilers))]
+    public void Memcpy_memmove_memset_and_memcmp_match_byte_loops_for_every_length_offset_and_overlap(string kernel, string compiler)
+    {
+        using var k = TestKernel.Open(kernel);
+        using var vm = MicroVm.Create(Image(compiler), k.Options(null) with { Timeout = TimeSpan.FromSeconds(60) });
+        Assert.Equal(0UL, Value(vm, "memfuncs_check"));
     }
 
     [SkippableTheory]
@@ -89,12 +100,13 @@ public sealed class HeapGuestTests
     }
 
     [SkippableFact]
-    public void The_heap_works_the_same_in_an_arm64_micro_vm() => Arm64Kernel.Run(kvm =>
+    public void The_heap_and_the_mem_functions_work_the_same_in_an_arm64_micro_vm() => Arm64Kernel.Run(kvm =>
     {
         using var vm = MicroVm.Create(Image("arm64"), new MicroVmOptions { Kvm = kvm, MemorySize = 4 << 20, Timeout = TimeSpan.FromSeconds(120) });
         Assert.Equal(GuestArchitecture.Arm64, vm.Architecture);
         Assert.Equal(0UL, Value(vm, "heap_stress", 3, 400));
         Assert.Equal(0UL, Value(vm, "heap_refusals"));
+        Assert.Equal(0UL, Value(vm, "memfuncs_check"));
         ulong first = Value(vm, "first_block");
         Assert.Equal((vm.Memory.Size - (first - 16)) / (64 * 1024 + 16), Value(vm, "heap_exhaust", 64 * 1024));
     });

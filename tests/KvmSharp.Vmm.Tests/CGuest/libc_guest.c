@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The guest heap of kvmsharp_guest.h (KVMSHARP_GUEST_MALLOC) under load (HeapGuestTests): random malloc, free, calloc
- * and realloc with every live block's bytes checked, exhaustion and reuse, and a block that outlives its call. Every
- * function returns 0 when all held, else a code naming the first check that failed. */
+/* The C library pieces of kvmsharp_guest.h (LibcGuestTests): the mem* functions (KVMSHARP_GUEST_MEMFUNCS) against
+ * byte loops, and the heap (KVMSHARP_GUEST_MALLOC) under load — random malloc, free, calloc and realloc with every live
+ * block's bytes checked, exhaustion and reuse, and a block that outlives its call. Every check function returns 0 when
+ * all held, else a code naming the first check that failed. */
 #define KVMSHARP_GUEST_MEMFUNCS
 #define KVMSHARP_GUEST_MALLOC
 #include "kvmsharp_guest.h"
@@ -30,6 +31,55 @@ static int intact(u64 s)
 }
 
 static int aligned(const void *p) { return ((u64)p & 15) == 0; }
+
+/* memcpy, memmove (overlapping both ways), memset and memcmp for every length 0..20 and source and destination offset
+ * 0..7 (so every split into 8-byte elements and a byte tail), against byte loops through volatile pointers (which the
+ * compiler cannot turn into calls to the functions under test), over a 64-byte window whose other bytes must not move. */
+static u8 window[64], expect[64];
+
+static void fill(u64 seed)
+{
+    for (u64 i = 0; i < 64; i++) ((volatile u8 *)window)[i] = ((volatile u8 *)expect)[i] = (u8)(i * 13 + seed);
+}
+
+static int same(void)
+{
+    for (u64 i = 0; i < 64; i++)
+        if (((volatile u8 *)window)[i] != ((volatile u8 *)expect)[i]) return 0;
+    return 1;
+}
+
+u64 memfuncs_check(void)
+{
+    volatile u8 *e = expect;
+    for (u64 n = 0; n <= 20; n++)
+        for (u64 so = 0; so < 8; so++)
+            for (u64 dof = 0; dof < 8; dof++)
+            {
+                u64 code = (n * 64 + so * 8 + dof) * 10;
+                fill(n + so + dof);
+                memcpy(window + 32 + dof, window + so, n);
+                for (u64 i = 0; i < n; i++) e[32 + dof + i] = e[so + i];
+                if (!same()) return code + 1;
+
+                fill(n + so);
+                memmove(window + 20 + dof, window + 20 + so, n);   /* overlapping up, down, or in place */
+                u8 tmp[20];
+                for (u64 i = 0; i < n; i++) ((volatile u8 *)tmp)[i] = e[20 + so + i];
+                for (u64 i = 0; i < n; i++) e[20 + dof + i] = ((volatile u8 *)tmp)[i];
+                if (!same()) return code + 2;
+
+                fill(dof);
+                memset(window + so + dof, (int)(0x100 + n * 17), n);   /* only the low byte counts */
+                for (u64 i = 0; i < n; i++) e[so + dof + i] = (u8)(n * 17);
+                if (!same()) return code + 3;
+                if (n > 0 && memcmp(window + so, window + so, n) != 0) return code + 4;
+            }
+    fill(1);
+    window[9] = 200;
+    if (memcmp(window, expect, 9) != 0 || memcmp(window, expect, 10) <= 0 || memcmp(expect, window, 10) >= 0) return 5;
+    return 0;
+}
 
 /* heap_stress(seed, rounds): random operations on 64 slots of 1..1024 bytes (realloc up to 2048). */
 u64 heap_stress(u64 seed, u64 rounds)
