@@ -64,19 +64,10 @@ public class ConsoleWriteBenchmarks : IDisposable
         p.Place(ref start);
         p.ExitWith(0);
 
-        Label perByte = p.Export("out_per_byte"), next = a.CreateLabel(), done = a.CreateLabel();
+        Label perByte = p.Export("out_per_byte");
         p.Place(ref perByte);
         a.lea(rsi, __[text]);
-        a.xor(ecx, ecx);
-        a.mov(dx, Ports.Com1);
-        a.Label(ref next);
-        a.cmp(rcx, rdi);
-        a.jae(done);
-        a.mov(al, __byte_ptr[rsi + rcx]);
-        a.@out(dx, al);
-        a.inc(rcx);
-        a.jmp(next);
-        a.Label(ref done);
+        p.PrintOneOutPerByte();
         a.ret();
 
         Label rep = p.Export("rep_outsb");

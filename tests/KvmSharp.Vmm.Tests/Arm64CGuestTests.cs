@@ -212,9 +212,7 @@ public sealed partial class Arm64CGuestTests
     public void The_sdk_guest_of_the_x86_tests_builds_for_arm64_unchanged_and_its_helpers_answer_there() => OnArm64(kvm =>
     {
         // CGuest/sdk_guest.c (SdkGuestTests' guest, written for x86-64) compiles for arm64 as it is: the API is the same.
-        string source = Path.Combine(AppContext.BaseDirectory, "CGuest", "sdk_guest.c");
-        var built = GccBuild.InTempDirectory(dir =>
-            GccBuild.Compile(dir, [.. GuestSdk.Arm64CompilerArguments, "-Wall", "-Wextra", "-Werror", "-o", "out", source], GuestSdk.Arm64Compiler));
+        var built = GccBuild.Arm64Guest("sdk_guest.c");
         Skip.If(built.Output is null, $"{GuestSdk.Arm64Compiler}: {built.Unavailable}");
         using var vm = MicroVm.Create(GuestImage.Load(built.Output!), new MicroVmOptions { Kvm = kvm, Timeout = TimeSpan.FromSeconds(60) });
         var start = vm.Run();

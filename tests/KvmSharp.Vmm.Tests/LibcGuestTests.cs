@@ -16,36 +16,11 @@ namespace KvmSharp.Vmm.Tests;
 /// </summary>
 public sealed class LibcGuestTests
 {
-    private static readonly Dictionary<string, Lazy<GccBuild.Result>> Built = new(StringComparer.Ordinal)
-    {
-        ["gcc"] = new(() => GccBuild.Guest("libc_guest.c", "gcc")),
-        ["clang"] = new(() => GccBuild.Guest("libc_guest.c", "clang")),
-        ["arm64"] = new(() => GccBuild.InTempDirectory(dir => GccBuild.Compile(dir,
-            [.. GuestSdk.Arm64CompilerArguments, "-Wall", "-Wextra", "-Werror", "-o", "out", Path.Combine(AppContext.BaseDirectory, "CGuest", "libc_guest.c")],
-            GuestSdk.Arm64Compiler))),
-    };
+    private static readonly CompiledGuest Guest = new("libc_guest.c");
 
-    public static TheoryData<string, string> KernelsAndCompilers => new()
-    {
-        { TestKernel.RealName, "gcc" },
-        { TestKernel.EmulatedName, "gcc" },
-        { TestKernel.RealName, "clang" },
-        { TestKernel.EmulatedName, "clang" },
-    };
+    public static TheoryData<string, string> KernelsAndCompilers => CompiledGuest.KernelsAndCompilers;
 
-    private static GuestImage Image(string compiler)
-    {
-        var built = Built[compiler].Value;
-        Skip.If(built.Output is null, $"the {compiler}-built libc guest is not available: {built.Unavailable}");
-        return GuestImage.Load(built.Output!);
-    }
-
-    private static ulong Value(MicroVm vm, string function, params ulong[] args)
-    {
-        var r = vm.Call(function, args);
-        Assert.True(r.IsSuccess, $"{function}: {r}");
-        return r.Value!.Value;
-    }
+    private static GuestImage Image(string compiler) => Guest.Image(compiler);
 
     [SkippableTheory]
     [MemberData(nameof(KernelsAndCompilers))]
@@ -53,7 +28,7 @@ public sealed class LibcGuestTests
     {
         using var k = TestKernel.Open(kernel);
         using var vm = MicroVm.Create(Image(compiler), k.Options(null) with { Timeout = TimeSpan.FromSeconds(60) });
-        Assert.Equal(0UL, Value(vm, "memfuncs_check"));
+        Assert.Equal(0UL, GuestRun.Value(vm, "memfuncs_check"));
     }
 
     [SkippableTheory]
@@ -62,9 +37,9 @@ public sealed class LibcGuestTests
     {
         using var k = TestKernel.Open(kernel);
         using var vm = MicroVm.Create(Image(compiler), k.Options(null) with { Timeout = TimeSpan.FromSeconds(60) });
-        Assert.Equal(0UL, Value(vm, "heap_stress", 1, 400));
-        Assert.Equal(0UL, Value(vm, "heap_stress", 2, 400));   // on the heap the first call left behind
-        Assert.Equal(0UL, Value(vm, "heap_refusals"));
+        Assert.Equal(0UL, GuestRun.Value(vm, "heap_stress", 1, 400));
+        Assert.Equal(0UL, GuestRun.Value(vm, "heap_stress", 2, 400));   // on the heap the first call left behind
+        Assert.Equal(0UL, GuestRun.Value(vm, "heap_refusals"));
     }
 
     [SkippableTheory]
@@ -74,11 +49,11 @@ public sealed class LibcGuestTests
         using var k = TestKernel.Open(kernel);
         var image = Image(compiler);
         using var vm = MicroVm.Create(image, k.Options(null) with { MemorySize = 4 << 20, Timeout = TimeSpan.FromSeconds(60) });
-        ulong first = Value(vm, "first_block");
+        ulong first = GuestRun.Value(vm, "first_block");
         ulong imageEnd = image.End;
         Assert.InRange(first, imageEnd, imageEnd + 16 + 16 + 15);   // _end rounded up to 16, then a 16-byte header
         Assert.Equal(0UL, first % 16);
-        ulong blocks = Value(vm, "heap_exhaust", 64 * 1024);
+        ulong blocks = GuestRun.Value(vm, "heap_exhaust", 64 * 1024);
         // Blocks of 64 KiB + a 16-byte header each, from the first block to the end of guest memory.
         Assert.Equal((vm.Memory.Size - (first - 16)) / (64 * 1024 + 16), blocks);
         Assert.Equal(vm.Memory.Size, vm.Memory.Read<ulong>(CallRegion.Address(CallRegion.MemorySize)));
@@ -90,13 +65,13 @@ public sealed class LibcGuestTests
     {
         using var k = TestKernel.Open(kernel);
         using var vm = MicroVm.Create(Image(compiler), k.Options(null));
-        ulong block = Value(vm, "keep", 1000);
+        ulong block = GuestRun.Value(vm, "keep", 1000);
         Assert.InRange(block, Layout.ImageBase, vm.Memory.Size - 1000);
-        Assert.Equal(1000UL * 0x5A, Value(vm, "kept_sum"));
+        Assert.Equal(1000UL * 0x5A, GuestRun.Value(vm, "kept_sum"));
         Assert.Equal(0x5A, vm.Memory.Read<byte>(block + 999));
         vm.Reset();
-        Assert.Equal(0UL, Value(vm, "kept_sum"));       // the heap's state is guest memory: back to the image's
-        Assert.Equal(block, Value(vm, "keep", 1000));   // and the same first block is handed out again
+        Assert.Equal(0UL, GuestRun.Value(vm, "kept_sum"));       // the heap's state is guest memory: back to the image's
+        Assert.Equal(block, GuestRun.Value(vm, "keep", 1000));   // and the same first block is handed out again
     }
 
     [SkippableFact]
@@ -104,10 +79,10 @@ public sealed class LibcGuestTests
     {
         using var vm = MicroVm.Create(Image("arm64"), new MicroVmOptions { Kvm = kvm, MemorySize = 4 << 20, Timeout = TimeSpan.FromSeconds(120) });
         Assert.Equal(GuestArchitecture.Arm64, vm.Architecture);
-        Assert.Equal(0UL, Value(vm, "heap_stress", 3, 400));
-        Assert.Equal(0UL, Value(vm, "heap_refusals"));
-        Assert.Equal(0UL, Value(vm, "memfuncs_check"));
-        ulong first = Value(vm, "first_block");
-        Assert.Equal((vm.Memory.Size - (first - 16)) / (64 * 1024 + 16), Value(vm, "heap_exhaust", 64 * 1024));
+        Assert.Equal(0UL, GuestRun.Value(vm, "heap_stress", 3, 400));
+        Assert.Equal(0UL, GuestRun.Value(vm, "heap_refusals"));
+        Assert.Equal(0UL, GuestRun.Value(vm, "memfuncs_check"));
+        ulong first = GuestRun.Value(vm, "first_block");
+        Assert.Equal((vm.Memory.Size - (first - 16)) / (64 * 1024 + 16), GuestRun.Value(vm, "heap_exhaust", 64 * 1024));
     });
 }

@@ -19,27 +19,11 @@ public sealed class SdkGuestTests
     private const uint Sum6Id = 9;
     private const HostCallStatus Refused = HostCallStatus.FirstApplicationStatus + 5;
 
-    private static readonly Dictionary<string, Lazy<GccBuild.Result>> Built = new(StringComparer.Ordinal)
-    {
-        ["gcc"] = new(() => GccBuild.Guest("sdk_guest.c", "gcc")),
-        ["clang"] = new(() => GccBuild.Guest("sdk_guest.c", "clang")),
-    };
+    private static readonly CompiledGuest Guest = new("sdk_guest.c");
 
-    /// <summary>Both kernels × both compilers the header supports (clang skips, with the reason, where it is missing).</summary>
-    public static TheoryData<string, string> KernelsAndCompilers => new()
-    {
-        { TestKernel.RealName, "gcc" },
-        { TestKernel.EmulatedName, "gcc" },
-        { TestKernel.RealName, "clang" },
-        { TestKernel.EmulatedName, "clang" },
-    };
+    public static TheoryData<string, string> KernelsAndCompilers => CompiledGuest.KernelsAndCompilers;
 
-    private static GuestImage Image(string compiler)
-    {
-        var built = Built[compiler].Value;
-        Skip.If(built.Output is null, $"the {compiler}-built SDK guest is not available: {built.Unavailable}");
-        return GuestImage.Load(built.Output!);
-    }
+    private static GuestImage Image(string compiler) => Guest.Image(compiler);
 
     private static MicroVm Create(TestKernel k, string compiler, HostFunctions? functions = null) =>
         MicroVm.Create(Image(compiler), k.Options(null) with { HostFunctions = functions ?? new HostFunctions() });

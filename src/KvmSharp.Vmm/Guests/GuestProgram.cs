@@ -71,6 +71,24 @@ public sealed class GuestProgram
     }
 
     /// <summary>
+    /// Prints RDI bytes from address RSI with one OUT to COM1 each (one VM exit per byte). Clobbers RAX, RCX and RDX.
+    /// </summary>
+    public void PrintOneOutPerByte()
+    {
+        Label next = Asm.CreateLabel(), done = Asm.CreateLabel();
+        Asm.xor(ecx, ecx);
+        Asm.mov(dx, Ports.Com1);
+        Asm.Label(ref next);
+        Asm.cmp(rcx, rdi);
+        Asm.jae(done);
+        Asm.mov(al, __byte_ptr[rsi + rcx]);
+        Asm.@out(dx, al);
+        Asm.inc(rcx);
+        Asm.jmp(next);
+        Asm.Label(ref done);
+    }
+
+    /// <summary>
     /// Prints RCX bytes from address RSI through the console-write port (GUEST-ABI.md, "Printing a buffer in one exit"):
     /// one VM exit. After it RAX = the bytes the host printed (RCX, or 0 when it refused the range); RDX is clobbered.
     /// </summary>

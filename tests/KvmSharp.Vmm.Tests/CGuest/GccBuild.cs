@@ -26,6 +26,17 @@ internal static class GccBuild
     }
 
     /// <summary>
+    /// CGuest/<paramref name="fileName"/> built as an arm64 guest ELF by the cross compiler
+    /// (<see cref="GuestSdk.Arm64Compiler"/>) with <see cref="GuestSdk.Arm64CompilerArguments"/> and -Wall -Wextra -Werror.
+    /// </summary>
+    public static Result Arm64Guest(string fileName)
+    {
+        string source = Path.Combine(AppContext.BaseDirectory, "CGuest", fileName);
+        if (!File.Exists(source)) throw new FileNotFoundException($"{source} was not copied: check the CGuest items in the csproj");
+        return InTempDirectory(dir => Compile(dir, [.. GuestSdk.Arm64CompilerArguments, "-Wall", "-Wextra", "-Werror", "-o", "out", source], GuestSdk.Arm64Compiler));
+    }
+
+    /// <summary>
     /// Runs <paramref name="build"/> in a new directory that holds kvmsharp_guest.h (or <paramref name="header"/>
     /// instead), and returns the file "out" it leaves; gcc missing makes an <see cref="Result.Unavailable"/> result.
     /// </summary>

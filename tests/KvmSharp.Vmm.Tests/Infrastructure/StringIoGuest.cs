@@ -108,18 +108,8 @@ public static class StringIoGuest
 
         Label putc = p.Export("putc_loop");
         p.Place(ref putc);
-        Label next = a.CreateLabel(), done = a.CreateLabel();
         a.lea(rsi, __[text]);
-        a.xor(ecx, ecx);
-        a.mov(dx, Ports.Com1);
-        a.Label(ref next);
-        a.cmp(rcx, rdi);
-        a.jae(done);
-        a.mov(al, __byte_ptr[rsi + rcx]);
-        a.@out(dx, al);
-        a.inc(rcx);
-        a.jmp(next);
-        a.Label(ref done);
+        p.PrintOneOutPerByte();
         a.xor(eax, eax);
         a.ret();
 
