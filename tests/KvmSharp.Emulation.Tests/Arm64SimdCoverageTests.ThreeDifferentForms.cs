@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+// Arm64SimdCoverageTests forms: Advanced SIMD three different (long, wide and narrow).
+namespace KvmSharp.Emulation.Tests;
+
+public partial class Arm64SimdCoverageTests
+{
+    private const string ThreeDifferentForms = """
+        saddl v0.8h, v1.8b, v2.8b|0e220020
+        saddl2 v0.4s, v1.8h, v2.8h|4e620020
+        saddl v0.2d, v1.2s, v2.2s|0ea20020
+        uaddl v0.8h, v1.8b, v2.8b|2e220020
+        uaddl2 v0.4s, v1.8h, v2.8h|6e620020
+        uaddl v0.2d, v1.2s, v2.2s|2ea20020
+        ssubl v0.8h, v1.8b, v2.8b|0e222020
+        ssubl2 v0.4s, v1.8h, v2.8h|4e622020
+        ssubl v0.2d, v1.2s, v2.2s|0ea22020
+        usubl v0.8h, v1.8b, v2.8b|2e222020
+        usubl2 v0.4s, v1.8h, v2.8h|6e622020
+        usubl v0.2d, v1.2s, v2.2s|2ea22020
+        sabal v0.8h, v1.8b, v2.8b|0e225020
+        sabal2 v0.4s, v1.8h, v2.8h|4e625020
+        sabal v0.2d, v1.2s, v2.2s|0ea25020
+        uabal v0.8h, v1.8b, v2.8b|2e225020
+        uabal2 v0.4s, v1.8h, v2.8h|6e625020
+        uabal v0.2d, v1.2s, v2.2s|2ea25020
+        sabdl v0.8h, v1.8b, v2.8b|0e227020
+        sabdl2 v0.4s, v1.8h, v2.8h|4e627020
+        sabdl v0.2d, v1.2s, v2.2s|0ea27020
+        uabdl v0.8h, v1.8b, v2.8b|2e227020
+        uabdl2 v0.4s, v1.8h, v2.8h|6e627020
+        uabdl v0.2d, v1.2s, v2.2s|2ea27020
+        smlal v0.8h, v1.8b, v2.8b|0e228020
+        smlal2 v0.4s, v1.8h, v2.8h|4e628020
+        smlal v0.2d, v1.2s, v2.2s|0ea28020
+        umlal v0.8h, v1.8b, v2.8b|2e228020
+        umlal2 v0.4s, v1.8h, v2.8h|6e628020
+        umlal v0.2d, v1.2s, v2.2s|2ea28020
+        smlsl v0.8h, v1.8b, v2.8b|0e22a020
+        smlsl2 v0.4s, v1.8h, v2.8h|4e62a020
+        smlsl v0.2d, v1.2s, v2.2s|0ea2a020
+        umlsl v0.8h, v1.8b, v2.8b|2e22a020
+        umlsl2 v0.4s, v1.8h, v2.8h|6e62a020
+        umlsl v0.2d, v1.2s, v2.2s|2ea2a020
+        smull v0.8h, v1.8b, v2.8b|0e22c020
+        smull2 v0.4s, v1.8h, v2.8h|4e62c020
+        smull v0.2d, v1.2s, v2.2s|0ea2c020
+        umull v0.8h, v1.8b, v2.8b|2e22c020
+        umull2 v0.4s, v1.8h, v2.8h|6e62c020
+        umull v0.2d, v1.2s, v2.2s|2ea2c020
+        saddw v0.8h, v1.8h, v2.8b|0e221020
+        saddw2 v0.4s, v1.4s, v2.8h|4e621020
+        saddw v0.2d, v1.2d, v2.2s|0ea21020
+        uaddw v0.8h, v1.8h, v2.8b|2e221020
+        uaddw2 v0.4s, v1.4s, v2.8h|6e621020
+        uaddw v0.2d, v1.2d, v2.2s|2ea21020
+        ssubw v0.8h, v1.8h, v2.8b|0e223020
+        ssubw2 v0.4s, v1.4s, v2.8h|4e623020
+        ssubw v0.2d, v1.2d, v2.2s|0ea23020
+        usubw v0.8h, v1.8h, v2.8b|2e223020
+        usubw2 v0.4s, v1.4s, v2.8h|6e623020
+        usubw v0.2d, v1.2d, v2.2s|2ea23020
+        addhn v0.8b, v1.8h, v2.8h|0e224020
+        addhn2 v0.8h, v1.4s, v2.4s|4e624020
+        addhn v0.2s, v1.2d, v2.2d|0ea24020
+        subhn v0.8b, v1.8h, v2.8h|0e226020
+        subhn2 v0.8h, v1.4s, v2.4s|4e626020
+        subhn v0.2s, v1.2d, v2.2d|0ea26020
+        raddhn v0.8b, v1.8h, v2.8h|2e224020
+        raddhn2 v0.8h, v1.4s, v2.4s|6e624020
+        raddhn v0.2s, v1.2d, v2.2d|2ea24020
+        rsubhn v0.8b, v1.8h, v2.8h|2e226020
+        rsubhn2 v0.8h, v1.4s, v2.4s|6e626020
+        rsubhn v0.2s, v1.2d, v2.2d|2ea26020
+        sqdmlal v0.4s, v1.4h, v2.4h|0e629020
+        sqdmlal2 v0.2d, v1.4s, v2.4s|4ea29020
+        sqdmlal s0, h1, h2|5e629020
+        sqdmlal d0, s1, s2|5ea29020
+        sqdmlsl v0.4s, v1.4h, v2.4h|0e62b020
+        sqdmlsl2 v0.2d, v1.4s, v2.4s|4ea2b020
+        sqdmlsl s0, h1, h2|5e62b020
+        sqdmlsl d0, s1, s2|5ea2b020
+        sqdmull v0.4s, v1.4h, v2.4h|0e62d020
+        sqdmull2 v0.2d, v1.4s, v2.4s|4ea2d020
+        sqdmull s0, h1, h2|5e62d020
+        sqdmull d0, s1, s2|5ea2d020
+        pmull v0.8h, v1.8b, v2.8b|0e22e020
+        pmull2 v0.8h, v1.16b, v2.16b|4e22e020
+        pmull v0.1q, v1.1d, v2.1d|0ee2e020
+        pmull2 v0.1q, v1.2d, v2.2d|4ee2e020
+        """;
+}
