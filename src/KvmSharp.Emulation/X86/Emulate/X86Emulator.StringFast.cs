@@ -7,9 +7,9 @@ using static KvmSharp.Emulation.X86.X86Consts;
 namespace KvmSharp.Emulation.X86.Emulate;
 
 /// <summary>
-/// REP STOS and REPE/REPNE SCAS a page at a time: the state they leave (rCX, rDI, flags, the bytes) is the one the
-/// element-by-element loop leaves, only reached in one guest-physical access per page instead of one per element
-/// (a guest's memset or memchr of megabytes). Taken only where that is plainly the same: 64-bit mode (no segment
+/// REP STOS, REP MOVS and REPE/REPNE SCAS a page at a time: the state they leave (rCX, rSI, rDI, flags, the bytes) is
+/// the one the element-by-element loop leaves, only reached in one guest-physical access per page instead of one per
+/// element (a guest's memset, memcpy or memchr of megabytes). Taken only where that is plainly the same: 64-bit mode (no segment
 /// limits, ES base 0), DF clear, elements that do not straddle a page, and ordinary memory (an MMIO or faulting page
 /// goes back to the element loop, which exits or faults exactly there).
 /// </summary>
@@ -43,6 +43,43 @@ internal sealed partial class X86Emulator
             stored += elements;
         }
         return stored;
+    }
+
+    /// <summary>
+    /// Copies runs of whole elements from <paramref name="sourceSegment"/>:rSI to ES:rDI while rCX lasts, each run within
+    /// one source and one destination page: read first, then written, as each element is. Returns the elements moved
+    /// (0: take the element path for the next one). A run whose destination starts inside its source above it goes to
+    /// the element path, whose forward copy repeats bytes it has just written there (the only overlap where a copy of
+    /// the whole run differs from the loop: a destination below the source is never written before it is read).
+    /// </summary>
+    private ulong FastMovs(int size, Register sourceSegment)
+    {
+        Span<byte> buffer = stackalloc byte[EmulatorConfig.PageSize];
+        ulong pageSize = (ulong)EmulatorConfig.PageSize;
+        ulong moved = 0;
+        // Two pages' worth of runs per page of the budget: source and destination pages rarely share an offset.
+        for (int runs = 0; runs < 2 * FastPagesPerStep; runs++)
+        {
+            ulong count = ReadReg(Register.RCX);
+            if (count == 0) break;
+            ulong rsi = ReadReg(Register.RSI), rdi = ReadReg(Register.RDI);
+            ulong source = Linear(sourceSegment, rsi), destination = Linear(Register.ES, rdi);
+            ulong elements = Math.Min(count, Math.Min(pageSize - (source & (pageSize - 1)), pageSize - (destination & (pageSize - 1))) / (ulong)size);
+            if (elements == 0) break; // an element straddles a page
+            // The element loop's order: the source is translated (and may fault) before the destination.
+            ulong sourceGpa = Translate(source, PageAccess.Read);
+            ulong destinationGpa = Translate(destination, PageAccess.Write);
+            int bytes = (int)(elements * (ulong)size);
+            if (destinationGpa > sourceGpa && destinationGpa < sourceGpa + (ulong)bytes) break;
+            var span = buffer[..bytes];
+            if (_mem.Read(sourceGpa, span).Status != GpaStatus.Done) break;
+            if (_mem.Write(destinationGpa, span).Status != GpaStatus.Done) break;
+            WriteReg(Register.RSI, rsi + (ulong)bytes);
+            WriteReg(Register.RDI, rdi + (ulong)bytes);
+            WriteReg(Register.RCX, count - elements);
+            moved += elements;
+        }
+        return moved;
     }
 
     /// <summary>

@@ -27,8 +27,10 @@ internal sealed partial class X86Emulator
         ulong mask = Alu.Mask(addressSize);
         int iterations = 0;
         bool stos = i.Mnemonic is Mnemonic.Stosb or Mnemonic.Stosw or Mnemonic.Stosd or Mnemonic.Stosq;
-        if (rep && stos && addressSize == 8 && CanGoFast(_cpu.Rflags) && !DataBreakpointsArmed && FastStos(size) > 0)
-            return ReadReg(counter) == 0; // whole pages done; the rest (if any) in the next step
+        bool movs = i.Mnemonic is Mnemonic.Movsb or Mnemonic.Movsw or Mnemonic.Movsd or Mnemonic.Movsq;
+        bool fast = rep && addressSize == 8 && CanGoFast(_cpu.Rflags) && !DataBreakpointsArmed;
+        if (fast && ((stos && FastStos(size) > 0) || (movs && FastMovs(size, i.MemorySegment) > 0)))
+            return ReadReg(counter) == 0; // whole page runs done; the rest (if any) in the next step
         while (true)
         {
             if (rep && ReadReg(counter) == 0) return true;
