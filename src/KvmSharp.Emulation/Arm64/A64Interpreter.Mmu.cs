@@ -54,6 +54,19 @@ internal sealed partial class A64Interpreter
         }
         bool el0 = cpu.AtEl0 || unprivileged;
         bool pan = access != S1Access.Fetch && !el0 && (cpu.Pstate & PanBit) != 0 && HasPan;
+        // A remembered walk reused unchanged (A64Interpreter.WalkCache.cs TryReuseWalk): TranslateStage1's answer for
+        // it, S1Status.Ok with the remembered IPA page, attributes and GP bit, then the same checks as the Ok case below.
+        if (TryReuseWalk(va, access, el0, pan, out ulong reusedIpa, out byte reusedAttr, out bool reusedGuarded))
+        {
+            if (DeviceAlignmentFault(access, aligned, reusedAttr))
+            {
+                AlignmentAbort(va, access);
+                return false;
+            }
+            ipa = reusedIpa;
+            guarded = reusedGuarded;
+            return true;
+        }
         var r = TranslateStage1(va, access, el0, pan); // A64Interpreter.WalkCache.cs: the walk, or one reused unchanged
         switch (r.Status)
         {

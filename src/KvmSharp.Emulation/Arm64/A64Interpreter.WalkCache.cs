@@ -97,6 +97,36 @@ internal sealed partial class A64Interpreter
         return Walk(e, va, access, el0, pan, tcr, ttbr, sctlr, mair, mmfr0);
     }
 
+    /// <summary>
+    /// TranslateStage1's first case alone: the remembered walk for <paramref name="va"/> when its inputs are equal and
+    /// its views are current and every descriptor reads unchanged through them — the answer it would return
+    /// (S1Status.Ok with the remembered page, Attr and GP bit) without building an S1Result. False: nothing was done
+    /// (no walk, no descriptor read through Stage2Access, no entry changed); TranslateStage1 then decides as always.
+    /// </summary>
+    private bool TryReuseWalk(ulong va, S1Access access, bool el0, bool pan, out ulong ipa, out byte attr, out bool guarded)
+    {
+        var cache = access == S1Access.Fetch ? _fetchWalks : access == S1Access.Write ? _writeWalks : _readWalks;
+        if (cache is not null)
+        {
+            var e = cache[(int)((va >> 12) & (RememberedWalkEntries - 1))];
+            var regs = cpu.SysRegs;
+            if (e.Valid && e.VaPage == va >> 12 && e.El0 == el0 && e.Pan == pan && e.HasViews && e.Tcr == regs[TcrSysRegIndex]
+                && e.Ttbr == regs[((va >> 55) & 1) != 0 ? Ttbr1SysRegIndex : Ttbr0SysRegIndex] && e.Sctlr == cpu.SctlrEl1
+                && e.Mair == regs[MairSysRegIndex] && e.Mmfr0 == Arm64IdRegs.Read(cpu.IdRegs, Mmfr0Index)
+                && memory.PageCache is { } pages && pages.IsStage2Current(e.Views[0]) && DescriptorsUnchanged(e))
+            {
+                ipa = e.IpaPage | (va & 0xfff);
+                attr = e.Attr;
+                guarded = e.Guarded;
+                return true;
+            }
+        }
+        ipa = 0;
+        attr = 0;
+        guarded = false;
+        return false;
+    }
+
     /// <summary>The walk itself, remembered in <paramref name="e"/> with views of its descriptors' pages when it succeeded.</summary>
     private S1Result Walk(RememberedWalk e, ulong va, S1Access access, bool el0, bool pan, ulong tcr, ulong ttbr, ulong sctlr, ulong mair, ulong mmfr0)
     {

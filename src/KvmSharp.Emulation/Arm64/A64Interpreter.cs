@@ -102,6 +102,11 @@ internal sealed partial class A64Interpreter(Arm64Cpu cpu, Stage2Access memory)
 
     private A64Outcome Execute(uint insn)
     {
+        // B/BL (x00101), B.cond (01010100, bit 4 = 0), CBZ/CBNZ (x011010): Arm ARM C4.1 "Branches, Exception
+        // Generating and System instructions". No group tried below before BranchOrSystem decodes any of these (their
+        // masks all need other values of bits 31:24), so they go to BranchOrSystem at once, as they end up there.
+        if ((insn & 0x7C00_0000) == 0x1400_0000 || (insn & 0xFF00_0010) == 0x5400_0000 || (insn & 0x7E00_0000) == 0x3400_0000)
+            return BranchOrSystem(insn);
         // SVE: op0 (bits 28:25) = 0b0010 (A64Interpreter.Sve.cs).
         if ((insn & 0x1E00_0000) == 0x0400_0000 && TrySve(insn)) return A64Outcome.Continue;
         if (TryDataProcessing(insn)) return A64Outcome.Continue;

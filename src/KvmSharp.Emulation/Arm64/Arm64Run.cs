@@ -166,6 +166,14 @@ internal static class Arm64Run
             else
             {
                 outcome = interp.Step();
+                // The next instructions run from here, not through RunLocked and a new Enter, while those would go
+                // straight through to Step (NextEntryIsPlain: every check they make before it, none of them taken).
+                Arm64VmState? vm = null;
+                while (outcome == A64Outcome.Continue && NextEntryIsPlain(vcpu, state, interp, ref vm))
+                {
+                    vcpu.PollQuiesce();
+                    outcome = interp.Step();
+                }
             }
             switch (outcome)
             {
@@ -267,6 +275,19 @@ internal static class Arm64Run
             return 0;
         }
     }
+
+    /// <summary>
+    /// True when the next pass of RunLocked and Enter would do nothing but PollQuiesce and Step: no signal, the vCPU
+    /// RUNNABLE (not stopped, not suspended), no CPU_ON reset pending, no dirty-ring request, not single-stepping, no
+    /// PMU to update, no interrupt line to look at (IRQ and FIQ masked, or no vGIC initialised, where
+    /// VgicDelivery.Line answers None without looking at anything else) and no host breakpoints. Each is read as
+    /// RunLocked and Enter read it, before every instruction; anything else takes their full path.
+    /// </summary>
+    private static bool NextEntryIsPlain(KvmVcpu vcpu, Arm64VcpuState state, A64Interpreter interp, ref Arm64VmState? vm) =>
+        !vcpu.SignalPending && state.MpState == KvmMpState.KVM_MP_STATE_RUNNABLE && state.PendingReset is null
+        && vcpu.DirtyRing is not { SoftFullRequested: true } && !Arm64SingleStep.IsStepping(state) && !state.Cpu.HasPmu
+        && ((interp.IrqMasked && interp.FiqMasked) || !(vm ??= Arm64VmState.Of(vcpu.Kvm)).Vgic.Ready)
+        && interp.HostDebug is null;
 
     /// <summary>
     /// mmio.c io_mem_abort after kvm_io_bus_write/kvm_io_bus_read took the access (an ioeventfd, the vGIC's frames):

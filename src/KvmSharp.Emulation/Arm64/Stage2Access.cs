@@ -114,6 +114,17 @@ internal sealed class Stage2Access(Kvm kvm)
         // A page resolved earlier in this mmu_invalidate_seq epoch: its stage-2 leaf is still there (class comment).
         var cache = _cache;
         if (cache is not null && cache.TryStage2Cached(ipa, data, write)) return Stage2Result.Done;
+        return Fault(ipa, data, write, fetch);
+    }
+
+    /// <summary>
+    /// The rest of <see cref="Access"/>: the stage-2 fault path for an IPA within the limits that the page cache did not
+    /// answer. A method of its own, not inlined, so that the cached access above does not set up this path's locals.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Stage2Result Fault(ulong ipa, Span<byte> data, bool write, bool fetch)
+    {
+        var cache = _cache;
         // The fault's mmu_seq snapshot, taken before the memslot lookup: a resolved page is cached only if no
         // invalidation ran since (kvm_faultin_pfn … mmu_invalidate_retry).
         long seq = cache?.Stage2FaultSeq() ?? -1;
