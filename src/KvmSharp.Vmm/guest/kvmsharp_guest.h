@@ -429,6 +429,190 @@ static inline void kvms_print_hex(kvms_u64 v)
     kvms_write(digits + n, (kvms_u64)(18 - n));
 }
 
+/* ---- Formatted output: kvms_printf, kvms_snprintf, kvms_vsnprintf ----
+ * C's printf for integers, characters, strings and pointers: conversions d i u o x X c s p and %%, the flags - 0 + space
+ * and #, a width and a precision (either may be *), and the length modifiers hh h l ll z j t. No floating point, no %n:
+ * an unknown conversion is printed as written. %p prints 0x and lowercase hex digits (0x0 for NULL). kvms_printf formats
+ * into a 256-byte buffer on the stack and hands it to kvms_write each time it fills and at the end, so a printf is one
+ * console write (one VM exit where the console-write port is offered) per 256 bytes. Each returns the number of
+ * characters the whole output has, as C's do (snprintf: also when it did not fit). */
+struct kvms_format_sink {
+    char *buf;
+    kvms_u64 cap;   /* characters buf holds (snprintf: its size less the terminating NUL) */
+    kvms_u64 len;   /* characters in buf now */
+    kvms_u64 total; /* characters of the whole output */
+    int flush;      /* 1: kvms_write a full buffer and go on (printf); 0: drop what does not fit (snprintf) */
+};
+
+static inline void kvms_format_put(struct kvms_format_sink *s, char c)
+{
+    if (s->flush && s->len == s->cap)
+    {
+        kvms_write(s->buf, s->len);
+        s->len = 0;
+    }
+    if (s->len < s->cap) s->buf[s->len++] = c;
+    s->total++;
+}
+
+static inline void kvms_format_pad(struct kvms_format_sink *s, char c, int n)
+{
+    for (; n > 0; n--) kvms_format_put(s, c);
+}
+
+/* One integer conversion: value v (its magnitude), sign character or 0, prefix ("0x", "0X", "0" or ""). */
+static inline void kvms_format_integer(struct kvms_format_sink *s, kvms_u64 v, unsigned base, int upper, char sign,
+                                       const char *prefix, int width, int precision, int left, int zero)
+{
+    const char *digit = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    char digits[24];
+    int n = 0;
+    if (!(v == 0 && precision == 0))
+        do { digits[n++] = digit[v % base]; v /= base; } while (v);
+    int zeros = precision > n ? precision - n : 0;
+    if (prefix[0] == '0' && prefix[1] == 0 && (zeros > 0 || (n > 0 && digits[n - 1] == '0'))) prefix = ""; /* %#o */
+    int prefixLength = (int)kvms_strlen(prefix);
+    int length = n + zeros + (sign ? 1 : 0) + prefixLength;
+    if (precision >= 0) zero = 0; /* C: with a precision the 0 flag is ignored */
+    if (!left && !zero) kvms_format_pad(s, ' ', width - length);
+    if (sign) kvms_format_put(s, sign);
+    for (int i = 0; i < prefixLength; i++) kvms_format_put(s, prefix[i]);
+    if (!left && zero) kvms_format_pad(s, '0', width - length);
+    kvms_format_pad(s, '0', zeros);
+    while (n > 0) kvms_format_put(s, digits[--n]);
+    if (left) kvms_format_pad(s, ' ', width - length);
+}
+
+static inline void kvms_vformat(struct kvms_format_sink *s, const char *fmt, __builtin_va_list ap)
+{
+    for (; *fmt; fmt++)
+    {
+        if (*fmt != '%')
+        {
+            kvms_format_put(s, *fmt);
+            continue;
+        }
+        const char *start = fmt++;
+        int left = 0, zero = 0, plus = 0, space = 0, alt = 0;
+        for (;; fmt++)
+        {
+            if (*fmt == '-') left = 1;
+            else if (*fmt == '0') zero = 1;
+            else if (*fmt == '+') plus = 1;
+            else if (*fmt == ' ') space = 1;
+            else if (*fmt == '#') alt = 1;
+            else break;
+        }
+        int width = 0, precision = -1;
+        if (*fmt == '*')
+        {
+            width = __builtin_va_arg(ap, int);
+            if (width < 0) { left = 1; width = -width; }
+            fmt++;
+        }
+        else
+            while (*fmt >= '0' && *fmt <= '9') width = width * 10 + (*fmt++ - '0');
+        if (*fmt == '.')
+        {
+            fmt++;
+            precision = 0;
+            if (*fmt == '*')
+            {
+                precision = __builtin_va_arg(ap, int);
+                if (precision < 0) precision = -1;
+                fmt++;
+            }
+            else
+                while (*fmt >= '0' && *fmt <= '9') precision = precision * 10 + (*fmt++ - '0');
+        }
+        int bits = 32; /* the argument's width: 8 (hh), 16 (h), 32, or 64 (l ll z j t) */
+        if (*fmt == 'h') { bits = 16; if (*++fmt == 'h') { bits = 8; fmt++; } }
+        else if (*fmt == 'l') { bits = 64; if (*++fmt == 'l') fmt++; }
+        else if (*fmt == 'z' || *fmt == 'j' || *fmt == 't') { bits = 64; fmt++; }
+        char conversion = *fmt;
+        switch (conversion)
+        {
+        case 'd':
+        case 'i': {
+            kvms_i64 x = bits == 64 ? __builtin_va_arg(ap, long long) : __builtin_va_arg(ap, int);
+            if (bits == 16) x = (short)x;
+            if (bits == 8) x = (signed char)x;
+            char sign = x < 0 ? '-' : plus ? '+' : space ? ' ' : 0;
+            kvms_format_integer(s, x < 0 ? (kvms_u64)0 - (kvms_u64)x : (kvms_u64)x, 10, 0, sign, "", width, precision, left, zero);
+            break;
+        }
+        case 'u':
+        case 'o':
+        case 'x':
+        case 'X': {
+            kvms_u64 v = bits == 64 ? __builtin_va_arg(ap, unsigned long long) : __builtin_va_arg(ap, unsigned int);
+            if (bits == 16) v = (unsigned short)v;
+            if (bits == 8) v = (unsigned char)v;
+            unsigned base = conversion == 'u' ? 10 : conversion == 'o' ? 8 : 16;
+            const char *prefix = !alt || (base == 16 && v == 0) ? "" : base == 8 ? "0" : conversion == 'X' ? "0X" : base == 16 ? "0x" : "";
+            kvms_format_integer(s, v, base, conversion == 'X', 0, prefix, width, precision, left, zero);
+            break;
+        }
+        case 'p':
+            kvms_format_integer(s, (kvms_u64)__builtin_va_arg(ap, void *), 16, 0, 0, "0x", width, precision, left, zero);
+            break;
+        case 'c':
+            if (!left) kvms_format_pad(s, ' ', width - 1);
+            kvms_format_put(s, (char)__builtin_va_arg(ap, int));
+            if (left) kvms_format_pad(s, ' ', width - 1);
+            break;
+        case 's': {
+            const char *str = __builtin_va_arg(ap, const char *);
+            if (!str) str = "(null)";
+            int length = 0;
+            while (str[length] && (precision < 0 || length < precision)) length++;
+            if (!left) kvms_format_pad(s, ' ', width - length);
+            for (int i = 0; i < length; i++) kvms_format_put(s, str[i]);
+            if (left) kvms_format_pad(s, ' ', width - length);
+            break;
+        }
+        case '%':
+            kvms_format_put(s, '%');
+            break;
+        default: /* not supported (floating point, %n …) or the string ended: printed as written */
+            for (const char *p = start; p <= fmt && *p; p++) kvms_format_put(s, *p);
+            if (!*fmt) return;
+            break;
+        }
+    }
+}
+
+/* Up to size - 1 characters and a NUL into buf (nothing with size 0); the whole output's length. */
+static inline int kvms_vsnprintf(char *buf, kvms_u64 size, const char *fmt, __builtin_va_list ap)
+{
+    struct kvms_format_sink s = { buf, size > 0 ? size - 1 : 0, 0, 0, 0 };
+    kvms_vformat(&s, fmt, ap);
+    if (size > 0) buf[s.len] = 0;
+    return (int)s.total;
+}
+
+__attribute__((format(printf, 3, 4))) static inline int kvms_snprintf(char *buf, kvms_u64 size, const char *fmt, ...)
+{
+    __builtin_va_list ap;
+    __builtin_va_start(ap, fmt);
+    int n = kvms_vsnprintf(buf, size, fmt, ap);
+    __builtin_va_end(ap);
+    return n;
+}
+
+/* To the console, 256 bytes per kvms_write. */
+__attribute__((format(printf, 1, 2))) static inline int kvms_printf(const char *fmt, ...)
+{
+    char buf[256];
+    struct kvms_format_sink s = { buf, sizeof buf, 0, 0, 1 };
+    __builtin_va_list ap;
+    __builtin_va_start(ap, fmt);
+    kvms_vformat(&s, fmt, ap);
+    __builtin_va_end(ap);
+    if (s.len > 0) kvms_write(buf, s.len);
+    return (int)s.total;
+}
+
 /* ---- The current call (GUEST-ABI.md, "Calls") ---- */
 
 /* The ABI version the host speaks (KVMS_ABI_VERSION or later: versions only add), or 0 if the call region does not
