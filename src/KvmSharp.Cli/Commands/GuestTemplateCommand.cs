@@ -90,12 +90,10 @@ public static class GuestTemplateCommand
         #include "{{GuestSdk.HeaderFileName}}"
 
         /* The entry point (vm.Run(), or kvmsharp run without --call). Returning ends the run with status 0;
-         * kvms_exit(n) ends it with status n. */
+         * kvms_exit(n) ends it with status n. kvms_printf takes C's integer and string conversions. */
         void _start(void)
         {
-            kvms_print("{{Greeting}} ABI version ");
-            kvms_print_u64(kvms_abi_version());
-            kvms_putc('\n');
+            kvms_printf("{{Greeting}} ABI version %u\n", kvms_abi_version());
         }
 
         /* Integer arguments arrive as ordinary SysV parameters (at most six). */
