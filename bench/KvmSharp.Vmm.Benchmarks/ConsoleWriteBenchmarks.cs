@@ -9,7 +9,7 @@ using static Iced.Intel.AssemblerRegisters;
 namespace KvmSharp.Vmm.Benchmarks;
 
 /// <summary>
-/// (h) A guest printing a buffer on the real kernel, three ways, side by side: one OUT to COM1 per byte (the baseline,
+/// (j) A guest printing a buffer on the real kernel, three ways, side by side: one OUT to COM1 per byte (the baseline,
 /// what kvmsharp_guest.h's kvms_write did before GUEST-ABI v5), one REP OUTSB (KVM's instruction emulator still makes
 /// it one exit per byte), and one OUT to the console-write port (v5: the whole buffer in one exit). Each invocation is
 /// a micro-VM call that prints <see cref="Bytes"/> bytes, captured as every call's console is.
