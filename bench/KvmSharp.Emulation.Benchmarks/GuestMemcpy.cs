@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 using BenchmarkDotNet.Attributes;
 using Iced.Intel;
-using KvmSharp.Emulation;
 using KvmSharp.Vmm;
 using KvmSharp.Vmm.Guests;
 using KvmSharp.Vmm.Loader;
@@ -20,11 +19,7 @@ public class GuestMemcpy
     private const int Bytes = 256 << 10;
     private const ulong Source = 0x20_0000, Destination = 0x30_0000; // the second 2 MiB of a 4 MiB micro-VM
 
-    private Kvm? _realKvm;
-    private MicroVm? _real;
-    private EmulatedKernel? _kernel;
-    private Kvm? _emuKvm;
-    private MicroVm? _emulated;
+    private MicroVmPair? _vms;
 
     /// <summary><c>movsb(n)</c> and <c>movsq(n)</c>: n bytes from Source to Destination; return RCX left (0).</summary>
     private static GuestImage Image()
@@ -53,30 +48,19 @@ public class GuestMemcpy
     }
 
     [GlobalSetup]
-    public void Setup()
-    {
-        var image = Image();
-        _realKvm = Kvm.Open();
-        _real = MicroVm.Create(image, Options(_realKvm));
-        _kernel = new EmulatedKernel(EmulatorConfig.LikeThisHost(guestMemfd: false));
-        _emuKvm = Kvm.Open(_kernel);
-        _emulated = MicroVm.Create(image, Options(_emuKvm));
-    }
-
-    private static MicroVmOptions Options(Kvm kvm) =>
-        new() { Kvm = kvm, Timeout = TimeSpan.FromSeconds(60), Memory = GuestMemoryBacking.HostMemory, MemorySize = 4 << 20 };
+    public void Setup() => _vms = new MicroVmPair(Image());
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Bytes)]
-    public ulong RealKernelMovsb() => Copy(_real!, "movsb");
+    public ulong RealKernelMovsb() => Copy(_vms!.Real, "movsb");
 
     [Benchmark(OperationsPerInvoke = Bytes)]
-    public ulong RealKernelMovsq() => Copy(_real!, "movsq");
+    public ulong RealKernelMovsq() => Copy(_vms!.Real, "movsq");
 
     [Benchmark(OperationsPerInvoke = Bytes)]
-    public ulong EmulatedMovsb() => Copy(_emulated!, "movsb");
+    public ulong EmulatedMovsb() => Copy(_vms!.Emulated, "movsb");
 
     [Benchmark(OperationsPerInvoke = Bytes)]
-    public ulong EmulatedMovsq() => Copy(_emulated!, "movsq");
+    public ulong EmulatedMovsq() => Copy(_vms!.Emulated, "movsq");
 
     private static ulong Copy(MicroVm vm, string function)
     {
@@ -86,12 +70,5 @@ public class GuestMemcpy
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        _real?.Dispose();
-        _realKvm?.Dispose();
-        _emulated?.Dispose();
-        _emuKvm?.Dispose();
-        _kernel?.Dispose();
-    }
+    public void Cleanup() => _vms?.Dispose();
 }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 using BenchmarkDotNet.Attributes;
 using Iced.Intel;
-using KvmSharp.Emulation;
 using KvmSharp.Vmm;
 using KvmSharp.Vmm.Guests;
 using KvmSharp.Vmm.Loader;
@@ -20,11 +19,7 @@ public class GuestMemset
     private const int Bytes = 1 << 20;
     private const ulong Buffer = 0x20_0000; // the second 2 MiB of a 4 MiB micro-VM: free, identity-mapped
 
-    private Kvm? _realKvm;
-    private MicroVm? _real;
-    private EmulatedKernel? _kernel;
-    private Kvm? _emuKvm;
-    private MicroVm? _emulated;
+    private MicroVmPair? _vms;
 
     /// <summary><c>fill(n)</c>: memset(Buffer, 0x5A, n), then scan it for 0x00 (none): returns what RCX is left (0).</summary>
     private static GuestImage Image()
@@ -50,24 +45,13 @@ public class GuestMemset
     }
 
     [GlobalSetup]
-    public void Setup()
-    {
-        var image = Image();
-        _realKvm = Kvm.Open();
-        _real = MicroVm.Create(image, Options(_realKvm));
-        _kernel = new EmulatedKernel(EmulatorConfig.LikeThisHost(guestMemfd: false));
-        _emuKvm = Kvm.Open(_kernel);
-        _emulated = MicroVm.Create(image, Options(_emuKvm));
-    }
-
-    private static MicroVmOptions Options(Kvm kvm) =>
-        new() { Kvm = kvm, Timeout = TimeSpan.FromSeconds(60), Memory = GuestMemoryBacking.HostMemory, MemorySize = 4 << 20 };
+    public void Setup() => _vms = new MicroVmPair(Image());
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Bytes)]
-    public ulong RealKernel() => Fill(_real!);
+    public ulong RealKernel() => Fill(_vms!.Real);
 
     [Benchmark(OperationsPerInvoke = Bytes)]
-    public ulong Emulated() => Fill(_emulated!);
+    public ulong Emulated() => Fill(_vms!.Emulated);
 
     private static ulong Fill(MicroVm vm)
     {
@@ -77,12 +61,5 @@ public class GuestMemset
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        _real?.Dispose();
-        _realKvm?.Dispose();
-        _emulated?.Dispose();
-        _emuKvm?.Dispose();
-        _kernel?.Dispose();
-    }
+    public void Cleanup() => _vms?.Dispose();
 }
