@@ -42,9 +42,13 @@ internal sealed partial class GuestPhysicalMemory : IDisposable
     /// <summary>The dirty ring of the vCPU this view belongs to (kvm_get_running_vcpu()->dirty_ring), or null.</summary>
     public KvmDirtyRing? DirtyRing { get; set; }
 
-    private static int PageShift => EmulatorConfig.PageShift;
+    // EmulatorConfig.PageShift / PageSize (the host's page size, fixed for the process), read once.
+    private static readonly int s_pageShift = EmulatorConfig.PageShift;
+    private static readonly ulong s_pageMask = (ulong)EmulatorConfig.PageSize - 1;
 
-    private static ulong PageMask => (ulong)EmulatorConfig.PageSize - 1;
+    private static int PageShift => s_pageShift;
+
+    private static ulong PageMask => s_pageMask;
 
     /// <summary>
     /// Reads <paramref name="data"/>.Length bytes at <paramref name="gpa"/> (the range stays in one page). The GPA is

@@ -14,10 +14,13 @@ internal sealed partial class X86Emulator
     private void ExecuteOne()
     {
         if (HostCodeBreakpoint()) return; // KVM_SET_GUEST_DEBUG's breakpoints first (X86Emulator.GuestDebug.cs)
-        CheckCodeBreakpoint();
+        // The guest's execute breakpoints (X86Emulator.DebugRegisters.cs), which need an enabled one in DR7.
+        if ((Vec.Dr7 & Dr7BpEnable) != 0) CheckCodeBreakpoint();
         var i = Fetch();
-        if (!WritesOnlyGprs(i)) SaveSregs(); // the rest of the undo log (X86Emulator.Rollback.cs)
-        SevEsInterceptedInstruction(i); // SEV-ES/SNP: #VC for RDPMC, INVD, WBINVD, MONITOR, MWAIT, RDTSCP, MOV DR7 (X86Emulator.GhcbEvents.cs)
+        if (!_fetchedWritesOnlyGprs) SaveSregs(); // the rest of the undo log (X86Emulator.Rollback.cs WritesOnlyGprs(i))
+        // SEV-ES/SNP: #VC for RDPMC, INVD, WBINVD, MONITOR, MWAIT, RDTSCP, MOV DR7 (X86Emulator.GhcbEvents.cs); every
+        // case of it does nothing unless the vCPU's state is protected.
+        if (SevEsStateProtected) SevEsInterceptedInstruction(i);
         ulong next = i.NextIP;
         // RF is cleared once an instruction completes (SDM Vol. 3A 18.3.1.1); IRET may set it again.
         ulong f = _cpu.Rflags & ~RFLAGS_RF;

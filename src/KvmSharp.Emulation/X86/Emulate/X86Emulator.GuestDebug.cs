@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
 using KvmSharp.Abi;
 using KvmSharp.Emulation.Vfs;
 using static KvmSharp.Emulation.X86.X86Consts;
@@ -146,6 +147,13 @@ internal sealed partial class X86Emulator
         _debugExitTaken = false;
         _dataHits = 0;
         if ((_guestDebug & KvmConstants.KVM_GUESTDBG_USE_HW_BP) == 0 || (_hostDr7 & Dr7BpEnable) == 0) return false;
+        return HostCodeBreakpointHit();
+    }
+
+    /// <summary><see cref="HostCodeBreakpoint"/> with USE_HW_BP and an enabled host breakpoint.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool HostCodeBreakpointHit()
+    {
         if (_pending is not null && _completionData is not null) return false;
         ulong eip = LinearRip();
         uint enable = (uint)_hostDr7, rwlen = (uint)_hostDr7 >> 16;

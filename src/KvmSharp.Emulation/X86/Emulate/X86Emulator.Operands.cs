@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using Iced.Intel;
 using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Mmu;
@@ -15,7 +16,42 @@ internal sealed partial class X86Emulator
 
     private static int GprIndex(Register r) => IsHighByte(r) ? r - Register.AH : r.GetFullRegister() - Register.RAX;
 
+    /// <summary>Where a general-purpose register lives in X86Cpu.Gpr, per Iced <see cref="Register"/> (ReadReg/WriteReg).</summary>
+    private readonly record struct GprSlot(bool IsGpr, int Index, int Shift, ulong ValueMask, ulong KeepMask);
+
+    // The same rules as the switch in ReadOtherReg/WriteOtherReg, tabulated once: index GprIndex, high bytes 8 bits up,
+    // 8/16-bit writes keep the other bits, 32-bit writes zero-extend (SDM 3.4.1.1).
+    private static readonly GprSlot[] s_gprSlots = BuildGprSlots();
+
+    private static GprSlot[] BuildGprSlots()
+    {
+        var table = new GprSlot[Enum.GetValues<Register>().Max(r => (int)r) + 1];
+        for (int n = 0; n < table.Length; n++)
+        {
+            var r = (Register)n;
+            if (!r.IsGPR()) continue;
+            int size = r.GetSize();
+            bool high = IsHighByte(r);
+            ulong keep = size switch { 1 when high => ~0xff00UL, 1 => ~0xffUL, 2 => ~0xffffUL, _ => 0 };
+            table[n] = new GprSlot(true, GprIndex(r), high ? 8 : 0, Alu.Mask(size), keep);
+        }
+        return table;
+    }
+
     public ulong ReadReg(Register r)
+    {
+        var slots = s_gprSlots;
+        if ((uint)r < (uint)slots.Length)
+        {
+            ref readonly var g = ref slots[(int)r];
+            if (g.IsGpr) return (_cpu.Gpr[g.Index] >> g.Shift) & g.ValueMask;
+        }
+        return ReadOtherReg(r);
+    }
+
+    /// <summary>ReadReg of what is not in <see cref="s_gprSlots"/>: no register, a segment register, or an error.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ulong ReadOtherReg(Register r)
     {
         if (r == Register.None) return 0;
         if (r.IsSegmentRegister()) return Segment(r).selector;
@@ -27,6 +63,24 @@ internal sealed partial class X86Emulator
 
     /// <summary>Register write: 8/16-bit writes keep the other bits, 32-bit writes zero-extend (SDM 3.4.1.1).</summary>
     public void WriteReg(Register r, ulong value)
+    {
+        var slots = s_gprSlots;
+        if ((uint)r < (uint)slots.Length)
+        {
+            ref readonly var g = ref slots[(int)r];
+            if (g.IsGpr)
+            {
+                ref ulong reg = ref _cpu.Gpr[g.Index];
+                reg = (reg & g.KeepMask) | ((value & g.ValueMask) << g.Shift);
+                return;
+            }
+        }
+        WriteOtherReg(r, value);
+    }
+
+    /// <summary>WriteReg of what is not in <see cref="s_gprSlots"/>: always an error (the original rules kept).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void WriteOtherReg(Register r, ulong value)
     {
         if (!r.IsGPR()) throw new EmulationFailure($"register {r} is not emulated", haveInstructionBytes: true);
         int i = GprIndex(r);
@@ -163,7 +217,7 @@ internal sealed partial class X86Emulator
     private void AccessMemory(ulong linear, Span<byte> data, bool write)
     {
         if (DataBreakpointsModelled) NoteDataAccess(linear, data.Length, write); // data breakpoints (X86Emulator.GuestDebug.cs)
-        ulong page = (ulong)EmulatorConfig.PageSize;
+        ulong page = (ulong)s_pageSize; // EmulatorConfig.PageSize
         int done = 0;
         while (done < data.Length)
         {
@@ -171,7 +225,7 @@ internal sealed partial class X86Emulator
             int chunk = (int)Math.Min((ulong)(data.Length - done), page - (at & (page - 1)));
             ulong gpa = Translate(at, write ? PageAccess.Write : PageAccess.Read);
             var piece = data.Slice(done, chunk);
-            var r = write ? _mem.Write(gpa, piece) : _mem.Read(gpa, piece);
+            var r = write ? _mem.Write(gpa, piece) : ReadData(gpa, piece); // _mem.Read (X86Emulator.DecodeCache.cs)
             if (r.Status == GpaStatus.MemoryFault) throw new MemoryFaultStop(r);
             if (r.Status == GpaStatus.Mmio) SevEsMmioException(); // SEV-ES/SNP: #VC (X86Emulator.SevEs.cs)
             if (r.Status == GpaStatus.Mmio && !TryApicMmio(r.Gpa, piece, write))

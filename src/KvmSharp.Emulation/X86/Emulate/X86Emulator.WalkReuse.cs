@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
 using KvmSharp.Emulation.Mmu;
 using static KvmSharp.Emulation.Mmu.GuestPageTables;
 
@@ -36,9 +37,14 @@ internal sealed partial class X86Emulator
         public WalkRules Rules;
         public int LeafLevel;
         public long Seq;
-        public readonly GuestPhysicalMemory.ReadView[] Views = new GuestPhysicalMemory.ReadView[5];
-        public readonly ulong[] Addresses = new ulong[5];
-        public readonly ulong[] Entries = new ulong[5];
+        public readonly PathEntry[] Path = new PathEntry[5]; // by level, 4 (PML4) down to LeafLevel
+    }
+
+    /// <summary>One entry of a remembered walk's path: the view of its table page, its GPA, its value.</summary>
+    private struct PathEntry
+    {
+        public GuestPhysicalMemory.ReadView View;
+        public ulong Address, Entry;
     }
 
     /// <summary>
@@ -48,23 +54,46 @@ internal sealed partial class X86Emulator
     /// </summary>
     private ulong TranslateLong(ulong linear, PageAccess access, ulong cbit)
     {
-        ulong cr3 = _cpu.Sregs.cr3;
-        bool wp = (_cpu.Sregs.cr0 & X86Consts.CR0_WP) != 0, nxe = (_cpu.Sregs.efer & X86Consts.EFER_NX) != 0;
-        var rules = CurrentWalkRules();
         var cache = (access & PageAccess.Fetch) != 0 ? _fetchWalks ??= NewRememberedWalks()
             : (access & PageAccess.Write) != 0 ? _writeWalks ??= NewRememberedWalks()
             : _readWalks ??= NewRememberedWalks();
+        if (RememberedStillSame(cache, linear, access, cbit) is { } hit)
+            return WithFetchCbit(hit.GpaPage | (linear & 0xfff), access, cbit);
+        return WalkAndRemember(cache, linear, access, cbit);
+    }
+
+    /// <summary>
+    /// The remembered walk of <paramref name="linear"/>'s page in <paramref name="cache"/> when it was made with the
+    /// current inputs (CR3, CR0.WP, EFER.NXE, the CPUID walk rules, the access, the C-bit) and every entry it read is
+    /// unchanged in guest memory now (<see cref="StillSame"/>); null otherwise. Reads guest memory, changes nothing.
+    /// </summary>
+    private RememberedWalk? RememberedStillSame(RememberedWalk[] cache, ulong linear, PageAccess access, ulong cbit)
+    {
+        ref var sregs = ref _cpu.Sregs;
         var e = cache[(int)((linear >> 12) & (RememberedWalkEntries - 1))];
-        if (e.Valid && e.LinearPage == linear >> 12 && e.Cr3 == cr3 && e.Access == access && e.Wp == wp && e.Nxe == nxe
-            && e.Cbit == cbit && e.Rules == rules && StillSame(e))
-            return WithFetchCbit(e.GpaPage | (linear & 0xfff), access, cbit);
+        if (e.Valid && e.LinearPage == linear >> 12 && e.Cr3 == sregs.cr3 && e.Access == access
+            && e.Wp == ((sregs.cr0 & X86Consts.CR0_WP) != 0) && e.Nxe == ((sregs.efer & X86Consts.EFER_NX) != 0)
+            && e.Cbit == cbit && e.Rules == CurrentWalkRules() && StillSame(e))
+            return e;
+        return null;
+    }
+
+    /// <summary>TranslateLong without a usable remembered walk: PageWalk64.Walk, remembered when its path allows.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ulong WalkAndRemember(RememberedWalk[] cache, ulong linear, PageAccess access, ulong cbit)
+    {
+        ulong cr3 = _cpu.Sregs.cr3;
+        bool wp = (_cpu.Sregs.cr0 & X86Consts.CR0_WP) != 0, nxe = (_cpu.Sregs.efer & X86Consts.EFER_NX) != 0;
+        var rules = CurrentWalkRules();
+        var e = cache[(int)((linear >> 12) & (RememberedWalkEntries - 1))];
         e.Valid = false;
         Span<ulong> before = stackalloc ulong[5];
-        bool stableBefore = ReadPath(cr3, linear, cbit, before, null, null, out int leafBefore);
+        bool stableBefore = ReadPath(cr3, linear, cbit, before, null, out int leafBefore);
         var w = PageWalk64.Walk(_mem, cr3, linear, access, wp, nxe, rules);
         if (w.TableReadFailed) throw new MemoryFaultStop(w.TableAccess);
         if (w.IsPageFault) throw new GuestFault(X86Consts.PF_VECTOR, w.PageFaultErrorCode, linear);
-        if (stableBefore && ReadPath(cr3, linear, cbit, e.Entries, e.Views, e.Addresses, out int leaf) && leaf == leafBefore
+        Span<ulong> after = stackalloc ulong[5];
+        if (stableBefore && ReadPath(cr3, linear, cbit, after, e.Path, out int leaf) && leaf == leafBefore
             && SamePathAsWalked(e, before, leaf, (access & PageAccess.Write) != 0))
         {
             e.LinearPage = linear >> 12;
@@ -75,7 +104,7 @@ internal sealed partial class X86Emulator
             e.Nxe = nxe;
             e.Rules = rules;
             e.LeafLevel = leaf;
-            e.Seq = e.Views[4].Seq;
+            e.Seq = e.Path[4].View.Seq;
             e.GpaPage = w.Gpa & ~0xfffUL;
             e.Valid = true;
         }
@@ -102,8 +131,8 @@ internal sealed partial class X86Emulator
         for (int level = 4; level >= leaf; level--)
         {
             ulong walked = before[level] | AccessedBit | (write && level == leaf ? DirtyBit : 0);
-            if (e.Entries[level] != walked) return false;
-            if (e.Views[level].Seq != e.Views[4].Seq) return false;
+            if (e.Path[level].Entry != walked) return false;
+            if (e.Path[level].View.Seq != e.Path[4].View.Seq) return false;
         }
         return true;
     }
@@ -111,10 +140,13 @@ internal sealed partial class X86Emulator
     /// <summary>Every entry of the remembered walk, read again from guest memory now, is the one it used.</summary>
     private bool StillSame(RememberedWalk e)
     {
-        if (!_mem.IsCurrent(e.Views[4]) || e.Views[4].Seq != e.Seq) return false;
+        var path = e.Path;
+        ref readonly var top = ref path[4];
+        if (!_mem.IsCurrent(top.View) || top.View.Seq != e.Seq) return false;
         for (int level = 4; level >= e.LeafLevel; level--)
         {
-            if (GuestPhysicalMemory.ReadUInt64(e.Views[level], e.Addresses[level]) != e.Entries[level]) return false;
+            ref readonly var p = ref path[level];
+            if (GuestPhysicalMemory.ReadUInt64(p.View, p.Address) != p.Entry) return false;
         }
         return true;
     }
@@ -124,8 +156,7 @@ internal sealed partial class X86Emulator
     /// above, C-bit stripped, read with the C-bit), through read views; false when a table page is not cached or an
     /// entry is not present (the walk alone decides those cases).
     /// </summary>
-    private bool ReadPath(ulong cr3, ulong linear, ulong cbit, Span<ulong> entries, GuestPhysicalMemory.ReadView[]? views,
-        ulong[]? addresses, out int leafLevel)
+    private bool ReadPath(ulong cr3, ulong linear, ulong cbit, Span<ulong> entries, PathEntry[]? path, out int leafLevel)
     {
         leafLevel = 0;
         ulong table = cr3 & AddressMask & ~cbit;
@@ -136,8 +167,7 @@ internal sealed partial class X86Emulator
             if (!_mem.TryGetReadView(at, out var view)) return false;
             ulong pte = GuestPhysicalMemory.ReadUInt64(view, at);
             entries[level] = pte;
-            if (views is not null) views[level] = view;
-            if (addresses is not null) addresses[level] = at;
+            if (path is not null) path[level] = new PathEntry { View = view, Address = at, Entry = pte };
             if ((pte & Present) == 0) return false;
             if (level == 1 || (level <= 3 && (pte & PageSizeBit) != 0))
             {

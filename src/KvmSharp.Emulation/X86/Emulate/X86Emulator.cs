@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Runtime.CompilerServices;
 using Iced.Intel;
 using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Mmu;
@@ -178,7 +179,7 @@ internal sealed partial class X86Emulator
     /// <summary>GPRs, RIP and RFLAGS: the part of the undo log every instruction needs.</summary>
     private void SaveRegisters()
     {
-        _cpu.Gpr.AsSpan().CopyTo(_savedGpr);
+        _cpu.Gpr.AsSpan(0, 16).CopyTo(_savedGpr.AsSpan(0, 16)); // a constant length: copied inline, no Memmove call
         _savedRip = _cpu.Rip;
         _savedRflags = _cpu.Rflags;
         _sregsSaved = false;
@@ -198,8 +199,19 @@ internal sealed partial class X86Emulator
         if (_sregsSaved) _cpu.Sregs = _savedSregs;
     }
 
-    /// <summary>Fetches and decodes the instruction at CS:RIP.</summary>
+    /// <summary>
+    /// Fetches and decodes the instruction at CS:RIP: <see cref="TryFetchRepeat"/> when it is the common case it covers
+    /// (X86Emulator.FetchFast.cs), else <see cref="FetchFull"/>. Sets <see cref="_fetchedWritesOnlyGprs"/>.
+    /// </summary>
     private Instruction Fetch()
+    {
+        if (TryFetchRepeat(out var instr)) return instr;
+        return FetchFull();
+    }
+
+    /// <summary>The whole fetch: translation, the bytes of one or two pages, Iced unless the decode cache has them.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Instruction FetchFull()
     {
         int bitness = _cpu.Bitness;
         ulong ip = bitness == 64 ? _cpu.Rip : bitness == 32 ? (uint)_cpu.Rip : (ushort)_cpu.Rip;
@@ -209,7 +221,7 @@ internal sealed partial class X86Emulator
         // non-canonical RCX is taken at CPL 3, X86Emulator.SystemCall.cs).
         if (bitness == 64 && !IsCanonical(ip)) throw new GuestFault(X86Consts.GP_VECTOR);
         GuestStop? secondPageFailure = null;
-        int page = EmulatorConfig.PageSize;
+        int page = s_pageSize;
         int first = (int)Math.Min((ulong)MaxInstructionLength, (ulong)page - (linear & (ulong)(page - 1)));
         FetchChunk(linear, first);
         if (first < MaxInstructionLength)
@@ -235,6 +247,7 @@ internal sealed partial class X86Emulator
             if (decoder.LastError == DecoderError.None) RememberDecoded(ip, bitness, instr);
         }
         _fetchedLength = instr.Length;
+        _fetchedWritesOnlyGprs = WritesOnlyGprs(instr);
         return instr;
     }
 
@@ -290,10 +303,13 @@ internal sealed partial class X86Emulator
     /// The page walk's CPUID-dependent rules, recomputed when KVM_SET_CPUID2 changed the table (kvm_mmu_after_set_cpuid
     /// resets the guest MMU's reserved-bit masks). GBPAGES needs the guest's bit and KVM's (guest_cpu_cap_has).
     /// </summary>
-    private WalkRules CurrentWalkRules()
+    private WalkRules CurrentWalkRules() =>
+        _cpu.Cpuid.Generation == _walkRulesGeneration ? _walkRules : RecomputeWalkRules();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private WalkRules RecomputeWalkRules()
     {
         var cpuid = _cpu.Cpuid;
-        if (cpuid.Generation == _walkRulesGeneration) return _walkRules;
         _walkRules = new WalkRules(_mem.MaxPhyAddr(cpuid.MaxPhyAddr),
             cpuid.HasGbPages && _kvm.Kernel.Config.X86Cpu.OffersGbPages, cpuid.IsAmdCompatible);
         _walkRulesGeneration = cpuid.Generation;
