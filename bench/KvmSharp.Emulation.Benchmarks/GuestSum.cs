@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 using BenchmarkDotNet.Attributes;
-using KvmSharp.Emulation;
 using KvmSharp.Vmm;
 using KvmSharp.Vmm.Guests;
 
@@ -19,30 +18,17 @@ public class GuestSum
     private const int Bytes = 20_000;
 
     private readonly byte[] _input = Enumerable.Repeat((byte)1, Bytes).ToArray();
-    private Kvm? _realKvm;
-    private MicroVm? _real;
-    private EmulatedKernel? _kernel;
-    private Kvm? _emuKvm;
-    private MicroVm? _emulated;
+    private MicroVmPair? _vms;
 
     [GlobalSetup]
-    public void Setup()
-    {
-        _realKvm = Kvm.Open();
-        _real = MicroVm.Create(Sum.Image(), Options(_realKvm, memory: null));
-        _kernel = new EmulatedKernel(EmulatorConfig.LikeThisHost());
-        _emuKvm = Kvm.Open(_kernel);
-        _emulated = MicroVm.Create(Sum.Image(), Options(_emuKvm, GuestMemoryBacking.GuestMemfd));
-    }
-
-    private static MicroVmOptions Options(Kvm kvm, GuestMemoryBacking? memory) =>
-        new() { Kvm = kvm, Timeout = TimeSpan.FromSeconds(60), Memory = memory };
+    public void Setup() =>
+        _vms = new MicroVmPair(Sum.Image(), realMemory: null, GuestMemoryBacking.GuestMemfd, MicroVmOptions.DefaultMemorySize);
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Bytes)]
-    public ulong RealKernel() => Call(_real!);
+    public ulong RealKernel() => Call(_vms!.Real);
 
     [Benchmark(OperationsPerInvoke = Bytes)]
-    public ulong EmulatedGuestMemfd() => Call(_emulated!);
+    public ulong EmulatedGuestMemfd() => Call(_vms!.Emulated);
 
     private ulong Call(MicroVm vm)
     {
@@ -52,12 +38,5 @@ public class GuestSum
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        _real?.Dispose();
-        _realKvm?.Dispose();
-        _emulated?.Dispose();
-        _emuKvm?.Dispose();
-        _kernel?.Dispose();
-    }
+    public void Cleanup() => _vms?.Dispose();
 }
