@@ -132,7 +132,9 @@ public sealed partial class MicroVm : IDisposable
         bus.Insert(_hostCalls, Ports.HostCall, 1);
         _exceptions = new ExceptionDevice(memory, Architecture);
         bus.Insert(_exceptions, Ports.Exception, 1);
-        if (_sealed is null)
+        // Not for SNP, whose #VC handler batches string I/O through the GHCB; a TD prints from the shared console
+        // buffer (CallRegion.FeatureConsoleBuffer).
+        if (_snp is null)
         {
             _consoleWrites = new ConsoleWriteDevice(memory, _console);
             bus.Insert(_consoleWrites, Ports.ConsoleWrite, 1);
@@ -732,7 +734,8 @@ public sealed partial class MicroVm : IDisposable
         for (int i = 0; i < args.Length; i++) Write(header, CallRegion.Args + (ulong)(i * sizeof(ulong)), args[i]);
         Write(header, CallRegion.InputPtr, withInput ? Layout.CallData : 0);
         Write(header, CallRegion.InputLen, inputLength);
-        Write(header, CallRegion.Features, CallFeatures);
+        // A TD's memory is private: its console writes go through the shared console buffer.
+        Write(header, CallRegion.Features, CallFeatures | (_td is not null ? CallRegion.FeatureConsoleBuffer : 0));
         Write(header, CallRegion.MemorySize, _memory.Size);
         _memory.GetSpan(HostCallBlock.Base, HostCallBlock.Size).Clear();
 

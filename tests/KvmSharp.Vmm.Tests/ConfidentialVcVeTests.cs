@@ -147,21 +147,25 @@ public sealed class ConfidentialVcVeTests
     }
 
     [Fact]
-    public void Snp_and_td_micro_vms_are_not_offered_the_console_write_port_whose_buffer_the_host_could_not_read()
+    public void Snp_micro_vms_are_not_offered_the_console_write_port_and_td_ones_print_through_the_shared_console_buffer()
     {
         using (var k = TestKernel.EmulatedWithInPlaceConversion())
         using (var vm = CreateSnp(k))
         {
-            AssertNotOffered(vm);
-        }
-        OnTd(AssertNotOffered);
-
-        static void AssertNotOffered(MicroVm vm)
-        {
+            // SNP: the #VC handler batches REP OUTSB through the GHCB instead.
             var r = vm.Call("console_write", 10);
             Assert.True(r.Outcome == GuestOutcome.UnknownPort && r.Port == Ports.ConsoleWrite, r.ToString());
             Assert.Equal(0UL, vm.Memory.Read<ulong>(CallRegion.Address(CallRegion.Features)) & CallRegion.FeatureConsoleWrite);
         }
+        OnTd(vm =>
+        {
+            // A TD: bits 2 and 3; GuestProgram.ConsoleWrite copies the private text into the console buffer (TdConsoleTests).
+            var r = vm.Call("console_write", 10);
+            Assert.True(r.IsSuccess, r.ToString());
+            Assert.Equal((10UL, StringIoGuest.Text[..10], 2), (r.Value, r.Console, r.Exits));
+            const ulong Bits = CallRegion.FeatureConsoleWrite | CallRegion.FeatureConsoleBuffer;
+            Assert.Equal(Bits, vm.Memory.Read<ulong>(CallRegion.Address(CallRegion.Features)) & Bits);
+        });
     }
 
     // ---- TD: string I/O unrolled, CPUID and MSRs through TDG.VP.VMCALL ----

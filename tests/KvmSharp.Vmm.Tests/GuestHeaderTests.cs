@@ -60,7 +60,8 @@ public sealed partial class GuestHeaderTests
     [
         ("kvms_call_region", typeof(CallRegion), nameof(CallRegion.HeaderSize),
             [nameof(CallRegion.MagicValue), nameof(CallRegion.VersionValue), nameof(CallRegion.MaxArgs), nameof(CallRegion.HeaderSize), nameof(CallRegion.FeaturePrivateMemory),
-                nameof(CallRegion.FeatureSnp), nameof(CallRegion.FeatureConsoleWrite)]),
+                nameof(CallRegion.FeatureSnp), nameof(CallRegion.FeatureConsoleWrite), nameof(CallRegion.FeatureConsoleBuffer),
+                nameof(CallRegion.ConsoleBuffer), nameof(CallRegion.ConsoleBufferSize)]),
         ("kvms_hostcall_block", typeof(HostCallBlock), nameof(HostCallBlock.Size),
             [nameof(HostCallBlock.Offset), nameof(HostCallBlock.Base), nameof(HostCallBlock.MaxArgs), nameof(HostCallBlock.Size)]),
         ("kvms_exception_block", typeof(ExceptionBlock), nameof(ExceptionBlock.Size),

@@ -11,6 +11,10 @@ namespace KvmSharp.Vmm.Devices;
 /// console_len how many bytes it printed: all, or none when any byte of the range is one the host may not read (outside
 /// guest memory, a guard page, a private page: <see cref="GuestPointers"/>) — the guest, which can read its own
 /// private pages, then prints them byte by byte (kvmsharp_guest.h kvms_write).
+/// <para>A TD micro-VM has it too (<see cref="CallRegion.FeatureConsoleBuffer"/>): its memory is private but for the
+/// shared pages, so the guest copies each chunk into the shared <see cref="CallRegion.ConsoleBuffer"/> and points
+/// console_ptr there; the rule above is unchanged, so a console_ptr into the TD's private memory prints nothing. Not
+/// in an SEV-SNP micro-VM, whose #VC handler already moves string I/O through the GHCB's shared buffer.</para>
 /// </summary>
 public sealed class ConsoleWriteDevice : IBusDevice
 {

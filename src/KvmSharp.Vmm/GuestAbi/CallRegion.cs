@@ -85,9 +85,28 @@ public static class CallRegion
 
     /// <summary>
     /// Features bit 2 (version 5): the host prints a whole buffer per OUT to <see cref="Ports.ConsoleWrite"/>. Offered
-    /// where the host can read the guest's memory (not in SEV-SNP or TDX micro-VMs, whose memory is private).
+    /// in every micro-VM but SEV-SNP ones (whose #VC handler batches string I/O through the GHCB instead); in a TDX
+    /// micro-VM, whose memory is private, together with <see cref="FeatureConsoleBuffer"/>.
     /// </summary>
     public const ulong FeatureConsoleWrite = 1UL << 2;
+
+    /// <summary>
+    /// Features bit 3 (version 5, TDX micro-VMs): the guest's memory is private, and the console-write port reads shared
+    /// pages only, so the guest copies its bytes into the shared console buffer (<see cref="ConsoleBuffer"/>, at most
+    /// <see cref="ConsoleBufferSize"/> a write) and points console_ptr there — a TD guest's bounce buffer, as Linux's
+    /// swiotlb is for a TD's DMA (kernel/dma/swiotlb.c).
+    /// </summary>
+    public const ulong FeatureConsoleBuffer = 1UL << 3;
+
+    /// <summary>
+    /// The console buffer (guest address, version 5): the last 2 KiB of the call region's page, which the host never
+    /// writes and which is shared wherever the call region is (a TD maps it with the shared bit). Guest memory like any
+    /// other outside a TD, where nothing needs it.
+    /// </summary>
+    public const ulong ConsoleBuffer = Layout.CallRegion + 0x800;
+
+    /// <summary>The console buffer's size in bytes: the longest write a TD guest prints in one exit.</summary>
+    public const ulong ConsoleBufferSize = 0x800;
 
     /// <summary>
     /// The guest-physical address of header field <paramref name="field"/> (one of this class's offset constants).

@@ -91,14 +91,54 @@ public sealed class GuestProgram
     /// <summary>
     /// Prints RCX bytes from address RSI through the console-write port (GUEST-ABI.md, "Printing a buffer in one exit"):
     /// one VM exit. After it RAX = the bytes the host printed (RCX, or 0 when it refused the range); RDX is clobbered.
+    /// In a TD micro-VM (features bit 3, <see cref="CallRegion.FeatureConsoleBuffer"/>) the bytes go through the shared
+    /// console buffer instead, one exit per <see cref="CallRegion.ConsoleBufferSize"/> bytes, stopping at a refused
+    /// chunk; there RCX, RSI, RDI, R8 and R9 are clobbered too.
     /// </summary>
     public void ConsoleWrite()
     {
+        Label buffered = Asm.CreateLabel(), done = Asm.CreateLabel();
+        Asm.test(__byte_ptr[CallRegion.Address(CallRegion.Features)], (byte)CallRegion.FeatureConsoleBuffer);
+        Asm.jnz(buffered);
         Asm.mov(__qword_ptr[CallRegion.Address(CallRegion.ConsolePtr)], rsi);
         Asm.mov(__qword_ptr[CallRegion.Address(CallRegion.ConsoleLen)], rcx);
         Asm.mov(dx, Ports.ConsoleWrite);
         Asm.@out(dx, al);
         Asm.mov(rax, __qword_ptr[CallRegion.Address(CallRegion.ConsoleLen)]);
+        Asm.jmp(done);
+        Asm.Label(ref buffered);
+        ConsoleWriteThroughBuffer();
+        Asm.Label(ref done);
+    }
+
+    /// <summary>
+    /// The TD form of <see cref="ConsoleWrite"/>: chunks of at most <see cref="CallRegion.ConsoleBufferSize"/> bytes,
+    /// each copied (REP MOVSB: plain memory, no #VE) into the shared console buffer and printed with one OUT.
+    /// </summary>
+    private void ConsoleWriteThroughBuffer()
+    {
+        Label next = Asm.CreateLabel(), finished = Asm.CreateLabel();
+        Asm.mov(r8, rcx);                                   // bytes left
+        Asm.xor(r9d, r9d);                                  // bytes printed
+        Asm.Label(ref next);
+        Asm.test(r8, r8);
+        Asm.jz(finished);
+        Asm.mov(ecx, (uint)CallRegion.ConsoleBufferSize);
+        Asm.cmp(r8, rcx);
+        Asm.cmovb(rcx, r8);
+        Asm.sub(r8, rcx);
+        Asm.mov(edi, (uint)CallRegion.ConsoleBuffer);
+        Asm.mov(__qword_ptr[CallRegion.Address(CallRegion.ConsolePtr)], rdi);
+        Asm.mov(__qword_ptr[CallRegion.Address(CallRegion.ConsoleLen)], rcx);
+        Asm.rep.movsb();
+        Asm.mov(dx, Ports.ConsoleWrite);
+        Asm.@out(dx, al);
+        Asm.mov(rax, __qword_ptr[CallRegion.Address(CallRegion.ConsoleLen)]);
+        Asm.add(r9, rax);
+        Asm.test(rax, rax);
+        Asm.jnz(next);
+        Asm.Label(ref finished);
+        Asm.mov(rax, r9);
     }
 
     /// <summary>A host call to the fixed id <paramref name="id"/> (clobbers RAX before the call to hold it).</summary>

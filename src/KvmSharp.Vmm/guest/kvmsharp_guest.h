@@ -127,6 +127,9 @@ typedef __INT64_TYPE__ kvms_i64;
 #define KVMS_CALL_FEATURE_PRIVATE_MEMORY 0x1ull /* features bit 0: KVMS_HC_MAP_GPA_RANGE is served */
 #define KVMS_CALL_FEATURE_SNP 0x2ull         /* features bit 1: SEV-SNP micro-VM: convert with a call to KVMS_SNP_MAP_GPA_RANGE */
 #define KVMS_CALL_FEATURE_CONSOLE_WRITE 0x4ull /* features bit 2: KVMS_PORT_CONSOLE_WRITE prints a buffer per exit */
+#define KVMS_CALL_FEATURE_CONSOLE_BUFFER 0x8ull /* features bit 3: a TD: print from KVMS_CALL_CONSOLE_BUFFER (shared) */
+#define KVMS_CALL_CONSOLE_BUFFER 0x28800ull  /* the shared console buffer: a TD copies what it prints here first */
+#define KVMS_CALL_CONSOLE_BUFFER_SIZE 0x800ull /* at most this many bytes per console write from the buffer */
 
 struct kvms_call_region {
     kvms_u32 magic;
@@ -346,16 +349,31 @@ __attribute__((noreturn)) static inline void kvms_exit(kvms_u32 status)
  *    KVMS_PORT_CONSOLE_WRITE with the buffer in the call region: one exit for the whole buffer. The host prints it
  *    all or, when it may not read it (a page the guest made private), none and says so in console_len; the rest
  *    then goes byte by byte below, since the guest itself can read its private pages.
+ *  - In a TD micro-VM (bits 2 and 3), whose memory the host cannot read, the same port after copying the bytes into
+ *    the shared console buffer (KVMS_CALL_CONSOLE_BUFFER): one exit per 2 KiB (KVMS_CALL_CONSOLE_BUFFER_SIZE).
  *  - In an SEV-SNP micro-VM one `rep outsb`: the #VC handler moves the bytes through the GHCB's shared buffer, 2032 a
  *    VMGEXIT, and KVM hands them to the VMM as one KVM_EXIT_IO with count = the bytes (sev.c sev_es_string_io): a
  *    100-byte write is one exit instead of 100.
  *  - Elsewhere one OUT per byte. Both kernels do take string I/O (the emulated kernel's interpreter too), but KVM's
  *    instruction emulator sends OUTS to userspace one element per exit (emulate.c em_out: count 1; measured on
  *    kvm_pvm: a 100-byte `rep outsb` is 100 exits, like 100 OUTs, each through the slower emulator path), and a TD
- *    has no string I/O at all (the TD #VE handler unrolls it into one TDG.VP.VMCALL per byte). */
+ *    (on a VMM without bit 3) has no string I/O at all (its #VE handler unrolls it into one TDG.VP.VMCALL per byte). */
 static inline void kvms_putc(char c)
 {
     kvms_outb(KVMS_PORT_COM1, (kvms_u8)c);
+}
+
+/* Copies n bytes: `rep movsb` on x86-64, a byte loop through volatile pointers on arm64 — neither one the compiler
+ * could turn into a call to memcpy, which a freestanding guest need not have. */
+static inline void kvms_copy_bytes(void *dst, const void *src, kvms_u64 n)
+{
+#if defined(__x86_64__)
+    __asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
+#else
+    const volatile kvms_u8 *from = (const volatile kvms_u8 *)src;
+    volatile kvms_u8 *to = (volatile kvms_u8 *)dst;
+    for (kvms_u64 i = 0; i < n; i++) to[i] = from[i];
+#endif
 }
 
 static inline void kvms_write(const char *s, kvms_u64 n)
@@ -365,11 +383,30 @@ static inline void kvms_write(const char *s, kvms_u64 n)
     if (n > 0 && (features & KVMS_CALL_FEATURE_CONSOLE_WRITE))
     {
         volatile kvms_u64 *console = (volatile kvms_u64 *)(KVMS_CALL_REGION + KVMS_CALL_CONSOLE_PTR);
-        console[0] = (kvms_u64)s;
-        console[1] = n;
-        /* The OUT's "memory" clobber: the bytes and both fields are in memory before the host reads them. */
-        kvms_outb(KVMS_PORT_CONSOLE_WRITE, 0);
-        if (console[1] == n) return;
+        if (features & KVMS_CALL_FEATURE_CONSOLE_BUFFER)
+        {
+            /* Bit 3 (a TD): the host reads shared pages only, so each chunk goes through the console buffer. */
+            while (n > 0)
+            {
+                kvms_u64 chunk = n < KVMS_CALL_CONSOLE_BUFFER_SIZE ? n : KVMS_CALL_CONSOLE_BUFFER_SIZE;
+                kvms_copy_bytes((void *)KVMS_CALL_CONSOLE_BUFFER, s, chunk);
+                console[0] = KVMS_CALL_CONSOLE_BUFFER;
+                console[1] = chunk;
+                kvms_outb(KVMS_PORT_CONSOLE_WRITE, 0);
+                if (console[1] != chunk) break; /* refused (your page tables unshared it): byte by byte below */
+                s += chunk;
+                n -= chunk;
+            }
+            if (n == 0) return;
+        }
+        else
+        {
+            console[0] = (kvms_u64)s;
+            console[1] = n;
+            /* The OUT's "memory" clobber: the bytes and both fields are in memory before the host reads them. */
+            kvms_outb(KVMS_PORT_CONSOLE_WRITE, 0);
+            if (console[1] == n) return;
+        }
     }
 #if defined(__x86_64__)
     /* Bit 1: an SEV-SNP micro-VM. */
@@ -672,23 +709,13 @@ static inline kvms_u8 *kvms_output_buffer(kvms_u64 *capacity)
 }
 
 /* Copies len bytes into kvms_output_buffer and hands them back: 0, or -1 (nothing set) when they do not fit.
- * `rep movsb` rather than a loop, which the compiler could turn into a call to memcpy. */
+ * kvms_copy_bytes rather than a loop, which the compiler could turn into a call to memcpy. */
 static inline int kvms_output(const void *data, kvms_u64 len)
 {
     kvms_u64 capacity;
     kvms_u8 *out = kvms_output_buffer(&capacity);
     if (len > capacity) return -1;
-#if defined(__x86_64__)
-    const void *src = data;
-    void *dst = out;
-    kvms_u64 n = len;
-    __asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
-#else
-    /* arm64: a byte loop through volatile pointers (which the compiler cannot turn into a call to memcpy). */
-    const volatile kvms_u8 *src = (const volatile kvms_u8 *)data;
-    volatile kvms_u8 *dst = out;
-    for (kvms_u64 i = 0; i < len; i++) dst[i] = src[i];
-#endif
+    kvms_copy_bytes(out, data, len);
     return kvms_set_output(out, len);
 }
 
