@@ -48,10 +48,16 @@ public static class KernelChoice
             KernelKind.Emulated => Emulated(request),
             _ => throw new UsageException($"unknown kernel '{request.Kind}'"),
         };
-        if (request.Trace is not TextWriter trace) return selection;
+        return selection with { Kernel = Traced(selection.Kernel, request.Trace) };
+    }
+
+    /// <summary><paramref name="kernel"/>, or with --trace a kernel that prints each of its calls to <paramref name="trace"/>.</summary>
+    internal static IKernel Traced(IKernel kernel, TextWriter? trace)
+    {
+        if (trace is null) return kernel;
         // vCPU threads and the watchdog may call the kernel concurrently: one line at a time.
         var lines = TextWriter.Synchronized(trace);
-        return selection with { Kernel = new TracingKernel(selection.Kernel, call => lines.WriteLine(call), ownsInner: true) };
+        return new TracingKernel(kernel, call => lines.WriteLine(call), ownsInner: true);
     }
 
     private static KernelSelection Linux(KernelRequest request)

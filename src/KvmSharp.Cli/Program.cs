@@ -21,7 +21,7 @@ public static class CliApp
         {
             // The entry assembly is KvmSharp.Cli (see the .csproj); help should show the command people type.
             HelpName = CommandName,
-            Subcommands = { RunCommand.Create(), CapsCommand.Create(), ConformanceCommand.Create(), FuzzCommand.Create(), RawFuzzCommand.Create(), GuestTemplateCommand.Create() },
+            Subcommands = { RunCommand.Create(), CapsCommand.Create(), ConformanceCommand.Create(), FuzzCommand.Create(), RawFuzzCommand.Create(), GuestTemplateCommand.Create(), ExecCommand.Create() },
         };
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)

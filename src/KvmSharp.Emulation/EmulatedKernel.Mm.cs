@@ -43,7 +43,9 @@ public sealed partial class EmulatedKernel
             r = HostMemory.Mmap(address, aligned, prot, flags, file.HostBackingFd, offset, out mapped);
             if (Err.IsError(r)) return r;
             file.Get();
-            _mm.Insert(new Vma(file, mapped, aligned, (ulong)offset >> EmulatorConfig.PageShift, prot, flags));
+            ulong pgoff = (ulong)offset >> EmulatorConfig.PageShift;
+            _mm.Insert(new Vma(file, mapped, aligned, pgoff, prot, flags));
+            if (file is GmemFile gmem) ProtectHostMappings(gmem, pgoff, pgoff + (aligned >> EmulatorConfig.PageShift));
             return 0;
         }
     }

@@ -17,7 +17,7 @@ public sealed partial class EmulatedKernel : IKernel, IDisposable
 {
     private const string DevKvm = "/dev/kvm";
 
-    private readonly FdTable _fds = new();
+    private readonly FdTable _fds;
     private readonly AddressSpace _mm = new();
     private readonly List<Kvm> _vms = [];
     private readonly Mm.AnonymousMappings _anonymous = new();
@@ -34,7 +34,18 @@ public sealed partial class EmulatedKernel : IKernel, IDisposable
     /// <exception cref="ArgumentException">The configuration is not a kernel that could exist (e.g. VM types or Kconfig
     /// switches its generation or architecture lacks).</exception>
     public EmulatedKernel(EmulatorConfig? config = null)
+        : this(config, fdNumbers: null)
     {
+    }
+
+    /// <summary>
+    /// Creates an emulated kernel whose descriptor numbers come from <paramref name="fdNumbers"/> (null: its own
+    /// table, 3, 4, …), for a process that routes its real syscalls on those numbers here.
+    /// </summary>
+    /// <exception cref="ArgumentException">The configuration is not a kernel that could exist.</exception>
+    public EmulatedKernel(EmulatorConfig? config, IFdNumberSource? fdNumbers)
+    {
+        _fds = new FdTable(fdNumbers);
         Config = config ?? EmulatorConfig.LikeThisHost();
         Validate(Config);
         Arch = KvmArch.For(Config);

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 using KvmSharp.Emulation.Vfs;
+using KvmSharp.Kernel;
 
 namespace KvmSharp.Emulation;
 
 /// <summary>
 /// The emulated process's file descriptor table (fs/file.c): the lowest free number is handed out, 0-2 are taken
-/// by stdio as in a real process. Closing drops the table's reference (fput).
+/// by stdio as in a real process. Closing drops the table's reference (fput). With an <see cref="IFdNumberSource"/>
+/// the numbers are lent by the real process instead (see <c>kvmsharp exec</c>).
 /// </summary>
-internal sealed class FdTable
+internal sealed class FdTable(IFdNumberSource? numbers = null)
 {
     /// <summary>RLIMIT_NOFILE default hard limit; beyond it get_unused_fd_flags fails with EMFILE.</summary>
     private const int NrOpen = 1 << 20;
@@ -25,7 +27,13 @@ internal sealed class FdTable
     public long Install(KernelFile file)
     {
         int fd;
-        if (_free.Count > 0)
+        if (numbers is not null)
+        {
+            long lent = numbers.Reserve();
+            if (Err.IsError(lent)) return lent;
+            fd = (int)lent;
+        }
+        else if (_free.Count > 0)
         {
             fd = _free.Min;
             _free.Remove(fd);
@@ -39,8 +47,8 @@ internal sealed class FdTable
         return fd;
     }
 
-    /// <summary>True when another fd could be installed now.</summary>
-    public bool HasRoom => _free.Count > 0 || _next < NrOpen;
+    /// <summary>True when another fd could be installed now (with lent numbers: asked at <see cref="Install"/>).</summary>
+    public bool HasRoom => numbers is not null || _free.Count > 0 || _next < NrOpen;
 
     /// <summary>fget without a reference (the caller holds the kernel lock).</summary>
     public KernelFile? Get(long fd) => fd is >= 0 and <= int.MaxValue ? _files.GetValueOrDefault((int)fd) : null;
@@ -49,7 +57,8 @@ internal sealed class FdTable
     public long Close(int fd)
     {
         if (!_files.Remove(fd, out var file)) return Err.EBADF;
-        _free.Add(fd);
+        if (numbers is not null) numbers.Release(fd);
+        else _free.Add(fd);
         file.Put();
         return 0;
     }

@@ -67,6 +67,7 @@ internal static class GmemSetAttributes
         // Point of no return: invalidate KVM mappings, (to shared) the arch invalidate hook, store, end.
         f.InvalidateGuestRange(start, end);
         inode.SetAttributes(start, end, attributes);
+        f.Kvm.Kernel.ProtectHostMappings(f, start, end);
         return 0;
     }
 }

@@ -52,6 +52,9 @@ public static unsafe partial class HostMemory
 
     public static long Munmap(nint address, ulong length) => munmap(address, (nuint)length) == 0 ? 0 : Fail();
 
+    /// <summary>mprotect(2) on memory this process mapped.</summary>
+    public static long Mprotect(nint address, ulong length, int prot) => mprotect(address, (nuint)length, prot) == 0 ? 0 : Fail();
+
     /// <summary>
     /// A span over memory this process mapped and that stays mapped while the span is used. Only for the emulated
     /// kernel's guest-physical cache of its own anonymous mappings, whose munmap waits until no vCPU can still use a
@@ -108,6 +111,9 @@ public static unsafe partial class HostMemory
 
     [LibraryImport(Libc, EntryPoint = "munmap", SetLastError = true)]
     private static partial int munmap(nint addr, nuint length);
+
+    [LibraryImport(Libc, EntryPoint = "mprotect", SetLastError = true)]
+    private static partial int mprotect(nint addr, nuint length, int prot);
 
     [LibraryImport(Libc, EntryPoint = "pread64", SetLastError = true)]
     private static partial nint pread(int fd, void* buf, nuint count, long offset);

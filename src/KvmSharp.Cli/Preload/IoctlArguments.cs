@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using KvmSharp.Abi;
+using KvmSharp.Abi.Arm64;
+using KvmSharp.Kernel;
+
+namespace KvmSharp.Cli.Preload;
+
+/// <summary>
+/// ioctl(2)'s third argument as the program passed it, turned into the boundary's two forms: an integer for a request
+/// without a size (_IO: KVM_CREATE_VM, KVM_RUN …), else the bytes at that address — the request's _IOC_SIZE, or for
+/// the requests whose struct ends in an array (kvm_msrs, kvm_cpuid2 …) or whose number encodes a pointer's size
+/// (KVM_MEMORY_ENCRYPT_OP), the length the kernel reads from the header. Only bytes the kernel changed are written
+/// back, so a program's other data next to the struct is never rewritten.
+/// </summary>
+internal static class IoctlArguments
+{
+    /// <summary>Beyond this the kernel refuses (E2BIG/ENOMEM) long before copying: enough for every variable struct.</summary>
+    private const int MaxLength = 1 << 20;
+
+    public static long Call(IKernel kernel, KernelFd fd, uint request, nuint arg)
+    {
+        uint direction = request >> 30;
+        int size = (int)((request >> 16) & 0x3fff);
+        if (direction == 0) return kernel.Ioctl(fd, request, (ulong)arg);
+        int length = Math.Min(MaxLength, ArgumentLength(request, size, arg));
+        byte[] buffer = new byte[length];
+        // A struct that is partly unreadable is handed over as its readable prefix: the kernel's copy_from_user of
+        // the rest then fails with EFAULT where the real one would.
+        int readable = UserBuffers.ReadPrefix(arg, buffer);
+        var span = buffer.AsSpan(0, readable);
+        byte[] before = span.ToArray();
+        long rc = kernel.Ioctl(fd, request, span);
+        UserBuffers.WriteChanged(arg, before, span);
+        return rc;
+    }
+
+    /// <summary>How many bytes at <paramref name="arg"/> the kernel may read or write for <paramref name="request"/>.</summary>
+    private static int ArgumentLength(uint request, int size, nuint arg)
+    {
+        // struct kvm_msrs / kvm_cpuid2 / kvm_irq_routing: a u32 count, 4 bytes of padding, then the entries.
+        if (request == KvmIoctls.KVM_GET_MSRS || request == KvmIoctls.KVM_SET_MSRS) return 8 + Count(arg) * 16;
+        if (request == KvmIoctls.KVM_GET_SUPPORTED_CPUID || request == KvmIoctls.KVM_GET_EMULATED_CPUID ||
+            request == KvmIoctls.KVM_SET_CPUID2 || request == KvmIoctls.KVM_GET_CPUID2) return 8 + Count(arg) * 40;
+        if (request == KvmIoctls.KVM_SET_GSI_ROUTING) return 8 + Count(arg) * 64;
+        // struct kvm_msr_list: a u32 count and u32 indices.
+        if (request == KvmIoctls.KVM_GET_MSR_INDEX_LIST || request == KvmIoctls.KVM_GET_MSR_FEATURE_INDEX_LIST) return 4 + Count(arg) * 4;
+        // struct kvm_reg_list: a u64 count and u64 ids.
+        if (request == KvmArm64Ioctls.KVM_GET_REG_LIST) return 8 + Count(arg) * 8;
+        // _IOWR(KVMIO, 0xba, unsigned long): the number says "a pointer", the kernel reads kvm_sev_cmd / kvm_tdx_cmd.
+        if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP) return Math.Max(Unsafe.SizeOf<kvm_sev_cmd>(), Unsafe.SizeOf<kvm_tdx_cmd>());
+        // KVM_GET_XSAVE2 writes KVM_CAP_XSAVE2's size (more than struct kvm_xsave when AMX is offered).
+        if (request == KvmIoctls.KVM_GET_XSAVE2) return 64 * 1024;
+        return size;
+    }
+
+    // The header's count, clamped: a count the kernel would refuse must not make us read a gigabyte first.
+    private static int Count(nuint arg)
+    {
+        Span<byte> header = stackalloc byte[4];
+        if (UserBuffers.ReadPrefix(arg, header) < 4) return 0;
+        return (int)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(header), MaxLength);
+    }
+}

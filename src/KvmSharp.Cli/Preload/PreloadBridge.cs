@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+using System.Runtime.InteropServices;
+using KvmSharp.Emulation;
+using KvmSharp.Kernel;
+using KvmSharp.Memory;
+
+namespace KvmSharp.Cli.Preload;
+
+/// <summary>
+/// The managed half of <c>kvmsharp exec</c>: libkvmsharp-preload.so (native/kvmsharp_preload.c), preloaded into an
+/// ordinary program, starts .NET in that process on its first open of /dev/kvm and sends every syscall on the
+/// descriptors it got from here to these entry points, which answer them with the kernel <see cref="Start"/> chose
+/// (the emulated one). Each entry point returns what the syscall returns: a value &gt;= 0, or -errno.
+/// Arguments are the program's own addresses: they are read and written with process_vm_readv/writev
+/// (<see cref="HostMemory"/>), so a bad pointer is EFAULT, as from the kernel, never a crash.
+/// </summary>
+public static partial class PreloadBridge
+{
+    /// <summary>The environment variable that carries the kernel options of the <c>exec</c> command, one per line.</summary>
+    public const string KernelOptionsVariable = "KVMSHARP_PRELOAD_KERNEL";
+
+    private static IKernel? s_kernel;
+    private static EmulatedKernel? s_emulated;
+
+    /// <summary>Creates the kernel from <see cref="KernelOptionsVariable"/>; 0, or -EINVAL with one line on stderr.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_start")]
+    public static long Start() => Guard("start", () =>
+    {
+        string[] args = (Environment.GetEnvironmentVariable(KernelOptionsVariable) ?? "")
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        try
+        {
+            (s_kernel, s_emulated) = PreloadKernel.Create(args);
+            return 0;
+        }
+        catch (Exception e) when (e is UsageException or UnavailableException or ArgumentException)
+        {
+            Console.Error.WriteLine($"kvmsharp exec: {e.Message}");
+            return -(long)Errno.EINVAL;
+        }
+    });
+
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_open")]
+    public static long Open(nint path, int flags) => Guard("open", () =>
+    {
+        long rc = Kernel.Open(Marshal.PtrToStringUTF8(path) ?? "", flags, out var fd);
+        // The number stays open in the kernel's table; the program closes it with close(2).
+        fd?.SetHandleAsInvalid();
+        return rc;
+    });
+
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_close")]
+    public static long Close(int fd) => Guard("close", () => Kernel.Close(fd));
+
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_ioctl")]
+    public static long Ioctl(int fd, nuint request, nuint arg) => Guard("ioctl", () => WithFd(fd, f => IoctlArguments.Call(Kernel, f, (uint)request, arg)));
+
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_mmap")]
+    public static long Mmap(nuint address, nuint length, int prot, int flags, int fd, long offset) => Guard("mmap", () =>
+        WithFd(fd, f =>
+        {
+            long rc = Kernel.Mmap((nint)address, length, prot, flags, f, offset, out nint mapped);
+            return rc < 0 ? rc : mapped;
+        }));
+
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_munmap")]
+    public static long Munmap(nuint address, nuint length) => Guard("munmap", () => Kernel.Munmap((nint)address, length));
+
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_madvise")]
+    public static long Madvise(nuint address, nuint length, int advice) => Guard("madvise", () => Kernel.Madvise((nint)address, length, advice));
+
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_fallocate")]
+    public static long Fallocate(int fd, int mode, long offset, long length) => Guard("fallocate", () => WithFd(fd, f => Kernel.Fallocate(f, mode, offset, length)));
+
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_read")]
+    public static long Read(int fd, nuint buffer, nuint count) => Guard("read", () => WithFd(fd, f => UserBuffers.Read(buffer, count, span => Kernel.Read(f, span))));
+
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_write")]
+    public static long Write(int fd, nuint buffer, nuint count) => Guard("write", () => WithFd(fd, f => UserBuffers.Write(buffer, count, span => Kernel.Write(f, span))));
+
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_pread")]
+    public static long Pread(int fd, nuint buffer, nuint count, long offset) => Guard("pread", () => WithFd(fd, f => UserBuffers.Read(buffer, count, span => Kernel.Pread(f, span, offset))));
+
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_pwrite")]
+    public static long Pwrite(int fd, nuint buffer, nuint count, long offset) => Guard("pwrite", () => WithFd(fd, f => UserBuffers.Write(buffer, count, span => Kernel.Pwrite(f, span, offset))));
+
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_lseek")]
+    public static long Lseek(int fd, long offset, int whence) => Guard("lseek", () => WithFd(fd, f => Kernel.Lseek(f, offset, whence)));
+
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_fstat")]
+    public static long Fstat(int fd, nuint statBuffer) => Guard("fstat", () => WithFd(fd, f =>
+    {
+        long rc = Kernel.Fstat(f, out var stat);
+        return rc < 0 ? rc : UserBuffers.PutStat(statBuffer, stat);
+    }));
+
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_ftruncate")]
+    public static long Ftruncate(int fd, long length) => Guard("ftruncate", () => WithFd(fd, f => Kernel.Ftruncate(f, length)));
+
+    /// <summary>
+    /// Called from the preload library's SIGSEGV handler for an access fault in a mapping made here: 1 when the kernel
+    /// would answer that access with SIGBUS (a private guest_memfd page, which <see cref="EmulatedKernel.ProtectsPrivatePages"/>
+    /// made inaccessible), so the library sends SIGBUS instead; 0 for a fault that stays a SIGSEGV.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_host_fault")]
+    public static long HostFault(nuint address) => Guard("host fault", () =>
+        s_emulated is { } emulated && emulated.HostAccessRaisesSigbus((nint)address) ? 1 : 0);
+
+    private static IKernel Kernel => s_kernel ?? throw new InvalidOperationException("the bridge was not started");
+
+    /// <summary>
+    /// A descriptor object for one call on a number the program owns: it must not close the number when it is
+    /// collected (the program closes it with close(2)), so it is marked invalid afterwards.
+    /// </summary>
+    private static long WithFd(int number, Func<KernelFd, long> call)
+    {
+        var fd = Kernel.Adopt(number);
+        try
+        {
+            return call(fd);
+        }
+        finally
+        {
+            fd.SetHandleAsInvalid();
+        }
+    }
+
+    /// <summary>
+    /// An exception must not unwind into C (the process would abort): it becomes one line on stderr and -EIO, the
+    /// errno of "the kernel failed", so the program sees an error it can report.
+    /// </summary>
+    private static long Guard(string call, Func<long> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"kvmsharp exec: internal error in {call}: {e.GetType().Name}: {e.Message}");
+            return -(long)Errno.EIO;
+        }
+    }
+}

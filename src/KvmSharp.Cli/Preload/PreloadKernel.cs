@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+using System.CommandLine;
+using KvmSharp.Emulation;
+using KvmSharp.Kernel;
+using KvmSharp.Kernel.Preload;
+
+namespace KvmSharp.Cli.Preload;
+
+/// <summary>
+/// The kernel a preloaded program talks to: the <c>exec</c> command's kernel options, parsed by the same
+/// <see cref="KernelOptions"/> every verb uses, with descriptor numbers lent by the preload library.
+/// </summary>
+internal static class PreloadKernel
+{
+    /// <summary>The kernel, and the emulated kernel inside it (the same object unless --trace wraps it).</summary>
+    public static (IKernel Kernel, EmulatedKernel Emulated) Create(string[] options)
+    {
+        var kernelOptions = new KernelOptions();
+        var command = new RootCommand();
+        kernelOptions.AddTo(command);
+        var parse = command.Parse(options);
+        if (parse.Errors.Count > 0) throw new UsageException(string.Join("; ", parse.Errors.Select(e => e.Message)));
+        var request = kernelOptions.ReadKernel(parse);
+        if (request.Kind != KernelKind.Emulated)
+            throw new UsageException("the preload library serves the emulated kernel only (--kernel emulated)");
+        var (config, _) = KernelChoice.EmulatedConfig(request);
+        // The program touches its guest_memfd mappings itself: private pages must fault (see ProtectsPrivatePages).
+        var emulated = new EmulatedKernel(config, new PreloadFdNumbers()) { ProtectsPrivatePages = true };
+        return (KernelChoice.Traced(emulated, request.Trace), emulated);
+    }
+}

@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: MIT
+//
+// libkvmsharp-preload.so: the native half of `kvmsharp exec`. Preloaded (LD_PRELOAD) into an ordinary program - a
+// VMM written in C, Rust, Go ... - it answers that program's /dev/kvm with KvmSharp's emulated kernel, in process:
+//
+//   * open("/dev/kvm") starts .NET in this process (hostfxr, the runtime `kvmsharp exec` runs on) and loads the
+//     managed half, KvmSharp.Cli.Preload.PreloadBridge, whose entry points answer like the kernel (>= 0 or -errno);
+//   * every descriptor the emulated kernel hands out is a real descriptor reserved here (open of /dev/null), so no
+//     real file can take its number and the program may keep it, poll it or pass it in a struct like any other;
+//   * the program's calls on those descriptors (ioctl, mmap, close, read, fallocate ...) and on the memory mapped
+//     from them (munmap, madvise) go to the bridge; everything else goes to libc untouched.
+//
+// Calls made while the bridge runs on this thread (the runtime's and the emulated kernel's own mmap, close ...)
+// always go to libc: the thread-local `in_bridge` says so. Set by `kvmsharp exec` (Commands/ExecCommand.cs):
+//   KVMSHARP_PRELOAD_HOSTFXR        path of libhostfxr.so
+//   KVMSHARP_PRELOAD_RUNTIMECONFIG  KvmSharp.Cli.runtimeconfig.json
+//   KVMSHARP_PRELOAD_ASSEMBLY       KvmSharp.Cli.dll
+//   KVMSHARP_PRELOAD_KERNEL         the kernel options, one per line (read by the managed half)
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* hostfxr.h and coreclr_delegates.h (dotnet/runtime, src/native/corehost): the declarations used here. */
+typedef void *hostfxr_handle;
+typedef int32_t (*hostfxr_initialize_for_runtime_config_fn)(const char *runtime_config_path, const void *parameters,
+                                                            hostfxr_handle *host_context_handle);
+typedef int32_t (*hostfxr_get_runtime_delegate_fn)(const hostfxr_handle host_context_handle, int type, void **delegate);
+typedef int32_t (*hostfxr_close_fn)(const hostfxr_handle host_context_handle);
+enum { hdt_load_assembly_and_get_function_pointer = 5 };
+typedef int (*load_assembly_and_get_function_pointer_fn)(const char *assembly_path, const char *type_name,
+                                                         const char *method_name, const char *delegate_type_name,
+                                                         void *reserved, void **delegate);
+#define UNMANAGEDCALLERSONLY_METHOD ((const char *)-1)
+
+/* ---- libc's own functions ---------------------------------------------------------------------------------- */
+
+static struct {
+    int (*open)(const char *, int, ...);
+    int (*openat)(int, const char *, int, ...);
+    int (*close)(int);
+    int (*ioctl)(int, unsigned long, ...);
+    void *(*mmap)(void *, size_t, int, int, int, off_t);
+    int (*munmap)(void *, size_t);
+    int (*madvise)(void *, size_t, int);
+    int (*fallocate)(int, int, off_t, off_t);
+    ssize_t (*read)(int, void *, size_t);
+    ssize_t (*write)(int, const void *, size_t);
+    ssize_t (*pread)(int, void *, size_t, off_t);
+    ssize_t (*pwrite)(int, const void *, size_t, off_t);
+    off_t (*lseek)(int, off_t, int);
+    int (*fstat)(int, struct stat *);
+    int (*ftruncate)(int, off_t);
+} libc;
+
+__attribute__((constructor)) static void find_libc(void)
+{
+    libc.open = dlsym(RTLD_NEXT, "open");
+    libc.openat = dlsym(RTLD_NEXT, "openat");
+    libc.close = dlsym(RTLD_NEXT, "close");
+    libc.ioctl = dlsym(RTLD_NEXT, "ioctl");
+    libc.mmap = dlsym(RTLD_NEXT, "mmap");
+    libc.munmap = dlsym(RTLD_NEXT, "munmap");
+    libc.madvise = dlsym(RTLD_NEXT, "madvise");
+    libc.fallocate = dlsym(RTLD_NEXT, "fallocate");
+    libc.read = dlsym(RTLD_NEXT, "read");
+    libc.write = dlsym(RTLD_NEXT, "write");
+    libc.pread = dlsym(RTLD_NEXT, "pread");
+    libc.pwrite = dlsym(RTLD_NEXT, "pwrite");
+    libc.lseek = dlsym(RTLD_NEXT, "lseek");
+    libc.fstat = dlsym(RTLD_NEXT, "fstat");
+    libc.ftruncate = dlsym(RTLD_NEXT, "ftruncate");
+}
+
+/* ---- the managed entry points (PreloadBridge.cs) ----------------------------------------------------------- */
+
+static struct {
+    long (*start)(void);
+    long (*open)(const char *path, int flags);
+    long (*close)(int fd);
+    long (*ioctl)(int fd, unsigned long request, unsigned long arg);
+    long (*mmap)(unsigned long address, unsigned long length, int prot, int flags, int fd, long offset);
+    long (*munmap)(unsigned long address, unsigned long length);
+    long (*madvise)(unsigned long address, unsigned long length, int advice);
+    long (*fallocate)(int fd, int mode, long offset, long length);
+    long (*read)(int fd, unsigned long buffer, unsigned long count);
+    long (*write)(int fd, unsigned long buffer, unsigned long count);
+    long (*pread)(int fd, unsigned long buffer, unsigned long count, long offset);
+    long (*pwrite)(int fd, unsigned long buffer, unsigned long count, long offset);
+    long (*lseek)(int fd, long offset, int whence);
+    long (*fstat)(int fd, unsigned long stat_buffer);
+    long (*ftruncate)(int fd, long length);
+    long (*host_fault)(unsigned long address);
+} bridge;
+
+static __thread int in_bridge;
+static pthread_once_t bridge_once = PTHREAD_ONCE_INIT;
+static int bridge_errno; /* why the bridge could not start (0: it did) */
+
+static void complain(const char *what, const char *detail)
+{
+    fprintf(stderr, "kvmsharp-preload: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+}
+
+static int overlaps_range(uintptr_t start, size_t length);
+
+/* ---- SIGBUS for private guest_memfd pages ------------------------------------------------------------------- */
+
+/* The emulated kernel makes private guest_memfd pages PROT_NONE in this process (EmulatedKernel.ProtectsPrivatePages),
+ * so touching one faults with SIGSEGV; the kernel's answer (kvm_gmem_fault_user_mapping: VM_FAULT_SIGBUS) is SIGBUS
+ * with BUS_ADRERR at that address, which is what the program gets instead. Every other SIGSEGV goes on to the handler
+ * that was there before (the .NET runtime's, which passes faults outside managed code on to the default action). */
+static struct sigaction previous_segv;
+
+static void pass_on_segv(int signal, siginfo_t *info, void *context)
+{
+    if (previous_segv.sa_flags & SA_SIGINFO) {
+        previous_segv.sa_sigaction(signal, info, context);
+    } else if (previous_segv.sa_handler == SIG_DFL) {
+        /* Returning re-runs the access, which then takes the default action (a core dump), as without us. */
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        sigaction(SIGSEGV, &dfl, NULL);
+    } else if (previous_segv.sa_handler != SIG_IGN) {
+        previous_segv.sa_handler(signal);
+    }
+}
+
+static void on_segv(int signal, siginfo_t *info, void *context)
+{
+    uintptr_t address = (uintptr_t)info->si_addr;
+    if (info->si_code == SEGV_ACCERR && overlaps_range(address, 1) && bridge.host_fault(address) > 0) {
+        /* rt_tgsigqueueinfo to this very thread may carry a kernel si_code (kernel/signal.c do_rt_tgsigqueueinfo
+         * refuses it only for another process). SIGBUS is not blocked here, so it is delivered on return from
+         * the syscall: a handler that siglongjmps leaves from there, one that returns re-runs the access, as with
+         * the kernel's SIGBUS. */
+        siginfo_t bus = {.si_signo = SIGBUS, .si_code = BUS_ADRERR};
+        bus.si_addr = (void *)address;
+        syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), SIGBUS, &bus);
+        return;
+    }
+    pass_on_segv(signal, info, context);
+}
+
+static void catch_private_page_faults(void)
+{
+    /* SA_NODEFER: a handler that siglongjmps without restoring the mask must not leave SIGSEGV blocked. No
+     * SA_ONSTACK: the handler calls into .NET, which needs more stack than the runtime's alternate signal stack. */
+    struct sigaction action = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO | SA_NODEFER};
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGSEGV, &action, &previous_segv);
+}
+
+static int find_entry(load_assembly_and_get_function_pointer_fn load, const char *assembly, const char *method,
+                      void **entry)
+{
+    int rc = load(assembly, "KvmSharp.Cli.Preload.PreloadBridge, KvmSharp.Cli", method, UNMANAGEDCALLERSONLY_METHOD,
+                  NULL, entry);
+    if (rc != 0) {
+        char code[32];
+        snprintf(code, sizeof code, "0x%x", (unsigned)rc);
+        complain("cannot load PreloadBridge entry point", code);
+    }
+    return rc;
+}
+
+static void start_bridge(void)
+{
+    const char *fxr_path = getenv("KVMSHARP_PRELOAD_HOSTFXR");
+    const char *config = getenv("KVMSHARP_PRELOAD_RUNTIMECONFIG");
+    const char *assembly = getenv("KVMSHARP_PRELOAD_ASSEMBLY");
+    bridge_errno = ENODEV;
+    if (!fxr_path || !config || !assembly) {
+        complain("KVMSHARP_PRELOAD_* is not set: run the program with `kvmsharp exec -- PROGRAM`", NULL);
+        return;
+    }
+    void *fxr = dlopen(fxr_path, RTLD_NOW | RTLD_LOCAL);
+    if (!fxr) {
+        complain("cannot load hostfxr", dlerror());
+        return;
+    }
+    hostfxr_initialize_for_runtime_config_fn init = dlsym(fxr, "hostfxr_initialize_for_runtime_config");
+    hostfxr_get_runtime_delegate_fn get_delegate = dlsym(fxr, "hostfxr_get_runtime_delegate");
+    hostfxr_close_fn close_host = dlsym(fxr, "hostfxr_close");
+    hostfxr_handle host = NULL;
+    /* 0 = Success, 1 = Success_HostAlreadyInitialized, 2 = Success_DifferentRuntimeProperties; errors are < 0. */
+    if (!init || !get_delegate || !close_host || init(config, NULL, &host) < 0 || !host) {
+        complain("cannot start the .NET runtime with", config);
+        return;
+    }
+    load_assembly_and_get_function_pointer_fn load = NULL;
+    int rc = get_delegate(host, hdt_load_assembly_and_get_function_pointer, (void **)&load);
+    close_host(host);
+    if (rc != 0 || !load) {
+        complain("the .NET runtime gave no load_assembly_and_get_function_pointer", NULL);
+        return;
+    }
+    static const struct {
+        const char *method;
+        size_t offset;
+    } entries[] = {
+        {"Start", offsetof(__typeof__(bridge), start)},       {"Open", offsetof(__typeof__(bridge), open)},
+        {"Close", offsetof(__typeof__(bridge), close)},       {"Ioctl", offsetof(__typeof__(bridge), ioctl)},
+        {"Mmap", offsetof(__typeof__(bridge), mmap)},         {"Munmap", offsetof(__typeof__(bridge), munmap)},
+        {"Madvise", offsetof(__typeof__(bridge), madvise)},   {"Fallocate", offsetof(__typeof__(bridge), fallocate)},
+        {"Read", offsetof(__typeof__(bridge), read)},         {"Write", offsetof(__typeof__(bridge), write)},
+        {"Pread", offsetof(__typeof__(bridge), pread)},       {"Pwrite", offsetof(__typeof__(bridge), pwrite)},
+        {"Lseek", offsetof(__typeof__(bridge), lseek)},       {"Fstat", offsetof(__typeof__(bridge), fstat)},
+        {"Ftruncate", offsetof(__typeof__(bridge), ftruncate)}, {"HostFault", offsetof(__typeof__(bridge), host_fault)},
+    };
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
+        if (find_entry(load, assembly, entries[i].method, (void **)((char *)&bridge + entries[i].offset)) != 0)
+            return;
+    long started = bridge.start();
+    if (started < 0) {
+        bridge_errno = (int)-started;
+        return;
+    }
+    catch_private_page_faults();
+    bridge_errno = 0;
+}
+
+/* The bridge, started on first use; 0, or the errno open(/dev/kvm) fails with. */
+static int ensure_bridge(void)
+{
+    in_bridge++;
+    pthread_once(&bridge_once, start_bridge);
+    in_bridge--;
+    return bridge_errno;
+}
+
+/* A bridge result as libc returns it: the value, or -1 with errno. */
+static long answer(long rc)
+{
+    if (rc < 0 && rc >= -4095) {
+        errno = (int)-rc;
+        return -1;
+    }
+    return rc;
+}
+
+#define CALL_BRIDGE(call)                                                                                              \
+    ({                                                                                                                 \
+        in_bridge++;                                                                                                   \
+        long rc_ = bridge.call;                                                                                        \
+        in_bridge--;                                                                                                   \
+        answer(rc_);                                                                                                   \
+    })
+
+/* ---- which descriptors and which memory are the emulated kernel's ------------------------------------------ */
+
+#define MAX_FDS (1 << 20) /* fs.nr_open's default */
+static _Atomic unsigned char emulated_fd[MAX_FDS];
+
+static int is_emulated(int fd)
+{
+    return !in_bridge && fd >= 0 && fd < MAX_FDS && emulated_fd[fd];
+}
+
+/* Called by the emulated kernel (PreloadFdNumbers.cs) for each descriptor it creates: a number no real file has. */
+EXPORT int kvmsharp_preload_reserve_fd(void)
+{
+    int fd = libc.open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    if (fd >= MAX_FDS) {
+        libc.close(fd);
+        return -EMFILE;
+    }
+    emulated_fd[fd] = 1;
+    return fd;
+}
+
+/* Called when the emulated kernel closes a descriptor: the number goes back to the process. */
+EXPORT void kvmsharp_preload_release_fd(int fd)
+{
+    if (fd < 0 || fd >= MAX_FDS) return;
+    emulated_fd[fd] = 0;
+    libc.close(fd);
+}
+
+/* The ranges mapped from emulated descriptors, so munmap and madvise on them reach the emulated kernel. */
+static struct range {
+    uintptr_t start, end;
+} *ranges;
+static size_t range_count, range_capacity;
+static pthread_mutex_t ranges_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void add_range(uintptr_t start, size_t length)
+{
+    pthread_mutex_lock(&ranges_lock);
+    if (range_count == range_capacity) {
+        size_t capacity = range_capacity ? range_capacity * 2 : 16;
+        struct range *grown = realloc(ranges, capacity * sizeof *ranges);
+        if (!grown) {
+            pthread_mutex_unlock(&ranges_lock);
+            complain("out of memory recording a mapping", NULL);
+            abort();
+        }
+        ranges = grown;
+        range_capacity = capacity;
+    }
+    ranges[range_count++] = (struct range){start, start + length};
+    pthread_mutex_unlock(&ranges_lock);
+}
+
+static int overlaps_range(uintptr_t start, size_t length)
+{
+    if (in_bridge || length == 0) return 0;
+    int found = 0;
+    pthread_mutex_lock(&ranges_lock);
+    for (size_t i = 0; i < range_count && !found; i++)
+        found = start < ranges[i].end && start + length > ranges[i].start;
+    pthread_mutex_unlock(&ranges_lock);
+    return found;
+}
+
+/* Takes [start, +length) out of the recorded ranges (munmap may cut a range in two). */
+static void remove_range(uintptr_t start, size_t length)
+{
+    uintptr_t end = start + length;
+    pthread_mutex_lock(&ranges_lock);
+    for (size_t i = 0; i < range_count;) {
+        struct range r = ranges[i];
+        if (end <= r.start || start >= r.end) {
+            i++;
+            continue;
+        }
+        ranges[i] = ranges[--range_count];
+        pthread_mutex_unlock(&ranges_lock);
+        if (r.start < start) add_range(r.start, start - r.start);
+        if (end < r.end) add_range(end, r.end - end);
+        pthread_mutex_lock(&ranges_lock);
+        i = 0;
+    }
+    pthread_mutex_unlock(&ranges_lock);
+}
+
+/* ---- the interposed calls ---------------------------------------------------------------------------------- */
+
+/* The *64 names are the same calls on a 64-bit libc; each is an alias under its own symbol name (an asm label, as
+ * libc's headers declare them with other types). The aliases lack the targets' nonnull/nothrow attributes: harmless. */
+#pragma GCC diagnostic ignored "-Wmissing-attributes"
+
+static int is_kvm_device(const char *path)
+{
+    return path && (strcmp(path, "/dev/kvm") == 0 || strcmp(path, "/dev/sev") == 0);
+}
+
+static int open_device(const char *path, int flags)
+{
+    int err = ensure_bridge();
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return (int)CALL_BRIDGE(open(path, flags));
+}
+
+static mode_t mode_argument(int flags, va_list args)
+{
+    return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(args, mode_t) : 0;
+}
+
+EXPORT int open(const char *path, int flags, ...)
+{
+    va_list args;
+    va_start(args, flags);
+    mode_t mode = mode_argument(flags, args);
+    va_end(args);
+    if (!in_bridge && is_kvm_device(path)) return open_device(path, flags);
+    return libc.open(path, flags, mode);
+}
+
+EXPORT int open64_alias(const char *path, int flags, ...) __asm__("open64") __attribute__((alias("open")));
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+    va_list args;
+    va_start(args, flags);
+    mode_t mode = mode_argument(flags, args);
+    va_end(args);
+    if (!in_bridge && is_kvm_device(path)) return open_device(path, flags);
+    return libc.openat(dirfd, path, flags, mode);
+}
+
+EXPORT int openat64_alias(int dirfd, const char *path, int flags, ...) __asm__("openat64") __attribute__((alias("openat")));
+
+/* _FORTIFY_SOURCE's checked variants, which take no mode. */
+EXPORT int __open_2(const char *path, int flags)
+{
+    return open(path, flags);
+}
+
+EXPORT int __open64_2_alias(const char *path, int flags) __asm__("__open64_2") __attribute__((alias("__open_2")));
+
+EXPORT int close(int fd)
+{
+    if (is_emulated(fd)) return (int)CALL_BRIDGE(close(fd));
+    return libc.close(fd);
+}
+
+EXPORT int ioctl(int fd, unsigned long request, ...)
+{
+    va_list args;
+    va_start(args, request);
+    unsigned long arg = va_arg(args, unsigned long);
+    va_end(args);
+    if (is_emulated(fd)) return (int)CALL_BRIDGE(ioctl(fd, request, arg));
+    return libc.ioctl(fd, request, arg);
+}
+
+EXPORT void *mmap(void *address, size_t length, int prot, int flags, int fd, off_t offset)
+{
+    if ((flags & MAP_ANONYMOUS) || !is_emulated(fd)) return libc.mmap(address, length, prot, flags, fd, offset);
+    long rc = CALL_BRIDGE(mmap((unsigned long)address, length, prot, flags, fd, offset));
+    if (rc == -1) return MAP_FAILED;
+    add_range((uintptr_t)rc, (length + 4095) & ~(size_t)4095);
+    return (void *)rc;
+}
+
+EXPORT void *mmap64_alias(void *address, size_t length, int prot, int flags, int fd, off_t offset) __asm__("mmap64") __attribute__((alias("mmap")));
+
+EXPORT int munmap(void *address, size_t length)
+{
+    if (!overlaps_range((uintptr_t)address, length)) return libc.munmap(address, length);
+    int rc = (int)CALL_BRIDGE(munmap((unsigned long)address, length));
+    if (rc == 0) remove_range((uintptr_t)address, (length + 4095) & ~(size_t)4095);
+    return rc;
+}
+
+EXPORT int madvise(void *address, size_t length, int advice)
+{
+    if (!overlaps_range((uintptr_t)address, length)) return libc.madvise(address, length, advice);
+    return (int)CALL_BRIDGE(madvise((unsigned long)address, length, advice));
+}
+
+EXPORT int fallocate(int fd, int mode, off_t offset, off_t length)
+{
+    if (is_emulated(fd)) return (int)CALL_BRIDGE(fallocate(fd, mode, offset, length));
+    return libc.fallocate(fd, mode, offset, length);
+}
+
+EXPORT int fallocate64_alias(int fd, int mode, off_t offset, off_t length) __asm__("fallocate64") __attribute__((alias("fallocate")));
+
+EXPORT ssize_t read(int fd, void *buffer, size_t count)
+{
+    if (is_emulated(fd)) return CALL_BRIDGE(read(fd, (unsigned long)buffer, count));
+    return libc.read(fd, buffer, count);
+}
+
+EXPORT ssize_t write(int fd, const void *buffer, size_t count)
+{
+    if (is_emulated(fd)) return CALL_BRIDGE(write(fd, (unsigned long)buffer, count));
+    return libc.write(fd, buffer, count);
+}
+
+EXPORT ssize_t pread(int fd, void *buffer, size_t count, off_t offset)
+{
+    if (is_emulated(fd)) return CALL_BRIDGE(pread(fd, (unsigned long)buffer, count, offset));
+    return libc.pread(fd, buffer, count, offset);
+}
+
+EXPORT ssize_t pread64_alias(int fd, void *buffer, size_t count, off_t offset) __asm__("pread64") __attribute__((alias("pread")));
+
+EXPORT ssize_t pwrite(int fd, const void *buffer, size_t count, off_t offset)
+{
+    if (is_emulated(fd)) return CALL_BRIDGE(pwrite(fd, (unsigned long)buffer, count, offset));
+    return libc.pwrite(fd, buffer, count, offset);
+}
+
+EXPORT ssize_t pwrite64_alias(int fd, const void *buffer, size_t count, off_t offset) __asm__("pwrite64") __attribute__((alias("pwrite")));
+
+EXPORT off_t lseek(int fd, off_t offset, int whence)
+{
+    if (is_emulated(fd)) return CALL_BRIDGE(lseek(fd, offset, whence));
+    return libc.lseek(fd, offset, whence);
+}
+
+EXPORT off_t lseek64_alias(int fd, off_t offset, int whence) __asm__("lseek64") __attribute__((alias("lseek")));
+
+EXPORT int fstat(int fd, struct stat *st)
+{
+    if (is_emulated(fd)) return (int)CALL_BRIDGE(fstat(fd, (unsigned long)st));
+    return libc.fstat(fd, st);
+}
+
+EXPORT int fstat64_alias(int fd, struct stat *st) __asm__("fstat64") __attribute__((alias("fstat")));
+
+EXPORT int ftruncate(int fd, off_t length)
+{
+    if (is_emulated(fd)) return (int)CALL_BRIDGE(ftruncate(fd, length));
+    return libc.ftruncate(fd, length);
+}
+
+EXPORT int ftruncate64_alias(int fd, off_t length) __asm__("ftruncate64") __attribute__((alias("ftruncate")));

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+using KvmSharp.Cli;
+
+namespace KvmSharp.Preload.Tests;
+
+/// <summary>One <c>kvmsharp exec</c> run, in process: its exit code and what the program printed.</summary>
+internal sealed record ExecRun(int ExitCode, string Stdout, string Stderr)
+{
+    /// <summary>
+    /// <c>kvmsharp exec OPTIONS -- PROGRAM ARGS</c>; fails the test if the run left a descriptor of this process open
+    /// (the bridge runs in the child: nothing of it may stay here).
+    /// </summary>
+    public static ExecRun Of(string[] options, params string[] program)
+    {
+        WarmUp.Value.ToString();
+        var before = OpenDescriptors();
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        int code = CliApp.Run(["exec", .. options, "--", .. program], stdout, stderr);
+        string[] left = [.. OpenDescriptors().Except(before)];
+        Assert.True(left.Length == 0, $"kvmsharp exec {string.Join(' ', options)} -- {string.Join(' ', program)} left {string.Join(", ", left)} open");
+        return new ExecRun(code, stdout.ToString(), stderr.ToString());
+    }
+
+    public string[] Lines => Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+
+    // The first run loads the command's assemblies and makes .NET open what it keeps for every child process (the
+    // SIGCHLD pipe of System.Native): not a leak of the verb, so one run is made before the first count.
+    private static readonly Lazy<int> WarmUp = new(() =>
+        CliApp.Run(["exec", "--kernel", "linux", "--", "/bin/true"], TextWriter.Null, TextWriter.Null));
+
+    // "fd -> target": a number reused for another file counts as a new one.
+    private static HashSet<string> OpenDescriptors() =>
+    [
+        .. new DirectoryInfo("/proc/self/fd").GetFiles().Select(f =>
+        {
+            try
+            {
+                return $"{f.Name} -> {f.LinkTarget}";
+            }
+            catch (IOException)
+            {
+                return f.Name; // closed while listed (the listing's own descriptor)
+            }
+        }),
+    ];
+}
