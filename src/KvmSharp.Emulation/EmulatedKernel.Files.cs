@@ -23,7 +23,7 @@ public sealed partial class EmulatedKernel
             // Only the KVM device (and, with an SEV VM type, the PSP's /dev/sev) exists in this file system.
             if (_disposed || (path != DevKvm && !(path == KvmSharp.Emulation.Arch.SevFirmware.DevSev && KvmSharp.Emulation.Arch.SevFirmware.Present(Config))))
                 return Err.ENOENT;
-            long rc = _fds.Install(path == DevKvm ? new KvmDeviceFile(this) : new Fs.SevDeviceFile());
+            long rc = _fds.Install(path == DevKvm ? new KvmDeviceFile(this) : new Fs.SevDeviceFile(), (flags & LinuxConstants.O_CLOEXEC) != 0);
             if (Err.IsError(rc)) return rc;
             fd = new KernelFd(this, (int)rc);
             return rc;
@@ -185,7 +185,9 @@ public sealed partial class EmulatedKernel
             // st_blocks stays 0 for guest_memfd: its folios are not accounted in i_blocks (observed). st_blksize is
             // 1 << i_blkbits: the huge page size for a HugeTLB guest_memfd (guestmem_hugetlb_setup sets i_blkbits).
             long blockSize = file is GmemFile gmem ? gmem.GmemInode.BlockSize : EmulatorConfig.PageSize;
-            stat = new KernelStat(file.Device, file.Inode, file.Mode, Links: 1, file.Size, blockSize, Blocks: 0);
+            // st_uid/st_gid 0: /dev/kvm is root's on this host (crw------- 0 0); anon inodes are the boot-time
+            // anon_inode_inode's or, for guest_memfd, the creator's fsuid (fs/anon_inodes.c alloc_anon_inode): root here.
+            stat = new KernelStat(file.Device, file.Inode, file.Mode, Links: 1, file.Size, blockSize, Blocks: 0, file.RDevice, Uid: 0, Gid: 0);
             return 0;
         }
     }
@@ -227,5 +229,24 @@ public sealed partial class EmulatedKernel
     internal bool HasFdRoom => _fds.HasRoom;
 
     /// <summary>fd_install of a new file; the fd or EMFILE.</summary>
-    internal long InstallFile(KernelFile file) => _fds.Install(file);
+    internal long InstallFile(KernelFile file, bool closeOnExec = true) => _fds.Install(file, closeOnExec);
+
+    /// <summary>
+    /// For a process that lends its descriptor numbers (<c>kvmsharp exec</c>): it duplicated emulated descriptor
+    /// <paramref name="oldFd"/> as its own <paramref name="newFd"/> (dup, dup2, dup3, F_DUPFD), which now stands for
+    /// the same file (fs/file.c do_dup2: the new number shares the struct file). EBADF when oldFd is not open here.
+    /// </summary>
+    public long DuplicateLentNumber(int oldFd, int newFd)
+    {
+        lock (SyncRoot) return _disposed ? Err.EBADF : _fds.InstallCopy(newFd, oldFd);
+    }
+
+    /// <summary>
+    /// For a process that lends its descriptor numbers: it made <paramref name="fd"/> a file of its own (dup2 of a real
+    /// descriptor onto it), which drops the emulated file the number stood for, as do_dup2 fputs the file it replaces.
+    /// </summary>
+    public long ForgetLentNumber(int fd)
+    {
+        lock (SyncRoot) return _disposed ? Err.EBADF : _fds.Forget(fd);
+    }
 }

@@ -19,7 +19,7 @@ public sealed partial class EmulatedKernel
         if (r != 0) return r;
         _nextIno++;
         kvm.Get();
-        return _fds.Install(new GmemFile(kvm, inode!));
+        return _fds.Install(new GmemFile(kvm, inode!), closeOnExec: false);
     }
 
     /// <summary>kvm_gmem_fault_user_mapping's verdict for file page <paramref name="pgoff"/>.</summary>

@@ -23,13 +23,18 @@ internal sealed class FdTable(IFdNumberSource? numbers = null)
 
     public IEnumerable<int> Numbers => _files.Keys;
 
-    /// <summary>fd_install on get_unused_fd_flags(): the new fd, or EMFILE.</summary>
-    public long Install(KernelFile file)
+    /// <summary>
+    /// fd_install on get_unused_fd_flags(): the new fd, or EMFILE. <paramref name="closeOnExec"/> is the O_CLOEXEC
+    /// the kernel gives it (KVM's anon_inode_getfd(…, O_RDWR | O_CLOEXEC) for VMs, vCPUs, devices and statistics;
+    /// not for a guest_memfd), which only a lent number's real descriptor can show.
+    /// </summary>
+    public long Install(KernelFile file, bool closeOnExec = true)
     {
         int fd;
         if (numbers is not null)
         {
-            long lent = numbers.Reserve();
+            bool device = (file.Mode & LinuxConstants.S_IFMT) == LinuxConstants.S_IFCHR;
+            long lent = numbers.Reserve(new FdNumberRequest(device, !file.ReadOnly, closeOnExec));
             if (Err.IsError(lent)) return lent;
             fd = (int)lent;
         }
@@ -44,6 +49,9 @@ internal sealed class FdTable(IFdNumberSource? numbers = null)
             fd = _next++;
         }
         _files[fd] = file;
+        // The real descriptor behind a lent number polls like the eventfd it stands for.
+        if (numbers is not null && file is Fs.EventFdFile eventFd)
+            eventFd.Ctx.MirrorReadable(fd, readable => numbers.MirrorReadable(fd, readable));
         return fd;
     }
 
@@ -53,10 +61,41 @@ internal sealed class FdTable(IFdNumberSource? numbers = null)
     /// <summary>fget without a reference (the caller holds the kernel lock).</summary>
     public KernelFile? Get(long fd) => fd is >= 0 and <= int.MaxValue ? _files.GetValueOrDefault((int)fd) : null;
 
+    /// <summary>
+    /// dup2(2) onto a lent number the process already made a copy of (<paramref name="fd"/> now stands for the same
+    /// file as <paramref name="of"/>): the file gains a reference; a file this number held before is dropped without
+    /// giving the number back (the process's dup2 replaced it). EBADF when <paramref name="of"/> is not open.
+    /// </summary>
+    public long InstallCopy(int fd, int of)
+    {
+        if (!_files.TryGetValue(of, out var file)) return Err.EBADF;
+        file.Get();
+        if (_files.Remove(fd, out var replaced))
+        {
+            if (replaced is Fs.EventFdFile eventFd) eventFd.Ctx.StopMirroring(fd);
+            replaced.Put();
+        }
+        _files[fd] = file;
+        return fd;
+    }
+
+    /// <summary>
+    /// The process reused a lent number for a file of its own (dup2 of a real descriptor onto it): the file is dropped
+    /// and the number is not given back. EBADF when it was not open here.
+    /// </summary>
+    public long Forget(int fd)
+    {
+        if (!_files.Remove(fd, out var file)) return Err.EBADF;
+        if (file is Fs.EventFdFile eventFd) eventFd.Ctx.StopMirroring(fd);
+        file.Put();
+        return 0;
+    }
+
     /// <summary>close(2): EBADF when not open; else the number is freed and the reference dropped.</summary>
     public long Close(int fd)
     {
         if (!_files.Remove(fd, out var file)) return Err.EBADF;
+        if (file is Fs.EventFdFile eventFd) eventFd.Ctx.StopMirroring(fd);
         if (numbers is not null) numbers.Release(fd);
         else _free.Add(fd);
         file.Put();

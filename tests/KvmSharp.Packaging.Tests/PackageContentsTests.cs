@@ -105,6 +105,9 @@ public sealed class PackageContentsTests(PackedFeed feed)
         Assert.Equal("kvmsharp", settings.Descendants("Command").Single().Attribute("Name")!.Value);
         Assert.Equal(readyToRun, PackagedAssembly.IsReadyToRun(package.GetEntry($"{folder}KvmSharp.Cli.dll")!));
         Assert.Equal(readyToRun, PackagedAssembly.IsReadyToRun(package.GetEntry($"{folder}KvmSharp.Emulation.dll")!));
+        // `kvmsharp exec`'s preload library is native code for the machine that packed: only in that machine's package.
+        bool packedHere = rid == System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier;
+        Assert.Equal(packedHere, entries.Contains($"{folder}libkvmsharp-preload.so"));
     }
 
     private static XDocument Nuspec(ZipArchive package, string id)

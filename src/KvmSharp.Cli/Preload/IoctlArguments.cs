@@ -19,22 +19,42 @@ internal static class IoctlArguments
     /// <summary>Beyond this the kernel refuses (E2BIG/ENOMEM) long before copying: enough for every variable struct.</summary>
     private const int MaxLength = 1 << 20;
 
-    public static long Call(IKernel kernel, KernelFd fd, uint request, nuint arg)
+    /// <summary>What a request read, once it succeeded (the bytes handed to the kernel, after it ran).</summary>
+    public delegate void Succeeded(uint request, ReadOnlySpan<byte> argument);
+
+    public static long Call(IKernel kernel, KernelFd fd, uint request, nuint arg, Succeeded? succeeded = null)
     {
         uint direction = request >> 30;
         int size = (int)((request >> 16) & 0x3fff);
         if (direction == 0) return kernel.Ioctl(fd, request, (ulong)arg);
         int length = Math.Min(MaxLength, ArgumentLength(request, size, arg));
         byte[] buffer = new byte[length];
-        // A struct that is partly unreadable is handed over as its readable prefix: the kernel's copy_from_user of
-        // the rest then fails with EFAULT where the real one would.
-        int readable = UserBuffers.ReadPrefix(arg, buffer);
-        var span = buffer.AsSpan(0, readable);
+        Span<byte> span;
+        if (direction == IocRead && arg != 0)
+        {
+            // _IOR: the kernel reads nothing, fills the struct and copies it out (a fault there is its EFAULT).
+            span = buffer;
+        }
+        else
+        {
+            // A struct that is partly unreadable is handed over as its readable prefix: the kernel's copy_from_user
+            // of the rest then fails with EFAULT where the real one would.
+            span = buffer.AsSpan(0, UserBuffers.ReadPrefix(arg, buffer));
+        }
         byte[] before = span.ToArray();
         long rc = kernel.Ioctl(fd, request, span);
-        UserBuffers.WriteChanged(arg, before, span);
+        // On success a _IOR/_IOWR request copied its whole struct out (copy_to_user(argp, &s, sizeof(s))): every
+        // byte is written, so an unwritable one is EFAULT even where the value did not change. Otherwise (and for
+        // what follows the struct) only the bytes the kernel changed are written back.
+        int whole = rc >= 0 && (direction & IocRead) != 0 ? Math.Min(size, span.Length) : 0;
+        bool written = UserBuffers.Write(arg, span[..whole]) && UserBuffers.WriteChanged(arg + (nuint)whole, before.AsSpan(whole), span[whole..]);
+        if (!written && rc >= 0) return -(long)Errno.EFAULT;
+        if (rc >= 0) succeeded?.Invoke(request, span);
         return rc;
     }
+
+    // _IOC_READ: the kernel writes the argument (include/uapi/asm-generic/ioctl.h).
+    private const uint IocRead = 2;
 
     /// <summary>How many bytes at <paramref name="arg"/> the kernel may read or write for <paramref name="request"/>.</summary>
     private static int ArgumentLength(uint request, int size, nuint arg)

@@ -20,7 +20,14 @@ public static partial class PreloadBridge
     public const string KernelOptionsVariable = "KVMSHARP_PRELOAD_KERNEL";
 
     private static IKernel? s_kernel;
+
+    // Linux tid → the id the emulated kernel knows the thread by, for every thread that has entered KVM_RUN.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, int> RunningThreads = new();
     private static EmulatedKernel? s_emulated;
+
+    // --trace's kernel keeps one handle per descriptor (closed by its close(2)); the emulated kernel hands out a new
+    // one per Adopt, which must not close the number when it is collected.
+    private static bool s_kernelKeepsHandles;
 
     /// <summary>Creates the kernel from <see cref="KernelOptionsVariable"/>; 0, or -EINVAL with one line on stderr.</summary>
     [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_start")]
@@ -31,6 +38,7 @@ public static partial class PreloadBridge
         try
         {
             (s_kernel, s_emulated) = PreloadKernel.Create(args);
+            s_kernelKeepsHandles = s_kernel is Kernel.Tracing.TracingKernel;
             return 0;
         }
         catch (Exception e) when (e is UsageException or UnavailableException or ArgumentException)
@@ -45,7 +53,19 @@ public static partial class PreloadBridge
     {
         long rc = Kernel.Open(Marshal.PtrToStringUTF8(path) ?? "", flags, out var fd);
         // The number stays open in the kernel's table; the program closes it with close(2).
-        fd?.SetHandleAsInvalid();
+        if (!s_kernelKeepsHandles) fd?.SetHandleAsInvalid();
+        return rc;
+    });
+
+    /// <summary>
+    /// eventfd(2) once the bridge runs: an emulated eventfd, so the program can hand it to KVM_IRQFD and KVM_IOEVENTFD;
+    /// its real descriptor polls as it does (IFdNumberSource.MirrorReadable).
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_eventfd")]
+    public static long EventFd(uint initialValue, int flags) => Guard("eventfd", () =>
+    {
+        long rc = Kernel.EventFd(initialValue, flags, out var fd);
+        if (!s_kernelKeepsHandles) fd?.SetHandleAsInvalid();
         return rc;
     });
 
@@ -53,7 +73,29 @@ public static partial class PreloadBridge
     public static long Close(int fd) => Guard("close", () => Kernel.Close(fd));
 
     [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_ioctl")]
-    public static long Ioctl(int fd, nuint request, nuint arg) => Guard("ioctl", () => WithFd(fd, f => IoctlArguments.Call(Kernel, f, (uint)request, arg)));
+    public static long Ioctl(int fd, nuint request, nuint arg) => Guard("ioctl", () => WithFd(fd, f =>
+    {
+        // The emulated kernel knows a thread in KVM_RUN by its .NET id; a kick names the thread's Linux tid.
+        if ((uint)request == Abi.KvmIoctls.KVM_RUN) RunningThreads[LinuxKernel.Instance.GetTid()] = Kernel.GetTid();
+        return IoctlArguments.Call(Kernel, f, (uint)request, arg, (r, argument) => ProcessMemory.SlotSet(s_emulated!, r, argument));
+    }));
+
+    /// <summary>
+    /// The program signalled thread <paramref name="tid"/> (pthread_kill, tgkill) while it was in KVM_RUN: as the real
+    /// kernel's signal_pending check does, that KVM_RUN returns EINTR (EmulatedKernel.KickThread). The signal itself was
+    /// delivered by the library first, so the program's handler ran as it would have.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_kick")]
+    public static long Kick(int tid) => Guard("kick", () =>
+        RunningThreads.TryGetValue(tid, out int thread) ? Kernel.KickThread(thread) : 0);
+
+    /// <summary>The program is about to unmap, remap or reprotect a range the library watches (see <see cref="ProcessMemory"/>).</summary>
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_forget")]
+    public static long Forget(nuint address, nuint length) => Guard("forget", () =>
+    {
+        s_emulated?.ForgetProcessMemory((nint)address, length);
+        return 0;
+    });
 
     [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_mmap")]
     public static long Mmap(nuint address, nuint length, int prot, int flags, int fd, long offset) => Guard("mmap", () =>
@@ -98,6 +140,17 @@ public static partial class PreloadBridge
     public static long Ftruncate(int fd, long length) => Guard("ftruncate", () => WithFd(fd, f => Kernel.Ftruncate(f, length)));
 
     /// <summary>
+    /// The program duplicated emulated descriptor <paramref name="oldFd"/> as <paramref name="newFd"/> (dup, dup2,
+    /// dup3, F_DUPFD: the library made the real copy first); with <paramref name="oldFd"/> -1, it put a file of its own
+    /// on <paramref name="newFd"/> (dup2 of a real descriptor onto an emulated one). 0 or -errno.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_dup")]
+    public static long Dup(int oldFd, int newFd) => Guard("dup", () =>
+        s_emulated is not { } emulated ? -(long)Errno.EBADF
+        : oldFd < 0 ? emulated.ForgetLentNumber(newFd)
+        : emulated.DuplicateLentNumber(oldFd, newFd));
+
+    /// <summary>
     /// Called from the preload library's SIGSEGV handler for an access fault in a mapping made here: 1 when the kernel
     /// would answer that access with SIGBUS (a private guest_memfd page, which <see cref="EmulatedKernel.ProtectsPrivatePages"/>
     /// made inaccessible), so the library sends SIGBUS instead; 0 for a fault that stays a SIGSEGV.
@@ -121,7 +174,7 @@ public static partial class PreloadBridge
         }
         finally
         {
-            fd.SetHandleAsInvalid();
+            if (!s_kernelKeepsHandles) fd.SetHandleAsInvalid();
         }
     }
 

@@ -34,6 +34,8 @@ internal sealed class PreloadEnvironment : IDisposable
         string library = Path.Combine(directory, Commands.ExecCommand.PreloadLibrary);
         if (!File.Exists(library))
             throw new UnavailableException($"exec: {library} is missing (it is built with gcc with this command: was gcc missing at build time?)");
+        if (!IsForThisArchitecture(library))
+            throw new UnavailableException($"exec: {library} is built for another architecture than this process ({RuntimeInformation.ProcessArchitecture})");
         string assembly = Path.Combine(directory, "KvmSharp.Cli.dll");
         string hostfxr = FindHostfxr();
         // The runtime this command runs on, rolled forward to its newest patch as an app would be.
@@ -55,6 +57,27 @@ internal sealed class PreloadEnvironment : IDisposable
     }
 
     public void Dispose() => File.Delete(_runtimeConfig);
+
+    /// <summary>
+    /// Whether the ELF file's e_machine is this process's architecture: the dynamic loader would ignore a preload
+    /// library of another one with a warning, and the program would talk to the real kernel unawares.
+    /// </summary>
+    private static bool IsForThisArchitecture(string library)
+    {
+        Span<byte> header = stackalloc byte[20];
+        using (var file = File.OpenRead(library))
+        {
+            if (file.Read(header) < header.Length) return false;
+        }
+        // include/uapi/linux/elf-em.h: EM_X86_64 62, EM_AARCH64 183; e_machine is the u16 at offset 18.
+        ushort machine = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(header[18..]);
+        return RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => machine == 62,
+            Architecture.Arm64 => machine == 183,
+            _ => false,
+        };
+    }
 
     /// <summary>host/fxr/VERSION/libhostfxr.so of the dotnet root this process runs from (the newest version there).</summary>
     private static string FindHostfxr()

@@ -34,9 +34,17 @@ internal static class UserBuffers
         return done;
     }
 
-    /// <summary>Writes back the bytes of <paramref name="after"/> that differ from <paramref name="before"/>.</summary>
-    public static void WriteChanged(nuint address, ReadOnlySpan<byte> before, ReadOnlySpan<byte> after)
+    /// <summary>copy_to_user of all of <paramref name="bytes"/>: false when a byte could not be written.</summary>
+    public static bool Write(nuint address, ReadOnlySpan<byte> bytes) =>
+        bytes.IsEmpty || HostMemory.WriteProcessMemory(address, bytes) == bytes.Length;
+
+    /// <summary>
+    /// Writes back the bytes of <paramref name="after"/> that differ from <paramref name="before"/>; false when one of
+    /// them could not be written (the program's memory there is read-only or gone).
+    /// </summary>
+    public static bool WriteChanged(nuint address, ReadOnlySpan<byte> before, ReadOnlySpan<byte> after)
     {
+        bool written = true;
         int i = 0;
         while (i < after.Length)
         {
@@ -47,10 +55,9 @@ internal static class UserBuffers
             }
             int start = i;
             while (i < after.Length && before[i] != after[i]) i++;
-            // The range was readable a moment ago; a program that unmapped it meanwhile loses the result, as it
-            // would with a kernel whose copy_to_user faulted.
-            _ = HostMemory.WriteProcessMemory(address + (nuint)start, after[start..i]);
+            written &= Write(address + (nuint)start, after[start..i]);
         }
+        return written;
     }
 
     /// <summary>read(2) into the program's buffer: the kernel fills a copy, which is then written out.</summary>
@@ -83,12 +90,18 @@ internal static class UserBuffers
         {
             BinaryPrimitives.WriteUInt32LittleEndian(b[16..], stat.Mode);
             BinaryPrimitives.WriteUInt32LittleEndian(b[20..], (uint)stat.Links);
+            BinaryPrimitives.WriteUInt32LittleEndian(b[24..], stat.Uid);
+            BinaryPrimitives.WriteUInt32LittleEndian(b[28..], stat.Gid);
+            BinaryPrimitives.WriteUInt64LittleEndian(b[32..], stat.RDevice);
             BinaryPrimitives.WriteInt32LittleEndian(b[56..], (int)stat.BlockSize);
         }
         else
         {
             BinaryPrimitives.WriteUInt64LittleEndian(b[16..], stat.Links);
             BinaryPrimitives.WriteUInt32LittleEndian(b[24..], stat.Mode);
+            BinaryPrimitives.WriteUInt32LittleEndian(b[28..], stat.Uid);
+            BinaryPrimitives.WriteUInt32LittleEndian(b[32..], stat.Gid);
+            BinaryPrimitives.WriteUInt64LittleEndian(b[40..], stat.RDevice);
             BinaryPrimitives.WriteInt64LittleEndian(b[56..], stat.BlockSize);
         }
         BinaryPrimitives.WriteInt64LittleEndian(b[48..], stat.Size);

@@ -2,6 +2,7 @@
 using System.Buffers.Binary;
 using KvmSharp.Abi;
 using KvmSharp.Conformance.Guests;
+using KvmSharp.Emulation;
 using KvmSharp.Kernel;
 using Xunit;
 using static Iced.Intel.AssemblerRegisters;
@@ -119,7 +120,7 @@ public static class MsrRules
             Assert.True(vcpu.GetMsr(msr) == 0, $"{X86Msr.NameOf(msr)} = 0x{vcpu.GetMsr(msr):X}");
         Assert.Equal(0x0007_0406_0007_0406UL, vcpu.GetMsr(X86Msr.Pat));
         Assert.Equal(0xfee0_0900UL, vcpu.GetMsr(X86Msr.ApicBase));
-        ulong misc = HostDeviations.KvmPvmMiscEnableDiffers(ctx.Target.IsReal) ? 0x1UL : 0x1800UL;
+        ulong misc = MiscEnableAtCreation(ctx);
         Assert.Equal(misc, vcpu.GetMsr(X86Msr.MiscEnable));
         using var ap = vm.CreateVcpu(1);
         Assert.Equal(0xfee0_0800UL, ap.GetMsr(X86Msr.ApicBase));
@@ -293,8 +294,15 @@ public static class MsrRules
         Assert.Equal(0x1_0000_5000UL, v.GetMsr(X86Msr.KernelGsBase));
         Assert.Equal(0x10UL, v.GetMsr(X86Msr.SysenterCs));
         Assert.Equal(0x0007_0106_0007_0406UL, v.GetMsr(X86Msr.Pat));
-        if (!HostDeviations.KvmPvmMiscEnableDiffers(ctx.Target.IsReal)) Assert.Equal(0x1800UL, v.GetMsr(X86Msr.MiscEnable));
+        if (!HostDeviations.KvmPvmMiscEnableDiffers(ctx.Target.IsReal)) Assert.Equal(MiscEnableAtCreation(ctx), v.GetMsr(X86Msr.MiscEnable));
     }
+
+    // A new vCPU's MSR_IA32_MISC_ENABLE: upstream kvm_vcpu_reset's PEBS_UNAVAIL | BTS_UNAVAIL (0x1800), or kvm_pvm's
+    // FAST_STRING (0x1) — on this host's real kernel, and on an emulated one configured like it
+    // (EmulatorConfig.X86MiscEnableAtCreation).
+    private static ulong MiscEnableAtCreation(CaseContext ctx) =>
+        ctx.Kernel is EmulatedKernel emulated ? emulated.Config.X86MiscEnableAtCreation
+        : HostDeviations.KvmPvmMiscEnableDiffers(ctx.Target.IsReal) ? 0x1UL : 0x1800UL;
 
     /// <summary>struct kvm_msrs (nmsrs, pad 0) followed by the entries, as raw bytes.</summary>
     private static byte[] Msrs(params (uint Index, ulong Data)[] entries)

@@ -115,11 +115,11 @@ internal sealed class X86Kvm : KvmArch
     public override long DevIoctl(uint request, IoctlArg arg)
     {
         if (request == KvmIoctls.KVM_GET_MSR_INDEX_LIST)
-            return Emulation.X86.MsrIo.IndexList(arg, Emulation.X86.MsrLists.ToSaveAndEmulated);
+            return Emulation.X86.MsrIo.IndexList(arg, Emulation.X86.MsrLists.IndexList(Config));
         if (request == KvmIoctls.KVM_GET_MSR_FEATURE_INDEX_LIST)
-            return Emulation.X86.MsrIo.IndexList(arg, Emulation.X86.MsrLists.FeatureMsrs);
+            return Emulation.X86.MsrIo.IndexList(arg, Emulation.X86.MsrLists.FeatureList(Config));
         if (request == KvmIoctls.KVM_GET_MSRS)
-            return Emulation.X86.MsrIo.GetFeatureMsrs(arg);
+            return Emulation.X86.MsrIo.GetFeatureMsrs(Config, arg);
         if (request == KvmIoctls.KVM_X86_GET_MCE_CAP_SUPPORTED)
             return Emulation.X86.MceBanks.GetSupportedIoctl(arg);
         if (Emulation.X86.CpuidIoctls.IsDevRequest(request))

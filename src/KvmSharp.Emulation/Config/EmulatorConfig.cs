@@ -115,6 +115,22 @@ public sealed record EmulatorConfig
     public bool X86DataBreakpoints { get; init; } = true;
 
     /// <summary>
+    /// x86: MSR_IA32_MISC_ENABLE of a new vCPU. Upstream kvm_vcpu_reset (init_event = false) sets
+    /// MSR_IA32_MISC_ENABLE_PEBS_UNAVAIL | MSR_IA32_MISC_ENABLE_BTS_UNAVAIL = 0x1800, the default; <see cref="LikeThisHost"/>
+    /// has kvm_pvm's 0x1 (FAST_STRING; HostDeviations.KvmPvmMiscEnableDiffers, probed on this host: KVM_GET_MSRS 0x1a0
+    /// right after KVM_CREATE_VCPU). Only the value at creation: a guest WRMSR still follows upstream's PMU_RO check.
+    /// </summary>
+    public ulong X86MiscEnableAtCreation { get; init; } = X86.MsrLists.MiscEnablePmuRo;
+
+    /// <summary>
+    /// x86: KVM_GET_MSR_INDEX_LIST and KVM_GET_MSR_FEATURE_INDEX_LIST answer this host's lists (kvm_pvm on EPYC Genoa:
+    /// 40 and 4 MSRs, X86/MsrLists.cs KvmPvmHost*), the unmodelled ones readable as 0 and writable with 0 by the host
+    /// (kvm_do_msr_access). Off: the emulator's reduced lists of the MSRs it models (18 and 3), as in the upstream
+    /// presets. On in <see cref="LikeThisHost"/>.
+    /// </summary>
+    public bool X86MsrListsOfThisHost { get; init; }
+
+    /// <summary>
     /// x86: the in-kernel irqchip exists (KVM_CREATE_IRQCHIP, KVM_CAP_SPLIT_IRQCHIP, KVM_IRQ_LINE, GSI routing,
     /// KVM_SIGNAL_MSI, KVM_GET/SET_LAPIC; X86/Irqchip/). On in every preset, as on every x86 KVM; off gives a kernel
     /// whose VMs can have no irqchip (those ioctls ENOTTY, the caps 0). Ignored on arm64 (its vGIC is not modelled).
@@ -176,8 +192,11 @@ public sealed record EmulatorConfig
     /// <summary>KVM_MAX_VCPUS of the arch (KVM_CAP_MAX_VCPUS).</summary>
     public int MaxVcpus { get; init; } = 1024;
 
-    /// <summary>Online CPUs (KVM_CAP_NR_VCPUS = min(num_online_cpus(), KVM_MAX_VCPUS)).</summary>
-    public int OnlineCpus { get; init; } = Environment.ProcessorCount;
+    /// <summary>
+    /// Online CPUs (x86.c / arm.c kvm_vm_ioctl_check_extension: KVM_CAP_NR_VCPUS = min(num_online_cpus(),
+    /// KVM_MAX_VCPUS)); by default this machine's (<see cref="HostOnlineCpus"/>, not the process's CPU affinity).
+    /// </summary>
+    public int OnlineCpus { get; init; } = HostOnlineCpus.Count;
 
     /// <summary>
     /// Highest user address + 1 for access_ok() (x86_64 4-level paging: TASK_SIZE_MAX = 2^47 - 4096; arm64 48-bit
@@ -301,6 +320,10 @@ public sealed record EmulatorConfig
         X86FramePushFaultLeavesCr2 = true,
         // kvm_pvm's emulator checks no data breakpoint (X86DataBreakpoints).
         X86DataBreakpoints = false,
+        // kvm_pvm's MISC_ENABLE of a new vCPU (FAST_STRING, HostDeviations.KvmPvmMiscEnableDiffers).
+        X86MiscEnableAtCreation = 1,
+        // KVM_GET_MSR_INDEX_LIST / KVM_GET_MSR_FEATURE_INDEX_LIST as probed on this host (X86/MsrLists.cs).
+        X86MsrListsOfThisHost = true,
     };
 
     /// <summary>

@@ -21,6 +21,11 @@ internal sealed class EventFdCtx
     // The irqfds polling this eventfd (virt/kvm/eventfd.c irqfd_wakeup on the wait queue), run after a write or signal.
     private readonly List<Action> _irqfdWakeups = [];
 
+    // A real descriptor standing for this eventfd (kvmsharp exec lends its numbers): told each time "the counter is
+    // non-zero" changes, so poll/epoll on it say what eventfd_poll says (EPOLLIN iff ctx->count > 0).
+    private Action<bool>? _readableChanged;
+    private int _mirroredFd = -1;
+
     public EventFdCtx(EmulatedKernel kernel, ulong count, int flags)
     {
         _kernel = kernel;
@@ -51,6 +56,34 @@ internal sealed class EventFdCtx
     }
 
     /// <summary>
+    /// Has <paramref name="changed"/> follow whether the counter is non-zero, for the real descriptor
+    /// <paramref name="fd"/> that stands for this eventfd (told the current state at once).
+    /// </summary>
+    public void MirrorReadable(int fd, Action<bool> changed)
+    {
+        lock (_wqh)
+        {
+            (_mirroredFd, _readableChanged) = (fd, changed);
+            changed(_count != 0);
+        }
+    }
+
+    /// <summary>Descriptor <paramref name="fd"/> was closed: if it was the mirrored one, mirroring stops.</summary>
+    public void StopMirroring(int fd)
+    {
+        lock (_wqh)
+        {
+            if (_mirroredFd == fd) (_mirroredFd, _readableChanged) = (-1, null);
+        }
+    }
+
+    // After the counter changed under _wqh: tell the mirror when readability flipped.
+    private void Mirror(bool wasReadable)
+    {
+        if (_readableChanged is { } changed && (_count != 0) != wasReadable) changed(_count != 0);
+    }
+
+    /// <summary>
     /// eventfd_signal_mask (6.8+): "if (ctx->count &lt; ULLONG_MAX) ctx->count++" — a kernel signal may take the counter
     /// to ULLONG_MAX, which a write(2) never can; readers are woken.
     /// </summary>
@@ -59,9 +92,11 @@ internal sealed class EventFdCtx
         Action[] wakeups;
         lock (_wqh)
         {
+            bool was = _count != 0;
             if (_count < ulong.MaxValue) _count++;
             Monitor.PulseAll(_wqh);
             wakeups = TakeForIrqfds();
+            Mirror(was);
         }
         foreach (var wakeup in wakeups) wakeup();
     }
@@ -116,6 +151,7 @@ internal sealed class EventFdCtx
             taken = (Flags & LinuxConstants.EFD_SEMAPHORE) != 0 ? 1 : _count;
             _count -= taken;
             Monitor.PulseAll(_wqh);
+            Mirror(wasReadable: true);
         }
         BinaryPrimitives.WriteUInt64LittleEndian(buffer, taken);
         return sizeof(ulong);
@@ -138,10 +174,12 @@ internal sealed class EventFdCtx
                 if (nonBlocking) return Err.EAGAIN;
                 while (!(ulong.MaxValue - _count > value)) Monitor.Wait(_wqh);
             }
+            bool was = _count != 0;
             _count += value;
             Monitor.PulseAll(_wqh);
             // eventfd_write: "if (likely(res > 0)) { ctx->count += ucnt; … wake_up_locked_poll(&ctx->wqh, EPOLLIN); }".
             wakeups = TakeForIrqfds();
+            Mirror(was);
         }
         foreach (var wakeup in wakeups) wakeup();
         return sizeof(ulong);

@@ -57,7 +57,7 @@ internal sealed class EventFdFile : KernelFile
         if ((flags & ~EfdFlagsSet) != 0) return Err.EINVAL;
         if (!kernel.HasFdRoom) return Err.EMFILE;
         var ctx = new EventFdCtx(kernel, count, flags);
-        return kernel.InstallFile(new EventFdFile(ctx, (flags & LinuxConstants.EFD_NONBLOCK) != 0));
+        return kernel.InstallFile(new EventFdFile(ctx, (flags & LinuxConstants.EFD_NONBLOCK) != 0), (flags & LinuxConstants.EFD_CLOEXEC) != 0);
     }
 
     /// <summary>

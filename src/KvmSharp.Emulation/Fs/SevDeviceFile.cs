@@ -24,6 +24,11 @@ internal sealed class SevDeviceFile : KernelFile
 
     public override ulong Inode => DevSevInode;
 
+    // MISC_MAJOR (10) with a dynamic minor (sev-dev.c sev_misc_init: MISC_DYNAMIC_MINOR; drivers/char/misc.c
+    // misc_minor_alloc hands out DYNAMIC_MINORS - 1 = 127 first, then lower ones in registration order): 127 is the
+    // emulator's choice, as no host with /dev/sev was probed.
+    public override ulong RDevice => KernelStat.EncodeDevice(10, 127);
+
     public override bool CanPositionalIo => true;
 
     public override bool HasNoopLlseek => true;

@@ -23,6 +23,10 @@ internal sealed class KvmDeviceFile : KernelFile
 
     public override ulong Inode => DevKvmInode;
 
+    // kvm_main.c kvm_dev: misc device KVM_MINOR (232, include/linux/miscdevice.h) on MISC_MAJOR (10); stat on this
+    // host: st_rdev 10:232.
+    public override ulong RDevice => KernelStat.EncodeDevice(10, 232);
+
     // A real open (do_dentry_open) gets FMODE_PREAD/PWRITE; with no read op pread then fails EINVAL, not ESPIPE.
     public override bool CanPositionalIo => true;
 

@@ -20,6 +20,10 @@ internal sealed class KvmVcpu : IDisposable
         Run = run;
         VcpuReset.Apply(Cpu);
         Quirks.StuffFeatureMsrs(kvm, Cpu.Msrs);
+        // kvm_vcpu_reset(init_event = false) sets MISC_ENABLE only here, at creation (EmulatorConfig.X86MiscEnableAtCreation).
+        Cpu.Msrs.MiscEnable = kvm.Kernel.Config.X86MiscEnableAtCreation;
+        Cpu.Msrs.IndexList = MsrLists.IndexList(kvm.Kernel.Config);
+        Cpu.Msrs.FeatureList = MsrLists.FeatureList(kvm.Kernel.Config);
         // kvm_lapic_reset / kvm_vcpu_is_reset_bsp: MSR_IA32_APICBASE_BSP only on the vCPU whose id is
         // kvm->arch.bsp_vcpu_id (0 unless KVM_SET_BOOT_CPU_ID). VcpuReset sets it for every vCPU; the differential fuzzer
         // found apic_base 0xfee00900 on vCPU 1 where the kernel reports 0xfee00800 (tests/KvmSharp.Fuzzing.Tests/FoundDivergenceTests.cs).

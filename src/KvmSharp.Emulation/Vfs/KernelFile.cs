@@ -20,6 +20,9 @@ internal abstract class KernelFile
 
     public abstract ulong Inode { get; }
 
+    /// <summary>st_rdev (i_rdev, KernelStat.EncodeDevice form): a device node's major:minor, 0 for every other file.</summary>
+    public virtual ulong RDevice => 0;
+
     /// <summary>i_size.</summary>
     public virtual long Size => 0;
 

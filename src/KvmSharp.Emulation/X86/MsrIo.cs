@@ -54,10 +54,10 @@ internal static class MsrIo
     /// (kvm_get_feature_msr reports host capabilities the emulator does not have); any other advertised MSR reads
     /// as 0 through kvm_do_msr_access's fallback (observed: STAR → 1 processed, 0; an unknown index → 0 processed).
     /// </summary>
-    public static long GetFeatureMsrs(IoctlArg arg) => Io(arg, writeback: true, (ref kvm_msr_entry e) =>
+    public static long GetFeatureMsrs(EmulatorConfig config, IoctlArg arg) => Io(arg, writeback: true, (ref kvm_msr_entry e) =>
     {
         e.data = 0;
-        return MsrLists.IsAdvertised(e.index) ? 0 : 1;
+        return MsrLists.IsAdvertised(MsrLists.IndexList(config), MsrLists.FeatureList(config), e.index) ? 0 : 1;
     });
 
     private delegate int MsrAccess(ref kvm_msr_entry entry);

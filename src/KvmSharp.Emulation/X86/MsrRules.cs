@@ -47,6 +47,8 @@ internal static class MsrRules
     /// KVM's paravirtual MSRs (uapi asm/kvm_para.h): MSR_KVM_WALL_CLOCK (0x11), MSR_KVM_SYSTEM_TIME (0x12) and
     /// MSR_KVM_WALL_CLOCK_NEW … MSR_KVM_ASYNC_PF_ACK, MSR_KVM_MIGRATION_CONTROL (0x4b564d00–0x4b564d08).
     /// </summary>
+    private const uint AsyncPfInt = 0x4b56_4d06;
+
     private static bool IsKvmPvMsr(uint index) => index is 0x11 or 0x12 or (>= 0x4b56_4d00 and <= 0x4b56_4d08);
 
     /// <summary>EFER bits the host allows (efer_reserved_bits after kvm_enable_efer_bits): SCE, LME, LMA, NX.</summary>
@@ -61,7 +63,7 @@ internal static class MsrRules
     {
         int ret = GetCommon(cpu, index, hostInitiated, out data);
         if (ret != 0) data = 0;
-        return Fallback(ret, index, data, hostInitiated);
+        return Fallback(cpu, ret, index, data, hostInitiated);
     }
 
     /// <summary>
@@ -70,7 +72,7 @@ internal static class MsrRules
     /// <paramref name="synchronizeTsc"/> (kvm_synchronize_tsc, X86/TscSync.cs); guest writes pass null.
     /// </summary>
     public static int Set(X86Cpu cpu, uint index, ulong data, bool hostInitiated, Action<ulong>? synchronizeTsc = null) =>
-        Fallback(SetCommon(cpu, index, data, hostInitiated, synchronizeTsc), index, data, hostInitiated);
+        Fallback(cpu, SetCommon(cpu, index, data, hostInitiated, synchronizeTsc), index, data, hostInitiated);
 
     /// <summary>
     /// x86.c do_set_msr (KVM_SET_MSRS only): "Disallow writes to immutable feature MSRs after KVM_RUN … Allow writes
@@ -80,14 +82,14 @@ internal static class MsrRules
     /// refuses 0, 0x80000000 and 0x8000ff00 (0 processed), with MSR_MISC_FEATURES_ENABLES 0.
     /// </summary>
     public static bool HostWriteRefusedAfterRun(X86Cpu cpu, uint index, ulong data) =>
-        cpu.Cpuid.HasRun && MsrLists.IsImmutableFeatureMsr(index)
+        cpu.Cpuid.HasRun && MsrLists.IsImmutableFeatureMsr(cpu.Msrs.FeatureList, index)
         && (Get(cpu, index, hostInitiated: true, out ulong current) != 0 || current != data);
 
     /// <summary>kvm_do_msr_access: "Userspace is allowed to read MSRs, and write '0' to MSRs, that KVM advertises".</summary>
-    private static int Fallback(int ret, uint index, ulong data, bool hostInitiated)
+    private static int Fallback(X86Cpu cpu, int ret, uint index, ulong data, bool hostInitiated)
     {
         if (ret != Unsupported) return ret;
-        if (hostInitiated && data == 0 && MsrLists.IsAdvertised(index)) return 0;
+        if (hostInitiated && data == 0 && MsrLists.IsAdvertised(cpu.Msrs.IndexList, cpu.Msrs.FeatureList, index)) return 0;
         return 1; // !ignore_msrs
     }
 
@@ -266,6 +268,11 @@ internal static class MsrRules
                     return 1;
                 m.MiscFeaturesEnables = data;
                 return 0;
+            // kvm_set_msr_common MSR_KVM_ASYNC_PF_INT → kvm_pv_enable_async_pf_int: "if (!lapic_in_kernel(vcpu))
+            // return 1;", before kvm_do_msr_access's fallback could take a host write of 0 (probed on this host:
+            // KVM_SET_MSRS 0x4b564d06 = 0 without an irqchip, 0 processed).
+            case AsyncPfInt when m.Lapic is null:
+                return 1;
             case var _ when IsKvmPvMsr(index):
                 return KvmPvMsr();
             // kvm_set_msr_common MSR_K7_HWCR: "data &= ~(u64)0x40; /* ignore flush filter disable */ data &=
@@ -308,9 +315,9 @@ internal static class MsrRules
     /// KVM_MSR_RET_UNSUPPORTED;" (6.12+; 1 before), so under KVM_CAP_ENFORCE_PV_FEATURE_CPUID with the feature clear
     /// a guest RDMSR/WRMSR is a #GP — what micro-VMs get (leaf 0x40000001 all zero, enforcement on) and what the
     /// emulator answers. Host-initiated accesses then fall back to kvm_do_msr_access: the kernel advertises these
-    /// MSRs (KVM_GET_MSR_INDEX_LIST), so a host read gives 0 and a host write of 0 succeeds there; the emulator's
-    /// trimmed index list leaves them out, so both are refused here (observed on kvm_pvm 6.18: read 0 and write 0
-    /// accepted, write 0x1F0001 refused).
+    /// MSRs (KVM_GET_MSR_INDEX_LIST), so a host read gives 0 and a host write of 0 succeeds there (observed on kvm_pvm
+    /// 6.18: read 0 and write 0 accepted, write 0x1F0001 refused). So here with the host's lists
+    /// (EmulatorConfig.X86MsrListsOfThisHost); the upstream presets' reduced list leaves them out, so both are refused.
     /// <para>
     /// GAP, deliberately: without enforcement (or with the feature bit set) the kernel takes the access — the value is
     /// kept (MSR_KVM_SYSTEM_TIME and _NEW share vcpu->arch.time, the wall-clock MSRs kvm->arch.wall_clock) and KVM

@@ -55,8 +55,17 @@ internal sealed class MsrState
     /// <summary>kvm_vcpu_reset(init_event=false): vcpu->arch.pat = MSR_IA32_CR_PAT_DEFAULT.</summary>
     public ulong Pat = MsrIndex.IA32_CR_PAT_DEFAULT;
 
-    /// <summary>kvm_vcpu_reset(init_event=false): PEBS_UNAVAIL | BTS_UNAVAIL.</summary>
+    /// <summary>
+    /// kvm_vcpu_reset(init_event=false): PEBS_UNAVAIL | BTS_UNAVAIL (set again from
+    /// EmulatorConfig.X86MiscEnableAtCreation when the vCPU is made).
+    /// </summary>
     public ulong MiscEnable = MsrLists.MiscEnablePmuRo;
+
+    /// <summary>The kernel's KVM_GET_MSR_INDEX_LIST (MsrLists.IndexList of the configuration; set at vCPU creation).</summary>
+    public uint[] IndexList = MsrLists.ToSaveAndEmulated;
+
+    /// <summary>The kernel's KVM_GET_MSR_FEATURE_INDEX_LIST (MsrLists.FeatureList).</summary>
+    public uint[] FeatureList = MsrLists.FeatureMsrs;
 
     /// <summary>
     /// vcpu->arch.apic, the in-kernel local APIC (null without an irqchip): the x2APIC MSRs 0x800–0x8ff and

@@ -9,8 +9,21 @@ namespace KvmSharp.Kernel;
 public interface IFdNumberSource
 {
     /// <summary>A number no other open file has, or -errno (-EMFILE when the process has none left).</summary>
-    long Reserve();
+    long Reserve(FdNumberRequest request);
 
     /// <summary>Gives back a number <see cref="Reserve"/> handed out, when its file is closed.</summary>
     void Release(int fd);
+
+    /// <summary>
+    /// The emulated eventfd behind <paramref name="fd"/> became readable (its counter non-zero) or not: the real
+    /// descriptor follows, so the process's poll, select and epoll on the number see what they would see on the eventfd.
+    /// </summary>
+    void MirrorReadable(int fd, bool readable);
 }
+
+/// <summary>
+/// What the file behind a new descriptor is, so a real descriptor standing for it looks the same to fcntl(2)
+/// (F_GETFL, F_GETFD): a character device (/dev/kvm, /dev/sev) or an anonymous inode (a VM, a vCPU, a guest_memfd …),
+/// writable or read-only (a statistics file), close-on-exec or not (a guest_memfd is installed without O_CLOEXEC).
+/// </summary>
+public readonly record struct FdNumberRequest(bool CharacterDevice, bool Writable, bool CloseOnExec);

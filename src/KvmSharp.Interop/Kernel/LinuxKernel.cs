@@ -205,8 +205,8 @@ public sealed unsafe class LinuxKernel : IKernel
         return tgkill(getpid(), tid, KickSignal) == 0 ? 0 : Fail();
     }
 
-    // x86_64 struct stat (arch/x86/include/uapi/asm/stat.h): st_dev@0 st_ino@8 st_nlink@16 st_mode@24 st_size@48
-    // st_blksize@56 st_blocks@64; 144 bytes.
+    // x86_64 struct stat (arch/x86/include/uapi/asm/stat.h): st_dev@0 st_ino@8 st_nlink@16 st_mode@24 st_uid@28
+    // st_gid@32 st_rdev@40 st_size@48 st_blksize@56 st_blocks@64; 144 bytes.
     private const int StatSize = 144;
 
     private static KernelStat DecodeStat(ReadOnlySpan<byte> b) => new(
@@ -216,7 +216,10 @@ public sealed unsafe class LinuxKernel : IKernel
         Links: BinaryPrimitives.ReadUInt64LittleEndian(b[16..]),
         Size: BinaryPrimitives.ReadInt64LittleEndian(b[48..]),
         BlockSize: BinaryPrimitives.ReadInt64LittleEndian(b[56..]),
-        Blocks: BinaryPrimitives.ReadInt64LittleEndian(b[64..]));
+        Blocks: BinaryPrimitives.ReadInt64LittleEndian(b[64..]),
+        RDevice: BinaryPrimitives.ReadUInt64LittleEndian(b[40..]),
+        Uid: BinaryPrimitives.ReadUInt32LittleEndian(b[28..]),
+        Gid: BinaryPrimitives.ReadUInt32LittleEndian(b[32..]));
 
     private static long Result(nint rc) => rc == -1 ? Fail() : rc;
 

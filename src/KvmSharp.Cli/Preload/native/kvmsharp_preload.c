@@ -28,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -35,6 +38,9 @@
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
+
+/* _IO(KVMIO, 0x80): include/uapi/linux/kvm.h KVM_RUN (the system headers here are older than this project's uAPI). */
+#define KVM_RUN_REQUEST 0xAE80UL
 
 /* hostfxr.h and coreclr_delegates.h (dotnet/runtime, src/native/corehost): the declarations used here. */
 typedef void *hostfxr_handle;
@@ -54,9 +60,17 @@ static struct {
     int (*open)(const char *, int, ...);
     int (*openat)(int, const char *, int, ...);
     int (*close)(int);
+    int (*dup)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    int (*fcntl)(int, int, ...);
     int (*ioctl)(int, unsigned long, ...);
+    int (*pthread_kill)(pthread_t, int);
+    int (*tgkill)(pid_t, pid_t, int);
     void *(*mmap)(void *, size_t, int, int, int, off_t);
     int (*munmap)(void *, size_t);
+    int (*mprotect)(void *, size_t, int);
+    void *(*mremap)(void *, size_t, size_t, int, ...);
     int (*madvise)(void *, size_t, int);
     int (*fallocate)(int, int, off_t, off_t);
     ssize_t (*read)(int, void *, size_t);
@@ -66,6 +80,7 @@ static struct {
     off_t (*lseek)(int, off_t, int);
     int (*fstat)(int, struct stat *);
     int (*ftruncate)(int, off_t);
+    int (*eventfd)(unsigned int, int);
 } libc;
 
 __attribute__((constructor)) static void find_libc(void)
@@ -73,9 +88,17 @@ __attribute__((constructor)) static void find_libc(void)
     libc.open = dlsym(RTLD_NEXT, "open");
     libc.openat = dlsym(RTLD_NEXT, "openat");
     libc.close = dlsym(RTLD_NEXT, "close");
+    libc.dup = dlsym(RTLD_NEXT, "dup");
+    libc.dup2 = dlsym(RTLD_NEXT, "dup2");
+    libc.dup3 = dlsym(RTLD_NEXT, "dup3");
+    libc.fcntl = dlsym(RTLD_NEXT, "fcntl");
+    libc.pthread_kill = dlsym(RTLD_NEXT, "pthread_kill");
+    libc.tgkill = dlsym(RTLD_NEXT, "tgkill");
     libc.ioctl = dlsym(RTLD_NEXT, "ioctl");
     libc.mmap = dlsym(RTLD_NEXT, "mmap");
     libc.munmap = dlsym(RTLD_NEXT, "munmap");
+    libc.mprotect = dlsym(RTLD_NEXT, "mprotect");
+    libc.mremap = dlsym(RTLD_NEXT, "mremap");
     libc.madvise = dlsym(RTLD_NEXT, "madvise");
     libc.fallocate = dlsym(RTLD_NEXT, "fallocate");
     libc.read = dlsym(RTLD_NEXT, "read");
@@ -85,6 +108,7 @@ __attribute__((constructor)) static void find_libc(void)
     libc.lseek = dlsym(RTLD_NEXT, "lseek");
     libc.fstat = dlsym(RTLD_NEXT, "fstat");
     libc.ftruncate = dlsym(RTLD_NEXT, "ftruncate");
+    libc.eventfd = dlsym(RTLD_NEXT, "eventfd");
 }
 
 /* ---- the managed entry points (PreloadBridge.cs) ----------------------------------------------------------- */
@@ -106,11 +130,16 @@ static struct {
     long (*fstat)(int fd, unsigned long stat_buffer);
     long (*ftruncate)(int fd, long length);
     long (*host_fault)(unsigned long address);
+    long (*dup)(int old_fd, int new_fd);
+    long (*forget)(unsigned long address, unsigned long length);
+    long (*kick)(int tid);
+    long (*eventfd)(unsigned int initial_value, int flags);
 } bridge;
 
 static __thread int in_bridge;
 static pthread_once_t bridge_once = PTHREAD_ONCE_INIT;
-static int bridge_errno; /* why the bridge could not start (0: it did) */
+static int bridge_errno;          /* why the bridge could not start (0: it did) */
+static _Atomic int bridge_ready; /* set once every entry point is there */
 
 static void complain(const char *what, const char *detail)
 {
@@ -221,6 +250,8 @@ static void start_bridge(void)
         {"Pread", offsetof(__typeof__(bridge), pread)},       {"Pwrite", offsetof(__typeof__(bridge), pwrite)},
         {"Lseek", offsetof(__typeof__(bridge), lseek)},       {"Fstat", offsetof(__typeof__(bridge), fstat)},
         {"Ftruncate", offsetof(__typeof__(bridge), ftruncate)}, {"HostFault", offsetof(__typeof__(bridge), host_fault)},
+        {"Dup", offsetof(__typeof__(bridge), dup)},           {"Forget", offsetof(__typeof__(bridge), forget)},
+        {"Kick", offsetof(__typeof__(bridge), kick)},         {"EventFd", offsetof(__typeof__(bridge), eventfd)},
     };
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
         if (find_entry(load, assembly, entries[i].method, (void **)((char *)&bridge + entries[i].offset)) != 0)
@@ -232,6 +263,7 @@ static void start_bridge(void)
     }
     catch_private_page_faults();
     bridge_errno = 0;
+    bridge_ready = 1;
 }
 
 /* The bridge, started on first use; 0, or the errno open(/dev/kvm) fails with. */
@@ -271,10 +303,15 @@ static int is_emulated(int fd)
     return !in_bridge && fd >= 0 && fd < MAX_FDS && emulated_fd[fd];
 }
 
-/* Called by the emulated kernel (PreloadFdNumbers.cs) for each descriptor it creates: a number no real file has. */
-EXPORT int kvmsharp_preload_reserve_fd(void)
+/* Called by the emulated kernel (PreloadFdNumbers.cs) for each descriptor it creates: a number no real file has,
+ * opened so that fcntl(F_GETFL/F_GETFD) and poll(2) answer as for the kernel's file - /dev/null for a character
+ * device (/dev/kvm: O_RDWR | O_LARGEFILE), an eventfd for an anonymous inode (O_RDWR, as anon_inode_getfd's files),
+ * with a count of 1 so that poll says POLLIN | POLLOUT, the DEFAULT_POLLMASK of KVM's files, which have no f_op->poll.
+ * What /proc/self/fd names them (/dev/null, anon_inode:[eventfd]) stays different. */
+EXPORT int kvmsharp_preload_reserve_fd(int character_device, int writable, int close_on_exec)
 {
-    int fd = libc.open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int fd = character_device ? libc.open("/dev/null", (writable ? O_RDWR : O_RDONLY) | (close_on_exec ? O_CLOEXEC : 0))
+                              : libc.eventfd(1, close_on_exec ? EFD_CLOEXEC : 0);
     if (fd < 0) return -errno;
     if (fd >= MAX_FDS) {
         libc.close(fd);
@@ -282,6 +319,22 @@ EXPORT int kvmsharp_preload_reserve_fd(void)
     }
     emulated_fd[fd] = 1;
     return fd;
+}
+
+/* Called by the emulated kernel when the eventfd behind fd became readable or not: its real eventfd follows (a count
+ * of 1 or 0), so poll, select and epoll on fd answer as on the emulated one. Only on changes, so it never blocks. */
+EXPORT void kvmsharp_preload_mirror_readable(int fd, int readable)
+{
+    uint64_t count = 1;
+    struct pollfd ready = {.fd = fd, .events = POLLIN};
+    int is_readable = poll(&ready, 1, 0) == 1 && (ready.revents & POLLIN);
+    if (readable && !is_readable) {
+        ssize_t n = libc.write(fd, &count, sizeof count);
+        (void)n;
+    } else if (!readable && is_readable) {
+        ssize_t n = libc.read(fd, &count, sizeof count);
+        (void)n;
+    }
 }
 
 /* Called when the emulated kernel closes a descriptor: the number goes back to the process. */
@@ -326,6 +379,13 @@ static int overlaps_range(uintptr_t start, size_t length)
         found = start < ranges[i].end && start + length > ranges[i].start;
     pthread_mutex_unlock(&ranges_lock);
     return found;
+}
+
+/* Called by the bridge (ProcessMemory.cs) for the program's own memory a memslot uses, which vCPUs then touch
+ * directly: its munmap, mremap and mprotect must reach the emulated kernel first. */
+EXPORT void kvmsharp_preload_watch_range(unsigned long address, unsigned long length)
+{
+    add_range(address, length);
 }
 
 /* Takes [start, +length) out of the recorded ranges (munmap may cut a range in two). */
@@ -407,10 +467,124 @@ EXPORT int __open_2(const char *path, int flags)
 
 EXPORT int __open64_2_alias(const char *path, int flags) __asm__("__open64_2") __attribute__((alias("__open_2")));
 
+/* Once the bridge runs, eventfds are the emulated kernel's, so that KVM_IRQFD and KVM_IOEVENTFD can take them. */
+EXPORT int eventfd(unsigned int initial_value, int flags)
+{
+    if (in_bridge || !bridge_ready) return libc.eventfd(initial_value, flags);
+    return (int)CALL_BRIDGE(eventfd(initial_value, flags));
+}
+
 EXPORT int close(int fd)
 {
     if (is_emulated(fd)) return (int)CALL_BRIDGE(close(fd));
     return libc.close(fd);
+}
+
+/* The real copy is made first (dup2/dup3 also close what held new_fd); then the emulated kernel learns that new_fd
+ * stands for old_fd's file too, or that an emulated new_fd was replaced by a real file. */
+static int duplicated(int old_fd, int new_fd)
+{
+    if (new_fd < 0) return new_fd;
+    if (new_fd >= MAX_FDS) {
+        libc.close(new_fd);
+        errno = EMFILE;
+        return -1;
+    }
+    if (is_emulated(old_fd)) {
+        if (CALL_BRIDGE(dup(old_fd, new_fd)) < 0) {
+            libc.close(new_fd);
+            return -1;
+        }
+        emulated_fd[new_fd] = 1;
+    } else if (is_emulated(new_fd)) {
+        emulated_fd[new_fd] = 0;
+        CALL_BRIDGE(dup(-1, new_fd));
+    }
+    return new_fd;
+}
+
+EXPORT int dup(int fd)
+{
+    return duplicated(fd, libc.dup(fd));
+}
+
+EXPORT int dup2(int old_fd, int new_fd)
+{
+    if (old_fd == new_fd) return libc.dup2(old_fd, new_fd);
+    return duplicated(old_fd, libc.dup2(old_fd, new_fd));
+}
+
+EXPORT int dup3(int old_fd, int new_fd, int flags)
+{
+    return duplicated(old_fd, libc.dup3(old_fd, new_fd, flags));
+}
+
+EXPORT int fcntl(int fd, int command, ...)
+{
+    va_list args;
+    va_start(args, command);
+    /* Every fcntl argument is an int or a pointer: passed on as one word, as glibc's own wrapper does. */
+    unsigned long arg = va_arg(args, unsigned long);
+    va_end(args);
+    int rc = libc.fcntl(fd, command, arg);
+    if (command == F_DUPFD || command == F_DUPFD_CLOEXEC) return duplicated(fd, rc);
+    return rc;
+}
+
+EXPORT int fcntl64_alias(int fd, int command, ...) __asm__("fcntl64") __attribute__((alias("fcntl")));
+
+/* ---- signals that stop a vCPU --------------------------------------------------------------------------------
+ * A VMM stops a vCPU thread with a signal: the kernel's KVM_RUN sees signal_pending() and returns EINTR. A thread in
+ * an emulated KVM_RUN is running .NET code, which no signal interrupts, so a signal sent to it (pthread_kill, tgkill)
+ * is also passed to the emulated kernel as a kick. The threads in KVM_RUN are kept here, by pthread and tid. */
+
+#define MAX_RUN_THREADS 1024
+static struct run_thread {
+    pthread_t thread;
+    pid_t tid;
+    _Atomic int running;
+} run_threads[MAX_RUN_THREADS];
+static _Atomic int run_thread_count;
+static pthread_mutex_t run_threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread struct run_thread *this_run_thread;
+
+static struct run_thread *run_thread_of_caller(void)
+{
+    if (this_run_thread) return this_run_thread;
+    pthread_mutex_lock(&run_threads_lock);
+    int i = run_thread_count;
+    if (i < MAX_RUN_THREADS) {
+        run_threads[i].thread = pthread_self();
+        run_threads[i].tid = gettid();
+        run_thread_count = i + 1;
+        this_run_thread = &run_threads[i];
+    }
+    pthread_mutex_unlock(&run_threads_lock);
+    return this_run_thread;
+}
+
+/* After a signal reached thread `tid` (or pthread `thread`): kick it if it is in KVM_RUN. */
+static void kick_if_running(int by_tid, pid_t tid, pthread_t thread)
+{
+    int count = run_thread_count;
+    for (int i = 0; i < count; i++) {
+        struct run_thread *r = &run_threads[i];
+        if (r->running && (by_tid ? r->tid == tid : pthread_equal(r->thread, thread))) CALL_BRIDGE(kick(r->tid));
+    }
+}
+
+EXPORT int pthread_kill(pthread_t thread, int signal)
+{
+    int rc = libc.pthread_kill(thread, signal);
+    if (rc == 0 && signal != 0 && bridge_ready) kick_if_running(0, 0, thread);
+    return rc;
+}
+
+EXPORT int tgkill(pid_t tgid, pid_t tid, int signal)
+{
+    int rc = libc.tgkill(tgid, tid, signal);
+    if (rc == 0 && signal != 0 && tgid == getpid() && bridge_ready) kick_if_running(1, tid, 0);
+    return rc;
 }
 
 EXPORT int ioctl(int fd, unsigned long request, ...)
@@ -419,8 +593,18 @@ EXPORT int ioctl(int fd, unsigned long request, ...)
     va_start(args, request);
     unsigned long arg = va_arg(args, unsigned long);
     va_end(args);
-    if (is_emulated(fd)) return (int)CALL_BRIDGE(ioctl(fd, request, arg));
-    return libc.ioctl(fd, request, arg);
+    if (!is_emulated(fd)) return libc.ioctl(fd, request, arg);
+    if (request == KVM_RUN_REQUEST) {
+        struct run_thread *self = run_thread_of_caller();
+        if (self) self->running = 1;
+        int rc = (int)CALL_BRIDGE(ioctl(fd, request, arg));
+        if (self) self->running = 0;
+        return rc;
+    }
+    int rc = (int)CALL_BRIDGE(ioctl(fd, request, arg));
+    /* fs/ioctl.c do_vfs_ioctl: FIOCLEX/FIONCLEX set the descriptor's close-on-exec flag, which is the real one's. */
+    if (rc == 0 && (request == FIOCLEX || request == FIONCLEX)) libc.ioctl(fd, request, arg);
+    return rc;
 }
 
 EXPORT void *mmap(void *address, size_t length, int prot, int flags, int fd, off_t offset)
@@ -440,6 +624,25 @@ EXPORT int munmap(void *address, size_t length)
     int rc = (int)CALL_BRIDGE(munmap((unsigned long)address, length));
     if (rc == 0) remove_range((uintptr_t)address, (length + 4095) & ~(size_t)4095);
     return rc;
+}
+
+EXPORT int mprotect(void *address, size_t length, int prot)
+{
+    if (overlaps_range((uintptr_t)address, length)) CALL_BRIDGE(forget((unsigned long)address, length));
+    return libc.mprotect(address, length, prot);
+}
+
+EXPORT void *mremap(void *address, size_t old_length, size_t new_length, int flags, ...)
+{
+    va_list args;
+    va_start(args, flags);
+    void *new_address = (flags & MREMAP_FIXED) ? va_arg(args, void *) : NULL;
+    va_end(args);
+    if (overlaps_range((uintptr_t)address, old_length)) {
+        CALL_BRIDGE(forget((unsigned long)address, old_length));
+        remove_range((uintptr_t)address, (old_length + 4095) & ~(size_t)4095);
+    }
+    return libc.mremap(address, old_length, new_length, flags, new_address);
 }
 
 EXPORT int madvise(void *address, size_t length, int advice)

@@ -14,14 +14,21 @@ public sealed partial class PreloadFdNumbers : IFdNumberSource
     private const string Library = "libkvmsharp-preload.so";
 
     /// <inheritdoc/>
-    public long Reserve() => kvmsharp_preload_reserve_fd();
+    public long Reserve(FdNumberRequest request) =>
+        kvmsharp_preload_reserve_fd(request.CharacterDevice ? 1 : 0, request.Writable ? 1 : 0, request.CloseOnExec ? 1 : 0);
 
     /// <inheritdoc/>
     public void Release(int fd) => kvmsharp_preload_release_fd(fd);
 
     [LibraryImport(Library)]
-    private static partial int kvmsharp_preload_reserve_fd();
+    private static partial int kvmsharp_preload_reserve_fd(int characterDevice, int writable, int closeOnExec);
 
     [LibraryImport(Library)]
     private static partial void kvmsharp_preload_release_fd(int fd);
+
+    /// <inheritdoc/>
+    public void MirrorReadable(int fd, bool readable) => kvmsharp_preload_mirror_readable(fd, readable ? 1 : 0);
+
+    [LibraryImport(Library)]
+    private static partial void kvmsharp_preload_mirror_readable(int fd, int readable);
 }
