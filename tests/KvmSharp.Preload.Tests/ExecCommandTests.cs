@@ -48,6 +48,17 @@ public sealed class ExecCommandTests
     }
 
     [Fact]
+    public void A_statically_linked_program_is_refused_because_the_preload_library_cannot_reach_it()
+    {
+        var program = CProgram.Get("vcpu_threads.c", "-pthread", "-static");
+        Skip.If(program.Unavailable is not null, program.Unavailable);
+        var run = ExecRun.Of(["--kernel", "emulated"], program.Executable!);
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("linked statically", run.Stderr, StringComparison.Ordinal);
+        Assert.Equal("", run.Stdout);
+    }
+
+    [Fact]
     public void A_program_that_never_opens_dev_kvm_never_starts_the_bridge()
     {
         // The preload library starts .NET on the first open of /dev/kvm only: a shell that does not open it runs

@@ -54,6 +54,8 @@ public static class ExecCommand
         };
         foreach (string arg in program.Skip(1)) start.ArgumentList.Add(arg);
         using var preload = kind == KernelKind.Emulated ? PreloadEnvironment.Prepare(kernelOptions) : null;
+        if (preload is not null && ProgramLinkage.Resolve(program[0]) is string path && ProgramLinkage.IsStaticElf(path))
+            throw new UsageException($"exec: {path} is linked statically: LD_PRELOAD cannot reach it, so it would talk to the real /dev/kvm (link it dynamically)");
         preload?.ApplyTo(start);
         Process process;
         try
