@@ -31,19 +31,21 @@ internal sealed record ExecRun(int ExitCode, string Stdout, string Stderr)
     private static readonly Lazy<int> WarmUp = new(() =>
         CliApp.Run(["exec", "--kernel", "linux", "--", "/bin/true"], TextWriter.Null, TextWriter.Null));
 
-    // "fd -> target": a number reused for another file counts as a new one.
-    private static HashSet<string> OpenDescriptors() =>
-    [
-        .. new DirectoryInfo("/proc/self/fd").GetFiles().Select(f =>
+    // "fd -> target": a number reused for another file counts as a new one. A descriptor closed while the directory
+    // is read (another thread's, or the listing's own) has no target any more and is left out.
+    private static HashSet<string> OpenDescriptors()
+    {
+        var open = new HashSet<string>();
+        foreach (var f in new DirectoryInfo("/proc/self/fd").GetFiles())
         {
             try
             {
-                return $"{f.Name} -> {f.LinkTarget}";
+                if (f.LinkTarget is string target) open.Add($"{f.Name} -> {target}");
             }
             catch (IOException)
             {
-                return f.Name; // closed while listed (the listing's own descriptor)
             }
-        }),
-    ];
+        }
+        return open;
+    }
 }

@@ -30,6 +30,9 @@ public static class ExecCommand
             var kernel = kernelOptions.ReadKernel(result);
             // Checked here, in this process, so a bad combination is a usage error before anything starts.
             KernelChoice.Create(kernel).Dispose();
+            // The real kernel's calls never pass through this command: there is nothing to trace.
+            if (kernel.Kind == KernelKind.Linux && kernel.Trace is not null)
+                throw new UsageException("exec: --trace needs --kernel emulated (with --kernel linux the program talks to /dev/kvm directly; strace -e ioctl shows its calls)");
             return Run(kernel.Kind, ExplicitOptions(result), result.GetValue(program)!, result.InvocationConfiguration.Output, result.InvocationConfiguration.Error);
         });
         return command;
