@@ -39,14 +39,6 @@ public sealed class ExecCommandTests
     }
 
     [Fact]
-    public void Tracing_the_real_kernel_is_refused_rather_than_silently_ignored()
-    {
-        var run = ExecRun.Of(["--kernel", "linux", "--trace"], "/bin/sh", "-c", "echo ran");
-        Assert.Equal((2, ""), (run.ExitCode, run.Stdout));
-        Assert.Contains("--trace needs --kernel emulated", run.Stderr, StringComparison.Ordinal);
-    }
-
-    [Fact]
     public void Without_a_program_the_verb_is_a_usage_error()
     {
         using var stdout = new StringWriter();

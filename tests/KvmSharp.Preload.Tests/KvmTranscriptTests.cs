@@ -62,6 +62,22 @@ public sealed class KvmTranscriptTests
             $"no step '{k.Prefix}' in the transcript any more ({k.Reason})"));
     }
 
+    [KvmFact]
+    public void Tracing_the_real_kernel_shows_its_calls_and_changes_none_of_its_answers()
+    {
+        Skip.If(Transcript.Unavailable is not null, Transcript.Unavailable);
+        var plain = ExecRun.Of(["--kernel", "linux"], Transcript.Executable!);
+        var traced = ExecRun.Of(["--kernel", "linux", "--trace"], Transcript.Executable!);
+        Assert.True(traced.ExitCode == 0, traced.ToString());
+        // Through the bridge the real kernel gets the program's own pointers: every answer is the same.
+        Assert.Equal(plain.Stdout, traced.Stdout);
+        string[] trace = traced.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(trace, l => l.StartsWith("open(\"/dev/kvm\"", StringComparison.Ordinal));
+        Assert.Contains(trace, l => l.Contains("KVM_CREATE_VM", StringComparison.Ordinal) && l.EndsWith("vm#1", StringComparison.Ordinal));
+        // A struct the program passed half-unmapped goes to the kernel as its pointer, and the kernel refuses it.
+        Assert.Contains(trace, l => l.StartsWith("ioctl(vcpu#1, KVM_SET_REGS, ", StringComparison.Ordinal) && l.EndsWith("EFAULT (Bad address)", StringComparison.Ordinal));
+    }
+
     private static bool IsKnown(string line) => KnownDifferences.Any(k => line.StartsWith(k.Prefix, StringComparison.Ordinal));
 
     /// <summary>The transcript as steps: a line at column 0 (its key is the text before ": ") and the indented lines after it.</summary>

@@ -11,8 +11,9 @@ namespace KvmSharp.Cli.Commands;
 /// against the chosen kernel. With <c>--kernel emulated</c> the program's /dev/kvm is KvmSharp's emulated kernel, in
 /// the program's own process (libkvmsharp-preload.so through LD_PRELOAD, see Preload/native/kvmsharp_preload.c), so
 /// a VMM can try guest_memfd, the confidential VM types or in-place conversion on a host that has none of them; with
-/// <c>--kernel linux</c> (the default) it runs as it is, so one command line tries both. Exits with the program's
-/// exit status (128 + the signal when a signal ended it).
+/// <c>--kernel linux</c> (the default) it runs as it is, so one command line tries both, or with <c>--trace</c> the
+/// real kernel's answers go through the same library to be printed. Exits with the program's exit status (128 + the
+/// signal when a signal ended it).
 /// </summary>
 public static class ExecCommand
 {
@@ -30,9 +31,6 @@ public static class ExecCommand
             var kernel = kernelOptions.ReadKernel(result);
             // Checked here, in this process, so a bad combination is a usage error before anything starts.
             KernelChoice.Create(kernel).Dispose();
-            // The real kernel's calls never pass through this command: there is nothing to trace.
-            if (kernel.Kind == KernelKind.Linux && kernel.Trace is not null)
-                throw new UsageException("exec: --trace needs --kernel emulated (with --kernel linux the program talks to /dev/kvm directly; strace -e ioctl shows its calls)");
             return Run(kernel.Kind, ExplicitOptions(result), result.GetValue(program)!, result.InvocationConfiguration.Output, result.InvocationConfiguration.Error);
         });
         return command;
@@ -56,7 +54,9 @@ public static class ExecCommand
             RedirectStandardError = true,
         };
         foreach (string arg in program.Skip(1)) start.ArgumentList.Add(arg);
-        using var preload = kind == KernelKind.Emulated ? PreloadEnvironment.Prepare(kernelOptions) : null;
+        // The real kernel needs the library only to be traced (--trace): otherwise the program runs as it is.
+        bool traced = kernelOptions.Contains("--trace");
+        using var preload = kind == KernelKind.Emulated || traced ? PreloadEnvironment.Prepare(kernelOptions) : null;
         if (preload is not null && ProgramLinkage.Resolve(program[0]) is string path && ProgramLinkage.IsStaticElf(path))
             throw new UsageException($"exec: {path} is linked statically: LD_PRELOAD cannot reach it, so it would talk to the real /dev/kvm (link it dynamically)");
         preload?.ApplyTo(start);

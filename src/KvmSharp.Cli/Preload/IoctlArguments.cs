@@ -22,12 +22,17 @@ internal static class IoctlArguments
     /// <summary>What a request read, once it succeeded (the bytes handed to the kernel, after it ran).</summary>
     public delegate void Succeeded(uint request, ReadOnlySpan<byte> argument);
 
-    public static long Call(IKernel kernel, KernelFd fd, uint request, nuint arg, Succeeded? succeeded = null)
+    /// <summary>
+    /// ioctl(fd, request, arg) of the program on <paramref name="kernel"/>; <paramref name="realKernel"/>: the kernel
+    /// is the real one (traced), which gets the program's own pointer (<see cref="PassOn"/>).
+    /// </summary>
+    public static long Call(IKernel kernel, KernelFd fd, uint request, nuint arg, bool realKernel, Succeeded? succeeded = null)
     {
         uint direction = request >> 30;
         int size = (int)((request >> 16) & 0x3fff);
         if (direction == 0) return kernel.Ioctl(fd, request, (ulong)arg);
         int length = Math.Min(MaxLength, ArgumentLength(request, size, arg));
+        if (realKernel) return PassOn(kernel, fd, request, arg, length);
         byte[] buffer = new byte[length];
         Span<byte> span;
         if (direction == IocRead && arg != 0)
@@ -51,6 +56,18 @@ internal static class IoctlArguments
         if (!written && rc >= 0) return -(long)Errno.EFAULT;
         if (rc >= 0) succeeded?.Invoke(request, span);
         return rc;
+    }
+
+    /// <summary>
+    /// The real kernel (traced): it gets the program's own pointer, so every copy and fault is its own. A struct that
+    /// can be read is handed to the trace as a span over the program's memory (decoded there); one that cannot goes as
+    /// the bare pointer (traced undecoded), never as a copy of what could be read.
+    /// </summary>
+    private static long PassOn(IKernel kernel, KernelFd fd, uint request, nuint arg, int length)
+    {
+        byte[] probe = new byte[length];
+        if (arg == 0 || UserBuffers.ReadPrefix(arg, probe) < length) return kernel.Ioctl(fd, request, (ulong)arg);
+        return kernel.Ioctl(fd, request, KvmSharp.Memory.HostMemory.UnownedSpan((nint)arg, length));
     }
 
     // _IOC_READ: the kernel writes the argument (include/uapi/asm-generic/ioctl.h).

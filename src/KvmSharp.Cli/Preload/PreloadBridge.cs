@@ -29,7 +29,10 @@ public static partial class PreloadBridge
     // one per Adopt, which must not close the number when it is collected.
     private static bool s_kernelKeepsHandles;
 
-    /// <summary>Creates the kernel from <see cref="KernelOptionsVariable"/>; 0, or -EINVAL with one line on stderr.</summary>
+    /// <summary>
+    /// Creates the kernel from <see cref="KernelOptionsVariable"/>: 0 for the emulated kernel, 1 for the real one
+    /// traced (its descriptors are the program's own), or -EINVAL with one line on stderr.
+    /// </summary>
     [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_start")]
     public static long Start() => Guard("start", () =>
     {
@@ -39,7 +42,7 @@ public static partial class PreloadBridge
         {
             (s_kernel, s_emulated) = PreloadKernel.Create(args);
             s_kernelKeepsHandles = s_kernel is Kernel.Tracing.TracingKernel;
-            return 0;
+            return s_emulated is null ? 1 : 0;
         }
         catch (Exception e) when (e is UsageException or UnavailableException or ArgumentException)
         {
@@ -77,7 +80,10 @@ public static partial class PreloadBridge
     {
         // The emulated kernel knows a thread in KVM_RUN by its .NET id; a kick names the thread's Linux tid.
         if ((uint)request == Abi.KvmIoctls.KVM_RUN) RunningThreads[LinuxKernel.Instance.GetTid()] = Kernel.GetTid();
-        return IoctlArguments.Call(Kernel, f, (uint)request, arg, (r, argument) => ProcessMemory.SlotSet(s_emulated!, r, argument));
+        return IoctlArguments.Call(Kernel, f, (uint)request, arg, realKernel: s_emulated is null, (r, argument) =>
+        {
+            if (s_emulated is { } emulated) ProcessMemory.SlotSet(emulated, r, argument);
+        });
     }));
 
     /// <summary>

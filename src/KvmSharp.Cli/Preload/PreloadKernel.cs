@@ -12,8 +12,11 @@ namespace KvmSharp.Cli.Preload;
 /// </summary>
 internal static class PreloadKernel
 {
-    /// <summary>The kernel, and the emulated kernel inside it (the same object unless --trace wraps it).</summary>
-    public static (IKernel Kernel, EmulatedKernel Emulated) Create(string[] options)
+    /// <summary>
+    /// The kernel, and the emulated kernel inside it (the same object unless --trace wraps it); with --kernel linux
+    /// --trace, the real kernel traced (no emulated one).
+    /// </summary>
+    public static (IKernel Kernel, EmulatedKernel? Emulated) Create(string[] options)
     {
         var kernelOptions = new KernelOptions();
         var command = new RootCommand();
@@ -21,8 +24,9 @@ internal static class PreloadKernel
         var parse = command.Parse(options);
         if (parse.Errors.Count > 0) throw new UsageException(string.Join("; ", parse.Errors.Select(e => e.Message)));
         var request = kernelOptions.ReadKernel(parse);
-        if (request.Kind != KernelKind.Emulated)
-            throw new UsageException("the preload library serves the emulated kernel only (--kernel emulated)");
+        // The real kernel goes through the bridge only to be traced: the program's own descriptors, real ones.
+        if (request.Kind == KernelKind.Linux)
+            return (KernelChoice.Traced(LinuxKernel.Instance, request.Trace ?? throw new UsageException("the preload library serves the real kernel only to trace it (--trace)")), null);
         var (config, _) = KernelChoice.EmulatedConfig(request);
         // The program touches its guest_memfd mappings itself: private pages must fault (see ProtectsPrivatePages).
         var emulated = new EmulatedKernel(config, new PreloadFdNumbers()) { ProtectsPrivatePages = true };

@@ -140,6 +140,9 @@ static __thread int in_bridge;
 static pthread_once_t bridge_once = PTHREAD_ONCE_INIT;
 static int bridge_errno;          /* why the bridge could not start (0: it did) */
 static _Atomic int bridge_ready; /* set once every entry point is there */
+/* 1: the emulated kernel (descriptors it lends, eventfds, kicks, private-page faults); 0: the real kernel, routed
+ * here only to be traced (--kernel linux --trace): its descriptors are the program's own, marked as they appear. */
+static int bridge_emulated;
 
 static void complain(const char *what, const char *detail)
 {
@@ -261,7 +264,8 @@ static void start_bridge(void)
         bridge_errno = (int)-started;
         return;
     }
-    catch_private_page_faults();
+    bridge_emulated = started == 0;
+    if (bridge_emulated) catch_private_page_faults();
     bridge_errno = 0;
     bridge_ready = 1;
 }
@@ -420,6 +424,13 @@ static int is_kvm_device(const char *path)
     return path && (strcmp(path, "/dev/kvm") == 0 || strcmp(path, "/dev/sev") == 0);
 }
 
+/* A descriptor the real kernel gave the traced program: its calls come here from now on. */
+static int traced_descriptor(int fd)
+{
+    if (fd >= 0 && fd < MAX_FDS && !bridge_emulated) emulated_fd[fd] = 1;
+    return fd;
+}
+
 static int open_device(const char *path, int flags)
 {
     int err = ensure_bridge();
@@ -427,7 +438,7 @@ static int open_device(const char *path, int flags)
         errno = err;
         return -1;
     }
-    return (int)CALL_BRIDGE(open(path, flags));
+    return traced_descriptor((int)CALL_BRIDGE(open(path, flags)));
 }
 
 static mode_t mode_argument(int flags, va_list args)
@@ -470,14 +481,16 @@ EXPORT int __open64_2_alias(const char *path, int flags) __asm__("__open64_2") _
 /* Once the bridge runs, eventfds are the emulated kernel's, so that KVM_IRQFD and KVM_IOEVENTFD can take them. */
 EXPORT int eventfd(unsigned int initial_value, int flags)
 {
-    if (in_bridge || !bridge_ready) return libc.eventfd(initial_value, flags);
+    if (in_bridge || !bridge_ready || !bridge_emulated) return libc.eventfd(initial_value, flags);
     return (int)CALL_BRIDGE(eventfd(initial_value, flags));
 }
 
 EXPORT int close(int fd)
 {
-    if (is_emulated(fd)) return (int)CALL_BRIDGE(close(fd));
-    return libc.close(fd);
+    if (!is_emulated(fd)) return libc.close(fd);
+    int rc = (int)CALL_BRIDGE(close(fd));
+    if (!bridge_emulated) emulated_fd[fd] = 0;
+    return rc;
 }
 
 /* The real copy is made first (dup2/dup3 also close what held new_fd); then the emulated kernel learns that new_fd
@@ -489,6 +502,11 @@ static int duplicated(int old_fd, int new_fd)
         libc.close(new_fd);
         errno = EMFILE;
         return -1;
+    }
+    if (!bridge_emulated) {
+        /* Traced real descriptors: the copy is the kernel's own and goes untraced; a replaced one is forgotten. */
+        if (is_emulated(new_fd)) emulated_fd[new_fd] = 0;
+        return new_fd;
     }
     if (is_emulated(old_fd)) {
         if (CALL_BRIDGE(dup(old_fd, new_fd)) < 0) {
@@ -576,14 +594,14 @@ static void kick_if_running(int by_tid, pid_t tid, pthread_t thread)
 EXPORT int pthread_kill(pthread_t thread, int signal)
 {
     int rc = libc.pthread_kill(thread, signal);
-    if (rc == 0 && signal != 0 && bridge_ready) kick_if_running(0, 0, thread);
+    if (rc == 0 && signal != 0 && bridge_ready && bridge_emulated) kick_if_running(0, 0, thread);
     return rc;
 }
 
 EXPORT int tgkill(pid_t tgid, pid_t tid, int signal)
 {
     int rc = libc.tgkill(tgid, tid, signal);
-    if (rc == 0 && signal != 0 && tgid == getpid() && bridge_ready) kick_if_running(1, tid, 0);
+    if (rc == 0 && signal != 0 && tgid == getpid() && bridge_ready && bridge_emulated) kick_if_running(1, tid, 0);
     return rc;
 }
 
@@ -602,6 +620,10 @@ EXPORT int ioctl(int fd, unsigned long request, ...)
         return rc;
     }
     int rc = (int)CALL_BRIDGE(ioctl(fd, request, arg));
+    /* Traced: the descriptors KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_CREATE_GUEST_MEMFD and KVM_GET_STATS_FD return. */
+    if (rc >= 0 && !bridge_emulated &&
+        (request == 0xAE01UL || request == 0xAE41UL || request == 0xC040AED4UL || request == 0xAECEUL))
+        traced_descriptor(rc);
     /* fs/ioctl.c do_vfs_ioctl: FIOCLEX/FIONCLEX set the descriptor's close-on-exec flag, which is the real one's. */
     if (rc == 0 && (request == FIOCLEX || request == FIONCLEX)) libc.ioctl(fd, request, arg);
     return rc;
