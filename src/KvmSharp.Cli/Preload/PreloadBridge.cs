@@ -10,7 +10,8 @@ namespace KvmSharp.Cli.Preload;
 /// The managed half of <c>kvmsharp exec</c>: libkvmsharp-preload.so (native/kvmsharp_preload.c), preloaded into an
 /// ordinary program, starts .NET in that process on its first open of /dev/kvm and sends every syscall on the
 /// descriptors it got from here to these entry points, which answer them with the kernel <see cref="Start"/> chose
-/// (the emulated one). Each entry point returns what the syscall returns: a value &gt;= 0, or -errno.
+/// (the emulated one, or with --kernel linux --trace the real one traced). Each entry point returns what the syscall
+/// returns: a value &gt;= 0, or -errno.
 /// Arguments are the program's own addresses: they are read and written with process_vm_readv/writev
 /// (<see cref="HostMemory"/>), so a bad pointer is EFAULT, as from the kernel, never a crash.
 /// </summary>
@@ -19,10 +20,10 @@ public static partial class PreloadBridge
     /// <summary>The environment variable that carries the kernel options of the <c>exec</c> command, one per line.</summary>
     public const string KernelOptionsVariable = "KVMSHARP_PRELOAD_KERNEL";
 
-    private static IKernel? s_kernel;
-
     // Linux tid → the id the emulated kernel knows the thread by, for every thread that has entered KVM_RUN.
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, int> RunningThreads = new();
+
+    private static IKernel? s_kernel;
     private static EmulatedKernel? s_emulated;
 
     // --trace's kernel keeps one handle per descriptor (closed by its close(2)); the emulated kernel hands out a new
