@@ -55,6 +55,40 @@ public sealed class ToolPackageTests(PackedFeed feed)
         Assert.Equal(3, flags.GetProperty("vm").GetInt64());
     }
 
+    [SkippableFact]
+    public void The_installed_command_answers_a_c_programs_dev_kvm_with_the_emulated_kernel()
+    {
+        // The preload library ships in this machine's runtime package: a C program that asks for guest_memfd gets it
+        // from the emulated 6.18 kernel, whatever this host's kernel has.
+        string source = Path.Combine(feed.Root, $"gmem-{Guid.NewGuid():N}.c");
+        File.WriteAllText(source, """
+            #include <fcntl.h>
+            #include <stdio.h>
+            #include <sys/ioctl.h>
+            int main(void)
+            {
+                int kvm = open("/dev/kvm", O_RDWR);
+                /* KVM_CHECK_EXTENSION = _IO(0xAE, 0x03); KVM_CAP_GUEST_MEMFD = 234, KVM_CAP_GUEST_MEMFD_FLAGS = 244 */
+                printf("guest_memfd %d flags %d\n", ioctl(kvm, 0xAE03, 234), ioctl(kvm, 0xAE03, 244));
+                return 0;
+            }
+            """);
+        string program = Path.ChangeExtension(source, null);
+        ProcessRun gcc;
+        try
+        {
+            gcc = DotnetCli.Run("gcc", feed.Root, feed.Environment, RunTimeout, "-O2", "-o", program, source);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new SkipException($"gcc cannot run here ({e.Message}): the C program is built with it");
+        }
+        Assert.True(gcc.ExitCode == 0, gcc.ToString());
+        var run = Kvmsharp("exec", "--kernel", "emulated", "--arch", "x86_64", "--", program);
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal("guest_memfd 1 flags 3", run.Stdout.Trim());
+    }
+
     [KvmFact]
     public void The_installed_command_runs_the_hello_guest_on_this_machines_kvm()
     {
