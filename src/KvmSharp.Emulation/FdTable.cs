@@ -70,11 +70,7 @@ internal sealed class FdTable(IFdNumberSource? numbers = null)
     {
         if (!_files.TryGetValue(of, out var file)) return Err.EBADF;
         file.Get();
-        if (_files.Remove(fd, out var replaced))
-        {
-            if (replaced is Fs.EventFdFile eventFd) eventFd.Ctx.StopMirroring(fd);
-            replaced.Put();
-        }
+        if (_files.Remove(fd, out var replaced)) Drop(fd, replaced);
         _files[fd] = file;
         return fd;
     }
@@ -86,8 +82,7 @@ internal sealed class FdTable(IFdNumberSource? numbers = null)
     public long Forget(int fd)
     {
         if (!_files.Remove(fd, out var file)) return Err.EBADF;
-        if (file is Fs.EventFdFile eventFd) eventFd.Ctx.StopMirroring(fd);
-        file.Put();
+        Drop(fd, file);
         return 0;
     }
 
@@ -95,10 +90,17 @@ internal sealed class FdTable(IFdNumberSource? numbers = null)
     public long Close(int fd)
     {
         if (!_files.Remove(fd, out var file)) return Err.EBADF;
-        if (file is Fs.EventFdFile eventFd) eventFd.Ctx.StopMirroring(fd);
+        // First: an eventfd must stop mirroring before its real descriptor goes back to the process.
+        Drop(fd, file);
         if (numbers is not null) numbers.Release(fd);
         else _free.Add(fd);
-        file.Put();
         return 0;
+    }
+
+    // The table's reference to the file at fd goes (fput), and an eventfd stops mirroring into that number.
+    private static void Drop(int fd, KernelFile file)
+    {
+        if (file is Fs.EventFdFile eventFd) eventFd.Ctx.StopMirroring(fd);
+        file.Put();
     }
 }

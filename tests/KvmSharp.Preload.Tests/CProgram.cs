@@ -42,28 +42,44 @@ internal sealed class CProgram
     {
         string source = Path.Combine(Sources, relativeSource);
         if (!File.Exists(source)) throw new FileNotFoundException($"{source} was not copied: check the None items in the csproj");
-        string output = Path.Combine(Path.GetTempPath(), $"kvmsharp-preload-tests-{Environment.ProcessId}",
-            Path.GetFileNameWithoutExtension(relativeSource) + (flags.Length == 0 ? "" : "-" + Math.Abs(string.Join(' ', flags).GetHashCode(StringComparison.Ordinal))));
-        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
-        var start = new ProcessStartInfo("gcc") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in (string[])["-O2", "-Wall", "-Werror", "-I", Path.Combine(Sources, "uapi", "include"),
-                     "-I", Path.Combine(Sources, "uapi", "shim"), .. flags, "-o", output, source])
-            start.ArgumentList.Add(arg);
-        Process gcc;
+        string output = OutputPath(Path.GetFileNameWithoutExtension(relativeSource) +
+            (flags.Length == 0 ? "" : "-" + Math.Abs(string.Join(' ', flags).GetHashCode(StringComparison.Ordinal))));
+        string? unavailable = Compile("gcc", ["-O2", "-Wall", "-Werror", "-I", Path.Combine(Sources, "uapi", "include"),
+            "-I", Path.Combine(Sources, "uapi", "shim"), .. flags, "-o", output, source], relativeSource);
+        return unavailable is null ? new CProgram(output, null) : new CProgram(null, unavailable);
+    }
+
+    /// <summary>Where this test run puts the program called <paramref name="name"/>.</summary>
+    public static string OutputPath(string name)
+    {
+        string directory = Path.Combine(Path.GetTempPath(), $"kvmsharp-preload-tests-{Environment.ProcessId}");
+        Directory.CreateDirectory(directory);
+        return Path.Combine(directory, name);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="compiler"/> on <paramref name="what"/>: null when it built, why it cannot run when it is
+    /// not installed; its errors fail the test.
+    /// </summary>
+    public static string? Compile(string compiler, IEnumerable<string> arguments, string what)
+    {
+        var start = new ProcessStartInfo(compiler) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string arg in arguments) start.ArgumentList.Add(arg);
+        Process process;
         try
         {
-            gcc = Process.Start(start)!;
+            process = Process.Start(start)!;
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            return new CProgram(null, $"gcc cannot run here ({e.Message}): the C programs of kvmsharp exec's tests are built with it");
+            return $"{Path.GetFileName(compiler)} cannot run here ({e.Message}): the programs of kvmsharp exec's tests are built with it";
         }
-        using (gcc)
+        using (process)
         {
-            string errors = gcc.StandardError.ReadToEnd();
-            gcc.WaitForExit();
-            Assert.True(gcc.ExitCode == 0, $"gcc failed on {relativeSource}:\n{errors}");
+            string errors = process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            Assert.True(process.ExitCode == 0, $"{Path.GetFileName(compiler)} failed on {what}:\n{errors}");
         }
-        return new CProgram(output, null);
+        return null;
     }
 }

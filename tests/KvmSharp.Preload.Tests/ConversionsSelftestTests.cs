@@ -1,6 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Text.RegularExpressions;
-
 namespace KvmSharp.Preload.Tests;
 
 /// <summary>
@@ -10,7 +8,7 @@ namespace KvmSharp.Preload.Tests;
 /// a page converted to private raising SIGBUS at its address — the bridge's PROT_NONE protection following each
 /// conversion.
 /// </summary>
-public sealed partial class ConversionsSelftestTests
+public sealed class ConversionsSelftestTests
 {
     private static readonly CProgram Selftest = CProgram.Get("guest_memfd_conversions_test.c");
 
@@ -19,7 +17,7 @@ public sealed partial class ConversionsSelftestTests
     {
         Skip.If(Selftest.Unavailable is not null, Selftest.Unavailable);
         var run = ExecRun.Of(["--kernel", "emulated", "--arch", "x86_64", "--in-place-conversion"], Selftest.Executable!);
-        var (pass, fail, _) = Totals(run);
+        var (pass, fail, _) = run.TapTotals();
         Assert.True(run.ExitCode == 0 && fail == 0 && pass >= 8, run.ToString());
         foreach (string name in new[] { "init_private", "init_shared", "indexing", "truncate", "forked_accesses" })
             Assert.Contains(run.Lines, l => l.StartsWith("ok ", StringComparison.Ordinal) && l.Contains(name, StringComparison.Ordinal) && !l.Contains("# SKIP", StringComparison.Ordinal));
@@ -33,21 +31,9 @@ public sealed partial class ConversionsSelftestTests
         Skip.If(Selftest.Unavailable is not null, Selftest.Unavailable);
         string[] options = kernel == "linux" ? ["--kernel", "linux"] : ["--kernel", "emulated", "--arch", "x86_64"];
         var run = ExecRun.Of(options, Selftest.Executable!);
-        var (pass, fail, skip) = Totals(run);
+        var (pass, fail, skip) = run.TapTotals();
         Assert.True(run.ExitCode == 0 && pass == 0 && fail == 0 && skip > 0, run.ToString());
         Assert.All(run.Lines.Where(l => l.StartsWith("ok ", StringComparison.Ordinal)),
             l => Assert.Contains("KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES", l, StringComparison.Ordinal));
     }
-
-    private static (int Pass, int Fail, int Skip) Totals(ExecRun run)
-    {
-        var m = TotalsLine().Match(run.Stdout);
-        Assert.True(m.Success, $"no totals line\n{run}");
-        return (int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture),
-            int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture),
-            int.Parse(m.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture));
-    }
-
-    [GeneratedRegex(@"# totals: pass:(\d+) fail:(\d+) skip:(\d+)")]
-    private static partial Regex TotalsLine();
 }

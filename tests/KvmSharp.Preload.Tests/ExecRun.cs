@@ -24,6 +24,16 @@ internal sealed record ExecRun(int ExitCode, string Stdout, string Stderr)
 
     public string[] Lines => Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
+    /// <summary>The "# totals: pass:P fail:F skip:S" line of a TAP program (CPrograms/tap.h); fails the test without one.</summary>
+    public (int Pass, int Fail, int Skip) TapTotals()
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(Stdout, @"# totals: pass:(\d+) fail:(\d+) skip:(\d+)");
+        Assert.True(m.Success, $"no totals line\n{this}");
+        return (Number(1), Number(2), Number(3));
+
+        int Number(int group) => int.Parse(m.Groups[group].Value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
 
     // The first run loads the command's assemblies and makes .NET open what it keeps for every child process (the

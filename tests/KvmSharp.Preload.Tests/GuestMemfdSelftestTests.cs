@@ -9,7 +9,7 @@ namespace KvmSharp.Preload.Tests;
 /// kernel and, through <c>kvmsharp exec</c>, on the emulated kernel's presets — the emulator exact enough that a
 /// C VMM's own tests pass on it, private-page SIGBUS included.
 /// </summary>
-public sealed partial class GuestMemfdSelftestTests
+public sealed class GuestMemfdSelftestTests
 {
     private static readonly CProgram Selftest = CProgram.Get("guest_memfd_test.c");
 
@@ -18,7 +18,7 @@ public sealed partial class GuestMemfdSelftestTests
     {
         Skip.If(Selftest.Unavailable is not null, Selftest.Unavailable);
         var run = ExecRun.Of(["--kernel", "linux"], Selftest.Executable!);
-        var totals = Totals(run);
+        var totals = run.TapTotals();
         Assert.True(run.ExitCode == 0 && totals.Fail == 0, run.ToString());
         // Without guest_memfd in this kernel every case skips, each with its reason: then nothing was shown here.
         Skip.If(totals.Pass == 0, $"the real kernel ran no case ({totals.Skip} skipped): {FirstSkipReason(run)}");
@@ -32,7 +32,7 @@ public sealed partial class GuestMemfdSelftestTests
     {
         Skip.If(Selftest.Unavailable is not null, Selftest.Unavailable);
         var run = ExecRun.Of(["--kernel", "emulated", .. preset.Split(' ')], Selftest.Executable!);
-        var totals = Totals(run);
+        var totals = run.TapTotals();
         Assert.True(run.ExitCode == 0 && totals.Fail == 0, run.ToString());
         Assert.True(totals.Pass >= minimumPassed, $"only {totals.Pass} cases passed\n{run}");
         // test_fault_private: touching a page of a guest_memfd without INIT_SHARED must raise SIGBUS (the bridge's
@@ -60,18 +60,6 @@ public sealed partial class GuestMemfdSelftestTests
         Assert.Equal(real.ExitCode, emulated.ExitCode);
     }
 
-    private static (int Pass, int Fail, int Skip) Totals(ExecRun run)
-    {
-        var m = TotalsLine().Match(run.Stdout);
-        Assert.True(m.Success, $"no totals line\n{run}");
-        return (int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture),
-            int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture),
-            int.Parse(m.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture));
-    }
-
     private static string FirstSkipReason(ExecRun run) =>
         run.Lines.Select(l => l.Split("# SKIP ", 2)).FirstOrDefault(p => p.Length == 2)?[1] ?? "(no reason printed)";
-
-    [GeneratedRegex(@"# totals: pass:(\d+) fail:(\d+) skip:(\d+)")]
-    private static partial Regex TotalsLine();
 }

@@ -1,6 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Diagnostics;
-
 namespace KvmSharp.Preload.Tests;
 
 /// <summary>
@@ -42,15 +40,9 @@ public sealed class RustVmmTests
         string? rustc = new[] { Environment.GetEnvironmentVariable("PATH")?.Split(':') ?? [], [Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cargo", "bin")] }
             .SelectMany(d => d).Select(d => Path.Combine(d, "rustc")).FirstOrDefault(File.Exists);
         if (rustc is null) return (null, "rustc is not installed (PATH, ~/.cargo/bin): the Rust VMM cannot be built");
-        string output = Path.Combine(Path.GetTempPath(), $"kvmsharp-preload-tests-{Environment.ProcessId}", "gmem_vmm");
-        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
-        var start = new ProcessStartInfo(rustc) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in (string[])["-O", "--edition", "2021", "-o", output, Path.Combine(AppContext.BaseDirectory, "RustPrograms", "gmem_vmm.rs")])
-            start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        string errors = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"rustc failed:\n{errors}");
-        return (output, null);
+        string output = CProgram.OutputPath("gmem_vmm");
+        string? unavailable = CProgram.Compile(rustc, ["-O", "--edition", "2021", "-o", output,
+            Path.Combine(AppContext.BaseDirectory, "RustPrograms", "gmem_vmm.rs")], "gmem_vmm.rs");
+        return unavailable is null ? (output, null) : (null, unavailable);
     }
 }

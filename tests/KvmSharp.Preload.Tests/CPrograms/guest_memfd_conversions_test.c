@@ -39,6 +39,8 @@
 #include <linux/falloc.h>
 #include <linux/kvm.h>
 
+#include "tap.h"
+
 /* Guards against -I order mistakes: the host's 6.1 linux/kvm.h has no guest_memfd and must not be the one read. */
 #ifndef KVM_CAP_GUEST_MEMFD_FLAGS
 #error "linux/kvm.h is not the vendored upstream header (no KVM_CAP_GUEST_MEMFD_FLAGS)"
@@ -82,37 +84,8 @@ static int kvm_fd = -1;
 
 /* ---- TAP reporting: one line per case; a failed check ends only its case. ---- */
 
-static unsigned int case_nr, n_pass, n_fail, n_skip;
 static const char *case_name;
-static char case_failure[512];  /* first failed check of the running case; empty while it passes */
-static const char *case_skip;   /* why the running case could not run here */
 static const char *all_skip;    /* set when the kernel lacks what main() requires: every case skips with it */
-
-static const char *ename(int err)
-{
-	const char *name = err ? strerrorname_np(err) : "no errno";
-
-	return name ? name : "unknown errno";
-}
-
-/* A call's errno name when it failed (ret < 0); after a success errno is stale, so say "success". */
-static const char *err_of(long ret)
-{
-	return ret < 0 ? ename(errno) : "success";
-}
-
-static void case_fail(int line, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (case_failure[0])
-		return;
-	n = snprintf(case_failure, sizeof(case_failure), "line %d: ", line);
-	va_start(ap, fmt);
-	vsnprintf(case_failure + n, sizeof(case_failure) - n, fmt, ap);
-	va_end(ap);
-}
 
 /* Every helper returns false once its case failed; CHECK records why, TRY passes a helper's failure up. */
 #define CHECK(cond, ...)                                          \
@@ -130,19 +103,7 @@ static void case_fail(int line, const char *fmt, ...)
 
 static void case_end(void)
 {
-	case_nr++;
-	if (case_failure[0]) {
-		n_fail++;
-		printf("not ok %u %s # %s\n", case_nr, case_name, case_failure);
-	} else if (case_skip) {
-		n_skip++;
-		printf("ok %u %s # SKIP %s\n", case_nr, case_name, case_skip);
-	} else {
-		n_pass++;
-		printf("ok %u %s\n", case_nr, case_name);
-	}
-	/* A crash in the next case (e.g. an unexpected signal) must not swallow this line. */
-	fflush(stdout);
+	case_report(case_name);
 }
 
 /* ---- Host accesses that may fault: upstream's TEST_EXPECT_SIGBUS scheme, also used for accesses that must not. ---- */
@@ -728,12 +689,6 @@ static const char *requirements(void)
 	}
 	return NULL;
 #endif
-}
-
-static void print_totals(void)
-{
-	printf("1..%u\n", case_nr);
-	printf("# totals: pass:%u fail:%u skip:%u\n", n_pass, n_fail, n_skip);
 }
 
 int main(void)

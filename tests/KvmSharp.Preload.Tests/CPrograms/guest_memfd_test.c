@@ -38,6 +38,8 @@
 
 #include <linux/falloc.h>
 #include <linux/kvm.h>
+
+#include "tap.h"
 #include <linux/mempolicy.h>
 
 /* Guards against -I order mistakes: the host's 6.1 linux/kvm.h has no guest_memfd and must not be the one read. */
@@ -68,37 +70,8 @@ static int kvm_fd;
 
 /* ---- TAP reporting: one line per case; a failed check ends only its case. ---- */
 
-static unsigned int case_nr, n_pass, n_fail, n_skip;
 static char case_label[128];
-static char case_failure[512];  /* first failed check of the running case; empty while it passes */
-static const char *case_skip;   /* why the running case could not run here */
 static const char *gmem_skip;   /* set when KVM_CAP_GUEST_MEMFD is 0: every gmem case skips with it */
-
-static const char *ename(int err)
-{
-	const char *name = err ? strerrorname_np(err) : "no errno";
-
-	return name ? name : "unknown errno";
-}
-
-/* A call's errno name when it failed (ret < 0); after a success errno is stale, so say "success". */
-static const char *err_of(long ret)
-{
-	return ret < 0 ? ename(errno) : "success";
-}
-
-static void case_fail(int line, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (case_failure[0])
-		return;
-	n = snprintf(case_failure, sizeof(case_failure), "line %d: ", line);
-	va_start(ap, fmt);
-	vsnprintf(case_failure + n, sizeof(case_failure) - n, fmt, ap);
-	va_end(ap);
-}
 
 static bool case_failed(void)
 {
@@ -133,19 +106,7 @@ static void case_start(unsigned long vm_type, long long flags, const char *name)
 
 static void case_end(void)
 {
-	case_nr++;
-	if (case_failed()) {
-		n_fail++;
-		printf("not ok %u %s # %s\n", case_nr, case_label, case_failure);
-	} else if (case_skip) {
-		n_skip++;
-		printf("ok %u %s # SKIP %s\n", case_nr, case_label, case_skip);
-	} else {
-		n_pass++;
-		printf("ok %u %s\n", case_nr, case_label);
-	}
-	/* A crash in the next case (e.g. an unexpected signal) must not swallow this line. */
-	fflush(stdout);
+	case_report(case_label);
 }
 
 #define RUN_CASE(vm_type, flags, name, call)          \
@@ -994,12 +955,6 @@ static void test_guest_memfd_guest(void)
 	case_skip = "the hand-assembled guest is x86 real-mode code (x86 only)";
 }
 #endif
-
-static void print_totals(void)
-{
-	printf("1..%u\n", case_nr);
-	printf("# totals: pass:%u fail:%u skip:%u\n", n_pass, n_fail, n_skip);
-}
 
 int main(void)
 {
