@@ -64,6 +64,12 @@ internal sealed class KvmVcpu : IDisposable
     public volatile bool SignalPending;
 
     /// <summary>
+    /// vcpu-&gt;sigset_active / vcpu-&gt;sigset (KVM_SET_SIGNAL_MASK): the signal mask of the thread inside KVM_RUN,
+    /// or null for the thread's own. Replaced whole, so a kick on another thread reads one consistent value.
+    /// </summary>
+    public volatile KvmSigset? RunSignalMask;
+
+    /// <summary>
     /// The wait queue a blocked vCPU (kvm_vcpu_block / kvm_vcpu_halt) sleeps on (vcpu-&gt;wait): a futex word that
     /// <see cref="Kick"/> advances, so a sleep ends at a due time to the microsecond and a kick ends it at once.
     /// </summary>

@@ -69,6 +69,7 @@ internal sealed class KvmVcpuFile : KernelFile
         {
             // kvm_vcpu_ioctl's generic switch, before kvm_arch_vcpu_ioctl on every arch.
             if (request == KvmIoctls.KVM_GET_STATS_FD) return KvmMain.BinaryStats.GetStatsFd.VcpuIoctl(Vcpu);
+            if (request == KvmIoctls.KVM_SET_SIGNAL_MASK) return SetSignalMask.Ioctl(Vcpu, arg);
             if (Kvm.Kernel.Config.Architecture != Architecture.X86_64) return Arm64.Arm64VcpuIoctls.Ioctl(Vcpu, request, arg);
             if (request == KvmIoctls.KVM_RUN)
                 return arg.Value != 0 ? Err.EINVAL : RunWithGuestFpu();

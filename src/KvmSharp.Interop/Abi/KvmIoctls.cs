@@ -104,6 +104,11 @@ public static class KvmIoctls
     public static readonly uint KVM_SET_REGS = _IOW(KVMIO, 0x82, Size<kvm_regs>());
     public static readonly uint KVM_GET_SREGS = _IOR(KVMIO, 0x83, Size<kvm_sregs>());
     public static readonly uint KVM_SET_SREGS = _IOW(KVMIO, 0x84, Size<kvm_sregs>());
+    /// <summary>
+    /// The signal mask the vCPU's thread has while inside KVM_RUN (<see cref="kvm_signal_mask"/> + 8 bytes of sigset;
+    /// a NULL argument drops it): a VMM blocks its kick signal outside KVM_RUN and lets it stop the guest inside.
+    /// </summary>
+    public static readonly uint KVM_SET_SIGNAL_MASK = _IOW(KVMIO, 0x8b, Size<kvm_signal_mask>());
     /// <summary>x86: replaces the vCPU's CPUID table (<see cref="kvm_cpuid2"/> header + entries).</summary>
     public static readonly uint KVM_SET_CPUID2 = _IOW(KVMIO, 0x90, Size<kvm_cpuid2>());
     /// <summary>x86: reads the vCPU's CPUID table (E2BIG when nent is below the table's size).</summary>
@@ -253,6 +258,7 @@ public static class KvmIoctls
         if (request == KVM_SET_REGS) return nameof(KVM_SET_REGS);
         if (request == KVM_GET_SREGS) return nameof(KVM_GET_SREGS);
         if (request == KVM_SET_SREGS) return nameof(KVM_SET_SREGS);
+        if (request == KVM_SET_SIGNAL_MASK) return nameof(KVM_SET_SIGNAL_MASK);
         if (request == KVM_PRE_FAULT_MEMORY) return nameof(KVM_PRE_FAULT_MEMORY);
         if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP) return nameof(KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP);
         if (request == KVM_GET_SUPPORTED_CPUID) return nameof(KVM_GET_SUPPORTED_CPUID);

@@ -29,6 +29,8 @@ public class IoctlNumberTests
         { nameof(KvmIoctls.KVM_SET_REGS), KvmIoctls.KVM_SET_REGS, 0x4090AE82 },
         { nameof(KvmIoctls.KVM_GET_SREGS), KvmIoctls.KVM_GET_SREGS, 0x8138AE83 },
         { nameof(KvmIoctls.KVM_SET_SREGS), KvmIoctls.KVM_SET_SREGS, 0x4138AE84 },
+        // _IOW(KVMIO, 0x8b, struct kvm_signal_mask): the struct is its 4-byte len (sigset[0] adds nothing).
+        { nameof(KvmIoctls.KVM_SET_SIGNAL_MASK), KvmIoctls.KVM_SET_SIGNAL_MASK, 0x4004AE8B },
         // Probed on the host (Linux 6.18 headers' value from a C program): _IOW(KVMIO, 0x9b, 72-byte kvm_guest_debug).
         { nameof(KvmIoctls.KVM_SET_GUEST_DEBUG), KvmIoctls.KVM_SET_GUEST_DEBUG, 0x4048AE9B },
         // x86 machine checks (KVM_CAP_MCE): _IOW(KVMIO, 0x9c, __u64) and _IOR(KVMIO, 0x9d, __u64).
