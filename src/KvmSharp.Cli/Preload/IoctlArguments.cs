@@ -30,7 +30,8 @@ internal static class IoctlArguments
     {
         uint direction = request >> 30;
         int size = (int)((request >> 16) & 0x3fff);
-        if (direction == 0) return kernel.Ioctl(fd, request, (ulong)arg);
+        // _IO, or a NULL pointer, which some requests take as "none" (KVM_SET_SIGNAL_MASK): the integer itself.
+        if (direction == 0 || arg == 0) return kernel.Ioctl(fd, request, (ulong)arg);
         int length = Math.Min(MaxLength, ArgumentLength(request, size, arg));
         if (realKernel) return PassOn(kernel, fd, request, arg, length);
         byte[] buffer = new byte[length];
@@ -85,6 +86,8 @@ internal static class IoctlArguments
         if (request == KvmIoctls.KVM_GET_MSR_INDEX_LIST || request == KvmIoctls.KVM_GET_MSR_FEATURE_INDEX_LIST) return 4 + Count(arg) * 4;
         // struct kvm_reg_list: a u64 count and u64 ids.
         if (request == KvmArm64Ioctls.KVM_GET_REG_LIST) return 8 + Count(arg) * 8;
+        // struct kvm_signal_mask: a u32 len and that many bytes of sigset (the kernel takes only 8).
+        if (request == KvmIoctls.KVM_SET_SIGNAL_MASK) return 4 + Count(arg);
         // _IOWR(KVMIO, 0xba, unsigned long): the number says "a pointer", the kernel reads kvm_sev_cmd / kvm_tdx_cmd.
         if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP) return Math.Max(Unsafe.SizeOf<kvm_sev_cmd>(), Unsafe.SizeOf<kvm_tdx_cmd>());
         // KVM_GET_XSAVE2 writes KVM_CAP_XSAVE2's size (more than struct kvm_xsave when AMX is offered).

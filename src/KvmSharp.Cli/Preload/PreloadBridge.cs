@@ -79,18 +79,53 @@ public static partial class PreloadBridge
     [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_ioctl")]
     public static long Ioctl(int fd, nuint request, nuint arg) => Guard("ioctl", () => WithFd(fd, f =>
     {
-        // The emulated kernel knows a thread in KVM_RUN by its .NET id; a kick names the thread's Linux tid.
-        if ((uint)request == Abi.KvmIoctls.KVM_RUN) RunningThreads[LinuxKernel.Instance.GetTid()] = Kernel.GetTid();
-        return IoctlArguments.Call(Kernel, f, (uint)request, arg, realKernel: s_emulated is null, (r, argument) =>
+        bool run = (uint)request == Abi.KvmIoctls.KVM_RUN;
+        try
         {
-            if (s_emulated is { } emulated) ProcessMemory.SlotSet(emulated, r, argument);
-        });
+            return IoctlArguments.Call(Kernel, f, (uint)request, arg, realKernel: s_emulated is null, (r, argument) =>
+            {
+                if (s_emulated is { } emulated) ProcessMemory.SlotSet(emulated, r, argument);
+            });
+        }
+        finally
+        {
+            if (run) s_emulated?.EndExpectedRun();
+        }
     }));
 
     /// <summary>
-    /// The program signalled thread <paramref name="tid"/> (pthread_kill, tgkill) while it was in KVM_RUN: as the real
-    /// kernel's signal_pending check does, that KVM_RUN returns EINTR (EmulatedKernel.KickThread). The signal itself was
-    /// delivered by the library first, so the program's handler ran as it would have.
+    /// Called by the library just before it enters KVM_RUN on vCPU <paramref name="fd"/>: from now on a kick for this
+    /// thread (<see cref="Kick"/>) is a signal pending at entry, which the run answers with EINTR, even if it comes
+    /// before the run is inside the emulated kernel (<see cref="EmulatedKernel.ExpectRun"/>). Returns 1 and the vCPU's
+    /// KVM_SET_SIGNAL_MASK mask at <paramref name="mask"/> when it has one — the library applies it to the thread for
+    /// the run, as kvm_sigset_activate does —, 0 when it has none, or -errno (the run then fails the same way).
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_prepare_run")]
+    public static long PrepareRun(int fd, nint mask) => Guard("prepare run", () =>
+    {
+        // The library's own variable on its stack, not a program pointer.
+        Marshal.WriteInt64(mask, 0);
+        if (s_emulated is not { } emulated) return 0;
+        // The emulated kernel knows a thread by its .NET id; a kick names the thread's Linux tid.
+        RunningThreads[LinuxKernel.Instance.GetTid()] = emulated.GetTid();
+        emulated.ExpectRun();
+        var f = emulated.Adopt(fd);
+        try
+        {
+            long rc = emulated.VcpuRunSignalMask(f, out ulong bits);
+            Marshal.WriteInt64(mask, (long)bits);
+            return rc;
+        }
+        finally
+        {
+            f.SetHandleAsInvalid();
+        }
+    });
+
+    /// <summary>
+    /// A signal the program handles reached thread <paramref name="tid"/> while it was in KVM_RUN (or about to enter
+    /// it): as the real kernel's signal_pending check does, that KVM_RUN returns EINTR (EmulatedKernel.KickThread). The
+    /// library keeps the signal and delivers it again once the run returned, where the kernel would have.
     /// </summary>
     [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_kick")]
     public static long Kick(int tid) => Guard("kick", () =>

@@ -21,8 +21,9 @@ internal static class SetSignalMask
 
     public static long Ioctl(KvmVcpu vcpu, IoctlArg arg)
     {
-        // "p = NULL; if (argp) { ... }": a NULL argument drops the mask (sigset_active = 0).
-        if (arg.Value == 0)
+        // "p = NULL; if (argp) { ... }": a NULL argument drops the mask (sigset_active = 0). An empty buffer is a
+        // pointer to nothing readable, not NULL.
+        if (!arg.IsPointer && arg.Value == 0)
         {
             vcpu.RunSignalMask = null;
             return 0;

@@ -10,13 +10,16 @@
 //   * the program's calls on those descriptors (ioctl, mmap, close, read, fallocate ...) and on the memory mapped
 //     from them (munmap, madvise) go to the bridge; everything else goes to libc untouched.
 //
+// The program's signal handlers and KVM_RUN live in signals.c.
+//
 // Calls made while the bridge runs on this thread (the runtime's and the emulated kernel's own mmap, close ...)
 // always go to libc: the thread-local `in_bridge` says so. Set by `kvmsharp exec` (Commands/ExecCommand.cs):
 //   KVMSHARP_PRELOAD_HOSTFXR        path of libhostfxr.so
 //   KVMSHARP_PRELOAD_RUNTIMECONFIG  KvmSharp.Cli.runtimeconfig.json
 //   KVMSHARP_PRELOAD_ASSEMBLY       KvmSharp.Cli.dll
 //   KVMSHARP_PRELOAD_KERNEL         the kernel options, one per line (read by the managed half)
-#define _GNU_SOURCE
+#include "preload.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,11 +40,6 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define EXPORT __attribute__((visibility("default")))
-
-/* _IO(KVMIO, 0x80): include/uapi/linux/kvm.h KVM_RUN (the system headers here are older than this project's uAPI). */
-#define KVM_RUN_REQUEST 0xAE80UL
-
 /* hostfxr.h and coreclr_delegates.h (dotnet/runtime, src/native/corehost): the declarations used here. */
 typedef void *hostfxr_handle;
 typedef int32_t (*hostfxr_initialize_for_runtime_config_fn)(const char *runtime_config_path, const void *parameters,
@@ -56,32 +54,7 @@ typedef int (*load_assembly_and_get_function_pointer_fn)(const char *assembly_pa
 
 /* ---- libc's own functions ---------------------------------------------------------------------------------- */
 
-static struct {
-    int (*open)(const char *, int, ...);
-    int (*openat)(int, const char *, int, ...);
-    int (*close)(int);
-    int (*dup)(int);
-    int (*dup2)(int, int);
-    int (*dup3)(int, int, int);
-    int (*fcntl)(int, int, ...);
-    int (*ioctl)(int, unsigned long, ...);
-    int (*pthread_kill)(pthread_t, int);
-    int (*tgkill)(pid_t, pid_t, int);
-    void *(*mmap)(void *, size_t, int, int, int, off_t);
-    int (*munmap)(void *, size_t);
-    int (*mprotect)(void *, size_t, int);
-    void *(*mremap)(void *, size_t, size_t, int, ...);
-    int (*madvise)(void *, size_t, int);
-    int (*fallocate)(int, int, off_t, off_t);
-    ssize_t (*read)(int, void *, size_t);
-    ssize_t (*write)(int, const void *, size_t);
-    ssize_t (*pread)(int, void *, size_t, off_t);
-    ssize_t (*pwrite)(int, const void *, size_t, off_t);
-    off_t (*lseek)(int, off_t, int);
-    int (*fstat)(int, struct stat *);
-    int (*ftruncate)(int, off_t);
-    int (*eventfd)(unsigned int, int);
-} libc;
+struct libc_functions libc;
 
 __attribute__((constructor)) static void find_libc(void)
 {
@@ -92,8 +65,8 @@ __attribute__((constructor)) static void find_libc(void)
     libc.dup2 = dlsym(RTLD_NEXT, "dup2");
     libc.dup3 = dlsym(RTLD_NEXT, "dup3");
     libc.fcntl = dlsym(RTLD_NEXT, "fcntl");
-    libc.pthread_kill = dlsym(RTLD_NEXT, "pthread_kill");
-    libc.tgkill = dlsym(RTLD_NEXT, "tgkill");
+    libc.sigaction = dlsym(RTLD_NEXT, "sigaction");
+    libc.pthread_create = dlsym(RTLD_NEXT, "pthread_create");
     libc.ioctl = dlsym(RTLD_NEXT, "ioctl");
     libc.mmap = dlsym(RTLD_NEXT, "mmap");
     libc.munmap = dlsym(RTLD_NEXT, "munmap");
@@ -113,38 +86,17 @@ __attribute__((constructor)) static void find_libc(void)
 
 /* ---- the managed entry points (PreloadBridge.cs) ----------------------------------------------------------- */
 
-static struct {
-    long (*start)(void);
-    long (*open)(const char *path, int flags);
-    long (*close)(int fd);
-    long (*ioctl)(int fd, unsigned long request, unsigned long arg);
-    long (*mmap)(unsigned long address, unsigned long length, int prot, int flags, int fd, long offset);
-    long (*munmap)(unsigned long address, unsigned long length);
-    long (*madvise)(unsigned long address, unsigned long length, int advice);
-    long (*fallocate)(int fd, int mode, long offset, long length);
-    long (*read)(int fd, unsigned long buffer, unsigned long count);
-    long (*write)(int fd, unsigned long buffer, unsigned long count);
-    long (*pread)(int fd, unsigned long buffer, unsigned long count, long offset);
-    long (*pwrite)(int fd, unsigned long buffer, unsigned long count, long offset);
-    long (*lseek)(int fd, long offset, int whence);
-    long (*fstat)(int fd, unsigned long stat_buffer);
-    long (*ftruncate)(int fd, long length);
-    long (*host_fault)(unsigned long address);
-    long (*dup)(int old_fd, int new_fd);
-    long (*forget)(unsigned long address, unsigned long length);
-    long (*kick)(int tid);
-    long (*eventfd)(unsigned int initial_value, int flags);
-} bridge;
+struct bridge_functions bridge;
 
-static __thread int in_bridge;
+__thread int in_bridge __attribute__((tls_model("initial-exec")));
 static pthread_once_t bridge_once = PTHREAD_ONCE_INIT;
 static int bridge_errno;          /* why the bridge could not start (0: it did) */
-static _Atomic int bridge_ready; /* set once every entry point is there */
+_Atomic int bridge_ready; /* set once every entry point is there */
 /* 1: the emulated kernel (descriptors it lends, eventfds, kicks, private-page faults); 0: the real kernel, routed
  * here only to be traced (--kernel linux --trace): its descriptors are the program's own, marked as they appear. */
-static int bridge_emulated;
+int bridge_emulated;
 
-static void complain(const char *what, const char *detail)
+void complain(const char *what, const char *detail)
 {
     fprintf(stderr, "kvmsharp-preload: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
 }
@@ -155,8 +107,8 @@ static int overlaps_range(uintptr_t start, size_t length);
 
 /* The emulated kernel makes private guest_memfd pages PROT_NONE in this process (EmulatedKernel.ProtectsPrivatePages),
  * so touching one faults with SIGSEGV; the kernel's answer (kvm_gmem_fault_user_mapping: VM_FAULT_SIGBUS) is SIGBUS
- * with BUS_ADRERR at that address, which is what the program gets instead. Every other SIGSEGV goes on to the handler
- * that was there before (the .NET runtime's, which passes faults outside managed code on to the default action). */
+ * with BUS_ADRERR at that address, which is what the program gets instead. Every other SIGSEGV goes to the program's
+ * own action (signals.c) or, on a thread running .NET code, to the runtime's handler that was there before. */
 static struct sigaction previous_segv;
 
 static void pass_on_segv(int signal, siginfo_t *info, void *context)
@@ -166,7 +118,7 @@ static void pass_on_segv(int signal, siginfo_t *info, void *context)
     } else if (previous_segv.sa_handler == SIG_DFL) {
         /* Returning re-runs the access, which then takes the default action (a core dump), as without us. */
         struct sigaction dfl = {.sa_handler = SIG_DFL};
-        sigaction(SIGSEGV, &dfl, NULL);
+        libc.sigaction(SIGSEGV, &dfl, NULL);
     } else if (previous_segv.sa_handler != SIG_IGN) {
         previous_segv.sa_handler(signal);
     }
@@ -185,7 +137,13 @@ static void on_segv(int signal, siginfo_t *info, void *context)
         syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), SIGBUS, &bus);
         return;
     }
-    pass_on_segv(signal, info, context);
+    /* A fault in .NET code is the runtime's (a NullReferenceException ...); one in the program's own code is the
+     * program's. Not through the runtime's handler: called here, off the alternate stack it was installed for, it
+     * aborts ("stack smashing detected") instead of passing the fault on. */
+    if (is_runtime_thread())
+        pass_on_segv(signal, info, context);
+    else
+        dispatch(signal, info, context);
 }
 
 static void catch_private_page_faults(void)
@@ -194,7 +152,7 @@ static void catch_private_page_faults(void)
      * SA_ONSTACK: the handler calls into .NET, which needs more stack than the runtime's alternate signal stack. */
     struct sigaction action = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO | SA_NODEFER};
     sigemptyset(&action.sa_mask);
-    sigaction(SIGSEGV, &action, &previous_segv);
+    libc.sigaction(SIGSEGV, &action, &previous_segv);
 }
 
 static int find_entry(load_assembly_and_get_function_pointer_fn load, const char *assembly, const char *method,
@@ -255,6 +213,7 @@ static void start_bridge(void)
         {"Ftruncate", offsetof(__typeof__(bridge), ftruncate)}, {"HostFault", offsetof(__typeof__(bridge), host_fault)},
         {"Dup", offsetof(__typeof__(bridge), dup)},           {"Forget", offsetof(__typeof__(bridge), forget)},
         {"Kick", offsetof(__typeof__(bridge), kick)},         {"EventFd", offsetof(__typeof__(bridge), eventfd)},
+        {"PrepareRun", offsetof(__typeof__(bridge), prepare_run)},
     };
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
         if (find_entry(load, assembly, entries[i].method, (void **)((char *)&bridge + entries[i].offset)) != 0)
@@ -265,7 +224,10 @@ static void start_bridge(void)
         return;
     }
     bridge_emulated = started == 0;
-    if (bridge_emulated) catch_private_page_faults();
+    if (bridge_emulated) {
+        catch_private_page_faults();
+        start_kick_forwarding();
+    }
     bridge_errno = 0;
     bridge_ready = 1;
 }
@@ -280,7 +242,7 @@ static int ensure_bridge(void)
 }
 
 /* A bridge result as libc returns it: the value, or -1 with errno. */
-static long answer(long rc)
+long answer(long rc)
 {
     if (rc < 0 && rc >= -4095) {
         errno = (int)-rc;
@@ -289,13 +251,6 @@ static long answer(long rc)
     return rc;
 }
 
-#define CALL_BRIDGE(call)                                                                                              \
-    ({                                                                                                                 \
-        in_bridge++;                                                                                                   \
-        long rc_ = bridge.call;                                                                                        \
-        in_bridge--;                                                                                                   \
-        answer(rc_);                                                                                                   \
-    })
 
 /* ---- which descriptors and which memory are the emulated kernel's ------------------------------------------ */
 
@@ -551,60 +506,6 @@ EXPORT int fcntl(int fd, int command, ...)
 
 EXPORT int fcntl64_alias(int fd, int command, ...) __asm__("fcntl64") __attribute__((alias("fcntl")));
 
-/* ---- signals that stop a vCPU --------------------------------------------------------------------------------
- * A VMM stops a vCPU thread with a signal: the kernel's KVM_RUN sees signal_pending() and returns EINTR. A thread in
- * an emulated KVM_RUN is running .NET code, which no signal interrupts, so a signal sent to it (pthread_kill, tgkill)
- * is also passed to the emulated kernel as a kick. The threads in KVM_RUN are kept here, by pthread and tid. */
-
-#define MAX_RUN_THREADS 1024
-static struct run_thread {
-    pthread_t thread;
-    pid_t tid;
-    _Atomic int running;
-} run_threads[MAX_RUN_THREADS];
-static _Atomic int run_thread_count;
-static pthread_mutex_t run_threads_lock = PTHREAD_MUTEX_INITIALIZER;
-static __thread struct run_thread *this_run_thread;
-
-static struct run_thread *run_thread_of_caller(void)
-{
-    if (this_run_thread) return this_run_thread;
-    pthread_mutex_lock(&run_threads_lock);
-    int i = run_thread_count;
-    if (i < MAX_RUN_THREADS) {
-        run_threads[i].thread = pthread_self();
-        run_threads[i].tid = gettid();
-        run_thread_count = i + 1;
-        this_run_thread = &run_threads[i];
-    }
-    pthread_mutex_unlock(&run_threads_lock);
-    return this_run_thread;
-}
-
-/* After a signal reached thread `tid` (or pthread `thread`): kick it if it is in KVM_RUN. */
-static void kick_if_running(int by_tid, pid_t tid, pthread_t thread)
-{
-    int count = run_thread_count;
-    for (int i = 0; i < count; i++) {
-        struct run_thread *r = &run_threads[i];
-        if (r->running && (by_tid ? r->tid == tid : pthread_equal(r->thread, thread))) CALL_BRIDGE(kick(r->tid));
-    }
-}
-
-EXPORT int pthread_kill(pthread_t thread, int signal)
-{
-    int rc = libc.pthread_kill(thread, signal);
-    if (rc == 0 && signal != 0 && bridge_ready && bridge_emulated) kick_if_running(0, 0, thread);
-    return rc;
-}
-
-EXPORT int tgkill(pid_t tgid, pid_t tid, int signal)
-{
-    int rc = libc.tgkill(tgid, tid, signal);
-    if (rc == 0 && signal != 0 && tgid == getpid() && bridge_ready && bridge_emulated) kick_if_running(1, tid, 0);
-    return rc;
-}
-
 EXPORT int ioctl(int fd, unsigned long request, ...)
 {
     va_list args;
@@ -612,13 +513,7 @@ EXPORT int ioctl(int fd, unsigned long request, ...)
     unsigned long arg = va_arg(args, unsigned long);
     va_end(args);
     if (!is_emulated(fd)) return libc.ioctl(fd, request, arg);
-    if (request == KVM_RUN_REQUEST) {
-        struct run_thread *self = run_thread_of_caller();
-        if (self) self->running = 1;
-        int rc = (int)CALL_BRIDGE(ioctl(fd, request, arg));
-        if (self) self->running = 0;
-        return rc;
-    }
+    if (request == KVM_RUN_REQUEST && bridge_emulated) return run_vcpu(fd, arg);
     int rc = (int)CALL_BRIDGE(ioctl(fd, request, arg));
     /* Traced: the descriptors KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_CREATE_GUEST_MEMFD and KVM_GET_STATS_FD return. */
     if (rc >= 0 && !bridge_emulated &&
