@@ -111,6 +111,17 @@ internal sealed class X86Kvm : KvmArch
 
     public override long EnableCap(Kvm kvm, in kvm_enable_cap cap) => Emulation.X86.VmEnableCap.Apply(kvm, cap);
 
+    /// <summary>
+    /// x86.c kvm_arch_vcpu_precreate: "if (!kvm->arch.max_vcpu_ids) kvm->arch.max_vcpu_ids = KVM_MAX_VCPU_IDS; if (id
+    /// >= kvm->arch.max_vcpu_ids) return -EINVAL;" (KVM_CAP_MAX_VCPU_ID, X86/VmEnableCap.cs), then the vendor's
+    /// vcpu_precreate (none for SVM).
+    /// </summary>
+    public override long VcpuPrecreate(Kvm kvm, int id)
+    {
+        if (kvm.X86MaxVcpuIds == 0) kvm.X86MaxVcpuIds = (ulong)MaxVcpuIds;
+        return (ulong)id >= kvm.X86MaxVcpuIds ? Err.EINVAL : 0;
+    }
+
     /// <summary>kvm_arch_dev_ioctl (x86.c): the /dev/kvm requests generic code does not know; default -EINVAL.</summary>
     public override long DevIoctl(uint request, IoctlArg arg)
     {
@@ -146,6 +157,9 @@ internal sealed class X86Kvm : KvmArch
         }
         if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP)
             return MemoryEncryptOp.VmIoctl(kvm, arg);
+        // kvm_arch_vm_ioctl KVM_X86_SET_MSR_FILTER (X86/MsrFilter.cs).
+        if (request == Emulation.X86.MsrFilter.KVM_X86_SET_MSR_FILTER)
+            return Emulation.X86.MsrFilter.SetIoctl(kvm, arg);
         // KVM_CREATE_IRQCHIP, KVM_GET/SET_IRQCHIP (x86.c) and the generic KVM_IRQ_LINE(_STATUS), KVM_SET_GSI_ROUTING,
         // KVM_SIGNAL_MSI (kvm_main.c) of the in-kernel irqchip (X86/Irqchip/IrqchipIoctls.cs).
         if (Config.X86InKernelIrqchip && Emulation.X86.Irqchip.IrqchipIoctls.IsVmRequest(request))

@@ -143,6 +143,27 @@ internal sealed class Kvm
     public bool GuestCanReadMsrPlatformInfo { get; set; } = true;
 
     /// <summary>
+    /// x86 kvm->arch.user_space_msr_mask: the KVM_MSR_EXIT_REASON_* a failed guest MSR access exits to userspace for
+    /// (KVM_CAP_X86_USER_SPACE_MSR; 0 at creation). X86/MsrFilter.cs.
+    /// </summary>
+    public ulong UserSpaceMsrMask { get; set; }
+
+    /// <summary>
+    /// x86 kvm->arch.max_vcpu_ids: 0 until KVM_CAP_MAX_VCPU_ID sets it or the first KVM_CREATE_VCPU makes it
+    /// KVM_MAX_VCPU_IDS (kvm_arch_vcpu_precreate); vCPU ids at or above it are refused.
+    /// </summary>
+    public ulong X86MaxVcpuIds { get; set; }
+
+    private X86.MsrFilter.Filter? _msrFilter;
+
+    /// <summary>x86 kvm->arch.msr_filter (KVM_X86_SET_MSR_FILTER; none at creation), replaced whole, read without the lock.</summary>
+    public X86.MsrFilter.Filter? MsrFilter
+    {
+        get => Volatile.Read(ref _msrFilter);
+        set => Volatile.Write(ref _msrFilter, value);
+    }
+
+    /// <summary>
     /// x86 kvm->arch.hypercall_exit_enabled: bit n set = hypercall n exits to userspace (KVM_CAP_EXIT_HYPERCALL).
     /// Written under the kernel lock by KVM_ENABLE_CAP, read by running vCPUs without it (READ_ONCE).
     /// </summary>

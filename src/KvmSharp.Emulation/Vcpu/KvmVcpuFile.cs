@@ -151,6 +151,8 @@ internal sealed class KvmVcpuFile : KernelFile
             if (request == KvmIoctls.KVM_GET_LAPIC) return X86.Irqchip.LapicIoctls.Get(Vcpu, arg);
             if (request == KvmIoctls.KVM_SET_LAPIC) return X86.Irqchip.LapicIoctls.Set(Vcpu, arg);
             if (request == KvmIoctls.KVM_NMI) return InterruptIoctls.Nmi(Vcpu.Cpu);
+            if (Sregs2.IsRequest(request)) return Sregs2.Ioctl(Vcpu, request, arg);
+            if (VapicIoctls.IsRequest(request)) return VapicIoctls.Ioctl(Vcpu, request, arg);
             if (TscAttributes.IsRequest(request)) return TscAttributes.Ioctl(Kvm, Vcpu, request, arg);
             if (KvmClock.IsVcpuRequest(request)) return Kvm.Clock.VcpuIoctl(Kvm, Vcpu.Id, request, arg.Value);
             if (request == KvmIoctls.KVM_ENABLE_CAP)

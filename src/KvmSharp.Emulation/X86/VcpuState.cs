@@ -108,6 +108,12 @@ internal sealed class VcpuState
     /// </summary>
     public bool EventRequested = true;
 
+    /// <summary>
+    /// vcpu->arch.tpr_access_reporting (KVM_TPR_ACCESS_REPORTING, X86/VapicIoctls.cs). The KVM_EXIT_TPR_ACCESS exits it
+    /// asks for (lapic.c apic_report_tpr_access) are not modelled.
+    /// </summary>
+    public bool TprAccessReporting;
+
     /// <summary>vcpu->arch.nmi_pending.</summary>
     public uint NmiPending;
 

@@ -53,6 +53,12 @@ internal sealed partial class Lapic
     /// </summary>
     private static readonly uint[] LvtMask = [0x110ff, 0x117ff, 0x117ff, 0x1f7ff, 0x1f7ff, 0x110ff];
 
+    /// <summary>
+    /// apic->vapic_addr (KVM_SET_VAPIC_ADDR, X86/VapicIoctls.cs): 0 = none. The TPR/ISR/IRR mirroring a non-zero address
+    /// asks for (lapic.c kvm_lapic_sync_to_vapic / kvm_lapic_sync_from_vapic) is not modelled.
+    /// </summary>
+    public ulong VapicAddr { get; set; }
+
     private readonly byte[] _regs = new byte[Abi.KvmConstants.KVM_APIC_REG_SIZE];
 
     /// <summary>
