@@ -74,6 +74,12 @@ public sealed class KvmTranscriptTests
         string[] trace = traced.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Contains(trace, l => l.StartsWith("open(\"/dev/kvm\"", StringComparison.Ordinal));
         Assert.Contains(trace, l => l.Contains("KVM_CREATE_VM", StringComparison.Ordinal) && l.EndsWith("vm#1", StringComparison.Ordinal));
+        // Descriptors the program duplicates or gets in a struct are traced too.
+        Assert.Contains(trace, l => l.StartsWith("dup(vm#", StringComparison.Ordinal));
+        Assert.Contains(trace, l => l.StartsWith("ioctl(dup(vm#", StringComparison.Ordinal) && l.Contains("KVM_CHECK_EXTENSION", StringComparison.Ordinal));
+        Assert.Contains(trace, l => l.Contains(", KVM_CREATE_DEVICE, ", StringComparison.Ordinal) && l.EndsWith("device#1", StringComparison.Ordinal));
+        Assert.Contains(trace, l => l.StartsWith("ioctl(device#1, KVM_HAS_DEVICE_ATTR, ", StringComparison.Ordinal));
+        Assert.Contains(trace, l => l.StartsWith("close(device#1)", StringComparison.Ordinal));
         // A struct the program passed half-unmapped goes to the kernel as its pointer, and the kernel refuses it.
         Assert.Contains(trace, l => l.StartsWith("ioctl(vcpu#1, KVM_SET_REGS, ", StringComparison.Ordinal) && l.EndsWith("EFAULT (Bad address)", StringComparison.Ordinal));
     }

@@ -184,13 +184,19 @@ public static partial class PreloadBridge
     /// <summary>
     /// The program duplicated emulated descriptor <paramref name="oldFd"/> as <paramref name="newFd"/> (dup, dup2,
     /// dup3, F_DUPFD: the library made the real copy first); with <paramref name="oldFd"/> -1, it put a file of its own
-    /// on <paramref name="newFd"/> (dup2 of a real descriptor onto an emulated one). 0 or -errno.
+    /// on <paramref name="newFd"/> (dup2 of a real descriptor onto an emulated one). Under --kernel linux --trace the
+    /// same calls keep the trace following the real kernel's descriptors. 0 or -errno.
     /// </summary>
     [UnmanagedCallersOnly(EntryPoint = "kvmsharp_bridge_dup")]
     public static long Dup(int oldFd, int newFd) => Guard("dup", () =>
-        s_emulated is not { } emulated ? -(long)Errno.EBADF
-        : oldFd < 0 ? emulated.ForgetLentNumber(newFd)
-        : emulated.DuplicateLentNumber(oldFd, newFd));
+    {
+        if (s_emulated is { } emulated) return oldFd < 0 ? emulated.ForgetLentNumber(newFd) : emulated.DuplicateLentNumber(oldFd, newFd);
+        // The real kernel, traced: it made the copy; the trace follows it.
+        if (s_kernel is not Kernel.Tracing.TracingKernel tracing) return -(long)Errno.EBADF;
+        if (oldFd < 0) tracing.Replaced(newFd);
+        else tracing.Duplicated(oldFd, newFd);
+        return 0;
+    });
 
     /// <summary>
     /// Called from the preload library's SIGSEGV handler for an access fault in a mapping made here: 1 when the kernel

@@ -1020,6 +1020,20 @@ int main(void)
 		}
 	}
 
+	/* A device's descriptor comes back in its struct (kvm-vfio: virt/kvm/vfio.c, one per VM). */
+	{
+		struct kvm_create_device device = {.type = KVM_DEV_TYPE_VFIO};
+		struct kvm_device_attr file_add = {.group = KVM_DEV_VFIO_FILE, .attr = KVM_DEV_VFIO_FILE_ADD};
+		DO(ioctl(vm, KVM_CREATE_DEVICE, &device));
+		report(INT, "KVM_CREATE_DEVICE(vfio)", NULL);
+		if (rc == 0) {
+			DO(ioctl((int)device.fd, KVM_HAS_DEVICE_ATTR, &file_add));
+			report(INT, "KVM_HAS_DEVICE_ATTR(vfio device, FILE_ADD)", NULL);
+			DO(close((int)device.fd));
+			report(INT, "close(vfio device)", NULL);
+		}
+	}
+
 	DO(vcpu = ioctl(vm, KVM_CREATE_VCPU, 0));
 	report(FD, "KVM_CREATE_VCPU(0)", NULL);
 	if (vcpu < 0)

@@ -459,8 +459,14 @@ static int duplicated(int old_fd, int new_fd)
         return -1;
     }
     if (!bridge_emulated) {
-        /* Traced real descriptors: the copy is the kernel's own and goes untraced; a replaced one is forgotten. */
-        if (is_emulated(new_fd)) emulated_fd[new_fd] = 0;
+        /* Traced real descriptors: the kernel made the copy, which is traced from now on; a replaced one is forgotten. */
+        if (is_emulated(old_fd)) {
+            emulated_fd[new_fd] = 1;
+            CALL_BRIDGE(dup(old_fd, new_fd));
+        } else if (is_emulated(new_fd)) {
+            emulated_fd[new_fd] = 0;
+            CALL_BRIDGE(dup(-1, new_fd));
+        }
         return new_fd;
     }
     if (is_emulated(old_fd)) {
@@ -515,10 +521,13 @@ EXPORT int ioctl(int fd, unsigned long request, ...)
     if (!is_emulated(fd)) return libc.ioctl(fd, request, arg);
     if (request == KVM_RUN_REQUEST && bridge_emulated) return run_vcpu(fd, arg);
     int rc = (int)CALL_BRIDGE(ioctl(fd, request, arg));
-    /* Traced: the descriptors KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_CREATE_GUEST_MEMFD and KVM_GET_STATS_FD return. */
+    /* Traced: the descriptors KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_CREATE_GUEST_MEMFD and KVM_GET_STATS_FD return, and
+     * the one KVM_CREATE_DEVICE writes into its struct kvm_create_device {u32 type, fd, flags} (none with _TEST). */
     if (rc >= 0 && !bridge_emulated &&
         (request == 0xAE01UL || request == 0xAE41UL || request == 0xC040AED4UL || request == 0xAECEUL))
         traced_descriptor(rc);
+    if (rc >= 0 && !bridge_emulated && request == 0xC00CAEE0UL && !(((const uint32_t *)arg)[2] & 1))
+        traced_descriptor((int)((const uint32_t *)arg)[1]);
     /* fs/ioctl.c do_vfs_ioctl: FIOCLEX/FIONCLEX set the descriptor's close-on-exec flag, which is the real one's. */
     if (rc == 0 && (request == FIOCLEX || request == FIONCLEX)) libc.ioctl(fd, request, arg);
     return rc;

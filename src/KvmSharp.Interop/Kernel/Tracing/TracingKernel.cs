@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using KvmSharp.Abi;
 using static KvmSharp.Kernel.LinuxConstants;
@@ -85,7 +86,7 @@ public sealed class TracingKernel : DelegatingKernel, IDisposable
         string label = Label(fd);
         string call = $"ioctl({label}, {KvmIoctls.NameOf(request)}, {_arguments.Before(request, arg, label)})";
         long rc = Inner.Ioctl(InnerOf(fd), request, arg);
-        string outcome = rc >= 0 ? Created(request, rc) : "";
+        string outcome = rc < 0 ? "" : request == KvmIoctls.KVM_CREATE_DEVICE ? CreatedDevice(arg) : Created(request, rc);
         string after = _arguments.After(request, arg, rc, label);
         Report(call, rc, outcome.Length == 0 ? after : outcome, start, resultIsDescriptor: outcome.Length > 0);
         return rc;
@@ -225,6 +226,39 @@ public sealed class TracingKernel : DelegatingKernel, IDisposable
         if (kind is null) return "";
         // The caller adopts the number next (Adopt hands out this kernel's handle); name it now.
         return Track(Inner.Adopt((int)rc), kind).Label;
+    }
+
+    /// <summary>
+    /// KVM_CREATE_DEVICE: the new device's descriptor is in the struct (kvm_create_device.fd), not the return value;
+    /// with KVM_CREATE_DEVICE_TEST there is none.
+    /// </summary>
+    private string CreatedDevice(Span<byte> arg)
+    {
+        if (arg.Length < Unsafe.SizeOf<kvm_create_device>()) return "";
+        var device = MemoryMarshal.Read<kvm_create_device>(arg);
+        if ((device.flags & KvmDeviceConstants.KVM_CREATE_DEVICE_TEST) != 0) return "";
+        return Track(Inner.Adopt((int)device.fd), "device").Label;
+    }
+
+    /// <summary>
+    /// The traced program duplicated <paramref name="oldFd"/> as <paramref name="newFd"/> (dup, dup2, dup3, F_DUPFD,
+    /// made by the kernel itself): the copy is traced too, named after the original. A traced file that had the
+    /// number before was closed by that call.
+    /// </summary>
+    public void Duplicated(int oldFd, int newFd)
+    {
+        long start = Stopwatch.GetTimestamp();
+        string original = Label(oldFd);
+        Replaced(newFd);
+        var copy = new TracedFd(Inner.Adopt(newFd), $"dup({original})");
+        _fds[newFd] = copy;
+        Report($"dup({original})", newFd, copy.Label, start, resultIsDescriptor: true);
+    }
+
+    /// <summary>A traced number now holds a file of the program's own (dup2 onto it): forgotten, not closed.</summary>
+    public void Replaced(int fd)
+    {
+        if (_fds.TryRemove(fd, out var replaced)) replaced.Inner.SetHandleAsInvalid();
     }
 
     /// <summary>KVM_RUN's exit reason, read from the vCPU's kvm_run page when it was mapped through this kernel.</summary>
