@@ -209,6 +209,56 @@ static void a_signal_to_the_process_stops_the_run_of_the_thread_that_takes_it(vo
           (int)handled, (int)exit_reason_in_handler);
 }
 
+static char thread_result[64];
+
+static void *run_on_a_thread(void *unused)
+{
+    (void)unused;
+    run_once(thread_result, sizeof thread_result);
+    return NULL;
+}
+
+/* kill(2) of the process while every thread but a vCPU thread blocks the signal: the kernel must give it to that
+ * thread (kernel/signal.c complete_signal), so its KVM_RUN ends — whatever other threads the process has. */
+static void a_signal_to_the_process_reaches_the_only_thread_that_takes_it(void)
+{
+    handled = 0;
+    restart_guest();
+    char first[64];
+    run_once(first, sizeof first);
+    block(SIGUSR2, SIG_BLOCK);
+    block(SIGUSR1, SIG_BLOCK);
+    pthread_t vcpu_thread;
+    /* The vCPU thread alone takes SIGUSR2 (and SIGUSR1, to end it if the kill never does). */
+    thread_result[0] = 0;
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    sigset_t thread_mask;
+    pthread_sigmask(SIG_BLOCK, NULL, &thread_mask);
+    sigdelset(&thread_mask, SIGUSR2);
+    sigdelset(&thread_mask, SIGUSR1);
+    pthread_attr_setsigmask_np(&attributes, &thread_mask);
+    pthread_create(&vcpu_thread, &attributes, run_on_a_thread, NULL);
+    pthread_attr_destroy(&attributes);
+    struct timespec pause = {.tv_nsec = 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    kill(getpid(), SIGUSR2);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    int joined = pthread_timedjoin_np(vcpu_thread, NULL, &deadline) == 0;
+    if (!joined) {
+        /* End the run anyway (a signal to the thread itself), so the next cases can run. */
+        pthread_kill(vcpu_thread, SIGUSR1);
+        pthread_join(vcpu_thread, NULL);
+    }
+    block(SIGUSR2, SIG_UNBLOCK);
+    block(SIGUSR1, SIG_UNBLOCK);
+    CHECK(joined, "the vCPU thread's KVM_RUN did not end within 10 s of kill(getpid(), SIGUSR2)");
+    CHECK(strcmp(thread_result, "-1 EINTR 10") == 0, "KVM_RUN of the spin: %s", thread_result);
+    CHECK(handled == 1, "handled %d", (int)handled);
+}
+
 static void sigaction_reports_the_programs_own_handler(void)
 {
     struct sigaction old;
@@ -282,6 +332,7 @@ int main(void)
     RUN_CASE(a_null_mask_gives_the_thread_its_own_mask_back);
     RUN_CASE(a_timer_signal_stops_a_spinning_guest);
     RUN_CASE(a_signal_to_the_process_stops_the_run_of_the_thread_that_takes_it);
+    RUN_CASE(a_signal_to_the_process_reaches_the_only_thread_that_takes_it);
     RUN_CASE(sigaction_reports_the_programs_own_handler);
     RUN_CASE(a_sigsegv_handler_installed_after_open_gets_the_programs_faults);
     print_totals();
