@@ -156,6 +156,44 @@ public readonly ref struct VcpuExit
     public MapGpaRangeRequest MapGpaRange => TryGetMapGpaRange(out var request) ? request
         : throw new InvalidOperationException($"not a KVM_HC_MAP_GPA_RANGE hypercall exit: {ToString()}");
 
+    // ---- KVM_EXIT_X86_RDMSR / KVM_EXIT_X86_WRMSR ----
+    /// <summary>
+    /// A guest RDMSR or WRMSR that KVM failed for a reason <see cref="Vm.EnableUserSpaceMsr"/> asked for: the
+    /// instruction waits (RIP on it) until the next <see cref="Vcpu.Run"/>, which completes it with what this exit holds
+    /// then — <see cref="MsrError"/> non-zero injects #GP(0); else RDMSR loads <see cref="MsrData"/> into EDX:EAX, and
+    /// RIP moves past the instruction.
+    /// </summary>
+    public bool IsMsrExit => !Interrupted && Reason is KvmExitReason.KVM_EXIT_X86_RDMSR or KvmExitReason.KVM_EXIT_X86_WRMSR;
+
+    /// <summary>KVM_EXIT_X86_WRMSR (true) or KVM_EXIT_X86_RDMSR (false).</summary>
+    public bool MsrIsWrite => Reason == KvmExitReason.KVM_EXIT_X86_WRMSR;
+
+    /// <summary>kvm_run.msr.reason: why KVM did not complete the access (exactly one of the flags).</summary>
+    public MsrExitReasons MsrReason => (MsrExitReasons)U32(KvmRunLayout.msr_reason);
+
+    /// <summary>kvm_run.msr.index: the MSR (the guest's ECX).</summary>
+    public uint MsrIndex => U32(KvmRunLayout.msr_index);
+
+    /// <summary>
+    /// kvm_run.msr.data: the value a WRMSR writes (EDX:EAX); 0 for RDMSR, whose result the VMM writes here — the guest
+    /// gets its low half in EAX and high half in EDX (both zero-extended) when the next Run completes the exit.
+    /// </summary>
+    public ulong MsrData
+    {
+        get => U64(KvmRunLayout.msr_data);
+        set => BinaryPrimitives.WriteUInt64LittleEndian(_run[KvmRunLayout.msr_data..], value);
+    }
+
+    /// <summary>
+    /// kvm_run.msr.error: 0 when KVM exits; set it non-zero to make the access fail — the next Run injects #GP(0) with
+    /// RIP on the instruction (RDMSR then leaves EDX:EAX alone).
+    /// </summary>
+    public byte MsrError
+    {
+        get => _run[KvmRunLayout.msr_error];
+        set => _run[KvmRunLayout.msr_error] = value;
+    }
+
     // ---- KVM_EXIT_SYSTEM_EVENT ----
     /// <summary>kvm_run.system_event.type: KVM_SYSTEM_EVENT_SHUTDOWN, _RESET, _CRASH, … _TDX_FATAL.</summary>
     public uint SystemEventType => U32(KvmRunLayout.system_event_type);
@@ -330,6 +368,8 @@ public readonly ref struct VcpuExit
             $"args=0x{HypercallArgs[0]:X},0x{HypercallArgs[1]:X},0x{HypercallArgs[2]:X} flags=0x{HypercallFlags:X}",
         KvmExitReason.KVM_EXIT_MEMORY_FAULT => $"KVM_EXIT_MEMORY_FAULT flags=0x{MemoryFaultFlags:X} gpa=0x{MemoryFaultGpa:X} size=0x{MemoryFaultSize:X}",
         KvmExitReason.KVM_EXIT_INTERNAL_ERROR => $"KVM_EXIT_INTERNAL_ERROR suberror={InternalSuberror}",
+        KvmExitReason.KVM_EXIT_X86_RDMSR or KvmExitReason.KVM_EXIT_X86_WRMSR =>
+            $"{Reason} index=0x{MsrIndex:X} reason={MsrReason} data=0x{MsrData:X} error={MsrError}",
         KvmExitReason.KVM_EXIT_IOAPIC_EOI => $"KVM_EXIT_IOAPIC_EOI vector=0x{IoapicEoiVector:X2}",
         KvmExitReason.KVM_EXIT_DEBUG => $"KVM_EXIT_DEBUG exception={DebugException} pc=0x{DebugPc:X} dr6=0x{DebugDr6:X} dr7=0x{DebugDr7:X}",
         KvmExitReason.KVM_EXIT_FAIL_ENTRY => $"KVM_EXIT_FAIL_ENTRY reason=0x{FailEntryReason:X}",

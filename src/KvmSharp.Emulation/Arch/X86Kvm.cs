@@ -158,7 +158,7 @@ internal sealed class X86Kvm : KvmArch
         if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP)
             return MemoryEncryptOp.VmIoctl(kvm, arg);
         // kvm_arch_vm_ioctl KVM_X86_SET_MSR_FILTER (X86/MsrFilter.cs).
-        if (request == Emulation.X86.MsrFilter.KVM_X86_SET_MSR_FILTER)
+        if (request == KvmMsrFilter.KVM_X86_SET_MSR_FILTER)
             return Emulation.X86.MsrFilter.SetIoctl(kvm, arg);
         // KVM_CREATE_IRQCHIP, KVM_GET/SET_IRQCHIP (x86.c) and the generic KVM_IRQ_LINE(_STATUS), KVM_SET_GSI_ROUTING,
         // KVM_SIGNAL_MSI (kvm_main.c) of the in-kernel irqchip (X86/Irqchip/IrqchipIoctls.cs).

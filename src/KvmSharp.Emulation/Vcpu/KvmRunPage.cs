@@ -184,6 +184,23 @@ internal sealed class KvmRunPage : IDisposable
     /// <summary>kvm_run.hypercall.flags as it is (svm/sev.c's page-state-change exits leave it untouched).</summary>
     public ulong HypercallFlags => BinaryPrimitives.ReadUInt64LittleEndian(Bytes(KvmRunLayout.hypercall_flags, 8));
 
+    /// <summary>
+    /// x86.c kvm_msr_user_space: exit_reason KVM_EXIT_X86_RDMSR or _WRMSR, msr.error = 0, msr.pad zeroed, msr.reason,
+    /// msr.index and msr.data (the WRMSR value; 0 for RDMSR).
+    /// </summary>
+    public void SetMsrExit(bool write, ulong reason, uint index, ulong data)
+    {
+        ExitReason = (uint)(write ? KvmExitReason.KVM_EXIT_X86_WRMSR : KvmExitReason.KVM_EXIT_X86_RDMSR);
+        Bytes(KvmRunLayout.msr_error, 8).Clear(); // error and pad[7]
+        BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.msr_reason, 4), (uint)reason);
+        BinaryPrimitives.WriteUInt32LittleEndian(Bytes(KvmRunLayout.msr_index, 4), index);
+        BinaryPrimitives.WriteUInt64LittleEndian(Bytes(KvmRunLayout.msr_data, 8), data);
+    }
+
+    /// <summary>kvm_run.msr.error (a __u8) and msr.data as userspace left them, read back by the MSR exit's completion.</summary>
+    public (byte Error, ulong Data) MsrAnswer =>
+        (Bytes(KvmRunLayout.msr_error, 1)[0], BinaryPrimitives.ReadUInt64LittleEndian(Bytes(KvmRunLayout.msr_data, 8)));
+
     /// <summary>KVM_EXIT_SYSTEM_EVENT: type, ndata and data[0 .. ndata) (vmx/tdx.c tdx_report_fatal_error fills 16 words).</summary>
     public void SetSystemEvent(uint type, ReadOnlySpan<ulong> data)
     {

@@ -83,6 +83,8 @@ internal static class VcpuRun
         }
         // complete_hypercall_exit is a complete_userspace_io callback too: RAX = run->hypercall.ret, skip the VMCALL.
         if (emulator.HasPendingHypercall) emulator.CompleteHypercall();
+        // complete_fast_rdmsr / complete_fast_msr_access: a KVM_EXIT_X86_RDMSR/WRMSR's answer (X86Emulator.UserSpaceMsr.cs).
+        if (emulator.HasPendingMsrExit) emulator.CompleteMsrExit();
         // A TD's TDG.VP.VMCALL that went to userspace (vmx/tdx.c's complete_userspace_io callbacks, X86Emulator.Tdcall.cs):
         // MapGPA's next chunk exits again before the guest runs ("if (r <= 0) goto out").
         if (emulator.HasPendingTdVmcall && emulator.CompleteTdVmcall()) return 0;

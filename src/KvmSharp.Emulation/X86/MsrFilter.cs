@@ -1,41 +1,30 @@
 // SPDX-License-Identifier: MIT
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using KvmSharp.Abi;
 using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Vfs;
+using static KvmSharp.Abi.KvmMsrFilter;
 
 namespace KvmSharp.Emulation.X86;
 
 /// <summary>
-/// arch/x86/kvm/x86.c userspace MSR handling as far as a VMM sets it up: KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR)
-/// (kvm->arch.user_space_msr_mask) and KVM_X86_SET_MSR_FILTER (kvm_vm_ioctl_set_msr_filter, kvm->arch.msr_filter),
-/// with kvm_msr_allowed to read the filter back. QEMU enables both at startup (target/i386/kvm/kvm.c kvm_arch_init:
-/// KVM_MSR_EXIT_REASON_FILTER, a read filter on MSR_CORE_THREAD_COUNT). The KVM_EXIT_X86_RDMSR/WRMSR exits a guest's
-/// filtered or unknown access would make are not modelled: a guest RDMSR/WRMSR follows MsrRules as without a filter.
+/// arch/x86/kvm/x86.c userspace MSR handling: KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR) (kvm->arch.user_space_msr_mask),
+/// KVM_X86_SET_MSR_FILTER (kvm_vm_ioctl_set_msr_filter, kvm->arch.msr_filter), and what a guest RDMSR/WRMSR makes of
+/// them: kvm_emulate_msr_read / kvm_emulate_msr_write (the filter first, <see cref="Allowed"/>, then MsrRules), and
+/// kvm_msr_reason / kvm_msr_user_space for a failed access (<see cref="ExitReason"/>). The instruction side — the
+/// KVM_EXIT_X86_RDMSR/WRMSR exit and its completion on the next KVM_RUN — is X86Emulator.UserSpaceMsr.cs. QEMU
+/// enables both at startup (target/i386/kvm/kvm.c kvm_arch_init: KVM_MSR_EXIT_REASON_FILTER, a read filter on
+/// MSR_CORE_THREAD_COUNT).
 /// </summary>
 internal static class MsrFilter
 {
-    /// <summary>_IOW(KVMIO, 0xc6, struct kvm_msr_filter) (include/uapi/linux/kvm.h).</summary>
-    public static readonly uint KVM_X86_SET_MSR_FILTER =
-        IoctlEncoding._IOW(KvmIoctls.KVMIO, 0xc6, (uint)Unsafe.SizeOf<kvm_msr_filter>());
-
     /// <summary>include/uapi/linux/kvm.h: KVM_CAP_X86_USER_SPACE_MSR.</summary>
-    public const int KVM_CAP_X86_USER_SPACE_MSR = 188;
+    public const int KVM_CAP_X86_USER_SPACE_MSR = KvmCaps.KVM_CAP_X86_USER_SPACE_MSR;
 
-    /// <summary>KVM_MSR_EXIT_REASON_INVAL | _UNKNOWN | _FILTER (x86.c KVM_MSR_EXIT_REASON_VALID_MASK).</summary>
-    private const ulong ExitReasonValidMask = 0x7;
+    /// <summary>x86.h KVM_MSR_RET_UNSUPPORTED: the MSR is not handled at all (MsrRules' answer for an unknown MSR).</summary>
+    public const int RetUnsupported = 2;
 
-    /// <summary>arch/x86/include/uapi/asm/kvm.h: KVM_MSR_FILTER_READ, KVM_MSR_FILTER_WRITE.</summary>
-    public const uint FilterRead = 1, FilterWrite = 2;
-
-    private const uint RangeValidMask = FilterRead | FilterWrite;
-
-    /// <summary>KVM_MSR_FILTER_DEFAULT_DENY, the only flag (KVM_MSR_FILTER_VALID_MASK).</summary>
-    private const uint DefaultDeny = 1;
-
-    /// <summary>arch/x86/include/uapi/asm/kvm.h KVM_MSR_FILTER_MAX_BITMAP_SIZE.</summary>
-    private const ulong MaxBitmapSize = 0x600;
+    /// <summary>x86.h KVM_MSR_RET_FILTERED: the MSR filter denied the access (kvm_emulate_msr_read / _write).</summary>
+    public const int RetFiltered = 3;
 
     /// <summary>
     /// kvm_vm_ioctl_enable_cap "case KVM_CAP_X86_USER_SPACE_MSR": args[0] beyond KVM_MSR_EXIT_REASON_VALID_MASK →
@@ -43,7 +32,7 @@ internal static class MsrFilter
     /// </summary>
     public static long EnableUserSpaceMsr(Kvm kvm, in kvm_enable_cap cap)
     {
-        if ((cap.args[0] & ~ExitReasonValidMask) != 0) return Err.EINVAL;
+        if ((cap.args[0] & ~KVM_MSR_EXIT_REASON_VALID_MASK) != 0) return Err.EINVAL;
         kvm.UserSpaceMsrMask = cap.args[0];
         return 0;
     }
@@ -51,28 +40,28 @@ internal static class MsrFilter
     /// <summary>
     /// kvm_arch_vm_ioctl KVM_X86_SET_MSR_FILTER: copy_from_user of the struct (EFAULT), then
     /// kvm_vm_ioctl_set_msr_filter: flags beyond DEFAULT_DENY → EINVAL; no range with nmsrs and DEFAULT_DENY → EINVAL;
-    /// each range with nmsrs through kvm_add_msr_filter (its flags beyond READ|WRITE, or none, → EINVAL; a bitmap of
-    /// BITS_TO_LONGS(nmsrs) longs beyond KVM_MSR_FILTER_MAX_BITMAP_SIZE → EINVAL; memdup_user of it → EFAULT). Only a
-    /// whole new filter replaces the old one (rcu_replace_pointer): a failed call changes nothing. Probed on this host:
-    /// each of these answers, and a 0x600-byte bitmap (nmsrs 0x3000) accepted.
+    /// each range with nmsrs through kvm_add_msr_filter in array order (its flags beyond READ|WRITE, or none, → EINVAL;
+    /// a bitmap of BITS_TO_LONGS(nmsrs) longs beyond KVM_MSR_FILTER_MAX_BITMAP_SIZE → EINVAL; memdup_user of it →
+    /// EFAULT). Only a whole new filter replaces the old one (rcu_replace_pointer), also after vCPUs exist and between
+    /// runs: a failed call changes nothing. An empty default-allow filter is accepted (it allows everything).
     /// </summary>
     public static long SetIoctl(Kvm kvm, IoctlArg arg)
     {
         if (!arg.CopyFromUser(out kvm_msr_filter filter)) return Err.EFAULT;
-        if ((filter.flags & ~DefaultDeny) != 0) return Err.EINVAL;
+        if ((filter.flags & ~KVM_MSR_FILTER_DEFAULT_DENY) != 0) return Err.EINVAL;
         bool empty = true;
         foreach (ref readonly var r in filter.ranges) empty &= r.nmsrs == 0;
-        bool defaultAllow = (filter.flags & DefaultDeny) == 0;
+        bool defaultAllow = (filter.flags & KVM_MSR_FILTER_DEFAULT_DENY) == 0;
         if (empty && !defaultAllow) return Err.EINVAL;
 
         var ranges = new List<Range>();
         foreach (ref readonly var r in filter.ranges)
         {
             if (r.nmsrs == 0) continue;
-            if ((r.flags & ~RangeValidMask) != 0 || r.flags == 0) return Err.EINVAL;
-            // bitmap_size = BITS_TO_LONGS(nmsrs) * sizeof(long).
+            if ((r.flags & ~KVM_MSR_FILTER_RANGE_VALID_MASK) != 0 || r.flags == 0) return Err.EINVAL;
+            // "bitmap_size = BITS_TO_LONGS(user_range->nmsrs) * sizeof(long)" — size_t arithmetic, no wrap.
             ulong bitmapSize = ((r.nmsrs + 63UL) / 64) * 8;
-            if (bitmapSize > MaxBitmapSize) return Err.EINVAL;
+            if (bitmapSize > KVM_MSR_FILTER_MAX_BITMAP_SIZE) return Err.EINVAL;
             var bitmap = new byte[bitmapSize];
             if (!UserMemory.CopyFromUser(kvm.Kernel.Config, r.bitmap, bitmap)) return Err.EFAULT;
             ranges.Add(new Range(r.flags, r.@base, r.nmsrs, bitmap));
@@ -82,8 +71,10 @@ internal static class MsrFilter
     }
 
     /// <summary>
-    /// kvm_msr_allowed(vcpu, index, type): x2APIC MSRs (0x800–0x8ff) are never filtered; no filter allows; else the
-    /// first range holding the MSR for that access type decides by its bit, and the filter's default when none does.
+    /// kvm_msr_allowed(vcpu, index, type): "x2APIC MSRs do not support filtering" (0x800–0x8ff always allowed); no
+    /// filter allows; else the first range (in the order KVM_X86_SET_MSR_FILTER gave them) that holds the MSR and
+    /// has <paramref name="type"/> (KVM_MSR_FILTER_READ or _WRITE) in its flags decides by its bit ("allowed =
+    /// test_bit(index - start, bitmap)"), and the filter's default when none does.
     /// </summary>
     public static bool Allowed(Kvm kvm, uint index, uint type)
     {
@@ -102,35 +93,44 @@ internal static class MsrFilter
         return filter.DefaultAllow;
     }
 
+    /// <summary>
+    /// x86.c kvm_emulate_msr_read: "if (!kvm_msr_allowed(vcpu, index, KVM_MSR_FILTER_READ)) return
+    /// KVM_MSR_RET_FILTERED;" then the guest-initiated access (__kvm_emulate_msr_read → kvm_do_msr_access):
+    /// 0, 1 (refused), <see cref="RetUnsupported"/> or <see cref="RetFiltered"/>.
+    /// </summary>
+    public static int GuestRead(Kvm kvm, X86Cpu cpu, uint index, out ulong data)
+    {
+        data = 0;
+        if (!Allowed(kvm, index, KVM_MSR_FILTER_READ)) return RetFiltered;
+        return MsrRules.Get(cpu, index, hostInitiated: false, out data);
+    }
+
+    /// <summary>x86.c kvm_emulate_msr_write: the filter (KVM_MSR_FILTER_WRITE), then __kvm_emulate_msr_write.</summary>
+    public static int GuestWrite(Kvm kvm, X86Cpu cpu, uint index, ulong data)
+    {
+        if (!Allowed(kvm, index, KVM_MSR_FILTER_WRITE)) return RetFiltered;
+        return MsrRules.Set(cpu, index, data, hostInitiated: false);
+    }
+
+    /// <summary>
+    /// kvm_msr_user_space's test: the KVM_MSR_EXIT_REASON_* of a failed access (kvm_msr_reason: UNSUPPORTED →
+    /// UNKNOWN, FILTERED → FILTER, anything else → INVAL) when userspace enabled it in user_space_msr_mask; else 0,
+    /// and the instruction ends in #GP(0).
+    /// </summary>
+    public static ulong ExitReason(Kvm kvm, int r)
+    {
+        ulong reason = r switch
+        {
+            RetUnsupported => KVM_MSR_EXIT_REASON_UNKNOWN,
+            RetFiltered => KVM_MSR_EXIT_REASON_FILTER,
+            _ => KVM_MSR_EXIT_REASON_INVAL,
+        };
+        return (kvm.UserSpaceMsrMask & reason) != 0 ? reason : 0;
+    }
+
     /// <summary>struct kvm_x86_msr_filter: the default and the ranges with their copied bitmaps.</summary>
     internal sealed record Filter(bool DefaultAllow, Range[] Ranges);
 
     /// <summary>struct msr_bitmap_range.</summary>
     internal sealed record Range(uint Flags, uint Base, uint NMsrs, byte[] Bitmap);
-}
-
-/// <summary>struct kvm_msr_filter_range (arch/x86/include/uapi/asm/kvm.h): 24 bytes, the bitmap a user pointer.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal struct kvm_msr_filter_range
-{
-    public uint flags;
-    public uint nmsrs;
-    public uint @base;
-    private readonly uint _pad;
-    public ulong bitmap;
-}
-
-/// <summary>struct kvm_msr_filter: flags and KVM_MSR_FILTER_MAX_RANGES (16) ranges, 392 bytes.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal struct kvm_msr_filter
-{
-    public uint flags;
-    private readonly uint _pad;
-    public MsrFilterRanges ranges;
-}
-
-[InlineArray(16)]
-internal struct MsrFilterRanges
-{
-    private kvm_msr_filter_range _element;
 }

@@ -14,7 +14,7 @@ namespace KvmSharp.Emulation.X86;
 internal static class MsrRules
 {
     /// <summary>KVM_MSR_RET_UNSUPPORTED: the MSR is not handled at all (as opposed to 1, a refused value).</summary>
-    private const int Unsupported = 2;
+    private const int Unsupported = MsrFilter.RetUnsupported;
 
     /// <summary>MSR_K7_HWCR (arch/x86/include/asm/msr-index.h).</summary>
     public const uint K7Hwcr = 0xC001_0015;
@@ -85,12 +85,16 @@ internal static class MsrRules
         cpu.Cpuid.HasRun && MsrLists.IsImmutableFeatureMsr(cpu.Msrs.FeatureList, index)
         && (Get(cpu, index, hostInitiated: true, out ulong current) != 0 || current != data);
 
-    /// <summary>kvm_do_msr_access: "Userspace is allowed to read MSRs, and write '0' to MSRs, that KVM advertises".</summary>
+    /// <summary>
+    /// kvm_do_msr_access: "Userspace is allowed to read MSRs, and write '0' to MSRs, that KVM advertises"; otherwise,
+    /// ignore_msrs being N, KVM_MSR_RET_UNSUPPORTED goes back as it is — a guest access then exits with
+    /// KVM_MSR_EXIT_REASON_UNKNOWN, not INVAL (x86.c kvm_msr_reason, X86/MsrFilter.cs).
+    /// </summary>
     private static int Fallback(X86Cpu cpu, int ret, uint index, ulong data, bool hostInitiated)
     {
         if (ret != Unsupported) return ret;
         if (hostInitiated && data == 0 && MsrLists.IsAdvertised(cpu.Msrs.IndexList, cpu.Msrs.FeatureList, index)) return 0;
-        return 1; // !ignore_msrs
+        return ret;
     }
 
     /// <summary>kvm_get_msr_common and svm_get_msr for the modeled MSRs.</summary>

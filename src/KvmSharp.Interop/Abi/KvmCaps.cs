@@ -110,6 +110,14 @@ public static class KvmCaps
     /// </summary>
     public const int KVM_CAP_ENFORCE_PV_FEATURE_CPUID = 190;
     /// <summary>
+    /// x86, VM-level KVM_ENABLE_CAP (since 5.10): args[0] is the set of KVM_MSR_EXIT_REASON_* (<see cref="KvmMsrFilter"/>)
+    /// for which a guest RDMSR/WRMSR that KVM would fail exits to userspace as KVM_EXIT_X86_RDMSR/WRMSR instead of
+    /// injecting #GP. 1 on x86.
+    /// </summary>
+    public const int KVM_CAP_X86_USER_SPACE_MSR = 188;
+    /// <summary>x86 (since 5.10): KVM_X86_SET_MSR_FILTER exists. 1 on x86.</summary>
+    public const int KVM_CAP_X86_MSR_FILTER = 189;
+    /// <summary>
     /// The per-vCPU dirty ring with TSO ordering (x86): the largest ring KVM_ENABLE_CAP accepts, in bytes
     /// (KVM_DIRTY_RING_MAX_ENTRIES × sizeof(struct kvm_dirty_gfn) = 1 MiB); 0 where the architecture lacks it.
     /// KVM_ENABLE_CAP args[0] is the ring size in bytes (a power of two, at least a page), before any vCPU exists.
@@ -219,6 +227,8 @@ public static class KvmCaps
         KVM_CAP_HALT_POLL => nameof(KVM_CAP_HALT_POLL),
         KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 => nameof(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),
         KVM_CAP_ENFORCE_PV_FEATURE_CPUID => nameof(KVM_CAP_ENFORCE_PV_FEATURE_CPUID),
+        KVM_CAP_X86_USER_SPACE_MSR => nameof(KVM_CAP_X86_USER_SPACE_MSR),
+        KVM_CAP_X86_MSR_FILTER => nameof(KVM_CAP_X86_MSR_FILTER),
         KVM_CAP_DIRTY_LOG_RING => nameof(KVM_CAP_DIRTY_LOG_RING),
         KVM_CAP_DIRTY_LOG_RING_ACQ_REL => nameof(KVM_CAP_DIRTY_LOG_RING_ACQ_REL),
         KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP => nameof(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP),

@@ -160,6 +160,10 @@ public enum KvmExitReason : uint
     KVM_EXIT_SYSTEM_EVENT = 24,
     /// <summary>A split irqchip's vCPU EOI'd a vector the userspace IOAPIC routes level-triggered: <c>kvm_run.eoi.vector</c>.</summary>
     KVM_EXIT_IOAPIC_EOI = 26,
+    /// <summary>A guest RDMSR KVM did not complete went to userspace (KVM_CAP_X86_USER_SPACE_MSR): <c>kvm_run.msr</c>.</summary>
+    KVM_EXIT_X86_RDMSR = 29,
+    /// <summary>A guest WRMSR KVM did not complete went to userspace (KVM_CAP_X86_USER_SPACE_MSR): <c>kvm_run.msr</c>.</summary>
+    KVM_EXIT_X86_WRMSR = 30,
     KVM_EXIT_DIRTY_RING_FULL = 31,
     /// <summary>An SEV-ES guest's AP reset hold (GHCB) on a vCPU without an in-kernel local APIC.</summary>
     KVM_EXIT_AP_RESET_HOLD = 32,

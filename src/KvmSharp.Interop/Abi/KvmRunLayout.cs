@@ -110,6 +110,17 @@ public static class KvmRunLayout
     public const int tdx_setup_event_notify_ret = 48;
     public const int tdx_setup_event_notify_vector = 56;
 
+    /// <summary>
+    /// KVM_EXIT_X86_RDMSR / KVM_EXIT_X86_WRMSR: <c>struct { __u8 error; __u8 pad[7]; __u32 reason; __u32 index; __u64
+    /// data; } msr</c>. KVM writes error 0, pad 0, reason (one KVM_MSR_EXIT_REASON_*), index and data (the WRMSR value, 0
+    /// for RDMSR); userspace leaves error non-zero to have #GP injected, or the RDMSR result in data.
+    /// </summary>
+    public const int msr_error = 32;
+    public const int msr_pad = 33;
+    public const int msr_reason = 40;
+    public const int msr_index = 44;
+    public const int msr_data = 48;
+
     /// <summary>KVM_EXIT_IOAPIC_EOI: <c>struct { __u8 vector; } eoi</c>.</summary>
     public const int eoi_vector = 32;
 

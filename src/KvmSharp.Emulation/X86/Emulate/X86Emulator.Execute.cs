@@ -401,7 +401,8 @@ internal sealed partial class X86Emulator
             case Mnemonic.Wrmsr:
                 if (SevEsModelSpecificRegister(i)) break; // SEV-ES/SNP: the GHCB MSR, else #VC (X86Emulator.SevEs.cs)
                 if (TdModelSpecificRegister(i)) break; // TD: the TDX module's MSR virtualization or #VE (X86Emulator.TdxCpuidMsr.cs)
-                ModelSpecificRegister(i);
+                // An access that went to userspace (KVM_EXIT_X86_RDMSR/WRMSR) leaves RIP on it (X86Emulator.UserSpaceMsr.cs).
+                if (ModelSpecificRegisterAccess(i)) next = _cpu.Rip;
                 break;
             default:
                 if (TryExecuteExtended(i, ref f)) break; // SSE, AVX, XGETBV/XSETBV (X86Emulator.Sse.cs and siblings)
@@ -415,6 +416,7 @@ internal sealed partial class X86Emulator
                 if (TrySystemCall(i, ref f, ref next)) break; // SYSCALL/SYSRET, SWAPGS, RD/WR FS/GS BASE (X86Emulator.SystemCall.cs)
                 if (TrySysEnter(i, ref f, ref next)) break; // SYSENTER/SYSEXIT (X86Emulator.SysEnter.cs)
                 if (TryPrivilegedOutsideSubset(i)) break; // CLTS, INVD, LMSW … at CPL > 0: #GP(0) (X86Emulator.Privilege.cs)
+                if (TryCacheControl(i)) break; // INVD, WBINVD, WBNOINVD at CPL 0: skipped as KVM does (X86Emulator.CacheControl.cs)
                 if (TryIntegerExtras(i, ref f)) break; // XADD, CMPXCHG*, BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP, SHLD/SHRD, RCL/RCR … (X86Emulator.IntegerExtras.cs)
                 throw new EmulationFailure($"{i.Mnemonic} is outside the emulated subset", haveInstructionBytes: true);
         }

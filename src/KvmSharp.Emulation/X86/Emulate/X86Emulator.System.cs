@@ -5,7 +5,7 @@ using static KvmSharp.Emulation.X86.X86Consts;
 namespace KvmSharp.Emulation.X86.Emulate;
 
 /// <summary>
-/// System instructions: MOV to/from CRn, LGDT/LIDT/SGDT/SIDT, RDMSR/WRMSR (MsrRules), IRET. Checks follow KVM's
+/// System instructions: MOV to/from CRn, LGDT/LIDT/SGDT/SIDT, RDMSR/WRMSR (X86Emulator.UserSpaceMsr.cs), IRET. Checks follow KVM's
 /// emulator and setters (arch/x86/kvm/emulate.c em_cr_write, em_lgdt_lidt, emulate_store_desc_ptr, em_iret;
 /// arch/x86/kvm/x86.c kvm_set_cr0/cr3/cr4/cr8, set_efer) for a vCPU without KVM_SET_CPUID2. The emulator keeps no
 /// translation cache (every access walks the tables), so a CR3 write or a paging-mode change has nothing to flush.
@@ -154,27 +154,6 @@ internal sealed partial class X86Emulator
         WriteMemory(seg, ea, 2, table.limit);
         ulong stored = baseBytes == 3 ? table.@base & 0xff_ffff : table.@base;
         WriteMemory(seg, ea + 2, baseBytes == 8 ? 8 : 4, stored);
-    }
-
-    /// <summary>
-    /// RDMSR/WRMSR (x86.c kvm_emulate_rdmsr / kvm_emulate_wrmsr): a guest-initiated access through
-    /// <see cref="MsrRules"/>, the same MSR state KVM_GET/SET_MSRS and KVM_GET/SET_SREGS use. Any failure (an unknown
-    /// MSR — ignore_msrs is N and no userspace MSR exits are enabled — or a refused value) injects #GP(0) with RIP on
-    /// the instruction (kvm_complete_insn_gp); RDMSR then leaves RAX/RDX unchanged.
-    /// </summary>
-    private void ModelSpecificRegister(in Instruction i)
-    {
-        RequireCpl0();
-        uint msr = (uint)_cpu.Gpr[X86Cpu.RCX];
-        if (i.Mnemonic == Mnemonic.Rdmsr)
-        {
-            if (MsrRules.Get(_cpu, msr, hostInitiated: false, out ulong data) != 0) throw new GuestFault(GP_VECTOR);
-            WriteReg(Register.EAX, data & 0xffff_ffff);
-            WriteReg(Register.EDX, data >> 32);
-            return;
-        }
-        ulong value = (_cpu.Gpr[X86Cpu.RDX] << 32) | (uint)_cpu.Gpr[X86Cpu.RAX];
-        if (MsrRules.Set(_cpu, msr, value, hostInitiated: false) != 0) throw new GuestFault(GP_VECTOR);
     }
 
     /// <summary>

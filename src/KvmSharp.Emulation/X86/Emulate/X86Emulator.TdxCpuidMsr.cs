@@ -432,7 +432,7 @@ internal sealed partial class X86Emulator
             case TdMsr.Gp:
                 throw new GuestFault(GP_VECTOR, 0);
             case TdMsr.Native:
-                ModelSpecificRegister(i); // X86Emulator.System.cs
+                ModelSpecificRegister(i); // X86Emulator.UserSpaceMsr.cs
                 break;
             default:
                 TdModuleMsr(i, msr, write);
