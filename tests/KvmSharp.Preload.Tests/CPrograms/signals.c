@@ -259,6 +259,50 @@ static void a_signal_to_the_process_reaches_the_only_thread_that_takes_it(void)
     CHECK(handled == 1, "handled %d", (int)handled);
 }
 
+static volatile sig_atomic_t handler_calls, handler_failures;
+static volatile int stop_sending;
+
+static void use_kvm_in_handler(int signal)
+{
+    (void)signal;
+    handler_calls++;
+    int saved = errno;
+    if (ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) != 1) handler_failures++;
+    errno = saved;
+}
+
+static void *keep_signalling(void *target)
+{
+    struct timespec pause = {.tv_nsec = 50 * 1000};
+    while (!stop_sending) {
+        pthread_kill(*(pthread_t *)target, SIGUSR2);
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+/* Signals arriving while the thread is inside ioctl(2) run their handler when it returns, never inside it: a handler
+ * that uses KVM itself then works (an emulated call is .NET code; a handler run in its middle would re-enter it). */
+static void a_handler_runs_after_the_call_it_interrupted_and_may_use_kvm(void)
+{
+    struct sigaction use = {.sa_handler = use_kvm_in_handler}, old;
+    sigaction(SIGUSR2, &use, &old);
+    handler_calls = handler_failures = 0;
+    stop_sending = 0;
+    pthread_t self = pthread_self(), sender;
+    pthread_create(&sender, NULL, keep_signalling, &self);
+    struct kvm_regs regs;
+    int failed_calls = 0;
+    for (int i = 0; i < 20000 && handler_calls < 200; i++)
+        if (ioctl(vcpu, KVM_GET_REGS, &regs) != 0) failed_calls++;
+    stop_sending = 1;
+    pthread_join(sender, NULL);
+    sigaction(SIGUSR2, &old, NULL);
+    CHECK(failed_calls == 0, "%d KVM_GET_REGS calls failed", failed_calls);
+    CHECK(handler_calls > 0, "no signal arrived");
+    CHECK(handler_failures == 0, "%d of %d handlers could not use KVM", (int)handler_failures, (int)handler_calls);
+}
+
 static void sigaction_reports_the_programs_own_handler(void)
 {
     struct sigaction old;
@@ -333,6 +377,7 @@ int main(void)
     RUN_CASE(a_timer_signal_stops_a_spinning_guest);
     RUN_CASE(a_signal_to_the_process_stops_the_run_of_the_thread_that_takes_it);
     RUN_CASE(a_signal_to_the_process_reaches_the_only_thread_that_takes_it);
+    RUN_CASE(a_handler_runs_after_the_call_it_interrupted_and_may_use_kvm);
     RUN_CASE(sigaction_reports_the_programs_own_handler);
     RUN_CASE(a_sigsegv_handler_installed_after_open_gets_the_programs_faults);
     print_totals();

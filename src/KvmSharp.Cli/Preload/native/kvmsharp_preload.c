@@ -237,7 +237,7 @@ static int ensure_bridge(void)
 {
     in_bridge++;
     pthread_once(&bridge_once, start_bridge);
-    in_bridge--;
+    if (--in_bridge == 0) deliver_kept_signals();
     return bridge_errno;
 }
 

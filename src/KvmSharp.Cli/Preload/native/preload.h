@@ -84,11 +84,16 @@ void complain(const char *what, const char *detail);
 /* A bridge result as libc returns it: the value, or -1 with errno. */
 long answer(long rc);
 
+/* signals.c: the program's signals that came in while this thread ran .NET code, delivered now (as the kernel
+ * delivers a signal when a syscall returns). */
+void deliver_kept_signals(void);
+
+/* A call into the bridge: the program's signal handlers do not run inside it but once it returned. */
 #define CALL_BRIDGE(call)                                                                                              \
     ({                                                                                                                 \
         in_bridge++;                                                                                                   \
         long rc_ = bridge.call;                                                                                        \
-        in_bridge--;                                                                                                   \
+        if (--in_bridge == 0) deliver_kept_signals();                                                                  \
         answer(rc_);                                                                                                   \
     })
 

@@ -5,13 +5,14 @@
 // arch/x86/kvm/x86.c vcpu_run and arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl_run: a pending signal ends the run with
 // -EINTR and KVM_EXIT_INTR, and its handler runs when the ioctl returns to user space).
 //
-// An emulated KVM_RUN is .NET code on the program's thread; no signal interrupts it, and a handler that ran in the
-// middle of it would run before the ioctl returned instead of after. So every handler the program installs
-// (sigaction, signal) is installed behind one trampoline. A signal that reaches a thread outside KVM_RUN goes straight
-// to the program's handler. One that reaches a thread inside it is kept, the emulated run is kicked (through a pipe to
-// a thread of this library: a handler must not call into .NET), and once the run returned — EINTR — the kept
-// signals are queued to the thread again with their siginfo: they are delivered where the kernel delivers them, or
-// stay pending if the thread's own mask blocks them (QEMU's SIG_IPI, which it then takes with sigtimedwait).
+// An emulated call is .NET code on the program's thread: a handler that ran in the middle of it would run before the
+// call returned instead of after (and could re-enter the bridge or longjmp out of .NET frames), and no signal
+// interrupts an emulated KVM_RUN. So every handler the program installs (sigaction, signal) is installed behind one
+// trampoline. A signal that reaches a program thread outside the bridge goes straight to the program's handler. One
+// that reaches it inside a bridge call is kept — inside KVM_RUN the emulated run is also kicked (through a pipe to a
+// thread of this library: a handler must not call into .NET) — and once the call returned (EINTR for the run) the
+// kept signals are queued to the thread again with their siginfo: they are delivered where the kernel delivers them,
+// or stay pending if the thread's own mask blocks them (QEMU's SIG_IPI, which it then takes with sigtimedwait).
 // KVM_SET_SIGNAL_MASK's mask is the thread's mask for the run, as in the kernel.
 //
 // The .NET runtime installs handlers of its own (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP for managed exceptions,
@@ -224,12 +225,16 @@ static struct run_thread {
     pid_t tid;
     _Atomic int running;
     _Atomic unsigned generation; /* one per KVM_RUN: a late kick must not stop the next run */
-    _Atomic int kept_count;
+} run_threads[MAX_RUN_THREADS];
+
+/* The signals kept while this thread was in the bridge. */
+static __thread struct {
+    _Atomic int count;
     struct kept_signal {
         int signal;
         siginfo_t info;
-    } kept[MAX_KEPT];
-} run_threads[MAX_RUN_THREADS];
+    } signals[MAX_KEPT];
+} kept __attribute__((tls_model("initial-exec")));
 static _Atomic int run_thread_count;
 static pthread_mutex_t run_threads_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread struct run_thread *this_run_thread __attribute__((tls_model("initial-exec")));
@@ -259,19 +264,34 @@ static int kick_pipe[2] = {-1, -1};
 static void trampoline(int signal, siginfo_t *info, void *context)
 {
     struct run_thread *self = this_run_thread;
-    if (!self || !self->running || (is_fault_signal(signal) && info->si_code > 0)) {
+    int in_run = self && self->running;
+    if ((!in_bridge && !in_run) || runtime_thread || (is_fault_signal(signal) && info->si_code > 0)) {
         dispatch(signal, info, context);
         return;
     }
     int saved_errno = errno;
-    int slot = self->kept_count++;
+    int slot = kept.count++;
     if (slot < MAX_KEPT) {
-        self->kept[slot].signal = signal;
-        self->kept[slot].info = *info;
+        kept.signals[slot].signal = signal;
+        kept.signals[slot].info = *info;
     }
-    struct kick kick = {self->tid, self->generation};
-    ssize_t written = libc.write(kick_pipe[1], &kick, sizeof kick);
-    (void)written;
+    if (in_run) {
+        struct kick kick = {self->tid, self->generation};
+        ssize_t written = libc.write(kick_pipe[1], &kick, sizeof kick);
+        (void)written;
+    }
+    errno = saved_errno;
+}
+
+void deliver_kept_signals(void)
+{
+    if (kept.count == 0 || (this_run_thread && this_run_thread->running)) return;
+    int saved_errno = errno;
+    int count = kept.count < MAX_KEPT ? kept.count : MAX_KEPT;
+    struct kept_signal signals[MAX_KEPT];
+    memcpy(signals, kept.signals, (size_t)count * sizeof signals[0]);
+    kept.count = 0;
+    for (int i = 0; i < count; i++) syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), signals[i].signal, &signals[i].info);
     errno = saved_errno;
 }
 
@@ -321,12 +341,12 @@ int run_vcpu(int fd, unsigned long arg)
 {
     struct run_thread *self = run_thread_of_caller();
     uint64_t bits = 0;
+    /* A signal that comes in here comes before KVM_RUN: its handler runs before the run, which it does not stop. */
     in_bridge++;
     long masked = bridge.prepare_run(fd, &bits);
-    in_bridge--;
+    if (--in_bridge == 0) deliver_kept_signals();
     sigset_t inside, outside;
     if (self) {
-        self->kept_count = 0;
         self->generation++;
         self->running = 1;
     }
@@ -337,16 +357,12 @@ int run_vcpu(int fd, unsigned long arg)
     }
     /* A signal that came in already is pending at entry: said here, not left to the forwarding thread, which could
      * be late for a guest that exits at once. */
-    if (self && self->kept_count > 0) CALL_BRIDGE(kick(self->tid));
+    if (self && kept.count > 0) CALL_BRIDGE(kick(self->tid));
     long rc = CALL_BRIDGE(ioctl(fd, KVM_RUN_REQUEST, arg));
     int saved_errno = errno;
     if (masked == 1) pthread_sigmask(SIG_SETMASK, &outside, NULL);
-    if (self) {
-        self->running = 0;
-        int kept = self->kept_count < MAX_KEPT ? self->kept_count : MAX_KEPT;
-        for (int i = 0; i < kept; i++)
-            syscall(SYS_rt_tgsigqueueinfo, getpid(), self->tid, self->kept[i].signal, &self->kept[i].info);
-    }
+    if (self) self->running = 0;
+    deliver_kept_signals();
     errno = saved_errno;
     return (int)rc;
 }
