@@ -192,6 +192,11 @@ public enum OpKind
     /// draws what a divergence is already reported on. Every exit, the registers and the memory the guest writes compared.
     /// </summary>
     IvtLdtGuestRun,
+    /// <summary>
+    /// KVM_SET_SIGNAL_MASK on handle <c>Target</c> (<see cref="SignalMaskOps"/>: E the argument's kind — len (uint)B
+    /// then the sigset A, NULL, or a kernel-half pointer). The result compared.
+    /// </summary>
+    SignalMask,
 }
 
 /// <summary>
@@ -295,6 +300,7 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             OpKind.DirtyRingRun => $"guest run({h(Target)}, dirty ring, seed={A})",
             OpKind.LevelEoiGuestRun => $"guest run({h(Target)}, IOAPIC interrupt and EOI, seed={A})",
             OpKind.IvtLdtGuestRun => $"guest run({h(Target)}, {((E & 1) == 0 ? "real mode through the IVT" : "LDT")}{((E & 2) != 0 ? ", with reported" : "")}, program seed={A})",
+            OpKind.SignalMask => SignalMaskOps.Describe(this, h(Target)),
             _ => Kind.ToString(),
         };
     }

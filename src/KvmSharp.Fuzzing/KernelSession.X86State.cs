@@ -27,6 +27,7 @@ public sealed partial class KernelSession
         OpKind.X86GuestRun => TinyGuestRun.RunX86State(_kernel, Fd(op.Target), op.A, withReported: (op.E & 2) != 0),
         OpKind.Clock => Clock(op),
         OpKind.TscKhz => TscKhz(op),
+        OpKind.SignalMask => SignalMaskOps.Apply(_kernel, Fd(op.Target), op, Describe),
         OpKind.DeviceAttr => DeviceAttr(op),
         OpKind.InterruptQueue => InterruptQueue(op),
         OpKind.InterruptGuestRun => TinyGuestRun.RunInterrupts(_kernel, Fd(op.Target), op.A),

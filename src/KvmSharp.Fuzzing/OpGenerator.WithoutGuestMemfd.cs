@@ -57,6 +57,8 @@ public sealed partial class OpGenerator
         if (NextLevelEoi() is FuzzOp eoi) return eoi;
         // One call in forty-eight: real-mode guests through the IVT and 64-bit guests using the LDT (OpGenerator.IvtLdt.cs), likewise.
         if (NextIvtLdt() is FuzzOp ivtLdt) return ivtLdt;
+        // One call in forty-eight: KVM_SET_SIGNAL_MASK (OpGenerator.SignalMask.cs), likewise.
+        if (NextSignalMask() is FuzzOp mask) return mask;
         // One call in eight: dirty page logging (OpGenerator.DirtyLog.cs).
         if (_rng.Next(8) == 0 && NextDirtyLog() is FuzzOp dirty) return dirty;
         int roll = _rng.Next(100);

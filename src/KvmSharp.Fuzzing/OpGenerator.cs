@@ -48,6 +48,7 @@ public sealed partial class OpGenerator
         _eoi = new Random(unchecked(seed * 79 + 0xE01));
         _irqcGuest = new Random(unchecked(seed * 83 + 0x8259));
         _ivtLdt = new Random(unchecked(seed * 89 + 0x1D7));
+        _sigmask = new Random(unchecked(seed * 97 + 0x516));
         _includeReported = includeReported;
     }
 
