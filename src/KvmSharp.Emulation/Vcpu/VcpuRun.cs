@@ -114,8 +114,8 @@ internal static class VcpuRun
         if (EnterProtectedGuest(vcpu) is long refused) return refused;
         // vcpu_enter_guest's requests: kvm_dirty_ring_check_request right after KVM_REQ_VM_DEAD, before the others.
         if (DirtyRingFull(vcpu)) return 0;
-        // vcpu_enter_guest: KVM_REQ_MASTERCLOCK_UPDATE, before kvm_mmu_reload (X86/KvmClock.cs).
-        vcpu.Kvm.Clock.OnEnterGuest(vcpu.Id);
+        // vcpu_enter_guest: KVM_REQ_MASTERCLOCK_UPDATE, then KVM_REQ_CLOCK_UPDATE, before kvm_mmu_reload (X86/KvmClockMsrs.cs).
+        KvmClockMsrs.OnEnterGuest(vcpu);
         // "if (kvm_check_request(KVM_REQ_TRIPLE_FAULT, vcpu)) { vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
         // vcpu->mmio_needed = 0; r = 0; goto out; }" — the state stays as it was, so a later KVM_RUN goes on.
         if (vcpu.Cpu.State.TripleFaultRequested)

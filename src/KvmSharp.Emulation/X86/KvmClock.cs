@@ -142,6 +142,7 @@ internal sealed partial class KvmClock
             }
             // ka->kvmclock_offset = data.clock - now_raw_ns (u64 arithmetic: any value wraps, nothing is refused).
             _kvmclockOffset = unchecked((long)clock - BaseNs());
+            EndPvclockUpdate(); // kvm_end_pvclock_update: KVM_REQ_CLOCK_UPDATE on every vCPU
         }
         return 0;
     }

@@ -144,6 +144,9 @@ internal static class MsrRules
             // &msr_info->data)" — 1 without an in-kernel APIC or outside x2APIC mode (host and guest).
             case var _ when IsX2apicMsr(index):
                 return m.Lapic is { } readApic ? readApic.X2apicMsrRead(index, out data) : 1;
+            // kvm_get_msr_common MSR_KVM_WALL_CLOCK(_NEW) / MSR_KVM_SYSTEM_TIME(_NEW): X86/KvmClockMsrs.cs.
+            case var _ when KvmClockMsrs.IsKvmClockMsr(index):
+                return KvmClockMsrs.Get(cpu, index, out data);
             case var _ when IsKvmPvMsr(index):
                 return KvmPvMsr();
             // kvm_get_msr_common: MCG_CAP, MCG_CTL, MCG_STATUS and the bank ranges → get_msr_mce (X86/MceBanks.cs).
@@ -277,6 +280,9 @@ internal static class MsrRules
             // KVM_SET_MSRS 0x4b564d06 = 0 without an irqchip, 0 processed).
             case AsyncPfInt when m.Lapic is null:
                 return 1;
+            // kvm_set_msr_common MSR_KVM_WALL_CLOCK(_NEW) / MSR_KVM_SYSTEM_TIME(_NEW): X86/KvmClockMsrs.cs.
+            case var _ when KvmClockMsrs.IsKvmClockMsr(index):
+                return KvmClockMsrs.Set(cpu, index, data, hostInitiated);
             case var _ when IsKvmPvMsr(index):
                 return KvmPvMsr();
             // kvm_set_msr_common MSR_K7_HWCR: "data &= ~(u64)0x40; /* ignore flush filter disable */ data &=
@@ -323,13 +329,11 @@ internal static class MsrRules
     /// 6.18: read 0 and write 0 accepted, write 0x1F0001 refused). So here with the host's lists
     /// (EmulatorConfig.X86MsrListsOfThisHost); the upstream presets' reduced list leaves them out, so both are refused.
     /// <para>
-    /// GAP, deliberately: without enforcement (or with the feature bit set) the kernel takes the access — the value is
-    /// kept (MSR_KVM_SYSTEM_TIME and _NEW share vcpu->arch.time, the wall-clock MSRs kvm->arch.wall_clock) and KVM
-    /// writes a pvclock structure at the guest-chosen GPA on the next entry (observed: WRMSR 0x4b564d01 = 0x1F0001,
-    /// then version 2 and a system time at 0x1F0000; the MSR survives MicroVm.Reset()). The emulator does not model
-    /// kvmclock, steal time or async PF (a clock source and the memory writes behind them), and an MSR that reads back
-    /// without its structure ever appearing would be worse for a guest than the #GP it gets: it answers as if
-    /// enforcement were on, in both modes.
+    /// GAP, deliberately, for the PV MSRs other than kvmclock's (those are X86/KvmClockMsrs.cs): without enforcement
+    /// (or with the feature bit set) the kernel takes the access, keeps the value and writes its structure (steal time,
+    /// async PF, PV EOI) into guest memory. The emulator does not model them, and an MSR that reads back without its
+    /// structure ever appearing would be worse for a guest than the #GP it gets: it answers as if enforcement were on,
+    /// in both modes.
     /// </para>
     /// </summary>
     private static int KvmPvMsr() => Unsupported;

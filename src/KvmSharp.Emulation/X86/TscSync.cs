@@ -32,8 +32,11 @@ internal sealed partial class KvmClock
         /// <summary>vcpu->arch.this_tsc_generation: 0 until the first synchronisation (generations start at 1).</summary>
         public ulong ThisTscGeneration;
 
-        /// <summary>KVM_REQ_MASTERCLOCK_UPDATE pending on this vCPU (kvm_track_tsc_matching).</summary>
+        /// <summary>KVM_REQ_MASTERCLOCK_UPDATE pending on this vCPU (kvm_track_tsc_matching, kvm_write_system_time).</summary>
         public bool MasterclockUpdate;
+
+        /// <summary>The vCPU's kvmclock (KvmClock.Pvclock.cs).</summary>
+        public readonly PvTime Pv = new();
     }
 
     private readonly Dictionary<int, VcpuTsc> _vcpuTsc = [];
@@ -92,7 +95,8 @@ internal sealed partial class KvmClock
     /// <summary>
     /// vcpu_enter_guest: "if (kvm_check_request(KVM_REQ_MASTERCLOCK_UPDATE, vcpu)) kvm_update_masterclock(kvm)" — only
     /// this vCPU's own request. Processed before kvm_mmu_reload (a KVM_RUN that fails with ENOSPC still updates; one with
-    /// immediate_exit does not: observed).
+    /// immediate_exit does not: observed). kvm_update_masterclock ends with kvm_end_pvclock_update: KVM_REQ_CLOCK_UPDATE
+    /// on every vCPU.
     /// </summary>
     public void OnEnterGuest(int vcpuId)
     {
@@ -102,15 +106,21 @@ internal sealed partial class KvmClock
             if (!v.MasterclockUpdate) return;
             v.MasterclockUpdate = false;
             UpdateVmGtodCopy();
+            EndPvclockUpdate();
         }
     }
 
     /// <summary>
-    /// pvclock_update_vm_gtod_copy: use_master_clock = host clocksource TSC-based &amp;&amp; vcpus_matched
-    /// (nr_vcpus_matched_tsc + 1 == online_vcpus; no vCPU: never) &amp;&amp; !backwards_tsc_observed &amp;&amp;
-    /// !boot_vcpu_runs_old_kvmclock (neither happens here: no host suspend, no kvmclock MSRs). Caller holds _lock.
+    /// pvclock_update_vm_gtod_copy: the master clock's snapshot (master_kernel_ns, master_cycle_now) is taken, and
+    /// use_master_clock = host clocksource TSC-based &amp;&amp; vcpus_matched (nr_vcpus_matched_tsc + 1 == online_vcpus;
+    /// no vCPU: never) &amp;&amp; !backwards_tsc_observed (no host suspend here) &amp;&amp; !boot_vcpu_runs_old_kvmclock (vCPU 0's
+    /// guest enabled kvmclock with the old MSR_KVM_SYSTEM_TIME). Caller holds _lock.
     /// </summary>
-    private void UpdateVmGtodCopy() => _useMasterClock = HostClocksourceIsTsc && VcpusMatched;
+    private void UpdateVmGtodCopy()
+    {
+        SnapshotMasterClock();
+        _useMasterClock = HostClocksourceIsTsc && VcpusMatched && !_bootVcpuRunsOldKvmclock;
+    }
 
     private bool VcpusMatched => _nrVcpusMatchedTsc + 1 == (ulong)_onlineVcpus;
 
