@@ -42,6 +42,12 @@ public sealed partial class EmulatedKernel
             if (r != 0) return r;
             r = HostMemory.Mmap(address, aligned, prot, flags, file.HostBackingFd, offset, out mapped);
             if (Err.IsError(r)) return r;
+            r = file.MapOtherBackings(mapped, (ulong)offset >> EmulatorConfig.PageShift, aligned >> EmulatorConfig.PageShift, prot, flags);
+            if (Err.IsError(r))
+            {
+                _ = HostMemory.Munmap(mapped, aligned);
+                return r;
+            }
             file.Get();
             ulong pgoff = (ulong)offset >> EmulatorConfig.PageShift;
             _mm.Insert(new Vma(file, mapped, aligned, pgoff, prot, flags));

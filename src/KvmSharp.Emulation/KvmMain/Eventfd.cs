@@ -51,7 +51,7 @@ internal static class Eventfd
 
     /// <summary>
     /// kvm_assign_ioeventfd_idx: eventfd_ctx_fdget (EBADF; not an eventfd: EINVAL), then under slots_lock the
-    /// collision check (EEXIST) and kvm_io_bus_register_dev. The registration keeps its context reference.
+    /// collision check (EEXIST) and kvm_io_bus_register_dev (ENOSPC). The registration keeps its context reference.
     /// </summary>
     private static long AssignIdx(Kvm kvm, KvmBus bus, in kvm_ioeventfd args)
     {
@@ -64,8 +64,10 @@ internal static class Eventfd
             ctx!.Put();
             return Err.EEXIST;
         }
-        kvm.IoBus.Add(p);
-        return 0;
+        // kvm_io_bus_register_dev's ENOSPC (IoBus.Add) → unlock_fail: the context reference goes.
+        r = kvm.IoBus.Add(p);
+        if (r != 0) ctx!.Put();
+        return r;
     }
 
     /// <summary>

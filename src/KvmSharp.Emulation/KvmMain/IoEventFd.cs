@@ -14,10 +14,24 @@ internal enum KvmBus
 
 /// <summary>
 /// virt/kvm/eventfd.c <c>struct _ioeventfd</c>: an address (and length; 0 = any) on one bus whose matching writes
-/// signal <see cref="Ctx"/> (a reference held until deassigned or the VM is destroyed).
+/// signal <see cref="Ctx"/> (a reference held until deassigned or the VM is destroyed). Its kvm_io_device sits on the
+/// bus at (Addr, Length) beside the other devices (<see cref="IoBus"/>).
 /// </summary>
-internal sealed record IoEventFd(KvmBus Bus, ulong Addr, int Length, EventFdCtx Ctx, ulong Datamatch, bool Wildcard)
+internal sealed record IoEventFd(KvmBus Bus, ulong Addr, int Length, EventFdCtx Ctx, ulong Datamatch, bool Wildcard) : IKvmIoDevice
 {
+    /// <summary>ioeventfd_ops has no read: kvm_iodevice_read answers -EOPNOTSUPP.</summary>
+    public bool Read(Vcpu.KvmVcpu vcpu, ulong addr, Span<byte> data) => false;
+
+    /// <summary>ioeventfd_write: "if (!ioeventfd_in_range(p, addr, len, val)) return -EOPNOTSUPP; eventfd_signal(p-&gt;eventfd)".</summary>
+    public bool Write(Vcpu.KvmVcpu vcpu, ulong addr, ReadOnlySpan<byte> data)
+    {
+        ulong value = 0;
+        for (int b = 0; b < data.Length && b < 8; b++) value |= (ulong)data[b] << (8 * b);
+        if (!InRange(addr, data.Length, value)) return false;
+        Ctx.Signal();
+        return true;
+    }
+
     /// <summary>
     /// ioeventfd_in_range: the address must be exact; length 0 matches any write; else the length must be exact and
     /// the value (read at the write's width) equal datamatch unless wildcard. A datamatch with bits above the width

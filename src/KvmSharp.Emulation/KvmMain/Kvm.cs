@@ -24,6 +24,7 @@ internal sealed class Kvm
         Stats = BinaryStats.KvmStats.ForVm(kernel.Config, kernel.GetTid());
         _memslots = new Dictionary<int, KvmMemorySlot>[kernel.Arch.MaxNrAddressSpaces];
         for (int i = 0; i < _memslots.Length; i++) _memslots[i] = [];
+        CoalescedMmio = new CoalescedMmio(this);
     }
 
     public EmulatedKernel Kernel { get; }
@@ -106,6 +107,9 @@ internal sealed class Kvm
 
     /// <summary>kvm->buses and kvm->ioeventfds (KVM_IOEVENTFD registrations; virt/kvm/eventfd.c).</summary>
     public IoBus IoBus { get; } = new();
+
+    /// <summary>kvm->coalesced_mmio_ring and kvm->coalesced_zones (virt/kvm/coalesced_mmio.c).</summary>
+    public CoalescedMmio CoalescedMmio { get; }
 
     /// <summary>kvm->manual_dirty_log_protect: the KVM_DIRTY_LOG_* options enabled by KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2.</summary>
     public ulong ManualDirtyLogProtect { get; set; }
@@ -220,6 +224,8 @@ internal sealed class Kvm
         Vcpus.Clear();
         // kvm_destroy_vm: kvm_io_bus_destroy runs every device's destructor (ioeventfd_destructor puts its eventfd).
         IoBus.Destroy();
+        // kvm_destroy_vm → kvm_coalesced_mmio_free: the ring page (a userspace mapping of it keeps its own reference).
+        CoalescedMmio.Dispose();
         // kvm_irqfd_release: every irqfd is shut down and puts its eventfd (and resample eventfd).
         X86.Irqchip.IrqFds.Release(this);
         Destroyed = true;

@@ -58,6 +58,11 @@ internal sealed class KvmVmFile : KernelFile
             return Eventfd.IoEventFdIoctl(Kvm, arg);
         if (request == KvmIoctls.KVM_IRQFD)
             return Eventfd.IrqFdIoctl(Kvm, arg);
+        // kvm_vm_ioctl under CONFIG_KVM_MMIO (x86 and arm64): virt/kvm/coalesced_mmio.c (KvmMain/CoalescedMmio.cs).
+        if (request == KvmCoalescedMmio.KVM_REGISTER_COALESCED_MMIO)
+            return Kvm.CoalescedMmio.Register(arg);
+        if (request == KvmCoalescedMmio.KVM_UNREGISTER_COALESCED_MMIO)
+            return Kvm.CoalescedMmio.Unregister(arg);
         if (request == KvmIoctls.KVM_RESET_DIRTY_RINGS)
             return DirtyRing.ResetIoctl(Kvm);
         if (request == KvmIoctls.KVM_GET_STATS_FD)

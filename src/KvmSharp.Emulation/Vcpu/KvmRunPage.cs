@@ -8,8 +8,10 @@ namespace KvmSharp.Emulation.Vcpu;
 
 /// <summary>
 /// The vCPU's mmap area (kvm_vcpu_fault): page 0 is struct kvm_run, page KVM_PIO_PAGE_OFFSET (1) holds port I/O
-/// data, page KVM_COALESCED_MMIO_PAGE_OFFSET (2) the coalesced MMIO ring. It is a memfd, so userspace mmaps of the
-/// vCPU fd and the kernel's own mapping here see the same bytes, read in place by the SDK.
+/// data. It is a memfd, so userspace mmaps of the vCPU fd and the kernel's own mapping here see the same bytes, read
+/// in place by the SDK. Page KVM_COALESCED_MMIO_PAGE_OFFSET (2; 1 on arm64) is the VM's coalesced MMIO ring, one page
+/// for all its vCPUs: a mapping of the vCPU fd gets the VM's ring memfd over it (KvmVcpuFile.MapOtherBackings), and
+/// that page of this memfd is never used.
 /// </summary>
 internal sealed class KvmRunPage : IDisposable
 {

@@ -3,6 +3,7 @@ using KvmSharp.Abi;
 using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Vfs;
 using KvmSharp.Emulation.X86;
+using KvmSharp.Memory;
 
 namespace KvmSharp.Emulation.Vcpu;
 
@@ -29,6 +30,22 @@ internal sealed class KvmVcpuFile : KernelFile
     public override bool HasNoopLlseek => true;
 
     public override int HostBackingFd => Vcpu.Run.MemfdFd;
+
+    /// <summary>
+    /// kvm_vcpu_fault: "else if (vmf-&gt;pgoff == KVM_COALESCED_MMIO_PAGE_OFFSET) page =
+    /// virt_to_page(vcpu-&gt;kvm-&gt;coalesced_mmio_ring)" — every vCPU of the VM maps the same ring page there (2 on x86,
+    /// 1 on arm64), so the VM's ring memfd goes over that page of the vCPU's own (KvmMain/CoalescedMmio.cs).
+    /// </summary>
+    public override long MapOtherBackings(nint mapped, ulong pgoff, ulong pages, int prot, int flags)
+    {
+        ulong ring = CoalescedMmio.PageOffset(Kvm.Kernel.Config);
+        if (ring < pgoff || ring - pgoff >= pages) return 0;
+        long fd = Kvm.CoalescedMmio.RingFd();
+        if (Err.IsError(fd)) return fd;
+        const int MapType = 0x0f; // MAP_SHARED / MAP_PRIVATE / MAP_SHARED_VALIDATE as the caller asked
+        nint at = mapped + (nint)((ring - pgoff) * (ulong)EmulatorConfig.PageSize);
+        return HostMemory.Mmap(at, (ulong)EmulatorConfig.PageSize, prot, (flags & MapType) | Kernel.LinuxConstants.MAP_FIXED, (int)fd, 0, out _);
+    }
 
     /// <summary>kvm_vcpu_mmap: no size or offset check (a fault beyond the area is SIGBUS); MAP_PRIVATE is accepted.</summary>
     public override long Mmap(int prot, int flags) => 0;

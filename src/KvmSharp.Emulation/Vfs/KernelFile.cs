@@ -107,6 +107,13 @@ internal abstract class KernelFile
     /// <summary>The host descriptor whose pages back this file's mappings (-1 when it has none).</summary>
     public virtual int HostBackingFd => -1;
 
+    /// <summary>
+    /// Called right after a mapping of pages [<paramref name="pgoff"/>, +<paramref name="pages"/>) of
+    /// <see cref="HostBackingFd"/> was made at <paramref name="mapped"/>: maps, with MAP_FIXED over it, the pages another
+    /// host descriptor backs (a vCPU's coalesced MMIO page is its VM's). 0 or -errno.
+    /// </summary>
+    public virtual long MapOtherBackings(nint mapped, ulong pgoff, ulong pages, int prot, int flags) => 0;
+
     /// <summary>f_op->release.</summary>
     protected virtual void OnRelease() { }
 

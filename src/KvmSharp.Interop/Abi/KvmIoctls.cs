@@ -260,6 +260,8 @@ public static class KvmIoctls
         if (request == KVM_SET_SREGS) return nameof(KVM_SET_SREGS);
         if (request == KVM_SET_SIGNAL_MASK) return nameof(KVM_SET_SIGNAL_MASK);
         if (request == KvmMsrFilter.KVM_X86_SET_MSR_FILTER) return nameof(KvmMsrFilter.KVM_X86_SET_MSR_FILTER);
+        if (request == KvmCoalescedMmio.KVM_REGISTER_COALESCED_MMIO) return nameof(KvmCoalescedMmio.KVM_REGISTER_COALESCED_MMIO);
+        if (request == KvmCoalescedMmio.KVM_UNREGISTER_COALESCED_MMIO) return nameof(KvmCoalescedMmio.KVM_UNREGISTER_COALESCED_MMIO);
         if (request == KVM_PRE_FAULT_MEMORY) return nameof(KVM_PRE_FAULT_MEMORY);
         if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP) return nameof(KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP);
         if (request == KVM_GET_SUPPORTED_CPUID) return nameof(KVM_GET_SUPPORTED_CPUID);
