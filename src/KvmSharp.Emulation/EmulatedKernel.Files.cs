@@ -23,7 +23,7 @@ public sealed partial class EmulatedKernel
             // Only the KVM device (and, with an SEV VM type, the PSP's /dev/sev) exists in this file system.
             if (_disposed || (path != DevKvm && !(path == KvmSharp.Emulation.Arch.SevFirmware.DevSev && KvmSharp.Emulation.Arch.SevFirmware.Present(Config))))
                 return Err.ENOENT;
-            long rc = _fds.Install(path == DevKvm ? new KvmDeviceFile(this) : new Fs.SevDeviceFile(), (flags & LinuxConstants.O_CLOEXEC) != 0);
+            long rc = _fds.Install(path == DevKvm ? new KvmDeviceFile(this) : new Fs.SevDeviceFile(this), (flags & LinuxConstants.O_CLOEXEC) != 0);
             if (Err.IsError(rc)) return rc;
             fd = new KernelFd(this, (int)rc);
             return rc;

@@ -69,6 +69,38 @@ internal static class SevFirmware
         return error == SEV_RET_SUCCESS ? 0 : Err.EIO;
     }
 
+    // include/uapi/linux/psp-sev.h: struct sev_user_data_status { u8 api_major, api_minor, state; u32 flags; u8 build;
+    // u32 guest_count; } __packed (12 bytes); SEV_STATUS_FLAGS_CONFIG_ES; enum sev_state SEV_STATE_INIT.
+    private const int StatusSize = 12;
+    private const uint SEV_STATUS_FLAGS_CONFIG_ES = 0x0100;
+    private const byte SEV_STATE_INIT = 1;
+
+    /// <summary>
+    /// The firmware's API version and build, a model value: 1.55 build 21, the SEV-SNP ABI release the rest of the
+    /// model follows (SNP_LAUNCH_UPDATE page types, the TCB's SNP SVN 0x15 in <see cref="SnpPsp.ChipTcb"/>).
+    /// </summary>
+    public const byte ApiMajor = 1, ApiMinor = 55, Build = 21;
+
+    /// <summary>
+    /// SEV_ISSUE_CMD SEV_PLATFORM_STATUS (sev-dev.c sev_ioctl_do_platform_status): the firmware's PLATFORM_STATUS into
+    /// a zeroed struct sev_user_data_status, copied to <paramref name="data"/> (EFAULT). The platform is in INIT
+    /// (sev-dev.c initialises it when the PSP is probed) and SEV-ES capable where the configuration offers SEV-ES or
+    /// SNP VMs; the guest count stays 0 — the emulator's choice, no host with /dev/sev was probed.
+    /// </summary>
+    public static long PlatformStatus(EmulatedKernel kernel, ulong data, ref uint error)
+    {
+        Span<byte> status = stackalloc byte[StatusSize];
+        status.Clear();
+        status[0] = ApiMajor;
+        status[1] = ApiMinor;
+        status[2] = SEV_STATE_INIT;
+        bool es = kernel.Config.VmTypes.Any(t => t is KvmConstants.KVM_X86_SEV_ES_VM or KvmConstants.KVM_X86_SNP_VM);
+        BinaryPrimitives.WriteUInt32LittleEndian(status[3..], es ? SEV_STATUS_FLAGS_CONFIG_ES : 0);
+        status[7] = Build;
+        error = SEV_RET_SUCCESS;
+        return Vfs.UserMemory.CopyToUser(kernel.Config, data, status) ? 0 : Err.EFAULT;
+    }
+
     /// <summary>LAUNCH_START / SNP_LAUNCH_START: a new guest context in LUPDATE, its handle (1, 2, … per kernel).</summary>
     public static uint NewGuest(EmulatedKernel kernel, SevInfo sev, ulong policy)
     {
