@@ -26,6 +26,9 @@ internal static class OracleExclusions
             "TdxGhci.TDVMCALL_STATUS_SUCCESS", "TdxGhci.TDVMCALL_STATUS_RETRY", "TdxGhci.TDVMCALL_STATUS_INVALID_OPERAND",
             "TdxGhci.TDVMCALL_STATUS_ALIGN_ERROR", "TdxGhci.TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED");
 
+        Add("ARM64 ONLY: arch/arm64/include/uapi/asm/kvm.h KVM_COALESCED_MMIO_PAGE_OFFSET (1); the vendored asm/kvm.h is x86's (2, checked)",
+            "KvmCoalescedMmio.KVM_COALESCED_MMIO_PAGE_OFFSET_ARM64");
+
         // Proposals: numbers from unmerged patch series (UapiProposals chooses them per kernel); upstream has none.
         Add("PROPOSAL: KVM_SET_MEMORY_ATTRIBUTES2, guest_memfd in-place conversion v8 (unmerged)",
             "KvmIoctls.KVM_SET_MEMORY_ATTRIBUTES2");

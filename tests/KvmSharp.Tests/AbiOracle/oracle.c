@@ -247,6 +247,41 @@ static void exit_reasons(void)
 	CONST(KVM_CAP_ARM_NISV_TO_USER);
 	CONST(KVM_EXIT_MEMORY_FAULT);
 	CONST(KVM_EXIT_TDX);
+	/* Session 31: what QEMU and signal-masking VMMs use. */
+	CONST(KVM_SET_SIGNAL_MASK);
+	CONST(KVM_CAP_X86_USER_SPACE_MSR);
+	CONST(KVM_CAP_X86_MSR_FILTER);
+	CONST(KVM_X86_SET_MSR_FILTER);
+	CONST(KVM_MSR_EXIT_REASON_INVAL);
+	CONST(KVM_MSR_EXIT_REASON_UNKNOWN);
+	CONST(KVM_MSR_EXIT_REASON_FILTER);
+	CONST(KVM_EXIT_X86_RDMSR);
+	CONST(KVM_EXIT_X86_WRMSR);
+	CONST(KVM_REGISTER_COALESCED_MMIO);
+	CONST(KVM_UNREGISTER_COALESCED_MMIO);
+	P("KVM_COALESCED_MMIO_PAGE_OFFSET_X86", KVM_COALESCED_MMIO_PAGE_OFFSET);
+	P("RingHeaderSize", sizeof(struct kvm_coalesced_mmio_ring));
+	P("EntrySize", sizeof(struct kvm_coalesced_mmio));
+	CONST(KVM_MSR_EXIT_REASON_VALID_MASK);
+	CONST(KVM_MSR_FILTER_READ); CONST(KVM_MSR_FILTER_WRITE); CONST(KVM_MSR_FILTER_RANGE_VALID_MASK);
+	CONST(KVM_MSR_FILTER_DEFAULT_ALLOW); CONST(KVM_MSR_FILTER_DEFAULT_DENY);
+	CONST(KVM_MSR_FILTER_MAX_RANGES); CONST(KVM_MSR_FILTER_MAX_BITMAP_SIZE);
+	RUN(msr_error, msr.error); RUN(msr_pad, msr.pad); RUN(msr_reason, msr.reason); RUN(msr_index, msr.index);
+	RUN(msr_data, msr.data);
+	SIZE(kvm_coalesced_mmio);
+	OFF(kvm_coalesced_mmio, phys_addr); OFF(kvm_coalesced_mmio, len); OFF(kvm_coalesced_mmio, pio);
+	OFF(kvm_coalesced_mmio, data);
+	SIZE(kvm_coalesced_mmio_ring);
+	OFF(kvm_coalesced_mmio_ring, first); OFF(kvm_coalesced_mmio_ring, last);
+	SIZE(kvm_coalesced_mmio_zone);
+	OFF(kvm_coalesced_mmio_zone, addr); OFF(kvm_coalesced_mmio_zone, size); OFF(kvm_coalesced_mmio_zone, pio);
+	SIZE(kvm_msr_filter);
+	OFF(kvm_msr_filter, flags); OFF(kvm_msr_filter, ranges);
+	SIZE(kvm_msr_filter_range);
+	OFF(kvm_msr_filter_range, flags); OFF(kvm_msr_filter_range, nmsrs); OFF(kvm_msr_filter_range, base);
+	OFF(kvm_msr_filter_range, bitmap);
+	SIZE(kvm_signal_mask);
+	OFF(kvm_signal_mask, len);
 }
 
 static void memory_encrypt(void)
