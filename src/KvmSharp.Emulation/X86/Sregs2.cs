@@ -1,6 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using KvmSharp.Abi;
 using KvmSharp.Emulation.Vcpu;
 using KvmSharp.Emulation.Vfs;
@@ -14,19 +12,12 @@ namespace KvmSharp.Emulation.X86;
 /// </summary>
 internal static class Sregs2
 {
-    /// <summary>_IOR(KVMIO, 0xcc, struct kvm_sregs2).</summary>
-    public static readonly uint KVM_GET_SREGS2 = IoctlEncoding._IOR(KvmIoctls.KVMIO, 0xcc, (uint)Unsafe.SizeOf<kvm_sregs2>());
+    private const ulong PdptrsValid = kvm_sregs2.KVM_SREGS2_FLAGS_PDPTRS_VALID;
 
-    /// <summary>_IOW(KVMIO, 0xcd, struct kvm_sregs2).</summary>
-    public static readonly uint KVM_SET_SREGS2 = IoctlEncoding._IOW(KvmIoctls.KVMIO, 0xcd, (uint)Unsafe.SizeOf<kvm_sregs2>());
-
-    /// <summary>arch/x86/include/uapi/asm/kvm.h KVM_SREGS2_FLAGS_PDPTRS_VALID, the only flag.</summary>
-    private const ulong PdptrsValid = 1;
-
-    public static bool IsRequest(uint request) => request == KVM_GET_SREGS2 || request == KVM_SET_SREGS2;
+    public static bool IsRequest(uint request) => request == KvmIoctls.KVM_GET_SREGS2 || request == KvmIoctls.KVM_SET_SREGS2;
 
     public static long Ioctl(KvmVcpu vcpu, uint request, IoctlArg arg) =>
-        request == KVM_GET_SREGS2 ? Get(vcpu, arg) : Set(vcpu, arg);
+        request == KvmIoctls.KVM_GET_SREGS2 ? Get(vcpu, arg) : Set(vcpu, arg);
 
     /// <summary>
     /// "if (vcpu->kvm->arch.has_protected_state &amp;&amp; vcpu->arch.guest_state_protected) goto out" (EINVAL) before
@@ -103,18 +94,4 @@ internal static class Sregs2
         gdt = s.gdt, idt = s.idt, cr0 = s.cr0, cr2 = s.cr2, cr3 = s.cr3, cr4 = s.cr4, cr8 = s.cr8,
         efer = s.efer, apic_base = s.apic_base,
     };
-}
-
-/// <summary>x86 <c>struct kvm_sregs2</c> (arch/x86/include/uapi/asm/kvm.h), 320 bytes.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal struct kvm_sregs2
-{
-    public kvm_segment cs, ds, es, fs, gs, ss;
-    public kvm_segment tr, ldt;
-    public kvm_dtable gdt, idt;
-    public ulong cr0, cr2, cr3, cr4, cr8;
-    public ulong efer;
-    public ulong apic_base;
-    public ulong flags;
-    public U64x4 pdptrs;
 }

@@ -109,6 +109,9 @@ public static class KvmIoctls
     /// a NULL argument drops it): a VMM blocks its kick signal outside KVM_RUN and lets it stop the guest inside.
     /// </summary>
     public static readonly uint KVM_SET_SIGNAL_MASK = _IOW(KVMIO, 0x8b, Size<kvm_signal_mask>());
+    /// <summary>x86 (KVM_CAP_SREGS2): the special registers with the PAE PDPTRs (<see cref="kvm_sregs2"/>).</summary>
+    public static readonly uint KVM_GET_SREGS2 = _IOR(KVMIO, 0xcc, Size<kvm_sregs2>());
+    public static readonly uint KVM_SET_SREGS2 = _IOW(KVMIO, 0xcd, Size<kvm_sregs2>());
     /// <summary>x86: replaces the vCPU's CPUID table (<see cref="kvm_cpuid2"/> header + entries).</summary>
     public static readonly uint KVM_SET_CPUID2 = _IOW(KVMIO, 0x90, Size<kvm_cpuid2>());
     /// <summary>x86: reads the vCPU's CPUID table (E2BIG when nent is below the table's size).</summary>
@@ -259,6 +262,8 @@ public static class KvmIoctls
         if (request == KVM_GET_SREGS) return nameof(KVM_GET_SREGS);
         if (request == KVM_SET_SREGS) return nameof(KVM_SET_SREGS);
         if (request == KVM_SET_SIGNAL_MASK) return nameof(KVM_SET_SIGNAL_MASK);
+        if (request == KVM_GET_SREGS2) return nameof(KVM_GET_SREGS2);
+        if (request == KVM_SET_SREGS2) return nameof(KVM_SET_SREGS2);
         if (request == KvmMsrFilter.KVM_X86_SET_MSR_FILTER) return nameof(KvmMsrFilter.KVM_X86_SET_MSR_FILTER);
         if (request == KvmCoalescedMmio.KVM_REGISTER_COALESCED_MMIO) return nameof(KvmCoalescedMmio.KVM_REGISTER_COALESCED_MMIO);
         if (request == KvmCoalescedMmio.KVM_UNREGISTER_COALESCED_MMIO) return nameof(KvmCoalescedMmio.KVM_UNREGISTER_COALESCED_MMIO);

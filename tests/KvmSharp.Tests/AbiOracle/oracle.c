@@ -282,6 +282,13 @@ static void exit_reasons(void)
 	OFF(kvm_msr_filter_range, bitmap);
 	SIZE(kvm_signal_mask);
 	OFF(kvm_signal_mask, len);
+	CONST(KVM_GET_SREGS2); CONST(KVM_SET_SREGS2);
+	SIZE(kvm_sregs2);
+	OFF(kvm_sregs2, cs); OFF(kvm_sregs2, ds); OFF(kvm_sregs2, es); OFF(kvm_sregs2, fs); OFF(kvm_sregs2, gs);
+	OFF(kvm_sregs2, ss); OFF(kvm_sregs2, tr); OFF(kvm_sregs2, ldt); OFF(kvm_sregs2, gdt); OFF(kvm_sregs2, idt);
+	OFF(kvm_sregs2, cr0); OFF(kvm_sregs2, cr2); OFF(kvm_sregs2, cr3); OFF(kvm_sregs2, cr4); OFF(kvm_sregs2, cr8);
+	OFF(kvm_sregs2, efer); OFF(kvm_sregs2, apic_base); OFF(kvm_sregs2, flags); OFF(kvm_sregs2, pdptrs);
+	P("kvm_sregs2.KVM_SREGS2_FLAGS_PDPTRS_VALID", KVM_SREGS2_FLAGS_PDPTRS_VALID);
 }
 
 static void memory_encrypt(void)
