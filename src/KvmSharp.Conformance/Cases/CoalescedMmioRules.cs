@@ -373,6 +373,27 @@ public static class CoalescedMmioRules
         Ok(Register(vm, 0x2000_0000, 0x10), "zone 1000 after one went");
     }
 
+    [ConformanceCase("arch/x86/kvm/x86.c KVM_CREATE_IRQCHIP (kvm_pic_init: three PIO ranges, unregistered again on failure) and " +
+                     "i8254.c kvm_create_pit on a PIO bus that 1000 zones fill: ENOSPC from kvm_io_bus_register_dev, and nothing stays " +
+                     "registered — with room for the PIC (three ranges) the irqchip is made; the PIT then needs one more, and a kvm_create_pit " +
+                     "that fails is NULL, which KVM_CREATE_PIT2 answers with ENOMEM")]
+    public static void a_full_bus_refuses_the_in_kernel_devices(CaseContext ctx)
+    {
+        using var kvm = ctx.OpenKvm();
+        using var vm = kvm.CreateVm();
+        for (uint i = 0; i < 1000; i++) Ok(Register(vm, 0x1000 + i, 1, pio: 1), $"PIO zone {i}");
+        AssertErrno(Errno.ENOSPC, vm.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_CREATE_IRQCHIP, 0UL), "KVM_CREATE_IRQCHIP on a full PIO bus");
+        // Two ranges free: the PIC's third does not fit, and its first two go again.
+        for (uint i = 0; i < 2; i++) Ok(Unregister(vm, 0x1000 + i, 1, pio: 1), $"unregister PIO zone {i}");
+        AssertErrno(Errno.ENOSPC, vm.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_CREATE_IRQCHIP, 0UL), "KVM_CREATE_IRQCHIP with room for two ranges");
+        Ok(Unregister(vm, 0x1002, 1, pio: 1), "unregister PIO zone 2");
+        Ok(vm.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_CREATE_IRQCHIP, 0UL), "KVM_CREATE_IRQCHIP with room for three ranges");
+        var pit = new kvm_pit_config();
+        AssertErrno(Errno.ENOMEM, vm.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_CREATE_PIT2, Raw(ref pit)), "KVM_CREATE_PIT2 on the full PIO bus");
+        Ok(Unregister(vm, 0x1003, 1, pio: 1), "unregister PIO zone 3");
+        Ok(vm.Kernel.Ioctl(vm.Handle, KvmIoctls.KVM_CREATE_PIT2, Raw(ref pit)), "KVM_CREATE_PIT2 with room for its ports");
+    }
+
     [ConformanceCase("arch/arm64/kvm/mmio.c io_mem_abort → kvm_io_bus_write → " + Coalesced + " coalesced_mmio_write: a store inside a zone does not exit and lands in the ring, which is page KVM_COALESCED_MMIO_PAGE_OFFSET = 1 of the vCPU's mmap on arm64 (arch/arm64/include/uapi/asm/kvm.h); a store of the zone's last byte and one past it", Profile = EmulatedProfile.Arm64)]
     public static void arm64_stores_in_a_zone_are_queued(CaseContext ctx)
     {

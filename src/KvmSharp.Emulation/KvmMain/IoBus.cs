@@ -29,16 +29,6 @@ internal sealed class IoBus
     public IReadOnlyList<KvmIoRange> BusRanges(KvmBus bus) => Volatile.Read(ref _buses[(int)bus]);
 
     /// <summary>
-    /// kvm_io_bus_register_dev for an in-kernel device whose creator cannot meet NR_IOBUS_DEVS (a handful of ranges
-    /// on a bus that holds fewer than 1000 others: zones and devices count, ioeventfds do not).
-    /// </summary>
-    public void Register(KvmBus bus, ulong addr, int length, IKvmIoDevice device)
-    {
-        long r = TryRegister(bus, addr, length, device);
-        if (r != 0) throw new InvalidOperationException($"kvm_io_bus_register_dev on {bus}: {r}");
-    }
-
-    /// <summary>
     /// kvm_io_bus_register_dev (caller holds slots_lock): "exclude ioeventfd which is limited by maximum fd" —
     /// "if (bus-&gt;dev_count - bus-&gt;ioeventfd_count &gt; NR_IOBUS_DEVS - 1) return -ENOSPC" (an ioeventfd's own
     /// registration is refused too once 1000 others fill the bus); the new range goes before the first one
@@ -68,6 +58,13 @@ internal sealed class IoBus
         if (i < 0) return false;
         Volatile.Write(ref _buses[b], [.. old.AsSpan(0, i), .. old.AsSpan(i + 1)]);
         return true;
+    }
+
+    /// <summary>Takes every registration of a kind of device off <paramref name="bus"/> (a failed creation's unwinding).</summary>
+    public void UnregisterAll(KvmBus bus, Func<IKvmIoDevice, bool> which)
+    {
+        int b = (int)bus;
+        Volatile.Write(ref _buses[b], [.. _buses[b].Where(r => !which(r.Device))]);
     }
 
     /// <summary>kvm->ioeventfds, in registration order.</summary>

@@ -65,16 +65,22 @@ internal static class VgicInit
         if (dist.DistBase == VgicDist.AddrUndef) return Err.ENXIO;
         if (!CheckBase(kvm, dist)) return Err.EINVAL;
         if (!dist.Initialized) return Err.EBUSY;
-        dist.Ready = true;
         // vgic_register_dist_iodev (64 KiB at the distributor base) and vgic_register_redist_iodev (2 x 64 KiB per
         // vCPU at its frame; the kernel registers them when the address is set or the vCPU created — only a guest
-        // access, after this point, can tell).
-        kvm.IoBus.Register(KvmBus.Mmio, dist.DistBase, (int)KvmArm64Vgic.KVM_VGIC_V3_DIST_SIZE, new VgicIoDevice(kvm, null));
+        // access, after this point, can tell). A full MMIO bus (NR_IOBUS_DEVS) fails the map (the run) with its errno
+        // and leaves nothing registered.
+        long r = kvm.IoBus.TryRegister(KvmBus.Mmio, dist.DistBase, (int)KvmArm64Vgic.KVM_VGIC_V3_DIST_SIZE, new VgicIoDevice(kvm, null));
         foreach (var vcpu in kvm.Vcpus)
         {
-            if (RedistBase(kvm, vcpu) is ulong rd)
-                kvm.IoBus.Register(KvmBus.Mmio, rd, (int)KvmArm64Vgic.KVM_VGIC_V3_REDIST_SIZE, new VgicIoDevice(kvm, vcpu));
+            if (r == 0 && RedistBase(kvm, vcpu) is ulong rd)
+                r = kvm.IoBus.TryRegister(KvmBus.Mmio, rd, (int)KvmArm64Vgic.KVM_VGIC_V3_REDIST_SIZE, new VgicIoDevice(kvm, vcpu));
         }
+        if (r != 0)
+        {
+            kvm.IoBus.UnregisterAll(KvmBus.Mmio, d => d is VgicIoDevice);
+            return r;
+        }
+        dist.Ready = true;
         return 0;
     }
 

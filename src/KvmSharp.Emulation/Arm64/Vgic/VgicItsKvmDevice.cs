@@ -71,9 +71,11 @@ internal sealed class VgicItsKvmDevice : KvmDeviceOps
                     {
                         long r = VgicKvmDevice.CheckIoRange(kvm, its.Base, addr, 0x10000, KVM_VGIC_V3_ITS_SIZE);
                         if (r != 0) return r;
-                        its.Base = addr;
                     }
-                    kvm.IoBus.Register(KvmBus.Mmio, addr, (int)KVM_VGIC_V3_ITS_SIZE, new VgicItsIoDevice(its));
+                    // vgic_register_its_iodev: a full MMIO bus (ENOSPC) leaves the base unset.
+                    long registered = kvm.IoBus.TryRegister(KvmBus.Mmio, addr, (int)KVM_VGIC_V3_ITS_SIZE, new VgicItsIoDevice(its));
+                    if (registered != 0) return registered;
+                    lock (Arm64VmState.Of(kvm).Vgic) its.Base = addr;
                 }
                 return 0;
             }

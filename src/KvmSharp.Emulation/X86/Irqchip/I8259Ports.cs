@@ -13,13 +13,21 @@ namespace KvmSharp.Emulation.X86.Irqchip;
 /// </summary>
 internal sealed class I8259Ports(Kvm kvm, I8259 pic) : IKvmIoDevice
 {
-    /// <summary>kvm_pic_init's three kvm_io_bus_register_dev calls.</summary>
-    public static void Register(Kvm kvm, I8259 pic)
+    /// <summary>
+    /// kvm_pic_init's three kvm_io_bus_register_dev calls; a full bus (ENOSPC, NR_IOBUS_DEVS) unregisters what was
+    /// registered ("fail_unreg_2" / "fail_unreg_1") and fails the call.
+    /// </summary>
+    public static long Register(Kvm kvm, I8259 pic)
     {
         var dev = new I8259Ports(kvm, pic);
-        kvm.IoBus.Register(KvmBus.Pio, 0x20, 2, dev);
-        kvm.IoBus.Register(KvmBus.Pio, 0xa0, 2, dev);
-        kvm.IoBus.Register(KvmBus.Pio, 0x4d0, 2, dev);
+        foreach (ulong port in (ulong[])[0x20, 0xa0, 0x4d0])
+        {
+            long r = kvm.IoBus.TryRegister(KvmBus.Pio, port, 2, dev);
+            if (r == 0) continue;
+            kvm.IoBus.UnregisterAll(KvmBus.Pio, d => ReferenceEquals(d, dev));
+            return r;
+        }
+        return 0;
     }
 
     public bool Write(KvmVcpu vcpu, ulong addr, ReadOnlySpan<byte> data)

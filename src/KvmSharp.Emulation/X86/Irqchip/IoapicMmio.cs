@@ -20,8 +20,8 @@ internal sealed class IoapicMmio(Kvm kvm, Ioapic ioapic) : IKvmIoDevice
     private const ulong RegSelect = 0x00, RegWindow = 0x10;
 
     /// <summary>kvm_ioapic_init: "kvm_io_bus_register_dev(kvm, KVM_MMIO_BUS, ioapic-&gt;base_address, IOAPIC_MEM_LENGTH, &amp;ioapic-&gt;dev)".</summary>
-    public static void Register(Kvm kvm, Ioapic ioapic) =>
-        kvm.IoBus.Register(KvmBus.Mmio, ioapic.BaseAddress, Ioapic.MemLength, new IoapicMmio(kvm, ioapic));
+    public static long Register(Kvm kvm, Ioapic ioapic) =>
+        kvm.IoBus.TryRegister(KvmBus.Mmio, ioapic.BaseAddress, Ioapic.MemLength, new IoapicMmio(kvm, ioapic));
 
     /// <summary>ioapic_in_range: base_address &lt;= addr &lt; base_address + IOAPIC_MEM_LENGTH (the access's start only).</summary>
     private bool InRange(ulong addr) => addr >= ioapic.BaseAddress && addr < ioapic.BaseAddress + Ioapic.MemLength;

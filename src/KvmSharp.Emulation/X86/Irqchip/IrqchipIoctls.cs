@@ -47,10 +47,20 @@ internal static class IrqchipIoctls
         if (chip.InKernel) return Err.EEXIST;
         if (kvm.Type == KvmConstants.KVM_X86_TDX_VM) return Err.ENOTTY;
         if (kvm.Vcpus.Count != 0) return Err.EINVAL;
-        chip.Pic = new I8259(kvm);
-        I8259Ports.Register(kvm, chip.Pic);
-        chip.Ioapic = new Ioapic(kvm);
-        IoapicMmio.Register(kvm, chip.Ioapic);
+        // A full I/O bus (NR_IOBUS_DEVS, e.g. 1000 coalesced zones): "r = kvm_pic_init(kvm); if (r) goto
+        // create_irqchip_unlock; r = kvm_ioapic_init(kvm); if (r) { kvm_pic_destroy(kvm); goto create_irqchip_unlock; }".
+        var pic = new I8259(kvm);
+        long r = I8259Ports.Register(kvm, pic);
+        if (r != 0) return r;
+        var ioapic = new Ioapic(kvm);
+        r = IoapicMmio.Register(kvm, ioapic);
+        if (r != 0)
+        {
+            kvm.IoBus.UnregisterAll(KvmBus.Pio, d => d is I8259Ports);
+            return r;
+        }
+        chip.Pic = pic;
+        chip.Ioapic = ioapic;
         chip.Routing = IrqRouting.Default();
         chip.Mode = IrqchipMode.Kernel;
         return 0;

@@ -45,9 +45,16 @@ internal static class PitIoctls
         if (kvm.Pit is not null) return Err.EEXIST;
         if (!kvm.Irqchip.Full) return Err.ENOENT;
         var pit = new I8254(flags, ioapicInKernel: () => kvm.Irqchip.Full);
-        kvm.IoBus.Register(KvmBus.Pio, I8254.BaseAddress, I8254.MemLength, new I8254PortDevice(pit));
-        if ((flags & KvmConstants.KVM_PIT_SPEAKER_DUMMY) != 0)
-            kvm.IoBus.Register(KvmBus.Pio, I8254.SpeakerAddress, 4, new I8254SpeakerDevice(pit));
+        // kvm_create_pit: a full bus (kvm_io_bus_register_dev's ENOSPC) unregisters the ports already registered
+        // ("fail_register_speaker") and returns NULL, which KVM_CREATE_PIT2 answers with its "r = -ENOMEM" (observed).
+        var ports = new I8254PortDevice(pit);
+        if (kvm.IoBus.TryRegister(KvmBus.Pio, I8254.BaseAddress, I8254.MemLength, ports) != 0) return Err.ENOMEM;
+        if ((flags & KvmConstants.KVM_PIT_SPEAKER_DUMMY) != 0
+            && kvm.IoBus.TryRegister(KvmBus.Pio, I8254.SpeakerAddress, 4, new I8254SpeakerDevice(pit)) != 0)
+        {
+            kvm.IoBus.Unregister(KvmBus.Pio, ports);
+            return Err.ENOMEM;
+        }
         kvm.Pit = pit;
         return 0;
     }
