@@ -23,7 +23,7 @@ public static class CoalescedMmioRules
     private const string Coalesced = "virt/kvm/coalesced_mmio.c";
 
     // include/uapi/linux/kvm.h: KVM_CAP_COALESCED_MMIO, KVM_CAP_COALESCED_PIO.
-    private const int CapCoalescedMmio = 15, CapCoalescedPio = 133;
+    private const int CapCoalescedMmio = KvmCaps.KVM_CAP_COALESCED_MMIO, CapCoalescedPio = KvmCaps.KVM_CAP_COALESCED_PIO;
 
     /// <summary>The real-mode guest's DS for the zone: offset n is GPA 0x20000 + n, outside its memory slot.</summary>
     private const ulong Zone = 0x20000;
@@ -139,14 +139,13 @@ public static class CoalescedMmioRules
         Assert.Equal(KvmCoalescedMmio.KVM_COALESCED_MMIO_PAGE_OFFSET_X86, vm.CheckExtension(CapCoalescedMmio));
     }
 
-    [ConformanceCase("virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic: \"case KVM_CAP_COALESCED_PIO: return 1\" (kvm_pvm answers 0 but takes PIO zones: HostDeviations.KvmPvmCoalescedPioCapIsZero; the emulated side is the upstream x86 preset, the like-this-host one answers 0 as the host does)", Profile = EmulatedProfile.X86)]
+    [ConformanceCase("virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic: \"case KVM_CAP_COALESCED_PIO: return 1\" (cap 162) on /dev/kvm and the VM")]
     public static void coalesced_pio_capability(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
         using var vm = kvm.CreateVm();
-        long expected = HostDeviations.KvmPvmCoalescedPioCapIsZero(ctx.Target.IsReal) ? 0 : 1;
-        Assert.Equal(expected, kvm.CheckExtension(CapCoalescedPio));
-        Assert.Equal(expected, vm.CheckExtension(CapCoalescedPio));
+        Assert.Equal(1, kvm.CheckExtension(CapCoalescedPio));
+        Assert.Equal(1, vm.CheckExtension(CapCoalescedPio));
     }
 
     [ConformanceCase(Coalesced + " kvm_vm_ioctl_register/unregister_coalesced_mmio: a pio other than 0 or 1 is EINVAL on both; copy_from_user first (EFAULT); nothing else is checked — overlapping, size-0 and wrapping zones are accepted; unregister answers 0 whether or not a zone went")]

@@ -417,13 +417,13 @@ public sealed record EmulatorConfig
         // x86.c kvm_vm_ioctl_check_extension "r = 1" for KVM_CAP_EXT_CPUID (7; KVM_SET_CPUID2 exists),
         // KVM_CAP_SET_IDENTITY_MAP_ADDR (37; the ioctl is X86Kvm's) and KVM_CAP_X86_ROBUST_SINGLESTEP (51). QEMU's
         // target/i386/kvm/kvm.c kvm_arch_required_capabilities lists all three.
-        [7] = 1,
-        [37] = 1,
-        [51] = 1,
+        [KvmCaps.KVM_CAP_EXT_CPUID] = 1,
+        [KvmCaps.KVM_CAP_SET_IDENTITY_MAP_ADDR] = 1,
+        [KvmCaps.KVM_CAP_X86_ROBUST_SINGLESTEP] = 1,
         // kvm_main.c kvm_vm_ioctl_check_extension_generic (CONFIG_KVM_MMIO): KVM_CAP_COALESCED_MMIO (15) answers
-        // KVM_COALESCED_MMIO_PAGE_OFFSET, KVM_CAP_COALESCED_PIO (133) 1 (KvmMain/CoalescedMmio.cs; this host: 2 and 0).
-        [15] = KvmCoalescedMmio.KVM_COALESCED_MMIO_PAGE_OFFSET_X86,
-        [133] = 1,
+        // KVM_COALESCED_MMIO_PAGE_OFFSET, KVM_CAP_COALESCED_PIO (162) 1 (KvmMain/CoalescedMmio.cs; this host: 2 and 1).
+        [KvmCaps.KVM_CAP_COALESCED_MMIO] = KvmCoalescedMmio.KVM_COALESCED_MMIO_PAGE_OFFSET_X86,
+        [KvmCaps.KVM_CAP_COALESCED_PIO] = 1,
     };
 
     // arch/arm64/kvm/arm.c kvm_vm_ioctl_check_extension [D].
@@ -437,7 +437,7 @@ public sealed record EmulatorConfig
         [KvmCaps.KVM_CAP_SET_GUEST_DEBUG2] = KvmSharp.Emulation.Arm64.Arm64VcpuIoctls.GuestDebugValidMask,
         // kvm_main.c kvm_vm_ioctl_check_extension_generic: KVM_CAP_COALESCED_MMIO → KVM_COALESCED_MMIO_PAGE_OFFSET (1 on
         // arm64), KVM_CAP_COALESCED_PIO → 1.
-        [15] = KvmCoalescedMmio.KVM_COALESCED_MMIO_PAGE_OFFSET_ARM64,
-        [133] = 1,
+        [KvmCaps.KVM_CAP_COALESCED_MMIO] = KvmCoalescedMmio.KVM_COALESCED_MMIO_PAGE_OFFSET_ARM64,
+        [KvmCaps.KVM_CAP_COALESCED_PIO] = 1,
     };
 }

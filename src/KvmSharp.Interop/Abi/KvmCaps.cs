@@ -117,6 +117,15 @@ public static class KvmCaps
     public const int KVM_CAP_X86_USER_SPACE_MSR = 188;
     /// <summary>x86 (since 5.10): KVM_X86_SET_MSR_FILTER exists. 1 on x86.</summary>
     public const int KVM_CAP_X86_MSR_FILTER = 189;
+    /// <summary>Generic answers of kvm_vm_ioctl_check_extension_generic (1 on every arch), which QEMU requires.</summary>
+    public const int KVM_CAP_DESTROY_MEMORY_REGION_WORKS = 21, KVM_CAP_JOIN_MEMORY_REGIONS_WORKS = 30,
+        KVM_CAP_INTERNAL_ERROR_DATA = 40, KVM_CAP_ENABLE_CAP_VM = 98, KVM_CAP_CHECK_EXTENSION_VM = 105;
+    /// <summary>x86 answers QEMU requires (kvm_arch_required_capabilities): 1 each.</summary>
+    public const int KVM_CAP_EXT_CPUID = 7, KVM_CAP_SET_IDENTITY_MAP_ADDR = 37, KVM_CAP_X86_ROBUST_SINGLESTEP = 51;
+    /// <summary>KVM_COALESCED_MMIO_PAGE_OFFSET where coalesced MMIO exists; KVM_CAP_COALESCED_PIO: 1.</summary>
+    public const int KVM_CAP_COALESCED_MMIO = 15, KVM_CAP_COALESCED_PIO = 162;
+    /// <summary>x86 VM-level KVM_ENABLE_CAP: the highest vCPU id + 1 (kvm->arch.max_vcpu_ids).</summary>
+    public const int KVM_CAP_MAX_VCPU_ID = 128;
     /// <summary>
     /// The per-vCPU dirty ring with TSO ordering (x86): the largest ring KVM_ENABLE_CAP accepts, in bytes
     /// (KVM_DIRTY_RING_MAX_ENTRIES × sizeof(struct kvm_dirty_gfn) = 1 MiB); 0 where the architecture lacks it.
