@@ -16,7 +16,7 @@ public sealed class QemuTests
     [KvmFact]
     public void Qemu_runs_a_bios_guest_to_the_same_serial_output_and_exit_status_on_both_kernels()
     {
-        string? qemu = FindOnPath(Qemu);
+        string? qemu = ProgramPath.Find(Qemu);
         Skip.If(qemu is null, $"{Qemu} is not installed (Debian: apt-get install qemu-system-x86)");
         string bios = Path.Combine(Path.GetTempPath(), $"kvmsharp-qemu-bios-{Environment.ProcessId}.bin");
         File.WriteAllBytes(bios, QemuBiosGuest.Image());
@@ -45,8 +45,4 @@ public sealed class QemuTests
         "-serial", "stdio", "-display", "none", "-no-reboot",
         "-device", $"isa-debug-exit,iobase=0x{QemuBiosGuest.DebugExitPort:x},iosize=0x04",
     ];
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists);
 }

@@ -21,7 +21,7 @@ public sealed class SeaBiosTests
     [InlineData(true)]
     public void Qemu_boots_seabios_to_the_same_log_on_both_kernels(bool kvmclock)
     {
-        string? qemu = FindOnPath(Qemu);
+        string? qemu = ProgramPath.Find(Qemu);
         Skip.If(qemu is null, $"{Qemu} is not installed (Debian: apt-get install qemu-system-x86)");
         Skip.If(!File.Exists(Firmware), $"{Firmware} is missing (Debian: apt-get install seabios)");
 
@@ -53,8 +53,4 @@ public sealed class SeaBiosTests
         "-bios", Firmware, "-nodefaults", "-nographic", "-display", "none", "-no-reboot", "-boot", "reboot-timeout=0",
         "-chardev", "stdio,id=dbg", "-device", "isa-debugcon,iobase=0x402,chardev=dbg",
     ];
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists);
 }

@@ -11,13 +11,6 @@ namespace KvmSharp.Emulation.KvmMain;
 /// </summary>
 internal static class CheckExtension
 {
-    // include/uapi/linux/kvm.h numbers of the caps only answered here.
-    private const int KvmCapDestroyMemoryRegionWorks = 21;
-    private const int KvmCapJoinMemoryRegionsWorks = 30;
-    private const int KvmCapInternalErrorData = 40;
-    private const int KvmCapEnableCapVm = 98;
-    private const int KvmCapCheckExtensionVm = 105;
-
     public static long Check(EmulatedKernel kernel, Kvm? kvm, ulong arg)
     {
         var config = kernel.Config;
@@ -49,11 +42,11 @@ internal static class CheckExtension
         {
             case KvmCaps.KVM_CAP_USER_MEMORY:
                 return 1;
-            case KvmCapDestroyMemoryRegionWorks:
-            case KvmCapJoinMemoryRegionsWorks:
-            case KvmCapInternalErrorData:
-            case KvmCapCheckExtensionVm:
-            case KvmCapEnableCapVm:
+            case KvmCaps.KVM_CAP_DESTROY_MEMORY_REGION_WORKS:
+            case KvmCaps.KVM_CAP_JOIN_MEMORY_REGIONS_WORKS:
+            case KvmCaps.KVM_CAP_INTERNAL_ERROR_DATA:
+            case KvmCaps.KVM_CAP_CHECK_EXTENSION_VM:
+            case KvmCaps.KVM_CAP_ENABLE_CAP_VM:
                 // kvm_vm_ioctl_check_extension_generic: "case KVM_CAP_DESTROY_MEMORY_REGION_WORKS: case
                 // KVM_CAP_JOIN_MEMORY_REGIONS_WORKS: case KVM_CAP_INTERNAL_ERROR_DATA: … case KVM_CAP_CHECK_EXTENSION_VM:
                 // case KVM_CAP_ENABLE_CAP_VM: … return 1;" on every arch. QEMU requires the first three

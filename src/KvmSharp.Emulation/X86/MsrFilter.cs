@@ -17,8 +17,6 @@ namespace KvmSharp.Emulation.X86;
 /// </summary>
 internal static class MsrFilter
 {
-    /// <summary>include/uapi/linux/kvm.h: KVM_CAP_X86_USER_SPACE_MSR.</summary>
-    public const int KVM_CAP_X86_USER_SPACE_MSR = KvmCaps.KVM_CAP_X86_USER_SPACE_MSR;
 
     /// <summary>x86.h KVM_MSR_RET_UNSUPPORTED: the MSR is not handled at all (MsrRules' answer for an unknown MSR).</summary>
     public const int RetUnsupported = 2;

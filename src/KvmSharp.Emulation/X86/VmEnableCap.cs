@@ -12,9 +12,6 @@ namespace KvmSharp.Emulation.X86;
 /// </summary>
 internal static class VmEnableCap
 {
-    /// <summary>include/uapi/linux/kvm.h: KVM_CAP_MAX_VCPU_ID.</summary>
-    internal const int KvmCapMaxVcpuId = 128;
-
     public static long Apply(Kvm kvm, in kvm_enable_cap cap)
     {
         // "if (cap->flags) return -EINVAL;" before the switch, for every cap.
@@ -41,7 +38,7 @@ internal static class VmEnableCap
                 // check, any non-zero args[0] allows the guest's RDMSR (observed: 0x100), 0 forbids it; args[1..3] ignored.
                 kvm.GuestCanReadMsrPlatformInfo = cap.args[0] != 0;
                 return 0;
-            case KvmCapMaxVcpuId:
+            case KvmCaps.KVM_CAP_MAX_VCPU_ID:
                 // "if (cap->args[0] > KVM_MAX_VCPU_IDS) break;" (EINVAL); then, under kvm->lock, "if
                 // (kvm->arch.bsp_vcpu_id > cap->args[0]) ;" (bsp_vcpu_id is 0 here: no KVM_SET_BOOT_CPU_ID), "else if
                 // (kvm->arch.max_vcpu_ids == cap->args[0]) r = 0; else if (!kvm->arch.max_vcpu_ids) { max_vcpu_ids =
@@ -53,7 +50,7 @@ internal static class VmEnableCap
                 if (kvm.X86MaxVcpuIds != 0) return Err.EINVAL;
                 kvm.X86MaxVcpuIds = cap.args[0];
                 return 0;
-            case MsrFilter.KVM_CAP_X86_USER_SPACE_MSR:
+            case KvmCaps.KVM_CAP_X86_USER_SPACE_MSR:
                 return MsrFilter.EnableUserSpaceMsr(kvm, cap);
             case KvmCaps.KVM_CAP_DISABLE_QUIRKS2:
                 return Quirks.Disable(kvm, cap, checkSupported: true);
