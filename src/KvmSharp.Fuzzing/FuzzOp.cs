@@ -197,6 +197,35 @@ public enum OpKind
     /// then the sigset A, NULL, or a kernel-half pointer). The result compared.
     /// </summary>
     SignalMask,
+    /// <summary>
+    /// KVM_X86_SET_MSR_FILTER or KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR) on handle <c>Target</c>
+    /// (<see cref="MsrFilterOps"/>: E the call — a filter drawn from seed A, a bad pointer (A bit 0), or the cap with
+    /// args[0] A, args[1] C and flags (uint)B). The errno compared.
+    /// </summary>
+    MsrFilter,
+    /// <summary>
+    /// A 64-bit guest on a fresh VM made from /dev/kvm handle <c>Target</c> with an MSR filter and userspace MSR exits,
+    /// running RDMSR/WRMSR (<see cref="TinyGuestRun.RunMsrFilter"/>, everything from seed A): exits, registers, stored
+    /// values, the MSRs read by the host and KVM_GET_CLOCK's flags compared.
+    /// </summary>
+    MsrFilterGuestRun,
+    /// <summary>
+    /// KVM_(UN)REGISTER_COALESCED_MMIO on handle <c>Target</c> (<see cref="CoalescedOps"/>: E the call, zone addr A,
+    /// size (uint)B, pio (uint)C), a bad pointer, or the ring page of vCPU <c>Target</c> (written with D when A != 0).
+    /// The errno compared, and the ring's first and last.
+    /// </summary>
+    Coalesced,
+    /// <summary>
+    /// A 64-bit guest on a fresh VM made from /dev/kvm handle <c>Target</c> with coalesced MMIO/PIO zones, writing MMIO
+    /// and ports (<see cref="TinyGuestRun.RunCoalesced"/>, everything from seed A; E bit 1 also an 8-byte write across a
+    /// page into MMIO, a known emulator divergence): exits and the ring compared.
+    /// </summary>
+    CoalescedGuestRun,
+    /// <summary>
+    /// KVM_SET_MSRS (E bit 0) and KVM_GET_MSRS of kvmclock MSRs drawn from seed A on vCPU <c>Target</c>, then KVM_GET_MSRS
+    /// on vCPU <c>Other</c> (<see cref="KvmClockMsrOps"/>). Results and values compared.
+    /// </summary>
+    KvmClockMsrs,
 }
 
 /// <summary>
@@ -301,6 +330,11 @@ public sealed record FuzzOp(OpKind Kind, int Target = -1, int Other = -1, ulong 
             OpKind.LevelEoiGuestRun => $"guest run({h(Target)}, IOAPIC interrupt and EOI, seed={A})",
             OpKind.IvtLdtGuestRun => $"guest run({h(Target)}, {((E & 1) == 0 ? "real mode through the IVT" : "LDT")}{((E & 2) != 0 ? ", with reported" : "")}, program seed={A})",
             OpKind.SignalMask => SignalMaskOps.Describe(this, h(Target)),
+            OpKind.MsrFilter => MsrFilterOps.Describe(this, h(Target)),
+            OpKind.MsrFilterGuestRun => $"guest run({h(Target)}, MSR filter and userspace MSR exits, seed={A})",
+            OpKind.Coalesced => CoalescedOps.Describe(this, h(Target)),
+            OpKind.CoalescedGuestRun => $"guest run({h(Target)}, coalesced MMIO/PIO zones{((E & 2) != 0 ? ", with reported" : "")}, seed={A})",
+            OpKind.KvmClockMsrs => $"{((E & 1) != 0 ? "KVM_SET_MSRS+" : "")}KVM_GET_MSRS({h(Target)}, kvmclock MSRs from seed={A}){(Other >= 0 ? $"+KVM_GET_MSRS({h(Other)})" : "")}",
             _ => Kind.ToString(),
         };
     }

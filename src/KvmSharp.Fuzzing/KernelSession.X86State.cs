@@ -38,7 +38,7 @@ public sealed partial class KernelSession
         OpKind.LevelEoiGuestRun => TinyGuestRun.RunLevelEoi(_kernel, Fd(op.Target), op.A),
         OpKind.IvtLdtGuestRun => (op.E & 1) == 0 ? TinyGuestRun.RunRealModeIvt(_kernel, Fd(op.Target), op.A, withReported: (op.E & 2) != 0)
             : TinyGuestRun.RunLdt(_kernel, Fd(op.Target), op.A, withReported: (op.E & 2) != 0),
-        _ => "unknown op",
+        _ => ApplyNewUapiOp(op),
     };
 
     private string MsrsIo(FuzzOp op)

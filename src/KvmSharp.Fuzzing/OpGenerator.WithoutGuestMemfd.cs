@@ -59,6 +59,11 @@ public sealed partial class OpGenerator
         if (NextIvtLdt() is FuzzOp ivtLdt) return ivtLdt;
         // One call in forty-eight: KVM_SET_SIGNAL_MASK (OpGenerator.SignalMask.cs), likewise.
         if (NextSignalMask() is FuzzOp mask) return mask;
+        // One call in forty-eight each: MSR filters and coalesced MMIO; one in sixty-four: the kvmclock MSRs
+        // (OpGenerator.NewUapi.cs), likewise.
+        if (NextMsrFilter() is FuzzOp filter) return filter;
+        if (NextCoalesced() is FuzzOp coalesced) return coalesced;
+        if (NextKvmClock() is FuzzOp kvmclock) return kvmclock;
         // One call in eight: dirty page logging (OpGenerator.DirtyLog.cs).
         if (_rng.Next(8) == 0 && NextDirtyLog() is FuzzOp dirty) return dirty;
         int roll = _rng.Next(100);

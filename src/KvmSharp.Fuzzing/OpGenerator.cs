@@ -49,6 +49,9 @@ public sealed partial class OpGenerator
         _irqcGuest = new Random(unchecked(seed * 83 + 0x8259));
         _ivtLdt = new Random(unchecked(seed * 89 + 0x1D7));
         _sigmask = new Random(unchecked(seed * 97 + 0x516));
+        _msrFilter = new Random(unchecked(seed * 101 + 0x5F1));
+        _coalesced = new Random(unchecked(seed * 103 + 0xC0A));
+        _kvmclock = new Random(unchecked(seed * 107 + 0x6C0C));
         _includeReported = includeReported;
     }
 

@@ -54,7 +54,8 @@ internal sealed partial class RawFuzzSession
             || FillEnableCap(request, b)
             || FillEventFdWiring(request, b)
             || FillDirtyLog(request, b, fd)
-            || FillX86Vcpu(request, b, fd);
+            || FillX86Vcpu(request, b, fd)
+            || FillMsrFilterOrZone(request, b);
         if (!filled) _rng.NextBytes(b);
     }
 
@@ -136,6 +137,7 @@ internal sealed partial class RawFuzzSession
     /// </summary>
     private void Shape(uint request, byte[] b)
     {
+        ShapeMsrFilter(request, b);
         if ((request == KvmIoctls.KVM_SET_USER_MEMORY_REGION || request == KvmIoctls.KVM_SET_USER_MEMORY_REGION2) && b.Length >= 32)
         {
             ulong size = GetU64(b, 16);
