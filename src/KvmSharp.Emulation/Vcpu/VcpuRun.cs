@@ -21,6 +21,8 @@ internal static class VcpuRun
         }
         finally
         {
+            // The exit that ends KVM_RUN: kvm_lapic_sync_from_vapic's PV EOI half (X86/PvEoi.cs).
+            PvEoi.SyncFromGuest(vcpu);
             vcpu.LeaveRun();
             kernel.LeaveRun(vcpu);
             // post_kvm_run_save.
@@ -124,9 +126,13 @@ internal static class VcpuRun
             vcpu.Run.ExitReason = (uint)KvmExitReason.KVM_EXIT_SHUTDOWN;
             return 0;
         }
+        // vcpu_enter_guest: KVM_REQ_STEAL_UPDATE, which kvm_arch_vcpu_load makes for every KVM_RUN (X86/KvmStealTime.cs).
+        KvmStealTime.OnEnterGuest(vcpu);
         // vcpu_enter_guest: KVM_REQ_IOAPIC_EOI_EXIT (a split irqchip's EOI, X86Emulator.Apic.cs), before the events.
         if (emulator.TakeIoapicEoiExit()) return 0;
         emulator.ScanIoapicIfRequested();
+        // vcpu_enter_guest: KVM_REQ_APF_READY → kvm_check_async_pf_completion (X86/KvmAsyncPf.cs).
+        KvmAsyncPf.ServeRequest(vcpu);
         // Shadow paging (no TDP, like this host): kvm_mmu_load → make_mmu_pages_available fails while
         // n_max_mmu_pages is still 0, i.e. before the VM's first memslot was created (observed: ENOSPC).
         // The events are injected before (kvm_check_and_inject_events) and the injection cancelled after
@@ -288,6 +294,8 @@ internal static class VcpuRun
     private static long? Block(KvmVcpu vcpu)
     {
         if (vcpu.Lapic is null) return null;
+        // The HLT (or INIT) that stopped the vCPU was a VM exit: kvm_lapic_sync_from_vapic first (X86/PvEoi.cs).
+        PvEoi.SyncFromGuest(vcpu);
         var s = vcpu.Cpu.State;
         if (X86.Irqchip.ApicEvents.HasPendingInitOrSipi(vcpu)) X86.Irqchip.ApicEvents.Accept(vcpu);
         while (s.MpState != Abi.KvmMpState.KVM_MP_STATE_RUNNABLE)

@@ -125,7 +125,7 @@ internal static class KvmClockMsrs
     }
 
     /// <summary>The vCPU whose MSRs <paramref name="cpu"/> holds (null for an X86Cpu built without a VM: unit tests).</summary>
-    private static KvmVcpu? Owner(X86Cpu cpu)
+    internal static KvmVcpu? Owner(X86Cpu cpu)
     {
         if (cpu.Msrs.Vm is not { } kvm) return null;
         foreach (var vcpu in kvm.Irqchip.Online)
@@ -146,7 +146,7 @@ internal static class KvmClockMsrs
     /// when a page has no memslot (or no host page), or on a write to a KVM_MEM_READONLY slot; a write marks the page
     /// dirty (mark_page_dirty_in_slot, the running vCPU's dirty ring).
     /// </summary>
-    private static bool AccessGuest(KvmVcpu vcpu, ulong gpa, Span<byte> data, bool write)
+    internal static bool AccessGuest(KvmVcpu vcpu, ulong gpa, Span<byte> data, bool write)
     {
         var kvm = vcpu.Kvm;
         int shift = EmulatorConfig.PageShift;

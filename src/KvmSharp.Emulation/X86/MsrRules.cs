@@ -47,8 +47,6 @@ internal static class MsrRules
     /// KVM's paravirtual MSRs (uapi asm/kvm_para.h): MSR_KVM_WALL_CLOCK (0x11), MSR_KVM_SYSTEM_TIME (0x12) and
     /// MSR_KVM_WALL_CLOCK_NEW … MSR_KVM_ASYNC_PF_ACK, MSR_KVM_MIGRATION_CONTROL (0x4b564d00–0x4b564d08).
     /// </summary>
-    private const uint AsyncPfInt = 0x4b56_4d06;
-
     private static bool IsKvmPvMsr(uint index) => index is 0x11 or 0x12 or (>= 0x4b56_4d00 and <= 0x4b56_4d08);
 
     /// <summary>EFER bits the host allows (efer_reserved_bits after kvm_enable_efer_bits): SCE, LME, LMA, NX.</summary>
@@ -61,6 +59,8 @@ internal static class MsrRules
     /// </summary>
     public static int Get(X86Cpu cpu, uint index, bool hostInitiated, out ulong data)
     {
+        // A guest RDMSR is a VM exit: vcpu_enter_guest's kvm_lapic_sync_from_vapic runs before the exit is handled.
+        if (!hostInitiated) PvEoi.OnGuestMsrExit(cpu);
         int ret = GetCommon(cpu, index, hostInitiated, out data);
         if (ret != 0) data = 0;
         return Fallback(cpu, ret, index, data, hostInitiated);
@@ -71,8 +71,12 @@ internal static class MsrRules
     /// refused. Host-initiated writes of 0 to an advertised but unhandled MSR succeed. A host write of IA32_TSC is
     /// <paramref name="synchronizeTsc"/> (kvm_synchronize_tsc, X86/TscSync.cs); guest writes pass null.
     /// </summary>
-    public static int Set(X86Cpu cpu, uint index, ulong data, bool hostInitiated, Action<ulong>? synchronizeTsc = null) =>
-        Fallback(cpu, SetCommon(cpu, index, data, hostInitiated, synchronizeTsc), index, data, hostInitiated);
+    public static int Set(X86Cpu cpu, uint index, ulong data, bool hostInitiated, Action<ulong>? synchronizeTsc = null)
+    {
+        // A guest WRMSR is a VM exit: kvm_lapic_sync_from_vapic runs before the exit is handled (X86/PvEoi.cs).
+        if (!hostInitiated) PvEoi.OnGuestMsrExit(cpu);
+        return Fallback(cpu, SetCommon(cpu, index, data, hostInitiated, synchronizeTsc), index, data, hostInitiated);
+    }
 
     /// <summary>
     /// x86.c do_set_msr (KVM_SET_MSRS only): "Disallow writes to immutable feature MSRs after KVM_RUN … Allow writes
@@ -147,6 +151,9 @@ internal static class MsrRules
             // kvm_get_msr_common MSR_KVM_WALL_CLOCK(_NEW) / MSR_KVM_SYSTEM_TIME(_NEW): X86/KvmClockMsrs.cs.
             case var _ when KvmClockMsrs.IsKvmClockMsr(index):
                 return KvmClockMsrs.Get(cpu, index, out data);
+            // kvm_get_msr_common MSR_KVM_ASYNC_PF_EN … MSR_KVM_ASYNC_PF_ACK: X86/KvmPvMsrs.cs.
+            case var _ when KvmPvMsrs.Handles(index):
+                return KvmPvMsrs.Get(cpu, index, out data);
             case var _ when IsKvmPvMsr(index):
                 return KvmPvMsr();
             // kvm_get_msr_common: MCG_CAP, MCG_CTL, MCG_STATUS and the bank ranges → get_msr_mce (X86/MceBanks.cs).
@@ -275,14 +282,14 @@ internal static class MsrRules
                     return 1;
                 m.MiscFeaturesEnables = data;
                 return 0;
-            // kvm_set_msr_common MSR_KVM_ASYNC_PF_INT → kvm_pv_enable_async_pf_int: "if (!lapic_in_kernel(vcpu))
-            // return 1;", before kvm_do_msr_access's fallback could take a host write of 0 (probed on this host:
-            // KVM_SET_MSRS 0x4b564d06 = 0 without an irqchip, 0 processed).
-            case AsyncPfInt when m.Lapic is null:
-                return 1;
             // kvm_set_msr_common MSR_KVM_WALL_CLOCK(_NEW) / MSR_KVM_SYSTEM_TIME(_NEW): X86/KvmClockMsrs.cs.
             case var _ when KvmClockMsrs.IsKvmClockMsr(index):
                 return KvmClockMsrs.Set(cpu, index, data, hostInitiated);
+            // kvm_set_msr_common MSR_KVM_ASYNC_PF_EN … MSR_KVM_ASYNC_PF_ACK: X86/KvmPvMsrs.cs. (MSR_KVM_ASYNC_PF_INT
+            // without an in-kernel APIC is 1 there, before kvm_do_msr_access's fallback could take a host write of 0:
+            // probed on this host, KVM_SET_MSRS 0x4b564d06 = 0 without an irqchip processes 0.)
+            case var _ when KvmPvMsrs.Handles(index):
+                return KvmPvMsrs.Set(cpu, index, data, hostInitiated);
             case var _ when IsKvmPvMsr(index):
                 return KvmPvMsr();
             // kvm_set_msr_common MSR_K7_HWCR: "data &= ~(u64)0x40; /* ignore flush filter disable */ data &=
@@ -321,20 +328,9 @@ internal static class MsrRules
     }
 
     /// <summary>
-    /// kvm_get_msr_common / kvm_set_msr_common for the KVM PV MSRs: "if (!guest_pv_has(vcpu, KVM_FEATURE_…)) return
-    /// KVM_MSR_RET_UNSUPPORTED;" (6.12+; 1 before), so under KVM_CAP_ENFORCE_PV_FEATURE_CPUID with the feature clear
-    /// a guest RDMSR/WRMSR is a #GP — what micro-VMs get (leaf 0x40000001 all zero, enforcement on) and what the
-    /// emulator answers. Host-initiated accesses then fall back to kvm_do_msr_access: the kernel advertises these
-    /// MSRs (KVM_GET_MSR_INDEX_LIST), so a host read gives 0 and a host write of 0 succeeds there (observed on kvm_pvm
-    /// 6.18: read 0 and write 0 accepted, write 0x1F0001 refused). So here with the host's lists
-    /// (EmulatorConfig.X86MsrListsOfThisHost); the upstream presets' reduced list leaves them out, so both are refused.
-    /// <para>
-    /// GAP, deliberately, for the PV MSRs other than kvmclock's (those are X86/KvmClockMsrs.cs): without enforcement
-    /// (or with the feature bit set) the kernel takes the access, keeps the value and writes its structure (steal time,
-    /// async PF, PV EOI) into guest memory. The emulator does not model them, and an MSR that reads back without its
-    /// structure ever appearing would be worse for a guest than the #GP it gets: it answers as if enforcement were on,
-    /// in both modes.
-    /// </para>
+    /// MSR_KVM_MIGRATION_CONTROL (0x4b564d08): no case in kvm_get_msr_common / kvm_set_msr_common — the guest's
+    /// KVM_FEATURE_MIGRATION_CONTROL is for userspace to serve (an MSR filter or KVM_CAP_X86_USER_SPACE_MSR exit), and
+    /// KVM does not advertise the MSR, so host accesses are refused too.
     /// </summary>
     private static int KvmPvMsr() => Unsupported;
 

@@ -73,6 +73,9 @@ internal sealed class MsrState
     /// </summary>
     public Irqchip.Lapic? Lapic;
 
+    /// <summary>KVM's paravirtual MSRs other than kvmclock's: async PF, steal time, PV EOI, poll control (X86/KvmPvMsrs.cs).</summary>
+    public KvmPvState Pv { get; } = new();
+
     /// <summary>The machine-check banks and MCG_* MSRs (x86.c get_msr_mce / set_msr_mce, KVM_X86_SETUP_MCE).</summary>
     public MceBanks Mce { get; } = new();
 

@@ -29,6 +29,11 @@ internal static class ApicInjection
     public static bool TryQueue(KvmVcpu vcpu)
     {
         if (vcpu.Lapic is not { } apic) return false;
+        // KVM_REQ_APF_READY from a guest WRMSR or SPIV write, served by the re-entry after that exit (X86/KvmAsyncPf.cs).
+        if (vcpu.Cpu.Msrs.Pv.ApfReadyRequested) KvmAsyncPf.ServeRequest(vcpu);
+        // A vector accepted into IRR kicks a running vCPU out of the guest: kvm_lapic_sync_from_vapic then does the EOI
+        // a guest signalled by clearing its PV EOI bit, before anything is injected (X86/PvEoi.cs).
+        if (vcpu.Cpu.Msrs.Pv.PvEoiPending && apic.IrrPending) PvEoi.SyncFromGuest(vcpu);
         if (!InterruptIoctls.ReadyForInterruptInjection(vcpu.Cpu)) return false;
         int vector = -1;
         bool hwEnabled = (vcpu.Cpu.Sregs.apic_base & ApicBaseEnable) != 0;
@@ -51,6 +56,8 @@ internal static class ApicInjection
         s.InterruptInjected = true;
         s.InterruptSoft = false;
         s.InterruptNr = (byte)vector;
+        // kvm_check_and_inject_events, then "if (kvm_lapic_enabled(vcpu)) … kvm_lapic_sync_to_vapic(vcpu)".
+        PvEoi.SyncToGuest(vcpu);
         return true;
     }
 }

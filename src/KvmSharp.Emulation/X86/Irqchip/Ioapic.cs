@@ -137,6 +137,16 @@ internal sealed class Ioapic
     }
 
     /// <summary>
+    /// lapic.c kvm_ioapic_handles_vector for the full irqchip (apic_sync_pv_eoi_to_guest: "Need EOI to update ioapic"):
+    /// <see cref="HandlesVector"/> under the kernel lock.
+    /// </summary>
+    public bool HandlesVectorOf(Vcpu.KvmVcpu vcpu, int vector)
+    {
+        if (vcpu.Lapic is not { } apic) return false;
+        lock (_kvm.Kernel.SyncRoot) return HandlesVector(vcpu, apic, vector);
+    }
+
+    /// <summary>
     /// kvm_ioapic_update_eoi(vcpu, vector, IOAPIC_LEVEL_TRIG) from a vCPU without directed EOI, past the
     /// ioapic_handled_vectors filter: the EOI path as the unit tests drive it directly.
     /// </summary>

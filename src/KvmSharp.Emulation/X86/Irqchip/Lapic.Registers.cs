@@ -209,6 +209,9 @@ internal sealed partial class Lapic
                     UpdateLvtt();
                     _timerPending = false;
                 }
+                // apic_set_spiv: "/* Check if there are APF page ready requests pending */ if (enabled)
+                // kvm_make_request(KVM_REQ_APF_READY, apic->vcpu);" (X86/KvmAsyncPf.cs).
+                if ((val & SpivEnabled) != 0 && _cpu is { } cpu) cpu.Msrs.Pv.ApfReadyRequested = true;
                 return 0;
             }
             case Icr: // "val &= ~APIC_ICR_BUSY; kvm_apic_send_ipi(apic, val, kvm_lapic_get_reg(apic, APIC_ICR2))"

@@ -318,6 +318,14 @@ internal sealed partial class Lapic
             UpdateDivideCount();
             UpdatePpr();
         }
+        // kvm_lapic_reset: "vcpu->arch.pv_eoi.msr_val = 0;" and "vcpu->arch.apic_attention = 0;" (KVM_APIC_PV_EOI_PENDING);
+        // kvm_vcpu_reset(init_event): kvm_clear_async_pf_completion_queue.
+        if (_cpu is { } cpu)
+        {
+            cpu.Msrs.Pv.PvEoi = 0;
+            cpu.Msrs.Pv.PvEoiPending = false;
+            cpu.Msrs.Pv.WakeupAllQueued = false;
+        }
         MapDirty?.Invoke();
     }
 
@@ -362,6 +370,8 @@ internal sealed partial class Lapic
             Sync();
             // "apic_set_spiv(apic, *((u32 *)(s->regs + APIC_SPIV)))" runs before the fix-up can fail.
             Set(Spiv, BinaryPrimitives.ReadUInt32LittleEndian(state[Spiv..]));
+            // kvm_apic_set_state → apic_set_spiv: an enabled SPIV makes KVM_REQ_APF_READY (X86/KvmAsyncPf.cs).
+            if (SoftwareEnabled && _cpu is { } apfCpu) apfCpu.Msrs.Pv.ApfReadyRequested = true;
             Span<byte> s = stackalloc byte[_regs.Length];
             state[.._regs.Length].CopyTo(s);
             if (X2apicModeLocked)
