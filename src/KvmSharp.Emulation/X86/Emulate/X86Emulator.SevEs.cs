@@ -3,6 +3,7 @@ using Iced.Intel;
 using KvmSharp.Abi;
 using KvmSharp.Emulation.Arch;
 using KvmSharp.Emulation.Mmu;
+using KvmSharp.X86;
 using static KvmSharp.Emulation.X86.X86Consts;
 
 namespace KvmSharp.Emulation.X86.Emulate;
@@ -116,10 +117,17 @@ internal sealed partial class X86Emulator
     /// </summary>
     private bool SevEsModelSpecificRegister(in Instruction i)
     {
+        if (SevStatusRead(i)) return true;
         if (!SevEsStateProtected) return false;
         RequireCpl0();
         if (SecureTscFreqRead(i)) return true;
-        if ((uint)_cpu.Gpr[X86Cpu.RCX] != MsrAmd64SevEsGhcb) throw new GuestFault(VcVector, (int)SvmExitMsr);
+        uint msr = (uint)_cpu.Gpr[X86Cpu.RCX];
+        if (IsSevEsPassthroughMsr(msr))
+        {
+            ModelSpecificRegister(i);
+            return true;
+        }
+        if (msr != MsrAmd64SevEsGhcb) throw new GuestFault(VcVector, (int)SvmExitMsr);
         if (i.Mnemonic == Mnemonic.Rdmsr)
         {
             ulong v = GhcbMsr;
@@ -130,6 +138,44 @@ internal sealed partial class X86Emulator
         {
             GhcbMsr = (_cpu.Gpr[X86Cpu.RDX] << 32) | (uint)_cpu.Gpr[X86Cpu.RAX];
         }
+        return true;
+    }
+
+    /// <summary>
+    /// The MSRs KVM does not intercept for an SEV-ES vCPU besides the GHCB MSR, so the CPU reads and writes them in the
+    /// encrypted VMSA without a #VC: svm.c svm_recalc_msr_intercepts (6.18) for every vCPU — STAR, SYSENTER_CS, FS/GS
+    /// base, KERNEL_GS_BASE, LSTAR, CSTAR, SYSCALL_MASK, and SYSENTER_EIP/ESP unless the guest's CPUID is
+    /// Intel-compatible (SEV guests are AMD) — and sev.c sev_es_recalc_msr_intercepts, "Clear intercepts on MSRs that
+    /// are context switched by hardware": EFER and CR_PAT (an EFER write reaches KVM afterwards as the EFER_WRITE trap,
+    /// which the emulator's single state already has). Not modelled: the dynamic ones (TSC_AUX with V_TSC_AUX, XSS with
+    /// XSAVES, SPEC_CTRL after a first write, LBR and CET MSRs) stay intercepted, and an MSR filter does not re-enable
+    /// these intercepts.
+    /// </summary>
+    private static bool IsSevEsPassthroughMsr(uint msr) => msr is MsrIndex.STAR or MsrIndex.IA32_SYSENTER_CS
+        or MsrIndex.IA32_SYSENTER_ESP or MsrIndex.IA32_SYSENTER_EIP or MsrIndex.FS_BASE or MsrIndex.GS_BASE
+        or MsrIndex.KERNEL_GS_BASE or MsrIndex.LSTAR or MsrIndex.CSTAR or MsrIndex.SYSCALL_MASK or MsrIndex.EFER
+        or MsrIndex.IA32_CR_PAT;
+
+    /// <summary>MSR_AMD64_SEV (arch/x86/include/asm/msr-index.h), the guest's SEV_STATUS.</summary>
+    private const uint MsrAmd64Sev = 0xC001_0131;
+
+    /// <summary>
+    /// RDMSR of SEV_STATUS in an SEV, SEV-ES or SNP guest: the CPU answers it, no intercept and no #VC (AMD APM Vol. 2,
+    /// 15.34.10 "SEV_STATUS MSR": read-only guest state; OVMF's ResetVector AmdSev.asm CheckSevFeatures and Linux's
+    /// sev_enable read it with a bare RDMSR before any #VC handler could answer). Bit 0 SEV, bit 1 SEV-ES, and bits 2
+    /// and up mirror the VMSA's SEV_FEATURES (msr-index.h MSR_AMD64_SEV_SNP_BIT 2 = SVM_SEV_FEAT_SNP_ACTIVE bit 0,
+    /// MSR_AMD64_SNP_SECURE_TSC_BIT 11 = SVM_SEV_FEAT_SECURE_TSC bit 9). Outside an SEV guest KVM intercepts it like
+    /// any MSR it does not know (kvm_get_msr_common: #GP), which the ordinary path keeps. False when not taken.
+    /// </summary>
+    private bool SevStatusRead(in Instruction i)
+    {
+        if (i.Mnemonic != Mnemonic.Rdmsr || (uint)_cpu.Gpr[X86Cpu.RCX] != MsrAmd64Sev) return false;
+        if (!CocoState.IsSevType(_kvm) || CocoState.Sev(_kvm) is not { Active: true } sev) return false;
+        RequireCpl0();
+        ulong v = 1;
+        if (sev.EsActive) v |= 2 | (sev.VmsaFeatures << 2);
+        WriteReg(Register.EAX, v & 0xffff_ffff);
+        WriteReg(Register.EDX, v >> 32);
         return true;
     }
 
