@@ -126,6 +126,7 @@ static void pass_on_segv(int signal, siginfo_t *info, void *context)
 
 static void on_segv(int signal, siginfo_t *info, void *context)
 {
+    if (answer_cpuid_fault(info, context)) return; /* cpuid.c */
     uintptr_t address = (uintptr_t)info->si_addr;
     if (info->si_code == SEGV_ACCERR && overlaps_range(address, 1) && bridge.host_fault(address) > 0) {
         /* rt_tgsigqueueinfo to this very thread may carry a kernel si_code (kernel/signal.c do_rt_tgsigqueueinfo
@@ -213,7 +214,7 @@ static void start_bridge(void)
         {"Ftruncate", offsetof(__typeof__(bridge), ftruncate)}, {"HostFault", offsetof(__typeof__(bridge), host_fault)},
         {"Dup", offsetof(__typeof__(bridge), dup)},           {"Forget", offsetof(__typeof__(bridge), forget)},
         {"Kick", offsetof(__typeof__(bridge), kick)},         {"EventFd", offsetof(__typeof__(bridge), eventfd)},
-        {"PrepareRun", offsetof(__typeof__(bridge), prepare_run)},
+        {"PrepareRun", offsetof(__typeof__(bridge), prepare_run)}, {"HostCpuid", offsetof(__typeof__(bridge), host_cpuid)},
     };
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
         if (find_entry(load, assembly, entries[i].method, (void **)((char *)&bridge + entries[i].offset)) != 0)
@@ -226,6 +227,7 @@ static void start_bridge(void)
     bridge_emulated = started == 0;
     if (bridge_emulated) {
         catch_private_page_faults();
+        start_cpuid_answers(); /* after the SIGSEGV handler, which answers the faults */
         start_kick_forwarding();
     }
     bridge_errno = 0;

@@ -70,6 +70,7 @@ struct bridge_functions {
     long (*kick)(int tid);
     long (*eventfd)(unsigned int initial_value, int flags);
     long (*prepare_run)(int fd, uint64_t *mask);
+    long (*host_cpuid)(uint32_t leaf, uint32_t subleaf, uint32_t *regs);
 };
 extern struct bridge_functions bridge;
 
@@ -105,5 +106,9 @@ void dispatch(int signal, siginfo_t *info, void *context);
 int is_runtime_thread(void);
 /* signals.c: once the bridge runs (emulated kernel): the thread that passes kicks on. */
 void start_kick_forwarding(void);
+/* cpuid.c: once the bridge runs (emulated kernel): the emulated host's CPUID leaves, CPUID faulting on this thread. */
+void start_cpuid_answers(void);
+/* cpuid.c: 1 when the SIGSEGV was a faulting CPUID, now answered (RIP past it); 0 when it is someone else's fault. */
+int answer_cpuid_fault(const siginfo_t *info, void *context);
 
 #endif
