@@ -24,7 +24,7 @@ internal static partial class TinyGuestRun
 {
     private static readonly int[] s_mmioWriteOffsets = [0, 1, 2, 4, 7, 8, 0xC, 0x10, 0x100, 0xFFC, 0x1000];
 
-    /// <param name="withReported">The op's E bit; nothing in this op is steered around any more, so it changes nothing.</param>
+    // withReported (the op's E bit) changes nothing: this op steers around no reported divergence any more.
     public static string RunCoalesced(IKernel kernel, KernelFd system, ulong seed, bool withReported = false)
     {
         var rng = new Random(unchecked((int)seed * 19 + 0xC0A1));

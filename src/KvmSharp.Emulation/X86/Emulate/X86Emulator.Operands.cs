@@ -2,7 +2,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using Iced.Intel;
-using KvmSharp.Emulation.KvmMain;
 using KvmSharp.Emulation.Mmu;
 
 namespace KvmSharp.Emulation.X86.Emulate;
@@ -213,12 +212,19 @@ internal sealed partial class X86Emulator
         AccessMemory(Linear(seg, offset), buffer[..size], write: true);
     }
 
-    /// <summary>A data access, split at page boundaries; each piece is translated and resolved on its own.</summary>
+    /// <summary>
+    /// A data access, split at page boundaries; each piece is translated and resolved on its own (x86.c
+    /// emulator_read_write: "Crossing a page boundary?", emulator_read_write_onepage). The parts of an MMIO page no
+    /// in-kernel device takes are MMIO fragments for userspace (X86Emulator.MmioFragments.cs).
+    /// </summary>
     private void AccessMemory(ulong linear, Span<byte> data, bool write)
     {
         if (DataBreakpointsModelled) NoteDataAccess(linear, data.Length, write); // data breakpoints (X86Emulator.GuestDebug.cs)
+        if (!write && _mmioRead is not null && ResumeMmioRead(linear, data)) return;
         ulong page = (ulong)s_pageSize; // EmulatorConfig.PageSize
         int done = 0;
+        bool wroteMmio = false;
+        var readFragments = default(MmioReadFragments);
         while (done < data.Length)
         {
             ulong at = linear + (ulong)done;
@@ -230,36 +236,19 @@ internal sealed partial class X86Emulator
             if (r.Status == GpaStatus.Mmio) SevEsMmioException(); // SEV-ES/SNP: #VC (X86Emulator.SevEs.cs)
             if (r.Status == GpaStatus.Mmio && !TryApicMmio(r.Gpa, piece, write))
             {
-                if (write) RecordMmioWrite(r.Gpa, piece);
-                else ReadMmio(r.Gpa, piece);
+                if (write)
+                {
+                    RecordMmioWrite(r.Gpa, piece, secondFragment: wroteMmio);
+                    wroteMmio = true;
+                }
+                else
+                {
+                    int handled = ReadMmioDevices(r.Gpa, piece);
+                    if (handled < chunk) readFragments.Add(new MmioFragment(r.Gpa + (ulong)handled, done + handled, chunk - handled));
+                }
             }
             done += chunk;
         }
-    }
-
-    /// <summary>An MMIO read is answered by the data userspace supplied on re-entry, else it exits.</summary>
-    private void ReadMmio(ulong gpa, Span<byte> piece)
-    {
-        // x86.c vcpu_mmio_read: after the local APIC, kvm_io_bus_read(KVM_MMIO_BUS) — an in-kernel device (the
-        // IOAPIC's window …) answers, no exit.
-        if (piece.Length <= 8 && _kvm.IoBus.Read(KvmBus.Mmio, _vcpu, gpa, piece)) return;
-        if (_pending is { IsMmio: true } p && _completionData is byte[] data && p.Length == piece.Length)
-        {
-            data.AsSpan(0, piece.Length).CopyTo(piece);
-            _completionData = null;
-            return;
-        }
-        if (piece.Length > 8) throw new EmulationFailure("MMIO access wider than 8 bytes", haveInstructionBytes: true);
-        throw new MmioReadStop(gpa, piece.Length);
-    }
-
-    private void RecordMmioWrite(ulong gpa, Span<byte> piece)
-    {
-        // One MMIO exit per instruction; a second MMIO write (or one wider than kvm_run.mmio.data) is not emulated.
-        if (_mmioWriteLength > 0 || piece.Length > 8)
-            throw new EmulationFailure("more than one MMIO write in one instruction", haveInstructionBytes: true);
-        _mmioWriteGpa = gpa;
-        piece.CopyTo(_mmioWriteData);
-        _mmioWriteLength = piece.Length;
+        if (readFragments.Count > 0) ReadMmio(linear, data, readFragments);
     }
 }

@@ -48,10 +48,11 @@ internal sealed partial class X86Emulator
     private PendingIo? _pending;
     private byte[]? _completionData;
 
-    // An MMIO write the current instruction made; reported once the instruction committed.
-    private ulong _mmioWriteGpa;
-    private readonly byte[] _mmioWriteData = new byte[8];
-    private int _mmioWriteLength;
+    // The MMIO write the current instruction made (one access, at most two page fragments: the second starts at
+    // _mmioWriteSplit, 0 when there is none); reported once the instruction committed (X86Emulator.MmioFragments.cs).
+    private ulong _mmioWriteGpa, _mmioWriteGpa2;
+    private byte[] _mmioWriteData = new byte[16];
+    private int _mmioWriteLength, _mmioWriteSplit;
 
     public X86Emulator(KvmVcpu vcpu, X86Cpu cpu, GuestPhysicalMemory mem, KvmRunPage run)
     {
@@ -85,6 +86,7 @@ internal sealed partial class X86Emulator
         SaveRegisters(); // kvm_sregs too once the instruction is decoded, unless it writes only GPRs (ExecuteOne)
         if (VerifyRollback) _verifySregs = _cpu.Sregs;
         _mmioWriteLength = 0;
+        _mmioWriteSplit = 0;
         try
         {
             ExecuteOne();
@@ -94,12 +96,9 @@ internal sealed partial class X86Emulator
             _cpu.State.InterruptShadow = _shadowAfter;
             _pending = null;
             _completionData = null;
+            _mmioRead = null;
             // x86.c vcpu_mmio_write → kvm_io_bus_write(KVM_MMIO_BUS): a write an ioeventfd takes completes in the kernel.
-            if (_mmioWriteLength > 0 && !MmioWriteTakenByIoBus())
-            {
-                _run.SetMmioExit(_mmioWriteGpa, _mmioWriteData.AsSpan(0, _mmioWriteLength), _mmioWriteLength, write: true);
-                return StepOutcome.ExitToUser;
-            }
+            if (_mmioWriteLength > 0 && ExitForMmioWrite()) return StepOutcome.ExitToUser;
             return AfterInstruction(_exit); // KVM_GUESTDBG_SINGLESTEP (X86Emulator.GuestDebug.cs)
         }
         catch (GuestStop stop)
@@ -113,13 +112,6 @@ internal sealed partial class X86Emulator
             _exit = StepOutcome.Continue;
             _shadowAfter = 0;
         }
-    }
-
-    private bool MmioWriteTakenByIoBus()
-    {
-        ulong value = 0;
-        for (int b = 0; b < _mmioWriteLength; b++) value |= (ulong)_mmioWriteData[b] << (8 * b);
-        return _kvm.IoBus.Write(KvmBus.Mmio, _vcpu, _mmioWriteGpa, _mmioWriteLength, value);
     }
 
     // Set by instructions that end the run after committing (OUT, HLT).
