@@ -258,6 +258,18 @@ internal sealed class CpuidTable
         }
     }
 
+    /// <summary>CPUID.80000001H:EDX[29] (X86_FEATURE_LM) in the vCPU's table; false without KVM_SET_CPUID2.</summary>
+    public bool HasLongMode => Has80000001Edx(29);
+
+    /// <summary>CPUID.80000001H:EDX[20] (X86_FEATURE_NX) in the vCPU's table; false without KVM_SET_CPUID2.</summary>
+    public bool HasNx => Has80000001Edx(20);
+
+    private bool Has80000001Edx(int bit)
+    {
+        int i = Find(_entries, 0x8000_0001, index: null);
+        return i >= 0 && (_entries[i].edx & (1u << bit)) != 0;
+    }
+
     /// <summary>CPUID.80000001H:EDX[26] (X86_FEATURE_GBPAGES, 1 GiB pages) in the vCPU's table; false without KVM_SET_CPUID2.</summary>
     public bool HasGbPages
     {

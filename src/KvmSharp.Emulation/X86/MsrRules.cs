@@ -376,7 +376,10 @@ internal static class MsrRules
         if ((efer & ~EferValid) != 0) return 1;
         if (!hostInitiated)
         {
-            if ((efer & ~X86Consts.EFER_SCE) != 0) return 1;
+            // __kvm_valid_efer: "if (efer & (EFER_LME | EFER_LMA) && !guest_cpu_cap_has(vcpu, X86_FEATURE_LM)) return
+            // false; if (efer & EFER_NX && !guest_cpu_cap_has(vcpu, X86_FEATURE_NX)) return false;"
+            if ((efer & (X86Consts.EFER_LME | X86Consts.EFER_LMA)) != 0 && !cpu.Cpuid.HasLongMode) return 1;
+            if ((efer & X86Consts.EFER_NX) != 0 && !cpu.Cpuid.HasNx) return 1;
             if (cpu.Paging && ((cpu.Sregs.efer ^ efer) & X86Consts.EFER_LME) != 0) return 1;
         }
         efer &= ~X86Consts.EFER_LMA;

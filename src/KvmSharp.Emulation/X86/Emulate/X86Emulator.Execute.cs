@@ -416,6 +416,8 @@ internal sealed partial class X86Emulator
                 if (TrySystemCall(i, ref f, ref next)) break; // SYSCALL/SYSRET, SWAPGS, RD/WR FS/GS BASE (X86Emulator.SystemCall.cs)
                 if (TrySysEnter(i, ref f, ref next)) break; // SYSENTER/SYSEXIT (X86Emulator.SysEnter.cs)
                 if (TryPrivilegedOutsideSubset(i)) break; // CLTS, INVD, LMSW … at CPL > 0: #GP(0) (X86Emulator.Privilege.cs)
+                if (TryFxsave(i)) break; // FXSAVE/FXRSTOR (X86Emulator.Fxsave.cs)
+                if (TryX87Control(i)) break; // FNINIT, FLDCW, FNSTCW, FNSTSW, FNCLEX, FWAIT (X86Emulator.X87Control.cs)
                 if (TryCacheControl(i)) break; // INVD, WBINVD, WBNOINVD at CPL 0: skipped as KVM does (X86Emulator.CacheControl.cs)
                 if (TryIntegerExtras(i, ref f)) break; // XADD, CMPXCHG*, BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP, SHLD/SHRD, RCL/RCR … (X86Emulator.IntegerExtras.cs)
                 throw new EmulationFailure($"{i.Mnemonic} is outside the emulated subset", haveInstructionBytes: true);
