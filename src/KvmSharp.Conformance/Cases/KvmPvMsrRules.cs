@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-using Iced.Intel;
 using KvmSharp.Abi;
 using KvmSharp.Conformance.Guests;
 using KvmSharp.Vmm.Arch.X86_64;
 using Xunit;
 using static Iced.Intel.AssemblerRegisters;
+using static KvmSharp.Conformance.Guests.MsrStep;
+using static KvmSharp.Conformance.Guests.MsrStepProgram;
 
 namespace KvmSharp.Conformance.Cases;
 
@@ -21,69 +22,18 @@ public static class KvmPvMsrRules
     private const uint AsyncPfEn = 0x4b56_4d02, StealTime = 0x4b56_4d03, PvEoiEn = 0x4b56_4d04, PollControl = 0x4b56_4d05,
         AsyncPfInt = 0x4b56_4d06, AsyncPfAck = 0x4b56_4d07, MigrationControl = 0x4b56_4d08;
     private const ulong StealGpa = 0x1F_2000, ApfGpa = 0x1F_3000, PvEoiGpa = 0x1F_4000, Unbacked = 0x4000_0000;
-    private const ulong Results = 0x8_A000, Sentinel = 0xdead_beef_dead_beef;
-    private const byte DonePort = 0x10;
     private const int ApfVector = 0xEC;
 
-    /// <summary>One guest step: an MSR access, or code whose RAX is stored; <see cref="Exit"/> ends a phase.</summary>
-    private readonly record struct Step(bool Write, uint Msr, ulong Value = 0, Action<Assembler>? Raw = null);
-
-    private static Step Rd(uint msr) => new(false, msr);
-
-    private static Step Wr(uint msr, ulong value) => new(true, msr, value);
-
-    private static Step Code(Action<Assembler> code) => new(false, 0, Raw: code);
-
-    private static Step Exit() => new(false, uint.MaxValue);
-
     /// <summary>Loads the dword at <paramref name="gpa"/> into RAX.</summary>
-    private static Step ReadDword(ulong gpa) => Code(a => a.mov(eax, __dword_ptr[gpa]));
+    private static MsrStep ReadDword(ulong gpa) => Code(a => a.mov(eax, __dword_ptr[gpa]));
 
-    private static Step ReadByte(ulong gpa) => Code(a => a.movzx(eax, __byte_ptr[gpa]));
-
-    private static void Emit(Assembler a, IReadOnlyList<Step> steps)
-    {
-        for (int i = 0; i < steps.Count; i++)
-        {
-            var s = steps[i];
-            ulong slot = Results + (ulong)i * 16;
-            if (s.Msr == uint.MaxValue && s.Raw is null)
-            {
-                a.mov(al, (byte)i);
-                a.@out(DonePort, al);
-            }
-            else if (s.Raw is not null)
-            {
-                s.Raw(a);
-            }
-            else
-            {
-                ulong v = s.Write ? s.Value : Sentinel;
-                a.mov(eax, (uint)v);
-                a.mov(edx, (uint)(v >> 32));
-                a.mov(ecx, s.Msr);
-                if (s.Write) a.wrmsr();
-                else a.rdmsr();
-                a.shl(rdx, 32);
-                a.mov(eax, eax);
-                a.or(rax, rdx);
-            }
-            a.mov(__qword_ptr[slot], rax);
-            a.mov(rbx, __qword_ptr[IdtGuest.ReportGpa]);
-            a.mov(__qword_ptr[slot + 8], rbx);
-        }
-        var spin = a.CreateLabel();
-        a.Label(ref spin);
-        a.mov(al, 0xff);
-        a.@out(DonePort, al);
-        a.jmp(spin);
-    }
+    private static MsrStep ReadByte(ulong gpa) => Code(a => a.movzx(eax, __byte_ptr[gpa]));
 
     /// <summary>
     /// A guest with (when <paramref name="irqchip"/>) an in-kernel irqchip, the supported CPUID, #GP skipping RDMSR/WRMSR
     /// and the areas zeroed; <paramref name="vectors"/> return at once (interrupts).
     /// </summary>
-    private static IdtGuest Guest(Kvm kvm, IReadOnlyList<Step> steps, bool irqchip = true, params int[] vectors)
+    private static IdtGuest Guest(Kvm kvm, IReadOnlyList<MsrStep> steps, bool irqchip = true, params int[] vectors)
     {
         var g = IdtGuest.Create(kvm, a => Emit(a, steps),
             [new IdtVector(13, ResumeSkip: 2), .. vectors.Select(v => new IdtVector(v, ResumeSkip: 0))], idtLimit: 256 * 16 - 1,
@@ -95,52 +45,13 @@ public static class KvmPvMsrRules
         return g;
     }
 
-    private static void RunToDone(IdtGuest g, string what)
-    {
-        var exit = g.Vcpu.Run();
-        Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO && exit.IoPort == DonePort,
-            $"{what}: expected OUT to 0x{DonePort:X}, got {exit.ToString()} at RIP 0x{g.Vcpu.GetRegs().rip:X}");
-    }
-
-    /// <summary>Step <paramref name="i"/>: whether it took a #GP, and the RAX it stored.</summary>
-    private static (bool Gp, ulong Value) Result(IdtGuest g, int i)
-    {
-        var mem = g.Guest.Memory;
-        ulong before = i == 0 ? 0 : mem.Read<ulong>(Results + (ulong)(i - 1) * 16 + 8);
-        ulong after = mem.Read<ulong>(Results + (ulong)i * 16 + 8);
-        return (after != before, mem.Read<ulong>(Results + (ulong)i * 16));
-    }
-
-    /// <summary>Checks (step, #GP, value) triples; a null value is not compared.</summary>
-    private static void Expect(IdtGuest g, IReadOnlyList<Step> steps, IReadOnlyList<(int Step, bool Gp, ulong? Value)> expected)
-    {
-        var errors = new List<string>();
-        foreach (var (i, gp, value) in expected)
-        {
-            var got = Result(g, i);
-            string what = steps[i].Raw is not null ? "code" : $"{(steps[i].Write ? "WRMSR" : "RDMSR")} 0x{steps[i].Msr:X}" + (steps[i].Write ? $" = 0x{steps[i].Value:X}" : "");
-            if (got.Gp != gp) errors.Add($"step {i} {what}: #GP {got.Gp}, expected {gp}");
-            else if (value is { } v && !gp && got.Value != v) errors.Add($"step {i} {what}: 0x{got.Value:X}, expected 0x{v:X}");
-        }
-        Assert.True(errors.Count == 0, string.Join("\n", errors));
-    }
-
-    /// <summary>KVM_GET_MSRS of one MSR: the value, or null when the kernel refused it (0 processed).</summary>
-    private static ulong? HostRead(Vcpu v, uint msr)
-    {
-        Span<MsrEntry> e = [new MsrEntry(msr, 0)];
-        return v.GetMsrs(e) == 1 ? e[0].Value : null;
-    }
-
-    private static bool HostWrite(Vcpu v, uint msr, ulong value) => v.SetMsrs([new MsrEntry(msr, value)]) == 1;
-
     private static bool VectorSet(LapicState l, int baseOffset, int vector) => (l[baseOffset + 0x10 * (vector >> 5)] & (1u << (vector & 31))) != 0;
 
     [ConformanceCase(X86 + " kvm_set_msr_common / kvm_get_msr_common from the guest with an in-kernel APIC: poll control reads 1 (kvm_arch_vcpu_postcreate), only bit 0 writable; ASYNC_PF_INT bits 63:8 #GP; ASYNC_PF_EN bits 5:4 #GP, ENABLED without DELIVERY_AS_INT is kept unchecked, with it the 8 bytes must map (#GP, yet the value stays: it is stored first); ASYNC_PF_ACK reads 0, any write taken; STEAL_TIME bits 5:1 #GP, any GPA kept; PV_EOI_EN needs a 4-byte aligned address and, when enabled, a mapped byte (#GP keeps the old value); MSR_KVM_MIGRATION_CONTROL #GP; KVM_GET_MSRS shows the guest's values")]
     public static void guest_writes_and_reads_back(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
-        Step[] steps =
+        MsrStep[] steps =
         [
             Rd(PollControl), Wr(PollControl, 0), Rd(PollControl), Wr(PollControl, 2), Rd(PollControl),                  // 0-4
             Wr(AsyncPfInt, 0x100), Wr(AsyncPfInt, ApfVector), Rd(AsyncPfInt),                                           // 5-7
@@ -174,7 +85,7 @@ public static class KvmPvMsrRules
     public static void without_an_in_kernel_apic(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
-        Step[] steps =
+        MsrStep[] steps =
         [
             Wr(AsyncPfInt, 0), Wr(AsyncPfEn, 0), Wr(AsyncPfEn, ApfGpa | 1), Rd(AsyncPfEn), Rd(AsyncPfInt),               // 0-4
             Wr(PvEoiEn, PvEoiGpa | 1), Rd(PvEoiEn), Wr(StealTime, StealGpa), Rd(StealTime), Rd(PollControl),           // 5-9
@@ -199,7 +110,7 @@ public static class KvmPvMsrRules
     public static void steal_time_is_recorded_at_each_entry(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
-        Step[] steps = [ReadDword(StealGpa + 8), Exit(), ReadDword(StealGpa + 8)];
+        MsrStep[] steps = [ReadDword(StealGpa + 8), Exit(), ReadDword(StealGpa + 8)];
         using var g = Guest(kvm, steps);
         var mem = g.Guest.Memory;
         const ulong GuestSteal = 1_000_000;
@@ -242,7 +153,7 @@ public static class KvmPvMsrRules
         if (ctx.Target.IsReal && Directory.Exists("/sys/module/kvm_pvm"))
             CaseContext.Skip("kvm_pvm serves a guest WRMSR's KVM_REQ_STEAL_UPDATE only at the next KVM_RUN (cause not yet found)");
         using var kvm = ctx.OpenKvm();
-        Step[] steps = [Wr(StealTime, StealGpa | 1), ReadDword(StealGpa + 8), ReadByte(StealGpa + 16)];
+        MsrStep[] steps = [Wr(StealTime, StealGpa | 1), ReadDword(StealGpa + 8), ReadByte(StealGpa + 16)];
         using var g = Guest(kvm, steps);
         g.Guest.Memory.Write(StealGpa + 16, (byte)1);
         RunToDone(g, "guest");
@@ -253,7 +164,7 @@ public static class KvmPvMsrRules
     public static void async_pf_enable_sends_a_broadcast_wakeup(CaseContext ctx)
     {
         using var kvm = ctx.OpenKvm();
-        Step[] steps =
+        MsrStep[] steps =
         [
             Wr(AsyncPfInt, ApfVector), Wr(AsyncPfEn, ApfGpa | 9), ReadDword(ApfGpa + 4), Exit(),                     // 0-3
             ReadDword(ApfGpa + 4), Code(a => { a.mov(__dword_ptr[ApfGpa + 4], 0); a.xor(eax, eax); }), Wr(AsyncPfAck, 1), // 4-6
@@ -281,7 +192,7 @@ public static class KvmPvMsrRules
         foreach (bool guestClears in new[] { true, false })
         {
             using var kvm = ctx.OpenKvm();
-            Step[] steps =
+            MsrStep[] steps =
             [
                 Wr(PvEoiEn, PvEoiGpa | 1),
                 Code(a => { a.sti(); a.nop(); a.cli(); a.xor(eax, eax); }),
@@ -319,7 +230,7 @@ public static class KvmPvMsrRules
         uint[] msrs = [AsyncPfEn, StealTime, PvEoiEn, PollControl, AsyncPfInt, AsyncPfAck];
         foreach (bool offered in new[] { false, true })
         {
-            Step[] steps = [.. msrs.Select(Rd), .. msrs.Select(m => Wr(m, 0))];
+            MsrStep[] steps = [.. msrs.Select(Rd), .. msrs.Select(m => Wr(m, 0))];
             using var g = Guest(kvm, steps);
             var table = kvm.GetSupportedCpuid().Select(e => e.Function == 0x4000_0001 && !offered ? e with { Eax = 0 } : e).ToArray();
             g.Vcpu.SetCpuid(table);

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-using Iced.Intel;
 using KvmSharp.Abi;
 using KvmSharp.Conformance.Guests;
 using KvmSharp.Kernel;
 using KvmSharp.Vmm.Arch.X86_64;
 using Xunit;
 using static Iced.Intel.AssemblerRegisters;
+using static KvmSharp.Conformance.Guests.MsrStep;
+using static KvmSharp.Conformance.Guests.MsrStepProgram;
 using static KvmSharp.Conformance.CaseContext;
 
 namespace KvmSharp.Conformance.Cases;
@@ -26,73 +27,11 @@ public static class X2Apic
     private const uint XId = 0x802, XLvr = 0x803, XTpr = 0x808, XArbpri = 0x809, XPpr = 0x80a, XEoi = 0x80b, XLdr = 0x80d, XDfr = 0x80e,
         XSpiv = 0x80f, XEsr = 0x828, XIcr = 0x830, XIcr2 = 0x831, XLvtt = 0x832, XTmict = 0x838, XTmcct = 0x839, XSelfIpi = 0x83f;
     private const ulong Bsp = 1UL << 8, Extd = 1UL << 10, Enable = 1UL << 11, Base = 0xfee0_0000;
-    /// <summary>Two free pages of the call-data area: the xAPIC page's page directory, then the step results.</summary>
-    private const ulong ApicPd = 0x8_9000, Results = 0x8_A000;
-    private const ulong Sentinel = 0xdead_beef_dead_beef;
-    private const byte DonePort = 0x10;
-
-    /// <summary>One step: RDMSR (<see cref="Write"/> false; EDX:EAX preset to a sentinel) or WRMSR of <see cref="Value"/>.</summary>
-    private readonly record struct Step(bool Write, uint Msr, ulong Value = 0, Action<Assembler>? Raw = null);
-
-    private static Step Rd(uint msr) => new(false, msr);
-
-    private static Step Wr(uint msr, ulong value) => new(true, msr, value);
-
-    /// <summary>A step that runs <paramref name="code"/> (its RAX is stored as the value) instead of an MSR access.</summary>
-    private static Step Code(Action<Assembler> code) => new(false, 0, Raw: code);
-
-    /// <summary>A phase boundary: OUT to <see cref="DonePort"/> (the host looks, then runs the guest on).</summary>
-    private static Step Exit() => new(false, uint.MaxValue);
-
-    private static void Emit(Assembler a, IReadOnlyList<Step> steps)
-    {
-        for (int i = 0; i < steps.Count; i++)
-        {
-            var s = steps[i];
-            ulong slot = Results + (ulong)i * 16;
-            if (s.Msr == uint.MaxValue && s.Raw is null)
-            {
-                a.mov(al, (byte)i);
-                a.@out(DonePort, al);
-            }
-            else if (s.Raw is not null)
-            {
-                s.Raw(a);
-            }
-            else
-            {
-                ulong v = s.Write ? s.Value : Sentinel;
-                a.mov(eax, (uint)v);
-                a.mov(edx, (uint)(v >> 32));
-                a.mov(ecx, s.Msr);
-                if (s.Write) a.wrmsr();
-                else a.rdmsr();
-                a.shl(rdx, 32);
-                a.mov(eax, eax);
-                a.or(rax, rdx);
-            }
-            a.mov(__qword_ptr[slot], rax);
-            a.mov(rbx, __qword_ptr[IdtGuest.ReportGpa]);
-            a.mov(__qword_ptr[slot + 8], rbx);
-        }
-        var spin = a.CreateLabel();
-        a.Label(ref spin);
-        a.mov(al, 0xff);
-        a.@out(DonePort, al);
-        a.jmp(spin);
-    }
-
-    /// <summary>Step <paramref name="i"/>: whether it took a #GP, and the EDX:EAX (RAX) it stored.</summary>
-    private static (bool Gp, ulong Value) Result(IdtGuest g, int i)
-    {
-        var mem = g.Guest.Memory;
-        ulong before = i == 0 ? 0 : mem.Read<ulong>(Results + (ulong)(i - 1) * 16 + 8);
-        ulong after = mem.Read<ulong>(Results + (ulong)i * 16 + 8);
-        return (after != before, mem.Read<ulong>(Results + (ulong)i * 16));
-    }
+    /// <summary>The free page of the call-data area below <see cref="MsrStepProgram.Results"/>: the xAPIC page's page directory.</summary>
+    private const ulong ApicPd = 0x8_9000;
 
     /// <summary>A guest with an in-kernel irqchip, the supported CPUID, the xAPIC page mapped, #GP skipping RDMSR/WRMSR, and <paramref name="vectors"/> returning.</summary>
-    private static IdtGuest Guest(Kvm kvm, IReadOnlyList<Step> steps, params int[] vectors)
+    private static IdtGuest Guest(Kvm kvm, IReadOnlyList<MsrStep> steps, params int[] vectors)
     {
         var g = IdtGuest.Create(kvm, a => Emit(a, steps),
             [new IdtVector(13, ResumeSkip: 2), .. vectors.Select(v => new IdtVector(v, ResumeSkip: 0))], idtLimit: 256 * 16 - 1,
@@ -107,37 +46,8 @@ public static class X2Apic
         return g;
     }
 
-    private static void RunToDone(IdtGuest g, string what)
-    {
-        var exit = g.Vcpu.Run();
-        Assert.True(exit.Reason == KvmExitReason.KVM_EXIT_IO && exit.IoPort == DonePort,
-            $"{what}: expected OUT to 0x{DonePort:X}, got {exit.ToString()} at RIP 0x{g.Vcpu.GetRegs().rip:X}, deliveries {string.Join(", ", g.Deliveries.Select(d => d.Vector))}");
-    }
-
-    private static void Expect(IdtGuest g, IReadOnlyList<Step> steps, IReadOnlyList<(int Step, bool Gp, ulong? Value)> expected)
-    {
-        var errors = new List<string>();
-        foreach (var (i, gp, value) in expected)
-        {
-            var got = Result(g, i);
-            string what = steps[i].Raw is not null ? "code" : $"{(steps[i].Write ? "WRMSR" : "RDMSR")} 0x{steps[i].Msr:X}" + (steps[i].Write ? $" = 0x{steps[i].Value:X}" : "");
-            if (got.Gp != gp) errors.Add($"step {i} {what}: #GP {got.Gp}, expected {gp}");
-            else if (value is { } v && !gp && got.Value != v) errors.Add($"step {i} {what}: 0x{got.Value:X}, expected 0x{v:X}");
-        }
-        Assert.True(errors.Count == 0, string.Join("\n", errors));
-    }
-
-    /// <summary>KVM_GET_MSRS of one MSR: the value, or null when the kernel refused it (0 processed).</summary>
-    private static ulong? HostRead(Vcpu v, uint msr)
-    {
-        Span<MsrEntry> e = [new MsrEntry(msr, 0)];
-        return v.GetMsrs(e) == 1 ? e[0].Value : null;
-    }
-
-    private static bool HostWrite(Vcpu v, uint msr, ulong value) => v.SetMsrs([new MsrEntry(msr, value)]) == 1;
-
     /// <summary>A guest read of the xAPIC page at <paramref name="offset"/> into RAX.</summary>
-    private static Step MmioRead(int offset) => Code(a =>
+    private static MsrStep MmioRead(int offset) => Code(a =>
     {
         a.mov(rcx, 0xFEE00000UL + (ulong)offset);
         a.mov(eax, __dword_ptr[rcx]);
@@ -147,7 +57,7 @@ public static class X2Apic
     public static void x2apic_msrs_follow_extd(CaseContext ctx)
     {
         const ulong X2 = Base | Enable | Extd | Bsp, X1 = Base | Enable | Bsp;
-        Step[] steps =
+        MsrStep[] steps =
         [
             Rd(XId), Wr(XTpr, 0), Rd(ApicBaseMsr), MmioRead(0x30),                                  // 0–3: xAPIC mode
             Wr(ApicBaseMsr, X2), Rd(ApicBaseMsr), Rd(XId), Rd(XLdr), Rd(XLvr),                      // 4–8
@@ -349,7 +259,7 @@ public static class X2Apic
     public static void x2apic_self_ipi_delivers(CaseContext ctx)
     {
         const int V1 = 0x40, V2 = 0x51;
-        Step[] steps =
+        MsrStep[] steps =
         [
             Wr(ApicBaseMsr, Base | Enable | Extd | Bsp), Wr(XSpiv, 0x1ff), Code(a => a.sti()),
             Wr(XSelfIpi, V1), Code(a => a.nop()), Exit(), Code(a => a.nop()), Wr(XEoi, 0), Exit(),
@@ -372,7 +282,7 @@ public static class X2Apic
     public static void tsc_deadline_msr_reads_back_and_clears(CaseContext ctx)
     {
         const ulong Far = 1UL << 62;
-        Step[] steps =
+        MsrStep[] steps =
         [
             Wr(ApicBaseMsr, Base | Enable | Extd | Bsp), Wr(XSpiv, 0x1ff),
             Wr(TscDeadlineMsr, Far), Rd(TscDeadlineMsr),                                        // 2–3: one-shot mode
@@ -409,7 +319,7 @@ public static class X2Apic
     public static void tsc_deadline_timer_fires(CaseContext ctx)
     {
         const int Vector = 0x60;
-        Step[] steps =
+        MsrStep[] steps =
         [
             Wr(ApicBaseMsr, Base | Enable | Extd | Bsp), Wr(XSpiv, 0x1ff), Wr(XLvtt, 0x4_0000 | Vector),
             Code(a =>
