@@ -109,6 +109,24 @@ public static class ProtectedModeExceptions
         Assert.Equal(StackTop, guest.Vcpu.GetRegs().rsp);
     }
 
+    [ConformanceCase("Intel SDM Vol. 3A 6.15 Interrupt 8: in 32-bit code with an empty IDT, #UD finds no gate (#GP), #GP none either (#DF), #DF none: a triple fault, KVM_EXIT_SHUTDOWN (x86.c kvm_multiple_exception, KVM_REQ_TRIPLE_FAULT)")]
+    public static void an_exception_without_any_gate_in_32_bit_code_is_a_triple_fault(CaseContext ctx)
+    {
+        using var kvm = ctx.OpenKvm();
+        using var guest = Enter32(kvm, a =>
+        {
+            a.lidt(__[(uint)IdtPointer]);
+            Out(a, 0x20);
+            a.ud2();
+            Out(a, 0x21);
+            a.hlt();
+        });
+        guest.Write(IdtPointer, [0, 0, 0, 0, 0, 0]); // limit 0, base 0: not even vector 0 fits
+        var (reports, last) = RunToEnd(guest.Vcpu);
+        Assert.True(last == KvmExitReason.KVM_EXIT_SHUTDOWN, $"expected KVM_EXIT_SHUTDOWN, got {last} after [{string.Join(", ", reports)}]");
+        Assert.Equal([(byte)0x20], reports);
+    }
+
     [ConformanceCase("Intel SDM Vol. 2A IRET, protected-mode return to the same privilege level: pop EIP, CS, EFLAGS")]
     public static void iretd_returns_to_the_same_privilege_level(CaseContext ctx)
     {
