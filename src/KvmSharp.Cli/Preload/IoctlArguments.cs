@@ -36,7 +36,9 @@ internal static class IoctlArguments
         if (realKernel) return PassOn(kernel, fd, request, arg, length);
         byte[] buffer = new byte[length];
         Span<byte> span;
-        if (direction == IocRead && arg != 0)
+        // Requests numbered _IOR whose argument the kernel only reads: treated as _IOW (read in, nothing copied out).
+        bool onlyRead = request == KvmIoctls.KVM_MEMORY_ENCRYPT_REG_REGION || request == KvmIoctls.KVM_MEMORY_ENCRYPT_UNREG_REGION;
+        if (direction == IocRead && !onlyRead)
         {
             // _IOR: the kernel reads nothing, fills the struct and copies it out (a fault there is its EFAULT).
             span = buffer;
@@ -52,7 +54,7 @@ internal static class IoctlArguments
         // On success a _IOR/_IOWR request copied its whole struct out (copy_to_user(argp, &s, sizeof(s))): every
         // byte is written, so an unwritable one is EFAULT even where the value did not change. Otherwise (and for
         // what follows the struct) only the bytes the kernel changed are written back.
-        int whole = rc >= 0 && (direction & IocRead) != 0 ? Math.Min(size, span.Length) : 0;
+        int whole = rc >= 0 && (direction & IocRead) != 0 && !onlyRead ? Math.Min(size, span.Length) : 0;
         bool written = UserBuffers.Write(arg, span[..whole]) && UserBuffers.WriteChanged(arg + (nuint)whole, before.AsSpan(whole), span[whole..]);
         if (!written && rc >= 0) return -(long)Errno.EFAULT;
         if (rc >= 0) succeeded?.Invoke(request, span);
@@ -71,7 +73,8 @@ internal static class IoctlArguments
         return kernel.Ioctl(fd, request, KvmSharp.Memory.HostMemory.UnownedSpan((nint)arg, length));
     }
 
-    // _IOC_READ: the kernel writes the argument (include/uapi/asm-generic/ioctl.h).
+    // _IOC_READ: the kernel writes the argument (include/uapi/asm-generic/ioctl.h) — but KVM_MEMORY_ENCRYPT_REG_REGION and
+    // _UNREG_REGION are _IOR(KVMIO, 0xbb/0xbc, struct kvm_enc_region) that x86.c kvm_arch_vm_ioctl only copy_from_user()s.
     private const uint IocRead = 2;
 
     /// <summary>How many bytes at <paramref name="arg"/> the kernel may read or write for <paramref name="request"/>.</summary>

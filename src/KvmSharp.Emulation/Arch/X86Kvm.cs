@@ -157,6 +157,9 @@ internal sealed class X86Kvm : KvmArch
         }
         if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP)
             return MemoryEncryptOp.VmIoctl(kvm, arg);
+        // kvm_arch_vm_ioctl KVM_MEMORY_ENCRYPT_REG_REGION / UNREG_REGION (X86/SevRegions.cs).
+        if (request == KvmIoctls.KVM_MEMORY_ENCRYPT_REG_REGION) return SevRegions.Register(kvm, arg);
+        if (request == KvmIoctls.KVM_MEMORY_ENCRYPT_UNREG_REGION) return SevRegions.Unregister(kvm, arg);
         // kvm_arch_vm_ioctl KVM_X86_SET_MSR_FILTER (X86/MsrFilter.cs).
         if (request == KvmMsrFilter.KVM_X86_SET_MSR_FILTER)
             return Emulation.X86.MsrFilter.SetIoctl(kvm, arg);

@@ -57,6 +57,13 @@ public static class KvmIoctls
     public static readonly uint KVM_GET_CLOCK = _IOR(KVMIO, 0x7c, Size<kvm_clock_data>());
     /// <summary>x86, available with KVM_CAP_ADJUST_CLOCK: sets the VM's kvmclock, <see cref="kvm_clock_data"/>.</summary>
     public static readonly uint KVM_SET_CLOCK = _IOW(KVMIO, 0x7b, Size<kvm_clock_data>());
+    /// <summary>
+    /// x86 SEV: pins a range of user memory holding guest RAM for the VM's lifetime (<see cref="kvm_enc_region"/>;
+    /// arch/x86/kvm/svm/sev.c sev_mem_enc_register_region). ENOTTY on a VM that is not an SEV guest.
+    /// </summary>
+    public static readonly uint KVM_MEMORY_ENCRYPT_REG_REGION = _IOR(KVMIO, 0xbb, Size<kvm_enc_region>());
+    /// <summary>x86 SEV: unpins a range registered with exactly the same addr and size (else EINVAL).</summary>
+    public static readonly uint KVM_MEMORY_ENCRYPT_UNREG_REGION = _IOR(KVMIO, 0xbc, Size<kvm_enc_region>());
     /// <summary>Available with KVM_CAP_GUEST_MEMFD.</summary>
     public static readonly uint KVM_CREATE_GUEST_MEMFD = _IOWR(KVMIO, 0xd4, Size<kvm_create_guest_memfd>());
     /// <summary>Available with KVM_CAP_IRQFD: binds an eventfd to a GSI of the in-kernel irqchip (<see cref="kvm_irqfd"/>).</summary>
@@ -269,6 +276,8 @@ public static class KvmIoctls
         if (request == KvmCoalescedMmio.KVM_UNREGISTER_COALESCED_MMIO) return nameof(KvmCoalescedMmio.KVM_UNREGISTER_COALESCED_MMIO);
         if (request == KVM_PRE_FAULT_MEMORY) return nameof(KVM_PRE_FAULT_MEMORY);
         if (request == KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP) return nameof(KvmMemoryEncrypt.KVM_MEMORY_ENCRYPT_OP);
+        if (request == KVM_MEMORY_ENCRYPT_REG_REGION) return nameof(KVM_MEMORY_ENCRYPT_REG_REGION);
+        if (request == KVM_MEMORY_ENCRYPT_UNREG_REGION) return nameof(KVM_MEMORY_ENCRYPT_UNREG_REGION);
         if (request == KVM_GET_SUPPORTED_CPUID) return nameof(KVM_GET_SUPPORTED_CPUID);
         if (request == KVM_GET_EMULATED_CPUID) return nameof(KVM_GET_EMULATED_CPUID);
         if (request == KVM_SET_CPUID2) return nameof(KVM_SET_CPUID2);

@@ -65,6 +65,7 @@ static void ioctls(void)
 	CONST(KVM_CREATE_GUEST_MEMFD);
 	CONST(KVM_IRQFD); CONST(KVM_IOEVENTFD);
 	CONST(KVM_MEMORY_ENCRYPT_OP);
+	CONST(KVM_MEMORY_ENCRYPT_REG_REGION); CONST(KVM_MEMORY_ENCRYPT_UNREG_REGION);
 	/* vCPU fd (KVM_ENABLE_CAP also on a VM fd) */
 	CONST(KVM_RUN);
 	CONST(KVM_GET_REGS);
@@ -393,6 +394,10 @@ static void memslot_structs(void)
 	OFF(kvm_pre_fault_memory, size);
 	OFF(kvm_pre_fault_memory, flags);
 	OFF(kvm_pre_fault_memory, padding);
+
+	SIZE(kvm_enc_region);
+	OFF(kvm_enc_region, addr);
+	OFF(kvm_enc_region, size);
 
 	SIZE(kvm_dirty_log);
 	OFF(kvm_dirty_log, slot);

@@ -42,6 +42,13 @@ internal sealed class SevInfo
     public SevGuestState FirmwareState;
     /// <summary>The emulated firmware's running launch digest (see <see cref="SevFirmware"/>).</summary>
     public IncrementalHash? LaunchDigest;
+    /// <summary>
+    /// sev-&gt;regions_list: the ranges KVM_MEMORY_ENCRYPT_REG_REGION pinned, in registration order (duplicates allowed,
+    /// see <see cref="SevRegions"/>). sev_vm_destroy unpins what is left; here they go with the VM.
+    /// </summary>
+    public readonly List<EncRegion> Regions = [];
+    /// <summary>sev-&gt;pages_locked: pages sev_pin_memory holds for this VM, counted against RLIMIT_MEMLOCK.</summary>
+    public ulong PagesLocked;
 
     /// <summary>arch/x86/kvm/svm/svm.h: SVM_SEV_FEAT_SNP_ACTIVE = BIT(0).</summary>
     public const ulong SvmSevFeatSnpActive = 1;

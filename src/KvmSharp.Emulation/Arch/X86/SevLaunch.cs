@@ -18,7 +18,7 @@ namespace KvmSharp.Emulation.Arch;
 /// SNP_LAUNCH_FINISH (the VMSAs are encrypted: protected). The other known commands (LAUNCH_SECRET, DBG_*, SEND_*,
 /// RECEIVE_*, GET_ATTESTATION_REPORT, CERT_EXPORT) answer ENOTTY before INIT2 as their handlers' first check
 /// (<c>if (!sev_guest(kvm)) return -ENOTTY;</c>) and EINVAL after it (not modelled). Mirror VMs
-/// (KVM_CAP_VM_COPY_ENC_CONTEXT_FROM) and the memlock limit of sev_pin_memory are not modelled.
+/// (KVM_CAP_VM_COPY_ENC_CONTEXT_FROM) are not modelled.
 /// </para>
 /// </summary>
 internal static class SevLaunch
@@ -176,9 +176,9 @@ internal static class SevLaunch
         var config = kvm.Kernel.Config;
         if (!sev.IsSevGuest) return Err.ENOTTY;
         if (!UserMemory.CopyFromUser(config, cmd.data, out kvm_sev_launch_update_data p)) return Err.EFAULT;
-        // sev_pin_memory: "if (ulen == 0 || uaddr + ulen < uaddr) return ERR_PTR(-EINVAL);" then
-        // pin_user_pages_fast of every page, which fails with -ENOMEM ("npinned != npages").
-        if (p.len == 0 || unchecked(p.uaddr + p.len) < p.uaddr) return Err.EINVAL;
+        // sev_pin_memory(kvm, vaddr, size, &npages, FOLL_WRITE) (X86/SevRegions.cs), unpinned before returning.
+        long pin = SevRegions.Pin(kvm, sev, p.uaddr, p.len, out _);
+        if (pin != 0) return pin;
         byte[]? digest = HashUser(config, p.uaddr, p.len);
         if (digest is null) return Err.ENOMEM;
         // sev_issue_cmd(kvm, SEV_CMD_LAUNCH_UPDATE_DATA, …): sev->fd, the guest in LUPDATE; the firmware wants
