@@ -24,6 +24,7 @@ internal sealed partial class RawFuzzSession
         _IOW(KvmIoctls.KVMIO, 0xa3, 16) /* KVM_ENABLE_CAP */, _IO(KvmIoctls.KVMIO, 0xd6) /* RFC ATTRIBUTES2 nr */,
         _IOWR(KvmIoctls.KVMIO, 0xd6, 64) /* RFC v4 KVM_SET_MEMORY_ATTRIBUTES2 */, KvmIoctls.KVM_SET_IDENTITY_MAP_ADDR,
         KvmMsrFilter.KVM_X86_SET_MSR_FILTER, KvmCoalescedMmio.KVM_REGISTER_COALESCED_MMIO, KvmCoalescedMmio.KVM_UNREGISTER_COALESCED_MMIO,
+        KvmIoctls.KVM_MEMORY_ENCRYPT_REG_REGION, KvmIoctls.KVM_MEMORY_ENCRYPT_UNREG_REGION,
     ];
 
     /// <summary>A descriptor of a randomly wanted kind (<see cref="PickFd"/>) and the kind the session knows it as.</summary>
