@@ -44,7 +44,7 @@ internal static class KvmAsyncPf
             pv.WakeupAllQueued = false;
             return 0;
         }
-        if (!KvmPvMsrs.HvaCacheInit(cpu.Msrs.Vm, data & ~0x3fUL, 8)) return 1;
+        if (!KvmGuestMemory.HvaCacheInit(cpu.Msrs.Vm, data & ~0x3fUL, 8)) return 1;
         // kvm_async_pf_wakeup_all: "if (!list_empty_careful(&vcpu->async_pf.done)) return 0;", else the item is
         // queued and, being first, kvm_arch_async_page_present_queued makes KVM_REQ_APF_READY.
         if (!pv.WakeupAllQueued)
@@ -71,7 +71,7 @@ internal static class KvmAsyncPf
     public static void Ack(X86Cpu cpu)
     {
         cpu.Msrs.Pv.PagereadyPending = false;
-        if (KvmClockMsrs.Owner(cpu) is { } vcpu) CheckCompletion(vcpu);
+        if (KvmGuestMemory.Owner(cpu) is { } vcpu) CheckCompletion(vcpu);
     }
 
     /// <summary>
@@ -104,14 +104,14 @@ internal static class KvmAsyncPf
         if (enabled)
         {
             bool apicEnabled = vcpu.Lapic is { SoftwareEnabled: true } && (vcpu.Cpu.Sregs.apic_base & Irqchip.Lapic.BaseEnable) != 0;
-            if (!apicEnabled || !KvmClockMsrs.AccessGuest(vcpu, tokenGpa, token, write: false)
+            if (!apicEnabled || !KvmGuestMemory.Access(vcpu, tokenGpa, token, write: false)
                 || BinaryPrimitives.ReadUInt32LittleEndian(token) != 0)
                 return;
         }
         pv.WakeupAllQueued = false;
         if (!enabled) return;
         BinaryPrimitives.WriteUInt32LittleEndian(token, uint.MaxValue);
-        if (!KvmClockMsrs.AccessGuest(vcpu, tokenGpa, token, write: true)) return;
+        if (!KvmGuestMemory.Access(vcpu, tokenGpa, token, write: true)) return;
         pv.PagereadyPending = true;
         vcpu.Lapic!.AcceptFixed((byte)pv.AsyncPfInt, levelTriggered: false, level: false, hardwareEnabled: true);
     }

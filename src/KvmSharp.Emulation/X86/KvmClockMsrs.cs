@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
-using KvmSharp.Abi;
-using KvmSharp.Emulation.Mmu;
 using KvmSharp.Emulation.Vcpu;
-using KvmSharp.Memory;
 
 namespace KvmSharp.Emulation.X86;
 
@@ -36,7 +33,7 @@ internal static class KvmClockMsrs
     public static int Get(X86Cpu cpu, uint index, out ulong data)
     {
         data = 0;
-        if (!PvHas(cpu, index) || Owner(cpu) is not { } vcpu) return MsrFilter.RetUnsupported;
+        if (!PvHas(cpu, index) || KvmGuestMemory.Owner(cpu) is not { } vcpu) return MsrFilter.RetUnsupported;
         data = index is WallClock or WallClockNew ? vcpu.Kvm.Clock.WallClock : vcpu.Kvm.Clock.SystemTime(vcpu.Id);
         return 0;
     }
@@ -48,7 +45,7 @@ internal static class KvmClockMsrs
     /// </summary>
     public static int Set(X86Cpu cpu, uint index, ulong data, bool hostInitiated)
     {
-        if (!PvHas(cpu, index) || Owner(cpu) is not { } vcpu) return MsrFilter.RetUnsupported;
+        if (!PvHas(cpu, index) || KvmGuestMemory.Owner(cpu) is not { } vcpu) return MsrFilter.RetUnsupported;
         if (index is WallClock or WallClockNew)
         {
             vcpu.Kvm.Clock.WallClock = data;
@@ -80,11 +77,11 @@ internal static class KvmClockMsrs
     private static void SetupGuestPvclock(KvmVcpu vcpu, KvmClock.PvclockTimeInfo info)
     {
         Span<byte> guest = stackalloc byte[KvmClock.PvclockSize];
-        if (!AccessGuest(vcpu, info.Gpa, guest, write: false) || !Writable(vcpu, info.Gpa)) return;
+        if (!KvmGuestMemory.Access(vcpu, info.Gpa, guest, write: false) || !KvmGuestMemory.Writable(vcpu, info.Gpa)) return;
         uint version = (BinaryPrimitives.ReadUInt32LittleEndian(guest) + 1) | 1;
         Span<byte> v = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32LittleEndian(v, version);
-        AccessGuest(vcpu, info.Gpa, v, write: true);
+        KvmGuestMemory.Access(vcpu, info.Gpa, v, write: true);
         Span<byte> hv = stackalloc byte[KvmClock.PvclockSize];
         hv.Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(hv, version);
@@ -93,9 +90,9 @@ internal static class KvmClockMsrs
         BinaryPrimitives.WriteUInt32LittleEndian(hv[24..], info.Mul);
         hv[28] = (byte)info.Shift;
         hv[29] = (byte)(info.Flags | (guest[29] & PvclockGuestStopped));
-        AccessGuest(vcpu, info.Gpa, hv, write: true);
+        KvmGuestMemory.Access(vcpu, info.Gpa, hv, write: true);
         BinaryPrimitives.WriteUInt32LittleEndian(v, version + 1);
-        AccessGuest(vcpu, info.Gpa, v, write: true);
+        KvmGuestMemory.Access(vcpu, info.Gpa, v, write: true);
     }
 
     /// <summary>
@@ -108,67 +105,19 @@ internal static class KvmClockMsrs
     {
         if (gpa == 0) return;
         Span<byte> v = stackalloc byte[4];
-        if (!AccessGuest(vcpu, gpa, v, write: false)) return;
+        if (!KvmGuestMemory.Access(vcpu, gpa, v, write: false)) return;
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(v);
         if ((version & 1) != 0) version++;
         version++;
         BinaryPrimitives.WriteUInt32LittleEndian(v, version);
-        if (!AccessGuest(vcpu, gpa, v, write: true)) return;
+        if (!KvmGuestMemory.Access(vcpu, gpa, v, write: true)) return;
         ulong wallNsec = vcpu.Kvm.Clock.WallClockEpochNs();
         Span<byte> wc = stackalloc byte[12];
         BinaryPrimitives.WriteUInt32LittleEndian(wc, version);
         BinaryPrimitives.WriteUInt32LittleEndian(wc[4..], (uint)(wallNsec / 1_000_000_000)); // "overflow in 2106 guest time"
         BinaryPrimitives.WriteUInt32LittleEndian(wc[8..], (uint)(wallNsec % 1_000_000_000));
-        AccessGuest(vcpu, gpa, wc, write: true);
+        KvmGuestMemory.Access(vcpu, gpa, wc, write: true);
         BinaryPrimitives.WriteUInt32LittleEndian(v, version + 1);
-        AccessGuest(vcpu, gpa, v, write: true);
-    }
-
-    /// <summary>The vCPU whose MSRs <paramref name="cpu"/> holds (null for an X86Cpu built without a VM: unit tests).</summary>
-    internal static KvmVcpu? Owner(X86Cpu cpu)
-    {
-        if (cpu.Msrs.Vm is not { } kvm) return null;
-        foreach (var vcpu in kvm.Irqchip.Online)
-            if (vcpu.Cpu == cpu) return vcpu;
-        return null;
-    }
-
-    /// <summary>__gfn_to_hva_many for a write: a KVM_MEM_READONLY slot gives KVM_HVA_ERR_RO_BAD.</summary>
-    private static bool Writable(KvmVcpu vcpu, ulong gpa)
-    {
-        lock (vcpu.Kvm.Kernel.SyncRoot)
-            return GuestMemoryPath.GfnToMemslot(vcpu.Kvm, 0, gpa >> EmulatorConfig.PageShift) is { } slot
-                && (slot.Flags & KvmConstants.KVM_MEM_READONLY) == 0;
-    }
-
-    /// <summary>
-    /// kvm_read_guest / kvm_write_guest (address space 0): page by page through the memslot's userspace_addr; false
-    /// when a page has no memslot (or no host page), or on a write to a KVM_MEM_READONLY slot; a write marks the page
-    /// dirty (mark_page_dirty_in_slot, the running vCPU's dirty ring).
-    /// </summary>
-    internal static bool AccessGuest(KvmVcpu vcpu, ulong gpa, Span<byte> data, bool write)
-    {
-        var kvm = vcpu.Kvm;
-        int shift = EmulatorConfig.PageShift;
-        ulong pageMask = (1UL << shift) - 1;
-        int done = 0;
-        while (done < data.Length)
-        {
-            ulong a = gpa + (ulong)done;
-            int chunk = (int)Math.Min((ulong)(data.Length - done), pageMask + 1 - (a & pageMask));
-            ulong gfn = a >> shift;
-            KvmMain.KvmMemorySlot? slot;
-            lock (kvm.Kernel.SyncRoot) slot = GuestMemoryPath.GfnToMemslot(kvm, 0, gfn);
-            if (slot is null || slot.UserspaceAddr == 0) return false;
-            if (write && (slot.Flags & KvmConstants.KVM_MEM_READONLY) != 0) return false;
-            ulong hva = slot.UserspaceAddr + ((gfn - slot.BaseGfn) << shift) + (a & pageMask);
-            if (kvm.Kernel.GupRefuses(hva)) return false;
-            var part = data.Slice(done, chunk);
-            long rc = write ? HostMemory.WriteProcessMemory(hva, part) : HostMemory.ReadProcessMemory(hva, part);
-            if (rc < 0) return false;
-            if (write) lock (kvm.Kernel.SyncRoot) slot.MarkDirty(gfn, vcpu.Memory.DirtyRing);
-            done += chunk;
-        }
-        return true;
+        KvmGuestMemory.Access(vcpu, gpa, v, write: true);
     }
 }

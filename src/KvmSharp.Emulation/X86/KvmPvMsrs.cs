@@ -1,6 +1,4 @@
 // SPDX-License-Identifier: MIT
-using KvmSharp.Abi;
-using KvmSharp.Emulation.Mmu;
 
 namespace KvmSharp.Emulation.X86;
 
@@ -96,25 +94,5 @@ internal static class KvmPvMsrs
                 pv.PollControl = data;
                 return 0;
         }
-    }
-
-    /// <summary>
-    /// kvm_gfn_to_hva_cache_init(kvm, ghc, gpa, len) succeeds: every page of [gpa, gpa + len) is in a memslot of address
-    /// space 0 that is not KVM_MEM_READONLY (gfn_to_hva_many asks for a writable HVA), and len is not 0 ("if (start_gfn
-    /// &gt; end_gfn) return -EINVAL").
-    /// </summary>
-    public static bool HvaCacheInit(KvmMain.Kvm? kvm, ulong gpa, ulong len)
-    {
-        if (kvm is null || len == 0) return false;
-        int shift = EmulatorConfig.PageShift;
-        ulong first = gpa >> shift, last = (gpa + len - 1) >> shift;
-        if (first > last) return false;
-        lock (kvm.Kernel.SyncRoot)
-        {
-            for (ulong gfn = first; gfn <= last; gfn++)
-                if (GuestMemoryPath.GfnToMemslot(kvm, 0, gfn) is not { } slot || (slot.Flags & KvmConstants.KVM_MEM_READONLY) != 0)
-                    return false;
-        }
-        return true;
     }
 }

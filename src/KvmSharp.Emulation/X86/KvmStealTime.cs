@@ -30,7 +30,7 @@ internal static class KvmStealTime
     /// <summary>A guest WRMSR's KVM_REQ_STEAL_UPDATE, served before its next instruction as the re-entry does.</summary>
     public static void ServeGuestRequest(X86Cpu cpu)
     {
-        if (KvmClockMsrs.Owner(cpu) is { } vcpu) Record(vcpu);
+        if (KvmGuestMemory.Owner(cpu) is { } vcpu) Record(vcpu);
     }
 
     /// <summary>
@@ -45,26 +45,26 @@ internal static class KvmStealTime
         var pv = vcpu.Cpu.Msrs.Pv;
         if ((pv.StealTime & KvmPvMsrs.MsrEnabled) == 0) return;
         ulong gpa = pv.StealTime & ValidBits;
-        if (!KvmPvMsrs.HvaCacheInit(vcpu.Kvm, gpa, Size)) return;
+        if (!KvmGuestMemory.HvaCacheInit(vcpu.Kvm, gpa, Size)) return;
         // Both arms (the xchg and unsafe_put_user) leave preempted 0.
         Span<byte> b = [0];
-        if (!KvmClockMsrs.AccessGuest(vcpu, gpa + 16, b, write: true)) return;
+        if (!KvmGuestMemory.Access(vcpu, gpa + 16, b, write: true)) return;
         Span<byte> v = stackalloc byte[4];
-        if (!KvmClockMsrs.AccessGuest(vcpu, gpa + 8, v, write: false)) return;
+        if (!KvmGuestMemory.Access(vcpu, gpa + 8, v, write: false)) return;
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(v);
         if ((version & 1) != 0) version++;
         version++;
         BinaryPrimitives.WriteUInt32LittleEndian(v, version);
-        if (!KvmClockMsrs.AccessGuest(vcpu, gpa + 8, v, write: true)) return;
+        if (!KvmGuestMemory.Access(vcpu, gpa + 8, v, write: true)) return;
         Span<byte> s = stackalloc byte[8];
-        if (!KvmClockMsrs.AccessGuest(vcpu, gpa, s, write: false)) return;
+        if (!KvmGuestMemory.Access(vcpu, gpa, s, write: false)) return;
         ulong runDelay = RunDelay();
         ulong steal = BinaryPrimitives.ReadUInt64LittleEndian(s) + (runDelay - pv.LastSteal);
         pv.LastSteal = runDelay;
         BinaryPrimitives.WriteUInt64LittleEndian(s, steal);
-        if (!KvmClockMsrs.AccessGuest(vcpu, gpa, s, write: true)) return;
+        if (!KvmGuestMemory.Access(vcpu, gpa, s, write: true)) return;
         BinaryPrimitives.WriteUInt32LittleEndian(v, version + 1);
-        KvmClockMsrs.AccessGuest(vcpu, gpa + 8, v, write: true);
+        KvmGuestMemory.Access(vcpu, gpa + 8, v, write: true);
     }
 
     /// <summary>

@@ -28,7 +28,7 @@ internal static class PvEoi
     {
         ulong addr = data & ~KvmPvMsrs.MsrEnabled;
         if ((addr & 3) != 0) return 1;
-        if ((data & KvmPvMsrs.MsrEnabled) != 0 && !KvmPvMsrs.HvaCacheInit(cpu.Msrs.Vm, addr, 1)) return 1;
+        if ((data & KvmPvMsrs.MsrEnabled) != 0 && !KvmGuestMemory.HvaCacheInit(cpu.Msrs.Vm, addr, 1)) return 1;
         cpu.Msrs.Pv.PvEoi = data;
         return 0;
     }
@@ -50,7 +50,7 @@ internal static class PvEoi
         int isr = apic.HighestIsrCache;
         if (apic.IrrPending || isr < 0 || IoapicHandles(vcpu, apic, isr)) return;
         Span<byte> b = [Enabled];
-        if (KvmClockMsrs.AccessGuest(vcpu, pv.PvEoi & ~KvmPvMsrs.MsrEnabled, b, write: true)) pv.PvEoiPending = true;
+        if (KvmGuestMemory.Access(vcpu, pv.PvEoi & ~KvmPvMsrs.MsrEnabled, b, write: true)) pv.PvEoiPending = true;
     }
 
     /// <summary>
@@ -66,11 +66,11 @@ internal static class PvEoi
         ulong gpa = pv.PvEoi & ~KvmPvMsrs.MsrEnabled;
         Span<byte> b = [0];
         bool stillSet = false;
-        if (KvmClockMsrs.AccessGuest(vcpu, gpa, b, write: false))
+        if (KvmGuestMemory.Access(vcpu, gpa, b, write: false))
         {
             stillSet = (b[0] & Enabled) != 0;
             b[0] = 0;
-            if (!stillSet || KvmClockMsrs.AccessGuest(vcpu, gpa, b, write: true)) pv.PvEoiPending = false;
+            if (!stillSet || KvmGuestMemory.Access(vcpu, gpa, b, write: true)) pv.PvEoiPending = false;
             else stillSet = false;
         }
         if (!stillSet) apic.SetEoi();
@@ -79,7 +79,7 @@ internal static class PvEoi
     /// <summary>A guest MSR access is a VM exit: the pending PV EOI is looked at first.</summary>
     public static void OnGuestMsrExit(X86Cpu cpu)
     {
-        if (cpu.Msrs.Pv.PvEoiPending && KvmClockMsrs.Owner(cpu) is { } vcpu) SyncFromGuest(vcpu);
+        if (cpu.Msrs.Pv.PvEoiPending && KvmGuestMemory.Owner(cpu) is { } vcpu) SyncFromGuest(vcpu);
     }
 
     /// <summary>lapic.c kvm_ioapic_handles_vector: vcpu-&gt;arch.ioapic_handled_vectors, full or split irqchip.</summary>
