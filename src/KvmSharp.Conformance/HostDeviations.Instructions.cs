@@ -139,4 +139,14 @@ public static partial class HostDeviations
     /// </summary>
     public static bool KvmPvmLdtSelectorInLtrOrLldt(bool realKernel) =>
         realKernel && Directory.Exists("/sys/module/kvm_pvm");
+
+    /// <summary>
+    /// kvm_pvm (software nested KVM): CLWB (66 0F AE /6) in a 64-bit guest ends KVM_RUN with KVM_EXIT_INTERNAL_ERROR
+    /// (emulation failure), RIP on the CLWB, nothing delivered, even on a mapped line; CLFLUSH and CLFLUSHOPT run and
+    /// fault as a byte load. KVM's emulator decodes no CLWB (emulate.c group15 has em_clflush and em_clflushopt only).
+    /// Upstream SVM does not intercept it: an EPYC with CLWB (/proc/cpuinfo: clwb) runs it. Observed on Linux 6.18
+    /// kvm_pvm (CacheLineFlushes.clflush_clflushopt_and_clwb_fault_as_a_byte_load).
+    /// </summary>
+    public static bool KvmPvmClwbFails(bool realKernel) =>
+        realKernel && Directory.Exists("/sys/module/kvm_pvm");
 }

@@ -512,4 +512,40 @@ public sealed class SevEsGhcbTests
         Assert.Equal((0UL, 0UL), (g.ReportQword(0), g.ReportQword(1)));
         Assert.Equal(0xDEAD_BEEFUL, g.ReportQword(2) & 0xffff_ffff);
     }
+
+    /// <summary>
+    /// GHCB MMIO to the xAPIC page with an in-kernel irqchip: the local APIC takes it before the MMIO bus and userspace
+    /// (x86.c vcpu_mmio_read/vcpu_mmio_write, reached from kvm_sev_es_mmio_read/write) — a read of the version register
+    /// and a write of TPR complete without a KVM_EXIT_MMIO, as OVMF's xAPIC timer set-up under SEV-SNP needs.
+    /// </summary>
+    [Fact]
+    public void Ghcb_mmio_to_the_xapic_page_is_the_in_kernel_apics()
+    {
+        const ulong Buffer = SevEsGuest.Ghcb + 0x800, Apic = 0xfee0_0000;
+        using var g = SevEsGuest.Create(VmType.Snp, a =>
+        {
+            RegisterGhcb(a);
+            SetGhcb(a, Scratch, Buffer);
+            SetGhcb(a, SwExitCode, 0x8000_0001);
+            SetGhcb(a, Info1, Apic + LapicState.VersionOffset);
+            SetGhcb(a, Info2, 4);
+            SetValid(a, Scratch, SwExitCode, Info1, Info2);
+            GhcbExit(a);
+            a.mov(rbx, (long)GhcbLinear);
+            a.mov(eax, __dword_ptr[rbx + 0x800]);
+            StoreRax(a, 2);
+            SetGhcb(a, 0x800, 0x20);
+            SetGhcb(a, Scratch, Buffer);
+            SetGhcb(a, SwExitCode, 0x8000_0002);
+            SetGhcb(a, Info1, Apic + LapicState.TprOffset);
+            SetGhcb(a, Info2, 4);
+            SetValid(a, Scratch, SwExitCode, Info1, Info2);
+            GhcbExit(a);
+            SevEsGuest.Terminate(a, 13);
+        }, irqchip: true);
+        AssertTerminated(g, 13);
+        var lapic = g.Vcpu.GetLapic();
+        Assert.Equal((ulong)lapic.Version, g.ReportQword(2));
+        Assert.Equal(0x20u, lapic.Tpr);
+    }
 }

@@ -87,20 +87,21 @@ public sealed class SnpRmpVmplTests
             Rmpadjust(a, Page, 0, 1 | (0x20UL << 8), 5);        // reserved permission bit: FAIL_INPUT
             Rmpadjust(a, Page, 0, 1 | (1UL << 17), 6);          // reserved RDX bit: FAIL_INPUT
             Rmpadjust(a, Page, 2, 1, 7);                        // page size 2: FAIL_INPUT
-            Rmpadjust(a, Page + 0x800, 0, 1, 8);                // unaligned: FAIL_INPUT
+            Rmpadjust(a, Other, 1, 1, 8);                       // 2 MiB form, bits 20:12 set: FAIL_INPUT
             Rmpadjust(a, 0, 1, 1, 9);                           // 2 MiB form on a 4 KiB entry: FAIL_SIZEMISMATCH
             Rmpadjust(a, 0, 1, 1 | RmpadjustVmsa, 10);          // a 2 MiB VMSA: FAIL_INPUT
             Rmpadjust(a, Other, 0, 1 | RmpadjustVmsa, 11);      // VMSA set …
             Rmpadjust(a, Other, 0, 1, 12);                      // … and cleared again
+            Rmpadjust(a, Other + 0x814, 0, 1 | (0x03UL << 8), 13); // bits 11:0 ignored (OVMF's unaligned gVmpl0Data)
             SevEsGuest.Terminate(a, 2);
         });
         AssertTerminated(g, 2);
-        ulong[] expected = [0, 0, 0, 2, 1, 1, 1, 1, 1, 6, 1, 0, 0];
+        ulong[] expected = [0, 0, 0, 2, 1, 1, 1, 1, 1, 6, 1, 0, 0, 0];
         for (int i = 0; i < expected.Length; i++) Assert.True(expected[i] == g.ReportQword(i), $"RMPADJUST {i}: {g.ReportQword(i)}");
         Assert.Equal(new RmpOwner(1, Page, Vmpl1Perms: 3, Vmpl2Perms: 0x1F, Vmpl3Perms: 0x0F), OwnerAt(g, Page));
         Assert.Equal(new RmpEntry(Assigned: true, Validated: true, Vmsa: true), At(g, Page));
         Assert.Equal(new RmpEntry(Assigned: true, Validated: true), At(g, Other));
-        Assert.Equal(new RmpOwner(1, Other, 0, 0, 0), OwnerAt(g, Other));
+        Assert.Equal(new RmpOwner(1, Other, Vmpl1Perms: 3, 0, 0), OwnerAt(g, Other));
     }
 
     /// <summary>

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+using System.Text.RegularExpressions;
+
 namespace KvmSharp.Preload.Tests;
 
 /// <summary>
@@ -51,7 +53,7 @@ public sealed class QemuSnpTests
         Assert.True(ghcb > 0, run.ToString());
         Assert.Contains("FALLOC_FL_KEEP_SIZE|FALLOC_FL_PUNCH_HOLE, 0x809000, 0x1000) = 0", trace[ghcb..], StringComparison.Ordinal);
         // Page-state changes to private: KVM_HC_MAP_GPA_RANGE exits, each followed by QEMU's attribute change.
-        int hypercalls = trace.Split("KVM_EXIT_HYPERCALL\nioctl(vm#1, KVM_SET_MEMORY_ATTRIBUTES, {address=").Length - 1;
+        int hypercalls = Regex.Count(trace, @"KVM_EXIT_HYPERCALL \{nr=12, [^\n]*\nioctl\(vm#1, KVM_SET_MEMORY_ATTRIBUTES, \{address=");
         Assert.True(hypercalls >= 3, $"{hypercalls} MAP_GPA_RANGE exits\n{run}");
         Assert.Contains("Convert non guest_memfd backed memory region (0xfee00000 ,+ 0x1000) to private", trace, StringComparison.Ordinal);
         Assert.DoesNotContain("internal error", trace, StringComparison.Ordinal);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using Iced.Intel;
+using KvmSharp.Emulation.Mmu;
 
 namespace KvmSharp.Emulation.X86.Emulate;
 
@@ -10,10 +11,28 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// kvm_emulate_invd "Treat an INVD instruction as a NOP and just skip it"; kvm_emulate_wbinvd flushes the host's
 /// caches only for non-coherent DMA (kvm_emulate_wbinvd_noskip) and skips. There are no caches to flush here.
 /// SeaBIOS flushes with WBINVD before it locks its shadow RAM read-only (fw/shadow.c make_bios_readonly_intel).
+/// <para>
+/// CLFLUSH, CLFLUSHOPT and CLWB (0F AE /7, 66 0F AE /7, 66 0F AE /6): no intercept exists on SVM, so the CPU runs
+/// them at any CPL whatever the guest's CPUID says; their only visible effect is a byte load's faults (Intel SDM
+/// Vol. 2A CLFLUSH: "subject to all permission checking and faults associated with a byte load") — the segment and
+/// canonical checks and the page walk's #PF with a read error code — without touching memory, so an MMIO line is
+/// not read (emulate.c em_clflush/em_clflushopt are NoAccess, "emulating clflush regardless of cpuid"). kvm_pvm
+/// differs on CLWB (HostDeviations.KvmPvmClwbFails). OVMF's PEI flushes with CLFLUSH under SEV-SNP.
+/// </para>
 /// </summary>
 internal sealed partial class X86Emulator
 {
     /// <summary>INVD, WBINVD, WBNOINVD (already past the CPL check): nothing but the next instruction.</summary>
     private static bool TryCacheControl(in Instruction i) =>
         i.Mnemonic is Mnemonic.Invd or Mnemonic.Wbinvd or Mnemonic.Wbnoinvd;
+
+    /// <summary>CLFLUSH, CLFLUSHOPT, CLWB: a byte load's checks and nothing else; false for any other instruction.</summary>
+    private bool TryCacheLineFlush(in Instruction i)
+    {
+        if (i.Mnemonic is not (Mnemonic.Clflush or Mnemonic.Clflushopt or Mnemonic.Clwb)) return false;
+        ulong offset = EffectiveAddress(i);
+        CheckRealModeLimit(i.MemorySegment, offset, 1); // X86Emulator.RealModeEvents.cs
+        Translate(Linear(i.MemorySegment, offset), PageAccess.Read);
+        return true;
+    }
 }

@@ -419,6 +419,7 @@ internal sealed partial class X86Emulator
                 if (TryFxsave(i)) break; // FXSAVE/FXRSTOR (X86Emulator.Fxsave.cs)
                 if (TryX87Control(i)) break; // FNINIT, FLDCW, FNSTCW, FNSTSW, FNCLEX, FWAIT (X86Emulator.X87Control.cs)
                 if (TryCacheControl(i)) break; // INVD, WBINVD, WBNOINVD at CPL 0: skipped as KVM does (X86Emulator.CacheControl.cs)
+                if (TryCacheLineFlush(i)) break; // CLFLUSH, CLFLUSHOPT, CLWB: a byte load's faults only (X86Emulator.CacheControl.cs)
                 if (TryIntegerExtras(i, ref f)) break; // XADD, CMPXCHG*, BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP, SHLD/SHRD, RCL/RCR … (X86Emulator.IntegerExtras.cs)
                 throw new EmulationFailure($"{i.Mnemonic} is outside the emulated subset", haveInstructionBytes: true);
         }

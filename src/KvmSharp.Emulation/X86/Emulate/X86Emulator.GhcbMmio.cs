@@ -5,7 +5,8 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// MMIO through the GHCB (SVM_VMGEXIT_MMIO_READ / _WRITE; arch/x86/kvm/svm/sev.c sev_handle_vmgexit →
 /// setup_vmgexit_scratch, x86.c kvm_sev_es_mmio and complete_sev_es_emulated_mmio): sw_exit_info_1 = the GPA,
 /// sw_exit_info_2 = the length, sw_scratch = the data buffer. In-kernel MMIO devices take it 8 bytes at a time as far
-/// as they can (vcpu_mmio_read/write on KVM_MMIO_BUS; the in-kernel local APIC is not offered it here); the rest goes
+/// as they can (vcpu_mmio_read/write: the in-kernel local APIC first, then KVM_MMIO_BUS — OVMF programs its xAPIC
+/// timer this way under SEV-SNP); the rest goes
 /// to userspace as KVM_EXIT_MMIO pieces of at most 8 bytes, a read's data copied into the scratch buffer as each piece
 /// completes on the next KVM_RUN. This is how the guest's #VC handler finishes an access that raised #VC(SVM_EXIT_NPF).
 /// </summary>
@@ -27,7 +28,8 @@ internal sealed partial class X86Emulator
             return true;
         }
         ulong data = _ghcbScratch;
-        // write_emultor / read_emultor.read_write_mmio: in-kernel devices, at most 8 bytes a time, until one refuses.
+        // write_emultor / read_emultor.read_write_mmio (vcpu_mmio_write/vcpu_mmio_read): the local APIC's
+        // kvm_iodevice, then the MMIO bus, at most 8 bytes a time, until neither takes a piece.
         ulong handled = 0;
         Span<byte> piece = stackalloc byte[8];
         while (handled < length)
@@ -40,11 +42,11 @@ internal sealed partial class X86Emulator
                 HostGuestAccess(data + handled, chunk, write: false);
                 ulong v = 0;
                 for (int b = 0; b < n; b++) v |= (ulong)chunk[b] << (8 * b);
-                taken = _kvm.IoBus.Write(KvmMain.KvmBus.Mmio, _vcpu, gpa + handled, n, v);
+                taken = TryApicMmio(gpa + handled, chunk, write: true) || _kvm.IoBus.Write(KvmMain.KvmBus.Mmio, _vcpu, gpa + handled, n, v);
             }
             else
             {
-                taken = _kvm.IoBus.Read(KvmMain.KvmBus.Mmio, _vcpu, gpa + handled, chunk);
+                taken = TryApicMmio(gpa + handled, chunk, write: false) || _kvm.IoBus.Read(KvmMain.KvmBus.Mmio, _vcpu, gpa + handled, chunk);
                 if (taken) HostGuestAccess(data + handled, chunk, write: true);
             }
             if (!taken) break;

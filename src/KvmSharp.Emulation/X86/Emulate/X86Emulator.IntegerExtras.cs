@@ -48,6 +48,10 @@ internal sealed partial class X86Emulator
             case Mnemonic.Cmpxchg16b:
                 CompareExchangeWide(i, ref f);
                 return true;
+            case Mnemonic.Rdrand:
+            case Mnemonic.Rdseed:
+                RandomNumber(i, ref f); // X86Emulator.RandomNumbers.cs
+                return true;
             case Mnemonic.Bsf:
             case Mnemonic.Bsr:
             case Mnemonic.Tzcnt:

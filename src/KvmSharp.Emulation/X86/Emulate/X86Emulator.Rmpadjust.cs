@@ -40,9 +40,13 @@ internal sealed partial class X86Emulator
         bool vmsa = (attrs & (1UL << 16)) != 0;
         bool large = size == 1;
         // FAIL_INPUT: a page size other than 0/1, reserved RDX bits (63:17) or permission bits (7:5), a target VMPL
-        // above 3, an address not aligned to the page size, or the VMSA bit on a 2 MiB page (a VMSA is one 4 KiB page).
-        ulong align = large ? 2UL << 20 : (ulong)EmulatorConfig.PageSize;
-        if (size > 1 || (attrs >> 17) != 0 || (perms & ~SnpRmpVmpl.PermAll) != 0 || target > 3 || (va & (align - 1)) != 0 || (vmsa && large))
+        // above 3, a 2 MiB form whose address has bits 20:12 set, or the VMSA bit on a 2 MiB page (a VMSA is one 4 KiB
+        // page). Bits 11:0 name a byte in the page and are ignored: OVMF's SevSnpIsVmpl0 (MemEncryptSevLib
+        // SnpPageStateChange / SecSnpSystemRamValidate.c) runs RMPADJUST on "STATIC UINT8 gVmpl0Data[4096]", which
+        // nothing aligns (0xfffd6014 in Debian's OVMF 2025.02), and terminates the guest when it fails.
+        ulong pageOffsetMask = large ? (2UL << 20) - 1 : (ulong)EmulatorConfig.PageSize - 1;
+        if (size > 1 || (attrs >> 17) != 0 || (perms & ~SnpRmpVmpl.PermAll) != 0 || target > 3
+            || (large && (va & pageOffsetMask & ~((ulong)EmulatorConfig.PageSize - 1)) != 0) || (vmsa && large))
         {
             WriteReg(Register.EAX, SnpRmpVmpl.RmpadjustFailInput);
             return;
@@ -56,6 +60,7 @@ internal sealed partial class X86Emulator
         }
         // The page as PVALIDATE finds it (X86Emulator.Pvalidate.cs OnSnpPrivatePage): the guest's translation, KVM's
         // fault-in, PSMASH of a 2 MiB entry for a 4 KiB RMPADJUST.
+        va &= ~pageOffsetMask;
         int rc = OnSnpPrivatePage(va, large, (inode, index) => SnpRmpVmpl.Rmpadjust(inode, index, large, CurrentVmpl, target, perms, vmsa));
         WriteReg(Register.EAX, (ulong)rc);
     }

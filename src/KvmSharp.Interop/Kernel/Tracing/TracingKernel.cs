@@ -261,7 +261,7 @@ public sealed class TracingKernel : DelegatingKernel, IDisposable
         if (_fds.TryRemove(fd, out var replaced)) replaced.Inner.SetHandleAsInvalid();
     }
 
-    /// <summary>KVM_RUN's exit reason, read from the vCPU's kvm_run page when it was mapped through this kernel.</summary>
+    /// <summary>KVM_RUN's exit reason and its fields (<see cref="ExitDetails"/>), read from the vCPU's kvm_run page when it was mapped through this kernel.</summary>
     private string ExitReason(KernelFd vcpu)
     {
         foreach (var (page, fd) in _runPages)
@@ -270,7 +270,8 @@ public sealed class TracingKernel : DelegatingKernel, IDisposable
             // SAFETY: the page was mapped through this kernel for this vCPU and is removed from _runPages when it is
             // unmapped or the vCPU closed through this kernel; kvm_run.exit_reason is a u32 at a fixed offset.
             uint reason = (uint)Marshal.ReadInt32(page, KvmRunLayout.exit_reason);
-            return Enum.IsDefined((KvmExitReason)reason) ? ((KvmExitReason)reason).ToString() : $"exit_reason {reason}";
+            return Enum.IsDefined((KvmExitReason)reason) ? ((KvmExitReason)reason).ToString() + ExitDetails.Of(page, (KvmExitReason)reason)
+                : $"exit_reason {reason}";
         }
         return "";
     }
