@@ -11,7 +11,8 @@ namespace KvmSharp.Conformance.Cases;
 /// CLFLUSH, CLFLUSHOPT and CLWB in a 64-bit guest: no architectural effect on a mapped line (memory keeps its value,
 /// nothing is delivered), and the faults of a byte load (Intel SDM Vol. 2A CLFLUSH: "subject to all permission
 /// checking and faults associated with a byte load"): #PF with a read error code on a not-present page, #GP(0) on a
-/// non-canonical address. Upstream SVM intercepts none of them; OVMF's PEI flushes with CLFLUSH under SEV-SNP.
+/// non-canonical address. Upstream SVM intercepts none of them; OVMF's PEI flushes with CLFLUSH under SEV-SNP. The
+/// prefetch hints never fault at all.
 /// </summary>
 public static class CacheLineFlushes
 {
@@ -85,5 +86,26 @@ public static class CacheLineFlushes
             Assert.Equal((PF, (ulong?)0, IdtGuest.SpareGpa, first + (ulong)length), ((int)d[0].Vector, d[0].ErrorCode, d[0].Cr2, d[0].Rip));
             Assert.Equal((GP, (ulong?)0, first + 2 * (ulong)length), ((int)d[1].Vector, d[1].ErrorCode, d[1].Rip));
         }
+    }
+
+    [ConformanceCase("SDM Vol. 2B PREFETCHh, AMD APM Vol. 3 PREFETCH/PREFETCHW: hints that never fault — on a mapped line, a not-present page and a non-canonical address nothing is delivered")]
+    public static void prefetches_never_fault(CaseContext ctx)
+    {
+        using var kvm = ctx.OpenKvm();
+        using var g = IdtGuest.Create(kvm, a => Program(a, (x, r) =>
+        {
+            x.prefetcht0(__byte_ptr[r]);
+            x.prefetcht1(__byte_ptr[r]);
+            x.prefetcht2(__byte_ptr[r]);
+            x.prefetchnta(__byte_ptr[r]);
+            x.prefetchw(__byte_ptr[r]);
+            x.prefetch(__byte_ptr[r]);
+        }), Vectors(3));
+        g.SetPte(IdtGuest.SpareGpa, 0);
+        var exit = g.Vcpu.Run().Reason;
+        var r = g.Vcpu.GetRegs();
+        Assert.True(exit == KvmExitReason.KVM_EXIT_HLT, $"{exit} at RIP 0x{r.rip:X}; {string.Join("; ", g.Deliveries)}");
+        Assert.Empty(g.Deliveries);
+        Assert.Equal(Value, r.r8);
     }
 }

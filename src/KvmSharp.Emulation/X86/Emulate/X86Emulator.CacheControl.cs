@@ -19,6 +19,12 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// not read (emulate.c em_clflush/em_clflushopt are NoAccess, "emulating clflush regardless of cpuid"). kvm_pvm
 /// differs on CLWB (HostDeviations.KvmPvmClwbFails). OVMF's PEI flushes with CLFLUSH under SEV-SNP.
 /// </para>
+/// <para>
+/// PREFETCHT0/T1/T2/NTA (0F 18 /1../3, /0), PREFETCHW (0F 0D /1) and AMD's PREFETCH (0F 0D /0): hints that never
+/// fault and change nothing a guest can see (SDM Vol. 2B PREFETCHh: "does not affect program behavior"; "If the line
+/// selected is already present in the cache hierarchy ... no data movement occurs. Prefetches from uncacheable or WC
+/// memory are ignored"; APM Vol. 3 PREFETCH: no exceptions for the address). OVMF's DXE core prefetches.
+/// </para>
 /// </summary>
 internal sealed partial class X86Emulator
 {
@@ -26,9 +32,14 @@ internal sealed partial class X86Emulator
     private static bool TryCacheControl(in Instruction i) =>
         i.Mnemonic is Mnemonic.Invd or Mnemonic.Wbinvd or Mnemonic.Wbnoinvd;
 
-    /// <summary>CLFLUSH, CLFLUSHOPT, CLWB: a byte load's checks and nothing else; false for any other instruction.</summary>
+    /// <summary>
+    /// CLFLUSH, CLFLUSHOPT, CLWB: a byte load's checks and nothing else; the prefetch hints: nothing at all; false for
+    /// any other instruction.
+    /// </summary>
     private bool TryCacheLineFlush(in Instruction i)
     {
+        if (i.Mnemonic is Mnemonic.Prefetcht0 or Mnemonic.Prefetcht1 or Mnemonic.Prefetcht2 or Mnemonic.Prefetchnta
+            or Mnemonic.Prefetchw or Mnemonic.Prefetch) return true;
         if (i.Mnemonic is not (Mnemonic.Clflush or Mnemonic.Clflushopt or Mnemonic.Clwb)) return false;
         ulong offset = EffectiveAddress(i);
         CheckRealModeLimit(i.MemorySegment, offset, 1); // X86Emulator.RealModeEvents.cs
