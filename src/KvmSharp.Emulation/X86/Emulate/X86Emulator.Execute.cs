@@ -418,6 +418,7 @@ internal sealed partial class X86Emulator
                 if (TryPrivilegedOutsideSubset(i)) break; // CLTS, INVD, LMSW … at CPL > 0: #GP(0) (X86Emulator.Privilege.cs)
                 if (TryFxsave(i)) break; // FXSAVE/FXRSTOR (X86Emulator.Fxsave.cs)
                 if (TryX87Control(i)) break; // FNINIT, FLDCW, FNSTCW, FNSTSW, FNCLEX, FWAIT (X86Emulator.X87Control.cs)
+                if (TryX87Arithmetic(i, ref f)) break; // x87 loads, stores, arithmetic, compares (X86Emulator.X87Load.cs and siblings)
                 if (TryCacheControl(i)) break; // INVD, WBINVD, WBNOINVD at CPL 0: skipped as KVM does (X86Emulator.CacheControl.cs)
                 if (TryCacheLineFlush(i)) break; // CLFLUSH, CLFLUSHOPT, CLWB: a byte load's faults only (X86Emulator.CacheControl.cs)
                 if (TryIntegerExtras(i, ref f)) break; // XADD, CMPXCHG*, BSF/BSR/TZCNT/LZCNT/POPCNT, BSWAP, SHLD/SHRD, RCL/RCR … (X86Emulator.IntegerExtras.cs)

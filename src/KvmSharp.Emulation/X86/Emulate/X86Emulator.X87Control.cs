@@ -9,7 +9,7 @@ namespace KvmSharp.Emulation.X86.Emulate;
 /// FNSTSW/FSTSW (AX and m16), FNCLEX/FCLEX and FWAIT. SDM Vol. 2A (each instruction's page) and Vol. 1 8.1.5/8.7:
 /// #NM when CR0.EM or CR0.TS is set (FWAIT: only when CR0.MP and CR0.TS both are), and a waiting form (FWAIT itself,
 /// or the 9B prefix Iced folds into FINIT/FSTCW/FSTSW/FCLEX) raises #MF first when FSW.ES says an unmasked exception
-/// is pending and CR0.NE is set. x87 arithmetic and loads/stores of ST(i) are not in the interpreter.
+/// is pending and CR0.NE is set. The x87 data instructions are in X86Emulator.X87Load.cs and its siblings.
 /// </summary>
 internal sealed partial class X86Emulator
 {
