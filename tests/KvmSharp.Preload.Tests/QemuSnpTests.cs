@@ -12,37 +12,19 @@ namespace KvmSharp.Preload.Tests;
 /// guest_memfd range punched), its RAM pre-validated through GHCB page-state changes that reach QEMU as
 /// KVM_HC_MAP_GPA_RANGE exits — until SEC reads the xAPIC with the C-bit set: a private access to 0xfee00000 that QEMU
 /// cannot convert. That is where the same firmware stops on real SNP hardware (AMDESE/AMDSEV issue #236, kernel 6.11 +
-/// QEMU 9.1.5, the same message); newer OVMF builds go on. QEMU stays paused after it, so the run ends by timeout.
+/// QEMU 9.1.5, the same message); newer OVMF builds go on (<see cref="QemuSnpShellTests"/>). QEMU stays paused after it,
+/// so the run ends by timeout.
 /// </summary>
 public sealed class QemuSnpTests
 {
-    /// <summary>QEMU ≥ 9.1 (KVM_SEV_INIT2, guest_memfd): bookworm-backports' 10.0, which .ci/run unpacks here.</summary>
-    private const string DefaultQemu = "/opt/kvmsharp/qemu10/usr/bin/qemu-system-x86_64";
     private const string Firmware = "/usr/share/ovmf/OVMF.fd";
-
-    private static string? FindQemu()
-    {
-        string path = Environment.GetEnvironmentVariable("KVMSHARP_QEMU10") is { Length: > 0 } p ? p : DefaultQemu;
-        return File.Exists(path) ? path : null;
-    }
-
-    private static bool HasCpuidFaulting =>
-        File.ReadLines("/proc/cpuinfo").Any(l => l.StartsWith("flags", StringComparison.Ordinal) && l.Split(' ').Contains("cpuid_fault"));
 
     [KvmFact]
     public void Qemu_10_launches_an_snp_guest_and_ovmf_converts_memory_until_it_stops_where_hardware_stops()
     {
-        string? qemu = FindQemu();
-        Skip.If(qemu is null, $"QEMU 10 is not at {DefaultQemu} nor in KVMSHARP_QEMU10 (.ci/run unpacks bookworm-backports' qemu-system-x86 there)");
+        string qemu = Qemu10.Require();
         Skip.If(!File.Exists(Firmware), $"{Firmware} is missing (Debian: apt-get install ovmf)");
-        // QEMU's sev.c reads the host's CPUID 0x8000001F itself; exec answers it through CPUID faulting (native/cpuid.c).
-        Skip.IfNot(HasCpuidFaulting, "this CPU has no CPUID faulting (cpuid_fault in /proc/cpuinfo): QEMU would see no SEV host");
-        string data = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(qemu)!, "..", "share", "qemu"));
-
-        var run = ExecRun.Of(["--kernel", "emulated", "--arch", "x86_64", "--trace"],
-            "timeout", "30", qemu!, "-L", data, "-accel", "kvm", "-machine", "q35,confidential-guest-support=sev0",
-            "-object", "sev-snp-guest,id=sev0,cbitpos=51,reduced-phys-bits=1", "-bios", Firmware,
-            "-nodefaults", "-nographic", "-display", "none", "-m", "512M");
+        var run = ExecRun.Of(["--kernel", "emulated", "--arch", "x86_64", "--trace"], ["timeout", "30", .. Qemu10.Guest(qemu, Firmware, Qemu10.Snp)]);
         string trace = run.Stderr;
 
         Assert.True(trace.Contains("KVM_CREATE_VM, KVM_X86_SNP_VM) = ", StringComparison.Ordinal), run.ToString());
