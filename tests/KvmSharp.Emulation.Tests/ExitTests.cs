@@ -100,14 +100,14 @@ public sealed class ExitTests
     {
         using var k = new EmulatedKernel();
         using var g = new RawGuest(k);
-        g.LongMode(a => a.fld1()); // x87: not in the subset
+        g.LongMode(a => a.fsin()); // an x87 transcendental: not in the subset
         g.RunExpect(KvmExitReason.KVM_EXIT_INTERNAL_ERROR);
         Assert.Equal(1u, g.U32(KvmRunLayout.internal_suberror));
         Assert.Equal(8u, g.U32(KvmRunLayout.internal_ndata));
         Assert.Equal(1UL, g.U64(KvmRunLayout.internal_data)); // KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES
-        Assert.Equal(2, g.Run[KvmRunLayout.internal_data + 8]); // insn_size: d9 e8
+        Assert.Equal(2, g.Run[KvmRunLayout.internal_data + 8]); // insn_size: d9 fe
         Assert.Equal(0xd9, g.Run[KvmRunLayout.internal_data + 9]);
-        Assert.Equal(0xe8, g.Run[KvmRunLayout.internal_data + 10]);
+        Assert.Equal(0xfe, g.Run[KvmRunLayout.internal_data + 10]);
     }
 
     [Fact]
