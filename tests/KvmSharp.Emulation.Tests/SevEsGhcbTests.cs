@@ -469,6 +469,17 @@ public sealed class SevEsGhcbTests
         // #VC (benign) → #GP on the IDT limit → #GP again → #DF → its delivery fails too: KVM_EXIT_SHUTDOWN.
         Assert.Equal(KvmExitReason.KVM_EXIT_SHUTDOWN, g.Vcpu.RunBounded().Reason);
     }
+    /// <summary>An SVM_VMGEXIT_MMIO_READ (0x8000_0001) or _WRITE (0x8000_0002) of <paramref name="length"/> bytes at <paramref name="gpa"/> through the scratch buffer.</summary>
+    private static void GhcbMmioExit(Assembler a, bool write, ulong gpa, ulong length, ulong buffer)
+    {
+        SetGhcb(a, Scratch, buffer);
+        SetGhcb(a, SwExitCode, write ? 0x8000_0002UL : 0x8000_0001UL);
+        SetGhcb(a, Info1, gpa);
+        SetGhcb(a, Info2, length);
+        SetValid(a, Scratch, SwExitCode, Info1, Info2);
+        GhcbExit(a);
+    }
+
     [Fact]
     public void Ghcb_mmio_read_and_a_12_byte_write_exit_in_pieces_of_at_most_8_bytes_through_the_scratch_buffer()
     {
@@ -476,23 +487,13 @@ public sealed class SevEsGhcbTests
         using var g = SevEsGuest.Create(VmType.Snp, a =>
         {
             RegisterGhcb(a);
-            SetGhcb(a, Scratch, Buffer);
-            SetGhcb(a, SwExitCode, 0x8000_0001);
-            SetGhcb(a, Info1, SevEsGuest.MmioGpa);
-            SetGhcb(a, Info2, 4);
-            SetValid(a, Scratch, SwExitCode, Info1, Info2);
-            GhcbExit(a);
+            GhcbMmioExit(a, write: false, SevEsGuest.MmioGpa, 4, Buffer);
             a.mov(rbx, (long)GhcbLinear);
             a.mov(rax, __qword_ptr[rbx + 0x800]);
             StoreRax(a, 2);
             SetGhcb(a, 0x800, 0x0807_0605_0403_0201);
             SetGhcb(a, 0x808, 0x0c0b_0a09);
-            SetGhcb(a, Scratch, Buffer);
-            SetGhcb(a, SwExitCode, 0x8000_0002);
-            SetGhcb(a, Info1, SevEsGuest.MmioGpa + 0x10);
-            SetGhcb(a, Info2, 12);
-            SetValid(a, Scratch, SwExitCode, Info1, Info2);
-            GhcbExit(a);
+            GhcbMmioExit(a, write: true, SevEsGuest.MmioGpa + 0x10, 12, Buffer);
             SevEsGuest.Terminate(a, 13);
         });
         var exit = g.Vcpu.RunBounded();
@@ -525,22 +526,12 @@ public sealed class SevEsGhcbTests
         using var g = SevEsGuest.Create(VmType.Snp, a =>
         {
             RegisterGhcb(a);
-            SetGhcb(a, Scratch, Buffer);
-            SetGhcb(a, SwExitCode, 0x8000_0001);
-            SetGhcb(a, Info1, Apic + LapicState.VersionOffset);
-            SetGhcb(a, Info2, 4);
-            SetValid(a, Scratch, SwExitCode, Info1, Info2);
-            GhcbExit(a);
+            GhcbMmioExit(a, write: false, Apic + LapicState.VersionOffset, 4, Buffer);
             a.mov(rbx, (long)GhcbLinear);
             a.mov(eax, __dword_ptr[rbx + 0x800]);
             StoreRax(a, 2);
             SetGhcb(a, 0x800, 0x20);
-            SetGhcb(a, Scratch, Buffer);
-            SetGhcb(a, SwExitCode, 0x8000_0002);
-            SetGhcb(a, Info1, Apic + LapicState.TprOffset);
-            SetGhcb(a, Info2, 4);
-            SetValid(a, Scratch, SwExitCode, Info1, Info2);
-            GhcbExit(a);
+            GhcbMmioExit(a, write: true, Apic + LapicState.TprOffset, 4, Buffer);
             SevEsGuest.Terminate(a, 13);
         }, irqchip: true);
         AssertTerminated(g, 13);
